@@ -1,0 +1,108 @@
+/**
+ * IPv4 address math. Parsing and validation go through ip-address; arithmetic is done on
+ * unsigned 32-bit numbers because route lookups over thousands of prefixes must be cheap.
+ */
+import {Address4} from 'ip-address'
+
+export interface Cidr {
+  /** network address as an unsigned 32-bit number */
+  base: number
+  prefixlen: number
+}
+
+export function isIPv4(s: string): boolean {
+  return Address4.isValid(s) && !s.includes('/')
+}
+
+export function ipToInt(ip: string): number {
+  const parts = ip.split('.')
+  if (parts.length !== 4) throw new Error(`not an IPv4 address: ${ip}`)
+  let n = 0
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) throw new Error(`not an IPv4 address: ${ip}`)
+    const v = Number(p)
+    if (v > 255) throw new Error(`not an IPv4 address: ${ip}`)
+    n = n * 256 + v
+  }
+  return n >>> 0
+}
+
+export function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
+}
+
+export function maskOf(prefixlen: number): number {
+  return prefixlen === 0 ? 0 : (0xffffffff << (32 - prefixlen)) >>> 0
+}
+
+/** Parse `a.b.c.d/n` (or a bare address as /32). Throws on malformed input. */
+export function parseCidr(s: string): Cidr {
+  const [ip, len] = s.split('/')
+  if (!Address4.isValid(s)) throw new Error(`not an IPv4 CIDR: ${s}`)
+  const prefixlen = len === undefined ? 32 : Number(len)
+  if (!Number.isInteger(prefixlen) || prefixlen < 0 || prefixlen > 32) throw new Error(`bad prefix length in ${s}`)
+  return {base: (ipToInt(ip) & maskOf(prefixlen)) >>> 0, prefixlen}
+}
+
+/** True when the string is a CIDR whose host bits are zero (what flannel accepts as a Network). */
+export function isCanonicalCidr(s: string): boolean {
+  try {
+    const [ip] = s.split('/')
+    const c = parseCidr(s)
+    return s.includes('/') && ipToInt(ip) === c.base
+  } catch {
+    return false
+  }
+}
+
+export function cidrToString(c: Cidr): string {
+  return `${intToIp(c.base)}/${c.prefixlen}`
+}
+
+export function cidrContains(c: Cidr, ip: number): boolean {
+  return ((ip & maskOf(c.prefixlen)) >>> 0) === c.base
+}
+
+export function cidrContainsIp(cidr: string, ip: string): boolean {
+  return cidrContains(parseCidr(cidr), ipToInt(ip))
+}
+
+/** a ⊆ b */
+export function cidrWithin(a: Cidr, b: Cidr): boolean {
+  return a.prefixlen >= b.prefixlen && cidrContains(b, a.base)
+}
+
+export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
+  return cidrWithin(a, b) || cidrWithin(b, a)
+}
+
+export function cidrSize(c: Cidr): number {
+  return 2 ** (32 - c.prefixlen)
+}
+
+/** The address `offset` into the prefix: offset 0 is the network address, 1 the first host. */
+export function nthAddress(c: Cidr, offset: number): string {
+  return intToIp((c.base + offset) >>> 0)
+}
+
+/** flannel's lease key form: 10.244.1.0/24 -> 10.244.1.0-24 */
+export function cidrToKey(c: Cidr | string): string {
+  const s = typeof c === 'string' ? c : cidrToString(c)
+  return s.replace('/', '-')
+}
+
+export function keyToCidr(key: string): string {
+  const m = /^(\d+\.\d+\.\d+\.\d+)-(\d+)$/.exec(key)
+  if (!m) throw new Error(`not a subnet key: ${key}`)
+  return `${m[1]}/${m[2]}`
+}
+
+/** Normalise a route destination: `default` stays, a bare address becomes /32. */
+export function normaliseDst(dst: string): string {
+  if (dst === 'default' || dst === '0.0.0.0/0') return 'default'
+  return dst.includes('/') ? dst : `${dst}/32`
+}
+
+export function isValidMac(mac: string): boolean {
+  return /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)
+}

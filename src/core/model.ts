@@ -1,0 +1,136 @@
+/**
+ * The host model shared by the builder and the tracer: what one host's kernel tables say.
+ * Every entity keeps `raw`, the table line as `ip`/`bridge`/`iptables-save` would print it,
+ * because a trace's evidence is always the exact line a user can find on the host.
+ * Absent data is `undefined` (unknown), never an empty list pretending to be known.
+ */
+
+export type LinkKind =
+  | 'loopback' | 'ether' | 'veth' | 'bridge' | 'vxlan' | 'tun' | 'dummy' | 'ipip' | 'wireguard' | 'other'
+
+export interface VxlanInfo {
+  id: number
+  /** outer source address (`local`) */
+  local?: string
+  /** underlay device (`dev`) */
+  dev?: string
+  /** UDP destination port */
+  port: number
+  learning: boolean
+}
+
+export interface Link {
+  name: string
+  index?: number
+  kind: LinkKind
+  mtu: number
+  /** administratively up (IFF_UP) */
+  up: boolean
+  /** operational state as the kernel reports it: UP, DOWN, UNKNOWN, LOWERLAYERDOWN */
+  operstate?: string
+  mac?: string
+  /** bridge this link is enslaved to */
+  master?: string
+  /** for veth: the peer's ifindex in its namespace (`@ifN`) */
+  peerIndex?: number
+  vxlan?: VxlanInfo
+  raw: string
+}
+
+export interface Address {
+  dev: string
+  family: 4 | 6
+  local: string
+  prefixlen: number
+  /** point-to-point peer (`peer` in ip addr) */
+  peer?: string
+  scope?: string
+  raw: string
+}
+
+export type RouteType = 'unicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'local' | 'broadcast' | 'throw' | 'multicast'
+
+export interface Route {
+  /** 'default' or a CIDR (host routes are written with /32) */
+  dst: string
+  type: RouteType
+  gateway?: string
+  dev?: string
+  src?: string
+  metric?: number
+  onlink?: boolean
+  scope?: string
+  proto?: string
+  /** routing table; main when absent */
+  table?: string
+  raw: string
+}
+
+/** Neighbour states that carry a usable MAC. INCOMPLETE / FAILED do not. */
+export const USABLE_NEIGH_STATES = ['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP'] as const
+
+export interface Neighbor {
+  dst: string
+  dev: string
+  lladdr?: string
+  /** e.g. ['PERMANENT'], ['REACHABLE'], ['STALE'], ['INCOMPLETE'], ['FAILED'] */
+  state: string[]
+  raw: string
+}
+
+export interface FdbEntry {
+  mac: string
+  dev: string
+  /** remote VTEP address for vxlan entries */
+  dst?: string
+  master?: string
+  vlan?: number
+  /** flags such as self, permanent, static, master, extern_learn */
+  flags: string[]
+  raw: string
+}
+
+export interface IptablesRule {
+  table: string
+  chain: string
+  /** the rule as iptables-save prints it, without the leading `-A CHAIN ` */
+  spec: string
+  raw: string
+}
+
+export interface IptablesChain {
+  table: string
+  name: string
+  /** ACCEPT / DROP for built-in chains, undefined for user chains */
+  policy?: string
+}
+
+export interface Iptables {
+  chains: IptablesChain[]
+  rules: IptablesRule[]
+  /** which iptables the rules came from, when known */
+  flavour?: 'nft' | 'legacy'
+}
+
+export interface HostSnapshot {
+  /** node name (inventory / lab name / hostname) */
+  name: string
+  links?: Link[]
+  addresses?: Address[]
+  routes?: Route[]
+  neighbors?: Neighbor[]
+  fdb?: FdbEntry[]
+  iptables?: Iptables
+  /** sysctl key (dotted, e.g. net.ipv4.ip_forward) to value */
+  sysctls?: Record<string, string>
+}
+
+/** The sysctls the tracer and builder care about, per device where it matters. */
+export function interestingSysctls(devices: string[]): string[] {
+  const keys = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter',
+    'net.ipv4.icmp_errors_use_inbound_ifaddr', 'net.ipv4.conf.all.proxy_arp', 'net.bridge.bridge-nf-call-iptables']
+  for (const d of devices) {
+    keys.push(`net.ipv4.conf.${d}.rp_filter`, `net.ipv4.conf.${d}.proxy_arp`, `net.ipv4.conf.${d}.forwarding`)
+  }
+  return keys
+}

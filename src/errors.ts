@@ -1,0 +1,32 @@
+/**
+ * The one error type users see: what is wrong, what to do, and the exit code.
+ * Anything else that escapes is a bug and keeps its stack.
+ */
+export const ExitCode = {
+  ok: 0,
+  /** trace: not delivered; doctor: problems found */
+  notDelivered: 1,
+  /** bad input, usage, environment the tool cannot work in */
+  usage: 2,
+  /** a program we ran failed in a way the user did not cause */
+  failed: 3,
+} as const
+
+export class FlannelctlError extends Error {
+  readonly hint: string
+  readonly exitCode: number
+  constructor(message: string, hint = '', exitCode: number = ExitCode.usage) {
+    super(message)
+    this.name = 'FlannelctlError'
+    this.hint = hint
+    this.exitCode = exitCode
+  }
+}
+
+export function userError(message: string, hint = ''): FlannelctlError {
+  return new FlannelctlError(message, hint, ExitCode.usage)
+}
+
+export function isUserError(e: unknown): e is FlannelctlError {
+  return e instanceof FlannelctlError
+}
