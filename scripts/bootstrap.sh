@@ -14,6 +14,7 @@ have iperf3       || need_pkgs+=(iperf3)
 have ping         || need_pkgs+=(iputils-ping)
 have traceroute   || need_pkgs+=(traceroute)
 have tcpdump      || need_pkgs+=(tcpdump)
+have sysctl       || need_pkgs+=(procps)
 [ -x /usr/lib/cni/bridge ] || need_pkgs+=(containernetworking-plugins)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

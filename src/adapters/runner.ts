@@ -1,0 +1,118 @@
+/**
+ * The only place flannelctl runs programs. A Runner is real, dry-run (reads run, writes are printed)
+ * or recording (tests replay what a real host printed).
+ */
+import {execa} from 'execa'
+import {FlannelctlError, ExitCode} from '../errors.js'
+import {Target, wrapForTarget, targetToString} from './target.js'
+
+export interface Command {
+  file: string
+  args: string[]
+  /** text fed to stdin (batches) */
+  input?: string
+  /** true when the command changes the host */
+  write?: boolean
+  /** extra environment (CNI plugins take their arguments this way) */
+  env?: Record<string, string>
+}
+
+export interface CommandResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+}
+
+export interface Runner {
+  readonly target: Target
+  run(cmd: Command): Promise<CommandResult>
+}
+
+export function commandLine(cmd: Command): string {
+  return [cmd.file, ...cmd.args].join(' ')
+}
+
+/** Called for every command that runs, so --verbose can show them. */
+export type CommandListener = (target: Target, cmd: Command) => void
+
+export class RealRunner implements Runner {
+  constructor(readonly target: Target = {kind: 'local'}, private readonly listener?: CommandListener) {}
+
+  async run(cmd: Command): Promise<CommandResult> {
+    this.listener?.(this.target, cmd)
+    const {file, args} = wrapForTarget(this.target, cmd.file, cmd.args)
+    try {
+      const r = await execa(file, args, {input: cmd.input ?? '', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C', ...cmd.env}})
+      if (r.failed && r.exitCode === undefined) throw Object.assign(new Error(r.message), {code: (r as unknown as {code?: string}).code})
+      return {stdout: r.stdout as string, stderr: r.stderr as string, exitCode: r.exitCode ?? 1}
+    } catch (error) {
+      if ((error as {code?: string}).code === 'ENOENT') {
+        throw new FlannelctlError(`'${file}' is not installed (needed to run ${cmd.file} on ${targetToString(this.target)})`,
+          'install it (Debian: apt-get install iproute2 iptables procps), or run npm run bootstrap',
+          ExitCode.usage)
+      }
+      throw error
+    }
+  }
+}
+
+/** Reads go to the inner runner; writes are collected (and shown) instead of run. */
+export class DryRunRunner implements Runner {
+  readonly planned: Command[] = []
+  constructor(private readonly inner: Runner) {}
+  get target(): Target {
+    return this.inner.target
+  }
+
+  async run(cmd: Command): Promise<CommandResult> {
+    if (!cmd.write) return this.inner.run(cmd)
+    this.planned.push(cmd)
+    return {stdout: '', stderr: '', exitCode: 0}
+  }
+}
+
+export interface Recording {
+  command: string
+  input?: string
+  result: CommandResult
+}
+
+/**
+ * Records what an inner runner returned, or replays a recording (no inner runner).
+ * Replay matches on the command line and input, in order of first unused match.
+ */
+export class RecordingRunner implements Runner {
+  readonly recordings: Recording[]
+  private readonly used = new Set<number>()
+  constructor(readonly target: Target, private readonly inner?: Runner, recordings: Recording[] = []) {
+    this.recordings = recordings
+  }
+
+  async run(cmd: Command): Promise<CommandResult> {
+    const command = commandLine(cmd)
+    if (this.inner) {
+      const result = await this.inner.run(cmd)
+      this.recordings.push({command, input: cmd.input, result})
+      return result
+    }
+    const i = this.recordings.findIndex((r, idx) => !this.used.has(idx) && r.command === command && (r.input ?? '') === (cmd.input ?? ''))
+    if (i < 0) {
+      if (cmd.write) {
+        this.recordings.push({command, input: cmd.input, result: {stdout: '', stderr: '', exitCode: 0}})
+        this.used.add(this.recordings.length - 1)
+        return {stdout: '', stderr: '', exitCode: 0}
+      }
+      throw new Error(`no recording for: ${command}`)
+    }
+    this.used.add(i)
+    return this.recordings[i].result
+  }
+}
+
+/** Run a program with the terminal attached (lab exec); returns its exit code. */
+export async function runAttached(target: Target, file: string, args: string[], env: Record<string, string> = {}): Promise<number> {
+  const w = wrapForTarget(target, file, args)
+  const r = await execa(w.file, w.args, {stdio: 'inherit', reject: false, env})
+  if (r.exitCode === undefined) throw new FlannelctlError(`cannot run ${file}: ${r.message}`, 'check the command name', ExitCode.usage)
+  return r.exitCode
+}

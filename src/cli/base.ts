@@ -1,0 +1,42 @@
+/**
+ * What every command shares: user errors print as two lines (what is wrong, what to do) with their
+ * exit code and no stack; --verbose shows the programs run; colour only on a TTY without NO_COLOR.
+ */
+import {Command, Flags, Errors} from '@oclif/core'
+import {isUserError, ExitCode} from '../errors.js'
+
+export function useColor(): boolean {
+  return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb'
+}
+
+export abstract class BaseCommand extends Command {
+  static override baseFlags = {
+    verbose: Flags.boolean({description: 'show every program flannelctl runs', helpGroup: 'GLOBAL'}),
+  }
+
+  protected out(text: string): void {
+    process.stdout.write(text.endsWith('\n') ? text : text + '\n')
+  }
+
+  protected outJson(value: unknown): void {
+    process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+  }
+
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (isUserError(err)) {
+      process.stderr.write(`Error: ${err.message}\n`)
+      if (err.hint) process.stderr.write(`Hint: ${err.hint}\n`)
+      process.exitCode = err.exitCode
+      return
+    }
+    // oclif's own parse errors (unknown flag, missing arg) are usage errors: exit 2, no stack.
+    if (err instanceof Errors.CLIError && !(err instanceof Errors.ExitError)) {
+      process.stderr.write(`Error: ${err.message.split('\n')[0]}\n`)
+      const rest = err.message.split('\n').slice(1).join(' ').trim()
+      process.stderr.write(`Hint: ${rest || `see ${this.config.bin} ${this.id?.replace(/:/g, ' ') ?? ''} --help`}\n`)
+      process.exitCode = ExitCode.usage
+      return
+    }
+    return super.catch(err)
+  }
+}

@@ -1,0 +1,49 @@
+/** Flags shared by the node commands (init, sync, reset, status, peer, migrate). Env fallbacks mirror flanneld's. */
+import {Flags} from '@oclif/core'
+import type {NodeOptions} from '../services/node.js'
+
+const NODE = 'NODE'
+
+export const nodeFlags = {
+  store: Flags.string({description: 'where config and leases live: file:DIR or etcd://HOST:2379[,HOST:2379] [default: file:/var/lib/flannelctl/store]', env: 'FLANNELCTL_STORE', helpGroup: NODE}),
+  iface: Flags.string({description: 'interface for node-to-node traffic [default: the default route\'s]', env: 'FLANNELD_IFACE', helpGroup: NODE}),
+  'public-ip': Flags.string({description: 'this node\'s address peers send to [default: the interface\'s first IPv4]', env: 'FLANNELD_PUBLIC_IP', helpGroup: NODE}),
+  bridge: Flags.string({description: 'pod bridge [default: cni0]', helpGroup: NODE}),
+  'subnet-file': Flags.string({description: 'where to write subnet.env [default: /run/flannel/subnet.env]', env: 'FLANNELD_SUBNET_FILE', helpGroup: NODE}),
+  'cni-conf-dir': Flags.string({description: 'where to write 10-flannel.conflist [default: /etc/cni/net.d]', env: 'FLANNELCTL_CNI_CONF_DIR', helpGroup: NODE}),
+  'cni-plugin': Flags.string({description: 'conflist style: bridge (standard plugins only) or flannel (needs flannel\'s CNI binary) [default: bridge]', options: ['bridge', 'flannel'], helpGroup: NODE}),
+  'state-file': Flags.string({description: 'flannelctl\'s record of this host [default: /var/lib/flannelctl/node.json]', env: 'FLANNELCTL_STATE_FILE', helpGroup: NODE}),
+  'ip-masq': Flags.boolean({description: 'masquerade pod traffic leaving the network (flanneld --ip-masq) [default: true]', allowNo: true, env: 'FLANNELD_IP_MASQ', helpGroup: NODE}),
+  mtu: Flags.integer({description: 'pod MTU [default: underlay MTU − 50 on vxlan, underlay MTU on host-gw]', min: 576, max: 65535, helpGroup: NODE}),
+  'etcd-prefix': Flags.string({description: 'etcd key prefix [default: /coreos.com/network]', env: 'FLANNELD_ETCD_PREFIX', helpGroup: NODE}),
+  'etcd-cafile': Flags.string({description: 'etcd CA certificate', env: 'FLANNELD_ETCD_CAFILE', helpGroup: NODE}),
+  'etcd-certfile': Flags.string({description: 'etcd client certificate', env: 'FLANNELD_ETCD_CERTFILE', helpGroup: NODE}),
+  'etcd-keyfile': Flags.string({description: 'etcd client key', env: 'FLANNELD_ETCD_KEYFILE', helpGroup: NODE}),
+}
+
+export const dryRunFlag = {
+  'dry-run': Flags.boolean({description: 'print the plan, change nothing'}),
+}
+
+export const jsonFlag = {
+  json: Flags.boolean({description: 'machine-readable output'}),
+}
+
+export function nodeOptions(f: Record<string, unknown>): NodeOptions {
+  return {
+    store: f.store as string | undefined,
+    iface: f.iface as string | undefined,
+    publicIP: f['public-ip'] as string | undefined,
+    bridge: f.bridge as string | undefined,
+    subnetFile: f['subnet-file'] as string | undefined,
+    cniConfDir: f['cni-conf-dir'] as string | undefined,
+    cniPlugin: f['cni-plugin'] as NodeOptions['cniPlugin'],
+    stateFile: f['state-file'] as string | undefined,
+    ipMasq: f['ip-masq'] as boolean | undefined,
+    mtu: f.mtu as number | undefined,
+    etcdPrefix: f['etcd-prefix'] as string | undefined,
+    etcdCafile: f['etcd-cafile'] as string | undefined,
+    etcdCertfile: f['etcd-certfile'] as string | undefined,
+    etcdKeyfile: f['etcd-keyfile'] as string | undefined,
+  }
+}

@@ -1,0 +1,21 @@
+import {Args} from '@oclif/core'
+import {BaseCommand} from '../../cli/base.js'
+import {nodeFlags, dryRunFlag, jsonFlag, nodeOptions} from '../../cli/flags.js'
+import {makeContext} from '../../services/context.js'
+import {changeStaticPeer} from '../../services/node.js'
+import {renderReconcile, reconcileJson} from '../../ui/plan.js'
+
+export default class PeerRemove extends BaseCommand {
+  static override summary = 'Remove a static peer and its route, neighbour and fdb entries'
+  static override examples = ['<%= config.bin %> peer remove 10.244.2.0/24']
+  static override args = {subnet: Args.string({description: 'the peer\'s pod subnet', required: true})}
+  static override flags = {...nodeFlags, ...dryRunFlag, ...jsonFlag}
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(PeerRemove)
+    const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json})
+    const result = await changeStaticPeer(ctx, nodeOptions(flags), {remove: args.subnet})
+    if (flags.json) this.outJson(reconcileJson(result))
+    else this.out(renderReconcile(result, 'peer remove'))
+  }
+}

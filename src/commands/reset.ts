@@ -1,0 +1,30 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base.js'
+import {nodeFlags, dryRunFlag, jsonFlag, nodeOptions} from '../cli/flags.js'
+import {makeContext} from '../services/context.js'
+import {resetNode} from '../services/node.js'
+
+export default class Reset extends BaseCommand {
+  static override summary = 'Remove everything flannelctl made on this host, and nothing else'
+  static override description = `Deletes the vxlan device (with its neighbour and fdb entries), the pod bridge, the routes
+flannelctl recorded, the FLANNEL-* chains and their jumps, subnet.env and the conflist, and releases
+the lease (unless --keep-lease). Routes, rules and devices of other software stay as they are.`
+
+  static override examples = ['<%= config.bin %> reset', '<%= config.bin %> reset --dry-run', '<%= config.bin %> reset --keep-lease']
+
+  static override flags = {
+    ...nodeFlags,
+    ...dryRunFlag,
+    ...jsonFlag,
+    'keep-lease': Flags.boolean({description: 'keep the subnet leased in the store (init gets it back)'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Reset)
+    const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json})
+    const r = await resetNode(ctx, nodeOptions(flags), {release: !flags['keep-lease']})
+    if (flags.json) return this.outJson({applied: !flags['dry-run'], changes: r.plan, released: r.released ?? null})
+    this.out([flags['dry-run'] ? 'reset plan (nothing applied — --dry-run):' : 'reset: removed', ...r.plan.map(l => `  ${l}`),
+      ...(r.released ? [`released lease ${r.released}`] : [])].join('\n'))
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * What a flannel node looks like, as data: device names, iptables rules, subnet.env, CNI conflist.
+ * Kept byte-compatible with flanneld (pkg/trafficmngr/iptables, pkg/backend/vxlan, pkg/subnet).
+ */
+import {createHash} from 'node:crypto'
+import {parseCidr, nthAddress, cidrToString} from './addr.js'
+
+export const KUBE_PROXY_MARK = '0x4000/0x4000'
+export const MASQ_CHAIN = 'FLANNEL-POSTRTG'
+export const FWD_CHAIN = 'FLANNEL-FWD'
+export const MASQ_COMMENT = 'flanneld masq'
+export const FWD_COMMENT = 'flanneld forward'
+export const MANUAL_MASQ_COMMENT = 'flannelctl manual masq'
+export const VXLAN_OVERHEAD = 50
+export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env'
+export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d'
+export const CONFLIST_NAME = '10-flannel.conflist'
+
+export function vxlanDeviceName(vni: number): string {
+  return `flannel.${vni}`
+}
+
+/** The vxlan device address: the lease's network address as a /32 (e.g. 10.244.1.0/32). */
+export function vtepAddress(subnet: string): string {
+  return nthAddress(parseCidr(subnet), 0)
+}
+
+/** The bridge's gateway address: the first host of the lease (e.g. 10.244.1.1). */
+export function gatewayAddress(subnet: string): string {
+  return nthAddress(parseCidr(subnet), 1)
+}
+
+/**
+ * A VTEP MAC that survives device re-creation: derived from the public IP and VNI, locally
+ * administered and unicast. flanneld's random MAC changes on reboot and leaves peers with stale
+ * neighbour and fdb entries; a stable one avoids that whole class of failure.
+ */
+export function stableVtepMac(publicIP: string, vni: number): string {
+  const h = createHash('sha256').update(`flannelctl-vtep:${publicIP}:${vni}`).digest()
+  const bytes = [(h[0] & 0xfc) | 0x02, h[1], h[2], h[3], h[4], h[5]]
+  return bytes.map(b => b.toString(16).padStart(2, '0')).join(':')
+}
+
+export interface IptRule {
+  table: 'nat' | 'filter'
+  chain: string
+  /** exactly as iptables-save prints it after `-A CHAIN ` */
+  spec: string
+}
+
+const q = (s: string) => `"${s}"`
+
+export function masqRules(network: string, subnet: string): IptRule[] {
+  const c = `-m comment --comment ${q(MASQ_COMMENT)}`
+  const r = (spec: string): IptRule => ({table: 'nat', chain: MASQ_CHAIN, spec})
+  return [
+    r(`-m mark --mark ${KUBE_PROXY_MARK} ${c} -j RETURN`),
+    r(`-s ${subnet} -d ${network} ${c} -j RETURN`),
+    r(`-s ${network} -d ${subnet} ${c} -j RETURN`),
+    r(`! -s ${network} -d ${subnet} ${c} -j RETURN`),
+    r(`-s ${network} ! -d 224.0.0.0/4 ${c} -j MASQUERADE --random-fully`),
+    r(`! -s ${network} -d ${network} ${c} -j MASQUERADE --random-fully`),
+  ]
+}
+
+/** The hand-run flanneld's SNAT: pod traffic leaving the network is masqueraded, pod-to-pod keeps its source. */
+export function manualMasqRule(network: string, subnet: string, bridge: string): IptRule {
+  return {table: 'nat', chain: MASQ_CHAIN, spec: `-s ${subnet} ! -d ${network} ! -o ${bridge} -m comment --comment ${q(MANUAL_MASQ_COMMENT)} -j MASQUERADE`}
+}
+
+export function masqJump(): IptRule {
+  return {table: 'nat', chain: 'POSTROUTING', spec: `-m comment --comment ${q(MASQ_COMMENT)} -j ${MASQ_CHAIN}`}
+}
+
+export function forwardRules(network: string): IptRule[] {
+  const c = `-m comment --comment ${q(FWD_COMMENT)}`
+  return [
+    {table: 'filter', chain: FWD_CHAIN, spec: `-s ${network} ${c} -j ACCEPT`},
+    {table: 'filter', chain: FWD_CHAIN, spec: `-d ${network} ${c} -j ACCEPT`},
+  ]
+}
+
+export function forwardJump(): IptRule {
+  return {table: 'filter', chain: 'FORWARD', spec: `-m comment --comment ${q(FWD_COMMENT)} -j ${FWD_CHAIN}`}
+}
+
+export function subnetEnv(network: string, subnet: string, mtu: number, ipMasq: boolean): string {
+  const s = parseCidr(subnet)
+  return [
+    `FLANNEL_NETWORK=${cidrToString(parseCidr(network))}`,
+    `FLANNEL_SUBNET=${gatewayAddress(subnet)}/${s.prefixlen}`,
+    `FLANNEL_MTU=${mtu}`,
+    `FLANNEL_IPMASQ=${ipMasq}`,
+    '',
+  ].join('\n')
+}
+
+export function parseSubnetEnv(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Z_0-9]+)=(.*)$/.exec(line)
+    if (m) out[m[1]] = m[2].trim()
+  }
+  return out
+}
+
+/** The lease this host held before, as written in subnet.env (FLANNEL_SUBNET=10.244.1.1/24 → 10.244.1.0/24). */
+export function subnetFromEnv(text: string | undefined): string | undefined {
+  if (!text) return undefined
+  const v = parseSubnetEnv(text).FLANNEL_SUBNET
+  if (!v) return undefined
+  try {
+    return cidrToString(parseCidr(v))
+  } catch {
+    return undefined
+  }
+}
+
+export type CniPlugin = 'bridge' | 'flannel'
+
+export function cniConflist(opts: {network: string; subnet: string; mtu: number; bridge: string; ipMasq: boolean; plugin: CniPlugin}): string {
+  const gw = gatewayAddress(opts.subnet)
+  const main = opts.plugin === 'flannel'
+    ? {type: 'flannel', delegate: {hairpinMode: true, isDefaultGateway: true}}
+    : {
+        type: 'bridge',
+        bridge: opts.bridge,
+        isGateway: true,
+        ipMasq: !opts.ipMasq,
+        mtu: opts.mtu,
+        hairpinMode: true,
+        ipam: {type: 'host-local', ranges: [[{subnet: opts.subnet, gateway: gw}]], routes: [{dst: opts.network}]},
+      }
+  const conf = {
+    name: 'cbr0',
+    cniVersion: '0.3.1',
+    plugins: [main, {type: 'portmap', capabilities: {portMappings: true}}],
+  }
+  return JSON.stringify(conf, null, 2) + '\n'
+}

@@ -1,0 +1,36 @@
+/**
+ * A change to a host, as data. The planner produces ops; the host adapter batches and applies them;
+ * --dry-run prints them. Each op says why it is needed so a plan reads as an explanation.
+ */
+export type Op =
+  /** one line of `ip -batch -`, e.g. ['route', 'replace', '10.244.2.0/24', 'via', ...] */
+  | {tool: 'ip'; args: string[]; why: string}
+  /** one line of `bridge -batch -` */
+  | {tool: 'bridge'; args: string[]; why: string}
+  /** rules for one table fed to `iptables-restore --noflush` (without the *table / COMMIT lines) */
+  | {tool: 'iptables'; table: string; lines: string[]; why: string}
+  | {tool: 'sysctl'; key: string; value: string; why: string}
+  | {tool: 'file'; path: string; content: string; mode: number; why: string}
+  | {tool: 'rmfile'; path: string; why: string}
+
+/** How a user would type the op by hand (the dry-run plan and --verbose output). */
+export function opToShell(op: Op): string[] {
+  switch (op.tool) {
+    case 'ip': return [`ip ${op.args.join(' ')}`]
+    case 'bridge': return [`bridge ${op.args.join(' ')}`]
+    case 'iptables': return op.lines.map(l => l.startsWith(':') ? `iptables -t ${op.table} -N ${l.slice(1).split(' ')[0]}` : `iptables -t ${op.table} ${l}`)
+    case 'sysctl': return [`sysctl -w ${op.key}=${op.value}`]
+    case 'file': return [`write ${op.path} (mode ${op.mode.toString(8)})`]
+    case 'rmfile': return [`rm ${op.path}`]
+  }
+}
+
+export function describePlan(ops: Op[]): string[] {
+  const out: string[] = []
+  for (const op of ops) {
+    const [first, ...rest] = opToShell(op)
+    out.push(`${first.padEnd(72)}  # ${op.why}`)
+    out.push(...rest)
+  }
+  return out
+}

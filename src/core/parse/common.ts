@@ -1,0 +1,343 @@
+/**
+ * Shared lexing for the parsers: address checks, tokens, and the "pasted from a terminal" frame
+ * (prompt lines, the command they ran and the filter it applied). Hand-written scanners instead of
+ * regular expressions on the hot path: a snapshot can hold millions of lines, and a scanner cannot
+ * backtrack.
+ */
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57
+}
+
+function isHexDigit(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70)
+}
+
+/** Dotted quad without leading zeros (inet_aton would read them as octal). */
+export function isIPv4(s: string): boolean {
+  const n = s.length
+  if (n < 7 || n > 15) return false
+  let dots = 0
+  let digits = 0
+  let value = 0
+  let leadingZero = false
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 46) {
+      if (digits === 0) return false
+      dots++
+      digits = 0
+      value = 0
+      continue
+    }
+    if (!isDigit(c)) return false
+    if (digits === 1 && leadingZero) return false
+    if (digits === 0) leadingZero = c === 48
+    value = value * 10 + (c - 48)
+    digits++
+    if (value > 255) return false
+  }
+  return dots === 3 && digits > 0
+}
+
+export function isIPv6(s: string): boolean {
+  const n = s.length
+  if (n < 2 || n > 45) return false
+  const gap = s.indexOf('::')
+  if (gap !== -1 && s.indexOf('::', gap + 1) !== -1) return false
+  if (s.charCodeAt(0) === 58 && gap !== 0) return false
+  if (s.charCodeAt(n - 1) === 58 && gap !== n - 2) return false
+  let groups = 0
+  let start = 0
+  for (let i = 0; i <= n; i++) {
+    if (i < n && s.charCodeAt(i) !== 58) continue
+    const len = i - start
+    if (len === 0) {
+      start = i + 1
+      continue
+    }
+    if (i === n && s.indexOf('.', start) !== -1) {
+      if (!isIPv4(s.slice(start))) return false
+      groups += 2
+    } else {
+      if (len > 4) return false
+      for (let j = start; j < i; j++) if (!isHexDigit(s.charCodeAt(j))) return false
+      groups++
+    }
+    start = i + 1
+  }
+  return gap === -1 ? groups === 8 : groups <= 7
+}
+
+export function isIP(s: string): boolean {
+  return isIPv4(s) || isIPv6(s)
+}
+
+export function familyOf(ip: string): 4 | 6 {
+  return ip.includes(':') ? 6 : 4
+}
+
+/** `addr/len` with a valid length for the family, or a bare address. */
+export function isAddressOrCidr(s: string): boolean {
+  const slash = s.indexOf('/')
+  if (slash === -1) return isIP(s)
+  const ip = s.slice(0, slash)
+  const len = parseUint(s.slice(slash + 1))
+  if (len === undefined) return false
+  if (isIPv4(ip)) return len <= 32
+  return isIPv6(ip) && len <= 128
+}
+
+/** Host routes and addresses print without a length; the model always carries one. */
+export function withPrefix(s: string): string {
+  if (s.includes('/')) return s
+  return s.includes(':') ? `${s}/128` : `${s}/32`
+}
+
+/** The inverse of withPrefix, as `ip` prints a host route. */
+export function withoutHostPrefix(s: string): string {
+  if (s.endsWith('/32') && !s.includes(':')) return s.slice(0, -3)
+  if (s.endsWith('/128') && s.includes(':')) return s.slice(0, -4)
+  return s
+}
+
+/** Colon-separated hex octets: ethernet, infiniband, ... */
+export function isLinkLayerAddress(s: string): boolean {
+  const n = s.length
+  if (n < 2 || n % 3 !== 2) return false
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (i % 3 === 2 ? c !== 58 : !isHexDigit(c)) return false
+  }
+  return true
+}
+
+export function isMac(s: string): boolean {
+  return s.length === 17 && isLinkLayerAddress(s)
+}
+
+/** A decimal integer that fits in 32 bits, or undefined. */
+export function parseUint(s: string | undefined): number | undefined {
+  if (s === undefined || s.length === 0 || s.length > 10) return undefined
+  let v = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (!isDigit(c)) return undefined
+    v = v * 10 + (c - 48)
+  }
+  return v <= 0xffffffff ? v : undefined
+}
+
+/** 255.255.255.0 → 24; undefined when the mask is not contiguous. */
+export function netmaskToPrefixlen(mask: string): number | undefined {
+  if (!isIPv4(mask)) return undefined
+  let n = 0
+  for (const part of mask.split('.')) n = n * 256 + Number(part)
+  let len = 0
+  while (len < 32 && n >= 2 ** (31 - len)) {
+    n -= 2 ** (31 - len)
+    len++
+  }
+  return n === 0 ? len : undefined
+}
+
+/** Whitespace-separated fields; never returns an empty-string field. */
+export function tokens(line: string): string[] {
+  const t = line.trim()
+  return t === '' ? [] : t.split(/\s+/)
+}
+
+export function startsWithSpace(line: string): boolean {
+  const c = line.charCodeAt(0)
+  return c === 32 || c === 9
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pasted terminal sessions                                                                     */
+
+/** What a pasted command line tells the parser about the output below it. */
+export interface PastedCommand {
+  /** 1-based line of the prompt */
+  line: number
+  /** the command after the prompt, '' for a bare trailing prompt */
+  text: string
+  /** ip, bridge, route, arp, ifconfig, iptables-save, iptables, sysctl, netstat, ... */
+  tool?: string
+  /** for ip / bridge: route, neigh, addr, link, fdb */
+  object?: string
+  filter: OutputFilter
+}
+
+/** Fields a `show` filter removes from every line it prints. */
+export interface OutputFilter {
+  dev?: string
+  table?: string
+  type?: string
+  proto?: string
+  scope?: string
+  /** `iptables -t nat -S` */
+  iptablesTable?: string
+}
+
+const PROMPT_CHARS = new Set([35, 36, 37, 62]) // # $ % >
+
+/**
+ * `root@worker3:~# cmd`, `[root@n1 ~]# cmd`, `$ cmd`, `# cmd`, or a bare prompt. Returns the
+ * command text, or undefined when the line is not a prompt. A scan, not a regex: most lines are
+ * rejected at their first space.
+ */
+export function promptCommand(line: string): string | undefined {
+  const n = line.length
+  let i = 0
+  if (n > 0 && line.charCodeAt(0) === 91) { // [user@host dir]#
+    const close = line.indexOf(']')
+    if (close === -1 || close > 200) return undefined
+    i = close + 1
+  } else {
+    while (i < n && i <= 200) {
+      const c = line.charCodeAt(i)
+      if (c === 32 || c === 9 || PROMPT_CHARS.has(c)) break
+      i++
+    }
+    if (i < n && (line.charCodeAt(i) === 32) && i > 0) i++ // `host #` (one space)
+  }
+  if (i >= n || !PROMPT_CHARS.has(line.charCodeAt(i))) return undefined
+  i++
+  if (i === n) return ''
+  const after = line.charCodeAt(i)
+  if (after !== 32 && after !== 9) return undefined
+  return line.slice(i + 1).trim()
+}
+
+const TOOLS = new Set(['ip', 'bridge', 'route', 'arp', 'ifconfig', 'iptables-save', 'iptables', 'ip6tables',
+  'ip6tables-save', 'iptables-legacy-save', 'iptables-nft-save', 'iptables-legacy', 'iptables-nft', 'sysctl', 'netstat'])
+
+function expandIpObject(word: string): string | undefined {
+  const objects: Array<[string, string[]]> = [
+    ['route', ['route']], ['neigh', ['neighbour', 'neighbor', 'neigh']], ['addr', ['address', 'addr']],
+    ['link', ['link']], ['fdb', ['fdb']]]
+  for (const [object, names] of objects) {
+    if (names.some(name => name.startsWith(word))) return object
+  }
+  return undefined
+}
+
+const SHOW_VERBS = new Set(['show', 'list', 'lst', 'ls', 'sh', 's', 'l'])
+
+/** Words that run the real command: `sudo ip r`, `ssh node1 ip r`, `kubectl exec pod -- ip r`. */
+const WRAPPERS = new Set(['sudo', 'doas', 'env', 'time', 'command', 'exec', 'nsenter', 'chroot', 'watch', 'kubectl',
+  'docker', 'crictl', 'podman', 'nerdctl', 'ssh', 'busybox', 'toolbox'])
+
+/** Read a command line well enough to know the tool, the table and the filter it printed with. */
+export function readCommand(text: string, line: number): PastedCommand {
+  const words = tokens(text)
+  const command: PastedCommand = {line, text, filter: {}}
+  let wrapped = false
+  let i = 0
+  while (i < words.length) {
+    const w = words[i]
+    if (w === 'ip' && (words[i + 1] === 'netns' || words[i + 1] === 'net') && words[i + 2] === 'exec') {
+      i += 4
+      wrapped = true
+      continue
+    }
+    const base = w.slice(w.lastIndexOf('/') + 1)
+    if (TOOLS.has(base)) break
+    if (WRAPPERS.has(base)) wrapped = true
+    else if (!wrapped && !w.startsWith('-') && !w.includes('=')) return command
+    i++
+  }
+  if (i >= words.length) return command
+  const tool = words[i].slice(words[i].lastIndexOf('/') + 1)
+  command.tool = tool
+  const args = words.slice(i + 1)
+  if (tool === 'ip' || tool === 'bridge') {
+    let j = 0
+    while (j < args.length && args[j].startsWith('-')) {
+      // options with a value
+      if (['-n', '-netns', '-f', '-family', '-rc', '-rcvbuf', '-b', '-batch'].includes(args[j])) j++
+      j++
+    }
+    if (j < args.length) command.object = expandIpObject(args[j])
+    j++
+    if (j < args.length && SHOW_VERBS.has(args[j])) j++
+    const filter = command.filter
+    for (; j < args.length; j++) {
+      const key = args[j]
+      const value = args[j + 1]
+      if (value === undefined) break
+      if (key === 'dev' || key === 'oif') filter.dev = value
+      else if (key === 'table' || key === 'tab') filter.table = value
+      else if (key === 'type') filter.type = value
+      else if (key === 'proto' || key === 'protocol') filter.proto = value
+      else if (key === 'scope') filter.scope = value
+      else continue
+      j++
+    }
+    // `ip addr show eth0`, `ip link show eth0` name the device bare, but their output keeps it.
+  } else if (tool.startsWith('iptables') || tool.startsWith('ip6tables')) {
+    const t = args.indexOf('-t')
+    if (t !== -1 && args[t + 1] !== undefined) command.filter.iptablesTable = args[t + 1]
+    const table = args.find(a => a.startsWith('--table='))
+    if (table) command.filter.iptablesTable = table.slice('--table='.length)
+  }
+  return command
+}
+
+/** A run of lines after one pasted command (or from the top when nothing was pasted). */
+export interface Section {
+  command?: PastedCommand
+  /** index into the line array of the first line below the prompt */
+  start: number
+  /** index after the last line */
+  end: number
+}
+
+/** The text as lines, without CR and colour escapes (`ip -c` output pasted from a terminal). */
+export function splitLines(text: string): string[] {
+  let t = text
+  if (t.includes('\x1b')) t = t.replace(/\x1b\[[0-9;]*m/g, '')
+  const lines = t.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]
+    if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1)
+  }
+  return lines
+}
+
+/**
+ * Split at prompt lines; each section's output was printed by the command pasted above it.
+ * Sections without lines (a trailing prompt) are dropped.
+ */
+export function sections(lines: string[]): Section[] {
+  const out: Section[] = []
+  let current: Section = {start: 0, end: 0}
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]
+    const first = line.charCodeAt(0)
+    // Fast path: an indented line or one starting with a digit never is a prompt.
+    if (first === 32 || first === 9 || (first >= 48 && first <= 57) || line.length === 0) continue
+    const text = promptCommand(line)
+    if (text === undefined) continue
+    const command = readCommand(text, i + 1)
+    // `# Generated by iptables-save`, `# comment`: a bare `#` prompt must run a known tool.
+    if (first === 35 && text !== '' && command.tool === undefined) continue
+    current.end = i
+    out.push(current)
+    current = {command, start: i + 1, end: i + 1}
+  }
+  current.end = lines.length
+  out.push(current)
+  return out.filter(s => s.start < s.end)
+}
+
+/** First non-blank line of a section, or -1. */
+export function firstContentLine(lines: string[], section: Section): number {
+  for (let i = section.start; i < section.end; i++) if (lines[i].trim() !== '') return i
+  return -1
+}
+
+export function looksLikeJson(line: string): boolean {
+  const t = line.trimStart()
+  return t.startsWith('[') || t.startsWith('{')
+}

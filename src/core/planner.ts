@@ -1,0 +1,326 @@
+/**
+ * The reconcile planner: the state a flannel node should have (NodeIntent) against what its
+ * tables hold (HostSnapshot) gives the ordered ops that close the gap, and nothing when there is
+ * none. It touches only what flannelctl owns: its vxlan device and bridge, routes on that device,
+ * routes it recorded as its own, its iptables chains and their jump rules.
+ */
+import type {HostSnapshot, Link, Route} from './model.js'
+import type {Op} from './ops.js'
+import {normaliseDst, parseCidr, cidrWithin} from './addr.js'
+import {
+  vxlanDeviceName, vtepAddress, gatewayAddress, masqRules, masqJump, forwardRules, forwardJump,
+  manualMasqRule, subnetEnv, cniConflist, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
+} from './flannel.js'
+
+export type BackendType = 'vxlan' | 'host-gw' | 'udp'
+
+export interface Peer {
+  subnet: string
+  publicIP: string
+  backendType: string
+  vtepMAC?: string
+  /** a static peer added by hand on this host (`peer add`), not from the store */
+  static?: boolean
+}
+
+export interface NodeIntent {
+  network: string
+  subnet: string
+  backend: {type: BackendType; vni: number; port: number; directRouting: boolean}
+  iface: string
+  publicIP: string
+  /** MAC the vxlan device should get when it is created */
+  vtepMAC: string
+  bridge: string
+  /** the pod MTU written to subnet.env and the conflist */
+  mtu: number
+  ipMasq: boolean
+  peers: Peer[]
+  /** peers' public IPs reachable without a gateway (`ip route get` shows none) */
+  onLinkPeers: Set<string>
+  subnetFile: string
+  cniConfDir: string
+  cniPlugin: CniPlugin
+  /** destinations of routes via the underlay that an earlier run recorded as flannelctl's */
+  ownedRoutes: string[]
+}
+
+export interface CurrentFiles {
+  subnetEnv?: string
+  conflist?: string
+}
+
+export interface Plan {
+  ops: Op[]
+  /** route destinations via the underlay that this plan leaves in place (to record as owned) */
+  ownedRoutes: string[]
+  warnings: string[]
+}
+
+interface DesiredRoute {
+  dst: string
+  args: string[]
+  /** how to recognise it in the snapshot */
+  matches: (r: Route) => boolean
+}
+
+export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentFiles): Plan {
+  const ops: Op[] = []
+  const warnings: string[] = []
+  const links = new Map((snap.links ?? []).map(l => [l.name, l]))
+  const vxlanDev = vxlanDeviceName(intent.backend.vni)
+  const useVxlan = intent.backend.type === 'vxlan'
+
+  if (snap.sysctls?.['net.ipv4.ip_forward'] !== '1') {
+    ops.push({tool: 'sysctl', key: 'net.ipv4.ip_forward', value: '1', why: 'hosts must forward pod traffic'})
+  }
+
+  ops.push(...planBridge(intent, links.get(intent.bridge), snap))
+  if (useVxlan) ops.push(...planVxlanDevice(intent, links.get(vxlanDev), snap))
+
+  // Per peer, in flanneld's order: neighbour, fdb, route (a route must never point at an unresolved VTEP).
+  const neighOps: Op[] = []
+  const fdbOps: Op[] = []
+  const routes: DesiredRoute[] = []
+  const wantNeigh = new Set<string>()
+  const wantFdb = new Set<string>()
+  for (const peer of intent.peers) {
+    if (peer.subnet === intent.subnet) continue
+    const direct = intent.backend.type === 'host-gw' || peer.backendType === 'host-gw'
+      || (intent.backend.directRouting && intent.onLinkPeers.has(peer.publicIP))
+    if (direct) {
+      if (!intent.onLinkPeers.has(peer.publicIP) && intent.backend.type === 'host-gw') {
+        warnings.push(`peer ${peer.subnet} (${peer.publicIP}) is not on-link from ${intent.iface}: host-gw cannot reach it; use vxlan (with DirectRouting)`)
+      }
+      routes.push({
+        dst: peer.subnet,
+        args: ['route', 'replace', peer.subnet, 'via', peer.publicIP, 'dev', intent.iface],
+        matches: r => r.gateway === peer.publicIP && r.dev === intent.iface && r.type === 'unicast',
+      })
+      continue
+    }
+    if (!useVxlan) continue
+    if (!peer.vtepMAC) {
+      warnings.push(`peer ${peer.subnet} (${peer.publicIP}) has no VtepMAC in its lease; skipped`)
+      continue
+    }
+    const vtep = vtepAddress(peer.subnet)
+    wantNeigh.add(`${vtep}|${peer.vtepMAC}`)
+    wantFdb.add(`${peer.vtepMAC}|${peer.publicIP}`)
+    const neigh = snap.neighbors?.find(n => n.dev === vxlanDev && n.dst === vtep)
+    if (!neigh || neigh.lladdr !== peer.vtepMAC || !neigh.state.includes('PERMANENT')) {
+      neighOps.push({tool: 'ip', args: ['neigh', 'replace', vtep, 'lladdr', peer.vtepMAC, 'dev', vxlanDev, 'nud', 'permanent'],
+        why: `VTEP of ${peer.subnet} answers at ${peer.vtepMAC}`})
+    }
+    const fdb = snap.fdb?.find(f => f.dev === vxlanDev && f.mac === peer.vtepMAC && f.dst === peer.publicIP)
+    if (!fdb) {
+      fdbOps.push({tool: 'bridge', args: ['fdb', 'replace', peer.vtepMAC, 'dev', vxlanDev, 'dst', peer.publicIP, 'self', 'permanent'],
+        why: `frames for ${peer.vtepMAC} are sent to ${peer.publicIP}`})
+    }
+    routes.push({
+      dst: peer.subnet,
+      args: ['route', 'replace', peer.subnet, 'via', vtep, 'dev', vxlanDev, 'onlink'],
+      matches: r => r.gateway === vtep && r.dev === vxlanDev && r.onlink === true && r.type === 'unicast',
+    })
+  }
+
+  const routeOps: Op[] = []
+  const byDst = new Map<string, Route[]>()
+  for (const r of snap.routes ?? []) {
+    if (r.table && r.table !== 'main') continue
+    const k = normaliseDst(r.dst)
+    byDst.set(k, [...(byDst.get(k) ?? []), r])
+  }
+  for (const want of routes) {
+    const have = byDst.get(want.dst) ?? []
+    if (!(have.length === 1 && want.matches(have[0]))) {
+      routeOps.push({tool: 'ip', args: want.args, why: `pods of ${want.dst} are reached this way`})
+    }
+  }
+
+  // Stale entries: on our vxlan device everything is ours; via the underlay only what we recorded.
+  const wanted = new Set(routes.map(r => r.dst))
+  const staleRouteOps: Op[] = []
+  const owned = new Set(intent.ownedRoutes)
+  for (const r of snap.routes ?? []) {
+    if (r.table && r.table !== 'main') continue
+    const dst = normaliseDst(r.dst)
+    if (dst === 'default' || wanted.has(dst) || dst === intent.subnet) continue
+    const onOurDevice = r.dev === vxlanDev && r.proto !== 'kernel'
+    const recorded = owned.has(dst) && r.dev === intent.iface && r.gateway !== undefined && insideNetwork(dst, intent.network)
+    if (onOurDevice || recorded) {
+      staleRouteOps.push({tool: 'ip', args: ['route', 'del', dst, ...(r.gateway ? ['via', r.gateway] : []), 'dev', r.dev!], why: `no peer holds ${dst} any more`})
+    }
+  }
+  const staleFdbOps: Op[] = []
+  const staleNeighOps: Op[] = []
+  if (links.has(vxlanDev)) {
+    for (const f of snap.fdb ?? []) {
+      if (f.dev !== vxlanDev || !f.dst || f.mac === '00:00:00:00:00:00') continue
+      if (!useVxlan || !wantFdb.has(`${f.mac}|${f.dst}`)) {
+        staleFdbOps.push({tool: 'bridge', args: ['fdb', 'del', f.mac, 'dev', vxlanDev, 'dst', f.dst, 'self'], why: `no peer's VTEP is ${f.mac} at ${f.dst} any more`})
+      }
+    }
+    const wantNeighDst = new Set([...wantNeigh].map(w => w.split('|')[0]))
+    for (const n of snap.neighbors ?? []) {
+      if (n.dev !== vxlanDev || !n.state.includes('PERMANENT')) continue
+      if (!useVxlan || !wantNeighDst.has(n.dst)) {
+        staleNeighOps.push({tool: 'ip', args: ['neigh', 'del', n.dst, 'dev', vxlanDev], why: `no peer's VTEP is ${n.dst} any more`})
+      }
+    }
+  }
+  // A vxlan device left from an earlier vxlan setup goes last, after routes moved off it.
+  const removeDevice: Op[] = !useVxlan && links.get(vxlanDev)?.kind === 'vxlan'
+    ? [{tool: 'ip', args: ['link', 'del', vxlanDev], why: `the ${intent.backend.type} backend does not use ${vxlanDev}`}]
+    : []
+
+  ops.push(...neighOps, ...fdbOps, ...routeOps, ...staleRouteOps, ...staleFdbOps, ...staleNeighOps, ...removeDevice)
+  ops.push(...planIptables(intent, snap))
+  ops.push(...planFiles(intent, files))
+
+  const ownedRoutes = routes.filter(r => !r.args.includes(vxlanDev)).map(r => r.dst)
+  return {ops, ownedRoutes, warnings}
+}
+
+function insideNetwork(dst: string, network: string): boolean {
+  try {
+    return cidrWithin(parseCidr(dst), parseCidr(network))
+  } catch {
+    return false
+  }
+}
+
+function hasAddress(snap: HostSnapshot, dev: string, cidr: string): boolean {
+  const [ip, len] = cidr.split('/')
+  return (snap.addresses ?? []).some(a => a.dev === dev && a.local === ip && a.prefixlen === Number(len))
+}
+
+function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapshot): Op[] {
+  const ops: Op[] = []
+  const br = intent.bridge
+  const addr = `${gatewayAddress(intent.subnet)}/${intent.subnet.split('/')[1]}`
+  if (link && link.kind !== 'bridge') {
+    throw new Error(`${br} exists but is a ${link.kind}, not a bridge`)
+  }
+  if (!link) {
+    ops.push({tool: 'ip', args: ['link', 'add', br, 'type', 'bridge'], why: 'pods attach to this bridge'})
+    ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: 'pod MTU leaves room for encapsulation'})
+  } else if (link.mtu !== intent.mtu) {
+    ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: `MTU is ${link.mtu}, pods need ${intent.mtu}`})
+  }
+  if (!link || !hasAddress(snap, br, addr)) {
+    for (const a of (snap.addresses ?? []).filter(a => a.dev === br && a.family === 4 && insideNetwork(`${a.local}/32`, intent.network))) {
+      ops.push({tool: 'ip', args: ['addr', 'del', `${a.local}/${a.prefixlen}`, 'dev', br], why: 'left from an earlier lease'})
+    }
+    ops.push({tool: 'ip', args: ['addr', 'add', addr, 'dev', br], why: 'the pods\' gateway'})
+  }
+  if (!link?.up) ops.push({tool: 'ip', args: ['link', 'set', br, 'up'], why: 'bring the bridge up'})
+  return ops
+}
+
+function planVxlanDevice(intent: NodeIntent, link: Link | undefined, snap: HostSnapshot): Op[] {
+  const ops: Op[] = []
+  const dev = vxlanDeviceName(intent.backend.vni)
+  const underlayMtu = snap.links?.find(l => l.name === intent.iface)?.mtu ?? 1500
+  const mtu = underlayMtu - 50
+  const v = link?.vxlan
+  const compatible = link && link.kind === 'vxlan' && v && v.id === intent.backend.vni && v.local === intent.publicIP
+    && v.dev === intent.iface && v.port === intent.backend.port && v.learning === false
+  if (link && !compatible) {
+    ops.push({tool: 'ip', args: ['link', 'del', dev], why: `${dev} exists with another configuration; recreate it`})
+  }
+  if (!compatible) {
+    ops.push({tool: 'ip', args: ['link', 'add', dev, 'address', intent.vtepMAC, 'mtu', String(mtu), 'type', 'vxlan',
+      'id', String(intent.backend.vni), 'local', intent.publicIP, 'dev', intent.iface, 'dstport', String(intent.backend.port), 'nolearning'],
+    why: 'the VTEP that encapsulates pod traffic to peers'})
+  } else if (link!.mtu !== mtu) {
+    ops.push({tool: 'ip', args: ['link', 'set', dev, 'mtu', String(mtu)], why: `underlay MTU ${underlayMtu} − 50`})
+  }
+  const addr = `${vtepAddress(intent.subnet)}/32`
+  if (!compatible || !hasAddress(snap, dev, addr)) {
+    if (compatible) {
+      for (const a of (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4)) {
+        ops.push({tool: 'ip', args: ['addr', 'del', `${a.local}/${a.prefixlen}`, 'dev', dev], why: 'left from an earlier lease'})
+      }
+    }
+    ops.push({tool: 'ip', args: ['addr', 'add', addr, 'dev', dev], why: 'the VTEP address peers route to'})
+  }
+  if (!compatible || !link!.up) ops.push({tool: 'ip', args: ['link', 'set', dev, 'up'], why: 'bring the VTEP up'})
+  return ops
+}
+
+function rulesIn(snap: HostSnapshot, table: string, chain: string): string[] {
+  return (snap.iptables?.rules ?? []).filter(r => r.table === table && r.chain === chain).map(r => r.spec)
+}
+
+function chainExists(snap: HostSnapshot, table: string, chain: string): boolean {
+  return (snap.iptables?.chains ?? []).some(c => c.table === table && c.name === chain)
+}
+
+/** Rewrite a chain only when its rules differ; add the jump only when it is missing. */
+function ensureChain(snap: HostSnapshot, table: 'nat' | 'filter', chain: string, rules: IptRule[], jump: IptRule, why: string): Op[] {
+  const ops: Op[] = []
+  const want = rules.map(r => r.spec)
+  const have = rulesIn(snap, table, chain)
+  if (!chainExists(snap, table, chain) || have.join('\n') !== want.join('\n')) {
+    // In --noflush mode a chain line flushes an existing user chain: the rewrite is one atomic commit.
+    ops.push({tool: 'iptables', table, lines: [`:${chain} - [0:0]`, ...want.map(s => `-A ${chain} ${s}`)], why})
+  }
+  if (!rulesIn(snap, table, jump.chain).includes(jump.spec)) {
+    ops.push({tool: 'iptables', table, lines: [`-A ${jump.chain} ${jump.spec}`], why: `send ${jump.chain} traffic through ${chain}`})
+  }
+  return ops
+}
+
+function removeChain(snap: HostSnapshot, table: 'nat' | 'filter', chain: string, jump: IptRule): Op[] {
+  const lines: string[] = []
+  if (rulesIn(snap, table, jump.chain).includes(jump.spec)) lines.push(`-D ${jump.chain} ${jump.spec}`)
+  if (chainExists(snap, table, chain)) lines.push(`:${chain} - [0:0]`, `-X ${chain}`)
+  return lines.length ? [{tool: 'iptables', table, lines, why: `${chain} is no longer wanted`}] : []
+}
+
+function planIptables(intent: NodeIntent, snap: HostSnapshot): Op[] {
+  const ops = ensureChain(snap, 'filter', FWD_CHAIN, forwardRules(intent.network), forwardJump(), 'accept forwarded pod traffic')
+  const hasStatic = intent.peers.some(p => p.static)
+  const nat: IptRule[] = intent.ipMasq ? masqRules(intent.network, intent.subnet) : []
+  if (!intent.ipMasq && hasStatic) nat.push(manualMasqRule(intent.network, intent.subnet, intent.bridge))
+  if (nat.length) ops.push(...ensureChain(snap, 'nat', MASQ_CHAIN, nat, masqJump(), 'masquerade pod traffic leaving the network, keep pod-to-pod sources'))
+  else ops.push(...removeChain(snap, 'nat', MASQ_CHAIN, masqJump()))
+  return ops
+}
+
+function planFiles(intent: NodeIntent, files: CurrentFiles): Op[] {
+  const ops: Op[] = []
+  const env = subnetEnv(intent.network, intent.subnet, intent.mtu, intent.ipMasq)
+  if (files.subnetEnv !== env) ops.push({tool: 'file', path: intent.subnetFile, content: env, mode: 0o644, why: 'what CNI and tools read about this lease'})
+  const conf = cniConflist({network: intent.network, subnet: intent.subnet, mtu: intent.mtu, bridge: intent.bridge, ipMasq: intent.ipMasq, plugin: intent.cniPlugin})
+  if (files.conflist !== conf) {
+    ops.push({tool: 'file', path: `${intent.cniConfDir}/${CONFLIST_NAME}`, content: conf, mode: 0o644, why: 'how the container runtime wires pods to the bridge'})
+  }
+  return ops
+}
+
+/** Everything flannelctl made on this host, for `reset`. */
+export function planReset(intent: Pick<NodeIntent, 'network' | 'backend' | 'iface' | 'bridge' | 'subnetFile' | 'cniConfDir' | 'ownedRoutes' | 'subnet'>, snap: HostSnapshot): Op[] {
+  const ops: Op[] = []
+  const vxlanDev = vxlanDeviceName(intent.backend.vni)
+  const owned = new Set(intent.ownedRoutes)
+  for (const r of snap.routes ?? []) {
+    const dst = normaliseDst(r.dst)
+    if (owned.has(dst) && r.dev === intent.iface && r.gateway && insideNetwork(dst, intent.network)) {
+      ops.push({tool: 'ip', args: ['route', 'del', dst, 'via', r.gateway, 'dev', r.dev], why: 'route flannelctl added'})
+    }
+  }
+  if (snap.links?.some(l => l.name === vxlanDev && l.kind === 'vxlan')) {
+    ops.push({tool: 'ip', args: ['link', 'del', vxlanDev], why: 'the VTEP flannelctl made (its routes, neighbours and fdb go with it)'})
+  }
+  if (snap.links?.some(l => l.name === intent.bridge && l.kind === 'bridge')) {
+    ops.push({tool: 'ip', args: ['link', 'del', intent.bridge], why: 'the pod bridge flannelctl made'})
+  }
+  ops.push(...removeChain(snap, 'nat', MASQ_CHAIN, masqJump()))
+  ops.push(...removeChain(snap, 'filter', FWD_CHAIN, forwardJump()))
+  ops.push({tool: 'rmfile', path: intent.subnetFile, why: 'subnet.env of the released lease'})
+  ops.push({tool: 'rmfile', path: `${intent.cniConfDir}/${CONFLIST_NAME}`, why: 'the CNI conflist flannelctl wrote'})
+  return ops
+}
+

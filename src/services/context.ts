@@ -1,0 +1,25 @@
+/**
+ * What a service needs from the outside world, handed in by the command: where to run programs,
+ * whether to only plan, and where progress goes. Services never print results themselves.
+ */
+import {RealRunner, DryRunRunner, Runner, CommandListener, commandLine} from '../adapters/runner.js'
+import {Target, targetToString} from '../adapters/target.js'
+
+export interface ServiceContext {
+  runner: Runner
+  dryRun: boolean
+  /** progress and notes for a person (stderr) */
+  progress: (msg: string) => void
+}
+
+export function makeContext(opts: {target?: Target; dryRun?: boolean; verbose?: boolean; quiet?: boolean; progress?: (m: string) => void}): ServiceContext {
+  const listener: CommandListener | undefined = opts.verbose
+    ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${commandLine(cmd)}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.length > 400 ? cmd.input.slice(0, 400) + '…' : cmd.input)}` : ''}\n`)
+    : undefined
+  const real = new RealRunner(opts.target ?? {kind: 'local'}, listener)
+  return {
+    runner: opts.dryRun ? new DryRunRunner(real) : real,
+    dryRun: Boolean(opts.dryRun),
+    progress: opts.progress ?? (opts.quiet ? () => {} : (m: string) => process.stderr.write(m + '\n')),
+  }
+}

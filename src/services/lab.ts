@@ -1,0 +1,274 @@
+/**
+ * A lab: flannel hosts as network namespaces on this machine. Each node is provisioned by running
+ * the real `flannelctl init` inside its namespace; pods are made by the real CNI plugins from the
+ * conflist init wrote. Every name carries the prefix `fc-<lab>-`, and `down` removes all of it.
+ */
+import {fileURLToPath} from 'node:url'
+import {dirname, join} from 'node:path'
+import {readFile, writeFile, mkdir, rm} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
+import {userError, FlannelctlError, ExitCode} from '../errors.js'
+import {RealRunner, Runner, Command} from '../adapters/runner.js'
+import {CONFLIST_NAME} from '../core/flannel.js'
+
+export const LAB_ROOT = process.env.FLANNELCTL_LAB_DIR ?? '/run/flannelctl/labs'
+export const CNI_BIN_DIR = process.env.CNI_PATH ?? '/usr/lib/cni'
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js')
+const POD_NETWORK = '10.244.0.0/16'
+const SEGMENT_NET = ['192.168.100', '192.168.200']
+
+export interface LabNode {
+  name: string
+  netns: string
+  segment: number
+  underlayIP: string
+  subnet?: string
+  dir: string
+}
+
+export interface LabPod {
+  name: string
+  netns: string
+  node: string
+  ip: string
+}
+
+export interface LabState {
+  name: string
+  prefix: string
+  backend: string
+  directRouting: boolean
+  segments: number
+  store: string
+  dir: string
+  switches: string[]
+  router?: string
+  nodes: LabNode[]
+  pods: LabPod[]
+}
+
+export interface LabUpOptions {
+  name: string
+  nodes: number
+  backend: 'vxlan' | 'host-gw'
+  directRouting?: boolean
+  segments: 1 | 2
+  podsPerNode: number
+  store?: string
+  progress: (m: string) => void
+}
+
+export function labPrefix(name: string): string {
+  return `fc-${name}-`
+}
+
+export function validateLabName(name: string): void {
+  if (!/^[a-z][a-z0-9]{0,9}$/.test(name)) {
+    throw userError(`lab name '${name}' is not allowed`, 'use 1-10 lowercase letters and digits, starting with a letter (e.g. demo)')
+  }
+}
+
+function labDir(name: string): string {
+  return join(LAB_ROOT, name)
+}
+
+export async function loadLab(name: string): Promise<LabState> {
+  validateLabName(name)
+  const path = join(labDir(name), 'lab.json')
+  if (!existsSync(path)) throw userError(`no lab named '${name}' is up`, `start one with: flannelctl lab up --name ${name}`)
+  return JSON.parse(await readFile(path, 'utf8')) as LabState
+}
+
+async function saveLab(state: LabState): Promise<void> {
+  await writeFile(join(state.dir, 'lab.json'), JSON.stringify(state, null, 2) + '\n')
+}
+
+export class Lab {
+  constructor(private readonly runner: Runner = new RealRunner()) {}
+
+  private async must(cmd: Command): Promise<string> {
+    const r = await this.runner.run(cmd)
+    if (r.exitCode !== 0) {
+      throw new FlannelctlError(`${[cmd.file, ...cmd.args].join(' ')} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`,
+        'the lab is half built: run flannelctl lab down, then try again', ExitCode.failed)
+    }
+    return r.stdout
+  }
+
+  private ip(...args: string[]): Promise<string> {
+    return this.must({file: 'ip', args, write: true})
+  }
+
+  /** Run a program inside a lab namespace. */
+  inNs(netns: string, file: string, args: string[], extra: Partial<Command> = {}): Promise<string> {
+    return this.must({file: 'ip', args: ['netns', 'exec', netns, file, ...args], write: true, ...extra})
+  }
+
+  async flannelctl(node: LabNode, state: Pick<LabState, 'store'>, args: string[]): Promise<string> {
+    return this.inNs(node.netns, process.execPath, [BIN, ...args, ...nodeArgs(node, state)])
+  }
+
+  async up(o: LabUpOptions): Promise<LabState> {
+    validateLabName(o.name)
+    if (o.nodes < 1 || o.nodes > 30) throw userError(`--nodes ${o.nodes} is out of range`, 'a lab has 1 to 30 nodes')
+    if (o.backend === 'host-gw' && o.segments === 2) {
+      o.progress('note: host-gw across two segments cannot reach peers behind the router (that is what this lab shows)')
+    }
+    const prefix = labPrefix(o.name)
+    const existing = await this.namespaces(prefix)
+    if (existing.length > 0 || existsSync(labDir(o.name))) {
+      throw userError(`lab '${o.name}' already exists (${existing.length} namespaces)`, `remove it with: flannelctl lab down --name ${o.name}`)
+    }
+    const dir = labDir(o.name)
+    await mkdir(dir, {recursive: true})
+    const state: LabState = {
+      name: o.name, prefix, backend: o.backend, directRouting: Boolean(o.directRouting), segments: o.segments,
+      store: o.store ?? `file:${join(dir, 'store')}`, dir, switches: [], nodes: [], pods: [],
+    }
+    await saveLab(state)
+
+    o.progress(`lab ${o.name}: ${o.segments} segment${o.segments > 1 ? 's' : ''}, ${o.nodes} nodes`)
+    for (let s = 1; s <= o.segments; s++) {
+      const sw = `${prefix}sw${s}`
+      await this.ip('netns', 'add', sw)
+      await this.ip('-n', sw, 'link', 'add', 'br0', 'type', 'bridge')
+      await this.ip('-n', sw, 'link', 'set', 'br0', 'up')
+      state.switches.push(sw)
+    }
+    if (o.segments === 2) {
+      const rt = `${prefix}rt`
+      await this.ip('netns', 'add', rt)
+      await this.ip('-n', rt, 'link', 'set', 'lo', 'up')
+      for (let s = 1; s <= 2; s++) await this.plug(state.switches[s - 1], rt, `rt`, `eth${s}`, `${SEGMENT_NET[s - 1]}.1/24`)
+      await this.inNs(rt, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'])
+      state.router = rt
+    }
+    for (let i = 1; i <= o.nodes; i++) {
+      const segment = o.segments === 2 && i > Math.ceil(o.nodes / 2) ? 2 : 1
+      const node: LabNode = {name: `n${i}`, netns: `${prefix}n${i}`, segment, underlayIP: `${SEGMENT_NET[segment - 1]}.${10 + i}`, dir: join(dir, `n${i}`)}
+      await mkdir(node.dir, {recursive: true})
+      await this.ip('netns', 'add', node.netns)
+      await this.ip('-n', node.netns, 'link', 'set', 'lo', 'up')
+      await this.plug(state.switches[segment - 1], node.netns, node.name, 'eth0', `${node.underlayIP}/24`)
+      if (o.segments === 2) await this.ip('-n', node.netns, 'route', 'add', 'default', 'via', `${SEGMENT_NET[segment - 1]}.1`)
+      state.nodes.push(node)
+    }
+    await saveLab(state)
+
+    o.progress('provisioning nodes with flannelctl init')
+    const initArgs = ['init', '--network', POD_NETWORK, '--backend', o.backend, ...(o.directRouting ? ['--directrouting'] : []), '--iface', 'eth0', '--yes']
+    await Promise.all(state.nodes.map(n => this.flannelctl(n, state, initArgs)))
+    // Nodes that came up before their peers learn of them on the next sync, as flanneld would on a watch event.
+    await Promise.all(state.nodes.map(n => this.flannelctl(n, state, ['sync'])))
+    for (const n of state.nodes) {
+      const env = await readFile(join(n.dir, 'subnet.env'), 'utf8')
+      const m = /FLANNEL_SUBNET=(\d+\.\d+\.\d+)\.\d+\/(\d+)/.exec(env)
+      if (m) n.subnet = `${m[1]}.0/${m[2]}`
+    }
+    await saveLab(state)
+
+    o.progress('creating pods with the CNI bridge and host-local plugins')
+    for (const n of state.nodes) {
+      for (let p = 0; p < o.podsPerNode; p++) {
+        const pod = `pod-${n.name.slice(1)}${String.fromCharCode(97 + p)}`
+        const netns = `${prefix}${n.name}-${String.fromCharCode(97 + p)}`
+        await this.ip('netns', 'add', netns)
+        const ip = await this.cniAdd(n, netns)
+        state.pods.push({name: pod, netns, node: n.name, ip})
+        await saveLab(state)
+      }
+    }
+    return state
+  }
+
+  /** A veth from a switch (or router) namespace into `ns`, named `ifname` there. */
+  private async plug(sw: string, ns: string, label: string, ifname: string, cidr: string): Promise<void> {
+    const swSide = `p-${label}-${ifname}`.slice(0, 15)
+    await this.ip('-n', sw, 'link', 'add', swSide, 'type', 'veth', 'peer', 'name', ifname, 'netns', ns)
+    await this.ip('-n', sw, 'link', 'set', swSide, 'master', 'br0')
+    await this.ip('-n', sw, 'link', 'set', swSide, 'up')
+    await this.ip('-n', ns, 'addr', 'add', cidr, 'dev', ifname)
+    await this.ip('-n', ns, 'link', 'set', ifname, 'up')
+  }
+
+  /** Run the conflist's plugin chain (ADD) for a pod, as a container runtime would. */
+  private async cniAdd(node: LabNode, podNetns: string): Promise<string> {
+    const conflist = JSON.parse(await readFile(join(node.dir, 'cni', CONFLIST_NAME), 'utf8')) as {name: string; cniVersion: string; plugins: Record<string, unknown>[]}
+    let prevResult: unknown
+    for (const plugin of conflist.plugins) {
+      const conf: Record<string, unknown> = {cniVersion: conflist.cniVersion, name: conflist.name, ...plugin}
+      // host-local keeps its allocations on disk; one directory per lab node keeps nodes apart on one machine.
+      if (conf.ipam && typeof conf.ipam === 'object') conf.ipam = {...conf.ipam as object, dataDir: join(node.dir, 'ipam')}
+      if (prevResult) conf.prevResult = prevResult
+      const out = await this.inNs(node.netns, join(CNI_BIN_DIR, String(plugin.type)), [], {
+        input: JSON.stringify(conf),
+        env: {CNI_COMMAND: 'ADD', CNI_CONTAINERID: podNetns, CNI_NETNS: `/run/netns/${podNetns}`, CNI_IFNAME: 'eth0', CNI_PATH: CNI_BIN_DIR},
+      })
+      prevResult = JSON.parse(out)
+    }
+    const ips = (prevResult as {ips?: {address: string}[]}).ips ?? []
+    if (!ips[0]) throw new FlannelctlError(`CNI gave pod ${podNetns} no address`, 'check the conflist init wrote', ExitCode.failed)
+    return ips[0].address.split('/')[0]
+  }
+
+  async namespaces(prefix: string): Promise<string[]> {
+    const r = await this.runner.run({file: 'ip', args: ['netns', 'list']})
+    return r.stdout.split('\n').map(l => l.split(' ')[0]).filter(n => n.startsWith(prefix))
+  }
+
+  /** Remove every namespace with the lab's prefix and the lab's directory; safe to run twice. */
+  async down(name: string): Promise<string[]> {
+    validateLabName(name)
+    const prefix = labPrefix(name)
+    const namespaces = await this.namespaces(prefix)
+    // Pods first, then nodes, switches and the router: veths vanish with their namespace.
+    const order = (n: string) => (/-n\d+-[a-z]$/.test(n) ? 0 : /-n\d+$/.test(n) ? 1 : 2)
+    for (const ns of namespaces.sort((a, b) => order(a) - order(b))) {
+      await this.runner.run({file: 'ip', args: ['netns', 'del', ns], write: true})
+    }
+    await rm(labDir(name), {recursive: true, force: true})
+    return namespaces
+  }
+
+  /** Real pings between every pair of pods (bounded: one probe each, 1 s timeout, 8 at a time). */
+  async pingMatrix(state: LabState): Promise<{from: string; to: string; ok: boolean}[]> {
+    const pairs = state.pods.flatMap(a => state.pods.filter(b => b !== a).map(b => ({a, b})))
+    const results: {from: string; to: string; ok: boolean}[] = []
+    const queue = [...pairs]
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const r = await this.runner.run({file: 'ip', args: ['netns', 'exec', next.a.netns, 'ping', '-c', '1', '-W', '1', '-q', next.b.ip]})
+        results.push({from: next.a.name, to: next.b.name, ok: r.exitCode === 0})
+      }
+    }
+    await Promise.all(Array.from({length: 8}, worker))
+    return results
+  }
+}
+
+export function nodeArgs(node: LabNode, state: Pick<LabState, 'store'>): string[] {
+  return ['--store', state.store, '--subnet-file', join(node.dir, 'subnet.env'), '--cni-conf-dir', join(node.dir, 'cni'),
+    '--state-file', join(node.dir, 'node.json')]
+}
+
+/** Environment that lets `flannelctl` run inside a lab node without flags (lab exec). */
+export function nodeEnv(node: LabNode, state: Pick<LabState, 'store'>): Record<string, string> {
+  return {
+    FLANNELCTL_STORE: state.store,
+    FLANNELD_SUBNET_FILE: join(node.dir, 'subnet.env'),
+    FLANNELCTL_CNI_CONF_DIR: join(node.dir, 'cni'),
+    FLANNELCTL_STATE_FILE: join(node.dir, 'node.json'),
+  }
+}
+
+export function findNamespace(state: LabState, name: string): string {
+  const node = state.nodes.find(n => n.name === name)
+  if (node) return node.netns
+  const pod = state.pods.find(p => p.name === name)
+  if (pod) return pod.netns
+  if (name === 'rt' && state.router) return state.router
+  const sw = state.switches.find(s => s.endsWith(name))
+  if (sw) return sw
+  throw userError(`lab '${state.name}' has no node or pod '${name}'`,
+    `known: ${[...state.nodes.map(n => n.name), ...state.pods.map(p => p.name), ...(state.router ? ['rt'] : [])].join(', ')}`)
+}

@@ -1,0 +1,39 @@
+/** The store's view: config and leases, the same for every store kind. */
+import {openStore, Lease, InvalidEntry} from '../store/store.js'
+import {parseNetConf, NetConf} from '../core/netconf.js'
+import {userError} from '../errors.js'
+
+export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; leases: Lease[]; invalid: InvalidEntry[]; store: string}> {
+  const store = await openStore(storeSpec, opts)
+  try {
+    const raw = await store.getConfig()
+    const {leases, invalid} = await store.listLeases()
+    return {netConf: raw === undefined ? undefined : parseNetConf(raw), leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe()}
+  } finally {
+    await store.close()
+  }
+}
+
+export async function setBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: {type: string; directRouting?: boolean; vni?: number; port?: number}): Promise<{before: NetConf; after: NetConf}> {
+  const store = await openStore(storeSpec, opts)
+  try {
+    const raw = await store.getConfig()
+    if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'create one with flannelctl init --network CIDR')
+    const before = parseNetConf(raw)
+    const conf = JSON.parse(raw) as Record<string, unknown>
+    const key = Object.keys(conf).find(k => k.toLowerCase() === 'backend') ?? 'Backend'
+    const b: Record<string, unknown> = {Type: backend.type}
+    if (backend.type === 'vxlan') {
+      b.VNI = backend.vni ?? (before.backend.type === 'vxlan' ? before.backend.vni : 1)
+      if (backend.port !== undefined) b.Port = backend.port
+      if (backend.directRouting) b.DirectRouting = true
+    }
+    conf[key] = b
+    const json = JSON.stringify(conf)
+    const after = parseNetConf(json)
+    await store.putConfig(json)
+    return {before, after}
+  } finally {
+    await store.close()
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * This host as a flannel node: init, sync, reset and static peers. One reconcile loop serves them
+ * all: read the host, read the store, plan, apply, record what we own.
+ */
+import {userError} from '../errors.js'
+import {HostAdapter} from '../adapters/host.js'
+import type {HostSnapshot} from '../core/model.js'
+import {describePlan, Op} from '../core/ops.js'
+import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
+import {isOnLink} from '../core/route-lookup.js'
+import {parseNetConf, NetConf} from '../core/netconf.js'
+import {pickSubnet} from '../core/ipam.js'
+import {
+  vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
+  VXLAN_OVERHEAD,
+} from '../core/flannel.js'
+import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps} from '../core/addr.js'
+import {openStore, DEFAULT_STORE} from '../store/store.js'
+import type {Store, Lease} from '../store/store.js'
+import type {ServiceContext} from './context.js'
+
+export const DEFAULT_STATE_FILE = '/var/lib/flannelctl/node.json'
+
+/** Node flags shared by init, sync, reset, status, peer and migrate. Undefined means "as recorded, else default". */
+export interface NodeOptions {
+  store?: string
+  iface?: string
+  publicIP?: string
+  bridge?: string
+  subnetFile?: string
+  cniConfDir?: string
+  cniPlugin?: CniPlugin
+  stateFile?: string
+  ipMasq?: boolean
+  mtu?: number
+  etcdPrefix?: string
+  etcdCafile?: string
+  etcdCertfile?: string
+  etcdKeyfile?: string
+}
+
+/** What init recorded on this host, so later commands need no flags. */
+export interface NodeRecord {
+  store: string
+  iface: string
+  publicIP: string
+  bridge: string
+  subnetFile: string
+  cniConfDir: string
+  cniPlugin: CniPlugin
+  ipMasq: boolean
+  mtu?: number
+  subnet?: string
+  vni?: number
+  backendType?: string
+  staticPeers: Peer[]
+  ownedRoutes: string[]
+  lastSync?: string
+  etcd?: {prefix?: string; cafile?: string; certfile?: string; keyfile?: string}
+}
+
+export interface NetworkFlags {
+  netConf?: string
+  network?: string
+  subnetLen?: number
+  subnetMin?: string
+  subnetMax?: string
+  backend?: string
+  directRouting?: boolean
+  vni?: number
+  port?: number
+}
+
+export interface ReconcileResult {
+  node: NodeRecord
+  lease: Lease
+  ops: Op[]
+  plan: string[]
+  warnings: string[]
+  applied: boolean
+  peers: Peer[]
+  netConf: NetConf
+}
+
+async function readRecord(host: HostAdapter, path: string): Promise<NodeRecord | undefined> {
+  const text = await host.readFile(path)
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text) as NodeRecord
+  } catch {
+    throw userError(`${path} is not valid JSON`, 'remove it and run flannelctl init again')
+  }
+}
+
+async function writeRecord(host: HostAdapter, path: string, rec: NodeRecord): Promise<void> {
+  await host.apply([{tool: 'file', path, content: JSON.stringify(rec, null, 2) + '\n', mode: 0o600, why: 'what flannelctl owns on this host'}])
+}
+
+export function storeOptions(rec: Pick<NodeRecord, 'etcd'>) {
+  return {etcdPrefix: rec.etcd?.prefix, etcdCaFile: rec.etcd?.cafile, etcdCertFile: rec.etcd?.certfile, etcdKeyFile: rec.etcd?.keyfile}
+}
+
+function requireRoot(ctx: ServiceContext, what: string): void {
+  if (!ctx.dryRun && typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw userError(`${what} must run as root: it changes links, routes and iptables`, 'run it with sudo, or add --dry-run to only see the plan')
+  }
+}
+
+function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
+  const links = snap.links ?? []
+  const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
+  const known = () => links.filter(l => l.kind !== 'loopback').map(l => `${l.name}${v4(l.name)[0] ? ` (${v4(l.name)[0].local})` : ''}`).join(', ')
+  let dev = iface
+  if (dev === undefined && publicIP) dev = (snap.addresses ?? []).find(a => a.local === publicIP)?.dev
+  if (dev === undefined) dev = (snap.routes ?? []).find(r => r.dst === 'default' && r.dev)?.dev
+  if (dev === undefined) throw userError('cannot tell which interface carries node traffic (no default route)', `pass --iface; interfaces here: ${known() || 'none'}`)
+  if (!links.some(l => l.name === dev)) throw userError(`unknown interface '${dev}'`, `pass --iface with one of: ${known() || 'none'}`)
+  if (publicIP !== undefined) {
+    if (!isIPv4(publicIP)) throw userError(`--public-ip '${publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.11')
+    return {iface: dev, publicIP}
+  }
+  const addr = v4(dev)[0]
+  if (!addr) throw userError(`interface '${dev}' has no IPv4 address`, `give it one, or pass --public-ip; interfaces here: ${known()}`)
+  return {iface: dev, publicIP: addr.local}
+}
+
+function netConfFromFlags(f: NetworkFlags): string | undefined {
+  if (f.netConf) return f.netConf
+  if (!f.network) return undefined
+  if (!isCanonicalCidr(f.network)) throw userError(`--network '${f.network}' is not a valid IPv4 CIDR`, 'e.g. --network 10.244.0.0/16 (host bits zero)')
+  const backend: Record<string, unknown> = {Type: f.backend ?? 'vxlan'}
+  if (f.vni !== undefined) backend.VNI = f.vni
+  if (f.port !== undefined) backend.Port = f.port
+  if (f.directRouting) backend.DirectRouting = true
+  const conf: Record<string, unknown> = {Network: f.network}
+  if (f.subnetLen !== undefined) conf.SubnetLen = f.subnetLen
+  if (f.subnetMin) conf.SubnetMin = f.subnetMin
+  if (f.subnetMax) conf.SubnetMax = f.subnetMax
+  conf.Backend = backend
+  return JSON.stringify(conf)
+}
+
+/** The net-conf in the store, created from flags when the store has none. */
+async function ensureNetConf(ctx: ServiceContext, store: Store, flags: NetworkFlags): Promise<NetConf> {
+  const existing = await store.getConfig()
+  const fromFlags = netConfFromFlags(flags)
+  if (existing === undefined) {
+    if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, 'pass --network 10.244.0.0/16 (and --backend) to create it')
+    const nc = parseNetConf(fromFlags)
+    if (!ctx.dryRun) await store.putConfig(fromFlags)
+    ctx.progress(`network config created in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
+    return nc
+  }
+  const nc = parseNetConf(existing)
+  if (fromFlags) {
+    const want = parseNetConf(fromFlags)
+    if (want.network !== nc.network) {
+      throw userError(`the store already holds network ${nc.network}, not ${want.network}`, 'drop --network to join that network, or use another --store')
+    }
+    if (flags.backend && want.backend.type !== nc.backend.type) {
+      throw userError(`the network's backend is ${nc.backend.type}, not ${want.backend.type}`, `to change it for every node: flannelctl backend set ${want.backend.type} (or migrate --backend ${want.backend.type})`)
+    }
+  }
+  return nc
+}
+
+function leaseToPeer(l: Lease): Peer {
+  const mac = typeof l.backendData?.VtepMAC === 'string' ? l.backendData.VtepMAC as string : undefined
+  return {subnet: l.subnet, publicIP: l.publicIP, backendType: l.backendType, vtepMAC: mac}
+}
+
+export interface ReconcileOptions {
+  node: NodeOptions
+  network?: NetworkFlags
+  /** init may create the record; sync requires one */
+  creating: boolean
+  what: string
+}
+
+async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean): Promise<{rec: NodeRecord | undefined; path: string}> {
+  const path = o.stateFile ?? DEFAULT_STATE_FILE
+  const rec = await readRecord(host, path)
+  if (!rec && !creating) throw userError(`this host has no flannelctl state at ${path}`, 'run flannelctl init first (or pass --state-file)')
+  return {rec, path}
+}
+
+/** init and sync: converge this host on the store's view. */
+export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
+  requireRoot(ctx, opts.what)
+  const host = new HostAdapter(ctx.runner)
+  const o = opts.node
+  const {rec: prev, path: statePath} = await loadRecord(host, o, opts.creating)
+  const snap = await host.snapshot()
+  const {iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP)
+  const rec: NodeRecord = {
+    store: o.store ?? prev?.store ?? DEFAULT_STORE,
+    iface,
+    publicIP,
+    bridge: o.bridge ?? prev?.bridge ?? 'cni0',
+    subnetFile: o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE,
+    cniConfDir: o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR,
+    cniPlugin: o.cniPlugin ?? prev?.cniPlugin ?? 'bridge',
+    ipMasq: o.ipMasq ?? prev?.ipMasq ?? true,
+    mtu: o.mtu ?? prev?.mtu,
+    staticPeers: prev?.staticPeers ?? [],
+    ownedRoutes: prev?.ownedRoutes ?? [],
+    etcd: o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile
+      ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile}
+      : prev?.etcd,
+  }
+  const store = await openStore(rec.store, storeOptions(rec))
+  try {
+    const nc = await ensureNetConf(ctx, store, opts.network ?? {})
+    if (nc.backend.type === 'udp') throw userError('the udp backend is not supported by flannelctl', 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
+    const vni = nc.backend.vni
+    const dev = vxlanDeviceName(vni)
+    const existing = snap.links?.find(l => l.name === dev && l.kind === 'vxlan' && l.vxlan?.local === publicIP && l.vxlan?.id === vni)
+    const vtepMAC = existing?.mac ?? stableVtepMac(publicIP, vni)
+    const backendData: Record<string, unknown> = nc.backend.type === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
+
+    const subnetEnvText = await host.readFile(rec.subnetFile)
+    const preferredSubnet = subnetFromEnv(subnetEnvText) ?? prev?.subnet
+    const {leases, invalid} = await store.listLeases()
+    for (const bad of invalid) ctx.progress(`warning: skipped store entry ${bad.key}: ${bad.reason}`)
+    let lease: Lease
+    if (ctx.dryRun) {
+      const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
+      lease = {subnet: pick.subnet, publicIP, publicIPv6: null, backendType: nc.backend.type, backendData}
+    } else {
+      lease = await store.acquireLease(nc, {publicIP, preferredSubnet, backendType: nc.backend.type, backendData})
+    }
+    rec.subnet = lease.subnet
+    rec.vni = vni
+    rec.backendType = nc.backend.type
+
+    const storePeers = leases.filter(l => l.subnet !== lease.subnet && l.publicIP !== publicIP).map(leaseToPeer)
+    const staticPeers = rec.staticPeers.filter(p => !storePeers.some(s => s.subnet === p.subnet))
+    const peers = [...storePeers, ...staticPeers]
+    const onLinkPeers = new Set(peers.map(p => p.publicIP).filter(ip => isOnLink(snap.routes ?? [], ip)))
+    const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
+    const mtu = rec.mtu ?? (nc.backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
+
+    const intent: NodeIntent = {
+      network: nc.network,
+      subnet: lease.subnet,
+      backend: {type: nc.backend.type, vni, port: nc.backend.port, directRouting: nc.backend.directRouting},
+      iface, publicIP, vtepMAC,
+      bridge: rec.bridge,
+      mtu,
+      ipMasq: rec.ipMasq,
+      peers,
+      onLinkPeers,
+      subnetFile: rec.subnetFile,
+      cniConfDir: rec.cniConfDir,
+      cniPlugin: rec.cniPlugin,
+      ownedRoutes: rec.ownedRoutes,
+    }
+    const conflist = await host.readFile(`${rec.cniConfDir}/${CONFLIST_NAME}`)
+    let plan
+    try {
+      plan = planNode(intent, snap, {subnetEnv: subnetEnvText, conflist})
+    } catch (error) {
+      throw userError((error as Error).message, 'remove or rename the conflicting device, or pass --bridge')
+    }
+    // Record ownership before changing anything, so a crash mid-apply still knows what is ours.
+    rec.ownedRoutes = [...new Set([...rec.ownedRoutes, ...plan.ownedRoutes])]
+    if (!ctx.dryRun) {
+      await writeRecord(host, statePath, rec)
+      await host.apply(plan.ops)
+      rec.ownedRoutes = plan.ownedRoutes
+      rec.lastSync = new Date().toISOString()
+      await writeRecord(host, statePath, rec)
+    }
+    return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings: plan.warnings, applied: !ctx.dryRun, peers, netConf: nc}
+  } finally {
+    await store.close()
+  }
+}
+
+export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = true} = {}): Promise<{ops: Op[]; plan: string[]; released?: string}> {
+  requireRoot(ctx, 'reset')
+  const host = new HostAdapter(ctx.runner)
+  const {rec, path} = await loadRecord(host, o, false)
+  const r = rec!
+  const snap = await host.snapshot()
+  const ops = planReset({
+    network: '0.0.0.0/0', backend: {type: 'vxlan', vni: r.vni ?? 1, port: 0, directRouting: false}, iface: r.iface, bridge: r.bridge,
+    subnetFile: r.subnetFile, cniConfDir: r.cniConfDir, ownedRoutes: r.ownedRoutes, subnet: r.subnet ?? '',
+  }, snap)
+  ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
+  let released: string | undefined
+  if (!ctx.dryRun) {
+    await host.apply(ops)
+    if (release && r.subnet) {
+      const store = await openStore(r.store, storeOptions(r))
+      try {
+        await store.releaseLease(r.subnet)
+        released = r.subnet
+      } finally {
+        await store.close()
+      }
+    }
+  }
+  return {ops, plan: describePlan(ops), released}
+}
+
+export interface StaticPeerInput {
+  subnet: string
+  publicIP: string
+  vtepMAC?: string
+}
+
+function validatePeer(p: StaticPeerInput): void {
+  if (!isCanonicalCidr(p.subnet)) throw userError(`--subnet '${p.subnet}' is not a valid IPv4 CIDR`, 'e.g. --subnet 10.244.2.0/24')
+  if (!isIPv4(p.publicIP)) throw userError(`--public-ip '${p.publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.12')
+  if (p.vtepMAC !== undefined && !isValidMac(p.vtepMAC)) throw userError(`--vtep-mac '${p.vtepMAC}' is not a MAC address`, 'e.g. --vtep-mac 5a:1f:00:00:00:02 (the peer\'s flannel.1 MAC)')
+}
+
+/** Add or remove a static peer in this host's record, then converge. */
+export async function changeStaticPeer(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {
+  requireRoot(ctx, 'peer')
+  const host = new HostAdapter(ctx.runner)
+  const {rec, path} = await loadRecord(host, o, false)
+  const r = rec!
+  if (change.add) {
+    validatePeer(change.add)
+    const s = parseCidr(change.add.subnet)
+    if (r.subnet && cidrOverlaps(s, parseCidr(r.subnet))) throw userError(`${change.add.subnet} overlaps this host's own subnet ${r.subnet}`, 'a peer needs its own subnet')
+    const clash = r.staticPeers.find(p => p.subnet !== change.add!.subnet && cidrOverlaps(parseCidr(p.subnet), s))
+    if (clash) throw userError(`${change.add.subnet} overlaps static peer ${clash.subnet}`, `remove it first: flannelctl peer remove ${clash.subnet}`)
+    const backendType = change.add.vtepMAC ? 'vxlan' : 'host-gw'
+    r.staticPeers = [...r.staticPeers.filter(p => p.subnet !== change.add!.subnet),
+      {subnet: change.add.subnet, publicIP: change.add.publicIP, vtepMAC: change.add.vtepMAC, backendType, static: true}]
+  }
+  if (change.remove) {
+    if (!r.staticPeers.some(p => p.subnet === change.remove)) {
+      throw userError(`no static peer ${change.remove} on this host`, 'see them with: flannelctl peer list')
+    }
+    r.staticPeers = r.staticPeers.filter(p => p.subnet !== change.remove)
+  }
+  if (!ctx.dryRun) await writeRecord(host, path, r)
+  return reconcile(ctx, {node: {...o, stateFile: path}, creating: false, what: 'peer'})
+}
+
+export interface PeerRow {
+  subnet: string
+  publicIP: string
+  backend: string
+  vtepMAC: string | null
+  source: 'store' | 'static'
+  /** in-sync: the host has the route (and neigh/fdb for vxlan) this peer needs */
+  state: 'in-sync' | 'missing' | 'drifted'
+}
+
+export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<PeerRow[]> {
+  const host = new HostAdapter(ctx.runner)
+  const {rec} = await loadRecord(host, o, false)
+  const r = rec!
+  const store = await openStore(r.store, storeOptions(r))
+  let leases: Lease[]
+  try {
+    leases = (await store.listLeases()).leases
+  } finally {
+    await store.close()
+  }
+  const snap = await host.snapshot()
+  const dev = vxlanDeviceName(r.vni ?? 1)
+  const rows: PeerRow[] = []
+  const peers: (Peer & {source: 'store' | 'static'})[] = [
+    ...leases.filter(l => l.subnet !== r.subnet).map(l => ({...leaseToPeer(l), source: 'store' as const})),
+    ...r.staticPeers.map(p => ({...p, source: 'static' as const})),
+  ]
+  for (const p of peers) {
+    const route = snap.routes?.find(x => x.dst === p.subnet)
+    let state: PeerRow['state'] = route ? 'in-sync' : 'missing'
+    if (route && route.dev === dev && p.vtepMAC) {
+      const neighOk = snap.neighbors?.some(n => n.dev === dev && n.lladdr === p.vtepMAC)
+      const fdbOk = snap.fdb?.some(f => f.dev === dev && f.mac === p.vtepMAC && f.dst === p.publicIP)
+      if (!neighOk || !fdbOk) state = 'drifted'
+    }
+    rows.push({subnet: p.subnet, publicIP: p.publicIP, backend: p.backendType, vtepMAC: p.vtepMAC ?? null, source: p.source, state})
+  }
+  return rows
+}

@@ -1,0 +1,211 @@
+/**
+ * The embedded store: flannel's etcd keys as files under one directory.
+ *   DIR/coreos.com/network/config
+ *   DIR/coreos.com/network/subnets/10.244.1.0-24
+ * A lease file holds exactly the value flanneld would put in etcd; its lifetime is kept outside the
+ * value, as etcd does: the lease expires 24 h after the file's mtime, and renewing is a touch.
+ * Read-modify-write happens under DIR/flannelctl.lock; every write is temp file + rename, so a
+ * reader never sees half a file.
+ */
+import {mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises'
+import {watch as fsWatch, type FSWatcher} from 'node:fs'
+import {basename, dirname, join, resolve} from 'node:path'
+import {randomBytes} from 'node:crypto'
+import {parseNetConf, type NetConf} from '../core/netconf.js'
+import {pickSubnet} from '../core/ipam.js'
+import {withFileLock, type LockOptions} from './file-lock.js'
+import {
+  classifyEntries, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
+  type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
+} from './store.js'
+
+export interface FileStoreOptions {
+  /** clock in ms, for tests */
+  now?: () => number
+  lock?: LockOptions
+}
+
+const TTL_MS = LEASE_TTL_SECONDS * 1000
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException)?.code
+}
+
+export class FileStore implements Store {
+  readonly dir: string
+  private readonly now: () => number
+  private readonly lockOptions: LockOptions
+  private readonly stoppers = new Set<() => void>()
+
+  constructor(dir: string, opts: FileStoreOptions = {}) {
+    this.dir = resolve(dir)
+    this.now = opts.now ?? Date.now
+    this.lockOptions = opts.lock ?? {}
+  }
+
+  get networkDir(): string {
+    return join(this.dir, 'coreos.com', 'network')
+  }
+
+  get subnetsDir(): string {
+    return join(this.networkDir, 'subnets')
+  }
+
+  get lockPath(): string {
+    return join(this.dir, 'flannelctl.lock')
+  }
+
+  describe(): string {
+    return `file:${this.dir}`
+  }
+
+  async getConfig(): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.networkDir, 'config'), 'utf8')
+    } catch (e) {
+      if (errno(e) === 'ENOENT') return undefined
+      throw e
+    }
+  }
+
+  async putConfig(json: string): Promise<void> {
+    parseNetConf(json)
+    await mkdir(this.networkDir, {recursive: true})
+    await this.writeAtomic(join(this.networkDir, 'config'), json)
+  }
+
+  async listLeases(): Promise<LeaseList> {
+    return classifyEntries(await this.readEntries(), await this.configuredNetwork(), this.now())
+  }
+
+  async acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease> {
+    return this.locked(async () => {
+      const nowMs = this.now()
+      const entries = await this.readEntries()
+      // what etcd would have done by itself: forget leases whose lifetime is over
+      for (const e of entries) if (e.expiresAtMs !== undefined && e.expiresAtMs <= nowMs) await this.removeKey(e.key)
+      const list = classifyEntries(entries, nc.network, nowMs)
+      const pick = pickSubnet(nc, takenSubnets(list), {
+        publicIP: req.publicIP, preferredSubnet: req.preferredSubnet, random: req.random,
+      })
+      for (const subnet of pick.discard) await this.removeKey(keyOfSubnet(subnet))
+      const lease: Lease = {
+        subnet: pick.subnet,
+        publicIP: req.publicIP,
+        publicIPv6: null,
+        backendType: req.backendType,
+        backendData: req.backendData,
+        expiresAt: new Date(nowMs + TTL_MS).toISOString(),
+      }
+      await this.writeAtomic(this.leasePath(pick.subnet), leaseToJson(lease), nowMs)
+      return lease
+    })
+  }
+
+  async renewLease(subnet: string): Promise<Lease> {
+    const path = this.leasePath(subnet)
+    return this.locked(async () => {
+      const nowMs = this.now()
+      let value: string
+      try {
+        const st = await stat(path)
+        if (st.mtimeMs + TTL_MS <= nowMs) throw leaseLostError(subnet, this.describe())
+        value = await readFile(path, 'utf8')
+      } catch (e) {
+        if (errno(e) === 'ENOENT') throw leaseLostError(subnet, this.describe())
+        throw e
+      }
+      await utimes(path, nowMs / 1000, nowMs / 1000)
+      return leaseFromJson(subnet, value, new Date(nowMs + TTL_MS).toISOString())
+    })
+  }
+
+  async releaseLease(subnet: string): Promise<void> {
+    const key = keyOfSubnet(subnet)
+    await this.locked(() => this.removeKey(key))
+  }
+
+  async watch(onChange: () => void): Promise<() => void> {
+    await mkdir(this.subnetsDir, {recursive: true})
+    let timer: NodeJS.Timeout | undefined
+    // one callback for a burst of events (a write is a create + rename)
+    const poke = (_event: string, name: string | Buffer | null) => {
+      if (name && String(name).startsWith('.')) return
+      if (timer) clearTimeout(timer)
+      timer = setTimeout(onChange, 50)
+    }
+    const watchers: FSWatcher[] = [fsWatch(this.networkDir, poke), fsWatch(this.subnetsDir, poke)]
+    const stop = () => {
+      if (timer) clearTimeout(timer)
+      for (const w of watchers) w.close()
+      this.stoppers.delete(stop)
+    }
+    this.stoppers.add(stop)
+    return stop
+  }
+
+  async close(): Promise<void> {
+    for (const stop of [...this.stoppers]) stop()
+  }
+
+  private leasePath(subnet: string): string {
+    return join(this.subnetsDir, keyOfSubnet(subnet))
+  }
+
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
+    await mkdir(this.subnetsDir, {recursive: true})
+    return withFileLock(this.lockPath, fn, this.lockOptions)
+  }
+
+  private async configuredNetwork(): Promise<string | undefined> {
+    const json = await this.getConfig()
+    if (json === undefined) return undefined
+    try {
+      return parseNetConf(json).network
+    } catch {
+      return undefined
+    }
+  }
+
+  private async readEntries(): Promise<RawEntry[]> {
+    let names: string[]
+    try {
+      names = await readdir(this.subnetsDir)
+    } catch (e) {
+      if (errno(e) === 'ENOENT') return []
+      throw e
+    }
+    const entries = await Promise.all(
+      names.filter((n) => !n.startsWith('.')).map(async (key): Promise<RawEntry | undefined> => {
+        const path = join(this.subnetsDir, key)
+        try {
+          const [value, st] = await Promise.all([readFile(path, 'utf8'), stat(path)])
+          if (!st.isFile()) return undefined
+          return {key, value, expiresAtMs: st.mtimeMs + TTL_MS}
+        } catch (e) {
+          // released while we were reading, or a directory
+          if (errno(e) === 'ENOENT' || errno(e) === 'EISDIR') return undefined
+          throw e
+        }
+      }))
+    return entries.filter((e): e is RawEntry => e !== undefined)
+  }
+
+  private async removeKey(key: string): Promise<void> {
+    await unlink(join(this.subnetsDir, key)).catch((e) => {
+      if (errno(e) !== 'ENOENT') throw e
+    })
+  }
+
+  private async writeAtomic(path: string, data: string, mtimeMs?: number): Promise<void> {
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+    try {
+      await writeFile(tmp, data)
+      if (mtimeMs !== undefined) await utimes(tmp, mtimeMs / 1000, mtimeMs / 1000)
+      await rename(tmp, path)
+    } catch (e) {
+      await unlink(tmp).catch(() => {})
+      throw e
+    }
+  }
+}

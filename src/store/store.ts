@@ -1,0 +1,255 @@
+/**
+ * Where the network's config and the hosts' subnet leases live. Every backend speaks flannel's
+ * layout and values, so flanneld and flannelctl can share a store:
+ *   <prefix>/config                    net-conf JSON
+ *   <prefix>/subnets/10.244.1.0-24     {"PublicIP":"192.168.122.11","PublicIPv6":null,"BackendType":"vxlan",
+ *                                       "BackendData":{"VNI":1,"VtepMAC":"a2:99:54:8b:35:bd"}}
+ * with a 24 h lifetime per lease.
+ */
+import {userError} from '../errors.js'
+import {cidrToKey, isCanonicalCidr, isIPv4, maskOf, parseCidr} from '../core/addr.js'
+import type {NetConf} from '../core/netconf.js'
+
+export interface Lease {
+  /** CIDR, e.g. 10.244.1.0/24 */
+  subnet: string
+  publicIP: string
+  publicIPv6: string | null
+  backendType: string
+  /** {VNI, VtepMAC} for vxlan, empty for host-gw */
+  backendData: Record<string, unknown>
+  /** ISO time; absent for a lease without lifetime (a flannel "reservation") */
+  expiresAt?: string
+}
+
+export interface InvalidEntry {
+  key: string
+  reason: string
+  /** the subnet the key names, when it names one: still taken, never handed out */
+  subnet?: string
+}
+
+export interface LeaseList {
+  leases: Lease[]
+  invalid: InvalidEntry[]
+}
+
+export interface AcquireRequest {
+  publicIP: string
+  /** the subnet this host had (subnet.env); taken again when free */
+  preferredSubnet?: string
+  backendType: string
+  backendData: Record<string, unknown>
+  /** [0, 1) source for the random pick; tests inject one */
+  random?: () => number
+}
+
+export interface Store {
+  /** where it is, e.g. "file:/var/lib/flannelctl/store" or "etcd://10.0.0.1:2379" */
+  describe(): string
+  /** the raw net-conf JSON, undefined when none is stored */
+  getConfig(): Promise<string | undefined>
+  /** validated with parseNetConf before it is written */
+  putConfig(json: string): Promise<void>
+  /** live leases; malformed, outside-the-network and overlapping entries go to `invalid` */
+  listLeases(): Promise<LeaseList>
+  /** re-use the lease carrying this PublicIP, else the preferred subnet, else a random free one */
+  acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease>
+  /** extend to 24 h from now; a FlannelctlError when the lease is gone */
+  renewLease(subnet: string): Promise<Lease>
+  /** no error when already gone */
+  releaseLease(subnet: string): Promise<void>
+  /** calls onChange (coalesced) when the config or any lease changes; resolves to a stop function */
+  watch?(onChange: () => void): Promise<() => void>
+  close(): Promise<void>
+}
+
+export const LEASE_TTL_SECONDS = 24 * 60 * 60
+export const DEFAULT_STORE = 'file:/var/lib/flannelctl/store'
+export const DEFAULT_ETCD_PREFIX = '/coreos.com/network'
+
+export interface StoreOptions {
+  /** etcd key prefix, default /coreos.com/network */
+  etcdPrefix?: string
+  etcdCaFile?: string
+  etcdCertFile?: string
+  etcdKeyFile?: string
+  /** clock in ms, for tests */
+  now?: () => number
+}
+
+const STORE_HINT = 'use --store file:DIR (default file:/var/lib/flannelctl/store) or --store etcd://HOST:2379[,HOST2:2379]'
+
+/** Backends are imported on use so that the CLI does not load etcd's gRPC stack to print --help. */
+export async function openStore(spec: string = DEFAULT_STORE, opts: StoreOptions = {}): Promise<Store> {
+  if (spec.startsWith('file:')) {
+    const dir = spec.slice('file:'.length)
+    if (!dir) throw userError(`store "${spec}" names no directory`, STORE_HINT)
+    const {FileStore} = await import('./file-store.js')
+    return new FileStore(dir, {now: opts.now})
+  }
+  const etcd = /^etcds?:\/\/(.+)$/.exec(spec)
+  if (etcd) {
+    const endpoints = etcd[1].split(',').map((s) => s.trim()).filter(Boolean)
+    const bad = endpoints.find((e) => !/^[A-Za-z0-9.\-[\]:]+:\d+$/.test(e))
+    if (bad !== undefined || endpoints.length === 0) {
+      throw userError(`store "${spec}": "${bad ?? ''}" is not HOST:PORT`, STORE_HINT)
+    }
+    const {EtcdStore} = await import('./etcd-store.js')
+    return EtcdStore.connect({
+      endpoints,
+      tls: spec.startsWith('etcds:') || Boolean(opts.etcdCaFile || opts.etcdCertFile),
+      prefix: opts.etcdPrefix,
+      caFile: opts.etcdCaFile,
+      certFile: opts.etcdCertFile,
+      keyFile: opts.etcdKeyFile,
+      now: opts.now,
+    })
+  }
+  throw userError(`unknown store "${spec}"`, STORE_HINT)
+}
+
+/** flannel's value for a lease: byte-identical to what flanneld writes (Go field order, omitempty). */
+export function leaseToJson(lease: Lease): string {
+  const value: Record<string, unknown> = {PublicIP: lease.publicIP, PublicIPv6: lease.publicIPv6}
+  if (lease.backendType) value.BackendType = lease.backendType
+  if (Object.keys(lease.backendData).length > 0) value.BackendData = lease.backendData
+  return JSON.stringify(value)
+}
+
+/** Parse a stored value; throws an Error whose message is the reason it is unusable. */
+export function leaseFromJson(subnet: string, json: string, expiresAt?: string): Lease {
+  let raw: unknown
+  try {
+    raw = JSON.parse(json)
+  } catch {
+    throw new Error('value is not JSON')
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('value is not a JSON object')
+  const v = raw as Record<string, unknown>
+  if (typeof v.PublicIP !== 'string' || !isIPv4(v.PublicIP)) {
+    throw new Error(`PublicIP is not an IPv4 address: ${JSON.stringify(v.PublicIP ?? null)}`)
+  }
+  const v6 = v.PublicIPv6 ?? null
+  if (v6 !== null && typeof v6 !== 'string') throw new Error('PublicIPv6 is neither null nor a string')
+  const type = v.BackendType ?? ''
+  if (typeof type !== 'string') throw new Error('BackendType is not a string')
+  const data = v.BackendData ?? {}
+  if (typeof data !== 'object' || Array.isArray(data)) throw new Error('BackendData is not an object')
+  return {
+    subnet,
+    publicIP: v.PublicIP,
+    publicIPv6: v6,
+    backendType: type,
+    backendData: data as Record<string, unknown>,
+    ...(expiresAt ? {expiresAt} : {}),
+  }
+}
+
+/**
+ * The subnet a lease key names. flannel's keys are `10.244.1.0-24`, or `10.244.1.0-24&fc00::-64`
+ * for dual stack (we read the IPv4 part, as flannel's ParseSubnetKey does).
+ */
+export function subnetOfKey(key: string): string | undefined {
+  const m = /^(\d+\.\d+\.\d+\.\d+)-(\d+)(?:&[0-9a-f:]+-\d+)?$/.exec(key)
+  if (!m) return undefined
+  const cidr = `${m[1]}/${m[2]}`
+  return isCanonicalCidr(cidr) ? cidr : undefined
+}
+
+export function keyOfSubnet(subnet: string): string {
+  if (!isCanonicalCidr(subnet)) throw userError(`"${subnet}" is not a subnet such as 10.244.1.0/24`)
+  return cidrToKey(subnet)
+}
+
+/** One stored lease entry as a backend reads it. */
+export interface RawEntry {
+  key: string
+  value: string
+  /** ms since the epoch; undefined when it never expires */
+  expiresAtMs?: number
+}
+
+/**
+ * Sort raw entries into usable leases and reported problems. Expired entries are dropped silently
+ * (the store forgets them, as etcd does). When two leases overlap, the narrower one is kept: a
+ * stray wide entry must not hide the real per-host leases inside it.
+ */
+export function classifyEntries(entries: RawEntry[], network: string | undefined, nowMs: number): LeaseList {
+  const invalid: InvalidEntry[] = []
+  const candidates: {lease: Lease; key: string; base: number; prefixlen: number}[] = []
+  const net = network ? parseCidr(network) : undefined
+  for (const e of [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    if (e.expiresAtMs !== undefined && e.expiresAtMs <= nowMs) continue
+    const subnet = subnetOfKey(e.key)
+    if (!subnet) {
+      invalid.push({key: e.key, reason: 'key is not a subnet such as 10.244.1.0-24'})
+      continue
+    }
+    const c = parseCidr(subnet)
+    if (net && !(c.prefixlen >= net.prefixlen && ((c.base & maskOf(net.prefixlen)) >>> 0) === net.base)) {
+      invalid.push({key: e.key, subnet, reason: `subnet ${subnet} is outside the network ${network}`})
+      continue
+    }
+    try {
+      const expiresAt = e.expiresAtMs !== undefined ? new Date(e.expiresAtMs).toISOString() : undefined
+      candidates.push({lease: leaseFromJson(subnet, e.value, expiresAt), key: e.key, base: c.base, prefixlen: c.prefixlen})
+    } catch (err) {
+      invalid.push({key: e.key, subnet, reason: (err as Error).message})
+    }
+  }
+
+  // Narrowest first; anything kept so far is then inside a later candidate or disjoint from it,
+  // so a candidate overlaps iff some kept base lies within its range (binary search on sorted bases).
+  candidates.sort((a, b) => b.prefixlen - a.prefixlen)
+  const kept: {base: number; subnet: string}[] = []
+  const leases: Lease[] = []
+  let i = 0
+  while (i < candidates.length) {
+    const prefixlen = candidates[i].prefixlen
+    const group: typeof kept = []
+    const seen = new Map<number, string>()
+    for (; i < candidates.length && candidates[i].prefixlen === prefixlen; i++) {
+      const cand = candidates[i]
+      const last = cand.base + 2 ** (32 - prefixlen) - 1
+      const inside = firstAtOrAbove(kept, cand.base)
+      const clash = inside < kept.length && kept[inside].base <= last ? kept[inside].subnet : seen.get(cand.base)
+      if (clash) {
+        invalid.push({key: cand.key, subnet: cand.lease.subnet, reason: `subnet ${cand.lease.subnet} overlaps the lease of ${clash}`})
+        continue
+      }
+      seen.set(cand.base, cand.lease.subnet)
+      group.push({base: cand.base, subnet: cand.lease.subnet})
+      leases.push(cand.lease)
+    }
+    kept.push(...group)
+    kept.sort((a, b) => a.base - b.base)
+  }
+  leases.sort((a, b) => parseCidr(a.subnet).base - parseCidr(b.subnet).base)
+  return {leases, invalid}
+}
+
+function firstAtOrAbove(sorted: {base: number}[], base: number): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (sorted[mid].base < base) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** The subnets a new lease must not take: live leases, and entries that are broken but still there. */
+export function takenSubnets(list: LeaseList): {subnet: string; publicIP: string}[] {
+  return [
+    ...list.leases,
+    ...list.invalid.flatMap((i) => (i.subnet ? [{subnet: i.subnet, publicIP: ''}] : [])),
+  ]
+}
+
+export function leaseLostError(subnet: string, where: string) {
+  return userError(`lease ${subnet} is no longer in ${where} (expired or released)`,
+    'run `flannelctl sync` to lease a subnet again')
+}
+

@@ -1,0 +1,23 @@
+/** Lab views: the node/pod inventory and the ping matrix. */
+import type {LabState} from '../services/lab.js'
+import {renderTable} from './table.js'
+
+export function renderLabStatus(s: LabState): string {
+  const lines = [`lab ${s.name}: ${s.backend}${s.directRouting ? ' + DirectRouting' : ''}, ${s.segments} segment${s.segments > 1 ? 's' : ''}, store ${s.store}`]
+  lines.push(renderTable(['NODE', 'NAMESPACE', 'UNDERLAY', 'SEGMENT', 'SUBNET', 'PODS'],
+    s.nodes.map(n => [n.name, n.netns, n.underlayIP, n.segment, n.subnet ?? '-', s.pods.filter(p => p.node === n.name).map(p => `${p.name} ${p.ip}`).join(', ')])))
+  return lines.join('\n')
+}
+
+export function renderPingMatrix(s: LabState, results: {from: string; to: string; ok: boolean}[], color: boolean): string {
+  const ok = color ? '\u001B[32m ok \u001B[0m' : ' ok '
+  const bad = color ? '\u001B[31mFAIL\u001B[0m' : 'FAIL'
+  const names = s.pods.map(p => p.name)
+  const rows = names.map(from => [from, ...names.map(to => {
+    if (from === to) return '  - '
+    const r = results.find(x => x.from === from && x.to === to)
+    return r?.ok ? ok : bad
+  })])
+  const good = results.filter(r => r.ok).length
+  return `${renderTable(['FROM \\ TO', ...names], rows)}\n${good}/${results.length} pod pairs reachable`
+}

@@ -1,0 +1,17 @@
+/** Plain tables for people (cli-table3); borders stay ASCII-light so they paste well into tickets. */
+import Table from 'cli-table3'
+
+export function renderTable(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({
+    head,
+    style: {head: [], border: []},
+    chars: {
+      top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
+      left: '', 'left-mid': '', mid: '─', 'mid-mid': '─', right: '', 'right-mid': '', middle: '  ',
+    },
+  })
+  // Only the header gets a separator line.
+  t.push(...rows.map(r => r.map(String)))
+  const lines = t.toString().split('\n')
+  return [lines[0], lines[1], ...lines.slice(2).filter(l => !/^[─\s]+$/.test(l))].map(l => l.trimEnd()).join('\n')
+}
