@@ -27,6 +27,7 @@ export function userError(message: string, hint = ''): FlannelctlError {
   return new FlannelctlError(message, hint, ExitCode.usage)
 }
 
+/** By name too: a module loaded twice (ESM and CJS in tests) has two classes of the same error. */
 export function isUserError(e: unknown): e is FlannelctlError {
-  return e instanceof FlannelctlError
+  return e instanceof FlannelctlError || (e instanceof Error && e.name === 'FlannelctlError' && typeof (e as FlannelctlError).exitCode === 'number')
 }

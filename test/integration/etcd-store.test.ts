@@ -1,0 +1,186 @@
+/**
+ * EtcdStore against a real etcd (/usr/bin/etcd) on loopback, random ports, a throw-away data dir.
+ */
+import {expect} from 'chai'
+import {spawn, type ChildProcess} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import {mkdtemp, rm} from 'node:fs/promises'
+import {createServer} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {Etcd3} from 'etcd3'
+import {FlannelctlError} from '../../src/errors.js'
+import {parseNetConf} from '../../src/core/netconf.js'
+import {EtcdStore} from '../../src/store/etcd-store.js'
+import {openStore} from '../../src/store/store.js'
+
+const ETCD = '/usr/bin/etcd'
+const nc = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+const vxlan = (mac: string) => ({backendType: 'vxlan', backendData: {VNI: 1, VtepMAC: mac}})
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as {port: number}).port
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+async function expectError(p: Promise<unknown>, text: string): Promise<FlannelctlError> {
+  try {
+    await p
+  } catch (e) {
+    expect((e as Error).name).to.equal('FlannelctlError')
+    expect((e as Error).message).to.contain(text)
+    return e as FlannelctlError
+  }
+  throw new Error(`no error containing "${text}"`)
+}
+
+describe('EtcdStore (real etcd)', function () {
+  this.timeout(60_000)
+  let dataDir: string
+  let etcd: ChildProcess | undefined
+  let endpoint: string
+  let raw: Etcd3
+  const stores: EtcdStore[] = []
+  const connect = async (prefix?: string) => {
+    const s = await EtcdStore.connect({endpoints: [endpoint], prefix})
+    stores.push(s)
+    return s
+  }
+
+  before(async function () {
+    if (!existsSync(ETCD)) this.skip()
+    dataDir = await mkdtemp(join(tmpdir(), 'flannelctl-etcd-'))
+    const [client, peer] = [await freePort(), await freePort()]
+    endpoint = `127.0.0.1:${client}`
+    etcd = spawn(ETCD, [
+      '--name', 'test', '--data-dir', dataDir,
+      '--listen-client-urls', `http://${endpoint}`, '--advertise-client-urls', `http://${endpoint}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', `test=http://127.0.0.1:${peer}`,
+    ], {stdio: 'ignore'})
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      try {
+        await (await EtcdStore.connect({endpoints: [endpoint], timeoutMs: 1000})).close()
+        break
+      } catch (e) {
+        if (Date.now() > deadline || etcd.exitCode !== null) throw e
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    }
+    raw = new Etcd3({hosts: `http://${endpoint}`})
+  })
+
+  after(async () => {
+    for (const s of stores) await s.close()
+    raw?.close()
+    if (etcd && etcd.exitCode === null) {
+      const exited = new Promise((r) => etcd!.once('exit', r))
+      etcd.kill('SIGTERM')
+      await exited
+    }
+    if (dataDir) await rm(dataDir, {recursive: true, force: true})
+  })
+
+  beforeEach(async () => {
+    await raw?.delete().all()
+  })
+
+  it('keeps the config at /coreos.com/network/config', async () => {
+    const store = await connect()
+    expect(store.describe()).to.equal(`etcd://${endpoint}`)
+    expect(await store.getConfig()).to.equal(undefined)
+    const config = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+    await store.putConfig(config)
+    expect(await raw.get('/coreos.com/network/config').string()).to.equal(config)
+    expect(await store.getConfig()).to.equal(config)
+    await expectError(store.putConfig('{"Network":"10.244.0.0/16","SubnetLen":"24"}'), 'SubnetLen')
+  })
+
+  it('writes flannel\'s lease value under a 24 h etcd lease', async () => {
+    const store = await connect()
+    const lease = await store.acquireLease(nc, {publicIP: '192.168.122.11', ...vxlan('a2:99:54:8b:35:bd'), random: () => 0})
+    expect(lease.subnet).to.equal('10.244.1.0/24')
+    const kv = (await raw.getAll().prefix('/coreos.com/network/subnets/').exec()).kvs
+    expect(kv.map((k) => k.key.toString())).to.deep.equal(['/coreos.com/network/subnets/10.244.1.0-24'])
+    expect(kv[0].value.toString()).to.equal(
+      '{"PublicIP":"192.168.122.11","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"a2:99:54:8b:35:bd"}}')
+    const ttl = await raw.leaseClient.leaseTimeToLive({ID: kv[0].lease})
+    expect(Number(ttl.grantedTTL)).to.equal(86400)
+    expect(Date.parse(lease.expiresAt!) - Date.now()).to.be.within(86000_000, 86401_000)
+    const {leases, invalid} = await store.listLeases()
+    expect(invalid).to.deep.equal([])
+    expect(leases.map((l) => [l.subnet, l.publicIP, l.backendData.VtepMAC])).to.deep.equal([['10.244.1.0/24', '192.168.122.11', 'a2:99:54:8b:35:bd']])
+  })
+
+  it('re-acquires by PublicIP, renews, releases', async () => {
+    const store = await connect()
+    const a = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
+    const again = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:99')})
+    expect(again.subnet).to.equal(a.subnet)
+    expect((await store.listLeases()).leases.map((l) => l.backendData.VtepMAC)).to.deep.equal(['02:00:00:00:00:99'])
+    const b = await store.acquireLease(nc, {publicIP: '10.0.0.2', preferredSubnet: '10.244.77.0/24', ...vxlan('02:00:00:00:00:02')})
+    expect(b.subnet).to.equal('10.244.77.0/24')
+
+    const renewed = await store.renewLease(b.subnet)
+    expect(renewed.publicIP).to.equal('10.0.0.2')
+    expect(Date.parse(renewed.expiresAt!)).to.be.at.least(Date.parse(b.expiresAt!))
+    await store.releaseLease(b.subnet)
+    await store.releaseLease(b.subnet)
+    expect(await raw.get('/coreos.com/network/subnets/10.244.77.0-24').string()).to.equal(null)
+    await expectError(store.renewLease(b.subnet), 'no longer in etcd://')
+  })
+
+  it('lets only one of several racing hosts create a subnet (version-0 transaction)', async () => {
+    const racers = await Promise.all([1, 2, 3, 4].map(() => connect()))
+    // every racer draws the lowest free subnet: only the transaction keeps them apart
+    const leases = await Promise.all(racers.map((s, i) =>
+      s.acquireLease(nc, {publicIP: `10.0.0.${i + 1}`, ...vxlan(`02:00:00:00:00:0${i + 1}`), random: () => 0})))
+    expect(new Set(leases.map((l) => l.subnet)).size).to.equal(4)
+    expect((await racers[0].listLeases()).leases).to.have.length(4)
+  })
+
+  it('reports malformed entries, lists reservations, honours a custom prefix', async () => {
+    const store = await connect()
+    await store.putConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+    const good = '{"PublicIP":"10.0.0.5","PublicIPv6":null,"BackendType":"host-gw"}'
+    await raw.put('/coreos.com/network/subnets/10.244.5.0-24').value(good)
+    await raw.put('/coreos.com/network/subnets/10.244.6.0-24').value('{oops')
+    await raw.put('/coreos.com/network/subnets/10.9.0.0-24').value(good)
+    const {leases, invalid} = await store.listLeases()
+    expect(leases).to.deep.equal([{subnet: '10.244.5.0/24', publicIP: '10.0.0.5', publicIPv6: null, backendType: 'host-gw', backendData: {}}])
+    expect(invalid.map((i) => i.key).sort()).to.deep.equal(['10.244.6.0-24', '10.9.0.0-24'])
+
+    const other = await connect('/example.org/net/')
+    expect(other.describe()).to.contain('prefix /example.org/net')
+    await other.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
+    expect(await raw.get('/example.org/net/subnets/10.244.1.0-24').string()).to.contain('10.0.0.1')
+  })
+
+  it('watches the prefix', async () => {
+    const store = await connect()
+    const seen = new Promise<void>((resolve) => void store.watch(() => resolve()))
+    await new Promise((r) => setTimeout(r, 200))
+    await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
+    await Promise.race([seen, new Promise((_, reject) => setTimeout(() => reject(new Error('no watch event')), 10_000))])
+  })
+
+  it('opens through openStore, and names an unreachable endpoint', async () => {
+    const opened = await openStore(`etcd://${endpoint}`)
+    try {
+      expect(opened.describe()).to.equal(`etcd://${endpoint}`)
+      expect(await opened.getConfig()).to.equal(undefined)
+    } finally {
+      await opened.close()
+    }
+    const dead = await freePort()
+    const e = await expectError(openStore(`etcd://127.0.0.1:${dead}`), `etcd at 127.0.0.1:${dead} is unreachable`)
+    expect(e.hint).to.contain('etcd://HOST:2379')
+  })
+})

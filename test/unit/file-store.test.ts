@@ -1,0 +1,232 @@
+import {expect} from 'chai'
+import {execFile, spawnSync} from 'node:child_process'
+import {mkdtemp, mkdir, readdir, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
+import {hostname, tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {promisify} from 'node:util'
+import {FlannelctlError} from '../../src/errors.js'
+import {parseNetConf} from '../../src/core/netconf.js'
+import {FileStore} from '../../src/store/file-store.js'
+import {leaseFromJson, leaseToJson, openStore, type Lease} from '../../src/store/store.js'
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+const nc = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+const DAY = 24 * 3600 * 1000
+const vxlan = (mac: string) => ({backendType: 'vxlan', backendData: {VNI: 1, VtepMAC: mac}})
+
+describe('lease JSON', () => {
+  it('is flannel\'s exact value', () => {
+    const lease: Lease = {subnet: '10.244.1.0/24', publicIP: '192.168.122.11', publicIPv6: null, ...vxlan('a2:99:54:8b:35:bd')}
+    const json = '{"PublicIP":"192.168.122.11","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"a2:99:54:8b:35:bd"}}'
+    expect(leaseToJson(lease)).to.equal(json)
+    expect(leaseFromJson('10.244.1.0/24', json)).to.deep.equal(lease)
+    // host-gw: flannel leaves BackendData out (omitempty)
+    expect(leaseToJson({...lease, backendType: 'host-gw', backendData: {}}))
+      .to.equal('{"PublicIP":"192.168.122.11","PublicIPv6":null,"BackendType":"host-gw"}')
+  })
+})
+
+describe('FileStore', () => {
+  let dir: string
+  let clock: number
+  let store: FileStore
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'flannelctl-store-'))
+    clock = Date.parse('2025-01-01T00:00:00Z')
+    store = new FileStore(dir, {now: () => clock})
+  })
+  afterEach(async () => {
+    await store.close()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  const subnetsDir = () => join(dir, 'coreos.com/network/subnets')
+
+  it('keeps config and leases in flannel\'s key layout, expiring 24 h after mtime', async () => {
+    expect(store.describe()).to.equal(`file:${dir}`)
+    expect(await store.getConfig()).to.equal(undefined)
+    const config = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+    await store.putConfig(config)
+    expect(await readFile(join(dir, 'coreos.com/network/config'), 'utf8')).to.equal(config)
+    expect(await store.getConfig()).to.equal(config)
+
+    const lease = await store.acquireLease(nc, {publicIP: '192.168.122.11', ...vxlan('a2:99:54:8b:35:bd'), random: () => 0})
+    expect(lease.subnet).to.equal('10.244.1.0/24')
+    expect(lease.expiresAt).to.equal('2025-01-02T00:00:00.000Z')
+    const file = join(subnetsDir(), '10.244.1.0-24')
+    expect(await readFile(file, 'utf8')).to.equal(
+      '{"PublicIP":"192.168.122.11","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"a2:99:54:8b:35:bd"}}')
+    expect((await stat(file)).mtimeMs).to.equal(clock)
+    expect(await store.listLeases()).to.deep.equal({leases: [lease], invalid: []})
+  })
+
+  it('refuses to store an invalid config', async () => {
+    try {
+      await store.putConfig('{"Network":"10.244.0.0/16","SubnetLen":"24"}')
+      expect.fail('stored')
+    } catch (e) {
+      expect(e).to.be.instanceOf(FlannelctlError)
+    }
+  })
+
+  it('re-acquires by PublicIP (refreshing attrs), else the preferred subnet, else a free one', async () => {
+    const a = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
+    clock += 3600_000
+    const again = await store.acquireLease(nc, {publicIP: '10.0.0.1', preferredSubnet: '10.244.200.0/24', ...vxlan('02:00:00:00:00:99')})
+    expect(again.subnet).to.equal(a.subnet)
+    expect(again.backendData.VtepMAC).to.equal('02:00:00:00:00:99')
+    expect(again.expiresAt).to.equal(new Date(clock + DAY).toISOString())
+    const b = await store.acquireLease(nc, {publicIP: '10.0.0.2', preferredSubnet: '10.244.200.0/24', ...vxlan('02:00:00:00:00:02')})
+    expect(b.subnet).to.equal('10.244.200.0/24')
+    const c = await store.acquireLease(nc, {publicIP: '10.0.0.3', preferredSubnet: '10.244.200.0/24', ...vxlan('02:00:00:00:00:03')})
+    expect([a.subnet, b.subnet]).to.not.include(c.subnet)
+    expect((await store.listLeases()).leases.map((l) => l.publicIP).sort()).to.deep.equal(['10.0.0.1', '10.0.0.2', '10.0.0.3'])
+  })
+
+  it('renews by touching, forgets expired leases and refuses to renew them', async () => {
+    const lease = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
+    const before = await readFile(join(subnetsDir(), '10.244.1.0-24'), 'utf8')
+    clock += DAY - 1000
+    const renewed = await store.renewLease(lease.subnet)
+    expect(renewed.expiresAt).to.equal(new Date(clock + DAY).toISOString())
+    expect(await readFile(join(subnetsDir(), '10.244.1.0-24'), 'utf8')).to.equal(before)
+    clock += DAY
+    expect((await store.listLeases()).leases).to.deep.equal([])
+    try {
+      await store.renewLease(lease.subnet)
+      expect.fail('renewed an expired lease')
+    } catch (e) {
+      expect((e as FlannelctlError).message).to.contain('no longer in file:')
+    }
+    // an expired subnet is free again, and the stale file is removed
+    const other = await store.acquireLease(nc, {publicIP: '10.0.0.2', ...vxlan('02:00:00:00:00:02'), random: () => 0})
+    expect(other.subnet).to.equal('10.244.1.0/24')
+    await store.releaseLease(other.subnet)
+    await store.releaseLease(other.subnet)
+    expect(await readdir(subnetsDir())).to.deep.equal([])
+  })
+
+  it('reports malformed entries and never hands their subnets out', async () => {
+    await store.putConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+    await mkdir(subnetsDir(), {recursive: true})
+    const good = '{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:01"}}'
+    const files: Record<string, string> = {
+      '10.244.1.0-24': '{"PublicIP":"10.0.0.1",',
+      '10.244.2.0-24': '{"PublicIP":"not-an-ip"}',
+      '10.245.3.0-24': good,
+      '10.244.4.0-24': good,
+      '10.244.4.0-25': good,
+      'README': 'hello',
+      '10.244.5.7-24': good,
+    }
+    for (const [name, value] of Object.entries(files)) {
+      await writeFile(join(subnetsDir(), name), value)
+      await utimes(join(subnetsDir(), name), clock / 1000, clock / 1000)
+    }
+    const {leases, invalid} = await store.listLeases()
+    expect(leases.map((l) => l.subnet)).to.deep.equal(['10.244.4.0/25'])
+    expect(Object.fromEntries(invalid.map((i) => [i.key, i.reason]))).to.deep.equal({
+      '10.244.1.0-24': 'value is not JSON',
+      '10.244.2.0-24': 'PublicIP is not an IPv4 address: "not-an-ip"',
+      '10.244.4.0-24': 'subnet 10.244.4.0/24 overlaps the lease of 10.244.4.0/25',
+      '10.244.5.7-24': 'key is not a subnet such as 10.244.1.0-24',
+      '10.245.3.0-24': 'subnet 10.245.3.0/24 is outside the network 10.244.0.0/16',
+      'README': 'key is not a subnet such as 10.244.1.0-24',
+    })
+    const lease = await store.acquireLease(nc, {publicIP: '10.0.0.9', preferredSubnet: '10.244.1.0/24', ...vxlan('02:00:00:00:00:09'), random: () => 0})
+    expect(lease.subnet).to.equal('10.244.3.0/24')
+    expect(await readFile(join(subnetsDir(), '10.244.1.0-24'), 'utf8')).to.equal(files['10.244.1.0-24'])
+  })
+
+  it('gives 20 concurrent processes 20 distinct subnets', async function () {
+    this.timeout(120_000)
+    const script = join(dir, 'acquire.mts')
+    await writeFile(script, `
+      import {FileStore} from ${JSON.stringify(join(repoRoot, 'src/store/file-store.ts'))}
+      import {parseNetConf} from ${JSON.stringify(join(repoRoot, 'src/core/netconf.ts'))}
+      const [storeDir, ip] = process.argv.slice(2)
+      const nc = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+      // everyone draws the same subnet unless the lock serialises them
+      const lease = await new FileStore(storeDir).acquireLease(nc, {publicIP: ip, backendType: 'vxlan', backendData: {VNI: 1}, random: () => 0})
+      console.log(lease.subnet)
+    `)
+    const storeDir = join(dir, 'shared')
+    const run = promisify(execFile)
+    const outputs = await Promise.all(Array.from({length: 20}, (_, i) =>
+      run(process.execPath, ['--import', 'tsx', script, storeDir, `10.0.0.${i + 1}`], {cwd: repoRoot})))
+    const subnets = outputs.map((o) => o.stdout.trim())
+    expect(new Set(subnets).size).to.equal(20)
+    const shared = new FileStore(storeDir)
+    const {leases, invalid} = await shared.listLeases()
+    expect(invalid).to.deep.equal([])
+    expect(leases.map((l) => l.subnet).sort()).to.deep.equal([...subnets].sort())
+    expect((await readdir(storeDir)).filter((n) => n.includes('lock'))).to.deep.equal([])
+    expect((await readdir(join(storeDir, 'coreos.com/network/subnets'))).filter((n) => n.startsWith('.'))).to.deep.equal([])
+  })
+
+  describe('lock', () => {
+    const lockOf = (pid: number, time: number) => JSON.stringify({pid, host: hostname(), time, token: 'x'})
+    const acquire = (s: FileStore) => s.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
+
+    it('recovers a lock left by a dead process at once', async () => {
+      const dead = spawnSync('true').pid!
+      await mkdir(dir, {recursive: true})
+      await writeFile(join(dir, 'flannelctl.lock'), lockOf(dead, Date.now()))
+      const patient = new FileStore(dir, {lock: {staleMs: 600_000, timeoutMs: 10_000}})
+      const t = Date.now()
+      await acquire(patient)
+      expect(Date.now() - t).to.be.below(5000)
+      expect(await readdir(dir)).to.not.include('flannelctl.lock')
+    })
+
+    it('steals an old lock of a live process, and waits for a fresh one, naming its holder', async () => {
+      await writeFile(join(dir, 'flannelctl.lock'), lockOf(process.pid, Date.now() - 60_000))
+      await acquire(store)
+      await writeFile(join(dir, 'flannelctl.lock'), lockOf(process.pid, Date.now()))
+      const hasty = new FileStore(dir, {lock: {timeoutMs: 200}})
+      try {
+        await acquire(hasty)
+        expect.fail('acquired a held lock')
+      } catch (e) {
+        expect(e).to.be.instanceOf(FlannelctlError)
+        expect((e as FlannelctlError).message).to.contain(`locked by pid ${process.pid}`)
+        expect((e as FlannelctlError).hint).to.contain('flannelctl.lock')
+      }
+    })
+  })
+
+  it('watches for changes', async () => {
+    let calls = 0
+    const changed = new Promise<void>((resolve) => {
+      void store.watch(() => {
+        calls++
+        resolve()
+      })
+    })
+    await new Promise((r) => setTimeout(r, 50))
+    await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
+    await Promise.race([changed, new Promise((_, reject) => setTimeout(() => reject(new Error('no change seen')), 5000))])
+    expect(calls).to.be.at.least(1)
+  })
+
+  it('is what openStore gives for file:DIR', async () => {
+    // Under mocha the tests load as CommonJS while openStore's lazy import() loads ES modules: two
+    // copies of each class, so compare by name rather than instanceof.
+    const opened = await openStore(`file:${dir}`)
+    expect(opened.constructor.name).to.equal('FileStore')
+    expect(opened.describe()).to.equal(`file:${dir}`)
+    await opened.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
+    expect((await store.listLeases()).leases).to.have.length(1)
+    for (const bad of ['file:', 'consul://x:1', 'etcd://nohost']) {
+      try {
+        await openStore(bad)
+        expect.fail(`opened ${bad}`)
+      } catch (e) {
+        expect((e as Error).name, bad).to.equal('FlannelctlError')
+        expect((e as FlannelctlError).hint, bad).to.contain('--store')
+      }
+    }
+  })
+})

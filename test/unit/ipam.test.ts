@@ -1,0 +1,103 @@
+import {expect} from 'chai'
+import fc from 'fast-check'
+import {FlannelctlError} from '../../src/errors.js'
+import {parseNetConf} from '../../src/core/netconf.js'
+import {candidateSubnets, freeSubnets, isSubnetCompatible, nthSubnet, pickSubnet, subnetCount} from '../../src/core/ipam.js'
+import {cidrOverlaps, parseCidr} from '../../src/core/addr.js'
+
+const nc16 = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+const first = () => 0
+const last = () => 0.999999
+
+describe('ipam', () => {
+  it('enumerates SubnetMin..SubnetMax', () => {
+    expect(subnetCount(nc16)).to.equal(255)
+    expect(nthSubnet(nc16, 0)).to.equal('10.244.1.0/24')
+    expect(nthSubnet(nc16, 254)).to.equal('10.244.255.0/24')
+    const small = parseNetConf('{"Network":"10.0.0.0/28"}')
+    expect([...candidateSubnets(small)]).to.deep.equal(['10.0.0.4/30', '10.0.0.8/30', '10.0.0.12/30'])
+  })
+
+  it('re-acquires the subnet that carries this PublicIP', () => {
+    const leases = [{subnet: '10.244.7.0/24', publicIP: '192.168.1.10'}, {subnet: '10.244.9.0/24', publicIP: '192.168.1.11'}]
+    expect(pickSubnet(nc16, leases, {publicIP: '192.168.1.11', preferredSubnet: '10.244.3.0/24'}))
+      .to.deep.equal({subnet: '10.244.9.0/24', reason: 'reuse', discard: []})
+  })
+
+  it('discards this PublicIP\'s lease when it no longer fits the config', () => {
+    const narrow = parseNetConf('{"Network":"10.244.0.0/16","SubnetMin":"10.244.100.0"}')
+    const pick = pickSubnet(narrow, [{subnet: '10.244.7.0/24', publicIP: '192.168.1.10'}], {publicIP: '192.168.1.10', random: first})
+    expect(pick).to.deep.equal({subnet: '10.244.100.0/24', reason: 'random', discard: ['10.244.7.0/24']})
+  })
+
+  it('takes the preferred subnet when it is free and in range', () => {
+    const leases = [{subnet: '10.244.3.0/24', publicIP: '192.168.1.10'}]
+    expect(pickSubnet(nc16, leases, {publicIP: '192.168.1.11', preferredSubnet: '10.244.4.0/24'}).reason).to.equal('preferred')
+    const taken = pickSubnet(nc16, leases, {publicIP: '192.168.1.11', preferredSubnet: '10.244.3.0/24', random: first})
+    expect(taken).to.deep.include({subnet: '10.244.1.0/24', reason: 'random'})
+    for (const out of ['10.244.0.0/24', '10.245.4.0/24', '10.244.4.0/25', '10.244.4.1/24']) {
+      expect(pickSubnet(nc16, [], {publicIP: 'x', preferredSubnet: out, random: first}).reason, out).to.equal('random')
+    }
+  })
+
+  it('draws among the lowest 100 free subnets, as flannel does', () => {
+    const leases = [{subnet: '10.244.1.0/24', publicIP: 'a'}, {subnet: '10.244.2.0/23', publicIP: 'b'}]
+    expect(pickSubnet(nc16, leases, {publicIP: 'c', random: first}).subnet).to.equal('10.244.4.0/24')
+    expect(pickSubnet(nc16, leases, {publicIP: 'c', random: last}).subnet).to.equal('10.244.103.0/24')
+  })
+
+  it('says the space is exhausted, with numbers', () => {
+    const all = [...candidateSubnets(nc16)].map((subnet) => ({subnet, publicIP: 'x'}))
+    try {
+      pickSubnet(nc16, all, {publicIP: 'y'})
+      expect.fail('picked from a full network')
+    } catch (e) {
+      expect(e).to.be.instanceOf(FlannelctlError)
+      expect((e as FlannelctlError).message).to.equal('subnet space exhausted: all 255 subnets of 10.244.0.0/16 (/24) are leased')
+      expect((e as FlannelctlError).hint).to.contain('lease list')
+    }
+    // a wide stray lease covering everything exhausts it too
+    expect(() => pickSubnet(nc16, [{subnet: '10.244.0.0/16', publicIP: 'x'}], {publicIP: 'y'})).to.throw('exhausted')
+  })
+
+  it('is fast on a /8 cut into /24s with almost every subnet leased', () => {
+    const nc8 = parseNetConf('{"Network":"10.0.0.0/8"}')
+    expect(subnetCount(nc8)).to.equal(65535)
+    const leases = []
+    for (let i = 0; i < 65000; i++) leases.push({subnet: nthSubnet(nc8, i), publicIP: `h${i}`})
+    const t = performance.now()
+    const pick = pickSubnet(nc8, leases, {publicIP: 'new', random: last})
+    expect(performance.now() - t).to.be.below(2000)
+    expect(pick.subnet).to.equal(nthSubnet(nc8, 65099))
+    expect(freeSubnets(nc8, leases.map((l) => l.subnet))).to.have.length(535)
+  })
+
+  it('never hands out a leased, misaligned or out-of-range subnet (property)', () => {
+    fc.assert(fc.property(
+      fc.integer({min: 8, max: 24}),
+      fc.integer({min: 2, max: 6}),
+      fc.array(fc.tuple(fc.nat(), fc.integer({min: 0, max: 4})), {maxLength: 40}),
+      fc.double({min: 0, max: 1, maxExcluded: true, noNaN: true}),
+      (prefix, extra, leaseSeeds, r) => {
+        const subnetLen = Math.min(30, Math.max(prefix + 2, 24 - 6 + extra))
+        const nc = parseNetConf(JSON.stringify({Network: `10.0.0.0/${prefix}`, SubnetLen: subnetLen}))
+        const count = subnetCount(nc)
+        // leases of mixed sizes, as after a SubnetLen change
+        const leases = leaseSeeds.map(([n, widen], i) => {
+          const len = Math.max(prefix, subnetLen - widen)
+          const c = parseCidr(`${nthSubnet(nc, n % count).split('/')[0]}/${len}`)
+          return {subnet: `${[c.base >>> 24, (c.base >>> 16) & 255, (c.base >>> 8) & 255, c.base & 255].join('.')}/${len}`, publicIP: `p${i}`}
+        })
+        let pick
+        try {
+          pick = pickSubnet(nc, leases, {publicIP: 'me', random: () => r})
+        } catch (e) {
+          expect((e as Error).message).to.contain('exhausted')
+          expect(freeSubnets(nc, leases.map((l) => l.subnet), 1)).to.have.length(0)
+          return
+        }
+        expect(isSubnetCompatible(nc, pick.subnet)).to.equal(true)
+        for (const l of leases) expect(cidrOverlaps(parseCidr(pick.subnet), parseCidr(l.subnet))).to.equal(false)
+      }), {numRuns: 300})
+  })
+})
