@@ -8,21 +8,22 @@ export default class Reset extends BaseCommand {
   static override summary = 'Remove everything flannelctl made on this host, and nothing else'
   static override description = `Deletes the vxlan device (with its neighbour and fdb entries), the pod bridge, the routes
 flannelctl recorded, the FLANNEL-* chains and their jumps, subnet.env and the conflist, and releases
-the lease (unless --keep-lease). Routes, rules and devices of other software stay as they are.`
+the lease only with --release (kept, init on this host gets the same subnet back). Routes, rules and
+devices of other software stay as they are.`
 
-  static override examples = ['<%= config.bin %> reset', '<%= config.bin %> reset --dry-run', '<%= config.bin %> reset --keep-lease']
+  static override examples = ['<%= config.bin %> reset', '<%= config.bin %> reset --dry-run', '<%= config.bin %> reset --release']
 
   static override flags = {
     ...nodeFlags,
     ...dryRunFlag,
     ...jsonFlag,
-    'keep-lease': Flags.boolean({description: 'keep the subnet leased in the store (init gets it back)'}),
+    release: Flags.boolean({description: 'also release the lease in the store, so another host may take the subnet'}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Reset)
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json})
-    const r = await resetNode(ctx, nodeOptions(flags), {release: !flags['keep-lease']})
+    const r = await resetNode(ctx, nodeOptions(flags), {release: flags.release})
     if (flags.json) return this.outJson({applied: !flags['dry-run'], changes: r.plan, released: r.released ?? null})
     this.out([flags['dry-run'] ? 'reset plan (nothing applied — --dry-run):' : 'reset: removed', ...r.plan.map(l => `  ${l}`),
       ...(r.released ? [`released lease ${r.released}`] : [])].join('\n'))

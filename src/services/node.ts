@@ -277,7 +277,7 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
   }
 }
 
-export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = true} = {}): Promise<{ops: Op[]; plan: string[]; released?: string}> {
+export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = false} = {}): Promise<{ops: Op[]; plan: string[]; released?: string}> {
   requireRoot(ctx, 'reset')
   const host = new HostAdapter(ctx.runner)
   const {rec, path} = await loadRecord(host, o, false)

@@ -1,0 +1,37 @@
+/** Run the built CLI the way a user does, optionally inside a network namespace. */
+import {execa} from 'execa'
+import {fileURLToPath} from 'node:url'
+import {dirname, join} from 'node:path'
+import {randomBytes} from 'node:crypto'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const BIN = join(ROOT, 'bin', 'run.js')
+
+export interface CliResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+}
+
+export async function cli(args: string[], opts: {netns?: string; env?: Record<string, string>; input?: string; extendEnv?: boolean} = {}): Promise<CliResult> {
+  const argv = opts.netns ? ['netns', 'exec', opts.netns, process.execPath, BIN, ...args] : [BIN, ...args]
+  const file = opts.netns ? 'ip' : process.execPath
+  const r = await execa(file, argv, {reject: false, env: {NO_COLOR: '1', ...opts.env}, extendEnv: opts.extendEnv ?? true, input: opts.input ?? ''})
+  return {stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1}
+}
+
+export async function sh(file: string, args: string[], opts: {input?: string} = {}): Promise<CliResult> {
+  const r = await execa(file, args, {reject: false, input: opts.input ?? ''})
+  return {stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1}
+}
+
+export async function inNs(netns: string, file: string, ...args: string[]): Promise<string> {
+  const r = await execa('ip', ['netns', 'exec', netns, file, ...args], {reject: false})
+  if (r.exitCode !== 0) throw new Error(`${file} ${args.join(' ')} in ${netns} failed: ${r.stderr}`)
+  return String(r.stdout)
+}
+
+/** A short unique lab name (lab names are ≤ 10 chars). */
+export function uniqueLab(tag: string): string {
+  return `${tag}${randomBytes(3).toString('hex')}`.slice(0, 10)
+}

@@ -1,0 +1,178 @@
+/**
+ * Issue: build a node. A 3-node lab on the real kernel, checked field by field against flanneld's
+ * facts, then idempotence, reset/init, peer removal and foreign state.
+ */
+import {expect} from 'chai'
+import {readFile, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+import {cli, inNs, uniqueLab} from '../helpers/cli.js'
+
+interface LabNode {name: string; netns: string; underlayIP: string; subnet: string; dir: string}
+interface Lab {store: string; dir: string; nodes: LabNode[]; pods: {name: string; ip: string; netns: string}[]}
+
+const json = async (netns: string, ...args: string[]) => JSON.parse(await inNs(netns, 'ip', '-j', ...args))
+const nodeFlags = (lab: Lab, n: LabNode) => ['--store', lab.store, '--subnet-file', join(n.dir, 'subnet.env'),
+  '--cni-conf-dir', join(n.dir, 'cni'), '--state-file', join(n.dir, 'node.json')]
+
+describe('node (vxlan lab, real kernel)', function () {
+  this.timeout(180000)
+  const name = uniqueLab('tn')
+  let lab: Lab
+
+  before(async () => {
+    const r = await cli(['lab', 'up', '--name', name, '--nodes', '3', '--json'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    lab = JSON.parse(r.stdout)
+  })
+  after(async () => {
+    await cli(['lab', 'down', '--name', name])
+  })
+
+  it('every pod reaches every other pod', async () => {
+    const r = await cli(['lab', 'status', '--name', name, '--ping', '--json'])
+    const pings = JSON.parse(r.stdout).pings as {ok: boolean}[]
+    expect(pings).to.have.length(30)
+    expect(pings.every(p => p.ok), r.stdout).to.equal(true)
+  })
+
+  it('builds flannel.1 exactly as flanneld does', async () => {
+    const [n1] = lab.nodes
+    const [dev] = await json(n1.netns, '-d', 'link', 'show', 'flannel.1')
+    expect(dev.linkinfo.info_kind).to.equal('vxlan')
+    expect(dev.linkinfo.info_data.id).to.equal(1)
+    expect(dev.linkinfo.info_data.local).to.equal(n1.underlayIP)
+    expect(dev.linkinfo.info_data.link).to.equal('eth0')
+    expect(dev.linkinfo.info_data.port).to.equal(8472)
+    expect(dev.linkinfo.info_data.learning).to.equal(false)
+    expect(dev.mtu).to.equal(1450)
+    expect(dev.flags).to.include('UP')
+    const [addr] = await json(n1.netns, 'addr', 'show', 'dev', 'flannel.1')
+    const v4 = addr.addr_info.filter((a: {family: string}) => a.family === 'inet')
+    expect(v4.map((a: {local: string; prefixlen: number}) => `${a.local}/${a.prefixlen}`)).to.deep.equal([`${n1.subnet.split('/')[0]}/32`])
+  })
+
+  it('has neigh, fdb and onlink route per peer, in flanneld\'s form', async () => {
+    const [n1, ...peers] = lab.nodes
+    const neigh = await json(n1.netns, 'neigh', 'show', 'dev', 'flannel.1')
+    const fdb = JSON.parse(await inNs(n1.netns, 'bridge', '-j', 'fdb', 'show', 'dev', 'flannel.1'))
+    const routes = await json(n1.netns, 'route', 'show')
+    for (const p of peers) {
+      const [peerDev] = await json(p.netns, 'link', 'show', 'flannel.1')
+      const vtep = p.subnet.split('/')[0]
+      const n = neigh.find((x: {dst: string}) => x.dst === vtep)
+      expect(n, `neigh for ${vtep}`).to.exist
+      expect(n.lladdr).to.equal(peerDev.address)
+      expect(n.state).to.deep.equal(['PERMANENT'])
+      const f = fdb.find((x: {mac: string}) => x.mac === peerDev.address)
+      expect(f, `fdb for ${peerDev.address}`).to.exist
+      expect(f.dst).to.equal(p.underlayIP)
+      expect(f.flags ?? []).to.not.include('master')
+      expect(f.state).to.equal('permanent')
+      const r = routes.find((x: {dst: string}) => x.dst === p.subnet)
+      expect(r, `route to ${p.subnet}`).to.exist
+      expect(r.gateway).to.equal(vtep)
+      expect(r.dev).to.equal('flannel.1')
+      expect(r.flags).to.include('onlink')
+    }
+  })
+
+  it('installs flanneld\'s iptables chains and rules', async () => {
+    const n1 = lab.nodes[0]
+    const save = await inNs(n1.netns, 'iptables-save')
+    const net = '10.244.0.0/16'
+    const sub = n1.subnet
+    const expected = [
+      '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+      `-A FLANNEL-FWD -s ${net} -m comment --comment "flanneld forward" -j ACCEPT`,
+      `-A FLANNEL-FWD -d ${net} -m comment --comment "flanneld forward" -j ACCEPT`,
+      '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+      '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+      `-A FLANNEL-POSTRTG -s ${sub} -d ${net} -m comment --comment "flanneld masq" -j RETURN`,
+      `-A FLANNEL-POSTRTG -s ${net} -d ${sub} -m comment --comment "flanneld masq" -j RETURN`,
+      `-A FLANNEL-POSTRTG ! -s ${net} -d ${sub} -m comment --comment "flanneld masq" -j RETURN`,
+      `-A FLANNEL-POSTRTG -s ${net} ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`,
+      `-A FLANNEL-POSTRTG ! -s ${net} -d ${net} -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`,
+    ]
+    const rules = save.split('\n').filter(l => l.startsWith('-A '))
+    expect(rules).to.deep.equal(expected)
+  })
+
+  it('writes subnet.env, the conflist and a flannel-shaped lease', async () => {
+    const n1 = lab.nodes[0]
+    const gw = n1.subnet.replace(/\.0\/24$/, '.1/24')
+    expect(await readFile(join(n1.dir, 'subnet.env'), 'utf8')).to.equal(
+      `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${gw}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n`)
+    const conf = JSON.parse(await readFile(join(n1.dir, 'cni', '10-flannel.conflist'), 'utf8'))
+    expect(conf.name).to.equal('cbr0')
+    const [bridge, portmap] = conf.plugins
+    expect(bridge).to.include({type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: false, mtu: 1450})
+    expect(bridge.ipam.type).to.equal('host-local')
+    expect(bridge.ipam.ranges[0][0].subnet).to.equal(n1.subnet)
+    expect(bridge.ipam.routes).to.deep.include({dst: '10.244.0.0/16'})
+    expect(portmap.type).to.equal('portmap')
+    const key = n1.subnet.replace('/', '-')
+    const lease = await readFile(join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'subnets', key), 'utf8')
+    const [dev] = await json(n1.netns, 'link', 'show', 'flannel.1')
+    expect(JSON.parse(lease)).to.deep.equal({PublicIP: n1.underlayIP, PublicIPv6: null, BackendType: 'vxlan', BackendData: {VNI: 1, VtepMAC: dev.address}})
+    expect(Object.keys(JSON.parse(lease))).to.deep.equal(['PublicIP', 'PublicIPv6', 'BackendType', 'BackendData'])
+  })
+
+  it('a rerun of init or sync changes nothing and says so', async () => {
+    const n2 = lab.nodes[1]
+    const init = await cli(['init', '--network', '10.244.0.0/16', '--backend', 'vxlan', '--iface', 'eth0', '--yes', ...nodeFlags(lab, n2)], {netns: n2.netns})
+    expect(init.exitCode, init.stderr).to.equal(0)
+    expect(init.stdout).to.contain('up to date')
+    const sync = await cli(['sync', '--json', ...nodeFlags(lab, n2)], {netns: n2.netns})
+    expect(JSON.parse(sync.stdout)).to.include({upToDate: true, applied: true})
+  })
+
+  it('--dry-run prints the plan and changes nothing', async () => {
+    const n2 = lab.nodes[1]
+    await inNs(n2.netns, 'ip', 'route', 'del', lab.nodes[2].subnet)
+    const before = await inNs(n2.netns, 'ip', 'route')
+    const r = await cli(['sync', '--dry-run', ...nodeFlags(lab, n2)], {netns: n2.netns})
+    expect(r.stdout).to.contain(`ip route replace ${lab.nodes[2].subnet} via`)
+    expect(await inNs(n2.netns, 'ip', 'route')).to.equal(before)
+    const fix = await cli(['sync', ...nodeFlags(lab, n2)], {netns: n2.netns})
+    expect(fix.exitCode).to.equal(0)
+    expect(await inNs(n2.netns, 'ip', 'route')).to.contain(`${lab.nodes[2].subnet} via`)
+  })
+
+  it('reset removes only what flannelctl made; init brings the same subnet back', async () => {
+    const n3 = lab.nodes[2]
+    await inNs(n3.netns, 'ip', 'route', 'add', '198.51.100.0/24', 'via', lab.nodes[0].underlayIP, 'dev', 'eth0')
+    await inNs(n3.netns, 'iptables', '-A', 'FORWARD', '-s', '203.0.113.0/24', '-j', 'DROP')
+    const r = await cli(['reset', ...nodeFlags(lab, n3)], {netns: n3.netns})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const links = await json(n3.netns, 'link', 'show')
+    expect(links.map((l: {ifname: string}) => l.ifname)).to.not.include.members(['flannel.1', 'cni0'])
+    const save = await inNs(n3.netns, 'iptables-save')
+    expect(save).to.not.contain('FLANNEL')
+    expect(save).to.contain('-A FORWARD -s 203.0.113.0/24 -j DROP')
+    expect(await inNs(n3.netns, 'ip', 'route')).to.contain('198.51.100.0/24 via')
+    const again = await cli(['init', '--iface', 'eth0', ...nodeFlags(lab, n3), '--json'], {netns: n3.netns})
+    expect(again.exitCode, again.stderr).to.equal(0)
+    expect(JSON.parse(again.stdout).lease.subnet).to.equal(n3.subnet)
+  })
+
+  it('sync removes a departed peer\'s entries and keeps foreign routes and rules', async () => {
+    const [n1, , n3] = lab.nodes
+    await inNs(n1.netns, 'ip', 'route', 'add', '10.244.250.0/24', 'via', lab.nodes[1].underlayIP, 'dev', 'eth0')
+    await inNs(n1.netns, 'ip', 'route', 'add', '198.51.100.0/24', 'via', lab.nodes[1].underlayIP, 'dev', 'eth0')
+    await inNs(n1.netns, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-s', '172.17.0.0/16', '!', '-o', 'docker0', '-j', 'MASQUERADE')
+    const [dev3] = await json(n3.netns, 'link', 'show', 'flannel.1')
+    await rm(join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'subnets', n3.subnet.replace('/', '-')))
+    const r = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const routes = await inNs(n1.netns, 'ip', 'route')
+    expect(routes).to.not.contain(n3.subnet)
+    expect(routes).to.contain('10.244.250.0/24 via')
+    expect(routes).to.contain('198.51.100.0/24 via')
+    expect(await inNs(n1.netns, 'ip', 'neigh', 'show', 'dev', 'flannel.1')).to.not.contain(dev3.address)
+    expect(await inNs(n1.netns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.not.contain(dev3.address)
+    expect(await inNs(n1.netns, 'iptables-save', '-t', 'nat')).to.contain('-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE')
+    // the node whose lease went stays as it is until it syncs (and then takes a lease again)
+    const back = await cli(['sync', ...nodeFlags(lab, n3)], {netns: n3.netns})
+    expect(back.exitCode, back.stderr).to.equal(0)
+  })
+})
