@@ -24,6 +24,11 @@ export class HostAdapter {
     return r.stdout
   }
 
+  /** Fail early and clearly when iproute2 is missing, before anything else is read or written. */
+  async requireIproute(): Promise<void> {
+    await this.runner.run({file: 'ip', args: ['-V']})
+  }
+
   /** Everything the builder and the tracer look at, read in parallel. */
   async snapshot(): Promise<HostSnapshot> {
     const [link, addr, route, neigh, fdb, ipt] = await Promise.all([
@@ -85,6 +90,9 @@ export class HostAdapter {
   }
 }
 
+/** Atomic write of stdin to $1 with mode $2: temp file in the same directory, then rename. */
+const WRITE_FILE = 'set -e; mkdir -p -- "$(dirname -- "$1")"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"'
+
 function firstLine(s: string): string {
   return s.trim().split('\n')[0] ?? ''
 }
@@ -115,7 +123,8 @@ export function batchesOf(ops: Op[]): Command[] {
       case 'sysctl':
         return {file: 'sysctl', args: ['-q', '-w', ...group.map(o => `${(o as {key: string}).key}=${(o as {value: string}).value}`)], write: true}
       case 'file':
-        return {file: 'install', args: ['-D', '-m', first.mode.toString(8).padStart(4, '0'), '/dev/stdin', first.path], input: first.content, write: true}
+        // The path is an argument to sh, never part of the script, so no name can inject a command.
+        return {file: 'sh', args: ['-c', WRITE_FILE, 'sh', first.path, first.mode.toString(8).padStart(4, '0')], input: first.content, write: true}
       case 'rmfile':
         return {file: 'rm', args: ['-f', '--', first.path], write: true}
     }

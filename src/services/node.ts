@@ -188,6 +188,7 @@ async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean):
 export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   requireRoot(ctx, opts.what)
   const host = new HostAdapter(ctx.runner)
+  await host.requireIproute()
   const o = opts.node
   const {rec: prev, path: statePath} = await loadRecord(host, o, opts.creating)
   const snap = await host.snapshot()

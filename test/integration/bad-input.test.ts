@@ -1,0 +1,119 @@
+/**
+ * Bad input gets one clear line and exit 2, no stack trace, and nothing half-made.
+ * Each case runs init inside a fresh namespace with its own store.
+ */
+import {expect} from 'chai'
+import {mkdtemp, rm, writeFile, mkdir, readdir, chmod} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {cli, sh, inNs, uniqueLab, BIN} from '../helpers/cli.js'
+
+describe('bad input (real namespace)', function () {
+  this.timeout(60000)
+  const ns = `fcb-${uniqueLab('b')}`
+  const peer = `${ns}-p`
+  let dir: string
+
+  const nodeArgs = () => ['--store', `file:${join(dir, 'store')}`, '--subnet-file', join(dir, 'subnet.env'),
+    '--cni-conf-dir', join(dir, 'cni'), '--state-file', join(dir, 'node.json')]
+
+  async function expectCleanFailure(r: {stdout: string; stderr: string; exitCode: number}, message: RegExp) {
+    expect(r.exitCode, r.stderr + r.stdout).to.equal(2)
+    const lines = r.stderr.trim().split('\n')
+    expect(lines[0]).to.match(/^Error: /)
+    expect(lines[0]).to.match(message)
+    expect(lines[1] ?? '').to.match(/^Hint: /)
+    expect(r.stderr).to.not.match(/^\s+at /m)
+    const links = JSON.parse(await inNs(ns, 'ip', '-j', 'link', 'show')).map((l: {ifname: string}) => l.ifname)
+    expect(links.sort()).to.deep.equal(['eth0', 'lo'])
+    expect(await inNs(ns, 'iptables-save')).to.not.contain('FLANNEL')
+    expect(existsSync(join(dir, 'subnet.env'))).to.equal(false)
+    expect(existsSync(join(dir, 'node.json'))).to.equal(false)
+  }
+
+  before(async () => {
+    await sh('ip', ['netns', 'add', ns])
+    await sh('ip', ['netns', 'add', peer])
+    await sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer])
+    await sh('ip', ['-n', ns, 'addr', 'add', '192.168.150.1/24', 'dev', 'eth0'])
+    await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up'])
+    await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+  })
+  after(async () => {
+    await sh('ip', ['netns', 'del', ns])
+    await sh('ip', ['netns', 'del', peer])
+  })
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fcb-'))
+  })
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  const init = (...extra: string[]) => cli(['init', '--iface', 'eth0', ...nodeArgs(), ...extra], {netns: ns})
+  const noConfig = async () => expect(existsSync(join(dir, 'store', 'coreos.com', 'network', 'config'))).to.equal(false)
+
+  it('invalid CIDR', async () => {
+    await expectCleanFailure(await init('--network', '10.244.0.0/33'), /10\.244\.0\.0\/33/)
+    await noConfig()
+  })
+
+  it('host bits set in the network', async () => {
+    await expectCleanFailure(await init('--network', '10.244.1.7/16'), /CIDR/)
+  })
+
+  it('SubnetLen out of range', async () => {
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--subnet-len', '31'), /SubnetLen/)
+    await noConfig()
+  })
+
+  it('unknown backend', async () => {
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--backend', 'ipsec'), /ipsec/)
+    await noConfig()
+  })
+
+  it('"DirectRouting":"true" as a string', async () => {
+    const r = await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":"true"}}')
+    await expectCleanFailure(r, /DirectRouting/)
+    await noConfig()
+  })
+
+  it('subnet space exhausted', async () => {
+    const base = join(dir, 'store', 'coreos.com', 'network')
+    await mkdir(join(base, 'subnets'), {recursive: true})
+    await writeFile(join(base, 'config'), '{"Network":"10.10.0.0/28","SubnetLen":30,"Backend":{"Type":"vxlan"}}')
+    for (const [i, s] of ['10.10.0.4-30', '10.10.0.8-30', '10.10.0.12-30'].entries()) {
+      await writeFile(join(base, 'subnets', s), JSON.stringify({PublicIP: `192.168.150.${20 + i}`, PublicIPv6: null, BackendType: 'vxlan', BackendData: {VNI: 1, VtepMAC: `02:00:00:00:00:0${i}`}}))
+    }
+    await expectCleanFailure(await init(), /exhausted/)
+    expect((await readdir(join(base, 'subnets'))).sort()).to.deep.equal(['10.10.0.12-30', '10.10.0.4-30', '10.10.0.8-30'])
+  })
+
+  it('unknown --iface', async () => {
+    const r = await cli(['init', '--network', '10.244.0.0/16', '--iface', 'eth9', ...nodeArgs()], {netns: ns})
+    await expectCleanFailure(r, /unknown interface 'eth9'/)
+    expect(r.stderr).to.contain('eth0 (192.168.150.1)')
+    await noConfig()
+  })
+
+  it('not root', async () => {
+    // a real unprivileged user has a home of their own
+    await chmod(dir, 0o777)
+    const r = await sh('ip', ['netns', 'exec', ns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+      '/usr/bin/env', `HOME=${dir}`, process.execPath, BIN, 'init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...nodeArgs()])
+    await expectCleanFailure(r, /must run as root/)
+  })
+
+  it('ip missing', async () => {
+    const r = await sh('ip', ['netns', 'exec', ns, '/usr/bin/env', `PATH=${dir}`, process.execPath, BIN,
+      'init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...nodeArgs()])
+    await expectCleanFailure(r, /'ip' is not installed/)
+  })
+
+  it('a static peer with a bad address', async () => {
+    const r = await cli(['peer', 'add', '--subnet', '10.244.9.0/24', '--public-ip', '192.168.150.300', ...nodeArgs()], {netns: ns})
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr.split('\n')[0]).to.match(/^Error: /)
+  })
+})
