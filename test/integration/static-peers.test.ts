@@ -1,0 +1,90 @@
+/**
+ * The hand-run flanneld: two hosts with no shared store, each told about the other with `peer add`.
+ * Real traffic between the pod gateways proves the routes; the SNAT rule is checked word for word.
+ */
+import {expect} from 'chai'
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {cli, sh, inNs, uniqueLab} from '../helpers/cli.js'
+
+describe('static peers (real namespaces, no shared store)', function () {
+  this.timeout(60000)
+  const tag = uniqueLab('s')
+  const hosts = [
+    {ns: `fcs-${tag}-a`, ip: '192.168.160.1', subnet: '10.244.1.0/24', gw: '10.244.1.1'},
+    {ns: `fcs-${tag}-b`, ip: '192.168.160.2', subnet: '10.244.2.0/24', gw: '10.244.2.1'},
+  ]
+  let dir: string
+  const args = (i: number) => ['--store', `file:${join(dir, `store${i}`)}`, '--subnet-file', join(dir, `subnet${i}.env`),
+    '--cni-conf-dir', join(dir, `cni${i}`), '--state-file', join(dir, `node${i}.json`)]
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fcs-'))
+    for (const h of hosts) await sh('ip', ['netns', 'add', h.ns])
+    await sh('ip', ['-n', hosts[0].ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', hosts[1].ns])
+    for (const h of hosts) {
+      await sh('ip', ['-n', h.ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0'])
+      await sh('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'up'])
+      await sh('ip', ['-n', h.ns, 'link', 'set', 'lo', 'up'])
+    }
+  })
+  after(async () => {
+    for (const h of hosts) await sh('ip', ['netns', 'del', h.ns])
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  const pingGateways = () => sh('ip', ['netns', 'exec', hosts[0].ns, 'ping', '-c', '1', '-W', '1', '-I', hosts[0].gw, hosts[1].gw])
+
+  it('host-gw: peer add gives the route, FORWARD accepts and the narrowed SNAT rule', async () => {
+    for (const [i, h] of hosts.entries()) {
+      const s = h.subnet.split('/')[0]
+      const r = await cli(['init', '--network', '10.244.0.0/16', '--backend', 'host-gw', '--subnet-min', s, '--subnet-max', s,
+        '--iface', 'eth0', '--no-ip-masq', ...args(i)], {netns: h.ns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+    }
+    expect((await pingGateways()).exitCode).to.not.equal(0)
+    for (const [i, h] of hosts.entries()) {
+      const other = hosts[1 - i]
+      const r = await cli(['peer', 'add', '--subnet', other.subnet, '--public-ip', other.ip, ...args(i)], {netns: h.ns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+    }
+    expect(await inNs(hosts[0].ns, 'ip', 'route')).to.contain('10.244.2.0/24 via 192.168.160.2 dev eth0')
+    const nat = (await inNs(hosts[0].ns, 'iptables-save', '-t', 'nat')).split('\n').filter(l => l.startsWith('-A'))
+    expect(nat).to.deep.equal([
+      '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+      '-A FLANNEL-POSTRTG -s 10.244.1.0/24 ! -d 10.244.0.0/16 ! -o cni0 -m comment --comment "flannelctl manual masq" -j MASQUERADE',
+    ])
+    expect(await inNs(hosts[0].ns, 'iptables-save', '-t', 'filter')).to.contain('-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT')
+    expect((await pingGateways()).exitCode).to.equal(0)
+    const list = JSON.parse((await cli(['peer', 'list', '--json', ...args(0)], {netns: hosts[0].ns})).stdout)
+    expect(list).to.deep.equal([{subnet: '10.244.2.0/24', publicIP: '192.168.160.2', backend: 'host-gw', vtepMAC: null, source: 'static', state: 'in-sync'}])
+  })
+
+  it('peer remove takes the route away again', async () => {
+    const r = await cli(['peer', 'remove', '10.244.2.0/24', ...args(0)], {netns: hosts[0].ns})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.2.0/24')
+    expect((await pingGateways()).exitCode).to.not.equal(0)
+  })
+
+  it('vxlan: peer add with the peer\'s VTEP MAC', async () => {
+    for (const [i, h] of hosts.entries()) {
+      await cli(['reset', ...args(i)], {netns: h.ns})
+      const s = h.subnet.split('/')[0]
+      const r = await cli(['init', '--network', '10.244.0.0/16', '--backend', 'vxlan', '--subnet-min', s, '--subnet-max', s,
+        '--iface', 'eth0', '--store', `file:${join(dir, `vx${i}`)}`, ...args(i).slice(2)], {netns: h.ns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+    }
+    const macs = await Promise.all(hosts.map(async h => JSON.parse(await inNs(h.ns, 'ip', '-j', 'link', 'show', 'flannel.1'))[0].address as string))
+    for (const [i, h] of hosts.entries()) {
+      const other = hosts[1 - i]
+      const r = await cli(['peer', 'add', '--subnet', other.subnet, '--public-ip', other.ip, '--vtep-mac', macs[1 - i],
+        '--store', `file:${join(dir, `vx${i}`)}`, ...args(i).slice(2)], {netns: h.ns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+    }
+    expect(await inNs(hosts[0].ns, 'ip', 'route')).to.contain('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
+    expect(await inNs(hosts[0].ns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.contain(`${macs[1]} dst 192.168.160.2 self permanent`)
+    expect((await pingGateways()).exitCode).to.equal(0)
+  })
+})
