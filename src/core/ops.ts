@@ -18,7 +18,12 @@ export function opToShell(op: Op): string[] {
   switch (op.tool) {
     case 'ip': return [`ip ${op.args.join(' ')}`]
     case 'bridge': return [`bridge ${op.args.join(' ')}`]
-    case 'iptables': return op.lines.map(l => l.startsWith(':') ? `iptables -t ${op.table} -N ${l.slice(1).split(' ')[0]}` : `iptables -t ${op.table} ${l}`)
+    case 'iptables': return op.lines.map(l => {
+      // `:CHAIN` in iptables-restore --noflush creates the chain, or empties it when it exists.
+      if (!l.startsWith(':')) return `iptables -t ${op.table} ${l}`
+      const chain = l.slice(1).split(' ')[0]
+      return `iptables -t ${op.table} -N ${chain} || iptables -t ${op.table} -F ${chain}`
+    })
     case 'sysctl': return [`sysctl -w ${op.key}=${op.value}`]
     case 'file': return [`write ${op.path} (mode ${op.mode.toString(8)})`]
     case 'rmfile': return [`rm ${op.path}`]

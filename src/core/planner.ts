@@ -43,6 +43,12 @@ export interface NodeIntent {
   cniPlugin: CniPlugin
   /** destinations of routes via the underlay that an earlier run recorded as flannelctl's */
   ownedRoutes: string[]
+  /**
+   * Transitional (migrate): keep the vxlan device and a neighbour + fdb entry for every peer with a
+   * VtepMAC whatever the routes are, so peers still encapsulating to this node are decapsulated and
+   * a node about to switch to vxlan finds every VTEP resolved. Routes still follow `backend`.
+   */
+  keepVxlanDevice?: boolean
 }
 
 export interface CurrentFiles {
@@ -70,13 +76,14 @@ export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentF
   const links = new Map((snap.links ?? []).map(l => [l.name, l]))
   const vxlanDev = vxlanDeviceName(intent.backend.vni)
   const useVxlan = intent.backend.type === 'vxlan'
+  const wantVxlanDevice = useVxlan || intent.keepVxlanDevice === true
 
   if (snap.sysctls?.['net.ipv4.ip_forward'] !== '1') {
     ops.push({tool: 'sysctl', key: 'net.ipv4.ip_forward', value: '1', why: 'hosts must forward pod traffic'})
   }
 
   ops.push(...planBridge(intent, links.get(intent.bridge), snap))
-  if (useVxlan) ops.push(...planVxlanDevice(intent, links.get(vxlanDev), snap))
+  if (wantVxlanDevice) ops.push(...planVxlanDevice(intent, links.get(vxlanDev), snap))
 
   // Per peer, in flanneld's order: neighbour, fdb, route (a route must never point at an unresolved VTEP).
   const neighOps: Op[] = []
@@ -97,11 +104,11 @@ export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentF
         args: ['route', 'replace', peer.subnet, 'via', peer.publicIP, 'dev', intent.iface],
         matches: r => r.gateway === peer.publicIP && r.dev === intent.iface && r.type === 'unicast',
       })
-      continue
+      if (!intent.keepVxlanDevice) continue
     }
-    if (!useVxlan) continue
+    if (!wantVxlanDevice) continue
     if (!peer.vtepMAC) {
-      warnings.push(`peer ${peer.subnet} (${peer.publicIP}) has no VtepMAC in its lease; skipped`)
+      if (!direct) warnings.push(`peer ${peer.subnet} (${peer.publicIP}) has no VtepMAC in its lease; skipped`)
       continue
     }
     const vtep = vtepAddress(peer.subnet)
@@ -117,6 +124,7 @@ export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentF
       fdbOps.push({tool: 'bridge', args: ['fdb', 'replace', peer.vtepMAC, 'dev', vxlanDev, 'dst', peer.publicIP, 'self', 'permanent'],
         why: `frames for ${peer.vtepMAC} are sent to ${peer.publicIP}`})
     }
+    if (direct) continue
     routes.push({
       dst: peer.subnet,
       args: ['route', 'replace', peer.subnet, 'via', vtep, 'dev', vxlanDev, 'onlink'],
@@ -157,20 +165,20 @@ export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentF
   if (links.has(vxlanDev)) {
     for (const f of snap.fdb ?? []) {
       if (f.dev !== vxlanDev || !f.dst || f.mac === '00:00:00:00:00:00') continue
-      if (!useVxlan || !wantFdb.has(`${f.mac}|${f.dst}`)) {
+      if (!wantVxlanDevice || !wantFdb.has(`${f.mac}|${f.dst}`)) {
         staleFdbOps.push({tool: 'bridge', args: ['fdb', 'del', f.mac, 'dev', vxlanDev, 'dst', f.dst, 'self'], why: `no peer's VTEP is ${f.mac} at ${f.dst} any more`})
       }
     }
     const wantNeighDst = new Set([...wantNeigh].map(w => w.split('|')[0]))
     for (const n of snap.neighbors ?? []) {
       if (n.dev !== vxlanDev || !n.state.includes('PERMANENT')) continue
-      if (!useVxlan || !wantNeighDst.has(n.dst)) {
+      if (!wantVxlanDevice || !wantNeighDst.has(n.dst)) {
         staleNeighOps.push({tool: 'ip', args: ['neigh', 'del', n.dst, 'dev', vxlanDev], why: `no peer's VTEP is ${n.dst} any more`})
       }
     }
   }
   // A vxlan device left from an earlier vxlan setup goes last, after routes moved off it.
-  const removeDevice: Op[] = !useVxlan && links.get(vxlanDev)?.kind === 'vxlan'
+  const removeDevice: Op[] = !wantVxlanDevice && links.get(vxlanDev)?.kind === 'vxlan'
     ? [{tool: 'ip', args: ['link', 'del', vxlanDev], why: `the ${intent.backend.type} backend does not use ${vxlanDev}`}]
     : []
 
@@ -319,7 +327,7 @@ export function planReset(intent: Pick<NodeIntent, 'network' | 'backend' | 'ifac
   }
   ops.push(...removeChain(snap, 'nat', MASQ_CHAIN, masqJump()))
   ops.push(...removeChain(snap, 'filter', FWD_CHAIN, forwardJump()))
-  ops.push({tool: 'rmfile', path: intent.subnetFile, why: 'subnet.env of the released lease'})
+  ops.push({tool: 'rmfile', path: intent.subnetFile, why: 'subnet.env flannelctl wrote'})
   ops.push({tool: 'rmfile', path: `${intent.cniConfDir}/${CONFLIST_NAME}`, why: 'the CNI conflist flannelctl wrote'})
   return ops
 }
