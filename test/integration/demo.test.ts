@@ -1,0 +1,23 @@
+/** The quick start itself: `lab demo` on both backends ends with every pod pair reachable, and leaves nothing behind. */
+import {expect} from 'chai'
+import {cli, sh, uniqueLab} from '../helpers/cli.js'
+
+describe('lab demo (real kernel)', function () {
+  this.timeout(180000)
+  for (const backend of ['vxlan', 'host-gw']) {
+    it(`${backend}: prints the lease table and an all-green ping matrix, exits 0, cleans up`, async () => {
+      const name = uniqueLab('dm')
+      try {
+        const r = await cli(['lab', 'demo', '--name', name, '--backend', backend])
+        expect(r.exitCode, r.stderr + r.stdout).to.equal(0)
+        expect(r.stdout).to.match(/SUBNET\s+PUBLIC IP\s+BACKEND\s+VTEP MAC/)
+        expect(r.stdout).to.contain('30/30 pod pairs reachable')
+        expect(r.stdout).to.not.contain('FAIL')
+        const left = (await sh('ip', ['netns', 'list'])).stdout
+        expect(left).to.not.contain(`fc-${name}-`)
+      } finally {
+        await cli(['lab', 'down', '--name', name])
+      }
+    })
+  }
+})
