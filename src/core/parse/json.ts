@@ -342,7 +342,7 @@ function linkFromJson(e: Entry): LinkWithPeerName {
   const operstate = e.str('operstate')
   if (operstate !== undefined) link.operstate = operstate
   const mac = e.str('address')
-  if (mac !== undefined && isLinkLayerAddress(mac)) link.mac = mac
+  if (mac !== undefined && isLinkLayerAddress(mac)) link.mac = mac.toLowerCase()
   const master = e.str('master')
   if (master !== undefined) link.master = master
   const peer = e.num('link_index')
@@ -585,7 +585,7 @@ function neighborFromJson(e: Entry, filter: OutputFilter): Neighbor {
   const proto = e.name('protocol')
   if (proto !== undefined) raw.push('proto', proto)
   const n: Neighbor = {dst, dev, state, raw: raw.join(' ')}
-  if (lladdr !== undefined) n.lladdr = lladdr
+  if (lladdr !== undefined) n.lladdr = lladdr.toLowerCase()
   return n
 }
 
@@ -640,7 +640,7 @@ function fdbFromJson(e: Entry, filter: OutputFilter): FdbEntry {
     raw.push(state)
     flags.push(state)
   }
-  const entry: FdbEntry = {mac, dev, flags, raw: raw.join(' ')}
+  const entry: FdbEntry = {mac: mac.toLowerCase(), dev, flags, raw: raw.join(' ')}
   if (dst !== undefined) entry.dst = dst
   if (master !== undefined) entry.master = master
   if (vlan !== undefined) entry.vlan = vlan

@@ -1,0 +1,78 @@
+/**
+ * One entry point per table. Each accepts what a snapshot file may hold — `-j` JSON or plain text
+ * in any of the forms the table's commands print — and recognises which, per pasted command.
+ */
+import type {FdbEntry, Iptables, Link, Neighbor, Route} from '../model.js'
+import {firstContentLine, looksLikeJson, type Section, sections, splitLines} from './common.js'
+import {type ParseOptions, resolveOptions} from './errors.js'
+import {addrsFromJson, fdbFromJsonDoc, linksFromJson, neighborsFromJson, parseJsonDocument, routesFromJson} from './json.js'
+import {parseIptablesSave} from './iptables.js'
+import {parseSysctl} from './sysctl.js'
+import {type LinksAndAddresses, type TextContext, addrsFromText, fdbFromText, neighborsFromText, routesFromText} from './text.js'
+
+export {ParseError, type ParseOptions} from './errors.js'
+export * from './json.js'
+export {
+  type LinksAndAddresses, parseBridgeFdbText, parseIpAddrText, parseIpLinkText, parseIpNeighText, parseIpRouteText,
+} from './text.js'
+export {normaliseSysctlKey} from './sysctl.js'
+export {isIP, isIPv4, isIPv6, isMac} from './common.js'
+
+/** Per section: JSON when it starts like JSON, otherwise the text form the content shows. */
+function parseEach<T>(text: string, options: ParseOptions | string | undefined, what: string,
+  fromJson: (doc: ReturnType<typeof parseJsonDocument>) => T[],
+  fromText: (lines: string[], section: Section, ctx: TextContext) => T[]): T[] {
+  const {source, dev} = resolveOptions(options)
+  const lines = splitLines(text)
+  const out: T[] = []
+  for (const section of sections(lines)) {
+    const sectionFilter = section.command?.filter ?? {}
+    const filter = sectionFilter.dev === undefined && dev !== undefined ? {...sectionFilter, dev} : sectionFilter
+    const first = firstContentLine(lines, section)
+    if (first === -1) continue
+    const items = looksLikeJson(lines[first])
+      ? fromJson({...parseJsonDocument(lines, section, source, what), filter})
+      : fromText(lines, section, {source, filter})
+    for (const item of items) out.push(item)
+  }
+  return out
+}
+
+/** `ip route` / `ip r` / `route -n` / `netstat -rn` text, or `ip -j route` JSON. */
+export function parseRoutes(text: string, options?: ParseOptions | string): Route[] {
+  return parseEach(text, options, 'routes', routesFromJson, routesFromText)
+}
+
+/** `ip neigh` / `arp -n` / `arp -an` text, or `ip -j neigh` JSON. */
+export function parseNeighbors(text: string, options?: ParseOptions | string): Neighbor[] {
+  return parseEach(text, options, 'neighbours', neighborsFromJson, neighborsFromText)
+}
+
+/** `ip addr` / `ifconfig` text (also `ip -o`, `ip -br addr`), or `ip -j addr` JSON. */
+export function parseAddrs(text: string, options?: ParseOptions | string): LinksAndAddresses {
+  const parts = parseEach(text, options, 'addresses', doc => [addrsFromJson(doc)],
+    (lines, section, ctx) => [addrsFromText(lines, section, ctx)])
+  if (parts.length === 1) return parts[0]
+  return {links: parts.flatMap(p => p.links), addresses: parts.flatMap(p => p.addresses)}
+}
+
+/** `ip -d link` text (or anything parseAddrs reads), or `ip -d -j link` JSON. */
+export function parseLinks(text: string, options?: ParseOptions | string): Link[] {
+  return parseEach(text, options, 'links', linksFromJson, (lines, section, ctx) => addrsFromText(lines, section, ctx).links)
+}
+
+/** `bridge fdb` text or `bridge -j fdb` JSON. */
+export function parseFdb(text: string, options?: ParseOptions | string): FdbEntry[] {
+  return parseEach(text, options, 'fdb entries', fdbFromJsonDoc, fdbFromText)
+}
+
+/** `iptables-save` (or `iptables -S`) output. */
+export function parseIptables(text: string, options?: ParseOptions | string): Iptables {
+  return parseIptablesSave(text, options)
+}
+
+/** `sysctl -a` style `key = value` lines, or a JSON object of key to value. */
+export function parseSysctls(text: string, options?: ParseOptions | string): Record<string, string> {
+  return parseSysctl(text, options)
+}
+
