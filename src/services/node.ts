@@ -177,7 +177,7 @@ export interface ReconcileOptions {
   what: string
 }
 
-async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean): Promise<{rec: NodeRecord | undefined; path: string}> {
+export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean): Promise<{rec: NodeRecord | undefined; path: string}> {
   const path = o.stateFile ?? DEFAULT_STATE_FILE
   const rec = await readRecord(host, path)
   if (!rec && !creating) throw userError(`this host has no flannelctl state at ${path}`, 'run flannelctl init first (or pass --state-file)')

@@ -2,7 +2,7 @@ import {BaseCommand} from '../../cli/base.js'
 import {nodeFlags, jsonFlag, nodeOptions} from '../../cli/flags.js'
 import {makeContext} from '../../services/context.js'
 import {listPeers} from '../../services/node.js'
-import {renderTable} from '../../ui/table.js'
+import {peerTable} from '../../ui/peers.js'
 
 export default class PeerList extends BaseCommand {
   static override summary = 'Peers this host routes to, from the store and static, with their state on this host'
@@ -14,7 +14,6 @@ export default class PeerList extends BaseCommand {
     const rows = await listPeers(makeContext({verbose: flags.verbose, quiet: true}), nodeOptions(flags))
     if (flags.json) return this.outJson(rows)
     if (rows.length === 0) return this.out('no peers')
-    this.out(renderTable(['SUBNET', 'BACKEND', 'PUBLIC IP', 'VTEP MAC', 'SOURCE', 'STATE'],
-      rows.map(r => [r.subnet, r.backend, r.publicIP, r.vtepMAC ?? '-', r.source, r.state])))
+    this.out(peerTable(rows))
   }
 }

@@ -1,0 +1,58 @@
+/** One screen about this node: lease, backend, devices, peers in sync or drifted, chains, last sync. */
+import {HostAdapter} from '../adapters/host.js'
+import {loadRecord, listPeers, NodeOptions, PeerRow} from './node.js'
+import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
+import type {ServiceContext} from './context.js'
+
+export interface DeviceState {
+  name: string
+  present: boolean
+  up: boolean
+  mtu?: number
+  mac?: string
+}
+
+export interface NodeStatus {
+  publicIP: string
+  iface: string
+  store: string
+  subnet: string | null
+  backend: string | null
+  lastSync: string | null
+  forwarding: boolean | null
+  iptables: {flavour: string | null; chains: Record<string, boolean>}
+  devices: DeviceState[]
+  peers: PeerRow[]
+}
+
+export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<NodeStatus> {
+  const host = new HostAdapter(ctx.runner)
+  const {rec} = await loadRecord(host, o, false)
+  const r = rec!
+  const [snap, peers] = await Promise.all([host.snapshot(), listPeers(ctx, o)])
+  const device = (name: string): DeviceState => {
+    const l = snap.links?.find(x => x.name === name)
+    return {name, present: Boolean(l), up: Boolean(l?.up), mtu: l?.mtu, mac: l?.mac}
+  }
+  const devices = [device(r.iface), device(r.bridge)]
+  if (r.backendType === 'vxlan') devices.push(device(vxlanDeviceName(r.vni ?? 1)))
+  const chains = snap.iptables?.chains ?? []
+  return {
+    publicIP: r.publicIP,
+    iface: r.iface,
+    store: r.store,
+    subnet: r.subnet ?? null,
+    backend: r.backendType ?? null,
+    lastSync: r.lastSync ?? null,
+    forwarding: snap.sysctls?.['net.ipv4.ip_forward'] === undefined ? null : snap.sysctls['net.ipv4.ip_forward'] === '1',
+    iptables: {
+      flavour: snap.iptables?.flavour ?? null,
+      chains: {
+        [`nat/${MASQ_CHAIN}`]: chains.some(c => c.table === 'nat' && c.name === MASQ_CHAIN),
+        [`filter/${FWD_CHAIN}`]: chains.some(c => c.table === 'filter' && c.name === FWD_CHAIN),
+      },
+    },
+    devices,
+    peers,
+  }
+}

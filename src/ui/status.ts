@@ -1,0 +1,20 @@
+import type {NodeStatus} from '../services/status.js'
+import {peerTable} from './peers.js'
+
+export function renderStatus(s: NodeStatus): string {
+  const yes = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'NO')
+  const lines = [
+    `node      ${s.publicIP} on ${s.iface}`,
+    `lease     ${s.subnet ?? 'none'} (${s.backend ?? '?'}) in ${s.store}`,
+    `forward   ip_forward ${yes(s.forwarding)}`,
+    `iptables  ${s.iptables.flavour ?? 'unknown flavour'}; ${Object.entries(s.iptables.chains).map(([c, ok]) => `${c} ${ok ? 'present' : 'MISSING'}`).join(', ')}`,
+    `devices   ${s.devices.map(d => `${d.name} ${d.present ? `${d.up ? 'up' : 'DOWN'} mtu ${d.mtu}` : 'MISSING'}`).join(', ')}`,
+    `last sync ${s.lastSync ?? 'never'}`,
+  ]
+  const inSync = s.peers.filter(p => p.state === 'in-sync').length
+  lines.push(`peers     ${inSync}/${s.peers.length} in sync`)
+  if (s.peers.length) {
+    lines.push('', peerTable(s.peers))
+  }
+  return lines.join('\n')
+}
