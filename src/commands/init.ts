@@ -4,6 +4,8 @@ import {nodeFlags, dryRunFlag, jsonFlag, nodeOptions} from '../cli/flags.js'
 import {makeContext} from '../services/context.js'
 import {reconcile} from '../services/node.js'
 import {renderReconcile, reconcileJson} from '../ui/plan.js'
+import {hostInterfaces, existingNetConf} from '../services/wizard.js'
+import {askInit, confirmApply} from '../ui/wizard.js'
 
 export default class Init extends BaseCommand {
   static override summary = 'Make this host a flannel node: lease a subnet, build bridge + backend, write subnet.env and the CNI conflist'
@@ -38,17 +40,45 @@ Running it again changes nothing when the host is already right.`
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Init)
+    const interactive = !flags.yes && !flags.json && !flags['dry-run'] && process.stdin.isTTY && process.stdout.isTTY
+      && !flags.network && !flags['net-conf'] && !flags.iface
+    if (interactive) return this.wizard(flags)
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json})
-    const result = await reconcile(ctx, {
+    const result = await reconcile(ctx, this.request(flags))
+    if (flags.json) this.outJson(reconcileJson(result))
+    else this.out(renderReconcile(result, 'init'))
+  }
+
+  private request(flags: Record<string, unknown>) {
+    return {
       node: nodeOptions(flags),
       network: {
-        netConf: flags['net-conf'], network: flags.network, subnetLen: flags['subnet-len'], subnetMin: flags['subnet-min'],
-        subnetMax: flags['subnet-max'], backend: flags.backend, directRouting: flags.directrouting, vni: flags.vni, port: flags.port,
+        netConf: flags['net-conf'] as string | undefined, network: flags.network as string | undefined,
+        subnetLen: flags['subnet-len'] as number | undefined, subnetMin: flags['subnet-min'] as string | undefined,
+        subnetMax: flags['subnet-max'] as string | undefined, backend: flags.backend as string | undefined,
+        directRouting: flags.directrouting as boolean | undefined, vni: flags.vni as number | undefined, port: flags.port as number | undefined,
       },
       creating: true,
       what: 'init',
+    }
+  }
+
+  /** Ask the few questions that matter, show the plan, apply it only when confirmed. */
+  private async wizard(flags: Record<string, unknown>): Promise<void> {
+    const answers = await askInit({
+      store: flags.store as string | undefined,
+      interfaces: await hostInterfaces(makeContext({quiet: true})),
+      loadNetConf: existingNetConf,
     })
-    if (flags.json) this.outJson(reconcileJson(result))
-    else this.out(renderReconcile(result, 'init'))
+    const request = this.request({...flags, store: answers.store, iface: answers.iface, network: answers.network, backend: answers.backend})
+    const plan = await reconcile(makeContext({dryRun: true, verbose: flags.verbose as boolean}), request)
+    this.out(renderReconcile(plan, 'init'))
+    if (plan.ops.length === 0) return
+    if (!(await confirmApply('Apply this plan?'))) {
+      this.out('nothing changed')
+      return
+    }
+    const result = await reconcile(makeContext({verbose: flags.verbose as boolean}), request)
+    this.out(renderReconcile(result, 'init'))
   }
 }
