@@ -116,3 +116,15 @@ export async function runAttached(target: Target, file: string, args: string[], 
   if (r.exitCode === undefined) throw new FlannelctlError(`cannot run ${file}: ${r.message}`, 'check the command name', ExitCode.usage)
   return r.exitCode
 }
+
+/**
+ * Start a long-running program on the target and leave it running (the lab's etcd).
+ * Its output goes to `logFile`; the caller keeps the pid to stop it.
+ */
+export function spawnDetached(target: Target, file: string, args: string[], logFile: string): number {
+  const w = wrapForTarget(target, file, args)
+  const child = execa(w.file, w.args, {detached: true, stdio: ['ignore', {file: logFile}, {file: logFile}], reject: false, cleanup: false})
+  child.unref()
+  if (child.pid === undefined) throw new FlannelctlError(`cannot start ${file}`, 'check that it is installed (npm run bootstrap)', ExitCode.usage)
+  return child.pid
+}

@@ -1,6 +1,5 @@
 /** The quick start, end to end: a lab, its leases, real pings, and one explained trace. */
 import {Lab, loadLab} from './lab.js'
-import {listLeases} from './lease.js'
 import {renderLabStatus, renderPingMatrix} from '../ui/lab.js'
 import {leaseTable} from '../ui/leases.js'
 
@@ -8,6 +7,7 @@ export interface DemoOptions {
   name: string
   backend: 'vxlan' | 'host-gw'
   nodes: number
+  store?: string
   keep: boolean
   color: boolean
   out: (s: string) => void
@@ -22,11 +22,10 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
     await lab.down(o.name)
   }
   try {
-    const state = await lab.up({name: o.name, nodes: o.nodes, backend: o.backend, segments: 1, podsPerNode: 2, progress: o.progress})
+    const state = await lab.up({name: o.name, nodes: o.nodes, backend: o.backend, segments: 1, podsPerNode: 2, store: o.store, progress: o.progress})
     o.out(renderLabStatus(state))
-    const leases = await listLeases(state.store)
-    o.out(`\nLeases in ${leases.store} (network ${leases.netConf?.network}, backend ${leases.netConf?.backend.type}):`)
-    o.out(leaseTable(leases.leases))
+    o.out(`\nLeases in ${state.store} (network 10.244.0.0/16, backend ${o.backend}):`)
+    o.out(leaseTable(await lab.leases(state)))
     o.progress('pinging every pod pair')
     const pings = await lab.pingMatrix(await loadLab(o.name))
     o.out('\nPod-to-pod ping matrix (real ICMP between pod namespaces):')

@@ -8,8 +8,9 @@ import {dirname, join} from 'node:path'
 import {readFile, writeFile, mkdir, rm} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {userError, FlannelctlError, ExitCode} from '../errors.js'
-import {RealRunner, Runner, Command} from '../adapters/runner.js'
+import {RealRunner, Runner, Command, spawnDetached} from '../adapters/runner.js'
 import {CONFLIST_NAME} from '../core/flannel.js'
+import type {Lease} from '../store/store.js'
 
 export const LAB_ROOT = process.env.FLANNELCTL_LAB_DIR ?? '/run/flannelctl/labs'
 export const CNI_BIN_DIR = process.env.CNI_PATH ?? '/usr/lib/cni'
@@ -43,6 +44,8 @@ export interface LabState {
   dir: string
   switches: string[]
   router?: string
+  /** the lab's own etcd (lab up --store etcd): its namespace and pid */
+  etcd?: {netns: string; pid: number; endpoint: string}
   nodes: LabNode[]
   pods: LabPod[]
 }
@@ -54,6 +57,7 @@ export interface LabUpOptions {
   directRouting?: boolean
   segments: 1 | 2
   podsPerNode: number
+  /** 'file' (default), 'etcd' (the lab runs its own etcd on the first segment), or a store spec */
   store?: string
   progress: (m: string) => void
 }
@@ -108,6 +112,12 @@ export class Lab {
     return this.inNs(node.netns, process.execPath, [BIN, ...args, ...nodeArgs(node, state)])
   }
 
+  /** The store's leases as a node sees them (a lab's etcd is reachable only from inside the lab). */
+  async leases(state: LabState): Promise<Lease[]> {
+    const out = await this.inNs(state.nodes[0].netns, process.execPath, [BIN, 'lease', 'list', '--json', '--store', state.store])
+    return (JSON.parse(out) as {leases: Lease[]}).leases
+  }
+
   async up(o: LabUpOptions): Promise<LabState> {
     validateLabName(o.name)
     if (o.nodes < 1 || o.nodes > 30) throw userError(`--nodes ${o.nodes} is out of range`, 'a lab has 1 to 30 nodes')
@@ -123,7 +133,7 @@ export class Lab {
     await mkdir(dir, {recursive: true})
     const state: LabState = {
       name: o.name, prefix, backend: o.backend, directRouting: Boolean(o.directRouting), segments: o.segments,
-      store: o.store ?? `file:${join(dir, 'store')}`, dir, switches: [], nodes: [], pods: [],
+      store: o.store === undefined || o.store === 'file' ? `file:${join(dir, 'store')}` : o.store, dir, switches: [], nodes: [], pods: [],
     }
     await saveLab(state)
 
@@ -143,6 +153,7 @@ export class Lab {
       await this.inNs(rt, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'])
       state.router = rt
     }
+    if (o.store === 'etcd') await this.startEtcd(state, o.progress)
     for (let i = 1; i <= o.nodes; i++) {
       const segment = o.segments === 2 && i > Math.ceil(o.nodes / 2) ? 2 : 1
       const node: LabNode = {name: `n${i}`, netns: `${prefix}n${i}`, segment, underlayIP: `${SEGMENT_NET[segment - 1]}.${10 + i}`, dir: join(dir, `n${i}`)}
@@ -179,6 +190,31 @@ export class Lab {
       }
     }
     return state
+  }
+
+  /** etcd in a namespace of its own on segment 1, reachable from every node at 192.168.100.2:2379. */
+  private async startEtcd(state: LabState, progress: (m: string) => void): Promise<void> {
+    const netns = `${state.prefix}etcd`
+    const ip = `${SEGMENT_NET[0]}.2`
+    progress(`starting etcd at ${ip}:2379`)
+    await this.ip('netns', 'add', netns)
+    await this.ip('-n', netns, 'link', 'set', 'lo', 'up')
+    await this.plug(state.switches[0], netns, 'etcd', 'eth0', `${ip}/24`)
+    const dataDir = join(state.dir, 'etcd')
+    const pid = spawnDetached({kind: 'netns', name: netns}, 'etcd', ['--name', 'lab', '--data-dir', dataDir,
+      '--listen-client-urls', `http://${ip}:2379,http://127.0.0.1:2379`, '--advertise-client-urls', `http://${ip}:2379`,
+      '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
+      '--initial-cluster', 'lab=http://127.0.0.1:2380', '--log-level', 'warn'], join(state.dir, 'etcd.log'))
+    state.etcd = {netns, pid, endpoint: `${ip}:2379`}
+    state.store = `etcd://${ip}:2379`
+    await saveLab(state)
+    // Bounded wait for etcd to serve: 50 × 200 ms.
+    for (let i = 0; i < 50; i++) {
+      const r = await this.runner.run({file: 'ip', args: ['netns', 'exec', netns, 'etcdctl', '--endpoints', 'http://127.0.0.1:2379', 'endpoint', 'health']})
+      if (r.exitCode === 0) return
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    throw new FlannelctlError('the lab\'s etcd did not start within 10 s', `see ${join(state.dir, 'etcd.log')}, then flannelctl lab down --name ${state.name}`, ExitCode.failed)
   }
 
   /** A veth from a switch (or router) namespace into `ns`, named `ifname` there. */
@@ -224,6 +260,9 @@ export class Lab {
     // Pods first, then nodes, switches and the router: veths vanish with their namespace.
     const order = (n: string) => (/-n\d+-[a-z]$/.test(n) ? 0 : /-n\d+$/.test(n) ? 1 : 2)
     for (const ns of namespaces.sort((a, b) => order(a) - order(b))) {
+      // A namespace lives on while a process runs in it (the lab's etcd, a forgotten ping): stop them first.
+      const pids = (await this.runner.run({file: 'ip', args: ['netns', 'pids', ns]})).stdout.split('\n').filter(p => /^\d+$/.test(p))
+      if (pids.length) await this.runner.run({file: 'kill', args: ['-KILL', ...pids], write: true})
       await this.runner.run({file: 'ip', args: ['netns', 'del', ns], write: true})
     }
     await rm(labDir(name), {recursive: true, force: true})

@@ -11,13 +11,14 @@ export default class LabDemo extends BaseCommand {
     ...labNameFlag,
     backend: Flags.string({description: 'vxlan or host-gw', options: ['vxlan', 'host-gw'], default: 'vxlan'}),
     nodes: Flags.integer({description: 'number of nodes', default: 3, min: 2, max: 10}),
+    store: Flags.string({description: 'file or etcd (the lab runs its own etcd)', options: ['file', 'etcd'], default: 'file'}),
     keep: Flags.boolean({description: 'leave the lab up to explore (remove it with flannelctl lab down)'}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LabDemo)
     const ok = await runDemo({
-      name: flags.name, backend: flags.backend as 'vxlan' | 'host-gw', nodes: flags.nodes, keep: flags.keep, color: useColor(),
+      name: flags.name, backend: flags.backend as 'vxlan' | 'host-gw', nodes: flags.nodes, store: flags.store, keep: flags.keep, color: useColor(),
       out: s => this.out(s), progress: m => process.stderr.write(m + '\n'),
     })
     if (!ok) process.exitCode = 1

@@ -16,6 +16,7 @@ Nothing outside namespaces named fc-NAME-* is touched.`
     '<%= config.bin %> lab up',
     '<%= config.bin %> lab up --nodes 3 --backend host-gw',
     '<%= config.bin %> lab up --name seg --segments 2 --directrouting',
+    '<%= config.bin %> lab up --name et --store etcd',
   ]
 
   static override flags = {
@@ -25,7 +26,7 @@ Nothing outside namespaces named fc-NAME-* is touched.`
     directrouting: Flags.boolean({description: 'vxlan with DirectRouting'}),
     segments: Flags.integer({description: 'L2 segments (2 = joined by a router)', options: ['1', '2'], default: 1}),
     pods: Flags.integer({description: 'pods per node', default: 2, min: 0, max: 26}),
-    store: Flags.string({description: 'store for the lab [default: file store inside the lab directory]'}),
+    store: Flags.string({description: 'file (a file store in the lab directory), etcd (the lab runs its own etcd at 192.168.100.2:2379), or a store spec', default: 'file'}),
     ...jsonFlag,
   }
 
