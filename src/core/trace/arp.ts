@@ -1,0 +1,166 @@
+/**
+ * Who receives a frame sent out of an Ethernet, veth or bridge device towards a next hop: the
+ * answer ARP would get. An interface on that segment owning the address answers, or a host with
+ * proxy ARP on the receiving link and a route to the address out of another device (Calico's
+ * `cali*` veths answering for 169.254.1.1). The snapshots do not record cabling, so "that segment"
+ * is inferred: a pod's namespace talks to its own node (and, through the node's bridge, to the
+ * node's other pods); nodes talk to other nodes.
+ */
+import type {Fix, PodRef} from './types.js'
+import type {HostView} from './host-view.js'
+import type {WorldIndex} from './world.js'
+
+export interface HostAnswer {
+  kind: 'host'
+  view: HostView
+  inDev: string
+  how: 'owner' | 'proxy-arp'
+  evidence: string
+  explanation: string
+  /** other hosts with the same address, when the pick is a guess */
+  ambiguous?: string[]
+}
+
+/** a pod whose own namespace was not captured: the frame reaches it, nothing more is known */
+export interface PodAnswer {
+  kind: 'pod'
+  pod: PodRef
+  node: HostView
+  evidence: string
+  explanation: string
+}
+
+/** a pod on the same node bridge: switched by the node's bridge, not routed */
+export interface BridgedAnswer {
+  kind: 'bridged'
+  node: HostView
+  bridge: string
+  to: HostAnswer | PodAnswer
+}
+
+export type Answer = HostAnswer | PodAnswer | BridgedAnswer
+
+function proxyAnswer(view: HostView, facing: string, target: string): Answer | undefined {
+  if (!view.proxyArp(facing)) return undefined
+  const r = view.routes?.lookup(target)
+  if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === facing) return undefined
+  const key = view.sysctl(`net.ipv4.conf.${facing}.proxy_arp`) !== undefined ? `net.ipv4.conf.${facing}.proxy_arp` : 'net.ipv4.conf.all.proxy_arp'
+  return {
+    kind: 'host', view, inDev: facing, how: 'proxy-arp',
+    evidence: `${key} = ${view.sysctl(key)}`,
+    explanation: `nothing owns ${target} on that link; ${view.name} answers ARP for it by proxy (proxy_arp on ${facing}, its route to ${target} leaves by ${r.dev})`,
+  }
+}
+
+export function podAnswer(w: WorldIndex, node: HostView, pod: PodRef, target: string): HostAnswer | PodAnswer {
+  const ns = w.podView(pod)
+  const owned = ns?.ownAddress(target)
+  if (ns !== undefined && owned !== undefined) {
+    return {
+      kind: 'host', view: ns, inDev: owned.dev, how: 'owner', evidence: owned.raw,
+      explanation: `${target} is ${pod.name}'s address on its ${owned.dev}`,
+    }
+  }
+  return {
+    kind: 'pod', pod, node, evidence: `(pod ${pod.name} ${pod.ip} on ${pod.node}, namespace not captured)`,
+    explanation: `${target} is pod ${pod.name}; its namespace was not captured, so the frame is taken as delivered`,
+  }
+}
+
+/** From a pod's namespace out of `dev` (its eth0) towards `target`. */
+function fromPod(w: WorldIndex, pod: PodRef, target: string): Answer | undefined {
+  const node = w.nodeViewOf(pod)
+  if (node === undefined) return undefined
+  const facing = w.podFacingDevice(node, pod)
+  const owned = node.ownAddress(target)
+  if (owned !== undefined) {
+    return {
+      kind: 'host', view: node, inDev: facing ?? owned.dev, how: 'owner', evidence: owned.raw,
+      explanation: `${target} is ${node.name}'s address on ${owned.dev}`,
+    }
+  }
+  const other = w.podsByIp.get(target)
+  if (other !== undefined && other.node === pod.node && other.name !== pod.name && facing !== undefined &&
+      node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
+    return {kind: 'bridged', node, bridge: facing, to: podAnswer(w, node, other, target)}
+  }
+  if (facing !== undefined) return proxyAnswer(node, facing, target)
+  return undefined
+}
+
+/** From a node out of `dev` towards `target`. */
+function fromNode(w: WorldIndex, view: HostView, dev: string, target: string): Answer | undefined {
+  const pod = w.podsByIp.get(target)
+  if (pod !== undefined && pod.node === view.name && w.isPodSide(view, dev)) return podAnswer(w, view, pod, target)
+
+  const myAddress = view.deviceAddress(dev, target)
+  const owners = w.owners(target).filter(o => o.view !== view && w.isNode(o.view) && o.view.link(o.addr.dev)?.kind !== 'vxlan')
+  // The snapshots record no cabling: a host is on the sender's segment when it has an interface in
+  // the subnet of the sender's outgoing device. That also picks the right one of several hosts
+  // carrying the same address (a VM's NAT address, docker0's 172.17.0.1). A sender device without
+  // an address gives nothing to compare, and then any owner is taken.
+  const near = myAddress === undefined ? owners : owners.filter(o => o.view.deviceFacing(myAddress) !== undefined)
+  if (near.length > 0) {
+    const pick = near[0]
+    const inDev = (myAddress !== undefined ? pick.view.deviceFacing(myAddress)?.dev : undefined) ?? pick.addr.dev
+    const rivals = near.filter(o => o !== pick).map(o => o.view.name)
+    return {
+      kind: 'host', view: pick.view, inDev, how: 'owner', evidence: pick.addr.raw,
+      explanation: `${target} is ${pick.view.name}'s address on ${pick.addr.dev}`,
+      ambiguous: rivals.length > 0 ? rivals : undefined,
+    }
+  }
+  if (myAddress !== undefined) {
+    // Proxy ARP on the segment: scanning every node is fine, it happens only when nobody owns the address.
+    for (const other of w.nodeViews()) {
+      if (other === view || !other.hasSysctls) continue
+      const facing = other.deviceFacing(myAddress)
+      if (facing === undefined) continue
+      const a = proxyAnswer(other, facing.dev, target)
+      if (a !== undefined) return a
+    }
+  }
+  return undefined
+}
+
+/** Nodes that own `target` but are not on the segment `view` sends it to (for explaining why ARP fails). */
+export function offSegmentOwners(w: WorldIndex, view: HostView, target: string): string[] {
+  return w.owners(target).filter(o => o.view !== view && w.isNode(o.view)).map(o => o.view.name)
+}
+
+/**
+ * Why nothing answers ARP for a pod's gateway, and what would make its node answer. Linux answers
+ * by proxy only on a device with proxy_arp set, and only for an address it routes out of another
+ * device: a Calico node without a default route leaves 169.254.1.1 unanswered.
+ */
+export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {reason: string, fix: Fix[]} | undefined {
+  const node = w.nodeViewOf(pod)
+  if (node === undefined) return undefined
+  const facing = w.podFacingDevice(node, pod)
+  if (facing === undefined) return undefined
+  const gw = node.deviceAddress(facing, pod.ip)
+  if (gw !== undefined) {
+    return {
+      reason: `${target} is not ${node.name}'s address on ${facing} (${gw} is)`,
+      fix: [{node: pod.netns ?? pod.name, command: `ip route replace default via ${gw}`}],
+    }
+  }
+  if (!node.proxyArp(facing)) {
+    return {
+      reason: `${facing} on ${node.name} has no address and proxy_arp is off, so nothing answers for ${target}`,
+      fix: [{node: node.name, command: `sysctl -w net.ipv4.conf.${facing.replace(/\./g, '/')}.proxy_arp=1`}],
+    }
+  }
+  const r = node.routes?.lookup(target)
+  const out = w.nodeAddress(node)
+  const dev = out !== undefined ? node.ownAddress(out)?.dev : undefined
+  return {
+    reason: `${node.name} has proxy_arp on ${facing} but ${r === undefined ? `no route to ${target}` : `its route to ${target} (${r.raw}) does not leave by another device`}; Linux answers by proxy only for addresses it routes elsewhere (a Calico node normally has a default route)`,
+    fix: dev !== undefined ? [{node: node.name, command: `ip route replace ${target} dev ${dev} scope link`}] : [],
+  }
+}
+
+export function whoAnswers(w: WorldIndex, from: HostView, dev: string, target: string): Answer | undefined {
+  const pod = w.podOf(from)
+  return pod !== undefined ? fromPod(w, pod, target) : fromNode(w, from, dev, target)
+}

@@ -1,0 +1,961 @@
+/**
+ * Follow one packet through the kernel tables of the hosts in a World and explain every hop.
+ *
+ * This file answers "where does the packet go next"; the table lookups live in the helper modules
+ * (routes, arp, fdb, iptables, nat, vxlan, traceroute). It models Linux, not flannel, so hosts
+ * flannelctl did not build (Calico, docker0, flannel before 0.9) trace from their tables too.
+ *
+ * One visit per host a packet enters:
+ *   receive   — conntrack undoes a NAT for a reply, the receiving device must be up, rp_filter
+ *   local?    — INPUT chain, then either the outer packet of a vxlan tunnel is decapsulated (and the
+ *               inner packet starts over on the vxlan device) or the packet is delivered
+ *   forward   — ip_forward, route lookup (longest prefix, metric, null routes, on-link gateway),
+ *               FORWARD (or OUTPUT for a packet born here), MTU, POSTROUTING NAT, then the link layer:
+ *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
+ *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
+ */
+import type {Route} from '../model.js'
+import {ExitCode, userError} from '../../errors.js'
+import type {
+  Disposition, Endpoint, Failure, Fix, Flow, Hop, Proto, ReturnPath, StepKind, StepVerdict, Trace,
+  TraceRequest, TraceWarning, WarningCode, World,
+} from './types.js'
+import {type HostView, neighbourUse} from './host-view.js'
+import {type ResolvedEndpoint, type WorldIndex, indexWorld} from './world.js'
+import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
+import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, whoAnswers} from './arp.js'
+import {fdbLookup} from './fdb.js'
+import type {PacketFacts} from './iptables.js'
+import {type NatRecord, postrouting, reverseTranslation} from './nat.js'
+import {
+  type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
+  vxlanDevice, vxlanDevices, vxlanEvidence,
+} from './vxlan.js'
+import {icmpErrorSource} from './traceroute.js'
+import {filterFixes, homeNode, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
+
+/** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
+export const MAX_HOPS = 64
+
+interface Tunnel {
+  inner: Packet
+  vni: number
+  port: number
+  /** the inner frame's destination MAC (the peer VTEP's MAC as the sender believes it) */
+  innerMac: string
+  sender: HostView
+  device: VxlanDevice
+  nexthop: string
+  intended?: IntendedVtep
+}
+
+interface Packet {
+  src: string
+  dst: string
+  proto: Proto
+  sport?: number
+  dport?: number
+  size?: number
+  state: 'NEW' | 'ESTABLISHED'
+  icmpType?: number
+  /** set on the outer UDP packet of a vxlan tunnel; the traced packet rides inside */
+  tunnel?: Tunnel
+}
+
+interface Arrival {
+  view: HostView
+  /** receiving device; `local` for a packet born on this host */
+  inDev: string
+  packet: Packet
+  origin: boolean
+}
+
+interface End {
+  end: true
+  disposition: Disposition
+  failure?: Failure
+}
+
+type Next = Arrival | End
+
+class Warnings {
+  readonly list: TraceWarning[] = []
+  private readonly keys = new Set<string>()
+
+  add(code: WarningCode, node: string, message: string): void {
+    const key = `${code}\0${node}\0${message}`
+    if (this.keys.has(key)) return
+    this.keys.add(key)
+    this.list.push({code, node, message})
+  }
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n')
+  return i === -1 ? s : s.slice(0, i)
+}
+
+function stateOf(n: {state: string[]}): string {
+  return n.state.join(',') || 'NONE'
+}
+
+function describeRoute(r: Route, dst: string, dev: string | undefined): string {
+  const prefix = routeDstText(r)
+  if (isDefaultRoute(r)) {
+    return r.gateway !== undefined
+      ? `no more specific route: the default route sends it to ${r.gateway} via ${dev}`
+      : `no more specific route: the default route sends it out of ${dev}`
+  }
+  if (r.gateway !== undefined) {
+    return `${dst} matches ${prefix}: next hop ${r.gateway} via ${dev}${r.onlink ? ' (onlink: the gateway is taken as directly reachable)' : ''}`
+  }
+  return `${dst} matches ${prefix}: directly reachable on ${dev}`
+}
+
+class Walk {
+  readonly hops: Hop[] = []
+  readonly traceroute: string[] = []
+  /** the traced packet as it was last seen (after any NAT) */
+  lastPacket: Packet
+  private readonly seen = new Map<string, number>()
+  private readonly routeOfHop = new Map<Hop, Route>()
+
+  constructor(
+    private readonly w: WorldIndex,
+    private readonly warnings: Warnings,
+    private readonly nat: NatRecord[],
+    private readonly direction: 'forward' | 'return',
+    private readonly network: string | undefined,
+    first: Packet,
+  ) {
+    this.lastPacket = first
+  }
+
+  run(start: Next): End {
+    let next = start
+    while (!('end' in next)) next = this.visit(next)
+    return next
+  }
+
+  // ---- bookkeeping
+
+  private assume(view: HostView, message: string): void {
+    this.warnings.add('ASSUMED', view.name, message)
+  }
+
+  private step(hop: Hop, kind: StepKind, verdict: StepVerdict, evidence: string, explanation: string): void {
+    hop.steps.push({kind, verdict, evidence, explanation})
+  }
+
+  private fail(hop: Hop, disposition: Disposition, kind: StepKind, evidence: string, reason: string, fix: Fix[], node = hop.node): End {
+    this.step(hop, kind, 'drop', evidence, reason)
+    return {end: true, disposition, failure: {node, step: kind, evidence, reason, fix}}
+  }
+
+  private insufficient(hop: Hop, kind: StepKind, evidence: string, reason: string, node: string, commands: string[]): End {
+    this.step(hop, kind, 'unknown', evidence, reason)
+    return {end: true, disposition: 'INSUFFICIENT_INFO', failure: {node, step: kind, evidence, reason, fix: commands.map(command => ({node, command}))}}
+  }
+
+  private isNode(view: HostView): boolean {
+    return this.w.isNode(view)
+  }
+
+  private newHop(node: string, inDev: string): Hop {
+    const hop: Hop = {node, in: inDev, out: '-', steps: []}
+    this.hops.push(hop)
+    return hop
+  }
+
+  // ---- one host
+
+  private visit(a: Arrival): Next {
+    const hop = this.newHop(a.view.name, a.origin ? 'local' : a.inDev)
+    const key = `${a.view.name}|${a.inDev}|${a.packet.src}|${a.packet.dst}|${a.packet.tunnel ? 'outer' : ''}`
+    const earlier = this.seen.get(key)
+    if (earlier !== undefined || this.hops.length > MAX_HOPS) return this.loop(hop, earlier ?? 0)
+    this.seen.set(key, this.hops.length - 1)
+    if (a.packet.tunnel === undefined) this.lastPacket = a.packet
+
+    let packet = a.packet
+    if (!a.origin) {
+      packet = this.undoNat(hop, a.view, packet)
+      const down = this.receivingDeviceDown(hop, a.view, a.inDev)
+      if (down) return down
+      const big = this.receivingMtu(hop, a.view, a.inDev, packet)
+      if (big) return big
+      const rp = this.reversePath(hop, a.view, a.inDev, packet)
+      if (rp) return rp
+    }
+    if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
+    return this.forward(hop, a.view, a.inDev, packet, a.origin)
+  }
+
+  /** conntrack maps a reply back to the address this host rewrote on the way out (before routing). */
+  private undoNat(hop: Hop, view: HostView, packet: Packet): Packet {
+    if (this.direction !== 'return' || packet.tunnel !== undefined) return packet
+    const undo = reverseTranslation(this.nat, view.name, packet.dst)
+    if (undo === undefined) return packet
+    const back = {...packet, dst: undo.from}
+    this.lastPacket = back
+    this.step(hop, 'nat', 'de-nat', undo.evidence, `conntrack maps the reply for ${undo.to} back to ${undo.from}, the address this host rewrote on the way out`)
+    return back
+  }
+
+  private receivingDeviceDown(hop: Hop, view: HostView, inDev: string): End | undefined {
+    if (view.deviceDown(inDev) !== true) return undefined
+    const link = view.link(inDev)!
+    return this.fail(hop, 'DEVICE_DOWN', 'neigh', firstLine(link.raw),
+      `${inDev} on ${view.name} is down: it neither answers ARP nor takes frames in`,
+      [{node: view.name, command: `ip link set ${inDev} up`}])
+  }
+
+  /** A frame longer than the receiving device's MTU is dropped on the way in (veth and bridge ports check it). */
+  private receivingMtu(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
+    const link = view.link(inDev)
+    if (packet.size === undefined || link === undefined || packet.size <= link.mtu) return undefined
+    const previous = this.hops.at(-2)
+    const senderMtu = previous !== undefined ? this.w.view(previous.node)?.link(previous.out)?.mtu : undefined
+    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', firstLine(link.raw),
+      `the ${packet.size}-byte packet${packet.tunnel ? ' (vxlan outer)' : ''} is longer than ${inDev}'s MTU ${link.mtu} on ${view.name}: it is dropped on the way in`,
+      [{node: view.name, command: `ip link set ${inDev} mtu ${Math.max(senderMtu ?? packet.size, packet.size)}`}])
+  }
+
+  /** rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route. */
+  private reversePath(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
+    if (!view.hasSysctls) {
+      if (this.isNode(view)) this.assume(view, `no sysctls captured on ${view.name}: assumed rp_filter does not drop (not strict)`)
+      return undefined
+    }
+    const all = view.sysctlNumber('net.ipv4.conf.all.rp_filter') ?? 0
+    const dev = view.confValue(inDev, 'rp_filter') ?? 0
+    const mode = Math.max(all, dev)
+    if (mode === 0) return undefined
+    const key = dev >= all ? (view.sysctl(`net.ipv4.conf.${inDev}.rp_filter`) !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
+    const evidence = `${key} = ${mode}`
+    const table = view.routes
+    if (table === undefined) return undefined
+    const back = table.lookup(packet.src)
+    const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(table, back) : undefined
+    const fix: Fix[] = []
+    if (all === 1) fix.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
+    if (dev === 1) fix.push({node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.rp_filter`, 2)})
+    if (backDev === undefined) {
+      const routeFix = routeFixes(this.w, view, packet.src)
+      return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
+        `rp_filter=${mode} on ${inDev}: ${view.name} has no usable route back to ${packet.src}${back ? ` (${back.raw})` : ''}, so it drops the packet as spoofed`,
+        routeFix.length > 0 ? routeFix : fix)
+    }
+    if (mode === 1 && backDev !== inDev) {
+      return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
+        `strict rp_filter: the packet from ${packet.src} came in on ${inDev}, but ${view.name}'s route back (${back!.raw}) leaves by ${backDev}, so it is dropped as spoofed`,
+        fix)
+    }
+    // A loose check that passes says nothing worth a line; a strict one is what mixed backends trip on.
+    if (mode === 1) this.step(hop, 'sysctl', 'ok', evidence, `strict rp_filter: the route back to ${packet.src} leaves by ${inDev}, as it came in`)
+    return undefined
+  }
+
+  // ---- the packet is for this host
+
+  private arriveLocal(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
+    if (!origin) {
+      const denied = this.filter(hop, view, 'INPUT', this.facts(view, packet, inDev, undefined))
+      if (denied) return denied
+    }
+    if (packet.tunnel !== undefined) return this.decapsulate(hop, view, packet)
+    hop.out = 'local'
+    const owned = view.ownAddress(packet.dst)
+    this.step(hop, 'deliver', 'delivered', owned?.raw ?? `(${packet.dst} is local to ${view.name})`,
+      `${packet.dst} is an address of ${view.name}: delivered`)
+    return {end: true, disposition: 'DELIVERED'}
+  }
+
+  private decapsulate(hop: Hop, view: HostView, outer: Packet): Next {
+    const t = outer.tunnel!
+    let device: VxlanDevice
+    if (!view.hasLinks) {
+      device = {...(assumedVxlan(t.device.name) ?? t.device), id: t.vni, port: t.port, assumed: true, mac: undefined, link: undefined}
+      this.assume(view, `no link details captured on ${view.name}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`)
+    } else {
+      const r = receivingDevice(view, t.port, t.vni, outer.dst)
+      if (r.match === undefined) return this.tunnelMismatch(hop, view, outer, r.samePort, r.sameVni)
+      device = r.match
+      if (view.deviceDown(device.name)) {
+        return this.fail(hop, 'DEVICE_DOWN', 'decap', firstLine(device.link!.raw),
+          `${device.name} on ${view.name} is down: its UDP ${t.port} socket is closed and the packet is refused`,
+          [{node: view.name, command: `ip link set ${device.name} up`}])
+      }
+      if (device.mac !== undefined && device.mac !== t.innerMac) {
+        return this.staleMac(hop, t, view, device, 'decap')
+      }
+    }
+    this.step(hop, 'decap', device.assumed ? 'assumed' : 'ok', vxlanEvidence(device),
+      `UDP ${outer.src} → ${outer.dst}:${t.port} VNI ${t.vni}: ${device.name} takes the frame for ${t.innerMac} and hands in ${t.inner.src} → ${t.inner.dst}`)
+    hop.in = device.name
+    this.lastPacket = t.inner
+    const inner = this.undoNat(hop, view, t.inner)
+    const down = this.reversePath(hop, view, device.name, inner)
+    if (down) return down
+    if (view.isLocal(inner.dst)) return this.arriveLocal(hop, view, device.name, inner, false)
+    return this.forward(hop, view, device.name, inner, false)
+  }
+
+  private tunnelMismatch(hop: Hop, view: HostView, outer: Packet, samePort?: VxlanDevice, sameVni?: VxlanDevice): End {
+    const t = outer.tunnel!
+    const theirs = samePort ?? sameVni
+    // Put right whichever side disagrees with the other nodes; with no majority, the receiver.
+    const usual = (pick: (d: VxlanDevice) => number): number | undefined => {
+      const counts = new Map<number, number>()
+      for (const v of this.w.nodeViews()) {
+        const d = vxlanDevices(v).find(x => x.name === t.device.name)
+        if (d) counts.set(pick(d), (counts.get(pick(d)) ?? 0) + 1)
+      }
+      const sorted = [...counts].sort((a, b) => b[1] - a[1])
+      return sorted.length > 0 && (sorted.length === 1 || sorted[0][1] > sorted[1][1]) ? sorted[0][0] : undefined
+    }
+    const fixes = (field: 'id' | 'port'): Fix[] => {
+      const norm = usual(d => d[field])
+      const senderOdd = norm !== undefined && t.device[field] !== norm && theirs !== undefined && theirs[field] === norm
+      if (senderOdd) return this.recreateVxlan(t.sender, t.device, {...t.device, [field]: norm})
+      return this.recreateVxlan(view, theirs, {id: t.vni, port: t.port, name: theirs?.name ?? t.device.name, local: theirs?.local ?? outer.dst})
+    }
+    if (samePort !== undefined) {
+      return this.fail(hop, 'VNI_MISMATCH', 'decap', vxlanEvidence(samePort),
+        `${view.name}'s ${samePort.name} listens on UDP ${t.port} for VNI ${samePort.id}, but ${t.sender.name} sends VNI ${t.vni}: the frame is dropped`,
+        fixes('id'))
+    }
+    if (sameVni !== undefined) {
+      return this.fail(hop, 'PORT_MISMATCH', 'decap', vxlanEvidence(sameVni),
+        `${view.name}'s ${sameVni.name} (VNI ${t.vni}) listens on UDP ${sameVni.port}, but ${t.sender.name} sends to UDP ${t.port}: nothing takes the packet`,
+        fixes('port'))
+    }
+    return this.fail(hop, 'PORT_MISMATCH', 'decap', `(no vxlan device on ${view.name})`,
+      `no vxlan device on ${view.name} listens on UDP ${t.port}: the kernel answers port unreachable`,
+      this.recreateVxlan(view, undefined, {id: t.vni, port: t.port, name: t.device.name, local: outer.dst}))
+  }
+
+  /**
+   * Commands that (re)create a vxlan device with other settings. Deleting a device takes its
+   * address, neighbours, fdb entries and routes with it, so they are put back from the snapshot.
+   */
+  private recreateVxlan(view: HostView, old: VxlanDevice | undefined, want: {id: number, port: number, name: string, local?: string}): Fix[] {
+    const name = want.name
+    const under = old?.dev ?? (want.local !== undefined ? view.ownAddress(want.local)?.dev : undefined)
+    const mtu = old?.link?.mtu
+    const cmds = [
+      ...(old ? [`ip link del ${name}`] : []),
+      `ip link add ${name}${old?.mac ? ` address ${old.mac}` : ''}${mtu ? ` mtu ${mtu}` : ''} type vxlan id ${want.id}${want.local ? ` local ${want.local}` : ''}${under ? ` dev ${under}` : ''} dstport ${want.port} nolearning`,
+      ...view.ipv4On(name).map(a => `ip addr add ${a.local}/${a.prefixlen} dev ${name}`),
+      `ip link set ${name} up`,
+      ...(view.snap.neighbors ?? []).filter(n => n.dev === name && n.lladdr && n.state.includes('PERMANENT')).map(n => `ip neigh replace ${n.dst} lladdr ${n.lladdr} dev ${name} nud permanent`),
+      ...(view.snap.fdb ?? []).filter(e => e.dev === name && e.dst !== undefined).map(e => `bridge fdb append ${e.mac} dev ${name} dst ${e.dst} self permanent`),
+      ...(view.snap.routes ?? []).filter(r => r.dev === name && r.proto !== 'kernel').map(r => `ip route replace ${r.raw}`),
+    ]
+    return cmds.map(command => ({node: view.name, command}))
+  }
+
+  private staleMac(hop: Hop, t: Tunnel, peer: HostView, device: VxlanDevice, kind: StepKind): End {
+    const sender = t.sender.name
+    const dev = t.device.name
+    const fix: Fix[] = [{node: sender, command: `ip neigh replace ${t.nexthop} lladdr ${device.mac} dev ${dev} nud permanent`}]
+    const remote = vtepAddress(this.w, peer, device)
+    if (remote !== undefined) fix.push({node: sender, command: `bridge fdb replace ${device.mac} dev ${dev} dst ${remote} self permanent`})
+    if (t.sender.fdb(dev, t.innerMac).length > 0) fix.push({node: sender, command: `bridge fdb del ${t.innerMac} dev ${dev}`})
+    const n = t.sender.neighbour(dev, t.nexthop)
+    return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device),
+      `${sender} sends frames for ${t.nexthop} to MAC ${t.innerMac}, but ${peer.name}'s ${device.name} now has MAC ${device.mac} (it was re-created, e.g. after a reboot): ${peer.name} drops them`,
+      fix, sender)
+  }
+
+  // ---- the packet goes on
+
+  private forward(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
+    const outer = packet.tunnel !== undefined
+    if (!origin) {
+      const off = this.forwarding(hop, view, inDev)
+      if (off) return off
+    }
+    const table = view.routes
+    if (table === undefined) {
+      return this.insufficient(hop, 'route', `(no routing table captured on ${view.name})`,
+        `the routes of ${view.name} were not captured, so where it sends ${packet.dst} is unknown`, view.name, ['ip route show'])
+    }
+    const route = table.lookup(packet.dst)
+    if (route === undefined) {
+      const fix = routeFixes(this.w, view, packet.dst)
+      return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
+        `${view.name} has no route for ${packet.dst} and no default route: the packet is dropped (network is unreachable)`,
+        fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
+    }
+    this.routeOfHop.set(hop, route)
+    if (NULL_ROUTE_TYPES.has(route.type)) {
+      const home = homeNode(this.w, packet.dst)
+      const fix: Fix[] = [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)}`}]
+      if (home !== undefined && home.view !== view) fix.push(...routeFixes(this.w, view, packet.dst))
+      return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
+        `${packet.dst} matches a ${route.type} route on ${view.name}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
+        fix)
+    }
+    if (route.type !== 'unicast') {
+      return this.fail(hop, 'NO_ROUTE', 'route', route.raw,
+        `${packet.dst} matches a ${route.type} route: the main table gives no route (policy routing is not modelled)`,
+        routeFixes(this.w, view, packet.dst))
+    }
+    const dev = routeDevice(table, route)
+    if (route.gateway !== undefined && !route.onlink && (dev === undefined || table.connectedRoute(route.gateway, route.dev) === undefined)) {
+      return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
+        `the gateway ${route.gateway} is not on any link of ${view.name}${route.dev ? ` through ${route.dev}` : ''} (no connected route covers it), so the kernel cannot send to it (network is unreachable)`,
+        this.notOnlinkFixes(view, route, packet.dst))
+    }
+    if (dev === undefined) {
+      return this.insufficient(hop, 'route', route.raw, `the route names no device`, view.name, ['ip route show'])
+    }
+    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev))
+    if (hop.out === '-') hop.out = dev
+    if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src))
+
+    if (view.deviceDown(dev)) {
+      return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
+        `the route sends the packet out of ${dev}, which is down on ${view.name}`, [{node: view.name, command: `ip link set ${dev} up`}])
+    }
+    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
+    if (denied) return denied
+    const big = this.mtu(hop, view, dev, packet)
+    if (big) return big
+    const nexthop = route.gateway ?? packet.dst
+    packet = this.sourceNat(hop, view, dev, nexthop, packet)
+
+    const vx = vxlanDevice(view, dev)
+    if (vx !== undefined) return this.vxlanSend(hop, view, vx, nexthop, packet, route)
+    if (view.link(dev)?.kind === 'tun' || /^flannel0$/.test(dev)) {
+      return this.insufficient(hop, 'route', route.raw,
+        `${dev} is a TUN device (flannel's udp backend): flanneld carries the packet in user space, which the trace does not model`, view.name, ['cat /run/flannel/subnet.env'])
+    }
+    return this.linkLayer(hop, view, dev, nexthop, packet, route)
+  }
+
+  private notOnlinkFixes(view: HostView, route: Route, dst: string): Fix[] {
+    const dev = route.dev
+    if (dev !== undefined && vxlanDevice(view, dev) !== undefined) {
+      return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${route.gateway} dev ${dev} onlink`}]
+    }
+    const viaTunnel = routeFixes(this.w, view, dst)
+    if (viaTunnel.length > 0) return viaTunnel
+    const def = view.routes?.lookup('0.0.0.0')
+    if (def?.gateway !== undefined && isDefaultRoute(def)) {
+      return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${def.gateway}${def.dev ? ` dev ${def.dev}` : ''}`}]
+    }
+    return [{node: view.name, command: `ip route del ${routeDstText(route)} via ${route.gateway}`}]
+  }
+
+  private forwarding(hop: Hop, view: HostView, inDev: string): End | undefined {
+    const global = view.sysctlNumber('net.ipv4.ip_forward') ?? view.sysctlNumber('net.ipv4.conf.all.forwarding')
+    const perDev = view.sysctlNumber(`net.ipv4.conf.${inDev}.forwarding`)
+    if (global === undefined && perDev === undefined) {
+      if (!this.isNode(view)) {
+        return this.fail(hop, 'FORWARDING_DISABLED', 'sysctl', '(assumed: net.ipv4.ip_forward = 0 in a pod namespace)',
+          `${view.name} is a pod's namespace, which does not forward packets for others`, [])
+      }
+      this.assume(view, `no net.ipv4.ip_forward captured on ${view.name}: assumed forwarding is on`)
+      this.step(hop, 'sysctl', 'assumed', '(no sysctl data)', 'forwarding assumed on, as on any flannel node')
+      return undefined
+    }
+    if (global === 0 || perDev === 0) {
+      const key = global === 0 ? 'net.ipv4.ip_forward' : `net.ipv4.conf.${inDev}.forwarding`
+      return this.fail(hop, 'FORWARDING_DISABLED', 'sysctl', `${key} = 0`,
+        `${view.name} does not forward packets${global === 0 ? '' : ` that arrive on ${inDev}`}: the packet is dropped`,
+        [{node: view.name, command: sysctlCommand(key, 1)}])
+    }
+    this.step(hop, 'sysctl', 'ok', perDev !== undefined && global === undefined ? `net.ipv4.conf.${inDev}.forwarding = ${perDev}` : `net.ipv4.ip_forward = ${global}`,
+      `${view.name} forwards packets`)
+    return undefined
+  }
+
+  private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): PacketFacts {
+    return {
+      src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
+      inDev: inDev === 'local' ? undefined : inDev, outDev, state: packet.state, icmpType: packet.icmpType,
+      dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
+    }
+  }
+
+  private filter(hop: Hop, view: HostView, chain: 'INPUT' | 'FORWARD' | 'OUTPUT', facts: PacketFacts, bridged = false): End | undefined {
+    const rules = view.iptables
+    if (rules === undefined) {
+      if (!this.isNode(view)) return undefined
+      this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${chain} chain accepts`)
+      if (chain === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
+      return undefined
+    }
+    if (chain !== 'FORWARD' && !rules.active('filter', chain)) return undefined
+    const d = rules.evaluate('filter', chain, {...facts, bridged})
+    for (const a of d.assumptions) this.assume(view, a)
+    const where = d.path.join(' → ')
+    const what = `${facts.proto} ${facts.src} → ${facts.dst}${facts.dport !== undefined ? `:${facts.dport}` : ''} (${facts.state})`
+    if (d.action === 'ACCEPT') {
+      this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
+      return undefined
+    }
+    const fix = filterFixes(view, 'filter', chain, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
+    return this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
+      `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${d.action === 'REJECT' ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}`,
+      fix)
+  }
+
+  private mtu(hop: Hop, view: HostView, dev: string, packet: Packet): End | undefined {
+    if (packet.size === undefined) return undefined
+    const link = view.link(dev)
+    if (link === undefined) {
+      if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
+      return undefined
+    }
+    const t = packet.tunnel
+    const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
+    if (packet.size <= link.mtu) {
+      this.step(hop, 'mtu', 'ok', firstLine(link.raw), `the ${size} fits ${dev}'s MTU ${link.mtu}`)
+      return undefined
+    }
+    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', firstLine(link.raw),
+      `the ${size} does not fit ${dev}'s MTU ${link.mtu}; with DF set it is dropped and the sender told "fragmentation needed"`,
+      this.mtuFixes(view, dev, link.mtu, packet))
+  }
+
+  private mtuFixes(view: HostView, dev: string, mtu: number, packet: Packet): Fix[] {
+    const t = packet.tunnel
+    if (t !== undefined && t.sender === view) {
+      // flannel sized the vxlan device for the underlay it saw; when the peer's underlay still has
+      // that room, this host's underlay is the one that shrank. Otherwise the vxlan MTU is too big.
+      const vxMtu = t.device.link?.mtu
+      const peer = t.intended?.view
+      const peerUnder = peer !== undefined && t.intended?.device?.dev !== undefined ? peer.link(t.intended.device.dev)?.mtu : undefined
+      if (vxMtu !== undefined && peerUnder !== undefined && peerUnder >= vxMtu + VXLAN_OVERHEAD) {
+        return [{node: view.name, command: `ip link set ${dev} mtu ${peerUnder}`}]
+      }
+      return [{node: view.name, command: `ip link set ${t.device.name} mtu ${mtu - VXLAN_OVERHEAD}`}]
+    }
+    const first = this.hops[0]
+    if (first !== undefined && first.in === 'local' && first.out !== '-' && first.node !== view.name) {
+      return [{node: first.node, command: `ip link set ${first.out} mtu ${mtu}`}]
+    }
+    return [{node: first?.node ?? view.name, command: `ping -M do -s ${mtu - 28} ${(t?.inner ?? packet).dst}`}]
+  }
+
+  private sourceNat(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet): Packet {
+    if (packet.state !== 'NEW') return packet
+    if (view.iptables === undefined) {
+      if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
+      return packet
+    }
+    const outcome = postrouting(view, this.facts(view, packet, undefined, dev), nexthop)
+    if (outcome === undefined) return packet
+    for (const a of outcome.decision.assumptions) this.assume(view, a)
+    const d = outcome.decision
+    if (outcome.newSrc === undefined || outcome.newSrc === packet.src) {
+      if (packet.tunnel === undefined) {
+        const why = d.viaReturn ? `${d.path.join(' → ')} returns it untouched` : d.rule ? `${d.path.join(' → ')} accepts it` : 'no rule rewrites it'
+        this.step(hop, 'nat', 'unchanged', d.viaReturn?.raw ?? d.evidence, `POSTROUTING: the source ${packet.src} stays (${why})`)
+      }
+      return packet
+    }
+    const translated = {...packet, src: outcome.newSrc}
+    this.step(hop, 'nat', outcome.verdict, d.evidence,
+      `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}: source ${packet.src} becomes ${outcome.newSrc}${packet.tunnel ? ' (outer packet)' : ''}`)
+    if (packet.tunnel === undefined) {
+      this.nat.push({node: view.name, from: packet.src, to: outcome.newSrc, evidence: d.evidence})
+      this.lastPacket = translated
+    }
+    return translated
+  }
+
+  // ---- link layer: Ethernet, veth, bridge
+
+  private linkLayer(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, route: Route): Next {
+    const pod = this.w.podOf(view)
+    if (pod !== undefined && this.w.nodeViewOf(pod) === undefined) {
+      return this.insufficient(hop, 'neigh', route.raw, `${pod.name}'s node ${pod.node} has no snapshot, so what answers ${nexthop} is unknown`,
+        pod.node, ['ip addr show', 'ip route show', 'ip neigh show'])
+    }
+    const entry = view.neighbour(dev, nexthop)
+    const answer = whoAnswers(this.w, view, dev, nexthop)
+    if (entry !== undefined && neighbourUse(entry) === 'usable') {
+      this.step(hop, 'neigh', 'ok', entry.raw, `${nexthop} is at ${entry.lladdr} (${stateOf(entry)})${answer?.kind === 'host' ? `: ${answer.explanation}` : ''}`)
+      if (answer === undefined && pod === undefined && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
+        // Something answered ARP on the pod bridge for the destination itself: a pod the inventory does not list.
+        this.step(hop, 'deliver', 'delivered', entry.raw, `${nexthop} answers on ${dev}, the pod side of ${view.name}: a pod the inventory does not list; taken as delivered`)
+        return {end: true, disposition: 'DELIVERED'}
+      }
+      if (answer === undefined) return this.beyond(hop, view, dev, nexthop, packet, route, entry.lladdr)
+      return this.cross(hop, answer, packet)
+    }
+    if (answer === undefined && route.gateway !== undefined && route.onlink && view.routes!.connectedRoute(route.gateway) === undefined) {
+      // `onlink` made the kernel accept a gateway outside every connected prefix; nothing on the link answers for it.
+      const elsewhere = offSegmentOwners(this.w, view, route.gateway)
+      return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
+        `the route declares ${route.gateway} onlink, but no connected route of ${view.name} covers it and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}`,
+        this.notOnlinkFixes(view, route, packet.dst))
+    }
+    const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
+    if (silence !== undefined) {
+      return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
+        `nothing answers ARP for ${nexthop}: ${silence.reason}`, silence.fix.length > 0 ? silence.fix : [{node: pod!.node, command: `ip route get ${nexthop}`}])
+    }
+    if (entry !== undefined && answer === undefined) {
+      return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry.raw,
+        `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no host in the snapshot owns it or answers for it`,
+        [{node: view.name, command: `ip neigh del ${nexthop} dev ${dev}`}, ...routeFixes(this.w, view, packet.dst)])
+    }
+    if (entry !== undefined) {
+      // A FAILED or INCOMPLETE entry is asked again for the next packet; someone on the link answers now.
+      const via = answer!.kind === 'bridged' ? answer!.to : answer!
+      this.assume(view, `the neighbour entry \`${entry.raw}\` is ${stateOf(entry)}; the kernel asks again for new packets and ${via.kind === 'host' ? via.view.name : via.pod.name} should answer (if it does not, the link between them is broken)`)
+      this.step(hop, 'neigh', 'ok', entry.raw, `${stateOf(entry)} from an earlier try; ARP is asked again: ${via.explanation}`)
+      return this.cross(hop, answer!, packet)
+    }
+    if (answer === undefined) {
+      if (isDefaultRoute(route) && pod === undefined) return this.exit(hop, view, nexthop, packet, route)
+      if (!view.hasNeighbours && !view.hasAddresses) {
+        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop})`, `what answers ${nexthop} on ${dev} is unknown`, view.name, [`ip neigh show ${nexthop}`])
+      }
+      const fix = routeFixes(this.w, view, packet.dst)
+      return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
+        `no host in the snapshot owns ${nexthop} or answers ARP for it on ${dev}: ARP gets no reply and the packet is dropped`,
+        fix.length > 0 ? fix : [{node: view.name, command: `ip neigh show ${nexthop}`}])
+    }
+    const via = answer.kind === 'bridged' ? answer.to : answer
+    this.step(hop, 'neigh', 'ok', via.evidence, `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
+    return this.cross(hop, answer, packet)
+  }
+
+  /** The next hop answers but is not a host we can see. */
+  private beyond(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, route: Route, mac?: string): End {
+    if (isDefaultRoute(route) && this.isNode(view)) return this.exit(hop, view, nexthop, packet, route)
+    return this.insufficient(hop, 'neigh', view.neighbour(dev, nexthop)?.raw ?? route.raw,
+      `${nexthop}${mac ? ` (${mac})` : ''} is not an address of any host in the snapshot; its tables would say where the packet goes next`,
+      view.name, [`ip neigh show ${nexthop}`, `ip route get ${packet.dst}`])
+  }
+
+  private exit(hop: Hop, view: HostView, nexthop: string, packet: Packet, route: Route): End {
+    const subject = packet.tunnel?.inner ?? packet
+    this.step(hop, 'route', 'exit', route.raw, `${nexthop} is outside the hosts in the snapshot: the packet leaves the network by the default route`)
+    const pod = this.w.podsByIp.get(subject.dst)
+    const owner = this.w.owners(subject.dst).find(o => this.w.isNode(o.view))
+    const inside = pod !== undefined ? `pod ${pod.name} on ${pod.node}` : owner !== undefined ? `an address of ${owner.view.name}` : undefined
+    if (inside === undefined) return {end: true, disposition: 'EXITS_NETWORK'}
+    const reason = `${subject.dst} is ${inside}, but ${view.name} has no route for it other than the default: the packet goes to ${nexthop}, outside the cluster`
+    return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw, reason, fix: routeFixes(this.w, view, subject.dst)}}
+  }
+
+  private cross(hop: Hop, answer: Answer, packet: Packet): Next {
+    switch (answer.kind) {
+      case 'host':
+        if (answer.ambiguous) {
+          this.assume(answer.view, `${answer.evidence.split(' ')[1] ?? 'the next hop'} is configured on several hosts (${[answer.view.name, ...answer.ambiguous].join(', ')}); assumed ${answer.view.name} is the one on ${hop.node}'s segment`)
+        }
+        return {view: answer.view, inDev: answer.inDev, packet, origin: false}
+      case 'pod':
+        this.step(hop, 'deliver', 'delivered', answer.evidence, answer.explanation)
+        return {end: true, disposition: 'DELIVERED'}
+      case 'bridged': {
+        const bridgeHop = this.newHop(answer.node.name, answer.bridge)
+        bridgeHop.out = answer.bridge
+        const link = answer.node.link(answer.bridge)
+        this.step(bridgeHop, 'fdb', 'ok', link ? firstLine(link.raw) : `(bridge ${answer.bridge})`,
+          `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
+        const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
+        if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`)
+        if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
+          const denied = this.filter(bridgeHop, answer.node, 'FORWARD', this.facts(answer.node, packet, answer.bridge, answer.bridge), true)
+          if (denied) return denied
+        }
+        return this.cross(bridgeHop, answer.to, packet)
+      }
+    }
+  }
+
+  // ---- link layer: vxlan
+
+  private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
+    if (vx.assumed && this.isNode(view)) {
+      this.assume(view, `no link details captured on ${view.name}: assumed ${vx.name} is vxlan id ${vx.id} dstport ${vx.port} nolearning`)
+    }
+    if (!view.hasNeighbours) {
+      return this.insufficient(hop, 'neigh', route.raw, `the neighbour table of ${view.name} was not captured: the VTEP MAC for ${nexthop} is unknown`, view.name, [`ip neigh show dev ${vx.name}`])
+    }
+    const intended = intendedVtep(this.w, nexthop, vx.id)
+    const entry = view.neighbour(vx.name, nexthop)
+    let mac: string
+    if (entry !== undefined && neighbourUse(entry) === 'usable') {
+      mac = entry.lladdr!.toLowerCase()
+      this.step(hop, 'neigh', 'ok', entry.raw, `${nexthop} is VTEP MAC ${mac} (${stateOf(entry)})`)
+    } else {
+      const flood = view.fdbDefaults(vx.name)
+      const hit = intended?.device?.mac !== undefined ? flood.find(f => intended.view.isLocal(f.dst!)) : undefined
+      if (hit === undefined || intended?.device?.mac === undefined) {
+        return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
+          entry !== undefined
+            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and nothing answers ARP on a vxlan device without default fdb entries`
+            : `${vx.name} has no neighbour entry for ${nexthop}, and nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`,
+          this.vtepFixes(view, vx, nexthop, intended, packet.dst))
+      }
+      mac = intended.device.mac
+      this.step(hop, 'neigh', 'ok', hit.raw, `no neighbour entry for ${nexthop}: ARP is flooded to the default fdb entries and ${intended.view.name} answers with ${mac}`)
+    }
+    const tunnel: Tunnel = {inner: packet, vni: vx.id, port: vx.port, innerMac: mac, sender: view, device: vx, nexthop, intended}
+    if (intended?.device?.mac !== undefined && intended.device.mac !== mac) return this.staleMac(hop, tunnel, intended.view, intended.device, 'neigh')
+
+    if (!view.hasFdb) {
+      return this.insufficient(hop, 'fdb', entry?.raw ?? route.raw, `the fdb of ${view.name} was not captured: which VTEP gets MAC ${mac} is unknown`, view.name, [`bridge fdb show dev ${vx.name}`])
+    }
+    const f = fdbLookup(view, vx.name, mac)
+    let fdbEntry = f.entry
+    let flooded = false
+    if (fdbEntry === undefined && f.flooded.length > 0) {
+      fdbEntry = (intended ? f.flooded.find(e => intended.view.isLocal(e.dst!)) : undefined) ?? f.flooded[0]
+      flooded = true
+    }
+    if (fdbEntry === undefined || fdbEntry.dst === undefined) {
+      return this.fail(hop, 'FDB_MISSING', 'fdb', f.withoutDst?.raw ?? `(no fdb entry for ${mac} on ${vx.name})`,
+        `${vx.name} on ${view.name} has no fdb entry telling which host MAC ${mac} lives on: the frame is dropped`,
+        this.vtepFixes(view, vx, nexthop, intended, packet.dst, mac))
+    }
+    const remote = fdbEntry.dst
+    const remoteIsMine = view.isLocal(remote)
+    if (remoteIsMine || (intended !== undefined && !intended.view.isLocal(remote))) {
+      const right = intended ? this.reachableVtep(view, intended) : undefined
+      const reason = remoteIsMine
+        ? `the fdb entry sends frames for ${mac} to ${remote}, an address of ${view.name} itself${intended ? `, not of ${intended.view.name} (${intended.why})` : ''}; often a NAT address every VM has, picked as flannel's public IP`
+        : `the fdb entry sends frames for ${mac} to ${remote}, but ${intended!.view.name} (${intended!.why}) is at ${right ?? 'another address'}`
+      return this.fail(hop, 'WRONG_VTEP_HOST', 'fdb', fdbEntry.raw, reason,
+        right !== undefined ? [{node: view.name, command: `bridge fdb replace ${mac} dev ${vx.name} dst ${right} self permanent`}] : [{node: view.name, command: `bridge fdb show dev ${vx.name}`}])
+    }
+    this.step(hop, 'fdb', 'ok', fdbEntry.raw, flooded ? `no entry for ${mac}: the frame is flooded to the default entry ${remote}` : `frames for ${mac} go to VTEP ${remote}`)
+
+    const table = view.routes!
+    const underlay = table.lookup(remote)
+    const underDev = underlay !== undefined ? routeDevice(table, underlay) : undefined
+    const outerSrc = vx.local ?? (underlay !== undefined ? view.sourceFor(underDev === underlay.dev ? underlay : {...underlay, dev: underDev}, remote) : undefined) ?? view.firstGlobalAddress() ?? '0.0.0.0'
+    const outer: Packet = {
+      src: outerSrc, dst: remote, proto: 'udp', dport: vx.port, state: 'NEW',
+      size: packet.size !== undefined ? packet.size + VXLAN_OVERHEAD : undefined, tunnel,
+    }
+    this.step(hop, 'encap', vx.assumed ? 'assumed' : 'ok', vxlanEvidence(vx),
+      `${packet.src} → ${packet.dst} wrapped in UDP ${outerSrc} → ${remote}:${vx.port}, VNI ${vx.id}, inner dst MAC ${mac}`)
+    return this.forward(hop, view, 'local', outer, true)
+  }
+
+  /** An address of the intended peer that `view` reaches and does not own itself. */
+  private reachableVtep(view: HostView, intended: IntendedVtep): string | undefined {
+    const preferred = vtepAddress(this.w, intended.view, intended.device)
+    if (preferred !== undefined && !view.isLocal(preferred)) return preferred
+    for (const a of intended.view.ipv4Addresses()) {
+      if (view.isLocal(a.local) || this.w.isPodSide(intended.view, a.dev) || intended.view.link(a.dev)?.kind === 'vxlan') continue
+      if (view.routes?.connectedRoute(a.local) !== undefined) return a.local
+    }
+    return undefined
+  }
+
+  private vtepFixes(view: HostView, vx: VxlanDevice, nexthop: string, intended: IntendedVtep | undefined, dst: string, mac?: string): Fix[] {
+    if (intended === undefined && mac !== undefined) intended = this.macOwner(mac, vx.id)
+    const peerMac = mac ?? intended?.device?.mac
+    if (intended === undefined || peerMac === undefined) {
+      const viaRoute = routeFixes(this.w, view, dst)
+      return viaRoute.length > 0 ? viaRoute : [{node: view.name, command: `ip neigh show dev ${vx.name}`}]
+    }
+    const fixes: Fix[] = []
+    const n = view.neighbour(vx.name, nexthop)
+    if (n === undefined || neighbourUse(n) !== 'usable') fixes.push({node: view.name, command: `ip neigh replace ${nexthop} lladdr ${peerMac} dev ${vx.name} nud permanent`})
+    const remote = this.reachableVtep(view, intended)
+    if (remote !== undefined && !view.fdb(vx.name, peerMac).some(e => e.dst === remote)) {
+      fixes.push({node: view.name, command: `bridge fdb append ${peerMac} dev ${vx.name} dst ${remote} self permanent`})
+    }
+    return fixes
+  }
+
+  /** The host whose vxlan device has `mac`: who an fdb entry for it should point at. */
+  private macOwner(mac: string, vni: number): IntendedVtep | undefined {
+    for (const view of this.w.nodeViews()) {
+      const device = vxlanDevices(view).find(d => d.mac === mac && d.id === vni)
+      if (device !== undefined) return {view, device, why: `${mac} is ${view.name}'s ${device.name}`}
+    }
+    return undefined
+  }
+
+  /** A pod whose namespace was not captured talking to a pod on the same node bridge. */
+  bridgedStart(node: HostView, bridge: string, to: HostAnswer | PodAnswer, packet: Packet): Next {
+    const before: Hop = {node: node.name, in: bridge, out: bridge, steps: []}
+    return this.cross(before, {kind: 'bridged', node, bridge, to}, packet)
+  }
+
+  // ---- loops
+
+  private loop(hop: Hop, firstIndex: number): End {
+    const cycle = this.hops.slice(firstIndex, -1)
+    const route = cycle.length > 0 ? this.routeOfHop.get(cycle[0]) : undefined
+    const fix: Fix[] = []
+    for (const h of cycle) {
+      const r = this.routeOfHop.get(h)
+      if (r !== undefined && r.gateway !== undefined && !isDefaultRoute(r) && !fix.some(f => f.node === h.node)) {
+        fix.push({node: h.node, command: `ip route del ${routeDstText(r)} via ${r.gateway}`})
+      }
+    }
+    if (fix.length === 0 && route !== undefined) fix.push({node: hop.node, command: `ip route del ${routeDstText(route)}`})
+    const path = cycle.map(h => h.node).concat(hop.node).join(' → ')
+    const reason = this.hops.length > MAX_HOPS
+      ? `the packet is still moving after ${MAX_HOPS} hops: its TTL runs out (${path})`
+      : `the packet comes back to ${hop.node} on ${hop.in} with the same addresses: ${path} pass it round until its TTL runs out`
+    return this.fail(hop, 'LOOP', 'route', route?.raw ?? '(routing loop)', reason, fix)
+  }
+}
+
+// ---- endpoints and the two walks
+
+function validate(req: TraceRequest): Flow {
+  const proto = req.proto ?? 'icmp'
+  if (!['icmp', 'tcp', 'udp'].includes(proto)) throw userError(`unknown protocol "${proto}"`, 'use --proto icmp, tcp or udp')
+  const flow: Flow = {proto}
+  if (req.dport !== undefined) {
+    if (proto === 'icmp') throw userError('--dport needs --proto tcp or udp', 'add --proto tcp (or udp), or drop --dport')
+    if (!Number.isInteger(req.dport) || req.dport < 1 || req.dport > 65535) throw userError(`bad port ${req.dport}`, 'a port is a whole number from 1 to 65535')
+    flow.dport = req.dport
+  }
+  if (req.size !== undefined) {
+    if (!Number.isInteger(req.size) || req.size < 28 || req.size > 65535) throw userError(`bad size ${req.size}`, '--size is the IP packet size in bytes, 28 to 65535')
+    flow.size = req.size
+  }
+  return flow
+}
+
+/** Where the first packet from an endpoint enters the tables: the pod's namespace, else its node's pod-facing device. */
+function startOf(w: WorldIndex, walk: Walk, from: ResolvedEndpoint, packet: Packet): Next {
+  if (from.kind === 'node') return {view: from.nodeView!, inDev: 'local', packet, origin: true}
+  const pod = from.pod!
+  if (from.podView !== undefined) return {view: from.podView, inDev: 'local', packet, origin: true}
+  const node = from.nodeView
+  if (node === undefined) {
+    const reason = `pod ${pod.name}'s node ${pod.node} has no snapshot`
+    return {end: true, disposition: 'INSUFFICIENT_INFO', failure: {node: pod.node, step: 'route', evidence: `(no snapshot of ${pod.node})`, reason, fix: [{node: pod.node, command: 'flannelctl collect'}]}}
+  }
+  const facing = w.podFacingDevice(node, pod)
+  if (facing === undefined) {
+    const reason = `which interface of ${node.name} leads to pod ${pod.name} (${pod.ip}) is unknown: no route to it`
+    return {end: true, disposition: 'INSUFFICIENT_INFO', failure: {node: node.name, step: 'route', evidence: `(no route to ${pod.ip} on ${node.name})`, reason, fix: [{node: node.name, command: `ip route get ${pod.ip}`}]}}
+  }
+  // Two pods on the same node bridge talk over the bridge, not through the node's routing.
+  const other = w.podsByIp.get(packet.dst)
+  if (other !== undefined && other.node === pod.node && node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
+    return walk.bridgedStart(node, facing, podAnswer(w, node, other, packet.dst), packet)
+  }
+  return {view: node, inDev: facing, packet, origin: false}
+}
+
+function sameHops(a: Hop, b: {node: string, in: string, out: string}): boolean {
+  return a.node === b.node && a.in === b.in && a.out === b.out
+}
+
+function asymmetry(forward: Hop[], back: Hop[]): TraceWarning | undefined {
+  const mirrored = [...back].reverse().map(h => ({node: h.node, in: h.out, out: h.in}))
+  const n = Math.max(forward.length, mirrored.length)
+  for (let i = 0; i < n; i++) {
+    const f = forward[i]
+    const r = mirrored[i]
+    if (f !== undefined && r !== undefined && sameHops(f, r)) continue
+    const node = f?.node ?? r!.node
+    const there = f ? `${f.node} (${f.in} → ${f.out})` : 'nowhere'
+    const back = r ? `${r.node} (${r.out} → ${r.in})` : 'nowhere'
+    return {code: 'ASYMMETRIC_PATH', node, message: `the request passes ${there}, the reply ${back}: the paths differ from here`}
+  }
+  return undefined
+}
+
+function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
+  const out: Endpoint = {kind: e.kind, name: e.name, ip}
+  if (e.node !== undefined) out.node = e.node
+  return out
+}
+
+export function traceFlow(world: World, req: TraceRequest): Trace {
+  const flow = validate(req)
+  const w = indexWorld(world)
+  const src = w.resolveEndpoint(req.src, 'source')
+  const dst = w.resolveEndpoint(req.dst, 'destination')
+  const warnings = new Warnings()
+  const nat: NatRecord[] = []
+  const network = podNetwork(w, src.ip, dst.ip)
+
+  // A node named as the source sends from the address its route to the destination selects.
+  let srcIp = src.ip
+  if (src.kind === 'node' && req.src === src.name) {
+    const r = src.nodeView!.routes?.lookup(dst.ip)
+    const table = src.nodeView!.routes
+    if (r !== undefined && table !== undefined && r.type === 'unicast') {
+      const dev = routeDevice(table, r)
+      srcIp = src.nodeView!.sourceFor(dev === r.dev ? r : {...r, dev}, dst.ip) ?? srcIp
+    }
+  }
+  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined}
+
+  const fwd = new Walk(w, warnings, nat, 'forward', network, request)
+  const fwdEnd = src.ip === dst.ip && src.kind === dst.kind
+    ? selfDelivery(fwd, src)
+    : fwd.run(startOf(w, fwd, src, request))
+
+  const traceroute = [...fwd.traceroute]
+  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(dst.ip)
+
+  let returnPath: ReturnPath
+  if (dst.kind === 'address') {
+    returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
+  } else {
+    const seen = fwd.lastPacket
+    // No size for the reply: the kernel's echo reply may be fragmented (no DF), a TCP reply's size is unknown.
+    const reply: Packet = {
+      src: dst.ip, dst: seen.src, proto: flow.proto, sport: flow.dport, dport: request.sport,
+      state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
+    }
+    const back = new Walk(w, warnings, nat, 'return', network, reply)
+    const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, dst, reply))
+    returnPath = {disposition: backEnd.disposition, hops: back.hops}
+    if (backEnd.failure) returnPath.failure = backEnd.failure
+    // A ping needs both ways: the fix lists what the reply needs too. A VNI or port disagreement is
+    // one fault seen from both ends, and fixing one side settles it, so those are not merged.
+    const oneSided = ['VNI_MISMATCH', 'PORT_MISMATCH']
+    if (fwdEnd.failure && backEnd.failure && !oneSided.includes(fwdEnd.disposition) && !oneSided.includes(backEnd.disposition)) {
+      for (const f of backEnd.failure.fix) {
+        if (!fwdEnd.failure.fix.some(x => x.node === f.node && x.command === f.command)) fwdEnd.failure.fix.push(f)
+      }
+    }
+    if (backEnd.disposition !== 'DELIVERED') {
+      const where = backEnd.failure ? ` at ${backEnd.failure.node}: ${backEnd.failure.reason}` : ''
+      warnings.add('NO_RETURN_ROUTE', backEnd.failure?.node ?? dst.node ?? dst.name,
+        `the reply from ${reply.src} to ${reply.dst} is not delivered (${backEnd.disposition})${where}`)
+    } else if (fwdEnd.disposition === 'DELIVERED') {
+      const asym = asymmetry(fwd.hops, back.hops)
+      if (asym) warnings.add(asym.code, asym.node, asym.message)
+    }
+  }
+  if (src.kind === 'pod' && dst.kind === 'pod') {
+    for (const r of nat) {
+      warnings.add('SOURCE_NATED', r.node, `${r.node} rewrites the source ${r.from} to ${r.to} (${r.evidence}): ${dst.name} sees ${r.to} instead of ${src.name}'s address`)
+    }
+  }
+  const trace: Trace = {
+    src: endpointOf(src, srcIp), dst: endpointOf(dst), flow,
+    disposition: fwdEnd.disposition, hops: fwd.hops,
+    returnPath, traceroute, warnings: warnings.list,
+  }
+  if (fwdEnd.failure) trace.failure = fwdEnd.failure
+  return trace
+}
+
+function selfDelivery(walk: Walk, e: ResolvedEndpoint): End {
+  const node = e.podView?.name ?? e.nodeView?.name ?? e.node ?? e.name
+  walk.hops.push({node, in: 'local', out: 'local', steps: [{kind: 'deliver', verdict: 'delivered', evidence: `(${e.ip} is the source itself)`, explanation: 'source and destination are the same address'}]})
+  return {end: true, disposition: 'DELIVERED'}
+}
+
+/** The exit code the trace command reports for a trace. */
+export function traceExitCode(t: Trace): number {
+  return t.disposition === 'DELIVERED' ? ExitCode.ok : ExitCode.notDelivered
+}
+

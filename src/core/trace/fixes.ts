@@ -1,0 +1,139 @@
+/**
+ * The commands that would mend a failed hop, built from facts in the snapshots (a peer's VTEP MAC
+ * from its flannel.1 link, its underlay address) so they can be pasted as they are.
+ */
+import type {IptablesRule} from '../model.js'
+import {cidrContains, intToIp, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
+import {routeDstText} from './routes.js'
+import type {Fix, PodRef} from './types.js'
+import type {HostView} from './host-view.js'
+import type {WorldIndex} from './world.js'
+import {neighbourUse} from './host-view.js'
+import {vtepAddress, vxlanDevices} from './vxlan.js'
+
+/** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
+export function homeNode(w: WorldIndex, dst: string): {view: HostView, subnet: string} | undefined {
+  const pod = w.podsByIp.get(dst)
+  const candidates: HostView[] = []
+  const podNode = pod !== undefined ? w.nodeViewOf(pod) : undefined
+  if (podNode) candidates.push(podNode)
+  for (const o of w.owners(dst)) if (w.isNode(o.view)) candidates.push(o.view)
+  const view = candidates[0]
+  if (view !== undefined) return {view, subnet: podSubnet(w, view, dst) ?? dst}
+  const home = w.podSubnetOwner(dst)
+  if (home === undefined) return undefined
+  return {view: home.view, subnet: podSubnet(w, home.view, dst) ?? dst}
+}
+
+/**
+ * The prefix a node's pods are routed under: the node's own block when it null-routes one
+ * (Calico's `blackhole 10.233.64.64/26`), else its pod bridge's connected route (flannel's cni0).
+ */
+function podSubnet(w: WorldIndex, view: HostView, dst: string): string | undefined {
+  let n: number
+  try {
+    n = ipToInt(dst)
+  } catch {
+    return undefined
+  }
+  for (const r of view.snap.routes ?? []) {
+    if (r.type !== 'blackhole' && r.type !== 'unreachable') continue
+    try {
+      if (cidrContains(parseCidr(normaliseDst(r.dst)), n)) return normaliseDst(r.dst)
+    } catch {
+      continue
+    }
+  }
+  const r = view.routes?.connectedRoute(dst)
+  if (r !== undefined && r.dev !== undefined && w.isPodSide(view, r.dev)) return routeDstText(r)
+  return undefined
+}
+
+/** Routes (with the neighbour and fdb entries they need) that take `view`'s traffic for `dst` to its node. */
+export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
+  const pod = w.podOf(view)
+  if (pod !== undefined) return podRouteFixes(w, view, pod)
+  const home = homeNode(w, dst)
+  if (home === undefined || home.view === view) return []
+  const peer = home.view
+  const fixes: Fix[] = []
+  const add = (command: string) => fixes.push({node: view.name, command})
+  for (const mine of vxlanDevices(view)) {
+    const theirs = vxlanDevices(peer).find(d => d.id === mine.id && d.port === mine.port)
+    const gw = theirs ? peer.deviceAddress(theirs.name) : undefined
+    if (theirs === undefined || gw === undefined) continue
+    const n = view.neighbour(mine.name, gw)
+    if (theirs.mac !== undefined && (n === undefined || neighbourUse(n) !== 'usable' || n.lladdr?.toLowerCase() !== theirs.mac)) {
+      add(`ip neigh replace ${gw} lladdr ${theirs.mac} dev ${mine.name} nud permanent`)
+    }
+    const remote = vtepAddress(w, peer, theirs)
+    if (theirs.mac !== undefined && remote !== undefined && !view.fdb(mine.name, theirs.mac).some(e => e.dst === remote)) {
+      add(`bridge fdb replace ${theirs.mac} dev ${mine.name} dst ${remote} self permanent`)
+    }
+    add(`ip route replace ${home.subnet} via ${gw} dev ${mine.name} onlink`)
+    return fixes
+  }
+  const table = view.routes
+  for (const a of peer.ipv4Addresses()) {
+    const conn = table?.connectedRoute(a.local)
+    if (conn !== undefined && conn.dev !== undefined && !w.isPodSide(view, conn.dev) && !view.isLocal(a.local)) {
+      add(`ip route replace ${home.subnet} via ${a.local} dev ${conn.dev}`)
+      return fixes
+    }
+  }
+  // The peer is on no link of this host and there is no tunnel to it: no route via it would work.
+  return fixes
+}
+
+/** A sysctl command line; sysctl spells a dot inside a device name as a slash (`flannel/1`). */
+export function sysctlCommand(key: string, value: string | number): string {
+  const m = /^(net\.ipv4\.conf\.)(.+)\.([a-z_]+)$/.exec(key)
+  const spelled = m ? `${m[1]}${m[2].replace(/\./g, '/')}.${m[3]}` : key
+  return `sysctl -w ${spelled}=${value}`
+}
+
+/** A pod's namespace needs a default route through its node. */
+function podRouteFixes(w: WorldIndex, view: HostView, pod: PodRef): Fix[] {
+  const node = w.nodeViewOf(pod)
+  const dev = view.ownAddress(pod.ip)?.dev ?? 'eth0'
+  const facing = node ? w.podFacingDevice(node, pod) : undefined
+  const gw = node && facing ? node.deviceAddress(facing, pod.ip) : undefined
+  if (gw !== undefined) return [{node: view.name, command: `ip route replace default via ${gw} dev ${dev}`}]
+  if (node && facing && node.proxyArp(facing)) {
+    return [
+      {node: view.name, command: `ip route replace 169.254.1.1 dev ${dev} scope link`},
+      {node: view.name, command: `ip route replace default via 169.254.1.1 dev ${dev}`},
+    ]
+  }
+  return []
+}
+
+/** The pod network, for ACCEPT rules: the common prefix of the pod addresses, at most a /16 as flannel's default. */
+export function podNetwork(w: WorldIndex, a: string, b: string): string | undefined {
+  const ips = [...w.podsByIp.keys()]
+  if (!ips.includes(a) && !ips.includes(b)) return undefined
+  let common = 32
+  const first = ipToInt(ips[0] ?? a)
+  for (const ip of [...ips, a, b]) {
+    if (!w.podsByIp.has(ip)) continue
+    const diff = (first ^ ipToInt(ip)) >>> 0
+    common = Math.min(common, diff === 0 ? 32 : Math.clz32(diff))
+  }
+  if (common < 8) return undefined
+  const len = Math.min(common, 16)
+  return `${intToIp((first & maskOf(len)) >>> 0)}/${len}`
+}
+
+export function filterFixes(view: HostView, table: string, chain: string, rule: IptablesRule | undefined,
+  network: string | undefined, packet: {src: string, dst: string, proto: string, dport?: number}): Fix[] {
+  const t = table === 'filter' ? '' : `-t ${table} `
+  if (rule !== undefined) return [{node: view.name, command: `iptables ${t}-D ${rule.chain} ${rule.spec}`}]
+  if (chain === 'FORWARD' && network !== undefined) {
+    return [
+      {node: view.name, command: `iptables ${t}-I FORWARD -s ${network} -j ACCEPT`},
+      {node: view.name, command: `iptables ${t}-I FORWARD -d ${network} -j ACCEPT`},
+    ]
+  }
+  const proto = packet.proto === 'icmp' ? '-p icmp' : `-p ${packet.proto}${packet.dport !== undefined ? ` --dport ${packet.dport}` : ''}`
+  return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} -d ${packet.dst} ${proto} -j ACCEPT`}]
+}

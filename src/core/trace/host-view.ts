@@ -1,0 +1,254 @@
+/**
+ * One host's tables, indexed for the questions a trace asks ("which address is mine", "which
+ * neighbour entry for this next hop", "which fdb entry for this MAC"). Every index is built on
+ * first use, so a trace over a 1000-host world pays only for the hosts the packet visits.
+ * A table the snapshot lacks stays `undefined`: unknown, never empty.
+ */
+import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, Route} from '../model.js'
+import {USABLE_NEIGH_STATES} from '../model.js'
+import {cidrContains, ipToInt, isIPv4, parseCidr} from '../addr.js'
+import {RouteTable, localRoutePrefixes} from './routes.js'
+import {RuleSet} from './iptables.js'
+
+const ZERO_MAC = '00:00:00:00:00:00'
+
+export type NeighbourUse = 'usable' | 'unusable'
+
+export function neighbourUse(n: Neighbor): NeighbourUse {
+  const usable = n.lladdr !== undefined && n.state.some(s => (USABLE_NEIGH_STATES as readonly string[]).includes(s.toUpperCase()))
+  return usable ? 'usable' : 'unusable'
+}
+
+function isSecondary(a: Address): boolean {
+  return /\bsecondary\b/.test(a.raw)
+}
+
+function ipv4InPrefix(ip: string, local: string, prefixlen: number): boolean {
+  try {
+    return cidrContains(parseCidr(`${local}/${prefixlen}`), ipToInt(ip))
+  } catch {
+    return false
+  }
+}
+
+export class HostView {
+  private linkMap?: Map<string, Link>
+  private linkIndexMap?: Map<number, Link>
+  private addrByDev?: Map<string, Address[]>
+  private addrByIp?: Map<string, Address>
+  private routeTable?: RouteTable
+  private localPrefixes?: {base: number, prefixlen: number}[]
+  private neighMap?: Map<string, Neighbor>
+  private fdbMap?: Map<string, FdbEntry[]>
+  private ruleSet?: RuleSet
+
+  constructor(readonly snap: HostSnapshot) {}
+
+  get name(): string {
+    return this.snap.name
+  }
+
+  // ---- links
+
+  get hasLinks(): boolean {
+    return this.snap.links !== undefined
+  }
+
+  link(name: string): Link | undefined {
+    if (!this.linkMap) {
+      this.linkMap = new Map()
+      for (const l of this.snap.links ?? []) this.linkMap.set(l.name, l)
+    }
+    return this.linkMap.get(name)
+  }
+
+  linkByIndex(index: number): Link | undefined {
+    if (!this.linkIndexMap) {
+      this.linkIndexMap = new Map()
+      for (const l of this.snap.links ?? []) if (l.index !== undefined) this.linkIndexMap.set(l.index, l)
+    }
+    return this.linkIndexMap.get(index)
+  }
+
+  vxlanLinks(): Link[] {
+    return (this.snap.links ?? []).filter(l => l.kind === 'vxlan' && l.vxlan !== undefined)
+  }
+
+  /** undefined when the link table was not captured or does not list the device */
+  deviceDown(dev: string): boolean | undefined {
+    const l = this.link(dev)
+    if (l === undefined) return undefined
+    return !l.up || l.operstate === 'DOWN' || l.operstate === 'LOWERLAYERDOWN'
+  }
+
+  // ---- addresses
+
+  get hasAddresses(): boolean {
+    return this.snap.addresses !== undefined
+  }
+
+  private indexAddresses(): void {
+    this.addrByDev = new Map()
+    this.addrByIp = new Map()
+    for (const a of this.snap.addresses ?? []) {
+      if (a.family !== 4) continue
+      const list = this.addrByDev.get(a.dev)
+      if (list) list.push(a)
+      else this.addrByDev.set(a.dev, [a])
+      if (!this.addrByIp.has(a.local)) this.addrByIp.set(a.local, a)
+    }
+    // Primary addresses first: that is the order the kernel picks a source from.
+    for (const list of this.addrByDev.values()) list.sort((x, y) => Number(isSecondary(x)) - Number(isSecondary(y)))
+  }
+
+  ipv4On(dev: string): Address[] {
+    if (!this.addrByDev) this.indexAddresses()
+    return this.addrByDev!.get(dev) ?? []
+  }
+
+  ipv4Addresses(): Address[] {
+    return (this.snap.addresses ?? []).filter(a => a.family === 4)
+  }
+
+  ownAddress(ip: string): Address | undefined {
+    if (!this.addrByIp) this.indexAddresses()
+    return this.addrByIp!.get(ip)
+  }
+
+  /** The kernel's local table: own addresses, 127/8 and `local` routes. */
+  isLocal(ip: string): boolean {
+    if (ip.startsWith('127.')) return true
+    if (this.ownAddress(ip)) return true
+    this.localPrefixes ??= localRoutePrefixes(this.snap.routes ?? [])
+    if (this.localPrefixes.length === 0) return false
+    const n = ipToInt(ip)
+    return this.localPrefixes.some(c => cidrContains(c, n))
+  }
+
+  /**
+   * inet_select_addr: a primary address of `dev` in the same subnet as `near` when there is one,
+   * else its first primary address.
+   */
+  deviceAddress(dev: string, near?: string): string | undefined {
+    const list = this.ipv4On(dev).filter(a => !a.local.startsWith('127.'))
+    if (list.length === 0) return undefined
+    if (near !== undefined) {
+      const same = list.find(a => ipv4InPrefix(near, a.local, a.prefixlen))
+      if (same) return same.local
+    }
+    return list[0].local
+  }
+
+  /**
+   * The address the kernel falls back to when the device has none (a Calico veth): the first
+   * global-scope address in device order.
+   */
+  firstGlobalAddress(): string | undefined {
+    const addrs = this.ipv4Addresses().filter(a => (a.scope ?? 'global') === 'global' && !a.local.startsWith('127.'))
+    if (addrs.length === 0) return undefined
+    const order = (a: Address) => this.link(a.dev)?.index ?? Number.MAX_SAFE_INTEGER
+    return [...addrs].sort((a, b) => order(a) - order(b))[0].local
+  }
+
+  /** Source address for a packet this host sends by `route` towards `dst`. */
+  sourceFor(route: Route, dst: string): string | undefined {
+    if (route.src !== undefined && isIPv4(route.src)) return route.src
+    const dev = route.dev
+    if (dev !== undefined) {
+      const a = this.deviceAddress(dev, route.gateway ?? dst)
+      if (a !== undefined) return a
+    }
+    return this.firstGlobalAddress()
+  }
+
+  /** The device's address in the subnet that contains `ip`, i.e. the interface facing that segment. */
+  deviceFacing(ip: string): Address | undefined {
+    return this.ipv4Addresses().find(a => !a.local.startsWith('127.') && ipv4InPrefix(ip, a.local, a.prefixlen))
+  }
+
+  // ---- routes
+
+  get routes(): RouteTable | undefined {
+    if (this.snap.routes === undefined) return undefined
+    this.routeTable ??= new RouteTable(this.snap.routes)
+    return this.routeTable
+  }
+
+  // ---- neighbours and fdb
+
+  get hasNeighbours(): boolean {
+    return this.snap.neighbors !== undefined
+  }
+
+  neighbour(dev: string, ip: string): Neighbor | undefined {
+    if (!this.neighMap) {
+      this.neighMap = new Map()
+      for (const n of this.snap.neighbors ?? []) this.neighMap.set(`${n.dev} ${n.dst}`, n)
+    }
+    return this.neighMap.get(`${dev} ${ip}`)
+  }
+
+  get hasFdb(): boolean {
+    return this.snap.fdb !== undefined
+  }
+
+  fdb(dev: string, mac: string): FdbEntry[] {
+    if (!this.fdbMap) {
+      this.fdbMap = new Map()
+      for (const e of this.snap.fdb ?? []) {
+        const key = `${e.dev} ${e.mac.toLowerCase()}`
+        const list = this.fdbMap.get(key)
+        if (list) list.push(e)
+        else this.fdbMap.set(key, [e])
+      }
+    }
+    return this.fdbMap.get(`${dev} ${mac.toLowerCase()}`) ?? []
+  }
+
+  /** All-zero entries: where a vxlan device sends frames (ARP included) it has no entry for. */
+  fdbDefaults(dev: string): FdbEntry[] {
+    return this.fdb(dev, ZERO_MAC).filter(e => e.dst !== undefined)
+  }
+
+  // ---- iptables and sysctls
+
+  get iptables(): RuleSet | undefined {
+    if (this.snap.iptables === undefined) return undefined
+    this.ruleSet ??= new RuleSet(this.snap.iptables)
+    return this.ruleSet
+  }
+
+  get hasSysctls(): boolean {
+    return this.snap.sysctls !== undefined
+  }
+
+  /** A sysctl by its dotted key; device names with dots are also accepted in sysctl's `flannel/1` spelling. */
+  sysctl(key: string): string | undefined {
+    const s = this.snap.sysctls
+    if (s === undefined) return undefined
+    if (key in s) return s[key]
+    const m = /^(net\.ipv4\.conf\.)(.+)\.([a-z_]+)$/.exec(key)
+    if (m) {
+      const alt = `${m[1]}${m[2].replace(/\./g, '/')}.${m[3]}`
+      if (alt in s) return s[alt]
+    }
+    return undefined
+  }
+
+  sysctlNumber(key: string): number | undefined {
+    const v = this.sysctl(key)
+    if (v === undefined) return undefined
+    const n = Number(v.trim())
+    return Number.isFinite(n) ? n : undefined
+  }
+
+  /** A per-device conf value; a device the sysctls do not list inherits `default`, as new devices do. */
+  confValue(dev: string, name: string): number | undefined {
+    return this.sysctlNumber(`net.ipv4.conf.${dev}.${name}`) ?? this.sysctlNumber(`net.ipv4.conf.default.${name}`)
+  }
+
+  /** proxy ARP answers on a device when `all` or the device says so. */
+  proxyArp(dev: string): boolean {
+    return (this.sysctlNumber('net.ipv4.conf.all.proxy_arp') ?? 0) > 0 || (this.sysctlNumber(`net.ipv4.conf.${dev}.proxy_arp`) ?? 0) > 0
+  }
+}

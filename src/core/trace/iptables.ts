@@ -1,0 +1,377 @@
+/**
+ * Evaluating iptables chains the way netfilter walks them: rules in order, jumps into user chains
+ * (`-j FLANNEL-FWD`, `-j DOCKER-USER`), `RETURN` back to the caller, the built-in chain's policy when
+ * nothing decides. A match the tracer cannot evaluate (ipsets, marks it cannot know) is reported as
+ * an assumption instead of being guessed silently.
+ */
+import type {Iptables, IptablesRule} from '../model.js'
+import {cidrContains, ipToInt, parseCidr} from '../addr.js'
+import type {Proto} from './types.js'
+
+export interface PacketFacts {
+  src: string
+  dst: string
+  proto: Proto
+  sport?: number
+  dport?: number
+  inDev?: string
+  outDev?: string
+  /** conntrack state: NEW for the first packet, ESTABLISHED for the reply */
+  state: 'NEW' | 'ESTABLISHED'
+  icmpType?: number
+  dstIsLocal?: boolean
+  srcIsLocal?: boolean
+  /** a frame bridged by a bridge with br_netfilter on (physdev matches) */
+  bridged?: boolean
+}
+
+type Tri = boolean | 'unknown'
+
+interface Condition {
+  test: (p: PacketFacts) => Tri
+  /** set when a known answer rests on an assumption (the packet's mark) */
+  assumption?: string
+  /** the rule text this evaluator cannot decide (an ipset, an owner match) */
+  undecidable?: string
+}
+
+export interface ParsedRule {
+  rule: IptablesRule
+  conditions: Condition[]
+  target?: string
+  targetArgs: string[]
+  goto: boolean
+}
+
+export type Action = 'ACCEPT' | 'DROP' | 'REJECT' | 'MASQUERADE' | 'SNAT' | 'DNAT' | 'REDIRECT'
+
+export interface Decision {
+  action: Action
+  /** the deciding rule; undefined when the chain's policy decided */
+  rule?: IptablesRule
+  /** the deciding line: the rule's raw or `-P CHAIN POLICY` */
+  evidence: string
+  /** user chains entered on the way, e.g. ['FORWARD', 'FLANNEL-FWD'] */
+  path: string[]
+  /** SNAT/DNAT target address */
+  toAddress?: string
+  assumptions: string[]
+  /** a RETURN in a user chain sent the packet back and the policy decided */
+  viaReturn?: IptablesRule
+}
+
+const TERMINAL: ReadonlySet<string> = new Set(['ACCEPT', 'DROP', 'REJECT', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT'])
+const PROTO_NUMBERS: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp'}
+const ICMP_TYPES: Record<string, number> = {'echo-request': 8, 'echo-reply': 0, 'ping': 8, 'pong': 0}
+
+export function tokenize(spec: string): string[] {
+  const out: string[] = []
+  let cur = ''
+  let inToken = false
+  let quote: string | undefined
+  for (let i = 0; i < spec.length; i++) {
+    const c = spec[i]
+    if (quote) {
+      if (c === '\\' && i + 1 < spec.length) {
+        cur += spec[++i]
+      } else if (c === quote) {
+        quote = undefined
+      } else {
+        cur += c
+      }
+    } else if (c === '"' || c === "'") {
+      quote = c
+      inToken = true
+    } else if (/\s/.test(c)) {
+      if (inToken) out.push(cur)
+      cur = ''
+      inToken = false
+    } else {
+      cur += c
+      inToken = true
+    }
+  }
+  if (inToken) out.push(cur)
+  return out
+}
+
+function inCidrList(list: string, ip: string): Tri {
+  let n: number
+  try {
+    n = ipToInt(ip)
+  } catch {
+    return false
+  }
+  for (const c of list.split(',')) {
+    try {
+      if (cidrContains(parseCidr(c), n)) return true
+    } catch {
+      return 'unknown'
+    }
+  }
+  return false
+}
+
+function ifaceMatches(pattern: string, dev: string | undefined): Tri {
+  if (dev === undefined) return false
+  if (pattern.endsWith('+')) return dev.startsWith(pattern.slice(0, -1))
+  return dev === pattern
+}
+
+function portIn(spec: string, port: number | undefined): Tri {
+  if (port === undefined) return false
+  for (const part of spec.split(',')) {
+    const [lo, hi] = part.split(':')
+    const a = lo === '' ? 0 : Number(lo)
+    const b = hi === undefined ? a : hi === '' ? 65535 : Number(hi)
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return 'unknown'
+    if (port >= a && port <= b) return true
+  }
+  return false
+}
+
+function not(t: Tri, negate: boolean): Tri {
+  if (t === 'unknown' || !negate) return t
+  return !t
+}
+
+/** The mark a packet carries is not in any table; the tracer assumes none (0). */
+function markMatches(spec: string): boolean {
+  const [v, m] = spec.split('/')
+  const value = Number(v)
+  const mask = m === undefined ? 0xffffffff : Number(m)
+  return ((0 & mask) >>> 0) === (value >>> 0)
+}
+
+export function parseRule(rule: IptablesRule): ParsedRule {
+  const t = tokenize(rule.spec)
+  const conditions: Condition[] = []
+  let target: string | undefined
+  let targetArgs: string[] = []
+  let goto = false
+  let negate = false
+  const modules = new Set<string>()
+  const unknown = (text: string): void => {
+    conditions.push({test: () => 'unknown', undecidable: text})
+  }
+  for (let i = 0; i < t.length; i++) {
+    const tok = t[i]
+    if (tok === '!') {
+      negate = true
+      continue
+    }
+    const neg = negate
+    negate = false
+    const arg = (): string => t[++i] ?? ''
+    switch (tok) {
+      case '-s': case '--source': case '--src': {
+        const v = arg()
+        conditions.push({test: p => not(inCidrList(v, p.src), neg)})
+        break
+      }
+      case '-d': case '--destination': case '--dst': {
+        const v = arg()
+        conditions.push({test: p => not(inCidrList(v, p.dst), neg)})
+        break
+      }
+      case '-i': case '--in-interface': {
+        const v = arg()
+        conditions.push({test: p => not(ifaceMatches(v, p.inDev), neg)})
+        break
+      }
+      case '-o': case '--out-interface': {
+        const v = arg()
+        conditions.push({test: p => not(ifaceMatches(v, p.outDev), neg)})
+        break
+      }
+      case '-p': case '--protocol': {
+        const v = arg().toLowerCase()
+        const proto = PROTO_NUMBERS[v] ?? v
+        conditions.push({test: p => not(proto === 'all' || proto === '0' ? true : proto === p.proto, neg)})
+        break
+      }
+      case '-m': case '--match':
+        modules.add(arg())
+        break
+      case '--dport': case '--destination-port': case '--dports': case '--destination-ports': {
+        const v = arg()
+        conditions.push({test: p => not(portIn(v, p.dport), neg)})
+        break
+      }
+      case '--sport': case '--source-port': case '--sports': case '--source-ports': {
+        const v = arg()
+        conditions.push({test: p => not(portIn(v, p.sport), neg)})
+        break
+      }
+      case '--ports': {
+        const v = arg()
+        conditions.push({test: p => {
+          const a = portIn(v, p.sport)
+          const b = portIn(v, p.dport)
+          return not(a === true || b === true ? true : a === 'unknown' || b === 'unknown' ? 'unknown' : false, neg)
+        }})
+        break
+      }
+      case '--comment':
+        arg()
+        break
+      case '--ctstate': case '--state': {
+        const states = arg().toUpperCase().split(',')
+        conditions.push({test: p => not(states.includes(p.state), neg)})
+        break
+      }
+      case '--icmp-type': {
+        const v = arg()
+        const type = ICMP_TYPES[v] ?? (v === 'any' ? -1 : Number(v.split('/')[0]))
+        conditions.push({test: p => p.proto !== 'icmp' ? false : not(type === -1 || p.icmpType === type, neg)})
+        break
+      }
+      case '--mark': {
+        const v = arg()
+        const matches = markMatches(v)
+        conditions.push({
+          test: () => not(matches, neg),
+          assumption: `packet mark unknown: assumed 0 for \`${rule.raw}\``,
+        })
+        break
+      }
+      case '--dst-type': case '--src-type': {
+        const v = arg().toUpperCase()
+        const which = tok === '--dst-type' ? 'dst' : 'src'
+        conditions.push({test: p => {
+          const types = v.split(',')
+          if (types.every(x => x === 'LOCAL')) return not(Boolean(which === 'dst' ? p.dstIsLocal : p.srcIsLocal), neg)
+          if (types.every(x => x === 'UNICAST')) return not(true, neg)
+          return 'unknown'
+        }})
+        break
+      }
+      case '--limit-iface-in': case '--limit-iface-out':
+        break
+      case '--physdev-is-bridged':
+        conditions.push({test: p => not(Boolean(p.bridged), neg)})
+        break
+      case '-f': case '--fragment':
+        conditions.push({test: () => not(false, neg)})
+        break
+      case '-j': case '--jump': case '-g': case '--goto':
+        target = arg()
+        goto = tok === '-g' || tok === '--goto'
+        targetArgs = t.slice(i + 1)
+        i = t.length
+        break
+      default: {
+        if (tok.startsWith('-')) {
+          // An option this evaluator does not know: take its arguments and treat the rule as undecidable.
+          const words = [tok]
+          while (i + 1 < t.length && !t[i + 1].startsWith('-') && t[i + 1] !== '!') words.push(t[++i])
+          if (['--limit', '--limit-burst'].includes(tok)) break
+          unknown([neg ? '!' : '', ...words].filter(Boolean).join(' '))
+        }
+      }
+    }
+  }
+  // Modules that decide without any option; the others' options were judged above.
+  for (const m of modules) if (['socket', 'rpfilter', 'ipvs'].includes(m)) unknown(`-m ${m}`)
+  return {rule, conditions, target, targetArgs, goto}
+}
+
+function targetAddress(args: string[]): string | undefined {
+  const i = args.findIndex(a => a === '--to-source' || a === '--to-destination' || a === '--to')
+  if (i === -1) return undefined
+  const v = args[i + 1] ?? ''
+  return v.split(/[-:]/)[0] || undefined
+}
+
+export class RuleSet {
+  private readonly chains = new Map<string, ParsedRule[]>()
+  private readonly policies = new Map<string, string>()
+
+  constructor(readonly iptables: Iptables) {
+    for (const c of iptables.chains) {
+      if (c.policy !== undefined) this.policies.set(`${c.table} ${c.name}`, c.policy)
+      if (!this.chains.has(`${c.table} ${c.name}`)) this.chains.set(`${c.table} ${c.name}`, [])
+    }
+    for (const r of iptables.rules) {
+      const key = `${r.table} ${r.chain}`
+      const list = this.chains.get(key)
+      if (list) list.push(parseRule(r))
+      else this.chains.set(key, [parseRule(r)])
+    }
+  }
+
+  hasTable(table: string): boolean {
+    for (const key of this.chains.keys()) if (key.startsWith(`${table} `)) return true
+    return false
+  }
+
+  rules(table: string, chain: string): ParsedRule[] {
+    return this.chains.get(`${table} ${chain}`) ?? []
+  }
+
+  policy(table: string, chain: string): string {
+    return this.policies.get(`${table} ${chain}`) ?? 'ACCEPT'
+  }
+
+  /** True when the chain can do anything but accept: it has rules or a non-ACCEPT policy. */
+  active(table: string, chain: string): boolean {
+    return this.rules(table, chain).length > 0 || this.policy(table, chain) !== 'ACCEPT'
+  }
+
+  evaluate(table: string, chain: string, p: PacketFacts): Decision {
+    const assumptions: string[] = []
+    const returns: {rule: IptablesRule, path: string[]}[] = []
+    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0)
+    if (r.kind === 'decided') return {...r.decision, assumptions}
+    const policy = this.policy(table, chain)
+    const action: Action = policy === 'DROP' ? 'DROP' : 'ACCEPT'
+    const last = returns.at(-1)
+    return {action, evidence: `-P ${chain} ${policy}`, path: last?.path ?? [chain], assumptions, viaReturn: last?.rule}
+  }
+
+  private walk(table: string, chain: string, p: PacketFacts, assumptions: string[], returns: {rule: IptablesRule, path: string[]}[], path: string[], depth: number):
+    {kind: 'decided', decision: Omit<Decision, 'assumptions'>} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
+    if (depth > 32) return {kind: 'end'}
+    for (const pr of this.rules(table, chain)) {
+      let result: Tri = true
+      const undecided: string[] = []
+      for (const c of pr.conditions) {
+        const v = c.test(p)
+        if (v === 'unknown') {
+          result = 'unknown'
+          if (c.undecidable) undecided.push(c.undecidable)
+          continue
+        }
+        // A known answer resting on an assumption (the packet's mark) still shaped the verdict.
+        if (c.assumption && !assumptions.includes(c.assumption)) assumptions.push(c.assumption)
+        if (v === false) {
+          result = false
+          break
+        }
+      }
+      if (result === 'unknown') {
+        const a = `cannot evaluate ${undecided.map(u => `\`${u}\``).join(' and ')} in \`${pr.rule.raw}\`; assumed the rule does not match`
+        if (!assumptions.includes(a)) assumptions.push(a)
+        continue
+      }
+      if (!result) continue
+      const target = pr.target
+      if (target === undefined) continue
+      if (TERMINAL.has(target)) {
+        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs)}}
+      }
+      if (target === 'RETURN') {
+        returns.push({rule: pr.rule, path})
+        return {kind: 'return', rule: pr.rule}
+      }
+      if (this.chains.has(`${table} ${target}`)) {
+        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1)
+        if (sub.kind === 'decided') return sub
+        if (pr.goto) return {kind: 'return', rule: sub.kind === 'return' ? sub.rule : undefined}
+        continue
+      }
+      // LOG, MARK, CONNMARK, CT, NOTRACK, ...: the packet goes on to the next rule.
+    }
+    return {kind: 'end'}
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The `trace --json` contract as JSON Schema (draft 2020-12). docs/trace.md embeds this object
+ * verbatim and a test checks both agree, so the published schema cannot drift from the code.
+ */
+import {DISPOSITIONS, STEP_KINDS, STEP_VERDICTS, WARNING_CODES} from './types.js'
+
+export const traceJsonSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'urn:flannelctl:trace:1',
+  title: 'flannelctl trace',
+  description: 'One packet followed through the kernel tables of several hosts, and the fate of its reply.',
+  type: 'object',
+  required: ['src', 'dst', 'flow', 'disposition', 'hops', 'returnPath', 'traceroute', 'warnings'],
+  additionalProperties: false,
+  properties: {
+    src: {$ref: '#/$defs/endpoint'},
+    dst: {$ref: '#/$defs/endpoint'},
+    flow: {$ref: '#/$defs/flow'},
+    disposition: {$ref: '#/$defs/disposition'},
+    hops: {type: 'array', items: {$ref: '#/$defs/hop'}},
+    failure: {$ref: '#/$defs/failure'},
+    returnPath: {$ref: '#/$defs/returnPath'},
+    traceroute: {
+      description: 'addresses `traceroute -n` would print, the destination last; "*" for a silent hop',
+      type: 'array',
+      items: {type: 'string'},
+    },
+    warnings: {type: 'array', items: {$ref: '#/$defs/warning'}},
+  },
+  $defs: {
+    disposition: {enum: [...DISPOSITIONS]},
+    endpoint: {
+      type: 'object',
+      required: ['kind', 'name', 'ip'],
+      additionalProperties: false,
+      properties: {
+        kind: {enum: ['pod', 'node', 'address']},
+        name: {type: 'string'},
+        ip: {type: 'string'},
+        node: {type: 'string', description: 'the node a pod runs on'},
+      },
+    },
+    flow: {
+      type: 'object',
+      required: ['proto'],
+      additionalProperties: false,
+      properties: {
+        proto: {enum: ['icmp', 'tcp', 'udp']},
+        dport: {type: 'integer', minimum: 1, maximum: 65535},
+        size: {type: 'integer', minimum: 28, maximum: 65535, description: 'IP packet size in bytes, sent with DF set'},
+      },
+    },
+    hop: {
+      type: 'object',
+      required: ['node', 'in', 'out', 'steps'],
+      additionalProperties: false,
+      properties: {
+        node: {type: 'string'},
+        in: {type: 'string', description: 'receiving device; "local" when the packet starts on this host'},
+        out: {type: 'string', description: 'sending device; "local" when delivered here, "-" when none was chosen'},
+        steps: {type: 'array', items: {$ref: '#/$defs/step'}},
+      },
+    },
+    step: {
+      type: 'object',
+      required: ['kind', 'evidence', 'verdict', 'explanation'],
+      additionalProperties: false,
+      properties: {
+        kind: {enum: [...STEP_KINDS]},
+        evidence: {type: 'string', description: 'the exact table line, or a note in parentheses when there is none'},
+        verdict: {enum: [...STEP_VERDICTS]},
+        explanation: {type: 'string'},
+      },
+    },
+    fix: {
+      type: 'object',
+      required: ['node', 'command'],
+      additionalProperties: false,
+      properties: {
+        node: {type: 'string'},
+        command: {type: 'string'},
+      },
+    },
+    failure: {
+      type: 'object',
+      required: ['node', 'step', 'evidence', 'reason', 'fix'],
+      additionalProperties: false,
+      properties: {
+        node: {type: 'string'},
+        step: {enum: [...STEP_KINDS]},
+        evidence: {type: 'string'},
+        reason: {type: 'string'},
+        fix: {type: 'array', items: {$ref: '#/$defs/fix'}},
+      },
+    },
+    warning: {
+      type: 'object',
+      required: ['code', 'node', 'message'],
+      additionalProperties: false,
+      properties: {
+        code: {enum: [...WARNING_CODES]},
+        node: {type: 'string'},
+        message: {type: 'string'},
+      },
+    },
+    returnPath: {
+      type: 'object',
+      required: ['disposition', 'hops'],
+      additionalProperties: false,
+      properties: {
+        disposition: {$ref: '#/$defs/disposition'},
+        hops: {type: 'array', items: {$ref: '#/$defs/hop'}},
+        failure: {$ref: '#/$defs/failure'},
+      },
+    },
+  },
+} as const

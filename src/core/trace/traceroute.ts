@@ -1,0 +1,22 @@
+/**
+ * Which address a forwarding host answers `traceroute` from. Linux sends its ICMP time-exceeded
+ * from the source address its route back to the prober selects (the route's `src`, else the
+ * outgoing device's primary address, else an address of another interface), or from the inbound
+ * interface's address when net.ipv4.icmp_errors_use_inbound_ifaddr=1. That is why a flannel vxlan
+ * path shows the peer's `<subnet>.0` and a host-gw path the peer's underlay address.
+ */
+import type {HostView} from './host-view.js'
+import {routeDevice} from './routes.js'
+
+/** `*` when the host has no route back to the prober: traceroute prints a star for it. */
+export function icmpErrorSource(view: HostView, inDev: string, prober: string): string {
+  if (view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1) {
+    const a = view.deviceAddress(inDev, prober) ?? view.firstGlobalAddress()
+    if (a !== undefined) return a
+  }
+  const table = view.routes
+  const r = table?.lookup(prober)
+  if (table === undefined || r === undefined || r.type !== 'unicast') return '*'
+  const dev = routeDevice(table, r)
+  return view.sourceFor(dev === r.dev ? r : {...r, dev}, prober) ?? '*'
+}

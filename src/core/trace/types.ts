@@ -1,0 +1,122 @@
+/**
+ * The trace as data: the public `--json` contract (design.md, "Trace"). Field names here are
+ * what scripts read, so they change only with the schema in schema.ts and docs/trace.md.
+ */
+import type {HostSnapshot} from '../model.js'
+
+export const DISPOSITIONS = [
+  'DELIVERED', 'NO_ROUTE', 'NEXT_HOP_NOT_ONLINK', 'NEIGHBOR_MISSING', 'FDB_MISSING', 'WRONG_VTEP_HOST',
+  'STALE_VTEP_MAC', 'VNI_MISMATCH', 'PORT_MISMATCH', 'DEVICE_DOWN', 'FORWARDING_DISABLED', 'DENIED_BY_FILTER',
+  'NULL_ROUTED', 'REVERSE_PATH_FILTERED', 'MTU_EXCEEDED', 'LOOP', 'EXITS_NETWORK', 'INSUFFICIENT_INFO',
+] as const
+export type Disposition = typeof DISPOSITIONS[number]
+
+export const WARNING_CODES = ['SOURCE_NATED', 'NO_RETURN_ROUTE', 'ASYMMETRIC_PATH', 'ASSUMED'] as const
+export type WarningCode = typeof WARNING_CODES[number]
+
+export const STEP_KINDS = ['route', 'neigh', 'fdb', 'encap', 'decap', 'filter', 'nat', 'sysctl', 'mtu', 'deliver'] as const
+export type StepKind = typeof STEP_KINDS[number]
+
+/**
+ * What a step decided. `ok`/`accept` let the packet on, `drop` ends the trace, `assumed` means the
+ * table was not captured and a flannel node's usual setting stood in, `exit` means the packet left
+ * the hosts we can see, the nat verdicts say what happened to an address.
+ */
+export const STEP_VERDICTS = [
+  'ok', 'accept', 'drop', 'assumed', 'unknown', 'exit', 'delivered', 'unchanged', 'masquerade', 'snat', 'de-nat',
+] as const
+export type StepVerdict = typeof STEP_VERDICTS[number]
+
+export type Proto = 'icmp' | 'tcp' | 'udp'
+
+export interface Step {
+  kind: StepKind
+  /** the exact table line the decision rests on (an entity's `raw`), or a note in parentheses when none exists */
+  evidence: string
+  verdict: StepVerdict
+  explanation: string
+}
+
+/** `in`/`out` are device names; `local` means the packet starts or ends on this host, `-` that none was chosen. */
+export interface Hop {
+  node: string
+  in: string
+  out: string
+  steps: Step[]
+}
+
+export interface Fix {
+  /** the host (snapshot name) to run the command on */
+  node: string
+  command: string
+}
+
+export interface Failure {
+  node: string
+  step: StepKind
+  evidence: string
+  reason: string
+  fix: Fix[]
+}
+
+export interface TraceWarning {
+  code: WarningCode
+  node: string
+  message: string
+}
+
+export interface ReturnPath {
+  disposition: Disposition
+  hops: Hop[]
+  failure?: Failure
+}
+
+export interface Endpoint {
+  /** pod: a pod of the inventory; node: a host; address: an IPv4 address outside the hosts we can see */
+  kind: 'pod' | 'node' | 'address'
+  name: string
+  ip: string
+  /** the node a pod runs on */
+  node?: string
+}
+
+export interface Flow {
+  proto: Proto
+  dport?: number
+  /** IP packet size in bytes (headers included), checked with DF set */
+  size?: number
+}
+
+export interface Trace {
+  src: Endpoint
+  dst: Endpoint
+  flow: Flow
+  disposition: Disposition
+  hops: Hop[]
+  failure?: Failure
+  returnPath: ReturnPath
+  /** the addresses `traceroute -n` would print, the destination last; `*` for a hop that stays silent */
+  traceroute: string[]
+  warnings: TraceWarning[]
+}
+
+export interface PodRef {
+  name: string
+  ip: string
+  node: string
+  /** name of the HostSnapshot holding the pod's own namespace tables, when captured */
+  netns?: string
+}
+
+export interface World {
+  hosts: HostSnapshot[]
+  pods: PodRef[]
+}
+
+export interface TraceRequest {
+  src: string
+  dst: string
+  proto?: Proto
+  dport?: number
+  size?: number
+}

@@ -1,0 +1,209 @@
+/**
+ * The hosts and pods a trace can visit, indexed once per World: which host owns an address, which
+ * snapshot is a pod's own namespace, what a name on the command line means.
+ */
+import type {Address, Link} from '../model.js'
+import {cidrContains, ipToInt, isIPv4, parseCidr} from '../addr.js'
+import {userError} from '../../errors.js'
+import {HostView} from './host-view.js'
+import type {Endpoint, PodRef, World} from './types.js'
+
+export interface Owner {
+  view: HostView
+  addr: Address
+}
+
+/** A resolved command-line endpoint, with where its packets start or end. */
+export interface ResolvedEndpoint extends Endpoint {
+  pod?: PodRef
+  /** the host the endpoint lives on: a pod's node, or the node itself */
+  nodeView?: HostView
+  /** the pod's own namespace snapshot, when captured */
+  podView?: HostView
+}
+
+export class WorldIndex {
+  readonly views = new Map<string, HostView>()
+  readonly podsByName = new Map<string, PodRef>()
+  readonly podsByIp = new Map<string, PodRef>()
+  private readonly podsOfNode = new Map<string, PodRef[]>()
+  /** pod namespace snapshot name -> pod */
+  private readonly podOfView = new Map<string, PodRef>()
+  private ownerMap?: Map<string, Owner[]>
+  private nodeList?: HostView[]
+  private podSubnets?: {base: number, prefixlen: number, view: HostView, addr: Address}[]
+
+  constructor(readonly world: World) {
+    for (const h of world.hosts) if (!this.views.has(h.name)) this.views.set(h.name, new HostView(h))
+    for (const p of world.pods) {
+      if (!this.podsByName.has(p.name)) this.podsByName.set(p.name, p)
+      if (!this.podsByIp.has(p.ip)) this.podsByIp.set(p.ip, p)
+      const list = this.podsOfNode.get(p.node)
+      if (list) list.push(p)
+      else this.podsOfNode.set(p.node, [p])
+      if (p.netns !== undefined && this.views.has(p.netns)) this.podOfView.set(p.netns, p)
+    }
+  }
+
+  view(name: string): HostView | undefined {
+    return this.views.get(name)
+  }
+
+  podOf(view: HostView): PodRef | undefined {
+    return this.podOfView.get(view.name)
+  }
+
+  isNode(view: HostView): boolean {
+    return !this.podOfView.has(view.name)
+  }
+
+  podView(pod: PodRef): HostView | undefined {
+    return pod.netns === undefined ? undefined : this.views.get(pod.netns)
+  }
+
+  nodeViewOf(pod: PodRef): HostView | undefined {
+    const v = this.views.get(pod.node)
+    return v !== undefined && this.isNode(v) ? v : undefined
+  }
+
+  podsOn(node: string): PodRef[] {
+    return this.podsOfNode.get(node) ?? []
+  }
+
+  nodeViews(): HostView[] {
+    this.nodeList ??= [...this.views.values()].filter(v => this.isNode(v))
+    return this.nodeList
+  }
+
+  /**
+   * The node whose pod bridge (or other pod-facing device) has an address whose subnet holds `ip`:
+   * where an address of a pod the inventory does not list lives. Built from addresses alone, so
+   * it costs no route tables on a 1000-node world.
+   */
+  podSubnetOwner(ip: string): {view: HostView, addr: Address} | undefined {
+    if (!this.podSubnets) {
+      this.podSubnets = []
+      for (const view of this.nodeViews()) {
+        for (const addr of view.ipv4Addresses()) {
+          if (addr.prefixlen >= 31 || !this.isPodSide(view, addr.dev)) continue
+          try {
+            const c = parseCidr(`${addr.local}/${addr.prefixlen}`)
+            this.podSubnets.push({...c, view, addr})
+          } catch {
+            continue
+          }
+        }
+      }
+      this.podSubnets.sort((a, b) => b.prefixlen - a.prefixlen)
+    }
+    let n: number
+    try {
+      n = ipToInt(ip)
+    } catch {
+      return undefined
+    }
+    const hit = this.podSubnets.find(p => cidrContains(p, n))
+    return hit === undefined ? undefined : {view: hit.view, addr: hit.addr}
+  }
+
+  /** Hosts with the address configured on an interface (several for 172.17.0.1 on every docker0). */
+  owners(ip: string): Owner[] {
+    if (!this.ownerMap) {
+      this.ownerMap = new Map()
+      for (const view of this.views.values()) {
+        for (const addr of view.ipv4Addresses()) {
+          if (addr.local.startsWith('127.')) continue
+          const list = this.ownerMap.get(addr.local)
+          if (list) list.push({view, addr})
+          else this.ownerMap.set(addr.local, [{view, addr}])
+        }
+      }
+    }
+    return this.ownerMap.get(ip) ?? []
+  }
+
+  /**
+   * The interface of `node` that faces the pod: the host end of the pod's veth (or the bridge it is
+   * enslaved to), found by veth peer index, else by the node's route to the pod's address.
+   */
+  podFacingDevice(node: HostView, pod: PodRef): string | undefined {
+    const ns = this.podView(pod)
+    if (ns !== undefined) {
+      const owned = ns.ownAddress(pod.ip)
+      const podLink = owned ? ns.link(owned.dev) : undefined
+      if (podLink?.peerIndex !== undefined) {
+        const hostEnd = node.linkByIndex(podLink.peerIndex)
+        if (hostEnd !== undefined && (hostEnd.peerIndex === undefined || hostEnd.peerIndex === podLink.index)) {
+          return hostEnd.master ?? hostEnd.name
+        }
+      }
+    }
+    const r = node.routes?.lookup(pod.ip)
+    if (r !== undefined && r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined) return r.dev
+    return undefined
+  }
+
+  /** A device that leads to this node's pods rather than to other hosts. */
+  isPodSide(view: HostView, dev: string): boolean {
+    const l: Link | undefined = view.link(dev)
+    if (l !== undefined) {
+      if (l.kind === 'vxlan') return false
+      if (l.kind === 'bridge' || l.master !== undefined) return true
+      if (l.kind === 'veth' && view.ipv4On(dev).length === 0) return true
+      return /^(cali|veth|cni|docker|br-|tap|lxc)/.test(dev) && view.ipv4On(dev).length === 0
+    }
+    return !/^(eth|en|wl|bond|ib|vlan|flannel|vxlan|lo$)/.test(dev)
+  }
+
+  /** The address a node is known by: its default route's device address, else its VTEP, else any global one. */
+  nodeAddress(view: HostView): string | undefined {
+    const def = view.routes?.lookup('0.0.0.0')
+    if (def !== undefined && def.dev !== undefined) {
+      const a = view.deviceAddress(def.dev, def.gateway)
+      if (a !== undefined) return a
+    }
+    for (const l of view.vxlanLinks()) if (l.vxlan?.local !== undefined) return l.vxlan.local
+    const plain = view.ipv4Addresses().find(a => (a.scope ?? 'global') === 'global' && !a.local.startsWith('127.') && !this.isPodSide(view, a.dev) && view.link(a.dev)?.kind !== 'vxlan')
+    return plain?.local ?? view.firstGlobalAddress()
+  }
+
+  resolveEndpoint(text: string, role: 'source' | 'destination'): ResolvedEndpoint {
+    const pod = this.podsByName.get(text) ?? (isIPv4(text) ? this.podsByIp.get(text) : undefined)
+    if (pod !== undefined) {
+      return {kind: 'pod', name: pod.name, ip: pod.ip, node: pod.node, pod, nodeView: this.nodeViewOf(pod), podView: this.podView(pod)}
+    }
+    const host = this.views.get(text)
+    if (host !== undefined && this.isNode(host)) {
+      const ip = this.nodeAddress(host)
+      if (ip === undefined) {
+        throw userError(`node ${text} has no IPv4 address in its snapshot`, `capture \`ip addr\` on ${text}, or trace to one of its pods`)
+      }
+      return {kind: 'node', name: host.name, ip, nodeView: host}
+    }
+    if (isIPv4(text)) {
+      const owner = this.owners(text).find(o => this.isNode(o.view))
+      if (owner !== undefined) return {kind: 'node', name: owner.view.name, ip: text, nodeView: owner.view}
+      if (role === 'destination') return {kind: 'address', name: text, ip: text}
+    }
+    throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node of this inventory`, `known names: ${this.knownNames()}`)
+  }
+
+  knownNames(): string {
+    const pods = [...this.podsByName.keys()]
+    const nodes = this.nodeViews().map(v => v.name)
+    const list = (names: string[]) => names.length > 12 ? `${names.slice(0, 12).join(', ')}, … (${names.length} in all)` : names.join(', ')
+    const parts = []
+    if (pods.length) parts.push(`pods ${list(pods)}`)
+    if (nodes.length) parts.push(`nodes ${list(nodes)}`)
+    return parts.join('; ') || '(the inventory is empty)'
+  }
+}
+
+const cache = new WeakMap<World, WorldIndex>()
+
+/** One index per World object: doctor's all-pairs traces share it. Do not mutate a World after tracing it. */
+export function indexWorld(world: World): WorldIndex {
+  let w = cache.get(world)
+  if (!w) cache.set(world, w = new WorldIndex(world))
+  return w
+}

@@ -1,0 +1,86 @@
+/**
+ * A trace for people: one block per hop, each step as `kind  verdict  evidence` with its
+ * explanation under it, then the verdict, the predicted traceroute, the reply's fate, warnings
+ * and, for a failure, where, why and the command that fixes it. Colour only when asked for.
+ */
+import type {Endpoint, Hop, Step, Trace} from '../core/trace/types.js'
+
+export interface RenderOptions {
+  color: boolean
+}
+
+const CODES = {bold: '1', dim: '2', red: '31', green: '32', yellow: '33', cyan: '36'} as const
+type Style = keyof typeof CODES
+
+const KIND_WIDTH = 8
+const VERDICT_WIDTH = 12
+const EVIDENCE_COLUMN = 2 + KIND_WIDTH + VERDICT_WIDTH
+const EXPLANATION_COLUMN = 2 + KIND_WIDTH
+
+export function renderTrace(trace: Trace, options: RenderOptions): string {
+  const paint = (style: Style, s: string): string => options.color ? `\u001B[${CODES[style]}m${s}\u001B[0m` : s
+  const verdictStyle = (v: Step['verdict']): Style | undefined =>
+    v === 'drop' ? 'red' : v === 'assumed' || v === 'unknown' || v === 'exit' ? 'yellow' : v === 'masquerade' || v === 'snat' || v === 'de-nat' ? 'cyan' : 'green'
+
+  const lines: string[] = []
+  lines.push(`${endpoint(trace.src)} → ${endpoint(trace.dst)}  ${flowText(trace)}`)
+
+  const hopBlock = (hop: Hop): void => {
+    lines.push(`${paint('bold', hop.node)} (${hop.in} → ${hop.out})`)
+    for (const s of hop.steps) {
+      const [first, ...more] = s.evidence.split('\n').map(l => l.trim())
+      const verdict = s.verdict.padEnd(VERDICT_WIDTH)
+      const style = verdictStyle(s.verdict)
+      lines.push(`  ${s.kind.padEnd(KIND_WIDTH)}${style ? paint(style, verdict) : verdict}${first}`.trimEnd())
+      for (const m of more) lines.push(`${' '.repeat(EVIDENCE_COLUMN)}${m}`)
+      lines.push(paint('dim', `${' '.repeat(EXPLANATION_COLUMN)}${s.explanation}`))
+    }
+  }
+
+  lines.push('')
+  for (const hop of trace.hops) hopBlock(hop)
+  lines.push('')
+  const delivered = trace.disposition === 'DELIVERED'
+  lines.push(`Disposition: ${paint(delivered ? 'green' : trace.failure ? 'red' : 'yellow', trace.disposition)}`)
+  if (trace.failure) {
+    const f = trace.failure
+    lines.push(`  where:    ${f.node} (${f.step})`)
+    lines.push(`  why:      ${f.reason}`)
+    const [first, ...more] = f.evidence.split('\n').map(l => l.trim())
+    lines.push(`  evidence: ${first}`)
+    for (const m of more) lines.push(`            ${m}`)
+    for (const fix of f.fix) lines.push(`  Fix (on ${fix.node}): ${paint('bold', fix.command)}`)
+  }
+  lines.push(`Traceroute:  ${trace.traceroute.length > 0 ? trace.traceroute.join('  ') : '(no hop answers)'}`)
+
+  const rp = trace.returnPath
+  if (rp.hops.length === 0) {
+    lines.push(`Return path: ${rp.disposition} (the reply starts outside the snapshot)`)
+  } else {
+    const path = rp.hops.map(h => h.node).filter((n, i, all) => i === 0 || all[i - 1] !== n).join(' → ')
+    lines.push(`Return path: ${paint(rp.disposition === 'DELIVERED' ? 'green' : 'red', rp.disposition)}  ${path}`)
+    if (rp.failure) {
+      lines.push(`  where:    ${rp.failure.node} (${rp.failure.step})`)
+      lines.push(`  why:      ${rp.failure.reason}`)
+      for (const fix of rp.failure.fix) lines.push(`  Fix (on ${fix.node}): ${paint('bold', fix.command)}`)
+    }
+  }
+  if (trace.warnings.length > 0) {
+    lines.push('Warnings:')
+    for (const w of trace.warnings) lines.push(`  ${paint('yellow', w.code)}  ${w.node}: ${w.message}`)
+  }
+  return lines.join('\n')
+}
+
+function endpoint(e: Endpoint): string {
+  if (e.kind === 'pod') return `${e.name} ${e.ip}${e.node ? ` (on ${e.node})` : ''}`
+  if (e.kind === 'node') return `${e.name} ${e.ip}`
+  return e.ip
+}
+
+function flowText(t: Trace): string {
+  const parts: string[] = [t.flow.proto]
+  if (t.flow.dport !== undefined) parts.push(`dport ${t.flow.dport}`)
+  if (t.flow.size !== undefined) parts.push(`${t.flow.size} bytes`)
+  return parts.join(', ')
+}

@@ -1,0 +1,309 @@
+import {expect} from 'chai'
+import {traceFlow} from '../../src/core/trace/engine.js'
+import type {Trace} from '../../src/core/trace/types.js'
+import {FlannelctlError} from '../../src/errors.js'
+import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
+
+const nodesOf = (t: Trace) => t.hops.map(h => h.node)
+const devicesOf = (t: Trace) => t.hops.map(h => `${h.node}:${h.in}>${h.out}`)
+const kindsAt = (t: Trace, node: string) => t.hops.find(h => h.node === node)!.steps.map(s => s.kind)
+const codes = (t: Trace) => t.warnings.map(w => w.code)
+
+describe('trace engine', () => {
+  describe('flannel vxlan, pods with their own namespace snapshots', () => {
+    const world = loadWorld('flannel-vxlan')
+
+    it('delivers pod to pod across nodes through flannel.1', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.failure).to.equal(undefined)
+      expect(devicesOf(t)).to.deep.equal(['pod-a:local>eth0', 'node1:cni0>flannel.1', 'node2:flannel.1>cni0', 'pod-b:eth0>local'])
+      expect(kindsAt(t, 'node1')).to.include.members(['sysctl', 'route', 'filter', 'nat', 'neigh', 'fdb', 'encap'])
+      expect(kindsAt(t, 'node2')[0]).to.equal('decap')
+      const encap = t.hops[1].steps.find(s => s.kind === 'encap')!
+      expect(encap.explanation).to.contain('UDP 192.168.100.11 → 192.168.100.12:8472, VNI 1')
+      expect(t.src).to.deep.equal({kind: 'pod', name: 'pod-a', ip: '10.244.1.34', node: 'node1'})
+    })
+
+    it('predicts traceroute as [cni0 gateway of the source node, peer <subnet>.0, destination]', () => {
+      expect(traceFlow(world, {src: 'pod-a', dst: 'pod-b'}).traceroute).to.deep.equal(['10.244.1.1', '10.244.2.0', '10.244.2.5'])
+    })
+
+    it('traces the reply back and finds it symmetric', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.returnPath.disposition).to.equal('DELIVERED')
+      expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['pod-b', 'node2', 'node1', 'pod-a'])
+      expect(codes(t)).to.not.include('ASYMMETRIC_PATH')
+      expect(codes(t)).to.not.include('NO_RETURN_ROUTE')
+    })
+
+    it('quotes the exact table lines as evidence', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b'})
+      const evidence = t.hops.flatMap(h => h.steps.map(s => s.evidence))
+      expect(evidence).to.include('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
+      expect(evidence).to.include('10.244.2.0 dev flannel.1 lladdr d6:12:9b:77:c2:02 PERMANENT')
+      expect(evidence).to.include('d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent')
+      expect(evidence).to.include('-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT')
+    })
+
+    it('warns that the packet mark of flannel\'s masq rule was assumed', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b'})
+      const assumed = t.warnings.filter(w => w.code === 'ASSUMED')
+      expect(assumed.map(w => w.node)).to.have.members(['node1', 'node2'])
+      expect(assumed[0].message).to.contain('--mark 0x4000/0x4000')
+    })
+
+    it('starts at the node\'s bridge when the pod namespace was not captured', () => {
+      const t = traceFlow(world, {src: 'pod-c', dst: 'pod-a'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(devicesOf(t)[0]).to.equal('node2:cni0>flannel.1')
+      expect(t.traceroute).to.deep.equal(['10.244.2.1', '10.244.1.0', '10.244.1.34'])
+      // the reply ends on node2's bridge, handed to the pod
+      const last = t.returnPath.hops.at(-1)!
+      expect(last.node).to.equal('node2')
+      expect(last.steps.at(-1)!.kind).to.equal('deliver')
+    })
+
+    it('switches pods on the same bridge without routing (br_netfilter still runs FORWARD)', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-a2'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(devicesOf(t)).to.deep.equal(['pod-a:local>eth0', 'node1:cni0>cni0', 'pod-a2:eth0>local'])
+      expect(kindsAt(t, 'node1')).to.deep.equal(['fdb', 'filter'])
+      expect(t.traceroute).to.deep.equal(['10.244.1.35'])
+    })
+
+    it('traces from a node: the source is the address its route selects (flannel.1\'s)', () => {
+      const t = traceFlow(world, {src: 'node1', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.src).to.deep.equal({kind: 'node', name: 'node1', ip: '10.244.1.0'})
+      expect(t.hops[0]).to.include({node: 'node1', in: 'local', out: 'flannel.1'})
+      expect(t.traceroute).to.deep.equal(['10.244.2.0', '10.244.2.5'])
+    })
+
+    it('delivers a pod to its own node', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'node1'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.dst.ip).to.equal('192.168.100.11')
+      expect(nodesOf(t)).to.deep.equal(['pod-a', 'node1'])
+      expect(t.traceroute).to.deep.equal(['192.168.100.11'])
+    })
+
+    it('accepts pod IPs and node names', () => {
+      const t = traceFlow(world, {src: '10.244.1.34', dst: 'node2'})
+      expect(t.src.name).to.equal('pod-a')
+      expect(t.disposition).to.equal('DELIVERED')
+    })
+
+    it('lets a packet to the internet exit by the default route without a failure', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: '203.0.113.7'})
+      expect(t.disposition).to.equal('EXITS_NETWORK')
+      expect(t.failure).to.equal(undefined)
+      expect(t.dst.kind).to.equal('address')
+      // flannel masquerades pod traffic leaving the network
+      const nat = t.hops[1].steps.find(s => s.kind === 'nat')!
+      expect(nat.verdict).to.equal('masquerade')
+      expect(nat.explanation).to.contain('becomes 192.168.100.11')
+      expect(t.returnPath.disposition).to.equal('INSUFFICIENT_INFO')
+      expect(codes(t)).to.not.include('NO_RETURN_ROUTE')
+    })
+
+    it('checks --size against each MTU, with 50 bytes of vxlan on the underlay', () => {
+      const ok = traceFlow(world, {src: 'pod-a', dst: 'pod-b', size: 1450})
+      expect(ok.disposition).to.equal('DELIVERED')
+      const mtu = ok.hops[1].steps.filter(s => s.kind === 'mtu').map(s => s.explanation)
+      expect(mtu[1]).to.contain('1500-byte outer packet (1450 + 50 bytes of vxlan encapsulation)')
+      const big = traceFlow(world, {src: 'pod-a', dst: 'pod-b', size: 1451})
+      expect(big.disposition).to.equal('MTU_EXCEEDED')
+      expect(big.failure!.node).to.equal('pod-a')
+    })
+
+    it('matches tcp ports in filter rules and reports the dropping rule', () => {
+      const w = applyPatches(world, [
+        {host: 'node2', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'FLANNEL-FWD', spec: '-p tcp -m tcp --dport 5432 -j REJECT --reject-with icmp-port-unreachable', raw: '-A FLANNEL-FWD -p tcp -m tcp --dport 5432 -j REJECT --reject-with icmp-port-unreachable'}},
+      ])
+      // appended after the ACCEPT rules: never reached
+      expect(traceFlow(w, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 5432}).disposition).to.equal('DELIVERED')
+      const first = applyPatches(world, [
+        {host: 'node2', op: 'remove', table: 'iptables.rules', where: {chain: 'FORWARD'}},
+        {host: 'node2', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'FORWARD', spec: '-p tcp -m tcp --dport 5432 -j REJECT --reject-with icmp-port-unreachable', raw: '-A FORWARD -p tcp -m tcp --dport 5432 -j REJECT --reject-with icmp-port-unreachable'}},
+        {host: 'node2', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'FORWARD', spec: '-m comment --comment "flanneld forward" -j FLANNEL-FWD', raw: '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD'}},
+      ])
+      expect(traceFlow(first, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 80}).disposition).to.equal('DELIVERED')
+      const t = traceFlow(first, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 5432})
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(t.failure!.evidence).to.equal('-A FORWARD -p tcp -m tcp --dport 5432 -j REJECT --reject-with icmp-port-unreachable')
+      expect(t.failure!.fix).to.deep.equal([{node: 'node2', command: 'iptables -D FORWARD -p tcp -m tcp --dport 5432 -j REJECT --reject-with icmp-port-unreachable'}])
+    })
+
+    it('flags the naive masquerade rule: peers see the node instead of the pod', () => {
+      const w = applyPatches(world, [
+        {host: 'node1', op: 'remove', table: 'iptables.rules', where: {chain: 'POSTROUTING'}},
+        {host: 'node1', op: 'add', table: 'iptables.rules', value: {table: 'nat', chain: 'POSTROUTING', spec: '-s 10.244.1.0/24 ! -o docker0 -j MASQUERADE', raw: '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE'}},
+      ])
+      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DELIVERED')
+      const nated = t.warnings.find(x => x.code === 'SOURCE_NATED')!
+      expect(nated.node).to.equal('node1')
+      expect(nated.message).to.contain('10.244.1.34 to 10.244.1.0')
+      // the reply goes to node1's flannel.1 address and conntrack hands it back to the pod
+      expect(t.returnPath.disposition).to.equal('DELIVERED')
+      const denat = t.returnPath.hops.find(h => h.node === 'node1')!.steps.find(s => s.kind === 'nat')!
+      expect(denat).to.include({kind: 'nat', verdict: 'de-nat'})
+    })
+
+    it('warns when the reply cannot come back', () => {
+      const w = applyPatches(world, [{host: 'node2', op: 'remove', table: 'routes', where: {dst: '10.244.1.0/24'}}])
+      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.returnPath.disposition).to.equal('EXITS_NETWORK')
+      const warn = t.warnings.find(x => x.code === 'NO_RETURN_ROUTE')!
+      expect(warn.node).to.equal('node2')
+      expect(t.returnPath.failure!.fix[0].command).to.equal('ip route replace 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink')
+    })
+
+    it('warns when the reply takes another path', () => {
+      // node2 answers node1's pods over the underlay directly (DirectRouting on one side only)
+      const w = applyPatches(world, [
+        {host: 'node2', op: 'remove', table: 'routes', where: {dst: '10.244.1.0/24'}},
+        {host: 'node2', op: 'add', table: 'routes', value: {dst: '10.244.1.0/24', type: 'unicast', gateway: '192.168.100.11', dev: 'eth0', raw: '10.244.1.0/24 via 192.168.100.11 dev eth0'}},
+      ])
+      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.returnPath.disposition).to.equal('DELIVERED')
+      const asym = t.warnings.find(x => x.code === 'ASYMMETRIC_PATH')!
+      expect(asym.node).to.equal('node1')
+      expect(asym.message).to.contain('flannel.1').and.contain('eth0')
+    })
+
+    it('takes an address answering on a node\'s pod bridge as a pod the inventory does not list', () => {
+      const w = {hosts: world.hosts, pods: world.pods.filter(p => p.name !== 'pod-c')}
+      const t = traceFlow(w, {src: 'pod-a', dst: '10.244.2.6'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.hops.at(-1)!.steps.at(-1)!).to.include({kind: 'deliver', evidence: '10.244.2.6 dev cni0 lladdr 0a:58:0a:f4:02:06 REACHABLE'})
+      expect(traceFlow(w, {src: 'pod-a', dst: '10.244.2.77'}).disposition).to.equal('NEIGHBOR_MISSING')
+    })
+
+    it('rejects unknown names with the known ones as a hint', () => {
+      expect(() => traceFlow(world, {src: 'pod-x', dst: 'pod-b'})).to.throw(FlannelctlError)
+      try {
+        traceFlow(world, {src: 'pod-a', dst: 'nope'})
+      } catch (e) {
+        const err = e as FlannelctlError
+        expect(err.exitCode).to.equal(2)
+        expect(err.message).to.contain('"nope"')
+        expect(err.hint).to.contain('pod-a').and.contain('node1')
+      }
+      expect(() => traceFlow(world, {src: '10.9.9.9', dst: 'pod-b'})).to.throw(FlannelctlError, /unknown source/)
+      expect(() => traceFlow(world, {src: 'pod-a', dst: 'pod-b', dport: 80})).to.throw(FlannelctlError, /--dport needs/)
+      expect(() => traceFlow(world, {src: 'pod-a', dst: 'pod-b', size: 10})).to.throw(FlannelctlError, /bad size/)
+    })
+  })
+
+  describe('flannel host-gw', () => {
+    it('routes via the peer\'s underlay address; traceroute shows it', () => {
+      const t = traceFlow(loadWorld('flannel-host-gw'), {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(devicesOf(t)).to.deep.equal(['pod-a:local>eth0', 'node1:cni0>eth0', 'node2:eth0>cni0', 'pod-b:eth0>local'])
+      expect(t.traceroute).to.deep.equal(['10.244.1.1', '192.168.100.12', '10.244.2.5'])
+      expect(t.hops.flatMap(h => h.steps).some(s => s.kind === 'encap')).to.equal(false)
+    })
+
+    it('assumes a flannel node\'s usual settings where sysctls and iptables were not captured', () => {
+      const t = traceFlow(loadWorld('flannel-host-gw-partial'), {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DELIVERED')
+      const assumed = t.warnings.filter(w => w.code === 'ASSUMED' && w.node === 'node2').map(w => w.message)
+      expect(assumed.some(m => m.includes('forwarding is on'))).to.equal(true)
+      expect(assumed.some(m => m.includes('FORWARD chain accepts'))).to.equal(true)
+      expect(assumed.some(m => m.includes('rp_filter'))).to.equal(true)
+      const node2 = t.hops.find(h => h.node === 'node2')!
+      expect(node2.steps.filter(s => s.verdict === 'assumed').map(s => s.kind)).to.deep.equal(['sysctl', 'filter'])
+    })
+  })
+
+  describe('flannel DirectRouting', () => {
+    const world = loadWorld('flannel-directrouting')
+
+    it('goes direct to a peer on the same segment', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(devicesOf(t)).to.deep.equal(['node1:cni0>eth0', 'node2:eth0>cni0'])
+      expect(t.traceroute).to.deep.equal(['10.244.1.1', '192.168.100.12', '10.244.2.5'])
+    })
+
+    it('tunnels to a peer behind a router; the router carries only the outer packet', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-d'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(devicesOf(t)).to.deep.equal(['node1:cni0>flannel.1', 'router:eth0>eth1', 'node3:flannel.1>cni0'])
+      const router = t.hops[1].steps.find(s => s.kind === 'route')!
+      expect(router.explanation).to.contain('192.168.200.13')
+      // the router does not see the traced packet's TTL: it is not a traceroute hop
+      expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.3.0', '10.244.3.7'])
+      expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['node3', 'router', 'node1'])
+      expect(codes(t)).to.not.include('ASYMMETRIC_PATH')
+    })
+  })
+
+  describe('flannel before 0.9', () => {
+    const world = loadWorld('flannel-old')
+
+    it('traces one /16 route to flannel.1 with per-pod neighbour entries', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.hops[0].steps.find(s => s.kind === 'route')!.evidence).to.equal('10.244.0.0/16 dev flannel.1 proto kernel scope link src 10.244.1.0')
+      expect(t.hops[0].steps.find(s => s.kind === 'neigh')!.evidence).to.equal('10.244.2.5 dev flannel.1 lladdr 9a:1c:55:e0:02:02 REACHABLE')
+      expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.2.0', '10.244.2.5'])
+    })
+
+    it('reports a pod without a neighbour entry as NEIGHBOR_MISSING: no L3-miss agent is modelled', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b2'})
+      expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(t.failure!.node).to.equal('node1')
+      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip neigh replace 10.244.2.6 lladdr 9a:1c:55:e0:02:02 dev flannel.1 nud permanent'}])
+    })
+  })
+
+  describe('Calico (BGP, no encapsulation)', () => {
+    const world = loadWorld('calico')
+
+    it('gets pods out through 169.254.1.1, answered by proxy ARP on the cali veth', () => {
+      const t = traceFlow(world, {src: 'web-0', dst: 'db-0'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(devicesOf(t)).to.deep.equal(['web-0:local>eth0', 'cal1:cali1a2b3c4d5e6>eth0', 'cal2:eth0>cali9f8e7d6c5b4', 'db-0:eth0>local'])
+      const arp = t.hops[0].steps.find(s => s.kind === 'neigh')!
+      expect(arp.evidence).to.equal('net.ipv4.conf.cali1a2b3c4d5e6.proxy_arp = 1')
+      expect(arp.explanation).to.contain('proxy')
+    })
+
+    it('predicts traceroute from the node addresses (the cali veths have none)', () => {
+      expect(traceFlow(world, {src: 'web-0', dst: 'db-0'}).traceroute).to.deep.equal(['192.168.100.11', '192.168.100.12', '10.233.64.66'])
+    })
+
+    it('assumes an ipset match does not match, and says so', () => {
+      const t = traceFlow(world, {src: 'web-0', dst: 'db-0'})
+      const w = t.warnings.find(x => x.code === 'ASSUMED' && x.node === 'cal1')!
+      expect(w.message).to.contain('--match-set cali40masq-ipam-pools src')
+    })
+
+    it('null-routes an address of the node\'s own block that no pod has', () => {
+      const t = traceFlow(world, {src: 'db-0', dst: '10.233.64.9'})
+      expect(t.disposition).to.equal('NULL_ROUTED')
+      expect(t.failure!.node).to.equal('cal1')
+      expect(t.failure!.evidence).to.equal('blackhole 10.233.64.0/26 proto bird')
+    })
+  })
+
+  describe('docker0 with MASQUERADE', () => {
+    it('shows the masquerade, then conntrack undoing it for the reply', () => {
+      const t = traceFlow(loadWorld('docker-masq'), {src: 'web', dst: 'host2'})
+      expect(t.disposition).to.equal('DELIVERED')
+      const nat = t.hops[1].steps.find(s => s.kind === 'nat')!
+      expect(nat).to.include({verdict: 'masquerade', evidence: '-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE'})
+      expect(codes(t)).to.not.include('SOURCE_NATED')
+      const back = t.returnPath.hops.find(h => h.node === 'docker1')!
+      expect(back.steps[0]).to.include({kind: 'nat', verdict: 'de-nat'})
+      // the reply is ESTABLISHED: docker's conntrack rule lets it in
+      expect(back.steps.find(s => s.kind === 'filter')!.evidence).to.equal('-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT')
+      expect(t.returnPath.disposition).to.equal('DELIVERED')
+      expect(t.traceroute).to.deep.equal(['172.17.0.1', '192.168.100.22'])
+    })
+  })
+})

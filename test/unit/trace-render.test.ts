@@ -1,0 +1,54 @@
+import {expect} from 'chai'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {traceFlow} from '../../src/core/trace/engine.js'
+import type {TraceRequest, World} from '../../src/core/trace/types.js'
+import {renderTrace} from '../../src/ui/trace-render.js'
+import {FIXTURES, loadScenario, loadWorld} from '../fixtures/trace/load.js'
+
+/** Golden files pin the human view; `UPDATE_GOLDEN=1` rewrites them after a deliberate change. */
+const CASES: {name: string, world: () => World, request: TraceRequest}[] = [
+  {name: 'vxlan-pod-to-pod', world: () => loadWorld('flannel-vxlan'), request: {src: 'pod-a', dst: 'pod-b'}},
+  {name: 'vxlan-node-to-pod-tcp', world: () => loadWorld('flannel-vxlan'), request: {src: 'node1', dst: 'pod-c', proto: 'tcp', dport: 8080, size: 1400}},
+  {name: 'host-gw', world: () => loadWorld('flannel-host-gw'), request: {src: 'pod-a', dst: 'pod-b'}},
+  {name: 'host-gw-partial-snapshot', world: () => loadWorld('flannel-host-gw-partial'), request: {src: 'pod-a', dst: 'pod-b'}},
+  {name: 'directrouting-via-router', world: () => loadWorld('flannel-directrouting'), request: {src: 'pod-a', dst: 'pod-d'}},
+  {name: 'old-flannel', world: () => loadWorld('flannel-old'), request: {src: 'pod-a', dst: 'pod-b'}},
+  {name: 'calico', world: () => loadWorld('calico'), request: {src: 'web-0', dst: 'db-0'}},
+  {name: 'docker-masquerade', world: () => loadWorld('docker-masq'), request: {src: 'web', dst: 'host2'}},
+  ...['denied-by-filter', 'stale-vtep-mac', 'mtu-exceeded', 'exits-network'].map(f => ({
+    name: `fail-${f}`, world: () => loadScenario(`${f}.json`).world, request: loadScenario(`${f}.json`).scenario.request,
+  })),
+]
+
+const ANSI = /\u001B\[/
+
+describe('trace render', () => {
+  for (const c of CASES) {
+    it(`renders ${c.name} as its golden file`, () => {
+      const text = renderTrace(traceFlow(c.world(), c.request), {color: false}) + '\n'
+      const file = join(FIXTURES, 'golden', `${c.name}.txt`)
+      if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, text)
+      expect(text).to.equal(readFileSync(file, 'utf8'))
+      expect(ANSI.test(text)).to.equal(false)
+    })
+  }
+
+  it('shows the failure with where, why, evidence and fixes', () => {
+    const {world, scenario} = loadScenario('no-route.json')
+    const text = renderTrace(traceFlow(world, scenario.request), {color: false})
+    expect(text).to.contain('Disposition: NO_ROUTE')
+    expect(text).to.contain('  where:    node1 (route)')
+    expect(text).to.contain('  evidence: (no route to 10.244.2.5 in table main)')
+    expect(text).to.contain('  Fix (on node1): ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
+  })
+
+  it('paints only when asked', () => {
+    const t = traceFlow(loadWorld('flannel-vxlan'), {src: 'pod-a', dst: 'pod-b'})
+    const plain = renderTrace(t, {color: false})
+    const painted = renderTrace(t, {color: true})
+    expect(ANSI.test(plain)).to.equal(false)
+    expect(ANSI.test(painted)).to.equal(true)
+    expect(painted.replace(/\u001B\[[0-9;]*m/g, '')).to.equal(plain)
+  })
+})

@@ -1,0 +1,154 @@
+import {expect} from 'chai'
+import type {Iptables, Route} from '../../src/core/model.js'
+import {RuleSet, tokenize, type PacketFacts} from '../../src/core/trace/iptables.js'
+import {RouteTable} from '../../src/core/trace/routes.js'
+
+function rules(text: string): Iptables {
+  const chains: Iptables['chains'] = []
+  const list: Iptables['rules'] = []
+  let table = 'filter'
+  for (const line of text.trim().split('\n').map(l => l.trim())) {
+    if (line.startsWith('*')) table = line.slice(1)
+    else if (line.startsWith(':')) {
+      const [name, policy] = line.slice(1).split(/\s+/)
+      chains.push(policy === '-' ? {table, name} : {table, name, policy})
+    } else if (line.startsWith('-A ')) {
+      const [, chain, ...rest] = line.split(' ')
+      list.push({table, chain, spec: rest.join(' '), raw: line})
+    }
+  }
+  return {chains, rules: list}
+}
+
+const pkt = (o: Partial<PacketFacts> = {}): PacketFacts => ({src: '10.244.1.34', dst: '10.244.2.5', proto: 'icmp', state: 'NEW', inDev: 'cni0', outDev: 'flannel.1', ...o})
+
+describe('trace tables', () => {
+  describe('iptables evaluation', () => {
+    it('splits a spec like a shell, quotes and escapes included', () => {
+      expect(tokenize('-m comment --comment "flanneld forward" -j ACCEPT')).to.deep.equal(['-m', 'comment', '--comment', 'flanneld forward', '-j', 'ACCEPT'])
+      expect(tokenize('--comment "a \\"b\\"" -j X')).to.deep.equal(['--comment', 'a "b"', '-j', 'X'])
+      expect(tokenize('--comment ""')).to.deep.equal(['--comment', ''])
+    })
+
+    it('walks jumps into user chains and takes the first deciding rule', () => {
+      const r = new RuleSet(rules(`
+        :FORWARD DROP
+        :FLANNEL-FWD -
+        -A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+        -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
+        -A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT`))
+      const d = r.evaluate('filter', 'FORWARD', pkt())
+      expect(d.action).to.equal('ACCEPT')
+      expect(d.path).to.deep.equal(['FORWARD', 'FLANNEL-FWD'])
+      expect(d.evidence).to.equal('-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT')
+      const other = r.evaluate('filter', 'FORWARD', pkt({src: '192.168.1.5', dst: '8.8.8.8'}))
+      expect(other).to.include({action: 'DROP', evidence: '-P FORWARD DROP'})
+    })
+
+    it('honours negation, interface wildcards, protocols and port ranges', () => {
+      const r = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -i docker0 ! -o docker0 -j DROP
+        -A FORWARD -o cali+ -p tcp -m multiport --dports 80,8000:8080 -j REJECT
+        -A FORWARD ! -s 10.0.0.0/8 -p udp --dport 53 -j DROP`))
+      expect(r.evaluate('filter', 'FORWARD', pkt({inDev: 'docker0', outDev: 'eth0'})).action).to.equal('DROP')
+      expect(r.evaluate('filter', 'FORWARD', pkt({inDev: 'docker0', outDev: 'docker0'})).action).to.equal('ACCEPT')
+      expect(r.evaluate('filter', 'FORWARD', pkt({outDev: 'cali12', proto: 'tcp', dport: 8001})).action).to.equal('REJECT')
+      expect(r.evaluate('filter', 'FORWARD', pkt({outDev: 'cali12', proto: 'tcp', dport: 443})).action).to.equal('ACCEPT')
+      expect(r.evaluate('filter', 'FORWARD', pkt({outDev: 'cali12', proto: 'udp', dport: 8001})).action).to.equal('ACCEPT')
+      expect(r.evaluate('filter', 'FORWARD', pkt({src: '192.168.0.9', proto: 'udp', dport: 53})).action).to.equal('DROP')
+      expect(r.evaluate('filter', 'FORWARD', pkt({src: '10.1.0.9', proto: 'udp', dport: 53})).action).to.equal('ACCEPT')
+    })
+
+    it('knows NEW from ESTABLISHED', () => {
+      const r = new RuleSet(rules(`
+        :FORWARD DROP
+        -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        -A FORWARD -m state --state NEW -p tcp --dport 22 -j ACCEPT`))
+      expect(r.evaluate('filter', 'FORWARD', pkt({state: 'ESTABLISHED'})).action).to.equal('ACCEPT')
+      expect(r.evaluate('filter', 'FORWARD', pkt()).action).to.equal('DROP')
+      expect(r.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', dport: 22})).action).to.equal('ACCEPT')
+    })
+
+    it('returns from a user chain to the caller, and a goto returns past it', () => {
+      const r = new RuleSet(rules(`
+        :FORWARD DROP
+        :A -
+        :B -
+        -A FORWARD -j A
+        -A FORWARD -s 10.244.1.34/32 -j ACCEPT
+        -A A -j RETURN
+        -A A -j DROP`))
+      const d = r.evaluate('filter', 'FORWARD', pkt())
+      expect(d.action).to.equal('ACCEPT')
+      const g = new RuleSet(rules(`
+        :FORWARD DROP
+        :B -
+        -A FORWARD -g B
+        -A FORWARD -j ACCEPT
+        -A B -j RETURN`))
+      const e = g.evaluate('filter', 'FORWARD', pkt())
+      expect(e).to.include({action: 'DROP', evidence: '-P FORWARD DROP'})
+      expect(e.viaReturn?.raw).to.equal('-A B -j RETURN')
+    })
+
+    it('assumes no mark, and an undecidable match as not matching, saying so', () => {
+      const r = new RuleSet(rules(`
+        *nat
+        :POSTROUTING ACCEPT
+        -A POSTROUTING -m mark --mark 0x4000/0x4000 -j RETURN
+        -A POSTROUTING -m set --match-set KUBE-CLUSTER-IP dst,dst -j RETURN
+        -A POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully`))
+      const d = r.evaluate('nat', 'POSTROUTING', pkt({dst: '8.8.8.8', outDev: 'eth0'}))
+      expect(d.action).to.equal('MASQUERADE')
+      expect(d.assumptions).to.have.length(2)
+      expect(d.assumptions[0]).to.contain('packet mark unknown')
+      expect(d.assumptions[1]).to.contain('--match-set KUBE-CLUSTER-IP dst,dst')
+      const zero = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -m mark ! --mark 0x0/0x1 -j DROP`))
+      expect(zero.evaluate('filter', 'FORWARD', pkt()).action).to.equal('ACCEPT')
+    })
+
+    it('reads SNAT targets and addrtype LOCAL', () => {
+      const r = new RuleSet(rules(`
+        *nat
+        :POSTROUTING ACCEPT
+        -A POSTROUTING -m addrtype --dst-type LOCAL -j RETURN
+        -A POSTROUTING -s 10.244.0.0/16 -o eth0 -j SNAT --to-source 203.0.113.5:1024-65535`))
+      expect(r.evaluate('nat', 'POSTROUTING', pkt({dst: '192.168.100.11', outDev: 'eth0', dstIsLocal: true})).action).to.equal('ACCEPT')
+      const d = r.evaluate('nat', 'POSTROUTING', pkt({dst: '8.8.8.8', outDev: 'eth0'}))
+      expect(d).to.include({action: 'SNAT', toAddress: '203.0.113.5'})
+    })
+  })
+
+  describe('route lookup', () => {
+    const route = (raw: string, o: Partial<Route>): Route => ({dst: 'default', type: 'unicast', raw, ...o})
+    const table = new RouteTable([
+      route('default via 192.168.100.1 dev eth0 metric 100', {gateway: '192.168.100.1', dev: 'eth0', metric: 100}),
+      route('default via 10.0.2.2 dev eth1 metric 50', {gateway: '10.0.2.2', dev: 'eth1', metric: 50}),
+      route('10.244.0.0/16 dev flannel.1', {dst: '10.244.0.0/16', dev: 'flannel.1'}),
+      route('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink', {dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 'flannel.1', onlink: true}),
+      route('blackhole 10.244.9.0/24', {dst: '10.244.9.0/24', type: 'blackhole'}),
+      route('10.244.9.7 dev cni0 scope link', {dst: '10.244.9.7/32', dev: 'cni0'}),
+      route('192.168.100.0/24 dev eth0 proto kernel scope link src 192.168.100.11', {dst: '192.168.100.0/24', dev: 'eth0', src: '192.168.100.11'}),
+      route('10.96.0.0/12 via 1.1.1.1 table 100', {dst: '10.96.0.0/12', gateway: '1.1.1.1', table: '100'}),
+      route('local 192.168.100.11 dev eth0 table local', {dst: '192.168.100.11/32', type: 'local', table: 'local'}),
+    ])
+
+    it('takes the longest prefix, then the lowest metric, and only table main', () => {
+      expect(table.lookup('10.244.2.5')!.raw).to.equal('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
+      expect(table.lookup('10.244.3.5')!.raw).to.equal('10.244.0.0/16 dev flannel.1')
+      expect(table.lookup('10.244.9.1')!.type).to.equal('blackhole')
+      expect(table.lookup('10.244.9.7')!.raw).to.equal('10.244.9.7 dev cni0 scope link')
+      expect(table.lookup('8.8.8.8')!.raw).to.equal('default via 10.0.2.2 dev eth1 metric 50')
+      expect(table.lookup('10.96.0.1')!.raw).to.equal('default via 10.0.2.2 dev eth1 metric 50')
+    })
+
+    it('finds the connected route that makes a gateway on-link', () => {
+      expect(table.connectedRoute('192.168.100.1', 'eth0')!.dst).to.equal('192.168.100.0/24')
+      expect(table.connectedRoute('192.168.100.1', 'eth1')).to.equal(undefined)
+      expect(table.connectedRoute('192.168.200.1')).to.equal(undefined)
+    })
+  })
+})
