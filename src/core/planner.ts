@@ -4,7 +4,7 @@
  * none. It touches only what flannelctl owns: its vxlan device and bridge, routes on that device,
  * routes it recorded as its own, its iptables chains and their jump rules.
  */
-import type {HostSnapshot, Link, Route} from './model.js'
+import type {HostSnapshot, Link, Neighbor, Route} from './model.js'
 import type {Op} from './ops.js'
 import {normaliseDst, parseCidr, cidrWithin} from './addr.js'
 import {
@@ -91,6 +91,12 @@ export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentF
   const routes: DesiredRoute[] = []
   const wantNeigh = new Set<string>()
   const wantFdb = new Set<string>()
+  // Indexed once: a per-peer scan of the tables is quadratic (a million comparisons at 1000 peers).
+  const vxlanNeighByDst = new Map<string, Neighbor>()
+  for (const n of snap.neighbors ?? []) {
+    if (n.dev === vxlanDev && !vxlanNeighByDst.has(n.dst)) vxlanNeighByDst.set(n.dst, n)
+  }
+  const vxlanFdb = new Set((snap.fdb ?? []).filter(f => f.dev === vxlanDev).map(f => `${f.mac}|${f.dst}`))
   for (const peer of intent.peers) {
     if (peer.subnet === intent.subnet) continue
     const direct = intent.backend.type === 'host-gw' || peer.backendType === 'host-gw'
@@ -114,13 +120,12 @@ export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentF
     const vtep = vtepAddress(peer.subnet)
     wantNeigh.add(`${vtep}|${peer.vtepMAC}`)
     wantFdb.add(`${peer.vtepMAC}|${peer.publicIP}`)
-    const neigh = snap.neighbors?.find(n => n.dev === vxlanDev && n.dst === vtep)
+    const neigh = vxlanNeighByDst.get(vtep)
     if (!neigh || neigh.lladdr !== peer.vtepMAC || !neigh.state.includes('PERMANENT')) {
       neighOps.push({tool: 'ip', args: ['neigh', 'replace', vtep, 'lladdr', peer.vtepMAC, 'dev', vxlanDev, 'nud', 'permanent'],
         why: `VTEP of ${peer.subnet} answers at ${peer.vtepMAC}`})
     }
-    const fdb = snap.fdb?.find(f => f.dev === vxlanDev && f.mac === peer.vtepMAC && f.dst === peer.publicIP)
-    if (!fdb) {
+    if (!vxlanFdb.has(`${peer.vtepMAC}|${peer.publicIP}`)) {
       fdbOps.push({tool: 'bridge', args: ['fdb', 'replace', peer.vtepMAC, 'dev', vxlanDev, 'dst', peer.publicIP, 'self', 'permanent'],
         why: `frames for ${peer.vtepMAC} are sent to ${peer.publicIP}`})
     }

@@ -7,7 +7,8 @@ import {HostAdapter} from '../adapters/host.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
-import {isOnLink} from '../core/route-lookup.js'
+import {indexRoutes, type RouteIndex} from '../core/route-lookup.js'
+import {migrationPhase, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
@@ -106,6 +107,23 @@ function requireRoot(ctx: ServiceContext, what: string): void {
   }
 }
 
+/** The same record apart from when it was last synced. */
+function sameRecord(a: NodeRecord | undefined, b: NodeRecord): boolean {
+  return a !== undefined && JSON.stringify({...a, lastSync: undefined}) === JSON.stringify({...b, lastSync: undefined})
+}
+
+/** A promise awaited later: until then a rejection is held for that await, not reported as unhandled. */
+function settleLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {})
+  return p
+}
+
+/** isOnLink() of core/route-lookup.ts over a prebuilt index: reached without a gateway. */
+function isOnLinkIn(index: RouteIndex, ip: string): boolean {
+  const r = index.lookup(ip)
+  return r !== undefined && r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined
+}
+
 function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
   const links = snap.links ?? []
   const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
@@ -188,9 +206,17 @@ export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: bo
 export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   requireRoot(ctx, opts.what)
   const host = new HostAdapter(ctx.runner)
-  await host.requireIproute()
   const o = opts.node
-  const {rec: prev, path: statePath} = await loadRecord(host, o, opts.creating)
+  // Both only read; the iproute2 check still decides first which error a user sees.
+  const iproute = host.requireIproute()
+  const loading = settleLater(loadRecord(host, o, opts.creating))
+  await iproute
+  const {rec: prev, path: statePath} = await loading
+  const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
+  const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
+  // Both files are read while the host's tables are: each read is a program run.
+  const subnetEnvRead = settleLater(host.readFile(subnetFile))
+  const conflistRead = settleLater(host.readFile(`${cniConfDir}/${CONFLIST_NAME}`))
   const snap = await host.snapshot()
   const {iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP)
   const rec: NodeRecord = {
@@ -198,8 +224,8 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
     iface,
     publicIP,
     bridge: o.bridge ?? prev?.bridge ?? 'cni0',
-    subnetFile: o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE,
-    cniConfDir: o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR,
+    subnetFile,
+    cniConfDir,
     cniPlugin: o.cniPlugin ?? prev?.cniPlugin ?? 'bridge',
     ipMasq: o.ipMasq ?? prev?.ipMasq ?? true,
     mtu: o.mtu ?? prev?.mtu,
@@ -212,39 +238,46 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
   const store = await openStore(rec.store, storeOptions(rec))
   try {
     const nc = await ensureNetConf(ctx, store, opts.network ?? {})
-    if (nc.backend.type === 'udp') throw userError('the udp backend is not supported by flannelctl', 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
-    const vni = nc.backend.vni
+    // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
+    const phase = migrationPhase(parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY)), publicIP)
+    const backend = phase?.backend ?? nc.backend
+    if (backend.type === 'udp') throw userError('the udp backend is not supported by flannelctl', 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
+    const vni = backend.vni
     const dev = vxlanDeviceName(vni)
     const existing = snap.links?.find(l => l.name === dev && l.kind === 'vxlan' && l.vxlan?.local === publicIP && l.vxlan?.id === vni)
     const vtepMAC = existing?.mac ?? stableVtepMac(publicIP, vni)
-    const backendData: Record<string, unknown> = nc.backend.type === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
+    // The lease advertises a VTEP whenever this node has one for peers to encapsulate to.
+    const leaseBackend = backend.type === 'vxlan' || phase?.keepVxlanDevice ? 'vxlan' : backend.type
+    const backendData: Record<string, unknown> = leaseBackend === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
 
-    const subnetEnvText = await host.readFile(rec.subnetFile)
-    const preferredSubnet = subnetFromEnv(subnetEnvText) ?? prev?.subnet
     const {leases, invalid} = await store.listLeases()
+    const subnetEnvText = await subnetEnvRead
+    const preferredSubnet = subnetFromEnv(subnetEnvText) ?? prev?.subnet
     for (const bad of invalid) ctx.progress(`warning: skipped store entry ${bad.key}: ${bad.reason}`)
     let lease: Lease
     if (ctx.dryRun) {
       const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
-      lease = {subnet: pick.subnet, publicIP, publicIPv6: null, backendType: nc.backend.type, backendData}
+      lease = {subnet: pick.subnet, publicIP, publicIPv6: null, backendType: leaseBackend, backendData}
     } else {
-      lease = await store.acquireLease(nc, {publicIP, preferredSubnet, backendType: nc.backend.type, backendData})
+      lease = await store.acquireLease(nc, {publicIP, preferredSubnet, backendType: leaseBackend, backendData})
     }
     rec.subnet = lease.subnet
     rec.vni = vni
-    rec.backendType = nc.backend.type
+    rec.backendType = backend.type
 
     const storePeers = leases.filter(l => l.subnet !== lease.subnet && l.publicIP !== publicIP).map(leaseToPeer)
     const staticPeers = rec.staticPeers.filter(p => !storePeers.some(s => s.subnet === p.subnet))
     const peers = [...storePeers, ...staticPeers]
-    const onLinkPeers = new Set(peers.map(p => p.publicIP).filter(ip => isOnLink(snap.routes ?? [], ip)))
+    // One route index for every peer: isOnLink() builds (sorts) a fresh one per call, seconds at 1000 peers.
+    const routeIndex = indexRoutes(snap.routes ?? [])
+    const onLinkPeers = new Set(peers.map(p => p.publicIP).filter(ip => isOnLinkIn(routeIndex, ip)))
     const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
-    const mtu = rec.mtu ?? (nc.backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
+    const mtu = rec.mtu ?? (backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
 
     const intent: NodeIntent = {
       network: nc.network,
       subnet: lease.subnet,
-      backend: {type: nc.backend.type, vni, port: nc.backend.port, directRouting: nc.backend.directRouting},
+      backend: {type: backend.type, vni, port: backend.port, directRouting: backend.directRouting},
       iface, publicIP, vtepMAC,
       bridge: rec.bridge,
       mtu,
@@ -255,8 +288,9 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
       cniConfDir: rec.cniConfDir,
       cniPlugin: rec.cniPlugin,
       ownedRoutes: rec.ownedRoutes,
+      keepVxlanDevice: phase?.keepVxlanDevice,
     }
-    const conflist = await host.readFile(`${rec.cniConfDir}/${CONFLIST_NAME}`)
+    const conflist = await conflistRead
     let plan
     try {
       plan = planNode(intent, snap, {subnetEnv: subnetEnvText, conflist})
@@ -266,13 +300,16 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
     // Record ownership before changing anything, so a crash mid-apply still knows what is ours.
     rec.ownedRoutes = [...new Set([...rec.ownedRoutes, ...plan.ownedRoutes])]
     if (!ctx.dryRun) {
-      await writeRecord(host, statePath, rec)
+      // Needed only when there is something to apply and the record on disk does not say all this
+      // yet (e.g. vxlan peers own nothing new); the write below records the sync either way.
+      if (plan.ops.length > 0 && !sameRecord(prev, rec)) await writeRecord(host, statePath, rec)
       await host.apply(plan.ops)
       rec.ownedRoutes = plan.ownedRoutes
       rec.lastSync = new Date().toISOString()
       await writeRecord(host, statePath, rec)
     }
-    return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings: plan.warnings, applied: !ctx.dryRun, peers, netConf: nc}
+    const warnings = phase ? [phase.note, ...plan.warnings] : plan.warnings
+    return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc}
   } finally {
     await store.close()
   }

@@ -11,7 +11,7 @@ import {ExitCode, FlannelctlError, userError} from '../errors.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
-  classifyEntries, DEFAULT_ETCD_PREFIX, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS,
+  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS,
   takenSubnets, type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -169,6 +169,17 @@ export class EtcdStore implements Store {
     await this.revoke(kv.lease)
   }
 
+  async getMeta(key: string): Promise<string | undefined> {
+    const value = await this.call(() => this.client.get(this.metaKey(key)).string())
+    return value ?? undefined
+  }
+
+  async putMeta(key: string, value: string | undefined): Promise<void> {
+    const k = this.metaKey(key)
+    if (value === undefined) await this.call(() => this.client.delete().key(k).exec())
+    else await this.call(() => this.client.put(k).value(value).exec())
+  }
+
   async watch(onChange: () => void): Promise<() => void> {
     const watcher = await this.call(() => this.client.watch().prefix(`${this.prefix}/`).create())
     watcher.on('data', () => onChange())
@@ -189,6 +200,11 @@ export class EtcdStore implements Store {
 
   private get configKey(): string {
     return `${this.prefix}/config`
+  }
+
+  /** beside flannel's config and subnets, where flanneld never looks */
+  private metaKey(key: string): string {
+    return `${this.prefix}/flannelctl/${checkMetaKey(key)}`
   }
 
   private subnetKey(subnet: string): string {

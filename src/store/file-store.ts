@@ -4,18 +4,19 @@
  *   DIR/coreos.com/network/subnets/10.244.1.0-24
  * A lease file holds exactly the value flanneld would put in etcd; its lifetime is kept outside the
  * value, as etcd does: the lease expires 24 h after the file's mtime, and renewing is a touch.
+ * flannelctl's own keys (getMeta/putMeta) are files in DIR/coreos.com/network/flannelctl/.
  * Read-modify-write happens under DIR/flannelctl.lock; every write is temp file + rename, so a
  * reader never sees half a file.
  */
 import {mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises'
-import {watch as fsWatch, type FSWatcher} from 'node:fs'
+import {closeSync, fstatSync, openSync, readFileSync, watch as fsWatch, type FSWatcher} from 'node:fs'
 import {basename, dirname, join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {withFileLock, type LockOptions} from './file-lock.js'
 import {
-  classifyEntries, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
+  checkMetaKey, classifyEntries, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -29,6 +30,28 @@ const TTL_MS = LEASE_TTL_SECONDS * 1000
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code
+}
+
+/** One lease file: its value and lifetime from the same open file; undefined when gone or not a file. */
+function readEntrySync(path: string, key: string): RawEntry | undefined {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (e) {
+    // released while we were reading
+    if (errno(e) === 'ENOENT') return undefined
+    throw e
+  }
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile()) return undefined
+    return {key, value: readFileSync(fd, 'utf8'), expiresAtMs: st.mtimeMs + TTL_MS}
+  } catch (e) {
+    if (errno(e) === 'EISDIR') return undefined
+    throw e
+  } finally {
+    closeSync(fd)
+  }
 }
 
 export class FileStore implements Store {
@@ -49,6 +72,10 @@ export class FileStore implements Store {
 
   get subnetsDir(): string {
     return join(this.networkDir, 'subnets')
+  }
+
+  get metaDir(): string {
+    return join(this.networkDir, 'flannelctl')
   }
 
   get lockPath(): string {
@@ -125,8 +152,30 @@ export class FileStore implements Store {
     await this.locked(() => this.removeKey(key))
   }
 
+  async getMeta(key: string): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.metaDir, checkMetaKey(key)), 'utf8')
+    } catch (e) {
+      if (errno(e) === 'ENOENT') return undefined
+      throw e
+    }
+  }
+
+  async putMeta(key: string, value: string | undefined): Promise<void> {
+    const path = join(this.metaDir, checkMetaKey(key))
+    if (value === undefined) {
+      await unlink(path).catch((e) => {
+        if (errno(e) !== 'ENOENT') throw e
+      })
+      return
+    }
+    await mkdir(this.metaDir, {recursive: true})
+    await this.writeAtomic(path, value)
+  }
+
   async watch(onChange: () => void): Promise<() => void> {
     await mkdir(this.subnetsDir, {recursive: true})
+    await mkdir(this.metaDir, {recursive: true})
     let timer: NodeJS.Timeout | undefined
     // one callback for a burst of events (a write is a create + rename)
     const poke = (_event: string, name: string | Buffer | null) => {
@@ -134,7 +183,7 @@ export class FileStore implements Store {
       if (timer) clearTimeout(timer)
       timer = setTimeout(onChange, 50)
     }
-    const watchers: FSWatcher[] = [fsWatch(this.networkDir, poke), fsWatch(this.subnetsDir, poke)]
+    const watchers: FSWatcher[] = [fsWatch(this.networkDir, poke), fsWatch(this.subnetsDir, poke), fsWatch(this.metaDir, poke)]
     const stop = () => {
       if (timer) clearTimeout(timer)
       for (const w of watchers) w.close()
@@ -175,20 +224,15 @@ export class FileStore implements Store {
       if (errno(e) === 'ENOENT') return []
       throw e
     }
-    const entries = await Promise.all(
-      names.filter((n) => !n.startsWith('.')).map(async (key): Promise<RawEntry | undefined> => {
-        const path = join(this.subnetsDir, key)
-        try {
-          const [value, st] = await Promise.all([readFile(path, 'utf8'), stat(path)])
-          if (!st.isFile()) return undefined
-          return {key, value, expiresAtMs: st.mtimeMs + TTL_MS}
-        } catch (e) {
-          // released while we were reading, or a directory
-          if (errno(e) === 'ENOENT' || errno(e) === 'EISDIR') return undefined
-          throw e
-        }
-      }))
-    return entries.filter((e): e is RawEntry => e !== undefined)
+    // Synchronous on purpose: a few small local files each, where the promise API queues every
+    // open/fstat/read/close through libuv's thread pool (70 ms for 1000 leases against ~10 ms).
+    const entries: RawEntry[] = []
+    for (const key of names) {
+      if (key.startsWith('.')) continue
+      const entry = readEntrySync(join(this.subnetsDir, key), key)
+      if (entry) entries.push(entry)
+    }
+    return entries
   }
 
   private async removeKey(key: string): Promise<void> {

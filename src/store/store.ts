@@ -59,9 +59,22 @@ export interface Store {
   renewLease(subnet: string): Promise<Lease>
   /** no error when already gone */
   releaseLease(subnet: string): Promise<void>
-  /** calls onChange (coalesced) when the config or any lease changes; resolves to a stop function */
+  /**
+   * flannelctl's own state beside flannel's keys (e.g. a migration in progress), never read by
+   * flanneld: FileStore DIR/coreos.com/network/flannelctl/KEY, EtcdStore <prefix>/flannelctl/KEY.
+   */
+  getMeta(key: string): Promise<string | undefined>
+  /** undefined deletes the key (no error when it is absent) */
+  putMeta(key: string, value: string | undefined): Promise<void>
+  /** calls onChange (coalesced) when the config, any lease or any meta key changes; resolves to a stop function */
   watch?(onChange: () => void): Promise<() => void>
   close(): Promise<void>
+}
+
+/** A meta key is one path segment: it must not climb out of flannelctl's own directory or prefix. */
+export function checkMetaKey(key: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(key)) throw new Error(`invalid store meta key ${JSON.stringify(key)}`)
+  return key
 }
 
 export const LEASE_TTL_SECONDS = 24 * 60 * 60

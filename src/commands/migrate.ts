@@ -1,0 +1,73 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base.js'
+import {nodeFlags, jsonFlag, nodeOptions} from '../cli/flags.js'
+import {makeContext} from '../services/context.js'
+import {migrate, type MigrateResult} from '../services/migrate.js'
+import {renderSteps} from '../core/migrate-plan.js'
+import {renderReconcile} from '../ui/plan.js'
+
+export default class Migrate extends BaseCommand {
+  static override summary = 'Change the backend of a running network without losing traffic'
+  static override description = `With --lab or --inventory the steps run on every node, in the order that loses no packet:
+rp_filter loose everywhere; for vxlan, every node's VTEP and its peers' entries first; each node's
+peer routes replaced in place, node by node; then what the old backend alone needed removed and
+rp_filter restored. host-gw is refused before anything changes when a peer is not on-link.
+The migration is kept in the store: run the same command again to finish one that was
+interrupted, or --rollback to go back the same way.
+Without --lab/--inventory only this host follows at once; the others follow on their next sync.`
+
+  static override examples = [
+    '<%= config.bin %> migrate --backend host-gw --lab demo --plan',
+    '<%= config.bin %> migrate --backend host-gw --lab demo --yes',
+    '<%= config.bin %> migrate --backend vxlan --directrouting --inventory nodes.yaml --yes',
+    '<%= config.bin %> migrate --rollback --inventory nodes.yaml --yes',
+  ]
+
+  static override flags = {
+    backend: Flags.string({description: 'the backend to move to', options: ['host-gw', 'vxlan']}),
+    directrouting: Flags.boolean({description: 'vxlan: plain routes to on-link peers'}),
+    inventory: Flags.string({description: 'the nodes (YAML/JSON: nodes: [{name, exec}])'}),
+    lab: Flags.string({description: 'the nodes of this lab'}),
+    plan: Flags.boolean({description: 'print the ordered steps, change nothing'}),
+    yes: Flags.boolean({char: 'y', description: 'run the steps'}),
+    rollback: Flags.boolean({description: 'return to the backend the last migration started from'}),
+    ...nodeFlags,
+    ...jsonFlag,
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Migrate)
+    const ctx = makeContext({verbose: flags.verbose, quiet: flags.json})
+    const result = await migrate(ctx, {
+      backend: flags.backend as 'host-gw' | 'vxlan' | undefined, directRouting: flags.directrouting, rollback: flags.rollback,
+      lab: flags.lab, inventory: flags.inventory, node: nodeOptions(flags), apply: flags.yes && !flags.plan, verbose: flags.verbose,
+    })
+    if (flags.json) return this.outJson(toJson(result))
+    this.out(render(result, Boolean(flags.plan)))
+  }
+}
+
+function toJson(r: MigrateResult) {
+  return {
+    mode: r.mode, from: r.from, to: r.to, resumed: r.resumed, nothingToDo: r.nothingToDo, applied: r.applied,
+    state: r.record?.state ?? null, done: r.record?.done ?? null, id: r.record?.id ?? null,
+    steps: r.steps, checks: r.checks, notes: r.notes,
+  }
+}
+
+function render(r: MigrateResult, planOnly: boolean): string {
+  const lines: string[] = []
+  const who = r.mode === 'local' ? 'this host' : `${r.record?.nodes.length ?? 0} nodes`
+  const what = r.record?.rollbackOf ? `rollback: back to ${r.to}` : `${r.from} → ${r.to}`
+  lines.push(`migrate: ${what} (${who})${r.resumed ? `, resuming at step ${(r.record?.done ?? 0) + 1}` : ''}`)
+  lines.push('preflight:')
+  for (const c of r.checks) lines.push(`  ${c.ok ? 'ok  ' : 'WARN'} ${c.node}: ${c.message}`)
+  if (!r.nothingToDo) {
+    if (r.applied) lines.push(`done: ${r.steps.length} steps${r.record ? ` (migration ${r.record.id})` : ''}`)
+    else lines.push(`steps${r.record?.done ? ' (✓ = already done)' : ''}:`, ...renderSteps(r.steps).map(l => `  ${l}`))
+  }
+  if (r.reconcile) lines.push(renderReconcile(r.reconcile, 'migrate'))
+  for (const n of r.notes) lines.push(`note: ${n}`)
+  if (!r.applied && !r.nothingToDo && !planOnly) lines.push('nothing changed: add --yes to run these steps')
+  return lines.join('\n')
+}

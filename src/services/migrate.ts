@@ -1,0 +1,443 @@
+/**
+ * migrate: change the backend of a running network without losing a packet. The steps come from
+ * core/migrate-plan.ts; this file reads the nodes, checks what the target needs before touching
+ * anything, and runs each step on its node, keeping the migration record in the store so a run
+ * killed midway resumes (or rolls back) where it stopped.
+ *
+ * A node's network changes only through `reconcile`, which reads the record and builds that node's
+ * transitional state, so this process and an agent's `sync --watch` always build the same thing.
+ * rp_filter is the one thing changed outside reconcile: it is not flannel's, we only lend it.
+ */
+import {join} from 'node:path'
+import {randomBytes} from 'node:crypto'
+import {readFile} from 'node:fs/promises'
+import {userError, isUserError} from '../errors.js'
+import {HostAdapter} from '../adapters/host.js'
+import {parseTarget} from '../adapters/target.js'
+import type {Runner} from '../adapters/runner.js'
+import type {HostSnapshot} from '../core/model.js'
+import {parseInventory} from '../core/inventory.js'
+import {parseNetConf, DEFAULT_VXLAN_PORT, type NetConf} from '../core/netconf.js'
+import {stableVtepMac, vxlanDeviceName} from '../core/flannel.js'
+import {
+  MIGRATION_META_KEY, beginMigration, reverseMigration, withStepState, withStepDone, parseMigrationRecord, sameBackend,
+  backendLabel, describeSteps, offLinkPairs, describeOffLink, hostChecks, loosenWrites, restoreWrites, rpFilterKey,
+  type MigrationBackend, type MigrationRecord, type HostCheck, type StepView, type RouteGetAnswer,
+  type PlanContext,
+} from '../core/migrate-plan.js'
+import {openStore, type Store, type Lease} from '../store/store.js'
+import {reconcile, storeOptions, DEFAULT_STATE_FILE, type NodeOptions, type NodeRecord, type ReconcileResult} from './node.js'
+import {setBackend} from './lease.js'
+import {loadLab} from './lab.js'
+import {makeContext, type ServiceContext} from './context.js'
+
+/** Hidden test hook: SIGKILL this process right after step N (1-based) changed its node, before it is recorded as done. */
+export const KILL_AFTER_ENV = 'FLANNELCTL_MIGRATE_KILL_AFTER'
+
+export interface MigrateRequest {
+  backend?: 'vxlan' | 'host-gw'
+  directRouting?: boolean
+  rollback?: boolean
+  /** cluster targets; neither means this host only */
+  lab?: string
+  inventory?: string
+  /** this host's node flags (local mode); `store` also overrides the store in cluster mode */
+  node: NodeOptions
+  /** --yes: run the steps; else only plan */
+  apply: boolean
+  verbose?: boolean
+}
+
+export interface MigrateResult {
+  mode: 'cluster' | 'local'
+  from: string
+  to: string
+  /** a migration already in the store was picked up where it stopped */
+  resumed: boolean
+  nothingToDo: boolean
+  applied: boolean
+  record?: MigrationRecord
+  steps: StepView[]
+  checks: HostCheck[]
+  notes: string[]
+  /** local mode: this host's reconcile */
+  reconcile?: ReconcileResult
+}
+
+interface ClusterNode {
+  name: string
+  runner: Runner
+  host: HostAdapter
+  options: NodeOptions
+  record: NodeRecord
+  snap: HostSnapshot
+  /** rp_filter per device now */
+  rpFilter: Record<string, string>
+}
+
+const RP_DEVICE = /^\/proc\/sys\/net\/ipv4\/conf\/([^/]+)\/rp_filter:(\d+)$/
+
+/** rp_filter of `all` and the devices the migration involves; devices that do not exist are left out. */
+async function readRpFilter(host: HostAdapter, devices: string[]): Promise<Record<string, string>> {
+  const paths = ['all', ...devices].map(d => `/proc/sys/net/ipv4/conf/${d}/rp_filter`)
+  const r = await host.runner.run({file: 'grep', args: ['-s', '-H', '', ...paths]})
+  const out: Record<string, string> = {}
+  for (const line of r.stdout.split('\n')) {
+    const m = RP_DEVICE.exec(line.trim())
+    if (m) out[m[1]] = m[2]
+  }
+  return out
+}
+
+function involvedDevices(rec: NodeRecord, vni: number): string[] {
+  return [rec.iface, rec.bridge, vxlanDeviceName(vni)]
+}
+
+function toMigrationBackend(nc: NetConf): MigrationBackend {
+  if (nc.backend.type === 'udp') throw userError('the network uses the udp backend, which flannelctl does not build', 'set it with: flannelctl backend set vxlan')
+  return {type: nc.backend.type, vni: nc.backend.vni, port: nc.backend.port, directRouting: nc.backend.type === 'vxlan' && nc.backend.directRouting}
+}
+
+async function readNodeRecord(host: HostAdapter, name: string, path: string): Promise<NodeRecord> {
+  const text = await host.readFile(path)
+  if (text === undefined) throw userError(`node ${name} has no flannelctl state at ${path}`, `run flannelctl init on ${name} first`)
+  try {
+    const rec = JSON.parse(text) as NodeRecord
+    if (!rec.subnet) throw new Error('no subnet')
+    return rec
+  } catch {
+    throw userError(`node ${name}: ${path} is not a flannelctl node record`, `run flannelctl init on ${name} again`)
+  }
+}
+
+async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[]; storeSpec?: string}> {
+  let specs: {name: string; runner: Runner; options: NodeOptions}[]
+  let storeSpec = req.node.store
+  const runnerFor = (target: ReturnType<typeof parseTarget>) => makeContext({target, verbose: req.verbose}).runner
+  if (req.lab) {
+    const lab = await loadLab(req.lab)
+    storeSpec ??= lab.store
+    specs = lab.nodes.map(n => ({
+      name: n.name,
+      runner: runnerFor({kind: 'netns', name: n.netns}),
+      options: {store: lab.store, subnetFile: join(n.dir, 'subnet.env'), cniConfDir: join(n.dir, 'cni'), stateFile: join(n.dir, 'node.json')},
+    }))
+  } else {
+    let text: string
+    try {
+      text = await readFile(req.inventory!, 'utf8')
+    } catch (e) {
+      throw userError(`cannot read the inventory ${req.inventory}: ${(e as Error).message}`, 'pass --inventory FILE (YAML or JSON with a nodes: list)')
+    }
+    const inv = parseInventory(text, req.inventory)
+    // Node flags (--state-file, --subnet-file, ...) say where things are on every host.
+    specs = inv.nodes.map(n => ({name: n.name, runner: runnerFor(parseTarget(n.exec ?? 'local')), options: req.node}))
+  }
+  const nodes = await Promise.all(specs.map(async (s): Promise<ClusterNode> => {
+    const host = new HostAdapter(s.runner, s.name)
+    const record = await readNodeRecord(host, s.name, s.options.stateFile ?? DEFAULT_STATE_FILE)
+    const snap = await host.snapshot()
+    const rpFilter = await readRpFilter(host, involvedDevices(record, record.vni ?? 1))
+    return {...s, host, record, snap, rpFilter}
+  }))
+  const publicIPs = new Set<string>()
+  for (const n of nodes) {
+    if (publicIPs.has(n.record.publicIP)) throw userError(`two nodes use public IP ${n.record.publicIP}`, 'every node needs its own --public-ip')
+    publicIPs.add(n.record.publicIP)
+  }
+  return {nodes, storeSpec: storeSpec ?? nodes[0]?.record.store}
+}
+
+/** `ip route get PEER` on every node for every other node. */
+async function routeGets(nodes: ClusterNode[]): Promise<RouteGetAnswer[]> {
+  const pairs = nodes.flatMap(a => nodes.filter(b => b !== a).map(b => ({a, b})))
+  return Promise.all(pairs.map(async ({a, b}) => {
+    const r = await a.host.routeGet(b.record.publicIP)
+    return {from: a.name, to: b.name, toIP: b.record.publicIP, gateway: r?.gateway, dev: r?.dev, failed: r === undefined}
+  }))
+}
+
+function refuseOffLink(off: RouteGetAnswer[], total: number, nodes: string): never {
+  throw userError(
+    `host-gw needs every peer on-link, and ${off.length} of ${total} node pairs are not: ${off.map(describeOffLink).join('; ')}`,
+    'nothing was changed. Nodes on different L2 segments need encapsulation between them: '
+    + `flannelctl migrate --backend vxlan --directrouting${nodes ? ` ${nodes}` : ''} (direct routes where on-link, vxlan elsewhere)`)
+}
+
+function vtepMacOf(lease: Lease | undefined, rec: NodeRecord, vni: number): string {
+  const mac = lease?.backendData?.VtepMAC
+  return typeof mac === 'string' ? mac : stableVtepMac(rec.publicIP, vni)
+}
+
+function planContext(nodes: ClusterNode[], leases: Lease[], answers: RouteGetAnswer[], vni: number): PlanContext {
+  const ctx: PlanContext = {rpFilterNow: {}, vtepMACs: {}, onLink: {}}
+  for (const n of nodes) {
+    const ip = n.record.publicIP
+    ctx.rpFilterNow[ip] = n.rpFilter
+    ctx.vtepMACs[ip] = vtepMacOf(leases.find(l => l.publicIP === ip), n.record, vni)
+    ctx.onLink[ip] = answers.filter(a => a.from === n.name && !a.failed && a.gateway === undefined).map(a => a.toIP)
+  }
+  return ctx
+}
+
+/** Every lease must belong to a node we migrate: a host left behind would stay on the old backend. */
+function checkCoverage(nodes: ClusterNode[], leases: Lease[], store: Store): void {
+  for (const n of nodes) {
+    const lease = leases.find(l => l.subnet === n.record.subnet)
+    if (!lease || lease.publicIP !== n.record.publicIP) {
+      throw userError(`node ${n.name} (${n.record.publicIP}) holds no lease for ${n.record.subnet} in ${store.describe()}`,
+        `run flannelctl sync on ${n.name} first, or check that every node uses the same --store`)
+    }
+  }
+  const known = new Set(nodes.map(n => n.record.publicIP))
+  const strangers = leases.filter(l => !known.has(l.publicIP))
+  if (strangers.length) {
+    throw userError(`the store holds leases of hosts that are not being migrated: ${strangers.map(l => `${l.subnet} (${l.publicIP})`).join(', ')}`,
+      'add those hosts to the inventory (or release their leases) so no host is left on the old backend')
+  }
+}
+
+function nodesFlag(req: MigrateRequest): string {
+  return req.lab ? `--lab ${req.lab}` : `--inventory ${req.inventory}`
+}
+
+/** flannel's config leaves the default port out; so do we. */
+function explicitPort(b: MigrationBackend): number | undefined {
+  return b.port === DEFAULT_VXLAN_PORT ? undefined : b.port
+}
+
+function newId(): string {
+  return `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`
+}
+
+export async function migrate(ctx: ServiceContext, req: MigrateRequest): Promise<MigrateResult> {
+  if (!req.rollback && !req.backend) throw userError('say which backend to migrate to', 'e.g. flannelctl migrate --backend host-gw --plan, or --rollback')
+  if (req.rollback && req.backend) throw userError('--rollback returns to the backend the last migration left; it takes no --backend', 'drop --backend')
+  if (req.directRouting && req.backend === 'host-gw') throw userError('--directrouting is a vxlan option', 'use --backend vxlan --directrouting')
+  if (req.lab && req.inventory) throw userError('--lab and --inventory both name the nodes', 'pass one of them')
+  return req.lab || req.inventory ? migrateCluster(ctx, req) : migrateThisHost(ctx, req)
+}
+
+async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise<MigrateResult> {
+  const {nodes, storeSpec} = await clusterNodes(req)
+  if (nodes.length === 0) throw userError('no nodes to migrate', 'list them in the inventory')
+  const first = nodes[0].record
+  const otherStore = nodes.find(n => n.record.store !== storeSpec)
+  if (otherStore && !req.node.store) {
+    throw userError(`nodes ${nodes[0].name} and ${otherStore.name} use different stores (${storeSpec}, ${otherStore.record.store})`, 'one network has one store: pass --store')
+  }
+  const storeOpts = storeOptions(first)
+  const store = await openStore(storeSpec, storeOpts)
+  try {
+    const raw = await store.getConfig()
+    if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'run flannelctl init first')
+    const nc = parseNetConf(raw)
+    const {leases} = await store.listLeases()
+    checkCoverage(nodes, leases, store)
+    const existing = parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
+    const now = () => new Date().toISOString()
+
+    let record: MigrationRecord
+    let resumed = false
+    if (req.rollback) {
+      if (!existing) throw userError('there is no migration to roll back in the store', 'migrate with --backend')
+      const current = toMigrationBackend(nc)
+      if (existing.state === 'done' && !sameBackend(current, existing.to)) {
+        throw userError(`the network's backend changed since the last migration (it moved to ${backendLabel(existing.to)}, it is ${backendLabel(current)} now)`,
+          `migrate to the backend you want with --backend, e.g. flannelctl migrate --backend ${existing.from.type}${existing.from.directRouting ? ' --directrouting' : ''} ${nodesFlag(req)} --yes`)
+      }
+      record = reverseMigration(existing, newId(), now())
+    } else if (existing?.state === 'running') {
+      const want: MigrationBackend = {...existing.to, type: req.backend!, directRouting: req.backend === 'vxlan' && Boolean(req.directRouting)}
+      if (!sameBackend(want, existing.to)) {
+        throw userError(`a migration ${backendLabel(existing.from)} → ${backendLabel(existing.to)} is in progress (step ${existing.done} of ${existing.steps.length})`,
+          `finish it: flannelctl migrate --backend ${existing.to.type}${existing.to.directRouting ? ' --directrouting' : ''} ${nodesFlag(req)} --yes; or undo it: flannelctl migrate --rollback ${nodesFlag(req)} --yes`)
+      }
+      record = existing
+      resumed = true
+    } else {
+      const from = toMigrationBackend(nc)
+      const to: MigrationBackend = {...from, type: req.backend!, directRouting: req.backend === 'vxlan' && Boolean(req.directRouting)}
+      record = beginMigration({
+        id: newId(), now: now(), from, to,
+        nodes: nodes.map(n => ({name: n.name, publicIP: n.record.publicIP, subnet: n.record.subnet!, iface: n.record.iface, bridge: n.record.bridge})),
+      })
+    }
+    const missing = record.nodes.filter(m => !nodes.some(n => n.record.publicIP === m.publicIP))
+    const extra = nodes.filter(n => !record.nodes.some(m => m.publicIP === n.record.publicIP))
+    if (missing.length || extra.length) {
+      throw userError(`the migration in the store covers other nodes (${record.nodes.map(m => m.name).join(', ')}) than these (${nodes.map(n => n.name).join(', ')})`,
+        'run it with the same --inventory or --lab it was started with')
+    }
+    // Node order is the record's, so a resumed run switches nodes in the order it began with.
+    const ordered = record.nodes.map(m => nodes.find(n => n.record.publicIP === m.publicIP)!)
+
+    const answers = await routeGets(ordered)
+    if (record.to.type === 'host-gw') {
+      const off = offLinkPairs(answers)
+      if (off.length) refuseOffLink(off, answers.length, nodesFlag(req))
+    }
+    const checks = ordered.flatMap(n => hostChecks(n.name, n.snap, n.rpFilter, nc.network))
+    const plan = planContext(ordered, leases, answers, record.to.vni)
+    const base = {mode: 'cluster' as const, from: backendLabel(record.from), to: backendLabel(record.to), resumed, checks, notes: [] as string[]}
+
+    if (!req.rollback && !resumed && sameBackend(record.from, record.to)) {
+      return {...base, nothingToDo: true, applied: false, steps: [],
+        notes: [`the network already uses ${backendLabel(record.to)}; \`flannelctl sync\` on each node converges it`]}
+    }
+    if (!req.apply) {
+      return {...base, nothingToDo: false, applied: false, record, steps: describeSteps(record, plan)}
+    }
+
+    record = await runSteps(ctx, store, record, ordered, plan, {storeSpec: storeSpec!, storeOpts})
+    const notes = [`every node is on ${backendLabel(record.to)}; \`flannelctl migrate --rollback ${nodesFlag(req)} --yes\` returns to ${backendLabel(record.from)} the same way`]
+    return {...base, nothingToDo: false, applied: true, record, steps: describeSteps(record, plan), notes}
+  } finally {
+    await store.close()
+  }
+}
+
+async function runSteps(ctx: ServiceContext, store: Store, start: MigrationRecord, nodes: ClusterNode[], plan: PlanContext,
+  where: {storeSpec: string; storeOpts: ReturnType<typeof storeOptions>}): Promise<MigrationRecord> {
+  let record = start
+  const save = (r: MigrationRecord) => store.putMeta(MIGRATION_META_KEY, JSON.stringify(r, null, 2) + '\n')
+  const total = record.steps.length
+  const killAfter = Number(process.env[KILL_AFTER_ENV] ?? 0)
+  if (record.done > 0) ctx.progress(`resuming migration ${record.id} at step ${record.done + 1} of ${total}`)
+  const width = String(total).length
+  for (let i = record.done; i < total; i++) {
+    const view = describeSteps(record, plan)[i]
+    ctx.progress(`[${String(i + 1).padStart(width)}/${total}] ${(view.node ?? 'store').padEnd(6)} ${view.title}`)
+    record = withStepState(record, i)
+    await save(record)
+    const node = nodes.find(n => n.record.publicIP === record.steps[i].node)
+    record = await runStep(ctx, record, i, node, save, where)
+    if (killAfter === i + 1) process.kill(process.pid, 'SIGKILL')
+    record = withStepDone(record, i, new Date().toISOString())
+    await save(record)
+  }
+  return record
+}
+
+async function runStep(ctx: ServiceContext, record: MigrationRecord, i: number, node: ClusterNode | undefined,
+  save: (r: MigrationRecord) => Promise<void>, where: {storeSpec: string; storeOpts: ReturnType<typeof storeOptions>}): Promise<MigrationRecord> {
+  const step = record.steps[i]
+  switch (step.kind) {
+    case 'loosen-rp-filter': {
+      const n = node!
+      const now = await readRpFilter(n.host, involvedDevices(n.record, record.to.vni))
+      const saved = record.nodes.find(m => m.publicIP === n.record.publicIP)!
+      if (!saved.rpFilter) {
+        // Saved before the first write: a run killed right after still knows what to put back.
+        record = {...record, nodes: record.nodes.map(m => (m === saved ? {...m, rpFilter: now} : m))}
+        await save(record)
+      }
+      await n.host.apply(loosenWrites(now).map(w => ({tool: 'sysctl' as const, key: rpFilterKey(w.dev), value: w.value, why: 'loose while nodes differ'})))
+      return record
+    }
+    case 'restore-rp-filter': {
+      const n = node!
+      const saved = record.nodes.find(m => m.publicIP === n.record.publicIP)!.rpFilter ?? {}
+      const now = await readRpFilter(n.host, Object.keys(saved).filter(d => d !== 'all'))
+      await n.host.apply(restoreWrites(saved, now).map(w => ({tool: 'sysctl' as const, key: rpFilterKey(w.dev), value: w.value, why: 'as it was before the migration'})))
+      return record
+    }
+    case 'add-vxlan-device':
+    case 'add-vxlan-peers':
+    case 'switch-routes':
+    case 'remove-old': {
+      const n = node!
+      const result = await reconcileWithRetry(ctx, n)
+      for (const w of result.warnings.slice(1)) ctx.progress(`    ${n.name}: warning: ${w}`)
+      return record
+    }
+    case 'commit-config': {
+      const to = record.to
+      await setBackend(where.storeSpec, where.storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)})
+      return record
+    }
+    case 'finish':
+      return record
+  }
+}
+
+/**
+ * An agent (`sync --watch`) on the node reacts to the same record change and may be applying the
+ * same ops right now; the loser of that race sees "File exists". Read the host again and replan.
+ */
+async function reconcileWithRetry(ctx: ServiceContext, n: ClusterNode): Promise<ReconcileResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await reconcile({runner: n.runner, dryRun: false, progress: m => ctx.progress(`    ${n.name}: ${m}`)},
+        {node: n.options, creating: false, what: 'migrate'})
+    } catch (error) {
+      if (attempt >= 3 || !isUserError(error)) throw error
+      ctx.progress(`    ${n.name}: ${(error as Error).message}; reading the host again`)
+      await new Promise(resolve => setTimeout(resolve, 200 * attempt))
+    }
+  }
+}
+
+/** Without --lab/--inventory: the store changes, this host follows; the others follow on their own sync. */
+async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promise<MigrateResult> {
+  const host = new HostAdapter(ctx.runner)
+  const statePath = req.node.stateFile ?? DEFAULT_STATE_FILE
+  const rec = await readNodeRecord(host, 'this host', statePath)
+  const storeSpec = req.node.store ?? rec.store
+  const storeOpts = storeOptions({etcd: req.node.etcdPrefix ? {prefix: req.node.etcdPrefix, cafile: req.node.etcdCafile, certfile: req.node.etcdCertfile, keyfile: req.node.etcdKeyfile} : rec.etcd})
+  const store = await openStore(storeSpec, storeOpts)
+  let nc: NetConf
+  let leases: Lease[]
+  let existing: MigrationRecord | undefined
+  try {
+    const raw = await store.getConfig()
+    if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'run flannelctl init first')
+    nc = parseNetConf(raw)
+    leases = (await store.listLeases()).leases
+    existing = parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
+  } finally {
+    await store.close()
+  }
+  if (existing?.state === 'running') {
+    throw userError(`a migration ${backendLabel(existing.from)} → ${backendLabel(existing.to)} across ${existing.nodes.length} nodes is in progress (step ${existing.done} of ${existing.steps.length})`,
+      'finish or roll it back from where it started: flannelctl migrate --backend ... --yes (or --rollback --yes) with the same --inventory or --lab')
+  }
+  if (req.rollback) {
+    throw userError('--rollback needs the nodes: a migration of this host alone keeps no record to undo', 'migrate back with --backend OLD, or use --inventory/--lab')
+  }
+  const from = toMigrationBackend(nc)
+  const to: MigrationBackend = {...from, type: req.backend!, directRouting: req.backend === 'vxlan' && Boolean(req.directRouting)}
+  const snap = await host.snapshot()
+  const rpFilter = await readRpFilter(host, involvedDevices(rec, from.vni))
+  const checks = hostChecks('this host', snap, rpFilter, nc.network)
+  const base = {mode: 'local' as const, from: backendLabel(from), to: backendLabel(to), resumed: false, checks}
+  if (sameBackend(from, to)) {
+    return {...base, nothingToDo: true, applied: false, steps: [], notes: [`the network already uses ${backendLabel(to)}; \`flannelctl sync\` converges this host`]}
+  }
+  const peers = leases.filter(l => l.publicIP !== rec.publicIP)
+  if (to.type === 'host-gw') {
+    const answers: RouteGetAnswer[] = await Promise.all(peers.map(async l => {
+      const r = await host.routeGet(l.publicIP)
+      return {from: 'this host', to: l.subnet, toIP: l.publicIP, gateway: r?.gateway, dev: r?.dev, failed: r === undefined}
+    }))
+    const off = offLinkPairs(answers)
+    if (off.length) refuseOffLink(off, answers.length, '')
+  }
+  const steps: StepView[] = [
+    {index: 0, kind: 'commit-config', title: `net-conf Backend → ${backendLabel(to)}`, commands: [],
+      why: 'every node applies it on its next sync (sync --watch within a second)', done: false},
+    {index: 1, kind: 'switch-routes', node: 'this host', title: `reconcile with ${backendLabel(to)} (peer routes replaced in place)`, commands: [],
+      why: '`ip route replace` swaps each prefix in one step', done: false},
+  ]
+  const notes = [
+    'this host only: the others switch on their next sync (with sync --watch, within a second). Until then traffic '
+    + 'between them and this host can be lost (a peer still encapsulating to a VTEP this host removed, or strict rp_filter '
+    + 'dropping a reply that arrives on the other device). To switch every node without losing a packet, run it once for all: '
+    + `flannelctl migrate --backend ${to.type}${to.directRouting ? ' --directrouting' : ''} --inventory FILE --yes`,
+  ]
+  if (!req.apply) return {...base, nothingToDo: false, applied: false, steps, notes}
+  await setBackend(storeSpec, storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)})
+  ctx.progress(`store: net-conf Backend → ${backendLabel(to)}`)
+  const result = await reconcile(ctx, {node: req.node, creating: false, what: 'migrate'})
+  return {...base, nothingToDo: false, applied: true, steps: steps.map(s => ({...s, done: true})), notes, reconcile: result}
+}

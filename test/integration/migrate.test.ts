@@ -1,0 +1,326 @@
+/**
+ * Issue: migrate — change the backend of a running network without losing a packet. Real kernel,
+ * real pings every 20 ms between pods on every pair of nodes, strict rp_filter on every node (what
+ * makes a careless switch lose packets), and the end state compared with a freshly built lab.
+ */
+import {expect} from 'chai'
+import {execa, type ResultPromise} from 'execa'
+import {existsSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {cli, inNs, uniqueLab, ROOT} from '../helpers/cli.js'
+
+interface LabNode {name: string; netns: string; underlayIP: string; subnet: string; dir: string}
+interface LabPod {name: string; ip: string; netns: string; node: string}
+interface Lab {name: string; store: string; dir: string; nodes: LabNode[]; pods: LabPod[]}
+
+const KILL_ENV = 'FLANNELCTL_MIGRATE_KILL_AFTER'
+
+async function labUp(name: string, ...args: string[]): Promise<Lab> {
+  const r = await cli(['lab', 'up', '--name', name, '--nodes', '3', '--pods', '1', '--json', ...args])
+  expect(r.exitCode, r.stderr).to.equal(0)
+  return {...JSON.parse(r.stdout), name}
+}
+
+const storeDir = (lab: Lab) => lab.store.slice('file:'.length)
+const configOf = async (lab: Lab) => JSON.parse(await readFile(join(storeDir(lab), 'coreos.com', 'network', 'config'), 'utf8'))
+const leaseOf = async (lab: Lab, n: LabNode) =>
+  JSON.parse(await readFile(join(storeDir(lab), 'coreos.com', 'network', 'subnets', n.subnet.replace('/', '-')), 'utf8'))
+const migrationRecord = async (lab: Lab) => {
+  const path = join(storeDir(lab), 'coreos.com', 'network', 'flannelctl', 'migration')
+  return existsSync(path) ? JSON.parse(await readFile(path, 'utf8')) : undefined
+}
+
+/** The strictness a careless switch trips over: rp_filter=1 on all, eth0, flannel.1 and cni0. */
+async function strictRpFilter(lab: Lab): Promise<void> {
+  await Promise.all(lab.nodes.map(async n => {
+    const links = JSON.parse(await inNs(n.netns, 'ip', '-j', 'link', 'show')) as {ifname: string}[]
+    const devs = ['all', 'eth0', 'cni0', 'flannel/1'].filter(d => d === 'all' || links.some(l => l.ifname === d.replace('/', '.')))
+    await inNs(n.netns, 'sysctl', '-q', '-w', ...devs.map(d => `net.ipv4.conf.${d}.rp_filter=1`))
+  }))
+}
+
+async function rpFilterOf(n: LabNode): Promise<string> {
+  return (await inNs(n.netns, 'sysctl', '-n', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.eth0.rp_filter', 'net.ipv4.conf.cni0.rp_filter')).trim().replace(/\s+/g, ' ')
+}
+
+interface PingLoss {pair: string; transmitted: number; lost: number[]}
+
+/**
+ * One ping every 20 ms from the pod on each node to the pod on every other node. A sequence number
+ * with no reply is a lost packet; only the very last one may still be in flight when we stop.
+ */
+function startPings(lab: Lab): {stop: () => Promise<PingLoss[]>} {
+  const pods = lab.nodes.map(n => lab.pods.find(p => p.node === n.name)!)
+  const procs: {pair: string; proc: ResultPromise}[] = []
+  for (const a of pods) {
+    for (const b of pods) {
+      if (a === b) continue
+      procs.push({pair: `${a.name}→${b.name}`, proc: execa('ip', ['netns', 'exec', a.netns, 'ping', '-n', '-i', '0.02', '-W', '1', '-w', '150', b.ip], {reject: false})})
+    }
+  }
+  return {
+    async stop() {
+      for (const p of procs) p.proc.kill('SIGINT')
+      return Promise.all(procs.map(async ({pair, proc}) => {
+        const out = String((await proc).stdout)
+        const transmitted = Number(/(\d+) packets transmitted/.exec(out)?.[1] ?? 0)
+        const replied = new Set([...out.matchAll(/bytes from .*icmp_seq=(\d+)/g)].map(m => Number(m[1])))
+        const lost: number[] = []
+        for (let seq = 1; seq < transmitted; seq++) if (!replied.has(seq)) lost.push(seq)
+        return {pair, transmitted, lost}
+      }))
+    },
+  }
+}
+
+/** Run `fn` under continuous pings; expect every pair to have pinged throughout and lost nothing. */
+async function withoutLoss(lab: Lab, fn: () => Promise<void>): Promise<PingLoss[]> {
+  const pings = startPings(lab)
+  await new Promise(resolve => setTimeout(resolve, 600))
+  try {
+    await fn()
+  } finally {
+    await new Promise(resolve => setTimeout(resolve, 600))
+  }
+  const results = await pings.stop()
+  for (const r of results) {
+    expect(r.transmitted, `${r.pair} pinged`).to.be.greaterThan(40)
+    expect(r.lost, `${r.pair}: lost icmp_seq ${r.lost.join(',')} of ${r.transmitted}`).to.deep.equal([])
+  }
+  return results
+}
+
+async function migrate(lab: Lab, args: string[], env: Record<string, string> = {}) {
+  return cli(['migrate', '--lab', lab.name, ...args], {env})
+}
+
+async function expectMigrated(lab: Lab, args: string[]): Promise<void> {
+  const r = await migrate(lab, [...args, '--yes'])
+  expect(r.exitCode, r.stderr + r.stdout).to.equal(0)
+}
+
+/**
+ * A node's network as flannelctl leaves it, comparable across labs: routes, links (without pod
+ * veths), permanent neighbours and vxlan fdb entries, each node's subnet written as S<index>.
+ */
+async function stateOf(lab: Lab): Promise<Record<string, string[]>[]> {
+  const subnetNames = (text: string) => lab.nodes.reduce((t, m, k) => t.split(m.subnet.replace(/0\/\d+$/, '')).join(`S${k + 1}.`), text)
+  const normal = (xs: unknown[]) => xs.map(x => subnetNames(JSON.stringify(x))).sort()
+  return Promise.all(lab.nodes.map(async n => {
+    const j = async (file: string, ...args: string[]) => JSON.parse(await inNs(n.netns, file, '-j', ...args)) as Record<string, unknown>[]
+    const [routes, links, neigh, fdb] = await Promise.all([j('ip', 'route', 'show'), j('ip', '-d', 'link', 'show'),
+      j('ip', 'neigh', 'show', 'nud', 'permanent'), j('bridge', 'fdb', 'show')])
+    // Pod veths (and their random MACs) are the CNI's, not flannelctl's; eth0 is the lab's underlay.
+    const keptLinks = links.filter(l => !String(l.ifname).startsWith('veth')).map(l => {
+      const info = l.linkinfo as {info_kind?: string; info_data?: Record<string, unknown>} | undefined
+      const vxlan = info?.info_kind === 'vxlan' ? {address: l.address, ...pick(info.info_data ?? {}, ['id', 'local', 'link', 'port', 'learning'])} : {}
+      return {ifname: l.ifname, kind: info?.info_kind ?? 'device', mtu: l.mtu, flags: l.flags, ...vxlan}
+    })
+    const keptFdb = fdb.filter(f => String(f.ifname).startsWith('flannel.')).map(f => pick(f, ['mac', 'ifname', 'dst', 'flags', 'state']))
+    return {node: [n.name], routes: normal(routes), links: normal(keptLinks), neigh: normal(neigh), fdb: normal(keptFdb)}
+  }))
+}
+
+function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter(k => o[k] !== undefined).map(k => [k, o[k]]))
+}
+
+async function expectPingMatrixOk(lab: Lab): Promise<void> {
+  const r = await cli(['lab', 'status', '--name', lab.name, '--ping', '--json'])
+  const pings = JSON.parse(r.stdout).pings as {from: string; to: string; ok: boolean}[]
+  expect(pings.filter(p => !p.ok).map(p => `${p.from}→${p.to}`)).to.deep.equal([])
+}
+
+/**
+ * Another engineer builds `trace`; its verdict is checked once the command exists (and loads:
+ * while it is being written its modules may not all be there yet).
+ */
+async function expectTraceDelivered(lab: Lab): Promise<void> {
+  if (!existsSync(join(ROOT, 'src', 'commands', 'trace.ts'))) return
+  if ((await cli(['trace', '--help'])).exitCode !== 0) return
+  const [a, , c] = lab.nodes.map(n => lab.pods.find(p => p.node === n.name)!)
+  const r = await cli(['trace', a.name, c.name, '--lab', lab.name, '--json'])
+  expect(JSON.parse(r.stdout).disposition, r.stderr).to.equal('DELIVERED')
+}
+
+describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
+  this.timeout(240000)
+  const names = {main: uniqueLab('m'), hostgw: uniqueLab('m'), seg: uniqueLab('m'), segRef: uniqueLab('m')}
+  let main: Lab
+  let hostgwRef: Lab
+  let seg: Lab
+  let segRef: Lab
+  let vxlanState: Awaited<ReturnType<typeof stateOf>>
+  let hostgwState: Awaited<ReturnType<typeof stateOf>>
+
+  before(async () => {
+    ;[main, hostgwRef, seg, segRef] = await Promise.all([
+      labUp(names.main),
+      labUp(names.hostgw, '--backend', 'host-gw'),
+      labUp(names.seg, '--segments', '2'),
+      labUp(names.segRef, '--segments', '2', '--directrouting'),
+    ])
+    vxlanState = await stateOf(main)
+    hostgwState = await stateOf(hostgwRef)
+    await strictRpFilter(main)
+    await strictRpFilter(seg)
+  })
+  after(async () => {
+    await Promise.all(Object.values(names).map(name => cli(['lab', 'down', '--name', name])))
+  })
+
+  it('--plan lists each node\'s steps in the safe order and changes nothing', async () => {
+    const before = await stateOf(main)
+    const r = await migrate(main, ['--backend', 'host-gw', '--plan'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const order = ['rp_filter → 2', 'peer routes → host-gw', 'net-conf Backend → host-gw', 'remove flannel.1', 'restore rp_filter', 'record the migration as done']
+    const at = order.map(s => r.stdout.indexOf(s))
+    expect(at.every(i => i >= 0), r.stdout).to.equal(true)
+    expect([...at].sort((a, b) => a - b)).to.deep.equal(at)
+    for (const n of main.nodes) expect(r.stdout).to.match(new RegExp(`\\d+\\. ${n.name} +peer routes → host-gw`))
+    expect(r.stdout).to.include(`ip route replace ${main.nodes[1].subnet} via ${main.nodes[1].underlayIP} dev eth0`)
+    expect(await stateOf(main)).to.deep.equal(before)
+    expect(await migrationRecord(main)).to.equal(undefined)
+    expect((await configOf(main)).Backend.Type).to.equal('vxlan')
+  })
+
+  it('vxlan → host-gw loses no ping and leaves each node as a fresh host-gw init does', async () => {
+    await withoutLoss(main, () => expectMigrated(main, ['--backend', 'host-gw']))
+    expect(await stateOf(main)).to.deep.equal(hostgwState)
+    expect((await configOf(main)).Backend.Type).to.equal('host-gw')
+    for (const n of main.nodes) {
+      expect(await leaseOf(main, n)).to.deep.equal({PublicIP: n.underlayIP, PublicIPv6: null, BackendType: 'host-gw'})
+      expect(await rpFilterOf(n), 'rp_filter restored').to.equal('1 1 1')
+    }
+    await expectPingMatrixOk(main)
+    await expectTraceDelivered(main)
+  })
+
+  it('host-gw → vxlan loses no ping and leaves each node as a fresh vxlan init does', async () => {
+    await strictRpFilter(main)
+    await withoutLoss(main, () => expectMigrated(main, ['--backend', 'vxlan']))
+    expect(await stateOf(main)).to.deep.equal(vxlanState)
+    for (const n of main.nodes) {
+      const [dev] = JSON.parse(await inNs(n.netns, 'ip', '-j', 'link', 'show', 'flannel.1'))
+      expect(await leaseOf(main, n)).to.deep.equal({PublicIP: n.underlayIP, PublicIPv6: null, BackendType: 'vxlan', BackendData: {VNI: 1, VtepMAC: dev.address}})
+      expect(await rpFilterOf(n)).to.equal('1 1 1')
+    }
+    await expectPingMatrixOk(main)
+    await expectTraceDelivered(main)
+    // a plain sync afterwards agrees with the migration
+    for (const n of main.nodes) {
+      const r = await cli(['lab', 'exec', '--name', main.name, n.name, '--', 'flannelctl', 'sync'])
+      expect(r.stdout, r.stderr).to.include('up to date')
+    }
+  })
+
+  it('the measurement sees loss: switching node by node with strict rp_filter (backend set + sync) drops pings', async () => {
+    await strictRpFilter(main)
+    const pings = startPings(main)
+    await new Promise(resolve => setTimeout(resolve, 400))
+    expect((await cli(['backend', 'set', 'host-gw', '--store', main.store])).exitCode).to.equal(0)
+    for (const n of main.nodes) {
+      await cli(['lab', 'exec', '--name', main.name, n.name, '--', 'flannelctl', 'sync'])
+      await new Promise(resolve => setTimeout(resolve, 300))
+    }
+    const results = await pings.stop()
+    expect(results.reduce((sum, r) => sum + r.lost.length, 0)).to.be.greaterThan(0)
+    expect(await stateOf(main)).to.deep.equal(hostgwState)
+  })
+
+  it('killed midway (SIGKILL, twice), a rerun finishes host-gw → vxlan without loss; sync meanwhile keeps the transitional state', async () => {
+    await strictRpFilter(main)
+    await withoutLoss(main, async () => {
+      const first = await migrate(main, ['--backend', 'vxlan', '--yes'], {[KILL_ENV]: '5'})
+      expect(first.exitCode).to.not.equal(0)
+      let rec = await migrationRecord(main)
+      expect(rec.state).to.equal('running')
+      expect(rec.done).to.equal(4)
+      // an agent's sync while the migration is stopped must not undo it
+      const n2 = main.nodes[1]
+      const beforeSync = await inNs(n2.netns, 'ip', '-d', 'link', 'show', 'flannel.1')
+      const s = await cli(['lab', 'exec', '--name', main.name, n2.name, '--', 'flannelctl', 'sync'])
+      expect(s.exitCode, s.stderr).to.equal(0)
+      expect(s.stdout).to.include('migration host-gw → vxlan in progress')
+      expect(await inNs(n2.netns, 'ip', '-d', 'link', 'show', 'flannel.1')).to.equal(beforeSync)
+
+      const second = await migrate(main, ['--backend', 'vxlan', '--yes'], {[KILL_ENV]: '11'})
+      expect(second.exitCode).to.not.equal(0)
+      expect(second.stderr).to.include('resuming migration')
+      rec = await migrationRecord(main)
+      expect(rec.done).to.equal(10)
+      // another target while one is in progress is refused
+      const other = await migrate(main, ['--backend', 'host-gw', '--yes'])
+      expect(other.exitCode).to.equal(2)
+      expect(other.stderr).to.include('in progress')
+      await expectMigrated(main, ['--backend', 'vxlan'])
+    })
+    expect((await migrationRecord(main)).state).to.equal('done')
+    expect(await stateOf(main)).to.deep.equal(vxlanState)
+    for (const n of main.nodes) expect(await rpFilterOf(n)).to.equal('1 1 1')
+  })
+
+  it('--rollback of a migration killed halfway returns to the previous backend without loss', async () => {
+    await withoutLoss(main, async () => {
+      const killed = await migrate(main, ['--backend', 'host-gw', '--yes'], {[KILL_ENV]: '5'})
+      expect(killed.exitCode).to.not.equal(0)
+      // n1 and n2 route the host-gw way now, n3 still vxlan: a mixed network, still forwarding
+      expect(await inNs(main.nodes[1].netns, 'ip', 'route', 'show', main.nodes[2].subnet)).to.include('dev eth0')
+      expect(await inNs(main.nodes[2].netns, 'ip', 'route', 'show', main.nodes[0].subnet)).to.include('dev flannel.1')
+      await expectMigrated(main, ['--rollback'])
+    })
+    expect((await configOf(main)).Backend.Type).to.equal('vxlan')
+    expect(await stateOf(main)).to.deep.equal(vxlanState)
+    for (const n of main.nodes) expect(await rpFilterOf(n), 'the first migration\'s saved values').to.equal('1 1 1')
+    await expectPingMatrixOk(main)
+  })
+
+  it('with sync --watch agents running on every node: migrate still loses nothing, and a plain backend change reaches them within a second', async () => {
+    const agents = main.nodes.map(n => execa('ip', ['netns', 'exec', n.netns, process.execPath, join(ROOT, 'bin', 'run.js'), 'sync', '--watch', '--interval', '60',
+      '--store', main.store, '--subnet-file', join(n.dir, 'subnet.env'), '--cni-conf-dir', join(n.dir, 'cni'), '--state-file', join(n.dir, 'node.json')],
+    {reject: false, env: {NO_COLOR: '1'}}))
+    try {
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      await withoutLoss(main, () => expectMigrated(main, ['--backend', 'host-gw']))
+      expect(await stateOf(main)).to.deep.equal(hostgwState)
+
+      expect((await cli(['backend', 'set', 'vxlan', '--store', main.store])).exitCode).to.equal(0)
+      const n1 = main.nodes[0]
+      const started = Date.now()
+      let lease = await leaseOf(main, n1)
+      while (lease.BackendType !== 'vxlan' && Date.now() - started < 5000) {
+        await new Promise(resolve => setTimeout(resolve, 100))
+        lease = await leaseOf(main, n1)
+      }
+      expect(Date.now() - started, 'agent applied the change').to.be.lessThan(2000)
+      const [dev] = JSON.parse(await inNs(n1.netns, 'ip', '-j', 'link', 'show', 'flannel.1'))
+      expect(lease).to.deep.equal({PublicIP: n1.underlayIP, PublicIPv6: null, BackendType: 'vxlan', BackendData: {VNI: 1, VtepMAC: dev.address}})
+    } finally {
+      for (const a of agents) a.kill('SIGTERM')
+      await Promise.all(agents)
+    }
+  })
+
+  it('two L2 segments: host-gw is refused before anything changes, naming the pairs; vxlan --directrouting works without loss', async () => {
+    const before = await stateOf(seg)
+    const refused = await migrate(seg, ['--backend', 'host-gw', '--yes'])
+    expect(refused.exitCode).to.equal(2)
+    const [n1, n2, n3] = seg.nodes
+    expect(refused.stderr).to.include(`n1 → n3 (${n3.underlayIP} via`)
+    expect(refused.stderr).to.include(`n3 → n2 (${n2.underlayIP} via`)
+    expect(refused.stderr).to.not.include(`n1 → n2`)
+    expect(refused.stderr).to.include('--backend vxlan --directrouting')
+    expect(await stateOf(seg)).to.deep.equal(before)
+    expect(await migrationRecord(seg)).to.equal(undefined)
+    expect((await configOf(seg)).Backend.Type).to.equal('vxlan')
+    for (const n of seg.nodes) expect(await rpFilterOf(n)).to.equal('1 1 1')
+
+    await withoutLoss(seg, () => expectMigrated(seg, ['--backend', 'vxlan', '--directrouting']))
+    expect(await stateOf(seg)).to.deep.equal(await stateOf(segRef))
+    expect(await inNs(n1.netns, 'ip', 'route', 'show', n2.subnet)).to.include(`via ${n2.underlayIP} dev eth0`)
+    expect(await inNs(n1.netns, 'ip', 'route', 'show', n3.subnet)).to.include('dev flannel.1 onlink')
+    expect((await configOf(seg)).Backend).to.deep.include({Type: 'vxlan', DirectRouting: true})
+    await expectPingMatrixOk(seg)
+  })
+})

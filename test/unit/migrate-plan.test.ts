@@ -1,0 +1,330 @@
+import {expect} from 'chai'
+import fc from 'fast-check'
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {
+  planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
+  loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps,
+  effectiveRpFilter, type MigrationBackend, type MigrationRecord,
+} from '../../src/core/migrate-plan.js'
+import {planNode, type NodeIntent} from '../../src/core/planner.js'
+import type {HostSnapshot, Link, Route} from '../../src/core/model.js'
+import {FileStore} from '../../src/store/file-store.js'
+
+const vxlan: MigrationBackend = {type: 'vxlan', vni: 1, port: 8472, directRouting: false}
+const dr: MigrationBackend = {...vxlan, directRouting: true}
+const hostgw: MigrationBackend = {...vxlan, type: 'host-gw'}
+const NOW = '2026-01-01T00:00:00.000Z'
+
+const nodes = (count: number) => Array.from({length: count}, (_, i) => ({
+  name: `n${i + 1}`, publicIP: `192.168.100.${11 + i}`, subnet: `10.244.${i + 1}.0/24`, iface: 'eth0', bridge: 'cni0',
+}))
+
+const kinds = (r: MigrationRecord) => r.steps.map(s => `${s.kind}${s.node ? `@${s.node.split('.')[3]}` : ''}`)
+
+/**
+ * Run every step's state change, checking after each that the network can still carry traffic.
+ * `loose` tracks which nodes have rp_filter loose (a rollback starts with what the first run left).
+ */
+function simulate(record: MigrationRecord, from: number = record.done, stop: number = record.steps.length, loose = new Set<string>()): MigrationRecord {
+  let r = record
+  for (let i = from; i < stop; i++) {
+    r = withStepDone(withStepState(r, i), i, NOW)
+    const step = r.steps[i]
+    if (step.kind === 'loosen-rp-filter') loose.add(step.node!)
+    if (step.kind === 'restore-rp-filter') loose.delete(step.node!)
+    checkForwarding(r, i, loose)
+  }
+  return r
+}
+
+function looseAfter(r: MigrationRecord): Set<string> {
+  const loose = new Set<string>()
+  for (const s of r.steps.slice(0, r.done)) {
+    if (s.kind === 'loosen-rp-filter') loose.add(s.node!)
+    if (s.kind === 'restore-rp-filter') loose.delete(s.node!)
+  }
+  return loose
+}
+
+function checkForwarding(r: MigrationRecord, i: number, loose: Set<string>): void {
+  const after = `after step ${i + 1} (${r.steps[i].kind})`
+  // Someone encapsulates (a node routes the vxlan way): every node must be able to decapsulate.
+  if (r.nodes.some(n => n.routes.type === 'vxlan')) {
+    expect(r.nodes.every(n => n.vxlanDevice || n.routes.type === 'vxlan'), `${after}: a VTEP is missing`).to.equal(true)
+  }
+  // Nodes differ only while rp_filter is loose on all of them.
+  if (new Set(r.nodes.map(n => JSON.stringify(n.routes))).size > 1) {
+    expect(r.nodes.every(n => loose.has(n.publicIP)), `${after}: nodes differ while one has strict rp_filter`).to.equal(true)
+  }
+}
+
+describe('migrate plan: steps', () => {
+  it('vxlan → host-gw: loosen, switch node by node, commit, remove flannel.1, restore', () => {
+    const r = beginMigration({id: 'a', now: NOW, from: vxlan, to: hostgw, nodes: nodes(3)})
+    expect(kinds(r)).to.deep.equal([
+      'loosen-rp-filter@11', 'loosen-rp-filter@12', 'loosen-rp-filter@13',
+      'switch-routes@11', 'switch-routes@12', 'switch-routes@13', 'commit-config',
+      'remove-old@11', 'remove-old@12', 'remove-old@13',
+      'restore-rp-filter@11', 'restore-rp-filter@12', 'restore-rp-filter@13', 'finish'])
+    expect(r.nodes.every(n => n.vxlanDevice && n.routes === vxlan)).to.equal(true)
+  })
+
+  it('host-gw → vxlan: every VTEP and its peers\' entries exist before the first route points at one', () => {
+    const r = beginMigration({id: 'a', now: NOW, from: hostgw, to: vxlan, nodes: nodes(2)})
+    expect(kinds(r)).to.deep.equal([
+      'loosen-rp-filter@11', 'loosen-rp-filter@12', 'add-vxlan-device@11', 'add-vxlan-device@12',
+      'add-vxlan-peers@11', 'add-vxlan-peers@12', 'switch-routes@11', 'switch-routes@12', 'commit-config',
+      'restore-rp-filter@11', 'restore-rp-filter@12', 'finish'])
+  })
+
+  it('vxlan → vxlan DirectRouting keeps the devices and removes on-link peers\' entries at the end', () => {
+    const r = beginMigration({id: 'a', now: NOW, from: vxlan, to: dr, nodes: nodes(2)})
+    expect(kinds(r).filter(k => k.startsWith('add-'))).to.deep.equal([])
+    expect(kinds(r).filter(k => k.startsWith('remove-old'))).to.have.length(2)
+  })
+
+  it('every step keeps the network forwarding, in any direction, and ends on the target', () => {
+    const backends = fc.constantFrom(vxlan, dr, hostgw)
+    fc.assert(fc.property(backends, backends, fc.integer({min: 1, max: 6}), (from, to, count) => {
+      fc.pre(JSON.stringify(from) !== JSON.stringify(to))
+      const end = simulate(beginMigration({id: 'a', now: NOW, from, to, nodes: nodes(count)}))
+      expect(end.state).to.equal('done')
+      expect(end.finishedAt).to.equal(NOW)
+      expect(end.nodes.every(n => JSON.stringify(n.routes) === JSON.stringify(to))).to.equal(true)
+      expect(end.nodes.every(n => n.vxlanDevice === (to.type === 'vxlan' && !to.directRouting))).to.equal(true)
+    }), {numRuns: 200})
+  })
+
+  it('a rollback from any point (running or finished) keeps forwarding and ends where it began', () => {
+    const backends = fc.constantFrom(vxlan, dr, hostgw)
+    fc.assert(fc.property(backends, backends, fc.integer({min: 1, max: 5}), fc.nat(), (from, to, count, at) => {
+      fc.pre(JSON.stringify(from) !== JSON.stringify(to))
+      const started = beginMigration({id: 'a', now: NOW, from, to, nodes: nodes(count)})
+      const stopAt = at % (started.steps.length + 1)
+      let midway = simulate(started, 0, stopAt)
+      // the steps saved rp_filter values as they loosened them
+      midway = {...midway, nodes: midway.nodes.map((n, i) => (i < Math.min(stopAt, count) ? {...n, rpFilter: {all: '1'}} : n))}
+      const back = reverseMigration(midway, 'b', NOW)
+      expect(back.rollbackOf).to.equal('a')
+      expect(back.from).to.deep.equal(to)
+      expect(back.to).to.deep.equal(from)
+      if (midway.state === 'running') expect(back.nodes.map(n => n.rpFilter)).to.deep.equal(midway.nodes.map(n => n.rpFilter))
+      else expect(back.nodes.every(n => n.rpFilter === undefined)).to.equal(true)
+      const end = simulate(back, 0, back.steps.length, midway.state === 'running' ? looseAfter(midway) : new Set())
+      expect(end.nodes.every(n => JSON.stringify(n.routes) === JSON.stringify(from))).to.equal(true)
+    }), {numRuns: 500})
+  })
+})
+
+describe('migrate plan: a node\'s phase', () => {
+  const start = beginMigration({id: 'a', now: NOW, from: vxlan, to: hostgw, nodes: nodes(3)})
+
+  it('is the old backend until the node switches, keeping flannel.1 until removal', () => {
+    expect(migrationPhase(start, '192.168.100.12')).to.deep.include({backend: vxlan, keepVxlanDevice: true})
+    const switched = withStepState(start, 4) // switch-routes of n2
+    expect(migrationPhase(switched, '192.168.100.12')).to.deep.include({backend: hostgw, keepVxlanDevice: true})
+    expect(migrationPhase(switched, '192.168.100.12')!.note).to.match(/routes the new way \(host-gw\), keeping flannel\.1/)
+    expect(migrationPhase(switched, '192.168.100.11')!.backend).to.equal(vxlan)
+    const removed = withStepState(simulate(start, 0, 8), 8) // remove-old of n2
+    expect(migrationPhase(removed, '192.168.100.12')).to.deep.include({backend: hostgw, keepVxlanDevice: false})
+  })
+
+  it('is nothing when no migration runs or the node is not part of it', () => {
+    expect(migrationPhase(undefined, '192.168.100.11')).to.equal(undefined)
+    expect(migrationPhase(start, '10.0.0.1')).to.equal(undefined)
+    expect(migrationPhase(simulate(start), '192.168.100.11')).to.equal(undefined)
+  })
+
+  it('withStepDone counts and withStepState of loosen/commit changes no node', () => {
+    expect(withStepState(start, 0).nodes).to.deep.equal(start.nodes)
+    expect(withStepState(start, 6).nodes).to.deep.equal(start.nodes)
+    expect(withStepDone(start, 0, NOW).done).to.equal(1)
+    expect(withStepDone(withStepDone(start, 3, NOW), 1, NOW).done).to.equal(4)
+  })
+})
+
+describe('migrate plan: stored record', () => {
+  it('round-trips and refuses what it cannot read', () => {
+    const r = beginMigration({id: 'a', now: NOW, from: vxlan, to: hostgw, nodes: nodes(2)})
+    expect(parseMigrationRecord(JSON.stringify(r))).to.deep.equal(r)
+    expect(parseMigrationRecord(undefined)).to.equal(undefined)
+    expect(parseMigrationRecord('')).to.equal(undefined)
+    expect(() => parseMigrationRecord('{')).to.throw(/not JSON/)
+    expect(() => parseMigrationRecord(JSON.stringify({...r, version: 2}))).to.throw(/understands/)
+    expect(() => parseMigrationRecord(JSON.stringify({...r, done: 99}))).to.throw(/understands/)
+    expect(() => parseMigrationRecord(JSON.stringify({...r, steps: [{kind: 'switch-routes', node: '10.9.9.9'}]}))).to.throw(/understands/)
+  })
+})
+
+describe('migrate plan: rp_filter', () => {
+  it('loosens `all` always and strict devices, and restores only what changed and still exists', () => {
+    expect(loosenWrites({all: '1', eth0: '1', cni0: '0', 'flannel.1': '2'})).to.deep.equal([{dev: 'all', value: '2'}, {dev: 'eth0', value: '2'}])
+    // `all` covers a device made later (flannel.1 inherits default's value)
+    expect(loosenWrites({all: '0', eth0: '0'})).to.deep.equal([{dev: 'all', value: '2'}])
+    expect(loosenWrites({all: '2', eth0: '2'})).to.deep.equal([])
+    expect(restoreWrites({all: '1', eth0: '1', 'flannel.1': '1', cni0: '0'}, {all: '2', eth0: '2', cni0: '0'}))
+      .to.deep.equal([{dev: 'all', value: '1'}, {dev: 'eth0', value: '1'}])
+    expect(rpFilterKey('flannel.1')).to.equal('net.ipv4.conf.flannel/1.rp_filter')
+    expect(effectiveRpFilter({all: '0', eth0: '1'}, 'eth0')).to.equal(1)
+    expect(effectiveRpFilter({all: '2', eth0: '1'}, 'eth0')).to.equal(2)
+  })
+})
+
+describe('migrate plan: preflight', () => {
+  it('names the pairs host-gw cannot serve', () => {
+    const off = offLinkPairs([
+      {from: 'n1', to: 'n2', toIP: '192.168.100.12'},
+      {from: 'n1', to: 'n3', toIP: '192.168.200.13', gateway: '192.168.100.1', dev: 'eth0'},
+      {from: 'n3', to: 'n1', toIP: '192.168.100.11', failed: true},
+    ])
+    expect(off.map(describeOffLink)).to.deep.equal(['n1 → n3 (192.168.200.13 via 192.168.100.1 dev eth0)', 'n3 → n1 (192.168.100.11): no route'])
+  })
+
+  it('reports forwarding, a FORWARD policy that drops pod traffic, and strict rp_filter', () => {
+    const snap: HostSnapshot = {
+      name: 'n1', sysctls: {'net.ipv4.ip_forward': '0'},
+      iptables: {chains: [{table: 'filter', name: 'FORWARD', policy: 'DROP'}], rules: []},
+    }
+    const checks = hostChecks('n1', snap, {all: '0', eth0: '1'}, '10.244.0.0/16')
+    expect(checks.map(c => [c.check, c.ok])).to.deep.equal([['forwarding', false], ['forward-policy', false], ['rp-filter', true]])
+    expect(checks[2].message).to.include('strict on eth0')
+    const ok = hostChecks('n1', {...snap, sysctls: {'net.ipv4.ip_forward': '1'}, iptables: {chains: snap.iptables!.chains,
+      rules: [{table: 'filter', chain: 'FORWARD', spec: '-m comment --comment "flanneld forward" -j FLANNEL-FWD', raw: ''}]}}, {all: '0'}, '10.244.0.0/16')
+    expect(ok.every(c => c.ok)).to.equal(true)
+  })
+})
+
+describe('migrate plan: how the steps read', () => {
+  it('shows each node\'s route commands for the target, direct where on-link under DirectRouting', () => {
+    const r = beginMigration({id: 'a', now: NOW, from: vxlan, to: dr, nodes: nodes(3)})
+    const views = describeSteps(r, {
+      rpFilterNow: {'192.168.100.11': {all: '1', eth0: '1'}},
+      vtepMACs: {},
+      onLink: {'192.168.100.11': ['192.168.100.12']},
+    })
+    const n1switch = views.find(v => v.kind === 'switch-routes' && v.node === 'n1')!
+    expect(n1switch.commands).to.deep.equal([
+      'ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0',
+      'ip route replace 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink',
+    ])
+    expect(views[0].commands).to.deep.equal(['sysctl -w net.ipv4.conf.all.rp_filter=2', 'sysctl -w net.ipv4.conf.eth0.rp_filter=2'])
+    const text = renderSteps(views).join('\n')
+    expect(text).to.match(/ 4\. n1 +peer routes → vxlan \(DirectRouting\)/)
+    expect(text.match(/# `ip route replace` swaps/g)).to.have.length(1)
+  })
+})
+
+// ---- the planner's transitional state ------------------------------------------------------------
+
+const link = (name: string, kind: Link['kind'], extra: Partial<Link> = {}): Link => ({name, kind, mtu: 1500, up: true, raw: '', ...extra})
+const route = (dst: string, extra: Partial<Route>): Route => ({dst, type: 'unicast', raw: '', ...extra})
+const MAC2 = '02:00:00:00:00:02'
+
+function intent(backend: MigrationBackend, keepVxlanDevice?: boolean): NodeIntent {
+  return {
+    network: '10.244.0.0/16', subnet: '10.244.1.0/24', backend, iface: 'eth0', publicIP: '192.168.100.11', vtepMAC: '02:00:00:00:00:01',
+    bridge: 'cni0', mtu: 1450, ipMasq: true,
+    peers: [{subnet: '10.244.2.0/24', publicIP: '192.168.100.12', backendType: 'vxlan', vtepMAC: MAC2}],
+    onLinkPeers: new Set(['192.168.100.12']), subnetFile: '/x/subnet.env', cniConfDir: '/x/cni', cniPlugin: 'bridge', ownedRoutes: [],
+    keepVxlanDevice,
+  }
+}
+
+/** A node built for vxlan: flannel.1 with one peer's neighbour, fdb entry and route. */
+function vxlanNode(): HostSnapshot {
+  return {
+    name: 'n1',
+    links: [link('eth0', 'ether'), link('cni0', 'bridge', {mtu: 1450}),
+      link('flannel.1', 'vxlan', {mtu: 1450, mac: '02:00:00:00:00:01', vxlan: {id: 1, local: '192.168.100.11', dev: 'eth0', port: 8472, learning: false}})],
+    addresses: [
+      {dev: 'cni0', family: 4, local: '10.244.1.1', prefixlen: 24, raw: ''},
+      {dev: 'flannel.1', family: 4, local: '10.244.1.0', prefixlen: 32, raw: ''},
+    ],
+    routes: [route('10.244.2.0/24', {gateway: '10.244.2.0', dev: 'flannel.1', onlink: true})],
+    neighbors: [{dst: '10.244.2.0', dev: 'flannel.1', lladdr: MAC2, state: ['PERMANENT'], raw: ''}],
+    fdb: [{mac: MAC2, dev: 'flannel.1', dst: '192.168.100.12', flags: ['self', 'permanent'], raw: ''}],
+    sysctls: {'net.ipv4.ip_forward': '1'},
+  }
+}
+
+const shell = (ops: ReturnType<typeof planNode>['ops']) => ops.filter(o => o.tool === 'ip' || o.tool === 'bridge')
+  .map(o => `${o.tool} ${(o as {args: string[]}).args.join(' ')}`)
+
+describe('planner: keepVxlanDevice (transitional state)', () => {
+  it('host-gw routes while flannel.1, its neighbours and fdb entries stay', () => {
+    const ops = shell(planNode(intent(hostgw, true), vxlanNode(), {}).ops)
+    expect(ops).to.deep.equal(['ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0'])
+  })
+
+  it('without it, host-gw removes the device and its entries after the route moved', () => {
+    const ops = shell(planNode(intent(hostgw), vxlanNode(), {}).ops)
+    expect(ops[0]).to.equal('ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0')
+    expect(ops).to.include('bridge fdb del 02:00:00:00:00:02 dev flannel.1 dst 192.168.100.12 self')
+    expect(ops).to.include('ip neigh del 10.244.2.0 dev flannel.1')
+    expect(ops.at(-1)).to.equal('ip link del flannel.1')
+  })
+
+  it('on a host-gw node it builds the VTEP and every peer\'s entries but leaves routes direct', () => {
+    const snap = vxlanNode()
+    snap.links = snap.links!.filter(l => l.name !== 'flannel.1')
+    snap.addresses = snap.addresses!.filter(a => a.dev !== 'flannel.1')
+    snap.routes = [route('10.244.2.0/24', {gateway: '192.168.100.12', dev: 'eth0'})]
+    snap.neighbors = []
+    snap.fdb = []
+    const ops = shell(planNode({...intent(hostgw, true), peers: [{...intent(hostgw).peers[0], backendType: 'vxlan'}]}, snap, {}).ops)
+    expect(ops).to.deep.equal([
+      'ip link add flannel.1 address 02:00:00:00:00:01 mtu 1450 type vxlan id 1 local 192.168.100.11 dev eth0 dstport 8472 nolearning',
+      'ip addr add 10.244.1.0/32 dev flannel.1',
+      'ip link set flannel.1 up',
+      'ip neigh replace 10.244.2.0 lladdr 02:00:00:00:00:02 dev flannel.1 nud permanent',
+      'bridge fdb replace 02:00:00:00:00:02 dev flannel.1 dst 192.168.100.12 self permanent',
+    ])
+  })
+
+  it('DirectRouting with it keeps the on-link peer\'s entries; without, removes them', () => {
+    expect(shell(planNode(intent(dr, true), vxlanNode(), {}).ops)).to.deep.equal(['ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0'])
+    expect(shell(planNode(intent(dr), vxlanNode(), {}).ops)).to.deep.equal([
+      'ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0',
+      'bridge fdb del 02:00:00:00:00:02 dev flannel.1 dst 192.168.100.12 self',
+      'ip neigh del 10.244.2.0 dev flannel.1',
+    ])
+  })
+})
+
+describe('FileStore meta keys', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'flannelctl-meta-'))
+  })
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('live beside flannel\'s keys, never among the leases', async () => {
+    const store = new FileStore(dir)
+    expect(await store.getMeta('migration')).to.equal(undefined)
+    await store.putMeta('migration', '{"x":1}')
+    expect(await store.getMeta('migration')).to.equal('{"x":1}')
+    expect(await readFile(join(dir, 'coreos.com', 'network', 'flannelctl', 'migration'), 'utf8')).to.equal('{"x":1}')
+    expect((await store.listLeases()).invalid).to.deep.equal([])
+    await store.putMeta('migration', undefined)
+    await store.putMeta('migration', undefined)
+    expect(await store.getMeta('migration')).to.equal(undefined)
+    for (const bad of ['../config', 'a/b', '', '.hidden']) {
+      await store.putMeta(bad, 'x').then(() => expect.fail(`accepted ${bad}`), (e: Error) => expect(e.message).to.include('invalid store meta key'))
+    }
+  })
+
+  it('a change wakes a watcher', async () => {
+    const store = new FileStore(dir)
+    let woke = 0
+    const stop = await store.watch(() => woke++)
+    await store.putMeta('migration', '{}')
+    await new Promise(resolve => setTimeout(resolve, 200))
+    stop()
+    await store.close()
+    expect(woke).to.be.greaterThan(0)
+  })
+})
