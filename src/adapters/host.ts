@@ -31,15 +31,18 @@ export class HostAdapter {
 
   /** Everything the builder and the tracer look at, read in parallel. */
   async snapshot(): Promise<HostSnapshot> {
-    const [link, addr, route, neigh, fdb, ipt] = await Promise.all([
-      this.read('ip', ['-d', '-j', 'link', 'show']),
+    const linksRead = this.read('ip', ['-d', '-j', 'link', 'show']).then(text => parseIpLinkJson(text!))
+    // The sysctls to read depend on the link names only: read them while the larger tables still come in.
+    const sysctlsRead = linksRead.then(links => this.sysctls(interestingSysctls(links.map(l => l.name))))
+    const [links, addr, route, neigh, fdb, ipt, sysctls] = await Promise.all([
+      linksRead,
       this.read('ip', ['-j', 'addr', 'show']),
       this.read('ip', ['-j', 'route', 'show']),
       this.read('ip', ['-j', 'neigh', 'show']),
       this.read('bridge', ['-j', 'fdb', 'show'], {optional: true}),
       this.read('iptables-save', [], {optional: true}),
+      sysctlsRead,
     ])
-    const links = parseIpLinkJson(link!)
     const snap: HostSnapshot = {
       name: this.name,
       links,
@@ -48,14 +51,14 @@ export class HostAdapter {
       neighbors: parseIpNeighJson(neigh!),
       fdb: fdb === undefined ? undefined : parseBridgeFdbJson(fdb),
       iptables: ipt === undefined ? undefined : parseIptablesSave(ipt),
-      sysctls: await this.sysctls(interestingSysctls(links.map(l => l.name))),
+      sysctls,
     }
     return snap
   }
 
   /** Read sysctls without a shell: grep prints `path:value` for every file that exists. */
   async sysctls(keys: string[]): Promise<Record<string, string>> {
-    const paths = keys.map(k => '/proc/sys/' + k.replace(/\./g, '/'))
+    const paths = keys.map(sysctlPath)
     const r = await this.runner.run({file: 'grep', args: ['-s', '-H', '', ...paths]})
     const out: Record<string, string> = {}
     for (const line of r.stdout.split('\n')) {
@@ -90,8 +93,20 @@ export class HostAdapter {
   }
 }
 
-/** Atomic write of stdin to $1 with mode $2: temp file in the same directory, then rename. */
-const WRITE_FILE = 'set -e; mkdir -p -- "$(dirname -- "$1")"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"'
+/**
+ * Atomic write of stdin to $1 with mode $2: temp file in the same directory, then rename. The
+ * directory comes from parameter expansion and mkdir runs only when it is missing: every program
+ * the shell starts costs milliseconds on each sync.
+ */
+const WRITE_FILE = 'set -e; case "$1" in */*) d="${1%/*}";; *) d=.;; esac; [ -d "${d:-/}" ] || mkdir -p -- "${d:-/}"; '
+  + 't="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"'
+
+/** net.ipv4.conf.flannel.1.rp_filter → /proc/sys/net/ipv4/conf/flannel.1/rp_filter: a device name keeps its dots. */
+export function sysctlPath(key: string): string {
+  const m = /^net\.(ipv4|ipv6)\.(conf|neigh)\.(.+)\.([^.]+)$/.exec(key)
+  if (m) return `/proc/sys/net/${m[1]}/${m[2]}/${m[3]}/${m[4]}`
+  return '/proc/sys/' + key.replace(/\./g, '/')
+}
 
 function firstLine(s: string): string {
   return s.trim().split('\n')[0] ?? ''

@@ -3,6 +3,8 @@
  * or recording (tests replay what a real host printed).
  */
 import {execa} from 'execa'
+import {spawn} from 'node:child_process'
+import {openSync, closeSync} from 'node:fs'
 import {FlannelctlError, ExitCode} from '../errors.js'
 import {Target, wrapForTarget, targetToString} from './target.js'
 
@@ -123,8 +125,15 @@ export async function runAttached(target: Target, file: string, args: string[], 
  */
 export function spawnDetached(target: Target, file: string, args: string[], logFile: string): number {
   const w = wrapForTarget(target, file, args)
-  const child = execa(w.file, w.args, {detached: true, stdio: ['ignore', {file: logFile}, {file: logFile}], reject: false, cleanup: false})
-  child.unref()
-  if (child.pid === undefined) throw new FlannelctlError(`cannot start ${file}`, 'check that it is installed (npm run bootstrap)', ExitCode.usage)
-  return child.pid
+  // Plain file descriptors, not streams: nothing may keep this process's event loop alive.
+  const fd = openSync(logFile, 'a')
+  try {
+    // execa wraps file stdio in streams that keep this process alive; a daemon needs node's bare spawn.
+    const child = spawn(w.file, w.args, {detached: true, stdio: ['ignore', fd, fd]})
+    child.unref()
+    if (child.pid === undefined) throw new FlannelctlError(`cannot start ${file}`, 'check that it is installed (npm run bootstrap)', ExitCode.usage)
+    return child.pid
+  } finally {
+    closeSync(fd)
+  }
 }

@@ -1,0 +1,69 @@
+/**
+ * flannelctl as a drop-in peer of flanneld on etcd: 20 concurrent inits get 20 subnets, a lease
+ * written by hand in flanneld's format is used, and flannelctl's own lease has flanneld's shape.
+ */
+import {expect} from 'chai'
+import {cli, inNs, uniqueLab} from '../helpers/cli.js'
+
+interface Lab {store: string; etcd?: {netns: string}; nodes: {name: string; netns: string; underlayIP: string; subnet: string; dir: string}[]}
+
+async function labUp(args: string[]): Promise<Lab> {
+  const r = await cli(['lab', 'up', '--json', ...args])
+  expect(r.exitCode, r.stderr).to.equal(0)
+  return JSON.parse(r.stdout)
+}
+
+describe('etcd store in a lab (real etcd, real kernel)', function () {
+  this.timeout(240000)
+
+  for (const store of ['file', 'etcd']) {
+    it(`20 nodes running init concurrently on the ${store} store get 20 distinct subnets`, async () => {
+      const name = uniqueLab('cc')
+      try {
+        const lab = await labUp(['--name', name, '--nodes', '20', '--pods', '0', '--store', store])
+        const subnets = lab.nodes.map(n => n.subnet)
+        expect(subnets.every(Boolean)).to.equal(true)
+        expect(new Set(subnets).size).to.equal(20)
+      } finally {
+        await cli(['lab', 'down', '--name', name])
+      }
+    })
+  }
+
+  describe('flanneld\'s format, both ways', () => {
+    const name = uniqueLab('fe')
+    let lab: Lab
+    before(async () => {
+      lab = await labUp(['--name', name, '--nodes', '2', '--pods', '1', '--store', 'etcd'])
+    })
+    after(async () => {
+      await cli(['lab', 'down', '--name', name])
+    })
+
+    const etcdctl = (...args: string[]) => inNs(lab.etcd!.netns, 'etcdctl', '--endpoints', 'http://127.0.0.1:2379', ...args)
+
+    it('writes leases under flannel\'s keys with flanneld\'s exact JSON and a 24 h TTL', async () => {
+      const n1 = lab.nodes[0]
+      const key = `/coreos.com/network/subnets/${n1.subnet.replace('/', '-')}`
+      const value = await etcdctl('get', '--print-value-only', key)
+      const mac = JSON.parse(await inNs(n1.netns, 'ip', '-j', 'link', 'show', 'flannel.1'))[0].address
+      expect(value.trim()).to.equal(`{"PublicIP":"${n1.underlayIP}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`)
+      const leaseId = JSON.parse(await etcdctl('get', key, '-w', 'json')).kvs[0].lease
+      const ttl = await etcdctl('lease', 'timetolive', BigInt(leaseId).toString(16))
+      expect(ttl).to.match(/granted with TTL\(86400s\)/)
+      const config = JSON.parse(await etcdctl('get', '--print-value-only', '/coreos.com/network/config'))
+      expect(config.Network).to.equal('10.244.0.0/16')
+    })
+
+    it('uses a lease that flanneld wrote (hand-written JSON under the flannel keys)', async () => {
+      const n1 = lab.nodes[0]
+      const value = '{"PublicIP":"192.168.100.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"a2:99:54:8b:35:bd"}}'
+      await etcdctl('put', '/coreos.com/network/subnets/10.244.200.0-24', value)
+      const r = await cli(['sync', '--store', lab.store, '--subnet-file', `${n1.dir}/subnet.env`, '--cni-conf-dir', `${n1.dir}/cni`, '--state-file', `${n1.dir}/node.json`], {netns: n1.netns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+      expect(await inNs(n1.netns, 'ip', 'route')).to.contain('10.244.200.0/24 via 10.244.200.0 dev flannel.1 onlink')
+      expect(await inNs(n1.netns, 'ip', 'neigh', 'show', 'dev', 'flannel.1')).to.contain('10.244.200.0 lladdr a2:99:54:8b:35:bd PERMANENT')
+      expect(await inNs(n1.netns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.contain('a2:99:54:8b:35:bd dst 192.168.100.99 self permanent')
+    })
+  })
+})
