@@ -48,7 +48,8 @@ describe('etcd store in a lab (real etcd, real kernel)', function () {
       const value = await etcdctl('get', '--print-value-only', key)
       const mac = JSON.parse(await inNs(n1.netns, 'ip', '-j', 'link', 'show', 'flannel.1'))[0].address
       expect(value.trim()).to.equal(`{"PublicIP":"${n1.underlayIP}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`)
-      const leaseId = JSON.parse(await etcdctl('get', key, '-w', 'json')).kvs[0].lease
+      // an int64 lease id loses precision in JSON.parse: read its digits as text
+      const leaseId = /"lease":(\d+)/.exec(await etcdctl('get', key, '-w', 'json'))![1]
       const ttl = await etcdctl('lease', 'timetolive', BigInt(leaseId).toString(16))
       expect(ttl).to.match(/granted with TTL\(86400s\)/)
       const config = JSON.parse(await etcdctl('get', '--print-value-only', '/coreos.com/network/config'))
