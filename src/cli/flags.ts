@@ -1,6 +1,7 @@
 /** Flags shared by the node commands (init, sync, reset, status, peer, migrate). Env fallbacks mirror flanneld's. */
 import {Flags} from '@oclif/core'
 import type {NodeOptions} from '../services/node.js'
+import {DEFAULT_STORE, type StoreOptions} from '../store/store.js'
 
 const NODE = 'NODE'
 
@@ -19,6 +20,23 @@ export const nodeFlags = {
   'etcd-cafile': Flags.string({description: 'etcd CA certificate', env: 'FLANNELD_ETCD_CAFILE', helpGroup: NODE}),
   'etcd-certfile': Flags.string({description: 'etcd client certificate', env: 'FLANNELD_ETCD_CERTFILE', helpGroup: NODE}),
   'etcd-keyfile': Flags.string({description: 'etcd client key', env: 'FLANNELD_ETCD_KEYFILE', helpGroup: NODE}),
+}
+
+/** The store flags alone, for commands that talk to the store but not to this host. */
+export const storeFlags = {
+  store: nodeFlags.store,
+  'etcd-prefix': nodeFlags['etcd-prefix'],
+  'etcd-cafile': nodeFlags['etcd-cafile'],
+  'etcd-certfile': nodeFlags['etcd-certfile'],
+  'etcd-keyfile': nodeFlags['etcd-keyfile'],
+}
+
+export function storeSpec(f: Record<string, unknown>): {spec: string; options: StoreOptions} {
+  return {
+    spec: (f.store as string | undefined) ?? DEFAULT_STORE,
+    options: {etcdPrefix: f['etcd-prefix'] as string | undefined, etcdCaFile: f['etcd-cafile'] as string | undefined,
+      etcdCertFile: f['etcd-certfile'] as string | undefined, etcdKeyFile: f['etcd-keyfile'] as string | undefined},
+  }
 }
 
 export const dryRunFlag = {

@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
-import {nodeFlags, jsonFlag} from '../../cli/flags.js'
+import {storeFlags, storeSpec, jsonFlag} from '../../cli/flags.js'
 import {setBackend} from '../../services/lease.js'
-import {DEFAULT_STORE} from '../../store/store.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Change the network\'s backend in the store (nodes pick it up on their next sync)'
@@ -19,19 +18,14 @@ export default class BackendSet extends BaseCommand {
     directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment'}),
     vni: Flags.integer({description: 'vxlan VNI', min: 0, max: 16777215}),
     port: Flags.integer({description: 'vxlan UDP port', min: 1, max: 65535}),
-    store: nodeFlags.store,
-    'etcd-prefix': nodeFlags['etcd-prefix'],
-    'etcd-cafile': nodeFlags['etcd-cafile'],
-    'etcd-certfile': nodeFlags['etcd-certfile'],
-    'etcd-keyfile': nodeFlags['etcd-keyfile'],
+    ...storeFlags,
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(BackendSet)
-    const r = await setBackend(flags.store ?? DEFAULT_STORE,
-      {etcdPrefix: flags['etcd-prefix'], etcdCaFile: flags['etcd-cafile'], etcdCertFile: flags['etcd-certfile'], etcdKeyFile: flags['etcd-keyfile']},
-      {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port})
+    const {spec, options} = storeSpec(flags)
+    const r = await setBackend(spec, options, {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port})
     if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend})
     const fmt = (b: typeof r.before.backend) => `${b.type}${b.type === 'vxlan' ? ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''})` : ''}`
     this.out(`backend: ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nnodes apply it on their next sync (flannelctl sync, or sync --watch)`)
