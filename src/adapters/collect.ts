@@ -1,0 +1,97 @@
+/**
+ * Live collection: run the read-only commands a snapshot directory holds on a host (through any
+ * Runner, so local, netns and ssh hosts look the same) and keep both the raw output and the
+ * parsed HostSnapshot. Live traces and `collect` share this path, so a snapshot written by
+ * `collect` reads back into exactly the tables a live trace used.
+ */
+import {interestingSysctls} from '../core/model.js'
+import {isIPv4} from '../core/addr.js'
+import {userError} from '../errors.js'
+import {HostAdapter} from './host.js'
+import type {Command, CommandResult, Runner} from './runner.js'
+import {targetToString, type Target} from './target.js'
+import {snapshotFromTables, type RawTables, type TableFormat, type TableName} from './snapshot-dir.js'
+import type {HostSnapshot} from '../core/model.js'
+
+export interface CollectedHost {
+  name: string
+  snapshot: HostSnapshot
+  tables: RawTables
+}
+
+const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: string[]; optional: boolean}> = {
+  'ip-link': {json: ['ip', '-d', '-j', 'link', 'show'], txt: ['ip', '-d', 'link', 'show'], optional: false},
+  'ip-addr': {json: ['ip', '-j', 'addr', 'show'], txt: ['ip', 'addr', 'show'], optional: false},
+  'ip-route': {json: ['ip', '-j', 'route', 'show'], txt: ['ip', 'route', 'show'], optional: false},
+  'ip-neigh': {json: ['ip', '-j', 'neigh', 'show'], txt: ['ip', 'neigh', 'show'], optional: false},
+  'bridge-fdb': {json: ['bridge', '-j', 'fdb', 'show'], txt: ['bridge', 'fdb', 'show'], optional: true},
+  // iptables-save has no JSON form; its text is what both formats keep.
+  'iptables-save': {json: ['iptables-save'], txt: ['iptables-save'], optional: true},
+}
+
+/** A pod namespace on a node reached by any runner (`ip netns exec NS` on that node). */
+export class NetnsInsideRunner implements Runner {
+  constructor(private readonly inner: Runner, readonly netns: string) {}
+  get target(): Target {
+    return this.inner.target.kind === 'ssh' ? this.inner.target : {kind: 'netns', name: this.netns}
+  }
+
+  run(cmd: Command): Promise<CommandResult> {
+    return this.inner.run({...cmd, file: 'ip', args: ['netns', 'exec', this.netns, cmd.file, ...cmd.args]})
+  }
+}
+
+function where(runner: Runner): string {
+  return runner instanceof NetnsInsideRunner && runner.target.kind === 'ssh'
+    ? `${targetToString(runner.target)} netns ${runner.netns}` : targetToString(runner.target)
+}
+
+function firstLine(s: string): string {
+  return s.trim().split('\n')[0] ?? ''
+}
+
+/** A host that cannot be read at all is the user's inventory's problem (exit 2), not a crash. */
+function unreachable(name: string, runner: Runner, r: CommandResult): never {
+  const t = runner.target
+  const why = firstLine(r.stderr || r.stdout) || `exit code ${r.exitCode}`
+  const hint = t.kind === 'ssh'
+    ? `check that 'ssh -o BatchMode=yes ${t.destination} true' works (key login, host key known) and that iproute2 is installed there`
+    : t.kind === 'netns' || runner instanceof NetnsInsideRunner
+      ? 'check the name with `ip netns list` (and that you are root); fix the inventory\'s exec/netns for it'
+      : 'check that iproute2 is installed and that you are root'
+  throw userError(`cannot read host '${name}' (${where(runner)}): ${why}`, hint)
+}
+
+export function sysctlText(values: Record<string, string>, format: TableFormat): string {
+  if (format === 'json') return JSON.stringify(values, null, 2) + '\n'
+  return Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n'
+}
+
+/** Read every table of one host. Fails with a user error when the host cannot be reached. */
+export async function captureHost(runner: Runner, name: string, format: TableFormat = 'json'): Promise<CollectedHost> {
+  const tables: RawTables = {}
+  const entries = Object.entries(COMMANDS) as [Exclude<TableName, 'sysctl'>, typeof COMMANDS['ip-link']][]
+  // The first read doubles as the reachability check, so an absent namespace gives one clear error.
+  const [firstName, first] = entries[0]
+  const [file, ...args] = first[format]
+  const r0 = await runner.run({file, args})
+  if (r0.exitCode !== 0) unreachable(name, runner, r0)
+  tables[firstName] = {format, text: r0.stdout}
+  await Promise.all(entries.slice(1).map(async ([table, c]) => {
+    const [f, ...a] = c[format]
+    const r = await runner.run({file: f, args: a})
+    if (r.exitCode === 0) tables[table] = {format: table === 'iptables-save' ? 'txt' : format, text: r.stdout}
+    else if (!c.optional) unreachable(name, runner, r)
+  }))
+  const partial = snapshotFromTables(name, tables, `${name} (${where(runner)})`)
+  const sysctls = await new HostAdapter(runner, name).sysctls(interestingSysctls((partial.links ?? []).map(l => l.name)))
+  tables.sysctl = {format, text: sysctlText(sysctls, format)}
+  return {name, tables, snapshot: {...partial, sysctls}}
+}
+
+/** Pod IPs the host-local IPAM plugin handed out on this host (one file per address). */
+export async function cniAllocatedIps(runner: Runner, dataDir = '/var/lib/cni/networks'): Promise<string[]> {
+  const r = await runner.run({file: 'find', args: [dataDir, '-mindepth', '2', '-maxdepth', '2', '-type', 'f']})
+  if (r.exitCode !== 0) return []
+  return r.stdout.split('\n').map(l => l.slice(l.lastIndexOf('/') + 1)).filter(isIPv4)
+}

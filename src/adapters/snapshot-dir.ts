@@ -1,0 +1,194 @@
+/**
+ * The snapshot directory: DIR/inventory.yaml plus DIR/<host>/<table>.{json,txt} for every node and
+ * every pod whose own tables were captured. A table whose file is missing stays undefined (unknown)
+ * in the HostSnapshot; an empty file is an empty table.
+ */
+import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import type {HostSnapshot, Link} from '../core/model.js'
+import {parseAddrs, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseSysctls} from '../core/parse/index.js'
+import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
+import {userError} from '../errors.js'
+
+export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'sysctl'] as const
+export type TableName = typeof TABLES[number]
+export type TableFormat = 'json' | 'txt'
+export interface RawTable {
+  format: TableFormat
+  text: string
+}
+export type RawTables = Partial<Record<TableName, RawTable>>
+
+export const INVENTORY_FILE = 'inventory.yaml'
+
+/**
+ * A HostSnapshot whose tables are parsed on first use. A trace visits a handful of hosts; parsing
+ * every route table of a thousand-node snapshot up front would cost seconds for nothing. A table
+ * that was not captured gets no property at all, so it reads as undefined (unknown).
+ */
+function lazySnapshot(name: string, present: Set<TableName>, load: (t: TableName) => RawTable, where: string): HostSnapshot {
+  const snap: HostSnapshot = {name}
+  const src = (t: TableName) => `${where}/${t}.${load(t).format}`
+  const define = <K extends keyof HostSnapshot>(key: K, compute: () => HostSnapshot[K]) => {
+    Object.defineProperty(snap, key, {
+      enumerable: true, configurable: true,
+      get() {
+        const value = compute()
+        Object.defineProperty(snap, key, {value, enumerable: true, configurable: true, writable: true})
+        return value
+      },
+    })
+  }
+  let fromAddr: ReturnType<typeof parseAddrs> | undefined
+  const addrs = () => (fromAddr ??= parseAddrs(load('ip-addr').text, src('ip-addr')))
+  if (present.has('ip-link') || present.has('ip-addr')) {
+    define('links', () => {
+      let links: Link[] | undefined = present.has('ip-link') ? parseLinks(load('ip-link').text, src('ip-link')) : undefined
+      // `ip addr` (or ifconfig) names links too, without the `-d` details; keep what `ip -d link` lacks.
+      const named = present.has('ip-addr') ? addrs().links : []
+      if (!links) return named.length > 0 || !present.has('ip-addr') ? named : undefined
+      for (const l of named) if (!links.some(k => k.name === l.name)) links.push(l)
+      return links
+    })
+  }
+  if (present.has('ip-addr')) define('addresses', () => addrs().addresses)
+  if (present.has('ip-route')) define('routes', () => parseRoutes(load('ip-route').text, src('ip-route')))
+  if (present.has('ip-neigh')) define('neighbors', () => parseNeighbors(load('ip-neigh').text, src('ip-neigh')))
+  if (present.has('bridge-fdb')) define('fdb', () => parseFdb(load('bridge-fdb').text, src('bridge-fdb')))
+  if (present.has('iptables-save')) define('iptables', () => parseIptables(load('iptables-save').text, src('iptables-save')))
+  if (present.has('sysctl')) define('sysctls', () => parseSysctls(load('sysctl').text, src('sysctl')))
+  return snap
+}
+
+/** Parse captured tables into a HostSnapshot now (errors surface here); `where` prefixes error messages. */
+export function snapshotFromTables(name: string, tables: RawTables, where = name): HostSnapshot {
+  const present = new Set((Object.keys(tables) as TableName[]).filter(t => tables[t] !== undefined))
+  return {...lazySnapshot(name, present, t => tables[t]!, where)}
+}
+
+/** Which tables DIR/<host>/ holds, and in which form; JSON wins when a table was saved in both. */
+async function tableFiles(hostDir: string): Promise<Map<TableName, TableFormat>> {
+  const names = new Set(await readdir(hostDir))
+  const found = new Map<TableName, TableFormat>()
+  for (const t of TABLES) {
+    if (names.has(`${t}.json`)) found.set(t, 'json')
+    else if (names.has(`${t}.txt`)) found.set(t, 'txt')
+  }
+  return found
+}
+
+/** A host of a snapshot directory, its files read and parsed when the trace first looks at them. */
+async function hostFromDir(name: string, hostDir: string): Promise<HostSnapshot> {
+  const files = await tableFiles(hostDir)
+  const load = (t: TableName): RawTable => {
+    const format = files.get(t)!
+    const path = join(hostDir, `${t}.${format}`)
+    try {
+      return {format, text: readFileSync(path, 'utf8')}
+    } catch (e) {
+      throw userError(`cannot read ${path}: ${(e as Error).message}`, 'check the snapshot directory\'s permissions')
+    }
+  }
+  return lazySnapshot(name, new Set(files.keys()), load, hostDir)
+}
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw userError(`cannot read ${path}: ${(e as Error).message}`, 'check the snapshot directory\'s permissions')
+  }
+}
+
+/** The tables present in DIR/<host>/; JSON wins when a table was saved in both forms. */
+export async function readTables(hostDir: string): Promise<RawTables> {
+  const tables: RawTables = {}
+  await Promise.all(TABLES.map(async t => {
+    for (const format of ['json', 'txt'] as const) {
+      const text = await readOptional(join(hostDir, `${t}.${format}`))
+      if (text !== undefined) {
+        tables[t] = {format, text}
+        return
+      }
+    }
+  }))
+  return tables
+}
+
+export interface SnapshotDir {
+  inventory: Inventory
+  /** one per node, then one per pod whose own directory exists */
+  hosts: HostSnapshot[]
+  /** pod names whose own tables were captured */
+  podsWithTables: string[]
+}
+
+/** Map in order, a few dozen at a time: a thousand-node snapshot is 7000 files, more than a process may hold open. */
+async function inBatches<T, R>(items: T[], fn: (item: T) => Promise<R>, size = 64): Promise<R[]> {
+  const out: R[] = []
+  for (let i = 0; i < items.length; i += size) out.push(...await Promise.all(items.slice(i, i + size).map(fn)))
+  return out
+}
+
+/**
+ * Read DIR. Without DIR/inventory.yaml every subdirectory is a node and pods are left to
+ * discovery, so a directory of pasted outputs works as it is.
+ */
+export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
+  if (!(await isDir(dir))) throw userError(`snapshot directory ${dir} does not exist`, 'make one with flannelctl collect --out DIR, or create DIR/<node>/ip-route.txt etc. by hand')
+  const invText = await readOptional(join(dir, INVENTORY_FILE))
+  let inventory: Inventory
+  if (invText !== undefined) {
+    inventory = parseInventory(invText, join(dir, INVENTORY_FILE))
+  } else {
+    const entries = await readdir(dir, {withFileTypes: true})
+    const names = entries.filter(e => e.isDirectory() && isSafeName(e.name)).map(e => e.name).sort()
+    if (names.length === 0) throw userError(`snapshot directory ${dir} holds no node directories`, 'put each node\'s files in DIR/<node>/ (ip-route.txt, ip-neigh.txt, ...)')
+    inventory = {nodes: names.map(name => ({name}))}
+  }
+  const nodes = await inBatches(inventory.nodes, async node => {
+    const hostDir = join(dir, node.name)
+    if (!(await isDir(hostDir))) throw userError(`snapshot ${dir} has no directory for node '${node.name}'`, `add ${hostDir}/ with the node's tables, or remove the node from ${INVENTORY_FILE}`)
+    return hostFromDir(node.name, hostDir)
+  })
+  const pods = await inBatches(inventory.pods ?? [], async pod => {
+    const podDir = join(dir, pod.name)
+    return (await isDir(podDir)) ? hostFromDir(pod.name, podDir) : undefined
+  })
+  const captured = pods.filter((p): p is HostSnapshot => p !== undefined)
+  return {inventory, hosts: [...nodes, ...captured], podsWithTables: captured.map(p => p.name)}
+}
+
+/** Write DIR/inventory.yaml and DIR/<host>/<table>.<format> for every captured table. */
+export async function writeSnapshotDir(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[]): Promise<string[]> {
+  const written: string[] = []
+  await mkdir(dir, {recursive: true})
+  for (const h of hosts) {
+    if (!isSafeName(h.name)) throw userError(`cannot write a snapshot for '${h.name}'`, 'host names must be safe file names')
+    const hostDir = join(dir, h.name)
+    await mkdir(hostDir, {recursive: true})
+    for (const t of TABLES) {
+      const table = h.tables[t]
+      if (!table) continue
+      const path = join(hostDir, `${t}.${table.format}`)
+      // A stale copy in the other form would be read instead of this one.
+      await rm(join(hostDir, `${t}.${table.format === 'json' ? 'txt' : 'json'}`), {force: true})
+      await writeFile(path, table.text.endsWith('\n') || table.text === '' ? table.text : table.text + '\n')
+      written.push(path)
+    }
+  }
+  const invPath = join(dir, INVENTORY_FILE)
+  await writeFile(invPath, formatInventory({nodes: inventory.nodes.map(n => ({name: n.name})), pods: inventory.pods}))
+  written.push(invPath)
+  return written
+}

@@ -1,0 +1,182 @@
+/**
+ * The inventory: which hosts make up the network, how to reach each, and (optionally) which pods
+ * live where. YAML or JSON (JSON is YAML). Names end up in argv, file paths and error messages, so
+ * anything that could be read as an option, a path or a shell word is refused here, with the line.
+ */
+import {LineCounter, parseDocument, isMap, isSeq, stringify, type Node as YamlNode} from 'yaml'
+import {ParseError} from './parse/errors.js'
+import {isIPv4, cidrContainsIp} from './addr.js'
+import type {HostSnapshot} from './model.js'
+
+export interface InventoryNode {
+  name: string
+  /** local | netns:NAME | ssh:USER@HOST — absent in a snapshot directory's inventory */
+  exec?: string
+}
+
+export interface InventoryPod {
+  name: string
+  ip: string
+  node: string
+  /** the pod's own network namespace on its node, to read its routes */
+  netns?: string
+}
+
+export interface Inventory {
+  nodes: InventoryNode[]
+  /** absent: discover pods from bridge neighbours / CNI state */
+  pods?: InventoryPod[]
+}
+
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+const MAX_NAME = 64
+/** ssh destinations: [user@]host, host may be a name or an IPv4/IPv6 address */
+const SSH_DEST = /^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9][A-Za-z0-9_.:-]*$/
+
+export function isSafeName(name: string): boolean {
+  return name.length <= MAX_NAME && SAFE_NAME.test(name) && name !== '.' && name !== '..'
+}
+
+const NAME_HINT = 'names are letters, digits, ".", "_" and "-", start with a letter or digit, at most 64 characters'
+
+/** Check an exec spec's shape; returns the reason it is wrong, or undefined. */
+export function execProblem(spec: string): string | undefined {
+  if (spec === 'local') return undefined
+  const colon = spec.indexOf(':')
+  const kind = colon < 0 ? spec : spec.slice(0, colon)
+  const value = colon < 0 ? '' : spec.slice(colon + 1)
+  if (kind === 'netns') return isSafeName(value) ? undefined : `'${spec}' does not name a namespace flannelctl will use (${NAME_HINT})`
+  if (kind === 'ssh') return SSH_DEST.test(value) && value.length <= 253 ? undefined : `'${spec}' is not USER@HOST`
+  return `exec kind '${kind}' is unknown`
+}
+
+class InventoryReader {
+  private readonly lines = new LineCounter()
+  constructor(private readonly source: string) {}
+
+  lineOf(node: YamlNode | null | undefined): number | undefined {
+    const offset = node?.range?.[0]
+    return offset === undefined ? undefined : this.lines.linePos(offset).line
+  }
+
+  fail(node: YamlNode | null | undefined, detail: string, hint: string): never {
+    throw new ParseError(this.source, this.lineOf(node), detail, hint)
+  }
+
+  read(text: string): Inventory {
+    const doc = parseDocument(text, {lineCounter: this.lines, prettyErrors: true, uniqueKeys: true})
+    const first = doc.errors[0]
+    if (first) {
+      const line = first.linePos?.[0]?.line
+      throw new ParseError(this.source, line, `not valid YAML or JSON: ${first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
+        'an inventory is a mapping with `nodes:` (a list of {name, exec}) and optional `pods:` (a list of {name, ip, node, netns})')
+    }
+    const root = doc.contents
+    if (!isMap(root)) this.fail(root, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
+    const nodesNode = root.get('nodes', true) as YamlNode | undefined
+    if (!isSeq(nodesNode) || nodesNode.items.length === 0) {
+      this.fail(nodesNode ?? root, '`nodes:` must be a non-empty list', 'e.g. nodes: [{name: worker1, exec: "netns:w1"}]')
+    }
+    const nodes: InventoryNode[] = []
+    for (const item of nodesNode.items as YamlNode[]) {
+      const name = this.name(item, 'node')
+      if (nodes.some(n => n.name === name)) this.fail(item, `node '${name}' is listed twice`, 'every node needs its own name')
+      const exec = this.optionalString(item, 'exec', `node '${name}'`)
+      if (exec !== undefined) {
+        const problem = execProblem(exec)
+        if (problem) this.fail((item as {get?: (k: string, keep: boolean) => YamlNode}).get?.('exec', true) ?? item, `node '${name}': ${problem}`, 'write exec: local, netns:NAME or ssh:USER@HOST')
+      }
+      nodes.push(exec === undefined ? {name} : {name, exec})
+    }
+
+    const podsNode = root.get('pods', true) as YamlNode | undefined
+    if (podsNode === undefined || podsNode === null || (podsNode as {value?: unknown}).value === null) return {nodes}
+    if (!isSeq(podsNode)) this.fail(podsNode, '`pods:` must be a list', 'e.g. pods: [{name: pod-a, ip: 10.244.1.34, node: worker1}]')
+    const pods: InventoryPod[] = []
+    for (const item of podsNode.items as YamlNode[]) {
+      const name = this.name(item, 'pod')
+      if (pods.some(p => p.name === name)) this.fail(item, `pod '${name}' is listed twice`, 'every pod needs its own name')
+      if (nodes.some(n => n.name === name)) this.fail(item, `pod '${name}' has the name of a node`, 'pods and nodes share one namespace of names (a snapshot keeps each in DIR/<name>/)')
+      const ip = this.optionalString(item, 'ip', `pod '${name}'`)
+      if (ip === undefined || !isIPv4(ip)) this.fail(item, `pod '${name}' needs an IPv4 address in \`ip:\`${ip === undefined ? '' : ` ('${ip}' is not one)`}`, 'e.g. ip: 10.244.1.34')
+      const other = pods.find(p => p.ip === ip)
+      if (other) this.fail(item, `pods '${other.name}' and '${name}' both have ip ${ip}`, 'a pod IP names one pod')
+      const node = this.optionalString(item, 'node', `pod '${name}'`)
+      if (node === undefined) this.fail(item, `pod '${name}' needs \`node:\``, 'name the node it runs on')
+      if (!nodes.some(n => n.name === node)) {
+        this.fail(item, `pod '${name}' is on node '${node}', which the inventory does not list`, `known nodes: ${nodes.map(n => n.name).join(', ')}`)
+      }
+      const netns = this.optionalString(item, 'netns', `pod '${name}'`)
+      if (netns !== undefined && !isSafeName(netns)) this.fail(item, `pod '${name}': netns '${netns}' is not a name flannelctl will use`, NAME_HINT)
+      pods.push({name, ip, node, ...(netns === undefined ? {} : {netns})})
+    }
+    return {nodes, pods}
+  }
+
+  private name(item: YamlNode, what: string): string {
+    if (!isMap(item)) this.fail(item, `every ${what} must be a mapping with a name`, `e.g. - name: ${what === 'node' ? 'worker1' : 'pod-a'}`)
+    const value = item.get('name')
+    if (typeof value !== 'string' && typeof value !== 'number') this.fail(item, `a ${what} has no \`name:\``, `give every ${what} a name`)
+    const name = String(value)
+    if (!isSafeName(name)) this.fail(item, `${what} name ${JSON.stringify(name)} is not allowed`, NAME_HINT)
+    return name
+  }
+
+  private optionalString(item: YamlNode, key: string, who: string): string | undefined {
+    if (!isMap(item)) return undefined
+    const value = item.get(key)
+    if (value === undefined || value === null) return undefined
+    if (typeof value !== 'string' && typeof value !== 'number') this.fail(item.get(key, true) as YamlNode, `${who}: \`${key}:\` must be a plain value`, `e.g. ${key}: …`)
+    return String(value)
+  }
+}
+
+/** Parse and validate an inventory; errors are ParseErrors (exit 2) naming the file and line. */
+export function parseInventory(text: string, source = 'inventory'): Inventory {
+  return new InventoryReader(source).read(text)
+}
+
+export function formatInventory(inv: Inventory): string {
+  return stringify(inv.pods ? {nodes: inv.nodes, pods: inv.pods} : {nodes: inv.nodes})
+}
+
+export interface DiscoveredPod {
+  name: string
+  ip: string
+  node: string
+}
+
+/**
+ * Bridges of a host: by kind when `ip -d link` was captured, else by being some link's master, else
+ * by the names CNI plugins and docker give them (ifconfig and `ip addr` do not say what a link is).
+ */
+export function bridgeNames(host: HostSnapshot): Set<string> {
+  const links = host.links ?? []
+  const names = new Set(links.filter(l => l.kind === 'bridge').map(l => l.name))
+  for (const l of links) if (l.master) names.add(l.master)
+  const known = new Map(links.map(l => [l.name, l.kind]))
+  for (const dev of new Set([...links.map(l => l.name), ...(host.addresses ?? []).map(a => a.dev)])) {
+    const kind = known.get(dev)
+    if ((kind === undefined || kind === 'ether' || kind === 'other') && /^(cni\d*|cbr\d+|docker\d+|br-[0-9a-f]+|kube-bridge)$/.test(dev)) names.add(dev)
+  }
+  return names
+}
+
+/**
+ * Pods a host shows without being told: neighbours on a bridge inside the bridge's own subnet
+ * (what the bridge has talked to), plus addresses the CNI IPAM recorded. Named by their IP.
+ */
+export function discoverPods(host: HostSnapshot, ipamIps: string[] = []): DiscoveredPod[] {
+  const bridges = bridgeNames(host)
+  const nets = (host.addresses ?? []).filter(a => a.family === 4 && bridges.has(a.dev) && a.prefixlen < 32)
+  const own = new Set((host.addresses ?? []).map(a => a.local))
+  const found = new Set<string>()
+  const inPodNet = (ip: string) => isIPv4(ip) && nets.some(a => cidrContainsIp(`${a.local}/${a.prefixlen}`, ip))
+  for (const n of host.neighbors ?? []) {
+    if (!bridges.has(n.dev) || !n.lladdr || own.has(n.dst)) continue
+    if (n.state.some(s => s === 'FAILED' || s === 'INCOMPLETE')) continue
+    if (inPodNet(n.dst)) found.add(n.dst)
+  }
+  for (const ip of ipamIps) if (!own.has(ip) && (nets.length === 0 || inPodNet(ip))) found.add(ip)
+  return [...found].sort((a, b) => a.localeCompare(b, 'en', {numeric: true})).map(ip => ({name: ip, ip, node: host.name}))
+}

@@ -1,0 +1,207 @@
+/**
+ * Where a World comes from: the live local host, an inventory of live hosts, a snapshot directory,
+ * or a lab. Every source ends as hosts (nodes, the lab's router, pods' own namespaces) plus pod
+ * references, so trace, doctor and collect never care which one it was.
+ */
+import {readFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
+import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.js'
+import {parseTarget, targetToString} from '../adapters/target.js'
+import {captureHost, cniAllocatedIps, NetnsInsideRunner, type CollectedHost} from '../adapters/collect.js'
+import {readSnapshotDir, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
+import {discoverPods, isSafeName, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
+import type {PodRef, World} from '../core/trace/types.js'
+import {loadLab, type LabState} from './lab.js'
+import {userError} from '../errors.js'
+
+export interface SourceOptions {
+  inventory?: string
+  snapshot?: string
+  lab?: string
+}
+
+export type SourceKind = 'local' | 'inventory' | 'snapshot' | 'lab'
+
+/** A host we can run programs on (live sources only): nodes and pods with their own namespace. */
+export interface LiveHost {
+  name: string
+  role: 'node' | 'router' | 'pod'
+  runner: Runner
+}
+
+export interface LoadedSource {
+  kind: SourceKind
+  /** e.g. "lab d1", "inventory hosts.yaml", "snapshot ./snap", "local host worker1" */
+  description: string
+  world: World
+  /** names nodes and pods as a snapshot directory's inventory.yaml would */
+  inventory: Inventory
+  /** live sources: how to reach each host (for --ping and collect) */
+  live: LiveHost[]
+  /** live sources: what each host printed, as a snapshot directory keeps it */
+  captured: CollectedHost[]
+  lab?: LabState
+}
+
+export interface LoadOptions {
+  progress?: (m: string) => void
+  /** the form raw tables are captured in (collect --format) */
+  format?: TableFormat
+  /** shown for every program run (--verbose) */
+  listener?: CommandListener
+  /** parallel reads; hosts beyond a few dozen are read in waves */
+  concurrency?: number
+}
+
+export function chooseSource(o: SourceOptions): SourceKind {
+  const given = (['inventory', 'snapshot', 'lab'] as const).filter(k => o[k] !== undefined)
+  if (given.length > 1) throw userError(`--${given[0]} and --${given[1]} both name the hosts`, 'give one of --inventory, --snapshot, --lab (or none for this host)')
+  return given[0] ?? 'local'
+}
+
+/** Map with a bounded number of promises in flight, reporting progress as hosts finish. */
+async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>, progress?: (done: number) => void): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  let done = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i])
+      done++
+      progress?.(done)
+    }
+  }
+  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
+  return out
+}
+
+async function captureAll(hosts: LiveHost[], o: LoadOptions): Promise<CollectedHost[]> {
+  const many = hosts.length > 20
+  const progress = many && o.progress
+    ? (done: number) => { if (done === hosts.length || done % 10 === 0) o.progress!(`read ${done}/${hosts.length} hosts`) }
+    : undefined
+  return pool(hosts, o.concurrency ?? 16, h => captureHost(h.runner, h.name, o.format ?? 'json'), progress)
+}
+
+/** The hosts of a lab: every node, the router, every pod's own namespace. */
+export function labHosts(state: LabState, listener?: CommandListener): {inventory: Inventory; live: LiveHost[]} {
+  const live: LiveHost[] = [
+    ...state.nodes.map(n => ({name: n.name, role: 'node' as const, runner: new RealRunner({kind: 'netns', name: n.netns}, listener)})),
+    ...(state.router ? [{name: 'rt', role: 'router' as const, runner: new RealRunner({kind: 'netns', name: state.router}, listener)}] : []),
+    ...state.pods.map(p => ({name: p.name, role: 'pod' as const, runner: new RealRunner({kind: 'netns', name: p.netns}, listener)})),
+  ]
+  const inventory: Inventory = {
+    nodes: [...state.nodes.map(n => ({name: n.name, exec: `netns:${n.netns}`})), ...(state.router ? [{name: 'rt', exec: `netns:${state.router}`}] : [])],
+    pods: state.pods.map(p => ({name: p.name, ip: p.ip, node: p.node, netns: p.netns})),
+  }
+  return {inventory, live}
+}
+
+function podRefs(pods: InventoryPod[], withTables: Set<string>): PodRef[] {
+  return pods.map(p => ({name: p.name, ip: p.ip, node: p.node, ...(withTables.has(p.name) ? {netns: p.name} : {})}))
+}
+
+function nodeRunner(node: InventoryNode, listener?: CommandListener): Runner {
+  return new RealRunner(parseTarget(node.exec), listener)
+}
+
+/** A pod's own namespace: a local namespace for local/netns nodes, `ip netns exec` over ssh otherwise. */
+function podRunner(node: InventoryNode, pod: InventoryPod & {netns: string}, listener?: CommandListener): Runner {
+  const t = parseTarget(node.exec)
+  return t.kind === 'ssh' ? new NetnsInsideRunner(new RealRunner(t, listener), pod.netns) : new RealRunner({kind: 'netns', name: pod.netns}, listener)
+}
+
+/** Live hosts with pods not named: ask each node's bridge neighbours and CNI IPAM. */
+async function discoverLivePods(nodes: {node: InventoryNode; runner: Runner}[], captured: CollectedHost[]): Promise<InventoryPod[]> {
+  const pods: InventoryPod[] = []
+  await Promise.all(nodes.map(async ({node, runner}) => {
+    const snap = captured.find(c => c.name === node.name)!.snapshot
+    pods.push(...discoverPods(snap, await cniAllocatedIps(runner)))
+  }))
+  return dedupePods(pods)
+}
+
+/** One pod per IP: an address two nodes both show (duplicate subnets) stays with the first node. */
+function dedupePods(pods: InventoryPod[]): InventoryPod[] {
+  const seen = new Map<string, InventoryPod>()
+  for (const p of pods) if (!seen.has(p.ip)) seen.set(p.ip, p)
+  return [...seen.values()].sort((a, b) => a.node.localeCompare(b.node) || a.ip.localeCompare(b.ip, 'en', {numeric: true}))
+}
+
+export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Promise<LoadedSource> {
+  const kind = chooseSource(o)
+  switch (kind) {
+    case 'lab': {
+      const state = await loadLab(o.lab!)
+      const {inventory, live} = labHosts(state, opts.listener)
+      if (live.length > 20) opts.progress?.(`reading lab ${state.name}: ${state.nodes.length} nodes${state.router ? ', a router' : ''}, ${state.pods.length} pods`)
+      const captured = await captureAll(live, opts)
+      const world: World = {hosts: captured.map(c => c.snapshot), pods: state.pods.map(p => ({name: p.name, ip: p.ip, node: p.node, netns: p.name}))}
+      return {kind, description: `lab ${state.name}`, world, inventory, live, captured, lab: state}
+    }
+    case 'snapshot': {
+      const dir = await readSnapshotDir(o.snapshot!)
+      const nodeHosts = dir.hosts.filter(h => dir.inventory.nodes.some(n => n.name === h.name))
+      const pods = dir.inventory.pods ?? dedupePods(nodeHosts.flatMap(h => discoverPods(h)))
+      return {
+        kind, description: `snapshot ${o.snapshot}`, inventory: {nodes: dir.inventory.nodes, pods},
+        world: {hosts: dir.hosts, pods: podRefs(pods, new Set(dir.podsWithTables))}, live: [], captured: [],
+      }
+    }
+    case 'inventory': {
+      let text: string
+      try {
+        text = await readFile(o.inventory!, 'utf8')
+      } catch (e) {
+        throw userError(`cannot read inventory ${o.inventory}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, 'give the path of a YAML or JSON inventory (see flannelctl trace --help)')
+      }
+      const inv = parseInventory(text, o.inventory)
+      const nodes = inv.nodes.map(node => ({node, runner: nodeRunner(node, opts.listener)}))
+      const live: LiveHost[] = nodes.map(({node, runner}) => ({name: node.name, role: 'node' as const, runner}))
+      for (const pod of inv.pods ?? []) {
+        if (pod.netns) live.push({name: pod.name, role: 'pod', runner: podRunner(inv.nodes.find(n => n.name === pod.node)!, pod as InventoryPod & {netns: string}, opts.listener)})
+      }
+      if (live.length > 20) opts.progress?.(`reading ${inv.nodes.length} nodes from ${o.inventory}`)
+      const captured = await captureAll(live, opts)
+      const pods = inv.pods ?? await discoverLivePods(nodes, captured)
+      const withTables = new Set(live.filter(h => h.role === 'pod').map(h => h.name))
+      return {
+        kind, description: `inventory ${o.inventory}`, inventory: {nodes: inv.nodes, pods},
+        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, withTables)}, live, captured,
+      }
+    }
+    case 'local': {
+      const host = isSafeName(hostname()) ? hostname() : 'local'
+      const runner = new RealRunner({kind: 'local'}, opts.listener)
+      const node: InventoryNode = {name: host, exec: 'local'}
+      const captured = await captureAll([{name: host, role: 'node', runner}], opts)
+      const pods = await discoverLivePods([{node, runner}], captured)
+      return {
+        kind, description: `this host (${host})`, inventory: {nodes: [node], pods}, world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set())},
+        live: [{name: host, role: 'node', runner}], captured,
+      }
+    }
+  }
+}
+
+export interface CollectResult {
+  dir: string
+  files: string[]
+  hosts: number
+  pods: number
+  source: string
+}
+
+/** Write a live source (lab, inventory, this host) as a snapshot directory. */
+export async function collectToDir(o: SourceOptions, out: string, opts: LoadOptions = {}): Promise<CollectResult> {
+  if (o.snapshot !== undefined) throw userError('collect reads live hosts; --snapshot is already a snapshot', 'copy the directory instead, or collect with --lab / --inventory')
+  const src = await loadSource(o, opts)
+  const files = await writeSnapshotDir(out, src.inventory, src.captured.map(c => ({name: c.name, tables: c.tables})))
+  return {dir: out, files, hosts: src.captured.length, pods: src.inventory.pods?.length ?? 0, source: src.description}
+}
+
+/** --verbose: every program run, on stderr, with where it ran. */
+export function commandEcho(verbose: boolean | undefined): CommandListener | undefined {
+  return verbose ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${[cmd.file, ...cmd.args].join(' ')}\n`) : undefined
+}

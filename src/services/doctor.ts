@@ -1,0 +1,459 @@
+/**
+ * doctor: every pod pair traced, plus the host checks that catch what operators hit most
+ * (design.md "Users' known pains"): forwarding, FORWARD policy, MTU, stale and missing peer
+ * entries, duplicate subnets, VtepMAC drift. Checks read only the snapshots (and the store's
+ * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
+ */
+import type {HostSnapshot, Link, Route} from '../core/model.js'
+import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
+import {VXLAN_OVERHEAD} from '../core/flannel.js'
+import {bridgeNames} from '../core/inventory.js'
+import type {Trace, World, Disposition} from '../core/trace/types.js'
+import {traceWorld, sourceNatFixes} from './trace.js'
+import {loadSource, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
+import {listLeases} from './lease.js'
+import {Lab} from './lab.js'
+import type {Runner} from '../adapters/runner.js'
+
+export type Severity = 'error' | 'warning'
+
+export interface DoctorFinding {
+  code: string
+  severity: Severity
+  node: string
+  message: string
+  /** the table line it rests on */
+  evidence?: string
+  /** shell commands for `node` */
+  fix: string[]
+}
+
+export interface PairResult {
+  from: string
+  to: string
+  disposition: Disposition
+  /** where it failed (or the warning's node) */
+  node?: string
+  reason?: string
+  fix: {node: string; command: string}[]
+  warnings: string[]
+  /** real ping (with --ping): true = answered */
+  ping?: boolean
+}
+
+export interface DoctorReport {
+  source: string
+  nodes: string[]
+  /** the pods of the matrix */
+  pods: string[]
+  /** true when there were too many pods and the matrix took one per node */
+  sampled: boolean
+  pairs: PairResult[]
+  findings: DoctorFinding[]
+  /** true when nothing is wrong */
+  healthy: boolean
+}
+
+/** What a host looks like as a flannel node, read off its tables. */
+interface NodeFacts {
+  host: HostSnapshot
+  bridge?: Link
+  /** the pod subnet: the bridge's IPv4 network */
+  subnet?: string
+  vxlan?: Link
+  underlay?: Link
+  publicIP?: string
+}
+
+interface PeerFacts {
+  name: string
+  subnet: string
+  publicIP?: string
+  vtepMac?: string
+}
+
+function linkNamed(h: HostSnapshot, name: string | undefined): Link | undefined {
+  return name === undefined ? undefined : h.links?.find(l => l.name === name)
+}
+
+function networkOf(local: string, prefixlen: number): string {
+  return cidrToString(parseCidr(`${local}/${prefixlen}`))
+}
+
+export function nodeFacts(host: HostSnapshot): NodeFacts {
+  const links = host.links ?? []
+  const addrs = (host.addresses ?? []).filter(a => a.family === 4)
+  const names = [...bridgeNames(host)]
+  const bridgeName = names.find(n => n === 'cni0') ?? names.find(b => addrs.some(a => a.dev === b && a.prefixlen < 32))
+  const bridge: Link | undefined = bridgeName === undefined ? undefined
+    : linkNamed(host, bridgeName) ?? {name: bridgeName, kind: 'bridge', mtu: 0, up: true, raw: `(${bridgeName}: link details not captured)`}
+  const bridgeAddr = bridge ? addrs.find(a => a.dev === bridge.name && a.prefixlen < 32) : undefined
+  const vxlan = links.find(l => l.kind === 'vxlan' && /^flannel\./.test(l.name)) ?? links.find(l => l.kind === 'vxlan')
+    ?? links.find(l => /^flannel\.\d+$/.test(l.name))
+  let underlay = linkNamed(host, vxlan?.vxlan?.dev)
+  let publicIP = vxlan?.vxlan?.local
+  if (!publicIP) {
+    const skip = new Set(['lo', bridge?.name, vxlan?.name])
+    const candidate = addrs.find(a => !skip.has(a.dev) && a.scope !== 'host' && !links.some(l => l.name === a.dev && (l.kind === 'veth' && l.master)))
+    publicIP = candidate?.local
+    if (!underlay && candidate) underlay = linkNamed(host, candidate.dev)
+  }
+  if (!underlay && publicIP) underlay = linkNamed(host, addrs.find(a => a.local === publicIP)?.dev)
+  return {host, bridge, subnet: bridgeAddr ? networkOf(bridgeAddr.local, bridgeAddr.prefixlen) : undefined, vxlan, underlay, publicIP}
+}
+
+const FLANNEL_FWD_HINT = (net: string) => [`iptables -A FORWARD -s ${net} -j ACCEPT`, `iptables -A FORWARD -d ${net} -j ACCEPT`]
+
+/** Does FORWARD (following jumps) accept traffic to or from `subnet` before its DROP policy? */
+function forwardAccepts(h: HostSnapshot, subnet: string): boolean {
+  const rules = h.iptables?.rules.filter(r => r.table === 'filter') ?? []
+  const chains = new Set(h.iptables?.chains.filter(c => c.table === 'filter').map(c => c.name) ?? [])
+  const seen = new Set<string>()
+  const walk = (chain: string): boolean => {
+    if (seen.has(chain)) return false
+    seen.add(chain)
+    for (const r of rules.filter(x => x.chain === chain)) {
+      const words = r.spec.split(/\s+/)
+      const target = words[words.indexOf('-j') + 1]
+      const val = (flag: string) => {
+        const i = words.indexOf(flag)
+        return i >= 0 && words[i - 1] !== '!' ? words[i + 1] : undefined
+      }
+      const s = val('-s')
+      const d = val('-d')
+      // Only plain address matches count; a rule with other matches (state, mark, ports) may not fire.
+      const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o'].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
+      if (other) continue
+      const covers = (x: string | undefined) => x === undefined || cidrOverlaps(parseCidr(x), parseCidr(subnet))
+      if (!covers(s) && !covers(d)) continue
+      if (s !== undefined && d !== undefined && !(covers(s) && covers(d))) continue
+      if (target === 'ACCEPT') return true
+      if (target && chains.has(target) && walk(target)) return true
+    }
+    return false
+  }
+  return walk('FORWARD')
+}
+
+function usableMac(mac: string | undefined): mac is string {
+  return mac !== undefined && mac !== '00:00:00:00:00:00'
+}
+
+/** The host checks; `leases` (the store's view) widen "who is a peer" beyond the visible hosts. */
+export function hostChecks(world: World, leases: {subnet: string; publicIP: string; vtepMac?: string}[] = []): DoctorFinding[] {
+  const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
+  const nodes = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
+  const flannelNodes = nodes.filter(n => n.subnet !== undefined)
+  const findings: DoctorFinding[] = []
+  const add = (f: Omit<DoctorFinding, 'fix'> & {fix?: string[]}) => findings.push({fix: [], ...f})
+
+  // Peers: visible nodes with a pod subnet, then leases for subnets no visible node holds.
+  const peers: PeerFacts[] = flannelNodes.map(n => ({name: n.host.name, subnet: n.subnet!, publicIP: n.publicIP, vtepMac: n.vxlan?.mac}))
+  for (const l of leases) {
+    const visible = peers.find(p => p.subnet === l.subnet)
+    if (!visible) peers.push({name: `lease ${l.subnet}`, subnet: l.subnet, publicIP: l.publicIP, vtepMac: l.vtepMac})
+    else if (!visible.vtepMac && l.vtepMac) visible.vtepMac = l.vtepMac
+  }
+
+  const peerIndex = {
+    bySubnet: new Map(peers.map(p => [p.subnet, p])),
+    byVtepAddress: new Map(peers.map(p => [p.subnet.split('/')[0], p])),
+    byMac: new Map(peers.filter(p => p.vtepMac).map(p => [p.vtepMac!.toLowerCase(), p])),
+    byPublicIP: new Map(peers.filter(p => p.publicIP).map(p => [p.publicIP!, p])),
+  }
+
+  // Sorted by network address, overlapping subnets are neighbours: one pass instead of all pairs.
+  const bySubnetStart = flannelNodes.map(n => ({n, c: parseCidr(n.subnet!)})).sort((a, b) => a.c.base - b.c.base || a.c.prefixlen - b.c.prefixlen)
+  let widest: typeof bySubnetStart[number] | undefined
+  const end = (x: typeof bySubnetStart[number]) => x.c.base + 2 ** (32 - x.c.prefixlen) - 1
+  for (const b of bySubnetStart) {
+    const a = widest
+    if (!a || end(b) > end(a)) widest = b
+    if (!a || b.c.base > end(a)) continue
+    add({code: 'DUPLICATE_SUBNET', severity: 'error', node: b.n.host.name,
+      message: `${a.n.host.name} and ${b.n.host.name} both use pod subnet ${a.n.subnet === b.n.subnet ? a.n.subnet : `${a.n.subnet} / ${b.n.subnet}`} (a lost store handed it out twice)`,
+      evidence: `${b.n.bridge!.name} ${b.n.subnet}`,
+      fix: [`flannelctl reset --yes && flannelctl init   # on ${b.n.host.name}: lease a fresh subnet, then recreate its pods`]})
+  }
+  // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
+  const byPublic = new Map<string, string[]>()
+  for (const n of flannelNodes) if (n.vxlan && n.publicIP) byPublic.set(n.publicIP, [...(byPublic.get(n.publicIP) ?? []), n.host.name])
+  for (const [addr, names] of byPublic) {
+    if (names.length < 2) continue
+    add({code: 'DUPLICATE_PUBLIC_IP', severity: 'error', node: names[1],
+      message: `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
+      evidence: `vxlan local ${addr}`, fix: ['flannelctl reset --yes && flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach']})
+  }
+
+  // An underlay MTU below the other nodes' is the usual cause of a tunnel MTU that no longer matches theirs.
+  const underlayMtus = flannelNodes.filter(n => n.vxlan && n.underlay).map(n => n.underlay!.mtu)
+  const commonMtu = mostCommon(underlayMtus)
+  for (const n of flannelNodes) {
+    if (!n.vxlan || !n.underlay || commonMtu === undefined || n.underlay.mtu >= commonMtu) continue
+    add({code: 'MTU_MISMATCH', severity: 'error', node: n.host.name,
+      message: `${n.underlay.name} MTU ${n.underlay.mtu} is below the other nodes' ${commonMtu}: their ${n.vxlan.name} MTU ${commonMtu - VXLAN_OVERHEAD} packets do not fit this node's tunnel`,
+      evidence: firstLine(n.underlay.raw),
+      fix: [`ip link set ${n.underlay.name} mtu ${commonMtu}`, `ip link set ${n.vxlan.name} mtu ${commonMtu - VXLAN_OVERHEAD}`]})
+  }
+
+  for (const n of flannelNodes) {
+    const h = n.host
+    const name = h.name
+    const fwd = h.sysctls?.['net.ipv4.ip_forward']
+    if (fwd === '0') {
+      add({code: 'FORWARDING_DISABLED', severity: 'error', node: name, message: 'net.ipv4.ip_forward is 0: the node does not route pod traffic',
+        evidence: 'net.ipv4.ip_forward = 0', fix: ['sysctl -w net.ipv4.ip_forward=1']})
+    }
+    const policy = h.iptables?.chains.find(c => c.table === 'filter' && c.name === 'FORWARD')?.policy
+    if (policy === 'DROP' && !forwardAccepts(h, n.subnet!)) {
+      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})`,
+        evidence: ':FORWARD DROP', fix: ['flannelctl sync   # restores the FLANNEL-FWD jump', ...FLANNEL_FWD_HINT(n.subnet!)]})
+    }
+
+    // MTU: flannel.1 = underlay − 50, and the bridge no larger than what the tunnel carries.
+    if (n.vxlan && n.underlay) {
+      const want = n.underlay.mtu - VXLAN_OVERHEAD
+      if (n.vxlan.mtu > want) {
+        add({code: 'MTU_MISMATCH', severity: 'error', node: name,
+          message: `${n.vxlan.name} MTU ${n.vxlan.mtu} exceeds ${n.underlay.name} MTU ${n.underlay.mtu} − ${VXLAN_OVERHEAD}: full-size pod packets are dropped after encapsulation`,
+          evidence: firstLine(n.vxlan.raw), fix: [`ip link set ${n.underlay.name} mtu ${n.vxlan.mtu + VXLAN_OVERHEAD}   # or lower ${n.vxlan.name}, ${n.bridge?.name ?? 'cni0'} and the pods to ${want}`]})
+      } else if (n.vxlan.mtu < want) {
+        add({code: 'MTU_MISMATCH', severity: 'warning', node: name,
+          message: `${n.vxlan.name} MTU ${n.vxlan.mtu} is below ${n.underlay.name} MTU ${n.underlay.mtu} − ${VXLAN_OVERHEAD} = ${want} (works, wastes bandwidth)`,
+          evidence: firstLine(n.vxlan.raw), fix: [`ip link set ${n.vxlan.name} mtu ${want}`]})
+      }
+    }
+    const tunnelMtu = n.vxlan?.mtu
+    if (n.bridge && n.bridge.mtu > 0 && tunnelMtu !== undefined && n.bridge.mtu > tunnelMtu) {
+      add({code: 'MTU_MISMATCH', severity: 'error', node: name,
+        message: `${n.bridge.name} MTU ${n.bridge.mtu} is larger than ${n.vxlan!.name} MTU ${tunnelMtu}: pods send packets the tunnel cannot carry`,
+        evidence: firstLine(n.bridge.raw), fix: [`ip link set ${n.bridge.name} mtu ${tunnelMtu}   # and the pods' eth0 (FLANNEL_MTU in subnet.env)`]})
+    }
+
+    // Indexed lookups: a thousand-node snapshot means a thousand peers per node.
+    const isOther = (p: PeerFacts | undefined): p is PeerFacts => p !== undefined && p.name !== name && p.subnet !== n.subnet
+    const others = peers.filter(isOther)
+    const vx = n.vxlan
+    const routes = (h.routes ?? []).filter(r => (!r.table || r.table === 'main') && r.type === 'unicast')
+    const routeByDst = new Map<string, Route>()
+    for (const r of routes) if (!routeByDst.has(normaliseDst(r.dst))) routeByDst.set(normaliseDst(r.dst), r)
+    const neighByKey = new Map((h.neighbors ?? []).map(x => [`${x.dev}|${x.dst}`, x]))
+    const fdbMacs = new Set((h.fdb ?? []).filter(f => f.dst).map(f => `${f.dev}|${f.mac.toLowerCase()}`))
+    if (vx) {
+      // Stale entries: routes, neighbours, fdb on the vxlan device that no peer accounts for.
+      for (const r of routes.filter(x => x.dev === vx.name)) {
+        const dst = normaliseDst(r.dst)
+        if (dst === 'default' || !isCidr(dst) || dst === n.subnet || isOther(peerIndex.bySubnet.get(dst))) continue
+        if (others.some(p => cidrWithin(parseCidr(p.subnet), parseCidr(dst)))) continue // old flannel: one route for the whole network
+        add({code: 'STALE_ROUTE', severity: 'warning', node: name, message: `route to ${dst} via ${vx.name}, but no node or lease holds that subnet`,
+          evidence: r.raw, fix: [`ip route del ${dst}`]})
+      }
+      for (const nb of (h.neighbors ?? []).filter(x => x.dev === vx.name && isIPv4(x.dst))) {
+        if (isOther(peerIndex.byVtepAddress.get(nb.dst))) continue
+        if (others.some(p => cidrContainsIp(p.subnet, nb.dst))) continue // old flannel: a neighbour per remote pod
+        add({code: 'STALE_NEIGH', severity: 'warning', node: name, message: `neighbour ${nb.dst} on ${vx.name} belongs to no node or lease`,
+          evidence: nb.raw, fix: [`ip neigh del ${nb.dst} dev ${vx.name}`]})
+      }
+      for (const f of (h.fdb ?? []).filter(x => x.dev === vx.name && x.dst && usableMac(x.mac))) {
+        const byMac = peerIndex.byMac.get(f.mac.toLowerCase())
+        const byIp = peerIndex.byPublicIP.get(f.dst!)
+        const macPeer = isOther(byMac) ? byMac : undefined
+        const ipPeer = isOther(byIp) ? byIp : undefined
+        if (!macPeer && !ipPeer) {
+          add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: no node or lease has that VTEP`,
+            evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
+        } else if (macPeer && macPeer.publicIP && f.dst !== macPeer.publicIP) {
+          add({code: 'WRONG_VTEP_HOST', severity: 'error', node: name,
+            message: `fdb sends ${macPeer.name}'s VTEP MAC ${f.mac} to ${f.dst}, but ${macPeer.name}'s address is ${macPeer.publicIP}`,
+            evidence: f.raw, fix: [`bridge fdb replace ${f.mac} dev ${vx.name} dst ${macPeer.publicIP} self permanent`, `bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
+        } else if (!macPeer && ipPeer) {
+          add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${ipPeer.name}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
+            evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
+        }
+      }
+    }
+
+    // Missing entries: every peer subnet needs a route; over vxlan also the neighbour and fdb behind it.
+    for (const p of others) {
+      if (h.routes === undefined) break
+      const route = routeByDst.get(p.subnet) ?? bestRoute(routes, p.subnet)
+      if (!route) {
+        add({code: 'MISSING_ROUTE', severity: 'error', node: name, message: `no route to ${p.name}'s pod subnet ${p.subnet}`,
+          evidence: '(no matching route)', fix: [peerRouteFix(n, p)]})
+        continue
+      }
+      if (!vx || route.dev !== vx.name || !route.gateway) continue
+      const nb = neighByKey.get(`${vx.name}|${route.gateway}`)
+      if (h.neighbors !== undefined && (!nb || !usableMac(nb.lladdr))) {
+        add({code: 'MISSING_NEIGH', severity: 'error', node: name, message: `no neighbour entry for ${route.gateway} (${p.name}'s VTEP) on ${vx.name}`,
+          evidence: route.raw, fix: p.vtepMac ? [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`] : ['flannelctl sync']})
+        continue
+      }
+      if (!nb?.lladdr) continue
+      if (p.vtepMac && nb.lladdr.toLowerCase() !== p.vtepMac.toLowerCase() && p.name !== `lease ${p.subnet}`) {
+        add({code: 'VTEP_MAC_DRIFT', severity: 'error', node: name,
+          message: `neighbour ${route.gateway} says ${p.name}'s VTEP MAC is ${nb.lladdr}, but ${p.name}'s VTEP has ${p.vtepMac} (it was recreated)`,
+          evidence: nb.raw, fix: [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`,
+            ...(p.publicIP ? [`bridge fdb replace ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`, `bridge fdb del ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self`] : [])]})
+        continue
+      }
+      if (h.fdb !== undefined && !fdbMacs.has(`${vx.name}|${nb.lladdr.toLowerCase()}`)) {
+        add({code: 'MISSING_FDB', severity: 'error', node: name, message: `no fdb entry on ${vx.name} for ${p.name}'s VTEP MAC ${nb.lladdr}`,
+          evidence: nb.raw, fix: p.publicIP ? [`bridge fdb append ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self permanent`] : ['flannelctl sync']})
+      }
+    }
+  }
+  // A drifted VTEP MAC also leaves its fdb entry behind; the drift finding's fix removes it already.
+  const drifted = new Set(findings.filter(f => f.code === 'VTEP_MAC_DRIFT').map(f => `${f.node}|${/lladdr (\S+)/.exec(f.evidence ?? '')?.[1]?.toLowerCase()}`))
+  return findings.filter(f => f.code !== 'STALE_FDB' || !drifted.has(`${f.node}|${f.evidence?.split(' ')[0].toLowerCase()}`))
+}
+
+function mostCommon(values: number[]): number | undefined {
+  const counts = new Map<number, number>()
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
+  let best: number | undefined
+  for (const [v, c] of counts) if (best === undefined || c > counts.get(best)! || (c === counts.get(best)! && v > best)) best = v
+  return best
+}
+
+/** A cheap shape check: this runs once per route of every node, a million times on a big snapshot. */
+function isCidr(s: string): boolean {
+  return /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\/\d{1,2}$/.test(s)
+}
+
+/** The route the kernel would take to the subnet's first address, ignoring a default route. */
+function bestRoute(routes: Route[], subnet: string): Route | undefined {
+  const probe = cidrToString(parseCidr(subnet)).split('/')[0]
+  let best: Route | undefined
+  let bestLen = -1
+  for (const r of routes) {
+    const dst = normaliseDst(r.dst)
+    if (dst === 'default' || !isCidr(dst)) continue
+    const c = parseCidr(dst)
+    if (cidrContainsIp(dst, probe) && c.prefixlen > bestLen) {
+      best = r
+      bestLen = c.prefixlen
+    }
+  }
+  return best
+}
+
+function peerRouteFix(n: NodeFacts, p: PeerFacts): string {
+  if (n.vxlan) return `ip route replace ${p.subnet} via ${p.subnet.split('/')[0]} dev ${n.vxlan.name} onlink   # with its neigh and fdb entries: flannelctl sync`
+  return `ip route replace ${p.subnet} via ${p.publicIP ?? 'PEER_IP'} dev ${n.underlay?.name ?? 'eth0'}`
+}
+
+/** Problems a trace shows that are worth an exit code even when the packet arrives. */
+const BAD_WARNINGS = new Set(['SOURCE_NATED', 'NO_RETURN_ROUTE'])
+
+function pairFromTrace(from: string, to: string, t: Trace): PairResult {
+  const warn = t.warnings.filter(w => w.code !== 'ASSUMED')
+  const bad = warn.find(w => BAD_WARNINGS.has(w.code))
+  const failure = t.failure ?? (t.returnPath.disposition !== 'DELIVERED' ? t.returnPath.failure : undefined)
+  return {
+    from, to, disposition: t.disposition,
+    node: failure?.node ?? bad?.node,
+    reason: failure?.reason ?? bad?.message,
+    fix: failure?.fix ?? (bad?.code === 'SOURCE_NATED' ? sourceNatFixes(t) : []),
+    warnings: [...new Set(warn.map(w => w.code))],
+  }
+}
+
+export function pairIsBad(p: PairResult): boolean {
+  return p.disposition !== 'DELIVERED' || p.warnings.some(w => BAD_WARNINGS.has(w)) || p.ping === false
+}
+
+/** The MTU of the pod's own interface, when its namespace was captured: the largest packet it sends. */
+function podMtu(world: World, pod: World['pods'][number]): number | undefined {
+  const ns = pod.netns === undefined ? undefined : world.hosts.find(h => h.name === pod.netns)
+  const dev = ns?.addresses?.find(a => a.local === pod.ip)?.dev
+  return dev === undefined ? undefined : ns?.links?.find(l => l.name === dev)?.mtu
+}
+
+/** Above this many pods the matrix takes one pod per node: paths differ by node, not by pod. */
+export const MATRIX_POD_LIMIT = 60
+
+export function matrixPods(world: World): World['pods'] {
+  if (world.pods.length <= MATRIX_POD_LIMIT) return world.pods
+  const seen = new Set<string>()
+  return world.pods.filter(p => !seen.has(p.node) && seen.add(p.node))
+}
+
+/** Trace every ordered pair of the matrix's pods, with full-size packets where the pod's MTU is known. */
+export function podMatrix(world: World): PairResult[] {
+  const out: PairResult[] = []
+  const pods = matrixPods(world)
+  for (const a of pods) {
+    const size = podMtu(world, a)
+    for (const b of pods) {
+      if (a === b) continue
+      out.push(pairFromTrace(a.name, b.name, traceWorld(world, {src: a.name, dst: b.name, size})))
+    }
+  }
+  return out
+}
+
+export function diagnose(world: World, source: string, leases: Parameters<typeof hostChecks>[1] = []): DoctorReport {
+  const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
+  const pairs = podMatrix(world)
+  const findings = hostChecks(world, leases)
+  return {
+    source,
+    nodes: world.hosts.filter(h => !podHosts.has(h.name)).map(h => h.name),
+    pods: matrixPods(world).map(p => p.name),
+    sampled: matrixPods(world).length < world.pods.length,
+    pairs, findings,
+    healthy: !pairs.some(pairIsBad) && !findings.some(f => f.severity === 'error'),
+  }
+}
+
+async function pingPairs(src: LoadedSource, pairs: PairResult[], progress?: (m: string) => void): Promise<void> {
+  const pods = src.world.pods
+  if (src.lab) {
+    const results = await new Lab().pingMatrix(src.lab)
+    for (const p of pairs) p.ping = results.find(r => r.from === p.from && r.to === p.to)?.ok
+    return
+  }
+  const runners = new Map<string, Runner>(src.live.filter(h => h.role === 'pod').map(h => [h.name, h.runner]))
+  const queue = pairs.filter(p => runners.has(p.from))
+  if (queue.length < pairs.length) progress?.(`--ping: ${pairs.length - queue.length} pairs have no pod namespace to ping from (give pods a netns: in the inventory)`)
+  const worker = async () => {
+    for (let p = queue.shift(); p; p = queue.shift()) {
+      const dst = pods.find(x => x.name === p!.to)!
+      const r = await runners.get(p.from)!.run({file: 'ping', args: ['-c', '1', '-W', '1', '-q', dst.ip]})
+      p.ping = r.exitCode === 0
+    }
+  }
+  await Promise.all(Array.from({length: 8}, worker))
+}
+
+export interface DoctorOptions extends SourceOptions {
+  ping?: boolean
+}
+
+export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
+  const src = await loadSource(o, opts)
+  let leases: Parameters<typeof hostChecks>[1] = []
+  if (src.lab) {
+    try {
+      const l = await listLeases(src.lab.store)
+      leases = l.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
+    } catch {
+      opts.progress?.('note: the lab\'s store could not be read; checking peers against the visible nodes only')
+    }
+  }
+  const n = matrixPods(src.world).length
+  if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
+  const report = diagnose(src.world, src.description, leases)
+  if (o.ping) {
+    if (src.live.length === 0) opts.progress?.('--ping needs live hosts (a lab or an inventory); a snapshot cannot be pinged')
+    else await pingPairs(src, report.pairs, opts.progress)
+    report.healthy = report.healthy && !report.pairs.some(p => p.ping === false)
+  }
+  return report
+}
+
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].trim()
+}

@@ -1,0 +1,311 @@
+/**
+ * Faults a lab can be broken with, each one a thing that happens to real flannel clusters. Every
+ * fault is injected with the plain tools an operator would use (ip, bridge, iptables, sysctl) in
+ * the lab's namespaces, so what the tracer sees is what a real kernel does, not a simulation.
+ */
+import {userError} from '../errors.js'
+import {RealRunner, type Runner} from '../adapters/runner.js'
+import {Lab, type LabNode, type LabState, type LabPod} from './lab.js'
+import {vtepAddress} from '../core/flannel.js'
+
+export interface FaultTarget {
+  lab: LabState
+  node: LabNode
+  peer: LabNode
+}
+
+/** Which trace shows the fault, and what it must say. */
+export interface FaultExpectation {
+  disposition: string
+  /** the probe's source pod runs on this side; the destination pod on the other */
+  from: 'node' | 'peer'
+  /** the failure is on the forward trace, or only on the reply's (returnPath) */
+  path: 'forward' | 'return'
+  /** the node the trace must name */
+  at: 'node' | 'peer'
+  /** a warning code the trace must carry instead of (or besides) a failure */
+  warning?: string
+  /** trace with this packet size (bytes) */
+  size?: number
+}
+
+export interface Fault {
+  name: string
+  description: string
+  requires?: {backend?: 'vxlan' | 'host-gw'; segments?: 2; nodes?: number; peerSameSegment?: boolean; peerOtherSegment?: boolean}
+  expect: FaultExpectation
+  /** runs its commands through `sh`, which keeps them for the user as `[host] command` */
+  inject(f: FaultTarget, sh: FaultShell): Promise<void>
+}
+
+/** Runs commands in lab namespaces and keeps a log of them for the user. */
+export class FaultShell {
+  readonly log: string[] = []
+  private readonly lab: Lab
+  constructor(runner: Runner = new RealRunner()) {
+    this.lab = new Lab(runner)
+  }
+
+  async run(host: LabNode, file: string, args: string[]): Promise<string> {
+    this.log.push(`[${host.name}] ${[file, ...args].map(a => (/[\s"'!]/.test(a) ? `'${a}'` : a)).join(' ')}`)
+    return this.lab.inNs(host.netns, file, args)
+  }
+
+  async read(host: LabNode, file: string, args: string[]): Promise<string> {
+    return this.lab.inNs(host.netns, file, args)
+  }
+}
+
+const VXLAN_DEV = 'flannel.1'
+
+interface VxlanState {
+  mac: string
+  mtu: number
+  id: number
+  port: number
+  local: string
+  dev: string
+  addresses: string[]
+  routes: {dst: string; gateway?: string; onlink: boolean}[]
+  neighbors: {dst: string; lladdr: string}[]
+  fdb: {mac: string; dst: string}[]
+}
+
+async function readVxlan(sh: FaultShell, host: LabNode): Promise<VxlanState> {
+  const [link] = JSON.parse(await sh.read(host, 'ip', ['-d', '-j', 'link', 'show', 'dev', VXLAN_DEV])) as {address: string; mtu: number; linkinfo?: {info_data?: {id: number; port: number; local: string; link?: string}}}[]
+  const info = link.linkinfo?.info_data
+  if (!info) throw userError(`${host.name} has no vxlan device ${VXLAN_DEV}`, 'this fault needs a vxlan lab: flannelctl lab up --backend vxlan')
+  const addrs = JSON.parse(await sh.read(host, 'ip', ['-j', '-4', 'addr', 'show', 'dev', VXLAN_DEV])) as {addr_info: {local: string; prefixlen: number}[]}[]
+  const routes = JSON.parse(await sh.read(host, 'ip', ['-j', 'route', 'show', 'dev', VXLAN_DEV])) as {dst: string; gateway?: string; flags?: string[]}[]
+  const neigh = JSON.parse(await sh.read(host, 'ip', ['-j', 'neigh', 'show', 'dev', VXLAN_DEV])) as {dst: string; lladdr?: string}[]
+  const fdb = JSON.parse(await sh.read(host, 'bridge', ['-j', 'fdb', 'show', 'dev', VXLAN_DEV])) as {mac: string; dst?: string}[]
+  return {
+    mac: link.address, mtu: link.mtu, id: info.id, port: info.port, local: info.local, dev: info.link ?? 'eth0',
+    addresses: addrs.flatMap(a => a.addr_info.map(i => `${i.local}/${i.prefixlen}`)),
+    routes: routes.filter(r => r.dst !== 'default').map(r => ({dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, gateway: r.gateway, onlink: (r.flags ?? []).includes('onlink')})),
+    neighbors: neigh.filter(n => n.lladdr).map(n => ({dst: n.dst, lladdr: n.lladdr!})),
+    fdb: fdb.filter(f => f.dst && f.mac !== '00:00:00:00:00:00').map(f => ({mac: f.mac, dst: f.dst!})),
+  }
+}
+
+/** Delete flannel.1 and build it again with some settings changed, restoring every entry it carried. */
+async function recreateVxlan(sh: FaultShell, host: LabNode, change: Partial<Pick<VxlanState, 'id' | 'port' | 'mac'>>): Promise<void> {
+  const s = {...await readVxlan(sh, host), ...change}
+  await sh.run(host, 'ip', ['link', 'del', VXLAN_DEV])
+  await sh.run(host, 'ip', ['link', 'add', VXLAN_DEV, 'address', s.mac, 'mtu', String(s.mtu), 'type', 'vxlan', 'id', String(s.id),
+    'local', s.local, 'dev', s.dev, 'dstport', String(s.port), 'nolearning'])
+  for (const a of s.addresses) await sh.run(host, 'ip', ['addr', 'add', a, 'dev', VXLAN_DEV])
+  await sh.run(host, 'ip', ['link', 'set', VXLAN_DEV, 'up'])
+  for (const n of s.neighbors) await sh.run(host, 'ip', ['neigh', 'replace', n.dst, 'lladdr', n.lladdr, 'dev', VXLAN_DEV, 'nud', 'permanent'])
+  for (const f of s.fdb) await sh.run(host, 'bridge', ['fdb', 'replace', f.mac, 'dev', VXLAN_DEV, 'dst', f.dst, 'self', 'permanent'])
+  for (const r of s.routes) {
+    if (!r.gateway) continue
+    await sh.run(host, 'ip', ['route', 'replace', r.dst, 'via', r.gateway, 'dev', VXLAN_DEV, ...(r.onlink ? ['onlink'] : [])])
+  }
+}
+
+function subnetOf(n: LabNode): string {
+  if (!n.subnet) throw userError(`lab node ${n.name} has no subnet recorded`, 'rebuild the lab: flannelctl lab down && flannelctl lab up')
+  return n.subnet
+}
+
+function randomMac(): string {
+  const bytes = Array.from({length: 6}, () => Math.floor(Math.random() * 256))
+  bytes[0] = (bytes[0] & 0xfe) | 0x02 // unicast, locally administered
+  return bytes.map(b => b.toString(16).padStart(2, '0')).join(':')
+}
+
+export const FAULTS: Fault[] = [
+  {
+    name: 'missing-fdb',
+    description: 'the node loses its fdb entry for the peer\'s VTEP MAC: encapsulated frames have nowhere to go',
+    requires: {backend: 'vxlan'},
+    expect: {disposition: 'FDB_MISSING', from: 'node', path: 'forward', at: 'node'},
+    async inject({node, peer}, sh) {
+      const mac = (await readVxlan(sh, peer)).mac
+      await sh.run(node, 'bridge', ['fdb', 'del', mac, 'dev', VXLAN_DEV, 'dst', peer.underlayIP, 'self'])
+    },
+  },
+  {
+    name: 'missing-neigh',
+    description: 'the node loses its permanent neighbour entry for the peer\'s VTEP address (flannel.1 cannot ARP)',
+    requires: {backend: 'vxlan'},
+    expect: {disposition: 'NEIGHBOR_MISSING', from: 'node', path: 'forward', at: 'node'},
+    async inject({node, peer}, sh) {
+      await sh.run(node, 'ip', ['neigh', 'del', vtepAddress(subnetOf(peer)), 'dev', VXLAN_DEV])
+    },
+  },
+  {
+    name: 'missing-route',
+    description: 'the node loses its route to the peer\'s pod subnet',
+    expect: {disposition: 'NO_ROUTE', from: 'node', path: 'forward', at: 'node'},
+    async inject({node, peer}, sh) {
+      await sh.run(node, 'ip', ['route', 'del', subnetOf(peer)])
+    },
+  },
+  {
+    name: 'forward-drop',
+    description: 'FORWARD policy DROP and the jump to FLANNEL-FWD removed (what a host firewall or docker does)',
+    expect: {disposition: 'DENIED_BY_FILTER', from: 'node', path: 'forward', at: 'node'},
+    async inject({node}, sh) {
+      await sh.run(node, 'iptables', ['-w', '-P', 'FORWARD', 'DROP'])
+      await sh.run(node, 'iptables', ['-w', '-D', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD'])
+    },
+  },
+  {
+    name: 'forwarding-off',
+    description: 'net.ipv4.ip_forward=0 on the node: it stops routing pod traffic',
+    expect: {disposition: 'FORWARDING_DISABLED', from: 'node', path: 'forward', at: 'node'},
+    async inject({node}, sh) {
+      await sh.run(node, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0'])
+    },
+  },
+  {
+    name: 'wrong-vni',
+    description: 'the node\'s flannel.1 is recreated with VNI 2 (MAC and entries unchanged): peers drop its packets',
+    requires: {backend: 'vxlan'},
+    expect: {disposition: 'VNI_MISMATCH', from: 'node', path: 'forward', at: 'peer'},
+    async inject({node}, sh) {
+      await recreateVxlan(sh, node, {id: 2})
+    },
+  },
+  {
+    name: 'wrong-port',
+    description: 'the node\'s flannel.1 is recreated with UDP port 4789 instead of 8472',
+    requires: {backend: 'vxlan'},
+    expect: {disposition: 'PORT_MISMATCH', from: 'node', path: 'forward', at: 'peer'},
+    async inject({node}, sh) {
+      await recreateVxlan(sh, node, {port: 4789})
+    },
+  },
+  {
+    name: 'stale-vtep-mac',
+    description: 'the peer\'s flannel.1 comes back with a new random MAC (a reboot): the node\'s neigh/fdb entries are stale',
+    requires: {backend: 'vxlan'},
+    expect: {disposition: 'STALE_VTEP_MAC', from: 'node', path: 'forward', at: 'node'},
+    async inject({peer}, sh) {
+      await recreateVxlan(sh, peer, {mac: randomMac()})
+    },
+  },
+  {
+    name: 'wrong-vtep-host',
+    description: 'the node\'s fdb entry for the peer\'s VTEP points at another node\'s address (the wrong public IP)',
+    requires: {backend: 'vxlan', nodes: 3},
+    expect: {disposition: 'WRONG_VTEP_HOST', from: 'node', path: 'forward', at: 'node'},
+    async inject({lab, node, peer}, sh) {
+      const third = lab.nodes.find(n => n !== node && n !== peer)!
+      const mac = (await readVxlan(sh, peer)).mac
+      await sh.run(node, 'bridge', ['fdb', 'replace', mac, 'dev', VXLAN_DEV, 'dst', third.underlayIP, 'self', 'permanent'])
+    },
+  },
+  {
+    name: 'mtu-mismatch',
+    description: 'the node\'s underlay MTU drops to 1400 while pods still send 1450-byte packets: vxlan + payload no longer fits',
+    requires: {backend: 'vxlan'},
+    expect: {disposition: 'MTU_EXCEEDED', from: 'node', path: 'forward', at: 'node', size: 1450},
+    async inject({node}, sh) {
+      await sh.run(node, 'ip', ['link', 'set', 'eth0', 'mtu', '1400'])
+    },
+  },
+  {
+    name: 'missing-return-route',
+    description: 'the peer loses its route back to the node\'s pod subnet: requests arrive, replies cannot leave',
+    expect: {disposition: 'NO_ROUTE', from: 'node', path: 'return', at: 'peer', warning: 'NO_RETURN_ROUTE'},
+    async inject({node, peer}, sh) {
+      await sh.run(peer, 'ip', ['route', 'del', subnetOf(node)])
+    },
+  },
+  {
+    name: 'naive-masquerade',
+    description: '`-s SUBNET ! -o cni0 -j MASQUERADE` at the top of POSTROUTING: peers see the node\'s address, not the pod\'s',
+    expect: {disposition: 'DELIVERED', from: 'node', path: 'forward', at: 'node', warning: 'SOURCE_NATED'},
+    async inject({node}, sh) {
+      await sh.run(node, 'iptables', ['-w', '-t', 'nat', '-I', 'POSTROUTING', '1', '-s', subnetOf(node), '!', '-o', 'cni0', '-j', 'MASQUERADE'])
+    },
+  },
+  {
+    name: 'hostgw-via-router',
+    description: 'a host-gw route to a peer on the other segment (behind the router): the next hop is not on-link',
+    requires: {segments: 2, peerOtherSegment: true},
+    expect: {disposition: 'NEXT_HOP_NOT_ONLINK', from: 'node', path: 'forward', at: 'node'},
+    async inject({node, peer}, sh) {
+      // The kernel refuses this route without `onlink` ("Nexthop has invalid gateway"); with it, ARP goes unanswered.
+      await sh.run(node, 'ip', ['route', 'replace', subnetOf(peer), 'via', peer.underlayIP, 'dev', 'eth0', 'onlink'])
+    },
+  },
+  {
+    name: 'rp-filter',
+    description: 'strict rp_filter on the node while its route back to the peer\'s pods leaves by eth0 and the peer sends over vxlan',
+    requires: {backend: 'vxlan', peerSameSegment: true},
+    expect: {disposition: 'REVERSE_PATH_FILTERED', from: 'peer', path: 'forward', at: 'node'},
+    async inject({node, peer}, sh) {
+      await sh.run(node, 'ip', ['route', 'replace', subnetOf(peer), 'via', peer.underlayIP, 'dev', 'eth0'])
+      await sh.run(node, 'sysctl', ['-q', '-w', 'net.ipv4.conf.all.rp_filter=1', `net.ipv4.conf.${VXLAN_DEV.replace(/\./g, '/')}.rp_filter=1`])
+    },
+  },
+]
+
+export function findFault(name: string): Fault {
+  const f = FAULTS.find(x => x.name === name)
+  if (!f) throw userError(`no fault named '${name}'`, `known faults: ${FAULTS.map(x => x.name).join(', ')} (flannelctl lab break --list)`)
+  return f
+}
+
+/** The peer a fault pairs with the node: given, else the first node that fits the fault. */
+export function choosePeer(state: LabState, fault: Fault, node: LabNode, peerName?: string): LabNode {
+  const findNode = (name: string) => {
+    const n = state.nodes.find(x => x.name === name)
+    if (!n) throw userError(`lab '${state.name}' has no node '${name}'`, `nodes: ${state.nodes.map(x => x.name).join(', ')}`)
+    return n
+  }
+  const req = fault.requires ?? {}
+  if (peerName) {
+    const peer = findNode(peerName)
+    if (peer === node) throw userError(`--peer ${peerName} is the node itself`, 'name another node')
+    if (req.peerOtherSegment && peer.segment === node.segment) throw userError(`${fault.name} needs a peer on the other segment; ${peer.name} is on ${node.name}'s`, 'choose a node behind the router')
+    if (req.peerSameSegment && peer.segment !== node.segment) throw userError(`${fault.name} needs a peer on ${node.name}'s segment`, 'choose a node on the same switch')
+    return peer
+  }
+  const candidates = state.nodes.filter(n => n !== node
+    && (!req.peerOtherSegment || n.segment !== node.segment)
+    && (!req.peerSameSegment || n.segment === node.segment))
+  if (candidates.length === 0) throw userError(`${fault.name} needs a peer ${req.peerOtherSegment ? 'on the other segment' : 'on the same segment'} of ${node.name}`, 'bring up a bigger lab (--nodes 3, --segments 2)')
+  return candidates[0]
+}
+
+export function checkFits(state: LabState, fault: Fault): void {
+  const req = fault.requires ?? {}
+  if (req.backend && state.backend !== req.backend) throw userError(`${fault.name} needs a ${req.backend} lab; '${state.name}' is ${state.backend}`, `flannelctl lab up --name NAME --backend ${req.backend}`)
+  if (req.segments && state.segments !== req.segments) throw userError(`${fault.name} needs a lab with two segments`, 'flannelctl lab up --name NAME --segments 2')
+  if (req.nodes && state.nodes.length < req.nodes) throw userError(`${fault.name} needs at least ${req.nodes} nodes`, `flannelctl lab up --name NAME --nodes ${req.nodes}`)
+}
+
+export interface InjectedFault {
+  fault: Fault
+  node: LabNode
+  peer: LabNode
+  commands: string[]
+  /** a pod pair whose trace shows the fault */
+  probe: {src: LabPod; dst: LabPod}
+}
+
+/** The pod pair that crosses the broken path, per the fault's expectation. */
+export function probeFor(state: LabState, fault: Fault, node: LabNode, peer: LabNode): {src: LabPod; dst: LabPod} {
+  const [a, b] = fault.expect.from === 'node' ? [node, peer] : [peer, node]
+  const src = state.pods.find(p => p.node === a.name)
+  const dst = state.pods.find(p => p.node === b.name)
+  if (!src || !dst) throw userError(`nodes ${a.name} and ${b.name} need a pod each to show ${fault.name}`, 'bring the lab up with --pods 1 or more')
+  return {src, dst}
+}
+
+export async function breakLab(state: LabState, nodeName: string, faultName: string, peerName?: string, runner?: Runner): Promise<InjectedFault> {
+  const fault = findFault(faultName)
+  checkFits(state, fault)
+  const node = state.nodes.find(n => n.name === nodeName)
+  if (!node) throw userError(`lab '${state.name}' has no node '${nodeName}'`, `nodes: ${state.nodes.map(n => n.name).join(', ')}`)
+  const peer = choosePeer(state, fault, node, peerName)
+  const probe = probeFor(state, fault, node, peer)
+  const sh = new FaultShell(runner)
+  await fault.inject({lab: state, node, peer}, sh)
+  return {fault, node, peer, commands: sh.log, probe}
+}

@@ -1,0 +1,82 @@
+/**
+ * trace: gather a World from the chosen source and ask the engine where one packet goes.
+ * The engine is pure; everything here is about where the tables come from.
+ */
+import {traceFlow} from '../core/trace/engine.js'
+import type {Fix, Proto, Trace, TraceRequest, World} from '../core/trace/types.js'
+import {renderTrace} from '../ui/trace-render.js'
+import {loadSource, labHosts, type LoadOptions, type SourceOptions} from './collect.js'
+import type {LabState} from './lab.js'
+import {captureHost} from '../adapters/collect.js'
+import {userError} from '../errors.js'
+
+export interface TraceOptions extends SourceOptions {
+  src: string
+  dst: string
+  proto?: Proto
+  dport?: number
+  size?: number
+}
+
+export function traceWorld(world: World, req: TraceRequest): Trace {
+  return traceFlow(world, req)
+}
+
+export function validateFlow(o: {proto?: string; dport?: number; size?: number}): void {
+  if (o.dport !== undefined && (o.proto === undefined || o.proto === 'icmp')) {
+    throw userError('--dport needs --proto tcp or udp', 'e.g. flannelctl trace pod-a pod-b --proto tcp --dport 80')
+  }
+  if (o.dport !== undefined && (o.dport < 1 || o.dport > 65535)) throw userError(`--dport ${o.dport} is not a port`, 'give 1-65535')
+  if (o.size !== undefined && (o.size < 28 || o.size > 65535)) throw userError(`--size ${o.size} is not an IP packet size`, 'give the IP packet size in bytes, 28-65535 (ping -s N sends N + 28)')
+}
+
+export async function runTrace(o: TraceOptions, opts: LoadOptions = {}): Promise<{trace: Trace; source: string}> {
+  validateFlow(o)
+  const src = await loadSource(o, opts)
+  const trace = traceFlow(src.world, {src: o.src, dst: o.dst, proto: o.proto, dport: o.dport, size: o.size})
+  return {trace, source: src.description}
+}
+
+/** A lab as a World, every host read in parallel. */
+export async function labWorld(state: LabState): Promise<World> {
+  const {live} = labHosts(state)
+  const captured = await Promise.all(live.map(h => captureHost(h.runner, h.name)))
+  return {hosts: captured.map(c => c.snapshot), pods: state.pods.map(p => ({name: p.name, ip: p.ip, node: p.node, netns: p.name}))}
+}
+
+/**
+ * The demo's last act: trace one cross-node pod pair of a lab and explain it. Picks the first pod
+ * on the first node and the first pod on the last node unless told otherwise; returns the text
+ * to print and whether the packet was delivered.
+ */
+export async function explainLabTrace(state: LabState, o: {color: boolean; src?: string; dst?: string}): Promise<{text: string; trace: Trace; delivered: boolean}> {
+  const first = state.pods.find(p => p.node === state.nodes[0]?.name)
+  const last = [...state.pods].reverse().find(p => p.node !== first?.node)
+  const src = o.src ?? first?.name
+  const dst = o.dst ?? last?.name
+  if (!src || !dst) throw userError(`lab ${state.name} has no two pods on different nodes to trace`, 'bring it up with --nodes 2 --pods 1 or more')
+  const trace = traceFlow(await labWorld(state), {src, dst})
+  const heading = `Where a packet from ${src} to ${dst} goes (flannelctl trace ${src} ${dst} --lab ${state.name}):`
+  return {text: `${heading}\n${renderTrace(trace, {color: o.color})}`, trace, delivered: trace.disposition === 'DELIVERED'}
+}
+
+/**
+ * A trace that arrives with its source rewritten carries a SOURCE_NATED warning but no failure,
+ * so no fix. The rule is in the hop's nat step: a foreign rule is deleted as it was added; one of
+ * flannel's own chains is put right by a sync.
+ */
+export function sourceNatFixes(trace: Trace): Fix[] {
+  const warned = new Set(trace.warnings.filter(w => w.code === 'SOURCE_NATED').map(w => w.node))
+  const fixes: Fix[] = []
+  for (const hop of trace.hops) {
+    if (!warned.has(hop.node)) continue
+    for (const step of hop.steps) {
+      if (step.kind !== 'nat' || (step.verdict !== 'masquerade' && step.verdict !== 'snat')) continue
+      const m = /^-A (\S+) (.*)$/.exec(step.evidence.trim())
+      if (!m) continue
+      const command = m[2].includes('flanneld masq') ? 'flannelctl sync' : `iptables -t nat -D ${m[1]} ${m[2]}`
+      if (!fixes.some(f => f.node === hop.node && f.command === command)) fixes.push({node: hop.node, command})
+    }
+  }
+  return fixes
+}

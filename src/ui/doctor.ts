@@ -1,0 +1,80 @@
+/** doctor's report for people: the pod matrix, what failed where (grouped), and the host findings. */
+import type {DoctorReport, PairResult} from '../services/doctor.js'
+import {pairIsBad} from '../services/doctor.js'
+import {renderTable} from './table.js'
+
+const TAGS: Record<string, string> = {
+  DELIVERED: 'ok', NO_ROUTE: 'noroute', NEXT_HOP_NOT_ONLINK: 'offlink', NEIGHBOR_MISSING: 'neigh', FDB_MISSING: 'fdb',
+  WRONG_VTEP_HOST: 'vtephost', STALE_VTEP_MAC: 'stalemac', VNI_MISMATCH: 'vni', PORT_MISMATCH: 'port', DEVICE_DOWN: 'down',
+  FORWARDING_DISABLED: 'fwdoff', DENIED_BY_FILTER: 'filter', NULL_ROUTED: 'null', REVERSE_PATH_FILTERED: 'rpf',
+  MTU_EXCEEDED: 'mtu', LOOP: 'loop', EXITS_NETWORK: 'exits', INSUFFICIENT_INFO: 'unknown',
+}
+
+function paint(color: boolean, code: number, s: string): string {
+  return color ? `\u001B[${code}m${s}\u001B[0m` : s
+}
+
+function cell(p: PairResult, color: boolean): string {
+  let tag = TAGS[p.disposition] ?? p.disposition
+  if (p.disposition === 'DELIVERED' && p.warnings.includes('NO_RETURN_ROUTE')) tag = 'noreturn'
+  else if (p.disposition === 'DELIVERED' && p.warnings.includes('SOURCE_NATED')) tag = 'snat'
+  let text = tag
+  if (p.ping === false && p.disposition === 'DELIVERED' && tag === 'ok') text = `${tag} ping✗`
+  else if (p.ping === true && p.disposition !== 'DELIVERED') text = `${tag} ping✓`
+  return paint(color, pairIsBad(p) ? 31 : 32, text)
+}
+
+export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string {
+  const out: string[] = [`doctor: ${r.source} — ${r.nodes.length} hosts, ${r.pods.length} pods${r.sampled ? ' in the matrix (one per node)' : ''}`]
+  if (r.pods.length > 1) {
+    const rows = r.pods.map(from => [from, ...r.pods.map(to => {
+      if (from === to) return '-'
+      const p = r.pairs.find(x => x.from === from && x.to === to)
+      return p ? cell(p, color) : '?'
+    })])
+    out.push('', renderTable(['FROM \\ TO', ...r.pods], rows))
+    const good = r.pairs.filter(p => !pairIsBad(p)).length
+    out.push(`${good}/${r.pairs.length} pod pairs fine${r.pairs.some(p => p.ping !== undefined) ? ' (trace and real ping agree where no ✗/✓ is shown)' : ''}`)
+  } else {
+    out.push('', 'fewer than two pods: no pod matrix (name pods in the inventory, or let them talk so the bridge learns them)')
+  }
+
+  // One entry per distinct cause, not per pair: a stale entry on one node breaks every pair behind
+  // it, in both directions (the replies show it as NO_RETURN_ROUTE).
+  const groups = new Map<string, {p: PairResult; pairs: PairResult[]; labels: Set<string>}>()
+  for (const p of r.pairs.filter(pairIsBad)) {
+    const key = `${p.node}|${p.reason}|${p.ping}`
+    const label = p.disposition === 'DELIVERED'
+      ? (p.warnings.filter(w => w === 'SOURCE_NATED' || w === 'NO_RETURN_ROUTE').join(', ') || (p.ping === false ? 'PING_FAILED' : 'DELIVERED'))
+      : p.disposition
+    const g = groups.get(key)
+    if (g) {
+      g.pairs.push(p)
+      g.labels.add(label)
+    } else groups.set(key, {p, pairs: [p], labels: new Set([label])})
+  }
+  if (groups.size > 0) {
+    out.push('', 'Pod traffic problems:')
+    for (const {p, pairs, labels} of groups.values()) {
+      const where = p.node ? ` at ${p.node}` : ''
+      const example = pairs.slice(0, 4).map(x => `${x.from}→${x.to}`).join(', ') + (pairs.length > 4 ? `, … (${pairs.length} pairs)` : '')
+      out.push(`  ${paint(color, 31, [...labels].join(' / '))}${where}: ${p.reason ?? (p.ping === false ? 'real ping failed although the tables say it should work' : '')}`)
+      out.push(`    pairs: ${example}`)
+      for (const f of p.fix) out.push(`    fix [${f.node}]: ${f.command}`)
+    }
+  }
+
+  if (r.findings.length > 0) {
+    out.push('', 'Host checks:')
+    out.push(renderTable(['', 'NODE', 'CHECK', 'WHAT'], r.findings.map(f => [
+      paint(color, f.severity === 'error' ? 31 : 33, f.severity === 'error' ? 'ERROR' : 'warn'), f.node, f.code, f.message])))
+    for (const f of r.findings) {
+      if (f.evidence) out.push(`  ${f.node} ${f.code}: ${f.evidence}`)
+      for (const c of f.fix) out.push(`    fix [${f.node}]: ${c}`)
+    }
+  } else {
+    out.push('', 'Host checks: no problems found')
+  }
+  out.push('', r.healthy ? paint(color, 32, 'healthy') : paint(color, 31, 'problems found'))
+  return out.join('\n')
+}

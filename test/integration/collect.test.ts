@@ -1,0 +1,184 @@
+/**
+ * collect → offline trace: a snapshot directory written from a real lab traces exactly like the
+ * lab itself, in both the JSON and the plain-text forms; hand-pasted real-world outputs trace too;
+ * bad inventories fail with one clear line and exit 2.
+ */
+import {expect} from 'chai'
+import {cp, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {cli, sh, ROOT, uniqueLab} from '../helpers/cli.js'
+import {Lab, loadLab, type LabState} from '../../src/services/lab.js'
+import {loadSource} from '../../src/services/collect.js'
+import {traceFlow} from '../../src/core/trace/engine.js'
+import type {Trace, World} from '../../src/core/trace/types.js'
+
+const FIXTURES = join(ROOT, 'test', 'fixtures', 'snapshots')
+
+function summary(t: Trace): string {
+  return JSON.stringify({d: t.disposition, tr: t.traceroute, at: t.failure?.node, back: t.returnPath.disposition,
+    warn: t.warnings.filter(w => w.code !== 'ASSUMED').map(w => `${w.code}@${w.node}`).sort()})
+}
+
+function allPairs(world: World): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const a of world.pods) for (const b of world.pods) if (a !== b) out.set(`${a.name}→${b.name}`, summary(traceFlow(world, {src: a.name, dst: b.name})))
+  return out
+}
+
+async function traceJson(args: string[]): Promise<{exitCode: number; trace: Trace; stderr: string}> {
+  const r = await cli(['trace', ...args, '--json'])
+  return {exitCode: r.exitCode, trace: JSON.parse(r.stdout || 'null') as Trace, stderr: r.stderr}
+}
+
+describe('collect and offline trace (real kernel)', function () {
+  this.timeout(120000)
+  const name = uniqueLab('dcl')
+  let state: LabState
+  let tmp = ''
+
+  before(async function () {
+    this.timeout(60000)
+    tmp = await mkdtemp(join(tmpdir(), 'fc-collect-'))
+    const up = await cli(['lab', 'up', '--name', name, '--nodes', '3', '--pods', '1'])
+    if (up.exitCode !== 0) throw new Error(`lab up failed: ${up.stderr}`)
+    state = await loadLab(name)
+    // A broken peer entry makes the comparison about more than "everything is delivered".
+    const b = await cli(['lab', 'break', 'n1', 'missing-fdb', '--peer', 'n2', '--name', name])
+    if (b.exitCode !== 0) throw new Error(`lab break failed: ${b.stderr}`)
+  })
+
+  after(async () => {
+    await new Lab().down(name) // the service, not the CLI: a concurrent rebuild of dist must not leave the lab up
+    if (tmp) await rm(tmp, {recursive: true, force: true})
+  })
+
+  it('writes the snapshot layout: inventory.yaml and every table of every node, the router-less lab, each pod', async () => {
+    const dir = join(tmp, 'json')
+    const r = await cli(['collect', '--lab', name, '--out', dir])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout).to.match(/3 nodes|6 hosts|hosts, 3 pods/)
+    const inv = await readFile(join(dir, 'inventory.yaml'), 'utf8')
+    for (const n of state.nodes) expect(inv).to.contain(`name: ${n.name}`)
+    for (const p of state.pods) expect(inv).to.contain(p.ip)
+    expect((await readdir(join(dir, 'n1'))).sort()).to.deep.equal(
+      ['bridge-fdb.json', 'ip-addr.json', 'ip-link.json', 'ip-neigh.json', 'ip-route.json', 'iptables-save.txt', 'sysctl.json'])
+    expect(await readdir(join(dir, state.pods[0].name))).to.include('ip-route.json')
+  })
+
+  it('trace --snapshot gives the same disposition, node and traceroute as --lab for every pod pair (JSON and text forms)', async () => {
+    const live = allPairs((await loadSource({lab: name})).world)
+    expect([...live.values()].some(s => s.includes('FDB_MISSING'))).to.equal(true)
+    const json = allPairs((await loadSource({snapshot: join(tmp, 'json')})).world)
+    expect(json).to.deep.equal(live)
+    const txtDir = join(tmp, 'txt')
+    const r = await cli(['collect', '--lab', name, '--out', txtDir, '--format', 'txt'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(await readdir(join(txtDir, 'n1'))).to.include('ip-route.txt')
+    const txt = allPairs((await loadSource({snapshot: txtDir})).world)
+    expect(txt).to.deep.equal(live)
+  })
+
+  it('the trace command reads a snapshot offline with the live exit codes', async () => {
+    const [a, b] = [state.pods.find(p => p.node === 'n1')!, state.pods.find(p => p.node === 'n2')!]
+    const live = await traceJson([a.name, b.name, '--lab', name])
+    const off = await traceJson([a.name, b.name, '--snapshot', join(tmp, 'txt')])
+    expect(live.exitCode).to.equal(1)
+    expect(off.exitCode).to.equal(1)
+    expect(summary(off.trace)).to.equal(summary(live.trace))
+    expect(off.trace.disposition).to.equal('FDB_MISSING')
+    const good = await traceJson([b.name, state.pods.find(p => p.node === 'n3')!.name, '--snapshot', join(tmp, 'json')])
+    expect(good.exitCode).to.equal(0)
+  })
+
+  describe('hand-pasted real-world outputs', () => {
+    it('flannel vxlan hosts (ifconfig / ip addr, ip r, arp -n, bridge fdb show dev flannel.1): DELIVERED via the peer\'s flannel.1', async () => {
+      const r = await traceJson(['web-7d4b9', 'db-0', '--snapshot', join(FIXTURES, 'vxlan-paste')])
+      expect(r.exitCode, r.stderr).to.equal(0)
+      expect(r.trace.disposition).to.equal('DELIVERED')
+      expect(r.trace.traceroute).to.deep.equal(['10.244.1.1', '10.244.2.0', '10.244.2.7'])
+      // Sysctls, iptables and vxlan details were not pasted: the trace says what it assumed.
+      expect(r.trace.warnings.some(w => w.code === 'ASSUMED')).to.equal(true)
+      const back = await traceJson(['db-0', '10.244.1.34', '--snapshot', join(FIXTURES, 'vxlan-paste')])
+      expect(back.trace.traceroute).to.deep.equal(['10.244.2.1', '10.244.1.0', '10.244.1.34'])
+    })
+
+    it('the same hosts after worker2 rebooted with a new VtepMAC: STALE_VTEP_MAC at worker1', async () => {
+      const dir = join(tmp, 'stale')
+      await cp(join(FIXTURES, 'vxlan-paste'), dir, {recursive: true})
+      const addr = join(dir, 'worker2', 'ip-addr.txt')
+      await writeFile(addr, (await readFile(addr, 'utf8')).replace('link/ether 76:2f:9c:41:d2:22', 'link/ether 76:2f:9c:41:d2:99'))
+      const r = await traceJson(['web-7d4b9', 'db-0', '--snapshot', dir])
+      expect(r.exitCode).to.equal(1)
+      expect(r.trace.disposition).to.equal('STALE_VTEP_MAC')
+      expect(r.trace.failure?.node).to.equal('worker1')
+      expect(r.trace.failure?.fix.map(f => f.command).join('\n')).to.contain('76:2f:9c:41:d2:99')
+      const doc = await cli(['doctor', '--snapshot', dir, '--json'])
+      expect(doc.exitCode).to.equal(1)
+      expect(JSON.parse(doc.stdout).findings.map((f: {code: string}) => f.code)).to.include('VTEP_MAC_DRIFT')
+    })
+
+    it('a host-gw host pasted as route -n: DELIVERED via the peer\'s underlay address', async () => {
+      const r = await traceJson(['api-1', 'api-2', '--snapshot', join(FIXTURES, 'hostgw-paste')])
+      expect(r.exitCode, r.stderr).to.equal(0)
+      expect(r.trace.traceroute).to.deep.equal(['10.244.1.1', '10.0.0.12', '10.244.2.5'])
+    })
+
+    it('a snapshot without inventory.yaml: nodes are the directories, pods come from bridge neighbours', async () => {
+      const dir = join(tmp, 'noinv')
+      await cp(join(FIXTURES, 'hostgw-paste'), dir, {recursive: true})
+      await rm(join(dir, 'inventory.yaml'))
+      const r = await traceJson(['10.244.1.5', '10.244.2.5', '--snapshot', dir])
+      expect(r.exitCode, r.stderr).to.equal(0)
+      expect(r.trace.traceroute).to.deep.equal(['10.244.1.1', '10.0.0.12', '10.244.2.5'])
+    })
+  })
+
+  describe('bad inventories: one clear line, exit 2', () => {
+    async function oneLineError(args: string[], pattern: RegExp): Promise<void> {
+      const r = await cli(args)
+      expect(r.exitCode, r.stdout + r.stderr).to.equal(2)
+      const lines = r.stderr.trim().split('\n')
+      expect(lines[0]).to.match(/^Error: /)
+      expect(lines[0]).to.match(pattern)
+      expect(lines.filter(l => l.startsWith('Error:'))).to.have.length(1)
+      expect(r.stderr).to.not.match(/\n\s+at /) // no stack
+    }
+
+    it('an unknown pod', async () => {
+      await oneLineError(['trace', 'nope', 'db-0', '--snapshot', join(FIXTURES, 'vxlan-paste')], /unknown source "nope"/)
+    })
+
+    it('a node whose namespace does not exist', async () => {
+      const f = join(tmp, 'gone.yaml')
+      await writeFile(f, 'nodes:\n  - name: w1\n    exec: netns:fcc-does-not-exist\n')
+      await oneLineError(['trace', 'a', 'b', '--inventory', f], /cannot read host 'w1' \(netns:fcc-does-not-exist\)/)
+      await oneLineError(['doctor', '--inventory', f], /cannot read host 'w1'/)
+    })
+
+    it('an unparsable file names its line', async () => {
+      const f = join(tmp, 'broken.yaml')
+      await writeFile(f, 'nodes:\n  - name: w1\n    exec: netns:x\n   - name: w2\n')
+      await oneLineError(['trace', 'a', 'b', '--inventory', f], /broken\.yaml line 4: not valid YAML or JSON/)
+    })
+
+    it('an unknown exec kind, a hostile name, a missing file', async () => {
+      const f = join(tmp, 'kind.yaml')
+      await writeFile(f, 'nodes:\n  - name: w1\n    exec: docker:w1\n')
+      await oneLineError(['doctor', '--inventory', f], /line 3: node 'w1': exec kind 'docker' is unknown/)
+      await writeFile(f, 'nodes:\n  - name: "w1; reboot"\n')
+      await oneLineError(['collect', '--inventory', f, '--out', join(tmp, 'x')], /node name "w1; reboot" is not allowed/)
+      await oneLineError(['trace', 'a', 'b', '--inventory', join(tmp, 'missing.yaml')], /cannot read inventory .*no such file/)
+    })
+
+    it('two sources at once', async () => {
+      const r = await cli(['trace', 'a', 'b', '--lab', name, '--snapshot', tmp])
+      expect(r.exitCode).to.equal(2)
+    })
+  })
+
+  it('leaves no namespace of its own behind (sanity)', async () => {
+    const left = (await sh('ip', ['netns', 'list'])).stdout
+    expect(left).to.not.contain('fcc-does-not-exist')
+  })
+})

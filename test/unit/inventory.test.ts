@@ -1,0 +1,113 @@
+import {expect} from 'chai'
+import {parseInventory, formatInventory, discoverPods, execProblem, isSafeName} from '../../src/core/inventory.js'
+import type {HostSnapshot} from '../../src/core/model.js'
+
+function fails(text: string, pattern: RegExp): {message: string; hint: string; exitCode: number} {
+  try {
+    parseInventory(text, 'hosts.yaml')
+  } catch (e) {
+    const err = e as {message: string; hint: string; exitCode: number}
+    expect(err.message).to.match(pattern)
+    expect(err.exitCode).to.equal(2)
+    expect(err.message.split('\n')).to.have.length(1)
+    expect(err.hint).to.be.a('string').and.not.equal('')
+    return err
+  }
+  throw new Error(`no error matching ${pattern}`)
+}
+
+describe('inventory', () => {
+  it('reads the YAML of the design, with exec kinds and optional pods', () => {
+    const inv = parseInventory(`nodes:
+  - name: worker1
+    exec: netns:w1
+  - name: worker2
+    exec: ssh:root@192.0.2.11
+  - name: worker3
+    exec: local
+  - name: worker4
+pods:
+  - name: pod-a
+    ip: 10.244.1.34
+    node: worker1
+    netns: p1
+`)
+    expect(inv.nodes).to.deep.equal([
+      {name: 'worker1', exec: 'netns:w1'}, {name: 'worker2', exec: 'ssh:root@192.0.2.11'}, {name: 'worker3', exec: 'local'}, {name: 'worker4'}])
+    expect(inv.pods).to.deep.equal([{name: 'pod-a', ip: '10.244.1.34', node: 'worker1', netns: 'p1'}])
+  })
+
+  it('reads JSON, and leaves pods undefined (discover) when absent', () => {
+    const inv = parseInventory('{"nodes": [{"name": "a", "exec": "netns:a"}]}')
+    expect(inv).to.deep.equal({nodes: [{name: 'a', exec: 'netns:a'}]})
+  })
+
+  it('round-trips through formatInventory', () => {
+    const inv = {nodes: [{name: 'n1'}, {name: 'n2'}], pods: [{name: 'p', ip: '10.244.1.2', node: 'n1'}]}
+    expect(parseInventory(formatInventory(inv))).to.deep.equal(inv)
+  })
+
+  it('names the line of unparsable YAML', () => {
+    const e = fails('nodes:\n  - name: a\n   bad: [\n', /^hosts\.yaml line \d+: not valid YAML or JSON/)
+    expect(e.message).to.match(/line 3/)
+  })
+
+  it('refuses an unknown exec kind with the line', () => {
+    fails('nodes:\n  - name: a\n    exec: docker:abc\n', /^hosts\.yaml line 3: node 'a': exec kind 'docker' is unknown/)
+  })
+
+  it('refuses duplicate nodes, pods on unknown nodes, duplicate pod IPs', () => {
+    fails('nodes:\n  - name: a\n  - name: a\n', /line 3: node 'a' is listed twice/)
+    fails('nodes:\n  - name: a\npods:\n  - {name: p, ip: 10.244.1.2, node: b}\n', /line 4: pod 'p' is on node 'b', which the inventory does not list/)
+    fails('nodes: [{name: a}]\npods: [{name: p, ip: 10.244.1.2, node: a}, {name: q, ip: 10.244.1.2, node: a}]\n', /both have ip 10\.244\.1\.2/)
+    fails('nodes: [{name: a}]\npods: [{name: p, ip: nope, node: a}]\n', /pod 'p' needs an IPv4 address/)
+    fails('nodes: []\n', /`nodes:` must be a non-empty list/)
+    fails('- a\n- b\n', /must be a mapping/)
+  })
+
+  for (const bad of ['a b', 'a;rm -rf /', '$(reboot)', '`id`', '-n', 'a\nb', '../etc', '.hidden', '']) {
+    it(`refuses the hostile name ${JSON.stringify(bad)}`, () => {
+      fails(`nodes:\n  - name: ${JSON.stringify(bad)}\n`, /(is not allowed|has no `name:`)/)
+    })
+  }
+
+  it('refuses hostile exec values and pod netns names', () => {
+    fails('nodes:\n  - name: a\n    exec: "netns:-x"\n', /does not name a namespace/)
+    fails('nodes:\n  - name: a\n    exec: "netns:a;id"\n', /does not name a namespace/)
+    fails('nodes:\n  - name: a\n    exec: "ssh:-oProxyCommand=id"\n', /is not USER@HOST/)
+    fails('nodes:\n  - name: a\n    exec: "ssh:root@h $(id)"\n', /is not USER@HOST/)
+    fails('nodes: [{name: a}]\npods: [{name: p, ip: 10.244.1.2, node: a, netns: "p 1"}]\n', /netns 'p 1' is not a name/)
+    expect(execProblem('ssh:root@192.0.2.11')).to.equal(undefined)
+    expect(execProblem('ssh:[::1]')).to.match(/USER@HOST/)
+    expect(isSafeName('worker-1.example_2')).to.equal(true)
+  })
+})
+
+describe('discoverPods', () => {
+  const host: HostSnapshot = {
+    name: 'w1',
+    links: [
+      {name: 'cni0', kind: 'bridge', mtu: 1450, up: true, raw: ''},
+      {name: 'eth0', kind: 'ether', mtu: 1500, up: true, raw: ''},
+    ],
+    addresses: [
+      {dev: 'cni0', family: 4, local: '10.244.1.1', prefixlen: 24, raw: ''},
+      {dev: 'eth0', family: 4, local: '192.168.1.11', prefixlen: 24, raw: ''},
+    ],
+    neighbors: [
+      {dst: '10.244.1.5', dev: 'cni0', lladdr: '0a:58:0a:f4:01:05', state: ['REACHABLE'], raw: ''},
+      {dst: '10.244.1.9', dev: 'cni0', state: ['FAILED'], raw: ''},
+      {dst: '192.168.1.12', dev: 'eth0', lladdr: '52:54:00:00:00:12', state: ['STALE'], raw: ''},
+    ],
+  }
+
+  it('finds pods among the bridge neighbours and the IPAM state, not the underlay', () => {
+    expect(discoverPods(host, ['10.244.1.3', '10.244.1.1', '172.16.0.5'])).to.deep.equal([
+      {name: '10.244.1.3', ip: '10.244.1.3', node: 'w1'}, {name: '10.244.1.5', ip: '10.244.1.5', node: 'w1'}])
+  })
+
+  it('recognises cni0 by name when only ifconfig was captured', () => {
+    const bare: HostSnapshot = {...host, links: [{name: 'cni0', kind: 'ether', mtu: 1450, up: true, raw: ''}]}
+    expect(discoverPods(bare).map(p => p.ip)).to.deep.equal(['10.244.1.5'])
+  })
+})

@@ -1,0 +1,102 @@
+import {expect} from 'chai'
+import {mkdtemp, rm, writeFile, mkdir, readdir} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {readSnapshotDir, writeSnapshotDir, snapshotFromTables, readTables} from '../../src/adapters/snapshot-dir.js'
+import {sysctlText} from '../../src/adapters/collect.js'
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
+
+describe('snapshot directory', () => {
+  let dir = ''
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fc-snap-'))
+  })
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('leaves a table whose file is missing undefined (unknown), and an empty file empty', async () => {
+    // (JSON.parse(JSON.stringify()) below also proves the lazy tables serialise like plain ones)
+    await mkdir(join(dir, 'n1'))
+    await writeFile(join(dir, 'n1', 'ip-route.txt'), '10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink\n')
+    await writeFile(join(dir, 'n1', 'ip-neigh.txt'), '')
+    const s = await readSnapshotDir(dir)
+    expect(s.inventory).to.deep.equal({nodes: [{name: 'n1'}]})
+    const [h] = JSON.parse(JSON.stringify(s.hosts)) as typeof s.hosts
+    expect(h.routes).to.have.length(1)
+    expect(h.neighbors).to.deep.equal([])
+    for (const k of ['links', 'addresses', 'fdb', 'iptables', 'sysctls'] as const) expect(h[k], k).to.equal(undefined)
+  })
+
+  it('prefers .json over .txt and reads sysctls in both forms', async () => {
+    const json = JSON.stringify([{dst: '10.244.3.0/24', gateway: '10.244.3.0', dev: 'flannel.1', flags: ['onlink']}])
+    expect(await readTables(dir)).to.deep.equal({})
+    await writeFile(join(dir, 'ip-route.json'), json)
+    await writeFile(join(dir, 'ip-route.txt'), 'default via 192.168.1.1 dev eth0\n')
+    expect((await readTables(dir))['ip-route']).to.deep.equal({format: 'json', text: json})
+    const snap = snapshotFromTables('n1', {
+      'ip-route': {format: 'json', text: json},
+      sysctl: {format: 'txt', text: sysctlText({'net.ipv4.ip_forward': '1', 'net.ipv4.conf.flannel.1.rp_filter': '2'}, 'txt')},
+    })
+    expect(snap.routes?.[0].gateway).to.equal('10.244.3.0')
+    expect(snap.sysctls).to.deep.equal({'net.ipv4.ip_forward': '1', 'net.ipv4.conf.flannel.1.rp_filter': '2'})
+    const again = snapshotFromTables('n1', {sysctl: {format: 'json', text: sysctlText({'net.ipv4.ip_forward': '0'}, 'json')}})
+    expect(again.sysctls).to.deep.equal({'net.ipv4.ip_forward': '0'})
+  })
+
+  it('writes the layout and reads it back; a rewrite in the other form replaces the old file', async () => {
+    const inventory = {nodes: [{name: 'n1', exec: 'netns:x'}], pods: [{name: 'pod-1a', ip: '10.244.1.2', node: 'n1'}]}
+    await writeSnapshotDir(dir, inventory, [
+      {name: 'n1', tables: {'ip-route': {format: 'json', text: '[]'}, 'iptables-save': {format: 'txt', text: '*filter\n:FORWARD DROP [0:0]\nCOMMIT\n'}}},
+      {name: 'pod-1a', tables: {'ip-route': {format: 'json', text: '[{"dst":"default","gateway":"10.244.1.1","dev":"eth0"}]'}}},
+    ])
+    await writeSnapshotDir(dir, inventory, [{name: 'n1', tables: {'ip-route': {format: 'txt', text: 'default via 192.168.1.1 dev eth0'}}}])
+    expect((await readdir(join(dir, 'n1'))).sort()).to.deep.equal(['ip-route.txt', 'iptables-save.txt'])
+    const s = await readSnapshotDir(dir)
+    expect(s.inventory.nodes).to.deep.equal([{name: 'n1'}]) // exec is not a snapshot's business
+    expect(s.podsWithTables).to.deep.equal(['pod-1a'])
+    expect(s.hosts.map(h => h.name)).to.deep.equal(['n1', 'pod-1a'])
+    expect(s.hosts[0].routes?.[0].gateway).to.equal('192.168.1.1')
+    expect(s.hosts[0].iptables?.chains.find(c => c.name === 'FORWARD')?.policy).to.equal('DROP')
+  })
+
+  it('says which node directory is missing, and what a bad file is', async () => {
+    await writeFile(join(dir, 'inventory.yaml'), 'nodes: [{name: n1}, {name: n2}]\n')
+    await mkdir(join(dir, 'n1'))
+    try {
+      await readSnapshotDir(dir)
+      expect.fail('no error')
+    } catch (e) {
+      expect((e as Error).message).to.match(/has no directory for node 'n2'/)
+      expect((e as {exitCode: number}).exitCode).to.equal(2)
+    }
+    await mkdir(join(dir, 'n2'))
+    await writeFile(join(dir, 'n2', 'ip-route.json'), '[{"dst": ')
+    // Tables are parsed when first used, so a large snapshot costs only the hosts a trace visits.
+    const s = await readSnapshotDir(dir)
+    try {
+      void s.hosts[1].routes
+      expect.fail('no error')
+    } catch (e) {
+      expect((e as Error).message).to.contain('n2/ip-route.json')
+      expect((e as {exitCode: number}).exitCode).to.equal(2)
+    }
+  })
+
+  it('reads the hand-pasted vxlan fixture (ifconfig, ip r, arp -n, bridge fdb show dev flannel.1)', async () => {
+    const s = await readSnapshotDir(join(FIXTURES, 'vxlan-paste'))
+    const w1 = s.hosts.find(h => h.name === 'worker1')!
+    expect(w1.addresses?.find(a => a.dev === 'flannel.1' && a.family === 4)?.local).to.equal('10.244.1.0')
+    expect(w1.neighbors?.find(n => n.dst === '10.244.2.0')?.lladdr).to.equal('76:2f:9c:41:d2:22')
+    expect(w1.fdb?.every(f => f.dev === 'flannel.1')).to.equal(true)
+    expect(w1.iptables).to.equal(undefined)
+    expect(s.inventory.pods?.map(p => p.name)).to.deep.equal(['web-7d4b9', 'db-0'])
+  })
+
+  it('reads the hand-pasted host-gw fixture (route -n)', async () => {
+    const s = await readSnapshotDir(join(FIXTURES, 'hostgw-paste'))
+    const n1 = s.hosts.find(h => h.name === 'node1')!
+    expect(n1.routes?.find(r => r.dst === '10.244.2.0/24')?.gateway).to.equal('10.0.0.12')
+  })
+})
