@@ -2,6 +2,7 @@
 import {Lab, loadLab} from './lab.js'
 import {renderLabStatus, renderPingMatrix} from '../ui/lab.js'
 import {leaseTable} from '../ui/leases.js'
+import {explainLabTrace} from './trace.js'
 
 export interface DemoOptions {
   name: string
@@ -30,7 +31,11 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
     const pings = await lab.pingMatrix(await loadLab(o.name))
     o.out('\nPod-to-pod ping matrix (real ICMP between pod namespaces):')
     o.out(renderPingMatrix(state, pings, o.color))
-    const allOk = pings.every(p => p.ok)
+    o.progress('tracing one pod pair through the tables of every host on its path')
+    const traced = await explainLabTrace(await loadLab(o.name), {color: o.color})
+    o.out(`\nOne packet, hop by hop (flannelctl trace ${traced.trace.src.name} ${traced.trace.dst.name} --lab ${o.name}):`)
+    o.out(traced.text)
+    const allOk = pings.every(p => p.ok) && traced.delivered
     if (o.keep) o.out(`\nThe lab is still up: flannelctl lab status --name ${o.name} --ping; flannelctl lab exec n1 -- ip route; flannelctl lab down --name ${o.name}`)
     return allOk
   } finally {
