@@ -46,11 +46,41 @@ describe('trace engine', () => {
       expect(evidence).to.include('-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT')
     })
 
-    it('warns that the packet mark of flannel\'s masq rule was assumed', () => {
+    it('takes the mark of a forwarded pod packet as 0 when no visible rule sets one: no warning for flannel\'s masq rule', () => {
       const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b'})
-      const assumed = t.warnings.filter(w => w.code === 'ASSUMED')
-      expect(assumed.map(w => w.node)).to.have.members(['node1', 'node2'])
+      expect(t.warnings).to.deep.equal([])
+    })
+
+    it('warns about the mark when a rule on the packet\'s way could set one', () => {
+      const marking = (chain: string, spec: string) => ({host: 'node1', op: 'add' as const, table: 'iptables.rules', value: {table: 'nat', chain, spec, raw: `-A ${chain} ${spec}`}})
+      const w = applyPatches(world, [
+        {host: 'node1', op: 'add', table: 'iptables.chains', value: {table: 'nat', name: 'KUBE-MARK-MASQ'}},
+        marking('KUBE-MARK-MASQ', '-j MARK --set-xmark 0x4000/0x4000'),
+        marking('PREROUTING', '-s 10.244.1.0/24 -j KUBE-MARK-MASQ'),
+      ])
+      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      const assumed = t.warnings.filter(x => x.code === 'ASSUMED')
+      expect(assumed.map(x => x.node)).to.deep.equal(['node1'])
+      expect(assumed[0].message).to.contain('`-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000` may set one')
       expect(assumed[0].message).to.contain('--mark 0x4000/0x4000')
+      // a packet from another subnet does not meet that jump
+      expect(traceFlow(w, {src: 'pod-b', dst: 'pod-a'}).warnings).to.deep.equal([])
+    })
+
+    it('shows only the vxlan line of `ip -d link` as encap and decap evidence, up to the port and learning words', () => {
+      const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b'})
+      const encap = t.hops[1].steps.find(s => s.kind === 'encap')!
+      const decap = t.hops[2].steps.find(s => s.kind === 'decap')!
+      expect(encap.evidence).to.equal('vxlan id 1 local 192.168.100.11 dev eth0 srcport 0 0 dstport 8472 nolearning')
+      expect(decap.evidence).to.equal('vxlan id 1 local 192.168.100.12 dev eth0 srcport 0 0 dstport 8472 nolearning')
+      const raw = world.hosts.find(h => h.name === 'node1')!.links!.find(l => l.name === 'flannel.1')!.raw
+      expect(raw).to.contain(encap.evidence)
+      // with learning on, iproute2 prints no learning word: the line ends at the port
+      const learning = applyPatches(world, [{host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {
+        vxlan: {learning: true}, raw: raw.replace(' nolearning', ''),
+      }}])
+      const hop = traceFlow(learning, {src: 'pod-a', dst: 'pod-b'}).hops[1]
+      expect(hop.steps.find(s => s.kind === 'encap')!.evidence).to.equal('vxlan id 1 local 192.168.100.11 dev eth0 srcport 0 0 dstport 8472')
     })
 
     it('starts at the node\'s bridge when the pod namespace was not captured', () => {
@@ -172,6 +202,72 @@ describe('trace engine', () => {
       const asym = t.warnings.find(x => x.code === 'ASYMMETRIC_PATH')!
       expect(asym.node).to.equal('node1')
       expect(asym.message).to.contain('flannel.1').and.contain('eth0')
+    })
+
+    describe('tables pasted from `ip addr`/`ifconfig`: links without their `ip -d link` details', () => {
+      // What the parsers make of `ip addr`: every link an Ethernet link, no vxlan details.
+      const pasted = (hosts: string[]) => applyPatches(world, hosts.flatMap(host => [
+        {host, op: 'update' as const, table: 'links', where: {name: 'flannel.1'}, value: {kind: 'ether', vxlan: undefined, raw: `flannel.1: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1450`}},
+        {host, op: 'update' as const, table: 'links', where: {name: 'cni0'}, value: {kind: 'ether'}},
+        {host, op: 'update' as const, table: 'links', where: {kind: 'veth'}, value: {kind: 'ether'}},
+      ]))
+
+      it('takes flannel.N as flannel\'s usual vxlan device (VNI N, port 8472, local on the default route\'s device), keeping its MAC', () => {
+        const t = traceFlow(pasted(['node1', 'node2']), {src: 'pod-a', dst: 'pod-b'})
+        expect(t.disposition).to.equal('DELIVERED')
+        expect(devicesOf(t)).to.deep.equal(['pod-a:local>eth0', 'node1:cni0>flannel.1', 'node2:flannel.1>cni0', 'pod-b:eth0>local'])
+        const encap = t.hops[1].steps.find(s => s.kind === 'encap')!
+        expect(encap.verdict).to.equal('assumed')
+        expect(encap.evidence).to.equal('(assumed for flannel.1: vxlan id 1 local 192.168.100.11 dev eth0 dstport 8472 nolearning)')
+        expect(encap.explanation).to.contain('UDP 192.168.100.11 → 192.168.100.12:8472, VNI 1')
+        expect(t.hops[2].steps[0]).to.include({kind: 'decap', verdict: 'assumed'})
+        const assumed = t.warnings.filter(w => w.code === 'ASSUMED' && w.message.includes('flannel.1'))
+        expect(assumed.map(w => w.node)).to.have.members(['node1', 'node2'])
+        expect(assumed[0].message).to.contain('`ip -d link`').and.contain('vxlan id 1 local 192.168.100.11 dev eth0 dstport 8472')
+        expect(t.returnPath.disposition).to.equal('DELIVERED')
+        expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.2.0', '10.244.2.5'])
+      })
+
+      it('still finds a peer\'s re-created device by its MAC: STALE_VTEP_MAC', () => {
+        const w = applyPatches(pasted(['node1', 'node2']), [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: 'd6:12:9b:77:c2:99'}}])
+        const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+        expect(t.disposition).to.equal('STALE_VTEP_MAC')
+        expect(t.failure!.node).to.equal('node1')
+        expect(t.failure!.fix[0].command).to.equal('ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:99 dev flannel.1 nud permanent')
+        // a device that is down stays down
+        const down = applyPatches(pasted(['node1', 'node2']), [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {up: false}}])
+        expect(traceFlow(down, {src: 'pod-a', dst: 'pod-b'}).disposition).to.equal('DEVICE_DOWN')
+      })
+
+      it('generalises to any flannel.<VNI>, and a device of another known kind is not taken for vxlan', async () => {
+        const {HostView} = await import('../../src/core/trace/host-view.js')
+        const {vxlanDevice} = await import('../../src/core/trace/vxlan.js')
+        const node = pasted(['node1']).hosts.find(h => h.name === 'node1')!
+        const renamed = {...node, links: node.links!.map(l => l.name === 'flannel.1' ? {...l, name: 'flannel.42', mtu: 1400} : l)}
+        const d = vxlanDevice(new HostView(renamed), 'flannel.42')!
+        expect(d).to.include({id: 42, port: 8472, local: '192.168.100.11', dev: 'eth0', learning: false, assumed: true, mac: '8e:6a:3c:4f:a1:01'})
+        expect(d.link!.mtu).to.equal(1400)
+        const dummy = {...node, links: node.links!.map(l => l.name === 'flannel.1' ? {...l, kind: 'dummy' as const} : l)}
+        expect(vxlanDevice(new HostView(dummy), 'flannel.1')).to.equal(undefined)
+      })
+
+      it('resolves a pod without a neighbour entry on its node\'s bridge as ARP would, saying what it assumed', () => {
+        const w = applyPatches(pasted(['node2']), [{host: 'node2', op: 'remove', table: 'neighbors', where: {dst: '10.244.2.6'}}])
+        const t = traceFlow(w, {src: 'pod-a', dst: 'pod-c'})
+        expect(t.disposition).to.equal('DELIVERED')
+        const [neigh, deliver] = t.hops.at(-1)!.steps.slice(-2)
+        expect(neigh).to.include({kind: 'neigh', verdict: 'ok'})
+        expect(neigh.evidence).to.equal(w.hosts.find(h => h.name === 'node2')!.addresses!.find(a => a.local === '10.244.2.1')!.raw)
+        expect(neigh.explanation).to.contain('ARP resolves 10.244.2.6').and.contain('the inventory puts pod pod-c on node2').and.contain("cni0's subnet (10.244.2.1/24)")
+        expect(deliver).to.include({kind: 'deliver', verdict: 'delivered'})
+        const warn = t.warnings.find(x => x.code === 'ASSUMED' && x.message.includes('answers ARP'))!
+        expect(warn.node).to.equal('node2')
+        expect(warn.message).to.contain('pod pod-c (10.244.2.6)')
+        // the reply from the pod starts at the bridge and goes home as before
+        expect(t.returnPath.disposition).to.equal('DELIVERED')
+        // an address the inventory does not put on node2 gets no such benefit
+        expect(traceFlow(w, {src: 'pod-a', dst: '10.244.2.77'}).disposition).to.equal('NEIGHBOR_MISSING')
+      })
     })
 
     it('takes an address answering on a node\'s pod bridge as a pod the inventory does not list', () => {

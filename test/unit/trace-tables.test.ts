@@ -102,12 +102,64 @@ describe('trace tables', () => {
       const d = r.evaluate('nat', 'POSTROUTING', pkt({dst: '8.8.8.8', outDev: 'eth0'}))
       expect(d.action).to.equal('MASQUERADE')
       expect(d.assumptions).to.have.length(2)
-      expect(d.assumptions[0]).to.contain('packet mark unknown')
+      // only the nat table was captured: nothing is known of rules that may have marked the packet
+      expect(d.assumptions[0]).to.contain('packet mark unknown (only the nat table was captured)')
       expect(d.assumptions[1]).to.contain('--match-set KUBE-CLUSTER-IP dst,dst')
       const zero = new RuleSet(rules(`
         :FORWARD ACCEPT
         -A FORWARD -m mark ! --mark 0x0/0x1 -j DROP`))
       expect(zero.evaluate('filter', 'FORWARD', pkt()).action).to.equal('ACCEPT')
+    })
+
+    it('takes a packet\'s mark as 0 without a warning when no visible rule on its way could set one', () => {
+      const flannel = `
+        *filter
+        :FORWARD ACCEPT
+        *nat
+        :PREROUTING ACCEPT
+        :POSTROUTING ACCEPT
+        :FLANNEL-POSTRTG -
+        :KUBE-SERVICES -
+        :KUBE-MARK-MASQ -
+        :KUBE-POSTROUTING -
+        -A PREROUTING -j KUBE-SERVICES
+        -A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-MARK-MASQ
+        -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+        -A POSTROUTING -j KUBE-POSTROUTING
+        -A POSTROUTING -j FLANNEL-POSTRTG
+        -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+        -A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0
+        -A KUBE-POSTROUTING -j MASQUERADE --random-fully
+        -A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -j RETURN
+        -A FLANNEL-POSTRTG -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN`
+      const r = new RuleSet(rules(flannel))
+      // pod to pod: KUBE-MARK-MASQ is only for the service address, and KUBE-POSTROUTING's MARK comes after its RETURN
+      const d = r.evaluate('nat', 'POSTROUTING', pkt())
+      expect(d.viaReturn?.raw).to.equal('-A FLANNEL-POSTRTG -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN')
+      expect(d.assumptions).to.deep.equal([])
+      expect(r.markSetter(pkt(), 'nat', 'POSTROUTING')).to.equal(undefined)
+      // to the service address the jump into KUBE-MARK-MASQ could fire: the mark is a guess then
+      const svc = pkt({dst: '10.96.0.1', proto: 'tcp', dport: 443})
+      expect(r.markSetter(svc, 'nat', 'POSTROUTING')?.raw).to.equal('-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000')
+      const guessed = r.evaluate('nat', 'POSTROUTING', svc).assumptions
+      expect(guessed).to.have.length(2) // KUBE-POSTROUTING's and FLANNEL-POSTRTG's mark matches
+      for (const g of guessed) expect(g).to.contain('packet mark unknown').and.contain('KUBE-MARK-MASQ -j MARK')
+      // a locally sent packet does not pass PREROUTING
+      expect(r.markSetter({...svc, inDev: undefined}, 'nat', 'POSTROUTING')).to.equal(undefined)
+      // a MARK or CONNMARK in mangle that may match (here on a device not known at this hook) counts
+      const mangled = new RuleSet(rules(`${flannel}
+        *mangle
+        :PREROUTING ACCEPT
+        -A PREROUTING -i eth0 -j CONNMARK --restore-mark`))
+      expect(mangled.markSetter(pkt({inDev: undefined}), 'nat', 'POSTROUTING')).to.equal(undefined)
+      expect(mangled.markSetter(pkt(), 'nat', 'POSTROUTING')).to.equal(undefined)
+      expect(mangled.markSetter(pkt({inDev: 'eth0'}), 'nat', 'POSTROUTING')?.raw).to.equal('-A PREROUTING -i eth0 -j CONNMARK --restore-mark')
+      // clearing bits of a zero mark leaves it 0
+      const clearing = new RuleSet(rules(`${flannel}
+        *mangle
+        :FORWARD ACCEPT
+        -A FORWARD -j MARK --set-xmark 0x0/0xf0000`))
+      expect(clearing.markSetter(pkt(), 'nat', 'POSTROUTING')).to.equal(undefined)
     })
 
     it('reads SNAT targets and addrtype LOCAL', () => {

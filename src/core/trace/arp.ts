@@ -6,9 +6,11 @@
  * is inferred: a pod's namespace talks to its own node (and, through the node's bridge, to the
  * node's other pods); nodes talk to other nodes.
  */
+import type {Address} from '../model.js'
 import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
+import {isVxlanLink} from './vxlan.js'
 
 export interface HostAnswer {
   kind: 'host'
@@ -28,6 +30,12 @@ export interface PodAnswer {
   node: HostView
   evidence: string
   explanation: string
+  /**
+   * set when the node's device is not known to face pods (a bridge pasted from `ifconfig` looks
+   * like any Ethernet link): the inventory puts the pod on this node and this address of the
+   * device covers the pod's, which is what makes the pod reachable by ARP there
+   */
+  segment?: Address
 }
 
 /** a pod on the same node bridge: switched by the node's bridge, not routed */
@@ -91,10 +99,21 @@ function fromPod(w: WorldIndex, pod: PodRef, target: string): Answer | undefined
 /** From a node out of `dev` towards `target`. */
 function fromNode(w: WorldIndex, view: HostView, dev: string, target: string): Answer | undefined {
   const pod = w.podsByIp.get(target)
-  if (pod !== undefined && pod.node === view.name && w.isPodSide(view, dev)) return podAnswer(w, view, pod, target)
+  if (pod !== undefined && pod.node === view.name) {
+    if (w.isPodSide(view, dev)) return podAnswer(w, view, pod, target)
+    const segment = isVxlanLink(view, dev) ? undefined : view.addressCovering(dev, target)
+    if (segment !== undefined) {
+      const answer = podAnswer(w, view, pod, target)
+      if (answer.kind === 'host') return answer
+      return {
+        ...answer, segment,
+        explanation: `the inventory puts pod ${pod.name} on ${view.name} and ${target} is in ${dev}'s subnet (${segment.local}/${segment.prefixlen}), so the pod is on that segment; its namespace was not captured, so the frame is taken as delivered`,
+      }
+    }
+  }
 
   const myAddress = view.deviceAddress(dev, target)
-  const owners = w.owners(target).filter(o => o.view !== view && w.isNode(o.view) && o.view.link(o.addr.dev)?.kind !== 'vxlan')
+  const owners = w.owners(target).filter(o => o.view !== view && w.isNode(o.view) && !isVxlanLink(o.view, o.addr.dev))
   // The snapshots record no cabling: a host is on the sender's segment when it has an interface in
   // the subnet of the sender's outgoing device. That also picks the right one of several hosts
   // carrying the same address (a VM's NAT address, docker0's 172.17.0.1). A sender device without

@@ -29,7 +29,7 @@ import type {PacketFacts} from './iptables.js'
 import {type NatRecord, postrouting, reverseTranslation} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
-  vxlanDevice, vxlanDevices, vxlanEvidence,
+  isVxlanLink, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
 import {filterFixes, homeNode, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
@@ -275,12 +275,16 @@ class Walk {
     const t = outer.tunnel!
     let device: VxlanDevice
     if (!view.hasLinks) {
-      device = {...(assumedVxlan(t.device.name) ?? t.device), id: t.vni, port: t.port, assumed: true, mac: undefined, link: undefined}
+      device = {...(assumedVxlan(t.device.name, view) ?? t.device), id: t.vni, port: t.port, assumed: true, mac: undefined, link: undefined}
       this.assume(view, `no link details captured on ${view.name}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`)
     } else {
       const r = receivingDevice(view, t.port, t.vni, outer.dst)
-      if (r.match === undefined) return this.tunnelMismatch(hop, view, outer, r.samePort, r.sameVni)
-      device = r.match
+      // A device known without its vxlan details cannot be said to disagree: it takes what its twin sends.
+      const twin = r.match === undefined ? vxlanDevices(view).find(d => d.assumed && d.name === t.device.name) : undefined
+      const match = r.match ?? (twin !== undefined ? {...twin, id: t.vni, port: t.port} : undefined)
+      if (match === undefined) return this.tunnelMismatch(hop, view, outer, r.samePort, r.sameVni)
+      device = match
+      if (device.assumed) this.assume(view, this.assumedDeviceMessage(view, device))
       if (view.deviceDown(device.name)) {
         return this.fail(hop, 'DEVICE_DOWN', 'decap', firstLine(device.link!.raw),
           `${device.name} on ${view.name} is down: its UDP ${t.port} socket is closed and the packet is refused`,
@@ -424,7 +428,7 @@ class Walk {
     const big = this.mtu(hop, view, dev, packet)
     if (big) return big
     const nexthop = route.gateway ?? packet.dst
-    packet = this.sourceNat(hop, view, dev, nexthop, packet)
+    packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, packet)
 
     const vx = vxlanDevice(view, dev)
     if (vx !== undefined) return this.vxlanSend(hop, view, vx, nexthop, packet, route)
@@ -541,13 +545,14 @@ class Walk {
     return [{node: first?.node ?? view.name, command: `ping -M do -s ${mtu - 28} ${(t?.inner ?? packet).dst}`}]
   }
 
-  private sourceNat(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet): Packet {
+  private sourceNat(hop: Hop, view: HostView, inDev: string | undefined, dev: string, nexthop: string, packet: Packet): Packet {
     if (packet.state !== 'NEW') return packet
     if (view.iptables === undefined) {
       if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
       return packet
     }
-    const outcome = postrouting(view, this.facts(view, packet, undefined, dev), nexthop)
+    // POSTROUTING rules cannot match `-i`; the receiving device only tells which hooks the packet passed.
+    const outcome = postrouting(view, this.facts(view, packet, inDev, dev), nexthop)
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
     const d = outcome.decision
@@ -623,7 +628,13 @@ class Walk {
         fix.length > 0 ? fix : [{node: view.name, command: `ip neigh show ${nexthop}`}])
     }
     const via = answer.kind === 'bridged' ? answer.to : answer
-    this.step(hop, 'neigh', 'ok', via.evidence, `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
+    if (via.kind === 'pod') {
+      // Only the inventory says the pod is there: its namespace, which would show the address, was not captured.
+      const where = via.segment !== undefined ? `${dev}'s subnet ${via.segment.local}/${via.segment.prefixlen}` : `${dev}, the pod side of ${view.name}`
+      this.assume(view, `no neighbour entry for pod ${via.pod.name} (${nexthop}) on ${view.name}'s ${dev}: assumed the pod answers ARP there (the inventory puts it on ${view.name}, its address is in ${where})`)
+    }
+    this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
+      `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
   }
 
@@ -676,9 +687,7 @@ class Walk {
   // ---- link layer: vxlan
 
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
-    if (vx.assumed && this.isNode(view)) {
-      this.assume(view, `no link details captured on ${view.name}: assumed ${vx.name} is vxlan id ${vx.id} dstport ${vx.port} nolearning`)
-    }
+    if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx))
     if (!view.hasNeighbours) {
       return this.insufficient(hop, 'neigh', route.raw, `the neighbour table of ${view.name} was not captured: the VTEP MAC for ${nexthop} is unknown`, view.name, [`ip neigh show dev ${vx.name}`])
     }
@@ -744,12 +753,19 @@ class Walk {
     return this.forward(hop, view, 'local', outer, true)
   }
 
+  private assumedDeviceMessage(view: HostView, vx: VxlanDevice): string {
+    const settings = `vxlan id ${vx.id}${vx.local ? ` local ${vx.local}` : ''}${vx.dev ? ` dev ${vx.dev}` : ''} dstport ${vx.port}${vx.learning ? '' : ' nolearning'}`
+    return vx.link !== undefined
+      ? `the vxlan details of ${vx.name} on ${view.name} were not captured (\`ip -d link\`): assumed flannel's usual ${settings}`
+      : `no link details captured on ${view.name}: assumed ${vx.name} is ${settings}`
+  }
+
   /** An address of the intended peer that `view` reaches and does not own itself. */
   private reachableVtep(view: HostView, intended: IntendedVtep): string | undefined {
     const preferred = vtepAddress(this.w, intended.view, intended.device)
     if (preferred !== undefined && !view.isLocal(preferred)) return preferred
     for (const a of intended.view.ipv4Addresses()) {
-      if (view.isLocal(a.local) || this.w.isPodSide(intended.view, a.dev) || intended.view.link(a.dev)?.kind === 'vxlan') continue
+      if (view.isLocal(a.local) || this.w.isPodSide(intended.view, a.dev) || isVxlanLink(intended.view, a.dev)) continue
       if (view.routes?.connectedRoute(a.local) !== undefined) return a.local
     }
     return undefined

@@ -161,6 +161,11 @@ export class HostView {
     return this.firstGlobalAddress()
   }
 
+  /** The address of `dev` whose subnet holds `ip`: `ip` is on that device's segment. */
+  addressCovering(dev: string, ip: string): Address | undefined {
+    return this.ipv4On(dev).find(a => a.prefixlen < 32 && ipv4InPrefix(ip, a.local, a.prefixlen))
+  }
+
   /** The device's address in the subnet that contains `ip`, i.e. the interface facing that segment. */
   deviceFacing(ip: string): Address | undefined {
     return this.ipv4Addresses().find(a => !a.local.startsWith('127.') && ipv4InPrefix(ip, a.local, a.prefixlen))

@@ -29,8 +29,11 @@ type Tri = boolean | 'unknown'
 
 interface Condition {
   test: (p: PacketFacts) => Tri
-  /** set when a known answer rests on an assumption (the packet's mark) */
-  assumption?: string
+  /**
+   * what the answer rests on besides the addresses: the packet's mark (taken as 0, see
+   * RuleSet.markSetter), or a device the packet may not have at every hook
+   */
+  on?: 'mark' | 'inDev' | 'outDev'
   /** the rule text this evaluator cannot decide (an ipset, an owner match) */
   undecidable?: string
 }
@@ -63,6 +66,50 @@ export interface Decision {
 const TERMINAL: ReadonlySet<string> = new Set(['ACCEPT', 'DROP', 'REJECT', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT'])
 const PROTO_NUMBERS: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp'}
 const ICMP_TYPES: Record<string, number> = {'echo-request': 8, 'echo-reply': 0, 'ping': 8, 'pong': 0}
+
+/** The tables netfilter runs at each hook, in priority order. */
+const HOOK_TABLES: Record<string, readonly string[]> = {
+  PREROUTING: ['raw', 'mangle', 'nat'],
+  INPUT: ['mangle', 'filter', 'security', 'nat'],
+  FORWARD: ['mangle', 'filter', 'security'],
+  OUTPUT: ['raw', 'mangle', 'nat', 'filter', 'security'],
+  POSTROUTING: ['mangle', 'nat'],
+}
+
+/** The hooks a packet passes, in order: a packet without a receiving device was born on this host. */
+function hooksOf(p: PacketFacts): string[] {
+  if (p.inDev === undefined && !p.bridged) return ['OUTPUT', 'POSTROUTING']
+  return p.dstIsLocal ? ['PREROUTING', 'INPUT'] : ['PREROUTING', 'FORWARD', 'POSTROUTING']
+}
+
+/** The (table, built-in chain) pairs a packet has passed when it reaches `table` `chain`, that one included. */
+function passedBefore(p: PacketFacts, table: string, chain: string): [string, string][] {
+  const out: [string, string][] = []
+  for (const hook of hooksOf(p)) {
+    for (const t of HOOK_TABLES[hook]) {
+      out.push([t, hook])
+      if (hook === chain && t === table) return out
+    }
+  }
+  out.push([table, chain])
+  return out
+}
+
+/**
+ * Whether a rule's target can give a packet whose mark is 0 another mark. MARK writes
+ * `(mark & ~mask) ^ value` (or `| value` for --set-mark/--or-mark), so from 0 it becomes `value`;
+ * a zero value (clearing bits) or --and-mark leaves it 0. CONNMARK and TPROXY are taken as marking.
+ */
+function setsMark(pr: ParsedRule): boolean {
+  if (pr.target === 'CONNMARK' || pr.target === 'TPROXY') return true
+  if (pr.target !== 'MARK') return false
+  const args = pr.targetArgs
+  if (args.includes('--and-mark')) return false
+  const i = args.findIndex(a => ['--set-xmark', '--set-mark', '--or-mark', '--xor-mark'].includes(a))
+  if (i === -1) return true
+  const value = Number((args[i + 1] ?? '').split('/')[0])
+  return !Number.isFinite(value) || value !== 0
+}
 
 export function tokenize(spec: string): string[] {
   const out: string[] = []
@@ -135,7 +182,7 @@ function not(t: Tri, negate: boolean): Tri {
   return !t
 }
 
-/** The mark a packet carries is not in any table; the tracer assumes none (0). */
+/** The mark a packet carries is not in any table; the tracer takes it as 0 (see RuleSet.markSetter). */
 function markMatches(spec: string): boolean {
   const [v, m] = spec.split('/')
   const value = Number(v)
@@ -176,12 +223,12 @@ export function parseRule(rule: IptablesRule): ParsedRule {
       }
       case '-i': case '--in-interface': {
         const v = arg()
-        conditions.push({test: p => not(ifaceMatches(v, p.inDev), neg)})
+        conditions.push({test: p => not(ifaceMatches(v, p.inDev), neg), on: 'inDev'})
         break
       }
       case '-o': case '--out-interface': {
         const v = arg()
-        conditions.push({test: p => not(ifaceMatches(v, p.outDev), neg)})
+        conditions.push({test: p => not(ifaceMatches(v, p.outDev), neg), on: 'outDev'})
         break
       }
       case '-p': case '--protocol': {
@@ -229,10 +276,7 @@ export function parseRule(rule: IptablesRule): ParsedRule {
       case '--mark': {
         const v = arg()
         const matches = markMatches(v)
-        conditions.push({
-          test: () => not(matches, neg),
-          assumption: `packet mark unknown: assumed 0 for \`${rule.raw}\``,
-        })
+        conditions.push({test: () => not(matches, neg), on: 'mark'})
         break
       }
       case '--dst-type': case '--src-type': {
@@ -318,10 +362,76 @@ export class RuleSet {
     return this.rules(table, chain).length > 0 || this.policy(table, chain) !== 'ACCEPT'
   }
 
+  /** The tables the dump holds: `iptables-save` prints every table in use, `iptables -t T -S` just one. */
+  private tableCount(): number {
+    const tables = new Set<string>()
+    for (const key of this.chains.keys()) tables.add(key.slice(0, key.indexOf(' ')))
+    return tables.size
+  }
+
+  /**
+   * A visible rule that could give this packet a mark before `table` `chain` looks at it, or
+   * undefined when none could. A forwarded or locally sent packet starts with mark 0, and while no
+   * rule changes it, every `-m mark` match on the way is decided by 0 — so the walk reads mark
+   * matches as 0 too. A match on a device the packet does not have at this hook counts as maybe.
+   */
+  markSetter(p: PacketFacts, table: string, chain: string): IptablesRule | undefined {
+    for (const [t, hook] of passedBefore(p, table, chain)) {
+      const found = this.markWalk(t, hook, p, 0).setter
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+
+  private couldMatch(pr: ParsedRule, p: PacketFacts): Tri {
+    let result: Tri = true
+    for (const c of pr.conditions) {
+      if ((c.on === 'inDev' || c.on === 'outDev') && p[c.on] === undefined) {
+        result = 'unknown'
+        continue
+      }
+      const v = c.test(p)
+      if (v === false) return false
+      if (v === 'unknown') result = 'unknown'
+    }
+    return result
+  }
+
+  private markWalk(table: string, chain: string, p: PacketFacts, depth: number): {setter?: IptablesRule, end: 'fallthrough' | 'return' | 'terminal'} {
+    if (depth > 32) return {end: 'fallthrough'}
+    for (const pr of this.rules(table, chain)) {
+      const m = this.couldMatch(pr, p)
+      const target = pr.target
+      if (m === false || target === undefined) continue
+      if (setsMark(pr)) return {setter: pr.rule, end: 'terminal'}
+      if (TERMINAL.has(target)) {
+        if (m === true) return {end: 'terminal'}
+        continue
+      }
+      if (target === 'RETURN') {
+        if (m === true) return {end: 'return'}
+        continue
+      }
+      if (!this.chains.has(`${table} ${target}`)) continue
+      const sub = this.markWalk(table, target, p, depth + 1)
+      if (sub.setter !== undefined) return sub
+      if (m === true && sub.end === 'terminal') return sub
+      if (m === true && pr.goto) return {end: 'return'}
+    }
+    return {end: 'fallthrough'}
+  }
+
   evaluate(table: string, chain: string, p: PacketFacts): Decision {
     const assumptions: string[] = []
     const returns: {rule: IptablesRule, path: string[]}[] = []
-    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0)
+    let setter: IptablesRule | undefined | null = null
+    // Only a mark some rule may have set is an assumption; an untouched packet's mark is 0.
+    const markNote = (rule: IptablesRule): string | undefined => {
+      if (this.tableCount() <= 1) return `packet mark unknown (only the ${table} table was captured): assumed 0 for \`${rule.raw}\``
+      if (setter === null) setter = this.markSetter(p, table, chain)
+      return setter === undefined ? undefined : `packet mark unknown: \`${setter.raw}\` may set one; assumed 0 for \`${rule.raw}\``
+    }
+    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote)
     if (r.kind === 'decided') return {...r.decision, assumptions}
     const policy = this.policy(table, chain)
     const action: Action = policy === 'DROP' ? 'DROP' : 'ACCEPT'
@@ -329,7 +439,8 @@ export class RuleSet {
     return {action, evidence: `-P ${chain} ${policy}`, path: last?.path ?? [chain], assumptions, viaReturn: last?.rule}
   }
 
-  private walk(table: string, chain: string, p: PacketFacts, assumptions: string[], returns: {rule: IptablesRule, path: string[]}[], path: string[], depth: number):
+  private walk(table: string, chain: string, p: PacketFacts, assumptions: string[], returns: {rule: IptablesRule, path: string[]}[], path: string[], depth: number,
+    markNote: (rule: IptablesRule) => string | undefined):
     {kind: 'decided', decision: Omit<Decision, 'assumptions'>} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
     if (depth > 32) return {kind: 'end'}
     for (const pr of this.rules(table, chain)) {
@@ -343,7 +454,8 @@ export class RuleSet {
           continue
         }
         // A known answer resting on an assumption (the packet's mark) still shaped the verdict.
-        if (c.assumption && !assumptions.includes(c.assumption)) assumptions.push(c.assumption)
+        const note = c.on === 'mark' ? markNote(pr.rule) : undefined
+        if (note !== undefined && !assumptions.includes(note)) assumptions.push(note)
         if (v === false) {
           result = false
           break
@@ -365,7 +477,7 @@ export class RuleSet {
         return {kind: 'return', rule: pr.rule}
       }
       if (this.chains.has(`${table} ${target}`)) {
-        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1)
+        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote)
         if (sub.kind === 'decided') return sub
         if (pr.goto) return {kind: 'return', rule: sub.kind === 'return' ? sub.rule : undefined}
         continue

@@ -20,7 +20,10 @@ export interface VxlanDevice {
   learning: boolean
   mac?: string
   link?: Link
-  /** true when the link table was not captured and flannel's (or Calico's) usual device stood in */
+  /**
+   * true when the vxlan details were not captured (no link table, or a link known only from
+   * `ip addr`/`ifconfig`) and flannel's (or Calico's) usual settings stood in
+   */
   assumed: boolean
 }
 
@@ -32,23 +35,75 @@ function fromLink(l: Link): VxlanDevice | undefined {
   }
 }
 
-/** The usual device behind a well-known name, for hosts whose link table is missing. */
-export function assumedVxlan(name: string): VxlanDevice | undefined {
+/** VNI and port behind a well-known device name: flannel.<VNI> on 8472, Calico's vxlan.calico. */
+function usualSettings(name: string): {id: number, port: number} | undefined {
   const flannel = /^flannel\.(\d+)$/.exec(name)
-  if (flannel) return {name, id: Number(flannel[1]), port: 8472, learning: false, assumed: true}
-  if (name === 'vxlan.calico') return {name, id: 4096, port: 4789, learning: false, assumed: true}
+  if (flannel) return {id: Number(flannel[1]), port: 8472}
+  if (name === 'vxlan.calico') return {id: 4096, port: 4789}
   return undefined
+}
+
+/**
+ * `ip addr` and `ifconfig` show a vxlan device as a plain Ethernet link: only `ip -d link` says
+ * what it is. A link of a more specific kind was seen with details and is not a vxlan device.
+ */
+function lacksDetails(l: Link): boolean {
+  return (l.kind === 'vxlan' && l.vxlan === undefined) || l.kind === 'ether' || l.kind === 'other'
+}
+
+/**
+ * flanneld creates its device with `local` = its public IP, by default the address of the
+ * interface that carries the default route.
+ */
+function usualUnderlay(view: HostView): {dev: string, local?: string} | undefined {
+  const def = view.routes?.lookup('0.0.0.0')
+  if (def === undefined || def.dev === undefined || def.type !== 'unicast') return undefined
+  const local = def.src !== undefined && view.ownAddress(def.src) !== undefined ? def.src : view.deviceAddress(def.dev, def.gateway)
+  return {dev: def.dev, local}
+}
+
+/**
+ * The usual device behind a well-known name, when its vxlan details are unknown. A link known
+ * without details keeps what was seen (MAC, MTU, up state); `local` is guessed from the host's
+ * default route when the host's tables are at hand.
+ */
+export function assumedVxlan(name: string, view?: HostView, link?: Link): VxlanDevice | undefined {
+  const usual = usualSettings(name)
+  if (usual === undefined) return undefined
+  const under = view !== undefined ? usualUnderlay(view) : undefined
+  const device: VxlanDevice = {name, ...usual, learning: false, assumed: true}
+  if (under?.local !== undefined) device.local = under.local
+  if (under !== undefined) device.dev = under.dev
+  if (link?.mac !== undefined) device.mac = link.mac.toLowerCase()
+  if (link !== undefined) device.link = link
+  return device
+}
+
+function deviceOf(view: HostView, l: Link): VxlanDevice | undefined {
+  return fromLink(l) ?? (lacksDetails(l) ? assumedVxlan(l.name, view, l) : undefined)
+}
+
+/** Whether the link `dev` of `view` is (or, known without details, is taken as) a vxlan device. */
+export function isVxlanLink(view: HostView, dev: string): boolean {
+  const l = view.link(dev)
+  return l !== undefined && (l.kind === 'vxlan' || (lacksDetails(l) && usualSettings(l.name) !== undefined))
 }
 
 /** The vxlan device `dev` of `view`, or undefined when `dev` is not one. */
 export function vxlanDevice(view: HostView, dev: string): VxlanDevice | undefined {
   const l = view.link(dev)
-  if (l !== undefined) return fromLink(l)
-  return assumedVxlan(dev)
+  if (l !== undefined) return deviceOf(view, l)
+  return assumedVxlan(dev, view)
 }
 
 export function vxlanDevices(view: HostView): VxlanDevice[] {
-  return view.vxlanLinks().map(fromLink).filter((d): d is VxlanDevice => d !== undefined)
+  const out: VxlanDevice[] = []
+  for (const l of view.snap.links ?? []) {
+    if (l.kind !== 'vxlan' && usualSettings(l.name) === undefined) continue
+    const d = deviceOf(view, l)
+    if (d !== undefined) out.push(d)
+  }
+  return out
 }
 
 /** The address peers should send this host's VTEP traffic to. */
@@ -100,7 +155,8 @@ export interface Reception {
 }
 
 export function receivingDevice(view: HostView, port: number, vni: number, outerDst: string): Reception {
-  const devices = vxlanDevices(view).filter(d => d.local === undefined || d.local === outerDst)
+  // A guessed `local` is no reason to refuse a packet sent to another address of the host.
+  const devices = vxlanDevices(view).filter(d => d.assumed || d.local === undefined || d.local === outerDst)
   return {
     match: devices.find(d => d.port === port && d.id === vni),
     samePort: devices.find(d => d.port === port),
@@ -108,10 +164,15 @@ export function receivingDevice(view: HostView, port: number, vni: number, outer
   }
 }
 
-/** The line of a vxlan link that carries its parameters, for evidence. */
+/**
+ * The settings a vxlan device is judged by, for evidence: the `vxlan id ...` line of `ip -d link`
+ * up to the port and learning words (the checksum and ageing words after them decide nothing here).
+ */
 export function vxlanEvidence(d: VxlanDevice): string {
-  if (d.link === undefined) return `(assumed: ${d.name} vxlan id ${d.id} dstport ${d.port}${d.learning ? '' : ' nolearning'})`
-  // The header (name, flags, MTU) and the `vxlan id ...` details line; the link/ether line adds nothing here.
-  const lines = d.link.raw.split('\n')
-  return [lines[0], ...lines.slice(1).filter(l => l.trimStart().startsWith('vxlan '))].join('\n')
+  const line = d.assumed ? undefined : d.link?.raw.split('\n').map(l => l.trim()).find(l => l.startsWith('vxlan '))
+  if (line === undefined) {
+    return `(assumed for ${d.name}: vxlan id ${d.id}${d.local ? ` local ${d.local}` : ''}${d.dev ? ` dev ${d.dev}` : ''} dstport ${d.port}${d.learning ? '' : ' nolearning'})`
+  }
+  const cut = /^.*?\b(?:no)?learning\b/.exec(line) ?? /^.*?\bdstport \d+/.exec(line)
+  return cut?.[0] ?? line
 }

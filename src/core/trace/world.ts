@@ -7,6 +7,7 @@ import {cidrContains, ipToInt, isIPv4, parseCidr} from '../addr.js'
 import {userError} from '../../errors.js'
 import {HostView} from './host-view.js'
 import type {Endpoint, PodRef, World} from './types.js'
+import {isVxlanLink} from './vxlan.js'
 
 export interface Owner {
   view: HostView
@@ -147,7 +148,7 @@ export class WorldIndex {
   isPodSide(view: HostView, dev: string): boolean {
     const l: Link | undefined = view.link(dev)
     if (l !== undefined) {
-      if (l.kind === 'vxlan') return false
+      if (isVxlanLink(view, dev)) return false
       if (l.kind === 'bridge' || l.master !== undefined) return true
       if (l.kind === 'veth' && view.ipv4On(dev).length === 0) return true
       return /^(cali|veth|cni|docker|br-|tap|lxc)/.test(dev) && view.ipv4On(dev).length === 0
@@ -163,7 +164,7 @@ export class WorldIndex {
       if (a !== undefined) return a
     }
     for (const l of view.vxlanLinks()) if (l.vxlan?.local !== undefined) return l.vxlan.local
-    const plain = view.ipv4Addresses().find(a => (a.scope ?? 'global') === 'global' && !a.local.startsWith('127.') && !this.isPodSide(view, a.dev) && view.link(a.dev)?.kind !== 'vxlan')
+    const plain = view.ipv4Addresses().find(a => (a.scope ?? 'global') === 'global' && !a.local.startsWith('127.') && !this.isPodSide(view, a.dev) && !isVxlanLink(view, a.dev))
     return plain?.local ?? view.firstGlobalAddress()
   }
 
