@@ -15,6 +15,7 @@ have ping         || need_pkgs+=(iputils-ping)
 have traceroute   || need_pkgs+=(traceroute)
 have tcpdump      || need_pkgs+=(tcpdump)
 have sysctl       || need_pkgs+=(procps)
+have openssl      || need_pkgs+=(openssl)
 [ -x /usr/lib/cni/bridge ] || need_pkgs+=(containernetworking-plugins)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

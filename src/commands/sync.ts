@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {nodeFlags, dryRunFlag, jsonFlag, nodeOptions} from '../cli/flags.js'
+import {nodeFlags, dryRunFlag, jsonFlag, forceFlag, nodeOptions} from '../cli/flags.js'
 import {makeContext} from '../services/context.js'
 import {reconcile, storeOptions, type ReconcileResult} from '../services/node.js'
 import {openStore, type Store} from '../store/store.js'
@@ -10,20 +10,20 @@ import {renderReconcile, reconcileJson} from '../ui/plan.js'
 
 export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
-  static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what
-flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains).
-With --watch it keeps doing so, like flanneld: renewing the lease and resyncing periodically, and
-within a second of a change in the store (config, a peer's lease, a migration step) when the store
-can be watched.`
+  static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains). Needs no flags after init.
+
+With --watch it keeps doing so, like flanneld: renewing the lease and resyncing periodically, and within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). --dry-run shows the commands and changes nothing.`
 
   static override examples = [
-    '<%= config.bin %> sync',
-    '<%= config.bin %> sync --dry-run',
-    '<%= config.bin %> sync --watch --interval 5',
+    {description: 'Converge this host with the store', command: '<%= config.bin %> sync'},
+    {description: 'See what it would change', command: '<%= config.bin %> sync --dry-run'},
+    {description: 'Agent mode, resyncing every 5 s', command: '<%= config.bin %> sync --watch --interval 5'},
+    {description: 'In the lab, repair node n1 after lab break', command: '<%= config.bin %> lab exec n1 -- flannelctl sync'},
   ]
 
   static override flags = {
     ...nodeFlags,
+    ...forceFlag,
     ...dryRunFlag,
     ...jsonFlag,
     watch: Flags.boolean({description: 'keep reconciling (agent mode)'}),
@@ -33,18 +33,23 @@ can be watched.`
   async run(): Promise<void> {
     const {flags} = await this.parse(Sync)
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json})
-    const once = async (): Promise<ReconcileResult> => {
-      const result = await reconcile(ctx, {node: nodeOptions(flags), creating: false, what: 'sync'})
+    const once = async (keepVanishedPeers = false): Promise<ReconcileResult> => {
+      const result = await reconcile(ctx, {node: nodeOptions(flags), creating: false, what: 'sync', keepVanishedPeers})
       if (flags.json) this.outJson(reconcileJson(result))
       else this.out(renderReconcile(result, 'sync'))
       return result
     }
+    // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).
     const first = await once()
     if (flags.watch) await this.watch(first, once, flags.interval * 1000)
   }
 
-  /** Agent mode: resync every interval, and at once when the store says something changed. */
-  private async watch(first: ReconcileResult, once: () => Promise<unknown>, intervalMs: number): Promise<never> {
+  /**
+   * Agent mode: resync every interval, at once when the store says something changed, and while
+   * the store fails, again after a growing delay (RETRY_FIRST_MS doubling up to RETRY_MAX_MS).
+   * A failed round changes nothing on the host: it fails reading the store, before any plan.
+   */
+  private async watch(first: ReconcileResult, once: (keepVanishedPeers?: boolean) => Promise<ReconcileResult>, intervalMs: number): Promise<never> {
     const store = await openStore(first.node.store, storeOptions(first.node))
     let poked = false
     let wake = () => {}
@@ -52,12 +57,17 @@ can be watched.`
       poked = true
       wake()
     })
-    let seen = await storeFingerprint(store)
+    let seen: string | undefined
+    let failures = 0
+    // After a store loss, peers lease their subnets again one by one: keep the missing ones a while.
+    const grace = Math.max(2 * intervalMs, 10_000)
+    let keepVanishedUntil = first.leaseRecreated ? Date.now() + grace : 0
     for (;;) {
       let timer: NodeJS.Timeout | undefined
+      const delay = failures > 0 ? retryDelayMs(failures) : intervalMs
       if (!poked) await new Promise<void>(resolve => {
         wake = resolve
-        timer = setTimeout(resolve, intervalMs)
+        timer = setTimeout(resolve, delay)
       })
       clearTimeout(timer)
       const periodic = !poked
@@ -65,16 +75,29 @@ can be watched.`
       try {
         // Our own lease renewal is a store event too: only a real change (or the period) resyncs.
         const now = await storeFingerprint(store)
-        if (!periodic && now === seen) continue
+        if (!periodic && failures === 0 && now === seen) continue
+        const result = await once(Date.now() < keepVanishedUntil)
         seen = now
-        await once()
+        if (result.leaseRecreated) keepVanishedUntil = Date.now() + grace
+        if (failures > 0) process.stderr.write(`sync: in sync with ${store.describe()} again after ${failures} failed ${failures === 1 ? 'round' : 'rounds'}\n`)
+        failures = 0
       } catch (error) {
-        // An agent outlives one bad round (store briefly unreachable, a device busy): say so, retry.
+        // An agent outlives a bad round (store unreachable or emptied, a device busy): say so, retry.
         if (!isUserError(error)) throw error
-        process.stderr.write(`sync: ${error.message}${error.hint ? ` (${error.hint})` : ''}; retrying\n`)
+        failures++
+        const hint = failures === 1 && error.hint ? ` (${error.hint})` : ''
+        process.stderr.write(`sync: ${error.message}${hint}; routes, neighbours and fdb left as they are; retry ${failures} in ${(retryDelayMs(failures) / 1000).toFixed(1)} s\n`)
       }
     }
   }
+}
+
+const RETRY_FIRST_MS = 500
+const RETRY_MAX_MS = 5000
+
+/** 0.5 s, 1 s, 2 s, 4 s, then every 5 s: quick after a blip, gentle on a store that is down. */
+export function retryDelayMs(failures: number): number {
+  return Math.min(RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16), RETRY_MAX_MS)
 }
 
 /** What a node's reconcile depends on in the store, without lease lifetimes (they change on every renewal). */

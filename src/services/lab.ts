@@ -87,6 +87,20 @@ async function saveLab(state: LabState): Promise<void> {
   await writeFile(join(state.dir, 'lab.json'), JSON.stringify(state, null, 2) + '\n')
 }
 
+/** Whether pid is a live (not zombie) etcd serving this lab's data dir. */
+async function isLabEtcd(pid: number, state: LabState): Promise<boolean> {
+  if (!pid) return false
+  try {
+    const [cmdline, stat] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8'), readFile(`/proc/${pid}/stat`, 'utf8')])
+    const args = cmdline.split('\0')
+    // stat's third field is the state; the process name before it may hold spaces, hence the last ')'
+    const zombie = stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+    return !zombie && args.includes('--data-dir') && args[args.indexOf('--data-dir') + 1] === join(state.dir, 'etcd')
+  } catch {
+    return false
+  }
+}
+
 export class Lab {
   constructor(private readonly runner: Runner = new RealRunner()) {}
 
@@ -200,13 +214,43 @@ export class Lab {
     await this.ip('netns', 'add', netns)
     await this.ip('-n', netns, 'link', 'set', 'lo', 'up')
     await this.plug(state.switches[0], netns, 'etcd', 'eth0', `${ip}/24`)
+    state.etcd = {netns, pid: 0, endpoint: `${ip}:2379`}
+    state.store = `etcd://${ip}:2379`
+    await this.runEtcd(state)
+  }
+
+  /**
+   * Stop the lab's etcd (SIGTERM, bounded wait) and keep its namespace and data dir, as when a
+   * store host goes down; restartEtcd brings it back. `wipe` also deletes the data: a store lost.
+   */
+  async stopEtcd(state: LabState, {wipe = false}: {wipe?: boolean} = {}): Promise<void> {
+    const etcd = state.etcd
+    if (!etcd) throw userError(`lab '${state.name}' has no etcd of its own`, `start one with: flannelctl lab up --name ${state.name} --store etcd`)
+    // The pid is ours only while it still runs etcd on this lab's data dir: never signal a recycled pid.
+    if (await isLabEtcd(etcd.pid, state)) {
+      await this.runner.run({file: 'kill', args: ['-TERM', String(etcd.pid)], write: true})
+      for (let i = 0; i < 50 && await isLabEtcd(etcd.pid, state); i++) await new Promise(resolve => setTimeout(resolve, 100))
+      if (await isLabEtcd(etcd.pid, state)) await this.runner.run({file: 'kill', args: ['-KILL', String(etcd.pid)], write: true})
+    }
+    if (wipe) await rm(join(state.dir, 'etcd'), {recursive: true, force: true})
+  }
+
+  /** Start the lab's etcd again in its namespace, on the same data dir (empty after a wipe). */
+  async restartEtcd(state: LabState): Promise<void> {
+    if (!state.etcd) throw userError(`lab '${state.name}' has no etcd of its own`, `start one with: flannelctl lab up --name ${state.name} --store etcd`)
+    if (await isLabEtcd(state.etcd.pid, state)) return
+    await this.runEtcd(state)
+  }
+
+  /** The etcd daemon itself: spawned detached in its namespace, recorded in lab.json, waited for. */
+  private async runEtcd(state: LabState): Promise<void> {
+    const {netns, endpoint} = state.etcd!
+    const ip = endpoint.split(':')[0]
     const dataDir = join(state.dir, 'etcd')
-    const pid = spawnDetached({kind: 'netns', name: netns}, 'etcd', ['--name', 'lab', '--data-dir', dataDir,
+    state.etcd!.pid = spawnDetached({kind: 'netns', name: netns}, 'etcd', ['--name', 'lab', '--data-dir', dataDir,
       '--listen-client-urls', `http://${ip}:2379,http://127.0.0.1:2379`, '--advertise-client-urls', `http://${ip}:2379`,
       '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
       '--initial-cluster', 'lab=http://127.0.0.1:2380', '--log-level', 'warn'], join(state.dir, 'etcd.log'))
-    state.etcd = {netns, pid, endpoint: `${ip}:2379`}
-    state.store = `etcd://${ip}:2379`
     await saveLab(state)
     // Bounded wait for etcd to serve: 50 × 200 ms.
     for (let i = 0; i < 50; i++) {

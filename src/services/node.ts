@@ -2,9 +2,14 @@
  * This host as a flannel node: init, sync, reset and static peers. One reconcile loop serves them
  * all: read the host, read the store, plan, apply, record what we own.
  */
+import {createHash} from 'node:crypto'
+import {mkdir} from 'node:fs/promises'
+import {dirname} from 'node:path'
 import {userError} from '../errors.js'
-import {HostAdapter} from '../adapters/host.js'
-import type {HostSnapshot} from '../core/model.js'
+import {HostAdapter, noIptables} from '../adapters/host.js'
+import {withFileLock} from '../store/file-lock.js'
+import {ifNameProblem, showName} from '../core/names.js'
+import type {HostSnapshot, Route} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
 import {indexRoutes, type RouteIndex} from '../core/route-lookup.js'
@@ -13,9 +18,9 @@ import {parseNetConf, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
-  VXLAN_OVERHEAD,
+  VXLAN_OVERHEAD, subnetEnv, cniConflist,
 } from '../core/flannel.js'
-import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps} from '../core/addr.js'
+import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps, ipToInt, normaliseDst} from '../core/addr.js'
 import {openStore, DEFAULT_STORE} from '../store/store.js'
 import type {Store, Lease} from '../store/store.js'
 import type {ServiceContext} from './context.js'
@@ -38,6 +43,8 @@ export interface NodeOptions {
   etcdCafile?: string
   etcdCertfile?: string
   etcdKeyfile?: string
+  /** overwrite a subnet.env or CNI conflist that flannelctl did not write */
+  force?: boolean
 }
 
 /** What init recorded on this host, so later commands need no flags. */
@@ -58,6 +65,8 @@ export interface NodeRecord {
   ownedRoutes: string[]
   lastSync?: string
   etcd?: {prefix?: string; cafile?: string; certfile?: string; keyfile?: string}
+  /** sha256 of the subnet.env and conflist contents flannelctl wrote, newest first: how it knows its own files */
+  writtenFiles?: string[]
 }
 
 export interface NetworkFlags {
@@ -81,15 +90,86 @@ export interface ReconcileResult {
   applied: boolean
   peers: Peer[]
   netConf: NetConf
+  /** this host held a lease but the store had none for it (store lost, or the lease expired): leased again */
+  leaseRecreated?: boolean
 }
 
 async function readRecord(host: HostAdapter, path: string): Promise<NodeRecord | undefined> {
   const text = await host.readFile(path)
   if (text === undefined) return undefined
+  let rec: unknown
   try {
-    return JSON.parse(text) as NodeRecord
+    rec = JSON.parse(text)
   } catch {
     throw userError(`${path} is not valid JSON`, 'remove it and run flannelctl init again')
+  }
+  const problem = recordProblem(rec)
+  if (problem) throw userError(`${path} is not a node record flannelctl can use: ${problem}`, 'nothing was changed; restore it, or remove it and run flannelctl init again')
+  return rec as NodeRecord
+}
+
+/**
+ * A state file is input like any other: its names and addresses end up in `ip -batch` lines, so
+ * one that was edited by hand (or by someone hostile) is refused before anything runs.
+ */
+export function recordProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'it is not a JSON object'
+  const r = value as Record<string, unknown>
+  for (const key of ['iface', 'bridge']) {
+    const problem = ifNameProblem(r[key])
+    if (problem) return `${key} ${showName(r[key])} is not an interface name (${problem})`
+  }
+  if (typeof r.publicIP !== 'string' || !isIPv4(r.publicIP)) return `publicIP ${showName(r.publicIP)} is not an IPv4 address`
+  for (const key of ['store', 'subnetFile', 'cniConfDir']) {
+    if (typeof r[key] !== 'string' || r[key] === '') return `${key} is not a path`
+  }
+  if (r.subnet !== undefined && (typeof r.subnet !== 'string' || !isCanonicalCidr(r.subnet))) return `subnet ${showName(r.subnet)} is not a CIDR`
+  const integer = (v: unknown, min: number, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
+  if (r.vni !== undefined && !integer(r.vni, 0, 2 ** 24 - 1)) return `vni ${showName(r.vni)} is not a VNI`
+  if (r.mtu !== undefined && r.mtu !== null && !integer(r.mtu, 68, 65535)) return `mtu ${showName(r.mtu)} is not an MTU`
+  if (!Array.isArray(r.ownedRoutes) || r.ownedRoutes.some(d => typeof d !== 'string' || !isCanonicalCidr(d))) return 'ownedRoutes is not a list of CIDRs'
+  if (!Array.isArray(r.staticPeers)) return 'staticPeers is not a list'
+  for (const p of r.staticPeers as Record<string, unknown>[]) {
+    if (typeof p !== 'object' || p === null) return 'a static peer is not an object'
+    if (typeof p.subnet !== 'string' || !isCanonicalCidr(p.subnet)) return `static peer subnet ${showName(p.subnet)} is not a CIDR`
+    if (typeof p.publicIP !== 'string' || !isIPv4(p.publicIP)) return `static peer publicIP ${showName(p.publicIP)} is not an IPv4 address`
+    if (p.vtepMAC !== undefined && p.vtepMAC !== null && (typeof p.vtepMAC !== 'string' || !isValidMac(p.vtepMAC))) return `static peer vtepMAC ${showName(p.vtepMAC)} is not a MAC address`
+  }
+  return undefined
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/**
+ * subnet.env and the conflist are flannelctl's when it wrote exactly this content (the record keeps
+ * hashes), or when the content is what it would have written for the lease the record names.
+ */
+function ownContents(prev: NodeRecord | undefined, network: string, mtu: number): Set<string> {
+  const owned = new Set(prev?.writtenFiles ?? [])
+  if (prev?.subnet) {
+    const m = prev.mtu ?? mtu
+    owned.add(sha256(subnetEnv(network, prev.subnet, m, prev.ipMasq)))
+    owned.add(sha256(cniConflist({network, subnet: prev.subnet, mtu: m, bridge: prev.bridge, ipMasq: prev.ipMasq, plugin: prev.cniPlugin})))
+  }
+  return owned
+}
+
+/**
+ * One flannelctl at a time changes a host: two runs interleaving their batches would each plan from
+ * tables the other is changing ("File exists" halfway, a route deleted right after the other added
+ * it). The lock file sits beside the state file; one left by a killed process is taken over
+ * (store/file-lock.ts). A host reached over ssh keeps its state file there, where no local lock reaches.
+ */
+async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () => Promise<T>): Promise<T> {
+  if (ctx.dryRun || ctx.runner.target.kind === 'ssh') return fn()
+  await mkdir(dirname(statePath), {recursive: true, mode: 0o755})
+  return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`})
+}
+
+function checkNameFlags(o: NodeOptions): void {
+  for (const [flag, value] of [['--bridge', o.bridge], ['--iface', o.iface]] as const) {
+    const problem = value === undefined ? undefined : ifNameProblem(value)
+    if (problem) throw userError(`${flag} ${showName(value)} cannot be used: ${problem}`, 'an interface name is 1-15 letters, digits, "_", ".", "+" or "-", e.g. cni0 or eth0')
   }
 }
 
@@ -122,6 +202,37 @@ function settleLater<T>(p: Promise<T>): Promise<T> {
 function isOnLinkIn(index: RouteIndex, ip: string): boolean {
   const r = index.lookup(ip)
   return r !== undefined && r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined
+}
+
+/**
+ * The addresses the main table reaches without a gateway: isOnLink() for many at once. isOnLink()
+ * sorts the whole table per call, and a lookup scans it until a prefix matches, past every peer's
+ * pod route first (a million steps at 1000 peers). A route that contains none of the addresses can
+ * be the match for none of them, so the one index is built over the few routes that contain one.
+ */
+function onLinkAddresses(routes: Route[], ips: string[]): Set<string> {
+  const sorted = [...new Set(ips)].map(ipToInt).sort((a, b) => a - b)
+  const containsOne = (r: Route): boolean => {
+    const dst = normaliseDst(r.dst)
+    if (dst === 'default') return true
+    let c
+    try {
+      c = parseCidr(dst)
+    } catch {
+      return true // the index reports it, as it always did
+    }
+    const last = c.base + 2 ** (32 - c.prefixlen) - 1
+    let lo = 0
+    let hi = sorted.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (sorted[mid] < c.base) lo = mid + 1
+      else hi = mid
+    }
+    return lo < sorted.length && sorted[lo] <= last
+  }
+  const index = indexRoutes(routes.filter(containsOne))
+  return new Set(ips.filter(ip => isOnLinkIn(index, ip)))
 }
 
 function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
@@ -183,7 +294,9 @@ async function ensureNetConf(ctx: ServiceContext, store: Store, flags: NetworkFl
 }
 
 function leaseToPeer(l: Lease): Peer {
-  const mac = typeof l.backendData?.VtepMAC === 'string' ? l.backendData.VtepMAC as string : undefined
+  // A VtepMAC goes into neigh and fdb batch lines: anything but a MAC stays out (see core/names.ts).
+  const raw = l.backendData?.VtepMAC
+  const mac = typeof raw === 'string' && isValidMac(raw) ? raw : undefined
   return {subnet: l.subnet, publicIP: l.publicIP, backendType: l.backendType, vtepMAC: mac}
 }
 
@@ -193,6 +306,12 @@ export interface ReconcileOptions {
   /** init may create the record; sync requires one */
   creating: boolean
   what: string
+  /**
+   * Leave the routes, neighbours and fdb entries of peers missing from the store in place this
+   * round. After a store was lost, peers lease their subnets again one by one; removing those not
+   * back yet would cut pods off for nothing (sync --watch sets this for a grace period).
+   */
+  keepVanishedPeers?: boolean
 }
 
 export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean): Promise<{rec: NodeRecord | undefined; path: string}> {
@@ -204,6 +323,12 @@ export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: bo
 
 /** init and sync: converge this host on the store's view. */
 export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
+  requireRoot(ctx, opts.what)
+  checkNameFlags(opts.node)
+  return withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts))
+}
+
+async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   requireRoot(ctx, opts.what)
   const host = new HostAdapter(ctx.runner)
   const o = opts.node
@@ -219,6 +344,8 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
   const conflistRead = settleLater(host.readFile(`${cniConfDir}/${CONFLIST_NAME}`))
   const snap = await host.snapshot()
   const {iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP)
+  const ifaceProblem = ifNameProblem(iface)
+  if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   const rec: NodeRecord = {
     store: o.store ?? prev?.store ?? DEFAULT_STORE,
     iface,
@@ -253,7 +380,15 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
     const {leases, invalid} = await store.listLeases()
     const subnetEnvText = await subnetEnvRead
     const preferredSubnet = subnetFromEnv(subnetEnvText) ?? prev?.subnet
+    const leaseRecreated = prev?.subnet !== undefined && !leases.some(l => l.publicIP === publicIP)
     for (const bad of invalid) ctx.progress(`warning: skipped store entry ${bad.key}: ${bad.reason}`)
+    // This host's own entry unusable (overwritten, or a stray entry overlapping it): taking another
+    // subnet would strand the pods on this one, so stop and say so.
+    const ownBroken = prev?.subnet === undefined ? undefined : invalid.find(i => i.subnet === prev.subnet && !i.reason.includes('outside the network'))
+    if (ownBroken) {
+      throw userError(`this host's lease ${prev!.subnet} is unusable in ${store.describe()}: ${ownBroken.reason}`,
+        `nothing was changed; repair or remove the entry ${ownBroken.key} (and any stray entry it overlaps), then rerun`)
+    }
     let lease: Lease
     if (ctx.dryRun) {
       const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
@@ -265,12 +400,22 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
     rec.vni = vni
     rec.backendType = backend.type
 
-    const storePeers = leases.filter(l => l.subnet !== lease.subnet && l.publicIP !== publicIP).map(leaseToPeer)
+    // A peer lease inside this host's own subnet would route part of its pods away: reported, never applied.
+    const own = parseCidr(lease.subnet)
+    const insideOwn = (subnet: string) => subnet !== lease.subnet && cidrOverlaps(parseCidr(subnet), own)
+    const peerWarnings: string[] = []
+    for (const l of leases) {
+      if (l.publicIP === publicIP) continue
+      if (insideOwn(l.subnet)) peerWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
+      const mac = l.backendData?.VtepMAC
+      if (mac !== undefined && !(typeof mac === 'string' && isValidMac(mac))) {
+        peerWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${showName(mac).slice(0, 60)} is not a MAC address; its VTEP is not used`)
+      }
+    }
+    const storePeers = leases.filter(l => l.subnet !== lease.subnet && l.publicIP !== publicIP && !insideOwn(l.subnet)).map(leaseToPeer)
     const staticPeers = rec.staticPeers.filter(p => !storePeers.some(s => s.subnet === p.subnet))
     const peers = [...storePeers, ...staticPeers]
-    // One route index for every peer: isOnLink() builds (sorts) a fresh one per call, seconds at 1000 peers.
-    const routeIndex = indexRoutes(snap.routes ?? [])
-    const onLinkPeers = new Set(peers.map(p => p.publicIP).filter(ip => isOnLinkIn(routeIndex, ip)))
+    const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP))
     const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
     const mtu = rec.mtu ?? (backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
 
@@ -297,6 +442,20 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
     } catch (error) {
       throw userError((error as Error).message, 'remove or rename the conflicting device, or pass --bridge')
     }
+    const current = new Map([[rec.subnetFile, subnetEnvText], [`${rec.cniConfDir}/${CONFLIST_NAME}`, conflist]])
+    const owned = ownContents(prev, nc.network, mtu)
+    const foreign = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file' && current.get(op.path) !== undefined && !owned.has(sha256(current.get(op.path)!)))
+    if (foreign.length > 0 && !o.force) {
+      throw userError(`${foreign.map(f => f.path).join(' and ')} ${foreign.length > 1 ? 'were' : 'was'} not written by flannelctl (the content is not what it wrote)`,
+        'this host was not changed; move the file away, or pass --force to overwrite it')
+    }
+    if (plan.ops.some(op => op.tool === 'iptables') && host.iptablesFlavour === 'none') throw noIptables(host.name)
+    const fileOps = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file')
+    const written = [...current.keys()].map(path => fileOps.find(op => op.path === path)?.content ?? current.get(path))
+      .filter((t): t is string => t !== undefined).map(sha256)
+    rec.writtenFiles = [...new Set([...written, ...(prev?.writtenFiles ?? [])])].slice(0, 6)
+    const keepVanished = opts.keepVanishedPeers === true || leaseRecreated
+    if (keepVanished) plan.ops = plan.ops.filter(op => !removesPeerEntry(op))
     // Record ownership before changing anything, so a crash mid-apply still knows what is ours.
     rec.ownedRoutes = [...new Set([...rec.ownedRoutes, ...plan.ownedRoutes])]
     if (!ctx.dryRun) {
@@ -304,19 +463,33 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
       // yet (e.g. vxlan peers own nothing new); the write below records the sync either way.
       if (plan.ops.length > 0 && !sameRecord(prev, rec)) await writeRecord(host, statePath, rec)
       await host.apply(plan.ops)
-      rec.ownedRoutes = plan.ownedRoutes
+      // a kept route stays recorded, so that a later round can still remove it
+      if (!keepVanished) rec.ownedRoutes = plan.ownedRoutes
       rec.lastSync = new Date().toISOString()
       await writeRecord(host, statePath, rec)
     }
-    const warnings = phase ? [phase.note, ...plan.warnings] : plan.warnings
-    return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc}
+    const warnings = phase ? [phase.note, ...peerWarnings, ...plan.warnings] : [...peerWarnings, ...plan.warnings]
+    if (leaseRecreated) {
+      warnings.push(`the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`)
+    }
+    return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc, leaseRecreated}
   } finally {
     await store.close()
   }
 }
 
+/** A route, neighbour or fdb entry the planner removes because no peer in the store needs it any more. */
+function removesPeerEntry(op: Op): boolean {
+  return (op.tool === 'ip' && (op.args[0] === 'route' || op.args[0] === 'neigh') && op.args[1] === 'del')
+    || (op.tool === 'bridge' && op.args[0] === 'fdb' && op.args[1] === 'del')
+}
+
 export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = false} = {}): Promise<{ops: Op[]; plan: string[]; released?: string}> {
   requireRoot(ctx, 'reset')
+  return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => resetLocked(ctx, o, release))
+}
+
+async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean): Promise<{ops: Op[]; plan: string[]; released?: string}> {
   const host = new HostAdapter(ctx.runner)
   const {rec, path} = await loadRecord(host, o, false)
   const r = rec!
@@ -325,6 +498,18 @@ export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = 
     network: '0.0.0.0/0', backend: {type: 'vxlan', vni: r.vni ?? 1, port: 0, directRouting: false}, iface: r.iface, bridge: r.bridge,
     subnetFile: r.subnetFile, cniConfDir: r.cniConfDir, ownedRoutes: r.ownedRoutes, subnet: r.subnet ?? '',
   }, snap)
+  // A subnet.env or conflist someone else wrote since stays (records older than writtenFiles keep the old behaviour).
+  if (r.writtenFiles) {
+    const mine = new Set(r.writtenFiles)
+    for (const op of [...ops]) {
+      if (op.tool !== 'rmfile') continue
+      const text = await host.readFile(op.path)
+      if (text !== undefined && !mine.has(sha256(text))) {
+        ops.splice(ops.indexOf(op), 1)
+        ctx.progress(`kept ${op.path}: flannelctl did not write what it holds now`)
+      }
+    }
+  }
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   let released: string | undefined
   if (!ctx.dryRun) {
@@ -357,6 +542,11 @@ function validatePeer(p: StaticPeerInput): void {
 /** Add or remove a static peer in this host's record, then converge. */
 export async function changeStaticPeer(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {
   requireRoot(ctx, 'peer')
+  checkNameFlags(o)
+  return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => changeStaticPeerLocked(ctx, o, change))
+}
+
+async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {
   const host = new HostAdapter(ctx.runner)
   const {rec, path} = await loadRecord(host, o, false)
   const r = rec!
@@ -377,7 +567,7 @@ export async function changeStaticPeer(ctx: ServiceContext, o: NodeOptions, chan
     r.staticPeers = r.staticPeers.filter(p => p.subnet !== change.remove)
   }
   if (!ctx.dryRun) await writeRecord(host, path, r)
-  return reconcile(ctx, {node: {...o, stateFile: path}, creating: false, what: 'peer'})
+  return reconcileLocked(ctx, {node: {...o, stateFile: path}, creating: false, what: 'peer'})
 }
 
 export interface PeerRow {

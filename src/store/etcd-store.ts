@@ -6,7 +6,8 @@
  * and never expire.
  */
 import {readFile} from 'node:fs/promises'
-import {Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions} from 'etcd3'
+import {connect as tcpConnect} from 'node:net'
+import {Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions, type IWatchResponse, type Watcher} from 'etcd3'
 import {ExitCode, FlannelctlError, userError} from '../errors.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
@@ -25,11 +26,126 @@ export interface EtcdStoreOptions {
   keyFile?: string
   /** per request; default 5 s */
   timeoutMs?: number
+  /** for the first request, which also dials: default 3 s, so a dead endpoint fails fast */
+  connectTimeoutMs?: number
   now?: () => number
 }
 
 /** Attempts when another host takes the subnet we picked between our read and our write. */
 const ACQUIRE_ATTEMPTS = 5
+/** A lost watch stream is re-dialled after 250 ms, doubling up to this: an agent catches up soon after etcd returns. */
+const WATCH_REDIAL_MAX_MS = 2000
+
+type FaultHandling = NonNullable<IOptions['faultHandling']>
+type Policy = NonNullable<FaultHandling['global']>
+
+/**
+ * etcd3's default policies retry each call three times and then stop calling a host for 5 s
+ * (a circuit breaker): 15 s before a dead endpoint is reported, and "circuit breaker is open"
+ * instead of the cause afterwards. Here a call tries each endpoint once and says why it failed;
+ * the agent (sync --watch) does its own retrying, with backoff.
+ */
+function policy(attempts: number): Policy {
+  const execute = async <T>(fn: (context: {signal: AbortSignal}) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn({signal: signal ?? new AbortController().signal})
+      } catch (error) {
+        if (attempt >= attempts || !(error instanceof Error) || !isRecoverableError(error)) throw error
+      }
+    }
+  }
+  // etcd3 only calls execute(); the rest of cockatiel's IPolicy (events) is never used
+  return {execute} as unknown as Policy
+}
+
+/** Exponential from firstMs, doubling, never above maxMs (cockatiel's IBackoff shape). */
+function cappedBackoff(firstMs: number, maxMs: number): NonNullable<FaultHandling['watchBackoff']> {
+  const at = (ms: number) => ({duration: ms, next: () => at(Math.min(ms * 2, maxMs))})
+  return {duration: firstMs, next: () => at(firstMs)} as unknown as NonNullable<FaultHandling['watchBackoff']>
+}
+
+/**
+ * grpc-js hands the endpoint to TLS as the server name, and Node warns (DEP0123) on every run when
+ * it is an IP address, as etcd endpoints usually are. The certificate is still checked against the
+ * IP (subjectAltName); the warning tells the user nothing they can act on, so only it is dropped.
+ */
+let ipServerNameWarningQuiet = false
+function quietIpServerNameWarning(): void {
+  if (ipServerNameWarningQuiet) return
+  ipServerNameWarningQuiet = true
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as {code?: string}).code : rest[1]
+    if (code === 'DEP0123') return
+    emit(warning, ...rest)
+  }) as typeof process.emitWarning
+}
+
+/** The gist of a grpc/TLS failure, without grpc's status prefix, timestamps and OpenSSL file names. */
+function failureCause(error: Error): string {
+  const text = error.message
+  const deadline = /Deadline exceeded after ([\d.]+)s/.exec(text)
+  if (deadline) return `no answer within ${Math.round(Number(deadline[1]))} s`
+  let cause = /Last error: (?:Error: )?([\s\S]*)$/.exec(text)?.[1] ?? text.replace(/^\d+ [A-Z_]+: /, '')
+  cause = cause.replace(/\.?\s*Resolution note:[\s\S]*$/, '').replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/g, '')
+  // OpenSSL: "800C...:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../deps/...:SSL alert number 42"
+  const ssl = /SSL routines:[^:]*:([^:]+)/.exec(cause)
+  if (ssl) cause = ssl[1]
+  const refused = /connect (ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT) (\S+)/.exec(cause)
+  if (refused) cause = `${ERRNO_TEXT[refused[1]]} (${refused[1]})`
+  return cause.replace(/\s+/g, ' ').trim().replace(/\.$/, '') || 'no connection'
+}
+
+const UNREACHABLE_HINT = 'check that etcd runs there and that --store names its client URL (etcd://HOST:2379); for TLS use etcds:// with --etcd-cafile, --etcd-certfile and --etcd-keyfile'
+
+const ERRNO_TEXT: Record<string, string> = {
+  ECONNREFUSED: 'connection refused', EHOSTUNREACH: 'no route to host', ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connection timed out', ENOTFOUND: 'unknown host name', EAI_AGAIN: 'host name lookup failed',
+}
+
+/**
+ * A plain TCP connect to one endpoint, destroyed at the deadline; resolves to why it failed, or
+ * undefined. grpc leaves a connect it gave up on running until the kernel gives up (seconds more
+ * for an address nobody answers ARP for), and that keeps a one-shot command from exiting.
+ */
+function probe(endpoint: string, timeoutMs: number): Promise<string | undefined> {
+  const colon = endpoint.lastIndexOf(':')
+  const host = endpoint.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
+  return new Promise((resolve) => {
+    const socket = tcpConnect({host, port: Number(endpoint.slice(colon + 1))})
+    const done = (cause: string | undefined) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(cause)
+    }
+    const timer = setTimeout(() => done(`no answer within ${Math.round(timeoutMs / 1000)} s`), timeoutMs)
+    socket.once('connect', () => done(undefined))
+    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code && ERRNO_TEXT[e.code] ? `${ERRNO_TEXT[e.code]} (${e.code})` : e.message))
+  })
+}
+
+/** TLS failures are the user's to fix (wrong CA, certificate or scheme): exit 2, and what to pass instead. */
+function tlsFailure(where: string, cause: string, opts: EtcdStoreOptions, handshake: boolean): FlannelctlError | undefined {
+  if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|handshake failure)/i.test(cause)) {
+    return userError(`${where} rejected this client's certificate (${opts.certFile ? `--etcd-certfile ${opts.certFile}` : 'none given'}): ${cause}`,
+      'pass --etcd-certfile and --etcd-keyfile with a client certificate signed by the CA etcd trusts (its --trusted-ca-file)')
+  }
+  if (/certificate|self.signed|unable to (verify|get)|altnames/i.test(cause)) {
+    const ca = opts.caFile ? `the CA in --etcd-cafile ${opts.caFile}` : 'the CA given'
+    return /altnames/i.test(cause)
+      ? userError(`${where} presented a certificate that is not valid for that address: ${cause}`,
+        'use the address (or name) its certificate lists, or reissue the certificate with this one in subjectAltName')
+      : userError(`${where} presented a server certificate that ${ca} does not verify: ${cause}`,
+        'pass with --etcd-cafile the CA that signed etcd\'s server certificate (its --cert-file)')
+  }
+  // a plain etcd drops a TLS hello (reset or closed): only then, during the first handshake, is a reset a TLS matter
+  const tlsHandshake = handshake && (opts.tls || opts.caFile) && /ECONNRESET|socket hang up/.test(cause)
+  if (tlsHandshake || /wrong version number|packet length too long|unknown protocol|record layer failure|disconnected before secure TLS connection/i.test(cause)) {
+    return userError(`${where} does not answer TLS (${cause})`, 'when etcd serves plain HTTP there, use etcd://HOST:PORT without --etcd-cafile; else check its --cert-file/--key-file')
+  }
+  return undefined
+}
 
 async function readTlsFile(path: string | undefined, what: string): Promise<Buffer | undefined> {
   if (!path) return undefined
@@ -52,6 +168,7 @@ export class EtcdStore implements Store {
 
   /** Connects and checks that a member answers, so a wrong endpoint fails here, clearly. */
   static async connect(opts: EtcdStoreOptions): Promise<EtcdStore> {
+    const connectTimeoutMs = opts.connectTimeoutMs ?? 3000
     const [rootCertificate, certChain, privateKey] = await Promise.all([
       readTlsFile(opts.caFile, 'cafile'), readTlsFile(opts.certFile, 'certfile'), readTlsFile(opts.keyFile, 'keyfile'),
     ])
@@ -62,17 +179,50 @@ export class EtcdStore implements Store {
       dialTimeout: timeoutMs,
       // a deadline on every unary call; watch streams must stay open
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : {deadline: Date.now() + timeoutMs}),
+      faultHandling: {
+        host: () => policy(1),
+        global: policy(opts.endpoints.length),
+        watchBackoff: cappedBackoff(250, WATCH_REDIAL_MAX_MS),
+      },
+      grpcOptions: {
+        // re-dial soon after etcd returns, not after grpc's default of up to 2 minutes
+        'grpc.initial_reconnect_backoff_ms': 250,
+        'grpc.max_reconnect_backoff_ms': WATCH_REDIAL_MAX_MS,
+        // a watch on a host that vanished without closing its connections (power loss, partition) is
+        // noticed by pings; etcd accepts one every 5 s or slower while a stream is open
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5000,
+      },
     }
     if (tls) {
       if (!rootCertificate) {
         throw userError('etcd over TLS needs the CA certificate that signed its server certificate',
           'pass --etcd-cafile (and --etcd-certfile/--etcd-keyfile for client authentication)')
       }
+      if (Boolean(certChain) !== Boolean(privateKey)) {
+        throw userError(`etcd client authentication needs both a certificate and its key (got only --etcd-${certChain ? 'certfile' : 'keyfile'})`,
+          'pass --etcd-certfile and --etcd-keyfile together')
+      }
       options.credentials = {rootCertificate, certChain, privateKey}
+      quietIpServerNameWarning()
     }
-    const store = new EtcdStore(new Etcd3(options), opts)
+    let client: Etcd3
     try {
-      await store.call(() => store.client.maintenance.status())
+      client = new Etcd3(options)
+    } catch (e) {
+      // OpenSSL's reason only: never the files' contents, which may hold a private key
+      const reason = ((e as Error).message.split(':').pop() ?? '').trim()
+      throw userError(`cannot use the etcd TLS files (--etcd-cafile ${opts.caFile ?? '-'}, --etcd-certfile ${opts.certFile ?? '-'}, --etcd-keyfile ${opts.keyFile ?? '-'}): ${reason}`,
+        'pass PEM files: --etcd-cafile the CA certificate, --etcd-certfile this client\'s certificate, --etcd-keyfile the private key of that certificate')
+    }
+    const store = new EtcdStore(client, opts)
+    try {
+      const failed = await Promise.all(opts.endpoints.map((e) => probe(e, connectTimeoutMs)))
+      if (failed.every(Boolean)) {
+        const causes = opts.endpoints.length === 1 ? failed[0] : opts.endpoints.map((e, i) => `${e} ${failed[i]}`).join('; ')
+        throw new FlannelctlError(`etcd at ${opts.endpoints.join(',')} is unreachable: ${causes}`, UNREACHABLE_HINT, ExitCode.failed)
+      }
+      await store.call(() => store.client.maintenance.status({deadline: Date.now() + connectTimeoutMs}), true)
     } catch (e) {
       store.client.close()
       throw e
@@ -180,14 +330,65 @@ export class EtcdStore implements Store {
     else await this.call(() => this.client.put(k).value(value).exec())
   }
 
+  /**
+   * Also calls onChange when a lost stream is back (events may have been missed meanwhile), and
+   * starts a fresh watch when etcd ends ours (e.g. its revision was compacted) or when the cluster's
+   * revision went backwards: an etcd restarted empty would otherwise be watched from a revision it
+   * reaches only after as many writes, and the agent would hear nothing until then.
+   */
   async watch(onChange: () => void): Promise<() => void> {
-    const watcher = await this.call(() => this.client.watch().prefix(`${this.prefix}/`).create())
-    watcher.on('data', () => onChange())
-    // the client reconnects by itself; an error here must not crash the agent
-    watcher.on('error', () => {})
+    let stopped = false
+    let watcher: Watcher | undefined
+    let retry: NodeJS.Timeout | undefined
+    const open = async (): Promise<void> => {
+      const w = await this.call(() => this.client.watch().prefix(`${this.prefix}/`).create())
+      if (stopped) {
+        await w.cancel().catch(() => {})
+        return
+      }
+      watcher = w
+      let lost = false
+      let seen = 0n
+      w.on('data', (res: IWatchResponse) => {
+        seen = BigInt(res.header.revision)
+        onChange()
+      })
+      w.on('disconnected', () => {
+        lost = true
+      })
+      w.on('connected', (res: IWatchResponse) => {
+        const revision = BigInt(res.header.revision)
+        const wentBack = revision < seen
+        seen = revision
+        if (!lost) return
+        lost = false
+        if (wentBack) void restart()
+        else onChange()
+      })
+      w.on('error', () => void restart())
+    }
+    const reopen = async (): Promise<void> => {
+      try {
+        await open()
+        onChange()
+      } catch {
+        // unreachable right now: try again later, as the client does for a stream it keeps
+        if (!stopped) retry = setTimeout(() => void reopen(), WATCH_REDIAL_MAX_MS)
+      }
+    }
+    const restart = async (): Promise<void> => {
+      const old = watcher
+      watcher = undefined
+      if (stopped || !old) return
+      await old.cancel().catch(() => {})
+      await reopen()
+    }
+    await open()
     const stop = async () => {
+      stopped = true
+      clearTimeout(retry)
       this.stoppers.delete(stop)
-      await watcher.cancel().catch(() => {})
+      await watcher?.cancel().catch(() => {})
     }
     this.stoppers.add(stop)
     return () => void stop()
@@ -239,18 +440,16 @@ export class EtcdStore implements Store {
   }
 
   /** Every call goes through here so that an unreachable cluster is one clear error naming it. */
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
+  private async call<T>(fn: () => Promise<T>, firstContact = false): Promise<T> {
     try {
       return await fn()
     } catch (e) {
       if (e instanceof FlannelctlError) throw e
       const where = `etcd at ${this.opts.endpoints.join(',')}`
-      if (e instanceof GRPCUnavailableError || e instanceof GRPCDeadlineExceededError) {
+      if (e instanceof GRPCUnavailableError || e instanceof GRPCDeadlineExceededError || (e instanceof Error && isRecoverableError(e))) {
         // grpc's text: "14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED ..."
-        const cause = /Last error: (?:Error: )?(.*?)(?:\. Resolution note:.*)?$/.exec((e as Error).message)?.[1]
-        throw new FlannelctlError(`${where} is unreachable: ${cause ?? (e as Error).message}`,
-          'check that etcd runs there and that --store names its client URL (etcd://HOST:2379); for TLS pass --etcd-cafile, --etcd-certfile and --etcd-keyfile',
-          ExitCode.failed)
+        const cause = failureCause(e as Error)
+        throw tlsFailure(where, cause, this.opts, firstContact) ?? new FlannelctlError(`${where} is unreachable: ${cause}`, UNREACHABLE_HINT, ExitCode.failed)
       }
       throw new FlannelctlError(`${where} refused the request: ${(e as Error).message}`,
         'check the etcd credentials and that this client may use the key prefix', ExitCode.failed)
