@@ -5,7 +5,7 @@
 import {createHash} from 'node:crypto'
 import {mkdir} from 'node:fs/promises'
 import {dirname} from 'node:path'
-import {userError} from '../errors.js'
+import {userError, FlannelctlError, ExitCode} from '../errors.js'
 import {HostAdapter, noIptables} from '../adapters/host.js'
 import {withFileLock} from '../store/file-lock.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -390,9 +390,14 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         `nothing was changed; repair or remove the entry ${ownBroken.key} (and any stray entry it overlaps), then rerun`)
     }
     let lease: Lease
+    const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
+    // A host that already holds its subnet builds first and advertises its new backend after, as
+    // flanneld does: no peer may encapsulate to a VTEP that does not exist yet.
+    const held = pick.reason === 'reuse' ? leases.find(l => l.publicIP === publicIP && l.subnet === pick.subnet) : undefined
     if (ctx.dryRun) {
-      const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
       lease = {subnet: pick.subnet, publicIP, publicIPv6: null, backendType: leaseBackend, backendData}
+    } else if (held) {
+      lease = held
     } else {
       lease = await store.acquireLease(nc, {publicIP, preferredSubnet, backendType: leaseBackend, backendData})
     }
@@ -463,6 +468,13 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       // yet (e.g. vxlan peers own nothing new); the write below records the sync either way.
       if (plan.ops.length > 0 && !sameRecord(prev, rec)) await writeRecord(host, statePath, rec)
       await host.apply(plan.ops)
+      if (held) {
+        const published = await store.acquireLease(nc, {publicIP, preferredSubnet: held.subnet, backendType: leaseBackend, backendData})
+        if (published.subnet !== held.subnet) {
+          throw new FlannelctlError(`the store gave this host ${published.subnet} instead of its subnet ${held.subnet}`, 'run flannelctl sync again; if it repeats, check the store for a conflicting lease', ExitCode.failed)
+        }
+        lease = published
+      }
       // a kept route stays recorded, so that a later round can still remove it
       if (!keepVanished) rec.ownedRoutes = plan.ownedRoutes
       rec.lastSync = new Date().toISOString()
