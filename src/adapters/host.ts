@@ -11,8 +11,116 @@ import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, pa
 import {parseIptablesSave} from '../core/parse/iptables.js'
 import {Runner, Command, commandLine} from './runner.js'
 
+/**
+ * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
+ * HostAdapter of this process applies, so tests can crash init, sync, peer, reset and migrate
+ * between any two writes and prove that a rerun converges.
+ */
+export const KILL_AT_ENV = 'FLANNELCTL_KILL_AT'
+let writesApplied = 0
+
+function killPointReached(): void {
+  writesApplied++
+  const at = Number(process.env[KILL_AT_ENV] ?? 0)
+  if (at > 0 && writesApplied === at) process.kill(process.pid, 'SIGKILL')
+}
+
+export type IptablesFlavour = 'nft' | 'legacy'
+
+/** Which iptables a host's rules live in, and the programs that read and write them. */
+export interface IptablesTools {
+  /** undefined: only a plain iptables-save whose flavour nothing told */
+  flavour?: IptablesFlavour
+  save: string
+  restore: string
+}
+
+const IPTABLES_TOOLS: Record<IptablesFlavour, IptablesTools> = {
+  nft: {flavour: 'nft', save: 'iptables-nft-save', restore: 'iptables-nft-restore'},
+  legacy: {flavour: 'legacy', save: 'iptables-legacy-save', restore: 'iptables-legacy-restore'},
+}
+
+/** Rules and user chains in iptables-save output: what says a flavour is in use. */
+function ruleCount(save: string): number {
+  let n = 0
+  for (const line of save.split('\n')) {
+    if (line.startsWith('-A ')) n++
+    else if (line.startsWith(':') && / - \[/.test(line)) n++
+  }
+  return n
+}
+
+export function flavourFromVersion(text: string): IptablesFlavour | undefined {
+  if (text.includes('(nf_tables)')) return 'nft'
+  if (text.includes('(legacy)')) return 'legacy'
+  return undefined
+}
+
 export class HostAdapter {
+  /** undefined until read; null when the host has no iptables at all */
+  private iptablesTools?: IptablesTools | null
+
   constructor(readonly runner: Runner, readonly name = 'local') {}
+
+  /** The iptables flavour of this host, once snapshot() or iptables() has looked; 'none' when it has no iptables. */
+  get iptablesFlavour(): IptablesFlavour | 'unknown' | 'none' | undefined {
+    if (this.iptablesTools === undefined) return undefined
+    return this.iptablesTools === null ? 'none' : this.iptablesTools.flavour ?? 'unknown'
+  }
+
+  /** Run a read that may be absent on this host: a missing program is undefined, not an error. */
+  private async tryRead(file: string, args: string[]): Promise<{stdout: string; exitCode: number} | undefined> {
+    try {
+      const r = await this.runner.run({file, args})
+      // 127: a shell (ssh) did not find it; 255: `ip netns exec` could not exec it
+      if (r.exitCode === 127 || (r.exitCode === 255 && /exec of .* failed|No such file/.test(r.stderr))) return undefined
+      return r
+    } catch (e) {
+      if ((e as Error).message?.includes('is not installed')) return undefined
+      throw e
+    }
+  }
+
+  /**
+   * Where this host's rules live. Debian ships both iptables-nft and iptables-legacy; rules written
+   * into the one the host does not use are invisible to it (and to its other software). So: the
+   * flavour that holds rules; when both do, the one with more (as kube's iptables-wrapper decides);
+   * when neither does, the one `iptables -V` names. Hosts with only a plain iptables-save use it.
+   */
+  async iptables(): Promise<{tools: IptablesTools; save: string} | undefined> {
+    // Once known, the flavour is kept for this adapter's life; the rules are read afresh every time.
+    if (this.iptablesTools === null) return undefined
+    if (this.iptablesTools !== undefined) {
+      const r = await this.tryRead(this.iptablesTools.save, [])
+      return r && r.exitCode === 0 ? {tools: this.iptablesTools, save: r.stdout} : undefined
+    }
+    const [nft, legacy] = await Promise.all([this.tryRead('iptables-nft-save', []), this.tryRead('iptables-legacy-save', [])])
+    const ok = (r: {exitCode: number} | undefined) => r !== undefined && r.exitCode === 0
+    let found: {tools: IptablesTools; save: string} | undefined
+    if (ok(nft) && ok(legacy)) {
+      const [n, l] = [ruleCount(nft!.stdout), ruleCount(legacy!.stdout)]
+      let pick: IptablesFlavour
+      if (n !== l) pick = n > l ? 'nft' : 'legacy'
+      else pick = flavourFromVersion((await this.tryRead('iptables', ['-V']))?.stdout ?? '') ?? 'nft'
+      found = {tools: IPTABLES_TOOLS[pick], save: pick === 'nft' ? nft!.stdout : legacy!.stdout}
+    } else if (ok(nft) || ok(legacy)) {
+      const pick: IptablesFlavour = ok(nft) ? 'nft' : 'legacy'
+      found = {tools: IPTABLES_TOOLS[pick], save: pick === 'nft' ? nft!.stdout : legacy!.stdout}
+    } else if (nft === undefined && legacy === undefined) {
+      const plain = await this.tryRead('iptables-save', [])
+      if (plain === undefined) {
+        this.iptablesTools = null
+        return undefined
+      }
+      if (plain.exitCode !== 0) return undefined
+      const flavour = flavourFromVersion(plain.stdout.split('\n').find(l => l.startsWith('# Generated')) ?? '')
+        ?? flavourFromVersion((await this.tryRead('iptables', ['-V']))?.stdout ?? '')
+      found = {tools: {flavour, save: 'iptables-save', restore: 'iptables-restore'}, save: plain.stdout}
+    }
+    // Installed but failing (not root, no kernel support): unknown now, asked again next time.
+    if (found) this.iptablesTools = found.tools
+    return found
+  }
 
   private async read(file: string, args: string[], {optional = false} = {}): Promise<string | undefined> {
     const r = await this.runner.run({file, args})
@@ -40,7 +148,7 @@ export class HostAdapter {
       this.read('ip', ['-j', 'route', 'show']),
       this.read('ip', ['-j', 'neigh', 'show']),
       this.read('bridge', ['-j', 'fdb', 'show'], {optional: true}),
-      this.read('iptables-save', [], {optional: true}),
+      this.iptables(),
       sysctlsRead,
     ])
     const snap: HostSnapshot = {
@@ -50,7 +158,7 @@ export class HostAdapter {
       routes: parseIpRouteJson(route!),
       neighbors: parseIpNeighJson(neigh!),
       fdb: fdb === undefined ? undefined : parseBridgeFdbJson(fdb),
-      iptables: ipt === undefined ? undefined : parseIptablesSave(ipt),
+      iptables: ipt === undefined ? undefined : withFlavour(parseIptablesSave(ipt.save), ipt.tools.flavour),
       sysctls,
     }
     return snap
@@ -83,7 +191,14 @@ export class HostAdapter {
 
   /** Apply ops in order, batching consecutive ops of the same tool into one program run. */
   async apply(ops: Op[]): Promise<void> {
-    for (const batch of batchesOf(ops)) {
+    let restore: string | undefined
+    if (ops.some(op => op.tool === 'iptables')) {
+      if (this.iptablesTools === undefined) await this.iptables()
+      if (this.iptablesTools === null) throw noIptables(this.name)
+      restore = this.iptablesTools?.restore
+    }
+    for (const batch of batchesOf(ops, {iptablesRestore: restore})) {
+      killPointReached()
       const result = await this.runner.run(batch)
       if (result.exitCode !== 0) {
         throw new FlannelctlError(`${commandLine(batch)} failed on ${this.name}: ${firstLine(result.stderr || result.stdout)}`,
@@ -98,14 +213,26 @@ export class HostAdapter {
  * directory comes from parameter expansion and mkdir runs only when it is missing: every program
  * the shell starts costs milliseconds on each sync.
  */
-const WRITE_FILE = 'set -e; case "$1" in */*) d="${1%/*}";; *) d=.;; esac; [ -d "${d:-/}" ] || mkdir -p -- "${d:-/}"; '
-  + 't="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"'
+const WRITE_FILE = 'set -eC; umask 022; case "$1" in */*) d="${1%/*}";; *) d=.;; esac; [ -d "${d:-/}" ] || mkdir -p -- "${d:-/}"; '
+  // umask 077 until the chmod: the content is never readable by others, even for a moment; -C
+  // (noclobber) refuses a temp name someone planted (a symlink) instead of writing through it.
+  + 'umask 077; t="$1.tmp.$$"; cat > "$t"; chmod -- "$2" "$t"; mv -f -- "$t" "$1"'
 
 /** net.ipv4.conf.flannel.1.rp_filter → /proc/sys/net/ipv4/conf/flannel.1/rp_filter: a device name keeps its dots. */
 export function sysctlPath(key: string): string {
   const m = /^net\.(ipv4|ipv6)\.(conf|neigh)\.(.+)\.([^.]+)$/.exec(key)
   if (m) return `/proc/sys/net/${m[1]}/${m[2]}/${m[3]}/${m[4]}`
   return '/proc/sys/' + key.replace(/\./g, '/')
+}
+
+function withFlavour(ipt: ReturnType<typeof parseIptablesSave>, flavour: IptablesFlavour | undefined) {
+  return flavour === undefined ? ipt : {...ipt, flavour}
+}
+
+export function noIptables(host: string): FlannelctlError {
+  return new FlannelctlError(`${host} has no iptables: neither iptables-nft nor iptables-legacy (nor iptables-save) is installed`,
+    'install iptables (Debian: apt-get install iptables), which provides both; flannelctl needs it for its FLANNEL-FWD and FLANNEL-POSTRTG chains',
+    ExitCode.usage)
 }
 
 function firstLine(s: string): string {
@@ -118,7 +245,7 @@ function sameBatch(a: Op, b: Op): boolean {
   return a.tool === 'ip' || a.tool === 'bridge' || a.tool === 'sysctl'
 }
 
-export function batchesOf(ops: Op[]): Command[] {
+export function batchesOf(ops: Op[], tools: {iptablesRestore?: string} = {}): Command[] {
   const groups: Op[][] = []
   for (const op of ops) {
     const last = groups.at(-1)
@@ -133,7 +260,7 @@ export function batchesOf(ops: Op[]): Command[] {
         return {file: first.tool, args: ['-batch', '-'], input: group.map(o => (o as {args: string[]}).args.join(' ') + '\n').join(''), write: true}
       case 'iptables': {
         const lines = group.flatMap(o => (o as {lines: string[]}).lines)
-        return {file: 'iptables-restore', args: ['-w', '--noflush'], input: `*${first.table}\n${lines.join('\n')}\nCOMMIT\n`, write: true}
+        return {file: tools.iptablesRestore ?? 'iptables-restore', args: ['-w', '--noflush'], input: `*${first.table}\n${lines.join('\n')}\nCOMMIT\n`, write: true}
       }
       case 'sysctl':
         return {file: 'sysctl', args: ['-q', '-w', ...group.map(o => `${(o as {key: string}).key}=${(o as {value: string}).value}`)], write: true}

@@ -7,6 +7,9 @@ import {spawn} from 'node:child_process'
 import {openSync, closeSync} from 'node:fs'
 import {FlannelctlError, ExitCode} from '../errors.js'
 import {Target, wrapForTarget, targetToString} from './target.js'
+import {debug, type Debugger} from '../debug.js'
+
+let runDebug: Debugger | undefined
 
 export interface Command {
   file: string
@@ -43,8 +46,14 @@ export class RealRunner implements Runner {
   async run(cmd: Command): Promise<CommandResult> {
     this.listener?.(this.target, cmd)
     const {file, args} = wrapForTarget(this.target, cmd.file, cmd.args)
+    runDebug ??= debug('run')
+    const started = Date.now()
     try {
       const r = await execa(file, args, {input: cmd.input ?? '', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C', ...cmd.env}})
+      if (runDebug.enabled) {
+        runDebug('[%s] %s → exit %s in %d ms, %d bytes out%s', targetToString(this.target), commandLine(cmd), r.exitCode, Date.now() - started,
+          String(r.stdout).length, r.exitCode ? `: ${String(r.stderr).trim().split('\n').slice(-1)[0]}` : '')
+      }
       if (r.failed && r.exitCode === undefined) throw Object.assign(new Error(r.message), {code: (r as unknown as {code?: string}).code})
       return {stdout: r.stdout as string, stderr: r.stderr as string, exitCode: r.exitCode ?? 1}
     } catch (error) {

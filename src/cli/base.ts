@@ -4,6 +4,8 @@
  */
 import {Command, Flags, Errors} from '@oclif/core'
 import {isUserError, ExitCode} from '../errors.js'
+import {createProgress, type Progress} from '../ui/progress.js'
+import {debug} from '../debug.js'
 
 export function useColor(): boolean {
   return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb'
@@ -11,7 +13,17 @@ export function useColor(): boolean {
 
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
-    verbose: Flags.boolean({description: 'show every program flannelctl runs', helpGroup: 'GLOBAL'}),
+    verbose: Flags.boolean({description: 'show every program flannelctl runs (DEBUG=flannelctl* shows more)', helpGroup: 'GLOBAL'}),
+  }
+
+  override async init(): Promise<void> {
+    await super.init()
+    debug('cli')('%s %o', this.id, this.argv)
+  }
+
+  /** Progress on stderr for long work: step lines on a terminal (or with --verbose), notes always. */
+  protected progress(o: {verbose?: boolean; quiet?: boolean} = {}): Progress {
+    return createProgress(o)
   }
 
   protected out(text: string): void {

@@ -3,23 +3,29 @@ import {Flags} from '@oclif/core'
 import type {NodeOptions} from '../services/node.js'
 import {DEFAULT_STORE, type StoreOptions} from '../store/store.js'
 
+const STORE = 'STORE'
 const NODE = 'NODE'
+const FILES = 'FILES'
 
+/**
+ * `init` records every node flag in the state file, so later commands on that host need none; the
+ * defaults shown are what `init` uses when nothing is given or recorded.
+ */
 export const nodeFlags = {
-  store: Flags.string({description: 'where config and leases live: file:DIR or etcd://HOST:2379[,HOST:2379] [default: file:/var/lib/flannelctl/store]', env: 'FLANNELCTL_STORE', helpGroup: NODE}),
-  iface: Flags.string({description: 'interface for node-to-node traffic [default: the default route\'s]', env: 'FLANNELD_IFACE', helpGroup: NODE}),
-  'public-ip': Flags.string({description: 'this node\'s address peers send to [default: the interface\'s first IPv4]', env: 'FLANNELD_PUBLIC_IP', helpGroup: NODE}),
+  store: Flags.string({description: 'where config and leases live: file:DIR or etcd://HOST:2379[,HOST:2379] [default: recorded by init, else file:/var/lib/flannelctl/store]', env: 'FLANNELCTL_STORE', helpGroup: STORE}),
+  'etcd-prefix': Flags.string({description: 'etcd key prefix (flanneld --etcd-prefix) [default: /coreos.com/network]', env: 'FLANNELD_ETCD_PREFIX', helpGroup: STORE}),
+  'etcd-cafile': Flags.string({description: 'etcd CA certificate (flanneld --etcd-cafile)', env: 'FLANNELD_ETCD_CAFILE', helpGroup: STORE}),
+  'etcd-certfile': Flags.string({description: 'etcd client certificate (flanneld --etcd-certfile)', env: 'FLANNELD_ETCD_CERTFILE', helpGroup: STORE}),
+  'etcd-keyfile': Flags.string({description: 'etcd client key (flanneld --etcd-keyfile)', env: 'FLANNELD_ETCD_KEYFILE', helpGroup: STORE}),
+  iface: Flags.string({description: 'interface for node-to-node traffic (flanneld --iface) [default: the default route\'s]', env: 'FLANNELD_IFACE', helpGroup: NODE}),
+  'public-ip': Flags.string({description: 'this node\'s address peers send to (flanneld --public-ip) [default: the interface\'s first IPv4]', env: 'FLANNELD_PUBLIC_IP', helpGroup: NODE}),
   bridge: Flags.string({description: 'pod bridge [default: cni0]', helpGroup: NODE}),
-  'subnet-file': Flags.string({description: 'where to write subnet.env [default: /run/flannel/subnet.env]', env: 'FLANNELD_SUBNET_FILE', helpGroup: NODE}),
-  'cni-conf-dir': Flags.string({description: 'where to write 10-flannel.conflist [default: /etc/cni/net.d]', env: 'FLANNELCTL_CNI_CONF_DIR', helpGroup: NODE}),
-  'cni-plugin': Flags.string({description: 'conflist style: bridge (standard plugins only) or flannel (needs flannel\'s CNI binary) [default: bridge]', options: ['bridge', 'flannel'], helpGroup: NODE}),
-  'state-file': Flags.string({description: 'flannelctl\'s record of this host [default: /var/lib/flannelctl/node.json]', env: 'FLANNELCTL_STATE_FILE', helpGroup: NODE}),
   'ip-masq': Flags.boolean({description: 'masquerade pod traffic leaving the network (flanneld --ip-masq) [default: true]', allowNo: true, env: 'FLANNELD_IP_MASQ', helpGroup: NODE}),
   mtu: Flags.integer({description: 'pod MTU [default: underlay MTU − 50 on vxlan, underlay MTU on host-gw]', min: 576, max: 65535, helpGroup: NODE}),
-  'etcd-prefix': Flags.string({description: 'etcd key prefix [default: /coreos.com/network]', env: 'FLANNELD_ETCD_PREFIX', helpGroup: NODE}),
-  'etcd-cafile': Flags.string({description: 'etcd CA certificate', env: 'FLANNELD_ETCD_CAFILE', helpGroup: NODE}),
-  'etcd-certfile': Flags.string({description: 'etcd client certificate', env: 'FLANNELD_ETCD_CERTFILE', helpGroup: NODE}),
-  'etcd-keyfile': Flags.string({description: 'etcd client key', env: 'FLANNELD_ETCD_KEYFILE', helpGroup: NODE}),
+  'cni-plugin': Flags.string({description: 'conflist style: bridge (standard plugins only) or flannel (needs flannel\'s CNI binary) [default: bridge]', options: ['bridge', 'flannel'], helpGroup: NODE}),
+  'subnet-file': Flags.string({description: 'subnet.env path (flanneld --subnet-file) [default: /run/flannel/subnet.env]', env: 'FLANNELD_SUBNET_FILE', helpGroup: FILES}),
+  'cni-conf-dir': Flags.string({description: 'directory of 10-flannel.conflist [default: /etc/cni/net.d]', env: 'FLANNELCTL_CNI_CONF_DIR', helpGroup: FILES}),
+  'state-file': Flags.string({description: 'flannelctl\'s record of this host [default: /var/lib/flannelctl/node.json]', env: 'FLANNELCTL_STATE_FILE', helpGroup: FILES}),
 }
 
 /** The store flags alone, for commands that talk to the store but not to this host. */
@@ -40,11 +46,16 @@ export function storeSpec(f: Record<string, unknown>): {spec: string; options: S
 }
 
 export const dryRunFlag = {
-  'dry-run': Flags.boolean({description: 'print the plan, change nothing'}),
+  'dry-run': Flags.boolean({description: 'print the plan, change nothing', helpGroup: 'OUTPUT'}),
 }
 
 export const jsonFlag = {
-  json: Flags.boolean({description: 'machine-readable output'}),
+  json: Flags.boolean({description: 'machine-readable output (JSON on stdout)', helpGroup: 'OUTPUT'}),
+}
+
+/** init and sync: a subnet.env or conflist someone else wrote is never overwritten silently. */
+export const forceFlag = {
+  force: Flags.boolean({description: 'overwrite a subnet.env or CNI conflist that flannelctl did not write', helpGroup: NODE}),
 }
 
 export function nodeOptions(f: Record<string, unknown>): NodeOptions {
@@ -63,5 +74,6 @@ export function nodeOptions(f: Record<string, unknown>): NodeOptions {
     etcdCafile: f['etcd-cafile'] as string | undefined,
     etcdCertfile: f['etcd-certfile'] as string | undefined,
     etcdKeyfile: f['etcd-keyfile'] as string | undefined,
+    force: f.force as boolean | undefined,
   }
 }

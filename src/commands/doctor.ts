@@ -8,24 +8,23 @@ import {ExitCode} from '../errors.js'
 
 export default class Doctor extends BaseCommand {
   static override summary = 'Trace every pod pair and check each host for the usual flannel faults'
-  static override description = `Host checks: ip_forward, FORWARD policy DROP without an accept for pods, MTU (flannel.1 =
-underlay − 50, cni0 no larger), stale neighbour/fdb/route entries of gone peers, missing peer
-entries, duplicate subnets, VtepMAC drift, fdb entries pointing at the wrong host.
-Pairs are traced with full-size packets (the pod's MTU) where the pod's namespace was read.
---ping confirms the matrix with real pings (lab, or inventory pods with a netns).
+  static override description = `Traces every pair of pods (full-size packets, the pod's MTU, where the pod's namespace was read) and prints a matrix: ok, or a short name for what goes wrong, grouped by cause with the fix for each. Then checks each host: ip_forward; FORWARD policy DROP with nothing accepting pod traffic; MTU (flannel.1 = underlay − 50, cni0 no larger); routes, neighbour and fdb entries of peers that are gone; missing peer entries; duplicate subnets or public IPs (the 10.0.2.15 of every VM); VTEP MAC drift after a reboot; fdb entries pointing at the wrong host.
 
-Exit codes: 0 healthy, 1 something is wrong, 2 usage error or unreachable host.`
+--ping confirms the matrix with real pings (a lab, or inventory pods with a netns). Progress goes to stderr on a terminal.
+
+Exit codes: 0 healthy, 1 problems found, 2 bad input or a host that cannot be read.`
 
   static override examples = [
-    '<%= config.bin %> doctor --lab demo',
-    '<%= config.bin %> doctor --lab demo --ping',
-    '<%= config.bin %> doctor --snapshot ./snap --json',
+    {description: 'Every pod pair and every node of the lab', command: '<%= config.bin %> doctor --lab demo'},
+    {description: 'And confirm the matrix with real pings between the pods', command: '<%= config.bin %> doctor --lab demo --ping'},
+    {description: 'Offline, from a snapshot directory (flannelctl collect wrote it), as JSON', command: '<%= config.bin %> doctor --snapshot ./snap --json'},
+    {description: 'Live hosts named in an inventory', command: '<%= config.bin %> doctor --inventory hosts.yaml'},
   ]
 
   static override flags = {
-    inventory: Flags.string({char: 'i', description: 'YAML/JSON inventory of live hosts', exclusive: ['snapshot', 'lab']}),
-    snapshot: Flags.string({char: 's', description: 'snapshot directory (offline)', exclusive: ['inventory', 'lab']}),
-    lab: Flags.string({char: 'l', description: 'a lab\'s name', exclusive: ['inventory', 'snapshot']}),
+    lab: Flags.string({char: 'l', description: 'the hosts of a lab (flannelctl lab up)', exclusive: ['inventory', 'snapshot'], helpGroup: 'SOURCE'}),
+    inventory: Flags.string({char: 'i', description: 'YAML/JSON inventory of live hosts (local, netns:NAME, ssh:USER@HOST)', exclusive: ['snapshot', 'lab'], helpGroup: 'SOURCE'}),
+    snapshot: Flags.string({char: 's', description: 'snapshot directory, offline (written by flannelctl collect)', exclusive: ['inventory', 'lab'], helpGroup: 'SOURCE'}),
     ping: Flags.boolean({description: 'confirm with real pings between pod namespaces'}),
     ...jsonFlag,
   }
@@ -33,7 +32,7 @@ Exit codes: 0 healthy, 1 something is wrong, 2 usage error or unreachable host.`
   async run(): Promise<void> {
     const {flags} = await this.parse(Doctor)
     const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping},
-      {progress: m => process.stderr.write(m + '\n'), listener: commandEcho(flags.verbose)})
+      {progress: this.progress({verbose: flags.verbose}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(report)
     else this.out(renderDoctor(report, {color: useColor()}))
     process.exitCode = report.healthy ? ExitCode.ok : ExitCode.notDelivered

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {nodeFlags, dryRunFlag, jsonFlag, nodeOptions} from '../cli/flags.js'
+import {nodeFlags, dryRunFlag, jsonFlag, forceFlag, nodeOptions} from '../cli/flags.js'
 import {makeContext} from '../services/context.js'
 import {reconcile} from '../services/node.js'
 import {renderReconcile, reconcileJson} from '../ui/plan.js'
@@ -9,17 +9,17 @@ import {askInit, confirmApply} from '../ui/wizard.js'
 
 export default class Init extends BaseCommand {
   static override summary = 'Make this host a flannel node: lease a subnet, build bridge + backend, write subnet.env and the CNI conflist'
-  static override description = `Reads (or creates) the network config in the store, leases a subnet for this host (the one it
-already holds, else the one in its subnet.env, else a free one), and builds what flanneld would:
-the cni0 bridge, the vxlan device flannel.<VNI> or host-gw routes, routes to every known peer, the
-FLANNEL-FWD and FLANNEL-POSTRTG iptables chains, subnet.env and 10-flannel.conflist.
-Running it again changes nothing when the host is already right.`
+  static override description = `Reads (or creates) the network config in the store, leases a subnet for this host (the one it already holds, else the one in its subnet.env, else a free one), and builds what flanneld would: the cni0 bridge, the vxlan device flannel.<VNI> or host-gw routes, routes to every known peer, the FLANNEL-FWD and FLANNEL-POSTRTG iptables chains, subnet.env and 10-flannel.conflist. Running it again changes nothing when the host is already right.
+
+On a terminal without --network, --net-conf or --iface it asks a few questions (store, network, backend, interface), shows the plan and applies it when you confirm. The node flags are recorded in the state file: later commands on this host need none of them. --dry-run shows the commands and changes nothing.
+
+Exit codes: 0 done, 2 bad input (the message names the field), 3 a program failed.`
 
   static override examples = [
-    '<%= config.bin %> init --network 10.244.0.0/16 --backend vxlan --iface eth0',
-    '<%= config.bin %> init --network 10.244.0.0/16 --backend host-gw --dry-run',
-    '<%= config.bin %> init --store etcd://10.0.0.5:2379 --iface eth1',
-    `<%= config.bin %> init --net-conf '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}'`,
+    {description: 'The first node creates the network config; every node leases a subnet and builds itself', command: '<%= config.bin %> init --network 10.244.0.0/16 --backend vxlan --iface eth0'},
+    {description: 'See the plan without changing anything', command: '<%= config.bin %> init --network 10.244.0.0/16 --backend host-gw --dry-run'},
+    {description: 'Leases in etcd, with flanneld\'s keys and values', command: '<%= config.bin %> init --store etcd://10.0.0.5:2379 --iface eth1'},
+    {description: 'The whole flannel net-conf, as in net-conf.json', command: `<%= config.bin %> init --net-conf '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}'`},
   ]
 
   static override flags = {
@@ -33,9 +33,10 @@ Running it again changes nothing when the host is already right.`
     port: Flags.integer({description: 'vxlan UDP port [default: 8472]', helpGroup: 'NETWORK'}),
     'net-conf': Flags.string({description: 'the whole net-conf JSON, as flannel\'s net-conf.json', helpGroup: 'NETWORK'}),
     ...nodeFlags,
+    ...forceFlag,
     ...dryRunFlag,
     ...jsonFlag,
-    yes: Flags.boolean({char: 'y', description: 'do not ask anything'}),
+    yes: Flags.boolean({char: 'y', description: 'do not ask anything (no wizard, no confirmation)', helpGroup: 'OUTPUT'}),
   }
 
   async run(): Promise<void> {

@@ -8,36 +8,34 @@ import {renderReconcile} from '../ui/plan.js'
 
 export default class Migrate extends BaseCommand {
   static override summary = 'Change the backend of a running network without losing traffic'
-  static override description = `With --lab or --inventory the steps run on every node, in the order that loses no packet:
-rp_filter loose everywhere; for vxlan, every node's VTEP and its peers' entries first; each node's
-peer routes replaced in place, node by node; then what the old backend alone needed removed and
-rp_filter restored. host-gw is refused before anything changes when a peer is not on-link.
-The migration is kept in the store: run the same command again to finish one that was
-interrupted, or --rollback to go back the same way.
-Without --lab/--inventory only this host follows at once; the others follow on their next sync.`
+  static override description = `With --lab or --inventory the steps run on every node, in the order that loses no packet: rp_filter loose everywhere; for vxlan, every node's VTEP and its peers' entries first; each node's peer routes replaced in place, node by node; then what the old backend alone needed is removed and rp_filter restored. host-gw is refused before anything changes when a peer is not on-link (and the refusal names each pair).
+
+The migration is kept in the store: run the same command again to finish one that was interrupted, or --rollback to go back the same way. Without --lab/--inventory only this host follows at once; the others follow on their next sync. --plan shows the steps and changes nothing; without --yes nothing changes either. Progress (one line per step) goes to stderr. See docs/migrate.md.
+
+Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything; 3 a program failed on a node (run the same command again to resume).`
 
   static override examples = [
-    '<%= config.bin %> migrate --backend host-gw --lab demo --plan',
-    '<%= config.bin %> migrate --backend host-gw --lab demo --yes',
-    '<%= config.bin %> migrate --backend vxlan --directrouting --inventory nodes.yaml --yes',
-    '<%= config.bin %> migrate --rollback --inventory nodes.yaml --yes',
+    {description: 'The steps from vxlan to host-gw in the lab, per node; changes nothing', command: '<%= config.bin %> migrate --backend host-gw --lab demo --plan'},
+    {description: 'Run them', command: '<%= config.bin %> migrate --backend host-gw --lab demo --yes'},
+    {description: 'vxlan with DirectRouting on the hosts of an inventory', command: '<%= config.bin %> migrate --backend vxlan --directrouting --inventory nodes.yaml --yes'},
+    {description: 'Back to where the last migration started', command: '<%= config.bin %> migrate --rollback --lab demo --yes'},
   ]
 
   static override flags = {
-    backend: Flags.string({description: 'the backend to move to', options: ['host-gw', 'vxlan']}),
-    directrouting: Flags.boolean({description: 'vxlan: plain routes to on-link peers'}),
-    inventory: Flags.string({description: 'the nodes (YAML/JSON: nodes: [{name, exec}])'}),
-    lab: Flags.string({description: 'the nodes of this lab'}),
-    plan: Flags.boolean({description: 'print the ordered steps, change nothing'}),
-    yes: Flags.boolean({char: 'y', description: 'run the steps'}),
-    rollback: Flags.boolean({description: 'return to the backend the last migration started from'}),
+    backend: Flags.string({description: 'the backend to move to', options: ['host-gw', 'vxlan'], helpGroup: 'MIGRATION'}),
+    directrouting: Flags.boolean({description: 'vxlan: plain routes to on-link peers', helpGroup: 'MIGRATION'}),
+    rollback: Flags.boolean({description: 'return to the backend the last migration started from', helpGroup: 'MIGRATION'}),
+    plan: Flags.boolean({description: 'print the ordered steps, change nothing', helpGroup: 'MIGRATION'}),
+    yes: Flags.boolean({char: 'y', description: 'run the steps', helpGroup: 'MIGRATION'}),
+    lab: Flags.string({description: 'the nodes of this lab', exclusive: ['inventory'], helpGroup: 'SOURCE'}),
+    inventory: Flags.string({description: 'the nodes (YAML/JSON: nodes: [{name, exec}])', exclusive: ['lab'], helpGroup: 'SOURCE'}),
     ...nodeFlags,
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Migrate)
-    const ctx = makeContext({verbose: flags.verbose, quiet: flags.json})
+    const ctx = makeContext({verbose: flags.verbose, progress: this.progress({verbose: flags.verbose, quiet: flags.json}).report})
     const result = await migrate(ctx, {
       backend: flags.backend as 'host-gw' | 'vxlan' | undefined, directRouting: flags.directrouting, rollback: flags.rollback,
       lab: flags.lab, inventory: flags.inventory, node: nodeOptions(flags), apply: flags.yes && !flags.plan, verbose: flags.verbose,

@@ -6,18 +6,19 @@ import {resetNode} from '../services/node.js'
 
 export default class Reset extends BaseCommand {
   static override summary = 'Remove everything flannelctl made on this host, and nothing else'
-  static override description = `Deletes the vxlan device (with its neighbour and fdb entries), the pod bridge, the routes
-flannelctl recorded, the FLANNEL-* chains and their jumps, subnet.env and the conflist, and releases
-the lease only with --release (kept, init on this host gets the same subnet back). Routes, rules and
-devices of other software stay as they are.`
+  static override description = `Deletes the vxlan device (with its neighbour and fdb entries), the pod bridge, the routes flannelctl recorded, the FLANNEL-* chains and their jumps, subnet.env and the conflist. The lease stays in the store unless --release, so init on this host gets the same subnet back. Routes, rules and devices of other software stay as they are. --dry-run shows the commands.`
 
-  static override examples = ['<%= config.bin %> reset', '<%= config.bin %> reset --dry-run', '<%= config.bin %> reset --release']
+  static override examples = [
+    {description: 'Remove flannelctl\'s devices, routes, chains and files from this host', command: '<%= config.bin %> reset'},
+    {description: 'See what would be removed', command: '<%= config.bin %> reset --dry-run'},
+    {description: 'Also give the subnet back to the store', command: '<%= config.bin %> reset --release'},
+  ]
 
   static override flags = {
     ...nodeFlags,
     ...dryRunFlag,
     ...jsonFlag,
-    release: Flags.boolean({description: 'also release the lease in the store, so another host may take the subnet'}),
+    release: Flags.boolean({description: 'also release the lease in the store, so another host may take the subnet', helpGroup: 'STORE'}),
   }
 
   async run(): Promise<void> {

@@ -6,7 +6,15 @@ import {renderStatus} from '../ui/status.js'
 
 export default class Status extends BaseCommand {
   static override summary = 'This node on one screen: lease, backend, devices, peers in sync or drifted, iptables chains, last sync'
-  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json']
+  static override description = `Run on a node (in the lab: \`flannelctl lab exec n1 -- flannelctl status\`). Reads the store, the state file init wrote and the kernel's tables, and says for each peer whether its route, neighbour and fdb entries are as they should be (in-sync), wrong (drifted) or absent (missing). Needs no flags after init.
+
+Exit codes: 0 everything in sync, 1 a peer drifted or a device is missing or down, 2 not initialised or the store cannot be read.`
+  static override examples = [
+    {description: 'On a node: lease, devices, peers, chains', command: '<%= config.bin %> status'},
+    {description: 'The same as JSON', command: '<%= config.bin %> status --json'},
+    {description: 'In the lab, on node n1', command: '<%= config.bin %> lab exec n1 -- flannelctl status'},
+  ]
+
   static override flags = {...nodeFlags, ...jsonFlag}
 
   async run(): Promise<void> {

@@ -1,50 +1,84 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../cli/base.js'
-import {jsonFlag} from '../cli/flags.js'
-import {runTrace} from '../services/trace.js'
+import {runTrace, sourceNatFixes} from '../services/trace.js'
 import {commandEcho} from '../services/collect.js'
 import {renderTrace} from '../ui/trace-render.js'
-import {ExitCode} from '../errors.js'
+import {renderTraceDiagram} from '../ui/trace-diagram.js'
+import type {Fix, Trace as TraceData} from '../core/trace/types.js'
+import {ExitCode, userError} from '../errors.js'
+import {debug} from '../debug.js'
+
+const FORMATS = ['text', 'json', 'mermaid', 'dot'] as const
+type Format = typeof FORMATS[number]
 
 export default class Trace extends BaseCommand {
   static override summary = 'Explain, hop by hop, where a packet from SRC to DST goes and why'
-  static override description = `SRC and DST are pod names, pod IPs or node names. The tables come from this host (default:
-pods are found from the bridge's neighbours and the CNI host-local state), from live hosts in
-an --inventory, from a --snapshot directory (offline, see flannelctl collect), or from a --lab.
+  static override description = `Follows one packet through the real kernel tables of every host on its path: pod routes, the bridge, ip_forward, the route lookup, FORWARD and POSTROUTING, neighbour and fdb entries, vxlan encapsulation on one node and decapsulation on the next, rp_filter and MTU. Then it traces the reply, predicts what \`traceroute -n\` prints, and when the packet is lost names the node, the table line and the command that fixes it.
 
-Exit codes: 0 delivered, 1 not delivered, 2 usage error or unreachable host.`
+SRC and DST are pod names, pod IPs or node names; DST may also be any IPv4 address. The tables come from this host (the default: pods are found from the bridge's neighbours and the CNI host-local state), from the hosts of a --lab, from live hosts in an --inventory (local, netns:NAME, ssh:USER@HOST), or from a --snapshot directory written by \`flannelctl collect\` (offline).
+
+--format mermaid or dot draws the path as a diagram: hosts, devices, encap/decap, the failing step in red (render dot with \`dot -Tpng\`). See docs/trace.md for every disposition.
+
+Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the known ones) or a host that cannot be read.`
 
   static override examples = [
-    '<%= config.bin %> trace pod-1a pod-2a --lab demo',
-    '<%= config.bin %> trace 10.244.1.34 10.244.2.7 --inventory hosts.yaml --proto tcp --dport 80',
-    '<%= config.bin %> trace pod-a pod-b --snapshot ./snap --size 1450',
-    '<%= config.bin %> trace pod-1a pod-2a --lab demo --json',
+    {description: 'Follow one packet between two pods of the lab (`flannelctl lab up` makes pods pod-1a, pod-1b, pod-2a, …)', command: '<%= config.bin %> trace pod-1a pod-2b --lab demo'},
+    {description: 'A full-size TCP packet to port 80: checks the MTU of every link on the way', command: '<%= config.bin %> trace pod-1a pod-3a --lab demo --proto tcp --dport 80 --size 1450'},
+    {description: 'From a node\'s own address to a pod on another node', command: '<%= config.bin %> trace n1 pod-3b --lab demo'},
+    {description: 'The trace as JSON (the public contract: disposition, hops, failure, returnPath, traceroute, warnings)', command: '<%= config.bin %> trace pod-1a pod-2b --lab demo --json'},
+    {description: 'The path as a Mermaid diagram, for a Markdown page or an issue', command: '<%= config.bin %> trace pod-1a pod-2b --lab demo --format mermaid'},
+    {description: 'Offline, from a snapshot directory (`flannelctl collect --lab demo --out ./snap` wrote it)', command: '<%= config.bin %> trace pod-1a pod-2b --snapshot ./snap'},
+    {description: 'Live hosts named in an inventory (nodes: [{name, exec: netns:NAME | ssh:USER@HOST}], pods: [...])', command: '<%= config.bin %> trace pod-2a pod-1b --inventory hosts.yaml'},
   ]
 
   static override args = {
     src: Args.string({description: 'source: pod name, pod IP or node name', required: true}),
-    dst: Args.string({description: 'destination: pod name, pod IP, node name or an address', required: true}),
+    dst: Args.string({description: 'destination: pod name, pod IP, node name or any IPv4 address', required: true}),
   }
 
   static override flags = {
-    inventory: Flags.string({char: 'i', description: 'YAML/JSON inventory of live hosts (local, netns:NAME, ssh:USER@HOST)', exclusive: ['snapshot', 'lab']}),
-    snapshot: Flags.string({char: 's', description: 'snapshot directory (offline; written by flannelctl collect)', exclusive: ['inventory', 'lab']}),
-    lab: Flags.string({char: 'l', description: 'a lab\'s name (flannelctl lab up)', exclusive: ['inventory', 'snapshot']}),
-    proto: Flags.string({description: 'protocol', options: ['icmp', 'tcp', 'udp'], default: 'icmp'}),
-    dport: Flags.integer({description: 'destination port (tcp/udp)'}),
-    size: Flags.integer({description: 'IP packet size in bytes, DF set (checks MTU along the path)'}),
-    ...jsonFlag,
+    lab: Flags.string({char: 'l', description: 'the hosts of a lab (flannelctl lab up)', exclusive: ['snapshot', 'inventory'], helpGroup: 'SOURCE'}),
+    inventory: Flags.string({char: 'i', description: 'YAML/JSON inventory of live hosts (local, netns:NAME, ssh:USER@HOST)', exclusive: ['snapshot', 'lab'], helpGroup: 'SOURCE'}),
+    snapshot: Flags.string({char: 's', description: 'snapshot directory, offline (written by flannelctl collect)', exclusive: ['inventory', 'lab'], helpGroup: 'SOURCE'}),
+    proto: Flags.string({description: 'protocol', options: ['icmp', 'tcp', 'udp'], default: 'icmp', helpGroup: 'PACKET'}),
+    dport: Flags.integer({description: 'destination port (with --proto tcp or udp)', helpGroup: 'PACKET'}),
+    size: Flags.integer({description: 'IP packet size in bytes, sent with DF set: checks the MTU along the path', helpGroup: 'PACKET'}),
+    format: Flags.string({description: 'text, json, mermaid (a flowchart for Markdown) or dot (Graphviz) [default: text]', options: [...FORMATS], helpGroup: 'OUTPUT'}),
+    json: Flags.boolean({description: 'same as --format json', helpGroup: 'OUTPUT'}),
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Trace)
-    const {trace} = await runTrace({
+    if (flags.json && flags.format && flags.format !== 'json') {
+      throw userError(`--json and --format ${flags.format} ask for two outputs`, 'give one: --json is --format json')
+    }
+    const format: Format = flags.json ? 'json' : (flags.format as Format | undefined) ?? 'text'
+    const started = Date.now()
+    const {trace, source} = await runTrace({
       src: args.src, dst: args.dst, inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab,
       proto: flags.proto as 'icmp' | 'tcp' | 'udp', dport: flags.dport, size: flags.size,
-    }, {progress: m => process.stderr.write(m + '\n'), listener: commandEcho(flags.verbose)})
-    if (flags.json) this.outJson(trace)
-    else this.out(renderTrace(trace, {color: useColor()}))
+    }, {progress: this.progress({verbose: flags.verbose, quiet: format !== 'text'}).report, listener: commandEcho(flags.verbose)})
+    debug('trace')('%s → %s from %s: %s in %d ms', args.src, args.dst, source, trace.disposition, Date.now() - started)
+    if (format === 'json') this.outJson(trace)
+    else if (format === 'mermaid' || format === 'dot') this.out(renderTraceDiagram(trace, format))
+    else {
+      this.out(renderTrace(trace, {color: useColor()}))
+      if (flags.lab) this.out(labFixes(trace, flags.lab))
+    }
     process.exitCode = trace.disposition === 'DELIVERED' ? ExitCode.ok : ExitCode.notDelivered
   }
 }
 
+/**
+ * In a lab every host is a namespace: the fixes, ready to paste, each through `lab exec` on its
+ * node. Empty when there is nothing to fix.
+ */
+export function labFixes(trace: TraceData, lab: string): string {
+  const fixes: Fix[] = [...trace.failure?.fix ?? [], ...trace.returnPath.failure?.fix ?? [], ...sourceNatFixes(trace)]
+  const unique = fixes.filter((f, i) => fixes.findIndex(g => g.node === f.node && g.command === f.command) === i)
+  if (unique.length === 0) return ''
+  const name = lab === 'demo' ? '' : ` --name ${lab}`
+  // A placeholder (GATEWAY, DEVICE) needs a value first: say so rather than hand out a command that fails.
+  const lines = unique.map(f => `  flannelctl lab exec${name} ${f.node} -- ${f.command}${/\b(GATEWAY|DEVICE|PEER_IP)\b/.test(f.command) ? '   # fill in the capitals first' : ''}`)
+  return ['', 'In the lab, apply it with:', ...lines].join('\n')
+}

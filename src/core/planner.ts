@@ -215,6 +215,12 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
   if (link && link.kind !== 'bridge') {
     throw new Error(`${br} exists but is a ${link.kind}, not a bridge`)
   }
+  // A bridge with an address outside the pod network is someone else's (docker0): taking it over
+  // would mix their traffic with pods', and reset would delete it.
+  const foreign = link && (snap.addresses ?? []).find(a => a.dev === br && a.family === 4 && !insideNetwork(`${a.local}/32`, intent.network))
+  if (foreign) {
+    throw new Error(`${br} is a bridge of other software (it carries ${foreign.local}/${foreign.prefixlen}, outside the pod network ${intent.network})`)
+  }
   if (!link) {
     ops.push({tool: 'ip', args: ['link', 'add', br, 'type', 'bridge'], why: 'pods attach to this bridge'})
     ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: 'pod MTU leaves room for encapsulation'})

@@ -3,6 +3,7 @@ import {Lab, loadLab} from './lab.js'
 import {renderLabStatus, renderPingMatrix} from '../ui/lab.js'
 import {leaseTable} from '../ui/leases.js'
 import {explainLabTrace} from './trace.js'
+import type {Runner} from '../adapters/runner.js'
 
 export interface DemoOptions {
   name: string
@@ -13,10 +14,12 @@ export interface DemoOptions {
   color: boolean
   out: (s: string) => void
   progress: (m: string) => void
+  /** runs the lab's programs (a listener on it shows them for --verbose) */
+  runner?: Runner
 }
 
 export async function runDemo(o: DemoOptions): Promise<boolean> {
-  const lab = new Lab()
+  const lab = new Lab(o.runner)
   // A demo left over from an interrupted run would block this one.
   if ((await lab.namespaces(`fc-${o.name}-`)).length > 0) {
     o.progress(`removing the earlier lab ${o.name}`)
@@ -33,10 +36,17 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
     o.out(renderPingMatrix(state, pings, o.color))
     o.progress('tracing one pod pair through the tables of every host on its path')
     const traced = await explainLabTrace(await loadLab(o.name), {color: o.color})
-    o.out(`\nOne packet, hop by hop (flannelctl trace ${traced.trace.src.name} ${traced.trace.dst.name} --lab ${o.name}):`)
-    o.out(traced.text)
+    o.out(`\n${traced.text}`)
     const allOk = pings.every(p => p.ok) && traced.delivered
-    if (o.keep) o.out(`\nThe lab is still up: flannelctl lab status --name ${o.name} --ping; flannelctl lab exec n1 -- ip route; flannelctl lab down --name ${o.name}`)
+    if (o.keep) {
+      const name = o.name === 'demo' ? '' : ` --name ${o.name}`
+      o.out(`\nThe lab ${o.name} is still up. Look around, break it, trace it (docs/getting-started.md):`)
+      o.out(`  flannelctl lab status${name} --ping`)
+      o.out(`  flannelctl lab exec${name} n1 -- ip route`)
+      o.out(`  flannelctl lab break${name} n1 missing-fdb`)
+      o.out(`  flannelctl trace ${traced.trace.src.name} ${traced.trace.dst.name} --lab ${o.name}`)
+      o.out(`  flannelctl lab down${name}`)
+    }
     return allOk
   } finally {
     if (!o.keep) {

@@ -173,7 +173,7 @@ export function hostChecks(world: World, leases: {subnet: string; publicIP: stri
     add({code: 'DUPLICATE_SUBNET', severity: 'error', node: b.n.host.name,
       message: `${a.n.host.name} and ${b.n.host.name} both use pod subnet ${a.n.subnet === b.n.subnet ? a.n.subnet : `${a.n.subnet} / ${b.n.subnet}`} (a lost store handed it out twice)`,
       evidence: `${b.n.bridge!.name} ${b.n.subnet}`,
-      fix: [`flannelctl reset --yes && flannelctl init   # on ${b.n.host.name}: lease a fresh subnet, then recreate its pods`]})
+      fix: [`flannelctl reset --release && flannelctl init   # on ${b.n.host.name}: lease a fresh subnet, then recreate its pods`]})
   }
   // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
   const byPublic = new Map<string, string[]>()
@@ -182,7 +182,7 @@ export function hostChecks(world: World, leases: {subnet: string; publicIP: stri
     if (names.length < 2) continue
     add({code: 'DUPLICATE_PUBLIC_IP', severity: 'error', node: names[1],
       message: `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
-      evidence: `vxlan local ${addr}`, fix: ['flannelctl reset --yes && flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach']})
+      evidence: `vxlan local ${addr}`, fix: ['flannelctl reset --release && flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach']})
   }
 
   // An underlay MTU below the other nodes' is the usual cause of a tunnel MTU that no longer matches theirs.

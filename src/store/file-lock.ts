@@ -17,6 +17,8 @@ export interface LockOptions {
   staleMs?: number
   /** give up waiting after this long; default 60 s */
   timeoutMs?: number
+  /** what the lock guards, for the error when it stays taken; default "the store" */
+  what?: string
 }
 
 interface LockOwner {
@@ -51,7 +53,7 @@ function parseOwner(text: string): LockOwner | undefined {
 }
 
 export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
-  const owner = await acquire(lockPath, opts.staleMs ?? 30_000, opts.timeoutMs ?? 60_000)
+  const owner = await acquire(lockPath, opts.staleMs ?? 30_000, opts.timeoutMs ?? 60_000, opts.what ?? 'the store')
   try {
     return await fn()
   } finally {
@@ -59,13 +61,13 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
   }
 }
 
-async function acquire(lockPath: string, staleMs: number, timeoutMs: number): Promise<LockOwner> {
+async function acquire(lockPath: string, staleMs: number, timeoutMs: number, what: string): Promise<LockOwner> {
   const started = Date.now()
   const owner: LockOwner = {pid: process.pid, host: hostname(), time: 0, token: randomUUID()}
   for (;;) {
     owner.time = Date.now()
     try {
-      const fh = await open(lockPath, 'wx')
+      const fh = await open(lockPath, 'wx', 0o644)
       try {
         await fh.writeFile(JSON.stringify(owner))
       } finally {
@@ -82,7 +84,7 @@ async function acquire(lockPath: string, staleMs: number, timeoutMs: number): Pr
     }
     if (Date.now() - started > timeoutMs) {
       const who = held?.owner ? `pid ${held.owner.pid} on ${held.owner.host} since ${new Date(held.owner.time).toISOString()}` : 'another process'
-      throw new FlannelctlError(`the store is locked by ${who}: ${lockPath}`,
+      throw new FlannelctlError(`${what} is locked by ${who}: ${lockPath}`,
         `if no flannelctl is running, remove ${lockPath}`, ExitCode.failed)
     }
     await sleep(5 + Math.random() * 20)

@@ -27,6 +27,12 @@ export interface FileStoreOptions {
 }
 
 const TTL_MS = LEASE_TTL_SECONDS * 1000
+/**
+ * Whatever the process umask: a lease file anyone could write would let any local user add routes
+ * on every node. Nothing in the store is secret, so others may read.
+ */
+const FILE_MODE = 0o644
+const DIR_MODE = 0o755
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code
@@ -97,7 +103,7 @@ export class FileStore implements Store {
 
   async putConfig(json: string): Promise<void> {
     parseNetConf(json)
-    await mkdir(this.networkDir, {recursive: true})
+    await mkdir(this.networkDir, {recursive: true, mode: DIR_MODE})
     await this.writeAtomic(join(this.networkDir, 'config'), json)
   }
 
@@ -169,13 +175,13 @@ export class FileStore implements Store {
       })
       return
     }
-    await mkdir(this.metaDir, {recursive: true})
+    await mkdir(this.metaDir, {recursive: true, mode: DIR_MODE})
     await this.writeAtomic(path, value)
   }
 
   async watch(onChange: () => void): Promise<() => void> {
-    await mkdir(this.subnetsDir, {recursive: true})
-    await mkdir(this.metaDir, {recursive: true})
+    await mkdir(this.subnetsDir, {recursive: true, mode: DIR_MODE})
+    await mkdir(this.metaDir, {recursive: true, mode: DIR_MODE})
     let timer: NodeJS.Timeout | undefined
     // one callback for a burst of events (a write is a create + rename)
     const poke = (_event: string, name: string | Buffer | null) => {
@@ -202,7 +208,7 @@ export class FileStore implements Store {
   }
 
   private async locked<T>(fn: () => Promise<T>): Promise<T> {
-    await mkdir(this.subnetsDir, {recursive: true})
+    await mkdir(this.subnetsDir, {recursive: true, mode: DIR_MODE})
     return withFileLock(this.lockPath, fn, this.lockOptions)
   }
 
@@ -244,7 +250,7 @@ export class FileStore implements Store {
   private async writeAtomic(path: string, data: string, mtimeMs?: number): Promise<void> {
     const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
     try {
-      await writeFile(tmp, data)
+      await writeFile(tmp, data, {mode: FILE_MODE})
       if (mtimeMs !== undefined) await utimes(tmp, mtimeMs / 1000, mtimeMs / 1000)
       await rename(tmp, path)
     } catch (e) {

@@ -5,19 +5,18 @@ import {setBackend} from '../../services/lease.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Change the network\'s backend in the store (nodes pick it up on their next sync)'
-  static override description = `Only the store changes here. To switch a running network without losing traffic use
-\`flannelctl migrate\`, which orders the per-node steps.`
+  static override description = `Only the net-conf in the store changes here; each node rebuilds on its next \`flannelctl sync\` (an agent, \`sync --watch\`, within a second), and pods lose traffic while nodes disagree. To switch a running network without losing traffic use \`flannelctl migrate\`, which orders the per-node steps.`
   static override examples = [
-    '<%= config.bin %> backend set host-gw',
-    '<%= config.bin %> backend set vxlan --directrouting',
-    '<%= config.bin %> backend set vxlan --vni 4096 --port 4789',
+    {description: 'Switch the store\'s network to host-gw', command: '<%= config.bin %> backend set host-gw'},
+    {description: 'vxlan with DirectRouting', command: '<%= config.bin %> backend set vxlan --directrouting'},
+    {description: 'vxlan on the VNI and port Calico and the Linux default use', command: '<%= config.bin %> backend set vxlan --vni 4096 --port 4789'},
   ]
 
   static override args = {type: Args.string({description: 'vxlan or host-gw', required: true, options: ['vxlan', 'host-gw']})}
   static override flags = {
-    directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment'}),
-    vni: Flags.integer({description: 'vxlan VNI', min: 0, max: 16777215}),
-    port: Flags.integer({description: 'vxlan UDP port', min: 1, max: 65535}),
+    directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment', helpGroup: 'BACKEND'}),
+    vni: Flags.integer({description: 'vxlan VNI [default: 1]', min: 0, max: 16777215, helpGroup: 'BACKEND'}),
+    port: Flags.integer({description: 'vxlan UDP port [default: 8472]', min: 1, max: 65535, helpGroup: 'BACKEND'}),
     ...storeFlags,
     ...jsonFlag,
   }

@@ -3,27 +3,29 @@ import {BaseCommand} from '../../cli/base.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
 import {jsonFlag} from '../../cli/flags.js'
 import {loadLab} from '../../services/lab.js'
+import {RealRunner} from '../../adapters/runner.js'
+import {commandEcho} from '../../services/collect.js'
 import {FAULTS, breakLab} from '../../services/faults.js'
 import {renderTable} from '../../ui/table.js'
 import {userError} from '../../errors.js'
 
 export default class LabBreak extends BaseCommand {
   static override summary = 'Inject a named fault into a lab node, to watch trace and doctor find it'
-  static override description = `Faults are made with plain ip, bridge, iptables and sysctl commands inside the node's
-namespace (some also touch the peer, e.g. stale-vtep-mac recreates the peer's flannel.1).
-The output names the pod pair whose trace shows the fault. Repair with
-\`flannelctl lab exec NODE -- flannelctl sync\` or with the fix the trace prints.`
+  static override description = `Each fault is something that happens to real flannel clusters, made with the plain ip, bridge, iptables and sysctl commands an operator would type, inside the node's namespace (some touch the peer too: stale-vtep-mac re-creates the peer's flannel.1, as a reboot does). The output lists the commands run, the pod pair whose trace shows the fault, and how to repair it: apply the fix the trace prints, or run \`flannelctl sync\` on the node the fault changed.
+
+--list shows every fault with the disposition or warning trace reports for it. Some need a particular lab: a vxlan backend, three nodes, or two segments (\`lab up --segments 2\`).`
 
   static override examples = [
-    '<%= config.bin %> lab break --list',
-    '<%= config.bin %> lab break n1 missing-fdb',
-    '<%= config.bin %> lab break n1 stale-vtep-mac --peer n2',
-    '<%= config.bin %> lab break n1 hostgw-via-router --name seg',
+    {description: 'Every fault and what trace shows for it', command: '<%= config.bin %> lab break --list'},
+    {description: 'n1 loses its fdb entry for n2\'s VTEP: trace pod-1a pod-2a then says FDB_MISSING', command: '<%= config.bin %> lab break n1 missing-fdb'},
+    {description: 'n2 "reboots" and its flannel.1 gets a new MAC: n1\'s entries for it are stale', command: '<%= config.bin %> lab break n1 stale-vtep-mac --peer n2'},
+    {description: 'A firewall sets FORWARD to DROP on n3', command: '<%= config.bin %> lab break n3 forward-drop'},
+    {description: 'host-gw to a peer behind the router (needs lab up --name seg --segments 2)', command: '<%= config.bin %> lab break n1 hostgw-via-router --name seg'},
   ]
 
   static override args = {
-    node: Args.string({description: 'lab node to break (n1, n2, …)'}),
-    fault: Args.string({description: 'fault name (see --list)'}),
+    node: Args.string({description: 'the lab node to break (n1, n2, …)'}),
+    fault: Args.string({description: 'the fault (see --list)'}),
   }
 
   static override flags = {
@@ -42,7 +44,7 @@ The output names the pod pair whose trace shows the fault. Repair with
     }
     if (!args.node || !args.fault) throw userError('lab break needs a node and a fault', 'e.g. flannelctl lab break n1 missing-fdb (flannelctl lab break --list shows the faults)')
     const state = await loadLab(flags.name)
-    const r = await breakLab(state, args.node, args.fault, flags.peer)
+    const r = await breakLab(state, args.node, args.fault, flags.peer, new RealRunner({kind: 'local'}, commandEcho(flags.verbose)))
     const {src, dst} = r.probe
     const traceCmd = `flannelctl trace ${src.name} ${dst.name} --lab ${state.name}${r.fault.expect.size ? ` --size ${r.fault.expect.size}` : ''}`
     if (flags.json) {
@@ -57,6 +59,10 @@ The output names the pod pair whose trace shows the fault. Repair with
       : r.fault.expect.disposition
     this.out(`see it:  ${traceCmd}   (expect ${expect})`)
     this.out(`         flannelctl doctor --lab ${state.name}`)
-    this.out(`repair:  apply the fix the trace prints, or flannelctl lab exec ${r.node.name} -- flannelctl sync`)
+    // sync puts back what the fault changed, on the nodes whose tables it changed (for stale-vtep-mac: the peer).
+    const changed = [...new Set(r.commands.map(c => /^\[([^\]]+)\]/.exec(c)?.[1]).filter((n): n is string => n !== undefined))]
+    const name = state.name === 'demo' ? '' : ` --name ${state.name}`
+    const syncs = (changed.length ? changed : [r.node.name]).map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')
+    this.out(`repair:  apply the fix the trace prints, or ${syncs}`)
   }
 }

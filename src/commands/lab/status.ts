@@ -2,18 +2,29 @@ import {Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../../cli/base.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
 import {jsonFlag} from '../../cli/flags.js'
+import {RealRunner} from '../../adapters/runner.js'
+import {commandEcho} from '../../services/collect.js'
 import {Lab, loadLab} from '../../services/lab.js'
 import {renderLabStatus, renderPingMatrix} from '../../ui/lab.js'
 
 export default class LabStatus extends BaseCommand {
   static override summary = 'Show a lab\'s nodes and pods, and with --ping a real pod-to-pod ping matrix'
-  static override examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --ping']
+  static override description = `One line per node: its namespace, underlay address, segment, leased subnet and pods with their addresses (use them with \`flannelctl lab exec POD -- ping ADDRESS\`). --ping sends one real ICMP echo between every pair of pod namespaces.
+
+Exit codes: 0 fine (every pair answers with --ping), 1 some pair does not answer, 2 no such lab.`
+  static override examples = [
+    {description: 'Nodes, subnets and pods of the lab called demo', command: '<%= config.bin %> lab status'},
+    {description: 'And whether every pod reaches every other pod, by real pings', command: '<%= config.bin %> lab status --ping'},
+    {description: 'Another lab, as JSON (namespaces, addresses, the store)', command: '<%= config.bin %> lab status --name demo --json'},
+  ]
+
   static override flags = {...labNameFlag, ping: Flags.boolean({description: 'ping every pod pair (1 probe, 1 s timeout)'}), ...jsonFlag}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LabStatus)
     const state = await loadLab(flags.name)
-    const pings = flags.ping ? await new Lab().pingMatrix(state) : undefined
+    if (flags.ping) this.progress({verbose: flags.verbose, quiet: flags.json}).step(`pinging ${state.pods.length * (state.pods.length - 1)} pod pairs`)
+    const pings = flags.ping ? await new Lab(new RealRunner({kind: 'local'}, commandEcho(flags.verbose))).pingMatrix(state) : undefined
     if (flags.json) return this.outJson({...state, pings: pings ?? null})
     this.out(renderLabStatus(state))
     if (pings) this.out('\n' + renderPingMatrix(state, pings, useColor()))

@@ -5,7 +5,13 @@ import {leaseTable} from '../../ui/leases.js'
 
 export default class LeaseList extends BaseCommand {
   static override summary = 'The subnet leases in the store'
-  static override examples = ['<%= config.bin %> lease list', '<%= config.bin %> lease list --store etcd://10.0.0.5:2379 --json']
+  static override description = `One row per lease: subnet, public IP, backend, VTEP MAC and expiry, read from the store as flanneld writes it (etcd keys under /coreos.com/network/subnets, or the same layout in a file store). Entries that are not valid leases are listed as skipped.`
+  static override examples = [
+    {description: 'The store named by --store or FLANNELCTL_STORE (in a lab node, the lab\'s store)', command: '<%= config.bin %> lease list'},
+    {description: 'As JSON, with the network config', command: '<%= config.bin %> lease list --json'},
+    {description: 'An etcd store by address (a lab made with --store etcd runs one at 192.168.100.2, reachable from its nodes)', command: '<%= config.bin %> lease list --store etcd://192.168.100.2:2379'},
+  ]
+
   static override flags = {
     ...storeFlags,
     ...jsonFlag,

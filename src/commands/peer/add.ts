@@ -7,19 +7,18 @@ import {renderReconcile, reconcileJson} from '../../ui/plan.js'
 
 export default class PeerAdd extends BaseCommand {
   static override summary = 'Add a static peer by hand (the hand-run flanneld)'
-  static override description = `With --vtep-mac the peer is reached over vxlan (neighbour + fdb + onlink route on flannel.1);
-without it, by a plain route via its public IP (host-gw). FORWARD accepts the network's traffic and
-pod traffic leaving the network is masqueraded, while pod-to-pod traffic keeps its source address.`
+  static override description = `For hosts without a shared store: tell this host about a peer's pod subnet and address. With --vtep-mac the peer is reached over vxlan (neighbour + fdb + onlink route on flannel.1, in flanneld's order); without it, by a plain route via its public IP (host-gw), which needs the peer on the same L2 segment. FORWARD accepts the network's traffic, and pod traffic leaving the network is masqueraded while pod-to-pod traffic keeps its source address (the narrowed SNAT rule, not the naive one). --dry-run shows the commands.`
 
   static override examples = [
-    '<%= config.bin %> peer add --subnet 10.244.2.0/24 --public-ip 192.168.100.12',
-    '<%= config.bin %> peer add --subnet 10.244.3.0/24 --public-ip 192.168.100.13 --vtep-mac 5a:1f:8e:00:00:03',
+    {description: 'A host-gw peer on the same segment', command: '<%= config.bin %> peer add --subnet 10.244.2.0/24 --public-ip 192.168.100.12'},
+    {description: 'A vxlan peer, by its flannel.1 MAC', command: '<%= config.bin %> peer add --subnet 10.244.3.0/24 --public-ip 192.168.100.13 --vtep-mac 5a:1f:8e:00:00:03'},
+    {description: 'See the commands first', command: '<%= config.bin %> peer add --subnet 10.244.2.0/24 --public-ip 192.168.100.12 --dry-run'},
   ]
 
   static override flags = {
-    subnet: Flags.string({description: 'the peer\'s pod subnet', required: true}),
-    'public-ip': Flags.string({description: 'the peer\'s node address', required: true}),
-    'vtep-mac': Flags.string({description: 'the peer\'s flannel.1 MAC (vxlan)'}),
+    subnet: Flags.string({description: 'the peer\'s pod subnet', required: true, helpGroup: 'PEER'}),
+    'public-ip': Flags.string({description: 'the peer\'s node address', required: true, helpGroup: 'PEER'}),
+    'vtep-mac': Flags.string({description: 'the peer\'s flannel.1 MAC: reach it over vxlan [default: host-gw]', helpGroup: 'PEER'}),
     ...Object.fromEntries(Object.entries(nodeFlags).filter(([k]) => k !== 'public-ip')),
     ...dryRunFlag,
     ...jsonFlag,

@@ -6,7 +6,13 @@ import {peerTable} from '../../ui/peers.js'
 
 export default class PeerList extends BaseCommand {
   static override summary = 'Peers this host routes to, from the store and static, with their state on this host'
-  static override examples = ['<%= config.bin %> peer list', '<%= config.bin %> peer list --json']
+  static override description = `One row per peer: its subnet, backend, public IP, VTEP MAC, where it comes from (store lease or static) and its state on this host (in-sync, drifted, missing). Run on a node; needs no flags after init.`
+  static override examples = [
+    {description: 'On a node', command: '<%= config.bin %> peer list'},
+    {description: 'As JSON', command: '<%= config.bin %> peer list --json'},
+    {description: 'In the lab, on node n2', command: '<%= config.bin %> lab exec n2 -- flannelctl peer list'},
+  ]
+
   static override flags = {...nodeFlags, ...jsonFlag}
 
   async run(): Promise<void> {

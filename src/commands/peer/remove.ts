@@ -7,7 +7,12 @@ import {renderReconcile, reconcileJson} from '../../ui/plan.js'
 
 export default class PeerRemove extends BaseCommand {
   static override summary = 'Remove a static peer and its route, neighbour and fdb entries'
-  static override examples = ['<%= config.bin %> peer remove 10.244.2.0/24']
+  static override description = 'Only static peers (added with peer add) are removed this way; peers from the store go when their lease does. --dry-run shows the commands.'
+  static override examples = [
+    {description: 'Forget the peer with pod subnet 10.244.2.0/24', command: '<%= config.bin %> peer remove 10.244.2.0/24'},
+    {description: 'See what would be removed', command: '<%= config.bin %> peer remove 10.244.2.0/24 --dry-run'},
+  ]
+
   static override args = {subnet: Args.string({description: 'the peer\'s pod subnet', required: true})}
   static override flags = {...nodeFlags, ...dryRunFlag, ...jsonFlag}
 

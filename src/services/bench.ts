@@ -1,0 +1,719 @@
+/**
+ * `flannelctl bench`: how close flannelctl runs to what the kernel and the runtime allow. Every row
+ * is a ratio against a limit measured in the same run on the same machine (never an absolute time
+ * compared across machines), so a noisy 2-core box still gives comparable answers:
+ *   sync      reconcile 0 → N peers, the no-change resync, the removal of N/2, in a scratch netns,
+ *             against the same ip/bridge lines piped straight to `ip -batch -` / `bridge -batch -`
+ *   startup   `flannelctl --version` / `--help` against `node -e 0`
+ *   trace     `trace` over a generated 1000-node snapshot (a 1 s budget), `doctor` over 100 nodes
+ *   dataplane iperf3 and ping pod-to-pod on host-gw and on vxlan against node-to-node on the underlay
+ * Everything built lives in namespaces called fcbench-* (sync) or fc-b*-* (labs) and is removed
+ * at the end, also when a step fails or the run is interrupted.
+ */
+import {fileURLToPath} from 'node:url'
+import {dirname, join} from 'node:path'
+import {mkdtemp, mkdir, rm, writeFile, unlink} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
+import {tmpdir, cpus, release, loadavg} from 'node:os'
+import {randomBytes} from 'node:crypto'
+import {performance} from 'node:perf_hooks'
+import {userError, FlannelctlError, ExitCode} from '../errors.js'
+import {RealRunner, Runner, Command, CommandResult} from '../adapters/runner.js'
+import {batchesOf} from '../adapters/host.js'
+import type {Op} from '../core/ops.js'
+import {intToIp, ipToInt} from '../core/addr.js'
+import {leaseToJson, keyOfSubnet} from '../store/store.js'
+import {reconcile, type NodeOptions} from './node.js'
+import type {ServiceContext} from './context.js'
+import {Lab, type LabState} from './lab.js'
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js')
+
+// ---------------------------------------------------------------------------------------------
+// Pure parts: rows, ratios, verdicts (unit-tested)
+
+export type BenchSection = 'sync' | 'startup' | 'trace' | 'dataplane'
+export const ALL_SECTIONS: BenchSection[] = ['sync', 'startup', 'trace', 'dataplane']
+
+/** `max`: the ratio must not exceed `value` (costs); `min`: it must reach `value` (throughput). */
+export interface Goal {
+  kind: 'max' | 'min'
+  value: number
+}
+
+export type Verdict = 'met' | 'missed' | 'info' | 'n/a'
+
+export interface BenchRow {
+  id: string
+  section: BenchSection
+  what: string
+  unit: 'ms' | 'µs' | 'Mbit/s'
+  /** median of the samples; null when the row could not be measured */
+  measured: number | null
+  /** the reference the ratio is taken against, measured in the same run (or a fixed budget) */
+  limit: number | null
+  limitWhat: string
+  ratio: number | null
+  goal?: Goal
+  verdict: Verdict
+  samples?: number[]
+  limitSamples?: number[]
+  breakdown?: SyncBreakdown
+  note?: string
+}
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+export function ratioOf(measured: number | null, limit: number | null): number | null {
+  if (measured === null || limit === null || !Number.isFinite(measured) || !Number.isFinite(limit) || limit <= 0) return null
+  return measured / limit
+}
+
+export function verdictOf(ratio: number | null, goal: Goal | undefined): Verdict {
+  if (ratio === null) return 'n/a'
+  if (!goal) return 'info'
+  return (goal.kind === 'max' ? ratio <= goal.value : ratio >= goal.value) ? 'met' : 'missed'
+}
+
+export function makeRow(r: Omit<BenchRow, 'ratio' | 'verdict' | 'measured' | 'limit'> & {samples?: number[]; limitSamples?: number[]; measured?: number | null; limit?: number | null}): BenchRow {
+  const measured = r.measured !== undefined ? r.measured : r.samples?.length ? median(r.samples) : null
+  const limit = r.limit !== undefined ? r.limit : r.limitSamples?.length ? median(r.limitSamples) : null
+  const ratio = ratioOf(measured, limit)
+  return {...r, measured, limit, ratio, verdict: verdictOf(ratio, r.goal)}
+}
+
+/** A row for something that is not there to measure (e.g. a command another engineer has not built yet). */
+export function unavailableRow(r: Pick<BenchRow, 'id' | 'section' | 'what' | 'unit' | 'limitWhat' | 'goal'>, note: string): BenchRow {
+  return {...r, measured: null, limit: null, ratio: null, verdict: 'n/a', note}
+}
+
+/** Where a sync's wall time went (medians, ms): the kernel batches, the record writes, everything else. */
+export interface SyncBreakdown {
+  apply: number
+  record: number
+  /** reading the host's tables and files, the store, planning */
+  readAndPlan: number
+}
+
+export interface ScalePoint {
+  backend: string
+  peers: number
+  step: 'add' | 'resync' | 'remove'
+  breakdown?: SyncBreakdown
+  ms: number
+  rawMs: number | null
+  ratio: number | null
+}
+
+export interface BenchReport {
+  version: 1
+  startedAt: string
+  durationMs: number
+  /** loadAvg: 1-minute load average when the run started and ended (other work on the machine skews ratios too) */
+  machine: {cpus: number; cpuModel: string; kernel: string; node: string; loadAvg?: {start: number; end: number}}
+  options: {sections: BenchSection[]; peers: number; reps: number; startupRuns: number; scale: number[]}
+  rows: BenchRow[]
+  scale: ScalePoint[]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running things
+
+export interface BenchOptions {
+  sections: BenchSection[]
+  peers: number
+  reps: number
+  startupRuns: number
+  /** extra peer counts for the sync growth table (docs/performance.md) */
+  scale: number[]
+  iperfSeconds: number
+  progress: (msg: string) => void
+}
+
+type CleanupFn = () => Promise<void>
+
+/** Cleanups registered while building, run in reverse on success, failure or Ctrl-C. */
+class Cleanups {
+  private readonly fns: CleanupFn[] = []
+  add(fn: CleanupFn): void {
+    this.fns.push(fn)
+  }
+
+  async runAll(): Promise<void> {
+    while (this.fns.length) {
+      const fn = this.fns.pop()!
+      await fn().catch(() => {})
+    }
+  }
+}
+
+function requireRoot(): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw userError('bench must run as root for sync and dataplane: they build network namespaces',
+      'run it with sudo (it touches only namespaces named fcbench-* and fc-b*-*), or --only startup,trace')
+  }
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ms: number; value: T}> {
+  const t0 = performance.now()
+  const value = await fn()
+  return {ms: performance.now() - t0, value}
+}
+
+async function must(runner: Runner, cmd: Command): Promise<CommandResult> {
+  const r = await runner.run(cmd)
+  if (r.exitCode !== 0) {
+    throw new FlannelctlError(`${[cmd.file, ...cmd.args].join(' ')} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ')}`,
+      'bench removes what it built; fix the cause and run it again', ExitCode.failed)
+  }
+  return r
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  if (o.sections.includes('sync') || o.sections.includes('dataplane')) requireRoot()
+  const started = performance.now()
+  const report: BenchReport = {
+    version: 1,
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+    machine: {cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', kernel: release(), node: process.version, loadAvg: {start: loadavg()[0], end: 0}},
+    options: {sections: o.sections, peers: o.peers, reps: o.reps, startupRuns: o.startupRuns, scale: o.scale},
+    rows: [],
+    scale: [],
+  }
+  const cleanups = new Cleanups()
+  const onSignal = () => {
+    void cleanups.runAll().finally(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    if (o.sections.includes('sync')) {
+      const sizes = [...new Set([o.peers, ...o.scale])].sort((a, b) => a - b)
+      for (const backend of ['vxlan', 'host-gw'] as const) {
+        for (const n of sizes) {
+          // Growth points of 5000 peers and more take seconds per rep: two reps show the trend.
+          const reps = n !== o.peers && n >= 5000 ? Math.min(o.reps, 2) : o.reps
+          o.progress(`sync: ${backend}, ${n} peers, ${reps} reps`)
+          const r = await benchSync(backend, n, reps, n === o.peers, cleanups)
+          report.scale.push(...r.scale)
+          if (n === o.peers) report.rows.push(...r.rows)
+        }
+      }
+    }
+    if (o.sections.includes('startup')) {
+      o.progress(`startup: ${o.startupRuns} runs each`)
+      report.rows.push(...await benchStartup(o.startupRuns))
+    }
+    if (o.sections.includes('trace')) {
+      o.progress('trace/doctor')
+      report.rows.push(...await benchTrace(o, cleanups))
+    }
+    if (o.sections.includes('dataplane')) {
+      for (const backend of ['host-gw', 'vxlan'] as const) {
+        o.progress(`dataplane: ${backend} lab, iperf3 -t ${o.iperfSeconds} and ping`)
+        report.rows.push(...await benchDataplane(backend, o, cleanups))
+      }
+    }
+  } finally {
+    await cleanups.runAll()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+  report.durationMs = performance.now() - started
+  report.machine.loadAvg!.end = loadavg()[0]
+  return report
+}
+
+// ---------------------------------------------------------------------------------------------
+// sync: flannelctl's reconcile against raw batches
+
+const BENCH_NETWORK = '10.0.0.0/8'
+const UNDERLAY_PREFIX = 16
+const NODE_IP = '100.64.0.1'
+const PEER_SUBNET_BASE = ipToInt('10.128.0.0')
+const PEER_IP_BASE = ipToInt('100.64.0.10')
+
+/** The i-th fake peer: a /24 far from the node's own lease, an underlay address on-link in the /16, a VTEP MAC. */
+export function fakePeer(i: number): {subnet: string; publicIP: string; vtepMAC: string} {
+  const b = [(i >>> 24) & 255, (i >>> 16) & 255, (i >>> 8) & 255, i & 255].map(x => x.toString(16).padStart(2, '0'))
+  return {subnet: `${intToIp(PEER_SUBNET_BASE + i * 256)}/24`, publicIP: intToIp(PEER_IP_BASE + i), vtepMAC: `0e:fc:${b.join(':')}`}
+}
+
+/** Times every program a sync runs, so a sync's wall time can be split into apply, record and the rest. */
+class TimingRunner implements Runner {
+  spans: {cmd: Command; ms: number}[] = []
+  constructor(private readonly inner: Runner) {}
+  get target() {
+    return this.inner.target
+  }
+
+  async run(cmd: Command): Promise<CommandResult> {
+    const t0 = performance.now()
+    try {
+      return await this.inner.run(cmd)
+    } finally {
+      this.spans.push({cmd, ms: performance.now() - t0})
+    }
+  }
+
+  /** Batches and record writes run one after another, so their times add up along the wall clock. */
+  breakdown(totalMs: number): SyncBreakdown {
+    const sum = (pred: (c: Command) => boolean) => this.spans.filter(sp => pred(sp.cmd)).reduce((a, sp) => a + sp.ms, 0)
+    const apply = sum(c => c.args[0] === '-batch' || c.file === 'iptables-restore' || c.file === 'sysctl')
+    const record = sum(c => c.file === 'sh')
+    return {apply, record, readAndPlan: Math.max(0, totalMs - apply - record)}
+  }
+}
+
+export function medianBreakdown(bs: SyncBreakdown[]): SyncBreakdown | undefined {
+  if (bs.length === 0) return undefined
+  return {apply: median(bs.map(b => b.apply)), record: median(bs.map(b => b.record)), readAndPlan: median(bs.map(b => b.readAndPlan))}
+}
+
+interface SyncNode {
+  netns: string
+  dir: string
+  storeDir: string
+  options: NodeOptions
+  ctx: ServiceContext
+  timing: TimingRunner
+}
+
+async function makeSyncNode(netns: string, dir: string, backend: 'vxlan' | 'host-gw', cleanups: Cleanups): Promise<SyncNode> {
+  const root = new RealRunner()
+  await must(root, {file: 'ip', args: ['netns', 'add', netns], write: true})
+  cleanups.add(async () => {
+    await root.run({file: 'ip', args: ['netns', 'del', netns], write: true})
+  })
+  for (const args of [
+    ['link', 'set', 'lo', 'up'],
+    ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'],
+    ['addr', 'add', `${NODE_IP}/${UNDERLAY_PREFIX}`, 'dev', 'eth0'],
+    ['link', 'set', 'eth0p', 'up'],
+    ['link', 'set', 'eth0', 'up'],
+  ]) await must(root, {file: 'ip', args: ['-n', netns, ...args], write: true})
+  await mkdir(dir, {recursive: true})
+  const storeDir = join(dir, 'store')
+  const options: NodeOptions = {
+    store: `file:${storeDir}`, iface: 'eth0', subnetFile: join(dir, 'subnet.env'), cniConfDir: join(dir, 'cni'), stateFile: join(dir, 'node.json'),
+  }
+  const timing = new TimingRunner(new RealRunner({kind: 'netns', name: netns}))
+  const ctx: ServiceContext = {runner: timing, dryRun: false, progress: () => {}}
+  await reconcile(ctx, {node: options, network: {network: BENCH_NETWORK, backend}, creating: true, what: 'init'})
+  return {netns, dir, storeDir, options, ctx, timing}
+}
+
+function leaseDir(storeDir: string): string {
+  return join(storeDir, 'coreos.com', 'network', 'subnets')
+}
+
+async function writeLeases(storeDir: string, backend: 'vxlan' | 'host-gw', from: number, to: number): Promise<void> {
+  const dir = leaseDir(storeDir)
+  await mkdir(dir, {recursive: true})
+  const writes: Promise<void>[] = []
+  for (let i = from; i < to; i++) {
+    const p = fakePeer(i)
+    const value = leaseToJson({
+      subnet: p.subnet, publicIP: p.publicIP, publicIPv6: null, backendType: backend,
+      backendData: backend === 'vxlan' ? {VNI: 1, VtepMAC: p.vtepMAC} : {},
+    })
+    writes.push(writeFile(join(dir, keyOfSubnet(p.subnet)), value))
+  }
+  await Promise.all(writes)
+}
+
+async function removeLeases(storeDir: string, from: number, to: number): Promise<void> {
+  const dir = leaseDir(storeDir)
+  await Promise.all(Array.from({length: to - from}, (_, k) => unlink(join(dir, keyOfSubnet(fakePeer(from + k).subnet))).catch(() => {})))
+}
+
+/** The kernel-table ops of a plan, as the batches flannelctl itself would pipe. */
+function rawBatches(ops: Op[]): Command[] {
+  return batchesOf(ops.filter(op => op.tool === 'ip' || op.tool === 'bridge'))
+}
+
+async function runRaw(runner: Runner, batches: Command[]): Promise<number> {
+  const t0 = performance.now()
+  for (const b of batches) await must(runner, b)
+  return performance.now() - t0
+}
+
+interface SyncResult {
+  rows: BenchRow[]
+  scale: ScalePoint[]
+}
+
+async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: number, withCli: boolean, cleanups: Cleanups): Promise<SyncResult> {
+  const id = `fcbench-${randomBytes(3).toString('hex')}`
+  const dir = await mkdtemp(join(tmpdir(), `${id}-`))
+  cleanups.add(() => rm(dir, {recursive: true, force: true}))
+  const a = await makeSyncNode(`${id}-a`, join(dir, 'a'), backend, cleanups)
+  const b = await makeSyncNode(`${id}-b`, join(dir, 'b'), backend, cleanups)
+  const half = Math.floor(peers / 2)
+  const sync = async () => {
+    a.timing.spans = []
+    const r = await timed(() => reconcile(a.ctx, {node: a.options, creating: false, what: 'sync'}))
+    return {ms: r.ms, ops: r.value.ops, breakdown: a.timing.breakdown(r.ms)}
+  }
+  const samples = {add: [] as number[], resync: [] as number[], remove: [] as number[]}
+  const spans = {add: [] as SyncBreakdown[], resync: [] as SyncBreakdown[], remove: [] as SyncBreakdown[]}
+  const raw = {add: [] as number[], resync: [] as number[], remove: [] as number[]}
+  let opCounts = {add: 0, remove: 0}
+  let addBatches: Command[] = []
+  for (let rep = 0; rep < reps; rep++) {
+    await writeLeases(a.storeDir, backend, 0, peers)
+    const add = await sync()
+    addBatches = rawBatches(add.ops)
+    raw.add.push(await runRaw(b.ctx.runner, addBatches))
+    samples.add.push(add.ms)
+    spans.add.push(add.breakdown)
+    const resync = await sync()
+    if (resync.ops.length) throw new FlannelctlError(`bench: a no-change resync planned ${resync.ops.length} ops`, 'this is a bug in sync\'s idempotence', ExitCode.failed)
+    samples.resync.push(resync.ms)
+    spans.resync.push(resync.breakdown)
+    raw.resync.push(await runRaw(b.ctx.runner, addBatches))
+    await removeLeases(a.storeDir, 0, half)
+    const remove = await sync()
+    samples.remove.push(remove.ms)
+    spans.remove.push(remove.breakdown)
+    raw.remove.push(await runRaw(b.ctx.runner, rawBatches(remove.ops)))
+    opCounts = {add: add.ops.length, remove: remove.ops.length}
+    // back to no peers for the next rep (untimed)
+    await removeLeases(a.storeDir, half, peers)
+    const rest = await sync()
+    await runRaw(b.ctx.runner, rawBatches(rest.ops))
+  }
+  const label = backend === 'vxlan' ? `${peers} routes + ${peers} neigh + ${peers} fdb` : `${peers} routes`
+  const rows: BenchRow[] = [
+    makeRow({id: `sync.${backend}.add`, section: 'sync', what: `sync 0 → ${peers} peers (${backend}: ${label})`, unit: 'ms',
+      samples: samples.add, limitSamples: raw.add, limitWhat: `the same ${opCounts.add} lines piped to ip/bridge -batch`, goal: {kind: 'max', value: 2},
+      breakdown: medianBreakdown(spans.add)}),
+    makeRow({id: `sync.${backend}.resync`, section: 'sync', what: `sync, no change, ${peers} peers (${backend})`, unit: 'ms',
+      samples: samples.resync, limitSamples: raw.resync, limitWhat: `re-piping the ${opCounts.add} replace lines`, goal: {kind: 'max', value: 2},
+      breakdown: medianBreakdown(spans.resync)}),
+    makeRow({id: `sync.${backend}.remove`, section: 'sync', what: `sync, ${half} of ${peers} peers gone (${backend})`, unit: 'ms',
+      samples: samples.remove, limitSamples: raw.remove, limitWhat: `the same ${opCounts.remove} del lines piped to ip/bridge -batch`, goal: {kind: 'max', value: 2},
+      breakdown: medianBreakdown(spans.remove)}),
+  ]
+  if (withCli) {
+    // What a person running `flannelctl sync` waits for: a fresh process, start-up and cold code included.
+    await writeLeases(a.storeDir, backend, 0, peers)
+    const args = ['netns', 'exec', a.netns, process.execPath, BIN, 'sync', '--json',
+      '--store', a.options.store!, '--subnet-file', a.options.subnetFile!, '--cni-conf-dir', a.options.cniConfDir!, '--state-file', a.options.stateFile!]
+    const root = new RealRunner()
+    const cli = await timed(() => must(root, {file: 'ip', args, write: true}))
+    const result = JSON.parse(cli.value.stdout) as {upToDate?: boolean; peers?: unknown[]}
+    if (result.upToDate !== false || result.peers?.length !== peers) {
+      throw new FlannelctlError(`bench: flannelctl sync did not add ${peers} peers`, 'run it by hand with --verbose to see why', ExitCode.failed)
+    }
+    rows.push(makeRow({id: `sync.${backend}.add.cli`, section: 'sync', what: `flannelctl sync process 0 → ${peers} (${backend}, incl. start-up)`, unit: 'ms',
+      measured: cli.ms, limitSamples: raw.add, limitWhat: 'the same lines piped to ip/bridge -batch',
+      note: 'one-shot CLI: includes node + oclif start-up (see startup rows); the goal applies to the rows above'}))
+    await runRaw(b.ctx.runner, addBatches)
+    await removeLeases(a.storeDir, 0, peers)
+    const rest = await sync()
+    await runRaw(b.ctx.runner, rawBatches(rest.ops))
+  }
+  const scale: ScalePoint[] = (['add', 'resync', 'remove'] as const).map(step => {
+    const ms = median(samples[step])
+    const rawMs = median(raw[step])
+    return {backend, peers, step, ms, rawMs, ratio: ratioOf(ms, rawMs), breakdown: medianBreakdown(spans[step])}
+  })
+  return {rows, scale}
+}
+
+// ---------------------------------------------------------------------------------------------
+// startup
+
+async function benchStartup(runs: number): Promise<BenchRow[]> {
+  const runner = new RealRunner()
+  const cases = {
+    node: {file: process.execPath, args: ['-e', '0']},
+    version: {file: process.execPath, args: [BIN, '--version']},
+    help: {file: process.execPath, args: [BIN, '--help']},
+  }
+  const samples: Record<keyof typeof cases, number[]> = {node: [], version: [], help: []}
+  // One untimed round warms the page cache; then the cases take turns so drift hits them alike.
+  for (let i = 0; i <= runs; i++) {
+    for (const k of Object.keys(cases) as (keyof typeof cases)[]) {
+      const r = await timed(() => must(runner, cases[k]))
+      if (i > 0) samples[k].push(r.ms)
+    }
+  }
+  return (['version', 'help'] as const).map(k => makeRow({
+    id: `startup.${k}`, section: 'startup', what: `flannelctl --${k}`, unit: 'ms',
+    samples: samples[k], limitSamples: samples.node, limitWhat: 'node -e 0', goal: {kind: 'max', value: 2.5},
+  }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// trace and doctor over generated snapshot directories
+
+const SNAP_NETWORK = '10.16.0.0/12'
+const SNAP_SUBNET_BASE = ipToInt('10.16.0.0')
+const SNAP_NODE_IP_BASE = ipToInt('100.64.0.10')
+
+function macOf(prefix: number, i: number): string {
+  return [prefix, 0xfc, (i >>> 24) & 255, (i >>> 16) & 255, (i >>> 8) & 255, i & 255].map(x => x.toString(16).padStart(2, '0')).join(':')
+}
+
+/** Node i of a generated flannel vxlan cluster: what `ip -j` and iptables-save print on such a node. */
+export function snapshotNode(i: number): {name: string; ip: string; subnet: string; vtep: string; vtepMAC: string; gw: string; pod: string; podIP: string} {
+  const base = SNAP_SUBNET_BASE + i * 256
+  return {
+    name: `node${i}`, ip: intToIp(SNAP_NODE_IP_BASE + i), subnet: `${intToIp(base)}/24`, vtep: intToIp(base), vtepMAC: macOf(0x1e, i),
+    gw: intToIp(base + 1), pod: `pod${i}`, podIP: intToIp(base + 2),
+  }
+}
+
+function nodeTables(i: number, count: number): Record<string, string> {
+  const me = snapshotNode(i)
+  const j = (v: unknown) => JSON.stringify(v)
+  const links = [
+    {ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, operstate: 'UNKNOWN', link_type: 'loopback', address: '00:00:00:00:00:00'},
+    {ifindex: 2, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, operstate: 'UP', link_type: 'ether', address: macOf(0x4e, i), linkinfo: {info_kind: 'veth'}},
+    {ifindex: 3, ifname: 'cni0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, operstate: 'UP', link_type: 'ether', address: macOf(0x52, i), linkinfo: {info_kind: 'bridge', info_data: {stp_state: 0}}},
+    {ifindex: 4, ifname: 'flannel.1', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, operstate: 'UNKNOWN', link_type: 'ether', address: me.vtepMAC,
+      linkinfo: {info_kind: 'vxlan', info_data: {id: 1, local: me.ip, link: 'eth0', port: 8472, learning: false, ttl: 0, ageing: 300, udp_csum: true}}},
+    {ifindex: 5, ifname: 'vethpod0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, master: 'cni0', operstate: 'UP', link_type: 'ether', address: macOf(0x62, i),
+      linkinfo: {info_kind: 'veth', info_slave_kind: 'bridge'}},
+  ]
+  const addrInfo = (family: string, local: string, prefixlen: number, scope: string, label: string) => ({family, local, prefixlen, scope, label})
+  const addrs = [
+    {...links[0], addr_info: [addrInfo('inet', '127.0.0.1', 8, 'host', 'lo')]},
+    {...links[1], linkinfo: undefined, addr_info: [addrInfo('inet', me.ip, 16, 'global', 'eth0')]},
+    {...links[2], linkinfo: undefined, addr_info: [addrInfo('inet', me.gw, 24, 'global', 'cni0')]},
+    {...links[3], linkinfo: undefined, addr_info: [addrInfo('inet', me.vtep, 32, 'global', 'flannel.1')]},
+    {...links[4], linkinfo: undefined, addr_info: []},
+  ]
+  const routes: string[] = [j({dst: me.subnet, dev: 'cni0', protocol: 'kernel', scope: 'link', prefsrc: me.gw, flags: []})]
+  const neigh: string[] = [j({dst: me.podIP, dev: 'cni0', lladdr: macOf(0x66, i), state: ['REACHABLE']})]
+  const fdb: string[] = [j({mac: macOf(0x66, i), ifname: 'vethpod0', flags: [], master: 'cni0', state: ''})]
+  for (let k = 0; k < count; k++) {
+    if (k === i) continue
+    const peer = snapshotNode(k)
+    routes.push(j({dst: peer.subnet, gateway: peer.vtep, dev: 'flannel.1', flags: ['onlink']}))
+    neigh.push(j({dst: peer.vtep, dev: 'flannel.1', lladdr: peer.vtepMAC, state: ['PERMANENT']}))
+    fdb.push(j({mac: peer.vtepMAC, ifname: 'flannel.1', dst: peer.ip, flags: ['self'], state: 'permanent'}))
+  }
+  routes.push(j({dst: '100.64.0.0/16', dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: me.ip, flags: []}))
+  const ipt = [
+    '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':FLANNEL-FWD - [0:0]',
+    '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+    `-A FLANNEL-FWD -s ${SNAP_NETWORK} -m comment --comment "flanneld forward" -j ACCEPT`,
+    `-A FLANNEL-FWD -d ${SNAP_NETWORK} -m comment --comment "flanneld forward" -j ACCEPT`, 'COMMIT',
+    '*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', ':FLANNEL-POSTRTG - [0:0]',
+    '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+    `-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN`,
+    `-A FLANNEL-POSTRTG -s ${me.subnet} -d ${SNAP_NETWORK} -m comment --comment "flanneld masq" -j RETURN`,
+    `-A FLANNEL-POSTRTG -s ${SNAP_NETWORK} -d ${me.subnet} -m comment --comment "flanneld masq" -j RETURN`,
+    `-A FLANNEL-POSTRTG ! -s ${SNAP_NETWORK} -d ${me.subnet} -m comment --comment "flanneld masq" -j RETURN`,
+    `-A FLANNEL-POSTRTG -s ${SNAP_NETWORK} ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`,
+    `-A FLANNEL-POSTRTG ! -s ${SNAP_NETWORK} -d ${SNAP_NETWORK} -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`, 'COMMIT',
+  ]
+  const sysctl: Record<string, string> = {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.default.rp_filter': '0',
+    'net.ipv4.icmp_errors_use_inbound_ifaddr': '0', 'net.ipv4.conf.all.proxy_arp': '0', 'net.bridge.bridge-nf-call-iptables': '1'}
+  for (const l of links) Object.assign(sysctl, {[`net.ipv4.conf.${l.ifname}.rp_filter`]: '0', [`net.ipv4.conf.${l.ifname}.proxy_arp`]: '0', [`net.ipv4.conf.${l.ifname}.forwarding`]: '1'})
+  return {
+    'ip-link.json': j(links) + '\n',
+    'ip-addr.json': j(addrs) + '\n',
+    'ip-route.json': `[${routes.join(',')}]\n`,
+    'ip-neigh.json': `[${neigh.join(',')}]\n`,
+    'bridge-fdb.json': `[${fdb.join(',')}]\n`,
+    'iptables-save.txt': ipt.join('\n') + '\n',
+    'sysctl.json': j(sysctl) + '\n',
+  }
+}
+
+function podTables(i: number): Record<string, string> {
+  const me = snapshotNode(i)
+  const j = (v: unknown) => JSON.stringify(v)
+  const eth0 = {ifindex: 2, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, operstate: 'UP', link_type: 'ether', address: macOf(0x66, i)}
+  return {
+    'ip-link.json': j([eth0]) + '\n',
+    'ip-addr.json': j([{...eth0, addr_info: [{family: 'inet', local: me.podIP, prefixlen: 24, scope: 'global', label: 'eth0'}]}]) + '\n',
+    'ip-route.json': j([{dst: SNAP_NETWORK, gateway: me.gw, dev: 'eth0', flags: []}, {dst: me.subnet, dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: me.podIP, flags: []}]) + '\n',
+    'ip-neigh.json': '[]\n',
+  }
+}
+
+/** DIR/inventory.yaml and DIR/<node>/, DIR/<pod>/ for a healthy `count`-node vxlan cluster, one pod per node. */
+export async function writeClusterSnapshot(dir: string, count: number): Promise<void> {
+  await mkdir(dir, {recursive: true})
+  const inv = ['nodes:', ...Array.from({length: count}, (_, i) => `  - name: node${i}`), 'pods:']
+  for (let i = 0; i < count; i++) {
+    const me = snapshotNode(i)
+    inv.push(`  - name: ${me.pod}`, `    ip: ${me.podIP}`, `    node: ${me.name}`)
+    for (const [name, tables] of [[me.name, nodeTables(i, count)], [me.pod, podTables(i)]] as const) {
+      await mkdir(join(dir, name), {recursive: true})
+      await Promise.all(Object.entries(tables).map(([file, text]) => writeFile(join(dir, name, file), text)))
+    }
+  }
+  await writeFile(join(dir, 'inventory.yaml'), inv.join('\n') + '\n')
+}
+
+/** Wall time of one CLI run; `timeout` bounds a run that would otherwise hang the bench. */
+async function timeCli(args: string[], limitSeconds: number): Promise<{ms: number; result: CommandResult}> {
+  const runner = new RealRunner()
+  const r = await timed(() => runner.run({file: 'timeout', args: [String(limitSeconds), process.execPath, BIN, ...args]}))
+  return {ms: r.ms, result: r.value}
+}
+
+async function benchTrace(o: BenchOptions, cleanups: Cleanups): Promise<BenchRow[]> {
+  const commands = join(dirname(fileURLToPath(import.meta.url)), '..', 'commands')
+  const traceRow = {id: 'trace.1000', section: 'trace' as const, what: 'flannelctl trace pod → pod, 1000-node snapshot', unit: 'ms' as const,
+    limitWhat: 'budget 1 s', goal: {kind: 'max' as const, value: 1}}
+  const doctorRow = {id: 'doctor.100', section: 'trace' as const, what: 'flannelctl doctor, 100-node snapshot (9,900 pairs)', unit: 'ms' as const,
+    limitWhat: 'one trace, same snapshot', goal: undefined}
+  const rows: BenchRow[] = []
+  const dir = await mkdtemp(join(tmpdir(), 'fcbench-snap-'))
+  cleanups.add(() => rm(dir, {recursive: true, force: true}))
+  const runs = 3
+
+  if (existsSync(join(commands, 'trace.js'))) {
+    o.progress('trace: generating a 1000-node snapshot')
+    await writeClusterSnapshot(join(dir, 'c1000'), 1000)
+    const [src, dst] = [snapshotNode(0).pod, snapshotNode(999).pod]
+    const samples: number[] = []
+    let note: string | undefined
+    // The first run reads 300 MB that were just written: untimed, so every timed run finds the page cache warm.
+    for (let k = -1; k < runs; k++) {
+      const r = await timeCli(['trace', src, dst, '--snapshot', join(dir, 'c1000'), '--json'], 120)
+      const disposition = parseDisposition(r.result.stdout)
+      if (r.result.exitCode === 124) {
+        note = 'timed out after 120 s'
+        break
+      }
+      if (!disposition) {
+        note = `trace failed: ${(r.result.stderr || r.result.stdout).trim().split('\n')[0]}`
+        break
+      }
+      if (disposition !== 'DELIVERED') note = `disposition ${disposition} (expected DELIVERED)`
+      if (k >= 0) samples.push(r.ms)
+    }
+    rows.push(samples.length ? makeRow({...traceRow, samples, limit: 1000, note}) : unavailableRow(traceRow, `n/a (${note})`))
+    await rm(join(dir, 'c1000'), {recursive: true, force: true})
+  } else {
+    rows.push(unavailableRow(traceRow, 'n/a (not built)'))
+  }
+
+  if (existsSync(join(commands, 'doctor.js'))) {
+    o.progress('doctor: generating a 100-node snapshot')
+    await writeClusterSnapshot(join(dir, 'c100'), 100)
+    // One pair traced on the same snapshot is the unit: doctor traces all 9,900 of them plus host checks.
+    const one: number[] = []
+    if (existsSync(join(commands, 'trace.js'))) {
+      for (let k = -1; k < runs; k++) {
+        const t = await timeCli(['trace', snapshotNode(0).pod, snapshotNode(99).pod, '--snapshot', join(dir, 'c100'), '--json'], 120)
+        if (k >= 0 && parseDisposition(t.result.stdout)) one.push(t.ms)
+      }
+    }
+    const r = await timeCli(['doctor', '--snapshot', join(dir, 'c100'), '--json'], 300)
+    let note: string | undefined
+    let healthy: boolean | undefined
+    try {
+      healthy = (JSON.parse(r.result.stdout) as {healthy?: boolean}).healthy
+    } catch {
+      note = r.result.exitCode === 124 ? 'timed out after 300 s' : `doctor failed: ${(r.result.stderr || r.result.stdout).trim().split('\n')[0]}`
+    }
+    if (healthy === false) note = 'doctor reported problems on a healthy generated cluster'
+    rows.push(healthy === undefined ? unavailableRow(doctorRow, `n/a (${note})`) : makeRow({...doctorRow, measured: r.ms, limitSamples: one, note}))
+  } else {
+    rows.push(unavailableRow(doctorRow, 'n/a (not built)'))
+  }
+  return rows
+}
+
+function parseDisposition(stdout: string): string | undefined {
+  try {
+    return (JSON.parse(stdout) as {disposition?: string}).disposition
+  } catch {
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// data plane: iperf3 and ping in a lab, pod-to-pod against node-to-node
+
+const DATAPLANE_REPS = 3
+
+export function parseIperfJson(text: string): number | undefined {
+  try {
+    const j = JSON.parse(text) as {end?: {sum_received?: {bits_per_second?: number}}}
+    const bps = j.end?.sum_received?.bits_per_second
+    return typeof bps === 'number' && bps > 0 ? bps / 1e6 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The average round trip in ms from ping's summary line. */
+export function parsePingAvg(text: string): number | undefined {
+  const m = /(?:rtt|round-trip) min\/avg\/max\/(?:mdev|stddev) = [\d.]+\/([\d.]+)\//.exec(text)
+  return m ? Number(m[1]) : undefined
+}
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+/** One bounded iperf3 run: a one-off server in `serverNs`, the client in `clientNs`. Mbit/s received. */
+async function iperf(serverNs: string, clientNs: string, dst: string, seconds: number): Promise<number> {
+  const runner = new RealRunner()
+  const server = runner.run({file: 'ip', args: ['netns', 'exec', serverNs, 'timeout', String(seconds + 15), 'iperf3', '-s', '-1', '-B', dst]})
+  try {
+    for (let attempt = 0; ; attempt++) {
+      await sleep(attempt === 0 ? 150 : 200)
+      const r = await runner.run({file: 'ip', args: ['netns', 'exec', clientNs, 'iperf3', '-c', dst, '-t', String(seconds), '-J']})
+      const mbps = parseIperfJson(r.stdout)
+      if (mbps !== undefined) return mbps
+      if (attempt >= 10) throw new FlannelctlError(`iperf3 ${clientNs} → ${dst} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(0, 2).join(' ')}`, 'is iperf3 installed? (npm run bootstrap)', ExitCode.failed)
+    }
+  } finally {
+    await server
+  }
+}
+
+async function pingAvg(fromNs: string, dst: string): Promise<number> {
+  const r = await must(new RealRunner(), {file: 'ip', args: ['netns', 'exec', fromNs, 'ping', '-q', '-c', '200', '-i', '0.005', '-W', '1', dst]})
+  const avg = parsePingAvg(r.stdout)
+  if (avg === undefined) throw new FlannelctlError(`cannot read ping's summary from ${fromNs}: ${r.stdout.trim().split('\n').at(-1)}`, 'is iputils-ping installed?', ExitCode.failed)
+  return avg
+}
+
+async function benchDataplane(backend: 'vxlan' | 'host-gw', o: BenchOptions, cleanups: Cleanups): Promise<BenchRow[]> {
+  const name = `b${backend === 'vxlan' ? 'vx' : 'hg'}${randomBytes(3).toString('hex')}`
+  const lab = new Lab()
+  cleanups.add(async () => {
+    await lab.down(name)
+  })
+  const state: LabState = await lab.up({name, nodes: 2, backend, segments: 1, podsPerNode: 1, progress: () => {}})
+  const [n1, n2] = state.nodes
+  const p1 = state.pods.find(p => p.node === n1.name)!
+  const p2 = state.pods.find(p => p.node === n2.name)!
+  const tput = {pod: [] as number[], underlay: [] as number[]}
+  const rtt = {pod: [] as number[], underlay: [] as number[]}
+  for (let rep = 0; rep < DATAPLANE_REPS; rep++) {
+    // Alternate which path goes first so that drift on a busy machine hits both alike.
+    const order = rep % 2 === 0 ? (['underlay', 'pod'] as const) : (['pod', 'underlay'] as const)
+    for (const path of order) {
+      const [from, to, dst] = path === 'pod' ? [p1.netns, p2.netns, p2.ip] : [n1.netns, n2.netns, n2.underlayIP]
+      tput[path].push(await iperf(to, from, dst, o.iperfSeconds))
+      rtt[path].push(await pingAvg(from, dst) * 1000)
+    }
+  }
+  const pathWhat = `${p1.name} → ${p2.name}`
+  return [
+    makeRow({id: `dataplane.${backend}.throughput`, section: 'dataplane', what: `iperf3 TCP ${pathWhat} (${backend})`, unit: 'Mbit/s',
+      samples: tput.pod, limitSamples: tput.underlay, limitWhat: 'node → node on the underlay',
+      goal: backend === 'host-gw' ? {kind: 'min', value: 0.95} : undefined,
+      note: backend === 'vxlan' ? 'vxlan pays encapsulation (50 bytes per packet, MTU 1450) and a UDP hop' : undefined}),
+    makeRow({id: `dataplane.${backend}.latency`, section: 'dataplane', what: `ping RTT ${pathWhat} (${backend})`, unit: 'µs',
+      samples: rtt.pod, limitSamples: rtt.underlay, limitWhat: 'node → node on the underlay',
+      note: 'RTT ratio: pod paths cross two more veth pairs and a bridge each way'}),
+  ]
+}
