@@ -10,8 +10,15 @@ export interface Cidr {
   prefixlen: number
 }
 
+/** Plain dotted quads (optionally /0-32) are the common case and need no full parser. */
+const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(\/(3[0-2]|[12]?\d))?$/
+
+function isValidV4(s: string): boolean {
+  return DOTTED_QUAD.test(s) || Address4.isValid(s)
+}
+
 export function isIPv4(s: string): boolean {
-  return Address4.isValid(s) && !s.includes('/')
+  return isValidV4(s) && !s.includes('/')
 }
 
 export function ipToInt(ip: string): number {
@@ -38,7 +45,7 @@ export function maskOf(prefixlen: number): number {
 /** Parse `a.b.c.d/n` (or a bare address as /32). Throws on malformed input. */
 export function parseCidr(s: string): Cidr {
   const [ip, len] = s.split('/')
-  if (!Address4.isValid(s)) throw new Error(`not an IPv4 CIDR: ${s}`)
+  if (!isValidV4(s)) throw new Error(`not an IPv4 CIDR: ${s}`)
   const prefixlen = len === undefined ? 32 : Number(len)
   if (!Number.isInteger(prefixlen) || prefixlen < 0 || prefixlen > 32) throw new Error(`bad prefix length in ${s}`)
   return {base: (ipToInt(ip) & maskOf(prefixlen)) >>> 0, prefixlen}
