@@ -77,14 +77,21 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
   const r0 = await runner.run({file, args})
   if (r0.exitCode !== 0) unreachable(name, runner, r0)
   tables[firstName] = {format, text: r0.stdout}
+  const host = new HostAdapter(runner, name)
   await Promise.all(entries.slice(1).map(async ([table, c]) => {
+    if (table === 'iptables-save') {
+      // The rules live in iptables-nft or iptables-legacy: read the one the host uses.
+      const ipt = await host.iptables()
+      if (ipt) tables[table] = {format: 'txt', text: ipt.save}
+      return
+    }
     const [f, ...a] = c[format]
     const r = await runner.run({file: f, args: a})
-    if (r.exitCode === 0) tables[table] = {format: table === 'iptables-save' ? 'txt' : format, text: r.stdout}
+    if (r.exitCode === 0) tables[table] = {format, text: r.stdout}
     else if (!c.optional) unreachable(name, runner, r)
   }))
   const partial = snapshotFromTables(name, tables, `${name} (${where(runner)})`)
-  const sysctls = await new HostAdapter(runner, name).sysctls(interestingSysctls((partial.links ?? []).map(l => l.name)))
+  const sysctls = await host.sysctls(interestingSysctls((partial.links ?? []).map(l => l.name)))
   tables.sysctl = {format, text: sysctlText(sysctls, format)}
   return {name, tables, snapshot: {...partial, sysctls}}
 }
