@@ -19,6 +19,7 @@ import {createHash} from 'node:crypto'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {BIN, cli, uniqueLab} from '../helpers/cli.js'
+import {comparableIptables} from '../helpers/iptables.js'
 
 const KILL_AT = 'FLANNELCTL_KILL_AT'
 const HOST_IP = '192.168.181.1'
@@ -123,25 +124,6 @@ class Host {
 
 const sha256 = (t: string) => createHash('sha256').update(t).digest('hex')
 
-/**
- * A table that holds nothing but its built-in chains at policy ACCEPT is the same as no table: the
- * first iptables-restore registers it, and nothing removes it again (nor needs to).
- */
-function withoutEmptyTables(lines: string[]): string[] {
-  const out: string[] = []
-  let table: string[] = []
-  for (const line of lines) {
-    if (line.startsWith('*')) table = [line]
-    else if (line === 'COMMIT') {
-      const empty = table.slice(1).every(l => /^:[A-Z]+ ACCEPT \[0:0\]$/.test(l))
-      if (!empty) out.push(...table, line)
-      table = []
-    } else if (table.length) table.push(line)
-    else if (line !== '') out.push(line)
-  }
-  return out
-}
-
 async function listTree(dir: string, prefix = ''): Promise<string[]> {
   if (!existsSync(dir)) return []
   const out: string[] = []
@@ -166,7 +148,7 @@ async function stateOf(h: Host): Promise<Record<string, unknown>> {
     j('ip', '-4', 'neigh', 'show', 'nud', 'permanent'), j('bridge', 'fdb', 'show'),
   ])
   const save = await inNs(h.ns, 'iptables-save')
-  const rules = withoutEmptyTables(save.split('\n').filter(l => !l.startsWith('#')).map(l => l.replace(/\[\d+:\d+\]/, '[0:0]')))
+  const rules = comparableIptables(save)
   const appended = rules.filter(l => l.startsWith('-A '))
   expect(new Set(appended).size, `duplicate rules:\n${save}`).to.equal(appended.length)
   const file = async (path: string) => (existsSync(path) ? norm(await readFile(path, 'utf8')) : null)

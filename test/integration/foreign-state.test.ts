@@ -13,6 +13,7 @@ import {existsSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {BIN, cli, uniqueLab} from '../helpers/cli.js'
+import {comparableIptables} from '../helpers/iptables.js'
 
 const HOST_IP = '192.168.182.1'
 const NETWORK = '10.244.0.0/16'
@@ -106,7 +107,7 @@ describe('foreign state survives init → sync → migrate → reset (real kerne
         'net.ipv4.conf.all.forwarding', 'net.ipv4.conf.docker0.forwarding'),
     ])
     return {
-      iptables: withoutEmptyTables(lines(save).filter(l => !l.startsWith('#')).map(l => l.replace(/\[\d+:\d+\]/, '[0:0]'))),
+      iptables: comparableIptables(save, ours),
       routes: lines(routes).filter(l => !peerRoute(l)),
       neigh: lines(neigh),
       fdb: lines(fdb),
@@ -206,21 +207,6 @@ describe('foreign state survives init → sync → migrate → reset (real kerne
     expect(await ownedLeft()).to.deep.equal([])
   })
 })
-
-/** A table holding only its built-in chains at policy ACCEPT is as good as none (iptables-restore registers it once). */
-function withoutEmptyTables(lines: string[]): string[] {
-  const out: string[] = []
-  let table: string[] = []
-  for (const line of lines) {
-    if (line.startsWith('*')) table = [line]
-    else if (line === 'COMMIT') {
-      if (!table.slice(1).every(l => /^:[A-Z]+ ACCEPT \[0:0\]$/.test(l))) out.push(...table, line)
-      table = []
-    } else if (table.length) table.push(line)
-    else out.push(line)
-  }
-  return out
-}
 
 describe('foreign files and the iptables flavour (real kernel)', function () {
   this.timeout(120000)
