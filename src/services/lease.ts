@@ -1,7 +1,10 @@
 /** The store's view: config and leases, the same for every store kind. */
-import {openStore, Lease, InvalidEntry} from '../store/store.js'
+import {openStore, Lease, InvalidEntry, type StoreOptions} from '../store/store.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
 import {userError} from '../errors.js'
+import {HostAdapter} from '../adapters/host.js'
+import {RealRunner} from '../adapters/runner.js'
+import {loadRecord, storeOptions} from './node.js'
 
 export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; leases: Lease[]; invalid: InvalidEntry[]; store: string}> {
   const store = await openStore(storeSpec, opts)
@@ -36,4 +39,10 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
   } finally {
     await store.close()
   }
+}
+
+/** The store to read when none is named: the one `init` recorded on this host, else the default. */
+export async function recordedStore(stateFile: string | undefined): Promise<{spec: string; options: StoreOptions} | undefined> {
+  const {rec} = await loadRecord(new HostAdapter(new RealRunner()), {stateFile}, true)
+  return rec ? {spec: rec.store, options: storeOptions(rec)} : undefined
 }

@@ -1,25 +1,26 @@
 import {BaseCommand} from '../../cli/base.js'
-import {storeFlags, storeSpec, jsonFlag} from '../../cli/flags.js'
-import {listLeases} from '../../services/lease.js'
+import {storeFlags, storeSpec, jsonFlag, nodeFlags} from '../../cli/flags.js'
+import {listLeases, recordedStore} from '../../services/lease.js'
 import {leaseTable} from '../../ui/leases.js'
 
 export default class LeaseList extends BaseCommand {
   static override summary = 'The subnet leases in the store'
   static override description = `One row per lease: subnet, public IP, backend, VTEP MAC and expiry, read from the store as flanneld writes it (etcd keys under /coreos.com/network/subnets, or the same layout in a file store). Entries that are not valid leases are listed as skipped.`
   static override examples = [
-    {description: 'The store named by --store or FLANNELCTL_STORE (in a lab node, the lab\'s store)', command: '<%= config.bin %> lease list'},
+    {description: 'The store named by --store or FLANNELCTL_STORE, else the one init recorded on this host', command: '<%= config.bin %> lease list'},
     {description: 'As JSON, with the network config', command: '<%= config.bin %> lease list --json'},
     {description: 'An etcd store by address (a lab made with --store etcd runs one at 192.168.100.2, reachable from its nodes)', command: '<%= config.bin %> lease list --store etcd://192.168.100.2:2379'},
   ]
 
   static override flags = {
     ...storeFlags,
+    'state-file': nodeFlags['state-file'],
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LeaseList)
-    const {spec, options} = storeSpec(flags)
+    const {spec, options} = (flags.store === undefined ? await recordedStore(flags['state-file']) : undefined) ?? storeSpec(flags)
     const r = await listLeases(spec, options)
     if (flags.json) return this.outJson({store: r.store, network: r.netConf?.network ?? null, backend: r.netConf?.backend ?? null, leases: r.leases, invalid: r.invalid})
     this.out(leaseTable(r.leases))
