@@ -3,13 +3,14 @@
  * All programs run through a Runner, so the same code serves real hosts, namespaces, dry-runs
  * and recorded replays.
  */
+import {randomBytes} from 'node:crypto'
 import {FlannelctlError, ExitCode} from '../errors.js'
 import type {HostSnapshot} from '../core/model.js'
 import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
-import {Runner, Command, commandLine} from './runner.js'
+import {Runner, Command, CommandResult, commandLine} from './runner.js'
 
 /**
  * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
@@ -56,9 +57,13 @@ export function flavourFromVersion(text: string): IptablesFlavour | undefined {
   return undefined
 }
 
+const LINK_ARGS = ['-d', '-j', 'link', 'show']
+
 export class HostAdapter {
   /** undefined until read; null when the host has no iptables at all */
   private iptablesTools?: IptablesTools | null
+  /** the link table requireIproute() read, for the snapshot() that follows it */
+  private prefetchedLinks?: Promise<CommandResult>
 
   constructor(readonly runner: Runner, readonly name = 'local') {}
 
@@ -82,6 +87,31 @@ export class HostAdapter {
   }
 
   /**
+   * Run several reads as one program run (a shell running them in turn): each run costs this
+   * process a fork. Every output is followed by a line with a random marker and its exit code, so
+   * outputs come back byte for byte. A program the shell does not find (127) is undefined, as in tryRead().
+   */
+  private async readSeveral(commands: string[][]): Promise<({stdout: string; exitCode: number} | undefined)[]> {
+    const marker = `flannelctl-${randomBytes(12).toString('hex')}`
+    // Every word is single-quoted: nothing in a command reaches the shell's parser as anything but a word.
+    // The script comes on stdin (`sh -s`), so --verbose never shows a read as an `sh -c` file write;
+    // the programs it runs read /dev/null, never the rest of the script.
+    const script = `m=$1\n${commands.map(c => `${c.map(shellQuote).join(' ')} </dev/null; printf '\\n%s %d\\n' "$m" "$?"\n`).join('')}`
+    const r = await this.runner.run({file: 'sh', args: ['-s', marker], input: script})
+    const out: ({stdout: string; exitCode: number} | undefined)[] = []
+    let rest = r.stdout
+    for (let i = 0; i < commands.length; i++) {
+      const m = new RegExp(`\\n${marker} (\\d+)\\n`).exec(rest)
+      if (!m) throw new FlannelctlError(`reading ${commands.map(c => c[0]).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
+        'check that sh is installed', ExitCode.failed)
+      const exitCode = Number(m[1])
+      out.push(exitCode === 127 ? undefined : {stdout: rest.slice(0, m.index), exitCode})
+      rest = rest.slice(m.index + m[0].length)
+    }
+    return out
+  }
+
+  /**
    * Where this host's rules live. Debian ships both iptables-nft and iptables-legacy; rules written
    * into the one the host does not use are invisible to it (and to its other software). So: the
    * flavour that holds rules; when both do, the one with more (as kube's iptables-wrapper decides);
@@ -94,7 +124,7 @@ export class HostAdapter {
       const r = await this.tryRead(this.iptablesTools.save, [])
       return r && r.exitCode === 0 ? {tools: this.iptablesTools, save: r.stdout} : undefined
     }
-    const [nft, legacy] = await Promise.all([this.tryRead('iptables-nft-save', []), this.tryRead('iptables-legacy-save', [])])
+    const [nft, legacy] = await this.readSeveral([['iptables-nft-save'], ['iptables-legacy-save']])
     const ok = (r: {exitCode: number} | undefined) => r !== undefined && r.exitCode === 0
     let found: {tools: IptablesTools; save: string} | undefined
     if (ok(nft) && ok(legacy)) {
@@ -123,7 +153,10 @@ export class HostAdapter {
   }
 
   private async read(file: string, args: string[], {optional = false} = {}): Promise<string | undefined> {
-    const r = await this.runner.run({file, args})
+    return this.checkRead(await this.runner.run({file, args}), file, args, {optional})
+  }
+
+  private checkRead(r: CommandResult, file: string, args: string[], {optional = false} = {}): string | undefined {
     if (r.exitCode !== 0) {
       if (optional) return undefined
       throw new FlannelctlError(`${[file, ...args].join(' ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
@@ -132,21 +165,29 @@ export class HostAdapter {
     return r.stdout
   }
 
-  /** Fail early and clearly when iproute2 is missing, before anything else is read or written. */
+  /**
+   * Fail early and clearly when iproute2 is missing, before anything else is read or written. The
+   * check is the link read the next snapshot() needs anyway: a missing ip fails it just as it would
+   * fail `ip -V`, and a sync runs one program less. A failing read is reported by snapshot(), as before.
+   */
   async requireIproute(): Promise<void> {
-    await this.runner.run({file: 'ip', args: ['-V']})
+    const links = this.runner.run({file: 'ip', args: LINK_ARGS})
+    links.catch(() => {})
+    this.prefetchedLinks = links
+    await links
   }
 
   /** Everything the builder and the tracer look at, read in parallel. */
   async snapshot(): Promise<HostSnapshot> {
-    const linksRead = this.read('ip', ['-d', '-j', 'link', 'show']).then(text => parseIpLinkJson(text!))
+    const prefetched = this.prefetchedLinks
+    this.prefetchedLinks = undefined
+    const linksText = prefetched ? prefetched.then(r => this.checkRead(r, 'ip', LINK_ARGS)) : this.read('ip', LINK_ARGS)
+    const linksRead = linksText.then(text => parseIpLinkJson(text!))
     // The sysctls to read depend on the link names only: read them while the larger tables still come in.
     const sysctlsRead = linksRead.then(links => this.sysctls(interestingSysctls(links.map(l => l.name))))
-    const [links, addr, route, neigh, fdb, ipt, sysctls] = await Promise.all([
+    const [links, [addr, route, neigh], fdb, ipt, sysctls] = await Promise.all([
       linksRead,
-      this.read('ip', ['-j', 'addr', 'show']),
-      this.read('ip', ['-j', 'route', 'show']),
-      this.read('ip', ['-j', 'neigh', 'show']),
+      this.readIpTables(),
       this.read('bridge', ['-j', 'fdb', 'show'], {optional: true}),
       this.iptables(),
       sysctlsRead,
@@ -164,6 +205,22 @@ export class HostAdapter {
     return snap
   }
 
+  /**
+   * addr, route and neigh in one `ip -j -batch -` run: every program run costs a fork and
+   * milliseconds. iproute2 prints each command's JSON array on a line of its own; anything else
+   * (an old ip that prints otherwise, a failed batch) falls back to one run per table.
+   */
+  private async readIpTables(): Promise<[string, string, string]> {
+    const tables = ['addr', 'route', 'neigh']
+    const r = await this.runner.run({file: 'ip', args: ['-j', '-batch', '-'], input: tables.map(t => `${t} show\n`).join('')})
+    if (r.exitCode === 0) {
+      const docs = r.stdout.split('\n').filter(line => line.trim() !== '')
+      if (docs.length === tables.length && docs.every(d => d.startsWith('[') && d.trimEnd().endsWith(']'))) return docs as [string, string, string]
+    }
+    const [addr, route, neigh] = await Promise.all(tables.map(t => this.read('ip', ['-j', t, 'show'])))
+    return [addr!, route!, neigh!]
+  }
+
   /** Read sysctls without a shell: grep prints `path:value` for every file that exists. */
   async sysctls(keys: string[]): Promise<Record<string, string>> {
     const paths = keys.map(sysctlPath)
@@ -179,6 +236,12 @@ export class HostAdapter {
   async readFile(path: string): Promise<string | undefined> {
     const r = await this.runner.run({file: 'cat', args: ['--', path]})
     return r.exitCode === 0 ? r.stdout : undefined
+  }
+
+  /** Several files in one program run; undefined for each one that cat cannot read. */
+  async readFiles(paths: string[]): Promise<(string | undefined)[]> {
+    const results = await this.readSeveral(paths.map(path => ['cat', '--', path]))
+    return results.map(r => (r !== undefined && r.exitCode === 0 ? r.stdout : undefined))
   }
 
   /** The route the kernel would use to reach `ip` (`ip route get`). */
@@ -233,6 +296,11 @@ export function noIptables(host: string): FlannelctlError {
   return new FlannelctlError(`${host} has no iptables: neither iptables-nft nor iptables-legacy (nor iptables-save) is installed`,
     'install iptables (Debian: apt-get install iptables), which provides both; flannelctl needs it for its FLANNEL-FWD and FLANNEL-POSTRTG chains',
     ExitCode.usage)
+}
+
+/** One word for sh, whatever it holds. */
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`
 }
 
 function firstLine(s: string): string {

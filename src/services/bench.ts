@@ -266,7 +266,7 @@ class TimingRunner implements Runner {
   breakdown(totalMs: number): SyncBreakdown {
     const sum = (pred: (c: Command) => boolean) => this.spans.filter(sp => pred(sp.cmd)).reduce((a, sp) => a + sp.ms, 0)
     const apply = sum(c => c.args[0] === '-batch' || c.file === 'iptables-restore' || c.file === 'sysctl')
-    const record = sum(c => c.file === 'sh')
+    const record = sum(c => c.file === 'sh' && c.write === true)
     return {apply, record, readAndPlan: Math.max(0, totalMs - apply - record)}
   }
 }

@@ -339,9 +339,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const {rec: prev, path: statePath} = await loading
   const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
-  // Both files are read while the host's tables are: each read is a program run.
-  const subnetEnvRead = settleLater(host.readFile(subnetFile))
-  const conflistRead = settleLater(host.readFile(`${cniConfDir}/${CONFLIST_NAME}`))
+  // Both files are read while the host's tables are, in one program run: each run costs a fork.
+  const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
+  const subnetEnvRead = settleLater(filesRead.then(([subnetEnvText]) => subnetEnvText))
+  const conflistRead = settleLater(filesRead.then(([, conflistText]) => conflistText))
   const snap = await host.snapshot()
   const {iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP)
   const ifaceProblem = ifNameProblem(iface)
