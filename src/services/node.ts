@@ -9,10 +9,10 @@ import {userError, FlannelctlError, ExitCode} from '../errors.js'
 import {HostAdapter, noIptables} from '../adapters/host.js'
 import {withFileLock} from '../store/file-lock.js'
 import {ifNameProblem, showName} from '../core/names.js'
-import type {HostSnapshot, Route} from '../core/model.js'
+import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
-import {indexRoutes, type RouteIndex} from '../core/route-lookup.js'
+import {onLinkAddresses} from '../core/route-lookup.js'
 import {migrationPhase, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
@@ -20,7 +20,7 @@ import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, cniConflist,
 } from '../core/flannel.js'
-import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps, ipToInt, normaliseDst} from '../core/addr.js'
+import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps} from '../core/addr.js'
 import {openStore, DEFAULT_STORE} from '../store/store.js'
 import type {Store, Lease} from '../store/store.js'
 import type {ServiceContext} from './context.js'
@@ -196,43 +196,6 @@ function sameRecord(a: NodeRecord | undefined, b: NodeRecord): boolean {
 function settleLater<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {})
   return p
-}
-
-/** isOnLink() of core/route-lookup.ts over a prebuilt index: reached without a gateway. */
-function isOnLinkIn(index: RouteIndex, ip: string): boolean {
-  const r = index.lookup(ip)
-  return r !== undefined && r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined
-}
-
-/**
- * The addresses the main table reaches without a gateway: isOnLink() for many at once. isOnLink()
- * sorts the whole table per call, and a lookup scans it until a prefix matches, past every peer's
- * pod route first (a million steps at 1000 peers). A route that contains none of the addresses can
- * be the match for none of them, so the one index is built over the few routes that contain one.
- */
-function onLinkAddresses(routes: Route[], ips: string[]): Set<string> {
-  const sorted = [...new Set(ips)].map(ipToInt).sort((a, b) => a - b)
-  const containsOne = (r: Route): boolean => {
-    const dst = normaliseDst(r.dst)
-    if (dst === 'default') return true
-    let c
-    try {
-      c = parseCidr(dst)
-    } catch {
-      return true // the index reports it, as it always did
-    }
-    const last = c.base + 2 ** (32 - c.prefixlen) - 1
-    let lo = 0
-    let hi = sorted.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (sorted[mid] < c.base) lo = mid + 1
-      else hi = mid
-    }
-    return lo < sorted.length && sorted[lo] <= last
-  }
-  const index = indexRoutes(routes.filter(containsOne))
-  return new Set(ips.filter(ip => isOnLinkIn(index, ip)))
 }
 
 function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
