@@ -59,10 +59,11 @@ export default class LabBreak extends BaseCommand {
       : r.fault.expect.disposition
     this.out(`see it:  ${traceCmd}   (expect ${expect})`)
     this.out(`         flannelctl doctor --lab ${state.name}`)
-    // sync puts back what the fault changed, on the nodes whose tables it changed (for stale-vtep-mac: the peer).
-    const changed = [...new Set(r.commands.map(c => /^\[([^\]]+)\]/.exec(c)?.[1]).filter((n): n is string => n !== undefined))]
+    // sync puts back what the fault changed, on the nodes whose tables it changed, then on the broken
+    // node itself (for stale-vtep-mac the peer republishes its new MAC first, then the node picks it up).
+    const changed = r.commands.map(c => /^\[([^\]]+)\]/.exec(c)?.[1]).filter((n): n is string => n !== undefined)
     const name = state.name === 'demo' ? '' : ` --name ${state.name}`
-    const syncs = (changed.length ? changed : [r.node.name]).map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')
+    const syncs = [...new Set([...changed, r.node.name])].map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')
     this.out(`repair:  apply the fix the trace prints, or ${syncs}`)
   }
 }
