@@ -8,7 +8,7 @@ import {interestingSysctls} from '../core/model.js'
 import {isIPv4} from '../core/addr.js'
 import {userError} from '../errors.js'
 import {HostAdapter} from './host.js'
-import type {Command, CommandResult, Runner} from './runner.js'
+import {firstLine, type Command, type CommandResult, type Runner} from './runner.js'
 import {targetToString, type Target} from './target.js'
 import {snapshotFromTables, type RawTables, type TableFormat, type TableName} from './snapshot-dir.js'
 import type {HostSnapshot} from '../core/model.js'
@@ -46,9 +46,6 @@ function where(runner: Runner): string {
     ? `${targetToString(runner.target)} netns ${runner.netns}` : targetToString(runner.target)
 }
 
-function firstLine(s: string): string {
-  return s.trim().split('\n')[0] ?? ''
-}
 
 /** A host that cannot be read at all is the user's inventory's problem (exit 2), not a crash. */
 function unreachable(name: string, runner: Runner, r: CommandResult): never {

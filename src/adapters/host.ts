@@ -10,7 +10,8 @@ import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
-import {Runner, Command, CommandResult, commandLine} from './runner.js'
+import {Runner, Command, CommandResult, commandLine, firstLine} from './runner.js'
+import {shellQuote} from './target.js'
 
 /**
  * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
@@ -296,15 +297,6 @@ export function noIptables(host: string): FlannelctlError {
   return new FlannelctlError(`${host} has no iptables: neither iptables-nft nor iptables-legacy (nor iptables-save) is installed`,
     'install iptables (Debian: apt-get install iptables), which provides both; flannelctl needs it for its FLANNEL-FWD and FLANNEL-POSTRTG chains',
     ExitCode.usage)
-}
-
-/** One word for sh, whatever it holds. */
-function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`
-}
-
-function firstLine(s: string): string {
-  return s.trim().split('\n')[0] ?? ''
 }
 
 function sameBatch(a: Op, b: Op): boolean {

@@ -33,6 +33,11 @@ export interface Runner {
   run(cmd: Command): Promise<CommandResult>
 }
 
+/** The first line of a program's message, for one-line errors. */
+export function firstLine(s: string): string {
+  return s.trim().split('\n')[0] ?? ''
+}
+
 export function commandLine(cmd: Command): string {
   return [cmd.file, ...cmd.args].join(' ')
 }

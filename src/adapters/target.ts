@@ -24,7 +24,8 @@ export function targetToString(t: Target): string {
   return t.kind === 'local' ? 'local' : t.kind === 'netns' ? `netns:${t.name}` : `ssh:${t.destination}`
 }
 
-function shellQuote(word: string): string {
+/** One word for a POSIX shell, whatever it holds (bare when it needs no quoting). */
+export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./=:,@+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
 }
 

@@ -304,8 +304,6 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
   // Both files are read while the host's tables are, in one program run: each run costs a fork.
   const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
-  const subnetEnvRead = settleLater(filesRead.then(([subnetEnvText]) => subnetEnvText))
-  const conflistRead = settleLater(filesRead.then(([, conflistText]) => conflistText))
   const snap = await host.snapshot()
   const {iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP)
   const ifaceProblem = ifNameProblem(iface)
@@ -342,7 +340,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const backendData: Record<string, unknown> = leaseBackend === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
 
     const {leases, invalid} = await store.listLeases()
-    const subnetEnvText = await subnetEnvRead
+    const [subnetEnvText, conflist] = await filesRead
     const preferredSubnet = subnetFromEnv(subnetEnvText) ?? prev?.subnet
     const leaseRecreated = prev?.subnet !== undefined && !leases.some(l => l.publicIP === publicIP)
     for (const bad of invalid) ctx.progress(`warning: skipped store entry ${bad.key}: ${bad.reason}`)
@@ -404,7 +402,6 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       ownedRoutes: rec.ownedRoutes,
       keepVxlanDevice: phase?.keepVxlanDevice,
     }
-    const conflist = await conflistRead
     let plan
     try {
       plan = planNode(intent, snap, {subnetEnv: subnetEnvText, conflist})
@@ -413,13 +410,13 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     }
     const current = new Map([[rec.subnetFile, subnetEnvText], [`${rec.cniConfDir}/${CONFLIST_NAME}`, conflist]])
     const owned = ownContents(prev, nc.network, mtu)
-    const foreign = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file' && current.get(op.path) !== undefined && !owned.has(sha256(current.get(op.path)!)))
+    const fileOps = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file')
+    const foreign = fileOps.filter(op => current.get(op.path) !== undefined && !owned.has(sha256(current.get(op.path)!)))
     if (foreign.length > 0 && !o.force) {
       throw userError(`${foreign.map(f => f.path).join(' and ')} ${foreign.length > 1 ? 'were' : 'was'} not written by flannelctl (the content is not what it wrote)`,
         'this host was not changed; move the file away, or pass --force to overwrite it')
     }
     if (plan.ops.some(op => op.tool === 'iptables') && host.iptablesFlavour === 'none') throw noIptables(host.name)
-    const fileOps = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file')
     const written = [...current.keys()].map(path => fileOps.find(op => op.path === path)?.content ?? current.get(path))
       .filter((t): t is string => t !== undefined).map(sha256)
     rec.writtenFiles = [...new Set([...written, ...(prev?.writtenFiles ?? [])])].slice(0, 6)

@@ -30,7 +30,8 @@ interface LockOwner {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-function errno(e: unknown): string | undefined {
+/** The errno code of a failed fs call (ENOENT, EEXIST, ...). */
+export function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code
 }
 

@@ -14,7 +14,7 @@ import {basename, dirname, join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
-import {withFileLock, type LockOptions} from './file-lock.js'
+import {withFileLock, errno, type LockOptions} from './file-lock.js'
 import {
   checkMetaKey, classifyEntries, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
@@ -33,10 +33,6 @@ const TTL_MS = LEASE_TTL_SECONDS * 1000
  */
 const FILE_MODE = 0o644
 const DIR_MODE = 0o755
-
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException)?.code
-}
 
 /** One lease file: its value and lifetime from the same open file; undefined when gone or not a file. */
 function readEntrySync(path: string, key: string): RawEntry | undefined {
