@@ -4,14 +4,15 @@
  * and recorded replays.
  */
 import {randomBytes} from 'node:crypto'
+import {chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync} from 'node:fs'
+import {dirname} from 'node:path'
 import {FlannelctlError, ExitCode} from '../errors.js'
 import type {HostSnapshot} from '../core/model.js'
 import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
-import {Runner, Command, CommandResult, commandLine, firstLine} from './runner.js'
-import {shellQuote} from './target.js'
+import {Runner, Command, CommandResult, commandLine, firstLine, notInstalled, seesPathAsThisProcess} from './runner.js'
 
 /**
  * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
@@ -58,13 +59,43 @@ export function flavourFromVersion(text: string): IptablesFlavour | undefined {
   return undefined
 }
 
-const LINK_ARGS = ['-d', '-j', 'link', 'show']
+/** The tables a snapshot reads, in this order; a missing `bridge` (optional) leaves fdb unknown. */
+const SNAPSHOT_TABLES: {read: string[]; optional?: boolean}[] = [
+  {read: ['ip', '-d', '-j', 'link', 'show']},
+  {read: ['ip', '-j', 'addr', 'show']},
+  {read: ['ip', '-j', 'route', 'show']},
+  {read: ['ip', '-j', 'neigh', 'show']},
+  {read: ['bridge', '-j', 'fdb', 'show'], optional: true},
+]
+
+/** A word of a read script: a plain word is single-quoted, a glob is left for the shell to expand. */
+type ShellWord = string | {glob: string}
+
+export interface ReadResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+}
+
+function shellWord(w: ShellWord): string {
+  if (typeof w === 'string') return `'${w.replace(/'/g, `'\\''`)}'`
+  if (!/^[A-Za-z0-9_./*-]+$/.test(w.glob)) throw new Error(`not a plain glob: ${w.glob}`)
+  return w.glob
+}
+
+/** `grep -H '' FILES` output (`/proc/sys/a/b:value` lines) as sysctl keys (a.b) and values. */
+export function parseSysctlGrep(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of text.split('\n')) {
+    const m = /^\/proc\/sys\/(.+?):(.*)$/.exec(line)
+    if (m) out[m[1].replace(/\//g, '.')] = m[2].trim()
+  }
+  return out
+}
 
 export class HostAdapter {
   /** undefined until read; null when the host has no iptables at all */
   private iptablesTools?: IptablesTools | null
-  /** the link table requireIproute() read, for the snapshot() that follows it */
-  private prefetchedLinks?: Promise<CommandResult>
 
   constructor(readonly runner: Runner, readonly name = 'local') {}
 
@@ -89,24 +120,30 @@ export class HostAdapter {
 
   /**
    * Run several reads as one program run (a shell running them in turn): each run costs this
-   * process a fork. Every output is followed by a line with a random marker and its exit code, so
-   * outputs come back byte for byte. A program the shell does not find (127) is undefined, as in tryRead().
+   * process a fork, and inside a namespace two execs. Every output (stdout and stderr) is followed
+   * by a line with a random marker, stdout's also by the exit code, so outputs come back byte for
+   * byte. A program the shell does not find (127) is undefined, as in tryRead().
    */
-  private async readSeveral(commands: string[][]): Promise<({stdout: string; exitCode: number} | undefined)[]> {
+  private async readSeveral(commands: ShellWord[][]): Promise<(ReadResult | undefined)[]> {
     const marker = `flannelctl-${randomBytes(12).toString('hex')}`
-    // Every word is single-quoted: nothing in a command reaches the shell's parser as anything but a word.
-    // The script comes on stdin (`sh -s`), so --verbose never shows a read as an `sh -c` file write;
-    // the programs it runs read /dev/null, never the rest of the script.
-    const script = `m=$1\n${commands.map(c => `${c.map(shellQuote).join(' ')} </dev/null; printf '\\n%s %d\\n' "$m" "$?"\n`).join('')}`
+    // Every word is single-quoted (globs are checked to hold nothing else): nothing in a command
+    // reaches the shell's parser as anything but a word. The script comes on stdin (`sh -s`), so
+    // --verbose never shows a read as an `sh -c` file write; the programs it runs read /dev/null,
+    // never the rest of the script.
+    const script = `m=$1\n${commands.map(c => `${c.map(shellWord).join(' ')} </dev/null; s=$?; printf '\\n%s %d\\n' "$m" "$s"; printf '\\n%s\\n' "$m" >&2\n`).join('')}`
     const r = await this.runner.run({file: 'sh', args: ['-s', marker], input: script})
-    const out: ({stdout: string; exitCode: number} | undefined)[] = []
+    const out: (ReadResult | undefined)[] = []
     let rest = r.stdout
+    let errRest = r.stderr
     for (let i = 0; i < commands.length; i++) {
       const m = new RegExp(`\\n${marker} (\\d+)\\n`).exec(rest)
       if (!m) throw new FlannelctlError(`reading ${commands.map(c => c[0]).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
         'check that sh is installed', ExitCode.failed)
+      const errEnd = errRest.indexOf(`\n${marker}\n`)
+      const stderr = errEnd < 0 ? errRest : errRest.slice(0, errEnd)
+      errRest = errEnd < 0 ? '' : errRest.slice(errEnd + marker.length + 2)
       const exitCode = Number(m[1])
-      out.push(exitCode === 127 ? undefined : {stdout: rest.slice(0, m.index), exitCode})
+      out.push(exitCode === 127 ? undefined : {stdout: rest.slice(0, m.index), stderr, exitCode})
       rest = rest.slice(m.index + m[0].length)
     }
     return out
@@ -119,13 +156,25 @@ export class HostAdapter {
    * when neither does, the one `iptables -V` names. Hosts with only a plain iptables-save use it.
    */
   async iptables(): Promise<{tools: IptablesTools; save: string} | undefined> {
+    return this.pickIptables(await this.readSeveral(this.iptablesReads()))
+  }
+
+  /** The saves that tell the rules (and, the first time, the flavour): the known one, else both. */
+  private iptablesReads(): string[][] {
+    if (this.iptablesTools === null) return []
+    if (this.iptablesTools !== undefined) return [[this.iptablesTools.save]]
+    return [['iptables-nft-save'], ['iptables-legacy-save']]
+  }
+
+  /** The rules (and the flavour) from what iptablesReads() read. */
+  private async pickIptables(reads: (ReadResult | undefined)[]): Promise<{tools: IptablesTools; save: string} | undefined> {
     // Once known, the flavour is kept for this adapter's life; the rules are read afresh every time.
     if (this.iptablesTools === null) return undefined
     if (this.iptablesTools !== undefined) {
-      const r = await this.tryRead(this.iptablesTools.save, [])
+      const [r] = reads
       return r && r.exitCode === 0 ? {tools: this.iptablesTools, save: r.stdout} : undefined
     }
-    const [nft, legacy] = await this.readSeveral([['iptables-nft-save'], ['iptables-legacy-save']])
+    const [nft, legacy] = reads
     const ok = (r: {exitCode: number} | undefined) => r !== undefined && r.exitCode === 0
     let found: {tools: IptablesTools; save: string} | undefined
     if (ok(nft) && ok(legacy)) {
@@ -153,11 +202,52 @@ export class HostAdapter {
     return found
   }
 
-  private async read(file: string, args: string[], {optional = false} = {}): Promise<string | undefined> {
-    return this.checkRead(await this.runner.run({file, args}), file, args, {optional})
+  /**
+   * Everything the builder and the tracer look at, read by one program run: a sync at 1000 peers
+   * is otherwise mostly forks. The sysctls of every device are read by glob, then narrowed to the
+   * links this read saw (interestingSysctls), so the result holds the same keys as reading them by name.
+   */
+  async snapshot(): Promise<HostSnapshot> {
+    const tables = SNAPSHOT_TABLES.map(t => t.read)
+    const iptablesReads = this.iptablesReads()
+    const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
+    const reads = await this.readSeveral([
+      ...tables,
+      ...iptablesReads,
+      ['grep', '-s', '-H', '', ...sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p))],
+    ]).catch(async (error: unknown) => {
+      // No shell found: name iproute2 first when it is missing too, as reading the tables one by one would.
+      await this.runner.run({file: 'ip', args: ['-V']})
+      throw error
+    })
+    const text = (i: number): string | undefined => {
+      const r = reads[i]
+      const [file, ...args] = tables[i]
+      // the same errors as running each program by itself (RealRunner, checkRead)
+      if (r === undefined) {
+        if (SNAPSHOT_TABLES[i].optional) return undefined
+        throw notInstalled(file, this.runner.target)
+      }
+      return this.checkRead(r, file, args, {optional: SNAPSHOT_TABLES[i].optional})
+    }
+    const [linksText, addrText, routeText, neighText, fdbText] = tables.map((_, i) => text(i))
+    const links = parseIpLinkJson(linksText!)
+    const ipt = await this.pickIptables(reads.slice(tables.length, tables.length + iptablesReads.length))
+    const wanted = new Set(interestingSysctls(links.map(l => l.name)))
+    const sysctls = Object.fromEntries(Object.entries(parseSysctlGrep(reads.at(-1)?.stdout ?? '')).filter(([k]) => wanted.has(k)))
+    return {
+      name: this.name,
+      links,
+      addresses: parseIpAddrJson(addrText!),
+      routes: parseIpRouteJson(routeText!),
+      neighbors: parseIpNeighJson(neighText!),
+      fdb: fdbText === undefined ? undefined : parseBridgeFdbJson(fdbText),
+      iptables: ipt === undefined ? undefined : withFlavour(parseIptablesSave(ipt.save), ipt.tools.flavour),
+      sysctls,
+    }
   }
 
-  private checkRead(r: CommandResult, file: string, args: string[], {optional = false} = {}): string | undefined {
+  private checkRead(r: {stdout: string; stderr: string; exitCode: number}, file: string, args: string[], {optional = false} = {}): string | undefined {
     if (r.exitCode !== 0) {
       if (optional) return undefined
       throw new FlannelctlError(`${[file, ...args].join(' ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
@@ -166,81 +256,20 @@ export class HostAdapter {
     return r.stdout
   }
 
-  /**
-   * Fail early and clearly when iproute2 is missing, before anything else is read or written. The
-   * check is the link read the next snapshot() needs anyway: a missing ip fails it just as it would
-   * fail `ip -V`, and a sync runs one program less. A failing read is reported by snapshot(), as before.
-   */
-  async requireIproute(): Promise<void> {
-    const links = this.runner.run({file: 'ip', args: LINK_ARGS})
-    links.catch(() => {})
-    this.prefetchedLinks = links
-    await links
-  }
-
-  /** Everything the builder and the tracer look at, read in parallel. */
-  async snapshot(): Promise<HostSnapshot> {
-    const prefetched = this.prefetchedLinks
-    this.prefetchedLinks = undefined
-    const linksText = prefetched ? prefetched.then(r => this.checkRead(r, 'ip', LINK_ARGS)) : this.read('ip', LINK_ARGS)
-    const linksRead = linksText.then(text => parseIpLinkJson(text!))
-    // The sysctls to read depend on the link names only: read them while the larger tables still come in.
-    const sysctlsRead = linksRead.then(links => this.sysctls(interestingSysctls(links.map(l => l.name))))
-    const [links, [addr, route, neigh], fdb, ipt, sysctls] = await Promise.all([
-      linksRead,
-      this.readIpTables(),
-      this.read('bridge', ['-j', 'fdb', 'show'], {optional: true}),
-      this.iptables(),
-      sysctlsRead,
-    ])
-    const snap: HostSnapshot = {
-      name: this.name,
-      links,
-      addresses: parseIpAddrJson(addr!),
-      routes: parseIpRouteJson(route!),
-      neighbors: parseIpNeighJson(neigh!),
-      fdb: fdb === undefined ? undefined : parseBridgeFdbJson(fdb),
-      iptables: ipt === undefined ? undefined : withFlavour(parseIptablesSave(ipt.save), ipt.tools.flavour),
-      sysctls,
-    }
-    return snap
-  }
-
-  /**
-   * addr, route and neigh in one `ip -j -batch -` run: every program run costs a fork and
-   * milliseconds. iproute2 prints each command's JSON array on a line of its own; anything else
-   * (an old ip that prints otherwise, a failed batch) falls back to one run per table.
-   */
-  private async readIpTables(): Promise<[string, string, string]> {
-    const tables = ['addr', 'route', 'neigh']
-    const r = await this.runner.run({file: 'ip', args: ['-j', '-batch', '-'], input: tables.map(t => `${t} show\n`).join('')})
-    if (r.exitCode === 0) {
-      const docs = r.stdout.split('\n').filter(line => line.trim() !== '')
-      if (docs.length === tables.length && docs.every(d => d.startsWith('[') && d.trimEnd().endsWith(']'))) return docs as [string, string, string]
-    }
-    const [addr, route, neigh] = await Promise.all(tables.map(t => this.read('ip', ['-j', t, 'show'])))
-    return [addr!, route!, neigh!]
-  }
-
   /** Read sysctls without a shell: grep prints `path:value` for every file that exists. */
   async sysctls(keys: string[]): Promise<Record<string, string>> {
-    const paths = keys.map(sysctlPath)
-    const r = await this.runner.run({file: 'grep', args: ['-s', '-H', '', ...paths]})
-    const out: Record<string, string> = {}
-    for (const line of r.stdout.split('\n')) {
-      const m = /^\/proc\/sys\/(.+?):(.*)$/.exec(line)
-      if (m) out[m[1].replace(/\//g, '.')] = m[2].trim()
-    }
-    return out
+    const r = await this.runner.run({file: 'grep', args: ['-s', '-H', '', ...keys.map(sysctlPath)]})
+    return parseSysctlGrep(r.stdout)
   }
 
   async readFile(path: string): Promise<string | undefined> {
-    const r = await this.runner.run({file: 'cat', args: ['--', path]})
+    const r = await this.runner.run({file: 'cat', args: ['--', path], inProcess: {paths: [path], run: () => catInProcess(path)}})
     return r.exitCode === 0 ? r.stdout : undefined
   }
 
-  /** Several files in one program run; undefined for each one that cat cannot read. */
+  /** Several files in one program run (or none, where this process sees them); undefined for each one that cat cannot read. */
   async readFiles(paths: string[]): Promise<(string | undefined)[]> {
+    if (paths.every(path => seesPathAsThisProcess(this.runner.target, path))) return Promise.all(paths.map(path => this.readFile(path)))
     const results = await this.readSeveral(paths.map(path => ['cat', '--', path]))
     return results.map(r => (r !== undefined && r.exitCode === 0 ? r.stdout : undefined))
   }
@@ -281,6 +310,43 @@ const WRITE_FILE = 'set -eC; umask 022; case "$1" in */*) d="${1%/*}";; *) d=.;;
   // umask 077 until the chmod: the content is never readable by others, even for a moment; -C
   // (noclobber) refuses a temp name someone planted (a symlink) instead of writing through it.
   + 'umask 077; t="$1.tmp.$$"; cat > "$t"; chmod -- "$2" "$t"; mv -f -- "$t" "$1"'
+
+/** What `cat -- path` gives, without running it. */
+function catInProcess(path: string): CommandResult {
+  try {
+    return {stdout: readFileSync(path, 'utf8'), stderr: '', exitCode: 0}
+  } catch (error) {
+    return {stdout: '', stderr: `cat: ${path}: ${(error as Error).message}\n`, exitCode: 1}
+  }
+}
+
+/**
+ * WRITE_FILE without a shell: the same temp name, modes and steps (directories 0755 when missing,
+ * temp file created exclusively and 0600 until its chmod, then renamed over the target).
+ */
+function writeFileInProcess(path: string, content: string, mode: number): CommandResult {
+  const tmp = `${path}.tmp.${process.pid}`
+  let fd: number | undefined
+  try {
+    const dir = dirname(path)
+    if (!existsSync(dir)) {
+      const first = mkdirSync(dir, {recursive: true, mode: 0o755})
+      // whatever this process's umask: the shell's umask 022 gives 0755
+      for (let d = dir; first !== undefined && d.length >= first.length; d = dirname(d)) chmodSync(d, 0o755)
+    }
+    fd = openSync(tmp, 'wx', 0o600)
+    writeSync(fd, content)
+    fchmodSync(fd, mode)
+    closeSync(fd)
+    fd = undefined
+    renameSync(tmp, path)
+    return {stdout: '', stderr: '', exitCode: 0}
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd)
+    if ((error as {code?: string}).code !== 'EEXIST') rmSync(tmp, {force: true})
+    return {stdout: '', stderr: `sh: ${(error as Error).message}\n`, exitCode: 1}
+  }
+}
 
 /** net.ipv4.conf.flannel.1.rp_filter → /proc/sys/net/ipv4/conf/flannel.1/rp_filter: a device name keeps its dots. */
 export function sysctlPath(key: string): string {
@@ -326,7 +392,8 @@ export function batchesOf(ops: Op[], tools: {iptablesRestore?: string} = {}): Co
         return {file: 'sysctl', args: ['-q', '-w', ...group.map(o => `${(o as {key: string}).key}=${(o as {value: string}).value}`)], write: true}
       case 'file':
         // The path is an argument to sh, never part of the script, so no name can inject a command.
-        return {file: 'sh', args: ['-c', WRITE_FILE, 'sh', first.path, first.mode.toString(8).padStart(4, '0')], input: first.content, write: true}
+        return {file: 'sh', args: ['-c', WRITE_FILE, 'sh', first.path, first.mode.toString(8).padStart(4, '0')], input: first.content, write: true,
+          inProcess: {paths: [first.path], run: () => writeFileInProcess(first.path, first.content, first.mode)}}
       case 'rmfile':
         return {file: 'rm', args: ['-f', '--', first.path], write: true}
     }

@@ -33,7 +33,8 @@ export function shellQuote(word: string): string {
 export function wrapForTarget(t: Target, file: string, args: string[]): {file: string; args: string[]} {
   switch (t.kind) {
     case 'local': return {file, args}
-    case 'netns': return {file: 'ip', args: ['netns', 'exec', t.name, file, ...args]}
+    // ip and bridge enter a namespace themselves (-n): one exec instead of two on every batch.
+    case 'netns': return file === 'ip' || file === 'bridge' ? {file, args: ['-n', t.name, ...args]} : {file: 'ip', args: ['netns', 'exec', t.name, file, ...args]}
     case 'ssh': return {file: 'ssh', args: ['-o', 'BatchMode=yes', '--', t.destination, [file, ...args].map(shellQuote).join(' ')]}
   }
 }

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {nodeFlags, dryRunFlag, jsonFlag, forceFlag, nodeOptions} from '../cli/flags.js'
-import {makeContext} from '../services/context.js'
-import {reconcile, storeOptions, type ReconcileResult} from '../services/node.js'
-import {openStore, type Store} from '../store/store.js'
-import {MIGRATION_META_KEY} from '../core/migrate-plan.js'
+import {makeContext, type ServiceContext} from '../services/context.js'
+import {reconcile, storeOptions, type NodeOptions, type ReconcileResult} from '../services/node.js'
+import {openStore} from '../store/store.js'
+import {NodeAgent} from '../services/agent.js'
 import {isUserError} from '../errors.js'
 import {renderReconcile, reconcileJson} from '../ui/plan.js'
 
@@ -33,15 +33,14 @@ With --watch it keeps doing so, like flanneld: renewing the lease and resyncing 
   async run(): Promise<void> {
     const {flags} = await this.parse(Sync)
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json})
-    const once = async (keepVanishedPeers = false): Promise<ReconcileResult> => {
-      const result = await reconcile(ctx, {node: nodeOptions(flags), creating: false, what: 'sync', keepVanishedPeers})
+    const show = (result: ReconcileResult) => {
       if (flags.json) this.outJson(reconcileJson(result))
       else this.out(renderReconcile(result, 'sync'))
-      return result
     }
     // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).
-    const first = await once()
-    if (flags.watch) await this.watch(first, once, flags.interval * 1000)
+    const first = await reconcile(ctx, {node: nodeOptions(flags), creating: false, what: 'sync'})
+    show(first)
+    if (flags.watch) await this.watch(ctx, nodeOptions(flags), first, show, flags.interval * 1000)
   }
 
   /**
@@ -49,15 +48,16 @@ With --watch it keeps doing so, like flanneld: renewing the lease and resyncing 
    * the store fails, again after a growing delay (RETRY_FIRST_MS doubling up to RETRY_MAX_MS).
    * A failed round changes nothing on the host: it fails reading the store, before any plan.
    */
-  private async watch(first: ReconcileResult, once: (keepVanishedPeers?: boolean) => Promise<ReconcileResult>, intervalMs: number): Promise<never> {
+  private async watch(ctx: ServiceContext, node: NodeOptions, first: ReconcileResult, show: (r: ReconcileResult) => void, intervalMs: number): Promise<never> {
     const store = await openStore(first.node.store, storeOptions(first.node))
+    const agent = new NodeAgent(ctx, node, store)
+    agent.adopt(first)
     let poked = false
     let wake = () => {}
     await store.watch?.(() => {
       poked = true
       wake()
     })
-    let seen: string | undefined
     let failures = 0
     // After a store loss, peers lease their subnets again one by one: keep the missing ones a while.
     const grace = Math.max(2 * intervalMs, 10_000)
@@ -70,14 +70,12 @@ With --watch it keeps doing so, like flanneld: renewing the lease and resyncing 
         timer = setTimeout(resolve, delay)
       })
       clearTimeout(timer)
-      const periodic = !poked
+      const periodic = !poked || failures > 0
       poked = false
       try {
-        // Our own lease renewal is a store event too: only a real change (or the period) resyncs.
-        const now = await storeFingerprint(store)
-        if (!periodic && failures === 0 && now === seen) continue
-        const result = await once(Date.now() < keepVanishedUntil)
-        seen = now
+        const result = await agent.round({periodic, keepVanishedPeers: Date.now() < keepVanishedUntil})
+        if (result === undefined) continue
+        show(result)
         if (result.leaseRecreated) keepVanishedUntil = Date.now() + grace
         if (failures > 0) process.stderr.write(`sync: in sync with ${store.describe()} again after ${failures} failed ${failures === 1 ? 'round' : 'rounds'}\n`)
         failures = 0
@@ -98,10 +96,4 @@ const RETRY_MAX_MS = 5000
 /** 0.5 s, 1 s, 2 s, 4 s, then every 5 s: quick after a blip, gentle on a store that is down. */
 export function retryDelayMs(failures: number): number {
   return Math.min(RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16), RETRY_MAX_MS)
-}
-
-/** What a node's reconcile depends on in the store, without lease lifetimes (they change on every renewal). */
-async function storeFingerprint(store: Store): Promise<string> {
-  const [config, {leases}, migration] = await Promise.all([store.getConfig(), store.listLeases(), store.getMeta(MIGRATION_META_KEY)])
-  return JSON.stringify([config, leases.map(({expiresAt: _ttl, ...l}) => l), migration])
 }

@@ -22,7 +22,7 @@ import {
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps} from '../core/addr.js'
 import {openStore, DEFAULT_STORE} from '../store/store.js'
-import type {Store, Lease} from '../store/store.js'
+import type {Store, Lease, LeaseList} from '../store/store.js'
 import type {ServiceContext} from './context.js'
 
 export const DEFAULT_STATE_FILE = '/var/lib/flannelctl/node.json'
@@ -92,6 +92,8 @@ export interface ReconcileResult {
   netConf: NetConf
   /** this host held a lease but the store had none for it (store lost, or the lease expired): leased again */
   leaseRecreated?: boolean
+  /** the host's tables the plan was made against (read, or the model it was given) */
+  snapshot: HostSnapshot
 }
 
 async function readRecord(host: HostAdapter, path: string): Promise<NodeRecord | undefined> {
@@ -233,8 +235,7 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
 }
 
 /** The net-conf in the store, created from flags when the store has none. */
-async function ensureNetConf(ctx: ServiceContext, store: Store, flags: NetworkFlags): Promise<NetConf> {
-  const existing = await store.getConfig()
+async function ensureNetConf(ctx: ServiceContext, store: Store, flags: NetworkFlags, existing: string | undefined): Promise<NetConf> {
   const fromFlags = netConfFromFlags(flags)
   if (existing === undefined) {
     if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, 'pass --network 10.244.0.0/16 (and --backend) to create it')
@@ -275,6 +276,20 @@ export interface ReconcileOptions {
    * back yet would cut pods off for nothing (sync --watch sets this for a grace period).
    */
   keepVanishedPeers?: boolean
+  /**
+   * The host's tables as predicted after the last round (core/predict.ts), used instead of reading
+   * them: the agent's rounds on store events. Periodic rounds and one-shot commands read the host.
+   */
+  hostModel?: HostSnapshot
+  /** The store as the caller just read it (the agent reads it to see whether anything changed). */
+  storeView?: StoreView
+}
+
+/** What a round reads from the store: the net-conf, a migration record, the leases. */
+export type StoreView = [config: string | undefined, migration: string | undefined, leases: LeaseList]
+
+export async function readStoreView(store: Store): Promise<StoreView> {
+  return Promise.all([store.getConfig(), store.getMeta(MIGRATION_META_KEY), store.listLeases()])
 }
 
 export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean): Promise<{rec: NodeRecord | undefined; path: string}> {
@@ -295,21 +310,42 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   requireRoot(ctx, opts.what)
   const host = new HostAdapter(ctx.runner)
   const o = opts.node
-  // Both only read; the iproute2 check still decides first which error a user sees.
-  const iproute = host.requireIproute()
-  const loading = settleLater(loadRecord(host, o, opts.creating))
-  await iproute
-  const {rec: prev, path: statePath} = await loading
+  // The host's tables come in one program run; meanwhile this process reads the record, the files
+  // and the store. A failing table read (iproute2 missing) is the error a user sees first.
+  const snapRead = settleLater(opts.hostModel ? Promise.resolve(opts.hostModel) : host.snapshot())
+  const afterSnapshot = async <T>(p: Promise<T>): Promise<T> => {
+    try {
+      return await p
+    } catch (error) {
+      await snapRead
+      throw error
+    }
+  }
+  const {rec: prev, path: statePath} = await afterSnapshot(loadRecord(host, o, opts.creating))
   const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
-  // Both files are read while the host's tables are, in one program run: each run costs a fork.
   const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
-  const snap = await host.snapshot()
-  const {iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP)
-  const ifaceProblem = ifNameProblem(iface)
-  if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
+  const etcd = o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile
+    ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile}
+    : prev?.etcd
+  const storeSpec = o.store ?? prev?.store ?? DEFAULT_STORE
+  const storeOpen = settleLater(openStore(storeSpec, storeOptions({etcd})))
+  // Only reads here: nothing is written to the store before the host's tables are known to be readable.
+  const storeRead = settleLater(opts.storeView ? Promise.resolve(opts.storeView) : storeOpen.then(readStoreView))
+  let snap: HostSnapshot
+  let iface: string
+  let publicIP: string
+  try {
+    snap = await snapRead
+    ;({iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP))
+    const ifaceProblem = ifNameProblem(iface)
+    if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
+  } catch (error) {
+    storeOpen.then(store => store.close()).catch(() => {})
+    throw error
+  }
   const rec: NodeRecord = {
-    store: o.store ?? prev?.store ?? DEFAULT_STORE,
+    store: storeSpec,
     iface,
     publicIP,
     bridge: o.bridge ?? prev?.bridge ?? 'cni0',
@@ -320,15 +356,14 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     mtu: o.mtu ?? prev?.mtu,
     staticPeers: prev?.staticPeers ?? [],
     ownedRoutes: prev?.ownedRoutes ?? [],
-    etcd: o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile
-      ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile}
-      : prev?.etcd,
+    etcd,
   }
-  const store = await openStore(rec.store, storeOptions(rec))
+  const store = await storeOpen
   try {
-    const nc = await ensureNetConf(ctx, store, opts.network ?? {})
+    const [configText, migrationText, listed] = await storeRead
+    const nc = await ensureNetConf(ctx, store, opts.network ?? {}, configText)
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
-    const phase = migrationPhase(parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY)), publicIP)
+    const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
     const backend = phase?.backend ?? nc.backend
     if (backend.type === 'udp') throw userError('the udp backend is not supported by flannelctl', 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
     const vni = backend.vni
@@ -339,7 +374,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const leaseBackend = backend.type === 'vxlan' || phase?.keepVxlanDevice ? 'vxlan' : backend.type
     const backendData: Record<string, unknown> = leaseBackend === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
 
-    const {leases, invalid} = await store.listLeases()
+    // Listed before the net-conf existed (first init): list again to check the entries against its network.
+    const {leases, invalid} = configText === undefined ? await store.listLeases() : listed
     const [subnetEnvText, conflist] = await filesRead
     const preferredSubnet = subnetFromEnv(subnetEnvText) ?? prev?.subnet
     const leaseRecreated = prev?.subnet !== undefined && !leases.some(l => l.publicIP === publicIP)
@@ -430,7 +466,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       if (plan.ops.length > 0 && !sameRecord(prev, rec)) await writeRecord(host, statePath, rec)
       await host.apply(plan.ops)
       if (held) {
-        const published = await store.acquireLease(nc, {publicIP, preferredSubnet: held.subnet, backendType: leaseBackend, backendData})
+        const published = await store.acquireLease(nc, {publicIP, preferredSubnet: held.subnet, backendType: leaseBackend, backendData, heldSubnet: pick.discard.length === 0})
         if (published.subnet !== held.subnet) {
           throw new FlannelctlError(`the store gave this host ${published.subnet} instead of its subnet ${held.subnet}`, 'run flannelctl sync again; if it repeats, check the store for a conflicting lease', ExitCode.failed)
         }
@@ -445,7 +481,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     if (leaseRecreated) {
       warnings.push(`the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`)
     }
-    return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc, leaseRecreated}
+    return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc, leaseRecreated, snapshot: snap}
   } finally {
     await store.close()
   }

@@ -13,10 +13,10 @@ import {closeSync, fstatSync, openSync, readFileSync, watch as fsWatch, type FSW
 import {basename, dirname, join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
-import {pickSubnet} from '../core/ipam.js'
+import {isSubnetCompatible, pickSubnet} from '../core/ipam.js'
 import {withFileLock, errno, type LockOptions} from './file-lock.js'
 import {
-  checkMetaKey, classifyEntries, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
+  checkMetaKey, classifyEntries, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_RENEW_AFTER_MS, LEASE_TTL_SECONDS, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -110,6 +110,8 @@ export class FileStore implements Store {
   async acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease> {
     return this.locked(async () => {
       const nowMs = this.now()
+      const held = req.heldSubnet ? await this.renewHeld(nc, req, nowMs) : undefined
+      if (held) return held
       const entries = await this.readEntries()
       // what etcd would have done by itself: forget leases whose lifetime is over
       for (const e of entries) if (e.expiresAtMs !== undefined && e.expiresAtMs <= nowMs) await this.removeKey(e.key)
@@ -129,6 +131,33 @@ export class FileStore implements Store {
       await this.writeAtomic(this.leasePath(pick.subnet), leaseToJson(lease), nowMs)
       return lease
     })
+  }
+
+  /**
+   * The held lease, rewritten only when its value changes or it is older than LEASE_RENEW_AFTER_MS:
+   * every write wakes every watching node, and an agent syncs every few seconds. Undefined when the
+   * entry no longer carries this host (then the caller takes the full path).
+   */
+  private async renewHeld(nc: NetConf, req: AcquireRequest, nowMs: number): Promise<Lease | undefined> {
+    const subnet = req.preferredSubnet
+    if (!subnet || !isSubnetCompatible(nc, subnet)) return undefined
+    const path = this.leasePath(subnet)
+    const entry = readEntrySync(path, keyOfSubnet(subnet))
+    if (!entry || entry.expiresAtMs === undefined || entry.expiresAtMs <= nowMs) return undefined
+    let current: Lease
+    try {
+      current = leaseFromJson(subnet, entry.value)
+    } catch {
+      return undefined
+    }
+    if (current.publicIP !== req.publicIP) return undefined
+    const lease: Lease = {subnet, publicIP: req.publicIP, publicIPv6: null, backendType: req.backendType, backendData: req.backendData}
+    const value = leaseToJson(lease)
+    if (value === entry.value && nowMs - (entry.expiresAtMs - TTL_MS) < LEASE_RENEW_AFTER_MS) {
+      return {...lease, expiresAt: new Date(entry.expiresAtMs).toISOString()}
+    }
+    await this.writeAtomic(path, value, nowMs)
+    return {...lease, expiresAt: new Date(nowMs + TTL_MS).toISOString()}
   }
 
   async renewLease(subnet: string): Promise<Lease> {

@@ -42,7 +42,19 @@ export interface AcquireRequest {
   backendData: Record<string, unknown>
   /** [0, 1) source for the random pick; tests inject one */
   random?: () => number
+  /**
+   * This host holds preferredSubnet (it just listed it under its PublicIP): a backend may renew that
+   * entry in place, without listing the store, while it still carries this PublicIP. A backend that
+   * cannot tell takes the full path; the result is the same lease either way.
+   */
+  heldSubnet?: boolean
 }
+
+/**
+ * A held lease whose value did not change is renewed when it is older than this, not on every
+ * round: each write wakes every watching node. Any sync after that renews it to the full 24 h.
+ */
+export const LEASE_RENEW_AFTER_MS = 60 * 60 * 1000
 
 export interface Store {
   /** where it is, e.g. "file:/var/lib/flannelctl/store" or "etcd://10.0.0.1:2379" */

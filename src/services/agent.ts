@@ -1,0 +1,57 @@
+/**
+ * `sync --watch`: the node agent. Like flanneld it acts on store events without re-reading the
+ * host: each round predicts the host's tables after its own plan (core/predict.ts), and the next
+ * round triggered by the store plans against that prediction. Periodic rounds read the host, so
+ * anything changed by hand is repaired within one interval, as before.
+ */
+import type {HostSnapshot} from '../core/model.js'
+import {predictAfterOps} from '../core/predict.js'
+import type {Store} from '../store/store.js'
+import type {ServiceContext} from './context.js'
+import {readStoreView, reconcile, type NodeOptions, type ReconcileResult, type StoreView} from './node.js'
+
+export class NodeAgent {
+  private model?: HostSnapshot
+  private seen?: string
+
+  constructor(private readonly ctx: ServiceContext, private readonly node: NodeOptions, private readonly store: Store) {}
+
+  /** Start from a round run elsewhere (the command's first sync). */
+  adopt(result: ReconcileResult): void {
+    this.model = modelAfter(result)
+  }
+
+  /**
+   * One round. A periodic round reads the host; a round on a store event plans against the model
+   * and is skipped when nothing a node depends on changed (its own lease renewal is an event too).
+   * When the host was not what the model said (an op fails), the round reads the host and plans again.
+   */
+  async round({periodic, keepVanishedPeers = false}: {periodic: boolean; keepVanishedPeers?: boolean}): Promise<ReconcileResult | undefined> {
+    const view = await readStoreView(this.store)
+    const fingerprint = storeFingerprint(view)
+    if (!periodic && fingerprint === this.seen) return undefined
+    const model = periodic ? undefined : this.model
+    this.model = undefined
+    const once = (hostModel?: HostSnapshot) =>
+      reconcile(this.ctx, {node: this.node, creating: false, what: 'sync', keepVanishedPeers, hostModel, storeView: view})
+    let result: ReconcileResult
+    try {
+      result = await once(model)
+    } catch (error) {
+      if (model === undefined) throw error
+      result = await once()
+    }
+    this.seen = fingerprint
+    this.model = modelAfter(result)
+    return result
+  }
+}
+
+function modelAfter(result: ReconcileResult): HostSnapshot | undefined {
+  return result.applied ? predictAfterOps(result.snapshot, result.ops) : undefined
+}
+
+/** What a node's reconcile depends on in the store, without lease lifetimes (they change on every renewal). */
+export function storeFingerprint([config, migration, {leases}]: StoreView): string {
+  return JSON.stringify([config, leases.map(({expiresAt: _ttl, ...l}) => l), migration])
+}
