@@ -87,6 +87,7 @@ function runSlowly(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
 }
 
 async function buildAnswers(): Promise<{answers: StartupAnswers; texts: string}> {
+  if (!process.getBuiltinModule) refuse('this node has no process.getBuiltinModule, which fast-start.ts needs')
   // The texts must be plain whatever terminal runs the build; supports-color reads this on load.
   process.env.FORCE_COLOR = '0'
   const {Config} = await import('@oclif/core')

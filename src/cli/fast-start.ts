@@ -6,12 +6,17 @@
  * one oclif would print now; whenever it cannot be sure, it returns undefined and bin/run.js
  * hands the call to oclif. It must stay cheap to load: node builtins only, no oclif.
  */
-import {createHash} from 'node:crypto'
-import {closeSync, existsSync, openSync, readFileSync, readSync} from 'node:fs'
-import {arch, homedir, platform, release, tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
-import {isatty} from 'node:tty'
 import {fileURLToPath} from 'node:url'
+
+/**
+ * fs, os, crypto and tty without `import`: an ESM import of a builtin builds its namespace (crypto
+ * ~4 ms here), a cost every command would pay before oclif even starts. Node < 20.16 has no
+ * getBuiltinModule; there oclif answers everything.
+ */
+const builtins = process.getBuiltinModule
+  ? {fs: process.getBuiltinModule('node:fs'), os: process.getBuiltinModule('node:os')}
+  : undefined
 
 /** Set to 0 to send every call to oclif (the startup test compares both ways). */
 export const FAST_START_ENV = 'FLANNELCTL_FAST_START'
@@ -49,12 +54,14 @@ export interface Terminal {
 }
 
 export function currentTerminal(): Terminal {
+  const {isatty} = process.getBuiltinModule('node:tty')
   const stdoutIsTTY = isatty(1)
   return {stdoutIsTTY, stderrIsTTY: isatty(2), stdoutColumns: stdoutIsTTY ? process.stdout.getWindowSize()[0] : undefined}
 }
 
 /** What oclif's config.platform and config.arch would be, or undefined where oclif may say 'wsl' (it asks is-wsl). */
 export function platformAndArch(): string | undefined {
+  const {arch, platform} = builtins!.os
   const p = platform()
   if (p === 'win32') return undefined
   if (p === 'linux' && mayBeWsl()) return undefined
@@ -62,6 +69,7 @@ export function platformAndArch(): string | undefined {
 }
 
 function mayBeWsl(): boolean {
+  const {fs: {existsSync, readFileSync}, os: {release}} = builtins!
   if (release().toLowerCase().includes('microsoft')) return true
   try {
     if (readFileSync('/proc/version', 'utf8').toLowerCase().includes('microsoft')) return true
@@ -70,7 +78,8 @@ function mayBeWsl(): boolean {
 }
 
 export function fingerprint(files: readonly string[]): string {
-  const hash = createHash('sha1')
+  const {readFileSync} = builtins!.fs
+  const hash = process.getBuiltinModule('node:crypto').createHash('sha1')
   for (const f of files) {
     hash.update(`${f}\0`)
     hash.update(readFileSync(join(PROJECT_ROOT, f)))
@@ -100,6 +109,7 @@ function helpIsPlain(env: NodeJS.ProcessEnv, term: Terminal): boolean {
 
 /** oclif loads plugins a user linked or installed from <dataDir>/package.json; with any, its answers may differ. */
 function hasUserPlugins(env: NodeJS.ProcessEnv, answers: StartupAnswers): boolean {
+  const {fs: {existsSync}, os: {homedir, tmpdir}} = builtins!
   const home = env.HOME || homedir() || tmpdir()
   const dataDir = join(env.XDG_DATA_HOME || join(home, '.local/share'), answers.dirname)
   return existsSync(join(dataDir, 'package.json'))
@@ -112,7 +122,7 @@ function sameArgs(a: readonly string[], b: readonly string[]): boolean {
 export function loadAnswers(): StartupAnswers | undefined {
   let answers: StartupAnswers
   try {
-    answers = JSON.parse(readFileSync(ANSWERS_FILE, 'utf8')) as StartupAnswers
+    answers = JSON.parse(builtins!.fs.readFileSync(ANSWERS_FILE, 'utf8')) as StartupAnswers
   } catch {
     return undefined
   }
@@ -129,6 +139,7 @@ export function stillFresh(answers: StartupAnswers): boolean {
 }
 
 function readHelpText(range: [number, number]): string {
+  const {closeSync, openSync, readSync} = builtins!.fs
   const buffer = Buffer.alloc(range[1] - range[0])
   const fd = openSync(HELP_TEXTS_FILE, 'r')
   try {
@@ -150,7 +161,7 @@ function readHelpText(range: [number, number]): string {
  * user plugins, debug output, FLANNELCTL_FAST_START=0).
  */
 export function fastAnswer(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, term?: Terminal): string | undefined {
-  if (env[FAST_START_ENV] === '0') return undefined
+  if (env[FAST_START_ENV] === '0' || !builtins) return undefined
   if (env.NODE_ENV === 'development' || env.NODE_ENV === 'test') return undefined
   const answers = loadAnswers()
   if (!answers) return undefined
