@@ -11,7 +11,8 @@ import type {ServiceContext} from './context.js'
 import {readStoreView, reconcile, type NodeOptions, type ReconcileResult, type StoreView} from './node.js'
 
 export class NodeAgent {
-  private model?: HostSnapshot
+  /** the prediction after the last round, worked out after it returned: off the path from event to converged host */
+  private model: Promise<HostSnapshot | undefined> = Promise.resolve(undefined)
   private seen?: string
 
   constructor(private readonly ctx: ServiceContext, private readonly node: NodeOptions, private readonly store: Store) {}
@@ -27,11 +28,12 @@ export class NodeAgent {
    * When the host was not what the model said (an op fails), the round reads the host and plans again.
    */
   async round({periodic, keepVanishedPeers = false}: {periodic: boolean; keepVanishedPeers?: boolean}): Promise<ReconcileResult | undefined> {
-    const view = await readStoreView(this.store)
+    // Event rounds read only the leases the store's watch saw change; periodic rounds read them all.
+    const view = await readStoreView(this.store, {fromWatch: !periodic})
     const fingerprint = storeFingerprint(view)
     if (!periodic && fingerprint === this.seen) return undefined
-    const model = periodic ? undefined : this.model
-    this.model = undefined
+    const model = periodic ? undefined : await this.model
+    this.model = Promise.resolve(undefined)
     const once = (hostModel?: HostSnapshot) =>
       reconcile(this.ctx, {node: this.node, creating: false, what: 'sync', keepVanishedPeers, hostModel, storeView: view})
     let result: ReconcileResult
@@ -47,8 +49,10 @@ export class NodeAgent {
   }
 }
 
-function modelAfter(result: ReconcileResult): HostSnapshot | undefined {
-  return result.applied ? predictAfterOps(result.snapshot, result.ops) : undefined
+function modelAfter(result: ReconcileResult): Promise<HostSnapshot | undefined> {
+  if (!result.applied) return Promise.resolve(undefined)
+  // once the round's caller has had its turn (the agent then waits for the next event anyway)
+  return new Promise(resolve => setImmediate(() => resolve(predictAfterOps(result.snapshot, result.ops))))
 }
 
 /** What a node's reconcile depends on in the store, without lease lifetimes (they change on every renewal). */

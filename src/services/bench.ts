@@ -22,8 +22,9 @@ import {RealRunner, Runner, Command, CommandResult} from '../adapters/runner.js'
 import {batchesOf} from '../adapters/host.js'
 import type {Op} from '../core/ops.js'
 import {intToIp, ipToInt} from '../core/addr.js'
-import {leaseToJson, keyOfSubnet} from '../store/store.js'
+import {leaseToJson, keyOfSubnet, openStore} from '../store/store.js'
 import {reconcile, type NodeOptions} from './node.js'
+import {NodeAgent} from './agent.js'
 import type {ServiceContext} from './context.js'
 import {Lab, type LabState} from './lab.js'
 
@@ -103,7 +104,8 @@ export interface SyncBreakdown {
 export interface ScalePoint {
   backend: string
   peers: number
-  step: 'add' | 'resync' | 'remove'
+  /** add, resync, remove: one-shot `sync` (reads the host); agent-add, agent-remove: `sync --watch` on a store event */
+  step: 'add' | 'resync' | 'remove' | 'agent-add' | 'agent-remove'
   breakdown?: SyncBreakdown
   ms: number
   rawMs: number | null
@@ -361,33 +363,61 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
     const r = await timed(() => reconcile(a.ctx, {node: a.options, creating: false, what: 'sync'}))
     return {ms: r.ms, ops: r.value.ops, breakdown: a.timing.breakdown(r.ms)}
   }
-  const samples = {add: [] as number[], resync: [] as number[], remove: [] as number[]}
-  const spans = {add: [] as SyncBreakdown[], resync: [] as SyncBreakdown[], remove: [] as SyncBreakdown[]}
-  const raw = {add: [] as number[], resync: [] as number[], remove: [] as number[]}
+  const steps = ['add', 'resync', 'remove', 'agent-add', 'agent-remove'] as const
+  type Step = typeof steps[number]
+  const samples = Object.fromEntries(steps.map(k => [k, [] as number[]])) as Record<Step, number[]>
+  const spans = Object.fromEntries(steps.map(k => [k, [] as SyncBreakdown[]])) as Record<Step, SyncBreakdown[]>
+  const raw = Object.fromEntries(steps.map(k => [k, [] as number[]])) as Record<Step, number[]>
   let opCounts = {add: 0, remove: 0}
   let addBatches: Command[] = []
+  // The agent (`sync --watch`) of node A, as the command runs it: its rounds on store events plan
+  // against its prediction of the host; the one-shot rows above read the host every time.
+  const store = await openStore(a.options.store!)
+  cleanups.add(() => store.close())
+  // As in `sync --watch`: a round starts when the store's watch says something changed.
+  let changed = () => {}
+  await store.watch?.(() => changed())
+  const storeEvent = () => new Promise<void>(resolve => (changed = resolve))
+  const agent = new NodeAgent(a.ctx, a.options, store)
+  const agentRound = async (event: Promise<void>) => {
+    await event
+    a.timing.spans = []
+    const r = await timed(() => agent.round({periodic: false}))
+    if (!r.value) throw new FlannelctlError('bench: the agent saw no change in the store', 'this is a bug in the agent\'s change detection', ExitCode.failed)
+    return {ms: r.ms, ops: r.value.ops, breakdown: a.timing.breakdown(r.ms)}
+  }
+  const measure = async (step: Step, run: () => Promise<{ms: number; ops: Op[]; breakdown: SyncBreakdown}>, batches?: (ops: Op[]) => Command[]) => {
+    const r = await run()
+    samples[step].push(r.ms)
+    spans[step].push(r.breakdown)
+    raw[step].push(await runRaw(b.ctx.runner, (batches ?? rawBatches)(r.ops)))
+    return r
+  }
   for (let rep = 0; rep < reps; rep++) {
     await writeLeases(a.storeDir, backend, 0, peers)
-    const add = await sync()
+    const add = await measure('add', sync)
     addBatches = rawBatches(add.ops)
-    raw.add.push(await runRaw(b.ctx.runner, addBatches))
-    samples.add.push(add.ms)
-    spans.add.push(add.breakdown)
-    const resync = await sync()
+    const resync = await measure('resync', sync, () => addBatches)
     if (resync.ops.length) throw new FlannelctlError(`bench: a no-change resync planned ${resync.ops.length} ops`, 'this is a bug in sync\'s idempotence', ExitCode.failed)
-    samples.resync.push(resync.ms)
-    spans.resync.push(resync.breakdown)
-    raw.resync.push(await runRaw(b.ctx.runner, addBatches))
     await removeLeases(a.storeDir, 0, half)
-    const remove = await sync()
-    samples.remove.push(remove.ms)
-    spans.remove.push(remove.breakdown)
-    raw.remove.push(await runRaw(b.ctx.runner, rawBatches(remove.ops)))
+    const remove = await measure('remove', sync)
     opCounts = {add: add.ops.length, remove: remove.ops.length}
-    // back to no peers for the next rep (untimed)
+    // back to no peers for the agent's turn (untimed)
     await removeLeases(a.storeDir, half, peers)
     const rest = await sync()
     await runRaw(b.ctx.runner, rawBatches(rest.ops))
+    await agent.round({periodic: true})
+    let event = storeEvent()
+    await writeLeases(a.storeDir, backend, 0, peers)
+    await measure('agent-add', () => agentRound(event))
+    event = storeEvent()
+    await removeLeases(a.storeDir, 0, half)
+    await measure('agent-remove', () => agentRound(event))
+    // back to no peers for the next rep (untimed)
+    event = storeEvent()
+    await removeLeases(a.storeDir, half, peers)
+    const back = await agentRound(event)
+    await runRaw(b.ctx.runner, rawBatches(back.ops))
   }
   const label = backend === 'vxlan' ? `${peers} routes + ${peers} neigh + ${peers} fdb` : `${peers} routes`
   const rows: BenchRow[] = [
@@ -400,6 +430,12 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
     makeRow({id: `sync.${backend}.remove`, section: 'sync', what: `sync, ${half} of ${peers} peers gone (${backend})`, unit: 'ms',
       samples: samples.remove, limitSamples: raw.remove, limitWhat: `the same ${opCounts.remove} del lines piped to ip/bridge -batch`, goal: {kind: 'max', value: 2},
       breakdown: medianBreakdown(spans.remove)}),
+    makeRow({id: `sync.${backend}.agent-add`, section: 'sync', what: `sync --watch, store event: 0 → ${peers} peers (${backend})`, unit: 'ms',
+      samples: samples['agent-add'], limitSamples: raw['agent-add'], limitWhat: `the same ${opCounts.add} lines piped to ip/bridge -batch`, goal: {kind: 'max', value: 2},
+      breakdown: medianBreakdown(spans['agent-add'])}),
+    makeRow({id: `sync.${backend}.agent-remove`, section: 'sync', what: `sync --watch, store event: ${half} of ${peers} peers gone (${backend})`, unit: 'ms',
+      samples: samples['agent-remove'], limitSamples: raw['agent-remove'], limitWhat: `the same ${opCounts.remove} del lines piped to ip/bridge -batch`, goal: {kind: 'max', value: 2},
+      breakdown: medianBreakdown(spans['agent-remove'])}),
   ]
   if (withCli) {
     // What a person running `flannelctl sync` waits for: a fresh process, start-up and cold code included.
@@ -420,7 +456,7 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
     const rest = await sync()
     await runRaw(b.ctx.runner, rawBatches(rest.ops))
   }
-  const scale: ScalePoint[] = (['add', 'resync', 'remove'] as const).map(step => {
+  const scale: ScalePoint[] = steps.map(step => {
     const ms = median(samples[step])
     const rawMs = median(raw[step])
     return {backend, peers, step, ms, rawMs, ratio: ratioOf(ms, rawMs), breakdown: medianBreakdown(spans[step])}

@@ -288,8 +288,8 @@ export interface ReconcileOptions {
 /** What a round reads from the store: the net-conf, a migration record, the leases. */
 export type StoreView = [config: string | undefined, migration: string | undefined, leases: LeaseList]
 
-export async function readStoreView(store: Store): Promise<StoreView> {
-  return Promise.all([store.getConfig(), store.getMeta(MIGRATION_META_KEY), store.listLeases()])
+export async function readStoreView(store: Store, opts: {fromWatch?: boolean} = {}): Promise<StoreView> {
+  return Promise.all([store.getConfig(), store.getMeta(MIGRATION_META_KEY), store.listLeases(opts)])
 }
 
 export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean): Promise<{rec: NodeRecord | undefined; path: string}> {
@@ -331,7 +331,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const storeSpec = o.store ?? prev?.store ?? DEFAULT_STORE
   const storeOpen = settleLater(openStore(storeSpec, storeOptions({etcd})))
   // Only reads here: nothing is written to the store before the host's tables are known to be readable.
-  const storeRead = settleLater(opts.storeView ? Promise.resolve(opts.storeView) : storeOpen.then(readStoreView))
+  const storeRead = settleLater(opts.storeView ? Promise.resolve(opts.storeView) : storeOpen.then(store => readStoreView(store)))
   let snap: HostSnapshot
   let iface: string
   let publicIP: string

@@ -63,8 +63,13 @@ export interface Store {
   getConfig(): Promise<string | undefined>
   /** validated with parseNetConf before it is written */
   putConfig(json: string): Promise<void>
-  /** live leases; malformed, outside-the-network and overlapping entries go to `invalid` */
-  listLeases(): Promise<LeaseList>
+  /**
+   * live leases; malformed, outside-the-network and overlapping entries go to `invalid`. With
+   * `fromWatch`, a backend whose watch() is running may answer from what its watch saw change
+   * since the last listing instead of reading every entry (an agent's event rounds; its periodic
+   * rounds read everything, so a missed event is healed within one interval).
+   */
+  listLeases(opts?: {fromWatch?: boolean}): Promise<LeaseList>
   /** re-use the lease carrying this PublicIP, else the preferred subnet, else a random free one */
   acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease>
   /** extend to 24 h from now; a FlannelctlError when the lease is gone */

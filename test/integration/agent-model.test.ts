@@ -18,6 +18,9 @@ import {openStore, keyOfSubnet, leaseToJson} from '../../src/store/store.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 import type {ServiceContext} from '../../src/services/context.js'
 
+/** Lets the store's watch see the files just written (the agent's rounds start from its events). */
+const settle = () => new Promise(resolve => setTimeout(resolve, 100))
+
 const peer = (i: number) => ({
   subnet: `10.250.${i}.0/24`, publicIP: `192.168.170.${10 + i}`, vtepMAC: `0e:fc:00:00:00:${(i + 16).toString(16).padStart(2, '0')}`,
 })
@@ -56,6 +59,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
     }
     /** An event round, and the proof that its prediction is what the kernel now holds. */
     const eventRound = async () => {
+      await settle()
       const result = await agent.round({periodic: false})
       expect(result, 'the store changed, so the round ran').to.not.equal(undefined)
       const predicted = predictAfterOps(result!.snapshot, result!.ops)
@@ -77,6 +81,8 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       const first = await reconcile(ctx, {node, network: {network: '10.250.0.0/16', backend, subnetMin: '10.250.200.0', subnetMax: '10.250.200.0'}, creating: true, what: 'init'})
       const store = await openStore(node.store!)
       closeStore = () => store.close()
+      // as sync --watch does: event rounds then read only the lease files the watch saw change
+      await store.watch?.(() => {})
       agent = new NodeAgent(ctx, node, store)
       agent.adopt(first)
     })
@@ -93,6 +99,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       await removePeers(0, 15)
       const removed = await eventRound()
       expect(removed.ops.filter(op => op.tool === 'ip' && op.args[0] === 'route' && op.args[1] === 'del')).to.have.length(15)
+      await settle()
       expect(await agent.round({periodic: false}), 'nothing changed in the store: no round').to.equal(undefined)
       const periodic = await agent.round({periodic: true})
       expect(periodic!.ops, 'a periodic round reads the host and finds it as predicted').to.deep.equal([])
@@ -109,6 +116,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       // the model still holds this route; the next event deletes it, which fails, so the round re-reads
       await sh('ip', ['-n', ns, 'route', 'del', peer(30).subnet])
       await removePeers(30, 31)
+      await settle()
       const result = await agent.round({periodic: false})
       expect(result!.ops.some(op => op.tool === 'ip' && op.args.includes(peer(30).subnet)), 'planned from the real host: nothing left to delete').to.equal(false)
       expect((await sh('ip', ['-n', ns, 'route', 'show', peer(30).subnet])).stdout.trim()).to.equal('')

@@ -211,6 +211,26 @@ describe('FileStore', () => {
     expect(calls).to.be.at.least(1)
   })
 
+  it('lists from its watch what a full read lists, after creates, rewrites, renewals and removals', async () => {
+    await store.putConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+    const settle = () => new Promise((r) => setTimeout(r, 100))
+    const leases = [] as Lease[]
+    for (let i = 0; i < 6; i++) leases.push(await store.acquireLease(nc, {publicIP: `10.0.0.${i + 1}`, ...vxlan(`02:00:00:00:00:0${i}`)}))
+    await store.watch(() => {})
+    expect(await store.listLeases({fromWatch: true})).to.deep.equal(await store.listLeases())
+    await store.acquireLease(nc, {publicIP: '10.0.0.9', ...vxlan('02:00:00:00:00:09')})
+    await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:aa')})
+    clock += 3600_000
+    await store.renewLease(leases[1].subnet)
+    await store.releaseLease(leases[2].subnet)
+    await writeFile(join(subnetsDir(), '10.244.250.0-24'), 'not json')
+    await settle()
+    const fromWatch = await store.listLeases({fromWatch: true})
+    expect(fromWatch).to.deep.equal(await store.listLeases())
+    expect(fromWatch.leases.map((l) => l.publicIP)).to.include('10.0.0.9').and.not.include('10.0.0.3')
+    expect(fromWatch.invalid.map((i) => i.key)).to.deep.equal(['10.244.250.0-24'])
+  })
+
   it('is what openStore gives for file:DIR', async () => {
     // Under mocha the tests load as CommonJS while openStore's lazy import() loads ES modules: two
     // copies of each class, so compare by name rather than instanceof.
