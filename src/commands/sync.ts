@@ -12,7 +12,7 @@ export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
   static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains). Needs no flags after init.
 
-With --watch it keeps doing so, like flanneld: renewing the lease and resyncing periodically, and within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). --dry-run shows the commands and changes nothing.`
+With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). --dry-run shows the commands and changes nothing.`
 
   static override examples = [
     {description: 'Converge this host with the store', command: '<%= config.bin %> sync'},
