@@ -53,13 +53,25 @@ export function maskOf(prefixlen: number): number {
   return prefixlen === 0 ? 0 : (0xffffffff << (32 - prefixlen)) >>> 0
 }
 
+/**
+ * The same few thousand subnets (leases, routes, the record's owned routes) are parsed several
+ * times in every sync: parsed ones are kept, frozen, up to a bound.
+ */
+const parsedCidrs = new Map<string, Readonly<Cidr>>()
+const PARSED_CIDRS_MAX = 100_000
+
 /** Parse `a.b.c.d/n` (or a bare address as /32). Throws on malformed input. */
-export function parseCidr(s: string): Cidr {
+export function parseCidr(s: string): Readonly<Cidr> {
+  const known = parsedCidrs.get(s)
+  if (known) return known
   const [ip, len] = s.split('/')
   if (!isValidV4(s)) throw new Error(`not an IPv4 CIDR: ${s}`)
   const prefixlen = len === undefined ? 32 : Number(len)
   if (!Number.isInteger(prefixlen) || prefixlen < 0 || prefixlen > 32) throw new Error(`bad prefix length in ${s}`)
-  return {base: (ipToInt(ip) & maskOf(prefixlen)) >>> 0, prefixlen}
+  const cidr = Object.freeze({base: (ipToInt(ip) & maskOf(prefixlen)) >>> 0, prefixlen})
+  if (parsedCidrs.size >= PARSED_CIDRS_MAX) parsedCidrs.clear()
+  parsedCidrs.set(s, cidr)
+  return cidr
 }
 
 /** True when the string is a CIDR whose host bits are zero (what flannel accepts as a Network). */

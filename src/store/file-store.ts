@@ -139,6 +139,9 @@ export class FileStore implements Store {
   }
 
   async acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease> {
+    // Reading needs no lock (every write is a rename): a held lease that is current is the common case.
+    const current = req.heldSubnet ? this.heldIfCurrent(nc, req, this.now()) : undefined
+    if (current) return current
     return this.locked(async () => {
       const nowMs = this.now()
       const held = req.heldSubnet ? await this.renewHeld(nc, req, nowMs) : undefined
@@ -170,25 +173,33 @@ export class FileStore implements Store {
    * entry no longer carries this host (then the caller takes the full path).
    */
   private async renewHeld(nc: NetConf, req: AcquireRequest, nowMs: number): Promise<Lease | undefined> {
+    const held = this.readHeld(nc, req, nowMs)
+    if (!held) return undefined
+    if (held.current) return held.lease
+    await this.writeAtomic(this.leasePath(held.lease.subnet), leaseToJson(held.lease), nowMs)
+    return {...held.lease, expiresAt: new Date(nowMs + TTL_MS).toISOString()}
+  }
+
+  /** The held lease when nothing about it needs writing: its value unchanged and renewed within the hour. */
+  private heldIfCurrent(nc: NetConf, req: AcquireRequest, nowMs: number): Lease | undefined {
+    const held = this.readHeld(nc, req, nowMs)
+    return held?.current ? held.lease : undefined
+  }
+
+  /** The entry of req.preferredSubnet while it still carries req.publicIP, as the lease req asks for. */
+  private readHeld(nc: NetConf, req: AcquireRequest, nowMs: number): {lease: Lease; current: boolean} | undefined {
     const subnet = req.preferredSubnet
     if (!subnet || !isSubnetCompatible(nc, subnet)) return undefined
-    const path = this.leasePath(subnet)
-    const entry = readEntrySync(path, keyOfSubnet(subnet))
+    const entry = readEntrySync(this.leasePath(subnet), keyOfSubnet(subnet))
     if (!entry || entry.expiresAtMs === undefined || entry.expiresAtMs <= nowMs) return undefined
-    let current: Lease
     try {
-      current = leaseFromJson(subnet, entry.value)
+      if (leaseFromJson(subnet, entry.value).publicIP !== req.publicIP) return undefined
     } catch {
       return undefined
     }
-    if (current.publicIP !== req.publicIP) return undefined
     const lease: Lease = {subnet, publicIP: req.publicIP, publicIPv6: null, backendType: req.backendType, backendData: req.backendData}
-    const value = leaseToJson(lease)
-    if (value === entry.value && nowMs - (entry.expiresAtMs - TTL_MS) < LEASE_RENEW_AFTER_MS) {
-      return {...lease, expiresAt: new Date(entry.expiresAtMs).toISOString()}
-    }
-    await this.writeAtomic(path, value, nowMs)
-    return {...lease, expiresAt: new Date(nowMs + TTL_MS).toISOString()}
+    const current = leaseToJson(lease) === entry.value && nowMs - (entry.expiresAtMs - TTL_MS) < LEASE_RENEW_AFTER_MS
+    return {lease: current ? {...lease, expiresAt: new Date(entry.expiresAtMs).toISOString()} : lease, current}
   }
 
   async renewLease(subnet: string): Promise<Lease> {
