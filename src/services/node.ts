@@ -4,6 +4,7 @@
  */
 import {createHash} from 'node:crypto'
 import {mkdir} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode} from '../errors.js'
 import {HostAdapter, noIptables} from '../adapters/host.js'
@@ -164,7 +165,7 @@ function ownContents(prev: NodeRecord | undefined, network: string, mtu: number)
  */
 async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () => Promise<T>): Promise<T> {
   if (ctx.dryRun || ctx.runner.target.kind === 'ssh') return fn()
-  await mkdir(dirname(statePath), {recursive: true, mode: 0o755})
+  if (!existsSync(dirname(statePath))) await mkdir(dirname(statePath), {recursive: true, mode: 0o755})
   return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`})
 }
 

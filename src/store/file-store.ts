@@ -9,7 +9,7 @@
  * reader never sees half a file.
  */
 import {mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises'
-import {closeSync, fstatSync, openSync, readdirSync, readFileSync, watch as fsWatch, type FSWatcher} from 'node:fs'
+import {closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, watch as fsWatch, type FSWatcher} from 'node:fs'
 import {basename, dirname, join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
@@ -129,7 +129,8 @@ export class FileStore implements Store {
     } else {
       const dir = this.subnetsDir
       for (const key of w.dirty) {
-        const entry = readEntrySync(`${dir}/${key}`, key)
+        // most changes of a busy store are removals: a failed open costs an exception each
+        const entry = existsSync(`${dir}/${key}`) ? readEntrySync(`${dir}/${key}`, key) : undefined
         if (entry) w.entries.set(key, entry)
         else w.entries.delete(key)
       }

@@ -13,7 +13,7 @@
  */
 import {expect} from 'chai'
 import {execa} from 'execa'
-import {mkdir, readFile, readdir, rm, writeFile, mkdtemp} from 'node:fs/promises'
+import {mkdir, readFile, readdir, rm, utimes, writeFile, mkdtemp} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {createHash} from 'node:crypto'
 import {tmpdir} from 'node:os'
@@ -444,6 +444,10 @@ describe('concurrency: one store, one state file, stale locks (real kernel)', fu
     const deadLock = JSON.stringify({pid: dead.pid, host: hostname(), time: Date.now(), token: 'dead'})
     await writeFile(lockPath, deadLock)
     await writeFile(join(h.storeDir, 'flannelctl.lock'), deadLock)
+    // leases renewed two hours ago: this sync must renew its own, so it needs the store's lock too
+    const subnets = join(h.storeDir, 'coreos.com', 'network', 'subnets')
+    const twoHoursAgo = (Date.now() - 2 * 3600_000) / 1000
+    for (const f of await readdir(subnets)) await utimes(join(subnets, f), twoHoursAgo, twoHoursAgo)
     const t0 = Date.now()
     const after = await flannelctl(h.ns, ['sync', ...shared])
     expect(after.exitCode, after.stderr).to.equal(0)
