@@ -8,7 +8,7 @@
  * Read-modify-write happens under DIR/flannelctl.lock; every write is temp file + rename, so a
  * reader never sees half a file.
  */
-import {mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises'
 import {closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, watch as fsWatch, type FSWatcher} from 'node:fs'
 import {basename, dirname, join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
@@ -98,7 +98,8 @@ export class FileStore implements Store {
 
   async getConfig(): Promise<string | undefined> {
     try {
-      return await readFile(join(this.networkDir, 'config'), 'utf8')
+      // small local files, read on every round: synchronous, not through libuv's thread pool
+      return readFileSync(join(this.networkDir, 'config'), 'utf8')
     } catch (e) {
       if (errno(e) === 'ENOENT') return undefined
       throw e
@@ -228,7 +229,7 @@ export class FileStore implements Store {
 
   async getMeta(key: string): Promise<string | undefined> {
     try {
-      return await readFile(join(this.metaDir, checkMetaKey(key)), 'utf8')
+      return readFileSync(join(this.metaDir, checkMetaKey(key)), 'utf8')
     } catch (e) {
       if (errno(e) === 'ENOENT') return undefined
       throw e
