@@ -421,13 +421,13 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
   }
   const label = backend === 'vxlan' ? `${peers} routes + ${peers} neigh + ${peers} fdb` : `${peers} routes`
   const rows: BenchRow[] = [
-    makeRow({id: `sync.${backend}.add`, section: 'sync', what: `sync 0 → ${peers} peers (${backend}: ${label})`, unit: 'ms',
+    makeRow({id: `sync.${backend}.add`, section: 'sync', what: `sync (one-shot) 0 → ${peers} peers (${backend}: ${label})`, unit: 'ms',
       samples: samples.add, limitSamples: raw.add, limitWhat: `the same ${opCounts.add} lines piped to ip/bridge -batch`, goal: {kind: 'max', value: 2},
       breakdown: medianBreakdown(spans.add)}),
-    makeRow({id: `sync.${backend}.resync`, section: 'sync', what: `sync, no change, ${peers} peers (${backend})`, unit: 'ms',
+    makeRow({id: `sync.${backend}.resync`, section: 'sync', what: `sync (one-shot or periodic), no change, ${peers} peers (${backend})`, unit: 'ms',
       samples: samples.resync, limitSamples: raw.resync, limitWhat: `re-piping the ${opCounts.add} replace lines`, goal: {kind: 'max', value: 2},
       breakdown: medianBreakdown(spans.resync)}),
-    makeRow({id: `sync.${backend}.remove`, section: 'sync', what: `sync, ${half} of ${peers} peers gone (${backend})`, unit: 'ms',
+    makeRow({id: `sync.${backend}.remove`, section: 'sync', what: `sync (one-shot), ${half} of ${peers} peers gone (${backend})`, unit: 'ms',
       samples: samples.remove, limitSamples: raw.remove, limitWhat: `the same ${opCounts.remove} del lines piped to ip/bridge -batch`, goal: {kind: 'max', value: 2},
       breakdown: medianBreakdown(spans.remove)}),
     makeRow({id: `sync.${backend}.agent-add`, section: 'sync', what: `sync --watch, store event: 0 → ${peers} peers (${backend})`, unit: 'ms',
