@@ -677,7 +677,17 @@ function parseDisposition(stdout: string): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // data plane: iperf3 and ping in a lab, pod-to-pod against node-to-node
 
-const DATAPLANE_REPS = 3
+/**
+ * Counted (underlay, pod) pairs per backend. Both paths are CPU-bound on veths, and on an idle
+ * 2-core VM one run differs from the next by 10–14 % (3 s runs no less than 1 s runs), so the
+ * ratio comes from many interleaved pairs, not from long runs.
+ */
+const DATAPLANE_REPS = 9
+/** Thrown away first: ARP, the conntrack entries and the CPUs' clocks settle in it. */
+const DATAPLANE_WARMUP_PAIRS = 1
+/** A run in which tasks waited for a CPU longer than this share of its time shared the CPUs with foreign load. */
+const CONTENDED_PRESSURE = 0.05
+const MAX_REDOS_PER_PAIR = 3
 
 export function parseIperfJson(text: string): number | undefined {
   try {
@@ -697,16 +707,65 @@ export function parsePingAvg(text: string): number | undefined {
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
+/** The q-quantile (0..1) with linear interpolation between the sorted samples. */
+export function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  const at = (s.length - 1) * q
+  const lo = Math.floor(at)
+  return lo + 1 < s.length ? s[lo] + (s[lo + 1] - s[lo]) * (at - lo) : s[lo]
+}
+
+async function readProcFile(path: string): Promise<string | undefined> {
+  const {readFile} = await import('node:fs/promises')
+  return readFile(path, 'utf8').catch(() => undefined)
+}
+
+/** Microseconds some task spent waiting for a CPU since boot (PSI); undefined on kernels without PSI. */
+async function cpuPressureMicros(): Promise<number | undefined> {
+  const m = /^some .*total=(\d+)/m.exec(await readProcFile('/proc/pressure/cpu') ?? '')
+  return m ? Number(m[1]) : undefined
+}
+
+/** Share of all CPUs that was busy over the next `ms` milliseconds (/proc/stat). */
+async function cpuBusyShare(ms: number): Promise<number> {
+  const sample = async () => {
+    const f = ((await readProcFile('/proc/stat')) ?? '').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    return {total: f.reduce((a, b) => a + b, 0), idle: (f[3] ?? 0) + (f[4] ?? 0)}
+  }
+  const a = await sample()
+  await sleep(ms)
+  const b = await sample()
+  return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0
+}
+
+/**
+ * Other engineers' builds and tests share this machine's two CPUs, and a run that shares them
+ * measures the scheduler, not the path: start a pair only once the CPUs are nearly idle (bounded).
+ */
+async function waitForQuietCpus(maxMs = 15_000): Promise<void> {
+  const deadline = performance.now() + maxMs
+  while (performance.now() < deadline && await cpuBusyShare(300) > 0.15) { /* keep sampling */ }
+}
+
+interface IperfRun {
+  mbps: number
+  /** share of the run's wall time in which some task waited for a CPU; undefined without PSI */
+  pressure?: number
+}
+
 /** One bounded iperf3 run: a one-off server in `serverNs`, the client in `clientNs`. Mbit/s received. */
-async function iperf(serverNs: string, clientNs: string, dst: string, seconds: number): Promise<number> {
+async function iperf(serverNs: string, clientNs: string, dst: string, seconds: number): Promise<IperfRun> {
   const runner = new RealRunner()
   const server = runner.run({file: 'ip', args: ['netns', 'exec', serverNs, 'timeout', String(seconds + 15), 'iperf3', '-s', '-1', '-B', dst]})
   try {
     for (let attempt = 0; ; attempt++) {
       await sleep(attempt === 0 ? 150 : 200)
+      const [psi0, t0] = [await cpuPressureMicros(), performance.now()]
       const r = await runner.run({file: 'ip', args: ['netns', 'exec', clientNs, 'iperf3', '-c', dst, '-t', String(seconds), '-J']})
+      const [psi1, t1] = [await cpuPressureMicros(), performance.now()]
       const mbps = parseIperfJson(r.stdout)
-      if (mbps !== undefined) return mbps
+      if (mbps !== undefined) return {mbps, pressure: psi0 !== undefined && psi1 !== undefined ? (psi1 - psi0) / 1000 / (t1 - t0) : undefined}
       if (attempt >= 10) throw new FlannelctlError(`iperf3 ${clientNs} → ${dst} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(0, 2).join(' ')}`, 'is iperf3 installed? (npm run bootstrap)', ExitCode.failed)
     }
   } finally {
@@ -715,7 +774,7 @@ async function iperf(serverNs: string, clientNs: string, dst: string, seconds: n
 }
 
 async function pingAvg(fromNs: string, dst: string): Promise<number> {
-  const r = await must(new RealRunner(), {file: 'ip', args: ['netns', 'exec', fromNs, 'ping', '-q', '-c', '200', '-i', '0.005', '-W', '1', dst]})
+  const r = await must(new RealRunner(), {file: 'ip', args: ['netns', 'exec', fromNs, 'ping', '-q', '-c', '100', '-i', '0.005', '-W', '1', dst]})
   const avg = parsePingAvg(r.stdout)
   if (avg === undefined) throw new FlannelctlError(`cannot read ping's summary from ${fromNs}: ${r.stdout.trim().split('\n').at(-1)}`, 'is iputils-ping installed?', ExitCode.failed)
   return avg
@@ -733,21 +792,50 @@ async function benchDataplane(backend: 'vxlan' | 'host-gw', o: BenchOptions, cle
   const p2 = state.pods.find(p => p.node === n2.name)!
   const tput = {pod: [] as number[], underlay: [] as number[]}
   const rtt = {pod: [] as number[], underlay: [] as number[]}
-  for (let rep = 0; rep < DATAPLANE_REPS; rep++) {
+  const pairRatios: number[] = []
+  let redone = 0
+  let contended = 0
+  const endpoints = (path: 'pod' | 'underlay') => path === 'pod' ? [p1.netns, p2.netns, p2.ip] as const : [n1.netns, n2.netns, n2.underlayIP] as const
+  for (let rep = -DATAPLANE_WARMUP_PAIRS; rep < DATAPLANE_REPS; rep++) {
     // Alternate which path goes first so that drift on a busy machine hits both alike.
     const order = rep % 2 === 0 ? (['underlay', 'pod'] as const) : (['pod', 'underlay'] as const)
+    const pair = {pod: 0, underlay: 0}
+    for (let attempt = 0; ; attempt++) {
+      await waitForQuietCpus()
+      let disturbed = false
+      for (const path of order) {
+        const [from, to, dst] = endpoints(path)
+        const run = await iperf(to, from, dst, o.iperfSeconds)
+        pair[path] = run.mbps
+        disturbed ||= (run.pressure ?? 0) > CONTENDED_PRESSURE
+      }
+      if (!disturbed || rep < 0) break
+      if (attempt >= MAX_REDOS_PER_PAIR) {
+        contended++
+        break
+      }
+      redone++
+    }
+    if (rep < 0) continue
+    tput.pod.push(pair.pod)
+    tput.underlay.push(pair.underlay)
+    pairRatios.push(pair.pod / pair.underlay)
     for (const path of order) {
-      const [from, to, dst] = path === 'pod' ? [p1.netns, p2.netns, p2.ip] : [n1.netns, n2.netns, n2.underlayIP]
-      tput[path].push(await iperf(to, from, dst, o.iperfSeconds))
+      const [from, , dst] = endpoints(path)
       rtt[path].push(await pingAvg(from, dst) * 1000)
     }
   }
   const pathWhat = `${p1.name} → ${p2.name}`
+  const f2 = (x: number) => x.toFixed(2)
+  const spread = `${DATAPLANE_REPS} interleaved pairs of ${o.iperfSeconds} s after a warm-up pair; per-pair ratio median ${f2(median(pairRatios))}, ` +
+    `quartiles ${f2(quantile(pairRatios, 0.25))}–${f2(quantile(pairRatios, 0.75))}` +
+    (redone ? `; ${redone} pair${redone > 1 ? 's' : ''} redone for foreign CPU load` : '') +
+    (contended ? `; ${contended} still contended after ${MAX_REDOS_PER_PAIR} redos` : '')
   return [
     makeRow({id: `dataplane.${backend}.throughput`, section: 'dataplane', what: `iperf3 TCP ${pathWhat} (${backend})`, unit: 'Mbit/s',
       samples: tput.pod, limitSamples: tput.underlay, limitWhat: 'node → node on the underlay',
       goal: backend === 'host-gw' ? {kind: 'min', value: 0.95} : undefined,
-      note: backend === 'vxlan' ? 'vxlan pays encapsulation (50 bytes per packet, MTU 1450) and a UDP hop' : undefined}),
+      note: backend === 'vxlan' ? `vxlan pays encapsulation (50 bytes per packet, MTU 1450) and a UDP hop; ${spread}` : spread}),
     makeRow({id: `dataplane.${backend}.latency`, section: 'dataplane', what: `ping RTT ${pathWhat} (${backend})`, unit: 'µs',
       samples: rtt.pod, limitSamples: rtt.underlay, limitWhat: 'node → node on the underlay',
       note: 'RTT ratio: pod paths cross two more veth pairs and a bridge each way'}),
