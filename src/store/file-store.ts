@@ -9,7 +9,7 @@
  * reader never sees half a file.
  */
 import {mkdir, readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises'
-import {closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, watch as fsWatch, type FSWatcher} from 'node:fs'
+import {closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, watch as fsWatch, type FSWatcher} from 'node:fs'
 import {basename, dirname, join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
@@ -34,6 +34,8 @@ const TTL_MS = LEASE_TTL_SECONDS * 1000
 const FILE_MODE = 0o644
 const DIR_MODE = 0o755
 
+const LEASE_BUFFER = Buffer.alloc(16 * 1024)
+
 /** One lease file: its value and lifetime from the same open file; undefined when gone or not a file. */
 function readEntrySync(path: string, key: string): RawEntry | undefined {
   let fd: number
@@ -47,7 +49,10 @@ function readEntrySync(path: string, key: string): RawEntry | undefined {
   try {
     const st = fstatSync(fd)
     if (!st.isFile()) return undefined
-    return {key, value: readFileSync(fd, 'utf8'), expiresAtMs: st.mtimeMs + TTL_MS}
+    // one read into a reused buffer: a lease value is a few hundred bytes (readFileSync would fstat again)
+    const n = st.size < LEASE_BUFFER.length ? readSync(fd, LEASE_BUFFER, 0, LEASE_BUFFER.length, 0) : -1
+    const value = n >= 0 && n < LEASE_BUFFER.length ? LEASE_BUFFER.toString('utf8', 0, n) : readFileSync(fd, 'utf8')
+    return {key, value, expiresAtMs: st.mtimeMs + TTL_MS}
   } catch (e) {
     if (errno(e) === 'EISDIR') return undefined
     throw e
