@@ -4,7 +4,7 @@
  * in the HostSnapshot; an empty file is an empty table.
  */
 import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
-import {readFileSync} from 'node:fs'
+import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {HostSnapshot, Link} from '../core/model.js'
 import {parseAddrs, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseSysctls} from '../core/parse/index.js'
@@ -67,9 +67,19 @@ export function snapshotFromTables(name: string, tables: RawTables, where = name
   return {...lazySnapshot(name, present, t => tables[t]!, where)}
 }
 
-/** Which tables DIR/<host>/ holds, and in which form; JSON wins when a table was saved in both. */
-async function tableFiles(hostDir: string): Promise<Map<TableName, TableFormat>> {
-  const names = new Set(await readdir(hostDir))
+/**
+ * Which tables DIR/<host>/ holds, and in which form; JSON wins when a table was saved in both.
+ * Undefined when it is not a directory. Synchronous: a thousand-node snapshot has two thousand of
+ * these, and each call through libuv's thread pool costs more than the read itself.
+ */
+function tableFiles(hostDir: string): Map<TableName, TableFormat> | undefined {
+  let listed: string[]
+  try {
+    listed = readdirSync(hostDir)
+  } catch {
+    return undefined
+  }
+  const names = new Set(listed)
   const found = new Map<TableName, TableFormat>()
   for (const t of TABLES) {
     if (names.has(`${t}.json`)) found.set(t, 'json')
@@ -78,9 +88,10 @@ async function tableFiles(hostDir: string): Promise<Map<TableName, TableFormat>>
   return found
 }
 
-/** A host of a snapshot directory, its files read and parsed when the trace first looks at them. */
-async function hostFromDir(name: string, hostDir: string): Promise<HostSnapshot> {
-  const files = await tableFiles(hostDir)
+/** A host of a snapshot directory, its files read and parsed when the trace first looks at them; undefined without its directory. */
+function hostFromDir(name: string, hostDir: string): HostSnapshot | undefined {
+  const files = tableFiles(hostDir)
+  if (!files) return undefined
   const load = (t: TableName): RawTable => {
     const format = files.get(t)!
     const path = join(hostDir, `${t}.${format}`)
@@ -133,13 +144,6 @@ export interface SnapshotDir {
   podsWithTables: string[]
 }
 
-/** Map in order, a few dozen at a time: a thousand-node snapshot is 7000 files, more than a process may hold open. */
-async function inBatches<T, R>(items: T[], fn: (item: T) => Promise<R>, size = 64): Promise<R[]> {
-  const out: R[] = []
-  for (let i = 0; i < items.length; i += size) out.push(...await Promise.all(items.slice(i, i + size).map(fn)))
-  return out
-}
-
 /**
  * Read DIR. Without DIR/inventory.yaml every subdirectory is a node and pods are left to
  * discovery, so a directory of pasted outputs works as it is.
@@ -156,15 +160,13 @@ export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
     if (names.length === 0) throw userError(`snapshot directory ${dir} holds no node directories`, 'put each node\'s files in DIR/<node>/ (ip-route.txt, ip-neigh.txt, ...)')
     inventory = {nodes: names.map(name => ({name}))}
   }
-  const nodes = await inBatches(inventory.nodes, async node => {
+  const nodes = inventory.nodes.map(node => {
     const hostDir = join(dir, node.name)
-    if (!(await isDir(hostDir))) throw userError(`snapshot ${dir} has no directory for node '${node.name}'`, `add ${hostDir}/ with the node's tables, or remove the node from ${INVENTORY_FILE}`)
-    return hostFromDir(node.name, hostDir)
+    const host = hostFromDir(node.name, hostDir)
+    if (!host) throw userError(`snapshot ${dir} has no directory for node '${node.name}'`, `add ${hostDir}/ with the node's tables, or remove the node from ${INVENTORY_FILE}`)
+    return host
   })
-  const pods = await inBatches(inventory.pods ?? [], async pod => {
-    const podDir = join(dir, pod.name)
-    return (await isDir(podDir)) ? hostFromDir(pod.name, podDir) : undefined
-  })
+  const pods = (inventory.pods ?? []).map(pod => hostFromDir(pod.name, join(dir, pod.name)))
   const captured = pods.filter((p): p is HostSnapshot => p !== undefined)
   return {inventory, hosts: [...nodes, ...captured], podsWithTables: captured.map(p => p.name)}
 }
