@@ -10,9 +10,9 @@ import {connect as tcpConnect} from 'node:net'
 import {Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions, type IWatchResponse, type Watcher} from 'etcd3'
 import {ExitCode, FlannelctlError, userError} from '../errors.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
-import {pickSubnet} from '../core/ipam.js'
+import {isSubnetCompatible, pickSubnet} from '../core/ipam.js'
 import {
-  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS,
+  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_RENEW_AFTER_MS, LEASE_TTL_SECONDS,
   takenSubnets, type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -33,6 +33,8 @@ export interface EtcdStoreOptions {
 
 /** Attempts when another host takes the subnet we picked between our read and our write. */
 const ACQUIRE_ATTEMPTS = 5
+/** Reads of the leases retried when a lease vanished between the range and its TTL lookup. */
+const READ_ATTEMPTS = 3
 /** A lost watch stream is re-dialled after 250 ms, doubling up to this: an agent catches up soon after etcd returns. */
 const WATCH_REDIAL_MAX_MS = 2000
 
@@ -256,6 +258,8 @@ export class EtcdStore implements Store {
   }
 
   async acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease> {
+    const current = req.heldSubnet ? await this.heldIfCurrent(nc, req) : undefined
+    if (current) return current
     for (let attempt = 1; ; attempt++) {
       const entries = await this.readEntries()
       const list = classifyEntries(entries.map((e) => e.raw), nc.network, this.now())
@@ -291,6 +295,23 @@ export class EtcdStore implements Store {
           'try again', ExitCode.failed)
       }
     }
+  }
+
+  /**
+   * The held lease when nothing about it needs writing: the key still holds exactly the value asked
+   * for, renewed within LEASE_RENEW_AFTER_MS. Renewing grants a new etcd lease and revokes the old
+   * one; doing that on every round would churn etcd and wake every watching node for nothing.
+   */
+  private async heldIfCurrent(nc: NetConf, req: AcquireRequest): Promise<Lease | undefined> {
+    const subnet = req.preferredSubnet
+    if (!subnet || !isSubnetCompatible(nc, subnet)) return undefined
+    const lease: Lease = {subnet, publicIP: req.publicIP, publicIPv6: null, backendType: req.backendType, backendData: req.backendData}
+    const kv = await this.call(() => this.client.get(this.subnetKey(subnet)).exec()).then((r) => r.kvs[0])
+    if (!kv || kv.value.toString() !== leaseToJson(lease)) return undefined
+    if (kv.lease === '0') return lease
+    const ttl = Number((await this.call(() => this.client.leaseClient.leaseTimeToLive({ID: kv.lease}))).TTL)
+    if (ttl * 1000 <= LEASE_TTL_SECONDS * 1000 - LEASE_RENEW_AFTER_MS) return undefined
+    return {...lease, expiresAt: new Date(this.now() + ttl * 1000).toISOString()}
   }
 
   async renewLease(subnet: string): Promise<Lease> {
@@ -414,19 +435,25 @@ export class EtcdStore implements Store {
 
   private async readEntries(): Promise<{raw: RawEntry; leaseId: string}[]> {
     const dir = `${this.prefix}/subnets/`
-    const res = await this.call(() => this.client.getAll().prefix(dir).exec())
-    const ids = [...new Set(res.kvs.map((kv) => kv.lease).filter((id) => id !== '0'))]
-    const ttls = new Map<string, number>()
-    const nowMs = this.now()
-    await Promise.all(ids.map(async (id) => {
-      const ttl = await this.call(() => this.client.leaseClient.leaseTimeToLive({ID: id}))
-      // -1: the lease expired between the range and this call
-      ttls.set(id, Number(ttl.TTL) < 0 ? nowMs : nowMs + Number(ttl.TTL) * 1000)
-    }))
-    return res.kvs.map((kv) => ({
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.call(() => this.client.getAll().prefix(dir).exec())
+      const ids = [...new Set(res.kvs.map((kv) => kv.lease).filter((id) => id !== '0'))]
+      const ttls = new Map<string, number>()
+      const nowMs = this.now()
+      let gone = false
+      await Promise.all(ids.map(async (id) => {
+        const ttl = Number((await this.call(() => this.client.leaseClient.leaseTimeToLive({ID: id}))).TTL)
+        gone ||= ttl < 0
+        ttls.set(id, ttl < 0 ? nowMs : nowMs + ttl * 1000)
+      }))
+      // A lease gone between the range and its TTL: expired (etcd deletes its keys) or replaced by a
+      // host renewing its lease (the key now has another one). Read again rather than drop a live host.
+      if (gone && attempt < READ_ATTEMPTS) continue
+      return res.kvs.map((kv) => ({
       leaseId: kv.lease,
-      raw: {key: kv.key.toString().slice(dir.length), value: kv.value.toString(), expiresAtMs: ttls.get(kv.lease)},
-    }))
+        raw: {key: kv.key.toString().slice(dir.length), value: kv.value.toString(), expiresAtMs: ttls.get(kv.lease)},
+      }))
+    }
   }
 
   private async grant(): Promise<{id: string; expiresAt: string}> {

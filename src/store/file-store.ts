@@ -119,17 +119,17 @@ export class FileStore implements Store {
 
   async listLeases({fromWatch = false}: {fromWatch?: boolean} = {}): Promise<LeaseList> {
     const network = await this.configuredNetwork()
-    const entries = fromWatch && this.watched ? this.entriesFromWatch(this.watched) : await this.readEntries()
-    return classifyEntries(entries, network, this.now())
+    return classifyEntries(this.watched ? this.entriesFromWatch(this.watched, fromWatch) : await this.readEntries(), network, this.now())
   }
 
   /**
    * The lease files as last read, with those the watch saw change read again: at 1000 leases a
-   * store event then costs a few file reads instead of a thousand. The first call (or one after an
-   * event without a name) reads them all.
+   * store event then costs a few file reads instead of a thousand. The first call, one after an
+   * event without a name, and every call that does not trust the watch read them all.
    */
-  private entriesFromWatch(w: WatchedEntries): RawEntry[] {
-    if (w.entries === undefined || w.dirty === 'all') {
+  private entriesFromWatch(w: WatchedEntries, trustWatch: boolean): RawEntry[] {
+    // A full read also heals what the watch may have missed (events dropped, the directory recreated).
+    if (!trustWatch || w.entries === undefined || w.dirty === 'all') {
       w.dirty = new Set()
       w.entries = new Map(this.readEntriesSync().map(e => [e.key, e]))
     } else {
