@@ -135,8 +135,10 @@ export class FileStore implements Store {
     } else {
       const dir = this.subnetsDir
       for (const key of w.dirty) {
-        // most changes of a busy store are removals: a failed open costs an exception each
-        const entry = existsSync(`${dir}/${key}`) ? readEntrySync(`${dir}/${key}`, key) : undefined
+        // A known name that changed is often a removal, where a failed open costs an exception:
+        // look first. A new name is a new lease: open it at once.
+        const path = `${dir}/${key}`
+        const entry = !w.entries.has(key) || existsSync(path) ? readEntrySync(path, key) : undefined
         if (entry) w.entries.set(key, entry)
         else w.entries.delete(key)
       }
