@@ -1,0 +1,41 @@
+/**
+ * `flannelctl bench` end to end at a small scale: every sync row (one-shot and agent) and the
+ * start-up rows are measured against a limit from the same run, and nothing is left behind.
+ * No timing is asserted: the ratios are the bench's to report, not a test's to judge.
+ */
+import {expect} from 'chai'
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {cli, sh} from '../helpers/cli.js'
+
+describe('flannelctl bench (small scale, real namespaces)', function () {
+  this.timeout(180000)
+  let dir: string
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fc-bench-'))
+  })
+  after(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('measures every sync and start-up row, writes the JSON it prints and cleans up', async () => {
+    const out = join(dir, 'bench.json')
+    const r = await cli(['bench', '--only', 'sync,startup', '--peers', '20', '--reps', '1', '--runs', '2', '--json', '--out', out])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const report = JSON.parse(r.stdout) as {rows: {id: string; measured: number | null; limit: number | null; ratio: number | null; verdict: string}[]}
+    expect(JSON.parse(await readFile(out, 'utf8'))).to.deep.equal(report)
+    const ids = report.rows.map(row => row.id)
+    for (const backend of ['vxlan', 'host-gw']) {
+      for (const step of ['add', 'resync', 'remove', 'agent-add', 'agent-remove', 'add.cli']) expect(ids).to.include(`sync.${backend}.${step}`)
+    }
+    expect(ids).to.include.members(['startup.version', 'startup.help'])
+    for (const row of report.rows) {
+      expect(row.measured, row.id).to.be.a('number').and.above(0)
+      expect(row.limit, row.id).to.be.a('number').and.above(0)
+      expect(row.ratio, row.id).to.be.a('number').and.above(0)
+    }
+    const left = (await sh('ip', ['netns', 'list'])).stdout.split('\n').filter(l => l.startsWith('fcbench-'))
+    expect(left, 'namespaces left behind').to.deep.equal([])
+  })
+})
