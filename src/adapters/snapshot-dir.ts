@@ -27,9 +27,11 @@ export const INVENTORY_FILE = 'inventory.yaml'
  * every route table of a thousand-node snapshot up front would cost seconds for nothing. A table
  * that was not captured gets no property at all, so it reads as undefined (unknown).
  */
-function lazySnapshot(name: string, present: Set<TableName>, load: (t: TableName) => RawTable, where: string): HostSnapshot {
+function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: (t: TableName) => RawTable, where: string): HostSnapshot {
   const snap: HostSnapshot = {name}
-  const src = (t: TableName) => `${where}/${t}.${load(t).format}`
+  const present = new Set(formats.keys())
+  // for error messages: the file's name, without reading it again
+  const src = (t: TableName) => `${where}/${t}.${formats.get(t)}`
   const define = <K extends keyof HostSnapshot>(key: K, compute: () => HostSnapshot[K]) => {
     Object.defineProperty(snap, key, {
       enumerable: true, configurable: true,
@@ -63,8 +65,8 @@ function lazySnapshot(name: string, present: Set<TableName>, load: (t: TableName
 
 /** Parse captured tables into a HostSnapshot now (errors surface here); `where` prefixes error messages. */
 export function snapshotFromTables(name: string, tables: RawTables, where = name): HostSnapshot {
-  const present = new Set((Object.keys(tables) as TableName[]).filter(t => tables[t] !== undefined))
-  return {...lazySnapshot(name, present, t => tables[t]!, where)}
+  const formats = new Map((Object.keys(tables) as TableName[]).filter(t => tables[t] !== undefined).map(t => [t, tables[t]!.format]))
+  return {...lazySnapshot(name, formats, t => tables[t]!, where)}
 }
 
 /**
@@ -101,7 +103,7 @@ function hostFromDir(name: string, hostDir: string): HostSnapshot | undefined {
       throw userError(`cannot read ${path}: ${(e as Error).message}`, 'check the snapshot directory\'s permissions')
     }
   }
-  return lazySnapshot(name, new Set(files.keys()), load, hostDir)
+  return lazySnapshot(name, files, load, hostDir)
 }
 
 async function isDir(path: string): Promise<boolean> {

@@ -78,37 +78,44 @@ class InventoryReader {
       this.fail(nodesNode ?? root, '`nodes:` must be a non-empty list', 'e.g. nodes: [{name: worker1, exec: "netns:w1"}]')
     }
     const nodes: InventoryNode[] = []
+    // Sets, not scans: a thousand-node inventory would otherwise cost millions of comparisons.
+    const nodeNames = new Set<string>()
     for (const item of nodesNode.items as YamlNode[]) {
       const name = this.name(item, 'node')
-      if (nodes.some(n => n.name === name)) this.fail(item, `node '${name}' is listed twice`, 'every node needs its own name')
+      if (nodeNames.has(name)) this.fail(item, `node '${name}' is listed twice`, 'every node needs its own name')
       const exec = this.optionalString(item, 'exec', `node '${name}'`)
       if (exec !== undefined) {
         const problem = execProblem(exec)
         if (problem) this.fail((item as {get?: (k: string, keep: boolean) => YamlNode}).get?.('exec', true) ?? item, `node '${name}': ${problem}`, 'write exec: local, netns:NAME or ssh:USER@HOST')
       }
       nodes.push(exec === undefined ? {name} : {name, exec})
+      nodeNames.add(name)
     }
 
     const podsNode = root.get('pods', true) as YamlNode | undefined
     if (podsNode === undefined || podsNode === null || (podsNode as {value?: unknown}).value === null) return {nodes}
     if (!isSeq(podsNode)) this.fail(podsNode, '`pods:` must be a list', 'e.g. pods: [{name: pod-a, ip: 10.244.1.34, node: worker1}]')
     const pods: InventoryPod[] = []
+    const podNames = new Set<string>()
+    const podsByIp = new Map<string, string>()
     for (const item of podsNode.items as YamlNode[]) {
       const name = this.name(item, 'pod')
-      if (pods.some(p => p.name === name)) this.fail(item, `pod '${name}' is listed twice`, 'every pod needs its own name')
-      if (nodes.some(n => n.name === name)) this.fail(item, `pod '${name}' has the name of a node`, 'pods and nodes share one namespace of names (a snapshot keeps each in DIR/<name>/)')
+      if (podNames.has(name)) this.fail(item, `pod '${name}' is listed twice`, 'every pod needs its own name')
+      if (nodeNames.has(name)) this.fail(item, `pod '${name}' has the name of a node`, 'pods and nodes share one namespace of names (a snapshot keeps each in DIR/<name>/)')
       const ip = this.optionalString(item, 'ip', `pod '${name}'`)
       if (ip === undefined || !isIPv4(ip)) this.fail(item, `pod '${name}' needs an IPv4 address in \`ip:\`${ip === undefined ? '' : ` ('${ip}' is not one)`}`, 'e.g. ip: 10.244.1.34')
-      const other = pods.find(p => p.ip === ip)
-      if (other) this.fail(item, `pods '${other.name}' and '${name}' both have ip ${ip}`, 'a pod IP names one pod')
+      const other = podsByIp.get(ip)
+      if (other !== undefined) this.fail(item, `pods '${other}' and '${name}' both have ip ${ip}`, 'a pod IP names one pod')
       const node = this.optionalString(item, 'node', `pod '${name}'`)
       if (node === undefined) this.fail(item, `pod '${name}' needs \`node:\``, 'name the node it runs on')
-      if (!nodes.some(n => n.name === node)) {
+      if (!nodeNames.has(node)) {
         this.fail(item, `pod '${name}' is on node '${node}', which the inventory does not list`, `known nodes: ${nodes.map(n => n.name).join(', ')}`)
       }
       const netns = this.optionalString(item, 'netns', `pod '${name}'`)
       if (netns !== undefined && !isSafeName(netns)) this.fail(item, `pod '${name}': netns '${netns}' is not a name flannelctl will use`, NAME_HINT)
       pods.push({name, ip, node, ...(netns === undefined ? {} : {netns})})
+      podNames.add(name)
+      podsByIp.set(ip, name)
     }
     return {nodes, pods}
   }

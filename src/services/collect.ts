@@ -142,7 +142,8 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
     }
     case 'snapshot': {
       const dir = await readSnapshotDir(o.snapshot!)
-      const nodeHosts = dir.hosts.filter(h => dir.inventory.nodes.some(n => n.name === h.name))
+      const nodeNames = new Set(dir.inventory.nodes.map(n => n.name))
+      const nodeHosts = dir.hosts.filter(h => nodeNames.has(h.name))
       const pods = dir.inventory.pods ?? dedupePods(nodeHosts.flatMap(h => discoverPods(h)))
       return {
         kind, description: `snapshot ${o.snapshot}`, inventory: {nodes: dir.inventory.nodes, pods},
