@@ -59,17 +59,16 @@ export function flavourFromVersion(text: string): IptablesFlavour | undefined {
   return undefined
 }
 
-/** The tables a snapshot reads, in this order; a missing `bridge` (optional) leaves fdb unknown. */
-const SNAPSHOT_TABLES: {read: string[]; optional?: boolean}[] = [
-  {read: ['ip', '-d', '-j', 'link', 'show']},
-  {read: ['ip', '-j', 'addr', 'show']},
-  {read: ['ip', '-j', 'route', 'show']},
-  {read: ['ip', '-j', 'neigh', 'show']},
-  {read: ['bridge', '-j', 'fdb', 'show'], optional: true},
-]
+const LINK_READ = ['ip', '-d', '-j', 'link', 'show']
+const FDB_READ = ['bridge', '-j', 'fdb', 'show']
+/** addr, route and neigh: one `ip -j -batch -` prints each table's JSON array on a line of its own. */
+const IP_TABLES = ['addr', 'route', 'neigh'] as const
+const IP_TABLES_READ: ShellCommand = {words: ['ip', '-j', '-batch', '-'], input: IP_TABLES.map(t => `${t} show\n`).join('')}
 
 /** A word of a read script: a plain word is single-quoted, a glob is left for the shell to expand. */
 type ShellWord = string | {glob: string}
+/** A command of a read script: its words, and what it reads on stdin (else /dev/null). */
+type ShellCommand = ShellWord[] | {words: ShellWord[]; input: string}
 
 export interface ReadResult {
   stdout: string
@@ -124,20 +123,27 @@ export class HostAdapter {
    * by a line with a random marker, stdout's also by the exit code, so outputs come back byte for
    * byte. A program the shell does not find (127) is undefined, as in tryRead().
    */
-  private async readSeveral(commands: ShellWord[][]): Promise<(ReadResult | undefined)[]> {
+  private async readSeveral(commands: ShellCommand[]): Promise<(ReadResult | undefined)[]> {
     const marker = `flannelctl-${randomBytes(12).toString('hex')}`
     // Every word is single-quoted (globs are checked to hold nothing else): nothing in a command
     // reaches the shell's parser as anything but a word. The script comes on stdin (`sh -s`), so
-    // --verbose never shows a read as an `sh -c` file write; the programs it runs read /dev/null,
-    // never the rest of the script.
-    const script = `m=$1\n${commands.map(c => `${c.map(shellWord).join(' ')} </dev/null; s=$?; printf '\\n%s %d\\n' "$m" "$s"; printf '\\n%s\\n' "$m" >&2\n`).join('')}`
+    // --verbose never shows a read as an `sh -c` file write; the programs it runs read /dev/null or
+    // a quoted here-document ended by the random marker, never the rest of the script.
+    const line = (c: ShellCommand): string => {
+      const [words, input] = Array.isArray(c) ? [c, undefined] : [c.words, c.input]
+      const done = `s=$?; printf '\\n%s %d\\n' "$m" "$s"; printf '\\n%s\\n' "$m" >&2\n`
+      if (input === undefined) return `${words.map(shellWord).join(' ')} </dev/null; ${done}`
+      if (!input.endsWith('\n') || input.split('\n').includes(`${marker}-in`)) throw new Error('a read script\'s input must end with a newline')
+      return `${words.map(shellWord).join(' ')} <<'${marker}-in'; ${done}${input}${marker}-in\n`
+    }
+    const script = `m=$1\n${commands.map(line).join('')}`
     const r = await this.runner.run({file: 'sh', args: ['-s', marker], input: script})
     const out: (ReadResult | undefined)[] = []
     let rest = r.stdout
     let errRest = r.stderr
     for (let i = 0; i < commands.length; i++) {
       const m = new RegExp(`\\n${marker} (\\d+)\\n`).exec(rest)
-      if (!m) throw new FlannelctlError(`reading ${commands.map(c => c[0]).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
+      if (!m) throw new FlannelctlError(`reading ${commands.map(c => String((Array.isArray(c) ? c : c.words)[0])).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
         'check that sh is installed', ExitCode.failed)
       const errEnd = errRest.indexOf(`\n${marker}\n`)
       const stderr = errEnd < 0 ? errRest : errRest.slice(0, errEnd)
@@ -208,11 +214,12 @@ export class HostAdapter {
    * links this read saw (interestingSysctls), so the result holds the same keys as reading them by name.
    */
   async snapshot(): Promise<HostSnapshot> {
-    const tables = SNAPSHOT_TABLES.map(t => t.read)
     const iptablesReads = this.iptablesReads()
     const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
     const reads = await this.readSeveral([
-      ...tables,
+      LINK_READ,
+      IP_TABLES_READ,
+      FDB_READ,
       ...iptablesReads,
       ['grep', '-s', '-H', '', ...sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p))],
     ]).catch(async (error: unknown) => {
@@ -220,31 +227,42 @@ export class HostAdapter {
       await this.runner.run({file: 'ip', args: ['-V']})
       throw error
     })
-    const text = (i: number): string | undefined => {
-      const r = reads[i]
-      const [file, ...args] = tables[i]
-      // the same errors as running each program by itself (RealRunner, checkRead)
-      if (r === undefined) {
-        if (SNAPSHOT_TABLES[i].optional) return undefined
-        throw notInstalled(file, this.runner.target)
-      }
-      return this.checkRead(r, file, args, {optional: SNAPSHOT_TABLES[i].optional})
-    }
-    const [linksText, addrText, routeText, neighText, fdbText] = tables.map((_, i) => text(i))
-    const links = parseIpLinkJson(linksText!)
-    const ipt = await this.pickIptables(reads.slice(tables.length, tables.length + iptablesReads.length))
+    const [linkRead, ipTablesRead, fdbRead] = reads
+    // the same errors as running each program by itself (RealRunner, checkRead)
+    if (linkRead === undefined) throw notInstalled('ip', this.runner.target)
+    const links = parseIpLinkJson(this.checkRead(linkRead, LINK_READ[0], LINK_READ.slice(1))!)
+    const [addrText, routeText, neighText] = await this.ipTables(ipTablesRead)
+    const fdbText = fdbRead === undefined ? undefined : this.checkRead(fdbRead, FDB_READ[0], FDB_READ.slice(1), {optional: true})
+    const ipt = await this.pickIptables(reads.slice(3, 3 + iptablesReads.length))
     const wanted = new Set(interestingSysctls(links.map(l => l.name)))
     const sysctls = Object.fromEntries(Object.entries(parseSysctlGrep(reads.at(-1)?.stdout ?? '')).filter(([k]) => wanted.has(k)))
     return {
       name: this.name,
       links,
-      addresses: parseIpAddrJson(addrText!),
-      routes: parseIpRouteJson(routeText!),
-      neighbors: parseIpNeighJson(neighText!),
+      addresses: parseIpAddrJson(addrText),
+      routes: parseIpRouteJson(routeText),
+      neighbors: parseIpNeighJson(neighText),
       fdb: fdbText === undefined ? undefined : parseBridgeFdbJson(fdbText),
       iptables: ipt === undefined ? undefined : withFlavour(parseIptablesSave(ipt.save), ipt.tools.flavour),
       sysctls,
     }
+  }
+
+  /**
+   * addr, route and neigh from the one `ip -j -batch -`: one JSON array per line. Anything else
+   * (an ip that prints otherwise, a failed batch) is read again one table at a time, one more
+   * program run, with each table's own error.
+   */
+  private async ipTables(batch: ReadResult | undefined): Promise<[string, string, string]> {
+    if (batch?.exitCode === 0) {
+      const docs = batch.stdout.split('\n').filter(line => line.trim() !== '')
+      if (docs.length === IP_TABLES.length && docs.every(d => d.startsWith('[') && d.trimEnd().endsWith(']'))) return docs as [string, string, string]
+    }
+    const reads = await this.readSeveral(IP_TABLES.map(t => ['ip', '-j', t, 'show']))
+    return reads.map((r, i) => {
+      if (r === undefined) throw notInstalled('ip', this.runner.target)
+      return this.checkRead(r, 'ip', ['-j', IP_TABLES[i], 'show'])!
+    }) as [string, string, string]
   }
 
   private checkRead(r: {stdout: string; stderr: string; exitCode: number}, file: string, args: string[], {optional = false} = {}): string | undefined {
