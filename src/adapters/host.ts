@@ -13,6 +13,7 @@ import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, notInstalled, seesPathAsThisProcess} from './runner.js'
+import {shellQuote} from './target.js'
 
 /**
  * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
@@ -77,7 +78,7 @@ export interface ReadResult {
 }
 
 function shellWord(w: ShellWord): string {
-  if (typeof w === 'string') return `'${w.replace(/'/g, `'\\''`)}'`
+  if (typeof w === 'string') return shellQuote(w)
   if (!/^[A-Za-z0-9_./*-]+$/.test(w.glob)) throw new Error(`not a plain glob: ${w.glob}`)
   return w.glob
 }
@@ -125,25 +126,25 @@ export class HostAdapter {
    */
   private async readSeveral(commands: ShellCommand[]): Promise<(ReadResult | undefined)[]> {
     const marker = `flannelctl-${randomBytes(12).toString('hex')}`
-    // Every word is single-quoted (globs are checked to hold nothing else): nothing in a command
-    // reaches the shell's parser as anything but a word. The script comes on stdin (`sh -s`), so
-    // --verbose never shows a read as an `sh -c` file write; the programs it runs read /dev/null or
-    // a quoted here-document ended by the random marker, never the rest of the script.
-    const line = (c: ShellCommand): string => {
-      const [words, input] = Array.isArray(c) ? [c, undefined] : [c.words, c.input]
-      const done = `s=$?; printf '\\n%s %d\\n' "$m" "$s"; printf '\\n%s\\n' "$m" >&2\n`
-      if (input === undefined) return `${words.map(shellWord).join(' ')} </dev/null; ${done}`
-      if (!input.endsWith('\n') || input.split('\n').includes(`${marker}-in`)) throw new Error('a read script\'s input must end with a newline')
-      return `${words.map(shellWord).join(' ')} <<'${marker}-in'; ${done}${input}${marker}-in\n`
-    }
-    const script = `m=$1\n${commands.map(line).join('')}`
+    const reads = commands.map(c => (Array.isArray(c) ? {words: c, input: undefined} : c))
+    // Every word is quoted (globs are checked to hold nothing else): nothing in a command reaches
+    // the shell's parser as anything but a word. The script comes on stdin (`sh -s`), so --verbose
+    // never shows a read as an `sh -c` file write; the programs it runs read /dev/null or a quoted
+    // here-document ended by the random marker, never the rest of the script.
+    const done = `s=$?; printf '\\n%s %d\\n' "$m" "$s"; printf '\\n%s\\n' "$m" >&2\n`
+    const script = `m=$1\n${reads.map(({words, input}) => {
+      const argv = words.map(shellWord).join(' ')
+      if (input === undefined) return `${argv} </dev/null; ${done}`
+      if (!input.endsWith('\n') || input.split('\n').includes(`${marker}-in`)) throw new Error('a read script\'s input must end with a newline and not hold its marker')
+      return `${argv} <<'${marker}-in'; ${done}${input}${marker}-in\n`
+    }).join('')}`
     const r = await this.runner.run({file: 'sh', args: ['-s', marker], input: script})
     const out: (ReadResult | undefined)[] = []
     let rest = r.stdout
     let errRest = r.stderr
-    for (let i = 0; i < commands.length; i++) {
+    for (let i = 0; i < reads.length; i++) {
       const m = new RegExp(`\\n${marker} (\\d+)\\n`).exec(rest)
-      if (!m) throw new FlannelctlError(`reading ${commands.map(c => String((Array.isArray(c) ? c : c.words)[0])).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
+      if (!m) throw new FlannelctlError(`reading ${reads.map(c => String(c.words[0])).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
         'check that sh is installed', ExitCode.failed)
       const errEnd = errRest.indexOf(`\n${marker}\n`)
       const stderr = errEnd < 0 ? errRest : errRest.slice(0, errEnd)

@@ -12,7 +12,7 @@
  */
 import {fileURLToPath} from 'node:url'
 import {dirname, join} from 'node:path'
-import {mkdtemp, mkdir, rm, writeFile, unlink} from 'node:fs/promises'
+import {mkdtemp, mkdir, readFile, rm, writeFile, unlink} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {tmpdir, cpus, release, loadavg} from 'node:os'
 import {randomBytes} from 'node:crypto'
@@ -64,10 +64,16 @@ export interface BenchRow {
 }
 
 export function median(xs: number[]): number {
+  return quantile(xs, 0.5)
+}
+
+/** The q-quantile (0..1) with linear interpolation between the sorted samples; NaN of none. */
+export function quantile(xs: number[], q: number): number {
   if (xs.length === 0) return NaN
   const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+  const at = (s.length - 1) * q
+  const lo = Math.floor(at)
+  return lo + 1 < s.length ? s[lo] + (s[lo + 1] - s[lo]) * (at - lo) : s[lo]
 }
 
 export function ratioOf(measured: number | null, limit: number | null): number | null {
@@ -707,17 +713,7 @@ export function parsePingAvg(text: string): number | undefined {
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
-/** The q-quantile (0..1) with linear interpolation between the sorted samples. */
-export function quantile(xs: number[], q: number): number {
-  if (xs.length === 0) return NaN
-  const s = [...xs].sort((a, b) => a - b)
-  const at = (s.length - 1) * q
-  const lo = Math.floor(at)
-  return lo + 1 < s.length ? s[lo] + (s[lo + 1] - s[lo]) * (at - lo) : s[lo]
-}
-
 async function readProcFile(path: string): Promise<string | undefined> {
-  const {readFile} = await import('node:fs/promises')
   return readFile(path, 'utf8').catch(() => undefined)
 }
 

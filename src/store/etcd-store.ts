@@ -10,9 +10,9 @@ import {connect as tcpConnect} from 'node:net'
 import {Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions, type IWatchResponse, type Watcher} from 'etcd3'
 import {ExitCode, FlannelctlError, userError} from '../errors.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
-import {isSubnetCompatible, pickSubnet} from '../core/ipam.js'
+import {pickSubnet} from '../core/ipam.js'
 import {
-  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_RENEW_AFTER_MS, LEASE_TTL_SECONDS,
+  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS,
   takenSubnets, type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -258,7 +258,7 @@ export class EtcdStore implements Store {
   }
 
   async acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease> {
-    const current = req.heldSubnet ? await this.heldIfCurrent(nc, req) : undefined
+    const current = await this.heldIfCurrent(nc, req)
     if (current) return current
     for (let attempt = 1; ; attempt++) {
       const entries = await this.readEntries()
@@ -303,15 +303,15 @@ export class EtcdStore implements Store {
    * one; doing that on every round would churn etcd and wake every watching node for nothing.
    */
   private async heldIfCurrent(nc: NetConf, req: AcquireRequest): Promise<Lease | undefined> {
-    const subnet = req.preferredSubnet
-    if (!subnet || !isSubnetCompatible(nc, subnet)) return undefined
-    const lease: Lease = {subnet, publicIP: req.publicIP, publicIPv6: null, backendType: req.backendType, backendData: req.backendData}
-    const kv = await this.call(() => this.client.get(this.subnetKey(subnet)).exec()).then((r) => r.kvs[0])
-    if (!kv || kv.value.toString() !== leaseToJson(lease)) return undefined
-    if (kv.lease === '0') return lease
+    const wanted = heldLeaseWanted(nc, req)
+    if (!wanted) return undefined
+    const kv = await this.call(() => this.client.get(this.subnetKey(wanted.subnet)).exec()).then((r) => r.kvs[0])
+    if (!kv) return undefined
+    // a reservation (no etcd lease) never needs renewing
+    if (kv.lease === '0') return heldLeaseIsCurrent(kv.value.toString(), wanted, 0) ? wanted : undefined
     const ttl = Number((await this.call(() => this.client.leaseClient.leaseTimeToLive({ID: kv.lease}))).TTL)
-    if (ttl * 1000 <= LEASE_TTL_SECONDS * 1000 - LEASE_RENEW_AFTER_MS) return undefined
-    return {...lease, expiresAt: new Date(this.now() + ttl * 1000).toISOString()}
+    if (ttl < 0 || !heldLeaseIsCurrent(kv.value.toString(), wanted, LEASE_TTL_SECONDS * 1000 - ttl * 1000)) return undefined
+    return {...wanted, expiresAt: new Date(this.now() + ttl * 1000).toISOString()}
   }
 
   async renewLease(subnet: string): Promise<Lease> {
@@ -450,7 +450,7 @@ export class EtcdStore implements Store {
       // host renewing its lease (the key now has another one). Read again rather than drop a live host.
       if (gone && attempt < READ_ATTEMPTS) continue
       return res.kvs.map((kv) => ({
-      leaseId: kv.lease,
+        leaseId: kv.lease,
         raw: {key: kv.key.toString().slice(dir.length), value: kv.value.toString(), expiresAtMs: ttls.get(kv.lease)},
       }))
     }

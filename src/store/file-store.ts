@@ -13,10 +13,10 @@ import {closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, r
 import {basename, dirname, join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
-import {isSubnetCompatible, pickSubnet} from '../core/ipam.js'
+import {pickSubnet} from '../core/ipam.js'
 import {withFileLock, errno, type LockOptions} from './file-lock.js'
 import {
-  checkMetaKey, classifyEntries, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_RENEW_AFTER_MS, LEASE_TTL_SECONDS, takenSubnets,
+  checkMetaKey, classifyEntries, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -119,7 +119,7 @@ export class FileStore implements Store {
 
   async listLeases({fromWatch = false}: {fromWatch?: boolean} = {}): Promise<LeaseList> {
     const network = await this.configuredNetwork()
-    return classifyEntries(this.watched ? this.entriesFromWatch(this.watched, fromWatch) : await this.readEntries(), network, this.now())
+    return classifyEntries(this.watched ? this.entriesFromWatch(this.watched, fromWatch) : this.readEntriesSync(), network, this.now())
   }
 
   /**
@@ -149,13 +149,17 @@ export class FileStore implements Store {
 
   async acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease> {
     // Reading needs no lock (every write is a rename): a held lease that is current is the common case.
-    const current = req.heldSubnet ? this.heldIfCurrent(nc, req, this.now()) : undefined
-    if (current) return current
+    const current = this.readHeld(nc, req, this.now())
+    if (current?.current) return current.lease
     return this.locked(async () => {
       const nowMs = this.now()
-      const held = req.heldSubnet ? await this.renewHeld(nc, req, nowMs) : undefined
-      if (held) return held
-      const entries = await this.readEntries()
+      const held = this.readHeld(nc, req, nowMs)
+      if (held?.current) return held.lease
+      if (held) {
+        await this.writeAtomic(this.leasePath(held.lease.subnet), leaseToJson(held.lease), nowMs)
+        return {...held.lease, expiresAt: new Date(nowMs + TTL_MS).toISOString()}
+      }
+      const entries = this.readEntriesSync()
       // what etcd would have done by itself: forget leases whose lifetime is over
       for (const e of entries) if (e.expiresAtMs !== undefined && e.expiresAtMs <= nowMs) await this.removeKey(e.key)
       const list = classifyEntries(entries, nc.network, nowMs)
@@ -177,38 +181,23 @@ export class FileStore implements Store {
   }
 
   /**
-   * The held lease, rewritten only when its value changes or it is older than LEASE_RENEW_AFTER_MS:
-   * every write wakes every watching node, and an agent syncs every few seconds. Undefined when the
-   * entry no longer carries this host (then the caller takes the full path).
+   * The entry of the subnet this host holds (AcquireRequest.heldSubnet) while it still carries its
+   * PublicIP, as the lease asked for; `current` when nothing about it needs writing. Rewriting only
+   * on a change or after LEASE_RENEW_AFTER_MS matters: every write wakes every watching node, and an
+   * agent syncs every few seconds. Undefined: take the full path.
    */
-  private async renewHeld(nc: NetConf, req: AcquireRequest, nowMs: number): Promise<Lease | undefined> {
-    const held = this.readHeld(nc, req, nowMs)
-    if (!held) return undefined
-    if (held.current) return held.lease
-    await this.writeAtomic(this.leasePath(held.lease.subnet), leaseToJson(held.lease), nowMs)
-    return {...held.lease, expiresAt: new Date(nowMs + TTL_MS).toISOString()}
-  }
-
-  /** The held lease when nothing about it needs writing: its value unchanged and renewed within the hour. */
-  private heldIfCurrent(nc: NetConf, req: AcquireRequest, nowMs: number): Lease | undefined {
-    const held = this.readHeld(nc, req, nowMs)
-    return held?.current ? held.lease : undefined
-  }
-
-  /** The entry of req.preferredSubnet while it still carries req.publicIP, as the lease req asks for. */
   private readHeld(nc: NetConf, req: AcquireRequest, nowMs: number): {lease: Lease; current: boolean} | undefined {
-    const subnet = req.preferredSubnet
-    if (!subnet || !isSubnetCompatible(nc, subnet)) return undefined
-    const entry = readEntrySync(this.leasePath(subnet), keyOfSubnet(subnet))
+    const wanted = heldLeaseWanted(nc, req)
+    if (!wanted) return undefined
+    const entry = readEntrySync(this.leasePath(wanted.subnet), keyOfSubnet(wanted.subnet))
     if (!entry || entry.expiresAtMs === undefined || entry.expiresAtMs <= nowMs) return undefined
     try {
-      if (leaseFromJson(subnet, entry.value).publicIP !== req.publicIP) return undefined
+      if (leaseFromJson(wanted.subnet, entry.value).publicIP !== req.publicIP) return undefined
     } catch {
       return undefined
     }
-    const lease: Lease = {subnet, publicIP: req.publicIP, publicIPv6: null, backendType: req.backendType, backendData: req.backendData}
-    const current = leaseToJson(lease) === entry.value && nowMs - (entry.expiresAtMs - TTL_MS) < LEASE_RENEW_AFTER_MS
-    return {lease: current ? {...lease, expiresAt: new Date(entry.expiresAtMs).toISOString()} : lease, current}
+    const current = heldLeaseIsCurrent(entry.value, wanted, nowMs - (entry.expiresAtMs - TTL_MS))
+    return {lease: current ? {...wanted, expiresAt: new Date(entry.expiresAtMs).toISOString()} : wanted, current}
   }
 
   async renewLease(subnet: string): Promise<Lease> {
@@ -308,10 +297,6 @@ export class FileStore implements Store {
     } catch {
       return undefined
     }
-  }
-
-  private async readEntries(): Promise<RawEntry[]> {
-    return this.readEntriesSync()
   }
 
   private readEntriesSync(): RawEntry[] {

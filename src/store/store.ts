@@ -9,6 +9,7 @@
 import {userError} from '../errors.js'
 import {cidrToKey, isCanonicalCidr, isIPv4, maskOf, parseCidr} from '../core/addr.js'
 import type {NetConf} from '../core/netconf.js'
+import {isSubnetCompatible} from '../core/ipam.js'
 
 export interface Lease {
   /** CIDR, e.g. 10.244.1.0/24 */
@@ -55,6 +56,18 @@ export interface AcquireRequest {
  * round: each write wakes every watching node. Any sync after that renews it to the full 24 h.
  */
 export const LEASE_RENEW_AFTER_MS = 60 * 60 * 1000
+
+/** The lease a request for its held subnet asks for, when it asks for one (heldSubnet) the network can hold. */
+export function heldLeaseWanted(nc: NetConf, req: AcquireRequest): Lease | undefined {
+  const subnet = req.preferredSubnet
+  if (!req.heldSubnet || !subnet || !isSubnetCompatible(nc, subnet)) return undefined
+  return {subnet, publicIP: req.publicIP, publicIPv6: null, backendType: req.backendType, backendData: req.backendData}
+}
+
+/** Nothing to write: the stored value is the one wanted, renewed less than LEASE_RENEW_AFTER_MS ago. */
+export function heldLeaseIsCurrent(storedValue: string, wanted: Lease, renewedAgoMs: number): boolean {
+  return storedValue === leaseToJson(wanted) && renewedAgoMs < LEASE_RENEW_AFTER_MS
+}
 
 export interface Store {
   /** where it is, e.g. "file:/var/lib/flannelctl/store" or "etcd://10.0.0.1:2379" */
