@@ -2,7 +2,6 @@
  * The only place flannelctl runs programs. A Runner is real, dry-run (reads run, writes are printed)
  * or recording (tests replay what a real host printed).
  */
-import {execa} from 'execa'
 import {spawn} from 'node:child_process'
 import {openSync, closeSync, existsSync} from 'node:fs'
 import {isAbsolute} from 'node:path'
@@ -11,6 +10,11 @@ import {Target, wrapForTarget, targetToString} from './target.js'
 import {debug, type Debugger} from '../debug.js'
 
 let runDebug: Debugger | undefined
+
+// execa and its dependencies are ~100 modules, over 100 ms to load: paid by the first program run,
+// not by commands that run none (trace over a snapshot directory, help).
+let execaModule: Promise<typeof import('execa')> | undefined
+const loadExeca = () => (execaModule ??= import('execa'))
 
 export interface Command {
   file: string
@@ -61,6 +65,7 @@ export class RealRunner implements Runner {
     if (cmd.inProcess && cmd.inProcess.paths.every(path => seesPathAsThisProcess(this.target, path))) return cmd.inProcess.run()
     const {file, args} = wrapForTarget(this.target, cmd.file, cmd.args)
     runDebug ??= debug('run')
+    const {execa} = await loadExeca()
     const started = Date.now()
     try {
       const r = await execa(file, args, {input: cmd.input ?? '', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C', ...cmd.env}})
@@ -150,6 +155,7 @@ export class RecordingRunner implements Runner {
 /** Run a program with the terminal attached (lab exec); returns its exit code. */
 export async function runAttached(target: Target, file: string, args: string[], env: Record<string, string> = {}): Promise<number> {
   const w = wrapForTarget(target, file, args)
+  const {execa} = await loadExeca()
   const r = await execa(w.file, w.args, {stdio: 'inherit', reject: false, env})
   if (r.exitCode === undefined) throw new FlannelctlError(`cannot run ${file}: ${r.message}`, 'check the command name', ExitCode.usage)
   return r.exitCode

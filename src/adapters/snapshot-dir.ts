@@ -43,7 +43,17 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
     })
   }
   let fromAddr: ReturnType<typeof parseAddrs> | undefined
-  const addrs = () => (fromAddr ??= parseAddrs(load('ip-addr').text, src('ip-addr')))
+  let addrText: string | undefined
+  const addrRaw = () => (addrText ??= load('ip-addr').text)
+  const addrs = () => (fromAddr ??= parseAddrs(addrRaw(), src('ip-addr')))
+  if (present.has('ip-addr')) {
+    // The parsers take an address's text as it stands (no leading zeros, no other notation), so a
+    // table whose text lacks it cannot hold it; a JSON \u escape could spell it otherwise.
+    // Not enumerable: not a table, and copying the snapshot must not call it.
+    Object.defineProperty(snap, 'mayHoldAddress', {
+      value: (ip: string) => fromAddr !== undefined || addrRaw().includes(ip) || addrRaw().includes('\\u'),
+    })
+  }
   if (present.has('ip-link') || present.has('ip-addr')) {
     define('links', () => {
       let links: Link[] | undefined = present.has('ip-link') ? parseLinks(load('ip-link').text, src('ip-link')) : undefined

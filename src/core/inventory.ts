@@ -3,7 +3,7 @@
  * live where. YAML or JSON (JSON is YAML). Names end up in argv, file paths and error messages, so
  * anything that could be read as an option, a path or a shell word is refused here, with the line.
  */
-import {LineCounter, parseDocument, isMap, isSeq, stringify, type Node as YamlNode} from 'yaml'
+import {parseDocument, isMap, isSeq, stringify, Pair, Scalar, YAMLMap, YAMLSeq, type Node as YamlNode} from 'yaml'
 import {ParseError} from './parse/errors.js'
 import {isIPv4, cidrContainsIp} from './addr.js'
 import type {HostSnapshot} from './model.js'
@@ -50,29 +50,115 @@ export function execProblem(spec: string): string | undefined {
   return `exec kind '${kind}' is unknown`
 }
 
-class InventoryReader {
-  private readonly lines = new LineCounter()
-  constructor(private readonly source: string) {}
+/**
+ * The block style flannelctl writes (formatInventory) and most people write, read line by line into
+ * the yaml library's own node types: composing a thousand-node inventory with the library costs
+ * ~200 ms before its code is warm, this ~5 ms. Only lines of exactly these shapes are taken:
+ *
+ *     nodes:                 (or pods:, each once, nothing after the colon)
+ *       - name: node0        (a list item: "- " at the list's indentation, 0 or 2 spaces)
+ *         exec: netns:n0     (more keys of the item, two spaces further in)
+ *
+ * with lower-case keys and plain values that YAML reads as strings. Anything else (comments,
+ * quotes, flow style, numbers, empty values or lists, a key twice) is undefined: the yaml library
+ * reads it. The checks after reading are the same for both.
+ */
+export function readPlainBlock(text: string): YAMLMap | undefined {
+  const root = new YAMLMap()
+  let list: YAMLSeq | undefined
+  let dash = -1
+  let item: YAMLMap | undefined
+  let offset = 0
+  for (const line of text.split('\n')) {
+    const at = offset
+    offset += line.length + 1
+    if (line === '') continue
+    const top = /^(nodes|pods):$/.exec(line)
+    if (top) {
+      if (root.has(top[1])) return undefined
+      list = new YAMLSeq()
+      list.range = [at, at, at]
+      root.add(new Pair(plainScalar(top[1], at), list))
+      dash = -1
+      item = undefined
+      continue
+    }
+    const m = /^( *)(- )?([a-z]+): (.*)$/.exec(line)
+    if (!m || !list || !isPlainString(m[4])) return undefined
+    const indent = m[1].length
+    if (m[2] !== undefined) {
+      if (dash === -1 && (indent === 0 || indent === 2)) dash = indent
+      if (indent !== dash) return undefined
+      item = new YAMLMap()
+      const keyAt = at + indent + 2
+      item.range = [keyAt, keyAt, keyAt]
+      list.items.push(item)
+    } else if (item === undefined || indent !== dash + 2 || item.has(m[3])) {
+      return undefined
+    }
+    const keyAt = at + indent + (m[2] === undefined ? 0 : 2)
+    item!.add(new Pair(plainScalar(m[3], keyAt), plainScalar(m[4], keyAt + m[3].length + 2)))
+  }
+  // `pods:` with nothing under it is null to YAML, not an empty list
+  return root.items.every(p => (p.value as YAMLSeq).items.length > 0) ? root : undefined
+}
 
+function plainScalar(value: string, at: number): Scalar<string> {
+  const s = new Scalar(value)
+  s.range = [at, at + value.length, at + value.length]
+  return s
+}
+
+/**
+ * A plain value that YAML 1.2's core schema reads as this very string: no indicator first, no
+ * `: `, ` #` or trailing colon, not null, a boolean or a number.
+ */
+function isPlainString(v: string): boolean {
+  return /^[A-Za-z0-9_/][A-Za-z0-9_./@:-]*$/.test(v) && !v.endsWith(':')
+    && !/^(?:null|Null|NULL|true|True|TRUE|false|False|FALSE)$/.test(v)
+    && !/^(?:[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+)$/.test(v)
+}
+
+class InventoryReader {
+  constructor(private readonly source: string) {}
+  private text = ''
+
+  /** Counted only for an error message: the line of a node's first character. */
   lineOf(node: YamlNode | null | undefined): number | undefined {
     const offset = node?.range?.[0]
-    return offset === undefined ? undefined : this.lines.linePos(offset).line
+    if (offset === undefined) return undefined
+    let line = 1
+    for (let i = this.text.indexOf('\n'); i >= 0 && i < offset; i = this.text.indexOf('\n', i + 1)) line++
+    return line
   }
 
   fail(node: YamlNode | null | undefined, detail: string, hint: string): never {
     throw new ParseError(this.source, this.lineOf(node), detail, hint)
   }
 
-  read(text: string): Inventory {
-    const doc = parseDocument(text, {lineCounter: this.lines, prettyErrors: true, uniqueKeys: true})
+  read(text: string, opts: {plainBlock?: boolean} = {}): Inventory {
+    this.text = text
+    const plain = opts.plainBlock === false ? undefined : readPlainBlock(text)
+    if (plain) {
+      try {
+        return this.check(plain)
+      } catch (error) {
+        // Errors are worded (and their lines counted) from the yaml library's reading, as for any other text.
+        if (!(error instanceof ParseError)) throw error
+      }
+    }
+    const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
     const first = doc.errors[0]
     if (first) {
       const line = first.linePos?.[0]?.line
       throw new ParseError(this.source, line, `not valid YAML or JSON: ${first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
         'an inventory is a mapping with `nodes:` (a list of {name, exec}) and optional `pods:` (a list of {name, ip, node, netns})')
     }
-    const root = doc.contents
-    if (!isMap(root)) this.fail(root, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
+    return this.check(doc.contents)
+  }
+
+  private check(root: unknown): Inventory {
+    if (!isMap(root)) this.fail(root as YamlNode, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
     const nodesNode = root.get('nodes', true) as YamlNode | undefined
     if (!isSeq(nodesNode) || nodesNode.items.length === 0) {
       this.fail(nodesNode ?? root, '`nodes:` must be a non-empty list', 'e.g. nodes: [{name: worker1, exec: "netns:w1"}]')
@@ -139,8 +225,8 @@ class InventoryReader {
 }
 
 /** Parse and validate an inventory; errors are ParseErrors (exit 2) naming the file and line. */
-export function parseInventory(text: string, source = 'inventory'): Inventory {
-  return new InventoryReader(source).read(text)
+export function parseInventory(text: string, source = 'inventory', opts: {plainBlock?: boolean} = {}): Inventory {
+  return new InventoryReader(source).read(text, opts)
 }
 
 export function formatInventory(inv: Inventory): string {

@@ -123,6 +123,11 @@ export interface HostSnapshot {
   iptables?: Iptables
   /** sysctl key (dotted, e.g. net.ipv4.ip_forward) to value */
   sysctls?: Record<string, string>
+  /**
+   * False when `addresses` cannot hold `ip`: a snapshot read from files answers from the address
+   * table's text without parsing it. Absent: look at `addresses`.
+   */
+  mayHoldAddress?: (ip: string) => boolean
 }
 
 /** The sysctls the tracer and builder care about, per device where it matters. */

@@ -1,5 +1,6 @@
 import {expect} from 'chai'
-import {parseInventory, formatInventory, discoverPods, execProblem, isSafeName} from '../../src/core/inventory.js'
+import fc from 'fast-check'
+import {parseInventory, formatInventory, discoverPods, execProblem, isSafeName, readPlainBlock} from '../../src/core/inventory.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 
 function fails(text: string, pattern: RegExp): {message: string; hint: string; exitCode: number} {
@@ -109,5 +110,63 @@ describe('discoverPods', () => {
   it('recognises cni0 by name when only ifconfig was captured', () => {
     const bare: HostSnapshot = {...host, links: [{name: 'cni0', kind: 'ether', mtu: 1450, up: true, raw: ''}]}
     expect(discoverPods(bare).map(p => p.ip)).to.deep.equal(['10.244.1.5'])
+  })
+})
+
+describe('inventory: the line reader for plain block style', () => {
+  const outcome = (text: string, plainBlock: boolean) => {
+    try {
+      return {inventory: parseInventory(text, 'hosts.yaml', {plainBlock})}
+    } catch (error) {
+      return {error: (error as Error).message, hint: (error as {hint?: string}).hint}
+    }
+  }
+
+  it('takes what formatInventory writes, and reads it as the yaml library does', () => {
+    const inv = {
+      nodes: Array.from({length: 50}, (_, i) => ({name: `node${i}`})),
+      pods: Array.from({length: 50}, (_, i) => ({name: `pod${i}`, ip: `10.16.${i}.2`, node: `node${i}`, netns: `p${i}`})),
+    }
+    const text = formatInventory(inv)
+    expect(readPlainBlock(text)).to.not.equal(undefined)
+    expect(parseInventory(text)).to.deep.equal(inv)
+    expect(outcome(text, true)).to.deep.equal(outcome(text, false))
+  })
+
+  it('leaves to the yaml library what YAML would read otherwise', () => {
+    for (const text of [
+      'nodes:\n  - name: 123\n', 'nodes:\n  - name: 1e3\n', 'nodes:\n  - name: 0x1F\n', 'nodes:\n  - name: null\n',
+      'nodes:\n  - name: a # comment\n', 'nodes:\n  - name: "a"\n', 'nodes: [{name: a}]\n', 'nodes:\n  - name: a\npods:\n',
+      'nodes:\n  - name: a\r\n', 'nodes:\n\t- name: a\n', 'nodes:\n  - name: a\n    name: b\n', 'nodes:\n  - name: a:\n',
+      '---\nnodes:\n  - name: a\n', 'nodes:\n  - name: a \n', 'nodes:\n  - name: @a\n',
+    ]) {
+      expect(readPlainBlock(text), JSON.stringify(text)).to.equal(undefined)
+      expect(outcome(text, true), JSON.stringify(text)).to.deep.equal(outcome(text, false))
+    }
+  })
+
+  it('reads any text of lines as the yaml library does: the same inventory, or the same error', () => {
+    const value = fc.constantFrom('node0', 'n1', 'pod-a', '10.244.1.2', '10.244.1.2/24', 'netns:w1', 'ssh:root@192.0.2.1', 'local',
+      '123', '1e3', '0x1F', '0o7', 'null', 'True', 'a:b', 'a:', '@x', 'a#b', 'x y', '-n', '.hidden', '~', 'docker:x', '"q"', '')
+    const key = fc.constantFrom('name', 'exec', 'ip', 'node', 'netns', 'other', 'Name')
+    const line = fc.oneof(
+      fc.constantFrom('nodes:', 'pods:', '', 'nodes: []', '# c'),
+      fc.record({indent: fc.constantFrom(0, 2, 4, 6), dash: fc.boolean(), key, value}).map(l => `${' '.repeat(l.indent)}${l.dash ? '- ' : ''}${l.key}: ${l.value}`),
+    )
+    fc.assert(fc.property(fc.array(line, {maxLength: 14}), lines => {
+      const text = lines.join('\n') + '\n'
+      expect(outcome(text, true)).to.deep.equal(outcome(text, false))
+    }), {numRuns: 3000})
+  })
+
+  it('reads well-formed inventories of generated names as the yaml library does', () => {
+    const name = fc.stringMatching(/^[a-z0-9][a-z0-9.-]{0,6}$/)
+    fc.assert(fc.property(fc.uniqueArray(name, {minLength: 1, maxLength: 8}), fc.constantFrom(0, 2), fc.boolean(), (names, indent, withPods) => {
+      const pad = ' '.repeat(indent)
+      const lines = ['nodes:', ...names.flatMap(n => [`${pad}- name: ${n}`, `${pad}  exec: netns:${n}`])]
+      if (withPods) lines.push('pods:', ...names.flatMap((n, i) => [`${pad}- name: p${n}`, `${pad}  ip: 10.244.${i}.2`, `${pad}  node: ${n}`]))
+      const text = lines.join('\n') + '\n'
+      expect(outcome(text, true)).to.deep.equal(outcome(text, false))
+    }), {numRuns: 500})
   })
 })

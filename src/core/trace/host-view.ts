@@ -106,6 +106,11 @@ export class HostView {
     return this.addrByDev!.get(dev) ?? []
   }
 
+  /** False when this host cannot have `ip` (see HostSnapshot.mayHoldAddress); true means "look". */
+  mayHoldAddress(ip: string): boolean {
+    return this.snap.mayHoldAddress?.(ip) ?? true
+  }
+
   ipv4Addresses(): Address[] {
     return (this.snap.addresses ?? []).filter(a => a.family === 4)
   }

@@ -30,7 +30,7 @@ export class WorldIndex {
   private readonly podsOfNode = new Map<string, PodRef[]>()
   /** pod namespace snapshot name -> pod */
   private readonly podOfView = new Map<string, PodRef>()
-  private ownerMap?: Map<string, Owner[]>
+  private readonly ownersOf = new Map<string, Owner[]>()
   private nodeList?: HostView[]
   private podSubnets?: {base: number, prefixlen: number, view: HostView, addr: Address}[]
 
@@ -109,19 +109,21 @@ export class WorldIndex {
 
   /** Hosts with the address configured on an interface (several for 172.17.0.1 on every docker0). */
   owners(ip: string): Owner[] {
-    if (!this.ownerMap) {
-      this.ownerMap = new Map()
+    let found = this.ownersOf.get(ip)
+    if (found) return found
+    found = []
+    // Asked for a few addresses per trace: hosts whose address table cannot hold this one are
+    // not parsed at all (a thousand-node snapshot has two thousand address tables).
+    if (!ip.startsWith('127.')) {
       for (const view of this.views.values()) {
-        for (const addr of view.ipv4Addresses()) {
-          if (addr.local.startsWith('127.')) continue
-          const list = this.ownerMap.get(addr.local)
-          if (list) list.push({view, addr})
-          else this.ownerMap.set(addr.local, [{view, addr}])
-        }
+        if (!view.mayHoldAddress(ip)) continue
+        for (const addr of view.ipv4Addresses()) if (addr.local === ip) found.push({view, addr})
       }
     }
-    return this.ownerMap.get(ip) ?? []
+    this.ownersOf.set(ip, found)
+    return found
   }
+
 
   /**
    * The interface of `node` that faces the pod: the host end of the pod's veth (or the bridge it is
