@@ -25,6 +25,7 @@ import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps} from '../c
 import {openStore, DEFAULT_STORE} from '../store/store.js'
 import type {Store, Lease, LeaseList} from '../store/store.js'
 import type {ServiceContext} from './context.js'
+import {debug, type Debugger} from '../debug.js'
 
 export const DEFAULT_STATE_FILE = '/var/lib/flannelctl/node.json'
 
@@ -307,13 +308,25 @@ export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Pr
   return withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts))
 }
 
+let syncDebug: Debugger | undefined
+
+/** DEBUG=flannelctl:sync: when each step of a sync ended, in ms since it started. */
+function stepClock(): (step: string) => void {
+  syncDebug ??= debug('sync')
+  if (!syncDebug.enabled) return () => {}
+  const started = performance.now()
+  return step => syncDebug!('%s at %s ms', step, (performance.now() - started).toFixed(1))
+}
+
 async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   requireRoot(ctx, opts.what)
   const host = new HostAdapter(ctx.runner)
   const o = opts.node
+  const step = stepClock()
   // The host's tables come in one program run; meanwhile this process reads the record, the files
   // and the store. A failing table read (iproute2 missing) is the error a user sees first.
   const snapRead = settleLater(opts.hostModel ? Promise.resolve(opts.hostModel) : host.snapshot())
+  snapRead.then(() => step('host read'), () => {})
   const afterSnapshot = async <T>(p: Promise<T>): Promise<T> => {
     try {
       return await p
@@ -333,6 +346,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const storeOpen = settleLater(openStore(storeSpec, storeOptions({etcd})))
   // Only reads here: nothing is written to the store before the host's tables are known to be readable.
   const storeRead = settleLater(opts.storeView ? Promise.resolve(opts.storeView) : storeOpen.then(store => readStoreView(store)))
+  storeRead.then(() => step('store read'), () => {})
   let snap: HostSnapshot
   let iface: string
   let publicIP: string
@@ -445,6 +459,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     } catch (error) {
       throw userError((error as Error).message, 'remove or rename the conflicting device, or pass --bridge')
     }
+    step(`planned ${plan.ops.length} ops`)
     const current = new Map([[rec.subnetFile, subnetEnvText], [`${rec.cniConfDir}/${CONFLIST_NAME}`, conflist]])
     const owned = ownContents(prev, nc.network, mtu)
     const fileOps = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file')
@@ -466,6 +481,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       // yet (e.g. vxlan peers own nothing new); the write below records the sync either way.
       if (plan.ops.length > 0 && !sameRecord(prev, rec)) await writeRecord(host, statePath, rec)
       await host.apply(plan.ops)
+      step('applied')
       if (held) {
         const published = await store.acquireLease(nc, {publicIP, preferredSubnet: held.subnet, backendType: leaseBackend, backendData, heldSubnet: pick.discard.length === 0})
         if (published.subnet !== held.subnet) {
@@ -477,6 +493,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       if (!keepVanished) rec.ownedRoutes = plan.ownedRoutes
       rec.lastSync = new Date().toISOString()
       await writeRecord(host, statePath, rec)
+      step('published and recorded')
     }
     const warnings = phase ? [phase.note, ...peerWarnings, ...plan.warnings] : [...peerWarnings, ...plan.warnings]
     if (leaseRecreated) {

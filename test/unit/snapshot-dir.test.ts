@@ -4,6 +4,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {readSnapshotDir, writeSnapshotDir, snapshotFromTables, readTables} from '../../src/adapters/snapshot-dir.js'
 import {sysctlText} from '../../src/adapters/collect.js'
+import {writeClusterSnapshot, snapshotNode} from '../../src/services/bench.js'
+import {traceFlow} from '../../src/core/trace/engine.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
@@ -99,4 +101,28 @@ describe('snapshot directory', () => {
     const n1 = s.hosts.find(h => h.name === 'node1')!
     expect(n1.routes?.find(r => r.dst === '10.244.2.0/24')?.gateway).to.equal('10.0.0.12')
   })
+
+  it('traces a generated cluster parsing the address tables of only the hosts that can hold an address asked for', async () => {
+    await writeClusterSnapshot(dir, 40)
+    const snap = await readSnapshotDir(dir)
+    const pods = snap.inventory.pods!.map(p => ({name: p.name, ip: p.ip, node: p.node, netns: p.netns}))
+    const t = traceFlow({hosts: snap.hosts, pods}, {src: snapshotNode(0).pod, dst: snapshotNode(39).pod})
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+    const parsed = snap.hosts.filter(h => typeof Object.getOwnPropertyDescriptor(h, 'addresses')?.get !== 'function').map(h => h.name)
+    expect(parsed.length, parsed.join(' ')).to.be.greaterThan(0).and.below(10)
+    // the hint is no table: not enumerable, not copied
+    expect(Object.keys(snap.hosts[0])).to.not.include('mayHoldAddress')
+    expect({...snap.hosts[0]}).to.not.have.property('mayHoldAddress')
+  })
+
+  it('takes an address spelled with JSON escapes as an address of the host', async () => {
+    await mkdir(join(dir, 'n1'))
+    await writeFile(join(dir, 'n1', 'ip-addr.json'), '[{"ifname":"eth0","addr_info":[{"family":"inet","local":"10.0.0.\\u0031","prefixlen":24}]}]')
+    const snap = await readSnapshotDir(dir)
+    const host = snap.hosts[0]
+    expect(host.mayHoldAddress!('10.0.0.1')).to.equal(true)
+    expect(host.mayHoldAddress!('10.9.9.9')).to.equal(true)
+    expect(host.addresses!.map(a => a.local)).to.deep.equal(['10.0.0.1'])
+  })
 })
+
