@@ -57,8 +57,22 @@ export function commandLine(cmd: Command): string {
 /** Called for every command that runs, so --verbose can show them. */
 export type CommandListener = (target: Target, cmd: Command) => void
 
+export interface RealRunnerOptions {
+  /**
+   * For a long-running agent: after each `ip -batch -` / `bridge -batch -`, start the next one at
+   * once, waiting on its stdin, so that the next round's batch does not wait for a fork of this
+   * process (milliseconds per 100 MB of heap) and the program's start. See keepReady().
+   */
+  batchesReady?: boolean
+}
+
+type Started = import('execa').ResultPromise<{stdin: 'pipe'; reject: false; stripFinalNewline: false; env: Record<string, string>}>
+
 export class RealRunner implements Runner {
-  constructor(readonly target: Target = {kind: 'local'}, private readonly listener?: CommandListener) {}
+  /** batch programs started ahead (batchesReady), by their command line */
+  private readonly ready = new Map<string, Started>()
+
+  constructor(readonly target: Target = {kind: 'local'}, private readonly listener?: CommandListener, private readonly options: RealRunnerOptions = {}) {}
 
   async run(cmd: Command): Promise<CommandResult> {
     this.listener?.(this.target, cmd)
@@ -66,20 +80,66 @@ export class RealRunner implements Runner {
     const {file, args} = wrapForTarget(this.target, cmd.file, cmd.args)
     runDebug ??= debug('run')
     const {execa} = await loadExeca()
+    const batch = this.options.batchesReady === true && isBatch(cmd)
+    const key = batch ? commandLine({file, args}) : ''
+    const waiting = batch ? this.ready.get(key) : undefined
+    if (waiting) this.ready.delete(key)
     const started = Date.now()
     try {
-      const r = await execa(file, args, {input: cmd.input ?? '', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C', ...cmd.env}})
+      let subprocess: Started | undefined
+      // One that ended while waiting (its namespace gone, killed) ran nothing: start afresh.
+      if (waiting && waiting.exitCode === null && waiting.stdin.writable) {
+        subprocess = waiting
+        subprocess.stdin.end(cmd.input ?? '')
+      } else {
+        waiting?.catch(() => {})
+      }
+      const r = subprocess
+        ? await subprocess
+        : await execa(file, args, {input: cmd.input ?? '', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C', ...cmd.env}})
       if (runDebug.enabled) {
-        runDebug('[%s] %s → exit %s in %d ms, %d bytes out%s', targetToString(this.target), commandLine(cmd), r.exitCode, Date.now() - started,
-          String(r.stdout).length, r.exitCode ? `: ${String(r.stderr).trim().split('\n').slice(-1)[0]}` : '')
+        runDebug('[%s] %s → exit %s in %d ms, %d bytes out%s%s', targetToString(this.target), commandLine(cmd), r.exitCode, Date.now() - started,
+          String(r.stdout).length, subprocess ? ' (started ahead)' : '', r.exitCode ? `: ${String(r.stderr).trim().split('\n').slice(-1)[0]}` : '')
       }
       if (r.failed && r.exitCode === undefined) throw Object.assign(new Error(r.message), {code: (r as unknown as {code?: string}).code})
       return {stdout: r.stdout as string, stderr: r.stderr as string, exitCode: r.exitCode ?? 1}
     } catch (error) {
       if ((error as {code?: string}).code === 'ENOENT') throw notInstalled(file, this.target, cmd.file)
       throw error
+    } finally {
+      if (batch && !this.ready.has(key)) this.keepReady(key, file, args, cmd.env, execa)
     }
   }
+
+  /**
+   * Start `file args` now with stdin left open: `ip -batch -` reads its lines only when they come,
+   * so it waits without doing anything; ended with no input it exits having done nothing. Started
+   * after the caller has its result (setImmediate), off the path from a store event to a converged host.
+   */
+  private keepReady(key: string, file: string, args: string[], env: Record<string, string> | undefined, execa: typeof import('execa').execa): void {
+    setImmediate(() => {
+      if (this.ready.has(key) || this.closed) return
+      const subprocess = execa(file, args, {stdin: 'pipe', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C', ...env}})
+      subprocess.catch(() => {})
+      this.ready.set(key, subprocess)
+    })
+  }
+
+  private closed = false
+
+  /** End the batch programs started ahead: each reads an empty stdin and exits, having changed nothing. */
+  async close(): Promise<void> {
+    this.closed = true
+    const waiting = [...this.ready.values()]
+    this.ready.clear()
+    for (const subprocess of waiting) subprocess.stdin.end()
+    await Promise.allSettled(waiting)
+  }
+}
+
+/** A program that takes all its work on stdin (`ip -batch -`, `bridge -batch -`): the kind a RealRunner can start ahead. */
+function isBatch(cmd: Command): boolean {
+  return cmd.input !== undefined && (cmd.file === 'ip' || cmd.file === 'bridge') && cmd.args.at(-2) === '-batch' && cmd.args.at(-1) === '-'
 }
 
 export function notInstalled(file: string, target: Target, needed = file): FlannelctlError {

@@ -291,6 +291,9 @@ interface SyncNode {
   options: NodeOptions
   ctx: ServiceContext
   timing: TimingRunner
+  /** what `sync --watch` runs with: batch programs started ahead (RealRunner batchesReady) */
+  agentCtx: ServiceContext
+  agentTiming: TimingRunner
 }
 
 async function makeSyncNode(netns: string, dir: string, backend: 'vxlan' | 'host-gw', cleanups: Cleanups): Promise<SyncNode> {
@@ -313,8 +316,12 @@ async function makeSyncNode(netns: string, dir: string, backend: 'vxlan' | 'host
   }
   const timing = new TimingRunner(new RealRunner({kind: 'netns', name: netns}))
   const ctx: ServiceContext = {runner: timing, dryRun: false, progress: () => {}}
+  const agentRunner = new RealRunner({kind: 'netns', name: netns}, undefined, {batchesReady: true})
+  cleanups.add(() => agentRunner.close())
+  const agentTiming = new TimingRunner(agentRunner)
+  const agentCtx: ServiceContext = {runner: agentTiming, dryRun: false, progress: () => {}}
   await reconcile(ctx, {node: options, network: {network: BENCH_NETWORK, backend}, creating: true, what: 'init'})
-  return {netns, dir, storeDir, options, ctx, timing}
+  return {netns, dir, storeDir, options, ctx, timing, agentCtx, agentTiming}
 }
 
 function leaseDir(storeDir: string): string {
@@ -384,13 +391,13 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
   let changed = () => {}
   await store.watch?.(() => changed())
   const storeEvent = () => new Promise<void>(resolve => (changed = resolve))
-  const agent = new NodeAgent(a.ctx, a.options, store)
+  const agent = new NodeAgent(a.agentCtx, a.options, store)
   const agentRound = async (event: Promise<void>) => {
     await event
-    a.timing.spans = []
+    a.agentTiming.spans = []
     const r = await timed(() => agent.round({periodic: false}))
     if (!r.value) throw new FlannelctlError('bench: the agent saw no change in the store', 'this is a bug in the agent\'s change detection', ExitCode.failed)
-    return {ms: r.ms, ops: r.value.ops, breakdown: a.timing.breakdown(r.ms)}
+    return {ms: r.ms, ops: r.value.ops, breakdown: a.agentTiming.breakdown(r.ms)}
   }
   const measure = async (step: Step, run: () => Promise<{ms: number; ops: Op[]; breakdown: SyncBreakdown}>, batches?: (ops: Op[]) => Command[]) => {
     const r = await run()

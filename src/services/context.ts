@@ -12,11 +12,11 @@ export interface ServiceContext {
   progress: (msg: string) => void
 }
 
-export function makeContext(opts: {target?: Target; dryRun?: boolean; verbose?: boolean; quiet?: boolean; progress?: (m: string) => void}): ServiceContext {
+export function makeContext(opts: {target?: Target; dryRun?: boolean; verbose?: boolean; quiet?: boolean; progress?: (m: string) => void; batchesReady?: boolean}): ServiceContext {
   const listener: CommandListener | undefined = opts.verbose
     ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${commandLine(cmd)}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.length > 400 ? cmd.input.slice(0, 400) + '…' : cmd.input)}` : ''}\n`)
     : undefined
-  const real = new RealRunner(opts.target ?? {kind: 'local'}, listener)
+  const real = new RealRunner(opts.target ?? {kind: 'local'}, listener, {batchesReady: opts.batchesReady})
   return {
     runner: opts.dryRun ? new DryRunRunner(real) : real,
     dryRun: Boolean(opts.dryRun),

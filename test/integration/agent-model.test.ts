@@ -41,6 +41,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
     let dir: string
     let node: NodeOptions
     let ctx: ServiceContext
+    let runner: RealRunner
     let host: HostAdapter
     let agent: NodeAgent
     let closeStore: () => Promise<void>
@@ -76,7 +77,9 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
         await sh('ip', ['-n', ns, ...args])
       }
       node = {store: `file:${join(dir, 'store')}`, iface: 'eth0', subnetFile: join(dir, 'subnet.env'), cniConfDir: join(dir, 'cni'), stateFile: join(dir, 'node.json')}
-      ctx = {runner: new RealRunner({kind: 'netns', name: ns}), dryRun: false, progress: () => {}}
+      // as sync --watch runs it: the next ip/bridge batch started ahead
+      runner = new RealRunner({kind: 'netns', name: ns}, undefined, {batchesReady: true})
+      ctx = {runner, dryRun: false, progress: () => {}}
       host = new HostAdapter(ctx.runner)
       const first = await reconcile(ctx, {node, network: {network: '10.250.0.0/16', backend, subnetMin: '10.250.200.0', subnetMax: '10.250.200.0'}, creating: true, what: 'init'})
       const store = await openStore(node.store!)
@@ -88,6 +91,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
     })
     after(async () => {
       await closeStore?.()
+      await runner?.close()
       await sh('ip', ['netns', 'del', ns])
       await rm(dir, {recursive: true, force: true})
     })
