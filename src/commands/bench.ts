@@ -14,7 +14,8 @@ slow or busy machine: sync of N peers in a scratch namespace against the same li
 ip/bridge -batch; --version/--help against node -e 0; trace/doctor over generated snapshots against
 a 1 s budget; iperf3 and ping pod-to-pod against node-to-node in a lab. Needs root; builds only
 namespaces named fcbench-* and fc-b*-*, and removes them, also on failure or Ctrl-C.
-The results also go to a JSON file (--out).`
+The results also go to a JSON file (--out). --verbose shows every sample as it is taken (not the
+programs run: echoing them would be timed too).`
 
   static override examples = [
     '<%= config.bin %> bench',
@@ -48,6 +49,7 @@ The results also go to a JSON file (--out).`
     const report = await runBench({
       sections, peers: flags.peers, reps: flags.reps, startupRuns: flags.runs, scale, iperfSeconds: flags['iperf-seconds'],
       progress: m => progress.report(`bench: ${m}`),
+      sample: flags.verbose ? m => progress.step(`bench: ${m}`) : undefined,
     })
     const out = resolve(flags.out)
     await writeFile(out, JSON.stringify(report, null, 2) + '\n')

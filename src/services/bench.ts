@@ -141,6 +141,8 @@ export interface BenchOptions {
   scale: number[]
   iperfSeconds: number
   progress: (msg: string) => void
+  /** each sample as it is taken (--verbose); the programs themselves are not echoed, as that would be timed too */
+  sample?: (msg: string) => void
 }
 
 type CleanupFn = () => Promise<void>
@@ -208,7 +210,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
           // Growth points of 5000 peers and more take seconds per rep: two reps show the trend.
           const reps = n !== o.peers && n >= 5000 ? Math.min(o.reps, 2) : o.reps
           o.progress(`sync: ${backend}, ${n} peers, ${reps} reps`)
-          const r = await benchSync(backend, n, reps, n === o.peers, cleanups)
+          const r = await benchSync(backend, n, reps, n === o.peers, cleanups, o.sample)
           report.scale.push(...r.scale)
           if (n === o.peers) report.rows.push(...r.rows)
         }
@@ -364,7 +366,7 @@ interface SyncResult {
   scale: ScalePoint[]
 }
 
-async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: number, withCli: boolean, cleanups: Cleanups): Promise<SyncResult> {
+async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: number, withCli: boolean, cleanups: Cleanups, sample?: (msg: string) => void): Promise<SyncResult> {
   const id = `fcbench-${randomBytes(3).toString('hex')}`
   const dir = await mkdtemp(join(tmpdir(), `${id}-`))
   cleanups.add(() => rm(dir, {recursive: true, force: true}))
@@ -404,6 +406,7 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
     samples[step].push(r.ms)
     spans[step].push(r.breakdown)
     raw[step].push(await runRaw(b.ctx.runner, (batches ?? rawBatches)(r.ops)))
+    sample?.(`sync ${backend} ${peers} peers rep ${samples[step].length}/${reps} ${step}: ${r.ms.toFixed(1)} ms, raw batch ${raw[step].at(-1)!.toFixed(1)} ms`)
     return r
   }
   for (let rep = 0; rep < reps; rep++) {
@@ -645,6 +648,7 @@ async function benchTrace(o: BenchOptions, cleanups: Cleanups): Promise<BenchRow
       }
       if (disposition !== 'DELIVERED') note = `disposition ${disposition} (expected DELIVERED)`
       if (k >= 0) samples.push(r.ms)
+      o.sample?.(`trace 1000 nodes run ${k < 0 ? '0 (untimed)' : `${k + 1}/${runs}`}: ${r.ms.toFixed(0)} ms, ${disposition}`)
     }
     rows.push(samples.length ? makeRow({...traceRow, samples, limit: 1000, note}) : unavailableRow(traceRow, `n/a (${note})`))
     await rm(join(dir, 'c1000'), {recursive: true, force: true})
@@ -823,6 +827,7 @@ async function benchDataplane(backend: 'vxlan' | 'host-gw', o: BenchOptions, cle
     tput.pod.push(pair.pod)
     tput.underlay.push(pair.underlay)
     pairRatios.push(pair.pod / pair.underlay)
+    o.sample?.(`dataplane ${backend} pair ${rep + 1}/${DATAPLANE_REPS}: pod ${pair.pod.toFixed(0)} Mbit/s, underlay ${pair.underlay.toFixed(0)} Mbit/s (${(pair.pod / pair.underlay).toFixed(2)})`)
     for (const path of order) {
       const [from, , dst] = endpoints(path)
       rtt[path].push(await pingAvg(from, dst) * 1000)
