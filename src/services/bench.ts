@@ -705,6 +705,9 @@ const DATAPLANE_WARMUP_PAIRS = 1
 /** A run in which tasks waited for a CPU longer than this share of its time shared the CPUs with foreign load. */
 const CONTENDED_PRESSURE = 0.05
 const MAX_REDOS_PER_PAIR = 3
+/** the line rate of the shaped data-plane rows: a common NIC's, well under what the veth paths carry here */
+const SHAPED_RATE = '10gbit'
+const SHAPED_PAIRS = 3
 
 export function parseIperfJson(text: string): number | undefined {
   try {
@@ -839,6 +842,24 @@ async function benchDataplane(backend: 'vxlan' | 'host-gw', o: BenchOptions, cle
     `quartiles ${f2(quantile(pairRatios, 0.25))}–${f2(quantile(pairRatios, 0.75))}` +
     (redone ? `; ${redone} pair${redone > 1 ? 's' : ''} redone for foreign CPU load` : '') +
     (contended ? `; ${contended} still contended after ${MAX_REDOS_PER_PAIR} redos` : '')
+  // The same paths with the underlay at a NIC's line rate: where a real network is bandwidth-bound,
+  // does the pod path still fill it? tbf on both nodes' eth0, which both paths leave by.
+  const shaped = {pod: [] as number[], underlay: [] as number[]}
+  const runner = new RealRunner()
+  const shape = (ns: string) => runner.run({file: 'tc', args: ['-n', ns, 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', SHAPED_RATE, 'burst', '1mb', 'latency', '10ms'], write: true})
+  const shapedOk = (await Promise.all([shape(n1.netns), shape(n2.netns)])).every(r => r.exitCode === 0)
+  if (shapedOk) {
+    for (let rep = 0; rep < SHAPED_PAIRS; rep++) {
+      await waitForQuietCpus()
+      for (const path of rep % 2 === 0 ? (['underlay', 'pod'] as const) : (['pod', 'underlay'] as const)) {
+        const [from, to, dst] = endpoints(path)
+        shaped[path].push((await iperf(to, from, dst, o.iperfSeconds)).mbps)
+      }
+      o.sample?.(`dataplane ${backend} at ${SHAPED_RATE} pair ${rep + 1}/${SHAPED_PAIRS}: pod ${shaped.pod.at(-1)!.toFixed(0)} Mbit/s, underlay ${shaped.underlay.at(-1)!.toFixed(0)} Mbit/s`)
+    }
+  }
+  const shapedRow = {id: `dataplane.${backend}.throughput-shaped`, section: 'dataplane' as const, what: `iperf3 TCP ${pathWhat} (${backend}), underlay at ${SHAPED_RATE}`,
+    unit: 'Mbit/s' as const, limitWhat: `node → node, both nodes' eth0 shaped (tbf ${SHAPED_RATE})`, goal: undefined}
   return [
     makeRow({id: `dataplane.${backend}.throughput`, section: 'dataplane', what: `iperf3 TCP ${pathWhat} (${backend})`, unit: 'Mbit/s',
       samples: tput.pod, limitSamples: tput.underlay, limitWhat: 'node → node on the underlay',
@@ -847,5 +868,9 @@ async function benchDataplane(backend: 'vxlan' | 'host-gw', o: BenchOptions, cle
     makeRow({id: `dataplane.${backend}.latency`, section: 'dataplane', what: `ping RTT ${pathWhat} (${backend})`, unit: 'µs',
       samples: rtt.pod, limitSamples: rtt.underlay, limitWhat: 'node → node on the underlay',
       note: 'RTT ratio: pod paths cross two more veth pairs and a bridge each way'}),
+    shapedOk
+      ? makeRow({...shapedRow, samples: shaped.pod, limitSamples: shaped.underlay,
+        note: `${SHAPED_PAIRS} interleaved pairs of ${o.iperfSeconds} s with a line rate as a real NIC has: bandwidth, not CPU, is the limit`})
+      : unavailableRow(shapedRow, 'n/a (tc cannot add a tbf qdisc here)'),
   ]
 }
