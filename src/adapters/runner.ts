@@ -61,7 +61,8 @@ export interface RealRunnerOptions {
   /**
    * For a long-running agent: after each `ip -batch -` / `bridge -batch -`, start the next one at
    * once, waiting on its stdin, so that the next round's batch does not wait for a fork of this
-   * process (milliseconds per 100 MB of heap) and the program's start. See keepReady().
+   * process (milliseconds per 100 MB of heap) and the program's start. See keepReady(). Local and
+   * netns targets only.
    */
   batchesReady?: boolean
 }
@@ -80,7 +81,8 @@ export class RealRunner implements Runner {
     const {file, args} = wrapForTarget(this.target, cmd.file, cmd.args)
     runDebug ??= debug('run')
     const {execa} = await loadExeca()
-    const batch = this.options.batchesReady === true && isBatch(cmd)
+    // Not over ssh: a connection that hangs while the program waits would hang the round that uses it.
+    const batch = this.options.batchesReady === true && this.target.kind !== 'ssh' && isBatch(cmd)
     const key = batch ? commandLine({file, args}) : ''
     const waiting = batch ? this.ready.get(key) : undefined
     if (waiting) this.ready.delete(key)
