@@ -72,6 +72,7 @@ type Started = import('execa').ResultPromise<{stdin: 'pipe'; reject: false; stri
 export class RealRunner implements Runner {
   /** batch programs started ahead (batchesReady), by their command line */
   private readonly ready = new Map<string, Started>()
+  private closed = false
 
   constructor(readonly target: Target = {kind: 'local'}, private readonly listener?: CommandListener, private readonly options: RealRunnerOptions = {}) {}
 
@@ -109,7 +110,7 @@ export class RealRunner implements Runner {
       if ((error as {code?: string}).code === 'ENOENT') throw notInstalled(file, this.target, cmd.file)
       throw error
     } finally {
-      if (batch && !this.ready.has(key)) this.keepReady(key, file, args, cmd.env, execa)
+      if (batch && !this.ready.has(key)) this.keepReady(key, file, args, execa)
     }
   }
 
@@ -118,16 +119,14 @@ export class RealRunner implements Runner {
    * so it waits without doing anything; ended with no input it exits having done nothing. Started
    * after the caller has its result (setImmediate), off the path from a store event to a converged host.
    */
-  private keepReady(key: string, file: string, args: string[], env: Record<string, string> | undefined, execa: typeof import('execa').execa): void {
+  private keepReady(key: string, file: string, args: string[], execa: typeof import('execa').execa): void {
     setImmediate(() => {
       if (this.ready.has(key) || this.closed) return
-      const subprocess = execa(file, args, {stdin: 'pipe', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C', ...env}})
+      const subprocess = execa(file, args, {stdin: 'pipe', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C'}})
       subprocess.catch(() => {})
       this.ready.set(key, subprocess)
     })
   }
-
-  private closed = false
 
   /** End the batch programs started ahead: each reads an empty stdin and exits, having changed nothing. */
   async close(): Promise<void> {
@@ -139,9 +138,9 @@ export class RealRunner implements Runner {
   }
 }
 
-/** A program that takes all its work on stdin (`ip -batch -`, `bridge -batch -`): the kind a RealRunner can start ahead. */
+/** A program that takes all its work on stdin (`ip -batch -`, `bridge -batch -`, no extra environment): the kind a RealRunner can start ahead. */
 function isBatch(cmd: Command): boolean {
-  return cmd.input !== undefined && (cmd.file === 'ip' || cmd.file === 'bridge') && cmd.args.at(-2) === '-batch' && cmd.args.at(-1) === '-'
+  return cmd.input !== undefined && cmd.env === undefined && (cmd.file === 'ip' || cmd.file === 'bridge') && cmd.args.at(-2) === '-batch' && cmd.args.at(-1) === '-'
 }
 
 export function notInstalled(file: string, target: Target, needed = file): FlannelctlError {
