@@ -89,20 +89,18 @@ export class RealRunner implements Runner {
     if (waiting) this.ready.delete(key)
     const started = Date.now()
     try {
-      let subprocess: Started | undefined
       // One that ended while waiting (its namespace gone, killed) ran nothing: start afresh.
-      if (waiting && waiting.exitCode === null && waiting.stdin.writable) {
-        subprocess = waiting
-        subprocess.stdin.end(cmd.input ?? '')
-      } else {
-        waiting?.catch(() => {})
-      }
-      const r = subprocess
-        ? await subprocess
-        : await execa(file, args, {input: cmd.input ?? '', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C', ...cmd.env}})
+      const ahead = waiting && waiting.exitCode === null && waiting.stdin.writable ? waiting : undefined
+      if (waiting && !ahead) waiting.catch(() => {})
+      const subprocess = ahead ?? execa(file, args, {stdin: 'pipe', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C', ...cmd.env}})
+      // Written now, not when the event loop next turns (execa's \`input\` option): a caller that
+      // goes on with synchronous work (reading the store) would otherwise leave the program
+      // waiting for its script. A pipe takes 64 KB at once; the rest follows as the program reads.
+      subprocess.stdin.end(cmd.input ?? '')
+      const r = await subprocess
       if (runDebug.enabled) {
         runDebug('[%s] %s → exit %s in %d ms, %d bytes out%s%s', targetToString(this.target), commandLine(cmd), r.exitCode, Date.now() - started,
-          String(r.stdout).length, subprocess ? ' (started ahead)' : '', r.exitCode ? `: ${String(r.stderr).trim().split('\n').slice(-1)[0]}` : '')
+          String(r.stdout).length, ahead ? ' (started ahead)' : '', r.exitCode ? `: ${String(r.stderr).trim().split('\n').slice(-1)[0]}` : '')
       }
       if (r.failed && r.exitCode === undefined) throw Object.assign(new Error(r.message), {code: (r as unknown as {code?: string}).code})
       return {stdout: r.stdout as string, stderr: r.stderr as string, exitCode: r.exitCode ?? 1}
