@@ -74,15 +74,22 @@ export function parseCidr(s: string): Readonly<Cidr> {
   return cidr
 }
 
+/** Strings found canonical (a lease key, a route of the record: checked on every sync), bounded as parsedCidrs. */
+const canonicalCidrs = new Set<string>()
+
 /** True when the string is a CIDR whose host bits are zero (what flannel accepts as a Network). */
 export function isCanonicalCidr(s: string): boolean {
+  if (canonicalCidrs.has(s)) return true
+  const slash = s.indexOf('/')
+  if (slash < 0) return false
   try {
-    const [ip] = s.split('/')
-    const c = parseCidr(s)
-    return s.includes('/') && ipToInt(ip) === c.base
+    if (ipToInt(s.slice(0, slash)) !== parseCidr(s).base) return false
   } catch {
     return false
   }
+  if (canonicalCidrs.size >= PARSED_CIDRS_MAX) canonicalCidrs.clear()
+  canonicalCidrs.add(s)
+  return true
 }
 
 export function cidrToString(c: Cidr): string {
