@@ -46,7 +46,6 @@ function where(runner: Runner): string {
     ? `${targetToString(runner.target)} netns ${runner.netns}` : targetToString(runner.target)
 }
 
-
 /** A host that cannot be read at all is the user's inventory's problem (exit 2), not a crash. */
 function unreachable(name: string, runner: Runner, r: CommandResult): never {
   const t = runner.target

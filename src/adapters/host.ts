@@ -71,12 +71,6 @@ type ShellWord = string | {glob: string}
 /** A command of a read script: its words, and what it reads on stdin (else /dev/null). */
 type ShellCommand = ShellWord[] | {words: ShellWord[]; input: string}
 
-export interface ReadResult {
-  stdout: string
-  stderr: string
-  exitCode: number
-}
-
 function shellWord(w: ShellWord): string {
   if (typeof w === 'string') return shellQuote(w)
   if (!/^[A-Za-z0-9_./*-]+$/.test(w.glob)) throw new Error(`not a plain glob: ${w.glob}`)
@@ -124,7 +118,7 @@ export class HostAdapter {
    * by a line with a random marker, stdout's also by the exit code, so outputs come back byte for
    * byte. A program the shell does not find (127) is undefined, as in tryRead().
    */
-  private async readSeveral(commands: ShellCommand[]): Promise<(ReadResult | undefined)[]> {
+  private async readSeveral(commands: ShellCommand[]): Promise<(CommandResult | undefined)[]> {
     const marker = `flannelctl-${randomBytes(12).toString('hex')}`
     const reads = commands.map(c => (Array.isArray(c) ? {words: c, input: undefined} : c))
     // Every word is quoted (globs are checked to hold nothing else): nothing in a command reaches
@@ -139,7 +133,7 @@ export class HostAdapter {
       return `${argv} <<'${marker}-in'; ${done}${input}${marker}-in\n`
     }).join('')}`
     const r = await this.runner.run({file: 'sh', args: ['-s', marker], input: script})
-    const out: (ReadResult | undefined)[] = []
+    const out: (CommandResult | undefined)[] = []
     let rest = r.stdout
     let errRest = r.stderr
     for (let i = 0; i < reads.length; i++) {
@@ -174,7 +168,7 @@ export class HostAdapter {
   }
 
   /** The rules (and the flavour) from what iptablesReads() read. */
-  private async pickIptables(reads: (ReadResult | undefined)[]): Promise<{tools: IptablesTools; save: string} | undefined> {
+  private async pickIptables(reads: (CommandResult | undefined)[]): Promise<{tools: IptablesTools; save: string} | undefined> {
     // Once known, the flavour is kept for this adapter's life; the rules are read afresh every time.
     if (this.iptablesTools === null) return undefined
     if (this.iptablesTools !== undefined) {
@@ -254,7 +248,7 @@ export class HostAdapter {
    * (an ip that prints otherwise, a failed batch) is read again one table at a time, one more
    * program run, with each table's own error.
    */
-  private async ipTables(batch: ReadResult | undefined): Promise<[string, string, string]> {
+  private async ipTables(batch: CommandResult | undefined): Promise<[string, string, string]> {
     if (batch?.exitCode === 0) {
       const docs = batch.stdout.split('\n').filter(line => line.trim() !== '')
       if (docs.length === IP_TABLES.length && docs.every(d => d.startsWith('[') && d.trimEnd().endsWith(']'))) return docs as [string, string, string]
@@ -266,7 +260,7 @@ export class HostAdapter {
     }) as [string, string, string]
   }
 
-  private checkRead(r: {stdout: string; stderr: string; exitCode: number}, file: string, args: string[], {optional = false} = {}): string | undefined {
+  private checkRead(r: CommandResult, file: string, args: string[], {optional = false} = {}): string | undefined {
     if (r.exitCode !== 0) {
       if (optional) return undefined
       throw new FlannelctlError(`${[file, ...args].join(' ')} failed on ${this.name}: ${firstLine(r.stderr)}`,

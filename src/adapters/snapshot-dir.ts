@@ -50,8 +50,9 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
     // The parsers take an address's text as it stands (no leading zeros, no other notation), so a
     // table whose text lacks it cannot hold it; a JSON \u escape could spell it otherwise.
     // Not enumerable: not a table, and copying the snapshot must not call it.
+    let escaped: boolean | undefined
     Object.defineProperty(snap, 'mayHoldAddress', {
-      value: (ip: string) => fromAddr !== undefined || addrRaw().includes(ip) || addrRaw().includes('\\u'),
+      value: (ip: string) => fromAddr !== undefined || addrRaw().includes(ip) || (escaped ??= addrRaw().includes('\\u')),
     })
   }
   if (present.has('ip-link') || present.has('ip-addr')) {

@@ -58,6 +58,8 @@ export function maskOf(prefixlen: number): number {
  * times in every sync: parsed ones are kept, frozen, up to a bound.
  */
 const parsedCidrs = new Map<string, Readonly<Cidr>>()
+/** the strings among parsedCidrs with a prefix length and zero host bits (isCanonicalCidr) */
+const canonicalCidrs = new Set<string>()
 const PARSED_CIDRS_MAX = 100_000
 
 /** Parse `a.b.c.d/n` (or a bare address as /32). Throws on malformed input. */
@@ -68,28 +70,25 @@ export function parseCidr(s: string): Readonly<Cidr> {
   if (!isValidV4(s)) throw new Error(`not an IPv4 CIDR: ${s}`)
   const prefixlen = len === undefined ? 32 : Number(len)
   if (!Number.isInteger(prefixlen) || prefixlen < 0 || prefixlen > 32) throw new Error(`bad prefix length in ${s}`)
-  const cidr = Object.freeze({base: (ipToInt(ip) & maskOf(prefixlen)) >>> 0, prefixlen})
-  if (parsedCidrs.size >= PARSED_CIDRS_MAX) parsedCidrs.clear()
+  const address = ipToInt(ip)
+  const cidr = Object.freeze({base: (address & maskOf(prefixlen)) >>> 0, prefixlen})
+  if (parsedCidrs.size >= PARSED_CIDRS_MAX) {
+    parsedCidrs.clear()
+    canonicalCidrs.clear()
+  }
   parsedCidrs.set(s, cidr)
+  if (len !== undefined && address === cidr.base) canonicalCidrs.add(s)
   return cidr
 }
 
-/** Strings found canonical (a lease key, a route of the record: checked on every sync), bounded as parsedCidrs. */
-const canonicalCidrs = new Set<string>()
-
 /** True when the string is a CIDR whose host bits are zero (what flannel accepts as a Network). */
 export function isCanonicalCidr(s: string): boolean {
-  if (canonicalCidrs.has(s)) return true
-  const slash = s.indexOf('/')
-  if (slash < 0) return false
   try {
-    if (ipToInt(s.slice(0, slash)) !== parseCidr(s).base) return false
+    parseCidr(s)
   } catch {
     return false
   }
-  if (canonicalCidrs.size >= PARSED_CIDRS_MAX) canonicalCidrs.clear()
-  canonicalCidrs.add(s)
-  return true
+  return canonicalCidrs.has(s)
 }
 
 export function cidrToString(c: Cidr): string {
