@@ -806,16 +806,20 @@ async function benchDataplane(backend: 'vxlan' | 'host-gw', o: BenchOptions, cle
   let redone = 0
   let contended = 0
   const endpoints = (path: 'pod' | 'underlay') => path === 'pod' ? [p1.netns, p2.netns, p2.ip] as const : [n1.netns, n2.netns, n2.underlayIP] as const
+  // Alternate which path goes first so that drift on a busy machine hits both alike.
+  const orderOf = (rep: number) => rep % 2 === 0 ? (['underlay', 'pod'] as const) : (['pod', 'underlay'] as const)
+  const iperfOver = (path: 'pod' | 'underlay') => {
+    const [from, to, dst] = endpoints(path)
+    return iperf(to, from, dst, o.iperfSeconds)
+  }
   for (let rep = -DATAPLANE_WARMUP_PAIRS; rep < DATAPLANE_REPS; rep++) {
-    // Alternate which path goes first so that drift on a busy machine hits both alike.
-    const order = rep % 2 === 0 ? (['underlay', 'pod'] as const) : (['pod', 'underlay'] as const)
+    const order = orderOf(rep)
     const pair = {pod: 0, underlay: 0}
     for (let attempt = 0; ; attempt++) {
       await waitForQuietCpus()
       let disturbed = false
       for (const path of order) {
-        const [from, to, dst] = endpoints(path)
-        const run = await iperf(to, from, dst, o.iperfSeconds)
+        const run = await iperfOver(path)
         pair[path] = run.mbps
         disturbed ||= (run.pressure ?? 0) > CONTENDED_PRESSURE
       }
@@ -851,10 +855,7 @@ async function benchDataplane(backend: 'vxlan' | 'host-gw', o: BenchOptions, cle
   if (shapedOk) {
     for (let rep = 0; rep < SHAPED_PAIRS; rep++) {
       await waitForQuietCpus()
-      for (const path of rep % 2 === 0 ? (['underlay', 'pod'] as const) : (['pod', 'underlay'] as const)) {
-        const [from, to, dst] = endpoints(path)
-        shaped[path].push((await iperf(to, from, dst, o.iperfSeconds)).mbps)
-      }
+      for (const path of orderOf(rep)) shaped[path].push((await iperfOver(path)).mbps)
       o.sample?.(`dataplane ${backend} at ${SHAPED_RATE} pair ${rep + 1}/${SHAPED_PAIRS}: pod ${shaped.pod.at(-1)!.toFixed(0)} Mbit/s, underlay ${shaped.underlay.at(-1)!.toFixed(0)} Mbit/s`)
     }
   }
