@@ -3,7 +3,6 @@
  * All programs run through a Runner, so the same code serves real hosts, namespaces, dry-runs
  * and recorded replays.
  */
-import {randomBytes} from 'node:crypto'
 import {chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {FlannelctlError, ExitCode} from '../errors.js'
@@ -13,7 +12,7 @@ import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, notInstalled, seesPathAsThisProcess} from './runner.js'
-import {shellQuote} from './target.js'
+import {ShellCommand, framedScript, newMarker, takeFrame} from './shell-script.js'
 
 /**
  * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
@@ -66,17 +65,6 @@ const FDB_READ = ['bridge', '-j', 'fdb', 'show']
 const IP_TABLES = ['addr', 'route', 'neigh'] as const
 const IP_TABLES_READ: ShellCommand = {words: ['ip', '-j', '-batch', '-'], input: IP_TABLES.map(t => `${t} show\n`).join('')}
 
-/** A word of a read script: a plain word is single-quoted, a glob is left for the shell to expand. */
-type ShellWord = string | {glob: string}
-/** A command of a read script: its words, and what it reads on stdin (else /dev/null). */
-type ShellCommand = ShellWord[] | {words: ShellWord[]; input: string}
-
-function shellWord(w: ShellWord): string {
-  if (typeof w === 'string') return shellQuote(w)
-  if (!/^[A-Za-z0-9_./*-]+$/.test(w.glob)) throw new Error(`not a plain glob: ${w.glob}`)
-  return w.glob
-}
-
 /** `grep -H '' FILES` output (`/proc/sys/a/b:value` lines) as sysctl keys (a.b) and values. */
 export function parseSysctlGrep(text: string): Record<string, string> {
   const out: Record<string, string> = {}
@@ -113,39 +101,24 @@ export class HostAdapter {
   }
 
   /**
-   * Run several reads as one program run (a shell running them in turn): each run costs this
-   * process a fork, and inside a namespace two execs. Every output (stdout and stderr) is followed
-   * by a line with a random marker, stdout's also by the exit code, so outputs come back byte for
-   * byte. A program the shell does not find (127) is undefined, as in tryRead().
+   * Run several reads as one program run (a shell running them in turn, framed as shell-script.ts
+   * says): each run costs this process a fork, and inside a namespace two execs. The script comes
+   * on stdin (`sh -s`), so --verbose never shows a read as an `sh -c` file write. A program the
+   * shell does not find (127) is undefined, as in tryRead().
    */
   private async readSeveral(commands: ShellCommand[]): Promise<(CommandResult | undefined)[]> {
-    const marker = `flannelctl-${randomBytes(12).toString('hex')}`
-    const reads = commands.map(c => (Array.isArray(c) ? {words: c, input: undefined} : c))
-    // Every word is quoted (globs are checked to hold nothing else): nothing in a command reaches
-    // the shell's parser as anything but a word. The script comes on stdin (`sh -s`), so --verbose
-    // never shows a read as an `sh -c` file write; the programs it runs read /dev/null or a quoted
-    // here-document ended by the random marker, never the rest of the script.
-    const done = `s=$?; printf '\\n%s %d\\n' "$m" "$s"; printf '\\n%s\\n' "$m" >&2\n`
-    const script = `m=$1\n${reads.map(({words, input}) => {
-      const argv = words.map(shellWord).join(' ')
-      if (input === undefined) return `${argv} </dev/null; ${done}`
-      if (!input.endsWith('\n') || input.split('\n').includes(`${marker}-in`)) throw new Error('a read script\'s input must end with a newline and not hold its marker')
-      return `${argv} <<'${marker}-in'; ${done}${input}${marker}-in\n`
-    }).join('')}`
-    const r = await this.runner.run({file: 'sh', args: ['-s', marker], input: script})
+    const marker = newMarker()
+    const r = await this.runner.run({file: 'sh', args: ['-s'], input: framedScript(marker, commands), framedScript: true})
     const out: (CommandResult | undefined)[] = []
-    let rest = r.stdout
-    let errRest = r.stderr
-    for (let i = 0; i < reads.length; i++) {
-      const m = new RegExp(`\\n${marker} (\\d+)\\n`).exec(rest)
-      if (!m) throw new FlannelctlError(`reading ${reads.map(c => String(c.words[0])).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
-        'check that sh is installed', ExitCode.failed)
-      const errEnd = errRest.indexOf(`\n${marker}\n`)
-      const stderr = errEnd < 0 ? errRest : errRest.slice(0, errEnd)
-      errRest = errEnd < 0 ? '' : errRest.slice(errEnd + marker.length + 2)
-      const exitCode = Number(m[1])
-      out.push(exitCode === 127 ? undefined : {stdout: rest.slice(0, m.index), stderr, exitCode})
-      rest = rest.slice(m.index + m[0].length)
+    let rest = {stdout: r.stdout, stderr: r.stderr}
+    for (let i = 0; i < commands.length; i++) {
+      const frame = takeFrame(rest.stdout, rest.stderr, marker)
+      if (!frame) {
+        throw new FlannelctlError(`reading ${commands.map(c => String((Array.isArray(c) ? c : c.words)[0])).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
+          'check that sh is installed', ExitCode.failed)
+      }
+      out.push(frame.result.exitCode === 127 ? undefined : frame.result)
+      rest = frame
     }
     return out
   }

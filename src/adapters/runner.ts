@@ -2,12 +2,13 @@
  * The only place flannelctl runs programs. A Runner is real, dry-run (reads run, writes are printed)
  * or recording (tests replay what a real host printed).
  */
-import {spawn} from 'node:child_process'
+import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
 import {openSync, closeSync, existsSync} from 'node:fs'
 import {isAbsolute} from 'node:path'
 import {FlannelctlError, ExitCode} from '../errors.js'
 import {Target, wrapForTarget, targetToString} from './target.js'
 import {debug, type Debugger} from '../debug.js'
+import {fitsHereDocument, frameEnd, framedScript, newMarker, takeFrame} from './shell-script.js'
 
 let runDebug: Debugger | undefined
 
@@ -32,6 +33,12 @@ export interface Command {
    * the command as usual.
    */
   inProcess?: {paths: string[]; run: () => CommandResult}
+  /**
+   * For `sh -s` whose input is a framed script (shell-script.ts: every program reads a
+   * here-document or /dev/null, nothing else is run): a RealRunner's shell session runs the script
+   * itself instead of starting another shell for it.
+   */
+  framedScript?: boolean
 }
 
 export interface CommandResult {
@@ -65,6 +72,13 @@ export interface RealRunnerOptions {
    * netns targets only.
    */
   batchesReady?: boolean
+  /**
+   * For a command that runs several programs in turn (a one-shot sync: the host read, then a batch
+   * or two): run them through one shell started on the target by the first (ShellSession), so that
+   * each later program costs a fork of that small shell instead of one of this process. Local and
+   * netns targets only.
+   */
+  shellSession?: boolean
 }
 
 type Started = import('execa').ResultPromise<{stdin: 'pipe'; reject: false; stripFinalNewline: false; env: Record<string, string>}>
@@ -73,14 +87,25 @@ export class RealRunner implements Runner {
   /** batch programs started ahead (batchesReady), by their command line */
   private readonly ready = new Map<string, Started>()
   private closed = false
+  private session?: ShellSession
+  private sessionRefused = false
 
   constructor(readonly target: Target = {kind: 'local'}, private readonly listener?: CommandListener, private readonly options: RealRunnerOptions = {}) {}
 
   async run(cmd: Command): Promise<CommandResult> {
     this.listener?.(this.target, cmd)
     if (cmd.inProcess && cmd.inProcess.paths.every(path => seesPathAsThisProcess(this.target, path))) return cmd.inProcess.run()
-    const {file, args} = wrapForTarget(this.target, cmd.file, cmd.args)
     runDebug ??= debug('run')
+    const session = this.sessionFor(cmd)
+    if (session) {
+      const started = Date.now()
+      const r = await session.run(cmd)
+      if (r !== undefined) {
+        logRun(this.target, cmd, r, started, ' (shell session)')
+        return r
+      }
+    }
+    const {file, args} = wrapForTarget(this.target, cmd.file, cmd.args)
     const {execa} = await loadExeca()
     // Not over ssh: a connection that hangs while the program waits would hang the round that uses it.
     const batch = this.options.batchesReady === true && this.target.kind !== 'ssh' && isBatch(cmd)
@@ -98,12 +123,10 @@ export class RealRunner implements Runner {
       // waiting for its script. A pipe takes 64 KB at once; the rest follows as the program reads.
       subprocess.stdin.end(cmd.input ?? '')
       const r = await subprocess
-      if (runDebug.enabled) {
-        runDebug('[%s] %s → exit %s in %d ms, %d bytes out%s%s', targetToString(this.target), commandLine(cmd), r.exitCode, Date.now() - started,
-          String(r.stdout).length, ahead ? ' (started ahead)' : '', r.exitCode ? `: ${String(r.stderr).trim().split('\n').slice(-1)[0]}` : '')
-      }
       if (r.failed && r.exitCode === undefined) throw Object.assign(new Error(r.message), {code: (r as unknown as {code?: string}).code})
-      return {stdout: r.stdout as string, stderr: r.stderr as string, exitCode: r.exitCode ?? 1}
+      const result = {stdout: r.stdout as string, stderr: r.stderr as string, exitCode: r.exitCode ?? 1}
+      logRun(this.target, cmd, result, started, ahead ? ' (started ahead)' : '')
+      return result
     } catch (error) {
       if ((error as {code?: string}).code === 'ENOENT') throw notInstalled(file, this.target, cmd.file)
       throw error
@@ -126,13 +149,154 @@ export class RealRunner implements Runner {
     })
   }
 
-  /** End the batch programs started ahead: each reads an empty stdin and exits, having changed nothing. */
+  /**
+   * The shell session to run `cmd` in, started now if there is none yet; undefined when the
+   * command needs a run of its own: its own environment, an input that cannot be a here-document,
+   * an ssh target, or the session busy with another command.
+   */
+  private sessionFor(cmd: Command): ShellSession | undefined {
+    if (this.options.shellSession !== true || this.closed || this.target.kind === 'ssh' || cmd.env !== undefined) return undefined
+    if (this.session?.ended) {
+      // One that could not start (no sh, no namespace) is not tried again: each try costs a fork.
+      this.sessionRefused = !this.session.started
+      this.session = undefined
+    }
+    if (this.sessionRefused) return undefined
+    if (this.session?.busy) return undefined
+    this.session ??= new ShellSession(this.target)
+    return this.session.takes(cmd) ? this.session : undefined
+  }
+
+  /** End the batch programs started ahead and the shell session: each reads an empty stdin and exits, having changed nothing. */
   async close(): Promise<void> {
     this.closed = true
     const waiting = [...this.ready.values()]
     this.ready.clear()
     for (const subprocess of waiting) subprocess.stdin.end()
-    await Promise.allSettled(waiting)
+    await Promise.allSettled([...waiting, this.session?.end()])
+  }
+}
+
+function logRun(target: Target, cmd: Command, r: CommandResult, started: number, how: string): void {
+  if (!runDebug?.enabled) return
+  runDebug('[%s] %s → exit %s in %d ms, %d bytes out%s%s', targetToString(target), commandLine(cmd), r.exitCode, Date.now() - started,
+    r.stdout.length, how, r.exitCode ? `: ${r.stderr.trim().split('\n').slice(-1)[0]}` : '')
+}
+
+/**
+ * One `sh -s` on the target that runs programs as they come, framed as shell-script.ts says: a
+ * program run through it costs a fork of that shell, not one of this process (milliseconds per
+ * 100 MB of heap). One program at a time. Between programs its handles do not keep this process
+ * alive; when this process ends, the shell reads the end of its stdin and exits.
+ *
+ * Node's spawn, not execa: execa's result is for programs that end, this one waits for more.
+ */
+class ShellSession {
+  private readonly child: ChildProcessWithoutNullStreams
+  private stdout = ''
+  private stderr = ''
+  /** the shell printed its first line: from then on, programs written to it may have run */
+  started = false
+  private running?: {cmd: Command; marker: string; done: (r: CommandResult | undefined) => void; fail: (e: Error) => void}
+  ended = false
+
+  constructor(private readonly target: Target) {
+    const {file, args} = wrapForTarget(target, 'sh', ['-s'])
+    this.child = spawn(file, args, {env: {...process.env, LC_ALL: 'C'}})
+    this.child.stdout.setEncoding('utf8')
+    this.child.stderr.setEncoding('utf8')
+    this.child.stdout.on('data', (text: string) => {
+      this.stdout += text
+      this.heard()
+    })
+    this.child.stderr.on('data', (text: string) => {
+      this.stderr += text
+      this.heard()
+    })
+    // a shell that died: what it left unsaid is reported by 'close'
+    this.child.stdin.on('error', () => {})
+    this.child.on('error', () => {})
+    this.child.on('close', () => this.closed())
+    this.child.stdin.write('echo\n')
+    this.idle()
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined
+  }
+
+  /** A program whose input can be a here-document of this session (ip/bridge batches, restores and reads all end with a newline). */
+  takes(cmd: Command): boolean {
+    return !this.ended && (cmd.input === undefined || cmd.input.endsWith('\n'))
+  }
+
+  /** The program's result; undefined when the shell could not be started (nothing ran: the caller runs it by itself, with that error). */
+  run(cmd: Command): Promise<CommandResult | undefined> {
+    const marker = newMarker()
+    if (cmd.input !== undefined && !fitsHereDocument(cmd.input, marker)) return Promise.resolve(undefined)
+    return new Promise<CommandResult | undefined>((done, fail) => {
+      this.running = {cmd, marker, done, fail}
+      this.held()
+      const inline = cmd.framedScript === true && cmd.file === 'sh' && cmd.args.length === 1 && cmd.args[0] === '-s'
+      this.child.stdin.write(inline ? `${cmd.input}${frameEnd(marker)}` : framedScript(marker, [{words: [cmd.file, ...cmd.args], input: cmd.input}]))
+    }).then(r => {
+      if (r?.exitCode === 127 && /not found/.test(r.stderr)) throw notInstalled(cmd.file, this.target)
+      return r
+    })
+  }
+
+  /** End the shell: it reads the end of its stdin and exits. */
+  end(): Promise<void> {
+    if (this.ended) return Promise.resolve()
+    return new Promise(resolve => {
+      this.child.once('close', () => resolve())
+      this.held()
+      this.child.stdin.end()
+    })
+  }
+
+  private heard(): void {
+    if (!this.started) {
+      const nl = this.stdout.indexOf('\n')
+      if (nl < 0) return
+      this.started = true
+      this.stdout = this.stdout.slice(nl + 1)
+    }
+    const running = this.running
+    if (!running) return
+    const frame = takeFrame(this.stdout, this.stderr, running.marker)
+    if (!frame) return
+    this.stdout = frame.stdout
+    this.stderr = frame.stderr
+    this.running = undefined
+    this.idle()
+    running.done(frame.result)
+  }
+
+  private closed(): void {
+    this.ended = true
+    const running = this.running
+    this.running = undefined
+    if (!running) return
+    if (!this.started) running.done(undefined)
+    else running.fail(new FlannelctlError(`the shell that ran ${commandLine(running.cmd)} on ${targetToString(this.target)} ended before the program did`,
+      'run the command again (every step is idempotent)', ExitCode.failed))
+  }
+
+  /** Between programs nothing here keeps this process alive. */
+  private idle(): void {
+    this.child.unref()
+    for (const s of this.pipes()) s.unref?.()
+  }
+
+  /** While a program runs (or the shell ends), this process waits for it. */
+  private held(): void {
+    this.child.ref()
+    for (const s of this.pipes()) s.ref?.()
+  }
+
+  private pipes(): {ref?: () => void; unref?: () => void}[] {
+    return [this.child.stdin, this.child.stdout, this.child.stderr] as unknown as {ref?: () => void; unref?: () => void}[]
   }
 }
 

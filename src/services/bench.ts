@@ -291,8 +291,10 @@ interface SyncNode {
   dir: string
   storeDir: string
   options: NodeOptions
-  ctx: ServiceContext
-  timing: TimingRunner
+  /** plain program runs: the raw batches (the limit) go this way */
+  runner: RealRunner
+  /** what one `flannelctl sync` process runs with (makeContext): a runner of its own, programs through one shell session */
+  oneShot: () => {ctx: ServiceContext; timing: TimingRunner; runner: RealRunner}
   /** what `sync --watch` runs with: batch programs started ahead (RealRunner batchesReady) */
   agentCtx: ServiceContext
   agentTiming: TimingRunner
@@ -316,14 +318,18 @@ async function makeSyncNode(netns: string, dir: string, backend: 'vxlan' | 'host
   const options: NodeOptions = {
     store: `file:${storeDir}`, iface: 'eth0', subnetFile: join(dir, 'subnet.env'), cniConfDir: join(dir, 'cni'), stateFile: join(dir, 'node.json'),
   }
-  const timing = new TimingRunner(new RealRunner({kind: 'netns', name: netns}))
-  const ctx: ServiceContext = {runner: timing, dryRun: false, progress: () => {}}
+  const runner = new RealRunner({kind: 'netns', name: netns})
+  const oneShot = () => {
+    const fresh = new RealRunner({kind: 'netns', name: netns}, undefined, {shellSession: true})
+    const timing = new TimingRunner(fresh)
+    return {ctx: {runner: timing, dryRun: false, progress: () => {}}, timing, runner: fresh}
+  }
   const agentRunner = new RealRunner({kind: 'netns', name: netns}, undefined, {batchesReady: true})
   cleanups.add(() => agentRunner.close())
   const agentTiming = new TimingRunner(agentRunner)
   const agentCtx: ServiceContext = {runner: agentTiming, dryRun: false, progress: () => {}}
-  await reconcile(ctx, {node: options, network: {network: BENCH_NETWORK, backend}, creating: true, what: 'init'})
-  return {netns, dir, storeDir, options, ctx, timing, agentCtx, agentTiming}
+  await reconcile({runner, dryRun: false, progress: () => {}}, {node: options, network: {network: BENCH_NETWORK, backend}, creating: true, what: 'init'})
+  return {netns, dir, storeDir, options, runner, oneShot, agentCtx, agentTiming}
 }
 
 function leaseDir(storeDir: string): string {
@@ -374,9 +380,11 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
   const b = await makeSyncNode(`${id}-b`, join(dir, 'b'), backend, cleanups)
   const half = Math.floor(peers / 2)
   const sync = async () => {
-    a.timing.spans = []
-    const r = await timed(() => reconcile(a.ctx, {node: a.options, creating: false, what: 'sync'}))
-    return {ms: r.ms, ops: r.value.ops, breakdown: a.timing.breakdown(r.ms)}
+    const {ctx, timing, runner} = a.oneShot()
+    const r = await timed(() => reconcile(ctx, {node: a.options, creating: false, what: 'sync'}))
+    // a process that ends does not wait for its shell to read the end of its stdin
+    await runner.close()
+    return {ms: r.ms, ops: r.value.ops, breakdown: timing.breakdown(r.ms)}
   }
   const steps = ['add', 'resync', 'remove', 'agent-add', 'agent-remove'] as const
   type Step = typeof steps[number]
@@ -405,7 +413,7 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
     const r = await run()
     samples[step].push(r.ms)
     spans[step].push(r.breakdown)
-    raw[step].push(await runRaw(b.ctx.runner, (batches ?? rawBatches)(r.ops)))
+    raw[step].push(await runRaw(b.runner, (batches ?? rawBatches)(r.ops)))
     sample?.(`sync ${backend} ${peers} peers rep ${samples[step].length}/${reps} ${step}: ${r.ms.toFixed(1)} ms, raw batch ${raw[step].at(-1)!.toFixed(1)} ms`)
     return r
   }
@@ -421,7 +429,7 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
     // back to no peers for the agent's turn (untimed)
     await removeLeases(a.storeDir, half, peers)
     const rest = await sync()
-    await runRaw(b.ctx.runner, rawBatches(rest.ops))
+    await runRaw(b.runner, rawBatches(rest.ops))
     await agent.round({periodic: true})
     let event = storeEvent()
     await writeLeases(a.storeDir, backend, 0, peers)
@@ -433,7 +441,7 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
     event = storeEvent()
     await removeLeases(a.storeDir, half, peers)
     const back = await agentRound(event)
-    await runRaw(b.ctx.runner, rawBatches(back.ops))
+    await runRaw(b.runner, rawBatches(back.ops))
   }
   const label = backend === 'vxlan' ? `${peers} routes + ${peers} neigh + ${peers} fdb` : `${peers} routes`
   const rows: BenchRow[] = [
@@ -467,10 +475,10 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
     rows.push(makeRow({id: `sync.${backend}.add.cli`, section: 'sync', what: `flannelctl sync process 0 → ${peers} (${backend}, incl. start-up)`, unit: 'ms',
       measured: cli.ms, limitSamples: raw.add, limitWhat: 'the same lines piped to ip/bridge -batch',
       note: 'one-shot CLI: includes node + oclif start-up (see startup rows); the goal applies to the rows above'}))
-    await runRaw(b.ctx.runner, addBatches)
+    await runRaw(b.runner, addBatches)
     await removeLeases(a.storeDir, 0, peers)
     const rest = await sync()
-    await runRaw(b.ctx.runner, rawBatches(rest.ops))
+    await runRaw(b.runner, rawBatches(rest.ops))
   }
   const scale: ScalePoint[] = steps.map(step => {
     const ms = median(samples[step])

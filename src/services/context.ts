@@ -16,7 +16,8 @@ export function makeContext(opts: {target?: Target; dryRun?: boolean; verbose?: 
   const listener: CommandListener | undefined = opts.verbose
     ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${commandLine(cmd)}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.length > 400 ? cmd.input.slice(0, 400) + '…' : cmd.input)}` : ''}\n`)
     : undefined
-  const real = new RealRunner(opts.target ?? {kind: 'local'}, listener, {batchesReady: opts.batchesReady})
+  // An agent keeps its batch programs started; a command that runs and ends runs its programs through one shell.
+  const real = new RealRunner(opts.target ?? {kind: 'local'}, listener, opts.batchesReady ? {batchesReady: true} : {shellSession: true})
   return {
     runner: opts.dryRun ? new DryRunRunner(real) : real,
     dryRun: Boolean(opts.dryRun),

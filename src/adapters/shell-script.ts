@@ -1,0 +1,67 @@
+/**
+ * Several programs run by one shell, each output coming back byte for byte: the host's read script
+ * (HostAdapter.readSeveral) and a RealRunner's shell session both speak this framing.
+ *
+ * After each program the script prints, on stdout, a newline, a random marker and the exit code on
+ * a line of their own, and on stderr a newline and the marker. A program reads a quoted
+ * here-document ended by `MARKER-in`, or /dev/null: never the rest of the script.
+ */
+import {randomBytes} from 'node:crypto'
+import type {CommandResult} from './runner.js'
+import {shellQuote} from './target.js'
+
+/** A word of a script: a plain word is quoted, a glob is left for the shell to expand. */
+export type ShellWord = string | {glob: string}
+/** A program of a script: its words, and what it reads on stdin (else /dev/null). */
+export type ShellCommand = ShellWord[] | {words: ShellWord[]; input?: string}
+
+export function newMarker(): string {
+  return `flannelctl-${randomBytes(12).toString('hex')}`
+}
+
+function shellWord(w: ShellWord): string {
+  if (typeof w === 'string') return shellQuote(w)
+  if (!/^[A-Za-z0-9_./*-]+$/.test(w.glob)) throw new Error(`not a plain glob: ${w.glob}`)
+  return w.glob
+}
+
+/** Whether `input` can be a here-document of a script framed by `marker` (else the program needs a run of its own). */
+export function fitsHereDocument(input: string, marker: string): boolean {
+  return input.endsWith('\n') && !input.split('\n').includes(`${marker}-in`)
+}
+
+/**
+ * The script that runs `commands` in turn. Every word is quoted (globs are checked to hold nothing
+ * else): nothing in a command reaches the shell's parser as anything but a word.
+ */
+export function framedScript(marker: string, commands: ShellCommand[]): string {
+  const done = frameEnd(marker)
+  return commands.map(c => {
+    const {words, input} = Array.isArray(c) ? {words: c, input: undefined} : c
+    const argv = words.map(shellWord).join(' ')
+    if (input === undefined) return `${argv} </dev/null; ${done}`
+    if (!fitsHereDocument(input, marker)) throw new Error('a script\'s input must end with a newline and not hold its marker')
+    return `${argv} <<'${marker}-in'; ${done}${input}${marker}-in\n`
+  }).join('')
+}
+
+/** What the script runs after each program: its frame, the program's exit code in it. */
+export function frameEnd(marker: string): string {
+  return `s=$?; printf '\\n%s %d\\n' ${marker} "$s"; printf '\\n%s\\n' ${marker} >&2\n`
+}
+
+/**
+ * The first program's result in a framed script's output so far, and the output after it;
+ * undefined while either of its two frames is incomplete.
+ */
+export function takeFrame(stdout: string, stderr: string, marker: string): {result: CommandResult; stdout: string; stderr: string} | undefined {
+  const end = new RegExp(`\\n${marker} (\\d+)\\n`).exec(stdout)
+  if (!end) return undefined
+  const errEnd = stderr.indexOf(`\n${marker}\n`)
+  if (errEnd < 0) return undefined
+  return {
+    result: {stdout: stdout.slice(0, end.index), stderr: stderr.slice(0, errEnd), exitCode: Number(end[1])},
+    stdout: stdout.slice(end.index + end[0].length),
+    stderr: stderr.slice(errEnd + marker.length + 2),
+  }
+}
