@@ -1,0 +1,42 @@
+/**
+ * The framing a read script and a shell session share (adapters/shell-script.ts): a program's
+ * result is taken only once both of its frames are complete, whatever order and pieces the two
+ * pipes deliver them in, and its output comes back byte for byte.
+ */
+import {expect} from 'chai'
+import fc from 'fast-check'
+import {framedScript, takeFrame, fitsHereDocument} from '../../src/adapters/shell-script.js'
+
+const marker = 'flannelctl-0123456789abcdef01234567'
+/** What the shell writes for one program: its output, then the frame (frameEnd's printf lines). */
+const framed = (stdout: string, stderr: string, code: number) => ({stdout: `${stdout}\n${marker} ${code}\n`, stderr: `${stderr}\n${marker}\n`})
+
+describe('shell-script framing', () => {
+  it('takes a result only when both frames are complete, in any pieces', () => {
+    fc.assert(fc.property(fc.string(), fc.string(), fc.integer({min: 0, max: 255}), fc.nat(), fc.nat(), (out, err, code, cutOut, cutErr) => {
+      const whole = framed(out, err, code)
+      const o = cutOut % (whole.stdout.length + 1)
+      const e = cutErr % (whole.stderr.length + 1)
+      const partial = takeFrame(whole.stdout.slice(0, o), whole.stderr.slice(0, e), marker)
+      if (o < whole.stdout.length || e < whole.stderr.length) expect(partial).to.equal(undefined)
+      const frame = takeFrame(whole.stdout + 'next', whole.stderr + 'next-err', marker)
+      expect(frame).to.deep.equal({result: {stdout: out, stderr: err, exitCode: code}, stdout: 'next', stderr: 'next-err'})
+    }))
+  })
+
+  it('quotes every word and feeds input as a here-document ended by the marker', () => {
+    const script = framedScript(marker, [['printf', '%s', "it's $(id)"], {words: ['ip', '-batch', '-'], input: 'route show\n'}, ['grep', '', {glob: '/proc/sys/net/ipv4/conf/*/rp_filter'}]])
+    expect(script).to.include(`printf '%s' 'it'\\''s $(id)' </dev/null;`)
+    expect(script).to.include(`ip -batch - <<'${marker}-in';`)
+    expect(script).to.include(`route show\n${marker}-in\n`)
+    expect(script).to.include("grep '' /proc/sys/net/ipv4/conf/*/rp_filter </dev/null;")
+    expect(() => framedScript(marker, [['grep', {glob: '/proc/$(id)/*'}]])).to.throw(/not a plain glob/)
+  })
+
+  it('refuses an input that cannot be a here-document', () => {
+    expect(fitsHereDocument('a\n', marker)).to.equal(true)
+    expect(fitsHereDocument('no newline at end', marker)).to.equal(false)
+    expect(fitsHereDocument(`x\n${marker}-in\ny\n`, marker)).to.equal(false)
+    expect(() => framedScript(marker, [{words: ['cat'], input: 'no newline'}])).to.throw(/must end with a newline/)
+  })
+})
