@@ -213,9 +213,9 @@ class ShellSession {
       this.stderr += text
       this.heard()
     })
-    // a shell that died: what it left unsaid is reported by 'close'
+    // a shell that died: what it left unsaid is reported by 'close' (or, when it never started, 'error')
     this.child.stdin.on('error', () => {})
-    this.child.on('error', () => {})
+    this.child.on('error', () => this.closed())
     this.child.on('close', () => this.closed())
     this.child.stdin.write('echo\n')
     this.idle()
@@ -240,7 +240,8 @@ class ShellSession {
       const inline = cmd.framedScript === true && cmd.file === 'sh' && cmd.args.length === 1 && cmd.args[0] === '-s'
       this.child.stdin.write(inline ? `${cmd.input}${frameEnd(marker)}` : framedScript(marker, [{words: [cmd.file, ...cmd.args], input: cmd.input}]))
     }).then(r => {
-      if (r?.exitCode === 127 && /not found/.test(r.stderr)) throw notInstalled(cmd.file, this.target)
+      // what the shell says when it finds no such program (dash: "sh: 1: NAME: not found")
+      if (r?.exitCode === 127 && r.stderr.endsWith(`: ${cmd.file}: not found\n`)) throw notInstalled(cmd.file, this.target)
       return r
     })
   }

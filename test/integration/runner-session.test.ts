@@ -91,6 +91,19 @@ describe('a runner that runs its programs through one shell session', function (
     }
   })
 
+  it('gives the error of a fresh run when there is no shell to start', async () => {
+    const path = process.env.PATH
+    process.env.PATH = join(dir, 'no-such-dir')
+    try {
+      const errorOf = (runner: RealRunner) => runner.run({file: 'true', args: []}).then(() => undefined, (e: Error) => e.message)
+      const message = await errorOf(new RealRunner({kind: 'local'}, undefined, {shellSession: true}))
+      expect(message).to.match(/'true' is not installed/)
+      expect(message).to.equal(await errorOf(new RealRunner()))
+    } finally {
+      process.env.PATH = path
+    }
+  })
+
   it('gives the error of a fresh run when the shell cannot start (no such namespace)', async () => {
     const gone = {kind: 'netns', name: `${ns}-gone`} as const
     const cmd: Command = {file: 'ip', args: ['-j', 'link', 'show']}
