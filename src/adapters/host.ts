@@ -102,7 +102,8 @@ export class HostAdapter {
 
   /**
    * Run several reads as one program run (a shell running them in turn, framed as shell-script.ts
-   * says): each run costs this process a fork, and inside a namespace two execs. The script comes
+   * says), not one each: each run costs this process a fork, and inside a namespace two execs
+   * (a runner's shell session runs the script itself, without a shell of its own). The script comes
    * on stdin (`sh -s`), so --verbose never shows a read as an `sh -c` file write. A program the
    * shell does not find (127) is undefined, as in tryRead().
    */

@@ -381,10 +381,13 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
   const half = Math.floor(peers / 2)
   const sync = async () => {
     const {ctx, timing, runner} = a.oneShot()
-    const r = await timed(() => reconcile(ctx, {node: a.options, creating: false, what: 'sync'}))
-    // a process that ends does not wait for its shell to read the end of its stdin
-    await runner.close()
-    return {ms: r.ms, ops: r.value.ops, breakdown: timing.breakdown(r.ms)}
+    try {
+      const r = await timed(() => reconcile(ctx, {node: a.options, creating: false, what: 'sync'}))
+      return {ms: r.ms, ops: r.value.ops, breakdown: timing.breakdown(r.ms)}
+    } finally {
+      // untimed: a process that ends does not wait for its shell to read the end of its stdin
+      await runner.close()
+    }
   }
   const steps = ['add', 'resync', 'remove', 'agent-add', 'agent-remove'] as const
   type Step = typeof steps[number]
