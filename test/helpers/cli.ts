@@ -31,6 +31,16 @@ export async function inNs(netns: string, file: string, ...args: string[]): Prom
   return String(r.stdout)
 }
 
+/** A namespace standing for a node: `eth0` (a veth whose peer stays inside) holding `address` (a CIDR), all links up. */
+export async function addNodeNamespace(ns: string, address: string): Promise<void> {
+  const steps = [['netns', 'add', ns], ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'],
+    ['-n', ns, 'addr', 'add', address, 'dev', 'eth0'], ...['lo', 'eth0', 'eth0p'].map(d => ['-n', ns, 'link', 'set', d, 'up'])]
+  for (const args of steps) {
+    const r = await execa('ip', args, {reject: false})
+    if (r.exitCode !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr}`)
+  }
+}
+
 /** A short unique lab name (lab names are ≤ 10 chars). */
 export function uniqueLab(tag: string): string {
   return `${tag}${randomBytes(3).toString('hex')}`.slice(0, 10)

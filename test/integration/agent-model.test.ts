@@ -8,7 +8,7 @@ import {expect} from 'chai'
 import {mkdtemp, mkdir, rm, unlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {sh, uniqueLab} from '../helpers/cli.js'
+import {addNodeNamespace, sh, uniqueLab} from '../helpers/cli.js'
 import {RealRunner} from '../../src/adapters/runner.js'
 import {HostAdapter} from '../../src/adapters/host.js'
 import {NodeAgent} from '../../src/services/agent.js'
@@ -71,11 +71,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
 
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), 'fcm-'))
-      await sh('ip', ['netns', 'add', ns])
-      for (const args of [['link', 'set', 'lo', 'up'], ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'],
-        ['addr', 'add', '192.168.170.1/24', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['link', 'set', 'eth0p', 'up']]) {
-        await sh('ip', ['-n', ns, ...args])
-      }
+      await addNodeNamespace(ns, '192.168.170.1/24')
       node = {store: `file:${join(dir, 'store')}`, iface: 'eth0', subnetFile: join(dir, 'subnet.env'), cniConfDir: join(dir, 'cni'), stateFile: join(dir, 'node.json')}
       // as sync --watch runs it: the next ip/bridge batch started ahead
       runner = new RealRunner({kind: 'netns', name: ns}, undefined, {batchesReady: true})

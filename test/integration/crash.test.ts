@@ -18,7 +18,7 @@ import {existsSync} from 'node:fs'
 import {createHash} from 'node:crypto'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {BIN, cli, uniqueLab} from '../helpers/cli.js'
+import {BIN, addNodeNamespace, cli, uniqueLab} from '../helpers/cli.js'
 import {comparableIptables} from '../helpers/iptables.js'
 
 const KILL_AT = 'FLANNELCTL_KILL_AT'
@@ -77,10 +77,7 @@ class Host {
   /** A fresh namespace with eth0 and an empty directory holding a store with the network and `peers`. */
   async fresh(peers: Record<string, string>): Promise<void> {
     await this.destroy()
-    await sh('ip', 'netns', 'add', this.ns)
-    await sh('ip', '-n', this.ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p')
-    await sh('ip', '-n', this.ns, 'addr', 'add', `${this.ip}/24`, 'dev', 'eth0')
-    for (const dev of ['eth0', 'eth0p', 'lo']) await sh('ip', '-n', this.ns, 'link', 'set', dev, 'up')
+    await addNodeNamespace(this.ns, `${this.ip}/24`)
     const net = join(this.storeDir, 'coreos.com', 'network')
     await mkdir(join(net, 'subnets'), {recursive: true})
     // A range of 99 subnets: a lease lost by a crash would come back as another one.

@@ -12,7 +12,7 @@ import {mkdtemp, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {BIN, cli, uniqueLab} from '../helpers/cli.js'
+import {BIN, addNodeNamespace, cli, uniqueLab} from '../helpers/cli.js'
 import {comparableIptables} from '../helpers/iptables.js'
 
 const HOST_IP = '192.168.182.1'
@@ -217,10 +217,7 @@ describe('foreign files and the iptables flavour (real kernel)', function () {
   async function host(name: string): Promise<{ns: string; dir: string; args: string[]; run: (...a: string[]) => ReturnType<typeof cli>}> {
     const ns = `fcr-${tag}-${name}`
     namespaces.push(ns)
-    await sh('ip', 'netns', 'add', ns)
-    await sh('ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p')
-    await sh('ip', '-n', ns, 'addr', 'add', `${HOST_IP}/24`, 'dev', 'eth0')
-    for (const d of ['lo', 'eth0', 'eth0p']) await sh('ip', '-n', ns, 'link', 'set', d, 'up')
+    await addNodeNamespace(ns, `${HOST_IP}/24`)
     const d = join(dir, name)
     await mkdir(join(d, 'cni'), {recursive: true})
     const args = ['--store', `file:${join(d, 'store')}`, '--subnet-file', join(d, 'subnet.env'), '--cni-conf-dir', join(d, 'cni'),

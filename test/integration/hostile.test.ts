@@ -11,7 +11,7 @@ import {chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile} from 'nod
 import {existsSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {BIN, cli, uniqueLab} from '../helpers/cli.js'
+import {BIN, addNodeNamespace, cli, uniqueLab} from '../helpers/cli.js'
 
 const HOST_IP = '192.168.183.1'
 
@@ -52,10 +52,7 @@ describe('hostile names and file safety (real namespace)', function () {
     // Paths with every character a shell would act on, all of them legal file names.
     subnetFile = join(dir, `run dir ${inject}`, '-subnet;env')
     cniDir = join(dir, `cni\n${inject}`, '--rf')
-    await sh('ip', 'netns', 'add', ns)
-    await sh('ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p')
-    await sh('ip', '-n', ns, 'addr', 'add', `${HOST_IP}/24`, 'dev', 'eth0')
-    for (const d of ['lo', 'eth0', 'eth0p']) await sh('ip', '-n', ns, 'link', 'set', d, 'up')
+    await addNodeNamespace(ns, `${HOST_IP}/24`)
     // The kernel allows `$`, `(`, `;` in interface names; flannelctl will not take them.
     await sh('ip', '-n', ns, 'link', 'add', 'a$(id)', 'type', 'veth', 'peer', 'name', 'b;ls')
   })

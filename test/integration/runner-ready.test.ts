@@ -5,7 +5,7 @@
  * left running or changed once closed. In a namespace of its own.
  */
 import {expect} from 'chai'
-import {sh, uniqueLab} from '../helpers/cli.js'
+import {addNodeNamespace, sh, uniqueLab} from '../helpers/cli.js'
 import {RealRunner} from '../../src/adapters/runner.js'
 
 const settle = () => new Promise(resolve => setTimeout(resolve, 200))
@@ -20,11 +20,7 @@ describe('a runner that keeps its next batch program started (real namespace)', 
   const batch = (lines: string[]) => runner.run({file: 'ip', args: ['-batch', '-'], input: lines.map(l => `${l}\n`).join(''), write: true})
 
   before(async () => {
-    await sh('ip', ['netns', 'add', ns])
-    for (const args of [['link', 'set', 'lo', 'up'], ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'],
-      ['addr', 'add', '192.168.171.1/24', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['link', 'set', 'eth0p', 'up']]) {
-      await sh('ip', ['-n', ns, ...args])
-    }
+    await addNodeNamespace(ns, '192.168.171.1/24')
     runner = new RealRunner({kind: 'netns', name: ns}, undefined, {batchesReady: true})
   })
   after(async () => {

@@ -10,7 +10,7 @@ import {execa} from 'execa'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {sh, uniqueLab, ROOT} from '../helpers/cli.js'
+import {addNodeNamespace, sh, uniqueLab, ROOT} from '../helpers/cli.js'
 import {RealRunner, type Command} from '../../src/adapters/runner.js'
 import {HostAdapter} from '../../src/adapters/host.js'
 
@@ -27,11 +27,7 @@ describe('a runner that runs its programs through one shell session', function (
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fc-session-'))
-    await sh('ip', ['netns', 'add', ns])
-    for (const args of [['link', 'set', 'lo', 'up'], ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'],
-      ['addr', 'add', '192.168.172.1/24', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['link', 'set', 'eth0p', 'up']]) {
-      await sh('ip', ['-n', ns, ...args])
-    }
+    await addNodeNamespace(ns, '192.168.172.1/24')
   })
   after(async () => {
     await sh('ip', ['netns', 'del', ns])
