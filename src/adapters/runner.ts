@@ -151,8 +151,8 @@ export class RealRunner implements Runner {
 
   /**
    * The shell session to run `cmd` in, started now if there is none yet; undefined when the
-   * command needs a run of its own: its own environment, an input that cannot be a here-document,
-   * an ssh target, or the session busy with another command.
+   * command needs a run of its own: its own environment, an ssh target, or the session busy with
+   * another command (an input that cannot be a here-document: see ShellSession.run).
    */
   private sessionFor(cmd: Command): ShellSession | undefined {
     if (this.options.shellSession !== true || this.closed || this.target.kind === 'ssh' || cmd.env !== undefined) return undefined
@@ -164,7 +164,7 @@ export class RealRunner implements Runner {
     if (this.sessionRefused) return undefined
     if (this.session?.busy) return undefined
     this.session ??= new ShellSession(this.target)
-    return this.session.takes(cmd) ? this.session : undefined
+    return this.session
   }
 
   /** End the batch programs started ahead and the shell session: each reads an empty stdin and exits, having changed nothing. */
@@ -225,12 +225,11 @@ class ShellSession {
     return this.running !== undefined
   }
 
-  /** A program whose input can be a here-document of this session (ip/bridge batches, restores and reads all end with a newline). */
-  takes(cmd: Command): boolean {
-    return !this.ended && (cmd.input === undefined || cmd.input.endsWith('\n'))
-  }
-
-  /** The program's result; undefined when the shell could not be started (nothing ran: the caller runs it by itself, with that error). */
+  /**
+   * The program's result; undefined when nothing ran and the caller runs it by itself: its input
+   * cannot be a here-document (ip/bridge batches, restores and reads all end with a newline), or
+   * the shell could not be started (the fresh run then gives that error).
+   */
   run(cmd: Command): Promise<CommandResult | undefined> {
     const marker = newMarker()
     if (cmd.input !== undefined && !fitsHereDocument(cmd.input, marker)) return Promise.resolve(undefined)

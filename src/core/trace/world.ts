@@ -124,7 +124,6 @@ export class WorldIndex {
     return found
   }
 
-
   /**
    * The interface of `node` that faces the pod: the host end of the pod's veth (or the bridge it is
    * enslaved to), found by veth peer index, else by the node's route to the pod's address.
