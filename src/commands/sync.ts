@@ -33,7 +33,7 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
   async run(): Promise<void> {
     const {flags} = await this.parse(Sync)
     // An agent keeps its next ip/bridge batch started, as flanneld keeps its netlink socket open.
-    const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json, batchesReady: flags.watch})
+    const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json, agent: flags.watch})
     const show = (result: ReconcileResult) => {
       if (flags.json) this.outJson(reconcileJson(result))
       else this.out(renderReconcile(result, 'sync'))

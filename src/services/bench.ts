@@ -25,7 +25,7 @@ import {intToIp, ipToInt} from '../core/addr.js'
 import {leaseToJson, keyOfSubnet, openStore} from '../store/store.js'
 import {reconcile, type NodeOptions} from './node.js'
 import {NodeAgent} from './agent.js'
-import type {ServiceContext} from './context.js'
+import {commandRunner, type ServiceContext} from './context.js'
 import {Lab, type LabState} from './lab.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js')
@@ -293,9 +293,9 @@ interface SyncNode {
   options: NodeOptions
   /** plain program runs: the raw batches (the limit) go this way */
   runner: RealRunner
-  /** what one `flannelctl sync` process runs with (makeContext): a runner of its own, programs through one shell session */
+  /** what one `flannelctl sync` process runs with (commandRunner): a runner of its own, programs through one shell session */
   oneShot: () => {ctx: ServiceContext; timing: TimingRunner; runner: RealRunner}
-  /** what `sync --watch` runs with: batch programs started ahead (RealRunner batchesReady) */
+  /** what `sync --watch` runs with (commandRunner for an agent): batch programs started ahead */
   agentCtx: ServiceContext
   agentTiming: TimingRunner
 }
@@ -320,11 +320,11 @@ async function makeSyncNode(netns: string, dir: string, backend: 'vxlan' | 'host
   }
   const runner = new RealRunner({kind: 'netns', name: netns})
   const oneShot = () => {
-    const fresh = new RealRunner({kind: 'netns', name: netns}, undefined, {shellSession: true})
+    const fresh = commandRunner({kind: 'netns', name: netns})
     const timing = new TimingRunner(fresh)
     return {ctx: {runner: timing, dryRun: false, progress: () => {}}, timing, runner: fresh}
   }
-  const agentRunner = new RealRunner({kind: 'netns', name: netns}, undefined, {batchesReady: true})
+  const agentRunner = commandRunner({kind: 'netns', name: netns}, {agent: true})
   cleanups.add(() => agentRunner.close())
   const agentTiming = new TimingRunner(agentRunner)
   const agentCtx: ServiceContext = {runner: agentTiming, dryRun: false, progress: () => {}}

@@ -12,15 +12,23 @@ export interface ServiceContext {
   progress: (msg: string) => void
 }
 
-export function makeContext(opts: {target?: Target; dryRun?: boolean; verbose?: boolean; quiet?: boolean; progress?: (m: string) => void; batchesReady?: boolean}): ServiceContext {
+export function makeContext(opts: {target?: Target; dryRun?: boolean; verbose?: boolean; quiet?: boolean; progress?: (m: string) => void; agent?: boolean}): ServiceContext {
   const listener: CommandListener | undefined = opts.verbose
     ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${commandLine(cmd)}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.length > 400 ? cmd.input.slice(0, 400) + '…' : cmd.input)}` : ''}\n`)
     : undefined
-  // An agent keeps its batch programs started; a command that runs and ends runs its programs through one shell.
-  const real = new RealRunner(opts.target ?? {kind: 'local'}, listener, opts.batchesReady ? {batchesReady: true} : {shellSession: true})
+  const real = commandRunner(opts.target ?? {kind: 'local'}, {agent: opts.agent, listener})
   return {
     runner: opts.dryRun ? new DryRunRunner(real) : real,
     dryRun: Boolean(opts.dryRun),
     progress: opts.progress ?? (opts.quiet ? () => {} : (m: string) => process.stderr.write(m + '\n')),
   }
+}
+
+/**
+ * The runner a command runs its programs with. An agent (`sync --watch`) keeps its batch programs
+ * started, as flanneld keeps its netlink socket open; a command that runs and ends runs its
+ * programs through one shell.
+ */
+export function commandRunner(target: Target, {agent = false, listener}: {agent?: boolean; listener?: CommandListener} = {}): RealRunner {
+  return new RealRunner(target, listener, agent ? {batchesReady: true} : {shellSession: true})
 }
