@@ -3,11 +3,11 @@
  * Each case runs init inside a fresh namespace with its own store.
  */
 import {expect} from 'chai'
-import {mkdtemp, rm, writeFile, mkdir, readdir, chmod} from 'node:fs/promises'
+import {writeFile, mkdir, readdir, chmod} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {cli, sh, inNs, uniqueLab, BIN} from '../helpers/cli.js'
+import {tempDirHooks} from '../helpers/temp-dir.js'
 
 describe('bad input (real namespace)', function () {
   this.timeout(60000)
@@ -44,12 +44,7 @@ describe('bad input (real namespace)', function () {
     await sh('ip', ['netns', 'del', ns])
     await sh('ip', ['netns', 'del', peer])
   })
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fcb-'))
-  })
-  afterEach(async () => {
-    await rm(dir, {recursive: true, force: true})
-  })
+  tempDirHooks('fcb-', d => (dir = d), {each: true})
 
   const init = (...extra: string[]) => cli(['init', '--iface', 'eth0', ...nodeArgs(), ...extra], {netns: ns})
   const noConfig = async () => expect(existsSync(join(dir, 'store', 'coreos.com', 'network', 'config'))).to.equal(false)

@@ -4,20 +4,15 @@
  * No timing is asserted: the ratios are the bench's to report, not a test's to judge.
  */
 import {expect} from 'chai'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {cli, sh} from '../helpers/cli.js'
+import {tempDirHooks} from '../helpers/temp-dir.js'
 
 describe('flannelctl bench (small scale, real namespaces)', function () {
   this.timeout(180000)
   let dir: string
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fc-bench-'))
-  })
-  after(async () => {
-    await rm(dir, {recursive: true, force: true})
-  })
+  tempDirHooks('fc-bench-', d => (dir = d))
 
   it('measures every sync and start-up row, writes the JSON it prints and cleans up', async () => {
     const out = join(dir, 'bench.json')

@@ -4,20 +4,15 @@
  * Runs sh and cat for real on temp files (no network).
  */
 import {expect} from 'chai'
-import {mkdtemp, mkdir, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {HostAdapter} from '../../src/adapters/host.js'
 import {RealRunner} from '../../src/adapters/runner.js'
+import {tempDirHooks} from '../helpers/temp-dir.js'
 
 describe('HostAdapter.readFiles (one program run for several files)', () => {
   let dir: string
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fc-readfiles-'))
-  })
-  after(async () => {
-    await rm(dir, {recursive: true, force: true})
-  })
+  tempDirHooks('fc-readfiles-', d => (dir = d))
 
   it('returns each file as cat does, undefined for missing files and directories', async () => {
     const host = new HostAdapter(new RealRunner())

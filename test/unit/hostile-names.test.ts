@@ -17,6 +17,7 @@ import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
 import {parseInventory, execProblem} from '../../src/core/inventory.js'
 import {FileStore} from '../../src/store/file-store.js'
 import {parseNetConf} from '../../src/core/netconf.js'
+import {tempDirHooks} from '../helpers/temp-dir.js'
 
 const HOSTILE = [
   '', ' ', 'eth0 ', 'a b', 'a;b', '$(id)', '`id`', 'a\nb', 'cni0\nlink del eth0', '-rf', '--help', '.hidden',
@@ -136,12 +137,7 @@ describe('hostile names', () => {
 
   describe('file writes: a path is an argument, never shell text', () => {
     let dir: string
-    beforeEach(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'fcr-names-'))
-    })
-    afterEach(async () => {
-      await rm(dir, {recursive: true, force: true})
-    })
+    tempDirHooks('fcr-names-', d => (dir = d), {each: true})
 
     it('the path is its own argv word, outside the script', () => {
       const path = '/x/$(touch /tmp/fcr-pwned)/f'

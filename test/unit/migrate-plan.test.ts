@@ -1,7 +1,6 @@
 import {expect} from 'chai'
 import fc from 'fast-check'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {
   planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
@@ -11,6 +10,7 @@ import {
 import {planNode, type NodeIntent} from '../../src/core/planner.js'
 import type {HostSnapshot, Link, Route} from '../../src/core/model.js'
 import {FileStore} from '../../src/store/file-store.js'
+import {tempDirHooks} from '../helpers/temp-dir.js'
 
 const vxlan: MigrationBackend = {type: 'vxlan', vni: 1, port: 8472, directRouting: false}
 const dr: MigrationBackend = {...vxlan, directRouting: true}
@@ -295,12 +295,7 @@ describe('planner: keepVxlanDevice (transitional state)', () => {
 
 describe('FileStore meta keys', () => {
   let dir: string
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'flannelctl-meta-'))
-  })
-  afterEach(async () => {
-    await rm(dir, {recursive: true, force: true})
-  })
+  tempDirHooks('flannelctl-meta-', d => (dir = d), {each: true})
 
   it('live beside flannel\'s keys, never among the leases', async () => {
     const store = new FileStore(dir)

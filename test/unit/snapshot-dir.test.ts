@@ -1,22 +1,17 @@
 import {expect} from 'chai'
-import {mkdtemp, rm, writeFile, mkdir, readdir} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {writeFile, mkdir, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {readSnapshotDir, writeSnapshotDir, snapshotFromTables, readTables} from '../../src/adapters/snapshot-dir.js'
 import {sysctlText} from '../../src/adapters/collect.js'
 import {writeClusterSnapshot, snapshotNode} from '../../src/services/bench.js'
 import {traceFlow} from '../../src/core/trace/engine.js'
+import {tempDirHooks} from '../helpers/temp-dir.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
 describe('snapshot directory', () => {
   let dir = ''
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fc-snap-'))
-  })
-  afterEach(async () => {
-    await rm(dir, {recursive: true, force: true})
-  })
+  tempDirHooks('fc-snap-', d => (dir = d), {each: true})
 
   it('leaves a table whose file is missing undefined (unknown), and an empty file empty', async () => {
     // (JSON.parse(JSON.stringify()) below also proves the lazy tables serialise like plain ones)
