@@ -8,7 +8,7 @@ import {isAbsolute} from 'node:path'
 import {FlannelctlError, ExitCode} from '../errors.js'
 import {Target, wrapForTarget, targetToString} from './target.js'
 import {debug, type Debugger} from '../debug.js'
-import {fitsHereDocument, frameEnd, framedScript, newMarker, takeFrame} from './shell-script.js'
+import {FrameReader, fitsHereDocument, frameEnd, framedScript, newMarker} from './shell-script.js'
 
 let runDebug: Debugger | undefined
 
@@ -193,11 +193,12 @@ function logRun(target: Target, cmd: Command, r: CommandResult, started: number,
  */
 class ShellSession {
   private readonly child: ChildProcessWithoutNullStreams
+  /** what came that no program has taken yet: the start line, or anything printed after a frame */
   private stdout = ''
   private stderr = ''
   /** the shell printed its first line: from then on, programs written to it may have run */
   started = false
-  private running?: {cmd: Command; marker: string; done: (r: CommandResult | undefined) => void; fail: (e: Error) => void}
+  private running?: {cmd: Command; output: FrameReader; done: (r: CommandResult | undefined) => void; fail: (e: Error) => void}
   ended = false
 
   constructor(private readonly target: Target) {
@@ -206,11 +207,13 @@ class ShellSession {
     this.child.stdout.setEncoding('utf8')
     this.child.stderr.setEncoding('utf8')
     this.child.stdout.on('data', (text: string) => {
-      this.stdout += text
+      if (this.running && this.started) this.running.output.addStdout(text)
+      else this.stdout += text
       this.heard()
     })
     this.child.stderr.on('data', (text: string) => {
-      this.stderr += text
+      if (this.running && this.started) this.running.output.addStderr(text)
+      else this.stderr += text
       this.heard()
     })
     // a shell that died: what it left unsaid is reported by 'close' (or, when it never started, 'error')
@@ -234,7 +237,8 @@ class ShellSession {
     const marker = newMarker()
     if (cmd.input !== undefined && !fitsHereDocument(cmd.input, marker)) return Promise.resolve(undefined)
     return new Promise<CommandResult | undefined>((done, fail) => {
-      this.running = {cmd, marker, done, fail}
+      this.running = {cmd, output: new FrameReader(marker), done, fail}
+      this.takeWaiting()
       this.held()
       const inline = cmd.framedScript === true && cmd.file === 'sh' && cmd.args.length === 1 && cmd.args[0] === '-s'
       this.child.stdin.write(inline ? `${cmd.input}${frameEnd(marker)}` : framedScript(marker, [{words: [cmd.file, ...cmd.args], input: cmd.input}]))
@@ -261,16 +265,26 @@ class ShellSession {
       if (nl < 0) return
       this.started = true
       this.stdout = this.stdout.slice(nl + 1)
+      this.takeWaiting()
     }
     const running = this.running
     if (!running) return
-    const frame = takeFrame(this.stdout, this.stderr, running.marker)
+    const frame = running.output.take()
     if (!frame) return
     this.stdout = frame.stdout
     this.stderr = frame.stderr
     this.running = undefined
     this.idle()
     running.done(frame.result)
+  }
+
+  /** Once started, what came and no program took is the running program's. */
+  private takeWaiting(): void {
+    if (!this.running || !this.started) return
+    this.running.output.addStdout(this.stdout)
+    this.running.output.addStderr(this.stderr)
+    this.stdout = ''
+    this.stderr = ''
   }
 
   private closed(): void {

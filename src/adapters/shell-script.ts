@@ -55,13 +55,73 @@ export function frameEnd(marker: string): string {
  * undefined while either of its two frames is incomplete.
  */
 export function takeFrame(stdout: string, stderr: string, marker: string): {result: CommandResult; stdout: string; stderr: string} | undefined {
-  const end = new RegExp(`\\n${marker} (\\d+)\\n`).exec(stdout)
+  const end = stdoutFrameEnd(marker).exec(stdout)
   if (!end) return undefined
-  const errEnd = stderr.indexOf(`\n${marker}\n`)
+  const errEnd = stderr.indexOf(stderrFrameEnd(marker))
   if (errEnd < 0) return undefined
   return {
     result: {stdout: stdout.slice(0, end.index), stderr: stderr.slice(0, errEnd), exitCode: Number(end[1])},
     stdout: stdout.slice(end.index + end[0].length),
     stderr: stderr.slice(errEnd + marker.length + 2),
+  }
+}
+
+const stdoutFrameEnd = (marker: string) => new RegExp(`\\n${marker} (\\d+)\\n`)
+const stderrFrameEnd = (marker: string) => `\n${marker}\n`
+
+/**
+ * A framed program's output as the two pipes deliver it. Each chunk is searched once for the
+ * frame's end, together with the few characters before it (a frame line split between chunks), and
+ * the whole text is joined once, when both frames are complete: a program that prints 300 KB
+ * arrives in dozens of chunks, and searching all that came so far on each was quadratic.
+ */
+export class FrameReader {
+  private readonly stdout: ArrivingText
+  private readonly stderr: ArrivingText
+
+  constructor(private readonly marker: string, stdout = '', stderr = '') {
+    const outEnd = stdoutFrameEnd(marker)
+    const errEnd = stderrFrameEnd(marker)
+    this.stdout = new ArrivingText(text => outEnd.test(text), marker.length + 6)
+    this.stderr = new ArrivingText(text => text.includes(errEnd), errEnd.length)
+    this.stdout.add(stdout)
+    this.stderr.add(stderr)
+  }
+
+  addStdout(text: string): void {
+    this.stdout.add(text)
+  }
+
+  addStderr(text: string): void {
+    this.stderr.add(text)
+  }
+
+  /** The program's result and what came after it, once both frames are complete (takeFrame's answer). */
+  take(): {result: CommandResult; stdout: string; stderr: string} | undefined {
+    if (!this.stdout.ended || !this.stderr.ended) return undefined
+    return takeFrame(this.stdout.text(), this.stderr.text(), this.marker)
+  }
+}
+
+/** One pipe's text in chunks, and whether a frame's end has come (`endIn` says so of a stretch of text at most `endLength` long, or longer). */
+class ArrivingText {
+  private readonly chunks: string[] = []
+  /** the last endLength - 1 characters searched: a frame end that began there ends in the next chunk */
+  private carry = ''
+  ended = false
+
+  constructor(private readonly endIn: (text: string) => boolean, private readonly endLength: number) {}
+
+  add(text: string): void {
+    if (text === '') return
+    this.chunks.push(text)
+    if (this.ended) return
+    const searched = this.carry + text
+    this.ended = this.endIn(searched)
+    this.carry = searched.slice(-(this.endLength - 1))
+  }
+
+  text(): string {
+    return this.chunks.join('')
   }
 }

@@ -44,6 +44,8 @@ describe('a runner that runs its programs through one shell session', function (
       {file: 'sh', args: ['-c', 'printf "out"; printf "err" >&2; exit 3']},
       {file: 'sh', args: ['-c', 'cat; echo "$1"', 'sh', "it's $(id) `id` \"q\" *"], input: 'from stdin\n\n'},
       {file: 'ip', args: ['-j', 'route', 'show']},
+      // ~1 MB on each pipe: many chunks, the frame's end arriving in the last ones
+      {file: 'sh', args: ['-c', 'seq 1 150000; seq 1 150000 >&2']},
       {file: 'ip', args: ['-batch', '-'], input: 'route replace 10.252.1.0/24 via 192.168.172.11 dev eth0\nroute del 10.252.99.0/24\n', write: true},
       {file: 'sh', args: ['-c', 'echo "$LC_ALL $FC_EXTRA"'], env: {FC_EXTRA: 'own environment'}},
     ]

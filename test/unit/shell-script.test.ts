@@ -5,7 +5,7 @@
  */
 import {expect} from 'chai'
 import fc from 'fast-check'
-import {framedScript, takeFrame, fitsHereDocument} from '../../src/adapters/shell-script.js'
+import {FrameReader, framedScript, takeFrame, fitsHereDocument} from '../../src/adapters/shell-script.js'
 
 const marker = 'flannelctl-0123456789abcdef01234567'
 /** What the shell writes for one program: its output, then the frame (frameEnd's printf lines). */
@@ -21,6 +21,34 @@ describe('shell-script framing', () => {
       if (o < whole.stdout.length || e < whole.stderr.length) expect(partial).to.equal(undefined)
       const frame = takeFrame(whole.stdout + 'next', whole.stderr + 'next-err', marker)
       expect(frame).to.deep.equal({result: {stdout: out, stderr: err, exitCode: code}, stdout: 'next', stderr: 'next-err'})
+    }))
+  })
+
+  it('reads a frame delivered in any chunks, interleaved, as takeFrame reads all that came so far', () => {
+    const cuts = fc.array(fc.nat(), {maxLength: 12})
+    fc.assert(fc.property(fc.string(), fc.string(), fc.integer({min: 0, max: 255}), cuts, cuts, fc.array(fc.boolean()), (out, err, code, outCuts, errCuts, order) => {
+      const whole = framed(out, err, code)
+      const pieces = (text: string, at: number[]) => {
+        const points = [...new Set(at.map(n => n % (text.length + 1)))].sort((x, y) => x - y)
+        return [...points, text.length].map((p, i) => text.slice(i === 0 ? 0 : points[i - 1], p))
+      }
+      const outPieces = pieces(whole.stdout + 'next', outCuts)
+      const errPieces = pieces(whole.stderr, errCuts)
+      const reader = new FrameReader(marker)
+      const sent = {stdout: '', stderr: ''}
+      for (let i = 0; outPieces.length + errPieces.length > 0; i++) {
+        if (errPieces.length === 0 || (outPieces.length > 0 && (order[i] ?? true))) {
+          const p = outPieces.shift()!
+          reader.addStdout(p)
+          sent.stdout += p
+        } else {
+          const p = errPieces.shift()!
+          reader.addStderr(p)
+          sent.stderr += p
+        }
+        expect(reader.take()).to.deep.equal(takeFrame(sent.stdout, sent.stderr, marker))
+      }
+      expect(reader.take()).to.deep.equal({result: {stdout: out, stderr: err, exitCode: code}, stdout: 'next', stderr: ''})
     }))
   })
 
