@@ -12,7 +12,7 @@ import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, notInstalled, seesPathAsThisProcess} from './runner.js'
-import {ShellCommand, framedScript, newMarker, takeFrame} from './shell-script.js'
+import {ShellCommand, type ShellWord, commandName, framedScript, newMarker, shellWord, takeFrame} from './shell-script.js'
 
 /**
  * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
@@ -65,6 +65,29 @@ const FDB_READ = ['bridge', '-j', 'fdb', 'show']
 const IP_TABLES = ['addr', 'route', 'neigh'] as const
 const IP_TABLES_READ: ShellCommand = {words: ['ip', '-j', '-batch', '-'], input: IP_TABLES.map(t => `${t} show\n`).join('')}
 
+/**
+ * iptables-legacy-save, except where this namespace holds no legacy table: /proc/net/ip_tables_names
+ * lists them, and with none the save prints nothing and exits 0, which is what the script then
+ * gives without starting it (one program start less on every read of an nft host). Anything else
+ * (no such file, unreadable, no iptables-legacy-save) runs it as before, with its own answer.
+ */
+const LEGACY_SAVE_READ: ShellCommand = {
+  name: 'iptables-legacy-save',
+  script: 'if [ -r /proc/net/ip_tables_names ] && ! read -r t </proc/net/ip_tables_names 2>/dev/null && command -v iptables-legacy-save >/dev/null 2>&1; then :; else iptables-legacy-save; fi',
+}
+
+/**
+ * `grep -s -H '' FILES` by shell builtins: every line of every readable file as `FILE:LINE` (a last
+ * line without newline too), nothing for a missing one or a glob that matched nothing. The shell
+ * that runs the read script reads the sysctls itself instead of starting grep for them.
+ */
+export function sysctlRead(paths: ShellWord[]): ShellCommand {
+  return {
+    name: 'sysctl read',
+    script: `for f in ${paths.map(shellWord).join(' ')}; do [ -r "$f" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s:%s\\n' "$f" "$l"; done <"$f"; done 2>/dev/null; :`,
+  }
+}
+
 /** `grep -H '' FILES` output (`/proc/sys/a/b:value` lines) as sysctl keys (a.b) and values. */
 export function parseSysctlGrep(text: string): Record<string, string> {
   const out: Record<string, string> = {}
@@ -115,7 +138,7 @@ export class HostAdapter {
     for (let i = 0; i < commands.length; i++) {
       const frame = takeFrame(rest.stdout, rest.stderr, marker)
       if (!frame) {
-        throw new FlannelctlError(`reading ${commands.map(c => String((Array.isArray(c) ? c : c.words)[0])).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
+        throw new FlannelctlError(`reading ${commands.map(commandName).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
           'check that sh is installed', ExitCode.failed)
       }
       out.push(frame.result.exitCode === 127 ? undefined : frame.result)
@@ -135,10 +158,10 @@ export class HostAdapter {
   }
 
   /** The saves that tell the rules (and, the first time, the flavour): the known one, else both. */
-  private iptablesReads(): string[][] {
+  private iptablesReads(): ShellCommand[] {
     if (this.iptablesTools === null) return []
     if (this.iptablesTools !== undefined) return [[this.iptablesTools.save]]
-    return [['iptables-nft-save'], ['iptables-legacy-save']]
+    return [['iptables-nft-save'], LEGACY_SAVE_READ]
   }
 
   /** The rules (and the flavour) from what iptablesReads() read. */
@@ -190,7 +213,7 @@ export class HostAdapter {
       IP_TABLES_READ,
       FDB_READ,
       ...iptablesReads,
-      ['grep', '-s', '-H', '', ...sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p))],
+      sysctlRead(sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p))),
     ]).catch(async (error: unknown) => {
       // No shell found: name iproute2 first when it is missing too, as reading the tables one by one would.
       await this.runner.run({file: 'ip', args: ['-V']})
@@ -243,10 +266,9 @@ export class HostAdapter {
     return r.stdout
   }
 
-  /** Read sysctls without a shell: grep prints `path:value` for every file that exists. */
   async sysctls(keys: string[]): Promise<Record<string, string>> {
-    const r = await this.runner.run({file: 'grep', args: ['-s', '-H', '', ...keys.map(sysctlPath)]})
-    return parseSysctlGrep(r.stdout)
+    const [r] = await this.readSeveral([sysctlRead(keys.map(sysctlPath))])
+    return parseSysctlGrep(r?.stdout ?? '')
   }
 
   async readFile(path: string): Promise<string | undefined> {

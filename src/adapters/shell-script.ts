@@ -12,14 +12,17 @@ import {shellQuote} from './target.js'
 
 /** A word of a script: a plain word is quoted, a glob is left for the shell to expand. */
 export type ShellWord = string | {glob: string}
-/** A program of a script: its words, and what it reads on stdin (else /dev/null). */
-export type ShellCommand = ShellWord[] | {words: ShellWord[]; input?: string}
+/**
+ * A program of a script: its words, and what it reads on stdin (else /dev/null); or a few lines of
+ * shell written here in flannelctl (never built from input but by shellWord), named for messages.
+ */
+export type ShellCommand = ShellWord[] | {words: ShellWord[]; input?: string} | {name: string; script: string}
 
 export function newMarker(): string {
   return `flannelctl-${randomBytes(12).toString('hex')}`
 }
 
-function shellWord(w: ShellWord): string {
+export function shellWord(w: ShellWord): string {
   if (typeof w === 'string') return shellQuote(w)
   if (!/^[A-Za-z0-9_./*-]+$/.test(w.glob)) throw new Error(`not a plain glob: ${w.glob}`)
   return w.glob
@@ -37,6 +40,7 @@ export function fitsHereDocument(input: string, marker: string): boolean {
 export function framedScript(marker: string, commands: ShellCommand[]): string {
   const done = frameEnd(marker)
   return commands.map(c => {
+    if ('script' in c) return `{ ${c.script}\n} </dev/null; ${done}`
     const {words, input} = Array.isArray(c) ? {words: c, input: undefined} : c
     const argv = words.map(shellWord).join(' ')
     if (input === undefined) return `${argv} </dev/null; ${done}`
@@ -124,4 +128,11 @@ class ArrivingText {
   text(): string {
     return this.chunks.join('')
   }
+}
+
+/** What messages call a command of a script. */
+export function commandName(c: ShellCommand): string {
+  if ('script' in c) return c.name
+  const first = (Array.isArray(c) ? c : c.words)[0]
+  return typeof first === 'string' ? first : first.glob
 }

@@ -75,17 +75,12 @@ interface ClusterNode {
   rpFilter: Record<string, string>
 }
 
-const RP_DEVICE = /^\/proc\/sys\/net\/ipv4\/conf\/([^/]+)\/rp_filter:(\d+)$/
-
 /** rp_filter of `all` and the devices the migration involves; devices that do not exist are left out. */
 async function readRpFilter(host: HostAdapter, devices: string[]): Promise<Record<string, string>> {
-  const paths = ['all', ...devices].map(d => `/proc/sys/net/ipv4/conf/${d}/rp_filter`)
-  const r = await host.runner.run({file: 'grep', args: ['-s', '-H', '', ...paths]})
+  const key = (d: string) => `net.ipv4.conf.${d}.rp_filter`
+  const values = await host.sysctls(['all', ...devices].map(key))
   const out: Record<string, string> = {}
-  for (const line of r.stdout.split('\n')) {
-    const m = RP_DEVICE.exec(line.trim())
-    if (m) out[m[1]] = m[2]
-  }
+  for (const d of ['all', ...devices]) if (/^\d+$/.test(values[key(d)] ?? '')) out[d] = values[key(d)]
   return out
 }
 

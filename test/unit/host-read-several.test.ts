@@ -1,12 +1,14 @@
 /**
  * HostAdapter.readFiles: several files in one `sh` run must come back byte for byte, as separate
- * `cat` runs would return them, whatever the files hold and whatever their paths are called.
- * Runs sh and cat for real on temp files (no network).
+ * `cat` runs would return them, whatever the files hold and whatever their paths are called; the
+ * sysctl read by shell builtins must print what `grep -s -H ''` prints. Runs sh, cat and grep for
+ * real on temp files (no network).
  */
 import {expect} from 'chai'
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {HostAdapter} from '../../src/adapters/host.js'
+import {HostAdapter, sysctlRead} from '../../src/adapters/host.js'
+import {framedScript, newMarker, takeFrame} from '../../src/adapters/shell-script.js'
 import {RealRunner} from '../../src/adapters/runner.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
 
@@ -31,5 +33,21 @@ describe('HostAdapter.readFiles (one program run for several files)', () => {
     const separately = await Promise.all(names.map(n => host.readFile(join(dir, n))))
     expect(got).to.deep.equal(separately)
     expect(got).to.deep.equal([...Object.values(contents), undefined, undefined, undefined])
+  })
+
+  it('reads sysctl files by shell builtins as grep -s -H \'\' does', async () => {
+    const files: Record<string, string> = {
+      'a': '1\n', 'no-newline': '0', 'two lines': 'x\ny\n', 'empty': '', "it's": 'quoted\n', 'blank-line': '\n', 'tabs': '4096\t87380\t6291456\n',
+    }
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text)
+    await mkdir(join(dir, 'sub'))
+    await writeFile(join(dir, 'sub', 'x'), '2\n')
+    const paths = [...Object.keys(files), 'missing', 'sub'].map(n => join(dir, n))
+    const runner = new RealRunner()
+    const grep = await runner.run({file: 'grep', args: ['-s', '-H', '', ...paths, join(dir, 'sub', 'x')]})
+    const marker = newMarker()
+    const script = framedScript(marker, [sysctlRead([...paths, {glob: `${dir}/sub/*`}, {glob: `${dir}/none/*`}])])
+    const r = await runner.run({file: 'sh', args: ['-s'], input: script})
+    expect(takeFrame(r.stdout, r.stderr, marker)?.result.stdout).to.equal(grep.stdout)
   })
 })
