@@ -235,7 +235,7 @@ export function classifyEntries(entries: RawEntry[], network: string | undefined
       continue
     }
     try {
-      const expiresAt = e.expiresAtMs !== undefined ? new Date(e.expiresAtMs).toISOString() : undefined
+      const expiresAt = e.expiresAtMs !== undefined ? isoTime(e.expiresAtMs) : undefined
       candidates.push({lease: leaseFromJson(subnet, e.value, expiresAt), key: e.key, base: c.base, prefixlen: c.prefixlen})
     } catch (err) {
       invalid.push({key: e.key, subnet, reason: (err as Error).message})
@@ -271,6 +271,30 @@ export function classifyEntries(entries: RawEntry[], network: string | undefined
   // by the base computed above: parsing inside the comparator cost ~20 parses per lease
   leases.sort((a, b) => a.base - b.base)
   return {leases: leases.map(l => l.lease), invalid}
+}
+
+const DAY_MS = 86_400_000
+/** the first instant of year 10000: from there on toISOString writes a six-digit year */
+const YEAR_10000_MS = 253_402_300_800_000
+let isoDay = NaN
+let isoDayText = ''
+const pad = (n: number, width: number) => String(n).padStart(width, '0')
+
+/**
+ * `new Date(ms).toISOString()` without a Date for instants from 1970 to 9999 (the date part kept
+ * for the last day asked): building and formatting a Date per lease cost ~1.4 µs, a third of
+ * classifying 1000 leases. Anything else, NaN included, is Date's answer (or its RangeError).
+ */
+export function isoTime(ms: number): string {
+  const t = Math.trunc(ms)
+  if (!(t >= 0 && t < YEAR_10000_MS)) return new Date(ms).toISOString()
+  const day = Math.floor(t / DAY_MS)
+  if (day !== isoDay) {
+    isoDayText = new Date(day * DAY_MS).toISOString().slice(0, 11)
+    isoDay = day
+  }
+  const inDay = t - day * DAY_MS
+  return `${isoDayText}${pad(Math.floor(inDay / 3_600_000), 2)}:${pad(Math.floor(inDay / 60_000) % 60, 2)}:${pad(Math.floor(inDay / 1000) % 60, 2)}.${pad(inDay % 1000, 3)}Z`
 }
 
 function firstAtOrAbove(sorted: {base: number}[], base: number): number {

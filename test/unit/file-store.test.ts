@@ -8,7 +8,8 @@ import {promisify} from 'node:util'
 import {FlannelctlError} from '../../src/errors.js'
 import {parseNetConf} from '../../src/core/netconf.js'
 import {FileStore} from '../../src/store/file-store.js'
-import {leaseFromJson, leaseToJson, openStore, type Lease} from '../../src/store/store.js'
+import fc from 'fast-check'
+import {isoTime, leaseFromJson, leaseToJson, openStore, type Lease} from '../../src/store/store.js'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const nc = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
@@ -24,6 +25,24 @@ describe('lease JSON', () => {
     // host-gw: flannel leaves BackendData out (omitempty)
     expect(leaseToJson({...lease, backendType: 'host-gw', backendData: {}}))
       .to.equal('{"PublicIP":"192.168.122.11","PublicIPv6":null,"BackendType":"host-gw"}')
+  })
+})
+
+describe('lease lifetimes as text', () => {
+  it('isoTime writes what Date.toISOString writes, for any instant', () => {
+    const same = (ms: number) => {
+      let want: string | Error
+      try {
+        want = new Date(ms).toISOString()
+      } catch (error) {
+        want = error as Error
+      }
+      if (want instanceof Error) expect(() => isoTime(ms)).to.throw(RangeError)
+      else expect(isoTime(ms), String(ms)).to.equal(want)
+    }
+    fc.assert(fc.property(fc.integer({min: 0, max: 253_402_300_799_999}), same), {numRuns: 2000})
+    fc.assert(fc.property(fc.double({min: -1e16, max: 1e16}), same), {numRuns: 2000})
+    for (const ms of [0, 0.5, 999.999, 86_399_999, 86_400_000, 951_782_400_000, 253_402_300_799_999, 253_402_300_800_000, -1, -0.5, NaN, Infinity, 8.64e15, 8.64e15 + 1]) same(ms)
   })
 })
 
