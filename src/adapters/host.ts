@@ -73,7 +73,8 @@ const IP_TABLES_READ: ShellCommand = {words: ['ip', '-j', '-batch', '-'], input:
  */
 const LEGACY_SAVE_READ: ShellCommand = {
   name: 'iptables-legacy-save',
-  script: 'if [ -r /proc/net/ip_tables_names ] && ! read -r t </proc/net/ip_tables_names 2>/dev/null && command -v iptables-legacy-save >/dev/null 2>&1; then :; else iptables-legacy-save; fi',
+  // read fails at the end of the file; a last line without a newline still fills t
+  script: 'if [ -r /proc/net/ip_tables_names ] && command -v iptables-legacy-save >/dev/null 2>&1 && { t=; IFS= read -r t </proc/net/ip_tables_names; [ $? -ne 0 ] && [ -z "$t" ]; } 2>/dev/null; then :; else iptables-legacy-save; fi',
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import {expect} from 'chai'
 import {execa} from 'execa'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {addNodeNamespace, sh, uniqueLab, ROOT} from '../helpers/cli.js'
@@ -144,5 +144,39 @@ describe('a runner that runs its programs through one shell session', function (
       if (alive) await new Promise(resolve => setTimeout(resolve, 100))
     }
     expect(alive, 'the shell read the end of its stdin and exited').to.equal(false)
+  })
+
+  // last: it leaves a legacy table in the namespace
+  it('starts iptables-legacy-save only where the namespace holds a legacy table, and reads the same either way', async () => {
+    const bin = join(dir, 'bin-legacy-probe')
+    const mark = join(dir, 'legacy-save-started')
+    const real = (await sh('sh', ['-c', 'command -v iptables-legacy-save'])).stdout.trim()
+    await mkdir(bin, {recursive: true})
+    await writeFile(join(bin, 'iptables-legacy-save'), `#!/bin/sh\ntouch '${mark}'\nexec '${real}' "$@"\n`, {mode: 0o755})
+    const path = process.env.PATH
+    process.env.PATH = `${bin}:${path}`
+    const read = async () => {
+      await rm(mark, {force: true})
+      const runner = new RealRunner({kind: 'netns', name: ns}, undefined, {shellSession: true})
+      try {
+        const host = new HostAdapter(runner)
+        const snap = await host.snapshot()
+        return {snap, flavour: host.iptablesFlavour, started: await sh('test', ['-e', mark]).then(r => r.exitCode === 0)}
+      } finally {
+        await runner.close()
+      }
+    }
+    try {
+      const noLegacy = await read()
+      expect(noLegacy.started, 'no legacy table: not started').to.equal(false)
+      expect(noLegacy.flavour).to.equal('nft')
+      await sh('ip', ['netns', 'exec', ns, real.replace(/-save$/, ''), '-A', 'FORWARD', '-s', '203.0.113.0/24', '-j', 'DROP'])
+      const legacy = await read()
+      expect(legacy.started, 'a legacy table: started').to.equal(true)
+      expect(legacy.flavour).to.equal('legacy')
+      expect(legacy.snap.iptables?.rules.filter(r => r.chain === 'FORWARD').map(r => r.spec)).to.deep.equal(['-s 203.0.113.0/24 -j DROP'])
+    } finally {
+      process.env.PATH = path
+    }
   })
 })
