@@ -83,13 +83,12 @@ export class FrameReader {
   private readonly stdout: ArrivingText
   private readonly stderr: ArrivingText
 
-  constructor(private readonly marker: string, stdout = '', stderr = '') {
+  constructor(private readonly marker: string) {
     const outEnd = stdoutFrameEnd(marker)
     const errEnd = stderrFrameEnd(marker)
+    // "\n", the marker, " ", an exit code of at most three digits, "\n"
     this.stdout = new ArrivingText(text => outEnd.test(text), marker.length + 6)
     this.stderr = new ArrivingText(text => text.includes(errEnd), errEnd.length)
-    this.stdout.add(stdout)
-    this.stderr.add(stderr)
   }
 
   addStdout(text: string): void {
