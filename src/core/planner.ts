@@ -99,17 +99,21 @@ export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentF
   const vxlanFdb = new Set((snap.fdb ?? []).filter(f => f.dev === vxlanDev).map(f => `${f.mac}|${f.dst}`))
   for (const peer of intent.peers) {
     if (peer.subnet === intent.subnet) continue
-    const direct = intent.backend.type === 'host-gw' || peer.backendType === 'host-gw'
-      || (intent.backend.directRouting && intent.onLinkPeers.has(peer.publicIP))
+    const onLink = intent.onLinkPeers.has(peer.publicIP)
+    const direct = intent.backend.type === 'host-gw' || peer.backendType === 'host-gw' || (intent.backend.directRouting && onLink)
     if (direct) {
-      if (!intent.onLinkPeers.has(peer.publicIP) && intent.backend.type === 'host-gw') {
-        warnings.push(`peer ${peer.subnet} (${peer.publicIP}) is not on-link from ${intent.iface}: host-gw cannot reach it; use vxlan (with DirectRouting)`)
+      // The kernel refuses a gateway it cannot reach without one ("Nexthop has invalid gateway"),
+      // and that line would stop the batch: the routes to every later peer would be lost with it.
+      // flanneld logs such a route's error and goes on; so does the plan, without the route.
+      if (onLink) {
+        routes.push({
+          dst: peer.subnet,
+          args: ['route', 'replace', peer.subnet, 'via', peer.publicIP, 'dev', intent.iface],
+          matches: r => r.gateway === peer.publicIP && r.dev === intent.iface && r.type === 'unicast',
+        })
+      } else {
+        warnings.push(`peer ${peer.subnet} (${peer.publicIP}) is not on-link from ${intent.iface}, so no route to it: host-gw reaches only peers on this node's segment; use vxlan (with DirectRouting) to reach it`)
       }
-      routes.push({
-        dst: peer.subnet,
-        args: ['route', 'replace', peer.subnet, 'via', peer.publicIP, 'dev', intent.iface],
-        matches: r => r.gateway === peer.publicIP && r.dev === intent.iface && r.type === 'unicast',
-      })
       if (!intent.keepVxlanDevice) continue
     }
     if (!wantVxlanDevice) continue

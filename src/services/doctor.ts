@@ -7,6 +7,7 @@
 import type {HostSnapshot, Link, Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
+import {isOnLink} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
@@ -278,8 +279,12 @@ export function hostChecks(world: World, leases: {subnet: string; publicIP: stri
       if (h.routes === undefined) break
       const route = routeByDst.get(p.subnet) ?? bestRoute(routes, p.subnet)
       if (!route) {
-        add({code: 'MISSING_ROUTE', severity: 'error', node: name, message: `no route to ${p.name}'s pod subnet ${p.subnet}`,
-          evidence: '(no matching route)', fix: [peerRouteFix(n, p)]})
+        const offLink = !n.vxlan && p.publicIP !== undefined && !isOnLink(routes, p.publicIP)
+        add({code: 'MISSING_ROUTE', severity: 'error', node: name,
+          message: offLink
+            ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
+            : `no route to ${p.name}'s pod subnet ${p.subnet}`,
+          evidence: '(no matching route)', fix: [offLink ? OFF_SEGMENT_FIX : peerRouteFix(n, p)]})
         continue
       }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
@@ -337,6 +342,9 @@ function bestRoute(routes: Route[], subnet: string): Route | undefined {
   }
   return best
 }
+
+/** The kernel refuses a gateway it reaches only through another one: vxlan carries such a peer. */
+const OFF_SEGMENT_FIX = 'flannelctl migrate --backend vxlan --directrouting   # direct routes on the segment, vxlan across the router'
 
 function peerRouteFix(n: NodeFacts, p: PeerFacts): string {
   if (n.vxlan) return `ip route replace ${p.subnet} via ${p.subnet.split('/')[0]} dev ${n.vxlan.name} onlink   # with its neigh and fdb entries: flannelctl sync`

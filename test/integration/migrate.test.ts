@@ -146,20 +146,22 @@ async function expectTraceDelivered(lab: Lab): Promise<void> {
 
 describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
   this.timeout(240000)
-  const names = {main: uniqueLab('m'), hostgw: uniqueLab('m'), seg: uniqueLab('m'), segRef: uniqueLab('m')}
+  const names = {main: uniqueLab('m'), hostgw: uniqueLab('m'), seg: uniqueLab('m'), segRef: uniqueLab('m'), hostgwSeg: uniqueLab('m')}
   let main: Lab
   let hostgwRef: Lab
   let seg: Lab
   let segRef: Lab
+  let hostgwSeg: Lab
   let vxlanState: Awaited<ReturnType<typeof stateOf>>
   let hostgwState: Awaited<ReturnType<typeof stateOf>>
 
   before(async () => {
-    ;[main, hostgwRef, seg, segRef] = await Promise.all([
+    ;[main, hostgwRef, seg, segRef, hostgwSeg] = await Promise.all([
       labUp(names.main),
       labUp(names.hostgw, '--backend', 'host-gw'),
       labUp(names.seg, '--segments', '2'),
       labUp(names.segRef, '--segments', '2', '--directrouting'),
+      labUp(names.hostgwSeg, '--backend', 'host-gw', '--segments', '2'),
     ])
     vxlanState = await stateOf(main)
     hostgwState = await stateOf(hostgwRef)
@@ -322,5 +324,27 @@ describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
     expect(await inNs(n1.netns, 'ip', 'route', 'show', n3.subnet)).to.include('dev flannel.1 onlink')
     expect((await configOf(seg)).Backend).to.deep.include({Type: 'vxlan', DirectRouting: true})
     await expectPingMatrixOk(seg)
+  })
+
+  it('host-gw built across two segments: each node routes its own segment and says why not the other; doctor\'s fix (migrate) joins them', async () => {
+    const [n1, n2, n3] = hostgwSeg.nodes
+    const s = await cli(['lab', 'exec', '--name', hostgwSeg.name, n1.name, '--', 'flannelctl', 'sync'])
+    expect(s.exitCode, s.stderr).to.equal(0)
+    const said = s.stdout + s.stderr
+    expect(said).to.include(`peer ${n3.subnet} (${n3.underlayIP}) is not on-link from eth0, so no route to it`)
+    expect(said).to.not.include(`(${n2.underlayIP}) is not on-link`)
+    expect(await inNs(n1.netns, 'ip', 'route', 'show', n2.subnet)).to.include(`via ${n2.underlayIP} dev eth0`)
+    expect(await inNs(n1.netns, 'ip', 'route', 'show', n3.subnet)).to.equal('')
+    expect(await inNs(n3.netns, 'ip', 'route', 'show', n1.subnet)).to.equal('')
+
+    const doctor = await cli(['doctor', '--lab', hostgwSeg.name])
+    expect(doctor.exitCode).to.equal(1)
+    expect(doctor.stdout).to.include(`no route to n3's pod subnet ${n3.subnet}`)
+    expect(doctor.stdout).to.include('flannelctl migrate --backend vxlan --directrouting')
+    expect(doctor.stdout, 'a route the kernel refuses is no fix').to.not.include(`ip route replace ${n3.subnet} via ${n3.underlayIP} dev eth0`)
+
+    await expectMigrated(hostgwSeg, ['--backend', 'vxlan', '--directrouting'])
+    expect(await inNs(n1.netns, 'ip', 'route', 'show', n3.subnet)).to.include('dev flannel.1 onlink')
+    await expectPingMatrixOk(hostgwSeg)
   })
 })

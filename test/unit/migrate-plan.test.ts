@@ -293,6 +293,41 @@ describe('planner: keepVxlanDevice (transitional state)', () => {
   })
 })
 
+describe('planner: a peer that is not on-link', () => {
+  // a second peer behind a router: its public IP is not on eth0's segment
+  const farPeer = {subnet: '10.244.3.0/24', publicIP: '192.168.200.13', backendType: 'host-gw' as const}
+  const hostgwNode = (): HostSnapshot => ({
+    ...vxlanNode(),
+    links: [link('eth0', 'ether'), link('cni0', 'bridge', {mtu: 1450})],
+    addresses: [{dev: 'cni0', family: 4, local: '10.244.1.1', prefixlen: 24, raw: ''}],
+    routes: [],
+    neighbors: [],
+    fdb: [],
+  })
+  const twoPeers = (backend: MigrationBackend): NodeIntent => ({...intent(backend), peers: [{...intent(backend).peers[0], backendType: 'host-gw', vtepMAC: undefined}, farPeer]})
+
+  it('host-gw: no route to it (the kernel would refuse it and stop the batch), the others still routed, and a warning', () => {
+    const plan = planNode(twoPeers(hostgw), hostgwNode(), {})
+    expect(shell(plan.ops)).to.deep.equal(['ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0'])
+    expect(plan.ownedRoutes).to.deep.equal(['10.244.2.0/24'])
+    expect(plan.warnings).to.deep.equal(['peer 10.244.3.0/24 (192.168.200.13) is not on-link from eth0, so no route to it: host-gw reaches only peers on this node\'s segment; use vxlan (with DirectRouting) to reach it'])
+  })
+
+  it('host-gw: the route recorded while it was on-link goes', () => {
+    const snap = hostgwNode()
+    snap.routes = [route('10.244.2.0/24', {gateway: '192.168.100.12', dev: 'eth0'}), route('10.244.3.0/24', {gateway: '192.168.200.13', dev: 'eth0', onlink: true})]
+    const plan = planNode({...twoPeers(hostgw), ownedRoutes: ['10.244.2.0/24', '10.244.3.0/24']}, snap, {})
+    expect(shell(plan.ops)).to.deep.equal(['ip route del 10.244.3.0/24 via 192.168.200.13 dev eth0'])
+  })
+
+  it('vxlan: a host-gw peer behind the router gets no direct route either', () => {
+    const plan = planNode({...intent(vxlan), peers: [intent(vxlan).peers[0], farPeer]}, vxlanNode(), {})
+    expect(shell(plan.ops)).to.deep.equal([])
+    expect(plan.warnings).to.have.length(1)
+    expect(plan.warnings[0]).to.include('192.168.200.13')
+  })
+})
+
 describe('FileStore meta keys', () => {
   let dir: string
   tempDirHooks('flannelctl-meta-', d => (dir = d), {each: true})
