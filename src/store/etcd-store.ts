@@ -7,7 +7,7 @@
  */
 import {readFile} from 'node:fs/promises'
 import {connect as tcpConnect} from 'node:net'
-import {Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions, type IWatchResponse, type Watcher} from 'etcd3'
+import {Etcd3, GRPCDeadlineExceededError, GRPCNotImplementedError, GRPCUnavailableError, isRecoverableError, type IOptions, type IWatchResponse, type Watcher} from 'etcd3'
 import {ExitCode, FlannelctlError, userError} from '../errors.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
@@ -477,6 +477,12 @@ export class EtcdStore implements Store {
         // grpc's text: "14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED ..."
         const cause = failureCause(e as Error)
         throw tlsFailure(where, cause, this.opts, firstContact) ?? new FlannelctlError(`${where} is unreachable: ${cause}`, UNREACHABLE_HINT, ExitCode.failed)
+      }
+      // What an HTTP server that is not etcd v3's gRPC answers (another service on the port, a proxy):
+      // "12 UNIMPLEMENTED: Received HTTP status code 404"
+      if (e instanceof GRPCNotImplementedError) {
+        throw new FlannelctlError(`${where} does not answer as an etcd v3 server: ${(e as Error).message}`,
+          'check the address and port: flannelctl speaks the etcd v3 API (etcd 3.x, client port 2379 by default), as flanneld does', ExitCode.failed)
       }
       throw new FlannelctlError(`${where} refused the request: ${(e as Error).message}`,
         'check the etcd credentials and that this client may use the key prefix', ExitCode.failed)

@@ -6,6 +6,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {createServer} from 'node:net'
+import {createServer as createHttp2Server} from 'node:http2'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Etcd3} from 'etcd3'
@@ -182,5 +183,21 @@ describe('EtcdStore (real etcd)', function () {
     const dead = await freePort()
     const e = await expectError(openStore(`etcd://127.0.0.1:${dead}`), `etcd at 127.0.0.1:${dead} is unreachable`)
     expect(e.hint).to.contain('etcd://HOST:2379')
+  })
+
+  it('says so when the endpoint is an HTTP server but not etcd v3', async () => {
+    const notEtcd = createHttp2Server((_req, res) => {
+      res.statusCode = 404
+      res.end('404 page not found')
+    })
+    await new Promise<void>((resolve) => notEtcd.listen(0, '127.0.0.1', resolve))
+    const port = (notEtcd.address() as {port: number}).port
+    try {
+      const e = await expectError(openStore(`etcd://127.0.0.1:${port}`), `etcd at 127.0.0.1:${port} does not answer as an etcd v3 server`)
+      expect(e.message).to.contain('404')
+      expect(e.hint).to.contain('address and port')
+    } finally {
+      await new Promise((resolve) => notEtcd.close(resolve))
+    }
   })
 })
