@@ -21,7 +21,7 @@ import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, cniConflist,
 } from '../core/flannel.js'
-import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps} from '../core/addr.js'
+import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps, cidrWithin} from '../core/addr.js'
 import {openStore, DEFAULT_STORE} from '../store/store.js'
 import type {Store, Lease, LeaseList} from '../store/store.js'
 import type {ServiceContext} from './context.js'
@@ -432,7 +432,13 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     }
     const storePeers = leases.filter(l => l.subnet !== lease.subnet && l.publicIP !== publicIP && !insideOwn(l.subnet)).map(leaseToPeer)
     const staticPeers = rec.staticPeers.filter(p => !storePeers.some(s => s.subnet === p.subnet))
-    const peers = [...storePeers, ...staticPeers]
+    // As a lease outside the network is skipped: flannel's forward and masquerade rules, and what
+    // sync may delete again, cover the network only. (peer add refuses one; a record can still hold one.)
+    const inNetwork = (p: Peer) => cidrWithin(parseCidr(p.subnet), parseCidr(nc.network))
+    for (const p of staticPeers.filter(x => !inNetwork(x))) {
+      peerWarnings.push(`skipped static peer ${p.subnet}: it is outside the network ${nc.network}; remove it with flannelctl peer remove ${p.subnet}`)
+    }
+    const peers = [...storePeers, ...staticPeers.filter(inNetwork)]
     const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP))
     const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
     const mtu = rec.mtu ?? (backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
@@ -566,6 +572,17 @@ function validatePeer(p: StaticPeerInput): void {
   if (p.vtepMAC !== undefined && !isValidMac(p.vtepMAC)) throw userError(`--vtep-mac '${p.vtepMAC}' is not a MAC address`, 'e.g. --vtep-mac 5a:1f:00:00:00:02 (the peer\'s flannel.1 MAC)')
 }
 
+/** The network of the store this host uses; undefined while it holds no config (reconcile then says so). */
+async function storedNetwork(r: NodeRecord): Promise<string | undefined> {
+  const store = await openStore(r.store, storeOptions(r))
+  try {
+    const text = await store.getConfig()
+    return text === undefined ? undefined : parseNetConf(text).network
+  } finally {
+    await store.close()
+  }
+}
+
 /** Add or remove a static peer in this host's record, then converge. */
 export async function changeStaticPeer(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {
   requireRoot(ctx, 'peer')
@@ -581,6 +598,10 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     validatePeer(change.add)
     const s = parseCidr(change.add.subnet)
     if (r.subnet && cidrOverlaps(s, parseCidr(r.subnet))) throw userError(`${change.add.subnet} overlaps this host's own subnet ${r.subnet}`, 'a peer needs its own subnet')
+    const network = await storedNetwork(r)
+    if (network && !cidrWithin(s, parseCidr(network))) {
+      throw userError(`${change.add.subnet} is outside the network ${network}`, `a peer's pod subnet lies inside the network, as every lease does (flannel's FORWARD and masquerade rules cover only it)`)
+    }
     const clash = r.staticPeers.find(p => p.subnet !== change.add!.subnet && cidrOverlaps(parseCidr(p.subnet), s))
     if (clash) throw userError(`${change.add.subnet} overlaps static peer ${clash.subnet}`, `remove it first: flannelctl peer remove ${clash.subnet}`)
     const backendType = change.add.vtepMAC ? 'vxlan' : 'host-gw'

@@ -68,6 +68,26 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect((await pingGateways()).exitCode).to.not.equal(0)
   })
 
+  it('a host-gw peer off this segment is recorded but gets no route (the kernel would refuse it); one outside the network is refused', async () => {
+    const add = (subnet: string, ip: string) => cli(['peer', 'add', '--subnet', subnet, '--public-ip', ip, ...args(0)], {netns: hosts[0].ns})
+    const far = await add('10.244.3.0/24', '192.168.161.9')
+    expect(far.exitCode, far.stderr).to.equal(0)
+    expect(far.stdout + far.stderr).to.contain('peer 10.244.3.0/24 (192.168.161.9) is not on-link from eth0, so no route to it')
+    expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.3.0/24')
+    const list = JSON.parse((await cli(['peer', 'list', '--json', ...args(0)], {netns: hosts[0].ns})).stdout) as {subnet: string; state: string}[]
+    expect(list.map(p => `${p.subnet} ${p.state}`)).to.deep.equal(['10.244.3.0/24 missing'])
+
+    const outside = await add('10.99.0.0/24', '192.168.160.2')
+    expect(outside.exitCode).to.equal(2)
+    expect(outside.stderr).to.contain('10.99.0.0/24 is outside the network 10.244.0.0/16')
+    expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.99.0.0/24')
+    expect((await cli(['peer', 'remove', '10.99.0.0/24', ...args(0)], {netns: hosts[0].ns})).exitCode, 'never recorded').to.equal(2)
+
+    const r = await cli(['peer', 'remove', '10.244.3.0/24', ...args(0)], {netns: hosts[0].ns})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(JSON.parse((await cli(['peer', 'list', '--json', ...args(0)], {netns: hosts[0].ns})).stdout)).to.deep.equal([])
+  })
+
   it('vxlan: peer add with the peer\'s VTEP MAC', async () => {
     for (const [i, h] of hosts.entries()) {
       await cli(['reset', ...args(i)], {netns: h.ns})

@@ -7,7 +7,7 @@ import {renderReconcile, reconcileJson} from '../../ui/plan.js'
 
 export default class PeerAdd extends BaseCommand {
   static override summary = 'Add a static peer by hand (the hand-run flanneld)'
-  static override description = `For hosts without a shared store: tell this host about a peer's pod subnet and address. With --vtep-mac the peer is reached over vxlan (neighbour + fdb + onlink route on flannel.1, in flanneld's order); without it, by a plain route via its public IP (host-gw), which needs the peer on the same L2 segment. FORWARD accepts the network's traffic, and pod traffic leaving the network is masqueraded while pod-to-pod traffic keeps its source address (the narrowed SNAT rule, not the naive one). --dry-run shows the commands.`
+  static override description = `For hosts without a shared store: tell this host about a peer's pod subnet and address. With --vtep-mac the peer is reached over vxlan (neighbour + fdb + onlink route on flannel.1, in flanneld's order); without it, by a plain route via its public IP (host-gw), which needs the peer on the same L2 segment (one off it is recorded, with a warning, but gets no route). The subnet must lie inside the network. FORWARD accepts the network's traffic, and pod traffic leaving the network is masqueraded while pod-to-pod traffic keeps its source address (the narrowed SNAT rule, not the naive one). --dry-run shows the commands.`
 
   static override examples = [
     {description: 'A host-gw peer on the same segment', command: '<%= config.bin %> peer add --subnet 10.244.2.0/24 --public-ip 192.168.100.12'},
