@@ -126,6 +126,9 @@ export function cniConflist(opts: {network: string; subnet: string; mtu: number;
         type: 'bridge',
         bridge: opts.bridge,
         isGateway: true,
+        // the pods' default route via the bridge, as kube-flannel's delegate asks: without it pods
+        // reach only the pod network (not the nodes, the API server, or the masqueraded outside)
+        isDefaultGateway: true,
         ipMasq: !opts.ipMasq,
         mtu: opts.mtu,
         hairpinMode: true,

@@ -5,7 +5,7 @@
 import {expect} from 'chai'
 import {readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
-import {cli, inNs, uniqueLab} from '../helpers/cli.js'
+import {cli, inNs, sh, uniqueLab} from '../helpers/cli.js'
 
 interface LabNode {name: string; netns: string; underlayIP: string; subnet: string; dir: string}
 interface Lab {store: string; dir: string; nodes: LabNode[]; pods: {name: string; ip: string; netns: string}[]}
@@ -105,7 +105,7 @@ describe('node (vxlan lab, real kernel)', function () {
     const conf = JSON.parse(await readFile(join(n1.dir, 'cni', '10-flannel.conflist'), 'utf8'))
     expect(conf.name).to.equal('cbr0')
     const [bridge, portmap] = conf.plugins
-    expect(bridge).to.include({type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: false, mtu: 1450})
+    expect(bridge).to.include({type: 'bridge', bridge: 'cni0', isGateway: true, isDefaultGateway: true, ipMasq: false, mtu: 1450})
     expect(bridge.ipam.type).to.equal('host-local')
     expect(bridge.ipam.ranges[0][0].subnet).to.equal(n1.subnet)
     expect(bridge.ipam.routes).to.deep.include({dst: '10.244.0.0/16'})
@@ -115,6 +115,14 @@ describe('node (vxlan lab, real kernel)', function () {
     const [dev] = await json(n1.netns, 'link', 'show', 'flannel.1')
     expect(JSON.parse(lease)).to.deep.equal({PublicIP: n1.underlayIP, PublicIPv6: null, BackendType: 'vxlan', BackendData: {VNI: 1, VtepMAC: dev.address}})
     expect(Object.keys(JSON.parse(lease))).to.deep.equal(['PublicIP', 'PublicIPv6', 'BackendType', 'BackendData'])
+  })
+
+  it('pods get a default route through the bridge, so they reach other nodes too (masqueraded)', async () => {
+    const pod = lab.pods[0]
+    const gw = lab.nodes[0].subnet.replace(/\.0\/24$/, '.1')
+    expect(await inNs(pod.netns, 'ip', 'route', 'show', 'default')).to.contain(`default via ${gw} dev eth0`)
+    const ping = await sh('ip', ['netns', 'exec', pod.netns, 'ping', '-c', '1', '-W', '2', lab.nodes[1].underlayIP])
+    expect(ping.exitCode, ping.stdout + ping.stderr).to.equal(0)
   })
 
   it('a rerun of init or sync changes nothing and says so', async () => {
