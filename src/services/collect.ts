@@ -179,7 +179,7 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const captured = await captureAll([{name: host, role: 'node', runner}], opts)
       const pods = await discoverLivePods([{node, runner}], captured)
       return {
-        kind, description: `this host (${host})`, inventory: {nodes: [node], pods}, world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set())},
+        kind, description: `this host (${host})`, inventory: {nodes: [node], pods}, world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set()), partial: true},
         live: [{name: host, role: 'node', runner}], captured,
       }
     }

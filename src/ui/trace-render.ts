@@ -73,7 +73,7 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
 }
 
 function endpoint(e: Endpoint): string {
-  if (e.kind === 'pod') return `${e.name} ${e.ip}${e.node ? ` (on ${e.node})` : ''}`
+  if (e.kind === 'pod') return `${e.name === e.ip ? e.ip : `${e.name} ${e.ip}`}${e.node ? ` (on ${e.node})` : ''}`
   if (e.kind === 'node') return `${e.name} ${e.ip}`
   return e.ip
 }

@@ -91,6 +91,22 @@ describe('collect and offline trace (real kernel)', function () {
     expect(good.exitCode).to.equal(0)
   })
 
+  it('trace on one node alone (no --lab): that node\'s own fault is found; past its tables the answer is "unknown", never a drop', async () => {
+    const onNode = async (node: string, src: string, dst: string) => {
+      const r = await cli(['lab', 'exec', '--name', name, node, '--', 'flannelctl', 'trace', src, dst, '--json'])
+      return {exitCode: r.exitCode, trace: JSON.parse(r.stdout) as Trace}
+    }
+    const [a, b, c] = ['n1', 'n2', 'n3'].map(n => state.pods.find(p => p.node === n)!)
+    const broken = await onNode('n1', a.ip, b.ip)
+    expect(broken.trace.disposition).to.equal('FDB_MISSING')
+    const healthy = await onNode('n2', b.ip, c.ip)
+    expect(healthy.exitCode).to.equal(1)
+    expect(healthy.trace.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(healthy.trace.hops[0].in, 'the pod\'s packet enters at the bridge').to.equal('cni0')
+    expect(healthy.trace.hops.flatMap(h => h.steps.map(s => s.kind))).to.include('encap')
+    expect(healthy.trace.warnings.map(w => w.code)).to.not.include('NO_RETURN_ROUTE')
+  })
+
   describe('hand-pasted real-world outputs', () => {
     it('flannel vxlan hosts (ifconfig / ip addr, ip r, arp -n, bridge fdb show dev flannel.1): DELIVERED via the peer\'s flannel.1', async () => {
       const r = await traceJson(['web-7d4b9', 'db-0', '--snapshot', join(FIXTURES, 'vxlan-paste')])

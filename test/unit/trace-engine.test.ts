@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 import {traceFlow} from '../../src/core/trace/engine.js'
-import type {Trace} from '../../src/core/trace/types.js'
+import type {Trace, World} from '../../src/core/trace/types.js'
 import {FlannelctlError} from '../../src/errors.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
 
@@ -400,6 +400,53 @@ describe('trace engine', () => {
       expect(back.steps.find(s => s.kind === 'filter')!.evidence).to.equal('-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT')
       expect(t.returnPath.disposition).to.equal('DELIVERED')
       expect(t.traceroute).to.deep.equal(['172.17.0.1', '192.168.100.22'])
+    })
+  })
+
+  describe('this host alone (a partial world: its pods idle, the other hosts not read)', () => {
+    const full = loadWorld('flannel-vxlan')
+    // what `flannelctl trace` on node1 sees: node1's tables, no pod namespaces, no pods listed yet
+    const local = (patches: Parameters<typeof applyPatches>[1] = []): World => {
+      const w = applyPatches(full, [
+        {host: 'node1', op: 'remove', table: 'neighbors', where: {dst: '192.168.100.12'}},
+        {host: 'node1', op: 'remove', table: 'neighbors', where: {dst: '10.244.1.35'}},
+        ...patches,
+      ])
+      return {hosts: w.hosts.filter(h => h.name === 'node1'), pods: [], partial: true}
+    }
+
+    it('a next hop without a neighbour entry is where the tables run out, not a drop', () => {
+      const t = traceFlow(local(), {src: 'node1', dst: '10.244.2.5'})
+      expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+      expect(t.failure!.evidence).to.equal('(no neighbour entry for 192.168.100.12 on eth0)')
+      expect(t.failure!.reason).to.contain('the kernel asks ARP')
+      expect(codes(t)).to.not.include('NO_RETURN_ROUTE')
+      // the same tables taken as the whole network: nothing answers, so the packet is dropped
+      const closed = traceFlow({...local(), partial: undefined}, {src: 'node1', dst: '10.244.2.5'})
+      expect(closed.disposition).to.equal('NEIGHBOR_MISSING')
+    })
+
+    it('an address in a node\'s pod subnet that no pod list names is traced from its node\'s bridge, as assumed', () => {
+      const t = traceFlow(local(), {src: '10.244.1.34', dst: '10.244.2.5'})
+      expect(t.src).to.deep.equal({kind: 'pod', name: '10.244.1.34', ip: '10.244.1.34', node: 'node1'})
+      expect(devicesOf(t)[0]).to.equal('node1:cni0>flannel.1')
+      expect(t.warnings.find(w => w.code === 'ASSUMED')?.message).to.contain('10.244.1.34 is in node1\'s pod subnet but no pod there is known by it')
+      expect(() => traceFlow(local(), {src: '10.99.0.7', dst: '10.244.2.5'})).to.throw(FlannelctlError, 'unknown source')
+    })
+
+    it('to an address on its own bridge the frame is switched, not routed: unknown while nothing shows who has it, delivered once the node has a neighbour entry', () => {
+      const unknown = traceFlow(local(), {src: '10.244.1.34', dst: '10.244.1.35'})
+      expect(devicesOf(unknown)).to.deep.equal(['node1:cni0>cni0'])
+      expect(unknown.disposition).to.equal('INSUFFICIENT_INFO')
+      expect(unknown.failure!.reason).to.contain('the sender asks ARP for it across the bridge')
+      expect(unknown.traceroute).to.deep.equal([])
+
+      const seen = local([{host: 'node1', op: 'add', table: 'neighbors', value: {dst: '10.244.1.35', dev: 'cni0', lladdr: '0a:58:0a:f4:01:23', state: ['REACHABLE'], raw: '10.244.1.35 dev cni0 lladdr 0a:58:0a:f4:01:23 REACHABLE'}}])
+      // as `trace` on the host lists it: found by that entry on the bridge
+      const t = traceFlow({...seen, pods: [{name: '10.244.1.35', ip: '10.244.1.35', node: 'node1'}]}, {src: '10.244.1.34', dst: '10.244.1.35'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(devicesOf(t)).to.deep.equal(['node1:cni0>cni0'])
+      expect(t.returnPath.disposition, 'the reply reaches the source the trace started from').to.equal('DELIVERED')
     })
   })
 })

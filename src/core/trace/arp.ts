@@ -70,8 +70,8 @@ export function podAnswer(w: WorldIndex, node: HostView, pod: PodRef, target: st
     }
   }
   return {
-    kind: 'pod', pod, node, evidence: `(pod ${pod.name} ${pod.ip} on ${pod.node}, namespace not captured)`,
-    explanation: `${target} is pod ${pod.name}; its namespace was not captured, so the frame is taken as delivered`,
+    kind: 'pod', pod, node, evidence: `(pod ${pod.name === pod.ip ? pod.ip : `${pod.name} ${pod.ip}`} on ${pod.node}, namespace not captured)`,
+    explanation: `${target} is ${pod.name === target ? 'a pod' : `pod ${pod.name}`}; its namespace was not captured, so the frame is taken as delivered`,
   }
 }
 

@@ -21,7 +21,7 @@ import type {
   TraceRequest, TraceWarning, WarningCode, World,
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
-import {type ResolvedEndpoint, type WorldIndex, indexWorld} from './world.js'
+import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
@@ -622,6 +622,11 @@ class Walk {
       if (!view.hasNeighbours && !view.hasAddresses) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop})`, `what answers ${nexthop} on ${dev} is unknown`, view.name, [`ip neigh show ${nexthop}`])
       }
+      if (this.w.world.partial) {
+        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
+          `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so the kernel asks ARP; whether anything answers is for hosts whose tables were not read`,
+          view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
+      }
       const fix = routeFixes(this.w, view, packet.dst)
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
         `no host in the snapshot owns ${nexthop} or answers ARP for it on ${dev}: ARP gets no reply and the packet is dropped`,
@@ -803,6 +808,22 @@ class Walk {
     return this.cross(before, {kind: 'bridged', node, bridge, to}, packet)
   }
 
+  /**
+   * A pod whose own tables were not read, sending to an address of its bridge's subnet that no pod
+   * list names: the pod ARPs for it across the bridge, so the frame is switched to whatever answers
+   * there (the node's neighbour entry tells), never routed by the node.
+   */
+  switchedStart(node: HostView, bridge: string, packet: Packet, connected: Route): Next {
+    const hop = this.newHop(node.name, bridge)
+    hop.out = bridge
+    if (this.w.world.partial && node.neighbour(bridge, packet.dst) === undefined && whoAnswers(this.w, node, bridge, packet.dst) === undefined) {
+      return this.insufficient(hop, 'neigh', `(no neighbour entry for ${packet.dst} on ${bridge})`,
+        `${packet.dst} is on ${bridge}'s subnet, as the sender is: the sender asks ARP for it across the bridge, and ${node.name}'s tables do not show what has it`,
+        node.name, [`ping -c 1 ${packet.dst}`, `ip neigh show ${packet.dst}`])
+    }
+    return this.linkLayer(hop, node, bridge, packet.dst, packet, connected)
+  }
+
   // ---- loops
 
   private loop(hop: Hop, firstIndex: number): End {
@@ -862,6 +883,10 @@ function startOf(w: WorldIndex, walk: Walk, from: ResolvedEndpoint, packet: Pack
   if (other !== undefined && other.node === pod.node && node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
     return walk.bridgedStart(node, facing, podAnswer(w, node, other, packet.dst), packet)
   }
+  if (other === undefined && node.link(facing)?.kind === 'bridge' && w.owners(packet.dst).length === 0) {
+    const onBridge = node.routes?.connectedRoute(packet.dst, facing)
+    if (onBridge !== undefined) return walk.switchedStart(node, facing, packet, onBridge)
+  }
   return {view: node, inDev: facing, packet, origin: false}
 }
 
@@ -892,10 +917,19 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
 
 export function traceFlow(world: World, req: TraceRequest): Trace {
   const flow = validate(req)
-  const w = indexWorld(world)
-  const src = w.resolveEndpoint(req.src, 'source')
+  let w = indexWorld(world)
+  let src = w.resolveEndpoint(req.src, 'source')
+  if (src.unlisted) {
+    // The trace starts from it, so it is there: the reply comes back to it as to any listed pod.
+    w = new WorldIndex({...world, pods: [...world.pods, src.pod!]})
+    src = w.resolveEndpoint(req.src, 'source')
+    src.unlisted = true
+  }
   const dst = w.resolveEndpoint(req.dst, 'destination')
   const warnings = new Warnings()
+  if (src.unlisted) {
+    warnings.add('ASSUMED', src.node!, `${src.ip} is in ${src.node}'s pod subnet but no pod there is known by it (no neighbour entry, no CNI allocation read): traced as a packet from it arriving on ${src.node}`)
+  }
   const nat: NatRecord[] = []
   const network = podNetwork(w, src.ip, dst.ip)
 
@@ -941,7 +975,8 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
         if (!fwdEnd.failure.fix.some(x => x.node === f.node && x.command === f.command)) fwdEnd.failure.fix.push(f)
       }
     }
-    if (backEnd.disposition !== 'DELIVERED') {
+    // A return path that leaves the tables read is unknown, not broken.
+    if (backEnd.disposition !== 'DELIVERED' && backEnd.disposition !== 'INSUFFICIENT_INFO') {
       const where = backEnd.failure ? ` at ${backEnd.failure.node}: ${backEnd.failure.reason}` : ''
       warnings.add('NO_RETURN_ROUTE', backEnd.failure?.node ?? dst.node ?? dst.name,
         `the reply from ${reply.src} to ${reply.dst} is not delivered (${backEnd.disposition})${where}`)

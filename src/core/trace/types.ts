@@ -111,6 +111,12 @@ export interface PodRef {
 export interface World {
   hosts: HostSnapshot[]
   pods: PodRef[]
+  /**
+   * Only some of the network's hosts were read (a trace on this host alone): an address no host
+   * here owns may well answer ARP, so a missing neighbour entry is where the tables run out, not a
+   * drop. Without it the hosts are taken as the whole network, as an inventory or a lab says.
+   */
+  partial?: boolean
 }
 
 export interface TraceRequest {

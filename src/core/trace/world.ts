@@ -21,6 +21,8 @@ export interface ResolvedEndpoint extends Endpoint {
   nodeView?: HostView
   /** the pod's own namespace snapshot, when captured */
   podView?: HostView
+  /** a source address in a node's pod subnet that no pod list names */
+  unlisted?: boolean
 }
 
 export class WorldIndex {
@@ -186,6 +188,13 @@ export class WorldIndex {
       const owner = this.owners(text).find(o => this.isNode(o.view))
       if (owner !== undefined) return {kind: 'node', name: owner.view.name, ip: text, nodeView: owner.view}
       if (role === 'destination') return {kind: 'address', name: text, ip: text}
+      // A pod nothing lists (idle: no neighbour entry yet, and no CNI state read): its packets enter
+      // its node where the pod subnet is, which is what the trace follows.
+      const home = this.podSubnetOwner(text)
+      if (home !== undefined) {
+        const pod: PodRef = {name: text, ip: text, node: home.view.name}
+        return {kind: 'pod', name: text, ip: text, node: pod.node, pod, nodeView: home.view, unlisted: true}
+      }
     }
     throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node of this inventory`, `known names: ${this.knownNames()}`)
   }
