@@ -49,6 +49,8 @@ export interface NodeIntent {
    * a node about to switch to vxlan finds every VTEP resolved. Routes still follow `backend`.
    */
   keepVxlanDevice?: boolean
+  /** the vxlan device this node made before (the record's VNI): removed once the backend no longer uses it */
+  formerVxlanDevice?: string
 }
 
 export interface CurrentFiles {
@@ -186,10 +188,13 @@ export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentF
       }
     }
   }
-  // A vxlan device left from an earlier vxlan setup goes last, after routes moved off it.
-  const removeDevice: Op[] = !wantVxlanDevice && links.get(vxlanDev)?.kind === 'vxlan'
-    ? [{tool: 'ip', args: ['link', 'del', vxlanDev], why: `the ${intent.backend.type} backend does not use ${vxlanDev}`}]
-    : []
+  // A vxlan device left from an earlier vxlan setup (or another VNI) goes last, after routes moved off it.
+  const unused = new Set(wantVxlanDevice ? [] : [vxlanDev])
+  if (intent.formerVxlanDevice !== undefined && intent.formerVxlanDevice !== vxlanDev) unused.add(intent.formerVxlanDevice)
+  const removeDevice: Op[] = [...unused].filter(dev => links.get(dev)?.kind === 'vxlan').map(dev => ({
+    tool: 'ip', args: ['link', 'del', dev],
+    why: wantVxlanDevice ? `the network's VNI ${intent.backend.vni} uses ${vxlanDev} now` : `the ${intent.backend.type} backend does not use ${dev}`,
+  }))
 
   ops.push(...neighOps, ...fdbOps, ...routeOps, ...staleRouteOps, ...staleFdbOps, ...staleNeighOps, ...removeDevice)
   ops.push(...planIptables(intent, snap))

@@ -415,7 +415,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       lease = await store.acquireLease(nc, {publicIP, preferredSubnet, backendType: leaseBackend, backendData})
     }
     rec.subnet = lease.subnet
-    rec.vni = vni
+    // The VNI of the device this node uses, or last used: what a later sync or reset removes.
+    if (leaseBackend === 'vxlan') rec.vni = vni
     rec.backendType = backend.type
 
     // A peer lease inside this host's own subnet would route part of its pods away: reported, never applied.
@@ -458,6 +459,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       cniPlugin: rec.cniPlugin,
       ownedRoutes: rec.ownedRoutes,
       keepVxlanDevice: phase?.keepVxlanDevice,
+      formerVxlanDevice: prev?.vni !== undefined ? vxlanDeviceName(prev.vni) : undefined,
     }
     let plan
     try {

@@ -183,4 +183,31 @@ describe('node (vxlan lab, real kernel)', function () {
     const back = await cli(['sync', ...nodeFlags(lab, n3)], {netns: n3.netns})
     expect(back.exitCode, back.stderr).to.equal(0)
   })
+
+  it('a new VNI, then host-gw: each sync builds what the backend uses and removes the vxlan device it made before', async () => {
+    const vxlanDevices = async (ns: string) => (await json(ns, '-d', 'link', 'show', 'type', 'vxlan') as {ifname: string}[]).map(l => l.ifname)
+    // twice: a node that syncs first still sees its peers' old VTEPs (an agent would hear their new leases)
+    const syncAll = async () => {
+      for (const n of [...lab.nodes, ...lab.nodes]) {
+        const r = await cli(['sync', ...nodeFlags(lab, n)], {netns: n.netns})
+        expect(r.exitCode, r.stderr).to.equal(0)
+      }
+    }
+    const failingPairs = async () => {
+      const r = await cli(['lab', 'status', '--name', name, '--ping', '--json'])
+      return (JSON.parse(r.stdout).pings as {ok: boolean; from: string; to: string}[]).filter(p => !p.ok).map(p => `${p.from}→${p.to}`)
+    }
+    // the test before took n3's lease away: its pods may sit on a subnet it no longer holds
+    const before = await failingPairs()
+    expect(before.filter(p => !p.includes('pod-3'))).to.deep.equal([])
+    const pingsOk = async () => expect(await failingPairs()).to.deep.equal(before)
+    expect((await cli(['backend', 'set', 'vxlan', '--vni', '7', '--store', lab.store])).exitCode).to.equal(0)
+    await syncAll()
+    for (const n of lab.nodes) expect(await vxlanDevices(n.netns)).to.deep.equal(['flannel.7'])
+    await pingsOk()
+    expect((await cli(['backend', 'set', 'host-gw', '--store', lab.store])).exitCode).to.equal(0)
+    await syncAll()
+    for (const n of lab.nodes) expect(await vxlanDevices(n.netns)).to.deep.equal([])
+    await pingsOk()
+  })
 })

@@ -328,6 +328,39 @@ describe('planner: a peer that is not on-link', () => {
   })
 })
 
+describe('planner: the vxlan device this node made before', () => {
+  // vxlanNode() with its device made for VNI 4096
+  const madeFor4096 = (): HostSnapshot => {
+    const snap = vxlanNode()
+    snap.links = snap.links!.map(l => l.name === 'flannel.1' ? {...l, name: 'flannel.4096', vxlan: {...l.vxlan!, id: 4096}} : l)
+    snap.addresses = snap.addresses!.map(a => a.dev === 'flannel.1' ? {...a, dev: 'flannel.4096'} : a)
+    snap.routes = [route('10.244.2.0/24', {gateway: '10.244.2.0', dev: 'flannel.4096', onlink: true})]
+    snap.neighbors = snap.neighbors!.map(n => ({...n, dev: 'flannel.4096'}))
+    snap.fdb = snap.fdb!.map(f => ({...f, dev: 'flannel.4096'}))
+    return snap
+  }
+
+  it('host-gw removes it although the network\'s VNI names another device', () => {
+    const ops = shell(planNode({...intent(hostgw), formerVxlanDevice: 'flannel.4096'}, madeFor4096(), {}).ops)
+    expect(ops[0]).to.equal('ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0')
+    expect(ops.at(-1)).to.equal('ip link del flannel.4096')
+  })
+
+  it('a new VNI builds the new device, moves the routes, then removes the old one', () => {
+    const plan = planNode({...intent(vxlan), formerVxlanDevice: 'flannel.4096'}, madeFor4096(), {})
+    const ops = shell(plan.ops)
+    expect(ops[0]).to.match(/^ip link add flannel\.1 .* type vxlan id 1 /)
+    expect(ops).to.include('ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
+    expect(ops.at(-1)).to.equal('ip link del flannel.4096')
+    const removal = plan.ops.find(o => o.tool === 'ip' && (o as {args: string[]}).args.join(' ') === 'link del flannel.4096')
+    expect(removal).to.have.property('why', 'the network\'s VNI 1 uses flannel.1 now')
+  })
+
+  it('the device it uses now is kept', () => {
+    expect(shell(planNode({...intent(vxlan), formerVxlanDevice: 'flannel.1'}, vxlanNode(), {}).ops)).to.deep.equal([])
+  })
+})
+
 describe('FileStore meta keys', () => {
   let dir: string
   tempDirHooks('flannelctl-meta-', d => (dir = d), {each: true})
