@@ -72,13 +72,17 @@ interface DesiredRoute {
   matches: (r: Route) => boolean
 }
 
-export function planNode(intent: NodeIntent, snap: HostSnapshot, files: CurrentFiles): Plan {
+export function planNode(intent: NodeIntent, current: HostSnapshot, files: CurrentFiles): Plan {
   const ops: Op[] = []
   const warnings: string[] = []
-  const links = new Map((snap.links ?? []).map(l => [l.name, l]))
+  const links = new Map((current.links ?? []).map(l => [l.name, l]))
   const vxlanDev = vxlanDeviceName(intent.backend.vni)
   const useVxlan = intent.backend.type === 'vxlan'
   const wantVxlanDevice = useVxlan || intent.keepVxlanDevice === true
+  // A device recreated (another port, VNI or underlay) takes its routes, neighbours and fdb entries
+  // with it: every entry on it is planned afresh, in the same run.
+  const recreated = wantVxlanDevice && links.has(vxlanDev) && !vxlanDeviceFits(intent, links.get(vxlanDev)!)
+  const snap = recreated ? withoutEntriesOn(current, vxlanDev) : current
 
   if (snap.sysctls?.['net.ipv4.ip_forward'] !== '1') {
     ops.push({tool: 'sysctl', key: 'net.ipv4.ip_forward', value: '1', why: 'hosts must forward pod traffic'})
@@ -246,14 +250,29 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
   return ops
 }
 
+/** Whether the existing device is the VTEP the intent asks for; anything else is recreated. */
+function vxlanDeviceFits(intent: NodeIntent, link: Link): boolean {
+  const v = link.vxlan
+  return link.kind === 'vxlan' && v !== undefined && v.id === intent.backend.vni && v.local === intent.publicIP
+    && v.dev === intent.iface && v.port === intent.backend.port && v.learning === false
+}
+
+function withoutEntriesOn(snap: HostSnapshot, dev: string): HostSnapshot {
+  return {
+    ...snap,
+    addresses: snap.addresses?.filter(a => a.dev !== dev),
+    routes: snap.routes?.filter(r => r.dev !== dev),
+    neighbors: snap.neighbors?.filter(n => n.dev !== dev),
+    fdb: snap.fdb?.filter(f => f.dev !== dev),
+  }
+}
+
 function planVxlanDevice(intent: NodeIntent, link: Link | undefined, snap: HostSnapshot): Op[] {
   const ops: Op[] = []
   const dev = vxlanDeviceName(intent.backend.vni)
   const underlayMtu = snap.links?.find(l => l.name === intent.iface)?.mtu ?? 1500
   const mtu = underlayMtu - 50
-  const v = link?.vxlan
-  const compatible = link && link.kind === 'vxlan' && v && v.id === intent.backend.vni && v.local === intent.publicIP
-    && v.dev === intent.iface && v.port === intent.backend.port && v.learning === false
+  const compatible = link !== undefined && vxlanDeviceFits(intent, link)
   if (link && !compatible) {
     ops.push({tool: 'ip', args: ['link', 'del', dev], why: `${dev} exists with another configuration; recreate it`})
   }

@@ -184,7 +184,7 @@ describe('node (vxlan lab, real kernel)', function () {
     expect(back.exitCode, back.stderr).to.equal(0)
   })
 
-  it('a new VNI, then host-gw: each sync builds what the backend uses and removes the vxlan device it made before', async () => {
+  it('another port, a new VNI, then host-gw: each sync builds what the backend uses, entries included, and removes the vxlan device it made before', async () => {
     const vxlanDevices = async (ns: string) => (await json(ns, '-d', 'link', 'show', 'type', 'vxlan') as {ifname: string}[]).map(l => l.ifname)
     // twice: a node that syncs first still sees its peers' old VTEPs (an agent would hear their new leases)
     const syncAll = async () => {
@@ -201,6 +201,11 @@ describe('node (vxlan lab, real kernel)', function () {
     const before = await failingPairs()
     expect(before.filter(p => !p.includes('pod-3'))).to.deep.equal([])
     const pingsOk = async () => expect(await failingPairs()).to.deep.equal(before)
+    // another port: flannel.1 is recreated, and one sync per node brings every entry back on it
+    expect((await cli(['backend', 'set', 'vxlan', '--port', '4789', '--store', lab.store])).exitCode).to.equal(0)
+    for (const n of lab.nodes) expect((await cli(['sync', ...nodeFlags(lab, n)], {netns: n.netns})).exitCode).to.equal(0)
+    expect(await inNs(lab.nodes[0].netns, 'ip', '-d', 'link', 'show', 'flannel.1')).to.contain('dstport 4789')
+    await pingsOk()
     expect((await cli(['backend', 'set', 'vxlan', '--vni', '7', '--store', lab.store])).exitCode).to.equal(0)
     await syncAll()
     for (const n of lab.nodes) expect(await vxlanDevices(n.netns)).to.deep.equal(['flannel.7'])

@@ -356,6 +356,20 @@ describe('planner: the vxlan device this node made before', () => {
     expect(removal).to.have.property('why', 'the network\'s VNI 1 uses flannel.1 now')
   })
 
+  it('a device recreated for another port gets every peer\'s entries back in the same run', () => {
+    const snap = vxlanNode()
+    snap.links = snap.links!.map(l => l.name === 'flannel.1' ? {...l, vxlan: {...l.vxlan!, port: 4789}} : l)
+    expect(shell(planNode(intent(vxlan), snap, {}).ops)).to.deep.equal([
+      'ip link del flannel.1',
+      'ip link add flannel.1 address 02:00:00:00:00:01 mtu 1450 type vxlan id 1 local 192.168.100.11 dev eth0 dstport 8472 nolearning',
+      'ip addr add 10.244.1.0/32 dev flannel.1',
+      'ip link set flannel.1 up',
+      'ip neigh replace 10.244.2.0 lladdr 02:00:00:00:00:02 dev flannel.1 nud permanent',
+      'bridge fdb replace 02:00:00:00:00:02 dev flannel.1 dst 192.168.100.12 self permanent',
+      'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
+    ])
+  })
+
   it('the device it uses now is kept', () => {
     expect(shell(planNode({...intent(vxlan), formerVxlanDevice: 'flannel.1'}, vxlanNode(), {}).ops)).to.deep.equal([])
   })
