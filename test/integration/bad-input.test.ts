@@ -111,4 +111,11 @@ describe('bad input (real namespace)', function () {
     expect(r.exitCode).to.equal(2)
     expect(r.stderr.split('\n')[0]).to.match(/^Error: /)
   })
+
+  it('lease list on a store that holds nothing (a mistyped --store) says which store that was', async () => {
+    const r = await cli(['lease', 'list', '--store', `file:${join(dir, 'no-such-store')}`])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout).to.contain('no leases')
+    expect(r.stderr).to.contain(`note: file:${join(dir, 'no-such-store')} holds no network config: check --store`)
+  })
 })

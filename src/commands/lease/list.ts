@@ -25,5 +25,7 @@ export default class LeaseList extends BaseCommand {
     if (flags.json) return this.outJson({store: r.store, network: r.netConf?.network ?? null, backend: r.netConf?.backend ?? null, leases: r.leases, invalid: r.invalid})
     this.out(leaseTable(r.leases))
     for (const bad of r.invalid) this.out(`skipped ${bad.key}: ${bad.reason}`)
+    // a mistyped --store reads as an empty one: say which store that was
+    if (r.netConf === undefined) process.stderr.write(`note: ${r.store} holds no network config: check --store, or create one with flannelctl init --network CIDR\n`)
   }
 }
