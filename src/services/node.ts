@@ -69,6 +69,8 @@ export interface NodeRecord {
   etcd?: {prefix?: string; cafile?: string; certfile?: string; keyfile?: string}
   /** sha256 of the subnet.env and conflist contents flannelctl wrote, newest first: how it knows its own files */
   writtenFiles?: string[]
+  /** publicIP came from --public-ip and is no address of this host (1:1 NAT): not checked against the interfaces */
+  publicIPGiven?: boolean
 }
 
 export interface NetworkFlags {
@@ -128,6 +130,7 @@ export function recordProblem(value: unknown): string | undefined {
     if (typeof r[key] !== 'string' || r[key] === '') return `${key} is not a path`
   }
   if (r.subnet !== undefined && (typeof r.subnet !== 'string' || !isCanonicalCidr(r.subnet))) return `subnet ${showName(r.subnet)} is not a CIDR`
+  if (r.publicIPGiven !== undefined && typeof r.publicIPGiven !== 'boolean') return `publicIPGiven ${showName(r.publicIPGiven)} is not true or false`
   const integer = (v: unknown, min: number, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
   if (r.vni !== undefined && !integer(r.vni, 0, 2 ** 24 - 1)) return `vni ${showName(r.vni)} is not a VNI`
   if (r.mtu !== undefined && r.mtu !== null && !integer(r.mtu, 68, 65535)) return `mtu ${showName(r.mtu)} is not an MTU`
@@ -373,6 +376,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     ownedRoutes: prev?.ownedRoutes ?? [],
     etcd,
   }
+  // An address given by --public-ip that this host does not have (behind 1:1 NAT) is kept as given;
+  // one found on the host is checked again on every sync.
+  const onThisHost = (snap.addresses ?? []).some(a => a.local === publicIP)
+  if (o.publicIP !== undefined ? !onThisHost : prev?.publicIPGiven) rec.publicIPGiven = true
   const store = await storeOpen
   try {
     const [configText, migrationText, listed] = await storeRead
@@ -390,10 +397,15 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const backendData: Record<string, unknown> = leaseBackend === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
 
     // Listed before the net-conf existed (first init): list again to check the entries against its network.
-    const {leases, invalid} = configText === undefined ? await store.listLeases() : listed
+    const {leases: listedLeases, invalid} = configText === undefined ? await store.listLeases() : listed
     const [subnetEnvText, conflist] = await filesRead
     const preferredSubnet = subnetFromEnv(subnetEnvText) ?? prev?.subnet
-    const leaseRecreated = prev?.subnet !== undefined && !leases.some(l => l.publicIP === publicIP)
+    // This host's public IP changed (sync --public-ip NEW): its lease moves to the new address, so
+    // its pods keep their subnet and no peer keeps routing to the old address.
+    const moved = prev?.subnet !== undefined && prev.publicIP !== publicIP
+      ? listedLeases.find(l => l.subnet === prev.subnet && l.publicIP === prev.publicIP) : undefined
+    const leases = moved ? listedLeases.filter(l => l !== moved) : listedLeases
+    const leaseRecreated = prev?.subnet !== undefined && !moved && !leases.some(l => l.publicIP === publicIP)
     for (const bad of invalid) ctx.progress(`warning: skipped store entry ${bad.key}: ${bad.reason}`)
     // This host's own entry unusable (overwritten, or a stray entry overlapping it): taking another
     // subnet would strand the pods on this one, so stop and say so.
@@ -402,6 +414,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw userError(`this host's lease ${prev!.subnet} is unusable in ${store.describe()}: ${ownBroken.reason}`,
         `nothing was changed; repair or remove the entry ${ownBroken.key} (and any stray entry it overlaps), then rerun`)
     }
+    if (moved && !ctx.dryRun) await store.releaseLease(moved.subnet)
     let lease: Lease
     const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
     // A host that already holds its subnet builds first and advertises its new backend after, as
@@ -423,6 +436,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const own = parseCidr(lease.subnet)
     const insideOwn = (subnet: string) => subnet !== lease.subnet && cidrOverlaps(parseCidr(subnet), own)
     const peerWarnings: string[] = []
+    if (!rec.publicIPGiven && !onThisHost) {
+      const now = (snap.addresses ?? []).find(a => a.dev === iface && a.family === 4 && a.scope !== 'host')?.local
+      peerWarnings.push(`this host's public IP ${publicIP} (found on ${iface} when it was set up) is on none of its interfaces now${now ? `; ${iface} has ${now}` : ''}: peers send to ${publicIP}. If the address changed: flannelctl sync --public-ip ${now ?? 'NEW_IP'} (the lease moves with it)`)
+    }
     for (const l of leases) {
       if (l.publicIP === publicIP) continue
       if (insideOwn(l.subnet)) peerWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
@@ -504,6 +521,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       step('published and recorded')
     }
     const warnings = phase ? [phase.note, ...peerWarnings, ...plan.warnings] : [...peerWarnings, ...plan.warnings]
+    if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} moved${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (leaseRecreated) {
       warnings.push(`the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`)
     }

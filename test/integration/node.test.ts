@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import {cli, inNs, sh, uniqueLab} from '../helpers/cli.js'
 
 interface LabNode {name: string; netns: string; underlayIP: string; subnet: string; dir: string}
-interface Lab {store: string; dir: string; nodes: LabNode[]; pods: {name: string; ip: string; netns: string}[]}
+interface Lab {store: string; dir: string; nodes: LabNode[]; pods: {name: string; ip: string; netns: string; node: string}[]}
 
 const json = async (netns: string, ...args: string[]) => JSON.parse(await inNs(netns, 'ip', '-j', ...args))
 const nodeFlags = (lab: Lab, n: LabNode) => ['--store', lab.store, '--subnet-file', join(n.dir, 'subnet.env'),
@@ -214,5 +214,29 @@ describe('node (vxlan lab, real kernel)', function () {
     await syncAll()
     for (const n of lab.nodes) expect(await vxlanDevices(n.netns)).to.deep.equal([])
     await pingsOk()
+  })
+
+  it('a node whose address changed: sync says so and names the fix; sync --public-ip moves its lease, so its pods keep their subnet', async () => {
+    const [n1, n2] = lab.nodes
+    const newIP = n1.underlayIP.replace(/\.\d+$/, '.21')
+    await inNs(n1.netns, 'ip', 'addr', 'del', `${n1.underlayIP}/24`, 'dev', 'eth0')
+    await inNs(n1.netns, 'ip', 'addr', 'add', `${newIP}/24`, 'dev', 'eth0')
+    const stale = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+    expect(stale.exitCode, stale.stderr).to.equal(0)
+    expect(stale.stdout + stale.stderr).to.contain(`public IP ${n1.underlayIP} (found on eth0 when it was set up) is on none of its interfaces now; eth0 has ${newIP}`)
+    expect(stale.stdout + stale.stderr).to.contain(`flannelctl sync --public-ip ${newIP}`)
+
+    const moved = await cli(['sync', '--public-ip', newIP, ...nodeFlags(lab, n1)], {netns: n1.netns})
+    expect(moved.exitCode, moved.stderr).to.equal(0)
+    expect(moved.stdout + moved.stderr).to.contain(`its lease ${n1.subnet} moved with it`)
+    const leaseFile = join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'subnets', n1.subnet.replace('/', '-'))
+    expect(JSON.parse(await readFile(leaseFile, 'utf8')).PublicIP).to.equal(newIP)
+    const again = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+    expect(again.stdout + again.stderr).to.not.contain('on none of its interfaces')
+
+    expect((await cli(['sync', ...nodeFlags(lab, n2)], {netns: n2.netns})).exitCode).to.equal(0)
+    const [p1, p2] = [lab.pods.find(p => p.node === n1.name)!, lab.pods.find(p => p.node === n2.name)!]
+    const ping = await sh('ip', ['netns', 'exec', p1.netns, 'ping', '-c', '1', '-W', '2', p2.ip])
+    expect(ping.exitCode, ping.stdout).to.equal(0)
   })
 })
