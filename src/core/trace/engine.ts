@@ -917,19 +917,16 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
 
 export function traceFlow(world: World, req: TraceRequest): Trace {
   const flow = validate(req)
+  const warnings = new Warnings()
   let w = indexWorld(world)
   let src = w.resolveEndpoint(req.src, 'source')
   if (src.unlisted) {
+    warnings.add('ASSUMED', src.node!, `${src.ip} is in ${src.node}'s pod subnet but no pod there is known by it (no neighbour entry, no CNI allocation read): traced as a packet from it arriving on ${src.node}`)
     // The trace starts from it, so it is there: the reply comes back to it as to any listed pod.
     w = new WorldIndex({...world, pods: [...world.pods, src.pod!]})
     src = w.resolveEndpoint(req.src, 'source')
-    src.unlisted = true
   }
   const dst = w.resolveEndpoint(req.dst, 'destination')
-  const warnings = new Warnings()
-  if (src.unlisted) {
-    warnings.add('ASSUMED', src.node!, `${src.ip} is in ${src.node}'s pod subnet but no pod there is known by it (no neighbour entry, no CNI allocation read): traced as a packet from it arriving on ${src.node}`)
-  }
   const nat: NatRecord[] = []
   const network = podNetwork(w, src.ip, dst.ip)
 
