@@ -26,6 +26,11 @@ export interface Inventory {
   nodes: InventoryNode[]
   /** absent: discover pods from bridge neighbours / CNI state */
   pods?: InventoryPod[]
+  /**
+   * `partial: true`: the nodes listed are not all of the network's hosts (`collect` on one host
+   * writes it), so where their tables run out a trace says unknown rather than dropped
+   */
+  partial?: boolean
 }
 
 export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
@@ -159,6 +164,15 @@ class InventoryReader {
 
   private check(root: unknown): Inventory {
     if (!isMap(root)) this.fail(root as YamlNode, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
+    const partial = root.get('partial')
+    if (partial !== undefined && partial !== null && typeof partial !== 'boolean') {
+      this.fail(root.get('partial', true) as YamlNode, '`partial:` must be true or false', 'partial: true says the nodes listed are not all of the network\'s hosts')
+    }
+    const listed = this.checkLists(root)
+    return partial === true ? {...listed, partial: true} : listed
+  }
+
+  private checkLists(root: YAMLMap): Inventory {
     const nodesNode = root.get('nodes', true) as YamlNode | undefined
     if (!isSeq(nodesNode) || nodesNode.items.length === 0) {
       this.fail(nodesNode ?? root, '`nodes:` must be a non-empty list', 'e.g. nodes: [{name: worker1, exec: "netns:w1"}]')
@@ -230,7 +244,7 @@ export function parseInventory(text: string, source = 'inventory', opts: {plainB
 }
 
 export function formatInventory(inv: Inventory): string {
-  return stringify(inv.pods ? {nodes: inv.nodes, pods: inv.pods} : {nodes: inv.nodes})
+  return stringify({...(inv.partial ? {partial: true} : {}), nodes: inv.nodes, ...(inv.pods ? {pods: inv.pods} : {})})
 }
 
 export interface DiscoveredPod {

@@ -146,8 +146,8 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const nodeHosts = dir.hosts.filter(h => nodeNames.has(h.name))
       const pods = dir.inventory.pods ?? dedupePods(nodeHosts.flatMap(h => discoverPods(h)))
       return {
-        kind, description: `snapshot ${o.snapshot}`, inventory: {nodes: dir.inventory.nodes, pods},
-        world: {hosts: dir.hosts, pods: podRefs(pods, new Set(dir.podsWithTables))}, live: [], captured: [],
+        kind, description: `snapshot ${o.snapshot}`, inventory: {...dir.inventory, pods},
+        world: {hosts: dir.hosts, pods: podRefs(pods, new Set(dir.podsWithTables)), partial: dir.inventory.partial}, live: [], captured: [],
       }
     }
     case 'inventory': {
@@ -168,8 +168,8 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const pods = inv.pods ?? await discoverLivePods(nodes, captured)
       const withTables = new Set(live.filter(h => h.role === 'pod').map(h => h.name))
       return {
-        kind, description: `inventory ${o.inventory}`, inventory: {nodes: inv.nodes, pods},
-        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, withTables)}, live, captured,
+        kind, description: `inventory ${o.inventory}`, inventory: {...inv, pods},
+        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, withTables), partial: inv.partial}, live, captured,
       }
     }
     case 'local': {
@@ -179,7 +179,7 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const captured = await captureAll([{name: host, role: 'node', runner}], opts)
       const pods = await discoverLivePods([{node, runner}], captured)
       return {
-        kind, description: `this host (${host})`, inventory: {nodes: [node], pods}, world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set()), partial: true},
+        kind, description: `this host (${host})`, inventory: {nodes: [node], pods, partial: true}, world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set()), partial: true},
         live: [{name: host, role: 'node', runner}], captured,
       }
     }

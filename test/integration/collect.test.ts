@@ -105,6 +105,13 @@ describe('collect and offline trace (real kernel)', function () {
     expect(healthy.trace.hops[0].in, 'the pod\'s packet enters at the bridge').to.equal('cni0')
     expect(healthy.trace.hops.flatMap(h => h.steps.map(s => s.kind))).to.include('encap')
     expect(healthy.trace.warnings.map(w => w.code)).to.not.include('NO_RETURN_ROUTE')
+    // collected there, the snapshot says so (partial: true) and reads back to the same answer
+    const dir = join(tmp, 'n2-alone')
+    const collected = await cli(['lab', 'exec', '--name', name, 'n2', '--', 'flannelctl', 'collect', '--out', dir])
+    expect(collected.exitCode, collected.stderr).to.equal(0)
+    expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.match(/^partial: true\n/)
+    const off = await traceJson([b.ip, c.ip, '--snapshot', dir])
+    expect(summary(off.trace)).to.equal(summary(healthy.trace))
   })
 
   describe('hand-pasted real-world outputs', () => {

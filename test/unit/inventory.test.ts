@@ -48,6 +48,14 @@ pods:
     expect(parseInventory(formatInventory(inv))).to.deep.equal(inv)
   })
 
+  it('reads and writes `partial: true` (the nodes listed are not all the hosts), refuses anything but a boolean', () => {
+    const inv = {nodes: [{name: 'n1'}], pods: [{name: 'p', ip: '10.244.1.2', node: 'n1'}], partial: true}
+    expect(formatInventory(inv).split('\n')[0]).to.equal('partial: true')
+    expect(parseInventory(formatInventory(inv))).to.deep.equal(inv)
+    expect(parseInventory('partial: false\nnodes:\n  - name: a\n')).to.deep.equal({nodes: [{name: 'a'}]})
+    fails('partial: "yes"\nnodes:\n  - name: a\n', /^hosts\.yaml line 1: `partial:` must be true or false/)
+  })
+
   it('names the line of unparsable YAML', () => {
     const e = fails('nodes:\n  - name: a\n   bad: [\n', /^hosts\.yaml line \d+: not valid YAML or JSON/)
     expect(e.message).to.match(/line 3/)
