@@ -12,7 +12,7 @@ import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {loadSource, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {listLeases} from './lease.js'
+import {listLeases, recordedStore} from './lease.js'
 import {Lab} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 
@@ -140,8 +140,12 @@ function usableMac(mac: string | undefined): mac is string {
   return mac !== undefined && mac !== '00:00:00:00:00:00'
 }
 
-/** The host checks; `leases` (the store's view) widen "who is a peer" beyond the visible hosts. */
-export function hostChecks(world: World, leases: {subnet: string; publicIP: string; vtepMac?: string}[] = []): DoctorFinding[] {
+/**
+ * The host checks; `leases` (the store's view) widen "who is a peer" beyond the visible hosts.
+ * Undefined when not read: in a partial world (this host alone) the peers are then unknown, so
+ * nothing on the vxlan device is called stale.
+ */
+export function hostChecks(world: World, leases?: {subnet: string; publicIP: string; vtepMac?: string}[]): DoctorFinding[] {
   const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
   const nodes = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
   const flannelNodes = nodes.filter(n => n.subnet !== undefined)
@@ -150,7 +154,8 @@ export function hostChecks(world: World, leases: {subnet: string; publicIP: stri
 
   // Peers: visible nodes with a pod subnet, then leases for subnets no visible node holds.
   const peers: PeerFacts[] = flannelNodes.map(n => ({name: n.host.name, subnet: n.subnet!, publicIP: n.publicIP, vtepMac: n.vxlan?.mac}))
-  for (const l of leases) {
+  const peersKnown = !world.partial || leases !== undefined
+  for (const l of leases ?? []) {
     const visible = peers.find(p => p.subnet === l.subnet)
     if (!visible) peers.push({name: `lease ${l.subnet}`, subnet: l.subnet, publicIP: l.publicIP, vtepMac: l.vtepMac})
     else if (!visible.vtepMac && l.vtepMac) visible.vtepMac = l.vtepMac
@@ -240,7 +245,7 @@ export function hostChecks(world: World, leases: {subnet: string; publicIP: stri
     for (const r of routes) if (!routeByDst.has(normaliseDst(r.dst))) routeByDst.set(normaliseDst(r.dst), r)
     const neighByKey = new Map((h.neighbors ?? []).map(x => [`${x.dev}|${x.dst}`, x]))
     const fdbMacs = new Set((h.fdb ?? []).filter(f => f.dst).map(f => `${f.dev}|${f.mac.toLowerCase()}`))
-    if (vx) {
+    if (vx && peersKnown) {
       // Stale entries: routes, neighbours, fdb on the vxlan device that no peer accounts for.
       for (const r of routes.filter(x => x.dev === vx.name)) {
         const dst = normaliseDst(r.dst)
@@ -401,7 +406,7 @@ export function podMatrix(world: World): PairResult[] {
   return out
 }
 
-export function diagnose(world: World, source: string, leases: Parameters<typeof hostChecks>[1] = []): DoctorReport {
+export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1]): DoctorReport {
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
   const findings = hostChecks(world, leases)
@@ -441,14 +446,19 @@ export interface DoctorOptions extends SourceOptions {
 
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
   const src = await loadSource(o, opts)
-  let leases: Parameters<typeof hostChecks>[1] = []
-  if (src.lab) {
+  // The lab's store, or on this host alone the one flannelctl init recorded here.
+  const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
+  let leases: Parameters<typeof hostChecks>[1]
+  if (store) {
     try {
-      const l = await listLeases(src.lab.store)
+      const l = await listLeases(store.spec, store.options)
       leases = l.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
     } catch {
-      opts.progress?.('note: the lab\'s store could not be read; checking peers against the visible nodes only')
+      opts.progress?.(`note: the store ${store.spec} could not be read; checking peers against the visible nodes only`)
     }
+  }
+  if (src.world.partial && leases === undefined) {
+    opts.progress?.('note: only this host was read, without a store\'s leases: its peers are unknown, so no entry is called stale')
   }
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)

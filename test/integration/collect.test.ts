@@ -112,6 +112,11 @@ describe('collect and offline trace (real kernel)', function () {
     expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.match(/^partial: true\n/)
     const off = await traceJson([b.ip, c.ip, '--snapshot', dir])
     expect(summary(off.trace)).to.equal(summary(healthy.trace))
+    // doctor there knows no peers (no store recorded at the default path): it calls no entry stale
+    const doctor = await cli(['lab', 'exec', '--name', name, 'n2', '--', 'flannelctl', 'doctor', '--json'])
+    const findings = (JSON.parse(doctor.stdout) as {findings: {code: string}[]}).findings.map(f => f.code)
+    expect(findings.filter(code => code.startsWith('STALE_'))).to.deep.equal([])
+    expect(doctor.stderr).to.contain('only this host was read, without a store\'s leases')
   })
 
   describe('hand-pasted real-world outputs', () => {
