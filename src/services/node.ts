@@ -649,6 +649,11 @@ export interface PeerRow {
 }
 
 export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<PeerRow[]> {
+  return (await readPeers(ctx, o)).rows
+}
+
+/** Each peer's state on this host, and the store's leases they were read from. */
+export async function readPeers(ctx: ServiceContext, o: NodeOptions): Promise<{rows: PeerRow[]; leases: Lease[]}> {
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
   const r = rec!
@@ -676,5 +681,5 @@ export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<Pe
     }
     rows.push({subnet: p.subnet, publicIP: p.publicIP, backend: p.backendType, vtepMAC: p.vtepMAC ?? null, source: p.source, state})
   }
-  return rows
+  return {rows, leases}
 }

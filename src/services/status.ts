@@ -1,6 +1,6 @@
 /** One screen about this node: lease, backend, devices, peers in sync or drifted, chains, last sync. */
 import {HostAdapter} from '../adapters/host.js'
-import {loadRecord, listPeers, NodeOptions, PeerRow} from './node.js'
+import {loadRecord, readPeers, NodeOptions, PeerRow} from './node.js'
 import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
 import type {ServiceContext} from './context.js'
 
@@ -17,6 +17,11 @@ export interface NodeStatus {
   iface: string
   store: string
   subnet: string | null
+  /**
+   * whether the store still holds this host's lease: held, missing (expired or the store lost it:
+   * peers drop their routes to this host on their next sync), or taken (another host's now)
+   */
+  leaseInStore: {state: 'held' | 'missing' | 'taken'; holder?: string}
   backend: string | null
   lastSync: string | null
   forwarding: boolean | null
@@ -29,7 +34,10 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
   const r = rec!
-  const [snap, peers] = await Promise.all([host.snapshot(), listPeers(ctx, o)])
+  const [snap, {rows: peers, leases}] = await Promise.all([host.snapshot(), readPeers(ctx, o)])
+  const stored = leases.find(l => l.subnet === r.subnet)
+  const leaseInStore: NodeStatus['leaseInStore'] = stored === undefined ? {state: 'missing'}
+    : stored.publicIP === r.publicIP ? {state: 'held'} : {state: 'taken', holder: stored.publicIP}
   const device = (name: string): DeviceState => {
     const l = snap.links?.find(x => x.name === name)
     return {name, present: Boolean(l), up: Boolean(l?.up), mtu: l?.mtu, mac: l?.mac}
@@ -42,6 +50,7 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     iface: r.iface,
     store: r.store,
     subnet: r.subnet ?? null,
+    leaseInStore,
     backend: r.backendType ?? null,
     lastSync: r.lastSync ?? null,
     forwarding: snap.sysctls?.['net.ipv4.ip_forward'] === undefined ? null : snap.sysctls['net.ipv4.ip_forward'] === '1',

@@ -5,7 +5,7 @@ export function renderStatus(s: NodeStatus): string {
   const yes = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'NO')
   const lines = [
     `node      ${s.publicIP} on ${s.iface}`,
-    `lease     ${s.subnet ?? 'none'} (${s.backend ?? '?'}) in ${s.store}`,
+    `lease     ${s.subnet ?? 'none'} (${s.backend ?? '?'}) in ${s.store}${leaseNote(s)}`,
     `forward   ip_forward ${yes(s.forwarding)}`,
     `iptables  ${s.iptables.flavour ?? 'unknown flavour'}; ${Object.entries(s.iptables.chains).map(([c, ok]) => `${c} ${ok ? 'present' : 'MISSING'}`).join(', ')}`,
     `devices   ${s.devices.map(d => `${d.name} ${d.present ? `${d.up ? 'up' : 'DOWN'} mtu ${d.mtu}` : 'MISSING'}`).join(', ')}`,
@@ -17,4 +17,12 @@ export function renderStatus(s: NodeStatus): string {
     lines.push('', peerTable(s.peers))
   }
   return lines.join('\n')
+}
+
+function leaseNote(s: NodeStatus): string {
+  switch (s.leaseInStore.state) {
+    case 'held': return ''
+    case 'missing': return ': MISSING from the store (expired, or the store lost it); peers drop their routes here on their next sync: run flannelctl sync'
+    case 'taken': return `: TAKEN in the store by ${s.leaseInStore.holder} (the store handed it out again); flannelctl sync leases this host another subnet, and its pods need re-creating`
+  }
 }

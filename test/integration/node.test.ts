@@ -239,4 +239,15 @@ describe('node (vxlan lab, real kernel)', function () {
     const ping = await sh('ip', ['netns', 'exec', p1.netns, 'ping', '-c', '1', '-W', '2', p2.ip])
     expect(ping.exitCode, ping.stdout).to.equal(0)
   })
+
+  it('status says when the store no longer holds this host\'s lease (exit 1); sync leases it again', async () => {
+    const n2 = lab.nodes[1]
+    await rm(join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'subnets', n2.subnet.replace('/', '-')))
+    const lost = await cli(['status', ...nodeFlags(lab, n2)], {netns: n2.netns})
+    expect(lost.exitCode).to.equal(1)
+    expect(lost.stdout).to.contain(`lease     ${n2.subnet} (host-gw) in ${lab.store}: MISSING from the store`)
+    expect((await cli(['sync', ...nodeFlags(lab, n2)], {netns: n2.netns})).exitCode).to.equal(0)
+    const held = JSON.parse((await cli(['status', '--json', ...nodeFlags(lab, n2)], {netns: n2.netns})).stdout)
+    expect(held.leaseInStore).to.deep.equal({state: 'held'})
+  })
 })
