@@ -435,17 +435,18 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     // A peer lease inside this host's own subnet would route part of its pods away: reported, never applied.
     const own = parseCidr(lease.subnet)
     const insideOwn = (subnet: string) => subnet !== lease.subnet && cidrOverlaps(parseCidr(subnet), own)
-    const peerWarnings: string[] = []
+    // what reading the store and the host found, before any plan
+    const readWarnings: string[] = []
     if (!rec.publicIPGiven && !onThisHost) {
       const now = (snap.addresses ?? []).find(a => a.dev === iface && a.family === 4 && a.scope !== 'host')?.local
-      peerWarnings.push(`this host's public IP ${publicIP} (found on ${iface} when it was set up) is on none of its interfaces now${now ? `; ${iface} has ${now}` : ''}: peers send to ${publicIP}. If the address changed: flannelctl sync --public-ip ${now ?? 'NEW_IP'} (the lease moves with it)`)
+      readWarnings.push(`this host's public IP ${publicIP} (found on ${iface} when it was set up) is on none of its interfaces now${now ? `; ${iface} has ${now}` : ''}: peers send to ${publicIP}. If the address changed: flannelctl sync --public-ip ${now ?? 'NEW_IP'} (the lease moves with it)`)
     }
     for (const l of leases) {
       if (l.publicIP === publicIP) continue
-      if (insideOwn(l.subnet)) peerWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
+      if (insideOwn(l.subnet)) readWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
       const mac = l.backendData?.VtepMAC
       if (mac !== undefined && !(typeof mac === 'string' && isValidMac(mac))) {
-        peerWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${showName(mac).slice(0, 60)} is not a MAC address; its VTEP is not used`)
+        readWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${showName(mac).slice(0, 60)} is not a MAC address; its VTEP is not used`)
       }
     }
     const storePeers = leases.filter(l => l.subnet !== lease.subnet && l.publicIP !== publicIP && !insideOwn(l.subnet)).map(leaseToPeer)
@@ -454,7 +455,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     // sync may delete again, cover the network only. (peer add refuses one; a record can still hold one.)
     const inNetwork = (p: Peer) => cidrWithin(parseCidr(p.subnet), parseCidr(nc.network))
     for (const p of staticPeers.filter(x => !inNetwork(x))) {
-      peerWarnings.push(`skipped static peer ${p.subnet}: it is outside the network ${nc.network}; remove it with flannelctl peer remove ${p.subnet}`)
+      readWarnings.push(`skipped static peer ${p.subnet}: it is outside the network ${nc.network}; remove it with flannelctl peer remove ${p.subnet}`)
     }
     const peers = [...storePeers, ...staticPeers.filter(inNetwork)]
     const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP))
@@ -520,7 +521,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       await writeRecord(host, statePath, rec)
       step('published and recorded')
     }
-    const warnings = phase ? [phase.note, ...peerWarnings, ...plan.warnings] : [...peerWarnings, ...plan.warnings]
+    const warnings = phase ? [phase.note, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} moved${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (leaseRecreated) {
       warnings.push(`the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`)
