@@ -178,8 +178,11 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const node: InventoryNode = {name: host, exec: 'local'}
       const captured = await captureAll([{name: host, role: 'node', runner}], opts)
       const pods = await discoverLivePods([{node, runner}], captured)
+      // one host of a network whose other hosts are not read
+      const inventory: Inventory = {nodes: [node], pods, partial: true}
       return {
-        kind, description: `this host (${host})`, inventory: {nodes: [node], pods, partial: true}, world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set()), partial: true},
+        kind, description: `this host (${host})`, inventory,
+        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set()), partial: inventory.partial},
         live: [{name: host, role: 'node', runner}], captured,
       }
     }

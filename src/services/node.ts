@@ -650,22 +650,24 @@ export interface PeerRow {
 }
 
 export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<PeerRow[]> {
-  return (await readPeers(ctx, o)).rows
-}
-
-/** Each peer's state on this host, and the store's leases they were read from. */
-export async function readPeers(ctx: ServiceContext, o: NodeOptions): Promise<{rows: PeerRow[]; leases: Lease[]}> {
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
-  const r = rec!
-  const store = await openStore(r.store, storeOptions(r))
-  let leases: Lease[]
+  const [leases, snap] = await Promise.all([storeLeases(rec!), host.snapshot()])
+  return peerRows(rec!, leases, snap)
+}
+
+/** The live leases of the store this host's record names. */
+export async function storeLeases(rec: NodeRecord): Promise<Lease[]> {
+  const store = await openStore(rec.store, storeOptions(rec))
   try {
-    leases = (await store.listLeases()).leases
+    return (await store.listLeases()).leases
   } finally {
     await store.close()
   }
-  const snap = await host.snapshot()
+}
+
+/** Each peer (the store's and the static ones) and whether this host's tables reach it as they should. */
+export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): PeerRow[] {
   const dev = vxlanDeviceName(r.vni ?? 1)
   const rows: PeerRow[] = []
   const peers: (Peer & {source: 'store' | 'static'})[] = [
@@ -682,5 +684,5 @@ export async function readPeers(ctx: ServiceContext, o: NodeOptions): Promise<{r
     }
     rows.push({subnet: p.subnet, publicIP: p.publicIP, backend: p.backendType, vtepMAC: p.vtepMAC ?? null, source: p.source, state})
   }
-  return {rows, leases}
+  return rows
 }

@@ -1,6 +1,6 @@
 /** One screen about this node: lease, backend, devices, peers in sync or drifted, chains, last sync. */
 import {HostAdapter} from '../adapters/host.js'
-import {loadRecord, readPeers, NodeOptions, PeerRow} from './node.js'
+import {loadRecord, peerRows, storeLeases, NodeOptions, PeerRow} from './node.js'
 import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
 import type {ServiceContext} from './context.js'
 
@@ -34,7 +34,8 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
   const r = rec!
-  const [snap, {rows: peers, leases}] = await Promise.all([host.snapshot(), readPeers(ctx, o)])
+  const [snap, leases] = await Promise.all([host.snapshot(), storeLeases(r)])
+  const peers = peerRows(r, leases, snap)
   const stored = leases.find(l => l.subnet === r.subnet)
   const leaseInStore: NodeStatus['leaseInStore'] = stored === undefined ? {state: 'missing'}
     : stored.publicIP === r.publicIP ? {state: 'held'} : {state: 'taken', holder: stored.publicIP}

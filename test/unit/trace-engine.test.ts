@@ -419,7 +419,7 @@ describe('trace engine', () => {
       const t = traceFlow(local(), {src: 'node1', dst: '10.244.2.5'})
       expect(t.disposition).to.equal('INSUFFICIENT_INFO')
       expect(t.failure!.evidence).to.equal('(no neighbour entry for 192.168.100.12 on eth0)')
-      expect(t.failure!.reason).to.contain('the kernel asks ARP')
+      expect(t.failure!.reason).to.contain('node1 has no neighbour entry for 192.168.100.12 on eth0 yet, so ARP asks for it')
       expect(codes(t)).to.not.include('NO_RETURN_ROUTE')
       // the same tables taken as the whole network: nothing answers, so the packet is dropped
       const closed = traceFlow({...local(), partial: undefined}, {src: 'node1', dst: '10.244.2.5'})
@@ -438,7 +438,7 @@ describe('trace engine', () => {
       const unknown = traceFlow(local(), {src: '10.244.1.34', dst: '10.244.1.35'})
       expect(devicesOf(unknown)).to.deep.equal(['node1:cni0>cni0'])
       expect(unknown.disposition).to.equal('INSUFFICIENT_INFO')
-      expect(unknown.failure!.reason).to.contain('the sender asks ARP for it across the bridge')
+      expect(unknown.failure!.reason).to.contain('node1 has no neighbour entry for 10.244.1.35 on cni0 yet, so ARP asks for it')
       expect(unknown.traceroute).to.deep.equal([])
 
       const seen = local([{host: 'node1', op: 'add', table: 'neighbors', value: {dst: '10.244.1.35', dev: 'cni0', lladdr: '0a:58:0a:f4:01:23', state: ['REACHABLE'], raw: '10.244.1.35 dev cni0 lladdr 0a:58:0a:f4:01:23 REACHABLE'}}])

@@ -624,7 +624,7 @@ class Walk {
       }
       if (this.w.world.partial) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
-          `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so the kernel asks ARP; whether anything answers is for hosts whose tables were not read`,
+          `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so ARP asks for it; whether anything answers is for hosts whose tables were not read`,
           view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
       }
       const fix = routeFixes(this.w, view, packet.dst)
@@ -816,11 +816,6 @@ class Walk {
   switchedStart(node: HostView, bridge: string, packet: Packet, connected: Route): Next {
     const hop = this.newHop(node.name, bridge)
     hop.out = bridge
-    if (this.w.world.partial && node.neighbour(bridge, packet.dst) === undefined && whoAnswers(this.w, node, bridge, packet.dst) === undefined) {
-      return this.insufficient(hop, 'neigh', `(no neighbour entry for ${packet.dst} on ${bridge})`,
-        `${packet.dst} is on ${bridge}'s subnet, as the sender is: the sender asks ARP for it across the bridge, and ${node.name}'s tables do not show what has it`,
-        node.name, [`ping -c 1 ${packet.dst}`, `ip neigh show ${packet.dst}`])
-    }
     return this.linkLayer(hop, node, bridge, packet.dst, packet, connected)
   }
 
