@@ -12,7 +12,9 @@ const FILES = 'FILES'
  * defaults shown are what `init` uses when nothing is given or recorded.
  */
 export const nodeFlags = {
-  store: Flags.string({description: 'where config and leases live: file:DIR or etcd://HOST:2379[,HOST:2379] [default: recorded by init, else file:/var/lib/flannelctl/store]', env: 'FLANNELCTL_STORE', helpGroup: STORE}),
+  store: Flags.string({description: 'where config and leases live: file:DIR, etcd://HOST:2379[,HOST:2379] or flanneld\'s http(s)://HOST:2379[,…] [default: $FLANNELD_ETCD_ENDPOINTS, else recorded by init, else file:/var/lib/flannelctl/store]', env: 'FLANNELCTL_STORE', helpGroup: STORE,
+    // A host set up for flanneld names its etcd there; without this, init would quietly start a cluster of one in a file store.
+    default: async () => process.env.FLANNELD_ETCD_ENDPOINTS || undefined}),
   'etcd-prefix': Flags.string({description: 'etcd key prefix (flanneld --etcd-prefix) [default: /coreos.com/network]', env: 'FLANNELD_ETCD_PREFIX', helpGroup: STORE}),
   'etcd-cafile': Flags.string({description: 'etcd CA certificate (flanneld --etcd-cafile)', env: 'FLANNELD_ETCD_CAFILE', helpGroup: STORE}),
   'etcd-certfile': Flags.string({description: 'etcd client certificate (flanneld --etcd-certfile)', env: 'FLANNELD_ETCD_CERTFILE', helpGroup: STORE}),

@@ -131,7 +131,7 @@ export async function openStore(spec: string = DEFAULT_STORE, opts: StoreOptions
     const {FileStore} = await import('./file-store.js')
     return new FileStore(dir, {now: opts.now})
   }
-  const etcd = /^etcds?:\/\/(.+)$/.exec(spec)
+  const etcd = /^etcds?:\/\/(.+)$/.exec(spec) ?? flanneldEndpoints(spec)
   if (etcd) {
     const endpoints = etcd[1].split(',').map((s) => s.trim()).filter(Boolean)
     const bad = endpoints.find((e) => !/^[A-Za-z0-9.\-[\]:]+:\d+$/.test(e))
@@ -141,7 +141,7 @@ export async function openStore(spec: string = DEFAULT_STORE, opts: StoreOptions
     const {EtcdStore} = await import('./etcd-store.js')
     return EtcdStore.connect({
       endpoints,
-      tls: spec.startsWith('etcds:') || Boolean(opts.etcdCaFile || opts.etcdCertFile),
+      tls: spec.startsWith('etcds:') || spec.startsWith('https:') || Boolean(opts.etcdCaFile || opts.etcdCertFile),
       prefix: opts.etcdPrefix,
       caFile: opts.etcdCaFile,
       certFile: opts.etcdCertFile,
@@ -150,6 +150,13 @@ export async function openStore(spec: string = DEFAULT_STORE, opts: StoreOptions
     })
   }
   throw userError(`unknown store "${spec}"`, STORE_HINT)
+}
+
+/** flanneld's --etcd-endpoints form, "http://HOST:2379,http://HOST2:2379", read as etcd://HOST:2379,HOST2:2379. */
+function flanneldEndpoints(spec: string): [string, string] | undefined {
+  if (!/^https?:\/\//.test(spec)) return undefined
+  const hosts = spec.split(',').map((url) => url.trim().replace(/^https?:\/\//, '').replace(/\/$/, ''))
+  return [spec, hosts.join(',')]
 }
 
 /** flannel's value for a lease: byte-identical to what flanneld writes (Go field order, omitempty). */

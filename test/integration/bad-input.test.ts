@@ -112,6 +112,14 @@ describe('bad input (real namespace)', function () {
     expect(r.stderr.split('\n')[0]).to.match(/^Error: /)
   })
 
+  it('a host set up for flanneld: FLANNELD_ETCD_ENDPOINTS names the store, and FLANNELCTL_STORE still wins', async () => {
+    const viaFlanneld = await cli(['lease', 'list'], {env: {FLANNELD_ETCD_ENDPOINTS: 'http://127.0.0.1:1'}})
+    expect(viaFlanneld.exitCode).to.equal(3)
+    expect(viaFlanneld.stderr).to.contain('etcd at 127.0.0.1:1 is unreachable')
+    const ours = await cli(['lease', 'list'], {env: {FLANNELD_ETCD_ENDPOINTS: 'http://127.0.0.1:1', FLANNELCTL_STORE: `file:${join(dir, 'no-such-store')}`}})
+    expect(ours.exitCode, ours.stderr).to.equal(0)
+  })
+
   it('lease list on a store that holds nothing (a mistyped --store) says which store that was', async () => {
     const r = await cli(['lease', 'list', '--store', `file:${join(dir, 'no-such-store')}`])
     expect(r.exitCode, r.stderr).to.equal(0)

@@ -185,6 +185,18 @@ describe('EtcdStore (real etcd)', function () {
     expect(e.hint).to.contain('etcd://HOST:2379')
   })
 
+  it('takes flanneld\'s --etcd-endpoints form, http://HOST:PORT[,…]', async () => {
+    const dead = await freePort()
+    const opened = await openStore(`http://${endpoint}/,http://127.0.0.1:${dead}`)
+    try {
+      expect(opened.describe()).to.equal(`etcd://${endpoint},127.0.0.1:${dead}`)
+      expect(await opened.getConfig()).to.equal(undefined)
+    } finally {
+      await opened.close()
+    }
+    await expectError(openStore(`https://${endpoint}`), 'etcd over TLS needs the CA certificate')
+  })
+
   it('says so when the endpoint is an HTTP server but not etcd v3', async () => {
     const notEtcd = createHttp2Server((_req, res) => {
       res.statusCode = 404
