@@ -203,7 +203,7 @@ export async function writeSnapshotDir(dir: string, inventory: Inventory, hosts:
     }
   }
   const invPath = join(dir, INVENTORY_FILE)
-  await writeFile(invPath, formatInventory({nodes: inventory.nodes.map(n => ({name: n.name})), pods: inventory.pods, partial: inventory.partial}))
+  await writeFile(invPath, formatInventory({nodes: inventory.nodes.map(n => ({name: n.name})), pods: inventory.pods, partial: inventory.partial, podsDiscovered: inventory.podsDiscovered}))
   written.push(invPath)
   return written
 }

@@ -31,7 +31,18 @@ export interface Inventory {
    * writes it), so where their tables run out a trace says unknown rather than dropped
    */
   partial?: boolean
+  /**
+   * `podsDiscovered: true`: the pods were found on the nodes, not listed (`collect` writes it), so an
+   * idle pod may be missing from them
+   */
+  podsDiscovered?: boolean
 }
+
+/** The inventory's yes/no keys, each with what `true` says. */
+const INVENTORY_SWITCHES = {
+  partial: 'partial: true says the nodes listed are not all of the network\'s hosts',
+  podsDiscovered: 'podsDiscovered: true says the pods were found on the nodes, not listed',
+} as const
 
 export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 const MAX_NAME = 64
@@ -164,12 +175,13 @@ class InventoryReader {
 
   private check(root: unknown): Inventory {
     if (!isMap(root)) this.fail(root as YamlNode, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
-    const partial = root.get('partial')
-    if (partial !== undefined && partial !== null && typeof partial !== 'boolean') {
-      this.fail(root.get('partial', true) as YamlNode, '`partial:` must be true or false', 'partial: true says the nodes listed are not all of the network\'s hosts')
-    }
     const listed = this.checkLists(root)
-    return partial === true ? {...listed, partial: true} : listed
+    for (const [key, meaning] of Object.entries(INVENTORY_SWITCHES)) {
+      const value = root.get(key)
+      if (value !== undefined && value !== null && typeof value !== 'boolean') this.fail(root.get(key, true) as YamlNode, `\`${key}:\` must be true or false`, meaning)
+      if (value === true) listed[key as keyof typeof INVENTORY_SWITCHES] = true
+    }
+    return listed
   }
 
   private checkLists(root: YAMLMap): Inventory {
@@ -244,7 +256,7 @@ export function parseInventory(text: string, source = 'inventory', opts: {plainB
 }
 
 export function formatInventory(inv: Inventory): string {
-  return stringify({...(inv.partial ? {partial: true} : {}), nodes: inv.nodes, ...(inv.pods ? {pods: inv.pods} : {})})
+  return stringify({...(inv.partial ? {partial: true} : {}), ...(inv.podsDiscovered ? {podsDiscovered: true} : {}), nodes: inv.nodes, ...(inv.pods ? {pods: inv.pods} : {})})
 }
 
 export interface DiscoveredPod {

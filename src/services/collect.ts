@@ -145,9 +145,11 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const nodeNames = new Set(dir.inventory.nodes.map(n => n.name))
       const nodeHosts = dir.hosts.filter(h => nodeNames.has(h.name))
       const pods = dir.inventory.pods ?? dedupePods(nodeHosts.flatMap(h => discoverPods(h)))
+      const podsDiscovered = dir.inventory.pods === undefined || dir.inventory.podsDiscovered
       return {
-        kind, description: `snapshot ${o.snapshot}`, inventory: {...dir.inventory, pods},
-        world: {hosts: dir.hosts, pods: podRefs(pods, new Set(dir.podsWithTables)), partial: dir.inventory.partial}, live: [], captured: [],
+        kind, description: `snapshot ${o.snapshot}`, inventory: {...dir.inventory, pods, podsDiscovered},
+        world: {hosts: dir.hosts, pods: podRefs(pods, new Set(dir.podsWithTables)), partial: dir.inventory.partial, podsDiscovered},
+        live: [], captured: [],
       }
     }
     case 'inventory': {
@@ -166,10 +168,12 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       if (live.length > 20) opts.progress?.(`reading ${inv.nodes.length} nodes from ${o.inventory}`)
       const captured = await captureAll(live, opts)
       const pods = inv.pods ?? await discoverLivePods(nodes, captured)
+      const podsDiscovered = inv.pods === undefined || inv.podsDiscovered
       const withTables = new Set(live.filter(h => h.role === 'pod').map(h => h.name))
       return {
-        kind, description: `inventory ${o.inventory}`, inventory: {...inv, pods},
-        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, withTables), partial: inv.partial}, live, captured,
+        kind, description: `inventory ${o.inventory}`, inventory: {...inv, pods, podsDiscovered},
+        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, withTables), partial: inv.partial, podsDiscovered},
+        live, captured,
       }
     }
     case 'local': {
@@ -179,10 +183,10 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const captured = await captureAll([{name: host, role: 'node', runner}], opts)
       const pods = await discoverLivePods([{node, runner}], captured)
       // one host of a network whose other hosts are not read
-      const inventory: Inventory = {nodes: [node], pods, partial: true}
+      const inventory: Inventory = {nodes: [node], pods, partial: true, podsDiscovered: true}
       return {
         kind, description: `this host (${host})`, inventory,
-        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set()), partial: inventory.partial},
+        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set()), partial: inventory.partial, podsDiscovered: inventory.podsDiscovered},
         live: [{name: host, role: 'node', runner}], captured,
       }
     }

@@ -56,6 +56,13 @@ pods:
     fails('partial: "yes"\nnodes:\n  - name: a\n', /^hosts\.yaml line 1: `partial:` must be true or false/)
   })
 
+  it('reads and writes `podsDiscovered: true` (collect found the pods, nobody listed them)', () => {
+    const inv = {nodes: [{name: 'n1'}], pods: [{name: 'p', ip: '10.244.1.2', node: 'n1'}], partial: true, podsDiscovered: true}
+    expect(formatInventory(inv).split('\n').slice(0, 2)).to.deep.equal(['partial: true', 'podsDiscovered: true'])
+    expect(parseInventory(formatInventory(inv))).to.deep.equal(inv)
+    fails('podsDiscovered: 1\nnodes:\n  - name: a\n', /^hosts\.yaml line 1: `podsDiscovered:` must be true or false/)
+  })
+
   it('names the line of unparsable YAML', () => {
     const e = fails('nodes:\n  - name: a\n   bad: [\n', /^hosts\.yaml line \d+: not valid YAML or JSON/)
     expect(e.message).to.match(/line 3/)

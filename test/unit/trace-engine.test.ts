@@ -403,6 +403,19 @@ describe('trace engine', () => {
     })
   })
 
+  it('to an address on a node\'s pod bridge that nothing answers for: dropped when the pods are listed, unknown when they were only discovered', () => {
+    const w = loadWorld('flannel-vxlan')
+    const listed = traceFlow(w, {src: 'pod-a', dst: '10.244.2.77'})
+    expect(listed.disposition).to.equal('NEIGHBOR_MISSING')
+    const discovered = traceFlow({...w, podsDiscovered: true}, {src: 'pod-a', dst: '10.244.2.77'})
+    expect(discovered.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(discovered.failure!.node).to.equal('node2')
+    expect(discovered.failure!.evidence).to.equal('(no neighbour entry for 10.244.2.77 on cni0)')
+    expect(discovered.failure!.reason).to.contain('no pod was found at 10.244.2.77: node2 has no neighbour entry for it on cni0 and no CNI allocation read lists it')
+    // a next hop that is not the destination is not a pod that might be idle
+    expect(traceFlow({...w, podsDiscovered: true}, {src: 'pod-a', dst: 'pod-b'}).disposition).to.equal(traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).disposition)
+  })
+
   describe('this host alone (a partial world: its pods idle, the other hosts not read)', () => {
     const full = loadWorld('flannel-vxlan')
     // what `flannelctl trace` on node1 sees: node1's tables, no pod namespaces, no pods listed yet

@@ -627,6 +627,11 @@ class Walk {
           `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so ARP asks for it; whether anything answers is for hosts whose tables were not read`,
           view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
       }
+      if (this.w.world.podsDiscovered && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
+        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
+          `no pod was found at ${nexthop}: ${view.name} has no neighbour entry for it on ${dev} and no CNI allocation read lists it. The pods were discovered, not listed, and an idle pod shows in neither, so whether one answers ARP there is not in the tables read`,
+          view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
+      }
       const fix = routeFixes(this.w, view, packet.dst)
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
         `no host in the snapshot owns ${nexthop} or answers ARP for it on ${dev}: ARP gets no reply and the packet is dropped`,

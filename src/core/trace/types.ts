@@ -117,6 +117,12 @@ export interface World {
    * drop. Without it the hosts are taken as the whole network, as an inventory or a lab says.
    */
   partial?: boolean
+  /**
+   * The pods were found (bridge neighbours, CNI allocations), not listed: a pod that has sent nothing
+   * lately, with its address kept where no allocation was read, shows in neither, so an address on a
+   * node's pod bridge that nothing answers for is unknown, not gone.
+   */
+  podsDiscovered?: boolean
 }
 
 export interface TraceRequest {
