@@ -357,6 +357,27 @@ describe('trace engine', () => {
     })
   })
 
+  describe('a vxlan device with a default (flood) fdb entry and no neighbour entry', () => {
+    const flood = {host: 'node1', op: 'add' as const, table: 'fdb' as const, value: {mac: '00:00:00:00:00:00', dev: 'flannel.1', flags: ['self', 'permanent'], dst: '192.168.100.12',
+      raw: '00:00:00:00:00:00 dev flannel.1 dst 192.168.100.12 self permanent'}}
+
+    it('the flooded ARP reaches the peer, which does not own the pod\'s address: nothing answers', () => {
+      const t = traceFlow(applyPatches(loadWorld('flannel-old'), [flood]), {src: 'pod-a', dst: 'pod-b2'})
+      expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(t.failure!.node).to.equal('node1')
+      expect(t.failure!.reason).to.contain('reaches node2\'s flannel.1, but 10.244.2.6 is not an address of node2 and proxy_arp is off there')
+      expect(t.failure!.fix[0]).to.deep.equal({node: 'node1', command: 'ip neigh replace 10.244.2.6 lladdr 9a:1c:55:e0:02:02 dev flannel.1 nud permanent'})
+    })
+
+    it('the peer answers by proxy when proxy_arp is on its vxlan device', () => {
+      const t = traceFlow(applyPatches(loadWorld('flannel-old'), [flood,
+        {host: 'node2', op: 'set', table: 'sysctls', value: {'net.ipv4.conf.flannel.1.proxy_arp': '1'}}]), {src: 'pod-a', dst: 'pod-b2'})
+      expect(t.disposition).to.equal('DELIVERED')
+      const arp = t.hops.flatMap(h => h.steps).find(s => s.kind === 'neigh' && s.evidence === flood.value.raw)!
+      expect(arp.explanation).to.contain('node2 answers with 9a:1c:55:e0:02:02 by proxy (net.ipv4.conf.flannel.1.proxy_arp = 1)')
+    })
+  })
+
   describe('Calico (BGP, no encapsulation)', () => {
     const world = loadWorld('calico')
 

@@ -48,7 +48,7 @@ export interface BridgedAnswer {
 
 export type Answer = HostAnswer | PodAnswer | BridgedAnswer
 
-function proxyAnswer(view: HostView, facing: string, target: string): Answer | undefined {
+export function proxyAnswer(view: HostView, facing: string, target: string): HostAnswer | undefined {
   if (!view.proxyArp(facing)) return undefined
   const r = view.routes?.lookup(target)
   if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === facing) return undefined

@@ -23,7 +23,7 @@ import type {
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
-import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, whoAnswers} from './arp.js'
+import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import type {PacketFacts} from './iptables.js'
 import {type NatRecord, postrouting, reverseTranslation} from './nat.js'
@@ -717,8 +717,16 @@ class Walk {
             : `${vx.name} has no neighbour entry for ${nexthop}, and nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`,
           this.vtepFixes(view, vx, nexthop, intended, packet.dst))
       }
+      const noEntry = entry !== undefined ? `the entry for ${nexthop} is ${stateOf(entry)}` : `no neighbour entry for ${nexthop}`
+      // The flooded ARP reaches the peer's vxlan device, which answers only for its host's own addresses or by proxy.
+      const proxied = intended.view.isLocal(nexthop) ? undefined : proxyAnswer(intended.view, intended.device.name, nexthop)
+      if (!intended.view.isLocal(nexthop) && proxied === undefined) {
+        return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
+          `${noEntry} on ${vx.name}: ARP is flooded to the default fdb entry \`${hit.raw}\` and reaches ${intended.view.name}'s ${intended.device.name}, but ${nexthop} is not an address of ${intended.view.name} and proxy_arp is off there, so nothing answers (flannel before 0.9 had its flanneld add this entry on the first miss)`,
+          this.vtepFixes(view, vx, nexthop, intended, packet.dst))
+      }
       mac = intended.device.mac
-      this.step(hop, 'neigh', 'ok', hit.raw, `no neighbour entry for ${nexthop}: ARP is flooded to the default fdb entries and ${intended.view.name} answers with ${mac}`)
+      this.step(hop, 'neigh', 'ok', hit.raw, `${noEntry}: ARP is flooded to the default fdb entries and ${intended.view.name} answers with ${mac}${proxied !== undefined ? ` by proxy (${proxied.evidence})` : ''}`)
     }
     const tunnel: Tunnel = {inner: packet, vni: vx.id, port: vx.port, innerMac: mac, sender: view, device: vx, nexthop, intended}
     if (intended?.device?.mac !== undefined && intended.device.mac !== mac) return this.staleMac(hop, tunnel, intended.view, intended.device, 'neigh')
