@@ -357,6 +357,16 @@ describe('trace engine', () => {
     })
   })
 
+  it('a pod\'s veth without carrier: the fix brings up the end that is down, on the node, not the pod\'s eth0 that is up', () => {
+    const t = traceFlow(applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node2', op: 'update', table: 'links', where: {name: 'veth9c0d4e21'}, value: {up: false, operstate: 'DOWN'}},
+      {host: 'pod-b', op: 'update', table: 'links', where: {name: 'eth0'}, value: {operstate: 'LOWERLAYERDOWN'}},
+    ]), {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DEVICE_DOWN')
+    expect(t.failure!.reason).to.contain('eth0 on pod-b is up but has no carrier: the other end of the veth, veth9c0d4e21 on node2, is down')
+    expect(t.failure!.fix).to.deep.equal([{node: 'node2', command: 'ip link set veth9c0d4e21 up'}])
+  })
+
   describe('a vxlan device with a default (flood) fdb entry and no neighbour entry', () => {
     const flood = {host: 'node1', op: 'add' as const, table: 'fdb' as const, value: {mac: '00:00:00:00:00:00', dev: 'flannel.1', flags: ['self', 'permanent'], dst: '192.168.100.12',
       raw: '00:00:00:00:00:00 dev flannel.1 dst 192.168.100.12 self permanent'}}

@@ -32,7 +32,7 @@ import {
   isVxlanLink, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
+import {filterFixes, homeNode, linkDownCause, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
@@ -204,10 +204,9 @@ class Walk {
 
   private receivingDeviceDown(hop: Hop, view: HostView, inDev: string): End | undefined {
     if (view.deviceDown(inDev) !== true) return undefined
-    const link = view.link(inDev)!
-    return this.fail(hop, 'DEVICE_DOWN', 'neigh', firstLine(link.raw),
-      `${inDev} on ${view.name} is down: it neither answers ARP nor takes frames in`,
-      [{node: view.name, command: `ip link set ${inDev} up`}])
+    const down = linkDownCause(this.w, view, inDev)
+    return this.fail(hop, 'DEVICE_DOWN', 'neigh', firstLine(view.link(inDev)!.raw),
+      `${down.why}: it neither answers ARP nor takes frames in`, down.fix)
   }
 
   /** A frame longer than the receiving device's MTU is dropped on the way in (veth and bridge ports check it). */
@@ -420,8 +419,9 @@ class Walk {
     if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src))
 
     if (view.deviceDown(dev)) {
+      const down = linkDownCause(this.w, view, dev)
       return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
-        `the route sends the packet out of ${dev}, which is down on ${view.name}`, [{node: view.name, command: `ip link set ${dev} up`}])
+        `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
     }
     const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
     if (denied) return denied

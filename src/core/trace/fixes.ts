@@ -137,3 +137,32 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
   const proto = packet.proto === 'icmp' ? '-p icmp' : `-p ${packet.proto}${packet.dport !== undefined ? ` --dport ${packet.dport}` : ''}`
   return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} -d ${packet.dst} ${proto} -j ACCEPT`}]
 }
+
+/**
+ * Why `dev` is down and the command that brings it up. A veth that is itself up but has no carrier
+ * (LOWERLAYERDOWN) waits for its other end, in the pod's namespace or on its node, so that is
+ * where the fix goes: `ip link set DEV up` on the end that is already up changes nothing.
+ */
+export function linkDownCause(w: WorldIndex, view: HostView, dev: string): {why: string, fix: Fix[]} {
+  const link = view.link(dev)
+  const here = {why: `${dev} on ${view.name} is down`, fix: [{node: view.name, command: `ip link set ${dev} up`}]}
+  if (link === undefined || !link.up || link.kind !== 'veth' || link.peerIndex === undefined) return here
+  const other = vethOtherEnd(w, view, link.index, link.peerIndex)
+  if (other === undefined) {
+    return {why: `${dev} on ${view.name} is up but has no carrier: the other end of the veth (ifindex ${link.peerIndex}, in a namespace not read) is down`,
+      fix: [{node: view.name, command: `ip -d link show ${dev}`}]}
+  }
+  return {why: `${dev} on ${view.name} is up but has no carrier: the other end of the veth, ${other.dev} on ${other.view.name}, is down`,
+    fix: [{node: other.view.name, command: `ip link set ${other.dev} up`}]}
+}
+
+function vethOtherEnd(w: WorldIndex, view: HostView, index: number | undefined, peerIndex: number): {view: HostView, dev: string} | undefined {
+  const pod = w.podOf(view)
+  const node = pod !== undefined ? w.nodeViewOf(pod) : undefined
+  const candidates = node !== undefined ? [node] : w.podsOn(view.name).map(p => w.podView(p)).filter((v): v is HostView => v !== undefined)
+  for (const c of candidates) {
+    const l = c.linkByIndex(peerIndex)
+    if (l !== undefined && l.kind === 'veth' && (index === undefined || l.peerIndex === undefined || l.peerIndex === index)) return {view: c, dev: l.name}
+  }
+  return undefined
+}
