@@ -283,7 +283,8 @@ export function bridgeNames(host: HostSnapshot): Set<string> {
 
 /**
  * Pods a host shows without being told: neighbours on a bridge inside the bridge's own subnet
- * (what the bridge has talked to), plus addresses the CNI IPAM recorded. Named by their IP.
+ * (what the bridge has talked to), addresses the CNI IPAM recorded, and host routes to a veth of
+ * their own (Calico). Named by their IP.
  */
 export function discoverPods(host: HostSnapshot, ipamIps: string[] = []): DiscoveredPod[] {
   const bridges = bridgeNames(host)
@@ -297,5 +298,12 @@ export function discoverPods(host: HostSnapshot, ipamIps: string[] = []): Discov
     if (inPodNet(n.dst)) found.add(n.dst)
   }
   for (const ip of ipamIps) if (!own.has(ip) && (nets.length === 0 || inPodNet(ip))) found.add(ip)
+  // Calico-style pods have no bridge: each sits behind its own veth, reached by a /32 route to it.
+  const vethPorts = new Set((host.links ?? []).filter(l => l.kind === 'veth' && !l.master).map(l => l.name))
+  for (const r of host.routes ?? []) {
+    if (r.type !== 'unicast' || r.gateway !== undefined || r.dev === undefined || !vethPorts.has(r.dev) || !r.dst.endsWith('/32')) continue
+    const ip = r.dst.slice(0, -3)
+    if (isIPv4(ip) && !own.has(ip)) found.add(ip)
+  }
   return [...found].sort((a, b) => a.localeCompare(b, 'en', {numeric: true})).map(ip => ({name: ip, ip, node: host.name}))
 }

@@ -1,5 +1,7 @@
 import {expect} from 'chai'
 import fc from 'fast-check'
+import {loadWorld} from '../fixtures/trace/load.js'
+import {traceFlow} from '../../src/core/trace/index.js'
 import {parseInventory, formatInventory, discoverPods, execProblem, isSafeName, readPlainBlock} from '../../src/core/inventory.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 
@@ -120,6 +122,14 @@ describe('discoverPods', () => {
   it('finds pods among the bridge neighbours and the IPAM state, not the underlay', () => {
     expect(discoverPods(host, ['10.244.1.3', '10.244.1.1', '172.16.0.5'])).to.deep.equal([
       {name: '10.244.1.3', ip: '10.244.1.3', node: 'w1'}, {name: '10.244.1.5', ip: '10.244.1.5', node: 'w1'}])
+  })
+
+  it('finds Calico-style pods by their host route to a veth of their own', () => {
+    const cal1 = loadWorld('calico').hosts.find(h => h.name === 'cal1')!
+    expect(discoverPods(cal1)).to.deep.equal([{name: '10.233.64.2', ip: '10.233.64.2', node: 'cal1'}])
+    // and a node read alone traces from it
+    const t = traceFlow({hosts: [cal1], pods: discoverPods(cal1), partial: true, podsDiscovered: true}, {src: '10.233.64.2', dst: '10.233.64.66'})
+    expect(t.src.node).to.equal('cal1')
   })
 
   it('recognises cni0 by name when only ifconfig was captured', () => {

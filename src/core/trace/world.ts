@@ -196,7 +196,7 @@ export class WorldIndex {
         return {kind: 'pod', name: text, ip: text, node: pod.node, pod, nodeView: home.view, unlisted: true}
       }
     }
-    throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node of this inventory`, `known names: ${this.knownNames()}`)
+    throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node ${this.world.partial ? 'that the tables read show' : 'of this inventory'}`, `known names: ${this.knownNames()}`)
   }
 
   knownNames(): string {
