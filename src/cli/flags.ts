@@ -47,6 +47,14 @@ export function storeSpec(f: Record<string, unknown>): {spec: string; options: S
   }
 }
 
+/** The store a command names, else the one `init` recorded on this host, else the default. */
+export async function chosenStore(flags: Record<string, unknown>): Promise<{spec: string; options: StoreOptions}> {
+  if (flags.store !== undefined) return storeSpec(flags)
+  // loaded on use: every command's flags come through this module, even --help's
+  const {recordedStore} = await import('../services/lease.js')
+  return await recordedStore(flags['state-file'] as string | undefined) ?? storeSpec(flags)
+}
+
 export const dryRunFlag = {
   'dry-run': Flags.boolean({description: 'print the plan, change nothing', helpGroup: 'OUTPUT'}),
 }

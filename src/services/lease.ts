@@ -25,11 +25,17 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
     const before = parseNetConf(raw)
     const conf = JSON.parse(raw) as Record<string, unknown>
     const key = Object.keys(conf).find(k => k.toLowerCase() === 'backend') ?? 'Backend'
-    const b: Record<string, unknown> = {Type: backend.type}
+    // The same type keeps every setting not named (Port, MTU, GBP…): a dropped Port would move every node's dstport.
+    const b: Record<string, unknown> = before.backend.type === backend.type ? {...(conf[key] as Record<string, unknown> | undefined)} : {}
+    const set = (name: string, value: unknown): void => {
+      for (const k of Object.keys(b)) if (k.toLowerCase() === name.toLowerCase()) delete b[k]
+      b[name] = value
+    }
+    set('Type', backend.type)
     if (backend.type === 'vxlan') {
-      b.VNI = backend.vni ?? (before.backend.type === 'vxlan' ? before.backend.vni : 1)
-      if (backend.port !== undefined) b.Port = backend.port
-      if (backend.directRouting) b.DirectRouting = true
+      if (backend.vni !== undefined || before.backend.type !== 'vxlan') set('VNI', backend.vni ?? 1)
+      if (backend.port !== undefined) set('Port', backend.port)
+      if (backend.directRouting !== undefined) set('DirectRouting', backend.directRouting)
     }
     conf[key] = b
     const json = JSON.stringify(conf)

@@ -358,6 +358,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     ;({iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP))
     const ifaceProblem = ifNameProblem(iface)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
+    refuseForeignAddress(snap, o, prev, iface, publicIP)
   } catch (error) {
     storeOpen.then(store => store.close()).catch(() => {})
     throw error
@@ -437,10 +438,6 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const insideOwn = (subnet: string) => subnet !== lease.subnet && cidrOverlaps(parseCidr(subnet), own)
     // what reading the store and the host found, before any plan
     const readWarnings: string[] = []
-    if (!rec.publicIPGiven && !onThisHost) {
-      const now = (snap.addresses ?? []).find(a => a.dev === iface && a.family === 4 && a.scope !== 'host')?.local
-      readWarnings.push(`this host's public IP ${publicIP} (found on ${iface} when it was set up) is on none of its interfaces now${now ? `; ${iface} has ${now}` : ''}: peers send to ${publicIP}. If the address changed: flannelctl sync --public-ip ${now ?? 'NEW_IP'} (the lease moves with it)`)
-    }
     for (const l of leases) {
       if (l.publicIP === publicIP) continue
       if (insideOwn(l.subnet)) readWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
@@ -685,4 +682,18 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
     rows.push({subnet: p.subnet, publicIP: p.publicIP, backend: p.backendType, vtepMAC: p.vtepMAC ?? null, source: p.source, state})
   }
   return rows
+}
+
+/**
+ * The public IP in the record, found on the host when it was set up, is on none of its interfaces
+ * now. Either the address changed or the record is another host's (a state file copied with a VM
+ * image, hosts sharing a filesystem): syncing on would take that host's lease and subnet, so stop
+ * before anything is written.
+ */
+function refuseForeignAddress(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord | undefined, iface: string, publicIP: string): void {
+  if (prev === undefined || o.publicIP !== undefined || prev.publicIPGiven) return
+  if ((snap.addresses ?? []).some(a => a.local === publicIP)) return
+  const now = (snap.addresses ?? []).find(a => a.dev === iface && a.family === 4 && a.scope !== 'host')?.local
+  throw userError(`this host's recorded public IP ${publicIP} (found on ${iface} when it was set up) is on none of its interfaces now${now ? `; ${iface} has ${now}` : ''}: either its address changed or the record is another host's; nothing was changed`,
+    `if the address changed: flannelctl sync --public-ip ${now ?? 'NEW_IP'} (the lease moves with it); if ${prev.store} and this record belong to another host, pass this host's own --state-file`)
 }

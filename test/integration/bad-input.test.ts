@@ -3,7 +3,7 @@
  * Each case runs init inside a fresh namespace with its own store.
  */
 import {expect} from 'chai'
-import {writeFile, mkdir, readdir, chmod} from 'node:fs/promises'
+import {writeFile, mkdir, readdir, readFile, chmod} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 import {cli, sh, inNs, uniqueLab, BIN} from '../helpers/cli.js'
@@ -118,6 +118,19 @@ describe('bad input (real namespace)', function () {
     expect(viaFlanneld.stderr).to.contain('etcd at 127.0.0.1:1 is unreachable')
     const ours = await cli(['lease', 'list'], {env: {FLANNELD_ETCD_ENDPOINTS: 'http://127.0.0.1:1', FLANNELCTL_STORE: `file:${join(dir, 'no-such-store')}`}})
     expect(ours.exitCode, ours.stderr).to.equal(0)
+  })
+
+  it('backend set keeps the settings it is not told to change (Port, MTU, DirectRouting) while the type stays', async () => {
+    const store = join(dir, 'backend-store')
+    await mkdir(join(store, 'coreos.com', 'network'), {recursive: true})
+    await writeFile(join(store, 'coreos.com', 'network', 'config'), JSON.stringify({Network: '10.50.0.0/16', Backend: {Type: 'vxlan', VNI: 7, port: 4789, DirectRouting: true, MTU: 1400}}))
+    const config = async () => JSON.parse(await readFile(join(store, 'coreos.com', 'network', 'config'), 'utf8')) as {Backend: Record<string, unknown>}
+    expect((await cli(['backend', 'set', 'vxlan', '--vni', '9', '--store', `file:${store}`])).exitCode).to.equal(0)
+    expect((await config()).Backend).to.deep.equal({Type: 'vxlan', VNI: 9, port: 4789, DirectRouting: true, MTU: 1400})
+    expect((await cli(['backend', 'set', 'vxlan', '--no-directrouting', '--store', `file:${store}`])).exitCode).to.equal(0)
+    expect((await config()).Backend).to.deep.equal({Type: 'vxlan', VNI: 9, port: 4789, DirectRouting: false, MTU: 1400})
+    expect((await cli(['backend', 'set', 'host-gw', '--store', `file:${store}`])).exitCode).to.equal(0)
+    expect((await config()).Backend).to.deep.equal({Type: 'host-gw'})
   })
 
   it('lease list on a store that holds nothing (a mistyped --store) says which store that was', async () => {

@@ -206,9 +206,13 @@ describe('node (vxlan lab, real kernel)', function () {
     for (const n of lab.nodes) expect((await cli(['sync', ...nodeFlags(lab, n)], {netns: n.netns})).exitCode).to.equal(0)
     expect(await inNs(lab.nodes[0].netns, 'ip', '-d', 'link', 'show', 'flannel.1')).to.contain('dstport 4789')
     await pingsOk()
-    expect((await cli(['backend', 'set', 'vxlan', '--vni', '7', '--store', lab.store])).exitCode).to.equal(0)
+    // the store init recorded on this host; the port set before stays
+    const vni7 = await cli(['backend', 'set', 'vxlan', '--vni', '7', '--state-file', join(lab.nodes[0].dir, 'node.json')])
+    expect(vni7.exitCode, vni7.stderr).to.equal(0)
+    expect(vni7.stdout).to.contain('vxlan (VNI 1, port 4789) → vxlan (VNI 7, port 4789)')
     await syncAll()
     for (const n of lab.nodes) expect(await vxlanDevices(n.netns)).to.deep.equal(['flannel.7'])
+    expect(await inNs(lab.nodes[0].netns, 'ip', '-d', 'link', 'show', 'flannel.7')).to.contain('dstport 4789')
     await pingsOk()
     expect((await cli(['backend', 'set', 'host-gw', '--store', lab.store])).exitCode).to.equal(0)
     await syncAll()
@@ -218,11 +222,18 @@ describe('node (vxlan lab, real kernel)', function () {
 
   it('a node whose address changed: sync says so and names the fix; sync --public-ip moves its lease, so its pods keep their subnet', async () => {
     const [n1, n2] = lab.nodes
+    // n1's record used on n2 (a state file copied with a VM image): refused before anything changes
+    const cloned = await cli(['sync', ...nodeFlags(lab, n2).slice(0, -1), join(n1.dir, 'node.json')], {netns: n2.netns})
+    expect(cloned.exitCode, cloned.stderr).to.equal(2)
+    expect(cloned.stderr).to.contain(`recorded public IP ${n1.underlayIP}`)
+    expect(await inNs(n2.netns, 'ip', '-4', 'addr', 'show', 'dev', 'cni0')).to.contain(n2.subnet.replace(/0\/24$/, '1/24'))
     const newIP = n1.underlayIP.replace(/\.\d+$/, '.21')
     await inNs(n1.netns, 'ip', 'addr', 'del', `${n1.underlayIP}/24`, 'dev', 'eth0')
     await inNs(n1.netns, 'ip', 'addr', 'add', `${newIP}/24`, 'dev', 'eth0')
+    // refused, not synced: the same record copied to another host would take that host's subnet
     const stale = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
-    expect(stale.exitCode, stale.stderr).to.equal(0)
+    expect(stale.exitCode, stale.stderr).to.equal(2)
+    expect(stale.stderr).to.contain('either its address changed or the record is another host\'s; nothing was changed')
     expect(stale.stdout + stale.stderr).to.contain(`public IP ${n1.underlayIP} (found on eth0 when it was set up) is on none of its interfaces now; eth0 has ${newIP}`)
     expect(stale.stdout + stale.stderr).to.contain(`flannelctl sync --public-ip ${newIP}`)
 

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
-import {storeFlags, storeSpec, jsonFlag} from '../../cli/flags.js'
+import {chosenStore, storeFlags, jsonFlag, nodeFlags} from '../../cli/flags.js'
 import {setBackend} from '../../services/lease.js'
 
 export default class BackendSet extends BaseCommand {
@@ -14,16 +14,17 @@ export default class BackendSet extends BaseCommand {
 
   static override args = {type: Args.string({description: 'vxlan or host-gw', required: true, options: ['vxlan', 'host-gw']})}
   static override flags = {
-    directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment', helpGroup: 'BACKEND'}),
-    vni: Flags.integer({description: 'vxlan VNI [default: 1]', min: 0, max: 16777215, helpGroup: 'BACKEND'}),
-    port: Flags.integer({description: 'vxlan UDP port [default: 8472]', min: 1, max: 65535, helpGroup: 'BACKEND'}),
+    directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment [default: as the store has it]', allowNo: true, helpGroup: 'BACKEND'}),
+    vni: Flags.integer({description: 'vxlan VNI [default: as the store has it, else 1]', min: 0, max: 16777215, helpGroup: 'BACKEND'}),
+    port: Flags.integer({description: 'vxlan UDP port [default: as the store has it, else 8472]', min: 1, max: 65535, helpGroup: 'BACKEND'}),
     ...storeFlags,
+    'state-file': nodeFlags['state-file'],
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(BackendSet)
-    const {spec, options} = storeSpec(flags)
+    const {spec, options} = await chosenStore(flags)
     const r = await setBackend(spec, options, {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port})
     if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend})
     const fmt = (b: typeof r.before.backend) => `${b.type}${b.type === 'vxlan' ? ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''})` : ''}`

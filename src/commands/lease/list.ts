@@ -1,6 +1,6 @@
 import {BaseCommand} from '../../cli/base.js'
-import {storeFlags, storeSpec, jsonFlag, nodeFlags} from '../../cli/flags.js'
-import {listLeases, recordedStore} from '../../services/lease.js'
+import {chosenStore, storeFlags, jsonFlag, nodeFlags} from '../../cli/flags.js'
+import {listLeases} from '../../services/lease.js'
 import {leaseTable} from '../../ui/leases.js'
 
 export default class LeaseList extends BaseCommand {
@@ -20,7 +20,7 @@ export default class LeaseList extends BaseCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LeaseList)
-    const {spec, options} = (flags.store === undefined ? await recordedStore(flags['state-file']) : undefined) ?? storeSpec(flags)
+    const {spec, options} = await chosenStore(flags)
     const r = await listLeases(spec, options)
     if (flags.json) return this.outJson({store: r.store, network: r.netConf?.network ?? null, backend: r.netConf?.backend ?? null, leases: r.leases, invalid: r.invalid})
     this.out(leaseTable(r.leases))
