@@ -328,19 +328,26 @@ function removeChain(snap: HostSnapshot, table: 'nat' | 'filter', chain: string,
 
 function planIptables(intent: NodeIntent, snap: HostSnapshot): Op[] {
   const ops = ensureChain(snap, 'filter', FWD_CHAIN, forwardRules(intent.network), forwardJump(), 'accept forwarded pod traffic')
-  const hasStatic = intent.peers.some(p => p.static)
   const nat: IptRule[] = intent.ipMasq ? masqRules(intent.network, intent.subnet) : []
-  if (!intent.ipMasq && hasStatic) nat.push(manualMasqRule(intent.network, intent.subnet, intent.bridge))
+  if (manualMasq(intent)) nat.push(manualMasqRule(intent.network, intent.subnet, intent.bridge))
   if (nat.length) ops.push(...ensureChain(snap, 'nat', MASQ_CHAIN, nat, masqJump(), 'masquerade pod traffic leaving the network, keep pod-to-pod sources'))
   else ops.push(...removeChain(snap, 'nat', MASQ_CHAIN, masqJump()))
   return ops
 }
 
+/** A hand-run node (static peers, no flanneld masquerade) gets the narrowed SNAT rule of a hand-run flanneld. */
+function manualMasq(intent: NodeIntent): boolean {
+  return !intent.ipMasq && intent.peers.some(p => p.static)
+}
+
 function planFiles(intent: NodeIntent, files: CurrentFiles): Op[] {
   const ops: Op[] = []
-  const env = subnetEnv(intent.network, intent.subnet, intent.mtu, intent.ipMasq)
+  // Whoever masquerades, the bridge plugin must not as well: its rule masquerades pod-to-pod traffic
+  // to other nodes too, and pods would see the node's address instead of the pod's.
+  const masquerades = intent.ipMasq || manualMasq(intent)
+  const env = subnetEnv(intent.network, intent.subnet, intent.mtu, masquerades)
   if (files.subnetEnv !== env) ops.push({tool: 'file', path: intent.subnetFile, content: env, mode: 0o644, why: 'what CNI and tools read about this lease'})
-  const conf = cniConflist({network: intent.network, subnet: intent.subnet, mtu: intent.mtu, bridge: intent.bridge, ipMasq: intent.ipMasq, plugin: intent.cniPlugin})
+  const conf = cniConflist({network: intent.network, subnet: intent.subnet, mtu: intent.mtu, bridge: intent.bridge, ipMasq: masquerades, plugin: intent.cniPlugin})
   if (files.conflist !== conf) {
     ops.push({tool: 'file', path: `${intent.cniConfDir}/${CONFLIST_NAME}`, content: conf, mode: 0o644, why: 'how the container runtime wires pods to the bridge'})
   }

@@ -288,6 +288,8 @@ export interface ReconcileOptions {
   hostModel?: HostSnapshot
   /** The store as the caller just read it (the agent reads it to see whether anything changed). */
   storeView?: StoreView
+  /** This host's record as the caller changed it: `peer add --dry-run` plans with a peer it did not write. */
+  record?: NodeRecord
 }
 
 /** What a round reads from the store: the net-conf, a migration record, the leases. */
@@ -338,7 +340,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw error
     }
   }
-  const {rec: prev, path: statePath} = await afterSnapshot(loadRecord(host, o, opts.creating))
+  const {rec: prev, path: statePath} = opts.record !== undefined ? {rec: opts.record, path: o.stateFile ?? DEFAULT_STATE_FILE}
+    : await afterSnapshot(loadRecord(host, o, opts.creating))
   const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
   const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
@@ -590,12 +593,12 @@ function validatePeer(p: StaticPeerInput): void {
   if (p.vtepMAC !== undefined && !isValidMac(p.vtepMAC)) throw userError(`--vtep-mac '${p.vtepMAC}' is not a MAC address`, 'e.g. --vtep-mac 5a:1f:00:00:00:02 (the peer\'s flannel.1 MAC)')
 }
 
-/** The network of the store this host uses; undefined while it holds no config (reconcile then says so). */
-async function storedNetwork(r: NodeRecord): Promise<string | undefined> {
+/** The network of the store this host uses (undefined while it holds no config: reconcile then says so) and its leases. */
+async function storedNetwork(r: NodeRecord): Promise<{network?: string; leases: Lease[]}> {
   const store = await openStore(r.store, storeOptions(r))
   try {
     const text = await store.getConfig()
-    return text === undefined ? undefined : parseNetConf(text).network
+    return {network: text === undefined ? undefined : parseNetConf(text).network, leases: (await store.listLeases()).leases}
   } finally {
     await store.close()
   }
@@ -616,12 +619,21 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     validatePeer(change.add)
     const s = parseCidr(change.add.subnet)
     if (r.subnet && cidrOverlaps(s, parseCidr(r.subnet))) throw userError(`${change.add.subnet} overlaps this host's own subnet ${r.subnet}`, 'a peer needs its own subnet')
-    const network = await storedNetwork(r)
+    const {network, leases} = await storedNetwork(r)
     if (network && !cidrWithin(s, parseCidr(network))) {
       throw userError(`${change.add.subnet} is outside the network ${network}`, `a peer's pod subnet lies inside the network, as every lease does (flannel's FORWARD and masquerade rules cover only it)`)
     }
     const clash = r.staticPeers.find(p => p.subnet !== change.add!.subnet && cidrOverlaps(parseCidr(p.subnet), s))
     if (clash) throw userError(`${change.add.subnet} overlaps static peer ${clash.subnet}`, `remove it first: flannelctl peer remove ${clash.subnet}`)
+    // The store's lease wins in sync, so such a peer would be listed but never routed.
+    const leased = leases.find(l => l.publicIP !== r.publicIP && cidrOverlaps(parseCidr(l.subnet), s))
+    if (leased) throw userError(`${change.add.subnet} overlaps ${leased.subnet}, leased in ${r.store} by ${leased.publicIP}`, 'that host is a peer already, through the store; a static peer needs a subnet no host leases')
+    if (change.add.vtepMAC !== undefined && r.backendType !== undefined && r.backendType !== 'vxlan') {
+      throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
+    }
+    if (!r.ipMasq && !r.staticPeers.some(p => p.subnet !== change.add!.subnet)) {
+      ctx.progress(`warning: pods created before this first static peer keep the bridge plugin's masquerade rule, which hides their address from other nodes' pods too; re-create them (new pods get ipMasq false, as this host now masquerades with the narrowed rule)`)
+    }
     const backendType = change.add.vtepMAC ? 'vxlan' : 'host-gw'
     r.staticPeers = [...r.staticPeers.filter(p => p.subnet !== change.add!.subnet),
       {subnet: change.add.subnet, publicIP: change.add.publicIP, vtepMAC: change.add.vtepMAC, backendType, static: true}]
@@ -633,7 +645,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     r.staticPeers = r.staticPeers.filter(p => p.subnet !== change.remove)
   }
   if (!ctx.dryRun) await writeRecord(host, path, r)
-  return reconcileLocked(ctx, {node: {...o, stateFile: path}, creating: false, what: 'peer'})
+  return reconcileLocked(ctx, {node: {...o, stateFile: path}, creating: false, what: 'peer', record: r})
 }
 
 export interface PeerRow {

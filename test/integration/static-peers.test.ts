@@ -3,7 +3,7 @@
  * Real traffic between the pod gateways proves the routes; the SNAT rule is checked word for word.
  */
 import {expect} from 'chai'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {cli, sh, inNs, uniqueLab} from '../helpers/cli.js'
@@ -44,11 +44,23 @@ describe('static peers (real namespaces, no shared store)', function () {
       expect(r.exitCode, r.stderr).to.equal(0)
     }
     expect((await pingGateways()).exitCode).to.not.equal(0)
+    const conflist = async () => JSON.parse(await readFile(join(dir, 'cni0', '10-flannel.conflist'), 'utf8')).plugins[0].ipMasq as boolean
+    expect(await conflist(), 'no masquerade by flannel: the bridge plugin masquerades').to.equal(true)
+    // a node without a VTEP refuses a vxlan peer; --dry-run shows the plan of the peer it did not record
+    const vxlanPeer = await cli(['peer', 'add', '--subnet', hosts[1].subnet, '--public-ip', hosts[1].ip, '--vtep-mac', '5a:1f:8e:00:00:02', ...args(0)], {netns: hosts[0].ns})
+    expect(vxlanPeer.exitCode).to.equal(2)
+    expect(vxlanPeer.stderr).to.contain('this host runs host-gw and has no vxlan device')
+    const dry = await cli(['peer', 'add', '--subnet', hosts[1].subnet, '--public-ip', hosts[1].ip, '--dry-run', ...args(0)], {netns: hosts[0].ns})
+    expect(dry.exitCode, dry.stderr).to.equal(0)
+    expect(dry.stdout).to.contain('ip route replace 10.244.2.0/24 via 192.168.160.2 dev eth0')
+    expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.2.0/24')
     for (const [i, h] of hosts.entries()) {
       const other = hosts[1 - i]
       const r = await cli(['peer', 'add', '--subnet', other.subnet, '--public-ip', other.ip, ...args(i)], {netns: h.ns})
       expect(r.exitCode, r.stderr).to.equal(0)
+      expect(r.stdout + r.stderr).to.contain('pods created before this first static peer keep the bridge plugin\'s masquerade rule')
     }
+    expect(await conflist(), 'the narrowed rule masquerades now, so the bridge plugin must not').to.equal(false)
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.contain('10.244.2.0/24 via 192.168.160.2 dev eth0')
     const nat = (await inNs(hosts[0].ns, 'iptables-save', '-t', 'nat')).split('\n').filter(l => l.startsWith('-A'))
     expect(nat).to.deep.equal([
@@ -76,6 +88,14 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.3.0/24')
     const list = JSON.parse((await cli(['peer', 'list', '--json', ...args(0)], {netns: hosts[0].ns})).stdout) as {subnet: string; state: string}[]
     expect(list.map(p => `${p.subnet} ${p.state}`)).to.deep.equal(['10.244.3.0/24 missing'])
+
+    // a subnet some host leases in the store is that host's, through the store
+    const leases = join(dir, 'store0', 'coreos.com', 'network', 'subnets')
+    await writeFile(join(leases, '10.244.7.0-24'), JSON.stringify({PublicIP: '192.168.160.7', PublicIPv6: null, BackendType: 'host-gw'}))
+    const taken = await add('10.244.7.0/25', '192.168.160.2')
+    expect(taken.exitCode).to.equal(2)
+    expect(taken.stderr).to.contain('10.244.7.0/25 overlaps 10.244.7.0/24, leased in')
+    await rm(join(leases, '10.244.7.0-24'))
 
     const outside = await add('10.99.0.0/24', '192.168.160.2')
     expect(outside.exitCode).to.equal(2)
