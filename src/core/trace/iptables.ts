@@ -75,8 +75,10 @@ const TERMINAL: ReadonlySet<string> = new Set(['ACCEPT', 'DROP', 'REJECT', 'MASQ
 const PROTO_NUMBERS: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp'}
 const ICMP_TYPES: Record<string, number> = {'echo-request': 8, 'echo-reply': 0, 'ping': 8, 'pong': 0}
 
+export type Hook = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING'
+
 /** The tables netfilter runs at each hook, in priority order. */
-const HOOK_TABLES: Record<string, readonly string[]> = {
+const HOOK_TABLES: Record<Hook, readonly string[]> = {
   PREROUTING: ['raw', 'mangle', 'nat'],
   INPUT: ['mangle', 'filter', 'security', 'nat'],
   FORWARD: ['mangle', 'filter', 'security'],
@@ -84,8 +86,13 @@ const HOOK_TABLES: Record<string, readonly string[]> = {
   POSTROUTING: ['mangle', 'nat'],
 }
 
+/** The tables at `hook` whose rules can drop a packet: all but nat, where iptables refuses DROP. */
+export function dropTables(hook: Hook): readonly string[] {
+  return HOOK_TABLES[hook].filter(t => t !== 'nat')
+}
+
 /** The hooks a packet passes, in order: a packet without a receiving device was born on this host. */
-function hooksOf(p: PacketFacts): string[] {
+function hooksOf(p: PacketFacts): Hook[] {
   if (p.inDev === undefined && !p.bridged) return ['OUTPUT', 'POSTROUTING']
   return p.dstIsLocal ? ['PREROUTING', 'INPUT'] : ['PREROUTING', 'FORWARD', 'POSTROUTING']
 }
