@@ -199,6 +199,18 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
     expect(t.warnings.some(x => x.code === 'ASSUMED' && x.node === 'node2' && x.message.includes('--mode random'))).to.equal(true)
   })
 
+  it('a nat OUTPUT DNAT redirects what the host itself sends, and the reply is mapped back when it arrives', () => {
+    const dnat = '-d 10.244.2.99/32 -j DNAT --to-destination 10.244.2.5'
+    const w = applyPatches(vxlan, [rule('node1', 'nat', 'OUTPUT', dnat)])
+    const t = traceFlow(w, {src: 'node1', dst: '10.244.2.99'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps[0]).to.include({kind: 'nat', verdict: 'dnat', evidence: `-A OUTPUT ${dnat}`})
+    expect(t.hops.at(-1)!.node).to.equal('pod-b')
+    const last = t.returnPath.hops.at(-1)!
+    expect(last.node).to.equal('node1')
+    expect(last.steps.map(s => s.verdict)).to.include('de-nat')
+  })
+
   it('only the first packet of a connection meets nat: the reply is not DNATed', () => {
     const w = applyPatches(vxlan, [rule('node1', 'nat', 'PREROUTING', '-s 10.244.2.5/32 -j DNAT --to-destination 10.244.1.35')])
     const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})

@@ -311,6 +311,8 @@ class Walk {
     if (!origin) {
       const denied = this.filter(hop, view, 'INPUT', this.facts(view, packet, inDev, undefined))
       if (denied) return denied
+      // A reply to a connection this host sent and DNATed in OUTPUT is mapped back at INPUT.
+      packet = this.replySource(hop, view, packet)
     }
     if (packet.tunnel !== undefined) return this.decapsulate(hop, view, packet)
     hop.out = 'local'
