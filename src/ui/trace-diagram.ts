@@ -95,7 +95,7 @@ export function buildDiagram(trace: Trace): Diagram {
     const failingAt = failingStep ? hop.steps.indexOf(failingStep) : -1
     const forwardFails = failingAt >= 0 && (encapAt < 0 || failingAt < encapAt)
     const encapFails = failingAt >= 0 && encapAt >= 0 && failingAt >= encapAt
-    const nat = hop.steps.find(s => s.verdict === 'masquerade' || s.verdict === 'snat')
+    const nat = hop.steps.find(s => s.verdict === 'masquerade' || s.verdict === 'snat' || s.verdict === 'dnat')
     const forwardLabel = forwardFails ? stepText(failingStep!) : [routeText(hop.steps), nat ? nat.verdict.toUpperCase() : ''].filter(Boolean).join(', ')
     const forwardTone: Tone = forwardFails ? 'fail' : nat && natWarned.has(hop.node) ? 'warn' : 'plain'
 

@@ -20,7 +20,7 @@ const EXPLANATION_COLUMN = 2 + KIND_WIDTH
 export function renderTrace(trace: Trace, options: RenderOptions): string {
   const paint = (style: Style, s: string): string => options.color ? `\u001B[${CODES[style]}m${s}\u001B[0m` : s
   const verdictStyle = (v: Step['verdict']): Style | undefined =>
-    v === 'drop' ? 'red' : v === 'assumed' || v === 'unknown' || v === 'exit' ? 'yellow' : v === 'masquerade' || v === 'snat' || v === 'de-nat' ? 'cyan' : 'green'
+    v === 'drop' ? 'red' : v === 'assumed' || v === 'unknown' || v === 'exit' ? 'yellow' : v === 'masquerade' || v === 'snat' || v === 'dnat' || v === 'de-nat' ? 'cyan' : 'green'
 
   const lines: string[] = []
   lines.push(`${endpoint(trace.src)} → ${endpoint(trace.dst)}  ${flowText(trace)}`)

@@ -115,3 +115,106 @@ describe('trace failures found on a real kernel', () => {
     expect(t.failure!.fix.map(f => f.command)).to.include('sysctl -w net.ipv4.conf.flannel/1.rp_filter=2')
   })
 })
+
+describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+  /** `iptables -t TABLE -A CHAIN SPEC` on a host of the vxlan world */
+  const rule = (host: string, table: string, chain: string, spec: string) => ({host, op: 'add' as const, table: 'iptables.rules', value: {table, chain, spec, raw: `-A ${chain} ${spec}`}})
+
+  it('a raw PREROUTING drop of vxlan UDP on the receiver stops the outer packet there', () => {
+    const w = applyPatches(vxlan, [rule('node2', 'raw', 'PREROUTING', '-p udp -m udp --dport 8472 -j DROP')])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure).to.deep.include({node: 'node2', step: 'filter', evidence: '-A PREROUTING -p udp -m udp --dport 8472 -j DROP'})
+    expect(t.failure!.reason).to.contain('raw PREROUTING on node2 drops udp 192.168.100.11 → 192.168.100.12:8472')
+    expect(t.failure!.fix).to.deep.include({node: 'node2', command: 'iptables -t raw -D PREROUTING -p udp -m udp --dport 8472 -j DROP'})
+  })
+
+  it('a mangle FORWARD drop ends the trace where the packet is forwarded', () => {
+    const w = applyPatches(vxlan, [rule('node2', 'mangle', 'FORWARD', '-d 10.244.2.5/32 -j DROP')])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.node).to.equal('node2')
+    expect(t.failure!.reason).to.match(/^mangle FORWARD on node2 drops icmp 10\.244\.1\.34 → 10\.244\.2\.5/)
+    expect(t.failure!.fix).to.deep.equal([{node: 'node2', command: 'iptables -t mangle -D FORWARD -d 10.244.2.5/32 -j DROP'}])
+  })
+
+  it('a mangle POSTROUTING drop on the sender stops the inner packet, not the outer one', () => {
+    const w = applyPatches(vxlan, [rule('node1', 'mangle', 'POSTROUTING', '-d 10.244.2.5/32 -j DROP')])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.reason).to.contain('mangle POSTROUTING on node1 drops icmp 10.244.1.34 → 10.244.2.5')
+  })
+
+  it('a mangle PREROUTING drop meets the inner packet after decapsulation', () => {
+    const w = applyPatches(vxlan, [rule('node2', 'mangle', 'PREROUTING', '-s 10.244.1.34/32 -i flannel.1 -j DROP')])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.node).to.equal('node2')
+    expect(t.hops.at(-1)!.steps.map(s => s.kind)).to.deep.equal(['decap', 'filter'])
+  })
+
+  it('decides a ttl match on the TTL the packet has at that host: one less per routing hop', () => {
+    const w = applyPatches(vxlan, [
+      rule('node1', 'mangle', 'FORWARD', '-m ttl --ttl-lt 63 -j DROP'),
+      rule('node2', 'mangle', 'FORWARD', '-m ttl --ttl-lt 63 -j DROP'),
+    ])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.node).to.equal('node2')
+    expect(t.warnings.map(x => x.message).join('\n')).to.not.contain('ttl')
+  })
+
+  it('a rate-limited DROP is an assumption that names the drop, not a clean delivery nor a certain drop', () => {
+    const w = applyPatches(vxlan, [rule('node2', 'mangle', 'FORWARD', '-p icmp -m limit --limit 1/sec -j DROP')])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    const warning = t.warnings.find(x => x.code === 'ASSUMED' && x.node === 'node2')
+    expect(warning?.message).to.contain('rate limited').and.to.contain('the packet is dropped')
+  })
+
+  it('a nat PREROUTING DNAT sends the packet to the new destination, and the reply gets the old one back as its source', () => {
+    const dnat = '-d 10.244.2.99/32 -p icmp -j DNAT --to-destination 10.244.2.5'
+    const w = applyPatches(vxlan, [rule('node2', 'nat', 'PREROUTING', dnat)])
+    const t = traceFlow(w, {src: 'pod-a', dst: '10.244.2.99'})
+    expect(t.disposition).to.equal('DELIVERED')
+    const node2 = t.hops.find(h => h.node === 'node2')!
+    expect(node2.steps.find(s => s.kind === 'nat')).to.deep.equal({kind: 'nat', verdict: 'dnat', evidence: `-A PREROUTING ${dnat}`,
+      explanation: 'PREROUTING DNAT: destination 10.244.2.99 becomes 10.244.2.5'})
+    expect(t.hops.at(-1)!.node).to.equal('pod-b')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.hops[0].node).to.equal('pod-b')
+    const back = t.returnPath.hops.find(h => h.node === 'node2')!.steps.find(s => s.kind === 'nat')
+    expect(back).to.include({verdict: 'de-nat', evidence: `-A PREROUTING ${dnat}`})
+    expect(back!.explanation).to.contain('the source 10.244.2.99')
+    expect(t.warnings.filter(x => x.code === 'SOURCE_NATED')).to.deep.equal([])
+  })
+
+  it('a DNAT that rests on an undecidable match (kube-proxy\'s -m statistic) is assumed not to happen', () => {
+    const w = applyPatches(vxlan, [rule('node2', 'nat', 'PREROUTING', '-d 10.244.2.5/32 -m statistic --mode random --probability 0.5 -j DNAT --to-destination 10.244.2.6')])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.at(-1)!.node).to.equal('pod-b')
+    expect(t.warnings.some(x => x.code === 'ASSUMED' && x.node === 'node2' && x.message.includes('--mode random'))).to.equal(true)
+  })
+
+  it('a nat OUTPUT DNAT redirects what the host itself sends, and the reply is mapped back when it arrives', () => {
+    const dnat = '-d 10.244.2.99/32 -j DNAT --to-destination 10.244.2.5'
+    const w = applyPatches(vxlan, [rule('node1', 'nat', 'OUTPUT', dnat)])
+    const t = traceFlow(w, {src: 'node1', dst: '10.244.2.99'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps[0]).to.include({kind: 'nat', verdict: 'dnat', evidence: `-A OUTPUT ${dnat}`})
+    expect(t.hops.at(-1)!.node).to.equal('pod-b')
+    const last = t.returnPath.hops.at(-1)!
+    expect(last.node).to.equal('node1')
+    expect(last.steps.map(s => s.verdict)).to.include('de-nat')
+  })
+
+  it('only the first packet of a connection meets nat: the reply is not DNATed', () => {
+    const w = applyPatches(vxlan, [rule('node1', 'nat', 'PREROUTING', '-s 10.244.2.5/32 -j DNAT --to-destination 10.244.1.35')])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.hops.at(-1)!.node).to.equal('pod-a')
+  })
+})

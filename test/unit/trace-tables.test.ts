@@ -172,6 +172,66 @@ describe('trace tables', () => {
       const d = r.evaluate('nat', 'POSTROUTING', pkt({dst: '8.8.8.8', outDev: 'eth0'}))
       expect(d).to.include({action: 'SNAT', toAddress: '203.0.113.5'})
     })
+
+    it('decides iprange, with negation', () => {
+      const r = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -m iprange --src-range 10.244.1.30-10.244.1.40 -j DROP
+        -A FORWARD -m iprange ! --dst-range 10.244.0.0-10.244.255.255 -j REJECT`))
+      expect(r.evaluate('filter', 'FORWARD', pkt()).action).to.equal('DROP')
+      expect(r.evaluate('filter', 'FORWARD', pkt({src: '10.244.1.41'})).action).to.equal('ACCEPT')
+      expect(r.evaluate('filter', 'FORWARD', pkt({src: '10.244.1.41', dst: '8.8.8.8'})).action).to.equal('REJECT')
+      expect(r.evaluate('filter', 'FORWARD', pkt({src: '10.244.1.41'})).assumptions).to.deep.equal([])
+    })
+
+    it('decides ttl from the TTL the packet has at the hook, and leaves it open when unknown', () => {
+      const r = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -m ttl --ttl-lt 10 -j DROP
+        -A FORWARD -m ttl ! --ttl-eq 63 -j REJECT
+        -A FORWARD -m ttl --ttl-gt 100 -j DROP`))
+      expect(r.evaluate('filter', 'FORWARD', pkt({ttl: 63})).action).to.equal('ACCEPT')
+      expect(r.evaluate('filter', 'FORWARD', pkt({ttl: 5})).action).to.equal('DROP')
+      expect(r.evaluate('filter', 'FORWARD', pkt({ttl: 62})).action).to.equal('REJECT')
+      const unknown = r.evaluate('filter', 'FORWARD', pkt())
+      expect(unknown.action).to.equal('ACCEPT')
+      expect(unknown.assumptions[0]).to.contain('--ttl-lt 10').and.to.contain('where it does the packet is dropped')
+    })
+
+    it('decides pkttype: a traced packet is unicast unless its destination is a broadcast or multicast address', () => {
+      const r = new RuleSet(rules(`
+        :INPUT ACCEPT
+        -A INPUT -m pkttype --pkt-type broadcast -j DROP
+        -A INPUT -m pkttype ! --pkt-type unicast -j REJECT`))
+      expect(r.evaluate('filter', 'INPUT', pkt()).action).to.equal('ACCEPT')
+      expect(r.evaluate('filter', 'INPUT', pkt({pktType: 'broadcast'})).action).to.equal('DROP')
+      expect(r.evaluate('filter', 'INPUT', pkt({pktType: 'multicast'})).action).to.equal('REJECT')
+    })
+
+    it('decides length from the IP length when the size is known, and assumes otherwise', () => {
+      const r = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -p icmp -m length --length 1000:65535 -j DROP
+        -A FORWARD -p icmp -m length ! --length 0:100 -j REJECT`))
+      expect(r.evaluate('filter', 'FORWARD', pkt({length: 1400})).action).to.equal('DROP')
+      expect(r.evaluate('filter', 'FORWARD', pkt({length: 84})).action).to.equal('ACCEPT')
+      expect(r.evaluate('filter', 'FORWARD', pkt({length: 500})).action).to.equal('REJECT')
+      const unknown = r.evaluate('filter', 'FORWARD', pkt())
+      expect(unknown.action).to.equal('ACCEPT')
+      expect(unknown.assumptions).to.have.length(2)
+      expect(unknown.assumptions[0]).to.contain('--length 1000:65535').and.to.contain('give --size')
+    })
+
+    it('takes a rate limit as undecidable: a limited DROP is an assumption, not a certain drop nor a certain pass', () => {
+      const r = new RuleSet(rules(`
+        :INPUT ACCEPT
+        -A INPUT -p icmp -m limit --limit 1/sec --limit-burst 4 -j DROP`))
+      const d = r.evaluate('filter', 'INPUT', pkt())
+      expect(d.action).to.equal('ACCEPT')
+      expect(d.assumptions).to.deep.equal([
+        'rate limited: `--limit 1/sec --limit-burst 4` in `-A INPUT -p icmp -m limit --limit 1/sec --limit-burst 4 -j DROP` matches the first packets (up to its burst) and not those after them; assumed the rule does not match, but where it does the packet is dropped',
+      ])
+    })
   })
 
   describe('route lookup', () => {

@@ -25,8 +25,8 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import type {PacketFacts} from './iptables.js'
-import {type NatRecord, postrouting, reverseTranslation} from './nat.js'
+import {type Hook, type PacketFacts, dropTables} from './iptables.js'
+import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
   isVxlanLink, vxlanDevice, vxlanDevices, vxlanEvidence,
@@ -36,6 +36,8 @@ import {filterFixes, homeNode, linkDownCause, podNetwork, routeFixes, sysctlComm
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
+/** The TTL a packet leaves its sender with (net.ipv4.ip_default_ttl), the outer vxlan packet too. */
+const START_TTL = 64
 
 interface Tunnel {
   inner: Packet
@@ -56,6 +58,8 @@ interface Packet {
   sport?: number
   dport?: number
   size?: number
+  /** one less for every host that routes it on; a bridge does not touch it */
+  ttl: number
   state: 'NEW' | 'ESTABLISHED'
   icmpType?: number
   /** set on the outer UDP packet of a vxlan tunnel; the traced packet rides inside */
@@ -179,26 +183,71 @@ class Walk {
 
     let packet = a.packet
     if (!a.origin) {
-      packet = this.undoNat(hop, a.view, packet)
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
       if (down) return down
       const big = this.receivingMtu(hop, a.view, a.inDev, packet)
       if (big) return big
+      const pre = this.prerouting(hop, a.view, a.inDev, packet)
+      if ('end' in pre) return pre
+      packet = pre
       const rp = this.reversePath(hop, a.view, a.inDev, packet)
       if (rp) return rp
+    } else {
+      // A locally sent packet meets nat OUTPUT before its route is looked up again.
+      packet = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
     return this.forward(hop, a.view, a.inDev, packet, a.origin)
   }
 
+  /**
+   * PREROUTING, before the route lookup: raw and mangle may drop the packet (the outer vxlan packet
+   * too), then conntrack maps a reply back (de-SNAT) or nat sends a new connection elsewhere (DNAT).
+   */
+  private prerouting(hop: Hop, view: HostView, inDev: string, packet: Packet): Packet | End {
+    const denied = this.filter(hop, view, 'PREROUTING', this.facts(view, packet, inDev, undefined))
+    if (denied) return denied
+    return this.destinationNat(hop, view, 'PREROUTING', inDev, this.undoNat(hop, view, packet))
+  }
+
   /** conntrack maps a reply back to the address this host rewrote on the way out (before routing). */
   private undoNat(hop: Hop, view: HostView, packet: Packet): Packet {
     if (this.direction !== 'return' || packet.tunnel !== undefined) return packet
-    const undo = reverseTranslation(this.nat, view.name, packet.dst)
+    const undo = reverseTranslation(this.nat, view.name, 'src', packet.dst)
     if (undo === undefined) return packet
     const back = {...packet, dst: undo.from}
     this.lastPacket = back
     this.step(hop, 'nat', 'de-nat', undo.evidence, `conntrack maps the reply for ${undo.to} back to ${undo.from}, the address this host rewrote on the way out`)
+    return back
+  }
+
+  /**
+   * nat PREROUTING (OUTPUT for a packet born here) on the first packet of a connection: a DNAT
+   * sends it to another destination, which the route lookup then follows; conntrack puts the old
+   * address back as the reply's source (see replySource).
+   */
+  private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet): Packet {
+    if (packet.state !== 'NEW' || packet.tunnel !== undefined) return packet
+    const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
+    if (outcome === undefined) return packet
+    for (const a of outcome.decision.assumptions) this.assume(view, a)
+    if (outcome.newDst === undefined) return packet
+    const d = outcome.decision
+    const translated = {...packet, dst: outcome.newDst}
+    this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst} becomes ${outcome.newDst}`)
+    this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: outcome.newDst, evidence: d.evidence})
+    this.lastPacket = translated
+    return translated
+  }
+
+  /** conntrack gives a reply leaving a host that DNATed the request the source the request was sent to. */
+  private replySource(hop: Hop, view: HostView, packet: Packet): Packet {
+    if (this.direction !== 'return' || packet.tunnel !== undefined) return packet
+    const undo = reverseTranslation(this.nat, view.name, 'dst', packet.src)
+    if (undo === undefined) return packet
+    const back = {...packet, src: undo.from}
+    this.lastPacket = back
+    this.step(hop, 'nat', 'de-nat', undo.evidence, `conntrack gives the reply from ${undo.to} the source ${undo.from}, the destination this host rewrote on the way in`)
     return back
   }
 
@@ -261,6 +310,8 @@ class Walk {
     if (!origin) {
       const denied = this.filter(hop, view, 'INPUT', this.facts(view, packet, inDev, undefined))
       if (denied) return denied
+      // A reply to a connection this host sent and DNATed in OUTPUT is mapped back at INPUT.
+      packet = this.replySource(hop, view, packet)
     }
     if (packet.tunnel !== undefined) return this.decapsulate(hop, view, packet)
     hop.out = 'local'
@@ -297,7 +348,8 @@ class Walk {
       `UDP ${outer.src} → ${outer.dst}:${t.port} VNI ${t.vni}: ${device.name} takes the frame for ${t.innerMac} and hands in ${t.inner.src} → ${t.inner.dst}`)
     hop.in = device.name
     this.lastPacket = t.inner
-    const inner = this.undoNat(hop, view, t.inner)
+    const inner = this.prerouting(hop, view, device.name, t.inner)
+    if ('end' in inner) return inner
     const down = this.reversePath(hop, view, device.name, inner)
     if (down) return down
     if (view.isLocal(inner.dst)) return this.arriveLocal(hop, view, device.name, inner, false)
@@ -378,6 +430,7 @@ class Walk {
     if (!origin) {
       const off = this.forwarding(hop, view, inDev)
       if (off) return off
+      packet = {...packet, ttl: packet.ttl - 1}
     }
     const table = view.routes
     if (table === undefined) {
@@ -428,7 +481,9 @@ class Walk {
     const big = this.mtu(hop, view, dev, packet)
     if (big) return big
     const nexthop = route.gateway ?? packet.dst
-    packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, packet)
+    const mangled = this.filter(hop, view, 'POSTROUTING', this.facts(view, packet, origin ? undefined : inDev, dev))
+    if (mangled) return mangled
+    packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.replySource(hop, view, packet))
 
     const vx = vxlanDevice(view, dev)
     if (vx !== undefined) return this.vxlanSend(hop, view, vx, nexthop, packet, route)
@@ -481,30 +536,42 @@ class Walk {
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: packet.state, icmpType: packet.icmpType,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
+      ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
     }
   }
 
-  private filter(hop: Hop, view: HostView, chain: 'INPUT' | 'FORWARD' | 'OUTPUT', facts: PacketFacts, bridged = false): End | undefined {
+  /**
+   * Every table that can drop a packet at `hook`, in netfilter's order (raw, mangle, filter,
+   * security); nat only rewrites addresses and is walked apart. Only filter's verdict is a step
+   * unless another table drops: their chains are empty or marking on almost every host.
+   */
+  private filter(hop: Hop, view: HostView, hook: Hook, facts: PacketFacts, bridged = false): End | undefined {
     const rules = view.iptables
     if (rules === undefined) {
-      if (!this.isNode(view)) return undefined
-      this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${chain} chain accepts`)
-      if (chain === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
+      if (!this.isNode(view) || hook === 'PREROUTING' || hook === 'POSTROUTING') return undefined
+      this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${hook} chain accepts`)
+      if (hook === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
       return undefined
     }
-    if (chain !== 'FORWARD' && !rules.active('filter', chain)) return undefined
-    const d = rules.evaluate('filter', chain, {...facts, bridged})
-    for (const a of d.assumptions) this.assume(view, a)
-    const where = d.path.join(' → ')
     const what = `${facts.proto} ${facts.src} → ${facts.dst}${facts.dport !== undefined ? `:${facts.dport}` : ''} (${facts.state})`
-    if (d.action === 'ACCEPT') {
-      this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
-      return undefined
+    for (const table of dropTables(hook)) {
+      // FORWARD's filter verdict is shown even from an empty chain: it is where pod traffic is let through or not.
+      const shown = table === 'filter' && hook === 'FORWARD'
+      if (!shown && !rules.active(table, hook)) continue
+      const d = rules.evaluate(table, hook, {...facts, bridged})
+      for (const a of d.assumptions) this.assume(view, a)
+      const where = d.path.join(' → ')
+      const chain = table === 'filter' ? hook : `${table} ${hook}`
+      if (d.action === 'ACCEPT') {
+        if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
+        continue
+      }
+      const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
+      return this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
+        `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${d.action === 'REJECT' ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}`,
+        fix)
     }
-    const fix = filterFixes(view, 'filter', chain, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
-    return this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
-      `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${d.action === 'REJECT' ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}`,
-      fix)
+    return undefined
   }
 
   private mtu(hop: Hop, view: HostView, dev: string, packet: Packet): End | undefined {
@@ -567,7 +634,7 @@ class Walk {
     this.step(hop, 'nat', outcome.verdict, d.evidence,
       `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}: source ${packet.src} becomes ${outcome.newSrc}${packet.tunnel ? ' (outer packet)' : ''}`)
     if (packet.tunnel === undefined) {
-      this.nat.push({node: view.name, from: packet.src, to: outcome.newSrc, evidence: d.evidence})
+      this.nat.push({node: view.name, field: 'src', from: packet.src, to: outcome.newSrc, evidence: d.evidence})
       this.lastPacket = translated
     }
     return translated
@@ -763,7 +830,7 @@ class Walk {
     const underDev = underlay !== undefined ? routeDevice(table, underlay) : undefined
     const outerSrc = vx.local ?? (underlay !== undefined ? view.sourceFor(underDev === underlay.dev ? underlay : {...underlay, dev: underDev}, remote) : undefined) ?? view.firstGlobalAddress() ?? '0.0.0.0'
     const outer: Packet = {
-      src: outerSrc, dst: remote, proto: 'udp', dport: vx.port, state: 'NEW',
+      src: outerSrc, dst: remote, proto: 'udp', dport: vx.port, state: 'NEW', ttl: START_TTL,
       size: packet.size !== undefined ? packet.size + VXLAN_OVERHEAD : undefined, tunnel,
     }
     this.step(hop, 'encap', vx.assumed ? 'assumed' : 'ok', vxlanEvidence(vx),
@@ -948,7 +1015,7 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
       srcIp = src.nodeView!.sourceFor(dev === r.dev ? r : {...r, dev}, dst.ip) ?? srcIp
     }
   }
-  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined}
+  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined}
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   const fwdEnd = src.ip === dst.ip && src.kind === dst.kind
@@ -959,17 +1026,19 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
   if (fwdEnd.disposition === 'DELIVERED') traceroute.push(dst.ip)
 
   let returnPath: ReturnPath
-  if (dst.kind === 'address') {
+  const seen = fwd.lastPacket
+  // A DNAT on the way sent the request elsewhere: the reply starts where it went.
+  const replier = seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination')
+  if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
   } else {
-    const seen = fwd.lastPacket
     // No size for the reply: the kernel's echo reply may be fragmented (no DF), a TCP reply's size is unknown.
     const reply: Packet = {
-      src: dst.ip, dst: seen.src, proto: flow.proto, sport: flow.dport, dport: request.sport,
-      state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
+      src: seen.dst, dst: seen.src, proto: flow.proto, sport: flow.dport, dport: request.sport,
+      ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
     }
     const back = new Walk(w, warnings, nat, 'return', network, reply)
-    const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, dst, reply))
+    const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) returnPath.failure = backEnd.failure
     // A ping needs both ways: the fix lists what the reply needs too. A VNI or port disagreement is
@@ -991,7 +1060,7 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
     }
   }
   if (src.kind === 'pod' && dst.kind === 'pod') {
-    for (const r of nat) {
+    for (const r of nat.filter(x => x.field === 'src')) {
       warnings.add('SOURCE_NATED', r.node, `${r.node} rewrites the source ${r.from} to ${r.to} (${r.evidence}): ${dst.name} sees ${r.to} instead of ${src.name}'s address`)
     }
   }

@@ -6,7 +6,7 @@
  */
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, Route} from '../model.js'
 import {USABLE_NEIGH_STATES} from '../model.js'
-import {cidrContains, ipToInt, isIPv4, parseCidr} from '../addr.js'
+import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
 import {RouteTable, localRoutePrefixes} from './routes.js'
 import {RuleSet} from './iptables.js'
 
@@ -118,6 +118,18 @@ export class HostView {
   ownAddress(ip: string): Address | undefined {
     if (!this.addrByIp) this.indexAddresses()
     return this.addrByIp!.get(ip)
+  }
+
+  /**
+   * What kind of frame carries a packet for `ip` (`-m pkttype`): multicast for 224.0.0.0/4,
+   * broadcast for 255.255.255.255 or the broadcast address of one of this host's subnets.
+   */
+  frameKindFor(ip: string): 'unicast' | 'broadcast' | 'multicast' {
+    const n = ipToInt(ip)
+    if (n >>> 28 === 0xe) return 'multicast'
+    if (n === 0xffffffff) return 'broadcast'
+    const directed = this.ipv4Addresses().some(a => a.prefixlen < 31 && ((ipToInt(a.local) | ~maskOf(a.prefixlen)) >>> 0) === n)
+    return directed ? 'broadcast' : 'unicast'
   }
 
   /** The kernel's local table: own addresses, 127/8 and `local` routes. */

@@ -23,6 +23,12 @@ export interface PacketFacts {
   srcIsLocal?: boolean
   /** a frame bridged by a bridge with br_netfilter on (physdev matches) */
   bridged?: boolean
+  /** the IP TTL at this hook; undefined when unknown */
+  ttl?: number
+  /** the IP total length in bytes; undefined when the flow gave no --size */
+  length?: number
+  /** the link-layer kind of the destination (`-m pkttype`); the traced packet is unicast unless told otherwise */
+  pktType?: 'unicast' | 'broadcast' | 'multicast'
 }
 
 type Tri = boolean | 'unknown'
@@ -36,6 +42,8 @@ interface Condition {
   on?: 'mark' | 'inDev' | 'outDev'
   /** the rule text this evaluator cannot decide (an ipset, an owner match) */
   undecidable?: string
+  /** why it cannot, when the generic "cannot evaluate" would mislead (a rate limit matches some packets, not others) */
+  why?: string
 }
 
 export interface ParsedRule {
@@ -67,8 +75,10 @@ const TERMINAL: ReadonlySet<string> = new Set(['ACCEPT', 'DROP', 'REJECT', 'MASQ
 const PROTO_NUMBERS: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp'}
 const ICMP_TYPES: Record<string, number> = {'echo-request': 8, 'echo-reply': 0, 'ping': 8, 'pong': 0}
 
+export type Hook = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING'
+
 /** The tables netfilter runs at each hook, in priority order. */
-const HOOK_TABLES: Record<string, readonly string[]> = {
+const HOOK_TABLES: Record<Hook, readonly string[]> = {
   PREROUTING: ['raw', 'mangle', 'nat'],
   INPUT: ['mangle', 'filter', 'security', 'nat'],
   FORWARD: ['mangle', 'filter', 'security'],
@@ -76,8 +86,13 @@ const HOOK_TABLES: Record<string, readonly string[]> = {
   POSTROUTING: ['mangle', 'nat'],
 }
 
+/** The tables at `hook` whose rules can drop a packet: all but nat, where iptables refuses DROP. */
+export function dropTables(hook: Hook): readonly string[] {
+  return HOOK_TABLES[hook].filter(t => t !== 'nat')
+}
+
 /** The hooks a packet passes, in order: a packet without a receiving device was born on this host. */
-function hooksOf(p: PacketFacts): string[] {
+function hooksOf(p: PacketFacts): Hook[] {
   if (p.inDev === undefined && !p.bridged) return ['OUTPUT', 'POSTROUTING']
   return p.dstIsLocal ? ['PREROUTING', 'INPUT'] : ['PREROUTING', 'FORWARD', 'POSTROUTING']
 }
@@ -175,6 +190,32 @@ function portIn(spec: string, port: number | undefined): Tri {
     if (port >= a && port <= b) return true
   }
   return false
+}
+
+/** `A-B` (iprange): inclusive; a malformed range is unknown rather than false. */
+function inIpRange(spec: string, ip: string): Tri {
+  const [a, b] = spec.split('-')
+  try {
+    const n = ipToInt(ip)
+    return n >= ipToInt(a) && n <= ipToInt(b ?? a)
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** `A[:B]` (length): inclusive, an open end reaching 0 or 65535 as iptables reads it. */
+function inNumberRange(spec: string, value: number | undefined): Tri {
+  if (value === undefined) return 'unknown'
+  const [lo, hi] = spec.split(':')
+  const a = lo === '' ? 0 : Number(lo)
+  const b = hi === undefined ? a : hi === '' ? 65535 : Number(hi)
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return 'unknown'
+  return value >= a && value <= b
+}
+
+function ttlMatches(op: string, n: number, ttl: number | undefined): Tri {
+  if (ttl === undefined || !Number.isFinite(n)) return 'unknown'
+  return op === '--ttl-eq' ? ttl === n : op === '--ttl-lt' ? ttl < n : ttl > n
 }
 
 function not(t: Tri, negate: boolean): Tri {
@@ -292,6 +333,39 @@ export function parseRule(rule: IptablesRule): ParsedRule {
       }
       case '--limit-iface-in': case '--limit-iface-out':
         break
+      case '--limit-burst':
+        arg()
+        break
+      case '--src-range': case '--dst-range': {
+        const v = arg()
+        const which = tok === '--src-range' ? 'src' : 'dst'
+        conditions.push({test: p => not(inIpRange(v, p[which]), neg)})
+        break
+      }
+      case '--ttl-eq': case '--ttl-lt': case '--ttl-gt': {
+        const n = Number(arg())
+        conditions.push({test: p => not(ttlMatches(tok, n, p.ttl), neg), undecidable: `${neg ? '! ' : ''}${tok} ${n} (the TTL is unknown here)`})
+        break
+      }
+      case '--pkt-type': {
+        const v = arg().toLowerCase()
+        // `host` is the kernel's name for unicast to this host; both mean a unicast frame here.
+        const wanted = v === 'host' ? 'unicast' : v
+        conditions.push({test: p => not((p.pktType ?? 'unicast') === wanted, neg)})
+        break
+      }
+      case '--length': {
+        const v = arg()
+        conditions.push({test: p => not(inNumberRange(v, p.length), neg), undecidable: `${neg ? '! ' : ''}--length ${v} (the packet size is unknown: give --size)`})
+        break
+      }
+      case '--limit': case '--hashlimit-upto': case '--hashlimit-above': case '--hashlimit': {
+        // Token buckets: the first packets (up to the burst) match, later ones do not, so neither answer holds.
+        const words = [tok, arg()]
+        while (i + 1 < t.length && /^--(limit-burst|hashlimit-)/.test(t[i + 1])) words.push(t[++i], t[++i] ?? '')
+        conditions.push({test: () => 'unknown', undecidable: words.join(' ').trim(), why: 'rate limited'})
+        break
+      }
       case '--physdev-is-bridged':
         conditions.push({test: p => not(Boolean(p.bridged), neg)})
         break
@@ -309,7 +383,6 @@ export function parseRule(rule: IptablesRule): ParsedRule {
           // An option this evaluator does not know: take its arguments and treat the rule as undecidable.
           const words = [tok]
           while (i + 1 < t.length && !t[i + 1].startsWith('-') && t[i + 1] !== '!') words.push(t[++i])
-          if (['--limit', '--limit-burst'].includes(tok)) break
           unknown([neg ? '!' : '', ...words].filter(Boolean).join(' '))
         }
       }
@@ -318,6 +391,21 @@ export function parseRule(rule: IptablesRule): ParsedRule {
   // Modules that decide without any option; the others' options were judged above.
   for (const m of modules) if (['socket', 'rpfilter', 'ipvs'].includes(m)) unknown(`-m ${m}`)
   return {rule, conditions, target, targetArgs, goto}
+}
+
+/**
+ * The warning for a rule the walk skipped because it could not decide it. A skipped DROP/REJECT is
+ * named as such: the trace may then say DELIVERED for a packet the kernel drops.
+ */
+function assumedNoMatch(pr: ParsedRule, undecided: Condition[]): string {
+  const texts = undecided.flatMap(c => c.undecidable !== undefined ? [`\`${c.undecidable}\``] : []).join(' and ')
+  const rated = undecided.some(c => c.why === 'rate limited')
+  const head = rated
+    ? `rate limited: ${texts} in \`${pr.rule.raw}\` matches the first packets (up to its burst) and not those after them`
+    : `cannot evaluate ${texts} in \`${pr.rule.raw}\``
+  const stops = pr.target === 'DROP' || pr.target === 'REJECT'
+  const tail = stops ? `; assumed the rule does not match, but where it does the packet is ${pr.target === 'DROP' ? 'dropped' : 'rejected'}` : '; assumed the rule does not match'
+  return head + tail
 }
 
 function targetAddress(args: string[]): string | undefined {
@@ -445,12 +533,12 @@ export class RuleSet {
     if (depth > 32) return {kind: 'end'}
     for (const pr of this.rules(table, chain)) {
       let result: Tri = true
-      const undecided: string[] = []
+      const undecided: Condition[] = []
       for (const c of pr.conditions) {
         const v = c.test(p)
         if (v === 'unknown') {
           result = 'unknown'
-          if (c.undecidable) undecided.push(c.undecidable)
+          undecided.push(c)
           continue
         }
         // A known answer resting on an assumption (the packet's mark) still shaped the verdict.
@@ -462,7 +550,7 @@ export class RuleSet {
         }
       }
       if (result === 'unknown') {
-        const a = `cannot evaluate ${undecided.map(u => `\`${u}\``).join(' and ')} in \`${pr.rule.raw}\`; assumed the rule does not match`
+        const a = assumedNoMatch(pr, undecided)
         if (!assumptions.includes(a)) assumptions.push(a)
         continue
       }

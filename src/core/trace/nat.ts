@@ -1,5 +1,6 @@
 /**
- * Source NAT in POSTROUTING, and conntrack undoing it for the reply. Only the first packet of a
+ * Address translation: destination NAT in PREROUTING (OUTPUT for a packet born on the host) and
+ * source NAT in POSTROUTING, and conntrack undoing both for the reply. Only the first packet of a
  * connection walks the nat table; the reply is translated back by the connection entry, which is
  * why the return trace carries the forward trace's translations instead of re-reading rules.
  */
@@ -8,7 +9,9 @@ import type {Decision, PacketFacts} from './iptables.js'
 
 export interface NatRecord {
   node: string
-  /** the source before and after translation */
+  /** which address the rule rewrote: the reply gets the opposite one translated back */
+  field: 'src' | 'dst'
+  /** the address before and after translation */
   from: string
   to: string
   evidence: string
@@ -34,7 +37,21 @@ export function postrouting(view: HostView, facts: PacketFacts, nexthop: string)
   return {decision, verdict: 'unchanged'}
 }
 
-/** The translation a reply arriving at `node` for `dst` undoes, if any. */
-export function reverseTranslation(records: NatRecord[], node: string, dst: string): NatRecord | undefined {
-  return records.find(r => r.node === node && r.to === dst)
+/**
+ * The destination a nat PREROUTING (or OUTPUT) rule gives the packet (none: it keeps its own);
+ * undefined when the chain is empty. REDIRECT sends it to the receiving device's own address.
+ */
+export function destinationNat(view: HostView, hook: 'PREROUTING' | 'OUTPUT', facts: PacketFacts): {decision: Decision, newDst?: string} | undefined {
+  const rules = view.iptables
+  if (rules === undefined || !rules.active('nat', hook)) return undefined
+  const decision = rules.evaluate('nat', hook, facts)
+  const newDst = decision.action === 'DNAT' ? decision.toAddress
+    : decision.action === 'REDIRECT' ? (facts.inDev !== undefined ? view.deviceAddress(facts.inDev) : '127.0.0.1')
+      : undefined
+  return {decision, newDst: newDst === facts.dst ? undefined : newDst}
+}
+
+/** The translation of `field` a reply at `node` undoes: the one that made `address`, if any. */
+export function reverseTranslation(records: NatRecord[], node: string, field: NatRecord['field'], address: string): NatRecord | undefined {
+  return records.find(r => r.node === node && r.field === field && r.to === address)
 }

@@ -23,7 +23,7 @@ export type StepKind = typeof STEP_KINDS[number]
  * the hosts we can see, the nat verdicts say what happened to an address.
  */
 export const STEP_VERDICTS = [
-  'ok', 'accept', 'drop', 'assumed', 'unknown', 'exit', 'delivered', 'unchanged', 'masquerade', 'snat', 'de-nat',
+  'ok', 'accept', 'drop', 'assumed', 'unknown', 'exit', 'delivered', 'unchanged', 'masquerade', 'snat', 'dnat', 'de-nat',
 ] as const
 export type StepVerdict = typeof STEP_VERDICTS[number]
 
