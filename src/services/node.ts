@@ -3,12 +3,12 @@
  * all: read the host, read the store, plan, apply, record what we own.
  */
 import {createHash} from 'node:crypto'
-import {mkdir} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode} from '../errors.js'
 import {HostAdapter, noIptables} from '../adapters/host.js'
 import {withFileLock} from '../store/file-lock.js'
+import {makeDirs, fsProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
@@ -169,7 +169,12 @@ function ownContents(prev: NodeRecord | undefined, network: string, mtu: number)
  */
 async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () => Promise<T>): Promise<T> {
   if (ctx.dryRun || ctx.runner.target.kind === 'ssh') return fn()
-  if (!existsSync(dirname(statePath))) await mkdir(dirname(statePath), {recursive: true, mode: 0o755})
+  if (!existsSync(dirname(statePath))) {
+    await makeDirs(dirname(statePath), 0o755).catch((e: unknown) => {
+      const problem = fsProblem(e)
+      throw problem === undefined ? e : userError(`the state file ${statePath} cannot be kept there: ${problem}`, 'pass --state-file with a path on a local, writable file system (default /var/lib/flannelctl/node.json)')
+    })
+  }
   return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`})
 }
 
