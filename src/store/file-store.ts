@@ -125,9 +125,9 @@ export class FileStore implements Store {
     })
   }
 
-  async listLeases({fromWatch = false}: {fromWatch?: boolean} = {}): Promise<LeaseList> {
+  async listLeases({fromWatch = false, network: given}: {fromWatch?: boolean; network?: string} = {}): Promise<LeaseList> {
     return this.usable(async () => {
-      const network = await this.configuredNetwork()
+      const network = given ?? await this.configuredNetwork()
       return classifyEntries(this.watched ? await this.entriesFromWatch(this.watched, fromWatch) : await this.readEntriesSliced(), network, this.now())
     })
   }
