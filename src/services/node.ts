@@ -615,18 +615,37 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   let released: string | undefined
   if (!ctx.dryRun) {
+    // The lease goes first: a store that cannot be reached then stops reset before the host is
+    // touched, with the state file (which names the lease) still there for a rerun. Peers also
+    // stop routing here before the devices go. Were the state file removed first, nothing could
+    // release the lease any more.
+    if (release && r.subnet) released = await releaseOwnLease(ctx, r, r.subnet)
     await host.apply(ops)
-    if (release && r.subnet) {
-      const store = await openStore(r.store, storeOptions(r))
-      try {
-        await store.releaseLease(r.subnet)
-        released = r.subnet
-      } finally {
-        await store.close()
-      }
-    }
   }
   return {ops, plan: describePlan(ops), released}
+}
+
+/** reset --release: give back this host's lease, unless another host holds that subnet by now. */
+async function releaseOwnLease(ctx: ServiceContext, r: NodeRecord, subnet: string): Promise<string | undefined> {
+  try {
+    const store = await openStore(r.store, storeOptions(r))
+    try {
+      const holder = (await store.listLeases()).leases.find(l => l.subnet === subnet)?.publicIP
+      if (holder !== undefined && holder !== r.publicIP) {
+        ctx.progress(`kept lease ${subnet} in ${store.describe()}: ${holder} holds it now, not this host`)
+        return undefined
+      }
+      await store.releaseLease(subnet)
+      return subnet
+    } finally {
+      await store.close()
+    }
+  } catch (e) {
+    if (!isUserError(e)) throw e
+    throw new FlannelctlError(`cannot release the lease ${subnet}: ${e.message}`,
+      `nothing on this host was changed and its state file is kept: run flannelctl reset --release again once the store can be used (reset without --release takes the host apart and leaves the lease to expire within 24 h)`,
+      e.exitCode)
+  }
 }
 
 export interface StaticPeerInput {
