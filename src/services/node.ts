@@ -3,12 +3,12 @@
  * all: read the host, read the store, plan, apply, record what we own.
  */
 import {createHash} from 'node:crypto'
-import {mkdir} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
-import {userError, FlannelctlError, ExitCode} from '../errors.js'
+import {userError, FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {HostAdapter, noIptables} from '../adapters/host.js'
 import {withFileLock} from '../store/file-lock.js'
+import {makeDirs, fsProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
@@ -169,7 +169,12 @@ function ownContents(prev: NodeRecord | undefined, network: string, mtu: number)
  */
 async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () => Promise<T>): Promise<T> {
   if (ctx.dryRun || ctx.runner.target.kind === 'ssh') return fn()
-  if (!existsSync(dirname(statePath))) await mkdir(dirname(statePath), {recursive: true, mode: 0o755})
+  if (!existsSync(dirname(statePath))) {
+    await makeDirs(dirname(statePath), 0o755).catch((e: unknown) => {
+      const problem = fsProblem(e)
+      throw problem === undefined ? e : userError(`the state file ${statePath} cannot be kept there: ${problem}`, 'pass --state-file with a path on a local, writable file system (default /var/lib/flannelctl/node.json)')
+    })
+  }
   return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`})
 }
 
@@ -239,15 +244,15 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
   return JSON.stringify(conf)
 }
 
-/** The net-conf in the store, created from flags when the store has none. */
-async function ensureNetConf(ctx: ServiceContext, store: Store, flags: NetworkFlags, existing: string | undefined): Promise<NetConf> {
+/**
+ * The net-conf in the store, or the one the flags describe when the store has none: `create` is
+ * then the JSON to write, which the caller does only once nothing can refuse any more.
+ */
+function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | undefined): {nc: NetConf; create?: string} {
   const fromFlags = netConfFromFlags(flags)
   if (existing === undefined) {
     if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, 'pass --network 10.244.0.0/16 (and --backend) to create it')
-    const nc = parseNetConf(fromFlags)
-    if (!ctx.dryRun) await store.putConfig(fromFlags)
-    ctx.progress(`network config created in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
-    return nc
+    return {nc: parseNetConf(fromFlags), create: fromFlags}
   }
   const nc = parseNetConf(existing)
   if (fromFlags) {
@@ -259,7 +264,7 @@ async function ensureNetConf(ctx: ServiceContext, store: Store, flags: NetworkFl
       throw userError(`the network's backend is ${nc.backend.type}, not ${want.backend.type}`, `to change it for every node: flannelctl backend set ${want.backend.type} (or migrate --backend ${want.backend.type})`)
     }
   }
-  return nc
+  return {nc}
 }
 
 function leaseToPeer(l: Lease): Peer {
@@ -387,7 +392,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const store = await storeOpen
   try {
     const [configText, migrationText, listed] = await storeRead
-    const nc = await ensureNetConf(ctx, store, opts.network ?? {}, configText)
+    const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText)
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
     const backend = phase?.backend ?? nc.backend
@@ -401,7 +406,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const backendData: Record<string, unknown> = leaseBackend === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
 
     // Listed before the net-conf existed (first init): list again to check the entries against its network.
-    const {leases: listedLeases, invalid} = configText === undefined ? await store.listLeases() : listed
+    const {leases: listedLeases, invalid} = configText === undefined ? await store.listLeases({network: nc.network}) : listed
     const [subnetEnvText, conflist] = await filesRead
     const preferredSubnet = subnetFromEnv(subnetEnvText) ?? prev?.subnet
     // This host's public IP changed (sync --public-ip NEW): its lease moves to the new address, so
@@ -418,108 +423,134 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw userError(`this host's lease ${prev!.subnet} is unusable in ${store.describe()}: ${ownBroken.reason}`,
         `nothing was changed; repair or remove the entry ${ownBroken.key} (and any stray entry it overlaps), then rerun`)
     }
-    if (moved && !ctx.dryRun) await store.releaseLease(moved.subnet)
-    let lease: Lease
     const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
     // A host that already holds its subnet builds first and advertises its new backend after, as
     // flanneld does: no peer may encapsulate to a VTEP that does not exist yet.
     const held = pick.reason === 'reuse' ? leases.find(l => l.publicIP === publicIP && l.subnet === pick.subnet) : undefined
-    if (ctx.dryRun) {
-      lease = {subnet: pick.subnet, publicIP, publicIPv6: null, backendType: leaseBackend, backendData}
-    } else if (held) {
-      lease = held
-    } else {
-      lease = await store.acquireLease(nc, {publicIP, preferredSubnet, backendType: leaseBackend, backendData})
-    }
-    rec.subnet = lease.subnet
-    // The VNI of the device this node uses, or last used: what a later sync or reset removes.
-    if (leaseBackend === 'vxlan') rec.vni = vni
-    rec.backendType = backend.type
-
-    // A peer lease inside this host's own subnet would route part of its pods away: reported, never applied.
-    const own = parseCidr(lease.subnet)
-    const insideOwn = (subnet: string) => subnet !== lease.subnet && cidrOverlaps(parseCidr(subnet), own)
-    // what reading the store and the host found, before any plan
-    const readWarnings: string[] = []
-    for (const l of leases) {
-      if (l.publicIP === publicIP) continue
-      if (insideOwn(l.subnet)) readWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
-      const mac = l.backendData?.VtepMAC
-      if (mac !== undefined && !(typeof mac === 'string' && isValidMac(mac))) {
-        readWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${showName(mac).slice(0, 60)} is not a MAC address; its VTEP is not used`)
-      }
-    }
-    const storePeers = leases.filter(l => l.subnet !== lease.subnet && l.publicIP !== publicIP && !insideOwn(l.subnet)).map(leaseToPeer)
-    const staticPeers = rec.staticPeers.filter(p => !storePeers.some(s => s.subnet === p.subnet))
-    // As a lease outside the network is skipped: flannel's forward and masquerade rules, and what
-    // sync may delete again, cover the network only. (peer add refuses one; a record can still hold one.)
-    const inNetwork = (p: Peer) => cidrWithin(parseCidr(p.subnet), parseCidr(nc.network))
-    for (const p of staticPeers.filter(x => !inNetwork(x))) {
-      readWarnings.push(`skipped static peer ${p.subnet}: it is outside the network ${nc.network}; remove it with flannelctl peer remove ${p.subnet}`)
-    }
-    const peers = [...storePeers, ...staticPeers.filter(inNetwork)]
-    const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP))
-    const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
-    const mtu = rec.mtu ?? (backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
-
-    const intent: NodeIntent = {
-      network: nc.network,
-      subnet: lease.subnet,
-      backend: {type: backend.type, vni, port: backend.port, directRouting: backend.directRouting},
-      iface, publicIP, vtepMAC,
-      bridge: rec.bridge,
-      mtu,
-      ipMasq: rec.ipMasq,
-      peers,
-      onLinkPeers,
-      subnetFile: rec.subnetFile,
-      cniConfDir: rec.cniConfDir,
-      cniPlugin: rec.cniPlugin,
-      ownedRoutes: rec.ownedRoutes,
-      keepVxlanDevice: phase?.keepVxlanDevice,
-      formerVxlanDevice: prev?.vni !== undefined ? vxlanDeviceName(prev.vni) : undefined,
-    }
-    let plan
-    try {
-      plan = planNode(intent, snap, {subnetEnv: subnetEnvText, conflist})
-    } catch (error) {
-      throw userError((error as Error).message, 'remove or rename the conflicting device, or pass --bridge')
-    }
-    step(`planned ${plan.ops.length} ops`)
-    const current = new Map([[rec.subnetFile, subnetEnvText], [`${rec.cniConfDir}/${CONFLIST_NAME}`, conflist]])
-    const owned = ownContents(prev, nc.network, mtu)
-    const fileOps = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file')
-    const foreign = fileOps.filter(op => current.get(op.path) !== undefined && !owned.has(sha256(current.get(op.path)!)))
-    if (foreign.length > 0 && !o.force) {
-      throw userError(`${foreign.map(f => f.path).join(' and ')} ${foreign.length > 1 ? 'were' : 'was'} not written by flannelctl (the content is not what it wrote)`,
-        'this host was not changed; move the file away, or pass --force to overwrite it')
-    }
-    if (plan.ops.some(op => op.tool === 'iptables') && host.iptablesFlavour === 'none') throw noIptables(host.name)
-    const written = [...current.keys()].map(path => fileOps.find(op => op.path === path)?.content ?? current.get(path))
-      .filter((t): t is string => t !== undefined).map(sha256)
-    rec.writtenFiles = [...new Set([...written, ...(prev?.writtenFiles ?? [])])].slice(0, 6)
+    const ownedRoutesBefore = rec.ownedRoutes
     const keepVanished = opts.keepVanishedPeers === true || leaseRecreated
-    if (keepVanished) plan.ops = plan.ops.filter(op => !removesPeerEntry(op))
-    // Record ownership before changing anything, so a crash mid-apply still knows what is ours.
-    rec.ownedRoutes = [...new Set([...rec.ownedRoutes, ...plan.ownedRoutes])]
-    if (!ctx.dryRun) {
-      // Needed only when there is something to apply and the record on disk does not say all this
-      // yet (e.g. vxlan peers own nothing new); the write below records the sync either way.
-      if (plan.ops.length > 0 && !sameRecord(prev, rec)) await writeRecord(host, statePath, rec)
-      await host.apply(plan.ops)
-      step('applied')
-      if (held) {
-        const published = await store.acquireLease(nc, {publicIP, preferredSubnet: held.subnet, backendType: leaseBackend, backendData, heldSubnet: pick.discard.length === 0})
-        if (published.subnet !== held.subnet) {
-          throw new FlannelctlError(`the store gave this host ${published.subnet} instead of its subnet ${held.subnet}`, 'run flannelctl sync again; if it repeats, check the store for a conflicting lease', ExitCode.failed)
+
+    /** The plan for this host holding `lease`, and every refusal that does not need the host changed. */
+    const planFor = (lease: Lease) => {
+      rec.subnet = lease.subnet
+      // The VNI of the device this node uses, or last used: what a later sync or reset removes.
+      if (leaseBackend === 'vxlan') rec.vni = vni
+      rec.backendType = backend.type
+
+      // A peer lease inside this host's own subnet would route part of its pods away: reported, never applied.
+      const own = parseCidr(lease.subnet)
+      const insideOwn = (subnet: string) => subnet !== lease.subnet && cidrOverlaps(parseCidr(subnet), own)
+      // what reading the store and the host found, before any plan
+      const readWarnings: string[] = []
+      for (const l of leases) {
+        if (l.publicIP === publicIP) continue
+        if (insideOwn(l.subnet)) readWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
+        const mac = l.backendData?.VtepMAC
+        if (mac !== undefined && !(typeof mac === 'string' && isValidMac(mac))) {
+          readWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${showName(mac).slice(0, 60)} is not a MAC address; its VTEP is not used`)
         }
-        lease = published
       }
-      // a kept route stays recorded, so that a later round can still remove it
-      if (!keepVanished) rec.ownedRoutes = plan.ownedRoutes
-      rec.lastSync = new Date().toISOString()
-      await writeRecord(host, statePath, rec)
-      step('published and recorded')
+      const storePeers = leases.filter(l => l.subnet !== lease.subnet && l.publicIP !== publicIP && !insideOwn(l.subnet)).map(leaseToPeer)
+      const staticPeers = rec.staticPeers.filter(p => !storePeers.some(s => s.subnet === p.subnet))
+      // As a lease outside the network is skipped: flannel's forward and masquerade rules, and what
+      // sync may delete again, cover the network only. (peer add refuses one; a record can still hold one.)
+      const inNetwork = (p: Peer) => cidrWithin(parseCidr(p.subnet), parseCidr(nc.network))
+      for (const p of staticPeers.filter(x => !inNetwork(x))) {
+        readWarnings.push(`skipped static peer ${p.subnet}: it is outside the network ${nc.network}; remove it with flannelctl peer remove ${p.subnet}`)
+      }
+      const peers = [...storePeers, ...staticPeers.filter(inNetwork)]
+      const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP))
+      const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
+      const mtu = rec.mtu ?? (backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
+
+      const intent: NodeIntent = {
+        network: nc.network,
+        subnet: lease.subnet,
+        backend: {type: backend.type, vni, port: backend.port, directRouting: backend.directRouting},
+        iface, publicIP, vtepMAC,
+        bridge: rec.bridge,
+        mtu,
+        ipMasq: rec.ipMasq,
+        peers,
+        onLinkPeers,
+        subnetFile: rec.subnetFile,
+        cniConfDir: rec.cniConfDir,
+        cniPlugin: rec.cniPlugin,
+        ownedRoutes: ownedRoutesBefore,
+        keepVxlanDevice: phase?.keepVxlanDevice,
+        formerVxlanDevice: prev?.vni !== undefined ? vxlanDeviceName(prev.vni) : undefined,
+      }
+      let plan
+      try {
+        plan = planNode(intent, snap, {subnetEnv: subnetEnvText, conflist})
+      } catch (error) {
+        throw userError((error as Error).message, 'remove or rename the conflicting device, or pass --bridge')
+      }
+      step(`planned ${plan.ops.length} ops`)
+      const current = new Map([[rec.subnetFile, subnetEnvText], [`${rec.cniConfDir}/${CONFLIST_NAME}`, conflist]])
+      const owned = ownContents(prev, nc.network, mtu)
+      const fileOps = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file')
+      const foreign = fileOps.filter(op => current.get(op.path) !== undefined && !owned.has(sha256(current.get(op.path)!)))
+      if (foreign.length > 0 && !o.force) {
+        throw userError(`${foreign.map(f => f.path).join(' and ')} ${foreign.length > 1 ? 'were' : 'was'} not written by flannelctl (the content is not what it wrote)`,
+          'this host was not changed; move the file away, or pass --force to overwrite it')
+      }
+      if (plan.ops.some(op => op.tool === 'iptables') && host.iptablesFlavour === 'none') throw noIptables(host.name)
+      const written = [...current.keys()].map(path => fileOps.find(op => op.path === path)?.content ?? current.get(path))
+        .filter((t): t is string => t !== undefined).map(sha256)
+      rec.writtenFiles = [...new Set([...written, ...(prev?.writtenFiles ?? [])])].slice(0, 6)
+      if (keepVanished) plan.ops = plan.ops.filter(op => !removesPeerEntry(op))
+      // Record ownership before changing anything, so a crash mid-apply still knows what is ours.
+      rec.ownedRoutes = [...new Set([...ownedRoutesBefore, ...plan.ownedRoutes])]
+      return {plan, readWarnings, peers}
+    }
+
+    // Planned (and refused) for the subnet it would get before anything is written to the store: a
+    // lease of a host that was never built has every peer route to it for 24 h.
+    let lease: Lease = held && !ctx.dryRun ? held : {subnet: pick.subnet, publicIP, publicIPv6: null, backendType: leaseBackend, backendData}
+    let {plan, readWarnings, peers} = planFor(lease)
+    /** A lease this run took that the host did not hold before: given back when the run fails. */
+    let taken: Lease | undefined
+    try {
+      if (!ctx.dryRun) {
+        if (configToCreate !== undefined) {
+          await store.putConfig(configToCreate)
+          ctx.progress(`network config created in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
+        }
+        if (moved) await store.releaseLease(moved.subnet)
+        if (!held) {
+          lease = await store.acquireLease(nc, {publicIP, preferredSubnet, backendType: leaseBackend, backendData})
+          // A host that had this subnet (in the store, or recorded by a run that completed) keeps it
+          // whatever happens next: giving it back would cut its running pods off.
+          const hadIt = listedLeases.some(l => l.subnet === lease.subnet && l.publicIP === publicIP)
+            || (prev?.subnet === lease.subnet && prev.lastSync !== undefined)
+          if (!hadIt) taken = lease
+          // another host took the subnet picked meanwhile
+          if (lease.subnet !== pick.subnet) ({plan, readWarnings, peers} = planFor(lease))
+        }
+        // Needed only when there is something to apply and the record on disk does not say all this
+        // yet (e.g. vxlan peers own nothing new); the write below records the sync either way.
+        if (plan.ops.length > 0 && !sameRecord(prev, rec)) await writeRecord(host, statePath, rec)
+        await host.apply(plan.ops)
+        step('applied')
+        if (held) {
+          const published = await store.acquireLease(nc, {publicIP, preferredSubnet: held.subnet, backendType: leaseBackend, backendData, heldSubnet: pick.discard.length === 0})
+          if (published.subnet !== held.subnet) {
+            throw new FlannelctlError(`the store gave this host ${published.subnet} instead of its subnet ${held.subnet}`, 'run flannelctl sync again; if it repeats, check the store for a conflicting lease', ExitCode.failed)
+          }
+          lease = published
+        }
+        // a kept route stays recorded, so that a later round can still remove it
+        if (!keepVanished) rec.ownedRoutes = plan.ownedRoutes
+        rec.lastSync = new Date().toISOString()
+        await writeRecord(host, statePath, rec)
+        step('published and recorded')
+      } else if (configToCreate !== undefined) {
+        ctx.progress(`would create the network config in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
+      }
+    } catch (error) {
+      if (taken) throw await giveBack(store, taken, error)
+      throw error
     }
     const warnings = phase ? [phase.note, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} moved${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
@@ -530,6 +561,23 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   } finally {
     await store.close()
   }
+}
+
+/**
+ * The run failed after it leased a subnet this host did not hold: the lease goes back, or peers
+ * would route to a host that was never built until it expires (24 h). The error says so.
+ */
+async function giveBack(store: Store, lease: Lease, error: unknown): Promise<unknown> {
+  let note: string
+  try {
+    await store.releaseLease(lease.subnet)
+    note = `the lease ${lease.subnet} this run had taken was released`
+  } catch (e) {
+    note = `the lease ${lease.subnet} this run had taken could not be released (${(e as Error).message}); it expires within 24 h (flannelctl lease list shows it)`
+  }
+  if (isUserError(error)) return new FlannelctlError(error.message, error.hint ? `${error.hint} (${note})` : note, error.exitCode)
+  if (error instanceof Error) error.message += ` (${note})`
+  return error
 }
 
 /** A route, neighbour or fdb entry the planner removes because no peer in the store needs it any more. */
@@ -567,18 +615,37 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   let released: string | undefined
   if (!ctx.dryRun) {
+    // The lease goes first: a store that cannot be reached then stops reset before the host is
+    // touched, with the state file (which names the lease) still there for a rerun. Peers also
+    // stop routing here before the devices go. Were the state file removed first, nothing could
+    // release the lease any more.
+    if (release && r.subnet) released = await releaseOwnLease(ctx, r, r.subnet)
     await host.apply(ops)
-    if (release && r.subnet) {
-      const store = await openStore(r.store, storeOptions(r))
-      try {
-        await store.releaseLease(r.subnet)
-        released = r.subnet
-      } finally {
-        await store.close()
-      }
-    }
   }
   return {ops, plan: describePlan(ops), released}
+}
+
+/** reset --release: give back this host's lease, unless another host holds that subnet by now. */
+async function releaseOwnLease(ctx: ServiceContext, r: NodeRecord, subnet: string): Promise<string | undefined> {
+  try {
+    const store = await openStore(r.store, storeOptions(r))
+    try {
+      const holder = (await store.listLeases()).leases.find(l => l.subnet === subnet)?.publicIP
+      if (holder !== undefined && holder !== r.publicIP) {
+        ctx.progress(`kept lease ${subnet} in ${store.describe()}: ${holder} holds it now, not this host`)
+        return undefined
+      }
+      await store.releaseLease(subnet)
+      return subnet
+    } finally {
+      await store.close()
+    }
+  } catch (e) {
+    if (!isUserError(e)) throw e
+    throw new FlannelctlError(`cannot release the lease ${subnet}: ${e.message}`,
+      `nothing on this host was changed and its state file is kept: run flannelctl reset --release again once the store can be used (reset without --release takes the host apart and leaves the lease to expire within 24 h)`,
+      e.exitCode)
+  }
 }
 
 export interface StaticPeerInput {

@@ -3,6 +3,7 @@ import {HostAdapter} from '../adapters/host.js'
 import {loadRecord, peerRows, storeLeases, NodeOptions, PeerRow} from './node.js'
 import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
 import type {ServiceContext} from './context.js'
+import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 
 export interface DeviceState {
   name: string
@@ -34,7 +35,7 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
   const r = rec!
-  const [snap, leases] = await Promise.all([host.snapshot(), storeLeases(r)])
+  const [snap, leases] = await Promise.all([host.snapshot(), storeLeases(r).catch(unreadableStore)])
   const peers = peerRows(r, leases, snap)
   const stored = leases.find(l => l.subnet === r.subnet)
   const leaseInStore: NodeStatus['leaseInStore'] = stored === undefined ? {state: 'missing'}
@@ -65,4 +66,13 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     devices,
     peers,
   }
+}
+
+/**
+ * status only reads: a store it cannot read (an etcd that does not answer is exit 3 for the
+ * commands that change the host) is exit 2 here, as the exit-code table and its help say.
+ */
+function unreadableStore(e: unknown): never {
+  if (isUserError(e) && e.exitCode !== ExitCode.usage) throw new FlannelctlError(e.message, e.hint, ExitCode.usage)
+  throw e
 }

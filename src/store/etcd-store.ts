@@ -246,11 +246,11 @@ export class EtcdStore implements Store {
     await this.call(() => this.client.put(this.configKey).value(json).exec())
   }
 
-  async listLeases(): Promise<LeaseList> {
-    const [entries, config] = await Promise.all([this.readEntries(), this.getConfig()])
-    let network: string | undefined
+  async listLeases({network: given}: {network?: string} = {}): Promise<LeaseList> {
+    const [entries, config] = await Promise.all([this.readEntries(), given === undefined ? this.getConfig() : undefined])
+    let network = given
     try {
-      network = config === undefined ? undefined : parseNetConf(config).network
+      if (config !== undefined) network = parseNetConf(config).network
     } catch {
       network = undefined
     }

@@ -8,13 +8,15 @@
  * Read-modify-write happens under DIR/flannelctl.lock; every write is temp file + rename, so a
  * reader never sees half a file.
  */
-import {mkdir, readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises'
+import {readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises'
 import {closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, watch as fsWatch, type FSWatcher} from 'node:fs'
 import {basename, dirname, join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {withFileLock, errno, type LockOptions} from './file-lock.js'
+import {makeDirs, fsProblem} from './dirs.js'
+import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {
   checkMetaKey, classifyEntries, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
@@ -104,24 +106,30 @@ export class FileStore implements Store {
   }
 
   async getConfig(): Promise<string | undefined> {
-    try {
-      // small local files, read on every round: synchronous, not through libuv's thread pool
-      return readFileSync(join(this.networkDir, 'config'), 'utf8')
-    } catch (e) {
-      if (errno(e) === 'ENOENT') return undefined
-      throw e
-    }
+    return this.usable(async () => {
+      try {
+        // small local files, read on every round: synchronous, not through libuv's thread pool
+        return readFileSync(join(this.networkDir, 'config'), 'utf8')
+      } catch (e) {
+        if (errno(e) === 'ENOENT') return undefined
+        throw e
+      }
+    })
   }
 
   async putConfig(json: string): Promise<void> {
-    parseNetConf(json)
-    await mkdir(this.networkDir, {recursive: true, mode: DIR_MODE})
-    await this.writeAtomic(join(this.networkDir, 'config'), json)
+    return this.usable(async () => {
+      parseNetConf(json)
+      await makeDirs(this.networkDir, DIR_MODE)
+      await this.writeAtomic(join(this.networkDir, 'config'), json)
+    })
   }
 
-  async listLeases({fromWatch = false}: {fromWatch?: boolean} = {}): Promise<LeaseList> {
-    const network = await this.configuredNetwork()
-    return classifyEntries(this.watched ? await this.entriesFromWatch(this.watched, fromWatch) : await this.readEntriesSliced(), network, this.now())
+  async listLeases({fromWatch = false, network: given}: {fromWatch?: boolean; network?: string} = {}): Promise<LeaseList> {
+    return this.usable(async () => {
+      const network = given ?? await this.configuredNetwork()
+      return classifyEntries(this.watched ? await this.entriesFromWatch(this.watched, fromWatch) : await this.readEntriesSliced(), network, this.now())
+    })
   }
 
   /**
@@ -152,35 +160,37 @@ export class FileStore implements Store {
   }
 
   async acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease> {
-    // Reading needs no lock (every write is a rename): a held lease that is current is the common case.
-    const current = this.readHeld(nc, req, this.now())
-    if (current?.current) return current.lease
-    return this.locked(async () => {
-      const nowMs = this.now()
-      const held = this.readHeld(nc, req, nowMs)
-      if (held?.current) return held.lease
-      if (held) {
-        await this.writeAtomic(this.leasePath(held.lease.subnet), leaseToJson(held.lease), nowMs)
-        return {...held.lease, expiresAt: new Date(nowMs + TTL_MS).toISOString()}
-      }
-      const entries = this.readEntriesSync()
-      // what etcd would have done by itself: forget leases whose lifetime is over
-      for (const e of entries) if (e.expiresAtMs !== undefined && e.expiresAtMs <= nowMs) await this.removeKey(e.key)
-      const list = classifyEntries(entries, nc.network, nowMs)
-      const pick = pickSubnet(nc, takenSubnets(list), {
-        publicIP: req.publicIP, preferredSubnet: req.preferredSubnet, random: req.random,
+    return this.usable(async () => {
+      // Reading needs no lock (every write is a rename): a held lease that is current is the common case.
+      const current = this.readHeld(nc, req, this.now())
+      if (current?.current) return current.lease
+      return this.locked(async () => {
+        const nowMs = this.now()
+        const held = this.readHeld(nc, req, nowMs)
+        if (held?.current) return held.lease
+        if (held) {
+          await this.writeAtomic(this.leasePath(held.lease.subnet), leaseToJson(held.lease), nowMs)
+          return {...held.lease, expiresAt: new Date(nowMs + TTL_MS).toISOString()}
+        }
+        const entries = this.readEntriesSync()
+        // what etcd would have done by itself: forget leases whose lifetime is over
+        for (const e of entries) if (e.expiresAtMs !== undefined && e.expiresAtMs <= nowMs) await this.removeKey(e.key)
+        const list = classifyEntries(entries, nc.network, nowMs)
+        const pick = pickSubnet(nc, takenSubnets(list), {
+          publicIP: req.publicIP, preferredSubnet: req.preferredSubnet, random: req.random,
+        })
+        for (const subnet of pick.discard) await this.removeKey(keyOfSubnet(subnet))
+        const lease: Lease = {
+          subnet: pick.subnet,
+          publicIP: req.publicIP,
+          publicIPv6: null,
+          backendType: req.backendType,
+          backendData: req.backendData,
+          expiresAt: new Date(nowMs + TTL_MS).toISOString(),
+        }
+        await this.writeAtomic(this.leasePath(pick.subnet), leaseToJson(lease), nowMs)
+        return lease
       })
-      for (const subnet of pick.discard) await this.removeKey(keyOfSubnet(subnet))
-      const lease: Lease = {
-        subnet: pick.subnet,
-        publicIP: req.publicIP,
-        publicIPv6: null,
-        backendType: req.backendType,
-        backendData: req.backendData,
-        expiresAt: new Date(nowMs + TTL_MS).toISOString(),
-      }
-      await this.writeAtomic(this.leasePath(pick.subnet), leaseToJson(lease), nowMs)
-      return lease
     })
   }
 
@@ -205,83 +215,108 @@ export class FileStore implements Store {
   }
 
   async renewLease(subnet: string): Promise<Lease> {
-    const path = this.leasePath(subnet)
-    return this.locked(async () => {
-      const nowMs = this.now()
-      let value: string
-      try {
-        const st = await stat(path)
-        if (st.mtimeMs + TTL_MS <= nowMs) throw leaseLostError(subnet, this.describe())
-        value = await readFile(path, 'utf8')
-      } catch (e) {
-        if (errno(e) === 'ENOENT') throw leaseLostError(subnet, this.describe())
-        throw e
-      }
-      await utimes(path, nowMs / 1000, nowMs / 1000)
-      return leaseFromJson(subnet, value, new Date(nowMs + TTL_MS).toISOString())
+    return this.usable(async () => {
+      const path = this.leasePath(subnet)
+      return this.locked(async () => {
+        const nowMs = this.now()
+        let value: string
+        try {
+          const st = await stat(path)
+          if (st.mtimeMs + TTL_MS <= nowMs) throw leaseLostError(subnet, this.describe())
+          value = await readFile(path, 'utf8')
+        } catch (e) {
+          if (errno(e) === 'ENOENT') throw leaseLostError(subnet, this.describe())
+          throw e
+        }
+        await utimes(path, nowMs / 1000, nowMs / 1000)
+        return leaseFromJson(subnet, value, new Date(nowMs + TTL_MS).toISOString())
+      })
     })
   }
 
   async releaseLease(subnet: string): Promise<void> {
-    const key = keyOfSubnet(subnet)
-    await this.locked(() => this.removeKey(key))
+    return this.usable(async () => {
+      const key = keyOfSubnet(subnet)
+      await this.locked(() => this.removeKey(key))
+    })
   }
 
   async getMeta(key: string): Promise<string | undefined> {
-    try {
-      return readFileSync(join(this.metaDir, checkMetaKey(key)), 'utf8')
-    } catch (e) {
-      if (errno(e) === 'ENOENT') return undefined
-      throw e
-    }
+    return this.usable(async () => {
+      try {
+        return readFileSync(join(this.metaDir, checkMetaKey(key)), 'utf8')
+      } catch (e) {
+        if (errno(e) === 'ENOENT') return undefined
+        throw e
+      }
+    })
   }
 
   async putMeta(key: string, value: string | undefined): Promise<void> {
-    const path = join(this.metaDir, checkMetaKey(key))
-    if (value === undefined) {
-      await unlink(path).catch((e) => {
-        if (errno(e) !== 'ENOENT') throw e
-      })
-      return
-    }
-    await mkdir(this.metaDir, {recursive: true, mode: DIR_MODE})
-    await this.writeAtomic(path, value)
+    return this.usable(async () => {
+      const path = join(this.metaDir, checkMetaKey(key))
+      if (value === undefined) {
+        await unlink(path).catch((e) => {
+          if (errno(e) !== 'ENOENT') throw e
+        })
+        return
+      }
+      await makeDirs(this.metaDir, DIR_MODE)
+      await this.writeAtomic(path, value)
+    })
   }
 
   async watch(onChange: () => void): Promise<() => void> {
-    await mkdir(this.subnetsDir, {recursive: true, mode: DIR_MODE})
-    await mkdir(this.metaDir, {recursive: true, mode: DIR_MODE})
-    let timer: NodeJS.Timeout | undefined
-    // one callback for a burst of events (a write is a create + rename)
-    const poke = (_event: string, name: string | Buffer | null) => {
-      if (name && String(name).startsWith('.')) return
-      if (timer) clearTimeout(timer)
-      timer = setTimeout(onChange, 50)
-    }
-    const watched: WatchedEntries = {dirty: 'all'}
-    this.watched = watched
-    const leaseChanged = (event: string, name: string | Buffer | null) => {
-      if (watched.dirty !== 'all') {
-        if (name === null) watched.dirty = 'all'
-        else watched.dirty.add(String(name))
+    return this.usable(async () => {
+      await makeDirs(this.subnetsDir, DIR_MODE)
+      await makeDirs(this.metaDir, DIR_MODE)
+      let timer: NodeJS.Timeout | undefined
+      // one callback for a burst of events (a write is a create + rename)
+      const poke = (_event: string, name: string | Buffer | null) => {
+        if (name && String(name).startsWith('.')) return
+        if (timer) clearTimeout(timer)
+        timer = setTimeout(onChange, 50)
       }
-      poke(event, name)
-    }
-    const watchers: FSWatcher[] = [fsWatch(this.networkDir, poke), fsWatch(this.subnetsDir, leaseChanged), fsWatch(this.metaDir, poke)]
-    // A watcher that fails (its directory removed with the store) leaves the cache unknowable.
-    for (const w of watchers) w.on('error', () => (watched.dirty = 'all'))
-    const stop = () => {
-      if (timer) clearTimeout(timer)
-      for (const w of watchers) w.close()
-      if (this.watched === watched) this.watched = undefined
-      this.stoppers.delete(stop)
-    }
-    this.stoppers.add(stop)
-    return stop
+      const watched: WatchedEntries = {dirty: 'all'}
+      this.watched = watched
+      const leaseChanged = (event: string, name: string | Buffer | null) => {
+        if (watched.dirty !== 'all') {
+          if (name === null) watched.dirty = 'all'
+          else watched.dirty.add(String(name))
+        }
+        poke(event, name)
+      }
+      const watchers: FSWatcher[] = [fsWatch(this.networkDir, poke), fsWatch(this.subnetsDir, leaseChanged), fsWatch(this.metaDir, poke)]
+      // A watcher that fails (its directory removed with the store) leaves the cache unknowable.
+      for (const w of watchers) w.on('error', () => (watched.dirty = 'all'))
+      const stop = () => {
+        if (timer) clearTimeout(timer)
+        for (const w of watchers) w.close()
+        if (this.watched === watched) this.watched = undefined
+        this.stoppers.delete(stop)
+      }
+      this.stoppers.add(stop)
+      return stop
+    })
   }
 
   async close(): Promise<void> {
     for (const stop of [...this.stoppers]) stop()
+  }
+
+  /**
+   * A file system that refuses (a file where a directory should be, read-only, /proc, full) is the
+   * user's to fix: one error naming the store and the reason, not an errno with a stack.
+   */
+  private async usable<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (e) {
+      const problem = isUserError(e) ? undefined : fsProblem(e)
+      if (problem === undefined) throw e
+      throw new FlannelctlError(`store ${this.describe()} is not usable: ${problem}`,
+        'point --store file:DIR at a directory on a local, writable file system (default file:/var/lib/flannelctl/store), or fix that path', ExitCode.usage)
+    }
   }
 
   private leasePath(subnet: string): string {
@@ -289,7 +324,7 @@ export class FileStore implements Store {
   }
 
   private async locked<T>(fn: () => Promise<T>): Promise<T> {
-    await mkdir(this.subnetsDir, {recursive: true, mode: DIR_MODE})
+    await makeDirs(this.subnetsDir, DIR_MODE)
     return withFileLock(this.lockPath, fn, this.lockOptions)
   }
 

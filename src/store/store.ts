@@ -80,9 +80,10 @@ export interface Store {
    * live leases; malformed, outside-the-network and overlapping entries go to `invalid`. With
    * `fromWatch`, a backend whose watch() is running may answer from what its watch saw change
    * since the last listing instead of reading every entry (an agent's event rounds; its periodic
-   * rounds read everything, so a missed event is healed within one interval).
+   * rounds read everything, so a missed event is healed within one interval). `network` checks the
+   * entries against that network instead of the stored config's (a config about to be written).
    */
-  listLeases(opts?: {fromWatch?: boolean}): Promise<LeaseList>
+  listLeases(opts?: {fromWatch?: boolean; network?: string}): Promise<LeaseList>
   /** re-use the lease carrying this PublicIP, else the preferred subnet, else a random free one */
   acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease>
   /** extend to 24 h from now; a FlannelctlError when the lease is gone */

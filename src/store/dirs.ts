@@ -1,0 +1,59 @@
+/**
+ * Directories for the file store and the state file, and what to tell a person when the file
+ * system says no.
+ */
+import {mkdir, stat} from 'node:fs/promises'
+import {dirname, resolve} from 'node:path'
+import {errno} from './file-lock.js'
+
+/**
+ * `mkdir -p`, one level at a time. Node's recursive mkdir never ends on a file system that
+ * answers ENOENT for a directory whose parent exists (/proc: mkdir("/proc/x") is ENOENT, so it
+ * climbs to the parent, finds it there and tries again, forever). Here every level is tried once.
+ */
+export async function makeDirs(path: string, mode: number): Promise<void> {
+  const missing: string[] = []
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    const st = await stat(dir).catch((e: unknown) => {
+      if (errno(e) === 'ENOENT') return undefined
+      throw e
+    })
+    if (st) {
+      if (!st.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), {code: 'ENOTDIR', path: dir})
+      break
+    }
+    missing.push(dir)
+    if (dirname(dir) === dir) break
+  }
+  for (const dir of missing.reverse()) {
+    await mkdir(dir, {mode}).catch((e: unknown) => {
+      // made by someone else meanwhile
+      if (errno(e) !== 'EEXIST') throw e
+    })
+  }
+}
+
+const REASONS: Record<string, string> = {
+  ENOTDIR: 'not a directory',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EIO: 'input/output error',
+  EISDIR: 'is a directory',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'file name too long',
+}
+
+/** A failed fs call as a person reads it: what went wrong and on which path, without Node's decoration. */
+export function fsProblem(e: unknown): string | undefined {
+  const code = errno(e)
+  if (code === undefined) return undefined
+  const err = e as NodeJS.ErrnoException
+  const path = err.path ? `: ${err.path}` : ''
+  // ENOENT from mkdir whose parent exists: the file system refuses directories there (/proc, /sys)
+  if (code === 'ENOENT' && err.syscall === 'mkdir') return `cannot create a directory there${path}`
+  const reason = REASONS[code] ?? /^[A-Z]+: ([^,]+)/.exec(err.message)?.[1] ?? err.message
+  return `${reason}${path}`
+}
