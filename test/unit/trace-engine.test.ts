@@ -419,6 +419,18 @@ describe('trace engine', () => {
   })
 
   describe('docker0 with MASQUERADE', () => {
+    it('a request dropped before POSTROUTING: the reply is traced as if it had gone on, masqueraded, so no false NO_RETURN_ROUTE', () => {
+      const t = traceFlow(applyPatches(loadWorld('docker-masq'), [
+        {host: 'docker1', op: 'remove', table: 'iptables.rules', where: {raw: '-A FORWARD -i docker0 ! -o docker0 -j ACCEPT'}},
+        {host: 'docker1', op: 'update', table: 'iptables.chains', where: {table: 'filter', name: 'FORWARD'}, value: {policy: 'DROP'}},
+      ]), {src: 'web', dst: 'host2'})
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(t.returnPath.disposition).to.equal('DELIVERED')
+      expect(codes(t)).to.not.include('NO_RETURN_ROUTE')
+      expect(t.failure!.fix.every(f => f.node === 'docker1'), JSON.stringify(t.failure!.fix)).to.equal(true)
+      expect(t.warnings.find(w => w.code === 'ASSUMED' && w.message.includes('its reply is traced as if it had gone on'))).to.not.equal(undefined)
+    })
+
     it('shows the masquerade, then conntrack undoing it for the reply', () => {
       const t = traceFlow(loadWorld('docker-masq'), {src: 'web', dst: 'host2'})
       expect(t.disposition).to.equal('DELIVERED')

@@ -838,6 +838,25 @@ class Walk {
     return this.forward(hop, view, 'local', outer, true)
   }
 
+  /**
+   * A request that died on a host before POSTROUTING: the source NAT that host would have given it,
+   * so the reply is traced to where it would really go once the drop is fixed (a docker0 host whose
+   * FORWARD drops the container's packet still masquerades it after the fix).
+   */
+  asIfForwarded(packet: Packet): Packet {
+    const last = this.hops.at(-1)
+    const view = last !== undefined ? this.w.view(last.node) : undefined
+    if (view === undefined || packet.state !== 'NEW' || packet.tunnel !== undefined || this.nat.some(r => r.node === view.name && r.field === 'src')) return packet
+    const table = view.routes
+    const route = table?.lookup(packet.dst)
+    if (table === undefined || route === undefined || route.type !== 'unicast') return packet
+    const outcome = postrouting(view, this.facts(view, packet, last!.in, routeDevice(table, route)), route.gateway ?? packet.dst)
+    if (outcome?.newSrc === undefined || outcome.newSrc === packet.src) return packet
+    this.nat.push({node: view.name, field: 'src', from: packet.src, to: outcome.newSrc, evidence: outcome.decision.evidence})
+    this.assume(view, `the request stops on ${view.name}; its reply is traced as if it had gone on, with \`${outcome.decision.evidence}\` making its source ${outcome.newSrc}`)
+    return {...packet, src: outcome.newSrc}
+  }
+
   private assumedDeviceMessage(view: HostView, vx: VxlanDevice): string {
     const settings = `vxlan id ${vx.id}${vx.local ? ` local ${vx.local}` : ''}${vx.dev ? ` dev ${vx.dev}` : ''} dstport ${vx.port}${vx.learning ? '' : ' nolearning'}`
     return vx.link !== undefined
@@ -1026,7 +1045,7 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
   if (fwdEnd.disposition === 'DELIVERED') traceroute.push(dst.ip)
 
   let returnPath: ReturnPath
-  const seen = fwd.lastPacket
+  const seen = fwdEnd.disposition === 'DELIVERED' ? fwd.lastPacket : fwd.asIfForwarded(fwd.lastPacket)
   // A DNAT on the way sent the request elsewhere: the reply starts where it went.
   const replier = seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination')
   if (replier.kind === 'address') {
