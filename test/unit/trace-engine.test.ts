@@ -415,6 +415,16 @@ describe('trace engine', () => {
       expect(t.disposition).to.equal('NULL_ROUTED')
       expect(t.failure!.node).to.equal('cal1')
       expect(t.failure!.evidence).to.equal('blackhole 10.233.64.0/26 proto bird')
+      expect(t.traceroute, 'a blackhole answers nothing').to.deep.equal(['192.168.100.12'])
+    })
+
+    it('an unreachable route answers traceroute with !H from the router (its route lookup comes before the TTL check)', () => {
+      const t = traceFlow(applyPatches(world, [
+        {host: 'cal1', op: 'update', table: 'routes', where: {dst: '10.233.64.0/26'}, value: {type: 'unreachable', raw: 'unreachable 10.233.64.0/26 proto bird'}},
+      ]), {src: 'db-0', dst: '10.233.64.9'})
+      expect(t.disposition).to.equal('NULL_ROUTED')
+      expect(t.failure!.reason).to.contain('matches an unreachable route on cal1')
+      expect(t.traceroute).to.deep.equal(['192.168.100.12', '192.168.100.11 !H'])
     })
   })
 

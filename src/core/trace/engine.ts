@@ -449,13 +449,17 @@ class Walk {
       const home = homeNode(this.w, packet.dst)
       const fix: Fix[] = [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)}`}]
       if (home !== undefined && home.view !== view) fix.push(...routeFixes(this.w, view, packet.dst))
+      // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
+      // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
+      const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(`${icmpErrorSource(view, inDev, packet.src)} ${icmp}`)
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
-        `${packet.dst} matches a ${route.type} route on ${view.name}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
+        `${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
     }
     if (route.type !== 'unicast') {
       return this.fail(hop, 'NO_ROUTE', 'route', route.raw,
-        `${packet.dst} matches a ${route.type} route: the main table gives no route (policy routing is not modelled)`,
+        `${packet.dst} matches ${/^[aeiou]/.test(route.type) ? 'an' : 'a'} ${route.type} route: the main table gives no route (policy routing is not modelled)`,
         routeFixes(this.w, view, packet.dst))
     }
     const dev = routeDevice(table, route)

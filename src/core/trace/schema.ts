@@ -21,7 +21,7 @@ export const traceJsonSchema = {
     failure: {$ref: '#/$defs/failure'},
     returnPath: {$ref: '#/$defs/returnPath'},
     traceroute: {
-      description: 'addresses `traceroute -n` would print, the destination last; "*" for a silent hop',
+      description: 'addresses `traceroute -n` would print, the destination last; "*" for a silent hop; "ADDR !H" (or !X) for a router that answers with host unreachable (administratively prohibited)',
       type: 'array',
       items: {type: 'string'},
     },
