@@ -429,6 +429,20 @@ describe('trace engine', () => {
   })
 
   describe('docker0 with MASQUERADE', () => {
+    it('SNAT to an address no host has: the reply dies on the far host, and the fix is the rule, not that host\'s neighbour table', () => {
+      const t = traceFlow(applyPatches(loadWorld('docker-masq'), [
+        {host: 'docker1', op: 'update', table: 'iptables.rules', where: {raw: '-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE'},
+          value: {spec: '-s 172.17.0.0/16 ! -o docker0 -j SNAT --to-source 192.168.100.99', raw: '-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j SNAT --to-source 192.168.100.99'}},
+      ]), {src: 'web', dst: 'host2'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.returnPath.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(t.returnPath.failure!.reason).to.contain('192.168.100.99 is the source docker1\'s rule')
+      expect(t.returnPath.failure!.fix).to.deep.equal([
+        {node: 'docker1', command: 'iptables -t nat -D POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j SNAT --to-source 192.168.100.99'},
+        {node: 'docker1', command: 'iptables -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j SNAT --to-source 192.168.100.21'},
+      ])
+    })
+
     it('a request dropped before POSTROUTING: the reply is traced as if it had gone on, masqueraded, so no false NO_RETURN_ROUTE', () => {
       const t = traceFlow(applyPatches(loadWorld('docker-masq'), [
         {host: 'docker1', op: 'remove', table: 'iptables.rules', where: {raw: '-A FORWARD -i docker0 ! -o docker0 -j ACCEPT'}},
@@ -465,6 +479,11 @@ describe('trace engine', () => {
     expect(discovered.failure!.node).to.equal('node2')
     expect(discovered.failure!.evidence).to.equal('(no neighbour entry for 10.244.2.77 on cni0)')
     expect(discovered.failure!.reason).to.contain('no pod was found at 10.244.2.77: node2 has no neighbour entry for it on cni0 and no CNI allocation read lists it')
+    // a failed ARP for it on the bridge: no pod has it, and no command on the node would make one
+    const failed = traceFlow(applyPatches(w, [{host: 'node2', op: 'add', table: 'neighbors', value: {dst: '10.244.2.77', dev: 'cni0', state: ['FAILED'], raw: '10.244.2.77 dev cni0 FAILED'}}]), {src: 'pod-a', dst: '10.244.2.77'})
+    expect(failed.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(failed.failure!.reason).to.contain('no pod owns it')
+    expect(failed.failure!.fix).to.deep.equal([])
     // a next hop that is not the destination is not a pod that might be idle
     expect(traceFlow({...w, podsDiscovered: true}, {src: 'pod-a', dst: 'pod-b'}).disposition).to.equal(traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).disposition)
   })

@@ -66,6 +66,19 @@ describe('trace failures found on a real kernel', () => {
     expect(t.failure!.fix.map(f => f.command)).to.include('ip route replace 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink')
   })
 
+  it('without a tunnel or a default route, NEXT_HOP_NOT_ONLINK is fixed through the router on the segment that routes the subnet', () => {
+    const w = applyPatches(loadWorld('flannel-directrouting'), [
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.3.0/24'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: 'default'}},
+      {host: 'node1', op: 'remove', table: 'links', where: {name: 'flannel.1'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.3.0/24', type: 'unicast', gateway: '192.168.200.13', dev: 'eth0', onlink: true, raw: '10.244.3.0/24 via 192.168.200.13 dev eth0 onlink'}},
+      {host: 'router', op: 'add', table: 'routes', value: {dst: '10.244.3.0/24', type: 'unicast', gateway: '192.168.200.13', dev: 'eth1', raw: '10.244.3.0/24 via 192.168.200.13 dev eth1'}},
+    ])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-d'})
+    expect(t.disposition).to.equal('NEXT_HOP_NOT_ONLINK')
+    expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip route replace 10.244.3.0/24 via 192.168.100.1 dev eth0'}])
+  })
+
   it('a VNI mismatch is fixed on the node that disagrees with the others', () => {
     const w = applyPatches(loadWorld('flannel-directrouting'), [{host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {id: 2}}}])
     const t = traceFlow(w, {src: 'pod-a', dst: 'pod-d'})

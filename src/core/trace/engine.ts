@@ -505,11 +505,28 @@ class Walk {
     }
     const viaTunnel = routeFixes(this.w, view, dst)
     if (viaTunnel.length > 0) return viaTunnel
+    const router = dev !== undefined ? this.routerOnLink(view, dev, dst) : undefined
+    if (router !== undefined) return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${router} dev ${dev}`}]
     const def = view.routes?.lookup('0.0.0.0')
     if (def?.gateway !== undefined && isDefaultRoute(def)) {
       return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${def.gateway}${def.dev ? ` dev ${def.dev}` : ''}`}]
     }
     return [{node: view.name, command: `ip route del ${routeDstText(route)} via ${route.gateway}`}]
+  }
+
+  /** A host on `dev`'s segment that forwards and routes `dst` on: the gateway a route to it should name. */
+  private routerOnLink(view: HostView, dev: string, dst: string): string | undefined {
+    const mine = view.deviceAddress(dev)
+    if (mine === undefined) return undefined
+    for (const other of this.w.nodeViews()) {
+      if (other === view || other.sysctlNumber('net.ipv4.ip_forward') === 0) continue
+      const facing = other.deviceFacing(mine)
+      const onward = other.routes?.lookup(dst)
+      // A peer's own tunnel would carry it too, but that is a detour through a flannel node, not a router.
+      if (facing !== undefined && onward?.type === 'unicast' && !isDefaultRoute(onward) && onward.dev !== undefined && onward.dev !== facing.dev &&
+        !isVxlanLink(other, onward.dev)) return facing.local
+    }
+    return undefined
   }
 
   private forwarding(hop: Hop, view: HostView, inDev: string): End | undefined {
@@ -677,9 +694,11 @@ class Walk {
         `nothing answers ARP for ${nexthop}: ${silence.reason}`, silence.fix.length > 0 ? silence.fix : [{node: pod!.node, command: `ip route get ${nexthop}`}])
     }
     if (entry !== undefined && answer === undefined) {
+      // On a pod bridge that is the destination itself: no pod has the address, and no command brings one.
+      const noPod = nexthop === packet.dst && this.w.isPodSide(view, dev)
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry.raw,
-        `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no host in the snapshot owns it or answers for it`,
-        [{node: view.name, command: `ip neigh del ${nexthop} dev ${dev}`}, ...routeFixes(this.w, view, packet.dst)])
+        `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no ${noPod ? 'pod' : 'host in the snapshot'} owns it or answers for it`,
+        noPod ? [] : [{node: view.name, command: `ip neigh del ${nexthop} dev ${dev}`}, ...routeFixes(this.w, view, packet.dst)])
     }
     if (entry !== undefined) {
       // A FAILED or INCOMPLETE entry is asked again for the next packet; someone on the link answers now.
@@ -1063,7 +1082,21 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
     const back = new Walk(w, warnings, nat, 'return', network, reply)
     const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
-    if (backEnd.failure) returnPath.failure = backEnd.failure
+    if (backEnd.failure) {
+      returnPath.failure = backEnd.failure
+      // The reply heads for an address a SNAT rule gave the request and no host has: the rule is the fault.
+      const snat = nat.find(r => r.field === 'src' && r.to === reply.dst && /-j SNAT\b/.test(r.evidence))
+      const home = snat !== undefined ? w.view(snat.node) : undefined
+      const real = home !== undefined ? w.nodeAddress(home) : undefined
+      if (snat !== undefined && real !== undefined && backEnd.disposition === 'NEIGHBOR_MISSING' && w.owners(snat.to).length === 0) {
+        const spec = snat.evidence.replace(/^-A (\S+) /, '')
+        backEnd.failure.reason += ` (${snat.to} is the source ${snat.node}'s rule \`${snat.evidence}\` gives the request, and no host has it)`
+        backEnd.failure.fix = [
+          {node: snat.node, command: `iptables -t nat -D ${snat.evidence.replace(/^-A /, '')}`},
+          {node: snat.node, command: `iptables -t nat -A ${snat.evidence.split(' ')[1]} ${spec.replace(/--to-source \S+/, `--to-source ${real}`)}`},
+        ]
+      }
+    }
     // A ping needs both ways: the fix lists what the reply needs too. A VNI or port disagreement is
     // one fault seen from both ends, and fixing one side settles it, so those are not merged.
     const oneSided = ['VNI_MISMATCH', 'PORT_MISMATCH']
