@@ -255,14 +255,28 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
     return {nc: parseNetConf(fromFlags), create: fromFlags}
   }
   const nc = parseNetConf(existing)
-  if (fromFlags) {
-    const want = parseNetConf(fromFlags)
-    if (want.network !== nc.network) {
-      throw userError(`the store already holds network ${nc.network}, not ${want.network}`, 'drop --network to join that network, or use another --store')
-    }
-    if (flags.backend && want.backend.type !== nc.backend.type) {
-      throw userError(`the network's backend is ${nc.backend.type}, not ${want.backend.type}`, `to change it for every node: flannelctl backend set ${want.backend.type} (or migrate --backend ${want.backend.type})`)
-    }
+  const whole = flags.netConf !== undefined ? parseNetConf(flags.netConf) : undefined
+  const network = whole?.network ?? flags.network
+  if (network !== undefined && network !== nc.network) {
+    throw userError(`the store already holds network ${nc.network}, not ${network}`, 'drop --network to join that network, or use another --store')
+  }
+  const backend = whole?.backend.type ?? flags.backend
+  if (backend !== undefined && backend !== nc.backend.type) {
+    throw userError(`the network's backend is ${nc.backend.type}, not ${backend}`, `to change it for every node: flannelctl backend set ${backend} (or migrate --backend ${backend})`)
+  }
+  // Every other setting given that the store's config does not have: joining would quietly ignore it.
+  const given: [string, unknown, unknown][] = [
+    ['SubnetLen', whole?.subnetLen ?? flags.subnetLen, nc.subnetLen],
+    ['SubnetMin', whole?.subnetMin ?? flags.subnetMin, nc.subnetMin],
+    ['SubnetMax', whole?.subnetMax ?? flags.subnetMax, nc.subnetMax],
+    ['VNI', whole?.backend.vni ?? flags.vni, nc.backend.vni],
+    ['Port', whole?.backend.port ?? flags.port, nc.backend.port],
+    ['DirectRouting', whole?.backend.directRouting ?? (flags.directRouting || undefined), nc.backend.directRouting],
+  ]
+  const differ = given.filter(([, mine, theirs]) => mine !== undefined && mine !== theirs)
+  if (differ.length > 0) {
+    throw userError(`the store's network config differs from the one given: ${differ.map(([name, mine, theirs]) => `${name} is ${String(theirs)}, not ${String(mine)}`).join('; ')}`,
+      'drop those settings to join the network as it is; backend settings change for every node with flannelctl backend set (or migrate)')
   }
   return {nc}
 }
@@ -555,7 +569,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const warnings = phase ? [phase.note, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} moved${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (leaseRecreated) {
-      warnings.push(`the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`)
+      warnings.push(lease.subnet === prev?.subnet
+        ? `the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
+        : `the store had no lease for this host and its subnet ${prev?.subnet} is another host's now: leased a new subnet, ${lease.subnet}; pods still on ${prev?.subnet} need re-creating`)
     }
     return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc, leaseRecreated, snapshot: snap}
   } finally {

@@ -1,6 +1,7 @@
 /** One screen about this node: lease, backend, devices, peers in sync or drifted, chains, last sync. */
 import {HostAdapter} from '../adapters/host.js'
-import {loadRecord, peerRows, storeLeases, NodeOptions, PeerRow} from './node.js'
+import {loadRecord, peerRows, reconcile, storeLeases, NodeOptions, PeerRow} from './node.js'
+import {DryRunRunner} from '../adapters/runner.js'
 import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
 import type {ServiceContext} from './context.js'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
@@ -29,13 +30,26 @@ export interface NodeStatus {
   iptables: {flavour: string | null; chains: Record<string, boolean>}
   devices: DeviceState[]
   peers: PeerRow[]
+  /**
+   * what `flannelctl sync` would change now (a missing FORWARD jump, ip_forward off, an MTU, a
+   * stray route…), or why it would stop: empty when the host is as sync leaves it
+   */
+  drift: string[]
 }
 
 export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<NodeStatus> {
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
   const r = rec!
-  const [snap, leases] = await Promise.all([host.snapshot(), storeLeases(r).catch(unreadableStore)])
+  // The plan sync would make is the drift: the same planner judges what it would repair.
+  const dryRun = {runner: new DryRunRunner(ctx.runner), dryRun: true, progress: () => {}}
+  const [leases, planned] = await Promise.all([storeLeases(r).catch(unreadableStore),
+    reconcile(dryRun, {node: o, creating: false, what: 'status'}).then(result => ({result}), (e: unknown) => {
+      if (!isUserError(e)) throw e
+      return {refused: e}
+    })])
+  const snap = 'result' in planned ? planned.result.snapshot : await host.snapshot()
+  const drift = 'result' in planned ? planned.result.plan : [`sync would stop: ${planned.refused.message}`]
   const peers = peerRows(r, leases, snap)
   const stored = leases.find(l => l.subnet === r.subnet)
   const leaseInStore: NodeStatus['leaseInStore'] = stored === undefined ? {state: 'missing'}
@@ -65,6 +79,7 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     },
     devices,
     peers,
+    drift,
   }
 }
 

@@ -120,6 +120,17 @@ describe('bad input (real namespace)', function () {
     expect(ours.exitCode, ours.stderr).to.equal(0)
   })
 
+  it('init with settings the store\'s network config does not have is refused, not quietly ignored', async () => {
+    const store = join(dir, 'joined-store')
+    await mkdir(join(store, 'coreos.com', 'network'), {recursive: true})
+    await writeFile(join(store, 'coreos.com', 'network', 'config'), JSON.stringify({Network: '10.50.0.0/16', Backend: {Type: 'host-gw'}}))
+    const own = nodeArgs().slice(2)
+    const join1 = await cli(['init', '--store', `file:${store}`, '--subnet-len', '26', '--vni', '5', '--iface', 'eth0', ...own], {netns: ns})
+    await expectCleanFailure(join1, /the store's network config differs from the one given: SubnetLen is 24, not 26; VNI is 1, not 5/)
+    const join2 = await cli(['init', '--store', `file:${store}`, '--net-conf', '{"Network":"10.50.0.0/16","SubnetLen":25,"Backend":{"Type":"host-gw"}}', '--iface', 'eth0', ...own], {netns: ns})
+    await expectCleanFailure(join2, /SubnetLen is 24, not 25/)
+  })
+
   it('backend set keeps the settings it is not told to change (Port, MTU, DirectRouting) while the type stays', async () => {
     const store = join(dir, 'backend-store')
     await mkdir(join(store, 'coreos.com', 'network'), {recursive: true})

@@ -261,4 +261,22 @@ describe('node (vxlan lab, real kernel)', function () {
     const held = JSON.parse((await cli(['status', '--json', ...nodeFlags(lab, n2)], {netns: n2.netns})).stdout)
     expect(held.leaseInStore).to.deep.equal({state: 'held'})
   })
+
+  it('status calls anything sync would change drift (exit 1): the FORWARD jump gone, forwarding off', async () => {
+    const n1 = lab.nodes[0]
+    const status = () => cli(['status', '--json', ...nodeFlags(lab, n1)], {netns: n1.netns})
+    const clean = await status()
+    expect(clean.exitCode, clean.stdout).to.equal(0)
+    expect(JSON.parse(clean.stdout).drift).to.deep.equal([])
+    await inNs(n1.netns, 'iptables', '-D', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD')
+    await inNs(n1.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=0')
+    const drifted = await status()
+    expect(drifted.exitCode).to.equal(1)
+    const drift = (JSON.parse(drifted.stdout) as {drift: string[]}).drift.join('\n')
+    expect(drift).to.contain('FLANNEL-FWD')
+    expect(drift).to.contain('ip_forward')
+    expect((await cli(['status', ...nodeFlags(lab, n1)], {netns: n1.netns})).stdout).to.contain('drift     flannelctl sync would change:')
+    expect((await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})).exitCode).to.equal(0)
+    expect((await status()).exitCode).to.equal(0)
+  })
 })
