@@ -240,11 +240,22 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
   } else if (link.mtu !== intent.mtu) {
     ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: `MTU is ${link.mtu}, pods need ${intent.mtu}`})
   }
+  // This host's own subnet lives on its bridge: a route sending it elsewhere (a copied record's
+  // peer route, a hand-made one) cuts the pods off and keeps the bridge's own route from returning.
+  const strays = (snap.routes ?? []).filter(r => (!r.table || r.table === 'main') && normaliseDst(r.dst) === intent.subnet && r.dev !== br)
+  for (const r of strays) {
+    ops.push({tool: 'ip', args: ['route', 'del', ...(r.type !== 'unicast' ? [r.type] : []), intent.subnet, ...(r.gateway ? ['via', r.gateway] : []), ...(r.dev ? ['dev', r.dev] : [])],
+      why: `${intent.subnet} is this host's own subnet, on ${br}: this route sends its pods' traffic elsewhere`})
+  }
   if (!link || !hasAddress(snap, br, addr)) {
     for (const a of (snap.addresses ?? []).filter(a => a.dev === br && a.family === 4 && insideNetwork(`${a.local}/32`, intent.network))) {
       ops.push({tool: 'ip', args: ['addr', 'del', `${a.local}/${a.prefixlen}`, 'dev', br], why: 'left from an earlier lease'})
     }
     ops.push({tool: 'ip', args: ['addr', 'add', addr, 'dev', br], why: 'the pods\' gateway'})
+  }
+  if (strays.length > 0) {
+    ops.push({tool: 'ip', args: ['route', 'replace', intent.subnet, 'dev', br, 'proto', 'kernel', 'scope', 'link', 'src', gatewayAddress(intent.subnet)],
+      why: `the bridge's own route, which the stray one displaced`})
   }
   if (!link?.up) ops.push({tool: 'ip', args: ['link', 'set', br, 'up'], why: 'bring the bridge up'})
   return ops

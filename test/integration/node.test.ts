@@ -278,5 +278,15 @@ describe('node (vxlan lab, real kernel)', function () {
     expect((await cli(['status', ...nodeFlags(lab, n1)], {netns: n1.netns})).stdout).to.contain('drift     flannelctl sync would change:')
     expect((await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})).exitCode).to.equal(0)
     expect((await status()).exitCode).to.equal(0)
+
+    // a route sending this host's own subnet elsewhere (what a copied record once left) displaces the bridge's
+    const n2 = lab.nodes[1]
+    await inNs(n1.netns, 'ip', 'route', 'replace', n1.subnet, 'via', n2.underlayIP, 'dev', 'eth0')
+    expect((await status()).exitCode).to.equal(1)
+    expect((await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})).exitCode).to.equal(0)
+    expect(await inNs(n1.netns, 'ip', 'route', 'show', n1.subnet)).to.match(/dev cni0 proto kernel scope link src/)
+    expect((await status()).exitCode).to.equal(0)
+    const [p1, p2] = [lab.pods.find(p => p.node === n1.name)!, lab.pods.find(p => p.node === n2.name)!]
+    expect((await sh('ip', ['netns', 'exec', p2.netns, 'ping', '-c', '1', '-W', '2', p1.ip])).exitCode).to.equal(0)
   })
 })
