@@ -246,7 +246,7 @@ function parseBackend(v: unknown): BackendConf {
   const fields = new Fields(v, 'Backend')
   const type = fields.string('Type')
   if (type === undefined || type === '') {
-    throw fail('Backend.Type is missing', 'set "Backend": {"Type": "vxlan"} (or "host-gw", "udp")')
+    throw fail('Backend.Type is missing', 'set "Backend": {"Type": "vxlan"} (or "host-gw")')
   }
   if (!(SUPPORTED_BACKENDS as readonly string[]).includes(type)) {
     const known = OTHER_FLANNEL_BACKENDS.includes(type)
@@ -254,7 +254,7 @@ function parseBackend(v: unknown): BackendConf {
       known
         ? `Backend.Type "${type}" is a flannel backend that flannelctl does not build`
         : `Backend.Type "${type}" is not a backend type (types are case-sensitive)`,
-      'use "Type": "vxlan", "host-gw" or "udp"')
+      'use "Type": "vxlan" or "host-gw"')
   }
   const backendType = type as BackendType
   const vni = fields.int('VNI', 0, 2 ** 24 - 1) ?? DEFAULT_VNI

@@ -135,10 +135,14 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
     const rpFilter = await readRpFilter(host, involvedDevices(record, record.vni ?? 1))
     return {...s, host, record, snap, rpFilter}
   }))
-  const publicIPs = new Set<string>()
+  const byPublicIP = new Map<string, string>()
   for (const n of nodes) {
-    if (publicIPs.has(n.record.publicIP)) throw userError(`two nodes use public IP ${n.record.publicIP}`, 'every node needs its own --public-ip')
-    publicIPs.add(n.record.publicIP)
+    const other = byPublicIP.get(n.record.publicIP)
+    if (other !== undefined) {
+      throw userError(`nodes ${other} and ${n.name} both have the record of public IP ${n.record.publicIP}`,
+        'either two nodes were set up with one --public-ip (give each its own), or they read one state file: hosts sharing a filesystem (network namespaces) need a state file each, which an inventory cannot name yet; migrate each host alone, or use --lab')
+    }
+    byPublicIP.set(n.record.publicIP, n.name)
   }
   return {nodes, storeSpec: storeSpec ?? nodes[0]?.record.store}
 }
