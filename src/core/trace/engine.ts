@@ -207,24 +207,31 @@ class Walk {
   private prerouting(hop: Hop, view: HostView, inDev: string, packet: Packet): Packet | End {
     const denied = this.filter(hop, view, 'PREROUTING', this.facts(view, packet, inDev, undefined))
     if (denied) return denied
-    return this.destinationNat(hop, view, 'PREROUTING', inDev, this.undoNat(hop, view, packet))
+    return this.destinationNat(hop, view, 'PREROUTING', inDev, this.conntrackUndo(hop, view, packet, 'src'))
   }
 
-  /** conntrack maps a reply back to the address this host rewrote on the way out (before routing). */
-  private undoNat(hop: Hop, view: HostView, packet: Packet): Packet {
+  /**
+   * conntrack maps a reply back: one to an address this host's SNAT gave the request gets the old
+   * destination (before routing); one from an address its DNAT sent the request to gets the old
+   * source (on the way out).
+   */
+  private conntrackUndo(hop: Hop, view: HostView, packet: Packet, rewrote: 'src' | 'dst'): Packet {
     if (this.direction !== 'return' || packet.tunnel !== undefined) return packet
-    const undo = reverseTranslation(this.nat, view.name, 'src', packet.dst)
+    const field = rewrote === 'src' ? 'dst' : 'src'
+    const undo = reverseTranslation(this.nat, view.name, rewrote, packet[field])
     if (undo === undefined) return packet
-    const back = {...packet, dst: undo.from}
+    const back = {...packet, [field]: undo.from}
     this.lastPacket = back
-    this.step(hop, 'nat', 'de-nat', undo.evidence, `conntrack maps the reply for ${undo.to} back to ${undo.from}, the address this host rewrote on the way out`)
+    this.step(hop, 'nat', 'de-nat', undo.evidence, rewrote === 'src'
+      ? `conntrack maps the reply for ${undo.to} back to ${undo.from}, the address this host rewrote on the way out`
+      : `conntrack gives the reply from ${undo.to} the source ${undo.from}, the destination this host rewrote on the way in`)
     return back
   }
 
   /**
    * nat PREROUTING (OUTPUT for a packet born here) on the first packet of a connection: a DNAT
    * sends it to another destination, which the route lookup then follows; conntrack puts the old
-   * address back as the reply's source (see replySource).
+   * address back as the reply's source (see conntrackUndo).
    */
   private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet): Packet {
     if (packet.state !== 'NEW' || packet.tunnel !== undefined) return packet
@@ -238,17 +245,6 @@ class Walk {
     this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: outcome.newDst, evidence: d.evidence})
     this.lastPacket = translated
     return translated
-  }
-
-  /** conntrack gives a reply leaving a host that DNATed the request the source the request was sent to. */
-  private replySource(hop: Hop, view: HostView, packet: Packet): Packet {
-    if (this.direction !== 'return' || packet.tunnel !== undefined) return packet
-    const undo = reverseTranslation(this.nat, view.name, 'dst', packet.src)
-    if (undo === undefined) return packet
-    const back = {...packet, src: undo.from}
-    this.lastPacket = back
-    this.step(hop, 'nat', 'de-nat', undo.evidence, `conntrack gives the reply from ${undo.to} the source ${undo.from}, the destination this host rewrote on the way in`)
-    return back
   }
 
   private receivingDeviceDown(hop: Hop, view: HostView, inDev: string): End | undefined {
@@ -311,7 +307,7 @@ class Walk {
       const denied = this.filter(hop, view, 'INPUT', this.facts(view, packet, inDev, undefined))
       if (denied) return denied
       // A reply to a connection this host sent and DNATed in OUTPUT is mapped back at INPUT.
-      packet = this.replySource(hop, view, packet)
+      packet = this.conntrackUndo(hop, view, packet, 'dst')
     }
     if (packet.tunnel !== undefined) return this.decapsulate(hop, view, packet)
     hop.out = 'local'
@@ -487,7 +483,7 @@ class Walk {
     const nexthop = route.gateway ?? packet.dst
     const mangled = this.filter(hop, view, 'POSTROUTING', this.facts(view, packet, origin ? undefined : inDev, dev))
     if (mangled) return mangled
-    packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.replySource(hop, view, packet))
+    packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.conntrackUndo(hop, view, packet, 'dst'))
 
     const vx = vxlanDevice(view, dev)
     if (vx !== undefined) return this.vxlanSend(hop, view, vx, nexthop, packet, route)
