@@ -199,7 +199,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     add({code: 'MTU_MISMATCH', severity: 'error', node: n.host.name,
       message: `${n.underlay.name} MTU ${n.underlay.mtu} is below the other nodes' ${commonMtu}: their ${n.vxlan.name} MTU ${commonMtu - VXLAN_OVERHEAD} packets do not fit this node's tunnel`,
       evidence: firstLine(n.underlay.raw),
-      fix: [`ip link set ${n.underlay.name} mtu ${commonMtu}`, `ip link set ${n.vxlan.name} mtu ${commonMtu - VXLAN_OVERHEAD}`]})
+      // the vxlan device only when it is not already at the size that underlay fits (the usual case is just the underlay shrinking)
+      fix: [`ip link set ${n.underlay.name} mtu ${commonMtu}`, ...(n.vxlan.mtu !== commonMtu - VXLAN_OVERHEAD ? [`ip link set ${n.vxlan.name} mtu ${commonMtu - VXLAN_OVERHEAD}`] : [])]})
   }
 
   for (const n of flannelNodes) {
