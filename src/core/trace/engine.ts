@@ -14,7 +14,7 @@
  *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
-import type {Route} from '../model.js'
+import type {PolicyRule, Route} from '../model.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, Proto, ReturnPath, StepKind, StepVerdict, Trace,
@@ -22,7 +22,7 @@ import type {
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
-import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
+import {NULL_ROUTE_TYPES, isDefaultRoute, isDefaultRule, routeDevice, routeDstText} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import type {PacketFacts} from './iptables.js'
@@ -385,9 +385,38 @@ class Walk {
       return this.insufficient(hop, 'route', `(no routing table captured on ${view.name})`,
         `the routes of ${view.name} were not captured, so where it sends ${packet.dst} is unknown`, view.name, ['ip route show'])
     }
-    const route = table.lookup(packet.dst)
+    let route: Route | undefined
+    /** the policy rule that chose the table, when it is not the kernel's `from all lookup main` */
+    let chosen: {rule: PolicyRule, table: string} | undefined
+    // without rules, or with only the kernel's own, the main table decides (as it always did here)
+    const policy = view.policy?.onlyDefaultRules === false ? view.policy : undefined
+    if (policy === undefined) {
+      route = table.lookup(packet.dst)
+    } else {
+      const res = policy.lookup({dst: packet.dst, src: packet.src, iif: origin ? 'lo' : inDev, proto: packet.proto,
+        sport: packet.sport, dport: packet.dport, markDoubt: () => this.markDoubt(view)})
+      for (const note of res.notes) this.assume(view, note)
+      if (res.missingTable !== undefined) {
+        return this.insufficient(hop, 'route', res.rule!.raw,
+          `the rule \`${res.rule!.raw}\` looks up table ${res.missingTable} for ${packet.dst}, whose routes were not captured on ${view.name}, so where it sends the packet is unknown`,
+          view.name, [`ip route show table ${res.missingTable}`])
+      }
+      if (res.action !== undefined) {
+        return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
+          `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the packet from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
+          [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
+      }
+      route = res.route
+      if (res.rule !== undefined && !isDefaultRule(res.rule)) chosen = {rule: res.rule, table: res.table!}
+    }
+    const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
     if (route === undefined) {
       const fix = routeFixes(this.w, view, packet.dst)
+      if (policy !== undefined) {
+        return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in the tables ${view.name}'s policy rules look up)`,
+          `${view.name}'s policy rules find no route for ${packet.dst} from ${packet.src}: the packet is dropped (network is unreachable)`,
+          fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
+      }
       return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
         `${view.name} has no route for ${packet.dst} and no default route: the packet is dropped (network is unreachable)`,
         fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
@@ -395,10 +424,12 @@ class Walk {
     this.routeOfHop.set(hop, route)
     if (NULL_ROUTE_TYPES.has(route.type)) {
       const home = homeNode(this.w, packet.dst)
-      const fix: Fix[] = [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)}`}]
+      const fix: Fix[] = chosen !== undefined && chosen.table !== 'main'
+        ? [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)} table ${chosen.table}`}, {node: view.name, command: `ip rule del pref ${chosen.rule.priority}`}]
+        : [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)}`}]
       if (home !== undefined && home.view !== view) fix.push(...routeFixes(this.w, view, packet.dst))
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
-        `${packet.dst} matches a ${route.type} route on ${view.name}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
+        `${packet.dst} matches a ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
     }
     if (route.type !== 'unicast') {
@@ -415,7 +446,7 @@ class Walk {
     if (dev === undefined) {
       return this.insufficient(hop, 'route', route.raw, `the route names no device`, view.name, ['ip route show'])
     }
-    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev))
+    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule)
     if (hop.out === '-') hop.out = dev
     if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src))
 
@@ -437,6 +468,14 @@ class Walk {
         `${dev} is a TUN device (flannel's udp backend): flanneld carries the packet in user space, which the trace does not model`, view.name, ['cat /run/flannel/subnet.env'])
     }
     return this.linkLayer(hop, view, dev, nexthop, packet, route)
+  }
+
+  /** Why a packet's mark on `view` may not be 0 when routed: a rule that may set one, or iptables not captured. */
+  private markDoubt(view: HostView): string | undefined {
+    const ipt = view.snap.iptables
+    if (ipt === undefined) return `no iptables captured on ${view.name}`
+    const setter = ipt.rules.find(r => /(^|\s)-j (MARK|CONNMARK)\b/.test(r.spec) && (r.table === 'mangle' || r.table === 'raw'))
+    return setter === undefined ? undefined : `\`${setter.raw}\` may set one`
   }
 
   private notOnlinkFixes(view: HostView, route: Route, dst: string): Fix[] {

@@ -7,7 +7,7 @@
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, Route} from '../model.js'
 import {USABLE_NEIGH_STATES} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, parseCidr} from '../addr.js'
-import {RouteTable, localRoutePrefixes} from './routes.js'
+import {PolicyRouter, RouteTable, localRoutePrefixes} from './routes.js'
 import {RuleSet} from './iptables.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
@@ -37,6 +37,7 @@ export class HostView {
   private addrByDev?: Map<string, Address[]>
   private addrByIp?: Map<string, Address>
   private routeTable?: RouteTable
+  private policyRouter?: PolicyRouter
   private localPrefixes?: {base: number, prefixlen: number}[]
   private neighMap?: Map<string, Neighbor>
   private fdbMap?: Map<string, FdbEntry[]>
@@ -182,6 +183,16 @@ export class HostView {
     if (this.snap.routes === undefined) return undefined
     this.routeTable ??= new RouteTable(this.snap.routes)
     return this.routeTable
+  }
+
+  /**
+   * The routes behind the policy rules, when the rules were captured; undefined without them (the
+   * kernel's default rules: the main table decides, as `routes`).
+   */
+  get policy(): PolicyRouter | undefined {
+    if (this.snap.routes === undefined || this.snap.rules === undefined) return undefined
+    this.policyRouter ??= new PolicyRouter(this.snap.routes, this.snap.rules, this.routes!)
+    return this.policyRouter
   }
 
   // ---- neighbours and fdb
