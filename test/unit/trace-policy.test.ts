@@ -92,4 +92,28 @@ describe('trace: policy routing (ip rule)', () => {
     const all = withPolicy('100:\tfrom all iif cni0 lookup 200\n', [route('local 10.244.1.1 dev cni0 table local proto kernel scope host src 10.244.1.1', {dst: '10.244.1.1/32', type: 'local', dev: 'cni0', table: 'local'})])
     expect(traceFlow(all, {src: 'pod-a', dst: 'pod-b'}).disposition).to.equal('DELIVERED')
   })
+
+  it('proxy ARP asks the route for the requester\'s address: a from-rule to a blackhole table leaves the pod\'s gateway unanswered', () => {
+    const w = structuredClone(loadWorld('calico'))
+    const cal1 = w.hosts.find(h => h.name === 'cal1')!
+    cal1.rules = parseRules(DEFAULT_RULES + '100:\tfrom 10.233.64.2 lookup 100\n')
+    cal1.routes!.push({dst: 'default', type: 'blackhole', table: '100', raw: 'blackhole default table 100'})
+    expect(traceFlow(loadWorld('calico'), {src: 'web-0', dst: 'db-0'}).disposition).to.equal('DELIVERED')
+    const t = traceFlow(w, {src: 'web-0', dst: 'db-0'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure!.reason).to.contain('100:\tfrom 10.233.64.2 lookup 100').and.contain('blackhole default table 100')
+    expect(t.failure!.fix.map(f => f.command)).to.include('ip rule del pref 100')
+  })
+
+  it('rp_filter looks the source up through the rules (iif lo): a rule to an unreachable table fails the check', () => {
+    const w = structuredClone(loadWorld('flannel-vxlan'))
+    const node2 = w.hosts.find(h => h.name === 'node2')!
+    node2.rules = parseRules(DEFAULT_RULES + '100:\tfrom all to 10.244.1.34 lookup 100\n')
+    node2.routes!.push({dst: 'default', type: 'unreachable', table: '100', raw: 'unreachable default table 100'})
+    node2.sysctls!['net.ipv4.conf.all.rp_filter'] = '1'
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(t.failure!.node).to.equal('node2')
+    expect(t.failure!.reason).to.contain('100:\tfrom all to 10.244.1.34 lookup 100')
+  })
 })

@@ -235,7 +235,14 @@ class Walk {
     const evidence = `${key} = ${mode}`
     const table = view.routes
     if (table === undefined) return undefined
-    const back = table.lookup(packet.src)
+    // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo, mark 0)
+    const reverse = view.inputRoute(packet.src, packet.dst, 'lo')
+    if (reverse.missingTable !== undefined) {
+      return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
+        `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
+        view.name, [`ip route show table ${reverse.missingTable}`])
+    }
+    const back = reverse.route
     const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(table, back) : undefined
     const fix: Fix[] = []
     if (all === 1) fix.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
@@ -243,7 +250,7 @@ class Walk {
     if (backDev === undefined) {
       const routeFix = routeFixes(this.w, view, packet.src)
       return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
-        `rp_filter=${mode} on ${inDev}: ${view.name} has no usable route back to ${packet.src}${back ? ` (${back.raw})` : ''}, so it drops the packet as spoofed`,
+        `rp_filter=${mode} on ${inDev}: ${view.name} has no usable route back to ${packet.src}${back ? ` (${back.raw})` : ''}${reverse.rule ? ` by its policy rule \`${reverse.rule.raw}\`` : ''}, so it drops the packet as spoofed`,
         routeFix.length > 0 ? routeFix : fix)
     }
     if (mode === 1 && backDev !== inDev) {

@@ -4,10 +4,10 @@
  * first use, so a trace over a 1000-host world pays only for the hosts the packet visits.
  * A table the snapshot lacks stays `undefined`: unknown, never empty.
  */
-import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, Route} from '../model.js'
+import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
 import {USABLE_NEIGH_STATES} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, parseCidr} from '../addr.js'
-import {PolicyRouter, RouteTable, localRoutePrefixes} from './routes.js'
+import {PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes} from './routes.js'
 import {RuleSet} from './iptables.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
@@ -193,6 +193,19 @@ export class HostView {
     if (this.snap.routes === undefined || this.snap.rules === undefined) return undefined
     this.policyRouter ??= new PolicyRouter(this.snap.routes, this.snap.rules, this.routes!)
     return this.policyRouter
+  }
+
+  /**
+   * The route the kernel picks for a packet from `src` to `dst` arriving on `iif` (ip_route_input,
+   * as ARP asks it before answering by proxy): the main table's without policy rules, else what the
+   * rules decide. `rule` is set when a rule other than `from all lookup main` decided.
+   */
+  inputRoute(dst: string, src: string, iif: string): {route?: Route, rule?: PolicyRule, missingTable?: string} {
+    const policy = this.policy
+    if (policy === undefined || policy.onlyDefaultRules) return {route: this.routes?.lookup(dst)}
+    const res = policy.lookup({dst, src, iif})
+    const rule = res.rule !== undefined && !isDefaultRule(res.rule) ? res.rule : undefined
+    return {route: res.route, rule, missingTable: res.missingTable}
   }
 
   // ---- neighbours and fdb
