@@ -22,7 +22,10 @@ export interface CollectedHost {
 const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: string[]; optional: boolean}> = {
   'ip-link': {json: ['ip', '-d', '-j', 'link', 'show'], txt: ['ip', '-d', 'link', 'show'], optional: false},
   'ip-addr': {json: ['ip', '-j', 'addr', 'show'], txt: ['ip', 'addr', 'show'], optional: false},
-  'ip-route': {json: ['ip', '-j', 'route', 'show'], txt: ['ip', 'route', 'show'], optional: false},
+  // every table (main, local and those policy rules look up); IPv4 only, as `ip route show` was
+  'ip-route': {json: ['ip', '-4', '-j', 'route', 'show', 'table', 'all'], txt: ['ip', '-4', 'route', 'show', 'table', 'all'], optional: false},
+  // optional: an iproute2 too old for `-j rule` leaves the rules unknown (default rules assumed)
+  'ip-rule': {json: ['ip', '-j', 'rule', 'show'], txt: ['ip', 'rule', 'show'], optional: true},
   'ip-neigh': {json: ['ip', '-j', 'neigh', 'show'], txt: ['ip', 'neigh', 'show'], optional: false},
   'bridge-fdb': {json: ['bridge', '-j', 'fdb', 'show'], txt: ['bridge', 'fdb', 'show'], optional: true},
   // iptables-save has no JSON form; its text is what both formats keep.

@@ -9,7 +9,7 @@ import {FlannelctlError, ExitCode} from '../errors.js'
 import type {HostSnapshot} from '../core/model.js'
 import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
-import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson} from '../core/parse/json.js'
+import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson, parseIpRuleJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, notInstalled, seesPathAsThisProcess} from './runner.js'
 import {type ShellCommand, type ShellWord, commandName, framedScript, newMarker, shellWord, takeFrame} from './shell-script.js'
@@ -61,8 +61,11 @@ export function flavourFromVersion(text: string): IptablesFlavour | undefined {
 
 const LINK_READ = ['ip', '-d', '-j', 'link', 'show']
 const FDB_READ = ['bridge', '-j', 'fdb', 'show']
-/** addr, route and neigh: one `ip -j -batch -` prints each table's JSON array on a line of its own. */
-const IP_TABLES = ['addr', 'route', 'neigh'] as const
+/**
+ * addr, route, neigh and rule: one `ip -j -batch -` prints each table's JSON array on a line of its
+ * own. The routes are the main table's (what the planner compares); the rules cost one more line.
+ */
+const IP_TABLES = ['addr', 'route', 'neigh', 'rule'] as const
 const IP_TABLES_READ: ShellCommand = {words: ['ip', '-j', '-batch', '-'], input: IP_TABLES.map(t => `${t} show\n`).join('')}
 
 /**
@@ -224,7 +227,7 @@ export class HostAdapter {
     // the same errors as running each program by itself (RealRunner, checkRead)
     if (linkRead === undefined) throw notInstalled('ip', this.runner.target)
     const links = parseIpLinkJson(this.checkRead(linkRead, LINK_READ[0], LINK_READ.slice(1))!)
-    const [addrText, routeText, neighText] = await this.ipTables(ipTablesRead)
+    const [addrText, routeText, neighText, ruleText] = await this.ipTables(ipTablesRead)
     const fdbText = fdbRead === undefined ? undefined : this.checkRead(fdbRead, FDB_READ[0], FDB_READ.slice(1), {optional: true})
     const ipt = await this.pickIptables(reads.slice(3, 3 + iptablesReads.length))
     const wanted = new Set(interestingSysctls(links.map(l => l.name)))
@@ -235,6 +238,7 @@ export class HostAdapter {
       addresses: parseIpAddrJson(addrText),
       routes: parseIpRouteJson(routeText),
       neighbors: parseIpNeighJson(neighText),
+      ...(ruleText === undefined ? {} : {rules: parseIpRuleJson(ruleText)}),
       fdb: fdbText === undefined ? undefined : parseBridgeFdbJson(fdbText),
       iptables: ipt === undefined ? undefined : withFlavour(parseIptablesSave(ipt.save), ipt.tools.flavour),
       sysctls,
@@ -242,20 +246,20 @@ export class HostAdapter {
   }
 
   /**
-   * addr, route and neigh from the one `ip -j -batch -`: one JSON array per line. Anything else
-   * (an ip that prints otherwise, a failed batch) is read again one table at a time, one more
-   * program run, with each table's own error.
+   * addr, route, neigh and rule from the one `ip -j -batch -`: one JSON array per line. Anything
+   * else (an ip that prints otherwise, a failed batch) is read again one table at a time, one more
+   * program run, with each table's own error; the rules are optional there (undefined: unknown).
    */
-  private async ipTables(batch: CommandResult | undefined): Promise<[string, string, string]> {
+  private async ipTables(batch: CommandResult | undefined): Promise<[string, string, string, string | undefined]> {
     if (batch?.exitCode === 0) {
       const docs = batch.stdout.split('\n').filter(line => line.trim() !== '')
-      if (docs.length === IP_TABLES.length && docs.every(d => d.startsWith('[') && d.trimEnd().endsWith(']'))) return docs as [string, string, string]
+      if (docs.length === IP_TABLES.length && docs.every(d => d.startsWith('[') && d.trimEnd().endsWith(']'))) return docs as [string, string, string, string]
     }
     const reads = await this.readSeveral(IP_TABLES.map(t => ['ip', '-j', t, 'show']))
     return reads.map((r, i) => {
       if (r === undefined) throw notInstalled('ip', this.runner.target)
-      return this.checkRead(r, 'ip', ['-j', IP_TABLES[i], 'show'])!
-    }) as [string, string, string]
+      return this.checkRead(r, 'ip', ['-j', IP_TABLES[i], 'show'], {optional: IP_TABLES[i] === 'rule'})
+    }) as [string, string, string, string | undefined]
   }
 
   private checkRead(r: CommandResult, file: string, args: string[], {optional = false} = {}): string | undefined {

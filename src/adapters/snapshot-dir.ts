@@ -7,11 +7,11 @@ import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {HostSnapshot, Link} from '../core/model.js'
-import {parseAddrs, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseSysctls} from '../core/parse/index.js'
+import {parseAddrs, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
 
-export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'sysctl'] as const
+export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-rule', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'sysctl'] as const
 export type TableName = typeof TABLES[number]
 export type TableFormat = 'json' | 'txt'
 export interface RawTable {
@@ -67,6 +67,7 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
   }
   if (present.has('ip-addr')) define('addresses', () => addrs().addresses)
   if (present.has('ip-route')) define('routes', () => parseRoutes(load('ip-route').text, src('ip-route')))
+  if (present.has('ip-rule')) define('rules', () => parseRules(load('ip-rule').text, src('ip-rule')))
   if (present.has('ip-neigh')) define('neighbors', () => parseNeighbors(load('ip-neigh').text, src('ip-neigh')))
   if (present.has('bridge-fdb')) define('fdb', () => parseFdb(load('bridge-fdb').text, src('bridge-fdb')))
   if (present.has('iptables-save')) define('iptables', () => parseIptables(load('iptables-save').text, src('iptables-save')))

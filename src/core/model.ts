@@ -112,12 +112,54 @@ export interface Iptables {
   flavour?: 'nft' | 'legacy'
 }
 
+/** What a policy rule does when its selectors match (`ip rule` actions). */
+export type RuleAction = 'lookup' | 'goto' | 'nop' | 'blackhole' | 'unreachable' | 'prohibit'
+
+/** A routing policy rule (`ip rule show`): selectors the kernel matches a packet's flow against, and an action. */
+export interface PolicyRule {
+  priority: number
+  /** `not`: the selectors' answer is inverted */
+  not?: boolean
+  /** source prefix (`from`), a CIDR; absent: all */
+  from?: string
+  /** destination prefix (`to`), a CIDR; absent: all */
+  to?: string
+  iif?: string
+  oif?: string
+  /** the iif/oif device does not exist (`[detached]`): the rule matches nothing */
+  detached?: boolean
+  fwmark?: number
+  /** absent with fwmark: 0xffffffff */
+  fwmask?: number
+  tos?: number
+  /** protocol number or name (tcp, udp, icmp) */
+  ipproto?: string
+  sport?: [number, number]
+  dport?: [number, number]
+  /** selectors the tracer cannot decide (uidrange, l3mdev, tun_id, ...), as ip prints them */
+  other?: string[]
+  action: RuleAction
+  /** for lookup: the table's name as routes carry it (main, local, default, or its number) */
+  table?: string
+  /** for goto: the priority jumped to */
+  goto?: number
+  suppressPrefixlength?: number
+  suppressIfgroup?: string
+  raw: string
+}
+
 export interface HostSnapshot {
   /** node name (inventory / lab name / hostname) */
   name: string
   links?: Link[]
   addresses?: Address[]
+  /**
+   * Routes of the main table, and of any other table that was read (`ip route show table all`
+   * gives every table; each route's `table` says which, main when absent).
+   */
   routes?: Route[]
+  /** `ip rule show`; absent: unknown, and the trace assumes the kernel's default rules (local, main, default) */
+  rules?: PolicyRule[]
   neighbors?: Neighbor[]
   fdb?: FdbEntry[]
   iptables?: Iptables

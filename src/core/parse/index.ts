@@ -2,18 +2,18 @@
  * One entry point per table. Each accepts what a snapshot file may hold — `-j` JSON or plain text
  * in any of the forms the table's commands print — and recognises which, per pasted command.
  */
-import type {FdbEntry, Iptables, Link, Neighbor, Route} from '../model.js'
+import type {FdbEntry, Iptables, Link, Neighbor, PolicyRule, Route} from '../model.js'
 import {firstContentLine, looksLikeJson, type Section, sections, splitLines} from './common.js'
 import {type ParseOptions, resolveOptions} from './errors.js'
-import {addrsFromJson, fdbFromJsonDoc, linksFromJson, neighborsFromJson, parseJsonDocument, routesFromJson} from './json.js'
+import {addrsFromJson, fdbFromJsonDoc, linksFromJson, neighborsFromJson, parseJsonDocument, routesFromJson, rulesFromJson} from './json.js'
 import {parseIptablesSave} from './iptables.js'
 import {parseSysctl} from './sysctl.js'
-import {type LinksAndAddresses, type TextContext, addrsFromText, fdbFromText, neighborsFromText, routesFromText} from './text.js'
+import {type LinksAndAddresses, type TextContext, addrsFromText, fdbFromText, neighborsFromText, routesFromText, rulesFromText} from './text.js'
 
 export {ParseError, type ParseOptions} from './errors.js'
 export * from './json.js'
 export {
-  type LinksAndAddresses, parseBridgeFdbText, parseIpAddrText, parseIpLinkText, parseIpNeighText, parseIpRouteText,
+  type LinksAndAddresses, parseBridgeFdbText, parseIpAddrText, parseIpLinkText, parseIpNeighText, parseIpRouteText, parseIpRuleText,
 } from './text.js'
 export {normaliseSysctlKey} from './sysctl.js'
 export {isIP, isIPv4, isIPv6, isMac} from './common.js'
@@ -41,6 +41,11 @@ function parseEach<T>(text: string, options: ParseOptions | string | undefined, 
 /** `ip route` / `ip r` / `route -n` / `netstat -rn` text, or `ip -j route` JSON. */
 export function parseRoutes(text: string, options?: ParseOptions | string): Route[] {
   return parseEach(text, options, 'routes', routesFromJson, routesFromText)
+}
+
+/** `ip rule show` text or `ip -j rule show` JSON. */
+export function parseRules(text: string, options?: ParseOptions | string): PolicyRule[] {
+  return parseEach(text, options, 'rules', rulesFromJson, rulesFromText)
 }
 
 /** `ip neigh` / `arp -n` / `arp -an` text, or `ip -j neigh` JSON. */

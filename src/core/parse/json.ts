@@ -3,7 +3,8 @@
  * the order the plain command prints its fields, so evidence quotes the line a user can grep for
  * whether the snapshot was taken as JSON or as text.
  */
-import type {Address, FdbEntry, Link, LinkKind, Neighbor, Route, RouteType, VxlanInfo} from '../model.js'
+import type {Address, FdbEntry, Link, LinkKind, Neighbor, PolicyRule, Route, RouteType, VxlanInfo} from '../model.js'
+import {ruleFromWords, ruleLineFromJson, ruleWords} from './rule.js'
 import {
   type OutputFilter, type Section, firstContentLine, isAddressOrCidr, isIP, isLinkLayerAddress, looksLikeJson,
   sections, splitLines, withPrefix,
@@ -560,6 +561,26 @@ export function routesFromJson(doc: JsonDocument): Route[] {
 /** `ip -j route show` (also `table all`) → routes. */
 export function parseIpRouteJson(text: string, options?: ParseOptions | string): Route[] {
   return jsonDocuments(text, options, 'routes').flatMap(routesFromJson)
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* policy rules                                                                                  */
+
+export function rulesFromJson(doc: JsonDocument): PolicyRule[] {
+  return entries(doc, 'a rule').map(e => {
+    if (typeof e.o.priority !== 'number') e.fail('no priority')
+    const raw = ruleLineFromJson(e.o)
+    try {
+      return ruleFromWords(ruleWords(raw), raw)
+    } catch (error) {
+      return e.fail((error as Error).message)
+    }
+  })
+}
+
+/** `ip -j rule show` → rules. */
+export function parseIpRuleJson(text: string, options?: ParseOptions | string): PolicyRule[] {
+  return jsonDocuments(text, options, 'rules').flatMap(rulesFromJson)
 }
 
 /* ------------------------------------------------------------------------------------------ */

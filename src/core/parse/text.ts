@@ -6,7 +6,8 @@
  * Strict on lines, lenient on fields: a line that is not an entry (and not a known header) is an
  * error, while unknown words inside an entry are skipped, because each iproute2 release adds some.
  */
-import type {Address, FdbEntry, Link, LinkKind, Neighbor, Route, VxlanInfo} from '../model.js'
+import type {Address, FdbEntry, Link, LinkKind, Neighbor, PolicyRule, Route, VxlanInfo} from '../model.js'
+import {ruleFromWords, ruleWords} from './rule.js'
 import {
   type OutputFilter, type Section, isAddressOrCidr, isIP, isIPv4, isIPv6, isLinkLayerAddress, isMac,
   netmaskToPrefixlen, parseUint, sections, splitLines, startsWithSpace, tokens, withPrefix,
@@ -195,6 +196,27 @@ function ipRoutes(lines: string[], section: Section, ctx: TextContext): Route[] 
     last = route
   }
   return out
+}
+
+/** `ip rule show` lines: `PRIORITY:<tab>[not] from PREFIX ... ACTION`. */
+export function rulesFromText(lines: string[], section: Section, ctx: TextContext): PolicyRule[] {
+  const out: PolicyRule[] = []
+  for (let i = section.start; i < section.end; i++) {
+    const line = lines[i]
+    if (line.trim() === '') continue
+    if (!/^\s*\d+:/.test(line)) throw cannotRead(ctx, i, line, 'a rule', 'expected `PRIORITY: from ...` as `ip rule show` prints it')
+    try {
+      out.push(ruleFromWords(ruleWords(line.trim()), line.trim()))
+    } catch (error) {
+      throw cannotRead(ctx, i, line, 'a rule', (error as Error).message)
+    }
+  }
+  return out
+}
+
+/** `ip rule show` text. */
+export function parseIpRuleText(text: string, options?: ParseOptions | string): PolicyRule[] {
+  return eachSection(text, options, rulesFromText)
 }
 
 function parseMetricColumn(s: string): number | undefined {

@@ -48,9 +48,13 @@ export interface BridgedAnswer {
 
 export type Answer = HostAnswer | PodAnswer | BridgedAnswer
 
-export function proxyAnswer(view: HostView, facing: string, target: string): HostAnswer | undefined {
+/**
+ * arp_process: a request for `target` from `sender` on `facing` is answered by proxy when the input
+ * route (policy rules included) is unicast out of another device.
+ */
+export function proxyAnswer(view: HostView, facing: string, target: string, sender: string | undefined): HostAnswer | undefined {
   if (!view.proxyArp(facing)) return undefined
-  const r = view.routes?.lookup(target)
+  const r = sender === undefined ? view.routes?.lookup(target) : view.inputRoute(target, sender, facing).route
   if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === facing) return undefined
   const key = view.sysctl(`net.ipv4.conf.${facing}.proxy_arp`) !== undefined ? `net.ipv4.conf.${facing}.proxy_arp` : 'net.ipv4.conf.all.proxy_arp'
   return {
@@ -92,7 +96,7 @@ function fromPod(w: WorldIndex, pod: PodRef, target: string): Answer | undefined
       node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
     return {kind: 'bridged', node, bridge: facing, to: podAnswer(w, node, other, target)}
   }
-  if (facing !== undefined) return proxyAnswer(node, facing, target)
+  if (facing !== undefined) return proxyAnswer(node, facing, target, pod.ip)
   return undefined
 }
 
@@ -135,7 +139,7 @@ function fromNode(w: WorldIndex, view: HostView, dev: string, target: string): A
       if (other === view || !other.hasSysctls) continue
       const facing = other.deviceFacing(myAddress)
       if (facing === undefined) continue
-      const a = proxyAnswer(other, facing.dev, target)
+      const a = proxyAnswer(other, facing.dev, target, myAddress)
       if (a !== undefined) return a
     }
   }
@@ -170,9 +174,17 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
       fix: [{node: node.name, command: `sysctl -w net.ipv4.conf.${facing.replace(/\./g, '/')}.proxy_arp=1`}],
     }
   }
-  const r = node.routes?.lookup(target)
+  const {route: r, rule, missingTable} = node.inputRoute(target, pod.ip, facing)
   const out = w.nodeAddress(node)
   const dev = out !== undefined ? node.ownAddress(out)?.dev : undefined
+  if (rule !== undefined) {
+    const what = missingTable !== undefined ? `looks up table ${missingTable}, whose routes were not captured`
+      : rule.action !== 'lookup' ? `says ${rule.action}` : r === undefined ? 'finds no route' : `gives ${r.raw}, which does not leave by another device`
+    return {
+      reason: `${node.name} has proxy_arp on ${facing}, but for a request from ${pod.ip} its policy rule \`${rule.raw}\` ${what}; Linux answers by proxy only for addresses it routes elsewhere`,
+      fix: missingTable !== undefined ? [{node: node.name, command: `ip route show table ${missingTable}`}] : [{node: node.name, command: `ip rule del pref ${rule.priority}`}],
+    }
+  }
   return {
     reason: `${node.name} has proxy_arp on ${facing} but ${r === undefined ? `no route to ${target}` : `its route to ${target} (${r.raw}) does not leave by another device`}; Linux answers by proxy only for addresses it routes elsewhere (a Calico node normally has a default route)`,
     fix: dev !== undefined ? [{node: node.name, command: `ip route replace ${target} dev ${dev} scope link`}] : [],

@@ -14,7 +14,7 @@
  *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
-import type {Route} from '../model.js'
+import type {PolicyRule, Route} from '../model.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, Proto, ReturnPath, StepKind, StepVerdict, Trace,
@@ -22,7 +22,7 @@ import type {
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
-import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
+import {NULL_ROUTE_TYPES, isDefaultRoute, isDefaultRule, routeDevice, routeDstText} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Hook, type PacketFacts, dropTables} from './iptables.js'
@@ -279,7 +279,14 @@ class Walk {
     const evidence = `${key} = ${mode}`
     const table = view.routes
     if (table === undefined) return undefined
-    const back = table.lookup(packet.src)
+    // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo, mark 0)
+    const reverse = view.inputRoute(packet.src, packet.dst, 'lo')
+    if (reverse.missingTable !== undefined) {
+      return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
+        `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
+        view.name, [`ip route show table ${reverse.missingTable}`])
+    }
+    const back = reverse.route
     const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(table, back) : undefined
     const fix: Fix[] = []
     if (all === 1) fix.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
@@ -287,7 +294,7 @@ class Walk {
     if (backDev === undefined) {
       const routeFix = routeFixes(this.w, view, packet.src)
       return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
-        `rp_filter=${mode} on ${inDev}: ${view.name} has no usable route back to ${packet.src}${back ? ` (${back.raw})` : ''}, so it drops the packet as spoofed`,
+        `rp_filter=${mode} on ${inDev}: ${view.name} has no usable route back to ${packet.src}${back ? ` (${back.raw})` : ''}${reverse.rule ? ` by its policy rule \`${reverse.rule.raw}\`` : ''}, so it drops the packet as spoofed`,
         routeFix.length > 0 ? routeFix : fix)
     }
     if (mode === 1 && backDev !== inDev) {
@@ -433,9 +440,38 @@ class Walk {
       return this.insufficient(hop, 'route', `(no routing table captured on ${view.name})`,
         `the routes of ${view.name} were not captured, so where it sends ${packet.dst} is unknown`, view.name, ['ip route show'])
     }
-    const route = table.lookup(packet.dst)
+    let route: Route | undefined
+    /** the policy rule that chose the table, when it is not the kernel's `from all lookup main` */
+    let chosen: {rule: PolicyRule, table: string} | undefined
+    // without rules, or with only the kernel's own, the main table decides (as it always did here)
+    const policy = view.policy?.onlyDefaultRules === false ? view.policy : undefined
+    if (policy === undefined) {
+      route = table.lookup(packet.dst)
+    } else {
+      const res = policy.lookup({dst: packet.dst, src: packet.src, iif: origin ? 'lo' : inDev, proto: packet.proto,
+        sport: packet.sport, dport: packet.dport, markDoubt: () => this.markDoubt(view)})
+      for (const note of res.notes) this.assume(view, note)
+      if (res.missingTable !== undefined) {
+        return this.insufficient(hop, 'route', res.rule!.raw,
+          `the rule \`${res.rule!.raw}\` looks up table ${res.missingTable} for ${packet.dst}, whose routes were not captured on ${view.name}, so where it sends the packet is unknown`,
+          view.name, [`ip route show table ${res.missingTable}`])
+      }
+      if (res.action !== undefined) {
+        return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
+          `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the packet from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
+          [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
+      }
+      route = res.route
+      if (res.rule !== undefined && !isDefaultRule(res.rule)) chosen = {rule: res.rule, table: res.table!}
+    }
+    const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
     if (route === undefined) {
       const fix = routeFixes(this.w, view, packet.dst)
+      if (policy !== undefined) {
+        return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in the tables ${view.name}'s policy rules look up)`,
+          `${view.name}'s policy rules find no route for ${packet.dst} from ${packet.src}: the packet is dropped (network is unreachable)`,
+          fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
+      }
       return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
         `${view.name} has no route for ${packet.dst} and no default route: the packet is dropped (network is unreachable)`,
         fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
@@ -443,14 +479,16 @@ class Walk {
     this.routeOfHop.set(hop, route)
     if (NULL_ROUTE_TYPES.has(route.type)) {
       const home = homeNode(this.w, packet.dst)
-      const fix: Fix[] = [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)}`}]
+      const fix: Fix[] = chosen !== undefined && chosen.table !== 'main'
+        ? [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)} table ${chosen.table}`}, {node: view.name, command: `ip rule del pref ${chosen.rule.priority}`}]
+        : [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)}`}]
       if (home !== undefined && home.view !== view) fix.push(...routeFixes(this.w, view, packet.dst))
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
       if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(`${icmpErrorSource(view, inDev, packet.src)} ${icmp}`)
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
-        `${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
+        `${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
     }
     if (route.type !== 'unicast') {
@@ -467,7 +505,7 @@ class Walk {
     if (dev === undefined) {
       return this.insufficient(hop, 'route', route.raw, `the route names no device`, view.name, ['ip route show'])
     }
-    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev))
+    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule)
     if (hop.out === '-') hop.out = dev
     if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src))
 
@@ -492,6 +530,14 @@ class Walk {
         `${dev} is a TUN device (flannel's udp backend): flanneld carries the packet in user space, which the trace does not model`, view.name, ['cat /run/flannel/subnet.env'])
     }
     return this.linkLayer(hop, view, dev, nexthop, packet, route)
+  }
+
+  /** Why a packet's mark on `view` may not be 0 when routed: a rule that may set one, or iptables not captured. */
+  private markDoubt(view: HostView): string | undefined {
+    const ipt = view.snap.iptables
+    if (ipt === undefined) return `no iptables captured on ${view.name}`
+    const setter = ipt.rules.find(r => /(^|\s)-j (MARK|CONNMARK)\b/.test(r.spec) && (r.table === 'mangle' || r.table === 'raw'))
+    return setter === undefined ? undefined : `\`${setter.raw}\` may set one`
   }
 
   private notOnlinkFixes(view: HostView, route: Route, dst: string): Fix[] {
@@ -805,7 +851,7 @@ class Walk {
       }
       const noEntry = entry !== undefined ? `the entry for ${nexthop} is ${stateOf(entry)}` : `no neighbour entry for ${nexthop}`
       // The flooded ARP reaches the peer's vxlan device, which answers only for its host's own addresses or by proxy.
-      const proxied = intended.view.isLocal(nexthop) ? undefined : proxyAnswer(intended.view, intended.device.name, nexthop)
+      const proxied = intended.view.isLocal(nexthop) ? undefined : proxyAnswer(intended.view, intended.device.name, nexthop, view.deviceAddress(vx.name))
       if (!intended.view.isLocal(nexthop) && proxied === undefined) {
         return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
           `${noEntry} on ${vx.name}: ARP is flooded to the default fdb entry \`${hit.raw}\` and reaches ${intended.view.name}'s ${intended.device.name}, but ${nexthop} is not an address of ${intended.view.name} and proxy_arp is off there, so nothing answers (flannel before 0.9 had its flanneld add this entry on the first miss)`,

@@ -38,6 +38,7 @@ function podSubnet(w: WorldIndex, view: HostView, dst: string): string | undefin
   }
   for (const r of view.snap.routes ?? []) {
     if (r.type !== 'blackhole' && r.type !== 'unreachable') continue
+    if (r.table !== undefined && r.table !== 'main' && r.table !== '254') continue
     try {
       if (cidrContains(parseCidr(normaliseDst(r.dst)), n)) return normaliseDst(r.dst)
     } catch {

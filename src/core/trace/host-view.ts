@@ -4,10 +4,10 @@
  * first use, so a trace over a 1000-host world pays only for the hosts the packet visits.
  * A table the snapshot lacks stays `undefined`: unknown, never empty.
  */
-import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, Route} from '../model.js'
+import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
 import {USABLE_NEIGH_STATES} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
-import {RouteTable, localRoutePrefixes} from './routes.js'
+import {PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes} from './routes.js'
 import {RuleSet} from './iptables.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
@@ -37,6 +37,7 @@ export class HostView {
   private addrByDev?: Map<string, Address[]>
   private addrByIp?: Map<string, Address>
   private routeTable?: RouteTable
+  private policyRouter?: PolicyRouter
   private localPrefixes?: {base: number, prefixlen: number}[]
   private neighMap?: Map<string, Neighbor>
   private fdbMap?: Map<string, FdbEntry[]>
@@ -194,6 +195,29 @@ export class HostView {
     if (this.snap.routes === undefined) return undefined
     this.routeTable ??= new RouteTable(this.snap.routes)
     return this.routeTable
+  }
+
+  /**
+   * The routes behind the policy rules, when the rules were captured; undefined without them (the
+   * kernel's default rules: the main table decides, as `routes`).
+   */
+  get policy(): PolicyRouter | undefined {
+    if (this.snap.routes === undefined || this.snap.rules === undefined) return undefined
+    this.policyRouter ??= new PolicyRouter(this.snap.routes, this.snap.rules, this.routes!)
+    return this.policyRouter
+  }
+
+  /**
+   * The route the kernel picks for a packet from `src` to `dst` arriving on `iif` (ip_route_input,
+   * as ARP asks it before answering by proxy): the main table's without policy rules, else what the
+   * rules decide. `rule` is set when a rule other than `from all lookup main` decided.
+   */
+  inputRoute(dst: string, src: string, iif: string): {route?: Route, rule?: PolicyRule, missingTable?: string} {
+    const policy = this.policy
+    if (policy === undefined || policy.onlyDefaultRules) return {route: this.routes?.lookup(dst)}
+    const res = policy.lookup({dst, src, iif})
+    const rule = res.rule !== undefined && !isDefaultRule(res.rule) ? res.rule : undefined
+    return {route: res.route, rule, missingTable: res.missingTable}
   }
 
   // ---- neighbours and fdb

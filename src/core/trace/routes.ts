@@ -3,8 +3,9 @@
  * Routes are bucketed by prefix length so a lookup is at most 33 map probes, whatever the table size
  * (a 1000-node cluster gives every host ~1000 peer routes).
  */
-import type {Route} from '../model.js'
-import {ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
+import type {PolicyRule, Route} from '../model.js'
+import {cidrContains, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
+import {tableName} from '../parse/rule.js'
 
 interface Bucket {
   prefixlen: number
@@ -14,8 +15,9 @@ interface Bucket {
 /** Route types that end the packet where it is. */
 export const NULL_ROUTE_TYPES = new Set(['blackhole', 'unreachable', 'prohibit'])
 
-function inMainTable(r: Route): boolean {
-  return r.table === undefined || r.table === 'main' || r.table === '254'
+/** The table a route is in, by the name rules use: main when absent. */
+export function tableOf(r: Route): string {
+  return r.table === undefined ? 'main' : tableName(r.table)
 }
 
 function buckets(routes: Route[]): Bucket[] {
@@ -61,8 +63,9 @@ export class RouteTable {
   /** routes without a gateway: what makes an address on-link */
   private readonly connected: Bucket[]
 
-  constructor(routes: Route[]) {
-    const main = routes.filter(r => inMainTable(r) && r.type !== 'local' && r.type !== 'broadcast' && r.type !== 'multicast')
+  /** `table`: which routing table of `routes` this is (main unless told) */
+  constructor(routes: Route[], table = 'main') {
+    const main = routes.filter(r => tableOf(r) === table && r.type !== 'local' && r.type !== 'broadcast' && r.type !== 'multicast')
     this.all = buckets(main)
     this.connected = buckets(main.filter(r => r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined))
   }
@@ -108,4 +111,151 @@ export function routeDevice(table: RouteTable, r: Route): string | undefined {
   if (r.dev !== undefined) return r.dev
   if (r.gateway !== undefined) return table.connectedRoute(r.gateway)?.dev
   return undefined
+}
+
+/** What a policy lookup decides for a flow (fib_rules_lookup). */
+export interface Flow {
+  dst: string
+  src: string
+  /** the receiving device; `lo` for a locally sent packet (the kernel's flowi_iif) */
+  iif: string
+  proto?: string
+  sport?: number
+  dport?: number
+  /** why the packet's mark may not be 0 (a MARK rule, iptables not captured); undefined: it is 0 */
+  markDoubt?: () => string | undefined
+}
+
+export interface PolicyResult {
+  /** the route found (unicast, or a null route that ends the lookup) */
+  route?: Route
+  /** the rule that decided: its lookup found `route`, or its action ended the lookup */
+  rule?: PolicyRule
+  /** the table `route` came from */
+  table?: string
+  /** a blackhole/unreachable/prohibit rule ended the lookup */
+  action?: 'blackhole' | 'unreachable' | 'prohibit'
+  /** a matching rule looks up a table whose routes were not captured: the answer is unknown */
+  missingTable?: string
+  /** assumptions the answer rests on */
+  notes: string[]
+}
+
+/** `from all lookup main` at 32766, the kernel's own: naming it says nothing. */
+export function isDefaultRule(r: PolicyRule): boolean {
+  return r.action === 'lookup' && r.table === 'main' && !r.not && r.from === undefined && r.to === undefined && r.iif === undefined
+    && r.oif === undefined && r.fwmark === undefined && r.tos === undefined && r.ipproto === undefined && r.sport === undefined
+    && r.dport === undefined && r.other === undefined && r.suppressPrefixlength === undefined && r.suppressIfgroup === undefined
+}
+
+const PROTO_NUMBERS: Record<string, string> = {icmp: '1', tcp: '6', udp: '17'}
+
+function inPrefix(prefix: string, ip: string): boolean {
+  try {
+    return cidrContains(parseCidr(prefix), ipToInt(ip))
+  } catch {
+    return false // an IPv6 selector never matches an IPv4 flow
+  }
+}
+
+function prefixlenOf(r: Route): number {
+  const d = normaliseDst(r.dst)
+  return d === 'default' ? 0 : parseCidr(d).prefixlen
+}
+
+/**
+ * The kernel's policy routing (fib_rules_lookup with fib4_rule_action): rules by priority, each
+ * rule's selectors matched against the flow (inverted by `not`); goto jumps to the rule of that
+ * priority, nop goes on; blackhole/unreachable/prohibit end the lookup; a lookup whose table has no
+ * route for the destination, or a `throw` route, goes on to the next rule, as does a route the
+ * rule's suppress_prefixlength suppresses; a null route in the table ends the lookup.
+ */
+export class PolicyRouter {
+  private readonly rules: PolicyRule[]
+  private readonly tables = new Map<string, RouteTable>()
+  /** 'all': every table was read (`ip route show table all`); else the tables seen in the routes */
+  private readonly read: 'all' | Set<string>
+
+  constructor(private readonly routes: Route[], rules: PolicyRule[], private readonly main: RouteTable) {
+    this.rules = [...rules].sort((a, b) => a.priority - b.priority)
+    const seen = new Set(routes.map(tableOf))
+    this.read = seen.has('local') ? 'all' : new Set([...seen, 'main'])
+  }
+
+  /** Only the kernel's own rules (local, main, default): the main table decides, as without rules. */
+  get onlyDefaultRules(): boolean {
+    return this.rules.every(r => r.action === 'lookup' && r.other === undefined && r.suppressPrefixlength === undefined
+      && ((r.priority === 0 && r.table === 'local') || isDefaultRule(r) || (r.priority === 32767 && r.table === 'default' && r.from === undefined && r.to === undefined && r.iif === undefined && r.fwmark === undefined)))
+  }
+
+  /** The table's routes, an empty table when it was read and is empty, undefined when not read. */
+  private table(name: string): RouteTable | undefined {
+    if (name === 'main') return this.main
+    if (this.read !== 'all' && !this.read.has(name)) return undefined
+    let t = this.tables.get(name)
+    if (!t) this.tables.set(name, t = new RouteTable(this.routes, name))
+    return t
+  }
+
+  lookup(flow: Flow): PolicyResult {
+    const notes: string[] = []
+    for (let i = 0; i < this.rules.length; i++) {
+      const r = this.rules[i]
+      if (!this.matches(r, flow, notes)) continue
+      if (r.action === 'goto') {
+        const target = this.rules.findIndex(x => x.priority === r.goto)
+        // the kernel goes on from the target, which is matched in turn; no target: the rule is skipped
+        if (target > i) i = target - 1
+        continue
+      }
+      if (r.action === 'nop') continue
+      if (r.action !== 'lookup') return {rule: r, action: r.action, notes}
+      // local delivery (the local table) is decided before the trace routes a packet
+      if (r.table === 'local') continue
+      const t = this.table(r.table ?? 'main')
+      if (t === undefined) return {rule: r, missingTable: r.table, notes}
+      const route = t.lookup(flow.dst)
+      if (route === undefined || route.type === 'throw') continue
+      if (!NULL_ROUTE_TYPES.has(route.type)) {
+        if (r.suppressPrefixlength !== undefined && prefixlenOf(route) <= r.suppressPrefixlength) continue
+        if (r.suppressIfgroup !== undefined) notes.push(`the device group of ${route.dev ?? 'the route\'s device'} was not captured: assumed \`${r.raw}\` does not suppress \`${route.raw}\` (suppress_ifgroup)`)
+      }
+      return {route, rule: r, table: r.table ?? 'main', notes}
+    }
+    return {notes}
+  }
+
+  /** fib_rule_match: every selector must match, `not` inverts the answer. Undecidable ones are noted when they decide. */
+  private matches(r: PolicyRule, flow: Flow, notes: string[]): boolean {
+    if (r.detached) return r.not === true
+    const decided: boolean[] = [
+      r.iif === undefined || r.iif === flow.iif,
+      // a forwarded packet's flow has no oif, nor has a locally sent one unless its socket is bound
+      r.oif === undefined ? true : false,
+      r.from === undefined || inPrefix(r.from, flow.src),
+      r.to === undefined || inPrefix(r.to, flow.dst),
+      // the traced packet carries TOS 0
+      r.tos === undefined || r.tos === 0,
+      r.ipproto === undefined || (flow.proto !== undefined && (PROTO_NUMBERS[flow.proto] ?? flow.proto) === (PROTO_NUMBERS[r.ipproto] ?? r.ipproto)),
+      r.sport === undefined || ((flow.sport ?? 0) >= r.sport[0] && (flow.sport ?? 0) <= r.sport[1]),
+      r.dport === undefined || ((flow.dport ?? 0) >= r.dport[0] && (flow.dport ?? 0) <= r.dport[1]),
+    ]
+    const rest = decided.every(Boolean)
+    let mark = true
+    if (r.fwmark !== undefined) {
+      // a packet's mark starts at 0; ((rule mark ^ mark) & mask) must be 0
+      mark = ((r.fwmark & (r.fwmask ?? 0xffffffff)) >>> 0) === 0
+      const doubt = rest ? flow.markDoubt?.() : undefined
+      if (doubt !== undefined) notes.push(`packet mark unknown (${doubt}): assumed 0, so \`${r.raw}\` ${mark !== (r.not === true) ? 'applies' : 'does not apply'}`)
+    }
+    if (r.other !== undefined && rest && mark) {
+      notes.push(`\`${r.raw}\`: ${r.other.join(', ')} cannot be decided from the tables read: assumed the rule does not match`)
+      return r.not === true
+    }
+    if (r.oif !== undefined && rest === false && decided.filter(x => !x).length === 1 && flow.iif === 'lo') {
+      notes.push(`\`${r.raw}\`: assumed the sending socket is not bound to ${r.oif} (SO_BINDTODEVICE), so the rule does not match`)
+    }
+    const m = rest && mark
+    return r.not ? !m : m
+  }
 }
