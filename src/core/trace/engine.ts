@@ -493,7 +493,7 @@ class Walk {
     }
     if (route.type !== 'unicast') {
       return this.fail(hop, 'NO_ROUTE', 'route', route.raw,
-        `${packet.dst} matches ${/^[aeiou]/.test(route.type) ? 'an' : 'a'} ${route.type} route: the main table gives no route (policy routing is not modelled)`,
+        `${packet.dst} matches ${/^[aeiou]/.test(route.type) ? 'an' : 'a'} ${route.type} route${byRule}: it gives no route to forward by`,
         routeFixes(this.w, view, packet.dst))
     }
     const dev = routeDevice(table, route)
