@@ -10,7 +10,7 @@ export default class Migrate extends BaseCommand {
   static override summary = 'Change the backend of a running network without losing traffic'
   static override description = `With --lab or --inventory the steps run on every node, in the order that loses no packet: rp_filter loose everywhere; for vxlan, every node's VTEP and its peers' entries first; each node's peer routes replaced in place, node by node; then what the old backend alone needed is removed and rp_filter restored. host-gw is refused before anything changes when a peer is not on-link (and the refusal names each pair).
 
-The migration is kept in the store: run the same command again to finish one that was interrupted, or --rollback to go back the same way. Without --lab/--inventory only this host follows at once; the others follow on their next sync. --plan shows the steps and changes nothing; without --yes nothing changes either. Progress (one line per step) goes to stderr. See docs/migrate.md.
+With --lab or --inventory the migration is kept in the store: run the same command again to finish one that was interrupted, or --rollback to go back the same way. Without them only this host follows at once, the others on their next sync, and there is no record to roll back: migrate back with --backend OLD. --plan shows the steps and changes nothing; without --yes nothing changes either. Progress (one line per step) goes to stderr. See docs/migrate.md.
 
 Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything; 3 a program failed on a node (run the same command again to resume).`
 
