@@ -3,7 +3,8 @@
  * All programs run through a Runner, so the same code serves real hosts, namespaces, dry-runs
  * and recorded replays.
  */
-import {chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync} from 'node:fs'
+import {fsProblem} from '../store/dirs.js'
+import {chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {FlannelctlError, ExitCode} from '../errors.js'
 import type {HostSnapshot} from '../core/model.js'
@@ -308,7 +309,9 @@ export class HostAdapter {
       killPointReached()
       const result = await this.runner.run(batch)
       if (result.exitCode !== 0) {
-        throw new FlannelctlError(`${commandLine(batch)} failed on ${this.name}: ${firstLine(result.stderr || result.stdout)}`,
+        // a file write's shell script says nothing to a person; the path does
+        const what = batch.inProcess !== undefined ? `writing ${batch.inProcess.paths.join(', ')}` : commandLine(batch)
+        throw new FlannelctlError(`${what} failed on ${this.name}: ${firstLine(result.stderr || result.stdout).replace(/^sh: /, '')}`,
           'nothing after this step was changed; fix the cause and rerun (every step is idempotent)', ExitCode.failed)
       }
     }
@@ -343,6 +346,8 @@ function writeFileInProcess(path: string, content: string, mode: number): Comman
   let fd: number | undefined
   try {
     const dir = dirname(path)
+    // what fails is the directory, not the temp file inside it that the error would name
+    if (existsSync(dir) && !statSync(dir).isDirectory()) return {stdout: '', stderr: `sh: not a directory: ${dir}\n`, exitCode: 1}
     if (!existsSync(dir)) {
       const first = mkdirSync(dir, {recursive: true, mode: 0o755})
       // whatever this process's umask: the shell's umask 022 gives 0755
@@ -357,8 +362,9 @@ function writeFileInProcess(path: string, content: string, mode: number): Comman
     return {stdout: '', stderr: '', exitCode: 0}
   } catch (error) {
     if (fd !== undefined) closeSync(fd)
-    if ((error as {code?: string}).code !== 'EEXIST') rmSync(tmp, {force: true})
-    return {stdout: '', stderr: `sh: ${(error as Error).message}\n`, exitCode: 1}
+    // the temp file may not exist, or its directory not be one (ENOTDIR): the write's own error is the one to tell
+    if ((error as {code?: string}).code !== 'EEXIST') try { rmSync(tmp, {force: true}) } catch { /* nothing was made */ }
+    return {stdout: '', stderr: `sh: ${fsProblem(error) ?? (error as Error).message}\n`, exitCode: 1}
   }
 }
 
