@@ -534,9 +534,10 @@ class Walk {
 
   /** Why a packet's mark on `view` may not be 0 when routed: a rule that may set one, or iptables not captured. */
   private markDoubt(view: HostView): string | undefined {
-    const ipt = view.snap.iptables
-    if (ipt === undefined) return `no iptables captured on ${view.name}`
-    const setter = ipt.rules.find(r => /(^|\s)-j (MARK|CONNMARK)\b/.test(r.spec) && (r.table === 'mangle' || r.table === 'raw'))
+    const rules = view.iptables
+    if (rules === undefined) return `no iptables captured on ${view.name}`
+    // a routed packet has passed raw and mangle PREROUTING (OUTPUT for its own); any of their rules may have run
+    const setter = rules.markSetterIn(['raw', 'mangle'])
     return setter === undefined ? undefined : `\`${setter.raw}\` may set one`
   }
 

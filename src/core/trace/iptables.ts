@@ -471,6 +471,16 @@ export class RuleSet {
     return undefined
   }
 
+  /** A rule in these tables that can give a packet a mark (see setsMark), whatever the packet. */
+  markSetterIn(tables: string[]): IptablesRule | undefined {
+    for (const [key, rules] of this.chains) {
+      if (!tables.includes(key.slice(0, key.indexOf(' ')))) continue
+      const setter = rules.find(setsMark)
+      if (setter !== undefined) return setter.rule
+    }
+    return undefined
+  }
+
   private couldMatch(pr: ParsedRule, p: PacketFacts): Tri {
     let result: Tri = true
     for (const c of pr.conditions) {
