@@ -66,6 +66,11 @@ export interface Route {
   raw: string
 }
 
+/** The main table: a route read without `table all` names none; 254 is main's number. */
+export function inMainTable(r: Route): boolean {
+  return !r.table || r.table === 'main' || r.table === '254'
+}
+
 /** Neighbour states that carry a usable MAC. INCOMPLETE / FAILED do not. */
 export const USABLE_NEIGH_STATES = ['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP'] as const
 

@@ -4,7 +4,7 @@
  * none. It touches only what flannelctl owns: its vxlan device and bridge, routes on that device,
  * routes it recorded as its own, its iptables chains and their jump rules.
  */
-import type {HostSnapshot, Link, Neighbor, Route} from './model.js'
+import {inMainTable, type HostSnapshot, type Link, type Neighbor, type Route} from './model.js'
 import type {Op} from './ops.js'
 import {normaliseDst, parseCidr, cidrWithin} from './addr.js'
 import {
@@ -150,7 +150,7 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   const routeOps: Op[] = []
   const byDst = new Map<string, Route[]>()
   for (const r of snap.routes ?? []) {
-    if (r.table && r.table !== 'main') continue
+    if (!inMainTable(r)) continue
     const k = normaliseDst(r.dst)
     byDst.set(k, [...(byDst.get(k) ?? []), r])
   }
@@ -166,7 +166,7 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   const staleRouteOps: Op[] = []
   const owned = new Set(intent.ownedRoutes)
   for (const r of snap.routes ?? []) {
-    if (r.table && r.table !== 'main') continue
+    if (!inMainTable(r)) continue
     const dst = normaliseDst(r.dst)
     if (dst === 'default' || wanted.has(dst) || dst === intent.subnet) continue
     const onOurDevice = r.dev === vxlanDev && r.proto !== 'kernel'
@@ -242,7 +242,7 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
   }
   // This host's own subnet lives on its bridge: a route sending it elsewhere (a copied record's
   // peer route, a hand-made one) cuts the pods off and keeps the bridge's own route from returning.
-  const strays = (snap.routes ?? []).filter(r => (!r.table || r.table === 'main') && normaliseDst(r.dst) === intent.subnet && r.dev !== br)
+  const strays = (snap.routes ?? []).filter(r => inMainTable(r) && normaliseDst(r.dst) === intent.subnet && r.dev !== br)
   for (const r of strays) {
     ops.push({tool: 'ip', args: ['route', 'del', ...(r.type !== 'unicast' ? [r.type] : []), intent.subnet, ...(r.gateway ? ['via', r.gateway] : []), ...(r.dev ? ['dev', r.dev] : [])],
       why: `${intent.subnet} is this host's own subnet, on ${br}: this route sends its pods' traffic elsewhere`})

@@ -9,14 +9,14 @@
  * Predicted entries are what `ip -j` / `bridge -j` print for them, passed through the same parsers
  * as a real read, so a planner cannot tell a prediction from a dump of the same state.
  */
-import type {FdbEntry, HostSnapshot, Neighbor, Route} from './model.js'
+import {inMainTable, type FdbEntry, type HostSnapshot, type Neighbor, type Route} from './model.js'
 import type {Op} from './ops.js'
 import {normaliseDst} from './addr.js'
 import {parseBridgeFdbJson, parseIpNeighJson, parseIpRouteJson} from './parse/json.js'
 
 /** The snapshot after `ops`, or undefined when an op is not one whose effect is modelled here. */
 export function predictAfterOps(snap: HostSnapshot, ops: Op[]): HostSnapshot | undefined {
-  const routes = new Table<Route>(snap.routes ?? [], r => (inMain(r) ? normaliseDst(r.dst) : undefined))
+  const routes = new Table<Route>(snap.routes ?? [], r => (inMainTable(r) ? normaliseDst(r.dst) : undefined))
   const neighbors = new Table<Neighbor>(snap.neighbors ?? [], n => `${n.dst}|${n.dev}`)
   const fdb = new Table<FdbEntry>(snap.fdb ?? [], f => `${f.mac}|${f.dev}`)
   for (const op of ops) {
@@ -94,8 +94,6 @@ function words(args: string[], from: number): {target: string; opts: Map<string,
   }
   return {target: args[from], opts, bare}
 }
-
-const inMain = (r: Route) => !r.table || r.table === 'main'
 
 /** What `ip -j route` prints for the routes flannelctl writes. */
 interface PrintedRoute {dst: string; gateway?: string; dev: string; flags: string[]}

@@ -2,7 +2,7 @@
  * Longest-prefix match over a host's main routing table, the way the kernel picks a route:
  * most specific prefix first, then lowest metric.
  */
-import type {Route} from './model.js'
+import {inMainTable, type Route} from './model.js'
 import {ipToInt, parseCidr, cidrContains, normaliseDst} from './addr.js'
 
 export interface RouteIndex {
@@ -11,7 +11,7 @@ export interface RouteIndex {
 
 export function indexRoutes(routes: Route[]): RouteIndex {
   const entries = routes
-    .filter(r => (!r.table || r.table === 'main') && r.type !== 'local' && r.type !== 'broadcast')
+    .filter(r => inMainTable(r) && r.type !== 'local' && r.type !== 'broadcast')
     .map(r => {
       const dst = normaliseDst(r.dst)
       const cidr = dst === 'default' ? {base: 0, prefixlen: 0} : parseCidr(dst)

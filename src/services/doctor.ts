@@ -4,7 +4,7 @@
  * entries, duplicate subnets, VtepMAC drift. Checks read only the snapshots (and the store's
  * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
  */
-import type {HostSnapshot, Link, Route} from '../core/model.js'
+import {inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
 import {isOnLink} from '../core/route-lookup.js'
@@ -241,7 +241,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const isOther = (p: PeerFacts | undefined): p is PeerFacts => p !== undefined && p.name !== name && p.subnet !== n.subnet
     const others = peers.filter(isOther)
     const vx = n.vxlan
-    const routes = (h.routes ?? []).filter(r => (!r.table || r.table === 'main') && r.type === 'unicast')
+    const routes = (h.routes ?? []).filter(r => inMainTable(r) && r.type === 'unicast')
     const routeByDst = new Map<string, Route>()
     for (const r of routes) if (!routeByDst.has(normaliseDst(r.dst))) routeByDst.set(normaliseDst(r.dst), r)
     const neighByKey = new Map((h.neighbors ?? []).map(x => [`${x.dev}|${x.dst}`, x]))

@@ -98,6 +98,8 @@ export interface ReconcileResult {
   leaseRecreated?: boolean
   /** the host's tables the plan was made against (read, or the model it was given) */
   snapshot: HostSnapshot
+  /** the store's live leases as this round read them, this host's own among them */
+  leases: Lease[]
 }
 
 async function readRecord(host: HostAdapter, path: string): Promise<NodeRecord | undefined> {
@@ -380,7 +382,6 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     ;({iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP))
     const ifaceProblem = ifNameProblem(iface)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
-    refuseForeignAddress(snap, o, prev, iface, publicIP)
   } catch (error) {
     storeOpen.then(store => store.close()).catch(() => {})
     throw error
@@ -405,6 +406,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   if (o.publicIP !== undefined ? !onThisHost : prev?.publicIPGiven) rec.publicIPGiven = true
   const store = await storeOpen
   try {
+    refuseForeignAddress(snap, o, prev, iface, publicIP, onThisHost)
     const [configText, migrationText, listed] = await storeRead
     const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText)
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
@@ -573,7 +575,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         ? `the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
         : `the store had no lease for this host and its subnet ${prev?.subnet} is another host's now: leased a new subnet, ${lease.subnet}; pods still on ${prev?.subnet} need re-creating`)
     }
-    return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc, leaseRecreated, snapshot: snap}
+    return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc, leaseRecreated, snapshot: snap, leases: listedLeases}
   } finally {
     await store.close()
   }
@@ -785,9 +787,8 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
  * image, hosts sharing a filesystem): syncing on would take that host's lease and subnet, so stop
  * before anything is written.
  */
-function refuseForeignAddress(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord | undefined, iface: string, publicIP: string): void {
-  if (prev === undefined || o.publicIP !== undefined || prev.publicIPGiven) return
-  if ((snap.addresses ?? []).some(a => a.local === publicIP)) return
+function refuseForeignAddress(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord | undefined, iface: string, publicIP: string, onThisHost: boolean): void {
+  if (prev === undefined || o.publicIP !== undefined || prev.publicIPGiven || onThisHost) return
   const now = (snap.addresses ?? []).find(a => a.dev === iface && a.family === 4 && a.scope !== 'host')?.local
   throw userError(`this host's recorded public IP ${publicIP} (found on ${iface} when it was set up) is on none of its interfaces now${now ? `; ${iface} has ${now}` : ''}: either its address changed or the record is another host's; nothing was changed`,
     `if the address changed: flannelctl sync --public-ip ${now ?? 'NEW_IP'} (the lease moves with it); if ${prev.store} and this record belong to another host, pass this host's own --state-file`)

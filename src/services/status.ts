@@ -43,13 +43,14 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
   const r = rec!
   // The plan sync would make is the drift: the same planner judges what it would repair.
   const dryRun = {runner: new DryRunRunner(ctx.runner), dryRun: true, progress: () => {}}
-  const [leases, planned] = await Promise.all([storeLeases(r).catch(unreadableStore),
-    reconcile(dryRun, {node: o, creating: false, what: 'status'}).then(result => ({result}), (e: unknown) => {
-      if (!isUserError(e)) throw e
-      return {refused: e}
-    })])
-  const snap = 'result' in planned ? planned.result.snapshot : await host.snapshot()
-  const drift = 'result' in planned ? planned.result.plan : [`sync would stop: ${planned.refused.message}`]
+  const planned = await reconcile(dryRun, {node: o, creating: false, what: 'status'}).then(result => ({result}), (e: unknown) => {
+    if (!isUserError(e)) throw e
+    return {refused: e}
+  })
+  // What the plan read serves the rest; a sync that would stop has the store and host read here.
+  const [leases, snap, drift] = 'result' in planned
+    ? [planned.result.leases, planned.result.snapshot, planned.result.plan]
+    : [...await Promise.all([storeLeases(r).catch(unreadableStore), host.snapshot()]), [`sync would stop: ${planned.refused.message}`]]
   const peers = peerRows(r, leases, snap)
   const stored = leases.find(l => l.subnet === r.subnet)
   const leaseInStore: NodeStatus['leaseInStore'] = stored === undefined ? {state: 'missing'}

@@ -2,7 +2,7 @@
  * The commands that would mend a failed hop, built from facts in the snapshots (a peer's VTEP MAC
  * from its flannel.1 link, its underlay address) so they can be pasted as they are.
  */
-import type {IptablesRule} from '../model.js'
+import {inMainTable, type IptablesRule} from '../model.js'
 import {cidrContains, intToIp, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
 import {routeDstText} from './routes.js'
 import type {Fix, PodRef} from './types.js'
@@ -38,7 +38,7 @@ function podSubnet(w: WorldIndex, view: HostView, dst: string): string | undefin
   }
   for (const r of view.snap.routes ?? []) {
     if (r.type !== 'blackhole' && r.type !== 'unreachable') continue
-    if (r.table !== undefined && r.table !== 'main' && r.table !== '254') continue
+    if (!inMainTable(r)) continue
     try {
       if (cidrContains(parseCidr(normaliseDst(r.dst)), n)) return normaliseDst(r.dst)
     } catch {
