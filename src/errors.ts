@@ -31,3 +31,13 @@ export function userError(message: string, hint = ''): FlannelctlError {
 export function isUserError(e: unknown): e is FlannelctlError {
   return e instanceof FlannelctlError || (e instanceof Error && e.name === 'FlannelctlError' && typeof (e as FlannelctlError).exitCode === 'number')
 }
+
+/**
+ * A command that only reads (status, lease list, trace, doctor) and cannot read what it must judge
+ * fails as bad input, exit 2: it changed nothing and there is nothing to resume. The same store
+ * failing under a command that changes things stays exit 3: run it again.
+ */
+export function asReadFailure(e: unknown): never {
+  if (isUserError(e) && e.exitCode !== ExitCode.usage) throw new FlannelctlError(e.message, e.hint, ExitCode.usage)
+  throw e
+}

@@ -1,17 +1,19 @@
 /** The store's view: config and leases, the same for every store kind. */
 import {openStore, Lease, InvalidEntry, type StoreOptions} from '../store/store.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
-import {userError} from '../errors.js'
+import {asReadFailure, userError} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {RealRunner} from '../adapters/runner.js'
 import {loadRecord, storeOptions} from './node.js'
 
 export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; leases: Lease[]; invalid: InvalidEntry[]; store: string}> {
-  const store = await openStore(storeSpec, opts)
+  const store = await openStore(storeSpec, opts).catch(asReadFailure)
   try {
     const raw = await store.getConfig()
     const {leases, invalid} = await store.listLeases()
     return {netConf: raw === undefined ? undefined : parseNetConf(raw), leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe()}
+  } catch (e) {
+    return asReadFailure(e)
   } finally {
     await store.close()
   }

@@ -5,7 +5,7 @@
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
-import {userError, FlannelctlError, ExitCode, isUserError} from '../errors.js'
+import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables} from '../adapters/host.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem} from '../store/dirs.js'
@@ -746,7 +746,7 @@ export interface PeerRow {
 export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<PeerRow[]> {
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
-  const [leases, snap] = await Promise.all([storeLeases(rec!), host.snapshot()])
+  const [leases, snap] = await Promise.all([storeLeases(rec!).catch(asReadFailure), host.snapshot()])
   return peerRows(rec!, leases, snap)
 }
 

@@ -4,7 +4,7 @@ import {loadRecord, peerRows, reconcile, storeLeases, NodeOptions, PeerRow} from
 import {DryRunRunner} from '../adapters/runner.js'
 import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
 import type {ServiceContext} from './context.js'
-import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
+import {asReadFailure, isUserError} from '../errors.js'
 
 export interface DeviceState {
   name: string
@@ -50,7 +50,7 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
   // What the plan read serves the rest; a sync that would stop has the store and host read here.
   const [leases, snap, drift] = 'result' in planned
     ? [planned.result.leases, planned.result.snapshot, planned.result.plan]
-    : [...await Promise.all([storeLeases(r).catch(unreadableStore), host.snapshot()]), [`sync would stop: ${planned.refused.message}`]]
+    : [...await Promise.all([storeLeases(r).catch(asReadFailure), host.snapshot()]), [`sync would stop: ${planned.refused.message}`]]
   const peers = peerRows(r, leases, snap)
   const stored = leases.find(l => l.subnet === r.subnet)
   const leaseInStore: NodeStatus['leaseInStore'] = stored === undefined ? {state: 'missing'}
@@ -82,13 +82,4 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     peers,
     drift,
   }
-}
-
-/**
- * status only reads: a store it cannot read (an etcd that does not answer is exit 3 for the
- * commands that change the host) is exit 2 here, as the exit-code table and its help say.
- */
-function unreadableStore(e: unknown): never {
-  if (isUserError(e) && e.exitCode !== ExitCode.usage) throw new FlannelctlError(e.message, e.hint, ExitCode.usage)
-  throw e
 }

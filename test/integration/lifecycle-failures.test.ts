@@ -130,7 +130,7 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       expect(await links()).to.deep.equal(['eth0', 'eth0p', 'lo'])
     })
 
-    it('an etcd that does not answer: exit 3, nothing changed; status on that store exits 2, as its help says', async () => {
+    it('an etcd that does not answer: exit 3, nothing changed; status, lease list and peer list, which only read, exit 2', async () => {
       const first = await init()
       expect(first.exitCode, first.stderr).to.equal(0)
       const statePath = join(dir, 'node.json')
@@ -139,6 +139,9 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       await writeFile(statePath, JSON.stringify({...rec, store: 'etcd://127.0.0.1:1'}))
       const status = await cli(['status', '--state-file', statePath], {netns: ns})
       expectOneError(status, 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      const list = await cli(['lease', 'list', '--state-file', statePath], {netns: ns})
+      expectOneError(list, 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      expectOneError(await cli(['peer', 'list', '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
       const r = await cli(['reset', '--release', '--state-file', statePath], {netns: ns})
       expectOneError(r, 3, /^Error: cannot release the lease .*: etcd at 127\.0\.0\.1:1 is unreachable/)
       expect(r.stderr).to.contain('nothing on this host was changed and its state file is kept')

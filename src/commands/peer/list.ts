@@ -6,7 +6,9 @@ import {peerTable} from '../../ui/peers.js'
 
 export default class PeerList extends BaseCommand {
   static override summary = 'Peers this host routes to, from the store and static, with their state on this host'
-  static override description = `One row per peer: its subnet, backend, public IP, VTEP MAC, where it comes from (store lease or static) and its state on this host (in-sync, drifted, missing). Run on a node; needs no flags after init.`
+  static override description = `One row per peer: its subnet, backend, public IP, VTEP MAC, where it comes from (store lease or static) and its state on this host (in-sync, drifted, missing). Run on a node; needs no flags after init.
+
+Exit codes: 0 listed, 2 not initialised, bad input or a store that cannot be read.`
   static override examples = [
     {description: 'On a node', command: '<%= config.bin %> peer list'},
     {description: 'As JSON', command: '<%= config.bin %> peer list --json'},
