@@ -533,7 +533,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
           await store.putConfig(configToCreate)
           ctx.progress(`network config created in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
         }
-        if (moved) await store.releaseLease(moved.subnet)
+        if (moved) await store.releaseLease(moved.subnet, moved.publicIP)
         if (!held) {
           lease = await store.acquireLease(nc, {publicIP, preferredSubnet, backendType: leaseBackend, backendData})
           // A host that had this subnet (in the store, or recorded by a run that completed) keeps it
@@ -588,8 +588,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
 async function giveBack(store: Store, lease: Lease, error: unknown): Promise<unknown> {
   let note: string
   try {
-    await store.releaseLease(lease.subnet)
-    note = `the lease ${lease.subnet} this run had taken was released`
+    note = await store.releaseLease(lease.subnet, lease.publicIP)
+      ? `the lease ${lease.subnet} this run had taken was released`
+      : `the lease ${lease.subnet} this run had taken is not this host's any more: left as it is`
   } catch (e) {
     note = `the lease ${lease.subnet} this run had taken could not be released (${(e as Error).message}); it expires within 24 h (flannelctl lease list shows it)`
   }
@@ -648,13 +649,11 @@ async function releaseOwnLease(ctx: ServiceContext, r: NodeRecord, subnet: strin
   try {
     const store = await openStore(r.store, storeOptions(r))
     try {
+      if (await store.releaseLease(subnet, r.publicIP)) return subnet
       const holder = (await store.listLeases()).leases.find(l => l.subnet === subnet)?.publicIP
-      if (holder !== undefined && holder !== r.publicIP) {
-        ctx.progress(`kept lease ${subnet} in ${store.describe()}: ${holder} holds it now, not this host`)
-        return undefined
-      }
-      await store.releaseLease(subnet)
-      return subnet
+      ctx.progress(holder === undefined ? `lease ${subnet} was no longer in ${store.describe()} (expired or released)`
+        : `kept lease ${subnet} in ${store.describe()}: ${holder} holds it now, not this host`)
+      return undefined
     } finally {
       await store.close()
     }

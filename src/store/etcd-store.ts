@@ -12,7 +12,7 @@ import {ExitCode, FlannelctlError, userError} from '../errors.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
-  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS,
+  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS,
   takenSubnets, type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -332,12 +332,15 @@ export class EtcdStore implements Store {
     return leaseFromJson(subnet, value, granted.expiresAt)
   }
 
-  async releaseLease(subnet: string): Promise<void> {
+  async releaseLease(subnet: string, holder?: string): Promise<boolean> {
     const key = this.subnetKey(subnet)
     const kv = await this.call(() => this.client.get(key).exec()).then((r) => r.kvs[0])
-    if (!kv) return
-    await this.call(() => this.client.delete().key(key).exec())
+    if (!kv || !heldBy(subnet, kv.value.toString(), holder)) return false
+    // deleted only if nobody wrote the key since it was read
+    const txn = await this.call(() => this.client.if(key, 'Mod', '==', kv.mod_revision).then(this.client.delete().key(key)).commit())
+    if (!txn.succeeded) return false
     await this.revoke(kv.lease)
+    return true
   }
 
   async getMeta(key: string): Promise<string | undefined> {

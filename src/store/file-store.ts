@@ -18,7 +18,7 @@ import {withFileLock, errno, type LockOptions} from './file-lock.js'
 import {makeDirs, fsProblem} from './dirs.js'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {
-  checkMetaKey, classifyEntries, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
+  checkMetaKey, classifyEntries, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -234,10 +234,15 @@ export class FileStore implements Store {
     })
   }
 
-  async releaseLease(subnet: string): Promise<void> {
+  async releaseLease(subnet: string, holder?: string): Promise<boolean> {
     return this.usable(async () => {
       const key = keyOfSubnet(subnet)
-      await this.locked(() => this.removeKey(key))
+      return this.locked(async () => {
+        const entry = readEntrySync(this.leasePath(subnet), key)
+        if (!entry || !heldBy(subnet, entry.value, holder)) return false
+        await this.removeKey(key)
+        return true
+      })
     })
   }
 

@@ -88,8 +88,12 @@ export interface Store {
   acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease>
   /** extend to 24 h from now; a FlannelctlError when the lease is gone */
   renewLease(subnet: string): Promise<Lease>
-  /** no error when already gone */
-  releaseLease(subnet: string): Promise<void>
+  /**
+   * Deletes the lease; no error when already gone. With `holder`, only while that public IP holds
+   * it, judged and deleted in one step: a host giving its subnet back must not delete the lease
+   * another host took meanwhile. Resolves to whether this call deleted it.
+   */
+  releaseLease(subnet: string, holder?: string): Promise<boolean>
   /**
    * flannelctl's own state beside flannel's keys (e.g. a migration in progress), never read by
    * flanneld: FileStore DIR/coreos.com/network/flannelctl/KEY, EtcdStore <prefix>/flannelctl/KEY.
@@ -329,3 +333,13 @@ export function leaseLostError(subnet: string, where: string) {
     'run `flannelctl sync` to lease a subnet again')
 }
 
+
+/** Whether a stored lease value names this holder (no holder asked: any value does). */
+export function heldBy(subnet: string, value: string, holder: string | undefined): boolean {
+  if (holder === undefined) return true
+  try {
+    return leaseFromJson(subnet, value).publicIP === holder
+  } catch {
+    return false
+  }
+}

@@ -132,8 +132,11 @@ describe('EtcdStore (real etcd)', function () {
     const renewed = await store.renewLease(b.subnet)
     expect(renewed.publicIP).to.equal('10.0.0.2')
     expect(Date.parse(renewed.expiresAt!)).to.be.at.least(Date.parse(b.expiresAt!))
-    await store.releaseLease(b.subnet)
-    await store.releaseLease(b.subnet)
+    // a host giving back a subnet another host holds now deletes nothing
+    expect(await store.releaseLease(b.subnet, '10.0.0.1')).to.equal(false)
+    expect(await raw.get('/coreos.com/network/subnets/10.244.77.0-24').string()).to.not.equal(null)
+    expect(await store.releaseLease(b.subnet, '10.0.0.2')).to.equal(true)
+    expect(await store.releaseLease(b.subnet)).to.equal(false)
     expect(await raw.get('/coreos.com/network/subnets/10.244.77.0-24').string()).to.equal(null)
     await expectError(store.renewLease(b.subnet), 'no longer in etcd://')
   })

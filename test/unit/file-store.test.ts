@@ -122,8 +122,11 @@ describe('FileStore', () => {
     // an expired subnet is free again, and the stale file is removed
     const other = await store.acquireLease(nc, {publicIP: '10.0.0.2', ...vxlan('02:00:00:00:00:02'), random: () => 0})
     expect(other.subnet).to.equal('10.244.1.0/24')
-    await store.releaseLease(other.subnet)
-    await store.releaseLease(other.subnet)
+    // a host giving back a subnet another host holds now deletes nothing
+    expect(await store.releaseLease(other.subnet, '10.0.0.1')).to.equal(false)
+    expect(await readdir(subnetsDir())).to.deep.equal(['10.244.1.0-24'])
+    expect(await store.releaseLease(other.subnet, '10.0.0.2')).to.equal(true)
+    expect(await store.releaseLease(other.subnet)).to.equal(false)
     expect(await readdir(subnetsDir())).to.deep.equal([])
   })
 
