@@ -54,7 +54,7 @@ export type Answer = HostAnswer | PodAnswer | BridgedAnswer
  */
 export function proxyAnswer(view: HostView, facing: string, target: string, sender: string | undefined): HostAnswer | undefined {
   if (!view.proxyArp(facing)) return undefined
-  const r = sender === undefined ? view.routes?.lookup(target) : view.inputRoute(target, sender, facing).route
+  const r = sender === undefined ? view.routes?.lookup(target) : view.routeFor({dst: target, src: sender, iif: facing}).route
   if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === facing) return undefined
   const key = view.sysctl(`net.ipv4.conf.${facing}.proxy_arp`) !== undefined ? `net.ipv4.conf.${facing}.proxy_arp` : 'net.ipv4.conf.all.proxy_arp'
   return {
@@ -174,7 +174,7 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
       fix: [{node: node.name, command: `sysctl -w net.ipv4.conf.${facing.replace(/\./g, '/')}.proxy_arp=1`}],
     }
   }
-  const {route: r, rule, missingTable} = node.inputRoute(target, pod.ip, facing)
+  const {route: r, rule, missingTable} = node.routeFor({dst: target, src: pod.ip, iif: facing})
   const out = w.nodeAddress(node)
   const dev = out !== undefined ? node.ownAddress(out)?.dev : undefined
   if (rule !== undefined) {

@@ -14,7 +14,7 @@
  *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
-import type {PolicyRule, Route} from '../model.js'
+import type {Route} from '../model.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, Proto, ReturnPath, StepKind, StepVerdict, Trace,
@@ -22,7 +22,7 @@ import type {
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
-import {NULL_ROUTE_TYPES, isDefaultRoute, isDefaultRule, routeDevice, routeDstText} from './routes.js'
+import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Hook, type PacketFacts, dropTables} from './iptables.js'
@@ -280,7 +280,7 @@ class Walk {
     const table = view.routes
     if (table === undefined) return undefined
     // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo, mark 0)
-    const reverse = view.inputRoute(packet.src, packet.dst, 'lo')
+    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo'})
     if (reverse.missingTable !== undefined) {
       return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
         `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
@@ -440,34 +440,26 @@ class Walk {
       return this.insufficient(hop, 'route', `(no routing table captured on ${view.name})`,
         `the routes of ${view.name} were not captured, so where it sends ${packet.dst} is unknown`, view.name, ['ip route show'])
     }
-    let route: Route | undefined
-    /** the policy rule that chose the table, when it is not the kernel's `from all lookup main` */
-    let chosen: {rule: PolicyRule, table: string} | undefined
-    // without rules, or with only the kernel's own, the main table decides (as it always did here)
-    const policy = view.policy?.onlyDefaultRules === false ? view.policy : undefined
-    if (policy === undefined) {
-      route = table.lookup(packet.dst)
-    } else {
-      const res = policy.lookup({dst: packet.dst, src: packet.src, iif: origin ? 'lo' : inDev, proto: packet.proto,
-        sport: packet.sport, dport: packet.dport, markDoubt: () => this.markDoubt(view)})
-      for (const note of res.notes) this.assume(view, note)
-      if (res.missingTable !== undefined) {
-        return this.insufficient(hop, 'route', res.rule!.raw,
-          `the rule \`${res.rule!.raw}\` looks up table ${res.missingTable} for ${packet.dst}, whose routes were not captured on ${view.name}, so where it sends the packet is unknown`,
-          view.name, [`ip route show table ${res.missingTable}`])
-      }
-      if (res.action !== undefined) {
-        return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
-          `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the packet from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
-          [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
-      }
-      route = res.route
-      if (res.rule !== undefined && !isDefaultRule(res.rule)) chosen = {rule: res.rule, table: res.table!}
+    const res = view.routeFor({dst: packet.dst, src: packet.src, iif: origin ? 'lo' : inDev, proto: packet.proto,
+      sport: packet.sport, dport: packet.dport, markDoubt: () => this.markDoubt(view)})
+    for (const note of res.notes) this.assume(view, note)
+    if (res.missingTable !== undefined) {
+      return this.insufficient(hop, 'route', res.rule!.raw,
+        `the rule \`${res.rule!.raw}\` looks up table ${res.missingTable} for ${packet.dst}, whose routes were not captured on ${view.name}, so where it sends the packet is unknown`,
+        view.name, [`ip route show table ${res.missingTable}`])
     }
+    if (res.action !== undefined) {
+      return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
+        `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the packet from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
+        [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
+    }
+    const route = res.route
+    /** the policy rule that chose the table, when it is not the kernel's `from all lookup main` */
+    const chosen = res.rule !== undefined ? {rule: res.rule, table: res.table!} : undefined
     const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
     if (route === undefined) {
       const fix = routeFixes(this.w, view, packet.dst)
-      if (policy !== undefined) {
+      if (res.byRules) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in the tables ${view.name}'s policy rules look up)`,
           `${view.name}'s policy rules find no route for ${packet.dst} from ${packet.src}: the packet is dropped (network is unreachable)`,
           fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])

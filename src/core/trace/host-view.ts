@@ -7,7 +7,7 @@
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
 import {USABLE_NEIGH_STATES} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
-import {PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes} from './routes.js'
+import {PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, type Flow, type PolicyResult} from './routes.js'
 import {RuleSet} from './iptables.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
@@ -208,16 +208,16 @@ export class HostView {
   }
 
   /**
-   * The route the kernel picks for a packet from `src` to `dst` arriving on `iif` (ip_route_input,
-   * as ARP asks it before answering by proxy): the main table's without policy rules, else what the
-   * rules decide. `rule` is set when a rule other than `from all lookup main` decided.
+   * The route the kernel picks for a flow (ip_route_input; iif `lo` for a packet this host sends):
+   * the main table's when only the kernel's own rules exist or none were captured, else what the
+   * policy rules decide. `rule` is set only when a rule other than `from all lookup main` decided;
+   * `byRules` says the rules were walked. No route either when the routes were not captured.
    */
-  inputRoute(dst: string, src: string, iif: string): {route?: Route, rule?: PolicyRule, missingTable?: string} {
+  routeFor(flow: Flow): PolicyResult & {byRules: boolean} {
     const policy = this.policy
-    if (policy === undefined || policy.onlyDefaultRules) return {route: this.routes?.lookup(dst)}
-    const res = policy.lookup({dst, src, iif})
-    const rule = res.rule !== undefined && !isDefaultRule(res.rule) ? res.rule : undefined
-    return {route: res.route, rule, missingTable: res.missingTable}
+    if (policy === undefined || policy.onlyDefaultRules) return {route: this.routes?.lookup(flow.dst), notes: [], byRules: false}
+    const res = policy.lookup(flow)
+    return {...res, rule: res.rule !== undefined && !isDefaultRule(res.rule) ? res.rule : undefined, byRules: true}
   }
 
   // ---- neighbours and fdb
