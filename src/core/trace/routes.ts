@@ -1,86 +1,12 @@
-/**
- * The main routing table as the kernel's FIB sees it: longest prefix first, then the lowest metric.
- * Routes are bucketed by prefix length so a lookup is at most 33 map probes, whatever the table size
- * (a 1000-node cluster gives every host ~1000 peer routes).
- */
+/** Routing as the trace walks it: null routes, the policy rules (PolicyRouter), and route helpers. */
 import type {PolicyRule, Route} from '../model.js'
-import {cidrContains, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
-import {tableName} from '../parse/rule.js'
+import {cidrContains, ipToInt, normaliseDst, parseCidr} from '../addr.js'
+import {RouteTable, tableOf} from '../route-lookup.js'
 
-interface Bucket {
-  prefixlen: number
-  byBase: Map<number, Route[]>
-}
+export {RouteTable, tableOf}
 
 /** Route types that end the packet where it is. */
 export const NULL_ROUTE_TYPES = new Set(['blackhole', 'unreachable', 'prohibit'])
-
-/** The table a route is in, by the name rules use: main when absent. */
-export function tableOf(r: Route): string {
-  return r.table === undefined ? 'main' : tableName(r.table)
-}
-
-function buckets(routes: Route[]): Bucket[] {
-  const byLen = new Map<number, Map<number, Route[]>>()
-  for (const r of routes) {
-    const dst = normaliseDst(r.dst)
-    let cidr
-    try {
-      cidr = dst === 'default' ? {base: 0, prefixlen: 0} : parseCidr(dst)
-    } catch {
-      continue // an IPv6 or malformed destination never matches an IPv4 lookup
-    }
-    let m = byLen.get(cidr.prefixlen)
-    if (!m) byLen.set(cidr.prefixlen, m = new Map())
-    const list = m.get(cidr.base)
-    if (list) list.push(r)
-    else m.set(cidr.base, [r])
-  }
-  const out: Bucket[] = []
-  for (const [prefixlen, byBase] of byLen) {
-    for (const list of byBase.values()) list.sort((a, b) => (a.metric ?? 0) - (b.metric ?? 0))
-    out.push({prefixlen, byBase})
-  }
-  return out.sort((a, b) => b.prefixlen - a.prefixlen)
-}
-
-function lookupIn(table: Bucket[], ip: string): Route | undefined {
-  let n: number
-  try {
-    n = ipToInt(ip)
-  } catch {
-    return undefined
-  }
-  for (const b of table) {
-    const hit = b.byBase.get((n & maskOf(b.prefixlen)) >>> 0)
-    if (hit) return hit[0]
-  }
-  return undefined
-}
-
-export class RouteTable {
-  private readonly all: Bucket[]
-  /** routes without a gateway: what makes an address on-link */
-  private readonly connected: Bucket[]
-
-  /** `table`: which routing table of `routes` this is (main unless told) */
-  constructor(routes: Route[], table = 'main') {
-    const main = routes.filter(r => tableOf(r) === table && r.type !== 'local' && r.type !== 'broadcast' && r.type !== 'multicast')
-    this.all = buckets(main)
-    this.connected = buckets(main.filter(r => r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined))
-  }
-
-  lookup(ip: string): Route | undefined {
-    return lookupIn(this.all, ip)
-  }
-
-  /** The connected route that makes `ip` reachable without a gateway (on `dev` when given). */
-  connectedRoute(ip: string, dev?: string): Route | undefined {
-    const r = lookupIn(this.connected, ip)
-    if (r === undefined) return undefined
-    return dev === undefined || r.dev === dev ? r : undefined
-  }
-}
 
 export function isDefaultRoute(r: Route): boolean {
   return normaliseDst(r.dst) === 'default'
