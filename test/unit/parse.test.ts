@@ -225,6 +225,13 @@ describe('parse: net-tools forms captured on the same node', () => {
     expect(routes[0].raw).to.equal('0.0.0.0         192.168.100.1   0.0.0.0         UG    100    0        0 eth0')
   })
 
+  it('route -n: a gateway no connected route of its device covers was added onlink', () => {
+    const routes = parseRoutes(pasted('route-n-vxlan.txt'))
+    for (const dst of ['10.244.27.0/24', '10.244.78.0/24']) expect(routeTo(routes, dst), dst).to.deep.include({dev: 'flannel.1', onlink: true})
+    expect(routeTo(parseRoutes(real('route-n.txt')), '10.244.2.0/24').onlink).to.equal(true)
+    for (const r of parseRoutes(real('route-n.txt')).filter(r => r.dev === 'eth0')) expect(r.onlink, r.dst).to.equal(undefined)
+  })
+
   it('netstat -rn reads like route -n', () => {
     const strip = (rs: Route[]): unknown[] => rs.map(({dst, type, gateway, dev}) => ({dst, type, gateway, dev}))
     expect(strip(parseRoutes(real('netstat-rn.txt')))).to.deep.equal(strip(parseRoutes(real('route-n.txt'))))

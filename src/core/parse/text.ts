@@ -7,6 +7,7 @@
  * error, while unknown words inside an entry are skipped, because each iproute2 release adds some.
  */
 import type {Address, FdbEntry, Link, LinkKind, Neighbor, PolicyRule, Route, VxlanInfo} from '../model.js'
+import {cidrContainsIp} from '../addr.js'
 import {ruleFromWords, ruleWords} from './rule.js'
 import {
   type OutputFilter, type Section, isAddressOrCidr, isIP, isIPv4, isIPv6, isLinkLayerAddress, isMac,
@@ -291,7 +292,22 @@ function columnRoutes(lines: string[], section: Section, ctx: TextContext): Rout
     if (route.type === 'unicast' && route.gateway === undefined) route.scope = 'link'
     out.push(route)
   }
+  markOnlinkGateways(out)
   return out
+}
+
+/**
+ * `route -n` has no column for `onlink`. The kernel accepts an IPv4 gateway outside every connected
+ * prefix of the route's device only with `onlink` (flannel's `via 10.244.2.0 dev flannel.1 onlink`),
+ * so a listed route whose gateway no connected route of its device covers was added that way.
+ */
+function markOnlinkGateways(routes: Route[]): void {
+  const connected = routes.filter(r => r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined && r.dst !== 'default' && isIPv4(r.dst.slice(0, r.dst.indexOf('/'))))
+  for (const r of routes) {
+    if (r.gateway === undefined || r.dev === undefined || !isIPv4(r.gateway)) continue
+    const gateway = r.gateway
+    if (!connected.some(c => c.dev === r.dev && cidrContainsIp(c.dst, gateway))) r.onlink = true
+  }
 }
 
 export function routesFromText(lines: string[], section: Section, ctx: TextContext): Route[] {
