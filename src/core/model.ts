@@ -59,6 +59,8 @@ export interface Route {
   src?: string
   metric?: number
   onlink?: boolean
+  /** `linkdown`: the kernel still picks the route, but its device has no carrier */
+  linkdown?: boolean
   scope?: string
   proto?: string
   /** routing table; main when absent */

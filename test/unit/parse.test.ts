@@ -104,6 +104,22 @@ describe('parse: JSON and text forms of the same captured tables', () => {
     }
   })
 
+  it('ip route: linkdown marks a route whose device has no carrier; a dead nexthop is not the path', () => {
+    // captured on a namespace whose veth v1 lost its other end (linkdown), then was set down itself (dead)
+    for (const [name, parse] of [['json', parseIpRouteJson], ['txt', parseRoutes]] as const) {
+      const linkdown = parse(real(`ip-route-linkdown.${name}`))
+      expect(routeTo(linkdown, '172.30.0.0/24').linkdown, name).to.equal(true)
+      expect(routeTo(linkdown, '172.31.0.0/24').linkdown, name).to.equal(undefined)
+      // the kernel hashes flows over both paths, a linkdown one included: the first stays the path
+      expect(routeTo(linkdown, '10.60.0.0/24'), name).to.deep.include({gateway: '172.30.0.2', dev: 'v1', linkdown: true})
+      const dead = parse(real(`ip-route-multipath-dead.${name}`))
+      const multipath = routeTo(dead, '10.60.0.0/24')
+      expect(multipath, name).to.deep.include({gateway: '172.31.0.2', dev: 'v3'})
+      expect(multipath.linkdown, name).to.equal(undefined)
+      expect(multipath.raw.split('\n'), name).to.have.length(3)
+    }
+  })
+
   it('ip route show table all: tables, local and broadcast types, IPv6', () => {
     const fromJson = parseRoutes(real('ip-route-all.json'))
     const fromText = parseRoutes(real('ip-route-all.txt'))
@@ -293,6 +309,16 @@ describe('parse: pasted from terminals', () => {
     expect(byName(links, 'lo').kind).to.equal('loopback')
     expect(addresses.find(a => a.dev === 'flannel.1' && a.family === 4)).to.include({local: '10.244.1.0', prefixlen: 32})
     expect(addresses.find(a => a.dev === 'docker0')).to.include({local: '172.17.0.1', prefixlen: 16})
+  })
+
+  it('ifconfig: a device that is UP but not RUNNING has no carrier (state DOWN, as ip link says)', () => {
+    const {links} = parseAddrs(real('ifconfig-no-carrier.txt'))
+    expect(byName(links, 'v1')).to.deep.include({up: true, operstate: 'DOWN'})
+    expect(byName(links, 'v3').operstate).to.equal(undefined)
+    expect(byName(links, 'lo').operstate).to.equal(undefined)
+    const old = parseAddrs('v1        Link encap:Ethernet  HWaddr A2:D9:81:CD:DF:D2\n          UP BROADCAST MULTICAST  MTU:1500  Metric:1\n').links
+    expect(byName(old, 'v1')).to.deep.include({up: true, operstate: 'DOWN'})
+    expect(byName(parseAddrs(pasted('ifconfig-new.txt')).links, 'docker0').operstate).to.equal('DOWN')
   })
 
   it('ifconfig, net-tools 1.60 style: aliases, upper-case MACs, point-to-point', () => {

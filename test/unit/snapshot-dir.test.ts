@@ -97,6 +97,30 @@ describe('snapshot directory', () => {
     expect(n1.routes?.find(r => r.dst === '10.244.2.0/24')?.gateway).to.equal('10.0.0.12')
   })
 
+  it('traces a pasted old host (ifconfig, route -n without onlink, arp -n) to a newer one as the kernel delivers', async () => {
+    const snap = await readSnapshotDir(join(FIXTURES, 'vxlan-route-n'))
+    const t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+    // traceroute -n from pod-1a in the lab the files were captured from
+    expect(t.traceroute).to.deep.equal(['10.244.8.1', '10.244.27.0', '10.244.27.2'])
+  })
+
+  it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
+    await mkdir(join(dir, 'h1'))
+    await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')
+    await writeFile(join(dir, 'h1', 'ip-neigh.txt'), '172.30.0.2 dev v1 FAILED\n')
+    await writeFile(join(dir, 'h1', 'ip-addr.txt'), 'lo               UNKNOWN        127.0.0.1/8\nv1@if2           DOWN           172.30.0.1/24\n')
+    const snap = await readSnapshotDir(dir)
+    const t = traceFlow({hosts: snap.hosts, pods: []}, {src: 'h1', dst: '10.50.0.1'})
+    expect(t.disposition, t.failure?.reason).to.equal('DEVICE_DOWN')
+    expect(t.failure?.evidence).to.equal('10.50.0.0/24 via 172.30.0.2 dev v1 linkdown')
+    // a device that is not marked is taken as up, and the trace says so
+    await writeFile(join(dir, 'h1', 'ip-route.txt'), 'default via 172.30.0.2 dev v1\n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1\n')
+    const up = traceFlow({hosts: (await readSnapshotDir(dir)).hosts, pods: []}, {src: 'h1', dst: '10.50.0.1'})
+    expect(up.disposition).to.not.equal('DEVICE_DOWN')
+    expect(up.warnings.map(w => w.message)).to.include('no link details captured on h1: assumed v1 is up (`ip link show v1` would tell)')
+  })
+
   it('traces a generated cluster parsing the address tables of only the hosts that can hold an address asked for', async () => {
     await writeClusterSnapshot(dir, 40)
     const snap = await readSnapshotDir(dir)

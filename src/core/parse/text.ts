@@ -135,6 +135,9 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
       case 'onlink':
         route.onlink = true
         break
+      case 'linkdown':
+        route.linkdown = true
+        break
       case 'lock':
         break
       default:
@@ -153,11 +156,13 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
 }
 
 /** A multipath route's `nexthop via X dev Y weight 1` line below its first line. */
-function addNexthop(ctx: TextContext, i: number, line: string, route: Route): void {
+function addNexthop(ctx: TextContext, i: number, line: string, route: Route, firstAlive: boolean): boolean {
   const t = tokens(line)
   let gateway: string | undefined
   let dev: string | undefined
   let onlink = false
+  let linkdown = false
+  let dead = false
   for (let k = 1; k < t.length; k++) {
     if (t[k] === 'via') {
       let gw = t[k + 1]
@@ -168,25 +173,35 @@ function addNexthop(ctx: TextContext, i: number, line: string, route: Route): vo
     } else if (t[k] === 'dev') {
       dev = t[++k]
     } else if (t[k] === 'onlink') onlink = true
-  }
-  // The model holds one path; ECMP keeps the first, the raw text keeps them all.
-  if (route.gateway === undefined && route.dev === undefined) {
-    if (gateway !== undefined) route.gateway = gateway
-    if (dev !== undefined) route.dev = dev
-    if (onlink) route.onlink = true
+    else if (t[k] === 'linkdown') linkdown = true
+    else if (t[k] === 'dead') dead = true
   }
   route.raw += `\n\t${line.trim()}`
+  // The model holds one path; ECMP keeps the first the kernel may pick (it skips dead nexthops),
+  // the raw text keeps them all.
+  if (dead || !firstAlive) return firstAlive
+  delete route.gateway
+  delete route.dev
+  delete route.onlink
+  delete route.linkdown
+  if (gateway !== undefined) route.gateway = gateway
+  if (dev !== undefined) route.dev = dev
+  if (onlink) route.onlink = true
+  if (linkdown) route.linkdown = true
+  return false
 }
 
 function ipRoutes(lines: string[], section: Section, ctx: TextContext): Route[] {
   const out: Route[] = []
   let last: Route | undefined
+  // whether `last` still waits for its first live nexthop (a multipath route's first line has none)
+  let awaitingNexthop = false
   for (let i = section.start; i < section.end; i++) {
     const line = lines[i]
     if (startsWithSpace(line)) {
       const t = line.trim()
       if (t === '') continue
-      if (t.startsWith('nexthop') && last !== undefined) addNexthop(ctx, i, line, last)
+      if (t.startsWith('nexthop') && last !== undefined) awaitingNexthop = addNexthop(ctx, i, line, last, awaitingNexthop)
       // other indented lines are `ip route get` cache details
       continue
     }
@@ -195,6 +210,7 @@ function ipRoutes(lines: string[], section: Section, ctx: TextContext): Route[] 
     if (route === undefined) throw cannotRead(ctx, i, line, 'a route')
     out.push(route)
     last = route
+    awaitingNexthop = route.gateway === undefined && route.dev === undefined
   }
   return out
 }
@@ -790,6 +806,8 @@ function ifconfigDump(lines: string[], section: Section, ctx: TextContext): Link
         throw cannotRead(ctx, current.headerLine, lines[current.headerLine], 'an ifconfig device', 'no mtu in its block', hint)
       }
       const link: Link = {name: base, kind: current.kind, mtu: current.mtu, up: current.flags.includes('UP'), raw: current.raw}
+      // ifconfig prints RUNNING for a device with carrier (IFF_RUNNING); `ip link` calls one without NO-CARRIER, state DOWN
+      if (link.up && !current.flags.includes('RUNNING')) link.operstate = 'DOWN'
       if (current.mac !== undefined) link.mac = current.mac
       links.push(link)
     }

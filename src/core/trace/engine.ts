@@ -514,6 +514,14 @@ class Walk {
       return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
         `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
     }
+    if (view.deviceDown(dev) === undefined && !route.linkdown) {
+      this.assume(view, `no link details captured on ${view.name}: assumed ${dev} is up (\`ip link show ${dev}\` would tell)`)
+    } else if (view.deviceDown(dev) === undefined) {
+      // The device itself was not captured; the route's own flag is the evidence of its carrier.
+      return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
+        `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down`,
+        [{node: view.name, command: `ip -d link show ${dev}`}])
+    }
     const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
     if (denied) return denied
     const big = this.mtu(hop, view, dev, packet)
