@@ -16,6 +16,8 @@ export interface VxlanInfo {
   dev?: string
   /** UDP destination port */
   port: number
+  /** the capture did not print the port (iproute2 before 3.12 has no `dstport`): `port` is the kernel's default */
+  portAssumed?: boolean
   learning: boolean
 }
 

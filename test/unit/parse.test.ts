@@ -311,6 +311,12 @@ describe('parse: pasted from terminals', () => {
     expect(addresses.find(a => a.dev === 'docker0')).to.include({local: '172.17.0.1', prefixlen: 16})
   })
 
+  it('ip -d link of iproute2 before 3.12: `port` is the source range, a missing dstport is the kernel default, marked assumed', () => {
+    const links = parseLinks(pasted('ip-d-link-old-vxlan.txt'))
+    expect(byName(links, 'flannel.1').vxlan).to.deep.equal({id: 1, local: '192.168.100.12', dev: 'eth0', port: 8472, portAssumed: true, learning: false})
+    expect(byName(links, 'flannel.2').vxlan).to.deep.equal({id: 2, local: '192.168.100.12', dev: 'eth0', port: 4789, learning: false})
+  })
+
   it('ifconfig: a device that is UP but not RUNNING has no carrier (state DOWN, as ip link says)', () => {
     const {links} = parseAddrs(real('ifconfig-no-carrier.txt'))
     expect(byName(links, 'v1')).to.deep.include({up: true, operstate: 'DOWN'})

@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {writeFile, mkdir, readdir} from 'node:fs/promises'
+import {cp, readFile, writeFile, mkdir, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {readSnapshotDir, writeSnapshotDir, snapshotFromTables, readTables} from '../../src/adapters/snapshot-dir.js'
 import {sysctlText} from '../../src/adapters/collect.js'
@@ -103,6 +103,17 @@ describe('snapshot directory', () => {
     expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
     // traceroute -n from pod-1a in the lab the files were captured from
     expect(t.traceroute).to.deep.equal(['10.244.8.1', '10.244.27.0', '10.244.27.2'])
+  })
+
+  it('a vxlan line without dstport (iproute2 before 3.12) takes the packet, with an ASSUMED warning', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    const linkFile = join(dir, 'n2', 'ip-link.txt')
+    const text = await readFile(linkFile, 'utf8')
+    await writeFile(linkFile, text.replace(/vxlan id 1 local 192.168.100.12 dev eth0 .*/, 'vxlan id 1 local 192.168.100.12 dev eth0 port 32768 61000 nolearning ageing 300 '))
+    const snap = await readSnapshotDir(dir)
+    const t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+    expect(t.warnings.map(w => w.message)).to.include('the `ip -d link` line of flannel.1 on n2 prints no dstport (iproute2 before 3.12): assumed UDP 8472')
   })
 
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {

@@ -540,6 +540,8 @@ function cutAt(line: string, markers: string[]): string {
   return line.slice(0, end).trimEnd()
 }
 
+const KERNEL_VXLAN_PORT = 8472
+
 function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
   const t = tokens(line)
   let id: number | undefined
@@ -552,16 +554,17 @@ function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
       case 'local': info.local = value; k++; break
       case 'dev': info.dev = value; k++; break
       case 'dstport': port = parseUint(value); k++; break
-      case 'srcport': k += 2; break
+      case 'srcport':
+      case 'port': k += 2; break // the source port range; iproute2 before 3.12 called it `port`
       case 'nolearning': info.learning = false; break
       case 'learning': info.learning = true; break
       default:
     }
   }
   if (id === undefined) throw cannotRead(ctx, i, line, 'vxlan details', 'no id')
-  if (port === undefined) throw cannotRead(ctx, i, line, 'vxlan details', 'no dstport')
   if (info.local !== undefined && !isIP(info.local)) throw cannotRead(ctx, i, line, 'vxlan details', 'local is not an address')
-  const out: VxlanInfo = {id, port, learning: info.learning ?? true}
+  // iproute2 before 3.12 prints no dstport; the kernel's default (its udp_port parameter) is 8472
+  const out: VxlanInfo = port === undefined ? {id, port: KERNEL_VXLAN_PORT, portAssumed: true, learning: info.learning ?? true} : {id, port, learning: info.learning ?? true}
   if (info.local !== undefined) out.local = info.local
   if (info.dev !== undefined) out.dev = info.dev
   return out

@@ -338,6 +338,10 @@ class Walk {
       if (match === undefined) return this.tunnelMismatch(hop, view, outer, r.samePort, r.sameVni)
       device = match
       if (device.assumed) this.assume(view, this.assumedDeviceMessage(view, device))
+      if (device.portAssumed) {
+        this.assume(view, this.assumedPortMessage(view, device, t.port))
+        device = {...device, port: t.port}
+      }
       if (view.deviceDown(device.name)) {
         return this.fail(hop, 'DEVICE_DOWN', 'decap', firstLine(device.link!.raw),
           `${device.name} on ${view.name} is down: its UDP ${t.port} socket is closed and the packet is refused`,
@@ -839,6 +843,7 @@ class Walk {
 
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
     if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx))
+    if (vx.portAssumed) this.assume(view, this.assumedPortMessage(view, vx, vx.port))
     if (!view.hasNeighbours) {
       return this.insufficient(hop, 'neigh', route.raw, `the neighbour table of ${view.name} was not captured: the VTEP MAC for ${nexthop} is unknown`, view.name, [`ip neigh show dev ${vx.name}`])
     }
@@ -929,6 +934,10 @@ class Walk {
     this.nat.push({node: view.name, field: 'src', from: packet.src, to: outcome.newSrc, evidence: outcome.decision.evidence})
     this.assume(view, `the request stops on ${view.name}; its reply is traced as if it had gone on, with \`${outcome.decision.evidence}\` making its source ${outcome.newSrc}`)
     return {...packet, src: outcome.newSrc}
+  }
+
+  private assumedPortMessage(view: HostView, vx: VxlanDevice, port: number): string {
+    return `the \`ip -d link\` line of ${vx.name} on ${view.name} prints no dstport (iproute2 before 3.12): assumed UDP ${port}`
   }
 
   private assumedDeviceMessage(view: HostView, vx: VxlanDevice): string {
