@@ -344,6 +344,16 @@ describe('parse: pasted from terminals', () => {
     expect(routeTo(routes, '192.168.100.1/32')).to.deep.include({dev: 'eth0', scope: 'link', metric: 100})
   })
 
+  it('prompts with spaces before their end (Flatcar/CoreOS, Gentoo), a virtualenv prefix, zsh themes', () => {
+    for (const prompt of ['core@node1 ~ $ sudo ', 'node1 ~ # ', '(venv) root@node1:~# ', '❯ ', '➜  ~ ']) {
+      const text = `${prompt}ip neigh show dev flannel.1\n10.244.2.0 lladdr 76:2f:9c:41:d2:22 PERMANENT\n${prompt.startsWith('node1') ? 'node1 ~ #' : ''}\n`
+      expect(parseNeighbors(text), prompt).to.deep.equal([
+        {dst: '10.244.2.0', dev: 'flannel.1', lladdr: '76:2f:9c:41:d2:22', state: ['PERMANENT'], raw: '10.244.2.0 lladdr 76:2f:9c:41:d2:22 PERMANENT'}])
+    }
+    // output words that end like a prompt are no prompt: `ip -br link`, ifconfig headers
+    expect(parseAddrs(pasted('ifconfig-new.txt')).links).to.have.length(6)
+  })
+
   it('bridge fdb show dev flannel.1 with the prompt: dev comes from the command', () => {
     const fdb = parseFdb(pasted('bridge-fdb-dev-flannel.txt'))
     expect(fdb.map(({mac, dev, dst, flags}) => ({mac, dev, dst, flags}))).to.deep.equal([

@@ -201,12 +201,53 @@ export function promptCommand(line: string): string | undefined {
     }
     if (i < n && (line.charCodeAt(i) === 32) && i > 0) i++ // `host #` (one space)
   }
-  if (i >= n || !PROMPT_CHARS.has(line.charCodeAt(i))) return undefined
+  if (i >= n || !PROMPT_CHARS.has(line.charCodeAt(i))) return looserPrompt(line)
   i++
   if (i === n) return ''
   const after = line.charCodeAt(i)
-  if (after !== 32 && after !== 9) return undefined
+  if (after !== 32 && after !== 9) return looserPrompt(line)
   return line.slice(i + 1).trim()
+}
+
+/** Whether a prompt end closes a word in the first 300 characters: most lines are rejected here. */
+function hasWordEnd(line: string): boolean {
+  const n = Math.min(line.length, 300)
+  for (let i = 0; i < n; i++) {
+    const c = line.charCodeAt(i)
+    if (!PROMPT_CHARS.has(c) && c < 128) continue
+    const next = i + 1 < line.length ? line.charCodeAt(i + 1) : 32
+    if (next === 32 || next === 9) return true
+  }
+  return false
+}
+
+/** Prompt ends beyond `# $ % >`: zsh themes, starship. */
+const LOOSE_PROMPT_ENDS = new Set(['#', '$', '%', '>', '❯', '➜', '»', 'λ'])
+
+/**
+ * Prompts with spaces before their end: `core@node1 ~ $` (Flatcar, CoreOS, Gentoo), `(venv)
+ * root@n1:~#`, `❯`. Output lines hold such words too (`flags=73<UP,RUNNING>  mtu`), so a prompt
+ * of this kind counts only when the command after it runs a known tool, or nothing follows a
+ * prompt end standing alone.
+ */
+function looserPrompt(line: string): string | undefined {
+  if (!hasWordEnd(line)) return undefined
+  const head = tokens(line.length > 300 ? line.slice(0, 300) : line)
+  const limit = Math.min(head.length, 4)
+  for (let k = 0; k < limit; k++) {
+    const word = head[k]
+    const end = [...LOOSE_PROMPT_ENDS].find(e => word.endsWith(e))
+    if (end === undefined) continue
+    // bare: only a prompt end standing alone (`node1 ~ #`); `ip -br link` lines end in `<UP,LOWER_UP>`
+    if (k + 1 === head.length) return word === end && line.length <= 200 ? '' : undefined
+    const at = line.indexOf(word) + word.length
+    const text = line.slice(at).trim()
+    if (readCommand(text, 0).tool !== undefined) return text
+    // oh-my-zsh's `➜  ~ cmd`: the directory follows the arrow
+    const afterDir = text.slice(text.search(/\s|$/)).trim()
+    return word === end && readCommand(afterDir, 0).tool !== undefined ? afterDir : undefined
+  }
+  return undefined
 }
 
 const TOOLS = new Set(['ip', 'bridge', 'route', 'arp', 'ifconfig', 'iptables-save', 'iptables', 'ip6tables',
