@@ -459,11 +459,18 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
     }
   }
   if (src.world.partial && leases === undefined) {
-    opts.progress?.('note: only this host was read, without a store\'s leases: its peers are unknown, so no entry is called stale')
+    opts.progress?.(src.kind === 'local'
+      ? 'note: only this host was read, without a store\'s leases: its peers are unknown, so no entry is called stale'
+      : `note: the ${src.kind} says \`partial: true\` (its nodes are not all the network's hosts) and no store was read: peers are unknown, so no entry is called stale`)
   }
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
   const report = diagnose(src.world, src.description, leases)
+  const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
+  if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {
+    // Without a store, "stale" means "no node read accounts for it": a node left out looks gone.
+    opts.progress?.(`note: ${stale} ${stale === 1 ? 'entry belongs' : 'entries belong'} to no node read and no store was read; if a node was left out, add \`partial: true\` to the ${src.kind === 'snapshot' ? 'snapshot\'s inventory.yaml' : 'inventory'} (or add the node) before deleting them`)
+  }
   if (o.ping) {
     if (src.live.length === 0) opts.progress?.('--ping needs live hosts (a lab or an inventory); a snapshot cannot be pinged')
     else await pingPairs(src, report.pairs, opts.progress)
