@@ -75,6 +75,30 @@ export function inMainTable(r: Route): boolean {
   return !r.table || r.table === 'main' || r.table === '254'
 }
 
+/**
+ * The IPv4 addresses a host's own kernel routes show: the kernel adds `PREFIX dev D proto kernel
+ * scope link src A` for an address A/len on D, and `local A dev D table local` for every address.
+ * For a host whose address table was pasted for some devices only (`ip addr show flannel.1`);
+ * `raw` is the route line they were read from.
+ */
+export function addressesFromKernelRoutes(routes: Route[]): Address[] {
+  const out = new Map<string, Address>()
+  for (const r of routes) {
+    if (r.type !== 'unicast' || r.proto !== 'kernel' || r.src === undefined || r.dev === undefined || r.gateway !== undefined) continue
+    const slash = r.dst.indexOf('/')
+    if (slash === -1 || r.src.includes(':')) continue
+    const prefixlen = Number(r.dst.slice(slash + 1))
+    out.set(`${r.dev}|${r.src}`, {dev: r.dev, family: 4, local: r.src, prefixlen, scope: 'global', raw: r.raw})
+  }
+  for (const r of routes) {
+    if (r.type !== 'local' || r.dev === undefined || !r.dst.endsWith('/32')) continue
+    const local = r.dst.slice(0, -3)
+    if (local.includes(':') || out.has(`${r.dev}|${local}`)) continue
+    out.set(`${r.dev}|${local}`, {dev: r.dev, family: 4, local, prefixlen: 32, scope: local.startsWith('127.') ? 'host' : 'global', raw: r.raw})
+  }
+  return [...out.values()]
+}
+
 /** Neighbour states that carry a usable MAC. INCOMPLETE / FAILED do not. */
 export const USABLE_NEIGH_STATES = ['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP'] as const
 

@@ -354,6 +354,18 @@ describe('parse: pasted from terminals', () => {
     expect(parseAddrs(pasted('ifconfig-new.txt')).links).to.have.length(6)
   })
 
+  it('ip addr show DEV / ifconfig DEV print some devices only: the parse says so', () => {
+    const some = parseAddrs(pasted('ip-addr-some-devices.txt'))
+    expect(some.links.map(l => l.name)).to.deep.equal(['flannel.1', 'cni0'])
+    expect(some.someDevicesOnly).to.equal(true)
+    expect(parseAddrs(real('ip-addr.txt')).someDevicesOnly).to.equal(undefined)
+    expect(parseAddrs(`$ ip -4 addr\n${real('ip-addr.txt')}`).someDevicesOnly).to.equal(undefined)
+    expect(parseAddrs(`$ ip link show type vxlan\n${real('ip-link.txt')}`).someDevicesOnly).to.equal(true)
+    // one paste of every device makes the table whole
+    expect(parseAddrs(`${pasted('ip-addr-some-devices.txt')}$ ip addr\n${real('ip-addr.txt')}`).someDevicesOnly).to.equal(undefined)
+    expect(parseAddrs(`# ifconfig eth0\n${pasted('ifconfig-new.txt').split('\n').slice(1).join('\n')}`).someDevicesOnly).to.equal(true)
+  })
+
   it('bridge fdb show dev flannel.1 with the prompt: dev comes from the command', () => {
     const fdb = parseFdb(pasted('bridge-fdb-dev-flannel.txt'))
     expect(fdb.map(({mac, dev, dst, flags}) => ({mac, dev, dst, flags}))).to.deep.equal([

@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {cp, readFile, writeFile, mkdir, readdir} from 'node:fs/promises'
+import {cp, readFile, writeFile, mkdir, readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {readSnapshotDir, writeSnapshotDir, snapshotFromTables, readTables} from '../../src/adapters/snapshot-dir.js'
 import {sysctlText} from '../../src/adapters/collect.js'
@@ -114,6 +114,21 @@ describe('snapshot directory', () => {
     const t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
     expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
     expect(t.warnings.map(w => w.message)).to.include('the `ip -d link` line of flannel.1 on n2 prints no dstport (iproute2 before 3.12): assumed UDP 8472')
+  })
+
+  it('an address table pasted for some devices (ip addr show flannel.1) takes the others from the kernel routes', async () => {
+    // the real kernel delivers; with n2's eth0 address unknown the trace said WRONG_VTEP_HOST and
+    // offered to point the fdb entry at n2's cni0 address
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    await cp(join(import.meta.dirname, '..', 'fixtures', 'parse', 'pasted', 'ip-addr-some-devices.txt'), join(dir, 'n2', 'ip-addr.txt'))
+    await rm(join(dir, 'n2', 'ip-link.txt'))
+    const snap = await readSnapshotDir(dir)
+    const n2 = snap.hosts.find(h => h.name === 'n2')!
+    expect(n2.mayHoldAddress!('192.168.100.12')).to.equal(true)
+    expect(n2.addresses!.find(a => a.local === '192.168.100.12')).to.deep.include({dev: 'eth0', prefixlen: 24})
+    const t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['10.244.8.1', '10.244.27.0', '10.244.27.2'])
   })
 
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {

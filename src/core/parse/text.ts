@@ -528,6 +528,8 @@ const MODEL_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy'
 export interface LinksAndAddresses {
   links: Link[]
   addresses: Address[]
+  /** the text printed only some devices (`ip addr show flannel.1`): the others are unknown */
+  someDevicesOnly?: boolean
 }
 
 /** Where the `-d` details start on a line: the rest is per-device tuning the model does not keep. */
