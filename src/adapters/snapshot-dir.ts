@@ -7,7 +7,7 @@ import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {addressesFromKernelRoutes, type HostSnapshot, type Link} from '../core/model.js'
-import {listsSomeDevicesOnly, parseAddrs, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
+import {listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
 
@@ -79,7 +79,10 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
       return [...addresses, ...addressesFromKernelRoutes(snap.routes!).filter(a => !known.has(`${a.dev}|${a.local}`))]
     })
   }
-  if (present.has('ip-route')) define('routes', () => parseRoutes(routeRaw(), src('ip-route')))
+  if (present.has('ip-route')) {
+    define('routes', () => parseRoutes(routeRaw(), src('ip-route')))
+    define('routesFilter', () => routeFilterOfAll(routeRaw()))
+  }
   if (present.has('ip-rule')) define('rules', () => parseRules(load('ip-rule').text, src('ip-rule')))
   if (present.has('ip-neigh')) define('neighbors', () => parseNeighbors(load('ip-neigh').text, src('ip-neigh')))
   if (present.has('bridge-fdb')) define('fdb', () => parseFdb(load('bridge-fdb').text, src('bridge-fdb')))

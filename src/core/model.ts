@@ -191,6 +191,11 @@ export interface HostSnapshot {
    * gives every table; each route's `table` says which, main when absent).
    */
   routes?: Route[]
+  /**
+   * The routes were pasted with a filter that prints some only (`ip route show dev flannel.1`):
+   * the filter, e.g. `dev flannel.1`. A route the paste lacks is unknown, not absent.
+   */
+  routesFilter?: string
   /** `ip rule show`; absent: unknown, and the trace assumes the kernel's default rules (local, main, default) */
   rules?: PolicyRule[]
   neighbors?: Neighbor[]

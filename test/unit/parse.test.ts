@@ -5,7 +5,7 @@ import type {Address, Link, Neighbor, Route} from '../../src/core/model.js'
 import {
   ParseError, formatAddress, formatFdb, formatLink, formatNeighbor, formatRoute, parseAddrs, parseBridgeFdbJson,
   parseFdb, parseIpAddrJson, parseIpLinkJson, parseIpNeighJson, parseIpRouteJson, parseIptables, parseIptablesSave,
-  parseLinks, parseNeighbors, parseRoutes, parseSysctl, parseSysctls,
+  parseLinks, parseNeighbors, parseRoutes, parseSysctl, parseSysctls, routeFilterOfAll,
 } from '../../src/core/parse/index.js'
 
 const real = (name: string): string => readFileSync(new URL(`../fixtures/parse/real/${name}`, import.meta.url), 'utf8')
@@ -364,6 +364,15 @@ describe('parse: pasted from terminals', () => {
     // one paste of every device makes the table whole
     expect(parseAddrs(`${pasted('ip-addr-some-devices.txt')}$ ip addr\n${real('ip-addr.txt')}`).someDevicesOnly).to.equal(undefined)
     expect(parseAddrs(`# ifconfig eth0\n${pasted('ifconfig-new.txt').split('\n').slice(1).join('\n')}`).someDevicesOnly).to.equal(true)
+  })
+
+  it('ip route show dev X prints some routes only; a table choice does not', () => {
+    const flannel = '10.244.27.0/24 via 10.244.27.0 onlink\n'
+    expect(routeFilterOfAll(`root@n1:~# ip route show dev flannel.1\n${flannel}`)).to.equal('dev flannel.1')
+    expect(routeFilterOfAll(`$ ip r s proto kernel\n10.244.8.0/24 dev cni0 scope link src 10.244.8.1\n`)).to.equal('proto kernel')
+    expect(routeFilterOfAll(`$ ip route show table 100\ndefault via 10.0.0.1 dev eth0\n`)).to.equal(undefined)
+    expect(routeFilterOfAll(real('ip-route.txt'))).to.equal(undefined)
+    expect(routeFilterOfAll(`$ ip route show dev flannel.1\n${flannel}$ ip route\n${real('ip-route.txt')}`)).to.equal(undefined)
   })
 
   it('bridge fdb show dev flannel.1 with the prompt: dev comes from the command', () => {

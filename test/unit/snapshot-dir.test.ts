@@ -131,6 +131,17 @@ describe('snapshot directory', () => {
     expect(t.traceroute).to.deep.equal(['10.244.8.1', '10.244.27.0', '10.244.27.2'])
   })
 
+  it('routes pasted for one device (ip route show dev flannel.1) are not the whole table: a miss is unknown, not NO_ROUTE', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    await writeFile(join(dir, 'n1', 'ip-route.txt'), 'root@n1:~# ip route show dev flannel.1\n10.244.27.0/24 via 10.244.27.0 onlink \n10.244.78.0/24 via 10.244.78.0 onlink \n')
+    const snap = await readSnapshotDir(dir)
+    const t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-2a', dst: 'pod-1a'})
+    // the reply of the kernel's own (delivered) ping comes back this way; n1's route to its own pods was not pasted
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.deep.include({node: 'n1', step: 'route'})
+    expect(t.failure?.fix).to.deep.equal([{node: 'n1', command: 'ip route get 10.244.8.2'}])
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')

@@ -62,6 +62,24 @@ export function parseAddrs(text: string, options?: ParseOptions | string): Links
 }
 
 /**
+ * The filter every paste of a route text was narrowed by (`ip route show dev flannel.1` →
+ * `dev flannel.1`), or undefined when one printed every route of its table (a `table` choice
+ * names which table, not which routes).
+ */
+export function routeFilterOfAll(text: string): string | undefined {
+  const lines = splitLines(text)
+  const pasted = sections(lines).filter(section => firstContentLine(lines, section) !== -1)
+  let narrowed: string | undefined
+  for (const section of pasted) {
+    const f = section.command?.filter
+    const words = f === undefined ? [] : (['dev', 'proto', 'scope', 'type'] as const).filter(k => f[k] !== undefined).map(k => `${k} ${f[k]}`)
+    if (words.length === 0) return undefined
+    narrowed ??= words.join(' ')
+  }
+  return narrowed
+}
+
+/**
  * Whether every paste in an `ip addr` / `ip link` / `ifconfig` text printed only some devices
  * (`ip addr show flannel.1`): the other devices, and their addresses, are then unknown.
  */

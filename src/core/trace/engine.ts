@@ -291,6 +291,10 @@ class Walk {
     const fix: Fix[] = []
     if (all === 1) fix.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
     if (dev === 1) fix.push({node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.rp_filter`, 2)})
+    if (backDev === undefined && view.snap.routesFilter !== undefined) {
+      this.assume(view, `the routes of ${view.name} were pasted for ${view.snap.routesFilter} only: assumed rp_filter finds a route back to ${packet.src}`)
+      return undefined
+    }
     if (backDev === undefined) {
       const routeFix = routeFixes(this.w, view, packet.src)
       return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
@@ -469,6 +473,12 @@ class Walk {
       if (res.rule !== undefined && !isDefaultRule(res.rule)) chosen = {rule: res.rule, table: res.table!}
     }
     const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
+    const narrowed = view.snap.routesFilter
+    if (route === undefined && narrowed !== undefined) {
+      return this.insufficient(hop, 'route', `(no route to ${packet.dst} among the routes pasted for ${narrowed})`,
+        `the routes of ${view.name} were pasted for ${narrowed} only, so the route it has for ${packet.dst} is unknown`, view.name, [`ip route get ${packet.dst}`])
+    }
+    if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted for ${narrowed} only: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
       const fix = routeFixes(this.w, view, packet.dst)
       if (policy !== undefined) {
