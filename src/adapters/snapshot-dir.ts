@@ -7,7 +7,7 @@ import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {addressesFromKernelRoutes, type HostSnapshot, type Link} from '../core/model.js'
-import {listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
+import {entryDevicesOfAll, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
 
@@ -84,8 +84,18 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
     define('routesFilter', () => routeFilterOfAll(routeRaw()))
   }
   if (present.has('ip-rule')) define('rules', () => parseRules(load('ip-rule').text, src('ip-rule')))
-  if (present.has('ip-neigh')) define('neighbors', () => parseNeighbors(load('ip-neigh').text, src('ip-neigh')))
-  if (present.has('bridge-fdb')) define('fdb', () => parseFdb(load('bridge-fdb').text, src('bridge-fdb')))
+  if (present.has('ip-neigh')) {
+    let text: string | undefined
+    const raw = () => (text ??= load('ip-neigh').text)
+    define('neighbors', () => parseNeighbors(raw(), src('ip-neigh')))
+    define('neighborDevices', () => entryDevicesOfAll(raw()))
+  }
+  if (present.has('bridge-fdb')) {
+    let text: string | undefined
+    const raw = () => (text ??= load('bridge-fdb').text)
+    define('fdb', () => parseFdb(raw(), src('bridge-fdb')))
+    define('fdbDevices', () => entryDevicesOfAll(raw()))
+  }
   if (present.has('iptables-save')) define('iptables', () => parseIptables(load('iptables-save').text, src('iptables-save')))
   if (present.has('sysctl')) define('sysctls', () => parseSysctls(load('sysctl').text, src('sysctl')))
   return snap

@@ -199,7 +199,11 @@ export interface HostSnapshot {
   /** `ip rule show`; absent: unknown, and the trace assumes the kernel's default rules (local, main, default) */
   rules?: PolicyRule[]
   neighbors?: Neighbor[]
+  /** the neighbours were pasted for these devices only (`ip neigh show dev flannel.1`); others are unknown */
+  neighborDevices?: string[]
   fdb?: FdbEntry[]
+  /** the fdb was pasted for these devices only (`bridge fdb show dev flannel.1`, `br cni0`: the bridge and its ports) */
+  fdbDevices?: string[]
   iptables?: Iptables
   /** sysctl key (dotted, e.g. net.ipv4.ip_forward) to value */
   sysctls?: Record<string, string>

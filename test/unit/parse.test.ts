@@ -5,7 +5,7 @@ import type {Address, Link, Neighbor, Route} from '../../src/core/model.js'
 import {
   ParseError, formatAddress, formatFdb, formatLink, formatNeighbor, formatRoute, parseAddrs, parseBridgeFdbJson,
   parseFdb, parseIpAddrJson, parseIpLinkJson, parseIpNeighJson, parseIpRouteJson, parseIptables, parseIptablesSave,
-  parseLinks, parseNeighbors, parseRoutes, parseSysctl, parseSysctls, routeFilterOfAll,
+  parseLinks, parseNeighbors, parseRoutes, parseSysctl, parseSysctls, routeFilterOfAll, entryDevicesOfAll,
 } from '../../src/core/parse/index.js'
 
 const real = (name: string): string => readFileSync(new URL(`../fixtures/parse/real/${name}`, import.meta.url), 'utf8')
@@ -373,6 +373,14 @@ describe('parse: pasted from terminals', () => {
     expect(routeFilterOfAll(`$ ip route show table 100\ndefault via 10.0.0.1 dev eth0\n`)).to.equal(undefined)
     expect(routeFilterOfAll(real('ip-route.txt'))).to.equal(undefined)
     expect(routeFilterOfAll(`$ ip route show dev flannel.1\n${flannel}$ ip route\n${real('ip-route.txt')}`)).to.equal(undefined)
+  })
+
+  it('neighbours and fdb pasted for some devices say which', () => {
+    expect(entryDevicesOfAll(pasted('ip-neigh-dev-cni0.txt'))).to.deep.equal(['cni0'])
+    expect(entryDevicesOfAll(pasted('bridge-fdb-br-cni0.txt'))).to.deep.equal(['master:cni0'])
+    expect(entryDevicesOfAll(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh show dev flannel.1\n10.244.27.0 lladdr 16:58:7b:64:7f:ad PERMANENT\n`)).to.deep.equal(['cni0', 'flannel.1'])
+    expect(entryDevicesOfAll(real('ip-neigh.txt'))).to.equal(undefined)
+    expect(entryDevicesOfAll(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh\n${real('ip-neigh.txt')}`)).to.equal(undefined)
   })
 
   it('bridge fdb show dev flannel.1 with the prompt: dev comes from the command', () => {

@@ -142,6 +142,23 @@ describe('snapshot directory', () => {
     expect(t.failure?.fix).to.deep.equal([{node: 'n1', command: 'ip route get 10.244.8.2'}])
   })
 
+  it('neighbours and fdb pasted for cni0 only leave flannel.1\'s unknown: INSUFFICIENT_INFO, not NEIGHBOR_MISSING', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    const pastedDir = join(import.meta.dirname, '..', 'fixtures', 'parse', 'pasted')
+    await cp(join(pastedDir, 'ip-neigh-dev-cni0.txt'), join(dir, 'n1', 'ip-neigh.txt'))
+    await cp(join(pastedDir, 'bridge-fdb-br-cni0.txt'), join(dir, 'n1', 'bridge-fdb.txt'))
+    let snap = await readSnapshotDir(dir)
+    let t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure?.fix).to.deep.equal([{node: 'n1', command: 'ip neigh show dev flannel.1'}])
+    // with flannel.1's neighbours pasted too, the fdb is what is missing
+    await writeFile(join(dir, 'n1', 'ip-neigh.txt'), '# ip neigh show dev flannel.1\n10.244.27.0 lladdr 16:58:7b:64:7f:ad PERMANENT\n')
+    snap = await readSnapshotDir(dir)
+    t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.deep.include({step: 'fdb', fix: [{node: 'n1', command: 'bridge fdb show dev flannel.1'}]})
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')

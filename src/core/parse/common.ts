@@ -326,7 +326,7 @@ export function readCommand(text: string, line: number): PastedCommand {
       else if (key === 'type') filter.type = value
       else if (key === 'proto' || key === 'protocol') filter.proto = value
       else if (key === 'scope') filter.scope = value
-      else if (key === 'master') filter.master = value
+      else if (key === 'master' || key === 'br') filter.master = value
       else continue
       j++
     }

@@ -80,6 +80,24 @@ export function routeFilterOfAll(text: string): string | undefined {
 }
 
 /**
+ * The devices every paste of a neighbour or fdb text was narrowed to (`ip neigh show dev
+ * flannel.1`; `bridge fdb show br cni0` gives `cni0` and marks its ports by `master:`), or
+ * undefined when one printed every device's entries.
+ */
+export function entryDevicesOfAll(text: string): string[] | undefined {
+  const lines = splitLines(text)
+  const devices = new Set<string>()
+  for (const section of sections(lines)) {
+    if (firstContentLine(lines, section) === -1) continue
+    const f = section.command?.filter
+    const dev = f?.dev ?? (f?.master !== undefined ? `master:${f.master}` : undefined)
+    if (dev === undefined) return undefined
+    devices.add(dev)
+  }
+  return devices.size > 0 ? [...devices] : undefined
+}
+
+/**
  * Whether every paste in an `ip addr` / `ip link` / `ifconfig` text printed only some devices
  * (`ip addr show flannel.1`): the other devices, and their addresses, are then unknown.
  */

@@ -777,6 +777,10 @@ class Walk {
       if (!view.hasNeighbours && !view.hasAddresses) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop})`, `what answers ${nexthop} on ${dev} is unknown`, view.name, [`ip neigh show ${nexthop}`])
       }
+      if (view.hasNeighbours && !view.hasNeighboursOn(dev)) {
+        return this.insufficient(hop, 'neigh', `(no neighbours pasted for ${dev})`,
+          `the neighbours of ${view.name} were pasted for ${view.snap.neighborDevices!.join(', ')} only, and nothing in the snapshot answers ARP for ${nexthop} on ${dev}`, view.name, [`ip neigh show ${nexthop}`])
+      }
       if (this.w.world.partial) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
           `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so ARP asks for it; whether anything answers is for hosts whose tables were not read`,
@@ -854,8 +858,8 @@ class Walk {
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
     if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx))
     if (vx.portAssumed) this.assume(view, this.assumedPortMessage(view, vx, vx.port))
-    if (!view.hasNeighbours) {
-      return this.insufficient(hop, 'neigh', route.raw, `the neighbour table of ${view.name} was not captured: the VTEP MAC for ${nexthop} is unknown`, view.name, [`ip neigh show dev ${vx.name}`])
+    if (!view.hasNeighboursOn(vx.name)) {
+      return this.insufficient(hop, 'neigh', route.raw, `the neighbours of ${view.name} on ${vx.name} were not captured: the VTEP MAC for ${nexthop} is unknown`, view.name, [`ip neigh show dev ${vx.name}`])
     }
     const intended = intendedVtep(this.w, nexthop, vx.id)
     const entry = view.neighbour(vx.name, nexthop)
@@ -887,8 +891,8 @@ class Walk {
     const tunnel: Tunnel = {inner: packet, vni: vx.id, port: vx.port, innerMac: mac, sender: view, device: vx, nexthop, intended}
     if (intended?.device?.mac !== undefined && intended.device.mac !== mac) return this.staleMac(hop, tunnel, intended.view, intended.device, 'neigh')
 
-    if (!view.hasFdb) {
-      return this.insufficient(hop, 'fdb', entry?.raw ?? route.raw, `the fdb of ${view.name} was not captured: which VTEP gets MAC ${mac} is unknown`, view.name, [`bridge fdb show dev ${vx.name}`])
+    if (!view.hasFdbOn(vx.name)) {
+      return this.insufficient(hop, 'fdb', entry?.raw ?? route.raw, `the fdb of ${view.name} for ${vx.name} was not captured: which VTEP gets MAC ${mac} is unknown`, view.name, [`bridge fdb show dev ${vx.name}`])
     }
     const f = fdbLookup(view, vx.name, mac)
     let fdbEntry = f.entry

@@ -226,6 +226,23 @@ export class HostView {
     return this.snap.neighbors !== undefined
   }
 
+  /** Whether `dev`'s neighbours were captured: a paste for other devices leaves them unknown. */
+  hasNeighboursOn(dev: string): boolean {
+    return this.snap.neighbors !== undefined && this.pastedFor(this.snap.neighborDevices, dev)
+  }
+
+  /** Whether `dev`'s fdb entries were captured. */
+  hasFdbOn(dev: string): boolean {
+    return this.snap.fdb !== undefined && this.pastedFor(this.snap.fdbDevices, dev)
+  }
+
+  /** `devices` as entryDevicesOfAll gives them: names, and `master:BR` for a bridge and its ports. */
+  private pastedFor(devices: string[] | undefined, dev: string): boolean {
+    if (devices === undefined || devices.includes(dev)) return true
+    const master = this.link(dev)?.master
+    return devices.includes(`master:${dev}`) || (master !== undefined && devices.includes(`master:${master}`))
+  }
+
   neighbour(dev: string, ip: string): Neighbor | undefined {
     if (!this.neighMap) {
       this.neighMap = new Map()
