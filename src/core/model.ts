@@ -214,6 +214,15 @@ export interface HostSnapshot {
   mayHoldAddress?: (ip: string) => boolean
 }
 
+/**
+ * Whether a table pasted for `devices` (neighborDevices, fdbDevices: names, and `master:BR` for a
+ * bridge and its ports) holds `dev`'s entries; undefined devices: every device's.
+ */
+export function capturedFor(devices: string[] | undefined, dev: string, master?: string): boolean {
+  return devices === undefined || devices.includes(dev) || devices.includes(`master:${dev}`) ||
+    (master !== undefined && devices.includes(`master:${master}`))
+}
+
 /** The sysctls the tracer and builder care about, per device where it matters. */
 export function interestingSysctls(devices: string[]): string[] {
   const keys = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter',

@@ -4,7 +4,7 @@
  * entries, duplicate subnets, VtepMAC drift. Checks read only the snapshots (and the store's
  * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
  */
-import {inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
+import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
 import {isOnLink} from '../core/route-lookup.js'
@@ -295,7 +295,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
       const nb = neighByKey.get(`${vx.name}|${route.gateway}`)
-      if (h.neighbors !== undefined && (!nb || !usableMac(nb.lladdr))) {
+      if (h.neighbors !== undefined && capturedFor(h.neighborDevices, vx.name) && (!nb || !usableMac(nb.lladdr))) {
         add({code: 'MISSING_NEIGH', severity: 'error', node: name, message: `no neighbour entry for ${route.gateway} (${p.name}'s VTEP) on ${vx.name}`,
           evidence: route.raw, fix: p.vtepMac ? [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`] : ['flannelctl sync']})
         continue
@@ -308,7 +308,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
             ...(p.publicIP ? [`bridge fdb replace ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`, `bridge fdb del ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self`] : [])]})
         continue
       }
-      if (h.fdb !== undefined && !fdbMacs.has(`${vx.name}|${nb.lladdr.toLowerCase()}`)) {
+      if (h.fdb !== undefined && capturedFor(h.fdbDevices, vx.name) && !fdbMacs.has(`${vx.name}|${nb.lladdr.toLowerCase()}`)) {
         add({code: 'MISSING_FDB', severity: 'error', node: name, message: `no fdb entry on ${vx.name} for ${p.name}'s VTEP MAC ${nb.lladdr}`,
           evidence: nb.raw, fix: p.publicIP ? [`bridge fdb append ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self permanent`] : ['flannelctl sync']})
       }

@@ -25,4 +25,13 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     expect(partial.findings.filter(f => f.code.startsWith('STALE_'))).to.deep.equal([])
     expect(notes.join('\n')).to.contain('the snapshot says `partial: true`')
   })
+
+  it('a neighbour or fdb paste for cni0 only says nothing about flannel.1: no MISSING_NEIGH / MISSING_FDB', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    const pastedDir = join(import.meta.dirname, '..', 'fixtures', 'parse', 'pasted')
+    await cp(join(pastedDir, 'ip-neigh-dev-cni0.txt'), join(dir, 'n1', 'ip-neigh.txt'))
+    await cp(join(pastedDir, 'bridge-fdb-br-cni0.txt'), join(dir, 'n1', 'bridge-fdb.txt'))
+    const report = await runDoctor({snapshot: dir}, {})
+    expect(report.findings.filter(f => f.code.startsWith('MISSING_'))).to.deep.equal([])
+  })
 })

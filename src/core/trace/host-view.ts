@@ -5,7 +5,7 @@
  * A table the snapshot lacks stays `undefined`: unknown, never empty.
  */
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
-import {USABLE_NEIGH_STATES} from '../model.js'
+import {USABLE_NEIGH_STATES, capturedFor} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
 import {PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes} from './routes.js'
 import {RuleSet} from './iptables.js'
@@ -236,11 +236,8 @@ export class HostView {
     return this.snap.fdb !== undefined && this.pastedFor(this.snap.fdbDevices, dev)
   }
 
-  /** `devices` as entryDevicesOfAll gives them: names, and `master:BR` for a bridge and its ports. */
   private pastedFor(devices: string[] | undefined, dev: string): boolean {
-    if (devices === undefined || devices.includes(dev)) return true
-    const master = this.link(dev)?.master
-    return devices.includes(`master:${dev}`) || (master !== undefined && devices.includes(`master:${master}`))
+    return capturedFor(devices, dev, devices === undefined ? undefined : this.link(dev)?.master)
   }
 
   neighbour(dev: string, ip: string): Neighbor | undefined {
