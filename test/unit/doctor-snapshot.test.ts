@@ -34,4 +34,12 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     const report = await runDoctor({snapshot: dir}, {})
     expect(report.findings.filter(f => f.code.startsWith('MISSING_'))).to.deep.equal([])
   })
+
+  it('routes pasted for one device raise no MISSING_ROUTE for a peer whose route may be on another', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    // DirectRouting: the route to n2 leaves by eth0, the paste shows flannel.1 only
+    await writeFile(join(dir, 'n1', 'ip-route.txt'), 'root@n1:~# ip route show dev flannel.1\n10.244.78.0/24 via 10.244.78.0 onlink \n')
+    const report = await runDoctor({snapshot: dir}, {})
+    expect(report.findings.filter(f => f.code === 'MISSING_ROUTE')).to.deep.equal([])
+  })
 })
