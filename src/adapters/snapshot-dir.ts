@@ -6,8 +6,8 @@
 import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import type {HostSnapshot, Link} from '../core/model.js'
-import {parseAddrs, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
+import {addressesFromKernelRoutes, type HostSnapshot, type Link} from '../core/model.js'
+import {entryDevicesOfAll, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
 
@@ -46,13 +46,19 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
   let addrText: string | undefined
   const addrRaw = () => (addrText ??= load('ip-addr').text)
   const addrs = () => (fromAddr ??= parseAddrs(addrRaw(), src('ip-addr')))
+  let routeText: string | undefined
+  const routeRaw = () => (routeText ??= load('ip-route').text)
+  // `ip addr show flannel.1` pasted: the other devices' addresses come from the kernel's own routes
+  let someDevices: boolean | undefined
+  const someDevicesOnly = () => (someDevices ??= present.has('ip-route') && listsSomeDevicesOnly(addrRaw()))
   if (present.has('ip-addr')) {
     // The parsers take an address's text as it stands (no leading zeros, no other notation), so a
     // table whose text lacks it cannot hold it; a JSON \u escape could spell it otherwise.
     // Not enumerable: not a table, and copying the snapshot must not call it.
     let escaped: boolean | undefined
     Object.defineProperty(snap, 'mayHoldAddress', {
-      value: (ip: string) => fromAddr !== undefined || addrRaw().includes(ip) || (escaped ??= addrRaw().includes('\\u')),
+      value: (ip: string) => fromAddr !== undefined || addrRaw().includes(ip) || (escaped ??= addrRaw().includes('\\u')) ||
+        (someDevicesOnly() && routeRaw().includes(ip)),
     })
   }
   if (present.has('ip-link') || present.has('ip-addr')) {
@@ -65,11 +71,31 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
       return links
     })
   }
-  if (present.has('ip-addr')) define('addresses', () => addrs().addresses)
-  if (present.has('ip-route')) define('routes', () => parseRoutes(load('ip-route').text, src('ip-route')))
+  if (present.has('ip-addr')) {
+    define('addresses', () => {
+      const {addresses, someDevicesOnly: partial} = addrs()
+      if (!partial || !present.has('ip-route')) return addresses
+      const known = new Set(addresses.map(a => `${a.dev}|${a.local}`))
+      return [...addresses, ...addressesFromKernelRoutes(snap.routes!).filter(a => !known.has(`${a.dev}|${a.local}`))]
+    })
+  }
+  if (present.has('ip-route')) {
+    define('routes', () => parseRoutes(routeRaw(), src('ip-route')))
+    define('routesFilter', () => routeFilterOfAll(routeRaw()))
+  }
   if (present.has('ip-rule')) define('rules', () => parseRules(load('ip-rule').text, src('ip-rule')))
-  if (present.has('ip-neigh')) define('neighbors', () => parseNeighbors(load('ip-neigh').text, src('ip-neigh')))
-  if (present.has('bridge-fdb')) define('fdb', () => parseFdb(load('bridge-fdb').text, src('bridge-fdb')))
+  if (present.has('ip-neigh')) {
+    let text: string | undefined
+    const raw = () => (text ??= load('ip-neigh').text)
+    define('neighbors', () => parseNeighbors(raw(), src('ip-neigh')))
+    define('neighborDevices', () => entryDevicesOfAll(raw()))
+  }
+  if (present.has('bridge-fdb')) {
+    let text: string | undefined
+    const raw = () => (text ??= load('bridge-fdb').text)
+    define('fdb', () => parseFdb(raw(), src('bridge-fdb')))
+    define('fdbDevices', () => entryDevicesOfAll(raw()))
+  }
   if (present.has('iptables-save')) define('iptables', () => parseIptables(load('iptables-save').text, src('iptables-save')))
   if (present.has('sysctl')) define('sysctls', () => parseSysctls(load('sysctl').text, src('sysctl')))
   return snap

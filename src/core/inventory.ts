@@ -3,7 +3,7 @@
  * live where. YAML or JSON (JSON is YAML). Names end up in argv, file paths and error messages, so
  * anything that could be read as an option, a path or a shell word is refused here, with the line.
  */
-import {parseDocument, isMap, isSeq, stringify, Pair, Scalar, YAMLMap, YAMLSeq, type Node as YamlNode} from 'yaml'
+import {parseDocument, isMap, isScalar, isSeq, stringify, Pair, Scalar, YAMLMap, YAMLSeq, type Node as YamlNode} from 'yaml'
 import {ParseError} from './parse/errors.js'
 import {isIPv4, cidrContainsIp} from './addr.js'
 import type {HostSnapshot} from './model.js'
@@ -175,6 +175,7 @@ class InventoryReader {
 
   private check(root: unknown): Inventory {
     if (!isMap(root)) this.fail(root as YamlNode, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
+    this.knownKeys(root, ['nodes', 'pods', ...Object.keys(INVENTORY_SWITCHES)], 'the inventory', 'an inventory has nodes:, pods:, partial: and podsDiscovered:')
     const listed = this.checkLists(root)
     for (const [key, meaning] of Object.entries(INVENTORY_SWITCHES)) {
       const value = root.get(key)
@@ -194,6 +195,8 @@ class InventoryReader {
     const nodeNames = new Set<string>()
     for (const item of nodesNode.items as YamlNode[]) {
       const name = this.name(item, 'node')
+      // a misspelt `exec:` would read the node as this host
+      this.knownKeys(item as YAMLMap, ['name', 'exec'], `node '${name}'`, 'a node has name: and exec: (local, netns:NAME or ssh:USER@HOST)')
       if (nodeNames.has(name)) this.fail(item, `node '${name}' is listed twice`, 'every node needs its own name')
       const exec = this.optionalString(item, 'exec', `node '${name}'`)
       if (exec !== undefined) {
@@ -212,6 +215,7 @@ class InventoryReader {
     const podsByIp = new Map<string, string>()
     for (const item of podsNode.items as YamlNode[]) {
       const name = this.name(item, 'pod')
+      this.knownKeys(item as YAMLMap, ['name', 'ip', 'node', 'netns'], `pod '${name}'`, 'a pod has name:, ip:, node: and optionally netns:')
       if (podNames.has(name)) this.fail(item, `pod '${name}' is listed twice`, 'every pod needs its own name')
       if (nodeNames.has(name)) this.fail(item, `pod '${name}' has the name of a node`, 'pods and nodes share one namespace of names (a snapshot keeps each in DIR/<name>/)')
       const ip = this.optionalString(item, 'ip', `pod '${name}'`)
@@ -232,6 +236,14 @@ class InventoryReader {
     return {nodes, pods}
   }
 
+  private knownKeys(map: YAMLMap, allowed: string[], who: string, hint: string): void {
+    for (const pair of map.items) {
+      const key = isScalar(pair.key) ? pair.key.value : pair.key
+      if (typeof key === 'string' && allowed.includes(key)) continue
+      this.fail((isScalar(pair.key) ? pair.key : map) as YamlNode, `${who}: unknown key \`${String(key)}:\``, hint)
+    }
+  }
+
   private name(item: YamlNode, what: string): string {
     if (!isMap(item)) this.fail(item, `every ${what} must be a mapping with a name`, `e.g. - name: ${what === 'node' ? 'worker1' : 'pod-a'}`)
     const value = item.get('name')
@@ -248,6 +260,21 @@ class InventoryReader {
     if (typeof value !== 'string' && typeof value !== 'number') this.fail(item.get(key, true) as YamlNode, `${who}: \`${key}:\` must be a plain value`, `e.g. ${key}: …`)
     return String(value)
   }
+}
+
+/**
+ * Two nodes of a live inventory that would read the same host (the same exec; none is local):
+ * the trace would see one host's tables twice, under two names.
+ */
+export function nodesSharingHost(inv: Inventory): {first: string, second: string, exec: string} | undefined {
+  const seen = new Map<string, string>()
+  for (const node of inv.nodes) {
+    const exec = node.exec ?? 'local'
+    const first = seen.get(exec)
+    if (first !== undefined) return {first, second: node.name, exec}
+    seen.set(exec, node.name)
+  }
+  return undefined
 }
 
 /** Parse and validate an inventory; errors are ParseErrors (exit 2) naming the file and line. */

@@ -16,6 +16,8 @@ export interface VxlanInfo {
   dev?: string
   /** UDP destination port */
   port: number
+  /** the capture did not print the port (iproute2 before 3.12 has no `dstport`): `port` is the kernel's default */
+  portAssumed?: boolean
   learning: boolean
 }
 
@@ -59,6 +61,8 @@ export interface Route {
   src?: string
   metric?: number
   onlink?: boolean
+  /** `linkdown`: the kernel still picks the route, but its device has no carrier */
+  linkdown?: boolean
   scope?: string
   proto?: string
   /** routing table; main when absent */
@@ -69,6 +73,30 @@ export interface Route {
 /** The main table: a route read without `table all` names none; 254 is main's number. */
 export function inMainTable(r: Route): boolean {
   return !r.table || r.table === 'main' || r.table === '254'
+}
+
+/**
+ * The IPv4 addresses a host's own kernel routes show: the kernel adds `PREFIX dev D proto kernel
+ * scope link src A` for an address A/len on D, and `local A dev D table local` for every address.
+ * For a host whose address table was pasted for some devices only (`ip addr show flannel.1`);
+ * `raw` is the route line they were read from.
+ */
+export function addressesFromKernelRoutes(routes: Route[]): Address[] {
+  const out = new Map<string, Address>()
+  for (const r of routes) {
+    if (r.type !== 'unicast' || r.proto !== 'kernel' || r.src === undefined || r.dev === undefined || r.gateway !== undefined) continue
+    const slash = r.dst.indexOf('/')
+    if (slash === -1 || r.src.includes(':')) continue
+    const prefixlen = Number(r.dst.slice(slash + 1))
+    out.set(`${r.dev}|${r.src}`, {dev: r.dev, family: 4, local: r.src, prefixlen, scope: 'global', raw: r.raw})
+  }
+  for (const r of routes) {
+    if (r.type !== 'local' || r.dev === undefined || !r.dst.endsWith('/32')) continue
+    const local = r.dst.slice(0, -3)
+    if (local.includes(':') || out.has(`${r.dev}|${local}`)) continue
+    out.set(`${r.dev}|${local}`, {dev: r.dev, family: 4, local, prefixlen: 32, scope: local.startsWith('127.') ? 'host' : 'global', raw: r.raw})
+  }
+  return [...out.values()]
 }
 
 /** Neighbour states that carry a usable MAC. INCOMPLETE / FAILED do not. */
@@ -163,10 +191,19 @@ export interface HostSnapshot {
    * gives every table; each route's `table` says which, main when absent).
    */
   routes?: Route[]
+  /**
+   * The routes were pasted with a filter that prints some only (`ip route show dev flannel.1`):
+   * the filter, e.g. `dev flannel.1`. A route the paste lacks is unknown, not absent.
+   */
+  routesFilter?: string
   /** `ip rule show`; absent: unknown, and the trace assumes the kernel's default rules (local, main, default) */
   rules?: PolicyRule[]
   neighbors?: Neighbor[]
+  /** the neighbours were pasted for these devices only (`ip neigh show dev flannel.1`); others are unknown */
+  neighborDevices?: string[]
   fdb?: FdbEntry[]
+  /** the fdb was pasted for these devices only (`bridge fdb show dev flannel.1`, `br cni0`: the bridge and its ports) */
+  fdbDevices?: string[]
   iptables?: Iptables
   /** sysctl key (dotted, e.g. net.ipv4.ip_forward) to value */
   sysctls?: Record<string, string>
@@ -175,6 +212,15 @@ export interface HostSnapshot {
    * table's text without parsing it. Absent: look at `addresses`.
    */
   mayHoldAddress?: (ip: string) => boolean
+}
+
+/**
+ * Whether a table pasted for `devices` (neighborDevices, fdbDevices: names, and `master:BR` for a
+ * bridge and its ports) holds `dev`'s entries; undefined devices: every device's.
+ */
+export function capturedFor(devices: string[] | undefined, dev: string, master?: string): boolean {
+  return devices === undefined || devices.includes(dev) || devices.includes(`master:${dev}`) ||
+    (master !== undefined && devices.includes(`master:${master}`))
 }
 
 /** The sysctls the tracer and builder care about, per device where it matters. */

@@ -9,7 +9,7 @@ import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.
 import {parseTarget, targetToString} from '../adapters/target.js'
 import {captureHost, cniAllocatedIps, NetnsInsideRunner, type CollectedHost} from '../adapters/collect.js'
 import {readSnapshotDir, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
-import {discoverPods, isSafeName, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
+import {discoverPods, isSafeName, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
 import {loadLab, type LabState} from './lab.js'
 import {userError} from '../errors.js'
@@ -160,6 +160,11 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
         throw userError(`cannot read inventory ${o.inventory}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, 'give the path of a YAML or JSON inventory (see flannelctl trace --help)')
       }
       const inv = parseInventory(text, o.inventory)
+      const shared = nodesSharingHost(inv)
+      if (shared !== undefined) {
+        throw userError(`inventory ${o.inventory}: nodes '${shared.first}' and '${shared.second}' both read the host exec: ${shared.exec}${shared.exec === 'local' ? ' (a node without exec: is this host)' : ''}`,
+          'give each node the exec that reaches it (local, netns:NAME or ssh:USER@HOST)')
+      }
       const nodes = inv.nodes.map(node => ({node, runner: nodeRunner(node, opts.listener)}))
       const live: LiveHost[] = nodes.map(({node, runner}) => ({name: node.name, role: 'node' as const, runner}))
       for (const pod of inv.pods ?? []) {

@@ -4,7 +4,7 @@
  * entries, duplicate subnets, VtepMAC drift. Checks read only the snapshots (and the store's
  * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
  */
-import {inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
+import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
 import {isOnLink} from '../core/route-lookup.js'
@@ -284,6 +284,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     for (const p of others) {
       if (h.routes === undefined) break
       const route = routeByDst.get(p.subnet) ?? bestRoute(routes, p.subnet)
+      // routes pasted for one device (`ip route show dev flannel.1`) may lack one that exists elsewhere
+      if (!route && h.routesFilter !== undefined) continue
       if (!route) {
         const offLink = !n.vxlan && p.publicIP !== undefined && !isOnLink(routes, p.publicIP)
         add({code: 'MISSING_ROUTE', severity: 'error', node: name,
@@ -295,7 +297,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
       const nb = neighByKey.get(`${vx.name}|${route.gateway}`)
-      if (h.neighbors !== undefined && (!nb || !usableMac(nb.lladdr))) {
+      if (h.neighbors !== undefined && capturedFor(h.neighborDevices, vx.name) && (!nb || !usableMac(nb.lladdr))) {
         add({code: 'MISSING_NEIGH', severity: 'error', node: name, message: `no neighbour entry for ${route.gateway} (${p.name}'s VTEP) on ${vx.name}`,
           evidence: route.raw, fix: p.vtepMac ? [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`] : ['flannelctl sync']})
         continue
@@ -308,7 +310,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
             ...(p.publicIP ? [`bridge fdb replace ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`, `bridge fdb del ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self`] : [])]})
         continue
       }
-      if (h.fdb !== undefined && !fdbMacs.has(`${vx.name}|${nb.lladdr.toLowerCase()}`)) {
+      if (h.fdb !== undefined && capturedFor(h.fdbDevices, vx.name) && !fdbMacs.has(`${vx.name}|${nb.lladdr.toLowerCase()}`)) {
         add({code: 'MISSING_FDB', severity: 'error', node: name, message: `no fdb entry on ${vx.name} for ${p.name}'s VTEP MAC ${nb.lladdr}`,
           evidence: nb.raw, fix: p.publicIP ? [`bridge fdb append ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self permanent`] : ['flannelctl sync']})
       }
@@ -459,11 +461,18 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
     }
   }
   if (src.world.partial && leases === undefined) {
-    opts.progress?.('note: only this host was read, without a store\'s leases: its peers are unknown, so no entry is called stale')
+    opts.progress?.(src.kind === 'local'
+      ? 'note: only this host was read, without a store\'s leases: its peers are unknown, so no entry is called stale'
+      : `note: the ${src.kind} says \`partial: true\` (its nodes are not all the network's hosts) and no store was read: peers are unknown, so no entry is called stale`)
   }
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
   const report = diagnose(src.world, src.description, leases)
+  const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
+  if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {
+    // Without a store, "stale" means "no node read accounts for it": a node left out looks gone.
+    opts.progress?.(`note: ${stale} ${stale === 1 ? 'entry belongs' : 'entries belong'} to no node read and no store was read; if a node was left out, add \`partial: true\` to the ${src.kind === 'snapshot' ? 'snapshot\'s inventory.yaml' : 'inventory'} (or add the node) before deleting them`)
+  }
   if (o.ping) {
     if (src.live.length === 0) opts.progress?.('--ping needs live hosts (a lab or an inventory); a snapshot cannot be pinged')
     else await pingPairs(src, report.pairs, opts.progress)

@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import fc from 'fast-check'
 import {loadWorld} from '../fixtures/trace/load.js'
 import {traceFlow} from '../../src/core/trace/index.js'
-import {parseInventory, formatInventory, discoverPods, execProblem, isSafeName, readPlainBlock} from '../../src/core/inventory.js'
+import {parseInventory, formatInventory, discoverPods, execProblem, isSafeName, nodesSharingHost, readPlainBlock} from '../../src/core/inventory.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 
 function fails(text: string, pattern: RegExp): {message: string; hint: string; exitCode: number} {
@@ -72,6 +72,19 @@ pods:
 
   it('refuses an unknown exec kind with the line', () => {
     fails('nodes:\n  - name: a\n    exec: docker:abc\n', /^hosts\.yaml line 3: node 'a': exec kind 'docker' is unknown/)
+  })
+
+  it('refuses unknown keys with their line: a misspelt exec: would have read the node as this host', () => {
+    expect(fails('nodes:\n  - name: n1\n    exce: netns:w1\n', /line 3: node 'n1': unknown key `exce:`/).hint).to.contain('exec:')
+    fails('nodes:\n  - name: n1\npods:\n  - name: p\n    ip: 10.244.1.2\n    node: n1\n    nets: p1\n', /line 7: pod 'p': unknown key `nets:`/)
+    fails('node:\n  - name: n1\n', /line 1: the inventory: unknown key `node:`/)
+    fails('{"nodes": [{"name": "n1", "exec": "local", "labels": {"a": 1}}]}', /node 'n1': unknown key `labels:`/)
+  })
+
+  it('finds two nodes of a live inventory that would read the same host', () => {
+    expect(nodesSharingHost(parseInventory('nodes:\n  - name: n1\n  - name: n2\n    exec: local\n'))).to.deep.equal({first: 'n1', second: 'n2', exec: 'local'})
+    expect(nodesSharingHost(parseInventory('nodes:\n  - name: n1\n    exec: netns:a\n  - name: n2\n    exec: netns:a\n'))?.exec).to.equal('netns:a')
+    expect(nodesSharingHost(parseInventory('nodes:\n  - name: n1\n    exec: netns:a\n  - name: n2\n    exec: netns:b\n'))).to.equal(undefined)
   })
 
   it('refuses duplicate nodes, pods on unknown nodes, duplicate pod IPs', () => {

@@ -5,7 +5,7 @@ import type {Address, Link, Neighbor, Route} from '../../src/core/model.js'
 import {
   ParseError, formatAddress, formatFdb, formatLink, formatNeighbor, formatRoute, parseAddrs, parseBridgeFdbJson,
   parseFdb, parseIpAddrJson, parseIpLinkJson, parseIpNeighJson, parseIpRouteJson, parseIptables, parseIptablesSave,
-  parseLinks, parseNeighbors, parseRoutes, parseSysctl, parseSysctls,
+  parseLinks, parseNeighbors, parseRoutes, parseSysctl, parseSysctls, routeFilterOfAll, entryDevicesOfAll,
 } from '../../src/core/parse/index.js'
 
 const real = (name: string): string => readFileSync(new URL(`../fixtures/parse/real/${name}`, import.meta.url), 'utf8')
@@ -101,6 +101,22 @@ describe('parse: JSON and text forms of the same captured tables', () => {
       const ecmp = routeTo(routes, '10.55.0.0/16')
       expect(ecmp).to.deep.include({gateway: '192.168.100.1', dev: 'eth0'})
       expect(ecmp.raw.split('\n')).to.have.length(3)
+    }
+  })
+
+  it('ip route: linkdown marks a route whose device has no carrier; a dead nexthop is not the path', () => {
+    // captured on a namespace whose veth v1 lost its other end (linkdown), then was set down itself (dead)
+    for (const [name, parse] of [['json', parseIpRouteJson], ['txt', parseRoutes]] as const) {
+      const linkdown = parse(real(`ip-route-linkdown.${name}`))
+      expect(routeTo(linkdown, '172.30.0.0/24').linkdown, name).to.equal(true)
+      expect(routeTo(linkdown, '172.31.0.0/24').linkdown, name).to.equal(undefined)
+      // the kernel hashes flows over both paths, a linkdown one included: the first stays the path
+      expect(routeTo(linkdown, '10.60.0.0/24'), name).to.deep.include({gateway: '172.30.0.2', dev: 'v1', linkdown: true})
+      const dead = parse(real(`ip-route-multipath-dead.${name}`))
+      const multipath = routeTo(dead, '10.60.0.0/24')
+      expect(multipath, name).to.deep.include({gateway: '172.31.0.2', dev: 'v3'})
+      expect(multipath.linkdown, name).to.equal(undefined)
+      expect(multipath.raw.split('\n'), name).to.have.length(3)
     }
   })
 
@@ -225,6 +241,13 @@ describe('parse: net-tools forms captured on the same node', () => {
     expect(routes[0].raw).to.equal('0.0.0.0         192.168.100.1   0.0.0.0         UG    100    0        0 eth0')
   })
 
+  it('route -n: a gateway no connected route of its device covers was added onlink', () => {
+    const routes = parseRoutes(pasted('route-n-vxlan.txt'))
+    for (const dst of ['10.244.27.0/24', '10.244.78.0/24']) expect(routeTo(routes, dst), dst).to.deep.include({dev: 'flannel.1', onlink: true})
+    expect(routeTo(parseRoutes(real('route-n.txt')), '10.244.2.0/24').onlink).to.equal(true)
+    for (const r of parseRoutes(real('route-n.txt')).filter(r => r.dev === 'eth0')) expect(r.onlink, r.dst).to.equal(undefined)
+  })
+
   it('netstat -rn reads like route -n', () => {
     const strip = (rs: Route[]): unknown[] => rs.map(({dst, type, gateway, dev}) => ({dst, type, gateway, dev}))
     expect(strip(parseRoutes(real('netstat-rn.txt')))).to.deep.equal(strip(parseRoutes(real('route-n.txt'))))
@@ -288,6 +311,22 @@ describe('parse: pasted from terminals', () => {
     expect(addresses.find(a => a.dev === 'docker0')).to.include({local: '172.17.0.1', prefixlen: 16})
   })
 
+  it('ip -d link of iproute2 before 3.12: `port` is the source range, a missing dstport is the kernel default, marked assumed', () => {
+    const links = parseLinks(pasted('ip-d-link-old-vxlan.txt'))
+    expect(byName(links, 'flannel.1').vxlan).to.deep.equal({id: 1, local: '192.168.100.12', dev: 'eth0', port: 8472, portAssumed: true, learning: false})
+    expect(byName(links, 'flannel.2').vxlan).to.deep.equal({id: 2, local: '192.168.100.12', dev: 'eth0', port: 4789, learning: false})
+  })
+
+  it('ifconfig: a device that is UP but not RUNNING has no carrier (state DOWN, as ip link says)', () => {
+    const {links} = parseAddrs(real('ifconfig-no-carrier.txt'))
+    expect(byName(links, 'v1')).to.deep.include({up: true, operstate: 'DOWN'})
+    expect(byName(links, 'v3').operstate).to.equal(undefined)
+    expect(byName(links, 'lo').operstate).to.equal(undefined)
+    const old = parseAddrs('v1        Link encap:Ethernet  HWaddr A2:D9:81:CD:DF:D2\n          UP BROADCAST MULTICAST  MTU:1500  Metric:1\n').links
+    expect(byName(old, 'v1')).to.deep.include({up: true, operstate: 'DOWN'})
+    expect(byName(parseAddrs(pasted('ifconfig-new.txt')).links, 'docker0').operstate).to.equal('DOWN')
+  })
+
   it('ifconfig, net-tools 1.60 style: aliases, upper-case MACs, point-to-point', () => {
     const {links, addresses} = parseAddrs(pasted('ifconfig-old.txt'))
     expect(links.map(l => l.name)).to.deep.equal(['cni0', 'eth0', 'flannel.1', 'lo', 'tun0'])
@@ -303,6 +342,45 @@ describe('parse: pasted from terminals', () => {
     expect(routes).to.have.length(7)
     expect(routeTo(routes, '10.244.0.0/24')).to.deep.include({gateway: '10.244.0.0', dev: 'flannel.1', onlink: true})
     expect(routeTo(routes, '192.168.100.1/32')).to.deep.include({dev: 'eth0', scope: 'link', metric: 100})
+  })
+
+  it('prompts with spaces before their end (Flatcar/CoreOS, Gentoo), a virtualenv prefix, zsh themes', () => {
+    for (const prompt of ['core@node1 ~ $ sudo ', 'node1 ~ # ', '(venv) root@node1:~# ', '❯ ', '➜  ~ ']) {
+      const text = `${prompt}ip neigh show dev flannel.1\n10.244.2.0 lladdr 76:2f:9c:41:d2:22 PERMANENT\n${prompt.startsWith('node1') ? 'node1 ~ #' : ''}\n`
+      expect(parseNeighbors(text), prompt).to.deep.equal([
+        {dst: '10.244.2.0', dev: 'flannel.1', lladdr: '76:2f:9c:41:d2:22', state: ['PERMANENT'], raw: '10.244.2.0 lladdr 76:2f:9c:41:d2:22 PERMANENT'}])
+    }
+    // output words that end like a prompt are no prompt: `ip -br link`, ifconfig headers
+    expect(parseAddrs(pasted('ifconfig-new.txt')).links).to.have.length(6)
+  })
+
+  it('ip addr show DEV / ifconfig DEV print some devices only: the parse says so', () => {
+    const some = parseAddrs(pasted('ip-addr-some-devices.txt'))
+    expect(some.links.map(l => l.name)).to.deep.equal(['flannel.1', 'cni0'])
+    expect(some.someDevicesOnly).to.equal(true)
+    expect(parseAddrs(real('ip-addr.txt')).someDevicesOnly).to.equal(undefined)
+    expect(parseAddrs(`$ ip -4 addr\n${real('ip-addr.txt')}`).someDevicesOnly).to.equal(undefined)
+    expect(parseAddrs(`$ ip link show type vxlan\n${real('ip-link.txt')}`).someDevicesOnly).to.equal(true)
+    // one paste of every device makes the table whole
+    expect(parseAddrs(`${pasted('ip-addr-some-devices.txt')}$ ip addr\n${real('ip-addr.txt')}`).someDevicesOnly).to.equal(undefined)
+    expect(parseAddrs(`# ifconfig eth0\n${pasted('ifconfig-new.txt').split('\n').slice(1).join('\n')}`).someDevicesOnly).to.equal(true)
+  })
+
+  it('ip route show dev X prints some routes only; a table choice does not', () => {
+    const flannel = '10.244.27.0/24 via 10.244.27.0 onlink\n'
+    expect(routeFilterOfAll(`root@n1:~# ip route show dev flannel.1\n${flannel}`)).to.equal('dev flannel.1')
+    expect(routeFilterOfAll(`$ ip r s proto kernel\n10.244.8.0/24 dev cni0 scope link src 10.244.8.1\n`)).to.equal('proto kernel')
+    expect(routeFilterOfAll(`$ ip route show table 100\ndefault via 10.0.0.1 dev eth0\n`)).to.equal(undefined)
+    expect(routeFilterOfAll(real('ip-route.txt'))).to.equal(undefined)
+    expect(routeFilterOfAll(`$ ip route show dev flannel.1\n${flannel}$ ip route\n${real('ip-route.txt')}`)).to.equal(undefined)
+  })
+
+  it('neighbours and fdb pasted for some devices say which', () => {
+    expect(entryDevicesOfAll(pasted('ip-neigh-dev-cni0.txt'))).to.deep.equal(['cni0'])
+    expect(entryDevicesOfAll(pasted('bridge-fdb-br-cni0.txt'))).to.deep.equal(['master:cni0'])
+    expect(entryDevicesOfAll(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh show dev flannel.1\n10.244.27.0 lladdr 16:58:7b:64:7f:ad PERMANENT\n`)).to.deep.equal(['cni0', 'flannel.1'])
+    expect(entryDevicesOfAll(real('ip-neigh.txt'))).to.equal(undefined)
+    expect(entryDevicesOfAll(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh\n${real('ip-neigh.txt')}`)).to.equal(undefined)
   })
 
   it('bridge fdb show dev flannel.1 with the prompt: dev comes from the command', () => {

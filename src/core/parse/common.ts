@@ -177,6 +177,26 @@ export interface OutputFilter {
   scope?: string
   /** `iptables -t nat -S` */
   iptablesTable?: string
+  /** `ip link show master cni0` */
+  master?: string
+}
+
+/** Words of `ip addr show` / `ip link show` that are not a device name. */
+const ADDR_LINK_SHOW_WORDS = new Set(['up', 'dynamic', 'permanent', 'tentative', '-tentative', 'deprecated', '-deprecated',
+  'dadfailed', '-dadfailed', 'temporary', 'secondary', 'primary', 'nomaster', 'home', 'nodad', 'mngtmpaddr', 'noprefixroute',
+  'autojoin', 'stable-privacy'])
+const ADDR_LINK_SHOW_KEYS = new Set(['to', 'label', 'group', 'vrf', 'proto', 'protocol', 'index', 'alias'])
+
+/**
+ * Whether the pasted command printed only some devices (`ip addr show flannel.1`, `ip link show
+ * type vxlan`, `ifconfig eth0`): what it leaves out is unknown, not absent.
+ */
+export function listsSomeDevices(command: PastedCommand | undefined): boolean {
+  if (command === undefined) return false
+  const f = command.filter
+  if (command.tool === 'ifconfig') return f.dev !== undefined
+  if (command.tool !== 'ip' || (command.object !== 'addr' && command.object !== 'link')) return false
+  return f.dev !== undefined || f.type !== undefined || f.master !== undefined
 }
 
 const PROMPT_CHARS = new Set([35, 36, 37, 62]) // # $ % >
@@ -201,12 +221,53 @@ export function promptCommand(line: string): string | undefined {
     }
     if (i < n && (line.charCodeAt(i) === 32) && i > 0) i++ // `host #` (one space)
   }
-  if (i >= n || !PROMPT_CHARS.has(line.charCodeAt(i))) return undefined
+  if (i >= n || !PROMPT_CHARS.has(line.charCodeAt(i))) return looserPrompt(line)
   i++
   if (i === n) return ''
   const after = line.charCodeAt(i)
-  if (after !== 32 && after !== 9) return undefined
+  if (after !== 32 && after !== 9) return looserPrompt(line)
   return line.slice(i + 1).trim()
+}
+
+/** Whether a prompt end closes a word in the first 300 characters: most lines are rejected here. */
+function hasWordEnd(line: string): boolean {
+  const n = Math.min(line.length, 300)
+  for (let i = 0; i < n; i++) {
+    const c = line.charCodeAt(i)
+    if (!PROMPT_CHARS.has(c) && c < 128) continue
+    const next = i + 1 < line.length ? line.charCodeAt(i + 1) : 32
+    if (next === 32 || next === 9) return true
+  }
+  return false
+}
+
+/** Prompt ends beyond `# $ % >`: zsh themes, starship. */
+const LOOSE_PROMPT_ENDS = new Set(['#', '$', '%', '>', '❯', '➜', '»', 'λ'])
+
+/**
+ * Prompts with spaces before their end: `core@node1 ~ $` (Flatcar, CoreOS, Gentoo), `(venv)
+ * root@n1:~#`, `❯`. Output lines hold such words too (`flags=73<UP,RUNNING>  mtu`), so a prompt
+ * of this kind counts only when the command after it runs a known tool, or nothing follows a
+ * prompt end standing alone.
+ */
+function looserPrompt(line: string): string | undefined {
+  if (!hasWordEnd(line)) return undefined
+  const head = tokens(line.length > 300 ? line.slice(0, 300) : line)
+  const limit = Math.min(head.length, 4)
+  for (let k = 0; k < limit; k++) {
+    const word = head[k]
+    const end = [...LOOSE_PROMPT_ENDS].find(e => word.endsWith(e))
+    if (end === undefined) continue
+    // bare: only a prompt end standing alone (`node1 ~ #`); `ip -br link` lines end in `<UP,LOWER_UP>`
+    if (k + 1 === head.length) return word === end && line.length <= 200 ? '' : undefined
+    const at = line.indexOf(word) + word.length
+    const text = line.slice(at).trim()
+    if (readCommand(text, 0).tool !== undefined) return text
+    // oh-my-zsh's `➜  ~ cmd`: the directory follows the arrow
+    const afterDir = text.slice(text.search(/\s|$/)).trim()
+    return word === end && readCommand(afterDir, 0).tool !== undefined ? afterDir : undefined
+  }
+  return undefined
 }
 
 const TOOLS = new Set(['ip', 'bridge', 'route', 'arp', 'ifconfig', 'iptables-save', 'iptables', 'ip6tables',
@@ -252,15 +313,9 @@ export function readCommand(text: string, line: number): PastedCommand {
   command.tool = tool
   const args = words.slice(i + 1)
   if (tool === 'ip' || tool === 'bridge') {
-    let j = 0
-    while (j < args.length && args[j].startsWith('-')) {
-      // options with a value
-      if (['-n', '-netns', '-f', '-family', '-rc', '-rcvbuf', '-b', '-batch'].includes(args[j])) j++
-      j++
-    }
-    if (j < args.length) command.object = expandIpObject(args[j])
-    j++
-    if (j < args.length && SHOW_VERBS.has(args[j])) j++
+    const at = objectIndex(args)
+    if (at < args.length) command.object = expandIpObject(args[at])
+    let j = firstArg(args)
     const filter = command.filter
     for (; j < args.length; j++) {
       const key = args[j]
@@ -271,10 +326,18 @@ export function readCommand(text: string, line: number): PastedCommand {
       else if (key === 'type') filter.type = value
       else if (key === 'proto' || key === 'protocol') filter.proto = value
       else if (key === 'scope') filter.scope = value
+      else if (key === 'master' || key === 'br') filter.master = value
       else continue
       j++
     }
-    // `ip addr show eth0`, `ip link show eth0` name the device bare, but their output keeps it.
+    if ((command.object === 'addr' || command.object === 'link') && filter.dev === undefined) {
+      // `ip addr show eth0`, `ip a s eth0 up`: a bare word is the device (its output keeps the name)
+      const bare = deviceWord(args.slice(firstArg(args)))
+      if (bare !== undefined) filter.dev = bare
+    }
+  } else if (tool === 'ifconfig') {
+    const dev = args.find(a => !a.startsWith('-'))
+    if (dev !== undefined) command.filter.dev = dev
   } else if (tool.startsWith('iptables') || tool.startsWith('ip6tables')) {
     const t = args.indexOf('-t')
     if (t !== -1 && args[t + 1] !== undefined) command.filter.iptablesTable = args[t + 1]
@@ -282,6 +345,36 @@ export function readCommand(text: string, line: number): PastedCommand {
     if (table) command.filter.iptablesTable = table.slice('--table='.length)
   }
   return command
+}
+
+/** Index of OBJECT in `ip [options] OBJECT ...`. */
+function objectIndex(args: string[]): number {
+  let j = 0
+  while (j < args.length && args[j].startsWith('-')) {
+    // options with a value
+    if (['-n', '-netns', '-f', '-family', '-rc', '-rcvbuf', '-b', '-batch'].includes(args[j])) j++
+    j++
+  }
+  return j
+}
+
+/** Index of the first argument after `ip [options] OBJECT [show]`. */
+function firstArg(args: string[]): number {
+  const j = objectIndex(args) + 1
+  return j < args.length && SHOW_VERBS.has(args[j]) ? j + 1 : j
+}
+
+function deviceWord(args: string[]): string | undefined {
+  for (let k = 0; k < args.length; k++) {
+    const w = args[k]
+    if (w === 'dev') return args[k + 1]
+    if (ADDR_LINK_SHOW_KEYS.has(w) || w === 'type' || w === 'master' || w === 'scope' || w === 'table') {
+      k++
+      continue
+    }
+    if (!ADDR_LINK_SHOW_WORDS.has(w) && !w.startsWith('-')) return w
+  }
+  return undefined
 }
 
 /** A run of lines after one pasted command (or from the top when nothing was pasted). */

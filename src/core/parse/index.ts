@@ -3,7 +3,7 @@
  * in any of the forms the table's commands print — and recognises which, per pasted command.
  */
 import type {FdbEntry, Iptables, Link, Neighbor, PolicyRule, Route} from '../model.js'
-import {firstContentLine, looksLikeJson, type Section, sections, splitLines} from './common.js'
+import {firstContentLine, listsSomeDevices, looksLikeJson, type Section, sections, splitLines} from './common.js'
 import {type ParseOptions, resolveOptions} from './errors.js'
 import {addrsFromJson, fdbFromJsonDoc, linksFromJson, neighborsFromJson, parseJsonDocument, routesFromJson, rulesFromJson} from './json.js'
 import {parseIptablesSave} from './iptables.js'
@@ -57,8 +57,54 @@ export function parseNeighbors(text: string, options?: ParseOptions | string): N
 export function parseAddrs(text: string, options?: ParseOptions | string): LinksAndAddresses {
   const parts = parseEach(text, options, 'addresses', doc => [addrsFromJson(doc)],
     (lines, section, ctx) => [addrsFromText(lines, section, ctx)])
-  if (parts.length === 1) return parts[0]
-  return {links: parts.flatMap(p => p.links), addresses: parts.flatMap(p => p.addresses)}
+  const out = parts.length === 1 ? parts[0] : {links: parts.flatMap(p => p.links), addresses: parts.flatMap(p => p.addresses)}
+  return listsSomeDevicesOnly(text) ? {...out, someDevicesOnly: true} : out
+}
+
+/**
+ * The filter every paste of a route text was narrowed by (`ip route show dev flannel.1` →
+ * `dev flannel.1`), or undefined when one printed every route of its table (a `table` choice
+ * names which table, not which routes).
+ */
+export function routeFilterOfAll(text: string): string | undefined {
+  const lines = splitLines(text)
+  const pasted = sections(lines).filter(section => firstContentLine(lines, section) !== -1)
+  let narrowed: string | undefined
+  for (const section of pasted) {
+    const f = section.command?.filter
+    const words = f === undefined ? [] : (['dev', 'proto', 'scope', 'type'] as const).filter(k => f[k] !== undefined).map(k => `${k} ${f[k]}`)
+    if (words.length === 0) return undefined
+    narrowed ??= words.join(' ')
+  }
+  return narrowed
+}
+
+/**
+ * The devices every paste of a neighbour or fdb text was narrowed to (`ip neigh show dev
+ * flannel.1`; `bridge fdb show br cni0` gives `cni0` and marks its ports by `master:`), or
+ * undefined when one printed every device's entries.
+ */
+export function entryDevicesOfAll(text: string): string[] | undefined {
+  const lines = splitLines(text)
+  const devices = new Set<string>()
+  for (const section of sections(lines)) {
+    if (firstContentLine(lines, section) === -1) continue
+    const f = section.command?.filter
+    const dev = f?.dev ?? (f?.master !== undefined ? `master:${f.master}` : undefined)
+    if (dev === undefined) return undefined
+    devices.add(dev)
+  }
+  return devices.size > 0 ? [...devices] : undefined
+}
+
+/**
+ * Whether every paste in an `ip addr` / `ip link` / `ifconfig` text printed only some devices
+ * (`ip addr show flannel.1`): the other devices, and their addresses, are then unknown.
+ */
+export function listsSomeDevicesOnly(text: string): boolean {
+  const lines = splitLines(text)
+  const pasted = sections(lines).filter(section => firstContentLine(lines, section) !== -1)
+  return pasted.length > 0 && pasted.every(section => listsSomeDevices(section.command))
 }
 
 /** `ip -d link` text (or anything parseAddrs reads), or `ip -d -j link` JSON. */

@@ -534,19 +534,23 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   let text = raw.join(' ')
   const nexthops = e.objects('nexthops')
   for (const nh of nexthops) text += `\n\t${nexthopText(e.sub(nh), undefined)}`
-  if (nexthops.length > 0 && route.gateway === undefined && dev === undefined) {
-    // The model holds one path; ECMP keeps the first, the raw text keeps them all.
-    const first = e.sub(nexthops[0])
-    const hop = gatewayText(first)
+  // The model holds one path; ECMP keeps the first the kernel may pick (it skips dead nexthops),
+  // the raw text keeps them all.
+  const alive = nexthops.map(nh => e.sub(nh)).find(nh => !nh.strings('flags').includes('dead'))
+  if (alive !== undefined && route.gateway === undefined && dev === undefined) {
+    const hop = gatewayText(alive)
     if (hop.gateway !== undefined) route.gateway = hop.gateway
-    const hopDev = first.str('dev')
+    const hopDev = alive.str('dev')
     if (hopDev !== undefined) route.dev = hopDev
-    if (first.strings('flags').includes('onlink')) route.onlink = true
+    const hopFlags = alive.strings('flags')
+    if (hopFlags.includes('onlink')) route.onlink = true
+    if (hopFlags.includes('linkdown')) route.linkdown = true
   }
   if (dev !== undefined) route.dev = dev
   if (src !== undefined) route.src = src
   if (metric !== undefined) route.metric = metric
   if (flags.includes('onlink')) route.onlink = true
+  if (flags.includes('linkdown')) route.linkdown = true
   if (scope !== undefined) route.scope = scope
   if (proto !== undefined) route.proto = proto
   if (table !== undefined) route.table = table

@@ -7,6 +7,7 @@
  * error, while unknown words inside an entry are skipped, because each iproute2 release adds some.
  */
 import type {Address, FdbEntry, Link, LinkKind, Neighbor, PolicyRule, Route, VxlanInfo} from '../model.js'
+import {cidrContainsIp} from '../addr.js'
 import {ruleFromWords, ruleWords} from './rule.js'
 import {
   type OutputFilter, type Section, isAddressOrCidr, isIP, isIPv4, isIPv6, isLinkLayerAddress, isMac,
@@ -134,6 +135,9 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
       case 'onlink':
         route.onlink = true
         break
+      case 'linkdown':
+        route.linkdown = true
+        break
       case 'lock':
         break
       default:
@@ -152,11 +156,13 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
 }
 
 /** A multipath route's `nexthop via X dev Y weight 1` line below its first line. */
-function addNexthop(ctx: TextContext, i: number, line: string, route: Route): void {
+function addNexthop(ctx: TextContext, i: number, line: string, route: Route, firstAlive: boolean): boolean {
   const t = tokens(line)
   let gateway: string | undefined
   let dev: string | undefined
   let onlink = false
+  let linkdown = false
+  let dead = false
   for (let k = 1; k < t.length; k++) {
     if (t[k] === 'via') {
       let gw = t[k + 1]
@@ -167,25 +173,35 @@ function addNexthop(ctx: TextContext, i: number, line: string, route: Route): vo
     } else if (t[k] === 'dev') {
       dev = t[++k]
     } else if (t[k] === 'onlink') onlink = true
-  }
-  // The model holds one path; ECMP keeps the first, the raw text keeps them all.
-  if (route.gateway === undefined && route.dev === undefined) {
-    if (gateway !== undefined) route.gateway = gateway
-    if (dev !== undefined) route.dev = dev
-    if (onlink) route.onlink = true
+    else if (t[k] === 'linkdown') linkdown = true
+    else if (t[k] === 'dead') dead = true
   }
   route.raw += `\n\t${line.trim()}`
+  // The model holds one path; ECMP keeps the first the kernel may pick (it skips dead nexthops),
+  // the raw text keeps them all.
+  if (dead || !firstAlive) return firstAlive
+  delete route.gateway
+  delete route.dev
+  delete route.onlink
+  delete route.linkdown
+  if (gateway !== undefined) route.gateway = gateway
+  if (dev !== undefined) route.dev = dev
+  if (onlink) route.onlink = true
+  if (linkdown) route.linkdown = true
+  return false
 }
 
 function ipRoutes(lines: string[], section: Section, ctx: TextContext): Route[] {
   const out: Route[] = []
   let last: Route | undefined
+  // whether `last` still waits for its first live nexthop (a multipath route's first line has none)
+  let awaitingNexthop = false
   for (let i = section.start; i < section.end; i++) {
     const line = lines[i]
     if (startsWithSpace(line)) {
       const t = line.trim()
       if (t === '') continue
-      if (t.startsWith('nexthop') && last !== undefined) addNexthop(ctx, i, line, last)
+      if (t.startsWith('nexthop') && last !== undefined) awaitingNexthop = addNexthop(ctx, i, line, last, awaitingNexthop)
       // other indented lines are `ip route get` cache details
       continue
     }
@@ -194,6 +210,7 @@ function ipRoutes(lines: string[], section: Section, ctx: TextContext): Route[] 
     if (route === undefined) throw cannotRead(ctx, i, line, 'a route')
     out.push(route)
     last = route
+    awaitingNexthop = route.gateway === undefined && route.dev === undefined
   }
   return out
 }
@@ -291,7 +308,22 @@ function columnRoutes(lines: string[], section: Section, ctx: TextContext): Rout
     if (route.type === 'unicast' && route.gateway === undefined) route.scope = 'link'
     out.push(route)
   }
+  markOnlinkGateways(out)
   return out
+}
+
+/**
+ * `route -n` has no column for `onlink`. The kernel accepts an IPv4 gateway outside every connected
+ * prefix of the route's device only with `onlink` (flannel's `via 10.244.2.0 dev flannel.1 onlink`),
+ * so a listed route whose gateway no connected route of its device covers was added that way.
+ */
+function markOnlinkGateways(routes: Route[]): void {
+  const connected = routes.filter(r => r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined && r.dst !== 'default' && isIPv4(r.dst.slice(0, r.dst.indexOf('/'))))
+  for (const r of routes) {
+    if (r.gateway === undefined || r.dev === undefined || !isIPv4(r.gateway)) continue
+    const gateway = r.gateway
+    if (!connected.some(c => c.dev === r.dev && cidrContainsIp(c.dst, gateway))) r.onlink = true
+  }
 }
 
 export function routesFromText(lines: string[], section: Section, ctx: TextContext): Route[] {
@@ -496,6 +528,8 @@ const MODEL_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy'
 export interface LinksAndAddresses {
   links: Link[]
   addresses: Address[]
+  /** the text printed only some devices (`ip addr show flannel.1`): the others are unknown */
+  someDevicesOnly?: boolean
 }
 
 /** Where the `-d` details start on a line: the rest is per-device tuning the model does not keep. */
@@ -507,6 +541,8 @@ function cutAt(line: string, markers: string[]): string {
   }
   return line.slice(0, end).trimEnd()
 }
+
+const KERNEL_VXLAN_PORT = 8472
 
 function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
   const t = tokens(line)
@@ -520,16 +556,17 @@ function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
       case 'local': info.local = value; k++; break
       case 'dev': info.dev = value; k++; break
       case 'dstport': port = parseUint(value); k++; break
-      case 'srcport': k += 2; break
+      case 'srcport':
+      case 'port': k += 2; break // the source port range; iproute2 before 3.12 called it `port`
       case 'nolearning': info.learning = false; break
       case 'learning': info.learning = true; break
       default:
     }
   }
   if (id === undefined) throw cannotRead(ctx, i, line, 'vxlan details', 'no id')
-  if (port === undefined) throw cannotRead(ctx, i, line, 'vxlan details', 'no dstport')
   if (info.local !== undefined && !isIP(info.local)) throw cannotRead(ctx, i, line, 'vxlan details', 'local is not an address')
-  const out: VxlanInfo = {id, port, learning: info.learning ?? true}
+  // iproute2 before 3.12 prints no dstport; the kernel's default (its udp_port parameter) is 8472
+  const out: VxlanInfo = port === undefined ? {id, port: KERNEL_VXLAN_PORT, portAssumed: true, learning: info.learning ?? true} : {id, port, learning: info.learning ?? true}
   if (info.local !== undefined) out.local = info.local
   if (info.dev !== undefined) out.dev = info.dev
   return out
@@ -774,6 +811,8 @@ function ifconfigDump(lines: string[], section: Section, ctx: TextContext): Link
         throw cannotRead(ctx, current.headerLine, lines[current.headerLine], 'an ifconfig device', 'no mtu in its block', hint)
       }
       const link: Link = {name: base, kind: current.kind, mtu: current.mtu, up: current.flags.includes('UP'), raw: current.raw}
+      // ifconfig prints RUNNING for a device with carrier (IFF_RUNNING); `ip link` calls one without NO-CARRIER, state DOWN
+      if (link.up && !current.flags.includes('RUNNING')) link.operstate = 'DOWN'
       if (current.mac !== undefined) link.mac = current.mac
       links.push(link)
     }

@@ -291,6 +291,10 @@ class Walk {
     const fix: Fix[] = []
     if (all === 1) fix.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
     if (dev === 1) fix.push({node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.rp_filter`, 2)})
+    if (backDev === undefined && view.snap.routesFilter !== undefined) {
+      this.assume(view, `the routes of ${view.name} were pasted for ${view.snap.routesFilter} only: assumed rp_filter finds a route back to ${packet.src}`)
+      return undefined
+    }
     if (backDev === undefined) {
       const routeFix = routeFixes(this.w, view, packet.src)
       return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
@@ -338,6 +342,10 @@ class Walk {
       if (match === undefined) return this.tunnelMismatch(hop, view, outer, r.samePort, r.sameVni)
       device = match
       if (device.assumed) this.assume(view, this.assumedDeviceMessage(view, device))
+      if (device.portAssumed) {
+        this.assume(view, this.assumedPortMessage(view, device, t.port))
+        device = {...device, port: t.port}
+      }
       if (view.deviceDown(device.name)) {
         return this.fail(hop, 'DEVICE_DOWN', 'decap', firstLine(device.link!.raw),
           `${device.name} on ${view.name} is down: its UDP ${t.port} socket is closed and the packet is refused`,
@@ -457,6 +465,12 @@ class Walk {
     /** the policy rule that chose the table, when it is not the kernel's `from all lookup main` */
     const chosen = res.rule !== undefined ? {rule: res.rule, table: res.table!} : undefined
     const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
+    const narrowed = view.snap.routesFilter
+    if (route === undefined && narrowed !== undefined) {
+      return this.insufficient(hop, 'route', `(no route to ${packet.dst} among the routes pasted for ${narrowed})`,
+        `the routes of ${view.name} were pasted for ${narrowed} only, so the route it has for ${packet.dst} is unknown`, view.name, [`ip route get ${packet.dst}`])
+    }
+    if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted for ${narrowed} only: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
       const fix = routeFixes(this.w, view, packet.dst)
       if (res.byRules) {
@@ -505,6 +519,14 @@ class Walk {
       const down = linkDownCause(this.w, view, dev)
       return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
         `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
+    }
+    if (view.deviceDown(dev) === undefined && !route.linkdown) {
+      this.assume(view, `no link details captured on ${view.name}: assumed ${dev} is up (\`ip link show ${dev}\` would tell)`)
+    } else if (view.deviceDown(dev) === undefined) {
+      // The device itself was not captured; the route's own flag is the evidence of its carrier.
+      return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
+        `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down`,
+        [{node: view.name, command: `ip -d link show ${dev}`}])
     }
     const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
     if (denied) return denied
@@ -747,6 +769,10 @@ class Walk {
       if (!view.hasNeighbours && !view.hasAddresses) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop})`, `what answers ${nexthop} on ${dev} is unknown`, view.name, [`ip neigh show ${nexthop}`])
       }
+      if (view.hasNeighbours && !view.hasNeighboursOn(dev)) {
+        return this.insufficient(hop, 'neigh', `(no neighbours pasted for ${dev})`,
+          `the neighbours of ${view.name} were pasted for ${view.snap.neighborDevices!.join(', ')} only, and nothing in the snapshot answers ARP for ${nexthop} on ${dev}`, view.name, [`ip neigh show ${nexthop}`])
+      }
       if (this.w.world.partial) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
           `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so ARP asks for it; whether anything answers is for hosts whose tables were not read`,
@@ -823,8 +849,9 @@ class Walk {
 
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
     if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx))
-    if (!view.hasNeighbours) {
-      return this.insufficient(hop, 'neigh', route.raw, `the neighbour table of ${view.name} was not captured: the VTEP MAC for ${nexthop} is unknown`, view.name, [`ip neigh show dev ${vx.name}`])
+    if (vx.portAssumed) this.assume(view, this.assumedPortMessage(view, vx, vx.port))
+    if (!view.hasNeighboursOn(vx.name)) {
+      return this.insufficient(hop, 'neigh', route.raw, `the neighbours of ${view.name} on ${vx.name} were not captured: the VTEP MAC for ${nexthop} is unknown`, view.name, [`ip neigh show dev ${vx.name}`])
     }
     const intended = intendedVtep(this.w, nexthop, vx.id)
     const entry = view.neighbour(vx.name, nexthop)
@@ -856,8 +883,8 @@ class Walk {
     const tunnel: Tunnel = {inner: packet, vni: vx.id, port: vx.port, innerMac: mac, sender: view, device: vx, nexthop, intended}
     if (intended?.device?.mac !== undefined && intended.device.mac !== mac) return this.staleMac(hop, tunnel, intended.view, intended.device, 'neigh')
 
-    if (!view.hasFdb) {
-      return this.insufficient(hop, 'fdb', entry?.raw ?? route.raw, `the fdb of ${view.name} was not captured: which VTEP gets MAC ${mac} is unknown`, view.name, [`bridge fdb show dev ${vx.name}`])
+    if (!view.hasFdbOn(vx.name)) {
+      return this.insufficient(hop, 'fdb', entry?.raw ?? route.raw, `the fdb of ${view.name} for ${vx.name} was not captured: which VTEP gets MAC ${mac} is unknown`, view.name, [`bridge fdb show dev ${vx.name}`])
     }
     const f = fdbLookup(view, vx.name, mac)
     let fdbEntry = f.entry
@@ -913,6 +940,10 @@ class Walk {
     this.nat.push({node: view.name, field: 'src', from: packet.src, to: outcome.newSrc, evidence: outcome.decision.evidence})
     this.assume(view, `the request stops on ${view.name}; its reply is traced as if it had gone on, with \`${outcome.decision.evidence}\` making its source ${outcome.newSrc}`)
     return {...packet, src: outcome.newSrc}
+  }
+
+  private assumedPortMessage(view: HostView, vx: VxlanDevice, port: number): string {
+    return `the \`ip -d link\` line of ${vx.name} on ${view.name} prints no dstport (iproute2 before 3.12): assumed UDP ${port}`
   }
 
   private assumedDeviceMessage(view: HostView, vx: VxlanDevice): string {

@@ -140,14 +140,19 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
 }
 
 /**
- * Why `dev` is down and the command that brings it up. A veth that is itself up but has no carrier
- * (LOWERLAYERDOWN) waits for its other end, in the pod's namespace or on its node, so that is
+ * Why `dev` is down and the command that brings it up. A device that is itself up but has no carrier
+ * (NO-CARRIER, LOWERLAYERDOWN) waits for what is behind it: a veth for its other end, in the pod's namespace or on its node, so that is
  * where the fix goes: `ip link set DEV up` on the end that is already up changes nothing.
  */
 export function linkDownCause(w: WorldIndex, view: HostView, dev: string): {why: string, fix: Fix[]} {
   const link = view.link(dev)
   const here = {why: `${dev} on ${view.name} is down`, fix: [{node: view.name, command: `ip link set ${dev} up`}]}
-  if (link === undefined || !link.up || link.kind !== 'veth' || link.peerIndex === undefined) return here
+  if (link === undefined || !link.up) return here
+  if (link.kind !== 'veth' || link.peerIndex === undefined) {
+    // admin up without carrier: `ip link set up` is already done; what is missing lies behind the device
+    const behind = link.kind === 'bridge' ? 'no port of the bridge is up' : 'its cable, or the device behind it (the other end of a veth), is down'
+    return {why: `${dev} on ${view.name} is up but has no carrier: ${behind}`, fix: [{node: view.name, command: `ip -d link show ${dev}`}]}
+  }
   const other = vethOtherEnd(w, view, link.index, link.peerIndex)
   if (other === undefined) {
     return {why: `${dev} on ${view.name} is up but has no carrier: the other end of the veth (ifindex ${link.peerIndex}, in a namespace not read) is down`,

@@ -5,7 +5,7 @@
  * A table the snapshot lacks stays `undefined`: unknown, never empty.
  */
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
-import {USABLE_NEIGH_STATES} from '../model.js'
+import {USABLE_NEIGH_STATES, capturedFor} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
 import {PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, type Flow, type PolicyResult} from './routes.js'
 import {RuleSet} from './iptables.js'
@@ -224,6 +224,20 @@ export class HostView {
 
   get hasNeighbours(): boolean {
     return this.snap.neighbors !== undefined
+  }
+
+  /** Whether `dev`'s neighbours were captured: a paste for other devices leaves them unknown. */
+  hasNeighboursOn(dev: string): boolean {
+    return this.snap.neighbors !== undefined && this.pastedFor(this.snap.neighborDevices, dev)
+  }
+
+  /** Whether `dev`'s fdb entries were captured. */
+  hasFdbOn(dev: string): boolean {
+    return this.snap.fdb !== undefined && this.pastedFor(this.snap.fdbDevices, dev)
+  }
+
+  private pastedFor(devices: string[] | undefined, dev: string): boolean {
+    return capturedFor(devices, dev, devices === undefined ? undefined : this.link(dev)?.master)
   }
 
   neighbour(dev: string, ip: string): Neighbor | undefined {

@@ -18,6 +18,8 @@ export interface VxlanDevice {
   /** underlay device (`dev eth0`) */
   dev?: string
   learning: boolean
+  /** the port was not captured (`ip -d link` of an old iproute2): `port` is the kernel's default */
+  portAssumed?: boolean
   mac?: string
   link?: Link
   /**
@@ -32,6 +34,7 @@ function fromLink(l: Link): VxlanDevice | undefined {
   return {
     name: l.name, id: l.vxlan.id, port: l.vxlan.port, local: l.vxlan.local, dev: l.vxlan.dev,
     learning: l.vxlan.learning, mac: l.mac?.toLowerCase(), link: l, assumed: false,
+    ...(l.vxlan.portAssumed ? {portAssumed: true} : {}),
   }
 }
 
@@ -158,7 +161,8 @@ export function receivingDevice(view: HostView, port: number, vni: number, outer
   // A guessed `local` is no reason to refuse a packet sent to another address of the host.
   const devices = vxlanDevices(view).filter(d => d.assumed || d.local === undefined || d.local === outerDst)
   return {
-    match: devices.find(d => d.port === port && d.id === vni),
+    // a device whose port was not captured cannot be said to listen elsewhere
+    match: devices.find(d => d.port === port && d.id === vni) ?? devices.find(d => d.portAssumed && d.id === vni),
     samePort: devices.find(d => d.port === port),
     sameVni: devices.find(d => d.id === vni),
   }
