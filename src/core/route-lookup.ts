@@ -38,12 +38,12 @@ function isOnLinkIn(index: RouteIndex, ip: string): boolean {
 }
 
 /**
- * The addresses the main table reaches without a gateway: isOnLink() for many at once. isOnLink()
- * sorts the whole table per call, and a lookup scans it until a prefix matches, past every peer's
- * pod route first (a million steps at 1000 peers). A route that contains none of the addresses can
- * be the match for none of them, so the one index is built over the few routes that contain one.
+ * The route the main table takes to each address: indexRoutes().lookup() for many at once. A
+ * lookup scans the table until a prefix matches, past every peer's pod route first (a million
+ * steps at 1000 peers). A route that contains none of the addresses can be the match for none of
+ * them, so the one index is built over the few routes that contain one.
  */
-export function onLinkAddresses(routes: Route[], ips: string[]): Set<string> {
+export function lookupMany(routes: Route[], ips: string[]): Map<string, Route | undefined> {
   const sorted = [...new Set(ips)].map(ipToInt).sort((a, b) => a - b)
   const containsOne = (r: Route): boolean => {
     const dst = normaliseDst(r.dst)
@@ -65,6 +65,33 @@ export function onLinkAddresses(routes: Route[], ips: string[]): Set<string> {
     return lo < sorted.length && sorted[lo] <= last
   }
   const index = indexRoutes(routes.filter(containsOne))
-  return new Set(ips.filter(ip => isOnLinkIn(index, ip)))
+  return new Map(ips.map(ip => [ip, index.lookup(ip)]))
 }
 
+/**
+ * The addresses the main table reaches without a gateway, out of `dev` when given: isOnLink() for
+ * many at once. A gateway on another device's segment is no next hop for a route out of `dev`
+ * (the kernel refuses it: "Nexthop has invalid gateway").
+ */
+export function onLinkAddresses(routes: Route[], ips: string[], dev?: string): Set<string> {
+  const found = lookupMany(routes, ips)
+  return new Set(ips.filter(ip => {
+    const r = found.get(ip)
+    return r !== undefined && r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined && (dev === undefined || r.dev === dev)
+  }))
+}
+
+/**
+ * The addresses the main table sends out of a device other than `dev`, by that device: on a host
+ * with two interfaces, peers reached through the one flannel does not use (its --iface, or the
+ * default route's when none was given) are a sign of the wrong choice. Addresses without a route,
+ * or with one through no device, are not listed.
+ */
+export function reachedElsewhere(routes: Route[], ips: string[], dev: string): Map<string, string[]> {
+  const byDev = new Map<string, string[]>()
+  for (const [ip, r] of lookupMany(routes, ips)) {
+    if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === dev) continue
+    byDev.set(r.dev, [...byDev.get(r.dev) ?? [], ip])
+  }
+  return byDev
+}

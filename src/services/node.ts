@@ -13,7 +13,7 @@ import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
-import {onLinkAddresses} from '../core/route-lookup.js'
+import {onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {migrationPhase, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
@@ -212,6 +212,22 @@ function settleLater<T>(p: Promise<T>): Promise<T> {
   return p
 }
 
+/**
+ * The interface and public IP to resolve, from the flags and what the record says. A new --iface
+ * brings its own address (the recorded one was the old interface's: keeping it would leave the
+ * lease, and every peer's fdb entry, on the address the operator moved away from), unless the
+ * recorded address was given by hand or is on the new interface too. A --public-ip of this host
+ * brings its interface, unless --iface says otherwise.
+ */
+function nodeAddressChoice(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord | undefined): [iface: string | undefined, publicIP: string | undefined] {
+  const devOf = (ip: string) => (snap.addresses ?? []).find(a => a.local === ip && a.family === 4)?.dev
+  const iface = o.iface ?? (o.publicIP !== undefined && devOf(o.publicIP) !== undefined ? undefined : prev?.iface)
+  if (o.publicIP !== undefined || prev?.publicIP === undefined) return [iface, o.publicIP]
+  const ifaceMoved = o.iface !== undefined && o.iface !== prev.iface
+  const keep = !ifaceMoved || prev.publicIPGiven === true || devOf(prev.publicIP) === o.iface
+  return [iface, keep ? prev.publicIP : undefined]
+}
+
 function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
   const links = snap.links ?? []
   const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
@@ -379,13 +395,15 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   let publicIP: string
   try {
     snap = await snapRead
-    ;({iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP))
+    ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
     const ifaceProblem = ifNameProblem(iface)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   } catch (error) {
     storeOpen.then(store => store.close()).catch(() => {})
     throw error
   }
+  const ifaceByDefault = o.iface === undefined && o.publicIP === undefined && prev?.iface === undefined
+  if (ifaceByDefault) ctx.progress(`using ${iface} (${publicIP}), the interface of the default route; pass --iface to choose another`)
   const rec: NodeRecord = {
     store: storeSpec,
     iface,
@@ -475,7 +493,12 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         readWarnings.push(`skipped static peer ${p.subnet}: it is outside the network ${nc.network}; remove it with flannelctl peer remove ${p.subnet}`)
       }
       const peers = [...storePeers, ...staticPeers.filter(inNetwork)]
-      const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP))
+      const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP), iface)
+      for (const [dev, ips] of reachedElsewhere(snap.routes ?? [], peers.map(p => p.publicIP), iface)) {
+        const shown = ips.length > 3 ? `${ips.slice(0, 3).join(', ')} and ${ips.length - 3} more` : ips.join(', ')
+        readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${shown} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
+          + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
+      }
       const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
       const mtu = rec.mtu ?? (backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
 
