@@ -500,7 +500,16 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
           + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
       }
       const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
-      const mtu = rec.mtu ?? (backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
+      const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
+      const mtu = rec.mtu ?? fits
+      if (mtu > fits) {
+        // Pods would send packets the node cannot pass on to a peer: dropped, or fragmented when
+        // path MTU discovery is blocked. A size given now is refused; one recorded earlier (the
+        // underlay shrank since) is reported, and kept: the pods were made with it.
+        const why = `${iface} carries at most ${fits} per pod packet (its MTU ${underlayMtu}${backend.type === 'vxlan' ? `, less ${VXLAN_OVERHEAD} for the vxlan header` : ''})`
+        if (o.mtu !== undefined) throw userError(`--mtu ${o.mtu} is more than this node can carry: ${why}`, `pass --mtu ${fits} or less (or leave it out: that is the default); for larger pod packets raise ${iface}'s MTU first`)
+        readWarnings.push(`the pod MTU ${mtu} recorded by init is more than this node can carry now: ${why}; run flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --mtu ${fits} and re-create the pods`)
+      }
 
       const intent: NodeIntent = {
         network: nc.network,

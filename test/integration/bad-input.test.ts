@@ -92,6 +92,15 @@ describe('bad input (real namespace)', function () {
     await noConfig()
   })
 
+  it('--mtu more than the interface can carry', async () => {
+    // eth0's MTU is 1500: vxlan leaves 1450 for pods
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--mtu', '9000'),
+      /--mtu 9000 is more than this node can carry: eth0 carries at most 1450 per pod packet \(its MTU 1500, less 50 for the vxlan header\)/)
+    await noConfig()
+    const hostGw = await init('--network', '10.244.0.0/16', '--backend', 'host-gw', '--mtu', '1500', '--dry-run')
+    expect(hostGw.exitCode, hostGw.stderr).to.equal(0)
+  })
+
   it('not root', async () => {
     // a real unprivileged user has a home of their own
     await chmod(dir, 0o777)
