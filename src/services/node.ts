@@ -734,6 +734,9 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
   const r = rec!
   if (change.add) {
     validatePeer(change.add)
+    // A route via this host's own address loops pods' traffic back here (host-gw), and an fdb entry
+    // to it encapsulates to itself (vxlan): no peer is reached either way.
+    if (change.add.publicIP === r.publicIP) throw userError(`${change.add.publicIP} is this host's own public IP, not a peer's`, 'pass the address of the host that holds the subnet: --public-ip PEER_IP')
     const s = parseCidr(change.add.subnet)
     if (r.subnet && cidrOverlaps(s, parseCidr(r.subnet))) throw userError(`${change.add.subnet} overlaps this host's own subnet ${r.subnet}`, 'a peer needs its own subnet')
     const {network, leases} = await storedNetwork(r)
@@ -748,7 +751,9 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     if (change.add.vtepMAC !== undefined && r.backendType !== undefined && r.backendType !== 'vxlan') {
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }
-    if (!r.ipMasq && !r.staticPeers.some(p => p.subnet !== change.add!.subnet)) {
+    const replaced = r.staticPeers.find(p => p.subnet === change.add!.subnet)
+    if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${replaced.publicIP}${replaced.vtepMAC ? ` (VTEP MAC ${replaced.vtepMAC})` : ''}: replaced`)
+    if (!r.ipMasq && r.staticPeers.length === 0) {
       ctx.progress(`warning: pods created before this first static peer keep the bridge plugin's masquerade rule, which hides their address from other nodes' pods too; re-create them (new pods get ipMasq false, as this host now masquerades with the narrowed rule)`)
     }
     const backendType = change.add.vtepMAC ? 'vxlan' : 'host-gw'
