@@ -27,6 +27,6 @@ export default class Reset extends BaseCommand {
     const r = await resetNode(ctx, nodeOptions(flags), {release: flags.release})
     if (flags.json) return this.outJson({applied: !flags['dry-run'], changes: r.plan, released: r.released ?? null})
     this.out([flags['dry-run'] ? 'reset plan (nothing applied — --dry-run):' : 'reset: removed', ...r.plan.map(l => `  ${l}`),
-      ...(r.released ? [`released lease ${r.released}`] : [])].join('\n'))
+      ...(r.released ? [flags['dry-run'] ? `would release lease ${r.released} in the store first` : `released lease ${r.released}`] : [])].join('\n'))
   }
 }

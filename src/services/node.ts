@@ -663,15 +663,12 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
     }
   }
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
-  let released: string | undefined
-  if (!ctx.dryRun) {
-    // The lease goes first: a store that cannot be reached then stops reset before the host is
-    // touched, with the state file (which names the lease) still there for a rerun. Peers also
-    // stop routing here before the devices go. Were the state file removed first, nothing could
-    // release the lease any more.
-    if (release && r.subnet) released = await releaseOwnLease(ctx, r, r.subnet)
-    await host.apply(ops)
-  }
+  // The lease goes first: a store that cannot be reached then stops reset before the host is
+  // touched, with the state file (which names the lease) still there for a rerun. Peers also
+  // stop routing here before the devices go. Were the state file removed first, nothing could
+  // release the lease any more. --dry-run asks the store the same questions and releases nothing.
+  const released = release && r.subnet ? await releaseOwnLease(ctx, r, r.subnet) : undefined
+  if (!ctx.dryRun) await host.apply(ops)
   return {ops, plan: describePlan(ops), released}
 }
 
@@ -685,7 +682,7 @@ async function releaseOwnLease(ctx: ServiceContext, r: NodeRecord, subnet: strin
         ctx.progress(`kept lease ${subnet} in ${store.describe()}: ${holder} holds it now, not this host`)
         return undefined
       }
-      await store.releaseLease(subnet)
+      if (!ctx.dryRun) await store.releaseLease(subnet)
       return subnet
     } finally {
       await store.close()
