@@ -266,10 +266,10 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
  * The net-conf in the store, or the one the flags describe when the store has none: `create` is
  * then the JSON to write, which the caller does only once nothing can refuse any more.
  */
-function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | undefined): {nc: NetConf; create?: string} {
+function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | undefined, noConfigHint: string): {nc: NetConf; create?: string} {
   const fromFlags = netConfFromFlags(flags)
   if (existing === undefined) {
-    if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, 'pass --network 10.244.0.0/16 (and --backend) to create it')
+    if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, noConfigHint)
     return {nc: parseNetConf(fromFlags), create: fromFlags}
   }
   const nc = parseNetConf(existing)
@@ -426,7 +426,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   try {
     refuseForeignAddress(snap, o, prev, iface, publicIP, onThisHost)
     const [configText, migrationText, listed] = await storeRead
-    const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText)
+    // Only init takes --network: sync, peer and migrate on an empty store are more likely pointed at the wrong one.
+    const noConfigHint = opts.creating ? 'pass --network 10.244.0.0/16 (and --backend) to create it'
+      : prev !== undefined && prev.store !== storeSpec ? `check --store: this host was set up with ${prev.store}, which it uses when --store is left out`
+        : 'create it with flannelctl init --network CIDR (the network in this host\'s subnet.env, to keep its pods)'
+    const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText, noConfigHint)
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
     const backend = phase?.backend ?? nc.backend

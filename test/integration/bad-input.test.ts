@@ -158,6 +158,16 @@ describe('bad input (real namespace)', function () {
     expect((await config()).Backend).to.deep.equal({Type: 'host-gw'})
   })
 
+  it('sync on a mistyped --store names the store this host was set up with (sync takes no --network)', async () => {
+    const built = await init('--network', '10.244.0.0/16')
+    expect(built.exitCode, built.stderr).to.equal(0)
+    const r = await cli(['sync', '--store', `file:${join(dir, 'stor')}`, '--state-file', join(dir, 'node.json')], {netns: ns})
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr.trim().split('\n')).to.deep.equal([`Error: the store file:${join(dir, 'stor')} holds no network config`,
+      `Hint: check --store: this host was set up with file:${join(dir, 'store')}, which it uses when --store is left out`])
+    expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+  })
+
   it('lease list on a store that holds nothing (a mistyped --store) says which store that was', async () => {
     const r = await cli(['lease', 'list', '--store', `file:${join(dir, 'no-such-store')}`])
     expect(r.exitCode, r.stderr).to.equal(0)
