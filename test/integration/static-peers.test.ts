@@ -78,6 +78,10 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(r.exitCode, r.stderr).to.equal(0)
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.2.0/24')
     expect((await pingGateways()).exitCode).to.not.equal(0)
+    // --no-ip-masq and no static peer: no nat chain is wanted, so none is reported missing
+    const status = await cli(['status', '--json', ...args(0)], {netns: hosts[0].ns})
+    expect(status.exitCode, status.stdout).to.equal(0)
+    expect(JSON.parse(status.stdout).iptables.chains).to.deep.equal({'filter/FLANNEL-FWD': true})
   })
 
   it('a host-gw peer off this segment is recorded but gets no route (the kernel would refuse it); one outside the network is refused', async () => {
