@@ -92,6 +92,17 @@ describe('bad input (real namespace)', function () {
     await noConfig()
   })
 
+  it('oclif\'s own parse errors: one line naming the flag and what it wants, then where help is', async () => {
+    const lines = async (...argv: string[]) => {
+      const r = await cli(argv)
+      expect(r.exitCode, r.stderr).to.equal(2)
+      return r.stderr.trim().split('\n')
+    }
+    expect(await lines('init', '--subnet-len', 'abc')).to.deep.equal(['Error: --subnet-len: expected an integer but received: abc', 'Hint: see flannelctl init --help'])
+    expect(await lines('peer', 'add')).to.deep.equal(['Error: Missing required flag public-ip; Missing required flag subnet', 'Hint: see flannelctl peer add --help'])
+    expect(await lines('peer', 'remove')).to.deep.equal(['Error: Missing 1 required arg: subnet the peer\'s pod subnet', 'Hint: see flannelctl peer remove --help'])
+  })
+
   it('--mtu more than the interface can carry', async () => {
     // eth0's MTU is 1500: vxlan leaves 1450 for pods
     await expectCleanFailure(await init('--network', '10.244.0.0/16', '--mtu', '9000'),
