@@ -100,7 +100,8 @@ describe('bad input (real namespace)', function () {
     }
     expect(await lines('init', '--subnet-len', 'abc')).to.deep.equal(['Error: --subnet-len: expected an integer but received: abc', 'Hint: see flannelctl init --help'])
     expect(await lines('peer', 'add')).to.deep.equal(['Error: Missing required flag public-ip; Missing required flag subnet', 'Hint: see flannelctl peer add --help'])
-    expect(await lines('peer', 'remove')).to.deep.equal(['Error: Missing 1 required arg: subnet the peer\'s pod subnet', 'Hint: see flannelctl peer remove --help'])
+    expect(await lines('peer', 'remove', 'a', 'b')).to.deep.equal(['Error: Unexpected argument: b', 'Hint: see flannelctl peer remove --help'])
+    expect(await lines('peer', 'remove')).to.deep.equal(['Error: no subnet given: which static peer to remove?', 'Hint: name it: flannelctl peer remove SUBNET (flannelctl peer list shows them)'])
   })
 
   it('--mtu more than the interface can carry', async () => {

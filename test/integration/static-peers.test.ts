@@ -119,7 +119,8 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(moved.stderr).to.not.contain('first static peer')
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.contain('10.244.3.0/24 via 192.168.160.2 dev eth0')
 
-    const r = await cli(['peer', 'remove', '10.244.3.0/24', ...args(0)], {netns: hosts[0].ns})
+    // as peer add names it
+    const r = await cli(['peer', 'remove', '--subnet', '10.244.3.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(r.exitCode, r.stderr).to.equal(0)
     expect(JSON.parse((await cli(['peer', 'list', '--json', ...args(0)], {netns: hosts[0].ns})).stdout)).to.deep.equal([])
   })
