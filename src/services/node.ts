@@ -667,6 +667,12 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
     }
   }
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
+  // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge (init again)
+  // does not take them back, so say which pods need re-creating.
+  const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)
+  if (ports.length > 0 && ops.some(op => op.tool === 'ip' && op.args.join(' ') === `link del ${r.bridge}`)) {
+    ctx.progress(`warning: ${ports.length} pod interface${ports.length === 1 ? ' is' : 's are'} on ${r.bridge} (${ports.slice(0, 4).join(', ')}${ports.length > 4 ? ', …' : ''}): those pods lose their network with it and need re-creating after the next init`)
+  }
   // The lease goes first: a store that cannot be reached then stops reset before the host is
   // touched, with the state file (which names the lease) still there for a rerun. Peers also
   // stop routing here before the devices go. Were the state file removed first, nothing could
