@@ -43,9 +43,14 @@ export abstract class BaseCommand extends Command {
     }
     // oclif's own parse errors (unknown flag, missing arg) are usage errors: exit 2, no stack.
     if (err instanceof Errors.CLIError && !(err instanceof Errors.ExitError)) {
-      process.stderr.write(`Error: ${err.message.split('\n')[0]}\n`)
-      const rest = err.message.split('\n').slice(1).join(' ').trim()
-      process.stderr.write(`Hint: ${rest || `see ${this.config.bin} ${this.id?.replace(/:/g, ' ') ?? ''} --help`}\n`)
+      const help = `see ${this.config.bin} ${this.id?.replace(/:/g, ' ') ?? ''} --help`
+      const lines = err.message.split('\n').map(l => l.trim()).filter(l => l !== '' && l !== 'See more help with --help' && !/^The following errors? occurred:$/.test(l))
+      // "Parsing --mtu" / "Expected an integer greater than or equal to 576 but received: 50": one line saying both
+      const flag = /^Parsing (--\S+)$/.exec(lines[0] ?? '')
+      if (flag && lines[1]) lines.splice(0, 2, `${flag[1]}: ${lines[1].charAt(0).toLowerCase()}${lines[1].slice(1)}`)
+      const what = lines.reduce((text, l) => (text === '' ? l : `${text}${text.endsWith(':') ? ' ' : '; '}${l}`), '').replace(/\s{2,}/g, ' ')
+      process.stderr.write(`Error: ${what || err.message}\n`)
+      process.stderr.write(`Hint: ${help}\n`)
       process.exitCode = ExitCode.usage
       return
     }

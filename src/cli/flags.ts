@@ -23,7 +23,7 @@ export const nodeFlags = {
   'public-ip': Flags.string({description: 'this node\'s address peers send to (flanneld --public-ip) [default: the interface\'s first IPv4]', env: 'FLANNELD_PUBLIC_IP', helpGroup: NODE}),
   bridge: Flags.string({description: 'pod bridge [default: cni0]', helpGroup: NODE}),
   'ip-masq': Flags.boolean({description: 'masquerade pod traffic leaving the network (flanneld --ip-masq) [default: true]', allowNo: true, env: 'FLANNELD_IP_MASQ', helpGroup: NODE}),
-  mtu: Flags.integer({description: 'pod MTU [default: underlay MTU − 50 on vxlan, underlay MTU on host-gw]', min: 576, max: 65535, helpGroup: NODE}),
+  mtu: Flags.integer({description: 'pod MTU, at most what the underlay carries [default: underlay MTU − 50 on vxlan, underlay MTU on host-gw]', min: 576, max: 65535, helpGroup: NODE}),
   'cni-plugin': Flags.string({description: 'conflist style: bridge (standard plugins only) or flannel (needs flannel\'s CNI binary) [default: bridge]', options: ['bridge', 'flannel'], helpGroup: NODE}),
   'subnet-file': Flags.string({description: 'subnet.env path (flanneld --subnet-file) [default: /run/flannel/subnet.env]', env: 'FLANNELD_SUBNET_FILE', helpGroup: FILES}),
   'cni-conf-dir': Flags.string({description: 'directory of 10-flannel.conflist [default: /etc/cni/net.d]', env: 'FLANNELCTL_CNI_CONF_DIR', helpGroup: FILES}),

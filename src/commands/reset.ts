@@ -6,7 +6,7 @@ import {resetNode} from '../services/node.js'
 
 export default class Reset extends BaseCommand {
   static override summary = 'Remove everything flannelctl made on this host, and nothing else'
-  static override description = `Deletes the vxlan device (with its neighbour and fdb entries), the pod bridge, the routes flannelctl recorded, the FLANNEL-* chains and their jumps, subnet.env and the conflist. The lease stays in the store unless --release, so init on this host gets the same subnet back. With --release the lease is released first: when the store cannot be used, nothing on the host is changed and the state file stays, so the same command can be run again. Routes, rules and devices of other software stay as they are. --dry-run shows the commands.`
+  static override description = `Deletes the vxlan device (with its neighbour and fdb entries), the pod bridge, the routes flannelctl recorded, the FLANNEL-* chains and their jumps, subnet.env and the conflist. The lease stays in the store unless --release, so init on this host gets the same subnet back. With --release the lease is released first: when the store cannot be used, nothing on the host is changed and the state file stays, so the same command can be run again. Routes, rules and devices of other software stay as they are. Pods still on the bridge lose their network with it (reset names their interfaces); re-create them after the next init. --dry-run shows the commands.`
 
   static override examples = [
     {description: 'Remove flannelctl\'s devices, routes, chains and files from this host', command: '<%= config.bin %> reset'},
@@ -27,6 +27,6 @@ export default class Reset extends BaseCommand {
     const r = await resetNode(ctx, nodeOptions(flags), {release: flags.release})
     if (flags.json) return this.outJson({applied: !flags['dry-run'], changes: r.plan, released: r.released ?? null})
     this.out([flags['dry-run'] ? 'reset plan (nothing applied — --dry-run):' : 'reset: removed', ...r.plan.map(l => `  ${l}`),
-      ...(r.released ? [`released lease ${r.released}`] : [])].join('\n'))
+      ...(r.released ? [flags['dry-run'] ? `would release lease ${r.released} in the store first` : `released lease ${r.released}`] : [])].join('\n'))
   }
 }

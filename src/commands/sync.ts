@@ -12,7 +12,7 @@ export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
   static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains). Needs no flags after init.
 
-With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). --dry-run shows the commands and changes nothing.`
+With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
 
   static override examples = [
     {description: 'Converge this host with the store', command: '<%= config.bin %> sync'},
@@ -38,10 +38,28 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
       if (flags.json) this.outJson(reconcileJson(result))
       else this.out(renderReconcile(result, 'sync'))
     }
+    if (flags.watch) this.stopOnSignals()
     // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).
     const first = await reconcile(ctx, {node: nodeOptions(flags), creating: false, what: 'sync'})
     show(first)
     if (flags.watch) await this.watch(ctx, nodeOptions(flags), first, show, flags.interval * 1000)
+  }
+
+  private stopping?: NodeJS.Signals
+  private onStop = () => {}
+
+  /**
+   * Ctrl-C or a service manager's SIGTERM ends the agent between rounds, never halfway through
+   * one's batch (the first round included); the host keeps what it has. A second signal does not wait.
+   */
+  private stopOnSignals(): void {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (this.stopping) process.exit(signal === 'SIGINT' ? 130 : 143)
+      this.stopping = signal
+      this.onStop()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
   }
 
   /**
@@ -49,12 +67,13 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
    * the store fails, again after a growing delay (RETRY_FIRST_MS doubling up to RETRY_MAX_MS).
    * A failed round changes nothing on the host: it fails reading the store, before any plan.
    */
-  private async watch(ctx: ServiceContext, node: NodeOptions, first: ReconcileResult, show: (r: ReconcileResult) => void, intervalMs: number): Promise<never> {
+  private async watch(ctx: ServiceContext, node: NodeOptions, first: ReconcileResult, show: (r: ReconcileResult) => void, intervalMs: number): Promise<void> {
     const store = await openStore(first.node.store, storeOptions(first.node))
     const agent = new NodeAgent(ctx, node, store)
     agent.adopt(first)
     let poked = false
     let wake = () => {}
+    this.onStop = () => wake()
     await store.watch?.(() => {
       poked = true
       wake()
@@ -66,11 +85,16 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     for (;;) {
       let timer: NodeJS.Timeout | undefined
       const delay = failures > 0 ? retryDelayMs(failures) : intervalMs
-      if (!poked) await new Promise<void>(resolve => {
+      if (!poked && !this.stopping) await new Promise<void>(resolve => {
         wake = resolve
         timer = setTimeout(resolve, delay)
       })
       clearTimeout(timer)
+      if (this.stopping) {
+        process.stderr.write(`sync: stopped by ${this.stopping}; the host keeps its network as last synced (peers route to it while its lease lasts, 24 h)\n`)
+        // the store's watch and the agent's open ip/bridge batch would keep the process alive
+        process.exit(0)
+      }
       const periodic = !poked || failures > 0
       poked = false
       try {

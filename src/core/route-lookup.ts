@@ -89,8 +89,36 @@ export function isOnLink(routes: Route[], ip: string): boolean {
   return onLinkRoute(new RouteTable(routes).lookup(ip))
 }
 
-/** The addresses the main table reaches without a gateway: isOnLink() for many at once. */
-export function onLinkAddresses(routes: Route[], ips: string[]): Set<string> {
+/** The route the main table takes to each address. */
+export function lookupMany(routes: Route[], ips: string[]): Map<string, Route | undefined> {
   const table = new RouteTable(routes)
-  return new Set(ips.filter(ip => onLinkRoute(table.lookup(ip))))
+  return new Map(ips.map(ip => [ip, table.lookup(ip)]))
+}
+
+/**
+ * The addresses the main table reaches without a gateway, out of `dev` when given: isOnLink() for
+ * many at once. A gateway on another device's segment is no next hop for a route out of `dev`
+ * (the kernel refuses it: "Nexthop has invalid gateway").
+ */
+export function onLinkAddresses(routes: Route[], ips: string[], dev?: string): Set<string> {
+  const found = lookupMany(routes, ips)
+  return new Set(ips.filter(ip => {
+    const r = found.get(ip)
+    return onLinkRoute(r) && (dev === undefined || r!.dev === dev)
+  }))
+}
+
+/**
+ * The addresses the main table sends out of a device other than `dev`, by that device: on a host
+ * with two interfaces, peers reached through the one flannel does not use (its --iface, or the
+ * default route's when none was given) are a sign of the wrong choice. Addresses without a route,
+ * or with one through no device, are not listed.
+ */
+export function reachedElsewhere(routes: Route[], ips: string[], dev: string): Map<string, string[]> {
+  const byDev = new Map<string, string[]>()
+  for (const [ip, r] of lookupMany(routes, ips)) {
+    if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === dev) continue
+    byDev.set(r.dev, [...byDev.get(r.dev) ?? [], ip])
+  }
+  return byDev
 }

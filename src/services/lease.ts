@@ -19,7 +19,7 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
   }
 }
 
-export async function setBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: {type: string; directRouting?: boolean; vni?: number; port?: number}): Promise<{before: NetConf; after: NetConf}> {
+export async function setBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: {type: string; directRouting?: boolean; vni?: number; port?: number}, {dryRun = false} = {}): Promise<{before: NetConf; after: NetConf; config: string}> {
   const store = await openStore(storeSpec, opts)
   try {
     const raw = await store.getConfig()
@@ -42,8 +42,8 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
     conf[key] = b
     const json = JSON.stringify(conf)
     const after = parseNetConf(json)
-    await store.putConfig(json)
-    return {before, after}
+    if (!dryRun) await store.putConfig(json)
+    return {before, after, config: json}
   } finally {
     await store.close()
   }

@@ -13,7 +13,7 @@ import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
-import {onLinkAddresses} from '../core/route-lookup.js'
+import {onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {migrationPhase, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
@@ -212,6 +212,22 @@ function settleLater<T>(p: Promise<T>): Promise<T> {
   return p
 }
 
+/**
+ * The interface and public IP to resolve, from the flags and what the record says. A new --iface
+ * brings its own address (the recorded one was the old interface's: keeping it would leave the
+ * lease, and every peer's fdb entry, on the address the operator moved away from), unless the
+ * recorded address was given by hand or is on the new interface too. A --public-ip of this host
+ * brings its interface, unless --iface says otherwise.
+ */
+function nodeAddressChoice(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord | undefined): [iface: string | undefined, publicIP: string | undefined] {
+  const devOf = (ip: string) => (snap.addresses ?? []).find(a => a.local === ip && a.family === 4)?.dev
+  const iface = o.iface ?? (o.publicIP !== undefined && devOf(o.publicIP) !== undefined ? undefined : prev?.iface)
+  if (o.publicIP !== undefined || prev?.publicIP === undefined) return [iface, o.publicIP]
+  const ifaceMoved = o.iface !== undefined && o.iface !== prev.iface
+  const keep = !ifaceMoved || prev.publicIPGiven === true || devOf(prev.publicIP) === o.iface
+  return [iface, keep ? prev.publicIP : undefined]
+}
+
 function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
   const links = snap.links ?? []
   const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
@@ -250,10 +266,10 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
  * The net-conf in the store, or the one the flags describe when the store has none: `create` is
  * then the JSON to write, which the caller does only once nothing can refuse any more.
  */
-function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | undefined): {nc: NetConf; create?: string} {
+function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | undefined, noConfigHint: string): {nc: NetConf; create?: string} {
   const fromFlags = netConfFromFlags(flags)
   if (existing === undefined) {
-    if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, 'pass --network 10.244.0.0/16 (and --backend) to create it')
+    if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, noConfigHint)
     return {nc: parseNetConf(fromFlags), create: fromFlags}
   }
   const nc = parseNetConf(existing)
@@ -379,13 +395,15 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   let publicIP: string
   try {
     snap = await snapRead
-    ;({iface, publicIP} = resolveIface(snap, o.iface ?? prev?.iface, o.publicIP ?? prev?.publicIP))
+    ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
     const ifaceProblem = ifNameProblem(iface)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   } catch (error) {
     storeOpen.then(store => store.close()).catch(() => {})
     throw error
   }
+  const ifaceByDefault = o.iface === undefined && o.publicIP === undefined && prev?.iface === undefined
+  if (ifaceByDefault) ctx.progress(`using ${iface} (${publicIP}), the interface of the default route; pass --iface to choose another`)
   const rec: NodeRecord = {
     store: storeSpec,
     iface,
@@ -408,7 +426,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   try {
     refuseForeignAddress(snap, o, prev, iface, publicIP, onThisHost)
     const [configText, migrationText, listed] = await storeRead
-    const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText)
+    // Only init takes --network: sync, peer and migrate on an empty store are more likely pointed at the wrong one.
+    const noConfigHint = opts.creating ? 'pass --network 10.244.0.0/16 (and --backend) to create it'
+      : prev !== undefined && prev.store !== storeSpec ? `check --store: this host was set up with ${prev.store}, which it uses when --store is left out`
+        : 'create it with flannelctl init --network CIDR (the network in this host\'s subnet.env, to keep its pods)'
+    const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText, noConfigHint)
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
     const backend = phase?.backend ?? nc.backend
@@ -475,9 +497,23 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         readWarnings.push(`skipped static peer ${p.subnet}: it is outside the network ${nc.network}; remove it with flannelctl peer remove ${p.subnet}`)
       }
       const peers = [...storePeers, ...staticPeers.filter(inNetwork)]
-      const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP))
+      const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP), iface)
+      for (const [dev, ips] of reachedElsewhere(snap.routes ?? [], peers.map(p => p.publicIP), iface)) {
+        const shown = ips.length > 3 ? `${ips.slice(0, 3).join(', ')} and ${ips.length - 3} more` : ips.join(', ')
+        readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${shown} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
+          + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
+      }
       const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
-      const mtu = rec.mtu ?? (backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu)
+      const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
+      const mtu = rec.mtu ?? fits
+      if (mtu > fits) {
+        // Pods would send packets the node cannot pass on to a peer: dropped, or fragmented when
+        // path MTU discovery is blocked. A size given now is refused; one recorded earlier (the
+        // underlay shrank since) is reported, and kept: the pods were made with it.
+        const why = `${iface} carries at most ${fits} per pod packet (its MTU ${underlayMtu}${backend.type === 'vxlan' ? `, less ${VXLAN_OVERHEAD} for the vxlan header` : ''})`
+        if (o.mtu !== undefined) throw userError(`--mtu ${o.mtu} is more than this node can carry: ${why}`, `pass --mtu ${fits} or less (or leave it out: that is the default); for larger pod packets raise ${iface}'s MTU first`)
+        readWarnings.push(`the pod MTU ${mtu} recorded by init is more than this node can carry now: ${why}; run flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --mtu ${fits} and re-create the pods`)
+      }
 
       const intent: NodeIntent = {
         network: nc.network,
@@ -632,15 +668,18 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
     }
   }
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
-  let released: string | undefined
-  if (!ctx.dryRun) {
-    // The lease goes first: a store that cannot be reached then stops reset before the host is
-    // touched, with the state file (which names the lease) still there for a rerun. Peers also
-    // stop routing here before the devices go. Were the state file removed first, nothing could
-    // release the lease any more.
-    if (release && r.subnet) released = await releaseOwnLease(ctx, r, r.subnet)
-    await host.apply(ops)
+  // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge (init again)
+  // does not take them back, so say which pods need re-creating.
+  const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)
+  if (ports.length > 0 && ops.some(op => op.tool === 'ip' && op.args.join(' ') === `link del ${r.bridge}`)) {
+    ctx.progress(`warning: ${ports.length} pod interface${ports.length === 1 ? ' is' : 's are'} on ${r.bridge} (${ports.slice(0, 4).join(', ')}${ports.length > 4 ? ', …' : ''}): those pods lose their network with it and need re-creating after the next init`)
   }
+  // The lease goes first: a store that cannot be reached then stops reset before the host is
+  // touched, with the state file (which names the lease) still there for a rerun. Peers also
+  // stop routing here before the devices go. Were the state file removed first, nothing could
+  // release the lease any more. --dry-run asks the store the same questions and releases nothing.
+  const released = release && r.subnet ? await releaseOwnLease(ctx, r, r.subnet) : undefined
+  if (!ctx.dryRun) await host.apply(ops)
   return {ops, plan: describePlan(ops), released}
 }
 
@@ -649,8 +688,10 @@ async function releaseOwnLease(ctx: ServiceContext, r: NodeRecord, subnet: strin
   try {
     const store = await openStore(r.store, storeOptions(r))
     try {
-      if (await store.releaseLease(subnet, r.publicIP)) return subnet
-      const holder = (await store.listLeases()).leases.find(l => l.subnet === subnet)?.publicIP
+      const holderNow = async () => (await store.listLeases()).leases.find(l => l.subnet === subnet)?.publicIP
+      // a dry run judges the holder as the release does, and deletes nothing
+      if (ctx.dryRun ? await holderNow() === r.publicIP : await store.releaseLease(subnet, r.publicIP)) return subnet
+      const holder = await holderNow()
       ctx.progress(holder === undefined ? `lease ${subnet} was no longer in ${store.describe()} (expired or released)`
         : `kept lease ${subnet} in ${store.describe()}: ${holder} holds it now, not this host`)
       return undefined
@@ -701,6 +742,9 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
   const r = rec!
   if (change.add) {
     validatePeer(change.add)
+    // A route via this host's own address loops pods' traffic back here (host-gw), and an fdb entry
+    // to it encapsulates to itself (vxlan): no peer is reached either way.
+    if (change.add.publicIP === r.publicIP) throw userError(`${change.add.publicIP} is this host's own public IP, not a peer's`, 'pass the address of the host that holds the subnet: --public-ip PEER_IP')
     const s = parseCidr(change.add.subnet)
     if (r.subnet && cidrOverlaps(s, parseCidr(r.subnet))) throw userError(`${change.add.subnet} overlaps this host's own subnet ${r.subnet}`, 'a peer needs its own subnet')
     const {network, leases} = await storedNetwork(r)
@@ -715,7 +759,9 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     if (change.add.vtepMAC !== undefined && r.backendType !== undefined && r.backendType !== 'vxlan') {
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }
-    if (!r.ipMasq && !r.staticPeers.some(p => p.subnet !== change.add!.subnet)) {
+    const replaced = r.staticPeers.find(p => p.subnet === change.add!.subnet)
+    if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${replaced.publicIP}${replaced.vtepMAC ? ` (VTEP MAC ${replaced.vtepMAC})` : ''}: replaced`)
+    if (!r.ipMasq && r.staticPeers.length === 0) {
       ctx.progress(`warning: pods created before this first static peer keep the bridge plugin's masquerade rule, which hides their address from other nodes' pods too; re-create them (new pods get ipMasq false, as this host now masquerades with the narrowed rule)`)
     }
     const backendType = change.add.vtepMAC ? 'vxlan' : 'host-gw'

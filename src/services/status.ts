@@ -73,8 +73,9 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     forwarding: snap.sysctls?.['net.ipv4.ip_forward'] === undefined ? null : snap.sysctls['net.ipv4.ip_forward'] === '1',
     iptables: {
       flavour: snap.iptables?.flavour ?? null,
+      // --no-ip-masq without static peers masquerades nothing, so there is no nat chain to miss
       chains: {
-        [`nat/${MASQ_CHAIN}`]: chains.some(c => c.table === 'nat' && c.name === MASQ_CHAIN),
+        ...(r.ipMasq || r.staticPeers.length > 0 ? {[`nat/${MASQ_CHAIN}`]: chains.some(c => c.table === 'nat' && c.name === MASQ_CHAIN)} : {}),
         [`filter/${FWD_CHAIN}`]: chains.some(c => c.table === 'filter' && c.name === FWD_CHAIN),
       },
     },

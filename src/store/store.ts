@@ -143,6 +143,9 @@ export async function openStore(spec: string = DEFAULT_STORE, opts: StoreOptions
     if (bad !== undefined || endpoints.length === 0) {
       throw userError(`store "${spec}": "${bad ?? ''}" is not HOST:PORT`, STORE_HINT)
     }
+    const port = (e: string) => Number(e.slice(e.lastIndexOf(':') + 1))
+    const badPort = endpoints.find((e) => port(e) < 1 || port(e) > 65535)
+    if (badPort !== undefined) throw userError(`store "${spec}": "${badPort}" has no valid port (1 to 65535)`, 'etcd\'s client port is usually 2379: --store etcd://HOST:2379')
     const {EtcdStore} = await import('./etcd-store.js')
     return EtcdStore.connect({
       endpoints,
@@ -154,6 +157,8 @@ export async function openStore(spec: string = DEFAULT_STORE, opts: StoreOptions
       now: opts.now,
     })
   }
+  // A bare directory is the usual slip: name the flag it wants.
+  if (spec.startsWith('/')) throw userError(`unknown store "${spec}": a directory needs the file: prefix`, `use --store file:${spec}`)
   throw userError(`unknown store "${spec}"`, STORE_HINT)
 }
 

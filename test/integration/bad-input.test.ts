@@ -92,6 +92,27 @@ describe('bad input (real namespace)', function () {
     await noConfig()
   })
 
+  it('oclif\'s own parse errors: one line naming the flag and what it wants, then where help is', async () => {
+    const lines = async (...argv: string[]) => {
+      const r = await cli(argv)
+      expect(r.exitCode, r.stderr).to.equal(2)
+      return r.stderr.trim().split('\n')
+    }
+    expect(await lines('init', '--subnet-len', 'abc')).to.deep.equal(['Error: --subnet-len: expected an integer but received: abc', 'Hint: see flannelctl init --help'])
+    expect(await lines('peer', 'add')).to.deep.equal(['Error: Missing required flag public-ip; Missing required flag subnet', 'Hint: see flannelctl peer add --help'])
+    expect(await lines('peer', 'remove', 'a', 'b')).to.deep.equal(['Error: Unexpected argument: b', 'Hint: see flannelctl peer remove --help'])
+    expect(await lines('peer', 'remove')).to.deep.equal(['Error: no subnet given: which static peer to remove?', 'Hint: name it: flannelctl peer remove SUBNET (flannelctl peer list shows them)'])
+  })
+
+  it('--mtu more than the interface can carry', async () => {
+    // eth0's MTU is 1500: vxlan leaves 1450 for pods
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--mtu', '9000'),
+      /--mtu 9000 is more than this node can carry: eth0 carries at most 1450 per pod packet \(its MTU 1500, less 50 for the vxlan header\)/)
+    await noConfig()
+    const hostGw = await init('--network', '10.244.0.0/16', '--backend', 'host-gw', '--mtu', '1500', '--dry-run')
+    expect(hostGw.exitCode, hostGw.stderr).to.equal(0)
+  })
+
   it('not root', async () => {
     // a real unprivileged user has a home of their own
     await chmod(dir, 0o777)
@@ -140,8 +161,23 @@ describe('bad input (real namespace)', function () {
     expect((await config()).Backend).to.deep.equal({Type: 'vxlan', VNI: 9, port: 4789, DirectRouting: true, MTU: 1400})
     expect((await cli(['backend', 'set', 'vxlan', '--no-directrouting', '--store', `file:${store}`])).exitCode).to.equal(0)
     expect((await config()).Backend).to.deep.equal({Type: 'vxlan', VNI: 9, port: 4789, DirectRouting: false, MTU: 1400})
+    const dry = await cli(['backend', 'set', 'host-gw', '--dry-run', '--store', `file:${store}`])
+    expect(dry.exitCode, dry.stderr).to.equal(0)
+    expect(dry.stdout).to.contain('backend plan (nothing written — --dry-run): vxlan (VNI 9, port 4789) → host-gw')
+    expect(dry.stdout).to.contain('the store\'s net-conf would be: {"Network":"10.50.0.0/16","Backend":{"Type":"host-gw"}}')
+    expect((await config()).Backend, 'written by --dry-run').to.deep.equal({Type: 'vxlan', VNI: 9, port: 4789, DirectRouting: false, MTU: 1400})
     expect((await cli(['backend', 'set', 'host-gw', '--store', `file:${store}`])).exitCode).to.equal(0)
     expect((await config()).Backend).to.deep.equal({Type: 'host-gw'})
+  })
+
+  it('sync on a mistyped --store names the store this host was set up with (sync takes no --network)', async () => {
+    const built = await init('--network', '10.244.0.0/16')
+    expect(built.exitCode, built.stderr).to.equal(0)
+    const r = await cli(['sync', '--store', `file:${join(dir, 'stor')}`, '--state-file', join(dir, 'node.json')], {netns: ns})
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr.trim().split('\n')).to.deep.equal([`Error: the store file:${join(dir, 'stor')} holds no network config`,
+      `Hint: check --store: this host was set up with file:${join(dir, 'store')}, which it uses when --store is left out`])
+    expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
   })
 
   it('lease list on a store that holds nothing (a mistyped --store) says which store that was', async () => {

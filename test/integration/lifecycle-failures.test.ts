@@ -122,6 +122,12 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       expect(await links()).to.deep.equal(built)
       await rm(store())
       await rename(`${store()}.away`, store())
+      // the plan names the release too, and releases nothing
+      const dry = await cli(['reset', '--release', '--dry-run', '--state-file', join(dir, 'node.json')], {netns: ns})
+      expect(dry.exitCode, dry.stderr).to.equal(0)
+      expect(dry.stdout).to.contain(`would release lease ${held.replace('-', '/')} in the store first`)
+      expect(await leases()).to.deep.equal([held])
+      expect(await links()).to.deep.equal(built)
       const again = await reset()
       expect(again.exitCode, again.stderr).to.equal(0)
       expect(again.stdout).to.contain(`released lease ${held.replace('-', '/')}`)

@@ -78,6 +78,10 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(r.exitCode, r.stderr).to.equal(0)
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.2.0/24')
     expect((await pingGateways()).exitCode).to.not.equal(0)
+    // --no-ip-masq and no static peer: no nat chain is wanted, so none is reported missing
+    const status = await cli(['status', '--json', ...args(0)], {netns: hosts[0].ns})
+    expect(status.exitCode, status.stdout).to.equal(0)
+    expect(JSON.parse(status.stdout).iptables.chains).to.deep.equal({'filter/FLANNEL-FWD': true})
   })
 
   it('a host-gw peer off this segment is recorded but gets no route (the kernel would refuse it); one outside the network is refused', async () => {
@@ -103,7 +107,20 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.99.0.0/24')
     expect((await cli(['peer', 'remove', '10.99.0.0/24', ...args(0)], {netns: hosts[0].ns})).exitCode, 'never recorded').to.equal(2)
 
-    const r = await cli(['peer', 'remove', '10.244.3.0/24', ...args(0)], {netns: hosts[0].ns})
+    const own = await add('10.244.4.0/24', hosts[0].ip)
+    expect(own.exitCode).to.equal(2)
+    expect(own.stderr).to.contain('192.168.160.1 is this host\'s own public IP, not a peer\'s')
+    expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.4.0/24')
+
+    // the same subnet again replaces the peer, and says so; it is not the "first static peer"
+    const moved = await add('10.244.3.0/24', '192.168.160.2')
+    expect(moved.exitCode, moved.stderr).to.equal(0)
+    expect(moved.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9: replaced')
+    expect(moved.stderr).to.not.contain('first static peer')
+    expect(await inNs(hosts[0].ns, 'ip', 'route')).to.contain('10.244.3.0/24 via 192.168.160.2 dev eth0')
+
+    // as peer add names it
+    const r = await cli(['peer', 'remove', '--subnet', '10.244.3.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(r.exitCode, r.stderr).to.equal(0)
     expect(JSON.parse((await cli(['peer', 'list', '--json', ...args(0)], {netns: hosts[0].ns})).stdout)).to.deep.equal([])
   })

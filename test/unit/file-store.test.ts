@@ -261,7 +261,7 @@ describe('FileStore', () => {
     expect(opened.describe()).to.equal(`file:${dir}`)
     await opened.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
     expect((await store.listLeases()).leases).to.have.length(1)
-    for (const bad of ['file:', 'consul://x:1', 'etcd://nohost']) {
+    for (const bad of ['file:', 'consul://x:1', 'etcd://nohost', 'etcd://10.0.0.5:99999', 'http://10.0.0.5:0', '/var/lib/flannelctl/store']) {
       try {
         await openStore(bad)
         expect.fail(`opened ${bad}`)
@@ -270,5 +270,9 @@ describe('FileStore', () => {
         expect((e as FlannelctlError).hint, bad).to.contain('--store')
       }
     }
+    // a port out of range was Node's RangeError from the socket (exit 1); a bare directory names its fix
+    const refusal = (spec: string) => openStore(spec).then(() => expect.fail(`opened ${spec}`), (e: FlannelctlError) => e)
+    expect((await refusal('etcd://10.0.0.5:99999')).message).to.contain('"10.0.0.5:99999" has no valid port (1 to 65535)')
+    expect((await refusal('/srv/store')).hint).to.equal('use --store file:/srv/store')
   })
 })

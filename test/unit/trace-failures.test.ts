@@ -127,6 +127,23 @@ describe('trace failures found on a real kernel', () => {
     expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
     expect(t.failure!.fix.map(f => f.command)).to.include('sysctl -w net.ipv4.conf.flannel/1.rp_filter=2')
   })
+
+  it('a VTEP address reached only by the default route (a peer that announced its NAT interface) is the fdb entry\'s fault, fixed there', () => {
+    const w = applyPatches(vxlan, [
+      {host: 'node2', op: 'add', table: 'links', value: {name: 'eth1', index: 7, kind: 'ether', mtu: 1500, up: true, operstate: 'UP', mac: '08:00:27:5e:0c:12',
+        raw: '7: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP mode DEFAULT group default qlen 1000\n    link/ether 08:00:27:5e:0c:12 brd ff:ff:ff:ff:ff:ff'}},
+      {host: 'node2', op: 'add', table: 'addresses', value: {dev: 'eth1', family: 4, local: '10.0.2.15', prefixlen: 24, scope: 'global', raw: 'inet 10.0.2.15/24 brd 10.0.2.255 scope global dynamic eth1'}},
+      {host: 'node1', op: 'update', table: 'fdb', where: {mac: 'd6:12:9b:77:c2:02'}, value: {dst: '10.0.2.15', raw: 'd6:12:9b:77:c2:02 dev flannel.1 dst 10.0.2.15 self permanent'}},
+    ])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('EXITS_NETWORK')
+    expect(t.failure!.node).to.equal('node1')
+    // it used to blame pod-b's route, which is there, and "fix" it with that same route
+    expect(t.failure!.reason).to.contain('the fdb entry sends 10.244.2.')
+    expect(t.failure!.reason).to.contain('to VTEP 10.0.2.15 (node2\'s address on eth1), which node1 reaches only by its default route')
+    expect(t.failure!.reason).to.contain('node2 is at 192.168.100.12 on node1\'s own network')
+    expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'bridge fdb replace d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent'}])
+  })
 })
 
 describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () => {

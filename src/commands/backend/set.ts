@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
-import {chosenStore, storeFlags, jsonFlag, nodeFlags} from '../../cli/flags.js'
+import {chosenStore, storeFlags, jsonFlag, dryRunFlag, nodeFlags} from '../../cli/flags.js'
 import {setBackend} from '../../services/lease.js'
 
 export default class BackendSet extends BaseCommand {
@@ -10,6 +10,7 @@ export default class BackendSet extends BaseCommand {
     {description: 'Switch the store\'s network to host-gw', command: '<%= config.bin %> backend set host-gw'},
     {description: 'vxlan with DirectRouting', command: '<%= config.bin %> backend set vxlan --directrouting'},
     {description: 'vxlan on the VNI and port Calico and the Linux default use', command: '<%= config.bin %> backend set vxlan --vni 4096 --port 4789'},
+    {description: 'See the net-conf it would write, writing nothing', command: '<%= config.bin %> backend set host-gw --dry-run'},
   ]
 
   static override args = {type: Args.string({description: 'vxlan or host-gw', required: true, options: ['vxlan', 'host-gw']})}
@@ -19,15 +20,19 @@ export default class BackendSet extends BaseCommand {
     port: Flags.integer({description: 'vxlan UDP port [default: as the store has it, else 8472]', min: 1, max: 65535, helpGroup: 'BACKEND'}),
     ...storeFlags,
     'state-file': nodeFlags['state-file'],
+    ...dryRunFlag,
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(BackendSet)
     const {spec, options} = await chosenStore(flags)
-    const r = await setBackend(spec, options, {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port})
-    if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend})
+    const dryRun = flags['dry-run']
+    const r = await setBackend(spec, options, {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port}, {dryRun})
+    if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend, applied: !dryRun, ...(dryRun ? {config: r.config} : {})})
     const fmt = (b: typeof r.before.backend) => `${b.type}${b.type === 'vxlan' ? ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''})` : ''}`
-    this.out(`backend: ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nnodes apply it on their next sync (flannelctl sync, or sync --watch)`)
+    this.out(dryRun
+      ? `backend plan (nothing written — --dry-run): ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nthe store's net-conf would be: ${r.config}`
+      : `backend: ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nnodes apply it on their next sync (flannelctl sync, or sync --watch)`)
   }
 }

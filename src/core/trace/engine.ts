@@ -808,14 +808,38 @@ class Walk {
   }
 
   private exit(hop: Hop, view: HostView, nexthop: string, packet: Packet, route: Route): End {
-    const subject = packet.tunnel?.inner ?? packet
+    if (packet.tunnel !== undefined) return this.vtepBeyondDefault(hop, view, nexthop, packet, packet.tunnel, route)
     this.step(hop, 'route', 'exit', route.raw, `${nexthop} is outside the hosts in the snapshot: the packet leaves the network by the default route`)
-    const pod = this.w.podsByIp.get(subject.dst)
-    const owner = this.w.owners(subject.dst).find(o => this.w.isNode(o.view))
+    const pod = this.w.podsByIp.get(packet.dst)
+    const owner = this.w.owners(packet.dst).find(o => this.w.isNode(o.view))
     const inside = pod !== undefined ? `pod ${pod.name} on ${pod.node}` : owner !== undefined ? `an address of ${owner.view.name}` : undefined
     if (inside === undefined) return {end: true, disposition: 'EXITS_NETWORK'}
-    const reason = `${subject.dst} is ${inside}, but ${view.name} has no route for it other than the default: the packet goes to ${nexthop}, outside the cluster`
-    return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw, reason, fix: routeFixes(this.w, view, subject.dst)}}
+    const reason = `${packet.dst} is ${inside}, but ${view.name} has no route for it other than the default: the packet goes to ${nexthop}, outside the cluster`
+    return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw, reason, fix: routeFixes(this.w, view, packet.dst)}}
+  }
+
+  /**
+   * The outer packet of a tunnel leaves by the default route. The inner packet's route is not at
+   * fault (it chose the VTEP); the address the fdb entry names is. When the peer sits on this
+   * host's own network at another address, that address is typically another interface's of the
+   * peer (a NAT address 10.0.2.15 picked as its public IP): a failure with the fdb fix. Otherwise a
+   * gateway not read decides whether the VTEP is reached (nodes on routed networks).
+   */
+  private vtepBeyondDefault(hop: Hop, view: HostView, nexthop: string, outer: Packet, tunnel: Tunnel, route: Route): End {
+    const owner = this.w.owners(outer.dst).find(o => this.w.isNode(o.view))
+    const peer = tunnel.intended?.view ?? owner?.view
+    const right = peer !== undefined ? this.onLinkAddressOf(view, peer) : undefined
+    const where = owner !== undefined ? ` (${owner.view.name}'s address on ${owner.addr.dev})` : ''
+    if (peer === undefined || right === undefined || right === outer.dst) {
+      return this.insufficient(hop, 'route', route.raw,
+        `the outer packet to VTEP ${outer.dst}${where} leaves by the default route to ${nexthop}, a host whose tables were not read; they would say whether it reaches ${outer.dst}`,
+        view.name, [`ip route get ${outer.dst}`, `traceroute -n ${outer.dst}`])
+    }
+    this.step(hop, 'route', 'exit', route.raw, `${nexthop} is outside the hosts in the snapshot: the packet leaves the network by the default route`)
+    const reason = `the fdb entry sends ${tunnel.inner.dst}'s frames to VTEP ${outer.dst}${where}, which ${view.name} reaches only by its default route (to ${nexthop}, outside the hosts read); `
+      + `${peer.name} is at ${right} on ${view.name}'s own network, so it likely announces another interface's address as its public IP (flannel's --iface / --public-ip)`
+    return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw, reason,
+      fix: [{node: view.name, command: `bridge fdb replace ${tunnel.innerMac} dev ${tunnel.device.name} dst ${right} self permanent`}]}}
   }
 
   private cross(hop: Hop, answer: Answer, packet: Packet): Next {
@@ -957,8 +981,13 @@ class Walk {
   private reachableVtep(view: HostView, intended: IntendedVtep): string | undefined {
     const preferred = vtepAddress(this.w, intended.view, intended.device)
     if (preferred !== undefined && !view.isLocal(preferred)) return preferred
-    for (const a of intended.view.ipv4Addresses()) {
-      if (view.isLocal(a.local) || this.w.isPodSide(intended.view, a.dev) || isVxlanLink(intended.view, a.dev)) continue
+    return this.onLinkAddressOf(view, intended.view)
+  }
+
+  /** An underlay address of `peer` on one of `view`'s own networks (a connected route), not a pod or vxlan one. */
+  private onLinkAddressOf(view: HostView, peer: HostView): string | undefined {
+    for (const a of peer.ipv4Addresses()) {
+      if (view.isLocal(a.local) || this.w.isPodSide(peer, a.dev) || isVxlanLink(peer, a.dev)) continue
       if (view.routes?.connectedRoute(a.local) !== undefined) return a.local
     }
     return undefined

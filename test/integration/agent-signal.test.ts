@@ -1,0 +1,54 @@
+/**
+ * `sync --watch` under a service manager: SIGTERM (and Ctrl-C's SIGINT) end the agent between
+ * rounds with exit 0 and a line saying so, and leave the host as it was built.
+ */
+import {expect} from 'chai'
+import {execa} from 'execa'
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {BIN, cli, inNs, sh, uniqueLab} from '../helpers/cli.js'
+
+describe('sync --watch stops on a signal (real namespace)', function () {
+  this.timeout(60000)
+  const ns = `fca-${uniqueLab('a')}`
+  let dir: string
+  const args = () => ['--store', `file:${join(dir, 'store')}`, '--subnet-file', join(dir, 'subnet.env'),
+    '--cni-conf-dir', join(dir, 'cni'), '--state-file', join(dir, 'node.json')]
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fca-'))
+    await sh('ip', ['netns', 'add', ns])
+    await sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'])
+    await sh('ip', ['-n', ns, 'addr', 'add', '192.168.171.1/24', 'dev', 'eth0'])
+    for (const d of ['lo', 'eth0', 'eth0p']) await sh('ip', ['-n', ns, 'link', 'set', d, 'up'])
+    const r = await cli(['init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...args()], {netns: ns})
+    expect(r.exitCode, r.stderr).to.equal(0)
+  })
+  after(async () => {
+    await sh('ip', ['netns', 'del', ns])
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal}: exit 0, says so, the host keeps its network`, async () => {
+      const links = await inNs(ns, 'ip', '-br', 'link')
+      const agent = execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', ...args()], {reject: false, env: {NO_COLOR: '1'}})
+      // the first round printed: the agent is in its loop
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no first round within 20 s')), 20000)
+        agent.stdout!.on('data', (d: Buffer) => {
+          if (String(d).includes('up to date')) {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+      })
+      agent.kill(signal)
+      const r = await agent
+      expect(r.exitCode, String(r.stderr)).to.equal(0)
+      expect(String(r.stderr)).to.contain(`sync: stopped by ${signal}; the host keeps its network as last synced`)
+      expect(await inNs(ns, 'ip', '-br', 'link')).to.equal(links)
+    })
+  }
+})
