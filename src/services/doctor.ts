@@ -161,6 +161,12 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     else if (!visible.vtepMac && l.vtepMac) visible.vtepMac = l.vtepMac
   }
 
+  // Subnets whose visible VTEP has another MAC than their lease announces (see VTEP_MAC_NOT_PUBLISHED).
+  const unpublished = new Set((leases ?? []).filter(l => {
+    const mac = peers.find(p => p.subnet === l.subnet && p.publicIP === l.publicIP)?.vtepMac
+    return l.vtepMac !== undefined && mac !== undefined && mac.toLowerCase() !== l.vtepMac.toLowerCase()
+  }).map(l => l.subnet))
+
   const peerIndex = {
     bySubnet: new Map(peers.map(p => [p.subnet, p])),
     byVtepAddress: new Map(peers.map(p => [p.subnet.split('/')[0], p])),
@@ -229,6 +235,16 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
           message: `${n.vxlan.name} MTU ${n.vxlan.mtu} is below ${n.underlay.name} MTU ${n.underlay.mtu} − ${VXLAN_OVERHEAD} = ${want} (works, wastes bandwidth)`,
           evidence: firstLine(n.vxlan.raw), fix: [`ip link set ${n.vxlan.name} mtu ${want}`]})
       }
+    }
+    // The store is what every peer's sync reads: a VTEP re-created with a new MAC (a reboot, a hand
+    // re-creation) that its own lease does not announce makes peers put the old MAC back, however
+    // often their entries are mended by hand.
+    const ownLease = leases?.find(l => l.subnet === n.subnet && l.publicIP === n.publicIP)
+    if (n.vxlan?.mac && ownLease?.vtepMac && ownLease.vtepMac.toLowerCase() !== n.vxlan.mac.toLowerCase()) {
+      add({code: 'VTEP_MAC_NOT_PUBLISHED', severity: 'error', node: name,
+        message: `${name}'s lease ${n.subnet} announces VTEP MAC ${ownLease.vtepMac}, but its ${n.vxlan.name} has ${n.vxlan.mac}: peers that sync from the store keep sending to the old MAC`,
+        evidence: n.vxlan.raw.split('\n').find(l => l.includes(n.vxlan!.mac!))?.trim() ?? firstLine(n.vxlan.raw),
+        fix: [`flannelctl sync   # publishes ${n.vxlan.name}'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers`]})
     }
     const tunnelMtu = n.vxlan?.mtu
     if (n.bridge && n.bridge.mtu > 0 && tunnelMtu !== undefined && n.bridge.mtu > tunnelMtu) {
@@ -303,7 +319,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       if (!nb?.lladdr) continue
       if (p.vtepMac && nb.lladdr.toLowerCase() !== p.vtepMac.toLowerCase() && p.name !== `lease ${p.subnet}`) {
         add({code: 'VTEP_MAC_DRIFT', severity: 'error', node: name,
-          message: `neighbour ${route.gateway} says ${p.name}'s VTEP MAC is ${nb.lladdr}, but ${p.name}'s VTEP has ${p.vtepMac} (it was recreated)`,
+          message: `neighbour ${route.gateway} says ${p.name}'s VTEP MAC is ${nb.lladdr}, but ${p.name}'s VTEP has ${p.vtepMac} (it was recreated)${
+            unpublished.has(p.subnet) ? `; ${p.name}'s lease still announces the old MAC, so a sync here puts it back until ${p.name} publishes the new one (VTEP_MAC_NOT_PUBLISHED)` : ''}`,
           evidence: nb.raw, fix: [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`,
             ...(p.publicIP ? [`bridge fdb replace ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`, `bridge fdb del ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self`] : [])]})
         continue

@@ -1,7 +1,41 @@
 import {expect} from 'chai'
-import {diagnose, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {diagnose, hostChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
 import {renderDoctor} from '../../src/ui/doctor.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
+
+const leases = [
+  {subnet: '10.244.1.0/24', publicIP: '192.168.100.11', vtepMac: '8e:6a:3c:4f:a1:01'},
+  {subnet: '10.244.2.0/24', publicIP: '192.168.100.12', vtepMac: 'd6:12:9b:77:c2:02'},
+]
+
+describe('doctor host checks', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+
+  it('a healthy vxlan world with its leases: no findings', () => {
+    expect(hostChecks(vxlan, leases)).to.deep.equal([])
+  })
+
+  it('a VTEP re-created with a new MAC that its lease does not announce: the owner is told to publish it, the peers why their fix would not hold', () => {
+    // node2's flannel.1 came back with a new MAC; the store and node1's entries still hold the old one
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: '02:00:00:00:00:99',
+      raw: '4: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN mode DEFAULT group default\n    link/ether 02:00:00:00:00:99 brd ff:ff:ff:ff:ff:ff'}}])
+    const findings = hostChecks(w, leases)
+    const unpublished = findings.find(f => f.code === 'VTEP_MAC_NOT_PUBLISHED')
+    expect(unpublished, JSON.stringify(findings)).to.include({node: 'node2', severity: 'error'})
+    expect(unpublished!.evidence).to.contain('02:00:00:00:00:99')
+    expect(unpublished!.fix[0]).to.match(/^flannelctl sync\b/)
+    const drift = findings.find(f => f.code === 'VTEP_MAC_DRIFT')
+    expect(drift).to.include({node: 'node1'})
+    expect(drift!.message).to.contain('lease still announces the old MAC')
+  })
+
+  it('without the store\'s leases nothing is said about what they announce', () => {
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: '02:00:00:00:00:99'}}])
+    const codes = hostChecks(w).map(f => f.code)
+    expect(codes).to.not.include('VTEP_MAC_NOT_PUBLISHED')
+    expect(codes).to.include('VTEP_MAC_DRIFT')
+  })
+})
 
 describe('doctor report', () => {
   const vxlan = loadWorld('flannel-vxlan')
