@@ -230,4 +230,36 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
     expect(t.returnPath.disposition).to.equal('DELIVERED')
     expect(t.returnPath.hops.at(-1)!.node).to.equal('pod-a')
   })
+
+  const cni0Down = {host: 'node1', op: 'update' as const, table: 'links', where: {name: 'cni0'},
+    value: {up: false, operstate: 'DOWN', raw: '3: cni0: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN mode DEFAULT group default\n    link/ether 0a:58:0a:f4:01:01 brd ff:ff:ff:ff:ff:ff'}}
+  // a bridge set down loses its connected route with it, and keeps its address
+  const cni0Route = {host: 'node1', op: 'remove' as const, table: 'routes', where: {dst: '10.244.1.0/24'}}
+
+  it('a bridge that is down switches nothing between its ports: two pods on it are DEVICE_DOWN, fixed by bringing it up', () => {
+    const t = traceFlow(applyPatches(vxlan, [cni0Down, cni0Route]), {src: 'pod-a', dst: 'pod-a2'})
+    expect(t.disposition).to.equal('DEVICE_DOWN')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set cni0 up'}])
+  })
+
+  it('a pod whose bridge is down leaves by the default route: fixed by bringing the bridge up', () => {
+    const t = traceFlow(applyPatches(vxlan, [cni0Down, cni0Route]), {src: 'pod-b', dst: 'pod-a'})
+    expect(t.disposition).to.equal('EXITS_NETWORK')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.reason).to.contain('cni0 on node1 is down')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip link set cni0 up'])
+  })
+
+  it('no route to a pod because its bridge is down: NO_ROUTE fixed by bringing the bridge up, and traceroute ends in !N', () => {
+    const t = traceFlow(applyPatches(vxlan, [cni0Down, cni0Route, {host: 'node1', op: 'remove', table: 'routes', where: {dst: 'default'}}]), {src: 'pod-b', dst: 'pod-a'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.reason).to.contain('cni0 on node1 is down')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip link set cni0 up'])
+  })
+
+
+
+
 })

@@ -466,6 +466,11 @@ class Walk {
     }
     const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
     if (route === undefined) {
+      const downSegment = this.segmentDown(view, packet.dst)
+      if (downSegment !== undefined) {
+        return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
+          `${view.name} has no route for ${packet.dst}: ${downSegment.why} (network is unreachable)`, downSegment.fix)
+      }
       const fix = routeFixes(this.w, view, packet.dst)
       if (policy !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in the tables ${view.name}'s policy rules look up)`,
@@ -789,9 +794,25 @@ class Walk {
       view.name, [`ip neigh show ${nexthop}`, `ip route get ${packet.dst}`])
   }
 
+  /**
+   * A device that is down loses its connected route while keeping its address: the kernel then
+   * routes its subnet elsewhere (or nowhere), and bringing the device up brings the route back.
+   */
+  private segmentDown(view: HostView, dst: string): {evidence: string, why: string, fix: Fix[]} | undefined {
+    const a = view.ipv4Addresses().find(x => view.deviceDown(x.dev) === true && view.addressCovering(x.dev, dst) === x)
+    if (a === undefined) return undefined
+    const down = linkDownCause(this.w, view, a.dev)
+    return {evidence: firstLine(view.link(a.dev)!.raw), why: `${down.why}, and the kernel removed its route to ${a.local}/${a.prefixlen}'s subnet with it`, fix: down.fix}
+  }
+
   private exit(hop: Hop, view: HostView, nexthop: string, packet: Packet, route: Route): End {
     const subject = packet.tunnel?.inner ?? packet
     this.step(hop, 'route', 'exit', route.raw, `${nexthop} is outside the hosts in the snapshot: the packet leaves the network by the default route`)
+    const downSegment = this.segmentDown(view, subject.dst)
+    if (downSegment !== undefined) {
+      return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw,
+        reason: `${subject.dst} is on ${view.name}'s own segment, but ${downSegment.why}: the packet goes to ${nexthop} by the default route`, fix: downSegment.fix}}
+    }
     const pod = this.w.podsByIp.get(subject.dst)
     const owner = this.w.owners(subject.dst).find(o => this.w.isNode(o.view))
     const inside = pod !== undefined ? `pod ${pod.name} on ${pod.node}` : owner !== undefined ? `an address of ${owner.view.name}` : undefined
@@ -814,6 +835,11 @@ class Walk {
         const bridgeHop = this.newHop(answer.node.name, answer.bridge)
         bridgeHop.out = answer.bridge
         const link = answer.node.link(answer.bridge)
+        if (link !== undefined && answer.node.deviceDown(answer.bridge) === true) {
+          // A bridge set down disables its ports: frames between two of them are dropped too.
+          const down = linkDownCause(this.w, answer.node, answer.bridge)
+          return this.fail(bridgeHop, 'DEVICE_DOWN', 'fdb', firstLine(link.raw), `${down.why}: a bridge that is down switches no frames between its ports`, down.fix)
+        }
         this.step(bridgeHop, 'fdb', 'ok', link ? firstLine(link.raw) : `(bridge ${answer.bridge})`,
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
