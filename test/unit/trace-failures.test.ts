@@ -261,5 +261,19 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
 
 
 
+  it('a second bridge holding the pod subnet, whose route comes first: NEIGHBOR_MISSING naming where the pod is plugged in', () => {
+    const w = applyPatches(vxlan, [
+      {host: 'node1', op: 'add', table: 'links', value: {name: 'docker0', index: 9, kind: 'bridge', mtu: 1500, up: true, operstate: 'UP', raw: '9: docker0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default'}},
+      {host: 'node1', op: 'add', table: 'addresses', value: {dev: 'docker0', family: 4, local: '10.244.1.1', prefixlen: 24, scope: 'global', raw: 'inet 10.244.1.1/24 scope global docker0'}},
+      cni0Route,
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.1.0/24', type: 'unicast', dev: 'docker0', proto: 'kernel', scope: 'link', src: '10.244.1.1', raw: '10.244.1.0/24 dev docker0 proto kernel scope link src 10.244.1.1'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.1.0/24', type: 'unicast', dev: 'cni0', proto: 'kernel', scope: 'link', src: '10.244.1.1', raw: '10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1'}},
+    ])
+    const t = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.reason).to.contain('pod-a is plugged into cni0')
+    expect(t.failure!.fix[0].command).to.match(/^ip addr del 10\.244\.1\.1\/24 dev docker0\b/)
+  })
 
 })

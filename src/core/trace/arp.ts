@@ -103,7 +103,9 @@ function fromPod(w: WorldIndex, pod: PodRef, target: string): Answer | undefined
 /** From a node out of `dev` towards `target`. */
 function fromNode(w: WorldIndex, view: HostView, dev: string, target: string): Answer | undefined {
   const pod = w.podsByIp.get(target)
-  if (pod !== undefined && pod.node === view.name) {
+  // A pod plugged into another device of its node (cni0, while a docker0 holds the same subnet) is not on this link.
+  const wired = pod !== undefined && pod.node === view.name ? w.podWiredDevice(view, pod) : undefined
+  if (pod !== undefined && pod.node === view.name && (wired === undefined || wired === dev)) {
     if (w.isPodSide(view, dev)) return podAnswer(w, view, pod, target)
     const segment = isVxlanLink(view, dev) ? undefined : view.addressCovering(dev, target)
     if (segment !== undefined) {

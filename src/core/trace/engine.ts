@@ -741,6 +741,8 @@ class Walk {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
         `nothing answers ARP for ${nexthop}: ${silence.reason}`, silence.fix.length > 0 ? silence.fix : [{node: pod!.node, command: `ip route get ${nexthop}`}])
     }
+    const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
+    if (elsewhere !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw, elsewhere.reason, elsewhere.fix)
     if (entry !== undefined && answer === undefined) {
       // On a pod bridge that is the destination itself: no pod has the address, and no command brings one.
       const noPod = nexthop === packet.dst && this.w.isPodSide(view, dev)
@@ -784,6 +786,23 @@ class Walk {
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
       `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
+  }
+
+  /**
+   * A pod of this node that is plugged into another device than the one its route leaves by: a
+   * second bridge (docker0) holding the pod subnet too, whose route the kernel picked first.
+   */
+  private wiredElsewhere(view: HostView, dev: string, dst: string, route: Route): {reason: string, fix: Fix[]} | undefined {
+    const pod = this.w.podsByIp.get(dst)
+    const wired = pod !== undefined && pod.node === view.name ? this.w.podWiredDevice(view, pod) : undefined
+    if (pod === undefined || wired === undefined || wired === dev) return undefined
+    const clash = route.gateway === undefined && route.proto === 'kernel' ? view.addressCovering(dev, dst) : undefined
+    return {
+      reason: `${pod.name} is plugged into ${wired}, but ${view.name}'s route to it (${route.raw}) leaves by ${dev}${clash !== undefined ? `, which holds ${clash.local}/${clash.prefixlen} too` : ''}: ARP for ${dst} on ${dev} gets no answer`,
+      fix: [{node: view.name, command: clash !== undefined
+        ? `ip addr del ${clash.local}/${clash.prefixlen} dev ${dev}   # and give ${dev} a subnet of its own (docker: "bip" in /etc/docker/daemon.json)`
+        : `ip route del ${routeDstText(route)} dev ${dev}`}],
+    }
   }
 
   /** The next hop answers but is not a host we can see. */
