@@ -257,9 +257,22 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
     expect(t.failure!.node).to.equal('node1')
     expect(t.failure!.reason).to.contain('cni0 on node1 is down')
     expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip link set cni0 up'])
+    expect(t.traceroute).to.deep.equal(['10.244.2.1', '10.244.1.0 !N'])
   })
 
+  it('a router without a route for the destination answers traceroute with !N', () => {
+    const t = traceFlow(applyPatches(vxlan, [{host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: 'default'}}]), {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.traceroute).to.deep.equal(['10.244.1.1 !N'])
+  })
 
+  it('the destination is missing from traceroute when its answer does not come back', () => {
+    const t = traceFlow(applyPatches(vxlan, [{host: 'node2', op: 'remove', table: 'routes', where: {dst: '10.244.1.0/24'}}]), {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.not.equal('DELIVERED')
+    expect(t.traceroute.at(-1)).to.equal('*')
+  })
 
   it('a second bridge holding the pod subnet, whose route comes first: NEIGHBOR_MISSING naming where the pod is plugged in', () => {
     const w = applyPatches(vxlan, [

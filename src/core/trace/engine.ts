@@ -466,6 +466,8 @@ class Walk {
     }
     const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
     if (route === undefined) {
+      // The kernel answers a packet it cannot route with "network unreachable" (traceroute's !N).
+      if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, '!N'))
       const downSegment = this.segmentDown(view, packet.dst)
       if (downSegment !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
@@ -491,7 +493,7 @@ class Walk {
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(`${icmpErrorSource(view, inDev, packet.src)} ${icmp}`)
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
         `${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
@@ -1153,7 +1155,6 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
     : fwd.run(startOf(w, fwd, src, request))
 
   const traceroute = [...fwd.traceroute]
-  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(dst.ip)
 
   let returnPath: ReturnPath
   const seen = fwdEnd.disposition === 'DELIVERED' ? fwd.lastPacket : fwd.asIfForwarded(fwd.lastPacket)
@@ -1203,6 +1204,8 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
       if (asym) warnings.add(asym.code, asym.node, asym.message)
     }
   }
+  // The destination shows in traceroute only when its answer gets back to the prober.
+  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(returnPath.disposition === 'DELIVERED' || returnPath.disposition === 'INSUFFICIENT_INFO' ? dst.ip : '*')
   if (src.kind === 'pod' && dst.kind === 'pod') {
     for (const r of nat.filter(x => x.field === 'src')) {
       warnings.add('SOURCE_NATED', r.node, `${r.node} rewrites the source ${r.from} to ${r.to} (${r.evidence}): ${dst.name} sees ${r.to} instead of ${src.name}'s address`)
