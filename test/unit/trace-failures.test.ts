@@ -289,4 +289,11 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
     expect(t.failure!.fix[0].command).to.match(/^ip addr del 10\.244\.1\.1\/24 dev docker0\b/)
   })
 
+  it('a request a host drops in INPUT is not masqueraded for its reply: the reply goes back to the pod', () => {
+    const w = applyPatches(vxlan, [rule('node1', 'filter', 'INPUT', '-i cni0 -j DROP')])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'node1'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+    expect(t.returnPath.hops.at(-1)!.node).to.equal('pod-a')
+  })
 })

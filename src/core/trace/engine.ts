@@ -960,6 +960,8 @@ class Walk {
     const last = this.hops.at(-1)
     const view = last !== undefined ? this.w.view(last.node) : undefined
     if (view === undefined || packet.state !== 'NEW' || packet.tunnel !== undefined || this.nat.some(r => r.node === view.name && r.field === 'src')) return packet
+    // A packet for this host itself goes on to INPUT, never through POSTROUTING: no SNAT to assume.
+    if (view.isLocal(packet.dst)) return packet
     const table = view.routes
     const route = table?.lookup(packet.dst)
     if (table === undefined || route === undefined || route.type !== 'unicast') return packet
