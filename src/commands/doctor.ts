@@ -8,7 +8,7 @@ import {ExitCode} from '../errors.js'
 
 export default class Doctor extends BaseCommand {
   static override summary = 'Trace every pod pair and check each host for the usual flannel faults'
-  static override description = `Traces every pair of pods (full-size packets, the pod's MTU, where the pod's namespace was read) and prints a matrix: ok, or a short name for what goes wrong, grouped by cause with the fix for each. Then checks each host: ip_forward; FORWARD policy DROP with nothing accepting pod traffic; MTU (flannel.1 = underlay − 50, cni0 no larger); routes, neighbour and fdb entries of peers that are gone; missing peer entries; duplicate subnets or public IPs (the 10.0.2.15 of every VM); VTEP MAC drift after a reboot; fdb entries pointing at the wrong host.
+  static override description = `Traces every pair of pods (full-size packets, the pod's MTU, where the pod's namespace was read) and prints a matrix: ok, or a short name for what goes wrong, grouped by cause with the fix for each. Then checks each host: ip_forward; FORWARD policy DROP with nothing accepting pod traffic; MTU (flannel.1 = underlay − 50, cni0 no larger); routes, neighbour and fdb entries of peers that are gone; missing peer entries; duplicate subnets or public IPs (the 10.0.2.15 of every VM); VTEP MAC drift after a reboot, and a lease that still announces the old MAC; fdb entries pointing at the wrong host; with DirectRouting, peers on the segment still routed through the tunnel (the store's network config says which).
 
 --ping confirms the matrix with real pings (a lab, or inventory pods with a netns). Progress goes to stderr on a terminal.
 

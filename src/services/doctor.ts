@@ -7,7 +7,7 @@
 import {inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
-import {isOnLink} from '../core/route-lookup.js'
+import {isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
@@ -145,7 +145,7 @@ function usableMac(mac: string | undefined): mac is string {
  * Undefined when not read: in a partial world (this host alone) the peers are then unknown, so
  * nothing on the vxlan device is called stale.
  */
-export function hostChecks(world: World, leases?: {subnet: string; publicIP: string; vtepMac?: string}[]): DoctorFinding[] {
+export function hostChecks(world: World, leases?: {subnet: string; publicIP: string; vtepMac?: string}[], backend?: {type: string; directRouting: boolean}): DoctorFinding[] {
   const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
   const nodes = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
   const flannelNodes = nodes.filter(n => n.subnet !== undefined)
@@ -296,6 +296,10 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       }
     }
 
+    // DirectRouting: a peer on this node's segment is routed straight to its address, not through the tunnel.
+    const direct = vx && backend?.type === 'vxlan' && backend.directRouting && h.routes !== undefined
+      ? onLinkAddresses(routes, others.map(p => p.publicIP).filter((ip): ip is string => ip !== undefined)) : new Set<string>()
+
     // Missing entries: every peer subnet needs a route; over vxlan also the neighbour and fdb behind it.
     for (const p of others) {
       if (h.routes === undefined) break
@@ -310,10 +314,20 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         continue
       }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
+      if (p.publicIP !== undefined && direct.has(p.publicIP)) {
+        const dev = addressDevice(h, routes, p.publicIP) ?? n.underlay?.name ?? 'eth0'
+        add({code: 'DIRECT_ROUTING_NOT_APPLIED', severity: 'warning', node: name,
+          message: `the network has DirectRouting and ${p.name} (${p.publicIP}) is on ${name}'s segment, but ${name} routes ${p.subnet} through ${vx.name}`,
+          evidence: route.raw, fix: [`ip route replace ${p.subnet} via ${p.publicIP} dev ${dev}   # or flannelctl sync`]})
+        continue
+      }
       const nb = neighByKey.get(`${vx.name}|${route.gateway}`)
       if (h.neighbors !== undefined && (!nb || !usableMac(nb.lladdr))) {
+        // the fdb entry behind it too when that is missing: otherwise the fix leaves the next finding
+        const fdbToo = p.vtepMac !== undefined && p.publicIP !== undefined && h.fdb !== undefined && !fdbMacs.has(`${vx.name}|${p.vtepMac.toLowerCase()}`)
         add({code: 'MISSING_NEIGH', severity: 'error', node: name, message: `no neighbour entry for ${route.gateway} (${p.name}'s VTEP) on ${vx.name}`,
-          evidence: route.raw, fix: p.vtepMac ? [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`] : ['flannelctl sync']})
+          evidence: route.raw, fix: p.vtepMac ? [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`,
+            ...(fdbToo ? [`bridge fdb append ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`] : [])] : ['flannelctl sync']})
         continue
       }
       if (!nb?.lladdr) continue
@@ -364,6 +378,11 @@ function bestRoute(routes: Route[], subnet: string): Route | undefined {
     }
   }
   return best
+}
+
+/** The device a host reaches an on-link address by. */
+function addressDevice(h: HostSnapshot, routes: Route[], ip: string): string | undefined {
+  return bestRoute(routes, `${ip}/32`)?.dev ?? h.addresses?.find(a => a.family === 4 && cidrContainsIp(`${a.local}/${a.prefixlen}`, ip))?.dev
 }
 
 /** The kernel refuses a gateway it reaches only through another one: vxlan carries such a peer. */
@@ -424,10 +443,10 @@ export function podMatrix(world: World): PairResult[] {
   return out
 }
 
-export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1]): DoctorReport {
+export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2]): DoctorReport {
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
-  const findings = hostChecks(world, leases)
+  const findings = hostChecks(world, leases, backend)
   return {
     source,
     nodes: world.hosts.filter(h => !podHosts.has(h.name)).map(h => h.name),
@@ -467,9 +486,11 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   // The lab's store, or on this host alone the one flannelctl init recorded here.
   const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
   let leases: Parameters<typeof hostChecks>[1]
+  let backend: Parameters<typeof hostChecks>[2]
   if (store) {
     try {
       const l = await listLeases(store.spec, store.options)
+      backend = l.netConf?.backend
       leases = l.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
     } catch {
       opts.progress?.(`note: the store ${store.spec} could not be read; checking peers against the visible nodes only`)
@@ -480,7 +501,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   }
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
-  const report = diagnose(src.world, src.description, leases)
+  const report = diagnose(src.world, src.description, leases, backend)
   if (o.ping) {
     if (src.live.length === 0) opts.progress?.('--ping needs live hosts (a lab or an inventory); a snapshot cannot be pinged')
     else await pingPairs(src, report.pairs, opts.progress)

@@ -37,6 +37,39 @@ describe('doctor host checks', () => {
   })
 })
 
+describe('doctor host checks: DirectRouting and missing entries', () => {
+  const dr = loadWorld('flannel-directrouting')
+  const directRouting = {type: 'vxlan', directRouting: true}
+
+  it('a DirectRouting world as built: direct routes on the segment, vxlan across the router, no findings', () => {
+    expect(hostChecks(dr, undefined, directRouting)).to.deep.equal([])
+  })
+
+  it('a peer on the segment routed through the tunnel although the network has DirectRouting: the direct route is the fix', () => {
+    const w = applyPatches(dr, [
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.2.0/24', type: 'unicast', gateway: '10.244.2.0', dev: 'flannel.1', onlink: true, raw: '10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'}},
+    ])
+    const findings = hostChecks(w, undefined, directRouting)
+    expect(findings.map(f => `${f.code}@${f.node}`)).to.deep.equal(['DIRECT_ROUTING_NOT_APPLIED@node1'])
+    expect(findings[0].fix[0]).to.match(/^ip route replace 10\.244\.2\.0\/24 via 192\.168\.100\.12 dev eth0\b/)
+    // without DirectRouting in the network config the tunnel route is what flannel builds
+    expect(hostChecks(w, undefined, {type: 'vxlan', directRouting: false}).map(f => f.code)).to.not.include('DIRECT_ROUTING_NOT_APPLIED')
+  })
+
+  it('a peer whose neighbour and fdb entries are both gone: the MISSING_NEIGH fix writes both', () => {
+    const w = applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node1', op: 'remove', table: 'neighbors', where: {dst: '10.244.2.0', dev: 'flannel.1'}},
+      {host: 'node1', op: 'remove', table: 'fdb', where: {mac: 'd6:12:9b:77:c2:02', dev: 'flannel.1'}},
+    ])
+    const missing = hostChecks(w).find(f => f.code === 'MISSING_NEIGH')
+    expect(missing?.fix).to.deep.equal([
+      'ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
+      'bridge fdb append d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent',
+    ])
+  })
+})
+
 describe('doctor report', () => {
   const vxlan = loadWorld('flannel-vxlan')
 
