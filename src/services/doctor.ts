@@ -489,8 +489,10 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   let backend: Parameters<typeof hostChecks>[2]
   if (store) {
     try {
-      const l = await listLeases(store.spec, store.options)
-      backend = l.netConf?.backend
+      // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
+      const l = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
+        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend}))
+      backend = l.backend ?? undefined
       leases = l.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
     } catch {
       opts.progress?.(`note: the store ${store.spec} could not be read; checking peers against the visible nodes only`)
