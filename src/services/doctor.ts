@@ -443,10 +443,38 @@ export function podMatrix(world: World): PairResult[] {
   return out
 }
 
+/**
+ * A pod reaching its own node (DNS or a metrics agent on the host, the replies to kubelet's probes):
+ * a host firewall that drops it leaves every pod-to-pod pair green. One pod per node is traced.
+ */
+export function podToNodeChecks(world: World): DoctorFinding[] {
+  const findings: DoctorFinding[] = []
+  const nodes = new Set(world.hosts.map(h => h.name))
+  const seen = new Set<string>()
+  for (const pod of matrixPods(world)) {
+    if (seen.has(pod.node) || !nodes.has(pod.node)) continue
+    seen.add(pod.node)
+    let t: Trace
+    try {
+      t = traceWorld(world, {src: pod.name, dst: pod.node})
+    } catch {
+      continue // a node without an address of its own to trace to
+    }
+    const failure = t.failure ?? (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? t.returnPath.failure : undefined)
+    if (failure === undefined || t.disposition === 'INSUFFICIENT_INFO' || t.returnPath.disposition === 'INSUFFICIENT_INFO') continue
+    const way = t.failure === undefined ? `the reply from ${pod.node} to ${pod.name} is lost` : `${pod.name} cannot reach its own node ${pod.node}`
+    findings.push({code: 'POD_TO_NODE', severity: 'error', node: failure.node,
+      message: `${way} (${t.failure === undefined ? t.returnPath.disposition : t.disposition}): ${failure.reason}`,
+      evidence: failure.evidence,
+      fix: failure.fix.map(f => f.node === failure.node ? f.command : `${f.command}   # on ${f.node}`)})
+  }
+  return findings
+}
+
 export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2]): DoctorReport {
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
-  const findings = hostChecks(world, leases, backend)
+  const findings = [...hostChecks(world, leases, backend), ...podToNodeChecks(world)]
   return {
     source,
     nodes: world.hosts.filter(h => !podHosts.has(h.name)).map(h => h.name),

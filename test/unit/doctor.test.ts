@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {diagnose, hostChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {diagnose, hostChecks, podToNodeChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
 import {renderDoctor} from '../../src/ui/doctor.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
 
@@ -67,6 +67,24 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
       'ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
       'bridge fdb append d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent',
     ])
+  })
+})
+
+describe('doctor: pods reaching their own node', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+
+  it('a healthy world: nothing to say', () => {
+    expect(podToNodeChecks(vxlan)).to.deep.equal([])
+  })
+
+  it('a host firewall dropping what comes in from the pod bridge: POD_TO_NODE on that node, fixed by deleting the rule; pod pairs stay green', () => {
+    const w = applyPatches(vxlan, [{host: 'node1', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'INPUT', spec: '-i cni0 -j DROP', raw: '-A INPUT -i cni0 -j DROP'}}])
+    const report = diagnose(w, 'test')
+    expect(report.pairs.every(p => p.disposition === 'DELIVERED')).to.equal(true)
+    const f = report.findings.filter(x => x.code === 'POD_TO_NODE')
+    expect(f.map(x => x.node)).to.deep.equal(['node1'])
+    expect(f[0].fix).to.deep.equal(['iptables -D INPUT -i cni0 -j DROP'])
+    expect(report.healthy).to.equal(false)
   })
 })
 
