@@ -10,7 +10,7 @@ export default class Doctor extends BaseCommand {
   static override summary = 'Trace every pod pair and check each host for the usual flannel faults'
   static override description = `Traces every pair of pods (full-size packets, the pod's MTU, where the pod's namespace was read) and prints a matrix: ok, or a short name for what goes wrong, grouped by cause with the fix for each. Then checks each host: ip_forward; FORWARD policy DROP with nothing accepting pod traffic; MTU (flannel.1 = underlay − 50, cni0 no larger); routes, neighbour and fdb entries of peers that are gone; missing peer entries; duplicate subnets or public IPs (the 10.0.2.15 of every VM); VTEP MAC drift after a reboot, and a lease that still announces the old MAC; fdb entries pointing at the wrong host; with DirectRouting, peers on the segment still routed through the tunnel (the store's network config says which); a pod of each node reaching the node itself (a host firewall dropping it leaves every pod pair green).
 
---ping confirms the matrix with real pings (a lab, or inventory pods with a netns). Progress goes to stderr on a terminal.
+--ping confirms the matrix with real pings (a lab, or inventory pods with a netns); where they fail although the tables deliver over vxlan, it asks ethtool on the sending node whether UDP checksum offload is on (a known cause below the tables). Progress goes to stderr on a terminal.
 
 Exit codes: 0 healthy, 1 problems found, 2 bad input or a host that cannot be read.`
 

@@ -505,6 +505,31 @@ async function pingPairs(src: LoadedSource, pairs: PairResult[], progress?: (m: 
   await Promise.all(Array.from({length: 8}, worker))
 }
 
+/**
+ * Real pings that fail where the tables deliver, over a vxlan device with UDP checksum offload on:
+ * the known cause below the tables (design.md, flannel's troubleshooting), which only ethtool on the
+ * sending node shows. Asked only on such a disagreement, so a healthy cluster is never told.
+ */
+export async function checksumOffloadSuspects(src: LoadedSource, pairs: PairResult[]): Promise<DoctorFinding[]> {
+  const senders = new Map<string, string>()
+  for (const p of pairs.filter(x => x.ping === false && x.disposition === 'DELIVERED')) {
+    const t = traceWorld(src.world, {src: p.from, dst: p.to})
+    for (const hop of t.hops) if (hop.steps.some(s => s.kind === 'encap') && !senders.has(hop.node)) senders.set(hop.node, hop.out)
+  }
+  const findings: DoctorFinding[] = []
+  for (const [node, dev] of senders) {
+    const runner = src.live.find(h => h.name === node && h.role === 'node')?.runner
+    if (runner === undefined || !/^[\w.-]+$/.test(dev)) continue
+    const r = await runner.run({file: 'ethtool', args: ['-k', dev]}).catch(() => undefined)
+    const line = r?.exitCode === 0 ? r.stdout.split('\n').map(l => l.trim()).find(l => /^tx-checksum-ip-generic: on\b/.test(l)) : undefined
+    if (line === undefined) continue // no ethtool there, or the offload is off already
+    findings.push({code: 'VXLAN_CHECKSUM_OFFLOAD', severity: 'warning', node,
+      message: `real pings through ${node}'s ${dev} fail although its tables deliver them, and ${dev} computes UDP checksums by offload: on some kernels and NICs the receiver drops them ("UDP: bad checksum" in its dmesg). A suspect, not a certainty: turning it off is harmless`,
+      evidence: `ethtool -k ${dev}: ${line}`, fix: [`ethtool -K ${dev} tx-checksum-ip-generic off   # persist it with a udev rule for ${dev}`]})
+  }
+  return findings
+}
+
 export interface DoctorOptions extends SourceOptions {
   ping?: boolean
 }
@@ -534,7 +559,10 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const report = diagnose(src.world, src.description, leases, backend)
   if (o.ping) {
     if (src.live.length === 0) opts.progress?.('--ping needs live hosts (a lab or an inventory); a snapshot cannot be pinged')
-    else await pingPairs(src, report.pairs, opts.progress)
+    else {
+      await pingPairs(src, report.pairs, opts.progress)
+      report.findings.push(...await checksumOffloadSuspects(src, report.pairs))
+    }
     report.healthy = report.healthy && !report.pairs.some(p => p.ping === false)
   }
   return report

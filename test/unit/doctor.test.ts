@@ -1,6 +1,8 @@
 import {expect} from 'chai'
-import {diagnose, hostChecks, podToNodeChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {checksumOffloadSuspects, diagnose, hostChecks, podToNodeChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
 import {renderDoctor} from '../../src/ui/doctor.js'
+import type {LoadedSource} from '../../src/services/collect.js'
+import type {Command, Runner} from '../../src/adapters/runner.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
 
 const leases = [
@@ -106,5 +108,32 @@ describe('doctor report', () => {
     const report: DoctorReport = {source: 'test', nodes: ['n1'], pods: ['a', 'b', 'c'], sampled: false, findings: [], healthy: false,
       pairs: [pair('a', 'b', 'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'), pair('a', 'c', 'ip route replace 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink')]}
     expect(renderDoctor(report, {color: false}).match(/NO_ROUTE at n1/g)).to.have.length(2)
+  })
+})
+
+describe('doctor --ping: vxlan checksum offload as the suspect of a disagreement', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+  const ethtool = (offload: 'on' | 'off'): Runner & {asked: Command[]} => {
+    const asked: Command[] = []
+    return {target: {kind: 'local'} as Runner['target'], asked, run: async (cmd: Command) => {
+      asked.push(cmd)
+      return {stdout: `Features for flannel.1:\ntx-checksumming: on\n\ttx-checksum-ip-generic: ${offload}\n`, stderr: '', exitCode: 0}
+    }}
+  }
+  const source = (runner: Runner): LoadedSource => ({kind: 'lab', description: 'test', world: vxlan, inventory: {nodes: [], pods: []} as unknown as LoadedSource['inventory'],
+    live: [{name: 'node1', role: 'node', runner}], captured: []})
+  const pair = (ping: boolean): PairResult => ({from: 'pod-a', to: 'pod-b', disposition: 'DELIVERED', fix: [], warnings: [], ping})
+
+  it('pings that fail where the tables deliver over flannel.1 with the offload on: the sender is told how to turn it off', async () => {
+    const findings = await checksumOffloadSuspects(source(ethtool('on')), [pair(false)])
+    expect(findings.map(f => `${f.code}@${f.node}`)).to.deep.equal(['VXLAN_CHECKSUM_OFFLOAD@node1'])
+    expect(findings[0].fix[0]).to.match(/^ethtool -K flannel\.1 tx-checksum-ip-generic off\b/)
+  })
+
+  it('asks nothing when the pings agree, and says nothing when the offload is off already', async () => {
+    const quiet = ethtool('on')
+    expect(await checksumOffloadSuspects(source(quiet), [pair(true)])).to.deep.equal([])
+    expect(quiet.asked).to.deep.equal([])
+    expect(await checksumOffloadSuspects(source(ethtool('off')), [pair(false)])).to.deep.equal([])
   })
 })
