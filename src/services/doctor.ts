@@ -4,7 +4,7 @@
  * entries, duplicate subnets, VtepMAC drift. Checks read only the snapshots (and the store's
  * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
  */
-import {inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
+import {inMainTable, type HostSnapshot, type IptablesRule, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
 import {isOnLink, onLinkAddresses} from '../core/route-lookup.js'
@@ -103,15 +103,21 @@ export function nodeFacts(host: HostSnapshot): NodeFacts {
   return {host, bridge, subnet: bridgeAddr ? networkOf(bridgeAddr.local, bridgeAddr.prefixlen) : undefined, vxlan, underlay, publicIP}
 }
 
-const FLANNEL_FWD_HINT = (net: string) => [`iptables -A FORWARD -s ${net} -j ACCEPT`, `iptables -A FORWARD -d ${net} -j ACCEPT`]
+/** Accepts at the top of FORWARD: they work whatever the chain holds (appended, they would sit behind a final REJECT). */
+const FLANNEL_FWD_HINT = (net: string) => [`iptables -I FORWARD 1 -s ${net} -j ACCEPT`, `iptables -I FORWARD 1 -d ${net} -j ACCEPT`]
 
-/** Does FORWARD (following jumps) accept traffic to or from `subnet` before its DROP policy? */
-function forwardAccepts(h: HostSnapshot, subnet: string): boolean {
+/**
+ * What FORWARD (following jumps) does first with traffic to or from `subnet`: a rule accepts it, a
+ * rule drops or rejects it (a host firewall's final `-j REJECT`), or neither and the policy decides.
+ * Only plain address matches count: a rule with other matches (state, mark, ports) may not fire, and
+ * a drop limited by interface or negation may not concern pods, so neither decides here.
+ */
+function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCEPT'} | {verdict: 'DROP', rule: IptablesRule} | undefined {
   const rules = h.iptables?.rules.filter(r => r.table === 'filter') ?? []
   const chains = new Set(h.iptables?.chains.filter(c => c.table === 'filter').map(c => c.name) ?? [])
   const seen = new Set<string>()
-  const walk = (chain: string): boolean => {
-    if (seen.has(chain)) return false
+  const walk = (chain: string): ReturnType<typeof forwardVerdict> => {
+    if (seen.has(chain)) return undefined
     seen.add(chain)
     for (const r of rules.filter(x => x.chain === chain)) {
       const words = r.spec.split(/\s+/)
@@ -122,16 +128,23 @@ function forwardAccepts(h: HostSnapshot, subnet: string): boolean {
       }
       const s = val('-s')
       const d = val('-d')
-      // Only plain address matches count; a rule with other matches (state, mark, ports) may not fire.
-      const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o'].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
+      const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o', '--reject-with'].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
       if (other) continue
       const covers = (x: string | undefined) => x === undefined || cidrOverlaps(parseCidr(x), parseCidr(subnet))
-      if (!covers(s) && !covers(d)) continue
-      if (s !== undefined && d !== undefined && !(covers(s) && covers(d))) continue
-      if (target === 'ACCEPT') return true
-      if (target && chains.has(target) && walk(target)) return true
+      // a rule about other sources or other destinations says nothing about pod traffic as a whole
+      if (!covers(s) || !covers(d)) continue
+      if (target === 'ACCEPT') return {verdict: 'ACCEPT'}
+      if (target === 'DROP' || target === 'REJECT') {
+        if (!words.includes('!') && !words.includes('-i') && !words.includes('-o')) return {verdict: 'DROP', rule: r}
+        continue
+      }
+      if (target === 'RETURN') return undefined
+      if (target && chains.has(target)) {
+        const v = walk(target)
+        if (v !== undefined) return v
+      }
     }
-    return false
+    return undefined
   }
   return walk('FORWARD')
 }
@@ -218,7 +231,11 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         evidence: 'net.ipv4.ip_forward = 0', fix: ['sysctl -w net.ipv4.ip_forward=1']})
     }
     const policy = h.iptables?.chains.find(c => c.table === 'filter' && c.name === 'FORWARD')?.policy
-    if (policy === 'DROP' && !forwardAccepts(h, n.subnet!)) {
+    const verdict = h.iptables === undefined ? undefined : forwardVerdict(h, n.subnet!)
+    if (verdict?.verdict === 'DROP') {
+      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic (${n.subnet}) before any rule accepts it (a host firewall's catch-all?)`,
+        evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...FLANNEL_FWD_HINT(n.subnet!)]})
+    } else if (policy === 'DROP' && verdict === undefined) {
       add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})`,
         evidence: ':FORWARD DROP', fix: ['flannelctl sync   # restores the FLANNEL-FWD jump', ...FLANNEL_FWD_HINT(n.subnet!)]})
     }

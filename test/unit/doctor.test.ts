@@ -39,6 +39,36 @@ describe('doctor host checks', () => {
   })
 })
 
+describe('doctor host checks: FORWARD', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+  const jump = {table: 'filter', chain: 'FORWARD', spec: '-m comment --comment "flanneld forward" -j FLANNEL-FWD', raw: '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD'}
+  const forwardRule = (spec: string) => ({host: 'node1', op: 'add' as const, table: 'iptables.rules', value: {table: 'filter', chain: 'FORWARD', spec, raw: `-A FORWARD ${spec}`}})
+  const withFirst = (spec: string) => applyPatches(vxlan, [
+    {host: 'node1', op: 'remove', table: 'iptables.rules', where: {chain: 'FORWARD', spec: jump.spec}},
+    forwardRule(spec), {host: 'node1', op: 'add', table: 'iptables.rules', value: jump},
+  ])
+
+  it('a host firewall\'s final REJECT before the FLANNEL-FWD jump (what a later sync appends behind it): FORWARD_DROP naming the rule, accepts inserted at the top', () => {
+    const f = hostChecks(withFirst('-j REJECT --reject-with icmp-host-prohibited')).filter(x => x.code === 'FORWARD_DROP')
+    expect(f.map(x => x.node)).to.deep.equal(['node1'])
+    expect(f[0].evidence).to.equal('-A FORWARD -j REJECT --reject-with icmp-host-prohibited')
+    expect(f[0].fix[0]).to.match(/^iptables -D FORWARD -j REJECT --reject-with icmp-host-prohibited\b/)
+    expect(f[0].fix.slice(1)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.1.0/24 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.1.0/24 -j ACCEPT'])
+  })
+
+  it('a drop limited to another interface, or to traffic that is not the pods\', does not count', () => {
+    expect(hostChecks(withFirst('-i wlan0 -j DROP')).map(x => x.code)).to.not.include('FORWARD_DROP')
+    expect(hostChecks(withFirst('-s 192.0.2.0/24 -j DROP')).map(x => x.code)).to.not.include('FORWARD_DROP')
+  })
+
+  it('policy DROP and the jump gone: FORWARD_DROP fixed by sync or by accepts at the top', () => {
+    const w = applyPatches(vxlan, [{host: 'node1', op: 'remove', table: 'iptables.rules', where: {chain: 'FORWARD', spec: jump.spec}}])
+    const f = hostChecks(w).find(x => x.code === 'FORWARD_DROP')
+    expect(f?.evidence).to.equal(':FORWARD DROP')
+    expect(f?.fix[0]).to.match(/^flannelctl sync\b/)
+  })
+})
+
 describe('doctor host checks: DirectRouting and missing entries', () => {
   const dr = loadWorld('flannel-directrouting')
   const directRouting = {type: 'vxlan', directRouting: true}
