@@ -12,7 +12,9 @@ export default class Doctor extends BaseCommand {
 
 --ping confirms the matrix with real pings (a lab, or inventory pods with a netns); where they fail although the tables deliver over vxlan, it asks ethtool on the sending node whether UDP checksum offload is on (a known cause below the tables). Progress goes to stderr on a terminal.
 
-Exit codes: 0 healthy, 1 problems found, 2 bad input or a host that cannot be read.`
+--json prints {source, nodes, pods, sampled, pairs: [{from, to, disposition, node, reason, fix: [{node, command}], warnings, ping}], findings: [{code, severity, node, message, evidence, fix: [command]}], healthy}.
+
+Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale entries may be listed), 1 problems found, 2 bad input or a host that cannot be read.`
 
   static override examples = [
     {description: 'Every pod pair and every node of the lab', command: '<%= config.bin %> doctor --lab demo'},

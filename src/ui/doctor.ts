@@ -78,6 +78,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
   } else {
     out.push('', 'Host checks: no problems found')
   }
-  out.push('', r.healthy ? paint(color, 32, 'healthy') : paint(color, 31, 'problems found'))
+  const warnings = r.findings.filter(f => f.severity === 'warning').length
+  out.push('', r.healthy ? paint(color, 32, warnings > 0 ? `healthy, with ${warnings} warning${warnings === 1 ? '' : 's'} above` : 'healthy') : paint(color, 31, 'problems found'))
   return out.join('\n')
 }
