@@ -296,4 +296,21 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
     expect(t.warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
     expect(t.returnPath.hops.at(-1)!.node).to.equal('pod-a')
   })
+
+  it('flannel.1 set down took its routes with it: the fix brings it up before it routes through it again', () => {
+    const w = applyPatches(vxlan, [
+      {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {up: false, operstate: 'DOWN', raw: '4: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN mode DEFAULT group default'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: 'default'}},
+      {host: 'node1', op: 'remove', table: 'neighbors', where: {dev: 'flannel.1'}},
+    ])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure!.reason).to.contain('flannel.1 is down')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal([
+      'ip link set flannel.1 up',
+      'ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
+      'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
+    ])
+  })
 })

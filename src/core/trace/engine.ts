@@ -474,13 +474,14 @@ class Walk {
           `${view.name} has no route for ${packet.dst}: ${downSegment.why} (network is unreachable)`, downSegment.fix)
       }
       const fix = routeFixes(this.w, view, packet.dst)
+      const downTunnel = vxlanDevices(view).find(d => view.deviceDown(d.name) === true)
       if (policy !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in the tables ${view.name}'s policy rules look up)`,
           `${view.name}'s policy rules find no route for ${packet.dst} from ${packet.src}: the packet is dropped (network is unreachable)`,
           fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
       }
       return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
-        `${view.name} has no route for ${packet.dst} and no default route: the packet is dropped (network is unreachable)`,
+        `${view.name} has no route for ${packet.dst} and no default route: the packet is dropped (network is unreachable)${downTunnel !== undefined ? `; ${downTunnel.name} is down, and the kernel removed the routes through it` : ''}`,
         fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
     }
     this.routeOfHop.set(hop, route)

@@ -63,6 +63,9 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
     const theirs = vxlanDevices(peer).find(d => d.id === mine.id && d.port === mine.port)
     const gw = theirs ? peer.deviceAddress(theirs.name) : undefined
     if (theirs === undefined || gw === undefined) continue
+    // First: the kernel refuses a route through a device that is down ("Nexthop device is not up"),
+    // and dropped the routes and neighbours it had when it went down.
+    if (view.deviceDown(mine.name) === true) add(`ip link set ${mine.name} up`)
     const n = view.neighbour(mine.name, gw)
     if (theirs.mac !== undefined && (n === undefined || neighbourUse(n) !== 'usable' || n.lladdr?.toLowerCase() !== theirs.mac)) {
       add(`ip neigh replace ${gw} lladdr ${theirs.mac} dev ${mine.name} nud permanent`)
