@@ -274,6 +274,14 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const isOther = (p: PeerFacts | undefined): p is PeerFacts => p !== undefined && p.name !== name && p.subnet !== n.subnet
     const others = peers.filter(isOther)
     const vx = n.vxlan
+    // A device that is down lost its routes (and the tunnel its neighbours): up first, or no route through it is accepted.
+    for (const dev of [n.bridge, vx, n.underlay]) {
+      // set down, not merely without carrier: a bridge with no pods yet has none and keeps its route
+      if (dev === undefined || dev.up) continue
+      add({code: 'DEVICE_DOWN', severity: 'error', node: name, message: `${dev.name} is down: the kernel removed the routes through it`,
+        evidence: firstLine(dev.raw), fix: [`ip link set ${dev.name} up`, ...(dev === n.bridge ? [] : ['flannelctl sync   # the routes and neighbours it lost'])]})
+    }
+    const vxDown = vx !== undefined && !vx.up
     const routes = (h.routes ?? []).filter(r => inMainTable(r) && r.type === 'unicast')
     const routeByDst = new Map<string, Route>()
     for (const r of routes) if (!routeByDst.has(normaliseDst(r.dst))) routeByDst.set(normaliseDst(r.dst), r)
@@ -327,7 +335,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
             : `no route to ${p.name}'s pod subnet ${p.subnet}`,
-          evidence: '(no matching route)', fix: [offLink ? OFF_SEGMENT_FIX : peerRouteFix(n, p)]})
+          evidence: '(no matching route)', fix: offLink ? [OFF_SEGMENT_FIX] : [...(vxDown ? [`ip link set ${vx!.name} up`] : []), peerRouteFix(n, p)]})
         continue
       }
       if (!vx || route.dev !== vx.name || !route.gateway) continue

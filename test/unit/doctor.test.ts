@@ -69,6 +69,27 @@ describe('doctor host checks: FORWARD', () => {
   })
 })
 
+describe('doctor host checks: devices set down', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+
+  it('flannel.1 set down, its routes gone: DEVICE_DOWN, and the MISSING_ROUTE fix brings it up before routing through it', () => {
+    const w = applyPatches(vxlan, [
+      {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {up: false, operstate: 'DOWN', raw: '4: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN mode DEFAULT group default'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+    ])
+    const findings = hostChecks(w)
+    expect(findings.find(f => f.code === 'DEVICE_DOWN')?.fix[0]).to.equal('ip link set flannel.1 up')
+    const missing = findings.find(f => f.code === 'MISSING_ROUTE')!
+    expect(missing.fix[0]).to.equal('ip link set flannel.1 up')
+    expect(missing.fix[1]).to.match(/^ip route replace 10\.244\.2\.0\/24 via 10\.244\.2\.0 dev flannel\.1 onlink\b/)
+  })
+
+  it('a bridge that is up without carrier (no pods plugged in yet) is not down', () => {
+    const w = applyPatches(vxlan, [{host: 'node1', op: 'update', table: 'links', where: {name: 'cni0'}, value: {operstate: 'DOWN'}}])
+    expect(hostChecks(w).map(f => f.code)).to.not.include('DEVICE_DOWN')
+  })
+})
+
 describe('doctor host checks: DirectRouting and missing entries', () => {
   const dr = loadWorld('flannel-directrouting')
   const directRouting = {type: 'vxlan', directRouting: true}
