@@ -36,7 +36,13 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
     const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping},
       {progress: this.progress({verbose: flags.verbose}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(report)
-    else this.out(renderDoctor(report, {color: useColor()}))
+    else {
+      this.out(renderDoctor(report, {color: useColor()}))
+      // Every lab host is a namespace: a fix runs there, one command at a time (as trace's lab fixes do).
+      if (flags.lab !== undefined && (report.findings.some(f => f.fix.length > 0) || report.pairs.some(p => p.fix.length > 0))) {
+        this.out(`\nIn the lab, run each fix on its host: flannelctl lab exec${flags.lab === 'demo' ? '' : ` --name ${flags.lab}`} HOST -- COMMAND`)
+      }
+    }
     process.exitCode = report.healthy ? ExitCode.ok : ExitCode.notDelivered
   }
 }

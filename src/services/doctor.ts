@@ -198,16 +198,24 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     add({code: 'DUPLICATE_SUBNET', severity: 'error', node: b.n.host.name,
       message: `${a.n.host.name} and ${b.n.host.name} both use pod subnet ${a.n.subnet === b.n.subnet ? a.n.subnet : `${a.n.subnet} / ${b.n.subnet}`} (a lost store handed it out twice)`,
       evidence: `${b.n.bridge!.name} ${b.n.subnet}`,
-      fix: [`flannelctl reset --release && flannelctl init   # on ${b.n.host.name}: lease a fresh subnet, then recreate its pods`]})
+      fix: ['flannelctl reset --release', 'flannelctl init   # a fresh subnet; then recreate its pods']})
   }
   // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
-  const byPublic = new Map<string, string[]>()
-  for (const n of flannelNodes) if (n.vxlan && n.publicIP) byPublic.set(n.publicIP, [...(byPublic.get(n.publicIP) ?? []), n.host.name])
-  for (const [addr, names] of byPublic) {
-    if (names.length < 2) continue
-    add({code: 'DUPLICATE_PUBLIC_IP', severity: 'error', node: names[1],
-      message: `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
-      evidence: `vxlan local ${addr}`, fix: ['flannelctl reset --release && flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach']})
+  const byPublic = new Map<string, NodeFacts[]>()
+  for (const n of flannelNodes) if (n.vxlan && n.publicIP) byPublic.set(n.publicIP, [...(byPublic.get(n.publicIP) ?? []), n])
+  for (const [addr, same] of byPublic) {
+    if (same.length < 2) continue
+    const names = same.map(n => n.host.name)
+    // Every one of them announces it (their leases are one entry): each is re-initialised on the address peers reach.
+    for (const n of same) {
+      const right = reachableAddress(n, flannelNodes, addr)
+      const init = right !== undefined
+        ? `flannelctl init --iface ${right.dev} --public-ip ${right.local}   # the address its peers reach it on`
+        : 'flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach'
+      add({code: 'DUPLICATE_PUBLIC_IP', severity: 'error', node: n.host.name,
+        message: `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
+        evidence: `vxlan local ${addr}`, fix: ['flannelctl reset --release', init]})
+    }
   }
 
   // An underlay MTU below the other nodes' is the usual cause of a tunnel MTU that no longer matches theirs.
@@ -403,6 +411,18 @@ function bestRoute(routes: Route[], subnet: string): Route | undefined {
     }
   }
   return best
+}
+
+/**
+ * The node's address other nodes share a subnet with, other than `not` (the address every node
+ * announces): the interface flannel should have chosen on a multi-NIC host.
+ */
+function reachableAddress(n: NodeFacts, nodes: NodeFacts[], not: string): {dev: string, local: string} | undefined {
+  const own = (n.host.addresses ?? []).filter(a => a.family === 4 && a.local !== not && a.scope !== 'host' && !a.local.startsWith('127.')
+    && a.dev !== n.bridge?.name && a.dev !== n.vxlan?.name && a.prefixlen < 32)
+  const others = nodes.filter(o => o !== n).flatMap(o => (o.host.addresses ?? []).filter(a => a.family === 4 && a.local !== not).map(a => a.local))
+  const shared = own.find(a => others.some(ip => cidrContainsIp(`${a.local}/${a.prefixlen}`, ip)))
+  return shared === undefined ? undefined : {dev: shared.dev, local: shared.local}
 }
 
 /** The device a host reaches an on-link address by. */

@@ -69,6 +69,20 @@ describe('doctor host checks: FORWARD', () => {
   })
 })
 
+describe('doctor host checks: the same VTEP address on several nodes', () => {
+  it('every node announcing it is told which of its addresses the others share a segment with, one command at a time', () => {
+    const nat = (host: string) => [
+      {host, op: 'update' as const, table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {id: 1, local: '10.0.2.15', dev: 'eth1', port: 8472, learning: false}}},
+      {host, op: 'add' as const, table: 'addresses', value: {dev: 'eth1', family: 4, local: '10.0.2.15', prefixlen: 24, scope: 'global', raw: 'inet 10.0.2.15/24 scope global eth1'}},
+    ]
+    const findings = hostChecks(applyPatches(loadWorld('flannel-vxlan'), [...nat('node1'), ...nat('node2')])).filter(f => f.code === 'DUPLICATE_PUBLIC_IP')
+    expect(findings.map(f => f.node)).to.deep.equal(['node1', 'node2'])
+    expect(findings[0].fix[0]).to.equal('flannelctl reset --release')
+    expect(findings[0].fix[1]).to.match(/^flannelctl init --iface eth0 --public-ip 192\.168\.100\.11\b/)
+    expect(findings[1].fix[1]).to.match(/^flannelctl init --iface eth0 --public-ip 192\.168\.100\.12\b/)
+  })
+})
+
 describe('doctor host checks: devices set down', () => {
   const vxlan = loadWorld('flannel-vxlan')
 
