@@ -313,4 +313,40 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
     ])
   })
+
+  describe('a pod whose veth a re-created bridge let go of', () => {
+    // reset and init delete and re-create cni0: the pods' host ends stay, plugged into nothing
+    const loose = () => {
+      const w = loadWorld('flannel-vxlan')
+      const node1 = w.hosts.find(h => h.name === 'node1')!
+      delete (node1.links!.find(l => l.name === 'veth3f9a1c2e') as {master?: string}).master
+      node1.neighbors = node1.neighbors!.filter(n => n.dst !== '10.244.1.34')
+      return w
+    }
+
+    it('is not reached through the bridge: the fix plugs the veth back in', () => {
+      for (const src of ['pod-b', 'pod-a2']) {
+        const t = traceFlow(loose(), {src, dst: 'pod-a'})
+        expect(t.disposition, src).to.equal('NEIGHBOR_MISSING')
+        expect(t.failure!.reason).to.contain('plugged into no bridge')
+        expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'}])
+      }
+    })
+
+    it('reaches no other pod of its segment, with the same fix', () => {
+      const t = traceFlow(loose(), {src: 'pod-a', dst: 'pod-a2'})
+      expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'}])
+    })
+
+    it('a bridge with no port left is up without carrier: bringing it "up" is not the fix, plugging the veths back is', () => {
+      const w = loose()
+      const node1 = w.hosts.find(h => h.name === 'node1')!
+      delete (node1.links!.find(l => l.name === 'veth7b21d0aa') as {master?: string}).master
+      Object.assign(node1.links!.find(l => l.name === 'cni0')!, {operstate: 'DOWN', raw: '3: cni0: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1450 qdisc noqueue state DOWN mode DEFAULT group default'})
+      const t = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+      expect(t.failure!.fix.map(f => f.command)).to.include('ip link set veth3f9a1c2e master cni0')
+      expect(t.failure!.fix.map(f => f.command)).to.not.include('ip link set cni0 up')
+    })
+  })
 })

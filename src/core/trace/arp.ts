@@ -170,6 +170,17 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
       fix: [{node: pod.netns ?? pod.name, command: `ip route replace default via ${gw}`}],
     }
   }
+  const facingLink = node.link(facing)
+  // (a Calico veth is in no bridge either, but its node routes the pod's address through it)
+  if (facingLink?.kind === 'veth' && facingLink.master === undefined && !node.proxyArp(facing) && node.routes?.lookup(pod.ip)?.dev !== facing) {
+    // A flannel pod's host end in no bridge: its bridge was deleted and re-created (reset and init), which lets go of the ports.
+    const bridge = node.ipv4Addresses().find(a => node.link(a.dev)?.kind === 'bridge' && node.addressCovering(a.dev, target) !== undefined)?.dev
+    return bridge !== undefined
+      ? {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, so ${bridge}, the segment of ${target}, is not reached through it`,
+        fix: [{node: node.name, command: `ip link set ${facing} master ${bridge}`}]}
+      : {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, and no bridge of ${node.name} holds its gateway ${target} any more: the node's pod subnet changed under the pod, which needs re-creating (CNI ADD gives it an address in the new subnet)`,
+        fix: [{node: node.name, command: `ip -4 addr show type bridge   # the node's pod subnet now; re-create ${pod.name} in it`}]}
+  }
   if (!node.proxyArp(facing)) {
     return {
       reason: `${facing} on ${node.name} has no address and proxy_arp is off, so nothing answers for ${target}`,

@@ -739,13 +739,13 @@ class Walk {
         `the route declares ${route.gateway} onlink, but no connected route of ${view.name} covers it and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}`,
         this.notOnlinkFixes(view, route, packet.dst))
     }
+    const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
+    if (elsewhere !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw, elsewhere.reason, elsewhere.fix)
     const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
     if (silence !== undefined) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
         `nothing answers ARP for ${nexthop}: ${silence.reason}`, silence.fix.length > 0 ? silence.fix : [{node: pod!.node, command: `ip route get ${nexthop}`}])
     }
-    const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
-    if (elsewhere !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw, elsewhere.reason, elsewhere.fix)
     if (entry !== undefined && answer === undefined) {
       // On a pod bridge that is the destination itself: no pod has the address, and no command brings one.
       const noPod = nexthop === packet.dst && this.w.isPodSide(view, dev)
@@ -796,15 +796,29 @@ class Walk {
    * second bridge (docker0) holding the pod subnet too, whose route the kernel picked first.
    */
   private wiredElsewhere(view: HostView, dev: string, dst: string, route: Route): {reason: string, fix: Fix[]} | undefined {
+    // From a pod of the same node, the frame goes out of the node's device that pod is plugged into.
+    const from = this.w.podOf(view)
+    const node = from !== undefined ? this.w.nodeViewOf(from) : view
+    const nodeDev = from !== undefined && node !== undefined ? this.w.podWiredDevice(node, from) : dev
     const pod = this.w.podsByIp.get(dst)
-    const wired = pod !== undefined && pod.node === view.name ? this.w.podWiredDevice(view, pod) : undefined
-    if (pod === undefined || wired === undefined || wired === dev) return undefined
+    const wired = pod !== undefined && node !== undefined && pod.node === node.name ? this.w.podWiredDevice(node, pod) : undefined
+    if (pod === undefined || node === undefined || nodeDev === undefined || wired === undefined || wired === nodeDev) return undefined
+    const wiredLink = node.link(wired)
+    if (wiredLink?.kind === 'veth' && wiredLink.master === undefined && node.link(nodeDev)?.kind === 'bridge' && node.ipv4On(wired).length === 0) {
+      // A bridge deleted and made again (a reset and init) releases its ports: the pods stay cut off until re-plugged.
+      return {
+        reason: `${pod.name}'s veth ${wired} on ${node.name} is plugged into no bridge (a bridge that was deleted and re-created lets go of its ports), so ARP for ${dst} on ${nodeDev} gets no answer`,
+        fix: [{node: node.name, command: `ip link set ${wired} master ${nodeDev}`}],
+      }
+    }
+    if (from !== undefined) return undefined
     const clash = route.gateway === undefined && route.proto === 'kernel' ? view.addressCovering(dev, dst) : undefined
+    const duplicate = clash !== undefined && view.addressCovering(wired, dst) !== undefined
     return {
-      reason: `${pod.name} is plugged into ${wired}, but ${view.name}'s route to it (${route.raw}) leaves by ${dev}${clash !== undefined ? `, which holds ${clash.local}/${clash.prefixlen} too` : ''}: ARP for ${dst} on ${dev} gets no answer`,
-      fix: [{node: view.name, command: clash !== undefined
+      reason: `${pod.name} is plugged into ${wired}, but ${view.name}'s route to it (${route.raw}) leaves by ${dev}${duplicate ? `, which holds ${clash.local}/${clash.prefixlen} too` : ''}: ARP for ${dst} on ${dev} gets no answer`,
+      fix: [{node: view.name, command: duplicate
         ? `ip addr del ${clash.local}/${clash.prefixlen} dev ${dev}   # and give ${dev} a subnet of its own (docker: "bip" in /etc/docker/daemon.json)`
-        : `ip route del ${routeDstText(route)} dev ${dev}`}],
+        : `ip route replace ${routeDstText(route)} dev ${wired}`}],
     }
   }
 

@@ -150,6 +150,13 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
 export function linkDownCause(w: WorldIndex, view: HostView, dev: string): {why: string, fix: Fix[]} {
   const link = view.link(dev)
   const here = {why: `${dev} on ${view.name} is down`, fix: [{node: view.name, command: `ip link set ${dev} up`}]}
+  if (link !== undefined && link.up && link.kind === 'bridge') {
+    // Set up, yet without carrier: no port of it is up. Veths in no bridge and without an address are
+    // pods' host ends a deleted and re-created bridge let go of.
+    const loose = (view.snap.links ?? []).filter(l => l.kind === 'veth' && l.master === undefined && view.ipv4On(l.name).length === 0)
+    return {why: `${dev} on ${view.name} is up but has no carrier: no port of it is up${loose.length > 0 ? ` (${loose.map(l => l.name).join(', ')} ${loose.length === 1 ? 'is' : 'are'} in no bridge)` : ''}`,
+      fix: loose.length > 0 ? loose.map(l => ({node: view.name, command: `ip link set ${l.name} master ${dev}`})) : [{node: view.name, command: `ip link show master ${dev}`}]}
+  }
   if (link === undefined || !link.up || link.kind !== 'veth' || link.peerIndex === undefined) return here
   const other = vethOtherEnd(w, view, link.index, link.peerIndex)
   if (other === undefined) {
