@@ -8,11 +8,13 @@ import {ExitCode} from '../errors.js'
 
 export default class Doctor extends BaseCommand {
   static override summary = 'Trace every pod pair and check each host for the usual flannel faults'
-  static override description = `Traces every pair of pods (full-size packets, the pod's MTU, where the pod's namespace was read) and prints a matrix: ok, or a short name for what goes wrong, grouped by cause with the fix for each. Then checks each host: ip_forward; FORWARD policy DROP with nothing accepting pod traffic; MTU (flannel.1 = underlay − 50, cni0 no larger); routes, neighbour and fdb entries of peers that are gone; missing peer entries; duplicate subnets or public IPs (the 10.0.2.15 of every VM); VTEP MAC drift after a reboot; fdb entries pointing at the wrong host.
+  static override description = `Traces every pair of pods (full-size packets, the pod's MTU, where the pod's namespace was read) and prints a matrix: ok, or a short name for what goes wrong, grouped by cause with the fix for each. Then checks each host: ip_forward; FORWARD policy DROP with nothing accepting pod traffic; MTU (flannel.1 = underlay − 50, cni0 no larger); routes, neighbour and fdb entries of peers that are gone; missing peer entries; duplicate subnets or public IPs (the 10.0.2.15 of every VM); VTEP MAC drift after a reboot, and a lease that still announces the old MAC; fdb entries pointing at the wrong host; with DirectRouting, peers on the segment still routed through the tunnel (the store's network config says which); a pod of each node reaching the node itself (a host firewall dropping it leaves every pod pair green).
 
---ping confirms the matrix with real pings (a lab, or inventory pods with a netns). Progress goes to stderr on a terminal.
+--ping confirms the matrix with real pings (a lab, or inventory pods with a netns); where they fail although the tables deliver over vxlan, it asks ethtool on the sending node whether UDP checksum offload is on (a known cause below the tables). Progress goes to stderr on a terminal.
 
-Exit codes: 0 healthy, 1 problems found, 2 bad input or a host that cannot be read.`
+--json prints {source, nodes, pods, sampled, pairs: [{from, to, disposition, node, reason, fix: [{node, command}], warnings, ping}], findings: [{code, severity, node, message, evidence, fix: [command]}], healthy}.
+
+Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale entries may be listed), 1 problems found, 2 bad input or a host that cannot be read.`
 
   static override examples = [
     {description: 'Every pod pair and every node of the lab', command: '<%= config.bin %> doctor --lab demo'},
@@ -34,7 +36,13 @@ Exit codes: 0 healthy, 1 problems found, 2 bad input or a host that cannot be re
     const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping},
       {progress: this.progress({verbose: flags.verbose}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(report)
-    else this.out(renderDoctor(report, {color: useColor()}))
+    else {
+      this.out(renderDoctor(report, {color: useColor()}))
+      // Every lab host is a namespace: a fix runs there, one command at a time (as trace's lab fixes do).
+      if (flags.lab !== undefined && (report.findings.some(f => f.fix.length > 0) || report.pairs.some(p => p.fix.length > 0))) {
+        this.out(`\nIn the lab, run each fix on its host: flannelctl lab exec${flags.lab === 'demo' ? '' : ` --name ${flags.lab}`} HOST -- COMMAND`)
+      }
+    }
     process.exitCode = report.healthy ? ExitCode.ok : ExitCode.notDelivered
   }
 }

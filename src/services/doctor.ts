@@ -4,10 +4,10 @@
  * entries, duplicate subnets, VtepMAC drift. Checks read only the snapshots (and the store's
  * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
  */
-import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
+import {capturedFor, inMainTable, type HostSnapshot, type IptablesRule, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
-import {isOnLink} from '../core/route-lookup.js'
+import {isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
@@ -103,15 +103,21 @@ export function nodeFacts(host: HostSnapshot): NodeFacts {
   return {host, bridge, subnet: bridgeAddr ? networkOf(bridgeAddr.local, bridgeAddr.prefixlen) : undefined, vxlan, underlay, publicIP}
 }
 
-const FLANNEL_FWD_HINT = (net: string) => [`iptables -A FORWARD -s ${net} -j ACCEPT`, `iptables -A FORWARD -d ${net} -j ACCEPT`]
+/** Accepts at the top of FORWARD: they work whatever the chain holds (appended, they would sit behind a final REJECT). */
+const FLANNEL_FWD_HINT = (net: string) => [`iptables -I FORWARD 1 -s ${net} -j ACCEPT`, `iptables -I FORWARD 1 -d ${net} -j ACCEPT`]
 
-/** Does FORWARD (following jumps) accept traffic to or from `subnet` before its DROP policy? */
-function forwardAccepts(h: HostSnapshot, subnet: string): boolean {
+/**
+ * What FORWARD (following jumps) does first with traffic to or from `subnet`: a rule accepts it, a
+ * rule drops or rejects it (a host firewall's final `-j REJECT`), or neither and the policy decides.
+ * Only plain address matches count: a rule with other matches (state, mark, ports) may not fire, and
+ * a drop limited by interface or negation may not concern pods, so neither decides here.
+ */
+function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCEPT'} | {verdict: 'DROP', rule: IptablesRule} | undefined {
   const rules = h.iptables?.rules.filter(r => r.table === 'filter') ?? []
   const chains = new Set(h.iptables?.chains.filter(c => c.table === 'filter').map(c => c.name) ?? [])
   const seen = new Set<string>()
-  const walk = (chain: string): boolean => {
-    if (seen.has(chain)) return false
+  const walk = (chain: string): ReturnType<typeof forwardVerdict> => {
+    if (seen.has(chain)) return undefined
     seen.add(chain)
     for (const r of rules.filter(x => x.chain === chain)) {
       const words = r.spec.split(/\s+/)
@@ -122,16 +128,23 @@ function forwardAccepts(h: HostSnapshot, subnet: string): boolean {
       }
       const s = val('-s')
       const d = val('-d')
-      // Only plain address matches count; a rule with other matches (state, mark, ports) may not fire.
-      const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o'].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
+      const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o', '--reject-with'].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
       if (other) continue
       const covers = (x: string | undefined) => x === undefined || cidrOverlaps(parseCidr(x), parseCidr(subnet))
-      if (!covers(s) && !covers(d)) continue
-      if (s !== undefined && d !== undefined && !(covers(s) && covers(d))) continue
-      if (target === 'ACCEPT') return true
-      if (target && chains.has(target) && walk(target)) return true
+      // a rule about other sources or other destinations says nothing about pod traffic as a whole
+      if (!covers(s) || !covers(d)) continue
+      if (target === 'ACCEPT') return {verdict: 'ACCEPT'}
+      if (target === 'DROP' || target === 'REJECT') {
+        if (!words.includes('!') && !words.includes('-i') && !words.includes('-o')) return {verdict: 'DROP', rule: r}
+        continue
+      }
+      if (target === 'RETURN') return undefined
+      if (target && chains.has(target)) {
+        const v = walk(target)
+        if (v !== undefined) return v
+      }
     }
-    return false
+    return undefined
   }
   return walk('FORWARD')
 }
@@ -145,7 +158,7 @@ function usableMac(mac: string | undefined): mac is string {
  * Undefined when not read: in a partial world (this host alone) the peers are then unknown, so
  * nothing on the vxlan device is called stale.
  */
-export function hostChecks(world: World, leases?: {subnet: string; publicIP: string; vtepMac?: string}[]): DoctorFinding[] {
+export function hostChecks(world: World, leases?: {subnet: string; publicIP: string; vtepMac?: string}[], backend?: {type: string; directRouting: boolean}): DoctorFinding[] {
   const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
   const nodes = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
   const flannelNodes = nodes.filter(n => n.subnet !== undefined)
@@ -160,6 +173,12 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     if (!visible) peers.push({name: `lease ${l.subnet}`, subnet: l.subnet, publicIP: l.publicIP, vtepMac: l.vtepMac})
     else if (!visible.vtepMac && l.vtepMac) visible.vtepMac = l.vtepMac
   }
+
+  // Subnets whose visible VTEP has another MAC than their lease announces (see VTEP_MAC_NOT_PUBLISHED).
+  const unpublished = new Set((leases ?? []).filter(l => {
+    const mac = peers.find(p => p.subnet === l.subnet && p.publicIP === l.publicIP)?.vtepMac
+    return l.vtepMac !== undefined && mac !== undefined && mac.toLowerCase() !== l.vtepMac.toLowerCase()
+  }).map(l => l.subnet))
 
   const peerIndex = {
     bySubnet: new Map(peers.map(p => [p.subnet, p])),
@@ -179,16 +198,24 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     add({code: 'DUPLICATE_SUBNET', severity: 'error', node: b.n.host.name,
       message: `${a.n.host.name} and ${b.n.host.name} both use pod subnet ${a.n.subnet === b.n.subnet ? a.n.subnet : `${a.n.subnet} / ${b.n.subnet}`} (a lost store handed it out twice)`,
       evidence: `${b.n.bridge!.name} ${b.n.subnet}`,
-      fix: [`flannelctl reset --release && flannelctl init   # on ${b.n.host.name}: lease a fresh subnet, then recreate its pods`]})
+      fix: ['flannelctl reset --release', 'flannelctl init   # a fresh subnet; then recreate its pods']})
   }
   // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
-  const byPublic = new Map<string, string[]>()
-  for (const n of flannelNodes) if (n.vxlan && n.publicIP) byPublic.set(n.publicIP, [...(byPublic.get(n.publicIP) ?? []), n.host.name])
-  for (const [addr, names] of byPublic) {
-    if (names.length < 2) continue
-    add({code: 'DUPLICATE_PUBLIC_IP', severity: 'error', node: names[1],
-      message: `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
-      evidence: `vxlan local ${addr}`, fix: ['flannelctl reset --release && flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach']})
+  const byPublic = new Map<string, NodeFacts[]>()
+  for (const n of flannelNodes) if (n.vxlan && n.publicIP) byPublic.set(n.publicIP, [...(byPublic.get(n.publicIP) ?? []), n])
+  for (const [addr, same] of byPublic) {
+    if (same.length < 2) continue
+    const names = same.map(n => n.host.name)
+    // Every one of them announces it (their leases are one entry): each is re-initialised on the address peers reach.
+    for (const n of same) {
+      const right = reachableAddress(n, flannelNodes, addr)
+      const init = right !== undefined
+        ? `flannelctl init --iface ${right.dev} --public-ip ${right.local}   # the address its peers reach it on`
+        : 'flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach'
+      add({code: 'DUPLICATE_PUBLIC_IP', severity: 'error', node: n.host.name,
+        message: `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
+        evidence: `vxlan local ${addr}`, fix: ['flannelctl reset --release', init]})
+    }
   }
 
   // An underlay MTU below the other nodes' is the usual cause of a tunnel MTU that no longer matches theirs.
@@ -212,7 +239,11 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         evidence: 'net.ipv4.ip_forward = 0', fix: ['sysctl -w net.ipv4.ip_forward=1']})
     }
     const policy = h.iptables?.chains.find(c => c.table === 'filter' && c.name === 'FORWARD')?.policy
-    if (policy === 'DROP' && !forwardAccepts(h, n.subnet!)) {
+    const verdict = h.iptables === undefined ? undefined : forwardVerdict(h, n.subnet!)
+    if (verdict?.verdict === 'DROP') {
+      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic (${n.subnet}) before any rule accepts it (a host firewall's catch-all?)`,
+        evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...FLANNEL_FWD_HINT(n.subnet!)]})
+    } else if (policy === 'DROP' && verdict === undefined) {
       add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})`,
         evidence: ':FORWARD DROP', fix: ['flannelctl sync   # restores the FLANNEL-FWD jump', ...FLANNEL_FWD_HINT(n.subnet!)]})
     }
@@ -230,6 +261,16 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
           evidence: firstLine(n.vxlan.raw), fix: [`ip link set ${n.vxlan.name} mtu ${want}`]})
       }
     }
+    // The store is what every peer's sync reads: a VTEP re-created with a new MAC (a reboot, a hand
+    // re-creation) that its own lease does not announce makes peers put the old MAC back, however
+    // often their entries are mended by hand.
+    const ownLease = leases?.find(l => l.subnet === n.subnet && l.publicIP === n.publicIP)
+    if (n.vxlan?.mac && ownLease?.vtepMac && ownLease.vtepMac.toLowerCase() !== n.vxlan.mac.toLowerCase()) {
+      add({code: 'VTEP_MAC_NOT_PUBLISHED', severity: 'error', node: name,
+        message: `${name}'s lease ${n.subnet} announces VTEP MAC ${ownLease.vtepMac}, but its ${n.vxlan.name} has ${n.vxlan.mac}: peers that sync from the store keep sending to the old MAC`,
+        evidence: n.vxlan.raw.split('\n').find(l => l.includes(n.vxlan!.mac!))?.trim() ?? firstLine(n.vxlan.raw),
+        fix: [`flannelctl sync   # publishes ${n.vxlan.name}'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers`]})
+    }
     const tunnelMtu = n.vxlan?.mtu
     if (n.bridge && n.bridge.mtu > 0 && tunnelMtu !== undefined && n.bridge.mtu > tunnelMtu) {
       add({code: 'MTU_MISMATCH', severity: 'error', node: name,
@@ -241,6 +282,14 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const isOther = (p: PeerFacts | undefined): p is PeerFacts => p !== undefined && p.name !== name && p.subnet !== n.subnet
     const others = peers.filter(isOther)
     const vx = n.vxlan
+    // A device that is down lost its routes (and the tunnel its neighbours): up first, or no route through it is accepted.
+    for (const dev of [n.bridge, vx, n.underlay]) {
+      // set down, not merely without carrier: a bridge with no pods yet has none and keeps its route
+      if (dev === undefined || dev.up) continue
+      add({code: 'DEVICE_DOWN', severity: 'error', node: name, message: `${dev.name} is down: the kernel removed the routes through it`,
+        evidence: firstLine(dev.raw), fix: [`ip link set ${dev.name} up`, ...(dev === n.bridge ? [] : ['flannelctl sync   # the routes and neighbours it lost'])]})
+    }
+    const vxDown = vx !== undefined && !vx.up
     const routes = (h.routes ?? []).filter(r => inMainTable(r) && r.type === 'unicast')
     const routeByDst = new Map<string, Route>()
     for (const r of routes) if (!routeByDst.has(normaliseDst(r.dst))) routeByDst.set(normaliseDst(r.dst), r)
@@ -280,6 +329,10 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       }
     }
 
+    // DirectRouting: a peer on this node's segment is routed straight to its address, not through the tunnel.
+    const direct = vx && backend?.type === 'vxlan' && backend.directRouting && h.routes !== undefined
+      ? onLinkAddresses(routes, others.map(p => p.publicIP).filter((ip): ip is string => ip !== undefined)) : new Set<string>()
+
     // Missing entries: every peer subnet needs a route; over vxlan also the neighbour and fdb behind it.
     for (const p of others) {
       if (h.routes === undefined) break
@@ -292,20 +345,31 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
             : `no route to ${p.name}'s pod subnet ${p.subnet}`,
-          evidence: '(no matching route)', fix: [offLink ? OFF_SEGMENT_FIX : peerRouteFix(n, p)]})
+          evidence: '(no matching route)', fix: offLink ? [OFF_SEGMENT_FIX] : [...(vxDown ? [`ip link set ${vx!.name} up`] : []), peerRouteFix(n, p)]})
         continue
       }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
+      if (p.publicIP !== undefined && direct.has(p.publicIP)) {
+        const dev = addressDevice(h, routes, p.publicIP) ?? n.underlay?.name ?? 'eth0'
+        add({code: 'DIRECT_ROUTING_NOT_APPLIED', severity: 'warning', node: name,
+          message: `the network has DirectRouting and ${p.name} (${p.publicIP}) is on ${name}'s segment, but ${name} routes ${p.subnet} through ${vx.name}`,
+          evidence: route.raw, fix: [`ip route replace ${p.subnet} via ${p.publicIP} dev ${dev}   # or flannelctl sync`]})
+        continue
+      }
       const nb = neighByKey.get(`${vx.name}|${route.gateway}`)
       if (h.neighbors !== undefined && capturedFor(h.neighborDevices, vx.name) && (!nb || !usableMac(nb.lladdr))) {
+        // the fdb entry behind it too when that is missing: otherwise the fix leaves the next finding
+        const fdbToo = p.vtepMac !== undefined && p.publicIP !== undefined && h.fdb !== undefined && capturedFor(h.fdbDevices, vx.name) && !fdbMacs.has(`${vx.name}|${p.vtepMac.toLowerCase()}`)
         add({code: 'MISSING_NEIGH', severity: 'error', node: name, message: `no neighbour entry for ${route.gateway} (${p.name}'s VTEP) on ${vx.name}`,
-          evidence: route.raw, fix: p.vtepMac ? [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`] : ['flannelctl sync']})
+          evidence: route.raw, fix: p.vtepMac ? [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`,
+            ...(fdbToo ? [`bridge fdb append ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`] : [])] : ['flannelctl sync']})
         continue
       }
       if (!nb?.lladdr) continue
       if (p.vtepMac && nb.lladdr.toLowerCase() !== p.vtepMac.toLowerCase() && p.name !== `lease ${p.subnet}`) {
         add({code: 'VTEP_MAC_DRIFT', severity: 'error', node: name,
-          message: `neighbour ${route.gateway} says ${p.name}'s VTEP MAC is ${nb.lladdr}, but ${p.name}'s VTEP has ${p.vtepMac} (it was recreated)`,
+          message: `neighbour ${route.gateway} says ${p.name}'s VTEP MAC is ${nb.lladdr}, but ${p.name}'s VTEP has ${p.vtepMac} (it was recreated)${
+            unpublished.has(p.subnet) ? `; ${p.name}'s lease still announces the old MAC, so a sync here puts it back until ${p.name} publishes the new one (VTEP_MAC_NOT_PUBLISHED)` : ''}`,
           evidence: nb.raw, fix: [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`,
             ...(p.publicIP ? [`bridge fdb replace ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`, `bridge fdb del ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self`] : [])]})
         continue
@@ -349,6 +413,23 @@ function bestRoute(routes: Route[], subnet: string): Route | undefined {
     }
   }
   return best
+}
+
+/**
+ * The node's address other nodes share a subnet with, other than `not` (the address every node
+ * announces): the interface flannel should have chosen on a multi-NIC host.
+ */
+function reachableAddress(n: NodeFacts, nodes: NodeFacts[], not: string): {dev: string, local: string} | undefined {
+  const own = (n.host.addresses ?? []).filter(a => a.family === 4 && a.local !== not && a.scope !== 'host' && !a.local.startsWith('127.')
+    && a.dev !== n.bridge?.name && a.dev !== n.vxlan?.name && a.prefixlen < 32)
+  const others = nodes.filter(o => o !== n).flatMap(o => (o.host.addresses ?? []).filter(a => a.family === 4 && a.local !== not).map(a => a.local))
+  const shared = own.find(a => others.some(ip => cidrContainsIp(`${a.local}/${a.prefixlen}`, ip)))
+  return shared === undefined ? undefined : {dev: shared.dev, local: shared.local}
+}
+
+/** The device a host reaches an on-link address by. */
+function addressDevice(h: HostSnapshot, routes: Route[], ip: string): string | undefined {
+  return bestRoute(routes, `${ip}/32`)?.dev ?? h.addresses?.find(a => a.family === 4 && cidrContainsIp(`${a.local}/${a.prefixlen}`, ip))?.dev
 }
 
 /** The kernel refuses a gateway it reaches only through another one: vxlan carries such a peer. */
@@ -409,10 +490,38 @@ export function podMatrix(world: World): PairResult[] {
   return out
 }
 
-export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1]): DoctorReport {
+/**
+ * A pod reaching its own node (DNS or a metrics agent on the host, the replies to kubelet's probes):
+ * a host firewall that drops it leaves every pod-to-pod pair green. One pod per node is traced.
+ */
+export function podToNodeChecks(world: World): DoctorFinding[] {
+  const findings: DoctorFinding[] = []
+  const nodes = new Set(world.hosts.map(h => h.name))
+  const seen = new Set<string>()
+  for (const pod of matrixPods(world)) {
+    if (seen.has(pod.node) || !nodes.has(pod.node)) continue
+    seen.add(pod.node)
+    let t: Trace
+    try {
+      t = traceWorld(world, {src: pod.name, dst: pod.node})
+    } catch {
+      continue // a node without an address of its own to trace to
+    }
+    const failure = t.failure ?? (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? t.returnPath.failure : undefined)
+    if (failure === undefined || t.disposition === 'INSUFFICIENT_INFO' || t.returnPath.disposition === 'INSUFFICIENT_INFO') continue
+    const way = t.failure === undefined ? `the reply from ${pod.node} to ${pod.name} is lost` : `${pod.name} cannot reach its own node ${pod.node}`
+    findings.push({code: 'POD_TO_NODE', severity: 'error', node: failure.node,
+      message: `${way} (${t.failure === undefined ? t.returnPath.disposition : t.disposition}): ${failure.reason}`,
+      evidence: failure.evidence,
+      fix: failure.fix.map(f => f.node === failure.node ? f.command : `${f.command}   # on ${f.node}`)})
+  }
+  return findings
+}
+
+export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2]): DoctorReport {
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
-  const findings = hostChecks(world, leases)
+  const findings = [...hostChecks(world, leases, backend), ...podToNodeChecks(world)]
   return {
     source,
     nodes: world.hosts.filter(h => !podHosts.has(h.name)).map(h => h.name),
@@ -443,6 +552,31 @@ async function pingPairs(src: LoadedSource, pairs: PairResult[], progress?: (m: 
   await Promise.all(Array.from({length: 8}, worker))
 }
 
+/**
+ * Real pings that fail where the tables deliver, over a vxlan device with UDP checksum offload on:
+ * the known cause below the tables (design.md, flannel's troubleshooting), which only ethtool on the
+ * sending node shows. Asked only on such a disagreement, so a healthy cluster is never told.
+ */
+export async function checksumOffloadSuspects(src: LoadedSource, pairs: PairResult[]): Promise<DoctorFinding[]> {
+  const senders = new Map<string, string>()
+  for (const p of pairs.filter(x => x.ping === false && x.disposition === 'DELIVERED')) {
+    const t = traceWorld(src.world, {src: p.from, dst: p.to})
+    for (const hop of t.hops) if (hop.steps.some(s => s.kind === 'encap') && !senders.has(hop.node)) senders.set(hop.node, hop.out)
+  }
+  const findings: DoctorFinding[] = []
+  for (const [node, dev] of senders) {
+    const runner = src.live.find(h => h.name === node && h.role === 'node')?.runner
+    if (runner === undefined || !/^[\w.-]+$/.test(dev)) continue
+    const r = await runner.run({file: 'ethtool', args: ['-k', dev]}).catch(() => undefined)
+    const line = r?.exitCode === 0 ? r.stdout.split('\n').map(l => l.trim()).find(l => /^tx-checksum-ip-generic: on\b/.test(l)) : undefined
+    if (line === undefined) continue // no ethtool there, or the offload is off already
+    findings.push({code: 'VXLAN_CHECKSUM_OFFLOAD', severity: 'warning', node,
+      message: `real pings through ${node}'s ${dev} fail although its tables deliver them, and ${dev} computes UDP checksums by offload: on some kernels and NICs the receiver drops them ("UDP: bad checksum" in its dmesg). A suspect, not a certainty: turning it off is harmless`,
+      evidence: `ethtool -k ${dev}: ${line}`, fix: [`ethtool -K ${dev} tx-checksum-ip-generic off   # persist it with a udev rule for ${dev}`]})
+  }
+  return findings
+}
+
 export interface DoctorOptions extends SourceOptions {
   ping?: boolean
 }
@@ -452,9 +586,13 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   // The lab's store, or on this host alone the one flannelctl init recorded here.
   const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
   let leases: Parameters<typeof hostChecks>[1]
+  let backend: Parameters<typeof hostChecks>[2]
   if (store) {
     try {
-      const l = await listLeases(store.spec, store.options)
+      // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
+      const l = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
+        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend}))
+      backend = l.backend ?? undefined
       leases = l.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
     } catch {
       opts.progress?.(`note: the store ${store.spec} could not be read; checking peers against the visible nodes only`)
@@ -467,7 +605,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   }
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
-  const report = diagnose(src.world, src.description, leases)
+  const report = diagnose(src.world, src.description, leases, backend)
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {
     // Without a store, "stale" means "no node read accounts for it": a node left out looks gone.
@@ -475,7 +613,10 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   }
   if (o.ping) {
     if (src.live.length === 0) opts.progress?.('--ping needs live hosts (a lab or an inventory); a snapshot cannot be pinged')
-    else await pingPairs(src, report.pairs, opts.progress)
+    else {
+      await pingPairs(src, report.pairs, opts.progress)
+      report.findings.push(...await checksumOffloadSuspects(src, report.pairs))
+    }
     report.healthy = report.healthy && !report.pairs.some(p => p.ping === false)
   }
   return report

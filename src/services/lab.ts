@@ -11,6 +11,7 @@ import {userError, FlannelctlError, ExitCode} from '../errors.js'
 import {RealRunner, Runner, Command, spawnDetached} from '../adapters/runner.js'
 import {CONFLIST_NAME} from '../core/flannel.js'
 import type {Lease} from '../store/store.js'
+import type {NetConf} from '../core/netconf.js'
 
 export const LAB_ROOT = process.env.FLANNELCTL_LAB_DIR ?? '/run/flannelctl/labs'
 export const CNI_BIN_DIR = process.env.CNI_PATH ?? '/usr/lib/cni'
@@ -128,8 +129,13 @@ export class Lab {
 
   /** The store's leases as a node sees them (a lab's etcd is reachable only from inside the lab). */
   async leases(state: LabState): Promise<Lease[]> {
+    return (await this.storeView(state)).leases
+  }
+
+  /** The store's leases and the network's backend, read from inside the lab as its nodes read them. */
+  async storeView(state: LabState): Promise<{leases: Lease[]; backend: NetConf['backend'] | null}> {
     const out = await this.inNs(state.nodes[0].netns, process.execPath, [BIN, 'lease', 'list', '--json', '--store', state.store])
-    return (JSON.parse(out) as {leases: Lease[]}).leases
+    return JSON.parse(out) as {leases: Lease[]; backend: NetConf['backend'] | null}
   }
 
   async up(o: LabUpOptions): Promise<LabState> {

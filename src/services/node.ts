@@ -605,6 +605,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw error
     }
     const warnings = phase ? [phase.note, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
+    // Peers build their entries from the lease: a VTEP re-created with a new MAC is news for them, not "nothing to change".
+    const announced = held?.backendData?.VtepMAC
+    if (held && leaseBackend === 'vxlan' && typeof announced === 'string' && announced.toLowerCase() !== vtepMAC.toLowerCase()) {
+      warnings.push(`the lease announced VTEP MAC ${announced}, but ${dev} has ${vtepMAC}: ${ctx.dryRun ? 'sync would publish' : 'published'} ${vtepMAC}; peers use it from their next sync`)
+    }
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} moved${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (leaseRecreated) {
       warnings.push(lease.subnet === prev?.subnet

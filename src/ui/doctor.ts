@@ -40,10 +40,13 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
   }
 
   // One entry per distinct cause, not per pair: a stale entry on one node breaks every pair behind
-  // it, in both directions (the replies show it as NO_RETURN_ROUTE).
+  // it, in both directions (the replies show it as NO_RETURN_ROUTE). The cause is told by where it
+  // is and what mends it: the reason names each pair's addresses, so one rule dropping every pod's
+  // traffic would otherwise be listed once per pair.
   const groups = new Map<string, {p: PairResult; pairs: PairResult[]; labels: Set<string>}>()
   for (const p of r.pairs.filter(pairIsBad)) {
-    const key = `${p.node}|${p.reason}|${p.ping}`
+    const cause = p.fix.length > 0 ? p.fix.map(f => `${f.node}: ${f.command}`).sort().join('\n') : p.reason
+    const key = `${p.node}|${cause}|${p.ping}`
     const label = p.disposition === 'DELIVERED'
       ? (p.warnings.filter(w => w === 'SOURCE_NATED' || w === 'NO_RETURN_ROUTE').join(', ') || (p.ping === false ? 'PING_FAILED' : 'DELIVERED'))
       : p.disposition
@@ -75,6 +78,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
   } else {
     out.push('', 'Host checks: no problems found')
   }
-  out.push('', r.healthy ? paint(color, 32, 'healthy') : paint(color, 31, 'problems found'))
+  const warnings = r.findings.filter(f => f.severity === 'warning').length
+  out.push('', r.healthy ? paint(color, 32, warnings > 0 ? `healthy, with ${warnings} warning${warnings === 1 ? '' : 's'} above` : 'healthy') : paint(color, 31, 'problems found'))
   return out.join('\n')
 }

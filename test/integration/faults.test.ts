@@ -105,6 +105,12 @@ function faultCase(getState: () => LabState, f: Fault, node = 'n1'): void {
       if (DOCTOR_FINDS[f.name]) {
         expect(report.findings.map(x => `${x.code}@${x.node}`), 'doctor host checks').to.include(`${DOCTOR_FINDS[f.name]}@${f.name === 'missing-return-route' ? info.peer : info.node}`)
       }
+      if (f.name === 'stale-vtep-mac') {
+        // the root cause is on the peer: its lease still announces the old MAC, which the node's next sync would put back
+        expect(report.findings.map(x => `${x.code}@${x.node}`)).to.include(`VTEP_MAC_NOT_PUBLISHED@${info.peer}`)
+        const dry = await cli(['lab', 'exec', '--name', name, info.peer, '--', 'flannelctl', 'sync', '--dry-run'])
+        expect(dry.stdout, dry.stderr).to.contain('sync would publish')
+      }
 
       let fixes: Fix[]
       if (natted) {

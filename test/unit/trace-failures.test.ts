@@ -247,4 +247,123 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
     expect(t.returnPath.disposition).to.equal('DELIVERED')
     expect(t.returnPath.hops.at(-1)!.node).to.equal('pod-a')
   })
+
+  const cni0Down = {host: 'node1', op: 'update' as const, table: 'links', where: {name: 'cni0'},
+    value: {up: false, operstate: 'DOWN', raw: '3: cni0: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN mode DEFAULT group default\n    link/ether 0a:58:0a:f4:01:01 brd ff:ff:ff:ff:ff:ff'}}
+  // a bridge set down loses its connected route with it, and keeps its address
+  const cni0Route = {host: 'node1', op: 'remove' as const, table: 'routes', where: {dst: '10.244.1.0/24'}}
+
+  it('a bridge that is down switches nothing between its ports: two pods on it are DEVICE_DOWN, fixed by bringing it up', () => {
+    const t = traceFlow(applyPatches(vxlan, [cni0Down, cni0Route]), {src: 'pod-a', dst: 'pod-a2'})
+    expect(t.disposition).to.equal('DEVICE_DOWN')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set cni0 up'}])
+  })
+
+  it('a pod whose bridge is down leaves by the default route: fixed by bringing the bridge up', () => {
+    const t = traceFlow(applyPatches(vxlan, [cni0Down, cni0Route]), {src: 'pod-b', dst: 'pod-a'})
+    expect(t.disposition).to.equal('EXITS_NETWORK')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.reason).to.contain('cni0 on node1 is down')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip link set cni0 up'])
+  })
+
+  it('no route to a pod because its bridge is down: NO_ROUTE fixed by bringing the bridge up, and traceroute ends in !N', () => {
+    const t = traceFlow(applyPatches(vxlan, [cni0Down, cni0Route, {host: 'node1', op: 'remove', table: 'routes', where: {dst: 'default'}}]), {src: 'pod-b', dst: 'pod-a'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.reason).to.contain('cni0 on node1 is down')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip link set cni0 up'])
+    expect(t.traceroute).to.deep.equal(['10.244.2.1', '10.244.1.0 !N'])
+  })
+
+  it('a router without a route for the destination answers traceroute with !N', () => {
+    const t = traceFlow(applyPatches(vxlan, [{host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: 'default'}}]), {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.traceroute).to.deep.equal(['10.244.1.1 !N'])
+  })
+
+  it('the destination is missing from traceroute when its answer does not come back', () => {
+    const t = traceFlow(applyPatches(vxlan, [{host: 'node2', op: 'remove', table: 'routes', where: {dst: '10.244.1.0/24'}}]), {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.not.equal('DELIVERED')
+    expect(t.traceroute.at(-1)).to.equal('*')
+  })
+
+  it('a second bridge holding the pod subnet, whose route comes first: NEIGHBOR_MISSING naming where the pod is plugged in', () => {
+    const w = applyPatches(vxlan, [
+      {host: 'node1', op: 'add', table: 'links', value: {name: 'docker0', index: 9, kind: 'bridge', mtu: 1500, up: true, operstate: 'UP', raw: '9: docker0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default'}},
+      {host: 'node1', op: 'add', table: 'addresses', value: {dev: 'docker0', family: 4, local: '10.244.1.1', prefixlen: 24, scope: 'global', raw: 'inet 10.244.1.1/24 scope global docker0'}},
+      cni0Route,
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.1.0/24', type: 'unicast', dev: 'docker0', proto: 'kernel', scope: 'link', src: '10.244.1.1', raw: '10.244.1.0/24 dev docker0 proto kernel scope link src 10.244.1.1'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.1.0/24', type: 'unicast', dev: 'cni0', proto: 'kernel', scope: 'link', src: '10.244.1.1', raw: '10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1'}},
+    ])
+    const t = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.reason).to.contain('pod-a is plugged into cni0')
+    expect(t.failure!.fix[0].command).to.match(/^ip addr del 10\.244\.1\.1\/24 dev docker0\b/)
+  })
+
+  it('a request a host drops in INPUT is not masqueraded for its reply: the reply goes back to the pod', () => {
+    const w = applyPatches(vxlan, [rule('node1', 'filter', 'INPUT', '-i cni0 -j DROP')])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'node1'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+    expect(t.returnPath.hops.at(-1)!.node).to.equal('pod-a')
+  })
+
+  it('flannel.1 set down took its routes with it: the fix brings it up before it routes through it again', () => {
+    const w = applyPatches(vxlan, [
+      {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {up: false, operstate: 'DOWN', raw: '4: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN mode DEFAULT group default'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: 'default'}},
+      {host: 'node1', op: 'remove', table: 'neighbors', where: {dev: 'flannel.1'}},
+    ])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure!.reason).to.contain('flannel.1 is down')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal([
+      'ip link set flannel.1 up',
+      'ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
+      'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
+    ])
+  })
+
+  describe('a pod whose veth a re-created bridge let go of', () => {
+    // reset and init delete and re-create cni0: the pods' host ends stay, plugged into nothing
+    const loose = () => {
+      const w = loadWorld('flannel-vxlan')
+      const node1 = w.hosts.find(h => h.name === 'node1')!
+      delete (node1.links!.find(l => l.name === 'veth3f9a1c2e') as {master?: string}).master
+      node1.neighbors = node1.neighbors!.filter(n => n.dst !== '10.244.1.34')
+      return w
+    }
+
+    it('is not reached through the bridge: the fix plugs the veth back in', () => {
+      for (const src of ['pod-b', 'pod-a2']) {
+        const t = traceFlow(loose(), {src, dst: 'pod-a'})
+        expect(t.disposition, src).to.equal('NEIGHBOR_MISSING')
+        expect(t.failure!.reason).to.contain('plugged into no bridge')
+        expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'}])
+      }
+    })
+
+    it('reaches no other pod of its segment, with the same fix', () => {
+      const t = traceFlow(loose(), {src: 'pod-a', dst: 'pod-a2'})
+      expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'}])
+    })
+
+    it('a bridge with no port left is up without carrier: bringing it "up" is not the fix, plugging the veths back is', () => {
+      const w = loose()
+      const node1 = w.hosts.find(h => h.name === 'node1')!
+      delete (node1.links!.find(l => l.name === 'veth7b21d0aa') as {master?: string}).master
+      Object.assign(node1.links!.find(l => l.name === 'cni0')!, {operstate: 'DOWN', raw: '3: cni0: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1450 qdisc noqueue state DOWN mode DEFAULT group default'})
+      const t = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+      expect(t.failure!.fix.map(f => f.command)).to.include('ip link set veth3f9a1c2e master cni0')
+      expect(t.failure!.fix.map(f => f.command)).to.not.include('ip link set cni0 up')
+    })
+  })
 })

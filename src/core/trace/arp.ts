@@ -103,7 +103,9 @@ function fromPod(w: WorldIndex, pod: PodRef, target: string): Answer | undefined
 /** From a node out of `dev` towards `target`. */
 function fromNode(w: WorldIndex, view: HostView, dev: string, target: string): Answer | undefined {
   const pod = w.podsByIp.get(target)
-  if (pod !== undefined && pod.node === view.name) {
+  // A pod plugged into another device of its node (cni0, while a docker0 holds the same subnet) is not on this link.
+  const wired = pod !== undefined && pod.node === view.name ? w.podWiredDevice(view, pod) : undefined
+  if (pod !== undefined && pod.node === view.name && (wired === undefined || wired === dev)) {
     if (w.isPodSide(view, dev)) return podAnswer(w, view, pod, target)
     const segment = isVxlanLink(view, dev) ? undefined : view.addressCovering(dev, target)
     if (segment !== undefined) {
@@ -167,6 +169,17 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
       reason: `${target} is not ${node.name}'s address on ${facing} (${gw} is)`,
       fix: [{node: pod.netns ?? pod.name, command: `ip route replace default via ${gw}`}],
     }
+  }
+  const facingLink = node.link(facing)
+  // (a Calico veth is in no bridge either, but its node routes the pod's address through it)
+  if (facingLink?.kind === 'veth' && facingLink.master === undefined && !node.proxyArp(facing) && node.routes?.lookup(pod.ip)?.dev !== facing) {
+    // A flannel pod's host end in no bridge: its bridge was deleted and re-created (reset and init), which lets go of the ports.
+    const bridge = node.ipv4Addresses().find(a => node.link(a.dev)?.kind === 'bridge' && node.addressCovering(a.dev, target) !== undefined)?.dev
+    return bridge !== undefined
+      ? {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, so ${bridge}, the segment of ${target}, is not reached through it`,
+        fix: [{node: node.name, command: `ip link set ${facing} master ${bridge}`}]}
+      : {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, and no bridge of ${node.name} holds its gateway ${target} any more: the node's pod subnet changed under the pod, which needs re-creating (CNI ADD gives it an address in the new subnet)`,
+        fix: [{node: node.name, command: `ip -4 addr show type bridge   # the node's pod subnet now; re-create ${pod.name} in it`}]}
   }
   if (!node.proxyArp(facing)) {
     return {

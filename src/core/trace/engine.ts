@@ -472,14 +472,22 @@ class Walk {
     }
     if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted for ${narrowed} only: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
+      // The kernel answers a packet it cannot route with "network unreachable" (traceroute's !N).
+      if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, '!N'))
+      const downSegment = this.segmentDown(view, packet.dst)
+      if (downSegment !== undefined) {
+        return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
+          `${view.name} has no route for ${packet.dst}: ${downSegment.why} (network is unreachable)`, downSegment.fix)
+      }
       const fix = routeFixes(this.w, view, packet.dst)
+      const downTunnel = vxlanDevices(view).find(d => view.deviceDown(d.name) === true)
       if (res.byRules) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in the tables ${view.name}'s policy rules look up)`,
           `${view.name}'s policy rules find no route for ${packet.dst} from ${packet.src}: the packet is dropped (network is unreachable)`,
           fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
       }
       return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
-        `${view.name} has no route for ${packet.dst} and no default route: the packet is dropped (network is unreachable)`,
+        `${view.name} has no route for ${packet.dst} and no default route: the packet is dropped (network is unreachable)${downTunnel !== undefined ? `; ${downTunnel.name} is down, and the kernel removed the routes through it` : ''}`,
         fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
     }
     this.routeOfHop.set(hop, route)
@@ -492,7 +500,7 @@ class Walk {
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(`${icmpErrorSource(view, inDev, packet.src)} ${icmp}`)
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
         `${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
@@ -745,6 +753,8 @@ class Walk {
         `the route declares ${route.gateway} onlink, but no connected route of ${view.name} covers it and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}`,
         this.notOnlinkFixes(view, route, packet.dst))
     }
+    const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
+    if (elsewhere !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw, elsewhere.reason, elsewhere.fix)
     const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
     if (silence !== undefined) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
@@ -799,6 +809,37 @@ class Walk {
     return this.cross(hop, answer, packet)
   }
 
+  /**
+   * A pod of this node that is plugged into another device than the one its route leaves by: a
+   * second bridge (docker0) holding the pod subnet too, whose route the kernel picked first.
+   */
+  private wiredElsewhere(view: HostView, dev: string, dst: string, route: Route): {reason: string, fix: Fix[]} | undefined {
+    // From a pod of the same node, the frame goes out of the node's device that pod is plugged into.
+    const from = this.w.podOf(view)
+    const node = from !== undefined ? this.w.nodeViewOf(from) : view
+    const nodeDev = from !== undefined && node !== undefined ? this.w.podWiredDevice(node, from) : dev
+    const pod = this.w.podsByIp.get(dst)
+    const wired = pod !== undefined && node !== undefined && pod.node === node.name ? this.w.podWiredDevice(node, pod) : undefined
+    if (pod === undefined || node === undefined || nodeDev === undefined || wired === undefined || wired === nodeDev) return undefined
+    const wiredLink = node.link(wired)
+    if (wiredLink?.kind === 'veth' && wiredLink.master === undefined && node.link(nodeDev)?.kind === 'bridge' && node.ipv4On(wired).length === 0) {
+      // A bridge deleted and made again (a reset and init) releases its ports: the pods stay cut off until re-plugged.
+      return {
+        reason: `${pod.name}'s veth ${wired} on ${node.name} is plugged into no bridge (a bridge that was deleted and re-created lets go of its ports), so ARP for ${dst} on ${nodeDev} gets no answer`,
+        fix: [{node: node.name, command: `ip link set ${wired} master ${nodeDev}`}],
+      }
+    }
+    if (from !== undefined) return undefined
+    const clash = route.gateway === undefined && route.proto === 'kernel' ? view.addressCovering(dev, dst) : undefined
+    const duplicate = clash !== undefined && view.addressCovering(wired, dst) !== undefined
+    return {
+      reason: `${pod.name} is plugged into ${wired}, but ${view.name}'s route to it (${route.raw}) leaves by ${dev}${duplicate ? `, which holds ${clash.local}/${clash.prefixlen} too` : ''}: ARP for ${dst} on ${dev} gets no answer`,
+      fix: [{node: view.name, command: duplicate
+        ? `ip addr del ${clash.local}/${clash.prefixlen} dev ${dev}   # and give ${dev} a subnet of its own (docker: "bip" in /etc/docker/daemon.json)`
+        : `ip route replace ${routeDstText(route)} dev ${wired}`}],
+    }
+  }
+
   /** The next hop answers but is not a host we can see. */
   private beyond(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, route: Route, mac?: string): End {
     if (isDefaultRoute(route) && this.isNode(view)) return this.exit(hop, view, nexthop, packet, route)
@@ -807,9 +848,25 @@ class Walk {
       view.name, [`ip neigh show ${nexthop}`, `ip route get ${packet.dst}`])
   }
 
+  /**
+   * A device that is down loses its connected route while keeping its address: the kernel then
+   * routes its subnet elsewhere (or nowhere), and bringing the device up brings the route back.
+   */
+  private segmentDown(view: HostView, dst: string): {evidence: string, why: string, fix: Fix[]} | undefined {
+    const a = view.ipv4Addresses().find(x => view.deviceDown(x.dev) === true && view.addressCovering(x.dev, dst) === x)
+    if (a === undefined) return undefined
+    const down = linkDownCause(this.w, view, a.dev)
+    return {evidence: firstLine(view.link(a.dev)!.raw), why: `${down.why}, and the kernel removed its route to ${a.local}/${a.prefixlen}'s subnet with it`, fix: down.fix}
+  }
+
   private exit(hop: Hop, view: HostView, nexthop: string, packet: Packet, route: Route): End {
     if (packet.tunnel !== undefined) return this.vtepBeyondDefault(hop, view, nexthop, packet, packet.tunnel, route)
     this.step(hop, 'route', 'exit', route.raw, `${nexthop} is outside the hosts in the snapshot: the packet leaves the network by the default route`)
+    const downSegment = this.segmentDown(view, packet.dst)
+    if (downSegment !== undefined) {
+      return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw,
+        reason: `${packet.dst} is on ${view.name}'s own segment, but ${downSegment.why}: the packet goes to ${nexthop} by the default route`, fix: downSegment.fix}}
+    }
     const pod = this.w.podsByIp.get(packet.dst)
     const owner = this.w.owners(packet.dst).find(o => this.w.isNode(o.view))
     const inside = pod !== undefined ? `pod ${pod.name} on ${pod.node}` : owner !== undefined ? `an address of ${owner.view.name}` : undefined
@@ -856,6 +913,11 @@ class Walk {
         const bridgeHop = this.newHop(answer.node.name, answer.bridge)
         bridgeHop.out = answer.bridge
         const link = answer.node.link(answer.bridge)
+        if (link !== undefined && answer.node.deviceDown(answer.bridge) === true) {
+          // A bridge set down disables its ports: frames between two of them are dropped too.
+          const down = linkDownCause(this.w, answer.node, answer.bridge)
+          return this.fail(bridgeHop, 'DEVICE_DOWN', 'fdb', firstLine(link.raw), `${down.why}: a bridge that is down switches no frames between its ports`, down.fix)
+        }
         this.step(bridgeHop, 'fdb', 'ok', link ? firstLine(link.raw) : `(bridge ${answer.bridge})`,
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
@@ -956,6 +1018,8 @@ class Walk {
     const last = this.hops.at(-1)
     const view = last !== undefined ? this.w.view(last.node) : undefined
     if (view === undefined || packet.state !== 'NEW' || packet.tunnel !== undefined || this.nat.some(r => r.node === view.name && r.field === 'src')) return packet
+    // A packet for this host itself goes on to INPUT, never through POSTROUTING: no SNAT to assume.
+    if (view.isLocal(packet.dst)) return packet
     const table = view.routes
     const route = table?.lookup(packet.dst)
     if (table === undefined || route === undefined || route.type !== 'unicast') return packet
@@ -1160,7 +1224,6 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
     : fwd.run(startOf(w, fwd, src, request))
 
   const traceroute = [...fwd.traceroute]
-  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(dst.ip)
 
   let returnPath: ReturnPath
   const seen = fwdEnd.disposition === 'DELIVERED' ? fwd.lastPacket : fwd.asIfForwarded(fwd.lastPacket)
@@ -1210,6 +1273,8 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
       if (asym) warnings.add(asym.code, asym.node, asym.message)
     }
   }
+  // The destination shows in traceroute only when its answer gets back to the prober.
+  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(returnPath.disposition === 'DELIVERED' || returnPath.disposition === 'INSUFFICIENT_INFO' ? dst.ip : '*')
   if (src.kind === 'pod' && dst.kind === 'pod') {
     for (const r of nat.filter(x => x.field === 'src')) {
       warnings.add('SOURCE_NATED', r.node, `${r.node} rewrites the source ${r.from} to ${r.to} (${r.evidence}): ${dst.name} sees ${r.to} instead of ${src.name}'s address`)

@@ -63,6 +63,9 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
     const theirs = vxlanDevices(peer).find(d => d.id === mine.id && d.port === mine.port)
     const gw = theirs ? peer.deviceAddress(theirs.name) : undefined
     if (theirs === undefined || gw === undefined) continue
+    // First: the kernel refuses a route through a device that is down ("Nexthop device is not up"),
+    // and dropped the routes and neighbours it had when it went down.
+    if (view.deviceDown(mine.name) === true) add(`ip link set ${mine.name} up`)
     const n = view.neighbour(mine.name, gw)
     if (theirs.mac !== undefined && (n === undefined || neighbourUse(n) !== 'usable' || n.lladdr?.toLowerCase() !== theirs.mac)) {
       add(`ip neigh replace ${gw} lladdr ${theirs.mac} dev ${mine.name} nud permanent`)
@@ -148,10 +151,16 @@ export function linkDownCause(w: WorldIndex, view: HostView, dev: string): {why:
   const link = view.link(dev)
   const here = {why: `${dev} on ${view.name} is down`, fix: [{node: view.name, command: `ip link set ${dev} up`}]}
   if (link === undefined || !link.up) return here
+  if (link.kind === 'bridge') {
+    // Set up, yet without carrier: no port of it is up. Veths in no bridge and without an address are
+    // pods' host ends a deleted and re-created bridge let go of.
+    const loose = (view.snap.links ?? []).filter(l => l.kind === 'veth' && l.master === undefined && view.ipv4On(l.name).length === 0)
+    return {why: `${dev} on ${view.name} is up but has no carrier: no port of it is up${loose.length > 0 ? ` (${loose.map(l => l.name).join(', ')} ${loose.length === 1 ? 'is' : 'are'} in no bridge)` : ''}`,
+      fix: loose.length > 0 ? loose.map(l => ({node: view.name, command: `ip link set ${l.name} master ${dev}`})) : [{node: view.name, command: `ip link show master ${dev}`}]}
+  }
   if (link.kind !== 'veth' || link.peerIndex === undefined) {
     // admin up without carrier: `ip link set up` is already done; what is missing lies behind the device
-    const behind = link.kind === 'bridge' ? 'no port of the bridge is up' : 'its cable, or the device behind it (the other end of a veth), is down'
-    return {why: `${dev} on ${view.name} is up but has no carrier: ${behind}`, fix: [{node: view.name, command: `ip -d link show ${dev}`}]}
+    return {why: `${dev} on ${view.name} is up but has no carrier: its cable, or the device behind it (the other end of a veth), is down`, fix: [{node: view.name, command: `ip -d link show ${dev}`}]}
   }
   const other = vethOtherEnd(w, view, link.index, link.peerIndex)
   if (other === undefined) {

@@ -21,7 +21,7 @@ export const traceJsonSchema = {
     failure: {$ref: '#/$defs/failure'},
     returnPath: {$ref: '#/$defs/returnPath'},
     traceroute: {
-      description: 'addresses `traceroute -n` would print, the destination last; "*" for a silent hop; "ADDR !H" (or !X) for a router that answers with host unreachable (administratively prohibited)',
+      description: 'addresses `traceroute -n` would print, the destination last; "*" for a silent hop; "ADDR !H" (!X, !N) for a router that answers with host unreachable (administratively prohibited, network unreachable); "*" last when the destination\'s answer does not come back',
       type: 'array',
       items: {type: 'string'},
     },

@@ -8,15 +8,23 @@
 import type {HostView} from './host-view.js'
 import {routeDevice} from './routes.js'
 
-/** `*` when the host has no route back to the prober: traceroute prints a star for it. */
-export function icmpErrorSource(view: HostView, inDev: string, prober: string): string {
+/**
+ * `*` when the host has no route back to the prober: traceroute prints a star for it. `mark` is
+ * what traceroute appends for an ICMP error other than time-exceeded (`!N`, `!H`, `!X`).
+ */
+export function icmpErrorSource(view: HostView, inDev: string, prober: string, mark?: string): string {
+  const from = errorSourceAddress(view, inDev, prober)
+  return from === undefined ? '*' : mark === undefined ? from : `${from} ${mark}`
+}
+
+function errorSourceAddress(view: HostView, inDev: string, prober: string): string | undefined {
   if (view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1) {
     const a = view.deviceAddress(inDev, prober) ?? view.firstGlobalAddress()
     if (a !== undefined) return a
   }
   const table = view.routes
   const r = table?.lookup(prober)
-  if (table === undefined || r === undefined || r.type !== 'unicast') return '*'
+  if (table === undefined || r === undefined || r.type !== 'unicast') return undefined
   const dev = routeDevice(table, r)
-  return view.sourceFor(dev === r.dev ? r : {...r, dev}, prober) ?? '*'
+  return view.sourceFor(dev === r.dev ? r : {...r, dev}, prober)
 }

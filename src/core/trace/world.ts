@@ -131,20 +131,26 @@ export class WorldIndex {
    * enslaved to), found by veth peer index, else by the node's route to the pod's address.
    */
   podFacingDevice(node: HostView, pod: PodRef): string | undefined {
-    const ns = this.podView(pod)
-    if (ns !== undefined) {
-      const owned = ns.ownAddress(pod.ip)
-      const podLink = owned ? ns.link(owned.dev) : undefined
-      if (podLink?.peerIndex !== undefined) {
-        const hostEnd = node.linkByIndex(podLink.peerIndex)
-        if (hostEnd !== undefined && (hostEnd.peerIndex === undefined || hostEnd.peerIndex === podLink.index)) {
-          return hostEnd.master ?? hostEnd.name
-        }
-      }
-    }
+    const wired = this.podWiredDevice(node, pod)
+    if (wired !== undefined) return wired
     const r = node.routes?.lookup(pod.ip)
     if (r !== undefined && r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined) return r.dev
     return undefined
+  }
+
+  /**
+   * The node's device the pod's veth is plugged into (its bridge, else the host end), known only
+   * when both ends of the veth were read: unlike a route, it says where the pod really is.
+   */
+  podWiredDevice(node: HostView, pod: PodRef): string | undefined {
+    const ns = this.podView(pod)
+    if (ns === undefined) return undefined
+    const owned = ns.ownAddress(pod.ip)
+    const podLink = owned ? ns.link(owned.dev) : undefined
+    if (podLink?.peerIndex === undefined) return undefined
+    const hostEnd = node.linkByIndex(podLink.peerIndex)
+    if (hostEnd === undefined || (hostEnd.peerIndex !== undefined && hostEnd.peerIndex !== podLink.index)) return undefined
+    return hostEnd.master ?? hostEnd.name
   }
 
   /** A device that leads to this node's pods rather than to other hosts. */

@@ -1,0 +1,204 @@
+import {expect} from 'chai'
+import {checksumOffloadSuspects, diagnose, hostChecks, podToNodeChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {renderDoctor} from '../../src/ui/doctor.js'
+import type {LoadedSource} from '../../src/services/collect.js'
+import type {Command, Runner} from '../../src/adapters/runner.js'
+import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
+
+const leases = [
+  {subnet: '10.244.1.0/24', publicIP: '192.168.100.11', vtepMac: '8e:6a:3c:4f:a1:01'},
+  {subnet: '10.244.2.0/24', publicIP: '192.168.100.12', vtepMac: 'd6:12:9b:77:c2:02'},
+]
+
+describe('doctor host checks', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+
+  it('a healthy vxlan world with its leases: no findings', () => {
+    expect(hostChecks(vxlan, leases)).to.deep.equal([])
+  })
+
+  it('a VTEP re-created with a new MAC that its lease does not announce: the owner is told to publish it, the peers why their fix would not hold', () => {
+    // node2's flannel.1 came back with a new MAC; the store and node1's entries still hold the old one
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: '02:00:00:00:00:99',
+      raw: '4: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN mode DEFAULT group default\n    link/ether 02:00:00:00:00:99 brd ff:ff:ff:ff:ff:ff'}}])
+    const findings = hostChecks(w, leases)
+    const unpublished = findings.find(f => f.code === 'VTEP_MAC_NOT_PUBLISHED')
+    expect(unpublished, JSON.stringify(findings)).to.include({node: 'node2', severity: 'error'})
+    expect(unpublished!.evidence).to.contain('02:00:00:00:00:99')
+    expect(unpublished!.fix[0]).to.match(/^flannelctl sync\b/)
+    const drift = findings.find(f => f.code === 'VTEP_MAC_DRIFT')
+    expect(drift).to.include({node: 'node1'})
+    expect(drift!.message).to.contain('lease still announces the old MAC')
+  })
+
+  it('without the store\'s leases nothing is said about what they announce', () => {
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: '02:00:00:00:00:99'}}])
+    const codes = hostChecks(w).map(f => f.code)
+    expect(codes).to.not.include('VTEP_MAC_NOT_PUBLISHED')
+    expect(codes).to.include('VTEP_MAC_DRIFT')
+  })
+})
+
+describe('doctor host checks: FORWARD', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+  const jump = {table: 'filter', chain: 'FORWARD', spec: '-m comment --comment "flanneld forward" -j FLANNEL-FWD', raw: '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD'}
+  const forwardRule = (spec: string) => ({host: 'node1', op: 'add' as const, table: 'iptables.rules', value: {table: 'filter', chain: 'FORWARD', spec, raw: `-A FORWARD ${spec}`}})
+  const withFirst = (spec: string) => applyPatches(vxlan, [
+    {host: 'node1', op: 'remove', table: 'iptables.rules', where: {chain: 'FORWARD', spec: jump.spec}},
+    forwardRule(spec), {host: 'node1', op: 'add', table: 'iptables.rules', value: jump},
+  ])
+
+  it('a host firewall\'s final REJECT before the FLANNEL-FWD jump (what a later sync appends behind it): FORWARD_DROP naming the rule, accepts inserted at the top', () => {
+    const f = hostChecks(withFirst('-j REJECT --reject-with icmp-host-prohibited')).filter(x => x.code === 'FORWARD_DROP')
+    expect(f.map(x => x.node)).to.deep.equal(['node1'])
+    expect(f[0].evidence).to.equal('-A FORWARD -j REJECT --reject-with icmp-host-prohibited')
+    expect(f[0].fix[0]).to.match(/^iptables -D FORWARD -j REJECT --reject-with icmp-host-prohibited\b/)
+    expect(f[0].fix.slice(1)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.1.0/24 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.1.0/24 -j ACCEPT'])
+  })
+
+  it('a drop limited to another interface, or to traffic that is not the pods\', does not count', () => {
+    expect(hostChecks(withFirst('-i wlan0 -j DROP')).map(x => x.code)).to.not.include('FORWARD_DROP')
+    expect(hostChecks(withFirst('-s 192.0.2.0/24 -j DROP')).map(x => x.code)).to.not.include('FORWARD_DROP')
+  })
+
+  it('policy DROP and the jump gone: FORWARD_DROP fixed by sync or by accepts at the top', () => {
+    const w = applyPatches(vxlan, [{host: 'node1', op: 'remove', table: 'iptables.rules', where: {chain: 'FORWARD', spec: jump.spec}}])
+    const f = hostChecks(w).find(x => x.code === 'FORWARD_DROP')
+    expect(f?.evidence).to.equal(':FORWARD DROP')
+    expect(f?.fix[0]).to.match(/^flannelctl sync\b/)
+  })
+})
+
+describe('doctor host checks: the same VTEP address on several nodes', () => {
+  it('every node announcing it is told which of its addresses the others share a segment with, one command at a time', () => {
+    const nat = (host: string) => [
+      {host, op: 'update' as const, table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {id: 1, local: '10.0.2.15', dev: 'eth1', port: 8472, learning: false}}},
+      {host, op: 'add' as const, table: 'addresses', value: {dev: 'eth1', family: 4, local: '10.0.2.15', prefixlen: 24, scope: 'global', raw: 'inet 10.0.2.15/24 scope global eth1'}},
+    ]
+    const findings = hostChecks(applyPatches(loadWorld('flannel-vxlan'), [...nat('node1'), ...nat('node2')])).filter(f => f.code === 'DUPLICATE_PUBLIC_IP')
+    expect(findings.map(f => f.node)).to.deep.equal(['node1', 'node2'])
+    expect(findings[0].fix[0]).to.equal('flannelctl reset --release')
+    expect(findings[0].fix[1]).to.match(/^flannelctl init --iface eth0 --public-ip 192\.168\.100\.11\b/)
+    expect(findings[1].fix[1]).to.match(/^flannelctl init --iface eth0 --public-ip 192\.168\.100\.12\b/)
+  })
+})
+
+describe('doctor host checks: devices set down', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+
+  it('flannel.1 set down, its routes gone: DEVICE_DOWN, and the MISSING_ROUTE fix brings it up before routing through it', () => {
+    const w = applyPatches(vxlan, [
+      {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {up: false, operstate: 'DOWN', raw: '4: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN mode DEFAULT group default'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+    ])
+    const findings = hostChecks(w)
+    expect(findings.find(f => f.code === 'DEVICE_DOWN')?.fix[0]).to.equal('ip link set flannel.1 up')
+    const missing = findings.find(f => f.code === 'MISSING_ROUTE')!
+    expect(missing.fix[0]).to.equal('ip link set flannel.1 up')
+    expect(missing.fix[1]).to.match(/^ip route replace 10\.244\.2\.0\/24 via 10\.244\.2\.0 dev flannel\.1 onlink\b/)
+  })
+
+  it('a bridge that is up without carrier (no pods plugged in yet) is not down', () => {
+    const w = applyPatches(vxlan, [{host: 'node1', op: 'update', table: 'links', where: {name: 'cni0'}, value: {operstate: 'DOWN'}}])
+    expect(hostChecks(w).map(f => f.code)).to.not.include('DEVICE_DOWN')
+  })
+})
+
+describe('doctor host checks: DirectRouting and missing entries', () => {
+  const dr = loadWorld('flannel-directrouting')
+  const directRouting = {type: 'vxlan', directRouting: true}
+
+  it('a DirectRouting world as built: direct routes on the segment, vxlan across the router, no findings', () => {
+    expect(hostChecks(dr, undefined, directRouting)).to.deep.equal([])
+  })
+
+  it('a peer on the segment routed through the tunnel although the network has DirectRouting: the direct route is the fix', () => {
+    const w = applyPatches(dr, [
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.2.0/24', type: 'unicast', gateway: '10.244.2.0', dev: 'flannel.1', onlink: true, raw: '10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'}},
+    ])
+    const findings = hostChecks(w, undefined, directRouting)
+    expect(findings.map(f => `${f.code}@${f.node}`)).to.deep.equal(['DIRECT_ROUTING_NOT_APPLIED@node1'])
+    expect(findings[0].fix[0]).to.match(/^ip route replace 10\.244\.2\.0\/24 via 192\.168\.100\.12 dev eth0\b/)
+    // without DirectRouting in the network config the tunnel route is what flannel builds
+    expect(hostChecks(w, undefined, {type: 'vxlan', directRouting: false}).map(f => f.code)).to.not.include('DIRECT_ROUTING_NOT_APPLIED')
+  })
+
+  it('a peer whose neighbour and fdb entries are both gone: the MISSING_NEIGH fix writes both', () => {
+    const w = applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node1', op: 'remove', table: 'neighbors', where: {dst: '10.244.2.0', dev: 'flannel.1'}},
+      {host: 'node1', op: 'remove', table: 'fdb', where: {mac: 'd6:12:9b:77:c2:02', dev: 'flannel.1'}},
+    ])
+    const missing = hostChecks(w).find(f => f.code === 'MISSING_NEIGH')
+    expect(missing?.fix).to.deep.equal([
+      'ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
+      'bridge fdb append d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent',
+    ])
+  })
+})
+
+describe('doctor: pods reaching their own node', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+
+  it('a healthy world: nothing to say', () => {
+    expect(podToNodeChecks(vxlan)).to.deep.equal([])
+  })
+
+  it('a host firewall dropping what comes in from the pod bridge: POD_TO_NODE on that node, fixed by deleting the rule; pod pairs stay green', () => {
+    const w = applyPatches(vxlan, [{host: 'node1', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'INPUT', spec: '-i cni0 -j DROP', raw: '-A INPUT -i cni0 -j DROP'}}])
+    const report = diagnose(w, 'test')
+    expect(report.pairs.every(p => p.disposition === 'DELIVERED')).to.equal(true)
+    const f = report.findings.filter(x => x.code === 'POD_TO_NODE')
+    expect(f.map(x => x.node)).to.deep.equal(['node1'])
+    expect(f[0].fix).to.deep.equal(['iptables -D INPUT -i cni0 -j DROP'])
+    expect(report.healthy).to.equal(false)
+  })
+})
+
+describe('doctor report', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+
+  it('groups the pairs one cause breaks, even though each pair\'s reason names its own addresses', () => {
+    // FORWARD policy DROP with nothing accepting: every pair through node1 fails, each reason naming its addresses
+    const w = applyPatches(vxlan, [{host: 'node1', op: 'remove', table: 'iptables.rules', where: {table: 'filter', chain: 'FORWARD'}}])
+    const report = diagnose(w, 'test')
+    const bad = report.pairs.filter(p => p.disposition === 'DENIED_BY_FILTER')
+    expect(new Set(bad.map(p => p.reason)).size, 'the reasons differ').to.be.greaterThan(1)
+    const text = renderDoctor(report, {color: false})
+    expect(text.match(/DENIED_BY_FILTER[^\n]* at node1:/g), text).to.have.length(1)
+  })
+
+  it('keeps causes apart that need different fixes', () => {
+    const pair = (from: string, to: string, command: string): PairResult => ({from, to, disposition: 'NO_ROUTE', node: 'n1', reason: `no route for ${to}`, fix: [{node: 'n1', command}], warnings: []})
+    const report: DoctorReport = {source: 'test', nodes: ['n1'], pods: ['a', 'b', 'c'], sampled: false, findings: [], healthy: false,
+      pairs: [pair('a', 'b', 'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'), pair('a', 'c', 'ip route replace 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink')]}
+    expect(renderDoctor(report, {color: false}).match(/NO_ROUTE at n1/g)).to.have.length(2)
+  })
+})
+
+describe('doctor --ping: vxlan checksum offload as the suspect of a disagreement', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+  const ethtool = (offload: 'on' | 'off'): Runner & {asked: Command[]} => {
+    const asked: Command[] = []
+    return {target: {kind: 'local'} as Runner['target'], asked, run: async (cmd: Command) => {
+      asked.push(cmd)
+      return {stdout: `Features for flannel.1:\ntx-checksumming: on\n\ttx-checksum-ip-generic: ${offload}\n`, stderr: '', exitCode: 0}
+    }}
+  }
+  const source = (runner: Runner): LoadedSource => ({kind: 'lab', description: 'test', world: vxlan, inventory: {nodes: [], pods: []} as unknown as LoadedSource['inventory'],
+    live: [{name: 'node1', role: 'node', runner}], captured: []})
+  const pair = (ping: boolean): PairResult => ({from: 'pod-a', to: 'pod-b', disposition: 'DELIVERED', fix: [], warnings: [], ping})
+
+  it('pings that fail where the tables deliver over flannel.1 with the offload on: the sender is told how to turn it off', async () => {
+    const findings = await checksumOffloadSuspects(source(ethtool('on')), [pair(false)])
+    expect(findings.map(f => `${f.code}@${f.node}`)).to.deep.equal(['VXLAN_CHECKSUM_OFFLOAD@node1'])
+    expect(findings[0].fix[0]).to.match(/^ethtool -K flannel\.1 tx-checksum-ip-generic off\b/)
+  })
+
+  it('asks nothing when the pings agree, and says nothing when the offload is off already', async () => {
+    const quiet = ethtool('on')
+    expect(await checksumOffloadSuspects(source(quiet), [pair(true)])).to.deep.equal([])
+    expect(quiet.asked).to.deep.equal([])
+    expect(await checksumOffloadSuspects(source(ethtool('off')), [pair(false)])).to.deep.equal([])
+  })
+})
