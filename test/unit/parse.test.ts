@@ -511,6 +511,16 @@ describe('parse: errors', () => {
     expect(parseErrorOf(() => parseSysctls('just words\n')).line).to.equal(1)
   })
 
+  it('a terminal session around the paste: ssh banner, exit, logout, a byte order mark', () => {
+    const session = ['me@laptop:~$ ssh root@n1', 'Welcome to Ubuntu 22.04.3 LTS (GNU/Linux 5.15.0-91-generic x86_64)', '',
+      'Last login: Thu Nov 26 21:00:01 2026 from 10.0.0.5', 'root@n1:~# ip neigh show dev flannel.1',
+      '10.244.2.0 lladdr 76:2f:9c:41:d2:22 PERMANENT', 'root@n1:~# exit', 'logout', 'Connection to n1 closed.', 'me@laptop:~$ '].join('\r\n')
+    expect(parseNeighbors(`\ufeff${session}`).map(n => [n.dst, n.dev])).to.deep.equal([['10.244.2.0', 'flannel.1']])
+    expect(parseRoutes('\ufeff[{"dst":"default","gateway":"10.0.0.1","dev":"eth0"}]')[0].gateway).to.equal('10.0.0.1')
+    // a command that is not a session's own is still read: its output must be the table
+    expect(() => parseRoutes('$ cat routes\nnot a route\n')).to.throw(ParseError)
+  })
+
   it('harmless lines are skipped: blank lines, headers, trailing prompts', () => {
     expect(parseRoutes('\n\n$ ip r\n\ndefault via 10.0.0.1 dev eth0\n\n$ \n')).to.have.length(1)
     expect(parseNeighbors('arp: in 0 entries no match found.\n')).to.deep.equal([])

@@ -388,7 +388,8 @@ export interface Section {
 
 /** The text as lines, without CR and colour escapes (`ip -c` output pasted from a terminal). */
 export function splitLines(text: string): string[] {
-  let t = text
+  // a byte order mark, as Windows editors save text
+  let t = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
   if (t.includes('\x1b')) t = t.replace(/\x1b\[[0-9;]*m/g, '')
   const lines = t.split('\n')
   for (let i = 0; i < lines.length; i++) {
@@ -421,7 +422,19 @@ export function sections(lines: string[]): Section[] {
   }
   current.end = lines.length
   out.push(current)
-  return out.filter(s => s.start < s.end)
+  return out.filter(s => s.start < s.end && !isSessionCommand(s.command))
+}
+
+/** Commands of a terminal session around the pasted tables: what they print is no table. */
+const SESSION_COMMANDS = new Set(['exit', 'logout', 'clear', 'ssh', 'su', 'cd', 'pwd', 'hostname', 'whoami', 'id', 'date',
+  'uptime', 'uname', 'history', 'echo', 'tmux', 'screen'])
+
+function isSessionCommand(command: PastedCommand | undefined): boolean {
+  if (command === undefined || command.tool !== undefined) return false
+  const words = tokens(command.text)
+  // `sudo -i`, `sudo su -`: a root shell, not a table
+  const first = words[0] === 'sudo' && (words.length === 1 || words[1].startsWith('-') || words[1] === 'su') ? 'su' : words[0]
+  return first !== undefined && SESSION_COMMANDS.has(first.slice(first.lastIndexOf('/') + 1))
 }
 
 /** First non-blank line of a section, or -1. */
