@@ -136,12 +136,25 @@ function hostFromDir(name: string, hostDir: string): HostSnapshot | undefined {
     const format = files.get(t)!
     const path = join(hostDir, `${t}.${format}`)
     try {
-      return {format, text: readFileSync(path, 'utf8')}
+      return {format, text: decodeText(readFileSync(path))}
     } catch (e) {
       throw userError(`cannot read ${path}: ${(e as Error).message}`, 'check the snapshot directory\'s permissions')
     }
   }
   return lazySnapshot(name, files, load, hostDir)
+}
+
+/**
+ * A file's text: UTF-8, or UTF-16 when it starts with that byte order mark (what Windows
+ * PowerShell's `>` and Notepad's "Unicode" write when a paste is saved there).
+ */
+export function decodeText(bytes: Buffer): string {
+  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le')
+  if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff) {
+    const swapped = Buffer.from(bytes.subarray(2, bytes.length - (bytes.length % 2)))
+    return swapped.swap16().toString('utf16le')
+  }
+  return bytes.toString('utf8')
 }
 
 async function isDir(path: string): Promise<boolean> {
@@ -154,7 +167,7 @@ async function isDir(path: string): Promise<boolean> {
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8')
+    return decodeText(await readFile(path))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw userError(`cannot read ${path}: ${(e as Error).message}`, 'check the snapshot directory\'s permissions')

@@ -159,6 +159,17 @@ describe('snapshot directory', () => {
     expect(t.failure).to.deep.include({step: 'fdb', fix: [{node: 'n1', command: 'bridge fdb show dev flannel.1'}]})
   })
 
+  it('reads files saved as UTF-16 (PowerShell\'s >, Notepad\'s "Unicode"), both byte orders', async () => {
+    await mkdir(join(dir, 'n1'))
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink\r\n', 'utf16le')])
+    await writeFile(join(dir, 'n1', 'ip-route.txt'), le)
+    const be = Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from('nodes:\r\n  - name: n1\r\n', 'utf16le').swap16()])
+    await writeFile(join(dir, 'inventory.yaml'), be)
+    const snap = await readSnapshotDir(dir)
+    expect(snap.inventory.nodes).to.deep.equal([{name: 'n1'}])
+    expect(snap.hosts[0].routes?.[0]).to.deep.include({gateway: '10.244.2.0', onlink: true})
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')
