@@ -202,7 +202,10 @@ export interface SnapshotDir {
  * discovery, so a directory of pasted outputs works as it is.
  */
 export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
-  if (!(await isDir(dir))) throw userError(`snapshot directory ${dir} does not exist`, 'make one with flannelctl collect --out DIR, or create DIR/<node>/ip-route.txt etc. by hand')
+  if (!(await isDir(dir))) {
+    const isFile = await stat(dir).then(() => true, () => false)
+    throw userError(`snapshot directory ${dir} ${isFile ? 'is a file, not a directory' : 'does not exist'}`, 'make one with flannelctl collect --out DIR, or create DIR/<node>/ip-route.txt etc. by hand')
+  }
   const invText = await readOptional(join(dir, INVENTORY_FILE))
   let inventory: Inventory
   if (invText !== undefined) {
@@ -226,6 +229,17 @@ export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
 
 /** Write DIR/inventory.yaml and DIR/<host>/<table>.<format> for every captured table. */
 export async function writeSnapshotDir(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[]): Promise<string[]> {
+  try {
+    return await writeLayout(dir, inventory, hosts)
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException
+    if (err.code === undefined || err.path === undefined) throw e
+    const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'a file is in the way of a directory' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOSPC' ? 'no space left' : err.message
+    throw userError(`cannot write the snapshot to ${dir}: ${err.path}: ${why}`, 'give --out a directory (new or one collect wrote before) that you can write')
+  }
+}
+
+async function writeLayout(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[]): Promise<string[]> {
   const written: string[] = []
   await mkdir(dir, {recursive: true})
   for (const h of hosts) {

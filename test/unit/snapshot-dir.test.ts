@@ -170,6 +170,18 @@ describe('snapshot directory', () => {
     expect(snap.hosts[0].routes?.[0]).to.deep.include({gateway: '10.244.2.0', onlink: true})
   })
 
+  it('a file where the snapshot directory goes is one clear error (exit 2), writing or reading', async () => {
+    const file = join(dir, 'taken')
+    await writeFile(file, 'x')
+    for (const out of [file, join(file, 'sub')]) {
+      const err = await writeSnapshotDir(out, {nodes: [{name: 'n1'}]}, [{name: 'n1', tables: {'ip-route': {format: 'txt', text: ''}}}]).then(() => undefined, e => e as {message: string, exitCode: number})
+      expect(err?.message).to.match(/^cannot write the snapshot to .*: a file is in the way of a directory$/)
+      expect(err?.exitCode).to.equal(2)
+    }
+    const err = await readSnapshotDir(file).then(() => undefined, e => e as {message: string})
+    expect(err?.message).to.equal(`snapshot directory ${file} is a file, not a directory`)
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')
