@@ -88,13 +88,13 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
     let text: string | undefined
     const raw = () => (text ??= load('ip-neigh').text)
     define('neighbors', () => parseNeighbors(raw(), src('ip-neigh')))
-    define('neighborDevices', () => entryDevicesOfAll(raw()))
+    define('neighborDevices', () => entryDevicesOfAll(raw(), snap.neighbors!))
   }
   if (present.has('bridge-fdb')) {
     let text: string | undefined
     const raw = () => (text ??= load('bridge-fdb').text)
     define('fdb', () => parseFdb(raw(), src('bridge-fdb')))
-    define('fdbDevices', () => entryDevicesOfAll(raw()))
+    define('fdbDevices', () => entryDevicesOfAll(raw(), snap.fdb!))
   }
   if (present.has('iptables-save')) define('iptables', () => parseIptables(load('iptables-save').text, src('iptables-save')))
   if (present.has('sysctl')) define('sysctls', () => parseSysctls(load('sysctl').text, src('sysctl')))

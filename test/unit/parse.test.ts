@@ -376,11 +376,16 @@ describe('parse: pasted from terminals', () => {
   })
 
   it('neighbours and fdb pasted for some devices say which', () => {
-    expect(entryDevicesOfAll(pasted('ip-neigh-dev-cni0.txt'))).to.deep.equal(['cni0'])
-    expect(entryDevicesOfAll(pasted('bridge-fdb-br-cni0.txt'))).to.deep.equal(['master:cni0'])
-    expect(entryDevicesOfAll(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh show dev flannel.1\n10.244.27.0 lladdr 16:58:7b:64:7f:ad PERMANENT\n`)).to.deep.equal(['cni0', 'flannel.1'])
-    expect(entryDevicesOfAll(real('ip-neigh.txt'))).to.equal(undefined)
-    expect(entryDevicesOfAll(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh\n${real('ip-neigh.txt')}`)).to.equal(undefined)
+    const devicesOf = (text: string, parse: (t: string) => Array<{dev: string}> = parseNeighbors): string[] | undefined => entryDevicesOfAll(text, parse(text))
+    expect(devicesOf(pasted('ip-neigh-dev-cni0.txt'))).to.deep.equal(['cni0'])
+    expect(devicesOf(pasted('bridge-fdb-br-cni0.txt'), parseFdb)).to.deep.equal(['master:cni0'])
+    expect(devicesOf(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh show dev flannel.1\n10.244.27.0 lladdr 16:58:7b:64:7f:ad PERMANENT\n`)).to.deep.equal(['cni0', 'flannel.1'])
+    expect(devicesOf(real('ip-neigh.txt'))).to.equal(undefined)
+    expect(devicesOf(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh\n${real('ip-neigh.txt')}`)).to.equal(undefined)
+    // a pipe kept some lines: the devices they show
+    expect(devicesOf('$ ip neigh | grep flannel\n10.244.27.0 dev flannel.1 lladdr 16:58:7b:64:7f:ad PERMANENT\n')).to.deep.equal(['flannel.1'])
+    expect(routeFilterOfAll('$ ip r | grep flannel\n10.244.27.0/24 via 10.244.27.0 dev flannel.1 onlink\n')).to.equal('| grep flannel')
+    expect(parseAddrs('$ ip a | grep -A3 flannel\n4: flannel.1: <UP,LOWER_UP> mtu 1450 state UNKNOWN\n    inet 10.244.27.0/32 scope global flannel.1\n').someDevicesOnly).to.equal(true)
   })
 
   it('bridge fdb show dev flannel.1 with the prompt: dev comes from the command', () => {

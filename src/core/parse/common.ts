@@ -166,6 +166,8 @@ export interface PastedCommand {
   /** for ip / bridge: route, neigh, addr, link, fdb */
   object?: string
   filter: OutputFilter
+  /** what the output went through after the tool (`| grep flannel`): it may hold some lines only */
+  pipe?: string
 }
 
 /** Fields a `show` filter removes from every line it prints. */
@@ -194,6 +196,7 @@ const ADDR_LINK_SHOW_KEYS = new Set(['to', 'label', 'group', 'vrf', 'proto', 'pr
 export function listsSomeDevices(command: PastedCommand | undefined): boolean {
   if (command === undefined) return false
   const f = command.filter
+  if (command.pipe !== undefined && command.tool !== undefined) return true
   if (command.tool === 'ifconfig') return f.dev !== undefined
   if (command.tool !== 'ip' || (command.object !== 'addr' && command.object !== 'link')) return false
   return f.dev !== undefined || f.type !== undefined || f.master !== undefined
@@ -291,8 +294,10 @@ const WRAPPERS = new Set(['sudo', 'doas', 'env', 'time', 'command', 'exec', 'nse
 
 /** Read a command line well enough to know the tool, the table and the filter it printed with. */
 export function readCommand(text: string, line: number): PastedCommand {
-  const words = tokens(text)
+  const bar = text.indexOf('|')
+  const words = tokens(bar === -1 ? text : text.slice(0, bar))
   const command: PastedCommand = {line, text, filter: {}}
+  if (bar !== -1 && text.slice(bar + 1).trim() !== '') command.pipe = text.slice(bar).trim()
   let wrapped = false
   let i = 0
   while (i < words.length) {
