@@ -292,7 +292,7 @@ class Walk {
     if (all === 1) fix.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
     if (dev === 1) fix.push({node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.rp_filter`, 2)})
     if (backDev === undefined && view.snap.routesFilter !== undefined) {
-      this.assume(view, `the routes of ${view.name} were pasted for ${view.snap.routesFilter} only: assumed rp_filter finds a route back to ${packet.src}`)
+      this.assume(view, `the routes of ${view.name} were pasted with \`${view.snap.routesFilter}\`: assumed rp_filter finds a route back to ${packet.src}`)
       return undefined
     }
     if (backDev === undefined) {
@@ -475,10 +475,10 @@ class Walk {
     const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
     const narrowed = view.snap.routesFilter
     if (route === undefined && narrowed !== undefined) {
-      return this.insufficient(hop, 'route', `(no route to ${packet.dst} among the routes pasted for ${narrowed})`,
-        `the routes of ${view.name} were pasted for ${narrowed} only, so the route it has for ${packet.dst} is unknown`, view.name, [`ip route get ${packet.dst}`])
+      return this.insufficient(hop, 'route', `(no route to ${packet.dst} among the routes pasted with \`${narrowed}\`)`,
+        `the routes of ${view.name} were pasted with \`${narrowed}\`, which prints some only, so the route it has for ${packet.dst} is unknown`, view.name, [`ip route get ${packet.dst}`])
     }
-    if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted for ${narrowed} only: assumed no other route is more specific for ${packet.dst}`)
+    if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
       const fix = routeFixes(this.w, view, packet.dst)
       if (policy !== undefined) {
