@@ -143,6 +143,11 @@ export interface Iptables {
   rules: IptablesRule[]
   /** which iptables the rules came from, when known */
   flavour?: 'nft' | 'legacy'
+  /**
+   * What pasted `iptables [-t T] -S [CHAIN]` output covers: those tables (or chains) only, the rest
+   * unknown. Absent: a whole `iptables-save`, where a table it lacks has no rules.
+   */
+  covers?: Array<{table: string, chain?: string}>
 }
 
 /** What a policy rule does when its selectors match (`ip rule` actions). */

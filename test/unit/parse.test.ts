@@ -446,6 +446,14 @@ describe('parse: iptables-save and sysctl', () => {
     expect(s.flavour).to.equal(undefined)
   })
 
+  it('iptables -S [CHAIN] says what it covers; iptables-save covers everything', () => {
+    expect(parseIptables(real('iptables-save.txt')).covers).to.equal(undefined)
+    expect(parseIptables('# iptables -S FORWARD\n-P FORWARD DROP\n-A FORWARD -j FLANNEL-FWD\n').covers).to.deep.equal([{table: 'filter', chain: 'FORWARD'}])
+    expect(parseIptables('$ iptables -t nat -S\n-P POSTROUTING ACCEPT\n').covers).to.deep.equal([{table: 'nat'}])
+    expect(parseIptables(`$ iptables-save -t filter\n*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n$ iptables -t nat -S POSTROUTING\n-P POSTROUTING ACCEPT\n`).covers)
+      .to.deep.equal([{table: 'filter'}, {table: 'nat', chain: 'POSTROUTING'}])
+  })
+
   it('sysctl: key = value, key=value, device names with dots, /proc paths, JSON', () => {
     const s = parseSysctls(real('sysctl.txt'))
     expect(s['net.ipv4.ip_forward']).to.equal('1')

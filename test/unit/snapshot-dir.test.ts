@@ -182,6 +182,26 @@ describe('snapshot directory', () => {
     expect(err?.message).to.equal(`snapshot directory ${file} is a file, not a directory`)
   })
 
+  it('iptables -S FORWARD pasted: the chain it jumps to and the other chains are unknown, not empty', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    const save = join(dir, 'n2', 'iptables-save.txt')
+    const trace = async () => {
+      const snap = await readSnapshotDir(dir)
+      return traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    }
+    // FLANNEL-FWD accepts pod traffic on the real node; the paste shows only the jump to it
+    await writeFile(save, 'root@n2:~# iptables -S FORWARD\n-P FORWARD DROP\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n')
+    let t = await trace()
+    expect(t.disposition, t.failure?.reason).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure?.fix).to.deep.equal([{node: 'n2', command: 'iptables -S FLANNEL-FWD'}])
+    await writeFile(save, 'root@n2:~# iptables -S FORWARD\n-P FORWARD ACCEPT\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n')
+    t = await trace()
+    expect(t.disposition).to.equal('DELIVERED')
+    const n2 = t.warnings.filter(w => w.node === 'n2').map(w => w.message)
+    expect(n2.some(m => m.startsWith('chain FLANNEL-FWD'))).to.equal(true)
+    expect(n2).to.include('the nat table\'s POSTROUTING chain was not in the pasted `iptables -S` output: assumed it accepts and rewrites nothing')
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')

@@ -179,6 +179,8 @@ export interface OutputFilter {
   scope?: string
   /** `iptables -t nat -S` */
   iptablesTable?: string
+  /** `iptables -S FORWARD`: the one chain listed */
+  iptablesChain?: string
   /** `ip link show master cni0` */
   master?: string
 }
@@ -348,6 +350,9 @@ export function readCommand(text: string, line: number): PastedCommand {
     if (t !== -1 && args[t + 1] !== undefined) command.filter.iptablesTable = args[t + 1]
     const table = args.find(a => a.startsWith('--table='))
     if (table) command.filter.iptablesTable = table.slice('--table='.length)
+    const list = args.findIndex(a => a === '-S' || a === '--list-rules')
+    const chain = list === -1 ? undefined : args[list + 1]
+    if (chain !== undefined && !chain.startsWith('-')) command.filter.iptablesChain = chain
   }
   return command
 }

@@ -652,6 +652,12 @@ class Walk {
         if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
         continue
       }
+      if (d.uncaptured !== undefined) {
+        // the chain it skipped may have accepted the packet before this verdict
+        return this.insufficient(hop, 'filter', d.uncaptured.rule.raw,
+          `${chain} on ${view.name} jumps to ${d.uncaptured.chain}, which the pasted rules do not list; without it the packet would end at \`${d.evidence}\`, but ${d.uncaptured.chain} may decide first`,
+          view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
+      }
       const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
       return this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
         `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${d.action === 'REJECT' ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}`,
