@@ -649,7 +649,8 @@ class Walk {
       const where = d.path.join(' → ')
       const chain = table === 'filter' ? hook : `${table} ${hook}`
       if (d.action === 'ACCEPT') {
-        if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
+        if (table === 'filter' && d.notCaptured) this.step(hop, 'filter', 'assumed', d.evidence, `${chain} assumed to accept: the pasted rules do not list it`)
+        else if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
         continue
       }
       if (d.uncaptured !== undefined) {

@@ -69,6 +69,8 @@ export interface Decision {
   assumptions: string[]
   /** a RETURN in a user chain sent the packet back and the policy decided */
   viaReturn?: IptablesRule
+  /** the chain itself was not captured: the ACCEPT is assumed */
+  notCaptured?: boolean
   /** a rule on the way jumped to a chain the paste did not list (`iptables -S FORWARD`): it may have decided first */
   uncaptured?: {chain: string, rule: IptablesRule}
 }
@@ -531,7 +533,7 @@ export class RuleSet {
 
   evaluate(table: string, chain: string, p: PacketFacts): Decision {
     if (!this.covered(table, chain)) {
-      return {action: 'ACCEPT', evidence: `(${table} ${chain} not captured)`, path: [chain],
+      return {action: 'ACCEPT', evidence: `(${table} ${chain} not captured)`, path: [chain], notCaptured: true,
         assumptions: [`the ${table} table's ${chain} chain was not in the pasted \`iptables -S\` output: assumed it accepts${table === 'nat' ? ' and rewrites nothing' : ''}`]}
     }
     const assumptions: string[] = []
