@@ -202,6 +202,15 @@ describe('snapshot directory', () => {
     expect(n2).to.include('the nat table\'s POSTROUTING chain was not in the pasted `iptables -S` output: assumed it accepts and rewrites nothing')
   })
 
+  it('a sysctl paste of ip_forward alone leaves rp_filter unknown: assumed 0, and said so', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    await writeFile(join(dir, 'n2', 'sysctl.txt'), 'root@n2:~# sysctl net.ipv4.ip_forward\nnet.ipv4.ip_forward = 1\n')
+    const snap = await readSnapshotDir(dir)
+    const t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.some(w => w.node === 'n2' && w.message.startsWith('net.ipv4.conf.all.rp_filter and net.ipv4.conf.flannel.1.rp_filter not captured'))).to.equal(true)
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')

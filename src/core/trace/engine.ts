@@ -271,8 +271,15 @@ class Walk {
       if (this.isNode(view)) this.assume(view, `no sysctls captured on ${view.name}: assumed rp_filter does not drop (not strict)`)
       return undefined
     }
-    const all = view.sysctlNumber('net.ipv4.conf.all.rp_filter') ?? 0
-    const dev = view.confValue(inDev, 'rp_filter') ?? 0
+    const allRead = view.sysctlNumber('net.ipv4.conf.all.rp_filter')
+    const devRead = view.confValue(inDev, 'rp_filter')
+    if ((allRead === undefined || devRead === undefined) && this.isNode(view)) {
+      // a pasted `sysctl net.ipv4.ip_forward` holds that key alone
+      const missing = [...(allRead === undefined ? ['net.ipv4.conf.all.rp_filter'] : []), ...(devRead === undefined ? [`net.ipv4.conf.${inDev}.rp_filter`] : [])]
+      this.assume(view, `${missing.join(' and ')} not captured on ${view.name}: assumed ${missing.length > 1 ? 'they are' : 'it is'} 0 (distributions often set 1 or 2)`)
+    }
+    const all = allRead ?? 0
+    const dev = devRead ?? 0
     const mode = Math.max(all, dev)
     if (mode === 0) return undefined
     const key = dev >= all ? (view.sysctl(`net.ipv4.conf.${inDev}.rp_filter`) !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
