@@ -46,6 +46,8 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
   let addrText: string | undefined
   const addrRaw = () => (addrText ??= load('ip-addr').text)
   const addrs = () => (fromAddr ??= parseAddrs(addrRaw(), src('ip-addr')))
+  let linkText: string | undefined
+  const linkRaw = () => (linkText ??= load('ip-link').text)
   let routeText: string | undefined
   const routeRaw = () => (routeText ??= load('ip-route').text)
   // `ip addr show flannel.1` pasted: the other devices' addresses come from the kernel's own routes
@@ -63,13 +65,18 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
   }
   if (present.has('ip-link') || present.has('ip-addr')) {
     define('links', () => {
-      let links: Link[] | undefined = present.has('ip-link') ? parseLinks(load('ip-link').text, src('ip-link')) : undefined
+      let links: Link[] | undefined = present.has('ip-link') ? parseLinks(linkRaw(), src('ip-link')) : undefined
       // `ip addr` (or ifconfig) names links too, without the `-d` details; keep what `ip -d link` lacks.
       const named = present.has('ip-addr') ? addrs().links : []
       if (!links) return named.length > 0 || !present.has('ip-addr') ? named : undefined
       for (const l of named) if (!links.some(k => k.name === l.name)) links.push(l)
       return links
     })
+  }
+  if (present.has('ip-link') || present.has('ip-addr')) {
+    // every source of links printed some devices only
+    define('linksOfSomeDevicesOnly', () => ((!present.has('ip-link') || listsSomeDevicesOnly(linkRaw())) &&
+      (!present.has('ip-addr') || listsSomeDevicesOnly(addrRaw()))) || undefined)
   }
   if (present.has('ip-addr')) {
     define('addresses', () => {

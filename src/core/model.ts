@@ -190,6 +190,8 @@ export interface HostSnapshot {
   /** node name (inventory / lab name / hostname) */
   name: string
   links?: Link[]
+  /** the links were pasted for some devices only (`ip -d link show eth0`): the others are unknown */
+  linksOfSomeDevicesOnly?: boolean
   addresses?: Address[]
   /**
    * Routes of the main table, and of any other table that was read (`ip route show table all`

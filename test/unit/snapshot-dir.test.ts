@@ -211,6 +211,19 @@ describe('snapshot directory', () => {
     expect(t.warnings.some(w => w.node === 'n2' && w.message.startsWith('net.ipv4.conf.all.rp_filter and net.ipv4.conf.flannel.1.rp_filter not captured'))).to.equal(true)
   })
 
+  it('links pasted for some devices (ip -d link show eth0) may lack the vxlan device: assumed, not PORT_MISMATCH', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    const pastedDir = join(import.meta.dirname, '..', 'fixtures', 'parse', 'pasted')
+    await cp(join(pastedDir, 'ip-d-link-show-eth0.txt'), join(dir, 'n2', 'ip-link.txt'))
+    await cp(join(pastedDir, 'ip-addr-show-eth0-cni0.txt'), join(dir, 'n2', 'ip-addr.txt'))
+    const snap = await readSnapshotDir(dir)
+    expect(snap.hosts.find(h => h.name === 'n2')!.linksOfSomeDevicesOnly).to.equal(true)
+    expect(snap.hosts.find(h => h.name === 'n1')!.linksOfSomeDevicesOnly).to.equal(undefined)
+    const t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+    expect(t.warnings.map(w => w.message)).to.include('the links of n2 were pasted for some devices only: assumed flannel.1 takes VNI 1 on UDP 8472')
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')

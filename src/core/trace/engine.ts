@@ -338,9 +338,11 @@ class Walk {
   private decapsulate(hop: Hop, view: HostView, outer: Packet): Next {
     const t = outer.tunnel!
     let device: VxlanDevice
-    if (!view.hasLinks) {
+    // links pasted for some devices only (`ip -d link show eth0`) may lack the receiving one
+    const unseen = view.hasLinks && view.snap.linksOfSomeDevicesOnly === true && receivingDevice(view, t.port, t.vni, outer.dst).match === undefined
+    if (!view.hasLinks || unseen) {
       device = {...(assumedVxlan(t.device.name, view) ?? t.device), id: t.vni, port: t.port, assumed: true, mac: undefined, link: undefined}
-      this.assume(view, `no link details captured on ${view.name}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`)
+      this.assume(view, `${unseen ? `the links of ${view.name} were pasted for some devices only` : `no link details captured on ${view.name}`}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`)
     } else {
       const r = receivingDevice(view, t.port, t.vni, outer.dst)
       // A device known without its vxlan details cannot be said to disagree: it takes what its twin sends.
