@@ -14,6 +14,8 @@ import {userError} from '../errors.js'
 export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-rule', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'sysctl'] as const
 export type TableName = typeof TABLES[number]
 export type TableFormat = 'json' | 'txt'
+/** how a table file was named: `.json`, `.txt`, or no extension */
+type FileForm = TableFormat | 'bare'
 export interface RawTable {
   format: TableFormat
   text: string
@@ -27,11 +29,11 @@ export const INVENTORY_FILE = 'inventory.yaml'
  * every route table of a thousand-node snapshot up front would cost seconds for nothing. A table
  * that was not captured gets no property at all, so it reads as undefined (unknown).
  */
-function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: (t: TableName) => RawTable, where: string): HostSnapshot {
+function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t: TableName) => RawTable, where: string): HostSnapshot {
   const snap: HostSnapshot = {name}
   const present = new Set(formats.keys())
   // for error messages: the file's name, without reading it again
-  const src = (t: TableName) => `${where}/${t}.${formats.get(t)}`
+  const src = (t: TableName) => `${where}/${fileName(t, formats.get(t)!)}`
   const define = <K extends keyof HostSnapshot>(key: K, compute: () => HostSnapshot[K]) => {
     Object.defineProperty(snap, key, {
       enumerable: true, configurable: true,
@@ -119,7 +121,7 @@ export function snapshotFromTables(name: string, tables: RawTables, where = name
  * Undefined when it is not a directory. Synchronous: a thousand-node snapshot has two thousand of
  * these, and each call through libuv's thread pool costs more than the read itself.
  */
-function tableFiles(hostDir: string): Map<TableName, TableFormat> | undefined {
+function tableFiles(hostDir: string, ignored?: string[]): Map<TableName, FileForm> | undefined {
   let listed: string[]
   try {
     listed = readdirSync(hostDir)
@@ -127,23 +129,40 @@ function tableFiles(hostDir: string): Map<TableName, TableFormat> | undefined {
     return undefined
   }
   const names = new Set(listed)
-  const found = new Map<TableName, TableFormat>()
+  const found = new Map<TableName, FileForm>()
   for (const t of TABLES) {
     if (names.has(`${t}.json`)) found.set(t, 'json')
     else if (names.has(`${t}.txt`)) found.set(t, 'txt')
+    // saved without an extension: the parsers tell JSON from text by the content
+    else if (names.has(t)) found.set(t, 'bare')
+  }
+  const known = new Set([...found].map(([t, form]) => fileName(t, form)))
+  for (const f of listed) if (!known.has(f) && !isTableFileName(f)) ignored?.push(join(hostDir, f))
+  if (found.size === 0 && listed.length > 0) {
+    throw userError(`${hostDir} holds no file flannelctl reads (found ${listed.slice(0, 5).join(', ')}${listed.length > 5 ? ', …' : ''})`,
+      `name the files ${TABLES.map(t => `${t}.txt`).join(', ')} (or .json)`)
   }
   return found
 }
 
+/** A name of a table file that another form of the same table (read instead) also has. */
+function isTableFileName(f: string): boolean {
+  return (TABLES as readonly string[]).some(t => f === t || f === `${t}.json` || f === `${t}.txt`)
+}
+
+function fileName(t: TableName, form: FileForm): string {
+  return form === 'bare' ? t : `${t}.${form}`
+}
+
 /** A host of a snapshot directory, its files read and parsed when the trace first looks at them; undefined without its directory. */
-function hostFromDir(name: string, hostDir: string): HostSnapshot | undefined {
-  const files = tableFiles(hostDir)
+function hostFromDir(name: string, hostDir: string, ignored?: string[]): HostSnapshot | undefined {
+  const files = tableFiles(hostDir, ignored)
   if (!files) return undefined
   const load = (t: TableName): RawTable => {
-    const format = files.get(t)!
-    const path = join(hostDir, `${t}.${format}`)
+    const form = files.get(t)!
+    const path = join(hostDir, fileName(t, form))
     try {
-      return {format, text: decodeText(readFileSync(path))}
+      return {format: form === 'bare' ? 'txt' : form, text: decodeText(readFileSync(path))}
     } catch (e) {
       throw userError(`cannot read ${path}: ${(e as Error).message}`, 'check the snapshot directory\'s permissions')
     }
@@ -202,6 +221,8 @@ export interface SnapshotDir {
   hosts: HostSnapshot[]
   /** pod names whose own tables were captured */
   podsWithTables: string[]
+  /** files in host directories that are no table file (`routes.txt`): not read */
+  ignored: string[]
 }
 
 /**
@@ -223,15 +244,16 @@ export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
     if (names.length === 0) throw userError(`snapshot directory ${dir} holds no node directories`, 'put each node\'s files in DIR/<node>/ (ip-route.txt, ip-neigh.txt, ...)')
     inventory = {nodes: names.map(name => ({name}))}
   }
+  const ignored: string[] = []
   const nodes = inventory.nodes.map(node => {
     const hostDir = join(dir, node.name)
-    const host = hostFromDir(node.name, hostDir)
+    const host = hostFromDir(node.name, hostDir, ignored)
     if (!host) throw userError(`snapshot ${dir} has no directory for node '${node.name}'`, `add ${hostDir}/ with the node's tables, or remove the node from ${INVENTORY_FILE}`)
     return host
   })
-  const pods = (inventory.pods ?? []).map(pod => hostFromDir(pod.name, join(dir, pod.name)))
+  const pods = (inventory.pods ?? []).map(pod => hostFromDir(pod.name, join(dir, pod.name), ignored))
   const captured = pods.filter((p): p is HostSnapshot => p !== undefined)
-  return {inventory, hosts: [...nodes, ...captured], podsWithTables: captured.map(p => p.name)}
+  return {inventory, hosts: [...nodes, ...captured], podsWithTables: captured.map(p => p.name), ignored}
 }
 
 /** Write DIR/inventory.yaml and DIR/<host>/<table>.<format> for every captured table. */

@@ -142,6 +142,9 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
     }
     case 'snapshot': {
       const dir = await readSnapshotDir(o.snapshot!)
+      if (dir.ignored.length > 0) {
+        opts.progress?.(`note: not read (not a table file name): ${dir.ignored.slice(0, 5).join(', ')}${dir.ignored.length > 5 ? `, … (${dir.ignored.length} in all)` : ''}; tables are ip-addr, ip-link, ip-route, ip-rule, ip-neigh, bridge-fdb, iptables-save, sysctl (.txt or .json)`)
+      }
       const nodeNames = new Set(dir.inventory.nodes.map(n => n.name))
       const nodeHosts = dir.hosts.filter(h => nodeNames.has(h.name))
       const pods = dir.inventory.pods ?? dedupePods(nodeHosts.flatMap(h => discoverPods(h)))

@@ -224,6 +224,23 @@ describe('snapshot directory', () => {
     expect(t.warnings.map(w => w.message)).to.include('the links of n2 were pasted for some devices only: assumed flannel.1 takes VNI 1 on UDP 8472')
   })
 
+  it('reads table files saved without an extension, says which files it does not read, refuses a directory of none', async () => {
+    await mkdir(join(dir, 'n1'))
+    await writeFile(join(dir, 'n1', 'ip-route'), '[{"dst":"default","gateway":"10.0.0.1","dev":"eth0"}]\n')
+    await writeFile(join(dir, 'n1', 'ip-neigh'), '10.0.0.1 dev eth0 lladdr 52:54:00:12:35:02 REACHABLE\n')
+    await writeFile(join(dir, 'n1', 'routes.txt'), 'default via 10.0.0.1 dev eth0\n')
+    const snap = await readSnapshotDir(dir)
+    expect(snap.hosts[0].routes?.[0].gateway).to.equal('10.0.0.1')
+    expect(snap.hosts[0].neighbors?.[0].lladdr).to.equal('52:54:00:12:35:02')
+    expect(snap.ignored).to.deep.equal([join(dir, 'n1', 'routes.txt')])
+    await mkdir(join(dir, 'n2'))
+    await writeFile(join(dir, 'n2', 'arp.txt'), '')
+    await writeFile(join(dir, 'inventory.yaml'), 'nodes:\n  - name: n1\n  - name: n2\n')
+    const err = await readSnapshotDir(dir).then(() => undefined, e => e as {message: string, hint: string})
+    expect(err?.message).to.equal(`${join(dir, 'n2')} holds no file flannelctl reads (found arp.txt)`)
+    expect(err?.hint).to.contain('ip-neigh.txt')
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')
