@@ -221,6 +221,11 @@ export interface HostSnapshot {
   mayHoldAddress?: (ip: string) => boolean
 }
 
+/** The names CNI plugins and docker give their bridges: what marks one when ifconfig or `ip addr` cannot say. */
+export function isConventionalBridgeName(dev: string): boolean {
+  return /^(cni\d*|cbr\d+|docker\d+|br-[0-9a-f]+|kube-bridge)$/.test(dev)
+}
+
 /**
  * Whether a table pasted for `devices` (neighborDevices, fdbDevices: names, and `master:BR` for a
  * bridge and its ports) holds `dev`'s entries; undefined devices: every device's.

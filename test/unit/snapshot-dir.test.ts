@@ -241,6 +241,16 @@ describe('snapshot directory', () => {
     expect(err?.hint).to.contain('ip-neigh.txt')
   })
 
+  it('an idle pod on a host known only from ifconfig is traced from its node\'s cni0 (a bridge by its name)', async () => {
+    // a host-gw lab captured with ifconfig, route -n and arp -n before its pods had talked
+    const snap = await readSnapshotDir(join(FIXTURES, 'hostgw-ifconfig'))
+    const t = traceFlow({hosts: snap.hosts, pods: [], podsDiscovered: true}, {src: '10.244.14.2', dst: '10.244.77.2'})
+    expect(t.hops[0]).to.deep.include({node: 'n1', in: 'cni0'})
+    expect(t.traceroute.slice(0, 2)).to.deep.equal(['10.244.14.1', '192.168.100.12'])
+    // the idle pod at the far end answers on the real lab; the tables cannot tell (it was NEIGHBOR_MISSING)
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')
