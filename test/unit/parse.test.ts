@@ -385,6 +385,11 @@ describe('parse: pasted from terminals', () => {
     // a pipe kept some lines: the devices they show
     expect(devicesOf('$ ip neigh | grep flannel\n10.244.27.0 dev flannel.1 lladdr 16:58:7b:64:7f:ad PERMANENT\n')).to.deep.equal(['flannel.1'])
     expect(routeFilterOfAll('$ ip r | grep flannel\n10.244.27.0/24 via 10.244.27.0 dev flannel.1 onlink\n')).to.equal('| grep flannel')
+    // IPv6 only: every IPv4 entry is unknown
+    expect(routeFilterOfAll('$ ip -6 route\nfe80::/64 dev eth0 proto kernel metric 256 pref medium\n')).to.equal('-6')
+    expect(routeFilterOfAll('$ ip -4 route\ndefault via 10.0.0.1 dev eth0\n')).to.equal(undefined)
+    expect(devicesOf('$ ip -f inet6 neigh\nfe80::1 dev eth0 lladdr 52:54:00:12:35:02 router REACHABLE\n')).to.deep.equal([])
+    expect(parseAddrs('$ ip -6 addr\n2: eth0: <UP> mtu 1500 state UP\n    inet6 fe80::1/64 scope link\n').someDevicesOnly).to.equal(true)
     expect(parseAddrs('$ ip a | grep -A3 flannel\n4: flannel.1: <UP,LOWER_UP> mtu 1450 state UNKNOWN\n    inet 10.244.27.0/32 scope global flannel.1\n').someDevicesOnly).to.equal(true)
   })
 

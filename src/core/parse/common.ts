@@ -168,6 +168,8 @@ export interface PastedCommand {
   filter: OutputFilter
   /** what the output went through after the tool (`| grep flannel`): it may hold some lines only */
   pipe?: string
+  /** `ip -6 route`, `ip -f inet6 neigh`: IPv6 entries only, so the IPv4 ones are unknown */
+  ipv6Only?: boolean
 }
 
 /** Fields a `show` filter removes from every line it prints. */
@@ -198,7 +200,7 @@ const ADDR_LINK_SHOW_KEYS = new Set(['to', 'label', 'group', 'vrf', 'proto', 'pr
 export function listsSomeDevices(command: PastedCommand | undefined): boolean {
   if (command === undefined) return false
   const f = command.filter
-  if (command.pipe !== undefined && command.tool !== undefined) return true
+  if ((command.pipe !== undefined || command.ipv6Only) && command.tool !== undefined) return true
   if (command.tool === 'ifconfig') return f.dev !== undefined
   if (command.tool !== 'ip' || (command.object !== 'addr' && command.object !== 'link')) return false
   return f.dev !== undefined || f.type !== undefined || f.master !== undefined
@@ -322,6 +324,9 @@ export function readCommand(text: string, line: number): PastedCommand {
   if (tool === 'ip' || tool === 'bridge') {
     const at = objectIndex(args)
     if (at < args.length) command.object = expandIpObject(args[at])
+    const options = args.slice(0, at)
+    const family = options.findIndex(o => o === '-f' || o === '-family')
+    if (options.includes('-6') || (family !== -1 && options[family + 1] === 'inet6')) command.ipv6Only = true
     let j = firstArg(args)
     const filter = command.filter
     for (; j < args.length; j++) {

@@ -74,6 +74,7 @@ export function routeFilterOfAll(text: string): string | undefined {
     const f = section.command?.filter
     const words = f === undefined ? [] : (['dev', 'proto', 'scope', 'type'] as const).filter(k => f[k] !== undefined).map(k => `${k} ${f[k]}`)
     if (section.command?.pipe !== undefined) words.push(section.command.pipe)
+    if (section.command?.ipv6Only) words.push('-6')
     if (words.length === 0) return undefined
     narrowed ??= words.join(' ')
   }
@@ -94,6 +95,8 @@ export function entryDevicesOfAll(text: string, entries: ReadonlyArray<{dev: str
     narrowed = true
     const f = section.command?.filter
     const dev = f?.dev ?? (f?.master !== undefined ? `master:${f.master}` : undefined)
+    // `ip -6 neigh`: no device's IPv4 neighbours are known
+    if (section.command?.ipv6Only) continue
     if (dev !== undefined) devices.add(dev)
     // `ip neigh | grep flannel.1`: which lines a pipe kept is unknown; the devices it shows are taken as shown whole
     else if (section.command?.pipe !== undefined) for (const e of entries) devices.add(e.dev)
