@@ -385,6 +385,12 @@ describe('parse: pasted from terminals', () => {
     // a pipe kept some lines: the devices they show
     expect(devicesOf('$ ip neigh | grep flannel\n10.244.27.0 dev flannel.1 lladdr 16:58:7b:64:7f:ad PERMANENT\n')).to.deep.equal(['flannel.1'])
     expect(routeFilterOfAll('$ ip r | grep flannel\n10.244.27.0/24 via 10.244.27.0 dev flannel.1 onlink\n')).to.equal('| grep flannel')
+    // ip route get: one destination's resolved path (as the kernel printed it for an onlink route), not the table
+    for (const get of ['$ ip route get 10.2.0.5\n10.2.0.5 via 10.9.9.9 dev v1 src 10.1.0.1 uid 0 \n    cache \n',
+      '$ ip -j route get 10.2.0.5\n[{"dst":"10.2.0.5","gateway":"10.9.9.9","dev":"v1","prefsrc":"10.1.0.1","flags":[],"uid":0,"cache":[]}]\n']) {
+      expect(routeFilterOfAll(get)).to.equal('get 10.2.0.5')
+      expect(parseRoutes(get)[0]).to.deep.include({dst: '10.2.0.5/32', gateway: '10.9.9.9', dev: 'v1', onlink: true})
+    }
     // IPv6 only: every IPv4 entry is unknown
     expect(routeFilterOfAll('$ ip -6 route\nfe80::/64 dev eth0 proto kernel metric 256 pref medium\n')).to.equal('-6')
     expect(routeFilterOfAll('$ ip -4 route\ndefault via 10.0.0.1 dev eth0\n')).to.equal(undefined)

@@ -170,6 +170,8 @@ export interface PastedCommand {
   pipe?: string
   /** `ip -6 route`, `ip -f inet6 neigh`: IPv6 entries only, so the IPv4 ones are unknown */
   ipv6Only?: boolean
+  /** `ip route get DST`: the route for one destination, not the table */
+  routeGet?: string
 }
 
 /** Fields a `show` filter removes from every line it prints. */
@@ -185,6 +187,8 @@ export interface OutputFilter {
   iptablesChain?: string
   /** `ip link show master cni0` */
   master?: string
+  /** `ip route get`: each line is a path the kernel already resolved, its gateway reachable */
+  resolved?: boolean
 }
 
 /** Words of `ip addr show` / `ip link show` that are not a device name. */
@@ -324,6 +328,10 @@ export function readCommand(text: string, line: number): PastedCommand {
   if (tool === 'ip' || tool === 'bridge') {
     const at = objectIndex(args)
     if (at < args.length) command.object = expandIpObject(args[at])
+    if (command.object === 'route' && args[at + 1] === 'get') {
+      command.routeGet = args.slice(at + 2).find(a => isAddressOrCidr(a)) ?? ''
+      command.filter.resolved = true
+    }
     const options = args.slice(0, at)
     const family = options.findIndex(o => o === '-f' || o === '-family')
     if (options.includes('-6') || (family !== -1 && options[family + 1] === 'inet6')) command.ipv6Only = true

@@ -75,6 +75,7 @@ export function routeFilterOfAll(text: string): string | undefined {
     const words = f === undefined ? [] : (['dev', 'proto', 'scope', 'type'] as const).filter(k => f[k] !== undefined).map(k => `${k} ${f[k]}`)
     if (section.command?.pipe !== undefined) words.push(section.command.pipe)
     if (section.command?.ipv6Only) words.push('-6')
+    if (section.command?.routeGet !== undefined) words.push(`get ${section.command.routeGet}`.trim())
     if (words.length === 0) return undefined
     narrowed ??= words.join(' ')
   }
