@@ -66,16 +66,28 @@ export function sysctlText(values: Record<string, string>, format: TableFormat):
   return Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n'
 }
 
+/**
+ * One table in the form asked for. An iproute2 older than its `-j` (CentOS 7's `ip`, busybox)
+ * refuses the JSON form: the plain text it prints instead is read the same way.
+ */
+async function readTable(runner: Runner, c: {json: string[]; txt: string[]}, format: TableFormat): Promise<{result: CommandResult, format: TableFormat}> {
+  const [file, ...args] = c[format]
+  const result = await runner.run({file, args})
+  if (result.exitCode === 0 || format === 'txt') return {result, format}
+  const [tfile, ...targs] = c.txt
+  const text = await runner.run({file: tfile, args: targs})
+  return text.exitCode === 0 ? {result: text, format: 'txt'} : {result, format}
+}
+
 /** Read every table of one host. Fails with a user error when the host cannot be reached. */
 export async function captureHost(runner: Runner, name: string, format: TableFormat = 'json'): Promise<CollectedHost> {
   const tables: RawTables = {}
   const entries = Object.entries(COMMANDS) as [Exclude<TableName, 'sysctl'>, typeof COMMANDS['ip-link']][]
   // The first read doubles as the reachability check, so an absent namespace gives one clear error.
   const [firstName, first] = entries[0]
-  const [file, ...args] = first[format]
-  const r0 = await runner.run({file, args})
-  if (r0.exitCode !== 0) unreachable(name, runner, r0)
-  tables[firstName] = {format, text: r0.stdout}
+  const r0 = await readTable(runner, first, format)
+  if (r0.result.exitCode !== 0) unreachable(name, runner, r0.result)
+  tables[firstName] = {format: r0.format, text: r0.result.stdout}
   const host = new HostAdapter(runner, name)
   await Promise.all(entries.slice(1).map(async ([table, c]) => {
     if (table === 'iptables-save') {
@@ -84,10 +96,9 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
       if (ipt) tables[table] = {format: 'txt', text: ipt.save}
       return
     }
-    const [f, ...a] = c[format]
-    const r = await runner.run({file: f, args: a})
-    if (r.exitCode === 0) tables[table] = {format, text: r.stdout}
-    else if (!c.optional) unreachable(name, runner, r)
+    const r = await readTable(runner, c, format)
+    if (r.result.exitCode === 0) tables[table] = {format: r.format, text: r.result.stdout}
+    else if (!c.optional) unreachable(name, runner, r.result)
   }))
   const partial = snapshotFromTables(name, tables, `${name} (${where(runner)})`)
   const sysctls = await host.sysctls(interestingSysctls((partial.links ?? []).map(l => l.name)))

@@ -14,6 +14,8 @@ import {userError} from '../errors.js'
 export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-rule', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'sysctl'] as const
 export type TableName = typeof TABLES[number]
 export type TableFormat = 'json' | 'txt'
+/** how a table file was named: `.json`, `.txt`, or no extension */
+type FileForm = TableFormat | 'bare'
 export interface RawTable {
   format: TableFormat
   text: string
@@ -27,11 +29,11 @@ export const INVENTORY_FILE = 'inventory.yaml'
  * every route table of a thousand-node snapshot up front would cost seconds for nothing. A table
  * that was not captured gets no property at all, so it reads as undefined (unknown).
  */
-function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: (t: TableName) => RawTable, where: string): HostSnapshot {
+function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t: TableName) => RawTable, where: string): HostSnapshot {
   const snap: HostSnapshot = {name}
   const present = new Set(formats.keys())
   // for error messages: the file's name, without reading it again
-  const src = (t: TableName) => `${where}/${t}.${formats.get(t)}`
+  const src = (t: TableName) => `${where}/${fileName(t, formats.get(t)!)}`
   const define = <K extends keyof HostSnapshot>(key: K, compute: () => HostSnapshot[K]) => {
     Object.defineProperty(snap, key, {
       enumerable: true, configurable: true,
@@ -46,6 +48,8 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
   let addrText: string | undefined
   const addrRaw = () => (addrText ??= load('ip-addr').text)
   const addrs = () => (fromAddr ??= parseAddrs(addrRaw(), src('ip-addr')))
+  let linkText: string | undefined
+  const linkRaw = () => (linkText ??= load('ip-link').text)
   let routeText: string | undefined
   const routeRaw = () => (routeText ??= load('ip-route').text)
   // `ip addr show flannel.1` pasted: the other devices' addresses come from the kernel's own routes
@@ -63,13 +67,18 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
   }
   if (present.has('ip-link') || present.has('ip-addr')) {
     define('links', () => {
-      let links: Link[] | undefined = present.has('ip-link') ? parseLinks(load('ip-link').text, src('ip-link')) : undefined
+      let links: Link[] | undefined = present.has('ip-link') ? parseLinks(linkRaw(), src('ip-link')) : undefined
       // `ip addr` (or ifconfig) names links too, without the `-d` details; keep what `ip -d link` lacks.
       const named = present.has('ip-addr') ? addrs().links : []
       if (!links) return named.length > 0 || !present.has('ip-addr') ? named : undefined
       for (const l of named) if (!links.some(k => k.name === l.name)) links.push(l)
       return links
     })
+  }
+  if (present.has('ip-link') || present.has('ip-addr')) {
+    // every source of links printed some devices only
+    define('linksOfSomeDevicesOnly', () => ((!present.has('ip-link') || listsSomeDevicesOnly(linkRaw())) &&
+      (!present.has('ip-addr') || listsSomeDevicesOnly(addrRaw()))) || undefined)
   }
   if (present.has('ip-addr')) {
     define('addresses', () => {
@@ -88,13 +97,13 @@ function lazySnapshot(name: string, formats: Map<TableName, TableFormat>, load: 
     let text: string | undefined
     const raw = () => (text ??= load('ip-neigh').text)
     define('neighbors', () => parseNeighbors(raw(), src('ip-neigh')))
-    define('neighborDevices', () => entryDevicesOfAll(raw()))
+    define('neighborDevices', () => entryDevicesOfAll(raw(), snap.neighbors!))
   }
   if (present.has('bridge-fdb')) {
     let text: string | undefined
     const raw = () => (text ??= load('bridge-fdb').text)
     define('fdb', () => parseFdb(raw(), src('bridge-fdb')))
-    define('fdbDevices', () => entryDevicesOfAll(raw()))
+    define('fdbDevices', () => entryDevicesOfAll(raw(), snap.fdb!))
   }
   if (present.has('iptables-save')) define('iptables', () => parseIptables(load('iptables-save').text, src('iptables-save')))
   if (present.has('sysctl')) define('sysctls', () => parseSysctls(load('sysctl').text, src('sysctl')))
@@ -112,7 +121,7 @@ export function snapshotFromTables(name: string, tables: RawTables, where = name
  * Undefined when it is not a directory. Synchronous: a thousand-node snapshot has two thousand of
  * these, and each call through libuv's thread pool costs more than the read itself.
  */
-function tableFiles(hostDir: string): Map<TableName, TableFormat> | undefined {
+function tableFiles(hostDir: string, ignored?: string[]): Map<TableName, FileForm> | undefined {
   let listed: string[]
   try {
     listed = readdirSync(hostDir)
@@ -120,28 +129,58 @@ function tableFiles(hostDir: string): Map<TableName, TableFormat> | undefined {
     return undefined
   }
   const names = new Set(listed)
-  const found = new Map<TableName, TableFormat>()
+  const found = new Map<TableName, FileForm>()
   for (const t of TABLES) {
     if (names.has(`${t}.json`)) found.set(t, 'json')
     else if (names.has(`${t}.txt`)) found.set(t, 'txt')
+    // saved without an extension: the parsers tell JSON from text by the content
+    else if (names.has(t)) found.set(t, 'bare')
+  }
+  const known = new Set([...found].map(([t, form]) => fileName(t, form)))
+  for (const f of listed) if (!known.has(f) && !isTableFileName(f)) ignored?.push(join(hostDir, f))
+  if (found.size === 0 && listed.length > 0) {
+    throw userError(`${hostDir} holds no file flannelctl reads (found ${listed.slice(0, 5).join(', ')}${listed.length > 5 ? ', …' : ''})`,
+      `name the files ${TABLES.map(t => `${t}.txt`).join(', ')} (or .json)`)
   }
   return found
 }
 
+/** A name of a table file that another form of the same table (read instead) also has. */
+function isTableFileName(f: string): boolean {
+  return (TABLES as readonly string[]).some(t => f === t || f === `${t}.json` || f === `${t}.txt`)
+}
+
+function fileName(t: TableName, form: FileForm): string {
+  return form === 'bare' ? t : `${t}.${form}`
+}
+
 /** A host of a snapshot directory, its files read and parsed when the trace first looks at them; undefined without its directory. */
-function hostFromDir(name: string, hostDir: string): HostSnapshot | undefined {
-  const files = tableFiles(hostDir)
+function hostFromDir(name: string, hostDir: string, ignored?: string[]): HostSnapshot | undefined {
+  const files = tableFiles(hostDir, ignored)
   if (!files) return undefined
   const load = (t: TableName): RawTable => {
-    const format = files.get(t)!
-    const path = join(hostDir, `${t}.${format}`)
+    const form = files.get(t)!
+    const path = join(hostDir, fileName(t, form))
     try {
-      return {format, text: readFileSync(path, 'utf8')}
+      return {format: form === 'bare' ? 'txt' : form, text: decodeText(readFileSync(path))}
     } catch (e) {
       throw userError(`cannot read ${path}: ${(e as Error).message}`, 'check the snapshot directory\'s permissions')
     }
   }
   return lazySnapshot(name, files, load, hostDir)
+}
+
+/**
+ * A file's text: UTF-8, or UTF-16 when it starts with that byte order mark (what Windows
+ * PowerShell's `>` and Notepad's "Unicode" write when a paste is saved there).
+ */
+export function decodeText(bytes: Buffer): string {
+  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le')
+  if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff) {
+    const swapped = Buffer.from(bytes.subarray(2, bytes.length - (bytes.length % 2)))
+    return swapped.swap16().toString('utf16le')
+  }
+  return bytes.toString('utf8')
 }
 
 async function isDir(path: string): Promise<boolean> {
@@ -154,7 +193,7 @@ async function isDir(path: string): Promise<boolean> {
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8')
+    return decodeText(await readFile(path))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw userError(`cannot read ${path}: ${(e as Error).message}`, 'check the snapshot directory\'s permissions')
@@ -182,6 +221,8 @@ export interface SnapshotDir {
   hosts: HostSnapshot[]
   /** pod names whose own tables were captured */
   podsWithTables: string[]
+  /** files in host directories that are no table file (`routes.txt`): not read */
+  ignored: string[]
 }
 
 /**
@@ -189,7 +230,10 @@ export interface SnapshotDir {
  * discovery, so a directory of pasted outputs works as it is.
  */
 export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
-  if (!(await isDir(dir))) throw userError(`snapshot directory ${dir} does not exist`, 'make one with flannelctl collect --out DIR, or create DIR/<node>/ip-route.txt etc. by hand')
+  if (!(await isDir(dir))) {
+    const isFile = await stat(dir).then(() => true, () => false)
+    throw userError(`snapshot directory ${dir} ${isFile ? 'is a file, not a directory' : 'does not exist'}`, 'make one with flannelctl collect --out DIR, or create DIR/<node>/ip-route.txt etc. by hand')
+  }
   const invText = await readOptional(join(dir, INVENTORY_FILE))
   let inventory: Inventory
   if (invText !== undefined) {
@@ -200,19 +244,31 @@ export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
     if (names.length === 0) throw userError(`snapshot directory ${dir} holds no node directories`, 'put each node\'s files in DIR/<node>/ (ip-route.txt, ip-neigh.txt, ...)')
     inventory = {nodes: names.map(name => ({name}))}
   }
+  const ignored: string[] = []
   const nodes = inventory.nodes.map(node => {
     const hostDir = join(dir, node.name)
-    const host = hostFromDir(node.name, hostDir)
+    const host = hostFromDir(node.name, hostDir, ignored)
     if (!host) throw userError(`snapshot ${dir} has no directory for node '${node.name}'`, `add ${hostDir}/ with the node's tables, or remove the node from ${INVENTORY_FILE}`)
     return host
   })
-  const pods = (inventory.pods ?? []).map(pod => hostFromDir(pod.name, join(dir, pod.name)))
+  const pods = (inventory.pods ?? []).map(pod => hostFromDir(pod.name, join(dir, pod.name), ignored))
   const captured = pods.filter((p): p is HostSnapshot => p !== undefined)
-  return {inventory, hosts: [...nodes, ...captured], podsWithTables: captured.map(p => p.name)}
+  return {inventory, hosts: [...nodes, ...captured], podsWithTables: captured.map(p => p.name), ignored}
 }
 
 /** Write DIR/inventory.yaml and DIR/<host>/<table>.<format> for every captured table. */
 export async function writeSnapshotDir(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[]): Promise<string[]> {
+  try {
+    return await writeLayout(dir, inventory, hosts)
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException
+    if (err.code === undefined || err.path === undefined) throw e
+    const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'a file is in the way of a directory' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOSPC' ? 'no space left' : err.message
+    throw userError(`cannot write the snapshot to ${dir}: ${err.path}: ${why}`, 'give --out a directory (new or one collect wrote before) that you can write')
+  }
+}
+
+async function writeLayout(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[]): Promise<string[]> {
   const written: string[] = []
   await mkdir(dir, {recursive: true})
   for (const h of hosts) {

@@ -6,7 +6,7 @@
 import {parseDocument, isMap, isScalar, isSeq, stringify, Pair, Scalar, YAMLMap, YAMLSeq, type Node as YamlNode} from 'yaml'
 import {ParseError} from './parse/errors.js'
 import {isIPv4, cidrContainsIp} from './addr.js'
-import type {HostSnapshot} from './model.js'
+import {isConventionalBridgeName, type HostSnapshot} from './model.js'
 
 export interface InventoryNode {
   name: string
@@ -303,7 +303,7 @@ export function bridgeNames(host: HostSnapshot): Set<string> {
   const known = new Map(links.map(l => [l.name, l.kind]))
   for (const dev of new Set([...links.map(l => l.name), ...(host.addresses ?? []).map(a => a.dev)])) {
     const kind = known.get(dev)
-    if ((kind === undefined || kind === 'ether' || kind === 'other') && /^(cni\d*|cbr\d+|docker\d+|br-[0-9a-f]+|kube-bridge)$/.test(dev)) names.add(dev)
+    if ((kind === undefined || kind === 'ether' || kind === 'other') && isConventionalBridgeName(dev)) names.add(dev)
   }
   return names
 }

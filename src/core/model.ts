@@ -143,6 +143,11 @@ export interface Iptables {
   rules: IptablesRule[]
   /** which iptables the rules came from, when known */
   flavour?: 'nft' | 'legacy'
+  /**
+   * What pasted `iptables [-t T] -S [CHAIN]` output covers: those tables (or chains) only, the rest
+   * unknown. Absent: a whole `iptables-save`, where a table it lacks has no rules.
+   */
+  covers?: Array<{table: string, chain?: string}>
 }
 
 /** What a policy rule does when its selectors match (`ip rule` actions). */
@@ -185,6 +190,8 @@ export interface HostSnapshot {
   /** node name (inventory / lab name / hostname) */
   name: string
   links?: Link[]
+  /** the links were pasted for some devices only (`ip -d link show eth0`): the others are unknown */
+  linksOfSomeDevicesOnly?: boolean
   addresses?: Address[]
   /**
    * Routes of the main table, and of any other table that was read (`ip route show table all`
@@ -212,6 +219,11 @@ export interface HostSnapshot {
    * table's text without parsing it. Absent: look at `addresses`.
    */
   mayHoldAddress?: (ip: string) => boolean
+}
+
+/** The names CNI plugins and docker give their bridges: what marks one when ifconfig or `ip addr` cannot say. */
+export function isConventionalBridgeName(dev: string): boolean {
+  return /^(cni\d*|cbr\d+|docker\d+|br-[0-9a-f]+|kube-bridge)$/.test(dev)
 }
 
 /**

@@ -143,11 +143,18 @@ function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCEPT'} | 
         const v = walk(target)
         if (v !== undefined) return v
       }
+      // `iptables -S FORWARD` pasted: a chain it jumps to is not listed, and may accept
+      if (target && !chains.has(target) && partial && !NON_ACCEPTING_TARGETS.has(target)) return {verdict: 'ACCEPT'}
     }
     return undefined
   }
+  const partial = h.iptables?.covers !== undefined
   return walk('FORWARD')
 }
+
+/** Extension targets (not chains) that never accept a packet themselves. */
+const NON_ACCEPTING_TARGETS = new Set(['DROP', 'REJECT', 'RETURN', 'LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TRACE',
+  'TCPMSS', 'AUDIT', 'CHECKSUM', 'CLASSIFY', 'DSCP', 'TOS', 'TTL', 'HL', 'SET', 'SECMARK', 'CONNSECMARK', 'NFQUEUE', 'QUEUE', 'LED', 'IDLETIMER'])
 
 function usableMac(mac: string | undefined): mac is string {
   return mac !== undefined && mac !== '00:00:00:00:00:00'

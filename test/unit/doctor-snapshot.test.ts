@@ -42,4 +42,13 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     const report = await runDoctor({snapshot: dir}, {})
     expect(report.findings.filter(f => f.code === 'MISSING_ROUTE')).to.deep.equal([])
   })
+
+  it('FORWARD policy DROP with a jump to a chain the iptables -S paste does not list is no FORWARD_DROP', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    await writeFile(join(dir, 'n2', 'iptables-save.txt'), 'root@n2:~# iptables -S FORWARD\n-P FORWARD DROP\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n')
+    const report = await runDoctor({snapshot: dir}, {})
+    expect(report.findings.filter(f => f.code === 'FORWARD_DROP')).to.deep.equal([])
+    await writeFile(join(dir, 'n2', 'iptables-save.txt'), 'root@n2:~# iptables -S FORWARD\n-P FORWARD DROP\n-A FORWARD -j LOG\n')
+    expect((await runDoctor({snapshot: dir}, {})).findings.filter(f => f.code === 'FORWARD_DROP')).to.have.length(1)
+  })
 })

@@ -376,11 +376,27 @@ describe('parse: pasted from terminals', () => {
   })
 
   it('neighbours and fdb pasted for some devices say which', () => {
-    expect(entryDevicesOfAll(pasted('ip-neigh-dev-cni0.txt'))).to.deep.equal(['cni0'])
-    expect(entryDevicesOfAll(pasted('bridge-fdb-br-cni0.txt'))).to.deep.equal(['master:cni0'])
-    expect(entryDevicesOfAll(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh show dev flannel.1\n10.244.27.0 lladdr 16:58:7b:64:7f:ad PERMANENT\n`)).to.deep.equal(['cni0', 'flannel.1'])
-    expect(entryDevicesOfAll(real('ip-neigh.txt'))).to.equal(undefined)
-    expect(entryDevicesOfAll(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh\n${real('ip-neigh.txt')}`)).to.equal(undefined)
+    const devicesOf = (text: string, parse: (t: string) => Array<{dev: string}> = parseNeighbors): string[] | undefined => entryDevicesOfAll(text, parse(text))
+    expect(devicesOf(pasted('ip-neigh-dev-cni0.txt'))).to.deep.equal(['cni0'])
+    expect(devicesOf(pasted('bridge-fdb-br-cni0.txt'), parseFdb)).to.deep.equal(['master:cni0'])
+    expect(devicesOf(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh show dev flannel.1\n10.244.27.0 lladdr 16:58:7b:64:7f:ad PERMANENT\n`)).to.deep.equal(['cni0', 'flannel.1'])
+    expect(devicesOf(real('ip-neigh.txt'))).to.equal(undefined)
+    expect(devicesOf(`${pasted('ip-neigh-dev-cni0.txt')}$ ip neigh\n${real('ip-neigh.txt')}`)).to.equal(undefined)
+    // a pipe kept some lines: the devices they show
+    expect(devicesOf('$ ip neigh | grep flannel\n10.244.27.0 dev flannel.1 lladdr 16:58:7b:64:7f:ad PERMANENT\n')).to.deep.equal(['flannel.1'])
+    expect(routeFilterOfAll('$ ip r | grep flannel\n10.244.27.0/24 via 10.244.27.0 dev flannel.1 onlink\n')).to.equal('| grep flannel')
+    // ip route get: one destination's resolved path (as the kernel printed it for an onlink route), not the table
+    for (const get of ['$ ip route get 10.2.0.5\n10.2.0.5 via 10.9.9.9 dev v1 src 10.1.0.1 uid 0 \n    cache \n',
+      '$ ip -j route get 10.2.0.5\n[{"dst":"10.2.0.5","gateway":"10.9.9.9","dev":"v1","prefsrc":"10.1.0.1","flags":[],"uid":0,"cache":[]}]\n']) {
+      expect(routeFilterOfAll(get)).to.equal('get 10.2.0.5')
+      expect(parseRoutes(get)[0]).to.deep.include({dst: '10.2.0.5/32', gateway: '10.9.9.9', dev: 'v1', onlink: true})
+    }
+    // IPv6 only: every IPv4 entry is unknown
+    expect(routeFilterOfAll('$ ip -6 route\nfe80::/64 dev eth0 proto kernel metric 256 pref medium\n')).to.equal('-6')
+    expect(routeFilterOfAll('$ ip -4 route\ndefault via 10.0.0.1 dev eth0\n')).to.equal(undefined)
+    expect(devicesOf('$ ip -f inet6 neigh\nfe80::1 dev eth0 lladdr 52:54:00:12:35:02 router REACHABLE\n')).to.deep.equal([])
+    expect(parseAddrs('$ ip -6 addr\n2: eth0: <UP> mtu 1500 state UP\n    inet6 fe80::1/64 scope link\n').someDevicesOnly).to.equal(true)
+    expect(parseAddrs('$ ip a | grep -A3 flannel\n4: flannel.1: <UP,LOWER_UP> mtu 1450 state UNKNOWN\n    inet 10.244.27.0/32 scope global flannel.1\n').someDevicesOnly).to.equal(true)
   })
 
   it('bridge fdb show dev flannel.1 with the prompt: dev comes from the command', () => {
@@ -439,6 +455,14 @@ describe('parse: iptables-save and sysctl', () => {
     expect(s.chains).to.deep.equal([{table: 'nat', name: 'POSTROUTING', policy: 'ACCEPT'}, {table: 'nat', name: 'FLANNEL-POSTRTG'}])
     expect(s.rules[0]).to.deep.include({table: 'nat', chain: 'POSTROUTING', spec: '-j FLANNEL-POSTRTG'})
     expect(s.flavour).to.equal(undefined)
+  })
+
+  it('iptables -S [CHAIN] says what it covers; iptables-save covers everything', () => {
+    expect(parseIptables(real('iptables-save.txt')).covers).to.equal(undefined)
+    expect(parseIptables('# iptables -S FORWARD\n-P FORWARD DROP\n-A FORWARD -j FLANNEL-FWD\n').covers).to.deep.equal([{table: 'filter', chain: 'FORWARD'}])
+    expect(parseIptables('$ iptables -t nat -S\n-P POSTROUTING ACCEPT\n').covers).to.deep.equal([{table: 'nat'}])
+    expect(parseIptables(`$ iptables-save -t filter\n*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n$ iptables -t nat -S POSTROUTING\n-P POSTROUTING ACCEPT\n`).covers)
+      .to.deep.equal([{table: 'filter'}, {table: 'nat', chain: 'POSTROUTING'}])
   })
 
   it('sysctl: key = value, key=value, device names with dots, /proc paths, JSON', () => {
@@ -509,6 +533,16 @@ describe('parse: errors', () => {
       .to.contain('arp -n')
     expect(parseErrorOf(() => parseAddrs('lo UNKNOWN 00:00:00:00:00:00 <LOOPBACK,UP,LOWER_UP>\n')).hint).to.contain('ip -d link')
     expect(parseErrorOf(() => parseSysctls('just words\n')).line).to.equal(1)
+  })
+
+  it('a terminal session around the paste: ssh banner, exit, logout, a byte order mark', () => {
+    const session = ['me@laptop:~$ ssh root@n1', 'Welcome to Ubuntu 22.04.3 LTS (GNU/Linux 5.15.0-91-generic x86_64)', '',
+      'Last login: Thu Nov 26 21:00:01 2026 from 10.0.0.5', 'root@n1:~# ip neigh show dev flannel.1',
+      '10.244.2.0 lladdr 76:2f:9c:41:d2:22 PERMANENT', 'root@n1:~# exit', 'logout', 'Connection to n1 closed.', 'me@laptop:~$ '].join('\r\n')
+    expect(parseNeighbors(`\ufeff${session}`).map(n => [n.dst, n.dev])).to.deep.equal([['10.244.2.0', 'flannel.1']])
+    expect(parseRoutes('\ufeff[{"dst":"default","gateway":"10.0.0.1","dev":"eth0"}]')[0].gateway).to.equal('10.0.0.1')
+    // a command that is not a session's own is still read: its output must be the table
+    expect(() => parseRoutes('$ cat routes\nnot a route\n')).to.throw(ParseError)
   })
 
   it('harmless lines are skipped: blank lines, headers, trailing prompts', () => {

@@ -159,6 +159,98 @@ describe('snapshot directory', () => {
     expect(t.failure).to.deep.include({step: 'fdb', fix: [{node: 'n1', command: 'bridge fdb show dev flannel.1'}]})
   })
 
+  it('reads files saved as UTF-16 (PowerShell\'s >, Notepad\'s "Unicode"), both byte orders', async () => {
+    await mkdir(join(dir, 'n1'))
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink\r\n', 'utf16le')])
+    await writeFile(join(dir, 'n1', 'ip-route.txt'), le)
+    const be = Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from('nodes:\r\n  - name: n1\r\n', 'utf16le').swap16()])
+    await writeFile(join(dir, 'inventory.yaml'), be)
+    const snap = await readSnapshotDir(dir)
+    expect(snap.inventory.nodes).to.deep.equal([{name: 'n1'}])
+    expect(snap.hosts[0].routes?.[0]).to.deep.include({gateway: '10.244.2.0', onlink: true})
+  })
+
+  it('a file where the snapshot directory goes is one clear error (exit 2), writing or reading', async () => {
+    const file = join(dir, 'taken')
+    await writeFile(file, 'x')
+    for (const out of [file, join(file, 'sub')]) {
+      const err = await writeSnapshotDir(out, {nodes: [{name: 'n1'}]}, [{name: 'n1', tables: {'ip-route': {format: 'txt', text: ''}}}]).then(() => undefined, e => e as {message: string, exitCode: number})
+      expect(err?.message).to.match(/^cannot write the snapshot to .*: a file is in the way of a directory$/)
+      expect(err?.exitCode).to.equal(2)
+    }
+    const err = await readSnapshotDir(file).then(() => undefined, e => e as {message: string})
+    expect(err?.message).to.equal(`snapshot directory ${file} is a file, not a directory`)
+  })
+
+  it('iptables -S FORWARD pasted: the chain it jumps to and the other chains are unknown, not empty', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    const save = join(dir, 'n2', 'iptables-save.txt')
+    const trace = async () => {
+      const snap = await readSnapshotDir(dir)
+      return traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    }
+    // FLANNEL-FWD accepts pod traffic on the real node; the paste shows only the jump to it
+    await writeFile(save, 'root@n2:~# iptables -S FORWARD\n-P FORWARD DROP\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n')
+    let t = await trace()
+    expect(t.disposition, t.failure?.reason).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure?.fix).to.deep.equal([{node: 'n2', command: 'iptables -S FLANNEL-FWD'}])
+    await writeFile(save, 'root@n2:~# iptables -S FORWARD\n-P FORWARD ACCEPT\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n')
+    t = await trace()
+    expect(t.disposition).to.equal('DELIVERED')
+    const n2 = t.warnings.filter(w => w.node === 'n2').map(w => w.message)
+    expect(n2.some(m => m.startsWith('chain FLANNEL-FWD'))).to.equal(true)
+    expect(n2).to.include('the nat table\'s POSTROUTING chain was not in the pasted `iptables -S` output: assumed it accepts and rewrites nothing')
+  })
+
+  it('a sysctl paste of ip_forward alone leaves rp_filter unknown: assumed 0, and said so', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    await writeFile(join(dir, 'n2', 'sysctl.txt'), 'root@n2:~# sysctl net.ipv4.ip_forward\nnet.ipv4.ip_forward = 1\n')
+    const snap = await readSnapshotDir(dir)
+    const t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.some(w => w.node === 'n2' && w.message.startsWith('net.ipv4.conf.all.rp_filter and net.ipv4.conf.flannel.1.rp_filter not captured'))).to.equal(true)
+  })
+
+  it('links pasted for some devices (ip -d link show eth0) may lack the vxlan device: assumed, not PORT_MISMATCH', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    const pastedDir = join(import.meta.dirname, '..', 'fixtures', 'parse', 'pasted')
+    await cp(join(pastedDir, 'ip-d-link-show-eth0.txt'), join(dir, 'n2', 'ip-link.txt'))
+    await cp(join(pastedDir, 'ip-addr-show-eth0-cni0.txt'), join(dir, 'n2', 'ip-addr.txt'))
+    const snap = await readSnapshotDir(dir)
+    expect(snap.hosts.find(h => h.name === 'n2')!.linksOfSomeDevicesOnly).to.equal(true)
+    expect(snap.hosts.find(h => h.name === 'n1')!.linksOfSomeDevicesOnly).to.equal(undefined)
+    const t = traceFlow({hosts: snap.hosts, pods: snap.inventory.pods!}, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+    expect(t.warnings.map(w => w.message)).to.include('the links of n2 were pasted for some devices only: assumed flannel.1 takes VNI 1 on UDP 8472')
+  })
+
+  it('reads table files saved without an extension, says which files it does not read, refuses a directory of none', async () => {
+    await mkdir(join(dir, 'n1'))
+    await writeFile(join(dir, 'n1', 'ip-route'), '[{"dst":"default","gateway":"10.0.0.1","dev":"eth0"}]\n')
+    await writeFile(join(dir, 'n1', 'ip-neigh'), '10.0.0.1 dev eth0 lladdr 52:54:00:12:35:02 REACHABLE\n')
+    await writeFile(join(dir, 'n1', 'routes.txt'), 'default via 10.0.0.1 dev eth0\n')
+    const snap = await readSnapshotDir(dir)
+    expect(snap.hosts[0].routes?.[0].gateway).to.equal('10.0.0.1')
+    expect(snap.hosts[0].neighbors?.[0].lladdr).to.equal('52:54:00:12:35:02')
+    expect(snap.ignored).to.deep.equal([join(dir, 'n1', 'routes.txt')])
+    await mkdir(join(dir, 'n2'))
+    await writeFile(join(dir, 'n2', 'arp.txt'), '')
+    await writeFile(join(dir, 'inventory.yaml'), 'nodes:\n  - name: n1\n  - name: n2\n')
+    const err = await readSnapshotDir(dir).then(() => undefined, e => e as {message: string, hint: string})
+    expect(err?.message).to.equal(`${join(dir, 'n2')} holds no file flannelctl reads (found arp.txt)`)
+    expect(err?.hint).to.contain('ip-neigh.txt')
+  })
+
+  it('an idle pod on a host known only from ifconfig is traced from its node\'s cni0 (a bridge by its name)', async () => {
+    // a host-gw lab captured with ifconfig, route -n and arp -n before its pods had talked
+    const snap = await readSnapshotDir(join(FIXTURES, 'hostgw-ifconfig'))
+    const t = traceFlow({hosts: snap.hosts, pods: [], podsDiscovered: true}, {src: '10.244.14.2', dst: '10.244.77.2'})
+    expect(t.hops[0]).to.deep.include({node: 'n1', in: 'cni0'})
+    expect(t.traceroute.slice(0, 2)).to.deep.equal(['10.244.14.1', '192.168.100.12'])
+    // the idle pod at the far end answers on the real lab; the tables cannot tell (it was NEIGHBOR_MISSING)
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+  })
+
   it('a route marked linkdown is DEVICE_DOWN even when no link table was captured', async () => {
     await mkdir(join(dir, 'h1'))
     await writeFile(join(dir, 'h1', 'ip-route.txt'), '10.50.0.0/24 via 172.30.0.2 dev v1 linkdown \n172.30.0.0/24 dev v1 proto kernel scope link src 172.30.0.1 linkdown \n')

@@ -251,14 +251,28 @@ describe('trace engine', () => {
         expect(vxlanDevice(new HostView(dummy), 'flannel.1')).to.equal(undefined)
       })
 
-      it('resolves a pod without a neighbour entry on its node\'s bridge as ARP would, saying what it assumed', () => {
+      it('takes cni0 known only from ifconfig as the pod bridge it is named for', () => {
         const w = applyPatches(pasted(['node2']), [{host: 'node2', op: 'remove', table: 'neighbors', where: {dst: '10.244.2.6'}}])
+        const t = traceFlow(w, {src: 'pod-a', dst: 'pod-c'})
+        expect(t.disposition).to.equal('DELIVERED')
+        expect(t.hops.at(-1)!.steps.at(-2)!.explanation).to.contain('ARP resolves 10.244.2.6')
+        expect(t.warnings.find(x => x.code === 'ASSUMED' && x.message.includes('answers ARP'))!.message).to.contain("cni0, the pod side of node2")
+        // discovered, not listed: an idle pod there is unknown, not missing
+        expect(traceFlow({...w, podsDiscovered: true}, {src: 'pod-a', dst: '10.244.2.77'}).disposition).to.equal('INSUFFICIENT_INFO')
+      })
+
+      it('resolves a pod without a neighbour entry on its node\'s bridge as ARP would, saying what it assumed', () => {
+        // a bridge whose kind and name say nothing: only its subnet puts the pod there
+        const renamed = (['links', 'addresses', 'routes', 'neighbors'] as const).flatMap(table => table === 'links'
+          ? [{host: 'node2', op: 'update' as const, table, where: {name: 'cni0'}, value: {name: 'pods0'}}, {host: 'node2', op: 'update' as const, table, where: {master: 'cni0'}, value: {master: 'pods0'}}]
+          : [{host: 'node2', op: 'update' as const, table, where: {dev: 'cni0'}, value: {dev: 'pods0'}}])
+        const w = applyPatches(pasted(['node2']), [...renamed, {host: 'node2', op: 'remove', table: 'neighbors', where: {dst: '10.244.2.6'}}])
         const t = traceFlow(w, {src: 'pod-a', dst: 'pod-c'})
         expect(t.disposition).to.equal('DELIVERED')
         const [neigh, deliver] = t.hops.at(-1)!.steps.slice(-2)
         expect(neigh).to.include({kind: 'neigh', verdict: 'ok'})
         expect(neigh.evidence).to.equal(w.hosts.find(h => h.name === 'node2')!.addresses!.find(a => a.local === '10.244.2.1')!.raw)
-        expect(neigh.explanation).to.contain('ARP resolves 10.244.2.6').and.contain('the inventory puts pod pod-c on node2').and.contain("cni0's subnet (10.244.2.1/24)")
+        expect(neigh.explanation).to.contain('ARP resolves 10.244.2.6').and.contain('the inventory puts pod pod-c on node2').and.contain("pods0's subnet (10.244.2.1/24)")
         expect(deliver).to.include({kind: 'deliver', verdict: 'delivered'})
         const warn = t.warnings.find(x => x.code === 'ASSUMED' && x.message.includes('answers ARP'))!
         expect(warn.node).to.equal('node2')

@@ -166,6 +166,12 @@ export interface PastedCommand {
   /** for ip / bridge: route, neigh, addr, link, fdb */
   object?: string
   filter: OutputFilter
+  /** what the output went through after the tool (`| grep flannel`): it may hold some lines only */
+  pipe?: string
+  /** `ip -6 route`, `ip -f inet6 neigh`: IPv6 entries only, so the IPv4 ones are unknown */
+  ipv6Only?: boolean
+  /** `ip route get DST`: the route for one destination, not the table */
+  routeGet?: string
 }
 
 /** Fields a `show` filter removes from every line it prints. */
@@ -177,8 +183,12 @@ export interface OutputFilter {
   scope?: string
   /** `iptables -t nat -S` */
   iptablesTable?: string
+  /** `iptables -S FORWARD`: the one chain listed */
+  iptablesChain?: string
   /** `ip link show master cni0` */
   master?: string
+  /** `ip route get`: each line is a path the kernel already resolved, its gateway reachable */
+  resolved?: boolean
 }
 
 /** Words of `ip addr show` / `ip link show` that are not a device name. */
@@ -194,6 +204,7 @@ const ADDR_LINK_SHOW_KEYS = new Set(['to', 'label', 'group', 'vrf', 'proto', 'pr
 export function listsSomeDevices(command: PastedCommand | undefined): boolean {
   if (command === undefined) return false
   const f = command.filter
+  if ((command.pipe !== undefined || command.ipv6Only) && command.tool !== undefined) return true
   if (command.tool === 'ifconfig') return f.dev !== undefined
   if (command.tool !== 'ip' || (command.object !== 'addr' && command.object !== 'link')) return false
   return f.dev !== undefined || f.type !== undefined || f.master !== undefined
@@ -291,8 +302,10 @@ const WRAPPERS = new Set(['sudo', 'doas', 'env', 'time', 'command', 'exec', 'nse
 
 /** Read a command line well enough to know the tool, the table and the filter it printed with. */
 export function readCommand(text: string, line: number): PastedCommand {
-  const words = tokens(text)
+  const bar = text.indexOf('|')
+  const words = tokens(bar === -1 ? text : text.slice(0, bar))
   const command: PastedCommand = {line, text, filter: {}}
+  if (bar !== -1 && text.slice(bar + 1).trim() !== '') command.pipe = text.slice(bar).trim()
   let wrapped = false
   let i = 0
   while (i < words.length) {
@@ -315,6 +328,13 @@ export function readCommand(text: string, line: number): PastedCommand {
   if (tool === 'ip' || tool === 'bridge') {
     const at = objectIndex(args)
     if (at < args.length) command.object = expandIpObject(args[at])
+    if (command.object === 'route' && args[at + 1] === 'get') {
+      command.routeGet = args.slice(at + 2).find(a => isAddressOrCidr(a)) ?? ''
+      command.filter.resolved = true
+    }
+    const options = args.slice(0, at)
+    const family = options.findIndex(o => o === '-f' || o === '-family')
+    if (options.includes('-6') || (family !== -1 && options[family + 1] === 'inet6')) command.ipv6Only = true
     let j = firstArg(args)
     const filter = command.filter
     for (; j < args.length; j++) {
@@ -343,6 +363,9 @@ export function readCommand(text: string, line: number): PastedCommand {
     if (t !== -1 && args[t + 1] !== undefined) command.filter.iptablesTable = args[t + 1]
     const table = args.find(a => a.startsWith('--table='))
     if (table) command.filter.iptablesTable = table.slice('--table='.length)
+    const list = args.findIndex(a => a === '-S' || a === '--list-rules')
+    const chain = list === -1 ? undefined : args[list + 1]
+    if (chain !== undefined && !chain.startsWith('-')) command.filter.iptablesChain = chain
   }
   return command
 }
@@ -388,7 +411,8 @@ export interface Section {
 
 /** The text as lines, without CR and colour escapes (`ip -c` output pasted from a terminal). */
 export function splitLines(text: string): string[] {
-  let t = text
+  // a byte order mark, as Windows editors save text
+  let t = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
   if (t.includes('\x1b')) t = t.replace(/\x1b\[[0-9;]*m/g, '')
   const lines = t.split('\n')
   for (let i = 0; i < lines.length; i++) {
@@ -421,7 +445,19 @@ export function sections(lines: string[]): Section[] {
   }
   current.end = lines.length
   out.push(current)
-  return out.filter(s => s.start < s.end)
+  return out.filter(s => s.start < s.end && !isSessionCommand(s.command))
+}
+
+/** Commands of a terminal session around the pasted tables: what they print is no table. */
+const SESSION_COMMANDS = new Set(['exit', 'logout', 'clear', 'ssh', 'su', 'cd', 'pwd', 'hostname', 'whoami', 'id', 'date',
+  'uptime', 'uname', 'history', 'echo', 'tmux', 'screen'])
+
+function isSessionCommand(command: PastedCommand | undefined): boolean {
+  if (command === undefined || command.tool !== undefined) return false
+  const words = tokens(command.text)
+  // `sudo -i`, `sudo su -`: a root shell, not a table
+  const first = words[0] === 'sudo' && (words.length === 1 || words[1].startsWith('-') || words[1] === 'su') ? 'su' : words[0]
+  return first !== undefined && SESSION_COMMANDS.has(first.slice(first.lastIndexOf('/') + 1))
 }
 
 /** First non-blank line of a section, or -1. */

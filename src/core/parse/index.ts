@@ -73,6 +73,9 @@ export function routeFilterOfAll(text: string): string | undefined {
   for (const section of pasted) {
     const f = section.command?.filter
     const words = f === undefined ? [] : (['dev', 'proto', 'scope', 'type'] as const).filter(k => f[k] !== undefined).map(k => `${k} ${f[k]}`)
+    if (section.command?.pipe !== undefined) words.push(section.command.pipe)
+    if (section.command?.ipv6Only) words.push('-6')
+    if (section.command?.routeGet !== undefined) words.push(`get ${section.command.routeGet}`.trim())
     if (words.length === 0) return undefined
     narrowed ??= words.join(' ')
   }
@@ -84,17 +87,23 @@ export function routeFilterOfAll(text: string): string | undefined {
  * flannel.1`; `bridge fdb show br cni0` gives `cni0` and marks its ports by `master:`), or
  * undefined when one printed every device's entries.
  */
-export function entryDevicesOfAll(text: string): string[] | undefined {
+export function entryDevicesOfAll(text: string, entries: ReadonlyArray<{dev: string}>): string[] | undefined {
   const lines = splitLines(text)
   const devices = new Set<string>()
+  let narrowed = false
   for (const section of sections(lines)) {
     if (firstContentLine(lines, section) === -1) continue
+    narrowed = true
     const f = section.command?.filter
     const dev = f?.dev ?? (f?.master !== undefined ? `master:${f.master}` : undefined)
-    if (dev === undefined) return undefined
-    devices.add(dev)
+    // `ip -6 neigh`: no device's IPv4 neighbours are known
+    if (section.command?.ipv6Only) continue
+    if (dev !== undefined) devices.add(dev)
+    // `ip neigh | grep flannel.1`: which lines a pipe kept is unknown; the devices it shows are taken as shown whole
+    else if (section.command?.pipe !== undefined) for (const e of entries) devices.add(e.dev)
+    else return undefined
   }
-  return devices.size > 0 ? [...devices] : undefined
+  return narrowed ? [...devices] : undefined
 }
 
 /**

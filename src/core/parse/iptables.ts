@@ -48,11 +48,15 @@ export function parseIptablesSave(text: string, options?: ParseOptions | string)
     if (known === undefined || chain.policy !== undefined) chains.set(key, chain)
   }
 
+  // tables a `*table` section printed whole; what headerless (`iptables -S`) sections listed
+  const wholeTables = new Set<string>()
+  const listed: Array<{table: string, chain?: string}> = []
   for (const section of sections(lines)) {
     flavour ??= flavourOfTool(section.command?.tool)
     // Without `*table` headers (iptables -S) the rules belong to the table the command named.
     let table: string | undefined = section.command?.filter.iptablesTable
     let headerTable = false
+    let headerless = false
     for (let i = section.start; i < section.end; i++) {
       const line = withoutCounters(lines[i].trim())
       if (line === '') continue
@@ -64,6 +68,7 @@ export function parseIptablesSave(text: string, options?: ParseOptions | string)
       if (c === 42) { // '*filter'
         table = line.slice(1).trim()
         headerTable = true
+        wholeTables.add(table)
         if (table === '' || /\s/.test(table)) throw failure(i, `cannot read ${quote(line)} as a table header`)
         continue
       }
@@ -86,6 +91,7 @@ export function parseIptablesSave(text: string, options?: ParseOptions | string)
         const {chain, rest} = chainAndRest(line)
         if (chain === '') throw failure(i, `cannot read ${quote(line)} as a rule`)
         const t = table ?? 'filter'
+        if (!headerTable) headerless = true
         if (line[1] === 'A') {
           rules.push({table: t, chain, spec: rest, raw: line})
         } else if (line[1] === 'P') {
@@ -103,8 +109,13 @@ export function parseIptablesSave(text: string, options?: ParseOptions | string)
       }
       throw failure(i, `cannot read ${quote(line)} as an iptables-save line`)
     }
+    if (headerless) {
+      const f = section.command?.filter
+      listed.push({table: f?.iptablesTable ?? 'filter', ...(f?.iptablesChain !== undefined ? {chain: f.iptablesChain} : {})})
+    }
   }
   const result: Iptables = {chains: [...chains.values()], rules}
   if (flavour !== undefined) result.flavour = flavour
+  if (listed.length > 0) result.covers = [...[...wholeTables].map(table => ({table})), ...listed]
   return result
 }

@@ -549,7 +549,8 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   if (dev !== undefined) route.dev = dev
   if (src !== undefined) route.src = src
   if (metric !== undefined) route.metric = metric
-  if (flags.includes('onlink')) route.onlink = true
+  // `ip -j route get` prints no onlink: the kernel found the gateway usable for this very destination
+  if (flags.includes('onlink') || (filter.resolved && route.gateway !== undefined)) route.onlink = true
   if (flags.includes('linkdown')) route.linkdown = true
   if (scope !== undefined) route.scope = scope
   if (proto !== undefined) route.proto = proto

@@ -149,6 +149,8 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
     }
   }
   if (filter.dev !== undefined) route.dev ??= filter.dev
+  // `ip route get` prints no onlink: the kernel found the gateway usable for this very destination
+  if (filter.resolved && route.gateway !== undefined) route.onlink = true
   if (filter.table !== undefined && filter.table !== 'all') route.table ??= filter.table
   if (filter.proto !== undefined) route.proto ??= filter.proto
   if (filter.scope !== undefined) route.scope ??= filter.scope

@@ -271,8 +271,15 @@ class Walk {
       if (this.isNode(view)) this.assume(view, `no sysctls captured on ${view.name}: assumed rp_filter does not drop (not strict)`)
       return undefined
     }
-    const all = view.sysctlNumber('net.ipv4.conf.all.rp_filter') ?? 0
-    const dev = view.confValue(inDev, 'rp_filter') ?? 0
+    const allRead = view.sysctlNumber('net.ipv4.conf.all.rp_filter')
+    const devRead = view.confValue(inDev, 'rp_filter')
+    if ((allRead === undefined || devRead === undefined) && this.isNode(view)) {
+      // a pasted `sysctl net.ipv4.ip_forward` holds that key alone
+      const missing = [...(allRead === undefined ? ['net.ipv4.conf.all.rp_filter'] : []), ...(devRead === undefined ? [`net.ipv4.conf.${inDev}.rp_filter`] : [])]
+      this.assume(view, `${missing.join(' and ')} not captured on ${view.name}: assumed ${missing.length > 1 ? 'they are' : 'it is'} 0 (distributions often set 1 or 2)`)
+    }
+    const all = allRead ?? 0
+    const dev = devRead ?? 0
     const mode = Math.max(all, dev)
     if (mode === 0) return undefined
     const key = dev >= all ? (view.sysctl(`net.ipv4.conf.${inDev}.rp_filter`) !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
@@ -292,7 +299,7 @@ class Walk {
     if (all === 1) fix.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
     if (dev === 1) fix.push({node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.rp_filter`, 2)})
     if (backDev === undefined && view.snap.routesFilter !== undefined) {
-      this.assume(view, `the routes of ${view.name} were pasted for ${view.snap.routesFilter} only: assumed rp_filter finds a route back to ${packet.src}`)
+      this.assume(view, `the routes of ${view.name} were pasted with \`${view.snap.routesFilter}\`: assumed rp_filter finds a route back to ${packet.src}`)
       return undefined
     }
     if (backDev === undefined) {
@@ -331,9 +338,11 @@ class Walk {
   private decapsulate(hop: Hop, view: HostView, outer: Packet): Next {
     const t = outer.tunnel!
     let device: VxlanDevice
-    if (!view.hasLinks) {
+    // links pasted for some devices only (`ip -d link show eth0`) may lack the receiving one
+    const unseen = view.hasLinks && view.snap.linksOfSomeDevicesOnly === true && receivingDevice(view, t.port, t.vni, outer.dst).match === undefined
+    if (!view.hasLinks || unseen) {
       device = {...(assumedVxlan(t.device.name, view) ?? t.device), id: t.vni, port: t.port, assumed: true, mac: undefined, link: undefined}
-      this.assume(view, `no link details captured on ${view.name}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`)
+      this.assume(view, `${unseen ? `the links of ${view.name} were pasted for some devices only` : `no link details captured on ${view.name}`}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`)
     } else {
       const r = receivingDevice(view, t.port, t.vni, outer.dst)
       // A device known without its vxlan details cannot be said to disagree: it takes what its twin sends.
@@ -467,10 +476,10 @@ class Walk {
     const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
     const narrowed = view.snap.routesFilter
     if (route === undefined && narrowed !== undefined) {
-      return this.insufficient(hop, 'route', `(no route to ${packet.dst} among the routes pasted for ${narrowed})`,
-        `the routes of ${view.name} were pasted for ${narrowed} only, so the route it has for ${packet.dst} is unknown`, view.name, [`ip route get ${packet.dst}`])
+      return this.insufficient(hop, 'route', `(no route to ${packet.dst} among the routes pasted with \`${narrowed}\`)`,
+        `the routes of ${view.name} were pasted with \`${narrowed}\`, which prints some only, so the route it has for ${packet.dst} is unknown`, view.name, [`ip route get ${packet.dst}`])
     }
-    if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted for ${narrowed} only: assumed no other route is more specific for ${packet.dst}`)
+    if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
       // The kernel answers a packet it cannot route with "network unreachable" (traceroute's !N).
       if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, '!N'))
@@ -649,8 +658,15 @@ class Walk {
       const where = d.path.join(' → ')
       const chain = table === 'filter' ? hook : `${table} ${hook}`
       if (d.action === 'ACCEPT') {
-        if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
+        if (table === 'filter' && d.notCaptured) this.step(hop, 'filter', 'assumed', d.evidence, `${chain} assumed to accept: the pasted rules do not list it`)
+        else if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
         continue
+      }
+      if (d.uncaptured !== undefined) {
+        // the chain it skipped may have accepted the packet before this verdict
+        return this.insufficient(hop, 'filter', d.uncaptured.rule.raw,
+          `${chain} on ${view.name} jumps to ${d.uncaptured.chain}, which the pasted rules do not list; without it the packet would end at \`${d.evidence}\`, but ${d.uncaptured.chain} may decide first`,
+          view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
       }
       const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
       return this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
@@ -781,7 +797,7 @@ class Walk {
       }
       if (view.hasNeighbours && !view.hasNeighboursOn(dev)) {
         return this.insufficient(hop, 'neigh', `(no neighbours pasted for ${dev})`,
-          `the neighbours of ${view.name} were pasted for ${view.snap.neighborDevices!.join(', ')} only, and nothing in the snapshot answers ARP for ${nexthop} on ${dev}`, view.name, [`ip neigh show ${nexthop}`])
+          `the neighbours of ${view.name} were pasted ${view.snap.neighborDevices!.length > 0 ? `for ${view.snap.neighborDevices!.map(d => d.startsWith('master:') ? `${d.slice(7)} and its ports` : d).join(', ')} only` : 'without their IPv4 entries'}, and nothing in the snapshot answers ARP for ${nexthop} on ${dev}`, view.name, [`ip neigh show ${nexthop}`])
       }
       if (this.w.world.partial) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,

@@ -69,6 +69,10 @@ export interface Decision {
   assumptions: string[]
   /** a RETURN in a user chain sent the packet back and the policy decided */
   viaReturn?: IptablesRule
+  /** the chain itself was not captured: the ACCEPT is assumed */
+  notCaptured?: boolean
+  /** a rule on the way jumped to a chain the paste did not list (`iptables -S FORWARD`): it may have decided first */
+  uncaptured?: {chain: string, rule: IptablesRule}
 }
 
 const TERMINAL: ReadonlySet<string> = new Set(['ACCEPT', 'DROP', 'REJECT', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT'])
@@ -447,7 +451,15 @@ export class RuleSet {
 
   /** True when the chain can do anything but accept: it has rules or a non-ACCEPT policy. */
   active(table: string, chain: string): boolean {
+    // a filter or nat chain the paste did not list may do anything: evaluate() says what is assumed
+    if (!this.covered(table, chain)) return table === 'filter' || table === 'nat'
     return this.rules(table, chain).length > 0 || this.policy(table, chain) !== 'ACCEPT'
+  }
+
+  /** Whether the dump shows `table` `chain`: a whole iptables-save does; `iptables -S X` shows X only. */
+  covered(table: string, chain: string): boolean {
+    const covers = this.iptables.covers
+    return covers === undefined || covers.some(c => c.table === table && (c.chain === undefined || c.chain === chain))
   }
 
   /** The tables the dump holds: `iptables-save` prints every table in use, `iptables -t T -S` just one. */
@@ -520,6 +532,10 @@ export class RuleSet {
   }
 
   evaluate(table: string, chain: string, p: PacketFacts): Decision {
+    if (!this.covered(table, chain)) {
+      return {action: 'ACCEPT', evidence: `(${table} ${chain} not captured)`, path: [chain], notCaptured: true,
+        assumptions: [`the ${table} table's ${chain} chain was not in the pasted \`iptables -S\` output: assumed it accepts${table === 'nat' ? ' and rewrites nothing' : ''}`]}
+    }
     const assumptions: string[] = []
     const returns: {rule: IptablesRule, path: string[]}[] = []
     let setter: IptablesRule | undefined | null = null
@@ -529,16 +545,18 @@ export class RuleSet {
       if (setter === null) setter = this.markSetter(p, table, chain)
       return setter === undefined ? undefined : `packet mark unknown: \`${setter.raw}\` may set one; assumed 0 for \`${rule.raw}\``
     }
-    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote)
-    if (r.kind === 'decided') return {...r.decision, assumptions}
+    const skipped: {chain: string, rule: IptablesRule}[] = []
+    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote, skipped)
+    const uncaptured = skipped[0] !== undefined ? {uncaptured: skipped[0]} : {}
+    if (r.kind === 'decided') return {...r.decision, assumptions, ...uncaptured}
     const policy = this.policy(table, chain)
     const action: Action = policy === 'DROP' ? 'DROP' : 'ACCEPT'
     const last = returns.at(-1)
-    return {action, evidence: `-P ${chain} ${policy}`, path: last?.path ?? [chain], assumptions, viaReturn: last?.rule}
+    return {action, evidence: `-P ${chain} ${policy}`, path: last?.path ?? [chain], assumptions, viaReturn: last?.rule, ...uncaptured}
   }
 
   private walk(table: string, chain: string, p: PacketFacts, assumptions: string[], returns: {rule: IptablesRule, path: string[]}[], path: string[], depth: number,
-    markNote: (rule: IptablesRule) => string | undefined):
+    markNote: (rule: IptablesRule) => string | undefined, skipped: {chain: string, rule: IptablesRule}[]):
     {kind: 'decided', decision: Omit<Decision, 'assumptions'>} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
     if (depth > 32) return {kind: 'end'}
     for (const pr of this.rules(table, chain)) {
@@ -575,9 +593,16 @@ export class RuleSet {
         return {kind: 'return', rule: pr.rule}
       }
       if (this.chains.has(`${table} ${target}`)) {
-        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote)
+        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote, skipped)
         if (sub.kind === 'decided') return sub
         if (pr.goto) return {kind: 'return', rule: sub.kind === 'return' ? sub.rule : undefined}
+        continue
+      }
+      if (this.iptables.covers !== undefined && !this.covered(table, target)) {
+        // `iptables -S FORWARD` lists the jump, not the chain it jumps to
+        const note = `chain ${target} (\`${pr.rule.raw}\`) was not in the pasted \`iptables -S\` output: assumed it returns without a verdict`
+        if (!assumptions.includes(note)) assumptions.push(note)
+        skipped.push({chain: target, rule: pr.rule})
         continue
       }
       // LOG, MARK, CONNMARK, CT, NOTRACK, ...: the packet goes on to the next rule.

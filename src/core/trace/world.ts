@@ -2,7 +2,7 @@
  * The hosts and pods a trace can visit, indexed once per World: which host owns an address, which
  * snapshot is a pod's own namespace, what a name on the command line means.
  */
-import type {Address, Link} from '../model.js'
+import {isConventionalBridgeName, type Address, type Link} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, parseCidr} from '../addr.js'
 import {userError} from '../../errors.js'
 import {HostView} from './host-view.js'
@@ -160,6 +160,8 @@ export class WorldIndex {
       if (isVxlanLink(view, dev)) return false
       if (l.kind === 'bridge' || l.master !== undefined) return true
       if (l.kind === 'veth' && view.ipv4On(dev).length === 0) return true
+      // known only from ifconfig or `ip addr`: a bridge by its name (it holds the pods' gateway address)
+      if ((l.kind === 'ether' || l.kind === 'other') && isConventionalBridgeName(dev)) return true
       return /^(cali|veth|cni|docker|br-|tap|lxc)/.test(dev) && view.ipv4On(dev).length === 0
     }
     return !/^(eth|en|wl|bond|ib|vlan|flannel|vxlan|lo$)/.test(dev)
