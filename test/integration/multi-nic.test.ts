@@ -54,6 +54,9 @@ describe('multi-NIC host (real namespaces)', function () {
     expect(ra.stderr).to.contain('using eth1 (10.0.2.15), the interface of the default route; pass --iface to choose another')
     expect(ra.stdout).to.contain(`warning: peer ${b.ip} is reached through eth0, not through eth1, the interface this node uses (the default route's: no --iface was given)`)
     expect(ra.stdout).to.contain('flannelctl init --iface eth0')
+    const status = await cli(['status', ...args(a, 'vx')], {netns: a.ns})
+    expect(status.stdout).to.contain(`warning   peer ${b.ip} is reached through eth0, not through eth1`)
+    expect(status.stdout).to.contain('flannelctl sync --iface eth0')
 
     // the operator's fix: the recorded public IP was eth1's, so it goes with it
     const moved = await cli(['sync', '--iface', 'eth0', ...args(a, 'vx')], {netns: a.ns})
