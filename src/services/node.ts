@@ -21,7 +21,7 @@ import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, cniConflist,
 } from '../core/flannel.js'
-import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps, cidrWithin} from '../core/addr.js'
+import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, DEFAULT_STORE} from '../store/store.js'
 import type {Store, Lease, LeaseList} from '../store/store.js'
 import type {ServiceContext} from './context.js'
@@ -228,6 +228,12 @@ function nodeAddressChoice(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord 
   return [iface, keep ? prev.publicIP : undefined]
 }
 
+/** A --public-ip from a range nothing can be sent to (0.0.0.0, 127.x, multicast, class E). */
+function refuseSpecialAddress(ip: string, wanted: string): void {
+  const special = specialRange(parseCidr(`${ip}/32`))
+  if (special) throw userError(`--public-ip ${ip} is in ${special.range} (${special.what}): no peer can send to it`, `pass ${wanted}`)
+}
+
 function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
   const links = snap.links ?? []
   const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
@@ -239,6 +245,7 @@ function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: s
   if (!links.some(l => l.name === dev)) throw userError(`unknown interface '${dev}'`, `pass --iface with one of: ${known() || 'none'}`)
   if (publicIP !== undefined) {
     if (!isIPv4(publicIP)) throw userError(`--public-ip '${publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.11')
+    refuseSpecialAddress(publicIP, 'this node\'s address peers send to, e.g. --public-ip 192.168.100.11')
     return {iface: dev, publicIP}
   }
   const addr = v4(dev)[0]
@@ -397,6 +404,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     snap = await snapRead
     ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
     const ifaceProblem = ifNameProblem(iface)
+      ?? (iface === (o.bridge ?? prev?.bridge ?? 'cni0') ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)
+      ?? (/^flannel\.\d+$/.test(iface) ? 'it is flannel\'s own vxlan device: node traffic needs the interface it encapsulates onto' : undefined)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   } catch (error) {
     storeOpen.then(store => store.close()).catch(() => {})
@@ -431,6 +440,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       : prev !== undefined && prev.store !== storeSpec ? `check --store: this host was set up with ${prev.store}, which it uses when --store is left out`
         : 'create it with flannelctl init --network CIDR (the network in this host\'s subnet.env, to keep its pods)'
     const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText, noConfigHint)
+    // Pods' routes to the network would swallow the node addresses inside it (peers, this node).
+    if (cidrContainsIp(nc.network, publicIP)) {
+      throw userError(`the pod network ${nc.network} contains this node's address ${publicIP}: pods and nodes need separate ranges`,
+        configToCreate !== undefined ? 'pass a --network outside the node network, e.g. --network 10.244.0.0/16' : `this node needs an address outside ${nc.network} (--iface, --public-ip), or the network another store`)
+    }
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
     const backend = phase?.backend ?? nc.backend
@@ -714,6 +728,7 @@ export interface StaticPeerInput {
 function validatePeer(p: StaticPeerInput): void {
   if (!isCanonicalCidr(p.subnet)) throw userError(`--subnet '${p.subnet}' is not a valid IPv4 CIDR`, 'e.g. --subnet 10.244.2.0/24')
   if (!isIPv4(p.publicIP)) throw userError(`--public-ip '${p.publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.12')
+  refuseSpecialAddress(p.publicIP, 'the peer\'s node address, e.g. --public-ip 192.168.100.12')
   if (p.vtepMAC !== undefined && !isValidMac(p.vtepMAC)) throw userError(`--vtep-mac '${p.vtepMAC}' is not a MAC address`, 'e.g. --vtep-mac 5a:1f:00:00:00:02 (the peer\'s flannel.1 MAC)')
 }
 

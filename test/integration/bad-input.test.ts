@@ -104,6 +104,27 @@ describe('bad input (real namespace)', function () {
     expect(await lines('peer', 'remove')).to.deep.equal(['Error: no subnet given: which static peer to remove?', 'Hint: name it: flannelctl peer remove SUBNET (flannelctl peer list shows them)'])
   })
 
+  it('a public IP nothing can send to, the pod bridge or flannel.1 as --iface, a network holding the node\'s address', async () => {
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--public-ip', '127.0.0.1'), /--public-ip 127\.0\.0\.1 is in 127\.0\.0\.0\/8 \(loopback\): no peer can send to it/)
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--public-ip', '0.0.0.0'), /"this network"/)
+    // a rerun of init naming the devices flannel made (here made by hand) as the node interface
+    await sh('ip', ['-n', ns, 'link', 'add', 'cni0', 'type', 'bridge'])
+    await sh('ip', ['-n', ns, 'addr', 'add', '10.244.7.1/24', 'dev', 'cni0'])
+    await sh('ip', ['-n', ns, 'link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'local', '192.168.150.1', 'dstport', '8472'])
+    await sh('ip', ['-n', ns, 'addr', 'add', '10.244.7.0/32', 'dev', 'flannel.1'])
+    try {
+      for (const [dev, why] of [['cni0', 'it is the pod bridge'], ['flannel.1', 'it is flannel\'s own vxlan device']]) {
+        const r = await cli(['init', '--network', '10.244.0.0/16', '--iface', dev, ...nodeArgs()], {netns: ns})
+        expect(r.exitCode, r.stderr).to.equal(2)
+        expect(r.stderr.split('\n')[0]).to.equal(`Error: interface "${dev}" cannot be used: ${why}${dev === 'cni0' ? ': node traffic needs the interface toward the other nodes' : ': node traffic needs the interface it encapsulates onto'}`)
+      }
+    } finally {
+      for (const dev of ['cni0', 'flannel.1']) await sh('ip', ['-n', ns, 'link', 'del', dev])
+    }
+    await expectCleanFailure(await init('--network', '192.168.0.0/16'), /the pod network 192\.168\.0\.0\/16 contains this node's address 192\.168\.150\.1: pods and nodes need separate ranges/)
+    await noConfig()
+  })
+
   it('--mtu more than the interface can carry', async () => {
     // eth0's MTU is 1500: vxlan leaves 1450 for pods
     await expectCleanFailure(await init('--network', '10.244.0.0/16', '--mtu', '9000'),
