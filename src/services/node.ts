@@ -619,7 +619,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw error
     }
     const warnings = phase ? [phase.note, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
-    if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} moved${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
+    if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (leaseRecreated) {
       warnings.push(lease.subnet === prev?.subnet
         ? `the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`

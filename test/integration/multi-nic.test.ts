@@ -59,6 +59,8 @@ describe('multi-NIC host (real namespaces)', function () {
     expect(status.stdout).to.contain('flannelctl sync --iface eth0')
 
     // the operator's fix: the recorded public IP was eth1's, so it goes with it
+    const dry = await cli(['sync', '--iface', 'eth0', '--dry-run', ...args(a, 'vx')], {netns: a.ns})
+    expect(dry.stdout).to.contain(`this host's public IP changed from 10.0.2.15 to ${a.ip}: its lease`).and.contain('would move with it')
     const moved = await cli(['sync', '--iface', 'eth0', ...args(a, 'vx')], {netns: a.ns})
     expect(moved.exitCode, moved.stderr).to.equal(0)
     expect(moved.stdout).to.contain(`lease`).and.contain(`for ${a.ip} (vxlan)`)
