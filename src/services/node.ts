@@ -517,7 +517,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${shown} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
           + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
       }
-      const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
+      const underlay = snap.links?.find(l => l.name === iface)
+      if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)
+      const underlayMtu = underlay?.mtu ?? 1500
       const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
       const mtu = rec.mtu ?? fits
       if (mtu > fits) {

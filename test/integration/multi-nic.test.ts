@@ -90,6 +90,14 @@ describe('multi-NIC host (real namespaces)', function () {
     const fixed = await cli(['sync', '--iface', 'eth0', ...args(a, 'hg')], {netns: a.ns})
     expect(fixed.exitCode, fixed.stderr).to.equal(0)
     expect(await inNs(a.ns, 'ip', 'route')).to.match(new RegExp(`10\\.244\\.\\d+\\.0/24 via ${b.ip.replace(/\./g, '\\.')} dev eth0`))
+    // the node's interface down: said, and left to its owner
+    await ip('-n', b.ns, 'link', 'set', 'eth0', 'down')
+    try {
+      const down = await cli(['sync', '--dry-run', ...args(b, 'hg')], {netns: b.ns})
+      expect(down.stdout).to.contain('warning: eth0 is down: no peer reaches this node, nor it them, until it is up (ip link set eth0 up)')
+    } finally {
+      await ip('-n', b.ns, 'link', 'set', 'eth0', 'up')
+    }
     for (const h of [a, b]) expect((await cli(['reset', ...args(h, 'hg')], {netns: h.ns})).exitCode).to.equal(0)
   })
 })
