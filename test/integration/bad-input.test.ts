@@ -125,6 +125,19 @@ describe('bad input (real namespace)', function () {
     await noConfig()
   })
 
+  it('relative paths are recorded absolute: a later command from another directory finds the files init wrote', async () => {
+    const r = await sh('ip', ['netns', 'exec', ns, 'sh', '-c', `cd '${dir}' && '${process.execPath}' '${BIN}' init --network 10.244.0.0/16 --iface eth0 `
+      + '--store file:store --subnet-file run/subnet.env --cni-conf-dir cni --state-file node.json'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const rec = JSON.parse(await readFile(join(dir, 'node.json'), 'utf8'))
+    expect(rec).to.deep.include({store: `file:${join(dir, 'store')}`, subnetFile: join(dir, 'run', 'subnet.env'), cniConfDir: join(dir, 'cni')})
+    // this process runs elsewhere: it still finds the host as init left it
+    const again = await cli(['sync', '--state-file', join(dir, 'node.json')], {netns: ns})
+    expect(again.stdout).to.contain('up to date: nothing to change')
+    expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+    expect(existsSync(join(dir, 'run', 'subnet.env'))).to.equal(false)
+  })
+
   it('--mtu more than the interface can carry', async () => {
     // eth0's MTU is 1500: vxlan leaves 1450 for pods
     await expectCleanFailure(await init('--network', '10.244.0.0/16', '--mtu', '9000'),
