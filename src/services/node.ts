@@ -254,7 +254,16 @@ function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: s
 }
 
 function netConfFromFlags(f: NetworkFlags): string | undefined {
-  if (f.netConf) return f.netConf
+  const given = (pairs: [string, unknown][]) => pairs.filter(([, v]) => v !== undefined && v !== false).map(([name]) => name)
+  const vxlanOnly = given([['--directrouting', f.directRouting], ['--vni', f.vni], ['--port', f.port]])
+  if (f.netConf) {
+    const beside = given([['--network', f.network], ['--subnet-len', f.subnetLen], ['--subnet-min', f.subnetMin], ['--subnet-max', f.subnetMax], ['--backend', f.backend]]).concat(vxlanOnly)
+    if (beside.length > 0) throw userError(`--net-conf is the whole network config: ${beside.join(', ')} beside it would be ignored`, 'put those settings in the JSON, or drop --net-conf')
+    return f.netConf
+  }
+  if (f.backend !== undefined && f.backend !== 'vxlan' && vxlanOnly.length > 0) {
+    throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
+  }
   if (!f.network) return undefined
   if (!isCanonicalCidr(f.network)) throw userError(`--network '${f.network}' is not a valid IPv4 CIDR`, 'e.g. --network 10.244.0.0/16 (host bits zero)')
   const backend: Record<string, unknown> = {Type: f.backend ?? 'vxlan'}
@@ -448,7 +457,12 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
     const backend = phase?.backend ?? nc.backend
-    if (backend.type === 'udp') throw userError('the udp backend is not supported by flannelctl', 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
+    if (backend.type === 'udp') {
+      // flannel's default backend is udp: a net-conf without one says udp without saying so
+      const unnamed = !/"backend"\s*:/i.test(configToCreate ?? configText ?? '')
+      throw userError(unnamed ? 'the net-conf names no Backend, so flannel\'s default applies: udp, which flannelctl does not support' : 'the udp backend is not supported by flannelctl',
+        unnamed && configToCreate !== undefined ? 'add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf' : 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
+    }
     const vni = backend.vni
     const dev = vxlanDeviceName(vni)
     const existing = snap.links?.find(l => l.name === dev && l.kind === 'vxlan' && l.vxlan?.local === publicIP && l.vxlan?.id === vni)

@@ -138,6 +138,16 @@ describe('bad input (real namespace)', function () {
     expect(existsSync(join(dir, 'run', 'subnet.env'))).to.equal(false)
   })
 
+  it('network flags that would be ignored: beside --net-conf, or vxlan settings on host-gw; a net-conf without a Backend (flannel\'s udp)', async () => {
+    await expectCleanFailure(await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}', '--network', '10.9.0.0/16'),
+      /--net-conf is the whole network config: --network beside it would be ignored/)
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--backend', 'host-gw', '--directrouting'), /--directrouting is a setting of the vxlan backend, not of host-gw/)
+    const noBackend = await init('--net-conf', '{"Network":"10.244.0.0/16"}')
+    await expectCleanFailure(noBackend, /the net-conf names no Backend, so flannel's default applies: udp, which flannelctl does not support/)
+    expect(noBackend.stderr).to.contain('Hint: add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf')
+    await noConfig()
+  })
+
   it('--mtu more than the interface can carry', async () => {
     // eth0's MTU is 1500: vxlan leaves 1450 for pods
     await expectCleanFailure(await init('--network', '10.244.0.0/16', '--mtu', '9000'),
