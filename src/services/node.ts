@@ -786,6 +786,15 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     // The store's lease wins in sync, so such a peer would be listed but never routed.
     const leased = leases.find(l => l.publicIP !== r.publicIP && cidrOverlaps(parseCidr(l.subnet), s))
     if (leased) throw userError(`${change.add.subnet} overlaps ${leased.subnet}, leased in ${r.store} by ${leased.publicIP}`, 'that host is a peer already, through the store; a static peer needs a subnet no host leases')
+    // The fdb holds one entry per MAC: a second VTEP with the same MAC takes the first one's frames.
+    const mac = change.add.vtepMAC?.toLowerCase()
+    const sameMac = mac === undefined ? undefined
+      : leases.find(l => l.subnet !== change.add!.subnet && String(l.backendData?.VtepMAC ?? '').toLowerCase() === mac)
+        ?? r.staticPeers.find(p => p.subnet !== change.add!.subnet && p.vtepMAC?.toLowerCase() === mac)
+    if (sameMac) {
+      throw userError(`--vtep-mac ${mac} is ${sameMac.publicIP === r.publicIP ? 'this host\'s own VTEP MAC' : `already the VTEP MAC of ${sameMac.subnet} (${sameMac.publicIP})`}: its frames would go to ${change.add.publicIP} instead`,
+        'pass the peer\'s own flannel.1 MAC (ip link show flannel.1 on the peer)')
+    }
     if (change.add.vtepMAC !== undefined && r.backendType !== undefined && r.backendType !== 'vxlan') {
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }
