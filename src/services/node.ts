@@ -635,6 +635,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw error
     }
     const warnings = phase ? [phase.note, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
+    // flanneld's rule (the lease carrying this public IP is this host's) on a host with no trace of
+    // having held it: right after a reinstall, wrong when several hosts announce one NAT address.
+    if (prev === undefined && subnetEnvText === undefined && held !== undefined) {
+      warnings.push(`the store holds ${held.subnet} for ${publicIP} and this host has no record of it (no state file, no subnet.env): taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${publicIP} too (a NAT address every VM has), both now use ${held.subnet}: give each host its own address (--iface, --public-ip)`)
+    }
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (leaseRecreated) {
       warnings.push(lease.subnet === prev?.subnet
