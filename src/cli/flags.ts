@@ -1,4 +1,5 @@
 /** Flags shared by the node commands (init, sync, reset, status, peer, migrate). Env fallbacks mirror flanneld's. */
+import {resolve} from 'node:path'
 import {Flags} from '@oclif/core'
 import type {NodeOptions} from '../services/node.js'
 import {DEFAULT_STORE, type StoreOptions} from '../store/store.js'
@@ -42,8 +43,8 @@ export const storeFlags = {
 export function storeSpec(f: Record<string, unknown>): {spec: string; options: StoreOptions} {
   return {
     spec: (f.store as string | undefined) ?? DEFAULT_STORE,
-    options: {etcdPrefix: f['etcd-prefix'] as string | undefined, etcdCaFile: f['etcd-cafile'] as string | undefined,
-      etcdCertFile: f['etcd-certfile'] as string | undefined, etcdKeyFile: f['etcd-keyfile'] as string | undefined},
+    options: {etcdPrefix: f['etcd-prefix'] as string | undefined, etcdCaFile: absolute(f['etcd-cafile']),
+      etcdCertFile: absolute(f['etcd-certfile']), etcdKeyFile: f['etcd-keyfile'] as string | undefined},
   }
 }
 
@@ -68,22 +69,35 @@ export const forceFlag = {
   force: Flags.boolean({description: 'overwrite a subnet.env or CNI conflist that flannelctl did not write', helpGroup: NODE}),
 }
 
+/**
+ * A path as the state file records it: absolute, so that later commands, run from another
+ * directory (a service manager's /), find the files init wrote and not new ones under their cwd.
+ */
+function absolute(path: unknown): string | undefined {
+  return typeof path === 'string' && path !== '' ? resolve(path) : (path as undefined)
+}
+
+function absoluteStore(spec: unknown): string | undefined {
+  if (typeof spec !== 'string' || !spec.startsWith('file:') || spec === 'file:') return spec as string | undefined
+  return `file:${resolve(spec.slice('file:'.length))}`
+}
+
 export function nodeOptions(f: Record<string, unknown>): NodeOptions {
   return {
-    store: f.store as string | undefined,
+    store: absoluteStore(f.store),
     iface: f.iface as string | undefined,
     publicIP: f['public-ip'] as string | undefined,
     bridge: f.bridge as string | undefined,
-    subnetFile: f['subnet-file'] as string | undefined,
-    cniConfDir: f['cni-conf-dir'] as string | undefined,
+    subnetFile: absolute(f['subnet-file']),
+    cniConfDir: absolute(f['cni-conf-dir']),
     cniPlugin: f['cni-plugin'] as NodeOptions['cniPlugin'],
-    stateFile: f['state-file'] as string | undefined,
+    stateFile: absolute(f['state-file']),
     ipMasq: f['ip-masq'] as boolean | undefined,
     mtu: f.mtu as number | undefined,
     etcdPrefix: f['etcd-prefix'] as string | undefined,
-    etcdCafile: f['etcd-cafile'] as string | undefined,
-    etcdCertfile: f['etcd-certfile'] as string | undefined,
-    etcdKeyfile: f['etcd-keyfile'] as string | undefined,
+    etcdCafile: absolute(f['etcd-cafile']),
+    etcdCertfile: absolute(f['etcd-certfile']),
+    etcdKeyfile: absolute(f['etcd-keyfile']),
     force: f.force as boolean | undefined,
   }
 }

@@ -112,6 +112,24 @@ export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
   return cidrWithin(a, b) || cidrWithin(b, a)
 }
 
+/**
+ * Ranges no host or pod address can come from: what is "this network", the loopback, multicast and
+ * the reserved class E (with the limited broadcast). A node announcing one, or a pod network
+ * overlapping one, cannot be routed to.
+ */
+const SPECIAL_RANGES: {cidr: Cidr; what: string}[] = [
+  {cidr: parseCidr('0.0.0.0/8'), what: '"this network"'},
+  {cidr: parseCidr('127.0.0.0/8'), what: 'loopback'},
+  {cidr: parseCidr('224.0.0.0/4'), what: 'multicast'},
+  {cidr: parseCidr('240.0.0.0/4'), what: 'reserved, with the broadcast address'},
+]
+
+/** The special range `c` overlaps, if any (see SPECIAL_RANGES). */
+export function specialRange(c: Cidr): {range: string; what: string} | undefined {
+  const hit = SPECIAL_RANGES.find(r => cidrOverlaps(c, r.cidr))
+  return hit && {range: cidrToString(hit.cidr), what: hit.what}
+}
+
 export function cidrSize(c: Cidr): number {
   return 2 ** (32 - c.prefixlen)
 }

@@ -12,7 +12,7 @@
  *   so that rewriting a config (e.g. `backend set`) does not drop them.
  */
 import {FlannelctlError, userError} from '../errors.js'
-import {intToIp, ipToInt, isCanonicalCidr, isIPv4, maskOf, parseCidr} from './addr.js'
+import {intToIp, ipToInt, isCanonicalCidr, isIPv4, maskOf, parseCidr, specialRange} from './addr.js'
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp'
 export const SUPPORTED_BACKENDS: readonly BackendType[] = ['vxlan', 'host-gw', 'udp']
@@ -213,6 +213,8 @@ function parseNetwork(v: unknown): string {
     throw fail(`Network ${v} is too small: flannel needs at least a /28 (four subnets of four addresses)`,
       'use a larger Network, e.g. a /16')
   }
+  const special = specialRange(cidr)
+  if (special) throw fail(`Network ${v} overlaps ${special.range} (${special.what}): pods cannot have addresses there`, 'use a private range, e.g. "Network": "10.244.0.0/16"')
   return canonical
 }
 

@@ -10,6 +10,7 @@ import {normaliseDst, parseCidr, cidrWithin} from './addr.js'
 import {
   vxlanDeviceName, vtepAddress, gatewayAddress, masqRules, masqJump, forwardRules, forwardJump,
   manualMasqRule, subnetEnv, cniConflist, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
+  MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT,
 } from './flannel.js'
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp'
@@ -315,14 +316,25 @@ function chainExists(snap: HostSnapshot, table: string, chain: string): boolean 
   return (snap.iptables?.chains ?? []).some(c => c.table === table && c.name === chain)
 }
 
-/** Rewrite a chain only when its rules differ; add the jump only when it is missing. */
+/** A rule flanneld or flannelctl writes, by its comment; any other rule in their chains is someone else's. */
+function isFlannelRule(spec: string): boolean {
+  return [MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT].some(c => spec.includes(`--comment "${c}"`))
+}
+
+/**
+ * Rewrite a chain only when its own rules are not first and in order; add the jump only when it
+ * is missing. Rules someone else appended to the chain are theirs: they stay, after flannel's (as
+ * flanneld leaves them, checking only that its own rules exist).
+ */
 function ensureChain(snap: HostSnapshot, table: 'nat' | 'filter', chain: string, rules: IptRule[], jump: IptRule, why: string): Op[] {
   const ops: Op[] = []
   const want = rules.map(r => r.spec)
   const have = rulesIn(snap, table, chain)
-  if (!chainExists(snap, table, chain) || have.join('\n') !== want.join('\n')) {
+  const foreign = have.filter(s => !isFlannelRule(s))
+  const inOrder = have.slice(0, want.length).join('\n') === want.join('\n') && have.slice(want.length).every(s => !isFlannelRule(s))
+  if (!chainExists(snap, table, chain) || !inOrder) {
     // In --noflush mode a chain line flushes an existing user chain: the rewrite is one atomic commit.
-    ops.push({tool: 'iptables', table, lines: [`:${chain} - [0:0]`, ...want.map(s => `-A ${chain} ${s}`)], why})
+    ops.push({tool: 'iptables', table, lines: [`:${chain} - [0:0]`, ...[...want, ...foreign].map(s => `-A ${chain} ${s}`)], why})
   }
   if (!rulesIn(snap, table, jump.chain).includes(jump.spec)) {
     ops.push({tool: 'iptables', table, lines: [`-A ${jump.chain} ${jump.spec}`], why: `send ${jump.chain} traffic through ${chain}`})

@@ -21,7 +21,7 @@ import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, cniConflist,
 } from '../core/flannel.js'
-import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrOverlaps, cidrWithin} from '../core/addr.js'
+import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, DEFAULT_STORE} from '../store/store.js'
 import type {Store, Lease, LeaseList} from '../store/store.js'
 import type {ServiceContext} from './context.js'
@@ -228,6 +228,12 @@ function nodeAddressChoice(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord 
   return [iface, keep ? prev.publicIP : undefined]
 }
 
+/** A --public-ip from a range nothing can be sent to (0.0.0.0, 127.x, multicast, class E). */
+function refuseSpecialAddress(ip: string, wanted: string): void {
+  const special = specialRange(parseCidr(`${ip}/32`))
+  if (special) throw userError(`--public-ip ${ip} is in ${special.range} (${special.what}): no peer can send to it`, `pass ${wanted}`)
+}
+
 function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
   const links = snap.links ?? []
   const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
@@ -239,6 +245,7 @@ function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: s
   if (!links.some(l => l.name === dev)) throw userError(`unknown interface '${dev}'`, `pass --iface with one of: ${known() || 'none'}`)
   if (publicIP !== undefined) {
     if (!isIPv4(publicIP)) throw userError(`--public-ip '${publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.11')
+    refuseSpecialAddress(publicIP, 'this node\'s address peers send to, e.g. --public-ip 192.168.100.11')
     return {iface: dev, publicIP}
   }
   const addr = v4(dev)[0]
@@ -247,7 +254,16 @@ function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: s
 }
 
 function netConfFromFlags(f: NetworkFlags): string | undefined {
-  if (f.netConf) return f.netConf
+  const given = (pairs: [string, unknown][]) => pairs.filter(([, v]) => v !== undefined && v !== false).map(([name]) => name)
+  const vxlanOnly = given([['--directrouting', f.directRouting], ['--vni', f.vni], ['--port', f.port]])
+  if (f.netConf) {
+    const beside = given([['--network', f.network], ['--subnet-len', f.subnetLen], ['--subnet-min', f.subnetMin], ['--subnet-max', f.subnetMax], ['--backend', f.backend]]).concat(vxlanOnly)
+    if (beside.length > 0) throw userError(`--net-conf is the whole network config: ${beside.join(', ')} beside it would be ignored`, 'put those settings in the JSON, or drop --net-conf')
+    return f.netConf
+  }
+  if (f.backend !== undefined && f.backend !== 'vxlan' && vxlanOnly.length > 0) {
+    throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
+  }
   if (!f.network) return undefined
   if (!isCanonicalCidr(f.network)) throw userError(`--network '${f.network}' is not a valid IPv4 CIDR`, 'e.g. --network 10.244.0.0/16 (host bits zero)')
   const backend: Record<string, unknown> = {Type: f.backend ?? 'vxlan'}
@@ -397,6 +413,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     snap = await snapRead
     ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
     const ifaceProblem = ifNameProblem(iface)
+      ?? (iface === (o.bridge ?? prev?.bridge ?? 'cni0') ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)
+      ?? (/^flannel\.\d+$/.test(iface) ? 'it is flannel\'s own vxlan device: node traffic needs the interface it encapsulates onto' : undefined)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   } catch (error) {
     storeOpen.then(store => store.close()).catch(() => {})
@@ -431,10 +449,20 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       : prev !== undefined && prev.store !== storeSpec ? `check --store: this host was set up with ${prev.store}, which it uses when --store is left out`
         : 'create it with flannelctl init --network CIDR (the network in this host\'s subnet.env, to keep its pods)'
     const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText, noConfigHint)
+    // Pods' routes to the network would swallow the node addresses inside it (peers, this node).
+    if (cidrContainsIp(nc.network, publicIP)) {
+      throw userError(`the pod network ${nc.network} contains this node's address ${publicIP}: pods and nodes need separate ranges`,
+        configToCreate !== undefined ? 'pass a --network outside the node network, e.g. --network 10.244.0.0/16' : `this node needs an address outside ${nc.network} (--iface, --public-ip), or the network another store`)
+    }
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
     const backend = phase?.backend ?? nc.backend
-    if (backend.type === 'udp') throw userError('the udp backend is not supported by flannelctl', 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
+    if (backend.type === 'udp') {
+      // flannel's default backend is udp: a net-conf without one says udp without saying so
+      const unnamed = !/"backend"\s*:/i.test(configToCreate ?? configText ?? '')
+      throw userError(unnamed ? 'the net-conf names no Backend, so flannel\'s default applies: udp, which flannelctl does not support' : 'the udp backend is not supported by flannelctl',
+        unnamed && configToCreate !== undefined ? 'add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf' : 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
+    }
     const vni = backend.vni
     const dev = vxlanDeviceName(vni)
     const existing = snap.links?.find(l => l.name === dev && l.kind === 'vxlan' && l.vxlan?.local === publicIP && l.vxlan?.id === vni)
@@ -503,7 +531,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${shown} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
           + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
       }
-      const underlayMtu = snap.links?.find(l => l.name === iface)?.mtu ?? 1500
+      const underlay = snap.links?.find(l => l.name === iface)
+      if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)
+      const underlayMtu = underlay?.mtu ?? 1500
       const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
       const mtu = rec.mtu ?? fits
       if (mtu > fits) {
@@ -610,7 +640,12 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     if (held && leaseBackend === 'vxlan' && typeof announced === 'string' && announced.toLowerCase() !== vtepMAC.toLowerCase()) {
       warnings.push(`the lease announced VTEP MAC ${announced}, but ${dev} has ${vtepMAC}: ${ctx.dryRun ? 'sync would publish' : 'published'} ${vtepMAC}; peers use it from their next sync`)
     }
-    if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} moved${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
+    // flanneld's rule (the lease carrying this public IP is this host's) on a host with no trace of
+    // having held it: right after a reinstall, wrong when several hosts announce one NAT address.
+    if (prev === undefined && subnetEnvText === undefined && held !== undefined) {
+      warnings.push(`the store holds ${held.subnet} for ${publicIP} and this host has no record of it (no state file, no subnet.env): taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${publicIP} too (a NAT address every VM has), both now use ${held.subnet}: give each host its own address (--iface, --public-ip)`)
+    }
+    if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (leaseRecreated) {
       warnings.push(lease.subnet === prev?.subnet
         ? `the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
@@ -720,6 +755,7 @@ export interface StaticPeerInput {
 function validatePeer(p: StaticPeerInput): void {
   if (!isCanonicalCidr(p.subnet)) throw userError(`--subnet '${p.subnet}' is not a valid IPv4 CIDR`, 'e.g. --subnet 10.244.2.0/24')
   if (!isIPv4(p.publicIP)) throw userError(`--public-ip '${p.publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.12')
+  refuseSpecialAddress(p.publicIP, 'the peer\'s node address, e.g. --public-ip 192.168.100.12')
   if (p.vtepMAC !== undefined && !isValidMac(p.vtepMAC)) throw userError(`--vtep-mac '${p.vtepMAC}' is not a MAC address`, 'e.g. --vtep-mac 5a:1f:00:00:00:02 (the peer\'s flannel.1 MAC)')
 }
 
@@ -761,6 +797,15 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     // The store's lease wins in sync, so such a peer would be listed but never routed.
     const leased = leases.find(l => l.publicIP !== r.publicIP && cidrOverlaps(parseCidr(l.subnet), s))
     if (leased) throw userError(`${change.add.subnet} overlaps ${leased.subnet}, leased in ${r.store} by ${leased.publicIP}`, 'that host is a peer already, through the store; a static peer needs a subnet no host leases')
+    // The fdb holds one entry per MAC: a second VTEP with the same MAC takes the first one's frames.
+    const mac = change.add.vtepMAC?.toLowerCase()
+    const sameMac = mac === undefined ? undefined
+      : leases.find(l => l.subnet !== change.add!.subnet && String(l.backendData?.VtepMAC ?? '').toLowerCase() === mac)
+        ?? r.staticPeers.find(p => p.subnet !== change.add!.subnet && p.vtepMAC?.toLowerCase() === mac)
+    if (sameMac) {
+      throw userError(`--vtep-mac ${mac} is ${sameMac.publicIP === r.publicIP ? 'this host\'s own VTEP MAC' : `already the VTEP MAC of ${sameMac.subnet} (${sameMac.publicIP})`}: its frames would go to ${change.add.publicIP} instead`,
+        'pass the peer\'s own flannel.1 MAC (ip link show flannel.1 on the peer)')
+    }
     if (change.add.vtepMAC !== undefined && r.backendType !== undefined && r.backendType !== 'vxlan') {
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }

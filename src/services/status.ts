@@ -35,6 +35,8 @@ export interface NodeStatus {
    * stray route…), or why it would stop: empty when the host is as sync leaves it
    */
   drift: string[]
+  /** what sync would warn about (a peer it cannot route to, peers reached through another interface): shown, not counted as drift */
+  warnings: string[]
 }
 
 export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<NodeStatus> {
@@ -82,5 +84,6 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     devices,
     peers,
     drift,
+    warnings: 'result' in planned ? planned.result.warnings : [],
   }
 }

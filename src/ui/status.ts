@@ -16,6 +16,7 @@ export function renderStatus(s: NodeStatus): string {
   if (s.peers.length) {
     lines.push('', peerTable(s.peers))
   }
+  for (const w of s.warnings) lines.push(`warning   ${w}`)
   if (s.drift.length) lines.push('', `drift     flannelctl sync would ${s.drift.length === 1 && s.drift[0].startsWith('sync would stop') ? 'stop' : 'change'}:`, ...s.drift.map(d => `  ${d}`))
   else lines.push(`drift     none: the host is as flannelctl sync leaves it`)
   return lines.join('\n')

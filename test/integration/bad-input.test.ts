@@ -104,6 +104,50 @@ describe('bad input (real namespace)', function () {
     expect(await lines('peer', 'remove')).to.deep.equal(['Error: no subnet given: which static peer to remove?', 'Hint: name it: flannelctl peer remove SUBNET (flannelctl peer list shows them)'])
   })
 
+  it('a public IP nothing can send to, the pod bridge or flannel.1 as --iface, a network holding the node\'s address', async () => {
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--public-ip', '127.0.0.1'), /--public-ip 127\.0\.0\.1 is in 127\.0\.0\.0\/8 \(loopback\): no peer can send to it/)
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--public-ip', '0.0.0.0'), /"this network"/)
+    // a rerun of init naming the devices flannel made (here made by hand) as the node interface
+    await sh('ip', ['-n', ns, 'link', 'add', 'cni0', 'type', 'bridge'])
+    await sh('ip', ['-n', ns, 'addr', 'add', '10.244.7.1/24', 'dev', 'cni0'])
+    await sh('ip', ['-n', ns, 'link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'local', '192.168.150.1', 'dstport', '8472'])
+    await sh('ip', ['-n', ns, 'addr', 'add', '10.244.7.0/32', 'dev', 'flannel.1'])
+    try {
+      for (const [dev, why] of [['cni0', 'it is the pod bridge'], ['flannel.1', 'it is flannel\'s own vxlan device']]) {
+        const r = await cli(['init', '--network', '10.244.0.0/16', '--iface', dev, ...nodeArgs()], {netns: ns})
+        expect(r.exitCode, r.stderr).to.equal(2)
+        expect(r.stderr.split('\n')[0]).to.equal(`Error: interface "${dev}" cannot be used: ${why}${dev === 'cni0' ? ': node traffic needs the interface toward the other nodes' : ': node traffic needs the interface it encapsulates onto'}`)
+      }
+    } finally {
+      for (const dev of ['cni0', 'flannel.1']) await sh('ip', ['-n', ns, 'link', 'del', dev])
+    }
+    await expectCleanFailure(await init('--network', '192.168.0.0/16'), /the pod network 192\.168\.0\.0\/16 contains this node's address 192\.168\.150\.1: pods and nodes need separate ranges/)
+    await noConfig()
+  })
+
+  it('relative paths are recorded absolute: a later command from another directory finds the files init wrote', async () => {
+    const r = await sh('ip', ['netns', 'exec', ns, 'sh', '-c', `cd '${dir}' && '${process.execPath}' '${BIN}' init --network 10.244.0.0/16 --iface eth0 `
+      + '--store file:store --subnet-file run/subnet.env --cni-conf-dir cni --state-file node.json'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const rec = JSON.parse(await readFile(join(dir, 'node.json'), 'utf8'))
+    expect(rec).to.deep.include({store: `file:${join(dir, 'store')}`, subnetFile: join(dir, 'run', 'subnet.env'), cniConfDir: join(dir, 'cni')})
+    // this process runs elsewhere: it still finds the host as init left it
+    const again = await cli(['sync', '--state-file', join(dir, 'node.json')], {netns: ns})
+    expect(again.stdout).to.contain('up to date: nothing to change')
+    expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+    expect(existsSync(join(dir, 'run', 'subnet.env'))).to.equal(false)
+  })
+
+  it('network flags that would be ignored: beside --net-conf, or vxlan settings on host-gw; a net-conf without a Backend (flannel\'s udp)', async () => {
+    await expectCleanFailure(await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}', '--network', '10.9.0.0/16'),
+      /--net-conf is the whole network config: --network beside it would be ignored/)
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--backend', 'host-gw', '--directrouting'), /--directrouting is a setting of the vxlan backend, not of host-gw/)
+    const noBackend = await init('--net-conf', '{"Network":"10.244.0.0/16"}')
+    await expectCleanFailure(noBackend, /the net-conf names no Backend, so flannel's default applies: udp, which flannelctl does not support/)
+    expect(noBackend.stderr).to.contain('Hint: add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf')
+    await noConfig()
+  })
+
   it('--mtu more than the interface can carry', async () => {
     // eth0's MTU is 1500: vxlan leaves 1450 for pods
     await expectCleanFailure(await init('--network', '10.244.0.0/16', '--mtu', '9000'),
@@ -166,6 +210,9 @@ describe('bad input (real namespace)', function () {
     expect(dry.stdout).to.contain('backend plan (nothing written — --dry-run): vxlan (VNI 9, port 4789) → host-gw')
     expect(dry.stdout).to.contain('the store\'s net-conf would be: {"Network":"10.50.0.0/16","Backend":{"Type":"host-gw"}}')
     expect((await config()).Backend, 'written by --dry-run').to.deep.equal({Type: 'vxlan', VNI: 9, port: 4789, DirectRouting: false, MTU: 1400})
+    const ignored = await cli(['backend', 'set', 'host-gw', '--vni', '3', '--store', `file:${store}`])
+    expect(ignored.exitCode).to.equal(2)
+    expect(ignored.stderr).to.contain('--vni is a setting of the vxlan backend, not of host-gw')
     expect((await cli(['backend', 'set', 'host-gw', '--store', `file:${store}`])).exitCode).to.equal(0)
     expect((await config()).Backend).to.deep.equal({Type: 'host-gw'})
   })

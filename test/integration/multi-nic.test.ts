@@ -54,8 +54,13 @@ describe('multi-NIC host (real namespaces)', function () {
     expect(ra.stderr).to.contain('using eth1 (10.0.2.15), the interface of the default route; pass --iface to choose another')
     expect(ra.stdout).to.contain(`warning: peer ${b.ip} is reached through eth0, not through eth1, the interface this node uses (the default route's: no --iface was given)`)
     expect(ra.stdout).to.contain('flannelctl init --iface eth0')
+    const status = await cli(['status', ...args(a, 'vx')], {netns: a.ns})
+    expect(status.stdout).to.contain(`warning   peer ${b.ip} is reached through eth0, not through eth1`)
+    expect(status.stdout).to.contain('flannelctl sync --iface eth0')
 
     // the operator's fix: the recorded public IP was eth1's, so it goes with it
+    const dry = await cli(['sync', '--iface', 'eth0', '--dry-run', ...args(a, 'vx')], {netns: a.ns})
+    expect(dry.stdout).to.contain(`this host's public IP changed from 10.0.2.15 to ${a.ip}: its lease`).and.contain('would move with it')
     const moved = await cli(['sync', '--iface', 'eth0', ...args(a, 'vx')], {netns: a.ns})
     expect(moved.exitCode, moved.stderr).to.equal(0)
     expect(moved.stdout).to.contain(`lease`).and.contain(`for ${a.ip} (vxlan)`)
@@ -85,6 +90,14 @@ describe('multi-NIC host (real namespaces)', function () {
     const fixed = await cli(['sync', '--iface', 'eth0', ...args(a, 'hg')], {netns: a.ns})
     expect(fixed.exitCode, fixed.stderr).to.equal(0)
     expect(await inNs(a.ns, 'ip', 'route')).to.match(new RegExp(`10\\.244\\.\\d+\\.0/24 via ${b.ip.replace(/\./g, '\\.')} dev eth0`))
+    // the node's interface down: said, and left to its owner
+    await ip('-n', b.ns, 'link', 'set', 'eth0', 'down')
+    try {
+      const down = await cli(['sync', '--dry-run', ...args(b, 'hg')], {netns: b.ns})
+      expect(down.stdout).to.contain('warning: eth0 is down: no peer reaches this node, nor it them, until it is up (ip link set eth0 up)')
+    } finally {
+      await ip('-n', b.ns, 'link', 'set', 'eth0', 'up')
+    }
     for (const h of [a, b]) expect((await cli(['reset', ...args(h, 'hg')], {netns: h.ns})).exitCode).to.equal(0)
   })
 })

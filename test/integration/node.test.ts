@@ -163,6 +163,9 @@ describe('node (vxlan lab, real kernel)', function () {
     const again = await cli(['init', '--iface', 'eth0', ...nodeFlags(lab, n3), '--json'], {netns: n3.netns})
     expect(again.exitCode, again.stderr).to.equal(0)
     expect(JSON.parse(again.stdout).lease.subnet).to.equal(n3.subnet)
+    // the lease found by public IP alone: what it means when several hosts announce one address
+    expect(JSON.parse(again.stdout).warnings).to.deep.equal([`the store holds ${n3.subnet} for ${n3.underlayIP} and this host has no record of it (no state file, no subnet.env): `
+      + `taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${n3.underlayIP} too (a NAT address every VM has), both now use ${n3.subnet}: give each host its own address (--iface, --public-ip)`])
   })
 
   it('sync removes a departed peer\'s entries and keeps foreign routes and rules', async () => {

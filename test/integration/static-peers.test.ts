@@ -143,5 +143,16 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.contain('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
     expect(await inNs(hosts[0].ns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.contain(`${macs[1]} dst 192.168.160.2 self permanent`)
     expect((await pingGateways()).exitCode).to.equal(0)
+
+    // one MAC, one fdb entry: a second VTEP with a MAC in use would take its frames
+    const sameMac = (mac: string) => cli(['peer', 'add', '--subnet', '10.244.5.0/24', '--public-ip', '192.168.160.5', '--vtep-mac', mac,
+      '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})
+    const other = await sameMac(macs[1])
+    expect(other.exitCode).to.equal(2)
+    expect(other.stderr).to.contain(`--vtep-mac ${macs[1]} is already the VTEP MAC of 10.244.2.0/24 (192.168.160.2): its frames would go to 192.168.160.5 instead`)
+    const own = await sameMac(macs[0])
+    expect(own.exitCode).to.equal(2)
+    expect(own.stderr).to.contain(`--vtep-mac ${macs[0]} is this host's own VTEP MAC`)
+    expect(await inNs(hosts[0].ns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.contain(`${macs[1]} dst 192.168.160.2 self permanent`)
   })
 })

@@ -68,6 +68,15 @@ describe('parseNetConf', () => {
     expect(errorOf('{"Network":"10.244.0.0/16","Backend":"vxlan"}').message).to.contain('Backend must be an object')
   })
 
+  it('refuses a Network no pod address can come from (0/8, loopback, multicast, class E), a whole-space one included', () => {
+    expect(errorOf('{"Network":"0.0.0.0/0"}').message).to.equal('net-conf: Network 0.0.0.0/0 overlaps 0.0.0.0/8 ("this network"): pods cannot have addresses there')
+    expect(errorOf('{"Network":"127.0.0.0/16"}').message).to.contain('overlaps 127.0.0.0/8 (loopback)')
+    expect(errorOf('{"Network":"224.0.0.0/8"}').message).to.contain('overlaps 224.0.0.0/4 (multicast)')
+    expect(errorOf('{"Network":"240.0.0.0/16"}').message).to.contain('overlaps 240.0.0.0/4')
+    expect(errorOf('{"Network":"0.0.0.0/0"}').hint).to.contain('10.244.0.0/16')
+    expect(parseNetConf('{"Network":"100.64.0.0/10"}').network).to.equal('100.64.0.0/10')
+  })
+
   it('refuses what flanneld refuses', () => {
     expect(errorOf('{}').message).to.equal('net-conf: Network is missing')
     expect(errorOf('{"Network":"10.0.0.0/29"}').message).to.contain('too small')

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {chosenStore, storeFlags, jsonFlag, dryRunFlag, nodeFlags} from '../../cli/flags.js'
 import {setBackend} from '../../services/lease.js'
+import {userError} from '../../errors.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Change the network\'s backend in the store (nodes pick it up on their next sync)'
@@ -27,6 +28,10 @@ export default class BackendSet extends BaseCommand {
   async run(): Promise<void> {
     const {args, flags} = await this.parse(BackendSet)
     const {spec, options} = await chosenStore(flags)
+    const vxlanOnly = [['--directrouting', flags.directrouting], ['--vni', flags.vni], ['--port', flags.port]].filter(([, v]) => v !== undefined).map(([n]) => n)
+    if (args.type !== 'vxlan' && vxlanOnly.length > 0) {
+      throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${args.type}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or set vxlan`)
+    }
     const dryRun = flags['dry-run']
     const r = await setBackend(spec, options, {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port}, {dryRun})
     if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend, applied: !dryRun, ...(dryRun ? {config: r.config} : {})})

@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {userError} from '../../errors.js'
 import {BaseCommand} from '../../cli/base.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
 import {jsonFlag} from '../../cli/flags.js'
@@ -33,6 +34,8 @@ Nothing outside namespaces named fc-NAME-* changes; the lab's files live in /run
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LabUp)
+    // what init on each node would refuse, said before any namespace is made
+    if (flags.directrouting && flags.backend !== 'vxlan') throw userError(`--directrouting is a setting of the vxlan backend, not of ${flags.backend}`, 'drop it, or use --backend vxlan')
     const progress = this.progress({verbose: flags.verbose, quiet: flags.json})
     const state = await new Lab(new RealRunner({kind: 'local'}, commandEcho(flags.verbose))).up({
       name: flags.name, nodes: flags.nodes, backend: flags.backend as 'vxlan' | 'host-gw', directRouting: flags.directrouting,
