@@ -309,13 +309,27 @@ export class HostAdapter {
       killPointReached()
       const result = await this.runner.run(batch)
       if (result.exitCode !== 0) {
-        // a file write's shell script says nothing to a person; the path does
-        const what = batch.inProcess !== undefined ? `writing ${batch.inProcess.paths.join(', ')}` : commandLine(batch)
+        // a file write's shell script says nothing to a person; the path does, and a batch's failing line does
+        const line = failedBatchLine(batch, result.stderr)
+        // ip/bridge -batch stop at the failing line with the lines before it applied; iptables-restore applies nothing
+        const partly = line !== undefined && (batch.file === 'ip' || batch.file === 'bridge')
+        const what = batch.inProcess !== undefined ? `writing ${batch.inProcess.paths.join(', ')}`
+          : partly ? `${batch.file} ${line}` : line !== undefined ? `${batch.file} line \`${line}\`` : commandLine(batch)
         throw new FlannelctlError(`${what} failed on ${this.name}: ${firstLine(result.stderr || result.stdout).replace(/^sh: /, '')}`,
-          'nothing after this step was changed; fix the cause and rerun (every step is idempotent)', ExitCode.failed)
+          `${partly ? 'the commands before it in the same batch were applied, none after it' : 'nothing after this step was changed'}; fix the cause and rerun (every step is idempotent)`, ExitCode.failed)
       }
     }
   }
+}
+
+/**
+ * The input line a batch program names as the one that failed: `ip -batch`/`bridge -batch` print
+ * "Command failed -:N", iptables-restore "Error occurred at line: N" (it applies nothing then).
+ */
+function failedBatchLine(batch: Command, stderr: string): string | undefined {
+  if (batch.input === undefined) return undefined
+  const n = /Command failed -:(\d+)/.exec(stderr)?.[1] ?? /Error occurred at line: (\d+)/.exec(stderr)?.[1]
+  return n === undefined ? undefined : batch.input.split('\n')[Number(n) - 1]?.trim() || undefined
 }
 
 /**
