@@ -89,9 +89,9 @@ export function isOnLink(routes: Route[], ip: string): boolean {
   return onLinkRoute(new RouteTable(routes).lookup(ip))
 }
 
-/** The route the main table takes to each address. */
-export function lookupMany(routes: Route[], ips: string[]): Map<string, Route | undefined> {
-  const table = new RouteTable(routes)
+/** The route the main table takes to each address (a table already built is used as it is). */
+export function lookupMany(routes: Route[] | RouteTable, ips: string[]): Map<string, Route | undefined> {
+  const table = routes instanceof RouteTable ? routes : new RouteTable(routes)
   return new Map(ips.map(ip => [ip, table.lookup(ip)]))
 }
 
@@ -100,7 +100,7 @@ export function lookupMany(routes: Route[], ips: string[]): Map<string, Route | 
  * many at once. A gateway on another device's segment is no next hop for a route out of `dev`
  * (the kernel refuses it: "Nexthop has invalid gateway").
  */
-export function onLinkAddresses(routes: Route[], ips: string[], dev?: string): Set<string> {
+export function onLinkAddresses(routes: Route[] | RouteTable, ips: string[], dev?: string): Set<string> {
   const found = lookupMany(routes, ips)
   return new Set(ips.filter(ip => {
     const r = found.get(ip)
@@ -114,7 +114,7 @@ export function onLinkAddresses(routes: Route[], ips: string[], dev?: string): S
  * default route's when none was given) are a sign of the wrong choice. Addresses without a route,
  * or with one through no device, are not listed.
  */
-export function reachedElsewhere(routes: Route[], ips: string[], dev: string): Map<string, string[]> {
+export function reachedElsewhere(routes: Route[] | RouteTable, ips: string[], dev: string): Map<string, string[]> {
   const byDev = new Map<string, string[]>()
   for (const [ip, r] of lookupMany(routes, ips)) {
     if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === dev) continue

@@ -13,7 +13,7 @@ import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
-import {onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
+import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {migrationPhase, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
@@ -525,8 +525,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         readWarnings.push(`skipped static peer ${p.subnet}: it is outside the network ${nc.network}; remove it with flannelctl peer remove ${p.subnet}`)
       }
       const peers = [...storePeers, ...staticPeers.filter(inNetwork)]
-      const onLinkPeers = onLinkAddresses(snap.routes ?? [], peers.map(p => p.publicIP), iface)
-      for (const [dev, ips] of reachedElsewhere(snap.routes ?? [], peers.map(p => p.publicIP), iface)) {
+      const mainTable = new RouteTable(snap.routes ?? [])
+      const onLinkPeers = onLinkAddresses(mainTable, peers.map(p => p.publicIP), iface)
+      for (const [dev, ips] of reachedElsewhere(mainTable, peers.map(p => p.publicIP), iface)) {
         const shown = ips.length > 3 ? `${ips.slice(0, 3).join(', ')} and ${ips.length - 3} more` : ips.join(', ')
         readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${shown} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
           + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
