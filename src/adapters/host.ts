@@ -290,10 +290,10 @@ export class HostAdapter {
   }
 
   /** The route the kernel would use to reach `ip` (`ip route get`). */
-  async routeGet(ip: string): Promise<{gateway?: string; dev?: string; prefsrc?: string} | undefined> {
+  async routeGet(ip: string): Promise<{type?: string; gateway?: string; dev?: string; prefsrc?: string} | undefined> {
     const r = await this.runner.run({file: 'ip', args: ['-j', 'route', 'get', ip]})
     if (r.exitCode !== 0) return undefined
-    const [first] = JSON.parse(r.stdout) as {gateway?: string; dev?: string; prefsrc?: string}[]
+    const [first] = JSON.parse(r.stdout) as {type?: string; gateway?: string; dev?: string; prefsrc?: string}[]
     return first
   }
 

@@ -787,6 +787,9 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     // A route via this host's own address loops pods' traffic back here (host-gw), and an fdb entry
     // to it encapsulates to itself (vxlan): no peer is reached either way.
     if (change.add.publicIP === r.publicIP) throw userError(`${change.add.publicIP} is this host's own public IP, not a peer's`, 'pass the address of the host that holds the subnet: --public-ip PEER_IP')
+    if ((await host.routeGet(change.add.publicIP))?.type === 'local') {
+      throw userError(`${change.add.publicIP} is another address of this host, not a peer's`, 'pass the address of the host that holds the subnet: --public-ip PEER_IP')
+    }
     const s = parseCidr(change.add.subnet)
     if (r.subnet && cidrOverlaps(s, parseCidr(r.subnet))) throw userError(`${change.add.subnet} overlaps this host's own subnet ${r.subnet}`, 'a peer needs its own subnet')
     const {network, leases} = await storedNetwork(r)

@@ -111,6 +111,12 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(own.exitCode).to.equal(2)
     expect(own.stderr).to.contain('192.168.160.1 is this host\'s own public IP, not a peer\'s')
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.4.0/24')
+    // another address of this host (a second interface's, a secondary one) is no peer either
+    await inNs(hosts[0].ns, 'ip', 'addr', 'add', '192.168.170.1/24', 'dev', 'eth0')
+    const mine = await add('10.244.4.0/24', '192.168.170.1')
+    expect(mine.exitCode).to.equal(2)
+    expect(mine.stderr).to.contain('192.168.170.1 is another address of this host, not a peer\'s')
+    await inNs(hosts[0].ns, 'ip', 'addr', 'del', '192.168.170.1/24', 'dev', 'eth0')
 
     // the same subnet again replaces the peer, and says so; it is not the "first static peer"
     const moved = await add('10.244.3.0/24', '192.168.160.2')
