@@ -22,6 +22,8 @@ export function opToShell(op: Op): string[] {
       // `:CHAIN` in iptables-restore --noflush creates the chain, or empties it when it exists.
       if (!l.startsWith(':')) return `iptables -t ${op.table} ${l}`
       const chain = l.slice(1).split(' ')[0]
+      // emptied to be deleted (reset): by hand that is a flush of a chain that exists
+      if (op.lines.includes(`-X ${chain}`)) return `iptables -t ${op.table} -F ${chain}`
       return `iptables -t ${op.table} -N ${chain} || iptables -t ${op.table} -F ${chain}`
     })
     case 'sysctl': return [`sysctl -w ${op.key}=${op.value}`]
