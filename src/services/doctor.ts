@@ -7,7 +7,7 @@
 import {capturedFor, inMainTable, type HostSnapshot, type IptablesRule, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
-import {isOnLink, onLinkAddresses} from '../core/route-lookup.js'
+import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
@@ -300,6 +300,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const routes = (h.routes ?? []).filter(r => inMainTable(r) && r.type === 'unicast')
     const routeByDst = new Map<string, Route>()
     for (const r of routes) if (!routeByDst.has(normaliseDst(r.dst))) routeByDst.set(normaliseDst(r.dst), r)
+    // the longest prefix the kernel would take, a default route aside: one table per host, not a scan per peer
+    const specific = new RouteTable(routes.filter(r => normaliseDst(r.dst) !== 'default'))
     const neighByKey = new Map((h.neighbors ?? []).map(x => [`${x.dev}|${x.dst}`, x]))
     const fdbMacs = new Set((h.fdb ?? []).filter(f => f.dst).map(f => `${f.dev}|${f.mac.toLowerCase()}`))
     if (vx && peersKnown) {
@@ -343,7 +345,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     // Missing entries: every peer subnet needs a route; over vxlan also the neighbour and fdb behind it.
     for (const p of others) {
       if (h.routes === undefined) break
-      const route = routeByDst.get(p.subnet) ?? bestRoute(routes, p.subnet)
+      const route = routeByDst.get(p.subnet) ?? specific.lookup(cidrToString(parseCidr(p.subnet)).split('/')[0])
       // routes pasted for one device (`ip route show dev flannel.1`) may lack one that exists elsewhere
       if (!route && h.routesFilter !== undefined) continue
       if (!route) {
@@ -357,7 +359,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
       if (p.publicIP !== undefined && direct.has(p.publicIP)) {
-        const dev = addressDevice(h, routes, p.publicIP) ?? n.underlay?.name ?? 'eth0'
+        const dev = addressDevice(h, specific, p.publicIP) ?? n.underlay?.name ?? 'eth0'
         add({code: 'DIRECT_ROUTING_NOT_APPLIED', severity: 'warning', node: name,
           message: `the network has DirectRouting and ${p.name} (${p.publicIP}) is on ${name}'s segment, but ${name} routes ${p.subnet} through ${vx.name}`,
           evidence: route.raw, fix: [`ip route replace ${p.subnet} via ${p.publicIP} dev ${dev}   # or flannelctl sync`]})
@@ -405,23 +407,6 @@ function isCidr(s: string): boolean {
   return /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\/\d{1,2}$/.test(s)
 }
 
-/** The route the kernel would take to the subnet's first address, ignoring a default route. */
-function bestRoute(routes: Route[], subnet: string): Route | undefined {
-  const probe = cidrToString(parseCidr(subnet)).split('/')[0]
-  let best: Route | undefined
-  let bestLen = -1
-  for (const r of routes) {
-    const dst = normaliseDst(r.dst)
-    if (dst === 'default' || !isCidr(dst)) continue
-    const c = parseCidr(dst)
-    if (cidrContainsIp(dst, probe) && c.prefixlen > bestLen) {
-      best = r
-      bestLen = c.prefixlen
-    }
-  }
-  return best
-}
-
 /**
  * The node's address other nodes share a subnet with, other than `not` (the address every node
  * announces): the interface flannel should have chosen on a multi-NIC host.
@@ -435,8 +420,8 @@ function reachableAddress(n: NodeFacts, nodes: NodeFacts[], not: string): {dev: 
 }
 
 /** The device a host reaches an on-link address by. */
-function addressDevice(h: HostSnapshot, routes: Route[], ip: string): string | undefined {
-  return bestRoute(routes, `${ip}/32`)?.dev ?? h.addresses?.find(a => a.family === 4 && cidrContainsIp(`${a.local}/${a.prefixlen}`, ip))?.dev
+function addressDevice(h: HostSnapshot, specific: RouteTable, ip: string): string | undefined {
+  return specific.lookup(ip)?.dev ?? h.addresses?.find(a => a.family === 4 && cidrContainsIp(`${a.local}/${a.prefixlen}`, ip))?.dev
 }
 
 /** The kernel refuses a gateway it reaches only through another one: vxlan carries such a peer. */
