@@ -44,7 +44,7 @@ export function storeSpec(f: Record<string, unknown>): {spec: string; options: S
   return {
     spec: (f.store as string | undefined) ?? DEFAULT_STORE,
     options: {etcdPrefix: f['etcd-prefix'] as string | undefined, etcdCaFile: absolute(f['etcd-cafile']),
-      etcdCertFile: absolute(f['etcd-certfile']), etcdKeyFile: f['etcd-keyfile'] as string | undefined},
+      etcdCertFile: absolute(f['etcd-certfile']), etcdKeyFile: absolute(f['etcd-keyfile'])},
   }
 }
 
