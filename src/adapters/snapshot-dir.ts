@@ -44,14 +44,16 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
       },
     })
   }
+  /** a table's text, read on first use and kept for the other facts taken from it */
+  const textOf = (t: TableName) => {
+    let text: string | undefined
+    return () => (text ??= load(t).text)
+  }
   let fromAddr: ReturnType<typeof parseAddrs> | undefined
-  let addrText: string | undefined
-  const addrRaw = () => (addrText ??= load('ip-addr').text)
+  const addrRaw = textOf('ip-addr')
   const addrs = () => (fromAddr ??= parseAddrs(addrRaw(), src('ip-addr')))
-  let linkText: string | undefined
-  const linkRaw = () => (linkText ??= load('ip-link').text)
-  let routeText: string | undefined
-  const routeRaw = () => (routeText ??= load('ip-route').text)
+  const linkRaw = textOf('ip-link')
+  const routeRaw = textOf('ip-route')
   // `ip addr show flannel.1` pasted: the other devices' addresses come from the kernel's own routes
   let someDevices: boolean | undefined
   const someDevicesOnly = () => (someDevices ??= present.has('ip-route') && listsSomeDevicesOnly(addrRaw()))
@@ -94,14 +96,12 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
   }
   if (present.has('ip-rule')) define('rules', () => parseRules(load('ip-rule').text, src('ip-rule')))
   if (present.has('ip-neigh')) {
-    let text: string | undefined
-    const raw = () => (text ??= load('ip-neigh').text)
+    const raw = textOf('ip-neigh')
     define('neighbors', () => parseNeighbors(raw(), src('ip-neigh')))
     define('neighborDevices', () => entryDevicesOfAll(raw(), snap.neighbors!))
   }
   if (present.has('bridge-fdb')) {
-    let text: string | undefined
-    const raw = () => (text ??= load('bridge-fdb').text)
+    const raw = textOf('bridge-fdb')
     define('fdb', () => parseFdb(raw(), src('bridge-fdb')))
     define('fdbDevices', () => entryDevicesOfAll(raw(), snap.fdb!))
   }
