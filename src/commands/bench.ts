@@ -20,7 +20,7 @@ programs run: echoing them would be timed too).`
   static override examples = [
     '<%= config.bin %> bench',
     '<%= config.bin %> bench --only sync --scale 10,100,1000,5000',
-    '<%= config.bin %> bench --only startup,trace --out /tmp/bench.json',
+    '<%= config.bin %> bench --only startup,trace,core --out /tmp/bench.json',
   ]
 
   static override flags = {

@@ -6,6 +6,7 @@
  *             against the same ip/bridge lines piped straight to `ip -batch -` / `bridge -batch -`
  *   startup   `flannelctl --version` / `--help` against `node -e 0`
  *   trace     `trace` over a generated 1000-node snapshot (a 1 s budget), `doctor` over 100 nodes
+ *   core      parsers and IPAM on a large input against ten times a tenth of it (growth, bench-core.ts)
  *   dataplane iperf3 and ping pod-to-pod on host-gw and on vxlan against node-to-node on the underlay
  * Everything built lives in namespaces called fcbench-* (sync) or fc-b*-* (labs) and is removed
  * at the end, also when a step fails or the run is interrupted.
@@ -27,14 +28,15 @@ import {reconcile, type NodeOptions} from './node.js'
 import {NodeAgent} from './agent.js'
 import {commandRunner, type ServiceContext} from './context.js'
 import {Lab, type LabState} from './lab.js'
+import {benchCore} from './bench-core.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js')
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts: rows, ratios, verdicts (unit-tested)
 
-export type BenchSection = 'sync' | 'startup' | 'trace' | 'dataplane'
-export const ALL_SECTIONS: BenchSection[] = ['sync', 'startup', 'trace', 'dataplane']
+export type BenchSection = 'sync' | 'startup' | 'trace' | 'core' | 'dataplane'
+export const ALL_SECTIONS: BenchSection[] = ['sync', 'startup', 'trace', 'core', 'dataplane']
 
 /** `max`: the ratio must not exceed `value` (costs); `min`: it must reach `value` (throughput). */
 export interface Goal {
@@ -165,7 +167,7 @@ class Cleanups {
 function requireRoot(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw userError('bench must run as root for sync and dataplane: they build network namespaces',
-      'run it with sudo (it touches only namespaces named fcbench-* and fc-b*-*), or --only startup,trace')
+      'run it with sudo (it touches only namespaces named fcbench-* and fc-b*-*), or --only startup,trace,core')
   }
 }
 
@@ -200,8 +202,15 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const onSignal = () => {
     void cleanups.runAll().finally(() => process.exit(130))
   }
+  // `bench | head` closes the pipe under the progress lines: without this the write error would end
+  // the process before the namespaces it built are removed.
+  const onClosedOutput = (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') void cleanups.runAll().finally(() => process.exit(141))
+  }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+  process.stdout.on('error', onClosedOutput)
+  process.stderr.on('error', onClosedOutput)
   try {
     if (o.sections.includes('sync')) {
       const sizes = [...new Set([o.peers, ...o.scale])].sort((a, b) => a - b)
@@ -224,6 +233,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       o.progress('trace/doctor')
       report.rows.push(...await benchTrace(o, cleanups))
     }
+    if (o.sections.includes('core')) {
+      o.progress('core: parsers and IPAM, large inputs against ten tenths')
+      report.rows.push(...benchCore())
+    }
     if (o.sections.includes('dataplane')) {
       for (const backend of ['host-gw', 'vxlan'] as const) {
         o.progress(`dataplane: ${backend} lab, iperf3 -t ${o.iperfSeconds} and ping`)
@@ -234,6 +247,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     await cleanups.runAll()
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    process.stdout.off('error', onClosedOutput)
+    process.stderr.off('error', onClosedOutput)
   }
   report.durationMs = performance.now() - started
   report.machine.loadAvg!.end = loadavg()[0]

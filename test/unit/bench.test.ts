@@ -3,6 +3,7 @@ import {expect} from 'chai'
 import {
   fakePeer, makeRow, median, medianBreakdown, parseIperfJson, parsePingAvg, ratioOf, snapshotNode, unavailableRow, verdictOf, type BenchReport,
 } from '../../src/services/bench.js'
+import {benchCore, leasesOf, pickAmong} from '../../src/services/bench-core.js'
 import {formatGoal, formatRatio, formatValue, formatVerdict, renderBench, renderBreakdown} from '../../src/ui/bench.js'
 
 describe('bench (pure parts)', () => {
@@ -107,5 +108,17 @@ describe('bench (pure parts)', () => {
     const n = snapshotNode(999)
     expect(n).to.include({name: 'node999', subnet: '10.19.231.0/24', vtep: '10.19.231.0', gw: '10.19.231.1', podIP: '10.19.231.2'})
     expect(new Set(Array.from({length: 1000}, (_, i) => snapshotNode(i).vtepMAC)).size).to.equal(1000)
+  })
+
+  it('core rows: a large input against ten of its tenth, each a ratio with the ≤ 2× goal (the numbers are bench\'s, not asserted)', () => {
+    const rows = benchCore(1)
+    expect(rows.map(r => r.id)).to.deep.equal(['core.parse.growth', 'core.parse.pathological', 'core.ipam.growth'])
+    for (const r of rows) {
+      expect(r.section).to.equal('core')
+      expect(r.goal).to.deep.equal({kind: 'max', value: 2})
+      expect(r.ratio).to.be.a('number').and.greaterThan(0)
+    }
+    // the IPAM row picks among the first 100 free subnets, past every leased one (the 100th: random is 0.999999)
+    expect(pickAmong(leasesOf(6500))).to.equal('10.25.200.0/24')
   })
 })

@@ -60,14 +60,12 @@ describe('ipam', () => {
     expect(() => pickSubnet(nc16, [{subnet: '10.244.0.0/16', publicIP: 'x'}], {publicIP: 'y'})).to.throw('exhausted')
   })
 
-  it('is fast on a /8 cut into /24s with almost every subnet leased', () => {
+  it('picks in a /8 cut into /24s with almost every subnet leased (its growth: bench --only core)', () => {
     const nc8 = parseNetConf('{"Network":"10.0.0.0/8"}')
     expect(subnetCount(nc8)).to.equal(65535)
     const leases = []
     for (let i = 0; i < 65000; i++) leases.push({subnet: nthSubnet(nc8, i), publicIP: `h${i}`})
-    const t = performance.now()
     const pick = pickSubnet(nc8, leases, {publicIP: 'new', random: last})
-    expect(performance.now() - t).to.be.below(2000)
     expect(pick.subnet).to.equal(nthSubnet(nc8, 65099))
     expect(freeSubnets(nc8, leases.map((l) => l.subnet))).to.have.length(535)
   })

@@ -26,10 +26,9 @@ const parsers: Array<[string, (text: string) => unknown]> = [
   ['parseBridgeFdbJson', t => parseBridgeFdbJson(t, 'fuzz')],
 ]
 
-/** A model or a ParseError, quickly; anything else is a bug. */
+/** A model or a ParseError; anything else is a bug. (Backtracking is timed by `bench --only core`; a hang hits mocha's timeout.) */
 function survives(text: string): boolean {
   for (const [name, parse] of parsers) {
-    const start = performance.now()
     try {
       parse(text)
     } catch (e) {
@@ -38,8 +37,6 @@ function survives(text: string): boolean {
       }
       expect(e.message.length, name).to.be.lessThan(400)
     }
-    const ms = performance.now() - start
-    if (ms > 500) throw new Error(`${name} took ${ms.toFixed(0)} ms on ${JSON.stringify(text.slice(0, 300))}`)
   }
   return true
 }
