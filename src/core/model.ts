@@ -4,6 +4,7 @@
  * because a trace's evidence is always the exact line a user can find on the host.
  * Absent data is `undefined` (unknown), never an empty list pretending to be known.
  */
+import {tableName} from './parse/rule.js'
 
 export type LinkKind =
   | 'loopback' | 'ether' | 'veth' | 'bridge' | 'vxlan' | 'tun' | 'dummy' | 'ipip' | 'wireguard' | 'other'
@@ -70,9 +71,14 @@ export interface Route {
   raw: string
 }
 
-/** The main table: a route read without `table all` names none; 254 is main's number. */
+/** The table a route is in, by the name rules use (254 is main, 255 local, 253 default): main when absent. */
+export function tableOf(r: Route): string {
+  return r.table === undefined || r.table === '' ? 'main' : tableName(r.table)
+}
+
+/** The main table: a route read without `table all` names none. */
 export function inMainTable(r: Route): boolean {
-  return !r.table || r.table === 'main' || r.table === '254'
+  return tableOf(r) === 'main'
 }
 
 /**

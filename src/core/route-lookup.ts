@@ -3,14 +3,8 @@
  * are bucketed by prefix length so a lookup is at most 33 map probes, whatever the table size (a
  * 1000-node cluster gives every host ~1000 peer routes). The planner and the trace share it.
  */
-import type {Route} from './model.js'
+import {tableOf, type Route} from './model.js'
 import {ipToInt, maskOf, normaliseDst, parseCidr} from './addr.js'
-import {tableName} from './parse/rule.js'
-
-/** The table a route is in, by the name rules use: main when absent. */
-export function tableOf(r: Route): string {
-  return r.table === undefined ? 'main' : tableName(r.table)
-}
 
 interface Bucket {
   prefixlen: number

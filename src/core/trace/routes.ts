@@ -1,7 +1,7 @@
 /** Routing as the trace walks it: null routes, the policy rules (PolicyRouter), and route helpers. */
-import type {PolicyRule, Route} from '../model.js'
+import {tableOf, type PolicyRule, type Route} from '../model.js'
 import {cidrContains, ipToInt, normaliseDst, parseCidr} from '../addr.js'
-import {RouteTable, tableOf} from '../route-lookup.js'
+import {RouteTable} from '../route-lookup.js'
 
 export {RouteTable, tableOf}
 
