@@ -397,6 +397,16 @@ describe('parse: pasted from terminals', () => {
     expect(routeFilterOfAll('$ ip -6 route\nfe80::/64 dev eth0 proto kernel metric 256 pref medium\n')).to.equal('-6')
     expect(routeFilterOfAll('$ ip -4 route\ndefault via 10.0.0.1 dev eth0\n')).to.equal(undefined)
     expect(devicesOf('$ ip -f inet6 neigh\nfe80::1 dev eth0 lladdr 52:54:00:12:35:02 router REACHABLE\n')).to.deep.equal([])
+    // narrowed by state or address: the entries shown are known, no device's table is whole
+    const permanent = '10.244.27.0 dev flannel.1 lladdr 16:58:7b:64:7f:ad PERMANENT\n'
+    for (const cmd of ['ip neigh show nud permanent', 'ip n show dev flannel.1 nud permanent', 'ip neigh show 10.244.27.0', 'ip neigh show to 10.244.0.0/16']) {
+      expect(devicesOf(`$ ${cmd}\n${permanent}`), cmd).to.deep.equal([])
+    }
+    const fdbLine = '16:58:7b:64:7f:ad dev flannel.1 dst 192.168.100.12 self permanent\n'
+    expect(devicesOf(`$ bridge fdb show brport flannel.1\n${fdbLine}`, parseFdb)).to.deep.equal(['flannel.1'])
+    for (const cmd of ['bridge fdb show dynamic', 'bridge fdb show dev flannel.1 state permanent', 'bridge fdb show br cni0 vlan 10']) {
+      expect(devicesOf(`$ ${cmd}\n${fdbLine}`, parseFdb), cmd).to.deep.equal([])
+    }
     expect(parseAddrs('$ ip -6 addr\n2: eth0: <UP> mtu 1500 state UP\n    inet6 fe80::1/64 scope link\n').someDevicesOnly).to.equal(true)
     expect(parseAddrs('$ ip a | grep -A3 flannel\n4: flannel.1: <UP,LOWER_UP> mtu 1450 state UNKNOWN\n    inet 10.244.27.0/32 scope global flannel.1\n').someDevicesOnly).to.equal(true)
   })

@@ -187,6 +187,11 @@ export interface OutputFilter {
   iptablesChain?: string
   /** `ip link show master cni0` */
   master?: string
+  /**
+   * `ip neigh show nud permanent`, `ip neigh show 10.244.1.0`, `bridge fdb show vlan 10`: a selector
+   * that keeps some entries of each device it prints, so no device's table is known whole
+   */
+  someEntries?: string
   /** `ip route get`: each line is a path the kernel already resolved, its gateway reachable */
   resolved?: boolean
 }
@@ -300,6 +305,12 @@ const SHOW_VERBS = new Set(['show', 'list', 'lst', 'ls', 'sh', 's', 'l'])
 const WRAPPERS = new Set(['sudo', 'doas', 'env', 'time', 'command', 'exec', 'nsenter', 'chroot', 'watch', 'kubectl',
   'docker', 'crictl', 'podman', 'nerdctl', 'ssh', 'busybox', 'toolbox'])
 
+/** Selectors of `ip neigh show` / `bridge fdb show` that keep some entries of a device, not all. */
+const ENTRY_SELECTORS: Record<string, Set<string>> = {
+  neigh: new Set(['nud', 'to', 'proxy', 'vrf']),
+  fdb: new Set(['vlan', 'state']),
+}
+
 /** Read a command line well enough to know the tool, the table and the filter it printed with. */
 export function readCommand(text: string, line: number): PastedCommand {
   const bar = text.indexOf('|')
@@ -347,8 +358,16 @@ export function readCommand(text: string, line: number): PastedCommand {
       else if (key === 'proto' || key === 'protocol') filter.proto = value
       else if (key === 'scope') filter.scope = value
       else if (key === 'master' || key === 'br') filter.master = value
+      else if (command.object === 'fdb' && key === 'brport') filter.dev = value
+      else if (ENTRY_SELECTORS[command.object ?? '']?.has(key)) filter.someEntries = `${key} ${value}`
       else continue
       j++
+    }
+    // `ip neigh show 10.244.1.0`: a bare address selects that neighbour; `bridge fdb show dynamic`: the learned ones
+    if (filter.someEntries === undefined) {
+      const shown = args.slice(firstArg(args))
+      if (command.object === 'neigh') filter.someEntries = shown.find((a, k) => isAddressOrCidr(a) && shown[k - 1] !== 'dev')
+      else if (command.object === 'fdb' && shown.includes('dynamic')) filter.someEntries = 'dynamic'
     }
     if ((command.object === 'addr' || command.object === 'link') && filter.dev === undefined) {
       // `ip addr show eth0`, `ip a s eth0 up`: a bare word is the device (its output keeps the name)

@@ -96,8 +96,8 @@ export function entryDevicesOfAll(text: string, entries: ReadonlyArray<{dev: str
     narrowed = true
     const f = section.command?.filter
     const dev = f?.dev ?? (f?.master !== undefined ? `master:${f.master}` : undefined)
-    // `ip -6 neigh`: no device's IPv4 neighbours are known
-    if (section.command?.ipv6Only) continue
+    // `ip -6 neigh`: no device's IPv4 neighbours are known; `ip neigh show nud permanent`: no device's whole table
+    if (section.command?.ipv6Only || f?.someEntries !== undefined) continue
     if (dev !== undefined) devices.add(dev)
     // `ip neigh | grep flannel.1`: which lines a pipe kept is unknown; the devices it shows are taken as shown whole
     else if (section.command?.pipe !== undefined) for (const e of entries) devices.add(e.dev)

@@ -797,7 +797,7 @@ class Walk {
       }
       if (view.hasNeighbours && !view.hasNeighboursOn(dev)) {
         return this.insufficient(hop, 'neigh', `(no neighbours pasted for ${dev})`,
-          `the neighbours of ${view.name} were pasted ${view.snap.neighborDevices!.length > 0 ? `for ${view.snap.neighborDevices!.map(d => d.startsWith('master:') ? `${d.slice(7)} and its ports` : d).join(', ')} only` : 'without their IPv4 entries'}, and nothing in the snapshot answers ARP for ${nexthop} on ${dev}`, view.name, [`ip neigh show ${nexthop}`])
+          `the neighbours of ${view.name} were pasted ${view.snap.neighborDevices!.length > 0 ? `for ${view.snap.neighborDevices!.map(d => d.startsWith('master:') ? `${d.slice(7)} and its ports` : d).join(', ')} only` : 'in part only (IPv6 entries only, or narrowed by state or address)'}, and nothing in the snapshot answers ARP for ${nexthop} on ${dev}`, view.name, [`ip neigh show ${nexthop}`])
       }
       if (this.w.world.partial) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
