@@ -12,14 +12,19 @@ export const ExitCode = {
   failed: 3,
 } as const
 
+/** Reasons a caller acts on, beyond printing: `NO_STATE`: this host has no flannelctl record (never set up, or reset). */
+export type ErrorReason = 'NO_STATE'
+
 export class FlannelctlError extends Error {
   readonly hint: string
   readonly exitCode: number
-  constructor(message: string, hint = '', exitCode: number = ExitCode.usage) {
+  readonly reason?: ErrorReason
+  constructor(message: string, hint = '', exitCode: number = ExitCode.usage, reason?: ErrorReason) {
     super(message)
     this.name = 'FlannelctlError'
     this.hint = hint
     this.exitCode = exitCode
+    if (reason !== undefined) this.reason = reason
   }
 }
 

@@ -12,7 +12,7 @@ export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
   static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains). Needs no flags after init.
 
-With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
+With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
 
   static override examples = [
     {description: 'Converge this host with the store', command: '<%= config.bin %> sync'},
@@ -107,6 +107,11 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
       } catch (error) {
         // An agent outlives a bad round (store unreachable or emptied, a device busy): say so, retry.
         if (!isUserError(error)) throw error
+        // `flannelctl reset` ran under it: there is nothing left to keep in sync, and init starts afresh.
+        if (error.reason === 'NO_STATE') {
+          process.stderr.write(`Error: ${error.message}: the host was reset while sync --watch ran; the agent stops\nHint: to set it up again: flannelctl init, then sync --watch\n`)
+          process.exit(error.exitCode)
+        }
         failures++
         const hint = failures === 1 && error.hint ? ` (${error.hint})` : ''
         process.stderr.write(`sync: ${error.message}${hint}; routes, neighbours and fdb left as they are; retry ${failures} in ${(retryDelayMs(failures) / 1000).toFixed(1)} s\n`)

@@ -355,7 +355,7 @@ export async function readStoreView(store: Store, opts: {fromWatch?: boolean} = 
 export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean): Promise<{rec: NodeRecord | undefined; path: string}> {
   const path = o.stateFile ?? DEFAULT_STATE_FILE
   const rec = await readRecord(host, path)
-  if (!rec && !creating) throw userError(`this host has no flannelctl state at ${path}`, 'run flannelctl init first (or pass --state-file)')
+  if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, 'run flannelctl init first (or pass --state-file)', ExitCode.usage, 'NO_STATE')
   return {rec, path}
 }
 

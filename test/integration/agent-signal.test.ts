@@ -1,6 +1,7 @@
 /**
  * `sync --watch` under a service manager: SIGTERM (and Ctrl-C's SIGINT) end the agent between
- * rounds with exit 0 and a line saying so, and leave the host as it was built.
+ * rounds with exit 0 and a line saying so, and leave the host as it was built. A `reset` under a
+ * running agent ends it too (exit 2, saying why), instead of retrying forever.
  */
 import {expect} from 'chai'
 import {execa} from 'execa'
@@ -51,4 +52,24 @@ describe('sync --watch stops on a signal (real namespace)', function () {
       expect(await inNs(ns, 'ip', '-br', 'link')).to.equal(links)
     })
   }
+
+  it('reset under a running agent: the agent stops, exit 2, saying the host was reset', async () => {
+    const agent = execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', '--interval', '1', ...args()], {reject: false, env: {NO_COLOR: '1'}, timeout: 30000})
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no first round within 20 s')), 20000)
+      agent.stdout!.on('data', (d: Buffer) => {
+        if (String(d).includes('up to date')) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    const reset = await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})
+    expect(reset.exitCode, reset.stderr).to.equal(0)
+    const r = await agent
+    expect(r.exitCode, String(r.stderr)).to.equal(2)
+    expect(String(r.stderr)).to.match(/^Error: this host has no flannelctl state at .*node\.json: the host was reset while sync --watch ran; the agent stops$/m)
+    expect(String(r.stderr)).to.contain('Hint: to set it up again: flannelctl init, then sync --watch')
+    expect(await inNs(ns, 'ip', '-br', 'link')).to.not.contain('cni0')
+  })
 })
