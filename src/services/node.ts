@@ -359,6 +359,14 @@ export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: bo
   return {rec, path}
 }
 
+/** The store a command uses: the one given, else the one recorded; etcd's TLS files and prefix go together. */
+function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {store: string; etcd: NodeRecord['etcd']} {
+  const etcd = o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile
+    ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile}
+    : prev?.etcd
+  return {store: o.store ?? prev?.store ?? DEFAULT_STORE, etcd}
+}
+
 /** init and sync: converge this host on the store's view. */
 export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   requireRoot(ctx, opts.what)
@@ -398,10 +406,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
   const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
-  const etcd = o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile
-    ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile}
-    : prev?.etcd
-  const storeSpec = o.store ?? prev?.store ?? DEFAULT_STORE
+  const {store: storeSpec, etcd} = storeChoice(o, prev)
   const storeOpen = settleLater(openStore(storeSpec, storeOptions({etcd})))
   // Only reads here: nothing is written to the store before the host's tables are known to be readable.
   const storeRead = settleLater(opts.storeView ? Promise.resolve(opts.storeView) : storeOpen.then(store => readStoreView(store)))
@@ -690,7 +695,9 @@ export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = 
 async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean): Promise<{ops: Op[]; plan: string[]; released?: string}> {
   const host = new HostAdapter(ctx.runner)
   const {rec, path} = await loadRecord(host, o, false)
-  const r = rec!
+  // --release gives the lease back through the store given (etcd's certificates may have moved), else the recorded one
+  const r: NodeRecord = {...rec!, ...storeChoice(o, rec)}
+  for (const line of unusedByReset(o, rec!, path, release)) ctx.progress(`warning: ${line}`)
   const snap = await host.snapshot()
   const ops = planReset({
     network: '0.0.0.0/0', backend: {type: 'vxlan', vni: r.vni ?? 1, port: 0, directRouting: false}, iface: r.iface, bridge: r.bridge,
@@ -722,6 +729,24 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   const released = release && r.subnet ? await releaseOwnLease(ctx, r, r.subnet) : undefined
   if (!ctx.dryRun) await host.apply(ops)
   return {ops, plan: describePlan(ops), released}
+}
+
+/**
+ * reset removes what init recorded: a flag naming another bridge, interface or file is not used
+ * (taking it would delete what flannelctl did not make), and is said so. Pod settings (--mtu,
+ * --ip-masq, --cni-plugin) change nothing a reset removes.
+ */
+export function unusedByReset(o: NodeOptions, rec: NodeRecord, statePath: string, release: boolean): string[] {
+  const given: [flag: string, value: string | undefined, recorded: string | undefined][] = [
+    ['--bridge', o.bridge, rec.bridge],
+    ['--iface', o.iface, rec.iface],
+    ['--public-ip', o.publicIP, rec.publicIP],
+    ['--subnet-file', o.subnetFile, rec.subnetFile],
+    ['--cni-conf-dir', o.cniConfDir, rec.cniConfDir],
+  ]
+  if (!release) given.push(['--store', o.store, rec.store])
+  return given.filter(([, value, recorded]) => value !== undefined && value !== recorded)
+    .map(([flag, value, recorded]) => `${flag} ${value} is not used: reset removes what init recorded in ${statePath} (${recorded})`)
 }
 
 /** reset --release: give back this host's lease, unless another host holds that subnet by now. */

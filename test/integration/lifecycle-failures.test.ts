@@ -160,6 +160,23 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
     })
   })
 
+  describe('reset takes what init recorded', () => {
+    it('a store moved since init: reset --release --store NEW releases there; flags naming other objects are not used, and said so', async () => {
+      const first = await init()
+      expect(first.exitCode, first.stderr).to.equal(0)
+      const [held] = await leases()
+      const moved = join(dir, 'store-moved')
+      await rename(store(), moved)
+      const statePath = join(dir, 'node.json')
+      const r = await cli(['reset', '--release', '--store', `file:${moved}`, '--bridge', 'br-other', '--state-file', statePath], {netns: ns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+      expect(r.stdout).to.contain(`released lease ${held.replace('-', '/')}`)
+      expect(await readdir(join(moved, 'coreos.com', 'network', 'subnets'))).to.deep.equal([])
+      expect(r.stderr).to.contain(`warning: --bridge br-other is not used: reset removes what init recorded in ${statePath} (cni0)`)
+      expect(await links()).to.deep.equal(['eth0', 'eth0p', 'lo'])
+    })
+  })
+
   describe('a file store on a path the file system refuses', () => {
     it('a regular file in the path: exit 2, one error naming the store and the reason', async () => {
       await writeFile(join(dir, 'afile'), '')
