@@ -10,6 +10,19 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {BIN, cli, inNs, sh, uniqueLab} from '../helpers/cli.js'
 
+/** The agent printed its first round: it is in its loop. */
+function firstRound(agent: ReturnType<typeof execa>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no first round within 20 s')), 20000)
+    agent.stdout!.on('data', (d: Buffer) => {
+      if (String(d).includes('up to date')) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
+}
+
 describe('sync --watch stops on a signal (real namespace)', function () {
   this.timeout(60000)
   const ns = `fca-${uniqueLab('a')}`
@@ -35,16 +48,7 @@ describe('sync --watch stops on a signal (real namespace)', function () {
     it(`${signal}: exit 0, says so, the host keeps its network`, async () => {
       const links = await inNs(ns, 'ip', '-br', 'link')
       const agent = execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', ...args()], {reject: false, env: {NO_COLOR: '1'}})
-      // the first round printed: the agent is in its loop
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no first round within 20 s')), 20000)
-        agent.stdout!.on('data', (d: Buffer) => {
-          if (String(d).includes('up to date')) {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
-      })
+      await firstRound(agent)
       agent.kill(signal)
       const r = await agent
       expect(r.exitCode, String(r.stderr)).to.equal(0)
@@ -55,15 +59,7 @@ describe('sync --watch stops on a signal (real namespace)', function () {
 
   it('reset under a running agent: the agent stops, exit 2, saying the host was reset', async () => {
     const agent = execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', '--interval', '1', ...args()], {reject: false, env: {NO_COLOR: '1'}, timeout: 30000})
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no first round within 20 s')), 20000)
-      agent.stdout!.on('data', (d: Buffer) => {
-        if (String(d).includes('up to date')) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    })
+    await firstRound(agent)
     const reset = await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})
     expect(reset.exitCode, reset.stderr).to.equal(0)
     const r = await agent
