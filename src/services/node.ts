@@ -249,7 +249,11 @@ function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: s
     return {iface: dev, publicIP}
   }
   const addr = v4(dev)[0]
-  if (!addr) throw userError(`interface '${dev}' has no IPv4 address`, `give it one, or pass --public-ip; interfaces here: ${known()}`)
+  if (!addr) {
+    const hostOnly = (snap.addresses ?? []).some(a => a.dev === dev && a.family === 4)
+    throw userError(hostOnly ? `interface '${dev}' has only host-scope IPv4 addresses (loopback): no peer can reach them` : `interface '${dev}' has no IPv4 address`,
+      `${hostOnly ? 'pass the interface toward the other nodes with --iface' : 'give it one, or pass --public-ip'}; interfaces here: ${known()}`)
+  }
   return {iface: dev, publicIP: addr.local}
 }
 
@@ -386,6 +390,9 @@ function stepClock(): (step: string) => void {
 
 async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   requireRoot(ctx, opts.what)
+  // A mistyped --network or --net-conf is said before anything is read or reported.
+  const flagsNetConf = opts.network === undefined ? undefined : netConfFromFlags(opts.network)
+  if (flagsNetConf !== undefined) parseNetConf(flagsNetConf)
   const host = new HostAdapter(ctx.runner)
   const o = opts.node
   const step = stepClock()

@@ -52,6 +52,8 @@ describe('bad input (real namespace)', function () {
   it('invalid CIDR', async () => {
     await expectCleanFailure(await init('--network', '10.244.0.0/33'), /10\.244\.0\.0\/33/)
     await noConfig()
+    // said first: before the interface is chosen (and reported) or anything is read
+    await expectCleanFailure(await cli(['init', '--network', '10.244.0.0/33', ...nodeArgs()], {netns: ns}), /^Error: --network '10\.244\.0\.0\/33' is not a valid IPv4 CIDR$/)
   })
 
   it('host bits set in the network', async () => {
@@ -90,6 +92,10 @@ describe('bad input (real namespace)', function () {
     await expectCleanFailure(r, /unknown interface 'eth9'/)
     expect(r.stderr).to.contain('eth0 (192.168.150.1)')
     await noConfig()
+    // lo has 127.0.0.1: not "no IPv4 address", but none a peer can reach
+    const lo = await cli(['init', '--network', '10.244.0.0/16', '--iface', 'lo', ...nodeArgs()], {netns: ns})
+    await expectCleanFailure(lo, /^Error: interface 'lo' has only host-scope IPv4 addresses \(loopback\): no peer can reach them$/)
+    expect(lo.stderr).to.contain('Hint: pass the interface toward the other nodes with --iface; interfaces here: eth0 (192.168.150.1)')
   })
 
   it('oclif\'s own parse errors: one line naming the flag and what it wants, then where help is', async () => {
