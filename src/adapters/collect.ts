@@ -6,7 +6,7 @@
  */
 import {interestingSysctls} from '../core/model.js'
 import {isIPv4} from '../core/addr.js'
-import {userError} from '../errors.js'
+import {isUserError, userError} from '../errors.js'
 import {HostAdapter} from './host.js'
 import {firstLine, type Command, type CommandResult, type Runner} from './runner.js'
 import {targetToString, type Target} from './target.js'
@@ -30,6 +30,8 @@ const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: strin
   'bridge-fdb': {json: ['bridge', '-j', 'fdb', 'show'], txt: ['bridge', 'fdb', 'show'], optional: true},
   // iptables-save has no JSON form; its text is what both formats keep.
   'iptables-save': {json: ['iptables-save'], txt: ['iptables-save'], optional: true},
+  // native nftables (firewalld, nftables.service, flanneld's EnableNFTables): where it may act unseen
+  'nft-ruleset': {json: ['nft', '-j', 'list', 'ruleset'], txt: ['nft', 'list', 'ruleset'], optional: true},
 }
 
 /** A pod namespace on a node reached by any runner (`ip netns exec NS` on that node). */
@@ -96,7 +98,12 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
       if (ipt) tables[table] = {format: 'txt', text: ipt.save}
       return
     }
-    const r = await readTable(runner, c, format)
+    // a host without the optional program (no nft) leaves that table unknown
+    const r = await readTable(runner, c, format).catch((error: unknown) => {
+      if (c.optional && isUserError(error) && error.message.includes('is not installed')) return undefined
+      throw error
+    })
+    if (r === undefined) return
     if (r.result.exitCode === 0) tables[table] = {format: r.format, text: r.result.stdout}
     else if (!c.optional) unreachable(name, runner, r.result)
   }))

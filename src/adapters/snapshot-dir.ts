@@ -7,11 +7,11 @@ import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {addressesFromKernelRoutes, type HostSnapshot, type Link} from '../core/model.js'
-import {entryDevicesOfAll, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseNeighbors, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
+import {entryDevicesOfAll, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseNeighbors, parseNftRuleset, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
 
-export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-rule', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'sysctl'] as const
+export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-rule', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'nft-ruleset', 'sysctl'] as const
 export type TableName = typeof TABLES[number]
 export type TableFormat = 'json' | 'txt'
 /** how a table file was named: `.json`, `.txt`, or no extension */
@@ -106,6 +106,7 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
     define('fdbDevices', () => entryDevicesOfAll(raw(), snap.fdb!))
   }
   if (present.has('iptables-save')) define('iptables', () => parseIptables(load('iptables-save').text, src('iptables-save')))
+  if (present.has('nft-ruleset')) define('nftables', () => parseNftRuleset(load('nft-ruleset').text, src('nft-ruleset')))
   if (present.has('sysctl')) define('sysctls', () => parseSysctls(load('sysctl').text, src('sysctl')))
   return snap
 }

@@ -192,6 +192,29 @@ export interface PolicyRule {
   raw: string
 }
 
+/** An nftables chain hooked into netfilter (a base chain), with how many rules it holds. */
+export interface NftChain {
+  /** ip, ip6, inet, arp, bridge, netdev */
+  family: string
+  table: string
+  name: string
+  /** filter, nat, route */
+  type: string
+  /** prerouting, input, forward, output, postrouting; ingress, egress (netdev) */
+  hook: string
+  priority: number
+  policy: 'accept' | 'drop'
+  /** netdev chains: the device(s) they are hooked to */
+  device?: string
+  rules: number
+  /** a rule of it, or of a chain it jumps to, drops, rejects or queues (where it matches) */
+  drops: boolean
+  /** a rule of it, or of a chain it jumps to, rewrites addresses (snat, dnat, masquerade, redirect) */
+  rewrites: boolean
+  /** the chain's head as one line, as nft would print it */
+  raw: string
+}
+
 export interface HostSnapshot {
   /** node name (inventory / lab name / hostname) */
   name: string
@@ -218,6 +241,8 @@ export interface HostSnapshot {
   /** the fdb was pasted for these devices only (`bridge fdb show dev flannel.1`, `br cni0`: the bridge and its ports) */
   fdbDevices?: string[]
   iptables?: Iptables
+  /** base chains of `nft list ruleset` (native nftables and iptables-nft's own); absent: not read */
+  nftables?: NftChain[]
   /** sysctl key (dotted, e.g. net.ipv4.ip_forward) to value */
   sysctls?: Record<string, string>
   /**

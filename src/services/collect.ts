@@ -8,7 +8,7 @@ import {hostname} from 'node:os'
 import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.js'
 import {parseTarget, targetToString} from '../adapters/target.js'
 import {captureHost, cniAllocatedIps, NetnsInsideRunner, type CollectedHost} from '../adapters/collect.js'
-import {decodeText, readSnapshotDir, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
+import {decodeText, readSnapshotDir, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
 import {discoverPods, isSafeName, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
 import {loadLab, type LabState} from './lab.js'
@@ -143,7 +143,7 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
     case 'snapshot': {
       const dir = await readSnapshotDir(o.snapshot!)
       if (dir.ignored.length > 0) {
-        opts.progress?.(`note: not read (not a table file name): ${dir.ignored.slice(0, 5).join(', ')}${dir.ignored.length > 5 ? `, … (${dir.ignored.length} in all)` : ''}; tables are ip-addr, ip-link, ip-route, ip-rule, ip-neigh, bridge-fdb, iptables-save, sysctl (.txt or .json)`)
+        opts.progress?.(`note: not read (not a table file name): ${dir.ignored.slice(0, 5).join(', ')}${dir.ignored.length > 5 ? `, … (${dir.ignored.length} in all)` : ''}; tables are ${TABLES.join(', ')} (.txt or .json)`)
       }
       const nodeNames = new Set(dir.inventory.nodes.map(n => n.name))
       const nodeHosts = dir.hosts.filter(h => nodeNames.has(h.name))

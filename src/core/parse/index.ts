@@ -16,6 +16,7 @@ export {
   type LinksAndAddresses, parseBridgeFdbText, parseIpAddrText, parseIpLinkText, parseIpNeighText, parseIpRouteText, parseIpRuleText,
 } from './text.js'
 export {normaliseSysctlKey} from './sysctl.js'
+export {parseNftRuleset} from './nft.js'
 export {isIP, isIPv4, isIPv6, isMac} from './common.js'
 
 /** Per section: JSON when it starts like JSON, otherwise the text form the content shows. */

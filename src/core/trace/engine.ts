@@ -26,6 +26,7 @@ import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './rou
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Hook, type PacketFacts, dropTables} from './iptables.js'
+import {listChain, mayDo, nativeChainsAt} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
@@ -641,6 +642,8 @@ class Walk {
    * unless another table drops: their chains are empty or marking on almost every host.
    */
   private filter(hop: Hop, view: HostView, hook: Hook, facts: PacketFacts, bridged = false): End | undefined {
+    const unseen = this.nativeNftables(hop, view, hook, facts, bridged)
+    if (unseen !== undefined) return unseen
     const rules = view.iptables
     if (rules === undefined) {
       if (!this.isNode(view) || hook === 'PREROUTING' || hook === 'POSTROUTING') return undefined
@@ -672,6 +675,29 @@ class Walk {
       return this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
         `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${d.action === 'REJECT' ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}`,
         fix)
+    }
+    return undefined
+  }
+
+  /**
+   * Native nftables chains at this hook are not evaluated. One that may drop the packet (by its
+   * policy or a rule) decides it where the trace cannot see: the trace stops, naming the chain. A
+   * nat or route chain's rules may rewrite or reroute it: an assumption, said so.
+   */
+  private nativeNftables(hop: Hop, view: HostView, hook: Hook, facts: PacketFacts, bridged: boolean): End | undefined {
+    const what = `${facts.proto} ${facts.src} → ${facts.dst}${facts.dport !== undefined ? `:${facts.dport}` : ''}`
+    for (const c of nativeChainsAt(view.snap, hook, {inDev: facts.inDev, bridged})) {
+      const may = mayDo(c)
+      if (may === undefined) continue
+      const chain = `native nftables chain ${c.family} ${c.table} ${c.name} (hook ${c.hook}, ${c.rules} rule${c.rules === 1 ? '' : 's'}, policy ${c.policy})`
+      const unread = 'flannelctl evaluates iptables rules, not native nftables ones'
+      if (may === 'decide') {
+        const why = c.policy === 'drop' ? 'it drops what none of its rules accepts' : 'its rules drop or reject what they match'
+        return this.insufficient(hop, 'filter', c.raw, `${chain} on ${view.name} sees ${what}: ${why}, and ${unread}`, view.name, [listChain(c)])
+      }
+      const might = may === 'rewrite' ? 'rewrites its addresses' : 'marks or reroutes it'
+      this.step(hop, 'filter', 'assumed', c.raw, `${chain}: not evaluated (${unread}); assumed none of its rules ${might}`)
+      this.assume(view, `${chain} on ${view.name} was not evaluated: assumed none of its rules ${might} (${listChain(c)})`)
     }
     return undefined
   }

@@ -1,0 +1,177 @@
+/**
+ * `nft list ruleset` (text or `nft -j` JSON) as its base chains: the chains hooked into netfilter,
+ * each with its hook, priority, policy and how many rules it holds. The trace does not evaluate
+ * native nftables rules; it needs to know where such a chain sees a packet, so it can say that it
+ * did not look instead of passing the packet as if nothing were there.
+ */
+import type {NftChain} from '../model.js'
+import {firstContentLine, looksLikeJson, sections, splitLines} from './common.js'
+import {ParseError, resolveOptions, type ParseOptions} from './errors.js'
+
+/** nft's priority names (ip, ip6, inet, netdev, arp families) as numbers. */
+const PRIORITY_NAMES: Record<string, number> = {raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100}
+
+export function parseNftRuleset(text: string, options?: ParseOptions | string): NftChain[] {
+  const {source} = resolveOptions(options)
+  const lines = splitLines(text)
+  const out: NftChain[] = []
+  for (const section of sections(lines)) {
+    const first = firstContentLine(lines, section)
+    if (first === -1) continue
+    const chains = looksLikeJson(lines[first])
+      ? fromJson(lines.slice(first, section.end).join('\n'), source, first + 1)
+      : fromText(lines, first, section.end, source)
+    out.push(...chains)
+  }
+  return out
+}
+
+interface JsonChain {
+  family?: string
+  table?: string
+  name?: string
+  type?: string
+  hook?: string
+  prio?: number
+  policy?: string
+  dev?: string | string[]
+}
+
+function fromJson(text: string, source: string, line: number): NftChain[] {
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch (error) {
+    throw new ParseError(source, line, `not valid JSON (${(error as Error).message})`, 'paste the whole output of nft -j list ruleset')
+  }
+  const items = (doc as {nftables?: unknown})?.nftables
+  if (!Array.isArray(items)) throw new ParseError(source, line, 'JSON without an "nftables" array: not the output of nft -j list ruleset')
+  const chains: NftChain[] = []
+  const facts = new ChainFacts()
+  for (const item of items as Record<string, unknown>[]) {
+    const c = item?.chain as JsonChain | undefined
+    if (c?.hook !== undefined && c.family !== undefined && c.table !== undefined && c.name !== undefined) {
+      const device = Array.isArray(c.dev) ? c.dev.join(',') : c.dev
+      chains.push(chainOf(c.family, c.table, c.name, c.type ?? 'filter', c.hook, c.prio ?? 0, c.policy, device))
+    }
+    const r = item?.rule as {family?: string; table?: string; chain?: string; expr?: unknown} | undefined
+    if (r?.chain !== undefined) {
+      // verdicts sit in the statements, in verdict maps (`vmap`) too: the statement names are JSON keys
+      const text = JSON.stringify(r.expr ?? [])
+      facts.addRule(`${r.family} ${r.table}`, r.chain, {
+        // iptables-nft's own rules show as `xt` targets by name
+        drops: /"(drop|reject|queue)":|"name":"(DROP|REJECT|NFQUEUE)"/.test(text),
+        rewrites: /"(snat|dnat|masquerade|redirect)":|"name":"(SNAT|DNAT|MASQUERADE|REDIRECT)"/.test(text),
+        jumps: [...text.matchAll(/"(?:jump|goto)":\{"target":"([^"]+)"\}/g)].map(m => m[1]),
+      })
+    }
+  }
+  return facts.complete(chains)
+}
+
+interface RuleFacts {
+  drops: boolean
+  rewrites: boolean
+  jumps: string[]
+}
+
+/** Each chain's rules, and what a base chain can do through the chains it jumps to. */
+class ChainFacts {
+  private readonly byChain = new Map<string, {rules: number; drops: boolean; rewrites: boolean; jumps: Set<string>}>()
+
+  addRule(table: string, chain: string, r: RuleFacts): void {
+    const key = `${table} ${chain}`
+    const f = this.byChain.get(key) ?? {rules: 0, drops: false, rewrites: false, jumps: new Set<string>()}
+    f.rules++
+    f.drops ||= r.drops
+    f.rewrites ||= r.rewrites
+    for (const j of r.jumps) f.jumps.add(j)
+    this.byChain.set(key, f)
+  }
+
+  complete(chains: NftChain[]): NftChain[] {
+    for (const c of chains) {
+      const table = `${c.family} ${c.table}`
+      c.rules = this.byChain.get(`${table} ${c.name}`)?.rules ?? 0
+      const seen = new Set<string>()
+      const walk = (name: string) => {
+        if (seen.has(name)) return
+        seen.add(name)
+        const f = this.byChain.get(`${table} ${name}`)
+        if (f === undefined) return
+        if (f.drops) c.drops = true
+        if (f.rewrites) c.rewrites = true
+        for (const j of f.jumps) walk(j)
+      }
+      walk(c.name)
+    }
+    return chains
+  }
+}
+
+/** `table inet fw {` / `chain fwd {` / `type filter hook forward priority filter + 10; policy drop;` / rules / `}`. */
+function fromText(lines: string[], start: number, end: number, source: string): NftChain[] {
+  const chains: NftChain[] = []
+  const facts = new ChainFacts()
+  let table: {family: string; name: string} | undefined
+  let block: {kind: string; name: string} | undefined
+  for (let i = start; i < end; i++) {
+    const line = lines[i].trim()
+    if (line === '' || line.startsWith('#')) continue
+    const opens = /^(table|chain|set|map|flowtable|ct \w+|counter|quota|limit|secmark|synproxy)\s+(.*?)\s*\{$/.exec(line)
+    if (table === undefined) {
+      const t = /^table\s+(?:(ip|ip6|inet|arp|bridge|netdev)\s+)?(\S+)\s*\{$/.exec(line)
+      if (!t) throw new ParseError(source, i + 1, `expected "table FAMILY NAME {", found "${line.slice(0, 80)}"`, 'paste the whole output of nft list ruleset')
+      table = {family: t[1] ?? 'ip', name: t[2]}
+      continue
+    }
+    if (block === undefined) {
+      if (line === '}') {
+        table = undefined
+        continue
+      }
+      if (!opens) continue // a table-level statement (flags, comment)
+      block = {kind: opens[1], name: opens[2]}
+      continue
+    }
+    if (line === '}') {
+      block = undefined
+      continue
+    }
+    if (block.kind !== 'chain') continue
+    const base = /^type\s+(\w+)\s+hook\s+(\w+)(?:\s+device(?:s\s*=\s*\{([^}]*)\}|\s+"?([^";\s]+)"?))?\s+priority\s+([^;]+);(?:\s*policy\s+(\w+);)?/.exec(line)
+    if (base) {
+      chains.push(chainOf(table.family, table.name, block.name, base[1], base[2], priorityOf(base[5]), base[6], (base[3] ?? base[4])?.replace(/["\s]/g, '')))
+      continue
+    }
+    if (/^(policy|comment|devices?)\b/.test(line)) continue
+    // a comment's words are not statements
+    const words = line.replace(/"[^"]*"/g, '""')
+    facts.addRule(`${table.family} ${table.name}`, block.name, {
+      drops: /\b(drop|reject|queue|nfqueue)\b/i.test(words),
+      rewrites: /\b(snat|dnat|masquerade|redirect)\b/i.test(words),
+      jumps: [...words.matchAll(/\b(?:jump|goto)\s+([^\s;,}]+)/g)].map(m => m[1]),
+    })
+  }
+  return facts.complete(chains)
+}
+
+/** `filter + 10`, `mangle - 5`, `-150`, `dstnat`. */
+function priorityOf(text: string): number {
+  const m = /^\s*(-?\d+|[a-z]+)\s*(?:([+-])\s*(\d+))?\s*$/.exec(text)
+  if (!m) return 0
+  const base = /^-?\d+$/.test(m[1]) ? Number(m[1]) : PRIORITY_NAMES[m[1]] ?? 0
+  return base + (m[2] === undefined ? 0 : (m[2] === '-' ? -1 : 1) * Number(m[3]))
+}
+
+function chainOf(family: string, table: string, name: string, type: string, hook: string, priority: number, policy: string | undefined, device: string | undefined): NftChain {
+  return {
+    family, table, name, type, hook, priority,
+    policy: policy === 'drop' ? 'drop' : 'accept',
+    ...(device ? {device} : {}),
+    rules: 0,
+    drops: false,
+    rewrites: false,
+    raw: `table ${family} ${table} chain ${name} { type ${type} hook ${hook}${device ? ` device ${device}` : ''} priority ${priority}; policy ${policy === 'drop' ? 'drop' : 'accept'}; }`,
+  }
+}
