@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {jsonFlag} from '../cli/flags.js'
 import {collectToDir, commandEcho} from '../services/collect.js'
+import {count} from '../core/words.js'
 
 export default class Collect extends BaseCommand {
   static override summary = 'Write the hosts\' tables to a snapshot directory, for offline trace/doctor or a bug report'
@@ -28,7 +29,7 @@ Without --lab or --inventory it reads this host. Then trace or check offline, an
     const r = await collectToDir({inventory: flags.inventory, lab: flags.lab}, flags.out,
       {format: flags.format as 'json' | 'txt', progress: this.progress({verbose: flags.verbose, quiet: flags.json}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) return this.outJson(r)
-    this.out(`collected ${r.source}: ${r.hosts} hosts, ${r.pods} pods, ${r.files.length} files in ${r.dir}`)
+    this.out(`collected ${r.source}: ${count(r.hosts, 'host')}, ${count(r.pods, 'pod')}, ${count(r.files.length, 'file')} in ${r.dir}`)
     this.out(`trace offline with: flannelctl trace SRC DST --snapshot ${r.dir}`)
   }
 }

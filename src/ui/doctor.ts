@@ -2,6 +2,7 @@
 import type {DoctorReport, PairResult} from '../services/doctor.js'
 import {pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
+import {count} from '../core/words.js'
 
 const TAGS: Record<string, string> = {
   DELIVERED: 'ok', NO_ROUTE: 'noroute', NEXT_HOP_NOT_ONLINK: 'offlink', NEIGHBOR_MISSING: 'neigh', FDB_MISSING: 'fdb',
@@ -25,7 +26,7 @@ function cell(p: PairResult, color: boolean): string {
 }
 
 export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string {
-  const out: string[] = [`doctor: ${r.source} — ${r.nodes.length} hosts, ${r.pods.length} pods${r.sampled ? ' in the matrix (one per node)' : ''}`]
+  const out: string[] = [`doctor: ${r.source} — ${count(r.nodes.length, 'host')}, ${count(r.pods.length, 'pod')}${r.sampled ? ' in the matrix (one per node)' : ''}`]
   if (r.pods.length > 1) {
     const rows = r.pods.map(from => [from, ...r.pods.map(to => {
       if (from === to) return '-'
@@ -79,6 +80,6 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
     out.push('', 'Host checks: no problems found')
   }
   const warnings = r.findings.filter(f => f.severity === 'warning').length
-  out.push('', r.healthy ? paint(color, 32, warnings > 0 ? `healthy, with ${warnings} warning${warnings === 1 ? '' : 's'} above` : 'healthy') : paint(color, 31, 'problems found'))
+  out.push('', r.healthy ? paint(color, 32, warnings > 0 ? `healthy, with ${count(warnings, 'warning')} above` : 'healthy') : paint(color, 31, 'problems found'))
   return out.join('\n')
 }

@@ -1,18 +1,19 @@
 /** How a reconcile result reads to a person. */
 import type {ReconcileResult} from '../services/node.js'
+import {count} from '../core/words.js'
 
 export function renderReconcile(r: ReconcileResult, verb: string): string {
   const lines: string[] = []
-  const head = `${verb}: lease ${r.lease.subnet} for ${r.node.publicIP} (${r.netConf.backend.type}${r.netConf.backend.directRouting ? ', DirectRouting' : ''}), network ${r.netConf.network}, ${r.peers.length} peer${r.peers.length === 1 ? '' : 's'}`
+  const head = `${verb}: lease ${r.lease.subnet} for ${r.node.publicIP} (${r.netConf.backend.type}${r.netConf.backend.directRouting ? ', DirectRouting' : ''}), network ${r.netConf.network}, ${count(r.peers.length, 'peer')}`
   lines.push(head)
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   if (r.ops.length === 0) {
     lines.push('up to date: nothing to change')
   } else if (r.applied) {
-    lines.push(`applied ${r.ops.length} change${r.ops.length === 1 ? '' : 's'}:`)
+    lines.push(`applied ${count(r.ops.length, 'change')}:`)
     lines.push(...r.plan.map(l => `  ${l}`))
   } else {
-    lines.push(`plan (${r.ops.length} change${r.ops.length === 1 ? '' : 's'}, nothing applied — --dry-run):`)
+    lines.push(`plan (${count(r.ops.length, 'change')}, nothing applied — --dry-run):`)
     lines.push(...r.plan.map(l => `  ${l}`))
   }
   return lines.join('\n')

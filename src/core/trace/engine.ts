@@ -34,6 +34,7 @@ import {
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
 import {filterFixes, homeNode, linkDownCause, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
+import {count} from '../words.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
@@ -689,7 +690,7 @@ class Walk {
     for (const c of nativeChainsAt(view.snap, hook, {inDev: facts.inDev, bridged})) {
       const may = mayDo(c)
       if (may === undefined) continue
-      const chain = `native nftables chain ${c.family} ${c.table} ${c.name} (hook ${c.hook}, ${c.rules} rule${c.rules === 1 ? '' : 's'}, policy ${c.policy})`
+      const chain = `native nftables chain ${c.family} ${c.table} ${c.name} (hook ${c.hook}, ${count(c.rules, 'rule')}, policy ${c.policy})`
       const unread = 'flannelctl evaluates iptables rules, not native nftables ones'
       if (may === 'decide') {
         const why = c.policy === 'drop' ? 'it drops what none of its rules accepts' : 'its rules drop or reject what they match'
