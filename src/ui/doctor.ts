@@ -64,7 +64,8 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       const example = pairs.slice(0, 4).map(x => `${x.from}→${x.to}`).join(', ') + (pairs.length > 4 ? `, … (${pairs.length} pairs)` : '')
       out.push(`  ${paint(color, 31, [...labels].join(' / '))}${where}: ${p.reason ?? (p.ping === false ? 'real ping failed although the tables say it should work' : '')}`)
       out.push(`    pairs: ${example}`)
-      for (const f of p.fix) out.push(`    fix [${f.node}]: ${f.command}`)
+      // where the tables ran out, the commands read what would settle it
+      for (const f of p.fix) out.push(`    ${p.disposition === 'INSUFFICIENT_INFO' ? 'find out' : 'fix'} [${f.node}]: ${f.command}`)
     }
   }
 

@@ -49,7 +49,7 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
     const [first, ...more] = f.evidence.split('\n').map(l => l.trim())
     lines.push(`  evidence: ${first}`)
     for (const m of more) lines.push(`            ${m}`)
-    for (const fix of f.fix) lines.push(`  Fix (on ${fix.node}): ${paint('bold', fix.command)}`)
+    for (const fix of f.fix) lines.push(`  ${fixLabel(trace.disposition)} (on ${fix.node}): ${paint('bold', fix.command)}`)
   }
   lines.push(`Traceroute:  ${trace.traceroute.length > 0 ? trace.traceroute.join('  ') : '(no hop answers)'}`)
 
@@ -62,7 +62,7 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
     if (rp.failure) {
       lines.push(`  where:    ${rp.failure.node} (${rp.failure.step})`)
       lines.push(`  why:      ${rp.failure.reason}`)
-      for (const fix of rp.failure.fix) lines.push(`  Fix (on ${fix.node}): ${paint('bold', fix.command)}`)
+      for (const fix of rp.failure.fix) lines.push(`  ${fixLabel(rp.disposition)} (on ${fix.node}): ${paint('bold', fix.command)}`)
     }
   }
   if (trace.warnings.length > 0) {
@@ -83,4 +83,9 @@ function flowText(t: Trace): string {
   if (t.flow.dport !== undefined) parts.push(`dport ${t.flow.dport}`)
   if (t.flow.size !== undefined) parts.push(`${t.flow.size} bytes`)
   return parts.join(', ')
+}
+
+/** A failure's commands fix it; where the tables ran out (INSUFFICIENT_INFO) they read what would settle it. */
+function fixLabel(disposition: string): string {
+  return disposition === 'INSUFFICIENT_INFO' ? 'Find out' : 'Fix'
 }

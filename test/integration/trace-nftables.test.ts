@@ -47,6 +47,9 @@ describe('trace on a node with native nftables (real kernel)', function () {
     expect(live.t.failure.evidence).to.equal('table inet fcfw chain forwarding { type filter hook forward priority 10; policy drop; }')
     expect(live.t.failure.reason).to.match(/native nftables chain inet fcfw forwarding \(hook forward, 0 rules, policy drop\) on \S+ sees icmp .*: it drops what none of its rules accepts/)
     expect(live.t.failure.fix).to.deep.equal([{node: state.nodes[0].name, command: 'nft list chain inet fcfw forwarding'}])
+    // the command reads what would settle it: not called a fix
+    const human = await cli(['trace', state.pods[0].name, pod2.name, '--lab', name], {env: {NO_COLOR: '1'}})
+    expect(human.stdout).to.contain(`  Find out (on ${state.nodes[0].name}): nft list chain inet fcfw forwarding`)
 
     const dir = await mkdtemp(join(tmpdir(), 'fcnft-'))
     try {
