@@ -141,6 +141,32 @@ describe('EtcdStore (real etcd)', function () {
     await expectError(store.renewLease(b.subnet), 'no longer in etcd://')
   })
 
+  it('moves a lease flanneld keyed for dual stack to the IPv4 key, and never revokes an etcd lease other entries share', async () => {
+    const store = await connect()
+    const dir = '/coreos.com/network/subnets/'
+    const value = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":"fd00::1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:01"},"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:02"}}`
+    // entries written by hand: two hosts' on one etcd lease, as `etcdctl put --lease` allows
+    const shared = await raw.lease(3600, {autoKeepAlive: false}).grant()
+    await raw.put(`${dir}10.244.7.0-24&fc00:0:0:7::-64`).value(value('10.0.0.7')).lease(shared).exec()
+    await raw.put(`${dir}10.244.8.0-24`).value(value('10.0.0.8')).lease(shared).exec()
+    await raw.put(`${dir}10.244.9.0-24&fc00:0:0:9::-64`).value(value('10.0.0.9')).lease(shared).exec()
+
+    const lease = await store.acquireLease(nc, {publicIP: '10.0.0.7', ...vxlan('02:00:00:00:00:07')})
+    expect(lease.subnet).to.equal('10.244.7.0/24')
+    const keys = async () => (await raw.getAll().prefix(dir).keys()).map((k) => k.slice(dir.length)).sort()
+    expect(await keys()).to.deep.equal(['10.244.7.0-24', '10.244.8.0-24', '10.244.9.0-24&fc00:0:0:9::-64'])
+    expect((await store.listLeases()).invalid).to.deep.equal([])
+    // renewed in place from now on: still one entry
+    await store.acquireLease(nc, {publicIP: '10.0.0.7', preferredSubnet: '10.244.7.0/24', heldSubnet: true, ...vxlan('02:00:00:00:00:07')})
+    expect(await keys()).to.deep.equal(['10.244.7.0-24', '10.244.8.0-24', '10.244.9.0-24&fc00:0:0:9::-64'])
+
+    expect(await store.releaseLease('10.244.9.0/24', '10.0.0.8')).to.equal(false)
+    expect(await store.releaseLease('10.244.9.0/24', '10.0.0.9')).to.equal(true)
+    expect(await store.releaseLease('10.244.7.0/24', '10.0.0.7')).to.equal(true)
+    // the shared etcd lease still carries 10.244.8.0/24
+    expect(await keys()).to.deep.equal(['10.244.8.0-24'])
+  })
+
   it('lets only one of several racing hosts create a subnet (version-0 transaction)', async () => {
     const racers = await Promise.all([1, 2, 3, 4].map(() => connect()))
     // every racer draws the lowest free subnet: only the transaction keeps them apart
