@@ -15,7 +15,7 @@ import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {migrationPhase, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
-import {parseNetConf, NetConf} from '../core/netconf.js'
+import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
@@ -597,8 +597,22 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     try {
       if (!ctx.dryRun) {
         if (configToCreate !== undefined) {
-          await store.putConfig(configToCreate)
-          ctx.progress(`network config created in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
+          if (await store.putConfig(configToCreate, {ifAbsent: true})) {
+            ctx.progress(`network config created in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
+          } else {
+            // Another host's first init created one since this run read the store: joining is fine
+            // when it is the same network; a different one must not be overwritten, nor ignored.
+            const theirs = await store.getConfig()
+            let same: NetConf | undefined
+            try {
+              same = theirs === undefined ? undefined : parseNetConf(theirs)
+            } catch {}
+            if (same === undefined || netConfToJson(same) !== netConfToJson(nc)) {
+              const what = same ? `${same.network}, ${same.backend.type}, /${same.subnetLen} per host` : theirs === undefined ? 'removed again since' : 'one that does not parse'
+              throw userError(`another host created a different network config in ${store.describe()} while this init ran (${what}), not ${nc.network}, ${nc.backend.type}, /${nc.subnetLen} per host`,
+                'nothing was changed; run init again to join that network (without the network flags), or agree on one config first')
+            }
+          }
         }
         if (moved) await store.releaseLease(moved.subnet, moved.publicIP)
         if (!held) {

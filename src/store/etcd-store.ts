@@ -241,9 +241,14 @@ export class EtcdStore implements Store {
     return value ?? undefined
   }
 
-  async putConfig(json: string): Promise<void> {
+  async putConfig(json: string, {ifAbsent = false} = {}): Promise<boolean> {
     parseNetConf(json)
-    await this.call(() => this.client.put(this.configKey).value(json).exec())
+    const put = this.client.put(this.configKey).value(json)
+    if (!ifAbsent) {
+      await this.call(() => put.exec())
+      return true
+    }
+    return (await this.call(() => this.client.if(this.configKey, 'Version', '==', 0).then(put).commit())).succeeded
   }
 
   async listLeases({network: given}: {network?: string} = {}): Promise<LeaseList> {

@@ -117,11 +117,17 @@ export class FileStore implements Store {
     })
   }
 
-  async putConfig(json: string): Promise<void> {
+  async putConfig(json: string, {ifAbsent = false} = {}): Promise<boolean> {
     return this.usable(async () => {
       parseNetConf(json)
-      await makeDirs(this.networkDir, DIR_MODE)
-      await this.writeAtomic(join(this.networkDir, 'config'), json)
+      const path = join(this.networkDir, 'config')
+      const write = async () => {
+        if (ifAbsent && existsSync(path)) return false
+        await makeDirs(this.networkDir, DIR_MODE)
+        await this.writeAtomic(path, json)
+        return true
+      }
+      return ifAbsent ? this.locked(write) : write()
     })
   }
 

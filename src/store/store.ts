@@ -74,8 +74,12 @@ export interface Store {
   describe(): string
   /** the raw net-conf JSON, undefined when none is stored */
   getConfig(): Promise<string | undefined>
-  /** validated with parseNetConf before it is written */
-  putConfig(json: string): Promise<void>
+  /**
+   * Validated with parseNetConf before it is written. `ifAbsent`: only when no config is stored, in
+   * one step (hosts running their first init at once must not overwrite each other's); resolves
+   * to whether it was written.
+   */
+  putConfig(json: string, opts?: {ifAbsent?: boolean}): Promise<boolean>
   /**
    * live leases; malformed, outside-the-network and overlapping entries go to `invalid`. With
    * `fromWatch`, a backend whose watch() is running may answer from what its watch saw change

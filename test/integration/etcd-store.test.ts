@@ -102,6 +102,12 @@ describe('EtcdStore (real etcd)', function () {
     expect(await raw.get('/coreos.com/network/config').string()).to.equal(config)
     expect(await store.getConfig()).to.equal(config)
     await expectError(store.putConfig('{"Network":"10.244.0.0/16","SubnetLen":"24"}'), 'SubnetLen')
+    // a first init creates it only where none is: another host's, created meanwhile, stays
+    expect(await store.putConfig('{"Network":"10.102.0.0/16","Backend":{"Type":"vxlan"}}', {ifAbsent: true})).to.equal(false)
+    expect(await store.getConfig()).to.equal(config)
+    await raw.delete().key('/coreos.com/network/config')
+    expect(await store.putConfig(config, {ifAbsent: true})).to.equal(true)
+    expect(await store.getConfig()).to.equal(config)
   })
 
   it('writes flannel\'s lease value under a 24 h etcd lease', async () => {

@@ -81,6 +81,16 @@ describe('FileStore', () => {
     expect(await store.listLeases()).to.deep.equal({leases: [lease], invalid: []})
   })
 
+  it('creates a config only where none is (ifAbsent): a second first init does not overwrite the first', async () => {
+    const first = '{"Network":"10.101.0.0/16","Backend":{"Type":"vxlan"}}'
+    expect(await store.putConfig(first, {ifAbsent: true})).to.equal(true)
+    expect(await store.putConfig('{"Network":"10.102.0.0/16","Backend":{"Type":"vxlan"}}', {ifAbsent: true})).to.equal(false)
+    expect(await store.getConfig()).to.equal(first)
+    // backend set and friends replace it
+    expect(await store.putConfig('{"Network":"10.101.0.0/16","Backend":{"Type":"host-gw"}}')).to.equal(true)
+    expect(await store.getConfig()).to.contain('host-gw')
+  })
+
   it('refuses to store an invalid config', async () => {
     try {
       await store.putConfig('{"Network":"10.244.0.0/16","SubnetLen":"24"}')
