@@ -454,6 +454,18 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw userError(`the pod network ${nc.network} contains this node's address ${publicIP}: pods and nodes need separate ranges`,
         configToCreate !== undefined ? 'pass a --network outside the node network, e.g. --network 10.244.0.0/16' : `this node needs an address outside ${nc.network} (--iface, --public-ip), or the network another store`)
     }
+    // Another store than the one init recorded (--store, FLANNELCTL_STORE, FLANNELD_ETCD_ENDPOINTS):
+    // this round would move the host there, and leave its lease in the old one to peers for 24 h.
+    const storeSwitched = prev !== undefined && (prev.store !== storeSpec || (prev.etcd?.prefix ?? '') !== (etcd?.prefix ?? ''))
+    const keepStoreHint = prev === undefined ? '' : `to keep using the store this host was set up with, pass --store ${prev.store}${prev.etcd?.prefix ? ` --etcd-prefix ${prev.etcd.prefix}` : ''} (and check FLANNELCTL_STORE and FLANNELD_ETCD_ENDPOINTS)`
+    // The pod bridge still serves the old subnet of a network the store no longer holds: say that,
+    // rather than let the planner call flannelctl's own bridge another program's.
+    if (prev?.subnet !== undefined && !cidrWithin(parseCidr(prev.subnet), parseCidr(nc.network))
+      && (snap.addresses ?? []).some(a => a.dev === rec.bridge && a.family === 4 && cidrContainsIp(prev.subnet!, a.local))) {
+      throw userError(`this host's subnet ${prev.subnet} is outside the network ${nc.network} that ${store.describe()} holds`,
+        storeSwitched ? `nothing was changed; ${keepStoreHint}`
+          : `nothing was changed; the network config changed since this host was set up: to rebuild it on ${nc.network}, run flannelctl reset, then flannelctl init (its pods need re-creating)`)
+    }
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
     const backend = phase?.backend ?? nc.backend
@@ -490,6 +502,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         `nothing was changed; repair or remove the entry ${ownBroken.key} (and any stray entry it overlaps), then rerun`)
     }
     const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
+    if (storeSwitched && prev?.subnet !== undefined && pick.subnet !== prev.subnet) {
+      const there = pick.reason === 'reuse' ? `it holds ${pick.subnet} there, not its subnet ${prev.subnet}` : `there its subnet ${prev.subnet} is another host's`
+      throw userError(`${store.describe()} is not the store this host was set up with (${prev.store}), and ${there}: moving would strand its pods`,
+        `nothing was changed; ${keepStoreHint}; to move this host to ${storeSpec}: flannelctl reset --release, then flannelctl init --store ${storeSpec}`)
+    }
     // A host that already holds its subnet builds first and advertises its new backend after, as
     // flanneld does: no peer may encapsulate to a VTEP that does not exist yet.
     const held = pick.reason === 'reuse' ? leases.find(l => l.publicIP === publicIP && l.subnet === pick.subnet) : undefined
@@ -661,7 +678,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       warnings.push(`the store holds ${held.subnet} for ${publicIP} and this host has no record of it (no state file, no subnet.env): taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${publicIP} too (a NAT address every VM has), both now use ${held.subnet}: give each host its own address (--iface, --public-ip)`)
     }
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
-    if (leaseRecreated) {
+    if (leaseRecreated && storeSwitched) {
+      warnings.push(`this host moved from ${prev!.store} to ${store.describe()}, where it ${ctx.dryRun ? 'would lease' : 'leased'} ${lease.subnet} again; its lease in ${prev!.store} stays until it expires (24 h), and hosts using that store route to it until then`)
+    } else if (leaseRecreated) {
       warnings.push(lease.subnet === prev?.subnet
         ? `the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
         : `the store had no lease for this host and its subnet ${prev?.subnet} is another host's now: leased a new subnet, ${lease.subnet}; pods still on ${prev?.subnet} need re-creating`)
