@@ -71,6 +71,19 @@ interface WatchedEntries {
   dirty: Set<string> | 'all'
 }
 
+/**
+ * The file store DIR lies inside when DIR is its coreos.com/network or coreos.com directory and
+ * not a store itself: the store's own directory is the one given to --store.
+ */
+export function enclosingStore(dir: string): string | undefined {
+  const abs = resolve(dir)
+  if (existsSync(join(abs, 'coreos.com', 'network'))) return undefined
+  const holdsNetwork = (d: string) => existsSync(join(d, 'config')) || existsSync(join(d, 'subnets'))
+  if (basename(abs) === 'network' && basename(dirname(abs)) === 'coreos.com' && holdsNetwork(abs)) return dirname(dirname(abs))
+  if (basename(abs) === 'coreos.com' && holdsNetwork(join(abs, 'network'))) return dirname(abs)
+  return undefined
+}
+
 export class FileStore implements Store {
   readonly dir: string
   private readonly now: () => number

@@ -137,7 +137,10 @@ export async function openStore(spec: string = DEFAULT_STORE, opts: StoreOptions
   if (spec.startsWith('file:')) {
     const dir = spec.slice('file:'.length)
     if (!dir) throw userError(`store "${spec}" names no directory`, STORE_HINT)
-    const {FileStore} = await import('./file-store.js')
+    const {FileStore, enclosingStore} = await import('./file-store.js')
+    // a --store one or two levels too deep would start a second, empty store inside the first
+    const root = enclosingStore(dir)
+    if (root !== undefined) throw userError(`store "${spec}" is inside the file store file:${root} (it holds that store's ${dir.replace(/\/+$/, '').endsWith('network') ? 'config and leases' : 'network directory'})`, `use --store file:${root}`)
     return new FileStore(dir, {now: opts.now})
   }
   const etcd = /^etcds?:\/\/(.+)$/.exec(spec) ?? flanneldEndpoints(spec)

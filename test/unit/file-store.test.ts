@@ -304,5 +304,11 @@ describe('FileStore', () => {
     const refusal = (spec: string) => openStore(spec).then(() => expect.fail(`opened ${spec}`), (e: FlannelctlError) => e)
     expect((await refusal('etcd://10.0.0.5:99999')).message).to.contain('"10.0.0.5:99999" has no valid port (1 to 65535)')
     expect((await refusal('/srv/store')).hint).to.equal('use --store file:/srv/store')
+    // a store's own directories, one or two levels too deep, would be a second store, empty, inside it
+    for (const inner of [join(dir, 'coreos.com', 'network'), `${join(dir, 'coreos.com', 'network')}/`, join(dir, 'coreos.com')]) {
+      const e = await refusal(`file:${inner}`)
+      expect(e.message).to.contain(`is inside the file store file:${dir}`)
+      expect(e.hint).to.equal(`use --store file:${dir}`)
+    }
   })
 })
