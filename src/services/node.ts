@@ -525,6 +525,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const insideOwn = (subnet: string) => subnet !== lease.subnet && cidrOverlaps(parseCidr(subnet), own)
       // what reading the store and the host found, before any plan
       const readWarnings: string[] = []
+      // flanneld on a dual-stack network gives each host an IPv6 subnet too; flannelctl does not
+      if (Object.entries(nc.extra ?? {}).some(([key, value]) => key.toLowerCase() === 'enableipv6' && value === true)) {
+        readWarnings.push('the network config enables IPv6 (EnableIPv6), but flannelctl builds the IPv4 network only: this host\'s pods get no IPv6 address and it announces no IPv6 subnet (flanneld peers route only IPv4 to it)')
+      }
       for (const l of leases) {
         if (l.publicIP === publicIP) continue
         if (insideOwn(l.subnet)) readWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)

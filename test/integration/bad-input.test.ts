@@ -185,6 +185,13 @@ describe('bad input (real namespace)', function () {
     expect(ours.exitCode, ours.stderr).to.equal(0)
   })
 
+  it('a dual-stack net-conf (EnableIPv6) is built for IPv4, and init says so', async () => {
+    const r = await init('--net-conf', '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}')
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout.replace(/\s+/g, ' ')).to.contain('warning: the network config enables IPv6 (EnableIPv6), but flannelctl builds the IPv4 network only')
+    expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+  })
+
   it('init with settings the store\'s network config does not have is refused, not quietly ignored', async () => {
     const store = join(dir, 'joined-store')
     await mkdir(join(store, 'coreos.com', 'network'), {recursive: true})
