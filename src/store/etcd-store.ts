@@ -534,7 +534,18 @@ export class EtcdStore implements Store {
         throw new FlannelctlError(`${where} does not answer as an etcd v3 server: ${(e as Error).message}`,
           'check the address and port: flannelctl speaks the etcd v3 API (etcd 3.x, client port 2379 by default), as flanneld does', ExitCode.failed)
       }
-      throw new FlannelctlError(`${where} refused the request: ${(e as Error).message}`,
+      const message = (e as Error).message
+      // etcd with auth enabled: flanneld would pass --etcd-username/--etcd-password, which flannelctl
+      // does not take; etcd's other way in is the client certificate's CN as the user name
+      if (/user name is empty|authentication failed|invalid auth token/.test(message)) {
+        throw userError(`${where} requires authentication: ${message.replace(/^\d+ [A-Z_]+: (etcdserver: )?/, '')}`,
+          'flannelctl does not take a user name and password: pass --etcd-cafile, --etcd-certfile and --etcd-keyfile with a client certificate whose CN is an etcd user (etcd --client-cert-auth takes the CN as the user name)')
+      }
+      if (/permission denied/.test(message)) {
+        throw userError(`${where} denied this client access to ${this.prefix}/: ${message.replace(/^\d+ [A-Z_]+: (etcdserver: )?/, '')}`,
+          `give its etcd user a role with readwrite on the prefix: etcdctl role grant-permission ROLE --prefix=true readwrite ${this.prefix}/ (or pass the --etcd-prefix it may use)`)
+      }
+      throw new FlannelctlError(`${where} refused the request: ${message}`,
         'check the etcd credentials and that this client may use the key prefix', ExitCode.failed)
     }
   }
