@@ -19,7 +19,7 @@ import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
-  VXLAN_OVERHEAD, subnetEnv, cniConflist,
+  VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, DEFAULT_STORE} from '../store/store.js'
@@ -594,7 +594,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const current = new Map([[rec.subnetFile, subnetEnvText], [`${rec.cniConfDir}/${CONFLIST_NAME}`, conflist]])
       const owned = ownContents(prev, nc.network, mtu)
       const fileOps = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file')
-      const foreign = fileOps.filter(op => current.get(op.path) !== undefined && !owned.has(sha256(current.get(op.path)!)))
+      // flanneld's own subnet.env for this host on a dual-stack network is taken over as the plain one is
+      const ours = (op: Extract<Op, {tool: 'file'}>, text: string) => owned.has(sha256(text)) || (op.path === rec.subnetFile && subnetEnvIPv4Part(text) === op.content)
+      const foreign = fileOps.filter(op => current.get(op.path) !== undefined && !ours(op, current.get(op.path)!))
       if (foreign.length > 0 && !o.force) {
         throw userError(`${foreign.map(f => f.path).join(' and ')} ${foreign.length > 1 ? 'were' : 'was'} not written by flannelctl (the content is not what it wrote)`,
           'this host was not changed; move the file away, or pass --force to overwrite it')
