@@ -22,7 +22,7 @@ import {
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
-import {openStore, DEFAULT_STORE} from '../store/store.js'
+import {openStore, DEFAULT_STORE, DEFAULT_ETCD_PREFIX} from '../store/store.js'
 import type {Store, Lease, LeaseList} from '../store/store.js'
 import type {ServiceContext} from './context.js'
 import {debug, type Debugger} from '../debug.js'
@@ -456,7 +456,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     }
     // Another store than the one init recorded (--store, FLANNELCTL_STORE, FLANNELD_ETCD_ENDPOINTS):
     // this round would move the host there, and leave its lease in the old one to peers for 24 h.
-    const storeSwitched = prev !== undefined && (prev.store !== storeSpec || (prev.etcd?.prefix ?? '') !== (etcd?.prefix ?? ''))
+    const prefixOf = (e: NodeRecord['etcd']) => (e?.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, '')
+    const storeSwitched = prev !== undefined && (prev.store !== storeSpec || prefixOf(prev.etcd) !== prefixOf(etcd))
     const keepStoreHint = prev === undefined ? '' : `to keep using the store this host was set up with, pass --store ${prev.store}${prev.etcd?.prefix ? ` --etcd-prefix ${prev.etcd.prefix}` : ''} (and check FLANNELCTL_STORE and FLANNELD_ETCD_ENDPOINTS)`
     // The pod bridge still serves the old subnet of a network the store no longer holds: say that,
     // rather than let the planner call flannelctl's own bridge another program's.
