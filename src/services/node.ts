@@ -22,7 +22,7 @@ import {
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
-import {openStore, DEFAULT_STORE, DEFAULT_ETCD_PREFIX} from '../store/store.js'
+import {openStore, parseStoredNetConf, DEFAULT_STORE, DEFAULT_ETCD_PREFIX} from '../store/store.js'
 import type {Store, Lease, LeaseList} from '../store/store.js'
 import type {ServiceContext} from './context.js'
 import {debug, type Debugger} from '../debug.js'
@@ -288,7 +288,7 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
     if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, noConfigHint)
     return {nc: parseNetConf(fromFlags), create: fromFlags}
   }
-  const nc = parseNetConf(existing)
+  const nc = parseStoredNetConf(store, existing)
   const whole = flags.netConf !== undefined ? parseNetConf(flags.netConf) : undefined
   const network = whole?.network ?? flags.network
   if (network !== undefined && network !== nc.network) {
@@ -805,7 +805,7 @@ async function storedNetwork(r: NodeRecord): Promise<{network?: string; leases: 
   const store = await openStore(r.store, storeOptions(r))
   try {
     const text = await store.getConfig()
-    return {network: text === undefined ? undefined : parseNetConf(text).network, leases: (await store.listLeases()).leases}
+    return {network: text === undefined ? undefined : parseStoredNetConf(store, text).network, leases: (await store.listLeases()).leases}
   } finally {
     await store.close()
   }

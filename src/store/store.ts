@@ -6,9 +6,9 @@
  *                                       "BackendData":{"VNI":1,"VtepMAC":"a2:99:54:8b:35:bd"}}
  * with a 24 h lifetime per lease.
  */
-import {userError} from '../errors.js'
+import {isUserError, userError} from '../errors.js'
 import {cidrToKey, isCanonicalCidr, isIPv4, maskOf, parseCidr} from '../core/addr.js'
-import type {NetConf} from '../core/netconf.js'
+import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {isSubnetCompatible} from '../core/ipam.js'
 
 export interface Lease {
@@ -114,6 +114,20 @@ export interface Store {
 export function checkMetaKey(key: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(key)) throw new Error(`invalid store meta key ${JSON.stringify(key)}`)
   return key
+}
+
+/**
+ * The network config a store holds, parsed: one that does not parse names the store it is in (the
+ * person reading the error may never have written a net-conf; someone put it there).
+ */
+export function parseStoredNetConf(store: Pick<Store, 'describe'>, json: string): NetConf {
+  try {
+    return parseNetConf(json)
+  } catch (e) {
+    if (!isUserError(e)) throw e
+    throw userError(`the network config in ${store.describe()} is not valid: ${e.message.replace(/^net-conf: /, '')}`,
+      `${e.hint ? `${e.hint}, ` : ''}in the store's config (<prefix>/config in etcd, DIR/coreos.com/network/config in a file store)`)
+  }
 }
 
 export const LEASE_TTL_SECONDS = 24 * 60 * 60
