@@ -105,6 +105,14 @@ export function parseSubnetEnv(text: string): Record<string, string> {
 }
 
 /** The lease this host held before, as written in subnet.env (FLANNEL_SUBNET=10.244.1.1/24 → 10.244.1.0/24). */
+/**
+ * A subnet.env without the lines flanneld adds on a dual-stack network (FLANNEL_IPV6_NETWORK,
+ * FLANNEL_IPV6_SUBNET): what is left is what flannelctl writes for the same IPv4 settings.
+ */
+export function subnetEnvIPv4Part(text: string): string {
+  return text.split('\n').filter(line => !line.startsWith('FLANNEL_IPV6_')).join('\n')
+}
+
 export function subnetFromEnv(text: string | undefined): string | undefined {
   if (!text) return undefined
   const v = parseSubnetEnv(text).FLANNEL_SUBNET

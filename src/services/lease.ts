@@ -1,17 +1,26 @@
 /** The store's view: config and leases, the same for every store kind. */
-import {openStore, Lease, InvalidEntry, type StoreOptions} from '../store/store.js'
+import {openStore, parseStoredNetConf, Lease, InvalidEntry, type StoreOptions} from '../store/store.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
-import {asReadFailure, userError} from '../errors.js'
+import {asReadFailure, isUserError, userError} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {RealRunner} from '../adapters/runner.js'
 import {loadRecord, storeOptions} from './node.js'
 
-export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; leases: Lease[]; invalid: InvalidEntry[]; store: string}> {
+export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string}> {
   const store = await openStore(storeSpec, opts).catch(asReadFailure)
   try {
     const raw = await store.getConfig()
     const {leases, invalid} = await store.listLeases()
-    return {netConf: raw === undefined ? undefined : parseNetConf(raw), leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe()}
+    // A config that does not parse stops every node's sync: the leases are what one looks at then.
+    let netConf: NetConf | undefined
+    let configProblem: string | undefined
+    try {
+      netConf = raw === undefined ? undefined : parseStoredNetConf(store, raw)
+    } catch (e) {
+      if (!isUserError(e)) throw e
+      configProblem = `${e.message}; no node can sync until it is fixed${e.hint ? ` (${e.hint})` : ''}`
+    }
+    return {netConf, configProblem, leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe()}
   } catch (e) {
     return asReadFailure(e)
   } finally {
@@ -24,7 +33,7 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
   try {
     const raw = await store.getConfig()
     if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'create one with flannelctl init --network CIDR')
-    const before = parseNetConf(raw)
+    const before = parseStoredNetConf(store, raw)
     const conf = JSON.parse(raw) as Record<string, unknown>
     const key = Object.keys(conf).find(k => k.toLowerCase() === 'backend') ?? 'Backend'
     // The same type keeps every setting not named (Port, MTU, GBP…): a dropped Port would move every node's dstport.

@@ -17,7 +17,7 @@ import {parseTarget} from '../adapters/target.js'
 import type {Runner} from '../adapters/runner.js'
 import type {HostSnapshot} from '../core/model.js'
 import {parseInventory} from '../core/inventory.js'
-import {parseNetConf, DEFAULT_VXLAN_PORT, type NetConf} from '../core/netconf.js'
+import {DEFAULT_VXLAN_PORT, type NetConf} from '../core/netconf.js'
 import {stableVtepMac, vxlanDeviceName} from '../core/flannel.js'
 import {
   MIGRATION_META_KEY, beginMigration, reverseMigration, withStepState, withStepDone, parseMigrationRecord, sameBackend,
@@ -25,7 +25,7 @@ import {
   type MigrationBackend, type MigrationRecord, type HostCheck, type StepView, type RouteGetAnswer,
   type PlanContext,
 } from '../core/migrate-plan.js'
-import {openStore, type Store, type Lease} from '../store/store.js'
+import {openStore, parseStoredNetConf, type Store, type Lease} from '../store/store.js'
 import {reconcile, storeOptions, DEFAULT_STATE_FILE, type NodeOptions, type NodeRecord, type ReconcileResult} from './node.js'
 import {setBackend} from './lease.js'
 import {loadLab} from './lab.js'
@@ -230,7 +230,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
   try {
     const raw = await store.getConfig()
     if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'run flannelctl init first')
-    const nc = parseNetConf(raw)
+    const nc = parseStoredNetConf(store, raw)
     const {leases} = await store.listLeases()
     checkCoverage(nodes, leases, store)
     const existing = parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
@@ -391,7 +391,7 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
   try {
     const raw = await store.getConfig()
     if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'run flannelctl init first')
-    nc = parseNetConf(raw)
+    nc = parseStoredNetConf(store, raw)
     leases = (await store.listLeases()).leases
     existing = parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
   } finally {

@@ -15,14 +15,14 @@ import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {migrationPhase, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
-import {parseNetConf, NetConf} from '../core/netconf.js'
+import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
-  VXLAN_OVERHEAD, subnetEnv, cniConflist,
+  VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
-import {openStore, DEFAULT_STORE} from '../store/store.js'
+import {openStore, parseStoredNetConf, DEFAULT_STORE, DEFAULT_ETCD_PREFIX} from '../store/store.js'
 import type {Store, Lease, LeaseList} from '../store/store.js'
 import type {ServiceContext} from './context.js'
 import {debug, type Debugger} from '../debug.js'
@@ -292,7 +292,7 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
     if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, noConfigHint)
     return {nc: parseNetConf(fromFlags), create: fromFlags}
   }
-  const nc = parseNetConf(existing)
+  const nc = parseStoredNetConf(store, existing)
   const whole = flags.netConf !== undefined ? parseNetConf(flags.netConf) : undefined
   const network = whole?.network ?? flags.network
   if (network !== undefined && network !== nc.network) {
@@ -466,6 +466,19 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw userError(`the pod network ${nc.network} contains this node's address ${publicIP}: pods and nodes need separate ranges`,
         configToCreate !== undefined ? 'pass a --network outside the node network, e.g. --network 10.244.0.0/16' : `this node needs an address outside ${nc.network} (--iface, --public-ip), or the network another store`)
     }
+    // Another store than the one init recorded (--store, FLANNELCTL_STORE, FLANNELD_ETCD_ENDPOINTS):
+    // this round would move the host there, and leave its lease in the old one to peers for 24 h.
+    const prefixOf = (e: NodeRecord['etcd']) => (e?.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, '')
+    const storeSwitched = prev !== undefined && (prev.store !== storeSpec || prefixOf(prev.etcd) !== prefixOf(etcd))
+    const keepStoreHint = prev === undefined ? '' : `to keep using the store this host was set up with, pass --store ${prev.store}${prev.etcd?.prefix ? ` --etcd-prefix ${prev.etcd.prefix}` : ''} (and check FLANNELCTL_STORE and FLANNELD_ETCD_ENDPOINTS)`
+    // The pod bridge still serves the old subnet of a network the store no longer holds: say that,
+    // rather than let the planner call flannelctl's own bridge another program's.
+    if (prev?.subnet !== undefined && !cidrWithin(parseCidr(prev.subnet), parseCidr(nc.network))
+      && (snap.addresses ?? []).some(a => a.dev === rec.bridge && a.family === 4 && cidrContainsIp(prev.subnet!, a.local))) {
+      throw userError(`this host's subnet ${prev.subnet} is outside the network ${nc.network} that ${store.describe()} holds`,
+        storeSwitched ? `nothing was changed; ${keepStoreHint}`
+          : `nothing was changed; the network config changed since this host was set up: to rebuild it on ${nc.network}, run flannelctl reset, then flannelctl init (its pods need re-creating)`)
+    }
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
     const backend = phase?.backend ?? nc.backend
@@ -502,6 +515,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         `nothing was changed; repair or remove the entry ${ownBroken.key} (and any stray entry it overlaps), then rerun`)
     }
     const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
+    if (storeSwitched && prev?.subnet !== undefined && pick.subnet !== prev.subnet) {
+      const there = pick.reason === 'reuse' ? `it holds ${pick.subnet} there, not its subnet ${prev.subnet}` : `there its subnet ${prev.subnet} is another host's`
+      throw userError(`${store.describe()} is not the store this host was set up with (${prev.store}), and ${there}: moving would strand its pods`,
+        `nothing was changed; ${keepStoreHint}; to move this host to ${storeSpec}: flannelctl reset --release, then flannelctl init --store ${storeSpec}`)
+    }
     // A host that already holds its subnet builds first and advertises its new backend after, as
     // flanneld does: no peer may encapsulate to a VTEP that does not exist yet.
     const held = pick.reason === 'reuse' ? leases.find(l => l.publicIP === publicIP && l.subnet === pick.subnet) : undefined
@@ -520,6 +538,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const insideOwn = (subnet: string) => subnet !== lease.subnet && cidrOverlaps(parseCidr(subnet), own)
       // what reading the store and the host found, before any plan
       const readWarnings: string[] = []
+      // flanneld on a dual-stack network gives each host an IPv6 subnet too; flannelctl does not
+      if (Object.entries(nc.extra ?? {}).some(([key, value]) => key.toLowerCase() === 'enableipv6' && value === true)) {
+        readWarnings.push('the network config enables IPv6 (EnableIPv6), but flannelctl builds the IPv4 network only: this host\'s pods get no IPv6 address and it announces no IPv6 subnet (flanneld peers route only IPv4 to it)')
+      }
       for (const l of leases) {
         if (l.publicIP === publicIP) continue
         if (insideOwn(l.subnet)) readWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
@@ -585,7 +607,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const current = new Map([[rec.subnetFile, subnetEnvText], [`${rec.cniConfDir}/${CONFLIST_NAME}`, conflist]])
       const owned = ownContents(prev, nc.network, mtu)
       const fileOps = plan.ops.filter((op): op is Extract<Op, {tool: 'file'}> => op.tool === 'file')
-      const foreign = fileOps.filter(op => current.get(op.path) !== undefined && !owned.has(sha256(current.get(op.path)!)))
+      // flanneld's own subnet.env for this host on a dual-stack network is taken over as the plain one is
+      const ours = (op: Extract<Op, {tool: 'file'}>, text: string) => owned.has(sha256(text)) || (op.path === rec.subnetFile && subnetEnvIPv4Part(text) === op.content)
+      const foreign = fileOps.filter(op => current.get(op.path) !== undefined && !ours(op, current.get(op.path)!))
       if (foreign.length > 0 && !o.force) {
         throw userError(`${foreign.map(f => f.path).join(' and ')} ${foreign.length > 1 ? 'were' : 'was'} not written by flannelctl (the content is not what it wrote)`,
           'this host was not changed; move the file away, or pass --force to overwrite it')
@@ -609,8 +633,22 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     try {
       if (!ctx.dryRun) {
         if (configToCreate !== undefined) {
-          await store.putConfig(configToCreate)
-          ctx.progress(`network config created in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
+          if (await store.putConfig(configToCreate, {ifAbsent: true})) {
+            ctx.progress(`network config created in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
+          } else {
+            // Another host's first init created one since this run read the store: joining is fine
+            // when it is the same network; a different one must not be overwritten, nor ignored.
+            const theirs = await store.getConfig()
+            let same: NetConf | undefined
+            try {
+              same = theirs === undefined ? undefined : parseNetConf(theirs)
+            } catch {}
+            if (same === undefined || netConfToJson(same) !== netConfToJson(nc)) {
+              const what = same ? `${same.network}, ${same.backend.type}, /${same.subnetLen} per host` : theirs === undefined ? 'removed again since' : 'one that does not parse'
+              throw userError(`another host created a different network config in ${store.describe()} while this init ran (${what}), not ${nc.network}, ${nc.backend.type}, /${nc.subnetLen} per host`,
+                'nothing was changed; run init again to join that network (without the network flags), or agree on one config first')
+            }
+          }
         }
         if (moved) await store.releaseLease(moved.subnet, moved.publicIP)
         if (!held) {
@@ -659,7 +697,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       warnings.push(`the store holds ${held.subnet} for ${publicIP} and this host has no record of it (no state file, no subnet.env): taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${publicIP} too (a NAT address every VM has), both now use ${held.subnet}: give each host its own address (--iface, --public-ip)`)
     }
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
-    if (leaseRecreated) {
+    if (leaseRecreated && storeSwitched) {
+      warnings.push(`this host moved from ${prev!.store} to ${store.describe()}, where it ${ctx.dryRun ? 'would lease' : 'leased'} ${lease.subnet} again; its lease in ${prev!.store} stays until it expires (24 h), and hosts using that store route to it until then`)
+    } else if (leaseRecreated) {
       warnings.push(lease.subnet === prev?.subnet
         ? `the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
         : `the store had no lease for this host and its subnet ${prev?.subnet} is another host's now: leased a new subnet, ${lease.subnet}; pods still on ${prev?.subnet} need re-creating`)
@@ -797,7 +837,7 @@ async function storedNetwork(r: NodeRecord): Promise<{network?: string; leases: 
   const store = await openStore(r.store, storeOptions(r))
   try {
     const text = await store.getConfig()
-    return {network: text === undefined ? undefined : parseNetConf(text).network, leases: (await store.listLeases()).leases}
+    return {network: text === undefined ? undefined : parseStoredNetConf(store, text).network, leases: (await store.listLeases()).leases}
   } finally {
     await store.close()
   }

@@ -1,7 +1,7 @@
 /** What the init wizard offers: this host's interfaces and what the store already says. */
 import {HostAdapter} from '../adapters/host.js'
-import {openStore, DEFAULT_STORE} from '../store/store.js'
-import {parseNetConf, NetConf} from '../core/netconf.js'
+import {openStore, parseStoredNetConf, DEFAULT_STORE} from '../store/store.js'
+import type {NetConf} from '../core/netconf.js'
 import type {ServiceContext} from './context.js'
 
 export interface InterfaceChoice {
@@ -24,7 +24,7 @@ export async function existingNetConf(store: string | undefined): Promise<NetCon
   const s = await openStore(store ?? DEFAULT_STORE)
   try {
     const raw = await s.getConfig()
-    return raw === undefined ? undefined : parseNetConf(raw)
+    return raw === undefined ? undefined : parseStoredNetConf(s, raw)
   } finally {
     await s.close()
   }

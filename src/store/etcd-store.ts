@@ -7,13 +7,13 @@
  */
 import {readFile} from 'node:fs/promises'
 import {connect as tcpConnect} from 'node:net'
-import {Etcd3, GRPCDeadlineExceededError, GRPCNotImplementedError, GRPCUnavailableError, isRecoverableError, type IOptions, type IWatchResponse, type Watcher} from 'etcd3'
+import {Etcd3, GRPCDeadlineExceededError, type IKeyValue, GRPCNotImplementedError, GRPCUnavailableError, isRecoverableError, type IOptions, type IWatchResponse, type Watcher} from 'etcd3'
 import {ExitCode, FlannelctlError, userError} from '../errors.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
   checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS,
-  takenSubnets, type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
+  subnetOfKey, takenSubnets, type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
 export interface EtcdStoreOptions {
@@ -241,9 +241,14 @@ export class EtcdStore implements Store {
     return value ?? undefined
   }
 
-  async putConfig(json: string): Promise<void> {
+  async putConfig(json: string, {ifAbsent = false} = {}): Promise<boolean> {
     parseNetConf(json)
-    await this.call(() => this.client.put(this.configKey).value(json).exec())
+    const put = this.client.put(this.configKey).value(json)
+    if (!ifAbsent) {
+      await this.call(() => put.exec())
+      return true
+    }
+    return (await this.call(() => this.client.if(this.configKey, 'Version', '==', 0).then(put).commit())).succeeded
   }
 
   async listLeases({network: given}: {network?: string} = {}): Promise<LeaseList> {
@@ -266,7 +271,11 @@ export class EtcdStore implements Store {
       const pick = pickSubnet(nc, takenSubnets(list), {
         publicIP: req.publicIP, preferredSubnet: req.preferredSubnet, random: req.random,
       })
-      for (const subnet of pick.discard) await this.call(() => this.client.delete().key(this.subnetKey(subnet)).exec())
+      // this host's entries of a subnet: under its key, or under flanneld's dual-stack form of it
+      const mine = (subnet: string) => entries.filter((e) => subnetOfKey(e.raw.key) === subnet && heldBy(subnet, e.raw.value, req.publicIP))
+      for (const e of pick.discard.flatMap(mine)) {
+        await this.call(() => this.client.delete().key(this.subnetsDir + e.raw.key).exec())
+      }
       const lease: Lease = {
         subnet: pick.subnet, publicIP: req.publicIP, publicIPv6: null,
         backendType: req.backendType, backendData: req.backendData,
@@ -275,21 +284,31 @@ export class EtcdStore implements Store {
       const value = leaseToJson(lease)
       if (pick.reason === 'reuse') {
         // flannel's updateSubnet: a plain put; a reservation (no etcd lease) stays one
-        const existing = entries.find((e) => e.raw.key === keyOfSubnet(pick.subnet))
-        if (existing && existing.leaseId === '0') {
-          await this.call(() => this.client.put(key).value(value).exec())
-          return lease
+        const existing = mine(pick.subnet)
+        const granted = existing.some((e) => e.leaseId === '0') ? undefined : await this.grant()
+        const put = this.client.put(key).value(value)
+        if (granted) put.lease(granted.id)
+        // flanneld on a dual-stack network keys a lease 10.244.1.0-24&fc00::-64. This host announces
+        // no IPv6 subnet: its lease moves to the IPv4 key in one transaction, never two entries
+        // for one subnet (the next round would find its own lease overlapped).
+        const others = existing.filter((e) => this.subnetsDir + e.raw.key !== key)
+        const written = others.length === 0
+          ? (await this.call(() => put.exec()), true)
+          : (await this.call(() => this.ifUnchanged(others.map((e) => ({key: this.subnetsDir + e.raw.key, modRevision: e.modRevision})))
+            .then(put, ...others.map((e) => this.client.delete().key(this.subnetsDir + e.raw.key)))
+            .commit())).succeeded
+        if (written) {
+          for (const e of existing) if (e.leaseId !== granted?.id) await this.revoke(e.leaseId)
+          return granted ? {...lease, expiresAt: granted.expiresAt} : lease
         }
+        if (granted) await this.revoke(granted.id)
+      } else {
         const granted = await this.grant()
-        await this.call(() => this.client.put(key).value(value).lease(granted.id).exec())
-        if (existing) await this.revoke(existing.leaseId)
-        return {...lease, expiresAt: granted.expiresAt}
+        const txn = await this.call(() =>
+          this.client.if(key, 'Version', '==', 0).then(this.client.put(key).value(value).lease(granted.id)).commit())
+        if (txn.succeeded) return {...lease, expiresAt: granted.expiresAt}
+        await this.revoke(granted.id)
       }
-      const granted = await this.grant()
-      const txn = await this.call(() =>
-        this.client.if(key, 'Version', '==', 0).then(this.client.put(key).value(value).lease(granted.id)).commit())
-      if (txn.succeeded) return {...lease, expiresAt: granted.expiresAt}
-      await this.revoke(granted.id)
       if (attempt >= ACQUIRE_ATTEMPTS) {
         throw new FlannelctlError(`could not lease a subnet in ${this.describe()}: other hosts took each one picked (${attempt} attempts)`,
           'try again', ExitCode.failed)
@@ -315,9 +334,9 @@ export class EtcdStore implements Store {
   }
 
   async renewLease(subnet: string): Promise<Lease> {
-    const key = this.subnetKey(subnet)
-    const kv = await this.call(() => this.client.get(key).exec()).then((r) => r.kvs[0])
+    const kv = (await this.subnetKvs(subnet))[0]
     if (!kv) throw leaseLostError(subnet, this.describe())
+    const key = kv.key.toString()
     const value = kv.value.toString()
     if (kv.lease === '0') return leaseFromJson(subnet, value)
     const granted = await this.grant()
@@ -333,13 +352,14 @@ export class EtcdStore implements Store {
   }
 
   async releaseLease(subnet: string, holder?: string): Promise<boolean> {
-    const key = this.subnetKey(subnet)
-    const kv = await this.call(() => this.client.get(key).exec()).then((r) => r.kvs[0])
-    if (!kv || !heldBy(subnet, kv.value.toString(), holder)) return false
-    // deleted only if nobody wrote the key since it was read
-    const txn = await this.call(() => this.client.if(key, 'Mod', '==', kv.mod_revision).then(this.client.delete().key(key)).commit())
+    const kvs = (await this.subnetKvs(subnet)).filter((kv) => heldBy(subnet, kv.value.toString(), holder))
+    if (kvs.length === 0) return false
+    // deleted only if nobody wrote the keys since they were read
+    const txn = await this.call(() => this.ifUnchanged(kvs.map((kv) => ({key: kv.key.toString(), modRevision: kv.mod_revision})))
+      .then(...kvs.map((kv) => this.client.delete().key(kv.key)))
+      .commit())
     if (!txn.succeeded) return false
-    await this.revoke(kv.lease)
+    for (const kv of kvs) await this.revoke(kv.lease)
     return true
   }
 
@@ -432,12 +452,27 @@ export class EtcdStore implements Store {
     return `${this.prefix}/flannelctl/${checkMetaKey(key)}`
   }
 
-  private subnetKey(subnet: string): string {
-    return `${this.prefix}/subnets/${keyOfSubnet(subnet)}`
+  private get subnetsDir(): string {
+    return `${this.prefix}/subnets/`
   }
 
-  private async readEntries(): Promise<{raw: RawEntry; leaseId: string}[]> {
-    const dir = `${this.prefix}/subnets/`
+  private subnetKey(subnet: string): string {
+    return this.subnetsDir + keyOfSubnet(subnet)
+  }
+
+  /** A transaction that goes through only while none of these keys was written since it was read. */
+  private ifUnchanged([first, ...rest]: {key: string; modRevision: string}[]) {
+    return rest.reduce((txn, e) => txn.and(e.key, 'Mod', '==', e.modRevision), this.client.if(first.key, 'Mod', '==', first.modRevision))
+  }
+
+  /** The entries of one subnet: under its key, or under flanneld's dual-stack form of it (10.244.1.0-24&fc00::-64). */
+  private async subnetKvs(subnet: string): Promise<IKeyValue[]> {
+    const res = await this.call(() => this.client.getAll().prefix(this.subnetKey(subnet)).exec())
+    return res.kvs.filter((kv) => subnetOfKey(kv.key.toString().slice(this.subnetsDir.length)) === subnet)
+  }
+
+  private async readEntries(): Promise<{raw: RawEntry; leaseId: string; modRevision: string}[]> {
+    const dir = this.subnetsDir
     for (let attempt = 1; ; attempt++) {
       const res = await this.call(() => this.client.getAll().prefix(dir).exec())
       const ids = [...new Set(res.kvs.map((kv) => kv.lease).filter((id) => id !== '0'))]
@@ -454,6 +489,7 @@ export class EtcdStore implements Store {
       if (gone && attempt < READ_ATTEMPTS) continue
       return res.kvs.map((kv) => ({
         leaseId: kv.lease,
+        modRevision: kv.mod_revision,
         raw: {key: kv.key.toString().slice(dir.length), value: kv.value.toString(), expiresAtMs: ttls.get(kv.lease)},
       }))
     }
@@ -464,9 +500,20 @@ export class EtcdStore implements Store {
     return {id: res.ID, expiresAt: new Date(this.now() + Number(res.TTL) * 1000).toISOString()}
   }
 
+  /**
+   * Ends an etcd lease this store stopped using, unless a key is still attached to it: entries
+   * written by hand (etcdctl put --lease) may share one lease, and revoking it would delete another
+   * host's entry with it. A lease left so expires by itself.
+   */
   private async revoke(id: string): Promise<void> {
     if (id === '0') return
-    await this.client.leaseClient.leaseRevoke({ID: id}).catch(() => {})
+    try {
+      const attached = await this.client.leaseClient.leaseTimeToLive({ID: id, keys: true})
+      if ((attached.keys ?? []).length > 0) return
+      await this.client.leaseClient.leaseRevoke({ID: id})
+    } catch {
+      // gone already, or etcd unreachable: the lease expires by itself
+    }
   }
 
   /** Every call goes through here so that an unreachable cluster is one clear error naming it. */
@@ -487,7 +534,18 @@ export class EtcdStore implements Store {
         throw new FlannelctlError(`${where} does not answer as an etcd v3 server: ${(e as Error).message}`,
           'check the address and port: flannelctl speaks the etcd v3 API (etcd 3.x, client port 2379 by default), as flanneld does', ExitCode.failed)
       }
-      throw new FlannelctlError(`${where} refused the request: ${(e as Error).message}`,
+      const message = (e as Error).message
+      // etcd with auth enabled: flanneld would pass --etcd-username/--etcd-password, which flannelctl
+      // does not take; etcd's other way in is the client certificate's CN as the user name
+      if (/user name is empty|authentication failed|invalid auth token/.test(message)) {
+        throw userError(`${where} requires authentication: ${message.replace(/^\d+ [A-Z_]+: (etcdserver: )?/, '')}`,
+          'flannelctl does not take a user name and password: pass --etcd-cafile, --etcd-certfile and --etcd-keyfile with a client certificate whose CN is an etcd user (etcd --client-cert-auth takes the CN as the user name)')
+      }
+      if (/permission denied/.test(message)) {
+        throw userError(`${where} denied this client access to ${this.prefix}/: ${message.replace(/^\d+ [A-Z_]+: (etcdserver: )?/, '')}`,
+          `give its etcd user a role with readwrite on the prefix: etcdctl role grant-permission ROLE --prefix=true readwrite ${this.prefix}/ (or pass the --etcd-prefix it may use)`)
+      }
+      throw new FlannelctlError(`${where} refused the request: ${message}`,
         'check the etcd credentials and that this client may use the key prefix', ExitCode.failed)
     }
   }

@@ -18,7 +18,7 @@ import {withFileLock, errno, type LockOptions} from './file-lock.js'
 import {makeDirs, fsProblem} from './dirs.js'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {
-  checkMetaKey, classifyEntries, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, takenSubnets,
+  checkMetaKey, classifyEntries, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, subnetOfKey, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -71,6 +71,19 @@ interface WatchedEntries {
   dirty: Set<string> | 'all'
 }
 
+/**
+ * The file store DIR lies inside when DIR is its coreos.com/network or coreos.com directory and
+ * not a store itself: the store's own directory is the one given to --store.
+ */
+export function enclosingStore(dir: string): string | undefined {
+  const abs = resolve(dir)
+  if (existsSync(join(abs, 'coreos.com', 'network'))) return undefined
+  const holdsNetwork = (d: string) => existsSync(join(d, 'config')) || existsSync(join(d, 'subnets'))
+  if (basename(abs) === 'network' && basename(dirname(abs)) === 'coreos.com' && holdsNetwork(abs)) return dirname(dirname(abs))
+  if (basename(abs) === 'coreos.com' && holdsNetwork(join(abs, 'network'))) return dirname(abs)
+  return undefined
+}
+
 export class FileStore implements Store {
   readonly dir: string
   private readonly now: () => number
@@ -117,11 +130,17 @@ export class FileStore implements Store {
     })
   }
 
-  async putConfig(json: string): Promise<void> {
+  async putConfig(json: string, {ifAbsent = false} = {}): Promise<boolean> {
     return this.usable(async () => {
       parseNetConf(json)
-      await makeDirs(this.networkDir, DIR_MODE)
-      await this.writeAtomic(join(this.networkDir, 'config'), json)
+      const path = join(this.networkDir, 'config')
+      const write = async () => {
+        if (ifAbsent && existsSync(path)) return false
+        await makeDirs(this.networkDir, DIR_MODE)
+        await this.writeAtomic(path, json)
+        return true
+      }
+      return ifAbsent ? this.locked(write) : write()
     })
   }
 
@@ -179,7 +198,9 @@ export class FileStore implements Store {
         const pick = pickSubnet(nc, takenSubnets(list), {
           publicIP: req.publicIP, preferredSubnet: req.preferredSubnet, random: req.random,
         })
-        for (const subnet of pick.discard) await this.removeKey(keyOfSubnet(subnet))
+        // this host's entries of a subnet: under its key, or under flanneld's dual-stack form of it
+        const mine = (subnet: string) => entries.filter((e) => subnetOfKey(e.key) === subnet && heldBy(subnet, e.value, req.publicIP)).map((e) => e.key)
+        for (const key of pick.discard.flatMap(mine)) await this.removeKey(key)
         const lease: Lease = {
           subnet: pick.subnet,
           publicIP: req.publicIP,
@@ -189,6 +210,9 @@ export class FileStore implements Store {
           expiresAt: new Date(nowMs + TTL_MS).toISOString(),
         }
         await this.writeAtomic(this.leasePath(pick.subnet), leaseToJson(lease), nowMs)
+        // This host announces no IPv6 subnet: a lease it held under the dual-stack key now lives
+        // under the IPv4 one alone, never two entries for one subnet.
+        if (pick.reason === 'reuse') for (const key of mine(pick.subnet)) if (key !== keyOfSubnet(pick.subnet)) await this.removeKey(key)
         return lease
       })
     })
@@ -236,12 +260,10 @@ export class FileStore implements Store {
 
   async releaseLease(subnet: string, holder?: string): Promise<boolean> {
     return this.usable(async () => {
-      const key = keyOfSubnet(subnet)
       return this.locked(async () => {
-        const entry = readEntrySync(this.leasePath(subnet), key)
-        if (!entry || !heldBy(subnet, entry.value, holder)) return false
-        await this.removeKey(key)
-        return true
+        const held = this.readEntriesSync().filter((e) => subnetOfKey(e.key) === subnet && heldBy(subnet, e.value, holder))
+        for (const e of held) await this.removeKey(e.key)
+        return held.length > 0
       })
     })
   }

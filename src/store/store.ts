@@ -6,9 +6,9 @@
  *                                       "BackendData":{"VNI":1,"VtepMAC":"a2:99:54:8b:35:bd"}}
  * with a 24 h lifetime per lease.
  */
-import {userError} from '../errors.js'
+import {isUserError, userError} from '../errors.js'
 import {cidrToKey, isCanonicalCidr, isIPv4, maskOf, parseCidr} from '../core/addr.js'
-import type {NetConf} from '../core/netconf.js'
+import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {isSubnetCompatible} from '../core/ipam.js'
 
 export interface Lease {
@@ -74,8 +74,12 @@ export interface Store {
   describe(): string
   /** the raw net-conf JSON, undefined when none is stored */
   getConfig(): Promise<string | undefined>
-  /** validated with parseNetConf before it is written */
-  putConfig(json: string): Promise<void>
+  /**
+   * Validated with parseNetConf before it is written. `ifAbsent`: only when no config is stored, in
+   * one step (hosts running their first init at once must not overwrite each other's); resolves
+   * to whether it was written.
+   */
+  putConfig(json: string, opts?: {ifAbsent?: boolean}): Promise<boolean>
   /**
    * live leases; malformed, outside-the-network and overlapping entries go to `invalid`. With
    * `fromWatch`, a backend whose watch() is running may answer from what its watch saw change
@@ -112,6 +116,20 @@ export function checkMetaKey(key: string): string {
   return key
 }
 
+/**
+ * The network config a store holds, parsed: one that does not parse names the store it is in (the
+ * person reading the error may never have written a net-conf; someone put it there).
+ */
+export function parseStoredNetConf(store: Pick<Store, 'describe'>, json: string): NetConf {
+  try {
+    return parseNetConf(json)
+  } catch (e) {
+    if (!isUserError(e)) throw e
+    throw userError(`the network config in ${store.describe()} is not valid: ${e.message.replace(/^net-conf: /, '')}`,
+      `${e.hint ? `${e.hint}, ` : ''}in the store's config (<prefix>/config in etcd, DIR/coreos.com/network/config in a file store)`)
+  }
+}
+
 export const LEASE_TTL_SECONDS = 24 * 60 * 60
 export const DEFAULT_STORE = 'file:/var/lib/flannelctl/store'
 export const DEFAULT_ETCD_PREFIX = '/coreos.com/network'
@@ -133,7 +151,10 @@ export async function openStore(spec: string = DEFAULT_STORE, opts: StoreOptions
   if (spec.startsWith('file:')) {
     const dir = spec.slice('file:'.length)
     if (!dir) throw userError(`store "${spec}" names no directory`, STORE_HINT)
-    const {FileStore} = await import('./file-store.js')
+    const {FileStore, enclosingStore} = await import('./file-store.js')
+    // a --store one or two levels too deep would start a second, empty store inside the first
+    const root = enclosingStore(dir)
+    if (root !== undefined) throw userError(`store "${spec}" is inside the file store file:${root} (it holds that store's ${dir.replace(/\/+$/, '').endsWith('network') ? 'config and leases' : 'network directory'})`, `use --store file:${root}`)
     return new FileStore(dir, {now: opts.now})
   }
   const etcd = /^etcds?:\/\/(.+)$/.exec(spec) ?? flanneldEndpoints(spec)

@@ -191,6 +191,28 @@ describe('bad input (real namespace)', function () {
     expect(ours.exitCode, ours.stderr).to.equal(0)
   })
 
+  it('a stored network config that does not parse: init names the store it is in, lease list still lists the leases', async () => {
+    const store = join(dir, 'broken-store')
+    await mkdir(join(store, 'coreos.com', 'network', 'subnets'), {recursive: true})
+    await writeFile(join(store, 'coreos.com', 'network', 'config'), '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":"true"}}')
+    await writeFile(join(store, 'coreos.com', 'network', 'subnets', '10.244.3.0-24'), '{"PublicIP":"192.168.150.3","PublicIPv6":null,"BackendType":"host-gw"}')
+    const list = await cli(['lease', 'list', '--store', `file:${store}`])
+    expect(list.exitCode, list.stderr).to.equal(0)
+    expect(list.stdout).to.contain('10.244.3.0/24')
+    expect(list.stderr).to.contain(`warning: the network config in file:${store} is not valid: Backend.DirectRouting must be true or false`)
+    const own = nodeArgs().slice(2)
+    const init = await cli(['init', '--store', `file:${store}`, '--iface', 'eth0', ...own], {netns: ns})
+    await expectCleanFailure(init, /is not valid: Backend\.DirectRouting must be true or false/)
+    expect(init.stderr).to.contain(`Error: the network config in file:${store} is not valid`)
+  })
+
+  it('a dual-stack net-conf (EnableIPv6) is built for IPv4, and init says so', async () => {
+    const r = await init('--net-conf', '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}')
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout.replace(/\s+/g, ' ')).to.contain('warning: the network config enables IPv6 (EnableIPv6), but flannelctl builds the IPv4 network only')
+    expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+  })
+
   it('init with settings the store\'s network config does not have is refused, not quietly ignored', async () => {
     const store = join(dir, 'joined-store')
     await mkdir(join(store, 'coreos.com', 'network'), {recursive: true})

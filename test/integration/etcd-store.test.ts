@@ -2,7 +2,8 @@
  * EtcdStore against a real etcd (/usr/bin/etcd) on loopback, random ports, a throw-away data dir.
  */
 import {expect} from 'chai'
-import {spawn, type ChildProcess} from 'node:child_process'
+import {execFile, spawn, type ChildProcess} from 'node:child_process'
+import {promisify} from 'node:util'
 import {existsSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {createServer} from 'node:net'
@@ -16,6 +17,7 @@ import {EtcdStore} from '../../src/store/etcd-store.js'
 import {openStore} from '../../src/store/store.js'
 
 const ETCD = '/usr/bin/etcd'
+const execFileAsync = promisify(execFile)
 const nc = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
 const vxlan = (mac: string) => ({backendType: 'vxlan', backendData: {VNI: 1, VtepMAC: mac}})
 
@@ -102,6 +104,12 @@ describe('EtcdStore (real etcd)', function () {
     expect(await raw.get('/coreos.com/network/config').string()).to.equal(config)
     expect(await store.getConfig()).to.equal(config)
     await expectError(store.putConfig('{"Network":"10.244.0.0/16","SubnetLen":"24"}'), 'SubnetLen')
+    // a first init creates it only where none is: another host's, created meanwhile, stays
+    expect(await store.putConfig('{"Network":"10.102.0.0/16","Backend":{"Type":"vxlan"}}', {ifAbsent: true})).to.equal(false)
+    expect(await store.getConfig()).to.equal(config)
+    await raw.delete().key('/coreos.com/network/config')
+    expect(await store.putConfig(config, {ifAbsent: true})).to.equal(true)
+    expect(await store.getConfig()).to.equal(config)
   })
 
   it('writes flannel\'s lease value under a 24 h etcd lease', async () => {
@@ -139,6 +147,32 @@ describe('EtcdStore (real etcd)', function () {
     expect(await store.releaseLease(b.subnet)).to.equal(false)
     expect(await raw.get('/coreos.com/network/subnets/10.244.77.0-24').string()).to.equal(null)
     await expectError(store.renewLease(b.subnet), 'no longer in etcd://')
+  })
+
+  it('moves a lease flanneld keyed for dual stack to the IPv4 key, and never revokes an etcd lease other entries share', async () => {
+    const store = await connect()
+    const dir = '/coreos.com/network/subnets/'
+    const value = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":"fd00::1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:01"},"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:02"}}`
+    // entries written by hand: two hosts' on one etcd lease, as `etcdctl put --lease` allows
+    const shared = await raw.lease(3600, {autoKeepAlive: false}).grant()
+    await raw.put(`${dir}10.244.7.0-24&fc00:0:0:7::-64`).value(value('10.0.0.7')).lease(shared).exec()
+    await raw.put(`${dir}10.244.8.0-24`).value(value('10.0.0.8')).lease(shared).exec()
+    await raw.put(`${dir}10.244.9.0-24&fc00:0:0:9::-64`).value(value('10.0.0.9')).lease(shared).exec()
+
+    const lease = await store.acquireLease(nc, {publicIP: '10.0.0.7', ...vxlan('02:00:00:00:00:07')})
+    expect(lease.subnet).to.equal('10.244.7.0/24')
+    const keys = async () => (await raw.getAll().prefix(dir).keys()).map((k) => k.slice(dir.length)).sort()
+    expect(await keys()).to.deep.equal(['10.244.7.0-24', '10.244.8.0-24', '10.244.9.0-24&fc00:0:0:9::-64'])
+    expect((await store.listLeases()).invalid).to.deep.equal([])
+    // renewed in place from now on: still one entry
+    await store.acquireLease(nc, {publicIP: '10.0.0.7', preferredSubnet: '10.244.7.0/24', heldSubnet: true, ...vxlan('02:00:00:00:00:07')})
+    expect(await keys()).to.deep.equal(['10.244.7.0-24', '10.244.8.0-24', '10.244.9.0-24&fc00:0:0:9::-64'])
+
+    expect(await store.releaseLease('10.244.9.0/24', '10.0.0.8')).to.equal(false)
+    expect(await store.releaseLease('10.244.9.0/24', '10.0.0.9')).to.equal(true)
+    expect(await store.releaseLease('10.244.7.0/24', '10.0.0.7')).to.equal(true)
+    // the shared etcd lease still carries 10.244.8.0/24
+    expect(await keys()).to.deep.equal(['10.244.8.0-24'])
   })
 
   it('lets only one of several racing hosts create a subnet (version-0 transaction)', async () => {
@@ -198,6 +232,35 @@ describe('EtcdStore (real etcd)', function () {
       await opened.close()
     }
     await expectError(openStore(`https://${endpoint}`), 'etcd over TLS needs the CA certificate')
+  })
+
+  it('etcd with auth enabled: says it needs authentication, or which prefix it denies, with what to do', async () => {
+    const etcdctl = (...args: string[]) => execFileAsync('etcdctl', ['--endpoints', endpoint, ...args], {env: {...process.env, ETCDCTL_API: '3'}})
+    await etcdctl('user', 'add', 'root:rootpw')
+    await etcdctl('user', 'grant-role', 'root', 'root')
+    await etcdctl('user', 'add', 'flannel:flannelpw')
+    await etcdctl('role', 'add', 'flannel')
+    await etcdctl('role', 'grant-permission', 'flannel', '--prefix=true', 'readwrite', '/coreos.com/network/')
+    await etcdctl('user', 'grant-role', 'flannel', 'flannel')
+    await etcdctl('auth', 'enable')
+    try {
+      const store = await connect()
+      const anonymous = await expectError(store.getConfig(), `etcd at ${endpoint} requires authentication: user name is empty`)
+      expect(anonymous.exitCode).to.equal(2)
+      expect(anonymous.hint).to.contain('client certificate whose CN is an etcd user')
+      // a user whose role covers /coreos.com/network/ only, pointed at another prefix; flannelctl
+      // authenticates by client certificate alone, so a password user stands in for one, through
+      // the store's own error path
+      const flannel = new Etcd3({hosts: `http://${endpoint}`, auth: {username: 'flannel', password: 'flannelpw'}})
+      try {
+        const denied = await expectError((store as unknown as {call: (fn: () => Promise<unknown>) => Promise<unknown>}).call(() => flannel.get('/other/config').string()), 'denied this client access to /coreos.com/network/: permission denied')
+        expect(denied.hint).to.contain('etcdctl role grant-permission ROLE --prefix=true readwrite /coreos.com/network/')
+      } finally {
+        flannel.close()
+      }
+    } finally {
+      await etcdctl('--user', 'root:rootpw', 'auth', 'disable')
+    }
   })
 
   it('says so when the endpoint is an HTTP server but not etcd v3', async () => {

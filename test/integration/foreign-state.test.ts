@@ -293,6 +293,17 @@ describe('foreign files and the iptables flavour (real kernel)', function () {
     expect(existsSync(env)).to.equal(false)
   })
 
+  it('flanneld\'s subnet.env for this host on a dual-stack network is taken over too, without its IPv6 lines', async () => {
+    const h = await host('d')
+    const env = join(h.dir, 'subnet.env')
+    await writeFile(env, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.78.1/24\nFLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:4e::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')
+    const init = await h.run('init', '--network', NETWORK, '--iface', 'eth0', '--json')
+    expect(init.exitCode, init.stderr).to.equal(0)
+    expect(JSON.parse(init.stdout).lease.subnet).to.equal('10.244.78.0/24')
+    expect(await readFile(env, 'utf8')).to.equal('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.78.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')
+    expect((await h.run('reset')).exitCode).to.equal(0)
+  })
+
   it('rules living in iptables-legacy: flannelctl reads and writes legacy, says so in status, and reset leaves the user\'s rule', async () => {
     const h = await host('l')
     const legacy = (...a: string[]) => sh('ip', 'netns', 'exec', h.ns, ...a)

@@ -106,6 +106,45 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
     })
   })
 
+  describe('sync pointed at another store than init recorded (--store, FLANNELCTL_STORE, FLANNELD_ETCD_ENDPOINTS)', () => {
+    it('refuses a move that would change the subnet or leave the network, names both stores; a move that keeps the subnet warns', async () => {
+      const first = await init()
+      expect(first.exitCode, first.stderr).to.equal(0)
+      const [held] = await leases()
+      const subnet = held.replace('-', '/')
+      const other = join(dir, 'other')
+      const put = async (config: object, entries: Record<string, string> = {}) => {
+        await rm(other, {recursive: true, force: true})
+        await mkdir(join(other, 'coreos.com', 'network', 'subnets'), {recursive: true})
+        await writeFile(join(other, 'coreos.com', 'network', 'config'), JSON.stringify(config))
+        for (const [key, value] of Object.entries(entries)) await writeFile(join(other, 'coreos.com', 'network', 'subnets', key), value)
+      }
+      const sync = () => cli(['sync', '--state-file', join(dir, 'node.json')], {netns: ns, env: {FLANNELCTL_STORE: `file:${other}`}})
+      const before = await readFile(join(dir, 'node.json'), 'utf8')
+      // another network: flannelctl's own bridge is not "a bridge of other software"
+      await put({Network: '10.99.0.0/16', Backend: {Type: 'vxlan'}})
+      let r = await sync()
+      expectOneError(r, 2, /is outside the network/)
+      expect(r.stderr).to.contain(`Error: this host's subnet ${subnet} is outside the network 10.99.0.0/16 that file:${other} holds`)
+      expect(r.stderr).to.contain(`pass --store file:${store()}`)
+      // the same network, its subnet another host's there: its pods would be stranded
+      await put({Network: '10.244.0.0/16', Backend: {Type: 'vxlan'}}, {[held]: '{"PublicIP":"192.168.152.9","PublicIPv6":null,"BackendType":"host-gw"}'})
+      r = await sync()
+      expectOneError(r, 2, /is not the store this host was set up with/)
+      expect(r.stderr).to.contain(`Error: file:${other} is not the store this host was set up with (file:${store()}), and there its subnet ${subnet} is another host's`)
+      expect(await readFile(join(dir, 'node.json'), 'utf8')).to.equal(before)
+      expect(await readdir(join(other, 'coreos.com', 'network', 'subnets'))).to.deep.equal([held])
+      // its subnet free there: it moves, and says what it leaves behind
+      await put({Network: '10.244.0.0/16', Backend: {Type: 'vxlan'}})
+      r = await sync()
+      expect(r.exitCode, r.stderr).to.equal(0)
+      expect(r.stdout.replace(/\s+/g, ' ')).to.contain(`warning: this host moved from file:${store()} to file:${other}, where it leased ${subnet} again; its lease in file:${store()} stays until it expires`)
+      expect(r.stdout).to.not.contain('store lost')
+      expect(JSON.parse(await readFile(join(dir, 'node.json'), 'utf8')).store).to.equal(`file:${other}`)
+      expect((await cli(['reset', '--release', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+    })
+  })
+
   describe('reset --release with a store it cannot use', () => {
     it('changes nothing and keeps the state file; a rerun once the store is back releases and finishes', async () => {
       const first = await init()

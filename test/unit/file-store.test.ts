@@ -81,6 +81,16 @@ describe('FileStore', () => {
     expect(await store.listLeases()).to.deep.equal({leases: [lease], invalid: []})
   })
 
+  it('creates a config only where none is (ifAbsent): a second first init does not overwrite the first', async () => {
+    const first = '{"Network":"10.101.0.0/16","Backend":{"Type":"vxlan"}}'
+    expect(await store.putConfig(first, {ifAbsent: true})).to.equal(true)
+    expect(await store.putConfig('{"Network":"10.102.0.0/16","Backend":{"Type":"vxlan"}}', {ifAbsent: true})).to.equal(false)
+    expect(await store.getConfig()).to.equal(first)
+    // backend set and friends replace it
+    expect(await store.putConfig('{"Network":"10.101.0.0/16","Backend":{"Type":"host-gw"}}')).to.equal(true)
+    expect(await store.getConfig()).to.contain('host-gw')
+  })
+
   it('refuses to store an invalid config', async () => {
     try {
       await store.putConfig('{"Network":"10.244.0.0/16","SubnetLen":"24"}')
@@ -128,6 +138,26 @@ describe('FileStore', () => {
     expect(await store.releaseLease(other.subnet, '10.0.0.2')).to.equal(true)
     expect(await store.releaseLease(other.subnet)).to.equal(false)
     expect(await readdir(subnetsDir())).to.deep.equal([])
+  })
+
+  it('moves a lease flanneld keyed for dual stack (10.244.7.0-24&fc00::-64) to the IPv4 key, and releases it under either', async () => {
+    await mkdir(subnetsDir(), {recursive: true})
+    const flanneld = '{"PublicIP":"10.0.0.7","PublicIPv6":"fd00::7","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:07"},"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:77"}}'
+    await writeFile(join(subnetsDir(), '10.244.7.0-24&fc00:0:0:7::-64'), flanneld)
+    await writeFile(join(subnetsDir(), '10.244.8.0-24&fc00:0:0:8::-64'), flanneld.replace('10.0.0.7', '10.0.0.8'))
+    for (const name of await readdir(subnetsDir())) await utimes(join(subnetsDir(), name), clock / 1000, clock / 1000)
+    expect((await store.listLeases()).leases.map((l) => [l.subnet, l.publicIP])).to.deep.equal([['10.244.7.0/24', '10.0.0.7'], ['10.244.8.0/24', '10.0.0.8']])
+
+    const lease = await store.acquireLease(nc, {publicIP: '10.0.0.7', ...vxlan('02:00:00:00:00:07')})
+    expect(lease.subnet).to.equal('10.244.7.0/24')
+    expect((await readdir(subnetsDir())).sort()).to.deep.equal(['10.244.7.0-24', '10.244.8.0-24&fc00:0:0:8::-64'])
+    // the next round finds one entry for its subnet, not its own lease overlapped
+    const {leases, invalid} = await store.listLeases()
+    expect(invalid).to.deep.equal([])
+    expect(leases.map((l) => [l.subnet, l.publicIP, l.publicIPv6])).to.deep.equal([['10.244.7.0/24', '10.0.0.7', null], ['10.244.8.0/24', '10.0.0.8', 'fd00::7']])
+    expect(await store.releaseLease('10.244.8.0/24', '10.0.0.7')).to.equal(false)
+    expect(await store.releaseLease('10.244.8.0/24', '10.0.0.8')).to.equal(true)
+    expect(await readdir(subnetsDir())).to.deep.equal(['10.244.7.0-24'])
   })
 
   it('reports malformed entries and never hands their subnets out', async () => {
@@ -273,5 +303,11 @@ describe('FileStore', () => {
     const refusal = (spec: string) => openStore(spec).then(() => expect.fail(`opened ${spec}`), (e: FlannelctlError) => e)
     expect((await refusal('etcd://10.0.0.5:99999')).message).to.contain('"10.0.0.5:99999" has no valid port (1 to 65535)')
     expect((await refusal('/srv/store')).hint).to.equal('use --store file:/srv/store')
+    // a store's own directories, one or two levels too deep, would be a second store, empty, inside it
+    for (const inner of [join(dir, 'coreos.com', 'network'), `${join(dir, 'coreos.com', 'network')}/`, join(dir, 'coreos.com')]) {
+      const e = await refusal(`file:${inner}`)
+      expect(e.message).to.contain(`is inside the file store file:${dir}`)
+      expect(e.hint).to.equal(`use --store file:${dir}`)
+    }
   })
 })

@@ -7,7 +7,7 @@ export default class LeaseList extends BaseCommand {
   static override summary = 'The subnet leases in the store'
   static override description = `One row per lease: subnet, public IP, backend, VTEP MAC and expiry, read from the store as flanneld writes it (etcd keys under /coreos.com/network/subnets, or the same layout in a file store). Entries that are not valid leases are listed as skipped.
 
-Exit codes: 0 listed (an empty store too: a note on stderr names it), 2 bad input or a store that cannot be read.`
+Exit codes: 0 listed (an empty store too: a note on stderr names it; a network config that does not parse too: a warning on stderr says why), 2 bad input or a store that cannot be read.`
   static override examples = [
     {description: 'The store named by --store or FLANNELCTL_STORE, else the one init recorded on this host', command: '<%= config.bin %> lease list'},
     {description: 'As JSON, with the network config', command: '<%= config.bin %> lease list --json'},
@@ -24,10 +24,11 @@ Exit codes: 0 listed (an empty store too: a note on stderr names it), 2 bad inpu
     const {flags} = await this.parse(LeaseList)
     const {spec, options} = await chosenStore(flags)
     const r = await listLeases(spec, options)
+    if (r.configProblem) process.stderr.write(`warning: ${r.configProblem}\n`)
     if (flags.json) return this.outJson({store: r.store, network: r.netConf?.network ?? null, backend: r.netConf?.backend ?? null, leases: r.leases, invalid: r.invalid})
     this.out(leaseTable(r.leases))
     for (const bad of r.invalid) this.out(`skipped ${bad.key}: ${bad.reason}`)
     // a mistyped --store reads as an empty one: say which store that was
-    if (r.netConf === undefined) process.stderr.write(`note: ${r.store} holds no network config: check --store, or create one with flannelctl init --network CIDR\n`)
+    if (r.netConf === undefined && !r.configProblem) process.stderr.write(`note: ${r.store} holds no network config: check --store, or create one with flannelctl init --network CIDR\n`)
   }
 }
