@@ -5,6 +5,7 @@
 import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
 import {openSync, closeSync, existsSync} from 'node:fs'
 import {isAbsolute} from 'node:path'
+import {constants as osConstants} from 'node:os'
 import {FlannelctlError, ExitCode} from '../errors.js'
 import {Target, wrapForTarget, targetToString} from './target.js'
 import {debug, type Debugger} from '../debug.js'
@@ -394,6 +395,8 @@ export async function runAttached(target: Target, file: string, args: string[], 
   const w = wrapForTarget(target, file, args)
   const {execa} = await loadExeca()
   const r = await execa(w.file, w.args, {stdio: 'inherit', reject: false, env})
+  // Ended by a signal (Ctrl-C, a kill): exit as a shell reports it, 128 + the signal's number.
+  if (r.exitCode === undefined && r.signal) return 128 + (osConstants.signals[r.signal as NodeJS.Signals] ?? 0)
   if (r.exitCode === undefined) throw new FlannelctlError(`cannot run ${file}: ${r.message}`, 'check the command name', ExitCode.usage)
   return r.exitCode
 }
