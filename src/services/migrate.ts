@@ -54,6 +54,8 @@ export interface MigrateResult {
   to: string
   /** a migration already in the store was picked up where it stopped */
   resumed: boolean
+  /** the step (1-based) a resumed migration continued at */
+  resumedAt?: number
   nothingToDo: boolean
   applied: boolean
   record?: MigrationRecord
@@ -238,7 +240,11 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
 
     let record: MigrationRecord
     let resumed = false
-    if (req.rollback) {
+    if (req.rollback && existing?.state === 'running' && existing.rollbackOf !== undefined) {
+      // A rollback cut short: the same command again finishes it. Reversing it would undo the rollback.
+      record = existing
+      resumed = true
+    } else if (req.rollback) {
       if (!existing) throw userError('there is no migration to roll back in the store', 'migrate with --backend')
       const current = toMigrationBackend(nc)
       if (existing.state === 'done' && !sameBackend(current, existing.to)) {
@@ -249,8 +255,10 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     } else if (existing?.state === 'running') {
       const want: MigrationBackend = {...existing.to, type: req.backend!, directRouting: req.backend === 'vxlan' && Boolean(req.directRouting)}
       if (!sameBackend(want, existing.to)) {
-        throw userError(`a migration ${backendLabel(existing.from)} → ${backendLabel(existing.to)} is in progress (step ${existing.done} of ${existing.steps.length})`,
-          `finish it: flannelctl migrate --backend ${existing.to.type}${existing.to.directRouting ? ' --directrouting' : ''} ${nodesFlag(req)} --yes; or undo it: flannelctl migrate --rollback ${nodesFlag(req)} --yes`)
+        throw userError(`a ${existing.rollbackOf ? 'rollback' : 'migration'} ${backendLabel(existing.from)} → ${backendLabel(existing.to)} is in progress (step ${existing.done} of ${existing.steps.length})`,
+          existing.rollbackOf
+            ? `finish it: flannelctl migrate --rollback ${nodesFlag(req)} --yes; then migrate to the backend you want`
+            : `finish it: flannelctl migrate --backend ${existing.to.type}${existing.to.directRouting ? ' --directrouting' : ''} ${nodesFlag(req)} --yes; or undo it: flannelctl migrate --rollback ${nodesFlag(req)} --yes`)
       }
       record = existing
       resumed = true
@@ -278,7 +286,8 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     }
     const checks = ordered.flatMap(n => hostChecks(n.name, n.snap, n.rpFilter, nc.network))
     const plan = planContext(ordered, leases, answers, record.to.vni)
-    const base = {mode: 'cluster' as const, from: backendLabel(record.from), to: backendLabel(record.to), resumed, checks, notes: [] as string[]}
+    const base = {mode: 'cluster' as const, from: backendLabel(record.from), to: backendLabel(record.to), resumed,
+      resumedAt: resumed ? record.done + 1 : undefined, checks, notes: [] as string[]}
 
     if (!req.rollback && !resumed && sameBackend(record.from, record.to)) {
       return {...base, nothingToDo: true, applied: false, steps: [],

@@ -348,3 +348,32 @@ describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
     await expectPingMatrixOk(hostgwSeg)
   })
 })
+
+describe('migrate on a lab whose store is its own etcd (it answers only inside the lab)', function () {
+  this.timeout(120000)
+  const name = uniqueLab('me')
+  let lab: Lab
+  before(async () => {
+    lab = await labUp(name, '--store', 'etcd')
+  })
+  after(async () => {
+    await cli(['lab', 'down', '--name', name])
+  })
+
+  it('runs from this machine; a rollback cut short is finished by the same --rollback, not undone', async () => {
+    await withoutLoss(lab, async () => {
+      await expectMigrated(lab, ['--backend', 'host-gw'])
+      const killed = await migrate(lab, ['--rollback', '--yes'], {[KILL_ENV]: '5'})
+      expect(killed.exitCode, 'a SIGKILL inside the lab is reported as one').to.equal(137)
+      const other = await migrate(lab, ['--backend', 'host-gw', '--yes'])
+      expect(other.exitCode).to.equal(2)
+      expect(other.stderr).to.include('a rollback host-gw → vxlan is in progress').and.include(`finish it: flannelctl migrate --rollback --lab ${name} --yes`)
+      const again = await migrate(lab, ['--rollback', '--yes'])
+      expect(again.exitCode, again.stderr).to.equal(0)
+      expect(again.stdout).to.include('rollback: back to vxlan').and.include('resumed at step 5')
+    })
+    const [n1, n2] = lab.nodes
+    expect(await inNs(n1.netns, 'ip', 'route', 'show', n2.subnet)).to.include('dev flannel.1 onlink')
+    await expectPingMatrixOk(lab)
+  })
+})
