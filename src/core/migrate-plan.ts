@@ -67,6 +67,8 @@ export interface MigrationRecord {
   steps: MigrationStep[]
   /** how many steps (from the first) are finished */
   done: number
+  /** the `migrate` run that wrote it last: a second run started meanwhile takes it over, and the first stops */
+  runBy?: string
 }
 
 /** What a reconcile builds on a node while a migration runs. */
@@ -193,7 +195,7 @@ export function parseMigrationRecord(text: string | undefined): MigrationRecord 
   }
   const ok = v && v.version === 1 && typeof v.id === 'string' && isBackend(v.from) && isBackend(v.to)
     && (v.state === 'running' || v.state === 'done') && Array.isArray(v.nodes) && Array.isArray(v.steps)
-    && Number.isInteger(v.done) && v.done >= 0 && v.done <= v.steps.length
+    && Number.isInteger(v.done) && v.done >= 0 && v.done <= v.steps.length && (v.runBy === undefined || typeof v.runBy === 'string')
     && v.nodes.every(n => typeof n.publicIP === 'string' && typeof n.name === 'string' && isBackend(n.routes) && typeof n.vxlanDevice === 'boolean')
     && v.steps.every(s => typeof s.kind === 'string' && (s.node === undefined || v.nodes.some(n => n.publicIP === s.node)))
   if (!ok) throw new Error('the stored migration record is not one this flannelctl understands')

@@ -11,7 +11,7 @@
 import {join} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
-import {userError, isUserError} from '../errors.js'
+import {userError, isUserError, FlannelctlError, ExitCode} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {parseTarget} from '../adapters/target.js'
 import type {Runner} from '../adapters/runner.js'
@@ -235,7 +235,8 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     const nc = parseNetConf(raw)
     const {leases} = await store.listLeases()
     checkCoverage(nodes, leases, store)
-    const existing = parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
+    const storedText = await store.getMeta(MIGRATION_META_KEY)
+    const existing = parseMigrationRecord(storedText)
     const now = () => new Date().toISOString()
 
     let record: MigrationRecord
@@ -297,7 +298,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
       return {...base, nothingToDo: false, applied: false, record, steps: describeSteps(record, plan)}
     }
 
-    record = await runSteps(ctx, store, record, ordered, plan, {storeSpec: storeSpec!, storeOpts})
+    record = await runSteps(ctx, store, {record, storedText}, ordered, plan, {storeSpec: storeSpec!, storeOpts})
     const notes = [`every node is on ${backendLabel(record.to)}; \`flannelctl migrate --rollback ${nodesFlag(req)} --yes\` returns to ${backendLabel(record.from)} the same way`]
     return {...base, nothingToDo: false, applied: true, record, steps: describeSteps(record, plan), notes}
   } finally {
@@ -305,10 +306,30 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
   }
 }
 
-async function runSteps(ctx: ServiceContext, store: Store, start: MigrationRecord, nodes: ClusterNode[], plan: PlanContext,
+/**
+ * Each write of the record is a swap from the text this run read or wrote last, under this run's
+ * own `runBy`: a second `migrate` started meanwhile either loses its first write (and has changed
+ * nothing) or takes the record over, and then this run stops at its next write. Two runs never
+ * interleave their steps, so neither saves the other's loosened rp_filter as the original.
+ */
+async function runSteps(ctx: ServiceContext, store: Store, start: {record: MigrationRecord; storedText: string | undefined}, nodes: ClusterNode[], plan: PlanContext,
   where: {storeSpec: string; storeOpts: ReturnType<typeof storeOptions>}): Promise<MigrationRecord> {
-  let record = start
-  const save = (r: MigrationRecord) => store.putMeta(MIGRATION_META_KEY, JSON.stringify(r, null, 2) + '\n')
+  const runBy = randomBytes(6).toString('hex')
+  let record: MigrationRecord = {...start.record, runBy}
+  let last = start.storedText
+  let claimed = false
+  const save = async (r: MigrationRecord) => {
+    const text = JSON.stringify({...r, runBy}, null, 2) + '\n'
+    if (!await store.swapMeta(MIGRATION_META_KEY, last, text)) {
+      throw claimed
+        ? new FlannelctlError('another flannelctl migrate took this migration over while this one ran; this one stopped after its last step',
+          'let the other run finish; if it was stopped too, run the same command again to resume', ExitCode.failed)
+        : userError('another flannelctl migrate changed the migration record since this one read it; nothing was changed by this one',
+          `see where it stands: flannelctl migrate --plan with the same --backend/--rollback and nodes; run the same command again once the other has finished or stopped`)
+    }
+    last = text
+    claimed = true
+  }
   const total = record.steps.length
   const killAfter = Number(process.env[KILL_AFTER_ENV] ?? 0)
   if (record.done > 0) ctx.progress(`resuming migration ${record.id} at step ${record.done + 1} of ${total}`)

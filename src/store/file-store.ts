@@ -271,6 +271,24 @@ export class FileStore implements Store {
     })
   }
 
+  async swapMeta(key: string, expected: string | undefined, value: string): Promise<boolean> {
+    return this.usable(async () => {
+      const path = join(this.metaDir, checkMetaKey(key))
+      return this.locked(async () => {
+        let now: string | undefined
+        try {
+          now = readFileSync(path, 'utf8')
+        } catch (e) {
+          if (errno(e) !== 'ENOENT') throw e
+        }
+        if (now !== expected) return false
+        await makeDirs(this.metaDir, DIR_MODE)
+        await this.writeAtomic(path, value)
+        return true
+      })
+    })
+  }
+
   async watch(onChange: () => void): Promise<() => void> {
     return this.usable(async () => {
       await makeDirs(this.subnetsDir, DIR_MODE)

@@ -376,4 +376,18 @@ describe('migrate on a lab whose store is its own etcd (it answers only inside t
     expect(await inNs(n1.netns, 'ip', 'route', 'show', n2.subnet)).to.include('dev flannel.1 onlink')
     await expectPingMatrixOk(lab)
   })
+
+  it('two runs started at once: one migrates, the other changes nothing; strict rp_filter is restored, not saved loosened', async () => {
+    await strictRpFilter(lab)
+    const runs = await withoutLoss(lab, async () => {
+      const both = await Promise.all([migrate(lab, ['--backend', 'host-gw', '--yes']), migrate(lab, ['--backend', 'host-gw', '--yes'])])
+      for (const r of both) {
+        if (r.exitCode !== 0) expect(r.stderr, `exit ${r.exitCode}`).to.include('another flannelctl migrate').and.include('nothing was changed by this one')
+      }
+      expect(both.filter(r => r.exitCode === 0)).to.not.be.empty
+    })
+    expect(runs).to.not.be.empty
+    for (const n of lab.nodes) expect(await rpFilterOf(n)).to.equal('1 1 1')
+    expect(await inNs(lab.nodes[0].netns, 'ip', 'route', 'show', lab.nodes[1].subnet)).to.include(`via ${lab.nodes[1].underlayIP} dev eth0`)
+  })
 })

@@ -394,6 +394,15 @@ describe('FileStore meta keys', () => {
     }
   })
 
+  it('swapMeta writes only over the value it was given: of two runs that read one record, one wins', async () => {
+    const store = new FileStore(dir)
+    expect(await store.swapMeta('migration', undefined, 'a')).to.equal(true)
+    expect(await store.swapMeta('migration', undefined, 'b'), 'created meanwhile').to.equal(false)
+    const racing = await Promise.all([store.swapMeta('migration', 'a', 'run 1'), store.swapMeta('migration', 'a', 'run 2')])
+    expect(racing.filter(Boolean)).to.have.length(1)
+    expect(await store.getMeta('migration')).to.equal(racing[0] ? 'run 1' : 'run 2')
+  })
+
   it('a change wakes a watcher', async () => {
     const store = new FileStore(dir)
     let woke = 0
