@@ -178,6 +178,14 @@ export function migrationPhase(record: MigrationRecord | undefined, publicIP: st
   }
 }
 
+/** For a host outside a running migration (it joined after it began): what its sync should say. */
+export function outsiderNote(record: MigrationRecord | undefined, publicIP: string, following: Pick<MigrationBackend, 'type' | 'directRouting'>): string | undefined {
+  if (!record || record.state !== 'running' || record.nodes.some(n => n.publicIP === publicIP)) return undefined
+  return `migration ${backendLabel(record.from)} → ${backendLabel(record.to)} in progress (step ${record.done} of ${record.steps.length}) across `
+    + `${record.nodes.map(n => n.name).join(', ')}; this host joined after it began and follows the net-conf (${backendLabel(following)}): `
+    + 'sync again once it finishes (an agent does so by itself)'
+}
+
 function isBackend(v: unknown): v is MigrationBackend {
   const b = v as MigrationBackend
   return typeof b === 'object' && b !== null && (b.type === 'vxlan' || b.type === 'host-gw')

@@ -181,8 +181,12 @@ function planContext(nodes: ClusterNode[], leases: Lease[], answers: RouteGetAns
   return ctx
 }
 
-/** Every lease must belong to a node we migrate: a host left behind would stay on the old backend. */
-function checkCoverage(nodes: ClusterNode[], leases: Lease[], store: Store): void {
+/**
+ * Every lease must belong to a node we migrate: a host left behind would stay on the old backend.
+ * Continuing a migration already running, the leases of other hosts are returned instead (they
+ * joined after it began).
+ */
+function checkCoverage(nodes: ClusterNode[], leases: Lease[], store: Store, continuing: boolean): Lease[] {
   for (const n of nodes) {
     const lease = leases.find(l => l.subnet === n.record.subnet)
     if (!lease || lease.publicIP !== n.record.publicIP) {
@@ -192,10 +196,11 @@ function checkCoverage(nodes: ClusterNode[], leases: Lease[], store: Store): voi
   }
   const known = new Set(nodes.map(n => n.record.publicIP))
   const strangers = leases.filter(l => !known.has(l.publicIP))
-  if (strangers.length) {
+  if (strangers.length && !continuing) {
     throw userError(`the store holds leases of hosts that are not being migrated: ${strangers.map(l => `${l.subnet} (${l.publicIP})`).join(', ')}`,
       'add those hosts to the inventory (or release their leases) so no host is left on the old backend')
   }
+  return strangers
 }
 
 function nodesFlag(req: MigrateRequest): string {
@@ -234,9 +239,15 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'run flannelctl init first')
     const nc = parseNetConf(raw)
     const {leases} = await store.listLeases()
-    checkCoverage(nodes, leases, store)
     const storedText = await store.getMeta(MIGRATION_META_KEY)
     const existing = parseMigrationRecord(storedText)
+    // Hosts that joined while a migration was stopped cannot be taken into its fixed steps; refusing
+    // them would leave that migration unable to finish or roll back.
+    const joined = checkCoverage(nodes, leases, store, existing?.state === 'running' && (req.rollback || req.backend !== undefined))
+    for (const l of joined) {
+      ctx.progress(`warning: ${l.subnet} (${l.publicIP}) joined after this migration began and is not part of it: it follows the store's net-conf on its own sync; `
+        + `run flannelctl sync there once this finishes (an agent, sync --watch, does so by itself), until then it may not reach the migrated nodes`)
+    }
     const now = () => new Date().toISOString()
 
     let record: MigrationRecord

@@ -6,7 +6,7 @@
 import {expect} from 'chai'
 import {execa, type ResultPromise} from 'execa'
 import {existsSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
+import {readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {cli, inNs, uniqueLab, ROOT} from '../helpers/cli.js'
 
@@ -346,6 +346,40 @@ describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
     await expectMigrated(hostgwSeg, ['--backend', 'vxlan', '--directrouting'])
     expect(await inNs(n1.netns, 'ip', 'route', 'show', n3.subnet)).to.include('dev flannel.1 onlink')
     await expectPingMatrixOk(hostgwSeg)
+  })
+})
+
+describe('migrate: a host that joins while a migration is stopped', function () {
+  this.timeout(120000)
+  const name = uniqueLab('mj')
+  let lab: Lab
+  before(async () => {
+    lab = await labUp(name)
+  })
+  after(async () => {
+    await cli(['lab', 'down', '--name', name])
+  })
+
+  it('neither blocks the resume nor the rollback: both go on and name it', async () => {
+    const killed = await migrate(lab, ['--backend', 'host-gw', '--yes'], {[KILL_ENV]: '5'})
+    expect(killed.exitCode).to.not.equal(0)
+    // a host outside the lab leases a subnet meanwhile (as init on a new machine does)
+    const lease = join(storeDir(lab), 'coreos.com', 'network', 'subnets', '10.244.250.0-24')
+    await writeFile(lease, JSON.stringify({PublicIP: '192.168.100.99', PublicIPv6: null, BackendType: 'vxlan', BackendData: {VNI: 1, VtepMAC: '02:00:00:00:00:99'}}))
+    try {
+      const fresh = await migrate(lab, ['--backend', 'vxlan', '--directrouting', '--yes'])
+      expect(fresh.exitCode, 'another target is still refused').to.equal(2)
+      const rollback = await migrate(lab, ['--rollback', '--yes'])
+      expect(rollback.exitCode, rollback.stderr).to.equal(0)
+      expect(rollback.stderr).to.include('10.244.250.0/24 (192.168.100.99) joined after this migration began and is not part of it')
+      const again = await migrate(lab, ['--backend', 'host-gw', '--yes'])
+      expect(again.exitCode, 'a new migration still needs every host').to.equal(2)
+      expect(again.stderr).to.include('leases of hosts that are not being migrated: 10.244.250.0/24 (192.168.100.99)')
+    } finally {
+      await rm(lease, {force: true})
+    }
+    expect((await migrationRecord(lab)).state).to.equal('done')
+    expect((await configOf(lab)).Backend.Type).to.equal('vxlan')
   })
 })
 
