@@ -393,7 +393,7 @@ async function runStep(ctx: ServiceContext, record: MigrationRecord, i: number, 
     }
     case 'commit-config': {
       const to = record.to
-      await setBackend(where.storeSpec, where.storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)})
+      await setBackend(where.storeSpec, where.storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)}, {byMigration: true})
       return record
     }
     case 'finish':

@@ -381,6 +381,17 @@ describe('migrate: a host that joins while a migration is stopped', function () 
     expect((await migrationRecord(lab)).state).to.equal('done')
     expect((await configOf(lab)).Backend.Type).to.equal('vxlan')
   })
+
+  it('backend set is refused while a migration is stopped midway (its nodes follow the migration, whose commit would overwrite it)', async () => {
+    const killed = await migrate(lab, ['--backend', 'host-gw', '--yes'], {[KILL_ENV]: '5'})
+    expect(killed.exitCode).to.not.equal(0)
+    const set = await cli(['backend', 'set', 'vxlan', '--directrouting', '--store', lab.store])
+    expect(set.exitCode).to.equal(2)
+    expect(set.stderr).to.include('a migration vxlan → host-gw across n1, n2, n3 is in progress').and.include('finish it first: flannelctl migrate --backend host-gw --yes')
+    expect((await configOf(lab)).Backend.DirectRouting).to.not.equal(true)
+    await expectMigrated(lab, ['--backend', 'host-gw'])
+    expect((await cli(['backend', 'set', 'vxlan', '--directrouting', '--store', lab.store])).exitCode, 'once it is done').to.equal(0)
+  })
 })
 
 describe('migrate on a lab whose store is its own etcd (it answers only inside the lab)', function () {
