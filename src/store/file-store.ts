@@ -303,6 +303,8 @@ export class FileStore implements Store {
       const watched: WatchedEntries = {dirty: 'all'}
       this.watched = watched
       const leaseChanged = (event: string, name: string | Buffer | null) => {
+        // a write's temp file (.KEY.PID.RAND.tmp) is no lease, as in a full read
+        if (name && String(name).startsWith('.')) return
         if (watched.dirty !== 'all') {
           if (name === null) watched.dirty = 'all'
           else watched.dirty.add(String(name))
