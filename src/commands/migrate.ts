@@ -15,7 +15,7 @@ export default class Migrate extends BaseCommand {
 
 With --lab or --inventory the migration is kept in the store: run the same command again to finish one that was interrupted, or --rollback to go back the same way. Without them only this host follows at once, the others on their next sync, and there is no record to roll back: migrate back with --backend OLD. --plan shows the steps and changes nothing; without --yes nothing changes either. Progress (one line per step) goes to stderr. See docs/migrate.md.
 
-Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything; 3 a program failed on a node (run the same command again to resume).`
+Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything; 3 a program failed on a node (run the same command again to resume); 130/143 stopped by Ctrl-C/SIGTERM between steps (likewise).`
 
   static override examples = [
     {description: 'The steps from vxlan to host-gw in the lab, per node; changes nothing', command: '<%= config.bin %> migrate --backend host-gw --lab demo --plan'},

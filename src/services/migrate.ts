@@ -343,20 +343,45 @@ async function runSteps(ctx: ServiceContext, store: Store, start: {record: Migra
   }
   const total = record.steps.length
   const killAfter = Number(process.env[KILL_AFTER_ENV] ?? 0)
-  if (record.done > 0) ctx.progress(`resuming migration ${record.id} at step ${record.done + 1} of ${total}`)
-  const width = String(total).length
-  for (let i = record.done; i < total; i++) {
-    const view = describeSteps(record, plan)[i]
-    ctx.progress(`[${String(i + 1).padStart(width)}/${total}] ${(view.node ?? 'store').padEnd(6)} ${view.title}`)
-    record = withStepState(record, i)
-    await save(record)
-    const node = nodes.find(n => n.record.publicIP === record.steps[i].node)
-    record = await runStep(ctx, record, i, node, save, where)
-    if (killAfter === i + 1) process.kill(process.pid, 'SIGKILL')
-    record = withStepDone(record, i, new Date().toISOString())
-    await save(record)
+  // Ctrl-C or SIGTERM stops between steps, with the record saved and saying so; a second one does not wait.
+  let stopping: NodeJS.Signals | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143)
+    stopping = signal
+    ctx.progress(`${signal}: stopping after this step (once more to stop at once)`)
   }
-  return record
+  const stopped = (done: number, during?: Error) => new FlannelctlError(
+    `migration ${record.id} stopped by ${stopping}${during ? ` during step ${done + 1} (${during.message})` : ''}; ${done} of ${total} steps are done`,
+    'the network forwards in this mixed state; run the same command again to resume where it stopped, or --rollback to go back',
+    stopping === 'SIGINT' ? 130 : 143)
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    if (record.done > 0) ctx.progress(`resuming migration ${record.id} at step ${record.done + 1} of ${total}`)
+    const width = String(total).length
+    for (let i = record.done; i < total; i++) {
+      if (stopping) throw stopped(i)
+      const view = describeSteps(record, plan)[i]
+      ctx.progress(`[${String(i + 1).padStart(width)}/${total}] ${(view.node ?? 'store').padEnd(6)} ${view.title}`)
+      record = withStepState(record, i)
+      await save(record)
+      const node = nodes.find(n => n.record.publicIP === record.steps[i].node)
+      try {
+        record = await runStep(ctx, record, i, node, save, where)
+      } catch (error) {
+        // On a terminal the signal reached the programs of the step too: that is why it failed.
+        if (stopping) throw stopped(i, error as Error)
+        throw error
+      }
+      if (killAfter === i + 1) process.kill(process.pid, 'SIGKILL')
+      record = withStepDone(record, i, new Date().toISOString())
+      await save(record)
+    }
+    return record
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
 }
 
 async function runStep(ctx: ServiceContext, record: MigrationRecord, i: number, node: ClusterNode | undefined,

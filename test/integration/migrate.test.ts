@@ -349,7 +349,7 @@ describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
   })
 })
 
-describe('migrate: a host that joins while a migration is stopped', function () {
+describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function () {
   this.timeout(120000)
   const name = uniqueLab('mj')
   let lab: Lab
@@ -382,13 +382,37 @@ describe('migrate: a host that joins while a migration is stopped', function () 
     expect((await configOf(lab)).Backend.Type).to.equal('vxlan')
   })
 
+  it('Ctrl-C stops between steps with the record saved and says how to resume; the rerun finishes', async () => {
+    const run = execa(process.execPath, [join(ROOT, 'bin', 'run.js'), 'migrate', '--lab', lab.name, '--backend', 'vxlan', '--directrouting', '--yes', '--verbose'], {reject: false, env: {NO_COLOR: '1'}})
+    let stderr = ''
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 20000)
+      run.stderr!.on('data', (d: Buffer) => {
+        stderr += String(d)
+        if (/\[ ?4\/\d+\]/.test(stderr)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    run.kill('SIGINT')
+    const r = await run
+    expect(r.exitCode, String(r.stderr)).to.equal(130)
+    expect(String(r.stderr)).to.match(/stopped by SIGINT.*; \d+ of \d+ steps are done/).and.include('run the same command again to resume')
+    const rec = await migrationRecord(lab)
+    expect(rec.state).to.equal('running')
+    await expectMigrated(lab, ['--backend', 'vxlan', '--directrouting'])
+    expect((await migrationRecord(lab)).state).to.equal('done')
+  })
+
   it('backend set is refused while a migration is stopped midway (its nodes follow the migration, whose commit would overwrite it)', async () => {
     const killed = await migrate(lab, ['--backend', 'host-gw', '--yes'], {[KILL_ENV]: '5'})
     expect(killed.exitCode).to.not.equal(0)
-    const set = await cli(['backend', 'set', 'vxlan', '--directrouting', '--store', lab.store])
+    const before = await configOf(lab)
+    const set = await cli(['backend', 'set', 'vxlan', '--directrouting', '--port', '4789', '--store', lab.store])
     expect(set.exitCode).to.equal(2)
-    expect(set.stderr).to.include('a migration vxlan → host-gw across n1, n2, n3 is in progress').and.include('finish it first: flannelctl migrate --backend host-gw --yes')
-    expect((await configOf(lab)).Backend.DirectRouting).to.not.equal(true)
+    expect(set.stderr).to.match(/a migration vxlan( \(DirectRouting\))? → host-gw across n1, n2, n3 is in progress/).and.include('finish it first: flannelctl migrate --backend host-gw --yes')
+    expect(await configOf(lab)).to.deep.equal(before)
     await expectMigrated(lab, ['--backend', 'host-gw'])
     expect((await cli(['backend', 'set', 'vxlan', '--directrouting', '--store', lab.store])).exitCode, 'once it is done').to.equal(0)
   })
