@@ -446,6 +446,27 @@ describe('migrate on a lab whose store is its own etcd (it answers only inside t
     await expectPingMatrixOk(lab)
   })
 
+  it('SIGTERM to the migrate on this machine reaches the run inside the lab, which stops between steps', async () => {
+    const run = execa(process.execPath, [join(ROOT, 'bin', 'run.js'), 'migrate', '--lab', lab.name, '--backend', 'host-gw', '--yes', '--verbose'], {reject: false, env: {NO_COLOR: '1'}})
+    let stderr = ''
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 20000)
+      run.stderr!.on('data', (d: Buffer) => {
+        stderr += String(d)
+        if (/\[ ?3\/\d+\]/.test(stderr)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    run.kill('SIGTERM')
+    const r = await run
+    expect(r.exitCode, String(r.stderr)).to.equal(143)
+    expect(String(r.stderr)).to.include('stopped by SIGTERM')
+    await expectMigrated(lab, ['--backend', 'host-gw'])
+    await expectMigrated(lab, ['--backend', 'vxlan'])
+  })
+
   it('two runs started at once: one migrates, the other changes nothing; strict rp_filter is restored, not saved loosened', async () => {
     await strictRpFilter(lab)
     const runs = await withoutLoss(lab, async () => {
