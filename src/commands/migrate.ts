@@ -28,7 +28,7 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
     backend: Flags.string({description: 'the backend to move to', options: ['host-gw', 'vxlan'], helpGroup: 'MIGRATION'}),
     directrouting: Flags.boolean({description: 'vxlan: plain routes to on-link peers', helpGroup: 'MIGRATION'}),
     rollback: Flags.boolean({description: 'return to the backend the last migration started from', helpGroup: 'MIGRATION'}),
-    plan: Flags.boolean({description: 'print the ordered steps, change nothing', helpGroup: 'MIGRATION'}),
+    plan: Flags.boolean({description: 'print the ordered steps, change nothing (also --dry-run, as on every other command that writes)', aliases: ['dry-run'], helpGroup: 'MIGRATION'}),
     yes: Flags.boolean({char: 'y', description: 'run the steps', helpGroup: 'MIGRATION'}),
     lab: Flags.string({description: 'the nodes of this lab', exclusive: ['inventory'], helpGroup: 'SOURCE'}),
     inventory: Flags.string({description: 'the nodes (YAML/JSON: nodes: [{name, exec}])', exclusive: ['lab'], helpGroup: 'SOURCE'}),

@@ -360,6 +360,14 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     await cli(['lab', 'down', '--name', name])
   })
 
+  it('--dry-run is --plan: even beside --yes it prints the steps and changes nothing', async () => {
+    const r = await migrate(lab, ['--backend', 'host-gw', '--dry-run', '--yes'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout).to.include('peer routes → host-gw')
+    expect(await migrationRecord(lab)).to.equal(undefined)
+    expect((await configOf(lab)).Backend.Type).to.equal('vxlan')
+  })
+
   it('neither blocks the resume nor the rollback: both go on and name it', async () => {
     const killed = await migrate(lab, ['--backend', 'host-gw', '--yes'], {[KILL_ENV]: '5'})
     expect(killed.exitCode).to.not.equal(0)
