@@ -9,7 +9,7 @@ import {isIPv4} from '../core/addr.js'
 import {isUserError, userError} from '../errors.js'
 import {HostAdapter} from './host.js'
 import {firstLine, type Command, type CommandResult, type Runner} from './runner.js'
-import {targetToString, type Target} from './target.js'
+import {reachHint, targetToString, type Target} from './target.js'
 import {snapshotFromTables, type RawTables, type TableFormat, type TableName} from './snapshot-dir.js'
 import type {HostSnapshot} from '../core/model.js'
 
@@ -55,11 +55,7 @@ function where(runner: Runner): string {
 function unreachable(name: string, runner: Runner, r: CommandResult): never {
   const t = runner.target
   const why = firstLine(r.stderr || r.stdout) || `exit code ${r.exitCode}`
-  const hint = t.kind === 'ssh'
-    ? `check that 'ssh -o BatchMode=yes ${t.destination} true' works (key login, host key known) and that iproute2 is installed there`
-    : t.kind === 'netns' || runner instanceof NetnsInsideRunner
-      ? 'check the name with `ip netns list` (and that you are root); fix the inventory\'s exec/netns for it'
-      : 'check that iproute2 is installed and that you are root'
+  const hint = reachHint(runner instanceof NetnsInsideRunner && t.kind !== 'ssh' ? {kind: 'netns', name: runner.netns} : t)
   throw userError(`cannot read host '${name}' (${where(runner)}): ${why}`, hint)
 }
 

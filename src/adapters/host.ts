@@ -13,6 +13,7 @@ import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson, parseIpRuleJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, notInstalled, seesPathAsThisProcess} from './runner.js'
+import {reachHint} from './target.js'
 import {type ShellCommand, type ShellWord, commandName, framedScript, newMarker, shellWord, takeFrame} from './shell-script.js'
 
 /**
@@ -144,7 +145,8 @@ export class HostAdapter {
       const frame = takeFrame(rest.stdout, rest.stderr, marker)
       if (!frame) {
         throw new FlannelctlError(`reading ${commands.map(commandName).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
-          'check that sh is installed', ExitCode.failed)
+          // The shell never ran (no frame): the host was not reached, or has no sh.
+          this.runner.target.kind === 'local' ? 'check that sh is installed' : `${reachHint(this.runner.target)}; and that sh is installed there`, ExitCode.failed)
       }
       out.push(frame.result.exitCode === 127 ? undefined : frame.result)
       rest = frame

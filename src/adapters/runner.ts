@@ -5,6 +5,7 @@
 import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
 import {openSync, closeSync, existsSync} from 'node:fs'
 import {isAbsolute} from 'node:path'
+import {constants as osConstants} from 'node:os'
 import {FlannelctlError, ExitCode} from '../errors.js'
 import {Target, wrapForTarget, targetToString} from './target.js'
 import {debug, type Debugger} from '../debug.js'
@@ -393,7 +394,23 @@ export class RecordingRunner implements Runner {
 export async function runAttached(target: Target, file: string, args: string[], env: Record<string, string> = {}): Promise<number> {
   const w = wrapForTarget(target, file, args)
   const {execa} = await loadExeca()
-  const r = await execa(w.file, w.args, {stdio: 'inherit', reject: false, env})
+  const child = execa(w.file, w.args, {stdio: 'inherit', reject: false, env, cleanup: false})
+  // As a shell does while a foreground program runs: Ctrl-C reaches the program from the terminal
+  // (it decides how to stop, e.g. migrate between steps), so this process waits for it; a SIGTERM
+  // sent to this process alone is passed on.
+  const waitForChild = () => {}
+  const passOn = (signal: NodeJS.Signals) => child.kill(signal)
+  process.on('SIGINT', waitForChild)
+  process.on('SIGTERM', passOn)
+  let r: Awaited<typeof child>
+  try {
+    r = await child
+  } finally {
+    process.off('SIGINT', waitForChild)
+    process.off('SIGTERM', passOn)
+  }
+  // Ended by a signal (Ctrl-C, a kill): exit as a shell reports it, 128 + the signal's number.
+  if (r.exitCode === undefined && r.signal) return 128 + (osConstants.signals[r.signal as NodeJS.Signals] ?? 0)
   if (r.exitCode === undefined) throw new FlannelctlError(`cannot run ${file}: ${r.message}`, 'check the command name', ExitCode.usage)
   return r.exitCode
 }

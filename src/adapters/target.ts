@@ -38,3 +38,12 @@ export function wrapForTarget(t: Target, file: string, args: string[]): {file: s
     case 'ssh': return {file: 'ssh', args: ['-o', 'BatchMode=yes', '--', t.destination, [file, ...args].map(shellQuote).join(' ')]}
   }
 }
+
+/** What to check when a host cannot be reached at all through its target. */
+export function reachHint(t: Target): string {
+  return t.kind === 'ssh'
+    ? `check that 'ssh -o BatchMode=yes ${t.destination} true' works (key login, host key known) and that iproute2 is installed there`
+    : t.kind === 'netns'
+      ? 'check the name with `ip netns list` (and that you are root); fix the inventory\'s exec/netns for it'
+      : 'check that iproute2 is installed and that you are root'
+}

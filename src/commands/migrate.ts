@@ -5,6 +5,9 @@ import {makeContext} from '../services/context.js'
 import {migrate, type MigrateResult} from '../services/migrate.js'
 import {renderSteps} from '../core/migrate-plan.js'
 import {renderReconcile} from '../ui/plan.js'
+import {loadLab, reachesLabStore} from '../services/lab.js'
+import {runAttached} from '../adapters/runner.js'
+import {join} from 'node:path'
 
 export default class Migrate extends BaseCommand {
   static override summary = 'Change the backend of a running network without losing traffic'
@@ -12,7 +15,7 @@ export default class Migrate extends BaseCommand {
 
 With --lab or --inventory the migration is kept in the store: run the same command again to finish one that was interrupted, or --rollback to go back the same way. Without them only this host follows at once, the others on their next sync, and there is no record to roll back: migrate back with --backend OLD. --plan shows the steps and changes nothing; without --yes nothing changes either. Progress (one line per step) goes to stderr. See docs/migrate.md.
 
-Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything; 3 a program failed on a node (run the same command again to resume).`
+Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything; 3 a program failed on a node (run the same command again to resume); 130/143 stopped by Ctrl-C/SIGTERM between steps (likewise).`
 
   static override examples = [
     {description: 'The steps from vxlan to host-gw in the lab, per node; changes nothing', command: '<%= config.bin %> migrate --backend host-gw --lab demo --plan'},
@@ -25,7 +28,7 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
     backend: Flags.string({description: 'the backend to move to', options: ['host-gw', 'vxlan'], helpGroup: 'MIGRATION'}),
     directrouting: Flags.boolean({description: 'vxlan: plain routes to on-link peers', helpGroup: 'MIGRATION'}),
     rollback: Flags.boolean({description: 'return to the backend the last migration started from', helpGroup: 'MIGRATION'}),
-    plan: Flags.boolean({description: 'print the ordered steps, change nothing', helpGroup: 'MIGRATION'}),
+    plan: Flags.boolean({description: 'print the ordered steps, change nothing (also --dry-run, as on every other command that writes)', aliases: ['dry-run'], helpGroup: 'MIGRATION'}),
     yes: Flags.boolean({char: 'y', description: 'run the steps', helpGroup: 'MIGRATION'}),
     lab: Flags.string({description: 'the nodes of this lab', exclusive: ['inventory'], helpGroup: 'SOURCE'}),
     inventory: Flags.string({description: 'the nodes (YAML/JSON: nodes: [{name, exec}])', exclusive: ['lab'], helpGroup: 'SOURCE'}),
@@ -35,6 +38,15 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Migrate)
+    const lab = flags.lab ? await loadLab(flags.lab) : undefined
+    if (lab && (flags.store === undefined || flags.store === lab.store)) {
+      if (!reachesLabStore(lab)) {
+        // The lab's etcd answers only inside the lab, where its nodes reach it: run this same command there.
+        if (flags.verbose) process.stderr.write(`+ [netns:${lab.etcd!.netns}] flannelctl migrate ${this.argv.join(' ')}\n`)
+        process.exitCode = await runAttached({kind: 'netns', name: lab.etcd!.netns}, process.execPath, [join(this.config.root, 'bin', 'run.js'), 'migrate', ...this.argv])
+        return
+      }
+    }
     const ctx = makeContext({verbose: flags.verbose, progress: this.progress({verbose: flags.verbose, quiet: flags.json}).report})
     const result = await migrate(ctx, {
       backend: flags.backend as 'host-gw' | 'vxlan' | undefined, directRouting: flags.directrouting, rollback: flags.rollback,
@@ -57,7 +69,7 @@ function render(r: MigrateResult, planOnly: boolean): string {
   const lines: string[] = []
   const who = r.mode === 'local' ? 'this host' : `${r.record?.nodes.length ?? 0} nodes`
   const what = r.record?.rollbackOf ? `rollback: back to ${r.to}` : `${r.from} → ${r.to}`
-  lines.push(`migrate: ${what} (${who})${r.resumed ? `, resuming at step ${(r.record?.done ?? 0) + 1}` : ''}`)
+  lines.push(`migrate: ${what} (${who})${r.resumedAt ? `, ${r.applied ? 'resumed' : 'resuming'} at step ${r.resumedAt}` : ''}`)
   lines.push('preflight:')
   for (const c of r.checks) lines.push(`  ${c.ok ? 'ok  ' : 'WARN'} ${c.node}: ${c.message}`)
   if (!r.nothingToDo) {

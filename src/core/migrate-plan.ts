@@ -67,6 +67,8 @@ export interface MigrationRecord {
   steps: MigrationStep[]
   /** how many steps (from the first) are finished */
   done: number
+  /** the `migrate` run that wrote it last: a second run started meanwhile takes it over, and the first stops */
+  runBy?: string
 }
 
 /** What a reconcile builds on a node while a migration runs. */
@@ -176,6 +178,14 @@ export function migrationPhase(record: MigrationRecord | undefined, publicIP: st
   }
 }
 
+/** For a host outside a running migration (it joined after it began): what its sync should say. */
+export function outsiderNote(record: MigrationRecord | undefined, publicIP: string, following: Pick<MigrationBackend, 'type' | 'directRouting'>): string | undefined {
+  if (!record || record.state !== 'running' || record.nodes.some(n => n.publicIP === publicIP)) return undefined
+  return `migration ${backendLabel(record.from)} → ${backendLabel(record.to)} in progress (step ${record.done} of ${record.steps.length}) across `
+    + `${record.nodes.map(n => n.name).join(', ')}; this host joined after it began and follows the net-conf (${backendLabel(following)}): `
+    + 'sync again once it finishes (an agent does so by itself)'
+}
+
 function isBackend(v: unknown): v is MigrationBackend {
   const b = v as MigrationBackend
   return typeof b === 'object' && b !== null && (b.type === 'vxlan' || b.type === 'host-gw')
@@ -193,7 +203,7 @@ export function parseMigrationRecord(text: string | undefined): MigrationRecord 
   }
   const ok = v && v.version === 1 && typeof v.id === 'string' && isBackend(v.from) && isBackend(v.to)
     && (v.state === 'running' || v.state === 'done') && Array.isArray(v.nodes) && Array.isArray(v.steps)
-    && Number.isInteger(v.done) && v.done >= 0 && v.done <= v.steps.length
+    && Number.isInteger(v.done) && v.done >= 0 && v.done <= v.steps.length && (v.runBy === undefined || typeof v.runBy === 'string')
     && v.nodes.every(n => typeof n.publicIP === 'string' && typeof n.name === 'string' && isBackend(n.routes) && typeof n.vxlanDevice === 'boolean')
     && v.steps.every(s => typeof s.kind === 'string' && (s.node === undefined || v.nodes.some(n => n.publicIP === s.node)))
   if (!ok) throw new Error('the stored migration record is not one this flannelctl understands')

@@ -278,7 +278,9 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         evidence: n.vxlan.raw.split('\n').find(l => l.includes(n.vxlan!.mac!))?.trim() ?? firstLine(n.vxlan.raw),
         fix: [`flannelctl sync   # publishes ${n.vxlan.name}'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers`]})
     }
-    const tunnelMtu = n.vxlan?.mtu
+    // Only a tunnel that routes carries pod packets: a host-gw node keeping its VTEP for peers not
+    // yet migrated sends nothing through it (and its sync keeps cni0 at the underlay's MTU).
+    const tunnelMtu = n.vxlan && (h.routes ?? []).some(r => r.type === 'unicast' && r.dev === n.vxlan!.name) ? n.vxlan.mtu : undefined
     if (n.bridge && n.bridge.mtu > 0 && tunnelMtu !== undefined && n.bridge.mtu > tunnelMtu) {
       add({code: 'MTU_MISMATCH', severity: 'error', node: name,
         message: `${n.bridge.name} MTU ${n.bridge.mtu} is larger than ${n.vxlan!.name} MTU ${tunnelMtu}: pods send packets the tunnel cannot carry`,

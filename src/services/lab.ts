@@ -6,7 +6,7 @@
 import {fileURLToPath} from 'node:url'
 import {dirname, join} from 'node:path'
 import {readFile, writeFile, mkdir, rm} from 'node:fs/promises'
-import {existsSync} from 'node:fs'
+import {existsSync, statSync} from 'node:fs'
 import {userError, FlannelctlError, ExitCode} from '../errors.js'
 import {RealRunner, Runner, Command, spawnDetached} from '../adapters/runner.js'
 import {CONFLIST_NAME} from '../core/flannel.js'
@@ -82,6 +82,23 @@ export async function loadLab(name: string): Promise<LabState> {
   const path = join(labDir(name), 'lab.json')
   if (!existsSync(path)) throw userError(`no lab named '${name}' is up`, `start one with: flannelctl lab up --name ${name}`)
   return JSON.parse(await readFile(path, 'utf8')) as LabState
+}
+
+/**
+ * Whether this process reaches the lab's store: a file store always; the lab's own etcd only from
+ * inside one of the lab's namespaces (its address is on the lab's switch, not on this machine).
+ */
+export function reachesLabStore(state: LabState): boolean {
+  if (!state.etcd) return true
+  const inode = (path: string) => {
+    try {
+      return statSync(path).ino
+    } catch {
+      return undefined
+    }
+  }
+  const here = inode('/proc/self/ns/net')
+  return [state.etcd.netns, ...state.nodes.map(n => n.netns)].some(ns => inode(join('/run/netns', ns)) === here)
 }
 
 async function saveLab(state: LabState): Promise<void> {

@@ -5,6 +5,7 @@ import {asReadFailure, isUserError, userError} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {RealRunner} from '../adapters/runner.js'
 import {loadRecord, storeOptions} from './node.js'
+import {MIGRATION_META_KEY, parseMigrationRecord, backendLabel} from '../core/migrate-plan.js'
 
 export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string}> {
   const store = await openStore(storeSpec, opts).catch(asReadFailure)
@@ -28,11 +29,23 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
   }
 }
 
-export async function setBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: {type: string; directRouting?: boolean; vni?: number; port?: number}, {dryRun = false} = {}): Promise<{before: NetConf; after: NetConf; config: string}> {
+/**
+ * `byMigration`: the write is a migration's own commit step. Anyone else is refused while a
+ * migration runs: its nodes follow the migration, not the net-conf, and its commit step would
+ * overwrite the change.
+ */
+export async function setBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: {type: string; directRouting?: boolean; vni?: number; port?: number},
+  {dryRun = false, byMigration = false} = {}): Promise<{before: NetConf; after: NetConf; config: string}> {
   const store = await openStore(storeSpec, opts)
   try {
     const raw = await store.getConfig()
     if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'create one with flannelctl init --network CIDR')
+    const migration = byMigration ? undefined : parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
+    if (migration?.state === 'running') {
+      throw userError(`a migration ${backendLabel(migration.from)} → ${backendLabel(migration.to)} across ${migration.nodes.map(n => n.name).join(', ')} is in progress (step ${migration.done} of ${migration.steps.length}): its nodes follow it, not the net-conf, and it would overwrite this`,
+        `nothing was changed; finish it first: ${migration.rollbackOf ? 'flannelctl migrate --rollback' : `flannelctl migrate --backend ${migration.to.type}${migration.to.directRouting ? ' --directrouting' : ''}`} `
+        + '--yes with the --lab or --inventory it was started with, then set the backend')
+    }
     const before = parseStoredNetConf(store, raw)
     const conf = JSON.parse(raw) as Record<string, unknown>
     const key = Object.keys(conf).find(k => k.toLowerCase() === 'backend') ?? 'Backend'

@@ -11,7 +11,7 @@
 import {join} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
-import {userError, isUserError} from '../errors.js'
+import {userError, isUserError, FlannelctlError, ExitCode} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {parseTarget} from '../adapters/target.js'
 import type {Runner} from '../adapters/runner.js'
@@ -54,6 +54,8 @@ export interface MigrateResult {
   to: string
   /** a migration already in the store was picked up where it stopped */
   resumed: boolean
+  /** the step (1-based) a resumed migration continued at */
+  resumedAt?: number
   nothingToDo: boolean
   applied: boolean
   record?: MigrationRecord
@@ -179,8 +181,12 @@ function planContext(nodes: ClusterNode[], leases: Lease[], answers: RouteGetAns
   return ctx
 }
 
-/** Every lease must belong to a node we migrate: a host left behind would stay on the old backend. */
-function checkCoverage(nodes: ClusterNode[], leases: Lease[], store: Store): void {
+/**
+ * Every lease must belong to a node we migrate: a host left behind would stay on the old backend.
+ * Continuing a migration already running, the leases of other hosts are returned instead (they
+ * joined after it began).
+ */
+function checkCoverage(nodes: ClusterNode[], leases: Lease[], store: Store, continuing: boolean): Lease[] {
   for (const n of nodes) {
     const lease = leases.find(l => l.subnet === n.record.subnet)
     if (!lease || lease.publicIP !== n.record.publicIP) {
@@ -190,10 +196,11 @@ function checkCoverage(nodes: ClusterNode[], leases: Lease[], store: Store): voi
   }
   const known = new Set(nodes.map(n => n.record.publicIP))
   const strangers = leases.filter(l => !known.has(l.publicIP))
-  if (strangers.length) {
+  if (strangers.length && !continuing) {
     throw userError(`the store holds leases of hosts that are not being migrated: ${strangers.map(l => `${l.subnet} (${l.publicIP})`).join(', ')}`,
       'add those hosts to the inventory (or release their leases) so no host is left on the old backend')
   }
+  return strangers
 }
 
 function nodesFlag(req: MigrateRequest): string {
@@ -232,13 +239,24 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'run flannelctl init first')
     const nc = parseStoredNetConf(store, raw)
     const {leases} = await store.listLeases()
-    checkCoverage(nodes, leases, store)
-    const existing = parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
+    const storedText = await store.getMeta(MIGRATION_META_KEY)
+    const existing = parseMigrationRecord(storedText)
+    // Hosts that joined while a migration was stopped cannot be taken into its fixed steps; refusing
+    // them would leave that migration unable to finish or roll back.
+    const joined = checkCoverage(nodes, leases, store, existing?.state === 'running' && (req.rollback || req.backend !== undefined))
+    for (const l of joined) {
+      ctx.progress(`warning: ${l.subnet} (${l.publicIP}) joined after this migration began and is not part of it: it follows the store's net-conf on its own sync; `
+        + `run flannelctl sync there once this finishes (an agent, sync --watch, does so by itself), until then it may not reach the migrated nodes`)
+    }
     const now = () => new Date().toISOString()
 
     let record: MigrationRecord
     let resumed = false
-    if (req.rollback) {
+    if (req.rollback && existing?.state === 'running' && existing.rollbackOf !== undefined) {
+      // A rollback cut short: the same command again finishes it. Reversing it would undo the rollback.
+      record = existing
+      resumed = true
+    } else if (req.rollback) {
       if (!existing) throw userError('there is no migration to roll back in the store', 'migrate with --backend')
       const current = toMigrationBackend(nc)
       if (existing.state === 'done' && !sameBackend(current, existing.to)) {
@@ -249,8 +267,10 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     } else if (existing?.state === 'running') {
       const want: MigrationBackend = {...existing.to, type: req.backend!, directRouting: req.backend === 'vxlan' && Boolean(req.directRouting)}
       if (!sameBackend(want, existing.to)) {
-        throw userError(`a migration ${backendLabel(existing.from)} → ${backendLabel(existing.to)} is in progress (step ${existing.done} of ${existing.steps.length})`,
-          `finish it: flannelctl migrate --backend ${existing.to.type}${existing.to.directRouting ? ' --directrouting' : ''} ${nodesFlag(req)} --yes; or undo it: flannelctl migrate --rollback ${nodesFlag(req)} --yes`)
+        throw userError(`a ${existing.rollbackOf ? 'rollback' : 'migration'} ${backendLabel(existing.from)} → ${backendLabel(existing.to)} is in progress (step ${existing.done} of ${existing.steps.length})`,
+          existing.rollbackOf
+            ? `finish it: flannelctl migrate --rollback ${nodesFlag(req)} --yes; then migrate to the backend you want`
+            : `finish it: flannelctl migrate --backend ${existing.to.type}${existing.to.directRouting ? ' --directrouting' : ''} ${nodesFlag(req)} --yes; or undo it: flannelctl migrate --rollback ${nodesFlag(req)} --yes`)
       }
       record = existing
       resumed = true
@@ -278,7 +298,8 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     }
     const checks = ordered.flatMap(n => hostChecks(n.name, n.snap, n.rpFilter, nc.network))
     const plan = planContext(ordered, leases, answers, record.to.vni)
-    const base = {mode: 'cluster' as const, from: backendLabel(record.from), to: backendLabel(record.to), resumed, checks, notes: [] as string[]}
+    const base = {mode: 'cluster' as const, from: backendLabel(record.from), to: backendLabel(record.to), resumed,
+      resumedAt: resumed ? record.done + 1 : undefined, checks, notes: [] as string[]}
 
     if (!req.rollback && !resumed && sameBackend(record.from, record.to)) {
       return {...base, nothingToDo: true, applied: false, steps: [],
@@ -288,7 +309,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
       return {...base, nothingToDo: false, applied: false, record, steps: describeSteps(record, plan)}
     }
 
-    record = await runSteps(ctx, store, record, ordered, plan, {storeSpec: storeSpec!, storeOpts})
+    record = await runSteps(ctx, store, {record, storedText}, ordered, plan, {storeSpec: storeSpec!, storeOpts})
     const notes = [`every node is on ${backendLabel(record.to)}; \`flannelctl migrate --rollback ${nodesFlag(req)} --yes\` returns to ${backendLabel(record.from)} the same way`]
     return {...base, nothingToDo: false, applied: true, record, steps: describeSteps(record, plan), notes}
   } finally {
@@ -296,26 +317,71 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
   }
 }
 
-async function runSteps(ctx: ServiceContext, store: Store, start: MigrationRecord, nodes: ClusterNode[], plan: PlanContext,
+/**
+ * Each write of the record is a swap from the text this run read or wrote last, under this run's
+ * own `runBy`: a second `migrate` started meanwhile either loses its first write (and has changed
+ * nothing) or takes the record over, and then this run stops at its next write. Two runs never
+ * interleave their steps, so neither saves the other's loosened rp_filter as the original.
+ */
+async function runSteps(ctx: ServiceContext, store: Store, start: {record: MigrationRecord; storedText: string | undefined}, nodes: ClusterNode[], plan: PlanContext,
   where: {storeSpec: string; storeOpts: ReturnType<typeof storeOptions>}): Promise<MigrationRecord> {
-  let record = start
-  const save = (r: MigrationRecord) => store.putMeta(MIGRATION_META_KEY, JSON.stringify(r, null, 2) + '\n')
+  const runBy = randomBytes(6).toString('hex')
+  let record: MigrationRecord = {...start.record, runBy}
+  let last = start.storedText
+  let claimed = false
+  const save = async (r: MigrationRecord) => {
+    const text = JSON.stringify({...r, runBy}, null, 2) + '\n'
+    if (!await store.swapMeta(MIGRATION_META_KEY, last, text)) {
+      throw claimed
+        ? new FlannelctlError('another flannelctl migrate took this migration over while this one ran; this one stopped after its last step',
+          'let the other run finish; if it was stopped too, run the same command again to resume', ExitCode.failed)
+        : userError('another flannelctl migrate changed the migration record since this one read it; nothing was changed by this one',
+          `see where it stands: flannelctl migrate --plan with the same --backend/--rollback and nodes; run the same command again once the other has finished or stopped`)
+    }
+    last = text
+    claimed = true
+  }
   const total = record.steps.length
   const killAfter = Number(process.env[KILL_AFTER_ENV] ?? 0)
-  if (record.done > 0) ctx.progress(`resuming migration ${record.id} at step ${record.done + 1} of ${total}`)
-  const width = String(total).length
-  for (let i = record.done; i < total; i++) {
-    const view = describeSteps(record, plan)[i]
-    ctx.progress(`[${String(i + 1).padStart(width)}/${total}] ${(view.node ?? 'store').padEnd(6)} ${view.title}`)
-    record = withStepState(record, i)
-    await save(record)
-    const node = nodes.find(n => n.record.publicIP === record.steps[i].node)
-    record = await runStep(ctx, record, i, node, save, where)
-    if (killAfter === i + 1) process.kill(process.pid, 'SIGKILL')
-    record = withStepDone(record, i, new Date().toISOString())
-    await save(record)
+  // Ctrl-C or SIGTERM stops between steps, with the record saved and saying so; a second one does not wait.
+  let stopping: NodeJS.Signals | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143)
+    stopping = signal
+    ctx.progress(`${signal}: stopping after this step (once more to stop at once)`)
   }
-  return record
+  const stopped = (done: number, during?: Error) => new FlannelctlError(
+    `migration ${record.id} stopped by ${stopping}${during ? ` during step ${done + 1} (${during.message})` : ''}; ${done} of ${total} steps are done`,
+    'the network forwards in this mixed state; run the same command again to resume where it stopped, or --rollback to go back',
+    stopping === 'SIGINT' ? 130 : 143)
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    if (record.done > 0) ctx.progress(`resuming migration ${record.id} at step ${record.done + 1} of ${total}`)
+    const width = String(total).length
+    for (let i = record.done; i < total; i++) {
+      if (stopping) throw stopped(i)
+      const view = describeSteps(record, plan)[i]
+      ctx.progress(`[${String(i + 1).padStart(width)}/${total}] ${(view.node ?? 'store').padEnd(6)} ${view.title}`)
+      record = withStepState(record, i)
+      await save(record)
+      const node = nodes.find(n => n.record.publicIP === record.steps[i].node)
+      try {
+        record = await runStep(ctx, record, i, node, save, where)
+      } catch (error) {
+        // On a terminal the signal reached the programs of the step too: that is why it failed.
+        if (stopping) throw stopped(i, error as Error)
+        throw error
+      }
+      if (killAfter === i + 1) process.kill(process.pid, 'SIGKILL')
+      record = withStepDone(record, i, new Date().toISOString())
+      await save(record)
+    }
+    return record
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
 }
 
 async function runStep(ctx: ServiceContext, record: MigrationRecord, i: number, node: ClusterNode | undefined,
@@ -352,7 +418,7 @@ async function runStep(ctx: ServiceContext, record: MigrationRecord, i: number, 
     }
     case 'commit-config': {
       const to = record.to
-      await setBackend(where.storeSpec, where.storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)})
+      await setBackend(where.storeSpec, where.storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)}, {byMigration: true})
       return record
     }
     case 'finish':

@@ -14,7 +14,7 @@ import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
-import {migrationPhase, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
+import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
@@ -480,7 +480,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
           : `nothing was changed; the network config changed since this host was set up: to rebuild it on ${nc.network}, run flannelctl reset, then flannelctl init (its pods need re-creating)`)
     }
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
-    const phase = migrationPhase(parseMigrationRecord(migrationText), publicIP)
+    const migration = parseMigrationRecord(migrationText)
+    const phase = migrationPhase(migration, publicIP)
     const backend = phase?.backend ?? nc.backend
     if (backend.type === 'udp') {
       // flannel's default backend is udp: a net-conf without one says udp without saying so
@@ -685,7 +686,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       if (taken) throw await giveBack(store, taken, error)
       throw error
     }
-    const warnings = phase ? [phase.note, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
+    const migrationNote = phase?.note ?? outsiderNote(migration, publicIP, {type: backend.type, directRouting: backend.type === 'vxlan' && backend.directRouting})
+    const warnings = migrationNote ? [migrationNote, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
     // Peers build their entries from the lease: a VTEP re-created with a new MAC is news for them, not "nothing to change".
     const announced = held?.backendData?.VtepMAC
     if (held && leaseBackend === 'vxlan' && typeof announced === 'string' && announced.toLowerCase() !== vtepMAC.toLowerCase()) {

@@ -374,6 +374,13 @@ export class EtcdStore implements Store {
     else await this.call(() => this.client.put(k).value(value).exec())
   }
 
+  async swapMeta(key: string, expected: string | undefined, value: string): Promise<boolean> {
+    const k = this.metaKey(key)
+    const txn = await this.call(() => (expected === undefined ? this.client.if(k, 'Version', '==', 0) : this.client.if(k, 'Value', '==', expected))
+      .then(this.client.put(k).value(value)).commit())
+    return txn.succeeded
+  }
+
   /**
    * Also calls onChange when a lost stream is back (events may have been missed meanwhile), and
    * starts a fresh watch when etcd ends ours (e.g. its revision was compacted) or when the cluster's

@@ -293,6 +293,24 @@ export class FileStore implements Store {
     })
   }
 
+  async swapMeta(key: string, expected: string | undefined, value: string): Promise<boolean> {
+    return this.usable(async () => {
+      const path = join(this.metaDir, checkMetaKey(key))
+      return this.locked(async () => {
+        let now: string | undefined
+        try {
+          now = readFileSync(path, 'utf8')
+        } catch (e) {
+          if (errno(e) !== 'ENOENT') throw e
+        }
+        if (now !== expected) return false
+        await makeDirs(this.metaDir, DIR_MODE)
+        await this.writeAtomic(path, value)
+        return true
+      })
+    })
+  }
+
   async watch(onChange: () => void): Promise<() => void> {
     return this.usable(async () => {
       await makeDirs(this.subnetsDir, DIR_MODE)
@@ -307,6 +325,8 @@ export class FileStore implements Store {
       const watched: WatchedEntries = {dirty: 'all'}
       this.watched = watched
       const leaseChanged = (event: string, name: string | Buffer | null) => {
+        // a write's temp file (.KEY.PID.RAND.tmp) is no lease, as in a full read
+        if (name && String(name).startsWith('.')) return
         if (watched.dirty !== 'all') {
           if (name === null) watched.dirty = 'all'
           else watched.dirty.add(String(name))

@@ -105,6 +105,11 @@ export interface Store {
   getMeta(key: string): Promise<string | undefined>
   /** undefined deletes the key (no error when it is absent) */
   putMeta(key: string, value: string | undefined): Promise<void>
+  /**
+   * Writes `value` only while the key holds `expected` (undefined: absent), judged and written in
+   * one step; resolves to whether it wrote. Two writers that both read the key: one of them wins.
+   */
+  swapMeta(key: string, expected: string | undefined, value: string): Promise<boolean>
   /** calls onChange (coalesced) when the config, any lease or any meta key changes; resolves to a stop function */
   watch?(onChange: () => void): Promise<() => void>
   close(): Promise<void>

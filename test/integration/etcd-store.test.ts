@@ -201,6 +201,15 @@ describe('EtcdStore (real etcd)', function () {
     expect(await raw.get('/example.org/net/subnets/10.244.1.0-24').string()).to.contain('10.0.0.1')
   })
 
+  it('swaps a meta key only over the value it was given (one of two racing writers wins)', async () => {
+    const store = await connect()
+    expect(await store.swapMeta('migration', undefined, 'a')).to.equal(true)
+    expect(await store.swapMeta('migration', undefined, 'b')).to.equal(false)
+    const racing = await Promise.all([store.swapMeta('migration', 'a', 'run 1'), store.swapMeta('migration', 'a', 'run 2')])
+    expect(racing.filter(Boolean)).to.have.length(1)
+    expect(await raw.get('/coreos.com/network/flannelctl/migration').string()).to.equal(racing[0] ? 'run 1' : 'run 2')
+  })
+
   it('watches the prefix', async () => {
     const store = await connect()
     const seen = new Promise<void>((resolve) => void store.watch(() => resolve()))

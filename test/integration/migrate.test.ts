@@ -6,7 +6,7 @@
 import {expect} from 'chai'
 import {execa, type ResultPromise} from 'execa'
 import {existsSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
+import {readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {cli, inNs, uniqueLab, ROOT} from '../helpers/cli.js'
 
@@ -346,5 +346,146 @@ describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
     await expectMigrated(hostgwSeg, ['--backend', 'vxlan', '--directrouting'])
     expect(await inNs(n1.netns, 'ip', 'route', 'show', n3.subnet)).to.include('dev flannel.1 onlink')
     await expectPingMatrixOk(hostgwSeg)
+  })
+})
+
+describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function () {
+  this.timeout(120000)
+  const name = uniqueLab('mj')
+  let lab: Lab
+  before(async () => {
+    lab = await labUp(name)
+  })
+  after(async () => {
+    await cli(['lab', 'down', '--name', name])
+  })
+
+  it('--dry-run is --plan: even beside --yes it prints the steps and changes nothing', async () => {
+    const r = await migrate(lab, ['--backend', 'host-gw', '--dry-run', '--yes'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout).to.include('peer routes → host-gw')
+    expect(await migrationRecord(lab)).to.equal(undefined)
+    expect((await configOf(lab)).Backend.Type).to.equal('vxlan')
+  })
+
+  it('neither blocks the resume nor the rollback: both go on and name it', async () => {
+    const killed = await migrate(lab, ['--backend', 'host-gw', '--yes'], {[KILL_ENV]: '5'})
+    expect(killed.exitCode).to.not.equal(0)
+    // a host outside the lab leases a subnet meanwhile (as init on a new machine does)
+    const lease = join(storeDir(lab), 'coreos.com', 'network', 'subnets', '10.244.250.0-24')
+    await writeFile(lease, JSON.stringify({PublicIP: '192.168.100.99', PublicIPv6: null, BackendType: 'vxlan', BackendData: {VNI: 1, VtepMAC: '02:00:00:00:00:99'}}))
+    try {
+      const fresh = await migrate(lab, ['--backend', 'vxlan', '--directrouting', '--yes'])
+      expect(fresh.exitCode, 'another target is still refused').to.equal(2)
+      const rollback = await migrate(lab, ['--rollback', '--yes'])
+      expect(rollback.exitCode, rollback.stderr).to.equal(0)
+      expect(rollback.stderr).to.include('10.244.250.0/24 (192.168.100.99) joined after this migration began and is not part of it')
+      const again = await migrate(lab, ['--backend', 'host-gw', '--yes'])
+      expect(again.exitCode, 'a new migration still needs every host').to.equal(2)
+      expect(again.stderr).to.include('leases of hosts that are not being migrated: 10.244.250.0/24 (192.168.100.99)')
+    } finally {
+      await rm(lease, {force: true})
+    }
+    expect((await migrationRecord(lab)).state).to.equal('done')
+    expect((await configOf(lab)).Backend.Type).to.equal('vxlan')
+  })
+
+  it('Ctrl-C stops between steps with the record saved and says how to resume; the rerun finishes', async () => {
+    const run = execa(process.execPath, [join(ROOT, 'bin', 'run.js'), 'migrate', '--lab', lab.name, '--backend', 'vxlan', '--directrouting', '--yes', '--verbose'], {reject: false, env: {NO_COLOR: '1'}})
+    let stderr = ''
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 20000)
+      run.stderr!.on('data', (d: Buffer) => {
+        stderr += String(d)
+        if (/\[ ?4\/\d+\]/.test(stderr)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    run.kill('SIGINT')
+    const r = await run
+    expect(r.exitCode, String(r.stderr)).to.equal(130)
+    expect(String(r.stderr)).to.match(/stopped by SIGINT.*; \d+ of \d+ steps are done/).and.include('run the same command again to resume')
+    const rec = await migrationRecord(lab)
+    expect(rec.state).to.equal('running')
+    await expectMigrated(lab, ['--backend', 'vxlan', '--directrouting'])
+    expect((await migrationRecord(lab)).state).to.equal('done')
+  })
+
+  it('backend set is refused while a migration is stopped midway (its nodes follow the migration, whose commit would overwrite it)', async () => {
+    const killed = await migrate(lab, ['--backend', 'host-gw', '--yes'], {[KILL_ENV]: '5'})
+    expect(killed.exitCode).to.not.equal(0)
+    const before = await configOf(lab)
+    const set = await cli(['backend', 'set', 'vxlan', '--directrouting', '--port', '4789', '--store', lab.store])
+    expect(set.exitCode).to.equal(2)
+    expect(set.stderr).to.match(/a migration vxlan( \(DirectRouting\))? → host-gw across n1, n2, n3 is in progress/).and.include('finish it first: flannelctl migrate --backend host-gw --yes')
+    expect(await configOf(lab)).to.deep.equal(before)
+    await expectMigrated(lab, ['--backend', 'host-gw'])
+    expect((await cli(['backend', 'set', 'vxlan', '--directrouting', '--store', lab.store])).exitCode, 'once it is done').to.equal(0)
+  })
+})
+
+describe('migrate on a lab whose store is its own etcd (it answers only inside the lab)', function () {
+  this.timeout(120000)
+  const name = uniqueLab('me')
+  let lab: Lab
+  before(async () => {
+    lab = await labUp(name, '--store', 'etcd')
+  })
+  after(async () => {
+    await cli(['lab', 'down', '--name', name])
+  })
+
+  it('runs from this machine; a rollback cut short is finished by the same --rollback, not undone', async () => {
+    await withoutLoss(lab, async () => {
+      await expectMigrated(lab, ['--backend', 'host-gw'])
+      const killed = await migrate(lab, ['--rollback', '--yes'], {[KILL_ENV]: '5'})
+      expect(killed.exitCode, 'a SIGKILL inside the lab is reported as one').to.equal(137)
+      const other = await migrate(lab, ['--backend', 'host-gw', '--yes'])
+      expect(other.exitCode).to.equal(2)
+      expect(other.stderr).to.include('a rollback host-gw → vxlan is in progress').and.include(`finish it: flannelctl migrate --rollback --lab ${name} --yes`)
+      const again = await migrate(lab, ['--rollback', '--yes'])
+      expect(again.exitCode, again.stderr).to.equal(0)
+      expect(again.stdout).to.include('rollback: back to vxlan').and.include('resumed at step 5')
+    })
+    const [n1, n2] = lab.nodes
+    expect(await inNs(n1.netns, 'ip', 'route', 'show', n2.subnet)).to.include('dev flannel.1 onlink')
+    await expectPingMatrixOk(lab)
+  })
+
+  it('SIGTERM to the migrate on this machine reaches the run inside the lab, which stops between steps', async () => {
+    const run = execa(process.execPath, [join(ROOT, 'bin', 'run.js'), 'migrate', '--lab', lab.name, '--backend', 'host-gw', '--yes', '--verbose'], {reject: false, env: {NO_COLOR: '1'}})
+    let stderr = ''
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 20000)
+      run.stderr!.on('data', (d: Buffer) => {
+        stderr += String(d)
+        if (/\[ ?3\/\d+\]/.test(stderr)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    run.kill('SIGTERM')
+    const r = await run
+    expect(r.exitCode, String(r.stderr)).to.equal(143)
+    expect(String(r.stderr)).to.include('stopped by SIGTERM')
+    await expectMigrated(lab, ['--backend', 'host-gw'])
+    await expectMigrated(lab, ['--backend', 'vxlan'])
+  })
+
+  it('two runs started at once: one migrates, the other changes nothing; strict rp_filter is restored, not saved loosened', async () => {
+    await strictRpFilter(lab)
+    const runs = await withoutLoss(lab, async () => {
+      const both = await Promise.all([migrate(lab, ['--backend', 'host-gw', '--yes']), migrate(lab, ['--backend', 'host-gw', '--yes'])])
+      for (const r of both) {
+        if (r.exitCode !== 0) expect(r.stderr, `exit ${r.exitCode}`).to.include('another flannelctl migrate').and.include('nothing was changed by this one')
+      }
+      expect(both.filter(r => r.exitCode === 0)).to.not.be.empty
+    })
+    expect(runs).to.not.be.empty
+    for (const n of lab.nodes) expect(await rpFilterOf(n)).to.equal('1 1 1')
+    expect(await inNs(lab.nodes[0].netns, 'ip', 'route', 'show', lab.nodes[1].subnet)).to.include(`via ${lab.nodes[1].underlayIP} dev eth0`)
   })
 })

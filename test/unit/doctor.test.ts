@@ -31,6 +31,18 @@ describe('doctor host checks', () => {
     expect(drift!.message).to.contain('lease still announces the old MAC')
   })
 
+  it('cni0 larger than flannel.1 is an error only while peer routes go through flannel.1 (not on a host-gw node keeping its VTEP mid-migration)', () => {
+    const big = applyPatches(vxlan, [{host: 'node1', op: 'update', table: 'links', where: {name: 'cni0'}, value: {mtu: 1500,
+      raw: '3: cni0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default'}}])
+    expect(hostChecks(big, leases).find(f => f.code === 'MTU_MISMATCH')).to.include({node: 'node1', severity: 'error'})
+    const hostgwKeepingVtep = applyPatches(big, [
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.2.0/24', type: 'unicast', gateway: '192.168.100.12', dev: 'eth0', raw: '10.244.2.0/24 via 192.168.100.12 dev eth0'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.1.0', type: 'local', dev: 'flannel.1', table: 'local', raw: 'local 10.244.1.0 dev flannel.1 table local proto kernel scope host src 10.244.1.0'}},
+    ])
+    expect(hostChecks(hostgwKeepingVtep, leases).map(f => f.code)).to.not.include('MTU_MISMATCH')
+  })
+
   it('without the store\'s leases nothing is said about what they announce', () => {
     const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: '02:00:00:00:00:99'}}])
     const codes = hostChecks(w).map(f => f.code)

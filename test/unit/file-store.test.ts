@@ -282,6 +282,19 @@ describe('FileStore', () => {
     expect(fromWatch.invalid.map((i) => i.key)).to.deep.equal(['10.244.250.0-24'])
   })
 
+  it('a write\'s temp file caught by the watch before its rename is no entry (agents warned "skipped store entry .X.tmp")', async () => {
+    await store.putConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+    await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
+    await store.watch(() => {})
+    await store.listLeases({fromWatch: true})
+    const tmp = join(subnetsDir(), `.10.244.7.0-24.${process.pid}.0a0b0c0d.tmp`)
+    await writeFile(tmp, '{"PublicIP":"10.0.0.7"')
+    await new Promise((r) => setTimeout(r, 100))
+    const fromWatch = await store.listLeases({fromWatch: true})
+    expect(fromWatch.invalid).to.deep.equal([])
+    expect(fromWatch).to.deep.equal(await store.listLeases())
+  })
+
   it('is what openStore gives for file:DIR', async () => {
     // Under mocha the tests load as CommonJS while openStore's lazy import() loads ES modules: two
     // copies of each class, so compare by name rather than instanceof.

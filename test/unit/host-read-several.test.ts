@@ -9,7 +9,8 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {HostAdapter, sysctlRead} from '../../src/adapters/host.js'
 import {framedScript, newMarker, takeFrame} from '../../src/adapters/shell-script.js'
-import {RealRunner} from '../../src/adapters/runner.js'
+import {RealRunner, type Runner} from '../../src/adapters/runner.js'
+import type {Target} from '../../src/adapters/target.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
 
 describe('HostAdapter.readFiles (one program run for several files)', () => {
@@ -49,5 +50,20 @@ describe('HostAdapter.readFiles (one program run for several files)', () => {
     const script = framedScript(marker, [sysctlRead([...paths, {glob: `${dir}/sub/*`}, {glob: `${dir}/none/*`}])])
     const r = await runner.run({file: 'sh', args: ['-s'], input: script})
     expect(takeFrame(r.stdout, r.stderr, marker)?.result.stdout).to.equal(grep.stdout)
+  })
+})
+
+describe('HostAdapter: a host whose shell never ran', () => {
+  const unreachable = (target: Target): Runner => ({
+    target,
+    run: async () => ({stdout: '', stderr: 'setting the network namespace "fc-gone" failed: Invalid argument', exitCode: 255}),
+  }) as unknown as Runner
+
+  it('names what to check for its target (a namespace, an ssh login), not only sh', async () => {
+    const err = await new HostAdapter(unreachable({kind: 'netns', name: 'fc-gone'}), 'n2').snapshot().then(() => undefined, (e: Error & {hint?: string}) => e)
+    expect(err?.message).to.include('failed on n2: setting the network namespace "fc-gone" failed')
+    expect(err?.hint).to.include('ip netns list')
+    const ssh = await new HostAdapter(unreachable({kind: 'ssh', destination: 'root@w1'}), 'w1').snapshot().then(() => undefined, (e: Error & {hint?: string}) => e)
+    expect(ssh?.hint).to.include("ssh -o BatchMode=yes root@w1 true")
   })
 })

@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {
   planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
-  loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps,
+  outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps,
   effectiveRpFilter, type MigrationBackend, type MigrationRecord,
 } from '../../src/core/migrate-plan.js'
 import {planNode, type NodeIntent} from '../../src/core/planner.js'
@@ -135,6 +135,14 @@ describe('migrate plan: a node\'s phase', () => {
     expect(migrationPhase(undefined, '192.168.100.11')).to.equal(undefined)
     expect(migrationPhase(start, '10.0.0.1')).to.equal(undefined)
     expect(migrationPhase(simulate(start), '192.168.100.11')).to.equal(undefined)
+  })
+
+  it('a host that joined after the migration began is told it is not part of it and what it follows', () => {
+    expect(outsiderNote(start, '192.168.100.99', vxlan)).to.equal('migration vxlan → host-gw in progress (step 0 of 14) across n1, n2, n3; '
+      + 'this host joined after it began and follows the net-conf (vxlan): sync again once it finishes (an agent does so by itself)')
+    expect(outsiderNote(start, '192.168.100.11', vxlan), 'a node of the migration has its phase').to.equal(undefined)
+    expect(outsiderNote(simulate(start), '192.168.100.99', hostgw), 'finished').to.equal(undefined)
+    expect(outsiderNote(undefined, '192.168.100.99', hostgw)).to.equal(undefined)
   })
 
   it('withStepDone counts and withStepState of loosen/commit changes no node', () => {
@@ -392,6 +400,15 @@ describe('FileStore meta keys', () => {
     for (const bad of ['../config', 'a/b', '', '.hidden']) {
       await store.putMeta(bad, 'x').then(() => expect.fail(`accepted ${bad}`), (e: Error) => expect(e.message).to.include('invalid store meta key'))
     }
+  })
+
+  it('swapMeta writes only over the value it was given: of two runs that read one record, one wins', async () => {
+    const store = new FileStore(dir)
+    expect(await store.swapMeta('migration', undefined, 'a')).to.equal(true)
+    expect(await store.swapMeta('migration', undefined, 'b'), 'created meanwhile').to.equal(false)
+    const racing = await Promise.all([store.swapMeta('migration', 'a', 'run 1'), store.swapMeta('migration', 'a', 'run 2')])
+    expect(racing.filter(Boolean)).to.have.length(1)
+    expect(await store.getMeta('migration')).to.equal(racing[0] ? 'run 1' : 'run 2')
   })
 
   it('a change wakes a watcher', async () => {

@@ -53,6 +53,17 @@ describe('trace failures found on a real kernel', () => {
     expect(t.failure!.fix[0]).to.deep.equal({node: 'node2', command: 'ip link set eth0 mtu 1500'})
   })
 
+  it('a pod of MTU 1500 on a cni0 of 1450 (host-gw → vxlan): the bridge takes the frame in, the route out via flannel.1 says "fragmentation needed"', () => {
+    const mtu1500 = (host: string, name: string, index: number) => ({host, op: 'update' as const, table: 'links' as const, where: {name},
+      value: {mtu: 1500, raw: `${index}: ${name}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default`}})
+    const w = applyPatches(vxlan, [mtu1500('pod-a', 'eth0', 2), mtu1500('node1', 'veth3f9a1c2e', 5), mtu1500('node1', 'veth7b21d0aa', 6)])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1500})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.node).to.equal('node1')
+    expect(t.failure!.reason).to.include('does not fit flannel.1\'s MTU 1450').and.not.include('cni0')
+    expect(t.failure!.fix.map(f => f.command)).to.not.include('ip link set cni0 mtu 1500')
+  })
+
   it('an onlink host-gw route to a peer on another segment is NEXT_HOP_NOT_ONLINK, fixed through the tunnel', () => {
     const w = applyPatches(loadWorld('flannel-directrouting'), [
       {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.3.0/24'}},
