@@ -545,10 +545,12 @@ class Walk {
         `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down`,
         [{node: view.name, command: `ip -d link show ${dev}`}])
     }
-    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
-    if (denied) return denied
+    // The kernel checks the MTU before the filter: ip_forward() answers "fragmentation needed" ahead
+    // of the FORWARD hook, and a socket refuses a DF packet too big for its route before OUTPUT.
     const big = this.mtu(hop, view, dev, packet)
     if (big) return big
+    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
+    if (denied) return denied
     const nexthop = route.gateway ?? packet.dst
     const mangled = this.filter(hop, view, 'POSTROUTING', this.facts(view, packet, origin ? undefined : inDev, dev))
     if (mangled) return mangled
