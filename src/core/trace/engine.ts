@@ -221,6 +221,8 @@ class Walk {
     const undo = reverseTranslation(this.nat, view.name, rewrote, packet[field])
     if (undo === undefined) return packet
     const back = {...packet, [field]: undo.from}
+    // the reply's source port is the request's destination port a DNAT rewrote
+    if (rewrote === 'dst' && undo.fromPort !== undefined && packet.sport === undo.toPort) back.sport = undo.fromPort
     this.lastPacket = back
     this.step(hop, 'nat', 'de-nat', undo.evidence, rewrote === 'src'
       ? `conntrack maps the reply for ${undo.to} back to ${undo.from}, the address this host rewrote on the way out`
@@ -238,11 +240,14 @@ class Walk {
     const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
-    if (outcome.newDst === undefined) return packet
+    if (outcome.newDst === undefined && outcome.newDport === undefined) return packet
     const d = outcome.decision
-    const translated = {...packet, dst: outcome.newDst}
-    this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst} becomes ${outcome.newDst}`)
-    this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: outcome.newDst, evidence: d.evidence})
+    const newDst = outcome.newDst ?? packet.dst
+    const translated = {...packet, dst: newDst, dport: outcome.newDport ?? packet.dport}
+    const port = (p: Packet): string => outcome.newDport !== undefined ? `:${p.dport}` : ''
+    this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst}${port(packet)} becomes ${newDst}${port(translated)}`)
+    this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: newDst, evidence: d.evidence,
+      ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {})})
     this.lastPacket = translated
     return translated
   }
@@ -1252,7 +1257,7 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
   } else {
     // No size for the reply: the kernel's echo reply may be fragmented (no DF), a TCP reply's size is unknown.
     const reply: Packet = {
-      src: seen.dst, dst: seen.src, proto: flow.proto, sport: flow.dport, dport: request.sport,
+      src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport,
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
     }
     const back = new Walk(w, warnings, nat, 'return', network, reply)

@@ -66,6 +66,8 @@ export interface Decision {
   path: string[]
   /** SNAT/DNAT target address */
   toAddress?: string
+  /** DNAT/REDIRECT (and SNAT) target port range, low to high: `--to-destination A:80`, `--to-ports 8080-8090` */
+  toPorts?: [number, number]
   assumptions: string[]
   /** a RETURN in a user chain sent the packet back and the policy decided */
   viaReturn?: IptablesRule
@@ -419,6 +421,17 @@ function targetAddress(args: string[]): string | undefined {
   return v.split(/[-:]/)[0] || undefined
 }
 
+/** The port range of `--to-destination A:P[-Q]` / `--to-source A:P[-Q]` / `--to-ports P[-Q]`, if it names one. */
+function targetPorts(args: string[]): [number, number] | undefined {
+  const i = args.findIndex(a => a === '--to-source' || a === '--to-destination' || a === '--to' || a === '--to-ports')
+  if (i === -1) return undefined
+  const v = args[i + 1] ?? ''
+  const m = /^(\d+)(?:-(\d+))?$/.exec(args[i] === '--to-ports' ? v : v.split(':')[1] ?? '')
+  if (!m) return undefined
+  const low = Number(m[1])
+  return [low, m[2] !== undefined ? Number(m[2]) : low]
+}
+
 export class RuleSet {
   private readonly chains = new Map<string, ParsedRule[]>()
   private readonly policies = new Map<string, string>()
@@ -586,7 +599,7 @@ export class RuleSet {
       const target = pr.target
       if (target === undefined) continue
       if (TERMINAL.has(target)) {
-        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs)}}
+        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs), toPorts: targetPorts(pr.targetArgs)}}
       }
       if (target === 'RETURN') {
         returns.push({rule: pr.rule, path})
