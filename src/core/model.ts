@@ -63,6 +63,8 @@ export interface Route {
   onlink?: boolean
   /** `linkdown`: the kernel still picks the route, but its device has no carrier */
   linkdown?: boolean
+  /** the route's `mtu` metric: a packet sent or forwarded by it must fit this, not the device's MTU */
+  mtu?: number
   scope?: string
   proto?: string
   /** routing table; main when absent */

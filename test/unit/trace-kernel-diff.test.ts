@@ -7,6 +7,8 @@ import {join} from 'node:path'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
 import {loadSource} from '../../src/services/collect.js'
+import {parseIpRouteJson} from '../../src/core/parse/json.js'
+import {parseIpRouteText} from '../../src/core/parse/text.js'
 
 const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
@@ -37,5 +39,25 @@ describe('trace against the kernel: router chain a → r1 → r2 → b', () => {
     expect(t.failure).to.include({node: 'r2', step: 'mtu'})
     // without --size the FORWARD policy is what stops the ping
     expect((await trace('router-chain', {src: 'a', dst: 'b'})).disposition).to.equal('DENIED_BY_FILTER')
+  })
+})
+
+describe('trace against the kernel: a route with an mtu metric', () => {
+  // r1: 10.91.3.0/24 via 10.91.2.2 dev m0 mtu lock 1200, on a 1500-byte m0
+
+  it('reads the mtu metric from ip -j and from ip route text', () => {
+    expect(parseIpRouteJson('[{"dst":"10.91.3.0/24","gateway":"10.91.2.2","dev":"m0","flags":[],"metrics":[{"mtu":1200,"advmss":1000}]}]')[0].mtu).to.equal(1200)
+    expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 mtu lock 1200 advmss 1000')[0]).to.include({mtu: 1200, gateway: '10.91.2.2', dev: 'm0'})
+    expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 mtu 1400')[0].mtu).to.equal(1400)
+  })
+
+  it('checks --size against the route\'s mtu, not the device\'s', async () => {
+    // kernel: ping -M do -s 1272 from a prints "From 10.91.1.1 Frag needed and DF set (mtu = 1200)";
+    // after the printed fix (ip route change without the mtu) the ping passes
+    const t = await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1300})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'r1', step: 'mtu', evidence: '10.91.3.0/24 via 10.91.2.2 dev m0 mtu lock 1200'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip route change 10.91.3.0/24 via 10.91.2.2 dev m0'}])
+    expect((await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1200})).disposition).to.equal('DELIVERED')
   })
 })

@@ -140,6 +140,15 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
         break
       case 'lock':
         break
+      case 'mtu': {
+        // `mtu 1400` or `mtu lock 1400`
+        if (value === 'lock') k++
+        const m = parseUint(t[k + 1])
+        if (m === undefined) throw cannotRead(ctx, i, line, 'a route', `mtu ${t[k + 1] ?? 'nothing'} is not a number`)
+        if (m > 0) route.mtu = m
+        k++
+        break
+      }
       default:
         if (ROUTE_SKIP_ONE.has(key)) {
           k++

@@ -552,7 +552,7 @@ class Walk {
     }
     // The kernel checks the MTU before the filter: ip_forward() answers "fragmentation needed" ahead
     // of the FORWARD hook, and a socket refuses a DF packet too big for its route before OUTPUT.
-    const big = this.mtu(hop, view, dev, packet)
+    const big = this.mtu(hop, view, dev, packet, route)
     if (big) return big
     const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
     if (denied) return denied
@@ -683,15 +683,25 @@ class Walk {
     return undefined
   }
 
-  private mtu(hop: Hop, view: HostView, dev: string, packet: Packet): End | undefined {
+  private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | undefined {
     if (packet.size === undefined) return undefined
+    const t = packet.tunnel
+    const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
+    if (route.mtu !== undefined) {
+      // The route's mtu metric stands in for the device's (ip_dst_mtu_maybe_forward, ip_mtu).
+      if (packet.size <= route.mtu) {
+        this.step(hop, 'mtu', 'ok', route.raw, `the ${size} fits the route's mtu ${route.mtu}`)
+        return undefined
+      }
+      return this.fail(hop, 'MTU_EXCEEDED', 'mtu', route.raw,
+        `the ${size} does not fit the mtu ${route.mtu} of the route it takes on ${view.name}; with DF set it is dropped and the sender told "fragmentation needed"`,
+        [{node: view.name, command: `ip route change ${route.raw.split('\n')[0].replace(/\s+mtu( lock)? \d+/, '').trim()}`}])
+    }
     const link = view.link(dev)
     if (link === undefined) {
       if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
       return undefined
     }
-    const t = packet.tunnel
-    const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
     if (packet.size <= link.mtu) {
       this.step(hop, 'mtu', 'ok', firstLine(link.raw), `the ${size} fits ${dev}'s MTU ${link.mtu}`)
       return undefined
