@@ -61,3 +61,31 @@ describe('trace against the kernel: a route with an mtu metric', () => {
     expect((await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1200})).disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: REJECT and what the sender gets', () => {
+  // r2 FORWARD: udp REJECT --reject-with icmp-host-prohibited, tcp dport 80 REJECT --reject-with tcp-reset;
+  // b INPUT: tcp dport 22 REJECT --reject-with icmp-net-unreachable
+
+  it('names the error and ends traceroute on the rejecting router with its flag, after its time-exceeded hop', async () => {
+    // kernel: a UDP socket gets EHOSTUNREACH; traceroute -n: 10.91.1.1, 10.91.2.2, "10.91.2.2 !X"
+    const t = await trace('router-chain-reject', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.reason).to.contain('the sender gets ICMP host prohibited ("No route to host")')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.2.2', '10.91.2.2 !X'])
+  })
+
+  it('takes a TCP reset as the answer traceroute stops at, without a flag', async () => {
+    // kernel: connect() gets ECONNREFUSED
+    const t = await trace('router-chain-reject', {src: 'a', dst: 'b', proto: 'tcp', dport: 80})
+    expect(t.failure!.reason).to.contain('a TCP reset ("Connection refused")')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.2.2', '10.91.2.2'])
+  })
+
+  it('lists the destination with the flag of the error its INPUT chain sends', async () => {
+    // kernel: connect() gets ENETUNREACH; traceroute -T -p 22 ends "10.91.3.2 !N"
+    const t = await trace('router-chain-reject', {src: 'a', dst: 'b', proto: 'tcp', dport: 22})
+    expect(t.failure).to.include({node: 'b', step: 'filter'})
+    expect(t.failure!.reason).to.contain('ICMP network unreachable')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.2.2', '10.91.3.2 !N'])
+  })
+})

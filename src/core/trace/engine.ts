@@ -25,7 +25,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {type Hook, type PacketFacts, dropTables} from './iptables.js'
+import {type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
@@ -78,6 +78,8 @@ interface End {
   end: true
   disposition: Disposition
   failure?: Failure
+  /** a REJECT rule answered: what traceroute appends to the answering address */
+  reject?: {mark?: string}
 }
 
 type Next = Arrival | End
@@ -328,6 +330,7 @@ class Walk {
   private arriveLocal(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
     if (!origin) {
       const denied = this.filter(hop, view, 'INPUT', this.facts(view, packet, inDev, undefined))
+      if (denied?.reject && packet.tunnel === undefined) this.rejectedProbe(view, inDev, packet, denied.reject, true)
       if (denied) return denied
       // A reply to a connection this host sent and DNATed in OUTPUT is mapped back at INPUT.
       packet = this.conntrackUndo(hop, view, packet, 'dst')
@@ -555,6 +558,7 @@ class Walk {
     const big = this.mtu(hop, view, dev, packet, route)
     if (big) return big
     const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
+    if (denied?.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
     if (denied) return denied
     const nexthop = route.gateway ?? packet.dst
     const mangled = this.filter(hop, view, 'POSTROUTING', this.facts(view, packet, origin ? undefined : inDev, dev))
@@ -676,11 +680,23 @@ class Walk {
           view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
       }
       const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
-      return this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
-        `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${d.action === 'REJECT' ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}`,
+      const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
+      const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
+        `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? `: the sender gets ${reject.error}` : ''}`,
         fix)
+      return reject !== undefined ? {...end, reject} : end
     }
     return undefined
+  }
+
+  /**
+   * A REJECT answers every probe that reaches its hook, so traceroute ends on the rejecting host
+   * with the flag of its error; the host that is the destination answers from that address.
+   */
+  private rejectedProbe(view: HostView, inDev: string, packet: Packet, reject: {mark?: string}, local: boolean): void {
+    if (this.direction !== 'forward') return
+    const from = local ? packet.dst : icmpErrorSource(view, inDev, packet.src)
+    this.traceroute.push(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
   }
 
   private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | undefined {

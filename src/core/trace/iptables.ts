@@ -432,6 +432,27 @@ function targetPorts(args: string[]): [number, number] | undefined {
   return [low, m[2] !== undefined ? Number(m[2]) : low]
 }
 
+/**
+ * What a REJECT rule sends back (`--reject-with`, icmp-port-unreachable by default): the error in
+ * words, what the sending socket reports, and what `traceroute` appends to the rejecting host's
+ * address (`!X` for the prohibited kinds; none for a port unreachable or a TCP reset, which
+ * traceroute takes as the destination answering).
+ */
+export function rejectAnswer(spec: string): {error: string, mark?: string} {
+  const args = tokenize(spec)
+  const i = args.indexOf('--reject-with')
+  const kind = (i === -1 ? 'icmp-port-unreachable' : args[i + 1] ?? '').replace(/^icmp-/, '')
+  switch (kind) {
+    case 'net-unreachable': case 'net-unreach': return {error: 'ICMP network unreachable ("Network is unreachable")', mark: '!N'}
+    case 'host-unreachable': case 'host-unreach': return {error: 'ICMP host unreachable ("No route to host")', mark: '!H'}
+    case 'proto-unreachable': case 'proto-unreach': return {error: 'ICMP protocol unreachable ("Protocol not available")', mark: '!P'}
+    case 'net-prohibited': case 'host-prohibited': case 'admin-prohibited':
+      return {error: `ICMP ${kind.replace('-', ' ')} ("No route to host")`, mark: '!X'}
+    case 'tcp-reset': case 'tcp-rst': return {error: 'a TCP reset ("Connection refused")'}
+    default: return {error: 'ICMP port unreachable ("Connection refused")'}
+  }
+}
+
 export class RuleSet {
   private readonly chains = new Map<string, ParsedRule[]>()
   private readonly policies = new Map<string, string>()
