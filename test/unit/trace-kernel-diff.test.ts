@@ -89,3 +89,26 @@ describe('trace against the kernel: REJECT and what the sender gets', () => {
     expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.2.2', '10.91.3.2 !N'])
   })
 })
+
+describe('trace against the kernel: an ECMP route', () => {
+  // r1: 10.91.3.0/24 nexthop via 10.91.2.2 dev m0 nexthop via 10.91.4.3 dev y0 (both reach b);
+  // the kernel sent a → b by the second (traceroute: 10.91.1.1, 10.91.4.3, 10.91.2.2, 10.91.3.2)
+
+  it('counts the live nexthops from ip -j and from text, a dead one not', () => {
+    expect(parseIpRouteJson('[{"dst":"10.91.3.0/24","flags":[],"nexthops":[{"gateway":"10.91.2.2","dev":"m0","weight":1,"flags":[]},{"gateway":"10.91.4.3","dev":"y0","weight":1,"flags":[]}]}]')[0])
+      .to.include({paths: 2, gateway: '10.91.2.2', dev: 'm0'})
+    expect(parseIpRouteText('10.91.3.0/24 \n\tnexthop via 10.91.2.2 dev m0 weight 1 \n\tnexthop via 10.91.4.3 dev y0 weight 1 ')[0])
+      .to.include({paths: 2, gateway: '10.91.2.2', dev: 'm0'})
+    const oneLeft = parseIpRouteText('10.91.3.0/24 \n\tnexthop via 10.91.2.2 dev m0 weight 1 dead linkdown\n\tnexthop via 10.91.4.3 dev y0 weight 1 ')[0]
+    expect(oneLeft).to.include({gateway: '10.91.4.3'})
+    expect(oneLeft.paths).to.equal(undefined)
+  })
+
+  it('traces the first path but says the kernel hashes the flow onto one, and how to ask it which', async () => {
+    const t = await trace('router-chain-ecmp', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    const w = t.warnings.find(x => x.code === 'ASSUMED' && x.node === 'r1')!
+    expect(w.message).to.contain('multipath route with 2 nexthops')
+    expect(w.message).to.contain('`ip route get 10.91.3.2 from 10.91.1.2 iif a0` on r1')
+  })
+})

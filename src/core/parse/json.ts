@@ -538,7 +538,9 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   for (const nh of nexthops) text += `\n\t${nexthopText(e.sub(nh), undefined)}`
   // The model holds one path; ECMP keeps the first the kernel may pick (it skips dead nexthops),
   // the raw text keeps them all.
-  const alive = nexthops.map(nh => e.sub(nh)).find(nh => !nh.strings('flags').includes('dead'))
+  const live = nexthops.map(nh => e.sub(nh)).filter(nh => !nh.strings('flags').includes('dead'))
+  const alive = live[0]
+  if (live.length > 1) route.paths = live.length
   if (alive !== undefined && route.gateway === undefined && dev === undefined) {
     const hop = gatewayText(alive)
     if (hop.gateway !== undefined) route.gateway = hop.gateway

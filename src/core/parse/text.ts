@@ -188,6 +188,10 @@ function addNexthop(ctx: TextContext, i: number, line: string, route: Route, fir
     else if (t[k] === 'dead') dead = true
   }
   route.raw += `\n\t${line.trim()}`
+  if (!dead) {
+    const live = (route.paths ?? 1) + (firstAlive ? 0 : 1)
+    if (live > 1) route.paths = live
+  }
   // The model holds one path; ECMP keeps the first the kernel may pick (it skips dead nexthops),
   // the raw text keeps them all.
   if (dead || !firstAlive) return firstAlive

@@ -537,6 +537,10 @@ class Walk {
       return this.insufficient(hop, 'route', route.raw, `the route names no device`, view.name, ['ip route show'])
     }
     this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule)
+    if (route.paths !== undefined && route.paths > 1) {
+      // fib_select_multipath hashes the flow with a seed the kernel picks at random: which path is not in the tables
+      this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
+    }
     if (hop.out === '-') hop.out = dev
     if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src))
 
