@@ -112,3 +112,25 @@ describe('trace against the kernel: an ECMP route', () => {
     expect(w.message).to.contain('`ip route get 10.91.3.2 from 10.91.1.2 iif a0` on r1')
   })
 })
+
+describe('trace against the kernel: policy routing by a mark iptables sets', () => {
+  // r1: mangle PREROUTING -p udp --dport 53 -j MARK --set-mark 0x10; `50: from all fwmark 0x10 lookup 200`
+  // (prohibit 10.91.3.0/24); `100: from 10.91.1.2 lookup 100` (10.91.3.0/24 via r3)
+
+  it('routes by the mark a MARK rule surely gives: UDP 53 meets the prohibit route', async () => {
+    // kernel: the UDP socket gets EHOSTUNREACH; traceroute -U -p 53 prints "1 10.91.1.1 !X"
+    const t = await trace('router-chain-fwmark', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure!.evidence).to.equal('prohibit 10.91.3.0/24 table 200')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1 !X'])
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('leaves a packet the MARK rule cannot match unmarked, without an assumption', async () => {
+    // kernel: ping goes a → r1 → r3 → r2 → b (table 100)
+    const t = await trace('router-chain-fwmark', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.4.3', '10.91.2.2', '10.91.3.2'])
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+})

@@ -234,6 +234,22 @@ describe('trace tables', () => {
     })
   })
 
+    it('follows the mark MARK rules give, in order and through jumps; a rule that may match leaves it unknown', () => {
+      const r = new RuleSet(rules(`
+        *mangle
+        :PREROUTING ACCEPT
+        :MARK-IT -
+        -A PREROUTING -p udp -m udp --dport 53 -j MARK --set-xmark 0x10/0xffffffff
+        -A PREROUTING -s 10.244.0.0/16 -j MARK-IT
+        -A PREROUTING -m mark --mark 0x4010 -j MARK --and-mark 0x4000
+        -A MARK-IT -j MARK --or-mark 0x4000
+        -A MARK-IT -m set --match-set SOME src -j MARK --set-xmark 0x1/0x1`))
+      expect(r.markAfter(pkt({inDev: 'eth0', outDev: undefined, src: '192.168.1.5', proto: 'udp', dport: 53}), 'mangle', 'PREROUTING')).to.deep.equal({mark: 0x10})
+      expect(r.markAfter(pkt({inDev: 'eth0', outDev: undefined, src: '192.168.1.5'}), 'mangle', 'PREROUTING')).to.deep.equal({mark: 0})
+      const doubt = r.markAfter(pkt({inDev: 'cni0', outDev: undefined, proto: 'udp', dport: 53}), 'mangle', 'PREROUTING')
+      expect(doubt).to.have.property('doubt').that.has.property('raw', '-A MARK-IT -m set --match-set SOME src -j MARK --set-xmark 0x1/0x1')
+    })
+
   describe('route lookup', () => {
     const route = (raw: string, o: Partial<Route>): Route => ({dst: 'default', type: 'unicast', raw, ...o})
     const table = new RouteTable([

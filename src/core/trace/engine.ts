@@ -465,8 +465,9 @@ class Walk {
       return this.insufficient(hop, 'route', `(no routing table captured on ${view.name})`,
         `the routes of ${view.name} were not captured, so where it sends ${packet.dst} is unknown`, view.name, ['ip route show'])
     }
+    const marked = this.routingMark(view, packet, origin ? undefined : inDev)
     const res = view.routeFor({dst: packet.dst, src: packet.src, iif: origin ? 'lo' : inDev, proto: packet.proto,
-      sport: packet.sport, dport: packet.dport, markDoubt: () => this.markDoubt(view)})
+      sport: packet.sport, dport: packet.dport, mark: marked.mark, markDoubt: () => marked.doubt})
     for (const note of res.notes) this.assume(view, note)
     if (res.missingTable !== undefined) {
       return this.insufficient(hop, 'route', res.rule!.raw,
@@ -578,13 +579,17 @@ class Walk {
     return this.linkLayer(hop, view, dev, nexthop, packet, route)
   }
 
-  /** Why a packet's mark on `view` may not be 0 when routed: a rule that may set one, or iptables not captured. */
-  private markDoubt(view: HostView): string | undefined {
+  /**
+   * The mark a packet carries when `view` routes it: raw and mangle PREROUTING (OUTPUT for one it
+   * sends) have run, and their MARK rules that surely match set it, as policy rules with `fwmark`
+   * then see it. Unknown (`doubt`) when iptables was not captured or a marking rule may or may not match.
+   */
+  private routingMark(view: HostView, packet: Packet, inDev: string | undefined): {mark?: number, doubt?: string} {
     const rules = view.iptables
-    if (rules === undefined) return `no iptables captured on ${view.name}`
-    // a routed packet has passed raw and mangle PREROUTING (OUTPUT for its own); any of their rules may have run
-    const setter = rules.markSetterIn(['raw', 'mangle'])
-    return setter === undefined ? undefined : `\`${setter.raw}\` may set one`
+    if (rules === undefined) return {doubt: `no iptables captured on ${view.name}`}
+    const facts = this.facts(view, packet, inDev, undefined)
+    const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', inDev === undefined ? 'OUTPUT' : 'PREROUTING')
+    return 'mark' in r ? {mark: r.mark} : {doubt: `\`${r.doubt.raw}\` may set one`}
   }
 
   private notOnlinkFixes(view: HostView, route: Route, dst: string): Fix[] {

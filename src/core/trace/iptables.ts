@@ -29,6 +29,8 @@ export interface PacketFacts {
   length?: number
   /** the link-layer kind of the destination (`-m pkttype`); the traced packet is unicast unless told otherwise */
   pktType?: 'unicast' | 'broadcast' | 'multicast'
+  /** the packet's mark where it is known (see RuleSet.markAfter); 0 when absent */
+  mark?: number
 }
 
 type Tri = boolean | 'unknown'
@@ -229,12 +231,36 @@ function not(t: Tri, negate: boolean): Tri {
   return !t
 }
 
-/** The mark a packet carries is not in any table; the tracer takes it as 0 (see RuleSet.markSetter). */
-function markMatches(spec: string): boolean {
+/** `-m mark --mark V[/M]` against the packet's mark: 0 unless a walk that applied MARK rules knows another (see RuleSet.markSetter). */
+function markMatches(spec: string, mark: number): boolean {
   const [v, m] = spec.split('/')
   const value = Number(v)
   const mask = m === undefined ? 0xffffffff : Number(m)
-  return ((0 & mask) >>> 0) === (value >>> 0)
+  return ((mark & mask) >>> 0) === (value >>> 0)
+}
+
+/**
+ * The mark a MARK rule leaves on a packet that had `mark`: --set-xmark V/M is `(mark & ~M) ^ V`,
+ * --set-mark `(mark & ~M) | V`, and --and/--or/--xor-mark what they say. undefined when the rule
+ * is not a MARK the tracer can apply (CONNMARK restoring a connection's mark, TPROXY).
+ */
+function markAfterRule(pr: ParsedRule, mark: number): number | undefined {
+  if (pr.target === 'CONNMARK' && pr.targetArgs.includes('--save-mark')) return mark
+  if (pr.target !== 'MARK') return undefined
+  const args = pr.targetArgs
+  const i = args.findIndex(a => ['--set-xmark', '--set-mark', '--or-mark', '--xor-mark', '--and-mark'].includes(a))
+  if (i === -1) return undefined
+  const [v, m] = (args[i + 1] ?? '').split('/')
+  const value = Number(v)
+  const mask = m === undefined ? 0xffffffff : Number(m)
+  if (!Number.isFinite(value) || !Number.isFinite(mask)) return undefined
+  switch (args[i]) {
+    case '--set-xmark': return (((mark & ~mask) >>> 0) ^ value) >>> 0
+    case '--set-mark': return (((mark & ~mask) >>> 0) | value) >>> 0
+    case '--or-mark': return (mark | value) >>> 0
+    case '--xor-mark': return (mark ^ value) >>> 0
+    default: return (mark & value) >>> 0
+  }
 }
 
 export function parseRule(rule: IptablesRule): ParsedRule {
@@ -322,8 +348,7 @@ export function parseRule(rule: IptablesRule): ParsedRule {
       }
       case '--mark': {
         const v = arg()
-        const matches = markMatches(v)
-        conditions.push({test: () => not(matches, neg), on: 'mark'})
+        conditions.push({test: p => not(markMatches(v, p.mark ?? 0), neg), on: 'mark'})
         break
       }
       case '--dst-type': case '--src-type': {
@@ -517,14 +542,51 @@ export class RuleSet {
     return undefined
   }
 
-  /** A rule in these tables that can give a packet a mark (see setsMark), whatever the packet. */
-  markSetterIn(tables: string[]): IptablesRule | undefined {
-    for (const [key, rules] of this.chains) {
-      if (!tables.includes(key.slice(0, key.indexOf(' ')))) continue
-      const setter = rules.find(setsMark)
-      if (setter !== undefined) return setter.rule
+  /**
+   * The mark a packet carries after the chains it passes up to and including `table` `chain`
+   * (the route lookup after PREROUTING reads it), applying each MARK rule that surely matches, in
+   * order, jumps and RETURNs included. A mark-setting rule that may or may not match, or one the
+   * tracer cannot apply (CONNMARK restoring, TPROXY), makes it unknown: `doubt` names that rule.
+   */
+  markAfter(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
+    const state = {mark: p.mark ?? 0}
+    for (const [t, hook] of passedBefore(p, table, chain)) {
+      const r = this.markRun(t, hook, p, state, 0)
+      if (typeof r === 'object') return r
     }
-    return undefined
+    return {mark: state.mark}
+  }
+
+  private markRun(table: string, chain: string, p: PacketFacts, state: {mark: number}, depth: number): 'fallthrough' | 'return' | 'terminal' | {doubt: IptablesRule} {
+    if (depth > 32) return 'fallthrough'
+    for (const pr of this.rules(table, chain)) {
+      const m = this.couldMatch(pr, {...p, mark: state.mark})
+      const target = pr.target
+      if (m === false || target === undefined) continue
+      if (setsMark(pr) || target === 'CONNMARK') {
+        const next = m === true ? markAfterRule(pr, state.mark) : undefined
+        if (next === undefined) return {doubt: pr.rule}
+        state.mark = next
+        continue
+      }
+      if (TERMINAL.has(target)) {
+        if (m === true) return 'terminal'
+        continue
+      }
+      if (target === 'RETURN') {
+        if (m === true) return 'return'
+        continue
+      }
+      if (!this.chains.has(`${table} ${target}`)) continue
+      const before = state.mark
+      const sub = this.markRun(table, target, p, state, depth + 1)
+      if (typeof sub === 'object') return sub
+      // a jump that may not happen and would change the mark leaves it unknown
+      if (m !== true && state.mark !== before) return {doubt: pr.rule}
+      if (m === true && sub === 'terminal') return sub
+      if (m === true && pr.goto) return 'return'
+    }
+    return 'fallthrough'
   }
 
   private couldMatch(pr: ParsedRule, p: PacketFacts): Tri {
