@@ -134,3 +134,15 @@ describe('trace against the kernel: policy routing by a mark iptables sets', () 
     expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
   })
 })
+
+describe('trace against the kernel: a permanent neighbour entry with a wrong MAC', () => {
+  // r1: 10.91.2.2 dev m0 lladdr 02:00:00:00:00:01 PERMANENT, while r2's m0 is ca:5a:13:f4:d0:57
+
+  it('is where the packet dies: the receiver drops frames for another MAC; the fix puts the right one', async () => {
+    // kernel: ping a → b is lost; after `ip neigh replace 10.91.2.2 lladdr <r2's m0> dev m0 nud permanent` it passes
+    const t = await trace('router-chain-wrong-mac', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'r1', step: 'neigh', evidence: '10.91.2.2 dev m0 lladdr 02:00:00:00:00:01 PERMANENT'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip neigh replace 10.91.2.2 lladdr ca:5a:13:f4:d0:57 dev m0 nud permanent'}])
+  })
+})

@@ -802,6 +802,8 @@ class Walk {
         return {end: true, disposition: 'DELIVERED'}
       }
       if (answer === undefined) return this.beyond(hop, view, dev, nexthop, packet, route, entry.lladdr)
+      const wrong = answer.kind === 'host' ? this.wrongMac(hop, view, dev, entry, answer) : undefined
+      if (wrong) return wrong
       return this.cross(hop, answer, packet)
     }
     if (answer === undefined && route.gateway !== undefined && route.onlink && view.routes!.connectedRoute(route.gateway) === undefined) {
@@ -865,6 +867,29 @@ class Walk {
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
       `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
+  }
+
+  /**
+   * A neighbour entry whose MAC is not the one of the interface that owns (or proxies for) the next
+   * hop, nor of any interface read: the frame is addressed to no one on the link and the receiver
+   * drops it as another host's. A permanent (or noarp) entry stays wrong; a learned one is
+   * re-checked by ARP within seconds, so only the first packets are lost.
+   */
+  private wrongMac(hop: Hop, view: HostView, dev: string, entry: {dst: string, lladdr?: string, state: string[], raw: string}, answer: HostAnswer): End | undefined {
+    const theirs = answer.view.link(answer.inDev)?.mac?.toLowerCase()
+    const mac = entry.lladdr?.toLowerCase()
+    if (theirs === undefined || mac === undefined || mac === theirs) return undefined
+    for (const v of this.w.views.values()) {
+      if (v.hasLinks && (v.snap.links ?? []).some(l => l.mac?.toLowerCase() === mac)) return undefined
+    }
+    const fixed = entry.state.includes('PERMANENT') || entry.state.includes('NOARP')
+    if (!fixed) {
+      this.assume(view, `\`${entry.raw}\` on ${view.name} has MAC ${mac}, but ${answer.view.name}'s ${answer.inDev} is ${theirs}: the first packets go nowhere until ARP learns the right one`)
+      return undefined
+    }
+    return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry.raw,
+      `${view.name}'s ${stateOf(entry)} entry sends frames for ${entry.dst} to MAC ${mac}, but ${entry.dst} is ${answer.view.name}'s ${answer.inDev} with MAC ${theirs}${answer.how === 'proxy-arp' ? ' (answering by proxy ARP)' : ''}, and no interface read has ${mac}: ${answer.view.name} drops the frames as meant for another host`,
+      [{node: view.name, command: `ip neigh replace ${entry.dst} lladdr ${theirs} dev ${dev}${entry.state.includes('PERMANENT') ? ' nud permanent' : ''}`}])
   }
 
   /**
