@@ -146,3 +146,24 @@ describe('trace against the kernel: a permanent neighbour entry with a wrong MAC
     expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip neigh replace 10.91.2.2 lladdr ca:5a:13:f4:d0:57 dev m0 nud permanent'}])
   })
 })
+
+describe('trace against the kernel: vxlan with default (00:00:00:00:00:00) fdb entries', () => {
+  // vx0 VNI 42 port 4789 on n1 (floods to n2 and n3), n2 (nolearning, static entries for n1 only),
+  // n3 (floods to n1 only); addresses 10.94.0.N/24 on vx0
+
+  it('resolves by the flooded ARP where a default entry reaches the owner', async () => {
+    // kernel: ping n1 → 10.94.0.2 passes
+    expect((await trace('vxlan-flood', {src: 'n1', dst: '10.94.0.2'})).disposition).to.equal('DELIVERED')
+  })
+
+  it('says the flood reaches only other hosts when no default entry points at the owner', async () => {
+    // kernel: ping n3 → 10.94.0.2 is lost (the entry stays INCOMPLETE)
+    const t = await trace('vxlan-flood', {src: 'n3', dst: '10.94.0.2'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure!.reason).to.contain('ARP is flooded to the default fdb entries (10.93.0.1), none of which is n2')
+    expect(t.failure!.fix.filter(f => f.node === 'n3').map(f => f.command)).to.deep.equal([
+      'ip neigh replace 10.94.0.2 lladdr 02:00:00:00:01:02 dev vx0 nud permanent',
+      'bridge fdb append 02:00:00:00:01:02 dev vx0 dst 10.93.0.2 self permanent',
+    ])
+  })
+})

@@ -1032,10 +1032,14 @@ class Walk {
       const flood = view.fdbDefaults(vx.name)
       const hit = intended?.device?.mac !== undefined ? flood.find(f => intended.view.isLocal(f.dst!)) : undefined
       if (hit === undefined || intended?.device?.mac === undefined) {
+        // default entries that flood ARP only to hosts other than the one owning the next hop
+        const missed = flood.length > 0 && intended !== undefined
+          ? `ARP is flooded to the default fdb entries (${flood.map(f => f.dst).join(', ')}), none of which is ${intended.view.name}, whose ${intended.device?.name ?? 'vxlan device'} has ${nexthop}: no answer comes back`
+          : undefined
         return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
           entry !== undefined
-            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and nothing answers ARP on a vxlan device without default fdb entries`
-            : `${vx.name} has no neighbour entry for ${nexthop}, and nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`,
+            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and ${missed ?? 'nothing answers ARP on a vxlan device without default fdb entries'}`
+            : `${vx.name} has no neighbour entry for ${nexthop}, and ${missed ?? `nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`}`,
           this.vtepFixes(view, vx, nexthop, intended, packet.dst))
       }
       const noEntry = entry !== undefined ? `the entry for ${nexthop} is ${stateOf(entry)}` : `no neighbour entry for ${nexthop}`
