@@ -167,3 +167,16 @@ describe('trace against the kernel: vxlan with default (00:00:00:00:00:00) fdb e
     ])
   })
 })
+
+describe('trace against the kernel: a pod bridge that lost its address', () => {
+  // n: br0 10.95.1.1/24 (q1, q2) and br1, whose 10.95.2.1/24 was deleted (q3 plugged in, default via 10.95.2.1)
+
+  it('gives the bridge its address back, not a placeholder route or proxy ARP that answers nothing', async () => {
+    // kernel: ping q1 → q3 fails (traceroute: "10.95.1.1 !N"); after `ip addr add 10.95.2.1/24 dev br1` it passes
+    const t = await trace('two-bridges-bare', {src: 'q1', dst: 'q3'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.traceroute).to.deep.equal(['10.95.1.1 !N'])
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'n', command: 'ip addr add 10.95.2.1/24 dev br1'})
+    expect(t.failure!.fix.map(f => f.command).join('\n')).not.to.match(/GATEWAY|proxy_arp/)
+  })
+})
