@@ -250,6 +250,23 @@ describe('trace tables', () => {
       expect(doubt).to.have.property('doubt').that.has.property('raw', '-A MARK-IT -m set --match-set SOME src -j MARK --set-xmark 0x1/0x1')
     })
 
+    it('decides --tcp-flags (and --syn): the request is a SYN, its reply a SYN-ACK', () => {
+      // as iptables-save prints `--syn` and `! --syn`; checked with a TCP connect through namespaces
+      const syn = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j DROP`))
+      const d = syn.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', dport: 80}))
+      expect(d.action).to.equal('DROP')
+      expect(d.assumptions).to.deep.equal([])
+      expect(syn.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', sport: 80, dport: 40000, state: 'ESTABLISHED'})).action).to.equal('ACCEPT')
+      const notSyn = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m state --state NEW -j DROP
+        -A FORWARD -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -j REJECT`))
+      expect(notSyn.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', dport: 80})).action).to.equal('ACCEPT')
+      expect(notSyn.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', sport: 80, state: 'ESTABLISHED'})).action).to.equal('REJECT')
+    })
+
   describe('route lookup', () => {
     const route = (raw: string, o: Partial<Route>): Route => ({dst: 'default', type: 'unicast', raw, ...o})
     const table = new RouteTable([

@@ -231,6 +231,21 @@ function not(t: Tri, negate: boolean): Tri {
   return !t
 }
 
+const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG']
+
+/**
+ * `--tcp-flags MASK COMP` (and `--syn`, which is `SYN,RST,ACK,FIN SYN`): the flags in MASK must be
+ * exactly those in COMP. The traced request is a connection's first segment (SYN), its reply the
+ * SYN-ACK.
+ */
+function tcpFlagsMatch(mask: string[], comp: string[], p: PacketFacts): boolean {
+  const expand = (list: string[]): Set<string> => new Set(list.includes('ALL') ? TCP_FLAGS : list.filter(f => f !== 'NONE'))
+  const flags = new Set(p.state === 'NEW' ? ['SYN'] : ['SYN', 'ACK'])
+  const m = expand(mask)
+  const c = expand(comp)
+  return [...m].every(f => flags.has(f) === c.has(f))
+}
+
 /** `-m mark --mark V[/M]` against the packet's mark: 0 unless a walk that applied MARK rules knows another (see RuleSet.markSetter). */
 function markMatches(spec: string, mark: number): boolean {
   const [v, m] = spec.split('/')
@@ -395,6 +410,16 @@ export function parseRule(rule: IptablesRule): ParsedRule {
         const words = [tok, arg()]
         while (i + 1 < t.length && /^--(limit-burst|hashlimit-)/.test(t[i + 1])) words.push(t[++i], t[++i] ?? '')
         conditions.push({test: () => 'unknown', undecidable: words.join(' ').trim(), why: 'rate limited'})
+        break
+      }
+      case '--syn': {
+        conditions.push({test: p => p.proto !== 'tcp' ? false : not(tcpFlagsMatch(['SYN', 'RST', 'ACK', 'FIN'], ['SYN'], p), neg)})
+        break
+      }
+      case '--tcp-flags': {
+        const mask = arg().toUpperCase().split(',')
+        const comp = arg().toUpperCase().split(',')
+        conditions.push({test: p => p.proto !== 'tcp' ? false : not(tcpFlagsMatch(mask, comp, p), neg)})
         break
       }
       case '--physdev-is-bridged':
