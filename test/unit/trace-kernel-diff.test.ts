@@ -180,3 +180,16 @@ describe('trace against the kernel: a pod bridge that lost its address', () => {
     expect(t.failure!.fix.map(f => f.command).join('\n')).not.to.match(/GATEWAY|proxy_arp/)
   })
 })
+
+describe('trace against the kernel: a router with no route back', () => {
+  // r2: no route to 10.91.1.0/24, rp_filter=2 (loose) on all
+
+  it('drops by loose rp_filter and fixes with a route via the router on the link that knows the way', async () => {
+    // kernel: the echo request never reaches b (tcpdump there sees nothing); after
+    // `ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0` on r2 the ping passes
+    const t = await trace('router-chain-no-way-back', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(t.failure!.node).to.equal('r2')
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0'}])
+  })
+})

@@ -310,7 +310,7 @@ class Walk {
       return undefined
     }
     if (backDev === undefined) {
-      const routeFix = routeFixes(this.w, view, packet.src)
+      const routeFix = this.routeFixesOrRouter(view, packet.src)
       return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
         `rp_filter=${mode} on ${inDev}: ${view.name} has no usable route back to ${packet.src}${back ? ` (${back.raw})` : ''}${reverse.rule ? ` by its policy rule \`${reverse.rule.raw}\`` : ''}, so it drops the packet as spoofed`,
         routeFix.length > 0 ? routeFix : fix)
@@ -497,7 +497,7 @@ class Walk {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
           `${view.name} has no route for ${packet.dst}: ${downSegment.why} (network is unreachable)`, downSegment.fix)
       }
-      const fix = routeFixes(this.w, view, packet.dst)
+      const fix = this.routeFixesOrRouter(view, packet.dst)
       const downTunnel = vxlanDevices(view).find(d => view.deviceDown(d.name) === true)
       if (res.byRules) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in the tables ${view.name}'s policy rules look up)`,
@@ -606,6 +606,25 @@ class Walk {
       return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${def.gateway}${def.dev ? ` dev ${def.dev}` : ''}`}]
     }
     return [{node: view.name, command: `ip route del ${routeDstText(route)} via ${route.gateway}`}]
+  }
+
+  /**
+   * The route `view` lacks for `dst`: through the pod network's own fixes when `dst` is a pod or
+   * node of it, else via a router on one of `view`'s links that forwards and routes `dst` on (the
+   * prefix that router has for it).
+   */
+  private routeFixesOrRouter(view: HostView, dst: string): Fix[] {
+    const fixes = routeFixes(this.w, view, dst)
+    if (fixes.length > 0 || this.w.podOf(view) !== undefined) return fixes
+    for (const a of view.ipv4Addresses()) {
+      if (a.prefixlen === 32 || view.deviceDown(a.dev) === true || isVxlanLink(view, a.dev)) continue
+      const router = this.routerOnLink(view, a.dev, dst)
+      if (router === undefined) continue
+      const theirs = this.w.owners(router).find(o => this.isNode(o.view))?.view.routes?.lookup(dst)
+      const prefix = theirs !== undefined && !isDefaultRoute(theirs) ? routeDstText(theirs) : dst
+      return [{node: view.name, command: `ip route replace ${prefix} via ${router} dev ${a.dev}`}]
+    }
+    return []
   }
 
   /** A host on `dev`'s segment that forwards and routes `dst` on: the gateway a route to it should name. */
