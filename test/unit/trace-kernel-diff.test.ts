@@ -193,3 +193,18 @@ describe('trace against the kernel: a router with no route back', () => {
     expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0'}])
   })
 })
+
+describe('trace against the kernel: raw NOTRACK', () => {
+  // r2: raw PREROUTING -p icmp -j NOTRACK; FORWARD policy DROP, accepting --ctstate NEW,ESTABLISHED; MASQUERADE out of b0
+
+  it('leaves an untracked packet to the --ctstate rules as UNTRACKED: the policy drops it', async () => {
+    // kernel: ping a → b is lost; a UDP flow (tracked) passes, masqueraded
+    const t = await trace('router-chain-notrack', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.evidence).to.equal('-P FORWARD DROP')
+    expect(t.failure!.reason).to.contain('(UNTRACKED)')
+    const udp = await trace('router-chain-notrack', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
+    expect(udp.disposition).to.equal('DELIVERED')
+    expect(udp.hops[2].steps.some(s => s.verdict === 'masquerade')).to.equal(true)
+  })
+})

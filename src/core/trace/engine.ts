@@ -61,6 +61,8 @@ interface Packet {
   /** one less for every host that routes it on; a bridge does not touch it */
   ttl: number
   state: 'NEW' | 'ESTABLISHED'
+  /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
+  untrackedAt?: string
   icmpType?: number
   /** set on the outer UDP packet of a vxlan tunnel; the traced packet rides inside */
   tunnel?: Tunnel
@@ -183,7 +185,7 @@ class Walk {
     this.seen.set(key, this.hops.length - 1)
     if (a.packet.tunnel === undefined) this.lastPacket = a.packet
 
-    let packet = a.packet
+    let packet = this.untrack(hop, a.view, a.packet, a.origin ? undefined : a.inDev)
     if (!a.origin) {
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
       if (down) return down
@@ -200,6 +202,24 @@ class Walk {
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
     return this.forward(hop, a.view, a.inDev, packet, a.origin)
+  }
+
+  /**
+   * A raw NOTRACK rule takes the packet out of conntrack on this host: its state is UNTRACKED here
+   * (the next host tracks it again), no NAT applies, and `--ctstate` rules see that.
+   */
+  private untrack(hop: Hop, view: HostView, packet: Packet, inDev: string | undefined): Packet {
+    const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
+    const rules = view.iptables
+    if (rules === undefined || !rules.active('raw', inDev === undefined ? 'OUTPUT' : 'PREROUTING')) return base
+    const r = rules.untracks(this.facts(view, base, inDev, undefined), inDev === undefined ? 'OUTPUT' : 'PREROUTING')
+    if (r === undefined) return base
+    if ('doubt' in r) {
+      this.assume(view, `cannot tell whether \`${r.doubt.raw}\` takes the packet out of conntrack: assumed it does not (where it does, --ctstate rules see it UNTRACKED and NAT skips it)`)
+      return base
+    }
+    this.step(hop, 'filter', 'ok', r.rule.raw, `raw ${inDev === undefined ? 'OUTPUT' : 'PREROUTING'}: the packet is not tracked on ${view.name} (state UNTRACKED: no NAT, \`--ctstate NEW\`/\`ESTABLISHED\` rules do not match it)`)
+    return {...base, untrackedAt: view.name}
   }
 
   /**
@@ -238,7 +258,7 @@ class Walk {
    * address back as the reply's source (see conntrackUndo).
    */
   private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet): Packet {
-    if (packet.state !== 'NEW' || packet.tunnel !== undefined) return packet
+    if (packet.state !== 'NEW' || packet.tunnel !== undefined || packet.untrackedAt === view.name) return packet
     const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
@@ -668,7 +688,7 @@ class Walk {
   private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): PacketFacts {
     return {
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
-      inDev: inDev === 'local' ? undefined : inDev, outDev, state: packet.state, icmpType: packet.icmpType,
+      inDev: inDev === 'local' ? undefined : inDev, outDev, state: packet.untrackedAt === view.name ? 'UNTRACKED' : packet.state, icmpType: packet.icmpType,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
     }
@@ -776,7 +796,7 @@ class Walk {
   }
 
   private sourceNat(hop: Hop, view: HostView, inDev: string | undefined, dev: string, nexthop: string, packet: Packet): Packet {
-    if (packet.state !== 'NEW') return packet
+    if (packet.state !== 'NEW' || packet.untrackedAt === view.name) return packet
     if (view.iptables === undefined) {
       if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
       return packet

@@ -16,8 +16,8 @@ export interface PacketFacts {
   dport?: number
   inDev?: string
   outDev?: string
-  /** conntrack state: NEW for the first packet, ESTABLISHED for the reply */
-  state: 'NEW' | 'ESTABLISHED'
+  /** conntrack state: NEW for the first packet, ESTABLISHED for the reply, UNTRACKED after a raw NOTRACK */
+  state: 'NEW' | 'ESTABLISHED' | 'UNTRACKED'
   icmpType?: number
   dstIsLocal?: boolean
   srcIsLocal?: boolean
@@ -580,6 +580,38 @@ export class RuleSet {
       if (typeof r === 'object') return r
     }
     return {mark: state.mark}
+  }
+
+  /**
+   * The raw `NOTRACK` (or `CT --notrack`) rule that surely takes the packet out of conntrack at
+   * `hook` (PREROUTING, or OUTPUT for one the host sends): from there its state is UNTRACKED, so
+   * `--ctstate NEW`/`ESTABLISHED` rules do not match it and nat does not see it. `doubt` names such
+   * a rule that may or may not match.
+   */
+  untracks(p: PacketFacts, hook: 'PREROUTING' | 'OUTPUT'): {rule: IptablesRule} | {doubt: IptablesRule} | undefined {
+    const run = (chain: string, depth: number): {rule: IptablesRule} | {doubt: IptablesRule} | 'stop' | undefined => {
+      if (depth > 32) return undefined
+      for (const pr of this.rules('raw', chain)) {
+        const m = this.couldMatch(pr, p)
+        const target = pr.target
+        if (m === false || target === undefined) continue
+        if (target === 'NOTRACK' || (target === 'CT' && pr.targetArgs.includes('--notrack'))) return m === true ? {rule: pr.rule} : {doubt: pr.rule}
+        if (TERMINAL.has(target) || target === 'RETURN') {
+          if (m === true) return 'stop'
+          continue
+        }
+        if (!this.chains.has(`raw ${target}`)) continue
+        const sub = run(target, depth + 1)
+        if (sub === 'stop') {
+          if (m === true) return 'stop'
+          continue
+        }
+        if (sub !== undefined) return m === true ? sub : {doubt: pr.rule}
+      }
+      return undefined
+    }
+    const r = run(hook, 0)
+    return r === 'stop' ? undefined : r
   }
 
   private markRun(table: string, chain: string, p: PacketFacts, state: {mark: number}, depth: number): 'fallthrough' | 'return' | 'terminal' | {doubt: IptablesRule} {
