@@ -208,3 +208,22 @@ describe('trace against the kernel: raw NOTRACK', () => {
     expect(udp.hops[2].steps.some(s => s.verdict === 'masquerade')).to.equal(true)
   })
 })
+
+describe('trace against the kernel: NFQUEUE', () => {
+  // r1 FORWARD: -p icmp -j NFQUEUE --queue-num 3; -p udp -j NFQUEUE --queue-num 4 --queue-bypass; -p udp -j DROP
+
+  it('cannot know a user-space verdict: INSUFFICIENT_INFO naming the queue list, not a skipped rule', async () => {
+    // kernel, no program listening: ping a → b is lost
+    const t = await trace('router-chain-nfqueue', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.include({node: 'r1', step: 'filter', evidence: '-A FORWARD -p icmp -j NFQUEUE --queue-num 3'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'cat /proc/net/netfilter/nfnetlink_queue'}])
+  })
+
+  it('takes --queue-bypass as accepting when nothing listens, past the DROP after it, and says it assumed so', async () => {
+    // kernel: the UDP flow passes (the DROP below is never reached)
+    const t = await trace('router-chain-nfqueue', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.some(w => w.code === 'ASSUMED' && w.message.includes('--queue-bypass'))).to.equal(true)
+  })
+})

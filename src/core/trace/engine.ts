@@ -721,6 +721,12 @@ class Walk {
         else if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
         continue
       }
+      if (d.action === 'QUEUE') {
+        const queue = /--queue-num (\d+)/.exec(d.evidence)?.[1] ?? '0'
+        return this.insufficient(hop, 'filter', d.evidence,
+          `${chain} on ${view.name} hands ${what} to a user-space program (NFQUEUE queue ${queue}): its verdict is not in any table, and with no program listening on the queue the kernel drops the packet`,
+          view.name, ['cat /proc/net/netfilter/nfnetlink_queue'])
+      }
       if (d.uncaptured !== undefined) {
         // the chain it skipped may have accepted the packet before this verdict
         return this.insufficient(hop, 'filter', d.uncaptured.rule.raw,

@@ -56,7 +56,8 @@ export interface ParsedRule {
   goto: boolean
 }
 
-export type Action = 'ACCEPT' | 'DROP' | 'REJECT' | 'MASQUERADE' | 'SNAT' | 'DNAT' | 'REDIRECT'
+/** QUEUE: NFQUEUE hands the packet to a user-space program, whose verdict no table holds */
+export type Action = 'ACCEPT' | 'DROP' | 'REJECT' | 'MASQUERADE' | 'SNAT' | 'DNAT' | 'REDIRECT' | 'QUEUE'
 
 export interface Decision {
   action: Action
@@ -740,6 +741,15 @@ export class RuleSet {
       if (target === undefined) continue
       if (TERMINAL.has(target)) {
         return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs), toPorts: targetPorts(pr.targetArgs)}}
+      }
+      if (target === 'NFQUEUE' || target === 'QUEUE') {
+        // With --queue-bypass and no program listening the kernel accepts; otherwise a program decides (none listening: dropped).
+        if (pr.targetArgs.includes('--queue-bypass')) {
+          const note = `\`${pr.rule.raw}\` hands the packet to a user-space program: assumed none listens, so --queue-bypass accepts it (a program there gives its own verdict)`
+          if (!assumptions.includes(note)) assumptions.push(note)
+          return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path}}
+        }
+        return {kind: 'decided', decision: {action: 'QUEUE', rule: pr.rule, evidence: pr.rule.raw, path}}
       }
       if (target === 'RETURN') {
         returns.push({rule: pr.rule, path})
