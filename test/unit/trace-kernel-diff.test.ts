@@ -227,3 +227,17 @@ describe('trace against the kernel: NFQUEUE', () => {
     expect(t.warnings.some(w => w.code === 'ASSUMED' && w.message.includes('--queue-bypass'))).to.equal(true)
   })
 })
+
+describe('trace against the kernel: NETMAP', () => {
+  // r1: nat PREROUTING -d 10.99.3.0/24 -j NETMAP --to 10.91.3.0/24;
+  // r2: nat POSTROUTING -s 10.91.1.0/24 -o b0 -j NETMAP --to 10.98.1.0/24 (b routes 10.98.1.0/24 back via r2)
+
+  it('maps the prefix and keeps the host bits, on the destination before routing and the source after', async () => {
+    // kernel: ping a → 10.99.3.2 passes; tcpdump on b shows 10.98.1.2 > 10.91.3.2
+    const t = await trace('router-chain-netmap', {src: 'a', dst: '10.99.3.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    const nat = t.hops.flatMap(h => h.steps).filter(s => s.kind === 'nat').map(s => s.explanation)
+    expect(nat).to.deep.equal(['PREROUTING DNAT: destination 10.99.3.2 becomes 10.91.3.2', 'POSTROUTING SNAT: source 10.91.1.2 becomes 10.98.1.2'])
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+  })
+})

@@ -5,7 +5,7 @@
  * an assumption instead of being guessed silently.
  */
 import type {Iptables, IptablesRule} from '../model.js'
-import {cidrContains, ipToInt, parseCidr} from '../addr.js'
+import {cidrContains, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
 import type {Proto} from './types.js'
 
 export interface PacketFacts {
@@ -472,6 +472,17 @@ function targetAddress(args: string[]): string | undefined {
   return v.split(/[-:]/)[0] || undefined
 }
 
+/** NETMAP --to PREFIX: the prefix's network bits with the address's host bits. */
+function netmap(address: string, to: string): string | undefined {
+  try {
+    const c = parseCidr(to.includes('/') ? to : `${to}/32`)
+    const mask = maskOf(c.prefixlen)
+    return intToIp((((ipToInt(address) & ~mask) >>> 0) | c.base) >>> 0)
+  } catch {
+    return undefined
+  }
+}
+
 /** The port range of `--to-destination A:P[-Q]` / `--to-source A:P[-Q]` / `--to-ports P[-Q]`, if it names one. */
 function targetPorts(args: string[]): [number, number] | undefined {
   const i = args.findIndex(a => a === '--to-source' || a === '--to-destination' || a === '--to' || a === '--to-ports')
@@ -741,6 +752,13 @@ export class RuleSet {
       if (target === undefined) continue
       if (TERMINAL.has(target)) {
         return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs), toPorts: targetPorts(pr.targetArgs)}}
+      }
+      if (target === 'NETMAP') {
+        // a 1:1 prefix map: the destination in PREROUTING/OUTPUT, the source in POSTROUTING/INPUT; host bits kept
+        const to = pr.targetArgs[pr.targetArgs.indexOf('--to') + 1]
+        const dstSide = path[0] === 'PREROUTING' || path[0] === 'OUTPUT'
+        const mapped = to !== undefined && pr.targetArgs.includes('--to') ? netmap(dstSide ? p.dst : p.src, to) : undefined
+        if (mapped !== undefined) return {kind: 'decided', decision: {action: dstSide ? 'DNAT' : 'SNAT', rule: pr.rule, evidence: pr.rule.raw, path, toAddress: mapped}}
       }
       if (target === 'NFQUEUE' || target === 'QUEUE') {
         // With --queue-bypass and no program listening the kernel accepts; otherwise a program decides (none listening: dropped).
