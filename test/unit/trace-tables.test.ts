@@ -267,6 +267,25 @@ describe('trace tables', () => {
       expect(notSyn.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', sport: 80, state: 'ESTABLISHED'})).action).to.equal('REJECT')
     })
 
+    it('says ASSUMED for a target it does not model (TTL), not for LOG; NETMAP maps the prefix', () => {
+      const r = new RuleSet(rules(`
+        *mangle
+        :PREROUTING ACCEPT
+        -A PREROUTING -j LOG
+        -A PREROUTING -j TTL --ttl-set 1`))
+      const d = r.evaluate('mangle', 'PREROUTING', pkt({outDev: undefined}))
+      expect(d.action).to.equal('ACCEPT')
+      expect(d.assumptions).to.deep.equal(['`-A PREROUTING -j TTL --ttl-set 1`: the trace does not model the TTL target: assumed the packet goes on unchanged'])
+      const n = new RuleSet(rules(`
+        *nat
+        :PREROUTING ACCEPT
+        :POSTROUTING ACCEPT
+        -A PREROUTING -d 10.99.3.0/24 -j NETMAP --to 10.91.3.0/24
+        -A POSTROUTING -s 10.91.1.0/24 -o b0 -j NETMAP --to 10.98.1.0/24`))
+      expect(n.evaluate('nat', 'PREROUTING', pkt({dst: '10.99.3.2', outDev: undefined}))).to.include({action: 'DNAT', toAddress: '10.91.3.2'})
+      expect(n.evaluate('nat', 'POSTROUTING', pkt({src: '10.91.1.2', outDev: 'b0'}))).to.include({action: 'SNAT', toAddress: '10.98.1.2'})
+    })
+
   describe('route lookup', () => {
     const route = (raw: string, o: Partial<Route>): Route => ({dst: 'default', type: 'unicast', raw, ...o})
     const table = new RouteTable([

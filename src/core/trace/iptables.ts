@@ -81,6 +81,10 @@ export interface Decision {
 }
 
 const TERMINAL: ReadonlySet<string> = new Set(['ACCEPT', 'DROP', 'REJECT', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT'])
+/** Non-terminating targets that leave the packet's fate to the rules after them (marks are followed apart). */
+const GOES_ON: ReadonlySet<string> = new Set(['LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TRACE', 'TCPMSS',
+  'CLASSIFY', 'DSCP', 'TOS', 'ECN', 'SET', 'AUDIT', 'CHECKSUM', 'TEE', 'SECMARK', 'CONNSECMARK', 'IDLETIMER', 'LED', 'RATEEST',
+  'HMARK', 'TCPOPTSTRIP', 'NETMAP'])
 const PROTO_NUMBERS: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp'}
 const ICMP_TYPES: Record<string, number> = {'echo-request': 8, 'echo-reply': 0, 'ping': 8, 'pong': 0}
 
@@ -787,6 +791,11 @@ export class RuleSet {
         continue
       }
       // LOG, MARK, CONNMARK, CT, NOTRACK, ...: the packet goes on to the next rule.
+      if (!GOES_ON.has(target)) {
+        // TTL, TPROXY, SYNPROXY, a target of a newer iptables: it may change where the packet goes
+        const note = `\`${pr.rule.raw}\`: the trace does not model the ${target} target: assumed the packet goes on unchanged`
+        if (!assumptions.includes(note)) assumptions.push(note)
+      }
     }
     return {kind: 'end'}
   }
