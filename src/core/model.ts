@@ -64,6 +64,10 @@ export interface Route {
   onlink?: boolean
   /** `linkdown`: the kernel still picks the route, but its device has no carrier */
   linkdown?: boolean
+  /** the route's `mtu` metric: a packet sent or forwarded by it must fit this, not the device's MTU */
+  mtu?: number
+  /** a multipath (ECMP) route's live nexthops when more than one: the model keeps the first, the kernel hashes each flow onto one */
+  paths?: number
   scope?: string
   proto?: string
   /** routing table; main when absent */

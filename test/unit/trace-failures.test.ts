@@ -87,7 +87,12 @@ describe('trace failures found on a real kernel', () => {
     ])
     const t = traceFlow(w, {src: 'pod-a', dst: 'pod-d'})
     expect(t.disposition).to.equal('NEXT_HOP_NOT_ONLINK')
-    expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip route replace 10.244.3.0/24 via 192.168.100.1 dev eth0'}])
+    // the reply's outer packet from 192.168.200.13 then meets loose rp_filter on node1, which (default
+    // route removed) has no way back to that network: the same router is the fix
+    expect(t.failure!.fix).to.deep.equal([
+      {node: 'node1', command: 'ip route replace 10.244.3.0/24 via 192.168.100.1 dev eth0'},
+      {node: 'node1', command: 'ip route replace 192.168.200.0/24 via 192.168.100.1 dev eth0'},
+    ])
   })
 
   it('a VNI mismatch is fixed on the node that disagrees with the others', () => {

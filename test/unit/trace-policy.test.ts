@@ -69,16 +69,23 @@ describe('trace: policy routing (ip rule)', () => {
     expect(traceFlow(on, {src: 'pod-a', dst: 'pod-b'}).disposition).to.equal('DELIVERED')
   })
 
-  it('a fwmark rule whose mark a MARK rule may set: decided with mark 0 and an ASSUMED warning', () => {
-    const w = withPolicy('100:\tfrom all fwmark 0x1 lookup 100\n', [route('unreachable default table 100', {dst: 'default', type: 'unreachable', table: '100'})],
-      n => n.iptables!.rules.push({table: 'mangle', chain: 'PREROUTING', spec: '-i cni0 -j MARK --set-xmark 0x1/0xffffffff', raw: '-A PREROUTING -i cni0 -j MARK --set-xmark 0x1/0xffffffff'}))
-    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+  it('a fwmark rule sees the mark a MARK rule surely gives; one that may or may not match is an ASSUMED 0', () => {
+    const unreachable = [route('unreachable default table 100', {dst: 'default', type: 'unreachable', table: '100'})]
+    const marking = (spec: string) => withPolicy('100:\tfrom all fwmark 0x1 lookup 100\n', unreachable,
+      n => n.iptables!.rules.push({table: 'mangle', chain: 'PREROUTING', spec, raw: `-A PREROUTING ${spec}`}))
+    // the pod's packet comes in on cni0: the kernel marks it 0x1 and the rule sends it to table 100
+    const sure = traceFlow(marking('-i cni0 -j MARK --set-xmark 0x1/0xffffffff'), {src: 'pod-a', dst: 'pod-b'})
+    expect(sure.disposition).to.equal('NULL_ROUTED')
+    expect(sure.failure!.evidence).to.equal('unreachable default table 100')
+    expect(sure.warnings.filter(x => x.message.includes('fwmark'))).to.have.length(0)
+    // an ipset decides whether it is marked: not in the tables, so mark 0 is assumed and said
+    const t = traceFlow(marking('-i cni0 -m set --match-set SOME src -j MARK --set-xmark 0x1/0xffffffff'), {src: 'pod-a', dst: 'pod-b'})
     expect(t.disposition).to.equal('DELIVERED')
     const assumed = t.warnings.filter(x => x.code === 'ASSUMED' && x.message.includes('fwmark'))
     expect(assumed, JSON.stringify(t.warnings)).to.have.length(1)
     expect(assumed[0].message).to.contain('--set-xmark 0x1').and.contain('assumed 0')
     // no rule sets a mark: 0 is known, nothing to warn about
-    const quiet = withPolicy('100:\tfrom all fwmark 0x1 lookup 100\n', [route('unreachable default table 100', {dst: 'default', type: 'unreachable', table: '100'})])
+    const quiet = withPolicy('100:\tfrom all fwmark 0x1 lookup 100\n', unreachable)
     expect(traceFlow(quiet, {src: 'pod-a', dst: 'pod-b'}).warnings.filter(x => x.message.includes('fwmark'))).to.have.length(0)
   })
 

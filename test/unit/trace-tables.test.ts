@@ -234,6 +234,58 @@ describe('trace tables', () => {
     })
   })
 
+    it('follows the mark MARK rules give, in order and through jumps; a rule that may match leaves it unknown', () => {
+      const r = new RuleSet(rules(`
+        *mangle
+        :PREROUTING ACCEPT
+        :MARK-IT -
+        -A PREROUTING -p udp -m udp --dport 53 -j MARK --set-xmark 0x10/0xffffffff
+        -A PREROUTING -s 10.244.0.0/16 -j MARK-IT
+        -A PREROUTING -m mark --mark 0x4010 -j MARK --and-mark 0x4000
+        -A MARK-IT -j MARK --or-mark 0x4000
+        -A MARK-IT -m set --match-set SOME src -j MARK --set-xmark 0x1/0x1`))
+      expect(r.markAfter(pkt({inDev: 'eth0', outDev: undefined, src: '192.168.1.5', proto: 'udp', dport: 53}), 'mangle', 'PREROUTING')).to.deep.equal({mark: 0x10})
+      expect(r.markAfter(pkt({inDev: 'eth0', outDev: undefined, src: '192.168.1.5'}), 'mangle', 'PREROUTING')).to.deep.equal({mark: 0})
+      const doubt = r.markAfter(pkt({inDev: 'cni0', outDev: undefined, proto: 'udp', dport: 53}), 'mangle', 'PREROUTING')
+      expect(doubt).to.have.property('doubt').that.has.property('raw', '-A MARK-IT -m set --match-set SOME src -j MARK --set-xmark 0x1/0x1')
+    })
+
+    it('decides --tcp-flags (and --syn): the request is a SYN, its reply a SYN-ACK', () => {
+      // as iptables-save prints `--syn` and `! --syn`; checked with a TCP connect through namespaces
+      const syn = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j DROP`))
+      const d = syn.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', dport: 80}))
+      expect(d.action).to.equal('DROP')
+      expect(d.assumptions).to.deep.equal([])
+      expect(syn.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', sport: 80, dport: 40000, state: 'ESTABLISHED'})).action).to.equal('ACCEPT')
+      const notSyn = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m state --state NEW -j DROP
+        -A FORWARD -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -j REJECT`))
+      expect(notSyn.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', dport: 80})).action).to.equal('ACCEPT')
+      expect(notSyn.evaluate('filter', 'FORWARD', pkt({proto: 'tcp', sport: 80, state: 'ESTABLISHED'})).action).to.equal('REJECT')
+    })
+
+    it('says ASSUMED for a target it does not model (TTL), not for LOG; NETMAP maps the prefix', () => {
+      const r = new RuleSet(rules(`
+        *mangle
+        :PREROUTING ACCEPT
+        -A PREROUTING -j LOG
+        -A PREROUTING -j TTL --ttl-set 1`))
+      const d = r.evaluate('mangle', 'PREROUTING', pkt({outDev: undefined}))
+      expect(d.action).to.equal('ACCEPT')
+      expect(d.assumptions).to.deep.equal(['`-A PREROUTING -j TTL --ttl-set 1`: the trace does not model the TTL target: assumed the packet goes on unchanged'])
+      const n = new RuleSet(rules(`
+        *nat
+        :PREROUTING ACCEPT
+        :POSTROUTING ACCEPT
+        -A PREROUTING -d 10.99.3.0/24 -j NETMAP --to 10.91.3.0/24
+        -A POSTROUTING -s 10.91.1.0/24 -o b0 -j NETMAP --to 10.98.1.0/24`))
+      expect(n.evaluate('nat', 'PREROUTING', pkt({dst: '10.99.3.2', outDev: undefined}))).to.include({action: 'DNAT', toAddress: '10.91.3.2'})
+      expect(n.evaluate('nat', 'POSTROUTING', pkt({src: '10.91.1.2', outDev: 'b0'}))).to.include({action: 'SNAT', toAddress: '10.98.1.2'})
+    })
+
   describe('route lookup', () => {
     const route = (raw: string, o: Partial<Route>): Route => ({dst: 'default', type: 'unicast', raw, ...o})
     const table = new RouteTable([

@@ -524,8 +524,10 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   if (mark !== undefined) raw.push('mark', mark >= 16 ? `0x${mark.toString(16)}` : String(mark))
   const uid = e.num('uid')
   if (uid !== undefined) raw.push('uid', String(uid))
+  let mtu: number | undefined
   for (const m of e.objects('metrics')) {
     for (const [k, v] of Object.entries(m)) if (typeof v === 'number' || typeof v === 'string') raw.push(k, String(v))
+    if (typeof m.mtu === 'number' && m.mtu > 0) mtu = m.mtu
   }
   const iif = e.str('iif')
   if (iif !== undefined) raw.push('iif', iif)
@@ -536,7 +538,9 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   for (const nh of nexthops) text += `\n\t${nexthopText(e.sub(nh), undefined)}`
   // The model holds one path; ECMP keeps the first the kernel may pick (it skips dead nexthops),
   // the raw text keeps them all.
-  const alive = nexthops.map(nh => e.sub(nh)).find(nh => !nh.strings('flags').includes('dead'))
+  const live = nexthops.map(nh => e.sub(nh)).filter(nh => !nh.strings('flags').includes('dead'))
+  const alive = live[0]
+  if (live.length > 1) route.paths = live.length
   if (alive !== undefined && route.gateway === undefined && dev === undefined) {
     const hop = gatewayText(alive)
     if (hop.gateway !== undefined) route.gateway = hop.gateway
@@ -549,6 +553,7 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   if (dev !== undefined) route.dev = dev
   if (src !== undefined) route.src = src
   if (metric !== undefined) route.metric = metric
+  if (mtu !== undefined) route.mtu = mtu
   // `ip -j route get` prints no onlink: the kernel found the gateway usable for this very destination
   if (flags.includes('onlink') || (filter.resolved && route.gateway !== undefined)) route.onlink = true
   if (flags.includes('linkdown')) route.linkdown = true

@@ -140,6 +140,15 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
         break
       case 'lock':
         break
+      case 'mtu': {
+        // `mtu 1400` or `mtu lock 1400`
+        if (value === 'lock') k++
+        const m = parseUint(t[k + 1])
+        if (m === undefined) throw cannotRead(ctx, i, line, 'a route', `mtu ${t[k + 1] ?? 'nothing'} is not a number`)
+        if (m > 0) route.mtu = m
+        k++
+        break
+      }
       default:
         if (ROUTE_SKIP_ONE.has(key)) {
           k++
@@ -179,6 +188,10 @@ function addNexthop(ctx: TextContext, i: number, line: string, route: Route, fir
     else if (t[k] === 'dead') dead = true
   }
   route.raw += `\n\t${line.trim()}`
+  if (!dead) {
+    const live = (route.paths ?? 1) + (firstAlive ? 0 : 1)
+    if (live > 1) route.paths = live
+  }
   // The model holds one path; ECMP keeps the first the kernel may pick (it skips dead nexthops),
   // the raw text keeps them all.
   if (dead || !firstAlive) return firstAlive

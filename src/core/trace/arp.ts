@@ -11,6 +11,7 @@ import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {isVxlanLink} from './vxlan.js'
+import {bareBridgeFix} from './fixes.js'
 
 export interface HostAnswer {
   kind: 'host'
@@ -180,6 +181,11 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
         fix: [{node: node.name, command: `ip link set ${facing} master ${bridge}`}]}
       : {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, and no bridge of ${node.name} holds its gateway ${target} any more: the node's pod subnet changed under the pod, which needs re-creating (CNI ADD gives it an address in the new subnet)`,
         fix: [{node: node.name, command: `ip -4 addr show type bridge   # the node's pod subnet now; re-create ${pod.name} in it`}]}
+  }
+  const bare = facingLink?.kind === 'bridge' ? bareBridgeFix(w, node, pod) : undefined
+  if (bare !== undefined) {
+    // Proxy ARP would not help: nothing routes the gateway elsewhere. The address back does.
+    return {reason: `${facing} on ${node.name}, the bridge ${pod.name} is plugged into, has no address, so nothing answers for ${pod.name}'s gateway ${target}`, fix: [bare]}
   }
   if (!node.proxyArp(facing)) {
     return {

@@ -25,7 +25,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {type Hook, type PacketFacts, dropTables} from './iptables.js'
+import {type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
 import {listChain, mayDo, nativeChainsAt} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
@@ -63,6 +63,8 @@ interface Packet {
   /** one less for every host that routes it on; a bridge does not touch it */
   ttl: number
   state: 'NEW' | 'ESTABLISHED'
+  /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
+  untrackedAt?: string
   icmpType?: number
   /** set on the outer UDP packet of a vxlan tunnel; the traced packet rides inside */
   tunnel?: Tunnel
@@ -80,6 +82,8 @@ interface End {
   end: true
   disposition: Disposition
   failure?: Failure
+  /** a REJECT rule answered: what traceroute appends to the answering address */
+  reject?: {mark?: string}
 }
 
 type Next = Arrival | End
@@ -183,7 +187,7 @@ class Walk {
     this.seen.set(key, this.hops.length - 1)
     if (a.packet.tunnel === undefined) this.lastPacket = a.packet
 
-    let packet = a.packet
+    let packet = this.untrack(hop, a.view, a.packet, a.origin ? undefined : a.inDev)
     if (!a.origin) {
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
       if (down) return down
@@ -200,6 +204,24 @@ class Walk {
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
     return this.forward(hop, a.view, a.inDev, packet, a.origin)
+  }
+
+  /**
+   * A raw NOTRACK rule takes the packet out of conntrack on this host: its state is UNTRACKED here
+   * (the next host tracks it again), no NAT applies, and `--ctstate` rules see that.
+   */
+  private untrack(hop: Hop, view: HostView, packet: Packet, inDev: string | undefined): Packet {
+    const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
+    const rules = view.iptables
+    if (rules === undefined || !rules.active('raw', inDev === undefined ? 'OUTPUT' : 'PREROUTING')) return base
+    const r = rules.untracks(this.facts(view, base, inDev, undefined), inDev === undefined ? 'OUTPUT' : 'PREROUTING')
+    if (r === undefined) return base
+    if ('doubt' in r) {
+      this.assume(view, `cannot tell whether \`${r.doubt.raw}\` takes the packet out of conntrack: assumed it does not (where it does, --ctstate rules see it UNTRACKED and NAT skips it)`)
+      return base
+    }
+    this.step(hop, 'filter', 'ok', r.rule.raw, `raw ${inDev === undefined ? 'OUTPUT' : 'PREROUTING'}: the packet is not tracked on ${view.name} (state UNTRACKED: no NAT, \`--ctstate NEW\`/\`ESTABLISHED\` rules do not match it)`)
+    return {...base, untrackedAt: view.name}
   }
 
   /**
@@ -223,6 +245,8 @@ class Walk {
     const undo = reverseTranslation(this.nat, view.name, rewrote, packet[field])
     if (undo === undefined) return packet
     const back = {...packet, [field]: undo.from}
+    // the reply's source port is the request's destination port a DNAT rewrote
+    if (rewrote === 'dst' && undo.fromPort !== undefined && packet.sport === undo.toPort) back.sport = undo.fromPort
     this.lastPacket = back
     this.step(hop, 'nat', 'de-nat', undo.evidence, rewrote === 'src'
       ? `conntrack maps the reply for ${undo.to} back to ${undo.from}, the address this host rewrote on the way out`
@@ -236,15 +260,18 @@ class Walk {
    * address back as the reply's source (see conntrackUndo).
    */
   private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet): Packet {
-    if (packet.state !== 'NEW' || packet.tunnel !== undefined) return packet
+    if (packet.state !== 'NEW' || packet.tunnel !== undefined || packet.untrackedAt === view.name) return packet
     const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
-    if (outcome.newDst === undefined) return packet
+    if (outcome.newDst === undefined && outcome.newDport === undefined) return packet
     const d = outcome.decision
-    const translated = {...packet, dst: outcome.newDst}
-    this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst} becomes ${outcome.newDst}`)
-    this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: outcome.newDst, evidence: d.evidence})
+    const newDst = outcome.newDst ?? packet.dst
+    const translated = {...packet, dst: newDst, dport: outcome.newDport ?? packet.dport}
+    const port = (p: Packet): string => outcome.newDport !== undefined ? `:${p.dport}` : ''
+    this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst}${port(packet)} becomes ${newDst}${port(translated)}`)
+    this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: newDst, evidence: d.evidence,
+      ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {})})
     this.lastPacket = translated
     return translated
   }
@@ -310,7 +337,7 @@ class Walk {
       return undefined
     }
     if (backDev === undefined) {
-      const routeFix = routeFixes(this.w, view, packet.src)
+      const routeFix = this.routeFixesOrRouter(view, packet.src)
       return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
         `rp_filter=${mode} on ${inDev}: ${view.name} has no usable route back to ${packet.src}${back ? ` (${back.raw})` : ''}${reverse.rule ? ` by its policy rule \`${reverse.rule.raw}\`` : ''}, so it drops the packet as spoofed`,
         routeFix.length > 0 ? routeFix : fix)
@@ -330,6 +357,7 @@ class Walk {
   private arriveLocal(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
     if (!origin) {
       const denied = this.filter(hop, view, 'INPUT', this.facts(view, packet, inDev, undefined))
+      if (denied?.reject && packet.tunnel === undefined) this.rejectedProbe(view, inDev, packet, denied.reject, true)
       if (denied) return denied
       // A reply to a connection this host sent and DNATed in OUTPUT is mapped back at INPUT.
       packet = this.conntrackUndo(hop, view, packet, 'dst')
@@ -464,8 +492,9 @@ class Walk {
       return this.insufficient(hop, 'route', `(no routing table captured on ${view.name})`,
         `the routes of ${view.name} were not captured, so where it sends ${packet.dst} is unknown`, view.name, ['ip route show'])
     }
+    const marked = this.routingMark(view, packet, origin ? undefined : inDev)
     const res = view.routeFor({dst: packet.dst, src: packet.src, iif: origin ? 'lo' : inDev, proto: packet.proto,
-      sport: packet.sport, dport: packet.dport, markDoubt: () => this.markDoubt(view)})
+      sport: packet.sport, dport: packet.dport, mark: marked.mark, markDoubt: () => marked.doubt})
     for (const note of res.notes) this.assume(view, note)
     if (res.missingTable !== undefined) {
       return this.insufficient(hop, 'route', res.rule!.raw,
@@ -495,7 +524,7 @@ class Walk {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
           `${view.name} has no route for ${packet.dst}: ${downSegment.why} (network is unreachable)`, downSegment.fix)
       }
-      const fix = routeFixes(this.w, view, packet.dst)
+      const fix = this.routeFixesOrRouter(view, packet.dst)
       const downTunnel = vxlanDevices(view).find(d => view.deviceDown(d.name) === true)
       if (res.byRules) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in the tables ${view.name}'s policy rules look up)`,
@@ -536,6 +565,10 @@ class Walk {
       return this.insufficient(hop, 'route', route.raw, `the route names no device`, view.name, ['ip route show'])
     }
     this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule)
+    if (route.paths !== undefined && route.paths > 1) {
+      // fib_select_multipath hashes the flow with a seed the kernel picks at random: which path is not in the tables
+      this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
+    }
     if (hop.out === '-') hop.out = dev
     if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src))
 
@@ -552,10 +585,13 @@ class Walk {
         `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down`,
         [{node: view.name, command: `ip -d link show ${dev}`}])
     }
-    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
-    if (denied) return denied
-    const big = this.mtu(hop, view, dev, packet)
+    // The kernel checks the MTU before the filter: ip_forward() answers "fragmentation needed" ahead
+    // of the FORWARD hook, and a socket refuses a DF packet too big for its route before OUTPUT.
+    const big = this.mtu(hop, view, dev, packet, route)
     if (big) return big
+    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
+    if (denied?.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
+    if (denied) return denied
     const nexthop = route.gateway ?? packet.dst
     const mangled = this.filter(hop, view, 'POSTROUTING', this.facts(view, packet, origin ? undefined : inDev, dev))
     if (mangled) return mangled
@@ -570,13 +606,17 @@ class Walk {
     return this.linkLayer(hop, view, dev, nexthop, packet, route)
   }
 
-  /** Why a packet's mark on `view` may not be 0 when routed: a rule that may set one, or iptables not captured. */
-  private markDoubt(view: HostView): string | undefined {
+  /**
+   * The mark a packet carries when `view` routes it: raw and mangle PREROUTING (OUTPUT for one it
+   * sends) have run, and their MARK rules that surely match set it, as policy rules with `fwmark`
+   * then see it. Unknown (`doubt`) when iptables was not captured or a marking rule may or may not match.
+   */
+  private routingMark(view: HostView, packet: Packet, inDev: string | undefined): {mark?: number, doubt?: string} {
     const rules = view.iptables
-    if (rules === undefined) return `no iptables captured on ${view.name}`
-    // a routed packet has passed raw and mangle PREROUTING (OUTPUT for its own); any of their rules may have run
-    const setter = rules.markSetterIn(['raw', 'mangle'])
-    return setter === undefined ? undefined : `\`${setter.raw}\` may set one`
+    if (rules === undefined) return {doubt: `no iptables captured on ${view.name}`}
+    const facts = this.facts(view, packet, inDev, undefined)
+    const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', inDev === undefined ? 'OUTPUT' : 'PREROUTING')
+    return 'mark' in r ? {mark: r.mark} : {doubt: `\`${r.doubt.raw}\` may set one`}
   }
 
   private notOnlinkFixes(view: HostView, route: Route, dst: string): Fix[] {
@@ -593,6 +633,25 @@ class Walk {
       return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${def.gateway}${def.dev ? ` dev ${def.dev}` : ''}`}]
     }
     return [{node: view.name, command: `ip route del ${routeDstText(route)} via ${route.gateway}`}]
+  }
+
+  /**
+   * The route `view` lacks for `dst`: through the pod network's own fixes when `dst` is a pod or
+   * node of it, else via a router on one of `view`'s links that forwards and routes `dst` on (the
+   * prefix that router has for it).
+   */
+  private routeFixesOrRouter(view: HostView, dst: string): Fix[] {
+    const fixes = routeFixes(this.w, view, dst)
+    if (fixes.length > 0 || this.w.podOf(view) !== undefined) return fixes
+    for (const a of view.ipv4Addresses()) {
+      if (a.prefixlen === 32 || view.deviceDown(a.dev) === true || isVxlanLink(view, a.dev)) continue
+      const router = this.routerOnLink(view, a.dev, dst)
+      if (router === undefined) continue
+      const theirs = this.w.owners(router).find(o => this.isNode(o.view))?.view.routes?.lookup(dst)
+      const prefix = theirs !== undefined && !isDefaultRoute(theirs) ? routeDstText(theirs) : dst
+      return [{node: view.name, command: `ip route replace ${prefix} via ${router} dev ${a.dev}`}]
+    }
+    return []
   }
 
   /** A host on `dev`'s segment that forwards and routes `dst` on: the gateway a route to it should name. */
@@ -636,7 +695,7 @@ class Walk {
   private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): PacketFacts {
     return {
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
-      inDev: inDev === 'local' ? undefined : inDev, outDev, state: packet.state, icmpType: packet.icmpType,
+      inDev: inDev === 'local' ? undefined : inDev, outDev, state: packet.untrackedAt === view.name ? 'UNTRACKED' : packet.state, icmpType: packet.icmpType,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
     }
@@ -671,6 +730,12 @@ class Walk {
         else if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
         continue
       }
+      if (d.action === 'QUEUE') {
+        const queue = /--queue-num (\d+)/.exec(d.evidence)?.[1] ?? '0'
+        return this.insufficient(hop, 'filter', d.evidence,
+          `${chain} on ${view.name} hands ${what} to a user-space program (NFQUEUE queue ${queue}): its verdict is not in any table, and with no program listening on the queue the kernel drops the packet`,
+          view.name, ['cat /proc/net/netfilter/nfnetlink_queue'])
+      }
       if (d.uncaptured !== undefined) {
         // the chain it skipped may have accepted the packet before this verdict
         return this.insufficient(hop, 'filter', d.uncaptured.rule.raw,
@@ -678,9 +743,11 @@ class Walk {
           view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
       }
       const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
-      return this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
-        `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${d.action === 'REJECT' ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}`,
+      const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
+      const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
+        `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? `: the sender gets ${reject.error}` : ''}`,
         fix)
+      return reject !== undefined ? {...end, reject} : end
     }
     return undefined
   }
@@ -708,15 +775,35 @@ class Walk {
     return undefined
   }
 
-  private mtu(hop: Hop, view: HostView, dev: string, packet: Packet): End | undefined {
+  /**
+   * A REJECT answers every probe that reaches its hook, so traceroute ends on the rejecting host
+   * with the flag of its error; the host that is the destination answers from that address.
+   */
+  private rejectedProbe(view: HostView, inDev: string, packet: Packet, reject: {mark?: string}, local: boolean): void {
+    if (this.direction !== 'forward') return
+    const from = local ? packet.dst : icmpErrorSource(view, inDev, packet.src)
+    this.traceroute.push(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
+  }
+
+  private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | undefined {
     if (packet.size === undefined) return undefined
+    const t = packet.tunnel
+    const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
+    if (route.mtu !== undefined) {
+      // The route's mtu metric stands in for the device's (ip_dst_mtu_maybe_forward, ip_mtu).
+      if (packet.size <= route.mtu) {
+        this.step(hop, 'mtu', 'ok', route.raw, `the ${size} fits the route's mtu ${route.mtu}`)
+        return undefined
+      }
+      return this.fail(hop, 'MTU_EXCEEDED', 'mtu', route.raw,
+        `the ${size} does not fit the mtu ${route.mtu} of the route it takes on ${view.name}; with DF set it is dropped and the sender told "fragmentation needed"`,
+        [{node: view.name, command: `ip route change ${route.raw.split('\n')[0].replace(/\s+mtu( lock)? \d+/, '').trim()}`}])
+    }
     const link = view.link(dev)
     if (link === undefined) {
       if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
       return undefined
     }
-    const t = packet.tunnel
-    const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
     if (packet.size <= link.mtu) {
       this.step(hop, 'mtu', 'ok', firstLine(link.raw), `the ${size} fits ${dev}'s MTU ${link.mtu}`)
       return undefined
@@ -747,7 +834,7 @@ class Walk {
   }
 
   private sourceNat(hop: Hop, view: HostView, inDev: string | undefined, dev: string, nexthop: string, packet: Packet): Packet {
-    if (packet.state !== 'NEW') return packet
+    if (packet.state !== 'NEW' || packet.untrackedAt === view.name) return packet
     if (view.iptables === undefined) {
       if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
       return packet
@@ -792,6 +879,8 @@ class Walk {
         return {end: true, disposition: 'DELIVERED'}
       }
       if (answer === undefined) return this.beyond(hop, view, dev, nexthop, packet, route, entry.lladdr)
+      const wrong = answer.kind === 'host' ? this.wrongMac(hop, view, dev, entry, answer) : undefined
+      if (wrong) return wrong
       return this.cross(hop, answer, packet)
     }
     if (answer === undefined && route.gateway !== undefined && route.onlink && view.routes!.connectedRoute(route.gateway) === undefined) {
@@ -855,6 +944,29 @@ class Walk {
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
       `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
+  }
+
+  /**
+   * A neighbour entry whose MAC is not the one of the interface that owns (or proxies for) the next
+   * hop, nor of any interface read: the frame is addressed to no one on the link and the receiver
+   * drops it as another host's. A permanent (or noarp) entry stays wrong; a learned one is
+   * re-checked by ARP within seconds, so only the first packets are lost.
+   */
+  private wrongMac(hop: Hop, view: HostView, dev: string, entry: {dst: string, lladdr?: string, state: string[], raw: string}, answer: HostAnswer): End | undefined {
+    const theirs = answer.view.link(answer.inDev)?.mac?.toLowerCase()
+    const mac = entry.lladdr?.toLowerCase()
+    if (theirs === undefined || mac === undefined || mac === theirs) return undefined
+    for (const v of this.w.views.values()) {
+      if (v.hasLinks && (v.snap.links ?? []).some(l => l.mac?.toLowerCase() === mac)) return undefined
+    }
+    const fixed = entry.state.includes('PERMANENT') || entry.state.includes('NOARP')
+    if (!fixed) {
+      this.assume(view, `\`${entry.raw}\` on ${view.name} has MAC ${mac}, but ${answer.view.name}'s ${answer.inDev} is ${theirs}: the first packets go nowhere until ARP learns the right one`)
+      return undefined
+    }
+    return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry.raw,
+      `${view.name}'s ${stateOf(entry)} entry sends frames for ${entry.dst} to MAC ${mac}, but ${entry.dst} is ${answer.view.name}'s ${answer.inDev} with MAC ${theirs}${answer.how === 'proxy-arp' ? ' (answering by proxy ARP)' : ''}, and no interface read has ${mac}: ${answer.view.name} drops the frames as meant for another host`,
+      [{node: view.name, command: `ip neigh replace ${entry.dst} lladdr ${theirs} dev ${dev}${entry.state.includes('PERMANENT') ? ' nud permanent' : ''}`}])
   }
 
   /**
@@ -997,10 +1109,14 @@ class Walk {
       const flood = view.fdbDefaults(vx.name)
       const hit = intended?.device?.mac !== undefined ? flood.find(f => intended.view.isLocal(f.dst!)) : undefined
       if (hit === undefined || intended?.device?.mac === undefined) {
+        // default entries that flood ARP only to hosts other than the one owning the next hop
+        const missed = flood.length > 0 && intended !== undefined
+          ? `ARP is flooded to the default fdb entries (${flood.map(f => f.dst).join(', ')}), none of which is ${intended.view.name}, whose ${intended.device?.name ?? 'vxlan device'} has ${nexthop}: no answer comes back`
+          : undefined
         return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
           entry !== undefined
-            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and nothing answers ARP on a vxlan device without default fdb entries`
-            : `${vx.name} has no neighbour entry for ${nexthop}, and nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`,
+            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and ${missed ?? 'nothing answers ARP on a vxlan device without default fdb entries'}`
+            : `${vx.name} has no neighbour entry for ${nexthop}, and ${missed ?? `nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`}`,
           this.vtepFixes(view, vx, nexthop, intended, packet.dst))
       }
       const noEntry = entry !== undefined ? `the entry for ${nexthop} is ${stateOf(entry)}` : `no neighbour entry for ${nexthop}`
@@ -1282,7 +1398,7 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
   } else {
     // No size for the reply: the kernel's echo reply may be fragmented (no DF), a TCP reply's size is unknown.
     const reply: Packet = {
-      src: seen.dst, dst: seen.src, proto: flow.proto, sport: flow.dport, dport: request.sport,
+      src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport,
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
     }
     const back = new Walk(w, warnings, nat, 'return', network, reply)

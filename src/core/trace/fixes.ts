@@ -54,6 +54,11 @@ function podSubnet(w: WorldIndex, view: HostView, dst: string): string | undefin
 export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   const pod = w.podOf(view)
   if (pod !== undefined) return podRouteFixes(w, view, pod)
+  const local = w.podsByIp.get(dst)
+  if (local !== undefined && local.node === view.name) {
+    const bare = bareBridgeFix(w, view, local)
+    if (bare !== undefined) return [bare]
+  }
   const home = homeNode(w, dst)
   if (home === undefined || home.view === view) return []
   const peer = home.view
@@ -87,6 +92,22 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   }
   // The peer is on no link of this host and there is no tunnel to it: no route via it would work.
   return fixes
+}
+
+/**
+ * A pod plugged into a bridge of its node that has no IPv4 address (flushed by a network manager,
+ * re-created bare): its connected route, and the pod's gateway, went with the address. The fix
+ * gives the bridge the pod's gateway back, with the length of the pod's own prefix.
+ */
+export function bareBridgeFix(w: WorldIndex, node: HostView, pod: PodRef): Fix | undefined {
+  const bridge = w.podWiredDevice(node, pod)
+  if (bridge === undefined || node.link(bridge)?.kind !== 'bridge' || node.ipv4On(bridge).length > 0) return undefined
+  const ns = w.podView(pod)
+  const own = ns?.ipv4Addresses().find(a => a.local === pod.ip && a.prefixlen < 32)
+  const gateway = ns?.routes?.lookup('0.0.0.0')?.gateway
+  if (gateway === undefined) return undefined
+  const len = own !== undefined && cidrContains(parseCidr(`${own.local}/${own.prefixlen}`), ipToInt(gateway)) ? String(own.prefixlen) : undefined
+  return {node: node.name, command: len !== undefined ? `ip addr add ${gateway}/${len} dev ${bridge}` : `ip addr add ${gateway}/PREFIX dev ${bridge}   # PREFIX: the length of ${pod.name}'s subnet`}
 }
 
 /** A sysctl command line; sysctl spells a dot inside a device name as a slash (`flannel/1`). */

@@ -5,7 +5,7 @@
  * an assumption instead of being guessed silently.
  */
 import type {Iptables, IptablesRule} from '../model.js'
-import {cidrContains, ipToInt, parseCidr} from '../addr.js'
+import {cidrContains, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
 import type {Proto} from './types.js'
 
 export interface PacketFacts {
@@ -16,8 +16,8 @@ export interface PacketFacts {
   dport?: number
   inDev?: string
   outDev?: string
-  /** conntrack state: NEW for the first packet, ESTABLISHED for the reply */
-  state: 'NEW' | 'ESTABLISHED'
+  /** conntrack state: NEW for the first packet, ESTABLISHED for the reply, UNTRACKED after a raw NOTRACK */
+  state: 'NEW' | 'ESTABLISHED' | 'UNTRACKED'
   icmpType?: number
   dstIsLocal?: boolean
   srcIsLocal?: boolean
@@ -29,6 +29,8 @@ export interface PacketFacts {
   length?: number
   /** the link-layer kind of the destination (`-m pkttype`); the traced packet is unicast unless told otherwise */
   pktType?: 'unicast' | 'broadcast' | 'multicast'
+  /** the packet's mark where it is known (see RuleSet.markAfter); 0 when absent */
+  mark?: number
 }
 
 type Tri = boolean | 'unknown'
@@ -54,7 +56,8 @@ export interface ParsedRule {
   goto: boolean
 }
 
-export type Action = 'ACCEPT' | 'DROP' | 'REJECT' | 'MASQUERADE' | 'SNAT' | 'DNAT' | 'REDIRECT'
+/** QUEUE: NFQUEUE hands the packet to a user-space program, whose verdict no table holds */
+export type Action = 'ACCEPT' | 'DROP' | 'REJECT' | 'MASQUERADE' | 'SNAT' | 'DNAT' | 'REDIRECT' | 'QUEUE'
 
 export interface Decision {
   action: Action
@@ -66,6 +69,8 @@ export interface Decision {
   path: string[]
   /** SNAT/DNAT target address */
   toAddress?: string
+  /** DNAT/REDIRECT (and SNAT) target port range, low to high: `--to-destination A:80`, `--to-ports 8080-8090` */
+  toPorts?: [number, number]
   assumptions: string[]
   /** a RETURN in a user chain sent the packet back and the policy decided */
   viaReturn?: IptablesRule
@@ -76,6 +81,10 @@ export interface Decision {
 }
 
 const TERMINAL: ReadonlySet<string> = new Set(['ACCEPT', 'DROP', 'REJECT', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT'])
+/** Non-terminating targets that leave the packet's fate to the rules after them (marks are followed apart). */
+const GOES_ON: ReadonlySet<string> = new Set(['LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TRACE', 'TCPMSS',
+  'CLASSIFY', 'DSCP', 'TOS', 'ECN', 'SET', 'AUDIT', 'CHECKSUM', 'TEE', 'SECMARK', 'CONNSECMARK', 'IDLETIMER', 'LED', 'RATEEST',
+  'HMARK', 'TCPOPTSTRIP', 'NETMAP'])
 const PROTO_NUMBERS: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp'}
 const ICMP_TYPES: Record<string, number> = {'echo-request': 8, 'echo-reply': 0, 'ping': 8, 'pong': 0}
 
@@ -227,12 +236,51 @@ function not(t: Tri, negate: boolean): Tri {
   return !t
 }
 
-/** The mark a packet carries is not in any table; the tracer takes it as 0 (see RuleSet.markSetter). */
-function markMatches(spec: string): boolean {
+const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG']
+
+/**
+ * `--tcp-flags MASK COMP` (and `--syn`, which is `SYN,RST,ACK,FIN SYN`): the flags in MASK must be
+ * exactly those in COMP. The traced request is a connection's first segment (SYN), its reply the
+ * SYN-ACK.
+ */
+function tcpFlagsMatch(mask: string[], comp: string[], p: PacketFacts): boolean {
+  const expand = (list: string[]): Set<string> => new Set(list.includes('ALL') ? TCP_FLAGS : list.filter(f => f !== 'NONE'))
+  const flags = new Set(p.state === 'NEW' ? ['SYN'] : ['SYN', 'ACK'])
+  const m = expand(mask)
+  const c = expand(comp)
+  return [...m].every(f => flags.has(f) === c.has(f))
+}
+
+/** `-m mark --mark V[/M]` against the packet's mark: 0 unless a walk that applied MARK rules knows another (see RuleSet.markSetter). */
+function markMatches(spec: string, mark: number): boolean {
   const [v, m] = spec.split('/')
   const value = Number(v)
   const mask = m === undefined ? 0xffffffff : Number(m)
-  return ((0 & mask) >>> 0) === (value >>> 0)
+  return ((mark & mask) >>> 0) === (value >>> 0)
+}
+
+/**
+ * The mark a MARK rule leaves on a packet that had `mark`: --set-xmark V/M is `(mark & ~M) ^ V`,
+ * --set-mark `(mark & ~M) | V`, and --and/--or/--xor-mark what they say. undefined when the rule
+ * is not a MARK the tracer can apply (CONNMARK restoring a connection's mark, TPROXY).
+ */
+function markAfterRule(pr: ParsedRule, mark: number): number | undefined {
+  if (pr.target === 'CONNMARK' && pr.targetArgs.includes('--save-mark')) return mark
+  if (pr.target !== 'MARK') return undefined
+  const args = pr.targetArgs
+  const i = args.findIndex(a => ['--set-xmark', '--set-mark', '--or-mark', '--xor-mark', '--and-mark'].includes(a))
+  if (i === -1) return undefined
+  const [v, m] = (args[i + 1] ?? '').split('/')
+  const value = Number(v)
+  const mask = m === undefined ? 0xffffffff : Number(m)
+  if (!Number.isFinite(value) || !Number.isFinite(mask)) return undefined
+  switch (args[i]) {
+    case '--set-xmark': return (((mark & ~mask) >>> 0) ^ value) >>> 0
+    case '--set-mark': return (((mark & ~mask) >>> 0) | value) >>> 0
+    case '--or-mark': return (mark | value) >>> 0
+    case '--xor-mark': return (mark ^ value) >>> 0
+    default: return (mark & value) >>> 0
+  }
 }
 
 export function parseRule(rule: IptablesRule): ParsedRule {
@@ -320,8 +368,7 @@ export function parseRule(rule: IptablesRule): ParsedRule {
       }
       case '--mark': {
         const v = arg()
-        const matches = markMatches(v)
-        conditions.push({test: () => not(matches, neg), on: 'mark'})
+        conditions.push({test: p => not(markMatches(v, p.mark ?? 0), neg), on: 'mark'})
         break
       }
       case '--dst-type': case '--src-type': {
@@ -368,6 +415,16 @@ export function parseRule(rule: IptablesRule): ParsedRule {
         const words = [tok, arg()]
         while (i + 1 < t.length && /^--(limit-burst|hashlimit-)/.test(t[i + 1])) words.push(t[++i], t[++i] ?? '')
         conditions.push({test: () => 'unknown', undecidable: words.join(' ').trim(), why: 'rate limited'})
+        break
+      }
+      case '--syn': {
+        conditions.push({test: p => p.proto !== 'tcp' ? false : not(tcpFlagsMatch(['SYN', 'RST', 'ACK', 'FIN'], ['SYN'], p), neg)})
+        break
+      }
+      case '--tcp-flags': {
+        const mask = arg().toUpperCase().split(',')
+        const comp = arg().toUpperCase().split(',')
+        conditions.push({test: p => p.proto !== 'tcp' ? false : not(tcpFlagsMatch(mask, comp, p), neg)})
         break
       }
       case '--physdev-is-bridged':
@@ -417,6 +474,49 @@ function targetAddress(args: string[]): string | undefined {
   if (i === -1) return undefined
   const v = args[i + 1] ?? ''
   return v.split(/[-:]/)[0] || undefined
+}
+
+/** NETMAP --to PREFIX: the prefix's network bits with the address's host bits. */
+function netmap(address: string, to: string): string | undefined {
+  try {
+    const c = parseCidr(to.includes('/') ? to : `${to}/32`)
+    const mask = maskOf(c.prefixlen)
+    return intToIp((((ipToInt(address) & ~mask) >>> 0) | c.base) >>> 0)
+  } catch {
+    return undefined
+  }
+}
+
+/** The port range of `--to-destination A:P[-Q]` / `--to-source A:P[-Q]` / `--to-ports P[-Q]`, if it names one. */
+function targetPorts(args: string[]): [number, number] | undefined {
+  const i = args.findIndex(a => a === '--to-source' || a === '--to-destination' || a === '--to' || a === '--to-ports')
+  if (i === -1) return undefined
+  const v = args[i + 1] ?? ''
+  const m = /^(\d+)(?:-(\d+))?$/.exec(args[i] === '--to-ports' ? v : v.split(':')[1] ?? '')
+  if (!m) return undefined
+  const low = Number(m[1])
+  return [low, m[2] !== undefined ? Number(m[2]) : low]
+}
+
+/**
+ * What a REJECT rule sends back (`--reject-with`, icmp-port-unreachable by default): the error in
+ * words, what the sending socket reports, and what `traceroute` appends to the rejecting host's
+ * address (`!X` for the prohibited kinds; none for a port unreachable or a TCP reset, which
+ * traceroute takes as the destination answering).
+ */
+export function rejectAnswer(spec: string): {error: string, mark?: string} {
+  const args = tokenize(spec)
+  const i = args.indexOf('--reject-with')
+  const kind = (i === -1 ? 'icmp-port-unreachable' : args[i + 1] ?? '').replace(/^icmp-/, '')
+  switch (kind) {
+    case 'net-unreachable': case 'net-unreach': return {error: 'ICMP network unreachable ("Network is unreachable")', mark: '!N'}
+    case 'host-unreachable': case 'host-unreach': return {error: 'ICMP host unreachable ("No route to host")', mark: '!H'}
+    case 'proto-unreachable': case 'proto-unreach': return {error: 'ICMP protocol unreachable ("Protocol not available")', mark: '!P'}
+    case 'net-prohibited': case 'host-prohibited': case 'admin-prohibited':
+      return {error: `ICMP ${kind.replace('-', ' ')} ("No route to host")`, mark: '!X'}
+    case 'tcp-reset': case 'tcp-rst': return {error: 'a TCP reset ("Connection refused")'}
+    default: return {error: 'ICMP port unreachable ("Connection refused")'}
+  }
 }
 
 export class RuleSet {
@@ -483,14 +583,83 @@ export class RuleSet {
     return undefined
   }
 
-  /** A rule in these tables that can give a packet a mark (see setsMark), whatever the packet. */
-  markSetterIn(tables: string[]): IptablesRule | undefined {
-    for (const [key, rules] of this.chains) {
-      if (!tables.includes(key.slice(0, key.indexOf(' ')))) continue
-      const setter = rules.find(setsMark)
-      if (setter !== undefined) return setter.rule
+  /**
+   * The mark a packet carries after the chains it passes up to and including `table` `chain`
+   * (the route lookup after PREROUTING reads it), applying each MARK rule that surely matches, in
+   * order, jumps and RETURNs included. A mark-setting rule that may or may not match, or one the
+   * tracer cannot apply (CONNMARK restoring, TPROXY), makes it unknown: `doubt` names that rule.
+   */
+  markAfter(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
+    const state = {mark: p.mark ?? 0}
+    for (const [t, hook] of passedBefore(p, table, chain)) {
+      const r = this.markRun(t, hook, p, state, 0)
+      if (typeof r === 'object') return r
     }
-    return undefined
+    return {mark: state.mark}
+  }
+
+  /**
+   * The raw `NOTRACK` (or `CT --notrack`) rule that surely takes the packet out of conntrack at
+   * `hook` (PREROUTING, or OUTPUT for one the host sends): from there its state is UNTRACKED, so
+   * `--ctstate NEW`/`ESTABLISHED` rules do not match it and nat does not see it. `doubt` names such
+   * a rule that may or may not match.
+   */
+  untracks(p: PacketFacts, hook: 'PREROUTING' | 'OUTPUT'): {rule: IptablesRule} | {doubt: IptablesRule} | undefined {
+    const run = (chain: string, depth: number): {rule: IptablesRule} | {doubt: IptablesRule} | 'stop' | undefined => {
+      if (depth > 32) return undefined
+      for (const pr of this.rules('raw', chain)) {
+        const m = this.couldMatch(pr, p)
+        const target = pr.target
+        if (m === false || target === undefined) continue
+        if (target === 'NOTRACK' || (target === 'CT' && pr.targetArgs.includes('--notrack'))) return m === true ? {rule: pr.rule} : {doubt: pr.rule}
+        if (TERMINAL.has(target) || target === 'RETURN') {
+          if (m === true) return 'stop'
+          continue
+        }
+        if (!this.chains.has(`raw ${target}`)) continue
+        const sub = run(target, depth + 1)
+        if (sub === 'stop') {
+          if (m === true) return 'stop'
+          continue
+        }
+        if (sub !== undefined) return m === true ? sub : {doubt: pr.rule}
+      }
+      return undefined
+    }
+    const r = run(hook, 0)
+    return r === 'stop' ? undefined : r
+  }
+
+  private markRun(table: string, chain: string, p: PacketFacts, state: {mark: number}, depth: number): 'fallthrough' | 'return' | 'terminal' | {doubt: IptablesRule} {
+    if (depth > 32) return 'fallthrough'
+    for (const pr of this.rules(table, chain)) {
+      const m = this.couldMatch(pr, {...p, mark: state.mark})
+      const target = pr.target
+      if (m === false || target === undefined) continue
+      if (setsMark(pr) || target === 'CONNMARK') {
+        const next = m === true ? markAfterRule(pr, state.mark) : undefined
+        if (next === undefined) return {doubt: pr.rule}
+        state.mark = next
+        continue
+      }
+      if (TERMINAL.has(target)) {
+        if (m === true) return 'terminal'
+        continue
+      }
+      if (target === 'RETURN') {
+        if (m === true) return 'return'
+        continue
+      }
+      if (!this.chains.has(`${table} ${target}`)) continue
+      const before = state.mark
+      const sub = this.markRun(table, target, p, state, depth + 1)
+      if (typeof sub === 'object') return sub
+      // a jump that may not happen and would change the mark leaves it unknown
+      if (m !== true && state.mark !== before) return {doubt: pr.rule}
+      if (m === true && sub === 'terminal') return sub
+      if (m === true && pr.goto) return 'return'
+    }
+    return 'fallthrough'
   }
 
   private couldMatch(pr: ParsedRule, p: PacketFacts): Tri {
@@ -586,7 +755,23 @@ export class RuleSet {
       const target = pr.target
       if (target === undefined) continue
       if (TERMINAL.has(target)) {
-        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs)}}
+        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs), toPorts: targetPorts(pr.targetArgs)}}
+      }
+      if (target === 'NETMAP') {
+        // a 1:1 prefix map: the destination in PREROUTING/OUTPUT, the source in POSTROUTING/INPUT; host bits kept
+        const to = pr.targetArgs[pr.targetArgs.indexOf('--to') + 1]
+        const dstSide = path[0] === 'PREROUTING' || path[0] === 'OUTPUT'
+        const mapped = to !== undefined && pr.targetArgs.includes('--to') ? netmap(dstSide ? p.dst : p.src, to) : undefined
+        if (mapped !== undefined) return {kind: 'decided', decision: {action: dstSide ? 'DNAT' : 'SNAT', rule: pr.rule, evidence: pr.rule.raw, path, toAddress: mapped}}
+      }
+      if (target === 'NFQUEUE' || target === 'QUEUE') {
+        // With --queue-bypass and no program listening the kernel accepts; otherwise a program decides (none listening: dropped).
+        if (pr.targetArgs.includes('--queue-bypass')) {
+          const note = `\`${pr.rule.raw}\` hands the packet to a user-space program: assumed none listens, so --queue-bypass accepts it (a program there gives its own verdict)`
+          if (!assumptions.includes(note)) assumptions.push(note)
+          return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path}}
+        }
+        return {kind: 'decided', decision: {action: 'QUEUE', rule: pr.rule, evidence: pr.rule.raw, path}}
       }
       if (target === 'RETURN') {
         returns.push({rule: pr.rule, path})
@@ -606,6 +791,11 @@ export class RuleSet {
         continue
       }
       // LOG, MARK, CONNMARK, CT, NOTRACK, ...: the packet goes on to the next rule.
+      if (!GOES_ON.has(target)) {
+        // TTL, TPROXY, SYNPROXY, a target of a newer iptables: it may change where the packet goes
+        const note = `\`${pr.rule.raw}\`: the trace does not model the ${target} target: assumed the packet goes on unchanged`
+        if (!assumptions.includes(note)) assumptions.push(note)
+      }
     }
     return {kind: 'end'}
   }

@@ -14,6 +14,9 @@ export interface NatRecord {
   /** the address before and after translation */
   from: string
   to: string
+  /** the port before and after, when a DNAT/REDIRECT rewrote it too */
+  fromPort?: number
+  toPort?: number
   evidence: string
 }
 
@@ -41,14 +44,26 @@ export function postrouting(view: HostView, facts: PacketFacts, nexthop: string)
  * The destination a nat PREROUTING (or OUTPUT) rule gives the packet (none: it keeps its own);
  * undefined when the chain is empty. REDIRECT sends it to the receiving device's own address.
  */
-export function destinationNat(view: HostView, hook: 'PREROUTING' | 'OUTPUT', facts: PacketFacts): {decision: Decision, newDst?: string} | undefined {
+export function destinationNat(view: HostView, hook: 'PREROUTING' | 'OUTPUT', facts: PacketFacts): {decision: Decision, newDst?: string, newDport?: number} | undefined {
   const rules = view.iptables
   if (rules === undefined || !rules.active('nat', hook)) return undefined
   const decision = rules.evaluate('nat', hook, facts)
+  const rewrites = decision.action === 'DNAT' || decision.action === 'REDIRECT'
   const newDst = decision.action === 'DNAT' ? decision.toAddress
     : decision.action === 'REDIRECT' ? (facts.inDev !== undefined ? view.deviceAddress(facts.inDev) : '127.0.0.1')
       : undefined
-  return {decision, newDst: newDst === facts.dst ? undefined : newDst}
+  const newDport = rewrites ? natPort(decision.toPorts, facts.dport) : undefined
+  return {decision, newDst: newDst === facts.dst ? undefined : newDst, newDport: newDport === facts.dport ? undefined : newDport}
+}
+
+/**
+ * The destination port a DNAT/REDIRECT range gives a new connection: the kernel keeps a port
+ * already in the range (nf_nat's get_unique_tuple), else takes the first free one from its low
+ * end, which is the low end for the first connection. No port (ICMP) or no range: unchanged.
+ */
+function natPort(range: [number, number] | undefined, port: number | undefined): number | undefined {
+  if (range === undefined || port === undefined) return port
+  return port >= range[0] && port <= range[1] ? port : range[0]
 }
 
 /** The translation of `field` a reply at `node` undoes: the one that made `address`, if any. */

@@ -48,7 +48,9 @@ export interface Flow {
   proto?: string
   sport?: number
   dport?: number
-  /** why the packet's mark may not be 0 (a MARK rule, iptables not captured); undefined: it is 0 */
+  /** the packet's mark, when MARK rules gave it one the tracer could follow; 0 when absent */
+  mark?: number
+  /** why the packet's mark is not known (a MARK rule that may match, iptables not captured); undefined: it is `mark` */
   markDoubt?: () => string | undefined
 }
 
@@ -169,10 +171,11 @@ export class PolicyRouter {
     const rest = decided.every(Boolean)
     let mark = true
     if (r.fwmark !== undefined) {
-      // a packet's mark starts at 0; ((rule mark ^ mark) & mask) must be 0
-      mark = ((r.fwmark & (r.fwmask ?? 0xffffffff)) >>> 0) === 0
+      // a packet's mark starts at 0 unless a MARK rule set it; ((rule mark ^ mark) & mask) must be 0
+      const carried = flow.mark ?? 0
+      mark = (((r.fwmark ^ carried) & (r.fwmask ?? 0xffffffff)) >>> 0) === 0
       const doubt = rest ? flow.markDoubt?.() : undefined
-      if (doubt !== undefined) notes.push(`packet mark unknown (${doubt}): assumed 0, so \`${r.raw}\` ${mark !== (r.not === true) ? 'applies' : 'does not apply'}`)
+      if (doubt !== undefined) notes.push(`packet mark unknown (${doubt}): assumed ${carried === 0 ? '0' : `0x${carried.toString(16)}`}, so \`${r.raw}\` ${mark !== (r.not === true) ? 'applies' : 'does not apply'}`)
     }
     if (r.other !== undefined && rest && mark) {
       notes.push(`\`${r.raw}\`: ${r.other.join(', ')} cannot be decided from the tables read: assumed the rule does not match`)

@@ -1,0 +1,130 @@
+/**
+ * trace against the kernel on a hand-built router chain a → r1 → r2 → b (plain `ip`/`iptables`, no
+ * flannel): for each fault the kernel's answer (ping, traceroute) and the trace's agree, and the
+ * fix the trace prints, run exactly as printed, makes the ping pass.
+ */
+import {expect} from 'chai'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {cli, sh, uniqueLab} from '../helpers/cli.js'
+import type {Trace} from '../../src/core/trace/types.js'
+
+describe('trace against the kernel: a router chain built by hand', function () {
+  this.timeout(120000)
+  const tag = uniqueLab('k')
+  const ns = (h: string) => `fdk-${tag}-${h}`
+  const hosts = ['a', 'r1', 'r2', 'b']
+  let dir: string
+  let inventory: string
+
+  const run = async (host: string, command: string) => {
+    const r = await sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command])
+    if (r.exitCode !== 0) throw new Error(`${command} on ${host}: ${r.stderr}`)
+    return r.stdout
+  }
+  const ping = async (extra = '') => (await sh('ip', ['netns', 'exec', ns('a'), 'sh', '-c', `ping -c 1 -W 1 ${extra} 10.91.3.2`]))
+  const trace = async (...args: string[]): Promise<Trace> => {
+    const r = await cli(['trace', 'a', 'b', '--inventory', inventory, '--json', ...args])
+    expect(r.stderr).to.equal('')
+    return JSON.parse(r.stdout) as Trace
+  }
+  const applyFixes = async (t: Trace) => {
+    for (const f of t.failure!.fix) await run(f.node, f.command)
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fdk-'))
+    inventory = join(dir, 'inventory.yaml')
+    await writeFile(inventory, `nodes:\n${hosts.map(h => `  - {name: ${h}, exec: "netns:${ns(h)}"}`).join('\n')}\n`)
+    for (const h of hosts) {
+      await sh('ip', ['netns', 'add', ns(h)])
+      await run(h, 'ip link set lo up')
+    }
+    const link = async (x: string, xi: string, y: string, yi: string) => {
+      const r = await sh('ip', ['link', 'add', xi, 'netns', ns(x), 'type', 'veth', 'peer', 'name', yi, 'netns', ns(y)])
+      if (r.exitCode !== 0) throw new Error(r.stderr)
+      await run(x, `ip link set ${xi} up`)
+      await run(y, `ip link set ${yi} up`)
+    }
+    await link('a', 'eth0', 'r1', 'a0')
+    await link('r1', 'm0', 'r2', 'm0')
+    await link('r2', 'b0', 'b', 'eth0')
+    await run('a', 'ip addr add 10.91.1.2/24 dev eth0 && ip route add default via 10.91.1.1')
+    await run('r1', 'ip addr add 10.91.1.1/24 dev a0 && ip addr add 10.91.2.1/24 dev m0 && ip route add 10.91.3.0/24 via 10.91.2.2 && sysctl -qw net.ipv4.ip_forward=1')
+    await run('r2', 'ip addr add 10.91.2.2/24 dev m0 && ip addr add 10.91.3.1/24 dev b0 && ip route add 10.91.1.0/24 via 10.91.2.1 && sysctl -qw net.ipv4.ip_forward=1')
+    await run('b', 'ip addr add 10.91.3.2/24 dev eth0 && ip route add default via 10.91.3.1')
+    expect((await ping()).exitCode).to.equal(0)
+  })
+  after(async () => {
+    for (const h of hosts) await sh('ip', ['netns', 'del', ns(h)])
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('a DF packet too big for a router\'s next link gets "fragmentation needed" even where FORWARD drops it', async () => {
+    await run('r2', 'ip link set b0 mtu 1300 && iptables -A FORWARD -p icmp -j DROP')
+    await run('b', 'ip link set eth0 mtu 1300')
+    await run('a', 'ip route flush cache')
+    try {
+      expect((await ping('-M do -s 1372')).stdout).to.contain('Frag needed and DF set (mtu = 1300)')
+      const t = await trace('--size', '1400')
+      expect(t.disposition).to.equal('MTU_EXCEEDED')
+      expect(t.failure).to.include({node: 'r2', step: 'mtu'})
+    } finally {
+      await run('r2', 'ip link set b0 mtu 1500 && iptables -F FORWARD')
+      await run('b', 'ip link set eth0 mtu 1500')
+      await run('a', 'ip route flush cache')
+    }
+  })
+
+  it('a route\'s mtu metric: the kernel forwards by it, and the printed fix lifts it', async () => {
+    await run('r1', 'ip route replace 10.91.3.0/24 via 10.91.2.2 mtu lock 1200')
+    expect((await ping('-M do -s 1272')).stdout).to.contain('Frag needed and DF set (mtu = 1200)')
+    const t = await trace('--size', '1300')
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'r1', step: 'mtu'})
+    await applyFixes(t)
+    await run('a', 'ip route flush cache')
+    expect((await ping('-M do -s 1272')).exitCode).to.equal(0)
+    expect((await trace('--size', '1300')).disposition).to.equal('DELIVERED')
+  })
+
+  it('a permanent neighbour entry with a MAC nobody has: the frames die, the printed fix puts the right MAC', async () => {
+    await run('r1', 'ip neigh replace 10.91.2.2 lladdr 02:00:00:00:00:01 dev m0 nud permanent')
+    expect((await ping()).exitCode).to.not.equal(0)
+    const t = await trace()
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'r1', step: 'neigh'})
+    await applyFixes(t)
+    expect((await ping()).exitCode).to.equal(0)
+    expect((await trace()).disposition).to.equal('DELIVERED')
+  })
+
+  it('policy routing by the mark a mangle rule gives: the fwmark rule\'s prohibit route answers, as traceroute shows', async () => {
+    await run('r1', 'iptables -t mangle -A PREROUTING -p icmp -j MARK --set-mark 0x10 && ip rule add fwmark 0x10 lookup 200 pref 50 && ip route add prohibit 10.91.3.0/24 table 200')
+    try {
+      expect((await ping()).stdout).to.contain('Packet filtered')
+      const t = await trace()
+      expect(t.disposition).to.equal('NULL_ROUTED')
+      expect(t.traceroute).to.deep.equal(['10.91.1.1 !X'])
+      await applyFixes(t)
+      expect((await ping()).exitCode).to.equal(0)
+    } finally {
+      await run('r1', 'iptables -t mangle -F PREROUTING; ip rule del pref 50 2>/dev/null; ip route flush table 200 2>/dev/null; true')
+    }
+  })
+
+  it('a REJECT in FORWARD: the sender\'s error and traceroute\'s flag on the rejecting router', async () => {
+    await run('r2', 'iptables -A FORWARD -p udp -j REJECT --reject-with icmp-host-prohibited')
+    try {
+      const real = await sh('ip', ['netns', 'exec', ns('a'), 'traceroute', '-n', '-q', '1', '-w', '1', '-m', '5', '10.91.3.2'])
+      const hops = real.stdout.split('\n').slice(1).map(l => /^\s*\d+\s+(\S+)(?:\s+\S+ ms)?(\s+!\S)?/.exec(l)).filter(m => m !== null).map(m => m![1] + (m![2] ?? ''))
+      const t = await trace('--proto', 'udp', '--dport', '33434')
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(t.failure!.reason).to.contain('ICMP host prohibited')
+      expect(t.traceroute).to.deep.equal(hops)
+    } finally {
+      await run('r2', 'iptables -F FORWARD')
+    }
+  })
+})

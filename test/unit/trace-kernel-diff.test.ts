@@ -1,0 +1,243 @@
+/**
+ * Traces over snapshots collected (`flannelctl collect --format txt`) from namespaces built by hand,
+ * each checked against what the real kernel did with ping, a TCP connect and traceroute there.
+ */
+import {expect} from 'chai'
+import {join} from 'node:path'
+import {traceFlow} from '../../src/core/trace/engine.js'
+import type {TraceRequest} from '../../src/core/trace/types.js'
+import {loadSource} from '../../src/services/collect.js'
+import {parseIpRouteJson} from '../../src/core/parse/json.js'
+import {parseIpRouteText} from '../../src/core/parse/text.js'
+
+const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
+
+async function trace(snapshot: string, req: TraceRequest) {
+  const {world} = await loadSource({snapshot: join(SNAPSHOTS, snapshot)})
+  return traceFlow(world, req)
+}
+
+describe('trace against the kernel: router chain a → r1 → r2 → b', () => {
+  // r1: nat PREROUTING -d 10.91.1.1 -p tcp --dport 8080 -j DNAT --to-destination 10.91.3.2:80
+  // r2: FORWARD policy DROP, accepting tcp dport 80 and ESTABLISHED; SNAT to 10.91.3.1:2000-3000 out of b0 (MTU 1300)
+
+  it('follows the port a DNAT gives: the FORWARD rule for port 80 lets the connection to 8080 through', async () => {
+    // kernel: a TCP connect to 10.91.1.1:8080 from a is answered by b's listener on port 80
+    const t = await trace('router-chain', {src: 'a', dst: '10.91.1.1', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    const dnat = t.hops[1].steps.find(s => s.kind === 'nat')!
+    expect(dnat.explanation).to.contain('destination 10.91.1.1:8080 becomes 10.91.3.2:80')
+    const accept = t.hops[2].steps.find(s => s.kind === 'filter')!
+    expect(accept.evidence).to.equal('-A FORWARD -p tcp -m tcp --dport 80 -j ACCEPT')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+  })
+
+  it('checks the MTU before the FORWARD filter: a DF packet too big gets "fragmentation needed" although FORWARD drops it', async () => {
+    // kernel: ping -M do -s 1372 from a prints "From 10.91.2.2 Frag needed and DF set (mtu = 1300)"
+    const t = await trace('router-chain', {src: 'a', dst: 'b', size: 1400})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'r2', step: 'mtu'})
+    // without --size the FORWARD policy is what stops the ping
+    expect((await trace('router-chain', {src: 'a', dst: 'b'})).disposition).to.equal('DENIED_BY_FILTER')
+  })
+})
+
+describe('trace against the kernel: a route with an mtu metric', () => {
+  // r1: 10.91.3.0/24 via 10.91.2.2 dev m0 mtu lock 1200, on a 1500-byte m0
+
+  it('reads the mtu metric from ip -j and from ip route text', () => {
+    expect(parseIpRouteJson('[{"dst":"10.91.3.0/24","gateway":"10.91.2.2","dev":"m0","flags":[],"metrics":[{"mtu":1200,"advmss":1000}]}]')[0].mtu).to.equal(1200)
+    expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 mtu lock 1200 advmss 1000')[0]).to.include({mtu: 1200, gateway: '10.91.2.2', dev: 'm0'})
+    expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 mtu 1400')[0].mtu).to.equal(1400)
+  })
+
+  it('checks --size against the route\'s mtu, not the device\'s', async () => {
+    // kernel: ping -M do -s 1272 from a prints "From 10.91.1.1 Frag needed and DF set (mtu = 1200)";
+    // after the printed fix (ip route change without the mtu) the ping passes
+    const t = await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1300})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'r1', step: 'mtu', evidence: '10.91.3.0/24 via 10.91.2.2 dev m0 mtu lock 1200'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip route change 10.91.3.0/24 via 10.91.2.2 dev m0'}])
+    expect((await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1200})).disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace against the kernel: REJECT and what the sender gets', () => {
+  // r2 FORWARD: udp REJECT --reject-with icmp-host-prohibited, tcp dport 80 REJECT --reject-with tcp-reset;
+  // b INPUT: tcp dport 22 REJECT --reject-with icmp-net-unreachable
+
+  it('names the error and ends traceroute on the rejecting router with its flag, after its time-exceeded hop', async () => {
+    // kernel: a UDP socket gets EHOSTUNREACH; traceroute -n: 10.91.1.1, 10.91.2.2, "10.91.2.2 !X"
+    const t = await trace('router-chain-reject', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.reason).to.contain('the sender gets ICMP host prohibited ("No route to host")')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.2.2', '10.91.2.2 !X'])
+  })
+
+  it('takes a TCP reset as the answer traceroute stops at, without a flag', async () => {
+    // kernel: connect() gets ECONNREFUSED
+    const t = await trace('router-chain-reject', {src: 'a', dst: 'b', proto: 'tcp', dport: 80})
+    expect(t.failure!.reason).to.contain('a TCP reset ("Connection refused")')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.2.2', '10.91.2.2'])
+  })
+
+  it('lists the destination with the flag of the error its INPUT chain sends', async () => {
+    // kernel: connect() gets ENETUNREACH; traceroute -T -p 22 ends "10.91.3.2 !N"
+    const t = await trace('router-chain-reject', {src: 'a', dst: 'b', proto: 'tcp', dport: 22})
+    expect(t.failure).to.include({node: 'b', step: 'filter'})
+    expect(t.failure!.reason).to.contain('ICMP network unreachable')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.2.2', '10.91.3.2 !N'])
+  })
+})
+
+describe('trace against the kernel: an ECMP route', () => {
+  // r1: 10.91.3.0/24 nexthop via 10.91.2.2 dev m0 nexthop via 10.91.4.3 dev y0 (both reach b);
+  // the kernel sent a → b by the second (traceroute: 10.91.1.1, 10.91.4.3, 10.91.2.2, 10.91.3.2)
+
+  it('counts the live nexthops from ip -j and from text, a dead one not', () => {
+    expect(parseIpRouteJson('[{"dst":"10.91.3.0/24","flags":[],"nexthops":[{"gateway":"10.91.2.2","dev":"m0","weight":1,"flags":[]},{"gateway":"10.91.4.3","dev":"y0","weight":1,"flags":[]}]}]')[0])
+      .to.include({paths: 2, gateway: '10.91.2.2', dev: 'm0'})
+    expect(parseIpRouteText('10.91.3.0/24 \n\tnexthop via 10.91.2.2 dev m0 weight 1 \n\tnexthop via 10.91.4.3 dev y0 weight 1 ')[0])
+      .to.include({paths: 2, gateway: '10.91.2.2', dev: 'm0'})
+    const oneLeft = parseIpRouteText('10.91.3.0/24 \n\tnexthop via 10.91.2.2 dev m0 weight 1 dead linkdown\n\tnexthop via 10.91.4.3 dev y0 weight 1 ')[0]
+    expect(oneLeft).to.include({gateway: '10.91.4.3'})
+    expect(oneLeft.paths).to.equal(undefined)
+  })
+
+  it('traces the first path but says the kernel hashes the flow onto one, and how to ask it which', async () => {
+    const t = await trace('router-chain-ecmp', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    const w = t.warnings.find(x => x.code === 'ASSUMED' && x.node === 'r1')!
+    expect(w.message).to.contain('multipath route with 2 nexthops')
+    expect(w.message).to.contain('`ip route get 10.91.3.2 from 10.91.1.2 iif a0` on r1')
+  })
+})
+
+describe('trace against the kernel: policy routing by a mark iptables sets', () => {
+  // r1: mangle PREROUTING -p udp --dport 53 -j MARK --set-mark 0x10; `50: from all fwmark 0x10 lookup 200`
+  // (prohibit 10.91.3.0/24); `100: from 10.91.1.2 lookup 100` (10.91.3.0/24 via r3)
+
+  it('routes by the mark a MARK rule surely gives: UDP 53 meets the prohibit route', async () => {
+    // kernel: the UDP socket gets EHOSTUNREACH; traceroute -U -p 53 prints "1 10.91.1.1 !X"
+    const t = await trace('router-chain-fwmark', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure!.evidence).to.equal('prohibit 10.91.3.0/24 table 200')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1 !X'])
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('leaves a packet the MARK rule cannot match unmarked, without an assumption', async () => {
+    // kernel: ping goes a → r1 → r3 → r2 → b (table 100)
+    const t = await trace('router-chain-fwmark', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.4.3', '10.91.2.2', '10.91.3.2'])
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+})
+
+describe('trace against the kernel: a permanent neighbour entry with a wrong MAC', () => {
+  // r1: 10.91.2.2 dev m0 lladdr 02:00:00:00:00:01 PERMANENT, while r2's m0 is ca:5a:13:f4:d0:57
+
+  it('is where the packet dies: the receiver drops frames for another MAC; the fix puts the right one', async () => {
+    // kernel: ping a → b is lost; after `ip neigh replace 10.91.2.2 lladdr <r2's m0> dev m0 nud permanent` it passes
+    const t = await trace('router-chain-wrong-mac', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'r1', step: 'neigh', evidence: '10.91.2.2 dev m0 lladdr 02:00:00:00:00:01 PERMANENT'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip neigh replace 10.91.2.2 lladdr ca:5a:13:f4:d0:57 dev m0 nud permanent'}])
+  })
+})
+
+describe('trace against the kernel: vxlan with default (00:00:00:00:00:00) fdb entries', () => {
+  // vx0 VNI 42 port 4789 on n1 (floods to n2 and n3), n2 (nolearning, static entries for n1 only),
+  // n3 (floods to n1 only); addresses 10.94.0.N/24 on vx0
+
+  it('resolves by the flooded ARP where a default entry reaches the owner', async () => {
+    // kernel: ping n1 → 10.94.0.2 passes
+    expect((await trace('vxlan-flood', {src: 'n1', dst: '10.94.0.2'})).disposition).to.equal('DELIVERED')
+  })
+
+  it('says the flood reaches only other hosts when no default entry points at the owner', async () => {
+    // kernel: ping n3 → 10.94.0.2 is lost (the entry stays INCOMPLETE)
+    const t = await trace('vxlan-flood', {src: 'n3', dst: '10.94.0.2'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure!.reason).to.contain('ARP is flooded to the default fdb entries (10.93.0.1), none of which is n2')
+    expect(t.failure!.fix.filter(f => f.node === 'n3').map(f => f.command)).to.deep.equal([
+      'ip neigh replace 10.94.0.2 lladdr 02:00:00:00:01:02 dev vx0 nud permanent',
+      'bridge fdb append 02:00:00:00:01:02 dev vx0 dst 10.93.0.2 self permanent',
+    ])
+  })
+})
+
+describe('trace against the kernel: a pod bridge that lost its address', () => {
+  // n: br0 10.95.1.1/24 (q1, q2) and br1, whose 10.95.2.1/24 was deleted (q3 plugged in, default via 10.95.2.1)
+
+  it('gives the bridge its address back, not a placeholder route or proxy ARP that answers nothing', async () => {
+    // kernel: ping q1 → q3 fails (traceroute: "10.95.1.1 !N"); after `ip addr add 10.95.2.1/24 dev br1` it passes
+    const t = await trace('two-bridges-bare', {src: 'q1', dst: 'q3'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.traceroute).to.deep.equal(['10.95.1.1 !N'])
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'n', command: 'ip addr add 10.95.2.1/24 dev br1'})
+    expect(t.failure!.fix.map(f => f.command).join('\n')).not.to.match(/GATEWAY|proxy_arp/)
+  })
+})
+
+describe('trace against the kernel: a router with no route back', () => {
+  // r2: no route to 10.91.1.0/24, rp_filter=2 (loose) on all
+
+  it('drops by loose rp_filter and fixes with a route via the router on the link that knows the way', async () => {
+    // kernel: the echo request never reaches b (tcpdump there sees nothing); after
+    // `ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0` on r2 the ping passes
+    const t = await trace('router-chain-no-way-back', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(t.failure!.node).to.equal('r2')
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0'}])
+  })
+})
+
+describe('trace against the kernel: raw NOTRACK', () => {
+  // r2: raw PREROUTING -p icmp -j NOTRACK; FORWARD policy DROP, accepting --ctstate NEW,ESTABLISHED; MASQUERADE out of b0
+
+  it('leaves an untracked packet to the --ctstate rules as UNTRACKED: the policy drops it', async () => {
+    // kernel: ping a → b is lost; a UDP flow (tracked) passes, masqueraded
+    const t = await trace('router-chain-notrack', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.evidence).to.equal('-P FORWARD DROP')
+    expect(t.failure!.reason).to.contain('(UNTRACKED)')
+    const udp = await trace('router-chain-notrack', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
+    expect(udp.disposition).to.equal('DELIVERED')
+    expect(udp.hops[2].steps.some(s => s.verdict === 'masquerade')).to.equal(true)
+  })
+})
+
+describe('trace against the kernel: NFQUEUE', () => {
+  // r1 FORWARD: -p icmp -j NFQUEUE --queue-num 3; -p udp -j NFQUEUE --queue-num 4 --queue-bypass; -p udp -j DROP
+
+  it('cannot know a user-space verdict: INSUFFICIENT_INFO naming the queue list, not a skipped rule', async () => {
+    // kernel, no program listening: ping a → b is lost
+    const t = await trace('router-chain-nfqueue', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.include({node: 'r1', step: 'filter', evidence: '-A FORWARD -p icmp -j NFQUEUE --queue-num 3'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'cat /proc/net/netfilter/nfnetlink_queue'}])
+  })
+
+  it('takes --queue-bypass as accepting when nothing listens, past the DROP after it, and says it assumed so', async () => {
+    // kernel: the UDP flow passes (the DROP below is never reached)
+    const t = await trace('router-chain-nfqueue', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.some(w => w.code === 'ASSUMED' && w.message.includes('--queue-bypass'))).to.equal(true)
+  })
+})
+
+describe('trace against the kernel: NETMAP', () => {
+  // r1: nat PREROUTING -d 10.99.3.0/24 -j NETMAP --to 10.91.3.0/24;
+  // r2: nat POSTROUTING -s 10.91.1.0/24 -o b0 -j NETMAP --to 10.98.1.0/24 (b routes 10.98.1.0/24 back via r2)
+
+  it('maps the prefix and keeps the host bits, on the destination before routing and the source after', async () => {
+    // kernel: ping a → 10.99.3.2 passes; tcpdump on b shows 10.98.1.2 > 10.91.3.2
+    const t = await trace('router-chain-netmap', {src: 'a', dst: '10.99.3.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    const nat = t.hops.flatMap(h => h.steps).filter(s => s.kind === 'nat').map(s => s.explanation)
+    expect(nat).to.deep.equal(['PREROUTING DNAT: destination 10.99.3.2 becomes 10.91.3.2', 'POSTROUTING SNAT: source 10.91.1.2 becomes 10.98.1.2'])
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+  })
+})
