@@ -45,3 +45,21 @@ export async function addNodeNamespace(ns: string, address: string): Promise<voi
 export function uniqueLab(tag: string): string {
   return `${tag}${randomBytes(3).toString('hex')}`.slice(0, 10)
 }
+
+/**
+ * Resolves once what a running program wrote to `stream` matches `pattern` (it is then where the
+ * test wants it), or after `ms` without a match, so a slow start never hangs a test.
+ */
+export function outputMatches(stream: NodeJS.ReadableStream, pattern: RegExp, ms = 20000): Promise<boolean> {
+  let seen = ''
+  return new Promise(resolve => {
+    const timer = setTimeout(() => resolve(false), ms)
+    stream.on('data', (d: Buffer) => {
+      seen += String(d)
+      if (pattern.test(seen)) {
+        clearTimeout(timer)
+        resolve(true)
+      }
+    })
+  })
+}

@@ -8,19 +8,11 @@ import {execa} from 'execa'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {BIN, cli, inNs, sh, uniqueLab} from '../helpers/cli.js'
+import {BIN, cli, inNs, outputMatches, sh, uniqueLab} from '../helpers/cli.js'
 
 /** The agent printed its first round: it is in its loop. */
-function firstRound(agent: ReturnType<typeof execa>): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no first round within 20 s')), 20000)
-    agent.stdout!.on('data', (d: Buffer) => {
-      if (String(d).includes('up to date')) {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-  })
+async function firstRound(agent: ReturnType<typeof execa>): Promise<void> {
+  if (!await outputMatches(agent.stdout!, /up to date/)) throw new Error('no first round within 20 s')
 }
 
 describe('sync --watch stops on a signal (real namespace)', function () {

@@ -8,7 +8,7 @@ import {execa, type ResultPromise} from 'execa'
 import {existsSync} from 'node:fs'
 import {readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {cli, inNs, uniqueLab, ROOT} from '../helpers/cli.js'
+import {cli, inNs, outputMatches, uniqueLab, ROOT} from '../helpers/cli.js'
 
 interface LabNode {name: string; netns: string; underlayIP: string; subnet: string; dir: string}
 interface LabPod {name: string; ip: string; netns: string; node: string}
@@ -392,17 +392,7 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
 
   it('Ctrl-C stops between steps with the record saved and says how to resume; the rerun finishes', async () => {
     const run = execa(process.execPath, [join(ROOT, 'bin', 'run.js'), 'migrate', '--lab', lab.name, '--backend', 'vxlan', '--directrouting', '--yes', '--verbose'], {reject: false, env: {NO_COLOR: '1'}})
-    let stderr = ''
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 20000)
-      run.stderr!.on('data', (d: Buffer) => {
-        stderr += String(d)
-        if (/\[ ?4\/\d+\]/.test(stderr)) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    })
+    await outputMatches(run.stderr!, /\[ ?4\/\d+\]/)
     run.kill('SIGINT')
     const r = await run
     expect(r.exitCode, String(r.stderr)).to.equal(130)
@@ -456,17 +446,7 @@ describe('migrate on a lab whose store is its own etcd (it answers only inside t
 
   it('SIGTERM to the migrate on this machine reaches the run inside the lab, which stops between steps', async () => {
     const run = execa(process.execPath, [join(ROOT, 'bin', 'run.js'), 'migrate', '--lab', lab.name, '--backend', 'host-gw', '--yes', '--verbose'], {reject: false, env: {NO_COLOR: '1'}})
-    let stderr = ''
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 20000)
-      run.stderr!.on('data', (d: Buffer) => {
-        stderr += String(d)
-        if (/\[ ?3\/\d+\]/.test(stderr)) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    })
+    await outputMatches(run.stderr!, /\[ ?3\/\d+\]/)
     run.kill('SIGTERM')
     const r = await run
     expect(r.exitCode, String(r.stderr)).to.equal(143)
