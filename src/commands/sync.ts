@@ -7,6 +7,7 @@ import {openStore} from '../store/store.js'
 import {NodeAgent} from '../services/agent.js'
 import {isUserError} from '../errors.js'
 import {renderReconcile, reconcileJson} from '../ui/plan.js'
+import {StopSignals} from '../adapters/stop-signals.js'
 
 export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
@@ -38,28 +39,19 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
       if (flags.json) this.outJson(reconcileJson(result))
       else this.out(renderReconcile(result, 'sync'))
     }
-    if (flags.watch) this.stopOnSignals()
+    if (flags.watch) this.signals = new StopSignals(() => this.onStop())
     // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).
     const first = await reconcile(ctx, {node: nodeOptions(flags), creating: false, what: 'sync'})
     show(first)
     if (flags.watch) await this.watch(ctx, nodeOptions(flags), first, show, flags.interval * 1000)
   }
 
-  private stopping?: NodeJS.Signals
+  /** Ctrl-C or a service manager's SIGTERM ends the agent between rounds (the first included): the host keeps what it has. */
+  private signals?: StopSignals
   private onStop = () => {}
 
-  /**
-   * Ctrl-C or a service manager's SIGTERM ends the agent between rounds, never halfway through
-   * one's batch (the first round included); the host keeps what it has. A second signal does not wait.
-   */
-  private stopOnSignals(): void {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (this.stopping) process.exit(signal === 'SIGINT' ? 130 : 143)
-      this.stopping = signal
-      this.onStop()
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+  private get stopping(): NodeJS.Signals | undefined {
+    return this.signals?.signal
   }
 
   /**

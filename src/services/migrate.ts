@@ -30,6 +30,7 @@ import {reconcile, storeOptions, DEFAULT_STATE_FILE, type NodeOptions, type Node
 import {setBackend} from './lease.js'
 import {loadLab} from './lab.js'
 import {makeContext, type ServiceContext} from './context.js'
+import {StopSignals, signalExitCode} from '../adapters/stop-signals.js'
 
 /** Hidden test hook: SIGKILL this process right after step N (1-based) changed its node, before it is recorded as done. */
 export const KILL_AFTER_ENV = 'FLANNELCTL_MIGRATE_KILL_AFTER'
@@ -344,23 +345,16 @@ async function runSteps(ctx: ServiceContext, store: Store, start: {record: Migra
   const total = record.steps.length
   const killAfter = Number(process.env[KILL_AFTER_ENV] ?? 0)
   // Ctrl-C or SIGTERM stops between steps, with the record saved and saying so; a second one does not wait.
-  let stopping: NodeJS.Signals | undefined
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143)
-    stopping = signal
-    ctx.progress(`${signal}: stopping after this step (once more to stop at once)`)
-  }
+  const signals = new StopSignals(signal => ctx.progress(`${signal}: stopping after this step (once more to stop at once)`))
   const stopped = (done: number, during?: Error) => new FlannelctlError(
-    `migration ${record.id} stopped by ${stopping}${during ? ` during step ${done + 1} (${during.message})` : ''}; ${done} of ${total} steps are done`,
+    `migration ${record.id} stopped by ${signals.signal}${during ? ` during step ${done + 1} (${during.message})` : ''}; ${done} of ${total} steps are done`,
     'the network forwards in this mixed state; run the same command again to resume where it stopped, or --rollback to go back',
-    stopping === 'SIGINT' ? 130 : 143)
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+    signalExitCode(signals.signal!))
   try {
     if (record.done > 0) ctx.progress(`resuming migration ${record.id} at step ${record.done + 1} of ${total}`)
     const width = String(total).length
     for (let i = record.done; i < total; i++) {
-      if (stopping) throw stopped(i)
+      if (signals.signal) throw stopped(i)
       const view = describeSteps(record, plan)[i]
       ctx.progress(`[${String(i + 1).padStart(width)}/${total}] ${(view.node ?? 'store').padEnd(6)} ${view.title}`)
       record = withStepState(record, i)
@@ -370,7 +364,7 @@ async function runSteps(ctx: ServiceContext, store: Store, start: {record: Migra
         record = await runStep(ctx, record, i, node, save, where)
       } catch (error) {
         // On a terminal the signal reached the programs of the step too: that is why it failed.
-        if (stopping) throw stopped(i, error as Error)
+        if (signals.signal) throw stopped(i, error as Error)
         throw error
       }
       if (killAfter === i + 1) process.kill(process.pid, 'SIGKILL')
@@ -379,8 +373,7 @@ async function runSteps(ctx: ServiceContext, store: Store, start: {record: Migra
     }
     return record
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    signals.dispose()
   }
 }
 
