@@ -12,7 +12,7 @@ import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {loadSource, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {listLeases, recordedStore} from './lease.js'
+import {listLeases, migrationNote, recordedStore, type UnfinishedMigration} from './lease.js'
 import {Lab} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 
@@ -581,12 +581,14 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
   let leases: Parameters<typeof hostChecks>[1]
   let backend: Parameters<typeof hostChecks>[2]
+  let migration: UnfinishedMigration | undefined
   if (store) {
     try {
       // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
       const l = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
-        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend}))
+        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend, migration: x.migration}))
       backend = l.backend ?? undefined
+      migration = l.migration ?? undefined
       leases = l.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
     } catch {
       opts.progress?.(`note: the store ${store.spec} could not be read; checking peers against the visible nodes only`)
@@ -600,6 +602,10 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
   const report = diagnose(src.world, src.description, leases, backend)
+  // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
+  if (migration) {
+    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!.spec, message: migrationNote(migration), fix: [migration.finish]})
+  }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {
     // Without a store, "stale" means "no node read accounts for it": a node left out looks gone.

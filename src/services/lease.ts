@@ -7,11 +7,40 @@ import {RealRunner} from '../adapters/runner.js'
 import {loadRecord, storeOptions} from './node.js'
 import {MIGRATION_META_KEY, parseMigrationRecord, backendLabel} from '../core/migrate-plan.js'
 
-export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string}> {
+/** A migration that has not finished, as `lease list --json` and doctor tell it. */
+export interface UnfinishedMigration {
+  from: string
+  to: string
+  /** steps finished, of `total` */
+  done: number
+  total: number
+  /** the command that finishes it (with the --lab or --inventory it was started with) */
+  finish: string
+}
+
+function unfinished(text: string | undefined): UnfinishedMigration | undefined {
+  let record
+  try {
+    record = parseMigrationRecord(text)
+  } catch {
+    return undefined // a record this flannelctl cannot read: migrate itself says so
+  }
+  if (record?.state !== 'running') return undefined
+  const finish = record.rollbackOf ? 'flannelctl migrate --rollback --yes' : `flannelctl migrate --backend ${record.to.type}${record.to.directRouting ? ' --directrouting' : ''} --yes`
+  return {from: backendLabel(record.from), to: backendLabel(record.to), done: record.done, total: record.steps.length, finish}
+}
+
+/** One line: which migration stopped where, and what finishes it. */
+export function migrationNote(m: UnfinishedMigration): string {
+  return `a migration ${m.from} → ${m.to} stopped after step ${m.done} of ${m.total}: nodes forward in a mixed state until it finishes (${m.finish}, with the --lab or --inventory it was started with)`
+}
+
+export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string; migration?: UnfinishedMigration}> {
   const store = await openStore(storeSpec, opts).catch(asReadFailure)
   try {
     const raw = await store.getConfig()
     const {leases, invalid} = await store.listLeases()
+    const migration = unfinished(await store.getMeta(MIGRATION_META_KEY))
     // A config that does not parse stops every node's sync: the leases are what one looks at then.
     let netConf: NetConf | undefined
     let configProblem: string | undefined
@@ -21,7 +50,7 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
       if (!isUserError(e)) throw e
       configProblem = `${e.message}; no node can sync until it is fixed${e.hint ? ` (${e.hint})` : ''}`
     }
-    return {netConf, configProblem, leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe()}
+    return {netConf, configProblem, leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe(), ...(migration ? {migration} : {})}
   } catch (e) {
     return asReadFailure(e)
   } finally {

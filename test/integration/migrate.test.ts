@@ -399,7 +399,15 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     expect(String(r.stderr)).to.match(/stopped by SIGINT.*; \d+ of \d+ steps are done/).and.include('run the same command again to resume')
     const rec = await migrationRecord(lab)
     expect(rec.state).to.equal('running')
+    // the tables forward in the mixed state; the store says the migration is unfinished, and doctor and lease list say so
+    const doctor = await cli(['doctor', '--lab', lab.name, '--json'])
+    const finding = JSON.parse(doctor.stdout).findings.find((f: {code: string}) => f.code === 'MIGRATION_UNFINISHED')
+    expect(finding, doctor.stdout).to.deep.include({severity: 'warning', fix: ['flannelctl migrate --backend vxlan --directrouting --yes']})
+    expect(finding.message).to.match(/^a migration vxlan → vxlan \(DirectRouting\) stopped after step \d+ of \d+: nodes forward in a mixed state until it finishes/)
+    const list = await cli(['lease', 'list', '--json', '--store', lab.store])
+    expect(JSON.parse(list.stdout).migration).to.deep.include({from: 'vxlan', to: 'vxlan (DirectRouting)', done: rec.done})
     await expectMigrated(lab, ['--backend', 'vxlan', '--directrouting'])
+    expect(JSON.parse((await cli(['lease', 'list', '--json', '--store', lab.store])).stdout).migration).to.equal(null)
     expect((await migrationRecord(lab)).state).to.equal('done')
   })
 

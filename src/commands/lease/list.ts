@@ -1,6 +1,6 @@
 import {BaseCommand} from '../../cli/base.js'
 import {chosenStore, storeFlags, jsonFlag, nodeFlags} from '../../cli/flags.js'
-import {listLeases} from '../../services/lease.js'
+import {listLeases, migrationNote} from '../../services/lease.js'
 import {leaseTable} from '../../ui/leases.js'
 
 export default class LeaseList extends BaseCommand {
@@ -25,7 +25,8 @@ Exit codes: 0 listed (an empty store too: a note on stderr names it; a network c
     const {spec, options} = await chosenStore(flags)
     const r = await listLeases(spec, options)
     if (r.configProblem) process.stderr.write(`warning: ${r.configProblem}\n`)
-    if (flags.json) return this.outJson({store: r.store, network: r.netConf?.network ?? null, backend: r.netConf?.backend ?? null, leases: r.leases, invalid: r.invalid})
+    if (r.migration) process.stderr.write(`note: ${migrationNote(r.migration)}\n`)
+    if (flags.json) return this.outJson({store: r.store, network: r.netConf?.network ?? null, backend: r.netConf?.backend ?? null, leases: r.leases, invalid: r.invalid, migration: r.migration ?? null})
     this.out(leaseTable(r.leases))
     for (const bad of r.invalid) this.out(`skipped ${bad.key}: ${bad.reason}`)
     // a mistyped --store reads as an empty one: say which store that was
