@@ -5,7 +5,7 @@ import {asReadFailure, isUserError, userError} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {RealRunner} from '../adapters/runner.js'
 import {loadRecord, storeOptions} from './node.js'
-import {MIGRATION_META_KEY, parseMigrationRecord, backendLabel} from '../core/migrate-plan.js'
+import {MIGRATION_META_KEY, parseMigrationRecord, backendLabel, type MigrationRecord} from '../core/migrate-plan.js'
 
 /** A migration that has not finished, as `lease list --json` and doctor tell it. */
 export interface UnfinishedMigration {
@@ -26,8 +26,11 @@ function unfinished(text: string | undefined): UnfinishedMigration | undefined {
     return undefined // a record this flannelctl cannot read: migrate itself says so
   }
   if (record?.state !== 'running') return undefined
-  const finish = record.rollbackOf ? 'flannelctl migrate --rollback --yes' : `flannelctl migrate --backend ${record.to.type}${record.to.directRouting ? ' --directrouting' : ''} --yes`
-  return {from: backendLabel(record.from), to: backendLabel(record.to), done: record.done, total: record.steps.length, finish}
+  return {from: backendLabel(record.from), to: backendLabel(record.to), done: record.done, total: record.steps.length, finish: finishCommand(record)}
+}
+
+function finishCommand(record: MigrationRecord): string {
+  return record.rollbackOf ? 'flannelctl migrate --rollback --yes' : `flannelctl migrate --backend ${record.to.type}${record.to.directRouting ? ' --directrouting' : ''} --yes`
 }
 
 /** One line: which migration stopped where, and what finishes it. */
@@ -72,8 +75,7 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
     const migration = byMigration ? undefined : parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
     if (migration?.state === 'running') {
       throw userError(`a migration ${backendLabel(migration.from)} → ${backendLabel(migration.to)} across ${migration.nodes.map(n => n.name).join(', ')} is in progress (step ${migration.done} of ${migration.steps.length}): its nodes follow it, not the net-conf, and it would overwrite this`,
-        `nothing was changed; finish it first: ${migration.rollbackOf ? 'flannelctl migrate --rollback' : `flannelctl migrate --backend ${migration.to.type}${migration.to.directRouting ? ' --directrouting' : ''}`} `
-        + '--yes with the --lab or --inventory it was started with, then set the backend')
+        `nothing was changed; finish it first: ${finishCommand(migration)} with the --lab or --inventory it was started with, then set the backend`)
     }
     const before = parseStoredNetConf(store, raw)
     const conf = JSON.parse(raw) as Record<string, unknown>
