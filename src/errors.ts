@@ -12,8 +12,11 @@ export const ExitCode = {
   failed: 3,
 } as const
 
-/** Reasons a caller acts on, beyond printing: `NO_STATE`: this host has no flannelctl record (never set up, or reset). */
-export type ErrorReason = 'NO_STATE'
+/**
+ * Reasons a caller acts on, beyond printing: `NO_STATE`: this host has no flannelctl record (never
+ * set up, or reset); `NOT_INSTALLED`: a program to run is not there (an optional read is then unknown).
+ */
+export type ErrorReason = 'NO_STATE' | 'NOT_INSTALLED'
 
 export class FlannelctlError extends Error {
   readonly hint: string

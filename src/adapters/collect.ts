@@ -6,9 +6,9 @@
  */
 import {interestingSysctls} from '../core/model.js'
 import {isIPv4} from '../core/addr.js'
-import {isUserError, userError} from '../errors.js'
+import {userError} from '../errors.js'
 import {HostAdapter} from './host.js'
-import {firstLine, type Command, type CommandResult, type Runner} from './runner.js'
+import {firstLine, isNotInstalled, type Command, type CommandResult, type Runner} from './runner.js'
 import {reachHint, targetToString, type Target} from './target.js'
 import {snapshotFromTables, type RawTables, type TableFormat, type TableName} from './snapshot-dir.js'
 import type {HostSnapshot} from '../core/model.js'
@@ -96,7 +96,7 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
     }
     // a host without the optional program (no nft) leaves that table unknown
     const r = await readTable(runner, c, format).catch((error: unknown) => {
-      if (c.optional && isUserError(error) && error.message.includes('is not installed')) return undefined
+      if (c.optional && isNotInstalled(error)) return undefined
       throw error
     })
     if (r === undefined) return

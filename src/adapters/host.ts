@@ -12,7 +12,7 @@ import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson, parseIpRuleJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
-import {Runner, Command, CommandResult, commandLine, firstLine, notInstalled, seesPathAsThisProcess} from './runner.js'
+import {Runner, Command, CommandResult, commandLine, firstLine, isNotInstalled, notInstalled, seesPathAsThisProcess} from './runner.js'
 import {reachHint} from './target.js'
 import {type ShellCommand, type ShellWord, commandName, framedScript, newMarker, shellWord, takeFrame} from './shell-script.js'
 
@@ -124,7 +124,7 @@ export class HostAdapter {
       if (r.exitCode === 127 || (r.exitCode === 255 && /exec of .* failed|No such file/.test(r.stderr))) return undefined
       return r
     } catch (e) {
-      if ((e as Error).message?.includes('is not installed')) return undefined
+      if (isNotInstalled(e)) return undefined
       throw e
     }
   }

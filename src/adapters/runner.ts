@@ -6,7 +6,7 @@ import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
 import {openSync, closeSync, existsSync} from 'node:fs'
 import {isAbsolute} from 'node:path'
 import {constants as osConstants} from 'node:os'
-import {FlannelctlError, ExitCode} from '../errors.js'
+import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {Target, wrapForTarget, targetToString} from './target.js'
 import {debug, type Debugger} from '../debug.js'
 import {FrameReader, fitsHereDocument, frameEnd, framedScript, newMarker} from './shell-script.js'
@@ -323,7 +323,11 @@ function isBatch(cmd: Command): boolean {
 export function notInstalled(file: string, target: Target, needed = file): FlannelctlError {
   return new FlannelctlError(`'${file}' is not installed (needed to run ${needed} on ${targetToString(target)})`,
     'install it (Debian: apt-get install iproute2 iptables procps), or run npm run bootstrap',
-    ExitCode.usage)
+    ExitCode.usage, 'NOT_INSTALLED')
+}
+
+export function isNotInstalled(error: unknown): boolean {
+  return isUserError(error) && error.reason === 'NOT_INSTALLED'
 }
 
 /**
