@@ -41,6 +41,8 @@ export function migrationNote(m: UnfinishedMigration): string {
 export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string; migration?: UnfinishedMigration}> {
   const store = await openStore(storeSpec, opts).catch(asReadFailure)
   try {
+    const absence = await store.absence?.()
+    if (absence !== undefined) throw userError(`there is no store at ${store.describe()}: ${absence}`, 'check --store and FLANNELCTL_STORE (init creates a file store; lease list only reads one)')
     const raw = await store.getConfig()
     const {leases, invalid} = await store.listLeases()
     const migration = unfinished(await store.getMeta(MIGRATION_META_KEY))

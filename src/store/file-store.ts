@@ -118,6 +118,10 @@ export class FileStore implements Store {
     return `file:${this.dir}`
   }
 
+  async absence(): Promise<string | undefined> {
+    return existsSync(this.dir) ? undefined : `${this.dir} does not exist`
+  }
+
   async getConfig(): Promise<string | undefined> {
     return this.usable(async () => {
       try {

@@ -75,6 +75,11 @@ export interface Store {
   /** the raw net-conf JSON, undefined when none is stored */
   getConfig(): Promise<string | undefined>
   /**
+   * Why nothing at all is there (a file store whose directory does not exist), for commands that
+   * only read: a mistyped --store must not read as an empty store. undefined: there is a store.
+   */
+  absence?(): Promise<string | undefined>
+  /**
    * Validated with parseNetConf before it is written. `ifAbsent`: only when no config is stored, in
    * one step (hosts running their first init at once must not overwrite each other's); resolves
    * to whether it was written.

@@ -188,7 +188,8 @@ describe('bad input (real namespace)', function () {
     expect(viaFlanneld.exitCode).to.equal(2) // lease list only reads: a store that does not answer is exit 2
     expect(viaFlanneld.stderr).to.contain('etcd at 127.0.0.1:1 is unreachable')
     const ours = await cli(['lease', 'list'], {env: {FLANNELD_ETCD_ENDPOINTS: 'http://127.0.0.1:1', FLANNELCTL_STORE: `file:${join(dir, 'no-such-store')}`}})
-    expect(ours.exitCode, ours.stderr).to.equal(0)
+    expect(ours.exitCode).to.equal(2)
+    expect(ours.stderr).to.contain(`there is no store at file:${join(dir, 'no-such-store')}`)
   })
 
   it('a stored network config that does not parse: init names the store it is in, lease list still lists the leases', async () => {
@@ -255,10 +256,15 @@ describe('bad input (real namespace)', function () {
     expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
   })
 
-  it('lease list on a store that holds nothing (a mistyped --store) says which store that was', async () => {
-    const r = await cli(['lease', 'list', '--store', `file:${join(dir, 'no-such-store')}`])
-    expect(r.exitCode, r.stderr).to.equal(0)
-    expect(r.stdout).to.contain('no leases')
-    expect(r.stderr).to.contain(`note: file:${join(dir, 'no-such-store')} holds no network config: check --store`)
+  it('lease list on a mistyped --store is an error naming it; on an empty store, a note', async () => {
+    const typo = await cli(['lease', 'list', '--store', `file:${join(dir, 'no-such-store')}`])
+    expect(typo.exitCode, typo.stderr).to.equal(2)
+    expect(typo.stdout).to.equal('')
+    expect(typo.stderr).to.contain(`Error: there is no store at file:${join(dir, 'no-such-store')}: ${join(dir, 'no-such-store')} does not exist`)
+    await mkdir(join(dir, 'empty-store'), {recursive: true})
+    const empty = await cli(['lease', 'list', '--store', `file:${join(dir, 'empty-store')}`])
+    expect(empty.exitCode, empty.stderr).to.equal(0)
+    expect(empty.stdout).to.contain('no leases')
+    expect(empty.stderr).to.contain(`note: file:${join(dir, 'empty-store')} holds no network config: check --store`)
   })
 })

@@ -7,7 +7,7 @@ export default class LeaseList extends BaseCommand {
   static override summary = 'The subnet leases in the store'
   static override description = `One row per lease: subnet, public IP, backend, VTEP MAC and expiry, read from the store as flanneld writes it (etcd keys under /coreos.com/network/subnets, or the same layout in a file store). Entries that are not valid leases are listed as skipped.
 
-Exit codes: 0 listed (an empty store too: a note on stderr names it; a network config that does not parse too: a warning on stderr says why), 2 bad input or a store that cannot be read.`
+Exit codes: 0 listed (an empty store too: a note on stderr names it; a network config that does not parse too: a warning on stderr says why), 2 bad input, a store that cannot be read, or a file store whose directory does not exist.`
   static override examples = [
     {description: 'The store named by --store or FLANNELCTL_STORE, else the one init recorded on this host', command: '<%= config.bin %> lease list'},
     {description: 'As JSON, with the network config', command: '<%= config.bin %> lease list --json'},
