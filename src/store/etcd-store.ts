@@ -217,7 +217,7 @@ export class EtcdStore implements Store {
       throw userError(`cannot use the etcd TLS files (--etcd-cafile ${opts.caFile ?? '-'}, --etcd-certfile ${opts.certFile ?? '-'}, --etcd-keyfile ${opts.keyFile ?? '-'}): ${reason}`,
         'pass PEM files: --etcd-cafile the CA certificate, --etcd-certfile this client\'s certificate, --etcd-keyfile the private key of that certificate')
     }
-    const store = new EtcdStore(client, opts)
+    const store = new EtcdStore(client, {...opts, tls})
     try {
       const failed = await Promise.all(opts.endpoints.map((e) => probe(e, connectTimeoutMs)))
       if (failed.every(Boolean)) {
@@ -233,7 +233,8 @@ export class EtcdStore implements Store {
   }
 
   describe(): string {
-    return `etcd://${this.opts.endpoints.join(',')}${this.prefix === DEFAULT_ETCD_PREFIX ? '' : ` (prefix ${this.prefix})`}`
+    // etcds:// is how --store names a TLS store: what is printed can be passed back
+    return `${this.opts.tls ? 'etcds' : 'etcd'}://${this.opts.endpoints.join(',')}${this.prefix === DEFAULT_ETCD_PREFIX ? '' : ` (prefix ${this.prefix})`}`
   }
 
   async getConfig(): Promise<string | undefined> {

@@ -362,7 +362,7 @@ describe('etcd agent: sync --watch on a real etcd (lab, real kernel)', function 
       expect(r.exitCode, r.stderr).to.equal(0)
       expect(r.stdout).to.contain('no leases')
       // nothing but the note that this (new) store holds no network config yet
-      expect(r.stderr).to.equal(`note: etcd://127.0.0.1:${port} holds no network config: check --store, or create one with flannelctl init --network CIDR`)
+      expect(r.stderr).to.equal(`note: etcds://127.0.0.1:${port} holds no network config: check --store, or create one with flannelctl init --network CIDR`)
     })
 
     it('a CA that did not sign the server certificate, a missing or mismatched client key: one line, a hint, exit 2, no stack, no key material', async () => {
