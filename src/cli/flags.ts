@@ -20,6 +20,8 @@ export const nodeFlags = {
   'etcd-cafile': Flags.string({description: 'etcd CA certificate (flanneld --etcd-cafile)', env: 'FLANNELD_ETCD_CAFILE', helpGroup: STORE}),
   'etcd-certfile': Flags.string({description: 'etcd client certificate (flanneld --etcd-certfile)', env: 'FLANNELD_ETCD_CERTFILE', helpGroup: STORE}),
   'etcd-keyfile': Flags.string({description: 'etcd client key (flanneld --etcd-keyfile)', env: 'FLANNELD_ETCD_KEYFILE', helpGroup: STORE}),
+  'etcd-username': Flags.string({description: 'etcd user (flanneld --etcd-username); init records the name', env: 'FLANNELD_ETCD_USERNAME', helpGroup: STORE}),
+  'etcd-password': Flags.string({description: 'that user\'s password (flanneld --etcd-password); never recorded: give it to each command, or set FLANNELD_ETCD_PASSWORD', env: 'FLANNELD_ETCD_PASSWORD', helpGroup: STORE}),
   iface: Flags.string({description: 'interface for node-to-node traffic (flanneld --iface) [default: the default route\'s]', env: 'FLANNELD_IFACE', helpGroup: NODE}),
   'public-ip': Flags.string({description: 'this node\'s address peers send to (flanneld --public-ip) [default: the interface\'s first IPv4]', env: 'FLANNELD_PUBLIC_IP', helpGroup: NODE}),
   bridge: Flags.string({description: 'pod bridge [default: cni0]', helpGroup: NODE}),
@@ -38,13 +40,16 @@ export const storeFlags = {
   'etcd-cafile': nodeFlags['etcd-cafile'],
   'etcd-certfile': nodeFlags['etcd-certfile'],
   'etcd-keyfile': nodeFlags['etcd-keyfile'],
+  'etcd-username': nodeFlags['etcd-username'],
+  'etcd-password': nodeFlags['etcd-password'],
 }
 
 export function storeSpec(f: Record<string, unknown>): {spec: string; options: StoreOptions} {
   return {
     spec: (f.store as string | undefined) ?? DEFAULT_STORE,
     options: {etcdPrefix: f['etcd-prefix'] as string | undefined, etcdCaFile: absolute(f['etcd-cafile']),
-      etcdCertFile: absolute(f['etcd-certfile']), etcdKeyFile: absolute(f['etcd-keyfile'])},
+      etcdCertFile: absolute(f['etcd-certfile']), etcdKeyFile: absolute(f['etcd-keyfile']),
+      etcdUsername: f['etcd-username'] as string | undefined, etcdPassword: f['etcd-password'] as string | undefined},
   }
 }
 
@@ -53,7 +58,7 @@ export async function chosenStore(flags: Record<string, unknown>): Promise<{spec
   if (flags.store !== undefined) return storeSpec(flags)
   // loaded on use: every command's flags come through this module, even --help's
   const {recordedStore} = await import('../services/lease.js')
-  return await recordedStore(flags['state-file'] as string | undefined) ?? storeSpec(flags)
+  return await recordedStore(flags['state-file'] as string | undefined, flags['etcd-password'] as string | undefined) ?? storeSpec(flags)
 }
 
 export const dryRunFlag = {
@@ -98,6 +103,8 @@ export function nodeOptions(f: Record<string, unknown>): NodeOptions {
     etcdCafile: absolute(f['etcd-cafile']),
     etcdCertfile: absolute(f['etcd-certfile']),
     etcdKeyfile: absolute(f['etcd-keyfile']),
+    etcdUsername: f['etcd-username'] as string | undefined,
+    etcdPassword: f['etcd-password'] as string | undefined,
     force: f.force as boolean | undefined,
   }
 }

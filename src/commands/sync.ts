@@ -60,7 +60,7 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
    * A failed round changes nothing on the host: it fails reading the store, before any plan.
    */
   private async watch(ctx: ServiceContext, node: NodeOptions, first: ReconcileResult, show: (r: ReconcileResult) => void, intervalMs: number): Promise<void> {
-    const store = await openStore(first.node.store, storeOptions(first.node))
+    const store = await openStore(first.node.store, storeOptions(first.node, node))
     const agent = new NodeAgent(ctx, node, store)
     agent.adopt(first)
     let poked = false

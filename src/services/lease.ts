@@ -105,7 +105,7 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
 }
 
 /** The store to read when none is named: the one `init` recorded on this host, else the default. */
-export async function recordedStore(stateFile: string | undefined): Promise<{spec: string; options: StoreOptions} | undefined> {
+export async function recordedStore(stateFile: string | undefined, etcdPassword?: string): Promise<{spec: string; options: StoreOptions} | undefined> {
   const {rec} = await loadRecord(new HostAdapter(new RealRunner()), {stateFile}, true)
-  return rec ? {spec: rec.store, options: storeOptions(rec)} : undefined
+  return rec ? {spec: rec.store, options: storeOptions(rec, {etcdPassword})} : undefined
 }

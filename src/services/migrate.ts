@@ -233,7 +233,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
   if (otherStore && !req.node.store) {
     throw userError(`nodes ${nodes[0].name} and ${otherStore.name} use different stores (${storeSpec}, ${otherStore.record.store})`, 'one network has one store: pass --store')
   }
-  const storeOpts = storeOptions(first)
+  const storeOpts = storeOptions(first, req.node)
   const store = await openStore(storeSpec, storeOpts)
   try {
     const raw = await store.getConfig()
@@ -442,7 +442,7 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
   const statePath = req.node.stateFile ?? DEFAULT_STATE_FILE
   const rec = await readNodeRecord(host, 'this host', statePath)
   const storeSpec = req.node.store ?? rec.store
-  const storeOpts = storeOptions({etcd: req.node.etcdPrefix ? {prefix: req.node.etcdPrefix, cafile: req.node.etcdCafile, certfile: req.node.etcdCertfile, keyfile: req.node.etcdKeyfile} : rec.etcd})
+  const storeOpts = storeOptions({etcd: req.node.etcdPrefix ? {prefix: req.node.etcdPrefix, cafile: req.node.etcdCafile, certfile: req.node.etcdCertfile, keyfile: req.node.etcdKeyfile, username: req.node.etcdUsername} : rec.etcd}, req.node)
   const store = await openStore(storeSpec, storeOpts)
   let nc: NetConf
   let leases: Lease[]

@@ -23,7 +23,7 @@ import {
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, DEFAULT_STORE, DEFAULT_ETCD_PREFIX} from '../store/store.js'
-import type {Store, Lease, LeaseList} from '../store/store.js'
+import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
 import type {ServiceContext} from './context.js'
 import {debug, type Debugger} from '../debug.js'
 
@@ -45,6 +45,9 @@ export interface NodeOptions {
   etcdCafile?: string
   etcdCertfile?: string
   etcdKeyfile?: string
+  etcdUsername?: string
+  /** never recorded: given to every command that opens the store (or FLANNELD_ETCD_PASSWORD) */
+  etcdPassword?: string
   /** overwrite a subnet.env or CNI conflist that flannelctl did not write */
   force?: boolean
 }
@@ -66,7 +69,8 @@ export interface NodeRecord {
   staticPeers: Peer[]
   ownedRoutes: string[]
   lastSync?: string
-  etcd?: {prefix?: string; cafile?: string; certfile?: string; keyfile?: string}
+  /** the etcd user's name is recorded, its password never is */
+  etcd?: {prefix?: string; cafile?: string; certfile?: string; keyfile?: string; username?: string}
   /** sha256 of the subnet.env and conflist contents flannelctl wrote, newest first: how it knows its own files */
   writtenFiles?: string[]
   /** publicIP came from --public-ip and is no address of this host (1:1 NAT): not checked against the interfaces */
@@ -191,8 +195,15 @@ async function writeRecord(host: HostAdapter, path: string, rec: NodeRecord): Pr
   await host.apply([{tool: 'file', path, content: JSON.stringify(rec, null, 2) + '\n', mode: 0o600, why: 'what flannelctl owns on this host'}])
 }
 
-export function storeOptions(rec: Pick<NodeRecord, 'etcd'>) {
-  return {etcdPrefix: rec.etcd?.prefix, etcdCaFile: rec.etcd?.cafile, etcdCertFile: rec.etcd?.certfile, etcdKeyFile: rec.etcd?.keyfile}
+/**
+ * How to open the store a record names. The password of a recorded etcd user comes from the
+ * command (--etcd-password) or else from FLANNELD_ETCD_PASSWORD, as flanneld takes it.
+ */
+export function storeOptions(rec: Pick<NodeRecord, 'etcd'>, given: Pick<NodeOptions, 'etcdPassword'> = {}): StoreOptions {
+  const username = rec.etcd?.username
+  return {etcdPrefix: rec.etcd?.prefix, etcdCaFile: rec.etcd?.cafile, etcdCertFile: rec.etcd?.certfile, etcdKeyFile: rec.etcd?.keyfile,
+    ...(username === undefined ? {} : {etcdUsername: username}),
+    ...(given.etcdPassword !== undefined ? {etcdPassword: given.etcdPassword} : username !== undefined && process.env.FLANNELD_ETCD_PASSWORD !== undefined ? {etcdPassword: process.env.FLANNELD_ETCD_PASSWORD} : {})}
 }
 
 function requireRoot(ctx: ServiceContext, what: string): void {
@@ -365,8 +376,8 @@ export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: bo
 
 /** The store a command uses: the one given, else the one recorded; etcd's TLS files and prefix go together. */
 function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {store: string; etcd: NodeRecord['etcd']} {
-  const etcd = o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile
-    ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile}
+  const etcd = o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile || o.etcdUsername
+    ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile, username: o.etcdUsername}
     : prev?.etcd
   return {store: o.store ?? prev?.store ?? DEFAULT_STORE, etcd}
 }
@@ -414,7 +425,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
   const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
   const {store: storeSpec, etcd} = storeChoice(o, prev)
-  const storeOpen = settleLater(openStore(storeSpec, storeOptions({etcd})))
+  const storeOpen = settleLater(openStore(storeSpec, storeOptions({etcd}, o)))
   // Only reads here: nothing is written to the store before the host's tables are known to be readable.
   const storeRead = settleLater(opts.storeView ? Promise.resolve(opts.storeView) : storeOpen.then(store => readStoreView(store)))
   storeRead.then(() => step('store read'), () => {})
@@ -775,7 +786,7 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   // touched, with the state file (which names the lease) still there for a rerun. Peers also
   // stop routing here before the devices go. Were the state file removed first, nothing could
   // release the lease any more. --dry-run asks the store the same questions and releases nothing.
-  const released = release && r.subnet ? await releaseOwnLease(ctx, r, r.subnet) : undefined
+  const released = release && r.subnet ? await releaseOwnLease(ctx, r, r.subnet, o) : undefined
   if (!ctx.dryRun) await host.apply(ops)
   return {ops, plan: describePlan(ops), released}
 }
@@ -799,9 +810,9 @@ export function unusedByReset(o: NodeOptions, rec: NodeRecord, statePath: string
 }
 
 /** reset --release: give back this host's lease, unless another host holds that subnet by now. */
-async function releaseOwnLease(ctx: ServiceContext, r: NodeRecord, subnet: string): Promise<string | undefined> {
+async function releaseOwnLease(ctx: ServiceContext, r: NodeRecord, subnet: string, o: NodeOptions): Promise<string | undefined> {
   try {
-    const store = await openStore(r.store, storeOptions(r))
+    const store = await openStore(r.store, storeOptions(r, o))
     try {
       const holderNow = async () => (await store.listLeases()).leases.find(l => l.subnet === subnet)?.publicIP
       // a dry run judges the holder as the release does, and deletes nothing
@@ -835,8 +846,8 @@ function validatePeer(p: StaticPeerInput): void {
 }
 
 /** The network of the store this host uses (undefined while it holds no config: reconcile then says so) and its leases. */
-async function storedNetwork(r: NodeRecord): Promise<{network?: string; leases: Lease[]}> {
-  const store = await openStore(r.store, storeOptions(r))
+async function storedNetwork(r: NodeRecord, o: NodeOptions): Promise<{network?: string; leases: Lease[]}> {
+  const store = await openStore(r.store, storeOptions(r, o))
   try {
     const text = await store.getConfig()
     return {network: text === undefined ? undefined : parseStoredNetConf(store, text).network, leases: (await store.listLeases()).leases}
@@ -866,7 +877,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     }
     const s = parseCidr(change.add.subnet)
     if (r.subnet && cidrOverlaps(s, parseCidr(r.subnet))) throw userError(`${change.add.subnet} overlaps this host's own subnet ${r.subnet}`, 'a peer needs its own subnet')
-    const {network, leases} = await storedNetwork(r)
+    const {network, leases} = await storedNetwork(r, o)
     if (network && !cidrWithin(s, parseCidr(network))) {
       throw userError(`${change.add.subnet} is outside the network ${network}`, `a peer's pod subnet lies inside the network, as every lease does (flannel's FORWARD and masquerade rules cover only it)`)
     }
@@ -919,13 +930,13 @@ export interface PeerRow {
 export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<PeerRow[]> {
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
-  const [leases, snap] = await Promise.all([storeLeases(rec!).catch(asReadFailure), host.snapshot()])
+  const [leases, snap] = await Promise.all([storeLeases(rec!, o).catch(asReadFailure), host.snapshot()])
   return peerRows(rec!, leases, snap)
 }
 
 /** The live leases of the store this host's record names. */
-export async function storeLeases(rec: NodeRecord): Promise<Lease[]> {
-  const store = await openStore(rec.store, storeOptions(rec))
+export async function storeLeases(rec: NodeRecord, o: NodeOptions): Promise<Lease[]> {
+  const store = await openStore(rec.store, storeOptions(rec, o))
   try {
     return (await store.listLeases()).leases
   } finally {

@@ -52,7 +52,7 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
   // What the plan read serves the rest; a sync that would stop has the store and host read here.
   const [leases, snap, drift] = 'result' in planned
     ? [planned.result.leases, planned.result.snapshot, planned.result.plan]
-    : [...await Promise.all([storeLeases(r).catch(asReadFailure), host.snapshot()]), [`sync would stop: ${planned.refused.message}`]]
+    : [...await Promise.all([storeLeases(r, o).catch(asReadFailure), host.snapshot()]), [`sync would stop: ${planned.refused.message}`]]
   const peers = peerRows(r, leases, snap)
   const stored = leases.find(l => l.subnet === r.subnet)
   const leaseInStore: NodeStatus['leaseInStore'] = stored === undefined ? {state: 'missing'}

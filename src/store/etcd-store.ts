@@ -24,6 +24,8 @@ export interface EtcdStoreOptions {
   caFile?: string
   certFile?: string
   keyFile?: string
+  username?: string
+  password?: string
   /** per request; default 5 s */
   timeoutMs?: number
   /** for the first request, which also dials: default 3 s, so a dead endpoint fails fast */
@@ -207,6 +209,14 @@ export class EtcdStore implements Store {
       }
       options.credentials = {rootCertificate, certChain, privateKey}
       quietIpServerNameWarning()
+    }
+    if (opts.username !== undefined || opts.password !== undefined) {
+      if (!opts.username) throw userError('--etcd-password was given without --etcd-username', 'pass both (or FLANNELD_ETCD_USERNAME and FLANNELD_ETCD_PASSWORD), as for flanneld')
+      if (opts.password === undefined) {
+        throw userError(`etcd user ${opts.username} needs its password`,
+          'pass --etcd-password or set FLANNELD_ETCD_PASSWORD (flannelctl never records it; init records only the user name)')
+      }
+      options.auth = {username: opts.username, password: opts.password}
     }
     let client: Etcd3
     try {
@@ -543,11 +553,15 @@ export class EtcdStore implements Store {
           'check the address and port: flannelctl speaks the etcd v3 API (etcd 3.x, client port 2379 by default), as flanneld does', ExitCode.failed)
       }
       const message = (e as Error).message
-      // etcd with auth enabled: flanneld would pass --etcd-username/--etcd-password, which flannelctl
-      // does not take; etcd's other way in is the client certificate's CN as the user name
+      // etcd with auth enabled: a user and password (as flanneld's --etcd-username/--etcd-password),
+      // or a client certificate whose CN etcd takes as the user name
       if (/user name is empty|authentication failed|invalid auth token/.test(message)) {
-        throw userError(`${where} requires authentication: ${message.replace(/^\d+ [A-Z_]+: (etcdserver: )?/, '')}`,
-          'flannelctl does not take a user name and password: pass --etcd-cafile, --etcd-certfile and --etcd-keyfile with a client certificate whose CN is an etcd user (etcd --client-cert-auth takes the CN as the user name)')
+        const reason = message.replace(/^\d+ [A-Z_]+: (etcdserver: )?/, '')
+        if (this.opts.username !== undefined) {
+          throw userError(`${where} did not accept etcd user ${this.opts.username}: ${reason}`, 'check --etcd-username and --etcd-password (FLANNELD_ETCD_USERNAME, FLANNELD_ETCD_PASSWORD)')
+        }
+        throw userError(`${where} requires authentication: ${reason}`,
+          'pass --etcd-username and --etcd-password (or FLANNELD_ETCD_USERNAME and FLANNELD_ETCD_PASSWORD), as for flanneld, or --etcd-cafile, --etcd-certfile and --etcd-keyfile with a client certificate whose CN is an etcd user')
       }
       if (/permission denied/.test(message)) {
         throw userError(`${where} denied this client access to ${this.prefix}/: ${message.replace(/^\d+ [A-Z_]+: (etcdserver: )?/, '')}`,

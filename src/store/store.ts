@@ -150,6 +150,9 @@ export interface StoreOptions {
   etcdCaFile?: string
   etcdCertFile?: string
   etcdKeyFile?: string
+  /** etcd user (flanneld --etcd-username); its password comes with it, never from a file flannelctl writes */
+  etcdUsername?: string
+  etcdPassword?: string
   /** clock in ms, for tests */
   now?: () => number
 }
@@ -185,6 +188,8 @@ export async function openStore(spec: string = DEFAULT_STORE, opts: StoreOptions
       caFile: opts.etcdCaFile,
       certFile: opts.etcdCertFile,
       keyFile: opts.etcdKeyFile,
+      username: opts.etcdUsername,
+      password: opts.etcdPassword,
       now: opts.now,
     })
   }

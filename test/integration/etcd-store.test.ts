@@ -15,6 +15,7 @@ import {FlannelctlError} from '../../src/errors.js'
 import {parseNetConf} from '../../src/core/netconf.js'
 import {EtcdStore} from '../../src/store/etcd-store.js'
 import {openStore} from '../../src/store/store.js'
+import {cli} from '../helpers/cli.js'
 
 const ETCD = '/usr/bin/etcd'
 const execFileAsync = promisify(execFile)
@@ -256,10 +257,30 @@ describe('EtcdStore (real etcd)', function () {
       const store = await connect()
       const anonymous = await expectError(store.getConfig(), `etcd at ${endpoint} requires authentication: user name is empty`)
       expect(anonymous.exitCode).to.equal(2)
+      expect(anonymous.hint).to.contain('--etcd-username and --etcd-password')
       expect(anonymous.hint).to.contain('client certificate whose CN is an etcd user')
-      // a user whose role covers /coreos.com/network/ only, pointed at another prefix; flannelctl
-      // authenticates by client certificate alone, so a password user stands in for one, through
-      // the store's own error path
+      // flanneld's way in: a user and password, by flag or by flanneld's environment variables
+      const asFlannel = await openStore(`etcd://${endpoint}`, {etcdUsername: 'flannel', etcdPassword: 'flannelpw'})
+      try {
+        expect(await asFlannel.getConfig()).to.equal(undefined)
+      } finally {
+        await asFlannel.close()
+      }
+      const wrong = await openStore(`etcd://${endpoint}`, {etcdUsername: 'flannel', etcdPassword: 'nope'}).then(s => s.getConfig().finally(() => s.close()))
+        .then(() => undefined, (e: unknown) => e as FlannelctlError)
+      expect(wrong?.message).to.contain(`did not accept etcd user flannel: authentication failed`)
+      expect(wrong?.hint).to.contain('--etcd-password')
+      await expectError(openStore(`etcd://${endpoint}`, {etcdUsername: 'flannel'}), 'etcd user flannel needs its password')
+      const byFlag = await cli(['lease', 'list', '--store', `etcd://${endpoint}`, '--etcd-username', 'flannel', '--etcd-password', 'flannelpw'])
+      expect(byFlag.exitCode, byFlag.stderr).to.equal(0)
+      expect(byFlag.stdout).to.contain('no leases')
+      const byEnv = await cli(['lease', 'list', '--store', `etcd://${endpoint}`], {env: {FLANNELD_ETCD_USERNAME: 'flannel', FLANNELD_ETCD_PASSWORD: 'flannelpw'}})
+      expect(byEnv.exitCode, byEnv.stderr).to.equal(0)
+      const noPassword = await cli(['lease', 'list', '--store', `etcd://${endpoint}`, '--etcd-username', 'flannel'])
+      expect(noPassword.exitCode).to.equal(2)
+      expect(noPassword.stderr).to.contain('Error: etcd user flannel needs its password')
+      // a user whose role covers /coreos.com/network/ only, pointed at another prefix, through the
+      // store's own error path
       const flannel = new Etcd3({hosts: `http://${endpoint}`, auth: {username: 'flannel', password: 'flannelpw'}})
       try {
         const denied = await expectError((store as unknown as {call: (fn: () => Promise<unknown>) => Promise<unknown>}).call(() => flannel.get('/other/config').string()), 'denied this client access to /coreos.com/network/: permission denied')
