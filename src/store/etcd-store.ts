@@ -63,6 +63,51 @@ function policy(attempts: number): Policy {
   return {execute} as unknown as Policy
 }
 
+/** How long a member that failed a call is passed over while another member may answer. */
+const SKIP_FAILED_MEMBER_MS = 30_000
+
+interface MemberState {
+  /** it has answered a call */
+  answered: boolean
+  /** it failed a call (down, or hung: it takes the connection and never answers) until then */
+  skipUntil: number
+  lastError?: Error
+}
+
+/**
+ * One policy per member of a cluster. etcd3 picks a member at random for every call, so a hung
+ * member would cost each call its whole deadline. Here a call goes to a member that has answered
+ * and not failed since; a member that failed is passed over for SKIP_FAILED_MEMBER_MS, and one that
+ * has not answered yet is tried only when no member is known to answer. Passing over throws before
+ * calling, which etcd3 takes as "try the next member". Some member is always called: an agent
+ * must see etcd come back at once.
+ */
+function memberPolicies(): () => Policy {
+  const members: MemberState[] = []
+  const failed = (m: MemberState, now: number) => m.lastError !== undefined && now < m.skipUntil
+  const known = (m: MemberState, now: number) => m.answered && !failed(m, now)
+  const preferred = (m: MemberState, now: number) => known(m, now) || (!failed(m, now) && !members.some(o => known(o, now)))
+  return () => {
+    const me: MemberState = {answered: false, skipUntil: 0}
+    members.push(me)
+    const execute = async <T>(fn: (context: {signal: AbortSignal}) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> => {
+      const now = Date.now()
+      if (!preferred(me, now) && members.some(o => o !== me && preferred(o, now))) {
+        throw me.lastError ?? new GRPCUnavailableError('another member of the cluster answers')
+      }
+      try {
+        const result = await fn({signal: signal ?? new AbortController().signal})
+        Object.assign(me, {answered: true, skipUntil: 0, lastError: undefined})
+        return result
+      } catch (error) {
+        if (error instanceof Error && isRecoverableError(error)) Object.assign(me, {skipUntil: Date.now() + SKIP_FAILED_MEMBER_MS, lastError: error})
+        throw error
+      }
+    }
+    return {execute} as unknown as Policy
+  }
+}
+
 /** Exponential from firstMs, doubling, never above maxMs (cockatiel's IBackoff shape). */
 function cappedBackoff(firstMs: number, maxMs: number): NonNullable<FaultHandling['watchBackoff']> {
   const at = (ms: number) => ({duration: ms, next: () => at(Math.min(ms * 2, maxMs))})
@@ -178,13 +223,15 @@ export class EtcdStore implements Store {
     ])
     const tls = Boolean(opts.tls || rootCertificate || certChain)
     const timeoutMs = opts.timeoutMs ?? 5000
+    // the first call's deadline is per member tried: a hung first pick leaves time for the next
+    let firstContact = true
     const options: IOptions = {
       hosts: opts.endpoints.map((e) => `${tls ? 'https' : 'http'}://${e}`),
       dialTimeout: timeoutMs,
       // a deadline on every unary call; watch streams must stay open
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : {deadline: Date.now() + timeoutMs}),
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : {deadline: Date.now() + (firstContact ? connectTimeoutMs : timeoutMs)}),
       faultHandling: {
-        host: () => policy(1),
+        host: memberPolicies(),
         global: policy(opts.endpoints.length),
         watchBackoff: cappedBackoff(250, WATCH_REDIAL_MAX_MS),
       },
@@ -234,7 +281,8 @@ export class EtcdStore implements Store {
         const causes = opts.endpoints.length === 1 ? failed[0] : opts.endpoints.map((e, i) => `${e} ${failed[i]}`).join('; ')
         throw new FlannelctlError(`etcd at ${opts.endpoints.join(',')} is unreachable: ${causes}`, UNREACHABLE_HINT, ExitCode.failed)
       }
-      await store.call(() => store.client.maintenance.status({deadline: Date.now() + connectTimeoutMs}), true)
+      await store.call(() => store.client.maintenance.status(), true)
+      firstContact = false
     } catch (e) {
       store.client.close()
       throw e
