@@ -24,7 +24,13 @@ export interface NodeStatus {
    * peers drop their routes to this host on their next sync), or taken (another host's now)
    */
   leaseInStore: {state: 'held' | 'missing' | 'taken'; holder?: string}
+  /** the backend this host routes with */
   backend: string | null
+  /**
+   * the backend its lease announces in the store, when held: vxlan while a migration to host-gw
+   * keeps this host's VTEP for peers not yet switched
+   */
+  announced: string | null
   lastSync: string | null
   forwarding: boolean | null
   iptables: {flavour: string | null; chains: Record<string, boolean>}
@@ -62,7 +68,9 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     return {name, present: Boolean(l), up: Boolean(l?.up), mtu: l?.mtu, mac: l?.mac}
   }
   const devices = [device(r.iface), device(r.bridge)]
-  if (r.backendType === 'vxlan') devices.push(device(vxlanDeviceName(r.vni ?? 1)))
+  // a migration off vxlan keeps the VTEP until every peer has switched: it is still this node's
+  const vtep = vxlanDeviceName(r.vni ?? 1)
+  if (r.backendType === 'vxlan' || (r.vni !== undefined && snap.links?.some(l => l.name === vtep && l.kind === 'vxlan'))) devices.push(device(vtep))
   const chains = snap.iptables?.chains ?? []
   return {
     publicIP: r.publicIP,
@@ -71,6 +79,7 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     subnet: r.subnet ?? null,
     leaseInStore,
     backend: r.backendType ?? null,
+    announced: leaseInStore.state === 'held' ? stored!.backendType : null,
     lastSync: r.lastSync ?? null,
     forwarding: snap.sysctls?.['net.ipv4.ip_forward'] === undefined ? null : snap.sysctls['net.ipv4.ip_forward'] === '1',
     iptables: {

@@ -5,7 +5,7 @@ export function renderStatus(s: NodeStatus): string {
   const yes = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'NO')
   const lines = [
     `node      ${s.publicIP} on ${s.iface}`,
-    `lease     ${s.subnet ?? 'none'} (${s.backend ?? '?'}) in ${s.store}${leaseNote(s)}`,
+    `lease     ${s.subnet ?? 'none'} (${s.backend ?? '?'}${s.announced && s.announced !== s.backend ? `, announced as ${s.announced}` : ''}) in ${s.store}${leaseNote(s)}`,
     `forward   ip_forward ${yes(s.forwarding)}`,
     `iptables  ${s.iptables.flavour ?? 'unknown flavour'}; ${Object.entries(s.iptables.chains).map(([c, ok]) => `${c} ${ok ? 'present' : 'MISSING'}`).join(', ')}`,
     `devices   ${s.devices.map(d => `${d.name} ${d.present ? `${d.up ? 'up' : 'DOWN'} mtu ${d.mtu}` : 'MISSING'}`).join(', ')}`,

@@ -270,6 +270,11 @@ describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
       // n1 and n2 route the host-gw way now, n3 still vxlan: a mixed network, still forwarding
       expect(await inNs(main.nodes[1].netns, 'ip', 'route', 'show', main.nodes[2].subnet)).to.include('dev eth0')
       expect(await inNs(main.nodes[2].netns, 'ip', 'route', 'show', main.nodes[0].subnet)).to.include('dev flannel.1')
+      // status on a switched node: it routes host-gw, its lease still announces its kept VTEP
+      const status = await cli(['lab', 'exec', '--name', main.name, main.nodes[1].name, '--', 'flannelctl', 'status', '--json'])
+      const s = JSON.parse(status.stdout) as {backend: string; announced: string; devices: {name: string; present: boolean}[]}
+      expect({backend: s.backend, announced: s.announced}).to.deep.equal({backend: 'host-gw', announced: 'vxlan'})
+      expect(s.devices.map(d => [d.name, d.present])).to.deep.include(['flannel.1', true])
       await expectMigrated(main, ['--rollback'])
     })
     expect((await configOf(main)).Backend.Type).to.equal('vxlan')
