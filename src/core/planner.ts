@@ -6,7 +6,7 @@
  */
 import {inMainTable, type HostSnapshot, type Link, type Neighbor, type Route} from './model.js'
 import type {Op} from './ops.js'
-import {normaliseDst, parseCidr, cidrWithin} from './addr.js'
+import {cidrContainsIp, normaliseDst, parseCidr, cidrWithin} from './addr.js'
 import {
   vxlanDeviceName, vtepAddress, gatewayAddress, masqRules, masqJump, forwardRules, forwardJump,
   manualMasqRule, subnetEnv, cniConflist, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
@@ -52,6 +52,12 @@ export interface NodeIntent {
   keepVxlanDevice?: boolean
   /** the vxlan device this node made before (the record's VNI): removed once the backend no longer uses it */
   formerVxlanDevice?: string
+  /**
+   * subnets whose store entries are unreadable (damaged in place): the routes, neighbour and fdb
+   * entries this host has for them are kept, neither added nor removed, until the entry is repaired
+   * or deleted
+   */
+  unreadablePeers?: string[]
 }
 
 export interface CurrentFiles {
@@ -166,10 +172,16 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   const wanted = new Set(routes.map(r => r.dst))
   const staleRouteOps: Op[] = []
   const owned = new Set(intent.ownedRoutes)
+  const unreadable = new Set((intent.unreadablePeers ?? []).map(normaliseDst))
+  const keptOwned: string[] = []
   for (const r of snap.routes ?? []) {
     if (!inMainTable(r)) continue
     const dst = normaliseDst(r.dst)
     if (dst === 'default' || wanted.has(dst) || dst === intent.subnet) continue
+    if (unreadable.has(dst)) {
+      if (owned.has(dst)) keptOwned.push(dst)
+      continue
+    }
     const onOurDevice = r.dev === vxlanDev && r.proto !== 'kernel'
     const recorded = owned.has(dst) && r.dev === intent.iface && r.gateway !== undefined && insideNetwork(dst, intent.network)
     if (onOurDevice || recorded) {
@@ -179,15 +191,18 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   const staleFdbOps: Op[] = []
   const staleNeighOps: Op[] = []
   if (links.has(vxlanDev)) {
+    // an unreadable peer's VTEP: its neighbour entry (the subnet's first address) and the fdb entry of that MAC
+    const keptNeighbor = (n: {dst: string; dev?: string}) => n.dev === vxlanDev && [...unreadable].some(s => cidrContainsIp(s, n.dst))
+    const keptMacs = new Set((snap.neighbors ?? []).filter(n => keptNeighbor(n) && n.lladdr).map(n => n.lladdr!.toLowerCase()))
     for (const f of snap.fdb ?? []) {
-      if (f.dev !== vxlanDev || !f.dst || f.mac === '00:00:00:00:00:00') continue
+      if (f.dev !== vxlanDev || !f.dst || f.mac === '00:00:00:00:00:00' || keptMacs.has(f.mac.toLowerCase())) continue
       if (!wantVxlanDevice || !wantFdb.has(`${f.mac}|${f.dst}`)) {
         staleFdbOps.push({tool: 'bridge', args: ['fdb', 'del', f.mac, 'dev', vxlanDev, 'dst', f.dst, 'self'], why: `no peer's VTEP is ${f.mac} at ${f.dst} any more`})
       }
     }
     const wantNeighDst = new Set([...wantNeigh].map(w => w.split('|')[0]))
     for (const n of snap.neighbors ?? []) {
-      if (n.dev !== vxlanDev || !n.state.includes('PERMANENT')) continue
+      if (n.dev !== vxlanDev || !n.state.includes('PERMANENT') || keptNeighbor(n)) continue
       if (!wantVxlanDevice || !wantNeighDst.has(n.dst)) {
         staleNeighOps.push({tool: 'ip', args: ['neigh', 'del', n.dst, 'dev', vxlanDev], why: `no peer's VTEP is ${n.dst} any more`})
       }
@@ -205,7 +220,7 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   ops.push(...planIptables(intent, snap))
   ops.push(...planFiles(intent, files))
 
-  const ownedRoutes = routes.filter(r => !r.args.includes(vxlanDev)).map(r => r.dst)
+  const ownedRoutes = [...routes.filter(r => !r.args.includes(vxlanDev)).map(r => r.dst), ...keptOwned]
   return {ops, ownedRoutes, warnings}
 }
 

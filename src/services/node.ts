@@ -518,7 +518,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       ? listedLeases.find(l => l.subnet === prev.subnet && l.publicIP === prev.publicIP) : undefined
     const leases = moved ? listedLeases.filter(l => l !== moved) : listedLeases
     const leaseRecreated = prev?.subnet !== undefined && !moved && !leases.some(l => l.publicIP === publicIP)
-    for (const bad of invalid) ctx.progress(`warning: skipped store entry ${bad.key}: ${bad.reason}`)
+    for (const bad of invalid) {
+      const kept = bad.unreadable && bad.subnet !== prev?.subnet ? `; what this host has for ${bad.subnet} is kept until the entry is repaired or deleted` : ''
+      ctx.progress(`warning: skipped store entry ${bad.key}: ${bad.reason}${kept}`)
+    }
     // This host's own entry unusable (overwritten, or a stray entry overlapping it): taking another
     // subnet would strand the pods on this one, so stop and say so.
     const ownBroken = prev?.subnet === undefined ? undefined : invalid.find(i => i.subnet === prev.subnet && !i.reason.includes('outside the network'))
@@ -608,6 +611,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         ownedRoutes: ownedRoutesBefore,
         keepVxlanDevice: phase?.keepVxlanDevice,
         formerVxlanDevice: prev?.vni !== undefined ? vxlanDeviceName(prev.vni) : undefined,
+        unreadablePeers: invalid.filter(i => i.unreadable && i.subnet !== undefined && i.subnet !== lease.subnet).map(i => i.subnet!),
       }
       let plan
       try {

@@ -28,6 +28,11 @@ export interface InvalidEntry {
   reason: string
   /** the subnet the key names, when it names one: still taken, never handed out */
   subnet?: string
+  /**
+   * the value is not a lease (not JSON, not flannel's shape): a peer's entry damaged in place, so
+   * hosts keep what they have for its subnet rather than cut its pods off (flanneld only skips it)
+   */
+  unreadable?: boolean
 }
 
 export interface LeaseList {
@@ -291,7 +296,7 @@ export function classifyEntries(entries: RawEntry[], network: string | undefined
       const expiresAt = e.expiresAtMs !== undefined ? isoTime(e.expiresAtMs) : undefined
       candidates.push({lease: leaseFromJson(subnet, e.value, expiresAt), key: e.key, base: c.base, prefixlen: c.prefixlen})
     } catch (err) {
-      invalid.push({key: e.key, subnet, reason: (err as Error).message})
+      invalid.push({key: e.key, subnet, reason: (err as Error).message, unreadable: true})
     }
   }
 

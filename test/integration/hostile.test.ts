@@ -143,6 +143,29 @@ describe('hostile names and file safety (real namespace)', function () {
     for (const key of Object.keys(entries)) await rm(join(subnets, key))
   })
 
+  it('a peer\'s entry damaged in place keeps what the host has for it (flanneld only skips it); deleted, it goes', async () => {
+    const subnets = join(store(), 'coreos.com', 'network', 'subnets')
+    const entry = join(subnets, '10.244.250.0-24')
+    await writeFile(entry, JSON.stringify({PublicIP: '192.168.183.50', PublicIPv6: null, BackendType: 'vxlan', BackendData: {VNI: 1, VtepMAC: '02:00:00:00:00:50'}}))
+    expect((await run(['sync', ...nodeArgs()])).exitCode).to.equal(0)
+    const peerTables = async () => [
+      (await inNs('ip', 'route')).split('\n').filter(l => l.startsWith('10.244.250.0/24')),
+      (await inNs('ip', 'neigh', 'show', 'dev', 'flannel.1')).split('\n').filter(l => l.includes('02:00:00:00:00:50')),
+      (await inNs('bridge', 'fdb', 'show', 'dev', 'flannel.1')).split('\n').filter(l => l.includes('02:00:00:00:00:50')),
+    ]
+    const built = await peerTables()
+    expect(built.map(lines => lines.length)).to.deep.equal([1, 1, 1])
+    await writeFile(entry, '{"PublicIP":"192.168.183.50",')
+    const damaged = await run(['sync', ...nodeArgs()])
+    expect(damaged.exitCode, damaged.stderr).to.equal(0)
+    expect(damaged.stderr).to.contain('skipped store entry 10.244.250.0-24: ')
+    expect(damaged.stderr).to.contain('what this host has for 10.244.250.0/24 is kept until the entry is repaired or deleted')
+    expect(await peerTables()).to.deep.equal(built)
+    await rm(entry)
+    expect((await run(['sync', ...nodeArgs()])).exitCode).to.equal(0)
+    expect((await peerTables()).map(lines => lines.length)).to.deep.equal([0, 0, 0])
+  })
+
   it('a stray entry inside this host\'s own subnet stops sync instead of moving the host or hijacking its pods', async () => {
     const own = JSON.parse(await readFile(join(dir, 'node.json'), 'utf8')).subnet as string
     const stray = own.replace(/0\/24$/, '128-25')

@@ -336,6 +336,27 @@ describe('planner: a peer that is not on-link', () => {
   })
 })
 
+describe('planner: a peer whose store entry is unreadable (damaged in place)', () => {
+  const noPeers = (backend: MigrationBackend): NodeIntent => ({...intent(backend), peers: [], unreadablePeers: ['10.244.2.0/24']})
+
+  it('vxlan: its route, neighbour and fdb entry stay; without the damaged entry they go', () => {
+    expect(shell(planNode(noPeers(vxlan), vxlanNode(), {}).ops)).to.deep.equal([])
+    expect(shell(planNode({...noPeers(vxlan), unreadablePeers: []}, vxlanNode(), {}).ops)).to.deep.equal([
+      'ip route del 10.244.2.0/24 via 10.244.2.0 dev flannel.1',
+      'bridge fdb del 02:00:00:00:00:02 dev flannel.1 dst 192.168.100.12 self',
+      'ip neigh del 10.244.2.0 dev flannel.1',
+    ])
+  })
+
+  it('host-gw: its route via the underlay stays and stays owned, so it goes once the entry is deleted', () => {
+    const snap: HostSnapshot = {...vxlanNode(), links: [link('eth0', 'ether'), link('cni0', 'bridge', {mtu: 1450})], routes: [route('10.244.2.0/24', {gateway: '192.168.100.12', dev: 'eth0'})], neighbors: [], fdb: []}
+    const kept = planNode({...noPeers(hostgw), ownedRoutes: ['10.244.2.0/24']}, snap, {})
+    expect(shell(kept.ops)).to.deep.equal([])
+    expect(kept.ownedRoutes).to.deep.equal(['10.244.2.0/24'])
+    expect(shell(planNode({...noPeers(hostgw), unreadablePeers: [], ownedRoutes: kept.ownedRoutes}, snap, {}).ops)).to.deep.equal(['ip route del 10.244.2.0/24 via 192.168.100.12 dev eth0'])
+  })
+})
+
 describe('planner: the vxlan device this node made before', () => {
   // vxlanNode() with its device made for VNI 4096
   const madeFor4096 = (): HostSnapshot => {
