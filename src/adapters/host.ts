@@ -122,6 +122,8 @@ export class HostAdapter {
   private iptablesTools?: IptablesTools | null
   /** whether this host has nft, once snapshot() or apply() has looked */
   nftInstalled?: boolean
+  /** why the last read of flanneld's nftables tables failed where nft is installed (not root, an nft without JSON) */
+  nftReadProblem?: string
 
   constructor(readonly runner: Runner, readonly name = 'local') {}
 
@@ -253,6 +255,7 @@ export class HostAdapter {
     this.nftInstalled = nftRead !== undefined
     // nft there but failing (not root, no nf_tables): unknown, as an iptables read that fails
     const flannelNft = nftRead?.exitCode === 0 ? parseFlannelNftRead(nftRead.stdout) : undefined
+    this.nftReadProblem = nftRead !== undefined && nftRead.exitCode !== 0 ? `nft -j list tables: ${firstLine(nftRead.stderr || nftRead.stdout) || `exit ${nftRead.exitCode}`}` : undefined
     const wanted = new Set(interestingSysctls(links.map(l => l.name)))
     const sysctls = Object.fromEntries(Object.entries(parseSysctlGrep(reads.at(-1)?.stdout ?? '')).filter(([k]) => wanted.has(k)))
     return {
@@ -424,6 +427,13 @@ export function noNft(host: string): FlannelctlError {
   return new FlannelctlError(`${host} has no nft: the network config asks for flanneld's rules as native nftables (EnableNFTables), which only nft can write`,
     'install nftables (Debian: apt-get install nftables), or set "EnableNFTables": false in the network config for iptables rules',
     ExitCode.usage)
+}
+
+/** EnableNFTables where nft is there but its tables could not be read: planning blind would rewrite them on every sync. */
+export function nftUnreadable(host: string, problem: string): FlannelctlError {
+  return new FlannelctlError(`reading nftables failed on ${host} (${problem}), and the network config asks for flanneld's rules there (EnableNFTables)`,
+    'run it as root; flannelctl reads the tables as JSON (nft -j), which an nft built without JSON support cannot print: use a distribution\'s nftables package (Debian\'s has it), or set "EnableNFTables": false',
+    ExitCode.failed)
 }
 
 export function noIptables(host: string): FlannelctlError {

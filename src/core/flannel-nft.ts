@@ -132,11 +132,16 @@ function chainFits(have: FlannelNftChain, want: WantedChain): boolean {
   return have.type === want.type && have.hook === want.hook && have.priority === want.priority && (have.policy ?? 'accept') === 'accept'
 }
 
-/** The lines that make `have` (absent: undefined) the chain flanneld makes, or none when it is. */
-function ensureChain(have: FlannelNftChain | undefined, want: WantedChain): string[] {
+/**
+ * The lines that make `have` (absent: undefined) the chain flanneld makes, or none when it is. A
+ * chain not read ('unknown') gets flanneld's own transaction, which holds whatever was there:
+ * added rules would otherwise be there twice.
+ */
+function ensureChain(have: FlannelNftChain | 'unknown' | undefined, want: WantedChain): string[] {
   const chain = `${tableRef('ip', NFT_TABLE_V4)} ${want.name}`
   const adds = want.rules.map(r => `add rule ${chain} ${r}`)
   if (have === undefined) return [addChain(want), ...adds]
+  if (have === 'unknown') return [addChain(want), `flush chain ${chain}`, ...adds]
   // A base chain's type, hook and priority cannot change: it is made again (deleting takes its rules).
   if (!chainFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
   const texts = have.rules.map(r => r.text)
@@ -166,7 +171,7 @@ export function planNftables(intent: NftIntent, tables: FlannelNftTable[] | unde
   const v4 = find('ip', NFT_TABLE_V4)
   const wanted = wantedChains(intent)
   for (const want of wanted) {
-    const lines = ensureChain(v4?.chains.find(c => c.name === want.name), want)
+    const lines = ensureChain(tables === undefined ? 'unknown' : v4?.chains.find(c => c.name === want.name), want)
     if (lines.length > 0) {
       ops.push({tool: 'nft', lines, why: want.name === NFT_MASQ_CHAIN ? 'masquerade pod traffic leaving the network, keep pod-to-pod sources' : 'accept forwarded pod traffic'})
     }

@@ -6,7 +6,7 @@ import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
-import {HostAdapter, noIptables, noNft} from '../adapters/host.js'
+import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -622,6 +622,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       }
       if (plan.ops.some(op => op.tool === 'iptables') && host.iptablesFlavour === 'none') throw noIptables(host.name)
       if (plan.ops.some(op => op.tool === 'nft') && host.nftInstalled === false) throw noNft(host.name)
+      if (nc.enableNFTables && host.nftReadProblem !== undefined) throw nftUnreadable(host.name, host.nftReadProblem)
       const written = [...current.keys()].map(path => fileOps.find(op => op.path === path)?.content ?? current.get(path))
         .filter((t): t is string => t !== undefined).map(sha256)
       rec.writtenFiles = [...new Set([...written, ...(prev?.writtenFiles ?? [])])].slice(0, 6)

@@ -137,6 +137,11 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(nftLines(ops)).to.deep.equal(['delete table ip flannel-ipv4', 'delete table ip6 flannel-ipv6'])
   })
 
+  it('tables not read (a prediction, a failed read): flanneld\'s own idempotent transaction, so no rule is ever added twice', () => {
+    const lines = nftLines(ruleOps(intent, host({})))
+    expect(lines).to.deep.equal([...FLANNELD.slice(0, 3), 'flush chain ip flannel-ipv4 postrtg', ...FLANNELD.slice(3, 10), 'flush chain ip flannel-ipv4 forward', ...FLANNELD.slice(10)])
+  })
+
   it('iptables mode on a host without nft (nothing read) plans no nft op', () => {
     expect(ruleOps({...intent, nftables: false}, host({iptables: true}))).to.deep.equal([])
   })
