@@ -14,6 +14,10 @@
  * - a chain already as wanted is left alone (flanneld rewrites it on every start): a resync plans nothing;
  * - a rule someone added to flanneld's chain stays, after flanneld's (flanneld's flush drops it);
  * - the `postrtg` chain is deleted when masquerading is turned off (flanneld leaves the old one);
+ * - a switch of mode adds the new rules before removing the old (flanneld, on start, cleans the
+ *   other mode up first). flanneld's iptables clean-up also misses: it looks for FLANNEL-FWD in the
+ *   nat table (it is in filter), and cannot delete FLANNEL-POSTRTG while POSTROUTING jumps to it
+ *   (it flushes it); flannelctl removes both chains with their jumps;
  * - `fully-random` is always asked for, as the iptables rules always say --random-fully (flanneld
  *   first asks `nft --check` whether the kernel takes it, and leaves it out where not; there the
  *   batch fails with nft's own error instead).
