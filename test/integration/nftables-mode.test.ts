@@ -10,7 +10,7 @@ import {expect} from 'chai'
 import {execa} from 'execa'
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {cli, inNs, sh, uniqueLab} from '../helpers/cli.js'
+import {BIN, cli, inNs, outputMatches, sh, uniqueLab} from '../helpers/cli.js'
 import {nftForwardRules, nftMasqRules, parseFlannelNftRead} from '../../src/core/flannel-nft.js'
 
 interface LabNode {name: string; netns: string; underlayIP: string; subnet: string; dir: string}
@@ -32,9 +32,14 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     expect(r.exitCode, r.stderr + r.stdout).to.equal(0)
     return r
   }
+  /** flanneld's tables with their chains and rules, read as HostAdapter reads them */
   const flannelTables = async (n: LabNode) => {
-    const t = await inNs(n.netns, 'nft', '-j', 'list', 'tables')
-    return parseFlannelNftRead(t)
+    const tables = await inNs(n.netns, 'nft', '-j', 'list', 'tables')
+    const read = [tables]
+    for (const [family, table] of [['ip', 'flannel-ipv4'], ['ip6', 'flannel-ipv6']]) {
+      if (tables.includes(`"${table}"`)) read.push(await inNs(n.netns, 'nft', '-j', 'list', 'table', family, table))
+    }
+    return parseFlannelNftRead(read.join('\n'))
   }
   const flannelIptables = async (n: LabNode) => (await inNs(n.netns, 'iptables-save')).split('\n').filter(l => l.includes('FLANNEL'))
   const allPing = async () => {
@@ -57,9 +62,7 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     await setConfig(c => { c.EnableNFTables = true })
     for (const n of lab.nodes) await sync(n)
     const [n1] = lab.nodes
-    const read = [await inNs(n1.netns, 'nft', '-j', 'list', 'tables'), await inNs(n1.netns, 'nft', '-j', 'list', 'table', 'ip', 'flannel-ipv4'),
-      await inNs(n1.netns, 'nft', '-j', 'list', 'table', 'ip6', 'flannel-ipv6')].join('\n')
-    const [v4, v6] = parseFlannelNftRead(read)
+    const [v4, v6] = await flannelTables(n1)
     expect(v4.chains.map(c => [c.name, c.type, c.hook, c.priority, c.policy])).to.deep.equal([
       ['postrtg', 'nat', 'postrouting', 100, 'accept'], ['forward', 'filter', 'forward', 0, 'accept']])
     expect(v4.chains[0].rules.map(r => r.text)).to.deep.equal(nftMasqRules('10.244.0.0/16', n1.subnet))
@@ -115,6 +118,25 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
       expect((await flannelTables(n)).map(t => t.name)).to.deep.equal(['flannel-ipv4', 'flannel-ipv6'])
       expect(JSON.parse((await sync(n, '--dry-run', '--json')).stdout).upToDate).to.equal(true)
     }
+  })
+
+  it('sync --watch keeps them: a chain deleted by hand is back within a round', async () => {
+    const [n1] = lab.nodes
+    const agent = execa('ip', ['netns', 'exec', n1.netns, process.execPath, BIN, 'sync', '--watch', '--interval', '1', ...flags(n1)], {reject: false, env: {NO_COLOR: '1'}, timeout: 30000})
+    try {
+      expect(await outputMatches(agent.stdout!, /up to date/), 'first round').to.equal(true)
+      await inNs(n1.netns, 'nft', 'delete', 'chain', 'ip', 'flannel-ipv4', 'forward')
+      let back = false
+      for (let i = 0; i < 50 && !back; i++) {
+        await new Promise(resolve => setTimeout(resolve, 200))
+        back = (await sh('ip', ['netns', 'exec', n1.netns, 'nft', 'list', 'chain', 'ip', 'flannel-ipv4', 'forward'])).exitCode === 0
+      }
+      expect(back).to.equal(true)
+    } finally {
+      agent.kill('SIGTERM')
+      await agent
+    }
+    expect((await flannelTables(n1))[0].chains.map(c => c.name)).to.deep.equal(['postrtg', 'forward'])
   })
 
   it('switched off: the rules move to iptables node by node without losing a ping; doctor names the node not yet moved', async () => {
