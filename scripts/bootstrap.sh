@@ -8,6 +8,7 @@ need_pkgs=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have ip           || need_pkgs+=(iproute2)
 have iptables     || need_pkgs+=(iptables)
+have nft          || need_pkgs+=(nftables)
 have etcd         || need_pkgs+=(etcd-server)
 have etcdctl      || need_pkgs+=(etcd-client)
 have iperf3       || need_pkgs+=(iperf3)

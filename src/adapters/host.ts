@@ -12,6 +12,7 @@ import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson, parseIpRuleJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
+import {FLANNEL_NFT_TABLES, parseFlannelNftRead} from '../core/flannel-nft.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, isNotInstalled, notInstalled, seesPathAsThisProcess} from './runner.js'
 import {reachHint} from './target.js'
 import {type ShellCommand, type ShellWord, commandName, framedScript, newMarker, shellWord, takeFrame} from './shell-script.js'
@@ -83,6 +84,18 @@ const LEGACY_SAVE_READ: ShellCommand = {
 }
 
 /**
+ * flanneld's nftables tables (EnableNFTables): `nft -j list tables`, then each of flanneld's tables
+ * that it lists (one program run more only where one exists). Other tables are not read: a host's
+ * own ruleset (kube-proxy's, firewalld's) can be large. 127 without nft, as for a missing program.
+ */
+const FLANNEL_NFT_READ: ShellCommand = {
+  name: 'nft',
+  script: 'if command -v nft >/dev/null 2>&1; then t=$(nft -j list tables) && { printf \'%s\\n\' "$t"; '
+    + FLANNEL_NFT_TABLES.map(({family, name}) => `case $t in *'"${name}"'*) nft -j list table ${family} ${name} 2>/dev/null || :;; esac; `).join('')
+    + '}; else (exit 127); fi',
+}
+
+/**
  * `grep -s -H '' FILES` by shell builtins: every line of every readable file as `FILE:LINE` (a last
  * line without newline too), nothing for a missing one or a glob that matched nothing. The shell
  * that runs the read script reads the sysctls itself instead of starting grep for them.
@@ -107,6 +120,10 @@ export function parseSysctlGrep(text: string): Record<string, string> {
 export class HostAdapter {
   /** undefined until read; null when the host has no iptables at all */
   private iptablesTools?: IptablesTools | null
+  /** whether this host has nft, once snapshot() or apply() has looked */
+  nftInstalled?: boolean
+  /** why the last read of flanneld's nftables tables failed where nft is installed (not root, an nft without JSON) */
+  nftReadProblem?: string
 
   constructor(readonly runner: Runner, readonly name = 'local') {}
 
@@ -220,6 +237,7 @@ export class HostAdapter {
       IP_TABLES_READ,
       FDB_READ,
       ...iptablesReads,
+      FLANNEL_NFT_READ,
       sysctlRead(sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p))),
     ]).catch(async (error: unknown) => {
       // No shell found: name iproute2 first when it is missing too, as reading the tables one by one would.
@@ -233,6 +251,11 @@ export class HostAdapter {
     const [addrText, routeText, neighText, ruleText] = await this.ipTables(ipTablesRead)
     const fdbText = fdbRead === undefined ? undefined : this.checkRead(fdbRead, FDB_READ[0], FDB_READ.slice(1), {optional: true})
     const ipt = await this.pickIptables(reads.slice(3, 3 + iptablesReads.length))
+    const nftRead = reads.at(-2)
+    this.nftInstalled = nftRead !== undefined
+    // nft there but failing (not root, no nf_tables): unknown, as an iptables read that fails
+    const flannelNft = nftRead?.exitCode === 0 ? parseFlannelNftRead(nftRead.stdout) : undefined
+    this.nftReadProblem = nftRead !== undefined && nftRead.exitCode !== 0 ? `nft -j list tables: ${firstLine(nftRead.stderr || nftRead.stdout) || `exit ${nftRead.exitCode}`}` : undefined
     const wanted = new Set(interestingSysctls(links.map(l => l.name)))
     const sysctls = Object.fromEntries(Object.entries(parseSysctlGrep(reads.at(-1)?.stdout ?? '')).filter(([k]) => wanted.has(k)))
     return {
@@ -244,6 +267,7 @@ export class HostAdapter {
       ...(ruleText === undefined ? {} : {rules: parseIpRuleJson(ruleText)}),
       fdb: fdbText === undefined ? undefined : parseBridgeFdbJson(fdbText),
       iptables: ipt === undefined ? undefined : withFlavour(parseIptablesSave(ipt.save), ipt.tools.flavour),
+      ...(flannelNft === undefined ? {} : {flannelNft}),
       sysctls,
     }
   }
@@ -307,13 +331,17 @@ export class HostAdapter {
       if (this.iptablesTools === null) throw noIptables(this.name)
       restore = this.iptablesTools?.restore
     }
+    if (ops.some(op => op.tool === 'nft')) {
+      this.nftInstalled ??= (await this.tryRead('nft', ['--version'])) !== undefined
+      if (!this.nftInstalled) throw noNft(this.name)
+    }
     for (const batch of batchesOf(ops, {iptablesRestore: restore})) {
       killPointReached()
       const result = await this.runner.run(batch)
       if (result.exitCode !== 0) {
         // a file write's shell script says nothing to a person; the path does, and a batch's failing line does
         const line = failedBatchLine(batch, result.stderr)
-        // ip/bridge -batch stop at the failing line with the lines before it applied; iptables-restore applies nothing
+        // ip/bridge -batch stop at the failing line with the lines before it applied; iptables-restore and nft -f apply nothing
         const partly = line !== undefined && (batch.file === 'ip' || batch.file === 'bridge')
         const what = batch.inProcess !== undefined ? `writing ${batch.inProcess.paths.join(', ')}`
           : partly ? `${batch.file} ${line}` : line !== undefined ? `${batch.file} line \`${line}\`` : commandLine(batch)
@@ -330,7 +358,7 @@ export class HostAdapter {
  */
 function failedBatchLine(batch: Command, stderr: string): string | undefined {
   if (batch.input === undefined) return undefined
-  const n = /Command failed -:(\d+)/.exec(stderr)?.[1] ?? /Error occurred at line: (\d+)/.exec(stderr)?.[1]
+  const n = /Command failed -:(\d+)/.exec(stderr)?.[1] ?? /Error occurred at line: (\d+)/.exec(stderr)?.[1] ?? /^\/dev\/stdin:(\d+):/m.exec(stderr)?.[1]
   return n === undefined ? undefined : batch.input.split('\n')[Number(n) - 1]?.trim() || undefined
 }
 
@@ -395,6 +423,19 @@ function withFlavour(ipt: ReturnType<typeof parseIptablesSave>, flavour: Iptable
   return flavour === undefined ? ipt : {...ipt, flavour}
 }
 
+export function noNft(host: string): FlannelctlError {
+  return new FlannelctlError(`${host} has no nft: the network config asks for flanneld's rules as native nftables (EnableNFTables), which only nft can write`,
+    'install nftables (Debian: apt-get install nftables), or set "EnableNFTables": false in the network config for iptables rules',
+    ExitCode.usage)
+}
+
+/** EnableNFTables where nft is there but its tables could not be read: planning blind would rewrite them on every sync. */
+export function nftUnreadable(host: string, problem: string): FlannelctlError {
+  return new FlannelctlError(`reading nftables failed on ${host} (${problem}), and the network config asks for flanneld's rules there (EnableNFTables)`,
+    'run it as root; flannelctl reads the tables as JSON (nft -j), which an nft built without JSON support cannot print: use a distribution\'s nftables package (Debian\'s has it), or set "EnableNFTables": false',
+    ExitCode.failed)
+}
+
 export function noIptables(host: string): FlannelctlError {
   return new FlannelctlError(`${host} has no iptables: neither iptables-nft nor iptables-legacy (nor iptables-save) is installed`,
     'install iptables (Debian: apt-get install iptables), which provides both; flannelctl needs it for its FLANNEL-FWD and FLANNEL-POSTRTG chains',
@@ -404,7 +445,7 @@ export function noIptables(host: string): FlannelctlError {
 function sameBatch(a: Op, b: Op): boolean {
   if (a.tool !== b.tool) return false
   if (a.tool === 'iptables' && b.tool === 'iptables') return a.table === b.table
-  return a.tool === 'ip' || a.tool === 'bridge' || a.tool === 'sysctl'
+  return a.tool === 'ip' || a.tool === 'bridge' || a.tool === 'sysctl' || a.tool === 'nft'
 }
 
 export function batchesOf(ops: Op[], tools: {iptablesRestore?: string} = {}): Command[] {
@@ -424,6 +465,9 @@ export function batchesOf(ops: Op[], tools: {iptablesRestore?: string} = {}): Co
         const lines = group.flatMap(o => (o as {lines: string[]}).lines)
         return {file: tools.iptablesRestore ?? 'iptables-restore', args: ['-w', '--noflush'], input: `*${first.table}\n${lines.join('\n')}\nCOMMIT\n`, write: true}
       }
+      case 'nft':
+        // one transaction: a failing line leaves the tables as they were
+        return {file: 'nft', args: ['-f', '-'], input: group.flatMap(o => (o as {lines: string[]}).lines).join('\n') + '\n', write: true}
       case 'sysctl':
         return {file: 'sysctl', args: ['-q', '-w', ...group.map(o => `${(o as {key: string}).key}=${(o as {value: string}).value}`)], write: true}
       case 'file':

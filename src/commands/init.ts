@@ -9,7 +9,7 @@ import {askInit, confirmApply} from '../ui/wizard.js'
 
 export default class Init extends BaseCommand {
   static override summary = 'Make this host a flannel node: lease a subnet, build bridge + backend, write subnet.env and the CNI conflist'
-  static override description = `Reads (or creates) the network config in the store, leases a subnet for this host (the one it already holds, else the one in its subnet.env, else a free one), and builds what flanneld would: the cni0 bridge, the vxlan device flannel.<VNI> or host-gw routes, routes to every known peer, the FLANNEL-FWD and FLANNEL-POSTRTG iptables chains, subnet.env and 10-flannel.conflist. Running it again changes nothing when the host is already right.
+  static override description = `Reads (or creates) the network config in the store, leases a subnet for this host (the one it already holds, else the one in its subnet.env, else a free one), and builds what flanneld would: the cni0 bridge, the vxlan device flannel.<VNI> or host-gw routes, routes to every known peer, the FLANNEL-FWD and FLANNEL-POSTRTG iptables chains (with "EnableNFTables": true in the net-conf, flanneld's nftables tables flannel-ipv4 and flannel-ipv6 instead), subnet.env and 10-flannel.conflist. Running it again changes nothing when the host is already right.
 
 On a terminal without --network, --net-conf or --iface it asks a few questions (store, network, backend, interface), shows the plan and applies it when you confirm. The node flags are recorded in the state file: later commands on this host need none of them. --dry-run shows the commands and changes nothing.
 

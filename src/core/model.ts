@@ -5,6 +5,7 @@
  * Absent data is `undefined` (unknown), never an empty list pretending to be known.
  */
 import {tableName} from './parse/rule.js'
+import type {FlannelNftTable} from './flannel-nft.js'
 
 export type LinkKind =
   | 'loopback' | 'ether' | 'veth' | 'bridge' | 'vxlan' | 'tun' | 'dummy' | 'ipip' | 'wireguard' | 'other'
@@ -247,6 +248,8 @@ export interface HostSnapshot {
   iptables?: Iptables
   /** base chains of `nft list ruleset` (native nftables and iptables-nft's own); absent: not read */
   nftables?: NftChain[]
+  /** flanneld's own nftables tables (EnableNFTables) with their chains and rules, as the builder reads them; absent: not read (no nft) */
+  flannelNft?: FlannelNftTable[]
   /** sysctl key (dotted, e.g. net.ipv4.ip_forward) to value */
   sysctls?: Record<string, string>
   /**

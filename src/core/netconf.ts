@@ -39,6 +39,11 @@ export interface NetConf {
   subnetMax: string
   backend: BackendConf
   enableIPv4: boolean
+  /**
+   * flanneld's `EnableNFTables`: its masquerade and forward rules as native nftables (tables
+   * `ip flannel-ipv4` and `ip6 flannel-ipv6`) instead of iptables chains. Absent: false.
+   */
+  enableNFTables?: boolean
   /** top-level fields flannel knows and flannelctl does not use, kept for round trips */
   extra?: Record<string, unknown>
 }
@@ -187,8 +192,9 @@ export function parseNetConf(json: string): NetConf {
   }
 
   const backend = parseBackend(top.get('Backend'))
+  const enableNFTables = top.bool('EnableNFTables', false)
   const extra = top.rest()
-  return {network, subnetLen, subnetMin, subnetMax, backend, enableIPv4, ...(extra ? {extra} : {})}
+  return {network, subnetLen, subnetMin, subnetMax, backend, enableIPv4, ...(enableNFTables ? {enableNFTables} : {}), ...(extra ? {extra} : {})}
 }
 
 function parseNetwork(v: unknown): string {
@@ -284,6 +290,7 @@ export function netConfToJson(nc: NetConf): string {
     SubnetMin: nc.subnetMin,
     SubnetMax: nc.subnetMax,
     EnableIPv4: nc.enableIPv4,
+    ...(nc.enableNFTables ? {EnableNFTables: true} : {}),
     ...nc.extra,
     Backend: backend,
   }

@@ -9,6 +9,8 @@ export type Op =
   | {tool: 'bridge'; args: string[]; why: string}
   /** rules for one table fed to `iptables-restore --noflush` (without the *table / COMMIT lines) */
   | {tool: 'iptables'; table: string; lines: string[]; why: string}
+  /** lines of one `nft -f -` transaction (consecutive nft ops are one transaction: all or nothing) */
+  | {tool: 'nft'; lines: string[]; why: string}
   | {tool: 'sysctl'; key: string; value: string; why: string}
   | {tool: 'file'; path: string; content: string; mode: number; why: string}
   | {tool: 'rmfile'; path: string; why: string}
@@ -26,6 +28,8 @@ export function opToShell(op: Op): string[] {
       if (op.lines.includes(`-X ${chain}`)) return `iptables -t ${op.table} -F ${chain}`
       return `iptables -t ${op.table} -N ${chain} || iptables -t ${op.table} -F ${chain}`
     })
+    // one command a line; by hand, `nft -f FILE` with these lines is the one transaction the batch is
+    case 'nft': return op.lines.map(l => `nft ${/^[\w ./:,=-]*$/.test(l) ? l : `'${l}'`}`)
     case 'sysctl': return [`sysctl -w ${op.key}=${op.value}`]
     case 'file': return [`write ${op.path} (mode ${op.mode.toString(8)})`]
     case 'rmfile': return [`rm ${op.path}`]

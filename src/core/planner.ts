@@ -12,6 +12,7 @@ import {
   manualMasqRule, subnetEnv, cniConflist, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
   MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT,
 } from './flannel.js'
+import {planNftables, removeNftables} from './flannel-nft.js'
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp'
 
@@ -36,6 +37,8 @@ export interface NodeIntent {
   /** the pod MTU written to subnet.env and the conflist */
   mtu: number
   ipMasq: boolean
+  /** the net-conf's EnableNFTables: flanneld's rules as native nftables (core/flannel-nft.ts) instead of iptables chains */
+  nftables?: boolean
   peers: Peer[]
   /** peers' public IPs reachable without a gateway (`ip route get` shows none) */
   onLinkPeers: Set<string>
@@ -217,7 +220,7 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   }))
 
   ops.push(...neighOps, ...fdbOps, ...routeOps, ...staleRouteOps, ...staleFdbOps, ...staleNeighOps, ...removeDevice)
-  ops.push(...planIptables(intent, snap))
+  ops.push(...planTrafficRules(intent, snap))
   ops.push(...planFiles(intent, files))
 
   const ownedRoutes = [...routes.filter(r => !r.args.includes(vxlanDev)).map(r => r.dst), ...keptOwned]
@@ -373,6 +376,20 @@ function planIptables(intent: NodeIntent, snap: HostSnapshot): Op[] {
   return ops
 }
 
+/**
+ * Masquerade and forward rules in iptables or (EnableNFTables) native nftables, and none in the
+ * other. On a switch the new rules come first and the old go after, in the same apply: pod traffic
+ * is accepted and masqueraded throughout (by both for a moment, which changes nothing).
+ */
+function planTrafficRules(intent: NodeIntent, snap: HostSnapshot): Op[] {
+  if (!intent.nftables) return [...planIptables(intent, snap), ...removeNftables(snap.flannelNft, 'flanneld\'s nftables table: the network config does not ask for nftables (EnableNFTables), the rules are in iptables')]
+  const nft = planNftables({
+    network: intent.network, subnet: intent.subnet, ipMasq: intent.ipMasq,
+    manualMasqBridge: manualMasq(intent) ? intent.bridge : undefined,
+  }, snap.flannelNft)
+  return [...nft, ...removeChain(snap, 'nat', MASQ_CHAIN, masqJump()), ...removeChain(snap, 'filter', FWD_CHAIN, forwardJump())]
+}
+
 /** A hand-run node (static peers, no flanneld masquerade) gets the narrowed SNAT rule of a hand-run flanneld. */
 function manualMasq(intent: NodeIntent): boolean {
   return !intent.ipMasq && intent.peers.some(p => p.static)
@@ -411,6 +428,7 @@ export function planReset(intent: Pick<NodeIntent, 'network' | 'backend' | 'ifac
   }
   ops.push(...removeChain(snap, 'nat', MASQ_CHAIN, masqJump()))
   ops.push(...removeChain(snap, 'filter', FWD_CHAIN, forwardJump()))
+  ops.push(...removeNftables(snap.flannelNft, 'flanneld\'s nftables table (EnableNFTables), as flanneld\'s clean-up deletes it'))
   ops.push({tool: 'rmfile', path: intent.subnetFile, why: 'subnet.env flannelctl wrote'})
   ops.push({tool: 'rmfile', path: `${intent.cniConfDir}/${CONFLIST_NAME}`, why: 'the CNI conflist flannelctl wrote'})
   return ops

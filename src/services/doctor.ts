@@ -7,6 +7,7 @@
 import {capturedFor, inMainTable, type HostSnapshot, type IptablesRule, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
+import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
@@ -51,6 +52,11 @@ export interface DoctorReport {
   sampled: boolean
   pairs: PairResult[]
   findings: DoctorFinding[]
+  /**
+   * per flannel node, where its masquerade and forward rules are: iptables (FLANNEL-FWD,
+   * FLANNEL-POSTRTG), nftables (flanneld's table ip flannel-ipv4, EnableNFTables), both, none, or unknown
+   */
+  rules: Record<string, RulesMode>
   /** true when nothing is wrong */
   healthy: boolean
 }
@@ -251,8 +257,11 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic (${n.subnet}) before any rule accepts it (a host firewall's catch-all?)`,
         evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...FLANNEL_FWD_HINT(n.subnet!)]})
     } else if (policy === 'DROP' && verdict === undefined) {
-      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})`,
-        evidence: ':FORWARD DROP', fix: ['flannelctl sync   # restores the FLANNEL-FWD jump', ...FLANNEL_FWD_HINT(n.subnet!)]})
+      // flanneld's nftables accept (EnableNFTables) is in a table of its own: iptables' FORWARD still drops
+      const nft = rulesMode(h) === 'nftables'
+      add({code: 'FORWARD_DROP', severity: 'error', node: name,
+        message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`,
+        evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...FLANNEL_FWD_HINT(n.subnet!)]})
     }
 
     // MTU: flannel.1 = underlay − 50, and the bridge no larger than what the tunnel carries.
@@ -512,16 +521,42 @@ export function podToNodeChecks(world: World): DoctorFinding[] {
   return findings
 }
 
-export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2]): DoctorReport {
+/**
+ * Where each flannel node keeps its rules, and what does not fit: both places (left from a switch
+ * of EnableNFTables), or another place than the store's network config says (`enableNFTables`
+ * undefined: the config was not read).
+ */
+export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Record<string, RulesMode>; findings: DoctorFinding[]} {
+  const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
+  const rules: Record<string, RulesMode> = {}
+  const findings: DoctorFinding[] = []
+  for (const n of world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts).filter(x => x.subnet !== undefined)) {
+    const name = n.host.name
+    const mode = rulesMode(n.host)
+    rules[name] = mode
+    const fix = ['flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others']
+    if (mode === 'both') {
+      findings.push({code: 'RULES_IN_BOTH', severity: 'warning', node: name,
+        message: `${name} has flannel's rules both in iptables (FLANNEL-FWD, FLANNEL-POSTRTG) and in flanneld's nftables table ${NFT_TABLE_V4}: one set is left from a switch of EnableNFTables`, fix})
+    } else if (enableNFTables !== undefined && (mode === 'iptables' || mode === 'nftables') && (mode === 'nftables') !== enableNFTables) {
+      findings.push({code: 'RULES_MODE_MISMATCH', severity: 'warning', node: name,
+        message: `${name} keeps flannel's rules in ${mode}, but the network config says ${enableNFTables ? '"EnableNFTables": true (nftables)' : 'iptables (no EnableNFTables)'}: it has not synced since the config changed`, fix})
+    }
+  }
+  return {rules, findings}
+}
+
+export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2], enableNFTables?: boolean): DoctorReport {
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
-  const findings = [...hostChecks(world, leases, backend), ...podToNodeChecks(world)]
+  const rules = rulesChecks(world, enableNFTables)
+  const findings = [...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world)]
   return {
     source,
     nodes: world.hosts.filter(h => !podHosts.has(h.name)).map(h => h.name),
     pods: matrixPods(world).map(p => p.name),
     sampled: matrixPods(world).length < world.pods.length,
-    pairs, findings,
+    pairs, findings, rules: rules.rules,
     healthy: !pairs.some(pairIsBad) && !findings.some(f => f.severity === 'error'),
   }
 }
@@ -581,13 +616,15 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
   let leases: Parameters<typeof hostChecks>[1]
   let backend: Parameters<typeof hostChecks>[2]
+  let enableNFTables: boolean | undefined
   let migration: UnfinishedMigration | undefined
   if (store) {
     try {
       // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
       const l = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
-        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend, migration: x.migration}))
+        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend, enableNFTables: x.netConf === undefined ? null : x.netConf.enableNFTables === true, migration: x.migration}))
       backend = l.backend ?? undefined
+      enableNFTables = l.enableNFTables ?? undefined
       migration = l.migration ?? undefined
       leases = l.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
     } catch {
@@ -601,7 +638,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   }
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
-  const report = diagnose(src.world, src.description, leases, backend)
+  const report = diagnose(src.world, src.description, leases, backend, enableNFTables)
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   if (migration) {
     report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!.spec, message: migrationNote(migration), fix: [migration.finish]})

@@ -151,9 +151,9 @@ export class Lab {
   }
 
   /** The store's leases and the network's backend, read from inside the lab as its nodes read them. */
-  async storeView(state: LabState): Promise<{leases: Lease[]; backend: NetConf['backend'] | null; migration: UnfinishedMigration | null}> {
+  async storeView(state: LabState): Promise<{leases: Lease[]; backend: NetConf['backend'] | null; enableNFTables?: boolean | null; migration: UnfinishedMigration | null}> {
     const out = await this.inNs(state.nodes[0].netns, process.execPath, [BIN, 'lease', 'list', '--json', '--store', state.store])
-    return JSON.parse(out) as {leases: Lease[]; backend: NetConf['backend'] | null; migration: UnfinishedMigration | null}
+    return JSON.parse(out) as {leases: Lease[]; backend: NetConf['backend'] | null; enableNFTables?: boolean | null; migration: UnfinishedMigration | null}
   }
 
   async up(o: LabUpOptions): Promise<LabState> {

@@ -6,7 +6,7 @@ import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
-import {HostAdapter, noIptables} from '../adapters/host.js'
+import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -581,6 +581,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${shown} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
           + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
       }
+      // An accept in flanneld's nftables chain ends nothing: every table's forward hook must let a packet pass.
+      if (nc.enableNFTables && snap.iptables?.chains.some(c => c.table === 'filter' && c.name === 'FORWARD' && c.policy === 'DROP')) {
+        readWarnings.push(`iptables' FORWARD policy is DROP (docker sets it), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: forwarded pod traffic is dropped unless an iptables rule accepts it (iptables -I FORWARD 1 -s ${nc.network} -j ACCEPT; iptables -I FORWARD 1 -d ${nc.network} -j ACCEPT), as on flanneld in nftables mode`)
+      }
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)
       const underlayMtu = underlay?.mtu ?? 1500
@@ -603,6 +607,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         bridge: rec.bridge,
         mtu,
         ipMasq: rec.ipMasq,
+        nftables: nc.enableNFTables === true,
         peers,
         onLinkPeers,
         subnetFile: rec.subnetFile,
@@ -631,6 +636,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
           'this host was not changed; move the file away, or pass --force to overwrite it')
       }
       if (plan.ops.some(op => op.tool === 'iptables') && host.iptablesFlavour === 'none') throw noIptables(host.name)
+      if (plan.ops.some(op => op.tool === 'nft') && host.nftInstalled === false) throw noNft(host.name)
+      if (nc.enableNFTables && host.nftReadProblem !== undefined) throw nftUnreadable(host.name, host.nftReadProblem)
       const written = [...current.keys()].map(path => fileOps.find(op => op.path === path)?.content ?? current.get(path))
         .filter((t): t is string => t !== undefined).map(sha256)
       rec.writtenFiles = [...new Set([...written, ...(prev?.writtenFiles ?? [])])].slice(0, 6)

@@ -3,6 +3,7 @@ import {HostAdapter} from '../adapters/host.js'
 import {loadRecord, peerRows, reconcile, storeLeases, NodeOptions, PeerRow} from './node.js'
 import {DryRunRunner} from '../adapters/runner.js'
 import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
+import {NFT_FWD_CHAIN, NFT_MASQ_CHAIN, NFT_TABLE_V4} from '../core/flannel-nft.js'
 import type {ServiceContext} from './context.js'
 import {asReadFailure, isUserError} from '../errors.js'
 
@@ -33,7 +34,12 @@ export interface NodeStatus {
   announced: string | null
   lastSync: string | null
   forwarding: boolean | null
+  /** where flannel's masquerade and forward rules belong: nftables when the network config says EnableNFTables */
+  rules: 'iptables' | 'nftables'
+  /** the iptables flavour, and (rules: iptables) whether each of flannel's chains is there */
   iptables: {flavour: string | null; chains: Record<string, boolean>}
+  /** rules: nftables: whether each of flanneld's chains in its table is there (`ip flannel-ipv4/forward`); null in iptables mode */
+  nftables: {chains: Record<string, boolean>} | null
   devices: DeviceState[]
   peers: PeerRow[]
   /**
@@ -72,6 +78,12 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
   const vtep = vxlanDeviceName(r.vni ?? 1)
   if (r.backendType === 'vxlan' || (r.vni !== undefined && snap.links?.some(l => l.name === vtep && l.kind === 'vxlan'))) devices.push(device(vtep))
   const chains = snap.iptables?.chains ?? []
+  // The config decides; a sync that would stop read none, and the host's own table tells then.
+  const nftMode = 'result' in planned ? planned.result.netConf.enableNFTables === true
+    : (snap.flannelNft ?? []).some(t => t.family === 'ip' && t.name === NFT_TABLE_V4)
+  // --no-ip-masq without static peers masquerades nothing, so there is no nat chain to miss
+  const masquerades = r.ipMasq || r.staticPeers.length > 0
+  const nftChains = snap.flannelNft?.find(t => t.family === 'ip' && t.name === NFT_TABLE_V4)?.chains ?? []
   return {
     publicIP: r.publicIP,
     iface: r.iface,
@@ -82,12 +94,18 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     announced: leaseInStore.state === 'held' ? stored!.backendType : null,
     lastSync: r.lastSync ?? null,
     forwarding: snap.sysctls?.['net.ipv4.ip_forward'] === undefined ? null : snap.sysctls['net.ipv4.ip_forward'] === '1',
+    rules: nftMode ? 'nftables' : 'iptables',
     iptables: {
       flavour: snap.iptables?.flavour ?? null,
-      // --no-ip-masq without static peers masquerades nothing, so there is no nat chain to miss
-      chains: {
-        ...(r.ipMasq || r.staticPeers.length > 0 ? {[`nat/${MASQ_CHAIN}`]: chains.some(c => c.table === 'nat' && c.name === MASQ_CHAIN)} : {}),
+      chains: nftMode ? {} : {
+        ...(masquerades ? {[`nat/${MASQ_CHAIN}`]: chains.some(c => c.table === 'nat' && c.name === MASQ_CHAIN)} : {}),
         [`filter/${FWD_CHAIN}`]: chains.some(c => c.table === 'filter' && c.name === FWD_CHAIN),
+      },
+    },
+    nftables: !nftMode ? null : {
+      chains: {
+        ...(masquerades ? {[`ip ${NFT_TABLE_V4}/${NFT_MASQ_CHAIN}`]: nftChains.some(c => c.name === NFT_MASQ_CHAIN)} : {}),
+        [`ip ${NFT_TABLE_V4}/${NFT_FWD_CHAIN}`]: nftChains.some(c => c.name === NFT_FWD_CHAIN),
       },
     },
     devices,

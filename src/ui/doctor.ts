@@ -69,6 +69,13 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
     }
   }
 
+  // where flannel's masquerade and forward rules are (EnableNFTables moves them to nftables)
+  const modes = Object.entries(r.rules ?? {})
+  if (modes.length > 0) {
+    const same = new Set(modes.map(([, m]) => m))
+    out.push('', `Flannel rules: ${same.size === 1 && modes.length > 1 ? `${modes[0][1]} on every node` : modes.map(([node, m]) => `${node} ${m}`).join(', ')}`)
+  }
+
   if (r.findings.length > 0) {
     out.push('', 'Host checks:')
     out.push(renderTable(['', 'NODE', 'CHECK', 'WHAT'], r.findings.map(f => [

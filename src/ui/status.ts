@@ -7,7 +7,9 @@ export function renderStatus(s: NodeStatus): string {
     `node      ${s.publicIP} on ${s.iface}`,
     `lease     ${s.subnet ?? 'none'} (${s.backend ?? '?'}${s.announced && s.announced !== s.backend ? `, announced as ${s.announced}` : ''}) in ${s.store}${leaseNote(s)}`,
     `forward   ip_forward ${yes(s.forwarding)}`,
-    `iptables  ${s.iptables.flavour ?? 'unknown flavour'}; ${Object.entries(s.iptables.chains).map(([c, ok]) => `${c} ${ok ? 'present' : 'MISSING'}`).join(', ')}`,
+    ...(s.nftables === null
+      ? [`iptables  ${s.iptables.flavour ?? 'unknown flavour'}; ${chainList(s.iptables.chains)}`]
+      : [`nftables  flanneld's native rules (EnableNFTables); ${chainList(s.nftables.chains)}`]),
     `devices   ${s.devices.map(d => `${d.name} ${d.present ? `${d.up ? 'up' : 'DOWN'} mtu ${d.mtu}` : 'MISSING'}`).join(', ')}`,
     `last sync ${s.lastSync ?? 'never'}`,
   ]
@@ -20,6 +22,10 @@ export function renderStatus(s: NodeStatus): string {
   if (s.drift.length) lines.push('', `drift     flannelctl sync would ${s.drift.length === 1 && s.drift[0].startsWith('sync would stop') ? 'stop' : 'change'}:`, ...s.drift.map(d => `  ${d}`))
   else lines.push(`drift     none: the host is as flannelctl sync leaves it`)
   return lines.join('\n')
+}
+
+function chainList(chains: Record<string, boolean>): string {
+  return Object.entries(chains).map(([c, ok]) => `${c} ${ok ? 'present' : 'MISSING'}`).join(', ')
 }
 
 function leaseNote(s: NodeStatus): string {

@@ -1,5 +1,9 @@
 import {expect} from 'chai'
-import {checksumOffloadSuspects, diagnose, hostChecks, podToNodeChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {checksumOffloadSuspects, diagnose, hostChecks, podToNodeChecks, rulesChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {parseNftRuleset} from '../../src/core/parse/nft.js'
+import {ROOT} from '../helpers/cli.js'
 import {renderDoctor} from '../../src/ui/doctor.js'
 import type {LoadedSource} from '../../src/services/collect.js'
 import type {Command, Runner} from '../../src/adapters/runner.js'
@@ -212,5 +216,37 @@ describe('doctor --ping: vxlan checksum offload as the suspect of a disagreement
     expect(await checksumOffloadSuspects(source(quiet), [pair(true)])).to.deep.equal([])
     expect(quiet.asked).to.deep.equal([])
     expect(await checksumOffloadSuspects(source(ethtool('off')), [pair(false)])).to.deep.equal([])
+  })
+})
+
+describe('doctor: where flannel\'s rules are (EnableNFTables)', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+  /** node1 as a node in nftables mode: flanneld's table (as `nft list ruleset` printed it), no FLANNEL-* chains; FORWARD's policy as given. */
+  const nftNode1 = (policy: string) => {
+    const w = structuredClone(vxlan)
+    const h = w.hosts.find(x => x.name === 'node1')!
+    const ipt = h.iptables!
+    h.iptables = {...ipt, chains: ipt.chains.filter(c => !c.name.startsWith('FLANNEL')).map(c => (c.name === 'FORWARD' ? {...c, policy} : c)),
+      rules: ipt.rules.filter(r => !r.chain.startsWith('FLANNEL') && !r.spec.includes('FLANNEL'))}
+    h.nftables = parseNftRuleset(readFileSync(join(ROOT, 'test', 'fixtures', 'nft-build', 'flanneld.nft'), 'utf8'))
+    return w
+  }
+
+  it('names each node\'s place; one not where the store\'s config says, or in both, is a warning fixed by sync', () => {
+    expect(rulesChecks(nftNode1('ACCEPT'), true)).to.deep.equal({rules: {node1: 'nftables', node2: 'iptables'}, findings: [
+      {code: 'RULES_MODE_MISMATCH', severity: 'warning', node: 'node2', message: 'node2 keeps flannel\'s rules in iptables, but the network config says "EnableNFTables": true (nftables): it has not synced since the config changed',
+        fix: ['flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others']}]})
+    expect(rulesChecks(nftNode1('ACCEPT')).findings, 'the config not read: nothing to compare with').to.deep.equal([])
+    const both = structuredClone(vxlan)
+    both.hosts[0].nftables = nftNode1('ACCEPT').hosts[0].nftables
+    expect(rulesChecks(both, false).findings.map(f => `${f.node} ${f.code}`)).to.deep.equal([`${both.hosts[0].name} RULES_IN_BOTH`])
+    const text = renderDoctor(diagnose(nftNode1('ACCEPT'), 'test', undefined, undefined, true), {color: false})
+    expect(text).to.contain('Flannel rules: node1 nftables, node2 iptables')
+  })
+
+  it('FORWARD policy DROP on an nftables node: flanneld\'s accepts do not overrule it, and sync does not cure it', () => {
+    const f = hostChecks(nftNode1('DROP')).find(x => x.code === 'FORWARD_DROP' && x.node === 'node1')
+    expect(f?.message).to.contain('the accepts in flanneld\'s nftables table flannel-ipv4 do not overrule iptables\' FORWARD')
+    expect(f?.fix).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.1.0/24 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.1.0/24 -j ACCEPT'])
   })
 })

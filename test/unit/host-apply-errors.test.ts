@@ -43,4 +43,27 @@ describe('HostAdapter.apply: a failing batch', () => {
     expect(e.message).to.equal('ip -batch - failed on n1: RTNETLINK answers: Operation not permitted')
     expect(e.hint).to.match(/^nothing after this step was changed/)
   })
+
+  const nftOps: Op[] = [
+    {tool: 'nft', lines: ['add table ip flannel-ipv4 { comment "rules for flannel-ipv4" ; }'], why: ''},
+    {tool: 'nft', lines: ['add rule ip flannel-ipv4 nochain accept'], why: ''},
+  ]
+
+  it('nft -f: names the failing line (as nft prints it for stdin), and that nothing of the transaction was applied', async () => {
+    const host = new HostAdapter(failing('/dev/stdin:2:26-32: Error: Could not process rule: No such file or directory\nadd rule ip flannel-ipv4 nochain accept\n                         ^^^^^^^\n'), 'n1')
+    host.nftInstalled = true
+    const e = await errorOf(host.apply(nftOps))
+    expect(e.message).to.equal('nft line `add rule ip flannel-ipv4 nochain accept` failed on n1: /dev/stdin:2:26-32: Error: Could not process rule: No such file or directory')
+    expect(e.hint).to.match(/^nothing after this step was changed/)
+  })
+
+  it('EnableNFTables on a host without nft: what to install, or how to go back to iptables', async () => {
+    const missing: Runner = {target: {kind: 'local'}, run: async (cmd: Command): Promise<CommandResult> => ({exitCode: cmd.file === 'nft' ? 127 : 0, stdout: '', stderr: ''} as CommandResult)}
+    const e = await errorOf(new HostAdapter(missing, 'n1').apply(nftOps))
+    expect(e).to.be.instanceOf(FlannelctlError)
+    expect(e.message).to.equal('n1 has no nft: the network config asks for flanneld\'s rules as native nftables (EnableNFTables), which only nft can write')
+    expect(e.hint).to.contain('apt-get install nftables')
+    expect(e.hint).to.contain('"EnableNFTables": false')
+    expect(e.exitCode).to.equal(2)
+  })
 })

@@ -1,0 +1,307 @@
+/**
+ * flanneld's native nftables mode (`EnableNFTables` in the net-conf), as data: the tables, chains
+ * and rules its pkg/trafficmngr/nftables writes (through knftables), read back from `nft -j`, and
+ * the `nft -f` lines that make a host hold them. Pure: the host adapter runs nft.
+ *
+ * flanneld (nftables.go) on start: `add table ip flannel-ipv4 { comment "rules for flannel-ipv4" ; }`
+ * and the same for `ip6 flannel-ipv6` (always both, even on an IPv4-only network); with ip-masq a
+ * nat chain `postrtg` (hook postrouting, priority 100 = srcnat) flushed and refilled with six
+ * rules; then a filter chain `forward` (hook forward, priority 0 = filter) flushed and refilled with
+ * two accepts. Each chain is one transaction, so it is never seen half-written. Its CleanUp (run
+ * when it starts in iptables mode) deletes both tables whole.
+ *
+ * Where flannelctl differs, on purpose:
+ * - a chain already as wanted is left alone (flanneld rewrites it on every start): a resync plans nothing;
+ * - a rule someone added to flanneld's chain stays, after flanneld's (flanneld's flush drops it);
+ * - the `postrtg` chain is deleted when masquerading is turned off (flanneld leaves the old one);
+ * - a switch of mode adds the new rules before removing the old (flanneld, on start, cleans the
+ *   other mode up first). flanneld's iptables clean-up also misses: it looks for FLANNEL-FWD in the
+ *   nat table (it is in filter), and cannot delete FLANNEL-POSTRTG while POSTROUTING jumps to it
+ *   (it flushes it); flannelctl removes both chains with their jumps;
+ * - `fully-random` is always asked for, as the iptables rules always say --random-fully (flanneld
+ *   first asks `nft --check` whether the kernel takes it, and leaves it out where not; there the
+ *   batch fails with nft's own error instead).
+ */
+import {FlannelctlError, ExitCode} from '../errors.js'
+import type {Op} from './ops.js'
+import type {HostSnapshot} from './model.js'
+import {FWD_CHAIN, MASQ_CHAIN} from './flannel.js'
+
+export const NFT_TABLE_V4 = 'flannel-ipv4'
+export const NFT_TABLE_V6 = 'flannel-ipv6'
+export const NFT_MASQ_CHAIN = 'postrtg'
+export const NFT_FWD_CHAIN = 'forward'
+/** flanneld's two tables, by family: the only nftables objects flannelctl creates or deletes. */
+export const FLANNEL_NFT_TABLES: readonly {family: 'ip' | 'ip6'; name: string}[] = [
+  {family: 'ip', name: NFT_TABLE_V4},
+  {family: 'ip6', name: NFT_TABLE_V6},
+]
+export const NFT_MANUAL_MASQ_COMMENT = 'flannelctl manual masq'
+
+export interface FlannelNftRule {
+  handle: number
+  /** the rule in nft's syntax as flannelctl writes it; undefined: a rule this reader cannot spell (someone else's) */
+  text?: string
+}
+
+export interface FlannelNftChain {
+  name: string
+  /** base chain properties; absent for a regular chain */
+  type?: string
+  hook?: string
+  priority?: number
+  policy?: string
+  rules: FlannelNftRule[]
+}
+
+export interface FlannelNftTable {
+  family: string
+  name: string
+  chains: FlannelNftChain[]
+}
+
+/** One chain flanneld makes: its head (as knftables writes it) and its rules in order. */
+interface WantedChain {
+  name: string
+  type: 'nat' | 'filter'
+  hook: 'postrouting' | 'forward'
+  priority: number
+  comment: string
+  rules: string[]
+}
+
+export interface NftIntent {
+  network: string
+  subnet: string
+  /** flanneld's ip-masq rules */
+  ipMasq: boolean
+  /** the hand-run flanneld's narrowed SNAT (static peers without ip-masq): pod traffic leaving the network, not via this bridge */
+  manualMasqBridge?: string
+}
+
+/** flanneld's masquerade rules (addMasqRules), in its order and spelling (knftables.Concat of its words). */
+export function nftMasqRules(network: string, subnet: string): string[] {
+  return [
+    // kube-proxy's mark: flanneld matches the whole mark here (iptables mode: 0x4000/0x4000)
+    'meta mark 0x4000 return',
+    `ip saddr ${subnet} ip daddr ${network} return`,
+    `ip saddr ${network} ip daddr ${subnet} return`,
+    `ip saddr != ${subnet} ip daddr ${network} return`,
+    `ip saddr ${network} ip daddr != 224.0.0.0/4 masquerade fully-random`,
+    `ip saddr != ${network} ip daddr ${network} masquerade fully-random`,
+  ]
+}
+
+export function nftForwardRules(network: string): string[] {
+  return [`ip saddr ${network} accept`, `ip daddr ${network} accept`]
+}
+
+/** The iptables mode's manualMasqRule in nft's words. */
+export function nftManualMasqRule(network: string, subnet: string, bridge: string): string {
+  return `ip saddr ${subnet} ip daddr != ${network} oifname != "${bridge}" masquerade comment "${NFT_MANUAL_MASQ_COMMENT}"`
+}
+
+function wantedChains(intent: NftIntent): WantedChain[] {
+  const nat = intent.ipMasq ? nftMasqRules(intent.network, intent.subnet) : []
+  if (intent.manualMasqBridge !== undefined) nat.push(nftManualMasqRule(intent.network, intent.subnet, intent.manualMasqBridge))
+  const chains: WantedChain[] = []
+  if (nat.length > 0) {
+    chains.push({name: NFT_MASQ_CHAIN, type: 'nat', hook: 'postrouting', priority: 100, comment: 'chain to manage traffic masquerading by flannel', rules: nat})
+  }
+  chains.push({name: NFT_FWD_CHAIN, type: 'filter', hook: 'forward', priority: 0, comment: 'chain to accept flannel traffic', rules: nftForwardRules(intent.network)})
+  return chains
+}
+
+/** Rules flanneld (or flannelctl) writes into its chains, whatever network or subnet: replaced on a rewrite; any other rule is kept. */
+export function isFlannelNftRule(text: string | undefined): boolean {
+  if (text === undefined) return false
+  const cidr = '\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+'
+  return text === 'meta mark 0x4000 return'
+    || new RegExp(`^ip saddr (!= )?${cidr} ip daddr (!= )?${cidr} (return|masquerade( fully-random)?)$`).test(text)
+    || new RegExp(`^ip [sd]addr ${cidr} accept$`).test(text)
+    || text.endsWith(` comment "${NFT_MANUAL_MASQ_COMMENT}"`)
+}
+
+const tableRef = (family: string, name: string) => `${family} ${name}`
+
+function addTable(family: string, name: string): string {
+  return `add table ${tableRef(family, name)} { comment "rules for ${name}" ; }`
+}
+
+function addChain(c: WantedChain): string {
+  return `add chain ${tableRef('ip', NFT_TABLE_V4)} ${c.name} { type ${c.type} hook ${c.hook} priority ${c.priority} ; comment "${c.comment}" ; }`
+}
+
+function chainFits(have: FlannelNftChain, want: WantedChain): boolean {
+  return have.type === want.type && have.hook === want.hook && have.priority === want.priority && (have.policy ?? 'accept') === 'accept'
+}
+
+/**
+ * The lines that make `have` (absent: undefined) the chain flanneld makes, or none when it is. A
+ * chain not read ('unknown') gets flanneld's own transaction, which holds whatever was there:
+ * added rules would otherwise be there twice.
+ */
+function ensureChain(have: FlannelNftChain | 'unknown' | undefined, want: WantedChain): string[] {
+  const chain = `${tableRef('ip', NFT_TABLE_V4)} ${want.name}`
+  const adds = want.rules.map(r => `add rule ${chain} ${r}`)
+  if (have === undefined) return [addChain(want), ...adds]
+  if (have === 'unknown') return [addChain(want), `flush chain ${chain}`, ...adds]
+  // A base chain's type, hook and priority cannot change: it is made again (deleting takes its rules).
+  if (!chainFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
+  const texts = have.rules.map(r => r.text)
+  const inOrder = texts.slice(0, want.rules.length).join('\n') === want.rules.join('\n') && texts.length >= want.rules.length
+    && texts.slice(want.rules.length).every(t => !isFlannelNftRule(t))
+  if (inOrder) return []
+  const foreign = have.rules.filter(r => !isFlannelNftRule(r.text))
+  // flanneld's own transaction: flush and refill
+  if (foreign.length === 0) return [`flush chain ${chain}`, ...adds]
+  // Someone else's rules stay, after flanneld's: the old flannel rules go, the wanted ones go in before the first of theirs.
+  return [
+    ...have.rules.filter(r => isFlannelNftRule(r.text)).map(r => `delete rule ${chain} handle ${r.handle}`),
+    ...want.rules.map(r => `insert rule ${chain} position ${foreign[0].handle} ${r}`),
+  ]
+}
+
+/**
+ * The ops that give this host flanneld's nftables objects for `intent`. `tables`: what the host
+ * holds of flanneld's tables (undefined: not read, planned as absent).
+ */
+export function planNftables(intent: NftIntent, tables: FlannelNftTable[] | undefined): Op[] {
+  const ops: Op[] = []
+  const find = (family: string, name: string) => tables?.find(t => t.family === family && t.name === name)
+  for (const t of FLANNEL_NFT_TABLES) {
+    if (!find(t.family, t.name)) ops.push({tool: 'nft', lines: [addTable(t.family, t.name)], why: `flanneld's ${t.family === 'ip' ? 'IPv4' : 'IPv6'} table (EnableNFTables)`})
+  }
+  const v4 = find('ip', NFT_TABLE_V4)
+  const wanted = wantedChains(intent)
+  for (const want of wanted) {
+    const lines = ensureChain(tables === undefined ? 'unknown' : v4?.chains.find(c => c.name === want.name), want)
+    if (lines.length > 0) {
+      ops.push({tool: 'nft', lines, why: want.name === NFT_MASQ_CHAIN ? 'masquerade pod traffic leaving the network, keep pod-to-pod sources' : 'accept forwarded pod traffic'})
+    }
+  }
+  if (!wanted.some(w => w.name === NFT_MASQ_CHAIN) && v4?.chains.some(c => c.name === NFT_MASQ_CHAIN)) {
+    ops.push({tool: 'nft', lines: [`delete chain ${tableRef('ip', NFT_TABLE_V4)} ${NFT_MASQ_CHAIN}`], why: 'this host masquerades nothing now (ip-masq off)'})
+  }
+  return ops
+}
+
+/** Deleting flanneld's tables (flanneld's CleanUp): everything in them goes. Only its two table names, never another table. */
+export function removeNftables(tables: FlannelNftTable[] | undefined, why: string): Op[] {
+  return FLANNEL_NFT_TABLES.filter(t => tables?.some(x => x.family === t.family && x.name === t.name))
+    .map(t => ({tool: 'nft' as const, lines: [`delete table ${tableRef(t.family, t.name)}`], why}))
+}
+
+/**
+ * What the host read printed: `nft -j list tables`, then `nft -j list table FAMILY NAME` of each of
+ * flanneld's tables it lists, one JSON document a line. Other tables are not read.
+ */
+export function parseFlannelNftRead(text: string): FlannelNftTable[] {
+  const tables: FlannelNftTable[] = []
+  const ours = (family: unknown, name: unknown) => FLANNEL_NFT_TABLES.some(t => t.family === family && t.name === name)
+  const tableOf = (family: string, name: string) => {
+    let t = tables.find(x => x.family === family && x.name === name)
+    if (t === undefined) tables.push(t = {family, name, chains: []})
+    return t
+  }
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue
+    let doc: unknown
+    try {
+      doc = JSON.parse(line)
+    } catch (error) {
+      throw new FlannelctlError(`nft -j printed what is not JSON (${(error as Error).message}): ${line.slice(0, 80)}`,
+        'check that nft is the nftables command-line tool (nft --version)', ExitCode.failed)
+    }
+    const items = (doc as {nftables?: unknown})?.nftables
+    if (!Array.isArray(items)) continue
+    for (const item of items as Record<string, unknown>[]) {
+      const table = item?.table as {family?: string; name?: string} | undefined
+      if (table && ours(table.family, table.name)) tableOf(table.family!, table.name!)
+      const chain = item?.chain as {family?: string; table?: string; name?: string; type?: string; hook?: string; prio?: number; policy?: string} | undefined
+      if (chain?.name !== undefined && ours(chain.family, chain.table)) {
+        const t = tableOf(chain.family!, chain.table!)
+        if (!t.chains.some(c => c.name === chain.name)) {
+          t.chains.push({name: chain.name, type: chain.type, hook: chain.hook, priority: chain.prio, policy: chain.policy, rules: []})
+        }
+      }
+      const rule = item?.rule as {family?: string; table?: string; chain?: string; handle?: number; expr?: unknown; comment?: string} | undefined
+      if (rule?.chain !== undefined && ours(rule.family, rule.table)) {
+        const t = tableOf(rule.family!, rule.table!)
+        let c = t.chains.find(x => x.name === rule.chain)
+        if (c === undefined) t.chains.push(c = {name: rule.chain, rules: []})
+        c.rules.push({handle: rule.handle ?? 0, text: ruleText(rule)})
+      }
+    }
+  }
+  return tables
+}
+
+type Json = Record<string, unknown>
+
+/** A rule of the kinds flanneld writes, spelt as flannelctl writes it; undefined for any other. */
+export function ruleText(rule: {expr?: unknown; comment?: string}): string | undefined {
+  if (!Array.isArray(rule.expr)) return undefined
+  const words: string[] = []
+  for (const e of rule.expr as Json[]) {
+    const w = statementText(e)
+    if (w === undefined) return undefined
+    words.push(w)
+  }
+  if (rule.comment !== undefined) words.push(`comment ${JSON.stringify(rule.comment)}`)
+  return words.join(' ')
+}
+
+function statementText(e: Json): string | undefined {
+  if (e === null || typeof e !== 'object') return undefined
+  const keys = Object.keys(e)
+  if (keys.length !== 1) return undefined
+  const [key] = keys
+  if (key === 'return' || key === 'accept' || key === 'drop') return e[key] === null ? key : undefined
+  if (key === 'masquerade') {
+    const m = e.masquerade as {flags?: string | string[]} | null
+    if (m === null) return 'masquerade'
+    const flags = m.flags === undefined ? [] : Array.isArray(m.flags) ? m.flags : [m.flags]
+    return ['masquerade', ...(flags.length ? [flags.join(',')] : [])].join(' ')
+  }
+  if (key === 'match') {
+    const {op, left, right} = e.match as {op?: string; left?: Json; right?: unknown}
+    if (op !== '==' && op !== '!=') return undefined
+    const l = matchLeft(left)
+    if (l === undefined) return undefined
+    const r = matchRight(right, l)
+    if (r === undefined) return undefined
+    return `${l} ${op === '!=' ? '!= ' : ''}${r}`
+  }
+  return undefined
+}
+
+function matchLeft(left: Json | undefined): string | undefined {
+  const payload = left?.payload as {protocol?: string; field?: string} | undefined
+  if (payload?.protocol === 'ip' && (payload.field === 'saddr' || payload.field === 'daddr')) return `ip ${payload.field}`
+  const meta = left?.meta as {key?: string} | undefined
+  if (meta?.key === 'mark') return 'meta mark'
+  if (meta?.key === 'oifname') return 'oifname'
+  return undefined
+}
+
+function matchRight(right: unknown, left: string): string | undefined {
+  if (left === 'meta mark') return typeof right === 'number' ? `0x${right.toString(16)}` : undefined
+  if (typeof right === 'string') return left === 'oifname' ? JSON.stringify(right) : right
+  const prefix = (right as {prefix?: {addr?: string; len?: number}} | null)?.prefix
+  if (typeof prefix?.addr === 'string' && typeof prefix.len === 'number') return `${prefix.addr}/${prefix.len}`
+  return undefined
+}
+
+/** Where a host keeps flannel's rules, as its tables show: unknown where a side was not read. */
+export type RulesMode = 'iptables' | 'nftables' | 'both' | 'none' | 'unknown'
+
+export function rulesMode(h: HostSnapshot): RulesMode {
+  const inIptables = h.iptables === undefined ? undefined : h.iptables.chains.some(c => c.name === FWD_CHAIN || c.name === MASQ_CHAIN)
+  const inNft = h.flannelNft !== undefined ? h.flannelNft.some(t => t.family === 'ip' && t.name === NFT_TABLE_V4)
+    : h.nftables !== undefined ? h.nftables.some(c => c.family === 'ip' && c.table === NFT_TABLE_V4) : undefined
+  if (inIptables && inNft) return 'both'
+  if (inIptables) return 'iptables'
+  if (inNft) return 'nftables'
+  return inIptables === false && inNft === false ? 'none' : 'unknown'
+}

@@ -1,0 +1,177 @@
+/**
+ * EnableNFTables on the real kernel: a two-node lab switched to flanneld's native nftables rules
+ * through the store's network config, as an operator would (flanneld reads it at start; flannelctl
+ * on the next sync). Pods ping across on vxlan and host-gw, a pod's traffic to the node network
+ * leaves masqueraded (tcpdump on the receiving node), a resync plans nothing, status and doctor say
+ * where the rules are, switching off moves them back to iptables without losing a ping, and reset
+ * deletes flanneld's tables and no other.
+ */
+import {expect} from 'chai'
+import {execa} from 'execa'
+import {readFile, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {BIN, cli, inNs, outputMatches, sh, uniqueLab} from '../helpers/cli.js'
+import {nftForwardRules, nftMasqRules, parseFlannelNftRead} from '../../src/core/flannel-nft.js'
+
+interface LabNode {name: string; netns: string; underlayIP: string; subnet: string; dir: string}
+interface Lab {store: string; dir: string; nodes: LabNode[]; pods: {name: string; ip: string; netns: string; node: string}[]}
+
+describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)', function () {
+  this.timeout(240000)
+  const name = uniqueLab('fcnb')
+  let lab: Lab
+  const flags = (n: LabNode) => ['--store', lab.store, '--subnet-file', join(n.dir, 'subnet.env'), '--cni-conf-dir', join(n.dir, 'cni'), '--state-file', join(n.dir, 'node.json')]
+  const configPath = () => join(lab.store.replace(/^file:/, ''), 'coreos.com', 'network', 'config')
+  const setConfig = async (change: (c: Record<string, unknown>) => void) => {
+    const c = JSON.parse(await readFile(configPath(), 'utf8')) as Record<string, unknown>
+    change(c)
+    await writeFile(configPath(), JSON.stringify(c))
+  }
+  const sync = async (n: LabNode, ...extra: string[]) => {
+    const r = await cli(['sync', ...flags(n), ...extra], {netns: n.netns})
+    expect(r.exitCode, r.stderr + r.stdout).to.equal(0)
+    return r
+  }
+  /** flanneld's tables with their chains and rules, read as HostAdapter reads them */
+  const flannelTables = async (n: LabNode) => {
+    const tables = await inNs(n.netns, 'nft', '-j', 'list', 'tables')
+    const read = [tables]
+    for (const [family, table] of [['ip', 'flannel-ipv4'], ['ip6', 'flannel-ipv6']]) {
+      if (tables.includes(`"${table}"`)) read.push(await inNs(n.netns, 'nft', '-j', 'list', 'table', family, table))
+    }
+    return parseFlannelNftRead(read.join('\n'))
+  }
+  const flannelIptables = async (n: LabNode) => (await inNs(n.netns, 'iptables-save')).split('\n').filter(l => l.includes('FLANNEL'))
+  const allPing = async () => {
+    const r = await cli(['lab', 'status', '--name', name, '--ping', '--json'])
+    const pings = JSON.parse(r.stdout).pings as {from: string; to: string; ok: boolean}[]
+    expect(pings).to.have.length(2)
+    expect(pings.filter(p => !p.ok), r.stdout).to.deep.equal([])
+  }
+
+  before(async () => {
+    const r = await cli(['lab', 'up', '--name', name, '--nodes', '2', '--pods', '1', '--json'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    lab = JSON.parse(r.stdout)
+  })
+  after(async () => {
+    await cli(['lab', 'down', '--name', name])
+  })
+
+  it('switched on: flanneld\'s exact tables, chains and rules, no flannel iptables chain, pods ping (vxlan)', async () => {
+    await setConfig(c => { c.EnableNFTables = true })
+    for (const n of lab.nodes) await sync(n)
+    const [n1] = lab.nodes
+    const [v4, v6] = await flannelTables(n1)
+    expect(v4.chains.map(c => [c.name, c.type, c.hook, c.priority, c.policy])).to.deep.equal([
+      ['postrtg', 'nat', 'postrouting', 100, 'accept'], ['forward', 'filter', 'forward', 0, 'accept']])
+    expect(v4.chains[0].rules.map(r => r.text)).to.deep.equal(nftMasqRules('10.244.0.0/16', n1.subnet))
+    expect(v4.chains[1].rules.map(r => r.text)).to.deep.equal(nftForwardRules('10.244.0.0/16'))
+    expect(v6).to.deep.equal({family: 'ip6', name: 'flannel-ipv6', chains: []})
+    // the comments knftables gives them (nft -j of this version omits table and chain comments)
+    const text = await inNs(n1.netns, 'nft', 'list', 'table', 'ip', 'flannel-ipv4')
+    for (const c of ['rules for flannel-ipv4', 'chain to manage traffic masquerading by flannel', 'chain to accept flannel traffic']) expect(text).to.contain(`comment "${c}"`)
+    expect(await flannelIptables(n1)).to.deep.equal([])
+    await allPing()
+  })
+
+  it('a pod reaching the node network leaves masqueraded; pod to pod keeps its address', async () => {
+    const [n1, n2] = lab.nodes
+    const pod = lab.pods.find(p => p.node === 'n1')!
+    const other = lab.pods.find(p => p.node === 'n2')!
+    const seen = async (dev: string, dst: string) => {
+      const capture = execa('ip', ['netns', 'exec', n2.netns, 'timeout', '8', 'tcpdump', '-l', '-n', '-i', dev, '-c', '1', 'icmp and icmp[icmptype] == icmp-echo'], {reject: false})
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      await sh('ip', ['netns', 'exec', pod.netns, 'ping', '-c', '3', '-W', '1', dst])
+      return String((await capture).stdout)
+    }
+    expect(await seen('eth0', n2.underlayIP)).to.contain(`IP ${n1.underlayIP} > ${n2.underlayIP}: ICMP echo request`)
+    expect(await seen('cni0', other.ip)).to.contain(`IP ${pod.ip} > ${other.ip}: ICMP echo request`)
+  })
+
+  it('a resync plans nothing; status and doctor say the rules are in nftables', async () => {
+    const [n1] = lab.nodes
+    const again = JSON.parse((await sync(n1, '--dry-run', '--json')).stdout)
+    expect(again.upToDate, JSON.stringify(again.changes)).to.equal(true)
+    const status = await cli(['status', '--json', ...flags(n1)], {netns: n1.netns})
+    expect(status.exitCode, status.stdout).to.equal(0)
+    const s = JSON.parse(status.stdout)
+    expect(s.rules).to.equal('nftables')
+    expect(s.nftables).to.deep.equal({chains: {'ip flannel-ipv4/postrtg': true, 'ip flannel-ipv4/forward': true}})
+    expect(s.iptables.chains).to.deep.equal({})
+    const human = (await cli(['status', ...flags(n1)], {netns: n1.netns})).stdout
+    expect(human).to.contain('nftables  flanneld\'s native rules (EnableNFTables); ip flannel-ipv4/postrtg present, ip flannel-ipv4/forward present')
+    const doctor = await cli(['doctor', '--lab', name, '--json'])
+    const d = JSON.parse(doctor.stdout)
+    expect(d.rules).to.deep.equal({n1: 'nftables', n2: 'nftables'})
+    expect(d.healthy, doctor.stdout).to.equal(true)
+    expect((await cli(['doctor', '--lab', name])).stdout).to.contain('Flannel rules: nftables on every node')
+  })
+
+  it('host-gw keeps the nftables rules and pods ping', async () => {
+    const r = await cli(['backend', 'set', 'host-gw', '--store', lab.store])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    for (const n of lab.nodes) await sync(n)
+    expect(JSON.parse(await readFile(configPath(), 'utf8')).EnableNFTables, 'backend set keeps the key').to.equal(true)
+    await allPing()
+    for (const n of lab.nodes) {
+      expect((await flannelTables(n)).map(t => t.name)).to.deep.equal(['flannel-ipv4', 'flannel-ipv6'])
+      expect(JSON.parse((await sync(n, '--dry-run', '--json')).stdout).upToDate).to.equal(true)
+    }
+  })
+
+  it('sync --watch keeps them: a chain deleted by hand is back within a round', async () => {
+    const [n1] = lab.nodes
+    const agent = execa('ip', ['netns', 'exec', n1.netns, process.execPath, BIN, 'sync', '--watch', '--interval', '1', ...flags(n1)], {reject: false, env: {NO_COLOR: '1'}, timeout: 30000})
+    try {
+      expect(await outputMatches(agent.stdout!, /up to date/), 'first round').to.equal(true)
+      await inNs(n1.netns, 'nft', 'delete', 'chain', 'ip', 'flannel-ipv4', 'forward')
+      let back = false
+      for (let i = 0; i < 50 && !back; i++) {
+        await new Promise(resolve => setTimeout(resolve, 200))
+        back = (await sh('ip', ['netns', 'exec', n1.netns, 'nft', 'list', 'chain', 'ip', 'flannel-ipv4', 'forward'])).exitCode === 0
+      }
+      expect(back).to.equal(true)
+    } finally {
+      agent.kill('SIGTERM')
+      await agent
+    }
+    expect((await flannelTables(n1))[0].chains.map(c => c.name)).to.deep.equal(['postrtg', 'forward'])
+  })
+
+  it('switched off: the rules move to iptables node by node without losing a ping; doctor names the node not yet moved', async () => {
+    const [n1, n2] = lab.nodes
+    const pod = lab.pods.find(p => p.node === 'n1')!
+    const other = lab.pods.find(p => p.node === 'n2')!
+    await setConfig(c => { delete c.EnableNFTables })
+    const pinging = execa('ip', ['netns', 'exec', pod.netns, 'ping', '-i', '0.02', '-w', '10', '-c', '400', other.ip], {reject: false})
+    await new Promise(resolve => setTimeout(resolve, 500))
+    await sync(n1)
+    const mixed = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout)
+    expect(mixed.rules).to.deep.equal({n1: 'iptables', n2: 'nftables'})
+    expect(mixed.findings.map((f: {code: string; node: string}) => `${f.node} ${f.code}`)).to.deep.equal(['n2 RULES_MODE_MISMATCH'])
+    await sync(n2)
+    const out = String((await pinging).stdout)
+    expect(out, out).to.match(/ 0% packet loss/)
+    for (const n of lab.nodes) {
+      expect(await flannelTables(n)).to.deep.equal([])
+      expect(await flannelIptables(n)).to.include('-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD')
+      expect(JSON.parse((await sync(n, '--dry-run', '--json')).stdout).upToDate).to.equal(true)
+    }
+    await allPing()
+  })
+
+  it('reset deletes flanneld\'s tables and leaves another program\'s', async () => {
+    const [n1] = lab.nodes
+    await setConfig(c => { c.EnableNFTables = true })
+    await sync(n1)
+    await inNs(n1.netns, 'nft', 'add table inet fcnbkeep')
+    await sh('ip', ['netns', 'exec', n1.netns, 'nft', 'add', 'chain', 'inet', 'fcnbkeep', 'in', '{ type filter hook input priority 0 ; }'])
+    const r = await cli(['reset', ...flags(n1)], {netns: n1.netns})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout).to.contain('nft delete table ip flannel-ipv4')
+    const tables = await inNs(n1.netns, 'nft', 'list', 'tables')
+    expect(tables).to.not.contain('flannel-ipv')
+    expect(tables).to.contain('table inet fcnbkeep')
+  })
+})

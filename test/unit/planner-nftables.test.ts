@@ -1,0 +1,168 @@
+/**
+ * EnableNFTables: flanneld's nftables objects planned against what `nft -j` printed on a real
+ * namespace. flanneld.json holds what flanneld's knftables transactions left (the read of
+ * HostAdapter: `nft -j list tables`, then each of flanneld's tables); foreign-rules.json the same
+ * table after a lease change, with a rule and a chain someone added and the forward chain's policy
+ * set to drop, beside another program's table (inet fw). The .nft files are the same rulesets as text.
+ */
+import {expect} from 'chai'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {planNode, planReset, type NodeIntent} from '../../src/core/planner.js'
+import type {HostSnapshot, IptablesRule} from '../../src/core/model.js'
+import type {Op} from '../../src/core/ops.js'
+import {describePlan} from '../../src/core/ops.js'
+import {forwardJump, forwardRules, masqJump, masqRules, FWD_CHAIN, MASQ_CHAIN} from '../../src/core/flannel.js'
+import {isFlannelNftRule, nftMasqRules, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
+import {batchesOf} from '../../src/adapters/host.js'
+import {ROOT} from '../helpers/cli.js'
+
+const NET = '10.244.0.0/16'
+const SUBNET = '10.244.1.0/24'
+const fixture = (name: string) => readFileSync(join(ROOT, 'test', 'fixtures', 'nft-build', name), 'utf8')
+
+const intent: NodeIntent = {
+  network: NET, subnet: SUBNET, backend: {type: 'host-gw', vni: 1, port: 8472, directRouting: false}, iface: 'eth0', publicIP: '192.168.100.11',
+  vtepMAC: '02:00:00:00:00:01', bridge: 'cni0', mtu: 1500, ipMasq: true, nftables: true, peers: [], onLinkPeers: new Set(), subnetFile: '/x/subnet.env',
+  cniConfDir: '/x/cni', cniPlugin: 'bridge', ownedRoutes: [],
+}
+
+const rule = (table: string, chain: string, spec: string): IptablesRule => ({table, chain, spec, raw: `-A ${chain} ${spec}`})
+
+/** A host as init left it (bridge, forwarding), with flannel's iptables chains when asked and flanneld's tables as `nft` printed them. */
+function host({iptables = false, nft}: {iptables?: boolean; nft?: string}): HostSnapshot {
+  return {
+    name: 'n1',
+    links: [{name: 'eth0', kind: 'ether', mtu: 1500, up: true, raw: ''}, {name: 'cni0', kind: 'bridge', mtu: 1500, up: true, raw: ''}],
+    addresses: [{dev: 'cni0', family: 4, local: '10.244.1.1', prefixlen: 24, raw: ''}],
+    routes: [], neighbors: [], fdb: [], sysctls: {'net.ipv4.ip_forward': '1'},
+    iptables: iptables ? {
+      chains: [{table: 'filter', name: 'FORWARD', policy: 'ACCEPT'}, {table: 'filter', name: FWD_CHAIN}, {table: 'nat', name: MASQ_CHAIN}],
+      rules: [
+        rule('filter', 'FORWARD', forwardJump().spec), ...forwardRules(NET).map(r => rule('filter', FWD_CHAIN, r.spec)),
+        rule('nat', 'POSTROUTING', masqJump().spec), ...masqRules(NET, SUBNET).map(r => rule('nat', MASQ_CHAIN, r.spec)),
+      ],
+    } : {chains: [{table: 'filter', name: 'FORWARD', policy: 'ACCEPT'}], rules: []},
+    ...(nft === undefined ? {} : {flannelNft: parseFlannelNftRead(nft)}),
+  }
+}
+
+const files = {subnetEnv: undefined, conflist: undefined}
+const ruleOps = (i: NodeIntent, snap: HostSnapshot): Op[] => planNode(i, snap, files).ops.filter(o => o.tool === 'nft' || o.tool === 'iptables')
+const nftLines = (ops: Op[]) => ops.flatMap(o => (o.tool === 'nft' ? o.lines : []))
+
+/** What flanneld's transactions write (nftables.go: initTable, SetupAndEnsureMasqRules, SetupAndEnsureForwardRules), as knftables spells them. */
+const FLANNELD = [
+  'add table ip flannel-ipv4 { comment "rules for flannel-ipv4" ; }',
+  'add table ip6 flannel-ipv6 { comment "rules for flannel-ipv6" ; }',
+  'add chain ip flannel-ipv4 postrtg { type nat hook postrouting priority 100 ; comment "chain to manage traffic masquerading by flannel" ; }',
+  'add rule ip flannel-ipv4 postrtg meta mark 0x4000 return',
+  'add rule ip flannel-ipv4 postrtg ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/16 return',
+  'add rule ip flannel-ipv4 postrtg ip saddr 10.244.0.0/16 ip daddr 10.244.1.0/24 return',
+  'add rule ip flannel-ipv4 postrtg ip saddr != 10.244.1.0/24 ip daddr 10.244.0.0/16 return',
+  'add rule ip flannel-ipv4 postrtg ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random',
+  'add rule ip flannel-ipv4 postrtg ip saddr != 10.244.0.0/16 ip daddr 10.244.0.0/16 masquerade fully-random',
+  'add chain ip flannel-ipv4 forward { type filter hook forward priority 0 ; comment "chain to accept flannel traffic" ; }',
+  'add rule ip flannel-ipv4 forward ip saddr 10.244.0.0/16 accept',
+  'add rule ip flannel-ipv4 forward ip daddr 10.244.0.0/16 accept',
+]
+
+describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
+  it('reads flanneld\'s tables from nft -j and spells each rule as flanneld writes it', () => {
+    const tables = parseFlannelNftRead(fixture('flanneld.json'))
+    expect(tables.map(t => `${t.family} ${t.name}`)).to.deep.equal(['ip flannel-ipv4', 'ip6 flannel-ipv6'])
+    const [postrtg, forward] = tables[0].chains
+    expect(postrtg).to.deep.include({name: 'postrtg', type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept'})
+    expect(postrtg.rules.map(r => r.text)).to.deep.equal(nftMasqRules(NET, SUBNET))
+    expect(forward).to.deep.include({name: 'forward', type: 'filter', hook: 'forward', priority: 0, policy: 'accept'})
+    expect(forward.rules.map(r => r.text)).to.deep.equal(['ip saddr 10.244.0.0/16 accept', 'ip daddr 10.244.0.0/16 accept'])
+    expect(tables[1].chains).to.deep.equal([])
+  })
+
+  it('a fresh host gets flanneld\'s exact objects in one nft transaction, then loses the iptables chains (new first, old after)', () => {
+    const ops = ruleOps(intent, host({iptables: true, nft: '{"nftables": [{"metainfo": {"version": "1.0.6"}}]}\n'}))
+    expect(nftLines(ops)).to.deep.equal(FLANNELD)
+    const tools = ops.map(o => o.tool)
+    expect(tools.lastIndexOf('nft')).to.be.below(tools.indexOf('iptables'))
+    expect(ops.filter(o => o.tool === 'iptables').flatMap(o => (o as {lines: string[]}).lines)).to.deep.equal([
+      `-D POSTROUTING ${masqJump().spec}`, `:${MASQ_CHAIN} - [0:0]`, `-X ${MASQ_CHAIN}`,
+      `-D FORWARD ${forwardJump().spec}`, `:${FWD_CHAIN} - [0:0]`, `-X ${FWD_CHAIN}`,
+    ])
+    // consecutive nft ops are one `nft -f -` run: all of it applies, or none
+    const nftBatches = batchesOf(ops).filter(b => b.file === 'nft')
+    expect(nftBatches).to.have.length(1)
+    expect(nftBatches[0].args).to.deep.equal(['-f', '-'])
+    expect(nftBatches[0].input).to.equal(FLANNELD.join('\n') + '\n')
+    expect(describePlan(ops)[0]).to.match(/^nft 'add table ip flannel-ipv4 \{ comment "rules for flannel-ipv4" ; \}'\s+# /)
+  })
+
+  it('a host as flanneld left it plans nothing (a resync is quiet)', () => {
+    expect(ruleOps(intent, host({nft: fixture('flanneld.json')}))).to.deep.equal([])
+  })
+
+  it('another lease: flanneld\'s old rules go, the new ones go in before the rule someone added; their chain stays; a drop policy makes the chain again', () => {
+    const ops = ruleOps({...intent, subnet: '10.244.2.0/24'}, host({nft: fixture('foreign-rules.json')}))
+    const masq = nftMasqRules(NET, '10.244.2.0/24')
+    expect(nftLines(ops)).to.deep.equal([
+      ...[2, 3, 4, 5, 6, 7].map(h => `delete rule ip flannel-ipv4 postrtg handle ${h}`),
+      ...masq.map(r => `insert rule ip flannel-ipv4 postrtg position 11 ${r}`),
+      'delete chain ip flannel-ipv4 forward',
+      FLANNELD[9], FLANNELD[10], FLANNELD[11],
+    ])
+    expect(nftLines(ops).join('\n')).to.not.contain('mine')
+    expect(nftLines(ops).join('\n')).to.not.contain('inet fw')
+  })
+
+  it('flanneld\'s rules out of order (no foreign rule): flush and refill, as flanneld does', () => {
+    const tables = parseFlannelNftRead(fixture('flanneld.json'))
+    tables[0].chains[1].rules.reverse()
+    const ops = ruleOps(intent, {...host({}), flannelNft: tables})
+    expect(nftLines(ops)).to.deep.equal(['flush chain ip flannel-ipv4 forward', FLANNELD[10], FLANNELD[11]])
+  })
+
+  it('ip-masq off: no postrtg chain (flanneld leaves the old one; it is deleted); static peers get the narrowed SNAT there', () => {
+    const off = ruleOps({...intent, ipMasq: false}, host({nft: fixture('flanneld.json')}))
+    expect(nftLines(off)).to.deep.equal(['delete chain ip flannel-ipv4 postrtg'])
+    const manual = ruleOps({...intent, ipMasq: false, peers: [{subnet: '10.244.2.0/24', publicIP: '192.168.100.12', backendType: 'host-gw', static: true}]}, host({nft: fixture('flanneld.json')}))
+    expect(nftLines(manual)).to.deep.equal([
+      'flush chain ip flannel-ipv4 postrtg',
+      'add rule ip flannel-ipv4 postrtg ip saddr 10.244.1.0/24 ip daddr != 10.244.0.0/16 oifname != "cni0" masquerade comment "flannelctl manual masq"',
+    ])
+  })
+
+  it('switched off: iptables chains first, then flanneld\'s two tables deleted (and no other table)', () => {
+    const ops = ruleOps({...intent, nftables: false}, host({nft: fixture('foreign-rules.json')}))
+    const tools = ops.map(o => o.tool)
+    expect(tools.indexOf('iptables')).to.be.below(tools.indexOf('nft'))
+    expect(nftLines(ops)).to.deep.equal(['delete table ip flannel-ipv4', 'delete table ip6 flannel-ipv6'])
+  })
+
+  it('tables not read (a prediction, a failed read): flanneld\'s own idempotent transaction, so no rule is ever added twice', () => {
+    const lines = nftLines(ruleOps(intent, host({})))
+    expect(lines).to.deep.equal([...FLANNELD.slice(0, 3), 'flush chain ip flannel-ipv4 postrtg', ...FLANNELD.slice(3, 10), 'flush chain ip flannel-ipv4 forward', ...FLANNELD.slice(10)])
+  })
+
+  it('iptables mode on a host without nft (nothing read) plans no nft op', () => {
+    expect(ruleOps({...intent, nftables: false}, host({iptables: true}))).to.deep.equal([])
+  })
+
+  it('reset deletes flanneld\'s tables only', () => {
+    const ops = planReset({...intent, ownedRoutes: []}, host({iptables: true, nft: fixture('foreign-rules.json')}))
+    expect(nftLines(ops)).to.deep.equal(['delete table ip flannel-ipv4', 'delete table ip6 flannel-ipv6'])
+  })
+
+  it('tells flannel\'s rules from others\' and where a host keeps them', () => {
+    expect(isFlannelNftRule('ip saddr 10.244.0.0/16 accept')).to.equal(true)
+    expect(isFlannelNftRule(undefined)).to.equal(false)
+    const [, , , , , , foreign] = parseFlannelNftRead(fixture('foreign-rules.json'))[0].chains[0].rules
+    expect(foreign).to.deep.equal({handle: 11, text: undefined})
+    expect(rulesMode(host({nft: fixture('flanneld.json')}))).to.equal('nftables')
+    expect(rulesMode(host({iptables: true, nft: fixture('flanneld.json')}))).to.equal('both')
+    expect(rulesMode(host({iptables: true}))).to.equal('iptables')
+    expect(rulesMode({name: 'x'})).to.equal('unknown')
+  })
+
+  it('output that is not nft JSON is a clear error, not a crash', () => {
+    expect(() => parseFlannelNftRead('Error: something\n')).to.throw(/nft -j printed what is not JSON/)
+  })
+})
