@@ -75,6 +75,8 @@ export interface NodeRecord {
   writtenFiles?: string[]
   /** publicIP came from --public-ip and is no address of this host (1:1 NAT): not checked against the interfaces */
   publicIPGiven?: boolean
+  /** flanneld's rules are built as native nftables here (EnableNFTables): its tables are read on every sync */
+  nftables?: boolean
 }
 
 export interface NetworkFlags {
@@ -407,9 +409,13 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const host = new HostAdapter(ctx.runner)
   const o = opts.node
   const step = stepClock()
-  // The host's tables come in one program run; meanwhile this process reads the record, the files
-  // and the store. A failing table read (iproute2 missing) is the error a user sees first.
-  const snapRead = settleLater(opts.hostModel ? Promise.resolve(opts.hostModel) : host.snapshot())
+  // The host's tables come in one program run; meanwhile this process reads the files and the
+  // store. A failing table read (iproute2 missing) is the error a user sees first.
+  const recordRead = settleLater(opts.record !== undefined ? Promise.resolve({rec: opts.record, path: o.stateFile ?? DEFAULT_STATE_FILE}) : loadRecord(host, o, opts.creating))
+  // flanneld's nftables tables are read where this host was built with them, or was not built by
+  // flannelctl yet (init, a host flanneld ran on): one program less on every other sync
+  const nftRead = await recordRead.then(({rec}) => rec === undefined || rec.nftables === true, () => true)
+  const snapRead = settleLater(opts.hostModel ? Promise.resolve(opts.hostModel) : host.snapshot({flannelNft: nftRead}))
   snapRead.then(() => step('host read'), () => {})
   const afterSnapshot = async <T>(p: Promise<T>): Promise<T> => {
     try {
@@ -419,8 +425,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw error
     }
   }
-  const {rec: prev, path: statePath} = opts.record !== undefined ? {rec: opts.record, path: o.stateFile ?? DEFAULT_STATE_FILE}
-    : await afterSnapshot(loadRecord(host, o, opts.creating))
+  const {rec: prev, path: statePath} = await afterSnapshot(recordRead)
   const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
   const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
@@ -547,6 +552,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       // The VNI of the device this node uses, or last used: what a later sync or reset removes.
       if (leaseBackend === 'vxlan') rec.vni = vni
       rec.backendType = backend.type
+      if (nc.enableNFTables) rec.nftables = true
+      else delete rec.nftables
 
       // A peer lease inside this host's own subnet would route part of its pods away: reported, never applied.
       const own = parseCidr(lease.subnet)
