@@ -233,7 +233,7 @@ export interface NftRule {
   /** the statements (matches, verdicts, NAT, marks) in nft's JSON schema */
   expr: unknown[]
   text: string
-  /** the text form held words the reader does not know: `expr` is empty and the rule cannot be evaluated */
+  /** the text form held words the reader does not know: `expr` holds the statements before them, and the rule matches nothing the trace can tell unless one of those fails */
   unread?: string
 }
 

@@ -195,6 +195,8 @@ function readValue(r: Reader, mapped = false): Json {
     const items: Json[] = []
     while (r.peek() !== '}') {
       const key = readConcatValue(r)
+      // an element's own comment, timeout or expiry says nothing about what it matches
+      while (['comment', 'timeout', 'expires'].includes(r.peek() ?? '')) r.i += 2
       if (r.peek() === ':') {
         r.next()
         const target = r.next()
@@ -365,7 +367,7 @@ function readStatement(r: Reader): Json {
  * A rule line of `nft list ruleset` (its `# handle N` taken off first) as JSON statements, or the
  * reason it could not be read.
  */
-export function readRule(line: string): {expr: Json[], comment?: string} | {unread: string} {
+export function readRule(line: string): {expr: Json[], comment?: string, unread?: string} {
   const r = new Reader(words(line))
   const expr: Json[] = []
   let comment: string | undefined
@@ -400,7 +402,8 @@ export function readRule(line: string): {expr: Json[], comment?: string} | {unre
       expr.push({match: {op: flagged && op === '==' ? 'in' : op, left, right}})
     }
   } catch (error) {
-    if (error instanceof Unread) return {unread: error.message}
+    // what was read before the unknown word still tells the trace when the rule cannot match
+    if (error instanceof Unread) return {unread: error.message, expr}
     throw error
   }
   return {expr: expr.filter(e => e !== undefined), ...(comment !== undefined ? {comment} : {})}

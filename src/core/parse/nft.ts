@@ -175,7 +175,7 @@ function fromText(lines: string[], start: number, end: number, source: string): 
     if (/^(policy|comment|devices?)\b/.test(line)) continue
     const read = readRule(line)
     const rule: NftRule = {family: table.family, table: table.name, chain: block.name, ...(handled ? {handle: Number(handled[2])} : {}),
-      expr: 'expr' in read ? read.expr : [], text: line, ...('unread' in read ? {unread: read.unread} : {})}
+      expr: read.expr, text: line, ...(read.unread !== undefined ? {unread: read.unread} : {})}
     ruleset.rules.push(rule)
     // a comment's words are not statements
     const words = line.replace(/"[^"]*"/g, '""')

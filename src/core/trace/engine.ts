@@ -432,7 +432,8 @@ class Walk {
       `UDP ${outer.src} → ${outer.dst}:${t.port} VNI ${t.vni}: ${device.name} takes the frame for ${t.innerMac} and hands in ${t.inner.src} → ${t.inner.dst}`)
     hop.in = device.name
     this.lastPacket = t.inner
-    const inner = this.prerouting(hop, view, device.name, t.inner)
+    // the inner packet arrives on another host: the sender's mark stays behind
+    const inner = this.prerouting(hop, view, device.name, {...t.inner, mark: undefined})
     if ('end' in inner) return inner
     const down = this.reversePath(hop, view, device.name, inner)
     if (down) return down

@@ -61,6 +61,9 @@ function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: De
       assumptions.push(`${chain} on ${view.name} ${v.kind === 'queue' ? 'queues' : 'drops'} the packet ${v.rule !== undefined ? `at ${ruleName(v.rule)}` : 'by its policy'}: the trace does not model a drop in a nat chain and takes the packet on`)
     } else if (v.rule !== undefined) {
       last = {action: 'ACCEPT', evidence: v.rule.text, path: o.path, assumptions: []}
+    } else if (o.returned !== undefined) {
+      const text = o.returned.text
+      last = {action: 'ACCEPT', evidence: text, path: o.path, assumptions: [], viaReturn: {table: c.table, chain: o.returned.chain, spec: text, raw: text}}
     }
   }
   return {decision: {...(last ?? {action: 'ACCEPT', evidence: '(no nat rule matched)', path: []}), assumptions}, mark}

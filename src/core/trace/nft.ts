@@ -102,6 +102,8 @@ export interface NftOutcome {
   marked?: NftRule
   /** the `notrack` rule that took the packet out of conntrack */
   notrack?: NftRule
+  /** the last rule whose `return` sent the walk back (from the base chain: to its policy) */
+  returned?: NftRule
   assumptions: string[]
 }
 
@@ -158,6 +160,7 @@ class ChainWalk {
   private mark: number | undefined
   private marked?: NftRule
   private notrack?: NftRule
+  private returned?: NftRule
   private readonly assumptions: string[] = []
   private readonly path: string[]
   private readonly rs: NftRuleset
@@ -171,7 +174,7 @@ class ChainWalk {
   run(): NftOutcome {
     const flow = this.chain(this.base.name, 0)
     const verdict: NftVerdict = typeof flow === 'object' ? flow.verdict : {kind: this.base.policy}
-    return {verdict, path: this.path, mark: this.mark, marked: this.marked, notrack: this.notrack, assumptions: this.assumptions}
+    return {verdict, path: this.path, mark: this.mark, marked: this.marked, notrack: this.notrack, returned: this.returned, assumptions: this.assumptions}
   }
 
   private note(text: string): void {
@@ -181,7 +184,11 @@ class ChainWalk {
   private chain(name: string, depth: number): Flow {
     if (depth > 16) return 'end' // the kernel refuses deeper jumps when the rules load
     for (const rule of chainRules(this.rs, this.base.family, this.base.table, name) ?? []) {
-      if (rule.unread !== undefined) return {verdict: {kind: 'unknown', rule, what: `the trace could not read the rule (${rule.unread})`}}
+      if (rule.unread !== undefined) {
+        // the words read before the unknown one may already say the rule cannot match
+        if (this.failsBefore(rule)) continue
+        return {verdict: {kind: 'unknown', rule, what: `the trace could not read the rule (${rule.unread})`}}
+      }
       const flow = this.rule(rule, depth)
       if (flow instanceof Unknown) {
         // a rule that only counts or logs leaves the packet's way the same whether it matches or not
@@ -189,9 +196,19 @@ class ChainWalk {
         return {verdict: {kind: 'unknown', rule, what: flow.what}}
       }
       if (flow === 'next') continue
+      if (flow === 'return') this.returned = rule
       return flow
     }
     return 'end'
+  }
+
+  /** Whether one of the matches a partly read rule starts with surely fails for the packet. */
+  private failsBefore(rule: NftRule): boolean {
+    for (const s of rule.expr) {
+      if (!isObj(s) || !isObj(s.match)) return false
+      if (this.match(s.match) === false) return true
+    }
+    return false
   }
 
   /** One rule: `next` when it does not match (or goes on), else where the walk goes. */
@@ -320,8 +337,8 @@ class ChainWalk {
       const offset = Number(g.offset ?? 0)
       const chosen = pairs.find(x => x !== undefined && x[0] === offset)
       if (mod > 1) {
-        const others = pairs.filter(x => x !== undefined).length
-        this.note(`${ruleName(rule)} sends each new connection to one of ${mod} entries, picked by \`numgen ${String(g.mode)}\`: traced the first (${offset}${chosen ? ` : ${verdictText(chosen[1])}` : ''}); the flow may take ${others > 1 ? `any of the other ${others - 1}` : 'another'}`)
+        const others = pairs.filter(x => x !== undefined).length - 1
+        this.note(`${ruleName(rule)} sends each new connection to one of ${mod} entries, picked by \`numgen ${String(g.mode)}\`: traced the first (${offset}${chosen ? ` : ${verdictText(chosen[1])}` : ''}); the flow may take ${others > 1 ? `any of the other ${others}` : 'the other'}`)
       }
       return chosen?.[1]
     }
