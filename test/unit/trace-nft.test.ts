@@ -41,7 +41,7 @@ describe('trace through native nftables: Debian nftables.conf and flanneld\'s En
         ['accept', 'ip saddr 10.244.0.0/16 accept'],
         ['drop', 'table inet filter chain forward { type filter hook forward priority 0; policy drop; }'],
       ])
-      expect(t.failure!.reason).to.equal('nft inet filter forward on n1 drops icmp 10.244.81.2 → 10.244.33.2 (NEW) by the chain policy drop')
+      expect(t.failure!.reason).to.equal('nft inet filter forward on n1 drops icmp 10.244.81.2 → 10.244.33.2 (NEW) by the chain policy drop (the accept in nft ip flannel-ipv4 forward ended that chain only: every base chain at this hook must let the packet through)')
       expect(t.failure!.fix).to.deep.equal([
         {node: 'n1', command: 'nft insert rule inet filter forward ip saddr 10.244.0.0/16 accept'},
         {node: 'n1', command: 'nft insert rule inet filter forward ip daddr 10.244.0.0/16 accept'},

@@ -754,6 +754,7 @@ class Walk {
       if (hook === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
     }
     let mark = facts.mark
+    let accepted: string | undefined
     const stages = stagesAt(view.snap, hook, 'filter', rules !== undefined ? dropTables(hook) : [], {inDev: facts.inDev, bridged})
     for (const stage of stages) {
       const early = stage.priority < -100
@@ -761,14 +762,24 @@ class Walk {
       const end = 'chain' in stage
         ? this.nativeChain(hop, view, hook, stage.chain, {...facts, mark}, bridged)
         : this.iptablesTable(hop, view, hook, stage.table, {...facts, mark}, bridged)
-      if ('end' in end) return end
+      if ('end' in end) {
+        if (accepted !== undefined && end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER') {
+          // the usual surprise: an accept somewhere else (flanneld's own chain) does not save the packet
+          const note = ` (the accept in ${accepted} ended that chain only: every base chain at this hook must let the packet through)`
+          end.failure.reason += note
+          const last = hop.steps.at(-1)
+          if (last !== undefined) last.explanation += note
+        }
+        return end
+      }
       mark = end.mark
+      accepted = end.accepted ?? accepted
     }
     return {mark}
   }
 
   /** One iptables table's chain at `hook`; what it passes keeps its mark (iptables' marks are followed apart, see routingMark). */
-  private iptablesTable(hop: Hop, view: HostView, hook: Hook, table: string, facts: NftFacts, bridged: boolean): End | {mark?: number} {
+  private iptablesTable(hop: Hop, view: HostView, hook: Hook, table: string, facts: NftFacts, bridged: boolean): End | {mark?: number, accepted?: string} {
     const rules = view.iptables!
     const passed = {mark: facts.mark}
     const what = describeFlow(facts)
@@ -782,7 +793,7 @@ class Walk {
     if (d.action === 'ACCEPT') {
       if (table === 'filter' && d.notCaptured) this.step(hop, 'filter', 'assumed', d.evidence, `${chain} assumed to accept: the pasted rules do not list it`)
       else if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
-      return passed
+      return {...passed, ...(d.rule !== undefined ? {accepted: `iptables ${table === 'filter' ? '' : `-t ${table} `}${where}`} : {})}
     }
     if (d.action === 'QUEUE') {
       const queue = /--queue-num (\d+)/.exec(d.evidence)?.[1] ?? '0'
@@ -814,7 +825,7 @@ class Walk {
    * leaves the chain to what it may do: where it may drop the packet the trace stops there
    * (INSUFFICIENT_INFO, naming the rule and the chain), otherwise it goes on with an assumption.
    */
-  private nativeChain(hop: Hop, view: HostView, hook: Hook, c: NftChain, facts: NftFacts, bridged: boolean): End | {mark?: number} {
+  private nativeChain(hop: Hop, view: HostView, hook: Hook, c: NftChain, facts: NftFacts, bridged: boolean): End | {mark?: number, accepted?: string} {
     const o = evaluateNftChain(c, facts)
     for (const a of o.assumptions) this.assume(view, a)
     const what = describeFlow(facts)
@@ -837,7 +848,7 @@ class Walk {
     if (v.kind === 'accept' || v.kind === 'nat') {
       if (v.rule !== undefined) this.step(hop, 'filter', 'accept', v.rule.text, `${chain}: ${what} accepted by ${ruleName(v.rule)}${o.path.length > 1 ? ` via ${where}` : ''}${marked}`)
       else if (marked !== '') this.step(hop, 'filter', 'ok', o.marked!.text, `${chain}: ${what} passes by the chain policy accept${marked}`)
-      return {mark: o.mark}
+      return {mark: o.mark, ...(v.rule !== undefined ? {accepted: `nft ${c.family} ${c.table} ${c.name}`} : {})}
     }
     if (v.kind === 'queue') return this.queued(hop, view, chain, what, v.rule.text, /queue num (\d+)/.exec(v.rule.text)?.[1] ?? '0')
     const rule = v.rule
