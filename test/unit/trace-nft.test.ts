@@ -20,7 +20,7 @@ async function trace(ruleset: string | undefined, req: TraceRequest, iptables?: 
   const hosts = world.hosts.map(h => h.name !== 'n1' ? h : {
     ...h,
     ...(ruleset !== undefined ? {nftables: parseNftRuleset(ruleset.startsWith('{') || ruleset.startsWith('table') ? ruleset : real(ruleset), 'nft-ruleset')} : {}),
-    ...(iptables !== undefined ? {iptables: parseIptables(real(iptables))} : {}),
+    ...(iptables !== undefined ? {iptables: parseIptables(iptables.includes('\n') ? iptables : real(iptables))} : {}),
   })
   return traceFlow({...world, hosts}, req)
 }
@@ -173,5 +173,22 @@ describe('trace through native nftables: what it cannot decide', () => {
     const steps = t.hops[1].steps.filter(s => s.kind === 'filter').map(s => s.evidence)
     expect(steps[0]).to.equal('limit rate 10/second accept')
     expect(steps[1]).to.match(/FLANNEL-FWD/)
+  })
+})
+
+describe('trace through native nftables: marks iptables gave the packet', () => {
+  // n1: iptables mangle PREROUTING marks pod-1a's packets 0x1; a native forward chain (policy drop)
+  // accepts `meta mark 0x1` and pod-2a's replies
+  const n1 = readFileSync(join(SNAPSHOT, 'n1', 'iptables-save.txt'), 'utf8')
+  const mangle = (rule: string) => `${n1}*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING ${rule}\nCOMMIT\n`
+  const ruleset = 'table inet fcm {\n\tchain forwarding {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tmeta mark 0x00000001 accept # handle 2\n\t\tip saddr 10.244.33.0/24 accept # handle 3\n\t}\n}\n'
+
+  it('a native chain sees the mark an iptables MARK rule set; a mark that may or may not be set stops the trace', async () => {
+    // kernel: ping passes with `-s 10.244.81.2 -j MARK --set-mark 0x1`, is lost with `-s 10.244.81.99`
+    expect((await trace(ruleset, {src: 'pod-1a', dst: 'pod-2a'}, mangle('-s 10.244.81.2/32 -j MARK --set-xmark 0x1/0xffffffff'))).disposition).to.equal('DELIVERED')
+    expect((await trace(ruleset, {src: 'pod-1a', dst: 'pod-2a'}, mangle('-s 10.244.81.99/32 -j MARK --set-xmark 0x1/0xffffffff'))).disposition).to.equal('DENIED_BY_FILTER')
+    const random = await trace(ruleset, {src: 'pod-1a', dst: 'pod-2a'}, mangle('-m statistic --mode random --probability 0.50000000000 -j MARK --set-xmark 0x1/0xffffffff'))
+    expect(random.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(random.failure!.reason).to.contain('the packet mark, unknown here: `-A PREROUTING -m statistic --mode random --probability 0.50000000000 -j MARK --set-xmark 0x1/0xffffffff` (iptables) may set it')
   })
 })

@@ -26,7 +26,7 @@ import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './rou
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
-import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt} from './nft.js'
+import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
@@ -759,8 +759,9 @@ class Walk {
     for (const stage of stages) {
       const early = stage.priority < -100
       if ((phase === 'beforeNat' && !early) || (phase === 'afterNat' && early)) continue
+      const seen = 'chain' in stage ? withIptablesMarks(rules, {...facts, mark}, hook, stage.priority) : undefined
       const end = 'chain' in stage
-        ? this.nativeChain(hop, view, hook, stage.chain, {...facts, mark}, bridged)
+        ? this.nativeChain(hop, view, hook, stage.chain, seen!, bridged)
         : this.iptablesTable(hop, view, hook, stage.table, {...facts, mark}, bridged)
       if ('end' in end) {
         if (accepted !== undefined && end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER') {
@@ -772,7 +773,8 @@ class Walk {
         }
         return end
       }
-      mark = end.mark
+      // iptables' own marks are replayed from the rules each time (withIptablesMarks): only what a native rule set is carried
+      if (seen === undefined || end.mark !== seen.mark) mark = end.mark
       accepted = end.accepted ?? accepted
     }
     return {mark}

@@ -6,7 +6,7 @@
  */
 import type {HostView} from './host-view.js'
 import type {Decision, Hook} from './iptables.js'
-import {type NftFacts, evaluateNftChain, listChain, ruleName, stagesAt} from './nft.js'
+import {type NftFacts, evaluateNftChain, listChain, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 
 export interface NatRecord {
   node: string
@@ -49,9 +49,11 @@ function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: De
       continue
     }
     const c = stage.chain
-    const o = evaluateNftChain(c, {...facts, mark})
+    const seen = withIptablesMarks(rules, {...facts, mark}, hook, stage.priority)
+    const o = evaluateNftChain(c, seen)
     assumptions.push(...o.assumptions)
-    mark = o.mark
+    // iptables' own marks are replayed from its rules each time: only what a native rule set is carried
+    if (o.mark !== seen.mark) mark = o.mark
     const v = o.verdict
     if (v.kind === 'nat') return {decision: {action: v.action, evidence: v.rule.text, path: o.path, toAddress: v.toAddress, toPorts: v.toPorts, assumptions}, mark}
     const chain = `native nftables chain ${c.family} ${c.table} ${c.name}`

@@ -9,7 +9,7 @@
  */
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
 import {cidrContains, ipToInt, parseCidr} from '../addr.js'
-import {type Hook, type PacketFacts, rejectAnswerOf, tablePriority} from './iptables.js'
+import {type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
 const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -80,6 +80,29 @@ export interface NftFacts extends PacketFacts {
   /** whether this host's nat gave the connection a new destination (`ct status dnat`) or source */
   ctDnat?: boolean
   ctSnat?: boolean
+  /** why the packet's mark is not known here (an iptables MARK rule that may have set it): `meta mark` is then undecidable */
+  markDoubt?: string
+}
+
+/** The hook whose iptables tables a packet passed last before `hook` (none before PREROUTING or OUTPUT). */
+const HOOK_BEFORE: Partial<Record<Hook, (p: PacketFacts) => Hook>> = {
+  INPUT: () => 'PREROUTING',
+  FORWARD: () => 'PREROUTING',
+  POSTROUTING: p => p.inDev === undefined && !p.bridged ? 'OUTPUT' : 'FORWARD',
+}
+
+/**
+ * The packet as a native chain of `priority` at `hook` sees it: with the marks iptables' MARK rules
+ * gave it in the raw and mangle tables it passed before (iptables-nft and native chains share the
+ * packet's mark), or with the mark in doubt when such a rule may or may not have set one.
+ */
+export function withIptablesMarks(rules: RuleSet | undefined, facts: NftFacts, hook: Hook, priority: number): NftFacts {
+  if (rules === undefined) return facts
+  const before = (['mangle', 'raw'] as const).find(t => tablePriority(t, hook) < priority && (t === 'mangle' || hook === 'PREROUTING' || hook === 'OUTPUT'))
+  const at = before !== undefined ? {table: before, hook} : HOOK_BEFORE[hook] !== undefined ? {table: 'mangle', hook: HOOK_BEFORE[hook]!(facts)} : undefined
+  if (at === undefined) return facts
+  const r = rules.markAfter(facts, at.table, at.hook)
+  return 'mark' in r ? {...facts, mark: r.mark} : {...facts, markDoubt: `\`${r.doubt.raw}\` (iptables) may set it`}
 }
 
 export type NatAction = 'MASQUERADE' | 'SNAT' | 'DNAT' | 'REDIRECT'
@@ -166,7 +189,7 @@ class ChainWalk {
   private readonly rs: NftRuleset
 
   constructor(private readonly base: NftChain, private readonly p: NftFacts) {
-    this.mark = p.mark ?? 0
+    this.mark = p.markDoubt !== undefined ? undefined : p.mark ?? 0
     this.path = [base.name]
     this.rs = base.ruleset ?? {rules: [], sets: []}
   }
@@ -424,7 +447,7 @@ class ChainWalk {
         case 'nfproto': return {t: 'name', v: 'ipv4'}
         case 'protocol': return {t: 'name', v: 'ip'}
         case 'pkttype': return {t: 'name', v: p.pktType === undefined || p.pktType === 'unicast' ? 'host' : p.pktType}
-        case 'mark': return this.mark === undefined ? new Unknown(`the packet mark, which ${this.marked ? ruleName(this.marked) : 'a rule'} set to a value the trace cannot know`) : {t: 'num', v: this.mark}
+        case 'mark': return this.mark === undefined ? new Unknown(`the packet mark, unknown here: ${this.marked ? `${ruleName(this.marked)} set it to a value the trace cannot know` : this.p.markDoubt ?? 'a rule may set it'}`) : {t: 'num', v: this.mark}
         default: return new Unknown(`\`meta ${key}\``)
       }
     }
