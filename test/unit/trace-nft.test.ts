@@ -88,6 +88,22 @@ describe('trace through native nftables: a firewalld-like inet table with zones'
   })
 })
 
+describe('trace through native nftables: firewalld\'s own rule shapes', () => {
+  // n1: filter_PREROUTING and filter_FORWARD as firewalld 1.x writes them: IPv6-only rules
+  // (`icmpv6 type`, `meta nfproto ipv6 fib saddr . mark . iif oif missing drop`, `ip6 daddr { … }
+  // reject`), zones by `iifname "eth0" goto`, the zone's allow chain accepting only out of eth0
+
+  it('passes an IPv4 packet by the IPv6-only rules and rejects it at the zone\'s end, as the kernel does', async () => {
+    // kernel: ping pod-1a → pod-2a prints "From 10.244.81.1 icmp_seq=1 Packet filtered"
+    const t = await trace('nft-firewalld-zones.json', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.reason).to.contain('at `reject with icmpx admin-prohibited` (inet firewalld filter_FWD_public, handle 21) via filter_FORWARD → filter_FORWARD_ZONES → filter_FWD_public')
+    expect(t.traceroute).to.deep.equal(['10.244.81.1', '10.244.81.1 !X'])
+    const rules = parseNftRuleset(real('nft-firewalld-zones.json'), 'x')[0].ruleset!.rules
+    expect(rules.find(r => r.handle === 8 && r.table === 'firewalld')!.text).to.equal('meta nfproto ipv6 fib saddr . mark . iif oif missing drop')
+  })
+})
+
 describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
   // n1: table ip kube-proxy: ClusterIP 10.96.0.10:80 → service chain → `numgen random mod 1 vmap`
   // → endpoint chain `dnat to 10.244.33.2:8080`; 10.96.0.20:80 has no endpoints (no-endpoint-services

@@ -90,7 +90,9 @@ function printStatement(s: Json): string | undefined {
       const style = keyName(m.left)
       const binop = isObj(m.left) && ['&', '|', '^'].some(op => op in (m.left as Obj))
       const op = m.op === '==' || m.op === 'in' ? (binop ? '== ' : '') : `${String(m.op)} `
-      return `${printExpr(m.left)} ${op}${printValue(m.right, style)}`
+      // `fib … oif missing`: nft -j writes the existence check as a boolean
+      const right = isObj(m.left) && isObj(m.left.fib) && typeof m.right === 'boolean' ? (m.right ? 'exists' : 'missing') : m.right
+      return `${printExpr(m.left)} ${op}${printValue(right, style)}`
     }
     case 'accept': case 'drop': case 'return': case 'continue': case 'notrack':
       return kind
@@ -144,6 +146,8 @@ const PAYLOAD_FIELDS: Record<string, readonly string[]> = {
   udp: ['sport', 'dport'],
   th: ['sport', 'dport'],
   icmp: ['type'],
+  ip6: ['saddr', 'daddr', 'nexthdr'],
+  icmpv6: ['type'],
 }
 const META_KEYS = new Set(['iifname', 'oifname', 'iif', 'oif', 'l4proto', 'nfproto', 'mark', 'pkttype', 'protocol'])
 const RELATIONS = new Set(['==', '!=', '<', '>', '<=', '>='])
@@ -200,7 +204,7 @@ function readValue(r: Reader, mapped = false): Json {
       if (r.peek() === ':') {
         r.next()
         const target = r.next()
-        items.push([key, target === 'jump' || target === 'goto' ? {[target]: {target: r.next()}} : target === 'accept' || target === 'drop' ? {[target]: null} : scalar(target)])
+        items.push([key, target === 'jump' || target === 'goto' ? {[target]: {target: r.next()}} : ['accept', 'drop', 'return', 'continue'].includes(target) ? {[target]: null} : scalar(target)])
       } else {
         if (mapped) throw new Unread('a map without values')
         items.push(key)

@@ -276,6 +276,7 @@ class ChainWalk {
           const target = this.lookup((v as Obj).key, (v as Obj).data, rule)
           if (target instanceof Unknown) return target
           if (target === undefined) return 'next'
+          if (!isObj(target) || !['accept', 'drop', 'return', 'continue', 'jump', 'goto'].some(k => k in target)) return new Unknown(`the verdict ${JSON.stringify(target)}`)
           return this.verdict(target, rule, depth)
         }
         case 'mangle': {
@@ -435,6 +436,8 @@ class ChainWalk {
         if (field === 'flags' && proto === 'tcp') return {t: 'flags', v: p.state === 'NEW' ? ['syn'] : ['syn', 'ack']}
         return new Unknown(`\`${proto} ${field}\``)
       }
+      // an inet chain's IPv6 matches (firewalld's `ip6 daddr { ::/96, … } reject`) carry an implied `meta nfproto ipv6`
+      if (proto === 'ip6' || proto === 'icmpv6') return 'absent'
       if (proto === 'icmp' && field === 'type') return p.proto !== 'icmp' ? 'absent' : p.icmpType === undefined ? new Unknown('`icmp type` (the ICMP type is unknown)') : {t: 'num', v: p.icmpType}
       return new Unknown(`\`${proto} ${field}\``)
     }
