@@ -162,3 +162,33 @@ describe('nftables: rules, sets and maps of nft list ruleset, evaluated', () => 
     expect(check.path).to.deep.equal(['filter-forward', 'cluster-ips-check'])
   })
 })
+
+describe('nftables: what a packet does not carry, or the trace cannot know', () => {
+  const chainWith = (...rules: unknown[][]) => parseNftRuleset(JSON.stringify({nftables: [
+    {chain: {family: 'inet', table: 't', name: 'c', type: 'filter', hook: 'forward', prio: 0, policy: 'drop'}},
+    ...rules.map((expr, i) => ({rule: {family: 'inet', table: 't', chain: 'c', handle: i + 2, expr}})),
+  ]}))[0]
+  const th = (field: string) => ({payload: {protocol: 'th', field}})
+  const icmp: NftFacts = {src: '10.0.0.1', dst: '10.0.0.2', proto: 'icmp', icmpType: 8, state: 'NEW', mark: 0}
+
+  it('th reads an ICMP header: its type as the source port, its checksum (unknown) as the destination port', () => {
+    const bySport = chainWith([{match: {op: '==', left: th('sport'), right: 0x0800}}, {accept: null}])
+    expect(evaluateNftChain(bySport, icmp).verdict).to.include({kind: 'accept'})
+    const byDport = evaluateNftChain(chainWith([{match: {op: '==', left: th('dport'), right: 53}}, {accept: null}]), icmp)
+    expect(byDport.verdict).to.include({kind: 'unknown', what: '`th dport` of an ICMP packet (its checksum)'})
+    // in kube-proxy's key the protocol already tells the element apart
+    const vmap = chainWith([{vmap: {key: {concat: [{payload: {protocol: 'ip', field: 'daddr'}}, {meta: {key: 'l4proto'}}, th('dport')]},
+      data: {set: [[{concat: ['10.0.0.2', 'tcp', 80]}, {accept: null}]]}}}])
+    expect(evaluateNftChain(vmap, icmp).verdict).to.deep.equal({kind: 'drop'})
+    // a tcp port is not in a UDP packet: the rule does not match, `!=` neither
+    const tcp = chainWith([{match: {op: '!=', left: {payload: {protocol: 'tcp', field: 'dport'}}, right: 22}}, {accept: null}])
+    expect(evaluateNftChain(tcp, {...icmp, proto: 'udp', dport: 53}).verdict).to.deep.equal({kind: 'drop'})
+  })
+
+  it('flow offload and dynamic sets leave this packet\'s way alone; an unknown statement stops the walk', () => {
+    const flow = chainWith([{flow: {op: 'add', flowtable: '@ft'}}], [{accept: null}])
+    expect(evaluateNftChain(flow, icmp).verdict).to.include({kind: 'accept'})
+    const tproxy = chainWith([{tproxy: {addr: '127.0.0.1', port: 80}}])
+    expect(evaluateNftChain(tproxy, icmp).verdict).to.include({kind: 'unknown', what: 'the trace does not model `tproxy`'})
+  })
+})

@@ -141,6 +141,8 @@ type Val =
   | {t: 'num', v: number}
   | {t: 'flags', v: string[]}
   | {t: 'concat', v: Val[]}
+  /** a part of a concatenation the trace cannot know: an element that differs in another part still does not match */
+  | {t: 'unknown', why: string}
 type Value = Val | 'absent'
 
 const PROTO_NAMES: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp', '132': 'sctp'}
@@ -149,7 +151,7 @@ const SERVICES: Record<string, number> = {ssh: 22, domain: 53, http: 80, https: 
 /** nft's reject names as the iptables REJECT path names the same errors. */
 const REJECT_KINDS: Record<string, string> = {'no-route': 'net-unreachable', 'prot-unreachable': 'proto-unreachable'}
 /** Statements that leave the packet and its way as they are. */
-const INERT = new Set(['counter', 'log', 'limit', 'quota'])
+const INERT = new Set(['counter', 'log', 'limit', 'quota', 'flow', 'set'])
 
 const rulesByChain = new WeakMap<NftRuleset, Map<string, NftRule[]>>()
 
@@ -247,7 +249,8 @@ class ChainWalk {
           if (!m) return 'next'
           break
         }
-        case 'counter': case 'log': case 'quota':
+        case 'counter': case 'log': case 'quota': case 'flow': case 'set':
+          // `flow add @ft` offloads later packets of the flow, not this one; `add @set { ip saddr }` fills a set
           break
         case 'limit': {
           // a token bucket: the first packets (up to its burst) pass, later ones may not
@@ -369,12 +372,14 @@ class ChainWalk {
     const key = this.value(keyExpr, rule)
     if (key instanceof Unknown) return key
     if (key === 'absent') return undefined
+    let unsure: Json | undefined
     for (const pair of pairs) {
       if (pair === undefined) continue
       const m = matchValue(key, pair[0])
-      if (m === 'unknown') return new Unknown(`the key \`${JSON.stringify(pair[0])}\``)
-      if (m) return pair[1]
+      if (m === true) return pair[1]
+      if (m === 'unknown') unsure ??= pair[0]
     }
+    if (unsure !== undefined) return new Unknown(unknownPart(key) ?? `the key \`${JSON.stringify(unsure)}\``)
     return undefined
   }
 
@@ -394,6 +399,7 @@ class ChainWalk {
     if (left instanceof Unknown) return left
     // a field the packet does not have (a port of an ICMP packet) ends the rule, `!=` too
     if (left === 'absent') return false
+    if (left.t === 'unknown') return new Unknown(left.why)
     const op = String(m.op)
     if (['<', '>', '<=', '>='].includes(op)) {
       if (left.t !== 'num') return new Unknown(`\`${op}\` on a ${left.t}`)
@@ -428,6 +434,11 @@ class ChainWalk {
         if (field === 'saddr' || field === 'daddr') return {t: 'ip', v: field === 'saddr' ? p.src : p.dst}
         if (field === 'protocol') return {t: 'name', v: p.proto}
         return new Unknown(`\`ip ${field}\``)
+      }
+      if (proto === 'th' && p.proto === 'icmp') {
+        // `th` reads the transport header whatever it is: an ICMP header's type and code, then its checksum
+        if (field === 'sport' && p.icmpType !== undefined) return {t: 'num', v: p.icmpType << 8}
+        return {t: 'unknown', why: `\`th ${field}\` of an ICMP packet (its ${field === 'dport' ? 'checksum' : 'type and code'})`}
       }
       if (proto === 'th' || proto === 'tcp' || proto === 'udp') {
         if (proto === 'th' ? p.proto !== 'tcp' && p.proto !== 'udp' : p.proto !== proto) return 'absent'
@@ -469,8 +480,8 @@ class ChainWalk {
       const parts: Val[] = []
       for (const part of e.concat) {
         const v = this.value(part, rule)
-        if (v instanceof Unknown || v === 'absent') return v
-        parts.push(v)
+        if (v === 'absent') return v
+        parts.push(v instanceof Unknown ? {t: 'unknown', why: v.what} : v)
       }
       return {t: 'concat', v: parts}
     }
@@ -486,6 +497,12 @@ class ChainWalk {
     }
     return new Unknown(`the expression ${JSON.stringify(e)}`)
   }
+}
+
+/** Why a key cannot be known: its unknown part. */
+function unknownPart(v: Val): string | undefined {
+  if (v.t === 'unknown') return v.why
+  return v.t === 'concat' ? v.v.map(unknownPart).find(w => w !== undefined) : undefined
 }
 
 /** A set element without its timeout or comment (`{"elem": {"val": …}}`). */
@@ -518,6 +535,7 @@ function ipInt(v: Json): number | undefined {
 
 /** Whether the packet's value is the element `e` (a value, a prefix, a range, a concatenation, a flag list). */
 function matchValue(val: Val, e: Json): Tri {
+  if (val.t === 'unknown') return 'unknown'
   if (val.t === 'concat') {
     if (!isObj(e) || !Array.isArray(e.concat) || e.concat.length !== val.v.length) return 'unknown'
     let all: Tri = true
