@@ -90,7 +90,7 @@ describe('nftables: rules, sets and maps of nft list ruleset, evaluated', () => 
       const t = byHandle.get(`${r.table} ${r.handle}`)!
       expect(r.text, `handle ${r.handle}`).to.equal(t.text)
       // `tcp option maxseg size set rt mtu` is not read from the text: kept, named unread
-      if (r.handle === 18 && r.table === 't2') expect(t.unread).to.equal('"tcp" is not an expression the trace reads')
+      if (r.handle === 18 && r.table === 't2') expect(t.unread).to.equal('"tcp option" is not an expression the trace reads')
     }
     // a verdict map's elements, from both forms
     const map = (cs: typeof json) => cs[0].ruleset!.sets.find(s => s.name === 'service-ips')

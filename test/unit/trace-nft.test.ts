@@ -162,7 +162,7 @@ describe('trace through native nftables: what it cannot decide', () => {
     const t = await trace(base('meta skuid 1000 drop # handle 4'), {src: 'pod-1a', dst: 'pod-2a'})
     expect(t.disposition).to.equal('INSUFFICIENT_INFO')
     expect(t.failure!.evidence).to.equal('meta skuid 1000 drop')
-    expect(t.failure!.reason).to.contain('cannot evaluate `meta skuid 1000 drop` (inet fw fwd, handle 4) in native nftables chain inet fw fwd on n1: the trace could not read the rule')
+    expect(t.failure!.reason).to.contain('cannot evaluate `meta skuid 1000 drop` (inet fw fwd, handle 4) in native nftables chain inet fw fwd on n1: the trace could not read the rule ("meta skuid" is not an expression the trace reads)')
     expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'nft list chain inet fw fwd'}])
   })
 

@@ -362,8 +362,11 @@ function readStatement(r: Reader): Json {
     case 'comment':
       r.next()
       return undefined
-    default:
-      throw new Unread(`"${t}" is not an expression the trace reads`)
+    default: {
+      // name the whole selector: `meta skuid`, `ct mark`, `tcp option`
+      const selector = ['meta', 'ct', 'tcp', 'udp', 'ip', 'ip6', 'th', 'icmp', 'icmpv6', 'fib', 'rt', 'socket', 'osf'].includes(t) && r.peek() !== undefined ? `${t} ${r.peek()}` : t
+      throw new Unread(`"${selector}" is not an expression the trace reads`)
+    }
   }
 }
 

@@ -33,8 +33,7 @@ import {
   isVxlanLink, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, nftFilterFixes, linkDownCause, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
-import {count} from '../words.js'
+import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
