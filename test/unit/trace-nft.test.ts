@@ -208,3 +208,24 @@ describe('trace through native nftables: marks iptables gave the packet', () => 
     expect(random.failure!.reason).to.contain('the packet mark, unknown here: `-A PREROUTING -m statistic --mode random --probability 0.50000000000 -j MARK --set-xmark 0x1/0xffffffff` (iptables) may set it')
   })
 })
+
+describe('trace through native nftables: pods on one bridge', () => {
+  // one node, pod-1a 10.244.92.2 and pod-1b 10.244.92.3 on cni0, net.bridge.bridge-nf-call-iptables = 0
+  const BRIDGE = join(import.meta.dirname, '..', 'fixtures', 'snapshots', 'bridge-nft')
+  async function bridged(ruleset: string) {
+    const {world} = await loadSource({snapshot: BRIDGE})
+    const hosts = world.hosts.map(h => h.name !== 'n1' ? h : {...h, nftables: parseNftRuleset(ruleset)})
+    return traceFlow({...world, hosts}, {src: 'pod-1a', dst: 'pod-1b'})
+  }
+
+  it('without br_netfilter a bridge-family chain still drops the frame, an inet forward policy drop does not see it', async () => {
+    // kernel: with bridge-nf-call-iptables=0, `table bridge fcbr` forward `ip daddr 10.244.92.3 drop` loses
+    // the ping; Debian's inet filter forward `policy drop` does not
+    const drop = await bridged('table bridge fcbr {\n\tchain forwarding {\n\t\ttype filter hook forward priority 0; policy accept;\n\t\tip daddr 10.244.92.3 counter packets 0 bytes 0 drop # handle 2\n\t}\n}\n')
+    expect(drop.disposition).to.equal('DENIED_BY_FILTER')
+    expect(drop.failure!.reason).to.equal('nft bridge fcbr forwarding (bridged) on n1 drops icmp 10.244.92.2 → 10.244.92.3 (NEW) at `ip daddr 10.244.92.3 counter packets 0 bytes 0 drop` (bridge fcbr forwarding, handle 2)')
+    expect(drop.failure!.fix).to.deep.equal([{node: 'n1', command: 'nft delete rule bridge fcbr forwarding handle 2'}])
+    const inet = await bridged('table inet filter {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}\n}\n')
+    expect(inet.disposition).to.equal('DELIVERED')
+  })
+})

@@ -830,7 +830,7 @@ class Walk {
     const o = evaluateNftChain(c, facts)
     for (const a of o.assumptions) this.assume(view, a)
     const what = describeFlow(facts)
-    const chain = `nft ${c.family} ${c.table} ${c.name}${bridged ? ' (bridged, br_netfilter)' : ''}`
+    const chain = `nft ${c.family} ${c.table} ${c.name}${!bridged ? '' : c.family === 'bridge' ? ' (bridged)' : ' (bridged, br_netfilter)'}`
     const where = o.path.join(' → ')
     const v = o.verdict
     const marked = o.mark !== facts.mark && o.marked !== undefined
@@ -1168,9 +1168,16 @@ class Walk {
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
         if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`)
+        const facts = this.facts(answer.node, packet, answer.bridge, answer.bridge)
         if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
-          const denied = this.filter(bridgeHop, answer.node, 'FORWARD', this.facts(answer.node, packet, answer.bridge, answer.bridge), true)
+          const denied = this.filter(bridgeHop, answer.node, 'FORWARD', facts, true)
           if ('end' in denied) return denied
+        } else {
+          // without br_netfilter the IP hooks do not see a bridged frame, the bridge family's own chains still do
+          for (const c of nativeChainsAt(answer.node.snap, 'FORWARD', {bridged: true}).filter(x => x.family === 'bridge')) {
+            const denied = this.nativeChain(bridgeHop, answer.node, 'FORWARD', c, facts, true)
+            if ('end' in denied) return denied
+          }
         }
         return this.cross(bridgeHop, answer.to, packet)
       }
