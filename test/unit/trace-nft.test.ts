@@ -10,7 +10,7 @@ import {expect} from 'chai'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
 import {loadSource} from '../../src/services/collect.js'
-import {parseIptables, parseNftRuleset} from '../../src/core/parse/index.js'
+import {parseIptables, parseNftRuleset, parseRules} from '../../src/core/parse/index.js'
 
 const SNAPSHOT = join(import.meta.dirname, '..', 'fixtures', 'snapshots', 'vxlan-nft')
 const real = (name: string): string => readFileSync(new URL(`../fixtures/parse/real/${name}`, import.meta.url), 'utf8')
@@ -228,4 +228,22 @@ describe('trace through native nftables: pods on one bridge', () => {
     const inet = await bridged('table inet filter {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}\n}\n')
     expect(inet.disposition).to.equal('DELIVERED')
   })
+})
+
+describe('trace through native nftables: a mark for policy routing', () => {
+  // n1: `ip daddr 10.244.33.2 meta mark set 0x7` in a prerouting chain at priority mangle, and `ip rule add fwmark 0x7 pref 100 prohibit`
+  const ruleset = 'table ip fcmark {\n\tchain pre {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n\t\tip daddr 10.244.33.2 meta mark set 0x00000007 # handle 2\n\t}\n}\n'
+
+  for (const [action, flag] of [['prohibit', '!X'], ['unreachable', '!N']]) {
+    it(`the mark a native rule sets chooses the fwmark rule (${action}), and the router answers traceroute with ${flag}`, async () => {
+      // kernel: traceroute -n from pod-1a prints `1  10.244.81.1  0.060 ms ${flag}`; ping says "Packet filtered" for prohibit
+      const {world} = await loadSource({snapshot: SNAPSHOT})
+      const rules = parseRules(`0:\tfrom all lookup local\n100:\tfrom all fwmark 0x7 ${action}\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n`)
+      const hosts = world.hosts.map(h => h.name !== 'n1' ? h : {...h, nftables: parseNftRuleset(ruleset), rules})
+      const t = traceFlow({...world, hosts}, {src: 'pod-1a', dst: 'pod-2a'})
+      expect(t.disposition).to.equal('NULL_ROUTED')
+      expect(t.hops[1].steps[0].explanation).to.contain('the packet mark becomes 0x7')
+      expect(t.traceroute).to.deep.equal([`10.244.81.1 ${flag}`])
+    })
+  }
 })

@@ -531,6 +531,9 @@ class Walk {
         view.name, [`ip route show table ${res.missingTable}`])
     }
     if (res.action !== undefined) {
+      // the router answers as for a null route: "Packet filtered" (!X) for prohibit, "Network unreachable" (!N), a blackhole nothing
+      const icmp = res.action === 'prohibit' ? '!X' : res.action === 'blackhole' ? undefined : '!N'
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
         `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the packet from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
         [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
