@@ -247,3 +247,18 @@ describe('trace through native nftables: a mark for policy routing', () => {
     })
   }
 })
+
+describe('trace through native nftables: notrack', () => {
+  // n1: a raw-priority prerouting chain `ip protocol icmp notrack`; forward policy drop accepting
+  // established/related and new
+  const ruleset = (extra = '') => `table inet fcraw {\n\tchain pre {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tip protocol icmp notrack # handle 3\n\t}\n\tchain forwarding {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tct state established,related accept # handle 4\n\t\tct state new accept # handle 5\n${extra}\t}\n}\n`
+
+  it('an untracked packet matches neither new nor established: the policy drops it; `ct state untracked accept` lets it by', async () => {
+    // kernel: ping is lost; after adding `ct state untracked accept` it passes
+    const t = await trace(ruleset(), {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.hops[1].steps[0]).to.include({evidence: 'ip protocol icmp notrack'})
+    expect(t.failure!.reason).to.contain('(UNTRACKED) by the chain policy drop')
+    expect((await trace(ruleset('\t\tct state untracked accept # handle 6\n'), {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
+  })
+})
