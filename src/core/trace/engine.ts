@@ -849,6 +849,10 @@ class Walk {
       this.assume(view, `${why}: assumed the packet passes unchanged (${listChain(c)})`)
       return {mark: facts.mark}
     }
+    if (c.type === 'route' && o.mark !== facts.mark && v.kind !== 'drop' && v.kind !== 'reject') {
+      // a route chain whose rules change the mark makes the kernel look the route up again; the trace keeps the first
+      this.assume(view, `native nftables route chain ${c.family} ${c.table} ${c.name} on ${view.name} changes the packet mark${o.marked !== undefined ? ` at ${ruleName(o.marked)}` : ''}: the kernel routes it again with that mark, the trace kept the route it had (\`ip route get ${facts.dst}${o.mark !== undefined ? ` mark ${hexMark(o.mark)}` : ''}\` on ${view.name} tells)`)
+    }
     if (v.kind === 'accept' || v.kind === 'nat') {
       if (v.rule !== undefined) this.step(hop, 'filter', 'accept', v.rule.text, `${chain}: ${what} accepted by ${ruleName(v.rule)}${o.path.length > 1 ? ` via ${where}` : ''}${marked}`)
       else if (marked !== '') this.step(hop, 'filter', 'ok', o.marked!.text, `${chain}: ${what} passes by the chain policy accept${marked}`)
