@@ -10,6 +10,7 @@ import {expect} from 'chai'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
 import {loadSource} from '../../src/services/collect.js'
+import {evaluateNftChain} from '../../src/core/trace/nft.js'
 import {parseIptables, parseNftRuleset, parseRules} from '../../src/core/parse/index.js'
 
 const SNAPSHOT = join(import.meta.dirname, '..', 'fixtures', 'snapshots', 'vxlan-nft')
@@ -260,5 +261,21 @@ describe('trace through native nftables: notrack', () => {
     expect(t.hops[1].steps[0]).to.include({evidence: 'ip protocol icmp notrack'})
     expect(t.failure!.reason).to.contain('(UNTRACKED) by the chain policy drop')
     expect((await trace(ruleset('\t\tct state untracked accept # handle 6\n'), {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace through native nftables: iptables-nft\'s chains without iptables-save', () => {
+  it('reads flannel\'s iptables-nft rules from nft list ruleset: the text form reads them in nft words, the JSON form names its xt targets', async () => {
+    const {world} = await loadSource({snapshot: SNAPSHOT})
+    const nftables = parseNftRuleset(readFileSync(join(SNAPSHOT, 'n1', 'nft-ruleset.txt'), 'utf8'))
+    const hosts = world.hosts.map(h => h.name !== 'n1' ? h : {...h, iptables: undefined, nftables})
+    const t = traceFlow({...world, hosts}, {src: 'pod-1a', dst: 'n2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[1].steps.find(s => s.kind === 'nat')).to.include({verdict: 'masquerade', evidence: 'ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4  counter packets 0 bytes 0 masquerade fully-random'})
+    expect(t.warnings.map(w => w.message).join('\n')).to.not.contain('FORWARD chain accepts')
+    // the JSON form writes iptables' targets as `xt`: the trace names them instead of guessing
+    const json = parseNftRuleset(real('nft-kube-proxy.json'))
+    const xt = evaluateNftChain(json.find(c => c.table === 'nat' && c.name === 'POSTROUTING')!, {src: '10.244.81.2', dst: '192.168.100.12', proto: 'icmp', icmpType: 8, state: 'NEW', mark: 0})
+    expect(xt.verdict).to.include({kind: 'unknown', what: 'the iptables extension `MASQUERADE` (iptables-save shows it)'})
   })
 })

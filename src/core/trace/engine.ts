@@ -751,7 +751,9 @@ class Walk {
    */
   private filter(hop: Hop, view: HostView, hook: Hook, facts: NftFacts, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number} {
     const rules = view.iptables
-    if (rules === undefined && phase !== 'afterNat' && this.isNode(view) && hook !== 'PREROUTING' && hook !== 'POSTROUTING') {
+    // without iptables-save, iptables-nft's own chains in `nft list ruleset` are read as native ones
+    const inRuleset = (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
+    if (rules === undefined && !inRuleset && phase !== 'afterNat' && this.isNode(view) && hook !== 'PREROUTING' && hook !== 'POSTROUTING') {
       this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${hook} chain accepts`)
       if (hook === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
     }

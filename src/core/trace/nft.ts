@@ -299,6 +299,10 @@ class ChainWalk {
         case 'notrack':
           this.notrack ??= rule
           break
+        case 'xt':
+          // iptables-nft's `-m comment` matches every packet; its other matches and targets are iptables' own
+          if (isObj(v) && v.type === 'match' && v.name === 'comment') break
+          return new Unknown(`the iptables extension \`${isObj(v) ? String(v.name) : 'xt'}\` (iptables-save shows it)`)
         case 'masquerade': case 'snat': case 'dnat': case 'redirect':
           return this.nat(kind, v, rule)
         default:
