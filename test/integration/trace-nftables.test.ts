@@ -31,15 +31,18 @@ describe('trace on a node with native nftables (real kernel)', function () {
   const applyFixes = async (fix: {node: string; command: string}[]) => {
     for (const f of fix) await inNs(state.nodes.find(n => n.name === f.node)!.netns, 'sh', '-c', f.command)
   }
-  /** A TCP connect from pod-1a, with a listener on pod-2a port 8080: 'ok', or the error the socket reported. */
-  const connect = async (dst: string, port: number) => {
+  /**
+   * A TCP connect (from pod-1a, or from the namespace `from`), with a listener on pod-2a port 8080:
+   * 'ok from SOURCE' (the address the listener saw), or the error the socket reported.
+   */
+  const connect = async (dst: string, port: number, from = state.pods[0].netns) => {
     const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', '5', 'python3', '-c',
-      'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen(); s.accept()'], {reject: false})
+      'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen(); print(s.accept()[1][0], flush=True)'], {reject: false})
     await new Promise(r => setTimeout(r, 400))
-    const r = await sh('ip', ['netns', 'exec', state.pods[0].netns, 'timeout', '3', 'bash', '-c', `echo > /dev/tcp/${dst}/${port}`])
-    listener.kill()
-    await listener
-    return r.exitCode === 0 ? 'ok' : /refused/.test(r.stderr) ? 'refused' : /No route/.test(r.stderr) ? 'no route' : 'timeout'
+    const r = await sh('ip', ['netns', 'exec', from, 'timeout', '3', 'bash', '-c', `echo > /dev/tcp/${dst}/${port}`])
+    if (r.exitCode !== 0) listener.kill()
+    const seen = String((await listener).stdout).trim()
+    return r.exitCode === 0 ? `ok from ${seen}` : /refused/.test(r.stderr) ? 'refused' : /No route/.test(r.stderr) ? 'no route' : 'timeout'
   }
 
   before(async () => {
@@ -97,12 +100,78 @@ describe('trace on a node with native nftables (real kernel)', function () {
     expect(r.t.failure.fix).to.have.length(1)
     expect(r.t.failure.fix[0].command).to.match(/^nft delete rule inet fcfw forwarding handle \d+$/)
     await applyFixes(r.t.failure.fix)
-    expect(await connect(pod2.ip, 8080)).to.equal('ok')
+    expect(await connect(pod2.ip, 8080)).to.equal(`ok from ${state.pods[0].ip}`)
     expect((await trace(pod2.name, '--proto', 'tcp', '--dport', '8080')).t.disposition).to.equal('DELIVERED')
     await nft('delete', 'table', 'inet', 'fcfw')
   })
 
-  it('kube-proxy\'s nftables mode: a ClusterIP reaches its endpoint through the verdict map and DNAT, as the kernel connects', async () => {
+  it('a firewalld-like inet table: ping is forwarded by the zone, but the reply\'s vxlan packet is rejected at INPUT; the printed fix lets it in', async () => {
+    const ruleset = [
+      'table inet fcfirewalld {',
+      '\tchain filter_INPUT {',
+      '\t\ttype filter hook input priority filter + 10; policy accept;',
+      '\t\tct state { established, related } accept',
+      '\t\tct status dnat accept',
+      '\t\tiifname "lo" accept',
+      '\t\tjump filter_INPUT_ZONES',
+      '\t\tct state invalid drop',
+      '\t\treject with icmpx admin-prohibited',
+      '\t}',
+      '\tchain filter_FORWARD {',
+      '\t\ttype filter hook forward priority filter + 10; policy accept;',
+      '\t\tct state { established, related } accept',
+      '\t\tct status dnat accept',
+      '\t\tiifname "lo" accept',
+      '\t\tct state invalid drop',
+      '\t\tjump filter_FORWARD_ZONES',
+      '\t\treject with icmpx admin-prohibited',
+      '\t}',
+      '\tchain filter_INPUT_ZONES {',
+      '\t\tiifname "cni0" goto filter_IN_trusted',
+      '\t\tgoto filter_IN_public',
+      '\t}',
+      '\tchain filter_FORWARD_ZONES {',
+      '\t\tiifname "cni0" goto filter_FWD_public',
+      '\t\tgoto filter_FWD_public',
+      '\t}',
+      '\tchain filter_IN_public {',
+      '\t\tjump filter_IN_public_allow',
+      '\t\tmeta l4proto { icmp, ipv6-icmp } accept',
+      '\t}',
+      '\tchain filter_IN_public_allow {',
+      '\t\ttcp dport 22 ct state { new, untracked } accept',
+      '\t}',
+      '\tchain filter_IN_trusted {',
+      '\t\taccept',
+      '\t}',
+      '\tchain filter_FWD_public {',
+      '\t\tjump filter_FWD_public_allow',
+      '\t\tmeta l4proto { icmp, ipv6-icmp } accept',
+      '\t}',
+      '\tchain filter_FWD_public_allow {',
+      '\t}',
+      '}',
+    ].join('\n')
+    const load = await execa('ip', ['netns', 'exec', n1, 'nft', '-f', '-'], {input: ruleset, reject: false})
+    expect(load.exitCode, load.stderr).to.equal(0)
+    expect(await ping(), 'the kernel loses the ping').to.equal(false)
+    const r = await trace(pod2.name)
+    expect(r.t.disposition).to.equal('DELIVERED')
+    expect(r.t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(r.t.returnPath.failure.reason).to.match(/nft inet fcfirewalld filter_INPUT on \S+ rejects udp \S+ → \S+:8472 \(NEW\) at `reject with icmpx admin-prohibited`/)
+    await applyFixes(r.t.returnPath.failure.fix)
+    expect(await ping(), 'after the printed fix').to.equal(true)
+    expect((await trace(pod2.name)).t.returnPath.disposition).to.equal('DELIVERED')
+    // TCP to a pod: the public zone accepts only icmp, the chain ends in a reject ("No route to host")
+    expect(await connect(pod2.ip, 8080)).to.equal('no route')
+    const tcp = await trace(pod2.name, '--proto', 'tcp', '--dport', '8080')
+    expect(tcp.t.failure.reason).to.contain('the sender gets ICMP admin prohibited ("No route to host")')
+    await applyFixes(tcp.t.failure.fix)
+    expect(await connect(pod2.ip, 8080)).to.equal(`ok from ${state.pods[0].ip}`)
+    await nft('delete', 'table', 'inet', 'fcfirewalld')
+  })
+
+  it('kube-proxy\'s nftables mode: a ClusterIP reaches its endpoint through the verdict map and DNAT; from the node, masqueraded by mark', async () => {
     const ruleset = [
       'table ip kube-proxy {',
       '\tmap service-ips {',
@@ -113,10 +182,27 @@ describe('trace on a node with native nftables (real kernel)', function () {
       '\t\ttype nat hook prerouting priority dstnat; policy accept;',
       '\t\tjump services',
       '\t}',
+      '\tchain nat-output {',
+      '\t\ttype nat hook output priority -100; policy accept;',
+      '\t\tjump services',
+      '\t}',
+      '\tchain nat-postrouting {',
+      '\t\ttype nat hook postrouting priority srcnat; policy accept;',
+      '\t\tjump masquerading',
+      '\t}',
+      '\tchain mark-for-masquerade {',
+      '\t\tmark set mark or 0x4000',
+      '\t}',
+      '\tchain masquerading {',
+      '\t\tmark and 0x4000 == 0 return',
+      '\t\tmark set mark xor 0x4000',
+      '\t\tmasquerade fully-random',
+      '\t}',
       '\tchain services {',
       '\t\tip daddr . meta l4proto . th dport vmap @service-ips',
       '\t}',
       '\tchain service-web {',
+      '\t\tip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
       `\t\tnumgen random mod 1 vmap { 0 : goto endpoint-web }`,
       '\t}',
       '\tchain endpoint-web {',
@@ -126,12 +212,24 @@ describe('trace on a node with native nftables (real kernel)', function () {
     ].join('\n')
     const load = await execa('ip', ['netns', 'exec', n1, 'nft', '-f', '-'], {input: ruleset, reject: false})
     expect(load.exitCode, load.stderr).to.equal(0)
-    expect(await connect('10.96.0.10', 80)).to.equal('ok')
+    expect(await connect('10.96.0.10', 80)).to.equal(`ok from ${state.pods[0].ip}`)
     const r = await trace('10.96.0.10', '--proto', 'tcp', '--dport', '80')
     expect(r.t.disposition, JSON.stringify(r.t.failure)).to.equal('DELIVERED')
     const dnat = r.t.hops[1].steps.find((s: {kind: string}) => s.kind === 'nat')
     expect(dnat.explanation).to.equal(`PREROUTING DNAT: destination 10.96.0.10:80 becomes ${pod2.ip}:8080`)
+    // from the node: nat output DNATs, the service chain marks the packet, postrouting masquerades it
+    // (the node's socket needs a route for the ClusterIP range before OUTPUT runs, as a default route gives)
+    await inNs(n1, 'ip', 'route', 'add', '10.96.0.0/16', 'via', state.nodes[1].underlayIP)
+    const seen = await connect('10.96.0.10', 80, n1)
+    expect(seen).to.match(/^ok from /)
+    const fromNode = await cli(['trace', node1, '10.96.0.10', '--proto', 'tcp', '--dport', '80', '--lab', name, '--json'])
+    const t = JSON.parse(fromNode.stdout)
+    expect(t.disposition).to.equal('DELIVERED')
+    const masq = t.hops[0].steps.filter((s: {kind: string}) => s.kind === 'nat').at(-1)
+    expect(masq.evidence).to.equal('masquerade fully-random')
+    expect(masq.explanation).to.match(new RegExp(`becomes ${seen.slice('ok from '.length).replaceAll('.', '\\.')}$`))
     await nft('delete', 'table', 'ip', 'kube-proxy')
+    await inNs(n1, 'ip', 'route', 'del', '10.96.0.0/16')
   })
 
   it('flanneld\'s flannel-ipv4 masquerade: the source trace predicts is the one tcpdump sees', async () => {
