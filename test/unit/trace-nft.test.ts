@@ -279,3 +279,17 @@ describe('trace through native nftables: iptables-nft\'s chains without iptables
     expect(xt.verdict).to.include({kind: 'unknown', what: 'the iptables extension `MASQUERADE` (iptables-save shows it)'})
   })
 })
+
+describe('trace through native nftables: firewalld beside kube-proxy', () => {
+  // n1: the firewalld-like table (its INPUT lets UDP 8472 in, its FORWARD zone accepts icmp only)
+  // and kube-proxy's table with ClusterIP 10.96.0.10:80 → pod-2a:8080
+  it('a DNATed connection passes firewalld\'s `ct status dnat accept`; the same TCP straight to the pod is rejected', async () => {
+    // kernel: a connect to 10.244.33.2:8080 fails "No route to host"; to 10.96.0.10:80 the listener accepts it
+    const direct = await trace('nft-firewalld-kube-proxy.json', {src: 'pod-1a', dst: 'pod-2a', proto: 'tcp', dport: 8080})
+    expect(direct.disposition).to.equal('DENIED_BY_FILTER')
+    const service = await trace('nft-firewalld-kube-proxy.json', {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(service.disposition).to.equal('DELIVERED')
+    expect(service.hops[1].steps.find(s => s.evidence === 'ct status dnat accept')?.verdict).to.equal('accept')
+    expect(service.returnPath.disposition).to.equal('DELIVERED')
+  })
+})
