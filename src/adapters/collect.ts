@@ -31,7 +31,7 @@ const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: strin
   // iptables-save has no JSON form; its text is what both formats keep.
   'iptables-save': {json: ['iptables-save'], txt: ['iptables-save'], optional: true},
   // native nftables (firewalld, nftables.service, flanneld's EnableNFTables): where it may act unseen
-  'nft-ruleset': {json: ['nft', '-j', 'list', 'ruleset'], txt: ['nft', 'list', 'ruleset'], optional: true},
+  'nft-ruleset': {json: ['nft', '-j', 'list', 'ruleset'], txt: ['nft', '-a', 'list', 'ruleset'], optional: true},
 }
 
 /** A pod namespace on a node reached by any runner (`ip netns exec NS` on that node). */

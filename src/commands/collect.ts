@@ -6,7 +6,7 @@ import {count} from '../core/words.js'
 
 export default class Collect extends BaseCommand {
   static override summary = 'Write the hosts\' tables to a snapshot directory, for offline trace/doctor or a bug report'
-  static override description = `Writes DIR/inventory.yaml and, per host, DIR/<host>/ip-addr, ip-link, ip-route (every table: \`ip -4 route show table all\`), ip-rule, ip-neigh, bridge-fdb, iptables-save, nft-ruleset (\`nft list ruleset\`, where nft is installed) and sysctl: as \`ip -j\` JSON (--format json) or as the plain text the commands print (--format txt); a host whose iproute2 predates \`-j\` (CentOS 7, busybox) gives the plain text of those tables instead. Pods whose own namespace is known get DIR/<pod>/ too. Reads only; changes nothing.
+  static override description = `Writes DIR/inventory.yaml and, per host, DIR/<host>/ip-addr, ip-link, ip-route (every table: \`ip -4 route show table all\`), ip-rule, ip-neigh, bridge-fdb, iptables-save, nft-ruleset (\`nft -j list ruleset\`, or \`nft -a list ruleset\` with --format txt, where nft is installed) and sysctl: as \`ip -j\` JSON (--format json) or as the plain text the commands print (--format txt); a host whose iproute2 predates \`-j\` (CentOS 7, busybox) gives the plain text of those tables instead. Pods whose own namespace is known get DIR/<pod>/ too. Reads only; changes nothing.
 
 Without --lab or --inventory it reads this host. Then trace or check offline, anywhere: \`flannelctl trace SRC DST --snapshot DIR\`, \`flannelctl doctor --snapshot DIR\`. A snapshot directory may also be filled by hand from pasted output (ip, route -n, arp -n, ifconfig, bridge fdb, iptables-save): see docs/trace.md.`
 

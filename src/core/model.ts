@@ -218,6 +218,41 @@ export interface NftChain {
   rewrites: boolean
   /** the chain's head as one line, as nft would print it */
   raw: string
+  /** every rule and set of the ruleset this chain was read from (shared by its chains): what the trace evaluates */
+  ruleset?: NftRuleset
+}
+
+/**
+ * One nftables rule: its statements as `nft -j list ruleset` writes them (the text form is read
+ * into the same shape), the rule as `nft list` prints it, and its handle when the paste showed it.
+ */
+export interface NftRule {
+  family: string
+  table: string
+  chain: string
+  handle?: number
+  /** the statements (matches, verdicts, NAT, marks) in nft's JSON schema */
+  expr: unknown[]
+  text: string
+  /** the text form held words the reader does not know: `expr` holds the statements before them, and the rule matches nothing the trace can tell unless one of those fails */
+  unread?: string
+}
+
+/** A named set or map (`@cluster-ips`, kube-proxy's `@service-ips` verdict map): its elements as nft -j writes them. */
+export interface NftSet {
+  family: string
+  table: string
+  name: string
+  /** a map's data type (`verdict`, `ipv4_addr`); undefined for a set */
+  map?: string
+  elem: unknown[]
+  /** the text form held elements the reader does not know: a lookup in it cannot be decided */
+  unread?: boolean
+}
+
+export interface NftRuleset {
+  rules: NftRule[]
+  sets: NftSet[]
 }
 
 export interface HostSnapshot {

@@ -1,10 +1,11 @@
 /**
  * `nft list ruleset` (text or `nft -j` JSON) as its base chains: the chains hooked into netfilter,
- * each with its hook, priority, policy and how many rules it holds. The trace does not evaluate
- * native nftables rules; it needs to know where such a chain sees a packet, so it can say that it
- * did not look instead of passing the packet as if nothing were there.
+ * each with its hook, priority and policy, and the ruleset's rules and sets, which the trace
+ * evaluates (see trace/nft.ts). A rule of the text form the reader does not understand is kept
+ * as unread, so the trace names it instead of guessing.
  */
-import type {NftChain} from '../model.js'
+import type {NftChain, NftRule, NftRuleset, NftSet} from '../model.js'
+import {printRule, readElements, readRule} from './nft-rule.js'
 import {firstContentLine, looksLikeJson, sections, splitLines} from './common.js'
 import {ParseError, resolveOptions, type ParseOptions} from './errors.js'
 
@@ -48,14 +49,21 @@ function fromJson(text: string, source: string, line: number): NftChain[] {
   if (!Array.isArray(items)) throw new ParseError(source, line, 'JSON without an "nftables" array: not the output of nft -j list ruleset')
   const chains: NftChain[] = []
   const facts = new ChainFacts()
+  const ruleset: NftRuleset = {rules: [], sets: []}
   for (const item of items as Record<string, unknown>[]) {
+    const set = (item?.set ?? item?.map) as {family?: string; table?: string; name?: string; map?: string; elem?: unknown[]} | undefined
+    if (set?.name !== undefined && set.family !== undefined && set.table !== undefined) {
+      ruleset.sets.push({family: set.family, table: set.table, name: set.name, ...(item?.map !== undefined ? {map: String(set.map)} : {}), elem: set.elem ?? []})
+    }
     const c = item?.chain as JsonChain | undefined
     if (c?.hook !== undefined && c.family !== undefined && c.table !== undefined && c.name !== undefined) {
       const device = Array.isArray(c.dev) ? c.dev.join(',') : c.dev
       chains.push(chainOf(c.family, c.table, c.name, c.type ?? 'filter', c.hook, c.prio ?? 0, c.policy, device))
     }
-    const r = item?.rule as {family?: string; table?: string; chain?: string; expr?: unknown} | undefined
-    if (r?.chain !== undefined) {
+    const r = item?.rule as {family?: string; table?: string; chain?: string; handle?: number; comment?: string; expr?: unknown} | undefined
+    if (r?.chain !== undefined && r.family !== undefined && r.table !== undefined) {
+      const expr = Array.isArray(r.expr) ? r.expr : []
+      ruleset.rules.push({family: r.family, table: r.table, chain: r.chain, ...(r.handle !== undefined ? {handle: r.handle} : {}), expr, text: printRule(expr, r.comment)})
       // verdicts sit in the statements, in verdict maps (`vmap`) too: the statement names are JSON keys
       const text = JSON.stringify(r.expr ?? [])
       facts.addRule(`${r.family} ${r.table}`, r.chain, {
@@ -66,7 +74,7 @@ function fromJson(text: string, source: string, line: number): NftChain[] {
       })
     }
   }
-  return facts.complete(chains)
+  return facts.complete(chains, ruleset)
 }
 
 interface RuleFacts {
@@ -89,8 +97,9 @@ class ChainFacts {
     this.byChain.set(key, f)
   }
 
-  complete(chains: NftChain[]): NftChain[] {
+  complete(chains: NftChain[], ruleset: NftRuleset): NftChain[] {
     for (const c of chains) {
+      c.ruleset = ruleset
       const table = `${c.family} ${c.table}`
       c.rules = this.byChain.get(`${table} ${c.name}`)?.rules ?? 0
       const seen = new Set<string>()
@@ -113,10 +122,13 @@ class ChainFacts {
 function fromText(lines: string[], start: number, end: number, source: string): NftChain[] {
   const chains: NftChain[] = []
   const facts = new ChainFacts()
+  const ruleset: NftRuleset = {rules: [], sets: []}
   let table: {family: string; name: string} | undefined
-  let block: {kind: string; name: string} | undefined
+  let block: {kind: string; name: string; set?: NftSet} | undefined
   for (let i = start; i < end; i++) {
-    const line = lines[i].trim()
+    // `nft -a list ruleset` ends table, chain, set and rule lines with their handle
+    const handled = /^(.*?)\s*# handle (\d+)$/.exec(lines[i].trim())
+    const line = handled ? handled[1] : lines[i].trim()
     if (line === '' || line.startsWith('#')) continue
     const opens = /^(table|chain|set|map|flowtable|ct \w+|counter|quota|limit|secmark|synproxy)\s+(.*?)\s*\{$/.exec(line)
     if (table === undefined) {
@@ -132,10 +144,26 @@ function fromText(lines: string[], start: number, end: number, source: string): 
       }
       if (!opens) continue // a table-level statement (flags, comment)
       block = {kind: opens[1], name: opens[2]}
+      if (opens[1] === 'set' || opens[1] === 'map') {
+        block.set = {family: table.family, table: table.name, name: opens[2], elem: []}
+        ruleset.sets.push(block.set)
+      }
       continue
     }
     if (line === '}') {
       block = undefined
+      continue
+    }
+    if (block.set !== undefined) {
+      const type = /^type\s+.*?(?::\s*(\S+))?$/.exec(line)
+      if (block.kind === 'map' && type?.[1] !== undefined) block.set.map = type[1]
+      if (!line.startsWith('elements')) continue
+      // a long element list runs over several lines, up to its closing brace
+      let text = line.replace(/^elements\s*=\s*/, '')
+      while (depth(text) > 0 && i + 1 < end) text += ` ${lines[++i].trim()}`
+      const elem = readElements(text)
+      if (elem === undefined) block.set.unread = true
+      else block.set.elem.push(...elem)
       continue
     }
     if (block.kind !== 'chain') continue
@@ -145,6 +173,10 @@ function fromText(lines: string[], start: number, end: number, source: string): 
       continue
     }
     if (/^(policy|comment|devices?)\b/.test(line)) continue
+    const read = readRule(line)
+    const rule: NftRule = {family: table.family, table: table.name, chain: block.name, ...(handled ? {handle: Number(handled[2])} : {}),
+      expr: read.expr, text: line, ...(read.unread !== undefined ? {unread: read.unread} : {})}
+    ruleset.rules.push(rule)
     // a comment's words are not statements
     const words = line.replace(/"[^"]*"/g, '""')
     facts.addRule(`${table.family} ${table.name}`, block.name, {
@@ -153,7 +185,14 @@ function fromText(lines: string[], start: number, end: number, source: string): 
       jumps: [...words.matchAll(/\b(?:jump|goto)\s+([^\s;,}]+)/g)].map(m => m[1]),
     })
   }
-  return facts.complete(chains)
+  return facts.complete(chains, ruleset)
+}
+
+/** How many braces are still open in `text`. */
+function depth(text: string): number {
+  let d = 0
+  for (const c of text.replace(/"[^"]*"/g, '')) d += c === '{' ? 1 : c === '}' ? -1 : 0
+  return d
 }
 
 /** `filter + 10`, `mangle - 5`, `-150`, `dstnat`. */

@@ -14,7 +14,7 @@
  *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
-import type {Route} from '../model.js'
+import type {NftChain, Route} from '../model.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, Proto, ReturnPath, StepKind, StepVerdict, Trace,
@@ -26,15 +26,14 @@ import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './rou
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
-import {listChain, mayDo, nativeChainsAt} from './nft.js'
+import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
   isVxlanLink, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, linkDownCause, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
-import {count} from '../words.js'
+import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
@@ -63,6 +62,8 @@ interface Packet {
   /** one less for every host that routes it on; a bridge does not touch it */
   ttl: number
   state: 'NEW' | 'ESTABLISHED'
+  /** the mark native nftables rules gave the packet on the host it is in (a new host starts from 0) */
+  mark?: number
   /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
   untrackedAt?: string
   icmpType?: number
@@ -103,6 +104,15 @@ class Warnings {
 function firstLine(s: string): string {
   const i = s.indexOf('\n')
   return i === -1 ? s : s.slice(0, i)
+}
+
+/** `tcp 10.244.1.2 → 10.244.2.3:80 (NEW)`: the packet a filter judges. */
+function describeFlow(p: PacketFacts): string {
+  return `${p.proto} ${p.src} → ${p.dst}${p.dport !== undefined ? `:${p.dport}` : ''} (${p.state})`
+}
+
+function hexMark(mark: number): string {
+  return `0x${mark.toString(16)}`
 }
 
 function stateOf(n: {state: string[]}): string {
@@ -187,7 +197,9 @@ class Walk {
     this.seen.set(key, this.hops.length - 1)
     if (a.packet.tunnel === undefined) this.lastPacket = a.packet
 
-    let packet = this.untrack(hop, a.view, a.packet, a.origin ? undefined : a.inDev)
+    // a packet that crosses into another namespace loses its mark (skb_scrub_packet)
+    const arrived = a.packet.mark !== undefined ? {...a.packet, mark: undefined} : a.packet
+    let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev)
     if (!a.origin) {
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
       if (down) return down
@@ -212,6 +224,15 @@ class Walk {
    */
   private untrack(hop: Hop, view: HostView, packet: Packet, inDev: string | undefined): Packet {
     const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
+    const hook = inDev === undefined ? 'OUTPUT' : 'PREROUTING'
+    // native chains below conntrack's priority (-200) can take the packet out of it with `notrack`
+    for (const c of nativeChainsAt(view.snap, hook, {inDev})) {
+      if (c.priority >= -200 || c.type === 'nat') continue
+      const o = evaluateNftChain(c, this.facts(view, base, inDev, undefined))
+      if (o.notrack === undefined || o.verdict.kind === 'unknown') continue
+      this.step(hop, 'filter', 'ok', o.notrack.text, `native nftables chain ${c.family} ${c.table} ${c.name}: ${ruleName(o.notrack)} takes the packet out of conntrack on ${view.name} (state untracked: no NAT, \`ct state new\`/\`established\` rules do not match it)`)
+      return {...base, untrackedAt: view.name}
+    }
     const rules = view.iptables
     if (rules === undefined || !rules.active('raw', inDev === undefined ? 'OUTPUT' : 'PREROUTING')) return base
     const r = rules.untracks(this.facts(view, base, inDev, undefined), inDev === undefined ? 'OUTPUT' : 'PREROUTING')
@@ -229,9 +250,13 @@ class Walk {
    * too), then conntrack maps a reply back (de-SNAT) or nat sends a new connection elsewhere (DNAT).
    */
   private prerouting(hop: Hop, view: HostView, inDev: string, packet: Packet): Packet | End {
-    const denied = this.filter(hop, view, 'PREROUTING', this.facts(view, packet, inDev, undefined))
-    if (denied) return denied
-    return this.destinationNat(hop, view, 'PREROUTING', inDev, this.conntrackUndo(hop, view, packet, 'src'))
+    const before = this.filter(hop, view, 'PREROUTING', this.facts(view, packet, inDev, undefined), false, 'beforeNat')
+    if ('end' in before) return before
+    const translated = this.destinationNat(hop, view, 'PREROUTING', inDev, this.conntrackUndo(hop, view, {...packet, mark: before.mark}, 'src'))
+    // chains of a priority above dstnat (-100) see the translated packet
+    const after = this.filter(hop, view, 'PREROUTING', this.facts(view, translated, inDev, undefined), false, 'afterNat')
+    if ('end' in after) return after
+    return {...translated, mark: after.mark}
   }
 
   /**
@@ -264,6 +289,7 @@ class Walk {
     const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
+    if (outcome.mark !== packet.mark) packet = {...packet, mark: outcome.mark}
     if (outcome.newDst === undefined && outcome.newDport === undefined) return packet
     const d = outcome.decision
     const newDst = outcome.newDst ?? packet.dst
@@ -357,8 +383,10 @@ class Walk {
   private arriveLocal(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
     if (!origin) {
       const denied = this.filter(hop, view, 'INPUT', this.facts(view, packet, inDev, undefined))
-      if (denied?.reject && packet.tunnel === undefined) this.rejectedProbe(view, inDev, packet, denied.reject, true)
-      if (denied) return denied
+      if ('end' in denied) {
+        if (denied.reject && packet.tunnel === undefined) this.rejectedProbe(view, inDev, packet, denied.reject, true)
+        return denied
+      }
       // A reply to a connection this host sent and DNATed in OUTPUT is mapped back at INPUT.
       packet = this.conntrackUndo(hop, view, packet, 'dst')
     }
@@ -403,7 +431,8 @@ class Walk {
       `UDP ${outer.src} → ${outer.dst}:${t.port} VNI ${t.vni}: ${device.name} takes the frame for ${t.innerMac} and hands in ${t.inner.src} → ${t.inner.dst}`)
     hop.in = device.name
     this.lastPacket = t.inner
-    const inner = this.prerouting(hop, view, device.name, t.inner)
+    // the inner packet arrives on another host: the sender's mark stays behind
+    const inner = this.prerouting(hop, view, device.name, {...t.inner, mark: undefined})
     if ('end' in inner) return inner
     const down = this.reversePath(hop, view, device.name, inner)
     if (down) return down
@@ -502,6 +531,9 @@ class Walk {
         view.name, [`ip route show table ${res.missingTable}`])
     }
     if (res.action !== undefined) {
+      // the router answers as for a null route: "Packet filtered" (!X) for prohibit, "Network unreachable" (!N), a blackhole nothing
+      const icmp = res.action === 'prohibit' ? '!X' : res.action === 'blackhole' ? undefined : '!N'
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
         `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the packet from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
         [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
@@ -590,11 +622,15 @@ class Walk {
     const big = this.mtu(hop, view, dev, packet, route)
     if (big) return big
     const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
-    if (denied?.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
-    if (denied) return denied
+    if ('end' in denied) {
+      if (denied.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
+      return denied
+    }
+    packet = {...packet, mark: denied.mark}
     const nexthop = route.gateway ?? packet.dst
     const mangled = this.filter(hop, view, 'POSTROUTING', this.facts(view, packet, origin ? undefined : inDev, dev))
-    if (mangled) return mangled
+    if ('end' in mangled) return mangled
+    packet = {...packet, mark: mangled.mark}
     packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.conntrackUndo(hop, view, packet, 'dst'))
 
     const vx = vxlanDevice(view, dev)
@@ -692,8 +728,12 @@ class Walk {
     return undefined
   }
 
-  private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): PacketFacts {
+  private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): NftFacts {
     return {
+      mark: packet.mark,
+      // conntrack remembers which translations this host made for the connection (`ct status dnat`)
+      ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
+      ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: packet.untrackedAt === view.name ? 'UNTRACKED' : packet.state, icmpType: packet.icmpType,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
@@ -702,77 +742,132 @@ class Walk {
   }
 
   /**
-   * Every table that can drop a packet at `hook`, in netfilter's order (raw, mangle, filter,
-   * security); nat only rewrites addresses and is walked apart. Only filter's verdict is a step
-   * unless another table drops: their chains are empty or marking on almost every host.
+   * Every table and native nftables chain that can drop a packet at `hook`, in netfilter's order
+   * (by priority: raw, mangle, filter, security and native chains between them); nat only
+   * rewrites addresses and is walked apart. At PREROUTING `phase` splits them around dstnat:
+   * chains before it see the packet as it came, chains after it the translated one. Only filter's
+   * verdict is a step unless another table drops: their chains are empty or marking on almost every
+   * host. What passes carries the mark native rules gave the packet.
    */
-  private filter(hop: Hop, view: HostView, hook: Hook, facts: PacketFacts, bridged = false): End | undefined {
-    const unseen = this.nativeNftables(hop, view, hook, facts, bridged)
-    if (unseen !== undefined) return unseen
+  private filter(hop: Hop, view: HostView, hook: Hook, facts: NftFacts, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number} {
     const rules = view.iptables
-    if (rules === undefined) {
-      if (!this.isNode(view) || hook === 'PREROUTING' || hook === 'POSTROUTING') return undefined
+    // without iptables-save, iptables-nft's own chains in `nft list ruleset` are read as native ones
+    const inRuleset = (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
+    if (rules === undefined && !inRuleset && phase !== 'afterNat' && this.isNode(view) && hook !== 'PREROUTING' && hook !== 'POSTROUTING') {
       this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${hook} chain accepts`)
       if (hook === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
-      return undefined
     }
-    const what = `${facts.proto} ${facts.src} → ${facts.dst}${facts.dport !== undefined ? `:${facts.dport}` : ''} (${facts.state})`
-    for (const table of dropTables(hook)) {
-      // FORWARD's filter verdict is shown even from an empty chain: it is where pod traffic is let through or not.
-      const shown = table === 'filter' && hook === 'FORWARD'
-      if (!shown && !rules.active(table, hook)) continue
-      const d = rules.evaluate(table, hook, {...facts, bridged})
-      for (const a of d.assumptions) this.assume(view, a)
-      const where = d.path.join(' → ')
-      const chain = table === 'filter' ? hook : `${table} ${hook}`
-      if (d.action === 'ACCEPT') {
-        if (table === 'filter' && d.notCaptured) this.step(hop, 'filter', 'assumed', d.evidence, `${chain} assumed to accept: the pasted rules do not list it`)
-        else if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
-        continue
+    let mark = facts.mark
+    let accepted: string | undefined
+    const stages = stagesAt(view.snap, hook, 'filter', rules !== undefined ? dropTables(hook) : [], {inDev: facts.inDev, bridged})
+    for (const stage of stages) {
+      const early = stage.priority < -100
+      if ((phase === 'beforeNat' && !early) || (phase === 'afterNat' && early)) continue
+      const seen = 'chain' in stage ? withIptablesMarks(rules, {...facts, mark}, hook, stage.priority) : undefined
+      const end = 'chain' in stage
+        ? this.nativeChain(hop, view, hook, stage.chain, seen!, bridged)
+        : this.iptablesTable(hop, view, hook, stage.table, {...facts, mark}, bridged)
+      if ('end' in end) {
+        if (accepted !== undefined && end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER') {
+          // the usual surprise: an accept somewhere else (flanneld's own chain) does not save the packet
+          const note = ` (the accept in ${accepted} ended that chain only: every base chain at this hook must let the packet through)`
+          end.failure.reason += note
+          const last = hop.steps.at(-1)
+          if (last !== undefined) last.explanation += note
+        }
+        return end
       }
-      if (d.action === 'QUEUE') {
-        const queue = /--queue-num (\d+)/.exec(d.evidence)?.[1] ?? '0'
-        return this.insufficient(hop, 'filter', d.evidence,
-          `${chain} on ${view.name} hands ${what} to a user-space program (NFQUEUE queue ${queue}): its verdict is not in any table, and with no program listening on the queue the kernel drops the packet`,
-          view.name, ['cat /proc/net/netfilter/nfnetlink_queue'])
-      }
-      if (d.uncaptured !== undefined) {
-        // the chain it skipped may have accepted the packet before this verdict
-        return this.insufficient(hop, 'filter', d.uncaptured.rule.raw,
-          `${chain} on ${view.name} jumps to ${d.uncaptured.chain}, which the pasted rules do not list; without it the packet would end at \`${d.evidence}\`, but ${d.uncaptured.chain} may decide first`,
-          view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
-      }
-      const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
-      const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
-      const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
-        `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? `: the sender gets ${reject.error}` : ''}`,
-        fix)
-      return reject !== undefined ? {...end, reject} : end
+      // iptables' own marks are replayed from the rules each time (withIptablesMarks): only what a native rule set is carried
+      if (seen === undefined || end.mark !== seen.mark) mark = end.mark
+      accepted = end.accepted ?? accepted
     }
-    return undefined
+    return {mark}
+  }
+
+  /** One iptables table's chain at `hook`; what it passes keeps its mark (iptables' marks are followed apart, see routingMark). */
+  private iptablesTable(hop: Hop, view: HostView, hook: Hook, table: string, facts: NftFacts, bridged: boolean): End | {mark?: number, accepted?: string} {
+    const rules = view.iptables!
+    const passed = {mark: facts.mark}
+    const what = describeFlow(facts)
+    // FORWARD's filter verdict is shown even from an empty chain: it is where pod traffic is let through or not.
+    const shown = table === 'filter' && hook === 'FORWARD'
+    if (!shown && !rules.active(table, hook)) return passed
+    const d = rules.evaluate(table, hook, {...facts, bridged})
+    for (const a of d.assumptions) this.assume(view, a)
+    const where = d.path.join(' → ')
+    const chain = table === 'filter' ? hook : `${table} ${hook}`
+    if (d.action === 'ACCEPT') {
+      if (table === 'filter' && d.notCaptured) this.step(hop, 'filter', 'assumed', d.evidence, `${chain} assumed to accept: the pasted rules do not list it`)
+      else if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
+      return {...passed, ...(d.rule !== undefined ? {accepted: `iptables ${table === 'filter' ? '' : `-t ${table} `}${where}`} : {})}
+    }
+    if (d.action === 'QUEUE') {
+      const queue = /--queue-num (\d+)/.exec(d.evidence)?.[1] ?? '0'
+      return this.queued(hop, view, chain, what, d.evidence, queue)
+    }
+    if (d.uncaptured !== undefined) {
+      // the chain it skipped may have accepted the packet before this verdict
+      return this.insufficient(hop, 'filter', d.uncaptured.rule.raw,
+        `${chain} on ${view.name} jumps to ${d.uncaptured.chain}, which the pasted rules do not list; without it the packet would end at \`${d.evidence}\`, but ${d.uncaptured.chain} may decide first`,
+        view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
+    }
+    const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
+    const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
+    const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
+      `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? `: the sender gets ${reject.error}` : ''}`,
+      fix)
+    return reject !== undefined ? {...end, reject} : end
+  }
+
+  private queued(hop: Hop, view: HostView, chain: string, what: string, evidence: string, queue: string): End {
+    return this.insufficient(hop, 'filter', evidence,
+      `${chain} on ${view.name} hands ${what} to a user-space program (NFQUEUE queue ${queue}): its verdict is not in any table, and with no program listening on the queue the kernel drops the packet`,
+      view.name, ['cat /proc/net/netfilter/nfnetlink_queue'])
   }
 
   /**
-   * Native nftables chains at this hook are not evaluated. One that may drop the packet (by its
-   * policy or a rule) decides it where the trace cannot see: the trace stops, naming the chain. A
-   * nat or route chain's rules may rewrite or reroute it: an assumption, said so.
+   * A native nftables base chain, evaluated rule by rule (trace/nft.ts). An accept ends this chain
+   * only: the next base chain at the hook still sees the packet. A rule the trace cannot decide
+   * leaves the chain to what it may do: where it may drop the packet the trace stops there
+   * (INSUFFICIENT_INFO, naming the rule and the chain), otherwise it goes on with an assumption.
    */
-  private nativeNftables(hop: Hop, view: HostView, hook: Hook, facts: PacketFacts, bridged: boolean): End | undefined {
-    const what = `${facts.proto} ${facts.src} → ${facts.dst}${facts.dport !== undefined ? `:${facts.dport}` : ''}`
-    for (const c of nativeChainsAt(view.snap, hook, {inDev: facts.inDev, bridged})) {
+  private nativeChain(hop: Hop, view: HostView, hook: Hook, c: NftChain, facts: NftFacts, bridged: boolean): End | {mark?: number, accepted?: string} {
+    const o = evaluateNftChain(c, facts)
+    for (const a of o.assumptions) this.assume(view, a)
+    const what = describeFlow(facts)
+    const chain = `nft ${c.family} ${c.table} ${c.name}${!bridged ? '' : c.family === 'bridge' ? ' (bridged)' : ' (bridged, br_netfilter)'}`
+    const where = o.path.join(' → ')
+    const v = o.verdict
+    const marked = o.mark !== facts.mark && o.marked !== undefined
+      ? `; ${o.mark === undefined ? 'the packet mark becomes unknown' : `the packet mark becomes ${hexMark(o.mark)}`} (${ruleName(o.marked)})` : ''
+    if (v.kind === 'unknown') {
       const may = mayDo(c)
-      if (may === undefined) continue
-      const chain = `native nftables chain ${c.family} ${c.table} ${c.name} (hook ${c.hook}, ${count(c.rules, 'rule')}, policy ${c.policy})`
-      const unread = 'flannelctl evaluates iptables rules, not native nftables ones'
+      const why = `cannot evaluate ${ruleName(v.rule)} in native nftables chain ${c.family} ${c.table} ${c.name} on ${view.name}: ${v.what}`
       if (may === 'decide') {
-        const why = c.policy === 'drop' ? 'it drops what none of its rules accepts' : 'its rules drop or reject what they match'
-        return this.insufficient(hop, 'filter', c.raw, `${chain} on ${view.name} sees ${what}: ${why}, and ${unread}`, view.name, [listChain(c)])
+        const drops = c.policy === 'drop' ? 'the chain drops what none of its rules accepts' : 'a rule of it drops or rejects what it matches'
+        return this.insufficient(hop, 'filter', v.rule.text, `${why}; ${drops}, so whether ${what} passes is not in the rules read`, view.name, [listChain(c)])
       }
-      const might = may === 'rewrite' ? 'rewrites its addresses' : 'marks or reroutes it'
-      this.step(hop, 'filter', 'assumed', c.raw, `${chain}: not evaluated (${unread}); assumed none of its rules ${might}`)
-      this.assume(view, `${chain} on ${view.name} was not evaluated: assumed none of its rules ${might} (${listChain(c)})`)
+      this.step(hop, 'filter', 'assumed', v.rule.text, `${why}; assumed the packet passes unchanged`)
+      this.assume(view, `${why}: assumed the packet passes unchanged (${listChain(c)})`)
+      return {mark: facts.mark}
     }
-    return undefined
+    if (c.type === 'route' && o.mark !== facts.mark && v.kind !== 'drop' && v.kind !== 'reject') {
+      // a route chain whose rules change the mark makes the kernel look the route up again; the trace keeps the first
+      this.assume(view, `native nftables route chain ${c.family} ${c.table} ${c.name} on ${view.name} changes the packet mark${o.marked !== undefined ? ` at ${ruleName(o.marked)}` : ''}: the kernel routes it again with that mark, the trace kept the route it had (\`ip route get ${facts.dst}${o.mark !== undefined ? ` mark ${hexMark(o.mark)}` : ''}\` on ${view.name} tells)`)
+    }
+    if (v.kind === 'accept' || v.kind === 'nat') {
+      if (v.rule !== undefined) this.step(hop, 'filter', 'accept', v.rule.text, `${chain}: ${what} accepted by ${ruleName(v.rule)}${o.path.length > 1 ? ` via ${where}` : ''}${marked}`)
+      else if (marked !== '') this.step(hop, 'filter', 'ok', o.marked!.text, `${chain}: ${what} passes by the chain policy accept${marked}`)
+      return {mark: o.mark, ...(v.rule !== undefined ? {accepted: `nft ${c.family} ${c.table} ${c.name}`} : {})}
+    }
+    if (v.kind === 'queue') return this.queued(hop, view, chain, what, v.rule.text, /queue num (\d+)/.exec(v.rule.text)?.[1] ?? '0')
+    const rule = v.rule
+    const fix = nftFilterFixes(view, c, rule, hook, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
+    const reject = v.kind === 'reject' ? v.answer : undefined
+    const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', rule?.text ?? c.raw,
+      `${chain} on ${view.name} ${reject ? 'rejects' : 'drops'} ${what} ${rule ? `at ${ruleName(rule)}${o.path.length > 1 ? ` via ${where}` : ''}` : 'by the chain policy drop'}${reject ? `: the sender gets ${reject.error}` : ''}`,
+      fix)
+    return reject !== undefined ? {...end, reject} : end
   }
 
   /**
@@ -835,7 +930,7 @@ class Walk {
 
   private sourceNat(hop: Hop, view: HostView, inDev: string | undefined, dev: string, nexthop: string, packet: Packet): Packet {
     if (packet.state !== 'NEW' || packet.untrackedAt === view.name) return packet
-    if (view.iptables === undefined) {
+    if (view.iptables === undefined && stagesAt(view.snap, 'POSTROUTING', 'nat', [], {inDev}).length === 0) {
       if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
       return packet
     }
@@ -1082,9 +1177,16 @@ class Walk {
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
         if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`)
+        const facts = this.facts(answer.node, packet, answer.bridge, answer.bridge)
         if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
-          const denied = this.filter(bridgeHop, answer.node, 'FORWARD', this.facts(answer.node, packet, answer.bridge, answer.bridge), true)
-          if (denied) return denied
+          const denied = this.filter(bridgeHop, answer.node, 'FORWARD', facts, true)
+          if ('end' in denied) return denied
+        } else {
+          // without br_netfilter the IP hooks do not see a bridged frame, the bridge family's own chains still do
+          for (const c of nativeChainsAt(answer.node.snap, 'FORWARD', {bridged: true}).filter(x => x.family === 'bridge')) {
+            const denied = this.nativeChain(bridgeHop, answer.node, 'FORWARD', c, facts, true)
+            if ('end' in denied) return denied
+          }
         }
         return this.cross(bridgeHop, answer.to, packet)
       }

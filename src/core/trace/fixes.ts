@@ -2,7 +2,7 @@
  * The commands that would mend a failed hop, built from facts in the snapshots (a peer's VTEP MAC
  * from its flannel.1 link, its underlay address) so they can be pasted as they are.
  */
-import {inMainTable, type IptablesRule} from '../model.js'
+import {inMainTable, type IptablesRule, type NftChain, type NftRule} from '../model.js'
 import {cidrContains, intToIp, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
 import {routeDstText} from './routes.js'
 import type {Fix, PodRef} from './types.js'
@@ -161,6 +161,23 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
   }
   const proto = packet.proto === 'icmp' ? '-p icmp' : `-p ${packet.proto}${packet.dport !== undefined ? ` --dport ${packet.dport}` : ''}`
   return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} -d ${packet.dst} ${proto} -j ACCEPT`}]
+}
+
+/**
+ * What lets a packet through a native nftables base chain `c` that drops it: a rule that matches
+ * some packets only (it names an address, a port, a set) is deleted by its handle; a catch-all
+ * rule or the chain's policy stays, and an accept for the pod network (for the flow, off FORWARD)
+ * goes first in the base chain, where it ends the chain's walk before the drop. The text form
+ * without `-a` has no handles: the accept then too.
+ */
+export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | undefined, hook: string,
+  network: string | undefined, packet: {src: string, dst: string, proto: string, dport?: number}): Fix[] {
+  const specific = rule !== undefined && rule.handle !== undefined && rule.expr.some(s => typeof s === 'object' && s !== null && ('match' in s || 'vmap' in s))
+  if (specific) return [{node: view.name, command: `nft delete rule ${rule.family} ${rule.table} ${rule.chain} handle ${rule.handle}`}]
+  const insert = (match: string): Fix => ({node: view.name, command: `nft insert rule ${c.family} ${c.table} ${c.name} ${match} accept`})
+  if (hook === 'FORWARD' && network !== undefined) return [insert(`ip saddr ${network}`), insert(`ip daddr ${network}`)]
+  const proto = packet.proto === 'icmp' ? 'ip protocol icmp' : packet.dport !== undefined ? `${packet.proto} dport ${packet.dport}` : `meta l4proto ${packet.proto}`
+  return [insert(`ip saddr ${packet.src} ip daddr ${packet.dst} ${proto}`)]
 }
 
 /**

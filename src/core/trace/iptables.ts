@@ -99,6 +99,20 @@ const HOOK_TABLES: Record<Hook, readonly string[]> = {
   POSTROUTING: ['mangle', 'nat'],
 }
 
+/**
+ * Where each iptables table sits among a hook's nftables chains (iptables-nft registers its tables
+ * at these priorities, as iptables-legacy does): a native chain of priority -10 runs before filter.
+ */
+export function tablePriority(table: string, hook: Hook): number {
+  switch (table) {
+    case 'raw': return -300
+    case 'mangle': return -150
+    case 'nat': return hook === 'PREROUTING' || hook === 'OUTPUT' ? -100 : 100
+    case 'security': return 50
+    default: return 0
+  }
+}
+
 /** The tables at `hook` whose rules can drop a packet: all but nat, where iptables refuses DROP. */
 export function dropTables(hook: Hook): readonly string[] {
   return HOOK_TABLES[hook].filter(t => t !== 'nat')
@@ -507,7 +521,11 @@ function targetPorts(args: string[]): [number, number] | undefined {
 export function rejectAnswer(spec: string): {error: string, mark?: string} {
   const args = tokenize(spec)
   const i = args.indexOf('--reject-with')
-  const kind = (i === -1 ? 'icmp-port-unreachable' : args[i + 1] ?? '').replace(/^icmp-/, '')
+  return rejectAnswerOf((i === -1 ? 'icmp-port-unreachable' : args[i + 1] ?? '').replace(/^icmp-/, ''))
+}
+
+/** What the sender of a rejected packet gets for the error `kind` (`host-prohibited`, `tcp-reset`), iptables' names or nft's. */
+export function rejectAnswerOf(kind: string): {error: string, mark?: string} {
   switch (kind) {
     case 'net-unreachable': case 'net-unreach': return {error: 'ICMP network unreachable ("Network is unreachable")', mark: '!N'}
     case 'host-unreachable': case 'host-unreach': return {error: 'ICMP host unreachable ("No route to host")', mark: '!H'}

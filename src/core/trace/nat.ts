@@ -1,11 +1,12 @@
 /**
  * Address translation: destination NAT in PREROUTING (OUTPUT for a packet born on the host) and
- * source NAT in POSTROUTING, and conntrack undoing both for the reply. Only the first packet of a
+ * source NAT in POSTROUTING, by iptables' nat table and native nftables nat chains alike, and conntrack undoing both for the reply. Only the first packet of a
  * connection walks the nat table; the reply is translated back by the connection entry, which is
  * why the return trace carries the forward trace's translations instead of re-reading rules.
  */
 import type {HostView} from './host-view.js'
-import type {Decision, PacketFacts} from './iptables.js'
+import type {Decision, Hook} from './iptables.js'
+import {type NftFacts, evaluateNftChain, listChain, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 
 export interface NatRecord {
   node: string
@@ -26,11 +27,57 @@ export interface NatOutcome {
   newSrc?: string
 }
 
-/** undefined when the nat table has nothing in POSTROUTING (or was not captured). */
-export function postrouting(view: HostView, facts: PacketFacts, nexthop: string): NatOutcome | undefined {
+/**
+ * The nat stages at `hook` in priority order, iptables' nat table and native nat chains alike: the
+ * first whose rule translates the connection decides (the kernel runs no later nat chain for a
+ * connection that has its translation); marks set on the way (kube-proxy's mark for masquerade)
+ * stay on the packet. undefined when no stage has anything to say.
+ */
+function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: Decision, mark: number | undefined} | undefined {
   const rules = view.iptables
-  if (rules === undefined || !rules.active('nat', 'POSTROUTING')) return undefined
-  const decision = rules.evaluate('nat', 'POSTROUTING', facts)
+  const stages = stagesAt(view.snap, hook, 'nat', rules !== undefined && rules.active('nat', hook) ? ['nat'] : [], {inDev: facts.inDev})
+  if (stages.length === 0) return undefined
+  const assumptions: string[] = []
+  let mark = facts.mark
+  let last: Decision | undefined
+  for (const stage of stages) {
+    if ('table' in stage) {
+      const d = rules!.evaluate('nat', hook, {...facts, mark})
+      assumptions.push(...d.assumptions)
+      if (REWRITES.has(d.action)) return {decision: {...d, assumptions}, mark}
+      last = d
+      continue
+    }
+    const c = stage.chain
+    const seen = withIptablesMarks(rules, {...facts, mark}, hook, stage.priority)
+    const o = evaluateNftChain(c, seen)
+    assumptions.push(...o.assumptions)
+    // iptables' own marks are replayed from its rules each time: only what a native rule set is carried
+    if (o.mark !== seen.mark) mark = o.mark
+    const v = o.verdict
+    if (v.kind === 'nat') return {decision: {action: v.action, evidence: v.rule.text, path: o.path, toAddress: v.toAddress, toPorts: v.toPorts, assumptions}, mark}
+    const chain = `native nftables chain ${c.family} ${c.table} ${c.name}`
+    if (v.kind === 'unknown') {
+      assumptions.push(`${chain} on ${view.name}: cannot evaluate ${ruleName(v.rule)}: ${v.what}; assumed it rewrites nothing (${listChain(c)})`)
+    } else if (v.kind !== 'accept') {
+      assumptions.push(`${chain} on ${view.name} ${v.kind === 'queue' ? 'queues' : 'drops'} the packet ${v.rule !== undefined ? `at ${ruleName(v.rule)}` : 'by its policy'}: the trace does not model a drop in a nat chain and takes the packet on`)
+    } else if (v.rule !== undefined) {
+      last = {action: 'ACCEPT', evidence: v.rule.text, path: o.path, assumptions: []}
+    } else if (o.returned !== undefined) {
+      const text = o.returned.text
+      last = {action: 'ACCEPT', evidence: text, path: o.path, assumptions: [], viaReturn: {table: c.table, chain: o.returned.chain, spec: text, raw: text}}
+    }
+  }
+  return {decision: {...(last ?? {action: 'ACCEPT', evidence: '(no nat rule matched)', path: []}), assumptions}, mark}
+}
+
+const REWRITES: ReadonlySet<string> = new Set(['MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT'])
+
+/** undefined when neither the nat table nor a native nat chain has anything in POSTROUTING. */
+export function postrouting(view: HostView, facts: NftFacts, nexthop: string): NatOutcome | undefined {
+  const found = natDecision(view, 'POSTROUTING', facts)
+  if (found === undefined) return undefined
+  const decision = found.decision
   if (decision.action === 'MASQUERADE') {
     // MASQUERADE takes the outgoing device's address, as inet_select_addr picks it.
     const newSrc = (facts.outDev !== undefined ? view.deviceAddress(facts.outDev, nexthop) : undefined) ?? view.firstGlobalAddress()
@@ -41,19 +88,20 @@ export function postrouting(view: HostView, facts: PacketFacts, nexthop: string)
 }
 
 /**
- * The destination a nat PREROUTING (or OUTPUT) rule gives the packet (none: it keeps its own);
- * undefined when the chain is empty. REDIRECT sends it to the receiving device's own address.
+ * The destination a nat PREROUTING (or OUTPUT) rule gives the packet (none: it keeps its own) and
+ * the mark it leaves; undefined when no nat chain is there. REDIRECT sends it to the receiving
+ * device's own address.
  */
-export function destinationNat(view: HostView, hook: 'PREROUTING' | 'OUTPUT', facts: PacketFacts): {decision: Decision, newDst?: string, newDport?: number} | undefined {
-  const rules = view.iptables
-  if (rules === undefined || !rules.active('nat', hook)) return undefined
-  const decision = rules.evaluate('nat', hook, facts)
+export function destinationNat(view: HostView, hook: 'PREROUTING' | 'OUTPUT', facts: NftFacts): {decision: Decision, newDst?: string, newDport?: number, mark: number | undefined} | undefined {
+  const found = natDecision(view, hook, facts)
+  if (found === undefined) return undefined
+  const decision = found.decision
   const rewrites = decision.action === 'DNAT' || decision.action === 'REDIRECT'
   const newDst = decision.action === 'DNAT' ? decision.toAddress
     : decision.action === 'REDIRECT' ? (facts.inDev !== undefined ? view.deviceAddress(facts.inDev) : '127.0.0.1')
       : undefined
   const newDport = rewrites ? natPort(decision.toPorts, facts.dport) : undefined
-  return {decision, newDst: newDst === facts.dst ? undefined : newDst, newDport: newDport === facts.dport ? undefined : newDport}
+  return {decision, mark: found.mark, newDst: newDst === facts.dst ? undefined : newDst, newDport: newDport === facts.dport ? undefined : newDport}
 }
 
 /**

@@ -1,12 +1,15 @@
 /**
- * Native nftables on a traced host: firewalld, nftables.service or flanneld's EnableNFTables put
- * chains into netfilter's hooks beside iptables. The trace reads iptables rules (iptables-nft's
- * tables included) but does not evaluate native nftables rules, so at every hook it asks which
- * such chains see the packet: one that drops by policy decides the packet unseen (the trace stops
- * there, INSUFFICIENT_INFO), one with rules is an assumption the trace names.
+ * Native nftables on a traced host: firewalld, nftables.service, kube-proxy's nftables mode and
+ * flanneld's EnableNFTables put chains into netfilter's hooks beside iptables. At each hook the
+ * packet passes the base chains of that hook lowest priority first, iptables-nft's tables among
+ * them at their own priorities (see stagesAt); each native base chain is evaluated here the way the
+ * kernel walks it: rules in order, jump/goto/return, verdict maps, the chain's policy. An
+ * expression this evaluator does not model makes its rule undecidable: the walk stops there and
+ * says which rule, instead of guessing whether it matches.
  */
-import type {HostSnapshot, NftChain} from '../model.js'
-import type {Hook} from './iptables.js'
+import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
+import {cidrContains, ipToInt, parseCidr} from '../addr.js'
+import {type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
 const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -31,6 +34,24 @@ export function nativeChainsAt(snap: HostSnapshot, hook: Hook, {inDev, bridged =
   }).sort((a, b) => a.priority - b.priority)
 }
 
+/** One place a packet is judged at a hook: an iptables table or a native base chain. */
+export type Stage = {priority: number, table: string} | {priority: number, chain: NftChain}
+
+/**
+ * The iptables tables (`tables`, those captured) and native chains of `kind` at `hook`, in the
+ * order netfilter runs them: by priority, a netdev ingress chain first of all (it runs before the
+ * IP stack sees the packet). `nat` stages are the nat tables and chains, `filter` all others.
+ */
+export function stagesAt(snap: HostSnapshot, hook: Hook, kind: 'filter' | 'nat', tables: readonly string[], where: {inDev?: string; bridged?: boolean}): Stage[] {
+  const stages: Stage[] = tables.map(table => ({priority: tablePriority(table, hook), table}))
+  for (const chain of nativeChainsAt(snap, hook, where)) {
+    if ((chain.type === 'nat') !== (kind === 'nat')) continue
+    stages.push({priority: chain.family === 'netdev' ? Number.NEGATIVE_INFINITY : chain.priority, chain})
+  }
+  // stable: at equal priority iptables' table stays first
+  return stages.sort((a, b) => a.priority - b.priority)
+}
+
 /**
  * What an unevaluated chain may do to a packet: `decide` (a filter chain that drops by policy, or
  * has a rule that drops or rejects: only its rules could tell), `rewrite` (nat rules), `reroute`
@@ -46,4 +67,526 @@ export function mayDo(c: NftChain): 'decide' | 'rewrite' | 'reroute' | undefined
 
 export function listChain(c: NftChain): string {
   return `nft list chain ${c.family} ${c.table} ${c.name}`
+}
+
+/** A rule as the trace names it: its text as `nft list` prints it, and where it sits. */
+export function ruleName(r: NftRule): string {
+  return `\`${r.text}\` (${r.family} ${r.table} ${r.chain}${r.handle !== undefined ? `, handle ${r.handle}` : ''})`
+}
+
+// ---- evaluating a base chain
+
+export interface NftFacts extends PacketFacts {
+  /** whether this host's nat gave the connection a new destination (`ct status dnat`) or source */
+  ctDnat?: boolean
+  ctSnat?: boolean
+  /** why the packet's mark is not known here (an iptables MARK rule that may have set it): `meta mark` is then undecidable */
+  markDoubt?: string
+}
+
+/** The hook whose iptables tables a packet passed last before `hook` (none before PREROUTING or OUTPUT). */
+const HOOK_BEFORE: Partial<Record<Hook, (p: PacketFacts) => Hook>> = {
+  INPUT: () => 'PREROUTING',
+  FORWARD: () => 'PREROUTING',
+  POSTROUTING: p => p.inDev === undefined && !p.bridged ? 'OUTPUT' : 'FORWARD',
+}
+
+/**
+ * The packet as a native chain of `priority` at `hook` sees it: with the marks iptables' MARK rules
+ * gave it in the raw and mangle tables it passed before (iptables-nft and native chains share the
+ * packet's mark), or with the mark in doubt when such a rule may or may not have set one.
+ */
+export function withIptablesMarks(rules: RuleSet | undefined, facts: NftFacts, hook: Hook, priority: number): NftFacts {
+  if (rules === undefined) return facts
+  const before = (['mangle', 'raw'] as const).find(t => tablePriority(t, hook) < priority && (t === 'mangle' || hook === 'PREROUTING' || hook === 'OUTPUT'))
+  const at = before !== undefined ? {table: before, hook} : HOOK_BEFORE[hook] !== undefined ? {table: 'mangle', hook: HOOK_BEFORE[hook]!(facts)} : undefined
+  if (at === undefined) return facts
+  const r = rules.markAfter(facts, at.table, at.hook)
+  return 'mark' in r ? {...facts, mark: r.mark} : {...facts, markDoubt: `\`${r.doubt.raw}\` (iptables) may set it`}
+}
+
+export type NatAction = 'MASQUERADE' | 'SNAT' | 'DNAT' | 'REDIRECT'
+
+export type NftVerdict =
+  | {kind: 'accept' | 'drop'; rule?: NftRule}
+  | {kind: 'queue'; rule: NftRule}
+  | {kind: 'reject'; rule: NftRule; answer: {error: string, mark?: string}}
+  | {kind: 'nat'; rule: NftRule; action: NatAction; toAddress?: string; toPorts?: [number, number]}
+  /** a rule the trace cannot decide stopped the walk: `what` says why */
+  | {kind: 'unknown'; rule: NftRule; what: string}
+
+export interface NftOutcome {
+  verdict: NftVerdict
+  /** the chains entered on the way, base chain first */
+  path: string[]
+  /** the packet's mark after the chain; undefined when a rule gave it one the trace cannot know */
+  mark: number | undefined
+  /** the last rule that changed the mark */
+  marked?: NftRule
+  /** the `notrack` rule that took the packet out of conntrack */
+  notrack?: NftRule
+  /** the last rule whose `return` sent the walk back (from the base chain: to its policy) */
+  returned?: NftRule
+  assumptions: string[]
+}
+
+type Tri = boolean | 'unknown'
+type Json = unknown
+type Obj = Record<string, Json>
+const isObj = (v: Json): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** A packet's value for a selector, typed by how nft compares it; `absent` when the packet has no such field (a port of an ICMP packet): the rule does not match. */
+type Val =
+  | {t: 'ip' | 'name' | 'ifname', v: string}
+  | {t: 'num', v: number}
+  | {t: 'flags', v: string[]}
+  | {t: 'concat', v: Val[]}
+  /** a part of a concatenation the trace cannot know: an element that differs in another part still does not match */
+  | {t: 'unknown', why: string}
+type Value = Val | 'absent'
+
+const PROTO_NAMES: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp', '132': 'sctp'}
+const ICMP_TYPES: Record<string, number> = {'echo-reply': 0, 'destination-unreachable': 3, 'redirect': 5, 'echo-request': 8, 'time-exceeded': 11}
+const SERVICES: Record<string, number> = {ssh: 22, domain: 53, http: 80, https: 443, bootps: 67, bootpc: 68, ntp: 123}
+/** nft's reject names as the iptables REJECT path names the same errors. */
+const REJECT_KINDS: Record<string, string> = {'no-route': 'net-unreachable', 'prot-unreachable': 'proto-unreachable'}
+/** Statements that leave the packet and its way as they are. */
+const INERT = new Set(['counter', 'log', 'limit', 'quota', 'flow', 'set'])
+
+const rulesByChain = new WeakMap<NftRuleset, Map<string, NftRule[]>>()
+
+function chainRules(rs: NftRuleset, family: string, table: string, chain: string): NftRule[] | undefined {
+  let index = rulesByChain.get(rs)
+  if (index === undefined) {
+    index = new Map()
+    for (const r of rs.rules) {
+      const key = `${r.family} ${r.table} ${r.chain}`
+      const list = index.get(key)
+      if (list) list.push(r)
+      else index.set(key, [r])
+    }
+    rulesByChain.set(rs, index)
+  }
+  return index.get(`${family} ${table} ${chain}`)
+}
+
+class Unknown {
+  constructor(readonly what: string) {}
+}
+
+type Flow = {verdict: NftVerdict} | 'return' | 'end'
+
+/** Evaluate base chain `c` for the packet: the verdict, the mark it leaves, the chains it went through. */
+export function evaluateNftChain(c: NftChain, p: NftFacts): NftOutcome {
+  return new ChainWalk(c, p).run()
+}
+
+class ChainWalk {
+  private mark: number | undefined
+  private marked?: NftRule
+  private notrack?: NftRule
+  private returned?: NftRule
+  private readonly assumptions: string[] = []
+  private readonly path: string[]
+  private readonly rs: NftRuleset
+
+  constructor(private readonly base: NftChain, private readonly p: NftFacts) {
+    this.mark = p.markDoubt !== undefined ? undefined : p.mark ?? 0
+    this.path = [base.name]
+    this.rs = base.ruleset ?? {rules: [], sets: []}
+  }
+
+  run(): NftOutcome {
+    const flow = this.chain(this.base.name, 0)
+    const verdict: NftVerdict = typeof flow === 'object' ? flow.verdict : {kind: this.base.policy}
+    return {verdict, path: this.path, mark: this.mark, marked: this.marked, notrack: this.notrack, returned: this.returned, assumptions: this.assumptions}
+  }
+
+  private note(text: string): void {
+    if (!this.assumptions.includes(text)) this.assumptions.push(text)
+  }
+
+  private chain(name: string, depth: number): Flow {
+    if (depth > 16) return 'end' // the kernel refuses deeper jumps when the rules load
+    for (const rule of chainRules(this.rs, this.base.family, this.base.table, name) ?? []) {
+      if (rule.unread !== undefined) {
+        // the words read before the unknown one may already say the rule cannot match
+        if (this.failsBefore(rule)) continue
+        return {verdict: {kind: 'unknown', rule, what: `the trace could not read the rule (${rule.unread})`}}
+      }
+      const flow = this.rule(rule, depth)
+      if (flow instanceof Unknown) {
+        // a rule that only counts or logs leaves the packet's way the same whether it matches or not
+        if (rule.expr.every(s => isObj(s) && (INERT.has(Object.keys(s)[0]) || 'match' in s))) continue
+        return {verdict: {kind: 'unknown', rule, what: flow.what}}
+      }
+      if (flow === 'next') continue
+      if (flow === 'return') this.returned = rule
+      return flow
+    }
+    return 'end'
+  }
+
+  /** Whether one of the matches a partly read rule starts with surely fails for the packet. */
+  private failsBefore(rule: NftRule): boolean {
+    for (const s of rule.expr) {
+      if (!isObj(s) || !isObj(s.match)) return false
+      if (this.match(s.match) === false) return true
+    }
+    return false
+  }
+
+  /** One rule: `next` when it does not match (or goes on), else where the walk goes. */
+  private rule(rule: NftRule, depth: number): Flow | 'next' | Unknown {
+    for (const s of rule.expr) {
+      if (!isObj(s)) return new Unknown(`the statement ${JSON.stringify(s)}`)
+      const [kind] = Object.keys(s)
+      const v = s[kind]
+      switch (kind) {
+        case 'match': {
+          const m = this.match(v as Obj)
+          if (m instanceof Unknown) return m
+          if (!m) return 'next'
+          break
+        }
+        case 'counter': case 'log': case 'quota': case 'flow': case 'set':
+          // `flow add @ft` offloads later packets of the flow, not this one; `add @set { ip saddr }` fills a set
+          break
+        case 'limit': {
+          // a token bucket: the first packets (up to its burst) pass, later ones may not
+          const l = v as Obj
+          this.note(`\`${rule.text}\`: a rate limit; assumed the traced packet is within the rate (\`limit rate ${l.inv ? 'over ' : ''}${String(l.rate)}/${String(l.per)}\` ${l.inv ? 'does not match' : 'matches'}), as the first packets of a flow are`)
+          if (l.inv) return 'next'
+          break
+        }
+        case 'accept': case 'drop': case 'return': case 'continue': case 'jump': case 'goto': {
+          return this.verdict(s, rule, depth)
+        }
+        case 'reject': {
+          const r = v as Obj | null
+          const type = r === null ? 'port-unreachable' : r.type === 'tcp reset' ? 'tcp-reset' : String(r.expr ?? 'port-unreachable')
+          return {verdict: {kind: 'reject', rule, answer: rejectAnswerOf(REJECT_KINDS[type] ?? type)}}
+        }
+        case 'queue': {
+          const flags = [isObj(v) ? v.flags : undefined].flat()
+          if (flags.includes('bypass')) {
+            this.note(`${ruleName(rule)} hands the packet to a user-space program: assumed none listens, so \`bypass\` accepts it (a program there gives its own verdict)`)
+            return {verdict: {kind: 'accept', rule}}
+          }
+          return {verdict: {kind: 'queue', rule}}
+        }
+        case 'vmap': {
+          const target = this.lookup((v as Obj).key, (v as Obj).data, rule)
+          if (target instanceof Unknown) return target
+          if (target === undefined) return 'next'
+          if (!isObj(target) || !['accept', 'drop', 'return', 'continue', 'jump', 'goto'].some(k => k in target)) return new Unknown(`the verdict ${JSON.stringify(target)}`)
+          return this.verdict(target, rule, depth)
+        }
+        case 'mangle': {
+          const key = (v as Obj).key
+          if (!(isObj(key) && isObj(key.meta) && key.meta.key === 'mark')) break // ct mark, tcp options, dscp: not where the packet goes
+          const value = this.value((v as Obj).value, rule)
+          if (value instanceof Unknown) {
+            this.mark = undefined
+          } else if (value !== 'absent' && value.t === 'num') {
+            this.mark = value.v >>> 0
+          } else {
+            this.mark = undefined
+          }
+          this.marked = rule
+          break
+        }
+        case 'notrack':
+          this.notrack ??= rule
+          break
+        case 'xt':
+          // iptables-nft's `-m comment` matches every packet; its other matches and targets are iptables' own
+          if (isObj(v) && v.type === 'match' && v.name === 'comment') break
+          return new Unknown(`the iptables extension \`${isObj(v) ? String(v.name) : 'xt'}\` (iptables-save shows it)`)
+        case 'masquerade': case 'snat': case 'dnat': case 'redirect':
+          return this.nat(kind, v, rule)
+        default:
+          return new Unknown(`the trace does not model \`${kind}\``)
+      }
+    }
+    return 'next'
+  }
+
+  private verdict(s: Json, rule: NftRule, depth: number): Flow | 'next' {
+    if (!isObj(s)) return 'next'
+    if ('accept' in s) return {verdict: {kind: 'accept', rule}}
+    if ('drop' in s) return {verdict: {kind: 'drop', rule}}
+    if ('return' in s) return 'return'
+    if ('continue' in s) return 'next'
+    const jump = (s.jump ?? s.goto) as Obj | undefined
+    if (jump === undefined) return 'next'
+    const target = String(jump.target)
+    this.path.push(target)
+    const flow = this.chain(target, depth + 1)
+    if (typeof flow === 'object') return flow
+    this.path.pop()
+    // back from a goto, the walk returns to the chain that called this one
+    return 'goto' in s ? 'return' : 'next'
+  }
+
+  private nat(kind: string, v: Json, rule: NftRule): Flow | 'next' | Unknown {
+    const n = isObj(v) ? v : {}
+    const action = kind.toUpperCase() as NatAction
+    let toAddress: string | undefined
+    if (n.addr !== undefined) {
+      let addr = n.addr
+      if (isObj(addr) && isObj(addr.map)) {
+        const found = this.lookup(addr.map.key, addr.map.data, rule)
+        if (found instanceof Unknown) return found
+        if (found === undefined) return 'next' // no element: the rule does not apply
+        addr = found
+      }
+      if (typeof addr === 'string') {
+        toAddress = addr
+      } else if (isObj(addr) && (isObj(addr.prefix) || Array.isArray(addr.range))) {
+        toAddress = isObj(addr.prefix) ? String(addr.prefix.addr) : String((addr.range as Json[])[0])
+        this.note(`${ruleName(rule)} translates to an address range: the kernel picks one per connection; traced ${toAddress}`)
+      } else {
+        return new Unknown(`the NAT address ${JSON.stringify(addr)}`)
+      }
+    }
+    const port = n.port
+    const toPorts: [number, number] | undefined = typeof port === 'number' ? [port, port]
+      : isObj(port) && Array.isArray(port.range) ? [Number(port.range[0]), Number(port.range[1])] : undefined
+    return {verdict: {kind: 'nat', rule, action, toAddress, toPorts}}
+  }
+
+  /** A verdict map's (or map's) entry for the packet's key: undefined when it holds none. */
+  private lookup(keyExpr: Json, data: Json, rule: NftRule): Json | undefined | Unknown {
+    const elems = this.elements(data)
+    if (elems instanceof Unknown) return elems
+    const pairs = elems.map(e => Array.isArray(e) ? [unwrap(e[0]), e[1]] as const : undefined)
+    if (isObj(keyExpr) && isObj(keyExpr.numgen)) {
+      // numgen picks a number per packet (random, or round robin): which entry is not in any table
+      const g = keyExpr.numgen
+      const mod = Number(g.mod)
+      const offset = Number(g.offset ?? 0)
+      const chosen = pairs.find(x => x !== undefined && x[0] === offset)
+      if (mod > 1) {
+        const others = pairs.filter(x => x !== undefined).length - 1
+        this.note(`${ruleName(rule)} sends each new connection to one of ${mod} entries, picked by \`numgen ${String(g.mode)}\`: traced the first (${offset}${chosen ? ` : ${verdictText(chosen[1])}` : ''}); the flow may take ${others > 1 ? `any of the other ${others}` : 'the other'}`)
+      }
+      return chosen?.[1]
+    }
+    const key = this.value(keyExpr, rule)
+    if (key instanceof Unknown) return key
+    if (key === 'absent') return undefined
+    let unsure: Json | undefined
+    for (const pair of pairs) {
+      if (pair === undefined) continue
+      const m = matchValue(key, pair[0])
+      if (m === true) return pair[1]
+      if (m === 'unknown') unsure ??= pair[0]
+    }
+    if (unsure !== undefined) return new Unknown(unknownPart(key) ?? `the key \`${JSON.stringify(unsure)}\``)
+    return undefined
+  }
+
+  private elements(data: Json): Json[] | Unknown {
+    if (typeof data === 'string' && data.startsWith('@')) {
+      const set = this.rs.sets.find(s => s.family === this.base.family && s.table === this.base.table && s.name === data.slice(1))
+      if (set === undefined) return new Unknown(`the set ${data}, which the ruleset does not hold`)
+      if (set.unread) return new Unknown(`the elements of ${data}, which the trace could not read`)
+      return set.elem
+    }
+    if (isObj(data) && Array.isArray(data.set)) return data.set
+    return [data]
+  }
+
+  private match(m: Obj): boolean | Unknown {
+    const left = this.value(m.left, undefined)
+    if (left instanceof Unknown) return left
+    // a field the packet does not have (a port of an ICMP packet) ends the rule, `!=` too
+    if (left === 'absent') return false
+    if (left.t === 'unknown') return new Unknown(left.why)
+    const op = String(m.op)
+    if (['<', '>', '<=', '>='].includes(op)) {
+      if (left.t !== 'num') return new Unknown(`\`${op}\` on a ${left.t}`)
+      const r = numberOf(m.right)
+      if (r === undefined) return new Unknown(`the value ${JSON.stringify(m.right)}`)
+      return op === '<' ? left.v < r : op === '>' ? left.v > r : op === '<=' ? left.v <= r : left.v >= r
+    }
+    const elems = this.elements(m.right)
+    if (elems instanceof Unknown) return elems
+    let found: Tri = false
+    for (const e of elems) {
+      const r = matchValue(left, unwrap(e))
+      if (r === true) {
+        found = true
+        break
+      }
+      if (r === 'unknown') found = 'unknown'
+    }
+    if (found === 'unknown') return new Unknown(`the value ${JSON.stringify(m.right)}`)
+    return op === '!=' ? !found : found
+  }
+
+  /** The packet's value for a selector (or a constant, a mark expression). */
+  private value(e: Json, rule: NftRule | undefined): Value | Unknown {
+    const p = this.p
+    if (typeof e === 'number') return {t: 'num', v: e}
+    if (!isObj(e)) return new Unknown(`the value ${JSON.stringify(e)}`)
+    if (isObj(e.payload)) {
+      const proto = String(e.payload.protocol)
+      const field = String(e.payload.field)
+      if (proto === 'ip') {
+        if (field === 'saddr' || field === 'daddr') return {t: 'ip', v: field === 'saddr' ? p.src : p.dst}
+        if (field === 'protocol') return {t: 'name', v: p.proto}
+        return new Unknown(`\`ip ${field}\``)
+      }
+      if (proto === 'th' && p.proto === 'icmp') {
+        // `th` reads the transport header whatever it is: an ICMP header's type and code, then its checksum
+        if (field === 'sport' && p.icmpType !== undefined) return {t: 'num', v: p.icmpType << 8}
+        return {t: 'unknown', why: `\`th ${field}\` of an ICMP packet (its ${field === 'dport' ? 'checksum' : 'type and code'})`}
+      }
+      if (proto === 'th' || proto === 'tcp' || proto === 'udp') {
+        if (proto === 'th' ? p.proto !== 'tcp' && p.proto !== 'udp' : p.proto !== proto) return 'absent'
+        // a port the flow does not name (the sender's ephemeral source port) is no listed port
+        if (field === 'dport' || field === 'sport') return {t: 'num', v: (field === 'dport' ? p.dport : p.sport) ?? -1}
+        if (field === 'flags' && proto === 'tcp') return {t: 'flags', v: p.state === 'NEW' ? ['syn'] : ['syn', 'ack']}
+        return new Unknown(`\`${proto} ${field}\``)
+      }
+      // an inet chain's IPv6 matches (firewalld's `ip6 daddr { ::/96, … } reject`) carry an implied `meta nfproto ipv6`
+      if (proto === 'ip6' || proto === 'icmpv6') return 'absent'
+      if (proto === 'icmp' && field === 'type') return p.proto !== 'icmp' ? 'absent' : p.icmpType === undefined ? new Unknown('`icmp type` (the ICMP type is unknown)') : {t: 'num', v: p.icmpType}
+      return new Unknown(`\`${proto} ${field}\``)
+    }
+    if (isObj(e.meta)) {
+      const key = String(e.meta.key)
+      switch (key) {
+        case 'iifname': case 'iif': return {t: 'ifname', v: p.inDev ?? ''}
+        case 'oifname': case 'oif': return {t: 'ifname', v: p.outDev ?? ''}
+        case 'l4proto': return {t: 'name', v: p.proto}
+        case 'nfproto': return {t: 'name', v: 'ipv4'}
+        case 'protocol': return {t: 'name', v: 'ip'}
+        case 'pkttype': return {t: 'name', v: p.pktType === undefined || p.pktType === 'unicast' ? 'host' : p.pktType}
+        case 'mark': return this.mark === undefined ? new Unknown(`the packet mark, unknown here: ${this.marked ? `${ruleName(this.marked)} set it to a value the trace cannot know` : this.p.markDoubt ?? 'a rule may set it'}`) : {t: 'num', v: this.mark}
+        default: return new Unknown(`\`meta ${key}\``)
+      }
+    }
+    if (isObj(e.ct)) {
+      const key = String(e.ct.key)
+      if (key === 'state') return {t: 'flags', v: [p.state === 'NEW' ? 'new' : p.state === 'ESTABLISHED' ? 'established' : 'untracked']}
+      if (key === 'status') return {t: 'flags', v: [...(p.ctDnat ? ['dnat'] : []), ...(p.ctSnat ? ['snat'] : [])], ...{known: ['dnat', 'snat']}} as Val
+      return new Unknown(`\`ct ${key}\``)
+    }
+    if (isObj(e.fib)) {
+      const flags = [e.fib.flags].flat()
+      if (e.fib.result !== 'type' || flags.length !== 1 || flags[0] !== 'daddr') return new Unknown(`\`fib ${flags.join(' . ')} ${String(e.fib.result)}\``)
+      return {t: 'name', v: p.dstIsLocal ? 'local' : p.pktType === 'broadcast' ? 'broadcast' : p.pktType === 'multicast' ? 'multicast' : 'unicast'}
+    }
+    if (Array.isArray(e.concat)) {
+      const parts: Val[] = []
+      for (const part of e.concat) {
+        const v = this.value(part, rule)
+        if (v === 'absent') return v
+        parts.push(v instanceof Unknown ? {t: 'unknown', why: v.what} : v)
+      }
+      return {t: 'concat', v: parts}
+    }
+    for (const op of ['&', '|', '^'] as const) {
+      const pair = e[op]
+      if (!Array.isArray(pair)) continue
+      const a = this.value(pair[0], rule)
+      const b = this.value(pair[1], rule)
+      if (a instanceof Unknown || a === 'absent') return a
+      if (b instanceof Unknown || b === 'absent') return b
+      if (a.t !== 'num' || b.t !== 'num') return new Unknown(`\`${op}\` on a ${a.t}`)
+      return {t: 'num', v: (op === '&' ? a.v & b.v : op === '|' ? a.v | b.v : a.v ^ b.v) >>> 0}
+    }
+    return new Unknown(`the expression ${JSON.stringify(e)}`)
+  }
+}
+
+/** Why a key cannot be known: its unknown part. */
+function unknownPart(v: Val): string | undefined {
+  if (v.t === 'unknown') return v.why
+  return v.t === 'concat' ? v.v.map(unknownPart).find(w => w !== undefined) : undefined
+}
+
+/** A set element without its timeout or comment (`{"elem": {"val": …}}`). */
+function unwrap(e: Json): Json {
+  return isObj(e) && isObj(e.elem) ? e.elem.val : e
+}
+
+function verdictText(v: Json): string {
+  if (!isObj(v)) return String(v)
+  const [kind] = Object.keys(v)
+  const target = isObj(v[kind]) ? (v[kind] as Obj).target : undefined
+  return target !== undefined ? `${kind} ${String(target)}` : kind
+}
+
+function numberOf(v: Json): number | undefined {
+  if (typeof v === 'number') return v
+  if (typeof v !== 'string') return undefined
+  if (/^0x[0-9a-f]+$/i.test(v)) return Number.parseInt(v, 16)
+  if (/^\d+$/.test(v)) return Number(v)
+  return SERVICES[v] ?? ICMP_TYPES[v]
+}
+
+function ipInt(v: Json): number | undefined {
+  try {
+    return typeof v === 'string' ? ipToInt(v) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether the packet's value is the element `e` (a value, a prefix, a range, a concatenation, a flag list). */
+function matchValue(val: Val, e: Json): Tri {
+  if (val.t === 'unknown') return 'unknown'
+  if (val.t === 'concat') {
+    if (!isObj(e) || !Array.isArray(e.concat) || e.concat.length !== val.v.length) return 'unknown'
+    let all: Tri = true
+    for (const [i, part] of val.v.entries()) {
+      const r = matchValue(part, e.concat[i])
+      if (r === false) return false
+      if (r === 'unknown') all = 'unknown'
+    }
+    return all
+  }
+  if (val.t === 'flags') {
+    const wanted = [e].flat().map(String)
+    const known = (val as {known?: string[]}).known
+    if (known !== undefined && !wanted.every(w => known.includes(w))) return 'unknown'
+    return wanted.some(w => val.v.includes(w))
+  }
+  if (val.t === 'ip') {
+    const n = ipInt(val.v)
+    if (n === undefined) return 'unknown'
+    if (typeof e === 'string') return ipInt(e) === undefined ? 'unknown' : ipInt(e) === n
+    if (isObj(e) && isObj(e.prefix)) {
+      try {
+        return cidrContains(parseCidr(`${String(e.prefix.addr)}/${String(e.prefix.len)}`), n)
+      } catch {
+        return 'unknown'
+      }
+    }
+    if (isObj(e) && Array.isArray(e.range)) {
+      const [a, b] = e.range.map(ipInt)
+      return a === undefined || b === undefined ? 'unknown' : n >= a && n <= b
+    }
+    return 'unknown'
+  }
+  if (val.t === 'num') {
+    if (isObj(e) && Array.isArray(e.range)) {
+      const [a, b] = e.range.map(numberOf)
+      return a === undefined || b === undefined ? 'unknown' : val.v >= a && val.v <= b
+    }
+    const n = numberOf(e)
+    return n === undefined ? 'unknown' : n === val.v
+  }
+  if (val.t === 'ifname') {
+    if (typeof e !== 'string') return 'unknown'
+    return e.endsWith('*') ? val.v.startsWith(e.slice(0, -1)) : val.v === e
+  }
+  // names: protocols by name or number, packet types (`host` is unicast to this host)
+  const name = typeof e === 'number' ? PROTO_NAMES[String(e)] ?? String(e) : typeof e === 'string' ? PROTO_NAMES[e] ?? e : undefined
+  if (name === undefined) return 'unknown'
+  return name === val.v || (name === 'unicast' && val.v === 'host')
 }
