@@ -26,6 +26,7 @@ import {FlannelctlError, ExitCode} from '../errors.js'
 import type {Op} from './ops.js'
 import type {HostSnapshot} from './model.js'
 import {FWD_CHAIN, MASQ_CHAIN} from './flannel.js'
+import {printRule} from './parse/nft-rule.js'
 
 export const NFT_TABLE_V4 = 'flannel-ipv4'
 export const NFT_TABLE_V6 = 'flannel-ipv6'
@@ -116,13 +117,19 @@ function wantedChains(intent: NftIntent): WantedChain[] {
 export function isFlannelNftRule(text: string | undefined): boolean {
   if (text === undefined) return false
   const cidr = '\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+'
-  return text === 'meta mark 0x4000 return'
+  return sameRule(text, 'meta mark 0x4000 return')
     || new RegExp(`^ip saddr (!= )?${cidr} ip daddr (!= )?${cidr} (return|masquerade( fully-random)?)$`).test(text)
     || new RegExp(`^ip [sd]addr ${cidr} accept$`).test(text)
     || text.endsWith(` comment "${NFT_MANUAL_MASQ_COMMENT}"`)
 }
 
 const tableRef = (family: string, name: string) => `${family} ${name}`
+
+/** A rule as written and as `nft list` prints it back: nft pads a mark to 8 hex digits (0x4000 → 0x00004000). */
+function sameRule(printed: string, written: string): boolean {
+  const canonical = (text: string) => text.replace(/\b0x0*([0-9a-f])/g, '0x$1')
+  return canonical(printed) === canonical(written)
+}
 
 function addTable(family: string, name: string): string {
   return `add table ${tableRef(family, name)} { comment "rules for ${name}" ; }`
@@ -149,7 +156,7 @@ function ensureChain(have: FlannelNftChain | 'unknown' | undefined, want: Wanted
   // A base chain's type, hook and priority cannot change: it is made again (deleting takes its rules).
   if (!chainFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
   const texts = have.rules.map(r => r.text)
-  const inOrder = texts.slice(0, want.rules.length).join('\n') === want.rules.join('\n') && texts.length >= want.rules.length
+  const inOrder = texts.length >= want.rules.length && want.rules.every((rule, i) => texts[i] !== undefined && sameRule(texts[i]!, rule))
     && texts.slice(want.rules.length).every(t => !isFlannelNftRule(t))
   if (inOrder) return []
   const foreign = have.rules.filter(r => !isFlannelNftRule(r.text))
@@ -230,67 +237,11 @@ export function parseFlannelNftRead(text: string): FlannelNftTable[] {
         const t = tableOf(rule.family!, rule.table!)
         let c = t.chains.find(x => x.name === rule.chain)
         if (c === undefined) t.chains.push(c = {name: rule.chain, rules: []})
-        c.rules.push({handle: rule.handle ?? 0, text: ruleText(rule)})
+        c.rules.push({handle: rule.handle ?? 0, text: Array.isArray(rule.expr) ? printRule(rule.expr as Record<string, unknown>[], rule.comment) : undefined})
       }
     }
   }
   return tables
-}
-
-type Json = Record<string, unknown>
-
-/** A rule of the kinds flanneld writes, spelt as flannelctl writes it; undefined for any other. */
-export function ruleText(rule: {expr?: unknown; comment?: string}): string | undefined {
-  if (!Array.isArray(rule.expr)) return undefined
-  const words: string[] = []
-  for (const e of rule.expr as Json[]) {
-    const w = statementText(e)
-    if (w === undefined) return undefined
-    words.push(w)
-  }
-  if (rule.comment !== undefined) words.push(`comment ${JSON.stringify(rule.comment)}`)
-  return words.join(' ')
-}
-
-function statementText(e: Json): string | undefined {
-  if (e === null || typeof e !== 'object') return undefined
-  const keys = Object.keys(e)
-  if (keys.length !== 1) return undefined
-  const [key] = keys
-  if (key === 'return' || key === 'accept' || key === 'drop') return e[key] === null ? key : undefined
-  if (key === 'masquerade') {
-    const m = e.masquerade as {flags?: string | string[]} | null
-    if (m === null) return 'masquerade'
-    const flags = m.flags === undefined ? [] : Array.isArray(m.flags) ? m.flags : [m.flags]
-    return ['masquerade', ...(flags.length ? [flags.join(',')] : [])].join(' ')
-  }
-  if (key === 'match') {
-    const {op, left, right} = e.match as {op?: string; left?: Json; right?: unknown}
-    if (op !== '==' && op !== '!=') return undefined
-    const l = matchLeft(left)
-    if (l === undefined) return undefined
-    const r = matchRight(right, l)
-    if (r === undefined) return undefined
-    return `${l} ${op === '!=' ? '!= ' : ''}${r}`
-  }
-  return undefined
-}
-
-function matchLeft(left: Json | undefined): string | undefined {
-  const payload = left?.payload as {protocol?: string; field?: string} | undefined
-  if (payload?.protocol === 'ip' && (payload.field === 'saddr' || payload.field === 'daddr')) return `ip ${payload.field}`
-  const meta = left?.meta as {key?: string} | undefined
-  if (meta?.key === 'mark') return 'meta mark'
-  if (meta?.key === 'oifname') return 'oifname'
-  return undefined
-}
-
-function matchRight(right: unknown, left: string): string | undefined {
-  if (left === 'meta mark') return typeof right === 'number' ? `0x${right.toString(16)}` : undefined
-  if (typeof right === 'string') return left === 'oifname' ? JSON.stringify(right) : right
-  const prefix = (right as {prefix?: {addr?: string; len?: number}} | null)?.prefix
-  if (typeof prefix?.addr === 'string' && typeof prefix.len === 'number') return `${prefix.addr}/${prefix.len}`
-  return undefined
 }
 
 /** Where a host keeps flannel's rules, as its tables show: unknown where a side was not read. */

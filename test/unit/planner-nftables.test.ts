@@ -68,12 +68,12 @@ const FLANNELD = [
 ]
 
 describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
-  it('reads flanneld\'s tables from nft -j and spells each rule as flanneld writes it', () => {
+  it('reads flanneld\'s tables from nft -j, each rule as nft list prints it (a mark padded to 8 hex digits)', () => {
     const tables = parseFlannelNftRead(fixture('flanneld.json'))
     expect(tables.map(t => `${t.family} ${t.name}`)).to.deep.equal(['ip flannel-ipv4', 'ip6 flannel-ipv6'])
     const [postrtg, forward] = tables[0].chains
     expect(postrtg).to.deep.include({name: 'postrtg', type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept'})
-    expect(postrtg.rules.map(r => r.text)).to.deep.equal(nftMasqRules(NET, SUBNET))
+    expect(postrtg.rules.map(r => r.text)).to.deep.equal(nftMasqRules(NET, SUBNET).map(r => r.replace('0x4000', '0x00004000')))
     expect(forward).to.deep.include({name: 'forward', type: 'filter', hook: 'forward', priority: 0, policy: 'accept'})
     expect(forward.rules.map(r => r.text)).to.deep.equal(['ip saddr 10.244.0.0/16 accept', 'ip daddr 10.244.0.0/16 accept'])
     expect(tables[1].chains).to.deep.equal([])
@@ -155,7 +155,9 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(isFlannelNftRule('ip saddr 10.244.0.0/16 accept')).to.equal(true)
     expect(isFlannelNftRule(undefined)).to.equal(false)
     const [, , , , , , foreign] = parseFlannelNftRead(fixture('foreign-rules.json'))[0].chains[0].rules
-    expect(foreign).to.deep.equal({handle: 11, text: undefined})
+    expect(foreign).to.deep.equal({handle: 11, text: 'ip saddr 192.0.2.0/24 counter packets 0 bytes 0 masquerade'})
+    expect(isFlannelNftRule(foreign.text)).to.equal(false)
+    expect(isFlannelNftRule('meta mark 0x00004000 return')).to.equal(true)
     expect(rulesMode(host({nft: fixture('flanneld.json')}))).to.equal('nftables')
     expect(rulesMode(host({iptables: true, nft: fixture('flanneld.json')}))).to.equal('both')
     expect(rulesMode(host({iptables: true}))).to.equal('iptables')
