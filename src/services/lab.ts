@@ -41,6 +41,8 @@ export interface LabState {
   prefix: string
   backend: string
   directRouting: boolean
+  /** flannel's rules as native nftables (EnableNFTables in the net-conf) */
+  nftables?: boolean
   segments: number
   store: string
   dir: string
@@ -57,6 +59,8 @@ export interface LabUpOptions {
   nodes: number
   backend: 'vxlan' | 'host-gw'
   directRouting?: boolean
+  /** "EnableNFTables": true in the lab's net-conf */
+  nftables?: boolean
   segments: 1 | 2
   podsPerNode: number
   /** 'file' (default), 'etcd' (the lab runs its own etcd on the first segment), or a store spec */
@@ -170,7 +174,7 @@ export class Lab {
     const dir = labDir(o.name)
     await mkdir(dir, {recursive: true})
     const state: LabState = {
-      name: o.name, prefix, backend: o.backend, directRouting: Boolean(o.directRouting), segments: o.segments,
+      name: o.name, prefix, backend: o.backend, directRouting: Boolean(o.directRouting), ...(o.nftables ? {nftables: true} : {}), segments: o.segments,
       store: o.store === undefined || o.store === 'file' ? `file:${join(dir, 'store')}` : o.store, dir, switches: [], nodes: [], pods: [],
     }
     await saveLab(state)
@@ -205,7 +209,10 @@ export class Lab {
     await saveLab(state)
 
     o.progress('provisioning nodes with flannelctl init')
-    const initArgs = ['init', '--network', POD_NETWORK, '--backend', o.backend, ...(o.directRouting ? ['--directrouting'] : []), '--iface', 'eth0', '--yes']
+    const network = o.nftables
+      ? ['--net-conf', JSON.stringify({Network: POD_NETWORK, Backend: {Type: o.backend, ...(o.directRouting ? {DirectRouting: true} : {})}, EnableNFTables: true})]
+      : ['--network', POD_NETWORK, '--backend', o.backend, ...(o.directRouting ? ['--directrouting'] : [])]
+    const initArgs = ['init', ...network, '--iface', 'eth0', '--yes']
     await Promise.all(state.nodes.map(n => this.flannelctl(n, state, initArgs)))
     // Nodes that came up before their peers learn of them on the next sync, as flanneld would on a watch event.
     await Promise.all(state.nodes.map(n => this.flannelctl(n, state, ['sync'])))

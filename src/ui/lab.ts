@@ -3,7 +3,7 @@ import type {LabState} from '../services/lab.js'
 import {renderTable} from './table.js'
 
 export function renderLabStatus(s: LabState): string {
-  const lines = [`lab ${s.name}: ${s.backend}${s.directRouting ? ' + DirectRouting' : ''}, ${s.segments} segment${s.segments > 1 ? 's' : ''}, store ${s.store}`]
+  const lines = [`lab ${s.name}: ${s.backend}${s.directRouting ? ' + DirectRouting' : ''}${s.nftables ? ', rules in nftables' : ''}, ${s.segments} segment${s.segments > 1 ? 's' : ''}, store ${s.store}`]
   lines.push(renderTable(['NODE', 'NAMESPACE', 'UNDERLAY', 'SEGMENT', 'SUBNET', 'PODS'],
     s.nodes.map(n => [n.name, n.netns, n.underlayIP, n.segment, n.subnet ?? '-', s.pods.filter(p => p.node === n.name).map(p => `${p.name} ${p.ip}`).join(', ')])))
   return lines.join('\n')

@@ -17,6 +17,7 @@ Nothing outside namespaces named fc-NAME-* changes; the lab's files live in /run
   static override examples = [
     {description: 'Three vxlan nodes with two pods each, named demo (the name every lab command uses by default)', command: '<%= config.bin %> lab up'},
     {description: 'The host-gw backend', command: '<%= config.bin %> lab up --name gw --backend host-gw'},
+    {description: 'Flannel\'s rules in native nftables, as flanneld with "EnableNFTables": true', command: '<%= config.bin %> lab up --name nft --nftables'},
     {description: 'Two L2 segments joined by a router, vxlan with DirectRouting: direct routes to on-link peers, vxlan across the router', command: '<%= config.bin %> lab up --name seg --nodes 4 --segments 2 --directrouting'},
     {description: 'The lab runs its own etcd (192.168.100.2:2379) as the store, with flannel\'s keys', command: '<%= config.bin %> lab up --name et --store etcd'},
   ]
@@ -28,6 +29,7 @@ Nothing outside namespaces named fc-NAME-* changes; the lab's files live in /run
     segments: Flags.integer({description: 'L2 segments (2 = joined by a router)', options: ['1', '2'], default: 1, helpGroup: 'TOPOLOGY'}),
     backend: Flags.string({description: 'flannel backend', options: ['vxlan', 'host-gw'], default: 'vxlan', helpGroup: 'NETWORK'}),
     directrouting: Flags.boolean({description: 'vxlan with DirectRouting (plain routes to peers on the same segment)', helpGroup: 'NETWORK'}),
+    nftables: Flags.boolean({description: 'flannel\'s masquerade and forward rules as native nftables ("EnableNFTables": true), not iptables', helpGroup: 'NETWORK'}),
     store: Flags.string({description: 'file (a file store in the lab directory), etcd (the lab runs its own etcd at 192.168.100.2:2379), or a store spec', default: 'file', helpGroup: 'NETWORK'}),
     ...jsonFlag,
   }
@@ -38,7 +40,7 @@ Nothing outside namespaces named fc-NAME-* changes; the lab's files live in /run
     if (flags.directrouting && flags.backend !== 'vxlan') throw userError(`--directrouting is a setting of the vxlan backend, not of ${flags.backend}`, 'drop it, or use --backend vxlan')
     const progress = this.progress({verbose: flags.verbose, quiet: flags.json})
     const state = await new Lab(new RealRunner({kind: 'local'}, commandEcho(flags.verbose))).up({
-      name: flags.name, nodes: flags.nodes, backend: flags.backend as 'vxlan' | 'host-gw', directRouting: flags.directrouting,
+      name: flags.name, nodes: flags.nodes, backend: flags.backend as 'vxlan' | 'host-gw', directRouting: flags.directrouting, nftables: flags.nftables,
       segments: flags.segments as 1 | 2, podsPerNode: flags.pods, store: flags.store,
       progress: progress.report,
     })
