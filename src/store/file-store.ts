@@ -9,7 +9,7 @@
  * reader never sees half a file.
  */
 import {readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises'
-import {closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, watch as fsWatch, type FSWatcher} from 'node:fs'
+import {closeSync, existsSync, fstatSync, statSync, openSync, readdirSync, readFileSync, readSync, watch as fsWatch, type FSWatcher} from 'node:fs'
 import {basename, dirname, join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
@@ -119,7 +119,13 @@ export class FileStore implements Store {
   }
 
   async absence(): Promise<string | undefined> {
-    return existsSync(this.dir) ? undefined : `${this.dir} does not exist`
+    try {
+      statSync(this.dir)
+      return undefined
+    } catch (e) {
+      // anything but "not there" (a file in the path, no permission) is the store's to report as unusable
+      return errno(e) === 'ENOENT' ? `${this.dir} does not exist` : undefined
+    }
   }
 
   async getConfig(): Promise<string | undefined> {
