@@ -127,6 +127,11 @@ export interface FdbEntry {
   dev: string
   /** remote VTEP address for vxlan entries */
   dst?: string
+  /**
+   * `via DEV` of a vxlan entry: the underlay device the kernel binds the outer packet's route
+   * lookup to (its flow's oif); a number when only `via ifindex N` was printed
+   */
+  via?: string | number
   master?: string
   vlan?: number
   /** flags such as self, permanent, static, master, extern_learn */

@@ -675,6 +675,7 @@ function fdbFromJson(e: Entry, filter: OutputFilter): FdbEntry {
   if (dst !== undefined) entry.dst = dst
   if (master !== undefined) entry.master = master
   if (vlan !== undefined) entry.vlan = vlan
+  if (via !== undefined || viaIndex !== undefined) entry.via = via ?? viaIndex
   return entry
 }
 

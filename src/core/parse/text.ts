@@ -502,7 +502,14 @@ function fdbLine(ctx: TextContext, i: number, line: string): FdbEntry | undefine
         k++
       }
     } else if (word === 'via') {
-      k += value === 'ifindex' ? 2 : 1
+      if (value === 'ifindex') {
+        const n = parseUint(t[k + 2])
+        if (n !== undefined) entry.via = n
+        k += 2
+      } else {
+        if (value !== undefined) entry.via = value
+        k++
+      }
     } else if (FDB_FLAGS.has(word)) {
       entry.flags.push(word)
     } else if (FDB_SKIP_ONE.has(word)) {

@@ -213,11 +213,33 @@ export class HostView {
    * policy rules decide. `rule` is set only when a rule other than `from all lookup main` decided;
    * `byRules` says the rules were walked. No route either when the routes were not captured.
    */
-  routeFor(flow: Flow): PolicyResult & {byRules: boolean} {
+  routeFor(flow: Flow): PolicyResult & {byRules: boolean, boundOnLink?: true} {
     const policy = this.policy
-    if (policy === undefined || policy.onlyDefaultRules) return {route: this.routes?.lookup(flow.dst), notes: [], byRules: false}
-    const res = policy.lookup(flow)
-    return {...res, rule: res.rule !== undefined && !isDefaultRule(res.rule) ? res.rule : undefined, byRules: true}
+    const res: PolicyResult & {byRules: boolean, boundOnLink?: true} = policy === undefined || policy.onlyDefaultRules
+      ? {route: this.routes?.lookup(flow.dst, flow.oif), notes: [], byRules: false}
+      : {...policy.lookup(flow), byRules: true}
+    if (res.rule !== undefined && isDefaultRule(res.rule)) res.rule = undefined
+    if (res.route === undefined && res.action === undefined && res.missingTable === undefined && flow.oif !== undefined && this.routes !== undefined) {
+      // ip_route_output_key_hash_rcu: a bound flow without a route "assumes that the destination is on link" of its device
+      res.route = {dst: flow.dst, dev: flow.oif, type: 'unicast', scope: 'link',
+        raw: `(no route to ${flow.dst} out of ${flow.oif}: the kernel takes ${flow.dst} as on-link on ${flow.oif}, the device the flow is bound to)`}
+      res.boundOnLink = true
+    }
+    return res
+  }
+
+  /**
+   * What a packet this host sends without a source address of its own gets (a socket not bound to
+   * one, a vxlan device without `local`, an ICMP error): the route is looked up with source
+   * 0.0.0.0, so no `from` rule matches it, and the source is the route's `src`, else an address of
+   * its device (ip_route_output_key_hash_rcu). No `src` when there is no unicast route.
+   */
+  sourceRoute(flow: Omit<Flow, 'src'>): PolicyResult & {byRules: boolean, src?: string} {
+    const res = this.routeFor({...flow, src: '0.0.0.0'})
+    const r = res.route
+    if (r === undefined || r.type !== 'unicast' || this.routes === undefined) return res
+    const dev = this.routes.deviceOf(r) ?? flow.oif
+    return {...res, src: this.sourceFor(dev === r.dev ? r : {...r, dev}, flow.dst)}
   }
 
   // ---- neighbours and fdb
