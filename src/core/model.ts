@@ -8,7 +8,7 @@ import {tableName} from './parse/rule.js'
 import type {FlannelNftTable} from './flannel-nft.js'
 
 export type LinkKind =
-  | 'loopback' | 'ether' | 'veth' | 'bridge' | 'vxlan' | 'tun' | 'dummy' | 'ipip' | 'wireguard' | 'other'
+  | 'loopback' | 'ether' | 'veth' | 'bridge' | 'vxlan' | 'tun' | 'dummy' | 'ipip' | 'wireguard' | 'vrf' | 'other'
 
 export interface VxlanInfo {
   id: number
@@ -190,7 +190,9 @@ export interface PolicyRule {
   ipproto?: string
   sport?: [number, number]
   dport?: [number, number]
-  /** selectors the tracer cannot decide (uidrange, l3mdev, tun_id, ...), as ip prints them */
+  /** `l3mdev`: matches a flow whose iif or oif is a VRF device or one of its ports, and looks up that VRF's table */
+  l3mdev?: boolean
+  /** selectors the tracer cannot decide (uidrange, tun_id, ...), as ip prints them */
   other?: string[]
   action: RuleAction
   /** for lookup: the table's name as routes carry it (main, local, default, or its number) */

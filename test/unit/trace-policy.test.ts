@@ -251,3 +251,23 @@ describe('policy routing pieces: a bound flow, fdb `via`, a source port the trac
     expect(free.notes).to.deep.equal(['`110:\tfrom all ipproto udp sport 1000-2000 lookup 100`: hashed: assumed it is outside 1000-2000, so the rule does not apply'])
   })
 })
+
+describe('policy routing: l3mdev rules', () => {
+  // the kernel adds `1000: from all lookup [l3mdev-table]` with its first VRF; `ip -j rule` prints {"l3mdev":null}
+  it('reads both forms, and on a host without a VRF device the rule matches nothing, silently', () => {
+    const [fromText] = parseRules('1000:\tfrom all lookup [l3mdev-table]\n')
+    expect(fromText).to.include({l3mdev: true, action: 'lookup'})
+    const [fromJson] = parseRules('[{"priority":1000,"src":"all","l3mdev":null}]')
+    expect(fromJson).to.include({l3mdev: true})
+    const t = traceFlow(withPolicy('1000:\tfrom all lookup [l3mdev-table]\n'), {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.filter(w => w.message.includes('l3mdev'))).to.deep.equal([])
+  })
+
+  it('with links of a kind the reader does not know (a VRF may hide there), the rule is ASSUMED not to match', () => {
+    const w = withPolicy('1000:\tfrom all lookup [l3mdev-table]\n', [], n => n.links!.push({name: 'vrf-blue', kind: 'other', mtu: 65575, up: true, raw: '9: vrf-blue: <NOARP,MASTER,UP,LOWER_UP> mtu 65575'}))
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.some(x => x.code === 'ASSUMED' && x.message.includes('whether the flow passes a VRF'))).to.equal(true)
+  })
+})

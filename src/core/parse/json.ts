@@ -212,7 +212,7 @@ function entries(doc: JsonDocument, what: string): Entry[] {
 /* ------------------------------------------------------------------------------------------ */
 /* links                                                                                         */
 
-const KNOWN_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard'])
+const KNOWN_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard', 'vrf'])
 
 export function linkKind(infoKind: string | undefined, flags: readonly string[], linkType: string | undefined): LinkKind {
   if (flags.includes('LOOPBACK') || linkType === 'loopback') return 'loopback'

@@ -545,7 +545,7 @@ const KIND_WORDS = new Set(['vlan', 'veth', 'vcan', 'vxcan', 'dummy', 'ifb', 'ma
   'team', 'ipoib', 'ip6tnl', 'ipip', 'sit', 'vxlan', 'gre', 'gretap', 'erspan', 'ip6gre', 'ip6gretap', 'ip6erspan',
   'vti', 'vti6', 'vrf', 'nlmon', 'ipvlan', 'ipvtap', 'lowpan', 'geneve', 'bareudp', 'amt', 'macsec', 'hsr', 'xfrm',
   'gtp', 'rmnet', 'netkit', 'wireguard', 'tun', 'can', 'openvswitch', 'virt_wifi', 'batadv'])
-const MODEL_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard'])
+const MODEL_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard', 'vrf'])
 
 export interface LinksAndAddresses {
   links: Link[]

@@ -203,8 +203,16 @@ export class HostView {
    */
   get policy(): PolicyRouter | undefined {
     if (this.snap.routes === undefined || this.snap.rules === undefined) return undefined
-    this.policyRouter ??= new PolicyRouter(this.snap.routes, this.snap.rules, this.routes!)
+    this.policyRouter ??= new PolicyRouter(this.snap.routes, this.snap.rules, this.routes!, this.vrfPorts())
     return this.policyRouter
+  }
+
+  /** VRF devices and their ports; undefined when the links were not read or a kind is unknown ('other' may be a VRF) */
+  private vrfPorts(): Set<string> | undefined {
+    const links = this.snap.links
+    if (links === undefined || links.some(l => l.kind === 'other')) return undefined
+    const vrfs = new Set(links.filter(l => l.kind === 'vrf').map(l => l.name))
+    return new Set([...vrfs, ...links.filter(l => l.master !== undefined && vrfs.has(l.master)).map(l => l.name)])
   }
 
   /**

@@ -80,7 +80,7 @@ export interface PolicyResult {
 /** `from all lookup main` at 32766, the kernel's own: naming it says nothing. */
 export function isDefaultRule(r: PolicyRule): boolean {
   return r.action === 'lookup' && r.table === 'main' && !r.not && r.from === undefined && r.to === undefined && r.iif === undefined
-    && r.oif === undefined && r.fwmark === undefined && r.tos === undefined && r.ipproto === undefined && r.sport === undefined
+    && r.oif === undefined && !r.l3mdev && r.fwmark === undefined && r.tos === undefined && r.ipproto === undefined && r.sport === undefined
     && r.dport === undefined && r.other === undefined && r.suppressPrefixlength === undefined && r.suppressIfgroup === undefined
 }
 
@@ -112,7 +112,11 @@ export class PolicyRouter {
   /** 'all': every table was read (`ip route show table all`); else the tables seen in the routes */
   private readonly read: 'all' | Set<string>
 
-  constructor(private readonly routes: Route[], rules: PolicyRule[], private readonly main: RouteTable) {
+  /**
+   * `vrfPorts`: the VRF devices and their ports (an l3mdev rule matches a flow through one of
+   * them); undefined when the links were not read, or some are of a kind the reader does not know
+   */
+  constructor(private readonly routes: Route[], rules: PolicyRule[], private readonly main: RouteTable, private readonly vrfPorts?: Set<string>) {
     this.rules = [...rules].sort((a, b) => a.priority - b.priority)
     const seen = new Set(routes.map(tableOf))
     this.read = seen.has('local') ? 'all' : new Set([...seen, 'main'])
@@ -120,7 +124,7 @@ export class PolicyRouter {
 
   /** Only the kernel's own rules (local, main, default): the main table decides, as without rules. */
   get onlyDefaultRules(): boolean {
-    return this.rules.every(r => r.action === 'lookup' && r.other === undefined && r.suppressPrefixlength === undefined
+    return this.rules.every(r => r.action === 'lookup' && r.other === undefined && !r.l3mdev && r.suppressPrefixlength === undefined
       && ((r.priority === 0 && r.table === 'local') || isDefaultRule(r) || (r.priority === 32767 && r.table === 'default' && r.from === undefined && r.to === undefined && r.iif === undefined && r.fwmark === undefined)))
   }
 
@@ -188,6 +192,13 @@ export class PolicyRouter {
     if (r.sport !== undefined && flow.sportDoubt !== undefined && mark && decided.every((x, k) => x || k === 6)) {
       // only the source port decides, and it is not known: taken as outside the range, said so
       notes.push(`\`${r.raw}\`: ${flow.sportDoubt}: assumed it is outside ${r.sport[0]}-${r.sport[1]}, so the rule ${r.not ? 'applies' : 'does not apply'}`)
+      return r.not === true
+    }
+    if (r.l3mdev && rest && mark) {
+      // l3mdev_fib_rule_match: only a flow in or out of a VRF (its device or a port of it) matches
+      const vrf = this.vrfPorts
+      if (vrf !== undefined && !vrf.has(flow.iif) && (flow.oif === undefined || !vrf.has(flow.oif))) return r.not === true
+      notes.push(`\`${r.raw}\`: ${vrf === undefined ? 'the links were not all read, so whether the flow passes a VRF' : 'the VRF\'s table'} cannot be decided: assumed the rule does not match`)
       return r.not === true
     }
     if (r.other !== undefined && rest && mark) {
