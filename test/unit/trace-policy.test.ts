@@ -157,6 +157,15 @@ describe('trace against the kernel: policy rules for the outer vxlan packet, the
     expect(outDev(t, 'r')).to.deep.equal(['a0>b0'])
   })
 
+  it('flannel\'s device (`local` and `dev eth0`): a `from <local>` rule sends the outer packet by eth1, `dev` binds nothing', async () => {
+    // vxlan0 `local 192.168.61.1 dev eth0`, `100: from 192.168.61.1 lookup 100`: ping 10.50.0.2 leaves by eth1
+    const t = await trace('policy-vxlan-local', {src: 'a', dst: '10.50.0.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(outerRoute(t).evidence).to.equal('default via 192.168.62.254 dev eth1 table 100')
+    expect(outerRoute(t).explanation).to.contain('chosen by the policy rule `100:\tfrom 192.168.61.1 lookup 100`')
+      .and.contain('vxlan0\'s `dev eth0` does not bind the outer packet to eth0, only an fdb entry\'s `via` does')
+  })
+
   it('a node\'s ping has no source at its lookup; a TCP connect looks again from the source it got', async () => {
     // kernel: ping 192.168.63.2 leaves by eth0; `echo > /dev/tcp/192.168.63.2/80` and traceroute by eth1
     const ping = await trace('policy-vxlan-from', {src: 'a', dst: '192.168.63.2'})

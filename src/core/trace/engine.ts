@@ -605,7 +605,11 @@ class Walk {
     if (dev === undefined) {
       return this.insufficient(hop, 'route', route.raw, `the route names no device`, view.name, ['ip route show'])
     }
-    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule)
+    const tunnel = packet.tunnel
+    // `ip link add … type vxlan … dev eth0` names the underlay for multicast and the MTU; it does not bind the route
+    const unbound = tunnel !== undefined && tunnel.sender === view && tunnel.oif === undefined && tunnel.device.dev !== undefined && tunnel.device.dev !== dev
+      ? `; ${tunnel.device.name}'s \`dev ${tunnel.device.dev}\` does not bind the outer packet to ${tunnel.device.dev}, only an fdb entry's \`via\` does` : ''
+    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound)
     if (route.paths !== undefined && route.paths > 1) {
       // fib_select_multipath hashes the flow with a seed the kernel picks at random: which path is not in the tables
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
