@@ -219,6 +219,17 @@ describe('trace against the kernel: policy rules for the outer vxlan packet, the
     expect(probe.traceroute).to.deep.equal(['192.168.62.254', '192.168.63.2'])
   })
 
+  it('with icmp_errors_use_inbound_ifaddr=1 the error has its source before the lookup: a `from` rule to an unreachable table silences the hop', async () => {
+    // r: `300: from 192.168.61.254 lookup 300` (unreachable default): traceroute prints `1 *`; with the sysctl at 0 the same rule
+    // does not see the error (no source yet) and traceroute prints `1 192.168.61.254`
+    const t = await trace('policy-icmp-inbound', {src: 'a', dst: '192.168.63.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['*', '192.168.63.2'])
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'policy-icmp-inbound')})
+    world.hosts.find(h => h.name === 'r')!.sysctls!['net.ipv4.icmp_errors_use_inbound_ifaddr'] = '0'
+    expect(traceFlow(world, {src: 'a', dst: '192.168.63.2'}).traceroute).to.deep.equal(['192.168.61.254', '192.168.63.2'])
+  })
+
   it('wg-quick\'s rules: `suppress_prefixlength 0` keeps main\'s specific routes, `not fwmark` sends the rest (the outer packet too) to its table', async () => {
     // `10: from all lookup main suppress_prefixlength 0`, `20: not from all fwmark 0xca6c lookup 51820`: both pings leave by eth1
     const t = await trace('policy-vxlan-wg', {src: 'a', dst: '10.50.0.2'})
