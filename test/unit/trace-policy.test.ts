@@ -230,6 +230,16 @@ describe('trace against the kernel: policy rules for the outer vxlan packet, the
     expect(traceFlow(world, {src: 'a', dst: '192.168.63.2'}).traceroute).to.deep.equal(['192.168.61.254', '192.168.63.2'])
   })
 
+  it('flannel lab: pods marked on cni0 for a table with an unreachable default lose their vxlan packets, which keep the mark', async () => {
+    // n1: mangle PREROUTING -i cni0 -j MARK --set-mark 0x7, `100: from all fwmark 0x7 lookup 100` (pod route via flannel.1,
+    // unreachable default): pod-1a's ping to pod-2a is lost (`ip route get 192.168.100.12 mark 7`: No route to host); both fixes run make it pass
+    const t = await trace('policy-flannel-mark', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure!.reason).to.contain('the outer vxlan packet (192.168.100.11 → 192.168.100.12, UDP 8472, mark 0x7 kept from the inner packet)')
+    // no route for the VTEP into the tunnel itself (circular)
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip route del unreachable default table 100', 'ip rule del pref 100'])
+  })
+
   it('wg-quick\'s rules: `suppress_prefixlength 0` keeps main\'s specific routes, `not fwmark` sends the rest (the outer packet too) to its table', async () => {
     // `10: from all lookup main suppress_prefixlength 0`, `20: not from all fwmark 0xca6c lookup 51820`: both pings leave by eth1
     const t = await trace('policy-vxlan-wg', {src: 'a', dst: '10.50.0.2'})
