@@ -179,6 +179,14 @@ describe('trace against the kernel: policy rules for the outer vxlan packet, the
     expect(tcp.hops[0].steps[0].explanation).to.contain('chosen by the policy rule `100:\tfrom 192.168.61.1 lookup 100`')
   })
 
+  it('a mark mangle OUTPUT gives a node\'s ping has its route looked up again, from its source: the `from` rule applies', async () => {
+    // `100: from 192.168.61.1 lookup 100`, mangle OUTPUT -d 192.168.63.2 -j MARK --set-mark 0x9: ping leaves by eth1 (eth0 without the MARK rule)
+    const t = await trace('policy-output-mark', {src: 'a', dst: '192.168.63.2'})
+    expect(t.hops[0].out).to.equal('eth1')
+    expect(t.hops[0].steps[0].explanation).to.contain('mangle OUTPUT gave it mark 0x9, so the kernel looked the route up again, from 192.168.61.1')
+    expect(t.warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+  })
+
   it('the outer packet keeps the inner packet\'s mark: a fwmark rule sends it by table 100', async () => {
     // mangle OUTPUT -d 10.50.0.2 -j MARK --set-mark 0x7, `100: from all fwmark 0x7 lookup 100`: ping leaves by eth1
     const t = await trace('policy-vxlan-mark', {src: 'a', dst: '10.50.0.2'})

@@ -610,7 +610,9 @@ class Walk {
     // `ip link add … type vxlan … dev eth0` names the underlay for multicast and the MTU; it does not bind the route
     const unbound = tunnel !== undefined && tunnel.sender === view && tunnel.oif === undefined && tunnel.device.dev !== undefined && tunnel.device.dev !== dev
       ? `; ${tunnel.device.name}'s \`dev ${tunnel.device.dev}\` does not bind the outer packet to ${tunnel.device.dev}, only an fdb entry's \`via\` does` : ''
-    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound)
+    const again = packet.unboundSrc && (marked.mark ?? 0) !== (packet.mark ?? 0)
+      ? `; mangle OUTPUT gave it mark ${hexMark(marked.mark ?? 0)}, so the kernel looked the route up again, from ${packet.src} (ip_route_me_harder)` : ''
+    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound + again)
     if (route.paths !== undefined && route.paths > 1) {
       // fib_select_multipath hashes the flow with a seed the kernel picks at random: which path is not in the tables
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
@@ -697,8 +699,10 @@ class Walk {
     // the binding and the inherited mark hold on the sending host only; a router sees a plain UDP packet
     const sending = tunnel !== undefined && tunnel.sender === view && iif === 'lo'
     const doubt = marked.doubt ?? (sending ? tunnel.markDoubt : undefined)
+    // a mark mangle OUTPUT changed has the route looked up again (ip_route_me_harder), from the source it now has
+    const rerouted = (marked.mark ?? 0) !== (packet.mark ?? 0)
     return {
-      dst: packet.dst, src: packet.unboundSrc ? '0.0.0.0' : packet.src, iif, proto: packet.proto, sport: packet.sport, dport: packet.dport,
+      dst: packet.dst, src: packet.unboundSrc && !rerouted ? '0.0.0.0' : packet.src, iif, proto: packet.proto, sport: packet.sport, dport: packet.dport,
       mark: marked.mark, markDoubt: () => doubt,
       ...(sending ? {oif: tunnel.oif, oifKnown: true} : {}),
       ...(tunnel !== undefined ? {sportDoubt: `the outer packet's source port is hashed from the inner flow (${tunnel.device.name}'s srcport range)`} : {}),
@@ -1562,21 +1566,23 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
   const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined}
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
   // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
-  if (unbound && flow.proto === 'icmp') {
-    request.unboundSrc = true
-    const view = src.nodeView!
-    const first = view.routeFor({dst: dst.ip, src: '0.0.0.0', iif: 'lo', proto: 'icmp'})
-    const bound = view.routeFor({dst: dst.ip, src: srcIp, iif: 'lo', proto: 'udp'})
-    if (bound.route !== first.route && (bound.rule !== undefined || first.rule !== undefined)) {
-      const by = (r: typeof bound) => r.route?.raw ?? (r.action !== undefined ? `the rule's ${r.action}` : 'no route')
-      warnings.add('ASSUMED', view.name, `ping from ${view.name} has no source address when its route is looked up, so it goes by \`${by(first)}\`${first.rule ? ` (rule \`${first.rule.raw}\`)` : ''}; traceroute, TCP and UDP sockets connect() and look it up again from ${srcIp}, which ${bound.rule ? `the rule \`${bound.rule.raw}\` sends by` : 'takes'} \`${by(bound)}\` (\`ip route get ${dst.ip} from ${srcIp}\` on ${view.name}): the traceroute line follows ping's route`)
-    }
-  }
+  if (unbound && flow.proto === 'icmp') request.unboundSrc = true
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   const fwdEnd = src.ip === dst.ip && src.kind === dst.kind
     ? selfDelivery(fwd, src)
     : fwd.run(startOf(w, fwd, src, request))
+
+  if (request.unboundSrc) {
+    const view = src.nodeView!
+    const first = view.routeFor({dst: dst.ip, src: '0.0.0.0', iif: 'lo', proto: 'icmp'})
+    const bound = view.routeFor({dst: dst.ip, src: srcIp, iif: 'lo', proto: 'udp'})
+    const taken = fwd.hops[0]?.steps.find(s => s.kind === 'route')?.evidence
+    if (bound.route !== first.route && (bound.rule !== undefined || first.rule !== undefined) && taken === first.route?.raw) {
+      const by = (r: typeof bound) => r.route?.raw ?? (r.action !== undefined ? `the rule's ${r.action}` : 'no route')
+      warnings.add('ASSUMED', view.name, `ping from ${view.name} has no source address when its route is looked up, so it goes by \`${by(first)}\`${first.rule ? ` (rule \`${first.rule.raw}\`)` : ''}; traceroute, TCP and UDP sockets connect() and look it up again from ${srcIp}, which ${bound.rule ? `the rule \`${bound.rule.raw}\` sends by` : 'takes'} \`${by(bound)}\` (\`ip route get ${dst.ip} from ${srcIp}\` on ${view.name}): the traceroute line follows ping's route`)
+    }
+  }
 
   const traceroute = [...fwd.traceroute]
 
