@@ -217,6 +217,17 @@ describe('trace against the kernel: policy rules for the outer vxlan packet, the
     expect(t.failure!.fix.map(f => f.command)).to.deep.equal([`bridge fdb replace ${t.hops[0].steps.find(s => s.kind === 'fdb')!.evidence.split(' ')[0]} dev vxlan0 dst 192.168.63.2 self permanent`])
   })
 
+  it('a bound lookup that fails on a null route takes the VTEP as on-link too, as `ip route get … oif` shows', async () => {
+    // kernel (r, `300: from all oif b0 lookup 300` with an unreachable, blackhole or prohibit default, or a prohibit rule):
+    // `ip route get 192.168.63.2 oif b0` answers `192.168.63.2 dev b0`, not an error
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'policy-vxlan-via-oif')})
+    const a = world.hosts.find(h => h.name === 'a')!
+    a.routes = a.routes!.map(r => r.table === '100' && r.dst === 'default' ? {dst: 'default', type: 'unreachable', table: '100', raw: 'unreachable default table 100'} : r)
+    const t = traceFlow(world, {src: 'a', dst: '10.50.0.2'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(outerRoute(t).evidence).to.equal('(no usable route to 192.168.63.2 out of eth1 (`unreachable default table 100`): the kernel takes 192.168.63.2 as on-link on eth1, the device the flow is bound to)')
+  })
+
   it('ipproto/dport rules match the outer packet; a router\'s time-exceeded goes back by its policy rules', async () => {
     // a: `100: from all ipproto udp dport 4789 lookup 100` (ping 10.50.0.2 leaves by eth1);
     // r: `200: from all to 192.168.61.0/24 iif lo lookup 200` (via a's eth1): traceroute prints 1 192.168.62.254

@@ -7,7 +7,7 @@
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
 import {USABLE_NEIGH_STATES, capturedFor} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
-import {PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, type Flow, type PolicyResult} from './routes.js'
+import {NULL_ROUTE_TYPES, PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, type Flow, type PolicyResult} from './routes.js'
 import {RuleSet} from './iptables.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
@@ -227,11 +227,13 @@ export class HostView {
       ? {route: this.routes?.lookup(flow.dst, flow.oif), notes: [], byRules: false}
       : {...policy.lookup(flow), byRules: true}
     if (res.rule !== undefined && isDefaultRule(res.rule)) res.rule = undefined
-    if (res.route === undefined && res.action === undefined && res.missingTable === undefined && flow.oif !== undefined && this.routes !== undefined) {
-      // ip_route_output_key_hash_rcu: a bound flow without a route "assumes that the destination is on link" of its device
-      res.route = {dst: flow.dst, dev: flow.oif, type: 'unicast', scope: 'link',
-        raw: `(no route to ${flow.dst} out of ${flow.oif}: the kernel takes ${flow.dst} as on-link on ${flow.oif}, the device the flow is bound to)`}
-      res.boundOnLink = true
+    const failed = res.route === undefined || NULL_ROUTE_TYPES.has(res.route.type) || res.action !== undefined
+    if (failed && res.missingTable === undefined && flow.oif !== undefined && this.routes !== undefined) {
+      // ip_route_output_key_hash_rcu: a bound flow whose lookup fails (no route, a null route or a
+      // rule's action alike) "assumes that the destination is on link" of its device
+      const instead = res.action !== undefined ? ` (the rule \`${res.rule?.raw}\` says ${res.action})` : res.route !== undefined ? ` (\`${res.route.raw}\`)` : ''
+      return {notes: res.notes, byRules: res.byRules, boundOnLink: true, route: {dst: flow.dst, dev: flow.oif, type: 'unicast', scope: 'link',
+        raw: `(no usable route to ${flow.dst} out of ${flow.oif}${instead}: the kernel takes ${flow.dst} as on-link on ${flow.oif}, the device the flow is bound to)`}}
     }
     return res
   }
