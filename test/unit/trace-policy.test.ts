@@ -297,7 +297,7 @@ describe('policy routing pieces: a bound flow, fdb `via`, a source port the trac
     expect(p.lookup({...flow, oif: 'eth1'}).rule?.priority).to.equal(100)
     const free = p.lookup({...flow, sportDoubt: 'hashed'})
     expect(free.route?.raw).to.equal('default via 192.168.61.254 dev eth0')
-    expect(free.notes).to.deep.equal(['`110:\tfrom all ipproto udp sport 1000-2000 lookup 100`: hashed: assumed it is outside 1000-2000, so the rule does not apply'])
+    expect(free.notes).to.deep.equal(['`110:\tfrom all ipproto udp sport 1000-2000 lookup 100`: hashed: assumed it is outside 1000-2000, so the rule does not apply (`ip route get 192.168.63.2 ipproto udp sport PORT dport 4789` with the port tcpdump shows tells)'])
   })
 })
 

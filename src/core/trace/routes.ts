@@ -191,14 +191,14 @@ export class PolicyRouter {
     }
     if (r.sport !== undefined && flow.sportDoubt !== undefined && mark && decided.every((x, k) => x || k === 6)) {
       // only the source port decides, and it is not known: taken as outside the range, said so
-      notes.push(`\`${r.raw}\`: ${flow.sportDoubt}: assumed it is outside ${r.sport[0]}-${r.sport[1]}, so the rule ${r.not ? 'applies' : 'does not apply'}`)
+      notes.push(`\`${r.raw}\`: ${flow.sportDoubt}: assumed it is outside ${r.sport[0]}-${r.sport[1]}, so the rule ${r.not ? 'applies' : 'does not apply'} (\`ip route get ${flow.dst}${flow.src !== '0.0.0.0' ? ` from ${flow.src}` : ''} ipproto ${flow.proto ?? 'udp'} sport PORT${flow.dport !== undefined ? ` dport ${flow.dport}` : ''}\` with the port tcpdump shows tells)`)
       return r.not === true
     }
     if (r.l3mdev && rest && mark) {
       // l3mdev_fib_rule_match: only a flow in or out of a VRF (its device or a port of it) matches
       const vrf = this.vrfPorts
       if (vrf !== undefined && !vrf.has(flow.iif) && (flow.oif === undefined || !vrf.has(flow.oif))) return r.not === true
-      notes.push(`\`${r.raw}\`: ${vrf === undefined ? 'the links were not all read, so whether the flow passes a VRF' : 'the VRF\'s table'} cannot be decided: assumed the rule does not match`)
+      notes.push(`\`${r.raw}\`: ${vrf === undefined ? 'the links were not all read, so whether the flow passes a VRF' : 'the VRF\'s table'} cannot be decided: assumed the rule does not match (\`ip -d link show type vrf\` and \`ip route get ${flow.dst}${flow.iif !== 'lo' ? ` iif ${flow.iif}` : ''}${flow.oif !== undefined ? ` oif ${flow.oif}` : ''}\` tell)`)
       return r.not === true
     }
     if (r.other !== undefined && rest && mark) {
