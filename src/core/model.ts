@@ -8,7 +8,7 @@ import {tableName} from './parse/rule.js'
 import type {FlannelNftTable} from './flannel-nft.js'
 
 export type LinkKind =
-  | 'loopback' | 'ether' | 'veth' | 'bridge' | 'vxlan' | 'tun' | 'dummy' | 'ipip' | 'wireguard' | 'other'
+  | 'loopback' | 'ether' | 'veth' | 'bridge' | 'vxlan' | 'tun' | 'dummy' | 'ipip' | 'wireguard' | 'vrf' | 'other'
 
 export interface VxlanInfo {
   id: number
@@ -127,6 +127,11 @@ export interface FdbEntry {
   dev: string
   /** remote VTEP address for vxlan entries */
   dst?: string
+  /**
+   * `via DEV` of a vxlan entry: the underlay device the kernel binds the outer packet's route
+   * lookup to (its flow's oif); a number when only `via ifindex N` was printed
+   */
+  via?: string | number
   master?: string
   vlan?: number
   /** flags such as self, permanent, static, master, extern_learn */
@@ -185,7 +190,9 @@ export interface PolicyRule {
   ipproto?: string
   sport?: [number, number]
   dport?: [number, number]
-  /** selectors the tracer cannot decide (uidrange, l3mdev, tun_id, ...), as ip prints them */
+  /** `l3mdev`: matches a flow whose iif or oif is a VRF device or one of its ports, and looks up that VRF's table */
+  l3mdev?: boolean
+  /** selectors the tracer cannot decide (uidrange, tun_id, ...), as ip prints them */
   other?: string[]
   action: RuleAction
   /** for lookup: the table's name as routes carry it (main, local, default, or its number) */

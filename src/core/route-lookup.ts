@@ -35,7 +35,8 @@ function buckets(routes: Route[]): Bucket[] {
   return out.sort((a, b) => b.prefixlen - a.prefixlen)
 }
 
-function lookupIn(table: Bucket[], ip: string): Route | undefined {
+/** The longest prefix holding `ip`, lowest metric first; with `usable`, the first route it accepts (shorter prefixes after). */
+function lookupIn(table: Bucket[], ip: string, usable?: (r: Route) => boolean): Route | undefined {
   let n: number
   try {
     n = ipToInt(ip)
@@ -44,7 +45,10 @@ function lookupIn(table: Bucket[], ip: string): Route | undefined {
   }
   for (const b of table) {
     const hit = b.byBase.get((n & maskOf(b.prefixlen)) >>> 0)
-    if (hit) return hit[0]
+    if (hit === undefined) continue
+    if (usable === undefined) return hit[0]
+    const r = hit.find(usable)
+    if (r !== undefined) return r
   }
   return undefined
 }
@@ -61,8 +65,21 @@ export class RouteTable {
     this.connected = buckets(main.filter(r => r.type === 'unicast' && r.gateway === undefined && r.dev !== undefined))
   }
 
-  lookup(ip: string): Route | undefined {
-    return lookupIn(this.all, ip)
+  /**
+   * The route to `ip`. With `oif` (a flow bound to a device: a socket's SO_BINDTODEVICE, a vxlan
+   * fdb entry's `via`) only routes out of that device count, as fib_table_lookup skips nexthops on
+   * other devices and goes on to shorter prefixes; null routes still match.
+   */
+  lookup(ip: string, oif?: string): Route | undefined {
+    if (oif === undefined) return lookupIn(this.all, ip)
+    return lookupIn(this.all, ip, r => r.type !== 'unicast' || this.deviceOf(r) === oif)
+  }
+
+  /** The device a route sends out of: its `dev`, else the device of the connected route to its gateway. */
+  deviceOf(r: Route): string | undefined {
+    if (r.dev !== undefined) return r.dev
+    if (r.gateway !== undefined) return this.connectedRoute(r.gateway)?.dev
+    return undefined
   }
 
   /** The connected route that makes `ip` reachable without a gateway (on `dev` when given). */

@@ -4,6 +4,15 @@ import type {World} from '../../src/core/trace/types.js'
 import type {HostSnapshot, PolicyRule, Route} from '../../src/core/model.js'
 import {parseRules} from '../../src/core/parse/index.js'
 import {loadWorld} from '../fixtures/trace/load.js'
+import {join} from 'node:path'
+import type {Trace, TraceRequest} from '../../src/core/trace/types.js'
+import {loadSource} from '../../src/services/collect.js'
+import {parseIpRouteText, parseBridgeFdbText} from '../../src/core/parse/text.js'
+import {parseBridgeFdbJson} from '../../src/core/parse/json.js'
+import {formatFdb} from '../../src/core/parse/format.js'
+import {PolicyRouter, RouteTable} from '../../src/core/trace/routes.js'
+
+const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
 const DEFAULT_RULES = '0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n'
 
@@ -122,5 +131,192 @@ describe('trace: policy routing (ip rule)', () => {
     expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
     expect(t.failure!.node).to.equal('node2')
     expect(t.failure!.reason).to.contain('100:\tfrom all to 10.244.1.34 lookup 100')
+  })
+})
+
+/**
+ * Snapshots collected (`flannelctl collect`, `ip -j rule`/`ip -j route`) from namespaces built by
+ * hand: a has eth0 (192.168.61.1, main's default via r) and eth1 (192.168.62.1, table 100's
+ * default via r), r routes to b (192.168.63.2); vxlan0 on a has no `local`, b's VTEP is
+ * 192.168.63.2. Each expectation is what the kernel did there (tx counters of eth0/eth1 during a
+ * ping, tcpdump on b, traceroute).
+ */
+describe('trace against the kernel: policy rules for the outer vxlan packet, the sender and ICMP errors', () => {
+  const trace = async (snapshot: string, req: TraceRequest) =>
+    traceFlow((await loadSource({snapshot: join(SNAPSHOTS, snapshot)})).world, req)
+  const outDev = (t: Trace, node: string) => t.hops.filter(h => h.node === node).map(h => `${h.in}>${h.out}`)
+  const outerRoute = (t: Trace) => t.hops[0].steps.filter(s => s.kind === 'route')[1]
+
+  it('a vxlan device without `local` looks its outer route up without a source: `from <its address>` does not match', async () => {
+    // `100: from 192.168.61.1 lookup 100`: ping 10.50.0.2 leaves by eth0, tcpdump on b shows 192.168.61.1
+    const t = await trace('policy-vxlan-from', {src: 'a', dst: '10.50.0.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(outerRoute(t).evidence).to.equal('default via 192.168.61.254 dev eth0')
+    expect(t.hops[0].steps.find(s => s.kind === 'encap')!.explanation).to.contain('UDP 192.168.61.1 → 192.168.63.2:4789')
+      .and.contain('vxlan0 has no `local`, so its route is looked up without a source')
+    expect(outDev(t, 'r')).to.deep.equal(['a0>b0'])
+  })
+
+  it('flannel\'s device (`local` and `dev eth0`): a `from <local>` rule sends the outer packet by eth1, `dev` binds nothing', async () => {
+    // vxlan0 `local 192.168.61.1 dev eth0`, `100: from 192.168.61.1 lookup 100`: ping 10.50.0.2 leaves by eth1
+    const t = await trace('policy-vxlan-local', {src: 'a', dst: '10.50.0.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(outerRoute(t).evidence).to.equal('default via 192.168.62.254 dev eth1 table 100')
+    expect(outerRoute(t).explanation).to.contain('chosen by the policy rule `100:\tfrom 192.168.61.1 lookup 100`')
+      .and.contain('vxlan0\'s `dev eth0` does not bind the outer packet to eth0, only an fdb entry\'s `via` does')
+  })
+
+  it('a node\'s ping has no source at its lookup; a TCP connect looks again from the source it got', async () => {
+    // kernel: ping 192.168.63.2 leaves by eth0; `echo > /dev/tcp/192.168.63.2/80` and traceroute by eth1
+    const ping = await trace('policy-vxlan-from', {src: 'a', dst: '192.168.63.2'})
+    expect(outDev(ping, 'a')).to.deep.equal(['local>eth0'])
+    expect(ping.src.ip).to.equal('192.168.61.1')
+    const w = ping.warnings.find(x => x.code === 'ASSUMED' && x.node === 'a')!
+    expect(w.message).to.contain('`100:\tfrom 192.168.61.1 lookup 100` sends by `default via 192.168.62.254 dev eth1 table 100`')
+      .and.contain('`ip route get 192.168.63.2 from 192.168.61.1` on a')
+    const tcp = await trace('policy-vxlan-from', {src: 'a', dst: '192.168.63.2', proto: 'tcp', dport: 80})
+    expect(outDev(tcp, 'a')).to.deep.equal(['local>eth1'])
+    expect(tcp.hops[0].steps[0].explanation).to.contain('chosen by the policy rule `100:\tfrom 192.168.61.1 lookup 100`')
+  })
+
+  it('a mark mangle OUTPUT gives a node\'s ping has its route looked up again, from its source: the `from` rule applies', async () => {
+    // `100: from 192.168.61.1 lookup 100`, mangle OUTPUT -d 192.168.63.2 -j MARK --set-mark 0x9: ping leaves by eth1 (eth0 without the MARK rule)
+    const t = await trace('policy-output-mark', {src: 'a', dst: '192.168.63.2'})
+    expect(t.hops[0].out).to.equal('eth1')
+    expect(t.hops[0].steps[0].explanation).to.contain('mangle OUTPUT gave it mark 0x9, so the kernel looked the route up again, from 192.168.61.1')
+    expect(t.warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('the outer packet keeps the inner packet\'s mark: a fwmark rule sends it by table 100', async () => {
+    // mangle OUTPUT -d 10.50.0.2 -j MARK --set-mark 0x7, `100: from all fwmark 0x7 lookup 100`: ping leaves by eth1
+    const t = await trace('policy-vxlan-mark', {src: 'a', dst: '10.50.0.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(outerRoute(t).evidence).to.equal('default via 192.168.62.254 dev eth1 table 100')
+    expect(outerRoute(t).explanation).to.contain('chosen by the policy rule `100:\tfrom all fwmark 0x7 lookup 100`')
+    expect(t.hops[0].steps.find(s => s.kind === 'encap')!.explanation).to.contain('UDP 192.168.62.1 → 192.168.63.2')
+      .and.contain('it keeps the inner packet\'s mark 0x7')
+    expect(t.warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('an fdb entry `via eth1` binds the outer lookup to eth1: an `oif eth1` rule matches it', async () => {
+    // `100: from all oif eth1 lookup 100`, fdb `… dst 192.168.63.2 via eth1`: ping leaves by eth1 and is answered
+    const t = await trace('policy-vxlan-via-oif', {src: 'a', dst: '10.50.0.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(outerRoute(t).evidence).to.equal('default via 192.168.62.254 dev eth1 table 100')
+    expect(outerRoute(t).explanation).to.contain('`100:\tfrom all oif eth1 lookup 100`')
+    expect(outDev(t, 'r')).to.deep.equal(['a1>b0'])
+  })
+
+  it('bound to eth1 without a route out of it, the kernel ARPs for the VTEP on eth1: NEIGHBOR_MISSING, fixed by the entry without `via`', async () => {
+    // kernel: ping fails, `ip neigh` on a shows 192.168.63.2 dev eth1 INCOMPLETE; the printed fix makes it pass
+    const t = await trace('policy-vxlan-via', {src: 'a', dst: '10.50.0.2'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure!.node).to.equal('a')
+    expect(t.failure!.reason).to.contain('binds vxlan0\'s outer packets').and.contain('to eth1 with `via`')
+    expect(outerRoute(t).evidence).to.contain('the kernel takes 192.168.63.2 as on-link on eth1')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal([`bridge fdb replace ${t.hops[0].steps.find(s => s.kind === 'fdb')!.evidence.split(' ')[0]} dev vxlan0 dst 192.168.63.2 self permanent`])
+  })
+
+  it('a bound lookup that fails on a null route takes the VTEP as on-link too, as `ip route get … oif` shows', async () => {
+    // kernel (r, `300: from all oif b0 lookup 300` with an unreachable, blackhole or prohibit default, or a prohibit rule):
+    // `ip route get 192.168.63.2 oif b0` answers `192.168.63.2 dev b0`, not an error
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'policy-vxlan-via-oif')})
+    const a = world.hosts.find(h => h.name === 'a')!
+    a.routes = a.routes!.map(r => r.table === '100' && r.dst === 'default' ? {dst: 'default', type: 'unreachable', table: '100', raw: 'unreachable default table 100'} : r)
+    const t = traceFlow(world, {src: 'a', dst: '10.50.0.2'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(outerRoute(t).evidence).to.equal('(no usable route to 192.168.63.2 out of eth1 (`unreachable default table 100`): the kernel takes 192.168.63.2 as on-link on eth1, the device the flow is bound to)')
+  })
+
+  it('ipproto/dport rules match the outer packet; a router\'s time-exceeded goes back by its policy rules', async () => {
+    // a: `100: from all ipproto udp dport 4789 lookup 100` (ping 10.50.0.2 leaves by eth1);
+    // r: `200: from all to 192.168.61.0/24 iif lo lookup 200` (via a's eth1): traceroute prints 1 192.168.62.254
+    const vx = await trace('policy-vxlan-icmp', {src: 'a', dst: '10.50.0.2'})
+    expect(outerRoute(vx).evidence).to.equal('default via 192.168.62.254 dev eth1 table 100')
+    const probe = await trace('policy-vxlan-icmp', {src: 'a', dst: '192.168.63.2'})
+    expect(outDev(probe, 'a')).to.deep.equal(['local>eth0'])
+    expect(probe.traceroute).to.deep.equal(['192.168.62.254', '192.168.63.2'])
+  })
+
+  it('with icmp_errors_use_inbound_ifaddr=1 the error has its source before the lookup: a `from` rule to an unreachable table silences the hop', async () => {
+    // r: `300: from 192.168.61.254 lookup 300` (unreachable default): traceroute prints `1 *`; with the sysctl at 0 the same rule
+    // does not see the error (no source yet) and traceroute prints `1 192.168.61.254`
+    const t = await trace('policy-icmp-inbound', {src: 'a', dst: '192.168.63.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['*', '192.168.63.2'])
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'policy-icmp-inbound')})
+    world.hosts.find(h => h.name === 'r')!.sysctls!['net.ipv4.icmp_errors_use_inbound_ifaddr'] = '0'
+    expect(traceFlow(world, {src: 'a', dst: '192.168.63.2'}).traceroute).to.deep.equal(['192.168.61.254', '192.168.63.2'])
+  })
+
+  it('flannel lab: pods marked on cni0 for a table with an unreachable default lose their vxlan packets, which keep the mark', async () => {
+    // n1: mangle PREROUTING -i cni0 -j MARK --set-mark 0x7, `100: from all fwmark 0x7 lookup 100` (pod route via flannel.1,
+    // unreachable default): pod-1a's ping to pod-2a is lost (`ip route get 192.168.100.12 mark 7`: No route to host); both fixes run make it pass
+    const t = await trace('policy-flannel-mark', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure!.reason).to.contain('the outer vxlan packet (192.168.100.11 → 192.168.100.12, UDP 8472, mark 0x7 kept from the inner packet)')
+    // no route for the VTEP into the tunnel itself (circular)
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip route del unreachable default table 100', 'ip rule del pref 100'])
+  })
+
+  it('wg-quick\'s rules: `suppress_prefixlength 0` keeps main\'s specific routes, `not fwmark` sends the rest (the outer packet too) to its table', async () => {
+    // `10: from all lookup main suppress_prefixlength 0`, `20: not from all fwmark 0xca6c lookup 51820`: both pings leave by eth1
+    const t = await trace('policy-vxlan-wg', {src: 'a', dst: '10.50.0.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps[0].explanation).to.contain('chosen by the policy rule `10:\tfrom all lookup main suppress_prefixlength 0`')
+    expect(outerRoute(t).evidence).to.equal('default via 192.168.62.254 dev eth1 table 51820')
+    expect(outerRoute(t).explanation).to.contain('`20:\tnot from all fwmark 0xca6c lookup 51820`')
+    expect(outDev(await trace('policy-vxlan-wg', {src: 'a', dst: '192.168.63.2'}), 'a')).to.deep.equal(['local>eth1'])
+  })
+})
+
+describe('policy routing pieces: a bound flow, fdb `via`, a source port the trace cannot know', () => {
+  it('a lookup bound to a device takes only routes out of it, null routes still', () => {
+    const routes = parseIpRouteText('default via 192.168.61.254 dev eth0\n10.0.0.0/8 via 192.168.62.254 dev eth1\n192.168.61.0/24 dev eth0 scope link\n192.168.62.0/24 dev eth1 scope link\nblackhole 10.9.0.0/16\n')
+    const t = new RouteTable(routes)
+    expect(t.lookup('10.1.2.3', 'eth0')?.raw).to.equal('default via 192.168.61.254 dev eth0')
+    expect(t.lookup('10.1.2.3', 'eth1')?.raw).to.equal('10.0.0.0/8 via 192.168.62.254 dev eth1')
+    expect(t.lookup('10.9.0.1', 'eth0')?.type).to.equal('blackhole')
+    expect(t.lookup('8.8.8.8', 'eth1')).to.equal(undefined)
+  })
+
+  it('reads `via` of an fdb entry from both forms', () => {
+    expect(parseBridgeFdbJson('[{"mac":"5e:98:c3:99:46:7c","ifname":"vxlan0","dst":"192.168.63.2","viaIf":"eth1","flags":["self"],"state":"permanent"}]')[0].via).to.equal('eth1')
+    expect(parseBridgeFdbJson('[{"mac":"5e:98:c3:99:46:7c","ifname":"vxlan0","dst":"192.168.63.2","viaIfIndex":7,"flags":["self"]}]')[0].via).to.equal(7)
+    const [text] = parseBridgeFdbText('5e:98:c3:99:46:7c dev vxlan0 dst 192.168.63.2 via eth1 self permanent\n')
+    expect(text).to.include({via: 'eth1', dst: '192.168.63.2'})
+    expect(formatFdb(text)).to.equal('5e:98:c3:99:46:7c dev vxlan0 dst 192.168.63.2 via eth1 self permanent')
+  })
+
+  it('an `oif` rule matches a flow bound to that device and no other; a sport rule for the outer packet is ASSUMED not to match', () => {
+    const rules = parseRules(DEFAULT_RULES + '100:\tfrom all oif eth1 lookup 100\n110:\tfrom all ipproto udp sport 1000-2000 lookup 100\n') as PolicyRule[]
+    const routes = parseIpRouteText('default via 192.168.61.254 dev eth0\n192.168.61.0/24 dev eth0 scope link\n192.168.62.0/24 dev eth1 scope link\n') as Route[]
+    routes.push({dst: 'default', gateway: '192.168.62.254', dev: 'eth1', type: 'unicast', table: '100', raw: 'default via 192.168.62.254 dev eth1 table 100'})
+    const p = new PolicyRouter(routes, rules, new RouteTable(routes))
+    const flow = {dst: '192.168.63.2', src: '0.0.0.0', iif: 'lo', proto: 'udp', dport: 4789, oifKnown: true}
+    expect(p.lookup({...flow, oif: 'eth1'}).rule?.priority).to.equal(100)
+    const free = p.lookup({...flow, sportDoubt: 'hashed'})
+    expect(free.route?.raw).to.equal('default via 192.168.61.254 dev eth0')
+    expect(free.notes).to.deep.equal(['`110:\tfrom all ipproto udp sport 1000-2000 lookup 100`: hashed: assumed it is outside 1000-2000, so the rule does not apply (`ip route get 192.168.63.2 ipproto udp sport PORT dport 4789` with the port tcpdump shows tells)'])
+  })
+})
+
+describe('policy routing: l3mdev rules', () => {
+  // the kernel adds `1000: from all lookup [l3mdev-table]` with its first VRF; `ip -j rule` prints {"l3mdev":null}
+  it('reads both forms, and on a host without a VRF device the rule matches nothing, silently', () => {
+    const [fromText] = parseRules('1000:\tfrom all lookup [l3mdev-table]\n')
+    expect(fromText).to.include({l3mdev: true, action: 'lookup'})
+    const [fromJson] = parseRules('[{"priority":1000,"src":"all","l3mdev":null}]')
+    expect(fromJson).to.include({l3mdev: true})
+    const t = traceFlow(withPolicy('1000:\tfrom all lookup [l3mdev-table]\n'), {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.filter(w => w.message.includes('l3mdev'))).to.deep.equal([])
+  })
+
+  it('with links of a kind the reader does not know (a VRF may hide there), the rule is ASSUMED not to match', () => {
+    const w = withPolicy('1000:\tfrom all lookup [l3mdev-table]\n', [], n => n.links!.push({name: 'vrf-blue', kind: 'other', mtu: 65575, up: true, raw: '9: vrf-blue: <NOARP,MASTER,UP,LOWER_UP> mtu 65575'}))
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.some(x => x.code === 'ASSUMED' && x.message.includes('whether the flow passes a VRF'))).to.equal(true)
   })
 })

@@ -36,6 +36,7 @@ export function formatFdb(f: Omit<FdbEntry, 'raw'>): string {
   const out = [f.mac, 'dev', f.dev]
   if (f.dst !== undefined) out.push('dst', f.dst)
   if (f.vlan !== undefined) out.push('vlan', String(f.vlan))
+  if (f.via !== undefined) out.push('via', typeof f.via === 'number' ? `ifindex ${f.via}` : f.via)
   // bridge prints flags, then master, then the state
   for (const flag of f.flags) if (!FDB_STATES.has(flag)) out.push(flag)
   if (f.master !== undefined) out.push('master', f.master)

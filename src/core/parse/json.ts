@@ -212,7 +212,7 @@ function entries(doc: JsonDocument, what: string): Entry[] {
 /* ------------------------------------------------------------------------------------------ */
 /* links                                                                                         */
 
-const KNOWN_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard'])
+const KNOWN_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard', 'vrf'])
 
 export function linkKind(infoKind: string | undefined, flags: readonly string[], linkType: string | undefined): LinkKind {
   if (flags.includes('LOOPBACK') || linkType === 'loopback') return 'loopback'
@@ -675,6 +675,7 @@ function fdbFromJson(e: Entry, filter: OutputFilter): FdbEntry {
   if (dst !== undefined) entry.dst = dst
   if (master !== undefined) entry.master = master
   if (vlan !== undefined) entry.vlan = vlan
+  if (via !== undefined || viaIndex !== undefined) entry.via = via ?? viaIndex
   return entry
 }
 

@@ -72,8 +72,16 @@ export function ruleFromWords(words: string[], raw: string): PolicyRule {
       case 'ipproto': rule.ipproto = need(); break
       case 'sport': rule.sport = range(need()); break
       case 'dport': rule.dport = range(need()); break
-      case 'l3mdev': (rule.other ??= []).push('l3mdev'); break
-      case 'lookup': case 'table': rule.table = tableName(need()); rule.action = 'lookup'; acted = true; break
+      case 'l3mdev': rule.l3mdev = true; break
+      case 'lookup': case 'table': {
+        // `ip rule show` prints an l3mdev rule as `lookup [l3mdev-table]`
+        const t = need()
+        if (t === '[l3mdev-table]') rule.l3mdev = true
+        else rule.table = tableName(t)
+        rule.action = 'lookup'
+        acted = true
+        break
+      }
       case 'goto': rule.goto = num(need()); rule.action = 'goto'; acted = true; break
       case 'suppress_prefixlength': case 'suppress_prefixlen': rule.suppressPrefixlength = num(need()); break
       case 'suppress_ifgroup': rule.suppressIfgroup = need(); break

@@ -502,7 +502,14 @@ function fdbLine(ctx: TextContext, i: number, line: string): FdbEntry | undefine
         k++
       }
     } else if (word === 'via') {
-      k += value === 'ifindex' ? 2 : 1
+      if (value === 'ifindex') {
+        const n = parseUint(t[k + 2])
+        if (n !== undefined) entry.via = n
+        k += 2
+      } else {
+        if (value !== undefined) entry.via = value
+        k++
+      }
     } else if (FDB_FLAGS.has(word)) {
       entry.flags.push(word)
     } else if (FDB_SKIP_ONE.has(word)) {
@@ -538,7 +545,7 @@ const KIND_WORDS = new Set(['vlan', 'veth', 'vcan', 'vxcan', 'dummy', 'ifb', 'ma
   'team', 'ipoib', 'ip6tnl', 'ipip', 'sit', 'vxlan', 'gre', 'gretap', 'erspan', 'ip6gre', 'ip6gretap', 'ip6erspan',
   'vti', 'vti6', 'vrf', 'nlmon', 'ipvlan', 'ipvtap', 'lowpan', 'geneve', 'bareudp', 'amt', 'macsec', 'hsr', 'xfrm',
   'gtp', 'rmnet', 'netkit', 'wireguard', 'tun', 'can', 'openvswitch', 'virt_wifi', 'batadv'])
-const MODEL_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard'])
+const MODEL_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard', 'vrf'])
 
 export interface LinksAndAddresses {
   links: Link[]

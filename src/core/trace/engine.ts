@@ -22,7 +22,7 @@ import type {
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
-import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText} from './routes.js'
+import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
@@ -50,6 +50,10 @@ interface Tunnel {
   device: VxlanDevice
   nexthop: string
   intended?: IntendedVtep
+  /** the fdb entry's `via` device: the outer packet's route lookup is bound to it (flowi_oif) */
+  oif?: string
+  /** why the inner packet's mark, which the outer packet keeps, is not known */
+  markDoubt?: string
 }
 
 interface Packet {
@@ -69,6 +73,11 @@ interface Packet {
   icmpType?: number
   /** set on the outer UDP packet of a vxlan tunnel; the traced packet rides inside */
   tunnel?: Tunnel
+  /**
+   * the sender gave no source address (ping without -I, a vxlan device without `local`): the route
+   * lookup sees 0.0.0.0, so no `from` rule matches, and `src` is the address that route gave
+   */
+  unboundSrc?: true
 }
 
 interface Arrival {
@@ -197,8 +206,9 @@ class Walk {
     this.seen.set(key, this.hops.length - 1)
     if (a.packet.tunnel === undefined) this.lastPacket = a.packet
 
-    // a packet that crosses into another namespace loses its mark (skb_scrub_packet)
-    const arrived = a.packet.mark !== undefined ? {...a.packet, mark: undefined} : a.packet
+    // a packet that crosses into another namespace loses its mark (skb_scrub_packet); its source,
+    // chosen by the sender's route, is the one every later lookup sees
+    const arrived = a.packet.mark !== undefined || (a.packet.unboundSrc && !a.origin) ? {...a.packet, mark: undefined, unboundSrc: undefined} : a.packet
     let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev)
     if (!a.origin) {
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
@@ -522,8 +532,7 @@ class Walk {
         `the routes of ${view.name} were not captured, so where it sends ${packet.dst} is unknown`, view.name, ['ip route show'])
     }
     const marked = this.routingMark(view, packet, origin ? undefined : inDev)
-    const res = view.routeFor({dst: packet.dst, src: packet.src, iif: origin ? 'lo' : inDev, proto: packet.proto,
-      sport: packet.sport, dport: packet.dport, mark: marked.mark, markDoubt: () => marked.doubt})
+    const res = view.routeFor(this.routingFlow(view, packet, origin ? 'lo' : inDev, marked))
     for (const note of res.notes) this.assume(view, note)
     if (res.missingTable !== undefined) {
       return this.insufficient(hop, 'route', res.rule!.raw,
@@ -535,7 +544,7 @@ class Walk {
       const icmp = res.action === 'prohibit' ? '!X' : res.action === 'blackhole' ? undefined : '!N'
       if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
-        `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the packet from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
+        `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the ${outer ? 'outer vxlan packet' : 'packet'} from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
         [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
     }
     const route = res.route
@@ -573,13 +582,14 @@ class Walk {
       const fix: Fix[] = chosen !== undefined && chosen.table !== 'main'
         ? [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)} table ${chosen.table}`}, {node: view.name, command: `ip rule del pref ${chosen.rule.priority}`}]
         : [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)}`}]
-      if (home !== undefined && home.view !== view) fix.push(...routeFixes(this.w, view, packet.dst))
+      // the outer packet is for a VTEP: a route into the tunnel would be circular (the kernel refuses it: ELOOP)
+      if (home !== undefined && home.view !== view && !outer) fix.push(...routeFixes(this.w, view, packet.dst))
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
       if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
-        `${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
+        `${outer ? `the outer vxlan packet (${packet.src} → ${packet.dst}, UDP ${packet.dport}${packet.mark ? `, mark ${hexMark(packet.mark)} kept from the inner packet` : ''}): ` : ''}${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
     }
     if (route.type !== 'unicast') {
@@ -596,7 +606,13 @@ class Walk {
     if (dev === undefined) {
       return this.insufficient(hop, 'route', route.raw, `the route names no device`, view.name, ['ip route show'])
     }
-    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule)
+    const tunnel = packet.tunnel
+    // `ip link add … type vxlan … dev eth0` names the underlay for multicast and the MTU; it does not bind the route
+    const unbound = tunnel !== undefined && tunnel.sender === view && tunnel.oif === undefined && tunnel.device.dev !== undefined && tunnel.device.dev !== dev
+      ? `; ${tunnel.device.name}'s \`dev ${tunnel.device.dev}\` does not bind the outer packet to ${tunnel.device.dev}, only an fdb entry's \`via\` does` : ''
+    const again = packet.unboundSrc && (marked.mark ?? 0) !== (packet.mark ?? 0)
+      ? `; mangle OUTPUT gave it mark ${hexMark(marked.mark ?? 0)}, so the kernel looked the route up again, from ${packet.src} (ip_route_me_harder)` : ''
+    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound + again)
     if (route.paths !== undefined && route.paths > 1) {
       // fib_select_multipath hashes the flow with a seed the kernel picks at random: which path is not in the tables
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
@@ -639,7 +655,25 @@ class Walk {
       return this.insufficient(hop, 'route', route.raw,
         `${dev} is a TUN device (flannel's udp backend): flanneld carries the packet in user space, which the trace does not model`, view.name, ['cat /run/flannel/subnet.env'])
     }
-    return this.linkLayer(hop, view, dev, nexthop, packet, route)
+    const sent = this.linkLayer(hop, view, dev, nexthop, packet, route)
+    if (res.boundOnLink && packet.tunnel !== undefined && 'end' in sent && sent.failure !== undefined) this.boundTunnelFix(view, packet, sent.failure)
+    return sent
+  }
+
+  /**
+   * The outer packet was bound to the fdb entry's `via` device, no route out of it reaches the
+   * VTEP, and the kernel's guess that the VTEP is on that link failed: the entry without `via`
+   * (when the tables route the VTEP without it), else a route out of that device through a router.
+   */
+  private boundTunnelFix(view: HostView, packet: Packet, failure: Failure): void {
+    const t = packet.tunnel!
+    const oif = t.oif!
+    const free = view.routeFor({...this.routingFlow(view, packet, 'lo', {mark: packet.mark}), oif: undefined})
+    const router = this.routerOnLink(view, oif, packet.dst)
+    failure.reason += ` (the fdb entry binds ${t.device.name}'s outer packets for ${t.innerMac} to ${oif} with \`via\`, and no route out of ${oif} leads to ${packet.dst}, so the kernel looks for it on ${oif}'s link)`
+    failure.fix = free.route?.type === 'unicast'
+      ? [{node: view.name, command: `bridge fdb replace ${t.innerMac} dev ${t.device.name} dst ${packet.dst} self permanent`}]
+      : router !== undefined ? [{node: view.name, command: `ip route replace ${packet.dst} via ${router} dev ${oif}`}] : failure.fix
   }
 
   /**
@@ -653,6 +687,26 @@ class Walk {
     const facts = this.facts(view, packet, inDev, undefined)
     const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', inDev === undefined ? 'OUTPUT' : 'PREROUTING')
     return 'mark' in r ? {mark: r.mark} : {doubt: `\`${r.doubt.raw}\` may set one`}
+  }
+
+  /**
+   * What the route lookup of `packet` sees (fib_rules_lookup's flow): a tunnel's outer packet is
+   * bound to its fdb entry's `via` device, has a source port hashed from the inner flow, and keeps
+   * the inner packet's mark; a packet sent without a source address looks its route up from 0.0.0.0.
+   */
+  private routingFlow(view: HostView, packet: Packet, iif: string, marked: {mark?: number, doubt?: string}): RoutingFlow {
+    const tunnel = packet.tunnel
+    // the binding and the inherited mark hold on the sending host only; a router sees a plain UDP packet
+    const sending = tunnel !== undefined && tunnel.sender === view && iif === 'lo'
+    const doubt = marked.doubt ?? (sending ? tunnel.markDoubt : undefined)
+    // a mark mangle OUTPUT changed has the route looked up again (ip_route_me_harder), from the source it now has
+    const rerouted = (marked.mark ?? 0) !== (packet.mark ?? 0)
+    return {
+      dst: packet.dst, src: packet.unboundSrc && !rerouted ? '0.0.0.0' : packet.src, iif, proto: packet.proto, sport: packet.sport, dport: packet.dport,
+      mark: marked.mark, markDoubt: () => doubt,
+      ...(sending ? {oif: tunnel.oif, oifKnown: true} : {}),
+      ...(tunnel !== undefined ? {sportDoubt: `the outer packet's source port is hashed from the inner flow (${tunnel.device.name}'s srcport range)`} : {}),
+    }
   }
 
   private notOnlinkFixes(view: HostView, route: Route, dst: string): Fix[] {
@@ -1262,17 +1316,49 @@ class Walk {
     }
     this.step(hop, 'fdb', 'ok', fdbEntry.raw, flooded ? `no entry for ${mac}: the frame is flooded to the default entry ${remote}` : `frames for ${mac} go to VTEP ${remote}`)
 
-    const table = view.routes!
-    const underlay = table.lookup(remote)
-    const underDev = underlay !== undefined ? routeDevice(table, underlay) : undefined
-    const outerSrc = vx.local ?? (underlay !== undefined ? view.sourceFor(underDev === underlay.dev ? underlay : {...underlay, dev: underDev}, remote) : undefined) ?? view.firstGlobalAddress() ?? '0.0.0.0'
+    // vxlan_xmit_one: the outer packet's route is looked up bound to the fdb entry's `via` device
+    // (not the vxlan device's own `dev`), from its `local` (none: 0.0.0.0), with the skb's mark
+    const oif = this.viaDevice(view, vx, fdbEntry)
+    const carried = this.carriedMark(view, hop.in, packet, route)
+    if (oif !== undefined) tunnel.oif = oif
+    if (carried.doubt !== undefined) tunnel.markDoubt = carried.doubt
+    const outerSrc = vx.local
+      ?? view.sourceRoute({dst: remote, iif: 'lo', proto: 'udp', dport: vx.port, mark: carried.mark, oif, oifKnown: true}).src
+      ?? view.firstGlobalAddress() ?? '0.0.0.0'
     const outer: Packet = {
       src: outerSrc, dst: remote, proto: 'udp', dport: vx.port, state: 'NEW', ttl: START_TTL,
       size: packet.size !== undefined ? packet.size + VXLAN_OVERHEAD : undefined, tunnel,
+      ...(carried.mark !== undefined && carried.mark !== 0 ? {mark: carried.mark} : {}),
+      ...(vx.local === undefined ? {unboundSrc: true as const} : {}),
     }
+    const how = [
+      ...(vx.local === undefined ? [`${vx.name} has no \`local\`, so its route is looked up without a source (no \`from\` rule matches) and ${outerSrc} is the address that route gives`] : []),
+      ...(oif !== undefined ? [`bound to ${oif} by the fdb entry's \`via\` (only routes out of ${oif} count, \`oif ${oif}\` rules match)`] : []),
+      ...(outer.mark !== undefined ? [`it keeps the inner packet's mark ${hexMark(outer.mark)}, which \`fwmark\` rules see`] : []),
+    ]
     this.step(hop, 'encap', vx.assumed ? 'assumed' : 'ok', vxlanEvidence(vx),
-      `${packet.src} → ${packet.dst} wrapped in UDP ${outerSrc} → ${remote}:${vx.port}, VNI ${vx.id}, inner dst MAC ${mac}`)
+      `${packet.src} → ${packet.dst} wrapped in UDP ${outerSrc} → ${remote}:${vx.port}, VNI ${vx.id}, inner dst MAC ${mac}${how.length > 0 ? `; the outer packet: ${how.join('; ')}` : ''}`)
     return this.forward(hop, view, 'local', outer, true)
+  }
+
+  /** The device an fdb entry's `via` names (`via ifindex N` resolved by the links read). */
+  private viaDevice(view: HostView, vx: VxlanDevice, entry: {via?: string | number, raw: string}): string | undefined {
+    if (typeof entry.via !== 'number') return entry.via
+    const name = view.snap.links?.find(l => l.index === entry.via)?.name
+    if (name === undefined) this.assume(view, `\`${entry.raw}\` on ${view.name} binds ${vx.name}'s outer packets to ifindex ${entry.via}, which no link read has: assumed no \`oif\` rule names it (\`ip link\` tells)`)
+    return name
+  }
+
+  /**
+   * The mark the inner packet carries when the vxlan device sends it (after mangle POSTROUTING):
+   * the outer packet keeps it (the tunnel is in the same namespace: skb_scrub_packet leaves it).
+   */
+  private carriedMark(view: HostView, inDev: string, packet: Packet, route: Route): {mark?: number, doubt?: string} {
+    const rules = view.iptables
+    if (rules === undefined) return {mark: packet.mark, doubt: `no iptables captured on ${view.name}`}
+    const facts = this.facts(view, packet, inDev === 'local' ? undefined : inDev, route.dev)
+    const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', 'POSTROUTING')
+    return 'mark' in r ? {mark: r.mark} : {mark: packet.mark, doubt: `\`${r.doubt.raw}\` may set one`}
   }
 
   /**
@@ -1472,22 +1558,31 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
   const nat: NatRecord[] = []
   const network = podNetwork(w, src.ip, dst.ip)
 
-  // A node named as the source sends from the address its route to the destination selects.
+  // A node named as the source sends from the address its route to the destination selects: the
+  // lookup made before the socket has a source (iif lo, from 0.0.0.0, so no `from` rule matches).
   let srcIp = src.ip
-  if (src.kind === 'node' && req.src === src.name) {
-    const r = src.nodeView!.routes?.lookup(dst.ip)
-    const table = src.nodeView!.routes
-    if (r !== undefined && table !== undefined && r.type === 'unicast') {
-      const dev = routeDevice(table, r)
-      srcIp = src.nodeView!.sourceFor(dev === r.dev ? r : {...r, dev}, dst.ip) ?? srcIp
-    }
-  }
+  const unbound = src.kind === 'node' && req.src === src.name
+  if (unbound) srcIp = src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}).src ?? srcIp
   const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined}
+  // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
+  // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
+  if (unbound && flow.proto === 'icmp') request.unboundSrc = true
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   const fwdEnd = src.ip === dst.ip && src.kind === dst.kind
     ? selfDelivery(fwd, src)
     : fwd.run(startOf(w, fwd, src, request))
+
+  if (request.unboundSrc) {
+    const view = src.nodeView!
+    const first = view.routeFor({dst: dst.ip, src: '0.0.0.0', iif: 'lo', proto: 'icmp'})
+    const bound = view.routeFor({dst: dst.ip, src: srcIp, iif: 'lo', proto: 'udp'})
+    const taken = fwd.hops[0]?.steps.find(s => s.kind === 'route')?.evidence
+    if (bound.route !== first.route && (bound.rule !== undefined || first.rule !== undefined) && taken === first.route?.raw) {
+      const by = (r: typeof bound) => r.route?.raw ?? (r.action !== undefined ? `the rule's ${r.action}` : 'no route')
+      warnings.add('ASSUMED', view.name, `ping from ${view.name} has no source address when its route is looked up, so it goes by \`${by(first)}\`${first.rule ? ` (rule \`${first.rule.raw}\`)` : ''}; traceroute, TCP and UDP sockets connect() and look it up again from ${srcIp}, which ${bound.rule ? `the rule \`${bound.rule.raw}\` sends by` : 'takes'} \`${by(bound)}\` (\`ip route get ${dst.ip} from ${srcIp}\` on ${view.name}): the traceroute line follows ping's route`)
+    }
+  }
 
   const traceroute = [...fwd.traceroute]
 

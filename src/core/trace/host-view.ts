@@ -7,7 +7,7 @@
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
 import {USABLE_NEIGH_STATES, capturedFor} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
-import {PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, type Flow, type PolicyResult} from './routes.js'
+import {NULL_ROUTE_TYPES, PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, type Flow, type PolicyResult} from './routes.js'
 import {RuleSet} from './iptables.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
@@ -203,8 +203,16 @@ export class HostView {
    */
   get policy(): PolicyRouter | undefined {
     if (this.snap.routes === undefined || this.snap.rules === undefined) return undefined
-    this.policyRouter ??= new PolicyRouter(this.snap.routes, this.snap.rules, this.routes!)
+    this.policyRouter ??= new PolicyRouter(this.snap.routes, this.snap.rules, this.routes!, this.vrfPorts())
     return this.policyRouter
+  }
+
+  /** VRF devices and their ports; undefined when the links were not read or a kind is unknown ('other' may be a VRF) */
+  private vrfPorts(): Set<string> | undefined {
+    const links = this.snap.links
+    if (links === undefined || links.some(l => l.kind === 'other')) return undefined
+    const vrfs = new Set(links.filter(l => l.kind === 'vrf').map(l => l.name))
+    return new Set([...vrfs, ...links.filter(l => l.master !== undefined && vrfs.has(l.master)).map(l => l.name)])
   }
 
   /**
@@ -213,11 +221,35 @@ export class HostView {
    * policy rules decide. `rule` is set only when a rule other than `from all lookup main` decided;
    * `byRules` says the rules were walked. No route either when the routes were not captured.
    */
-  routeFor(flow: Flow): PolicyResult & {byRules: boolean} {
+  routeFor(flow: Flow): PolicyResult & {byRules: boolean, boundOnLink?: true} {
     const policy = this.policy
-    if (policy === undefined || policy.onlyDefaultRules) return {route: this.routes?.lookup(flow.dst), notes: [], byRules: false}
-    const res = policy.lookup(flow)
-    return {...res, rule: res.rule !== undefined && !isDefaultRule(res.rule) ? res.rule : undefined, byRules: true}
+    const res: PolicyResult & {byRules: boolean, boundOnLink?: true} = policy === undefined || policy.onlyDefaultRules
+      ? {route: this.routes?.lookup(flow.dst, flow.oif), notes: [], byRules: false}
+      : {...policy.lookup(flow), byRules: true}
+    if (res.rule !== undefined && isDefaultRule(res.rule)) res.rule = undefined
+    const failed = res.route === undefined || NULL_ROUTE_TYPES.has(res.route.type) || res.action !== undefined
+    if (failed && res.missingTable === undefined && flow.oif !== undefined && this.routes !== undefined) {
+      // ip_route_output_key_hash_rcu: a bound flow whose lookup fails (no route, a null route or a
+      // rule's action alike) "assumes that the destination is on link" of its device
+      const instead = res.action !== undefined ? ` (the rule \`${res.rule?.raw}\` says ${res.action})` : res.route !== undefined ? ` (\`${res.route.raw}\`)` : ''
+      return {notes: res.notes, byRules: res.byRules, boundOnLink: true, route: {dst: flow.dst, dev: flow.oif, type: 'unicast', scope: 'link',
+        raw: `(no usable route to ${flow.dst} out of ${flow.oif}${instead}: the kernel takes ${flow.dst} as on-link on ${flow.oif}, the device the flow is bound to)`}}
+    }
+    return res
+  }
+
+  /**
+   * What a packet this host sends without a source address of its own gets (a socket not bound to
+   * one, a vxlan device without `local`, an ICMP error): the route is looked up with source
+   * 0.0.0.0, so no `from` rule matches it, and the source is the route's `src`, else an address of
+   * its device (ip_route_output_key_hash_rcu). No `src` when there is no unicast route.
+   */
+  sourceRoute(flow: Omit<Flow, 'src'>): PolicyResult & {byRules: boolean, src?: string} {
+    const res = this.routeFor({...flow, src: '0.0.0.0'})
+    const r = res.route
+    if (r === undefined || r.type !== 'unicast' || this.routes === undefined) return res
+    const dev = this.routes.deviceOf(r) ?? flow.oif
+    return {...res, src: this.sourceFor(dev === r.dev ? r : {...r, dev}, flow.dst)}
   }
 
   // ---- neighbours and fdb

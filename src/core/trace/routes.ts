@@ -34,9 +34,7 @@ export function localRoutePrefixes(routes: Route[]): {base: number, prefixlen: n
 
 /** The device a route sends out of: its `dev`, else the device of the connected route to its gateway. */
 export function routeDevice(table: RouteTable, r: Route): string | undefined {
-  if (r.dev !== undefined) return r.dev
-  if (r.gateway !== undefined) return table.connectedRoute(r.gateway)?.dev
-  return undefined
+  return table.deviceOf(r)
 }
 
 /** What a policy lookup decides for a flow (fib_rules_lookup). */
@@ -45,11 +43,21 @@ export interface Flow {
   src: string
   /** the receiving device; `lo` for a locally sent packet (the kernel's flowi_iif) */
   iif: string
+  /**
+   * the device a locally sent packet is bound to (the kernel's flowi_oif): a vxlan fdb entry's
+   * `via`; only routes out of it count. Undefined: none, or (without `oifKnown`) a socket the
+   * tables cannot tell about
+   */
+  oif?: string
+  /** the flow's oif is known (undefined: surely none), as for the outer vxlan packet and an ICMP error */
+  oifKnown?: boolean
   proto?: string
   sport?: number
   dport?: number
   /** the packet's mark, when MARK rules gave it one the tracer could follow; 0 when absent */
   mark?: number
+  /** why the packet's source port is not known (the outer vxlan packet's, hashed from the inner flow) */
+  sportDoubt?: string
   /** why the packet's mark is not known (a MARK rule that may match, iptables not captured); undefined: it is `mark` */
   markDoubt?: () => string | undefined
 }
@@ -72,7 +80,7 @@ export interface PolicyResult {
 /** `from all lookup main` at 32766, the kernel's own: naming it says nothing. */
 export function isDefaultRule(r: PolicyRule): boolean {
   return r.action === 'lookup' && r.table === 'main' && !r.not && r.from === undefined && r.to === undefined && r.iif === undefined
-    && r.oif === undefined && r.fwmark === undefined && r.tos === undefined && r.ipproto === undefined && r.sport === undefined
+    && r.oif === undefined && !r.l3mdev && r.fwmark === undefined && r.tos === undefined && r.ipproto === undefined && r.sport === undefined
     && r.dport === undefined && r.other === undefined && r.suppressPrefixlength === undefined && r.suppressIfgroup === undefined
 }
 
@@ -104,7 +112,11 @@ export class PolicyRouter {
   /** 'all': every table was read (`ip route show table all`); else the tables seen in the routes */
   private readonly read: 'all' | Set<string>
 
-  constructor(private readonly routes: Route[], rules: PolicyRule[], private readonly main: RouteTable) {
+  /**
+   * `vrfPorts`: the VRF devices and their ports (an l3mdev rule matches a flow through one of
+   * them); undefined when the links were not read, or some are of a kind the reader does not know
+   */
+  constructor(private readonly routes: Route[], rules: PolicyRule[], private readonly main: RouteTable, private readonly vrfPorts?: Set<string>) {
     this.rules = [...rules].sort((a, b) => a.priority - b.priority)
     const seen = new Set(routes.map(tableOf))
     this.read = seen.has('local') ? 'all' : new Set([...seen, 'main'])
@@ -112,7 +124,7 @@ export class PolicyRouter {
 
   /** Only the kernel's own rules (local, main, default): the main table decides, as without rules. */
   get onlyDefaultRules(): boolean {
-    return this.rules.every(r => r.action === 'lookup' && r.other === undefined && r.suppressPrefixlength === undefined
+    return this.rules.every(r => r.action === 'lookup' && r.other === undefined && !r.l3mdev && r.suppressPrefixlength === undefined
       && ((r.priority === 0 && r.table === 'local') || isDefaultRule(r) || (r.priority === 32767 && r.table === 'default' && r.from === undefined && r.to === undefined && r.iif === undefined && r.fwmark === undefined)))
   }
 
@@ -142,7 +154,7 @@ export class PolicyRouter {
       if (r.table === 'local') continue
       const t = this.table(r.table ?? 'main')
       if (t === undefined) return {rule: r, missingTable: r.table, notes}
-      const route = t.lookup(flow.dst)
+      const route = t.lookup(flow.dst, flow.oif)
       if (route === undefined || route.type === 'throw') continue
       if (!NULL_ROUTE_TYPES.has(route.type)) {
         if (r.suppressPrefixlength !== undefined && prefixlenOf(route) <= r.suppressPrefixlength) continue
@@ -159,7 +171,7 @@ export class PolicyRouter {
     const decided: boolean[] = [
       r.iif === undefined || r.iif === flow.iif,
       // a forwarded packet's flow has no oif, nor has a locally sent one unless its socket is bound
-      r.oif === undefined ? true : false,
+      r.oif === undefined || r.oif === flow.oif,
       r.from === undefined || inPrefix(r.from, flow.src),
       r.to === undefined || inPrefix(r.to, flow.dst),
       // the traced packet carries TOS 0
@@ -177,11 +189,23 @@ export class PolicyRouter {
       const doubt = rest ? flow.markDoubt?.() : undefined
       if (doubt !== undefined) notes.push(`packet mark unknown (${doubt}): assumed ${carried === 0 ? '0' : `0x${carried.toString(16)}`}, so \`${r.raw}\` ${mark !== (r.not === true) ? 'applies' : 'does not apply'}`)
     }
+    if (r.sport !== undefined && flow.sportDoubt !== undefined && mark && decided.every((x, k) => x || k === 6)) {
+      // only the source port decides, and it is not known: taken as outside the range, said so
+      notes.push(`\`${r.raw}\`: ${flow.sportDoubt}: assumed it is outside ${r.sport[0]}-${r.sport[1]}, so the rule ${r.not ? 'applies' : 'does not apply'} (\`ip route get ${flow.dst}${flow.src !== '0.0.0.0' ? ` from ${flow.src}` : ''} ipproto ${flow.proto ?? 'udp'} sport PORT${flow.dport !== undefined ? ` dport ${flow.dport}` : ''}\` with the port tcpdump shows tells)`)
+      return r.not === true
+    }
+    if (r.l3mdev && rest && mark) {
+      // l3mdev_fib_rule_match: only a flow in or out of a VRF (its device or a port of it) matches
+      const vrf = this.vrfPorts
+      if (vrf !== undefined && !vrf.has(flow.iif) && (flow.oif === undefined || !vrf.has(flow.oif))) return r.not === true
+      notes.push(`\`${r.raw}\`: ${vrf === undefined ? 'the links were not all read, so whether the flow passes a VRF' : 'the VRF\'s table'} cannot be decided: assumed the rule does not match (\`ip -d link show type vrf\` and \`ip route get ${flow.dst}${flow.iif !== 'lo' ? ` iif ${flow.iif}` : ''}${flow.oif !== undefined ? ` oif ${flow.oif}` : ''}\` tell)`)
+      return r.not === true
+    }
     if (r.other !== undefined && rest && mark) {
       notes.push(`\`${r.raw}\`: ${r.other.join(', ')} cannot be decided from the tables read: assumed the rule does not match`)
       return r.not === true
     }
-    if (r.oif !== undefined && rest === false && decided.filter(x => !x).length === 1 && flow.iif === 'lo') {
+    if (r.oif !== undefined && rest === false && decided.filter(x => !x).length === 1 && flow.iif === 'lo' && !flow.oifKnown) {
       notes.push(`\`${r.raw}\`: assumed the sending socket is not bound to ${r.oif} (SO_BINDTODEVICE), so the rule does not match`)
     }
     const m = rest && mark

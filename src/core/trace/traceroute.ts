@@ -6,7 +6,6 @@
  * path shows the peer's `<subnet>.0` and a host-gw path the peer's underlay address.
  */
 import type {HostView} from './host-view.js'
-import {routeDevice} from './routes.js'
 
 /**
  * `*` when the host has no route back to the prober: traceroute prints a star for it. `mark` is
@@ -17,14 +16,17 @@ export function icmpErrorSource(view: HostView, inDev: string, prober: string, m
   return from === undefined ? '*' : mark === undefined ? from : `${from} ${mark}`
 }
 
+/**
+ * icmp_send: the error is routed like a packet this host sends (iif lo, protocol icmp, mark 0 as
+ * net.ipv4.fwmark_reflect is off by default, no oif without a VRF), so the policy rules decide its
+ * route back; it has no source yet (no `from` rule matches) unless icmp_errors_use_inbound_ifaddr
+ * gives it the inbound interface's address first. No route back: no error, traceroute's star.
+ */
 function errorSourceAddress(view: HostView, inDev: string, prober: string): string | undefined {
+  const flow = {dst: prober, iif: 'lo', proto: 'icmp', oifKnown: true}
   if (view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1) {
     const a = view.deviceAddress(inDev, prober) ?? view.firstGlobalAddress()
-    if (a !== undefined) return a
+    if (a !== undefined) return view.routes === undefined || view.routeFor({...flow, src: a}).route?.type === 'unicast' ? a : undefined
   }
-  const table = view.routes
-  const r = table?.lookup(prober)
-  if (table === undefined || r === undefined || r.type !== 'unicast') return undefined
-  const dev = routeDevice(table, r)
-  return view.sourceFor(dev === r.dev ? r : {...r, dev}, prober)
+  return view.sourceRoute(flow).src
 }
