@@ -616,7 +616,8 @@ function podTables(i: number): Record<string, string> {
   return {
     'ip-link.json': j([eth0]) + '\n',
     'ip-addr.json': j([{...eth0, addr_info: [{family: 'inet', local: me.podIP, prefixlen: 24, scope: 'global', label: 'eth0'}]}]) + '\n',
-    'ip-route.json': j([{dst: SNAP_NETWORK, gateway: me.gw, dev: 'eth0', flags: []}, {dst: me.subnet, dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: me.podIP, flags: []}]) + '\n',
+    // as the conflist's isDefaultGateway gives a pod: it reaches its node (and, masqueraded, the outside) by the bridge
+    'ip-route.json': j([{dst: 'default', gateway: me.gw, dev: 'eth0', flags: []}, {dst: me.subnet, dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: me.podIP, flags: []}]) + '\n',
     'ip-neigh.json': '[]\n',
   }
 }
