@@ -412,10 +412,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   // The host's tables come in one program run; meanwhile this process reads the files and the
   // store. A failing table read (iproute2 missing) is the error a user sees first.
   const recordRead = settleLater(opts.record !== undefined ? Promise.resolve({rec: opts.record, path: o.stateFile ?? DEFAULT_STATE_FILE}) : loadRecord(host, o, opts.creating))
-  // flanneld's nftables tables are read where this host was built with them, or was not built by
-  // flannelctl yet (init, a host flanneld ran on): one program less on every other sync
-  const nftRead = await recordRead.then(({rec}) => rec === undefined || rec.nftables === true, () => true)
-  const snapRead = settleLater(opts.hostModel ? Promise.resolve(opts.hostModel) : host.snapshot({flannelNft: nftRead}))
+  // flanneld's nftables tables are read on every host, whatever its record says: one left where the
+  // rules are in iptables (a flanneld started in nftables mode, a ruleset restored at boot, a switch
+  // that failed half-way) is removed only by a sync that sees it (~1 ms of nft)
+  const snapRead = settleLater(opts.hostModel ? Promise.resolve(opts.hostModel) : host.snapshot())
   snapRead.then(() => step('host read'), () => {})
   const afterSnapshot = async <T>(p: Promise<T>): Promise<T> => {
     try {

@@ -65,7 +65,8 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     const [v4, v6] = await flannelTables(n1)
     expect(v4.chains.map(c => [c.name, c.type, c.hook, c.priority, c.policy])).to.deep.equal([
       ['postrtg', 'nat', 'postrouting', 100, 'accept'], ['forward', 'filter', 'forward', 0, 'accept']])
-    expect(v4.chains[0].rules.map(r => r.text)).to.deep.equal(nftMasqRules('10.244.0.0/16', n1.subnet))
+    // nft prints the mark padded to 8 hex digits, as it reads back the mark flanneld writes (0x4000)
+    expect(v4.chains[0].rules.map(r => r.text)).to.deep.equal(nftMasqRules('10.244.0.0/16', n1.subnet).map(r => r.replace('0x4000', '0x00004000')))
     expect(v4.chains[1].rules.map(r => r.text)).to.deep.equal(nftForwardRules('10.244.0.0/16'))
     expect(v6).to.deep.equal({family: 'ip6', name: 'flannel-ipv6', chains: []})
     // the comments knftables gives them (nft -j of this version omits table and chain comments)
@@ -159,6 +160,14 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
       expect(JSON.parse((await sync(n, '--dry-run', '--json')).stdout).upToDate).to.equal(true)
     }
     await allPing()
+    // A flanneld table back on a node whose rules are in iptables (an nftables.conf saved in
+    // nftables mode, restored at boot): doctor's fix, a sync, removes it.
+    await sh('ip', ['netns', 'exec', n1.netns, 'nft', '-f', '-'], {input: 'add table ip flannel-ipv4\nadd chain ip flannel-ipv4 forward { type filter hook forward priority 0 ; }\nadd rule ip flannel-ipv4 forward ip saddr 10.244.0.0/16 accept\n'})
+    const both = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout)
+    expect(both.findings.map((f: {code: string; node: string}) => `${f.node} ${f.code}`)).to.deep.equal(['n1 RULES_IN_BOTH'])
+    expect(both.findings[0].fix[0]).to.match(/^flannelctl sync /)
+    expect((await sync(n1)).stdout).to.contain('nft delete table ip flannel-ipv4')
+    expect(await flannelTables(n1)).to.deep.equal([])
   })
 
   it('reset deletes flanneld\'s tables and leaves another program\'s', async () => {
