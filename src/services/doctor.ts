@@ -523,7 +523,7 @@ export function podToNodeChecks(world: World): DoctorFinding[] {
 
 /**
  * Where each flannel node keeps its rules, and what does not fit: both places (left from a switch
- * of EnableNFTables), or another place than the store's network config says (`enableNFTables`
+ * of EnableNFTables), neither (flushed), or another place than the store's network config says (`enableNFTables`
  * undefined: the config was not read).
  */
 export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Record<string, RulesMode>; findings: DoctorFinding[]} {
@@ -538,6 +538,11 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
     if (mode === 'both') {
       findings.push({code: 'RULES_IN_BOTH', severity: 'warning', node: name,
         message: `${name} has flannel's rules both in iptables (FLANNEL-FWD, FLANNEL-POSTRTG) and in flanneld's nftables table ${NFT_TABLE_V4}: one set is left from a switch of EnableNFTables`, fix})
+    } else if (mode === 'none') {
+      // what `nft flush ruleset` or a firewall's restart leaves: forwarding still works, so no pair shows it
+      findings.push({code: 'RULES_MISSING', severity: 'warning', node: name,
+        message: `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
+        fix: ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']})
     } else if (enableNFTables !== undefined && (mode === 'iptables' || mode === 'nftables') && (mode === 'nftables') !== enableNFTables) {
       findings.push({code: 'RULES_MODE_MISMATCH', severity: 'warning', node: name,
         message: `${name} keeps flannel's rules in ${mode}, but the network config says ${enableNFTables ? '"EnableNFTables": true (nftables)' : 'iptables (no EnableNFTables)'}: it has not synced since the config changed`, fix})
