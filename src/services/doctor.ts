@@ -623,11 +623,13 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   let backend: Parameters<typeof hostChecks>[2]
   let enableNFTables: boolean | undefined
   let migration: UnfinishedMigration | undefined
+  let configProblem: string | undefined
   if (store) {
     try {
       // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
       const l = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
-        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend, enableNFTables: x.netConf === undefined ? null : x.netConf.enableNFTables === true, migration: x.migration}))
+        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend, enableNFTables: x.netConf === undefined ? null : x.netConf.enableNFTables === true, configProblem: x.configProblem, migration: x.migration}))
+      configProblem = l.configProblem ?? undefined
       backend = l.backend ?? undefined
       enableNFTables = l.enableNFTables ?? undefined
       migration = l.migration ?? undefined
@@ -644,6 +646,11 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
   const report = diagnose(src.world, src.description, leases, backend, enableNFTables)
+  // The tables still forward as last built, so every pair looks fine while no node can sync.
+  if (configProblem) {
+    report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: store!.spec, message: configProblem, fix: []})
+    report.healthy = false
+  }
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   if (migration) {
     report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!.spec, message: migrationNote(migration), fix: [migration.finish]})

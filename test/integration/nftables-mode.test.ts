@@ -170,6 +170,21 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     expect(await flannelTables(n1)).to.deep.equal([])
   })
 
+  it('"EnableNFTables": "yes": sync stops and names the key, doctor says no node can sync', async () => {
+    const [n1] = lab.nodes
+    await setConfig(c => { c.EnableNFTables = 'yes' })
+    try {
+      const r = await cli(['sync', ...flags(n1)], {netns: n1.netns})
+      expect(r.exitCode).to.equal(2)
+      expect(r.stderr).to.contain('EnableNFTables must be true or false, got the string "yes"')
+      const d = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout)
+      expect(d.healthy).to.equal(false)
+      expect(d.findings.map((f: {code: string}) => f.code)).to.include('NETCONF_INVALID')
+    } finally {
+      await setConfig(c => { delete c.EnableNFTables })
+    }
+  })
+
   it('reset deletes flanneld\'s tables and leaves another program\'s', async () => {
     const [n1] = lab.nodes
     await setConfig(c => { c.EnableNFTables = true })
