@@ -7,6 +7,7 @@
 import {capturedFor, inMainTable, type HostSnapshot, type IptablesRule, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
+import {forwardAcceptHint, forwardVerdict} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
@@ -109,59 +110,6 @@ export function nodeFacts(host: HostSnapshot): NodeFacts {
   return {host, bridge, subnet: bridgeAddr ? networkOf(bridgeAddr.local, bridgeAddr.prefixlen) : undefined, vxlan, underlay, publicIP}
 }
 
-/** Accepts at the top of FORWARD: they work whatever the chain holds (appended, they would sit behind a final REJECT). */
-const FLANNEL_FWD_HINT = (net: string) => [`iptables -I FORWARD 1 -s ${net} -j ACCEPT`, `iptables -I FORWARD 1 -d ${net} -j ACCEPT`]
-
-/**
- * What FORWARD (following jumps) does first with traffic to or from `subnet`: a rule accepts it, a
- * rule drops or rejects it (a host firewall's final `-j REJECT`), or neither and the policy decides.
- * Only plain address matches count: a rule with other matches (state, mark, ports) may not fire, and
- * a drop limited by interface or negation may not concern pods, so neither decides here.
- */
-function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCEPT'} | {verdict: 'DROP', rule: IptablesRule} | undefined {
-  const rules = h.iptables?.rules.filter(r => r.table === 'filter') ?? []
-  const chains = new Set(h.iptables?.chains.filter(c => c.table === 'filter').map(c => c.name) ?? [])
-  const seen = new Set<string>()
-  const walk = (chain: string): ReturnType<typeof forwardVerdict> => {
-    if (seen.has(chain)) return undefined
-    seen.add(chain)
-    for (const r of rules.filter(x => x.chain === chain)) {
-      const words = r.spec.split(/\s+/)
-      const target = words[words.indexOf('-j') + 1]
-      const val = (flag: string) => {
-        const i = words.indexOf(flag)
-        return i >= 0 && words[i - 1] !== '!' ? words[i + 1] : undefined
-      }
-      const s = val('-s')
-      const d = val('-d')
-      const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o', '--reject-with'].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
-      if (other) continue
-      const covers = (x: string | undefined) => x === undefined || cidrOverlaps(parseCidr(x), parseCidr(subnet))
-      // a rule about other sources or other destinations says nothing about pod traffic as a whole
-      if (!covers(s) || !covers(d)) continue
-      if (target === 'ACCEPT') return {verdict: 'ACCEPT'}
-      if (target === 'DROP' || target === 'REJECT') {
-        if (!words.includes('!') && !words.includes('-i') && !words.includes('-o')) return {verdict: 'DROP', rule: r}
-        continue
-      }
-      if (target === 'RETURN') return undefined
-      if (target && chains.has(target)) {
-        const v = walk(target)
-        if (v !== undefined) return v
-      }
-      // `iptables -S FORWARD` pasted: a chain it jumps to is not listed, and may accept
-      if (target && !chains.has(target) && partial && !NON_ACCEPTING_TARGETS.has(target)) return {verdict: 'ACCEPT'}
-    }
-    return undefined
-  }
-  const partial = h.iptables?.covers !== undefined
-  return walk('FORWARD')
-}
-
-/** Extension targets (not chains) that never accept a packet themselves. */
-const NON_ACCEPTING_TARGETS = new Set(['DROP', 'REJECT', 'RETURN', 'LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TRACE',
-  'TCPMSS', 'AUDIT', 'CHECKSUM', 'CLASSIFY', 'DSCP', 'TOS', 'TTL', 'HL', 'SET', 'SECMARK', 'CONNSECMARK', 'NFQUEUE', 'QUEUE', 'LED', 'IDLETIMER'])
-
 function usableMac(mac: string | undefined): mac is string {
   return mac !== undefined && mac !== '00:00:00:00:00:00'
 }
@@ -255,13 +203,13 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const verdict = h.iptables === undefined ? undefined : forwardVerdict(h, n.subnet!)
     if (verdict?.verdict === 'DROP') {
       add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic (${n.subnet}) before any rule accepts it (a host firewall's catch-all?)`,
-        evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...FLANNEL_FWD_HINT(n.subnet!)]})
+        evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...forwardAcceptHint(n.subnet!)]})
     } else if (policy === 'DROP' && verdict === undefined) {
       // flanneld's nftables accept (EnableNFTables) is in a table of its own: iptables' FORWARD still drops
       const nft = rulesMode(h) === 'nftables'
       add({code: 'FORWARD_DROP', severity: 'error', node: name,
         message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`,
-        evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...FLANNEL_FWD_HINT(n.subnet!)]})
+        evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...forwardAcceptHint(n.subnet!)]})
     }
 
     // MTU: flannel.1 = underlay − 50, and the bridge no larger than what the tunnel carries.
