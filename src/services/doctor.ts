@@ -4,8 +4,8 @@
  * entries, duplicate subnets, VtepMAC drift. Checks read only the snapshots (and the store's
  * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
  */
-import {capturedFor, inMainTable, type HostSnapshot, type IptablesRule, type Link, type Route} from '../core/model.js'
-import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
+import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
+import {cidrContainsIp, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
 import {forwardAcceptHint, forwardVerdict} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
