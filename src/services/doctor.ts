@@ -13,8 +13,8 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {loadSource, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {listLeases, migrationNote, recordedStore, type UnfinishedMigration} from './lease.js'
+import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
+import {migrationNote} from './lease.js'
 import {Lab} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 
@@ -565,27 +565,14 @@ export interface DoctorOptions extends SourceOptions {
 
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
   const src = await loadSource(o, opts)
-  // The lab's store, or on this host alone the one flannelctl init recorded here.
-  const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
-  let leases: Parameters<typeof hostChecks>[1]
-  let backend: Parameters<typeof hostChecks>[2]
-  let enableNFTables: boolean | undefined
-  let migration: UnfinishedMigration | undefined
-  let configProblem: string | undefined
-  if (store) {
-    try {
-      // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
-      const l = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
-        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend, enableNFTables: x.netConf === undefined ? null : x.netConf.enableNFTables === true, configProblem: x.configProblem, migration: x.migration}))
-      configProblem = l.configProblem ?? undefined
-      backend = l.backend ?? undefined
-      enableNFTables = l.enableNFTables ?? undefined
-      migration = l.migration ?? undefined
-      leases = l.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
-    } catch {
-      opts.progress?.(`note: the store ${store.spec} could not be read; checking peers against the visible nodes only`)
-    }
-  }
+  // The lab's store, or on this host alone the one flannelctl init recorded here; offline, what collect saved of it.
+  const summary = o.snapshot !== undefined ? await readSavedStore(o.snapshot) : await readSourceStore(src, opts.progress)
+  const store = summary?.store
+  const leases: Parameters<typeof hostChecks>[1] = summary?.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
+  const backend: Parameters<typeof hostChecks>[2] = summary?.backend ?? undefined
+  const enableNFTables = summary?.enableNFTables ?? undefined
+  const migration = summary?.migration ?? undefined
+  const configProblem = summary?.configProblem ?? undefined
   if (src.world.partial && leases === undefined) {
     opts.progress?.(src.kind === 'local'
       ? 'note: only this host was read, without a store\'s leases: its peers are unknown, so no entry is called stale'
@@ -596,12 +583,12 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const report = diagnose(src.world, src.description, leases, backend, enableNFTables)
   // The tables still forward as last built, so every pair looks fine while no node can sync.
   if (configProblem) {
-    report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: store!.spec, message: configProblem, fix: []})
+    report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: store!, message: configProblem, fix: []})
     report.healthy = false
   }
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   if (migration) {
-    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!.spec, message: migrationNote(migration), fix: [migration.finish]})
+    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!, message: migrationNote(migration), fix: [migration.finish]})
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {

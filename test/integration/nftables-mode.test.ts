@@ -8,7 +8,8 @@
  */
 import {expect} from 'chai'
 import {execa} from 'execa'
-import {readFile, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {BIN, cli, inNs, outputMatches, sh, uniqueLab} from '../helpers/cli.js'
 import {nftForwardRules, nftMasqRules, parseFlannelNftRead} from '../../src/core/flannel-nft.js'
@@ -151,6 +152,15 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     const mixed = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout)
     expect(mixed.rules).to.deep.equal({n1: 'iptables', n2: 'nftables'})
     expect(mixed.findings.map((f: {code: string; node: string}) => `${f.node} ${f.code}`)).to.deep.equal(['n2 RULES_MODE_MISMATCH'])
+    // offline, from what collect wrote (the store's config with the tables): the same verdicts
+    const snapDir = await mkdtemp(join(tmpdir(), 'fcnb-snap-'))
+    try {
+      expect((await cli(['collect', '--lab', name, '--out', snapDir])).exitCode).to.equal(0)
+      const offline = JSON.parse((await cli(['doctor', '--snapshot', snapDir, '--json'])).stdout)
+      expect([offline.rules, offline.findings]).to.deep.equal([mixed.rules, mixed.findings])
+    } finally {
+      await rm(snapDir, {recursive: true, force: true})
+    }
     await sync(n2)
     const out = String((await pinging).stdout)
     expect(out, out).to.match(/ 0% packet loss/)
