@@ -199,6 +199,17 @@ export function removeNftables(tables: FlannelNftTable[] | undefined, why: strin
     .map(t => ({tool: 'nft' as const, lines: [`delete table ${tableRef(t.family, t.name)}`], why}))
 }
 
+/** What reset says about flanneld's nftables tables beyond deleting them. */
+export function nftResetWarnings(tables: FlannelNftTable[] | undefined, readProblem: string | undefined): string[] {
+  if (readProblem !== undefined) {
+    return [`nftables could not be read (${readProblem}): flanneld's tables, where this host has them, stay; delete them as root: ${FLANNEL_NFT_TABLES.map(t => `nft delete table ${t.family} ${t.name}`).join('; ')}`]
+  }
+  return (tables ?? []).flatMap(t => t.chains.flatMap(c => {
+    const theirs = c.rules.filter(r => !isFlannelNftRule(r.text))
+    return theirs.length === 0 ? [] : [`${theirs.length} rule${theirs.length === 1 ? '' : 's'} not flannel's in chain ${c.name} of ${t.family} ${t.name} go${theirs.length === 1 ? 'es' : ''} with the table (${theirs.map(r => r.text ?? `handle ${r.handle}`).slice(0, 2).join('; ')}${theirs.length > 2 ? '; …' : ''})`]
+  }))
+}
+
 /**
  * What the host read printed: `nft -j list tables`, then `nft -j list table FAMILY NAME` of each of
  * flanneld's tables it lists, one JSON document a line. Other tables are not read.

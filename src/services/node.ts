@@ -7,6 +7,7 @@ import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
+import {nftResetWarnings} from '../core/flannel-nft.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -794,6 +795,8 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
     }
   }
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
+  // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
+  for (const line of nftResetWarnings(snap.flannelNft, r.nftables ? host.nftReadProblem : undefined)) ctx.progress(`warning: ${line}`)
   // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge (init again)
   // does not take them back, so say which pods need re-creating.
   const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)

@@ -13,7 +13,7 @@ import type {HostSnapshot, IptablesRule} from '../../src/core/model.js'
 import type {Op} from '../../src/core/ops.js'
 import {describePlan} from '../../src/core/ops.js'
 import {forwardJump, forwardRules, masqJump, masqRules, FWD_CHAIN, MASQ_CHAIN} from '../../src/core/flannel.js'
-import {isFlannelNftRule, nftMasqRules, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
+import {isFlannelNftRule, nftMasqRules, nftResetWarnings, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
 import {batchesOf} from '../../src/adapters/host.js'
 import {ROOT} from '../helpers/cli.js'
 
@@ -149,6 +149,13 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
   it('reset deletes flanneld\'s tables only', () => {
     const ops = planReset({...intent, ownedRoutes: []}, host({iptables: true, nft: fixture('foreign-rules.json')}))
     expect(nftLines(ops)).to.deep.equal(['delete table ip flannel-ipv4', 'delete table ip6 flannel-ipv6'])
+    // what goes with them is said: someone's rules (sync keeps those), or tables that could not be read stay
+    expect(nftResetWarnings(parseFlannelNftRead(fixture('foreign-rules.json')), undefined)).to.deep.equal([
+      '1 rule not flannel\'s in chain postrtg of ip flannel-ipv4 goes with the table (ip saddr 192.0.2.0/24 counter packets 0 bytes 0 masquerade)',
+      '1 rule not flannel\'s in chain mine of ip flannel-ipv4 goes with the table (ip daddr 198.51.100.1 drop)'])
+    expect(nftResetWarnings(parseFlannelNftRead(fixture('flanneld.json')), undefined)).to.deep.equal([])
+    expect(nftResetWarnings(undefined, 'nft -j list tables: Operation not permitted')).to.deep.equal([
+      'nftables could not be read (nft -j list tables: Operation not permitted): flanneld\'s tables, where this host has them, stay; delete them as root: nft delete table ip flannel-ipv4; nft delete table ip6 flannel-ipv6'])
   })
 
   it('tells flannel\'s rules from others\' and where a host keeps them', () => {
