@@ -16,6 +16,7 @@ import {forwardJump, forwardRules, masqJump, masqRules, FWD_CHAIN, MASQ_CHAIN} f
 import {isFlannelNftRule, nftMasqRules, nftResetWarnings, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
 import {batchesOf} from '../../src/adapters/host.js'
 import {ROOT} from '../helpers/cli.js'
+import {misplacedRules} from '../../src/services/status.js'
 
 const NET = '10.244.0.0/16'
 const SUBNET = '10.244.1.0/24'
@@ -156,6 +157,13 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(nftResetWarnings(parseFlannelNftRead(fixture('flanneld.json')), undefined)).to.deep.equal([])
     expect(nftResetWarnings(undefined, 'nft -j list tables: Operation not permitted')).to.deep.equal([
       'nftables could not be read (nft -j list tables: Operation not permitted): flanneld\'s tables, where this host has them, stay; delete them as root: nft delete table ip flannel-ipv4; nft delete table ip6 flannel-ipv6'])
+  })
+
+  it('status warns where the rules are not where the network config puts them', () => {
+    expect(misplacedRules('nftables', true)).to.deep.equal([])
+    expect(misplacedRules('none', true), 'the drift lists what sync adds').to.deep.equal([])
+    expect(misplacedRules('iptables', true)).to.deep.equal(['flannel\'s rules are in iptables, but the network config puts them in nftables (EnableNFTables): flannelctl sync moves them (the drift below)'])
+    expect(misplacedRules('both', false)).to.deep.equal(['flannel\'s rules are in both iptables and nftables, but the network config puts them in iptables: flannelctl sync moves them (the drift below)'])
   })
 
   it('tells flannel\'s rules from others\' and where a host keeps them', () => {
