@@ -139,8 +139,8 @@ function addChain(c: WantedChain): string {
   return `add chain ${tableRef('ip', NFT_TABLE_V4)} ${c.name} { type ${c.type} hook ${c.hook} priority ${c.priority} ; comment "${c.comment}" ; }`
 }
 
-function chainFits(have: FlannelNftChain, want: WantedChain): boolean {
-  return have.type === want.type && have.hook === want.hook && have.priority === want.priority && (have.policy ?? 'accept') === 'accept'
+function headFits(have: FlannelNftChain, want: WantedChain): boolean {
+  return have.type === want.type && have.hook === want.hook && have.priority === want.priority
 }
 
 /**
@@ -154,16 +154,19 @@ function ensureChain(have: FlannelNftChain | 'unknown' | undefined, want: Wanted
   if (have === undefined) return [addChain(want), ...adds]
   if (have === 'unknown') return [addChain(want), `flush chain ${chain}`, ...adds]
   // A base chain's type, hook and priority cannot change: it is made again (deleting takes its rules).
-  if (!chainFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
+  if (!headFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
+  // A policy can: set back in place (`policy drop` on flanneld's chain), the rules in it stay.
+  const policy = (have.policy ?? 'accept') === 'accept' ? [] : [`add chain ${chain} { type ${want.type} hook ${want.hook} priority ${want.priority} ; policy accept ; }`]
   const texts = have.rules.map(r => r.text)
   const inOrder = texts.length >= want.rules.length && want.rules.every((rule, i) => texts[i] !== undefined && sameRule(texts[i]!, rule))
     && texts.slice(want.rules.length).every(t => !isFlannelNftRule(t))
-  if (inOrder) return []
+  if (inOrder) return policy
   const foreign = have.rules.filter(r => !isFlannelNftRule(r.text))
   // flanneld's own transaction: flush and refill
-  if (foreign.length === 0) return [`flush chain ${chain}`, ...adds]
+  if (foreign.length === 0) return [...policy, `flush chain ${chain}`, ...adds]
   // Someone else's rules stay, after flanneld's: the old flannel rules go, the wanted ones go in before the first of theirs.
   return [
+    ...policy,
     ...have.rules.filter(r => isFlannelNftRule(r.text)).map(r => `delete rule ${chain} handle ${r.handle}`),
     ...want.rules.map(r => `insert rule ${chain} position ${foreign[0].handle} ${r}`),
   ]

@@ -101,14 +101,14 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(ruleOps(intent, host({nft: fixture('flanneld.json')}))).to.deep.equal([])
   })
 
-  it('another lease: flanneld\'s old rules go, the new ones go in before the rule someone added; their chain stays; a drop policy makes the chain again', () => {
+  it('another lease: flanneld\'s old rules go, the new ones go in before the rule someone added; their chain stays; a drop policy is set back in place', () => {
     const ops = ruleOps({...intent, subnet: '10.244.2.0/24'}, host({nft: fixture('foreign-rules.json')}))
     const masq = nftMasqRules(NET, '10.244.2.0/24')
     expect(nftLines(ops)).to.deep.equal([
       ...[2, 3, 4, 5, 6, 7].map(h => `delete rule ip flannel-ipv4 postrtg handle ${h}`),
       ...masq.map(r => `insert rule ip flannel-ipv4 postrtg position 11 ${r}`),
-      'delete chain ip flannel-ipv4 forward',
-      FLANNELD[9], FLANNELD[10], FLANNELD[11],
+      // in place: the rules in it stay (deleting the chain took any someone added there)
+      'add chain ip flannel-ipv4 forward { type filter hook forward priority 0 ; policy accept ; }',
     ])
     expect(nftLines(ops).join('\n')).to.not.contain('mine')
     expect(nftLines(ops).join('\n')).to.not.contain('inet fw')
