@@ -141,6 +141,21 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     expect((await flannelTables(n1))[0].chains.map(c => c.name)).to.deep.equal(['postrtg', 'forward'])
   })
 
+  it('lab break forward-drop in nftables mode: the policy alone drops (no jump to remove), and the fix the trace prints, not sync, repairs it', async () => {
+    const [n1] = lab.nodes
+    const broke = await cli(['lab', 'break', 'n1', 'forward-drop', '--name', name])
+    expect(broke.exitCode, broke.stderr).to.equal(0)
+    expect(broke.stdout).to.not.contain('FLANNEL-FWD -j')
+    expect(broke.stdout).to.contain('repair:  apply the fix the trace prints (in nftables mode sync leaves iptables\' FORWARD to its owner')
+    const trace = JSON.parse((await cli(['trace', 'pod-1a', 'pod-2a', '--lab', name, '--json'])).stdout)
+    expect(trace.disposition).to.equal('DENIED_BY_FILTER')
+    const fixes = (trace.failure.fix as {node: string; command: string}[]).map(f => f.command)
+    for (const fix of fixes) await inNs(n1.netns, ...fix.split(' ') as [string, ...string[]])
+    await allPing()
+    await inNs(n1.netns, 'iptables', '-P', 'FORWARD', 'ACCEPT')
+    await inNs(n1.netns, 'iptables', '-F', 'FORWARD')
+  })
+
   it('switched off: the rules move to iptables node by node without losing a ping; doctor names the node not yet moved', async () => {
     const [n1, n2] = lab.nodes
     const pod = lab.pods.find(p => p.node === 'n1')!
