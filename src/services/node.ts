@@ -8,6 +8,7 @@ import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
 import {nftResetWarnings} from '../core/flannel-nft.js'
+import {forwardAcceptHint, forwardVerdict} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -590,7 +591,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
           + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
       }
       // An accept in flanneld's nftables chain ends nothing: every table's forward hook must let a packet pass.
-      if (nc.enableNFTables && snap.iptables?.chains.some(c => c.table === 'filter' && c.name === 'FORWARD' && c.policy === 'DROP')) {
+      const forward = nc.enableNFTables && snap.iptables !== undefined ? forwardVerdict(snap, nc.network) : undefined
+      if (forward?.verdict === 'DROP') {
+        readWarnings.push(`iptables' FORWARD drops pod traffic before any rule accepts it (${forward.rule.raw || forward.rule.spec}), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: accept it before that rule (${forwardAcceptHint(nc.network).join('; ')})`)
+      } else if (nc.enableNFTables && forward === undefined && snap.iptables?.chains.some(c => c.table === 'filter' && c.name === 'FORWARD' && c.policy === 'DROP')) {
         readWarnings.push(`iptables' FORWARD policy is DROP (docker sets it), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: forwarded pod traffic is dropped unless an iptables rule accepts it (iptables -I FORWARD 1 -s ${nc.network} -j ACCEPT; iptables -I FORWARD 1 -d ${nc.network} -j ACCEPT), as on flanneld in nftables mode`)
       }
       const underlay = snap.links?.find(l => l.name === iface)
