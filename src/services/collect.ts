@@ -217,7 +217,7 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
   const src = await loadSource(o, opts)
   const files = await writeSnapshotDir(out, src.inventory, src.captured.map(c => ({name: c.name, tables: c.tables})))
   // doctor --snapshot then compares the tables with the store as doctor --lab does (leases, backend, EnableNFTables)
-  const summary = await readSourceStore(src, opts.progress)
+  const summary = await readSourceStore(src, opts.progress, `the snapshot holds no ${STORE_FILE}`)
   if (summary !== undefined) {
     await writeFile(join(out, STORE_FILE), JSON.stringify(summary, null, 2) + '\n')
     files.push(join(out, STORE_FILE))
@@ -234,7 +234,7 @@ export function commandEcho(verbose: boolean | undefined): CommandListener | und
 export const STORE_FILE = 'store.json'
 
 /** The store a live source's nodes use: a lab's, or the one flannelctl init recorded on this host; undefined when none or unreadable (said). */
-export async function readSourceStore(src: LoadedSource, progress?: (m: string) => void): Promise<StoreSummary | undefined> {
+export async function readSourceStore(src: LoadedSource, progress?: (m: string) => void, unread = 'checking peers against the visible nodes only'): Promise<StoreSummary | undefined> {
   const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
   if (store === undefined) return undefined
   try {
@@ -244,7 +244,7 @@ export async function readSourceStore(src: LoadedSource, progress?: (m: string) 
         configProblem: x.configProblem ?? null, migration: x.migration ?? null}))
     return {...view, store: store.spec}
   } catch {
-    progress?.(`note: the store ${store.spec} could not be read; checking peers against the visible nodes only`)
+    progress?.(`note: the store ${store.spec} could not be read; ${unread}`)
     return undefined
   }
 }
