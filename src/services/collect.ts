@@ -83,7 +83,12 @@ async function captureAll(hosts: LiveHost[], o: LoadOptions): Promise<CollectedH
   const progress = many && o.progress
     ? (done: number) => { if (done === hosts.length || done % 10 === 0) o.progress!(`read ${done}/${hosts.length} hosts`) }
     : undefined
-  return pool(hosts, o.concurrency ?? 16, h => captureHost(h.runner, h.name, o.format ?? 'json'), progress)
+  const captured = await pool(hosts, o.concurrency ?? 16, h => captureHost(h.runner, h.name, o.format ?? 'json'), progress)
+  // a table that could not be read is not an empty one: nftables unread hides flanneld's EnableNFTables rules, firewalld's
+  for (const c of captured) {
+    for (const u of c.unread ?? []) o.progress?.(`note: ${c.name}: ${u}; its rules there are not evaluated (run as root)`)
+  }
+  return captured
 }
 
 /** The hosts of a lab: every node, the router, every pod's own namespace. */
