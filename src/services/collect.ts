@@ -3,7 +3,7 @@
  * or a lab. Every source ends as hosts (nodes, the lab's router, pods' own namespaces) plus pod
  * references, so trace, doctor and collect never care which one it was.
  */
-import {readFile, writeFile} from 'node:fs/promises'
+import {readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {hostname} from 'node:os'
 import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.js'
@@ -226,6 +226,9 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
   if (summary !== undefined) {
     await writeFile(join(out, STORE_FILE), JSON.stringify(summary, null, 2) + '\n')
     files.push(join(out, STORE_FILE))
+  } else {
+    // one from an earlier collect into this directory would be taken for this one's
+    await rm(join(out, STORE_FILE), {force: true})
   }
   return {dir: out, files, hosts: src.captured.length, pods: src.inventory.pods?.length ?? 0, source: src.description}
 }
