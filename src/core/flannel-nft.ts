@@ -13,6 +13,8 @@
  * Where flannelctl differs, on purpose:
  * - a chain already as wanted is left alone (flanneld rewrites it on every start): a resync plans nothing;
  * - a rule someone added to flanneld's chain stays, after flanneld's (flanneld's flush drops it);
+ * - a policy other than accept on flanneld's chain is set back to accept, in place (flanneld's
+ *   `add chain` names no policy, so it leaves one set by hand);
  * - the `postrtg` chain is deleted when masquerading is turned off (flanneld leaves the old one);
  * - a switch of mode adds the new rules before removing the old (flanneld, on start, cleans the
  *   other mode up first). flanneld's iptables clean-up also misses: it looks for FLANNEL-FWD in the
