@@ -17,6 +17,8 @@ export interface CollectedHost {
   name: string
   snapshot: HostSnapshot
   tables: RawTables
+  /** optional tables whose program is there but failed (nft not root, an nft without JSON): unknown, not empty */
+  unread?: string[]
 }
 
 const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: string[]; optional: boolean}> = {
@@ -87,6 +89,7 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
   if (r0.result.exitCode !== 0) unreachable(name, runner, r0.result)
   tables[firstName] = {format: r0.format, text: r0.result.stdout}
   const host = new HostAdapter(runner, name)
+  const unread: string[] = []
   await Promise.all(entries.slice(1).map(async ([table, c]) => {
     if (table === 'iptables-save') {
       // The rules live in iptables-nft or iptables-legacy: read the one the host uses.
@@ -102,11 +105,12 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
     if (r === undefined) return
     if (r.result.exitCode === 0) tables[table] = {format: r.format, text: r.result.stdout}
     else if (!c.optional) unreachable(name, runner, r.result)
+    else unread.push(`${c[format].join(' ')}: ${(r.result.stderr || r.result.stdout).trim().split('\n')[0] || `exit ${r.result.exitCode}`}`)
   }))
   const partial = snapshotFromTables(name, tables, `${name} (${where(runner)})`)
   const sysctls = await host.sysctls(interestingSysctls((partial.links ?? []).map(l => l.name)))
   tables.sysctl = {format, text: sysctlText(sysctls, format)}
-  return {name, tables, snapshot: {...partial, sysctls}}
+  return {name, tables, snapshot: {...partial, sysctls}, ...(unread.length > 0 ? {unread} : {})}
 }
 
 /** Pod IPs the host-local IPAM plugin handed out on this host (one file per address). */

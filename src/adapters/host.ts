@@ -228,10 +228,8 @@ export class HostAdapter {
    * Everything the builder and the tracer look at, read by one program run: a sync at 1000 peers
    * is otherwise mostly forks. The sysctls of every device are read by glob, then narrowed to the
    * links this read saw (interestingSysctls), so the result holds the same keys as reading them by name.
-   * `flannelNft: false` leaves flanneld's nftables tables unread (undefined): a sync of a host whose
-   * rules are in iptables spares that program.
    */
-  async snapshot({flannelNft: readNft = true}: {flannelNft?: boolean} = {}): Promise<HostSnapshot> {
+  async snapshot(): Promise<HostSnapshot> {
     const iptablesReads = this.iptablesReads()
     const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
     const reads = await this.readSeveral([
@@ -239,7 +237,7 @@ export class HostAdapter {
       IP_TABLES_READ,
       FDB_READ,
       ...iptablesReads,
-      ...(readNft ? [FLANNEL_NFT_READ] : []),
+      FLANNEL_NFT_READ,
       sysctlRead(sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p))),
     ]).catch(async (error: unknown) => {
       // No shell found: name iproute2 first when it is missing too, as reading the tables one by one would.
@@ -253,8 +251,8 @@ export class HostAdapter {
     const [addrText, routeText, neighText, ruleText] = await this.ipTables(ipTablesRead)
     const fdbText = fdbRead === undefined ? undefined : this.checkRead(fdbRead, FDB_READ[0], FDB_READ.slice(1), {optional: true})
     const ipt = await this.pickIptables(reads.slice(3, 3 + iptablesReads.length))
-    const nftRead = readNft ? reads.at(-2) : undefined
-    if (readNft) this.nftInstalled = nftRead !== undefined
+    const nftRead = reads.at(-2)
+    this.nftInstalled = nftRead !== undefined
     // nft there but failing (not root, no nf_tables): unknown, as an iptables read that fails
     const flannelNft = nftRead?.exitCode === 0 ? parseFlannelNftRead(nftRead.stdout) : undefined
     this.nftReadProblem = nftRead !== undefined && nftRead.exitCode !== 0 ? `nft -j list tables: ${firstLine(nftRead.stderr || nftRead.stdout) || `exit ${nftRead.exitCode}`}` : undefined

@@ -13,6 +13,8 @@
  * Where flannelctl differs, on purpose:
  * - a chain already as wanted is left alone (flanneld rewrites it on every start): a resync plans nothing;
  * - a rule someone added to flanneld's chain stays, after flanneld's (flanneld's flush drops it);
+ * - a policy other than accept on flanneld's chain is set back to accept, in place (flanneld's
+ *   `add chain` names no policy, so it leaves one set by hand);
  * - the `postrtg` chain is deleted when masquerading is turned off (flanneld leaves the old one);
  * - a switch of mode adds the new rules before removing the old (flanneld, on start, cleans the
  *   other mode up first). flanneld's iptables clean-up also misses: it looks for FLANNEL-FWD in the
@@ -139,8 +141,8 @@ function addChain(c: WantedChain): string {
   return `add chain ${tableRef('ip', NFT_TABLE_V4)} ${c.name} { type ${c.type} hook ${c.hook} priority ${c.priority} ; comment "${c.comment}" ; }`
 }
 
-function chainFits(have: FlannelNftChain, want: WantedChain): boolean {
-  return have.type === want.type && have.hook === want.hook && have.priority === want.priority && (have.policy ?? 'accept') === 'accept'
+function headFits(have: FlannelNftChain, want: WantedChain): boolean {
+  return have.type === want.type && have.hook === want.hook && have.priority === want.priority
 }
 
 /**
@@ -154,16 +156,19 @@ function ensureChain(have: FlannelNftChain | 'unknown' | undefined, want: Wanted
   if (have === undefined) return [addChain(want), ...adds]
   if (have === 'unknown') return [addChain(want), `flush chain ${chain}`, ...adds]
   // A base chain's type, hook and priority cannot change: it is made again (deleting takes its rules).
-  if (!chainFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
+  if (!headFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
+  // A policy can: set back in place (`policy drop` on flanneld's chain), the rules in it stay.
+  const policy = (have.policy ?? 'accept') === 'accept' ? [] : [`add chain ${chain} { type ${want.type} hook ${want.hook} priority ${want.priority} ; policy accept ; }`]
   const texts = have.rules.map(r => r.text)
   const inOrder = texts.length >= want.rules.length && want.rules.every((rule, i) => texts[i] !== undefined && sameRule(texts[i]!, rule))
     && texts.slice(want.rules.length).every(t => !isFlannelNftRule(t))
-  if (inOrder) return []
+  if (inOrder) return policy
   const foreign = have.rules.filter(r => !isFlannelNftRule(r.text))
   // flanneld's own transaction: flush and refill
-  if (foreign.length === 0) return [`flush chain ${chain}`, ...adds]
+  if (foreign.length === 0) return [...policy, `flush chain ${chain}`, ...adds]
   // Someone else's rules stay, after flanneld's: the old flannel rules go, the wanted ones go in before the first of theirs.
   return [
+    ...policy,
     ...have.rules.filter(r => isFlannelNftRule(r.text)).map(r => `delete rule ${chain} handle ${r.handle}`),
     ...want.rules.map(r => `insert rule ${chain} position ${foreign[0].handle} ${r}`),
   ]
@@ -197,6 +202,17 @@ export function planNftables(intent: NftIntent, tables: FlannelNftTable[] | unde
 export function removeNftables(tables: FlannelNftTable[] | undefined, why: string): Op[] {
   return FLANNEL_NFT_TABLES.filter(t => tables?.some(x => x.family === t.family && x.name === t.name))
     .map(t => ({tool: 'nft' as const, lines: [`delete table ${tableRef(t.family, t.name)}`], why}))
+}
+
+/** What reset says about flanneld's nftables tables beyond deleting them. */
+export function nftResetWarnings(tables: FlannelNftTable[] | undefined, readProblem: string | undefined): string[] {
+  if (readProblem !== undefined) {
+    return [`nftables could not be read (${readProblem}): flanneld's tables, where this host has them, stay; delete them as root: ${FLANNEL_NFT_TABLES.map(t => `nft delete table ${t.family} ${t.name}`).join('; ')}`]
+  }
+  return (tables ?? []).flatMap(t => t.chains.flatMap(c => {
+    const theirs = c.rules.filter(r => !isFlannelNftRule(r.text))
+    return theirs.length === 0 ? [] : [`${theirs.length} rule${theirs.length === 1 ? '' : 's'} not flannel's in chain ${c.name} of ${t.family} ${t.name} go${theirs.length === 1 ? 'es' : ''} with the table (${theirs.map(r => r.text ?? `handle ${r.handle}`).slice(0, 2).join('; ')}${theirs.length > 2 ? '; …' : ''})`]
+  }))
 }
 
 /**

@@ -15,6 +15,8 @@
  */
 import {vtepAddress, vxlanDeviceName} from './flannel.js'
 import type {HostSnapshot} from './model.js'
+import {forwardAcceptHint, forwardVerdict} from './forward-verdict.js'
+import {rulesMode} from './flannel-nft.js'
 
 export const MIGRATION_META_KEY = 'migration'
 
@@ -255,13 +257,23 @@ export function hostChecks(node: string, snap: HostSnapshot, rpFilter: Record<st
   checks.push({node, check: 'forwarding', ok: fwd === '1',
     message: fwd === undefined ? 'net.ipv4.ip_forward unknown' : `net.ipv4.ip_forward=${fwd}${fwd === '1' ? '' : ' (pods cannot reach other nodes; sync turns it on)'}`})
   const policy = snap.iptables?.chains.find(c => c.table === 'filter' && c.name === 'FORWARD')?.policy
-  const accepts = (snap.iptables?.rules ?? []).some(r => r.table === 'filter' && r.chain === 'FORWARD' && /-j FLANNEL-FWD\b/.test(r.spec))
-  if (policy === undefined) {
+  const jumps = (snap.iptables?.rules ?? []).some(r => r.table === 'filter' && r.chain === 'FORWARD' && /-j FLANNEL-FWD\b/.test(r.spec))
+  const verdict = forwardVerdict(snap, network)
+  // flanneld's nftables accepts (EnableNFTables) sit in a table of their own: iptables' FORWARD still decides for itself
+  const inNft = rulesMode(snap) === 'nftables'
+  if (snap.iptables === undefined) {
     checks.push({node, check: 'forward-policy', ok: true, message: 'FORWARD policy unknown (no iptables-save)'})
+  } else if (policy === undefined) {
+    checks.push({node, check: 'forward-policy', ok: true, message: 'no iptables FORWARD chain (nothing there drops)'})
+  } else if (verdict?.verdict === 'DROP') {
+    checks.push({node, check: 'forward-policy', ok: false, message: `FORWARD drops pod traffic (${network}) before any rule accepts it: ${verdict.rule.raw || verdict.rule.spec}`})
+  } else if (policy === 'DROP' && verdict === undefined && !(jumps && !inNft)) {
+    checks.push({node, check: 'forward-policy', ok: false, message: inNft
+      ? `FORWARD policy DROP and no iptables rule accepts pod traffic (${network}): flanneld's nftables accepts do not overrule it, nor does sync (${forwardAcceptHint(network).join('; ')})`
+      : 'FORWARD policy DROP, no FLANNEL-FWD jump: pod traffic is dropped (sync adds it)'})
   } else {
-    const ok = policy !== 'DROP' || accepts
-    checks.push({node, check: 'forward-policy', ok,
-      message: `FORWARD policy ${policy}${policy === 'DROP' ? (accepts ? `, pod traffic (${network}) accepted by FLANNEL-FWD` : `, no FLANNEL-FWD jump: pod traffic is dropped (sync adds it)`) : ''}`})
+    checks.push({node, check: 'forward-policy', ok: true,
+      message: `FORWARD policy ${policy}${policy === 'DROP' ? `, pod traffic (${network}) accepted${jumps ? ' by FLANNEL-FWD' : ''}` : ''}`})
   }
   const devs = Object.keys(rpFilter).filter(d => d !== 'all' && d !== 'default')
   const strict = devs.filter(d => effectiveRpFilter(rpFilter, d) === 1)

@@ -112,7 +112,7 @@ class Fields {
     if (v === undefined) return dflt
     if (typeof v !== 'boolean') {
       throw fail(`${this.label(name)} must be true or false, got ${describeValue(v)}`,
-        `write it without quotes: "${name}": ${v === 'true' || v === 'false' ? v : 'true'}`)
+        v === 'true' || v === 'false' ? `write it without quotes: "${name}": ${v}` : `write true or false, without quotes: "${name}": true`)
     }
     return v
   }

@@ -3,7 +3,8 @@
  * or a lab. Every source ends as hosts (nodes, the lab's router, pods' own namespaces) plus pod
  * references, so trace, doctor and collect never care which one it was.
  */
-import {readFile} from 'node:fs/promises'
+import {readFile, rm, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
 import {hostname} from 'node:os'
 import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.js'
 import {parseTarget, targetToString} from '../adapters/target.js'
@@ -11,7 +12,8 @@ import {captureHost, cniAllocatedIps, NetnsInsideRunner, type CollectedHost} fro
 import {decodeText, readSnapshotDir, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
 import {discoverPods, isSafeName, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
-import {loadLab, type LabState} from './lab.js'
+import {Lab, loadLab, type LabState} from './lab.js'
+import {listLeases, recordedStore, type StoreSummary} from './lease.js'
 import {userError} from '../errors.js'
 
 export interface SourceOptions {
@@ -81,7 +83,12 @@ async function captureAll(hosts: LiveHost[], o: LoadOptions): Promise<CollectedH
   const progress = many && o.progress
     ? (done: number) => { if (done === hosts.length || done % 10 === 0) o.progress!(`read ${done}/${hosts.length} hosts`) }
     : undefined
-  return pool(hosts, o.concurrency ?? 16, h => captureHost(h.runner, h.name, o.format ?? 'json'), progress)
+  const captured = await pool(hosts, o.concurrency ?? 16, h => captureHost(h.runner, h.name, o.format ?? 'json'), progress)
+  // a table that could not be read is not an empty one: nftables unread hides flanneld's EnableNFTables rules, firewalld's
+  for (const c of captured) {
+    for (const u of c.unread ?? []) o.progress?.(`note: ${c.name}: ${u}; its rules there are not evaluated (run as root)`)
+  }
+  return captured
 }
 
 /** The hosts of a lab: every node, the router, every pod's own namespace. */
@@ -214,10 +221,50 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
   if (o.snapshot !== undefined) throw userError('collect reads live hosts; --snapshot is already a snapshot', 'copy the directory instead, or collect with --lab / --inventory')
   const src = await loadSource(o, opts)
   const files = await writeSnapshotDir(out, src.inventory, src.captured.map(c => ({name: c.name, tables: c.tables})))
+  // doctor --snapshot then compares the tables with the store as doctor --lab does (leases, backend, EnableNFTables)
+  const summary = await readSourceStore(src, opts.progress, `the snapshot holds no ${STORE_FILE}`)
+  if (summary !== undefined) {
+    await writeFile(join(out, STORE_FILE), JSON.stringify(summary, null, 2) + '\n')
+    files.push(join(out, STORE_FILE))
+  } else {
+    // one from an earlier collect into this directory would be taken for this one's
+    await rm(join(out, STORE_FILE), {force: true})
+  }
   return {dir: out, files, hosts: src.captured.length, pods: src.inventory.pods?.length ?? 0, source: src.description}
 }
 
 /** --verbose: every program run, on stderr, with where it ran. */
 export function commandEcho(verbose: boolean | undefined): CommandListener | undefined {
   return verbose ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${[cmd.file, ...cmd.args].join(' ')}\n`) : undefined
+}
+
+/** Beside a snapshot's inventory.yaml: the store's view when it was collected (StoreSummary). */
+export const STORE_FILE = 'store.json'
+
+/** The store a live source's nodes use: a lab's, or the one flannelctl init recorded on this host; undefined when none or unreadable (said). */
+export async function readSourceStore(src: LoadedSource, progress?: (m: string) => void, unread = 'checking peers against the visible nodes only'): Promise<StoreSummary | undefined> {
+  const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
+  if (store === undefined) return undefined
+  try {
+    // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
+    const view = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
+      : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend ?? null, enableNFTables: x.netConf === undefined ? null : x.netConf.enableNFTables === true,
+        configProblem: x.configProblem ?? null, migration: x.migration ?? null}))
+    return {...view, store: store.spec}
+  } catch {
+    progress?.(`note: the store ${store.spec} could not be read; ${unread}`)
+    return undefined
+  }
+}
+
+/** What collect saved of the store beside a snapshot; undefined for a snapshot without it (older, by hand, no store known). */
+export async function readSavedStore(dir: string): Promise<StoreSummary | undefined> {
+  const path = join(dir, STORE_FILE)
+  const text = await readFile(path, 'utf8').catch(() => undefined)
+  if (text === undefined) return undefined
+  try {
+    const summary = JSON.parse(text) as StoreSummary
+    if (typeof summary?.store === 'string' && Array.isArray(summary.leases)) return summary
+  } catch {}
+  throw userError(`${path} is not what flannelctl collect writes (the store's leases and network config)`, `remove it to check the snapshot without the store, or collect again`)
 }

@@ -4,16 +4,17 @@
  * entries, duplicate subnets, VtepMAC drift. Checks read only the snapshots (and the store's
  * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
  */
-import {capturedFor, inMainTable, type HostSnapshot, type IptablesRule, type Link, type Route} from '../core/model.js'
-import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
+import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
+import {cidrContainsIp, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
+import {forwardAcceptHint, forwardVerdict} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {loadSource, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {listLeases, migrationNote, recordedStore, type UnfinishedMigration} from './lease.js'
+import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
+import {migrationNote} from './lease.js'
 import {Lab} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 
@@ -109,59 +110,6 @@ export function nodeFacts(host: HostSnapshot): NodeFacts {
   return {host, bridge, subnet: bridgeAddr ? networkOf(bridgeAddr.local, bridgeAddr.prefixlen) : undefined, vxlan, underlay, publicIP}
 }
 
-/** Accepts at the top of FORWARD: they work whatever the chain holds (appended, they would sit behind a final REJECT). */
-const FLANNEL_FWD_HINT = (net: string) => [`iptables -I FORWARD 1 -s ${net} -j ACCEPT`, `iptables -I FORWARD 1 -d ${net} -j ACCEPT`]
-
-/**
- * What FORWARD (following jumps) does first with traffic to or from `subnet`: a rule accepts it, a
- * rule drops or rejects it (a host firewall's final `-j REJECT`), or neither and the policy decides.
- * Only plain address matches count: a rule with other matches (state, mark, ports) may not fire, and
- * a drop limited by interface or negation may not concern pods, so neither decides here.
- */
-function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCEPT'} | {verdict: 'DROP', rule: IptablesRule} | undefined {
-  const rules = h.iptables?.rules.filter(r => r.table === 'filter') ?? []
-  const chains = new Set(h.iptables?.chains.filter(c => c.table === 'filter').map(c => c.name) ?? [])
-  const seen = new Set<string>()
-  const walk = (chain: string): ReturnType<typeof forwardVerdict> => {
-    if (seen.has(chain)) return undefined
-    seen.add(chain)
-    for (const r of rules.filter(x => x.chain === chain)) {
-      const words = r.spec.split(/\s+/)
-      const target = words[words.indexOf('-j') + 1]
-      const val = (flag: string) => {
-        const i = words.indexOf(flag)
-        return i >= 0 && words[i - 1] !== '!' ? words[i + 1] : undefined
-      }
-      const s = val('-s')
-      const d = val('-d')
-      const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o', '--reject-with'].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
-      if (other) continue
-      const covers = (x: string | undefined) => x === undefined || cidrOverlaps(parseCidr(x), parseCidr(subnet))
-      // a rule about other sources or other destinations says nothing about pod traffic as a whole
-      if (!covers(s) || !covers(d)) continue
-      if (target === 'ACCEPT') return {verdict: 'ACCEPT'}
-      if (target === 'DROP' || target === 'REJECT') {
-        if (!words.includes('!') && !words.includes('-i') && !words.includes('-o')) return {verdict: 'DROP', rule: r}
-        continue
-      }
-      if (target === 'RETURN') return undefined
-      if (target && chains.has(target)) {
-        const v = walk(target)
-        if (v !== undefined) return v
-      }
-      // `iptables -S FORWARD` pasted: a chain it jumps to is not listed, and may accept
-      if (target && !chains.has(target) && partial && !NON_ACCEPTING_TARGETS.has(target)) return {verdict: 'ACCEPT'}
-    }
-    return undefined
-  }
-  const partial = h.iptables?.covers !== undefined
-  return walk('FORWARD')
-}
-
-/** Extension targets (not chains) that never accept a packet themselves. */
-const NON_ACCEPTING_TARGETS = new Set(['DROP', 'REJECT', 'RETURN', 'LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TRACE',
-  'TCPMSS', 'AUDIT', 'CHECKSUM', 'CLASSIFY', 'DSCP', 'TOS', 'TTL', 'HL', 'SET', 'SECMARK', 'CONNSECMARK', 'NFQUEUE', 'QUEUE', 'LED', 'IDLETIMER'])
-
 function usableMac(mac: string | undefined): mac is string {
   return mac !== undefined && mac !== '00:00:00:00:00:00'
 }
@@ -255,13 +203,13 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const verdict = h.iptables === undefined ? undefined : forwardVerdict(h, n.subnet!)
     if (verdict?.verdict === 'DROP') {
       add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic (${n.subnet}) before any rule accepts it (a host firewall's catch-all?)`,
-        evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...FLANNEL_FWD_HINT(n.subnet!)]})
+        evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...forwardAcceptHint(n.subnet!)]})
     } else if (policy === 'DROP' && verdict === undefined) {
       // flanneld's nftables accept (EnableNFTables) is in a table of its own: iptables' FORWARD still drops
       const nft = rulesMode(h) === 'nftables'
       add({code: 'FORWARD_DROP', severity: 'error', node: name,
         message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`,
-        evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...FLANNEL_FWD_HINT(n.subnet!)]})
+        evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...forwardAcceptHint(n.subnet!)]})
     }
 
     // MTU: flannel.1 = underlay − 50, and the bridge no larger than what the tunnel carries.
@@ -523,7 +471,7 @@ export function podToNodeChecks(world: World): DoctorFinding[] {
 
 /**
  * Where each flannel node keeps its rules, and what does not fit: both places (left from a switch
- * of EnableNFTables), or another place than the store's network config says (`enableNFTables`
+ * of EnableNFTables), neither (flushed), or another place than the store's network config says (`enableNFTables`
  * undefined: the config was not read).
  */
 export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Record<string, RulesMode>; findings: DoctorFinding[]} {
@@ -538,6 +486,11 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
     if (mode === 'both') {
       findings.push({code: 'RULES_IN_BOTH', severity: 'warning', node: name,
         message: `${name} has flannel's rules both in iptables (FLANNEL-FWD, FLANNEL-POSTRTG) and in flanneld's nftables table ${NFT_TABLE_V4}: one set is left from a switch of EnableNFTables`, fix})
+    } else if (mode === 'none') {
+      // what `nft flush ruleset` or a firewall's restart leaves: forwarding still works, so no pair shows it
+      findings.push({code: 'RULES_MISSING', severity: 'warning', node: name,
+        message: `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
+        fix: ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']})
     } else if (enableNFTables !== undefined && (mode === 'iptables' || mode === 'nftables') && (mode === 'nftables') !== enableNFTables) {
       findings.push({code: 'RULES_MODE_MISMATCH', severity: 'warning', node: name,
         message: `${name} keeps flannel's rules in ${mode}, but the network config says ${enableNFTables ? '"EnableNFTables": true (nftables)' : 'iptables (no EnableNFTables)'}: it has not synced since the config changed`, fix})
@@ -612,25 +565,14 @@ export interface DoctorOptions extends SourceOptions {
 
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
   const src = await loadSource(o, opts)
-  // The lab's store, or on this host alone the one flannelctl init recorded here.
-  const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
-  let leases: Parameters<typeof hostChecks>[1]
-  let backend: Parameters<typeof hostChecks>[2]
-  let enableNFTables: boolean | undefined
-  let migration: UnfinishedMigration | undefined
-  if (store) {
-    try {
-      // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
-      const l = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
-        : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend, enableNFTables: x.netConf === undefined ? null : x.netConf.enableNFTables === true, migration: x.migration}))
-      backend = l.backend ?? undefined
-      enableNFTables = l.enableNFTables ?? undefined
-      migration = l.migration ?? undefined
-      leases = l.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
-    } catch {
-      opts.progress?.(`note: the store ${store.spec} could not be read; checking peers against the visible nodes only`)
-    }
-  }
+  // The lab's store, or on this host alone the one flannelctl init recorded here; offline, what collect saved of it.
+  const summary = o.snapshot !== undefined ? await readSavedStore(o.snapshot) : await readSourceStore(src, opts.progress)
+  const store = summary?.store
+  const leases: Parameters<typeof hostChecks>[1] = summary?.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
+  const backend: Parameters<typeof hostChecks>[2] = summary?.backend ?? undefined
+  const enableNFTables = summary?.enableNFTables ?? undefined
+  const migration = summary?.migration ?? undefined
+  const configProblem = summary?.configProblem ?? undefined
   if (src.world.partial && leases === undefined) {
     opts.progress?.(src.kind === 'local'
       ? 'note: only this host was read, without a store\'s leases: its peers are unknown, so no entry is called stale'
@@ -639,9 +581,14 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
   const report = diagnose(src.world, src.description, leases, backend, enableNFTables)
+  // The tables still forward as last built, so every pair looks fine while no node can sync.
+  if (configProblem) {
+    report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: store!, message: configProblem, fix: []})
+    report.healthy = false
+  }
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   if (migration) {
-    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!.spec, message: migrationNote(migration), fix: [migration.finish]})
+    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!, message: migrationNote(migration), fix: [migration.finish]})
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {

@@ -3,7 +3,7 @@
  * fault is injected with the plain tools an operator would use (ip, bridge, iptables, sysctl) in
  * the lab's namespaces, so what the tracer sees is what a real kernel does, not a simulation.
  */
-import {userError} from '../errors.js'
+import {FlannelctlError, userError} from '../errors.js'
 import {RealRunner, type Runner} from '../adapters/runner.js'
 import {Lab, type LabNode, type LabState, type LabPod} from './lab.js'
 import {vtepAddress} from '../core/flannel.js'
@@ -34,8 +34,8 @@ export interface Fault {
   description: string
   requires?: {backend?: 'vxlan' | 'host-gw'; segments?: 2; nodes?: number; peerSameSegment?: boolean; peerOtherSegment?: boolean}
   expect: FaultExpectation
-  /** runs its commands through `sh`, which keeps them for the user as `[host] command` */
-  inject(f: FaultTarget, sh: FaultShell): Promise<void>
+  /** runs its commands through `sh`, which keeps them for the user as `[host] command`; says why where sync does not undo it */
+  inject(f: FaultTarget, sh: FaultShell): Promise<void | {syncKeeps: string}>
 }
 
 /** Runs commands in lab namespaces and keeps a log of them for the user. */
@@ -48,7 +48,14 @@ export class FaultShell {
 
   async run(host: LabNode, file: string, args: string[]): Promise<string> {
     this.log.push(`[${host.name}] ${[file, ...args].map(a => (/[\s"'!]/.test(a) ? `'${a}'` : a)).join(' ')}`)
-    return this.lab.inNs(host.netns, file, args)
+    try {
+      return await this.lab.inNs(host.netns, file, args)
+    } catch (error) {
+      // the lab is whole: the fault stopped part-way, after the commands before this one
+      if (!(error instanceof FlannelctlError)) throw error
+      const done = this.log.slice(0, -1)
+      throw new FlannelctlError(error.message, `${done.length > 0 ? `the fault was injected up to here (${done.join('; ')}); ` : ''}flannelctl sync on ${host.name} puts back what flannel owns`, error.exitCode)
+    }
   }
 
   async read(host: LabNode, file: string, args: string[]): Promise<string> {
@@ -145,11 +152,17 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'forward-drop',
-    description: 'FORWARD policy DROP and the jump to FLANNEL-FWD removed (what a host firewall or docker does)',
+    description: 'FORWARD policy DROP and the jump to FLANNEL-FWD removed (what a host firewall or docker does; in nftables mode the policy alone, which flanneld\'s nftables accepts do not overrule)',
     expect: {disposition: 'DENIED_BY_FILTER', from: 'node', path: 'forward', at: 'node'},
     async inject({node}, sh) {
       await sh.run(node, 'iptables', ['-w', '-P', 'FORWARD', 'DROP'])
-      await sh.run(node, 'iptables', ['-w', '-D', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD'])
+      // a node in nftables mode (EnableNFTables) has no jump to remove
+      const jump = ['-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']
+      if ((await sh.read(node, 'iptables-save', ['-t', 'filter'])).split('\n').some(l => l === `-A FORWARD ${jump.map(w => (w.includes(' ') ? `"${w}"` : w)).join(' ')}`)) {
+        await sh.run(node, 'iptables', ['-w', '-D', 'FORWARD', ...jump])
+        return
+      }
+      return {syncKeeps: 'in nftables mode sync leaves iptables\' FORWARD to its owner, as flanneld does'}
     },
   },
   {
@@ -287,6 +300,8 @@ export interface InjectedFault {
   commands: string[]
   /** a pod pair whose trace shows the fault */
   probe: {src: LabPod; dst: LabPod}
+  /** why `flannelctl sync` does not repair it here; absent: it does */
+  syncKeeps?: string
 }
 
 /** The pod pair that crosses the broken path, per the fault's expectation. */
@@ -306,6 +321,6 @@ export async function breakLab(state: LabState, nodeName: string, faultName: str
   const peer = choosePeer(state, fault, node, peerName)
   const probe = probeFor(state, fault, node, peer)
   const sh = new FaultShell(runner)
-  await fault.inject({lab: state, node, peer}, sh)
-  return {fault, node, peer, commands: sh.log, probe}
+  const kept = await fault.inject({lab: state, node, peer}, sh)
+  return {fault, node, peer, commands: sh.log, probe, ...(kept ? {syncKeeps: kept.syncKeeps} : {})}
 }

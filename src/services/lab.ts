@@ -12,7 +12,7 @@ import {RealRunner, Runner, Command, spawnDetached} from '../adapters/runner.js'
 import {CONFLIST_NAME} from '../core/flannel.js'
 import type {Lease} from '../store/store.js'
 import type {NetConf} from '../core/netconf.js'
-import type {UnfinishedMigration} from './lease.js'
+import type {StoreSummary} from './lease.js'
 
 export const LAB_ROOT = process.env.FLANNELCTL_LAB_DIR ?? '/run/flannelctl/labs'
 export const CNI_BIN_DIR = process.env.CNI_PATH ?? '/usr/lib/cni'
@@ -155,9 +155,9 @@ export class Lab {
   }
 
   /** The store's leases and the network's backend, read from inside the lab as its nodes read them. */
-  async storeView(state: LabState): Promise<{leases: Lease[]; backend: NetConf['backend'] | null; enableNFTables?: boolean | null; migration: UnfinishedMigration | null}> {
+  async storeView(state: LabState): Promise<Omit<StoreSummary, 'store'>> {
     const out = await this.inNs(state.nodes[0].netns, process.execPath, [BIN, 'lease', 'list', '--json', '--store', state.store])
-    return JSON.parse(out) as {leases: Lease[]; backend: NetConf['backend'] | null; enableNFTables?: boolean | null; migration: UnfinishedMigration | null}
+    return JSON.parse(out) as Omit<StoreSummary, 'store'>
   }
 
   async up(o: LabUpOptions): Promise<LabState> {

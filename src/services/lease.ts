@@ -7,6 +7,20 @@ import {RealRunner} from '../adapters/runner.js'
 import {loadRecord, storeOptions} from './node.js'
 import {MIGRATION_META_KEY, parseMigrationRecord, backendLabel, type MigrationRecord} from '../core/migrate-plan.js'
 
+/**
+ * What doctor compares the hosts with, as `lease list --json` tells it (and collect saves beside a
+ * snapshot): `configProblem` is why the network config does not parse (no node can sync).
+ */
+export interface StoreSummary {
+  /** the store's spec */
+  store: string
+  leases: Lease[]
+  backend: NetConf['backend'] | null
+  enableNFTables?: boolean | null
+  configProblem?: string | null
+  migration: UnfinishedMigration | null
+}
+
 /** A migration that has not finished, as `lease list --json` and doctor tell it. */
 export interface UnfinishedMigration {
   from: string

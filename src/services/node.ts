@@ -7,6 +7,8 @@ import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
+import {nftResetWarnings} from '../core/flannel-nft.js'
+import {forwardAcceptHint, forwardVerdict} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -412,10 +414,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   // The host's tables come in one program run; meanwhile this process reads the files and the
   // store. A failing table read (iproute2 missing) is the error a user sees first.
   const recordRead = settleLater(opts.record !== undefined ? Promise.resolve({rec: opts.record, path: o.stateFile ?? DEFAULT_STATE_FILE}) : loadRecord(host, o, opts.creating))
-  // flanneld's nftables tables are read where this host was built with them, or was not built by
-  // flannelctl yet (init, a host flanneld ran on): one program less on every other sync
-  const nftRead = await recordRead.then(({rec}) => rec === undefined || rec.nftables === true, () => true)
-  const snapRead = settleLater(opts.hostModel ? Promise.resolve(opts.hostModel) : host.snapshot({flannelNft: nftRead}))
+  // flanneld's nftables tables are read on every host, whatever its record says: one left where the
+  // rules are in iptables (a flanneld started in nftables mode, a ruleset restored at boot, a switch
+  // that failed half-way) is removed only by a sync that sees it (~1 ms of nft)
+  const snapRead = settleLater(opts.hostModel ? Promise.resolve(opts.hostModel) : host.snapshot())
   snapRead.then(() => step('host read'), () => {})
   const afterSnapshot = async <T>(p: Promise<T>): Promise<T> => {
     try {
@@ -589,7 +591,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
           + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
       }
       // An accept in flanneld's nftables chain ends nothing: every table's forward hook must let a packet pass.
-      if (nc.enableNFTables && snap.iptables?.chains.some(c => c.table === 'filter' && c.name === 'FORWARD' && c.policy === 'DROP')) {
+      const forward = nc.enableNFTables && snap.iptables !== undefined ? forwardVerdict(snap, nc.network) : undefined
+      if (forward?.verdict === 'DROP') {
+        readWarnings.push(`iptables' FORWARD drops pod traffic before any rule accepts it (${forward.rule.raw || forward.rule.spec}), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: accept it before that rule (${forwardAcceptHint(nc.network).join('; ')})`)
+      } else if (nc.enableNFTables && forward === undefined && snap.iptables?.chains.some(c => c.table === 'filter' && c.name === 'FORWARD' && c.policy === 'DROP')) {
         readWarnings.push(`iptables' FORWARD policy is DROP (docker sets it), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: forwarded pod traffic is dropped unless an iptables rule accepts it (iptables -I FORWARD 1 -s ${nc.network} -j ACCEPT; iptables -I FORWARD 1 -d ${nc.network} -j ACCEPT), as on flanneld in nftables mode`)
       }
       const underlay = snap.links?.find(l => l.name === iface)
@@ -794,6 +799,8 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
     }
   }
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
+  // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
+  for (const line of nftResetWarnings(snap.flannelNft, r.nftables ? host.nftReadProblem : undefined)) ctx.progress(`warning: ${line}`)
   // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge (init again)
   // does not take them back, so say which pods need re-creating.
   const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)

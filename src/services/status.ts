@@ -3,7 +3,7 @@ import {HostAdapter} from '../adapters/host.js'
 import {loadRecord, peerRows, reconcile, storeLeases, NodeOptions, PeerRow} from './node.js'
 import {DryRunRunner} from '../adapters/runner.js'
 import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
-import {NFT_FWD_CHAIN, NFT_MASQ_CHAIN, NFT_TABLE_V4} from '../core/flannel-nft.js'
+import {NFT_FWD_CHAIN, NFT_MASQ_CHAIN, NFT_TABLE_V4, rulesMode, type RulesMode} from '../core/flannel-nft.js'
 import type {ServiceContext} from './context.js'
 import {asReadFailure, isUserError} from '../errors.js'
 
@@ -111,6 +111,13 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     devices,
     peers,
     drift,
-    warnings: 'result' in planned ? planned.result.warnings : [],
+    warnings: 'result' in planned ? [...planned.result.warnings, ...misplacedRules(rulesMode(snap), nftMode)] : [],
   }
+}
+
+/** Where the rules are, said when it is not where the network config puts them (doctor's RULES_MODE_MISMATCH, RULES_IN_BOTH). */
+export function misplacedRules(found: RulesMode, nftMode: boolean): string[] {
+  const wanted = nftMode ? 'nftables' : 'iptables'
+  if (found !== 'both' && (found === wanted || found === 'none' || found === 'unknown')) return []
+  return [`flannel's rules are in ${found === 'both' ? 'both iptables and nftables' : found}, but the network config puts them in ${wanted}${nftMode ? ' (EnableNFTables)' : ''}: flannelctl sync moves them (the drift below)`]
 }

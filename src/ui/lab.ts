@@ -2,8 +2,14 @@
 import type {LabState} from '../services/lab.js'
 import {renderTable} from './table.js'
 
-export function renderLabStatus(s: LabState): string {
-  const lines = [`lab ${s.name}: ${s.backend}${s.directRouting ? ' + DirectRouting' : ''}${s.nftables ? ', rules in nftables' : ''}, ${s.segments} segment${s.segments > 1 ? 's' : ''}, store ${s.store}`]
+/** The network as the store's config has it now (migrate, backend set, an edited EnableNFTables change it after lab up). */
+export interface LabNetwork {backend: string; directRouting: boolean; nftables: boolean}
+
+export function renderLabStatus(s: LabState, now?: LabNetwork): string {
+  const words = (n: LabNetwork) => `${n.backend}${n.directRouting ? ' + DirectRouting' : ''}${n.nftables ? ', rules in nftables' : ''}`
+  const built = words({backend: s.backend, directRouting: s.directRouting, nftables: s.nftables === true})
+  const network = now === undefined || words(now) === built ? built : `${words(now)} (built as ${built})`
+  const lines = [`lab ${s.name}: ${network}, ${s.segments} segment${s.segments > 1 ? 's' : ''}, store ${s.store}`]
   lines.push(renderTable(['NODE', 'NAMESPACE', 'UNDERLAY', 'SEGMENT', 'SUBNET', 'PODS'],
     s.nodes.map(n => [n.name, n.netns, n.underlayIP, n.segment, n.subnet ?? '-', s.pods.filter(p => p.node === n.name).map(p => `${p.name} ${p.ip}`).join(', ')])))
   return lines.join('\n')

@@ -8,7 +8,8 @@
  */
 import {expect} from 'chai'
 import {execa} from 'execa'
-import {readFile, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {BIN, cli, inNs, outputMatches, sh, uniqueLab} from '../helpers/cli.js'
 import {nftForwardRules, nftMasqRules, parseFlannelNftRead} from '../../src/core/flannel-nft.js'
@@ -65,7 +66,8 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     const [v4, v6] = await flannelTables(n1)
     expect(v4.chains.map(c => [c.name, c.type, c.hook, c.priority, c.policy])).to.deep.equal([
       ['postrtg', 'nat', 'postrouting', 100, 'accept'], ['forward', 'filter', 'forward', 0, 'accept']])
-    expect(v4.chains[0].rules.map(r => r.text)).to.deep.equal(nftMasqRules('10.244.0.0/16', n1.subnet))
+    // nft prints the mark padded to 8 hex digits, as it reads back the mark flanneld writes (0x4000)
+    expect(v4.chains[0].rules.map(r => r.text)).to.deep.equal(nftMasqRules('10.244.0.0/16', n1.subnet).map(r => r.replace('0x4000', '0x00004000')))
     expect(v4.chains[1].rules.map(r => r.text)).to.deep.equal(nftForwardRules('10.244.0.0/16'))
     expect(v6).to.deep.equal({family: 'ip6', name: 'flannel-ipv6', chains: []})
     // the comments knftables gives them (nft -j of this version omits table and chain comments)
@@ -73,6 +75,8 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     for (const c of ['rules for flannel-ipv4', 'chain to manage traffic masquerading by flannel', 'chain to accept flannel traffic']) expect(text).to.contain(`comment "${c}"`)
     expect(await flannelIptables(n1)).to.deep.equal([])
     await allPing()
+    // lab status says what the store's config says now, and what lab up built
+    expect((await cli(['lab', 'status', '--name', name])).stdout.split('\n')[0]).to.contain(': vxlan, rules in nftables (built as vxlan), 1 segment')
   })
 
   it('a pod reaching the node network leaves masqueraded; pod to pod keeps its address', async () => {
@@ -139,6 +143,25 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     expect((await flannelTables(n1))[0].chains.map(c => c.name)).to.deep.equal(['postrtg', 'forward'])
   })
 
+  it('lab break forward-drop in nftables mode: the policy alone drops (no jump to remove), and the fix the trace prints, not sync, repairs it', async () => {
+    const [n1] = lab.nodes
+    const broke = await cli(['lab', 'break', 'n1', 'forward-drop', '--name', name])
+    expect(broke.exitCode, broke.stderr).to.equal(0)
+    expect(broke.stdout).to.not.contain('FLANNEL-FWD -j')
+    expect(broke.stdout).to.contain('repair:  apply the fix the trace prints (in nftables mode sync leaves iptables\' FORWARD to its owner')
+    const trace = JSON.parse((await cli(['trace', 'pod-1a', 'pod-2a', '--lab', name, '--json'])).stdout)
+    expect(trace.disposition).to.equal('DENIED_BY_FILTER')
+    const fixes = (trace.failure.fix as {node: string; command: string}[]).map(f => f.command)
+    const warned = await sync(n1)
+    expect(warned.stderr + warned.stdout).to.contain('iptables\' FORWARD policy is DROP')
+    for (const fix of fixes) await inNs(n1.netns, ...fix.split(' ') as [string, ...string[]])
+    await allPing()
+    const quiet = await sync(n1)
+    expect(quiet.stderr + quiet.stdout, 'the accepts are there: nothing to warn about').to.not.contain('FORWARD')
+    await inNs(n1.netns, 'iptables', '-P', 'FORWARD', 'ACCEPT')
+    await inNs(n1.netns, 'iptables', '-F', 'FORWARD')
+  })
+
   it('switched off: the rules move to iptables node by node without losing a ping; doctor names the node not yet moved', async () => {
     const [n1, n2] = lab.nodes
     const pod = lab.pods.find(p => p.node === 'n1')!
@@ -150,6 +173,15 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     const mixed = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout)
     expect(mixed.rules).to.deep.equal({n1: 'iptables', n2: 'nftables'})
     expect(mixed.findings.map((f: {code: string; node: string}) => `${f.node} ${f.code}`)).to.deep.equal(['n2 RULES_MODE_MISMATCH'])
+    // offline, from what collect wrote (the store's config with the tables): the same verdicts
+    const snapDir = await mkdtemp(join(tmpdir(), 'fcnb-snap-'))
+    try {
+      expect((await cli(['collect', '--lab', name, '--out', snapDir])).exitCode).to.equal(0)
+      const offline = JSON.parse((await cli(['doctor', '--snapshot', snapDir, '--json'])).stdout)
+      expect([offline.rules, offline.findings]).to.deep.equal([mixed.rules, mixed.findings])
+    } finally {
+      await rm(snapDir, {recursive: true, force: true})
+    }
     await sync(n2)
     const out = String((await pinging).stdout)
     expect(out, out).to.match(/ 0% packet loss/)
@@ -159,6 +191,29 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
       expect(JSON.parse((await sync(n, '--dry-run', '--json')).stdout).upToDate).to.equal(true)
     }
     await allPing()
+    // A flanneld table back on a node whose rules are in iptables (an nftables.conf saved in
+    // nftables mode, restored at boot): doctor's fix, a sync, removes it.
+    await sh('ip', ['netns', 'exec', n1.netns, 'nft', '-f', '-'], {input: 'add table ip flannel-ipv4\nadd chain ip flannel-ipv4 forward { type filter hook forward priority 0 ; }\nadd rule ip flannel-ipv4 forward ip saddr 10.244.0.0/16 accept\n'})
+    const both = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout)
+    expect(both.findings.map((f: {code: string; node: string}) => `${f.node} ${f.code}`)).to.deep.equal(['n1 RULES_IN_BOTH'])
+    expect(both.findings[0].fix[0]).to.match(/^flannelctl sync /)
+    expect((await sync(n1)).stdout).to.contain('nft delete table ip flannel-ipv4')
+    expect(await flannelTables(n1)).to.deep.equal([])
+  })
+
+  it('"EnableNFTables": "yes": sync stops and names the key, doctor says no node can sync', async () => {
+    const [n1] = lab.nodes
+    await setConfig(c => { c.EnableNFTables = 'yes' })
+    try {
+      const r = await cli(['sync', ...flags(n1)], {netns: n1.netns})
+      expect(r.exitCode).to.equal(2)
+      expect(r.stderr).to.contain('EnableNFTables must be true or false, got the string "yes"')
+      const d = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout)
+      expect(d.healthy).to.equal(false)
+      expect(d.findings.map((f: {code: string}) => f.code)).to.include('NETCONF_INVALID')
+    } finally {
+      await setConfig(c => { delete c.EnableNFTables })
+    }
   })
 
   it('reset deletes flanneld\'s tables and leaves another program\'s', async () => {

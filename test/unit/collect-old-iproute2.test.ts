@@ -41,6 +41,12 @@ describe('collect from a host whose iproute2 has no -j', () => {
     expect(host.snapshot.neighbors?.length).to.be.greaterThan(0)
   })
 
+  it('an optional table whose program answers with an error is unread, not empty: nftables that cannot be read is said', async () => {
+    const host = await captureHost(new OldIproute2(), 'old', 'json')
+    expect(host.tables['nft-ruleset']).to.equal(undefined)
+    expect(host.unread).to.deep.equal(['nft -j list ruleset: not here'])
+  })
+
   it('an unreachable host is still one error naming it', async () => {
     const down: Runner = {target: {kind: 'ssh', destination: 'root@gone'}, run: async () => ({stdout: '', stderr: 'ssh: connect to host gone port 22: No route to host\n', exitCode: 255})}
     try {

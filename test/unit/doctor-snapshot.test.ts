@@ -26,6 +26,26 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     expect(notes.join('\n')).to.contain('the snapshot says `partial: true`')
   })
 
+  it('with the store collect saved beside it (store.json), n3\'s entries are a live peer\'s, and a config that does not parse is said, as live', async () => {
+    await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
+    const lease = (subnet: string, publicIP: string, mac: string) => ({subnet, publicIP, publicIPv6: null, backendType: 'vxlan', backendData: {VNI: 1, VtepMAC: mac}, expiresAt: '2026-11-28T04:27:23.854Z'})
+    const saved = {store: 'file:/var/lib/flannelctl/store', backend: {type: 'vxlan', vni: 1, port: 8472, directRouting: false}, enableNFTables: false, configProblem: null, migration: null,
+      leases: [lease('10.244.8.0/24', '192.168.100.11', '12:00:00:00:00:01'), lease('10.244.27.0/24', '192.168.100.12', '16:58:7b:64:7f:ad'), lease('10.244.78.0/24', '192.168.100.13', '2a:2c:29:56:39:4c')]}
+    await writeFile(join(dir, 'store.json'), JSON.stringify(saved))
+    const notes: string[] = []
+    const report = await runDoctor({snapshot: dir}, {progress: m => notes.push(m)})
+    expect(report.findings.filter(f => f.code.startsWith('STALE_'))).to.deep.equal([])
+    expect(notes.join('\n')).to.not.contain('partial: true')
+    await writeFile(join(dir, 'store.json'), JSON.stringify({...saved, configProblem: 'EnableNFTables must be true or false, got the string "yes"'}))
+    const broken = await runDoctor({snapshot: dir}, {})
+    expect(broken.healthy).to.equal(false)
+    expect(broken.findings.filter(f => f.code === 'NETCONF_INVALID').map(f => f.node)).to.deep.equal(['file:/var/lib/flannelctl/store'])
+    await writeFile(join(dir, 'store.json'), '{"leases": 3}')
+    let refused: Error | undefined
+    await runDoctor({snapshot: dir}, {}).catch((error: Error) => { refused = error })
+    expect(refused?.message).to.contain('store.json is not what flannelctl collect writes')
+  })
+
   it('a neighbour or fdb paste for cni0 only says nothing about flannel.1: no MISSING_NEIGH / MISSING_FDB', async () => {
     await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
     const pastedDir = join(import.meta.dirname, '..', 'fixtures', 'parse', 'pasted')

@@ -240,6 +240,14 @@ describe('doctor: where flannel\'s rules are (EnableNFTables)', () => {
     const both = structuredClone(vxlan)
     both.hosts[0].nftables = nftNode1('ACCEPT').hosts[0].nftables
     expect(rulesChecks(both, false).findings.map(f => `${f.node} ${f.code}`)).to.deep.equal([`${both.hosts[0].name} RULES_IN_BOTH`])
+    // `nft flush ruleset` on node1: forwarding still works, so only this says that masquerading is gone
+    const flushed = nftNode1('ACCEPT')
+    flushed.hosts.find(h => h.name === 'node1')!.nftables = []
+    const missing = rulesChecks(flushed, true)
+    expect(missing.rules.node1).to.equal('none')
+    expect(missing.findings.map(f => `${f.node} ${f.code} ${f.severity} ${f.fix}`)).to.deep.equal([
+      'node1 RULES_MISSING warning flannelctl sync   # writes them again where the network config says (EnableNFTables)',
+      'node2 RULES_MODE_MISMATCH warning flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others'])
     const text = renderDoctor(diagnose(nftNode1('ACCEPT'), 'test', undefined, undefined, true), {color: false})
     expect(text).to.contain('Flannel rules: node1 nftables, node2 iptables')
   })

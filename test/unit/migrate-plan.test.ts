@@ -202,6 +202,23 @@ describe('migrate plan: preflight', () => {
       rules: [{table: 'filter', chain: 'FORWARD', spec: '-m comment --comment "flanneld forward" -j FLANNEL-FWD', raw: ''}]}}, {all: '0'}, '10.244.0.0/16')
     expect(ok.every(c => c.ok)).to.equal(true)
   })
+
+  it('on a node in nftables mode (EnableNFTables) iptables\' FORWARD decides for itself, and sync does not change it', () => {
+    const flannelNft = [{family: 'ip', name: 'flannel-ipv4', chains: []}]
+    const forward = (rules: string[]): HostSnapshot => ({name: 'n1', sysctls: {'net.ipv4.ip_forward': '1'}, flannelNft,
+      iptables: {chains: [{table: 'filter', name: 'FORWARD', policy: 'DROP'}], rules: rules.map(spec => ({table: 'filter', chain: 'FORWARD', spec, raw: `-A FORWARD ${spec}`}))}})
+    const check = (snap: HostSnapshot) => hostChecks('n1', snap, {all: '0'}, '10.244.0.0/16').find(c => c.check === 'forward-policy')!
+    const docker = check(forward([]))
+    expect(docker.ok).to.equal(false)
+    expect(docker.message).to.equal('FORWARD policy DROP and no iptables rule accepts pod traffic (10.244.0.0/16): flanneld\'s nftables accepts do not overrule it, nor does sync (iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT; iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT)')
+    // the accepts doctor prints, run
+    expect(check(forward(['-d 10.244.0.0/16 -j ACCEPT', '-s 10.244.0.0/16 -j ACCEPT']))).to.deep.include({ok: true, message: 'FORWARD policy DROP, pod traffic (10.244.0.0/16) accepted'})
+    // a firewall's catch-all REJECT before any accept
+    expect(check(forward(['-j REJECT --reject-with icmp-host-prohibited', '-s 10.244.0.0/16 -j ACCEPT']))).to.deep.include({ok: false,
+      message: 'FORWARD drops pod traffic (10.244.0.0/16) before any rule accepts it: -A FORWARD -j REJECT --reject-with icmp-host-prohibited'})
+    // iptables-nft with no filter table at all (nothing but flanneld's nftables rules): no iptables-save problem
+    expect(check({name: 'n1', flannelNft, iptables: {chains: [], rules: []}})).to.deep.include({ok: true, message: 'no iptables FORWARD chain (nothing there drops)'})
+  })
 })
 
 describe('migrate plan: how the steps read', () => {

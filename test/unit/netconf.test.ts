@@ -68,6 +68,9 @@ describe('parseNetConf', () => {
     const nft = errorOf('{"Network":"10.244.0.0/16","EnableNFTables":"true"}')
     expect(nft.message).to.equal('net-conf: EnableNFTables must be true or false, got the string "true"')
     expect(nft.hint).to.equal('write it without quotes: "EnableNFTables": true')
+    // a word or a number has no quotes to remove
+    expect(errorOf('{"Network":"10.244.0.0/16","EnableNFTables":"yes"}').hint).to.equal('write true or false, without quotes: "EnableNFTables": true')
+    expect(errorOf('{"Network":"10.244.0.0/16","EnableNFTables":1}').hint).to.equal('write true or false, without quotes: "EnableNFTables": true')
     expect(errorOf('{"Network":16}').message).to.contain('Network must be a string')
     expect(errorOf('{"Network":"10.244.0.0/16","Backend":"vxlan"}').message).to.contain('Backend must be an object')
   })

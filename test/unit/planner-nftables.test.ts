@@ -13,9 +13,10 @@ import type {HostSnapshot, IptablesRule} from '../../src/core/model.js'
 import type {Op} from '../../src/core/ops.js'
 import {describePlan} from '../../src/core/ops.js'
 import {forwardJump, forwardRules, masqJump, masqRules, FWD_CHAIN, MASQ_CHAIN} from '../../src/core/flannel.js'
-import {isFlannelNftRule, nftMasqRules, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
+import {isFlannelNftRule, nftMasqRules, nftResetWarnings, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
 import {batchesOf} from '../../src/adapters/host.js'
 import {ROOT} from '../helpers/cli.js'
+import {misplacedRules} from '../../src/services/status.js'
 
 const NET = '10.244.0.0/16'
 const SUBNET = '10.244.1.0/24'
@@ -100,14 +101,14 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(ruleOps(intent, host({nft: fixture('flanneld.json')}))).to.deep.equal([])
   })
 
-  it('another lease: flanneld\'s old rules go, the new ones go in before the rule someone added; their chain stays; a drop policy makes the chain again', () => {
+  it('another lease: flanneld\'s old rules go, the new ones go in before the rule someone added; their chain stays; a drop policy is set back in place', () => {
     const ops = ruleOps({...intent, subnet: '10.244.2.0/24'}, host({nft: fixture('foreign-rules.json')}))
     const masq = nftMasqRules(NET, '10.244.2.0/24')
     expect(nftLines(ops)).to.deep.equal([
       ...[2, 3, 4, 5, 6, 7].map(h => `delete rule ip flannel-ipv4 postrtg handle ${h}`),
       ...masq.map(r => `insert rule ip flannel-ipv4 postrtg position 11 ${r}`),
-      'delete chain ip flannel-ipv4 forward',
-      FLANNELD[9], FLANNELD[10], FLANNELD[11],
+      // in place: the rules in it stay (deleting the chain took any someone added there)
+      'add chain ip flannel-ipv4 forward { type filter hook forward priority 0 ; policy accept ; }',
     ])
     expect(nftLines(ops).join('\n')).to.not.contain('mine')
     expect(nftLines(ops).join('\n')).to.not.contain('inet fw')
@@ -149,6 +150,20 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
   it('reset deletes flanneld\'s tables only', () => {
     const ops = planReset({...intent, ownedRoutes: []}, host({iptables: true, nft: fixture('foreign-rules.json')}))
     expect(nftLines(ops)).to.deep.equal(['delete table ip flannel-ipv4', 'delete table ip6 flannel-ipv6'])
+    // what goes with them is said: someone's rules (sync keeps those), or tables that could not be read stay
+    expect(nftResetWarnings(parseFlannelNftRead(fixture('foreign-rules.json')), undefined)).to.deep.equal([
+      '1 rule not flannel\'s in chain postrtg of ip flannel-ipv4 goes with the table (ip saddr 192.0.2.0/24 counter packets 0 bytes 0 masquerade)',
+      '1 rule not flannel\'s in chain mine of ip flannel-ipv4 goes with the table (ip daddr 198.51.100.1 drop)'])
+    expect(nftResetWarnings(parseFlannelNftRead(fixture('flanneld.json')), undefined)).to.deep.equal([])
+    expect(nftResetWarnings(undefined, 'nft -j list tables: Operation not permitted')).to.deep.equal([
+      'nftables could not be read (nft -j list tables: Operation not permitted): flanneld\'s tables, where this host has them, stay; delete them as root: nft delete table ip flannel-ipv4; nft delete table ip6 flannel-ipv6'])
+  })
+
+  it('status warns where the rules are not where the network config puts them', () => {
+    expect(misplacedRules('nftables', true)).to.deep.equal([])
+    expect(misplacedRules('none', true), 'the drift lists what sync adds').to.deep.equal([])
+    expect(misplacedRules('iptables', true)).to.deep.equal(['flannel\'s rules are in iptables, but the network config puts them in nftables (EnableNFTables): flannelctl sync moves them (the drift below)'])
+    expect(misplacedRules('both', false)).to.deep.equal(['flannel\'s rules are in both iptables and nftables, but the network config puts them in iptables: flannelctl sync moves them (the drift below)'])
   })
 
   it('tells flannel\'s rules from others\' and where a host keeps them', () => {

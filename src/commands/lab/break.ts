@@ -49,7 +49,7 @@ export default class LabBreak extends BaseCommand {
     const traceCmd = `flannelctl trace ${src.name} ${dst.name} --lab ${state.name}${r.fault.expect.size ? ` --size ${r.fault.expect.size}` : ''}`
     if (flags.json) {
       return this.outJson({fault: r.fault.name, node: r.node.name, peer: r.peer.name, commands: r.commands, probe: {src: src.name, dst: dst.name},
-        expectedDisposition: r.fault.expect.disposition, warning: r.fault.expect.warning ?? null, trace: traceCmd})
+        expectedDisposition: r.fault.expect.disposition, warning: r.fault.expect.warning ?? null, trace: traceCmd, syncRepairs: r.syncKeeps === undefined})
     }
     this.out(`broke lab ${state.name}: ${r.fault.name} on ${r.node.name} (peer ${r.peer.name})`)
     this.out(`  ${r.fault.description}`)
@@ -64,6 +64,6 @@ export default class LabBreak extends BaseCommand {
     const changed = r.commands.map(c => /^\[([^\]]+)\]/.exec(c)?.[1]).filter((n): n is string => n !== undefined)
     const name = state.name === 'demo' ? '' : ` --name ${state.name}`
     const syncs = [...new Set([...changed, r.node.name])].map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')
-    this.out(`repair:  apply the fix the trace prints, or ${syncs}`)
+    this.out(r.syncKeeps ? `repair:  apply the fix the trace prints (${r.syncKeeps})` : `repair:  apply the fix the trace prints, or ${syncs}`)
   }
 }

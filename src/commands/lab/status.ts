@@ -9,7 +9,7 @@ import {renderLabStatus, renderPingMatrix} from '../../ui/lab.js'
 
 export default class LabStatus extends BaseCommand {
   static override summary = 'Show a lab\'s nodes and pods, and with --ping a real pod-to-pod ping matrix'
-  static override description = `One line per node: its namespace, underlay address, segment, leased subnet and pods with their addresses (use them with \`flannelctl lab exec POD -- ping ADDRESS\`). --ping sends one real ICMP echo between every pair of pod namespaces.
+  static override description = `The first line: the lab's backend and where flannel's rules are, as the store's network config says now (\`migrate\`, \`backend set\` or an edited EnableNFTables change it), with what \`lab up\` built where that differs. Then one line per node: its namespace, underlay address, segment, leased subnet and pods with their addresses (use them with \`flannelctl lab exec POD -- ping ADDRESS\`). --ping sends one real ICMP echo between every pair of pod namespaces.
 
 Exit codes: 0 fine (every pair answers with --ping), 1 some pair does not answer, 2 no such lab.`
   static override examples = [
@@ -25,8 +25,11 @@ Exit codes: 0 fine (every pair answers with --ping), 1 some pair does not answer
     const state = await loadLab(flags.name)
     if (flags.ping) this.progress({verbose: flags.verbose, quiet: flags.json}).step(`pinging ${state.pods.length * (state.pods.length - 1)} pod pairs`)
     const pings = flags.ping ? await new Lab(new RealRunner({kind: 'local'}, commandEcho(flags.verbose))).pingMatrix(state) : undefined
-    if (flags.json) return this.outJson({...state, pings: pings ?? null})
-    this.out(renderLabStatus(state))
+    // the store says what the network is now; lab.json what lab up built
+    const view = await new Lab().storeView(state).catch(() => undefined)
+    const now = view?.backend ? {backend: view.backend.type, directRouting: view.backend.directRouting === true, nftables: view.enableNFTables === true} : undefined
+    if (flags.json) return this.outJson({...state, network: now ?? null, pings: pings ?? null})
+    this.out(renderLabStatus(state, now))
     if (pings) this.out('\n' + renderPingMatrix(state, pings, useColor()))
     if (pings?.some(p => !p.ok)) process.exitCode = 1
   }
