@@ -383,3 +383,20 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
     })
   })
 })
+
+describe('trace: a pod\'s request that left the pod network unmasqueraded', () => {
+  it('the router without a route back gets its route fix, and the pod\'s node the masquerade that also brings the reply back (both checked with ping)', async () => {
+    // a 2-segment lab whose n1 had its FLANNEL-POSTRTG flushed: pod-1a pings the router's far address
+    const {loadSource} = await import('../../src/services/collect.js')
+    const {join} = await import('node:path')
+    const {world} = await loadSource({snapshot: join(import.meta.dirname, '..', 'fixtures', 'snapshots', 'unmasqueraded-router')})
+    const t = traceFlow(world, {src: 'pod-1a', dst: '192.168.200.1', proto: 'icmp'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('NO_ROUTE')
+    expect(t.returnPath.failure!.reason).to.contain('the request left n1 with pod-1a\'s own address 10.244.61.2: nothing there masqueraded it')
+    expect(t.returnPath.failure!.fix).to.deep.equal([
+      {node: 'rt', command: 'ip route replace 10.244.61.0/24 via 192.168.100.11 dev eth1'},
+      {node: 'n1', command: 'iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE'},
+    ])
+  })
+})

@@ -15,6 +15,7 @@
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
 import type {NftChain, Route} from '../model.js'
+import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, Proto, ReturnPath, StepKind, StepVerdict, Trace,
@@ -1615,6 +1616,15 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
           {node: snat.node, command: `iptables -t nat -A ${snat.evidence.split(' ')[1]} ${spec.replace(/--to-source \S+/, `--to-source ${real}`)}`},
         ]
       }
+    }
+    // A pod's request left the pod network with its own address (nothing masqueraded it) for a host
+    // that has no route into the pod network: masquerading on the pod's node brings the reply back too.
+    const stranded = backEnd.failure?.node !== undefined ? w.view(backEnd.failure.node) : undefined
+    if (backEnd.disposition === 'NO_ROUTE' && backEnd.failure && src.kind === 'pod' && src.node !== undefined && network !== undefined
+      && reply.dst === src.ip && !cidrContainsIp(network, reply.src) && !nat.some(r => r.field === 'src')
+      && stranded?.snap.routes !== undefined && !stranded.snap.routes.some(r => r.dst !== 'default' && cidrOverlaps(parseCidr(normaliseDst(r.dst)), parseCidr(network)))) {
+      backEnd.failure.reason += ` (the request left ${src.node} with ${src.name}'s own address ${src.ip}: nothing there masqueraded it, as flannel's ip-masq rules do for traffic leaving ${network})`
+      backEnd.failure.fix.push({node: src.node, command: `iptables -t nat -A POSTROUTING -s ${network} ! -d ${network} -j MASQUERADE`})
     }
     // A ping needs both ways: the fix lists what the reply needs too. A VNI or port disagreement is
     // one fault seen from both ends, and fixing one side settles it, so those are not merged.
