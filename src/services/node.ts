@@ -595,7 +595,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       if (forward?.verdict === 'DROP') {
         readWarnings.push(`iptables' FORWARD drops pod traffic before any rule accepts it (${forward.rule.raw || forward.rule.spec}), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: accept it before that rule (${forwardAcceptHint(nc.network).join('; ')})`)
       } else if (nc.enableNFTables && forward === undefined && snap.iptables?.chains.some(c => c.table === 'filter' && c.name === 'FORWARD' && c.policy === 'DROP')) {
-        readWarnings.push(`iptables' FORWARD policy is DROP (docker sets it), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: forwarded pod traffic is dropped unless an iptables rule accepts it (iptables -I FORWARD 1 -s ${nc.network} -j ACCEPT; iptables -I FORWARD 1 -d ${nc.network} -j ACCEPT), as on flanneld in nftables mode`)
+        readWarnings.push(`iptables' FORWARD policy is DROP (docker sets it), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: forwarded pod traffic is dropped unless an iptables rule accepts it (${forwardAcceptHint(nc.network).join('; ')}), as on flanneld in nftables mode`)
       }
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)
