@@ -127,6 +127,11 @@ export class HostAdapter {
 
   constructor(readonly runner: Runner, readonly name = 'local') {}
 
+  /** The host as an error names it: its name, or "this host" for the one flannelctl runs on. */
+  get label(): string {
+    return this.name === 'local' ? 'this host' : this.name
+  }
+
   /** The iptables flavour of this host, once snapshot() or iptables() has looked; 'none' when it has no iptables. */
   get iptablesFlavour(): IptablesFlavour | 'unknown' | 'none' | undefined {
     if (this.iptablesTools === undefined) return undefined
@@ -161,7 +166,7 @@ export class HostAdapter {
     for (let i = 0; i < commands.length; i++) {
       const frame = takeFrame(rest.stdout, rest.stderr, marker)
       if (!frame) {
-        throw new FlannelctlError(`reading ${commands.map(commandName).join(', ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
+        throw new FlannelctlError(`reading ${commands.map(commandName).join(', ')} failed on ${this.label}: ${firstLine(r.stderr)}`,
           // The shell never ran (no frame): the host was not reached, or has no sh.
           this.runner.target.kind === 'local' ? 'check that sh is installed' : `${reachHint(this.runner.target)}; and that sh is installed there`, ExitCode.failed)
       }
@@ -292,7 +297,7 @@ export class HostAdapter {
   private checkRead(r: CommandResult, file: string, args: string[], {optional = false} = {}): string | undefined {
     if (r.exitCode !== 0) {
       if (optional) return undefined
-      throw new FlannelctlError(`${[file, ...args].join(' ')} failed on ${this.name}: ${firstLine(r.stderr)}`,
+      throw new FlannelctlError(`${[file, ...args].join(' ')} failed on ${this.label}: ${firstLine(r.stderr)}`,
         'check that iproute2 is installed and that you are root', ExitCode.failed)
     }
     return r.stdout
@@ -328,12 +333,12 @@ export class HostAdapter {
     let restore: string | undefined
     if (ops.some(op => op.tool === 'iptables')) {
       if (this.iptablesTools === undefined) await this.iptables()
-      if (this.iptablesTools === null) throw noIptables(this.name)
+      if (this.iptablesTools === null) throw noIptables(this.label)
       restore = this.iptablesTools?.restore
     }
     if (ops.some(op => op.tool === 'nft')) {
       this.nftInstalled ??= (await this.tryRead('nft', ['--version'])) !== undefined
-      if (!this.nftInstalled) throw noNft(this.name)
+      if (!this.nftInstalled) throw noNft(this.label)
     }
     for (const batch of batchesOf(ops, {iptablesRestore: restore})) {
       killPointReached()
@@ -345,7 +350,7 @@ export class HostAdapter {
         const partly = line !== undefined && (batch.file === 'ip' || batch.file === 'bridge')
         const what = batch.inProcess !== undefined ? `writing ${batch.inProcess.paths.join(', ')}`
           : partly ? `${batch.file} ${line}` : line !== undefined ? `${batch.file} line \`${line}\`` : commandLine(batch)
-        throw new FlannelctlError(`${what} failed on ${this.name}: ${firstLine(result.stderr || result.stdout).replace(/^sh: /, '')}`,
+        throw new FlannelctlError(`${what} failed on ${this.label}: ${firstLine(result.stderr || result.stdout).replace(/^sh: /, '')}`,
           `${partly ? 'the commands before it in the same batch were applied, none after it' : 'nothing after this step was changed'}; fix the cause and rerun (every step is idempotent)`, ExitCode.failed)
       }
     }

@@ -647,9 +647,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         throw userError(`${foreign.map(f => f.path).join(' and ')} ${foreign.length > 1 ? 'were' : 'was'} not written by flannelctl (the content is not what it wrote)`,
           'this host was not changed; move the file away, or pass --force to overwrite it')
       }
-      if (plan.ops.some(op => op.tool === 'iptables') && host.iptablesFlavour === 'none') throw noIptables(host.name)
-      if (plan.ops.some(op => op.tool === 'nft') && host.nftInstalled === false) throw noNft(host.name)
-      if (nc.enableNFTables && host.nftReadProblem !== undefined) throw nftUnreadable(host.name, host.nftReadProblem)
+      if (plan.ops.some(op => op.tool === 'iptables') && host.iptablesFlavour === 'none') throw noIptables(host.label)
+      if (plan.ops.some(op => op.tool === 'nft') && host.nftInstalled === false) throw noNft(host.label)
+      if (nc.enableNFTables && host.nftReadProblem !== undefined) throw nftUnreadable(host.label, host.nftReadProblem)
       const written = [...current.keys()].map(path => fileOps.find(op => op.path === path)?.content ?? current.get(path))
         .filter((t): t is string => t !== undefined).map(sha256)
       rec.writtenFiles = [...new Set([...written, ...(prev?.writtenFiles ?? [])])].slice(0, 6)

@@ -77,7 +77,7 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       const r = await init()
       expect(r.exitCode, r.stderr).to.equal(3)
       // one line naming the file and why, not Node's error or the shell script that writes it
-      expect(r.stderr.split('\n').find(l => l.startsWith('Error: '))).to.equal(`Error: writing ${join(dir, 'cni', '10-flannel.conflist')} failed on local: not a directory: ${join(dir, 'cni')}`)
+      expect(r.stderr.split('\n').find(l => l.startsWith('Error: '))).to.equal(`Error: writing ${join(dir, 'cni', '10-flannel.conflist')} failed on this host: not a directory: ${join(dir, 'cni')}`)
       expect(r.stderr.replace(/\s+/g, ' ')).to.match(/the lease 10\.244\.\d+\.0\/24 this run had taken was released/)
       expect(await leases()).to.deep.equal([])
       // what the run built is recorded, so reset removes it
