@@ -184,7 +184,7 @@ export function planNftables(intent: NftIntent, tables: FlannelNftTable[] | unde
   for (const t of FLANNEL_NFT_TABLES) {
     if (!find(t.family, t.name)) ops.push({tool: 'nft', lines: [addTable(t.family, t.name)], why: `flanneld's ${t.family === 'ip' ? 'IPv4' : 'IPv6'} table (EnableNFTables)`})
   }
-  const v4 = find('ip', NFT_TABLE_V4)
+  const v4 = flannelV4Table(tables)
   const wanted = wantedChains(intent)
   for (const want of wanted) {
     const lines = ensureChain(tables === undefined ? 'unknown' : v4?.chains.find(c => c.name === want.name), want)
@@ -260,12 +260,17 @@ export function parseFlannelNftRead(text: string): FlannelNftTable[] {
   return tables
 }
 
+/** flanneld's IPv4 table among those a host read holds (its chains are flannel's rules). */
+export function flannelV4Table(tables: FlannelNftTable[] | undefined): FlannelNftTable | undefined {
+  return tables?.find(t => t.family === 'ip' && t.name === NFT_TABLE_V4)
+}
+
 /** Where a host keeps flannel's rules, as its tables show: unknown where a side was not read. */
 export type RulesMode = 'iptables' | 'nftables' | 'both' | 'none' | 'unknown'
 
 export function rulesMode(h: HostSnapshot): RulesMode {
   const inIptables = h.iptables === undefined ? undefined : h.iptables.chains.some(c => c.name === FWD_CHAIN || c.name === MASQ_CHAIN)
-  const inNft = h.flannelNft !== undefined ? h.flannelNft.some(t => t.family === 'ip' && t.name === NFT_TABLE_V4)
+  const inNft = h.flannelNft !== undefined ? flannelV4Table(h.flannelNft) !== undefined
     : h.nftables !== undefined ? h.nftables.some(c => c.family === 'ip' && c.table === NFT_TABLE_V4) : undefined
   if (inIptables && inNft) return 'both'
   if (inIptables) return 'iptables'

@@ -3,7 +3,7 @@ import {HostAdapter} from '../adapters/host.js'
 import {loadRecord, peerRows, reconcile, storeLeases, NodeOptions, PeerRow} from './node.js'
 import {DryRunRunner} from '../adapters/runner.js'
 import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
-import {NFT_FWD_CHAIN, NFT_MASQ_CHAIN, NFT_TABLE_V4, rulesMode, type RulesMode} from '../core/flannel-nft.js'
+import {NFT_FWD_CHAIN, NFT_MASQ_CHAIN, NFT_TABLE_V4, flannelV4Table, rulesMode, type RulesMode} from '../core/flannel-nft.js'
 import type {ServiceContext} from './context.js'
 import {asReadFailure, isUserError} from '../errors.js'
 
@@ -80,10 +80,10 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
   const chains = snap.iptables?.chains ?? []
   // The config decides; a sync that would stop read none, and the host's own table tells then.
   const nftMode = 'result' in planned ? planned.result.netConf.enableNFTables === true
-    : (snap.flannelNft ?? []).some(t => t.family === 'ip' && t.name === NFT_TABLE_V4)
+    : flannelV4Table(snap.flannelNft) !== undefined
   // --no-ip-masq without static peers masquerades nothing, so there is no nat chain to miss
   const masquerades = r.ipMasq || r.staticPeers.length > 0
-  const nftChains = snap.flannelNft?.find(t => t.family === 'ip' && t.name === NFT_TABLE_V4)?.chains ?? []
+  const nftChains = flannelV4Table(snap.flannelNft)?.chains ?? []
   return {
     publicIP: r.publicIP,
     iface: r.iface,
