@@ -13,7 +13,7 @@ import {decodeText, readSnapshotDir, TABLES, writeSnapshotDir, type TableFormat}
 import {discoverPods, isSafeName, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
 import {Lab, loadLab, type LabState} from './lab.js'
-import {listLeases, recordedStore, type StoreSummary} from './lease.js'
+import {listLeases, recordedStore, storeSummary, type StoreSummary} from './lease.js'
 import {userError} from '../errors.js'
 
 export interface SourceOptions {
@@ -248,8 +248,7 @@ export async function readSourceStore(src: LoadedSource, progress?: (m: string) 
   try {
     // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
     const view = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
-      : await listLeases(store.spec, store.options).then(x => ({leases: x.leases, backend: x.netConf?.backend ?? null, enableNFTables: x.netConf === undefined ? null : x.netConf.enableNFTables === true,
-        configProblem: x.configProblem ?? null, migration: x.migration ?? null}))
+      : storeSummary(await listLeases(store.spec, store.options))
     return {...view, store: store.spec}
   } catch {
     progress?.(`note: the store ${store.spec} could not be read; ${unread}`)

@@ -52,6 +52,12 @@ export function migrationNote(m: UnfinishedMigration): string {
   return `a migration ${m.from} → ${m.to} stopped after step ${m.done} of ${m.total}: nodes forward in a mixed state until it finishes (${m.finish}, with the --lab or --inventory it was started with)`
 }
 
+/** The store's view as `lease list --json` says it and collect saves it beside a snapshot (StoreSummary without its spec). */
+export function storeSummary(r: Awaited<ReturnType<typeof listLeases>>): Omit<StoreSummary, 'store'> {
+  return {backend: r.netConf?.backend ?? null, enableNFTables: r.netConf === undefined ? null : r.netConf.enableNFTables === true,
+    configProblem: r.configProblem ?? null, leases: r.leases, migration: r.migration ?? null}
+}
+
 export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string; migration?: UnfinishedMigration}> {
   const store = await openStore(storeSpec, opts).catch(asReadFailure)
   try {
