@@ -120,14 +120,16 @@ export function onLinkAddresses(routes: Route[] | RouteTable, ips: string[], dev
 }
 
 /**
- * The addresses the main table sends out of a device other than `dev`, by that device: on a host
+ * The addresses a node's own packets leave by a device other than `dev`, by that device: on a host
  * with two interfaces, peers reached through the one flannel does not use (its --iface, or the
- * default route's when none was given) are a sign of the wrong choice. Addresses without a route,
- * or with one through no device, are not listed.
+ * default route's when none was given) are a sign of the wrong choice. `wayOut` is the route such a
+ * packet takes (the main table's, or the policy rules' when the host has some); addresses it does
+ * not know, or that leave through no device, are not listed.
  */
-export function reachedElsewhere(routes: Route[] | RouteTable, ips: string[], dev: string): Map<string, string[]> {
+export function reachedElsewhere(wayOut: (ip: string) => Route | undefined, ips: string[], dev: string): Map<string, string[]> {
   const byDev = new Map<string, string[]>()
-  for (const [ip, r] of lookupMany(routes, ips)) {
+  for (const ip of ips) {
+    const r = wayOut(ip)
     if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === dev) continue
     byDev.set(r.dev, [...byDev.get(r.dev) ?? [], ip])
   }

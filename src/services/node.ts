@@ -16,6 +16,7 @@ import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
+import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
@@ -585,7 +586,13 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const peers = [...storePeers, ...staticPeers.filter(inNetwork)]
       const mainTable = new RouteTable(snap.routes ?? [])
       const onLinkPeers = onLinkAddresses(mainTable, peers.map(p => p.publicIP), iface)
-      for (const [dev, ips] of reachedElsewhere(mainTable, peers.map(p => p.publicIP), iface)) {
+      // vxlan's outer packets leave by the policy rules: a multi-NIC host often sends from each address
+      // by a table of its own (`from IP lookup 100`), whatever main says. A host-gw route's gateway
+      // is checked by the kernel in main, the table the route goes in.
+      const policy = snap.rules === undefined || backend.type !== 'vxlan' ? undefined : new PolicyRouter(snap.routes ?? [], snap.rules, mainTable)
+      const wayOut = policy === undefined || policy.onlyDefaultRules ? (ip: string) => mainTable.lookup(ip)
+        : (ip: string) => policy.lookup({dst: ip, src: publicIP, iif: 'lo', proto: 'udp', dport: backend.port}).route
+      for (const [dev, ips] of reachedElsewhere(wayOut, peers.map(p => p.publicIP), iface)) {
         const shown = ips.length > 3 ? `${ips.slice(0, 3).join(', ')} and ${ips.length - 3} more` : ips.join(', ')
         readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${shown} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
           + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)

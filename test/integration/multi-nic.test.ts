@@ -80,6 +80,27 @@ describe('multi-NIC host (real namespaces)', function () {
     for (const h of [a, b]) expect((await cli(['reset', ...args(h, 'vx')], {netns: h.ns})).exitCode).to.equal(0)
   })
 
+  it('vxlan: a peer the main table sends out of the other interface, but this node\'s address by its own table (source routing), is no warning', async () => {
+    // a cloud's second NIC: main's default is eth1, packets from eth0's address leave by table 100
+    await ip('-n', a.ns, 'route', 'add', 'default', 'via', b.ip, 'dev', 'eth0', 'table', '100')
+    await ip('-n', a.ns, 'rule', 'add', 'from', a.ip, 'lookup', '100', 'priority', '100')
+    try {
+      const r = await cli(['init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...args(a, 'sr')], {netns: a.ns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+      const added = await cli(['peer', 'add', '--subnet', '10.244.200.0/24', '--public-ip', '198.51.100.7', '--vtep-mac', '0e:00:00:00:00:07', ...args(a, 'sr')], {netns: a.ns})
+      expect(added.exitCode, added.stderr).to.equal(0)
+      expect(added.stdout).to.not.contain('reached through')
+      // without the rule the main table decides, and says eth1
+      await ip('-n', a.ns, 'rule', 'del', 'from', a.ip, 'lookup', '100', 'priority', '100')
+      const plain = await cli(['sync', '--dry-run', ...args(a, 'sr')], {netns: a.ns})
+      expect(plain.stdout).to.contain('warning: peer 198.51.100.7 is reached through eth1, not through eth0')
+    } finally {
+      await sh('ip', ['-n', a.ns, 'rule', 'del', 'from', a.ip, 'lookup', '100', 'priority', '100'])
+      await sh('ip', ['-n', a.ns, 'route', 'flush', 'table', '100'])
+      expect((await cli(['reset', ...args(a, 'sr')], {netns: a.ns})).exitCode).to.equal(0)
+    }
+  })
+
   it('host-gw: a peer on-link through another interface gets no route out of --iface (the kernel refuses that gateway)', async () => {
     const rb = await cli(['init', '--network', '10.244.0.0/16', '--backend', 'host-gw', '--iface', 'eth0', ...args(b, 'hg')], {netns: b.ns})
     expect(rb.exitCode, rb.stderr).to.equal(0)
