@@ -31,7 +31,7 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
     plan: Flags.boolean({description: 'print the ordered steps, change nothing (also --dry-run, as on every other command that writes)', aliases: ['dry-run'], helpGroup: 'MIGRATION'}),
     yes: Flags.boolean({char: 'y', description: 'run the steps', helpGroup: 'MIGRATION'}),
     lab: Flags.string({description: 'the nodes of this lab', exclusive: ['inventory'], helpGroup: 'SOURCE'}),
-    inventory: Flags.string({description: 'the nodes (YAML/JSON: nodes: [{name, exec}])', exclusive: ['lab'], helpGroup: 'SOURCE'}),
+    inventory: Flags.string({description: 'the nodes (YAML/JSON: nodes: [{name, exec}], each optionally with stateFile, subnetFile, cniConfDir)', exclusive: ['lab'], helpGroup: 'SOURCE'}),
     ...nodeFlags,
     ...jsonFlag,
   }

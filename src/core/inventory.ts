@@ -12,7 +12,17 @@ export interface InventoryNode {
   name: string
   /** local | netns:NAME | ssh:USER@HOST — absent in a snapshot directory's inventory */
   exec?: string
+  /**
+   * Where flannelctl's files are on this node, for `migrate`, when not where the node flags say:
+   * hosts that share a filesystem (network namespaces on one machine) need a state file each
+   */
+  stateFile?: string
+  subnetFile?: string
+  cniConfDir?: string
 }
+
+/** The per-node file keys, by the node flag each stands for. */
+export const NODE_FILE_KEYS = {stateFile: '--state-file', subnetFile: '--subnet-file', cniConfDir: '--cni-conf-dir'} as const
 
 export interface InventoryPod {
   name: string
@@ -196,14 +206,25 @@ class InventoryReader {
     for (const item of nodesNode.items as YamlNode[]) {
       const name = this.name(item, 'node')
       // a misspelt `exec:` would read the node as this host
-      this.knownKeys(item as YAMLMap, ['name', 'exec'], `node '${name}'`, 'a node has name: and exec: (local, netns:NAME or ssh:USER@HOST)')
+      this.knownKeys(item as YAMLMap, ['name', 'exec', ...Object.keys(NODE_FILE_KEYS)], `node '${name}'`,
+        'a node has name: and exec: (local, netns:NAME or ssh:USER@HOST), and for migrate optionally stateFile:, subnetFile: and cniConfDir:')
       if (nodeNames.has(name)) this.fail(item, `node '${name}' is listed twice`, 'every node needs its own name')
       const exec = this.optionalString(item, 'exec', `node '${name}'`)
       if (exec !== undefined) {
         const problem = execProblem(exec)
         if (problem) this.fail((item as {get?: (k: string, keep: boolean) => YamlNode}).get?.('exec', true) ?? item, `node '${name}': ${problem}`, 'write exec: local, netns:NAME or ssh:USER@HOST')
       }
-      nodes.push(exec === undefined ? {name} : {name, exec})
+      const files: Partial<Record<keyof typeof NODE_FILE_KEYS, string>> = {}
+      for (const key of Object.keys(NODE_FILE_KEYS) as (keyof typeof NODE_FILE_KEYS)[]) {
+        const path = this.optionalString(item, key, `node '${name}'`)
+        if (path === undefined) continue
+        // a path on the node, read there by cat and written by flannelctl: no option, no relative path
+        if (!path.startsWith('/') || /[\0\n]/.test(path)) {
+          this.fail((item as YAMLMap).get(key, true) as YamlNode, `node '${name}': \`${key}:\` must be an absolute path on the node ('${path}' is not)`, `e.g. ${key}: /var/lib/flannelctl/${name}/${key === 'cniConfDir' ? 'cni' : key === 'stateFile' ? 'node.json' : 'subnet.env'}`)
+        }
+        files[key] = path
+      }
+      nodes.push({name, ...(exec === undefined ? {} : {exec}), ...files})
       nodeNames.add(name)
     }
 

@@ -128,8 +128,9 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
       throw userError(`cannot read the inventory ${req.inventory}: ${(e as Error).message}`, 'pass --inventory FILE (YAML or JSON with a nodes: list)')
     }
     const inv = parseInventory(text, req.inventory)
-    // Node flags (--state-file, --subnet-file, ...) say where things are on every host.
-    specs = inv.nodes.map(n => ({name: n.name, runner: runnerFor(parseTarget(n.exec ?? 'local')), options: req.node}))
+    // Node flags (--state-file, --subnet-file, ...) say where things are on every host, unless the
+    // inventory names a node's own (hosts sharing one filesystem).
+    specs = inv.nodes.map(({name, exec, ...files}) => ({name, runner: runnerFor(parseTarget(exec ?? 'local')), options: {...req.node, ...files}}))
   }
   const nodes = await Promise.all(specs.map(async (s): Promise<ClusterNode> => {
     const host = new HostAdapter(s.runner, s.name)
@@ -143,7 +144,7 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
     const other = byPublicIP.get(n.record.publicIP)
     if (other !== undefined) {
       throw userError(`nodes ${other} and ${n.name} both have the record of public IP ${n.record.publicIP}`,
-        'either two nodes were set up with one --public-ip (give each its own), or they read one state file: hosts sharing a filesystem (network namespaces) need a state file each, which an inventory cannot name yet; migrate each host alone, or use --lab')
+        `either two nodes were set up with one --public-ip (give each its own), or they read one state file: hosts sharing a filesystem (network namespaces) need a state file each${req.inventory ? ', given in the inventory (stateFile:, and subnetFile: and cniConfDir: when those differ too)' : ''}`)
     }
     byPublicIP.set(n.record.publicIP, n.name)
   }

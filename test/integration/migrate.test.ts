@@ -6,7 +6,8 @@
 import {expect} from 'chai'
 import {execa, type ResultPromise} from 'execa'
 import {existsSync} from 'node:fs'
-import {readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {cli, inNs, outputMatches, uniqueLab, ROOT} from '../helpers/cli.js'
 
@@ -185,6 +186,24 @@ describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
     expect(await stateOf(main)).to.deep.equal(before)
     expect(await migrationRecord(main)).to.equal(undefined)
     expect((await configOf(main)).Backend.Type).to.equal('vxlan')
+  })
+
+  it('--inventory naming each node\'s files (namespaces sharing one filesystem) plans as --lab does; without them it says why not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fcmi-'))
+    try {
+      const inventory = join(dir, 'nodes.yaml')
+      await writeFile(inventory, `nodes:\n${main.nodes.map(n => `  - name: ${n.name}\n    exec: netns:${n.netns}\n    stateFile: ${join(n.dir, 'node.json')}\n    subnetFile: ${join(n.dir, 'subnet.env')}\n    cniConfDir: ${join(n.dir, 'cni')}\n`).join('')}`)
+      const viaInventory = await cli(['migrate', '--inventory', inventory, '--store', main.store, '--backend', 'host-gw', '--plan'])
+      expect(viaInventory.exitCode, viaInventory.stderr).to.equal(0)
+      expect(viaInventory.stdout).to.equal((await migrate(main, ['--backend', 'host-gw', '--plan'])).stdout)
+      await writeFile(inventory, `nodes:\n${main.nodes.map(n => `  - name: ${n.name}\n    exec: netns:${n.netns}\n`).join('')}`)
+      // one --state-file for all: every node reads the first one's record
+      const shared = await cli(['migrate', '--inventory', inventory, '--store', main.store, '--state-file', join(main.nodes[0].dir, 'node.json'), '--backend', 'host-gw', '--plan'])
+      expect(shared.exitCode).to.equal(2)
+      expect(shared.stderr).to.contain('both have the record of public IP').and.contain('given in the inventory (stateFile:')
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
   })
 
   it('vxlan → host-gw loses no ping and leaves each node as a fresh host-gw init does', async () => {

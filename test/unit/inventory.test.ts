@@ -81,6 +81,14 @@ pods:
     fails('{"nodes": [{"name": "n1", "exec": "local", "labels": {"a": 1}}]}', /node 'n1': unknown key `labels:`/)
   })
 
+  it('reads a node\'s own file paths for migrate (stateFile, subnetFile, cniConfDir), absolute only', () => {
+    const inv = parseInventory('nodes:\n  - name: n1\n    exec: netns:h1\n    stateFile: /srv/h1/node.json\n    cniConfDir: /srv/h1/cni\n')
+    expect(inv.nodes).to.deep.equal([{name: 'n1', exec: 'netns:h1', stateFile: '/srv/h1/node.json', cniConfDir: '/srv/h1/cni'}])
+    expect(parseInventory(formatInventory(inv))).to.deep.equal(inv)
+    expect(fails('nodes:\n  - name: n1\n    stateFile: node.json\n', /line 3: node 'n1': `stateFile:` must be an absolute path on the node/).hint).to.contain('/var/lib/flannelctl/n1/node.json')
+    fails('nodes:\n  - name: n1\n    subnetFile: --help\n', /`subnetFile:` must be an absolute path/)
+  })
+
   it('finds two nodes of a live inventory that would read the same host', () => {
     expect(nodesSharingHost(parseInventory('nodes:\n  - name: n1\n  - name: n2\n    exec: local\n'))).to.deep.equal({first: 'n1', second: 'n2', exec: 'local'})
     expect(nodesSharingHost(parseInventory('nodes:\n  - name: n1\n    exec: netns:a\n  - name: n2\n    exec: netns:a\n'))?.exec).to.equal('netns:a')
