@@ -145,14 +145,12 @@ export function nativeForwardDrops(h: HostSnapshot, paths: PodPaths): NativeForw
   const there = [2, 258, net.base === 0 ? 3 : 1].map(n => nthAddress(net, n)).find(ip => sub === undefined ? ip !== here : !cidrContainsIp(paths.subnet!, ip)) ?? here
   const bridge = paths.bridge
   const devs = paths.peerDevs?.length ? paths.peerDevs : [undefined]
-  const packets: NftFacts[] = []
-  for (const dev of devs) {
-    for (const [src, dst, inDev, outDev] of [[here, there, bridge, dev], [there, here, dev, bridge]] as const) {
-      packets.push({src, dst, inDev, outDev, proto: 'icmp', icmpType: 8, state: 'NEW'},
-        {src, dst, inDev, outDev, proto: 'tcp', state: 'NEW'},
-        {src: dst, dst: src, inDev: outDev, outDev: inDev, proto: 'tcp', state: 'ESTABLISHED'})
-    }
-  }
+  const ways = devs.flatMap(dev => [{src: here, dst: there, inDev: bridge, outDev: dev}, {src: there, dst: here, inDev: dev, outDev: bridge}])
+  // new connections both ways first (what a drop usually stops), then the replies of established ones
+  const packets: NftFacts[] = [
+    ...ways.flatMap(w => [{...w, proto: 'icmp', icmpType: 8, state: 'NEW'}, {...w, proto: 'tcp', state: 'NEW'}] as const),
+    ...ways.map(w => ({...w, proto: 'tcp', state: 'ESTABLISHED'}) as const),
+  ]
   const rules = h.iptables !== undefined ? new RuleSet(h.iptables) : undefined
   const drops: NativeForwardDrop[] = []
   for (const chain of chains) {
