@@ -87,8 +87,9 @@ const LEGACY_SAVE_READ: ShellCommand = {
 
 /**
  * flanneld's nftables tables (EnableNFTables): `nft -j list tables`, then each of flanneld's tables
- * that it lists (one program run more only where one exists). Other tables are not read: a host's
- * own ruleset (kube-proxy's, firewalld's) can be large. 127 without nft, as for a missing program.
+ * that it lists (one program run more only where one exists). The host's own ip and inet tables are
+ * read after, by name (forwardChains); never the whole ruleset, whose iptables-nft tables
+ * (kube-proxy's) can be large. 127 without nft, as for a missing program.
  */
 const FLANNEL_NFT_READ: ShellCommand = {
   name: 'nft',
