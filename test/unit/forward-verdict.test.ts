@@ -66,6 +66,13 @@ describe('nativeForwardDrops: native nftables forward chains on the build side',
     expect(nativeForwardDrops({name: 'n'}, paths)).to.deep.equal([])
   })
 
+  it('a chain that accepts by mark sees the mark iptables\' mangle table gave the packet (iptables-nft and native chains share it)', () => {
+    const nftables = parseNftRuleset('table inet fw {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tmeta mark 0x00000001 accept\n\t}\n}\n')
+    const save = (mark: string) => parseIptablesSave(`*mangle\n:PREROUTING ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n${mark}COMMIT\n*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n`)
+    expect(nativeForwardDrops({name: 'n', nftables, iptables: save('-A FORWARD -s 10.244.0.0/16 -j MARK --set-xmark 0x1/0xffffffff\n-A FORWARD -d 10.244.0.0/16 -j MARK --set-xmark 0x1/0xffffffff\n')}, paths)).to.deep.equal([])
+    expect(nativeForwardDrops({name: 'n', nftables, iptables: save('')}, paths).map(d => d.at)).to.deep.equal(['by its policy drop'])
+  })
+
   it('firewalld\'s zones reject forwarded pod traffic whose devices are in no zone of their own', () => {
     const [d] = nativeForwardDrops({name: 'n', nftables: parseNftRuleset(fixture('parse', 'real', 'nft-firewalld-zones.json'))}, paths)
     expect(d.at).to.match(/^at `reject with icmpx admin-prohibited` \(inet firewalld filter_FWD_public, handle \d+\)$/)
