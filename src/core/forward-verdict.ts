@@ -4,7 +4,7 @@
  * (nativeForwardDrops), each of which decides for itself. sync, its agent, migrate's preflight and
  * doctor's FORWARD_DROP ask the same question. Pure.
  */
-import {cidrContainsIp, cidrOverlaps, nthAddress, parseCidr} from './addr.js'
+import {cidrContainsIp, cidrOverlaps, cidrSize, nthAddress, parseCidr} from './addr.js'
 import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
 import {RuleSet} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
@@ -141,8 +141,9 @@ export function nativeForwardDrops(h: HostSnapshot, paths: PodPaths): NativeForw
   const net = parseCidr(paths.network)
   const sub = paths.subnet !== undefined ? parseCidr(paths.subnet) : undefined
   const here = nthAddress(sub ?? net, 2)
-  // a pod on another node: an address of the network outside this host's subnet
-  const there = [2, 258, net.base === 0 ? 3 : 1].map(n => nthAddress(net, n)).find(ip => sub === undefined ? ip !== here : !cidrContainsIp(paths.subnet!, ip)) ?? here
+  // a pod on another node: the network's first subnet, else the next one (outside the network only when told the subnet alone)
+  const there = sub === undefined ? nthAddress(net, cidrSize(net) / 2 + 2)
+    : [nthAddress(net, 2), nthAddress(sub, cidrSize(sub) + 2)].find(ip => cidrContainsIp(paths.network, ip) && !cidrContainsIp(paths.subnet!, ip)) ?? nthAddress(sub, cidrSize(sub) + 2)
   const bridge = paths.bridge
   const devs = paths.peerDevs?.length ? paths.peerDevs : [undefined]
   const ways = devs.flatMap(dev => [{src: here, dst: there, inDev: bridge, outDev: dev}, {src: there, dst: here, inDev: dev, outDev: bridge}])
