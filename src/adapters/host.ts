@@ -7,11 +7,13 @@ import {fsProblem} from '../store/dirs.js'
 import {chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {FlannelctlError, ExitCode} from '../errors.js'
-import type {HostSnapshot} from '../core/model.js'
+import type {HostSnapshot, NftChain} from '../core/model.js'
 import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson, parseIpRuleJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
+import {parseNftRuleset} from '../core/parse/nft.js'
+import {tablesToJudge} from '../core/forward-verdict.js'
 import {FLANNEL_NFT_TABLES, parseFlannelNftRead} from '../core/flannel-nft.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, isNotInstalled, notInstalled, seesPathAsThisProcess} from './runner.js'
 import {reachHint} from './target.js'
@@ -85,8 +87,9 @@ const LEGACY_SAVE_READ: ShellCommand = {
 
 /**
  * flanneld's nftables tables (EnableNFTables): `nft -j list tables`, then each of flanneld's tables
- * that it lists (one program run more only where one exists). Other tables are not read: a host's
- * own ruleset (kube-proxy's, firewalld's) can be large. 127 without nft, as for a missing program.
+ * that it lists (one program run more only where one exists). The host's own ip and inet tables are
+ * read after, by name (forwardChains); never the whole ruleset, whose iptables-nft tables
+ * (kube-proxy's) can be large. 127 without nft, as for a missing program.
  */
 const FLANNEL_NFT_READ: ShellCommand = {
   name: 'nft',
@@ -261,6 +264,7 @@ export class HostAdapter {
     // nft there but failing (not root, no nf_tables): unknown, as an iptables read that fails
     const flannelNft = nftRead?.exitCode === 0 ? parseFlannelNftRead(nftRead.stdout) : undefined
     this.nftReadProblem = nftRead !== undefined && nftRead.exitCode !== 0 ? `nft -j list tables: ${firstLine(nftRead.stderr || nftRead.stdout) || `exit ${nftRead.exitCode}`}` : undefined
+    const nftables = nftRead?.exitCode === 0 ? await this.forwardChains(nftRead.stdout, ipt?.tools.flavour) : undefined
     const wanted = new Set(interestingSysctls(links.map(l => l.name)))
     const sysctls = Object.fromEntries(Object.entries(parseSysctlGrep(reads.at(-1)?.stdout ?? '')).filter(([k]) => wanted.has(k)))
     return {
@@ -273,8 +277,30 @@ export class HostAdapter {
       fdb: fdbText === undefined ? undefined : parseBridgeFdbJson(fdbText),
       iptables: ipt === undefined ? undefined : withFlavour(parseIptablesSave(ipt.save), ipt.tools.flavour),
       ...(flannelNft === undefined ? {} : {flannelNft}),
+      ...(nftables === undefined ? {} : {nftables}),
       sysctls,
     }
+  }
+
+  /**
+   * The base chains of flanneld's tables (read already) and of the host's own ip and inet tables
+   * (tablesToJudge: one program run more, only where such a table exists): what judges whether a
+   * native firewall drops forwarded pod traffic. A table gone between the two reads is left out.
+   */
+  private async forwardChains(flannelRead: string, flavour: IptablesFlavour | undefined): Promise<NftChain[]> {
+    const [listTables, ...flannelTables] = flannelRead.split('\n').filter(l => l.trim() !== '')
+    const native = tablesToJudge(listTables ?? '', flavour)
+    const reads = native.length === 0 ? [] : await this.readSeveral(native.map(t => ['nft', '-j', 'list', 'table', t.family, t.name]))
+    const docs = [...flannelTables, ...reads.flatMap(r => (r?.exitCode === 0 ? [r.stdout] : []))]
+    const items = docs.flatMap(d => {
+      try {
+        const list = (JSON.parse(d) as {nftables?: unknown}).nftables
+        return Array.isArray(list) ? list : []
+      } catch {
+        return []
+      }
+    })
+    return parseNftRuleset(JSON.stringify({nftables: items}))
   }
 
   /**

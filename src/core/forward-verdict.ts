@@ -1,9 +1,14 @@
 /**
- * What iptables' FORWARD does with pod traffic, read from iptables-save: doctor's FORWARD_DROP and
- * migrate's preflight ask the same question. Pure.
+ * Whether this host's firewall lets forwarded pod traffic through: iptables' FORWARD, read from
+ * iptables-save (forwardVerdict), and every native nftables base chain on the forward hook
+ * (nativeForwardDrops), each of which decides for itself. sync, its agent, migrate's preflight and
+ * doctor's FORWARD_DROP ask the same question. Pure.
  */
-import {cidrOverlaps, parseCidr} from './addr.js'
-import type {HostSnapshot, IptablesRule} from './model.js'
+import {cidrContainsIp, cidrOverlaps, cidrSize, nthAddress, parseCidr} from './addr.js'
+import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
+import {RuleSet} from './trace/iptables.js'
+import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
+import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
 
 /** Accepts at the top of FORWARD: they work whatever the chain holds (appended, they would sit behind a final REJECT). */
 export const forwardAcceptHint = (net: string): string[] => [`iptables -I FORWARD 1 -s ${net} -j ACCEPT`, `iptables -I FORWARD 1 -d ${net} -j ACCEPT`]
@@ -57,3 +62,161 @@ export function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCE
 /** Extension targets (not chains) that never accept a packet themselves. */
 const NON_ACCEPTING_TARGETS = new Set(['DROP', 'REJECT', 'RETURN', 'LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TRACE',
   'TCPMSS', 'AUDIT', 'CHECKSUM', 'CLASSIFY', 'DSCP', 'TOS', 'TTL', 'HL', 'SET', 'SECMARK', 'CONNSECMARK', 'NFQUEUE', 'QUEUE', 'LED', 'IDLETIMER'])
+
+/** Accepts at the top of a native base chain: the first rules it walks, so they end its walk for pod traffic before any drop or jump. */
+export const nftAcceptHint = (c: Pick<NftChain, 'family' | 'table' | 'name'>, net: string): string[] =>
+  ['saddr', 'daddr'].map(dir => `nft insert rule ${c.family} ${c.table} ${c.name} ip ${dir} ${net} accept`)
+
+/**
+ * `nft delete rule … handle N` for a rule that drops some packets only (it names an address, a
+ * port, a set); undefined for a catch-all rule (deleting it changes nothing where the policy drops)
+ * or one read without its handle.
+ */
+export function nftDeleteOf(rule: NftRule | undefined): string | undefined {
+  const specific = rule !== undefined && rule.handle !== undefined && rule.expr.some(s => typeof s === 'object' && s !== null && ('match' in s || 'vmap' in s))
+  return specific ? `nft delete rule ${rule.family} ${rule.table} ${rule.chain} handle ${rule.handle}` : undefined
+}
+
+/** Where forwarded pod traffic passes on this host: what the packets that nativeForwardDrops judges carry. */
+export interface PodPaths {
+  network: string
+  /** this host's pod subnet; absent: not known (not leased yet), an address of the network stands in */
+  subnet?: string
+  /** the pods' bridge (cni0) */
+  bridge?: string
+  /** the devices traffic to and from other nodes' pods passes: flannel.VNI, the node's interface (host-gw, DirectRouting) */
+  peerDevs?: string[]
+}
+
+/** A native nftables base chain on the forward hook that drops (or rejects) pod traffic. */
+export interface NativeForwardDrop {
+  chain: NftChain
+  /** the rule that drops; absent: the chain's policy */
+  rule?: NftRule
+  reject: boolean
+  /** `at` the rule as `nft list` prints it and where it sits (handle), or `by its policy drop` */
+  at: string
+  /** the packet it drops, e.g. `icmp 10.244.1.2 → 10.244.0.2 (NEW) cni0 → flannel.1` */
+  flow: string
+  /** the rule's deletion, when it drops some packets only (nftDeleteOf) */
+  remove?: string
+  /** accepts that end this chain's walk for pod traffic first (whatever drops it: policy, a rule, a chain jumped to) */
+  fix: string[]
+}
+
+/**
+ * The bridge, subnet and peer-facing devices of a host flannelctl (or flanneld) built, as the
+ * snapshot shows them: the bridge holding the pods' gateway address, the devices of the routes to
+ * the network's other subnets, and the vxlan device. What is not there stays absent.
+ */
+export function podPathsOf(h: HostSnapshot, network: string): PodPaths {
+  const net = parseCidr(network)
+  const inNet = (ip: string) => cidrContainsIp(network, ip)
+  const gateway = (h.addresses ?? []).find(a => a.family === 4 && a.prefixlen < 32 && inNet(a.local)
+    && (h.links ?? []).some(l => l.name === a.dev && l.kind === 'bridge'))
+  const subnet = gateway === undefined ? undefined : `${nthAddress(parseCidr(`${gateway.local}/${gateway.prefixlen}`), 0)}/${gateway.prefixlen}`
+  const peerDevs = new Set<string>()
+  for (const r of h.routes ?? []) {
+    if (r.dev === undefined || r.dev === gateway?.dev || r.dst === 'default') continue
+    if (r.type === 'unicast' && cidrOverlaps(parseCidr(r.dst), net)) peerDevs.add(r.dev)
+  }
+  for (const l of h.links ?? []) if (l.kind === 'vxlan' && /^flannel\.\d+$/.test(l.name)) peerDevs.add(l.name)
+  return {network, ...(subnet !== undefined ? {subnet} : {}), ...(gateway !== undefined ? {bridge: gateway.dev} : {}), ...(peerDevs.size > 0 ? {peerDevs: [...peerDevs]} : {})}
+}
+
+/**
+ * The native nftables base chains on the forward hook (every table of family ip and inet,
+ * firewalld's, nftables.service's, flanneld's own) that drop or reject forwarded pod traffic,
+ * evaluated by the trace's own evaluator (trace/nft.ts). An accept in one base chain ends that
+ * chain only: a packet passes when every one accepts it, so an accept in iptables' FORWARD or in
+ * flanneld's table saves nothing from a drop here. The packets: a pod here to a pod on another
+ * node and back, new ICMP and TCP and an established TCP reply, through the bridge and each
+ * peer-facing device. A rule the evaluator cannot decide (marks, sets it could not read) says
+ * nothing: no warning on a guess. Empty when the snapshot holds no native chains (not read).
+ */
+export function nativeForwardDrops(h: HostSnapshot, paths: PodPaths): NativeForwardDrop[] {
+  const chains = stagesAt(h, 'FORWARD', 'filter', [], {})
+    .flatMap(s => ('chain' in s && (s.chain.family === 'ip' || s.chain.family === 'inet') ? [s.chain] : []))
+  if (chains.length === 0) return []
+  const net = parseCidr(paths.network)
+  const sub = paths.subnet !== undefined ? parseCidr(paths.subnet) : undefined
+  const here = nthAddress(sub ?? net, 2)
+  // a pod on another node: the network's first subnet, else the next one (outside the network only when told the subnet alone)
+  const there = sub === undefined ? nthAddress(net, cidrSize(net) / 2 + 2)
+    : [nthAddress(net, 2), nthAddress(sub, cidrSize(sub) + 2)].find(ip => cidrContainsIp(paths.network, ip) && !cidrContainsIp(paths.subnet!, ip)) ?? nthAddress(sub, cidrSize(sub) + 2)
+  const bridge = paths.bridge
+  const devs = paths.peerDevs?.length ? paths.peerDevs : [undefined]
+  const ways = devs.flatMap(dev => [{src: here, dst: there, inDev: bridge, outDev: dev}, {src: there, dst: here, inDev: dev, outDev: bridge}])
+  // new connections both ways first (what a drop usually stops), then the replies of established ones
+  const packets: NftFacts[] = [
+    ...ways.flatMap(w => [{...w, proto: 'icmp', icmpType: 8, state: 'NEW'}, {...w, proto: 'tcp', state: 'NEW'}] as const),
+    ...ways.map(w => ({...w, proto: 'tcp', state: 'ESTABLISHED'}) as const),
+  ]
+  // iptables' MARK rules matter to a chain that reads the mark only; reading them costs ~70 ms at 3000 rules, on every sync
+  const readsMark = chains.some(c => chainTexts(c).some(t => t.includes('"key":"mark"')))
+  const rules = h.iptables !== undefined && readsMark ? new RuleSet(h.iptables) : undefined
+  const drops: NativeForwardDrop[] = []
+  for (const chain of chains) {
+    for (const p of packets) {
+      const v = evaluateNftChain(chain, withIptablesMarks(rules, p, 'FORWARD', chain.priority)).verdict
+      if (v.kind !== 'drop' && v.kind !== 'reject') continue
+      const devices = p.inDev !== undefined || p.outDev !== undefined ? ` ${p.inDev ?? '?'} → ${p.outDev ?? '?'}` : ''
+      const remove = nftDeleteOf(v.rule)
+      drops.push({chain, rule: v.rule, reject: v.kind === 'reject', ...(remove !== undefined ? {remove} : {}), fix: nftAcceptHint(chain, paths.network),
+        at: v.rule !== undefined ? `at ${ruleName(v.rule)}` : 'by its policy drop',
+        flow: `${p.proto} ${p.src} → ${p.dst} (${p.state})${devices}`})
+      break
+    }
+  }
+  return drops
+}
+
+/**
+ * The tables of `nft -j list tables` whose forward chains the builder must read to judge pod
+ * traffic: family ip and inet, other than flanneld's (read anyway) and iptables-nft's (iptables-save
+ * shows them, and kube-proxy's can hold thousands of rules). A host without such a table costs no
+ * read more; one with them one `nft -j list table` each, not the whole ruleset.
+ */
+export function tablesToJudge(listTables: string, iptablesFlavour: 'nft' | 'legacy' | undefined): {family: string, name: string}[] {
+  let doc: unknown
+  try {
+    doc = JSON.parse(listTables)
+  } catch {
+    return []
+  }
+  const items = (doc as {nftables?: unknown})?.nftables
+  if (!Array.isArray(items)) return []
+  return items.flatMap((item: {table?: {family?: unknown, name?: unknown}}) => {
+    const {family, name} = item?.table ?? {}
+    if ((family !== 'ip' && family !== 'inet') || typeof name !== 'string') return []
+    if (FLANNEL_NFT_TABLES.some(t => t.family === family && t.name === name)) return []
+    if (family === 'ip' && XTABLES.has(name) && iptablesFlavour === 'nft') return []
+    return [{family, name}]
+  })
+}
+
+/** A native drop in one line, as sync, migrate and doctor say it. */
+export function nativeDropText(d: NativeForwardDrop): string {
+  return `nftables chain ${d.chain.family} ${d.chain.table} ${d.chain.name} (hook forward, priority ${d.chain.priority}) ${d.reject ? 'rejects' : 'drops'} forwarded pod traffic (${d.flow}) ${d.at}`
+}
+
+/** The statements (as JSON text) of base chain `c` and of every chain it jumps or goes to. */
+function chainTexts(c: NftChain): string[] {
+  const rules = (c.ruleset?.rules ?? []).filter(r => r.family === c.family && r.table === c.table)
+  const seen = new Set<string>()
+  const texts: string[] = []
+  const walk = (name: string) => {
+    if (seen.has(name)) return
+    seen.add(name)
+    for (const r of rules.filter(x => x.chain === name)) {
+      const text = JSON.stringify(r.expr)
+      texts.push(text)
+      for (const m of text.matchAll(/"(?:jump|goto)":\{"target":"([^"]+)"\}/g)) walk(m[1])
+    }
+  }
+  walk(c.name)
+  // a verdict map's chains (kube-proxy's `vmap @service-ips`): taken as reached
+  const maps = JSON.stringify((c.ruleset?.sets ?? []).filter(x => x.family === c.family && x.table === c.table).map(x => x.elem))
+  for (const m of maps.matchAll(/"(?:jump|goto)":\{"target":"([^"]+)"\}/g)) walk(m[1])
+  return texts
+}

@@ -15,7 +15,7 @@
  */
 import {vtepAddress, vxlanDeviceName} from './flannel.js'
 import type {HostSnapshot} from './model.js'
-import {forwardAcceptHint, forwardVerdict} from './forward-verdict.js'
+import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, podPathsOf} from './forward-verdict.js'
 import {rulesMode} from './flannel-nft.js'
 
 export const MIGRATION_META_KEY = 'migration'
@@ -274,6 +274,10 @@ export function hostChecks(node: string, snap: HostSnapshot, rpFilter: Record<st
   } else {
     checks.push({node, check: 'forward-policy', ok: true,
       message: `FORWARD policy ${policy}${policy === 'DROP' ? `, pod traffic (${network}) accepted${jumps ? ' by FLANNEL-FWD' : ''}` : ''}`})
+  }
+  // a native firewall's forward chain drops what it drops whatever iptables' FORWARD and flanneld's table accept
+  for (const d of nativeForwardDrops(snap, podPathsOf(snap, network))) {
+    checks.push({node, check: 'forward-policy', ok: false, message: `${nativeDropText(d)}: flannel's accepts do not overrule it, nor does sync (${d.fix.join('; ')})`})
   }
   const devs = Object.keys(rpFilter).filter(d => d !== 'all' && d !== 'default')
   const strict = devs.filter(d => effectiveRpFilter(rpFilter, d) === 1)

@@ -288,7 +288,11 @@ export interface HostSnapshot {
   /** the fdb was pasted for these devices only (`bridge fdb show dev flannel.1`, `br cni0`: the bridge and its ports) */
   fdbDevices?: string[]
   iptables?: Iptables
-  /** base chains of `nft list ruleset` (native nftables and iptables-nft's own); absent: not read */
+  /**
+   * base chains of `nft list ruleset` (native nftables and iptables-nft's own); absent: not read.
+   * The builder's read (HostAdapter.snapshot) holds flanneld's and the host's own ip and inet
+   * tables only, not iptables-nft's (iptables-save shows those).
+   */
   nftables?: NftChain[]
   /** flanneld's own nftables tables (EnableNFTables) with their chains and rules, as the builder reads them; absent: not read (no nft) */
   flannelNft?: FlannelNftTable[]

@@ -7,7 +7,7 @@
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {VXLAN_OVERHEAD} from '../core/flannel.js'
-import {forwardAcceptHint, forwardVerdict} from '../core/forward-verdict.js'
+import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
@@ -210,6 +210,14 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       add({code: 'FORWARD_DROP', severity: 'error', node: name,
         message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`,
         evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...forwardAcceptHint(n.subnet!)]})
+    }
+    // each base chain on the forward hook decides for itself: a native firewall's drop is not overruled by flannel's accepts, in either mode
+    const peerDevs = [n.vxlan?.name, n.underlay?.name].filter((d): d is string => d !== undefined)
+    for (const d of nativeForwardDrops(h, {network: n.subnet!, subnet: n.subnet, bridge: n.bridge?.name, peerDevs})) {
+      add({code: 'FORWARD_DROP', severity: 'error', node: name,
+        message: `${nativeDropText(d)}: every base chain on the forward hook must accept a packet, so flannel's accepts (${rulesMode(h) === 'nftables' ? `nftables table ${NFT_TABLE_V4}` : 'iptables FORWARD'}) do not overrule it`,
+        evidence: d.rule?.text ?? d.chain.raw,
+        fix: [...(d.remove !== undefined ? [`${d.remove}   # or keep it and accept pod traffic before it:`] : []), ...d.fix]})
     }
 
     // MTU: flannel.1 = underlay − 50, and the bridge no larger than what the tunnel carries.

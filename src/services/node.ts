@@ -7,8 +7,8 @@ import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
-import {nftResetWarnings} from '../core/flannel-nft.js'
-import {forwardAcceptHint, forwardVerdict} from '../core/forward-verdict.js'
+import {NFT_TABLE_V4, nftResetWarnings} from '../core/flannel-nft.js'
+import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -603,6 +603,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         readWarnings.push(`iptables' FORWARD drops pod traffic before any rule accepts it (${forward.rule.raw || forward.rule.spec}), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: accept it before that rule (${forwardAcceptHint(nc.network).join('; ')})`)
       } else if (nc.enableNFTables && forward === undefined && snap.iptables?.chains.some(c => c.table === 'filter' && c.name === 'FORWARD' && c.policy === 'DROP')) {
         readWarnings.push(`iptables' FORWARD policy is DROP (docker sets it), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: forwarded pod traffic is dropped unless an iptables rule accepts it (${forwardAcceptHint(nc.network).join('; ')}), as on flanneld in nftables mode`)
+      }
+      // A native firewall's forward chain (nftables.service, firewalld) decides for itself in either mode: flannel's accepts end their own chain only.
+      const peerDevs = backend.type === 'vxlan' ? [vxlanDeviceName(vni), ...(backend.directRouting ? [iface] : [])] : [iface]
+      for (const d of nativeForwardDrops(snap, {network: nc.network, subnet: lease.subnet, bridge: rec.bridge, peerDevs})) {
+        readWarnings.push(`${nativeDropText(d)}, and flannel's accepts (${nc.enableNFTables ? `its nftables table ${NFT_TABLE_V4}` : 'iptables\' FORWARD'}) do not overrule it: every base chain on the forward hook must accept a packet. Accept pod traffic at the top of that chain: ${d.fix.join('; ')}`)
       }
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)

@@ -50,6 +50,16 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     expect(pings.filter(p => !p.ok), r.stdout).to.deep.equal([])
   }
 
+  /** the pings of `lab status --ping` that failed */
+  const lostPings = async () => (JSON.parse((await cli(['lab', 'status', '--name', name, '--ping', '--json'])).stdout).pings as {from: string; ok: boolean}[]).filter(p => !p.ok)
+  /** a host firewall (Debian's /etc/nftables.conf style) on n1, as `nft -f FILE` loads it */
+  const nativeFirewall = (rules: string) => `table inet fcnbfw {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n${rules}\t}\n}\n`
+  const loadFirewall = async (n: LabNode, text: string) => {
+    const file = join(n.dir, 'fcnbfw.nft')
+    await writeFile(file, text)
+    await inNs(n.netns, 'nft', '-f', file)
+  }
+
   before(async () => {
     const r = await cli(['lab', 'up', '--name', name, '--nodes', '2', '--pods', '1', '--json'])
     expect(r.exitCode, r.stderr).to.equal(0)
@@ -110,6 +120,37 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     expect(d.rules).to.deep.equal({n1: 'nftables', n2: 'nftables'})
     expect(d.healthy, doctor.stdout).to.equal(true)
     expect((await cli(['doctor', '--lab', name])).stdout).to.contain('Flannel rules: nftables on every node')
+  })
+
+  it('a native nftables forward chain with policy drop loses pings whatever flanneld\'s table accepts: sync and doctor name it, sync\'s fix works; no alarm where it accepts pod traffic', async () => {
+    const [n1] = lab.nodes
+    try {
+      await loadFirewall(n1, nativeFirewall(''))
+      expect(await lostPings(), 'the kernel: every base chain at the hook must accept').to.have.length(2)
+      const warned = await sync(n1, '--verbose')
+      const warning = warned.stdout.split('\n').find(l => l.startsWith('warning: nftables chain inet fcnbfw forward'))
+      expect(warning, warned.stdout).to.equal(`warning: nftables chain inet fcnbfw forward (hook forward, priority 0) drops forwarded pod traffic (icmp ${n1.subnet.replace(/0\/24$/, '2')} → 10.244.0.2 (NEW) cni0 → flannel.1) by its policy drop, `
+        + 'and flannel\'s accepts (its nftables table flannel-ipv4) do not overrule it: every base chain on the forward hook must accept a packet. '
+        + 'Accept pod traffic at the top of that chain: nft insert rule inet fcnbfw forward ip saddr 10.244.0.0/16 accept; nft insert rule inet fcnbfw forward ip daddr 10.244.0.0/16 accept')
+      // the host's own table is read by name, one program run more; iptables-nft's tables are not
+      expect(warned.stderr).to.contain('nft -j list table inet fcnbfw')
+      expect(warned.stderr).to.not.contain('list ruleset')
+      const d = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout)
+      const drop = (d.findings as {code: string; node: string; message: string; fix: string[]}[]).find(f => f.code === 'FORWARD_DROP' && f.node === 'n1')
+      expect(drop?.message, JSON.stringify(d.findings)).to.contain('nftables chain inet fcnbfw forward (hook forward, priority 0) drops forwarded pod traffic')
+      expect(drop?.fix).to.deep.equal([`nft insert rule inet fcnbfw forward ip saddr ${n1.subnet} accept`, `nft insert rule inet fcnbfw forward ip daddr ${n1.subnet} accept`])
+      for (const fix of warning!.split('that chain: ')[1].split('; ')) await inNs(n1.netns, ...fix.split(' ') as [string, ...string[]])
+      await allPing()
+      expect((await sync(n1)).stdout).to.not.contain('warning')
+      // `ct state established,related accept` then the pod network's accepts; a drop on another interface
+      await inNs(n1.netns, 'nft', 'delete', 'table', 'inet', 'fcnbfw')
+      await loadFirewall(n1, nativeFirewall('\t\tct state established,related accept\n\t\tip saddr 10.244.0.0/16 accept\n\t\tip daddr 10.244.0.0/16 accept\n\t\tiifname "eth9" drop\n'))
+      await allPing()
+      expect((await sync(n1)).stdout).to.not.contain('warning')
+      expect(JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout).healthy).to.equal(true)
+    } finally {
+      await sh('ip', ['netns', 'exec', n1.netns, 'nft', 'delete', 'table', 'inet', 'fcnbfw'])
+    }
   })
 
   it('host-gw keeps the nftables rules and pods ping', async () => {
@@ -199,6 +240,17 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     expect(both.findings[0].fix[0]).to.match(/^flannelctl sync /)
     expect((await sync(n1)).stdout).to.contain('nft delete table ip flannel-ipv4')
     expect(await flannelTables(n1)).to.deep.equal([])
+  })
+
+  it('in iptables mode too, FLANNEL-FWD\'s accepts do not save pod traffic from a native drop: sync says so', async () => {
+    const [n1] = lab.nodes
+    try {
+      await loadFirewall(n1, nativeFirewall(''))
+      expect(await lostPings()).to.have.length(2)
+      expect((await sync(n1)).stdout).to.contain('by its policy drop, and flannel\'s accepts (iptables\' FORWARD) do not overrule it')
+    } finally {
+      await sh('ip', ['netns', 'exec', n1.netns, 'nft', 'delete', 'table', 'inet', 'fcnbfw'])
+    }
   })
 
   it('"EnableNFTables": "yes": sync stops and names the key, doctor says no node can sync', async () => {

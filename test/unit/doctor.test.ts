@@ -83,6 +83,28 @@ describe('doctor host checks: FORWARD', () => {
     expect(f?.evidence).to.equal(':FORWARD DROP')
     expect(f?.fix[0]).to.match(/^flannelctl sync\b/)
   })
+
+  /** node1 with a host firewall loaded by `nft -f` beside iptables' FORWARD (captured in a lab node) */
+  const withNative = (ruleset: string) => {
+    const w = structuredClone(vxlan)
+    w.hosts.find(h => h.name === 'node1')!.nftables = parseNftRuleset(readFileSync(join(ROOT, 'test', 'fixtures', 'nft-build', ruleset), 'utf8'))
+    return w
+  }
+
+  it('a native nftables forward chain that drops pod traffic, whatever FLANNEL-FWD accepts: FORWARD_DROP naming the chain or the rule, with accepts at its top', () => {
+    const [policy, ...more] = hostChecks(withNative('forward-debian.json')).filter(x => x.code === 'FORWARD_DROP')
+    expect(more).to.deep.equal([])
+    expect(policy).to.include({node: 'node1', severity: 'error', evidence: 'table inet filter chain forward { type filter hook forward priority 0; policy drop; }'})
+    expect(policy.message).to.equal('nftables chain inet filter forward (hook forward, priority 0) drops forwarded pod traffic (icmp 10.244.1.2 → 10.244.2.2 (NEW) cni0 → flannel.1) by its policy drop: '
+      + 'every base chain on the forward hook must accept a packet, so flannel\'s accepts (iptables FORWARD) do not overrule it')
+    expect(policy.fix).to.deep.equal(['nft insert rule inet filter forward ip saddr 10.244.1.0/24 accept', 'nft insert rule inet filter forward ip daddr 10.244.1.0/24 accept'])
+    const [reject] = hostChecks(withNative('forward-ip-reject.json')).filter(x => x.code === 'FORWARD_DROP')
+    expect(reject.evidence).to.equal('ip daddr 10.244.0.0/16 reject')
+    expect(reject.fix[0]).to.equal('nft delete rule ip fw podfw handle 3   # or keep it and accept pod traffic before it:')
+    for (const quiet of ['forward-accept.json', 'forward-ct-est.json', 'forward-eth9.json']) {
+      expect(hostChecks(withNative(quiet)).map(x => x.code), quiet).to.not.include('FORWARD_DROP')
+    }
+  })
 })
 
 describe('doctor host checks: the same VTEP address on several nodes', () => {

@@ -10,6 +10,7 @@ import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {neighbourUse} from './host-view.js'
 import {vtepAddress, vxlanDevices} from './vxlan.js'
+import {nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
 
 /** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
 export function homeNode(w: WorldIndex, dst: string): {view: HostView, subnet: string} | undefined {
@@ -172,10 +173,10 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
  */
 export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | undefined, hook: string,
   network: string | undefined, packet: {src: string, dst: string, proto: string, dport?: number}): Fix[] {
-  const specific = rule !== undefined && rule.handle !== undefined && rule.expr.some(s => typeof s === 'object' && s !== null && ('match' in s || 'vmap' in s))
-  if (specific) return [{node: view.name, command: `nft delete rule ${rule.family} ${rule.table} ${rule.chain} handle ${rule.handle}`}]
+  const remove = nftDeleteOf(rule)
+  if (remove !== undefined) return [{node: view.name, command: remove}]
   const insert = (match: string): Fix => ({node: view.name, command: `nft insert rule ${c.family} ${c.table} ${c.name} ${match} accept`})
-  if (hook === 'FORWARD' && network !== undefined) return [insert(`ip saddr ${network}`), insert(`ip daddr ${network}`)]
+  if (hook === 'FORWARD' && network !== undefined) return nftAcceptHint(c, network).map(command => ({node: view.name, command}))
   const proto = packet.proto === 'icmp' ? 'ip protocol icmp' : packet.dport !== undefined ? `${packet.proto} dport ${packet.dport}` : `meta l4proto ${packet.proto}`
   return [insert(`ip saddr ${packet.src} ip daddr ${packet.dst} ${proto}`)]
 }

@@ -12,7 +12,7 @@ import {cidrContains, ipToInt, parseCidr} from '../addr.js'
 import {type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
-const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
+export const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
 
 function readByIptables(snap: HostSnapshot, c: NftChain): boolean {
   return c.family === 'ip' && XTABLES.has(c.table) && snap.iptables !== undefined && snap.iptables.flavour !== 'legacy'

@@ -1,0 +1,116 @@
+/**
+ * Native nftables forward chains on the build side (nativeForwardDrops): rulesets captured with
+ * `nft -j list ruleset` in a lab node (10.244.0.0/16, iptables-nft holding flannel's FORWARD
+ * accepts) after `nft -f` of a host firewall; the pings noted were sent pod to pod across nodes.
+ */
+import {expect} from 'chai'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {nativeDropText, nativeForwardDrops, podPathsOf, tablesToJudge, type PodPaths} from '../../src/core/forward-verdict.js'
+import {hostChecks} from '../../src/core/migrate-plan.js'
+import {parseIptablesSave} from '../../src/core/parse/iptables.js'
+import {parseNftRuleset} from '../../src/core/parse/nft.js'
+import type {HostSnapshot} from '../../src/core/model.js'
+import {ROOT} from '../helpers/cli.js'
+
+const fixture = (...path: string[]) => readFileSync(join(ROOT, 'test', 'fixtures', ...path), 'utf8')
+const NET = '10.244.0.0/16'
+const paths: PodPaths = {network: NET, subnet: '10.244.97.0/24', bridge: 'cni0', peerDevs: ['flannel.1']}
+/** the lab node: its iptables-save (iptables-nft, FLANNEL-FWD accepting the network) and the ruleset with the firewall loaded */
+const node = (ruleset: string): HostSnapshot => ({
+  name: 'n1',
+  iptables: {...parseIptablesSave(fixture('nft-build', 'forward-iptables-save.txt')), flavour: 'nft'},
+  nftables: parseNftRuleset(fixture('nft-build', ruleset)),
+})
+
+describe('nativeForwardDrops: native nftables forward chains on the build side', () => {
+  it('Debian\'s nftables.conf with `policy drop` (ping lost though FLANNEL-FWD accepts): the chain, its policy, accepts at its top', () => {
+    const [d, ...more] = nativeForwardDrops(node('forward-debian.json'), paths)
+    expect(more).to.deep.equal([])
+    expect([d.chain.family, d.chain.table, d.chain.name, d.rule, d.reject, d.remove]).to.deep.equal(['inet', 'filter', 'forward', undefined, false, undefined])
+    expect(d.fix).to.deep.equal(['nft insert rule inet filter forward ip saddr 10.244.0.0/16 accept', 'nft insert rule inet filter forward ip daddr 10.244.0.0/16 accept'])
+    expect(nativeDropText(d)).to.equal('nftables chain inet filter forward (hook forward, priority 0) drops forwarded pod traffic (icmp 10.244.97.2 → 10.244.0.2 (NEW) cni0 → flannel.1) by its policy drop')
+  })
+
+  it('a reject in an ip family table (ping lost): the rule as nft prints it with its handle, its deletion, or accepts before it', () => {
+    const [d, ...more] = nativeForwardDrops(node('forward-ip-reject.json'), paths)
+    expect(more).to.deep.equal([])
+    expect(d.reject).to.equal(true)
+    expect(d.at).to.equal('at `ip daddr 10.244.0.0/16 reject` (ip fw podfw, handle 3)')
+    expect(d.remove).to.equal('nft delete rule ip fw podfw handle 3')
+    expect(d.fix).to.deep.equal(['nft insert rule ip fw podfw ip saddr 10.244.0.0/16 accept', 'nft insert rule ip fw podfw ip daddr 10.244.0.0/16 accept'])
+    // the drop is of traffic to the network: the pod here → there is dropped as the reply direction would be
+    expect(d.flow).to.equal('icmp 10.244.97.2 → 10.244.0.2 (NEW) cni0 → flannel.1')
+  })
+
+  it('no false alarm (pings pass): policy accept; `ct state established,related accept` then pod-network accepts; a drop on another interface', () => {
+    for (const f of ['forward-accept.json', 'forward-ct-est.json', 'forward-eth9.json']) expect(nativeForwardDrops(node(f), paths), f).to.deep.equal([])
+  })
+
+  it('a drop on another interface is one when pod traffic passes it (host-gw over eth9)', () => {
+    const [d] = nativeForwardDrops(node('forward-eth9.json'), {...paths, peerDevs: ['eth9']})
+    expect(d.at).to.equal('at `iifname "eth9" drop` (inet filter forward, handle 2)')
+    expect(d.flow).to.equal('icmp 10.244.0.2 → 10.244.97.2 (NEW) eth9 → cni0')
+  })
+
+  it('flanneld\'s own forward chain (EnableNFTables) accepts, and does not save a packet from another table\'s drop', () => {
+    expect(nativeForwardDrops({name: 'n', nftables: parseNftRuleset(fixture('nft-build', 'flanneld.nft'))}, paths)).to.deep.equal([])
+    const both = nativeForwardDrops({name: 'n', nftables: parseNftRuleset(fixture('parse', 'real', 'nft-flannel-debian.json'))}, paths)
+    expect(both.map(d => `${d.chain.family} ${d.chain.table} ${d.chain.name} ${d.at}`)).to.deep.equal(['inet filter forward by its policy drop'])
+  })
+
+  it('iptables-nft\'s own chains are iptables-save\'s to judge; nothing read, nothing said', () => {
+    const n = node('forward-accept.json')
+    expect(n.nftables!.some(c => c.family === 'ip' && c.table === 'filter' && c.hook === 'forward')).to.equal(true)
+    expect(nativeForwardDrops({...n, iptables: {...n.iptables!, chains: n.iptables!.chains.map(c => (c.name === 'FORWARD' ? {...c, policy: 'DROP'} : c))}}, paths)).to.deep.equal([])
+    expect(nativeForwardDrops({name: 'n'}, paths)).to.deep.equal([])
+  })
+
+  it('a chain that accepts by mark sees the mark iptables\' mangle table gave the packet (iptables-nft and native chains share it)', () => {
+    const nftables = parseNftRuleset('table inet fw {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tmeta mark 0x00000001 accept\n\t}\n}\n')
+    const save = (mark: string) => parseIptablesSave(`*mangle\n:PREROUTING ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n${mark}COMMIT\n*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n`)
+    expect(nativeForwardDrops({name: 'n', nftables, iptables: save('-A FORWARD -s 10.244.0.0/16 -j MARK --set-xmark 0x1/0xffffffff\n-A FORWARD -d 10.244.0.0/16 -j MARK --set-xmark 0x1/0xffffffff\n')}, paths)).to.deep.equal([])
+    expect(nativeForwardDrops({name: 'n', nftables, iptables: save('')}, paths).map(d => d.at)).to.deep.equal(['by its policy drop'])
+  })
+
+  it('firewalld\'s zones reject forwarded pod traffic whose devices are in no zone of their own', () => {
+    const [d] = nativeForwardDrops({name: 'n', nftables: parseNftRuleset(fixture('parse', 'real', 'nft-firewalld-zones.json'))}, paths)
+    expect(d.at).to.match(/^at `reject with icmpx admin-prohibited` \(inet firewalld filter_FWD_public, handle \d+\)$/)
+    expect(d.fix[0]).to.equal('nft insert rule inet firewalld filter_FORWARD ip saddr 10.244.0.0/16 accept')
+  })
+})
+
+describe('tablesToJudge: which nft tables the builder reads', () => {
+  const tables = (...t: string[]) => JSON.stringify({nftables: [{metainfo: {version: '1.0.6'}}, ...t.map(x => ({table: {family: x.split(' ')[0], name: x.split(' ')[1], handle: 1}}))]})
+  it('ip and inet tables other than flanneld\'s and iptables-nft\'s', () => {
+    const listed = tables('ip filter', 'ip nat', 'ip flannel-ipv4', 'ip6 flannel-ipv6', 'inet filter', 'ip6 filter', 'bridge filter', 'ip fw')
+    expect(tablesToJudge(listed, 'nft')).to.deep.equal([{family: 'inet', name: 'filter'}, {family: 'ip', name: 'fw'}])
+    // iptables-legacy does not live in nftables: a table ip filter there is someone's own
+    expect(tablesToJudge(listed, 'legacy').map(t => `${t.family} ${t.name}`)).to.deep.equal(['ip filter', 'ip nat', 'inet filter', 'ip fw'])
+  })
+  it('a host with flannel\'s and iptables-nft\'s tables only reads nothing more', () => {
+    expect(tablesToJudge(tables('ip filter', 'ip nat', 'ip flannel-ipv4', 'ip6 flannel-ipv6'), 'nft')).to.deep.equal([])
+    expect(tablesToJudge('not json', 'nft')).to.deep.equal([])
+  })
+})
+
+describe('podPathsOf and migrate\'s preflight', () => {
+  const snap: HostSnapshot = {
+    name: 'n1',
+    links: [{name: 'cni0', kind: 'bridge', mtu: 1450, up: true, raw: ''}, {name: 'flannel.1', kind: 'vxlan', mtu: 1450, up: true, raw: ''}, {name: 'eth0', kind: 'veth', mtu: 1500, up: true, raw: ''}],
+    addresses: [{dev: 'cni0', family: 4, local: '10.244.97.1', prefixlen: 24, raw: ''}, {dev: 'eth0', family: 4, local: '192.168.100.11', prefixlen: 24, raw: ''}],
+    routes: [{dst: '10.244.64.0/24', type: 'unicast', gateway: '192.168.100.12', dev: 'eth0', raw: ''}, {dst: '10.244.97.0/24', type: 'unicast', dev: 'cni0', raw: ''}],
+    sysctls: {'net.ipv4.ip_forward': '1'},
+  }
+  it('the bridge with the pods\' gateway, its subnet, the devices of routes to other subnets and the vxlan device', () => {
+    expect(podPathsOf(snap, NET)).to.deep.equal({network: NET, subnet: '10.244.97.0/24', bridge: 'cni0', peerDevs: ['eth0', 'flannel.1']})
+    expect(podPathsOf({name: 'bare'}, NET)).to.deep.equal({network: NET})
+  })
+  it('migrate\'s host checks report the native drop with the accepts that fix it', () => {
+    const checks = hostChecks('n1', {...snap, nftables: parseNftRuleset(fixture('nft-build', 'forward-debian.json'))}, {}, NET)
+    const bad = checks.filter(c => !c.ok)
+    expect(bad.map(c => c.check)).to.deep.equal(['forward-policy'])
+    expect(bad[0].message).to.contain('nftables chain inet filter forward (hook forward, priority 0) drops forwarded pod traffic')
+    expect(bad[0].message).to.contain('nft insert rule inet filter forward ip saddr 10.244.0.0/16 accept; nft insert rule inet filter forward ip daddr 10.244.0.0/16 accept')
+  })
+})
