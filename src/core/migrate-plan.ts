@@ -262,18 +262,18 @@ export function hostChecks(node: string, snap: HostSnapshot, rpFilter: Record<st
   // flanneld's nftables accepts (EnableNFTables) sit in a table of their own: iptables' FORWARD still decides for itself
   const inNft = rulesMode(snap) === 'nftables'
   if (snap.iptables === undefined) {
-    checks.push({node, check: 'forward-policy', ok: true, message: 'FORWARD policy unknown (no iptables-save)'})
+    checks.push({node, check: 'forward-policy', ok: true, message: 'iptables FORWARD policy unknown (no iptables-save)'})
   } else if (policy === undefined) {
     checks.push({node, check: 'forward-policy', ok: true, message: 'no iptables FORWARD chain (nothing there drops)'})
   } else if (verdict?.verdict === 'DROP') {
-    checks.push({node, check: 'forward-policy', ok: false, message: `FORWARD drops pod traffic (${network}) before any rule accepts it: ${verdict.rule.raw || verdict.rule.spec}`})
+    checks.push({node, check: 'forward-policy', ok: false, message: `iptables FORWARD drops pod traffic (${network}) before any rule accepts it: ${verdict.rule.raw || verdict.rule.spec}`})
   } else if (policy === 'DROP' && verdict === undefined && !(jumps && !inNft)) {
     checks.push({node, check: 'forward-policy', ok: false, message: inNft
-      ? `FORWARD policy DROP and no iptables rule accepts pod traffic (${network}): flanneld's nftables accepts do not overrule it, nor does sync (${forwardAcceptHint(network).join('; ')})`
-      : 'FORWARD policy DROP, no FLANNEL-FWD jump: pod traffic is dropped (sync adds it)'})
+      ? `iptables FORWARD policy DROP and no iptables rule accepts pod traffic (${network}): flanneld's nftables accepts do not overrule it, nor does sync (${forwardAcceptHint(network).join('; ')})`
+      : 'iptables FORWARD policy DROP, no FLANNEL-FWD jump: pod traffic is dropped (sync adds it)'})
   } else {
     checks.push({node, check: 'forward-policy', ok: true,
-      message: `FORWARD policy ${policy}${policy === 'DROP' ? `, pod traffic (${network}) accepted${jumps ? ' by FLANNEL-FWD' : ''}` : ''}`})
+      message: `iptables FORWARD policy ${policy}${policy === 'DROP' ? `, pod traffic (${network}) accepted${jumps ? ' by FLANNEL-FWD' : ''}` : ''}`})
   }
   // a native firewall's forward chain drops what it drops whatever iptables' FORWARD and flanneld's table accept
   for (const d of nativeForwardDrops(snap, podPathsOf(snap, network))) {

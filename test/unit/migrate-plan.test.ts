@@ -210,12 +210,12 @@ describe('migrate plan: preflight', () => {
     const check = (snap: HostSnapshot) => hostChecks('n1', snap, {all: '0'}, '10.244.0.0/16').find(c => c.check === 'forward-policy')!
     const docker = check(forward([]))
     expect(docker.ok).to.equal(false)
-    expect(docker.message).to.equal('FORWARD policy DROP and no iptables rule accepts pod traffic (10.244.0.0/16): flanneld\'s nftables accepts do not overrule it, nor does sync (iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT; iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT)')
+    expect(docker.message).to.equal('iptables FORWARD policy DROP and no iptables rule accepts pod traffic (10.244.0.0/16): flanneld\'s nftables accepts do not overrule it, nor does sync (iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT; iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT)')
     // the accepts doctor prints, run
-    expect(check(forward(['-d 10.244.0.0/16 -j ACCEPT', '-s 10.244.0.0/16 -j ACCEPT']))).to.deep.include({ok: true, message: 'FORWARD policy DROP, pod traffic (10.244.0.0/16) accepted'})
+    expect(check(forward(['-d 10.244.0.0/16 -j ACCEPT', '-s 10.244.0.0/16 -j ACCEPT']))).to.deep.include({ok: true, message: 'iptables FORWARD policy DROP, pod traffic (10.244.0.0/16) accepted'})
     // a firewall's catch-all REJECT before any accept
     expect(check(forward(['-j REJECT --reject-with icmp-host-prohibited', '-s 10.244.0.0/16 -j ACCEPT']))).to.deep.include({ok: false,
-      message: 'FORWARD drops pod traffic (10.244.0.0/16) before any rule accepts it: -A FORWARD -j REJECT --reject-with icmp-host-prohibited'})
+      message: 'iptables FORWARD drops pod traffic (10.244.0.0/16) before any rule accepts it: -A FORWARD -j REJECT --reject-with icmp-host-prohibited'})
     // iptables-nft with no filter table at all (nothing but flanneld's nftables rules): no iptables-save problem
     expect(check({name: 'n1', flannelNft, iptables: {chains: [], rules: []}})).to.deep.include({ok: true, message: 'no iptables FORWARD chain (nothing there drops)'})
   })
