@@ -25,13 +25,18 @@ function readByIptables(snap: HostSnapshot, c: NftChain): boolean {
  */
 export function nativeChainsAt(snap: HostSnapshot, hook: Hook, {inDev, bridged = false}: {inDev?: string; bridged?: boolean}): NftChain[] {
   const name = hook.toLowerCase()
-  return (snap.nftables ?? []).filter(c => {
+  const passed = (snap.nftables ?? []).filter(c => {
     if (readByIptables(snap, c)) return false
     if (c.family === 'ip' || c.family === 'inet') return c.hook === name
     if (c.family === 'netdev') return hook === 'PREROUTING' && !bridged && c.hook === 'ingress' && (c.device === undefined || inDev === undefined || c.device.split(',').includes(inDev))
     if (c.family === 'bridge') return bridged && hook === 'FORWARD' && c.hook === 'forward'
     return false
-  }).sort((a, b) => a.priority - b.priority)
+  })
+  // At equal priority the kernel runs the chain registered last first (nf_hook_entries_grow inserts
+  // a hook before its equals; measured: of two output chains at priority 0, the second one loaded
+  // saw the packet before the first). `nft list` shows chains in the order they were made.
+  const order = new Map(passed.map((c, i) => [c, i]))
+  return passed.sort((a, b) => a.priority - b.priority || order.get(b)! - order.get(a)!)
 }
 
 /** One place a packet is judged at a hook: an iptables table or a native base chain. */
@@ -48,7 +53,7 @@ export function stagesAt(snap: HostSnapshot, hook: Hook, kind: 'filter' | 'nat',
     if ((chain.type === 'nat') !== (kind === 'nat')) continue
     stages.push({priority: chain.family === 'netdev' ? Number.NEGATIVE_INFINITY : chain.priority, chain})
   }
-  // stable: at equal priority iptables' table stays first
+  // stable: at equal priority iptables' table stays first (which registered first is not in any table read)
   return stages.sort((a, b) => a.priority - b.priority)
 }
 
