@@ -60,13 +60,22 @@ describe('trace on a node with native nftables (real kernel)', function () {
   it('Debian\'s nftables.conf (forward policy drop): trace names the chain, its fix lets the kernel forward; the same offline', async () => {
     await nft('add', 'table', 'inet', 'filter')
     await nft('add', 'chain', 'inet', 'filter', 'forward', '{ type filter hook forward priority filter; policy drop; }')
-    expect(await ping(), 'the kernel drops forwarded pod traffic').to.equal(false)
+    try {
+      await inNs(n1, 'iptables', '-Z', 'FORWARD')
+      expect(await ping(), 'the kernel drops forwarded pod traffic').to.equal(false)
+      // made after iptables' filter table, inet filter runs first at priority 0: FORWARD never sees the packet
+      expect(await inNs(n1, 'iptables', '-L', 'FORWARD', '-v', '-n', '-x')).to.match(/^\s+0\s+0 FLANNEL-FWD/m)
+    } catch (error) {
+      await nft('delete', 'table', 'inet', 'filter')
+      throw error
+    }
     const live = await trace(pod2.name)
     expect(live.exitCode).to.equal(1)
     expect(live.t.disposition).to.equal('DENIED_BY_FILTER')
     expect(live.t.failure.node).to.equal(node1)
     expect(live.t.failure.evidence).to.equal('table inet filter chain forward { type filter hook forward priority 0; policy drop; }')
-    expect(live.t.failure.reason).to.match(/^nft inet filter forward on \S+ drops icmp .* by the chain policy drop \(the accept in iptables FORWARD → FLANNEL-FWD ended that chain only/)
+    expect(live.t.failure.reason).to.match(/^nft inet filter forward on \S+ drops icmp \S+ → \S+ \(NEW\) by the chain policy drop$/)
+    expect(live.t.hops[1].steps.filter((x: {kind: string}) => x.kind === 'filter').map((x: {evidence: string}) => x.evidence)).to.not.include('-P FORWARD ACCEPT')
 
     const dir = await mkdtemp(join(tmpdir(), 'fcnft-'))
     try {

@@ -25,6 +25,21 @@ async function trace(ruleset: string | undefined, req: TraceRequest, iptables?: 
   })
   return traceFlow({...world, hosts}, req)
 }
+/** The ruleset with its tables listed (made) in `order` ("family name"), as if loaded in that order. */
+function madeInOrder(ruleset: string, order: string[]): string {
+  const rank = (key: string) => order.indexOf(key)
+  if (ruleset.trimStart().startsWith('{')) {
+    const items = JSON.parse(ruleset).nftables as Record<string, {family?: string, table?: string, name?: string}>[]
+    const keyOf = (item: (typeof items)[number]) => {
+      const [kind, v] = Object.entries(item)[0]
+      return kind === 'metainfo' ? '' : `${v.family} ${kind === 'table' ? v.name : v.table}`
+    }
+    return JSON.stringify({nftables: items.map((item, i) => ({item, i})).sort((a, b) => rank(keyOf(a.item)) - rank(keyOf(b.item)) || a.i - b.i).map(x => x.item)})
+  }
+  const blocks = ruleset.split(/^(?=table )/m).filter(b => b.trim() !== '')
+  const keyOf = (b: string) => /^table (\S+) (\S+)/.exec(b)!.slice(1).join(' ')
+  return blocks.sort((a, b) => rank(keyOf(a)) - rank(keyOf(b))).join('')
+}
 const assumed = (t: Awaited<ReturnType<typeof trace>>) => t.warnings.filter(w => w.code === 'ASSUMED').map(w => w.message)
 
 describe('trace through native nftables: Debian nftables.conf and flanneld\'s EnableNFTables table', () => {
@@ -32,14 +47,26 @@ describe('trace through native nftables: Debian nftables.conf and flanneld\'s En
   // 10.244.0.0/16) and Debian's default table inet filter with `policy drop` in forward; no FLANNEL chains in iptables
 
   for (const form of ['json', 'txt']) {
-    it(`an accept in flannel-ipv4's forward ends that chain only: inet filter's forward policy still drops (${form})`, async () => {
-      // kernel: ping pod-1a → pod-2a is lost; after the two printed `nft insert rule` it passes
+    it(`at one priority the chain made last runs first: inet filter, loaded after flanneld's table, drops before its accept (${form})`, async () => {
+      // as captured: iptables-nft's filter (handle 1), flannel-ipv4 (6), then inet filter (7) loaded by hand
       const t = await trace(`nft-flannel-debian.${form}`, {src: 'pod-1a', dst: 'pod-2a'}, 'iptables-nft-flannel-mode.txt')
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(t.hops[1].steps.filter(s => s.kind === 'filter').map(s => [s.verdict, s.evidence])).to.deep.equal([
+        ['drop', 'table inet filter chain forward { type filter hook forward priority 0; policy drop; }'],
+      ])
+      expect(t.failure!.reason).to.equal('nft inet filter forward on n1 drops icmp 10.244.81.2 → 10.244.33.2 (NEW) by the chain policy drop')
+    })
+
+    it(`an accept in flannel-ipv4's forward ends that chain only: inet filter's forward policy still drops (${form})`, async () => {
+      // kernel: ping pod-1a → pod-2a is lost; after the two printed `nft insert rule` it passes.
+      // Boot order: nftables.service's inet filter first, then iptables-nft's filter, then flanneld's table.
+      const booted = madeInOrder(real(`nft-flannel-debian.${form}`), ['inet filter', 'ip filter', 'ip nat', 'ip flannel-ipv4'])
+      const t = await trace(booted, {src: 'pod-1a', dst: 'pod-2a'}, 'iptables-nft-flannel-mode.txt')
       expect(t.disposition).to.equal('DENIED_BY_FILTER')
       const n1 = t.hops[1].steps.filter(s => s.kind === 'filter').map(s => [s.verdict, s.evidence])
       expect(n1).to.deep.equal([
-        ['accept', '-P FORWARD ACCEPT'],
         ['accept', 'ip saddr 10.244.0.0/16 accept'],
+        ['accept', '-P FORWARD ACCEPT'],
         ['drop', 'table inet filter chain forward { type filter hook forward priority 0; policy drop; }'],
       ])
       expect(t.failure!.reason).to.equal('nft inet filter forward on n1 drops icmp 10.244.81.2 → 10.244.33.2 (NEW) by the chain policy drop (the accept in nft ip flannel-ipv4 forward ended that chain only: every base chain at this hook must let the packet through)')

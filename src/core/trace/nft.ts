@@ -25,18 +25,29 @@ function readByIptables(snap: HostSnapshot, c: NftChain): boolean {
  */
 export function nativeChainsAt(snap: HostSnapshot, hook: Hook, {inDev, bridged = false}: {inDev?: string; bridged?: boolean}): NftChain[] {
   const name = hook.toLowerCase()
-  const passed = (snap.nftables ?? []).filter(c => {
+  return (snap.nftables ?? []).filter(c => {
     if (readByIptables(snap, c)) return false
     if (c.family === 'ip' || c.family === 'inet') return c.hook === name
     if (c.family === 'netdev') return hook === 'PREROUTING' && !bridged && c.hook === 'ingress' && (c.device === undefined || inDev === undefined || c.device.split(',').includes(inDev))
     if (c.family === 'bridge') return bridged && hook === 'FORWARD' && c.hook === 'forward'
     return false
-  })
-  // At equal priority the kernel runs the chain registered last first (nf_hook_entries_grow inserts
-  // a hook before its equals; measured: of two output chains at priority 0, the second one loaded
-  // saw the packet before the first). `nft list` shows chains in the order they were made.
-  const order = new Map(passed.map((c, i) => [c, i]))
-  return passed.sort((a, b) => a.priority - b.priority || order.get(b)! - order.get(a)!)
+  }).sort(byHookOrder(snap.nftables ?? [], c => c))
+}
+
+/**
+ * Netfilter's order: lowest priority first, and at equal priority the chain registered LAST first
+ * (nf_hook_entries_grow inserts a hook before its equals; measured: of two output chains at
+ * priority 0 loaded by one `nft -f`, the second saw the packet before the first set a mark).
+ * `nft list ruleset` shows tables, and chains within them, in the order they were made. A stage
+ * `made` cannot place (an iptables table whose nft chain was not read) is taken as the last made.
+ */
+function byHookOrder<T extends {priority: number}>(listed: NftChain[], chainOf: (x: T) => NftChain | undefined): (a: T, b: T) => number {
+  const made = (x: T) => {
+    const c = chainOf(x)
+    const i = c === undefined ? -1 : listed.indexOf(c)
+    return i < 0 ? Number.POSITIVE_INFINITY : i
+  }
+  return (a, b) => a.priority - b.priority || made(b) - made(a) || 0
 }
 
 /** One place a packet is judged at a hook: an iptables table or a native base chain. */
@@ -53,8 +64,12 @@ export function stagesAt(snap: HostSnapshot, hook: Hook, kind: 'filter' | 'nat',
     if ((chain.type === 'nat') !== (kind === 'nat')) continue
     stages.push({priority: chain.family === 'netdev' ? Number.NEGATIVE_INFINITY : chain.priority, chain})
   }
-  // stable: at equal priority iptables' table stays first (which registered first is not in any table read)
-  return stages.sort((a, b) => a.priority - b.priority)
+  // iptables-nft's own chains are in a full `nft list ruleset` (collect reads it), so when it was
+  // made is known; from iptables-legacy, or without that read, iptables' table is taken to run first
+  const listed = snap.nftables ?? []
+  const name = hook.toLowerCase()
+  return stages.sort(byHookOrder(listed, s => ('chain' in s ? s.chain
+    : snap.iptables?.flavour === 'legacy' ? undefined : listed.find(c => c.family === 'ip' && c.table === s.table && c.hook === name))))
 }
 
 /**
