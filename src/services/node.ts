@@ -24,7 +24,7 @@ import {
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
-import {openStore, parseStoredNetConf, DEFAULT_STORE, DEFAULT_ETCD_PREFIX} from '../store/store.js'
+import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
 import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
 import type {ServiceContext} from './context.js'
 import {debug, type Debugger} from '../debug.js'
@@ -537,6 +537,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         `nothing was changed; repair or remove the entry ${ownBroken.key} (and any stray entry it overlaps), then rerun`)
     }
     const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
+    const claimed = storeSwitched ? undefined : subnetClaimedByAnother(prev, leases, publicIP, Date.now())
+    if (claimed && pick.subnet !== prev!.subnet) {
+      throw userError(`this host's subnet ${prev!.subnet} is leased to ${claimed.publicIP} in ${store.describe()}, though this host's own lease on it cannot have expired yet (last synced ${claimed.syncedAgo} ago): the entry was edited, or another host claims the subnet (same address, or a copied subnet.env or state file)`,
+        `nothing was changed: another subnet would strand this host's pods. If ${claimed.publicIP} is no node of this network, write the entry ${keyOfSubnet(prev!.subnet!)} back or delete it, and this host leases the subnet again; else one of the two hosts gives it up: flannelctl reset --release there or here, then flannelctl init, and re-create its pods`)
+    }
     if (storeSwitched && prev?.subnet !== undefined && pick.subnet !== prev.subnet) {
       const there = pick.reason === 'reuse' ? `it holds ${pick.subnet} there, not its subnet ${prev.subnet}` : `there its subnet ${prev.subnet} is another host's`
       throw userError(`${store.describe()} is not the store this host was set up with (${prev.store}), and ${there}: moving would strand its pods`,
@@ -988,6 +993,22 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
     rows.push({subnet: p.subnet, publicIP: p.publicIP, backend: p.backendType, vtepMAC: p.vtepMAC ?? null, source: p.source, state})
   }
   return rows
+}
+
+/**
+ * Another public IP holds the subnet this host last synced on, although this host's lease cannot
+ * have expired: it is renewed at least every LEASE_RENEW_AFTER_MS by a sync and lasts
+ * LEASE_TTL_SECONDS, so within that much of the last sync the entry was edited, or another host
+ * claims the subnet. Leasing another subnet then would strand this host's running pods (its bridge
+ * is readdressed); only a host whose lease has expired for real moves on, as flanneld does.
+ */
+export function subnetClaimedByAnother(prev: Pick<NodeRecord, 'subnet' | 'lastSync'> | undefined, leases: Lease[], publicIP: string, nowMs: number): {publicIP: string; syncedAgo: string} | undefined {
+  if (prev?.subnet === undefined || prev.lastSync === undefined) return undefined
+  const holder = leases.find(l => l.subnet === prev.subnet && l.publicIP !== publicIP)
+  const agoMs = nowMs - Date.parse(prev.lastSync)
+  if (holder === undefined || !(agoMs < LEASE_TTL_SECONDS * 1000 - LEASE_RENEW_AFTER_MS)) return undefined
+  const ago = Math.max(0, Math.round(agoMs / 1000))
+  return {publicIP: holder.publicIP, syncedAgo: ago < 120 ? `${ago} s` : ago < 7200 ? `${Math.round(ago / 60)} min` : `${Math.round(ago / 3600)} h`}
 }
 
 /**
