@@ -337,7 +337,8 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
 function leaseToPeer(l: Lease): Peer {
   // A VtepMAC goes into neigh and fdb batch lines: anything but a MAC stays out (see core/names.ts).
   const raw = l.backendData?.VtepMAC
-  const mac = typeof raw === 'string' && isValidMac(raw) ? raw : undefined
+  // the kernel shows MACs in lower case: 02:AB:… compared as written never matched its fdb entry
+  const mac = typeof raw === 'string' && isValidMac(raw) ? raw.toLowerCase() : undefined
   return {subnet: l.subnet, publicIP: l.publicIP, backendType: l.backendType, vtepMAC: mac}
 }
 
@@ -935,7 +936,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     }
     const backendType = change.add.vtepMAC ? 'vxlan' : 'host-gw'
     r.staticPeers = [...r.staticPeers.filter(p => p.subnet !== change.add!.subnet),
-      {subnet: change.add.subnet, publicIP: change.add.publicIP, vtepMAC: change.add.vtepMAC, backendType, static: true}]
+      {subnet: change.add.subnet, publicIP: change.add.publicIP, vtepMAC: change.add.vtepMAC?.toLowerCase(), backendType, static: true}]
   }
   if (change.remove) {
     if (!r.staticPeers.some(p => p.subnet === change.remove)) {
