@@ -605,6 +605,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       }
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)
+      // up, but its link is down at the other end (cable, switch port, veth peer): as cut off, and `ip link` still says UP
+      else if (underlay?.operstate === 'DOWN' || underlay?.operstate === 'LOWERLAYERDOWN') readWarnings.push(`${iface} has no carrier (operstate ${underlay.operstate}: a cable, switch port or veth peer is down): no peer reaches this node, nor it them, until its link is back`)
       const underlayMtu = underlay?.mtu ?? 1500
       const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
       const mtu = rec.mtu ?? fits
