@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {nodeFlags, dryRunFlag, jsonFlag, forceFlag, nodeOptions} from '../cli/flags.js'
 import {makeContext, type ServiceContext} from '../services/context.js'
-import {reconcile, storeOptions, type NodeOptions, type ReconcileResult} from '../services/node.js'
+import {reconcile, storeOptions, DEFAULT_STATE_FILE, type NodeOptions, type ReconcileResult} from '../services/node.js'
+import {claimPidFile} from '../store/file-lock.js'
 import {openStore} from '../store/store.js'
 import {NodeAgent} from '../services/agent.js'
 import {isUserError} from '../errors.js'
@@ -66,6 +67,13 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
    * A failed round changes nothing on the host: it fails reading the store, before any plan.
    */
   private async watch(ctx: ServiceContext, node: NodeOptions, first: ReconcileResult, show: (r: ReconcileResult) => void, intervalMs: number): Promise<void> {
+    // Two agents on one host take turns through the state lock and so break nothing, but each
+    // round runs twice and every store event wakes both: say so (a unit and a hand-run one, say).
+    const statePath = node.stateFile ?? DEFAULT_STATE_FILE
+    if (!ctx.dryRun) {
+      const {holder} = claimPidFile(`${statePath}.agent`, ['sync', '--watch'])
+      if (holder) process.stderr.write(`sync: warning: another sync --watch (pid ${holder.pid}, since ${holder.since}) already keeps this host (${statePath}) in sync; both take turns, doing every round twice: stop one of them\n`)
+    }
     const store = await openStore(first.node.store, storeOptions(first.node, node))
     const agent = new NodeAgent(ctx, node, store)
     agent.adopt(first)

@@ -69,6 +69,29 @@ describe('sync --watch stops on a signal (real namespace)', function () {
     }
   })
 
+  it('a second agent on the host says the first one runs; after the first was killed (-9), a new one does not', async () => {
+    const start = () => execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', ...args()], {reject: false, env: {NO_COLOR: '1'}, timeout: 30000})
+    const first = start()
+    await firstRound(first)
+    const second = start()
+    try {
+      expect(await outputMatches(second.stderr!, /warning: another sync --watch \(pid \d+, since [^)]+\) already keeps this host \(.*node\.json\) in sync; both take turns, doing every round twice: stop one of them/),
+        'the second agent warns').to.equal(true)
+    } finally {
+      second.kill('SIGTERM')
+      await second
+    }
+    first.kill('SIGKILL')
+    await first
+    const third = start()
+    let err = ''
+    third.stderr!.on('data', (d: Buffer) => void (err += String(d)))
+    await firstRound(third)
+    third.kill('SIGTERM')
+    await third
+    expect(err).to.not.contain('another sync --watch')
+  })
+
   it('reset under a running agent: the agent stops, exit 2, saying the host was reset', async () => {
     const agent = execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', '--interval', '1', ...args()], {reject: false, env: {NO_COLOR: '1'}, timeout: 30000})
     await firstRound(agent)
