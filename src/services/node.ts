@@ -478,7 +478,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     // Only init takes --network: sync, peer and migrate on an empty store are more likely pointed at the wrong one.
     const noConfigHint = opts.creating ? 'pass --network 10.244.0.0/16 (and --backend) to create it'
       : prev !== undefined && prev.store !== storeSpec ? `check --store: this host was set up with ${prev.store}, which it uses when --store is left out`
-        : 'create it with flannelctl init --network CIDR (the network in this host\'s subnet.env, to keep its pods)'
+        : 'create it with flannelctl init --network CIDR, CIDR being FLANNEL_NETWORK in this host\'s subnet.env, to keep its pods'
     const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText, noConfigHint)
     // Pods' routes to the network would swallow the node addresses inside it (peers, this node).
     if (cidrContainsIp(nc.network, publicIP)) {
@@ -745,7 +745,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       warnings.push(`this host moved from ${prev!.store} to ${store.describe()}, where it ${ctx.dryRun ? 'would lease' : 'leased'} ${lease.subnet} again; its lease in ${prev!.store} stays until it expires (24 h), and hosts using that store route to it until then`)
     } else if (leaseRecreated) {
       warnings.push(lease.subnet === prev?.subnet
-        ? `the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
+        ? `the store had no lease for this host (store lost, lease expired or deleted): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
         : `the store had no lease for this host and its subnet ${prev?.subnet} is another host's now: leased a new subnet, ${lease.subnet}; pods still on ${prev?.subnet} need re-creating`)
     }
     return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc, leaseRecreated, snapshot: snap, leases: listedLeases}
