@@ -806,6 +806,8 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
       }
     }
   }
+  // left by a sync --watch killed with SIGKILL (a running one stops by itself once the record is gone)
+  if (await host.readFile(`${path}.agent`) !== undefined) ops.push({tool: 'rmfile', path: `${path}.agent`, why: 'the record of this host\'s sync --watch agent'})
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
   for (const line of nftResetWarnings(snap.flannelNft, r.nftables ? host.nftReadProblem : undefined)) ctx.progress(`warning: ${line}`)

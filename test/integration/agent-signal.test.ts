@@ -5,6 +5,7 @@
  */
 import {expect} from 'chai'
 import {execa} from 'execa'
+import {existsSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -87,9 +88,15 @@ describe('sync --watch stops on a signal (real namespace)', function () {
     let err = ''
     third.stderr!.on('data', (d: Buffer) => void (err += String(d)))
     await firstRound(third)
-    third.kill('SIGTERM')
+    third.kill('SIGKILL')
     await third
     expect(err).to.not.contain('another sync --watch')
+    // what a SIGKILLed agent leaves, reset removes
+    expect(existsSync(join(dir, 'node.json.agent'))).to.equal(true)
+    expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+    expect(existsSync(join(dir, 'node.json.agent'))).to.equal(false)
+    const again = await cli(['init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...args()], {netns: ns})
+    expect(again.exitCode, again.stderr).to.equal(0)
   })
 
   it('reset under a running agent: the agent stops, exit 2, saying the host was reset', async () => {
