@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {nodeFlags, dryRunFlag, jsonFlag, forceFlag, nodeOptions} from '../cli/flags.js'
 import {makeContext, type ServiceContext} from '../services/context.js'
-import {reconcile, storeOptions, type NodeOptions, type ReconcileResult} from '../services/node.js'
+import {reconcile, storeOptions, DEFAULT_STATE_FILE, type NodeOptions, type ReconcileResult} from '../services/node.js'
+import {claimPidFile} from '../store/file-lock.js'
 import {openStore} from '../store/store.js'
 import {NodeAgent} from '../services/agent.js'
 import {isUserError} from '../errors.js'
@@ -13,7 +14,7 @@ export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
   static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains or, with EnableNFTables, flanneld's nftables tables). A change of EnableNFTables in the network config moves the rules on the next sync: the new ones are added before the old ones go. Needs no flags after init. Warns when a host firewall drops forwarded pod traffic where flannel's accepts cannot overrule it: a native nftables forward chain (nftables.service, firewalld) in either mode, iptables' FORWARD with EnableNFTables.
 
-With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
+With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. It prints a round only when it changed something or says something new (lease, peers, warnings): an idle agent is quiet. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
 
   static override examples = [
     {description: 'Converge this host with the store', command: '<%= config.bin %> sync'},
@@ -35,9 +36,15 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     const {flags} = await this.parse(Sync)
     // An agent keeps its next ip/bridge batch started, as flanneld keeps its netlink socket open.
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json, agent: flags.watch})
+    let shown: string | undefined
     const show = (result: ReconcileResult) => {
+      const text = flags.json ? JSON.stringify(reconcileJson(result)) : renderReconcile(result, 'sync')
+      // An agent's log says what changed: a round that changed nothing and would print what the
+      // last one printed (lease, peers, warnings) prints nothing, as flanneld is quiet when idle.
+      if (flags.watch && result.ops.length === 0 && text === shown) return
+      shown = text
       if (flags.json) this.outJson(reconcileJson(result))
-      else this.out(renderReconcile(result, 'sync'))
+      else this.out(text)
     }
     if (flags.watch) this.signals = new StopSignals(() => this.onStop())
     // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).
@@ -60,6 +67,13 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
    * A failed round changes nothing on the host: it fails reading the store, before any plan.
    */
   private async watch(ctx: ServiceContext, node: NodeOptions, first: ReconcileResult, show: (r: ReconcileResult) => void, intervalMs: number): Promise<void> {
+    // Two agents on one host take turns through the state lock and so break nothing, but each
+    // round runs twice and every store event wakes both: say so (a unit and a hand-run one, say).
+    const statePath = node.stateFile ?? DEFAULT_STATE_FILE
+    if (!ctx.dryRun) {
+      const {holder} = claimPidFile(`${statePath}.agent`, ['sync', '--watch'])
+      if (holder) process.stderr.write(`sync: warning: another sync --watch (pid ${holder.pid}, since ${holder.since}) already keeps this host (${statePath}) in sync; both take turns, doing every round twice: stop one of them\n`)
+    }
     const store = await openStore(first.node.store, storeOptions(first.node, node))
     const agent = new NodeAgent(ctx, node, store)
     agent.adopt(first)

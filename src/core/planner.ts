@@ -112,7 +112,11 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   for (const n of snap.neighbors ?? []) {
     if (n.dev === vxlanDev && !vxlanNeighByDst.has(n.dst)) vxlanNeighByDst.set(n.dst, n)
   }
-  const vxlanFdb = new Set((snap.fdb ?? []).filter(f => f.dev === vxlanDev).map(f => `${f.mac}|${f.dst}`))
+  const vxlanFdb = new Set((snap.fdb ?? []).filter(f => f.dev === vxlanDev).map(f => `${f.mac.toLowerCase()}|${f.dst}`))
+  // The fdb holds one entry per MAC: two VTEPs announcing one MAC (hosts cloned with one machine-id,
+  // an edited lease) cannot both be reached, and replacing the entry for each in turn flipped it on
+  // every round. The first lease (in subnet order, the same on every node) keeps the MAC.
+  const macHolder = new Map<string, Peer | 'self'>([[intent.vtepMAC.toLowerCase(), 'self']])
   for (const peer of intent.peers) {
     if (peer.subnet === intent.subnet) continue
     const onLink = intent.onLinkPeers.has(peer.publicIP)
@@ -137,17 +141,27 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
       if (!direct) warnings.push(`peer ${peer.subnet} (${peer.publicIP}) has no VtepMAC in its lease; skipped`)
       continue
     }
-    const vtep = vtepAddress(peer.subnet)
-    wantNeigh.add(`${vtep}|${peer.vtepMAC}`)
-    wantFdb.add(`${peer.vtepMAC}|${peer.publicIP}`)
-    const neigh = vxlanNeighByDst.get(vtep)
-    if (!neigh || neigh.lladdr !== peer.vtepMAC || !neigh.state.includes('PERMANENT')) {
-      neighOps.push({tool: 'ip', args: ['neigh', 'replace', vtep, 'lladdr', peer.vtepMAC, 'dev', vxlanDev, 'nud', 'permanent'],
-        why: `VTEP of ${peer.subnet} answers at ${peer.vtepMAC}`})
+    // as the kernel prints it: an upper-case MAC never matched the host's entries, so every round
+    // replaced them and deleted the fdb entry it had just written as a stale one
+    const vtepMAC = peer.vtepMAC.toLowerCase()
+    const holder = macHolder.get(vtepMAC)
+    if (holder !== undefined) {
+      warnings.push(`peer ${peer.subnet} (${peer.publicIP}) announces VtepMAC ${vtepMAC}, which is ${holder === 'self' ? 'this host\'s own VTEP MAC' : `the VTEP MAC of ${holder.subnet} (${holder.publicIP}) too`}: `
+        + `one MAC reaches one host, so it is not ${direct ? 'given a VTEP entry' : 'routed'}; give each host's ${vxlanDev} its own MAC (VMs cloned with one /etc/machine-id get the same one)`)
+      continue
     }
-    if (!vxlanFdb.has(`${peer.vtepMAC}|${peer.publicIP}`)) {
-      fdbOps.push({tool: 'bridge', args: ['fdb', 'replace', peer.vtepMAC, 'dev', vxlanDev, 'dst', peer.publicIP, 'self', 'permanent'],
-        why: `frames for ${peer.vtepMAC} are sent to ${peer.publicIP}`})
+    macHolder.set(vtepMAC, peer)
+    const vtep = vtepAddress(peer.subnet)
+    wantNeigh.add(`${vtep}|${vtepMAC}`)
+    wantFdb.add(`${vtepMAC}|${peer.publicIP}`)
+    const neigh = vxlanNeighByDst.get(vtep)
+    if (!neigh || neigh.lladdr?.toLowerCase() !== vtepMAC || !neigh.state.includes('PERMANENT')) {
+      neighOps.push({tool: 'ip', args: ['neigh', 'replace', vtep, 'lladdr', vtepMAC, 'dev', vxlanDev, 'nud', 'permanent'],
+        why: `VTEP of ${peer.subnet} answers at ${vtepMAC}`})
+    }
+    if (!vxlanFdb.has(`${vtepMAC}|${peer.publicIP}`)) {
+      fdbOps.push({tool: 'bridge', args: ['fdb', 'replace', vtepMAC, 'dev', vxlanDev, 'dst', peer.publicIP, 'self', 'permanent'],
+        why: `frames for ${vtepMAC} are sent to ${peer.publicIP}`})
     }
     if (direct) continue
     routes.push({
@@ -199,7 +213,7 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
     const keptMacs = new Set((snap.neighbors ?? []).filter(n => keptNeighbor(n) && n.lladdr).map(n => n.lladdr!.toLowerCase()))
     for (const f of snap.fdb ?? []) {
       if (f.dev !== vxlanDev || !f.dst || f.mac === '00:00:00:00:00:00' || keptMacs.has(f.mac.toLowerCase())) continue
-      if (!wantVxlanDevice || !wantFdb.has(`${f.mac}|${f.dst}`)) {
+      if (!wantVxlanDevice || !wantFdb.has(`${f.mac.toLowerCase()}|${f.dst}`)) {
         staleFdbOps.push({tool: 'bridge', args: ['fdb', 'del', f.mac, 'dev', vxlanDev, 'dst', f.dst, 'self'], why: `no peer's VTEP is ${f.mac} at ${f.dst} any more`})
       }
     }

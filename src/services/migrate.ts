@@ -331,14 +331,18 @@ async function runSteps(ctx: ServiceContext, store: Store, start: {record: Migra
   let record: MigrationRecord = {...start.record, runBy}
   let last = start.storedText
   let claimed = false
+  /** errors that already say where the migration stands */
+  const told = new WeakSet<Error>()
   const save = async (r: MigrationRecord) => {
     const text = JSON.stringify({...r, runBy}, null, 2) + '\n'
     if (!await store.swapMeta(MIGRATION_META_KEY, last, text)) {
-      throw claimed
+      const error = claimed
         ? new FlannelctlError('another flannelctl migrate took this migration over while this one ran; this one stopped after its last step',
           'let the other run finish; if it was stopped too, run the same command again to resume', ExitCode.failed)
         : userError('another flannelctl migrate changed the migration record since this one read it; nothing was changed by this one',
           `see where it stands: flannelctl migrate --plan with the same --backend/--rollback and nodes; run the same command again once the other has finished or stopped`)
+      told.add(error)
+      throw error
     }
     last = text
     claimed = true
@@ -358,19 +362,24 @@ async function runSteps(ctx: ServiceContext, store: Store, start: {record: Migra
       if (signals.signal) throw stopped(i)
       const view = describeSteps(record, plan)[i]
       ctx.progress(`[${String(i + 1).padStart(width)}/${total}] ${(view.node ?? 'store').padEnd(6)} ${view.title}`)
-      record = withStepState(record, i)
-      await save(record)
-      const node = nodes.find(n => n.record.publicIP === record.steps[i].node)
       try {
+        record = withStepState(record, i)
+        await save(record)
+        const node = nodes.find(n => n.record.publicIP === record.steps[i].node)
         record = await runStep(ctx, record, i, node, save, where)
+        if (killAfter === i + 1) process.kill(process.pid, 'SIGKILL')
+        record = withStepDone(record, i, new Date().toISOString())
+        await save(record)
       } catch (error) {
         // On a terminal the signal reached the programs of the step too: that is why it failed.
         if (signals.signal) throw stopped(i, error as Error)
-        throw error
+        // A node's or the store's error alone (etcd unreachable, a batch refused) does not say that
+        // the network is half-way and that the same command resumes: a bug keeps its stack.
+        if (!isUserError(error) || told.has(error)) throw error
+        throw new FlannelctlError(`migration ${record.id} stopped at step ${i + 1} of ${total} (${view.node ?? 'store'}: ${view.title}): ${error.message}`,
+          `${error.hint ? `${error.hint}; then ` : ''}run the same command again to resume at step ${i + 1} (${i} of ${total} are done, and the network forwards in this mixed state), or --rollback to go back`,
+          error.exitCode)
       }
-      if (killAfter === i + 1) process.kill(process.pid, 'SIGKILL')
-      record = withStepDone(record, i, new Date().toISOString())
-      await save(record)
     }
     return record
   } finally {

@@ -25,7 +25,7 @@ import {
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
-import {openStore, parseStoredNetConf, DEFAULT_STORE, DEFAULT_ETCD_PREFIX} from '../store/store.js'
+import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
 import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
 import type {ServiceContext} from './context.js'
 import {debug, type Debugger} from '../debug.js'
@@ -338,7 +338,8 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
 function leaseToPeer(l: Lease): Peer {
   // A VtepMAC goes into neigh and fdb batch lines: anything but a MAC stays out (see core/names.ts).
   const raw = l.backendData?.VtepMAC
-  const mac = typeof raw === 'string' && isValidMac(raw) ? raw : undefined
+  // the kernel shows MACs in lower case: 02:AB:… compared as written never matched its fdb entry
+  const mac = typeof raw === 'string' && isValidMac(raw) ? raw.toLowerCase() : undefined
   return {subnet: l.subnet, publicIP: l.publicIP, backendType: l.backendType, vtepMAC: mac}
 }
 
@@ -478,7 +479,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     // Only init takes --network: sync, peer and migrate on an empty store are more likely pointed at the wrong one.
     const noConfigHint = opts.creating ? 'pass --network 10.244.0.0/16 (and --backend) to create it'
       : prev !== undefined && prev.store !== storeSpec ? `check --store: this host was set up with ${prev.store}, which it uses when --store is left out`
-        : 'create it with flannelctl init --network CIDR (the network in this host\'s subnet.env, to keep its pods)'
+        : 'create it with flannelctl init --network CIDR, CIDR being FLANNEL_NETWORK in this host\'s subnet.env, to keep its pods'
     const {nc, create: configToCreate} = wantedNetConf(store, opts.network ?? {}, configText, noConfigHint)
     // Pods' routes to the network would swallow the node addresses inside it (peers, this node).
     if (cidrContainsIp(nc.network, publicIP)) {
@@ -538,6 +539,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         `nothing was changed; repair or remove the entry ${ownBroken.key} (and any stray entry it overlaps), then rerun`)
     }
     const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
+    const claimed = storeSwitched ? undefined : subnetClaimedByAnother(prev, leases, publicIP, Date.now())
+    if (claimed && pick.subnet !== prev!.subnet) {
+      throw userError(`this host's subnet ${prev!.subnet} is leased to ${claimed.publicIP} in ${store.describe()}, though this host's own lease on it cannot have expired yet (last synced ${claimed.syncedAgo} ago): the entry was edited, or another host claims the subnet (same address, or a copied subnet.env or state file)`,
+        `nothing was changed: another subnet would strand this host's pods. If ${claimed.publicIP} is no node of this network, write the entry ${keyOfSubnet(prev!.subnet!)} back or delete it, and this host leases the subnet again; else one of the two hosts gives it up: flannelctl reset --release there or here, then flannelctl init, and re-create its pods`)
+    }
     if (storeSwitched && prev?.subnet !== undefined && pick.subnet !== prev.subnet) {
       const there = pick.reason === 'reuse' ? `it holds ${pick.subnet} there, not its subnet ${prev.subnet}` : `there its subnet ${prev.subnet} is another host's`
       throw userError(`${store.describe()} is not the store this host was set up with (${prev.store}), and ${there}: moving would strand its pods`,
@@ -611,6 +617,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       }
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)
+      // up, but its link is down at the other end (cable, switch port, veth peer): as cut off, and `ip link` still says UP
+      else if (underlay?.operstate === 'DOWN' || underlay?.operstate === 'LOWERLAYERDOWN') readWarnings.push(`${iface} has no carrier (operstate ${underlay.operstate}: a cable, switch port or veth peer is down): no peer reaches this node, nor it them, until its link is back`)
       const underlayMtu = underlay?.mtu ?? 1500
       const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
       const mtu = rec.mtu ?? fits
@@ -749,7 +757,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       warnings.push(`this host moved from ${prev!.store} to ${store.describe()}, where it ${ctx.dryRun ? 'would lease' : 'leased'} ${lease.subnet} again; its lease in ${prev!.store} stays until it expires (24 h), and hosts using that store route to it until then`)
     } else if (leaseRecreated) {
       warnings.push(lease.subnet === prev?.subnet
-        ? `the store had no lease for this host (store lost or lease expired): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
+        ? `the store had no lease for this host (store lost, lease expired or deleted): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
         : `the store had no lease for this host and its subnet ${prev?.subnet} is another host's now: leased a new subnet, ${lease.subnet}; pods still on ${prev?.subnet} need re-creating`)
     }
     return {node: rec, lease, ops: plan.ops, plan: describePlan(plan.ops), warnings, applied: !ctx.dryRun, peers, netConf: nc, leaseRecreated, snapshot: snap, leases: listedLeases}
@@ -810,6 +818,8 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
       }
     }
   }
+  // left by a sync --watch killed with SIGKILL (a running one stops by itself once the record is gone)
+  if (await host.readFile(`${path}.agent`) !== undefined) ops.push({tool: 'rmfile', path: `${path}.agent`, why: 'the record of this host\'s sync --watch agent'})
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
   for (const line of nftResetWarnings(snap.flannelNft, r.nftables ? host.nftReadProblem : undefined)) ctx.progress(`warning: ${line}`)
@@ -942,7 +952,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     }
     const backendType = change.add.vtepMAC ? 'vxlan' : 'host-gw'
     r.staticPeers = [...r.staticPeers.filter(p => p.subnet !== change.add!.subnet),
-      {subnet: change.add.subnet, publicIP: change.add.publicIP, vtepMAC: change.add.vtepMAC, backendType, static: true}]
+      {subnet: change.add.subnet, publicIP: change.add.publicIP, vtepMAC: change.add.vtepMAC?.toLowerCase(), backendType, static: true}]
   }
   if (change.remove) {
     if (!r.staticPeers.some(p => p.subnet === change.remove)) {
@@ -1000,6 +1010,22 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
     rows.push({subnet: p.subnet, publicIP: p.publicIP, backend: p.backendType, vtepMAC: p.vtepMAC ?? null, source: p.source, state})
   }
   return rows
+}
+
+/**
+ * Another public IP holds the subnet this host last synced on, although this host's lease cannot
+ * have expired: it is renewed at least every LEASE_RENEW_AFTER_MS by a sync and lasts
+ * LEASE_TTL_SECONDS, so within that much of the last sync the entry was edited, or another host
+ * claims the subnet. Leasing another subnet then would strand this host's running pods (its bridge
+ * is readdressed); only a host whose lease has expired for real moves on, as flanneld does.
+ */
+export function subnetClaimedByAnother(prev: Pick<NodeRecord, 'subnet' | 'lastSync'> | undefined, leases: Lease[], publicIP: string, nowMs: number): {publicIP: string; syncedAgo: string} | undefined {
+  if (prev?.subnet === undefined || prev.lastSync === undefined) return undefined
+  const holder = leases.find(l => l.subnet === prev.subnet && l.publicIP !== publicIP)
+  const agoMs = nowMs - Date.parse(prev.lastSync)
+  if (holder === undefined || !(agoMs < LEASE_TTL_SECONDS * 1000 - LEASE_RENEW_AFTER_MS)) return undefined
+  const ago = Math.max(0, Math.round(agoMs / 1000))
+  return {publicIP: holder.publicIP, syncedAgo: ago < 120 ? `${ago} s` : ago < 7200 ? `${Math.round(ago / 60)} min` : `${Math.round(ago / 3600)} h`}
 }
 
 /**

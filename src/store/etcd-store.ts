@@ -132,7 +132,7 @@ function quietIpServerNameWarning(): void {
 }
 
 /** The gist of a grpc/TLS failure, without grpc's status prefix, timestamps and OpenSSL file names. */
-function failureCause(error: Error): string {
+export function failureCause(error: Error): string {
   const text = error.message
   const deadline = /Deadline exceeded after ([\d.]+)s/.exec(text)
   if (deadline) return `no answer within ${Math.round(Number(deadline[1]))} s`
@@ -143,6 +143,9 @@ function failureCause(error: Error): string {
   if (ssl) cause = ssl[1]
   const refused = /connect (ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT) (\S+)/.exec(cause)
   if (refused) cause = `${ERRNO_TEXT[refused[1]]} (${refused[1]})`
+  // grpc's words for a connection that went away under a call, or that the client reset after a
+  // call got no answer (a hung etcd): the calls still queued on it fail with the second
+  if (/^(Connection dropped|Channel closed before call started)\.?$/i.test(cause.trim())) cause = 'the connection dropped (etcd went away or stopped answering)'
   return cause.replace(/\s+/g, ' ').trim().replace(/\.$/, '') || 'no connection'
 }
 

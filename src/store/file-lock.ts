@@ -155,3 +155,59 @@ async function release(lockPath: string, owner: LockOwner): Promise<void> {
     } catch {}
   }
 }
+
+export interface PidFileHolder {
+  pid: number
+  since: string
+}
+
+/**
+ * A file naming the process that plays a role for its whole life (the agent of one host). Unlike
+ * the lock above it is never waited for: the caller learns whether another live process holds the
+ * role (same host, its pid alive and its command line still naming `marks`, so a recycled pid does
+ * not count) and the file is then left to it; otherwise this process takes it, and the file goes
+ * when this process exits. One left by a process killed with SIGKILL is taken over.
+ */
+export function claimPidFile(path: string, marks: string[]): {holder?: PidFileHolder} {
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o644)
+      const token = randomUUID()
+      try {
+        writeFileSync(fd, JSON.stringify({pid: process.pid, host: hostname(), time: Date.now(), token}))
+      } finally {
+        closeSync(fd)
+      }
+      process.once('exit', () => {
+        try {
+          if (parseOwner(readFileSync(path, 'utf8'))?.token === token) unlinkSync(path)
+        } catch {}
+      })
+      return {}
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') return {}
+    }
+    let owner: LockOwner | undefined
+    try {
+      owner = parseOwner(readFileSync(path, 'utf8'))
+    } catch {}
+    if (owner && owner.host === hostname() && owner.pid !== process.pid && runs(owner.pid, marks)) {
+      return {holder: {pid: owner.pid, since: new Date(owner.time).toISOString()}}
+    }
+    try {
+      unlinkSync(path)
+    } catch {}
+  }
+  return {}
+}
+
+function runs(pid: number, marks: string[]): boolean {
+  if (!processAlive(pid)) return false
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+    return marks.every(m => args.includes(m))
+  } catch {
+    // no /proc to ask: a live pid is taken at its word
+    return true
+  }
+}

@@ -5,7 +5,8 @@
  */
 import {expect} from 'chai'
 import {execa} from 'execa'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {BIN, cli, inNs, outputMatches, sh, uniqueLab} from '../helpers/cli.js'
@@ -48,6 +49,55 @@ describe('sync --watch stops on a signal (real namespace)', function () {
       expect(await inNs(ns, 'ip', '-br', 'link')).to.equal(links)
     })
   }
+
+  it('an idle agent is quiet: rounds that change nothing print nothing; a new peer is printed', async () => {
+    const agent = execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', '--interval', '1', ...args()],
+      {reject: false, env: {NO_COLOR: '1', DEBUG: 'flannelctl:sync'}, timeout: 30000})
+    let out = ''
+    agent.stdout!.on('data', (d: Buffer) => void (out += String(d)))
+    try {
+      // the first round and three periodic ones (each logs its end on stderr)
+      expect(await outputMatches(agent.stderr!, /(published and recorded[\s\S]*){4}/), 'four rounds within 20 s').to.equal(true)
+      expect(out.match(/^sync: lease /gm)).to.have.length(1)
+      await writeFile(join(dir, 'store', 'coreos.com', 'network', 'subnets', '10.244.250.0-24'),
+        JSON.stringify({PublicIP: '192.168.171.9', PublicIPv6: null, BackendType: 'host-gw'}))
+      expect(await outputMatches(agent.stdout!, /ip route replace 10\.244\.250\.0\/24 via 192\.168\.171\.9 dev eth0/), 'the new peer printed').to.equal(true)
+      expect(out.match(/^sync: lease /gm)).to.have.length(2)
+    } finally {
+      agent.kill('SIGTERM')
+      await agent
+      await rm(join(dir, 'store', 'coreos.com', 'network', 'subnets', '10.244.250.0-24'), {force: true})
+    }
+  })
+
+  it('a second agent on the host says the first one runs; after the first was killed (-9), a new one does not', async () => {
+    const start = () => execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', ...args()], {reject: false, env: {NO_COLOR: '1'}, timeout: 30000})
+    const first = start()
+    await firstRound(first)
+    const second = start()
+    try {
+      expect(await outputMatches(second.stderr!, /warning: another sync --watch \(pid \d+, since [^)]+\) already keeps this host \(.*node\.json\) in sync; both take turns, doing every round twice: stop one of them/),
+        'the second agent warns').to.equal(true)
+    } finally {
+      second.kill('SIGTERM')
+      await second
+    }
+    first.kill('SIGKILL')
+    await first
+    const third = start()
+    let err = ''
+    third.stderr!.on('data', (d: Buffer) => void (err += String(d)))
+    await firstRound(third)
+    third.kill('SIGKILL')
+    await third
+    expect(err).to.not.contain('another sync --watch')
+    // what a SIGKILLed agent leaves, reset removes
+    expect(existsSync(join(dir, 'node.json.agent'))).to.equal(true)
+    expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+    expect(existsSync(join(dir, 'node.json.agent'))).to.equal(false)
+    const again = await cli(['init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...args()], {netns: ns})
+    expect(again.exitCode, again.stderr).to.equal(0)
+  })
 
   it('reset under a running agent: the agent stops, exit 2, saying the host was reset', async () => {
     const agent = execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', '--interval', '1', ...args()], {reject: false, env: {NO_COLOR: '1'}, timeout: 30000})

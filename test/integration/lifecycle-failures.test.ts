@@ -97,6 +97,25 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       expect((await cli(['reset', '--release', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
     })
 
+    it('its subnet leased to another address while its own lease is alive: sync refuses, nothing changes; the entry deleted, it leases the subnet again', async () => {
+      expect((await init()).exitCode).to.equal(0)
+      const [key] = await leases()
+      const file = join(store(), 'coreos.com', 'network', 'subnets', key)
+      const value = await readFile(file, 'utf8')
+      await writeFile(file, value.replace(/"PublicIP":"[^"]*"/, '"PublicIP":"192.168.152.99"'))
+      const before = await inNs(ns, 'ip', '-br', 'addr')
+      const r = await cli(['sync', ...nodeArgs()], {netns: ns})
+      expectOneError(r, 2, new RegExp(`this host's subnet ${key.replace('-', '/').replace(/\./g, '\\.')} is leased to 192\\.168\\.152\\.99 .* cannot have expired yet`))
+      expect(await inNs(ns, 'ip', '-br', 'addr')).to.equal(before)
+      expect(await leases()).to.deep.equal([key])
+      await rm(file)
+      const again = await cli(['sync', ...nodeArgs()], {netns: ns})
+      expect(again.exitCode, again.stderr).to.equal(0)
+      expect(await leases()).to.deep.equal([key])
+      expect(await inNs(ns, 'ip', '-br', 'addr')).to.equal(before)
+      expect((await cli(['reset', '--release', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+    })
+
     it('--dry-run says it would create the network config, and creates nothing', async () => {
       const r = await init('--dry-run')
       expect(r.exitCode, r.stderr).to.equal(0)

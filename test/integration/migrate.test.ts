@@ -446,6 +446,27 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     await expectMigrated(lab, ['--backend', 'host-gw'])
     expect((await cli(['backend', 'set', 'vxlan', '--directrouting', '--store', lab.store])).exitCode, 'once it is done').to.equal(0)
   })
+
+  it('a step failing on a node stops it, saying which step, that it is half-way and that the same command resumes; it does', async () => {
+    const conflist = join(lab.nodes[1].dir, 'cni', '10-flannel.conflist')
+    const ours = await readFile(conflist, 'utf8')
+    await writeFile(conflist, '{"cniVersion":"0.3.1","name":"other","plugins":[]}')
+    let r
+    try {
+      r = await migrate(lab, ['--backend', 'host-gw', '--yes'])
+    } finally {
+      await writeFile(conflist, ours)
+    }
+    expect(r.exitCode, r.stderr).to.equal(2)
+    const [error, hint] = r.stderr.trim().split('\n').slice(-2)
+    expect(error).to.match(/^Error: migration \S+ stopped at step (\d+) of \d+ \(n2: [^)]+\): .*10-flannel\.conflist was not written by flannelctl/)
+    const step = /stopped at step (\d+)/.exec(error)![1]
+    expect(hint).to.include(`move the file away, or pass --force to overwrite it; then run the same command again to resume at step ${step} (${Number(step) - 1} of`)
+    const resumed = await migrate(lab, ['--backend', 'host-gw', '--yes'])
+    expect(resumed.exitCode, resumed.stderr).to.equal(0)
+    expect(resumed.stderr).to.include(`at step ${step} of`)
+    expect((await configOf(lab)).Backend.Type).to.equal('host-gw')
+  })
 })
 
 describe('migrate on a lab whose store is its own etcd (it answers only inside the lab)', function () {

@@ -119,6 +119,14 @@ describe('multi-NIC host (real namespaces)', function () {
     } finally {
       await ip('-n', b.ns, 'link', 'set', 'eth0', 'up')
     }
+    // up, but the other end of its link down (a switch port): as cut off, though `ip link` says UP
+    await ip('-n', a.ns, 'link', 'set', 'eth0', 'down')
+    try {
+      const noCarrier = await cli(['sync', '--dry-run', ...args(b, 'hg')], {netns: b.ns})
+      expect(noCarrier.stdout).to.match(/warning: eth0 has no carrier \(operstate (LOWERLAYER)?DOWN: a cable, switch port or veth peer is down\): no peer reaches this node, nor it them, until its link is back/)
+    } finally {
+      await ip('-n', a.ns, 'link', 'set', 'eth0', 'up')
+    }
     for (const h of [a, b]) expect((await cli(['reset', ...args(h, 'hg')], {netns: h.ns})).exitCode).to.equal(0)
   })
 })
