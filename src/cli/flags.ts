@@ -44,6 +44,16 @@ export const storeFlags = {
   'etcd-password': nodeFlags['etcd-password'],
 }
 
+/**
+ * Commands that read this host's tables (collect, doctor) compare them with the store init
+ * recorded here; a host whose state file is elsewhere (a lab node, several hosts on one
+ * filesystem) names it, as the node commands do.
+ */
+export const recordedStoreFlags = {
+  'state-file': nodeFlags['state-file'],
+  'etcd-password': nodeFlags['etcd-password'],
+}
+
 export function storeSpec(f: Record<string, unknown>): {spec: string; options: StoreOptions} {
   return {
     spec: (f.store as string | undefined) ?? DEFAULT_STORE,

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../cli/base.js'
-import {jsonFlag} from '../cli/flags.js'
+import {jsonFlag, recordedStoreFlags} from '../cli/flags.js'
 import {runDoctor} from '../services/doctor.js'
 import {commandEcho} from '../services/collect.js'
 import {renderDoctor} from '../ui/doctor.js'
@@ -28,12 +28,13 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
     inventory: Flags.string({char: 'i', description: 'YAML/JSON inventory of live hosts (local, netns:NAME, ssh:USER@HOST)', exclusive: ['snapshot', 'lab'], helpGroup: 'SOURCE'}),
     snapshot: Flags.string({char: 's', description: 'snapshot directory, offline (written by flannelctl collect)', exclusive: ['inventory', 'lab'], helpGroup: 'SOURCE'}),
     ping: Flags.boolean({description: 'confirm with real pings between pod namespaces'}),
+    ...recordedStoreFlags,
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Doctor)
-    const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping},
+    const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping, stateFile: flags['state-file'], etcdPassword: flags['etcd-password']},
       {progress: this.progress({verbose: flags.verbose}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(report)
     else {

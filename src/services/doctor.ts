@@ -566,7 +566,7 @@ export interface DoctorOptions extends SourceOptions {
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
   const src = await loadSource(o, opts)
   // The lab's store, or on this host alone the one flannelctl init recorded here; offline, what collect saved of it.
-  const summary = o.snapshot !== undefined ? await readSavedStore(o.snapshot) : await readSourceStore(src, opts.progress)
+  const summary = o.snapshot !== undefined ? await readSavedStore(o.snapshot) : await readSourceStore(src, o, opts.progress)
   const store = summary?.store
   const leases: Parameters<typeof hostChecks>[1] = summary?.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
   const backend: Parameters<typeof hostChecks>[2] = summary?.backend ?? undefined
