@@ -233,7 +233,8 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
     // one from an earlier collect into this directory would be taken for this one's
     await rm(join(out, STORE_FILE), {force: true})
   }
-  return {dir: out, files, hosts: src.captured.length, pods: src.inventory.pods?.length ?? 0, source: src.description}
+  // captured holds the pods' own namespaces too; hosts are the nodes (and a lab's router)
+  return {dir: out, files, hosts: src.inventory.nodes.length, pods: src.inventory.pods?.length ?? 0, source: src.description}
 }
 
 /** --verbose: every program run, on stderr, with where it ran. */
