@@ -40,7 +40,8 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
     else {
       this.out(renderDoctor(report, {color: useColor()}))
       // Every lab host is a namespace: a fix runs there, one command at a time (as trace's lab fixes do).
-      if (flags.lab !== undefined && (report.findings.some(f => f.fix.length > 0) || report.pairs.some(p => p.fix.length > 0))) {
+      // A finding of the store (an unfinished migration) is fixed from here, not inside a host.
+      if (flags.lab !== undefined && (report.findings.some(f => f.fix.length > 0 && report.nodes.includes(f.node)) || report.pairs.some(p => p.fix.length > 0))) {
         this.out(`\nIn the lab, run each fix on its host: flannelctl lab exec${flags.lab === 'demo' ? '' : ` --name ${flags.lab}`} HOST -- COMMAND`)
       }
     }

@@ -407,7 +407,10 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     // the tables forward in the mixed state; the store says the migration is unfinished, and doctor and lease list say so
     const doctor = await cli(['doctor', '--lab', lab.name, '--json'])
     const finding = JSON.parse(doctor.stdout).findings.find((f: {code: string}) => f.code === 'MIGRATION_UNFINISHED')
-    expect(finding, doctor.stdout).to.deep.include({severity: 'warning', fix: ['flannelctl migrate --backend vxlan --directrouting --yes']})
+    // the fix names the nodes doctor read: without them migrate would reconcile the host it runs on only
+    expect(finding, doctor.stdout).to.deep.include({severity: 'warning', fix: [`flannelctl migrate --backend vxlan --directrouting --lab ${lab.name} --yes`]})
+    // and it runs from here, not inside a lab host (its "node" is the store)
+    expect((await cli(['doctor', '--lab', lab.name])).stdout).to.not.include('run each fix on its host')
     expect(finding.message).to.match(/^a migration vxlan → vxlan \(DirectRouting\) stopped after step \d+ of \d+: nodes forward in a mixed state until it finishes/)
     const list = await cli(['lease', 'list', '--json', '--store', lab.store])
     expect(JSON.parse(list.stdout).migration).to.deep.include({from: 'vxlan', to: 'vxlan (DirectRouting)', done: rec.done})
