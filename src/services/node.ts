@@ -23,7 +23,7 @@ import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
 } from '../core/flannel.js'
-import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
+import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, DEFAULT_STORE, DEFAULT_ETCD_PREFIX} from '../store/store.js'
 import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
 import type {ServiceContext} from './context.js'
@@ -284,7 +284,7 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
     throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
   }
   if (!f.network) return undefined
-  if (!isCanonicalCidr(f.network)) throw userError(`--network '${f.network}' is not a valid IPv4 CIDR`, 'e.g. --network 10.244.0.0/16 (host bits zero)')
+  requireCidrFlag('network', f.network, '10.244.0.0/16')
   const backend: Record<string, unknown> = {Type: f.backend ?? 'vxlan'}
   if (f.vni !== undefined) backend.VNI = f.vni
   if (f.port !== undefined) backend.Port = f.port
@@ -863,8 +863,19 @@ export interface StaticPeerInput {
   vtepMAC?: string
 }
 
+/** A CIDR flag with host bits set (10.244.5.7/24) is a typo of its network: say which, rather than "not a CIDR". */
+function requireCidrFlag(flag: string, value: string, example: string): void {
+  if (isCanonicalCidr(value)) return
+  let network: string | undefined
+  try {
+    if (value.includes('/')) network = cidrToString(parseCidr(value))
+  } catch {}
+  if (network !== undefined) throw userError(`--${flag} '${value}' has host bits set: its network is ${network}`, `pass --${flag} ${network}`)
+  throw userError(`--${flag} '${value}' is not a valid IPv4 CIDR`, `e.g. --${flag} ${example} (the network address, then the prefix length)`)
+}
+
 function validatePeer(p: StaticPeerInput): void {
-  if (!isCanonicalCidr(p.subnet)) throw userError(`--subnet '${p.subnet}' is not a valid IPv4 CIDR`, 'e.g. --subnet 10.244.2.0/24')
+  requireCidrFlag('subnet', p.subnet, '10.244.2.0/24')
   if (!isIPv4(p.publicIP)) throw userError(`--public-ip '${p.publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.12')
   refuseSpecialAddress(p.publicIP, 'the peer\'s node address, e.g. --public-ip 192.168.100.12')
   if (p.vtepMAC !== undefined && !isValidMac(p.vtepMAC)) throw userError(`--vtep-mac '${p.vtepMAC}' is not a MAC address`, 'e.g. --vtep-mac 5a:1f:00:00:00:02 (the peer\'s flannel.1 MAC)')

@@ -56,8 +56,10 @@ describe('bad input (real namespace)', function () {
     await expectCleanFailure(await cli(['init', '--network', '10.244.0.0/33', ...nodeArgs()], {netns: ns}), /^Error: --network '10\.244\.0\.0\/33' is not a valid IPv4 CIDR$/)
   })
 
-  it('host bits set in the network', async () => {
-    await expectCleanFailure(await init('--network', '10.244.1.7/16'), /CIDR/)
+  it('host bits set in the network: the message names the network meant', async () => {
+    const r = await init('--network', '10.244.1.7/16')
+    await expectCleanFailure(r, /^Error: --network '10\.244\.1\.7\/16' has host bits set: its network is 10\.244\.0\.0\/16$/)
+    expect(r.stderr).to.include('Hint: pass --network 10.244.0.0/16')
   })
 
   it('SubnetLen out of range', async () => {

@@ -101,6 +101,11 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(taken.stderr).to.contain('10.244.7.0/25 overlaps 10.244.7.0/24, leased in')
     await rm(join(leases, '10.244.7.0-24'))
 
+    // a host address for the subnet is a typo of its network: the message names the one meant
+    const typo = await add('10.244.5.7/24', '192.168.160.2')
+    expect(typo.exitCode).to.equal(2)
+    expect(typo.stderr).to.equal('Error: --subnet \'10.244.5.7/24\' has host bits set: its network is 10.244.5.0/24\nHint: pass --subnet 10.244.5.0/24')
+
     const outside = await add('10.99.0.0/24', '192.168.160.2')
     expect(outside.exitCode).to.equal(2)
     expect(outside.stderr).to.contain('10.99.0.0/24 is outside the network 10.244.0.0/16')
