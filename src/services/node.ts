@@ -935,7 +935,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }
     const replaced = r.staticPeers.find(p => p.subnet === change.add!.subnet)
-    if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${replaced.publicIP}${replaced.vtepMAC ? ` (VTEP MAC ${replaced.vtepMAC})` : ''}: replaced`)
+    if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${replaced.publicIP}${replaced.vtepMAC ? ` (VTEP MAC ${replaced.vtepMAC})` : ''}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
     if (!r.ipMasq && r.staticPeers.length === 0) {
       ctx.progress(`warning: pods created before this first static peer keep the bridge plugin's masquerade rule, which hides their address from other nodes' pods too; re-create them (new pods get ipMasq false, as this host now masquerades with the narrowed rule)`)
     }

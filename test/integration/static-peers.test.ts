@@ -123,7 +123,9 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(mine.stderr).to.contain('192.168.170.1 is another address of this host, not a peer\'s')
     await inNs(hosts[0].ns, 'ip', 'addr', 'del', '192.168.170.1/24', 'dev', 'eth0')
 
-    // the same subnet again replaces the peer, and says so; it is not the "first static peer"
+    // the same subnet again replaces the peer, and says so (--dry-run: that it would); it is not the "first static peer"
+    const wouldMove = await cli(['peer', 'add', '--subnet', '10.244.3.0/24', '--public-ip', '192.168.160.2', '--dry-run', ...args(0)], {netns: hosts[0].ns})
+    expect(wouldMove.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9: would be replaced')
     const moved = await add('10.244.3.0/24', '192.168.160.2')
     expect(moved.exitCode, moved.stderr).to.equal(0)
     expect(moved.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9: replaced')
