@@ -945,6 +945,12 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
   }
   if (change.remove) {
     if (!r.staticPeers.some(p => p.subnet === change.remove)) {
+      // peer list shows store peers beside static ones; removing one here would be undone by the next sync
+      const leased = (await storedNetwork(r, o).catch(() => ({leases: [] as Lease[]}))).leases.find(l => l.subnet === change.remove)
+      if (leased) {
+        throw userError(`${change.remove} is not a static peer: it is ${leased.publicIP}'s lease in ${r.store}`,
+          'it leaves when that host runs flannelctl reset --release (or its lease expires); sync here then removes its route')
+      }
       throw userError(`no static peer ${change.remove} on this host`, 'see them with: flannelctl peer list')
     }
     r.staticPeers = r.staticPeers.filter(p => p.subnet !== change.remove)

@@ -99,6 +99,11 @@ describe('static peers (real namespaces, no shared store)', function () {
     const taken = await add('10.244.7.0/25', '192.168.160.2')
     expect(taken.exitCode).to.equal(2)
     expect(taken.stderr).to.contain('10.244.7.0/25 overlaps 10.244.7.0/24, leased in')
+    // peer list shows it; peer remove says whose it is rather than "no static peer"
+    const notStatic = await cli(['peer', 'remove', '10.244.7.0/24', ...args(0)], {netns: hosts[0].ns})
+    expect(notStatic.exitCode).to.equal(2)
+    expect(notStatic.stderr).to.contain('Error: 10.244.7.0/24 is not a static peer: it is 192.168.160.7\'s lease in file:')
+    expect(notStatic.stderr).to.contain('Hint: it leaves when that host runs flannelctl reset --release')
     await rm(join(leases, '10.244.7.0-24'))
 
     // a host address for the subnet is a typo of its network: the message names the one meant
