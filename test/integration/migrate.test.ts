@@ -371,6 +371,10 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     expect(r.stdout).to.include('peer routes → host-gw')
     expect(await migrationRecord(lab)).to.equal(undefined)
     expect((await configOf(lab)).Backend.Type).to.equal('vxlan')
+    // to the backend it already has: nothing to do, and the header still counts the nodes it read
+    const same = await migrate(lab, ['--backend', 'vxlan', '--plan'])
+    expect(same.stdout.split('\n')[0]).to.equal('migrate: vxlan → vxlan (3 nodes)')
+    expect(same.stdout).to.include('note: the network already uses vxlan')
   })
 
   it('neither blocks the resume nor the rollback: both go on and name it', async () => {
