@@ -132,10 +132,12 @@ function quietIpServerNameWarning(): void {
 }
 
 /** The gist of a grpc/TLS failure, without grpc's status prefix, timestamps and OpenSSL file names. */
-function failureCause(error: Error): string {
+export function failureCause(error: Error): string {
   const text = error.message
   const deadline = /Deadline exceeded after ([\d.]+)s/.exec(text)
   if (deadline) return `no answer within ${Math.round(Number(deadline[1]))} s`
+  // grpc's words for a call queued on a connection that was given up on (etcd stopped answering)
+  if (/Channel closed before call started|Channel has been shut down/.test(text)) return 'the connection was closed before the request went out'
   let cause = /Last error: (?:Error: )?([\s\S]*)$/.exec(text)?.[1] ?? text.replace(/^\d+ [A-Z_]+: /, '')
   cause = cause.replace(/\.?\s*Resolution note:[\s\S]*$/, '').replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/g, '')
   // OpenSSL: "800C...:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../deps/...:SSL alert number 42"
