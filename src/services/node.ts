@@ -10,7 +10,7 @@ import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js
 import {nftResetWarnings} from '../core/flannel-nft.js'
 import {forwardAcceptHint, forwardVerdict} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
-import {makeDirs, fsProblem} from '../store/dirs.js'
+import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
@@ -186,6 +186,14 @@ async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () =
     })
   }
   return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`})
+}
+
+/** subnet.env and the conflist are written last: a path that cannot take them is refused before anything changes. */
+async function refuseUnwritable(files: [flag: string, path: string, byDefault: string][]): Promise<void> {
+  for (const [flag, path, byDefault] of files) {
+    const problem = await writableFileProblem(path)
+    if (problem !== undefined) throw userError(`${flag}: ${path} cannot be written: ${problem}`, `pass ${flag} with a path on a local, writable file system (default ${byDefault})`)
+  }
 }
 
 function checkNameFlags(o: NodeOptions): void {
@@ -430,6 +438,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const {rec: prev, path: statePath} = await afterSnapshot(recordRead)
   const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
+  // A path over ssh is the other host's file system; here (local, netns) it is this one's.
+  if (ctx.runner.target.kind !== 'ssh') await afterSnapshot(refuseUnwritable([['--subnet-file', subnetFile, DEFAULT_SUBNET_FILE], ['--cni-conf-dir', `${cniConfDir}/${CONFLIST_NAME}`, DEFAULT_CNI_CONF_DIR]]))
   const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
   const {store: storeSpec, etcd} = storeChoice(o, prev)
   const storeOpen = settleLater(openStore(storeSpec, storeOptions({etcd}, o)))
