@@ -21,6 +21,7 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
     {description: 'And confirm the matrix with real pings between the pods', command: '<%= config.bin %> doctor --lab demo --ping'},
     {description: 'Offline, from a snapshot directory (flannelctl collect wrote it), as JSON', command: '<%= config.bin %> doctor --snapshot ./snap --json'},
     {description: 'Live hosts named in an inventory', command: '<%= config.bin %> doctor --inventory hosts.yaml'},
+    {description: 'This host alone, against the leases of the store init recorded here (--state-file says where init kept its record)', command: '<%= config.bin %> lab exec n1 -- flannelctl doctor'},
   ]
 
   static override flags = {
