@@ -387,10 +387,13 @@ export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: bo
 }
 
 /** The store a command uses: the one given, else the one recorded; etcd's TLS files and prefix go together. */
-function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {store: string; etcd: NodeRecord['etcd']} {
-  const etcd = o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile || o.etcdUsername
-    ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile, username: o.etcdUsername}
-    : prev?.etcd
+export function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {store: string; etcd: NodeRecord['etcd']} {
+  // The user is apart from where etcd is: --etcd-username '' forgets a recorded one (an etcd whose
+  // authentication was turned off) and keeps the prefix and TLS files.
+  const username = o.etcdUsername !== undefined ? o.etcdUsername || undefined : prev?.etcd?.username
+  const etcd = o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile
+    ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile, username}
+    : prev?.etcd || username !== undefined ? {...prev?.etcd, username} : undefined
   return {store: o.store ?? prev?.store ?? DEFAULT_STORE, etcd}
 }
 

@@ -263,7 +263,7 @@ export class EtcdStore implements Store {
       if (!opts.username) throw userError('--etcd-password was given without --etcd-username', 'pass both (or FLANNELD_ETCD_USERNAME and FLANNELD_ETCD_PASSWORD), as for flanneld')
       if (opts.password === undefined) {
         throw userError(`etcd user ${opts.username} needs its password`,
-          'pass --etcd-password or set FLANNELD_ETCD_PASSWORD (flannelctl never records it; init records only the user name)')
+          'pass --etcd-password or set FLANNELD_ETCD_PASSWORD (flannelctl never records it; init records only the user name); for an etcd without authentication, forget the user init recorded: flannelctl sync --etcd-username \'\'')
       }
       options.auth = {username: opts.username, password: opts.password}
     }
@@ -612,6 +612,11 @@ export class EtcdStore implements Store {
         }
         throw userError(`${where} requires authentication: ${reason}`,
           'pass --etcd-username and --etcd-password (or FLANNELD_ETCD_USERNAME and FLANNELD_ETCD_PASSWORD), as for flanneld, or --etcd-cafile, --etcd-certfile and --etcd-keyfile with a client certificate whose CN is an etcd user')
+      }
+      // a user and password given to an etcd that does not use authentication (a user init recorded, auth disabled since)
+      if (/authentication is not enabled/.test(message)) {
+        throw userError(`${where} does not use authentication, and this client logs in as etcd user ${this.opts.username}`,
+          'drop --etcd-username and --etcd-password; a user init recorded on this host is forgotten by flannelctl sync --etcd-username \'\'')
       }
       if (/permission denied/.test(message)) {
         throw userError(`${where} denied this client access to ${this.prefix}/: ${message.replace(/^\d+ [A-Z_]+: (etcdserver: )?/, '')}`,
