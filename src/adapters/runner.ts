@@ -331,7 +331,7 @@ function isBatch(cmd: Command): boolean {
 export function stoppedBySignal(signal: NodeJS.Signals, cmd: Command, target: Target): FlannelctlError {
   const interrupted = signal === 'SIGINT' || signal === 'SIGTERM'
   return new FlannelctlError(`${commandLine(cmd)} on ${targetToString(target)} was stopped by ${signal}${signal === 'SIGINT' ? ' (Ctrl-C)' : ''}`,
-    interrupted ? 'run the same command again to finish: flannelctl picks up from what the host holds now' : 'check what killed it (dmesg for the OOM killer), then run the same command again',
+    interrupted ? 'nothing after this program ran; run the same command again to go on from what is there now (it says what is in the way, if anything)' : 'check what killed it (dmesg for the OOM killer), then run the same command again',
     interrupted ? signalExitCode(signal) : ExitCode.failed)
 }
 
