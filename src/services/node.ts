@@ -189,9 +189,9 @@ async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () =
 }
 
 /** subnet.env and the conflist are written last: a path that cannot take them is refused before anything changes. */
-async function refuseUnwritable(files: [flag: string, path: string, byDefault: string][]): Promise<void> {
+async function refuseUnwritable(files: [flag: string, path: string, byDefault: string][], o: {permissions: boolean}): Promise<void> {
   for (const [flag, path, byDefault] of files) {
-    const problem = await writableFileProblem(path)
+    const problem = await writableFileProblem(path, o)
     if (problem !== undefined) throw userError(`${flag}: ${path} cannot be written: ${problem}`, `pass ${flag} with a path on a local, writable file system (default ${byDefault})`)
   }
 }
@@ -442,7 +442,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
   // A path over ssh is the other host's file system; here (local, netns) it is this one's.
-  if (ctx.runner.target.kind !== 'ssh') await afterSnapshot(refuseUnwritable([['--subnet-file', subnetFile, DEFAULT_SUBNET_FILE], ['--cni-conf-dir', `${cniConfDir}/${CONFLIST_NAME}`, DEFAULT_CNI_CONF_DIR]]))
+  if (ctx.runner.target.kind !== 'ssh') {
+    await afterSnapshot(refuseUnwritable([['--subnet-file', subnetFile, DEFAULT_SUBNET_FILE], ['--cni-conf-dir', `${cniConfDir}/${CONFLIST_NAME}`, DEFAULT_CNI_CONF_DIR]], {permissions: !ctx.dryRun}))
+  }
   const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
   const {store: storeSpec, etcd} = storeChoice(o, prev)
   const storeOpen = settleLater(openStore(storeSpec, storeOptions({etcd}, o)))
