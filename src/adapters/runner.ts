@@ -9,6 +9,7 @@ import {constants as osConstants} from 'node:os'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {Target, wrapForTarget, targetToString} from './target.js'
 import {debug, type Debugger} from '../debug.js'
+import {signalExitCode} from './stop-signals.js'
 import {FrameReader, fitsHereDocument, frameEnd, framedScript, newMarker} from './shell-script.js'
 
 let runDebug: Debugger | undefined
@@ -124,6 +125,7 @@ export class RealRunner implements Runner {
       // waiting for its script. A pipe takes 64 KB at once; the rest follows as the program reads.
       subprocess.stdin.end(cmd.input ?? '')
       const r = await subprocess
+      if (r.failed && r.exitCode === undefined && r.signal) throw stoppedBySignal(r.signal as NodeJS.Signals, cmd, this.target)
       if (r.failed && r.exitCode === undefined) throw Object.assign(new Error(r.message), {code: (r as unknown as {code?: string}).code})
       const result = {stdout: r.stdout as string, stderr: r.stderr as string, exitCode: r.exitCode ?? 1}
       logRun(this.target, cmd, result, started, ahead ? ' (started ahead)' : '')
@@ -318,6 +320,19 @@ class ShellSession {
 /** A program that takes all its work on stdin (`ip -batch -`, `bridge -batch -`, no extra environment): the kind a RealRunner can start ahead. */
 function isBatch(cmd: Command): boolean {
   return cmd.input !== undefined && cmd.env === undefined && (cmd.file === 'ip' || cmd.file === 'bridge') && cmd.args.at(-2) === '-batch' && cmd.args.at(-1) === '-'
+}
+
+/**
+ * A program ended by a signal. Ctrl-C on a terminal reaches the whole foreground process group,
+ * so the programs flannelctl runs get it too: exit as the shell reports Ctrl-C (130) or SIGTERM
+ * (143), as the commands that catch them do; any other signal (the OOM killer, a kill -9) is a
+ * program that failed.
+ */
+export function stoppedBySignal(signal: NodeJS.Signals, cmd: Command, target: Target): FlannelctlError {
+  const interrupted = signal === 'SIGINT' || signal === 'SIGTERM'
+  return new FlannelctlError(`${commandLine(cmd)} on ${targetToString(target)} was stopped by ${signal}${signal === 'SIGINT' ? ' (Ctrl-C)' : ''}`,
+    interrupted ? 'nothing after this program ran; run the same command again to go on from what is there now (it says what is in the way, if anything)' : 'check what killed it (dmesg for the OOM killer), then run the same command again',
+    interrupted ? signalExitCode(signal) : ExitCode.failed)
 }
 
 export function notInstalled(file: string, target: Target, needed = file): FlannelctlError {

@@ -20,7 +20,7 @@ export const nodeFlags = {
   'etcd-cafile': Flags.string({description: 'etcd CA certificate (flanneld --etcd-cafile)', env: 'FLANNELD_ETCD_CAFILE', helpGroup: STORE}),
   'etcd-certfile': Flags.string({description: 'etcd client certificate (flanneld --etcd-certfile)', env: 'FLANNELD_ETCD_CERTFILE', helpGroup: STORE}),
   'etcd-keyfile': Flags.string({description: 'etcd client key (flanneld --etcd-keyfile)', env: 'FLANNELD_ETCD_KEYFILE', helpGroup: STORE}),
-  'etcd-username': Flags.string({description: 'etcd user (flanneld --etcd-username); init records the name', env: 'FLANNELD_ETCD_USERNAME', helpGroup: STORE}),
+  'etcd-username': Flags.string({description: 'etcd user (flanneld --etcd-username); init records the name, \'\' forgets it', env: 'FLANNELD_ETCD_USERNAME', helpGroup: STORE}),
   'etcd-password': Flags.string({description: 'that user\'s password (flanneld --etcd-password); never recorded: give it to each command, or set FLANNELD_ETCD_PASSWORD', env: 'FLANNELD_ETCD_PASSWORD', helpGroup: STORE}),
   iface: Flags.string({description: 'interface for node-to-node traffic (flanneld --iface) [default: the default route\'s]', env: 'FLANNELD_IFACE', helpGroup: NODE}),
   'public-ip': Flags.string({description: 'this node\'s address peers send to (flanneld --public-ip) [default: the interface\'s first IPv4]', env: 'FLANNELD_PUBLIC_IP', helpGroup: NODE}),
@@ -41,6 +41,16 @@ export const storeFlags = {
   'etcd-certfile': nodeFlags['etcd-certfile'],
   'etcd-keyfile': nodeFlags['etcd-keyfile'],
   'etcd-username': nodeFlags['etcd-username'],
+  'etcd-password': nodeFlags['etcd-password'],
+}
+
+/**
+ * Commands that read this host's tables (collect, doctor) compare them with the store init
+ * recorded here; a host whose state file is elsewhere (a lab node, several hosts on one
+ * filesystem) names it, as the node commands do.
+ */
+export const recordedStoreFlags = {
+  'state-file': nodeFlags['state-file'],
   'etcd-password': nodeFlags['etcd-password'],
 }
 

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {jsonFlag} from '../cli/flags.js'
+import {jsonFlag, recordedStoreFlags} from '../cli/flags.js'
 import {collectToDir, commandEcho} from '../services/collect.js'
 import {count} from '../core/words.js'
 
@@ -21,12 +21,13 @@ Without --lab or --inventory it reads this host. Then trace or check offline, an
     inventory: Flags.string({char: 'i', description: 'YAML/JSON inventory of live hosts (local, netns:NAME, ssh:USER@HOST)', exclusive: ['lab'], helpGroup: 'SOURCE'}),
     out: Flags.string({char: 'o', description: 'directory to write', required: true, helpGroup: 'OUTPUT'}),
     format: Flags.string({description: 'json (ip -j) or txt (plain text as printed)', options: ['json', 'txt'], default: 'json', helpGroup: 'OUTPUT'}),
+    ...recordedStoreFlags,
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Collect)
-    const r = await collectToDir({inventory: flags.inventory, lab: flags.lab}, flags.out,
+    const r = await collectToDir({inventory: flags.inventory, lab: flags.lab, stateFile: flags['state-file'], etcdPassword: flags['etcd-password']}, flags.out,
       {format: flags.format as 'json' | 'txt', progress: this.progress({verbose: flags.verbose, quiet: flags.json}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) return this.outJson(r)
     this.out(`collected ${r.source}: ${count(r.hosts, 'host')}, ${count(r.pods, 'pod')}, ${count(r.files.length, 'file')} in ${r.dir}`)

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../cli/base.js'
-import {jsonFlag} from '../cli/flags.js'
+import {jsonFlag, recordedStoreFlags} from '../cli/flags.js'
 import {runDoctor} from '../services/doctor.js'
 import {commandEcho} from '../services/collect.js'
 import {renderDoctor} from '../ui/doctor.js'
@@ -21,6 +21,7 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
     {description: 'And confirm the matrix with real pings between the pods', command: '<%= config.bin %> doctor --lab demo --ping'},
     {description: 'Offline, from a snapshot directory (flannelctl collect wrote it), as JSON', command: '<%= config.bin %> doctor --snapshot ./snap --json'},
     {description: 'Live hosts named in an inventory', command: '<%= config.bin %> doctor --inventory hosts.yaml'},
+    {description: 'This host alone, against the leases of the store init recorded here (--state-file says where init kept its record)', command: '<%= config.bin %> lab exec n1 -- flannelctl doctor'},
   ]
 
   static override flags = {
@@ -28,18 +29,20 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
     inventory: Flags.string({char: 'i', description: 'YAML/JSON inventory of live hosts (local, netns:NAME, ssh:USER@HOST)', exclusive: ['snapshot', 'lab'], helpGroup: 'SOURCE'}),
     snapshot: Flags.string({char: 's', description: 'snapshot directory, offline (written by flannelctl collect)', exclusive: ['inventory', 'lab'], helpGroup: 'SOURCE'}),
     ping: Flags.boolean({description: 'confirm with real pings between pod namespaces'}),
+    ...recordedStoreFlags,
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Doctor)
-    const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping},
+    const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping, stateFile: flags['state-file'], etcdPassword: flags['etcd-password']},
       {progress: this.progress({verbose: flags.verbose}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(report)
     else {
       this.out(renderDoctor(report, {color: useColor()}))
       // Every lab host is a namespace: a fix runs there, one command at a time (as trace's lab fixes do).
-      if (flags.lab !== undefined && (report.findings.some(f => f.fix.length > 0) || report.pairs.some(p => p.fix.length > 0))) {
+      // A finding of the store (an unfinished migration) is fixed from here, not inside a host.
+      if (flags.lab !== undefined && (report.findings.some(f => f.fix.length > 0 && report.nodes.includes(f.node)) || report.pairs.some(p => p.fix.length > 0))) {
         this.out(`\nIn the lab, run each fix on its host: flannelctl lab exec${flags.lab === 'demo' ? '' : ` --name ${flags.lab}`} HOST -- COMMAND`)
       }
     }

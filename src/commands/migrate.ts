@@ -67,7 +67,7 @@ function toJson(r: MigrateResult) {
 
 function render(r: MigrateResult, planOnly: boolean): string {
   const lines: string[] = []
-  const who = r.mode === 'local' ? 'this host' : `${r.record?.nodes.length ?? 0} nodes`
+  const who = r.mode === 'local' ? 'this host' : `${r.nodes?.length ?? r.record?.nodes.length ?? 0} nodes`
   const what = r.record?.rollbackOf ? `rollback: back to ${r.to}` : `${r.from} → ${r.to}`
   lines.push(`migrate: ${what} (${who})${r.resumedAt ? `, ${r.applied ? 'resumed' : 'resuming'} at step ${r.resumedAt}` : ''}`)
   lines.push('preflight:')

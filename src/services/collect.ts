@@ -20,6 +20,9 @@ export interface SourceOptions {
   inventory?: string
   snapshot?: string
   lab?: string
+  /** this host alone: where init recorded its store (--state-file), and that store's etcd password */
+  stateFile?: string
+  etcdPassword?: string
 }
 
 export type SourceKind = 'local' | 'inventory' | 'snapshot' | 'lab'
@@ -222,7 +225,7 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
   const src = await loadSource(o, opts)
   const files = await writeSnapshotDir(out, src.inventory, src.captured.map(c => ({name: c.name, tables: c.tables})))
   // doctor --snapshot then compares the tables with the store as doctor --lab does (leases, backend, EnableNFTables)
-  const summary = await readSourceStore(src, opts.progress, `the snapshot holds no ${STORE_FILE}`)
+  const summary = await readSourceStore(src, o, opts.progress, `the snapshot holds no ${STORE_FILE}`)
   if (summary !== undefined) {
     await writeFile(join(out, STORE_FILE), JSON.stringify(summary, null, 2) + '\n')
     files.push(join(out, STORE_FILE))
@@ -230,7 +233,8 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
     // one from an earlier collect into this directory would be taken for this one's
     await rm(join(out, STORE_FILE), {force: true})
   }
-  return {dir: out, files, hosts: src.captured.length, pods: src.inventory.pods?.length ?? 0, source: src.description}
+  // captured holds the pods' own namespaces too; hosts are the nodes (and a lab's router)
+  return {dir: out, files, hosts: src.inventory.nodes.length, pods: src.inventory.pods?.length ?? 0, source: src.description}
 }
 
 /** --verbose: every program run, on stderr, with where it ran. */
@@ -242,8 +246,8 @@ export function commandEcho(verbose: boolean | undefined): CommandListener | und
 export const STORE_FILE = 'store.json'
 
 /** The store a live source's nodes use: a lab's, or the one flannelctl init recorded on this host; undefined when none or unreadable (said). */
-export async function readSourceStore(src: LoadedSource, progress?: (m: string) => void, unread = 'checking peers against the visible nodes only'): Promise<StoreSummary | undefined> {
-  const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(undefined).catch(() => undefined) : undefined
+export async function readSourceStore(src: LoadedSource, o: SourceOptions, progress?: (m: string) => void, unread = 'checking peers against the visible nodes only'): Promise<StoreSummary | undefined> {
+  const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(o.stateFile, o.etcdPassword).catch(() => undefined) : undefined
   if (store === undefined) return undefined
   try {
     // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.

@@ -14,7 +14,7 @@ import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {migrationNote} from './lease.js'
+import {migrationNote, type UnfinishedMigration} from './lease.js'
 import {Lab} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 
@@ -571,10 +571,20 @@ export interface DoctorOptions extends SourceOptions {
   ping?: boolean
 }
 
+/**
+ * The command that finishes a stopped migration, with the nodes doctor was given: without them
+ * `migrate` would reconcile the host it runs on only. The record does not keep the --lab or
+ * --inventory the migration was started with; the hosts doctor reads are that network's.
+ */
+function finishOn(migration: UnfinishedMigration, o: SourceOptions): string {
+  const nodes = o.lab !== undefined ? `--lab ${o.lab}` : o.inventory !== undefined ? `--inventory ${o.inventory}` : undefined
+  return nodes === undefined ? migration.finish : migration.finish.replace(/ --yes$/, ` ${nodes} --yes`)
+}
+
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
   const src = await loadSource(o, opts)
   // The lab's store, or on this host alone the one flannelctl init recorded here; offline, what collect saved of it.
-  const summary = o.snapshot !== undefined ? await readSavedStore(o.snapshot) : await readSourceStore(src, opts.progress)
+  const summary = o.snapshot !== undefined ? await readSavedStore(o.snapshot) : await readSourceStore(src, o, opts.progress)
   const store = summary?.store
   const leases: Parameters<typeof hostChecks>[1] = summary?.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
   const backend: Parameters<typeof hostChecks>[2] = summary?.backend ?? undefined
@@ -596,7 +606,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   }
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   if (migration) {
-    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!, message: migrationNote(migration), fix: [migration.finish]})
+    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!, message: migrationNote(migration), fix: [finishOn(migration, o)]})
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {

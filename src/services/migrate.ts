@@ -59,6 +59,8 @@ export interface MigrateResult {
   resumedAt?: number
   nothingToDo: boolean
   applied: boolean
+  /** cluster mode: the nodes, in the record's order (also when there is nothing to do and so no record) */
+  nodes?: string[]
   record?: MigrationRecord
   steps: StepView[]
   checks: HostCheck[]
@@ -300,7 +302,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     }
     const checks = ordered.flatMap(n => hostChecks(n.name, n.snap, n.rpFilter, nc.network))
     const plan = planContext(ordered, leases, answers, record.to.vni)
-    const base = {mode: 'cluster' as const, from: backendLabel(record.from), to: backendLabel(record.to), resumed,
+    const base = {mode: 'cluster' as const, nodes: ordered.map(n => n.name), from: backendLabel(record.from), to: backendLabel(record.to), resumed,
       resumedAt: resumed ? record.done + 1 : undefined, checks, notes: [] as string[]}
 
     if (!req.rollback && !resumed && sameBackend(record.from, record.to)) {

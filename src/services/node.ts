@@ -10,7 +10,7 @@ import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js
 import {NFT_TABLE_V4, nftResetWarnings} from '../core/flannel-nft.js'
 import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
-import {makeDirs, fsProblem} from '../store/dirs.js'
+import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
@@ -24,7 +24,7 @@ import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
 } from '../core/flannel.js'
-import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
+import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
 import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
 import type {ServiceContext} from './context.js'
@@ -189,6 +189,14 @@ async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () =
   return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`})
 }
 
+/** subnet.env and the conflist are written last: a path that cannot take them is refused before anything changes. */
+async function refuseUnwritable(files: [flag: string, path: string, byDefault: string][], o: {permissions: boolean}): Promise<void> {
+  for (const [flag, path, byDefault] of files) {
+    const problem = await writableFileProblem(path, o)
+    if (problem !== undefined) throw userError(`${flag}: ${path} cannot be written: ${problem}`, `pass ${flag} with a path on a local, writable file system (default ${byDefault})`)
+  }
+}
+
 function checkNameFlags(o: NodeOptions): void {
   for (const [flag, value] of [['--bridge', o.bridge], ['--iface', o.iface]] as const) {
     const problem = value === undefined ? undefined : ifNameProblem(value)
@@ -285,7 +293,7 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
     throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
   }
   if (!f.network) return undefined
-  if (!isCanonicalCidr(f.network)) throw userError(`--network '${f.network}' is not a valid IPv4 CIDR`, 'e.g. --network 10.244.0.0/16 (host bits zero)')
+  requireCidrFlag('network', f.network, '10.244.0.0/16')
   const backend: Record<string, unknown> = {Type: f.backend ?? 'vxlan'}
   if (f.vni !== undefined) backend.VNI = f.vni
   if (f.port !== undefined) backend.Port = f.port
@@ -381,10 +389,13 @@ export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: bo
 }
 
 /** The store a command uses: the one given, else the one recorded; etcd's TLS files and prefix go together. */
-function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {store: string; etcd: NodeRecord['etcd']} {
-  const etcd = o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile || o.etcdUsername
-    ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile, username: o.etcdUsername}
-    : prev?.etcd
+export function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {store: string; etcd: NodeRecord['etcd']} {
+  // The user is apart from where etcd is: --etcd-username '' forgets a recorded one (an etcd whose
+  // authentication was turned off) and keeps the prefix and TLS files.
+  const username = o.etcdUsername !== undefined ? o.etcdUsername || undefined : prev?.etcd?.username
+  const etcd = o.etcdPrefix || o.etcdCafile || o.etcdCertfile || o.etcdKeyfile
+    ? {prefix: o.etcdPrefix, cafile: o.etcdCafile, certfile: o.etcdCertfile, keyfile: o.etcdKeyfile, username}
+    : prev?.etcd || username !== undefined ? {...prev?.etcd, username} : undefined
   return {store: o.store ?? prev?.store ?? DEFAULT_STORE, etcd}
 }
 
@@ -432,6 +443,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const {rec: prev, path: statePath} = await afterSnapshot(recordRead)
   const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
+  // A path over ssh is the other host's file system; here (local, netns) it is this one's.
+  if (ctx.runner.target.kind !== 'ssh') {
+    await afterSnapshot(refuseUnwritable([['--subnet-file', subnetFile, DEFAULT_SUBNET_FILE], ['--cni-conf-dir', `${cniConfDir}/${CONFLIST_NAME}`, DEFAULT_CNI_CONF_DIR]], {permissions: !ctx.dryRun}))
+  }
   const filesRead = settleLater(host.readFiles([subnetFile, `${cniConfDir}/${CONFLIST_NAME}`]))
   const {store: storeSpec, etcd} = storeChoice(o, prev)
   const storeOpen = settleLater(openStore(storeSpec, storeOptions({etcd}, o)))
@@ -885,8 +900,19 @@ export interface StaticPeerInput {
   vtepMAC?: string
 }
 
+/** A CIDR flag with host bits set (10.244.5.7/24) is a typo of its network: say which, rather than "not a CIDR". */
+function requireCidrFlag(flag: string, value: string, example: string): void {
+  if (isCanonicalCidr(value)) return
+  let network: string | undefined
+  try {
+    if (value.includes('/')) network = cidrToString(parseCidr(value))
+  } catch {}
+  if (network !== undefined) throw userError(`--${flag} '${value}' has host bits set: its network is ${network}`, `pass --${flag} ${network}`)
+  throw userError(`--${flag} '${value}' is not a valid IPv4 CIDR`, `e.g. --${flag} ${example} (the network address, then the prefix length)`)
+}
+
 function validatePeer(p: StaticPeerInput): void {
-  if (!isCanonicalCidr(p.subnet)) throw userError(`--subnet '${p.subnet}' is not a valid IPv4 CIDR`, 'e.g. --subnet 10.244.2.0/24')
+  requireCidrFlag('subnet', p.subnet, '10.244.2.0/24')
   if (!isIPv4(p.publicIP)) throw userError(`--public-ip '${p.publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.12')
   refuseSpecialAddress(p.publicIP, 'the peer\'s node address, e.g. --public-ip 192.168.100.12')
   if (p.vtepMAC !== undefined && !isValidMac(p.vtepMAC)) throw userError(`--vtep-mac '${p.vtepMAC}' is not a MAC address`, 'e.g. --vtep-mac 5a:1f:00:00:00:02 (the peer\'s flannel.1 MAC)')
@@ -946,7 +972,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }
     const replaced = r.staticPeers.find(p => p.subnet === change.add!.subnet)
-    if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${replaced.publicIP}${replaced.vtepMAC ? ` (VTEP MAC ${replaced.vtepMAC})` : ''}: replaced`)
+    if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${replaced.publicIP}${replaced.vtepMAC ? ` (VTEP MAC ${replaced.vtepMAC})` : ''}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
     if (!r.ipMasq && r.staticPeers.length === 0) {
       ctx.progress(`warning: pods created before this first static peer keep the bridge plugin's masquerade rule, which hides their address from other nodes' pods too; re-create them (new pods get ipMasq false, as this host now masquerades with the narrowed rule)`)
     }
@@ -956,6 +982,12 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
   }
   if (change.remove) {
     if (!r.staticPeers.some(p => p.subnet === change.remove)) {
+      // peer list shows store peers beside static ones; removing one here would be undone by the next sync
+      const leased = (await storedNetwork(r, o).catch(() => ({leases: [] as Lease[]}))).leases.find(l => l.subnet === change.remove)
+      if (leased) {
+        throw userError(`${change.remove} is not a static peer: it is ${leased.publicIP}'s lease in ${r.store}`,
+          'it leaves when that host runs flannelctl reset --release (or its lease expires); sync here then removes its route')
+      }
       throw userError(`no static peer ${change.remove} on this host`, 'see them with: flannelctl peer list')
     }
     r.staticPeers = r.staticPeers.filter(p => p.subnet !== change.remove)

@@ -2,7 +2,8 @@
  * Directories for the file store and the state file, and what to tell a person when the file
  * system says no.
  */
-import {mkdir, stat} from 'node:fs/promises'
+import {access, mkdir, stat} from 'node:fs/promises'
+import {constants} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {errno} from './file-lock.js'
 
@@ -56,4 +57,28 @@ export function fsProblem(e: unknown): string | undefined {
   if (code === 'ENOENT' && err.syscall === 'mkdir') return `cannot create a directory there${path}`
   const reason = REASONS[code] ?? /^[A-Z]+: ([^,]+)/.exec(err.message)?.[1] ?? err.message
   return `${reason}${path}`
+}
+
+/**
+ * Why a file could not be written at `path` (its directories made as needed), or undefined: the
+ * nearest existing ancestor must be a writable directory outside /proc and /sys, and the path
+ * itself no directory. Checked before a host is changed, so that a mistyped --subnet-file or
+ * --cni-conf-dir is bad input and not a half-built host. `permissions: false` leaves out whether
+ * this user may write there (a dry run as non-root only shows the plan).
+ */
+export async function writableFileProblem(path: string, o: {permissions?: boolean} = {}): Promise<string | undefined> {
+  const file = resolve(path)
+  for (let dir = file; ; dir = dirname(dir)) {
+    // ENOTDIR: a file further up is in the way, named when the walk reaches it
+    const st = await stat(dir).catch((e: unknown) => (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR' ? undefined : e as Error))
+    if (st instanceof Error) return fsProblem(st) ?? st.message
+    if (st) {
+      if (dir === file) return st.isDirectory() ? `is a directory: ${file}` : undefined
+      if (!st.isDirectory()) return `not a directory: ${dir}`
+      if (/^\/(proc|sys)(\/|$)/.test(dir)) return `cannot create files there: ${dir}`
+      if (o.permissions === false) return undefined
+      return await access(dir, constants.W_OK).then(() => undefined, (e: unknown) => fsProblem(e) ?? (e as Error).message)
+    }
+    if (dirname(dir) === dir) return undefined
+  }
 }

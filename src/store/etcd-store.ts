@@ -145,7 +145,7 @@ export function failureCause(error: Error): string {
   if (refused) cause = `${ERRNO_TEXT[refused[1]]} (${refused[1]})`
   // grpc's words for a connection that went away under a call, or that the client reset after a
   // call got no answer (a hung etcd): the calls still queued on it fail with the second
-  if (/^(Connection dropped|Channel closed before call started)\.?$/i.test(cause.trim())) cause = 'the connection dropped (etcd went away or stopped answering)'
+  if (/^(Connection dropped|Channel closed before call started|Channel has been shut down)\.?$/i.test(cause.trim())) cause = 'the connection dropped (etcd went away or stopped answering)'
   return cause.replace(/\s+/g, ' ').trim().replace(/\.$/, '') || 'no connection'
 }
 
@@ -264,7 +264,7 @@ export class EtcdStore implements Store {
       if (!opts.username) throw userError('--etcd-password was given without --etcd-username', 'pass both (or FLANNELD_ETCD_USERNAME and FLANNELD_ETCD_PASSWORD), as for flanneld')
       if (opts.password === undefined) {
         throw userError(`etcd user ${opts.username} needs its password`,
-          'pass --etcd-password or set FLANNELD_ETCD_PASSWORD (flannelctl never records it; init records only the user name)')
+          'pass --etcd-password or set FLANNELD_ETCD_PASSWORD (flannelctl never records it; init records only the user name); for an etcd without authentication, forget the user init recorded: flannelctl sync --etcd-username \'\'')
       }
       options.auth = {username: opts.username, password: opts.password}
     }
@@ -613,6 +613,11 @@ export class EtcdStore implements Store {
         }
         throw userError(`${where} requires authentication: ${reason}`,
           'pass --etcd-username and --etcd-password (or FLANNELD_ETCD_USERNAME and FLANNELD_ETCD_PASSWORD), as for flanneld, or --etcd-cafile, --etcd-certfile and --etcd-keyfile with a client certificate whose CN is an etcd user')
+      }
+      // a user and password given to an etcd that does not use authentication (a user init recorded, auth disabled since)
+      if (/authentication is not enabled/.test(message)) {
+        throw userError(`${where} does not use authentication, and this client logs in as etcd user ${this.opts.username}`,
+          'drop --etcd-username and --etcd-password; a user init recorded on this host is forgotten by flannelctl sync --etcd-username \'\'')
       }
       if (/permission denied/.test(message)) {
         throw userError(`${where} denied this client access to ${this.prefix}/: ${message.replace(/^\d+ [A-Z_]+: (etcdserver: )?/, '')}`,

@@ -56,8 +56,24 @@ describe('bad input (real namespace)', function () {
     await expectCleanFailure(await cli(['init', '--network', '10.244.0.0/33', ...nodeArgs()], {netns: ns}), /^Error: --network '10\.244\.0\.0\/33' is not a valid IPv4 CIDR$/)
   })
 
-  it('host bits set in the network', async () => {
-    await expectCleanFailure(await init('--network', '10.244.1.7/16'), /CIDR/)
+  it('host bits set in the network: the message names the network meant', async () => {
+    const r = await init('--network', '10.244.1.7/16')
+    await expectCleanFailure(r, /^Error: --network '10\.244\.1\.7\/16' has host bits set: its network is 10\.244\.0\.0\/16$/)
+    expect(r.stderr).to.include('Hint: pass --network 10.244.0.0/16')
+  })
+
+  it('a --cni-conf-dir or --subnet-file that cannot be written: refused before the lease or the host changes, naming the file in the way', async () => {
+    await writeFile(join(dir, 'afile'), 'x')
+    const initWith = (files: {subnetFile?: string; cniConfDir?: string}) => cli(['init', '--iface', 'eth0', '--network', '10.244.0.0/16',
+      '--store', `file:${join(dir, 'store')}`, '--state-file', join(dir, 'node.json'),
+      '--subnet-file', files.subnetFile ?? join(dir, 'subnet.env'), '--cni-conf-dir', files.cniConfDir ?? join(dir, 'cni')], {netns: ns})
+    await expectCleanFailure(await initWith({cniConfDir: join(dir, 'afile', 'cni')}),
+      new RegExp(`^Error: --cni-conf-dir: .*cannot be written: not a directory: ${join(dir, 'afile')}$`))
+    await noConfig()
+    await expectCleanFailure(await initWith({cniConfDir: '/proc/fc-cni'}),
+      /^Error: --cni-conf-dir: \/proc\/fc-cni\/10-flannel\.conflist cannot be written: cannot create files there: \/proc$/)
+    await expectCleanFailure(await initWith({subnetFile: join(dir, 'cni-not-yet', '..')}), /^Error: --subnet-file: .* cannot be written: is a directory/)
+    await noConfig()
   })
 
   it('SubnetLen out of range', async () => {

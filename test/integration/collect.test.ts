@@ -57,7 +57,8 @@ describe('collect and offline trace (real kernel)', function () {
     const dir = join(tmp, 'json')
     const r = await cli(['collect', '--lab', name, '--out', dir])
     expect(r.exitCode, r.stderr).to.equal(0)
-    expect(r.stdout).to.match(/3 nodes|6 hosts|hosts, 3 pods/)
+    // hosts are the nodes; the pods' own namespaces are counted as pods only
+    expect(r.stdout).to.contain('collected lab ' + name + ': 3 hosts, 3 pods,')
     const inv = await readFile(join(dir, 'inventory.yaml'), 'utf8')
     for (const n of state.nodes) expect(inv).to.contain(`name: ${n.name}`)
     for (const p of state.pods) expect(inv).to.contain(p.ip)
@@ -115,11 +116,25 @@ describe('collect and offline trace (real kernel)', function () {
     expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.match(/^partial: true\n/)
     const off = await traceJson([b.ip, c.ip, '--snapshot', dir])
     expect(summary(off.trace)).to.equal(summary(healthy.trace))
-    // doctor there knows no peers (no store recorded at the default path): it calls no entry stale
-    const doctor = await cli(['lab', 'exec', '--name', name, 'n2', '--', 'flannelctl', 'doctor', '--json'])
-    const findings = (JSON.parse(doctor.stdout) as {findings: {code: string}[]}).findings.map(f => f.code)
-    expect(findings.filter(code => code.startsWith('STALE_'))).to.deep.equal([])
-    expect(doctor.stderr).to.contain('only this host was read, without a store\'s leases')
+    // the store the node's init recorded (its state file is FLANNELCTL_STATE_FILE there, not the default path) is saved beside it
+    expect(JSON.parse(await readFile(join(dir, 'store.json'), 'utf8')).leases).to.have.length(3)
+  })
+
+  it('doctor and collect on one node alone read the store recorded in the state file lab exec names: a route of no lease is stale', async () => {
+    const n2 = state.nodes.find(n => n.name === 'n2')!
+    await sh('ip', ['-n', n2.netns, 'route', 'add', '10.244.250.0/24', 'via', '10.244.250.0', 'dev', 'flannel.1', 'onlink'])
+    try {
+      const doctor = await cli(['lab', 'exec', '--name', name, 'n2', '--', 'flannelctl', 'doctor', '--json'])
+      const findings = (JSON.parse(doctor.stdout) as {findings: {code: string; message: string}[]}).findings
+      expect(findings.filter(f => f.code.startsWith('STALE_')).map(f => f.code)).to.deep.equal(['STALE_ROUTE'])
+      expect(doctor.stderr).to.not.contain('without a store')
+      const dir = join(tmp, 'n2-stale')
+      expect((await cli(['lab', 'exec', '--name', name, 'n2', '--', 'flannelctl', 'collect', '--out', dir])).exitCode).to.equal(0)
+      const offline = await cli(['doctor', '--snapshot', dir, '--json'])
+      expect((JSON.parse(offline.stdout) as {findings: {code: string}[]}).findings.map(f => f.code)).to.include('STALE_ROUTE')
+    } finally {
+      await sh('ip', ['-n', n2.netns, 'route', 'del', '10.244.250.0/24'])
+    }
   })
 
   describe('hand-pasted real-world outputs', () => {

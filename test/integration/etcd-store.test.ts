@@ -315,6 +315,11 @@ describe('EtcdStore (real etcd)', function () {
     } finally {
       await etcdctl('--user', 'root:rootpw', 'auth', 'disable')
     }
+    // a user (recorded by init) logging in to an etcd whose authentication is off again: what to drop
+    const stale = await cli(['lease', 'list', '--store', `etcd://${endpoint}`, '--etcd-username', 'flannel', '--etcd-password', 'flannelpw'])
+    expect(stale.exitCode).to.equal(2)
+    expect(stale.stderr).to.contain(`Error: etcd at ${endpoint} does not use authentication, and this client logs in as etcd user flannel`)
+    expect(stale.stderr).to.contain('--etcd-username \'\'')
   })
 
   it('says so when the endpoint is an HTTP server but not etcd v3', async () => {

@@ -99,6 +99,13 @@ describe('--help examples run as written in a lab (real kernel)', function () {
     })
   }
 
+  it('doctor on one lab node reads the store that node\'s init recorded (its state file is not at the default path)', async () => {
+    const r = await run('flannelctl lab exec n1 -- flannelctl doctor', 'machine')
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stderr).to.not.contain('without a store')
+    expect(r.stderr).to.not.contain('could not be read')
+  })
+
   it('the examples of lab commands that name no lab use FLANNELCTL_LAB', async () => {
     const r = await run('flannelctl lab status', 'machine')
     expect(r.exitCode, r.stderr).to.equal(0)

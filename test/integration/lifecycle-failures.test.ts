@@ -72,17 +72,29 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       }
     })
 
-    it('a failure after the lease was taken (the conflist cannot be written) releases it and says so; reset cleans up', async () => {
-      await writeFile(join(dir, 'cni'), 'a file where the CNI directory should be')
-      const r = await init()
-      expect(r.exitCode, r.stderr).to.equal(3)
-      // one line naming the file and why, not Node's error or the shell script that writes it
-      expect(r.stderr.split('\n').find(l => l.startsWith('Error: '))).to.equal(`Error: writing ${join(dir, 'cni', '10-flannel.conflist')} failed on this host: not a directory: ${join(dir, 'cni')}`)
-      expect(r.stderr.replace(/\s+/g, ' ')).to.match(/the lease 10\.244\.\d+\.0\/24 this run had taken was released/)
-      expect(await leases()).to.deep.equal([])
+    it('a failure after the lease was taken (the kernel refuses flannel.1) releases it and says so; reset cleans up', async () => {
+      // another vxlan device already has VNI 1 on port 8472: only the kernel says no, once the lease is taken
+      await inNs(ns, 'ip', 'link', 'add', 'vx-other', 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'dev', 'eth0')
+      try {
+        const r = await init()
+        expect(r.exitCode, r.stderr).to.equal(3)
+        // one line naming the program and why, not Node's error
+        expect(r.stderr.split('\n').find(l => l.startsWith('Error: '))).to.match(/^Error: ip link add flannel\.1 .* failed on this host: Error: A VXLAN device with the specified VNI already exists\.$/)
+        expect(r.stderr.replace(/\s+/g, ' ')).to.match(/the lease 10\.244\.\d+\.0\/24 this run had taken was released/)
+        expect(await leases()).to.deep.equal([])
+      } finally {
+        await inNs(ns, 'ip', 'link', 'del', 'vx-other')
+      }
       // what the run built is recorded, so reset removes it
       const reset = await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})
       expect(reset.exitCode, reset.stderr).to.equal(0)
+      expect(await links()).to.deep.equal(['eth0', 'eth0p', 'lo'])
+    })
+
+    it('a conflist directory with a file in the way is refused before the lease is taken (exit 2, nothing built)', async () => {
+      await writeFile(join(dir, 'cni'), 'a file where the CNI directory should be')
+      expectOneError(await init(), 2, new RegExp(`^Error: --cni-conf-dir: ${join(dir, 'cni', '10-flannel.conflist')} cannot be written: not a directory: ${join(dir, 'cni')}$`))
+      expect(await leases()).to.deep.equal([])
       expect(await links()).to.deep.equal(['eth0', 'eth0p', 'lo'])
     })
 

@@ -390,6 +390,10 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     expect(r.stdout).to.include('peer routes → host-gw')
     expect(await migrationRecord(lab)).to.equal(undefined)
     expect((await configOf(lab)).Backend.Type).to.equal('vxlan')
+    // to the backend it already has: nothing to do, and the header still counts the nodes it read
+    const same = await migrate(lab, ['--backend', 'vxlan', '--plan'])
+    expect(same.stdout.split('\n')[0]).to.equal('migrate: vxlan → vxlan (3 nodes)')
+    expect(same.stdout).to.include('note: the network already uses vxlan')
   })
 
   it('neither blocks the resume nor the rollback: both go on and name it', async () => {
@@ -426,7 +430,10 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     // the tables forward in the mixed state; the store says the migration is unfinished, and doctor and lease list say so
     const doctor = await cli(['doctor', '--lab', lab.name, '--json'])
     const finding = JSON.parse(doctor.stdout).findings.find((f: {code: string}) => f.code === 'MIGRATION_UNFINISHED')
-    expect(finding, doctor.stdout).to.deep.include({severity: 'warning', fix: ['flannelctl migrate --backend vxlan --directrouting --yes']})
+    // the fix names the nodes doctor read: without them migrate would reconcile the host it runs on only
+    expect(finding, doctor.stdout).to.deep.include({severity: 'warning', fix: [`flannelctl migrate --backend vxlan --directrouting --lab ${lab.name} --yes`]})
+    // and it runs from here, not inside a lab host (its "node" is the store)
+    expect((await cli(['doctor', '--lab', lab.name])).stdout).to.not.include('run each fix on its host')
     expect(finding.message).to.match(/^a migration vxlan → vxlan \(DirectRouting\) stopped after step \d+ of \d+: nodes forward in a mixed state until it finishes/)
     const list = await cli(['lease', 'list', '--json', '--store', lab.store])
     expect(JSON.parse(list.stdout).migration).to.deep.include({from: 'vxlan', to: 'vxlan (DirectRouting)', done: rec.done})

@@ -99,7 +99,17 @@ describe('static peers (real namespaces, no shared store)', function () {
     const taken = await add('10.244.7.0/25', '192.168.160.2')
     expect(taken.exitCode).to.equal(2)
     expect(taken.stderr).to.contain('10.244.7.0/25 overlaps 10.244.7.0/24, leased in')
+    // peer list shows it; peer remove says whose it is rather than "no static peer"
+    const notStatic = await cli(['peer', 'remove', '10.244.7.0/24', ...args(0)], {netns: hosts[0].ns})
+    expect(notStatic.exitCode).to.equal(2)
+    expect(notStatic.stderr).to.contain('Error: 10.244.7.0/24 is not a static peer: it is 192.168.160.7\'s lease in file:')
+    expect(notStatic.stderr).to.contain('Hint: it leaves when that host runs flannelctl reset --release')
     await rm(join(leases, '10.244.7.0-24'))
+
+    // a host address for the subnet is a typo of its network: the message names the one meant
+    const typo = await add('10.244.5.7/24', '192.168.160.2')
+    expect(typo.exitCode).to.equal(2)
+    expect(typo.stderr).to.equal('Error: --subnet \'10.244.5.7/24\' has host bits set: its network is 10.244.5.0/24\nHint: pass --subnet 10.244.5.0/24')
 
     const outside = await add('10.99.0.0/24', '192.168.160.2')
     expect(outside.exitCode).to.equal(2)
@@ -118,7 +128,9 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(mine.stderr).to.contain('192.168.170.1 is another address of this host, not a peer\'s')
     await inNs(hosts[0].ns, 'ip', 'addr', 'del', '192.168.170.1/24', 'dev', 'eth0')
 
-    // the same subnet again replaces the peer, and says so; it is not the "first static peer"
+    // the same subnet again replaces the peer, and says so (--dry-run: that it would); it is not the "first static peer"
+    const wouldMove = await cli(['peer', 'add', '--subnet', '10.244.3.0/24', '--public-ip', '192.168.160.2', '--dry-run', ...args(0)], {netns: hosts[0].ns})
+    expect(wouldMove.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9: would be replaced')
     const moved = await add('10.244.3.0/24', '192.168.160.2')
     expect(moved.exitCode, moved.stderr).to.equal(0)
     expect(moved.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9: replaced')
