@@ -2,3 +2,24 @@
 export function count(n: number, noun: string, plural = `${noun}s`): string {
   return `${n} ${n === 1 ? noun : plural}`
 }
+
+/** Levenshtein distance (insert, delete, replace, and swapping two neighbours as one). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({length: a.length + 1}, (_, i) => [i, ...Array<number>(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) d[0][j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
+    }
+  }
+  return d[a.length][b.length]
+}
+
+/** The candidate a typo most likely meant: the nearest within a third of its length (at least 2 edits); none when two tie. */
+export function closest(typed: string, candidates: string[]): string | undefined {
+  const scored = candidates.map(c => ({c, d: editDistance(typed, c)})).sort((x, y) => x.d - y.d)
+  const best = scored[0]
+  if (best === undefined || best.d > Math.max(2, Math.floor(typed.length / 3))) return undefined
+  return scored[1]?.d === best.d ? undefined : best.c
+}
