@@ -73,6 +73,12 @@ export interface Route {
   proto?: string
   /** routing table; main when absent */
   table?: string
+  /**
+   * the nexthop object (`ip nexthop`, FRR's routes) the route's path comes from: the kernel then
+   * holds the route as unicast even when it prints it `blackhole`, and a delete or change that
+   * names a type or a gateway matches nothing ("No such process"): it must name the object
+   */
+  nhid?: number
   raw: string
 }
 

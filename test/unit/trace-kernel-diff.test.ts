@@ -241,3 +241,33 @@ describe('trace against the kernel: NETMAP', () => {
     expect(t.returnPath.disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: routes through nexthop objects (ip nexthop, as FRR installs them)', () => {
+  // r1: nexthop 10 via 10.91.2.2 dev m0; 10.91.3.0/24 nhid 10 mtu lock 1200
+  // r2: nexthop 20 blackhole; 10.91.1.0/24 nhid 20 (printed `blackhole 10.91.1.0/24 nhid 20 dev lo`)
+
+  it('reads the object from ip -j and from text', () => {
+    expect(parseIpRouteJson('[{"type":"blackhole","dst":"10.91.1.0/24","nhid":20,"dev":"lo","flags":[]}]')[0]).to.include({type: 'blackhole', nhid: 20})
+    expect(parseIpRouteText('10.91.3.0/24 nhid 10 via 10.91.2.2 dev m0 mtu lock 1200')[0]).to.include({nhid: 10, gateway: '10.91.2.2', mtu: 1200})
+  })
+
+  it('deletes a blackhole nexthop\'s route by its object, which the kernel holds as unicast, and routes by the router that knows the way', async () => {
+    // kernel: `ip route del blackhole 10.91.1.0/24` and `ip route del 10.91.1.0/24 via …` answer
+    // "No such process"; the printed fix makes b's ping to a pass
+    const t = await trace('router-chain-nhid', {src: 'b', dst: 'a'})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure!.fix).to.deep.equal([
+      {node: 'r2', command: 'ip route del 10.91.1.0/24 nhid 20'},
+      {node: 'r2', command: 'ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0'},
+    ])
+  })
+
+  it('clears the mtu of a route through a nexthop object with mtu 0: a change naming no mtu keeps it, one naming a gateway is refused', async () => {
+    // kernel: ping -M do -s 1272 from a prints "From 10.91.1.1 Frag needed and DF set (mtu = 1200)";
+    // `ip route change 10.91.3.0/24 nhid 10` leaves `mtu lock 1200`, `… nhid 10 via 10.91.2.2 dev m0`
+    // says "Nexthop specification and nexthop id are mutually exclusive"
+    const t = await trace('router-chain-nhid', {src: 'a', dst: 'b', size: 1300})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'r1', command: 'ip route change 10.91.3.0/24 nhid 10 mtu 0'})
+  })
+})

@@ -554,6 +554,7 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   if (src !== undefined) route.src = src
   if (metric !== undefined) route.metric = metric
   if (mtu !== undefined) route.mtu = mtu
+  if (nhid !== undefined) route.nhid = nhid
   // `ip -j route get` prints no onlink: the kernel found the gateway usable for this very destination
   if (flags.includes('onlink') || (filter.resolved && route.gateway !== undefined)) route.onlink = true
   if (flags.includes('linkdown')) route.linkdown = true

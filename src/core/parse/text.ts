@@ -52,7 +52,7 @@ export function eachSection<T>(text: string, options: ParseOptions | string | un
 /* routes                                                                                        */
 
 /** Route attributes with one argument that the model does not keep. */
-const ROUTE_SKIP_ONE = new Set(['from', 'pref', 'nhid', 'tos', 'dsfield', 'mark', 'uid', 'realms', 'realm', 'iif',
+const ROUTE_SKIP_ONE = new Set(['from', 'pref', 'tos', 'dsfield', 'mark', 'uid', 'realms', 'realm', 'iif',
   'expires', 'error', 'users', 'age', 'hoplimit', 'mtu', 'advmss', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd',
   'initcwnd', 'initrwnd', 'ssthresh', 'features', 'quickack', 'congctl', 'fastopen_no_cookie', 'rto_min',
   'ttl-propogate', 'ttl-propagate', 'weight', 'used'])
@@ -132,6 +132,13 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
         route.scope = value
         k++
         break
+      case 'nhid': {
+        const id = parseUint(value)
+        if (id === undefined) throw cannotRead(ctx, i, line, 'a route', `nhid ${value ?? 'nothing'} is not a number`)
+        route.nhid = id
+        k++
+        break
+      }
       case 'onlink':
         route.onlink = true
         break

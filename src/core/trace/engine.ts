@@ -23,7 +23,7 @@ import type {
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
-import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText, type Flow as RoutingFlow} from './routes.js'
+import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
@@ -581,10 +581,10 @@ class Walk {
     if (NULL_ROUTE_TYPES.has(route.type)) {
       const home = homeNode(this.w, packet.dst)
       const fix: Fix[] = chosen !== undefined && chosen.table !== 'main'
-        ? [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)} table ${chosen.table}`}, {node: view.name, command: `ip rule del pref ${chosen.rule.priority}`}]
-        : [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)}`}]
+        ? [{node: view.name, command: routeDelCommand(route)}, {node: view.name, command: `ip rule del pref ${chosen.rule.priority}`}]
+        : [{node: view.name, command: routeDelCommand(route)}]
       // the outer packet is for a VTEP: a route into the tunnel would be circular (the kernel refuses it: ELOOP)
-      if (home !== undefined && home.view !== view && !outer) fix.push(...routeFixes(this.w, view, packet.dst))
+      if (home !== undefined && home.view !== view && !outer) fix.push(...this.routeFixesOrRouter(view, packet.dst))
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
@@ -723,7 +723,7 @@ class Walk {
     if (def?.gateway !== undefined && isDefaultRoute(def)) {
       return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${def.gateway}${def.dev ? ` dev ${def.dev}` : ''}`}]
     }
-    return [{node: view.name, command: `ip route del ${routeDstText(route)} via ${route.gateway}`}]
+    return [{node: view.name, command: routeDelCommand(route)}]
   }
 
   /**
@@ -947,7 +947,7 @@ class Walk {
       }
       return this.fail(hop, 'MTU_EXCEEDED', 'mtu', route.raw,
         `the ${size} does not fit the mtu ${route.mtu} of the route it takes on ${view.name}; with DF set it is dropped and the sender told "fragmentation needed"`,
-        [{node: view.name, command: `ip route change ${route.raw.split('\n')[0].replace(/\s+mtu( lock)? \d+/, '').trim()}`}])
+        [{node: view.name, command: routeMtuClearCommand(route)}])
     }
     const link = view.link(dev)
     if (link === undefined) {
@@ -1462,10 +1462,10 @@ class Walk {
     for (const h of cycle) {
       const r = this.routeOfHop.get(h)
       if (r !== undefined && r.gateway !== undefined && !isDefaultRoute(r) && !fix.some(f => f.node === h.node)) {
-        fix.push({node: h.node, command: `ip route del ${routeDstText(r)} via ${r.gateway}`})
+        fix.push({node: h.node, command: routeDelCommand(r)})
       }
     }
-    if (fix.length === 0 && route !== undefined) fix.push({node: hop.node, command: `ip route del ${routeDstText(route)}`})
+    if (fix.length === 0 && route !== undefined) fix.push({node: hop.node, command: routeDelCommand(route)})
     const path = cycle.map(h => h.node).concat(hop.node).join(' → ')
     const reason = this.hops.length > MAX_HOPS
       ? `the packet is still moving after ${MAX_HOPS} hops: its TTL runs out (${path})`
