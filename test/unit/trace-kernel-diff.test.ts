@@ -271,3 +271,22 @@ describe('trace against the kernel: routes through nexthop objects (ip nexthop, 
     expect(t.failure!.fix[0]).to.deep.equal({node: 'r1', command: 'ip route change 10.91.3.0/24 nhid 10 mtu 0'})
   })
 })
+
+describe('trace against the kernel: kube-proxy\'s iptables mode, a ClusterIP to a pod on another node', () => {
+  // n1, n2: host-gw style routes, pods on cni0; kube-proxy's KUBE-SERVICES → KUBE-SVC-ABC → KUBE-SEP-TWO
+  // (on n1 with the one endpoint 10.60.2.2:8080; n2 keeps `-m statistic --mode random` for two)
+
+  it('predicts traceroute -T as conntrack rewrites it: every hop from the DNAT host on answers from the Service IP', async () => {
+    // kernel: traceroute -T -p 80 -n 10.96.0.10 from p1 prints 10.96.0.10 three times
+    const t = await trace('kube-proxy-clusterip', {src: 'p1', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.at(-1)!.node).to.equal('p2')
+    expect(t.traceroute).to.deep.equal(['10.96.0.10', '10.96.0.10', '10.96.0.10'])
+  })
+
+  it('leaves the hops before the DNAT host and a flow nothing translates as they are', async () => {
+    // kernel: traceroute -T -p 8080 -n 10.60.2.2 from p1 prints 10.60.1.1, 192.168.70.2, 10.60.2.2
+    const t = await trace('kube-proxy-clusterip', {src: 'p1', dst: 'p2', proto: 'tcp', dport: 8080})
+    expect(t.traceroute).to.deep.equal(['10.60.1.1', '192.168.70.2', '10.60.2.2'])
+  })
+})

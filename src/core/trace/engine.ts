@@ -169,6 +169,23 @@ class Walk {
 
   // ---- bookkeeping
 
+  /**
+   * What traceroute prints for a probe answered here (`ADDR`, `ADDR !X` or `*`). An ICMP error about
+   * a connection a host DNATed passes that host's conntrack on its way back, which rewrites the
+   * error's source as well as the packet quoted in it (nf_nat_icmp_reply_translation): the prober
+   * sees every hop from the DNAT host on, and the DNAT host itself, answer from the address it
+   * sent to (traceroute -T -p 80 to a Service IP prints the Service IP at every hop).
+   */
+  private probeAnswered(entry: string): void {
+    const dnat = this.nat.find(r => r.field === 'dst')
+    if (dnat === undefined || entry === '*' || dnat.from === dnat.to) {
+      this.traceroute.push(entry)
+      return
+    }
+    const space = entry.indexOf(' ')
+    this.traceroute.push(space === -1 ? dnat.from : `${dnat.from}${entry.slice(space)}`)
+  }
+
   private assume(view: HostView, message: string): void {
     this.warnings.add('ASSUMED', view.name, message)
   }
@@ -543,7 +560,7 @@ class Walk {
     if (res.action !== undefined) {
       // the router answers as for a null route: "Packet filtered" (!X) for prohibit, "Network unreachable" (!N), a blackhole nothing
       const icmp = res.action === 'prohibit' ? '!X' : res.action === 'blackhole' ? undefined : '!N'
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
         `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the ${outer ? 'outer vxlan packet' : 'packet'} from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
         [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
@@ -560,7 +577,7 @@ class Walk {
     if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
       // The kernel answers a packet it cannot route with "network unreachable" (traceroute's !N).
-      if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, '!N'))
+      if (!origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, '!N'))
       const downSegment = this.segmentDown(view, packet.dst)
       if (downSegment !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
@@ -588,7 +605,7 @@ class Walk {
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
         `${outer ? `the outer vxlan packet (${packet.src} → ${packet.dst}, UDP ${packet.dport}${packet.mark ? `, mark ${hexMark(packet.mark)} kept from the inner packet` : ''}): ` : ''}${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
@@ -619,7 +636,7 @@ class Walk {
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
     }
     if (hop.out === '-') hop.out = dev
-    if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src))
+    if (!origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src))
 
     if (view.deviceDown(dev)) {
       const down = linkDownCause(this.w, view, dev)
@@ -932,7 +949,7 @@ class Walk {
   private rejectedProbe(view: HostView, inDev: string, packet: Packet, reject: {mark?: string}, local: boolean): void {
     if (this.direction !== 'forward') return
     const from = local ? packet.dst : icmpErrorSource(view, inDev, packet.src)
-    this.traceroute.push(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
+    this.probeAnswered(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
   }
 
   private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | undefined {
