@@ -21,6 +21,11 @@ export interface VxlanInfo {
   /** the capture did not print the port (iproute2 before 3.12 has no `dstport`): `port` is the kernel's default */
   portAssumed?: boolean
   learning: boolean
+  /**
+   * the outer packet's DF bit (`df set`, or `df inherit`: the inner packet's); absent is `df unset`,
+   * the default and all a kernel before 5.0 does: the outer packet may be fragmented
+   */
+  df?: 'set' | 'inherit'
 }
 
 export interface Link {

@@ -7,8 +7,8 @@ import {join} from 'node:path'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
 import {loadSource} from '../../src/services/collect.js'
-import {parseIpRouteJson} from '../../src/core/parse/json.js'
-import {parseIpRouteText} from '../../src/core/parse/text.js'
+import {parseIpLinkJson, parseIpRouteJson} from '../../src/core/parse/json.js'
+import {parseIpLinkText, parseIpRouteText} from '../../src/core/parse/text.js'
 
 const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
@@ -288,5 +288,47 @@ describe('trace against the kernel: kube-proxy\'s iptables mode, a ClusterIP to 
     // kernel: traceroute -T -p 8080 -n 10.60.2.2 from p1 prints 10.60.1.1, 192.168.70.2, 10.60.2.2
     const t = await trace('kube-proxy-clusterip', {src: 'p1', dst: 'p2', proto: 'tcp', dport: 8080})
     expect(t.traceroute).to.deep.equal(['10.60.1.1', '192.168.70.2', '10.60.2.2'])
+  })
+})
+
+describe('trace against the kernel: vxlan over an underlay smaller than its MTU + 50', () => {
+  // n1, n2: flannel.1 (MTU 1450, `df unset` as flannel makes it) over eth0 of MTU 1400; pods p1 on n1, p2 on n2
+
+  it('reads the outer DF setting from ip -j and from text', () => {
+    const text = '3: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN mode DEFAULT group default\n' +
+      '    link/ether 02:00:00:00:01:01 brd ff:ff:ff:ff:ff:ff promiscuity 0\n' +
+      '    vxlan id 1 local 192.168.80.1 dev eth0 srcport 0 0 dstport 8472 nolearning ttl auto df set ageing 300 udpcsum'
+    expect(parseIpLinkText(text)[0].vxlan!.df).to.equal('set')
+    expect(parseIpLinkText(text.replace('df set ', ''))[0].vxlan!.df).to.equal(undefined)
+    const json = (df: string) => `[{"ifindex":3,"ifname":"flannel.1","flags":["UP"],"mtu":1450,"operstate":"UNKNOWN","link_type":"ether","address":"02:00:00:00:01:01","linkinfo":{"info_kind":"vxlan","info_data":{"id":1,"port":8472,"learning":false,"df":"${df}"}}}]`
+    expect(parseIpLinkJson(json('inherit'))[0].vxlan!.df).to.equal('inherit')
+    expect(parseIpLinkJson(json('unset'))[0].vxlan!.df).to.equal(undefined)
+  })
+
+  it('fragments the outer packet of a forwarded DF packet: delivered, with the fragments said', async () => {
+    // kernel: ping -M do -s 1400 from p1 to p2 is answered; tcpdump on n2's eth0 shows the outer UDP packet in two fragments
+    const t = await trace('vxlan-underlay-mtu', {src: 'p1', dst: 'p2', size: 1428})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.warnings.find(w => w.code === 'ASSUMED' && w.message.includes('leaves n1 as IP fragments'))!.message).to.include('ip link set flannel.1 mtu 1350')
+  })
+
+  it('refuses the node\'s own DF packets: the tunnel lowered its route\'s path MTU', async () => {
+    // kernel: ping -M do -s 1400 from n1 to p2: the first is answered, then "message too long, mtu=1350"
+    const t = await trace('vxlan-underlay-mtu', {src: 'n1', dst: 'p2', size: 1428})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.reason).to.include('"message too long, mtu=1350"')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'ip link set flannel.1 mtu 1350'}])
+  })
+
+  it('with `df set` the pod\'s packet dies silently: a black hole, fixed by the vxlan MTU', async () => {
+    // kernel: after `ip link set flannel.1 type vxlan df set` on n1, ping -M do -s 1400 from p1 gets no answer and no error;
+    // after the printed fix, ping -M do -s 1300 passes and -s 1400 gets "Frag needed and DF set (mtu = 1350)"
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'vxlan-underlay-mtu')})
+    world.hosts.find(n => n.name === 'n1')!.links!.find(l => l.name === 'flannel.1')!.vxlan!.df = 'set'
+    const t = traceFlow(world, {src: 'p1', dst: 'p2', size: 1428})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.reason).to.include('no one tells 10.244.1.2')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'ip link set flannel.1 mtu 1350'}])
   })
 })

@@ -277,6 +277,8 @@ function vxlanInfo(d: Entry): VxlanInfo {
   if (local !== undefined) info.local = local
   const dev = d.str('link')
   if (dev !== undefined) info.dev = dev
+  const df = d.str('df')
+  if (df === 'set' || df === 'inherit') info.df = df
   return info
 }
 

@@ -589,6 +589,10 @@ function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
       case 'port': k += 2; break // the source port range; iproute2 before 3.12 called it `port`
       case 'nolearning': info.learning = false; break
       case 'learning': info.learning = true; break
+      case 'df':
+        if (value === 'set' || value === 'inherit') info.df = value
+        k++
+        break
       default:
     }
   }
@@ -598,6 +602,7 @@ function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
   const out: VxlanInfo = port === undefined ? {id, port: KERNEL_VXLAN_PORT, portAssumed: true, learning: info.learning ?? true} : {id, port, learning: info.learning ?? true}
   if (info.local !== undefined) out.local = info.local
   if (info.dev !== undefined) out.dev = info.dev
+  if (info.df !== undefined) out.df = info.df
   return out
 }
 

@@ -74,6 +74,8 @@ interface Packet {
   icmpType?: number
   /** set on the outer UDP packet of a vxlan tunnel; the traced packet rides inside */
   tunnel?: Tunnel
+  /** sent without DF (an echo reply): a link too small for it fragments it instead of dropping it */
+  noDf?: boolean
   /**
    * the sender gave no source address (ping without -I, a vxlan device without `local`): the route
    * lookup sees 0.0.0.0, so no `from` rule matches, and `src` is the address that route gave
@@ -653,8 +655,9 @@ class Walk {
     }
     // The kernel checks the MTU before the filter: ip_forward() answers "fragmentation needed" ahead
     // of the FORWARD hook, and a socket refuses a DF packet too big for its route before OUTPUT.
-    const big = this.mtu(hop, view, dev, packet, route)
-    if (big) return big
+    const sized = this.mtu(hop, view, dev, packet, route)
+    if (sized !== undefined && 'end' in sized) return sized
+    if (sized !== undefined) packet = sized
     const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
     if ('end' in denied) {
       if (denied.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
@@ -952,32 +955,67 @@ class Walk {
     this.probeAnswered(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
   }
 
-  private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | undefined {
+  /**
+   * `--size` against the route's `mtu` metric (it stands in for the device's: ip_dst_mtu_maybe_forward,
+   * ip_mtu) or the outgoing device's MTU. A packet that does not fit ends here, except a vxlan outer
+   * packet without DF, which goes on as fragments (the packet returned, sized as its largest).
+   */
+  private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | Packet | undefined {
     if (packet.size === undefined) return undefined
     const t = packet.tunnel
     const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
+    let limit: {mtu: number, evidence: string, of: string, fix: () => Fix[]}
     if (route.mtu !== undefined) {
-      // The route's mtu metric stands in for the device's (ip_dst_mtu_maybe_forward, ip_mtu).
+      limit = {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of the route it takes on ${view.name}`,
+        fix: () => [{node: view.name, command: routeMtuClearCommand(route)}]}
       if (packet.size <= route.mtu) {
         this.step(hop, 'mtu', 'ok', route.raw, `the ${size} fits the route's mtu ${route.mtu}`)
         return undefined
       }
-      return this.fail(hop, 'MTU_EXCEEDED', 'mtu', route.raw,
-        `the ${size} does not fit the mtu ${route.mtu} of the route it takes on ${view.name}; with DF set it is dropped and the sender told "fragmentation needed"`,
-        [{node: view.name, command: routeMtuClearCommand(route)}])
+    } else {
+      const link = view.link(dev)
+      if (link === undefined) {
+        if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
+        return undefined
+      }
+      if (packet.size <= link.mtu) {
+        this.step(hop, 'mtu', 'ok', firstLine(link.raw), `the ${size} fits ${dev}'s MTU ${link.mtu}`)
+        return undefined
+      }
+      limit = {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu}`, fix: () => this.mtuFixes(view, dev, link.mtu, packet)}
     }
-    const link = view.link(dev)
-    if (link === undefined) {
-      if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
-      return undefined
+    if (t === undefined && packet.noDf) {
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} does not fit ${limit.of}: it has no DF, so ${view.name} fragments it`)
+      return {...packet, size: limit.mtu}
     }
-    if (packet.size <= link.mtu) {
-      this.step(hop, 'mtu', 'ok', firstLine(link.raw), `the ${size} fits ${dev}'s MTU ${link.mtu}`)
-      return undefined
+    if (t === undefined) {
+      return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
+        `the ${size} does not fit ${limit.of}; with DF set it is dropped and the sender told "fragmentation needed"`, limit.fix())
     }
-    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', firstLine(link.raw),
-      `the ${size} does not fit ${dev}'s MTU ${link.mtu}; with DF set it is dropped and the sender told "fragmentation needed"`,
-      this.mtuFixes(view, dev, link.mtu, packet))
+    // vxlan_xmit_one: the outer packet has DF only with `df set` (or `df inherit` and a DF inner
+    // packet, as --size sends); else it is fragmented like any packet without DF. Either way the
+    // device lowers the path MTU of its own route to the inner destination (skb_tunnel_check_pmtu),
+    // which the host's own sockets obey and forwarding ignores (ip_forward_use_pmtu=0), and sends
+    // no ICMP to the inner source (it is no bridge port).
+    const vxName = t.device.name
+    const innerMtu = limit.mtu - VXLAN_OVERHEAD
+    const ownPacket = this.hops.find(h => h.node === t.sender.name)?.in === 'local'
+    const dfWhy = t.device.df === undefined ? '`df unset`' : '`df inherit`, and the inner packet has none'
+    if (t.device.df === undefined || (t.device.df === 'inherit' && t.inner.noDf)) {
+      if (ownPacket && view === t.sender) {
+        return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
+          `the ${size} does not fit ${limit.of}; ${vxName} sends its outer packets without DF (${dfWhy}), so the first goes as fragments, but it lowers the path MTU of its route to ${t.inner.dst} to ${innerMtu}: ${view.name} refuses its own later DF packets of this size ("message too long, mtu=${innerMtu}")`,
+          limit.fix())
+      }
+      this.step(hop, 'mtu', 'ok', limit.evidence,
+        `the ${size} does not fit ${limit.of}: ${vxName} sends ${t.device.df === undefined ? 'its outer packets' : 'this outer packet'} without DF (${dfWhy}), so ${view.name} fragments it and the receiver reassembles it before decapsulation`)
+      this.assume(view, `the vxlan outer packet (${packet.size} bytes) leaves ${view.name} as IP fragments, as ${limit.of} is too small for it: assumed the underlay carries fragments (some cloud networks and firewalls drop them); \`ip link set ${vxName} mtu ${innerMtu}\` on ${t.sender.name} avoids them`)
+      return {...packet, size: limit.mtu}
+    }
+    const told = ownPacket && view === t.sender
+      ? `${view.name} refuses its own DF packets of this size ("message too long, mtu=${innerMtu}")`
+      : `no one tells ${t.inner.src} (${vxName} has \`df ${t.device.df}\`: the outer packet is not fragmented, and forwarding ignores the path MTU the tunnel learns): a black hole for packets this big`
+    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence, `the ${size} does not fit ${limit.of}; ${told}`, limit.fix())
   }
 
   private mtuFixes(view: HostView, dev: string, mtu: number, packet: Packet): Fix[] {
@@ -1611,10 +1649,12 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
   if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
   } else {
-    // No size for the reply: the kernel's echo reply may be fragmented (no DF), a TCP reply's size is unknown.
+    // An echo reply is as big as the request, without DF (links fragment it, receivers still drop
+    // frames longer than their MTU); a TCP or UDP reply's size is unknown.
     const reply: Packet = {
       src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport,
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
+      ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     }
     const back = new Walk(w, warnings, nat, 'return', network, reply)
     const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
