@@ -26,6 +26,12 @@ export interface VxlanInfo {
    * the default and all a kernel before 5.0 does: the outer packet may be fragmented
    */
   df?: 'set' | 'inherit'
+  /**
+   * `l2miss`: a frame for a MAC the fdb lacks is reported to user space, where an agent may add the
+   * entry (flanneld before 0.9 did, with `app_solicit` asking it for neighbours too): the tables
+   * alone do not tell whether one answers
+   */
+  l2miss?: boolean
 }
 
 export interface Link {
@@ -331,7 +337,8 @@ export function interestingSysctls(devices: string[]): string[] {
   const keys = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter',
     'net.ipv4.icmp_errors_use_inbound_ifaddr', 'net.ipv4.conf.all.proxy_arp', 'net.bridge.bridge-nf-call-iptables']
   for (const d of devices) {
-    keys.push(`net.ipv4.conf.${d}.rp_filter`, `net.ipv4.conf.${d}.proxy_arp`, `net.ipv4.conf.${d}.forwarding`)
+    // app_solicit > 0 sends unresolved neighbours to user space (flannel before 0.9 answered them)
+    keys.push(`net.ipv4.conf.${d}.rp_filter`, `net.ipv4.conf.${d}.proxy_arp`, `net.ipv4.conf.${d}.forwarding`, `net.ipv4.neigh.${d}.app_solicit`)
   }
   return keys
 }

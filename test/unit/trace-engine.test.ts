@@ -363,8 +363,16 @@ describe('trace engine', () => {
       expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.2.0', '10.244.2.5'])
     })
 
-    it('reports a pod without a neighbour entry as NEIGHBOR_MISSING: no L3-miss agent is modelled', () => {
+    it('cannot tell whether its agent adds a missing neighbour entry: INSUFFICIENT_INFO naming app_solicit', () => {
+      // flannel before 0.9 made flannel.1 with l2miss and set app_solicit=3, so misses went to flanneld
       const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b2'})
+      expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+      expect(t.failure!.reason).to.contain('ip neigh replace 10.244.2.6 lladdr 9a:1c:55:e0:02:02 dev flannel.1 nud permanent')
+      expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['sysctl net.ipv4.neigh.flannel/1.app_solicit', 'ping -c 1 -W 1 10.244.2.6', 'ip neigh show 10.244.2.6 dev flannel.1'])
+    })
+
+    it('reports a pod without a neighbour entry as NEIGHBOR_MISSING when no miss goes to user space (app_solicit = 0)', () => {
+      const t = traceFlow(applyPatches(world, [{host: 'node1', op: 'set', table: 'sysctls', value: {'net.ipv4.neigh.flannel.1.app_solicit': '0'}}]), {src: 'pod-a', dst: 'pod-b2'})
       expect(t.disposition).to.equal('NEIGHBOR_MISSING')
       expect(t.failure!.node).to.equal('node1')
       expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip neigh replace 10.244.2.6 lladdr 9a:1c:55:e0:02:02 dev flannel.1 nud permanent'}])
@@ -386,7 +394,8 @@ describe('trace engine', () => {
       raw: '00:00:00:00:00:00 dev flannel.1 dst 192.168.100.12 self permanent'}}
 
     it('the flooded ARP reaches the peer, which does not own the pod\'s address: nothing answers', () => {
-      const t = traceFlow(applyPatches(loadWorld('flannel-old'), [flood]), {src: 'pod-a', dst: 'pod-b2'})
+      const t = traceFlow(applyPatches(loadWorld('flannel-old'), [flood,
+        {host: 'node1', op: 'set', table: 'sysctls', value: {'net.ipv4.neigh.flannel.1.app_solicit': '0'}}]), {src: 'pod-a', dst: 'pod-b2'})
       expect(t.disposition).to.equal('NEIGHBOR_MISSING')
       expect(t.failure!.node).to.equal('node1')
       expect(t.failure!.reason).to.contain('reaches node2\'s flannel.1, but 10.244.2.6 is not an address of node2 and proxy_arp is off there')

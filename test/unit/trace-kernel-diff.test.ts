@@ -332,3 +332,25 @@ describe('trace against the kernel: vxlan over an underlay smaller than its MTU 
     expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'ip link set flannel.1 mtu 1350'}])
   })
 })
+
+describe('trace against the kernel: flannel before 0.9, whose agent answered misses', () => {
+  // n1: flannel.1 with `proxy l2miss l3miss` and net.ipv4.neigh.flannel/1.app_solicit = 3, one route
+  // 10.244.0.0/16 dev flannel.1; a neighbour entry for p2 (10.244.2.2) but no fdb entry for its
+  // VTEP MAC, none for p2b (10.244.2.3). No agent runs: ping to either fails, and `ip monitor`
+  // shows the kernel's `miss` for 10.244.2.3 and for the MAC, which an old flanneld would answer
+
+  it('an fdb miss on an l2miss device is where the tables run out, not FDB_MISSING', async () => {
+    const t = await trace('flannel-old-misses', {src: 'p1', dst: 'p2'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.include({node: 'n1', step: 'fdb'})
+    expect(t.failure!.reason).to.contain('bridge fdb append 02:00:00:00:02:01 dev flannel.1 dst 192.168.80.2 self permanent')
+  })
+
+  it('a neighbour miss sent to user space by app_solicit is too', async () => {
+    const t = await trace('flannel-old-misses', {src: 'p1', dst: 'p2b'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.include({node: 'n1', step: 'neigh'})
+    expect(t.failure!.reason).to.contain('net.ipv4.neigh.flannel.1.app_solicit = 3')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ping -c 1 -W 1 10.244.2.3', 'ip neigh show 10.244.2.3 dev flannel.1'])
+  })
+})

@@ -279,6 +279,7 @@ function vxlanInfo(d: Entry): VxlanInfo {
   if (dev !== undefined) info.dev = dev
   const df = d.str('df')
   if (df === 'set' || df === 'inherit') info.df = df
+  if (d.bool('l2miss') === true) info.l2miss = true
   return info
 }
 

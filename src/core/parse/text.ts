@@ -593,6 +593,7 @@ function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
         if (value === 'set' || value === 'inherit') info.df = value
         k++
         break
+      case 'l2miss': info.l2miss = true; break
       default:
     }
   }
@@ -603,6 +604,7 @@ function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
   if (info.local !== undefined) out.local = info.local
   if (info.dev !== undefined) out.dev = info.dev
   if (info.df !== undefined) out.df = info.df
+  if (info.l2miss) out.l2miss = true
   return out
 }
 

@@ -1305,6 +1305,25 @@ class Walk {
 
   // ---- link layer: vxlan
 
+  /**
+   * With net.ipv4.neigh.DEV.app_solicit > 0 an unresolved neighbour is sent to user space
+   * (RTM_GETNEIGH, `ip monitor` prints `miss`), where an agent may add it: flannel before 0.9 set it
+   * on flannel.1, with `l2miss` for the fdb, and answered from its leases. Whether one runs is in
+   * no table: not a drop, but INSUFFICIENT_INFO. Unknown when the sysctl was not read and the
+   * device has that flannel's `l2miss`. A FAILED entry is a miss no one answered.
+   */
+  private neighbourAgent(view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, entry: {state: string[]} | undefined, peerMac: string | undefined): {reason: string, commands: string[]} | undefined {
+    if (entry?.state.includes('FAILED')) return undefined
+    const key = `net.ipv4.neigh.${vx.name}.app_solicit`
+    const solicit = view.sysctlNumber(key)
+    if (solicit !== undefined ? solicit === 0 : !vx.l2miss) return undefined
+    const manual = `\`ip neigh replace ${nexthop} lladdr ${peerMac ?? '<the peer\'s VTEP MAC>'} dev ${vx.name} nud permanent\` carries it`
+    const check = [`ping -c 1 -W 1 ${packet.dst}`, `ip neigh show ${nexthop} dev ${vx.name}`]
+    return solicit !== undefined
+      ? {reason: `${vx.name} on ${view.name} has ${entry === undefined ? 'no neighbour entry' : `only an ${stateOf(entry)} entry`} for ${nexthop}, and ${key} = ${solicit} sends the miss to user space, where an agent may add it (flanneld before 0.9 did, from the peer's lease). Whether one answers is in no table; without one the packet is dropped, and ${manual}`, commands: check}
+      : {reason: `${vx.name} on ${view.name} has no neighbour entry for ${nexthop}; it has l2miss, as flannel before 0.9 made it, which also set ${key} to send such misses to its agent. ${key} was not read, and whether an agent answers is in no table; without one the packet is dropped, and ${manual}`, commands: [`sysctl ${key.replace(`.${vx.name}.`, `.${vx.name.replace(/\./g, '/')}.`)}`, ...check]}
+  }
+
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
     if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx))
     if (vx.portAssumed) this.assume(view, this.assumedPortMessage(view, vx, vx.port))
@@ -1320,14 +1339,18 @@ class Walk {
     } else {
       const flood = view.fdbDefaults(vx.name)
       const hit = intended?.device?.mac !== undefined ? flood.find(f => intended.view.isLocal(f.dst!)) : undefined
+      const agent = this.neighbourAgent(view, vx, nexthop, packet, entry, intended?.device?.mac)
+      // a miss an agent may answer is where the tables run out, checked once no ARP answer was found
+      const unanswered = (a: {reason: string, commands: string[]}): End => this.insufficient(hop, 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`, a.reason, view.name, a.commands)
       if (hit === undefined || intended?.device?.mac === undefined) {
         // default entries that flood ARP only to hosts other than the one owning the next hop
         const missed = flood.length > 0 && intended !== undefined
           ? `ARP is flooded to the default fdb entries (${flood.map(f => f.dst).join(', ')}), none of which is ${intended.view.name}, whose ${intended.device?.name ?? 'vxlan device'} has ${nexthop}: no answer comes back`
           : undefined
+        if (agent !== undefined) return unanswered(agent)
         return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
           entry !== undefined
-            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and ${missed ?? 'nothing answers ARP on a vxlan device without default fdb entries'}`
+            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and ${missed ?? 'nothing answers ARP on a vxlan device without default fdb entries'}${(view.sysctlNumber(`net.ipv4.neigh.${vx.name}.app_solicit`) ?? 0) > 0 ? ` (net.ipv4.neigh.${vx.name}.app_solicit sends the miss to user space, and no agent answered it)` : ''}`
             : `${vx.name} has no neighbour entry for ${nexthop}, and ${missed ?? `nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`}`,
           this.vtepFixes(view, vx, nexthop, intended, packet.dst))
       }
@@ -1335,6 +1358,7 @@ class Walk {
       // The flooded ARP reaches the peer's vxlan device, which answers only for its host's own addresses or by proxy.
       const proxied = intended.view.isLocal(nexthop) ? undefined : proxyAnswer(intended.view, intended.device.name, nexthop, view.deviceAddress(vx.name))
       if (!intended.view.isLocal(nexthop) && proxied === undefined) {
+        if (agent !== undefined) return unanswered(agent)
         return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
           `${noEntry} on ${vx.name}: ARP is flooded to the default fdb entry \`${hit.raw}\` and reaches ${intended.view.name}'s ${intended.device.name}, but ${nexthop} is not an address of ${intended.view.name} and proxy_arp is off there, so nothing answers (flannel before 0.9 had its flanneld add this entry on the first miss)`,
           this.vtepFixes(view, vx, nexthop, intended, packet.dst))
@@ -1354,6 +1378,12 @@ class Walk {
     if (fdbEntry === undefined && f.flooded.length > 0) {
       fdbEntry = (intended ? f.flooded.find(e => intended.view.isLocal(e.dst!)) : undefined) ?? f.flooded[0]
       flooded = true
+    }
+    if (fdbEntry === undefined && vx.l2miss) {
+      const right = intended !== undefined ? this.reachableVtep(view, intended) : undefined
+      return this.insufficient(hop, 'fdb', `(no fdb entry for ${mac} on ${vx.name})`,
+        `${vx.name} on ${view.name} has no fdb entry for ${mac} and is made with l2miss: the kernel asks a user-space agent which host it lives on (flanneld before 0.9 answers from the peer's lease). Whether one answers is in no table; without one the frame is dropped${right !== undefined ? `, and \`bridge fdb append ${mac} dev ${vx.name} dst ${right} self permanent\` carries it` : ''}`,
+        view.name, [`ping -c 1 -W 1 ${packet.dst}`, `bridge fdb show dev ${vx.name}`])
     }
     if (fdbEntry === undefined || fdbEntry.dst === undefined) {
       return this.fail(hop, 'FDB_MISSING', 'fdb', f.withoutDst?.raw ?? `(no fdb entry for ${mac} on ${vx.name})`,
