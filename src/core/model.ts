@@ -46,6 +46,11 @@ export interface Link {
   mac?: string
   /** bridge this link is enslaved to */
   master?: string
+  /**
+   * as a bridge port, `hairpin on`: the bridge may send a frame back out of the port it came in by
+   * (absent: off, or not read: `ip -d link` prints it)
+   */
+  hairpin?: boolean
   /** for veth: the peer's ifindex in its namespace (`@ifN`) */
   peerIndex?: number
   vxlan?: VxlanInfo

@@ -51,20 +51,21 @@ describe('trace engine', () => {
       expect(t.warnings).to.deep.equal([])
     })
 
-    it('warns about the mark when a rule on the packet\'s way could set one', () => {
+    it('carries the mark nat PREROUTING gives (KUBE-MARK-MASQ) to POSTROUTING, and warns when a marking rule may or may not match', () => {
       const marking = (chain: string, spec: string) => ({host: 'node1', op: 'add' as const, table: 'iptables.rules', value: {table: 'nat', chain, spec, raw: `-A ${chain} ${spec}`}})
-      const w = applyPatches(world, [
-        {host: 'node1', op: 'add', table: 'iptables.chains', value: {table: 'nat', name: 'KUBE-MARK-MASQ'}},
-        marking('KUBE-MARK-MASQ', '-j MARK --set-xmark 0x4000/0x4000'),
-        marking('PREROUTING', '-s 10.244.1.0/24 -j KUBE-MARK-MASQ'),
-      ])
-      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
-      const assumed = t.warnings.filter(x => x.code === 'ASSUMED')
-      expect(assumed.map(x => x.node)).to.deep.equal(['node1'])
-      expect(assumed[0].message).to.contain('`-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000` may set one')
-      expect(assumed[0].message).to.contain('--mark 0x4000/0x4000')
+      const chain = {host: 'node1', op: 'add' as const, table: 'iptables.chains', value: {table: 'nat', name: 'KUBE-MARK-MASQ'}}
+      const sure = applyPatches(world, [chain, marking('KUBE-MARK-MASQ', '-j MARK --set-xmark 0x4000/0x4000'),
+        marking('PREROUTING', '-s 10.244.1.0/24 -j KUBE-MARK-MASQ')])
+      const t = traceFlow(sure, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.warnings).to.deep.equal([])
+      expect(t.hops[1].steps.find(x => x.kind === 'nat')!.evidence).to.contain('-m mark --mark 0x4000/0x4000')
+      const maybe = applyPatches(world, [chain, marking('KUBE-MARK-MASQ', '-j MARK --set-xmark 0x4000/0x4000'),
+        marking('PREROUTING', '-s 10.244.1.0/24 -m statistic --mode random --probability 0.5 -j KUBE-MARK-MASQ')])
+      const assumed = traceFlow(maybe, {src: 'pod-a', dst: 'pod-b'}).warnings.filter(x => x.code === 'ASSUMED')
+      expect(assumed.map(x => x.node)).to.include('node1')
+      expect(assumed.map(x => x.message).join('\n')).to.contain('packet mark unknown after nat PREROUTING on node1: `-A PREROUTING -s 10.244.1.0/24 -m statistic')
       // a packet from another subnet does not meet that jump
-      expect(traceFlow(w, {src: 'pod-b', dst: 'pod-a'}).warnings).to.deep.equal([])
+      expect(traceFlow(sure, {src: 'pod-b', dst: 'pod-a'}).warnings).to.deep.equal([])
     })
 
     it('shows only the vxlan line of `ip -d link` as encap and decap evidence, up to the port and learning words', () => {

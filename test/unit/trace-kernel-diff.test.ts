@@ -354,3 +354,58 @@ describe('trace against the kernel: flannel before 0.9, whose agent answered mis
     expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ping -c 1 -W 1 10.244.2.3', 'ip neigh show 10.244.2.3 dev flannel.1'])
   })
 })
+
+describe('trace against the kernel: br_netfilter\'s bridged DNAT and hairpin', () => {
+  // kube-proxy-clusterip, n1: Service 10.96.0.11:80 → KUBE-SEP-ONE (p1b 10.60.1.3:8080, which marks its
+  // own traffic for masquerade); NodePort 30080 → KUBE-SVC-ABC (marked for masquerade) → p2.
+  // docker-published-port, d: docker0 with c1 (172.17.0.2) and c2, `-A DOCKER -p tcp --dport 8080 -j
+  // DNAT --to-destination 172.17.0.2:80` for every interface (userland-proxy off), hairpin off on both ports
+
+  it('reads a bridge port\'s hairpin mode from ip -j and from text', () => {
+    const text = '4: veth1@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue master docker0 state UP mode DEFAULT group default qlen 1000\n' +
+      '    link/ether fa:a0:fd:6b:71:c5 brd ff:ff:ff:ff:ff:ff link-netns c1 promiscuity 1\n    veth\n' +
+      '    bridge_slave state forwarding priority 32 cost 2 hairpin on guard off root_block off fastleave off learning on flood on'
+    expect(parseIpLinkText(text)[0].hairpin).to.equal(true)
+    expect(parseIpLinkText(text.replace('hairpin on', 'hairpin off'))[0].hairpin).to.equal(undefined)
+    const json = '[{"ifindex":4,"ifname":"veth1","flags":["UP"],"mtu":1500,"master":"docker0","operstate":"UP","link_type":"ether","address":"fa:a0:fd:6b:71:c5",' +
+      '"linkinfo":{"info_kind":"veth","info_slave_kind":"bridge","info_slave_data":{"state":"forwarding","hairpin":true}}}]'
+    expect(parseIpLinkJson(json)[0].hairpin).to.equal(true)
+  })
+
+  it('a pod reaching itself through a Service: the bridge will not send the frame back out of its port without hairpin mode', async () => {
+    // kernel: a TCP connect from p1b to 10.96.0.11:80 times out; after `bridge link set dev veth1b hairpin on` it is
+    // answered, p1b seeing the connection from 10.60.1.1 (KUBE-MARK-MASQ → masquerade)
+    const t = await trace('kube-proxy-clusterip', {src: 'p1b', dst: '10.96.0.11', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure).to.include({node: 'n1', step: 'fdb'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'bridge link set dev veth1b hairpin on'}])
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'kube-proxy-clusterip')})
+    world.hosts.find(h => h.name === 'n1')!.links!.find(l => l.name === 'veth1b')!.hairpin = true
+    const fixed = traceFlow(world, {src: 'p1b', dst: '10.96.0.11', proto: 'tcp', dport: 80})
+    expect(fixed.disposition).to.equal('DELIVERED')
+    expect(fixed.hops.flatMap(h => h.steps).find(s => s.verdict === 'masquerade')!.explanation).to.contain('becomes 10.60.1.1')
+    expect(fixed.returnPath.hops.map(h => h.node)).to.deep.equal(['p1b', 'n1', 'p1b'])
+    expect(fixed.traceroute).to.deep.equal(['10.96.0.11'])
+  })
+
+  it('a NodePort masquerades by the mark KUBE-MARK-MASQ gave in nat PREROUTING', async () => {
+    // kernel: p2 sees a connection to 192.168.70.1:30080 from n2 come from 192.168.70.1; traceroute -T -p 30080 prints 192.168.70.1 three times
+    const t = await trace('kube-proxy-clusterip', {src: 'n2', dst: '192.168.70.1', proto: 'tcp', dport: 30080})
+    expect(t.disposition).to.equal('DELIVERED')
+    const n1 = t.hops.find(h => h.node === 'n1')!
+    expect(n1.steps.find(s => s.verdict === 'masquerade')!.explanation).to.contain('source 192.168.70.2 becomes 192.168.70.1')
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+    expect(t.traceroute).to.deep.equal(['192.168.70.1', '192.168.70.1', '192.168.70.1'])
+  })
+
+  it('a container reaching another through the published port is switched, not routed: one traceroute hop', async () => {
+    // kernel: traceroute -T -p 8080 -n 192.168.60.10 from c2 prints one line, 192.168.60.10; the connect is answered
+    const t = await trace('docker-published-port', {src: 'c2', dst: '192.168.60.10', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['192.168.60.10'])
+    // kernel: from c1 to its own published port the connect times out, until hairpin is on for veth1
+    const self = await trace('docker-published-port', {src: 'c1', dst: '192.168.60.10', proto: 'tcp', dport: 8080})
+    expect(self.disposition).to.equal('DENIED_BY_FILTER')
+    expect(self.failure!.fix).to.deep.equal([{node: 'd', command: 'bridge link set dev veth1 hairpin on'}])
+  })
+})

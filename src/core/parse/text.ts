@@ -798,7 +798,11 @@ function ipLinkDump(lines: string[], section: Section, ctx: TextContext): LinksA
         current.rawLines.push(`    ${cutAt(line.trim(), [' addrgenmode ', ' numtxqueues ', ' gso_max_size '])}`)
       }
     }
-    // other detail lines: bridge_slave, vf, ...
+    if (word === 'bridge_slave') {
+      const h = t.indexOf('hairpin')
+      if (h !== -1 && t[h + 1] === 'on') current.link.hairpin = true
+    }
+    // other detail lines: vf, ...
   }
   for (let i = section.start; i < section.end; i++) {
     const line = lines[i]

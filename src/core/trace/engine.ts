@@ -632,13 +632,20 @@ class Walk {
       ? `; ${tunnel.device.name}'s \`dev ${tunnel.device.dev}\` does not bind the outer packet to ${tunnel.device.dev}, only an fdb entry's \`via\` does` : ''
     const again = packet.unboundSrc && (marked.mark ?? 0) !== (packet.mark ?? 0)
       ? `; mangle OUTPUT gave it mark ${hexMark(marked.mark ?? 0)}, so the kernel looked the route up again, from ${packet.src} (ip_route_me_harder)` : ''
-    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound + again)
+    const bridged = this.bridgedDnat(view, inDev, dev, packet, origin)
+    if (bridged) packet = {...packet, ttl: packet.ttl + 1}
+    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound + again +
+      (bridged ? `; the DNAT sent it to an address behind ${dev}, the bridge it came in by, so br_netfilter switches it there instead of routing it (no TTL taken off, no traceroute hop)` : ''))
     if (route.paths !== undefined && route.paths > 1) {
       // fib_select_multipath hashes the flow with a seed the kernel picks at random: which path is not in the tables
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
     }
     if (hop.out === '-') hop.out = dev
-    if (!origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src))
+    if (!origin && !outer && !bridged && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src))
+    if (bridged && packet.dst === packet.src) {
+      const hairpin = this.hairpinOff(hop, view, dev, packet)
+      if (hairpin) return hairpin
+    }
 
     if (view.deviceDown(dev)) {
       const down = linkDownCause(this.w, view, dev)
@@ -1301,6 +1308,41 @@ class Walk {
         return this.cross(bridgeHop, answer.to, packet)
       }
     }
+  }
+
+  /**
+   * br_netfilter's bridged DNAT (br_nf_pre_routing_finish): a frame that came in by a port of a
+   * bridge whose PREROUTING DNATed it to an address routed out of that same bridge is handed back to
+   * the bridge with the new destination's MAC, not routed (a docker published port or a Service
+   * IP reached from a container or pod on the same bridge).
+   */
+  private bridgedDnat(view: HostView, inDev: string, dev: string, packet: Packet, origin: boolean): boolean {
+    if (origin || packet.tunnel !== undefined || packet.state !== 'NEW' || dev !== inDev || view.link(dev)?.kind !== 'bridge') return false
+    if (!this.nat.some(r => r.node === view.name && r.field === 'dst' && r.to === packet.dst)) return false
+    const nf = view.sysctl('net.bridge.bridge-nf-call-iptables')
+    return nf === '1' || (nf === undefined && !view.hasSysctls)
+  }
+
+  /**
+   * A pod (container) DNATed back to itself through a bridged DNAT: the bridge would send the frame
+   * out of the port it came in by, which it does only with `hairpin on` on that port (the CNI bridge
+   * plugin's hairpinMode, kubelet's --hairpin-mode=hairpin-veth, docker's userland-proxy=false).
+   */
+  private hairpinOff(hop: Hop, view: HostView, bridge: string, packet: Packet): End | undefined {
+    const pod = this.w.podsOn(view.name).find(p => p.ip === packet.dst)
+    const port = pod !== undefined ? this.w.podHostEnd(view, pod) : undefined
+    if (port?.hairpin) {
+      this.step(hop, 'fdb', 'ok', firstLine(port.raw), `${port.name} has hairpin on: ${bridge} sends the frame back out of the port it came in by`)
+      return undefined
+    }
+    if (port === undefined) {
+      return this.insufficient(hop, 'fdb', `(${bridge}: the port of ${packet.dst})`,
+        `the DNAT sends ${packet.dst} to itself, behind the bridge port it came in by: ${bridge} sends the frame back out of it only with hairpin mode on that port, and which port it is was not read`,
+        view.name, [`bridge -d link show master ${bridge}`])
+    }
+    return this.fail(hop, 'DENIED_BY_FILTER', 'fdb', firstLine(port.raw),
+      `the DNAT sends ${packet.dst} to itself: ${bridge} would have to send the frame back out of ${port.name}, the port it came in by, and a bridge port does that only with hairpin mode on (it is off): the frame is dropped`,
+      [{node: view.name, command: `bridge link set dev ${port.name} hairpin on`}])
   }
 
   // ---- link layer: vxlan
