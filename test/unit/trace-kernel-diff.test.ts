@@ -409,3 +409,17 @@ describe('trace against the kernel: br_netfilter\'s bridged DNAT and hairpin', (
     expect(self.failure!.fix).to.deep.equal([{node: 'd', command: 'bridge link set dev veth1 hairpin on'}])
   })
 })
+
+describe('trace against the kernel: a throw route in table main', () => {
+  // r1: `throw 10.91.3.0/24` instead of its route to b's subnet, no policy rules but the kernel's
+
+  it('goes on to the default table, where nothing matches: network unreachable, as ping and traceroute say', async () => {
+    // kernel: ping from a prints "From 10.91.1.1 Destination Net Unreachable"; traceroute -n: "10.91.1.1 !N";
+    // after the printed fix the ping passes
+    const t = await trace('router-chain-throw', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure).to.include({node: 'r1', step: 'route', evidence: 'throw 10.91.3.0/24'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip route replace 10.91.3.0/24 via 10.91.2.2 dev m0'}])
+    expect(t.traceroute).to.deep.equal(['10.91.1.1 !N'])
+  })
+})

@@ -592,6 +592,12 @@ class Walk {
           `${view.name}'s policy rules find no route for ${packet.dst} from ${packet.src}: the packet is dropped (network is unreachable)`,
           fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
       }
+      const thrown = table.lookup(packet.dst)
+      if (thrown?.type === 'throw') {
+        return this.fail(hop, 'NO_ROUTE', 'route', thrown.raw,
+          `${packet.dst} matches a throw route on ${view.name}: the lookup goes on to the next table, which has no route for it either: the packet is dropped (network is unreachable)`,
+          fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${routeDstText(thrown)} via GATEWAY dev DEVICE`}])
+      }
       return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
         `${view.name} has no route for ${packet.dst} and no default route: the packet is dropped (network is unreachable)${downTunnel !== undefined ? `; ${downTunnel.name} is down, and the kernel removed the routes through it` : ''}`,
         fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
