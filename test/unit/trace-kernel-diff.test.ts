@@ -423,3 +423,21 @@ describe('trace against the kernel: a throw route in table main', () => {
     expect(t.traceroute).to.deep.equal(['10.91.1.1 !N'])
   })
 })
+
+describe('trace against the kernel: a stateful firewall on the way back only', () => {
+  // r2 sends the replies to a's subnet through r3 (10.91.5.3); r3: FORWARD policy DROP, accepting
+  // `--ctstate RELATED,ESTABLISHED` only. r3 never sees a request.
+
+  it('takes the echo reply, the SYN-ACK as INVALID there and a UDP answer as NEW: none is ESTABLISHED', async () => {
+    // kernel: ping, a TCP connect and a UDP query from a to b all go unanswered; r3's policy counts the
+    // drops, and a LOG rule for `--ctstate INVALID` sees the echo reply. After the printed fix the ping passes.
+    const t = await trace('router-chain-asymmetric', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.node).to.equal('r3')
+    expect(t.returnPath.failure!.reason).to.contain('(INVALID)')
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r3', command: 'iptables -I FORWARD -s 10.91.3.2 -d 10.91.1.2 -p icmp -j ACCEPT'}])
+    expect((await trace('router-chain-asymmetric', {src: 'a', dst: 'b', proto: 'tcp', dport: 80})).returnPath.failure!.reason).to.contain('(INVALID)')
+    expect((await trace('router-chain-asymmetric', {src: 'a', dst: 'b', proto: 'udp', dport: 53})).returnPath.failure!.reason).to.contain('(NEW)')
+  })
+})

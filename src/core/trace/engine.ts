@@ -149,6 +149,12 @@ class Walk {
   readonly traceroute: string[] = []
   /** the traced packet as it was last seen (after any NAT) */
   lastPacket: Packet
+  /**
+   * for the reply: the hosts whose conntrack saw the request (it reached its destination), where
+   * the reply is ESTABLISHED; elsewhere no connection expects it. Unset: every host is taken as
+   * having seen it (the request was stopped, and the reply is traced as if it had gone on).
+   */
+  requestSeenOn?: ReadonlySet<string>
   private readonly seen = new Map<string, number>()
   private readonly routeOfHop = new Map<Hop, Route>()
 
@@ -816,6 +822,18 @@ class Walk {
     return undefined
   }
 
+  /**
+   * The packet's state in `view`'s conntrack. A reply on a host the request did not pass (the way
+   * back differs) matches no connection there: an echo reply or a SYN-ACK cannot start one
+   * (INVALID: `--ctstate ESTABLISHED` does not match it, `--ctstate INVALID -j DROP` does), a UDP
+   * datagram starts its own (NEW).
+   */
+  private conntrackState(view: HostView, packet: Packet): PacketFacts['state'] {
+    if (packet.untrackedAt === view.name) return 'UNTRACKED'
+    if (packet.state !== 'ESTABLISHED' || packet.tunnel !== undefined || this.requestSeenOn === undefined || this.requestSeenOn.has(view.name)) return packet.state
+    return packet.proto === 'udp' ? 'NEW' : 'INVALID'
+  }
+
   private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): NftFacts {
     return {
       mark: packet.mark,
@@ -823,7 +841,7 @@ class Walk {
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
-      inDev: inDev === 'local' ? undefined : inDev, outDev, state: packet.untrackedAt === view.name ? 'UNTRACKED' : packet.state, icmpType: packet.icmpType,
+      inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
     }
@@ -1735,6 +1753,8 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     }
     const back = new Walk(w, warnings, nat, 'return', network, reply)
+    // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
+    if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
     const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {

@@ -16,8 +16,12 @@ export interface PacketFacts {
   dport?: number
   inDev?: string
   outDev?: string
-  /** conntrack state: NEW for the first packet, ESTABLISHED for the reply, UNTRACKED after a raw NOTRACK */
-  state: 'NEW' | 'ESTABLISHED' | 'UNTRACKED'
+  /**
+   * conntrack state: NEW for the first packet, ESTABLISHED for the reply, UNTRACKED after a raw
+   * NOTRACK; INVALID for an echo reply or a SYN-ACK on a host the request did not pass (asymmetric
+   * routing), which no connection of its conntrack expects
+   */
+  state: 'NEW' | 'ESTABLISHED' | 'UNTRACKED' | 'INVALID'
   icmpType?: number
   dstIsLocal?: boolean
   srcIsLocal?: boolean
