@@ -441,3 +441,23 @@ describe('trace against the kernel: a stateful firewall on the way back only', (
     expect((await trace('router-chain-asymmetric', {src: 'a', dst: 'b', proto: 'udp', dport: 53})).returnPath.failure!.reason).to.contain('(NEW)')
   })
 })
+
+describe('trace against the kernel: a router whose ARP for the next hop goes unanswered', () => {
+  // router-chain-onlink, r1: `10.91.3.0/24 via 10.91.9.9 dev m0 onlink`, an address nothing has;
+  // vxlan-neigh-failed, n1: its entry for n2's 10.244.2.0 on flannel.1 deleted (FAILED after a ping)
+
+  it('answers the sender with host unreachable once ARP gives up: traceroute shows the router again, with !H', async () => {
+    // kernel: ping from a prints "From 10.91.1.1 … Destination Host Unreachable"; traceroute -n: 10.91.1.1, "10.91.1.1 !H"
+    const t = await trace('router-chain-onlink', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NEXT_HOP_NOT_ONLINK')
+    expect(t.failure!.reason).to.contain('ICMP host unreachable ("No route to host")')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.1.1 !H'])
+  })
+
+  it('does so for a vxlan device\'s neighbour too', async () => {
+    // kernel: ping from p1 prints "From 10.244.1.1 … Destination Host Unreachable"; traceroute -n: 10.244.1.1, "10.244.1.1 !H"
+    const t = await trace('vxlan-neigh-failed', {src: 'p1', dst: 'p2'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.1.1 !H'])
+  })
+})

@@ -1123,7 +1123,7 @@ class Walk {
       // `onlink` made the kernel accept a gateway outside every connected prefix; nothing on the link answers for it.
       const elsewhere = offSegmentOwners(this.w, view, route.gateway)
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
-        `the route declares ${route.gateway} onlink, but no connected route of ${view.name} covers it and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}`,
+        `the route declares ${route.gateway} onlink, but no connected route of ${view.name} covers it and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}${this.arpUnanswered(hop, view, packet)}`,
         this.notOnlinkFixes(view, route, packet.dst))
     }
     const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
@@ -1137,7 +1137,7 @@ class Walk {
       // On a pod bridge that is the destination itself: no pod has the address, and no command brings one.
       const noPod = nexthop === packet.dst && this.w.isPodSide(view, dev)
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry.raw,
-        `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no ${noPod ? 'pod' : 'host in the snapshot'} owns it or answers for it`,
+        `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no ${noPod ? 'pod' : 'host in the snapshot'} owns it or answers for it${this.arpUnanswered(hop, view, packet)}`,
         noPod ? [] : [{node: view.name, command: `ip neigh del ${nexthop} dev ${dev}`}, ...routeFixes(this.w, view, packet.dst)])
     }
     if (entry !== undefined) {
@@ -1168,7 +1168,7 @@ class Walk {
       }
       const fix = routeFixes(this.w, view, packet.dst)
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
-        `no host in the snapshot owns ${nexthop} or answers ARP for it on ${dev}: ARP gets no reply and the packet is dropped`,
+        `no host in the snapshot owns ${nexthop} or answers ARP for it on ${dev}: ARP gets no reply and the packet is dropped${this.arpUnanswered(hop, view, packet)}`,
         fix.length > 0 ? fix : [{node: view.name, command: `ip neigh show ${nexthop}`}])
     }
     const via = answer.kind === 'bridged' ? answer.to : answer
@@ -1180,6 +1180,17 @@ class Walk {
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
       `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
+  }
+
+  /**
+   * A router whose ARP for the next hop goes unanswered drops the packets it queued with ICMP host
+   * unreachable (arp_error_report), after its TTL check: traceroute shows it twice, the second time
+   * `ADDR !H`; the sender's socket gets "No route to host". A host sending its own packet just fails it.
+   */
+  private arpUnanswered(hop: Hop, view: HostView, packet: Packet): string {
+    if (hop.in === 'local' || packet.tunnel !== undefined) return ''
+    if (this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, hop.in, packet.src, '!H'))
+    return `; once ARP gives up (about 3 s), ${view.name} answers the sender with ICMP host unreachable ("No route to host")`
   }
 
   /**
@@ -1416,8 +1427,8 @@ class Walk {
         if (agent !== undefined) return unanswered(agent)
         return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
           entry !== undefined
-            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and ${missed ?? 'nothing answers ARP on a vxlan device without default fdb entries'}${(view.sysctlNumber(`net.ipv4.neigh.${vx.name}.app_solicit`) ?? 0) > 0 ? ` (net.ipv4.neigh.${vx.name}.app_solicit sends the miss to user space, and no agent answered it)` : ''}`
-            : `${vx.name} has no neighbour entry for ${nexthop}, and ${missed ?? `nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`}`,
+            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and ${missed ?? 'nothing answers ARP on a vxlan device without default fdb entries'}${(view.sysctlNumber(`net.ipv4.neigh.${vx.name}.app_solicit`) ?? 0) > 0 ? ` (net.ipv4.neigh.${vx.name}.app_solicit sends the miss to user space, and no agent answered it)` : ''}${this.arpUnanswered(hop, view, packet)}`
+            : `${vx.name} has no neighbour entry for ${nexthop}, and ${missed ?? `nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`}${this.arpUnanswered(hop, view, packet)}`,
           this.vtepFixes(view, vx, nexthop, intended, packet.dst))
       }
       const noEntry = entry !== undefined ? `the entry for ${nexthop} is ${stateOf(entry)}` : `no neighbour entry for ${nexthop}`
@@ -1426,7 +1437,7 @@ class Walk {
       if (!intended.view.isLocal(nexthop) && proxied === undefined) {
         if (agent !== undefined) return unanswered(agent)
         return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
-          `${noEntry} on ${vx.name}: ARP is flooded to the default fdb entry \`${hit.raw}\` and reaches ${intended.view.name}'s ${intended.device.name}, but ${nexthop} is not an address of ${intended.view.name} and proxy_arp is off there, so nothing answers (flannel before 0.9 had its flanneld add this entry on the first miss)`,
+          `${noEntry} on ${vx.name}: ARP is flooded to the default fdb entry \`${hit.raw}\` and reaches ${intended.view.name}'s ${intended.device.name}, but ${nexthop} is not an address of ${intended.view.name} and proxy_arp is off there, so nothing answers (flannel before 0.9 had its flanneld add this entry on the first miss)${this.arpUnanswered(hop, view, packet)}`,
           this.vtepFixes(view, vx, nexthop, intended, packet.dst))
       }
       mac = intended.device.mac
