@@ -21,6 +21,17 @@ export interface VxlanInfo {
   /** the capture did not print the port (iproute2 before 3.12 has no `dstport`): `port` is the kernel's default */
   portAssumed?: boolean
   learning: boolean
+  /**
+   * the outer packet's DF bit (`df set`, or `df inherit`: the inner packet's); absent is `df unset`,
+   * the default and all a kernel before 5.0 does: the outer packet may be fragmented
+   */
+  df?: 'set' | 'inherit'
+  /**
+   * `l2miss`: a frame for a MAC the fdb lacks is reported to user space, where an agent may add the
+   * entry (flanneld before 0.9 did, with `app_solicit` asking it for neighbours too): the tables
+   * alone do not tell whether one answers
+   */
+  l2miss?: boolean
 }
 
 export interface Link {
@@ -35,6 +46,11 @@ export interface Link {
   mac?: string
   /** bridge this link is enslaved to */
   master?: string
+  /**
+   * as a bridge port, `hairpin on`: the bridge may send a frame back out of the port it came in by
+   * (absent: off, or not read: `ip -d link` prints it)
+   */
+  hairpin?: boolean
   /** for veth: the peer's ifindex in its namespace (`@ifN`) */
   peerIndex?: number
   vxlan?: VxlanInfo
@@ -73,6 +89,12 @@ export interface Route {
   proto?: string
   /** routing table; main when absent */
   table?: string
+  /**
+   * the nexthop object (`ip nexthop`, FRR's routes) the route's path comes from: the kernel then
+   * holds the route as unicast even when it prints it `blackhole`, and a delete or change that
+   * names a type or a gateway matches nothing ("No such process"): it must name the object
+   */
+  nhid?: number
   raw: string
 }
 
@@ -324,7 +346,8 @@ export function interestingSysctls(devices: string[]): string[] {
   const keys = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter',
     'net.ipv4.icmp_errors_use_inbound_ifaddr', 'net.ipv4.conf.all.proxy_arp', 'net.bridge.bridge-nf-call-iptables']
   for (const d of devices) {
-    keys.push(`net.ipv4.conf.${d}.rp_filter`, `net.ipv4.conf.${d}.proxy_arp`, `net.ipv4.conf.${d}.forwarding`)
+    // app_solicit > 0 sends unresolved neighbours to user space (flannel before 0.9 answered them)
+    keys.push(`net.ipv4.conf.${d}.rp_filter`, `net.ipv4.conf.${d}.proxy_arp`, `net.ipv4.conf.${d}.forwarding`, `net.ipv4.neigh.${d}.app_solicit`)
   }
   return keys
 }

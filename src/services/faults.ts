@@ -213,9 +213,10 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'mtu-mismatch',
-    description: 'the node\'s underlay MTU drops to 1400 while pods still send 1450-byte packets: vxlan + payload no longer fits',
+    // the request leaves as fragments (flannel.1 sends without DF); the peer's 1500-byte reply is what no longer fits
+    description: 'the node\'s underlay MTU drops to 1400 while pods still send 1450-byte packets: vxlan + payload no longer fits, and the peer\'s full-size replies are dropped on the way in',
     requires: {backend: 'vxlan'},
-    expect: {disposition: 'MTU_EXCEEDED', from: 'node', path: 'forward', at: 'node', size: 1450},
+    expect: {disposition: 'MTU_EXCEEDED', from: 'node', path: 'return', at: 'node', size: 1450},
     async inject({node}, sh) {
       await sh.run(node, 'ip', ['link', 'set', 'eth0', 'mtu', '1400'])
     },

@@ -51,20 +51,21 @@ describe('trace engine', () => {
       expect(t.warnings).to.deep.equal([])
     })
 
-    it('warns about the mark when a rule on the packet\'s way could set one', () => {
+    it('carries the mark nat PREROUTING gives (KUBE-MARK-MASQ) to POSTROUTING, and warns when a marking rule may or may not match', () => {
       const marking = (chain: string, spec: string) => ({host: 'node1', op: 'add' as const, table: 'iptables.rules', value: {table: 'nat', chain, spec, raw: `-A ${chain} ${spec}`}})
-      const w = applyPatches(world, [
-        {host: 'node1', op: 'add', table: 'iptables.chains', value: {table: 'nat', name: 'KUBE-MARK-MASQ'}},
-        marking('KUBE-MARK-MASQ', '-j MARK --set-xmark 0x4000/0x4000'),
-        marking('PREROUTING', '-s 10.244.1.0/24 -j KUBE-MARK-MASQ'),
-      ])
-      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
-      const assumed = t.warnings.filter(x => x.code === 'ASSUMED')
-      expect(assumed.map(x => x.node)).to.deep.equal(['node1'])
-      expect(assumed[0].message).to.contain('`-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000` may set one')
-      expect(assumed[0].message).to.contain('--mark 0x4000/0x4000')
+      const chain = {host: 'node1', op: 'add' as const, table: 'iptables.chains', value: {table: 'nat', name: 'KUBE-MARK-MASQ'}}
+      const sure = applyPatches(world, [chain, marking('KUBE-MARK-MASQ', '-j MARK --set-xmark 0x4000/0x4000'),
+        marking('PREROUTING', '-s 10.244.1.0/24 -j KUBE-MARK-MASQ')])
+      const t = traceFlow(sure, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.warnings).to.deep.equal([])
+      expect(t.hops[1].steps.find(x => x.kind === 'nat')!.evidence).to.contain('-m mark --mark 0x4000/0x4000')
+      const maybe = applyPatches(world, [chain, marking('KUBE-MARK-MASQ', '-j MARK --set-xmark 0x4000/0x4000'),
+        marking('PREROUTING', '-s 10.244.1.0/24 -m statistic --mode random --probability 0.5 -j KUBE-MARK-MASQ')])
+      const assumed = traceFlow(maybe, {src: 'pod-a', dst: 'pod-b'}).warnings.filter(x => x.code === 'ASSUMED')
+      expect(assumed.map(x => x.node)).to.include('node1')
+      expect(assumed.map(x => x.message).join('\n')).to.contain('packet mark unknown after nat PREROUTING on node1: `-A PREROUTING -s 10.244.1.0/24 -m statistic')
       // a packet from another subnet does not meet that jump
-      expect(traceFlow(w, {src: 'pod-b', dst: 'pod-a'}).warnings).to.deep.equal([])
+      expect(traceFlow(sure, {src: 'pod-b', dst: 'pod-a'}).warnings).to.deep.equal([])
     })
 
     it('shows only the vxlan line of `ip -d link` as encap and decap evidence, up to the port and learning words', () => {
@@ -363,8 +364,16 @@ describe('trace engine', () => {
       expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.2.0', '10.244.2.5'])
     })
 
-    it('reports a pod without a neighbour entry as NEIGHBOR_MISSING: no L3-miss agent is modelled', () => {
+    it('cannot tell whether its agent adds a missing neighbour entry: INSUFFICIENT_INFO naming app_solicit', () => {
+      // flannel before 0.9 made flannel.1 with l2miss and set app_solicit=3, so misses went to flanneld
       const t = traceFlow(world, {src: 'pod-a', dst: 'pod-b2'})
+      expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+      expect(t.failure!.reason).to.contain('ip neigh replace 10.244.2.6 lladdr 9a:1c:55:e0:02:02 dev flannel.1 nud permanent')
+      expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['sysctl net.ipv4.neigh.flannel/1.app_solicit', 'ping -c 1 -W 1 10.244.2.6', 'ip neigh show 10.244.2.6 dev flannel.1'])
+    })
+
+    it('reports a pod without a neighbour entry as NEIGHBOR_MISSING when no miss goes to user space (app_solicit = 0)', () => {
+      const t = traceFlow(applyPatches(world, [{host: 'node1', op: 'set', table: 'sysctls', value: {'net.ipv4.neigh.flannel.1.app_solicit': '0'}}]), {src: 'pod-a', dst: 'pod-b2'})
       expect(t.disposition).to.equal('NEIGHBOR_MISSING')
       expect(t.failure!.node).to.equal('node1')
       expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip neigh replace 10.244.2.6 lladdr 9a:1c:55:e0:02:02 dev flannel.1 nud permanent'}])
@@ -386,7 +395,8 @@ describe('trace engine', () => {
       raw: '00:00:00:00:00:00 dev flannel.1 dst 192.168.100.12 self permanent'}}
 
     it('the flooded ARP reaches the peer, which does not own the pod\'s address: nothing answers', () => {
-      const t = traceFlow(applyPatches(loadWorld('flannel-old'), [flood]), {src: 'pod-a', dst: 'pod-b2'})
+      const t = traceFlow(applyPatches(loadWorld('flannel-old'), [flood,
+        {host: 'node1', op: 'set', table: 'sysctls', value: {'net.ipv4.neigh.flannel.1.app_solicit': '0'}}]), {src: 'pod-a', dst: 'pod-b2'})
       expect(t.disposition).to.equal('NEIGHBOR_MISSING')
       expect(t.failure!.node).to.equal('node1')
       expect(t.failure!.reason).to.contain('reaches node2\'s flannel.1, but 10.244.2.6 is not an address of node2 and proxy_arp is off there')

@@ -7,8 +7,8 @@ import {join} from 'node:path'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
 import {loadSource} from '../../src/services/collect.js'
-import {parseIpRouteJson} from '../../src/core/parse/json.js'
-import {parseIpRouteText} from '../../src/core/parse/text.js'
+import {parseIpLinkJson, parseIpRouteJson} from '../../src/core/parse/json.js'
+import {parseIpLinkText, parseIpRouteText} from '../../src/core/parse/text.js'
 
 const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
@@ -239,5 +239,225 @@ describe('trace against the kernel: NETMAP', () => {
     const nat = t.hops.flatMap(h => h.steps).filter(s => s.kind === 'nat').map(s => s.explanation)
     expect(nat).to.deep.equal(['PREROUTING DNAT: destination 10.99.3.2 becomes 10.91.3.2', 'POSTROUTING SNAT: source 10.91.1.2 becomes 10.98.1.2'])
     expect(t.returnPath.disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace against the kernel: routes through nexthop objects (ip nexthop, as FRR installs them)', () => {
+  // r1: nexthop 10 via 10.91.2.2 dev m0; 10.91.3.0/24 nhid 10 mtu lock 1200
+  // r2: nexthop 20 blackhole; 10.91.1.0/24 nhid 20 (printed `blackhole 10.91.1.0/24 nhid 20 dev lo`)
+
+  it('reads the object from ip -j and from text', () => {
+    expect(parseIpRouteJson('[{"type":"blackhole","dst":"10.91.1.0/24","nhid":20,"dev":"lo","flags":[]}]')[0]).to.include({type: 'blackhole', nhid: 20})
+    expect(parseIpRouteText('10.91.3.0/24 nhid 10 via 10.91.2.2 dev m0 mtu lock 1200')[0]).to.include({nhid: 10, gateway: '10.91.2.2', mtu: 1200})
+  })
+
+  it('deletes a blackhole nexthop\'s route by its object, which the kernel holds as unicast, and routes by the router that knows the way', async () => {
+    // kernel: `ip route del blackhole 10.91.1.0/24` and `ip route del 10.91.1.0/24 via …` answer
+    // "No such process"; the printed fix makes b's ping to a pass
+    const t = await trace('router-chain-nhid', {src: 'b', dst: 'a'})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure!.fix).to.deep.equal([
+      {node: 'r2', command: 'ip route del 10.91.1.0/24 nhid 20'},
+      {node: 'r2', command: 'ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0'},
+    ])
+  })
+
+  it('clears the mtu of a route through a nexthop object with mtu 0: a change naming no mtu keeps it, one naming a gateway is refused', async () => {
+    // kernel: ping -M do -s 1272 from a prints "From 10.91.1.1 Frag needed and DF set (mtu = 1200)";
+    // `ip route change 10.91.3.0/24 nhid 10` leaves `mtu lock 1200`, `… nhid 10 via 10.91.2.2 dev m0`
+    // says "Nexthop specification and nexthop id are mutually exclusive"
+    const t = await trace('router-chain-nhid', {src: 'a', dst: 'b', size: 1300})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'r1', command: 'ip route change 10.91.3.0/24 nhid 10 mtu 0'})
+  })
+})
+
+describe('trace against the kernel: kube-proxy\'s iptables mode, a ClusterIP to a pod on another node', () => {
+  // n1, n2: host-gw style routes, pods on cni0; kube-proxy's KUBE-SERVICES → KUBE-SVC-ABC → KUBE-SEP-TWO
+  // (on n1 with the one endpoint 10.60.2.2:8080; n2 keeps `-m statistic --mode random` for two)
+
+  it('predicts traceroute -T as conntrack rewrites it: every hop from the DNAT host on answers from the Service IP', async () => {
+    // kernel: traceroute -T -p 80 -n 10.96.0.10 from p1 prints 10.96.0.10 three times
+    const t = await trace('kube-proxy-clusterip', {src: 'p1', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.at(-1)!.node).to.equal('p2')
+    expect(t.traceroute).to.deep.equal(['10.96.0.10', '10.96.0.10', '10.96.0.10'])
+  })
+
+  it('leaves the hops before the DNAT host and a flow nothing translates as they are', async () => {
+    // kernel: traceroute -T -p 8080 -n 10.60.2.2 from p1 prints 10.60.1.1, 192.168.70.2, 10.60.2.2
+    const t = await trace('kube-proxy-clusterip', {src: 'p1', dst: 'p2', proto: 'tcp', dport: 8080})
+    expect(t.traceroute).to.deep.equal(['10.60.1.1', '192.168.70.2', '10.60.2.2'])
+  })
+})
+
+describe('trace against the kernel: vxlan over an underlay smaller than its MTU + 50', () => {
+  // n1, n2: flannel.1 (MTU 1450, `df unset` as flannel makes it) over eth0 of MTU 1400; pods p1 on n1, p2 on n2
+
+  it('reads the outer DF setting from ip -j and from text', () => {
+    const text = '3: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN mode DEFAULT group default\n' +
+      '    link/ether 02:00:00:00:01:01 brd ff:ff:ff:ff:ff:ff promiscuity 0\n' +
+      '    vxlan id 1 local 192.168.80.1 dev eth0 srcport 0 0 dstport 8472 nolearning ttl auto df set ageing 300 udpcsum'
+    expect(parseIpLinkText(text)[0].vxlan!.df).to.equal('set')
+    expect(parseIpLinkText(text.replace('df set ', ''))[0].vxlan!.df).to.equal(undefined)
+    const json = (df: string) => `[{"ifindex":3,"ifname":"flannel.1","flags":["UP"],"mtu":1450,"operstate":"UNKNOWN","link_type":"ether","address":"02:00:00:00:01:01","linkinfo":{"info_kind":"vxlan","info_data":{"id":1,"port":8472,"learning":false,"df":"${df}"}}}]`
+    expect(parseIpLinkJson(json('inherit'))[0].vxlan!.df).to.equal('inherit')
+    expect(parseIpLinkJson(json('unset'))[0].vxlan!.df).to.equal(undefined)
+  })
+
+  it('fragments the outer packet of a forwarded DF packet: delivered, with the fragments said', async () => {
+    // kernel: ping -M do -s 1400 from p1 to p2 is answered; tcpdump on n2's eth0 shows the outer UDP packet in two fragments
+    const t = await trace('vxlan-underlay-mtu', {src: 'p1', dst: 'p2', size: 1428})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.warnings.find(w => w.code === 'ASSUMED' && w.message.includes('leaves n1 as IP fragments'))!.message).to.include('ip link set flannel.1 mtu 1350')
+  })
+
+  it('refuses the node\'s own DF packets: the tunnel lowered its route\'s path MTU', async () => {
+    // kernel: ping -M do -s 1400 from n1 to p2: the first is answered, then "message too long, mtu=1350"
+    const t = await trace('vxlan-underlay-mtu', {src: 'n1', dst: 'p2', size: 1428})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.reason).to.include('"message too long, mtu=1350"')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'ip link set flannel.1 mtu 1350'}])
+  })
+
+  it('with `df set` the pod\'s packet dies silently: a black hole, fixed by the vxlan MTU', async () => {
+    // kernel: after `ip link set flannel.1 type vxlan df set` on n1, ping -M do -s 1400 from p1 gets no answer and no error;
+    // after the printed fix, ping -M do -s 1300 passes and -s 1400 gets "Frag needed and DF set (mtu = 1350)"
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'vxlan-underlay-mtu')})
+    world.hosts.find(n => n.name === 'n1')!.links!.find(l => l.name === 'flannel.1')!.vxlan!.df = 'set'
+    const t = traceFlow(world, {src: 'p1', dst: 'p2', size: 1428})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.reason).to.include('no one tells 10.244.1.2')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'ip link set flannel.1 mtu 1350'}])
+  })
+})
+
+describe('trace against the kernel: flannel before 0.9, whose agent answered misses', () => {
+  // n1: flannel.1 with `proxy l2miss l3miss` and net.ipv4.neigh.flannel/1.app_solicit = 3, one route
+  // 10.244.0.0/16 dev flannel.1; a neighbour entry for p2 (10.244.2.2) but no fdb entry for its
+  // VTEP MAC, none for p2b (10.244.2.3). No agent runs: ping to either fails, and `ip monitor`
+  // shows the kernel's `miss` for 10.244.2.3 and for the MAC, which an old flanneld would answer
+
+  it('an fdb miss on an l2miss device is where the tables run out, not FDB_MISSING', async () => {
+    const t = await trace('flannel-old-misses', {src: 'p1', dst: 'p2'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.include({node: 'n1', step: 'fdb'})
+    expect(t.failure!.reason).to.contain('bridge fdb append 02:00:00:00:02:01 dev flannel.1 dst 192.168.80.2 self permanent')
+  })
+
+  it('a neighbour miss sent to user space by app_solicit is too', async () => {
+    const t = await trace('flannel-old-misses', {src: 'p1', dst: 'p2b'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.include({node: 'n1', step: 'neigh'})
+    expect(t.failure!.reason).to.contain('net.ipv4.neigh.flannel.1.app_solicit = 3')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ping -c 1 -W 1 10.244.2.3', 'ip neigh show 10.244.2.3 dev flannel.1'])
+  })
+})
+
+describe('trace against the kernel: br_netfilter\'s bridged DNAT and hairpin', () => {
+  // kube-proxy-clusterip, n1: Service 10.96.0.11:80 → KUBE-SEP-ONE (p1b 10.60.1.3:8080, which marks its
+  // own traffic for masquerade); NodePort 30080 → KUBE-SVC-ABC (marked for masquerade) → p2.
+  // docker-published-port, d: docker0 with c1 (172.17.0.2) and c2, `-A DOCKER -p tcp --dport 8080 -j
+  // DNAT --to-destination 172.17.0.2:80` for every interface (userland-proxy off), hairpin off on both ports
+
+  it('reads a bridge port\'s hairpin mode from ip -j and from text', () => {
+    const text = '4: veth1@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue master docker0 state UP mode DEFAULT group default qlen 1000\n' +
+      '    link/ether fa:a0:fd:6b:71:c5 brd ff:ff:ff:ff:ff:ff link-netns c1 promiscuity 1\n    veth\n' +
+      '    bridge_slave state forwarding priority 32 cost 2 hairpin on guard off root_block off fastleave off learning on flood on'
+    expect(parseIpLinkText(text)[0].hairpin).to.equal(true)
+    expect(parseIpLinkText(text.replace('hairpin on', 'hairpin off'))[0].hairpin).to.equal(undefined)
+    const json = '[{"ifindex":4,"ifname":"veth1","flags":["UP"],"mtu":1500,"master":"docker0","operstate":"UP","link_type":"ether","address":"fa:a0:fd:6b:71:c5",' +
+      '"linkinfo":{"info_kind":"veth","info_slave_kind":"bridge","info_slave_data":{"state":"forwarding","hairpin":true}}}]'
+    expect(parseIpLinkJson(json)[0].hairpin).to.equal(true)
+  })
+
+  it('a pod reaching itself through a Service: the bridge will not send the frame back out of its port without hairpin mode', async () => {
+    // kernel: a TCP connect from p1b to 10.96.0.11:80 times out; after `bridge link set dev veth1b hairpin on` it is
+    // answered, p1b seeing the connection from 10.60.1.1 (KUBE-MARK-MASQ → masquerade)
+    const t = await trace('kube-proxy-clusterip', {src: 'p1b', dst: '10.96.0.11', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure).to.include({node: 'n1', step: 'fdb'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'bridge link set dev veth1b hairpin on'}])
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'kube-proxy-clusterip')})
+    world.hosts.find(h => h.name === 'n1')!.links!.find(l => l.name === 'veth1b')!.hairpin = true
+    const fixed = traceFlow(world, {src: 'p1b', dst: '10.96.0.11', proto: 'tcp', dport: 80})
+    expect(fixed.disposition).to.equal('DELIVERED')
+    expect(fixed.hops.flatMap(h => h.steps).find(s => s.verdict === 'masquerade')!.explanation).to.contain('becomes 10.60.1.1')
+    expect(fixed.returnPath.hops.map(h => h.node)).to.deep.equal(['p1b', 'n1', 'p1b'])
+    expect(fixed.traceroute).to.deep.equal(['10.96.0.11'])
+  })
+
+  it('a NodePort masquerades by the mark KUBE-MARK-MASQ gave in nat PREROUTING', async () => {
+    // kernel: p2 sees a connection to 192.168.70.1:30080 from n2 come from 192.168.70.1; traceroute -T -p 30080 prints 192.168.70.1 three times
+    const t = await trace('kube-proxy-clusterip', {src: 'n2', dst: '192.168.70.1', proto: 'tcp', dport: 30080})
+    expect(t.disposition).to.equal('DELIVERED')
+    const n1 = t.hops.find(h => h.node === 'n1')!
+    expect(n1.steps.find(s => s.verdict === 'masquerade')!.explanation).to.contain('source 192.168.70.2 becomes 192.168.70.1')
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+    expect(t.traceroute).to.deep.equal(['192.168.70.1', '192.168.70.1', '192.168.70.1'])
+  })
+
+  it('a container reaching another through the published port is switched, not routed: one traceroute hop', async () => {
+    // kernel: traceroute -T -p 8080 -n 192.168.60.10 from c2 prints one line, 192.168.60.10; the connect is answered
+    const t = await trace('docker-published-port', {src: 'c2', dst: '192.168.60.10', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['192.168.60.10'])
+    // kernel: from c1 to its own published port the connect times out, until hairpin is on for veth1
+    const self = await trace('docker-published-port', {src: 'c1', dst: '192.168.60.10', proto: 'tcp', dport: 8080})
+    expect(self.disposition).to.equal('DENIED_BY_FILTER')
+    expect(self.failure!.fix).to.deep.equal([{node: 'd', command: 'bridge link set dev veth1 hairpin on'}])
+  })
+})
+
+describe('trace against the kernel: a throw route in table main', () => {
+  // r1: `throw 10.91.3.0/24` instead of its route to b's subnet, no policy rules but the kernel's
+
+  it('goes on to the default table, where nothing matches: network unreachable, as ping and traceroute say', async () => {
+    // kernel: ping from a prints "From 10.91.1.1 Destination Net Unreachable"; traceroute -n: "10.91.1.1 !N";
+    // after the printed fix the ping passes
+    const t = await trace('router-chain-throw', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure).to.include({node: 'r1', step: 'route', evidence: 'throw 10.91.3.0/24'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip route replace 10.91.3.0/24 via 10.91.2.2 dev m0'}])
+    expect(t.traceroute).to.deep.equal(['10.91.1.1 !N'])
+  })
+})
+
+describe('trace against the kernel: a stateful firewall on the way back only', () => {
+  // r2 sends the replies to a's subnet through r3 (10.91.5.3); r3: FORWARD policy DROP, accepting
+  // `--ctstate RELATED,ESTABLISHED` only. r3 never sees a request.
+
+  it('takes the echo reply, the SYN-ACK as INVALID there and a UDP answer as NEW: none is ESTABLISHED', async () => {
+    // kernel: ping, a TCP connect and a UDP query from a to b all go unanswered; r3's policy counts the
+    // drops, and a LOG rule for `--ctstate INVALID` sees the echo reply. After the printed fix the ping passes.
+    const t = await trace('router-chain-asymmetric', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.node).to.equal('r3')
+    expect(t.returnPath.failure!.reason).to.contain('(INVALID)')
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r3', command: 'iptables -I FORWARD -s 10.91.3.2 -d 10.91.1.2 -p icmp -j ACCEPT'}])
+    expect((await trace('router-chain-asymmetric', {src: 'a', dst: 'b', proto: 'tcp', dport: 80})).returnPath.failure!.reason).to.contain('(INVALID)')
+    expect((await trace('router-chain-asymmetric', {src: 'a', dst: 'b', proto: 'udp', dport: 53})).returnPath.failure!.reason).to.contain('(NEW)')
+  })
+})
+
+describe('trace against the kernel: a router whose ARP for the next hop goes unanswered', () => {
+  // router-chain-onlink, r1: `10.91.3.0/24 via 10.91.9.9 dev m0 onlink`, an address nothing has;
+  // vxlan-neigh-failed, n1: its entry for n2's 10.244.2.0 on flannel.1 deleted (FAILED after a ping)
+
+  it('answers the sender with host unreachable once ARP gives up: traceroute shows the router again, with !H', async () => {
+    // kernel: ping from a prints "From 10.91.1.1 … Destination Host Unreachable"; traceroute -n: 10.91.1.1, "10.91.1.1 !H"
+    const t = await trace('router-chain-onlink', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NEXT_HOP_NOT_ONLINK')
+    expect(t.failure!.reason).to.contain('ICMP host unreachable ("No route to host")')
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.1.1 !H'])
+  })
+
+  it('does so for a vxlan device\'s neighbour too', async () => {
+    // kernel: ping from p1 prints "From 10.244.1.1 … Destination Host Unreachable"; traceroute -n: 10.244.1.1, "10.244.1.1 !H"
+    const t = await trace('vxlan-neigh-failed', {src: 'p1', dst: 'p2'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.1.1 !H'])
   })
 })

@@ -277,6 +277,9 @@ function vxlanInfo(d: Entry): VxlanInfo {
   if (local !== undefined) info.local = local
   const dev = d.str('link')
   if (dev !== undefined) info.dev = dev
+  const df = d.str('df')
+  if (df === 'set' || df === 'inherit') info.df = df
+  if (d.bool('l2miss') === true) info.l2miss = true
   return info
 }
 
@@ -348,6 +351,8 @@ function linkFromJson(e: Entry): LinkWithPeerName {
   if (master !== undefined) link.master = master
   const peer = e.num('link_index')
   if (peer !== undefined) link.peerIndex = peer
+  const slave = infoEntry?.str('info_slave_kind') === 'bridge' ? infoEntry.object('info_slave_data') : undefined
+  if (slave !== undefined && e.sub(slave).bool('hairpin') === true) link.hairpin = true
   if (kind === 'vxlan' && infoEntry) {
     const data = infoEntry.object('info_data')
     if (data) {
@@ -554,6 +559,7 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   if (src !== undefined) route.src = src
   if (metric !== undefined) route.metric = metric
   if (mtu !== undefined) route.mtu = mtu
+  if (nhid !== undefined) route.nhid = nhid
   // `ip -j route get` prints no onlink: the kernel found the gateway usable for this very destination
   if (flags.includes('onlink') || (filter.resolved && route.gateway !== undefined)) route.onlink = true
   if (flags.includes('linkdown')) route.linkdown = true

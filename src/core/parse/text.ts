@@ -52,7 +52,7 @@ export function eachSection<T>(text: string, options: ParseOptions | string | un
 /* routes                                                                                        */
 
 /** Route attributes with one argument that the model does not keep. */
-const ROUTE_SKIP_ONE = new Set(['from', 'pref', 'nhid', 'tos', 'dsfield', 'mark', 'uid', 'realms', 'realm', 'iif',
+const ROUTE_SKIP_ONE = new Set(['from', 'pref', 'tos', 'dsfield', 'mark', 'uid', 'realms', 'realm', 'iif',
   'expires', 'error', 'users', 'age', 'hoplimit', 'mtu', 'advmss', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd',
   'initcwnd', 'initrwnd', 'ssthresh', 'features', 'quickack', 'congctl', 'fastopen_no_cookie', 'rto_min',
   'ttl-propogate', 'ttl-propagate', 'weight', 'used'])
@@ -132,6 +132,13 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
         route.scope = value
         k++
         break
+      case 'nhid': {
+        const id = parseUint(value)
+        if (id === undefined) throw cannotRead(ctx, i, line, 'a route', `nhid ${value ?? 'nothing'} is not a number`)
+        route.nhid = id
+        k++
+        break
+      }
       case 'onlink':
         route.onlink = true
         break
@@ -582,6 +589,11 @@ function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
       case 'port': k += 2; break // the source port range; iproute2 before 3.12 called it `port`
       case 'nolearning': info.learning = false; break
       case 'learning': info.learning = true; break
+      case 'df':
+        if (value === 'set' || value === 'inherit') info.df = value
+        k++
+        break
+      case 'l2miss': info.l2miss = true; break
       default:
     }
   }
@@ -591,6 +603,8 @@ function vxlanFromText(ctx: TextContext, i: number, line: string): VxlanInfo {
   const out: VxlanInfo = port === undefined ? {id, port: KERNEL_VXLAN_PORT, portAssumed: true, learning: info.learning ?? true} : {id, port, learning: info.learning ?? true}
   if (info.local !== undefined) out.local = info.local
   if (info.dev !== undefined) out.dev = info.dev
+  if (info.df !== undefined) out.df = info.df
+  if (info.l2miss) out.l2miss = true
   return out
 }
 
@@ -784,7 +798,11 @@ function ipLinkDump(lines: string[], section: Section, ctx: TextContext): LinksA
         current.rawLines.push(`    ${cutAt(line.trim(), [' addrgenmode ', ' numtxqueues ', ' gso_max_size '])}`)
       }
     }
-    // other detail lines: bridge_slave, vf, ...
+    if (word === 'bridge_slave') {
+      const h = t.indexOf('hairpin')
+      if (h !== -1 && t[h + 1] === 'on') current.link.hairpin = true
+    }
+    // other detail lines: vf, ...
   }
   for (let i = section.start; i < section.end; i++) {
     const line = lines[i]

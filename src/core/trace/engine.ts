@@ -23,7 +23,7 @@ import type {
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
-import {NULL_ROUTE_TYPES, isDefaultRoute, routeDevice, routeDstText, type Flow as RoutingFlow} from './routes.js'
+import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
@@ -74,6 +74,8 @@ interface Packet {
   icmpType?: number
   /** set on the outer UDP packet of a vxlan tunnel; the traced packet rides inside */
   tunnel?: Tunnel
+  /** sent without DF (an echo reply): a link too small for it fragments it instead of dropping it */
+  noDf?: boolean
   /**
    * the sender gave no source address (ping without -I, a vxlan device without `local`): the route
    * lookup sees 0.0.0.0, so no `from` rule matches, and `src` is the address that route gave
@@ -147,6 +149,12 @@ class Walk {
   readonly traceroute: string[] = []
   /** the traced packet as it was last seen (after any NAT) */
   lastPacket: Packet
+  /**
+   * for the reply: the hosts whose conntrack saw the request (it reached its destination), where
+   * the reply is ESTABLISHED; elsewhere no connection expects it. Unset: every host is taken as
+   * having seen it (the request was stopped, and the reply is traced as if it had gone on).
+   */
+  requestSeenOn?: ReadonlySet<string>
   private readonly seen = new Map<string, number>()
   private readonly routeOfHop = new Map<Hop, Route>()
 
@@ -168,6 +176,23 @@ class Walk {
   }
 
   // ---- bookkeeping
+
+  /**
+   * What traceroute prints for a probe answered here (`ADDR`, `ADDR !X` or `*`). An ICMP error about
+   * a connection a host DNATed passes that host's conntrack on its way back, which rewrites the
+   * error's source as well as the packet quoted in it (nf_nat_icmp_reply_translation): the prober
+   * sees every hop from the DNAT host on, and the DNAT host itself, answer from the address it
+   * sent to (traceroute -T -p 80 to a Service IP prints the Service IP at every hop).
+   */
+  private probeAnswered(entry: string): void {
+    const dnat = this.nat.find(r => r.field === 'dst')
+    if (dnat === undefined || entry === '*' || dnat.from === dnat.to) {
+      this.traceroute.push(entry)
+      return
+    }
+    const space = entry.indexOf(' ')
+    this.traceroute.push(space === -1 ? dnat.from : `${dnat.from}${entry.slice(space)}`)
+  }
 
   private assume(view: HostView, message: string): void {
     this.warnings.add('ASSUMED', view.name, message)
@@ -543,7 +568,7 @@ class Walk {
     if (res.action !== undefined) {
       // the router answers as for a null route: "Packet filtered" (!X) for prohibit, "Network unreachable" (!N), a blackhole nothing
       const icmp = res.action === 'prohibit' ? '!X' : res.action === 'blackhole' ? undefined : '!N'
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
         `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the ${outer ? 'outer vxlan packet' : 'packet'} from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
         [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
@@ -560,7 +585,7 @@ class Walk {
     if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
       // The kernel answers a packet it cannot route with "network unreachable" (traceroute's !N).
-      if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, '!N'))
+      if (!origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, '!N'))
       const downSegment = this.segmentDown(view, packet.dst)
       if (downSegment !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
@@ -573,6 +598,12 @@ class Walk {
           `${view.name}'s policy rules find no route for ${packet.dst} from ${packet.src}: the packet is dropped (network is unreachable)`,
           fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
       }
+      const thrown = table.lookup(packet.dst)
+      if (thrown?.type === 'throw') {
+        return this.fail(hop, 'NO_ROUTE', 'route', thrown.raw,
+          `${packet.dst} matches a throw route on ${view.name}: the lookup goes on to the next table, which has no route for it either: the packet is dropped (network is unreachable)`,
+          fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${routeDstText(thrown)} via GATEWAY dev DEVICE`}])
+      }
       return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
         `${view.name} has no route for ${packet.dst} and no default route: the packet is dropped (network is unreachable)${downTunnel !== undefined ? `; ${downTunnel.name} is down, and the kernel removed the routes through it` : ''}`,
         fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
@@ -581,14 +612,14 @@ class Walk {
     if (NULL_ROUTE_TYPES.has(route.type)) {
       const home = homeNode(this.w, packet.dst)
       const fix: Fix[] = chosen !== undefined && chosen.table !== 'main'
-        ? [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)} table ${chosen.table}`}, {node: view.name, command: `ip rule del pref ${chosen.rule.priority}`}]
-        : [{node: view.name, command: `ip route del ${route.type} ${routeDstText(route)}`}]
+        ? [{node: view.name, command: routeDelCommand(route)}, {node: view.name, command: `ip rule del pref ${chosen.rule.priority}`}]
+        : [{node: view.name, command: routeDelCommand(route)}]
       // the outer packet is for a VTEP: a route into the tunnel would be circular (the kernel refuses it: ELOOP)
-      if (home !== undefined && home.view !== view && !outer) fix.push(...routeFixes(this.w, view, packet.dst))
+      if (home !== undefined && home.view !== view && !outer) fix.push(...this.routeFixesOrRouter(view, packet.dst))
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src, icmp))
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, icmp))
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
         `${outer ? `the outer vxlan packet (${packet.src} → ${packet.dst}, UDP ${packet.dport}${packet.mark ? `, mark ${hexMark(packet.mark)} kept from the inner packet` : ''}): ` : ''}${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
@@ -613,13 +644,20 @@ class Walk {
       ? `; ${tunnel.device.name}'s \`dev ${tunnel.device.dev}\` does not bind the outer packet to ${tunnel.device.dev}, only an fdb entry's \`via\` does` : ''
     const again = packet.unboundSrc && (marked.mark ?? 0) !== (packet.mark ?? 0)
       ? `; mangle OUTPUT gave it mark ${hexMark(marked.mark ?? 0)}, so the kernel looked the route up again, from ${packet.src} (ip_route_me_harder)` : ''
-    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound + again)
+    const bridged = this.bridgedDnat(view, inDev, dev, packet, origin)
+    if (bridged) packet = {...packet, ttl: packet.ttl + 1}
+    this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound + again +
+      (bridged ? `; the DNAT sent it to an address behind ${dev}, the bridge it came in by, so br_netfilter switches it there instead of routing it (no TTL taken off, no traceroute hop)` : ''))
     if (route.paths !== undefined && route.paths > 1) {
       // fib_select_multipath hashes the flow with a seed the kernel picks at random: which path is not in the tables
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
     }
     if (hop.out === '-') hop.out = dev
-    if (!origin && !outer && this.direction === 'forward') this.traceroute.push(icmpErrorSource(view, inDev, packet.src))
+    if (!origin && !outer && !bridged && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src))
+    if (bridged && packet.dst === packet.src) {
+      const hairpin = this.hairpinOff(hop, view, dev, packet)
+      if (hairpin) return hairpin
+    }
 
     if (view.deviceDown(dev)) {
       const down = linkDownCause(this.w, view, dev)
@@ -636,8 +674,9 @@ class Walk {
     }
     // The kernel checks the MTU before the filter: ip_forward() answers "fragmentation needed" ahead
     // of the FORWARD hook, and a socket refuses a DF packet too big for its route before OUTPUT.
-    const big = this.mtu(hop, view, dev, packet, route)
-    if (big) return big
+    const sized = this.mtu(hop, view, dev, packet, route)
+    if (sized !== undefined && 'end' in sized) return sized
+    if (sized !== undefined) packet = sized
     const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
     if ('end' in denied) {
       if (denied.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
@@ -723,7 +762,7 @@ class Walk {
     if (def?.gateway !== undefined && isDefaultRoute(def)) {
       return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${def.gateway}${def.dev ? ` dev ${def.dev}` : ''}`}]
     }
-    return [{node: view.name, command: `ip route del ${routeDstText(route)} via ${route.gateway}`}]
+    return [{node: view.name, command: routeDelCommand(route)}]
   }
 
   /**
@@ -783,6 +822,18 @@ class Walk {
     return undefined
   }
 
+  /**
+   * The packet's state in `view`'s conntrack. A reply on a host the request did not pass (the way
+   * back differs) matches no connection there: an echo reply or a SYN-ACK cannot start one
+   * (INVALID: `--ctstate ESTABLISHED` does not match it, `--ctstate INVALID -j DROP` does), a UDP
+   * datagram starts its own (NEW).
+   */
+  private conntrackState(view: HostView, packet: Packet): PacketFacts['state'] {
+    if (packet.untrackedAt === view.name) return 'UNTRACKED'
+    if (packet.state !== 'ESTABLISHED' || packet.tunnel !== undefined || this.requestSeenOn === undefined || this.requestSeenOn.has(view.name)) return packet.state
+    return packet.proto === 'udp' ? 'NEW' : 'INVALID'
+  }
+
   private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): NftFacts {
     return {
       mark: packet.mark,
@@ -790,7 +841,7 @@ class Walk {
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
-      inDev: inDev === 'local' ? undefined : inDev, outDev, state: packet.untrackedAt === view.name ? 'UNTRACKED' : packet.state, icmpType: packet.icmpType,
+      inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
     }
@@ -932,35 +983,70 @@ class Walk {
   private rejectedProbe(view: HostView, inDev: string, packet: Packet, reject: {mark?: string}, local: boolean): void {
     if (this.direction !== 'forward') return
     const from = local ? packet.dst : icmpErrorSource(view, inDev, packet.src)
-    this.traceroute.push(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
+    this.probeAnswered(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
   }
 
-  private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | undefined {
+  /**
+   * `--size` against the route's `mtu` metric (it stands in for the device's: ip_dst_mtu_maybe_forward,
+   * ip_mtu) or the outgoing device's MTU. A packet that does not fit ends here, except a vxlan outer
+   * packet without DF, which goes on as fragments (the packet returned, sized as its largest).
+   */
+  private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | Packet | undefined {
     if (packet.size === undefined) return undefined
     const t = packet.tunnel
     const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
+    let limit: {mtu: number, evidence: string, of: string, fix: () => Fix[]}
     if (route.mtu !== undefined) {
-      // The route's mtu metric stands in for the device's (ip_dst_mtu_maybe_forward, ip_mtu).
+      limit = {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of the route it takes on ${view.name}`,
+        fix: () => [{node: view.name, command: routeMtuClearCommand(route)}]}
       if (packet.size <= route.mtu) {
         this.step(hop, 'mtu', 'ok', route.raw, `the ${size} fits the route's mtu ${route.mtu}`)
         return undefined
       }
-      return this.fail(hop, 'MTU_EXCEEDED', 'mtu', route.raw,
-        `the ${size} does not fit the mtu ${route.mtu} of the route it takes on ${view.name}; with DF set it is dropped and the sender told "fragmentation needed"`,
-        [{node: view.name, command: `ip route change ${route.raw.split('\n')[0].replace(/\s+mtu( lock)? \d+/, '').trim()}`}])
+    } else {
+      const link = view.link(dev)
+      if (link === undefined) {
+        if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
+        return undefined
+      }
+      if (packet.size <= link.mtu) {
+        this.step(hop, 'mtu', 'ok', firstLine(link.raw), `the ${size} fits ${dev}'s MTU ${link.mtu}`)
+        return undefined
+      }
+      limit = {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu}`, fix: () => this.mtuFixes(view, dev, link.mtu, packet)}
     }
-    const link = view.link(dev)
-    if (link === undefined) {
-      if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
-      return undefined
+    if (t === undefined && packet.noDf) {
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} does not fit ${limit.of}: it has no DF, so ${view.name} fragments it`)
+      return {...packet, size: limit.mtu}
     }
-    if (packet.size <= link.mtu) {
-      this.step(hop, 'mtu', 'ok', firstLine(link.raw), `the ${size} fits ${dev}'s MTU ${link.mtu}`)
-      return undefined
+    if (t === undefined) {
+      return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
+        `the ${size} does not fit ${limit.of}; with DF set it is dropped and the sender told "fragmentation needed"`, limit.fix())
     }
-    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', firstLine(link.raw),
-      `the ${size} does not fit ${dev}'s MTU ${link.mtu}; with DF set it is dropped and the sender told "fragmentation needed"`,
-      this.mtuFixes(view, dev, link.mtu, packet))
+    // vxlan_xmit_one: the outer packet has DF only with `df set` (or `df inherit` and a DF inner
+    // packet, as --size sends); else it is fragmented like any packet without DF. Either way the
+    // device lowers the path MTU of its own route to the inner destination (skb_tunnel_check_pmtu),
+    // which the host's own sockets obey and forwarding ignores (ip_forward_use_pmtu=0), and sends
+    // no ICMP to the inner source (it is no bridge port).
+    const vxName = t.device.name
+    const innerMtu = limit.mtu - VXLAN_OVERHEAD
+    const ownPacket = this.hops.find(h => h.node === t.sender.name)?.in === 'local'
+    const dfWhy = t.device.df === undefined ? '`df unset`' : '`df inherit`, and the inner packet has none'
+    if (t.device.df === undefined || (t.device.df === 'inherit' && t.inner.noDf)) {
+      if (ownPacket && view === t.sender) {
+        return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
+          `the ${size} does not fit ${limit.of}; ${vxName} sends its outer packets without DF (${dfWhy}), so the first goes as fragments, but it lowers the path MTU of its route to ${t.inner.dst} to ${innerMtu}: ${view.name} refuses its own later DF packets of this size ("message too long, mtu=${innerMtu}")`,
+          limit.fix())
+      }
+      this.step(hop, 'mtu', 'ok', limit.evidence,
+        `the ${size} does not fit ${limit.of}: ${vxName} sends ${t.device.df === undefined ? 'its outer packets' : 'this outer packet'} without DF (${dfWhy}), so ${view.name} fragments it and the receiver reassembles it before decapsulation`)
+      this.assume(view, `the vxlan outer packet (${packet.size} bytes) leaves ${view.name} as IP fragments, as ${limit.of} is too small for it: assumed the underlay carries fragments (some cloud networks and firewalls drop them); \`ip link set ${vxName} mtu ${innerMtu}\` on ${t.sender.name} avoids them`)
+      return {...packet, size: limit.mtu}
+    }
+    const told = ownPacket && view === t.sender
+      ? `${view.name} refuses its own DF packets of this size ("message too long, mtu=${innerMtu}")`
+      : `no one tells ${t.inner.src} (${vxName} has \`df ${t.device.df}\`: the outer packet is not fragmented, and forwarding ignores the path MTU the tunnel learns): a black hole for packets this big`
+    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence, `the ${size} does not fit ${limit.of}; ${told}`, limit.fix())
   }
 
   private mtuFixes(view: HostView, dev: string, mtu: number, packet: Packet): Fix[] {
@@ -1037,7 +1123,7 @@ class Walk {
       // `onlink` made the kernel accept a gateway outside every connected prefix; nothing on the link answers for it.
       const elsewhere = offSegmentOwners(this.w, view, route.gateway)
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
-        `the route declares ${route.gateway} onlink, but no connected route of ${view.name} covers it and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}`,
+        `the route declares ${route.gateway} onlink, but no connected route of ${view.name} covers it and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}${this.arpUnanswered(hop, view, packet)}`,
         this.notOnlinkFixes(view, route, packet.dst))
     }
     const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
@@ -1051,7 +1137,7 @@ class Walk {
       // On a pod bridge that is the destination itself: no pod has the address, and no command brings one.
       const noPod = nexthop === packet.dst && this.w.isPodSide(view, dev)
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry.raw,
-        `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no ${noPod ? 'pod' : 'host in the snapshot'} owns it or answers for it`,
+        `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no ${noPod ? 'pod' : 'host in the snapshot'} owns it or answers for it${this.arpUnanswered(hop, view, packet)}`,
         noPod ? [] : [{node: view.name, command: `ip neigh del ${nexthop} dev ${dev}`}, ...routeFixes(this.w, view, packet.dst)])
     }
     if (entry !== undefined) {
@@ -1082,7 +1168,7 @@ class Walk {
       }
       const fix = routeFixes(this.w, view, packet.dst)
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
-        `no host in the snapshot owns ${nexthop} or answers ARP for it on ${dev}: ARP gets no reply and the packet is dropped`,
+        `no host in the snapshot owns ${nexthop} or answers ARP for it on ${dev}: ARP gets no reply and the packet is dropped${this.arpUnanswered(hop, view, packet)}`,
         fix.length > 0 ? fix : [{node: view.name, command: `ip neigh show ${nexthop}`}])
     }
     const via = answer.kind === 'bridged' ? answer.to : answer
@@ -1094,6 +1180,17 @@ class Walk {
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
       `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
+  }
+
+  /**
+   * A router whose ARP for the next hop goes unanswered drops the packets it queued with ICMP host
+   * unreachable (arp_error_report), after its TTL check: traceroute shows it twice, the second time
+   * `ADDR !H`; the sender's socket gets "No route to host". A host sending its own packet just fails it.
+   */
+  private arpUnanswered(hop: Hop, view: HostView, packet: Packet): string {
+    if (hop.in === 'local' || packet.tunnel !== undefined) return ''
+    if (this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, hop.in, packet.src, '!H'))
+    return `; once ARP gives up (about 3 s), ${view.name} answers the sender with ICMP host unreachable ("No route to host")`
   }
 
   /**
@@ -1248,7 +1345,61 @@ class Walk {
     }
   }
 
+  /**
+   * br_netfilter's bridged DNAT (br_nf_pre_routing_finish): a frame that came in by a port of a
+   * bridge whose PREROUTING DNATed it to an address routed out of that same bridge is handed back to
+   * the bridge with the new destination's MAC, not routed (a docker published port or a Service
+   * IP reached from a container or pod on the same bridge).
+   */
+  private bridgedDnat(view: HostView, inDev: string, dev: string, packet: Packet, origin: boolean): boolean {
+    if (origin || packet.tunnel !== undefined || packet.state !== 'NEW' || dev !== inDev || view.link(dev)?.kind !== 'bridge') return false
+    if (!this.nat.some(r => r.node === view.name && r.field === 'dst' && r.to === packet.dst)) return false
+    const nf = view.sysctl('net.bridge.bridge-nf-call-iptables')
+    return nf === '1' || (nf === undefined && !view.hasSysctls)
+  }
+
+  /**
+   * A pod (container) DNATed back to itself through a bridged DNAT: the bridge would send the frame
+   * out of the port it came in by, which it does only with `hairpin on` on that port (the CNI bridge
+   * plugin's hairpinMode, kubelet's --hairpin-mode=hairpin-veth, docker's userland-proxy=false).
+   */
+  private hairpinOff(hop: Hop, view: HostView, bridge: string, packet: Packet): End | undefined {
+    const pod = this.w.podsOn(view.name).find(p => p.ip === packet.dst)
+    const port = pod !== undefined ? this.w.podHostEnd(view, pod) : undefined
+    if (port?.hairpin) {
+      this.step(hop, 'fdb', 'ok', firstLine(port.raw), `${port.name} has hairpin on: ${bridge} sends the frame back out of the port it came in by`)
+      return undefined
+    }
+    if (port === undefined) {
+      return this.insufficient(hop, 'fdb', `(${bridge}: the port of ${packet.dst})`,
+        `the DNAT sends ${packet.dst} to itself, behind the bridge port it came in by: ${bridge} sends the frame back out of it only with hairpin mode on that port, and which port it is was not read`,
+        view.name, [`bridge -d link show master ${bridge}`])
+    }
+    return this.fail(hop, 'DENIED_BY_FILTER', 'fdb', firstLine(port.raw),
+      `the DNAT sends ${packet.dst} to itself: ${bridge} would have to send the frame back out of ${port.name}, the port it came in by, and a bridge port does that only with hairpin mode on (it is off): the frame is dropped`,
+      [{node: view.name, command: `bridge link set dev ${port.name} hairpin on`}])
+  }
+
   // ---- link layer: vxlan
+
+  /**
+   * With net.ipv4.neigh.DEV.app_solicit > 0 an unresolved neighbour is sent to user space
+   * (RTM_GETNEIGH, `ip monitor` prints `miss`), where an agent may add it: flannel before 0.9 set it
+   * on flannel.1, with `l2miss` for the fdb, and answered from its leases. Whether one runs is in
+   * no table: not a drop, but INSUFFICIENT_INFO. Unknown when the sysctl was not read and the
+   * device has that flannel's `l2miss`. A FAILED entry is a miss no one answered.
+   */
+  private neighbourAgent(view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, entry: {state: string[]} | undefined, peerMac: string | undefined): {reason: string, commands: string[]} | undefined {
+    if (entry?.state.includes('FAILED')) return undefined
+    const key = `net.ipv4.neigh.${vx.name}.app_solicit`
+    const solicit = view.sysctlNumber(key)
+    if (solicit !== undefined ? solicit === 0 : !vx.l2miss) return undefined
+    const manual = `\`ip neigh replace ${nexthop} lladdr ${peerMac ?? '<the peer\'s VTEP MAC>'} dev ${vx.name} nud permanent\` carries it`
+    const check = [`ping -c 1 -W 1 ${packet.dst}`, `ip neigh show ${nexthop} dev ${vx.name}`]
+    return solicit !== undefined
+      ? {reason: `${vx.name} on ${view.name} has ${entry === undefined ? 'no neighbour entry' : `only an ${stateOf(entry)} entry`} for ${nexthop}, and ${key} = ${solicit} sends the miss to user space, where an agent may add it (flanneld before 0.9 did, from the peer's lease). Whether one answers is in no table; without one the packet is dropped, and ${manual}`, commands: check}
+      : {reason: `${vx.name} on ${view.name} has no neighbour entry for ${nexthop}; it has l2miss, as flannel before 0.9 made it, which also set ${key} to send such misses to its agent. ${key} was not read, and whether an agent answers is in no table; without one the packet is dropped, and ${manual}`, commands: [`sysctl ${key.replace(`.${vx.name}.`, `.${vx.name.replace(/\./g, '/')}.`)}`, ...check]}
+  }
 
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
     if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx))
@@ -1265,23 +1416,28 @@ class Walk {
     } else {
       const flood = view.fdbDefaults(vx.name)
       const hit = intended?.device?.mac !== undefined ? flood.find(f => intended.view.isLocal(f.dst!)) : undefined
+      const agent = this.neighbourAgent(view, vx, nexthop, packet, entry, intended?.device?.mac)
+      // a miss an agent may answer is where the tables run out, checked once no ARP answer was found
+      const unanswered = (a: {reason: string, commands: string[]}): End => this.insufficient(hop, 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`, a.reason, view.name, a.commands)
       if (hit === undefined || intended?.device?.mac === undefined) {
         // default entries that flood ARP only to hosts other than the one owning the next hop
         const missed = flood.length > 0 && intended !== undefined
           ? `ARP is flooded to the default fdb entries (${flood.map(f => f.dst).join(', ')}), none of which is ${intended.view.name}, whose ${intended.device?.name ?? 'vxlan device'} has ${nexthop}: no answer comes back`
           : undefined
+        if (agent !== undefined) return unanswered(agent)
         return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
           entry !== undefined
-            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and ${missed ?? 'nothing answers ARP on a vxlan device without default fdb entries'}`
-            : `${vx.name} has no neighbour entry for ${nexthop}, and ${missed ?? `nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`}`,
+            ? `the entry for ${nexthop} on ${vx.name} is ${stateOf(entry)}: it carries no MAC, and ${missed ?? 'nothing answers ARP on a vxlan device without default fdb entries'}${(view.sysctlNumber(`net.ipv4.neigh.${vx.name}.app_solicit`) ?? 0) > 0 ? ` (net.ipv4.neigh.${vx.name}.app_solicit sends the miss to user space, and no agent answered it)` : ''}${this.arpUnanswered(hop, view, packet)}`
+            : `${vx.name} has no neighbour entry for ${nexthop}, and ${missed ?? `nothing answers ARP on a vxlan device${vx.learning ? '' : ' with nolearning'} without default fdb entries (flanneld writes one permanent entry per peer; flannel before 0.9 filled them on L3 miss)`}${this.arpUnanswered(hop, view, packet)}`,
           this.vtepFixes(view, vx, nexthop, intended, packet.dst))
       }
       const noEntry = entry !== undefined ? `the entry for ${nexthop} is ${stateOf(entry)}` : `no neighbour entry for ${nexthop}`
       // The flooded ARP reaches the peer's vxlan device, which answers only for its host's own addresses or by proxy.
       const proxied = intended.view.isLocal(nexthop) ? undefined : proxyAnswer(intended.view, intended.device.name, nexthop, view.deviceAddress(vx.name))
       if (!intended.view.isLocal(nexthop) && proxied === undefined) {
+        if (agent !== undefined) return unanswered(agent)
         return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${vx.name})`,
-          `${noEntry} on ${vx.name}: ARP is flooded to the default fdb entry \`${hit.raw}\` and reaches ${intended.view.name}'s ${intended.device.name}, but ${nexthop} is not an address of ${intended.view.name} and proxy_arp is off there, so nothing answers (flannel before 0.9 had its flanneld add this entry on the first miss)`,
+          `${noEntry} on ${vx.name}: ARP is flooded to the default fdb entry \`${hit.raw}\` and reaches ${intended.view.name}'s ${intended.device.name}, but ${nexthop} is not an address of ${intended.view.name} and proxy_arp is off there, so nothing answers (flannel before 0.9 had its flanneld add this entry on the first miss)${this.arpUnanswered(hop, view, packet)}`,
           this.vtepFixes(view, vx, nexthop, intended, packet.dst))
       }
       mac = intended.device.mac
@@ -1299,6 +1455,12 @@ class Walk {
     if (fdbEntry === undefined && f.flooded.length > 0) {
       fdbEntry = (intended ? f.flooded.find(e => intended.view.isLocal(e.dst!)) : undefined) ?? f.flooded[0]
       flooded = true
+    }
+    if (fdbEntry === undefined && vx.l2miss) {
+      const right = intended !== undefined ? this.reachableVtep(view, intended) : undefined
+      return this.insufficient(hop, 'fdb', `(no fdb entry for ${mac} on ${vx.name})`,
+        `${vx.name} on ${view.name} has no fdb entry for ${mac} and is made with l2miss: the kernel asks a user-space agent which host it lives on (flanneld before 0.9 answers from the peer's lease). Whether one answers is in no table; without one the frame is dropped${right !== undefined ? `, and \`bridge fdb append ${mac} dev ${vx.name} dst ${right} self permanent\` carries it` : ''}`,
+        view.name, [`ping -c 1 -W 1 ${packet.dst}`, `bridge fdb show dev ${vx.name}`])
     }
     if (fdbEntry === undefined || fdbEntry.dst === undefined) {
       return this.fail(hop, 'FDB_MISSING', 'fdb', f.withoutDst?.raw ?? `(no fdb entry for ${mac} on ${vx.name})`,
@@ -1462,10 +1624,10 @@ class Walk {
     for (const h of cycle) {
       const r = this.routeOfHop.get(h)
       if (r !== undefined && r.gateway !== undefined && !isDefaultRoute(r) && !fix.some(f => f.node === h.node)) {
-        fix.push({node: h.node, command: `ip route del ${routeDstText(r)} via ${r.gateway}`})
+        fix.push({node: h.node, command: routeDelCommand(r)})
       }
     }
-    if (fix.length === 0 && route !== undefined) fix.push({node: hop.node, command: `ip route del ${routeDstText(route)}`})
+    if (fix.length === 0 && route !== undefined) fix.push({node: hop.node, command: routeDelCommand(route)})
     const path = cycle.map(h => h.node).concat(hop.node).join(' → ')
     const reason = this.hops.length > MAX_HOPS
       ? `the packet is still moving after ${MAX_HOPS} hops: its TTL runs out (${path})`
@@ -1594,12 +1756,16 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
   if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
   } else {
-    // No size for the reply: the kernel's echo reply may be fragmented (no DF), a TCP reply's size is unknown.
+    // An echo reply is as big as the request, without DF (links fragment it, receivers still drop
+    // frames longer than their MTU); a TCP or UDP reply's size is unknown.
     const reply: Packet = {
       src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport,
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
+      ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     }
     const back = new Walk(w, warnings, nat, 'return', network, reply)
+    // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
+    if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
     const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {

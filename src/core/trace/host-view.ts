@@ -223,9 +223,12 @@ export class HostView {
    */
   routeFor(flow: Flow): PolicyResult & {byRules: boolean, boundOnLink?: true} {
     const policy = this.policy
-    const res: PolicyResult & {byRules: boolean, boundOnLink?: true} = policy === undefined || policy.onlyDefaultRules
+    let res: PolicyResult & {byRules: boolean, boundOnLink?: true} = policy === undefined || policy.onlyDefaultRules
       ? {route: this.routes?.lookup(flow.dst, flow.oif), notes: [], byRules: false}
       : {...policy.lookup(flow), byRules: true}
+    // a `throw` route sends the lookup on to the next rule, `lookup default` (empty unless read otherwise):
+    // the packet is unroutable there, "network unreachable", not stopped by the throw itself
+    if (res.route?.type === 'throw') res = policy !== undefined ? {...policy.lookup(flow), byRules: false} : {notes: res.notes, byRules: false}
     if (res.rule !== undefined && isDefaultRule(res.rule)) res.rule = undefined
     const failed = res.route === undefined || NULL_ROUTE_TYPES.has(res.route.type) || res.action !== undefined
     if (failed && res.missingTable === undefined && flow.oif !== undefined && this.routes !== undefined) {

@@ -16,8 +16,12 @@ export interface PacketFacts {
   dport?: number
   inDev?: string
   outDev?: string
-  /** conntrack state: NEW for the first packet, ESTABLISHED for the reply, UNTRACKED after a raw NOTRACK */
-  state: 'NEW' | 'ESTABLISHED' | 'UNTRACKED'
+  /**
+   * conntrack state: NEW for the first packet, ESTABLISHED for the reply, UNTRACKED after a raw
+   * NOTRACK; INVALID for an echo reply or a SYN-ACK on a host the request did not pass (asymmetric
+   * routing), which no connection of its conntrack expects
+   */
+  state: 'NEW' | 'ESTABLISHED' | 'UNTRACKED' | 'INVALID'
   icmpType?: number
   dstIsLocal?: boolean
   srcIsLocal?: boolean
@@ -617,6 +621,17 @@ export class RuleSet {
   }
 
   /**
+   * The mark a packet carries out of `table` `chain` alone, from the one it came with: kube-proxy's
+   * KUBE-MARK-MASQ sets 0x4000 in nat PREROUTING for KUBE-POSTROUTING to masquerade by, a hook
+   * whose own walk sees the packet after DNAT and so cannot replay it. `doubt` as markAfter.
+   */
+  markThrough(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
+    const state = {mark: p.mark ?? 0}
+    const r = this.markRun(table, chain, p, state, 0)
+    return typeof r === 'object' ? r : {mark: state.mark}
+  }
+
+  /**
    * The raw `NOTRACK` (or `CT --notrack`) rule that surely takes the packet out of conntrack at
    * `hook` (PREROUTING, or OUTPUT for one the host sends): from there its state is UNTRACKED, so
    * `--ctstate NEW`/`ESTABLISHED` rules do not match it and nat does not see it. `doubt` names such
@@ -728,6 +743,8 @@ export class RuleSet {
     let setter: IptablesRule | undefined | null = null
     // Only a mark some rule may have set is an assumption; an untouched packet's mark is 0.
     const markNote = (rule: IptablesRule): string | undefined => {
+      // a mark an earlier hook gave (kube-proxy's 0x4000 from nat PREROUTING) is known, not assumed 0
+      if ((p.mark ?? 0) !== 0) return undefined
       if (this.tableCount() <= 1) return `packet mark unknown (only the ${table} table was captured): assumed 0 for \`${rule.raw}\``
       if (setter === null) setter = this.markSetter(p, table, chain)
       return setter === undefined ? undefined : `packet mark unknown: \`${setter.raw}\` may set one; assumed 0 for \`${rule.raw}\``

@@ -44,6 +44,10 @@ function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: De
     if ('table' in stage) {
       const d = rules!.evaluate('nat', hook, {...facts, mark})
       assumptions.push(...d.assumptions)
+      // a mark the nat chain gives (KUBE-MARK-MASQ before a DNAT) stays on the packet for later hooks
+      const marked = hook === 'PREROUTING' || hook === 'OUTPUT' ? rules!.markThrough({...facts, mark}, 'nat', hook) : undefined
+      if (marked !== undefined && 'mark' in marked) mark = marked.mark
+      else if (marked !== undefined) assumptions.push(`packet mark unknown after nat ${hook} on ${view.name}: \`${marked.doubt.raw}\` may set one; later \`-m mark\` matches (a masquerade by mark) take it as ${hexMark(mark ?? 0)}`)
       if (REWRITES.has(d.action)) return {decision: {...d, assumptions}, mark}
       last = d
       continue
@@ -69,6 +73,10 @@ function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: De
     }
   }
   return {decision: {...(last ?? {action: 'ACCEPT', evidence: '(no nat rule matched)', path: []}), assumptions}, mark}
+}
+
+function hexMark(mark: number): string {
+  return `0x${mark.toString(16)}`
 }
 
 const REWRITES: ReadonlySet<string> = new Set(['MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT'])

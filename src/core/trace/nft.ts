@@ -491,7 +491,7 @@ class ChainWalk {
     }
     if (isObj(e.ct)) {
       const key = String(e.ct.key)
-      if (key === 'state') return {t: 'flags', v: [p.state === 'NEW' ? 'new' : p.state === 'ESTABLISHED' ? 'established' : 'untracked']}
+      if (key === 'state') return {t: 'flags', v: [p.state.toLowerCase()]}
       if (key === 'status') return {t: 'flags', v: [...(p.ctDnat ? ['dnat'] : []), ...(p.ctSnat ? ['snat'] : [])], ...{known: ['dnat', 'snat']}} as Val
       return new Unknown(`\`ct ${key}\``)
     }

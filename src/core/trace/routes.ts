@@ -18,6 +18,32 @@ export function routeDstText(r: Route): string {
   return d.endsWith('/32') ? d.slice(0, -3) : d
 }
 
+/**
+ * The command that deletes exactly `r`: a null route by its type, a route through a nexthop object
+ * by the object (the kernel holds it as unicast whatever it prints, and matches no type nor gateway
+ * against it), else by its gateway; in its own table when that is not main.
+ */
+export function routeDelCommand(r: Route): string {
+  const words = ['ip route del']
+  if (r.nhid === undefined && r.type !== 'unicast') words.push(r.type)
+  words.push(routeDstText(r))
+  if (r.nhid !== undefined) words.push('nhid', String(r.nhid))
+  else if (r.gateway !== undefined) words.push('via', r.gateway)
+  if (tableOf(r) !== 'main') words.push('table', tableOf(r))
+  return words.join(' ')
+}
+
+/**
+ * The command that takes `r`'s `mtu` metric off. A route through a nexthop object keeps its
+ * metrics across a `change` that names none, and refuses a gateway beside the object: `mtu 0`
+ * clears it (checked on 6.x kernels).
+ */
+export function routeMtuClearCommand(r: Route): string {
+  const table = tableOf(r) !== 'main' ? ` table ${tableOf(r)}` : ''
+  if (r.nhid !== undefined) return `ip route change ${routeDstText(r)} nhid ${r.nhid}${r.metric !== undefined ? ` metric ${r.metric}` : ''} mtu 0${table}`
+  return `ip route change ${r.raw.split('\n')[0].replace(/\s+mtu( lock)? \d+/, '').trim()}`
+}
+
 /** Local-table routes (`local 10.96.0.0/12 dev lo`) make whole prefixes local, as kube-proxy's ipvs mode does. */
 export function localRoutePrefixes(routes: Route[]): {base: number, prefixlen: number}[] {
   const out = []

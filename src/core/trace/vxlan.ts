@@ -18,6 +18,10 @@ export interface VxlanDevice {
   /** underlay device (`dev eth0`) */
   dev?: string
   learning: boolean
+  /** the outer packet's DF bit, as VxlanInfo.df (absent: `df unset`, flannel's and the kernel's default) */
+  df?: 'set' | 'inherit'
+  /** fdb misses go to a user-space agent, as VxlanInfo.l2miss */
+  l2miss?: boolean
   /** the port was not captured (`ip -d link` of an old iproute2): `port` is the kernel's default */
   portAssumed?: boolean
   mac?: string
@@ -34,7 +38,8 @@ function fromLink(l: Link): VxlanDevice | undefined {
   return {
     name: l.name, id: l.vxlan.id, port: l.vxlan.port, local: l.vxlan.local, dev: l.vxlan.dev,
     learning: l.vxlan.learning, mac: l.mac?.toLowerCase(), link: l, assumed: false,
-    ...(l.vxlan.portAssumed ? {portAssumed: true} : {}),
+    ...(l.vxlan.portAssumed ? {portAssumed: true} : {}), ...(l.vxlan.df !== undefined ? {df: l.vxlan.df} : {}),
+    ...(l.vxlan.l2miss ? {l2miss: true} : {}),
   }
 }
 

@@ -143,6 +143,12 @@ export class WorldIndex {
    * when both ends of the veth were read: unlike a route, it says where the pod really is.
    */
   podWiredDevice(node: HostView, pod: PodRef): string | undefined {
+    const hostEnd = this.podHostEnd(node, pod)
+    return hostEnd === undefined ? undefined : hostEnd.master ?? hostEnd.name
+  }
+
+  /** The node's end of the pod's veth (a bridge port, or a Calico-style routed device), when both ends were read. */
+  podHostEnd(node: HostView, pod: PodRef): Link | undefined {
     const ns = this.podView(pod)
     if (ns === undefined) return undefined
     const owned = ns.ownAddress(pod.ip)
@@ -150,7 +156,7 @@ export class WorldIndex {
     if (podLink?.peerIndex === undefined) return undefined
     const hostEnd = node.linkByIndex(podLink.peerIndex)
     if (hostEnd === undefined || (hostEnd.peerIndex !== undefined && hostEnd.peerIndex !== podLink.index)) return undefined
-    return hostEnd.master ?? hostEnd.name
+    return hostEnd
   }
 
   /** A device that leads to this node's pods rather than to other hosts. */
