@@ -321,11 +321,17 @@ export function rpFilterKey(dev: string): string {
   return `net.ipv4.conf.${dev.replace(/\./g, '/')}.rp_filter`
 }
 
-/** The rp_filter writes that make a node loose: `all` always (it covers devices made later), devices set to strict. */
+/**
+ * The rp_filter writes that make a node loose: devices set to strict, and `all` when it is strict or
+ * a device made later (flannel.1, from `default`) would be: the larger of `all` and a device's own
+ * applies. A node without any filtering (all, default and devices 0) is left so: `all=2` would
+ * turn loose filtering on there. Unread values count as strict.
+ */
 export function loosenWrites(values: Record<string, string>): {dev: string; value: string}[] {
   const writes: {dev: string; value: string}[] = []
-  if (values.all !== RP_LOOSE) writes.push({dev: 'all', value: RP_LOOSE})
-  for (const [dev, v] of Object.entries(values)) if (dev !== 'all' && v === '1') writes.push({dev, value: RP_LOOSE})
+  const strictOrUnknown = (v: string | undefined) => v === undefined || v === '1'
+  if (values.all !== RP_LOOSE && (strictOrUnknown(values.all) || strictOrUnknown(values.default))) writes.push({dev: 'all', value: RP_LOOSE})
+  for (const [dev, v] of Object.entries(values)) if (dev !== 'all' && dev !== 'default' && v === '1') writes.push({dev, value: RP_LOOSE})
   return writes
 }
 

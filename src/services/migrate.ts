@@ -83,9 +83,10 @@ interface ClusterNode {
 /** rp_filter of `all` and the devices the migration involves; devices that do not exist are left out. */
 async function readRpFilter(host: HostAdapter, devices: string[]): Promise<Record<string, string>> {
   const key = (d: string) => `net.ipv4.conf.${d}.rp_filter`
-  const values = await host.sysctls(['all', ...devices].map(key))
+  // `default`: what a device made during the migration (flannel.1) starts with
+  const values = await host.sysctls(['all', 'default', ...devices].map(key))
   const out: Record<string, string> = {}
-  for (const d of ['all', ...devices]) if (/^\d+$/.test(values[key(d)] ?? '')) out[d] = values[key(d)]
+  for (const d of ['all', 'default', ...devices]) if (/^\d+$/.test(values[key(d)] ?? '')) out[d] = values[key(d)]
   return out
 }
 

@@ -171,6 +171,10 @@ describe('migrate plan: rp_filter', () => {
     expect(loosenWrites({all: '1', eth0: '1', cni0: '0', 'flannel.1': '2'})).to.deep.equal([{dev: 'all', value: '2'}, {dev: 'eth0', value: '2'}])
     // `all` covers a device made later (flannel.1 inherits default's value)
     expect(loosenWrites({all: '0', eth0: '0'})).to.deep.equal([{dev: 'all', value: '2'}])
+    expect(loosenWrites({all: '0', default: '1', eth0: '0'})).to.deep.equal([{dev: 'all', value: '2'}])
+    // no filtering anywhere: all=2 would turn loose filtering on, so nothing is written
+    expect(loosenWrites({all: '0', default: '0', eth0: '0', cni0: '0'})).to.deep.equal([])
+    expect(loosenWrites({all: '0', default: '2', eth0: '1'})).to.deep.equal([{dev: 'eth0', value: '2'}])
     expect(loosenWrites({all: '2', eth0: '2'})).to.deep.equal([])
     expect(restoreWrites({all: '1', eth0: '1', 'flannel.1': '1', cni0: '0'}, {all: '2', eth0: '2', cni0: '0'}))
       .to.deep.equal([{dev: 'all', value: '1'}, {dev: 'eth0', value: '1'}])
