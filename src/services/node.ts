@@ -679,7 +679,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const ours = (op: Extract<Op, {tool: 'file'}>, text: string) => owned.has(sha256(text)) || (op.path === rec.subnetFile && subnetEnvIPv4Part(text) === op.content)
       const foreign = fileOps.filter(op => current.get(op.path) !== undefined && !ours(op, current.get(op.path)!))
       if (foreign.length > 0 && !o.force) {
-        throw userError(`${foreign.map(f => f.path).join(' and ')} ${foreign.length > 1 ? 'were' : 'was'} not written by flannelctl (the content is not what it wrote)`,
+        // a subnet.env for a subnet the store leases to another node: that node's, copied with a VM image or a config tree
+        const envSubnet = foreign.some(f => f.path === rec.subnetFile) ? subnetFromEnv(subnetEnvText) : undefined
+        const holder = envSubnet === undefined ? undefined : leases.find(l => l.subnet === envSubnet && l.publicIP !== publicIP)
+        const whose = holder !== undefined ? `; it is for ${envSubnet}, which ${store.describe()} leases to ${holder.publicIP}: that host's file, copied here?` : ''
+        throw userError(`${foreign.map(f => f.path).join(' and ')} ${foreign.length > 1 ? 'were' : 'was'} not written by flannelctl for this host (the content is not what it wrote here)${whose}`,
           'this host was not changed; move the file away, or pass --force to overwrite it')
       }
       if (plan.ops.some(op => op.tool === 'iptables') && host.iptablesFlavour === 'none') throw noIptables(host.label)

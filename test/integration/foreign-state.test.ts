@@ -265,9 +265,17 @@ describe('foreign files and the iptables flavour (real kernel)', function () {
     expect(JSON.parse(init.stdout).lease.subnet).to.equal('10.244.77.0/24')
     expect(JSON.parse(init.stdout).changes.join('\n')).to.not.contain('subnet.env')
 
-    // The store loses this host's lease and another host takes the subnet: the new lease rewrites both files, no --force needed.
+    // Another host takes the subnet while this host's lease cannot have expired: refused, nothing changed,
+    // and a subnet.env copied from that host says whose it is.
     const subnets = join(h.dir, 'store', 'coreos.com', 'network', 'subnets')
     await writeFile(join(subnets, '10.244.77.0-24'), lease('192.168.182.9', '02:00:00:00:00:09'))
+    const claimed = await h.run('sync')
+    expect(claimed.exitCode).to.equal(2)
+    expect(claimed.stderr).to.match(/^Error: this host's subnet 10\.244\.77\.0\/24 is leased to 192\.168\.182\.9 .*cannot have expired yet/m)
+    // The store lost this host's lease a day ago (it expired) and another host took the subnet: the
+    // new lease rewrites both files, no --force needed.
+    const record = JSON.parse(await readFile(join(h.dir, 'node.json'), 'utf8'))
+    await writeFile(join(h.dir, 'node.json'), JSON.stringify({...record, lastSync: new Date(Date.now() - 25 * 3600_000).toISOString()}))
     const moved = await h.run('sync', '--json')
     expect(moved.exitCode, moved.stderr).to.equal(0)
     const subnet = JSON.parse(moved.stdout).lease.subnet as string
@@ -278,7 +286,15 @@ describe('foreign files and the iptables flavour (real kernel)', function () {
     await writeFile(env, (await readFile(env, 'utf8')).replace('FLANNEL_MTU=1450', 'FLANNEL_MTU=1400'))
     const edited = await h.run('sync')
     expect(edited.exitCode).to.equal(2)
-    expect(edited.stderr).to.match(/subnet\.env was not written by flannelctl/)
+    expect(edited.stderr).to.match(/subnet\.env was not written by flannelctl for this host/)
+    expect(edited.stderr).to.not.contain('copied here')
+    // the other host's subnet.env copied in: said whose it is
+    const own = await readFile(env, 'utf8')
+    await writeFile(env, flanneld.replace('FLANNEL_MTU=1450', 'FLANNEL_MTU=1400'))
+    const copied = await h.run('sync')
+    expect(copied.exitCode).to.equal(2)
+    expect(copied.stderr).to.contain('it is for 10.244.77.0/24, which').and.contain('leases to 192.168.182.9: that host\'s file, copied here?')
+    await writeFile(env, own)
     expect(await readFile(env, 'utf8')).to.contain('FLANNEL_MTU=1400')
     const forced = await h.run('sync', '--force')
     expect(forced.exitCode, forced.stderr).to.equal(0)
