@@ -6,6 +6,7 @@ import {expect} from 'chai'
 import {join} from 'node:path'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
+import type {HostSnapshot} from '../../src/core/model.js'
 import {loadSource} from '../../src/services/collect.js'
 import {parseIpLinkJson, parseIpRouteJson} from '../../src/core/parse/json.js'
 import {parseIpLinkText, parseIpRouteText} from '../../src/core/parse/text.js'
@@ -439,6 +440,49 @@ describe('trace against the kernel: a stateful firewall on the way back only', (
     expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r3', command: 'iptables -I FORWARD -s 10.91.3.2 -d 10.91.1.2 -p icmp -j ACCEPT'}])
     expect((await trace('router-chain-asymmetric', {src: 'a', dst: 'b', proto: 'tcp', dport: 80})).returnPath.failure!.reason).to.contain('(INVALID)')
     expect((await trace('router-chain-asymmetric', {src: 'a', dst: 'b', proto: 'udp', dport: 53})).returnPath.failure!.reason).to.contain('(NEW)')
+  })
+})
+
+describe('trace against the kernel: a router\'s time exceeded on its way back to the prober', () => {
+  // router-chain-asymmetric: r2 sends what it has for a's subnet through r3, whose FORWARD accepts
+  // `--ctstate RELATED,ESTABLISHED` only; r3 never sees a probe, so r2's ICMP error is INVALID there.
+  async function world(edit?: (hosts: Map<string, HostSnapshot>) => void) {
+    const {world: w} = await loadSource({snapshot: join(SNAPSHOTS, 'router-chain-asymmetric')})
+    edit?.(new Map(w.hosts.map(h => [h.name, h])))
+    return w
+  }
+  function addRule(host: HostSnapshot, chain: string, spec: string, where: 'head' | 'tail' = 'tail') {
+    const rule = {table: 'filter', chain, spec, raw: `-A ${chain} ${spec}`}
+    if (where === 'head') host.iptables!.rules.unshift(rule)
+    else host.iptables!.rules.push(rule)
+  }
+
+  it('prints * for the router whose error the firewall on the way back drops, and says why', async () => {
+    // kernel: traceroute -n (and -I) from a: 10.91.1.1, *, * (the echo reply is INVALID at r3 too)
+    const t = traceFlow(await world(), {src: 'a', dst: 'b'})
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '*', '*'])
+    const lost = t.warnings.find(x => x.node === 'r2' && x.code === 'NO_RETURN_ROUTE')!
+    expect(lost.message).to.contain('at r3 (DENIED_BY_FILTER)').and.contain('(INVALID)')
+  })
+
+  it('prints the router once r3 lets ICMP through, from the address of its route back', async () => {
+    // kernel: after `iptables -I FORWARD -p icmp -j ACCEPT` on r3: 10.91.1.1, 10.91.5.2, 10.91.3.2
+    const t = traceFlow(await world(h => addRule(h.get('r3')!, 'FORWARD', '-p icmp -j ACCEPT', 'head')), {src: 'a', dst: 'b'})
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.5.2', '10.91.3.2'])
+  })
+
+  it('lets the router\'s own OUTPUT chain drop its error', async () => {
+    // kernel: `iptables -A OUTPUT -p icmp -m icmp --icmp-type 11 -j DROP` on r1: traceroute -I prints * for r1
+    const t = traceFlow(await world(h => addRule(h.get('r1')!, 'OUTPUT', '-p icmp -m icmp --icmp-type 11 -j DROP')), {src: 'a', dst: 'b'})
+    expect(t.traceroute[0]).to.equal('*')
+    expect(t.warnings.find(x => x.node === 'r1')!.message).to.contain('OUTPUT')
+  })
+
+  it('says a hop is a guess when its error leaves the hosts read', async () => {
+    const w = await world()
+    const t = traceFlow({...w, hosts: w.hosts.filter(h => h.name !== 'r3'), partial: true}, {src: 'a', dst: 'b'})
+    expect(t.traceroute[1]).to.equal('10.91.5.2')
+    expect(t.warnings.find(x => x.node === 'r2' && x.code === 'ASSUMED')!.message).to.contain('is unknown')
   })
 })
 

@@ -66,7 +66,8 @@ interface Packet {
   size?: number
   /** one less for every host that routes it on; a bridge does not touch it */
   ttl: number
-  state: 'NEW' | 'ESTABLISHED'
+  /** RELATED: an ICMP error about the traced packet (a router's time exceeded), on its way back to the prober */
+  state: 'NEW' | 'ESTABLISHED' | 'RELATED'
   /** the mark native nftables rules gave the packet on the host it is in (a new host starts from 0) */
   mark?: number
   /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
@@ -192,6 +193,44 @@ class Walk {
     }
     const space = entry.indexOf(' ')
     this.traceroute.push(space === -1 ? dnat.from : `${dnat.from}${entry.slice(space)}`)
+  }
+
+  /**
+   * A host answers a probe with an ICMP error (time exceeded, else the unreachable `mark` names):
+   * traceroute prints the host only when that error gets back to the prober. The error is a packet
+   * this host sends, so the same walk follows it, from here to the probe's source: this host's
+   * OUTPUT chain and route back decide first, then every host on the way back, where conntrack
+   * knows it as RELATED only if the probe passed that host (else INVALID: a `--ctstate
+   * RELATED,ESTABLISHED` firewall on an asymmetric way back drops it, and traceroute prints `*`).
+   */
+  private answerProbe(view: HostView, inDev: string, packet: Packet, mark?: string): void {
+    const entry = icmpErrorSource(view, inDev, packet.src, mark)
+    if (entry === '*') {
+      this.probeAnswered(entry)
+      return
+    }
+    const from = entry.split(' ')[0]
+    // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
+    const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
+    const error: Packet = {
+      src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType: mark === undefined ? 11 : 3,
+      ...(inbound ? {} : {unboundSrc: true as const}),
+    }
+    const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
+    back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
+    const end = back.run({view, inDev: 'local', packet: error, origin: true})
+    const what = mark === undefined ? 'time exceeded' : `ICMP error (traceroute's ${mark})`
+    if (end.disposition === 'DELIVERED') {
+      this.probeAnswered(entry)
+    } else if (end.disposition === 'INSUFFICIENT_INFO') {
+      this.probeAnswered(entry)
+      const where = end.failure !== undefined ? `: at ${end.failure.node}, ${end.failure.reason}` : ''
+      this.assume(view, `whether ${view.name}'s ${what} from ${from} gets back to ${packet.src} is unknown${where}; traceroute's ${entry} is a guess (it prints \`*\` if the error is lost)`)
+    } else {
+      this.probeAnswered('*')
+      const where = end.failure !== undefined ? ` at ${end.failure.node} (${end.disposition}): ${end.failure.reason}` : ` (${end.disposition})`
+      this.warnings.add('NO_RETURN_ROUTE', view.name, `${view.name}'s ${what} from ${from} to ${packet.src} is lost on its way back${where}: traceroute prints \`*\` for ${view.name}`)
+    }
   }
 
   private assume(view: HostView, message: string): void {
@@ -568,7 +607,7 @@ class Walk {
     if (res.action !== undefined) {
       // the router answers as for a null route: "Packet filtered" (!X) for prohibit, "Network unreachable" (!N), a blackhole nothing
       const icmp = res.action === 'prohibit' ? '!X' : res.action === 'blackhole' ? undefined : '!N'
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, icmp))
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, icmp)
       return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
         `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the ${outer ? 'outer vxlan packet' : 'packet'} from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
         [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
@@ -585,7 +624,7 @@ class Walk {
     if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
       // The kernel answers a packet it cannot route with "network unreachable" (traceroute's !N).
-      if (!origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, '!N'))
+      if (!origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, '!N')
       const downSegment = this.segmentDown(view, packet.dst)
       if (downSegment !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
@@ -619,7 +658,7 @@ class Walk {
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, icmp))
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, icmp)
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
         `${outer ? `the outer vxlan packet (${packet.src} → ${packet.dst}, UDP ${packet.dport}${packet.mark ? `, mark ${hexMark(packet.mark)} kept from the inner packet` : ''}): ` : ''}${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
@@ -653,7 +692,7 @@ class Walk {
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
     }
     if (hop.out === '-') hop.out = dev
-    if (!origin && !outer && !bridged && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src))
+    if (!origin && !outer && !bridged && this.direction === 'forward') this.answerProbe(view, inDev, packet)
     if (bridged && packet.dst === packet.src) {
       const hairpin = this.hairpinOff(hop, view, dev, packet)
       if (hairpin) return hairpin
@@ -830,6 +869,7 @@ class Walk {
    */
   private conntrackState(view: HostView, packet: Packet): PacketFacts['state'] {
     if (packet.untrackedAt === view.name) return 'UNTRACKED'
+    if (packet.state === 'RELATED' && packet.tunnel === undefined && this.requestSeenOn !== undefined && !this.requestSeenOn.has(view.name)) return 'INVALID'
     if (packet.state !== 'ESTABLISHED' || packet.tunnel !== undefined || this.requestSeenOn === undefined || this.requestSeenOn.has(view.name)) return packet.state
     return packet.proto === 'udp' ? 'NEW' : 'INVALID'
   }
@@ -982,8 +1022,8 @@ class Walk {
    */
   private rejectedProbe(view: HostView, inDev: string, packet: Packet, reject: {mark?: string}, local: boolean): void {
     if (this.direction !== 'forward') return
-    const from = local ? packet.dst : icmpErrorSource(view, inDev, packet.src)
-    this.probeAnswered(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
+    if (local) this.probeAnswered(reject.mark === undefined ? packet.dst : `${packet.dst} ${reject.mark}`)
+    else this.answerProbe(view, inDev, packet, reject.mark)
   }
 
   /**
@@ -1189,7 +1229,7 @@ class Walk {
    */
   private arpUnanswered(hop: Hop, view: HostView, packet: Packet): string {
     if (hop.in === 'local' || packet.tunnel !== undefined) return ''
-    if (this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, hop.in, packet.src, '!H'))
+    if (this.direction === 'forward') this.answerProbe(view, hop.in, packet, '!H')
     return `; once ARP gives up (about 3 s), ${view.name} answers the sender with ICMP host unreachable ("No route to host")`
   }
 
