@@ -443,6 +443,24 @@ describe('trace against the kernel: a stateful firewall on the way back only', (
   })
 })
 
+describe('trace against the kernel: one host read, the next one not', () => {
+  // one-host-vxlan: `flannelctl collect` inside n1 of a 2-node vxlan lab, after a ping from pod-1a
+  // (10.244.71.2) to pod-2a (10.244.88.2) left n2's underlay address in n1's neighbours (DELAY).
+
+  it('ends where the next host\'s tables are needed, naming the trace that reads it too, with one neigh step', async () => {
+    // kernel: the ping passes; the trace run again with an inventory naming n1 and n2 (netns:) says DELIVERED
+    const t = await trace('one-host-vxlan', {src: '10.244.71.2', dst: '10.244.88.2'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure!.reason).to.contain('192.168.100.12 (f6:5d:a2:8f:c6:e7, DELAY) answers on eth0').and.contain('read it too')
+    expect(t.failure!.fix).to.deep.equal([{node: 'vm', command: 'flannelctl trace 10.244.71.2 10.244.88.2 --inventory hosts.yaml'}])
+    const neigh = t.hops[0].steps.filter(s => s.kind === 'neigh')
+    expect(neigh.map(s => s.verdict)).to.deep.equal(['ok', 'unknown'])
+    expect(neigh[0].evidence).to.not.equal(neigh[1].evidence)
+    expect((await trace('one-host-vxlan', {src: '10.244.71.2', dst: '10.244.88.2', proto: 'tcp', dport: 80})).failure!.fix[0].command)
+      .to.equal('flannelctl trace 10.244.71.2 10.244.88.2 --proto tcp --dport 80 --inventory hosts.yaml')
+  })
+})
+
 describe('trace against the kernel: a router\'s time exceeded on its way back to the prober', () => {
   // router-chain-asymmetric: r2 sends what it has for a's subnet through r3, whose FORWARD accepts
   // `--ctstate RELATED,ESTABLISHED` only; r3 never sees a probe, so r2's ICMP error is INVALID there.

@@ -165,7 +165,8 @@ class Walk {
     private readonly nat: NatRecord[],
     private readonly direction: 'forward' | 'return',
     private readonly network: string | undefined,
-    first: Packet,
+    /** the packet as its sender sent it: a trace to run again starts from it */
+    private readonly first: Packet,
   ) {
     this.lastPacket = first
   }
@@ -1148,13 +1149,17 @@ class Walk {
     const entry = view.neighbour(dev, nexthop)
     const answer = whoAnswers(this.w, view, dev, nexthop)
     if (entry !== undefined && neighbourUse(entry) === 'usable') {
-      this.step(hop, 'neigh', 'ok', entry.raw, `${nexthop} is at ${entry.lladdr} (${stateOf(entry)})${answer?.kind === 'host' ? `: ${answer.explanation}` : ''}`)
+      const known = `${nexthop} is at ${entry.lladdr} (${stateOf(entry)})`
       if (answer === undefined && pod === undefined && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
         // Something answered ARP on the pod bridge for the destination itself: a pod the inventory does not list.
+        this.step(hop, 'neigh', 'ok', entry.raw, known)
         this.step(hop, 'deliver', 'delivered', entry.raw, `${nexthop} answers on ${dev}, the pod side of ${view.name}: a pod the inventory does not list; taken as delivered`)
         return {end: true, disposition: 'DELIVERED'}
       }
-      if (answer === undefined) return this.beyond(hop, view, dev, nexthop, packet, route, entry.lladdr)
+      const exits = answer === undefined && isDefaultRoute(route) && this.isNode(view)
+      if (answer !== undefined || exits) this.step(hop, 'neigh', 'ok', entry.raw, `${known}${answer?.kind === 'host' ? `: ${answer.explanation}` : ''}`)
+      // (one step for the entry: beyond() says what it tells and where the tables run out)
+      if (answer === undefined) return exits ? this.exit(hop, view, nexthop, packet, route) : this.beyond(hop, view, dev, nexthop, packet, route, entry.lladdr)
       const wrong = answer.kind === 'host' ? this.wrongMac(hop, view, dev, entry, answer) : undefined
       if (wrong) return wrong
       return this.cross(hop, answer, packet)
@@ -1287,12 +1292,26 @@ class Walk {
     }
   }
 
-  /** The next hop answers but is not a host we can see. */
+  /**
+   * The next hop answers but is not a host whose tables were read: where the packet goes next is in
+   * that host's tables, so the next step is to read that host too (this host's own tables have
+   * said all they can), through an inventory naming both or a snapshot that holds both.
+   */
   private beyond(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, route: Route, mac?: string): End {
-    if (isDefaultRoute(route) && this.isNode(view)) return this.exit(hop, view, nexthop, packet, route)
-    return this.insufficient(hop, 'neigh', view.neighbour(dev, nexthop)?.raw ?? route.raw,
-      `${nexthop}${mac ? ` (${mac})` : ''} is not an address of any host in the snapshot; its tables would say where the packet goes next`,
-      view.name, [`ip neigh show ${nexthop}`, `ip route get ${packet.dst}`])
+    const entry = view.neighbour(dev, nexthop)
+    const seen = `${nexthop}${mac ? ` (${mac}${entry !== undefined ? `, ${stateOf(entry)}` : ''})` : ''}`
+    const read = [...this.w.views.values()].filter(v => this.isNode(v)).map(v => v.name)
+    const first = this.first
+    const flags = `${first.proto !== 'icmp' ? ` --proto ${first.proto}${first.dport !== undefined ? ` --dport ${first.dport}` : ''}` : ''}${first.size !== undefined ? ` --size ${first.size}` : ''}`
+    const outer = packet.tunnel !== undefined ? `the outer vxlan packet's next hop ` : ''
+    if (this.w.world.partial) {
+      return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
+        `${outer}${seen} answers on ${dev}, but it is a host whose tables were not read (only ${read.join(', ')} ${read.length === 1 ? 'was' : 'were'}): where the packet goes next is in its tables, so read it too: trace with an inventory that names both (hosts.yaml: \`nodes: [{name: ${view.name}, exec: local}, {name: NEXT, exec: ssh:root@${nexthop}}]\`), or add its \`flannelctl collect\` snapshot to a --snapshot directory with ${view.name}'s`,
+        view.name, [`flannelctl trace ${first.src} ${first.dst}${flags} --inventory hosts.yaml`])
+    }
+    return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
+      `${outer}${seen} answers on ${dev}, but it is not an address of any host read: where the packet goes next is in its tables, so add that host (\`exec: ssh:root@${nexthop}\` in the inventory, or its \`flannelctl collect\` snapshot in the --snapshot directory) and trace again`,
+      view.name, [`flannelctl trace ${first.src} ${first.dst}${flags}   # with the host at ${nexthop} added`])
   }
 
   /**
