@@ -443,6 +443,48 @@ describe('trace against the kernel: a stateful firewall on the way back only', (
   })
 })
 
+describe('trace against the kernel: a routing loop between two routers', () => {
+  // router-chain-loop: a → r1 → r2 → r3 → b; r1 routes 10.91.3.0/24 via r2 (10.91.2.2), r2 back via
+  // r1 (10.91.2.1) instead of via r3 (10.91.4.3). router-chain-loop-two-ways: r1 also has a link to
+  // r3 (p0, 10.91.6.0/24), so r1's route could as well be the wrong one.
+
+  it('changes the route of the router that points the wrong way, not both', async () => {
+    // kernel: ping from a gets "Time to live exceeded" from 10.91.2.2; after the printed fix on r2 the
+    // ping passes; deleting both routes (the old fix) gives "Destination Net Unreachable" from r1
+    const t = await trace('router-chain-loop', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('LOOP')
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.3.0/24 via 10.91.4.3 dev n0'}])
+    expect(t.failure!.reason).to.contain('r2\'s `10.91.3.0/24 via 10.91.2.1 dev m0` is the one that points the wrong way')
+  })
+
+  it('says so when either router\'s change would do, and changes one', async () => {
+    // kernel: either printed change alone makes the ping pass
+    const t = await trace('router-chain-loop-two-ways', {src: 'a', dst: 'b'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.3.0/24 via 10.91.4.3 dev n0'}])
+    expect(t.failure!.reason).to.contain('which route points the wrong way is not in the tables')
+      .and.contain('`ip route replace 10.91.3.0/24 via 10.91.6.3 dev p0` on r1')
+  })
+
+  it('keeps to the request when the reply fails for a fault of its own, whose fix comes after', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'router-chain-loop')})
+    const r3 = world.hosts.find(h => h.name === 'r3')!
+    r3.routes = r3.routes!.filter(r => r.dst !== '10.91.1.0/24')
+    const t = traceFlow(world, {src: 'a', dst: 'b'})
+    expect(t.failure!.fix).to.deep.equal([
+      {node: 'r2', command: 'ip route replace 10.91.3.0/24 via 10.91.4.3 dev n0'},
+      {node: 'r3', command: 'ip route replace 10.91.1.0/24 via 10.91.4.2 dev n0'},
+    ])
+  })
+
+  it('asks for a gateway when no single change gets the packet through', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'router-chain-loop')})
+    world.hosts.find(h => h.name === 'r3')!.sysctls!['net.ipv4.ip_forward'] = '0'
+    const t = traceFlow(world, {src: 'a', dst: 'b'})
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'r2', command: 'ip route replace 10.91.3.0/24 via GATEWAY dev DEVICE'})
+    expect(t.failure!.reason).to.contain('no change of one route to a host read gets the packet through')
+  })
+})
+
 describe('trace against the kernel: one host read, the next one not', () => {
   // one-host-vxlan: `flannelctl collect` inside n1 of a 2-node vxlan lab, after a ping from pod-1a
   // (10.244.71.2) to pod-2a (10.244.88.2) left n2's underlay address in n1's neighbours (DELAY).

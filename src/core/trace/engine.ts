@@ -14,7 +14,8 @@
  *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
-import type {NftChain, Route} from '../model.js'
+import {type NftChain, type Route, tableOf} from '../model.js'
+import {parseIpRouteText} from '../parse/text.js'
 import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
@@ -98,6 +99,8 @@ interface End {
   failure?: Failure
   /** a REJECT rule answered: what traceroute appends to the answering address */
   reject?: {mark?: string}
+  /** a routing loop: each router of the cycle with the route it passed the packet on by */
+  loop?: Array<{node: string, route: Route}>
 }
 
 type Next = Arrival | End
@@ -1691,7 +1694,12 @@ class Walk {
     const reason = this.hops.length > MAX_HOPS
       ? `the packet is still moving after ${MAX_HOPS} hops: its TTL runs out (${path})`
       : `the packet comes back to ${hop.node} on ${hop.in} with the same addresses: ${path} pass it round until its TTL runs out`
-    return this.fail(hop, 'LOOP', 'route', route?.raw ?? '(routing loop)', reason, fix)
+    const end = this.fail(hop, 'LOOP', 'route', route?.raw ?? '(routing loop)', reason, fix)
+    const routers = cycle.flatMap(h => {
+      const r = this.routeOfHop.get(h)
+      return r !== undefined && r.gateway !== undefined ? [{node: h.node, route: r}] : []
+    })
+    return routers.length > 0 ? {...end, loop: routers} : end
   }
 }
 
@@ -1766,6 +1774,83 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
 }
 
 export function traceFlow(world: World, req: TraceRequest): Trace {
+  return traceWorld(world, req, true)
+}
+
+/** One change of one route on one router of a loop, and the world it makes. */
+interface RouteChange {
+  node: string
+  command: string
+  world: World
+}
+
+/**
+ * The routers of a loop each send the packet on to the next: deleting every route of the cycle
+ * leaves none at all. One of them points the wrong way; which one is found by trying, with this
+ * same engine, each single change the tables offer (deleting the route so a wider one takes over,
+ * or sending it via another forwarding host on one of the router's links) and keeping those after
+ * which the packet and its reply get through. One router's change working: that is the fix. Both
+ * routers' working: the tables cannot tell which route was meant, and the reason says so. No host
+ * read having the destination: the routes are left over, and all of them go.
+ */
+function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, end: End): void {
+  const failure = end.failure!
+  const routers = end.loop!.filter((r, i, all) => all.findIndex(x => x.node === r.node) === i)
+  const outcomes = routers.map(r => ({...r, tried: loopChanges(world, w, r.node, r.route, dst).map(change => ({change, trace: traceWorld(change.world, req, false)}))}))
+  const through = (t: Trace) => t.returnPath.disposition === 'DELIVERED' || t.returnPath.disposition === 'INSUFFICIENT_INFO'
+  // Both ways first; a reply that fails for a fault of its own (its fix is added below) does not
+  // make the request's route the wrong one.
+  const pick = (both: boolean) => outcomes.map(r => ({...r, change: r.tried.find(x => x.trace.disposition === 'DELIVERED' && (!both || through(x.trace)))?.change}))
+    .filter(r => r.change !== undefined)
+  const both = pick(true)
+  const fixed = both.length > 0 ? both : pick(false)
+  const gets = both.length > 0 ? 'the packet and its reply get through' : 'the packet gets through'
+  const text = (r: {node: string, route: Route}) => `${r.node}'s \`${firstLine(r.route.raw)}\``
+  if (fixed.length === 1) {
+    const r = fixed[0]
+    failure.reason += `; ${text(r)} is the one that points the wrong way: changed alone (\`${r.change!.command}\`), ${gets}, while no change of ${routers.filter(x => x.node !== r.node).map(x => text(x)).join(', ')} does`
+    failure.fix = [{node: r.node, command: r.change!.command}]
+  } else if (fixed.length > 1) {
+    const r = fixed[0]
+    failure.reason += `; which route points the wrong way is not in the tables: changing any one of them alone ends the loop (${fixed.map(x => `\`${x.change!.command}\` on ${x.node}`).join(', or ')}); the fix changes ${r.node}'s, keep the other router's if that is the one that is right`
+    failure.fix = [{node: r.node, command: r.change!.command}]
+  } else if (w.owners(dst).length === 0 && homeNode(w, dst) === undefined) {
+    // (the fix loop() made stays: every route of the cycle deleted)
+    failure.reason += `; no host read has ${dst} (a node that is gone leaves such routes behind): the routes that pass it round lead nowhere, and deleting them all makes the kernel answer "network unreachable" at once`
+  } else {
+    const r = routers[0]
+    failure.reason += `; no change of one route to a host read gets the packet through: ${r.node} needs a route for ${dst} via a router that leads to it, not back into the loop`
+    failure.fix = [{node: r.node, command: `ip route replace ${routeDstText(r.route)} via GATEWAY dev DEVICE${tableOf(r.route) !== 'main' ? ` table ${tableOf(r.route)}` : ''}`}]
+  }
+}
+
+/** The single-route changes to try on a router of a loop: delete its route, or send it via another forwarding neighbour. */
+function loopChanges(world: World, w: WorldIndex, node: string, route: Route, dst: string): RouteChange[] {
+  const view = w.view(node)
+  if (view === undefined) return []
+  const same = (x: Route) => x.raw === route.raw && tableOf(x) === tableOf(route)
+  const edited = (routes: (rs: Route[]) => Route[]): World => ({
+    ...world, hosts: world.hosts.map(h => h.name === node && h.routes !== undefined ? {...h, routes: routes(h.routes)} : h),
+  })
+  const changes: RouteChange[] = [{node, command: routeDelCommand(route), world: edited(rs => rs.filter(x => !same(x)))}]
+  const table = tableOf(route) !== 'main' ? ` table ${tableOf(route)}` : ''
+  for (const a of view.ipv4Addresses()) {
+    if (a.prefixlen >= 31 || a.local.startsWith('127.') || view.deviceDown(a.dev) === true || isVxlanLink(view, a.dev)) continue
+    for (const other of w.nodeViews()) {
+      if (other === view || (other.sysctlNumber('net.ipv4.ip_forward') === 0 && !other.isLocal(dst))) continue
+      const facing = other.deviceFacing(a.local)
+      if (facing === undefined || facing.local === route.gateway) continue
+      const command = `ip route replace ${routeDstText(route)} via ${facing.local} dev ${a.dev}${table}`
+      const [replacement] = parseIpRouteText(`${routeDstText(route)} via ${facing.local} dev ${a.dev}${route.metric !== undefined ? ` metric ${route.metric}` : ''}`)
+      if (replacement === undefined) continue
+      const placed: Route = table === '' ? replacement : {...replacement, table: tableOf(route)}
+      changes.push({node, command, world: edited(rs => rs.map(x => same(x) ? placed : x))})
+    }
+  }
+  return changes.slice(0, 8)
+}
+
+function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace {
   const flow = validate(req)
   const warnings = new Warnings()
   let w = indexWorld(world)
@@ -1806,6 +1891,7 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
     }
   }
 
+  if (mendLoops && fwdEnd.disposition === 'LOOP' && fwdEnd.loop !== undefined && fwdEnd.failure !== undefined) mendLoop(world, req, w, dst.ip, fwdEnd)
   const traceroute = [...fwd.traceroute]
 
   let returnPath: ReturnPath
