@@ -476,6 +476,18 @@ describe('trace against the kernel: a routing loop between two routers', () => {
     ])
   })
 
+  it('mends a loop on the way back the same way, and the routers in it stay silent in traceroute', async () => {
+    // router-chain-reply-loop: r2 routes 10.91.3.0/24 via r3 (right) and 10.91.1.0/24 via r3 too
+    // (wrong: r3 sends it back). kernel: ping from a unanswered; traceroute -n: 10.91.1.1, *, *, …
+    // (r2's and r3's time exceeded loop as the replies do); after the printed fix on r2 the ping
+    // passes and traceroute -n prints 10.91.1.1, 10.91.2.2, 10.91.4.3, 10.91.3.2
+    const t = await trace('router-chain-reply-loop', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('LOOP')
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0'}])
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '*', '*', '*'])
+  })
+
   it('asks for a gateway when no single change gets the packet through', async () => {
     const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'router-chain-loop')})
     world.hosts.find(h => h.name === 'r3')!.sysctls!['net.ipv4.ip_forward'] = '0'

@@ -1793,7 +1793,7 @@ interface RouteChange {
  * routers' working: the tables cannot tell which route was meant, and the reason says so. No host
  * read having the destination: the routes are left over, and all of them go.
  */
-function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, end: End): void {
+function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, end: End, leg: 'request' | 'reply'): void {
   const failure = end.failure!
   const routers = end.loop!.filter((r, i, all) => all.findIndex(x => x.node === r.node) === i)
   const outcomes = routers.map(r => ({...r, tried: loopChanges(world, w, r.node, r.route, dst).map(change => ({change, trace: traceWorld(change.world, req, false)}))}))
@@ -1803,7 +1803,8 @@ function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, e
   const pick = (both: boolean) => outcomes.map(r => ({...r, change: r.tried.find(x => x.trace.disposition === 'DELIVERED' && (!both || through(x.trace)))?.change}))
     .filter(r => r.change !== undefined)
   const both = pick(true)
-  const fixed = both.length > 0 ? both : pick(false)
+  // (a reply's loop is mended only by a change that brings the reply through)
+  const fixed = both.length > 0 || leg === 'reply' ? both : pick(false)
   const gets = both.length > 0 ? 'the packet and its reply get through' : 'the packet gets through'
   const text = (r: {node: string, route: Route}) => `${r.node}'s \`${firstLine(r.route.raw)}\``
   if (fixed.length === 1) {
@@ -1819,7 +1820,7 @@ function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, e
     failure.reason += `; no host read has ${dst} (a node that is gone leaves such routes behind): the routes that pass it round lead nowhere, and deleting them all makes the kernel answer "network unreachable" at once`
   } else {
     const r = routers[0]
-    failure.reason += `; no change of one route to a host read gets the packet through: ${r.node} needs a route for ${dst} via a router that leads to it, not back into the loop`
+    failure.reason += `; no change of one route to a host read gets ${leg === 'reply' ? 'the reply' : 'the packet'} through: ${r.node} needs a route for ${dst} via a router that leads to it, not back into the loop`
     failure.fix = [{node: r.node, command: `ip route replace ${routeDstText(r.route)} via GATEWAY dev DEVICE${tableOf(r.route) !== 'main' ? ` table ${tableOf(r.route)}` : ''}`}]
   }
 }
@@ -1891,7 +1892,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
     }
   }
 
-  if (mendLoops && fwdEnd.disposition === 'LOOP' && fwdEnd.loop !== undefined && fwdEnd.failure !== undefined) mendLoop(world, req, w, dst.ip, fwdEnd)
+  if (mendLoops && fwdEnd.disposition === 'LOOP' && fwdEnd.loop !== undefined && fwdEnd.failure !== undefined) mendLoop(world, req, w, dst.ip, fwdEnd, 'request')
   const traceroute = [...fwd.traceroute]
 
   let returnPath: ReturnPath
@@ -1912,6 +1913,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
     const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
+    if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {
       returnPath.failure = backEnd.failure
