@@ -98,7 +98,7 @@ interface End {
   disposition: Disposition
   failure?: Failure
   /** a REJECT rule answered: what traceroute appends to the answering address */
-  reject?: {mark?: string}
+  reject?: {error: string, mark?: string}
   /** a routing loop: each router of the cycle with the route it passed the packet on by */
   loop?: Array<{node: string, route: Route}>
 }
@@ -207,7 +207,7 @@ class Walk {
    * knows it as RELATED only if the probe passed that host (else INVALID: a `--ctstate
    * RELATED,ESTABLISHED` firewall on an asymmetric way back drops it, and traceroute prints `*`).
    */
-  private answerProbe(view: HostView, inDev: string, packet: Packet, mark?: string): void {
+  private answerProbe(view: HostView, inDev: string, packet: Packet, mark?: string, icmpType = mark === undefined ? 11 : 3): void {
     const entry = icmpErrorSource(view, inDev, packet.src, mark)
     if (entry === '*') {
       this.probeAnswered(entry)
@@ -217,13 +217,13 @@ class Walk {
     // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
     const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
     const error: Packet = {
-      src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType: mark === undefined ? 11 : 3,
+      src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
       ...(inbound ? {} : {unboundSrc: true as const}),
     }
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
     back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
     const end = back.run({view, inDev: 'local', packet: error, origin: true})
-    const what = mark === undefined ? 'time exceeded' : `ICMP error (traceroute's ${mark})`
+    const what = icmpType === 11 ? 'time exceeded' : `ICMP error${mark !== undefined ? ` (traceroute's ${mark})` : ''}`
     if (end.disposition === 'DELIVERED') {
       this.probeAnswered(entry)
     } else if (end.disposition === 'INSUFFICIENT_INFO') {
@@ -1024,10 +1024,14 @@ class Walk {
    * A REJECT answers every probe that reaches its hook, so traceroute ends on the rejecting host
    * with the flag of its error; the host that is the destination answers from that address.
    */
-  private rejectedProbe(view: HostView, inDev: string, packet: Packet, reject: {mark?: string}, local: boolean): void {
+  private rejectedProbe(view: HostView, inDev: string, packet: Packet, reject: {error: string, mark?: string}, local: boolean): void {
     if (this.direction !== 'forward') return
-    if (local) this.probeAnswered(reject.mark === undefined ? packet.dst : `${packet.dst} ${reject.mark}`)
-    else this.answerProbe(view, inDev, packet, reject.mark)
+    // A TCP reset is no ICMP error: it goes back as a TCP packet from the destination's address,
+    // which the error walk does not model; its address is printed as before.
+    if (local || reject.error.startsWith('a TCP reset')) {
+      const from = local ? packet.dst : icmpErrorSource(view, inDev, packet.src)
+      this.probeAnswered(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
+    } else this.answerProbe(view, inDev, packet, reject.mark, 3)
   }
 
   /**
