@@ -1840,7 +1840,7 @@ function loopChanges(world: World, w: WorldIndex, node: string, route: Route, ds
   const changes: RouteChange[] = [{node, command: routeDelCommand(route), world: edited(rs => rs.filter(x => !same(x)))}]
   const table = tableOf(route) !== 'main' ? ` table ${tableOf(route)}` : ''
   for (const a of view.ipv4Addresses()) {
-    if (a.prefixlen >= 31 || a.local.startsWith('127.') || view.deviceDown(a.dev) === true || isVxlanLink(view, a.dev)) continue
+    if (a.prefixlen === 32 || a.local.startsWith('127.') || view.deviceDown(a.dev) === true || isVxlanLink(view, a.dev)) continue
     for (const other of w.nodeViews()) {
       if (other === view || (other.sysctlNumber('net.ipv4.ip_forward') === 0 && !other.isLocal(dst))) continue
       const facing = other.deviceFacing(a.local)
