@@ -6,6 +6,7 @@ import {expect} from 'chai'
 import {join} from 'node:path'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
+import type {HostSnapshot} from '../../src/core/model.js'
 import {loadSource} from '../../src/services/collect.js'
 import {parseIpLinkJson, parseIpRouteJson} from '../../src/core/parse/json.js'
 import {parseIpLinkText, parseIpRouteText} from '../../src/core/parse/text.js'
@@ -439,6 +440,121 @@ describe('trace against the kernel: a stateful firewall on the way back only', (
     expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r3', command: 'iptables -I FORWARD -s 10.91.3.2 -d 10.91.1.2 -p icmp -j ACCEPT'}])
     expect((await trace('router-chain-asymmetric', {src: 'a', dst: 'b', proto: 'tcp', dport: 80})).returnPath.failure!.reason).to.contain('(INVALID)')
     expect((await trace('router-chain-asymmetric', {src: 'a', dst: 'b', proto: 'udp', dport: 53})).returnPath.failure!.reason).to.contain('(NEW)')
+  })
+})
+
+describe('trace against the kernel: a routing loop between two routers', () => {
+  // router-chain-loop: a → r1 → r2 → r3 → b; r1 routes 10.91.3.0/24 via r2 (10.91.2.2), r2 back via
+  // r1 (10.91.2.1) instead of via r3 (10.91.4.3). router-chain-loop-two-ways: r1 also has a link to
+  // r3 (p0, 10.91.6.0/24), so r1's route could as well be the wrong one.
+
+  it('changes the route of the router that points the wrong way, not both', async () => {
+    // kernel: ping from a gets "Time to live exceeded" from 10.91.2.2; after the printed fix on r2 the
+    // ping passes; deleting both routes (the old fix) gives "Destination Net Unreachable" from r1
+    const t = await trace('router-chain-loop', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('LOOP')
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.3.0/24 via 10.91.4.3 dev n0'}])
+    expect(t.failure!.reason).to.contain('r2\'s `10.91.3.0/24 via 10.91.2.1 dev m0` is the one that points the wrong way')
+  })
+
+  it('says so when either router\'s change would do, and changes one', async () => {
+    // kernel: either printed change alone makes the ping pass
+    const t = await trace('router-chain-loop-two-ways', {src: 'a', dst: 'b'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.3.0/24 via 10.91.4.3 dev n0'}])
+    expect(t.failure!.reason).to.contain('which route points the wrong way is not in the tables')
+      .and.contain('`ip route replace 10.91.3.0/24 via 10.91.6.3 dev p0` on r1')
+  })
+
+  it('keeps to the request when the reply fails for a fault of its own, whose fix comes after', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'router-chain-loop')})
+    const r3 = world.hosts.find(h => h.name === 'r3')!
+    r3.routes = r3.routes!.filter(r => r.dst !== '10.91.1.0/24')
+    const t = traceFlow(world, {src: 'a', dst: 'b'})
+    expect(t.failure!.fix).to.deep.equal([
+      {node: 'r2', command: 'ip route replace 10.91.3.0/24 via 10.91.4.3 dev n0'},
+      {node: 'r3', command: 'ip route replace 10.91.1.0/24 via 10.91.4.2 dev n0'},
+    ])
+  })
+
+  it('mends a loop on the way back the same way, and the routers in it stay silent in traceroute', async () => {
+    // router-chain-reply-loop: r2 routes 10.91.3.0/24 via r3 (right) and 10.91.1.0/24 via r3 too
+    // (wrong: r3 sends it back). kernel: ping from a unanswered; traceroute -n: 10.91.1.1, *, *, …
+    // (r2's and r3's time exceeded loop as the replies do); after the printed fix on r2 the ping
+    // passes and traceroute -n prints 10.91.1.1, 10.91.2.2, 10.91.4.3, 10.91.3.2
+    const t = await trace('router-chain-reply-loop', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('LOOP')
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0'}])
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '*', '*', '*'])
+  })
+
+  it('asks for a gateway when no single change gets the packet through', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'router-chain-loop')})
+    world.hosts.find(h => h.name === 'r3')!.sysctls!['net.ipv4.ip_forward'] = '0'
+    const t = traceFlow(world, {src: 'a', dst: 'b'})
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'r2', command: 'ip route replace 10.91.3.0/24 via GATEWAY dev DEVICE'})
+    expect(t.failure!.reason).to.contain('no change of one route to a host read gets the packet through')
+  })
+})
+
+describe('trace against the kernel: one host read, the next one not', () => {
+  // one-host-vxlan: `flannelctl collect` inside n1 of a 2-node vxlan lab, after a ping from pod-1a
+  // (10.244.71.2) to pod-2a (10.244.88.2) left n2's underlay address in n1's neighbours (DELAY).
+
+  it('ends where the next host\'s tables are needed, naming the trace that reads it too, with one neigh step', async () => {
+    // kernel: the ping passes; the trace run again with an inventory naming n1 and n2 (netns:) says DELIVERED
+    const t = await trace('one-host-vxlan', {src: '10.244.71.2', dst: '10.244.88.2'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure!.reason).to.contain('192.168.100.12 (f6:5d:a2:8f:c6:e7, DELAY) answers on eth0').and.contain('read it too')
+    expect(t.failure!.fix).to.deep.equal([{node: 'vm', command: 'flannelctl trace 10.244.71.2 10.244.88.2 --inventory hosts.yaml'}])
+    const neigh = t.hops[0].steps.filter(s => s.kind === 'neigh')
+    expect(neigh.map(s => s.verdict)).to.deep.equal(['ok', 'unknown'])
+    expect(neigh[0].evidence).to.not.equal(neigh[1].evidence)
+    expect((await trace('one-host-vxlan', {src: '10.244.71.2', dst: '10.244.88.2', proto: 'tcp', dport: 80})).failure!.fix[0].command)
+      .to.equal('flannelctl trace 10.244.71.2 10.244.88.2 --proto tcp --dport 80 --inventory hosts.yaml')
+  })
+})
+
+describe('trace against the kernel: a router\'s time exceeded on its way back to the prober', () => {
+  // router-chain-asymmetric: r2 sends what it has for a's subnet through r3, whose FORWARD accepts
+  // `--ctstate RELATED,ESTABLISHED` only; r3 never sees a probe, so r2's ICMP error is INVALID there.
+  async function world(edit?: (hosts: Map<string, HostSnapshot>) => void) {
+    const {world: w} = await loadSource({snapshot: join(SNAPSHOTS, 'router-chain-asymmetric')})
+    edit?.(new Map(w.hosts.map(h => [h.name, h])))
+    return w
+  }
+  function addRule(host: HostSnapshot, chain: string, spec: string, where: 'head' | 'tail' = 'tail') {
+    const rule = {table: 'filter', chain, spec, raw: `-A ${chain} ${spec}`}
+    if (where === 'head') host.iptables!.rules.unshift(rule)
+    else host.iptables!.rules.push(rule)
+  }
+
+  it('prints * for the router whose error the firewall on the way back drops, and says why', async () => {
+    // kernel: traceroute -n (and -I) from a: 10.91.1.1, *, * (the echo reply is INVALID at r3 too)
+    const t = traceFlow(await world(), {src: 'a', dst: 'b'})
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '*', '*'])
+    const lost = t.warnings.find(x => x.node === 'r2' && x.code === 'NO_RETURN_ROUTE')!
+    expect(lost.message).to.contain('at r3 (DENIED_BY_FILTER)').and.contain('(INVALID)')
+  })
+
+  it('prints the router once r3 lets ICMP through, from the address of its route back', async () => {
+    // kernel: after `iptables -I FORWARD -p icmp -j ACCEPT` on r3: 10.91.1.1, 10.91.5.2, 10.91.3.2
+    const t = traceFlow(await world(h => addRule(h.get('r3')!, 'FORWARD', '-p icmp -j ACCEPT', 'head')), {src: 'a', dst: 'b'})
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.5.2', '10.91.3.2'])
+  })
+
+  it('lets the router\'s own OUTPUT chain drop its error', async () => {
+    // kernel: `iptables -A OUTPUT -p icmp -m icmp --icmp-type 11 -j DROP` on r1: traceroute -I prints * for r1
+    const t = traceFlow(await world(h => addRule(h.get('r1')!, 'OUTPUT', '-p icmp -m icmp --icmp-type 11 -j DROP')), {src: 'a', dst: 'b'})
+    expect(t.traceroute[0]).to.equal('*')
+    expect(t.warnings.find(x => x.node === 'r1')!.message).to.contain('OUTPUT')
+  })
+
+  it('says a hop is a guess when its error leaves the hosts read', async () => {
+    const w = await world()
+    const t = traceFlow({...w, hosts: w.hosts.filter(h => h.name !== 'r3'), partial: true}, {src: 'a', dst: 'b'})
+    expect(t.traceroute[1]).to.equal('10.91.5.2')
+    expect(t.warnings.find(x => x.node === 'r2' && x.code === 'ASSUMED')!.message).to.contain('is unknown')
   })
 })
 

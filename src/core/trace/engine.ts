@@ -14,7 +14,8 @@
  *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
-import type {NftChain, Route} from '../model.js'
+import {type NftChain, type Route, tableOf} from '../model.js'
+import {parseIpRouteText} from '../parse/text.js'
 import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
@@ -66,7 +67,8 @@ interface Packet {
   size?: number
   /** one less for every host that routes it on; a bridge does not touch it */
   ttl: number
-  state: 'NEW' | 'ESTABLISHED'
+  /** RELATED: an ICMP error about the traced packet (a router's time exceeded), on its way back to the prober */
+  state: 'NEW' | 'ESTABLISHED' | 'RELATED'
   /** the mark native nftables rules gave the packet on the host it is in (a new host starts from 0) */
   mark?: number
   /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
@@ -96,7 +98,9 @@ interface End {
   disposition: Disposition
   failure?: Failure
   /** a REJECT rule answered: what traceroute appends to the answering address */
-  reject?: {mark?: string}
+  reject?: {error: string, mark?: string}
+  /** a routing loop: each router of the cycle with the route it passed the packet on by */
+  loop?: Array<{node: string, route: Route}>
 }
 
 type Next = Arrival | End
@@ -164,7 +168,8 @@ class Walk {
     private readonly nat: NatRecord[],
     private readonly direction: 'forward' | 'return',
     private readonly network: string | undefined,
-    first: Packet,
+    /** the packet as its sender sent it: a trace to run again starts from it */
+    private readonly first: Packet,
   ) {
     this.lastPacket = first
   }
@@ -192,6 +197,44 @@ class Walk {
     }
     const space = entry.indexOf(' ')
     this.traceroute.push(space === -1 ? dnat.from : `${dnat.from}${entry.slice(space)}`)
+  }
+
+  /**
+   * A host answers a probe with an ICMP error (time exceeded, else the unreachable `mark` names):
+   * traceroute prints the host only when that error gets back to the prober. The error is a packet
+   * this host sends, so the same walk follows it, from here to the probe's source: this host's
+   * OUTPUT chain and route back decide first, then every host on the way back, where conntrack
+   * knows it as RELATED only if the probe passed that host (else INVALID: a `--ctstate
+   * RELATED,ESTABLISHED` firewall on an asymmetric way back drops it, and traceroute prints `*`).
+   */
+  private answerProbe(view: HostView, inDev: string, packet: Packet, mark?: string, icmpType = mark === undefined ? 11 : 3): void {
+    const entry = icmpErrorSource(view, inDev, packet.src, mark)
+    if (entry === '*') {
+      this.probeAnswered(entry)
+      return
+    }
+    const from = entry.split(' ')[0]
+    // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
+    const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
+    const error: Packet = {
+      src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
+      ...(inbound ? {} : {unboundSrc: true as const}),
+    }
+    const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
+    back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
+    const end = back.run({view, inDev: 'local', packet: error, origin: true})
+    const what = icmpType === 11 ? 'time exceeded' : `ICMP error${mark !== undefined ? ` (traceroute's ${mark})` : ''}`
+    if (end.disposition === 'DELIVERED') {
+      this.probeAnswered(entry)
+    } else if (end.disposition === 'INSUFFICIENT_INFO') {
+      this.probeAnswered(entry)
+      const where = end.failure !== undefined ? `: at ${end.failure.node}, ${end.failure.reason}` : ''
+      this.assume(view, `whether ${view.name}'s ${what} from ${from} gets back to ${packet.src} is unknown${where}; traceroute's ${entry} is a guess (it prints \`*\` if the error is lost)`)
+    } else {
+      this.probeAnswered('*')
+      const where = end.failure !== undefined ? ` at ${end.failure.node} (${end.disposition}): ${end.failure.reason}` : ` (${end.disposition})`
+      this.warnings.add('NO_RETURN_ROUTE', view.name, `${view.name}'s ${what} from ${from} to ${packet.src} is lost on its way back${where}: traceroute prints \`*\` for ${view.name}`)
+    }
   }
 
   private assume(view: HostView, message: string): void {
@@ -568,7 +611,7 @@ class Walk {
     if (res.action !== undefined) {
       // the router answers as for a null route: "Packet filtered" (!X) for prohibit, "Network unreachable" (!N), a blackhole nothing
       const icmp = res.action === 'prohibit' ? '!X' : res.action === 'blackhole' ? undefined : '!N'
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, icmp))
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, icmp)
       return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
         `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the ${outer ? 'outer vxlan packet' : 'packet'} from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
         [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
@@ -585,7 +628,7 @@ class Walk {
     if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
       // The kernel answers a packet it cannot route with "network unreachable" (traceroute's !N).
-      if (!origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, '!N'))
+      if (!origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, '!N')
       const downSegment = this.segmentDown(view, packet.dst)
       if (downSegment !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
@@ -619,7 +662,7 @@ class Walk {
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
-      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src, icmp))
+      if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, icmp)
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
         `${outer ? `the outer vxlan packet (${packet.src} → ${packet.dst}, UDP ${packet.dport}${packet.mark ? `, mark ${hexMark(packet.mark)} kept from the inner packet` : ''}): ` : ''}${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
@@ -653,7 +696,7 @@ class Walk {
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
     }
     if (hop.out === '-') hop.out = dev
-    if (!origin && !outer && !bridged && this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, inDev, packet.src))
+    if (!origin && !outer && !bridged && this.direction === 'forward') this.answerProbe(view, inDev, packet)
     if (bridged && packet.dst === packet.src) {
       const hairpin = this.hairpinOff(hop, view, dev, packet)
       if (hairpin) return hairpin
@@ -830,6 +873,7 @@ class Walk {
    */
   private conntrackState(view: HostView, packet: Packet): PacketFacts['state'] {
     if (packet.untrackedAt === view.name) return 'UNTRACKED'
+    if (packet.state === 'RELATED' && packet.tunnel === undefined && this.requestSeenOn !== undefined && !this.requestSeenOn.has(view.name)) return 'INVALID'
     if (packet.state !== 'ESTABLISHED' || packet.tunnel !== undefined || this.requestSeenOn === undefined || this.requestSeenOn.has(view.name)) return packet.state
     return packet.proto === 'udp' ? 'NEW' : 'INVALID'
   }
@@ -980,10 +1024,14 @@ class Walk {
    * A REJECT answers every probe that reaches its hook, so traceroute ends on the rejecting host
    * with the flag of its error; the host that is the destination answers from that address.
    */
-  private rejectedProbe(view: HostView, inDev: string, packet: Packet, reject: {mark?: string}, local: boolean): void {
+  private rejectedProbe(view: HostView, inDev: string, packet: Packet, reject: {error: string, mark?: string}, local: boolean): void {
     if (this.direction !== 'forward') return
-    const from = local ? packet.dst : icmpErrorSource(view, inDev, packet.src)
-    this.probeAnswered(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
+    // A TCP reset is no ICMP error: it goes back as a TCP packet from the destination's address,
+    // which the error walk does not model; its address is printed as before.
+    if (local || reject.error.startsWith('a TCP reset')) {
+      const from = local ? packet.dst : icmpErrorSource(view, inDev, packet.src)
+      this.probeAnswered(reject.mark === undefined || from === '*' ? from : `${from} ${reject.mark}`)
+    } else this.answerProbe(view, inDev, packet, reject.mark, 3)
   }
 
   /**
@@ -1108,13 +1156,17 @@ class Walk {
     const entry = view.neighbour(dev, nexthop)
     const answer = whoAnswers(this.w, view, dev, nexthop)
     if (entry !== undefined && neighbourUse(entry) === 'usable') {
-      this.step(hop, 'neigh', 'ok', entry.raw, `${nexthop} is at ${entry.lladdr} (${stateOf(entry)})${answer?.kind === 'host' ? `: ${answer.explanation}` : ''}`)
+      const known = `${nexthop} is at ${entry.lladdr} (${stateOf(entry)})`
       if (answer === undefined && pod === undefined && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
         // Something answered ARP on the pod bridge for the destination itself: a pod the inventory does not list.
+        this.step(hop, 'neigh', 'ok', entry.raw, known)
         this.step(hop, 'deliver', 'delivered', entry.raw, `${nexthop} answers on ${dev}, the pod side of ${view.name}: a pod the inventory does not list; taken as delivered`)
         return {end: true, disposition: 'DELIVERED'}
       }
-      if (answer === undefined) return this.beyond(hop, view, dev, nexthop, packet, route, entry.lladdr)
+      const exits = answer === undefined && isDefaultRoute(route) && this.isNode(view)
+      if (answer !== undefined || exits) this.step(hop, 'neigh', 'ok', entry.raw, `${known}${answer?.kind === 'host' ? `: ${answer.explanation}` : ''}`)
+      // (one step for the entry: beyond() says what it tells and where the tables run out)
+      if (answer === undefined) return exits ? this.exit(hop, view, nexthop, packet, route) : this.beyond(hop, view, dev, nexthop, packet, route, entry.lladdr)
       const wrong = answer.kind === 'host' ? this.wrongMac(hop, view, dev, entry, answer) : undefined
       if (wrong) return wrong
       return this.cross(hop, answer, packet)
@@ -1189,7 +1241,7 @@ class Walk {
    */
   private arpUnanswered(hop: Hop, view: HostView, packet: Packet): string {
     if (hop.in === 'local' || packet.tunnel !== undefined) return ''
-    if (this.direction === 'forward') this.probeAnswered(icmpErrorSource(view, hop.in, packet.src, '!H'))
+    if (this.direction === 'forward') this.answerProbe(view, hop.in, packet, '!H')
     return `; once ARP gives up (about 3 s), ${view.name} answers the sender with ICMP host unreachable ("No route to host")`
   }
 
@@ -1247,12 +1299,26 @@ class Walk {
     }
   }
 
-  /** The next hop answers but is not a host we can see. */
+  /**
+   * The next hop answers but is not a host whose tables were read: where the packet goes next is in
+   * that host's tables, so the next step is to read that host too (this host's own tables have
+   * said all they can), through an inventory naming both or a snapshot that holds both.
+   */
   private beyond(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, route: Route, mac?: string): End {
-    if (isDefaultRoute(route) && this.isNode(view)) return this.exit(hop, view, nexthop, packet, route)
-    return this.insufficient(hop, 'neigh', view.neighbour(dev, nexthop)?.raw ?? route.raw,
-      `${nexthop}${mac ? ` (${mac})` : ''} is not an address of any host in the snapshot; its tables would say where the packet goes next`,
-      view.name, [`ip neigh show ${nexthop}`, `ip route get ${packet.dst}`])
+    const entry = view.neighbour(dev, nexthop)
+    const seen = `${nexthop}${mac ? ` (${mac}${entry !== undefined ? `, ${stateOf(entry)}` : ''})` : ''}`
+    const read = [...this.w.views.values()].filter(v => this.isNode(v)).map(v => v.name)
+    const first = this.first
+    const flags = `${first.proto !== 'icmp' ? ` --proto ${first.proto}${first.dport !== undefined ? ` --dport ${first.dport}` : ''}` : ''}${first.size !== undefined ? ` --size ${first.size}` : ''}`
+    const outer = packet.tunnel !== undefined ? `the outer vxlan packet's next hop ` : ''
+    if (this.w.world.partial) {
+      return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
+        `${outer}${seen} answers on ${dev}, but it is a host whose tables were not read (only ${read.join(', ')} ${read.length === 1 ? 'was' : 'were'}): where the packet goes next is in its tables, so read it too: trace with an inventory that names both (hosts.yaml: \`nodes: [{name: ${view.name}, exec: local}, {name: NEXT, exec: ssh:root@${nexthop}}]\`), or add its \`flannelctl collect\` snapshot to a --snapshot directory with ${view.name}'s`,
+        view.name, [`flannelctl trace ${first.src} ${first.dst}${flags} --inventory hosts.yaml`])
+    }
+    return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
+      `${outer}${seen} answers on ${dev}, but it is not an address of any host read: where the packet goes next is in its tables, so add that host (\`exec: ssh:root@${nexthop}\` in the inventory, or its \`flannelctl collect\` snapshot in the --snapshot directory) and trace again`,
+      view.name, [`flannelctl trace ${first.src} ${first.dst}${flags}   # with the host at ${nexthop} added`])
   }
 
   /**
@@ -1632,7 +1698,12 @@ class Walk {
     const reason = this.hops.length > MAX_HOPS
       ? `the packet is still moving after ${MAX_HOPS} hops: its TTL runs out (${path})`
       : `the packet comes back to ${hop.node} on ${hop.in} with the same addresses: ${path} pass it round until its TTL runs out`
-    return this.fail(hop, 'LOOP', 'route', route?.raw ?? '(routing loop)', reason, fix)
+    const end = this.fail(hop, 'LOOP', 'route', route?.raw ?? '(routing loop)', reason, fix)
+    const routers = cycle.flatMap(h => {
+      const r = this.routeOfHop.get(h)
+      return r !== undefined && r.gateway !== undefined ? [{node: h.node, route: r}] : []
+    })
+    return routers.length > 0 ? {...end, loop: routers} : end
   }
 }
 
@@ -1707,6 +1778,84 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
 }
 
 export function traceFlow(world: World, req: TraceRequest): Trace {
+  return traceWorld(world, req, true)
+}
+
+/** One change of one route on one router of a loop, and the world it makes. */
+interface RouteChange {
+  node: string
+  command: string
+  world: World
+}
+
+/**
+ * The routers of a loop each send the packet on to the next: deleting every route of the cycle
+ * leaves none at all. One of them points the wrong way; which one is found by trying, with this
+ * same engine, each single change the tables offer (deleting the route so a wider one takes over,
+ * or sending it via another forwarding host on one of the router's links) and keeping those after
+ * which the packet and its reply get through. One router's change working: that is the fix. Both
+ * routers' working: the tables cannot tell which route was meant, and the reason says so. No host
+ * read having the destination: the routes are left over, and all of them go.
+ */
+function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, end: End, leg: 'request' | 'reply'): void {
+  const failure = end.failure!
+  const routers = end.loop!.filter((r, i, all) => all.findIndex(x => x.node === r.node) === i)
+  const outcomes = routers.map(r => ({...r, tried: loopChanges(world, w, r.node, r.route, dst).map(change => ({change, trace: traceWorld(change.world, req, false)}))}))
+  const through = (t: Trace) => t.returnPath.disposition === 'DELIVERED' || t.returnPath.disposition === 'INSUFFICIENT_INFO'
+  // Both ways first; a reply that fails for a fault of its own (its fix is added below) does not
+  // make the request's route the wrong one.
+  const pick = (both: boolean) => outcomes.map(r => ({...r, change: r.tried.find(x => x.trace.disposition === 'DELIVERED' && (!both || through(x.trace)))?.change}))
+    .filter(r => r.change !== undefined)
+  const both = pick(true)
+  // (a reply's loop is mended only by a change that brings the reply through)
+  const fixed = both.length > 0 || leg === 'reply' ? both : pick(false)
+  const gets = both.length > 0 ? 'the packet and its reply get through' : 'the packet gets through'
+  const text = (r: {node: string, route: Route}) => `${r.node}'s \`${firstLine(r.route.raw)}\``
+  if (fixed.length === 1) {
+    const r = fixed[0]
+    failure.reason += `; ${text(r)} is the one that points the wrong way: changed alone (\`${r.change!.command}\`), ${gets}, while no change of ${routers.filter(x => x.node !== r.node).map(x => text(x)).join(', ')} does`
+    failure.fix = [{node: r.node, command: r.change!.command}]
+  } else if (fixed.length > 1) {
+    const r = fixed[0]
+    failure.reason += `; which route points the wrong way is not in the tables: changing any one of them alone ends the loop (${fixed.map(x => `\`${x.change!.command}\` on ${x.node}`).join(', or ')}); the fix changes ${r.node}'s, keep the other router's if that is the one that is right`
+    failure.fix = [{node: r.node, command: r.change!.command}]
+  } else if (w.owners(dst).length === 0 && homeNode(w, dst) === undefined) {
+    // (the fix loop() made stays: every route of the cycle deleted)
+    failure.reason += `; no host read has ${dst} (a node that is gone leaves such routes behind): the routes that pass it round lead nowhere, and deleting them all makes the kernel answer "network unreachable" at once`
+  } else {
+    const r = routers[0]
+    failure.reason += `; no change of one route to a host read gets ${leg === 'reply' ? 'the reply' : 'the packet'} through: ${r.node} needs a route for ${dst} via a router that leads to it, not back into the loop`
+    failure.fix = [{node: r.node, command: `ip route replace ${routeDstText(r.route)} via GATEWAY dev DEVICE${tableOf(r.route) !== 'main' ? ` table ${tableOf(r.route)}` : ''}`}]
+  }
+}
+
+/** The single-route changes to try on a router of a loop: delete its route, or send it via another forwarding neighbour. */
+function loopChanges(world: World, w: WorldIndex, node: string, route: Route, dst: string): RouteChange[] {
+  const view = w.view(node)
+  if (view === undefined) return []
+  const same = (x: Route) => x.raw === route.raw && tableOf(x) === tableOf(route)
+  const edited = (routes: (rs: Route[]) => Route[]): World => ({
+    ...world, hosts: world.hosts.map(h => h.name === node && h.routes !== undefined ? {...h, routes: routes(h.routes)} : h),
+  })
+  const changes: RouteChange[] = [{node, command: routeDelCommand(route), world: edited(rs => rs.filter(x => !same(x)))}]
+  const table = tableOf(route) !== 'main' ? ` table ${tableOf(route)}` : ''
+  for (const a of view.ipv4Addresses()) {
+    if (a.prefixlen === 32 || a.local.startsWith('127.') || view.deviceDown(a.dev) === true || isVxlanLink(view, a.dev)) continue
+    for (const other of w.nodeViews()) {
+      if (other === view || (other.sysctlNumber('net.ipv4.ip_forward') === 0 && !other.isLocal(dst))) continue
+      const facing = other.deviceFacing(a.local)
+      if (facing === undefined || facing.local === route.gateway) continue
+      const command = `ip route replace ${routeDstText(route)} via ${facing.local} dev ${a.dev}${table}`
+      const [replacement] = parseIpRouteText(`${routeDstText(route)} via ${facing.local} dev ${a.dev}${route.metric !== undefined ? ` metric ${route.metric}` : ''}`)
+      if (replacement === undefined) continue
+      const placed: Route = table === '' ? replacement : {...replacement, table: tableOf(route)}
+      changes.push({node, command, world: edited(rs => rs.map(x => same(x) ? placed : x))})
+    }
+  }
+  return changes.slice(0, 8)
+}
+
+function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace {
   const flow = validate(req)
   const warnings = new Warnings()
   let w = indexWorld(world)
@@ -1747,6 +1896,7 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
     }
   }
 
+  if (mendLoops && fwdEnd.disposition === 'LOOP' && fwdEnd.loop !== undefined && fwdEnd.failure !== undefined) mendLoop(world, req, w, dst.ip, fwdEnd, 'request')
   const traceroute = [...fwd.traceroute]
 
   let returnPath: ReturnPath
@@ -1767,6 +1917,7 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
     const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
+    if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {
       returnPath.failure = backEnd.failure

@@ -19,9 +19,10 @@ export interface PacketFacts {
   /**
    * conntrack state: NEW for the first packet, ESTABLISHED for the reply, UNTRACKED after a raw
    * NOTRACK; INVALID for an echo reply or a SYN-ACK on a host the request did not pass (asymmetric
-   * routing), which no connection of its conntrack expects
+   * routing), which no connection of its conntrack expects; RELATED for an ICMP error about a
+   * packet that passed the host (INVALID where it did not)
    */
-  state: 'NEW' | 'ESTABLISHED' | 'UNTRACKED' | 'INVALID'
+  state: 'NEW' | 'ESTABLISHED' | 'RELATED' | 'UNTRACKED' | 'INVALID'
   icmpType?: number
   dstIsLocal?: boolean
   srcIsLocal?: boolean
