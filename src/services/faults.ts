@@ -287,9 +287,14 @@ export function choosePeer(state: LabState, fault: Fault, node: LabNode, peerNam
   return candidates[0]
 }
 
-export function checkFits(state: LabState, fault: Fault): void {
+/** `backendNow`: the store's backend, when `migrate` or `backend set` changed it since lab up. */
+export function checkFits(state: LabState, fault: Fault, backendNow: string = state.backend): void {
   const req = fault.requires ?? {}
-  if (req.backend && state.backend !== req.backend) throw userError(`${fault.name} needs a ${req.backend} lab; '${state.name}' is ${state.backend}`, `flannelctl lab up --name NAME --backend ${req.backend}`)
+  if (req.backend && backendNow !== req.backend) {
+    const since = backendNow !== state.backend ? ` now (lab up built ${state.backend}; the store's network config says ${backendNow})` : ''
+    throw userError(`${fault.name} needs a ${req.backend} lab; '${state.name}' is ${backendNow}${since}`,
+      since ? `flannelctl migrate --backend ${req.backend} --lab ${state.name} --yes, or a lab of its own: flannelctl lab up --name NAME --backend ${req.backend}` : `flannelctl lab up --name NAME --backend ${req.backend}`)
+  }
   if (req.segments && state.segments !== req.segments) throw userError(`${fault.name} needs a lab with two segments`, 'flannelctl lab up --name NAME --segments 2')
   if (req.nodes && state.nodes.length < req.nodes) throw userError(`${fault.name} needs at least ${req.nodes} nodes`, `flannelctl lab up --name NAME --nodes ${req.nodes}`)
 }
@@ -316,7 +321,9 @@ export function probeFor(state: LabState, fault: Fault, node: LabNode, peer: Lab
 
 export async function breakLab(state: LabState, nodeName: string, faultName: string, peerName?: string, runner?: Runner): Promise<InjectedFault> {
   const fault = findFault(faultName)
-  checkFits(state, fault)
+  // the backend the lab has now: migrate may have moved it since lab up (no vxlan device to break on host-gw)
+  const view = fault.requires?.backend === undefined ? undefined : await new Lab(runner).storeView(state).catch(() => undefined)
+  checkFits(state, fault, view?.backend?.type ?? state.backend)
   const node = state.nodes.find(n => n.name === nodeName)
   if (!node) throw userError(`lab '${state.name}' has no node '${nodeName}'`, `nodes: ${state.nodes.map(n => n.name).join(', ')}`)
   const peer = choosePeer(state, fault, node, peerName)
