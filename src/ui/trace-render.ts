@@ -51,7 +51,7 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
     for (const m of more) lines.push(`            ${m}`)
     for (const fix of f.fix) lines.push(`  ${fixLabel(trace.disposition)} (on ${fix.node}): ${paint('bold', fix.command)}`)
   }
-  lines.push(`Traceroute:  ${trace.traceroute.length > 0 ? trace.traceroute.join('  ') : '(no hop answers)'}`)
+  lines.push(`Traceroute:  ${trace.traceroute.length > 0 ? tracerouteLine(trace.traceroute, trace.disposition === 'LOOP') : '(no hop answers)'}`)
 
   const rp = trace.returnPath
   if (rp.hops.length === 0) {
@@ -88,4 +88,22 @@ function flowText(t: Trace): string {
 /** A failure's commands fix it; where the tables ran out (INSUFFICIENT_INFO) they read what would settle it. */
 function fixLabel(disposition: string): string {
   return disposition === 'INSUFFICIENT_INFO' ? 'Find out' : 'Fix'
+}
+
+/**
+ * The predicted hops on one line; a loop's hops, which repeat up to traceroute's 30th probe, as
+ * their first round and how far they go on (`10.91.1.1  10.91.2.2  10.91.1.1  … repeating to hop 30`).
+ * Measured: each router answered 6 probes, then printed `*` until its token bucket (icmp_ratelimit,
+ * one a second per destination) refilled.
+ */
+function tracerouteLine(hops: string[], loop: boolean): string {
+  for (let cycle = 1; loop && cycle <= 8 && cycle * 3 < hops.length; cycle++) {
+    // the shortest tail that repeats with this period, over at least three periods
+    let start = hops.length - cycle
+    while (start > 0 && hops[start - 1] === hops[start - 1 + cycle]) start--
+    if (hops.length - start >= cycle * 3) {
+      return `${hops.slice(0, start + cycle + 1).join('  ')}  … repeating to hop ${hops.length} (each router's ICMP rate limit turns its answers into * after about 6)`
+    }
+  }
+  return hops.join('  ')
 }

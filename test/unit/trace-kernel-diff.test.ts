@@ -8,6 +8,7 @@ import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 import {loadSource} from '../../src/services/collect.js'
+import {renderTrace} from '../../src/ui/trace-render.js'
 import {parseIpLinkJson, parseIpRouteJson} from '../../src/core/parse/json.js'
 import {parseIpLinkText, parseIpRouteText} from '../../src/core/parse/text.js'
 
@@ -453,6 +454,11 @@ describe('trace against the kernel: a routing loop between two routers', () => {
     // ping passes; deleting both routes (the old fix) gives "Destination Net Unreachable" from r1
     const t = await trace('router-chain-loop', {src: 'a', dst: 'b'})
     expect(t.disposition).to.equal('LOOP')
+    // kernel: traceroute -n -q 1 prints 10.91.1.1 and 10.91.2.2 in turn up to hop 30 (with * from
+    // hop 13 while each router's ICMP rate limit holds its answers back)
+    expect(t.traceroute).to.have.length(30)
+    expect(t.traceroute.every((hop, i) => hop === (i % 2 === 0 ? '10.91.1.1' : '10.91.2.2'))).to.equal(true)
+    expect(renderTrace(t, {color: false})).to.contain('Traceroute:  10.91.1.1  10.91.2.2  10.91.1.1  … repeating to hop 30 (each router\'s ICMP rate limit')
     expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.3.0/24 via 10.91.4.3 dev n0'}])
     expect(t.failure!.reason).to.contain('r2\'s `10.91.3.0/24 via 10.91.2.1 dev m0` is the one that points the wrong way')
   })

@@ -39,6 +39,8 @@ import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeF
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
+/** traceroute's default last probe TTL (-m 30) */
+const TRACEROUTE_MAX_HOPS = 30
 /** The TTL a packet leaves its sender with (net.ipv4.ip_default_ttl), the outer vxlan packet too. */
 const START_TTL = 64
 
@@ -101,6 +103,8 @@ interface End {
   reject?: {error: string, mark?: string}
   /** a routing loop: each router of the cycle with the route it passed the packet on by */
   loop?: Array<{node: string, route: Route}>
+  /** a routing loop: how many hosts pass the packet round (one traceroute line each, again and again) */
+  cycleLength?: number
 }
 
 type Next = Arrival | End
@@ -1698,7 +1702,7 @@ class Walk {
     const reason = this.hops.length > MAX_HOPS
       ? `the packet is still moving after ${MAX_HOPS} hops: its TTL runs out (${path})`
       : `the packet comes back to ${hop.node} on ${hop.in} with the same addresses: ${path} pass it round until its TTL runs out`
-    const end = this.fail(hop, 'LOOP', 'route', route?.raw ?? '(routing loop)', reason, fix)
+    const end: End = {...this.fail(hop, 'LOOP', 'route', route?.raw ?? '(routing loop)', reason, fix), ...(this.hops.length > MAX_HOPS ? {} : {cycleLength: cycle.length})}
     const routers = cycle.flatMap(h => {
       const r = this.routeOfHop.get(h)
       return r !== undefined && r.gateway !== undefined ? [{node: h.node, route: r}] : []
@@ -1898,6 +1902,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
 
   if (mendLoops && fwdEnd.disposition === 'LOOP' && fwdEnd.loop !== undefined && fwdEnd.failure !== undefined) mendLoop(world, req, w, dst.ip, fwdEnd, 'request')
   const traceroute = [...fwd.traceroute]
+  // traceroute goes on to its last probe (-m 30): round a loop the same routers answer in turn
+  const cycle = fwdEnd.cycleLength
+  if (cycle !== undefined && cycle > 0 && traceroute.length >= cycle && !fwd.hops.slice(-cycle).some(h => h.node === fwd.hops[0]?.node)) {
+    while (traceroute.length < TRACEROUTE_MAX_HOPS) traceroute.push(traceroute[traceroute.length - cycle])
+  }
 
   let returnPath: ReturnPath
   const seen = fwdEnd.disposition === 'DELIVERED' ? fwd.lastPacket : fwd.asIfForwarded(fwd.lastPacket)
