@@ -21,8 +21,8 @@ export interface InventoryNode {
   cniConfDir?: string
 }
 
-/** The per-node file keys, by the node flag each stands for. */
-export const NODE_FILE_KEYS = {stateFile: '--state-file', subnetFile: '--subnet-file', cniConfDir: '--cni-conf-dir'} as const
+/** The per-node file keys (what --state-file, --subnet-file and --cni-conf-dir say for every node), by the file name of each. */
+const NODE_FILE_KEYS = {stateFile: 'node.json', subnetFile: 'subnet.env', cniConfDir: 'cni'} as const
 
 export interface InventoryPod {
   name: string
@@ -220,7 +220,7 @@ class InventoryReader {
         if (path === undefined) continue
         // a path on the node, read there by cat and written by flannelctl: no option, no relative path
         if (!path.startsWith('/') || /[\0\n]/.test(path)) {
-          this.fail((item as YAMLMap).get(key, true) as YamlNode, `node '${name}': \`${key}:\` must be an absolute path on the node ('${path}' is not)`, `e.g. ${key}: /var/lib/flannelctl/${name}/${key === 'cniConfDir' ? 'cni' : key === 'stateFile' ? 'node.json' : 'subnet.env'}`)
+          this.fail((item as YAMLMap).get(key, true) as YamlNode, `node '${name}': \`${key}:\` must be an absolute path on the node ('${path}' is not)`, `e.g. ${key}: /var/lib/flannelctl/${name}/${NODE_FILE_KEYS[key]}`)
         }
         files[key] = path
       }
