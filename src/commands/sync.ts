@@ -14,7 +14,7 @@ export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
   static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains or, with EnableNFTables, flanneld's nftables tables). A change of EnableNFTables in the network config moves the rules on the next sync: the new ones are added before the old ones go. Needs no flags after init. Warns when a host firewall drops forwarded pod traffic where flannel's accepts cannot overrule it: a native nftables forward chain (nftables.service, firewalld) in either mode, iptables' FORWARD with EnableNFTables.
 
-With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. It prints a round only when it changed something or says something new (lease, peers, warnings): an idle agent is quiet. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
+With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. It prints a round only when it changed something or says something new (lease, peers, warnings): an idle agent is quiet. Each round after the first names what woke it, as in \"sync (store event): …\", \"sync (periodic resync): …\" (one that changed something found the host changed by hand or by another program) or \"sync (retry): …\"; --json adds \"trigger\" (start, store event, periodic resync, retry). While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
 
   static override examples = [
     {description: 'Converge this host with the store', command: '<%= config.bin %> sync'},
@@ -37,14 +37,16 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     // An agent keeps its next ip/bridge batch started, as flanneld keeps its netlink socket open.
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json, agent: flags.watch})
     let shown: string | undefined
-    const show = (result: ReconcileResult) => {
+    const show = (result: ReconcileResult, trigger?: RoundTrigger) => {
       const text = flags.json ? JSON.stringify(reconcileJson(result)) : renderReconcile(result, 'sync')
       // An agent's log says what changed: a round that changed nothing and would print what the
       // last one printed (lease, peers, warnings) prints nothing, as flanneld is quiet when idle.
       if (flags.watch && result.ops.length === 0 && text === shown) return
       shown = text
-      if (flags.json) this.outJson(reconcileJson(result))
-      else this.out(text)
+      // ...and what woke the round: a periodic resync that changed something found the host
+      // changed behind the agent's back (by hand, by another program), a store event did not.
+      if (flags.json) this.outJson(flags.watch ? {trigger: trigger ?? 'start', ...reconcileJson(result)} : reconcileJson(result))
+      else this.out(trigger ? renderReconcile(result, `sync (${trigger})`) : text)
     }
     if (flags.watch) this.signals = new StopSignals(() => this.onStop())
     // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).
@@ -66,7 +68,7 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
    * the store fails, again after a growing delay (RETRY_FIRST_MS doubling up to RETRY_MAX_MS).
    * A failed round changes nothing on the host: it fails reading the store, before any plan.
    */
-  private async watch(ctx: ServiceContext, node: NodeOptions, first: ReconcileResult, show: (r: ReconcileResult) => void, intervalMs: number): Promise<void> {
+  private async watch(ctx: ServiceContext, node: NodeOptions, first: ReconcileResult, show: (r: ReconcileResult, trigger: RoundTrigger) => void, intervalMs: number): Promise<void> {
     // Two agents on one host take turns through the state lock and so break nothing, but each
     // round runs twice and every store event wakes both: say so (a unit and a hand-run one, say).
     const statePath = node.stateFile ?? DEFAULT_STATE_FILE
@@ -102,11 +104,12 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
         process.exit(0)
       }
       const periodic = !poked || failures > 0
+      const trigger: RoundTrigger = poked ? 'store event' : failures > 0 ? 'retry' : 'periodic resync'
       poked = false
       try {
         const result = await agent.round({periodic, keepVanishedPeers: Date.now() < keepVanishedUntil})
         if (result === undefined) continue
-        show(result)
+        show(result, trigger)
         if (result.leaseRecreated) keepVanishedUntil = Date.now() + grace
         if (failures > 0) process.stderr.write(`sync: in sync with ${store.describe()} again after ${failures} failed ${failures === 1 ? 'round' : 'rounds'}\n`)
         failures = 0
@@ -125,6 +128,9 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     }
   }
 }
+
+/** What woke an agent's round: the store's watch, the --interval timer, or the backoff after a failed round. */
+type RoundTrigger = 'store event' | 'periodic resync' | 'retry'
 
 const RETRY_FIRST_MS = 500
 const RETRY_MAX_MS = 5000
