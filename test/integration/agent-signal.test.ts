@@ -62,12 +62,32 @@ describe('sync --watch stops on a signal (real namespace)', function () {
       await writeFile(join(dir, 'store', 'coreos.com', 'network', 'subnets', '10.244.250.0-24'),
         JSON.stringify({PublicIP: '192.168.171.9', PublicIPv6: null, BackendType: 'host-gw'}))
       expect(await outputMatches(agent.stdout!, /ip route replace 10\.244\.250\.0\/24 via 192\.168\.171\.9 dev eth0/), 'the new peer printed').to.equal(true)
-      expect(out.match(/^sync: lease /gm)).to.have.length(2)
+      expect(out.match(/^sync: lease /gm), 'only the first round is unlabelled').to.have.length(1)
+      // the round that printed the peer names what woke it: the store's watch, or the 1 s timer first
+      expect(out.match(/^sync \((store event|periodic resync)\): lease /gm)).to.have.length(1)
     } finally {
       agent.kill('SIGTERM')
       await agent
       await rm(join(dir, 'store', 'coreos.com', 'network', 'subnets', '10.244.250.0-24'), {force: true})
     }
+  })
+
+  it('--json: every round is one object naming what woke it (start, then store event or periodic resync)', async () => {
+    const agent = execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'sync', '--watch', '--json', '--interval', '1', ...args()],
+      {reject: false, env: {NO_COLOR: '1'}, timeout: 30000})
+    const peer = join(dir, 'store', 'coreos.com', 'network', 'subnets', '10.244.251.0-24')
+    try {
+      expect(await outputMatches(agent.stdout!, /"trigger":"start"/), 'the first round').to.equal(true)
+      await writeFile(peer, JSON.stringify({PublicIP: '192.168.171.10', PublicIPv6: null, BackendType: 'host-gw'}))
+      expect(await outputMatches(agent.stdout!, /10\.244\.251\.0\/24 via 192\.168\.171\.10/), 'the new peer printed').to.equal(true)
+    } finally {
+      agent.kill('SIGTERM')
+      await rm(peer, {force: true})
+    }
+    const rounds = String((await agent).stdout).trim().split('\n').map(l => JSON.parse(l) as {trigger: string; changes: string[]})
+    expect(rounds[0].trigger).to.equal('start')
+    const added = rounds.find(r => r.changes.some(c => c.includes('10.244.251.0/24')))
+    expect(added?.trigger).to.be.oneOf(['store event', 'periodic resync'])
   })
 
   it('a second agent on the host says the first one runs; after the first was killed (-9), a new one does not', async () => {
