@@ -334,6 +334,26 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
     expect(t.returnPath.hops.at(-1)!.node).to.equal('pod-a')
   })
 
+  it('a host that ignores echo requests (icmp_echo_ignore_all = 1): ping is answered by no one, TCP is delivered (checked with ping and a TCP connect)', () => {
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'set', table: 'sysctls', value: {'net.ipv4.icmp_echo_ignore_all': '1'}}])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'node2'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure).to.include({node: 'node2', step: 'sysctl', evidence: 'net.ipv4.icmp_echo_ignore_all = 1'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'node2', command: 'sysctl -w net.ipv4.icmp_echo_ignore_all=0'}])
+    expect(traceFlow(w, {src: 'pod-a', dst: 'node2', proto: 'tcp', dport: 80}).disposition).to.equal('DELIVERED')
+    // forwarded through node2 to its pod: not node2's echo to answer
+    expect(traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).disposition).to.equal('DELIVERED')
+  })
+
+  it('delivery to a TCP or UDP port says the sockets were not read, how to look, and what the sender sees with no listener', () => {
+    const tcp = traceFlow(vxlan, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 8080})
+    expect(tcp.hops.at(-1)!.steps.at(-1)!.explanation).to.match(/delivered to its tcp port 8080; whether a program listens there is not in the tables read \(`ss -lnt 'sport = :8080'` on pod-b: with none, the kernel answers with a TCP reset \(connection refused\)\)$/)
+    const udp = traceFlow(vxlan, {src: 'pod-a', dst: 'pod-b', proto: 'udp', dport: 53})
+    expect(udp.hops.at(-1)!.steps.at(-1)!.explanation).to.include("`ss -lnu 'sport = :53'` on pod-b: with none, the kernel answers with ICMP port unreachable")
+    // the reply's delivery back to the sender's own port says nothing of sockets
+    expect(tcp.returnPath.hops.at(-1)!.steps.at(-1)!.explanation).to.not.include('ss -l')
+  })
+
   it('flannel.1 set down took its routes with it: the fix brings it up before it routes through it again', () => {
     const w = applyPatches(vxlan, [
       {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {up: false, operstate: 'DOWN', raw: '4: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN mode DEFAULT group default'}},

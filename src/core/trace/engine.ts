@@ -475,9 +475,15 @@ class Walk {
     }
     if (packet.tunnel !== undefined) return this.decapsulate(hop, view, packet)
     hop.out = 'local'
+    // An echo request reaches the host and the kernel answers it, unless told to ignore them all.
+    if (this.direction === 'forward' && packet.icmpType === 8 && view.sysctlNumber('net.ipv4.icmp_echo_ignore_all') === 1) {
+      return this.fail(hop, 'DENIED_BY_FILTER', 'sysctl', 'net.ipv4.icmp_echo_ignore_all = 1',
+        `${view.name} ignores every ICMP echo request (net.ipv4.icmp_echo_ignore_all = 1): ${packet.dst} is reached, but ping gets no answer; TCP and UDP are not affected`,
+        [{node: view.name, command: sysctlCommand('net.ipv4.icmp_echo_ignore_all', 0)}])
+    }
     const owned = view.ownAddress(packet.dst)
     this.step(hop, 'deliver', 'delivered', owned?.raw ?? `(${packet.dst} is local to ${view.name})`,
-      `${packet.dst} is an address of ${view.name}: delivered`)
+      `${packet.dst} is an address of ${view.name}: delivered${this.direction === 'forward' ? listenerNote(view.name, packet) : ''}`)
     return {end: true, disposition: 'DELIVERED'}
   }
 
@@ -1984,6 +1990,17 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
   }
   if (fwdEnd.failure) trace.failure = fwdEnd.failure
   return trace
+}
+
+/**
+ * Delivery to a TCP or UDP port ends what the tables tell: whether a program listens there is in
+ * the host's sockets, which are not read. Said, with the command that tells, and what the sender
+ * sees when nothing does.
+ */
+function listenerNote(host: string, packet: Packet): string {
+  if (packet.dport === undefined || (packet.proto !== 'tcp' && packet.proto !== 'udp')) return ''
+  const none = packet.proto === 'tcp' ? 'with a TCP reset (connection refused)' : 'with ICMP port unreachable'
+  return ` to its ${packet.proto} port ${packet.dport}; whether a program listens there is not in the tables read (\`ss -ln${packet.proto === 'tcp' ? 't' : 'u'} 'sport = :${packet.dport}'\` on ${host}: with none, the kernel answers ${none})`
 }
 
 function selfDelivery(walk: Walk, e: ResolvedEndpoint): End {
