@@ -626,8 +626,10 @@ class Walk {
     const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
     const narrowed = view.snap.routesFilter
     if (route === undefined && narrowed !== undefined) {
+      const some = narrowed === '-6' ? `hold IPv6 routes only (\`ip -6 route\`), so the IPv4 route it has for ${packet.dst} is unknown`
+        : `were pasted with \`${narrowed}\`, which prints some only, so the route it has for ${packet.dst} is unknown`
       return this.insufficient(hop, 'route', `(no route to ${packet.dst} among the routes pasted with \`${narrowed}\`)`,
-        `the routes of ${view.name} were pasted with \`${narrowed}\`, which prints some only, so the route it has for ${packet.dst} is unknown`, view.name, [`ip route get ${packet.dst}`])
+        `the routes of ${view.name} ${some}`, view.name, [`ip route get ${packet.dst}`])
     }
     if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
