@@ -104,7 +104,7 @@ export interface Route {
  * `default` route says its family no other way, and an IPv6 one must never route an IPv4 packet.
  */
 export function isIPv6Route(r: Route): boolean {
-  return r.dst.includes(':') || (r.gateway?.includes(':') ?? false) || (r.src?.includes(':') ?? false) || /\spref\s/.test(`${r.raw.split('\n')[0]} `)
+  return r.dst.includes(':') || (r.gateway?.includes(':') ?? false) || (r.src?.includes(':') ?? false) || /\spref (?:low|medium|high)\b/.test(r.raw)
 }
 
 /** The table a route is in, by the name rules use (254 is main, 255 local, 253 default): main when absent. */

@@ -19,6 +19,7 @@ import type {Trace, TraceRequest} from '../../src/core/trace/types.js'
 import {loadSource} from '../../src/services/collect.js'
 import {parseIptables, parseIPv4Rules, parseRoutes} from '../../src/core/parse/index.js'
 import {RouteTable} from '../../src/core/route-lookup.js'
+import {isIPv6Route} from '../../src/core/model.js'
 import {parseInventory} from '../../src/core/inventory.js'
 import {FlannelctlError} from '../../src/errors.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
@@ -68,6 +69,10 @@ describe('trace on a dual-stack cluster (IPv4 modelled, IPv6 answered plainly)',
     const routes = parseRoutes(await captured('ip-route-all-both.json'))
     expect(routes.some(r => r.dst === 'default' && r.gateway === 'fd00:100::12'), 'the v6 default is read').to.equal(true)
     expect(new RouteTable(routes).lookup('8.8.8.8')).to.equal(undefined)
+    // an IPv6 default through a device, no address in it: told by its router preference (`pref`), which IPv4 routes lack
+    const [v6dev, v4dev] = parseRoutes('default dev wg0 metric 1024 pref medium\ndefault dev pref scope link\n')
+    expect([isIPv6Route(v6dev), isIPv6Route(v4dev)]).to.deep.equal([true, false])
+    expect(new RouteTable([v6dev, v4dev]).lookup('8.8.8.8')?.dev).to.equal('pref')
   })
 
   for (const file of ['ip-6-route-all.json', 'ip-6-route-all.txt']) {
