@@ -120,6 +120,33 @@ describe('trace on a dual-stack cluster (IPv4 modelled, IPv6 answered plainly)',
     expect(t.disposition).to.equal('DELIVERED')
   })
 
+  describe('flanneld\'s dual-stack vxlan: flannel-v6.1 beside flannel.1 (both VNI 1, port 8472)', () => {
+    // dual-stack-vxlan6: the same lab later, with flanneld's IPv6 vxlan by hand on both nodes
+    // (flannel-v6.1 `local fd00:100::1x`, `fd00:10:244:<peer>::/64 via fd00:10:244:<peer>:: dev
+    // flannel-v6.1 onlink`, its neigh and `fdb … dst fd00:100::1y`), and on n1 one IPv4 route through
+    // it: `10.244.66.2 via 10.244.66.0 dev flannel-v6.1 onlink` with `10.244.66.0 lladdr <n2's
+    // flannel-v6.1 MAC>`. The kernel delivers both ways (ping; n2's flannel-v6.1 counts the frames).
+    const SNAP6 = join(import.meta.dirname, '..', 'fixtures', 'snapshots', 'dual-stack-vxlan6')
+
+    it('IPv4 over flannel.1 is traced as before, decapsulated by flannel.1, not by the IPv6 device on the same VNI and port', async () => {
+      const t = await traceIn(SNAP6, {src: 'pod-2a', dst: 'pod-1a'})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.hops.find(h => h.node === 'n1')?.steps.find(s => s.kind === 'decap')?.evidence).to.contain('vxlan id 1 local 192.168.100.11')
+      // traceroute -n -I from pod-2a prints 10.244.66.1, 192.168.100.11, 10.244.41.2: n1's time
+      // exceeded goes back by the /32 route through flannel-v6.1 (its source then n1's eth0 address)
+      expect(t.traceroute).to.deep.equal(['10.244.66.1', '192.168.100.11', '10.244.41.2'])
+      expect(t.returnPath.disposition, 'the reply takes flannel-v6.1').to.equal('INSUFFICIENT_INFO')
+    })
+
+    it('IPv4 wrapped in IPv6 (a route through flannel-v6.1) is where the model ends: INSUFFICIENT_INFO, not STALE_VTEP_MAC', async () => {
+      // before: STALE_VTEP_MAC, with a fix replacing the neighbour by flannel.1's MAC (the kernel delivers)
+      const t = await traceIn(SNAP6, {src: 'pod-1a', dst: 'pod-2a'})
+      expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+      expect(t.failure).to.deep.include({node: 'n1', step: 'encap', fix: [{node: 'n1', command: 'ip -6 route get fd00:100::12'}]})
+      expect(t.failure?.reason).to.equal('flannel-v6.1 on n1 carries the frame over IPv6 (local fd00:100::11): the outer packet\'s way to fd00:100::12 is IPv6 forwarding, which the trace does not model')
+    })
+  })
+
   describe('an IPv6 endpoint is a clear usage error (exit 2), naming whose address it is and what to run', () => {
     const refusal = async (req: TraceRequest): Promise<FlannelctlError> => {
       const {world} = await loadSource({snapshot: SNAPSHOT})
