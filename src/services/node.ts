@@ -265,7 +265,7 @@ function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: s
   let dev = iface
   if (dev === undefined && publicIP) dev = (snap.addresses ?? []).find(a => a.local === publicIP)?.dev
   if (dev === undefined) dev = (snap.routes ?? []).find(r => r.dst === 'default' && r.dev)?.dev
-  if (dev === undefined) throw userError('cannot tell which interface carries node traffic (no default route)', `pass --iface; interfaces here: ${known() || 'none'}`)
+  if (dev === undefined) throw userError('cannot tell which interface carries node traffic (no IPv4 default route)', `pass --iface; interfaces here: ${known() || 'none'}`)
   if (!links.some(l => l.name === dev)) throw userError(`unknown interface '${dev}'`, `pass --iface with one of: ${known() || 'none'}`)
   if (publicIP !== undefined) {
     if (!isIPv4(publicIP)) throw userError(`--public-ip '${publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.11')
