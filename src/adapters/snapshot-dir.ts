@@ -6,8 +6,8 @@
 import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {addressesFromKernelRoutes, type HostSnapshot, type Link} from '../core/model.js'
-import {entryDevicesOfAll, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseNeighbors, parseNftRuleset, parseRoutes, parseRules, parseSysctls} from '../core/parse/index.js'
+import {addressesFromKernelRoutes, isIPv6Route, type HostSnapshot, type Link, type Neighbor, type Route} from '../core/model.js'
+import {entryDevicesOfAll, ipv4Part, isIPv6, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseIPv4Rules, parseNeighbors, parseNftRuleset, parseRoutes, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
 
@@ -54,9 +54,11 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
   const addrs = () => (fromAddr ??= parseAddrs(addrRaw(), src('ip-addr')))
   const linkRaw = textOf('ip-link')
   const routeRaw = textOf('ip-route')
-  // `ip addr show flannel.1` pasted: the other devices' addresses come from the kernel's own routes
+  // `ip addr show flannel.1` pasted: the other devices' addresses come from the kernel's own routes.
+  // So with `ip -6 addr`, which the parse tells; only a text without a dotted quad is parsed for it.
   let someDevices: boolean | undefined
-  const someDevicesOnly = () => (someDevices ??= present.has('ip-route') && listsSomeDevicesOnly(addrRaw()))
+  const someDevicesOnly = () => (someDevices ??= present.has('ip-route') && (listsSomeDevicesOnly(addrRaw()) ||
+    (!/\d\.\d+\.\d+\.\d/.test(addrRaw()) && addrs().someDevicesOnly === true)))
   if (present.has('ip-addr')) {
     // The parsers take an address's text as it stands (no leading zeros, no other notation), so a
     // table whose text lacks it cannot hold it; a JSON \u escape could spell it otherwise.
@@ -80,7 +82,7 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
   if (present.has('ip-link') || present.has('ip-addr')) {
     // every source of links printed some devices only
     define('linksOfSomeDevicesOnly', () => ((!present.has('ip-link') || listsSomeDevicesOnly(linkRaw())) &&
-      (!present.has('ip-addr') || listsSomeDevicesOnly(addrRaw()))) || undefined)
+      (!present.has('ip-addr') || addrs().someDevicesOnly === true)) || undefined)
   }
   if (present.has('ip-addr')) {
     define('addresses', () => {
@@ -91,21 +93,32 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
     })
   }
   if (present.has('ip-route')) {
-    define('routes', () => parseRoutes(routeRaw(), src('ip-route')))
-    define('routesFilter', () => routeFilterOfAll(routeRaw()))
+    let v4: ReturnType<typeof ipv4Part<Route>> | undefined
+    const routes = () => (v4 ??= ipv4Part(parseRoutes(routeRaw(), src('ip-route')), isIPv6Route))
+    define('routes', () => routes().entries)
+    define('routesFilter', () => routeFilterOfAll(routeRaw()) ?? (routes().ipv6Only ? '-6' : undefined))
   }
-  if (present.has('ip-rule')) define('rules', () => parseRules(load('ip-rule').text, src('ip-rule')))
+  if (present.has('ip-rule')) define('rules', () => parseIPv4Rules(load('ip-rule').text, src('ip-rule')))
   if (present.has('ip-neigh')) {
     const raw = textOf('ip-neigh')
-    define('neighbors', () => parseNeighbors(raw(), src('ip-neigh')))
-    define('neighborDevices', () => entryDevicesOfAll(raw(), snap.neighbors!))
+    let v4: ReturnType<typeof ipv4Part<Neighbor>> | undefined
+    const neighbors = () => (v4 ??= ipv4Part(parseNeighbors(raw(), src('ip-neigh')), n => isIPv6(n.dst)))
+    define('neighbors', () => neighbors().entries)
+    // `ip -j -6 neigh`: no device's IPv4 neighbours are known
+    define('neighborDevices', () => neighbors().ipv6Only ? [] : entryDevicesOfAll(raw(), snap.neighbors!))
   }
   if (present.has('bridge-fdb')) {
     const raw = textOf('bridge-fdb')
     define('fdb', () => parseFdb(raw(), src('bridge-fdb')))
     define('fdbDevices', () => entryDevicesOfAll(raw(), snap.fdb!))
   }
-  if (present.has('iptables-save')) define('iptables', () => parseIptables(load('iptables-save').text, src('iptables-save')))
+  if (present.has('iptables-save')) {
+    define('iptables', () => {
+      const rules = parseIptables(load('iptables-save').text, src('iptables-save'))
+      // ip6tables-save output alone: IPv4's rules were not captured
+      return rules.ipv6TablesLeftOut !== undefined && rules.chains.length === 0 && rules.rules.length === 0 ? undefined : rules
+    })
+  }
   if (present.has('nft-ruleset')) define('nftables', () => parseNftRuleset(load('nft-ruleset').text, src('nft-ruleset')))
   if (present.has('sysctl')) define('sysctls', () => parseSysctls(load('sysctl').text, src('sysctl')))
   return snap

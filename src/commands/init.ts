@@ -31,7 +31,7 @@ Exit codes: 0 done, 2 bad input (the message names the field), 3 a program faile
     directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment', helpGroup: 'NETWORK'}),
     vni: Flags.integer({description: 'vxlan VNI [default: 1]', helpGroup: 'NETWORK'}),
     port: Flags.integer({description: 'vxlan UDP port [default: 8472]', helpGroup: 'NETWORK'}),
-    'net-conf': Flags.string({description: 'the whole net-conf JSON, as flannel\'s net-conf.json', helpGroup: 'NETWORK'}),
+    'net-conf': Flags.string({description: 'the whole net-conf JSON, as flannel\'s net-conf.json (IPv4: "EnableIPv6": true is refused)', helpGroup: 'NETWORK'}),
     ...nodeFlags,
     ...forceFlag,
     ...dryRunFlag,

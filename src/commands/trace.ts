@@ -15,7 +15,7 @@ export default class Trace extends BaseCommand {
   static override summary = 'Explain, hop by hop, where a packet from SRC to DST goes and why'
   static override description = `Follows one packet through the real kernel tables of every host on its path: pod routes, the bridge, ip_forward, the route lookup, FORWARD and POSTROUTING, neighbour and fdb entries, vxlan encapsulation on one node and decapsulation on the next, rp_filter and MTU. Then it traces the reply, predicts what \`traceroute -n\` prints, and when the packet is lost names the node, the table line and the command that fixes it.
 
-SRC and DST are pod names, pod IPs or node names; DST may also be any IPv4 address. The tables come from this host (the default: pods are found from the bridge's neighbours and the CNI host-local state), from the hosts of a --lab, from live hosts in an --inventory (local, netns:NAME, ssh:USER@HOST), or from a --snapshot directory written by \`flannelctl collect\` (offline).
+SRC and DST are pod names, pod IPs or node names; DST may also be any IPv4 address. IPv4 forwarding is what the engine models: an IPv6 address is refused (exit 2), naming the pod or node that has it; a dual-stack pod's name traces its IPv4 address. The tables come from this host (the default: pods are found from the bridge's neighbours and the CNI host-local state), from the hosts of a --lab, from live hosts in an --inventory (local, netns:NAME, ssh:USER@HOST), or from a --snapshot directory written by \`flannelctl collect\` (offline).
 
 --format mermaid or dot draws the path as a diagram: hosts, devices, encap/decap, the failing step in red (render dot with \`dot -Tpng\`). See docs/trace.md for every disposition.
 

@@ -6,6 +6,7 @@
 import {parseDocument, isMap, isScalar, isSeq, stringify, Pair, Scalar, YAMLMap, YAMLSeq, type Node as YamlNode} from 'yaml'
 import {ParseError} from './parse/errors.js'
 import {isIPv4, cidrContainsIp} from './addr.js'
+import {isIPv6} from './parse/common.js'
 import {isConventionalBridgeName, type HostSnapshot} from './model.js'
 
 export interface InventoryNode {
@@ -240,7 +241,11 @@ class InventoryReader {
       if (podNames.has(name)) this.fail(item, `pod '${name}' is listed twice`, 'every pod needs its own name')
       if (nodeNames.has(name)) this.fail(item, `pod '${name}' has the name of a node`, 'pods and nodes share one namespace of names (a snapshot keeps each in DIR/<name>/)')
       const ip = this.optionalString(item, 'ip', `pod '${name}'`)
-      if (ip === undefined || !isIPv4(ip)) this.fail(item, `pod '${name}' needs an IPv4 address in \`ip:\`${ip === undefined ? '' : ` ('${ip}' is not one)`}`, 'e.g. ip: 10.244.1.34')
+      if (ip === undefined || !isIPv4(ip)) {
+        // a dual-stack pod listed by its IPv6 address: trace and doctor model IPv4 only
+        const why = ip === undefined ? '' : isIPv6(ip) ? ` ('${ip}' is IPv6, which trace and doctor do not model)` : ` ('${ip}' is not one)`
+        this.fail(item, `pod '${name}' needs an IPv4 address in \`ip:\`${why}`, isIPv6(ip ?? '') ? 'give the pod\'s IPv4 address (a dual-stack pod has both), e.g. ip: 10.244.1.34' : 'e.g. ip: 10.244.1.34')
+      }
       const other = podsByIp.get(ip)
       if (other !== undefined) this.fail(item, `pods '${other}' and '${name}' both have ip ${ip}`, 'a pod IP names one pod')
       const node = this.optionalString(item, 'node', `pod '${name}'`)

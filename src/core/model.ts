@@ -98,6 +98,15 @@ export interface Route {
   raw: string
 }
 
+/**
+ * An IPv6 route (`ip route show table all` prints both families; `ip -6 route` IPv6's alone): an
+ * address of it is IPv6, or it carries `pref`, the router preference only IPv6 routes have. A
+ * `default` route says its family no other way, and an IPv6 one must never route an IPv4 packet.
+ */
+export function isIPv6Route(r: Route): boolean {
+  return r.dst.includes(':') || (r.gateway?.includes(':') ?? false) || (r.src?.includes(':') ?? false) || /\spref (?:low|medium|high)\b/.test(r.raw)
+}
+
 /** The table a route is in, by the name rules use (254 is main, 255 local, 253 default): main when absent. */
 export function tableOf(r: Route): string {
   return r.table === undefined || r.table === '' ? 'main' : tableName(r.table)
@@ -186,6 +195,8 @@ export interface Iptables {
    * unknown. Absent: a whole `iptables-save`, where a table it lacks has no rules.
    */
   covers?: Array<{table: string, chain?: string}>
+  /** tables of ip6tables-save (or ip6tables -S) output the file held too: left out, an IPv4 packet never meets them */
+  ipv6TablesLeftOut?: string[]
 }
 
 /** What a policy rule does when its selectors match (`ip rule` actions). */

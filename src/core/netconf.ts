@@ -7,9 +7,10 @@
  * - flanneld masks a Network with host bits set (10.244.1.5/16 becomes 10.244.0.0/16) without a word;
  *   we refuse it and name the canonical form, because such a value is almost always a typo.
  * - flanneld accepts SubnetMin > SubnetMax and fails later with "out of subnets"; we say so up front.
- * - flannelctl builds IPv4 networks only, so `EnableIPv4: false` is refused. IPv6 fields
- *   (EnableIPv6, IPv6Network, ...) and other fields we do not use are kept verbatim in `extra`
- *   so that rewriting a config (e.g. `backend set`) does not drop them.
+ * - flannelctl builds IPv4 networks only, so `EnableIPv4: false` is refused. `EnableIPv6` is read
+ *   (a wrong type is an error, as flanneld's unmarshalling makes it) so that callers can say what
+ *   they build; the other IPv6 fields (IPv6Network, ...) and fields we do not use are kept verbatim
+ *   in `extra` so that rewriting a config (e.g. `backend set`) does not drop them.
  */
 import {FlannelctlError, userError} from '../errors.js'
 import {intToIp, ipToInt, isCanonicalCidr, isIPv4, maskOf, parseCidr, specialRange} from './addr.js'
@@ -39,6 +40,8 @@ export interface NetConf {
   subnetMax: string
   backend: BackendConf
   enableIPv4: boolean
+  /** flanneld's dual stack (`EnableIPv6`, with `IPv6Network` … in `extra`): flannelctl builds the IPv4 half only. Absent: false. */
+  enableIPv6?: boolean
   /**
    * flanneld's `EnableNFTables`: its masquerade and forward rules as native nftables (tables
    * `ip flannel-ipv4` and `ip6 flannel-ipv6`) instead of iptables chains. Absent: false.
@@ -193,8 +196,9 @@ export function parseNetConf(json: string): NetConf {
 
   const backend = parseBackend(top.get('Backend'))
   const enableNFTables = top.bool('EnableNFTables', false)
+  const enableIPv6 = top.bool('EnableIPv6', false)
   const extra = top.rest()
-  return {network, subnetLen, subnetMin, subnetMax, backend, enableIPv4, ...(enableNFTables ? {enableNFTables} : {}), ...(extra ? {extra} : {})}
+  return {network, subnetLen, subnetMin, subnetMax, backend, enableIPv4, ...(enableIPv6 ? {enableIPv6} : {}), ...(enableNFTables ? {enableNFTables} : {}), ...(extra ? {extra} : {})}
 }
 
 function parseNetwork(v: unknown): string {
@@ -290,6 +294,7 @@ export function netConfToJson(nc: NetConf): string {
     SubnetMin: nc.subnetMin,
     SubnetMax: nc.subnetMax,
     EnableIPv4: nc.enableIPv4,
+    ...(nc.enableIPv6 ? {EnableIPv6: true} : {}),
     ...(nc.enableNFTables ? {EnableNFTables: true} : {}),
     ...nc.extra,
     Backend: backend,

@@ -3,7 +3,7 @@
  * are bucketed by prefix length so a lookup is at most 33 map probes, whatever the table size (a
  * 1000-node cluster gives every host ~1000 peer routes). The planner and the trace share it.
  */
-import {tableOf, type Route} from './model.js'
+import {isIPv6Route, tableOf, type Route} from './model.js'
 import {ipToInt, maskOf, normaliseDst, parseCidr} from './addr.js'
 
 interface Bucket {
@@ -15,6 +15,7 @@ function buckets(routes: Route[]): Bucket[] {
   const byLen = new Map<number, Map<number, Route[]>>()
   for (const r of routes) {
     const dst = normaliseDst(r.dst)
+    if (dst === 'default' && isIPv6Route(r)) continue // IPv6's default route: parseCidr cannot tell it by its dst
     let cidr
     try {
       cidr = dst === 'default' ? {base: 0, prefixlen: 0} : parseCidr(dst)

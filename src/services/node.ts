@@ -265,7 +265,7 @@ function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: s
   let dev = iface
   if (dev === undefined && publicIP) dev = (snap.addresses ?? []).find(a => a.local === publicIP)?.dev
   if (dev === undefined) dev = (snap.routes ?? []).find(r => r.dst === 'default' && r.dev)?.dev
-  if (dev === undefined) throw userError('cannot tell which interface carries node traffic (no default route)', `pass --iface; interfaces here: ${known() || 'none'}`)
+  if (dev === undefined) throw userError('cannot tell which interface carries node traffic (no IPv4 default route)', `pass --iface; interfaces here: ${known() || 'none'}`)
   if (!links.some(l => l.name === dev)) throw userError(`unknown interface '${dev}'`, `pass --iface with one of: ${known() || 'none'}`)
   if (publicIP !== undefined) {
     if (!isIPv4(publicIP)) throw userError(`--public-ip '${publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.11')
@@ -287,6 +287,12 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
   if (f.netConf) {
     const beside = given([['--network', f.network], ['--subnet-len', f.subnetLen], ['--subnet-min', f.subnetMin], ['--subnet-max', f.subnetMax], ['--backend', f.backend]]).concat(vxlanOnly)
     if (beside.length > 0) throw userError(`--net-conf is the whole network config: ${beside.join(', ')} beside it would be ignored`, 'put those settings in the JSON, or drop --net-conf')
+    // Asked for dual stack: building the IPv4 half with a warning would hand over a network other
+    // than the one asked for (and write EnableIPv6 into a new store's config for flanneld nodes).
+    if (parseNetConf(f.netConf).enableIPv6) {
+      throw userError('--net-conf asks for dual stack ("EnableIPv6": true), but flannelctl builds IPv4 networks only: its pods would get no IPv6 address and no host would announce an IPv6 subnet',
+        'drop EnableIPv6 and the IPv6 fields from --net-conf to build (or join) the IPv4 network; for dual stack run flanneld (flannelctl nodes join its network for IPv4)')
+    }
     return f.netConf
   }
   if (f.backend !== undefined && f.backend !== 'vxlan' && vxlanOnly.length > 0) {
@@ -585,7 +591,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       // what reading the store and the host found, before any plan
       const readWarnings: string[] = []
       // flanneld on a dual-stack network gives each host an IPv6 subnet too; flannelctl does not
-      if (Object.entries(nc.extra ?? {}).some(([key, value]) => key.toLowerCase() === 'enableipv6' && value === true)) {
+      if (nc.enableIPv6) {
         readWarnings.push('the network config enables IPv6 (EnableIPv6), but flannelctl builds the IPv4 network only: this host\'s pods get no IPv6 address and it announces no IPv6 subnet (flanneld peers route only IPv4 to it)')
       }
       for (const l of leases) {

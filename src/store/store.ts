@@ -288,6 +288,12 @@ export function classifyEntries(entries: RawEntry[], network: string | undefined
       continue
     }
     const c = parseCidr(subnet)
+    // flanneld with EnableIPv4 false keys its lease `0.0.0.0-0&fc00:0:0:5::-64` (MakeSubnetKey of an
+    // empty IPv4 subnet): it takes no IPv4 subnet, so naming 0.0.0.0/0 would mark every one taken
+    if (subnet === '0.0.0.0/0' && e.key.includes('&')) {
+      invalid.push({key: e.key, reason: 'an IPv6-only lease (a flanneld with EnableIPv4 false): it has no IPv4 subnet to route'})
+      continue
+    }
     if (net && !(c.prefixlen >= net.prefixlen && ((c.base & maskOf(net.prefixlen)) >>> 0) === net.base)) {
       invalid.push({key: e.key, subnet, reason: `subnet ${subnet} is outside the network ${network}`})
       continue

@@ -223,10 +223,34 @@ describe('bad input (real namespace)', function () {
     expect(init.stderr).to.contain(`Error: the network config in file:${store} is not valid`)
   })
 
-  it('a dual-stack net-conf (EnableIPv6) is built for IPv4, and init says so', async () => {
+  it('a dual-stack --net-conf (EnableIPv6) is refused: the IPv4 half alone is not the network asked for', async () => {
     const r = await init('--net-conf', '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}')
+    await expectCleanFailure(r, /^Error: --net-conf asks for dual stack \("EnableIPv6": true\), but flannelctl builds IPv4 networks only/)
+    expect(r.stderr).to.contain('Hint: drop EnableIPv6 and the IPv6 fields from --net-conf to build (or join) the IPv4 network')
+    await noConfig()
+    await expectCleanFailure(await init('--net-conf', '{"Network":"10.244.0.0/16","EnableIPv6":"true"}'), /EnableIPv6 must be true or false, got the string "true"/)
+  })
+
+  it('joins a flanneld dual-stack network for IPv4: reads its peers\' dual-stack leases (PublicIPv6, BackendV6Data), routes their IPv4 subnets, and says what it does not build', async () => {
+    // as flanneld writes them with EnableIPv6 (pkg/subnet: key `<v4>&<v6>`, PublicIPv6, BackendV6Data)
+    const network = join(dir, 'store', 'coreos.com', 'network')
+    await mkdir(join(network, 'subnets'), {recursive: true})
+    await writeFile(join(network, 'config'), JSON.stringify({Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fc00::/48', Backend: {Type: 'host-gw'}}))
+    await writeFile(join(network, 'subnets', '10.244.5.0-24&fc00:0:0:5::-64'),
+      JSON.stringify({PublicIP: '192.168.150.5', PublicIPv6: 'fd00:150::5', BackendType: 'host-gw', BackendData: null, BackendV6Data: null}))
+    const r = await init()
     expect(r.exitCode, r.stderr).to.equal(0)
     expect(r.stdout.replace(/\s+/g, ' ')).to.contain('warning: the network config enables IPv6 (EnableIPv6), but flannelctl builds the IPv4 network only')
+    expect(await inNs(ns, 'ip', 'route', 'show', '10.244.5.0/24')).to.contain('10.244.5.0/24 via 192.168.150.5 dev eth0')
+    expect(await inNs(ns, 'ip', '-6', 'route', 'show', 'proto', 'static')).to.equal('')
+    const list = await cli(['lease', 'list', '--store', `file:${join(dir, 'store')}`])
+    expect(list.exitCode, list.stderr).to.equal(0)
+    expect(list.stdout).to.match(/10\.244\.5\.0\/24\s+192\.168\.150\.5\s+host-gw/)
+    // this host's own lease: IPv4's key, PublicIPv6 null, as a flanneld without EnableIPv6 writes it
+    const own = (await readdir(join(network, 'subnets'))).filter(k => !k.startsWith('10.244.5.0'))
+    expect(own).to.have.length(1)
+    expect(own[0]).to.match(/^10\.244\.\d+\.0-24$/)
+    expect(JSON.parse(await readFile(join(network, 'subnets', own[0]), 'utf8')).PublicIPv6).to.equal(null)
     expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
   })
 

@@ -96,6 +96,72 @@ describe('trace on real labs matches the kernel (real kernel)', function () {
     })
   }
 
+  describe('a dual-stack lab (IPv6 added by hand): IPv4 traced as the kernel forwards it, IPv6 answered plainly', () => {
+    const name = uniqueLab('d6')
+    let state: LabState
+    let dir = ''
+    /** pod-<n>a's IPv6 address: fd00:10:244:<node subnet's third octet>::2 */
+    const v6 = new Map<string, string>()
+
+    before(async () => {
+      const up = await cli(['lab', 'up', '--name', name, '--nodes', '2', '--pods', '1'])
+      if (up.exitCode !== 0) throw new Error(`lab up failed: ${up.stderr}`)
+      state = await loadLab(name)
+      dir = await mkdtemp(join(tmpdir(), 'fc-d6-'))
+      const nodes = state.nodes.map((n, i) => ({...n, i: i + 11, octet: n.subnet!.split('.')[2]}))
+      for (const n of nodes) {
+        const pod = state.pods.find(p => p.node === n.name)!
+        const other = nodes.find(o => o !== n)!
+        await inNs(n.netns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1')
+        await inNs(n.netns, 'ip', 'addr', 'add', `fd00:100::${n.i}/64`, 'dev', 'eth0', 'nodad')
+        await inNs(n.netns, 'ip', 'addr', 'add', `fd00:10:244:${n.octet}::1/64`, 'dev', 'cni0', 'nodad')
+        await inNs(n.netns, 'ip', 'route', 'add', `fd00:10:244:${other.octet}::/64`, 'via', `fd00:100::${other.i}`, 'dev', 'eth0')
+        await inNs(pod.netns, 'ip', 'addr', 'add', `fd00:10:244:${n.octet}::2/64`, 'dev', 'eth0', 'nodad')
+        await inNs(pod.netns, 'ip', 'route', 'add', 'default', 'via', `fd00:10:244:${n.octet}::1`)
+        v6.set(pod.name, `fd00:10:244:${n.octet}::2`)
+      }
+      // the neighbour tables then hold IPv6 and fe80:: entries too; a fresh veth's fe80:: is
+      // tentative (DAD) for a second or two, and until then neighbour discovery does not answer
+      for (const p of state.pods) {
+        for (const q of state.pods) {
+          if (p === q) continue
+          const ping = () => sh('ip', ['netns', 'exec', p.netns, 'ping', '-6', '-c', '1', '-W', '1', v6.get(q.name)!])
+          let r = await ping()
+          for (let tries = 1; r.exitCode !== 0 && tries < 10; tries++) r = await ping()
+          if (r.exitCode !== 0) throw new Error(`IPv6 ping ${p.name} → ${q.name} failed: ${r.stdout}`)
+        }
+      }
+    })
+
+    after(async () => {
+      await new Lab().down(name)
+      if (dir) await rm(dir, {recursive: true, force: true})
+    })
+
+    it('IPv4 between the dual-stack pods is DELIVERED with traceroute -n\'s addresses, live and from a collected snapshot', async () => {
+      const problems = await compareAllPairs(await labWorld(state), state.pods)
+      expect(problems, problems.join('\n')).to.deep.equal([])
+      const [a, b] = state.pods
+      const snap = join(dir, 'snap')
+      expect((await cli(['collect', '--lab', name, '--out', snap])).exitCode).to.equal(0)
+      const live = await cli(['trace', a.name, b.name, '--lab', name, '--json'])
+      const offline = await cli(['trace', a.name, b.name, '--snapshot', snap, '--json'])
+      expect([live.exitCode, offline.exitCode], live.stderr + offline.stderr).to.deep.equal([0, 0])
+      expect(JSON.parse(offline.stdout)).to.deep.equal(JSON.parse(live.stdout))
+    })
+
+    it('an IPv6 address is refused (exit 2, no stack), naming the pod that has it and `ip -6 route get`', async () => {
+      const [a, b] = state.pods
+      for (const source of [['--lab', name], ['--snapshot', join(dir, 'snap')]]) {
+        const r = await cli(['trace', a.name, v6.get(b.name)!, ...source])
+        expect(r.exitCode, r.stdout).to.equal(2)
+        expect(r.stderr).to.contain(`Error: the destination ${v6.get(b.name)} is an IPv6 address (an address of pod ${b.name}): flannelctl trace models IPv4 forwarding only`)
+        expect(r.stderr).to.contain(`Hint: trace ${b.name} by name for its IPv4 path, and follow IPv6 with \`ip -6 route get ${v6.get(b.name)}\` on each host`)
+        expect(r.stderr).to.not.match(/^\s+at /m)
+      }
+    })
+  })
+
   describe('a Calico-style pair of hosts (plain ip: /32 pods, proxy ARP, blackhole block) via an inventory', () => {
     const p = `fcc-${Math.random().toString(36).slice(2, 6)}-`
     const ns = {n1: `${p}n1`, n2: `${p}n2`, p1: `${p}p1`, p2: `${p}p2`}

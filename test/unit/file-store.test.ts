@@ -160,6 +160,19 @@ describe('FileStore', () => {
     expect(await readdir(subnetsDir())).to.deep.equal(['10.244.7.0-24'])
   })
 
+  it('skips an IPv6-only lease of a flanneld with EnableIPv4 false (0.0.0.0-0&fc00:0:0:5::-64), saying what it is, and leases beside it', async () => {
+    await store.putConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+    await mkdir(subnetsDir(), {recursive: true})
+    await writeFile(join(subnetsDir(), '0.0.0.0-0&fc00:0:0:5::-64'), '{"PublicIP":"0.0.0.0","PublicIPv6":"fd00::5","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:55"}}')
+    for (const name of await readdir(subnetsDir())) await utimes(join(subnetsDir(), name), clock / 1000, clock / 1000)
+    const {leases, invalid} = await store.listLeases()
+    expect(leases).to.deep.equal([])
+    expect(invalid.map(i => i.reason)).to.deep.equal(['an IPv6-only lease (a flanneld with EnableIPv4 false): it has no IPv4 subnet to route'])
+    // it takes no IPv4 subnet: before, its 0.0.0.0/0 made the network 'exhausted: all 255 subnets are leased'
+    const lease = await store.acquireLease(nc, {publicIP: '10.0.0.9', ...vxlan('02:00:00:00:00:09')})
+    expect(lease.subnet).to.match(/^10\.244\.\d+\.0\/24$/)
+  })
+
   it('reports malformed entries and never hands their subnets out', async () => {
     await store.putConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
     await mkdir(subnetsDir(), {recursive: true})

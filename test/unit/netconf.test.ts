@@ -134,6 +134,17 @@ describe('netConfToJson', () => {
     expect(parseNetConf(netConfToJson(nc))).to.deep.equal(nc)
   })
 
+  it('reads EnableIPv6 as flanneld does (a bool; a string is an error) and keeps the dual-stack fields on a rewrite', () => {
+    const nc = parseNetConf('{"Network":"10.244.0.0/16","enableipv6":true,"IPv6Network":"fc00::/48","IPv6SubnetLen":64,"Backend":{"Type":"vxlan"}}')
+    expect(nc.enableIPv6).to.equal(true)
+    const out = JSON.parse(netConfToJson(nc))
+    expect([out.EnableIPv6, out.IPv6Network, out.IPv6SubnetLen]).to.deep.equal([true, 'fc00::/48', 64])
+    expect(parseNetConf(netConfToJson(nc))).to.deep.equal(nc)
+    expect(parseNetConf('{"Network":"10.244.0.0/16","EnableIPv6":false}').enableIPv6).to.equal(undefined)
+    // flanneld: json: cannot unmarshal string into Go struct field Config.EnableIPv6 of type bool
+    expect(() => parseNetConf('{"Network":"10.244.0.0/16","EnableIPv6":"true"}')).to.throw(/EnableIPv6 must be true or false, got the string "true"/)
+  })
+
   it('writes only what a host-gw backend reads', () => {
     const nc = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}')
     expect(JSON.parse(netConfToJson(nc)).Backend).to.deep.equal({Type: 'host-gw'})

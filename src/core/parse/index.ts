@@ -49,6 +49,28 @@ export function parseRules(text: string, options?: ParseOptions | string): Polic
   return parseEach(text, options, 'rules', rulesFromJson, rulesFromText)
 }
 
+/**
+ * The IPv4 rules of an `ip rule` file, or undefined when it holds IPv6's alone. `ip rule` prints
+ * IPv4's; `ip -6 rule` (pasted below its command line, or seen by a `from`/`to` prefix only IPv6
+ * has) is IPv6's, whose `from all lookup 100` must not steer an IPv4 packet.
+ */
+export function parseIPv4Rules(text: string, options?: ParseOptions | string): PolicyRule[] | undefined {
+  const lines = splitLines(text)
+  const kept: PolicyRule[] = []
+  let any = false
+  for (const section of sections(lines)) {
+    if (firstContentLine(lines, section) === -1) continue
+    any = true
+    if (section.command?.ipv6Only) continue
+    const from = section.command === undefined ? section.start : section.command.line - 1
+    // the section's own lines, its prompt with them, so its line numbers and filter stay its own
+    const rules = parseRules(lines.map((l, i) => (i >= from && i < section.end ? l : '')).join('\n'), options)
+    if (rules.some(r => (r.from?.includes(':') ?? false) || (r.to?.includes(':') ?? false))) continue
+    for (const r of rules) kept.push(r)
+  }
+  return kept.length === 0 && any ? undefined : kept
+}
+
 /** `ip neigh` / `arp -n` / `arp -an` text, or `ip -j neigh` JSON. */
 export function parseNeighbors(text: string, options?: ParseOptions | string): Neighbor[] {
   return parseEach(text, options, 'neighbours', neighborsFromJson, neighborsFromText)
@@ -59,7 +81,18 @@ export function parseAddrs(text: string, options?: ParseOptions | string): Links
   const parts = parseEach(text, options, 'addresses', doc => [addrsFromJson(doc)],
     (lines, section, ctx) => [addrsFromText(lines, section, ctx)])
   const out = parts.length === 1 ? parts[0] : {links: parts.flatMap(p => p.links), addresses: parts.flatMap(p => p.addresses)}
-  return listsSomeDevicesOnly(text) ? {...out, someDevicesOnly: true} : out
+  // `ip -6 addr` lists the devices with an IPv6 address, and no IPv4 address of any
+  return listsSomeDevicesOnly(text) || ipv4Part(out.addresses, a => a.family === 6).ipv6Only ? {...out, someDevicesOnly: true} : out
+}
+
+/**
+ * A table's IPv4 entries. `ip route show table all` and `ip neigh` print IPv6 entries too, which
+ * never carry an IPv4 packet; a table of IPv6 entries alone (`ip -6 route`, `ip -j -6 neigh` saved
+ * without their command line) says nothing of IPv4's: `ipv6Only`, and its IPv4 part is unknown.
+ */
+export function ipv4Part<T>(entries: T[], isIPv6Entry: (e: T) => boolean): {entries: T[], ipv6Only: boolean} {
+  const v4 = entries.filter(e => !isIPv6Entry(e))
+  return {entries: v4.length === entries.length ? entries : v4, ipv6Only: v4.length === 0 && entries.length > 0}
 }
 
 /**

@@ -632,8 +632,10 @@ class Walk {
     const byRule = chosen === undefined ? '' : ` (table ${chosen.table}, chosen by the policy rule \`${chosen.rule.raw}\`)`
     const narrowed = view.snap.routesFilter
     if (route === undefined && narrowed !== undefined) {
+      const some = narrowed === '-6' ? `hold IPv6 routes only (\`ip -6 route\`), so the IPv4 route it has for ${packet.dst} is unknown`
+        : `were pasted with \`${narrowed}\`, which prints some only, so the route it has for ${packet.dst} is unknown`
       return this.insufficient(hop, 'route', `(no route to ${packet.dst} among the routes pasted with \`${narrowed}\`)`,
-        `the routes of ${view.name} were pasted with \`${narrowed}\`, which prints some only, so the route it has for ${packet.dst} is unknown`, view.name, [`ip route get ${packet.dst}`])
+        `the routes of ${view.name} ${some}`, view.name, [`ip route get ${packet.dst}`])
     }
     if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`)
     if (route === undefined) {
@@ -1477,6 +1479,22 @@ class Walk {
       : {reason: `${vx.name} on ${view.name} has no neighbour entry for ${nexthop}; it has l2miss, as flannel before 0.9 made it, which also set ${key} to send such misses to its agent. ${key} was not read, and whether an agent answers is in no table; without one the packet is dropped, and ${manual}`, commands: [`sysctl ${key.replace(`.${vx.name}.`, `.${vx.name.replace(/\./g, '/')}.`)}`, ...check]}
   }
 
+  /**
+   * A vxlan device with an IPv6 underlay (`local fd00::…`, or an fdb entry whose `dst` is IPv6, as
+   * flanneld's flannel-v6.1) wraps the frame in an IPv6 packet: its way to the peer, and which
+   * device takes it there (an IPv6 socket, not flannel.1's), is IPv6 forwarding, not modelled.
+   * Judged by the IPv4 devices, the peer would seem to drop a frame the kernel delivers.
+   */
+  private ipv6Underlay(hop: Hop, view: HostView, vx: VxlanDevice, mac: string): End | undefined {
+    const remote = view.hasFdbOn(vx.name) ? fdbLookup(view, vx.name, mac).entry?.dst : undefined
+    const v6 = vx.local?.includes(':') ? vx.local : remote?.includes(':') ? remote : undefined
+    if (v6 === undefined) return undefined
+    const to = remote ?? 'the fdb entry\'s dst'
+    return this.insufficient(hop, 'encap', vxlanEvidence(vx),
+      `${vx.name} on ${view.name} carries the frame over IPv6 (${v6 === vx.local ? `local ${v6}` : `fdb dst ${v6}`}): the outer packet's way to ${to} is IPv6 forwarding, which the trace does not model`,
+      view.name, remote !== undefined ? [`ip -6 route get ${remote}`] : [`bridge fdb show dev ${vx.name}`])
+  }
+
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
     if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx))
     if (vx.portAssumed) this.assume(view, this.assumedPortMessage(view, vx, vx.port))
@@ -1519,6 +1537,8 @@ class Walk {
       mac = intended.device.mac
       this.step(hop, 'neigh', 'ok', hit.raw, `${noEntry}: ARP is flooded to the default fdb entries and ${intended.view.name} answers with ${mac}${proxied !== undefined ? ` by proxy (${proxied.evidence})` : ''}`)
     }
+    const overIPv6 = this.ipv6Underlay(hop, view, vx, mac)
+    if (overIPv6 !== undefined) return overIPv6
     const tunnel: Tunnel = {inner: packet, vni: vx.id, port: vx.port, innerMac: mac, sender: view, device: vx, nexthop, intended}
     if (intended?.device?.mac !== undefined && intended.device.mac !== mac) return this.staleMac(hop, tunnel, intended.view, intended.device, 'neigh')
 

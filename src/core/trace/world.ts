@@ -4,7 +4,8 @@
  */
 import {isConventionalBridgeName, type Address, type Link} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, parseCidr} from '../addr.js'
-import {userError} from '../../errors.js'
+import {isIPv6} from '../parse/common.js'
+import {type FlannelctlError, userError} from '../../errors.js'
 import {HostView} from './host-view.js'
 import type {Endpoint, PodRef, World} from './types.js'
 import {isVxlanLink} from './vxlan.js'
@@ -210,7 +211,38 @@ export class WorldIndex {
         return {kind: 'pod', name: text, ip: text, node: pod.node, pod, nodeView: home.view, unlisted: true}
       }
     }
+    const v6 = ipv6Literal(text)
+    if (v6 !== undefined) throw this.ipv6Refusal(text, v6, role)
     throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node ${this.world.partial ? 'that the tables read show' : 'of this inventory'}`, `known names: ${this.knownNames()}`)
+  }
+
+  /**
+   * The answer to an IPv6 endpoint: the engine's route lookup, neighbour, filter and NAT models are
+   * IPv4's (fib6's source routing, router preference and ip6tables are not modelled), so a verdict
+   * would be a guess. It names whose address it is, so the IPv4 trace of the same pair is one step away.
+   */
+  private ipv6Refusal(text: string, ip: string, role: 'source' | 'destination'): FlannelctlError {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(unbracketed(text))?.[1]
+    const owner = mapped === undefined ? this.ipv6Owner(ip) : undefined
+    // a link-local address is one per link: `fe80::1%eth0` is asked of the kernel as `oif eth0`
+    const zoneName = /%([^%\]]+)\]?$/.exec(text)?.[1]
+    const zone = zoneName === undefined ? '' : ` oif ${zoneName}`
+    const whose = mapped !== undefined ? ` (the IPv4-mapped form of ${mapped})` : owner === undefined ? '' : ` (an address of ${owner.kind} ${owner.name})`
+    const instead = mapped !== undefined ? `give the IPv4 address itself: ${mapped}`
+      : owner !== undefined ? `trace ${owner.name} by name for its IPv4 path, and follow IPv6 with \`ip -6 route get ${ip}\` on each host`
+        : role === 'source' ? `follow it with \`ip -6 route get DST from ${ip}${zone}\` on the sender, and \`ip -6 route get DST\` on each host after it`
+          : `follow it with \`ip -6 route get ${ip}${zone}\` on each host (\`ip -6 route get ${ip} from SRC${zone}\` on the sender)`
+    return userError(`the ${role} ${text} is an IPv6 address${whose}: flannelctl trace models IPv4 forwarding only`, instead)
+  }
+
+  /** The pod or node that has `ip` (an IPv6 address, compared in canonical form) on an interface. */
+  private ipv6Owner(ip: string): {kind: 'pod' | 'node', name: string} | undefined {
+    for (const view of this.views.values()) {
+      if (!view.snap.addresses?.some(a => a.family === 6 && canonicalIPv6(a.local) === ip)) continue
+      const pod = this.podOf(view)
+      return pod === undefined ? {kind: 'node', name: view.name} : {kind: 'pod', name: pod.name}
+    }
+    return undefined
   }
 
   knownNames(): string {
@@ -221,6 +253,28 @@ export class WorldIndex {
     if (pods.length) parts.push(`pods ${list(pods)}`)
     if (nodes.length) parts.push(`nodes ${list(nodes)}`)
     return parts.join('; ') || '(the inventory is empty)'
+  }
+}
+
+/**
+ * The canonical form of an IPv6 address given on a command line (`[fd00::2]`, `fe80::1%eth0`,
+ * uncompressed groups are all the same address), or undefined when it is none.
+ */
+function ipv6Literal(text: string): string | undefined {
+  const bare = unbracketed(text)
+  return isIPv6(bare) ? canonicalIPv6(bare) : undefined
+}
+
+function unbracketed(text: string): string {
+  return text.replace(/^\[(.*)\]$/, '$1').replace(/%[^%]*$/, '')
+}
+
+function canonicalIPv6(ip: string): string {
+  // WHATWG URL parsing compresses an IPv6 host exactly as RFC 5952 (and `ip`) prints it; pure, no lookup
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1)
+  } catch {
+    return ip.toLowerCase()
   }
 }
 
