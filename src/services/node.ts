@@ -526,8 +526,12 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     }
     const vni = backend.vni
     const dev = vxlanDeviceName(vni)
-    const existing = snap.links?.find(l => l.name === dev && l.kind === 'vxlan' && l.vxlan?.local === publicIP && l.vxlan?.id === vni)
-    const vtepMAC = existing?.mac ?? stableVtepMac(publicIP, vni)
+    const ownVtep = (name: string, id: number) => snap.links?.find(l => l.name === name && l.kind === 'vxlan' && l.vxlan?.local === publicIP && l.vxlan?.id === id)
+    // A new VNI keeps the MAC of the device it replaces: peers' neighbour and fdb entries for this
+    // host stay right, so one sync per node converges; a MAC derived from the new VNI left every
+    // node that synced before this one with the old MAC until it synced again.
+    const former = prev?.vni !== undefined && prev.vni !== vni ? ownVtep(vxlanDeviceName(prev.vni), prev.vni) : undefined
+    const vtepMAC = ownVtep(dev, vni)?.mac ?? former?.mac ?? stableVtepMac(publicIP, vni)
     // The lease advertises a VTEP whenever this node has one for peers to encapsulate to.
     const leaseBackend = backend.type === 'vxlan' || phase?.keepVxlanDevice ? 'vxlan' : backend.type
     const backendData: Record<string, unknown> = leaseBackend === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
