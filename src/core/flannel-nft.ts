@@ -12,7 +12,7 @@
  *
  * Where flannelctl differs, on purpose:
  * - a chain already as wanted is left alone (flanneld rewrites it on every start): a resync plans nothing;
- * - a rule someone added to flanneld's chain stays, after flanneld's (flanneld's flush drops it);
+ * - a rule someone added to flanneld's chain stays where it is among flanneld's, above them too (flanneld's flush drops it);
  * - a policy other than accept on flanneld's chain is set back to accept, in place (flanneld's
  *   `add chain` names no policy, so it leaves one set by hand);
  * - the `postrtg` chain is deleted when masquerading is turned off (flanneld leaves the old one);
@@ -27,7 +27,7 @@
 import {FlannelctlError, ExitCode} from '../errors.js'
 import type {Op} from './ops.js'
 import type {HostSnapshot} from './model.js'
-import {FWD_CHAIN, MASQ_CHAIN} from './flannel.js'
+import {FWD_CHAIN, MASQ_CHAIN, foreignRuleSlots} from './flannel.js'
 import {printRule} from './parse/nft-rule.js'
 
 export const NFT_TABLE_V4 = 'flannel-ipv4'
@@ -159,18 +159,23 @@ function ensureChain(have: FlannelNftChain | 'unknown' | undefined, want: Wanted
   if (!headFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
   // A policy can: set back in place (`policy drop` on flanneld's chain), the rules in it stay.
   const policy = (have.policy ?? 'accept') === 'accept' ? [] : [`add chain ${chain} { type ${want.type} hook ${want.hook} priority ${want.priority} ; policy accept ; }`]
-  const texts = have.rules.map(r => r.text)
-  const inOrder = texts.length >= want.rules.length && want.rules.every((rule, i) => texts[i] !== undefined && sameRule(texts[i]!, rule))
-    && texts.slice(want.rules.length).every(t => !isFlannelNftRule(t))
-  if (inOrder) return policy
-  const foreign = have.rules.filter(r => !isFlannelNftRule(r.text))
+  const ours = (r: FlannelNftRule) => isFlannelNftRule(r.text)
+  const own = have.rules.filter(ours)
+  if (own.length === want.rules.length && want.rules.every((rule, i) => sameRule(own[i].text!, rule))) return policy
   // flanneld's own transaction: flush and refill
-  if (foreign.length === 0) return [...policy, `flush chain ${chain}`, ...adds]
-  // Someone else's rules stay, after flanneld's: the old flannel rules go, the wanted ones go in before the first of theirs.
+  if (own.length === have.rules.length) return [...policy, `flush chain ${chain}`, ...adds]
+  // Someone else's rules stay where they are among flanneld's, above them too (foreignRuleSlots):
+  // the old flannel rules go, and each wanted one goes in before the first of theirs that came after
+  // more of flanneld's rules than it has before it, else at the end.
+  const slots = foreignRuleSlots(have.rules, ours, r => want.rules.findIndex(w => sameRule(r.text!, w)), want.rules.length)
+  const anchor = (i: number) => have.rules.find((_, j) => slots[j] !== undefined && slots[j]! > i)
   return [
     ...policy,
-    ...have.rules.filter(r => isFlannelNftRule(r.text)).map(r => `delete rule ${chain} handle ${r.handle}`),
-    ...want.rules.map(r => `insert rule ${chain} position ${foreign[0].handle} ${r}`),
+    ...own.map(r => `delete rule ${chain} handle ${r.handle}`),
+    ...want.rules.map((r, i) => {
+      const before = anchor(i)
+      return before === undefined ? `add rule ${chain} ${r}` : `insert rule ${chain} position ${before.handle} ${r}`
+    }),
   ]
 }
 

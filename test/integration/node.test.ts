@@ -174,6 +174,28 @@ describe('node (vxlan lab, real kernel)', function () {
       + `taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${n3.underlayIP} too (a NAT address every VM has), both now use ${n3.subnet}: give each host its own address (--iface, --public-ip)`])
   })
 
+  it('a rule an operator put above flannel\'s in FLANNEL-FWD stays above through a rewrite, and keeps dropping what it says', async () => {
+    const [n1, n2] = lab.nodes
+    const from = lab.pods.find(p => p.node === n2.name)!
+    const to = lab.pods.find(p => p.node === n1.name)!
+    const drop = `-A FLANNEL-FWD -s ${n2.subnet} -j DROP`
+    const ping = () => sh('ip', ['netns', 'exec', from.netns, 'ping', '-c', '1', '-W', '1', to.ip])
+    const chain = async () => (await inNs(n1.netns, 'iptables', '-S', 'FLANNEL-FWD')).split('\n').filter(l => l.startsWith('-A '))
+    const own = ['-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT', '-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT']
+    await inNs(n1.netns, 'iptables', '-I', 'FLANNEL-FWD', '1', '-s', n2.subnet, '-j', 'DROP')
+    const untouched = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+    expect(untouched.stdout, untouched.stderr).to.contain('up to date: nothing to change')
+    // one of flannel's rules lost: the chain is rewritten, with the operator's rule where it was
+    await inNs(n1.netns, 'iptables', '-D', 'FLANNEL-FWD', '-d', '10.244.0.0/16', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'ACCEPT')
+    expect(await chain()).to.deep.equal([drop, own[0]])
+    const r = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(await chain()).to.deep.equal([drop, ...own])
+    expect((await ping()).exitCode, 'the operator\'s drop, above flannel\'s accepts, drops').to.not.equal(0)
+    await inNs(n1.netns, 'iptables', '-D', 'FLANNEL-FWD', '1')
+    expect((await ping()).exitCode).to.equal(0)
+  })
+
   it('sync removes a departed peer\'s entries and keeps foreign routes and rules', async () => {
     const [n1, , n3] = lab.nodes
     await inNs(n1.netns, 'ip', 'route', 'add', '10.244.250.0/24', 'via', lab.nodes[1].underlayIP, 'dev', 'eth0')

@@ -114,6 +114,27 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(nftLines(ops).join('\n')).to.not.contain('inet fw')
   })
 
+  it('a rule someone put above or between flanneld\'s stays there: no drift; another lease rewrites flanneld\'s rules around it', () => {
+    const withTheirsAt = (index: number) => {
+      const tables = parseFlannelNftRead(fixture('foreign-rules.json'))
+      const rules = tables[0].chains[0].rules
+      const theirs = rules.pop()!
+      rules.splice(index, 0, theirs)
+      return {...host({}), flannelNft: tables}
+    }
+    const postrtg = (ops: Op[]) => nftLines(ops).filter(l => l.includes(' postrtg '))
+    expect(postrtg(ruleOps(intent, withTheirsAt(0)))).to.deep.equal([])
+    expect(postrtg(ruleOps(intent, withTheirsAt(4)))).to.deep.equal([])
+    const masq = nftMasqRules(NET, '10.244.2.0/24')
+    const deletes = [2, 3, 4, 5, 6, 7].map(h => `delete rule ip flannel-ipv4 postrtg handle ${h}`)
+    // above all of flanneld's: they go in after it
+    expect(postrtg(ruleOps({...intent, subnet: '10.244.2.0/24'}, withTheirsAt(0)))).to.deep.equal([
+      ...deletes, ...masq.map(r => `add rule ip flannel-ipv4 postrtg ${r}`)])
+    // after the lease's RETURNs, before the MASQUERADEs: the new RETURNs go before it, the MASQUERADEs after
+    expect(postrtg(ruleOps({...intent, subnet: '10.244.2.0/24'}, withTheirsAt(4)))).to.deep.equal([
+      ...deletes, ...masq.slice(0, 4).map(r => `insert rule ip flannel-ipv4 postrtg position 11 ${r}`), ...masq.slice(4).map(r => `add rule ip flannel-ipv4 postrtg ${r}`)])
+  })
+
   it('flanneld\'s rules out of order (no foreign rule): flush and refill, as flanneld does', () => {
     const tables = parseFlannelNftRead(fixture('flanneld.json'))
     tables[0].chains[1].rules.reverse()
