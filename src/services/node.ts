@@ -343,6 +343,13 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
   return {nc}
 }
 
+/** The VTEP MAC this host's lease announces, unless another lease announces it too (one MAC reaches one host). */
+function announcedVtepMac(leases: Lease[], publicIP: string): string | undefined {
+  const announced = leases.map(leaseToPeer)
+  const mac = announced.find(p => p.publicIP === publicIP)?.vtepMAC
+  return mac !== undefined && announced.filter(p => p.vtepMAC === mac).length === 1 ? mac : undefined
+}
+
 function leaseToPeer(l: Lease): Peer {
   // A VtepMAC goes into neigh and fdb batch lines: anything but a MAC stays out (see core/names.ts).
   const raw = l.backendData?.VtepMAC
@@ -527,11 +534,12 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const vni = backend.vni
     const dev = vxlanDeviceName(vni)
     const ownVtep = (name: string, id: number) => snap.links?.find(l => l.name === name && l.kind === 'vxlan' && l.vxlan?.local === publicIP && l.vxlan?.id === id)
-    // A new VNI keeps the MAC of the device it replaces: peers' neighbour and fdb entries for this
-    // host stay right, so one sync per node converges; a MAC derived from the new VNI left every
-    // node that synced before this one with the old MAC until it synced again.
+    // A new device keeps the VTEP MAC peers have for this host: the MAC of the device it replaces
+    // (a new VNI), else the one its lease announces (the device gone since, as after a reboot), as
+    // flanneld takes its stored MAC. A MAC derived from the new VNI left every node that synced
+    // before this one with the old MAC until it synced again.
     const former = prev?.vni !== undefined && prev.vni !== vni ? ownVtep(vxlanDeviceName(prev.vni), prev.vni) : undefined
-    const vtepMAC = ownVtep(dev, vni)?.mac ?? former?.mac ?? stableVtepMac(publicIP, vni)
+    const vtepMAC = ownVtep(dev, vni)?.mac ?? former?.mac ?? announcedVtepMac(listed.leases, publicIP) ?? stableVtepMac(publicIP, vni)
     // The lease advertises a VTEP whenever this node has one for peers to encapsulate to.
     const leaseBackend = backend.type === 'vxlan' || phase?.keepVxlanDevice ? 'vxlan' : backend.type
     const backendData: Record<string, unknown> = leaseBackend === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
