@@ -282,6 +282,13 @@ export class HostAdapter {
     }
   }
 
+  /** `nft -j list table ip NAME` of each name, by name; a table nft does not list (absent, no nft, not readable) is left out. */
+  async listIpTables(names: string[]): Promise<Map<string, string>> {
+    if (names.length === 0) return new Map()
+    const reads = await this.readSeveral(names.map(name => ['nft', '-j', 'list', 'table', 'ip', name]))
+    return new Map(names.flatMap((name, i) => (reads[i]?.exitCode === 0 ? [[name, reads[i]!.stdout] as const] : [])))
+  }
+
   /**
    * The base chains of flanneld's tables (read already) and of the host's own ip and inet tables
    * (tablesToJudge: one program run more, only where such a table exists): what judges whether a

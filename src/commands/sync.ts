@@ -14,7 +14,7 @@ export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
   static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains or, with EnableNFTables, flanneld's nftables tables). A change of EnableNFTables in the network config moves the rules on the next sync: the new ones are added before the old ones go. Needs no flags after init. Warns when a host firewall drops forwarded pod traffic where flannel's accepts cannot overrule it: a native nftables forward chain (nftables.service, firewalld) in either mode, iptables' FORWARD with EnableNFTables.
 
-With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly. It prints a round only when it changed something or says something new (lease, peers, warnings): an idle agent is quiet. Each round after the first names what woke it, as in \"sync (store event): …\", \"sync (periodic resync): …\" (one that changed something found the host changed by hand or by another program) or \"sync (retry): …\"; With --json each round is one object on one line, with \"trigger\": start, store event, periodic resync or retry. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
+With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly, and always before it expires, whatever its TTL (a lease put back by hand with a short one is renewed at once). It prints a round only when it changed something or says something new (lease, peers, warnings): an idle agent is quiet. Each round after the first names what woke it, as in \"sync (store event): …\", \"sync (periodic resync): …\" (one that changed something found the host changed by hand or by another program) \"sync (lease renewal): …\" or \"sync (retry): …\". With --json each round is one object on one line, with \"trigger\": start, store event, periodic resync, lease renewal or retry. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
 
   static override examples = [
     {description: 'Converge this host with the store', command: '<%= config.bin %> sync'},
@@ -94,7 +94,9 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     let keepVanishedUntil = first.leaseRecreated ? Date.now() + grace : 0
     for (;;) {
       let timer: NodeJS.Timeout | undefined
-      const delay = failures > 0 ? retryDelayMs(failures) : intervalMs
+      const renewalDue = agent.renewalDueInMs()
+      const renewing = failures === 0 && renewalDue !== undefined && renewalDue < intervalMs
+      const delay = failures > 0 ? retryDelayMs(failures) : renewing ? renewalDue : intervalMs
       if (!poked && !this.stopping) await new Promise<void>(resolve => {
         wake = resolve
         timer = setTimeout(resolve, delay)
@@ -106,7 +108,7 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
         process.exit(0)
       }
       const periodic = !poked || failures > 0
-      const trigger: RoundTrigger = poked ? 'store event' : failures > 0 ? 'retry' : 'periodic resync'
+      const trigger: RoundTrigger = poked ? 'store event' : failures > 0 ? 'retry' : renewing ? 'lease renewal' : 'periodic resync'
       poked = false
       try {
         const result = await agent.round({periodic, keepVanishedPeers: Date.now() < keepVanishedUntil})
@@ -131,8 +133,8 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
   }
 }
 
-/** What woke an agent's round: the store's watch, the --interval timer, or the backoff after a failed round. */
-type RoundTrigger = 'store event' | 'periodic resync' | 'retry'
+/** What woke an agent's round: the store's watch, the --interval timer, its lease's renewal, or the backoff after a failed round. */
+type RoundTrigger = 'store event' | 'periodic resync' | 'lease renewal' | 'retry'
 
 const RETRY_FIRST_MS = 500
 const RETRY_MAX_MS = 5000

@@ -12,7 +12,7 @@
  *
  * Where flannelctl differs, on purpose:
  * - a chain already as wanted is left alone (flanneld rewrites it on every start): a resync plans nothing;
- * - a rule someone added to flanneld's chain stays, after flanneld's (flanneld's flush drops it);
+ * - a rule someone added to flanneld's chain stays where it is among flanneld's, above them too (flanneld's flush drops it);
  * - a policy other than accept on flanneld's chain is set back to accept, in place (flanneld's
  *   `add chain` names no policy, so it leaves one set by hand);
  * - the `postrtg` chain is deleted when masquerading is turned off (flanneld leaves the old one);
@@ -27,7 +27,7 @@
 import {FlannelctlError, ExitCode} from '../errors.js'
 import type {Op} from './ops.js'
 import type {HostSnapshot} from './model.js'
-import {FWD_CHAIN, MASQ_CHAIN} from './flannel.js'
+import {FWD_CHAIN, MASQ_CHAIN, foreignRuleSlots} from './flannel.js'
 import {printRule} from './parse/nft-rule.js'
 
 export const NFT_TABLE_V4 = 'flannel-ipv4'
@@ -159,18 +159,23 @@ function ensureChain(have: FlannelNftChain | 'unknown' | undefined, want: Wanted
   if (!headFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
   // A policy can: set back in place (`policy drop` on flanneld's chain), the rules in it stay.
   const policy = (have.policy ?? 'accept') === 'accept' ? [] : [`add chain ${chain} { type ${want.type} hook ${want.hook} priority ${want.priority} ; policy accept ; }`]
-  const texts = have.rules.map(r => r.text)
-  const inOrder = texts.length >= want.rules.length && want.rules.every((rule, i) => texts[i] !== undefined && sameRule(texts[i]!, rule))
-    && texts.slice(want.rules.length).every(t => !isFlannelNftRule(t))
-  if (inOrder) return policy
-  const foreign = have.rules.filter(r => !isFlannelNftRule(r.text))
+  const ours = (r: FlannelNftRule) => isFlannelNftRule(r.text)
+  const own = have.rules.filter(ours)
+  if (own.length === want.rules.length && want.rules.every((rule, i) => sameRule(own[i].text!, rule))) return policy
   // flanneld's own transaction: flush and refill
-  if (foreign.length === 0) return [...policy, `flush chain ${chain}`, ...adds]
-  // Someone else's rules stay, after flanneld's: the old flannel rules go, the wanted ones go in before the first of theirs.
+  if (own.length === have.rules.length) return [...policy, `flush chain ${chain}`, ...adds]
+  // Someone else's rules stay where they are among flanneld's, above them too (foreignRuleSlots):
+  // the old flannel rules go, and each wanted one goes in before the first of theirs that came after
+  // more of flanneld's rules than it has before it, else at the end.
+  const slots = foreignRuleSlots(have.rules, ours, r => want.rules.findIndex(w => sameRule(r.text!, w)), want.rules.length)
+  const anchor = (i: number) => have.rules.find((_, j) => slots[j] !== undefined && slots[j]! > i)
   return [
     ...policy,
-    ...have.rules.filter(r => isFlannelNftRule(r.text)).map(r => `delete rule ${chain} handle ${r.handle}`),
-    ...want.rules.map(r => `insert rule ${chain} position ${foreign[0].handle} ${r}`),
+    ...own.map(r => `delete rule ${chain} handle ${r.handle}`),
+    ...want.rules.map((r, i) => {
+      const before = anchor(i)
+      return before === undefined ? `add rule ${chain} ${r}` : `insert rule ${chain} position ${before.handle} ${r}`
+    }),
   ]
 }
 
@@ -276,4 +281,83 @@ export function rulesMode(h: HostSnapshot): RulesMode {
   if (inIptables) return 'iptables'
   if (inNft) return 'nftables'
   return inIptables === false && inNft === false ? 'none' : 'unknown'
+}
+
+/**
+ * The iptables tables `ops` deletes one of flannel's chains from (`-X CHAIN`). On an nf_tables host
+ * (iptables-nft) each is an nftables table, `ip nat` or `ip filter`, which iptables creates for
+ * the first rule written to it and never deletes: the ones to look at once flannel's chains go.
+ */
+export function iptablesTablesLosingChains(ops: Op[]): string[] {
+  return [...new Set(ops.flatMap(op => (op.tool === 'iptables' && op.lines.some(l => l.startsWith('-X ')) ? [op.table] : [])))]
+}
+
+/**
+ * `ops` with each iptables-nft table that holds nothing but flannel's chain and jump deleted whole
+ * instead: every other chain a base chain with policy accept and no rule, and nothing else (no set,
+ * no other object). Such a table changes no packet's fate, and iptables never deletes one, so
+ * without this a reset or a switch to nftables left `ip nat` and `ip filter` behind, empty. One
+ * `delete table` in place of the iptables lines removes chain, jump and table at once: a reset
+ * killed half-way and run again finds either all of it or nothing. A rule, a chain, a drop policy
+ * or any other object of someone else's keeps the table, and the iptables lines. `listings` holds
+ * `nft -j list table ip NAME` by table name; a table not listed (absent, unreadable) is left alone.
+ */
+export function deletingEmptiedIptablesTables(ops: Op[], listings: Map<string, string>): Op[] {
+  const emptied = new Set(iptablesTablesLosingChains(ops).filter(table => {
+    const lines = ops.flatMap(op => (op.tool === 'iptables' && op.table === table ? op.lines : []))
+    const deleted = new Set(lines.flatMap(l => (l.startsWith('-X ') ? [l.slice(3).trim()] : [])))
+    // the same plan writing to the table (a chain kept, a jump added) keeps it
+    if (lines.some(l => l.startsWith('-A ') || l.startsWith('-I ') || (l.startsWith(':') && !deleted.has(l.slice(1).split(' ')[0])))) return false
+    const jumpsRemoved = new Map<string, number>()
+    for (const l of lines) {
+      const chain = /^-D (\S+) /.exec(l)?.[1]
+      if (chain !== undefined) jumpsRemoved.set(chain, (jumpsRemoved.get(chain) ?? 0) + 1)
+    }
+    const listing = listings.get(table)
+    return listing !== undefined && holdsOnly(listing, table, deleted, jumpsRemoved)
+  }))
+  const done = new Set<string>()
+  return ops.flatMap((op): Op[] => {
+    if (op.tool !== 'iptables' || !emptied.has(op.table)) return [op]
+    if (done.has(op.table)) return []
+    done.add(op.table)
+    return [{tool: 'nft', lines: [`delete table ${tableRef('ip', op.table)}`], why: `${op.why}: iptables' ${op.table} table (an nftables table under iptables-nft) holds nothing else, so it goes whole`}]
+  })
+}
+
+function holdsOnly(listing: string, table: string, deleted: Set<string>, jumpsRemoved: Map<string, number>): boolean {
+  let items: unknown
+  try {
+    items = (JSON.parse(listing) as {nftables?: unknown}).nftables
+  } catch {
+    return false
+  }
+  if (!Array.isArray(items)) return false
+  const baseChains = new Set<string>()
+  const rulesLeft = new Map<string, number>()
+  let seenTable = false
+  for (const item of items as Record<string, Record<string, unknown> | undefined>[]) {
+    const [kind, ...more] = Object.keys(item ?? {})
+    const body = item[kind]
+    if (more.length > 0 || body === undefined || (kind !== 'metainfo' && (body.family !== 'ip' || (body.table ?? body.name) !== table))) return false
+    if (kind === 'metainfo') continue
+    if (kind === 'table') {
+      seenTable = true
+    } else if (kind === 'chain') {
+      if (deleted.has(String(body.name))) continue
+      if (body.hook === undefined || body.policy !== 'accept') return false
+      baseChains.add(String(body.name))
+    } else if (kind === 'rule') {
+      const chain = String(body.chain)
+      if (deleted.has(chain)) continue
+      // only flannel's jump, which the plan deletes: a rule jumping to a chain that goes with it
+      const jumpsToDeleted = Array.isArray(body.expr) && (body.expr as Record<string, {target?: string} | undefined>[])
+        .some(e => deleted.has(String(e.jump?.target ?? e.goto?.target)))
+      if (!jumpsToDeleted) return false
+      rulesLeft.set(chain, (rulesLeft.get(chain) ?? 0) + 1)
+    } else {
+      return false
+    }
+  }
+  return seenTable && [...rulesLeft].every(([chain, n]) => baseChains.has(chain) && n <= (jumpsRemoved.get(chain) ?? 0))
 }

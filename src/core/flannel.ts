@@ -41,6 +41,27 @@ export function stableVtepMac(publicIP: string, vni: number): string {
   return bytes.map(b => b.toString(16).padStart(2, '0')).join(':')
 }
 
+/**
+ * Where each rule of someone else's in one of flannel's chains belongs when flannel's rules there
+ * are rewritten: right after the flannel rule it followed (where that rule is still wanted; else
+ * after as many wanted rules as flannel's rules came before it), so a rule an operator put above
+ * flannel's (a DROP before its ACCEPTs, a RETURN before its MASQUERADE) stays above them and keeps
+ * matching first; their own order is kept too. Per rule of `have`: its slot (0: before flannel's
+ * first wanted rule, n: after the n-th), or undefined for one of flannel's own. `wantedIndex` is
+ * where a rule of flannel's stands among the wanted ones, -1 when it is not wanted any more.
+ */
+export function foreignRuleSlots<T>(have: T[], ours: (rule: T) => boolean, wantedIndex: (rule: T) => number, wanted: number): (number | undefined)[] {
+  let seen = 0
+  let slot = 0
+  return have.map(rule => {
+    if (!ours(rule)) return slot
+    seen++
+    const i = wantedIndex(rule)
+    slot = Math.max(slot, i >= 0 ? i + 1 : Math.min(seen, wanted))
+    return undefined
+  })
+}
+
 export interface IptRule {
   table: 'nat' | 'filter'
   chain: string

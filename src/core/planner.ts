@@ -9,7 +9,7 @@ import type {Op} from './ops.js'
 import {cidrContainsIp, normaliseDst, parseCidr, cidrWithin} from './addr.js'
 import {
   vxlanDeviceName, vtepAddress, gatewayAddress, masqRules, masqJump, forwardRules, forwardJump,
-  manualMasqRule, subnetEnv, cniConflist, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
+  manualMasqRule, subnetEnv, cniConflist, foreignRuleSlots, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
   MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT,
 } from './flannel.js'
 import {planNftables, removeNftables} from './flannel-nft.js'
@@ -354,19 +354,21 @@ function isFlannelRule(spec: string): boolean {
 }
 
 /**
- * Rewrite a chain only when its own rules are not first and in order; add the jump only when it
- * is missing. Rules someone else appended to the chain are theirs: they stay, after flannel's (as
- * flanneld leaves them, checking only that its own rules exist).
+ * Rewrite a chain only when flannel's own rules in it are not all there, once each and in order;
+ * add the jump only when it is missing. Rules someone else put in the chain are theirs: they stay
+ * where they are among flannel's (foreignRuleSlots), above them too. flanneld checks only that its
+ * rules exist, wherever they are, and re-appends them all when one is missing.
  */
 function ensureChain(snap: HostSnapshot, table: 'nat' | 'filter', chain: string, rules: IptRule[], jump: IptRule, why: string): Op[] {
   const ops: Op[] = []
   const want = rules.map(r => r.spec)
   const have = rulesIn(snap, table, chain)
-  const foreign = have.filter(s => !isFlannelRule(s))
-  const inOrder = have.slice(0, want.length).join('\n') === want.join('\n') && have.slice(want.length).every(s => !isFlannelRule(s))
-  if (!chainExists(snap, table, chain) || !inOrder) {
+  const slots = foreignRuleSlots(have, isFlannelRule, spec => want.indexOf(spec), want.length)
+  const theirsIn = (slot: number) => have.filter((_, i) => slots[i] === slot)
+  const wanted = [...theirsIn(0), ...want.flatMap((spec, i) => [spec, ...theirsIn(i + 1)])]
+  if (!chainExists(snap, table, chain) || have.join('\n') !== wanted.join('\n')) {
     // In --noflush mode a chain line flushes an existing user chain: the rewrite is one atomic commit.
-    ops.push({tool: 'iptables', table, lines: [`:${chain} - [0:0]`, ...[...want, ...foreign].map(s => `-A ${chain} ${s}`)], why})
+    ops.push({tool: 'iptables', table, lines: [`:${chain} - [0:0]`, ...wanted.map(s => `-A ${chain} ${s}`)], why})
   }
   if (!rulesIn(snap, table, jump.chain).includes(jump.spec)) {
     ops.push({tool: 'iptables', table, lines: [`-A ${jump.chain} ${jump.spec}`], why: `send ${jump.chain} traffic through ${chain}`})

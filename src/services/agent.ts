@@ -6,7 +6,7 @@
  */
 import type {HostSnapshot} from '../core/model.js'
 import {predictAfterOps} from '../core/predict.js'
-import type {Store} from '../store/store.js'
+import {leaseRenewalDue, LEASE_RENEW_AFTER_MS, type Lease, type Store} from '../store/store.js'
 import type {ServiceContext} from './context.js'
 import {readStoreView, reconcile, type NodeOptions, type ReconcileResult, type StoreView} from './node.js'
 
@@ -14,12 +14,27 @@ export class NodeAgent {
   /** the prediction after the last round, worked out after it returned: off the path from event to converged host */
   private model: Promise<HostSnapshot | undefined> = Promise.resolve(undefined)
   private seen?: string
+  /** this host's lease as the store showed it last: when it expires decides when a round must renew it */
+  private own?: Lease
 
   constructor(private readonly ctx: ServiceContext, private readonly node: NodeOptions, private readonly store: Store) {}
 
   /** Start from a round run elsewhere (the command's first sync). */
   adopt(result: ReconcileResult): void {
     this.model = modelAfter(result)
+    this.own = result.lease
+  }
+
+  /**
+   * How long until a round must run to renew this host's lease before it expires, whatever its TTL
+   * (undefined: no expiry known, or a dry run, which renews nothing): flanneld renews an hour before
+   * expiry; a lease with less than two hours left is renewed half-way through what it has left.
+   */
+  renewalDueInMs(nowMs = Date.now()): number | undefined {
+    const expires = this.own?.expiresAt === undefined ? NaN : Date.parse(this.own.expiresAt)
+    if (this.ctx.dryRun || Number.isNaN(expires)) return undefined
+    const left = expires - nowMs
+    return Math.max(MIN_RENEWAL_WAIT_MS, left - Math.min(LEASE_RENEW_AFTER_MS, left / 2))
   }
 
   /**
@@ -31,7 +46,12 @@ export class NodeAgent {
     // Event rounds read only the leases the store's watch saw change; periodic rounds read them all.
     const view = await readStoreView(this.store, {fromWatch: !periodic})
     const fingerprint = storeFingerprint(view)
-    if (!periodic && fingerprint === this.seen) return undefined
+    // this host's own lease put back by hand with a short TTL is an event that changes no value: it
+    // is renewed now, as flanneld renews on such an event, not left to expire before a periodic round
+    const own = this.own && view[2].leases.find(l => l.subnet === this.own!.subnet && l.publicIP === this.own!.publicIP)
+    if (own) this.own = own
+    const renew = own?.expiresAt !== undefined && leaseRenewalDue(Date.parse(own.expiresAt), Date.now()) && !this.ctx.dryRun
+    if (!periodic && fingerprint === this.seen && !renew) return undefined
     const model = periodic ? undefined : await this.model
     this.model = Promise.resolve(undefined)
     const once = (hostModel?: HostSnapshot) =>
@@ -45,9 +65,13 @@ export class NodeAgent {
     }
     this.seen = fingerprint
     this.model = modelAfter(result)
+    this.own = result.lease
     return result
   }
 }
+
+/** however soon a lease expires, rounds to renew it are at least this far apart (one that cannot renew it must not spin) */
+const MIN_RENEWAL_WAIT_MS = 1000
 
 function modelAfter(result: ReconcileResult): Promise<HostSnapshot | undefined> {
   if (!result.applied) return Promise.resolve(undefined)

@@ -7,7 +7,7 @@ import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
-import {NFT_TABLE_V4, nftResetWarnings} from '../core/flannel-nft.js'
+import {NFT_TABLE_V4, nftResetWarnings, iptablesTablesLosingChains, deletingEmptiedIptablesTables} from '../core/flannel-nft.js'
 import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
@@ -349,6 +349,13 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
   return {nc}
 }
 
+/** The VTEP MAC this host's lease announces, unless another lease announces it too (one MAC reaches one host). */
+function announcedVtepMac(leases: Lease[], publicIP: string): string | undefined {
+  const announced = leases.map(leaseToPeer)
+  const mac = announced.find(p => p.publicIP === publicIP)?.vtepMAC
+  return mac !== undefined && announced.filter(p => p.vtepMAC === mac).length === 1 ? mac : undefined
+}
+
 function leaseToPeer(l: Lease): Peer {
   // A VtepMAC goes into neigh and fdb batch lines: anything but a MAC stays out (see core/names.ts).
   const raw = l.backendData?.VtepMAC
@@ -532,8 +539,13 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     }
     const vni = backend.vni
     const dev = vxlanDeviceName(vni)
-    const existing = snap.links?.find(l => l.name === dev && l.kind === 'vxlan' && l.vxlan?.local === publicIP && l.vxlan?.id === vni)
-    const vtepMAC = existing?.mac ?? stableVtepMac(publicIP, vni)
+    const ownVtep = (name: string, id: number) => snap.links?.find(l => l.name === name && l.kind === 'vxlan' && l.vxlan?.local === publicIP && l.vxlan?.id === id)
+    // A new device keeps the VTEP MAC peers have for this host: the MAC of the device it replaces
+    // (a new VNI), else the one its lease announces (the device gone since, as after a reboot), as
+    // flanneld takes its stored MAC. A MAC derived from the new VNI left every node that synced
+    // before this one with the old MAC until it synced again.
+    const former = prev?.vni !== undefined && prev.vni !== vni ? ownVtep(vxlanDeviceName(prev.vni), prev.vni) : undefined
+    const vtepMAC = ownVtep(dev, vni)?.mac ?? former?.mac ?? announcedVtepMac(listed.leases, publicIP) ?? stableVtepMac(publicIP, vni)
     // The lease advertises a VTEP whenever this node has one for peers to encapsulate to.
     const leaseBackend = backend.type === 'vxlan' || phase?.keepVxlanDevice ? 'vxlan' : backend.type
     const backendData: Record<string, unknown> = leaseBackend === 'vxlan' ? {VNI: vni, VtepMAC: vtepMAC} : {}
@@ -577,7 +589,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const keepVanished = opts.keepVanishedPeers === true || leaseRecreated
 
     /** The plan for this host holding `lease`, and every refusal that does not need the host changed. */
-    const planFor = (lease: Lease) => {
+    const planFor = async (lease: Lease) => {
       rec.subnet = lease.subnet
       // The VNI of the device this node uses, or last used: what a later sync or reset removes.
       if (leaseBackend === 'vxlan') rec.vni = vni
@@ -677,6 +689,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       } catch (error) {
         throw userError((error as Error).message, 'remove or rename the conflicting device, or pass --bridge')
       }
+      plan.ops = await withEmptiedTablesDeleted(host, snap, plan.ops)
       step(`planned ${plan.ops.length} ops`)
       const current = new Map([[rec.subnetFile, subnetEnvText], [`${rec.cniConfDir}/${CONFLIST_NAME}`, conflist]])
       const owned = ownContents(prev, nc.network, mtu)
@@ -707,7 +720,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     // Planned (and refused) for the subnet it would get before anything is written to the store: a
     // lease of a host that was never built has every peer route to it for 24 h.
     let lease: Lease = held && !ctx.dryRun ? held : {subnet: pick.subnet, publicIP, publicIPv6: null, backendType: leaseBackend, backendData}
-    let {plan, readWarnings, peers} = planFor(lease)
+    let {plan, readWarnings, peers} = await planFor(lease)
     /** A lease this run took that the host did not hold before: given back when the run fails. */
     let taken: Lease | undefined
     try {
@@ -739,7 +752,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
             || (prev?.subnet === lease.subnet && prev.lastSync !== undefined)
           if (!hadIt) taken = lease
           // another host took the subnet picked meanwhile
-          if (lease.subnet !== pick.subnet) ({plan, readWarnings, peers} = planFor(lease))
+          if (lease.subnet !== pick.subnet) ({plan, readWarnings, peers} = await planFor(lease))
         }
         // Needed only when there is something to apply and the record on disk does not say all this
         // yet (e.g. vxlan peers own nothing new); the write below records the sync either way.
@@ -809,6 +822,17 @@ async function giveBack(store: Store, lease: Lease, error: unknown): Promise<unk
   return error
 }
 
+/**
+ * iptables-nft's tables that flannel's chains, going in this plan, leave holding nothing are
+ * deleted whole (core/flannel-nft.ts), so a reset or a switch to nftables leaves no empty `ip nat` /
+ * `ip filter` behind. Read only when the plan removes a chain on an nf_tables host (kube-proxy's
+ * tables can be large).
+ */
+async function withEmptiedTablesDeleted(host: HostAdapter, snap: HostSnapshot, ops: Op[]): Promise<Op[]> {
+  const tables = snap.iptables?.flavour === 'nft' ? iptablesTablesLosingChains(ops) : []
+  return tables.length === 0 ? ops : deletingEmptiedIptablesTables(ops, await host.listIpTables(tables))
+}
+
 /** A route, neighbour or fdb entry the planner removes because no peer in the store needs it any more. */
 function removesPeerEntry(op: Op): boolean {
   return (op.tool === 'ip' && (op.args[0] === 'route' || op.args[0] === 'neigh') && op.args[1] === 'del')
@@ -827,10 +851,10 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   const r: NodeRecord = {...rec!, ...storeChoice(o, rec)}
   for (const line of unusedByReset(o, rec!, path, release)) ctx.progress(`warning: ${line}`)
   const snap = await host.snapshot()
-  const ops = planReset({
+  const ops = await withEmptiedTablesDeleted(host, snap, planReset({
     network: '0.0.0.0/0', backend: {type: 'vxlan', vni: r.vni ?? 1, port: 0, directRouting: false}, iface: r.iface, bridge: r.bridge,
     subnetFile: r.subnetFile, cniConfDir: r.cniConfDir, ownedRoutes: r.ownedRoutes, subnet: r.subnet ?? '',
-  }, snap)
+  }, snap))
   // A subnet.env or conflist someone else wrote since stays (records older than writtenFiles keep the old behaviour).
   if (r.writtenFiles) {
     const mine = new Set(r.writtenFiles)

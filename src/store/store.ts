@@ -62,6 +62,15 @@ export interface AcquireRequest {
  */
 export const LEASE_RENEW_AFTER_MS = 60 * 60 * 1000
 
+/**
+ * Whether a sync now would renew a held lease that expires at `expiresAtMs`: one with less life left
+ * than a lease renewed LEASE_RENEW_AFTER_MS ago, as heldLeaseIsCurrent judges it (a lease put back
+ * by hand with a short TTL is one).
+ */
+export function leaseRenewalDue(expiresAtMs: number, nowMs: number): boolean {
+  return expiresAtMs - nowMs <= LEASE_TTL_SECONDS * 1000 - LEASE_RENEW_AFTER_MS
+}
+
 /** The lease a request for its held subnet asks for, when it asks for one (heldSubnet) the network can hold. */
 export function heldLeaseWanted(nc: NetConf, req: AcquireRequest): Lease | undefined {
   const subnet = req.preferredSubnet

@@ -293,6 +293,36 @@ describe('etcd agent: sync --watch on a real etcd (lab, real kernel)', function 
     })
   })
 
+  describe('an agent whose periodic round is far off', () => {
+    it('renews its own lease put back by hand with a short TTL before it expires: peers never lose the route to it', async () => {
+      const [n1, n2] = state.nodes
+      // n2's agent removes its route to n1 on the event of n1's lease expiring
+      const agents = [n1, n2].map(n => new Agent(n, state, 300))
+      try {
+        await within(30_000, 'the agents start', async () => agents.every(a => /lease 10\.244\./.test(a.stdout)))
+        // its first event round runs whatever the store says: let one go by
+        await etcdctl('put', leaseKey('10.244.211.0/24'), leaseValue({subnet: '10.244.211.0/24', publicIP: '192.168.100.91', mac: '02:aa:00:00:00:03'}))
+        await sleep(1000)
+        const created = async () => (JSON.parse(await etcdctl('get', '-w', 'json', leaseKey(n1.subnet!))) as {kvs?: {create_revision: number}[]}).kvs?.[0]?.create_revision
+        const createdBefore = await created()
+        const value = (await etcdctl('get', '--print-value-only', leaseKey(n1.subnet!))).trim()
+        const short = /lease (\w+) granted/.exec(await etcdctl('lease', 'grant', '3'))![1]
+        await etcdctl('put', `--lease=${short}`, leaseKey(n1.subnet!), value)
+        // past the 3 s TTL, with the periodic round minutes away: n2 keeps its route to n1 all along,
+        // and n1's entry is the one put by hand, renewed (the same key, never deleted and leased again)
+        const route = `${n1.subnet} via ${vtep(n1.subnet!)} dev flannel.1 onlink`
+        for (let i = 0; i < 60; i++) {
+          expect(await inNs(n2.netns, 'ip', 'route'), `n2's route to n1 after ${i * 100} ms`).to.contain(route)
+          await sleep(100)
+        }
+        expect(await created()).to.equal(createdBefore)
+      } finally {
+        await Promise.all(agents.map(a => a.stop()))
+        await etcdctl('del', leaseKey('10.244.211.0/24'))
+      }
+    })
+  })
+
   describe('a store that cannot be reached fails fast and changes nothing', () => {
     it('refused, silent and frozen etcd: init and sync fail within seconds, naming the endpoint and the cause', async () => {
       const n1 = state.nodes[0]

@@ -84,6 +84,8 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     const text = await inNs(n1.netns, 'nft', 'list', 'table', 'ip', 'flannel-ipv4')
     for (const c of ['rules for flannel-ipv4', 'chain to manage traffic masquerading by flannel', 'chain to accept flannel traffic']) expect(text).to.contain(`comment "${c}"`)
     expect(await flannelIptables(n1)).to.deep.equal([])
+    // nor the iptables-nft tables that held only flannel's chains
+    expect(await inNs(n1.netns, 'nft', 'list', 'tables')).to.not.match(/table ip (nat|filter)\b/)
     await allPing()
     // lab status says what the store's config says now, and what lab up built
     expect((await cli(['lab', 'status', '--name', name])).stdout.split('\n')[0]).to.contain(': vxlan, rules in nftables (built as vxlan), 1 segment')

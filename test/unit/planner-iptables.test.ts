@@ -46,9 +46,22 @@ describe('planner: rules of others in flannel\'s chains', () => {
     expect((op as {lines: string[]}).lines).to.deep.equal([`:${FWD_CHAIN} - [0:0]`, ...own.map(s => `-A ${FWD_CHAIN} ${s}`), `-A ${FWD_CHAIN} ${foreign}`])
   })
 
-  it('a foreign rule ahead of flannel\'s puts flannel\'s first again; a stale flannel rule goes', () => {
+  it('a rule someone put above flannel\'s stays above: no drift; a rewrite (a stale flannel rule) keeps it there', () => {
+    const drop = '-s 10.244.7.0/24 -j DROP'
+    expect(iptablesOps(host([drop, ...own, foreign]))).to.deep.equal([])
     const stale = '-s 10.99.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT'
-    const [op] = iptablesOps(host([foreign, ...own, stale]))
-    expect((op as {lines: string[]}).lines).to.deep.equal([`:${FWD_CHAIN} - [0:0]`, ...own.map(s => `-A ${FWD_CHAIN} ${s}`), `-A ${FWD_CHAIN} ${foreign}`])
+    const [op] = iptablesOps(host([drop, ...own, stale, foreign]))
+    expect((op as {lines: string[]}).lines).to.deep.equal([`:${FWD_CHAIN} - [0:0]`, ...[drop, ...own, foreign].map(s => `-A ${FWD_CHAIN} ${s}`)])
+  })
+
+  it('another lease rewrites the masquerade rules around an operator\'s RETURN, which stays before the MASQUERADE it exempts from', () => {
+    const exempt = '-d 10.99.0.0/16 -j RETURN'
+    const oldRules = masqRules(NET, '10.244.9.0/24').map(r => r.spec)
+    const snap = host(own)
+    snap.iptables!.rules = [...snap.iptables!.rules.filter(r => r.chain !== MASQ_CHAIN),
+      ...[...oldRules.slice(0, 4), exempt, ...oldRules.slice(4)].map(s => rule('nat', MASQ_CHAIN, s))]
+    const [op] = iptablesOps(snap)
+    const now = masqRules(NET, SUBNET).map(r => r.spec)
+    expect((op as {lines: string[]}).lines).to.deep.equal([`:${MASQ_CHAIN} - [0:0]`, ...[...now.slice(0, 4), exempt, ...now.slice(4)].map(s => `-A ${MASQ_CHAIN} ${s}`)])
   })
 })

@@ -13,7 +13,7 @@ import type {HostSnapshot, IptablesRule} from '../../src/core/model.js'
 import type {Op} from '../../src/core/ops.js'
 import {describePlan} from '../../src/core/ops.js'
 import {forwardJump, forwardRules, masqJump, masqRules, FWD_CHAIN, MASQ_CHAIN} from '../../src/core/flannel.js'
-import {isFlannelNftRule, nftMasqRules, nftResetWarnings, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
+import {deletingEmptiedIptablesTables, isFlannelNftRule, nftMasqRules, nftResetWarnings, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
 import {batchesOf} from '../../src/adapters/host.js'
 import {ROOT} from '../helpers/cli.js'
 import {misplacedRules} from '../../src/services/status.js'
@@ -114,6 +114,27 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(nftLines(ops).join('\n')).to.not.contain('inet fw')
   })
 
+  it('a rule someone put above or between flanneld\'s stays there: no drift; another lease rewrites flanneld\'s rules around it', () => {
+    const withTheirsAt = (index: number) => {
+      const tables = parseFlannelNftRead(fixture('foreign-rules.json'))
+      const rules = tables[0].chains[0].rules
+      const theirs = rules.pop()!
+      rules.splice(index, 0, theirs)
+      return {...host({}), flannelNft: tables}
+    }
+    const postrtg = (ops: Op[]) => nftLines(ops).filter(l => l.includes(' postrtg '))
+    expect(postrtg(ruleOps(intent, withTheirsAt(0)))).to.deep.equal([])
+    expect(postrtg(ruleOps(intent, withTheirsAt(4)))).to.deep.equal([])
+    const masq = nftMasqRules(NET, '10.244.2.0/24')
+    const deletes = [2, 3, 4, 5, 6, 7].map(h => `delete rule ip flannel-ipv4 postrtg handle ${h}`)
+    // above all of flanneld's: they go in after it
+    expect(postrtg(ruleOps({...intent, subnet: '10.244.2.0/24'}, withTheirsAt(0)))).to.deep.equal([
+      ...deletes, ...masq.map(r => `add rule ip flannel-ipv4 postrtg ${r}`)])
+    // after the lease's RETURNs, before the MASQUERADEs: the new RETURNs go before it, the MASQUERADEs after
+    expect(postrtg(ruleOps({...intent, subnet: '10.244.2.0/24'}, withTheirsAt(4)))).to.deep.equal([
+      ...deletes, ...masq.slice(0, 4).map(r => `insert rule ip flannel-ipv4 postrtg position 11 ${r}`), ...masq.slice(4).map(r => `add rule ip flannel-ipv4 postrtg ${r}`)])
+  })
+
   it('flanneld\'s rules out of order (no foreign rule): flush and refill, as flanneld does', () => {
     const tables = parseFlannelNftRead(fixture('flanneld.json'))
     tables[0].chains[1].rules.reverse()
@@ -157,6 +178,37 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(nftResetWarnings(parseFlannelNftRead(fixture('flanneld.json')), undefined)).to.deep.equal([])
     expect(nftResetWarnings(undefined, 'nft -j list tables: Operation not permitted')).to.deep.equal([
       'nftables could not be read (nft -j list tables: Operation not permitted): flanneld\'s tables, where this host has them, stay; delete them as root: nft delete table ip flannel-ipv4; nft delete table ip6 flannel-ipv6'])
+  })
+
+  // iptables-nft-{nat,filter}.json: `nft -j list table ip …` on a namespace right after init (iptables-nft made both tables
+  // for flannel's chains); the -foreign ones after `iptables -A FORWARD -s 10.9.9.9 -j DROP` and `nft add set ip nat mine`.
+  it('reset and a switch to nftables delete an iptables-nft table flannel\'s chain leaves empty, whole and in its place, and no table holding anything else', () => {
+    const listings = (kind: '' | '-foreign') => new Map(['nat', 'filter'].map(t => [t, fixture(`iptables-nft-${t}${kind}.json`)]))
+    const shown = (ops: Op[]) => ops.flatMap(o => (o.tool === 'nft' ? o.lines : o.tool === 'iptables' ? [`iptables ${o.table}`] : []))
+    const resetOps = planReset({...intent, ownedRoutes: []}, host({iptables: true}))
+    expect(shown(resetOps)).to.deep.equal(['iptables nat', 'iptables filter'])
+    const resetDone = deletingEmptiedIptablesTables(resetOps, listings(''))
+    expect(shown(resetDone)).to.deep.equal(['delete table ip nat', 'delete table ip filter'])
+    expect(resetDone.filter(o => o.tool !== 'nft')).to.deep.equal(resetOps.filter(o => o.tool !== 'iptables'))
+    // someone's rule in FORWARD, a set in nat: both tables stay, flannel's chains go as before
+    expect(deletingEmptiedIptablesTables(resetOps, listings('-foreign'))).to.deep.equal(resetOps)
+    // a table not listed (absent, no nft) is left to the iptables lines
+    expect(shown(deletingEmptiedIptablesTables(resetOps, new Map([['nat', fixture('iptables-nft-nat.json')]])))).to.deep.equal(['delete table ip nat', 'iptables filter'])
+    // switched to nftables: flanneld's objects first, then the old tables, in the same nft transaction
+    const switched = deletingEmptiedIptablesTables(ruleOps(intent, host({iptables: true})), listings(''))
+    expect(shown(switched).slice(-2)).to.deep.equal(['delete table ip nat', 'delete table ip filter'])
+    expect(switched.every(o => o.tool === 'nft')).to.equal(true)
+    // ip-masq turned off in iptables mode: the nat table empties; filter keeps FLANNEL-FWD
+    const noMasq = ruleOps({...intent, nftables: false, ipMasq: false}, host({iptables: true}))
+    expect(shown(deletingEmptiedIptablesTables(noMasq, listings('')))).to.deep.equal(['delete table ip nat'])
+    // a drop policy on a base chain is someone's setting: the table stays
+    const dropPolicy = fixture('iptables-nft-filter.json').replace('"policy": "accept"', '"policy": "drop"')
+    expect(deletingEmptiedIptablesTables(resetOps, new Map([['filter', dropPolicy]]))).to.deep.equal(resetOps)
+    // so does a chain of someone else's, even empty
+    const theirChain = fixture('iptables-nft-filter.json').replace('{"chain": {"family": "ip", "table": "filter", "name": "FORWARD"',
+      '{"chain": {"family": "ip", "table": "filter", "name": "MINE", "handle": 99}}, {"chain": {"family": "ip", "table": "filter", "name": "FORWARD"')
+    expect(theirChain).to.contain('MINE')
+    expect(deletingEmptiedIptablesTables(resetOps, new Map([['filter', theirChain]]))).to.deep.equal(resetOps)
   })
 
   it('status warns where the rules are not where the network config puts them', () => {
