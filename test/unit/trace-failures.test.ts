@@ -35,6 +35,30 @@ describe('trace failures (one fixture per disposition)', () => {
 describe('trace failures found on a real kernel', () => {
   const vxlan = loadWorld('flannel-vxlan')
 
+  it('a peer whose address changed under its running flannel.1 (a DHCP renumber): the peer moved, the fix moves its VTEP, both ways', () => {
+    // kernel (3-node lab): nothing leaves the renumbered node (flannel.1 sends from an address it
+    // lost), and peers' frames go to the old address, which no host has; the trace said
+    // WRONG_VTEP_HOST "… is at 192.168.100.12" with a fix that rewrote the entry it already had
+    const w = applyPatches(vxlan, [
+      {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'eth0', local: '192.168.100.12'},
+        value: {local: '192.168.100.22', raw: 'inet 192.168.100.22/24 brd 192.168.100.255 scope global eth0'}},
+      {host: 'node2', op: 'update', table: 'routes', where: {dst: '192.168.100.0/24'},
+        value: {src: '192.168.100.22', raw: '192.168.100.0/24 dev eth0 proto kernel scope link src 192.168.100.22'}}])
+    const fix = {node: 'node2', command: 'flannelctl sync --public-ip 192.168.100.22   # flannel.1 and the node\'s lease move to 192.168.100.22; peers follow on their next sync'}
+    const there = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(there.disposition).to.equal('WRONG_VTEP_HOST')
+    expect(there.failure!.node).to.equal('node1')
+    expect(there.failure!.reason).to.include('flannel.1 on node2 is bound to local 192.168.100.12, which is no address of node2 any more (eth0 has 192.168.100.22: its address changed)')
+    expect(there.failure!.fix).to.deep.equal([fix])
+    const back = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+    expect(back.disposition).to.equal('NO_ROUTE')
+    expect(back.failure!.node).to.equal('node2')
+    expect(back.failure!.step).to.equal('encap')
+    expect(back.failure!.fix).to.deep.equal([fix])
+    // the node itself is reached at the address it has, not the one its VTEP lost
+    expect(traceFlow(w, {src: 'pod-a', dst: 'node2'}).dst.ip).to.equal('192.168.100.22')
+  })
+
   it('an underlay that shrank is raised again, not the vxlan MTU lowered', () => {
     const w = applyPatches(vxlan, [{host: 'node1', op: 'update', table: 'links', where: {name: 'eth0'},
       value: {mtu: 1400, raw: '2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 qdisc noqueue state UP mode DEFAULT group default\n    link/ether 52:54:00:00:01:11 brd ff:ff:ff:ff:ff:ff'}}])

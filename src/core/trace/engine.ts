@@ -32,7 +32,7 @@ import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleN
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
-  isVxlanLink, vxlanDevice, vxlanDevices, vxlanEvidence,
+  isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
 import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
@@ -1539,6 +1539,12 @@ class Walk {
     }
     const remote = fdbEntry.dst
     const remoteIsMine = view.isLocal(remote)
+    // the peer's device still bound to the address the peer had: the entry is right, the peer moved
+    const moved = !remoteIsMine && intended?.device?.local === remote ? lostVtepAddress(intended.view, intended.device) : undefined
+    if (moved !== undefined) {
+      return this.fail(hop, 'WRONG_VTEP_HOST', 'fdb', fdbEntry.raw,
+        `the fdb entry sends frames for ${mac} to ${remote}, where ${intended!.view.name}'s ${intended!.device!.name} was, but ${moved.reason}: no host takes these frames`, moved.fix)
+    }
     if (remoteIsMine || (intended !== undefined && !intended.view.isLocal(remote))) {
       const right = intended ? this.reachableVtep(view, intended) : undefined
       const reason = remoteIsMine
@@ -1551,6 +1557,11 @@ class Walk {
 
     // vxlan_xmit_one: the outer packet's route is looked up bound to the fdb entry's `via` device
     // (not the vxlan device's own `dev`), from its `local` (none: 0.0.0.0), with the skb's mark
+    const stranded = lostVtepAddress(view, vx)
+    if (stranded !== undefined) {
+      return this.fail(hop, 'NO_ROUTE', 'encap', vxlanEvidence(vx),
+        `${stranded.reason}: the kernel routes no packet from an address the host does not own, so the encapsulated packet to ${remote} is dropped`, stranded.fix)
+    }
     const oif = this.viaDevice(view, vx, fdbEntry)
     const carried = this.carriedMark(view, hop.in, packet, route)
     if (oif !== undefined) tunnel.oif = oif

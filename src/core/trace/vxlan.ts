@@ -6,6 +6,7 @@
 import type {Link} from '../model.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
+import type {Fix} from './types.js'
 
 /** outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) */
 export const VXLAN_OVERHEAD = 50
@@ -184,4 +185,21 @@ export function vxlanEvidence(d: VxlanDevice): string {
   }
   const cut = /^.*?\b(?:no)?learning\b/.exec(line) ?? /^.*?\bdstport \d+/.exec(line)
   return cut?.[0] ?? line
+}
+
+/**
+ * A vxlan device bound (`local`) to an address its host no longer has: the host's address changed
+ * (a DHCP renumber) under a running flannel. The kernel sends from no address the host does not
+ * own, and peers still send to the old one. The fix moves the device and the node's lease to the
+ * address its underlay device has now (flannelctl; flanneld takes it when restarted).
+ */
+export function lostVtepAddress(view: HostView, device: VxlanDevice): {reason: string, fix: Fix[]} | undefined {
+  if (device.local === undefined || device.assumed || view.snap.addresses === undefined || view.isLocal(device.local)) return undefined
+  const now = device.dev !== undefined ? view.deviceAddress(device.dev) : undefined
+  return {
+    reason: `${device.name} on ${view.name} is bound to local ${device.local}, which is no address of ${view.name} any more${now !== undefined ? ` (${device.dev} has ${now}: its address changed)` : ''}`,
+    fix: [{node: view.name, command: now !== undefined
+      ? `flannelctl sync --public-ip ${now}   # ${device.name} and the node's lease move to ${now}; peers follow on their next sync`
+      : `ip -4 addr show${device.dev !== undefined ? ` dev ${device.dev}` : ''}   # the node's address now; then flannelctl sync --public-ip ADDRESS`}],
+  }
 }
