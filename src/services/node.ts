@@ -871,11 +871,11 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
   for (const line of nftResetWarnings(snap.flannelNft, r.nftables ? host.nftReadProblem : undefined)) ctx.progress(`warning: ${line}`)
-  // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge (init again)
-  // does not take them back, so say which pods need re-creating.
+  // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge does not take
+  // them back by itself (init plugs them in again), so say which pods are cut off until then.
   const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)
   if (ports.length > 0 && ops.some(op => op.tool === 'ip' && op.args.join(' ') === `link del ${r.bridge}`)) {
-    ctx.progress(`warning: ${ports.length} pod interface${ports.length === 1 ? ' is' : 's are'} on ${r.bridge} (${ports.slice(0, 4).join(', ')}${ports.length > 4 ? ', …' : ''}): those pods lose their network with it and need re-creating after the next init`)
+    ctx.progress(`warning: ${ports.length} pod interface${ports.length === 1 ? ' is' : 's are'} on ${r.bridge} (${ports.slice(0, 4).join(', ')}${ports.length > 4 ? ', …' : ''}): those pods lose their network with it until the next init plugs them back in (re-create them if it leases another subnet)`)
   }
   // The lease goes first: a store that cannot be reached then stops reset before the host is
   // touched, with the state file (which names the lease) still there for a rerun. Peers also

@@ -400,6 +400,39 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'}])
     })
 
+    it('the bridge deleted (`ip link del cni0`): the route to the pods and their gateway went with it; the fix makes it again and plugs the veths back (checked on a 3-node lab)', () => {
+      const w = loose()
+      const node1 = w.hosts.find(h => h.name === 'node1')!
+      delete (node1.links!.find(l => l.name === 'veth7b21d0aa') as {master?: string}).master
+      node1.links = node1.links!.filter(l => l.name !== 'cni0')
+      node1.addresses = node1.addresses!.filter(a => a.dev !== 'cni0')
+      node1.routes = node1.routes!.filter(r => r.dev !== 'cni0')
+      node1.neighbors = node1.neighbors!.filter(n => n.dev !== 'cni0')
+      const fix = [
+        {node: 'node1', command: 'ip link add cni0 type bridge   # flannel\'s bridge; or all of this at once: flannelctl sync'},
+        {node: 'node1', command: 'ip addr add 10.244.1.1/24 dev cni0'},
+        {node: 'node1', command: 'ip link set cni0 up'},
+        {node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'},
+      ]
+      // before: NO_ROUTE with `ip route replace 10.244.1.34 via GATEWAY dev DEVICE` (EXITS_NETWORK here: node1 has a default route)
+      const to = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+      expect(to.disposition).to.equal('EXITS_NETWORK')
+      expect(to.failure!.node).to.equal('node1')
+      expect(to.failure!.reason).to.contain('pod-a\'s veth veth3f9a1c2e on node1 is plugged into no bridge, and no device of node1 holds pod-a\'s gateway 10.244.1.1')
+      expect(to.failure!.fix).to.deep.equal(fix)
+      // before: INSUFFICIENT_INFO "10.244.1.1 … answers on eth0, but it is not an address of any host read"
+      const from = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      expect(from.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(from.failure!.node).to.equal('pod-a')
+      expect(from.failure!.fix).to.deep.equal(fix)
+      // the pod's entry for its gateway expired: ARP gets no answer, for the same reason
+      w.hosts.find(h => h.name === 'pod-a')!.neighbors = []
+      const unanswered = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      expect(unanswered.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(unanswered.failure!.reason).to.contain('its bridge was deleted')
+      expect(unanswered.failure!.fix).to.deep.equal(fix)
+    })
+
     it('a bridge with no port left is up without carrier: bringing it "up" is not the fix, plugging the veths back is', () => {
       const w = loose()
       const node1 = w.hosts.find(h => h.name === 'node1')!

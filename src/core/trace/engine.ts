@@ -35,7 +35,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
+import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod} from './fixes.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
@@ -637,6 +637,12 @@ class Walk {
       if (downSegment !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
           `${view.name} has no route for ${packet.dst}: ${downSegment.why} (network is unreachable)`, downSegment.fix)
+      }
+      const podHere = this.w.podsByIp.get(packet.dst)
+      const unplugged = podHere !== undefined && podHere.node === view.name ? unpluggedPod(this.w, view, podHere) : undefined
+      if (unplugged !== undefined) {
+        return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
+          `${view.name} has no route for ${packet.dst}: ${unplugged.why} (network is unreachable)`, unplugged.fix)
       }
       const fix = this.routeFixesOrRouter(view, packet.dst)
       const downTunnel = vxlanDevices(view).find(d => view.deviceDown(d.name) === true)
@@ -1315,6 +1321,13 @@ class Walk {
     const first = this.first
     const flags = `${first.proto !== 'icmp' ? ` --proto ${first.proto}${first.dport !== undefined ? ` --dport ${first.dport}` : ''}` : ''}${first.size !== undefined ? ` --size ${first.size}` : ''}`
     const outer = packet.tunnel !== undefined ? `the outer vxlan packet's next hop ` : ''
+    const pod = this.w.podOf(view)
+    const node = pod !== undefined ? this.w.nodeViewOf(pod) : undefined
+    const unplugged = pod !== undefined && node !== undefined && !outer ? unpluggedPod(this.w, node, pod) : undefined
+    if (unplugged !== undefined) {
+      return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
+        `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${unplugged.why}`, unplugged.fix)
+    }
     if (this.w.world.partial) {
       return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
         `${outer}${seen} answers on ${dev}, but it is a host whose tables were not read (only ${read.join(', ')} ${read.length === 1 ? 'was' : 'were'}): where the packet goes next is in its tables, so read it too: trace with an inventory that names both (hosts.yaml: \`nodes: [{name: ${view.name}, exec: local}, {name: NEXT, exec: ssh:root@${nexthop}}]\`), or add its \`flannelctl collect\` snapshot to a --snapshot directory with ${view.name}'s`,
@@ -1345,6 +1358,11 @@ class Walk {
         reason: `${packet.dst} is on ${view.name}'s own segment, but ${downSegment.why}: the packet goes to ${nexthop} by the default route`, fix: downSegment.fix}}
     }
     const pod = this.w.podsByIp.get(packet.dst)
+    const unplugged = pod !== undefined && pod.node === view.name ? unpluggedPod(this.w, view, pod) : undefined
+    if (unplugged !== undefined) {
+      return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw,
+        reason: `${packet.dst} is pod ${pod!.name} on ${view.name}, but ${view.name} has no route for it other than the default: ${unplugged.why}`, fix: unplugged.fix}}
+    }
     const owner = this.w.owners(packet.dst).find(o => this.w.isNode(o.view))
     const inside = pod !== undefined ? `pod ${pod.name} on ${pod.node}` : owner !== undefined ? `an address of ${owner.view.name}` : undefined
     if (inside === undefined) return {end: true, disposition: 'EXITS_NETWORK'}
