@@ -6,7 +6,7 @@
  */
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
-import {VXLAN_OVERHEAD} from '../core/flannel.js'
+import {MASQ_CHAIN, VXLAN_OVERHEAD} from '../core/flannel.js'
 import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
@@ -499,12 +499,27 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
       findings.push({code: 'RULES_MISSING', severity: 'warning', node: name,
         message: `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
         fix: ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']})
+    } else if (mode === 'iptables' && masqueradeCut(n.host) !== undefined) {
+      // `iptables -t nat -F` leaves the chain empty and unjumped: pod pairs all work, so no trace shows it
+      findings.push({code: 'MASQ_MISSING', severity: 'warning', node: name,
+        message: `${name}'s ${MASQ_CHAIN} ${masqueradeCut(n.host)} (\`iptables -t nat -F\`, a firewall's restart?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer`,
+        fix: ['flannelctl sync   # writes the chain and its jump again']})
     } else if (enableNFTables !== undefined && (mode === 'iptables' || mode === 'nftables') && (mode === 'nftables') !== enableNFTables) {
       findings.push({code: 'RULES_MODE_MISMATCH', severity: 'warning', node: name,
         message: `${name} keeps flannel's rules in ${mode}, but the network config says ${enableNFTables ? '"EnableNFTables": true (nftables)' : 'iptables (no EnableNFTables)'}: it has not synced since the config changed`, fix})
     }
   }
   return {rules, findings}
+}
+
+/** What is wrong with a node's masquerade chain, when it has one: empty, or not jumped to. */
+function masqueradeCut(h: HostSnapshot): string | undefined {
+  const rules = h.iptables?.rules ?? []
+  if (!h.iptables?.chains.some(c => c.table === 'nat' && c.name === MASQ_CHAIN)) return undefined
+  const masquerades = rules.some(r => r.table === 'nat' && r.chain === MASQ_CHAIN && /-j MASQUERADE\b/.test(r.spec))
+  const jumped = rules.some(r => r.table === 'nat' && r.chain === 'POSTROUTING' && new RegExp(`-j ${MASQ_CHAIN}\\b`).test(r.spec))
+  if (masquerades && jumped) return undefined
+  return !masquerades && !jumped ? 'is empty and POSTROUTING no longer jumps to it' : !masquerades ? 'holds no MASQUERADE rule' : 'is not jumped to from POSTROUTING'
 }
 
 export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2], enableNFTables?: boolean): DoctorReport {

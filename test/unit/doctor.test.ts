@@ -274,6 +274,20 @@ describe('doctor: where flannel\'s rules are (EnableNFTables)', () => {
     expect(text).to.contain('Flannel rules: node1 nftables, node2 iptables')
   })
 
+  it('`iptables -t nat -F` on an iptables node: its masquerade is gone while every pod pair works; a warning says so, fixed by sync', () => {
+    const flushed = structuredClone(vxlan)
+    const ipt = flushed.hosts.find(h => h.name === 'node2')!.iptables!
+    ipt.rules = ipt.rules.filter(r => r.table !== 'nat')
+    expect(rulesChecks(flushed, false).findings).to.deep.equal([{code: 'MASQ_MISSING', severity: 'warning', node: 'node2',
+      message: 'node2\'s FLANNEL-POSTRTG is empty and POSTROUTING no longer jumps to it (`iptables -t nat -F`, a firewall\'s restart?): its pods\' traffic leaving the network is not masqueraded, so hosts outside it cannot answer',
+      fix: ['flannelctl sync   # writes the chain and its jump again']}])
+    const unjumped = structuredClone(vxlan)
+    const ipt2 = unjumped.hosts.find(h => h.name === 'node2')!.iptables!
+    ipt2.rules = ipt2.rules.filter(r => r.chain !== 'POSTROUTING')
+    expect(rulesChecks(unjumped, false).findings.map(f => f.message)).to.have.length(1).and.satisfy((m: string[]) => m[0].includes('is not jumped to from POSTROUTING'))
+    expect(rulesChecks(vxlan, false).findings).to.deep.equal([])
+  })
+
   it('FORWARD policy DROP on an nftables node: flanneld\'s accepts do not overrule it, and sync does not cure it', () => {
     const f = hostChecks(nftNode1('DROP')).find(x => x.code === 'FORWARD_DROP' && x.node === 'node1')
     expect(f?.message).to.contain('the accepts in flanneld\'s nftables table flannel-ipv4 do not overrule iptables\' FORWARD')
