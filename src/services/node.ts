@@ -672,6 +672,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         if (o.mtu !== undefined) throw userError(`--mtu ${o.mtu} is more than this node can carry: ${why}`, `pass --mtu ${fits} or less (or leave it out: that is the default); for larger pod packets raise ${iface}'s MTU first`)
         readWarnings.push(`the pod MTU ${mtu} recorded by init is more than this node can carry now: ${why}; run flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --mtu ${fits} and re-create the pods`)
       }
+      // The underlay shrank under running pods: the bridge and the files follow, the pods do not.
+      const podsMtu = Math.max(0, ...(snap.links ?? []).filter(l => l.master === rec.bridge && l.kind === 'veth').map(l => l.mtu))
+      if (podsMtu > mtu) {
+        readWarnings.push(`the pod MTU drops to ${mtu} (${iface}'s MTU is ${underlayMtu} now), but this node's pods were made with ${podsMtu}: their full-size packets no longer fit; re-create them. Nodes whose ${backend.type === 'vxlan' ? 'underlay' : 'interface'} MTU is larger still send up to their own size, which ${iface} now drops (doctor: MTU_MISMATCH): give ${iface} its MTU back, or the same MTU on every node`)
+      }
 
       const intent: NodeIntent = {
         network: nc.network,

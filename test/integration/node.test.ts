@@ -318,6 +318,22 @@ describe('node (vxlan lab, real kernel)', function () {
     expect(held.leaseInStore).to.deep.equal({state: 'held'})
   })
 
+  it('the underlay MTU lowered under running pods: sync lowers the bridge and the files, and says the pods need re-creating', async () => {
+    const n2 = lab.nodes[1]
+    await inNs(n2.netns, 'ip', 'link', 'set', 'eth0', 'mtu', '1400')
+    try {
+      const r = await cli(['sync', ...nodeFlags(lab, n2)], {netns: n2.netns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+      expect(r.stdout.replace(/\s+/g, ' ')).to.contain('warning: the pod MTU drops to 1400 (eth0\'s MTU is 1400 now), but this node\'s pods were made with 1450: their full-size packets no longer fit; re-create them')
+      expect(await readFile(join(n2.dir, 'subnet.env'), 'utf8')).to.contain('FLANNEL_MTU=1400')
+    } finally {
+      await inNs(n2.netns, 'ip', 'link', 'set', 'eth0', 'mtu', '1500')
+    }
+    const back = await cli(['sync', ...nodeFlags(lab, n2)], {netns: n2.netns})
+    expect(back.exitCode, back.stderr).to.equal(0)
+    expect(back.stdout).to.not.contain('pod MTU drops')
+  })
+
   it('status calls anything sync would change drift (exit 1): the FORWARD jump gone, forwarding off', async () => {
     const n1 = lab.nodes[0]
     const status = () => cli(['status', '--json', ...nodeFlags(lab, n1)], {netns: n1.netns})
