@@ -156,6 +156,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const a = widest
     if (!a || end(b) > end(a)) widest = b
     if (!a || b.c.base > end(a)) continue
+    // one address announced by both: DUPLICATE_PUBLIC_IP below says which node took whose lease
+    if (a.n.vxlan && b.n.vxlan && a.n.publicIP !== undefined && a.n.publicIP === b.n.publicIP) continue
     add({code: 'DUPLICATE_SUBNET', severity: 'error', node: b.n.host.name,
       message: `${a.n.host.name} and ${b.n.host.name} both use pod subnet ${a.n.subnet === b.n.subnet ? a.n.subnet : `${a.n.subnet} / ${b.n.subnet}`} (a lost store handed it out twice)`,
       evidence: `${b.n.bridge!.name} ${b.n.subnet}`,
@@ -167,15 +169,21 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
   for (const [addr, same] of byPublic) {
     if (same.length < 2) continue
     const names = same.map(n => n.host.name)
+    // One of them has the address: the others were given it (--public-ip of another node) and took
+    // that node's lease, whose release would cut the owner off.
+    const owners = same.filter(n => (n.host.addresses ?? []).some(a => a.local === addr)).map(n => n.host.name)
+    const borrowed = owners.length > 0 && owners.length < same.length
     // Every one of them announces it (their leases are one entry): each is re-initialised on the address peers reach.
-    for (const n of same) {
+    for (const n of same.filter(x => !borrowed || !owners.includes(x.host.name))) {
       const right = reachableAddress(n, flannelNodes, addr)
       const init = right !== undefined
         ? `flannelctl init --iface ${right.dev} --public-ip ${right.local}   # the address its peers reach it on`
         : 'flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach'
       add({code: 'DUPLICATE_PUBLIC_IP', severity: 'error', node: n.host.name,
-        message: `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
-        evidence: `vxlan local ${addr}`, fix: ['flannelctl reset --release', init]})
+        message: borrowed
+          ? `${n.host.name} announces ${addr}, which is ${owners.join(', ')}'s address, not its own: it took ${owners.join(', ')}'s lease and subnet (--public-ip of another node?)`
+          : `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
+        evidence: `vxlan local ${addr}`, fix: [borrowed ? `flannelctl reset   # not --release: the lease is ${owners.join(', ')}'s` : 'flannelctl reset --release', init]})
     }
   }
 
@@ -381,7 +389,8 @@ function isCidr(s: string): boolean {
 function reachableAddress(n: NodeFacts, nodes: NodeFacts[], not: string): {dev: string, local: string} | undefined {
   const own = (n.host.addresses ?? []).filter(a => a.family === 4 && a.local !== not && a.scope !== 'host' && !a.local.startsWith('127.')
     && a.dev !== n.bridge?.name && a.dev !== n.vxlan?.name && a.prefixlen < 32)
-  const others = nodes.filter(o => o !== n).flatMap(o => (o.host.addresses ?? []).filter(a => a.family === 4 && a.local !== not).map(a => a.local))
+  // (the shared address counts on the others: a node that borrowed it from its owner shares the owner's segment)
+  const others = nodes.filter(o => o !== n).flatMap(o => (o.host.addresses ?? []).filter(a => a.family === 4).map(a => a.local))
   const shared = own.find(a => others.some(ip => cidrContainsIp(`${a.local}/${a.prefixlen}`, ip)))
   return shared === undefined ? undefined : {dev: shared.dev, local: shared.local}
 }

@@ -119,6 +119,17 @@ describe('doctor host checks: the same VTEP address on several nodes', () => {
     expect(findings[0].fix[1]).to.match(/^flannelctl init --iface eth0 --public-ip 192\.168\.100\.11\b/)
     expect(findings[1].fix[1]).to.match(/^flannelctl init --iface eth0 --public-ip 192\.168\.100\.12\b/)
   })
+
+  it('a node given another node\'s address (init --public-ip): only it is named, and its fix keeps the owner\'s lease; no DUPLICATE_SUBNET "reset --release" that would delete it', () => {
+    const w = applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {id: 1, local: '192.168.100.11', dev: 'eth0', port: 8472, learning: false}}},
+      {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'cni0'}, value: {local: '10.244.1.1', raw: 'inet 10.244.1.1/24 brd 10.244.1.255 scope global cni0'}},
+    ])
+    const findings = hostChecks(w).filter(f => f.code.startsWith('DUPLICATE'))
+    expect(findings.map(f => `${f.code} ${f.node}`)).to.deep.equal(['DUPLICATE_PUBLIC_IP node2'])
+    expect(findings[0].message).to.equal('node2 announces 192.168.100.11, which is node1\'s address, not its own: it took node1\'s lease and subnet (--public-ip of another node?)')
+    expect(findings[0].fix).to.deep.equal(['flannelctl reset   # not --release: the lease is node1\'s', 'flannelctl init --iface eth0 --public-ip 192.168.100.12   # the address its peers reach it on'])
+  })
 })
 
 describe('doctor host checks: devices set down', () => {

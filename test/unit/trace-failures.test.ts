@@ -59,6 +59,19 @@ describe('trace failures found on a real kernel', () => {
     expect(traceFlow(w, {src: 'pod-a', dst: 'node2'}).dst.ip).to.equal('192.168.100.22')
   })
 
+  it('a node given another node\'s address (--public-ip) and bound to it: not a renumber; the fix keeps the other node\'s lease', () => {
+    // kernel (3-node lab, init --public-ip <n2's address> on n3): nothing leaves n3; doctor said DUPLICATE_SUBNET "reset --release", which deletes n2's lease
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'},
+      value: {vxlan: {id: 1, local: '192.168.100.11', dev: 'eth0', port: 8472, learning: false}}}])
+    const back = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+    expect(back.disposition).to.equal('NO_ROUTE')
+    expect(back.failure!.reason).to.include('flannel.1 on node2 is bound to local 192.168.100.11, which is node1\'s address, not node2\'s (eth0 has 192.168.100.12)')
+    expect(back.failure!.fix.map(f => f.command)).to.deep.equal([
+      'flannelctl reset   # not --release: the lease for 192.168.100.11 is node1\'s',
+      'flannelctl init --iface eth0 --public-ip 192.168.100.12   # its own address; then re-create its pods',
+    ])
+  })
+
   it('an underlay that shrank is raised again, not the vxlan MTU lowered', () => {
     const w = applyPatches(vxlan, [{host: 'node1', op: 'update', table: 'links', where: {name: 'eth0'},
       value: {mtu: 1400, raw: '2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 qdisc noqueue state UP mode DEFAULT group default\n    link/ether 52:54:00:00:01:11 brd ff:ff:ff:ff:ff:ff'}}])

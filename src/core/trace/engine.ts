@@ -1558,7 +1558,7 @@ class Walk {
     const remote = fdbEntry.dst
     const remoteIsMine = view.isLocal(remote)
     // the peer's device still bound to the address the peer had: the entry is right, the peer moved
-    const moved = !remoteIsMine && intended?.device?.local === remote ? lostVtepAddress(intended.view, intended.device) : undefined
+    const moved = !remoteIsMine && intended?.device?.local === remote ? lostVtepAddress(this.w, intended.view, intended.device) : undefined
     if (moved !== undefined) {
       return this.fail(hop, 'WRONG_VTEP_HOST', 'fdb', fdbEntry.raw,
         `the fdb entry sends frames for ${mac} to ${remote}, where ${intended!.view.name}'s ${intended!.device!.name} was, but ${moved.reason}: no host takes these frames`, moved.fix)
@@ -1575,7 +1575,7 @@ class Walk {
 
     // vxlan_xmit_one: the outer packet's route is looked up bound to the fdb entry's `via` device
     // (not the vxlan device's own `dev`), from its `local` (none: 0.0.0.0), with the skb's mark
-    const stranded = lostVtepAddress(view, vx)
+    const stranded = lostVtepAddress(this.w, view, vx)
     if (stranded !== undefined) {
       return this.fail(hop, 'NO_ROUTE', 'encap', vxlanEvidence(vx),
         `${stranded.reason}: the kernel routes no packet from an address the host does not own, so the encapsulated packet to ${remote} is dropped`, stranded.fix)
