@@ -163,6 +163,18 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       evidence: `${b.n.bridge!.name} ${b.n.subnet}`,
       fix: ['flannelctl reset --release', 'flannelctl init   # a fresh subnet; then recreate its pods']})
   }
+  // A node whose address changed (a renumber) while its lease still names the old one: peers route
+  // and tunnel to an address nobody has. Told from the lease, so host-gw nodes are found too.
+  for (const n of flannelNodes) {
+    const lease = leases?.find(l => l.subnet === n.subnet)
+    const own = (ip: string, h: HostSnapshot) => (h.addresses ?? []).some(a => a.local === ip)
+    if (lease === undefined || n.host.addresses === undefined || own(lease.publicIP, n.host) || nodes.some(o => own(lease.publicIP, o.host))) continue
+    const now = n.underlay !== undefined ? (n.host.addresses ?? []).find(a => a.dev === n.underlay!.name && a.family === 4 && a.scope !== 'host')?.local : undefined
+    add({code: 'LEASE_ADDRESS_GONE', severity: 'error', node: n.host.name,
+      message: `the store's lease for ${n.host.name}'s subnet ${n.subnet} names ${lease.publicIP}, which no host has${now !== undefined ? ` (${n.host.name}'s ${n.underlay!.name} has ${now}: its address changed?)` : ''}: peers send its pods' traffic there`,
+      evidence: `lease ${n.subnet} PublicIP ${lease.publicIP}`,
+      fix: [now !== undefined ? `flannelctl sync --public-ip ${now}   # the lease moves to ${now}, same subnet; peers follow on their next sync` : 'flannelctl sync --public-ip ADDRESS   # the node\'s address now']})
+  }
   // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
   const byPublic = new Map<string, NodeFacts[]>()
   for (const n of flannelNodes) if (n.vxlan && n.publicIP) byPublic.set(n.publicIP, [...(byPublic.get(n.publicIP) ?? []), n])

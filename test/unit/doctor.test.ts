@@ -132,6 +132,20 @@ describe('doctor host checks: the same VTEP address on several nodes', () => {
   })
 })
 
+describe('doctor host checks: a node whose address changed under its lease', () => {
+  it('is named from the lease, with the sync that moves the lease (vxlan here; host-gw alike, checked on a lab)', () => {
+    const w = applyPatches(loadWorld('flannel-vxlan'), [{host: 'node2', op: 'update', table: 'addresses', where: {dev: 'eth0', local: '192.168.100.12'},
+      value: {local: '192.168.100.22', raw: 'inet 192.168.100.22/24 brd 192.168.100.255 scope global eth0'}}])
+    const leases = [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet: '10.244.2.0/24', publicIP: '192.168.100.12'}]
+    const f = hostChecks(w, leases).filter(x => x.code === 'LEASE_ADDRESS_GONE')
+    expect(f).to.deep.equal([{code: 'LEASE_ADDRESS_GONE', severity: 'error', node: 'node2',
+      message: 'the store\'s lease for node2\'s subnet 10.244.2.0/24 names 192.168.100.12, which no host has (node2\'s eth0 has 192.168.100.22: its address changed?): peers send its pods\' traffic there',
+      evidence: 'lease 10.244.2.0/24 PublicIP 192.168.100.12',
+      fix: ['flannelctl sync --public-ip 192.168.100.22   # the lease moves to 192.168.100.22, same subnet; peers follow on their next sync']}])
+    expect(hostChecks(loadWorld('flannel-vxlan'), leases).filter(x => x.code === 'LEASE_ADDRESS_GONE')).to.deep.equal([])
+  })
+})
+
 describe('doctor host checks: devices set down', () => {
   const vxlan = loadWorld('flannel-vxlan')
 
