@@ -6,7 +6,7 @@
  * Candidates are computed from their index, never listed: a /8 cut into /24s has 65,535 of them.
  */
 import {userError} from '../errors.js'
-import {intToIp, ipToInt, isCanonicalCidr, maskOf, parseCidr} from './addr.js'
+import {cidrWithin, intToIp, ipToInt, isCanonicalCidr, maskOf, parseCidr} from './addr.js'
 import type {NetConf} from './netconf.js'
 
 /** What allocation needs to know about a lease; the store's Lease fits this shape. */
@@ -62,6 +62,18 @@ export function isSubnetCompatible(nc: NetConf, subnet: string): boolean {
   if (!isCanonicalCidr(subnet)) return false
   const c = parseCidr(subnet)
   return c.prefixlen === nc.subnetLen && c.base >= ipToInt(nc.subnetMin) && c.base <= ipToInt(nc.subnetMax)
+}
+
+/**
+ * Why a subnet this host holds no longer fits the config, in words (undefined when it fits):
+ * what a config edited under running nodes did to it.
+ */
+export function subnetMisfit(nc: NetConf, subnet: string): string | undefined {
+  if (isSubnetCompatible(nc, subnet)) return undefined
+  const c = parseCidr(subnet)
+  if (!cidrWithin(c, parseCidr(nc.network))) return `it is outside the network ${nc.network}`
+  if (c.prefixlen !== nc.subnetLen) return `it is a /${c.prefixlen}, and the network config's SubnetLen is ${nc.subnetLen}`
+  return c.base < ipToInt(nc.subnetMin) ? `it is below SubnetMin ${nc.subnetMin}` : `it is above SubnetMax ${nc.subnetMax}`
 }
 
 /** Hot path (once per lease, 65k leases on a /8): ipToInt is much cheaper than a full parseCidr. */

@@ -291,7 +291,22 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
       why: `the bridge's own route, which the stray one displaced`})
   }
   if (!link?.up) ops.push({tool: 'ip', args: ['link', 'set', br, 'up'], why: 'bring the bridge up'})
+  for (const veth of loosePodVeths(snap)) {
+    ops.push({tool: 'ip', args: ['link', 'set', veth, 'master', br], why: `a pod's veth in no bridge (${br} was deleted and made again, which lets go of its ports): its pod is cut off`})
+    ops.push({tool: 'ip', args: ['link', 'set', veth, 'type', 'bridge_slave', 'hairpin', 'on'], why: 'as the bridge plugin plugs it (hairpinMode)'})
+  }
   return ops
+}
+
+/**
+ * The host ends of pods' veths that are plugged into no bridge: a bridge deleted (by hand, by a
+ * reset) keeps its ports' veths, and one made again does not take them back. The CNI bridge
+ * plugin names them `veth` and 8 hex digits and gives them no address; a veth of anything else
+ * (docker's have 7 digits, Calico's are cali*) or one with an address is not a pod's.
+ */
+export function loosePodVeths(snap: HostSnapshot): string[] {
+  const addressed = new Set((snap.addresses ?? []).filter(a => a.family === 4).map(a => a.dev))
+  return (snap.links ?? []).filter(l => l.kind === 'veth' && l.master === undefined && /^veth[0-9a-f]{8}$/.test(l.name) && !addressed.has(l.name)).map(l => l.name)
 }
 
 /** Whether the existing device is the VTEP the intent asks for; anything else is recreated. */

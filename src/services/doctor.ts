@@ -6,7 +6,7 @@
  */
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
-import {VXLAN_OVERHEAD} from '../core/flannel.js'
+import {MASQ_CHAIN, VXLAN_OVERHEAD} from '../core/flannel.js'
 import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
@@ -156,10 +156,24 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const a = widest
     if (!a || end(b) > end(a)) widest = b
     if (!a || b.c.base > end(a)) continue
+    // one address announced by both: DUPLICATE_PUBLIC_IP below says which node took whose lease
+    if (a.n.vxlan && b.n.vxlan && a.n.publicIP !== undefined && a.n.publicIP === b.n.publicIP) continue
     add({code: 'DUPLICATE_SUBNET', severity: 'error', node: b.n.host.name,
       message: `${a.n.host.name} and ${b.n.host.name} both use pod subnet ${a.n.subnet === b.n.subnet ? a.n.subnet : `${a.n.subnet} / ${b.n.subnet}`} (a lost store handed it out twice)`,
       evidence: `${b.n.bridge!.name} ${b.n.subnet}`,
       fix: ['flannelctl reset --release', 'flannelctl init   # a fresh subnet; then recreate its pods']})
+  }
+  // A node whose address changed (a renumber) while its lease still names the old one: peers route
+  // and tunnel to an address nobody has. Told from the lease, so host-gw nodes are found too.
+  for (const n of flannelNodes) {
+    const lease = leases?.find(l => l.subnet === n.subnet)
+    const own = (ip: string, h: HostSnapshot) => (h.addresses ?? []).some(a => a.local === ip)
+    if (lease === undefined || n.host.addresses === undefined || own(lease.publicIP, n.host) || nodes.some(o => own(lease.publicIP, o.host))) continue
+    const now = n.underlay !== undefined ? (n.host.addresses ?? []).find(a => a.dev === n.underlay!.name && a.family === 4 && a.scope !== 'host')?.local : undefined
+    add({code: 'LEASE_ADDRESS_GONE', severity: 'error', node: n.host.name,
+      message: `the store's lease for ${n.host.name}'s subnet ${n.subnet} names ${lease.publicIP}, which no host has${now !== undefined ? ` (${n.host.name}'s ${n.underlay!.name} has ${now}: its address changed?)` : ''}: peers send its pods' traffic there`,
+      evidence: `lease ${n.subnet} PublicIP ${lease.publicIP}`,
+      fix: [now !== undefined ? `flannelctl sync --public-ip ${now}   # the lease moves to ${now}, same subnet; peers follow on their next sync` : 'flannelctl sync --public-ip ADDRESS   # the node\'s address now']})
   }
   // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
   const byPublic = new Map<string, NodeFacts[]>()
@@ -167,15 +181,21 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
   for (const [addr, same] of byPublic) {
     if (same.length < 2) continue
     const names = same.map(n => n.host.name)
+    // One of them has the address: the others were given it (--public-ip of another node) and took
+    // that node's lease, whose release would cut the owner off.
+    const owners = same.filter(n => (n.host.addresses ?? []).some(a => a.local === addr)).map(n => n.host.name)
+    const borrowed = owners.length > 0 && owners.length < same.length
     // Every one of them announces it (their leases are one entry): each is re-initialised on the address peers reach.
-    for (const n of same) {
+    for (const n of same.filter(x => !borrowed || !owners.includes(x.host.name))) {
       const right = reachableAddress(n, flannelNodes, addr)
       const init = right !== undefined
         ? `flannelctl init --iface ${right.dev} --public-ip ${right.local}   # the address its peers reach it on`
         : 'flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach'
       add({code: 'DUPLICATE_PUBLIC_IP', severity: 'error', node: n.host.name,
-        message: `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
-        evidence: `vxlan local ${addr}`, fix: ['flannelctl reset --release', init]})
+        message: borrowed
+          ? `${n.host.name} announces ${addr}, which is ${owners.join(', ')}'s address, not its own: it took ${owners.join(', ')}'s lease and subnet (--public-ip of another node?)`
+          : `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
+        evidence: `vxlan local ${addr}`, fix: [borrowed ? `flannelctl reset   # not --release: the lease is ${owners.join(', ')}'s` : 'flannelctl reset --release', init]})
     }
   }
 
@@ -381,7 +401,8 @@ function isCidr(s: string): boolean {
 function reachableAddress(n: NodeFacts, nodes: NodeFacts[], not: string): {dev: string, local: string} | undefined {
   const own = (n.host.addresses ?? []).filter(a => a.family === 4 && a.local !== not && a.scope !== 'host' && !a.local.startsWith('127.')
     && a.dev !== n.bridge?.name && a.dev !== n.vxlan?.name && a.prefixlen < 32)
-  const others = nodes.filter(o => o !== n).flatMap(o => (o.host.addresses ?? []).filter(a => a.family === 4 && a.local !== not).map(a => a.local))
+  // (the shared address counts on the others: a node that borrowed it from its owner shares the owner's segment)
+  const others = nodes.filter(o => o !== n).flatMap(o => (o.host.addresses ?? []).filter(a => a.family === 4).map(a => a.local))
   const shared = own.find(a => others.some(ip => cidrContainsIp(`${a.local}/${a.prefixlen}`, ip)))
   return shared === undefined ? undefined : {dev: shared.dev, local: shared.local}
 }
@@ -499,12 +520,27 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
       findings.push({code: 'RULES_MISSING', severity: 'warning', node: name,
         message: `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
         fix: ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']})
+    } else if (mode === 'iptables' && masqueradeCut(n.host) !== undefined) {
+      // `iptables -t nat -F` leaves the chain empty and unjumped: pod pairs all work, so no trace shows it
+      findings.push({code: 'MASQ_MISSING', severity: 'warning', node: name,
+        message: `${name}'s ${MASQ_CHAIN} ${masqueradeCut(n.host)} (\`iptables -t nat -F\`, a firewall's restart?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer`,
+        fix: ['flannelctl sync   # writes the chain and its jump again']})
     } else if (enableNFTables !== undefined && (mode === 'iptables' || mode === 'nftables') && (mode === 'nftables') !== enableNFTables) {
       findings.push({code: 'RULES_MODE_MISMATCH', severity: 'warning', node: name,
         message: `${name} keeps flannel's rules in ${mode}, but the network config says ${enableNFTables ? '"EnableNFTables": true (nftables)' : 'iptables (no EnableNFTables)'}: it has not synced since the config changed`, fix})
     }
   }
   return {rules, findings}
+}
+
+/** What is wrong with a node's masquerade chain, when it has one: empty, or not jumped to. */
+function masqueradeCut(h: HostSnapshot): string | undefined {
+  const rules = h.iptables?.rules ?? []
+  if (!h.iptables?.chains.some(c => c.table === 'nat' && c.name === MASQ_CHAIN)) return undefined
+  const masquerades = rules.some(r => r.table === 'nat' && r.chain === MASQ_CHAIN && /-j MASQUERADE\b/.test(r.spec))
+  const jumped = rules.some(r => r.table === 'nat' && r.chain === 'POSTROUTING' && new RegExp(`-j ${MASQ_CHAIN}\\b`).test(r.spec))
+  if (masquerades && jumped) return undefined
+  return !masquerades && !jumped ? 'is empty and POSTROUTING no longer jumps to it' : !masquerades ? 'holds no MASQUERADE rule' : 'is not jumped to from POSTROUTING'
 }
 
 export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2], enableNFTables?: boolean): DoctorReport {

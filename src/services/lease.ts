@@ -1,6 +1,7 @@
 /** The store's view: config and leases, the same for every store kind. */
 import {openStore, parseStoredNetConf, Lease, InvalidEntry, type StoreOptions} from '../store/store.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
+import {subnetMisfit} from '../core/ipam.js'
 import {asReadFailure, isUserError, userError} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {RealRunner} from '../adapters/runner.js'
@@ -74,6 +75,11 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
     } catch (e) {
       if (!isUserError(e)) throw e
       configProblem = `${e.message}; no node can sync until it is fixed${e.hint ? ` (${e.hint})` : ''}`
+    }
+    // SubnetLen, SubnetMin or SubnetMax edited under the nodes: each one's sync stops rather than strand its pods.
+    const misfits = netConf === undefined ? [] : leases.filter(l => subnetMisfit(netConf!, l.subnet) !== undefined)
+    if (misfits.length > 0 && configProblem === undefined) {
+      configProblem = `${misfits.length === leases.length ? 'no lease fits' : `${misfits.length} of ${leases.length} leases do not fit`} the network config (${misfits[0].subnet}: ${subnetMisfit(netConf!, misfits[0].subnet)}): their nodes' syncs stop, keeping their subnets and routes, until the config is put back; to resize on purpose, move each node (flannelctl reset --release, flannelctl init, re-create its pods)`
     }
     return {netConf, configProblem, leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe(), ...(migration ? {migration} : {})}
   } catch (e) {

@@ -19,7 +19,7 @@ import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-looku
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
-import {pickSubnet} from '../core/ipam.js'
+import {pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
@@ -249,7 +249,20 @@ function nodeAddressChoice(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord 
   if (o.publicIP !== undefined || prev?.publicIP === undefined) return [iface, o.publicIP]
   const ifaceMoved = o.iface !== undefined && o.iface !== prev.iface
   const keep = !ifaceMoved || prev.publicIPGiven === true || devOf(prev.publicIP) === o.iface
-  return [iface, keep ? prev.publicIP : undefined]
+  return [iface, keep && !renumbered(snap, prev) ? prev.publicIP : undefined]
+}
+
+/**
+ * The recorded address, found on the host at setup, is gone, and the host still serves the
+ * recorded subnet on its bridge: this is that host and its address changed (a DHCP renumber),
+ * so it follows its interface's new address and the lease moves with it, as flanneld takes the
+ * interface's address when it starts. Without that proof (a record copied to another host, or a
+ * reboot that took the bridge) refuseForeignAddress stops instead.
+ */
+function renumbered(snap: HostSnapshot, prev: NodeRecord): boolean {
+  const v4 = (snap.addresses ?? []).filter(a => a.family === 4)
+  return prev.publicIPGiven !== true && prev.subnet !== undefined && !v4.some(a => a.local === prev.publicIP)
+    && v4.some(a => a.dev === prev.bridge && cidrContainsIp(prev.subnet!, a.local))
 }
 
 /** A --public-ip from a range nothing can be sent to (0.0.0.0, 127.x, multicast, class E). */
@@ -521,11 +534,18 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const keepStoreHint = prev === undefined ? '' : `to keep using the store this host was set up with, pass --store ${prev.store}${prev.etcd?.prefix ? ` --etcd-prefix ${prev.etcd.prefix}` : ''} (and check FLANNELCTL_STORE and FLANNELD_ETCD_ENDPOINTS)`
     // The pod bridge still serves the old subnet of a network the store no longer holds: say that,
     // rather than let the planner call flannelctl's own bridge another program's.
-    if (prev?.subnet !== undefined && !cidrWithin(parseCidr(prev.subnet), parseCidr(nc.network))
-      && (snap.addresses ?? []).some(a => a.dev === rec.bridge && a.family === 4 && cidrContainsIp(prev.subnet!, a.local))) {
-      throw userError(`this host's subnet ${prev.subnet} is outside the network ${nc.network} that ${store.describe()} holds`,
+    const misfit = prev?.subnet !== undefined ? subnetMisfit(nc, prev.subnet) : undefined
+    const servesOldSubnet = misfit !== undefined && (snap.addresses ?? []).some(a => a.dev === rec.bridge && a.family === 4 && cidrContainsIp(prev!.subnet!, a.local))
+    if (servesOldSubnet && !cidrWithin(parseCidr(prev!.subnet!), parseCidr(nc.network))) {
+      throw userError(`this host's subnet ${prev!.subnet} is outside the network ${nc.network} that ${store.describe()} holds`,
         storeSwitched ? `nothing was changed; ${keepStoreHint}`
           : `nothing was changed; the network config changed since this host was set up: to rebuild it on ${nc.network}, run flannelctl reset, then flannelctl init (its pods need re-creating)`)
+    }
+    // SubnetLen, SubnetMin or SubnetMax edited under running nodes: flanneld would drop the lease and
+    // take another subnet, and every node's pods would be cut off from their gateway at once.
+    if (servesOldSubnet && !storeSwitched) {
+      throw userError(`this host's subnet ${prev!.subnet} no longer fits the network config in ${store.describe()}: ${misfit}; another subnet would strand the pods on this one`,
+        `nothing was changed; if the config was edited by mistake, put it back (this host keeps its subnet); to resize the network on purpose, move each node: flannelctl reset --release, then flannelctl init, and re-create its pods`)
     }
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const migration = parseMigrationRecord(migrationText)
@@ -559,6 +579,13 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     const moved = prev?.subnet !== undefined && prev.publicIP !== publicIP
       ? listedLeases.find(l => l.subnet === prev.subnet && l.publicIP === prev.publicIP) : undefined
     const leases = moved ? listedLeases.filter(l => l !== moved) : listedLeases
+    // The new address is another lease's: reusing it, as flanneld would, takes that node's subnet
+    // while it still routes its pods there, and strands this host's own.
+    const addressTaken = moved ? leases.find(l => l.publicIP === publicIP) : undefined
+    if (addressTaken) {
+      throw userError(`${publicIP} is the public IP of ${addressTaken.subnet} in ${store.describe()}, another node's lease: this host (${prev!.subnet}, recorded at ${prev!.publicIP}) would take that subnet and leave its own`,
+        `nothing was changed; pass this host's own address (--public-ip, --iface); if no node is at ${publicIP} any more, delete the entry ${keyOfSubnet(addressTaken.subnet)} and rerun`)
+    }
     const leaseRecreated = prev?.subnet !== undefined && !moved && !leases.some(l => l.publicIP === publicIP)
     for (const bad of invalid) {
       const kept = bad.unreadable && bad.subnet !== prev?.subnet ? `; what this host has for ${bad.subnet} is kept until the entry is repaired or deleted` : ''
@@ -662,6 +689,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         const why = `${iface} carries at most ${fits} per pod packet (its MTU ${underlayMtu}${backend.type === 'vxlan' ? `, less ${VXLAN_OVERHEAD} for the vxlan header` : ''})`
         if (o.mtu !== undefined) throw userError(`--mtu ${o.mtu} is more than this node can carry: ${why}`, `pass --mtu ${fits} or less (or leave it out: that is the default); for larger pod packets raise ${iface}'s MTU first`)
         readWarnings.push(`the pod MTU ${mtu} recorded by init is more than this node can carry now: ${why}; run flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --mtu ${fits} and re-create the pods`)
+      }
+      // The underlay shrank under running pods: the bridge and the files follow, the pods do not.
+      const podsMtu = Math.max(0, ...(snap.links ?? []).filter(l => l.master === rec.bridge && l.kind === 'veth').map(l => l.mtu))
+      if (podsMtu > mtu) {
+        readWarnings.push(`the pod MTU drops to ${mtu} (${iface}'s MTU is ${underlayMtu} now), but this node's pods were made with ${podsMtu}: their full-size packets no longer fit; re-create them. Nodes whose ${backend.type === 'vxlan' ? 'underlay' : 'interface'} MTU is larger still send up to their own size, which ${iface} now drops (doctor: MTU_MISMATCH): give ${iface} its MTU back, or the same MTU on every node`)
       }
 
       const intent: NodeIntent = {
@@ -793,6 +825,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (leaseRecreated && storeSwitched) {
       warnings.push(`this host moved from ${prev!.store} to ${store.describe()}, where it ${ctx.dryRun ? 'would lease' : 'leased'} ${lease.subnet} again; its lease in ${prev!.store} stays until it expires (24 h), and hosts using that store route to it until then`)
+    } else if (misfit !== undefined && lease.subnet !== prev?.subnet) {
+      warnings.push(`this host's subnet ${prev?.subnet} no longer fits the network config (${misfit}): ${ctx.dryRun ? 'would lease' : 'leased'} ${lease.subnet} instead; pods still on ${prev?.subnet} need re-creating`)
     } else if (leaseRecreated) {
       warnings.push(lease.subnet === prev?.subnet
         ? `the store had no lease for this host (store lost, lease expired or deleted): leased ${lease.subnet} again; peers missing from the store are kept until a later sync`
@@ -872,11 +906,11 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
   for (const line of nftResetWarnings(snap.flannelNft, r.nftables ? host.nftReadProblem : undefined)) ctx.progress(`warning: ${line}`)
-  // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge (init again)
-  // does not take them back, so say which pods need re-creating.
+  // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge does not take
+  // them back by itself (init plugs them in again), so say which pods are cut off until then.
   const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)
   if (ports.length > 0 && ops.some(op => op.tool === 'ip' && op.args.join(' ') === `link del ${r.bridge}`)) {
-    ctx.progress(`warning: ${ports.length} pod interface${ports.length === 1 ? ' is' : 's are'} on ${r.bridge} (${ports.slice(0, 4).join(', ')}${ports.length > 4 ? ', …' : ''}): those pods lose their network with it and need re-creating after the next init`)
+    ctx.progress(`warning: ${ports.length} pod interface${ports.length === 1 ? ' is' : 's are'} on ${r.bridge} (${ports.slice(0, 4).join(', ')}${ports.length > 4 ? ', …' : ''}): those pods lose their network with it until the next init plugs them back in (re-create them if it leases another subnet)`)
   }
   // The lease goes first: a store that cannot be reached then stops reset before the host is
   // touched, with the state file (which names the lease) still there for a rerun. Peers also

@@ -3,7 +3,7 @@
  * facts, then idempotence, reset/init, peer removal and foreign state.
  */
 import {expect} from 'chai'
-import {readFile, rm} from 'node:fs/promises'
+import {readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {cli, inNs, sh, uniqueLab} from '../helpers/cli.js'
 
@@ -153,7 +153,7 @@ describe('node (vxlan lab, real kernel)', function () {
     const r = await cli(['reset', ...nodeFlags(lab, n3)], {netns: n3.netns})
     expect(r.exitCode, r.stderr).to.equal(0)
     // the lab's two pods on n3 are cut off with cni0: reset says so
-    expect(r.stderr).to.match(/warning: 2 pod interfaces are on cni0 \(veth\w+, veth\w+\): those pods lose their network with it and need re-creating after the next init/)
+    expect(r.stderr).to.match(/warning: 2 pod interfaces are on cni0 \(veth\w+, veth\w+\): those pods lose their network with it until the next init plugs them back in \(re-create them if it leases another subnet\)/)
     const links = await json(n3.netns, 'link', 'show')
     expect(links.map((l: {ifname: string}) => l.ifname)).to.not.include.members(['flannel.1', 'cni0'])
     const save = await inNs(n3.netns, 'iptables-save')
@@ -172,6 +172,10 @@ describe('node (vxlan lab, real kernel)', function () {
     // the lease found by public IP alone: what it means when several hosts announce one address
     expect(JSON.parse(again.stdout).warnings).to.deep.equal([`the store holds ${n3.subnet} for ${n3.underlayIP} and this host has no record of it (no state file, no subnet.env): `
       + `taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${n3.underlayIP} too (a NAT address every VM has), both now use ${n3.subnet}: give each host its own address (--iface, --public-ip)`])
+    // the same subnet: its pods' veths, let go of with the old bridge, are plugged into the new one
+    const [p3, p1] = [lab.pods.find(p => p.node === n3.name)!, lab.pods.find(p => p.node === lab.nodes[0].name)!]
+    const ping = await sh('ip', ['netns', 'exec', p3.netns, 'ping', '-c', '1', '-W', '2', p1.ip])
+    expect(ping.exitCode, ping.stdout).to.equal(0)
   })
 
   it('a rule an operator put above flannel\'s in FLANNEL-FWD stays above through a rewrite, and keeps dropping what it says', async () => {
@@ -235,10 +239,12 @@ describe('node (vxlan lab, real kernel)', function () {
       const r = await cli(['lab', 'status', '--name', name, '--ping', '--json'])
       return (JSON.parse(r.stdout).pings as {ok: boolean; from: string; to: string}[]).filter(p => !p.ok).map(p => `${p.from}→${p.to}`).sort()
     }
-    // the test before took n3's lease away: its pods may sit on a subnet it no longer holds
+    // the test before took n3's lease away and synced only n1 and n3: n1 has no route to n3's pods
+    // yet; the syncs below bring every pair back (n3's pods were plugged back into its new bridge
+    // by the init after its reset)
     const before = await failingPairs()
     expect(before.filter(p => !p.includes('pod-3'))).to.deep.equal([])
-    const pingsOk = async () => expect(await failingPairs()).to.deep.equal(before)
+    const pingsOk = async () => expect(await failingPairs()).to.deep.equal([])
     // another port: flannel.1 is recreated, and one sync per node brings every entry back on it
     expect((await cli(['backend', 'set', 'vxlan', '--port', '4789', '--store', lab.store])).exitCode).to.equal(0)
     for (const n of lab.nodes) expect((await cli(['sync', ...nodeFlags(lab, n)], {netns: n.netns})).exitCode).to.equal(0)
@@ -267,28 +273,51 @@ describe('node (vxlan lab, real kernel)', function () {
     await pingsOk()
   })
 
-  it('a node whose address changed: sync says so and names the fix; sync --public-ip moves its lease, so its pods keep their subnet', async () => {
+  it('a node whose address changed (DHCP renumber) follows it: sync moves its lease, so its pods keep their subnet; without proof it is that host, sync says so and names the fix', async () => {
     const [n1, n2] = lab.nodes
+    const leaseFile = (subnet: string) => join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'subnets', subnet.replace('/', '-'))
+    const renumber = async (from: string, to: string) => {
+      await inNs(n1.netns, 'ip', 'addr', 'del', `${from}/24`, 'dev', 'eth0')
+      await inNs(n1.netns, 'ip', 'addr', 'add', `${to}/24`, 'dev', 'eth0')
+    }
     // n1's record used on n2 (a state file copied with a VM image): refused before anything changes
     const cloned = await cli(['sync', ...nodeFlags(lab, n2).slice(0, -1), join(n1.dir, 'node.json')], {netns: n2.netns})
     expect(cloned.exitCode, cloned.stderr).to.equal(2)
     expect(cloned.stderr).to.contain(`recorded public IP ${n1.underlayIP}`)
     expect(await inNs(n2.netns, 'ip', '-4', 'addr', 'show', 'dev', 'cni0')).to.contain(n2.subnet.replace(/0\/24$/, '1/24'))
+
+    // renumbered while its bridge still serves its subnet: that is this host, and the lease follows
     const newIP = n1.underlayIP.replace(/\.\d+$/, '.21')
-    await inNs(n1.netns, 'ip', 'addr', 'del', `${n1.underlayIP}/24`, 'dev', 'eth0')
-    await inNs(n1.netns, 'ip', 'addr', 'add', `${newIP}/24`, 'dev', 'eth0')
-    // refused, not synced: the same record copied to another host would take that host's subnet
+    await renumber(n1.underlayIP, newIP)
+    const followed = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+    expect(followed.exitCode, followed.stderr).to.equal(0)
+    expect(followed.stdout + followed.stderr).to.contain(`public IP changed from ${n1.underlayIP} to ${newIP}: its lease ${n1.subnet} moved with it`)
+    expect(JSON.parse(await readFile(leaseFile(n1.subnet), 'utf8')).PublicIP).to.equal(newIP)
+
+    // another node's address: taking its lease would take its subnet; refused, nothing written
+    const n2Lease = await readFile(leaseFile(n2.subnet), 'utf8')
+    const taken = await cli(['sync', '--public-ip', n2.underlayIP, ...nodeFlags(lab, n1)], {netns: n1.netns})
+    expect(taken.exitCode, taken.stderr).to.equal(2)
+    expect(taken.stderr).to.contain(`Error: ${n2.underlayIP} is the public IP of ${n2.subnet} in ${lab.store}, another node's lease`)
+    expect(await readFile(leaseFile(n2.subnet), 'utf8')).to.equal(n2Lease)
+    expect(JSON.parse(await readFile(leaseFile(n1.subnet), 'utf8')).PublicIP).to.equal(newIP)
+
+    // renumbered with nothing left of its subnet here (what a reboot leaves): it could be another
+    // host's record, so refused, not synced, with the fix
+    const thirdIP = n1.underlayIP.replace(/\.\d+$/, '.22')
+    const gateway = `${n1.subnet.replace(/0\/24$/, '1')}/24`
+    await inNs(n1.netns, 'ip', 'addr', 'del', gateway, 'dev', 'cni0')
+    await renumber(newIP, thirdIP)
     const stale = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
     expect(stale.exitCode, stale.stderr).to.equal(2)
     expect(stale.stderr).to.contain('either its address changed or the record is another host\'s; nothing was changed')
-    expect(stale.stdout + stale.stderr).to.contain(`public IP ${n1.underlayIP} (found on eth0 when it was set up) is on none of its interfaces now; eth0 has ${newIP}`)
-    expect(stale.stdout + stale.stderr).to.contain(`flannelctl sync --public-ip ${newIP}`)
+    expect(stale.stdout + stale.stderr).to.contain(`public IP ${newIP} (found on eth0 when it was set up) is on none of its interfaces now; eth0 has ${thirdIP}`)
+    expect(stale.stdout + stale.stderr).to.contain(`flannelctl sync --public-ip ${thirdIP}`)
 
-    const moved = await cli(['sync', '--public-ip', newIP, ...nodeFlags(lab, n1)], {netns: n1.netns})
+    const moved = await cli(['sync', '--public-ip', thirdIP, ...nodeFlags(lab, n1)], {netns: n1.netns})
     expect(moved.exitCode, moved.stderr).to.equal(0)
     expect(moved.stdout + moved.stderr).to.contain(`its lease ${n1.subnet} moved with it`)
-    const leaseFile = join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'subnets', n1.subnet.replace('/', '-'))
-    expect(JSON.parse(await readFile(leaseFile, 'utf8')).PublicIP).to.equal(newIP)
+    expect(JSON.parse(await readFile(leaseFile(n1.subnet), 'utf8')).PublicIP).to.equal(thirdIP)
     const again = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
     expect(again.stdout + again.stderr).to.not.contain('on none of its interfaces')
 
@@ -296,6 +325,28 @@ describe('node (vxlan lab, real kernel)', function () {
     const [p1, p2] = [lab.pods.find(p => p.node === n1.name)!, lab.pods.find(p => p.node === n2.name)!]
     const ping = await sh('ip', ['netns', 'exec', p1.netns, 'ping', '-c', '1', '-W', '2', p2.ip])
     expect(ping.exitCode, ping.stdout).to.equal(0)
+  })
+
+  it('a SubnetLen edited in the store under running nodes: sync refuses to move them (their pods would be stranded) until it is put back', async () => {
+    const [n1] = lab.nodes
+    const configFile = join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'config')
+    const config = await readFile(configFile, 'utf8')
+    const leases = () => readdir(join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'subnets'))
+    const before = await leases()
+    await writeFile(configFile, JSON.stringify({...JSON.parse(config), SubnetLen: 25}))
+    try {
+      const r = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+      expect(r.exitCode, r.stderr).to.equal(2)
+      expect(r.stderr).to.contain(`Error: this host's subnet ${n1.subnet} no longer fits the network config in ${lab.store}: it is a /24, and the network config's SubnetLen is 25`)
+      expect(r.stderr).to.contain('Hint: nothing was changed; if the config was edited by mistake, put it back')
+      expect(await leases()).to.deep.equal(before)
+      expect(await inNs(n1.netns, 'ip', '-4', 'addr', 'show', 'dev', 'cni0')).to.contain(n1.subnet.replace(/0\/24$/, '1/24'))
+    } finally {
+      await writeFile(configFile, config)
+    }
+    const back = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+    expect(back.exitCode, back.stderr).to.equal(0)
+    expect(back.stdout).to.contain(`lease ${n1.subnet}`)
   })
 
   it('status says when the store no longer holds this host\'s lease (exit 1); sync leases it again', async () => {
@@ -307,6 +358,22 @@ describe('node (vxlan lab, real kernel)', function () {
     expect((await cli(['sync', ...nodeFlags(lab, n2)], {netns: n2.netns})).exitCode).to.equal(0)
     const held = JSON.parse((await cli(['status', '--json', ...nodeFlags(lab, n2)], {netns: n2.netns})).stdout)
     expect(held.leaseInStore).to.deep.equal({state: 'held'})
+  })
+
+  it('the underlay MTU lowered under running pods: sync lowers the bridge and the files, and says the pods need re-creating', async () => {
+    const n2 = lab.nodes[1]
+    await inNs(n2.netns, 'ip', 'link', 'set', 'eth0', 'mtu', '1400')
+    try {
+      const r = await cli(['sync', ...nodeFlags(lab, n2)], {netns: n2.netns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+      expect(r.stdout.replace(/\s+/g, ' ')).to.contain('warning: the pod MTU drops to 1400 (eth0\'s MTU is 1400 now), but this node\'s pods were made with 1450: their full-size packets no longer fit; re-create them')
+      expect(await readFile(join(n2.dir, 'subnet.env'), 'utf8')).to.contain('FLANNEL_MTU=1400')
+    } finally {
+      await inNs(n2.netns, 'ip', 'link', 'set', 'eth0', 'mtu', '1500')
+    }
+    const back = await cli(['sync', ...nodeFlags(lab, n2)], {netns: n2.netns})
+    expect(back.exitCode, back.stderr).to.equal(0)
+    expect(back.stdout).to.not.contain('pod MTU drops')
   })
 
   it('status calls anything sync would change drift (exit 1): the FORWARD jump gone, forwarding off', async () => {

@@ -119,6 +119,31 @@ describe('doctor host checks: the same VTEP address on several nodes', () => {
     expect(findings[0].fix[1]).to.match(/^flannelctl init --iface eth0 --public-ip 192\.168\.100\.11\b/)
     expect(findings[1].fix[1]).to.match(/^flannelctl init --iface eth0 --public-ip 192\.168\.100\.12\b/)
   })
+
+  it('a node given another node\'s address (init --public-ip): only it is named, and its fix keeps the owner\'s lease; no DUPLICATE_SUBNET "reset --release" that would delete it', () => {
+    const w = applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {id: 1, local: '192.168.100.11', dev: 'eth0', port: 8472, learning: false}}},
+      {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'cni0'}, value: {local: '10.244.1.1', raw: 'inet 10.244.1.1/24 brd 10.244.1.255 scope global cni0'}},
+    ])
+    const findings = hostChecks(w).filter(f => f.code.startsWith('DUPLICATE'))
+    expect(findings.map(f => `${f.code} ${f.node}`)).to.deep.equal(['DUPLICATE_PUBLIC_IP node2'])
+    expect(findings[0].message).to.equal('node2 announces 192.168.100.11, which is node1\'s address, not its own: it took node1\'s lease and subnet (--public-ip of another node?)')
+    expect(findings[0].fix).to.deep.equal(['flannelctl reset   # not --release: the lease is node1\'s', 'flannelctl init --iface eth0 --public-ip 192.168.100.12   # the address its peers reach it on'])
+  })
+})
+
+describe('doctor host checks: a node whose address changed under its lease', () => {
+  it('is named from the lease, with the sync that moves the lease (vxlan here; host-gw alike, checked on a lab)', () => {
+    const w = applyPatches(loadWorld('flannel-vxlan'), [{host: 'node2', op: 'update', table: 'addresses', where: {dev: 'eth0', local: '192.168.100.12'},
+      value: {local: '192.168.100.22', raw: 'inet 192.168.100.22/24 brd 192.168.100.255 scope global eth0'}}])
+    const leases = [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet: '10.244.2.0/24', publicIP: '192.168.100.12'}]
+    const f = hostChecks(w, leases).filter(x => x.code === 'LEASE_ADDRESS_GONE')
+    expect(f).to.deep.equal([{code: 'LEASE_ADDRESS_GONE', severity: 'error', node: 'node2',
+      message: 'the store\'s lease for node2\'s subnet 10.244.2.0/24 names 192.168.100.12, which no host has (node2\'s eth0 has 192.168.100.22: its address changed?): peers send its pods\' traffic there',
+      evidence: 'lease 10.244.2.0/24 PublicIP 192.168.100.12',
+      fix: ['flannelctl sync --public-ip 192.168.100.22   # the lease moves to 192.168.100.22, same subnet; peers follow on their next sync']}])
+    expect(hostChecks(loadWorld('flannel-vxlan'), leases).filter(x => x.code === 'LEASE_ADDRESS_GONE')).to.deep.equal([])
+  })
 })
 
 describe('doctor host checks: devices set down', () => {
@@ -272,6 +297,20 @@ describe('doctor: where flannel\'s rules are (EnableNFTables)', () => {
       'node2 RULES_MODE_MISMATCH warning flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others'])
     const text = renderDoctor(diagnose(nftNode1('ACCEPT'), 'test', undefined, undefined, true), {color: false})
     expect(text).to.contain('Flannel rules: node1 nftables, node2 iptables')
+  })
+
+  it('`iptables -t nat -F` on an iptables node: its masquerade is gone while every pod pair works; a warning says so, fixed by sync', () => {
+    const flushed = structuredClone(vxlan)
+    const ipt = flushed.hosts.find(h => h.name === 'node2')!.iptables!
+    ipt.rules = ipt.rules.filter(r => r.table !== 'nat')
+    expect(rulesChecks(flushed, false).findings).to.deep.equal([{code: 'MASQ_MISSING', severity: 'warning', node: 'node2',
+      message: 'node2\'s FLANNEL-POSTRTG is empty and POSTROUTING no longer jumps to it (`iptables -t nat -F`, a firewall\'s restart?): its pods\' traffic leaving the network is not masqueraded, so hosts outside it cannot answer',
+      fix: ['flannelctl sync   # writes the chain and its jump again']}])
+    const unjumped = structuredClone(vxlan)
+    const ipt2 = unjumped.hosts.find(h => h.name === 'node2')!.iptables!
+    ipt2.rules = ipt2.rules.filter(r => r.chain !== 'POSTROUTING')
+    expect(rulesChecks(unjumped, false).findings.map(f => f.message)).to.have.length(1).and.satisfy((m: string[]) => m[0].includes('is not jumped to from POSTROUTING'))
+    expect(rulesChecks(vxlan, false).findings).to.deep.equal([])
   })
 
   it('FORWARD policy DROP on an nftables node: flanneld\'s accepts do not overrule it, and sync does not cure it', () => {

@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import fc from 'fast-check'
 import {FlannelctlError} from '../../src/errors.js'
 import {parseNetConf} from '../../src/core/netconf.js'
-import {candidateSubnets, freeSubnets, isSubnetCompatible, nthSubnet, pickSubnet, subnetCount} from '../../src/core/ipam.js'
+import {candidateSubnets, freeSubnets, isSubnetCompatible, nthSubnet, pickSubnet, subnetCount, subnetMisfit} from '../../src/core/ipam.js'
 import {cidrOverlaps, parseCidr} from '../../src/core/addr.js'
 
 const nc16 = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
@@ -22,6 +22,16 @@ describe('ipam', () => {
     const leases = [{subnet: '10.244.7.0/24', publicIP: '192.168.1.10'}, {subnet: '10.244.9.0/24', publicIP: '192.168.1.11'}]
     expect(pickSubnet(nc16, leases, {publicIP: '192.168.1.11', preferredSubnet: '10.244.3.0/24'}))
       .to.deep.equal({subnet: '10.244.9.0/24', reason: 'reuse', discard: []})
+  })
+
+  it('says why a held subnet no longer fits a config edited under it', () => {
+    expect(subnetMisfit(nc16, '10.244.7.0/24')).to.equal(undefined)
+    expect(subnetMisfit(parseNetConf('{"Network":"10.244.0.0/16","SubnetLen":25}'), '10.244.7.0/24')).to.equal('it is a /24, and the network config\'s SubnetLen is 25')
+    expect(subnetMisfit(parseNetConf('{"Network":"10.245.0.0/16"}'), '10.244.7.0/24')).to.equal('it is outside the network 10.245.0.0/16')
+    expect(subnetMisfit(parseNetConf('{"Network":"10.244.0.0/16","SubnetMin":"10.244.100.0"}'), '10.244.7.0/24')).to.equal('it is below SubnetMin 10.244.100.0')
+    expect(subnetMisfit(parseNetConf('{"Network":"10.244.0.0/16","SubnetMax":"10.244.5.0"}'), '10.244.7.0/24')).to.equal('it is above SubnetMax 10.244.5.0')
+    // widening the network keeps every subnet
+    expect(subnetMisfit(parseNetConf('{"Network":"10.244.0.0/15"}'), '10.244.7.0/24')).to.equal(undefined)
   })
 
   it('discards this PublicIP\'s lease when it no longer fits the config', () => {

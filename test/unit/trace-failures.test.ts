@@ -35,6 +35,43 @@ describe('trace failures (one fixture per disposition)', () => {
 describe('trace failures found on a real kernel', () => {
   const vxlan = loadWorld('flannel-vxlan')
 
+  it('a peer whose address changed under its running flannel.1 (a DHCP renumber): the peer moved, the fix moves its VTEP, both ways', () => {
+    // kernel (3-node lab): nothing leaves the renumbered node (flannel.1 sends from an address it
+    // lost), and peers' frames go to the old address, which no host has; the trace said
+    // WRONG_VTEP_HOST "… is at 192.168.100.12" with a fix that rewrote the entry it already had
+    const w = applyPatches(vxlan, [
+      {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'eth0', local: '192.168.100.12'},
+        value: {local: '192.168.100.22', raw: 'inet 192.168.100.22/24 brd 192.168.100.255 scope global eth0'}},
+      {host: 'node2', op: 'update', table: 'routes', where: {dst: '192.168.100.0/24'},
+        value: {src: '192.168.100.22', raw: '192.168.100.0/24 dev eth0 proto kernel scope link src 192.168.100.22'}}])
+    const fix = {node: 'node2', command: 'flannelctl sync --public-ip 192.168.100.22   # flannel.1 and the node\'s lease move to 192.168.100.22; peers follow on their next sync'}
+    const there = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(there.disposition).to.equal('WRONG_VTEP_HOST')
+    expect(there.failure!.node).to.equal('node1')
+    expect(there.failure!.reason).to.include('flannel.1 on node2 is bound to local 192.168.100.12, which is no address of node2 any more (eth0 has 192.168.100.22: its address changed)')
+    expect(there.failure!.fix).to.deep.equal([fix])
+    const back = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+    expect(back.disposition).to.equal('NO_ROUTE')
+    expect(back.failure!.node).to.equal('node2')
+    expect(back.failure!.step).to.equal('encap')
+    expect(back.failure!.fix).to.deep.equal([fix])
+    // the node itself is reached at the address it has, not the one its VTEP lost
+    expect(traceFlow(w, {src: 'pod-a', dst: 'node2'}).dst.ip).to.equal('192.168.100.22')
+  })
+
+  it('a node given another node\'s address (--public-ip) and bound to it: not a renumber; the fix keeps the other node\'s lease', () => {
+    // kernel (3-node lab, init --public-ip <n2's address> on n3): nothing leaves n3; doctor said DUPLICATE_SUBNET "reset --release", which deletes n2's lease
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'},
+      value: {vxlan: {id: 1, local: '192.168.100.11', dev: 'eth0', port: 8472, learning: false}}}])
+    const back = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+    expect(back.disposition).to.equal('NO_ROUTE')
+    expect(back.failure!.reason).to.include('flannel.1 on node2 is bound to local 192.168.100.11, which is node1\'s address, not node2\'s (eth0 has 192.168.100.12)')
+    expect(back.failure!.fix.map(f => f.command)).to.deep.equal([
+      'flannelctl reset   # not --release: the lease for 192.168.100.11 is node1\'s',
+      'flannelctl init --iface eth0 --public-ip 192.168.100.12   # its own address; then re-create its pods',
+    ])
+  })
+
   it('an underlay that shrank is raised again, not the vxlan MTU lowered', () => {
     const w = applyPatches(vxlan, [{host: 'node1', op: 'update', table: 'links', where: {name: 'eth0'},
       value: {mtu: 1400, raw: '2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 qdisc noqueue state UP mode DEFAULT group default\n    link/ether 52:54:00:00:01:11 brd ff:ff:ff:ff:ff:ff'}}])
@@ -394,6 +431,39 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       const t = traceFlow(loose(), {src: 'pod-a', dst: 'pod-a2'})
       expect(t.disposition).to.equal('NEIGHBOR_MISSING')
       expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'}])
+    })
+
+    it('the bridge deleted (`ip link del cni0`): the route to the pods and their gateway went with it; the fix makes it again and plugs the veths back (checked on a 3-node lab)', () => {
+      const w = loose()
+      const node1 = w.hosts.find(h => h.name === 'node1')!
+      delete (node1.links!.find(l => l.name === 'veth7b21d0aa') as {master?: string}).master
+      node1.links = node1.links!.filter(l => l.name !== 'cni0')
+      node1.addresses = node1.addresses!.filter(a => a.dev !== 'cni0')
+      node1.routes = node1.routes!.filter(r => r.dev !== 'cni0')
+      node1.neighbors = node1.neighbors!.filter(n => n.dev !== 'cni0')
+      const fix = [
+        {node: 'node1', command: 'ip link add cni0 type bridge   # flannel\'s bridge; or all of this at once: flannelctl sync'},
+        {node: 'node1', command: 'ip addr add 10.244.1.1/24 dev cni0'},
+        {node: 'node1', command: 'ip link set cni0 up'},
+        {node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'},
+      ]
+      // before: NO_ROUTE with `ip route replace 10.244.1.34 via GATEWAY dev DEVICE` (EXITS_NETWORK here: node1 has a default route)
+      const to = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+      expect(to.disposition).to.equal('EXITS_NETWORK')
+      expect(to.failure!.node).to.equal('node1')
+      expect(to.failure!.reason).to.contain('pod-a\'s veth veth3f9a1c2e on node1 is plugged into no bridge, and no device of node1 holds pod-a\'s gateway 10.244.1.1')
+      expect(to.failure!.fix).to.deep.equal(fix)
+      // before: INSUFFICIENT_INFO "10.244.1.1 … answers on eth0, but it is not an address of any host read"
+      const from = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      expect(from.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(from.failure!.node).to.equal('pod-a')
+      expect(from.failure!.fix).to.deep.equal(fix)
+      // the pod's entry for its gateway expired: ARP gets no answer, for the same reason
+      w.hosts.find(h => h.name === 'pod-a')!.neighbors = []
+      const unanswered = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      expect(unanswered.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(unanswered.failure!.reason).to.contain('its bridge was deleted')
+      expect(unanswered.failure!.fix).to.deep.equal(fix)
     })
 
     it('a bridge with no port left is up without carrier: bringing it "up" is not the fix, plugging the veths back is', () => {

@@ -11,7 +11,7 @@ import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {isVxlanLink} from './vxlan.js'
-import {bareBridgeFix} from './fixes.js'
+import {bareBridgeFix, unpluggedPod} from './fixes.js'
 
 export interface HostAnswer {
   kind: 'host'
@@ -176,6 +176,8 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
   if (facingLink?.kind === 'veth' && facingLink.master === undefined && !node.proxyArp(facing) && node.routes?.lookup(pod.ip)?.dev !== facing) {
     // A flannel pod's host end in no bridge: its bridge was deleted and re-created (reset and init), which lets go of the ports.
     const bridge = node.ipv4Addresses().find(a => node.link(a.dev)?.kind === 'bridge' && node.addressCovering(a.dev, target) !== undefined)?.dev
+    const deleted = bridge === undefined ? unpluggedPod(w, node, pod) : undefined
+    if (deleted !== undefined) return {reason: deleted.why, fix: deleted.fix}
     return bridge !== undefined
       ? {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, so ${bridge}, the segment of ${target}, is not reached through it`,
         fix: [{node: node.name, command: `ip link set ${facing} master ${bridge}`}]}

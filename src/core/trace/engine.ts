@@ -32,10 +32,10 @@ import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleN
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
-  isVxlanLink, vxlanDevice, vxlanDevices, vxlanEvidence,
+  isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand} from './fixes.js'
+import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod} from './fixes.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
@@ -645,6 +645,12 @@ class Walk {
       if (downSegment !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
           `${view.name} has no route for ${packet.dst}: ${downSegment.why} (network is unreachable)`, downSegment.fix)
+      }
+      const podHere = this.w.podsByIp.get(packet.dst)
+      const unplugged = podHere !== undefined && podHere.node === view.name ? unpluggedPod(this.w, view, podHere) : undefined
+      if (unplugged !== undefined) {
+        return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
+          `${view.name} has no route for ${packet.dst}: ${unplugged.why} (network is unreachable)`, unplugged.fix)
       }
       const fix = this.routeFixesOrRouter(view, packet.dst)
       const downTunnel = vxlanDevices(view).find(d => view.deviceDown(d.name) === true)
@@ -1323,6 +1329,13 @@ class Walk {
     const first = this.first
     const flags = `${first.proto !== 'icmp' ? ` --proto ${first.proto}${first.dport !== undefined ? ` --dport ${first.dport}` : ''}` : ''}${first.size !== undefined ? ` --size ${first.size}` : ''}`
     const outer = packet.tunnel !== undefined ? `the outer vxlan packet's next hop ` : ''
+    const pod = this.w.podOf(view)
+    const node = pod !== undefined ? this.w.nodeViewOf(pod) : undefined
+    const unplugged = pod !== undefined && node !== undefined && !outer ? unpluggedPod(this.w, node, pod) : undefined
+    if (unplugged !== undefined) {
+      return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
+        `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${unplugged.why}`, unplugged.fix)
+    }
     if (this.w.world.partial) {
       return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
         `${outer}${seen} answers on ${dev}, but it is a host whose tables were not read (only ${read.join(', ')} ${read.length === 1 ? 'was' : 'were'}): where the packet goes next is in its tables, so read it too: trace with an inventory that names both (hosts.yaml: \`nodes: [{name: ${view.name}, exec: local}, {name: NEXT, exec: ssh:root@${nexthop}}]\`), or add its \`flannelctl collect\` snapshot to a --snapshot directory with ${view.name}'s`,
@@ -1353,6 +1366,11 @@ class Walk {
         reason: `${packet.dst} is on ${view.name}'s own segment, but ${downSegment.why}: the packet goes to ${nexthop} by the default route`, fix: downSegment.fix}}
     }
     const pod = this.w.podsByIp.get(packet.dst)
+    const unplugged = pod !== undefined && pod.node === view.name ? unpluggedPod(this.w, view, pod) : undefined
+    if (unplugged !== undefined) {
+      return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw,
+        reason: `${packet.dst} is pod ${pod!.name} on ${view.name}, but ${view.name} has no route for it other than the default: ${unplugged.why}`, fix: unplugged.fix}}
+    }
     const owner = this.w.owners(packet.dst).find(o => this.w.isNode(o.view))
     const inside = pod !== undefined ? `pod ${pod.name} on ${pod.node}` : owner !== undefined ? `an address of ${owner.view.name}` : undefined
     if (inside === undefined) return {end: true, disposition: 'EXITS_NETWORK'}
@@ -1565,6 +1583,12 @@ class Walk {
     }
     const remote = fdbEntry.dst
     const remoteIsMine = view.isLocal(remote)
+    // the peer's device still bound to the address the peer had: the entry is right, the peer moved
+    const moved = !remoteIsMine && intended?.device?.local === remote ? lostVtepAddress(this.w, intended.view, intended.device) : undefined
+    if (moved !== undefined) {
+      return this.fail(hop, 'WRONG_VTEP_HOST', 'fdb', fdbEntry.raw,
+        `the fdb entry sends frames for ${mac} to ${remote}, where ${intended!.view.name}'s ${intended!.device!.name} was, but ${moved.reason}: no host takes these frames`, moved.fix)
+    }
     if (remoteIsMine || (intended !== undefined && !intended.view.isLocal(remote))) {
       const right = intended ? this.reachableVtep(view, intended) : undefined
       const reason = remoteIsMine
@@ -1577,6 +1601,11 @@ class Walk {
 
     // vxlan_xmit_one: the outer packet's route is looked up bound to the fdb entry's `via` device
     // (not the vxlan device's own `dev`), from its `local` (none: 0.0.0.0), with the skb's mark
+    const stranded = lostVtepAddress(this.w, view, vx)
+    if (stranded !== undefined) {
+      return this.fail(hop, 'NO_ROUTE', 'encap', vxlanEvidence(vx),
+        `${stranded.reason}: the kernel routes no packet from an address the host does not own, so the encapsulated packet to ${remote} is dropped`, stranded.fix)
+    }
     const oif = this.viaDevice(view, vx, fdbEntry)
     const carried = this.carriedMark(view, hop.in, packet, route)
     if (oif !== undefined) tunnel.oif = oif

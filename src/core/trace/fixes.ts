@@ -111,6 +111,30 @@ export function bareBridgeFix(w: WorldIndex, node: HostView, pod: PodRef): Fix |
   return {node: node.name, command: len !== undefined ? `ip addr add ${gateway}/${len} dev ${bridge}` : `ip addr add ${gateway}/PREFIX dev ${bridge}   # PREFIX: the length of ${pod.name}'s subnet`}
 }
 
+/**
+ * A pod of `node` whose veth is plugged into no bridge while no bridge of `node` holds its gateway:
+ * the bridge was deleted (`ip link del cni0`), and with it the pods' gateway address and their
+ * connected route. The fix makes it again (flannel's cni0) and plugs the veth back in.
+ */
+export function unpluggedPod(w: WorldIndex, node: HostView, pod: PodRef): {why: string, fix: Fix[]} | undefined {
+  const hostEnd = w.podHostEnd(node, pod)
+  if (hostEnd?.kind !== 'veth' || hostEnd.master !== undefined || node.ipv4On(hostEnd.name).length > 0) return undefined
+  const ns = w.podView(pod)
+  const gateway = ns?.routes?.lookup('0.0.0.0')?.gateway
+  const own = ns?.ipv4Addresses().find(a => a.local === pod.ip && a.prefixlen < 32)
+  const bridge = 'cni0'
+  if (gateway === undefined || own === undefined || node.ownAddress(gateway) !== undefined || node.link(bridge) !== undefined) return undefined
+  return {
+    why: `${pod.name}'s veth ${hostEnd.name} on ${node.name} is plugged into no bridge, and no device of ${node.name} holds ${pod.name}'s gateway ${gateway}: its bridge was deleted, with the gateway address and the route to the pods`,
+    fix: [
+      {node: node.name, command: `ip link add ${bridge} type bridge   # flannel's bridge; or all of this at once: flannelctl sync`},
+      {node: node.name, command: `ip addr add ${gateway}/${own.prefixlen} dev ${bridge}`},
+      {node: node.name, command: `ip link set ${bridge} up`},
+      {node: node.name, command: `ip link set ${hostEnd.name} master ${bridge}`},
+    ],
+  }
+}
+
 /** A sysctl command line; sysctl spells a dot inside a device name as a slash (`flannel/1`). */
 export function sysctlCommand(key: string, value: string | number): string {
   const m = /^(net\.ipv4\.conf\.)(.+)\.([a-z_]+)$/.exec(key)

@@ -6,6 +6,7 @@
 import type {Link} from '../model.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
+import type {Fix} from './types.js'
 
 /** outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) */
 export const VXLAN_OVERHEAD = 50
@@ -184,4 +185,33 @@ export function vxlanEvidence(d: VxlanDevice): string {
   }
   const cut = /^.*?\b(?:no)?learning\b/.exec(line) ?? /^.*?\bdstport \d+/.exec(line)
   return cut?.[0] ?? line
+}
+
+/**
+ * A vxlan device bound (`local`) to an address its host does not have: the host's address changed
+ * (a DHCP renumber) under a running flannel, or it was given another node's address
+ * (`--public-ip`) and took that node's lease. The kernel sends from no address the host does not
+ * own. For a renumber the fix moves the device and the node's lease to the address its underlay
+ * device has now; for a borrowed address the lease is the other node's, so the node is rebuilt on
+ * its own address without releasing it.
+ */
+export function lostVtepAddress(w: WorldIndex, view: HostView, device: VxlanDevice): {reason: string, fix: Fix[]} | undefined {
+  if (device.local === undefined || device.assumed || view.snap.addresses === undefined || view.isLocal(device.local)) return undefined
+  const now = device.dev !== undefined ? view.deviceAddress(device.dev) : undefined
+  const owner = w.owners(device.local).find(o => o.view !== view && w.isNode(o.view))?.view.name
+  if (owner !== undefined) {
+    return {
+      reason: `${device.name} on ${view.name} is bound to local ${device.local}, which is ${owner}'s address, not ${view.name}'s${now !== undefined ? ` (${device.dev} has ${now})` : ''}: it was given ${owner}'s address (--public-ip) and took its lease`,
+      fix: [
+        {node: view.name, command: `flannelctl reset   # not --release: the lease for ${device.local} is ${owner}'s`},
+        {node: view.name, command: `flannelctl init${device.dev !== undefined ? ` --iface ${device.dev}` : ''} --public-ip ${now ?? 'ADDRESS'}   # its own address; then re-create its pods`},
+      ],
+    }
+  }
+  return {
+    reason: `${device.name} on ${view.name} is bound to local ${device.local}, which is no address of ${view.name} any more${now !== undefined ? ` (${device.dev} has ${now}: its address changed)` : ''}`,
+    fix: [{node: view.name, command: now !== undefined
+      ? `flannelctl sync --public-ip ${now}   # ${device.name} and the node's lease move to ${now}; peers follow on their next sync`
+      : `ip -4 addr show${device.dev !== undefined ? ` dev ${device.dev}` : ''}   # the node's address now; then flannelctl sync --public-ip ADDRESS`}],
+  }
 }

@@ -181,7 +181,8 @@ export class WorldIndex {
       const a = view.deviceAddress(def.dev, def.gateway)
       if (a !== undefined) return a
     }
-    for (const l of view.vxlanLinks()) if (l.vxlan?.local !== undefined) return l.vxlan.local
+    // (a device still bound to an address the host lost, a renumber, does not make it the node's)
+    for (const l of view.vxlanLinks()) if (l.vxlan?.local !== undefined && (view.snap.addresses === undefined || view.isLocal(l.vxlan.local))) return l.vxlan.local
     const plain = view.ipv4Addresses().find(a => (a.scope ?? 'global') === 'global' && !a.local.startsWith('127.') && !this.isPodSide(view, a.dev) && !isVxlanLink(view, a.dev))
     return plain?.local ?? view.firstGlobalAddress()
   }
