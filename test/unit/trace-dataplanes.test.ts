@@ -183,3 +183,33 @@ describe('trace: tc filters (a clsact or ingress qdisc, read by collect and a li
     expect(traceFlow(loadWorld('flannel-vxlan'), {src: 'pod-a', dst: 'pod-b'}).warnings.filter(x => x.message.includes('qdisc'))).to.deep.equal([])
   })
 })
+
+describe('trace: a macvlan pod and its parent\'s own address', () => {
+  // macvlan-parent: collected from namespaces here. node (eth0 192.168.77.1/24, wired to rt
+  // 192.168.77.254) and pod, whose eth0 is a macvlan (mode bridge) of node's eth0. On the kernel the
+  // pod pings rt but not node (its ARP for 192.168.77.1 stays INCOMPLETE), nor node the pod.
+  const load = async () => (await loadSource({snapshot: join(SNAPSHOTS, 'macvlan-parent')})).world
+
+  it('pod → node is NEIGHBOR_MISSING at the pod, with the shim that carries it (it was DELIVERED)', async () => {
+    const t = traceFlow(await load(), {src: 'pod', dst: 'node'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure!.node).to.equal('pod')
+    expect(t.failure!.reason).to.include('eth0 of pod is a macvlan device on eth0 of node, and 192.168.77.1 is node\'s own address: a macvlan child and its parent never get each other\'s frames')
+    expect(t.failure!.fix).to.deep.equal([{node: 'node', command:
+      'ip link add macvlan-shim link eth0 type macvlan mode bridge && ip addr add <a free address>/32 dev macvlan-shim && ip link set macvlan-shim up && ip route add 192.168.77.50/32 dev macvlan-shim'}])
+  })
+
+  it('node → pod fails the same way, at the node', async () => {
+    const t = traceFlow(await load(), {src: 'node', dst: 'pod'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure!.node).to.equal('node')
+    expect(t.failure!.reason).to.include('and 192.168.77.50 is pod\'s address')
+  })
+
+  it('a macvlan of another device than the one holding the address is no obstacle', async () => {
+    const w = await load()
+    const eth0 = w.hosts.find(h => h.name === 'pod')!.links!.find(l => l.name === 'eth0')!
+    w.hosts.find(h => h.name === 'pod')!.links = w.hosts.find(h => h.name === 'pod')!.links!.map(l => l === eth0 ? {...eth0, peerIndex: 99} : l)
+    expect(traceFlow(w, {src: 'pod', dst: 'node'}).disposition).to.equal('DELIVERED')
+  })
+})

@@ -84,3 +84,15 @@ export function ovsCommands(bridge: string, port: string, src: string, dst: stri
 export function tcHook(view: HostView, dev: string, direction: 'ingress' | 'egress'): Qdisc | undefined {
   return view.snap.qdiscs?.find(q => q.dev === dev && (q.kind === 'clsact' || (direction === 'ingress' && q.kind === 'ingress')))
 }
+
+/**
+ * A macvlan or ipvlan device in a pod and the device it hangs from on its node (IFLA_LINK: `eth0@if2`,
+ * `link_index`): frames the child sends leave by the parent's wire without reaching the parent's own
+ * stack, and the parent's own frames never reach its children, so neither answers the other's ARP.
+ * Returns the parent's name when `childDev` of `child` hangs from a device of `parent`.
+ */
+export function stackedParent(child: HostView, childDev: string, parent: HostView): string | undefined {
+  const link = child.link(childDev)
+  if (link === undefined || (link.kind !== 'macvlan' && link.kind !== 'ipvlan') || link.peerIndex === undefined) return undefined
+  return (parent.snap.links ?? []).find(l => l.index === link.peerIndex)?.name
+}

@@ -36,7 +36,7 @@ import {
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
 import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod} from './fixes.js'
-import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, tcHook} from './dataplanes.js'
+import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
@@ -835,6 +835,33 @@ class Walk {
   }
 
   /**
+   * A pod on a macvlan/ipvlan of its node's device and that node's own address on the device: the
+   * driver hands neither the other's frames (checked on this kernel: ARP from the pod for the node's
+   * address stays INCOMPLETE, the router on the same wire answers). The usual way round is a shim
+   * device of the same kind on the node, routing the pod through it.
+   */
+  private stackedIsolation(view: HostView, dev: string, answer: Answer, nexthop: string): {reason: string, fix: Fix[]} | undefined {
+    if (answer.kind !== 'host') return undefined
+    const other = answer.view
+    const pod = this.w.podOf(view)
+    const otherPod = this.w.podOf(other)
+    // the node's side is the device that answers or sends; the pod's, the device facing it
+    let child: HostView, childDev: string, node: HostView, nodeDev: string
+    if (pod !== undefined && pod.node === other.name) [child, childDev, node, nodeDev] = [view, dev, other, answer.inDev]
+    else if (otherPod !== undefined && otherPod.node === view.name) [child, childDev, node, nodeDev] = [other, answer.inDev, view, dev]
+    else return undefined
+    // a parent whose frames reach the node's answering device by the wire (another device) is no obstacle
+    const parent = stackedParent(child, childDev, node)
+    if (parent === undefined || parent !== nodeDev) return undefined
+    const kind = child.link(childDev)!.kind
+    const podIp = (pod ?? otherPod)!.ip
+    return {
+      reason: `${childDev} of ${child.name} is a ${kind} device on ${parent} of ${node.name}, and ${nexthop} is ${other === node ? `${node.name}'s own address` : `${child.name}'s address`}: a ${kind} child and its parent never get each other's frames (they leave by the wire, which does not send them back), so ARP for ${nexthop} gets no reply (a ${kind} shim on the node with an address of its own carries the node's traffic to the pod, and the pod reaches the node at that address)`,
+      fix: [{node: node.name, command: `ip link add ${kind}-shim link ${parent} type ${kind}${kind === 'macvlan' ? ' mode bridge' : ''} && ip addr add <a free address>/32 dev ${kind}-shim && ip link set ${kind}-shim up && ip route add ${podIp}/32 dev ${kind}-shim`}],
+    }
+  }
+
+  /**
    * The outer packet was bound to the fdb entry's `via` device, no route out of it reaches the
    * VTEP, and the kernel's guess that the VTEP is on that link failed: the entry without `via`
    * (when the tables route the VTEP without it), else a route out of that device through a router.
@@ -1246,6 +1273,8 @@ class Walk {
     }
     const entry = view.neighbour(dev, nexthop)
     const answer = whoAnswers(this.w, view, dev, nexthop)
+    const stacked = answer !== undefined ? this.stackedIsolation(view, dev, answer, nexthop) : undefined
+    if (stacked !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`, stacked.reason, stacked.fix)
     if (entry !== undefined && neighbourUse(entry) === 'usable') {
       const known = `${nexthop} is at ${entry.lladdr} (${stateOf(entry)})`
       if (answer === undefined && pod === undefined && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
