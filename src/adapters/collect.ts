@@ -34,6 +34,8 @@ const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: strin
   'iptables-save': {json: ['iptables-save'], txt: ['iptables-save'], optional: true},
   // native nftables (firewalld, nftables.service, flanneld's EnableNFTables): where it may act unseen
   'nft-ruleset': {json: ['nft', '-j', 'list', 'ruleset'], txt: ['nft', '-a', 'list', 'ruleset'], optional: true},
+  // one command for every device: a clsact or ingress qdisc is where tc filters (BPF programs) may act
+  'tc-qdisc': {json: ['tc', '-j', 'qdisc', 'show'], txt: ['tc', 'qdisc', 'show'], optional: true},
 }
 
 /** A pod namespace on a node reached by any runner (`ip netns exec NS` on that node). */

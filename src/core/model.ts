@@ -8,7 +8,23 @@ import {tableName} from './parse/rule.js'
 import type {FlannelNftTable} from './flannel-nft.js'
 
 export type LinkKind =
-  | 'loopback' | 'ether' | 'veth' | 'bridge' | 'vxlan' | 'tun' | 'dummy' | 'ipip' | 'wireguard' | 'vrf' | 'other'
+  | 'loopback' | 'ether' | 'veth' | 'bridge' | 'vxlan' | 'tun' | 'dummy' | 'ipip' | 'wireguard' | 'vrf'
+  | 'openvswitch' | 'macvlan' | 'ipvlan' | 'other'
+
+/** One queueing discipline as `tc qdisc show` prints it. */
+export interface Qdisc {
+  dev: string
+  kind: string
+  raw: string
+}
+
+/** An XDP program on a link (`ip link` prints `xdp`/`xdpgeneric`/`xdpoffload`/`xdpmulti` and `prog/xdp id N`). */
+export interface XdpAttachment {
+  mode: 'driver' | 'generic' | 'offload' | 'multi'
+  /** the program's id and name as `bpftool prog show id N` knows it (absent: not printed) */
+  progId?: number
+  progName?: string
+}
 
 export interface VxlanInfo {
   id: number
@@ -54,6 +70,8 @@ export interface Link {
   /** for veth: the peer's ifindex in its namespace (`@ifN`) */
   peerIndex?: number
   vxlan?: VxlanInfo
+  /** an XDP program runs on every frame this link receives, before the kernel's tables see it */
+  xdp?: XdpAttachment
   raw: string
 }
 
@@ -331,6 +349,11 @@ export interface HostSnapshot {
   flannelNft?: FlannelNftTable[]
   /** sysctl key (dotted, e.g. net.ipv4.ip_forward) to value */
   sysctls?: Record<string, string>
+  /**
+   * `tc qdisc show`: a clsact or ingress qdisc is where tc filters (BPF programs among them) act on
+   * what a device receives or sends; absent: not read (collect and a live trace read it, sync does not)
+   */
+  qdiscs?: Qdisc[]
   /**
    * False when `addresses` cannot hold `ip`: a snapshot read from files answers from the address
    * table's text without parsing it. Absent: look at `addresses`.

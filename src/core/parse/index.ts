@@ -17,6 +17,7 @@ export {
 } from './text.js'
 export {normaliseSysctlKey} from './sysctl.js'
 export {parseNftRuleset} from './nft.js'
+export {parseQdiscs} from './tc.js'
 export {isIP, isIPv4, isIPv6, isMac} from './common.js'
 
 /** Per section: JSON when it starts like JSON, otherwise the text form the content shows. */
@@ -169,4 +170,3 @@ export function parseIptables(text: string, options?: ParseOptions | string): Ip
 export function parseSysctls(text: string, options?: ParseOptions | string): Record<string, string> {
   return parseSysctl(text, options)
 }
-

@@ -3,7 +3,7 @@
  * the order the plain command prints its fields, so evidence quotes the line a user can grep for
  * whether the snapshot was taken as JSON or as text.
  */
-import type {Address, FdbEntry, Link, LinkKind, Neighbor, PolicyRule, Route, RouteType, VxlanInfo} from '../model.js'
+import type {Address, FdbEntry, Link, LinkKind, Neighbor, PolicyRule, Route, RouteType, VxlanInfo, XdpAttachment} from '../model.js'
 import {ruleFromWords, ruleLineFromJson, ruleWords} from './rule.js'
 import {
   type OutputFilter, type Section, firstContentLine, isAddressOrCidr, isIP, isLinkLayerAddress, looksLikeJson,
@@ -212,7 +212,7 @@ function entries(doc: JsonDocument, what: string): Entry[] {
 /* ------------------------------------------------------------------------------------------ */
 /* links                                                                                         */
 
-const KNOWN_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard', 'vrf'])
+const KNOWN_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard', 'vrf', 'openvswitch', 'macvlan', 'ipvlan'])
 
 export function linkKind(infoKind: string | undefined, flags: readonly string[], linkType: string | undefined): LinkKind {
   if (flags.includes('LOOPBACK') || linkType === 'loopback') return 'loopback'
@@ -281,6 +281,34 @@ function vxlanInfo(d: Entry): VxlanInfo {
   if (df === 'set' || df === 'inherit') info.df = df
   if (d.bool('l2miss') === true) info.l2miss = true
   return info
+}
+
+/** IFLA_XDP_ATTACHED: 1 driver, 2 generic (skb), 3 offloaded, 4 several at once; 0 none. */
+const XDP_MODES: Record<number, XdpAttachment['mode']> = {1: 'driver', 2: 'generic', 3: 'offload', 4: 'multi'}
+
+/** `"xdp": {"mode": 1, "prog": {"id": 97, "name": "…"}}` (`ip -j link`; with `xdpmulti`, `attached` lists each). */
+function xdpFromJson(e: Entry): XdpAttachment | undefined {
+  const xdp = e.object('xdp')
+  if (xdp === undefined) return undefined
+  const x = e.sub(xdp)
+  const mode = XDP_MODES[x.num('mode') ?? 0]
+  if (mode === undefined) return undefined
+  const out: XdpAttachment = {mode}
+  const attached = x.objects('attached')[0]
+  const progObject = x.object('prog') ?? (attached === undefined ? undefined : x.sub(attached).object('prog'))
+  if (progObject !== undefined) {
+    const prog = x.sub(progObject)
+    const id = prog.num('id')
+    if (id !== undefined) out.progId = id
+    const name = prog.str('name')
+    if (name !== undefined) out.progName = name
+  }
+  return out
+}
+
+/** `prog/xdp id 97 name fcf_pass` as `ip -d link` prints it, the evidence a trace names. */
+export function xdpLine(x: XdpAttachment): string {
+  return `prog/xdp${x.progId !== undefined ? ` id ${x.progId}` : ''}${x.progName !== undefined ? ` name ${x.progName}` : ''} (${x.mode === 'generic' ? 'xdpgeneric' : x.mode === 'driver' ? 'xdp' : `xdp${x.mode}`})`
 }
 
 /** The header line `ip link` / `ip addr` print for a device. */
@@ -360,6 +388,11 @@ function linkFromJson(e: Entry): LinkWithPeerName {
       link.vxlan = vxlanInfo(d)
       rawLines.push(`    ${vxlanLine(d)}`)
     }
+  }
+  const xdp = xdpFromJson(e)
+  if (xdp !== undefined) {
+    link.xdp = xdp
+    rawLines.push(`    ${xdpLine(xdp)}`)
   }
   link.raw = rawLines.join('\n')
   return {link, linkName: e.str('link')}

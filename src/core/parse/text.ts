@@ -6,7 +6,7 @@
  * Strict on lines, lenient on fields: a line that is not an entry (and not a known header) is an
  * error, while unknown words inside an entry are skipped, because each iproute2 release adds some.
  */
-import type {Address, FdbEntry, Link, LinkKind, Neighbor, PolicyRule, Route, VxlanInfo} from '../model.js'
+import type {Address, FdbEntry, Link, LinkKind, Neighbor, PolicyRule, Route, VxlanInfo, XdpAttachment} from '../model.js'
 import {cidrContainsIp} from '../addr.js'
 import {ruleFromWords, ruleWords} from './rule.js'
 import {
@@ -14,7 +14,7 @@ import {
   netmaskToPrefixlen, parseUint, sections, splitLines, startsWithSpace, tokens, withPrefix,
 } from './common.js'
 import {type ParseOptions, ParseError, quote, resolveOptions} from './errors.js'
-import {resolvePeerNames, routeType} from './json.js'
+import {resolvePeerNames, routeType, xdpLine} from './json.js'
 
 /** What a section parser needs: where errors point and what the pasted command filtered on. */
 export interface TextContext {
@@ -552,7 +552,9 @@ const KIND_WORDS = new Set(['vlan', 'veth', 'vcan', 'vxcan', 'dummy', 'ifb', 'ma
   'team', 'ipoib', 'ip6tnl', 'ipip', 'sit', 'vxlan', 'gre', 'gretap', 'erspan', 'ip6gre', 'ip6gretap', 'ip6erspan',
   'vti', 'vti6', 'vrf', 'nlmon', 'ipvlan', 'ipvtap', 'lowpan', 'geneve', 'bareudp', 'amt', 'macsec', 'hsr', 'xfrm',
   'gtp', 'rmnet', 'netkit', 'wireguard', 'tun', 'can', 'openvswitch', 'virt_wifi', 'batadv'])
-const MODEL_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard', 'vrf'])
+const MODEL_KINDS = new Set<LinkKind>(['veth', 'bridge', 'vxlan', 'tun', 'dummy', 'ipip', 'wireguard', 'vrf', 'openvswitch', 'macvlan', 'ipvlan'])
+/** the header word after the mtu that says an XDP program is attached, and how */
+const XDP_HEADER_WORDS: Record<string, XdpAttachment['mode']> = {xdp: 'driver', xdpgeneric: 'generic', xdpoffload: 'offload', xdpmulti: 'multi'}
 
 export interface LinksAndAddresses {
   links: Link[]
@@ -662,6 +664,8 @@ function linkHeader(ctx: TextContext, i: number, line: string, t: string[]): Lin
     } else if (t[k] === 'state' && value !== undefined) {
       draft.link.operstate = value
       k++
+    } else if (XDP_HEADER_WORDS[t[k]] !== undefined) {
+      draft.link.xdp = {mode: XDP_HEADER_WORDS[t[k]]}
     }
   }
   if (mtu === undefined) throw cannotRead(ctx, i, line, what, 'no mtu')
@@ -797,6 +801,16 @@ function ipLinkDump(lines: string[], section: Section, ctx: TextContext): LinksA
         current.link.vxlan = vxlanFromText(ctx, i, line)
         current.rawLines.push(`    ${cutAt(line.trim(), [' addrgenmode ', ' numtxqueues ', ' gso_max_size '])}`)
       }
+    }
+    if (word === 'prog/xdp') {
+      // `prog/xdp id 97 name fcf_pass tag … jited`: the header's word said how it is attached
+      const x = current.link.xdp ?? {mode: 'driver'}
+      const id = parseUint(t[t.indexOf('id') + 1] ?? '')
+      if (t.includes('id') && id !== undefined) x.progId = id
+      if (t.includes('name') && t[t.indexOf('name') + 1] !== undefined) x.progName = t[t.indexOf('name') + 1]
+      current.link.xdp = x
+      current.rawLines.push(`    ${xdpLine(x)}`)
+      return
     }
     if (word === 'bridge_slave') {
       const h = t.indexOf('hairpin')

@@ -36,6 +36,8 @@ import {
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
 import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod} from './fixes.js'
+import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
+import {xdpLine} from '../parse/json.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
@@ -282,6 +284,8 @@ class Walk {
     // a packet that crosses into another namespace loses its mark (skb_scrub_packet); its source,
     // chosen by the sender's route, is the one every later lookup sees
     const arrived = a.packet.mark !== undefined || (a.packet.unboundSrc && !a.origin) ? {...a.packet, mark: undefined, unboundSrc: undefined} : a.packet
+    const elsewhere = this.forwardedElsewhere(hop, a)
+    if (elsewhere !== undefined) return elsewhere
     let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev)
     if (!a.origin) {
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
@@ -299,6 +303,47 @@ class Walk {
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
     return this.forward(hop, a.view, a.inDev, packet, a.origin)
+  }
+
+  /**
+   * Programs that see the packet before the tables do: a BPF dataplane (Cilium, Calico's eBPF mode)
+   * redirects it between devices past the routing table and iptables, so the tables read here do not
+   * tell its way (INSUFFICIENT_INFO); Open vSwitch takes a frame that enters one of its ports; an XDP
+   * program on the receiving device may drop, bounce or redirect it, and is assumed to pass it.
+   */
+  private forwardedElsewhere(hop: Hop, a: Arrival): End | undefined {
+    const view = a.view
+    const bpf = bpfDataplane(view)
+    if (bpf !== undefined) {
+      return this.insufficient(hop, 'route', `(${bpf.device} on ${view.name})`,
+        `${view.name} runs ${bpf.name} (it has ${bpf.device}): its BPF programs on ${a.origin ? 'the device the packet leaves by' : `${a.inDev}, where the packet comes in, and on the device it leaves by`} route, filter and translate it themselves, past the routing table and iptables read here, so those tables do not tell where it goes`,
+        view.name, bpf.commands(a.origin ? undefined : a.inDev))
+    }
+    if (a.origin) return undefined
+    if (ovsBridgeOf(view, a.inDev) === '') {
+      return this.insufficient(hop, 'route', view.link(a.inDev)!.raw,
+        `${a.inDev} on ${view.name} is a port of Open vSwitch (master ovs-system): the frame goes where the OVS bridge's flows send it, which no table read here holds`,
+        view.name, ovsCommands('', a.inDev, a.packet.src, a.packet.dst))
+    }
+    const xdp = view.link(a.inDev)?.xdp
+    if (xdp !== undefined) {
+      const program = `${xdp.progId !== undefined ? `XDP program ${xdp.progId}${xdp.progName !== undefined ? ` (${xdp.progName})` : ''}` : 'an XDP program'}`
+      const see = xdp.progId !== undefined ? `\`bpftool prog dump xlated id ${xdp.progId}\`` : `\`bpftool net show dev ${a.inDev}\``
+      const message = `${a.inDev} on ${view.name} runs ${program} on every frame it receives, before any table: assumed it passes this packet (it may drop, bounce or redirect it; ${see} shows what it does)`
+      this.step(hop, 'filter', 'assumed', xdpLine(xdp), message)
+      this.assume(view, message)
+    }
+    this.tcFilters(hop, view, a.inDev, 'ingress')
+    return undefined
+  }
+
+  /** tc filters on a device's clsact/ingress qdisc act on the packet unseen: assumed to let it go on unchanged. */
+  private tcFilters(hop: Hop, view: HostView, dev: string, direction: 'ingress' | 'egress'): void {
+    const qdisc = tcHook(view, dev, direction)
+    if (qdisc === undefined) return
+    const message = `${dev} on ${view.name} has a ${qdisc.kind} qdisc: tc filters there (BPF programs, redirects) see the packet ${direction === 'ingress' ? 'as it comes in, before any table' : 'as it leaves, after every table'}; assumed they let it go on unchanged (\`tc filter show dev ${dev} ${direction}\` lists them)`
+    this.step(hop, 'filter', 'assumed', qdisc.raw, message)
+    this.assume(view, message)
   }
 
   /**
@@ -475,6 +520,8 @@ class Walk {
     }
     if (packet.tunnel !== undefined) return this.decapsulate(hop, view, packet)
     hop.out = 'local'
+    const balanced = this.ipvs(hop, view, packet)
+    if (balanced !== undefined) return balanced
     // An echo request reaches the host and the kernel answers it, unless told to ignore them all.
     if (this.direction === 'forward' && packet.icmpType === 8 && view.sysctlNumber('net.ipv4.icmp_echo_ignore_all') === 1) {
       return this.fail(hop, 'DENIED_BY_FILTER', 'sysctl', 'net.ipv4.icmp_echo_ignore_all = 1',
@@ -482,9 +529,28 @@ class Walk {
         [{node: view.name, command: sysctlCommand('net.ipv4.icmp_echo_ignore_all', 0)}])
     }
     const owned = view.ownAddress(packet.dst)
+    const service = ipvsServiceAddress(view, packet.dst) ? ` (a Service address on ${IPVS_SERVICE_DEVICE}: the node answers a ping itself, IPVS takes TCP and UDP)` : ''
     this.step(hop, 'deliver', 'delivered', owned?.raw ?? `(${packet.dst} is local to ${view.name})`,
-      `${packet.dst} is an address of ${view.name}: delivered${this.direction === 'forward' ? listenerNote(view.name, packet) : ''}`)
+      `${packet.dst} is an address of ${view.name}: delivered${service}${this.direction === 'forward' ? listenerNote(view.name, packet) : ''}`)
     return {end: true, disposition: 'DELIVERED'}
+  }
+
+  /**
+   * kube-proxy's IPVS mode: IPVS takes a TCP or UDP packet for one of its virtual services at
+   * LOCAL_IN, after the INPUT filter, and sends it on to an endpoint the ipvsadm table picks. A
+   * Service address (on kube-ipvs0) is one surely; another local address (a NodePort) may be.
+   */
+  private ipvs(hop: Hop, view: HostView, packet: Packet): End | undefined {
+    if (this.direction !== 'forward' || (packet.proto !== 'tcp' && packet.proto !== 'udp') || !runsIpvs(view)) return undefined
+    const service = `${packet.dst}${packet.dport !== undefined ? `:${packet.dport}` : ''}`
+    const list = `ipvsadm -Ln ${packet.proto === 'tcp' ? '-t' : '-u'} ${packet.dport !== undefined ? service : `${packet.dst}:<port>`}`
+    if (ipvsServiceAddress(view, packet.dst)) {
+      return this.insufficient(hop, 'nat', view.ownAddress(packet.dst)?.raw ?? `(${packet.dst} on ${IPVS_SERVICE_DEVICE})`,
+        `${packet.dst} is a Service address kube-proxy's IPVS mode put on ${IPVS_SERVICE_DEVICE} of ${view.name}: IPVS sends the connection to one of the Service's endpoints (with no virtual service for ${packet.proto} ${service}, ${view.name} itself answers), and its table is not among those read`,
+        view.name, [list])
+    }
+    this.assume(view, `kube-proxy runs in IPVS mode on ${view.name}: assumed no IPVS virtual service for ${packet.proto} ${service} (a NodePort or external IP there would send it on to an endpoint; \`${list}\` tells)`)
+    return undefined
   }
 
   private decapsulate(hop: Hop, view: HostView, outer: Packet): Next {
@@ -750,8 +816,15 @@ class Walk {
     packet = {...packet, mark: mangled.mark}
     packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.conntrackUndo(hop, view, packet, 'dst'))
 
+    this.tcFilters(hop, view, dev, 'egress')
     const vx = vxlanDevice(view, dev)
     if (vx !== undefined) return this.vxlanSend(hop, view, vx, nexthop, packet, route)
+    const ovs = ovsBridgeOf(view, dev)
+    if (ovs !== undefined) {
+      return this.insufficient(hop, 'route', route.raw,
+        `${dev} is ${ovs === '' ? 'a port of Open vSwitch (master ovs-system)' : `an internal port of the Open vSwitch bridge ${ovs}`}: the frame goes where the bridge's flows send it, which no table read here holds`,
+        view.name, ovsCommands(ovs, dev, packet.src, packet.dst))
+    }
     if (view.link(dev)?.kind === 'tun' || /^flannel0$/.test(dev)) {
       return this.insufficient(hop, 'route', route.raw,
         `${dev} is a TUN device (flannel's udp backend): flanneld carries the packet in user space, which the trace does not model`, view.name, ['cat /run/flannel/subnet.env'])
@@ -759,6 +832,33 @@ class Walk {
     const sent = this.linkLayer(hop, view, dev, nexthop, packet, route)
     if (res.boundOnLink && packet.tunnel !== undefined && 'end' in sent && sent.failure !== undefined) this.boundTunnelFix(view, packet, sent.failure)
     return sent
+  }
+
+  /**
+   * A pod on a macvlan/ipvlan of its node's device and that node's own address on the device: the
+   * driver hands neither the other's frames (checked on this kernel: ARP from the pod for the node's
+   * address stays INCOMPLETE, the router on the same wire answers). The usual way round is a shim
+   * device of the same kind on the node, routing the pod through it.
+   */
+  private stackedIsolation(view: HostView, dev: string, answer: Answer, nexthop: string): {reason: string, fix: Fix[]} | undefined {
+    if (answer.kind !== 'host') return undefined
+    const other = answer.view
+    const pod = this.w.podOf(view)
+    const otherPod = this.w.podOf(other)
+    // the node's side is the device that answers or sends; the pod's, the device facing it
+    let child: HostView, childDev: string, node: HostView, nodeDev: string
+    if (pod !== undefined && pod.node === other.name) [child, childDev, node, nodeDev] = [view, dev, other, answer.inDev]
+    else if (otherPod !== undefined && otherPod.node === view.name) [child, childDev, node, nodeDev] = [other, answer.inDev, view, dev]
+    else return undefined
+    // a parent whose frames reach the node's answering device by the wire (another device) is no obstacle
+    const parent = stackedParent(child, childDev, node)
+    if (parent === undefined || parent !== nodeDev) return undefined
+    const kind = child.link(childDev)!.kind
+    const podIp = (pod ?? otherPod)!.ip
+    return {
+      reason: `${childDev} of ${child.name} is a ${kind} device on ${parent} of ${node.name}, and ${nexthop} is ${other === node ? `${node.name}'s own address` : `${child.name}'s address`}: a ${kind} child and its parent never get each other's frames (they leave by the wire, which does not send them back), so ARP for ${nexthop} gets no reply (a ${kind} shim on the node with an address of its own carries the node's traffic to the pod, and the pod reaches the node at that address)`,
+      fix: [{node: node.name, command: `ip link add ${kind}-shim link ${parent} type ${kind}${kind === 'macvlan' ? ' mode bridge' : ''} && ip addr add <a free address>/32 dev ${kind}-shim && ip link set ${kind}-shim up && ip route add ${podIp}/32 dev ${kind}-shim`}],
+    }
   }
 
   /**
@@ -1173,6 +1273,8 @@ class Walk {
     }
     const entry = view.neighbour(dev, nexthop)
     const answer = whoAnswers(this.w, view, dev, nexthop)
+    const stacked = answer !== undefined ? this.stackedIsolation(view, dev, answer, nexthop) : undefined
+    if (stacked !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`, stacked.reason, stacked.fix)
     if (entry !== undefined && neighbourUse(entry) === 'usable') {
       const known = `${nexthop} is at ${entry.lladdr} (${stateOf(entry)})`
       if (answer === undefined && pod === undefined && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
