@@ -87,9 +87,10 @@ async function captureAll(hosts: LiveHost[], o: LoadOptions): Promise<CollectedH
     ? (done: number) => { if (done === hosts.length || done % 10 === 0) o.progress!(`read ${done}/${hosts.length} hosts`) }
     : undefined
   const captured = await pool(hosts, o.concurrency ?? 16, h => captureHost(h.runner, h.name, o.format ?? 'json'), progress)
-  // a table that could not be read is not an empty one: nftables unread hides flanneld's EnableNFTables rules, firewalld's
+  // a table that could not be read is not an empty one: nftables unread hides flanneld's EnableNFTables rules, firewalld's;
+  // tc's qdiscs unread hide where filters act
   for (const c of captured) {
-    for (const u of c.unread ?? []) o.progress?.(`note: ${c.name}: ${u}; its rules there are not evaluated (run as root)`)
+    for (const u of c.unread ?? []) o.progress?.(`note: ${c.name}: ${u}; left out of the snapshot, so trace does not evaluate what it holds${u.startsWith('nft ') ? ' (nft needs root)' : ''}`)
   }
   return captured
 }
