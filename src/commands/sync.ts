@@ -14,7 +14,7 @@ export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
   static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains or, with EnableNFTables, flanneld's nftables tables); pods' veths left in no bridge (the bridge deleted and made again) are plugged back into it. A node whose address changed while its bridge still serves its subnet follows the new address, and its lease moves with it; a subnet that no longer fits an edited SubnetLen, SubnetMin or SubnetMax is not given up (the error says why). A change of EnableNFTables in the network config moves the rules on the next sync: the new ones are added before the old ones go. Needs no flags after init. Warns when a host firewall drops forwarded pod traffic where flannel's accepts cannot overrule it: a native nftables forward chain (nftables.service, firewalld) in either mode, iptables' FORWARD with EnableNFTables.
 
-With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly, and always before it expires, whatever its TTL (a lease put back by hand with a short one is renewed at once). It prints a round only when it changed something or says something new (lease, peers, warnings): an idle agent is quiet. Each round after the first names what woke it, as in \"sync (store event): …\", \"sync (periodic resync): …\" (one that changed something found the host changed by hand or by another program) \"sync (lease renewal): …\" or \"sync (retry): …\". With --json each round is one object on one line, with \"trigger\": start, store event, periodic resync, lease renewal or retry. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
+With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly, and always before it expires, whatever its TTL (a lease put back by hand with a short one is renewed at once). It prints a round only when it changed something or says something new (lease, peers, warnings): an idle agent is quiet. Each round after the first names what woke it, as in \"sync (store event): …\", \"sync (periodic resync): …\" (one that changed something found the host changed by hand or by another program), \"sync (lease renewal): …\" or \"sync (retry): …\". With --json each round is one object on one line, with \"trigger\": start, store event, periodic resync, lease renewal or retry. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
 
   static override examples = [
     {description: 'Converge this host with the store', command: '<%= config.bin %> sync'},
@@ -38,17 +38,19 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json, agent: flags.watch})
     let shown: string | undefined
     const show = (result: ReconcileResult, trigger?: RoundTrigger) => {
-      const text = flags.json ? JSON.stringify(reconcileJson(result)) : renderReconcile(result, 'sync')
-      // An agent's log says what changed: a round that changed nothing and would print what the
-      // last one printed (lease, peers, warnings) prints nothing, as flanneld is quiet when idle.
-      if (flags.watch && result.ops.length === 0 && text === shown) return
-      shown = text
+      // An agent's log says what changed: a round that changed nothing and says what the last one
+      // said (lease, peers, warnings) prints nothing, as flanneld is quiet when idle. Compared
+      // without the changes, so the round after a repair does not print 'up to date', which would
+      // read as one more round that found something.
+      const said = JSON.stringify(reconcileJson({...result, ops: [], plan: [], applied: false}))
+      if (flags.watch && result.ops.length === 0 && said === shown) return
+      shown = said
       // ...and what woke the round: a periodic resync that changed something found the host
       // changed behind the agent's back (by hand, by another program), a store event did not.
       // An agent's rounds are a stream: one object a line, as log collectors read them.
       if (flags.json && flags.watch) this.out(JSON.stringify({trigger: trigger ?? 'start', ...reconcileJson(result)}))
       else if (flags.json) this.outJson(reconcileJson(result))
-      else this.out(trigger ? renderReconcile(result, `sync (${trigger})`) : text)
+      else this.out(renderReconcile(result, trigger ? `sync (${trigger})` : 'sync'))
     }
     if (flags.watch) this.signals = new StopSignals(() => this.onStop())
     // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).
