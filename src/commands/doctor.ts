@@ -1,14 +1,14 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../cli/base.js'
 import {jsonFlag, recordedStoreFlags} from '../cli/flags.js'
-import {runDoctor} from '../services/doctor.js'
+import {isNetworkFix, runDoctor} from '../services/doctor.js'
 import {commandEcho} from '../services/collect.js'
 import {renderDoctor} from '../ui/doctor.js'
 import {ExitCode} from '../errors.js'
 
 export default class Doctor extends BaseCommand {
   static override summary = 'Trace every pod pair and check each host for the usual flannel faults'
-  static override description = `Traces every pair of pods (full-size packets, the pod's MTU, where the pod's namespace was read) and prints a matrix: ok, or a short name for what goes wrong, grouped by cause with the fix for each. Then checks each host: ip_forward; FORWARD policy DROP with nothing accepting pod traffic, or a native nftables forward chain (nftables.service, firewalld) dropping it, which flannel's accepts do not overrule; MTU (flannel.1 = underlay − 50, cni0 no larger); routes, neighbour and fdb entries of peers that are gone; missing peer entries; duplicate subnets or public IPs (the 10.0.2.15 of every VM); VTEP MAC drift after a reboot, and a lease that still announces the old MAC; fdb entries pointing at the wrong host; with DirectRouting, peers on the segment still routed through the tunnel (the store's network config says which); a pod of each node reaching the node itself (a host firewall dropping it leaves every pod pair green); where flannel's rules are (iptables, flanneld's nftables table with EnableNFTables, both, or none); and that the store's network config parses (with one that does not, every pair looks fine while no node can sync).
+  static override description = `Traces every pair of pods (full-size packets, the pod's MTU, where the pod's namespace was read) and prints a matrix: ok, or a short name for what goes wrong, grouped by cause with the fix for each. Then checks each host: ip_forward; FORWARD policy DROP with nothing accepting pod traffic, or a native nftables forward chain (nftables.service, firewalld) dropping it, which flannel's accepts do not overrule; MTU (flannel.1 = underlay − 50, cni0 no larger); routes, neighbour and fdb entries of peers that are gone; missing peer entries; duplicate subnets or public IPs (the 10.0.2.15 of every VM, or a node that took another's address); a lease that still names an address its node lost (a renumber); VTEP MAC drift after a reboot, and a lease that still announces the old MAC; fdb entries pointing at the wrong host; with DirectRouting, peers on the segment still routed through the tunnel (the store's network config says which); a pod of each node reaching the node itself (a host firewall dropping it leaves every pod pair green); where flannel's rules are (iptables, flanneld's nftables table with EnableNFTables, both, or none), and a masquerade chain flushed or unjumped; and that the store's network config parses and every lease still fits it (an edited SubnetLen: every pair looks fine while no node can sync).
 
 --ping confirms the matrix with real pings (a lab, or inventory pods with a netns); where they fail although the tables deliver over vxlan, it asks ethtool on the sending node whether UDP checksum offload is on (a known cause below the tables). Progress goes to stderr on a terminal.
 
@@ -41,9 +41,10 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
     else {
       this.out(renderDoctor(report, {color: useColor()}))
       // Every lab host is a namespace: a fix runs there, one command at a time (as trace's lab fixes do).
-      // A finding of the store (an unfinished migration) is fixed from here, not inside a host.
-      if (flags.lab !== undefined && (report.findings.some(f => f.fix.length > 0 && report.nodes.includes(f.node)) || report.pairs.some(p => p.fix.length > 0))) {
-        this.out(`\nIn the lab, run each fix on its host: flannelctl lab exec${flags.lab === 'demo' ? '' : ` --name ${flags.lab}`} HOST -- COMMAND`)
+      // A finding of the store (an unfinished migration), and a migrate, are fixed from here, not inside a host.
+      if (flags.lab !== undefined && (report.findings.some(f => f.fix.some(c => !isNetworkFix(c)) && report.nodes.includes(f.node)) || report.pairs.some(p => p.fix.length > 0))) {
+        const fromHere = report.findings.some(f => f.fix.some(isNetworkFix)) ? ' (a flannelctl migrate from here, as printed)' : ''
+        this.out(`\nIn the lab, run each fix on its host: flannelctl lab exec${flags.lab === 'demo' ? '' : ` --name ${flags.lab}`} HOST -- COMMAND${fromHere}`)
       }
     }
     process.exitCode = report.healthy ? ExitCode.ok : ExitCode.notDelivered

@@ -38,17 +38,19 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json, agent: flags.watch})
     let shown: string | undefined
     const show = (result: ReconcileResult, trigger?: RoundTrigger) => {
-      const text = flags.json ? JSON.stringify(reconcileJson(result)) : renderReconcile(result, 'sync')
-      // An agent's log says what changed: a round that changed nothing and would print what the
-      // last one printed (lease, peers, warnings) prints nothing, as flanneld is quiet when idle.
-      if (flags.watch && result.ops.length === 0 && text === shown) return
-      shown = text
+      // An agent's log says what changed: a round that changed nothing and says what the last one
+      // said (lease, peers, warnings) prints nothing, as flanneld is quiet when idle. Compared
+      // without the changes, so the round after a repair does not print 'up to date', which would
+      // read as one more round that found something.
+      const said = JSON.stringify(reconcileJson({...result, ops: [], plan: [], applied: false}))
+      if (flags.watch && result.ops.length === 0 && said === shown) return
+      shown = said
       // ...and what woke the round: a periodic resync that changed something found the host
       // changed behind the agent's back (by hand, by another program), a store event did not.
       // An agent's rounds are a stream: one object a line, as log collectors read them.
       if (flags.json && flags.watch) this.out(JSON.stringify({trigger: trigger ?? 'start', ...reconcileJson(result)}))
       else if (flags.json) this.outJson(reconcileJson(result))
-      else this.out(trigger ? renderReconcile(result, `sync (${trigger})`) : text)
+      else this.out(renderReconcile(result, trigger ? `sync (${trigger})` : 'sync'))
     }
     if (flags.watch) this.signals = new StopSignals(() => this.onStop())
     // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).

@@ -216,8 +216,13 @@ export function nftResetWarnings(tables: FlannelNftTable[] | undefined, readProb
   }
   return (tables ?? []).flatMap(t => t.chains.flatMap(c => {
     const theirs = c.rules.filter(r => !isFlannelNftRule(r.text))
-    return theirs.length === 0 ? [] : [`${theirs.length} rule${theirs.length === 1 ? '' : 's'} not flannel's in chain ${c.name} of ${t.family} ${t.name} go${theirs.length === 1 ? 'es' : ''} with the table (${theirs.map(r => r.text ?? `handle ${r.handle}`).slice(0, 2).join('; ')}${theirs.length > 2 ? '; …' : ''})`]
+    return theirs.length === 0 ? [] : [othersRulesGo(theirs.map(r => r.text ?? `handle ${r.handle}`), `chain ${c.name} of ${t.family} ${t.name}`, 'the table')]
   }))
+}
+
+/** Rules someone else put in a chain of flannel's that reset deletes: say they go too, and which. */
+export function othersRulesGo(rules: string[], where: string, withWhat: string): string {
+  return `${rules.length} rule${rules.length === 1 ? '' : 's'} not flannel's in ${where} go${rules.length === 1 ? 'es' : ''} with ${withWhat} (${rules.slice(0, 2).join('; ')}${rules.length > 2 ? '; …' : ''})`
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   manualMasqRule, subnetEnv, cniConflist, foreignRuleSlots, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
   MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT,
 } from './flannel.js'
-import {planNftables, removeNftables} from './flannel-nft.js'
+import {othersRulesGo, planNftables, removeNftables} from './flannel-nft.js'
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp'
 
@@ -361,6 +361,14 @@ function rulesIn(snap: HostSnapshot, table: string, chain: string): string[] {
 
 function chainExists(snap: HostSnapshot, table: string, chain: string): boolean {
   return (snap.iptables?.chains ?? []).some(c => c.table === table && c.name === chain)
+}
+
+/** What reset says of rules someone else put in flannel's iptables chains: the chains go whole, with them. */
+export function iptablesResetWarnings(snap: HostSnapshot): string[] {
+  return ([['nat', MASQ_CHAIN], ['filter', FWD_CHAIN]] as const).flatMap(([table, chain]) => {
+    const theirs = rulesIn(snap, table, chain).filter(spec => !isFlannelRule(spec))
+    return theirs.length === 0 ? [] : [othersRulesGo(theirs, `${chain} (${table})`, 'the chain')]
+  })
 }
 
 /** A rule flanneld or flannelctl writes, by its comment; any other rule in their chains is someone else's. */

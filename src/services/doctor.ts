@@ -413,7 +413,8 @@ function addressDevice(h: HostSnapshot, specific: RouteTable, ip: string): strin
 }
 
 /** The kernel refuses a gateway it reaches only through another one: vxlan carries such a peer. */
-const OFF_SEGMENT_FIX = 'flannelctl migrate --backend vxlan --directrouting   # direct routes on the segment, vxlan across the router'
+const offSegmentFix = (nodes = '') => `flannelctl migrate --backend vxlan --directrouting${nodes}   # direct routes on the segment, vxlan across the router`
+const OFF_SEGMENT_FIX = offSegmentFix()
 
 function peerRouteFix(n: NodeFacts, p: PeerFacts): string {
   if (n.vxlan) return `ip route replace ${p.subnet} via ${p.subnet.split('/')[0]} dev ${n.vxlan.name} onlink   # with its neigh and fdb entries: flannelctl sync`
@@ -612,9 +613,28 @@ export interface DoctorOptions extends SourceOptions {
  * `migrate` would reconcile the host it runs on only. The record does not keep the --lab or
  * --inventory the migration was started with; the hosts doctor reads are that network's.
  */
+/** The nodes doctor read, as migrate takes them: without them migrate reconciles only the host it runs on. */
+function nodesFlag(o: SourceOptions): string | undefined {
+  return o.lab !== undefined ? `--lab ${o.lab}` : o.inventory !== undefined ? `--inventory ${o.inventory}` : undefined
+}
+
 function finishOn(migration: UnfinishedMigration, o: SourceOptions): string {
-  const nodes = o.lab !== undefined ? `--lab ${o.lab}` : o.inventory !== undefined ? `--inventory ${o.inventory}` : undefined
+  const nodes = nodesFlag(o)
   return nodes === undefined ? migration.finish : migration.finish.replace(/ --yes$/, ` ${nodes} --yes`)
+}
+
+/**
+ * A migrate fix is the network's, run once from where doctor ran: given the nodes doctor read, it
+ * names them, since run inside one host (as a lab's other fixes are) it would move that host alone.
+ */
+export function migrateOnNodesRead(findings: DoctorFinding[], nodes: string | undefined): DoctorFinding[] {
+  if (nodes === undefined) return findings
+  return findings.map(f => ({...f, fix: f.fix.map(c => c === OFF_SEGMENT_FIX ? offSegmentFix(` ${nodes} --yes`) : c)}))
+}
+
+/** Fixes run from where doctor ran, not inside a host. */
+export function isNetworkFix(command: string): boolean {
+  return command.startsWith('flannelctl migrate ')
 }
 
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
@@ -635,6 +655,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
   const report = diagnose(src.world, src.description, leases, backend, enableNFTables)
+  report.findings = migrateOnNodesRead(report.findings, nodesFlag(o))
   // The tables still forward as last built, so every pair looks fine while no node can sync.
   if (configProblem) {
     report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: store!, message: configProblem, fix: []})

@@ -14,7 +14,7 @@ import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
-import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
+import {iptablesResetWarnings, planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
@@ -906,6 +906,7 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
   for (const line of nftResetWarnings(snap.flannelNft, r.nftables ? host.nftReadProblem : undefined)) ctx.progress(`warning: ${line}`)
+  for (const line of iptablesResetWarnings(snap)) ctx.progress(`warning: ${line}`)
   // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge does not take
   // them back by itself (init plugs them in again), so say which pods are cut off until then.
   const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {checksumOffloadSuspects, diagnose, hostChecks, podToNodeChecks, rulesChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {checksumOffloadSuspects, diagnose, hostChecks, isNetworkFix, migrateOnNodesRead, podToNodeChecks, rulesChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
 import {parseNftRuleset} from '../../src/core/parse/nft.js'
 import {ROOT} from '../helpers/cli.js'
 import {renderDoctor} from '../../src/ui/doctor.js'
@@ -185,6 +185,20 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
     expect(findings[0].fix[0]).to.match(/^ip route replace 10\.244\.2\.0\/24 via 192\.168\.100\.12 dev eth0\b/)
     // without DirectRouting in the network config the tunnel route is what flannel builds
     expect(hostChecks(w, undefined, {type: 'vxlan', directRouting: false}).map(f => f.code)).to.not.include('DIRECT_ROUTING_NOT_APPLIED')
+  })
+
+  it('a host-gw node with a peer behind the router: migrate is the fix, on the nodes doctor read (inside one host it would move that host alone)', () => {
+    const w = applyPatches(dr, [
+      {host: 'node1', op: 'remove', table: 'links', where: {name: 'flannel.1'}},
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.3.0/24'}},
+    ])
+    const missing = hostChecks(w, undefined, {type: 'host-gw', directRouting: false}).filter(f => f.code === 'MISSING_ROUTE' && f.node === 'node1')
+    expect(missing).to.have.length(1)
+    expect(missing[0].fix).to.deep.equal(['flannelctl migrate --backend vxlan --directrouting   # direct routes on the segment, vxlan across the router'])
+    expect(migrateOnNodesRead(missing, '--lab demo')[0].fix).to.deep.equal(['flannelctl migrate --backend vxlan --directrouting --lab demo --yes   # direct routes on the segment, vxlan across the router'])
+    expect(migrateOnNodesRead(missing, undefined)).to.deep.equal(missing)
+    expect(isNetworkFix(missing[0].fix[0])).to.equal(true)
+    expect(isNetworkFix('ip route replace 10.244.3.0/24 via 192.168.200.13 dev eth0')).to.equal(false)
   })
 
   it('a peer whose neighbour and fdb entries are both gone: the MISSING_NEIGH fix writes both', () => {

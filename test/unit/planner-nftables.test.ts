@@ -8,7 +8,7 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {planNode, planReset, type NodeIntent} from '../../src/core/planner.js'
+import {iptablesResetWarnings, planNode, planReset, type NodeIntent} from '../../src/core/planner.js'
 import type {HostSnapshot, IptablesRule} from '../../src/core/model.js'
 import type {Op} from '../../src/core/ops.js'
 import {describePlan} from '../../src/core/ops.js'
@@ -178,6 +178,13 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(nftResetWarnings(parseFlannelNftRead(fixture('flanneld.json')), undefined)).to.deep.equal([])
     expect(nftResetWarnings(undefined, 'nft -j list tables: Operation not permitted')).to.deep.equal([
       'nftables could not be read (nft -j list tables: Operation not permitted): flanneld\'s tables, where this host has them, stay; delete them as root: nft delete table ip flannel-ipv4; nft delete table ip6 flannel-ipv6'])
+  })
+
+  it('reset names the rules someone put in flannel\'s iptables chains, which go with them (it said nothing)', () => {
+    const snap = host({iptables: true})
+    expect(iptablesResetWarnings(snap)).to.deep.equal([])
+    snap.iptables!.rules.unshift(rule('filter', FWD_CHAIN, '-s 10.244.9.9/32 -j DROP'))
+    expect(iptablesResetWarnings(snap)).to.deep.equal(['1 rule not flannel\'s in FLANNEL-FWD (filter) goes with the chain (-s 10.244.9.9/32 -j DROP)'])
   })
 
   // iptables-nft-{nat,filter}.json: `nft -j list table ip …` on a namespace right after init (iptables-nft made both tables

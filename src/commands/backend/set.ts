@@ -6,7 +6,7 @@ import {userError} from '../../errors.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Change the network\'s backend in the store (nodes pick it up on their next sync)'
-  static override description = `Only the net-conf in the store changes here; each node rebuilds on its next \`flannelctl sync\` (an agent, \`sync --watch\`, within a second), and pods lose traffic while nodes disagree. To switch a running network without losing traffic use \`flannelctl migrate\`, which orders the per-node steps. While a migration is in progress (stopped midway) this is refused: its nodes follow the migration, whose commit would overwrite the change; finish it or roll it back first.`
+  static override description = `Only the net-conf in the store changes here; each node rebuilds on its next \`flannelctl sync\` (an agent, \`sync --watch\`, within a second), and pods lose traffic while nodes disagree. To switch a running network without losing traffic use \`flannelctl migrate\`, which orders the per-node steps. While a migration is in progress (stopped midway) this is refused: its nodes follow the migration, whose commit would overwrite the change; finish it or roll it back first. A new --vni keeps each node's VTEP MAC (the new device takes the old one's), so one sync per node converges, in any order.`
   static override examples = [
     {description: 'Switch the store\'s network to host-gw', command: '<%= config.bin %> backend set host-gw'},
     {description: 'vxlan with DirectRouting', command: '<%= config.bin %> backend set vxlan --directrouting'},
