@@ -812,6 +812,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     }
     const migrationNote = phase?.note ?? outsiderNote(migration, publicIP, {type: backend.type, directRouting: backend.type === 'vxlan' && backend.directRouting})
     const warnings = migrationNote ? [migrationNote, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
+    // A switch of EnableNFTables deletes the other mode's chains or tables whole, as reset does: rules
+    // someone put in them go too, and are named (no such chain or table is left after the switch).
+    warnings.push(...(nc.enableNFTables === true ? iptablesResetWarnings(snap) : nftResetWarnings(snap.flannelNft, undefined)))
     // Peers build their entries from the lease: a VTEP re-created with a new MAC is news for them, not "nothing to change".
     const announced = held?.backendData?.VtepMAC
     if (held && leaseBackend === 'vxlan' && typeof announced === 'string' && announced.toLowerCase() !== vtepMAC.toLowerCase()) {
