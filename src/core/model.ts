@@ -53,6 +53,8 @@ export interface Link {
   hairpin?: boolean
   /** for veth: the peer's ifindex in its namespace (`@ifN`) */
   peerIndex?: number
+  /** for veth: the id this namespace gives the peer's namespace (`link-netnsid`); absent: the peer is in this one */
+  peerNetnsId?: number
   vxlan?: VxlanInfo
   raw: string
 }
@@ -331,6 +333,12 @@ export interface HostSnapshot {
   flannelNft?: FlannelNftTable[]
   /** sysctl key (dotted, e.g. net.ipv4.ip_forward) to value */
   sysctls?: Record<string, string>
+  /**
+   * The IPv4 addresses at the pod end of each loose veth that looks like a pod's (loosePodVethCandidates),
+   * by host-end name: read only for those, from the named namespace (`ip netns`) the other end is in.
+   * A veth absent here: its other end was not found (an unnamed namespace, or not read).
+   */
+  looseVethPeerAddresses?: Record<string, string[]>
   /**
    * False when `addresses` cannot hold `ip`: a snapshot read from files answers from the address
    * table's text without parsing it. Absent: look at `addresses`.

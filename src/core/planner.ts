@@ -99,6 +99,11 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   }
 
   ops.push(...planBridge(intent, links.get(intent.bridge), snap))
+  const plugged = new Set(loosePodVeths(snap, intent.subnet))
+  for (const veth of loosePodVethCandidates(snap).filter(l => !plugged.has(l.name))) {
+    const addrs = snap.looseVethPeerAddresses?.[veth.name]
+    warnings.push(`${veth.name} is plugged into no bridge, and its other end ${addrs === undefined ? 'is in no namespace this host names (ip netns)' : addrs.length > 0 ? `has ${addrs.join(', ')}, not on this node's subnet ${intent.subnet}` : 'has no IPv4 address'}: left alone, as another network's (its bridge deleted?); if it is a pod of this node: ip link set ${veth.name} master ${intent.bridge}`)
+  }
   if (wantVxlanDevice) ops.push(...planVxlanDevice(intent, links.get(vxlanDev), snap))
 
   // Per peer, in flanneld's order: neighbour, fdb, route (a route must never point at an unresolved VTEP).
@@ -291,7 +296,7 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
       why: `the bridge's own route, which the stray one displaced`})
   }
   if (!link?.up) ops.push({tool: 'ip', args: ['link', 'set', br, 'up'], why: 'bring the bridge up'})
-  for (const veth of loosePodVeths(snap)) {
+  for (const veth of loosePodVeths(snap, intent.subnet)) {
     ops.push({tool: 'ip', args: ['link', 'set', veth, 'master', br], why: `a pod's veth in no bridge (${br} was deleted and made again, which lets go of its ports): its pod is cut off`})
     ops.push({tool: 'ip', args: ['link', 'set', veth, 'type', 'bridge_slave', 'hairpin', 'on'], why: 'as the bridge plugin plugs it (hairpinMode)'})
   }
@@ -299,14 +304,23 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
 }
 
 /**
- * The host ends of pods' veths that are plugged into no bridge: a bridge deleted (by hand, by a
- * reset) keeps its ports' veths, and one made again does not take them back. The CNI bridge
- * plugin names them `veth` and 8 hex digits and gives them no address; a veth of anything else
- * (docker's have 7 digits, Calico's are cali*) or one with an address is not a pod's.
+ * Veths that may be the host ends of pods' veths plugged into no bridge: a bridge deleted (by
+ * hand, by a reset) keeps its ports' veths, and one made again does not take them back. The CNI
+ * bridge plugin names them `veth` and 8 hex digits and gives them no address; a veth of anything
+ * else (docker's have 7 digits, Calico's are cali*) or one with an address is not a pod's. Any
+ * other CNI network's bridge plugin names its veths the same way, so the name proves nothing alone.
  */
-export function loosePodVeths(snap: HostSnapshot): string[] {
+export function loosePodVethCandidates(snap: HostSnapshot): Link[] {
   const addressed = new Set((snap.addresses ?? []).filter(a => a.family === 4).map(a => a.dev))
-  return (snap.links ?? []).filter(l => l.kind === 'veth' && l.master === undefined && /^veth[0-9a-f]{8}$/.test(l.name) && !addressed.has(l.name)).map(l => l.name)
+  return (snap.links ?? []).filter(l => l.kind === 'veth' && l.master === undefined && /^veth[0-9a-f]{8}$/.test(l.name) && !addressed.has(l.name))
+}
+
+/**
+ * The loose veths that are this node's pods': the pod at the other end has an address in the
+ * node's subnet. Another CNI network's pods (its bridge deleted) are not plugged into this one's.
+ */
+export function loosePodVeths(snap: HostSnapshot, subnet: string): string[] {
+  return loosePodVethCandidates(snap).filter(l => (snap.looseVethPeerAddresses?.[l.name] ?? []).some(ip => cidrContainsIp(subnet, ip))).map(l => l.name)
 }
 
 /** Whether the existing device is the VTEP the intent asks for; anything else is recreated. */

@@ -14,7 +14,7 @@ import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
-import {planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
+import {planNode, planReset, loosePodVethCandidates, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
@@ -483,7 +483,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   let iface: string
   let publicIP: string
   try {
-    snap = await snapRead
+    snap = await withLooseVethPeers(host, await snapRead)
     ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
     const ifaceProblem = ifNameProblem(iface)
       ?? (iface === (o.bridge ?? prev?.bridge ?? 'cni0') ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)
@@ -854,6 +854,16 @@ async function giveBack(store: Store, lease: Lease, error: unknown): Promise<unk
   if (isUserError(error)) return new FlannelctlError(error.message, error.hint ? `${error.hint} (${note})` : note, error.exitCode)
   if (error instanceof Error) error.message += ` (${note})`
   return error
+}
+
+/**
+ * A veth plugged into no bridge that looks like a pod's is plugged into this node's bridge only
+ * when its pod has an address in the node's subnet: the pod's end is read for those (none on most
+ * syncs, so nothing more is run).
+ */
+async function withLooseVethPeers(host: HostAdapter, snap: HostSnapshot): Promise<HostSnapshot> {
+  const loose = snap.looseVethPeerAddresses === undefined ? loosePodVethCandidates(snap) : []
+  return loose.length === 0 ? snap : {...snap, looseVethPeerAddresses: await host.vethPeerAddresses(loose)}
 }
 
 /**
