@@ -12,7 +12,7 @@ import {
   manualMasqRule, subnetEnv, cniConflist, foreignRuleSlots, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
   MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT,
 } from './flannel.js'
-import {planNftables, removeNftables} from './flannel-nft.js'
+import {planNftables, removeNftables, nftResetWarnings} from './flannel-nft.js'
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp'
 
@@ -239,7 +239,9 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   }))
 
   ops.push(...neighOps, ...fdbOps, ...routeOps, ...staleRouteOps, ...staleFdbOps, ...staleNeighOps, ...removeDevice)
-  ops.push(...planTrafficRules(intent, snap))
+  const trafficRules = planTrafficRules(intent, snap)
+  ops.push(...trafficRules)
+  warnings.push(...rulesLostWithChains(trafficRules, snap))
   ops.push(...planFiles(intent, files))
 
   const ownedRoutes = [...routes.filter(r => !r.args.includes(vxlanDev)).map(r => r.dst), ...keptOwned]
@@ -375,6 +377,22 @@ function rulesIn(snap: HostSnapshot, table: string, chain: string): string[] {
 
 function chainExists(snap: HostSnapshot, table: string, chain: string): boolean {
   return (snap.iptables?.chains ?? []).some(c => c.table === table && c.name === chain)
+}
+
+/**
+ * Someone else's rules in a chain of flannel's that `ops` deletes (iptables' FLANNEL-FWD or
+ * FLANNEL-POSTRTG after a switch to nftables or on reset, flanneld's nftables tables after a switch
+ * back): they go with it, and stop doing what they did. Said, with the rules, so they can be put
+ * back where they still apply.
+ */
+export function rulesLostWithChains(ops: Op[], snap: HostSnapshot): string[] {
+  const lost = ops.flatMap(op => (op.tool === 'iptables' ? op.lines.flatMap(l => (l.startsWith('-X ') ? [{table: op.table, chain: l.slice(3).trim()}] : [])) : []))
+    .flatMap(({table, chain}) => {
+      const theirs = rulesIn(snap, table, chain).filter(spec => !isFlannelRule(spec))
+      return theirs.length === 0 ? [] : [`${theirs.length} rule${theirs.length === 1 ? '' : 's'} not flannel's in iptables' ${chain} (${table} table) go${theirs.length === 1 ? 'es' : ''} with the chain, and no longer appl${theirs.length === 1 ? 'ies' : 'y'}: ${theirs.map(spec => `-A ${chain} ${spec}`).join('; ')}`]
+    })
+  const deletedNft = (snap.flannelNft ?? []).filter(t => ops.some(op => op.tool === 'nft' && op.lines.includes(`delete table ${t.family} ${t.name}`)))
+  return [...lost, ...nftResetWarnings(deletedNft, undefined)]
 }
 
 /** A rule flanneld or flannelctl writes, by its comment; any other rule in their chains is someone else's. */

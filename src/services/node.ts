@@ -14,7 +14,7 @@ import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
-import {planNode, planReset, loosePodVethCandidates, Peer, NodeIntent} from '../core/planner.js'
+import {planNode, planReset, loosePodVethCandidates, rulesLostWithChains, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
@@ -895,10 +895,11 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   const r: NodeRecord = {...rec!, ...storeChoice(o, rec)}
   for (const line of unusedByReset(o, rec!, path, release)) ctx.progress(`warning: ${line}`)
   const snap = await host.snapshot()
-  const ops = await withEmptiedTablesDeleted(host, snap, planReset({
+  const planned = planReset({
     network: '0.0.0.0/0', backend: {type: 'vxlan', vni: r.vni ?? 1, port: 0, directRouting: false}, iface: r.iface, bridge: r.bridge,
     subnetFile: r.subnetFile, cniConfDir: r.cniConfDir, ownedRoutes: r.ownedRoutes, subnet: r.subnet ?? '',
-  }, snap))
+  }, snap)
+  const ops = await withEmptiedTablesDeleted(host, snap, planned)
   // A subnet.env or conflist someone else wrote since stays (records older than writtenFiles keep the old behaviour).
   if (r.writtenFiles) {
     const mine = new Set(r.writtenFiles)
@@ -915,7 +916,8 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   if (await host.readFile(`${path}.agent`) !== undefined) ops.push({tool: 'rmfile', path: `${path}.agent`, why: 'the record of this host\'s sync --watch agent'})
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
-  for (const line of nftResetWarnings(snap.flannelNft, r.nftables ? host.nftReadProblem : undefined)) ctx.progress(`warning: ${line}`)
+  const nftUnread = r.nftables ? host.nftReadProblem : undefined
+  for (const line of [...nftResetWarnings(undefined, nftUnread), ...rulesLostWithChains(planned, snap)]) ctx.progress(`warning: ${line}`)
   // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge does not take
   // them back by itself (init plugs them in again), so say which pods are cut off until then.
   const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)
