@@ -384,6 +384,22 @@ export class HostAdapter {
     return out
   }
 
+  /**
+   * Whether another host answers at `ip` now: an echo reply, or (ICMP filtered) an ARP reply that
+   * left a neighbour entry. One program run; at most a second when nobody answers. Without ping,
+   * only an entry already there counts.
+   */
+  async addressAnswers(ip: string): Promise<boolean> {
+    const [ping, neigh] = await this.readSeveral([['ping', '-n', '-q', '-c', '1', '-W', '1', ip], ['ip', '-j', 'neigh', 'show', 'to', ip]])
+    if (ping?.exitCode === 0) return true
+    try {
+      const entries = JSON.parse(neigh?.exitCode === 0 ? neigh.stdout || '[]' : '[]') as {lladdr?: string; state?: string[]}[]
+      return entries.some(e => e.lladdr !== undefined && !(e.state ?? []).some(st => st === 'FAILED' || st === 'INCOMPLETE'))
+    } catch {
+      return false
+    }
+  }
+
   /** The route the kernel would use to reach `ip` (`ip route get`). */
   async routeGet(ip: string): Promise<{type?: string; gateway?: string; dev?: string; prefsrc?: string} | undefined> {
     const r = await this.runner.run({file: 'ip', args: ['-j', 'route', 'get', ip]})

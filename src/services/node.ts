@@ -257,12 +257,24 @@ function nodeAddressChoice(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord 
  * recorded subnet on its bridge: this is that host and its address changed (a DHCP renumber),
  * so it follows its interface's new address and the lease moves with it, as flanneld takes the
  * interface's address when it starts. Without that proof (a record copied to another host, or a
- * reboot that took the bridge) refuseForeignAddress stops instead.
+ * reboot that took the bridge) refuseForeignAddress stops instead; refuseAnsweredAddress stops
+ * where another host still answers at the recorded address (a running clone: bridge and all).
  */
 function renumbered(snap: HostSnapshot, prev: NodeRecord): boolean {
   const v4 = (snap.addresses ?? []).filter(a => a.family === 4)
   return prev.publicIPGiven !== true && prev.subnet !== undefined && !v4.some(a => a.local === prev.publicIP)
     && v4.some(a => a.dev === prev.bridge && cidrContainsIp(prev.subnet!, a.local))
+}
+
+/**
+ * The bridge serving the recorded subnet is no proof when another host still answers at the
+ * recorded address: that host is the record's (a running VM cloned with its state, or two hosts'
+ * addresses swapped), and following this host's address would move its lease here.
+ */
+async function refuseAnsweredAddress(host: HostAdapter, prev: NodeRecord, statePath: string): Promise<void> {
+  if (!await host.addressAnswers(prev.publicIP)) return
+  throw userError(`this host's recorded public IP ${prev.publicIP} is on none of its interfaces, and another host answers at it: ${statePath} and the subnet ${prev.subnet} on ${prev.bridge} are that host's (a clone of it?), or the two hosts' addresses were swapped; nothing was changed`,
+    `if this host is a copy of ${prev.publicIP}: flannelctl reset (without --release: the lease is that host's), then flannelctl init; if its address did change and another host has the old one now: flannelctl sync --public-ip NEW_IP`)
 }
 
 /** A --public-ip from a range nothing can be sent to (0.0.0.0, 127.x, multicast, class E). */
@@ -484,6 +496,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   let publicIP: string
   try {
     snap = await withLooseVethPeers(host, await snapRead)
+    if (prev !== undefined && o.publicIP === undefined && renumbered(snap, prev)) await refuseAnsweredAddress(host, prev, statePath)
     ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
     const ifaceProblem = ifNameProblem(iface)
       ?? (iface === (o.bridge ?? prev?.bridge ?? 'cni0') ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)

@@ -309,6 +309,22 @@ describe('node (vxlan lab, real kernel)', function () {
     expect(cloned.exitCode, cloned.stderr).to.equal(2)
     expect(cloned.stderr).to.contain(`recorded public IP ${n1.underlayIP}`)
     expect(await inNs(n2.netns, 'ip', '-4', 'addr', 'show', 'dev', 'cni0')).to.contain(n2.subnet.replace(/0\/24$/, '1/24'))
+    // ...with a bridge serving n1's subnet too (a running VM cloned, bridge and all): n1 still
+    // answers at the recorded address, so that is no renumber; refused, n1's lease left as it is
+    const n1Lease = await readFile(leaseFile(n1.subnet), 'utf8')
+    const clone = join(n2.dir, 'clone.json')
+    await writeFile(clone, JSON.stringify({...JSON.parse(await readFile(join(n1.dir, 'node.json'), 'utf8')), bridge: 'cniclone'}))
+    await inNs(n2.netns, 'ip', 'link', 'add', 'cniclone', 'type', 'bridge')
+    try {
+      await inNs(n2.netns, 'ip', 'addr', 'add', `${n1.subnet.replace(/0\/24$/, '1')}/24`, 'dev', 'cniclone')
+      const copy = await cli(['sync', ...nodeFlags(lab, n2).slice(0, -1), clone], {netns: n2.netns})
+      expect(copy.exitCode, copy.stderr).to.equal(2)
+      expect(copy.stderr).to.contain(`recorded public IP ${n1.underlayIP} is on none of its interfaces, and another host answers at it`)
+      expect(await readFile(leaseFile(n1.subnet), 'utf8')).to.equal(n1Lease)
+    } finally {
+      await inNs(n2.netns, 'ip', 'link', 'del', 'cniclone')
+      await rm(clone, {force: true})
+    }
 
     // renumbered while its bridge still serves its subnet: that is this host, and the lease follows
     const newIP = n1.underlayIP.replace(/\.\d+$/, '.21')
