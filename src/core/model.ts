@@ -53,7 +53,7 @@ export interface Link {
   hairpin?: boolean
   /** for veth: the peer's ifindex in its namespace (`@ifN`) */
   peerIndex?: number
-  /** for veth: the id this namespace gives the peer's namespace (`link-netnsid`); absent: the peer is in this one */
+  /** the id this namespace gives the namespace a veth's peer (or a device's lower link) is in (`link_netnsid`, ip -j only); absent: this one, or not read */
   peerNetnsId?: number
   vxlan?: VxlanInfo
   raw: string
