@@ -386,18 +386,20 @@ export class HostAdapter {
 
   /**
    * Whether another host answers at `ip` now: an echo reply, or (ICMP filtered) an ARP reply that
-   * left a neighbour entry. One program run; at most a second when nobody answers. Without ping,
-   * only an entry already there counts.
+   * left a neighbour entry with a MAC of its own: one that answers for other addresses too (a
+   * proxy-ARP router, Azure's network answering every ARP request) proves nothing. One program
+   * run; at most a second when nobody answers. Without ping, only an entry already there counts.
    */
   async addressAnswers(ip: string): Promise<boolean> {
-    const [ping, neigh] = await this.readSeveral([['ping', '-n', '-q', '-c', '1', '-W', '1', ip], ['ip', '-j', 'neigh', 'show', 'to', ip]])
+    const [ping, neigh] = await this.readSeveral([['ping', '-n', '-q', '-c', '1', '-W', '1', ip], ['ip', '-j', '-4', 'neigh', 'show']])
     if (ping?.exitCode === 0) return true
+    let entries: {dst?: string; lladdr?: string; state?: string[]}[] = []
     try {
-      const entries = JSON.parse(neigh?.exitCode === 0 ? neigh.stdout || '[]' : '[]') as {lladdr?: string; state?: string[]}[]
-      return entries.some(e => e.lladdr !== undefined && !(e.state ?? []).some(st => st === 'FAILED' || st === 'INCOMPLETE'))
-    } catch {
-      return false
-    }
+      entries = JSON.parse(neigh?.exitCode === 0 ? neigh.stdout || '[]' : '[]') as typeof entries
+    } catch {}
+    const answered = entries.filter(e => e.lladdr !== undefined && !(e.state ?? []).some(st => st === 'FAILED' || st === 'INCOMPLETE'))
+    const mac = answered.find(e => e.dst === ip)?.lladdr
+    return mac !== undefined && !answered.some(e => e.dst !== ip && e.lladdr === mac)
   }
 
   /** The route the kernel would use to reach `ip` (`ip route get`). */
