@@ -558,7 +558,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     // take another subnet, and every node's pods would be cut off from their gateway at once.
     if (servesOldSubnet && !storeSwitched) {
       throw userError(`this host's subnet ${prev!.subnet} no longer fits the network config in ${store.describe()}: ${misfit}; another subnet would strand the pods on this one`,
-        `nothing was changed; if the config was edited by mistake, put it back (this host keeps its subnet); to resize the network on purpose, move each node: flannelctl reset --release, then flannelctl init, and re-create its pods`)
+        `nothing was changed; if the config was edited by mistake, put it back (this host keeps its subnet, if it had it before the edit); to resize the network on purpose, or for a host that leased its subnet while the config was edited (it fits neither), move each node: flannelctl reset --release, then flannelctl init, and re-create its pods`)
     }
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const migration = parseMigrationRecord(migrationText)
