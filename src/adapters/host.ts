@@ -7,7 +7,7 @@ import {fsProblem} from '../store/dirs.js'
 import {chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {FlannelctlError, ExitCode} from '../errors.js'
-import type {HostSnapshot, NftChain} from '../core/model.js'
+import type {HostSnapshot, Link, NftChain} from '../core/model.js'
 import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson, parseIpRuleJson} from '../core/parse/json.js'
@@ -351,6 +351,55 @@ export class HostAdapter {
     if (paths.every(path => seesPathAsThisProcess(this.runner.target, path))) return Promise.all(paths.map(path => this.readFile(path)))
     const results = await this.readSeveral(paths.map(path => ['cat', '--', path]))
     return results.map(r => (r !== undefined && r.exitCode === 0 ? r.stdout : undefined))
+  }
+
+  /**
+   * The IPv4 addresses at the other end of each veth, by its name here, where that end is in a
+   * named namespace (`ip netns`: container runtimes name their pods' namespaces); a veth whose
+   * other end is not found is left out. One program run for the names, one for the addresses.
+   */
+  async vethPeerAddresses(veths: Link[]): Promise<Record<string, string[]>> {
+    const wanted = veths.filter(v => v.peerNetnsId !== undefined && v.peerIndex !== undefined)
+    if (wanted.length === 0) return {}
+    const ids = await this.tryRead('ip', ['-j', 'netns', 'list-id'])
+    let names: {nsid?: number; name?: string}[] = []
+    try {
+      names = ids?.exitCode === 0 ? JSON.parse(ids.stdout || '[]') as typeof names : []
+    } catch {}
+    const nsName = new Map(names.filter(n => typeof n.name === 'string').map(n => [n.nsid, n.name!]))
+    const namespaces = [...new Set(wanted.flatMap(v => nsName.get(v.peerNetnsId) ?? []))]
+    const reads = namespaces.length === 0 ? [] : await this.readSeveral(namespaces.map(ns => ['ip', '-n', ns, '-j', '-4', 'addr', 'show']))
+    const addrsIn = new Map(namespaces.map((ns, i) => {
+      let list: {ifindex?: number; addr_info?: {local?: string}[]}[] = []
+      try {
+        if (reads[i]?.exitCode === 0) list = JSON.parse(reads[i]!.stdout) as typeof list
+      } catch {}
+      return [ns, list] as const
+    }))
+    const out: Record<string, string[]> = {}
+    for (const v of wanted) {
+      const peer = addrsIn.get(nsName.get(v.peerNetnsId) ?? '')?.find(l => l.ifindex === v.peerIndex)
+      if (peer) out[v.name] = (peer.addr_info ?? []).flatMap(a => (typeof a.local === 'string' ? [a.local] : []))
+    }
+    return out
+  }
+
+  /**
+   * Whether another host answers at `ip` now: an echo reply, or (ICMP filtered) an ARP reply that
+   * left a neighbour entry with a MAC of its own: one that answers for other addresses too (a
+   * proxy-ARP router, Azure's network answering every ARP request) proves nothing. One program
+   * run; at most a second when nobody answers. Without ping, only an entry already there counts.
+   */
+  async addressAnswers(ip: string): Promise<boolean> {
+    const [ping, neigh] = await this.readSeveral([['ping', '-n', '-q', '-c', '1', '-W', '1', ip], ['ip', '-j', '-4', 'neigh', 'show']])
+    if (ping?.exitCode === 0) return true
+    let entries: {dst?: string; lladdr?: string; state?: string[]}[] = []
+    try {
+      entries = JSON.parse(neigh?.exitCode === 0 ? neigh.stdout || '[]' : '[]') as typeof entries
+    } catch {}
+    const answered = entries.filter(e => e.lladdr !== undefined && !(e.state ?? []).some(st => st === 'FAILED' || st === 'INCOMPLETE'))
+    const mac = answered.find(e => e.dst === ip)?.lladdr
+    return mac !== undefined && !answered.some(e => e.dst !== ip && e.lladdr === mac)
   }
 
   /** The route the kernel would use to reach `ip` (`ip route get`). */

@@ -69,6 +69,8 @@ export interface Link {
   hairpin?: boolean
   /** for veth: the peer's ifindex in its namespace (`@ifN`) */
   peerIndex?: number
+  /** the id this namespace gives the namespace a veth's peer (or a device's lower link) is in (`link_netnsid`, ip -j only); absent: this one, or not read */
+  peerNetnsId?: number
   vxlan?: VxlanInfo
   /** an XDP program runs on every frame this link receives, before the kernel's tables see it */
   xdp?: XdpAttachment
@@ -354,6 +356,12 @@ export interface HostSnapshot {
    * what a device receives or sends; absent: not read (collect and a live trace read it, sync does not)
    */
   qdiscs?: Qdisc[]
+  /**
+   * The IPv4 addresses at the pod end of each loose veth that looks like a pod's (loosePodVethCandidates),
+   * by host-end name: read only for those, from the named namespace (`ip netns`) the other end is in.
+   * A veth absent here: its other end was not found (an unnamed namespace, or not read).
+   */
+  looseVethPeerAddresses?: Record<string, string[]>
   /**
    * False when `addresses` cannot hold `ip`: a snapshot read from files answers from the address
    * table's text without parsing it. Absent: look at `addresses`.

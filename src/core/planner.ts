@@ -12,7 +12,7 @@ import {
   manualMasqRule, subnetEnv, cniConflist, foreignRuleSlots, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
   MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT,
 } from './flannel.js'
-import {othersRulesGo, planNftables, removeNftables} from './flannel-nft.js'
+import {planNftables, removeNftables, nftResetWarnings} from './flannel-nft.js'
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp'
 
@@ -99,6 +99,11 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   }
 
   ops.push(...planBridge(intent, links.get(intent.bridge), snap))
+  const plugged = new Set(loosePodVeths(snap, intent.subnet))
+  for (const veth of loosePodVethCandidates(snap).filter(l => !plugged.has(l.name))) {
+    const addrs = snap.looseVethPeerAddresses?.[veth.name]
+    warnings.push(`${veth.name} is plugged into no bridge, and its other end ${addrs === undefined ? 'is in no namespace this host names (ip netns)' : addrs.length > 0 ? `has ${addrs.join(', ')}, not on this node's subnet ${intent.subnet}` : 'has no IPv4 address'}: left alone, as another network's (its bridge deleted?); if it is a pod of this node: ip link set ${veth.name} master ${intent.bridge}`)
+  }
   if (wantVxlanDevice) ops.push(...planVxlanDevice(intent, links.get(vxlanDev), snap))
 
   // Per peer, in flanneld's order: neighbour, fdb, route (a route must never point at an unresolved VTEP).
@@ -234,7 +239,9 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   }))
 
   ops.push(...neighOps, ...fdbOps, ...routeOps, ...staleRouteOps, ...staleFdbOps, ...staleNeighOps, ...removeDevice)
-  ops.push(...planTrafficRules(intent, snap))
+  const trafficRules = planTrafficRules(intent, snap)
+  ops.push(...trafficRules)
+  warnings.push(...rulesLostWithChains(trafficRules, snap))
   ops.push(...planFiles(intent, files))
 
   const ownedRoutes = [...routes.filter(r => !r.args.includes(vxlanDev)).map(r => r.dst), ...keptOwned]
@@ -269,7 +276,7 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
   }
   if (!link) {
     ops.push({tool: 'ip', args: ['link', 'add', br, 'type', 'bridge'], why: 'pods attach to this bridge'})
-    ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: intent.backend.type === 'vxlan' ? 'pod MTU leaves room for encapsulation' : 'the MTU pods get'})
+    ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: 'pod MTU leaves room for encapsulation'})
   } else if (link.mtu !== intent.mtu) {
     ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: `MTU is ${link.mtu}, pods need ${intent.mtu}`})
   }
@@ -291,7 +298,7 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
       why: `the bridge's own route, which the stray one displaced`})
   }
   if (!link?.up) ops.push({tool: 'ip', args: ['link', 'set', br, 'up'], why: 'bring the bridge up'})
-  for (const veth of loosePodVeths(snap)) {
+  for (const veth of loosePodVeths(snap, intent.subnet)) {
     ops.push({tool: 'ip', args: ['link', 'set', veth, 'master', br], why: `a pod's veth in no bridge (${br} was deleted and made again, which lets go of its ports): its pod is cut off`})
     ops.push({tool: 'ip', args: ['link', 'set', veth, 'type', 'bridge_slave', 'hairpin', 'on'], why: 'as the bridge plugin plugs it (hairpinMode)'})
   }
@@ -299,14 +306,23 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
 }
 
 /**
- * The host ends of pods' veths that are plugged into no bridge: a bridge deleted (by hand, by a
- * reset) keeps its ports' veths, and one made again does not take them back. The CNI bridge
- * plugin names them `veth` and 8 hex digits and gives them no address; a veth of anything else
- * (docker's have 7 digits, Calico's are cali*) or one with an address is not a pod's.
+ * Veths that may be the host ends of pods' veths plugged into no bridge: a bridge deleted (by
+ * hand, by a reset) keeps its ports' veths, and one made again does not take them back. The CNI
+ * bridge plugin names them `veth` and 8 hex digits and gives them no address; a veth of anything
+ * else (docker's have 7 digits, Calico's are cali*) or one with an address is not a pod's. Any
+ * other CNI network's bridge plugin names its veths the same way, so the name proves nothing alone.
  */
-export function loosePodVeths(snap: HostSnapshot): string[] {
+export function loosePodVethCandidates(snap: HostSnapshot): Link[] {
   const addressed = new Set((snap.addresses ?? []).filter(a => a.family === 4).map(a => a.dev))
-  return (snap.links ?? []).filter(l => l.kind === 'veth' && l.master === undefined && /^veth[0-9a-f]{8}$/.test(l.name) && !addressed.has(l.name)).map(l => l.name)
+  return (snap.links ?? []).filter(l => l.kind === 'veth' && l.master === undefined && /^veth[0-9a-f]{8}$/.test(l.name) && !addressed.has(l.name))
+}
+
+/**
+ * The loose veths that are this node's pods': the pod at the other end has an address in the
+ * node's subnet. Another CNI network's pods (its bridge deleted) are not plugged into this one's.
+ */
+export function loosePodVeths(snap: HostSnapshot, subnet: string): string[] {
+  return loosePodVethCandidates(snap).filter(l => (snap.looseVethPeerAddresses?.[l.name] ?? []).some(ip => cidrContainsIp(subnet, ip))).map(l => l.name)
 }
 
 /** Whether the existing device is the VTEP the intent asks for; anything else is recreated. */
@@ -363,12 +379,20 @@ function chainExists(snap: HostSnapshot, table: string, chain: string): boolean 
   return (snap.iptables?.chains ?? []).some(c => c.table === table && c.name === chain)
 }
 
-/** What reset says of rules someone else put in flannel's iptables chains: the chains go whole, with them. */
-export function iptablesResetWarnings(snap: HostSnapshot): string[] {
-  return ([['nat', MASQ_CHAIN], ['filter', FWD_CHAIN]] as const).flatMap(([table, chain]) => {
-    const theirs = rulesIn(snap, table, chain).filter(spec => !isFlannelRule(spec))
-    return theirs.length === 0 ? [] : [othersRulesGo(theirs, `${chain} (${table})`, 'the chain')]
-  })
+/**
+ * Someone else's rules in a chain of flannel's that `ops` deletes (iptables' FLANNEL-FWD or
+ * FLANNEL-POSTRTG after a switch to nftables or on reset, flanneld's nftables tables after a switch
+ * back): they go with it, and stop doing what they did. Said, with the rules, so they can be put
+ * back where they still apply.
+ */
+export function rulesLostWithChains(ops: Op[], snap: HostSnapshot): string[] {
+  const lost = ops.flatMap(op => (op.tool === 'iptables' ? op.lines.flatMap(l => (l.startsWith('-X ') ? [{table: op.table, chain: l.slice(3).trim()}] : [])) : []))
+    .flatMap(({table, chain}) => {
+      const theirs = rulesIn(snap, table, chain).filter(spec => !isFlannelRule(spec))
+      return theirs.length === 0 ? [] : [`${theirs.length} rule${theirs.length === 1 ? '' : 's'} not flannel's in iptables' ${chain} (${table} table) go${theirs.length === 1 ? 'es' : ''} with the chain, and no longer appl${theirs.length === 1 ? 'ies' : 'y'}: ${theirs.map(spec => `-A ${chain} ${spec}`).join('; ')}`]
+    })
+  const deletedNft = (snap.flannelNft ?? []).filter(t => ops.some(op => op.tool === 'nft' && op.lines.includes(`delete table ${t.family} ${t.name}`)))
+  return [...lost, ...nftResetWarnings(deletedNft, undefined)]
 }
 
 /** A rule flanneld or flannelctl writes, by its comment; any other rule in their chains is someone else's. */

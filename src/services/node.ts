@@ -14,7 +14,7 @@ import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
-import {iptablesResetWarnings, planNode, planReset, Peer, NodeIntent} from '../core/planner.js'
+import {planNode, planReset, loosePodVethCandidates, rulesLostWithChains, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
@@ -257,12 +257,24 @@ function nodeAddressChoice(snap: HostSnapshot, o: NodeOptions, prev: NodeRecord 
  * recorded subnet on its bridge: this is that host and its address changed (a DHCP renumber),
  * so it follows its interface's new address and the lease moves with it, as flanneld takes the
  * interface's address when it starts. Without that proof (a record copied to another host, or a
- * reboot that took the bridge) refuseForeignAddress stops instead.
+ * reboot that took the bridge) refuseForeignAddress stops instead; refuseAnsweredAddress stops
+ * where another host still answers at the recorded address (a running clone: bridge and all).
  */
 function renumbered(snap: HostSnapshot, prev: NodeRecord): boolean {
   const v4 = (snap.addresses ?? []).filter(a => a.family === 4)
   return prev.publicIPGiven !== true && prev.subnet !== undefined && !v4.some(a => a.local === prev.publicIP)
     && v4.some(a => a.dev === prev.bridge && cidrContainsIp(prev.subnet!, a.local))
+}
+
+/**
+ * The bridge serving the recorded subnet is no proof when another host still answers at the
+ * recorded address: that host is the record's (a running VM cloned with its state, or two hosts'
+ * addresses swapped), and following this host's address would move its lease here.
+ */
+async function refuseAnsweredAddress(host: HostAdapter, prev: NodeRecord, statePath: string): Promise<void> {
+  if (!await host.addressAnswers(prev.publicIP)) return
+  throw userError(`this host's recorded public IP ${prev.publicIP} is on none of its interfaces, and another host answers at it: ${statePath} and the subnet ${prev.subnet} on ${prev.bridge} are that host's (a clone of it?), or the two hosts' addresses were swapped; nothing was changed`,
+    `if this host is a copy of ${prev.publicIP}: flannelctl reset (without --release: the lease is that host's), then flannelctl init; if its address did change and another host has the old one now: flannelctl sync --public-ip NEW_IP`)
 }
 
 /** A --public-ip from a range nothing can be sent to (0.0.0.0, 127.x, multicast, class E). */
@@ -483,7 +495,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   let iface: string
   let publicIP: string
   try {
-    snap = await snapRead
+    snap = await withLooseVethPeers(host, await snapRead)
+    if (prev !== undefined && o.publicIP === undefined && renumbered(snap, prev)) await refuseAnsweredAddress(host, prev, statePath)
     ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
     const ifaceProblem = ifNameProblem(iface)
       ?? (iface === (o.bridge ?? prev?.bridge ?? 'cni0') ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)
@@ -545,7 +558,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     // take another subnet, and every node's pods would be cut off from their gateway at once.
     if (servesOldSubnet && !storeSwitched) {
       throw userError(`this host's subnet ${prev!.subnet} no longer fits the network config in ${store.describe()}: ${misfit}; another subnet would strand the pods on this one`,
-        `nothing was changed; if the config was edited by mistake, put it back (this host keeps its subnet); to resize the network on purpose, move each node: flannelctl reset --release, then flannelctl init, and re-create its pods`)
+        `nothing was changed; if the config was edited by mistake, put it back (this host keeps its subnet, if it had it before the edit); to resize the network on purpose, or for a host that leased its subnet while the config was edited (it fits neither), move each node: flannelctl reset --release, then flannelctl init, and re-create its pods`)
     }
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const migration = parseMigrationRecord(migrationText)
@@ -812,9 +825,6 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     }
     const migrationNote = phase?.note ?? outsiderNote(migration, publicIP, {type: backend.type, directRouting: backend.type === 'vxlan' && backend.directRouting})
     const warnings = migrationNote ? [migrationNote, ...readWarnings, ...plan.warnings] : [...readWarnings, ...plan.warnings]
-    // A switch of EnableNFTables deletes the other mode's chains or tables whole, as reset does: rules
-    // someone put in them go too, and are named (no such chain or table is left after the switch).
-    warnings.push(...(nc.enableNFTables === true ? iptablesResetWarnings(snap) : nftResetWarnings(snap.flannelNft, undefined)))
     // Peers build their entries from the lease: a VTEP re-created with a new MAC is news for them, not "nothing to change".
     const announced = held?.backendData?.VtepMAC
     if (held && leaseBackend === 'vxlan' && typeof announced === 'string' && announced.toLowerCase() !== vtepMAC.toLowerCase()) {
@@ -860,6 +870,16 @@ async function giveBack(store: Store, lease: Lease, error: unknown): Promise<unk
 }
 
 /**
+ * A veth plugged into no bridge that looks like a pod's is plugged into this node's bridge only
+ * when its pod has an address in the node's subnet: the pod's end is read for those (none on most
+ * syncs, so nothing more is run).
+ */
+async function withLooseVethPeers(host: HostAdapter, snap: HostSnapshot): Promise<HostSnapshot> {
+  const loose = snap.looseVethPeerAddresses === undefined ? loosePodVethCandidates(snap) : []
+  return loose.length === 0 ? snap : {...snap, looseVethPeerAddresses: await host.vethPeerAddresses(loose)}
+}
+
+/**
  * iptables-nft's tables that flannel's chains, going in this plan, leave holding nothing are
  * deleted whole (core/flannel-nft.ts), so a reset or a switch to nftables leaves no empty `ip nat` /
  * `ip filter` behind. Read only when the plan removes a chain on an nf_tables host (kube-proxy's
@@ -888,10 +908,11 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   const r: NodeRecord = {...rec!, ...storeChoice(o, rec)}
   for (const line of unusedByReset(o, rec!, path, release)) ctx.progress(`warning: ${line}`)
   const snap = await host.snapshot()
-  const ops = await withEmptiedTablesDeleted(host, snap, planReset({
+  const planned = planReset({
     network: '0.0.0.0/0', backend: {type: 'vxlan', vni: r.vni ?? 1, port: 0, directRouting: false}, iface: r.iface, bridge: r.bridge,
     subnetFile: r.subnetFile, cniConfDir: r.cniConfDir, ownedRoutes: r.ownedRoutes, subnet: r.subnet ?? '',
-  }, snap))
+  }, snap)
+  const ops = await withEmptiedTablesDeleted(host, snap, planned)
   // A subnet.env or conflist someone else wrote since stays (records older than writtenFiles keep the old behaviour).
   if (r.writtenFiles) {
     const mine = new Set(r.writtenFiles)
@@ -908,8 +929,8 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   if (await host.readFile(`${path}.agent`) !== undefined) ops.push({tool: 'rmfile', path: `${path}.agent`, why: 'the record of this host\'s sync --watch agent'})
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
-  for (const line of nftResetWarnings(snap.flannelNft, r.nftables ? host.nftReadProblem : undefined)) ctx.progress(`warning: ${line}`)
-  for (const line of iptablesResetWarnings(snap)) ctx.progress(`warning: ${line}`)
+  const nftUnread = r.nftables ? host.nftReadProblem : undefined
+  for (const line of [...nftResetWarnings(undefined, nftUnread), ...rulesLostWithChains(planned, snap)]) ctx.progress(`warning: ${line}`)
   // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge does not take
   // them back by itself (init plugs them in again), so say which pods are cut off until then.
   const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)

@@ -75,7 +75,7 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     await inNs(n1.netns, 'iptables', '-I', 'FLANNEL-FWD', '1', '-s', '10.244.250.9', '-j', 'DROP')
     await setConfig(c => { c.EnableNFTables = true })
     const switched = await Promise.all(lab.nodes.map(n => sync(n)))
-    expect(switched[0].stdout).to.contain('warning: 1 rule not flannel\'s in FLANNEL-FWD (filter) goes with the chain (-s 10.244.250.9/32 -j DROP)')
+    expect(switched[0].stdout).to.contain('warning: 1 rule not flannel\'s in iptables\' FLANNEL-FWD (filter table) goes with the chain, and no longer applies: -A FLANNEL-FWD -s 10.244.250.9/32 -j DROP')
     expect(switched[1].stdout).to.not.contain('not flannel\'s')
     const [v4, v6] = await flannelTables(n1)
     expect(v4.chains.map(c => [c.name, c.type, c.hook, c.priority, c.policy])).to.deep.equal([

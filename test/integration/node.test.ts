@@ -178,6 +178,30 @@ describe('node (vxlan lab, real kernel)', function () {
     expect(ping.exitCode, ping.stdout).to.equal(0)
   })
 
+  it('the pod bridge deleted beside another CNI network\'s (its veths named as every bridge plugin names them): sync plugs back this node\'s pods only', async () => {
+    const n1 = lab.nodes[0]
+    const other = `fc-${name}-other`
+    const [p1, p2] = [lab.pods.find(p => p.node === n1.name)!, lab.pods.find(p => p.node === lab.nodes[1].name)!]
+    await sh('ip', ['netns', 'add', other])
+    try {
+      await inNs(n1.netns, 'ip', 'link', 'add', 'cni9', 'type', 'bridge')
+      await inNs(n1.netns, 'ip', 'link', 'add', 'vethdeadbeef', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', other)
+      await inNs(n1.netns, 'ip', 'link', 'set', 'vethdeadbeef', 'master', 'cni9', 'up')
+      await sh('ip', ['-n', other, 'addr', 'add', '10.88.0.2/16', 'dev', 'eth0'])
+      await inNs(n1.netns, 'ip', 'link', 'del', 'cni9')
+      await inNs(n1.netns, 'ip', 'link', 'del', 'cni0')
+      const r = await cli(['sync', '--json', ...nodeFlags(lab, n1)], {netns: n1.netns})
+      expect(r.exitCode, r.stderr).to.equal(0)
+      expect(JSON.parse(r.stdout).warnings).to.include(`vethdeadbeef is plugged into no bridge, and its other end has 10.88.0.2, not on this node's subnet ${n1.subnet}: left alone, as another network's (its bridge deleted?); if it is a pod of this node: ip link set vethdeadbeef master cni0`)
+      const [foreign] = await json(n1.netns, 'link', 'show', 'vethdeadbeef')
+      expect(foreign.master, 'the other network\'s pod is not joined to this one').to.equal(undefined)
+      const ping = await sh('ip', ['netns', 'exec', p1.netns, 'ping', '-c', '1', '-W', '2', p2.ip])
+      expect(ping.exitCode, ping.stdout).to.equal(0)
+    } finally {
+      await sh('ip', ['netns', 'del', other])
+    }
+  })
+
   it('a rule an operator put above flannel\'s in FLANNEL-FWD stays above through a rewrite, and keeps dropping what it says', async () => {
     const [n1, n2] = lab.nodes
     const from = lab.pods.find(p => p.node === n2.name)!
@@ -285,6 +309,22 @@ describe('node (vxlan lab, real kernel)', function () {
     expect(cloned.exitCode, cloned.stderr).to.equal(2)
     expect(cloned.stderr).to.contain(`recorded public IP ${n1.underlayIP}`)
     expect(await inNs(n2.netns, 'ip', '-4', 'addr', 'show', 'dev', 'cni0')).to.contain(n2.subnet.replace(/0\/24$/, '1/24'))
+    // ...with a bridge serving n1's subnet too (a running VM cloned, bridge and all): n1 still
+    // answers at the recorded address, so that is no renumber; refused, n1's lease left as it is
+    const n1Lease = await readFile(leaseFile(n1.subnet), 'utf8')
+    const clone = join(n2.dir, 'clone.json')
+    await writeFile(clone, JSON.stringify({...JSON.parse(await readFile(join(n1.dir, 'node.json'), 'utf8')), bridge: 'cniclone'}))
+    await inNs(n2.netns, 'ip', 'link', 'add', 'cniclone', 'type', 'bridge')
+    try {
+      await inNs(n2.netns, 'ip', 'addr', 'add', `${n1.subnet.replace(/0\/24$/, '1')}/24`, 'dev', 'cniclone')
+      const copy = await cli(['sync', ...nodeFlags(lab, n2).slice(0, -1), clone], {netns: n2.netns})
+      expect(copy.exitCode, copy.stderr).to.equal(2)
+      expect(copy.stderr).to.contain(`recorded public IP ${n1.underlayIP} is on none of its interfaces, and another host answers at it`)
+      expect(await readFile(leaseFile(n1.subnet), 'utf8')).to.equal(n1Lease)
+    } finally {
+      await inNs(n2.netns, 'ip', 'link', 'del', 'cniclone')
+      await rm(clone, {force: true})
+    }
 
     // renumbered while its bridge still serves its subnet: that is this host, and the lease follows
     const newIP = n1.underlayIP.replace(/\.\d+$/, '.21')

@@ -10,8 +10,9 @@ const intent: NodeIntent = {
 const veth = (name: string, master?: string): Link => ({name, kind: 'veth', mtu: 1500, up: true, raw: '', ...(master ? {master} : {})})
 
 /** A node after `ip link del cni0`: the pods' veths are left, plugged into nothing. */
-function withoutBridge(extra: Link[]): HostSnapshot {
+function withoutBridge(extra: Link[], looseVethPeerAddresses: Record<string, string[]> = {vethfe3b4783: ['10.244.1.2'], veth2d7c1a35: ['10.244.1.3']}): HostSnapshot {
   return {
+    looseVethPeerAddresses,
     name: 'n1',
     links: [{name: 'eth0', kind: 'ether', mtu: 1500, up: true, raw: ''}, ...extra],
     addresses: [{dev: 'eth0', family: 4, local: '192.168.100.11', prefixlen: 24, raw: ''}, {dev: 'veth0ddba11e', family: 4, local: '172.20.0.1', prefixlen: 30, raw: ''}],
@@ -19,6 +20,7 @@ function withoutBridge(extra: Link[]): HostSnapshot {
   }
 }
 const ipLines = (snap: HostSnapshot) => planNode(intent, snap, {}).ops.flatMap(o => (o.tool === 'ip' ? [o.args.join(' ')] : []))
+const plugged = (snap: HostSnapshot) => ipLines(snap).filter(l => l.includes('master'))
 
 describe('planner: the pod bridge deleted under its pods', () => {
   it('re-creates the bridge and plugs the pods\' veths back in, as the bridge plugin had them (kernel: a re-created bridge takes no port back)', () => {
@@ -33,5 +35,14 @@ describe('planner: the pod bridge deleted under its pods', () => {
   it('leaves veths that are not a loose pod\'s: in a bridge already, docker\'s (7 digits), Calico\'s, one with an address', () => {
     const lines = ipLines(withoutBridge([veth('vethfe3b4783', 'docker0'), veth('veth1a2b3c4'), veth('cali1234567890a'), veth('veth0ddba11e')]))
     expect(lines.filter(l => l.includes('master'))).to.deep.equal([])
+  })
+
+  it('leaves another network\'s pod, whose bridge was deleted, out of this one (its veth is named as the bridge plugin names every pod\'s), and says so', () => {
+    const snap = withoutBridge([veth('vethfe3b4783'), veth('vethdeadbeef'), veth('veth0badf00d')], {vethfe3b4783: ['10.244.1.2'], vethdeadbeef: ['10.88.0.2']})
+    expect(plugged(snap)).to.deep.equal(['link set vethfe3b4783 master cni0'])
+    expect(planNode(intent, snap, {}).warnings).to.deep.equal([
+      'vethdeadbeef is plugged into no bridge, and its other end has 10.88.0.2, not on this node\'s subnet 10.244.1.0/24: left alone, as another network\'s (its bridge deleted?); if it is a pod of this node: ip link set vethdeadbeef master cni0',
+      'veth0badf00d is plugged into no bridge, and its other end is in no namespace this host names (ip netns): left alone, as another network\'s (its bridge deleted?); if it is a pod of this node: ip link set veth0badf00d master cni0',
+    ])
   })
 })

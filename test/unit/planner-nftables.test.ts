@@ -8,7 +8,7 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {iptablesResetWarnings, planNode, planReset, type NodeIntent} from '../../src/core/planner.js'
+import {planNode, planReset, rulesLostWithChains, type NodeIntent} from '../../src/core/planner.js'
 import type {HostSnapshot, IptablesRule} from '../../src/core/model.js'
 import type {Op} from '../../src/core/ops.js'
 import {describePlan} from '../../src/core/ops.js'
@@ -159,6 +159,20 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
     expect(nftLines(ops)).to.deep.equal(['delete table ip flannel-ipv4', 'delete table ip6 flannel-ipv6'])
   })
 
+  it('a switch either way says which rules of someone else\'s go with flannel\'s chains or tables (a DROP in FLANNEL-FWD stopped dropping without a word)', () => {
+    const snap = host({iptables: true})
+    snap.iptables!.rules.unshift(rule('filter', FWD_CHAIN, '-s 10.244.45.0/24 -p tcp -m tcp --dport 9999 -j DROP'), rule('nat', MASQ_CHAIN, '-d 198.51.100.0/24 -j RETURN'))
+    expect(planNode(intent, snap, files).warnings).to.deep.equal([
+      `1 rule not flannel's in iptables' ${MASQ_CHAIN} (nat table) goes with the chain, and no longer applies: -A ${MASQ_CHAIN} -d 198.51.100.0/24 -j RETURN`,
+      `1 rule not flannel's in iptables' ${FWD_CHAIN} (filter table) goes with the chain, and no longer applies: -A ${FWD_CHAIN} -s 10.244.45.0/24 -p tcp -m tcp --dport 9999 -j DROP`,
+    ])
+    expect(planNode({...intent, nftables: false}, host({iptables: true, nft: fixture('foreign-rules.json')}), files).warnings).to.deep.equal([
+      '1 rule not flannel\'s in chain postrtg of ip flannel-ipv4 goes with the table (ip saddr 192.0.2.0/24 counter packets 0 bytes 0 masquerade)',
+      '1 rule not flannel\'s in chain mine of ip flannel-ipv4 goes with the table (ip daddr 198.51.100.1 drop)'])
+    // kept where flannel keeps its chains: nothing to say
+    expect(planNode({...intent, nftables: false}, snap, files).warnings).to.deep.equal([])
+  })
+
   it('tables not read (a prediction, a failed read): flanneld\'s own idempotent transaction, so no rule is ever added twice', () => {
     const lines = nftLines(ruleOps(intent, host({})))
     expect(lines).to.deep.equal([...FLANNELD.slice(0, 3), 'flush chain ip flannel-ipv4 postrtg', ...FLANNELD.slice(3, 10), 'flush chain ip flannel-ipv4 forward', ...FLANNELD.slice(10)])
@@ -182,9 +196,10 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
 
   it('reset names the rules someone put in flannel\'s iptables chains, which go with them (it said nothing)', () => {
     const snap = host({iptables: true})
-    expect(iptablesResetWarnings(snap)).to.deep.equal([])
+    const lost = () => rulesLostWithChains(planReset({...intent, ownedRoutes: []}, snap), snap)
+    expect(lost()).to.deep.equal([])
     snap.iptables!.rules.unshift(rule('filter', FWD_CHAIN, '-s 10.244.9.9/32 -j DROP'))
-    expect(iptablesResetWarnings(snap)).to.deep.equal(['1 rule not flannel\'s in FLANNEL-FWD (filter) goes with the chain (-s 10.244.9.9/32 -j DROP)'])
+    expect(lost()).to.deep.equal(['1 rule not flannel\'s in iptables\' FLANNEL-FWD (filter table) goes with the chain, and no longer applies: -A FLANNEL-FWD -s 10.244.9.9/32 -j DROP'])
   })
 
   // iptables-nft-{nat,filter}.json: `nft -j list table ip …` on a namespace right after init (iptables-nft made both tables

@@ -379,6 +379,8 @@ function linkFromJson(e: Entry): LinkWithPeerName {
   if (master !== undefined) link.master = master
   const peer = e.num('link_index')
   if (peer !== undefined) link.peerIndex = peer
+  const peerNs = e.num('link_netnsid')
+  if (peerNs !== undefined) link.peerNetnsId = peerNs
   const slave = infoEntry?.str('info_slave_kind') === 'bridge' ? infoEntry.object('info_slave_data') : undefined
   if (slave !== undefined && e.sub(slave).bool('hairpin') === true) link.hairpin = true
   if (kind === 'vxlan' && infoEntry) {
