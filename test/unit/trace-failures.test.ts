@@ -94,6 +94,32 @@ describe('trace failures found on a real kernel', () => {
     expect(t.failure!.fix[0]).to.deep.equal({node: 'node2', command: 'ip link set eth0 mtu 1500'})
   })
 
+  it('a veth takes in a frame up to 4 bytes over its MTU (room for a VLAN tag), as the kernel does', () => {
+    // checked on a lab: pod-2a at MTU 1400 answers a 1404-byte DF ping, a 1405-byte one is lost
+    const w = applyPatches(vxlan, [{host: 'pod-b', op: 'update', table: 'links', where: {name: 'eth0'},
+      value: {mtu: 1400, raw: '2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 qdisc noqueue state UP mode DEFAULT group default'}}])
+    expect(traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1404}).disposition).to.equal('DELIVERED')
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1405})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'pod-b', step: 'mtu'})
+    expect(t.failure!.reason).to.include('no one tells the sender')
+  })
+
+  it('a pod of MTU 9000 on a bridge port of 1450: the port drops what is over 1454 bytes, even to the node\'s own address', () => {
+    // checked on a lab: pod-1a at MTU 9000 reaches n1's eth0 address with 1504 bytes over a port of 1500, not 1505
+    const w = applyPatches(vxlan, [{host: 'pod-a', op: 'update', table: 'links', where: {name: 'eth0'},
+      value: {mtu: 9000, raw: '2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9000 qdisc noqueue state UP mode DEFAULT group default'}}])
+    expect(traceFlow(w, {src: 'pod-a', dst: 'node1', size: 1454}).disposition).to.equal('DELIVERED')
+    const local = traceFlow(w, {src: 'pod-a', dst: 'node1', size: 1455})
+    expect(local.disposition).to.equal('MTU_EXCEEDED')
+    expect(local.failure).to.include({node: 'node1', step: 'mtu'})
+    expect(local.failure!.reason).to.include('veth3f9a1c2e\'s MTU 1450 (the cni0 port pod-a\'s eth0 ends in)')
+    expect(local.failure!.fix).to.deep.equal([{node: 'pod-a', command: 'ip link set eth0 mtu 1450'}])
+    // past the port, the route out is what refuses it, with "fragmentation needed"
+    const through = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1451})
+    expect(through.failure!.reason).to.include('does not fit flannel.1\'s MTU 1450')
+  })
+
   it('a pod of MTU 1500 on a cni0 of 1450 (host-gw → vxlan): the bridge takes the frame in, the route out via flannel.1 says "fragmentation needed"', () => {
     const mtu1500 = (host: string, name: string, index: number) => ({host, op: 'update' as const, table: 'links' as const, where: {name},
       value: {mtu: 1500, raw: `${index}: ${name}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default`}})

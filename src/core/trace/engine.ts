@@ -35,7 +35,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod} from './fixes.js'
+import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -45,6 +45,8 @@ export const MAX_HOPS = 64
 const TRACEROUTE_MAX_HOPS = 30
 /** The TTL a packet leaves its sender with (net.ipv4.ip_default_ttl), the outer vxlan packet too. */
 const START_TTL = 64
+/** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
+const VLAN_HLEN = 4
 
 interface Tunnel {
   inner: Packet
@@ -438,19 +440,35 @@ class Walk {
   }
 
   /**
-   * A frame longer than the receiving device's MTU is dropped on the way in (a veth checks it). A
-   * bridge does not: its port checked the frame, and the bridge hands it up to its host whatever
-   * its own MTU (a pod of MTU 1500 on a cni0 of 1450, as after a move to vxlan, reaches the route
-   * out, which answers "fragmentation needed").
+   * A frame longer than the receiving device's MTU is dropped on the way in, silently: a veth checks
+   * it (is_skb_forwardable, which leaves room for a VLAN tag, so an IP packet of up to MTU + 4 bytes
+   * gets in). A bridge does not: its port checked the frame, and the bridge hands it up to its host
+   * whatever its own MTU (a pod of MTU 1500 on a cni0 of 1450, as after a move to vxlan, reaches the
+   * route out, which answers "fragmentation needed"). So a frame from a pod is measured against the
+   * bridge port its veth ends in, when both ends were read (a pod of MTU 9000 on a port of 1450).
    */
   private receivingMtu(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
-    const link = view.link(inDev)
-    if (packet.size === undefined || link === undefined || packet.size <= link.mtu || link.kind === 'bridge') return undefined
+    if (packet.size === undefined) return undefined
     const previous = this.hops.at(-2)
-    const senderMtu = previous !== undefined ? this.w.view(previous.node)?.link(previous.out)?.mtu : undefined
+    const previousView = previous !== undefined ? this.w.view(previous.node) : undefined
+    const senderLink = previous !== undefined ? previousView?.link(previous.out) : undefined
+    let link = view.link(inDev)
+    let dev = inDev
+    if (link?.kind === 'bridge') {
+      const port = senderLink?.kind === 'veth' && senderLink.peerIndex !== undefined && previousView !== undefined
+        ? vethOtherEnd(this.w, previousView, senderLink.index, senderLink.peerIndex) : undefined
+      if (port === undefined || port.view !== view || view.link(port.dev)?.master !== inDev) return undefined
+      link = view.link(port.dev)!
+      dev = port.dev
+    }
+    if (link === undefined || packet.size <= link.mtu + (link.kind === 'veth' ? VLAN_HLEN : 0)) return undefined
+    // a bridge port too small for its pod: the pod's MTU is the one out of line with its node's
+    const fix = dev !== inDev
+      ? {node: previous!.node, command: `ip link set ${previous!.out} mtu ${link.mtu}`}
+      : {node: view.name, command: `ip link set ${inDev} mtu ${Math.max(senderLink?.mtu ?? packet.size, packet.size)}`}
     return this.fail(hop, 'MTU_EXCEEDED', 'mtu', firstLine(link.raw),
-      `the ${packet.size}-byte packet${packet.tunnel ? ' (vxlan outer)' : ''} is longer than ${inDev}'s MTU ${link.mtu} on ${view.name}: it is dropped on the way in`,
-      [{node: view.name, command: `ip link set ${inDev} mtu ${Math.max(senderMtu ?? packet.size, packet.size)}`}])
+      `the ${packet.size}-byte packet${packet.tunnel ? ' (vxlan outer)' : ''} is longer than ${dev}'s MTU ${link.mtu}${dev !== inDev ? ` (the ${inDev} port ${previous!.node}'s ${previous!.out} ends in)` : ''} on ${view.name}${link.kind === 'veth' ? ` and the ${VLAN_HLEN} bytes a veth allows over it` : ''}: it is dropped on the way in, and no one tells the sender`,
+      [fix])
   }
 
   /** rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route. */
