@@ -120,6 +120,19 @@ describe('trace failures found on a real kernel', () => {
     expect(through.failure!.reason).to.include('does not fit flannel.1\'s MTU 1450')
   })
 
+  it('with --size, the traceroute line is what `traceroute -F` prints: `* !F-MTU` from a sender that refuses its own packet, `ADDR !F-MTU` after a router\'s time exceeded', () => {
+    // checked on labs: `traceroute -n -I -F POD 1451` from a pod of MTU 1450 prints `1  * !F-1450`,
+    // and from a pod of MTU 9000 (its node sends "fragmentation needed") `10.244.x.1` then `10.244.x.1 !F-1450`
+    const own = traceFlow(vxlan, {src: 'pod-a', dst: 'pod-b', size: 1451})
+    expect(own.traceroute).to.deep.equal(['* !F-1450'])
+    expect(own.failure!.reason).to.include('the socket refuses it ("message too long, mtu=1450")')
+    const w = applyPatches(vxlan, [{host: 'pod-a', op: 'update', table: 'links', where: {name: 'eth0'},
+      value: {mtu: 9000, raw: '2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9000 qdisc noqueue state UP mode DEFAULT group default'}}])
+    const routed = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1451})
+    expect(routed.traceroute).to.deep.equal(['10.244.1.1', '10.244.1.1 !F-1450'])
+    expect(routed.failure!.reason).to.include('the sender told "fragmentation needed"')
+  })
+
   it('a pod of MTU 1500 on a cni0 of 1450 (host-gw → vxlan): the bridge takes the frame in, the route out via flannel.1 says "fragmentation needed"', () => {
     const mtu1500 = (host: string, name: string, index: number) => ({host, op: 'update' as const, table: 'links' as const, where: {name},
       value: {mtu: 1500, raw: `${index}: ${name}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default`}})

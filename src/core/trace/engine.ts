@@ -1204,8 +1204,14 @@ class Walk {
       return {...packet, size: limit.mtu}
     }
     if (t === undefined) {
+      // traceroute -F with the packet's size: a router answers the probes past its TTL check with
+      // "fragmentation needed" (`ADDR !F-MTU`), a sender's own socket refuses them (`* !F-MTU`)
+      if (this.direction === 'forward') {
+        if (hop.in === 'local') this.probeAnswered(`* !F-${limit.mtu}`)
+        else this.answerProbe(view, hop.in, packet, `!F-${limit.mtu}`)
+      }
       return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
-        `the ${size} does not fit ${limit.of}; with DF set it is dropped and the sender told "fragmentation needed"`, limit.fix())
+        `the ${size} does not fit ${limit.of}; with DF set ${hop.in === 'local' ? `the socket refuses it ("message too long, mtu=${limit.mtu}")` : 'it is dropped and the sender told "fragmentation needed"'}`, limit.fix())
     }
     // vxlan_xmit_one: the outer packet has DF only with `df set` (or `df inherit` and a DF inner
     // packet, as --size sends); else it is fragmented like any packet without DF. Either way the
