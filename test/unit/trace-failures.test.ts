@@ -133,6 +133,22 @@ describe('trace failures found on a real kernel', () => {
     expect(routed.failure!.reason).to.include('the sender told "fragmentation needed"')
   })
 
+  it('a TCP reply: a rule that drops resets makes its fate hang on a listener, which is said; the SYN-ACK traced is delivered', () => {
+    // checked on a lab: with `iptables -A OUTPUT -p tcp --tcp-flags RST RST -j DROP` in pod-2a, a connect
+    // to a port with a listener succeeds and to one without waits (no "connection refused")
+    const jump = {table: 'filter', chain: 'FORWARD', spec: '-m comment --comment "flanneld forward" -j FLANNEL-FWD', raw: '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD'}
+    const spec = '-p tcp -m tcp --tcp-flags RST RST -j DROP'
+    const w = applyPatches(vxlan, [
+      {host: 'node2', op: 'remove', table: 'iptables.rules', where: {chain: 'FORWARD', spec: jump.spec}},
+      {host: 'node2', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'FORWARD', spec, raw: `-A FORWARD ${spec}`}},
+      {host: 'node2', op: 'add', table: 'iptables.rules', value: jump}])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 8081})
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    const note = t.warnings.find(x => x.code === 'ASSUMED' && x.node === 'node2')
+    expect(note?.message).to.include('with none, 10.244.2.5 answers with a reset (RST,ACK), which filter FORWARD on node2 stops at `-A FORWARD -p tcp -m tcp --tcp-flags RST RST -j DROP`')
+    expect(traceFlow(vxlan, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 8081}).warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+  })
+
   it('a pod of MTU 1500 on a cni0 of 1450 (host-gw → vxlan): the bridge takes the frame in, the route out via flannel.1 says "fragmentation needed"', () => {
     const mtu1500 = (host: string, name: string, index: number) => ({host, op: 'update' as const, table: 'links' as const, where: {name},
       value: {mtu: 1500, raw: `${index}: ${name}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default`}})

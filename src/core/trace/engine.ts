@@ -27,7 +27,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
+import {type Decision, type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
@@ -1080,6 +1080,7 @@ class Walk {
     if (!shown && !rules.active(table, hook)) return passed
     const d = rules.evaluate(table, hook, {...facts, bridged})
     for (const a of d.assumptions) this.assume(view, a)
+    this.resetDecidesOtherwise(view, table, hook, {...facts, bridged}, d)
     const where = d.path.join(' → ')
     const chain = table === 'filter' ? hook : `${table} ${hook}`
     if (d.action === 'ACCEPT') {
@@ -1103,6 +1104,20 @@ class Walk {
       `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? `: the sender gets ${reject.error}` : ''}`,
       fix)
     return reject !== undefined ? {...end, reject} : end
+  }
+
+  /**
+   * The traced TCP reply is the SYN-ACK of a program listening on the port, which the tables do not
+   * show; with none, the host answers with a reset (RST,ACK). A rule on `--tcp-flags` that treats the
+   * two apart (a drop of resets in a pod's OUTPUT: the sender waits instead of "connection refused")
+   * makes the reply's fate hang on the listener, which is said.
+   */
+  private resetDecidesOtherwise(view: HostView, table: string, hook: Hook, facts: PacketFacts, synAck: Decision): void {
+    if (this.direction !== 'return' || facts.proto !== 'tcp' || facts.state === 'NEW') return
+    const reset = view.iptables!.evaluate(table, hook, {...facts, tcpFlags: ['RST', 'ACK']})
+    if ((reset.action === 'ACCEPT') === (synAck.action === 'ACCEPT')) return
+    const port = facts.sport === undefined ? '' : ` ${facts.sport}`
+    this.assume(view, `the reply traced is the SYN-ACK of a program listening on port${port}; with none, ${facts.src} answers with a reset (RST,ACK), which ${table} ${hook} on ${view.name} ${reset.action === 'ACCEPT' ? `lets through (\`${synAck.evidence}\` stops only the SYN-ACK)` : `stops at \`${reset.evidence}\`: the sender then waits instead of "connection refused"`} (\`ss -lnt 'sport = :${facts.sport ?? 'PORT'}'\` on the replying host tells)`)
   }
 
   private queued(hop: Hop, view: HostView, chain: string, what: string, evidence: string, queue: string): End {
