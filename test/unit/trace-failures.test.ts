@@ -94,10 +94,13 @@ describe('trace failures found on a real kernel', () => {
     expect(t.failure!.fix[0]).to.deep.equal({node: 'node2', command: 'ip link set eth0 mtu 1500'})
   })
 
+  /** the vxlan world with a pod's eth0 at another MTU (its node's bridge port keeps 1450) */
+  const withPodMtu = (pod: string, mtu: number) => applyPatches(vxlan, [{host: pod, op: 'update', table: 'links', where: {name: 'eth0'},
+    value: {mtu, raw: `2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu ${mtu} qdisc noqueue state UP mode DEFAULT group default`}}])
+
   it('a veth takes in a frame up to 4 bytes over its MTU (room for a VLAN tag), as the kernel does', () => {
     // checked on a lab: pod-2a at MTU 1400 answers a 1404-byte DF ping, a 1405-byte one is lost
-    const w = applyPatches(vxlan, [{host: 'pod-b', op: 'update', table: 'links', where: {name: 'eth0'},
-      value: {mtu: 1400, raw: '2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 qdisc noqueue state UP mode DEFAULT group default'}}])
+    const w = withPodMtu('pod-b', 1400)
     expect(traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1404}).disposition).to.equal('DELIVERED')
     const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1405})
     expect(t.disposition).to.equal('MTU_EXCEEDED')
@@ -107,8 +110,7 @@ describe('trace failures found on a real kernel', () => {
 
   it('a pod of MTU 9000 on a bridge port of 1450: the port drops what is over 1454 bytes, even to the node\'s own address', () => {
     // checked on a lab: pod-1a at MTU 9000 reaches n1's eth0 address with 1504 bytes over a port of 1500, not 1505
-    const w = applyPatches(vxlan, [{host: 'pod-a', op: 'update', table: 'links', where: {name: 'eth0'},
-      value: {mtu: 9000, raw: '2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9000 qdisc noqueue state UP mode DEFAULT group default'}}])
+    const w = withPodMtu('pod-a', 9000)
     expect(traceFlow(w, {src: 'pod-a', dst: 'node1', size: 1454}).disposition).to.equal('DELIVERED')
     const local = traceFlow(w, {src: 'pod-a', dst: 'node1', size: 1455})
     expect(local.disposition).to.equal('MTU_EXCEEDED')
@@ -126,8 +128,7 @@ describe('trace failures found on a real kernel', () => {
     const own = traceFlow(vxlan, {src: 'pod-a', dst: 'pod-b', size: 1451})
     expect(own.traceroute).to.deep.equal(['* !F-1450'])
     expect(own.failure!.reason).to.include('the socket refuses it ("message too long, mtu=1450")')
-    const w = applyPatches(vxlan, [{host: 'pod-a', op: 'update', table: 'links', where: {name: 'eth0'},
-      value: {mtu: 9000, raw: '2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9000 qdisc noqueue state UP mode DEFAULT group default'}}])
+    const w = withPodMtu('pod-a', 9000)
     const routed = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1451})
     expect(routed.traceroute).to.deep.equal(['10.244.1.1', '10.244.1.1 !F-1450'])
     expect(routed.failure!.reason).to.include('the sender told "fragmentation needed"')
