@@ -69,6 +69,8 @@ export interface Link {
   hairpin?: boolean
   /** for veth: the peer's ifindex in its namespace (`@ifN`) */
   peerIndex?: number
+  /** for veth: the peer is in this namespace too (`ip link` prints `d0@d1`): what it sends comes back here */
+  peerHere?: boolean
   vxlan?: VxlanInfo
   /** an XDP program runs on every frame this link receives, before the kernel's tables see it */
   xdp?: XdpAttachment

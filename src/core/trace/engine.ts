@@ -25,7 +25,7 @@ import type {
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
-import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
+import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Decision, type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
@@ -1339,6 +1339,11 @@ class Walk {
     }
     const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
     if (elsewhere !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw, elsewhere.reason, elsewhere.fix)
+    if (answer === undefined && loopedVeth(view, dev)) {
+      return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
+        `nothing answers ARP for ${nexthop}: ${dev} is a veth whose other end${peerName(view, dev)} is in ${view.name} too, so what it sends never leaves ${view.name}${this.arpUnanswered(hop, view, packet)}`,
+        [{node: view.name, command: routeDelCommand(route)}])
+    }
     const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
     if (silence !== undefined) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
@@ -2191,6 +2196,13 @@ function listenerNote(host: string, packet: Packet): string {
   if (packet.dport === undefined || (packet.proto !== 'tcp' && packet.proto !== 'udp')) return ''
   const none = packet.proto === 'tcp' ? 'with a TCP reset (connection refused)' : 'with ICMP port unreachable'
   return ` to its ${packet.proto} port ${packet.dport}; whether a program listens there is not in the tables read (\`ss -ln${packet.proto === 'tcp' ? 't' : 'u'} 'sport = :${packet.dport}'\` on ${host}: with none, the kernel answers ${none})`
+}
+
+/** `, d1,` naming a looped veth's other end, when its index was read */
+function peerName(view: HostView, dev: string): string {
+  const index = view.link(dev)?.peerIndex
+  const name = index !== undefined ? view.linkByIndex(index)?.name : undefined
+  return name !== undefined ? `, ${name},` : ''
 }
 
 function selfDelivery(walk: Walk, e: ResolvedEndpoint): End {
