@@ -71,6 +71,8 @@ export interface Link {
   peerIndex?: number
   /** the id this namespace gives the namespace a veth's peer (or a device's lower link) is in (`link_netnsid`, ip -j only); absent: this one, or not read */
   peerNetnsId?: number
+  /** for veth: the peer is in this namespace too (`ip link` prints `d0@d1`): what it sends comes back here */
+  peerHere?: boolean
   vxlan?: VxlanInfo
   /** an XDP program runs on every frame this link receives, before the kernel's tables see it */
   xdp?: XdpAttachment

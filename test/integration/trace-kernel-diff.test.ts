@@ -29,6 +29,8 @@ describe('trace against the kernel: a router chain built by hand', function () {
     expect(r.stderr).to.equal('')
     return JSON.parse(r.stdout) as Trace
   }
+  /** the hops `traceroute -n -q 1` printed: the address, and the flag of an ICMP error (`!X`, `!F-1300`) */
+  const hopsOf = (stdout: string) => stdout.split('\n').slice(1).map(l => /^\s*\d+\s+(\S+)(?:\s+\S+ ms)?(\s+!\S+)?/.exec(l)).filter(m => m !== null).map(m => m![1] + (m![2] ?? ''))
   const applyFixes = async (t: Trace) => {
     for (const f of t.failure!.fix) await run(f.node, f.command)
   }
@@ -70,10 +72,32 @@ describe('trace against the kernel: a router chain built by hand', function () {
       const t = await trace('--size', '1400')
       expect(t.disposition).to.equal('MTU_EXCEEDED')
       expect(t.failure).to.include({node: 'r2', step: 'mtu'})
+      // traceroute -F with the packet's size: r2 answers time exceeded, then "fragmentation needed"
+      await run('a', 'ip route flush cache')
+      const real = await sh('ip', ['netns', 'exec', ns('a'), 'traceroute', '-n', '-I', '-F', '-q', '1', '-w', '1', '-m', '5', '10.91.3.2', '1400'])
+      expect(hopsOf(real.stdout)).to.deep.equal(['10.91.1.1', '10.91.2.2', '10.91.2.2 !F-1300'])
+      expect(t.traceroute).to.deep.equal(hopsOf(real.stdout))
     } finally {
       await run('r2', 'ip link set b0 mtu 1500 && iptables -F FORWARD')
       await run('b', 'ip link set eth0 mtu 1500')
       await run('a', 'ip route flush cache')
+    }
+  })
+
+  it('a veth whose MTU is smaller than the link\'s takes in 4 bytes more and silently drops the rest, as trace says', async () => {
+    await run('b', 'ip link set eth0 mtu 1300')
+    try {
+      expect((await ping('-M do -s 1276')).exitCode).to.equal(0)
+      const lost = await ping('-M do -s 1277')
+      expect(lost.exitCode).to.not.equal(0)
+      expect(lost.stdout).to.not.contain('Frag needed')
+      expect((await trace('--size', '1304')).disposition).to.equal('DELIVERED')
+      const t = await trace('--size', '1305')
+      expect(t.disposition).to.equal('MTU_EXCEEDED')
+      expect(t.failure).to.include({node: 'b', step: 'mtu'})
+      expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.2.2'])
+    } finally {
+      await run('b', 'ip link set eth0 mtu 1500')
     }
   })
 
@@ -118,7 +142,7 @@ describe('trace against the kernel: a router chain built by hand', function () {
     await run('r2', 'iptables -A FORWARD -p udp -j REJECT --reject-with icmp-host-prohibited')
     try {
       const real = await sh('ip', ['netns', 'exec', ns('a'), 'traceroute', '-n', '-q', '1', '-w', '1', '-m', '5', '10.91.3.2'])
-      const hops = real.stdout.split('\n').slice(1).map(l => /^\s*\d+\s+(\S+)(?:\s+\S+ ms)?(\s+!\S)?/.exec(l)).filter(m => m !== null).map(m => m![1] + (m![2] ?? ''))
+      const hops = hopsOf(real.stdout)
       const t = await trace('--proto', 'udp', '--dport', '33434')
       expect(t.disposition).to.equal('DENIED_BY_FILTER')
       expect(t.failure!.reason).to.contain('ICMP host prohibited')

@@ -94,6 +94,62 @@ describe('trace failures found on a real kernel', () => {
     expect(t.failure!.fix[0]).to.deep.equal({node: 'node2', command: 'ip link set eth0 mtu 1500'})
   })
 
+  /** the vxlan world with a pod's eth0 at another MTU (its node's bridge port keeps 1450) */
+  const withPodMtu = (pod: string, mtu: number) => applyPatches(vxlan, [{host: pod, op: 'update', table: 'links', where: {name: 'eth0'},
+    value: {mtu, raw: `2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu ${mtu} qdisc noqueue state UP mode DEFAULT group default`}}])
+
+  it('a veth takes in a frame up to 4 bytes over its MTU (room for a VLAN tag), as the kernel does', () => {
+    // checked on a lab: pod-2a at MTU 1400 answers a 1404-byte DF ping, a 1405-byte one is lost
+    const w = withPodMtu('pod-b', 1400)
+    expect(traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1404}).disposition).to.equal('DELIVERED')
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1405})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'pod-b', step: 'mtu'})
+    expect(t.failure!.reason).to.include('no one tells the sender')
+  })
+
+  it('a pod of MTU 9000 on a bridge port of 1450: the port drops what is over 1454 bytes, even to the node\'s own address', () => {
+    // checked on a lab: pod-1a at MTU 9000 reaches n1's eth0 address with 1504 bytes over a port of 1500, not 1505
+    const w = withPodMtu('pod-a', 9000)
+    expect(traceFlow(w, {src: 'pod-a', dst: 'node1', size: 1454}).disposition).to.equal('DELIVERED')
+    const local = traceFlow(w, {src: 'pod-a', dst: 'node1', size: 1455})
+    expect(local.disposition).to.equal('MTU_EXCEEDED')
+    expect(local.failure).to.include({node: 'node1', step: 'mtu'})
+    expect(local.failure!.reason).to.include('veth3f9a1c2e\'s MTU 1450 (the cni0 port pod-a\'s eth0 ends in)')
+    expect(local.failure!.fix).to.deep.equal([{node: 'pod-a', command: 'ip link set eth0 mtu 1450'}])
+    // past the port, the route out is what refuses it, with "fragmentation needed"
+    const through = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1451})
+    expect(through.failure!.reason).to.include('does not fit flannel.1\'s MTU 1450')
+  })
+
+  it('with --size, the traceroute line is what `traceroute -F` prints: `* !F-MTU` from a sender that refuses its own packet, `ADDR !F-MTU` after a router\'s time exceeded', () => {
+    // checked on labs: `traceroute -n -I -F POD 1451` from a pod of MTU 1450 prints `1  * !F-1450`,
+    // and from a pod of MTU 9000 (its node sends "fragmentation needed") `10.244.x.1` then `10.244.x.1 !F-1450`
+    const own = traceFlow(vxlan, {src: 'pod-a', dst: 'pod-b', size: 1451})
+    expect(own.traceroute).to.deep.equal(['* !F-1450'])
+    expect(own.failure!.reason).to.include('the socket refuses it ("message too long, mtu=1450")')
+    const w = withPodMtu('pod-a', 9000)
+    const routed = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1451})
+    expect(routed.traceroute).to.deep.equal(['10.244.1.1', '10.244.1.1 !F-1450'])
+    expect(routed.failure!.reason).to.include('the sender told "fragmentation needed"')
+  })
+
+  it('a TCP reply: a rule that drops resets makes its fate hang on a listener, which is said; the SYN-ACK traced is delivered', () => {
+    // checked on a lab: with `iptables -A OUTPUT -p tcp --tcp-flags RST RST -j DROP` in pod-2a, a connect
+    // to a port with a listener succeeds and to one without waits (no "connection refused")
+    const jump = {table: 'filter', chain: 'FORWARD', spec: '-m comment --comment "flanneld forward" -j FLANNEL-FWD', raw: '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD'}
+    const spec = '-p tcp -m tcp --tcp-flags RST RST -j DROP'
+    const w = applyPatches(vxlan, [
+      {host: 'node2', op: 'remove', table: 'iptables.rules', where: {chain: 'FORWARD', spec: jump.spec}},
+      {host: 'node2', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'FORWARD', spec, raw: `-A FORWARD ${spec}`}},
+      {host: 'node2', op: 'add', table: 'iptables.rules', value: jump}])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 8081})
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    const note = t.warnings.find(x => x.code === 'ASSUMED' && x.node === 'node2')
+    expect(note?.message).to.include('with none, 10.244.2.5 answers with a reset (RST,ACK), which filter FORWARD on node2 stops at `-A FORWARD -p tcp -m tcp --tcp-flags RST RST -j DROP`')
+    expect(traceFlow(vxlan, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 8081}).warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+  })
+
   it('a pod of MTU 1500 on a cni0 of 1450 (host-gw → vxlan): the bridge takes the frame in, the route out via flannel.1 says "fragmentation needed"', () => {
     const mtu1500 = (host: string, name: string, index: number) => ({host, op: 'update' as const, table: 'links' as const, where: {name},
       value: {mtu: 1500, raw: `${index}: ${name}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default`}})

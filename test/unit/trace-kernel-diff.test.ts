@@ -583,3 +583,21 @@ describe('trace against the kernel: a router whose ARP for the next hop goes una
     expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.1.1 !H'])
   })
 })
+
+describe('trace against the kernel: a pod whose route leaves by a veth looped back into the pod', () => {
+  // pod-looped-veth (a vxlan lab), pod-1a: `ip link add d0 type veth peer name d1` (both ends in
+  // the pod) and `ip route add 192.168.100.11/32 dev d0`, n1's own underlay address
+
+  it('is NEIGHBOR_MISSING on d0, not delivered to n1 by the pod\'s eth0; deleting the route is the fix', async () => {
+    // kernel: ping 192.168.100.11 from pod-1a is lost, `ip neigh` shows it INCOMPLETE on d0; after
+    // `ip route del 192.168.100.11` it is answered
+    const t = await trace('pod-looped-veth', {src: 'pod-1a', dst: '192.168.100.11'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'pod-1a', step: 'neigh'})
+    expect(t.failure!.reason).to.contain('d0 is a veth whose other end, d1, is in pod-1a too')
+    expect(t.failure!.fix).to.deep.equal([{node: 'pod-1a', command: 'ip route del 192.168.100.11'}])
+    expect(t.traceroute).to.deep.equal([])
+    // the pod's other routes still go by eth0 to its node
+    expect((await trace('pod-looped-veth', {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
+  })
+})

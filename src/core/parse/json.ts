@@ -408,6 +408,7 @@ export function resolvePeerNames(items: LinkWithPeerName[]): Link[] {
     if (link.peerIndex === undefined && linkName !== undefined && link.kind === 'veth') {
       const peer = byName.get(linkName)
       if (peer?.index !== undefined) link.peerIndex = peer.index
+      if (peer !== undefined) link.peerHere = true
     }
     return link
   })

@@ -213,6 +213,15 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
 }
 
 export function whoAnswers(w: WorldIndex, from: HostView, dev: string, target: string): Answer | undefined {
+  if (loopedVeth(from, dev)) return undefined
   const pod = w.podOf(from)
-  return pod !== undefined ? fromPod(w, pod, target) : fromNode(w, from, dev, target)
+  if (pod === undefined) return fromNode(w, from, dev, target)
+  // only the device holding the pod's address leads to its node; another is a segment of its own
+  const own = from.ownAddress(pod.ip)
+  return own === undefined || own.dev === dev ? fromPod(w, pod, target) : fromNode(w, from, dev, target)
+}
+
+/** A veth whose other end is in the same namespace (`ip link` prints `d0@d1`): its frames come back to the host that sent them. */
+export function loopedVeth(view: HostView, dev: string): boolean {
+  return view.link(dev)?.peerHere === true
 }

@@ -25,9 +25,9 @@ import type {
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
-import {type Answer, type HostAnswer, type PodAnswer, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
+import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
+import {type Decision, type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
@@ -35,7 +35,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod} from './fixes.js'
+import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -45,6 +45,8 @@ export const MAX_HOPS = 64
 const TRACEROUTE_MAX_HOPS = 30
 /** The TTL a packet leaves its sender with (net.ipv4.ip_default_ttl), the outer vxlan packet too. */
 const START_TTL = 64
+/** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
+const VLAN_HLEN = 4
 
 interface Tunnel {
   inner: Packet
@@ -438,19 +440,35 @@ class Walk {
   }
 
   /**
-   * A frame longer than the receiving device's MTU is dropped on the way in (a veth checks it). A
-   * bridge does not: its port checked the frame, and the bridge hands it up to its host whatever
-   * its own MTU (a pod of MTU 1500 on a cni0 of 1450, as after a move to vxlan, reaches the route
-   * out, which answers "fragmentation needed").
+   * A frame longer than the receiving device's MTU is dropped on the way in, silently: a veth checks
+   * it (is_skb_forwardable, which leaves room for a VLAN tag, so an IP packet of up to MTU + 4 bytes
+   * gets in). A bridge does not: its port checked the frame, and the bridge hands it up to its host
+   * whatever its own MTU (a pod of MTU 1500 on a cni0 of 1450, as after a move to vxlan, reaches the
+   * route out, which answers "fragmentation needed"). So a frame from a pod is measured against the
+   * bridge port its veth ends in, when both ends were read (a pod of MTU 9000 on a port of 1450).
    */
   private receivingMtu(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
-    const link = view.link(inDev)
-    if (packet.size === undefined || link === undefined || packet.size <= link.mtu || link.kind === 'bridge') return undefined
+    if (packet.size === undefined) return undefined
     const previous = this.hops.at(-2)
-    const senderMtu = previous !== undefined ? this.w.view(previous.node)?.link(previous.out)?.mtu : undefined
+    const previousView = previous !== undefined ? this.w.view(previous.node) : undefined
+    const senderLink = previous !== undefined ? previousView?.link(previous.out) : undefined
+    let link = view.link(inDev)
+    let dev = inDev
+    if (link?.kind === 'bridge') {
+      const port = senderLink?.kind === 'veth' && senderLink.peerIndex !== undefined && previousView !== undefined
+        ? vethOtherEnd(this.w, previousView, senderLink.index, senderLink.peerIndex) : undefined
+      if (port === undefined || port.view !== view || view.link(port.dev)?.master !== inDev) return undefined
+      link = view.link(port.dev)!
+      dev = port.dev
+    }
+    if (link === undefined || packet.size <= link.mtu + (link.kind === 'veth' ? VLAN_HLEN : 0)) return undefined
+    // a bridge port too small for its pod: the pod's MTU is the one out of line with its node's
+    const fix = dev !== inDev
+      ? {node: previous!.node, command: `ip link set ${previous!.out} mtu ${link.mtu}`}
+      : {node: view.name, command: `ip link set ${inDev} mtu ${Math.max(senderLink?.mtu ?? packet.size, packet.size)}`}
     return this.fail(hop, 'MTU_EXCEEDED', 'mtu', firstLine(link.raw),
-      `the ${packet.size}-byte packet${packet.tunnel ? ' (vxlan outer)' : ''} is longer than ${inDev}'s MTU ${link.mtu} on ${view.name}: it is dropped on the way in`,
-      [{node: view.name, command: `ip link set ${inDev} mtu ${Math.max(senderMtu ?? packet.size, packet.size)}`}])
+      `the ${packet.size}-byte packet${packet.tunnel ? ' (vxlan outer)' : ''} is longer than ${dev}'s MTU ${link.mtu}${dev !== inDev ? ` (the ${inDev} port ${previous!.node}'s ${previous!.out} ends in)` : ''} on ${view.name}${link.kind === 'veth' ? ` and the ${VLAN_HLEN} bytes a veth allows over it` : ''}: it is dropped on the way in, and no one tells the sender`,
+      [fix])
   }
 
   /** rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route. */
@@ -1062,6 +1080,7 @@ class Walk {
     if (!shown && !rules.active(table, hook)) return passed
     const d = rules.evaluate(table, hook, {...facts, bridged})
     for (const a of d.assumptions) this.assume(view, a)
+    this.resetDecidesOtherwise(view, table, hook, {...facts, bridged}, d)
     const where = d.path.join(' → ')
     const chain = table === 'filter' ? hook : `${table} ${hook}`
     if (d.action === 'ACCEPT') {
@@ -1085,6 +1104,20 @@ class Walk {
       `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? `: the sender gets ${reject.error}` : ''}`,
       fix)
     return reject !== undefined ? {...end, reject} : end
+  }
+
+  /**
+   * The traced TCP reply is the SYN-ACK of a program listening on the port, which the tables do not
+   * show; with none, the host answers with a reset (RST,ACK). A rule on `--tcp-flags` that treats the
+   * two apart (a drop of resets in a pod's OUTPUT: the sender waits instead of "connection refused")
+   * makes the reply's fate hang on the listener, which is said.
+   */
+  private resetDecidesOtherwise(view: HostView, table: string, hook: Hook, facts: PacketFacts, synAck: Decision): void {
+    if (this.direction !== 'return' || facts.proto !== 'tcp' || facts.state === 'NEW') return
+    const reset = view.iptables!.evaluate(table, hook, {...facts, tcpFlags: ['RST', 'ACK']})
+    if ((reset.action === 'ACCEPT') === (synAck.action === 'ACCEPT')) return
+    const port = facts.sport === undefined ? '' : ` ${facts.sport}`
+    this.assume(view, `the reply traced is the SYN-ACK of a program listening on port${port}; with none, ${facts.src} answers with a reset (RST,ACK), which ${table} ${hook} on ${view.name} ${reset.action === 'ACCEPT' ? `lets through (\`${synAck.evidence}\` stops only the SYN-ACK)` : `stops at \`${reset.evidence}\`: the sender then waits instead of "connection refused"`} (\`ss -lnt 'sport = :${facts.sport ?? 'PORT'}'\` on the replying host tells)`)
   }
 
   private queued(hop: Hop, view: HostView, chain: string, what: string, evidence: string, queue: string): End {
@@ -1186,8 +1219,14 @@ class Walk {
       return {...packet, size: limit.mtu}
     }
     if (t === undefined) {
+      // traceroute -F with the packet's size: a router answers the probes past its TTL check with
+      // "fragmentation needed" (`ADDR !F-MTU`), a sender's own socket refuses them (`* !F-MTU`)
+      if (this.direction === 'forward') {
+        if (hop.in === 'local') this.probeAnswered(`* !F-${limit.mtu}`)
+        else this.answerProbe(view, hop.in, packet, `!F-${limit.mtu}`)
+      }
       return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
-        `the ${size} does not fit ${limit.of}; with DF set it is dropped and the sender told "fragmentation needed"`, limit.fix())
+        `the ${size} does not fit ${limit.of}; with DF set ${hop.in === 'local' ? `the socket refuses it ("message too long, mtu=${limit.mtu}")` : 'it is dropped and the sender told "fragmentation needed"'}`, limit.fix())
     }
     // vxlan_xmit_one: the outer packet has DF only with `df set` (or `df inherit` and a DF inner
     // packet, as --size sends); else it is fragmented like any packet without DF. Either way the
@@ -1300,6 +1339,11 @@ class Walk {
     }
     const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
     if (elsewhere !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw, elsewhere.reason, elsewhere.fix)
+    if (answer === undefined && loopedVeth(view, dev)) {
+      return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
+        `nothing answers ARP for ${nexthop}: ${dev} is a veth whose other end${peerName(view, dev)} is in ${view.name} too, so what it sends never leaves ${view.name}${this.arpUnanswered(hop, view, packet)}`,
+        [{node: view.name, command: routeDelCommand(route)}])
+    }
     const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
     if (silence !== undefined) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
@@ -2152,6 +2196,13 @@ function listenerNote(host: string, packet: Packet): string {
   if (packet.dport === undefined || (packet.proto !== 'tcp' && packet.proto !== 'udp')) return ''
   const none = packet.proto === 'tcp' ? 'with a TCP reset (connection refused)' : 'with ICMP port unreachable'
   return ` to its ${packet.proto} port ${packet.dport}; whether a program listens there is not in the tables read (\`ss -ln${packet.proto === 'tcp' ? 't' : 'u'} 'sport = :${packet.dport}'\` on ${host}: with none, the kernel answers ${none})`
+}
+
+/** `, d1,` naming a looped veth's other end, when its index was read */
+function peerName(view: HostView, dev: string): string {
+  const index = view.link(dev)?.peerIndex
+  const name = index !== undefined ? view.linkByIndex(index)?.name : undefined
+  return name !== undefined ? `, ${name},` : ''
 }
 
 function selfDelivery(walk: Walk, e: ResolvedEndpoint): End {

@@ -234,7 +234,8 @@ export function linkDownCause(w: WorldIndex, view: HostView, dev: string): {why:
     fix: [{node: other.view.name, command: `ip link set ${other.dev} up`}]}
 }
 
-function vethOtherEnd(w: WorldIndex, view: HostView, index: number | undefined, peerIndex: number): {view: HostView, dev: string} | undefined {
+/** The other end of a veth: in the pod's node when `view` is a pod, else in one of the node's pods. */
+export function vethOtherEnd(w: WorldIndex, view: HostView, index: number | undefined, peerIndex: number): {view: HostView, dev: string} | undefined {
   const pod = w.podOf(view)
   const node = pod !== undefined ? w.nodeViewOf(pod) : undefined
   const candidates = node !== undefined ? [node] : w.podsOn(view.name).map(p => w.podView(p)).filter((v): v is HostView => v !== undefined)

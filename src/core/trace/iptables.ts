@@ -36,6 +36,8 @@ export interface PacketFacts {
   pktType?: 'unicast' | 'broadcast' | 'multicast'
   /** the packet's mark where it is known (see RuleSet.markAfter); 0 when absent */
   mark?: number
+  /** a TCP segment's flags when it is not the traced SYN or its SYN-ACK (a reset from a closed port) */
+  tcpFlags?: readonly string[]
 }
 
 type Tri = boolean | 'unknown'
@@ -264,7 +266,7 @@ const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG']
  */
 function tcpFlagsMatch(mask: string[], comp: string[], p: PacketFacts): boolean {
   const expand = (list: string[]): Set<string> => new Set(list.includes('ALL') ? TCP_FLAGS : list.filter(f => f !== 'NONE'))
-  const flags = new Set(p.state === 'NEW' ? ['SYN'] : ['SYN', 'ACK'])
+  const flags = new Set(p.tcpFlags ?? (p.state === 'NEW' ? ['SYN'] : ['SYN', 'ACK']))
   const m = expand(mask)
   const c = expand(comp)
   return [...m].every(f => flags.has(f) === c.has(f))
