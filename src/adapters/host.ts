@@ -12,7 +12,7 @@ import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson, parseIpRuleJson} from '../core/parse/json.js'
 import {parseIptablesSave} from '../core/parse/iptables.js'
-import {parseNftRuleset} from '../core/parse/nft.js'
+import {nftJsonItems, parseNftRuleset} from '../core/parse/nft.js'
 import {tablesToJudge} from '../core/forward-verdict.js'
 import {FLANNEL_NFT_TABLES, parseFlannelNftRead} from '../core/flannel-nft.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, isNotInstalled, notInstalled, seesPathAsThisProcess} from './runner.js'
@@ -299,14 +299,7 @@ export class HostAdapter {
     const native = tablesToJudge(listTables ?? '', flavour)
     const reads = native.length === 0 ? [] : await this.readSeveral(native.map(t => ['nft', '-j', 'list', 'table', t.family, t.name]))
     const docs = [...flannelTables, ...reads.flatMap(r => (r?.exitCode === 0 ? [r.stdout] : []))]
-    const items = docs.flatMap(d => {
-      try {
-        const list = (JSON.parse(d) as {nftables?: unknown}).nftables
-        return Array.isArray(list) ? list : []
-      } catch {
-        return []
-      }
-    })
+    const items = docs.flatMap(d => nftJsonItems(d) ?? [])
     return parseNftRuleset(JSON.stringify({nftables: items}))
   }
 

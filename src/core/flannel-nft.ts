@@ -29,6 +29,7 @@ import type {Op} from './ops.js'
 import type {HostSnapshot} from './model.js'
 import {FWD_CHAIN, MASQ_CHAIN, foreignRuleSlots} from './flannel.js'
 import {printRule} from './parse/nft-rule.js'
+import {nftJsonItems} from './parse/nft.js'
 
 export const NFT_TABLE_V4 = 'flannel-ipv4'
 export const NFT_TABLE_V6 = 'flannel-ipv6'
@@ -331,13 +332,8 @@ export function deletingEmptiedIptablesTables(ops: Op[], listings: Map<string, s
 }
 
 function holdsOnly(listing: string, table: string, deleted: Set<string>, jumpsRemoved: Map<string, number>): boolean {
-  let items: unknown
-  try {
-    items = (JSON.parse(listing) as {nftables?: unknown}).nftables
-  } catch {
-    return false
-  }
-  if (!Array.isArray(items)) return false
+  const items = nftJsonItems(listing)
+  if (items === undefined) return false
   const baseChains = new Set<string>()
   const rulesLeft = new Map<string, number>()
   let seenTable = false

@@ -8,6 +8,7 @@ import {cidrContainsIp, cidrOverlaps, cidrSize, nthAddress, parseCidr} from './a
 import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
 import {RuleSet} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
+import {nftJsonItems} from './parse/nft.js'
 import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
 
 /** Accepts at the top of FORWARD: they work whatever the chain holds (appended, they would sit behind a final REJECT). */
@@ -178,16 +179,8 @@ export function nativeForwardDrops(h: HostSnapshot, paths: PodPaths): NativeForw
  * read more; one with them one `nft -j list table` each, not the whole ruleset.
  */
 export function tablesToJudge(listTables: string, iptablesFlavour: 'nft' | 'legacy' | undefined): {family: string, name: string}[] {
-  let doc: unknown
-  try {
-    doc = JSON.parse(listTables)
-  } catch {
-    return []
-  }
-  const items = (doc as {nftables?: unknown})?.nftables
-  if (!Array.isArray(items)) return []
-  return items.flatMap((item: {table?: {family?: unknown, name?: unknown}}) => {
-    const {family, name} = item?.table ?? {}
+  return (nftJsonItems(listTables) ?? []).flatMap(item => {
+    const {family, name} = (item as {table?: {family?: unknown, name?: unknown}} | null)?.table ?? {}
     if ((family !== 'ip' && family !== 'inet') || typeof name !== 'string') return []
     if (FLANNEL_NFT_TABLES.some(t => t.family === family && t.name === name)) return []
     if (family === 'ip' && XTABLES.has(name) && iptablesFlavour === 'nft') return []

@@ -38,6 +38,21 @@ interface JsonChain {
   dev?: string | string[]
 }
 
+/**
+ * The items of one `nft -j` document (`{"nftables": [...]}`); undefined when the text is not JSON or
+ * holds no such array. For readers that skip what they cannot read; a paste is an error instead (fromJson).
+ */
+export function nftJsonItems(text: string): unknown[] | undefined {
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const items = (doc as {nftables?: unknown} | null)?.nftables
+  return Array.isArray(items) ? items : undefined
+}
+
 function fromJson(text: string, source: string, line: number): NftChain[] {
   let doc: unknown
   try {
