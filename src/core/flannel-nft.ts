@@ -217,13 +217,14 @@ export function nftResetWarnings(tables: FlannelNftTable[] | undefined, readProb
   }
   return (tables ?? []).flatMap(t => t.chains.flatMap(c => {
     const theirs = c.rules.filter(r => !isFlannelNftRule(r.text))
-    return theirs.length === 0 ? [] : [othersRulesGo(theirs.map(r => r.text ?? `handle ${r.handle}`), `chain ${c.name} of ${t.family} ${t.name}`, 'the table')]
+    const texts = theirs.map(r => r.text ?? `handle ${r.handle}`)
+    return theirs.length === 0 ? [] : [`${othersRulesGo(texts.length, `chain ${c.name} of ${t.family} ${t.name}`, 'the table')} (${texts.slice(0, 2).join('; ')}${texts.length > 2 ? '; …' : ''})`]
   }))
 }
 
-/** Rules someone else put in a chain of flannel's that reset deletes: say they go too, and which. */
-export function othersRulesGo(rules: string[], where: string, withWhat: string): string {
-  return `${rules.length} rule${rules.length === 1 ? '' : 's'} not flannel's in ${where} go${rules.length === 1 ? 'es' : ''} with ${withWhat} (${rules.slice(0, 2).join('; ')}${rules.length > 2 ? '; …' : ''})`
+/** Rules someone else put in a chain of flannel's that goes (reset, a switch of EnableNFTables): `N rules not flannel's in WHERE go with WHAT`. */
+export function othersRulesGo(n: number, where: string, withWhat: string): string {
+  return `${n} rule${n === 1 ? '' : 's'} not flannel's in ${where} go${n === 1 ? 'es' : ''} with ${withWhat}`
 }
 
 /**
@@ -295,7 +296,12 @@ export function rulesMode(h: HostSnapshot): RulesMode {
  * the first rule written to it and never deletes: the ones to look at once flannel's chains go.
  */
 export function iptablesTablesLosingChains(ops: Op[]): string[] {
-  return [...new Set(ops.flatMap(op => (op.tool === 'iptables' && op.lines.some(l => l.startsWith('-X ')) ? [op.table] : [])))]
+  return [...new Set(iptablesChainsDeleted(ops).map(c => c.table))]
+}
+
+/** The iptables chains `ops` deletes (`-X CHAIN` in an iptables-restore batch), with their tables. */
+export function iptablesChainsDeleted(ops: Op[]): {table: string, chain: string}[] {
+  return ops.flatMap(op => (op.tool === 'iptables' ? op.lines.flatMap(l => (l.startsWith('-X ') ? [{table: op.table, chain: l.slice(3).trim()}] : [])) : []))
 }
 
 /**
@@ -311,7 +317,7 @@ export function iptablesTablesLosingChains(ops: Op[]): string[] {
 export function deletingEmptiedIptablesTables(ops: Op[], listings: Map<string, string>): Op[] {
   const emptied = new Set(iptablesTablesLosingChains(ops).filter(table => {
     const lines = ops.flatMap(op => (op.tool === 'iptables' && op.table === table ? op.lines : []))
-    const deleted = new Set(lines.flatMap(l => (l.startsWith('-X ') ? [l.slice(3).trim()] : [])))
+    const deleted = new Set(iptablesChainsDeleted(ops).filter(c => c.table === table).map(c => c.chain))
     // the same plan writing to the table (a chain kept, a jump added) keeps it
     if (lines.some(l => l.startsWith('-A ') || l.startsWith('-I ') || (l.startsWith(':') && !deleted.has(l.slice(1).split(' ')[0])))) return false
     const jumpsRemoved = new Map<string, number>()

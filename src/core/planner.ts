@@ -12,7 +12,7 @@ import {
   manualMasqRule, subnetEnv, cniConflist, foreignRuleSlots, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
   MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT,
 } from './flannel.js'
-import {planNftables, removeNftables, nftResetWarnings} from './flannel-nft.js'
+import {iptablesChainsDeleted, othersRulesGo, planNftables, removeNftables, nftResetWarnings} from './flannel-nft.js'
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp'
 
@@ -386,11 +386,10 @@ function chainExists(snap: HostSnapshot, table: string, chain: string): boolean 
  * back where they still apply.
  */
 export function rulesLostWithChains(ops: Op[], snap: HostSnapshot): string[] {
-  const lost = ops.flatMap(op => (op.tool === 'iptables' ? op.lines.flatMap(l => (l.startsWith('-X ') ? [{table: op.table, chain: l.slice(3).trim()}] : [])) : []))
-    .flatMap(({table, chain}) => {
-      const theirs = rulesIn(snap, table, chain).filter(spec => !isFlannelRule(spec))
-      return theirs.length === 0 ? [] : [`${theirs.length} rule${theirs.length === 1 ? '' : 's'} not flannel's in iptables' ${chain} (${table} table) go${theirs.length === 1 ? 'es' : ''} with the chain, and no longer appl${theirs.length === 1 ? 'ies' : 'y'}: ${theirs.map(spec => `-A ${chain} ${spec}`).join('; ')}`]
-    })
+  const lost = iptablesChainsDeleted(ops).flatMap(({table, chain}) => {
+    const theirs = rulesIn(snap, table, chain).filter(spec => !isFlannelRule(spec))
+    return theirs.length === 0 ? [] : [`${othersRulesGo(theirs.length, `iptables' ${chain} (${table} table)`, 'the chain')}, and no longer appl${theirs.length === 1 ? 'ies' : 'y'}: ${theirs.map(spec => `-A ${chain} ${spec}`).join('; ')}`]
+  })
   const deletedNft = (snap.flannelNft ?? []).filter(t => ops.some(op => op.tool === 'nft' && op.lines.includes(`delete table ${t.family} ${t.name}`)))
   return [...lost, ...nftResetWarnings(deletedNft, undefined)]
 }
