@@ -7,7 +7,7 @@ import {fsProblem} from '../store/dirs.js'
 import {chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {FlannelctlError, ExitCode} from '../errors.js'
-import type {HostSnapshot, Link, NftChain} from '../core/model.js'
+import type {HostSnapshot, Link, Neighbor, NftChain} from '../core/model.js'
 import {interestingSysctls} from '../core/model.js'
 import type {Op} from '../core/ops.js'
 import {parseIpLinkJson, parseIpAddrJson, parseIpRouteJson, parseIpNeighJson, parseBridgeFdbJson, parseIpRuleJson} from '../core/parse/json.js'
@@ -386,11 +386,11 @@ export class HostAdapter {
   async addressAnswers(ip: string): Promise<boolean> {
     const [ping, neigh] = await this.readSeveral([['ping', '-n', '-q', '-c', '1', '-W', '1', ip], ['ip', '-j', '-4', 'neigh', 'show']])
     if (ping?.exitCode === 0) return true
-    let entries: {dst?: string; lladdr?: string; state?: string[]}[] = []
+    let entries: Neighbor[] = []
     try {
-      entries = JSON.parse(neigh?.exitCode === 0 ? neigh.stdout || '[]' : '[]') as typeof entries
+      if (neigh?.exitCode === 0) entries = parseIpNeighJson(neigh.stdout)
     } catch {}
-    const answered = entries.filter(e => e.lladdr !== undefined && !(e.state ?? []).some(st => st === 'FAILED' || st === 'INCOMPLETE'))
+    const answered = entries.filter(e => e.lladdr !== undefined && !e.state.some(st => st === 'FAILED' || st === 'INCOMPLETE'))
     const mac = answered.find(e => e.dst === ip)?.lladdr
     return mac !== undefined && !answered.some(e => e.dst !== ip && e.lladdr === mac)
   }

@@ -513,6 +513,7 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
     const mode = rulesMode(n.host)
     rules[name] = mode
     const fix = ['flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others']
+    const masqCut = mode === 'iptables' ? masqueradeCut(n.host) : undefined
     if (mode === 'both') {
       findings.push({code: 'RULES_IN_BOTH', severity: 'warning', node: name,
         message: `${name} has flannel's rules both in iptables (FLANNEL-FWD, FLANNEL-POSTRTG) and in flanneld's nftables table ${NFT_TABLE_V4}: one set is left from a switch of EnableNFTables`, fix})
@@ -521,10 +522,10 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
       findings.push({code: 'RULES_MISSING', severity: 'warning', node: name,
         message: `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
         fix: ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']})
-    } else if (mode === 'iptables' && masqueradeCut(n.host) !== undefined) {
+    } else if (masqCut !== undefined) {
       // `iptables -t nat -F` leaves the chain empty and unjumped: pod pairs all work, so no trace shows it
       findings.push({code: 'MASQ_MISSING', severity: 'warning', node: name,
-        message: `${name}'s ${MASQ_CHAIN} ${masqueradeCut(n.host)} (\`iptables -t nat -F\`, a firewall's restart?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer`,
+        message: `${name}'s ${MASQ_CHAIN} ${masqCut} (\`iptables -t nat -F\`, a firewall's restart?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer`,
         fix: ['flannelctl sync   # writes the chain and its jump again']})
     } else if (enableNFTables !== undefined && (mode === 'iptables' || mode === 'nftables') && (mode === 'nftables') !== enableNFTables) {
       findings.push({code: 'RULES_MODE_MISMATCH', severity: 'warning', node: name,
@@ -608,16 +609,16 @@ export interface DoctorOptions extends SourceOptions {
   ping?: boolean
 }
 
-/**
- * The command that finishes a stopped migration, with the nodes doctor was given: without them
- * `migrate` would reconcile the host it runs on only. The record does not keep the --lab or
- * --inventory the migration was started with; the hosts doctor reads are that network's.
- */
 /** The nodes doctor read, as migrate takes them: without them migrate reconciles only the host it runs on. */
 function nodesFlag(o: SourceOptions): string | undefined {
   return o.lab !== undefined ? `--lab ${o.lab}` : o.inventory !== undefined ? `--inventory ${o.inventory}` : undefined
 }
 
+/**
+ * The command that finishes a stopped migration, with the nodes doctor was given: without them
+ * `migrate` would reconcile the host it runs on only. The record does not keep the --lab or
+ * --inventory the migration was started with; the hosts doctor reads are that network's.
+ */
 function finishOn(migration: UnfinishedMigration, o: SourceOptions): string {
   const nodes = nodesFlag(o)
   return nodes === undefined ? migration.finish : migration.finish.replace(/ --yes$/, ` ${nodes} --yes`)
