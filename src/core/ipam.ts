@@ -19,6 +19,12 @@ export interface SubnetWant {
   publicIP: string
   /** the subnet this host had before, from its subnet.env */
   preferredSubnet?: string
+  /**
+   * The subnet this host's bridge serves, kept though it no longer fits the config (SubnetLen,
+   * SubnetMin or SubnetMax edited under running nodes): another subnet would strand its pods. Kept
+   * only inside the network, and only while no other lease overlaps it.
+   */
+  keep?: string
   /** a number in [0, 1); Math.random unless a test injects one */
   random?: () => number
 }
@@ -76,6 +82,11 @@ export function subnetMisfit(nc: NetConf, subnet: string): string | undefined {
   return c.base < ipToInt(nc.subnetMin) ? `it is below SubnetMin ${nc.subnetMin}` : `it is above SubnetMax ${nc.subnetMax}`
 }
 
+/** Fits the config, or is the subnet the host keeps though it does not (SubnetWant.keep). */
+export function isSubnetUsable(nc: NetConf, subnet: string, keep: string | undefined): boolean {
+  return isSubnetCompatible(nc, subnet) || (subnet === keep && isCanonicalCidr(subnet) && cidrWithin(parseCidr(subnet), parseCidr(nc.network)))
+}
+
 /** Hot path (once per lease, 65k leases on a /8): ipToInt is much cheaper than a full parseCidr. */
 function spanOf(subnet: string): Span {
   const slash = subnet.indexOf('/')
@@ -128,15 +139,16 @@ function overlapsAny(subnet: string, leases: LeasedSubnet[]): boolean {
 }
 
 export function pickSubnet(nc: NetConf, leases: LeasedSubnet[], want: SubnetWant): SubnetPick {
+  const usable = (subnet: string) => isSubnetUsable(nc, subnet, want.keep)
   const mine = leases.filter((l) => l.publicIP === want.publicIP)
-  const reusable = mine.find((l) => isSubnetCompatible(nc, l.subnet))
-  const discard = mine.filter((l) => !isSubnetCompatible(nc, l.subnet)).map((l) => l.subnet)
+  const reusable = mine.find((l) => l.subnet === want.keep && usable(l.subnet)) ?? mine.find((l) => usable(l.subnet))
+  const discard = mine.filter((l) => !usable(l.subnet)).map((l) => l.subnet)
   if (reusable) return {subnet: reusable.subnet, reason: 'reuse', discard}
 
   const others = leases.filter((l) => !discard.includes(l.subnet))
-  const preferred = want.preferredSubnet
-  if (preferred && isSubnetCompatible(nc, preferred) && !overlapsAny(preferred, others)) {
-    return {subnet: preferred, reason: 'preferred', discard}
+  // the kept subnet's lease gone (expired, deleted): taken again when free, as the subnet.env's is
+  for (const preferred of new Set([want.keep, want.preferredSubnet])) {
+    if (preferred && usable(preferred) && !overlapsAny(preferred, others)) return {subnet: preferred, reason: 'preferred', discard}
   }
 
   const free = freeSubnets(nc, others.map((l) => l.subnet), RANDOM_POOL)

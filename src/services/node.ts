@@ -555,11 +555,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
           : `nothing was changed; the network config changed since this host was set up: to rebuild it on ${nc.network}, run flannelctl reset, then flannelctl init (its pods need re-creating)`)
     }
     // SubnetLen, SubnetMin or SubnetMax edited under running nodes: flanneld would drop the lease and
-    // take another subnet, and every node's pods would be cut off from their gateway at once.
-    if (servesOldSubnet && !storeSwitched) {
-      throw userError(`this host's subnet ${prev!.subnet} no longer fits the network config in ${store.describe()}: ${misfit}; another subnet would strand the pods on this one`,
-        `nothing was changed; if the config was edited by mistake, put it back (this host keeps its subnet, if it had it before the edit); to resize the network on purpose, or for a host that leased its subnet while the config was edited (it fits neither), move each node: flannelctl reset --release, then flannelctl init, and re-create its pods`)
-    }
+    // take another subnet, and every node's pods would be cut off from their gateway at once. The host
+    // keeps its subnet and goes on syncing its peers: a node moved to the new length, or a new one,
+    // must stay reachable from here. Every round says so.
+    const keep = servesOldSubnet && !storeSwitched ? prev!.subnet : undefined
+    const misfitHint = 'if the config was edited by mistake, put it back (this host keeps its subnet, if it had it before the edit); to resize the network on purpose, or for a host that leased its subnet while the config was edited (it fits neither), move each node: flannelctl reset --release, then flannelctl init, and re-create its pods'
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const migration = parseMigrationRecord(migrationText)
     const phase = migrationPhase(migration, publicIP)
@@ -611,11 +611,17 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       throw userError(`this host's lease ${prev!.subnet} is unusable in ${store.describe()}: ${ownBroken.reason}`,
         `nothing was changed; repair or remove the entry ${ownBroken.key} (and any stray entry it overlaps), then rerun`)
     }
-    const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet})
+    const pick = pickSubnet(nc, leases, {publicIP, preferredSubnet, keep})
     const claimed = storeSwitched ? undefined : subnetClaimedByAnother(prev, leases, publicIP, Date.now())
     if (claimed && pick.subnet !== prev!.subnet) {
       throw userError(`this host's subnet ${prev!.subnet} is leased to ${claimed.publicIP} in ${store.describe()}, though this host's own lease on it cannot have expired yet (last synced ${claimed.syncedAgo} ago): the entry was edited, or another host claims the subnet (same address, or a copied subnet.env or state file)`,
         `nothing was changed: another subnet would strand this host's pods. If ${claimed.publicIP} is no node of this network, write the entry ${keyOfSubnet(prev!.subnet!)} back or delete it, and this host leases the subnet again; else one of the two hosts gives it up: flannelctl reset --release there or here, then flannelctl init, and re-create its pods`)
+    }
+    // Its lease gone and a lease at the new size over its subnet since: it can neither keep it nor move.
+    if (keep !== undefined && pick.subnet !== keep) {
+      const overlap = leases.find(l => l.publicIP !== publicIP && cidrOverlaps(parseCidr(l.subnet), parseCidr(keep)))
+      throw userError(`this host's subnet ${keep} no longer fits the network config in ${store.describe()}: ${misfit}; ${overlap ? `${overlap.subnet} (${overlap.publicIP})` : 'another lease'} overlaps it now, so it cannot be kept, and another subnet would strand the pods on this one`,
+        `nothing was changed; ${overlap ? `if ${overlap.publicIP} is no node of this network, delete the entry ${keyOfSubnet(overlap.subnet)} and rerun (this host leases its subnet again); else ` : ''}${misfitHint}`)
     }
     if (storeSwitched && prev?.subnet !== undefined && pick.subnet !== prev.subnet) {
       const there = pick.reason === 'reuse' ? `it holds ${pick.subnet} there, not its subnet ${prev.subnet}` : `there its subnet ${prev.subnet} is another host's`
@@ -790,7 +796,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         }
         if (moved) await store.releaseLease(moved.subnet, moved.publicIP)
         if (!held) {
-          lease = await store.acquireLease(nc, {publicIP, preferredSubnet, backendType: leaseBackend, backendData})
+          lease = await store.acquireLease(nc, {publicIP, preferredSubnet, keep, backendType: leaseBackend, backendData})
           // A host that had this subnet (in the store, or recorded by a run that completed) keeps it
           // whatever happens next: giving it back would cut its running pods off.
           const hadIt = listedLeases.some(l => l.subnet === lease.subnet && l.publicIP === publicIP)
@@ -805,7 +811,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         await host.apply(plan.ops)
         step('applied')
         if (held) {
-          const published = await store.acquireLease(nc, {publicIP, preferredSubnet: held.subnet, backendType: leaseBackend, backendData, heldSubnet: pick.discard.length === 0})
+          const published = await store.acquireLease(nc, {publicIP, preferredSubnet: held.subnet, keep, backendType: leaseBackend, backendData, heldSubnet: pick.discard.length === 0})
           if (published.subnet !== held.subnet) {
             throw new FlannelctlError(`the store gave this host ${published.subnet} instead of its subnet ${held.subnet}`, 'run flannelctl sync again; if it repeats, check the store for a conflicting lease', ExitCode.failed)
           }
@@ -836,6 +842,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       warnings.push(`the store holds ${held.subnet} for ${publicIP} and this host has no record of it (no state file, no subnet.env): taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${publicIP} too (a NAT address every VM has), both now use ${held.subnet}: give each host its own address (--iface, --public-ip)`)
     }
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
+    if (keep !== undefined && lease.subnet === keep) {
+      warnings.push(`this host's subnet ${keep} no longer fits the network config in ${store.describe()}: ${misfit}; kept, with its pods and its lease, and peers are synced as before (another subnet would strand the pods on this one): ${misfitHint}`)
+    }
     if (leaseRecreated && storeSwitched) {
       warnings.push(`this host moved from ${prev!.store} to ${store.describe()}, where it ${ctx.dryRun ? 'would lease' : 'leased'} ${lease.subnet} again; its lease in ${prev!.store} stays until it expires (24 h), and hosts using that store route to it until then`)
     } else if (misfit !== undefined && lease.subnet !== prev?.subnet) {

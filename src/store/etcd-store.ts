@@ -331,7 +331,7 @@ export class EtcdStore implements Store {
       const entries = await this.readEntries()
       const list = classifyEntries(entries.map((e) => e.raw), nc.network, this.now())
       const pick = pickSubnet(nc, takenSubnets(list), {
-        publicIP: req.publicIP, preferredSubnet: req.preferredSubnet, random: req.random,
+        publicIP: req.publicIP, preferredSubnet: req.preferredSubnet, keep: req.keep, random: req.random,
       })
       // this host's entries of a subnet: under its key, or under flanneld's dual-stack form of it
       const mine = (subnet: string) => entries.filter((e) => subnetOfKey(e.raw.key) === subnet && heldBy(subnet, e.raw.value, req.publicIP))

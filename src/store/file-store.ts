@@ -206,7 +206,7 @@ export class FileStore implements Store {
         for (const e of entries) if (e.expiresAtMs !== undefined && e.expiresAtMs <= nowMs) await this.removeKey(e.key)
         const list = classifyEntries(entries, nc.network, nowMs)
         const pick = pickSubnet(nc, takenSubnets(list), {
-          publicIP: req.publicIP, preferredSubnet: req.preferredSubnet, random: req.random,
+          publicIP: req.publicIP, preferredSubnet: req.preferredSubnet, keep: req.keep, random: req.random,
         })
         // this host's entries of a subnet: under its key, or under flanneld's dual-stack form of it
         const mine = (subnet: string) => entries.filter((e) => subnetOfKey(e.key) === subnet && heldBy(subnet, e.value, req.publicIP)).map((e) => e.key)

@@ -9,7 +9,7 @@
 import {isUserError, userError} from '../errors.js'
 import {cidrToKey, isCanonicalCidr, isIPv4, maskOf, parseCidr} from '../core/addr.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
-import {isSubnetCompatible} from '../core/ipam.js'
+import {isSubnetUsable} from '../core/ipam.js'
 
 export interface Lease {
   /** CIDR, e.g. 10.244.1.0/24 */
@@ -48,6 +48,8 @@ export interface AcquireRequest {
   backendData: Record<string, unknown>
   /** [0, 1) source for the random pick; tests inject one */
   random?: () => number
+  /** the subnet this host keeps though it no longer fits the config (SubnetWant.keep in core/ipam.ts) */
+  keep?: string
   /**
    * This host holds preferredSubnet (it just listed it under its PublicIP): a backend may renew that
    * entry in place, without listing the store, while it still carries this PublicIP. A backend that
@@ -71,10 +73,10 @@ export function leaseRenewalDue(expiresAtMs: number, nowMs: number): boolean {
   return expiresAtMs - nowMs <= LEASE_TTL_SECONDS * 1000 - LEASE_RENEW_AFTER_MS
 }
 
-/** The lease a request for its held subnet asks for, when it asks for one (heldSubnet) the network can hold. */
+/** The lease a request for its held subnet asks for, when it asks for one (heldSubnet) the config lets it keep. */
 export function heldLeaseWanted(nc: NetConf, req: AcquireRequest): Lease | undefined {
   const subnet = req.preferredSubnet
-  if (!req.heldSubnet || !subnet || !isSubnetCompatible(nc, subnet)) return undefined
+  if (!req.heldSubnet || !subnet || !isSubnetUsable(nc, subnet, req.keep)) return undefined
   return {subnet, publicIP: req.publicIP, publicIPv6: null, backendType: req.backendType, backendData: req.backendData}
 }
 

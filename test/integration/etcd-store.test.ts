@@ -151,6 +151,26 @@ describe('EtcdStore (real etcd)', function () {
     await expectError(store.renewLease(b.subnet), 'no longer in etcd://')
   })
 
+  it('a SubnetLen edited under held leases: a host keeping its subnet (keep) renews and rewrites it; a new host leases beside it', async () => {
+    const store = await connect()
+    const a = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
+    const b = await store.acquireLease(nc, {publicIP: '10.0.0.2', ...vxlan('02:00:00:00:00:02'), random: () => 0})
+    const nc25 = parseNetConf('{"Network":"10.244.0.0/16","SubnetLen":25,"Backend":{"Type":"vxlan"}}')
+    const kept = (mac: string) => store.acquireLease(nc25, {publicIP: '10.0.0.1', preferredSubnet: a.subnet, keep: a.subnet, heldSubnet: true, ...vxlan(mac)})
+    expect((await kept('02:00:00:00:00:01')).subnet).to.equal(a.subnet)
+    // a changed value takes the full path: rewritten under a new 24 h etcd lease, not given up
+    const rewritten = await kept('02:00:00:00:00:11')
+    expect(rewritten.subnet).to.equal(a.subnet)
+    expect(Date.parse(rewritten.expiresAt!)).to.be.at.least(Date.parse(a.expiresAt!))
+    expect(await raw.get('/coreos.com/network/subnets/10.244.1.0-24').string()).to.contain('02:00:00:00:00:11')
+    expect((await store.renewLease(a.subnet)).publicIP).to.equal('10.0.0.1')
+    const c = await store.acquireLease(nc25, {publicIP: '10.0.0.3', ...vxlan('02:00:00:00:00:03'), random: () => 0})
+    expect(c.subnet).to.equal('10.244.0.128/25')
+    const d = await store.acquireLease(nc25, {publicIP: '10.0.0.4', preferredSubnet: '10.244.2.0/25', ...vxlan('02:00:00:00:00:04'), random: () => 0})
+    expect(d.subnet).to.equal('10.244.3.0/25')
+    expect((await store.listLeases()).leases.map(l => l.subnet)).to.include.members([a.subnet, b.subnet])
+  })
+
   it('moves a lease flanneld keyed for dual stack to the IPv4 key, and never revokes an etcd lease other entries share', async () => {
     const store = await connect()
     const dir = '/coreos.com/network/subnets/'

@@ -5,7 +5,9 @@
 import {expect} from 'chai'
 import {readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {cli, inNs, sh, uniqueLab} from '../helpers/cli.js'
+import {execa} from 'execa'
+import {BIN, cli, inNs, outputMatches, sh, uniqueLab} from '../helpers/cli.js'
+import {intToIp, ipToInt} from '../../src/core/addr.js'
 
 interface LabNode {name: string; netns: string; underlayIP: string; subnet: string; dir: string}
 interface Lab {store: string; dir: string; nodes: LabNode[]; pods: {name: string; ip: string; netns: string; node: string}[]}
@@ -367,26 +369,99 @@ describe('node (vxlan lab, real kernel)', function () {
     expect(ping.exitCode, ping.stdout).to.equal(0)
   })
 
-  it('a SubnetLen edited in the store under running nodes: sync refuses to move them (their pods would be stranded) until it is put back', async () => {
-    const [n1] = lab.nodes
-    const configFile = join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'config')
+  it('a SubnetLen edited in the store under running nodes: they keep their subnets and pods, say so, and still learn a node moved to the new length (one-shot sync and sync --watch)', async () => {
+    const [n1, n2, n3] = lab.nodes
+    const storeDir = lab.store.slice('file:'.length)
+    const configFile = join(storeDir, 'coreos.com', 'network', 'config')
     const config = await readFile(configFile, 'utf8')
-    const leases = () => readdir(join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'subnets'))
+    const leases = () => readdir(join(storeDir, 'coreos.com', 'network', 'subnets'))
     const before = await leases()
+    const hostIn = (subnet: string, i: number) => intToIp(ipToInt(subnet.split('/')[0]) + i)
+    const [p1, p3] = [lab.pods.find(p => p.node === n1.name)!, lab.pods.find(p => p.node === n3.name)!]
+    const p1Addr = await inNs(p1.netns, 'ip', '-4', '-br', 'addr', 'show', 'dev', 'eth0')
     await writeFile(configFile, JSON.stringify({...JSON.parse(config), SubnetLen: 25}))
+    const agent = execa('ip', ['netns', 'exec', n2.netns, process.execPath, BIN, 'sync', '--watch', '--interval', '2', ...nodeFlags(lab, n2)], {reject: false, env: {NO_COLOR: '1'}, timeout: 120000})
+    // listening from the start: its first round may print before the one-shot sync below is done
+    const agentWarned = outputMatches(agent.stdout!, /no longer fits the network config/)
     try {
+      // the node keeps its subnet and its lease, warns with the way out, and is otherwise synced
       const r = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
-      expect(r.exitCode, r.stderr).to.equal(2)
-      expect(r.stderr).to.contain(`Error: this host's subnet ${n1.subnet} no longer fits the network config in ${lab.store}: it is a /24, and the network config's SubnetLen is 25`)
-      expect(r.stderr).to.contain('Hint: nothing was changed; if the config was edited by mistake, put it back')
+      expect(r.exitCode, r.stderr).to.equal(0)
+      const said = (r.stdout + r.stderr).replace(/\s+/g, ' ')
+      expect(said).to.contain(`warning: this host's subnet ${n1.subnet} no longer fits the network config in ${lab.store}: it is a /24, and the network config's SubnetLen is 25; kept, with its pods and its lease, and peers are synced as before`)
+      expect(said).to.contain('if the config was edited by mistake, put it back')
       expect(await leases()).to.deep.equal(before)
-      expect(await inNs(n1.netns, 'ip', '-4', 'addr', 'show', 'dev', 'cni0')).to.contain(n1.subnet.replace(/0\/24$/, '1/24'))
+      expect(await inNs(n1.netns, 'ip', '-4', 'addr', 'show', 'dev', 'cni0')).to.contain(`${hostIn(n1.subnet, 1)}/24`)
+      expect(await agentWarned, 'the agent\'s first round').to.equal(true)
+
+      // n3 moved on purpose: released, set up again at the new length, its pod re-addressed (sync plugs it back in)
+      expect((await cli(['reset', '--release', ...nodeFlags(lab, n3)], {netns: n3.netns})).exitCode).to.equal(0)
+      const moved = await cli(['init', '--iface', 'eth0', ...nodeFlags(lab, n3), '--json'], {netns: n3.netns})
+      expect(moved.exitCode, moved.stderr).to.equal(0)
+      const newSubnet: string = JSON.parse(moved.stdout).lease.subnet
+      expect(newSubnet).to.match(/\/25$/)
+      const newPodIP = hostIn(newSubnet, 2)
+      await inNs(p3.netns, 'ip', 'addr', 'flush', 'dev', 'eth0')
+      await inNs(p3.netns, 'ip', 'addr', 'add', `${newPodIP}/25`, 'dev', 'eth0')
+      await inNs(p3.netns, 'ip', 'route', 'add', 'default', 'via', hostIn(newSubnet, 1))
+      expect((await cli(['sync', ...nodeFlags(lab, n3)], {netns: n3.netns})).exitCode).to.equal(0)
+
+      const synced = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+      expect(synced.exitCode, synced.stderr).to.equal(0)
+      expect(await inNs(n1.netns, 'ip', 'route')).to.contain(`${newSubnet} via`)
+      const ping = await sh('ip', ['netns', 'exec', p1.netns, 'ping', '-c', '1', '-W', '2', newPodIP])
+      expect(ping.exitCode, ping.stdout).to.equal(0)
+      // the agent learns it from the store event, as from any peer's lease
+      let learned = false
+      for (let i = 0; i < 50 && !learned; i++) {
+        learned = (await inNs(n2.netns, 'ip', 'route')).includes(`${newSubnet} via`)
+        if (!learned) await new Promise(resolve => setTimeout(resolve, 200))
+      }
+      expect(learned, 'n2\'s agent routes to the moved node').to.equal(true)
+      const p2 = lab.pods.find(p => p.node === n2.name)!
+      expect((await sh('ip', ['netns', 'exec', p2.netns, 'ping', '-c', '1', '-W', '2', newPodIP])).exitCode).to.equal(0)
+      agent.kill('SIGTERM')
+      await agent
+      // its lease lost: refused while a lease at the new size overlaps the subnet (nothing changed), taken again once it is free
+      const subnets = join(storeDir, 'coreos.com', 'network', 'subnets')
+      await rm(join(subnets, n1.subnet.replace('/', '-')))
+      const overlapping = join(subnets, n1.subnet.replace(/\/24$/, '-25'))
+      await writeFile(overlapping, '{"PublicIP":"192.168.100.99","PublicIPv6":null,"BackendType":"host-gw"}')
+      const refused = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+      await rm(overlapping)
+      expect(refused.exitCode, refused.stderr).to.equal(2)
+      expect(refused.stderr).to.contain(`SubnetLen is 25; ${n1.subnet.replace(/\/24$/, '/25')} (192.168.100.99) overlaps it now, so it cannot be kept, and another subnet would strand the pods on this one`)
+      expect(refused.stderr).to.contain(`Hint: nothing was changed; if 192.168.100.99 is no node of this network, delete the entry ${n1.subnet.replace(/\/24$/, '-25')} and rerun`)
+      const again = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+      expect(again.exitCode, again.stderr).to.equal(0)
+      expect(again.stdout.replace(/\s+/g, ' ')).to.contain(`leased ${n1.subnet} again`)
+      // nothing moved on the nodes that kept their subnets
+      expect(await inNs(p1.netns, 'ip', '-4', '-br', 'addr', 'show', 'dev', 'eth0')).to.equal(p1Addr)
+      expect(await leases()).to.include.members(before.filter(k => k !== n3.subnet.replace('/', '-')))
     } finally {
+      agent.kill('SIGTERM')
+      await agent
       await writeFile(configFile, config)
     }
     const back = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
     expect(back.exitCode, back.stderr).to.equal(0)
     expect(back.stdout).to.contain(`lease ${n1.subnet}`)
+    expect(back.stdout + back.stderr).to.not.contain('no longer fits')
+  })
+
+  it('a node whose subnet is outside the network the store now holds is refused, nothing changed: that is another network, not a resize', async () => {
+    const [n1] = lab.nodes
+    const configFile = join(lab.store.slice('file:'.length), 'coreos.com', 'network', 'config')
+    const config = await readFile(configFile, 'utf8')
+    await writeFile(configFile, JSON.stringify({...JSON.parse(config), Network: '10.245.0.0/16'}))
+    try {
+      const r = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
+      expect(r.exitCode, r.stderr).to.equal(2)
+      expect(r.stderr).to.contain(`Error: this host's subnet ${n1.subnet} is outside the network 10.245.0.0/16 that ${lab.store} holds`)
+      expect(r.stderr).to.contain('the network config changed since this host was set up: to rebuild it on 10.245.0.0/16, run flannelctl reset, then flannelctl init')
+    } finally {
+      await writeFile(configFile, config)
+    }
   })
 
   it('status says when the store no longer holds this host\'s lease (exit 1); sync leases it again', async () => {

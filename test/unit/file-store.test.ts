@@ -114,6 +114,34 @@ describe('FileStore', () => {
     expect((await store.listLeases()).leases.map((l) => l.publicIP).sort()).to.deep.equal(['10.0.0.1', '10.0.0.2', '10.0.0.3'])
   })
 
+  it('a SubnetLen edited under held leases: a host keeping its subnet (keep) renews it in place; a new host leases beside it', async () => {
+    const a = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
+    const b = await store.acquireLease(nc, {publicIP: '10.0.0.2', ...vxlan('02:00:00:00:00:02'), random: () => 0})
+    const nc25 = parseNetConf('{"Network":"10.244.0.0/16","SubnetLen":25,"Backend":{"Type":"vxlan"}}')
+    const kept = (heldSubnet: boolean) => store.acquireLease(nc25, {publicIP: '10.0.0.1', preferredSubnet: a.subnet, keep: a.subnet, heldSubnet, ...vxlan('02:00:00:00:00:01')})
+    expect(await kept(true)).to.deep.equal(a)
+    // due for renewal, by the held path and by the full one
+    for (const heldSubnet of [true, false]) {
+      clock += 2 * 3600_000
+      const renewed = await kept(heldSubnet)
+      expect(renewed.subnet).to.equal(a.subnet)
+      expect(renewed.expiresAt).to.equal(new Date(clock + DAY).toISOString())
+      expect((await stat(join(subnetsDir(), '10.244.1.0-24'))).mtimeMs).to.equal(clock)
+    }
+    clock += 3600_000
+    expect((await store.renewLease(a.subnet)).expiresAt).to.equal(new Date(clock + DAY).toISOString())
+    for (const random of [() => 0, () => 0.999999]) {
+      const c = await store.acquireLease(nc25, {publicIP: `10.0.0.${random() === 0 ? 3 : 4}`, ...vxlan('02:00:00:00:00:03'), random})
+      expect(c.subnet).to.match(/\/25$/)
+      expect(['10.244.1.', '10.244.2.'].some(p => c.subnet.startsWith(p)), c.subnet).to.equal(false)
+    }
+    expect((await store.listLeases()).leases.map(l => l.subnet)).to.include.members([a.subnet, b.subnet])
+    // not kept, it goes, as flanneld's does
+    const moved = await store.acquireLease(nc25, {publicIP: '10.0.0.2', preferredSubnet: b.subnet, ...vxlan('02:00:00:00:00:02'), random: () => 0})
+    expect(moved.subnet).to.match(/\/25$/)
+    expect(await readdir(subnetsDir())).to.not.include('10.244.2.0-24')
+  })
+
   it('renews by touching, forgets expired leases and refuses to renew them', async () => {
     const lease = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
     const before = await readFile(join(subnetsDir(), '10.244.1.0-24'), 'utf8')

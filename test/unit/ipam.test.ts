@@ -40,6 +40,48 @@ describe('ipam', () => {
     expect(pick).to.deep.equal({subnet: '10.244.100.0/24', reason: 'random', discard: ['10.244.7.0/24']})
   })
 
+  describe('a SubnetLen, SubnetMin or SubnetMax edited under running nodes', () => {
+    const len25 = parseNetConf('{"Network":"10.244.0.0/16","SubnetLen":25}')
+    const len23 = parseNetConf('{"Network":"10.244.0.0/16","SubnetLen":23}')
+    const held = [{subnet: '10.244.1.0/24', publicIP: 'a'}, {subnet: '10.244.2.0/24', publicIP: 'b'}, {subnet: '10.244.5.0/24', publicIP: 'c'}]
+
+    it('a node keeps the misfit subnet its bridge serves (keep), and gives up only its other misfit leases', () => {
+      expect(pickSubnet(len25, held, {publicIP: 'a', preferredSubnet: '10.244.1.0/24', keep: '10.244.1.0/24'}))
+        .to.deep.equal({subnet: '10.244.1.0/24', reason: 'reuse', discard: []})
+      const twice = [...held, {subnet: '10.244.9.0/24', publicIP: 'a'}]
+      expect(pickSubnet(len25, twice, {publicIP: 'a', keep: '10.244.1.0/24'})).to.deep.equal({subnet: '10.244.1.0/24', reason: 'reuse', discard: ['10.244.9.0/24']})
+      // below SubnetMin too
+      const min = parseNetConf('{"Network":"10.244.0.0/16","SubnetMin":"10.244.100.0"}')
+      expect(pickSubnet(min, held, {publicIP: 'c', keep: '10.244.5.0/24'}).subnet).to.equal('10.244.5.0/24')
+      // its lease gone (expired, deleted): taken again while no other lease overlaps it
+      expect(pickSubnet(len25, held.slice(1), {publicIP: 'a', keep: '10.244.1.0/24'})).to.deep.equal({subnet: '10.244.1.0/24', reason: 'preferred', discard: []})
+      const over = [...held.slice(1), {subnet: '10.244.1.128/25', publicIP: 'd'}]
+      expect(pickSubnet(len25, over, {publicIP: 'a', keep: '10.244.1.0/24', random: first}).subnet).to.not.equal('10.244.1.0/24')
+    })
+
+    it('never keeps a subnet outside the network, nor one it was not asked to keep', () => {
+      const moved = parseNetConf('{"Network":"10.245.0.0/16"}')
+      expect(pickSubnet(moved, [{subnet: '10.244.1.0/24', publicIP: 'a'}], {publicIP: 'a', keep: '10.244.1.0/24', random: first}))
+        .to.deep.equal({subnet: '10.245.1.0/24', reason: 'random', discard: ['10.244.1.0/24']})
+      expect(pickSubnet(len25, held, {publicIP: 'a', preferredSubnet: '10.244.1.0/24', random: first}).discard).to.deep.equal(['10.244.1.0/24'])
+    })
+
+    it('a new node\'s subnet at the new size overlaps no misfit lease still held, smaller or larger', () => {
+      const disjoint = (pick: string) => held.every(l => !cidrOverlaps(parseCidr(pick), parseCidr(l.subnet)))
+      for (const nc of [len25, len23]) {
+        for (const random of [first, () => 0.5, last]) {
+          const pick = pickSubnet(nc, held, {publicIP: 'new', random})
+          expect(pick.subnet.endsWith(`/${nc.subnetLen}`)).to.equal(true)
+          expect(disjoint(pick.subnet), pick.subnet).to.equal(true)
+        }
+        // nor the subnet.env of a host set up before the edit, inside a misfit lease
+        expect(pickSubnet(nc, held, {publicIP: 'new', preferredSubnet: nc === len25 ? '10.244.2.0/25' : '10.244.4.0/23', random: first}).reason).to.equal('random')
+      }
+      expect(pickSubnet(len25, held, {publicIP: 'new', random: first}).subnet).to.equal('10.244.0.128/25')
+      expect(pickSubnet(len23, held, {publicIP: 'new', random: first}).subnet).to.equal('10.244.6.0/23')
+    })
+  })
+
   it('takes the preferred subnet when it is free and in range', () => {
     const leases = [{subnet: '10.244.3.0/24', publicIP: '192.168.1.10'}]
     expect(pickSubnet(nc16, leases, {publicIP: '192.168.1.11', preferredSubnet: '10.244.4.0/24'}).reason).to.equal('preferred')
