@@ -648,6 +648,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const enableNFTables = summary?.enableNFTables ?? undefined
   const migration = summary?.migration ?? undefined
   const configProblem = summary?.configProblem ?? undefined
+  const offConfig = summary?.offConfig ?? undefined
   if (src.world.partial && leases === undefined) {
     opts.progress?.(src.kind === 'local'
       ? 'note: only this host was read, without a store\'s leases: its peers are unknown, so no entry is called stale'
@@ -662,6 +663,8 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
     report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: store!, message: configProblem, fix: []})
     report.healthy = false
   }
+  // Their nodes still forward and sync peers; what is off is the size of their own subnets.
+  if (offConfig) report.findings.push({code: 'LEASES_OFF_CONFIG', severity: 'warning', node: store!, message: offConfig, fix: []})
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   if (migration) {
     report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!, message: migrationNote(migration), fix: [finishOn(migration, o)]})

@@ -19,6 +19,11 @@ export interface StoreSummary {
   backend: NetConf['backend'] | null
   enableNFTables?: boolean | null
   configProblem?: string | null
+  /**
+   * Why some leases no longer fit the network config (a SubnetLen, SubnetMin or SubnetMax edited
+   * under the nodes): their nodes keep those subnets and go on syncing their peers.
+   */
+  offConfig?: string | null
   migration: UnfinishedMigration | null
 }
 
@@ -56,10 +61,10 @@ export function migrationNote(m: UnfinishedMigration): string {
 /** The store's view as `lease list --json` says it and collect saves it beside a snapshot (StoreSummary without its spec). */
 export function storeSummary(r: Awaited<ReturnType<typeof listLeases>>): Omit<StoreSummary, 'store'> {
   return {backend: r.netConf?.backend ?? null, enableNFTables: r.netConf === undefined ? null : r.netConf.enableNFTables === true,
-    configProblem: r.configProblem ?? null, leases: r.leases, migration: r.migration ?? null}
+    configProblem: r.configProblem ?? null, offConfig: r.offConfig ?? null, leases: r.leases, migration: r.migration ?? null}
 }
 
-export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string; migration?: UnfinishedMigration}> {
+export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; offConfig?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string; migration?: UnfinishedMigration}> {
   const store = await openStore(storeSpec, opts).catch(asReadFailure)
   try {
     const absence = await store.absence?.()
@@ -76,12 +81,12 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
       if (!isUserError(e)) throw e
       configProblem = `${e.message}; no node can sync until it is fixed${e.hint ? ` (${e.hint})` : ''}`
     }
-    // SubnetLen, SubnetMin or SubnetMax edited under the nodes: each one's sync stops rather than strand its pods.
+    // SubnetLen, SubnetMin or SubnetMax edited under the nodes: each keeps its subnet (another would
+    // strand its pods) and goes on syncing its peers; only their own subnets are off the config.
     const misfits = netConf === undefined ? [] : leases.filter(l => subnetMisfit(netConf!, l.subnet) !== undefined)
-    if (misfits.length > 0 && configProblem === undefined) {
-      configProblem = `${misfits.length === leases.length ? 'no lease fits' : `${misfits.length} of ${leases.length} leases do not fit`} the network config (${misfits[0].subnet}: ${subnetMisfit(netConf!, misfits[0].subnet)}): their nodes' syncs stop, keeping their subnets and routes, until the config is put back; to resize on purpose, move each node (flannelctl reset --release, flannelctl init, re-create its pods)`
-    }
-    return {netConf, configProblem, leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe(), ...(migration ? {migration} : {})}
+    const offConfig = misfits.length === 0 ? undefined
+      : `${misfits.length === leases.length ? 'no lease fits' : `${misfits.length} of ${leases.length} leases do not fit`} the network config (${misfits[0].subnet}: ${subnetMisfit(netConf!, misfits[0].subnet)}): their nodes keep these subnets, with their pods, and go on syncing their peers (new nodes lease at the config's size); if the config was edited by mistake, put it back; to resize on purpose, move each node (flannelctl reset --release, flannelctl init, re-create its pods)`
+    return {netConf, configProblem, ...(offConfig ? {offConfig} : {}), leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe(), ...(migration ? {migration} : {})}
   } catch (e) {
     return asReadFailure(e)
   } finally {

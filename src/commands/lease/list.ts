@@ -5,7 +5,7 @@ import {leaseTable} from '../../ui/leases.js'
 
 export default class LeaseList extends BaseCommand {
   static override summary = 'The subnet leases in the store'
-  static override description = `One row per lease: subnet, public IP, backend, VTEP MAC and expiry, read from the store as flanneld writes it (etcd keys under /coreos.com/network/subnets, or the same layout in a file store). Entries that are not valid leases are listed as skipped (an IPv6-only lease of a dual-stack flanneld among them); leases that no longer fit the network config (a SubnetLen, SubnetMin or SubnetMax edited under the nodes) get a warning.
+  static override description = `One row per lease: subnet, public IP, backend, VTEP MAC and expiry, read from the store as flanneld writes it (etcd keys under /coreos.com/network/subnets, or the same layout in a file store). Entries that are not valid leases are listed as skipped (an IPv6-only lease of a dual-stack flanneld among them); leases that no longer fit the network config (a SubnetLen, SubnetMin or SubnetMax edited under the nodes) get a warning: their nodes keep those subnets and go on syncing their peers.
 
 Exit codes: 0 listed (an empty store too: a note on stderr names it; a network config that does not parse too: a warning on stderr says why), 2 bad input, a store that cannot be read, or a file store whose directory does not exist.`
   static override examples = [
@@ -25,6 +25,7 @@ Exit codes: 0 listed (an empty store too: a note on stderr names it; a network c
     const {spec, options} = await chosenStore(flags)
     const r = await listLeases(spec, options)
     if (r.configProblem) process.stderr.write(`warning: ${r.configProblem}\n`)
+    if (r.offConfig) process.stderr.write(`warning: ${r.offConfig}\n`)
     if (r.migration) process.stderr.write(`note: ${migrationNote(r.migration)}\n`)
     if (flags.json) return this.outJson({store: r.store, network: r.netConf?.network ?? null, ...storeSummary(r), invalid: r.invalid})
     this.out(leaseTable(r.leases))
