@@ -77,9 +77,12 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
       configProblem = `${e.message}; no node can sync until it is fixed${e.hint ? ` (${e.hint})` : ''}`
     }
     // SubnetLen, SubnetMin or SubnetMax edited under the nodes: each one's sync stops rather than strand its pods.
-    const misfits = netConf === undefined ? [] : leases.filter(l => subnetMisfit(netConf!, l.subnet) !== undefined)
+    const misfits = netConf === undefined ? [] : leases.flatMap(l => {
+      const why = subnetMisfit(netConf!, l.subnet)
+      return why === undefined ? [] : [{subnet: l.subnet, why}]
+    })
     if (misfits.length > 0 && configProblem === undefined) {
-      configProblem = `${misfits.length === leases.length ? 'no lease fits' : `${misfits.length} of ${leases.length} leases do not fit`} the network config (${misfits[0].subnet}: ${subnetMisfit(netConf!, misfits[0].subnet)}): their nodes' syncs stop, keeping their subnets and routes, until the config is put back; to resize on purpose, move each node (flannelctl reset --release, flannelctl init, re-create its pods)`
+      configProblem = `${misfits.length === leases.length ? 'no lease fits' : `${misfits.length} of ${leases.length} leases do not fit`} the network config (${misfits[0].subnet}: ${misfits[0].why}): their nodes' syncs stop, keeping their subnets and routes, until the config is put back; to resize on purpose, move each node (flannelctl reset --release, flannelctl init, re-create its pods)`
     }
     return {netConf, configProblem, leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe(), ...(migration ? {migration} : {})}
   } catch (e) {
