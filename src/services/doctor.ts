@@ -20,9 +20,16 @@ import type {Runner} from '../adapters/runner.js'
 
 export type Severity = 'error' | 'warning'
 
+/**
+ * The NODE of a finding about the store, not a host (NETCONF_INVALID, MIGRATION_UNFINISHED): its
+ * spec (a file store's path, etcd's endpoints) goes in the evidence, not in the table's NODE column.
+ */
+export const STORE_NODE = 'store'
+
 export interface DoctorFinding {
   code: string
   severity: Severity
+  /** the host it is about, or STORE_NODE */
   node: string
   message: string
   /** the table line it rests on */
@@ -659,12 +666,12 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   report.findings = migrateOnNodesRead(report.findings, nodesFlag(o))
   // The tables still forward as last built, so every pair looks fine while no node can sync.
   if (configProblem) {
-    report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: store!, message: configProblem, fix: []})
+    report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: STORE_NODE, message: configProblem, evidence: `store ${store!}`, fix: []})
     report.healthy = false
   }
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   if (migration) {
-    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!, message: migrationNote(migration), fix: [finishOn(migration, o)]})
+    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationNote(migration), evidence: `store ${store!}`, fix: [finishOn(migration, o)]})
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {

@@ -39,7 +39,8 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     await writeFile(join(dir, 'store.json'), JSON.stringify({...saved, configProblem: 'EnableNFTables must be true or false, got the string "yes"'}))
     const broken = await runDoctor({snapshot: dir}, {})
     expect(broken.healthy).to.equal(false)
-    expect(broken.findings.filter(f => f.code === 'NETCONF_INVALID').map(f => f.node)).to.deep.equal(['file:/var/lib/flannelctl/store'])
+    // the store's spec is evidence: as the NODE it made the host checks' table as wide as the path
+    expect(broken.findings.filter(f => f.code === 'NETCONF_INVALID').map(f => [f.node, f.evidence])).to.deep.equal([['store', 'store file:/var/lib/flannelctl/store']])
     await writeFile(join(dir, 'store.json'), '{"leases": 3}')
     let refused: Error | undefined
     await runDoctor({snapshot: dir}, {}).catch((error: Error) => { refused = error })

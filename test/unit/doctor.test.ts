@@ -201,6 +201,20 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
     expect(isNetworkFix('ip route replace 10.244.3.0/24 via 192.168.200.13 dev eth0')).to.equal(false)
   })
 
+  it('a migrate shared by several findings is printed once, from here; --json keeps it on each finding, as each pair keeps its fix', () => {
+    const migrate = 'flannelctl migrate --backend vxlan --directrouting --lab seg --yes   # direct routes on the segment, vxlan across the router'
+    const missing = (node: string, peer: string) => ({code: 'MISSING_ROUTE', severity: 'error' as const, node, message: `no route to ${peer}'s pod subnet`, evidence: '(no matching route)', fix: [migrate]})
+    const report: DoctorReport = {source: 'lab seg', nodes: ['n1', 'n2', 'n3'], pods: [], sampled: false, pairs: [], rules: {}, healthy: false,
+      findings: [missing('n1', 'n3'), missing('n2', 'n3'), missing('n3', 'n1'), missing('n3', 'n2'),
+        {code: 'FORWARDING_DISABLED', severity: 'error', node: 'n2', message: 'net.ipv4.ip_forward is 0', fix: ['sysctl -w net.ipv4.ip_forward=1']}]}
+    const text = renderDoctor(report, {color: false})
+    expect(text.split(migrate)).to.have.length(2)
+    expect(text).to.contain(`  fix from here, once for 4 findings (n1, n2, n3 MISSING_ROUTE): ${migrate}`)
+    // a host's own fix stays with its host
+    expect(text).to.contain('    fix [n2]: sysctl -w net.ipv4.ip_forward=1')
+    expect(text).to.not.match(/fix \[n\d\]: flannelctl migrate/)
+  })
+
   it('a peer whose neighbour and fdb entries are both gone: the MISSING_NEIGH fix writes both', () => {
     const w = applyPatches(loadWorld('flannel-vxlan'), [
       {host: 'node1', op: 'remove', table: 'neighbors', where: {dst: '10.244.2.0', dev: 'flannel.1'}},
