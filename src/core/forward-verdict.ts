@@ -11,8 +11,15 @@ import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptabl
 import {nftJsonItems} from './parse/nft.js'
 import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
 
-/** Accepts at the top of FORWARD: they work whatever the chain holds (appended, they would sit behind a final REJECT). */
-export const forwardAcceptHint = (net: string): string[] => [`iptables -I FORWARD 1 -s ${net} -j ACCEPT`, `iptables -I FORWARD 1 -d ${net} -j ACCEPT`]
+/**
+ * Accepts at the top of FORWARD (of `table`, filter unless told): they work whatever the chain holds
+ * (appended, they would sit behind a final REJECT). `net` is the pod network, as flanneld's
+ * FLANNEL-FWD accepts it: both directions of pod traffic, also what a node forwards for other nodes'
+ * pods (a NodePort's DNAT to a pod elsewhere), which the node's own subnet would miss. The one text
+ * of this fix: trace, doctor, sync and migrate's preflight print it.
+ */
+export const forwardAcceptHint = (net: string, table = 'filter'): string[] =>
+  ['-s', '-d'].map(dir => `iptables ${table === 'filter' ? '' : `-t ${table} `}-I FORWARD 1 ${dir} ${net} -j ACCEPT`)
 
 /**
  * What FORWARD (following jumps) does first with traffic to or from `subnet`: a rule accepts it, a

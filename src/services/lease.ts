@@ -15,6 +15,8 @@ import {MIGRATION_META_KEY, parseMigrationRecord, backendLabel, type MigrationRe
 export interface StoreSummary {
   /** the store's spec */
   store: string
+  /** the net-conf's Network (null: no config, or one that does not parse; absent: saved by an older collect) */
+  network?: string | null
   leases: Lease[]
   backend: NetConf['backend'] | null
   enableNFTables?: boolean | null
@@ -55,7 +57,7 @@ export function migrationNote(m: UnfinishedMigration): string {
 
 /** The store's view as `lease list --json` says it and collect saves it beside a snapshot (StoreSummary without its spec). */
 export function storeSummary(r: Awaited<ReturnType<typeof listLeases>>): Omit<StoreSummary, 'store'> {
-  return {backend: r.netConf?.backend ?? null, enableNFTables: r.netConf === undefined ? null : r.netConf.enableNFTables === true,
+  return {network: r.netConf?.network ?? null, backend: r.netConf?.backend ?? null, enableNFTables: r.netConf === undefined ? null : r.netConf.enableNFTables === true,
     configProblem: r.configProblem ?? null, leases: r.leases, migration: r.migration ?? null}
 }
 
