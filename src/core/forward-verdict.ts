@@ -8,7 +8,7 @@ import {cidrContainsIp, cidrOverlaps, cidrSize, nthAddress, parseCidr} from './a
 import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
 import {RuleSet} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
-import {nftJsonItems} from './parse/nft.js'
+import {nftJsonItems, rulesReached} from './parse/nft.js'
 import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
 
 /**
@@ -161,7 +161,7 @@ export function nativeForwardDrops(h: HostSnapshot, paths: PodPaths): NativeForw
     ...ways.map(w => ({...w, proto: 'tcp', state: 'ESTABLISHED'}) as const),
   ]
   // iptables' MARK rules matter to a chain that reads the mark only; reading them costs ~70 ms at 3000 rules, on every sync
-  const readsMark = chains.some(c => chainTexts(c).some(t => t.includes('"key":"mark"')))
+  const readsMark = chains.some(c => rulesReached(c).some(r => JSON.stringify(r.expr).includes('"key":"mark"')))
   const rules = h.iptables !== undefined && readsMark ? new RuleSet(h.iptables) : undefined
   const drops: NativeForwardDrop[] = []
   for (const chain of chains) {
@@ -198,25 +198,4 @@ export function tablesToJudge(listTables: string, iptablesFlavour: 'nft' | 'lega
 /** A native drop in one line, as sync, migrate and doctor say it. */
 export function nativeDropText(d: NativeForwardDrop): string {
   return `nftables chain ${d.chain.family} ${d.chain.table} ${d.chain.name} (hook forward, priority ${d.chain.priority}) ${d.reject ? 'rejects' : 'drops'} forwarded pod traffic (${d.flow}) ${d.at}`
-}
-
-/** The statements (as JSON text) of base chain `c` and of every chain it jumps or goes to. */
-function chainTexts(c: NftChain): string[] {
-  const rules = (c.ruleset?.rules ?? []).filter(r => r.family === c.family && r.table === c.table)
-  const seen = new Set<string>()
-  const texts: string[] = []
-  const walk = (name: string) => {
-    if (seen.has(name)) return
-    seen.add(name)
-    for (const r of rules.filter(x => x.chain === name)) {
-      const text = JSON.stringify(r.expr)
-      texts.push(text)
-      for (const m of text.matchAll(/"(?:jump|goto)":\{"target":"([^"]+)"\}/g)) walk(m[1])
-    }
-  }
-  walk(c.name)
-  // a verdict map's chains (kube-proxy's `vmap @service-ips`): taken as reached
-  const maps = JSON.stringify((c.ruleset?.sets ?? []).filter(x => x.family === c.family && x.table === c.table).map(x => x.elem))
-  for (const m of maps.matchAll(/"(?:jump|goto)":\{"target":"([^"]+)"\}/g)) walk(m[1])
-  return texts
 }

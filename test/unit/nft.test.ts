@@ -57,6 +57,43 @@ describe('nftables: base chains of nft list ruleset', () => {
     ])
   })
 
+  it('follows a named verdict map too (kube-proxy\'s `vmap @service-ips`): its chains are reached, in both forms', () => {
+    const text = [
+      'table ip kube-proxy {',
+      '\tmap service-ips {',
+      '\t\ttype ipv4_addr . inet_proto . inet_service : verdict',
+      '\t\telements = { 10.96.0.10 . tcp . 80 : goto service-web }',
+      '\t}',
+      '\tchain nat-prerouting {',
+      '\t\ttype nat hook prerouting priority dstnat; policy accept;',
+      '\t\tjump services',
+      '\t}',
+      '\tchain services {',
+      '\t\tip daddr . meta l4proto . th dport vmap @service-ips',
+      '\t}',
+      '\tchain service-web {',
+      '\t\tnumgen random mod 1 vmap { 0 : goto endpoint-web }',
+      '\t}',
+      '\tchain endpoint-web {',
+      '\t\tmeta l4proto tcp dnat to 10.244.2.5:8080',
+      '\t}',
+      '\tchain unrelated {',
+      '\t\tdrop',
+      '\t}',
+      '}',
+    ].join('\n')
+    const [pre] = parseNftRuleset(text)
+    // one walk for the trace (may a chain it cannot evaluate drop?) and the forward check (does it read the mark?)
+    expect(pre.reaches).to.deep.equal(['nat-prerouting', 'services', 'service-web', 'endpoint-web'])
+    expect([pre.rewrites, pre.drops, mayDo(pre)]).to.deep.equal([true, false, 'rewrite'])
+    // captured from kube-proxy's nftables mode: filter-output rejects a service without endpoints only
+    // through `vmap @no-endpoint-services` (it was taken for a chain that drops nothing), and both forms agree
+    const brief = (f: string) => parseNftRuleset(real(f)).filter(c => c.table === 'kube-proxy').map(c => `${c.name} drops=${c.drops} rewrites=${c.rewrites} ${c.reaches!.join(',')}`)
+    expect(brief('nft-kube-proxy.json')).to.deep.equal(brief('nft-kube-proxy.txt'))
+    expect(brief('nft-kube-proxy.json')).to.include('filter-output drops=true rewrites=false filter-output,service-endpoints-check,reject-chain')
+    expect(brief('nft-kube-proxy.json').find(b => b.startsWith('nat-prerouting'))).to.match(/^nat-prerouting drops=false rewrites=true nat-prerouting,services,service-\S+,mark-for-masquerade,endpoint-/)
+  })
+
   it('a paste that is not a ruleset is a ParseError naming the line', () => {
     expect(() => parseNftRuleset('chain x {\n}\n', 'nft.txt')).to.throw(ParseError, /nft\.txt line 1: expected "table FAMILY NAME \{"/)
     expect(() => parseNftRuleset('{"nope": 1}', 'nft.json')).to.throw(ParseError, /JSON without an "nftables" array/)
