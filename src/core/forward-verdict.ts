@@ -8,11 +8,18 @@ import {cidrContainsIp, cidrOverlaps, cidrSize, nthAddress, parseCidr} from './a
 import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
 import {RuleSet} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
-import {nftJsonItems} from './parse/nft.js'
+import {nftJsonItems, rulesReached} from './parse/nft.js'
 import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
 
-/** Accepts at the top of FORWARD: they work whatever the chain holds (appended, they would sit behind a final REJECT). */
-export const forwardAcceptHint = (net: string): string[] => [`iptables -I FORWARD 1 -s ${net} -j ACCEPT`, `iptables -I FORWARD 1 -d ${net} -j ACCEPT`]
+/**
+ * Accepts at the top of FORWARD (of `table`, filter unless told): they work whatever the chain holds
+ * (appended, they would sit behind a final REJECT). `net` is the pod network, as flanneld's
+ * FLANNEL-FWD accepts it: both directions of pod traffic, also what a node forwards for other nodes'
+ * pods (a NodePort's DNAT to a pod elsewhere), which the node's own subnet would miss. The one text
+ * of this fix: trace, doctor, sync and migrate's preflight print it.
+ */
+export const forwardAcceptHint = (net: string, table = 'filter'): string[] =>
+  ['-s', '-d'].map(dir => `iptables ${table === 'filter' ? '' : `-t ${table} `}-I FORWARD 1 ${dir} ${net} -j ACCEPT`)
 
 /**
  * What FORWARD (following jumps) does first with traffic to or from `subnet`: a rule accepts it, a
@@ -154,7 +161,7 @@ export function nativeForwardDrops(h: HostSnapshot, paths: PodPaths): NativeForw
     ...ways.map(w => ({...w, proto: 'tcp', state: 'ESTABLISHED'}) as const),
   ]
   // iptables' MARK rules matter to a chain that reads the mark only; reading them costs ~70 ms at 3000 rules, on every sync
-  const readsMark = chains.some(c => chainTexts(c).some(t => t.includes('"key":"mark"')))
+  const readsMark = chains.some(c => rulesReached(c).some(r => JSON.stringify(r.expr).includes('"key":"mark"')))
   const rules = h.iptables !== undefined && readsMark ? new RuleSet(h.iptables) : undefined
   const drops: NativeForwardDrop[] = []
   for (const chain of chains) {
@@ -191,25 +198,4 @@ export function tablesToJudge(listTables: string, iptablesFlavour: 'nft' | 'lega
 /** A native drop in one line, as sync, migrate and doctor say it. */
 export function nativeDropText(d: NativeForwardDrop): string {
   return `nftables chain ${d.chain.family} ${d.chain.table} ${d.chain.name} (hook forward, priority ${d.chain.priority}) ${d.reject ? 'rejects' : 'drops'} forwarded pod traffic (${d.flow}) ${d.at}`
-}
-
-/** The statements (as JSON text) of base chain `c` and of every chain it jumps or goes to. */
-function chainTexts(c: NftChain): string[] {
-  const rules = (c.ruleset?.rules ?? []).filter(r => r.family === c.family && r.table === c.table)
-  const seen = new Set<string>()
-  const texts: string[] = []
-  const walk = (name: string) => {
-    if (seen.has(name)) return
-    seen.add(name)
-    for (const r of rules.filter(x => x.chain === name)) {
-      const text = JSON.stringify(r.expr)
-      texts.push(text)
-      for (const m of text.matchAll(/"(?:jump|goto)":\{"target":"([^"]+)"\}/g)) walk(m[1])
-    }
-  }
-  walk(c.name)
-  // a verdict map's chains (kube-proxy's `vmap @service-ips`): taken as reached
-  const maps = JSON.stringify((c.ruleset?.sets ?? []).filter(x => x.family === c.family && x.table === c.table).map(x => x.elem))
-  for (const m of maps.matchAll(/"(?:jump|goto)":\{"target":"([^"]+)"\}/g)) walk(m[1])
-  return texts
 }

@@ -278,6 +278,8 @@ export interface NftChain {
   drops: boolean
   /** a rule of it, or of a chain it jumps to, rewrites addresses (snat, dnat, masquerade, redirect) */
   rewrites: boolean
+  /** the chains of its table it walks: itself, and those it jumps or goes to, through verdict maps too (absent: itself alone) */
+  reaches?: string[]
   /** the chain's head as one line, as nft would print it */
   raw: string
   /** every rule and set of the ruleset this chain was read from (shared by its chains): what the trace evaluates */

@@ -496,3 +496,58 @@ export function planReset(intent: Pick<NodeIntent, 'network' | 'backend' | 'ifac
   return ops
 }
 
+
+const IP_FORWARD = 'net.ipv4.ip_forward'
+
+/** Overlay and tunnel kinds whose endpoints route (another CNI's vxlan, WireGuard, IP-in-IP, GRE). */
+const ROUTING_TUNNELS = new Set(['vxlan', 'geneve', 'wireguard', 'ipip', 'gre', 'gretap', 'sit', 'ip6tnl', 'ip6gre'])
+
+/**
+ * What on this host, besides flannelctl's own bridge and VTEP, needs net.ipv4.ip_forward: a bridge
+ * with an IPv4 address (docker0, virbr0, another CNI's bridge: the gateway of what is behind it), a
+ * tunnel or overlay device (another CNI's, a VPN server's), or a veth in no bridge that a route
+ * points at (Calico's cali*: routed, not bridged). Each as a phrase for reset's note.
+ */
+export function forwardingUsers(snap: HostSnapshot, own: {bridge: string, vxlanDev: string}): string[] {
+  const ours = new Set([own.bridge, own.vxlanDev])
+  const users: string[] = []
+  const links = (snap.links ?? []).filter(l => !ours.has(l.name))
+  for (const l of links.filter(x => x.kind === 'bridge')) {
+    const a = (snap.addresses ?? []).find(x => x.dev === l.name && x.family === 4)
+    if (a !== undefined) users.push(`${l.name} (a bridge with ${a.local}/${a.prefixlen}: what is behind it is routed through this host)`)
+  }
+  for (const l of links.filter(x => x.kind !== undefined && ROUTING_TUNNELS.has(x.kind))) users.push(`${l.name} (a ${l.kind} device)`)
+  const routed = new Set((snap.routes ?? []).filter(r => inMainTable(r) && r.dev !== undefined).map(r => r.dev!))
+  const addressed = new Set((snap.addresses ?? []).filter(a => a.family === 4).map(a => a.dev))
+  const veths = links.filter(l => l.kind === 'veth' && l.master === undefined && !addressed.has(l.name) && routed.has(l.name)).map(l => l.name)
+  if (veths.length > 0) users.push(`${veths.slice(0, 3).join(', ')}${veths.length > 3 ? ', …' : ''} (routed veths: another CNI's pods)`)
+  return users
+}
+
+/**
+ * What reset does with the sysctls flannelctl's plans set here (`before`: each key's value before
+ * the first change, as the node record keeps it; undefined: a record from before it was kept).
+ * init switches ip_forward on only where it was off; reset switches it off again only then, and
+ * only when nothing else on the host forwards (forwardingUsers), since docker's containers or
+ * another network's pods would lose their traffic with it. Each case it leaves alone is said.
+ */
+export function planSysctlRestore(before: Record<string, string> | undefined, snap: HostSnapshot, own: {bridge: string, vxlanDev: string}): {ops: Op[], notes: string[]} {
+  const now = snap.sysctls?.[IP_FORWARD]
+  if (before === undefined) {
+    return {ops: [], notes: now === '1'
+      ? [`note: ${IP_FORWARD} stays 1: this host's record was written by an older flannelctl, which did not note whether init switched it on (if nothing else here forwards: sysctl -w ${IP_FORWARD}=0)`] : []}
+  }
+  const ops: Op[] = []
+  const notes: string[] = []
+  for (const [key, was] of Object.entries(before)) {
+    const current = snap.sysctls?.[key]
+    if (current === undefined || current === was) continue
+    const users = key === IP_FORWARD ? forwardingUsers(snap, own) : []
+    if (users.length > 0) {
+      notes.push(`note: ${key} stays ${current}, though flannelctl's init set it (it was ${was}): ${users.join(', ')} ${users.length === 1 ? 'needs' : 'need'} it`)
+      continue
+    }
+    ops.push({tool: 'sysctl', key, value: was, why: `flannelctl's init set it; it was ${was} before, and nothing else here needs it`})
+  }
+  return {ops, notes}
+}

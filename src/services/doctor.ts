@@ -13,6 +13,7 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
+import {podNetworkGuess} from '../core/trace/fixes.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationNote, type UnfinishedMigration} from './lease.js'
 import {Lab} from './lab.js'
@@ -20,9 +21,16 @@ import type {Runner} from '../adapters/runner.js'
 
 export type Severity = 'error' | 'warning'
 
+/**
+ * The NODE of a finding about the store, not a host (NETCONF_INVALID, LEASES_OFF_CONFIG, MIGRATION_UNFINISHED): its
+ * spec (a file store's path, etcd's endpoints) goes in the evidence, not in the table's NODE column.
+ */
+export const STORE_NODE = 'store'
+
 export interface DoctorFinding {
   code: string
   severity: Severity
+  /** the host it is about, or STORE_NODE */
   node: string
   message: string
   /** the table line it rests on */
@@ -125,6 +133,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
   const flannelNodes = nodes.filter(n => n.subnet !== undefined)
   const findings: DoctorFinding[] = []
   const add = (f: Omit<DoctorFinding, 'fix'> & {fix?: string[]}) => findings.push({fix: [], ...f})
+  const network = podNetworkOf(world, leases)
 
   // Peers: visible nodes with a pod subnet, then leases for subnets no visible node holds.
   const peers: PeerFacts[] = flannelNodes.map(n => ({name: n.host.name, subnet: n.subnet!, publicIP: n.publicIP, vtepMac: n.vxlan?.mac}))
@@ -221,19 +230,21 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     }
     const policy = h.iptables?.chains.find(c => c.table === 'filter' && c.name === 'FORWARD')?.policy
     const verdict = h.iptables === undefined ? undefined : forwardVerdict(h, n.subnet!)
+    // the accepts name the pod network, as trace's fix for the same drop does: the node's own subnet would miss what it forwards for others' pods
+    const podNet = network ?? n.subnet!
     if (verdict?.verdict === 'DROP') {
       add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic (${n.subnet}) before any rule accepts it (a host firewall's catch-all?)`,
-        evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...forwardAcceptHint(n.subnet!)]})
+        evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...forwardAcceptHint(podNet)]})
     } else if (policy === 'DROP' && verdict === undefined) {
       // flanneld's nftables accept (EnableNFTables) is in a table of its own: iptables' FORWARD still drops
       const nft = rulesMode(h) === 'nftables'
       add({code: 'FORWARD_DROP', severity: 'error', node: name,
         message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`,
-        evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...forwardAcceptHint(n.subnet!)]})
+        evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...forwardAcceptHint(podNet)]})
     }
     // each base chain on the forward hook decides for itself: a native firewall's drop is not overruled by flannel's accepts, in either mode
     const peerDevs = [n.vxlan?.name, n.underlay?.name].filter((d): d is string => d !== undefined)
-    for (const d of nativeForwardDrops(h, {network: n.subnet!, subnet: n.subnet, bridge: n.bridge?.name, peerDevs})) {
+    for (const d of nativeForwardDrops(h, {network: podNet, subnet: n.subnet, bridge: n.bridge?.name, peerDevs})) {
       add({code: 'FORWARD_DROP', severity: 'error', node: name,
         message: `${nativeDropText(d)}: every base chain on the forward hook must accept a packet, so flannel's accepts (${rulesMode(h) === 'nftables' ? `nftables table ${NFT_TABLE_V4}` : 'iptables FORWARD'}) do not overrule it`,
         evidence: d.rule?.text ?? d.chain.raw,
@@ -545,7 +556,21 @@ function masqueradeCut(h: HostSnapshot): string | undefined {
   return !masquerades && !jumped ? 'is empty and POSTROUTING no longer jumps to it' : !masquerades ? 'holds no MASQUERADE rule' : 'is not jumped to from POSTROUTING'
 }
 
-export function diagnose(world: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2], enableNFTables?: boolean): DoctorReport {
+/**
+ * The pod network doctor's accepts name (and its traces', so the two say one thing): the store's
+ * net-conf when read, else guessed from the addresses of the pods and of the nodes' and leases'
+ * subnets (a node without pods needs covering too).
+ */
+export function podNetworkOf(world: World, leases?: {subnet: string}[]): string | undefined {
+  if (world.network !== undefined) return world.network
+  const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
+  const subnets = world.hosts.filter(h => !podHosts.has(h.name)).map(h => nodeFacts(h).subnet).filter((s): s is string => s !== undefined)
+  return podNetworkGuess([...world.pods.map(p => p.ip), ...[...subnets, ...(leases ?? []).map(l => l.subnet)].map(s => s.split('/')[0])].filter(isIPv4))
+}
+
+export function diagnose(given: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2], enableNFTables?: boolean): DoctorReport {
+  const network = podNetworkOf(given, leases)
+  const world = network === undefined ? given : {...given, network}
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
   const rules = rulesChecks(world, enableNFTables)
@@ -656,18 +681,19 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   }
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
-  const report = diagnose(src.world, src.description, leases, backend, enableNFTables)
+  const network = summary?.network ?? undefined
+  const report = diagnose(network === undefined ? src.world : {...src.world, network}, src.description, leases, backend, enableNFTables)
   report.findings = migrateOnNodesRead(report.findings, nodesFlag(o))
   // The tables still forward as last built, so every pair looks fine while no node can sync.
   if (configProblem) {
-    report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: store!, message: configProblem, fix: []})
+    report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: STORE_NODE, message: configProblem, evidence: `store ${store!}`, fix: []})
     report.healthy = false
   }
   // Their nodes still forward and sync peers; what is off is the size of their own subnets.
-  if (offConfig) report.findings.push({code: 'LEASES_OFF_CONFIG', severity: 'warning', node: store!, message: offConfig, fix: []})
+  if (offConfig) report.findings.push({code: 'LEASES_OFF_CONFIG', severity: 'warning', node: STORE_NODE, message: offConfig, evidence: `store ${store!}`, fix: []})
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   if (migration) {
-    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: store!, message: migrationNote(migration), fix: [finishOn(migration, o)]})
+    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationNote(migration), evidence: `store ${store!}`, fix: [finishOn(migration, o)]})
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {

@@ -15,6 +15,8 @@ import {MIGRATION_META_KEY, parseMigrationRecord, backendLabel, type MigrationRe
 export interface StoreSummary {
   /** the store's spec */
   store: string
+  /** the net-conf's Network (null: no config, or one that does not parse; absent: saved by an older collect) */
+  network?: string | null
   leases: Lease[]
   backend: NetConf['backend'] | null
   enableNFTables?: boolean | null
@@ -60,7 +62,7 @@ export function migrationNote(m: UnfinishedMigration): string {
 
 /** The store's view as `lease list --json` says it and collect saves it beside a snapshot (StoreSummary without its spec). */
 export function storeSummary(r: Awaited<ReturnType<typeof listLeases>>): Omit<StoreSummary, 'store'> {
-  return {backend: r.netConf?.backend ?? null, enableNFTables: r.netConf === undefined ? null : r.netConf.enableNFTables === true,
+  return {network: r.netConf?.network ?? null, backend: r.netConf?.backend ?? null, enableNFTables: r.netConf === undefined ? null : r.netConf.enableNFTables === true,
     configProblem: r.configProblem ?? null, offConfig: r.offConfig ?? null, leases: r.leases, migration: r.migration ?? null}
 }
 
@@ -83,9 +85,12 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
     }
     // SubnetLen, SubnetMin or SubnetMax edited under the nodes: each keeps its subnet (another would
     // strand its pods) and goes on syncing its peers; only their own subnets are off the config.
-    const misfits = netConf === undefined ? [] : leases.filter(l => subnetMisfit(netConf!, l.subnet) !== undefined)
+    const misfits = netConf === undefined ? [] : leases.flatMap(l => {
+      const why = subnetMisfit(netConf!, l.subnet)
+      return why === undefined ? [] : [{subnet: l.subnet, why}]
+    })
     const offConfig = misfits.length === 0 ? undefined
-      : `${misfits.length === leases.length ? 'no lease fits' : `${misfits.length} of ${leases.length} leases do not fit`} the network config (${misfits[0].subnet}: ${subnetMisfit(netConf!, misfits[0].subnet)}): their nodes keep these subnets, with their pods, and go on syncing their peers (new nodes lease at the config's size); if the config was edited by mistake, put it back; to resize on purpose, move each node (flannelctl reset --release, flannelctl init, re-create its pods)`
+      : `${misfits.length === leases.length ? 'no lease fits' : `${misfits.length} of ${leases.length} leases do not fit`} the network config (${misfits[0].subnet}: ${misfits[0].why}): their nodes keep these subnets, with their pods, and go on syncing their peers (new nodes lease at the config's size); if the config was edited by mistake, put it back; to resize on purpose, move each node (flannelctl reset --release, flannelctl init, re-create its pods)`
     return {netConf, configProblem, ...(offConfig ? {offConfig} : {}), leases: leases.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', {numeric: true})), invalid, store: store.describe(), ...(migration ? {migration} : {})}
   } catch (e) {
     return asReadFailure(e)

@@ -14,7 +14,7 @@ import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
-import {planNode, planReset, loosePodVethCandidates, rulesLostWithChains, Peer, NodeIntent} from '../core/planner.js'
+import {planNode, planReset, planSysctlRestore, loosePodVethCandidates, rulesLostWithChains, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
@@ -80,6 +80,12 @@ export interface NodeRecord {
   publicIPGiven?: boolean
   /** flanneld's rules are built as native nftables here (EnableNFTables): its tables are read on every sync */
   nftables?: boolean
+  /**
+   * The sysctls flannelctl set on this host (ip_forward, where it was off), each with its value
+   * before the first change: reset puts them back (planSysctlRestore). `{}`: it set none. Absent in
+   * records of an older flannelctl: unknown, so reset leaves them.
+   */
+  sysctlsBefore?: Record<string, string>
 }
 
 export interface NetworkFlags {
@@ -521,6 +527,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     staticPeers: prev?.staticPeers ?? [],
     ownedRoutes: prev?.ownedRoutes ?? [],
     etcd,
+    // a host set up before the record kept them stays unknown: its first init may have set some
+    sysctlsBefore: prev === undefined ? {} : prev.sysctlsBefore,
   }
   // An address given by --public-ip that this host does not have (behind 1:1 NAT) is kept as given;
   // one found on the host is checked again on every sync.
@@ -765,6 +773,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       if (keepVanished) plan.ops = plan.ops.filter(op => !removesPeerEntry(op))
       // Record ownership before changing anything, so a crash mid-apply still knows what is ours.
       rec.ownedRoutes = [...new Set([...ownedRoutesBefore, ...plan.ownedRoutes])]
+      // and the value a sysctl had before flannelctl first set it, for reset to put back
+      for (const op of plan.ops) {
+        const was = op.tool === 'sysctl' ? snap.sysctls?.[op.key] : undefined
+        if (op.tool === 'sysctl' && was !== undefined && rec.sysctlsBefore?.[op.key] === undefined) rec.sysctlsBefore = {...rec.sysctlsBefore, [op.key]: was}
+      }
       return {plan, readWarnings, peers}
     }
 
@@ -934,6 +947,10 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
       }
     }
   }
+  // what init switched on goes back off, unless something else here needs it (docker0, another CNI)
+  const sysctls = planSysctlRestore(r.sysctlsBefore, snap, {bridge: r.bridge, vxlanDev: vxlanDeviceName(r.vni ?? 1)})
+  ops.push(...sysctls.ops)
+  for (const note of sysctls.notes) ctx.progress(note)
   // left by a sync --watch killed with SIGKILL (a running one stops by itself once the record is gone)
   if (await host.readFile(`${path}.agent`) !== undefined) ops.push({tool: 'rmfile', path: `${path}.agent`, why: 'the record of this host\'s sync --watch agent'})
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})

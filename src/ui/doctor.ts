@@ -1,6 +1,6 @@
 /** doctor's report for people: the pod matrix, what failed where (grouped), and the host findings. */
 import type {DoctorReport, PairResult} from '../services/doctor.js'
-import {pairIsBad} from '../services/doctor.js'
+import {isNetworkFix, pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
 import {count} from '../core/words.js'
 
@@ -80,9 +80,22 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
     out.push('', 'Host checks:')
     out.push(renderTable(['', 'NODE', 'CHECK', 'WHAT'], r.findings.map(f => [
       paint(color, f.severity === 'error' ? 31 : 33, f.severity === 'error' ? 'ERROR' : 'warn'), f.node, f.code, f.message])))
+    // A fix for the whole network (a migrate) runs once, from here: several findings share it (one
+    // per node and unreachable peer), so it is printed once, after them, as a pair's fix is printed
+    // once for all the pairs of its cause. --json keeps it on each finding, as on each pair.
+    const fromHere = new Map<string, DoctorReport['findings']>()
     for (const f of r.findings) {
       if (f.evidence) out.push(`  ${f.node} ${f.code}: ${f.evidence}`)
-      for (const c of f.fix) out.push(`    fix [${f.node}]: ${c}`)
+      for (const c of f.fix) {
+        if (isNetworkFix(c)) fromHere.set(c, [...fromHere.get(c) ?? [], f])
+        else out.push(`    fix [${f.node}]: ${c}`)
+      }
+    }
+    for (const [c, needing] of fromHere) {
+      const nodesByCode = new Map<string, Set<string>>()
+      for (const f of needing) nodesByCode.set(f.code, (nodesByCode.get(f.code) ?? new Set()).add(f.node))
+      const which = [...nodesByCode].map(([code, nodes]) => `${[...nodes].join(', ')} ${code}`).join('; ')
+      out.push(`  fix from here, once${needing.length > 1 ? ` for ${needing.length} findings` : ''} (${which}): ${c}`)
     }
   } else {
     out.push('', 'Host checks: no problems found')

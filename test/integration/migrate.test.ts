@@ -439,7 +439,8 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     // and it runs from here, not inside a lab host (its "node" is the store); an earlier test's
     // leftovers (a lease that joined) may give host fixes of their own
     const human = (await cli(['doctor', '--lab', lab.name])).stdout
-    expect(human, human).to.include(`fix [${lab.store}]: flannelctl migrate --backend vxlan --directrouting --lab ${lab.name} --yes`)
+    expect(human, human).to.include(`fix from here, once (store MIGRATION_UNFINISHED): flannelctl migrate --backend vxlan --directrouting --lab ${lab.name} --yes`)
+    expect(human, human).to.include(`store MIGRATION_UNFINISHED: store ${lab.store}`)
     expect(human, human).to.not.match(/lab exec --name \S+ file:/)
     expect(finding.message).to.match(/^a migration vxlan → vxlan \(DirectRouting\) stopped after step \d+ of \d+: nodes forward in a mixed state until it finishes/)
     const list = await cli(['lease', 'list', '--json', '--store', lab.store])

@@ -39,11 +39,12 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     await writeFile(join(dir, 'store.json'), JSON.stringify({...saved, configProblem: 'EnableNFTables must be true or false, got the string "yes"'}))
     const broken = await runDoctor({snapshot: dir}, {})
     expect(broken.healthy).to.equal(false)
-    expect(broken.findings.filter(f => f.code === 'NETCONF_INVALID').map(f => f.node)).to.deep.equal(['file:/var/lib/flannelctl/store'])
+    // the store's spec is evidence: as the NODE it made the host checks' table as wide as the path
+    expect(broken.findings.filter(f => f.code === 'NETCONF_INVALID').map(f => [f.node, f.evidence])).to.deep.equal([['store', 'store file:/var/lib/flannelctl/store']])
     // leases off an edited SubnetLen: their nodes still sync peers, so a warning, not a broken config
     await writeFile(join(dir, 'store.json'), JSON.stringify({...saved, offConfig: '3 of 3 leases do not fit the network config (…)'}))
     const off = await runDoctor({snapshot: dir}, {})
-    expect(off.findings.filter(f => f.code === 'LEASES_OFF_CONFIG').map(f => [f.severity, f.message])).to.deep.equal([['warning', '3 of 3 leases do not fit the network config (…)']])
+    expect(off.findings.filter(f => f.code === 'LEASES_OFF_CONFIG').map(f => [f.node, f.severity, f.message])).to.deep.equal([['store', 'warning', '3 of 3 leases do not fit the network config (…)']])
     expect(off.findings.filter(f => f.code === 'NETCONF_INVALID')).to.deep.equal([])
     await writeFile(join(dir, 'store.json'), '{"leases": 3}')
     let refused: Error | undefined

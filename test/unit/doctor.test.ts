@@ -69,7 +69,7 @@ describe('doctor host checks: FORWARD', () => {
     expect(f.map(x => x.node)).to.deep.equal(['node1'])
     expect(f[0].evidence).to.equal('-A FORWARD -j REJECT --reject-with icmp-host-prohibited')
     expect(f[0].fix[0]).to.match(/^iptables -D FORWARD -j REJECT --reject-with icmp-host-prohibited\b/)
-    expect(f[0].fix.slice(1)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.1.0/24 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.1.0/24 -j ACCEPT'])
+    expect(f[0].fix.slice(1)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT'])
   })
 
   it('a drop limited to another interface, or to traffic that is not the pods\', does not count', () => {
@@ -82,6 +82,16 @@ describe('doctor host checks: FORWARD', () => {
     const f = hostChecks(w).find(x => x.code === 'FORWARD_DROP')
     expect(f?.evidence).to.equal(':FORWARD DROP')
     expect(f?.fix[0]).to.match(/^flannelctl sync\b/)
+    // the pod network, as flanneld's FLANNEL-FWD accepts it, in the words trace prints for the same drop:
+    // the node's /24 let its own pods' traffic through but not what it forwards for other nodes' pods
+    const report = diagnose(w, 'test')
+    const denied = report.pairs.find(p => p.disposition === 'DENIED_BY_FILTER' && p.node === 'node1')
+    expect(f?.fix.slice(1)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT'])
+    expect(denied?.fix.map(x => x.command)).to.deep.equal(f?.fix.slice(1))
+    // a network the store's net-conf names is what both say
+    const told = diagnose({...w, network: '10.244.0.0/15'}, 'test')
+    expect(told.findings.find(x => x.code === 'FORWARD_DROP')?.fix.slice(1)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/15 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/15 -j ACCEPT'])
+    expect(told.pairs.find(p => p.disposition === 'DENIED_BY_FILTER')?.fix.map(x => x.command)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/15 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/15 -j ACCEPT'])
   })
 
   /** node1 with a host firewall loaded by `nft -f` beside iptables' FORWARD (captured in a lab node) */
@@ -95,9 +105,9 @@ describe('doctor host checks: FORWARD', () => {
     const [policy, ...more] = hostChecks(withNative('forward-debian.json')).filter(x => x.code === 'FORWARD_DROP')
     expect(more).to.deep.equal([])
     expect(policy).to.include({node: 'node1', severity: 'error', evidence: 'table inet filter chain forward { type filter hook forward priority 0; policy drop; }'})
-    expect(policy.message).to.equal('nftables chain inet filter forward (hook forward, priority 0) drops forwarded pod traffic (icmp 10.244.1.2 → 10.244.2.2 (NEW) cni0 → flannel.1) by its policy drop: '
+    expect(policy.message).to.equal('nftables chain inet filter forward (hook forward, priority 0) drops forwarded pod traffic (icmp 10.244.1.2 → 10.244.0.2 (NEW) cni0 → flannel.1) by its policy drop: '
       + 'every base chain on the forward hook must accept a packet, so flannel\'s accepts (iptables FORWARD) do not overrule it')
-    expect(policy.fix).to.deep.equal(['nft insert rule inet filter forward ip saddr 10.244.1.0/24 accept', 'nft insert rule inet filter forward ip daddr 10.244.1.0/24 accept'])
+    expect(policy.fix).to.deep.equal(['nft insert rule inet filter forward ip saddr 10.244.0.0/16 accept', 'nft insert rule inet filter forward ip daddr 10.244.0.0/16 accept'])
     const [reject] = hostChecks(withNative('forward-ip-reject.json')).filter(x => x.code === 'FORWARD_DROP')
     expect(reject.evidence).to.equal('ip daddr 10.244.0.0/16 reject')
     expect(reject.fix[0]).to.equal('nft delete rule ip fw podfw handle 3   # or keep it and accept pod traffic before it:')
@@ -199,6 +209,20 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
     expect(migrateOnNodesRead(missing, undefined)).to.deep.equal(missing)
     expect(isNetworkFix(missing[0].fix[0])).to.equal(true)
     expect(isNetworkFix('ip route replace 10.244.3.0/24 via 192.168.200.13 dev eth0')).to.equal(false)
+  })
+
+  it('a migrate shared by several findings is printed once, from here; --json keeps it on each finding, as each pair keeps its fix', () => {
+    const migrate = 'flannelctl migrate --backend vxlan --directrouting --lab seg --yes   # direct routes on the segment, vxlan across the router'
+    const missing = (node: string, peer: string) => ({code: 'MISSING_ROUTE', severity: 'error' as const, node, message: `no route to ${peer}'s pod subnet`, evidence: '(no matching route)', fix: [migrate]})
+    const report: DoctorReport = {source: 'lab seg', nodes: ['n1', 'n2', 'n3'], pods: [], sampled: false, pairs: [], rules: {}, healthy: false,
+      findings: [missing('n1', 'n3'), missing('n2', 'n3'), missing('n3', 'n1'), missing('n3', 'n2'),
+        {code: 'FORWARDING_DISABLED', severity: 'error', node: 'n2', message: 'net.ipv4.ip_forward is 0', fix: ['sysctl -w net.ipv4.ip_forward=1']}]}
+    const text = renderDoctor(report, {color: false})
+    expect(text.split(migrate)).to.have.length(2)
+    expect(text).to.contain(`  fix from here, once for 4 findings (n1, n2, n3 MISSING_ROUTE): ${migrate}`)
+    // a host's own fix stays with its host
+    expect(text).to.contain('    fix [n2]: sysctl -w net.ipv4.ip_forward=1')
+    expect(text).to.not.match(/fix \[n\d\]: flannelctl migrate/)
   })
 
   it('a peer whose neighbour and fdb entries are both gone: the MISSING_NEIGH fix writes both', () => {
@@ -330,6 +354,6 @@ describe('doctor: where flannel\'s rules are (EnableNFTables)', () => {
   it('FORWARD policy DROP on an nftables node: flanneld\'s accepts do not overrule it, and sync does not cure it', () => {
     const f = hostChecks(nftNode1('DROP')).find(x => x.code === 'FORWARD_DROP' && x.node === 'node1')
     expect(f?.message).to.contain('the accepts in flanneld\'s nftables table flannel-ipv4 do not overrule iptables\' FORWARD')
-    expect(f?.fix).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.1.0/24 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.1.0/24 -j ACCEPT'])
+    expect(f?.fix).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT'])
   })
 })

@@ -57,6 +57,16 @@ describe('nftables: base chains of nft list ruleset', () => {
     ])
   })
 
+  it('follows a named verdict map too (kube-proxy\'s `vmap @service-ips`): its chains are reached, in both forms', () => {
+    // one walk for the trace (may a chain it cannot evaluate drop?) and the forward check (does it read the mark?)
+    // captured from kube-proxy's nftables mode: filter-output rejects a service without endpoints only
+    // through `vmap @no-endpoint-services` (it was taken for a chain that drops nothing), and both forms agree
+    const brief = (f: string) => parseNftRuleset(real(f)).filter(c => c.table === 'kube-proxy').map(c => `${c.name} drops=${c.drops} rewrites=${c.rewrites} ${c.reaches!.join(',')}`)
+    expect(brief('nft-kube-proxy.json')).to.deep.equal(brief('nft-kube-proxy.txt'))
+    expect(brief('nft-kube-proxy.json')).to.include('filter-output drops=true rewrites=false filter-output,service-endpoints-check,reject-chain')
+    expect(brief('nft-kube-proxy.json').find(b => b.startsWith('nat-prerouting'))).to.match(/^nat-prerouting drops=false rewrites=true nat-prerouting,services,service-\S+,mark-for-masquerade,endpoint-/)
+  })
+
   it('a paste that is not a ruleset is a ParseError naming the line', () => {
     expect(() => parseNftRuleset('chain x {\n}\n', 'nft.txt')).to.throw(ParseError, /nft\.txt line 1: expected "table FAMILY NAME \{"/)
     expect(() => parseNftRuleset('{"nope": 1}', 'nft.json')).to.throw(ParseError, /JSON without an "nftables" array/)

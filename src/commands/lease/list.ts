@@ -27,7 +27,7 @@ Exit codes: 0 listed (an empty store too: a note on stderr names it; a network c
     if (r.configProblem) process.stderr.write(`warning: ${r.configProblem}\n`)
     if (r.offConfig) process.stderr.write(`warning: ${r.offConfig}\n`)
     if (r.migration) process.stderr.write(`note: ${migrationNote(r.migration)}\n`)
-    if (flags.json) return this.outJson({store: r.store, network: r.netConf?.network ?? null, ...storeSummary(r), invalid: r.invalid})
+    if (flags.json) return this.outJson({store: r.store, ...storeSummary(r), invalid: r.invalid})
     this.out(leaseTable(r.leases))
     for (const bad of r.invalid) this.out(`skipped ${bad.key}: ${bad.reason}`)
     // a mistyped --store reads as an empty one: say which store that was

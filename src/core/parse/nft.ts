@@ -85,7 +85,8 @@ function fromJson(text: string, source: string, line: number): NftChain[] {
         // iptables-nft's own rules show as `xt` targets by name
         drops: /"(drop|reject|queue)":|"name":"(DROP|REJECT|NFQUEUE)"/.test(text),
         rewrites: /"(snat|dnat|masquerade|redirect)":|"name":"(SNAT|DNAT|MASQUERADE|REDIRECT)"/.test(text),
-        jumps: [...text.matchAll(/"(?:jump|goto)":\{"target":"([^"]+)"\}/g)].map(m => m[1]),
+        jumps: jumpsIn(text),
+        maps: [...text.matchAll(/"@([^"]+)"/g)].map(m => m[1]),
       })
     }
   }
@@ -95,24 +96,39 @@ function fromJson(text: string, source: string, line: number): NftChain[] {
 interface RuleFacts {
   drops: boolean
   rewrites: boolean
+  /** the chains it jumps or goes to, by statement or in an inline verdict map */
   jumps: string[]
+  /** the named sets and maps it looks up (`vmap @service-ips`): a verdict map's jumps are its own */
+  maps: string[]
 }
 
-/** Each chain's rules, and what a base chain can do through the chains it jumps to. */
+/** `"jump":{"target":"X"}` / `"goto":…` in a rule's (or a map's elements') JSON. */
+function jumpsIn(json: string): string[] {
+  return [...json.matchAll(/"(?:jump|goto)":\{"target":"([^"]+)"\}/g)].map(m => m[1])
+}
+
+/**
+ * Each chain's rules, and what a base chain can do through the chains it reaches: the one walk
+ * of jumps and gotos, through inline and named verdict maps, made once as the ruleset is read.
+ * The trace's view of a chain it cannot evaluate (drops, rewrites) and the build side's question
+ * whether a forward chain reads the mark (rulesReached) both rest on it.
+ */
 class ChainFacts {
-  private readonly byChain = new Map<string, {rules: number; drops: boolean; rewrites: boolean; jumps: Set<string>}>()
+  private readonly byChain = new Map<string, {rules: number; drops: boolean; rewrites: boolean; jumps: Set<string>; maps: Set<string>}>()
 
   addRule(table: string, chain: string, r: RuleFacts): void {
     const key = `${table} ${chain}`
-    const f = this.byChain.get(key) ?? {rules: 0, drops: false, rewrites: false, jumps: new Set<string>()}
+    const f = this.byChain.get(key) ?? {rules: 0, drops: false, rewrites: false, jumps: new Set<string>(), maps: new Set<string>()}
     f.rules++
     f.drops ||= r.drops
     f.rewrites ||= r.rewrites
     for (const j of r.jumps) f.jumps.add(j)
+    for (const m of r.maps) f.maps.add(m)
     this.byChain.set(key, f)
   }
 
   complete(chains: NftChain[], ruleset: NftRuleset): NftChain[] {
+    const mapJumps = new Map(ruleset.sets.map(x => [`${x.family} ${x.table} ${x.name}`, jumpsIn(JSON.stringify(x.elem))]))
     for (const c of chains) {
       c.ruleset = ruleset
       const table = `${c.family} ${c.table}`
@@ -126,11 +142,19 @@ class ChainFacts {
         if (f.drops) c.drops = true
         if (f.rewrites) c.rewrites = true
         for (const j of f.jumps) walk(j)
+        for (const m of f.maps) for (const j of mapJumps.get(`${table} ${m}`) ?? []) walk(j)
       }
       walk(c.name)
+      c.reaches = [...seen]
     }
     return chains
   }
+}
+
+/** The rules base chain `c` walks: its own and those of every chain it reaches (NftChain.reaches). */
+export function rulesReached(c: NftChain): NftRule[] {
+  const reached = new Set(c.reaches ?? [c.name])
+  return (c.ruleset?.rules ?? []).filter(r => r.family === c.family && r.table === c.table && reached.has(r.chain))
 }
 
 /** `table inet fw {` / `chain fwd {` / `type filter hook forward priority filter + 10; policy drop;` / rules / `}`. */
@@ -198,6 +222,7 @@ function fromText(lines: string[], start: number, end: number, source: string): 
       drops: /\b(drop|reject|queue|nfqueue)\b/i.test(words),
       rewrites: /\b(snat|dnat|masquerade|redirect)\b/i.test(words),
       jumps: [...words.matchAll(/\b(?:jump|goto)\s+([^\s;,}]+)/g)].map(m => m[1]),
+      maps: [...words.matchAll(/@([^\s;,}]+)/g)].map(m => m[1]),
     })
   }
   return facts.complete(chains, ruleset)

@@ -3,14 +3,14 @@
  * from its flannel.1 link, its underlay address) so they can be pasted as they are.
  */
 import {inMainTable, type IptablesRule, type NftChain, type NftRule} from '../model.js'
-import {cidrContains, intToIp, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
+import {cidrContains, cidrContainsIp, isIPv4, intToIp, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
 import {routeDstText} from './routes.js'
 import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {neighbourUse} from './host-view.js'
 import {vtepAddress, vxlanDevices} from './vxlan.js'
-import {nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
+import {forwardAcceptHint, nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
 
 /** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
 export function homeNode(w: WorldIndex, dst: string): {view: HostView, subnet: string} | undefined {
@@ -158,18 +158,32 @@ function podRouteFixes(w: WorldIndex, view: HostView, pod: PodRef): Fix[] {
   return []
 }
 
-/** The pod network, for ACCEPT rules: the common prefix of the pod addresses, at most a /16 as flannel's default. */
+/**
+ * The pod network, for ACCEPT rules: the one the world was told (the net-conf's), else guessed from
+ * the pod addresses. Undefined when neither end is a pod (an accept for the flow itself fits then).
+ */
 export function podNetwork(w: WorldIndex, a: string, b: string): string | undefined {
-  const ips = [...w.podsByIp.keys()]
-  if (!ips.includes(a) && !ips.includes(b)) return undefined
+  const known = w.world.network
+  if (known !== undefined && [a, b].some(ip => isIPv4(ip) && cidrContainsIp(known, ip))) return known
+  if (!w.podsByIp.has(a) && !w.podsByIp.has(b)) return undefined
+  return podNetworkGuess(w.podsByIp.keys())
+}
+
+/**
+ * The pod network as the addresses in it suggest: their common prefix, at least as wide as flannel's
+ * default /16 (a node's pods alone share its /24, and an accept for that misses traffic it forwards
+ * for other nodes' pods: a NodePort's, DNATed to a pod elsewhere). Undefined below a /8.
+ */
+export function podNetworkGuess(addresses: Iterable<string>): string | undefined {
+  let first: number | undefined
   let common = 32
-  const first = ipToInt(ips[0] ?? a)
-  for (const ip of [...ips, a, b]) {
-    if (!w.podsByIp.has(ip)) continue
-    const diff = (first ^ ipToInt(ip)) >>> 0
+  for (const ip of addresses) {
+    const n = ipToInt(ip)
+    first ??= n
+    const diff = (first ^ n) >>> 0
     common = Math.min(common, diff === 0 ? 32 : Math.clz32(diff))
   }
-  if (common < 8) return undefined
+  if (first === undefined || common < 8) return undefined
   const len = Math.min(common, 16)
   return `${intToIp((first & maskOf(len)) >>> 0)}/${len}`
 }
@@ -178,12 +192,7 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
   network: string | undefined, packet: {src: string, dst: string, proto: string, dport?: number}): Fix[] {
   const t = table === 'filter' ? '' : `-t ${table} `
   if (rule !== undefined) return [{node: view.name, command: `iptables ${t}-D ${rule.chain} ${rule.spec}`}]
-  if (chain === 'FORWARD' && network !== undefined) {
-    return [
-      {node: view.name, command: `iptables ${t}-I FORWARD -s ${network} -j ACCEPT`},
-      {node: view.name, command: `iptables ${t}-I FORWARD -d ${network} -j ACCEPT`},
-    ]
-  }
+  if (chain === 'FORWARD' && network !== undefined) return forwardAcceptHint(network, table).map(command => ({node: view.name, command}))
   const proto = packet.proto === 'icmp' ? '-p icmp' : `-p ${packet.proto}${packet.dport !== undefined ? ` --dport ${packet.dport}` : ''}`
   return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} -d ${packet.dst} ${proto} -j ACCEPT`}]
 }

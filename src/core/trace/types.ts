@@ -123,6 +123,11 @@ export interface World {
    * node's pod bridge that nothing answers for is unknown, not gone.
    */
   podsDiscovered?: boolean
+  /**
+   * The pod network (the net-conf's `Network`), when the store was read: an accept for pod traffic
+   * names it, as flanneld's FLANNEL-FWD does. Absent: guessed from the pods' addresses (podNetwork).
+   */
+  network?: string
 }
 
 export interface TraceRequest {

@@ -1,0 +1,46 @@
+/** reset puts back the sysctls init set (NodeRecord.sysctlsBefore), unless something else on the host needs them. */
+import {expect} from 'chai'
+import {planSysctlRestore} from '../../src/core/planner.js'
+import type {HostSnapshot, Link} from '../../src/core/model.js'
+
+const own = {bridge: 'cni0', vxlanDev: 'flannel.1'}
+const link = (name: string, kind: string, extra: Partial<Link> = {}): Link => ({name, kind, mtu: 1500, up: true, raw: name, ...extra})
+const host = (more: Partial<HostSnapshot> = {}): HostSnapshot => ({
+  name: 'n1', sysctls: {'net.ipv4.ip_forward': '1'},
+  links: [link('eth0', 'veth'), link('cni0', 'bridge'), link('flannel.1', 'vxlan')],
+  addresses: [{dev: 'eth0', family: 4, local: '192.168.100.11', prefixlen: 24, raw: ''}, {dev: 'cni0', family: 4, local: '10.244.8.1', prefixlen: 24, raw: ''}],
+  routes: [{dst: '10.244.22.0/24', gateway: '10.244.22.0', dev: 'flannel.1', type: 'unicast', raw: ''}],
+  ...more,
+} as HostSnapshot)
+
+describe('reset and the sysctls init set', () => {
+  it('ip_forward init switched on goes back off when only flannel\'s own bridge and VTEP forward', () => {
+    const r = planSysctlRestore({'net.ipv4.ip_forward': '0'}, host(), own)
+    expect(r.ops).to.deep.equal([{tool: 'sysctl', key: 'net.ipv4.ip_forward', value: '0', why: 'flannelctl\'s init set it; it was 0 before, and nothing else here needs it'}])
+    expect(r.notes).to.deep.equal([])
+  })
+
+  it('nothing when init found it on already, or it is back at its value', () => {
+    expect(planSysctlRestore({}, host(), own)).to.deep.equal({ops: [], notes: []})
+    expect(planSysctlRestore({'net.ipv4.ip_forward': '0'}, host({sysctls: {'net.ipv4.ip_forward': '0'}}), own)).to.deep.equal({ops: [], notes: []})
+  })
+
+  it('stays on, and says why, while docker0, another overlay or another CNI\'s routed veths need it', () => {
+    const docker = host({links: [...host().links!, link('docker0', 'bridge')], addresses: [...host().addresses!, {dev: 'docker0', family: 4, local: '172.17.0.1', prefixlen: 16, raw: ''}]} as Partial<HostSnapshot>)
+    const r = planSysctlRestore({'net.ipv4.ip_forward': '0'}, docker, own)
+    expect(r.ops).to.deep.equal([])
+    expect(r.notes).to.deep.equal(['note: net.ipv4.ip_forward stays 1, though flannelctl\'s init set it (it was 0): docker0 (a bridge with 172.17.0.1/16: what is behind it is routed through this host) needs it'])
+    // a bridge without an address (a plain L2 switch) routes nothing
+    expect(planSysctlRestore({'net.ipv4.ip_forward': '0'}, host({links: [...host().links!, link('br-l2', 'bridge')]}), own).ops).to.have.length(1)
+    const wg = planSysctlRestore({'net.ipv4.ip_forward': '0'}, host({links: [...host().links!, link('wg0', 'wireguard')]}), own)
+    expect(wg.notes[0]).to.contain('wg0 (a wireguard device) needs it')
+    const calico = host({links: [...host().links!, link('cali1234', 'veth')], routes: [...host().routes!, {dst: '10.233.64.5', dev: 'cali1234', type: 'unicast', scope: 'link', raw: ''}]} as Partial<HostSnapshot>)
+    expect(planSysctlRestore({'net.ipv4.ip_forward': '0'}, calico, own).notes[0]).to.contain('cali1234 (routed veths: another CNI\'s pods) needs it')
+  })
+
+  it('a record of an older flannelctl does not say: left as it is, and said', () => {
+    expect(planSysctlRestore(undefined, host(), own)).to.deep.equal({ops: [], notes: [
+      'note: net.ipv4.ip_forward stays 1: this host\'s record was written by an older flannelctl, which did not note whether init switched it on (if nothing else here forwards: sysctl -w net.ipv4.ip_forward=0)']})
+    expect(planSysctlRestore(undefined, host({sysctls: {'net.ipv4.ip_forward': '0'}}), own).notes).to.deep.equal([])
+  })
+})
