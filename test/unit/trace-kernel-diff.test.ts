@@ -601,3 +601,29 @@ describe('trace against the kernel: a pod whose route leaves by a veth looped ba
     expect((await trace('pod-looped-veth', {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: a REJECT that stops only what comes back (a lab collected as ip -j)', () => {
+  // n2 FORWARD: -s 10.244.19.2 -d 10.244.96.2 -j REJECT (pod-2a's replies to pod-1a);
+  // n1 FORWARD: -p icmp --icmp-type time-exceeded -j REJECT (every hop's time exceeded on its way to pod-1a)
+
+  it('tells the replier, not the prober, of a rejected reply: ping, a UDP answer and traceroute\'s last hop go unanswered', async () => {
+    // kernel: ping and a UDP query from pod-1a time out; tcpdump in pod-2a shows n2 (10.244.19.1)
+    // sending it "port unreachable" about its echo reply and its UDP answer; traceroute -n, -I and
+    // -T -p 80 print 10.244.96.1, then `*` (n1's REJECT), and `*` for pod-2a
+    for (const proto of ['icmp', 'udp', 'tcp'] as const) {
+      const t = await trace('lab-reject-return', {src: 'pod-1a', dst: 'pod-2a', proto, ...(proto === 'icmp' ? {} : {dport: 80})})
+      expect(t.disposition, proto).to.equal('DELIVERED')
+      expect(t.traceroute, proto).to.deep.equal(['10.244.96.1', '*', '*'])
+      expect(t.returnPath.failure, proto).to.include({node: 'n2', step: 'filter'})
+      expect(t.returnPath.failure!.reason, proto).to.contain('10.244.19.2, the reply\'s sender, gets ICMP port unreachable ("Connection refused"); 10.244.96.2 hears nothing and times out')
+      expect(t.returnPath.failure!.reason, proto).not.to.contain('the sender gets')
+    }
+  })
+
+  it('says a rejected ICMP error is answered by nobody: traceroute prints `*` for the hop whose time exceeded it stops', async () => {
+    const t = await trace('lab-reject-return', {src: 'pod-1a', dst: 'pod-2a', proto: 'udp', dport: 80})
+    const lost = t.warnings.find(w => w.code === 'NO_RETURN_ROUTE' && w.message.startsWith('n2\'s time exceeded'))!
+    expect(lost.message).to.contain('FORWARD on n1 rejects icmp 10.244.19.0 → 10.244.96.2 (RELATED)')
+    expect(lost.message).to.contain('an ICMP error is never answered with another, so nobody hears of it')
+  })
+})

@@ -45,6 +45,8 @@ export const MAX_HOPS = 64
 const TRACEROUTE_MAX_HOPS = 30
 /** The TTL a packet leaves its sender with (net.ipv4.ip_default_ttl), the outer vxlan packet too. */
 const START_TTL = 64
+/** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
+const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
 const VLAN_HLEN = 4
 
@@ -1101,7 +1103,7 @@ class Walk {
     const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
     const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
-      `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? `: the sender gets ${reject.error}` : ''}`,
+      `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? this.rejectAnswered(reject, facts) : ''}`,
       fix)
     return reject !== undefined ? {...end, reject} : end
   }
@@ -1166,9 +1168,23 @@ class Walk {
     const fix = nftFilterFixes(view, c, rule, hook, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
     const reject = v.kind === 'reject' ? v.answer : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', rule?.text ?? c.raw,
-      `${chain} on ${view.name} ${reject ? 'rejects' : 'drops'} ${what} ${rule ? `at ${ruleName(rule)}${o.path.length > 1 ? ` via ${where}` : ''}` : 'by the chain policy drop'}${reject ? `: the sender gets ${reject.error}` : ''}`,
+      `${chain} on ${view.name} ${reject ? 'rejects' : 'drops'} ${what} ${rule ? `at ${ruleName(rule)}${o.path.length > 1 ? ` via ${where}` : ''}` : 'by the chain policy drop'}${reject ? this.rejectAnswered(reject, facts) : ''}`,
       fix)
     return reject !== undefined ? {...end, reject} : end
+  }
+
+  /**
+   * Who hears of a REJECT: the sender of the packet it stops. On the way back that is the replier,
+   * not the traced sender, which only waits (a reply's REJECT on n2 makes n2 send the pod that
+   * replied its error; the prober's ping, connect() or traceroute sees nothing). An ICMP error is
+   * never answered with another (icmp_send), so a rejected one is lost without a word.
+   */
+  private rejectAnswered(reject: {error: string}, facts: PacketFacts): string {
+    if (facts.proto === 'icmp' && facts.icmpType !== undefined && ICMP_ERROR_TYPES.has(facts.icmpType)) {
+      return `: an ICMP error is never answered with another, so nobody hears of it`
+    }
+    if (this.direction === 'forward') return `: the sender gets ${reject.error}`
+    return `: ${facts.src}, the reply's sender, gets ${reject.error}; ${facts.dst} hears nothing and times out`
   }
 
   /**
