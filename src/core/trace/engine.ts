@@ -45,6 +45,16 @@ export const MAX_HOPS = 64
 const TRACEROUTE_MAX_HOPS = 30
 /** The TTL a packet leaves its sender with (net.ipv4.ip_default_ttl), the outer vxlan packet too. */
 const START_TTL = 64
+/**
+ * The code of a destination unreachable whose traceroute flag is `mark` (none: port unreachable, as
+ * a REJECT sends by default). `!X` stands for three codes (9, 10, 13), so it gives none.
+ */
+function unreachableCode(mark: string | undefined): number | undefined {
+  if (mark === undefined) return 3
+  if (mark.startsWith('!F')) return 4
+  return ({'!N': 0, '!H': 1, '!P': 2} as Record<string, number>)[mark]
+}
+
 /** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
 const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
@@ -82,6 +92,8 @@ interface Packet {
   /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
   untrackedAt?: string
   icmpType?: number
+  /** an ICMP error's code (3 port unreachable, 4 fragmentation needed), when the trace knows it */
+  icmpCode?: number
   /** set on the outer UDP packet of a vxlan tunnel; the traced packet rides inside */
   tunnel?: Tunnel
   /** sent without DF (an echo reply): a link too small for it fragments it instead of dropping it */
@@ -226,8 +238,10 @@ class Walk {
     const from = entry.split(' ')[0]
     // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
     const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
+    const icmpCode = icmpType === 11 ? 0 : unreachableCode(mark)
     const error: Packet = {
       src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
+      ...(icmpCode !== undefined ? {icmpCode} : {}),
       ...(inbound ? {} : {unboundSrc: true as const}),
     }
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
@@ -1023,7 +1037,7 @@ class Walk {
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
-      inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType,
+      inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
     }
@@ -2188,7 +2202,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
     }
   }
   // The destination shows in traceroute only when its answer gets back to the prober.
-  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(returnPath.disposition === 'DELIVERED' || returnPath.disposition === 'INSUFFICIENT_INFO' ? dst.ip : '*')
+  let answered = returnPath.disposition === 'DELIVERED' || returnPath.disposition === 'INSUFFICIENT_INFO'
+  if (flow.proto === 'udp' && fwdEnd.disposition === 'DELIVERED' && replier.kind !== 'address' && !(src.ip === dst.ip && src.kind === dst.kind)) {
+    answered = portUnreachableBack(w, warnings, nat, network, fwd, seen, replier, returnPath)
+  }
+  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(answered ? dst.ip : '*')
   if (src.kind === 'pod' && dst.kind === 'pod') {
     for (const r of nat.filter(x => x.field === 'src')) {
       warnings.add('SOURCE_NATED', r.node, `${r.node} rewrites the source ${r.from} to ${r.to} (${r.evidence}): ${dst.name} sees ${r.to} instead of ${src.name}'s address`)
@@ -2201,6 +2219,31 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
   }
   if (fwdEnd.failure) trace.failure = fwdEnd.failure
   return trace
+}
+
+/**
+ * A UDP port nothing listens on is answered by the kernel with ICMP port unreachable, RELATED to
+ * the request where it passed: what traceroute's UDP probes get (their ports are unused), and what
+ * a sender gets with no program behind the port. Its way back is walked as the reply's is; when a
+ * filter treats it apart from the UDP answer traced (a pod's OUTPUT dropping ICMP), the sender's
+ * fate hangs on the listener, which is said. Returns whether the error gets back to the prober.
+ */
+function portUnreachableBack(w: WorldIndex, warnings: Warnings, nat: NatRecord[], network: string | undefined, fwd: Walk, seen: Packet, replier: ResolvedEndpoint, reply: ReturnPath): boolean {
+  const error: Packet = {src: seen.dst, dst: seen.src, proto: 'icmp', icmpType: 3, icmpCode: 3, ttl: START_TTL, state: 'RELATED'}
+  const back = new Walk(w, new Warnings(), [...nat], 'return', network, error)
+  back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
+  const end = back.run(startOf(w, back, replier, error))
+  const errorBack = end.disposition === 'DELIVERED' || end.disposition === 'INSUFFICIENT_INFO'
+  const replyBack = reply.disposition === 'DELIVERED' || reply.disposition === 'INSUFFICIENT_INFO'
+  if (errorBack === replyBack) return errorBack
+  const port = seen.dport === undefined ? '' : ` ${seen.dport}`
+  const stop = errorBack ? reply.failure : end.failure
+  const where = stop !== undefined ? ` at ${stop.node} (\`${stop.evidence}\`)` : ''
+  const node = stop?.node ?? replier.node ?? replier.name
+  warnings.add('ASSUMED', node, errorBack
+    ? `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which gets back to ${error.dst}${where ? ` past what stops the answer${where}` : ''}: the sender then gets "connection refused" instead of waiting, and traceroute prints ${error.src} (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`
+    : `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which is lost on its way back${where}${stop !== undefined ? `: ${stop.reason}` : ''}: the sender then waits instead of "connection refused", and traceroute, whose probes go to unused ports, prints \`*\` for ${error.src} (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`)
+  return errorBack
 }
 
 /**
