@@ -669,3 +669,41 @@ describe('trace against the kernel: UDP to a port nothing listens on (labs colle
     expect(w.message).to.contain('FORWARD on n1 drops icmp 10.244.19.2 → 10.244.96.2 (RELATED)')
   })
 })
+
+describe('trace against the kernel: a pod whose MTU is larger than flannel.1\'s (a lab collected as ip -j)', () => {
+  // n1: pod-1a's eth0 and its host veth at MTU 1500, cni0 and flannel.1 at 1450
+
+  it('with DF the node answers "fragmentation needed" from its cni0 address: no silent drop', async () => {
+    // kernel: ping -M do -s 1472 prints "From 10.244.96.1 Frag needed and DF set (mtu = 1450)";
+    // traceroute -F -n 10.244.19.2 1500 prints 10.244.96.1, then "10.244.96.1 !F-1450"
+    for (const proto of ['icmp', 'udp', 'tcp'] as const) {
+      const t = await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', proto, size: 1500, ...(proto === 'icmp' ? {} : {dport: 80})})
+      expect(t.disposition, proto).to.equal('MTU_EXCEEDED')
+      expect(t.failure, proto).to.include({node: 'n1', step: 'mtu'})
+      expect(t.failure!.reason, proto).to.contain('does not fit flannel.1\'s MTU 1450; with DF set it is dropped and the sender told "fragmentation needed"')
+      expect(t.traceroute, proto).to.deep.equal(['10.244.96.1', '10.244.96.1 !F-1450'])
+    }
+  })
+
+  it('without DF (--no-df) the node fragments it into flannel.1, and the echo reply comes back', async () => {
+    // kernel: ping -M dont -s 1472 gets its 1480-byte reply; traceroute -n 10.244.19.2 1500 (no -F)
+    // prints 10.244.96.1, 10.244.19.0, 10.244.19.2
+    const t = await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', size: 1500, noDf: true})
+    expect(t.flow).to.deep.equal({proto: 'icmp', size: 1500, df: false})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    const mtu = t.hops.find(h => h.node === 'n1')!.steps.find(s => s.kind === 'mtu')!
+    expect(mtu.explanation).to.equal('the 1500-byte packet does not fit flannel.1\'s MTU 1450: it has no DF, so n1 fragments it')
+    expect(t.traceroute).to.deep.equal(['10.244.96.1', '10.244.19.0', '10.244.19.2'])
+  })
+
+  it('refuses --no-df without --size', async () => {
+    let error: Error | undefined
+    try {
+      await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', noDf: true})
+    } catch (e) {
+      error = e as Error
+    }
+    expect(error?.message).to.equal('--no-df needs --size')
+  })
+})

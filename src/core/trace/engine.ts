@@ -1957,6 +1957,10 @@ function validate(req: TraceRequest): Flow {
     if (!Number.isInteger(req.size) || req.size < 28 || req.size > 65535) throw userError(`bad size ${req.size}`, '--size is the IP packet size in bytes, 28 to 65535')
     flow.size = req.size
   }
+  if (req.noDf === true) {
+    if (req.size === undefined) throw userError('--no-df needs --size', 'add --size BYTES: without a size no packet is too big')
+    flow.df = false
+  }
   return flow
 }
 
@@ -2110,7 +2114,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
   let srcIp = src.ip
   const unbound = src.kind === 'node' && req.src === src.name
   if (unbound) srcIp = src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}).src ?? srcIp
-  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined}
+  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})}
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
   // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
