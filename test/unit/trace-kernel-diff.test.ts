@@ -707,3 +707,33 @@ describe('trace against the kernel: a pod whose MTU is larger than flannel.1\'s 
     expect(error?.message).to.equal('--no-df needs --size')
   })
 })
+
+describe('trace against the kernel: a router that forwards on one side only (a two-segment lab collected as ip -j)', () => {
+  // rt: net.ipv4.conf.eth2.forwarding = 0 (n2's side), ip_forward still 1; n2 lost its default route
+
+  it('does not name the router as the gateway for a route it would not forward by, nor the tunnel for an underlay address', async () => {
+    // kernel: pod-2a's ping dies at n2 (no route for the outer packet to 192.168.100.11); after
+    // `ip route replace 192.168.100.0/24 via 192.168.200.1 dev eth0` on n2 it still dies, at rt (eth2 does not forward)
+    const t = await trace('lab-router-dev-forwarding-off', {src: 'pod-2a', dst: 'pod-1a'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure).to.include({node: 'n2'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'n2', command: 'ip route replace 192.168.100.11 via GATEWAY dev DEVICE'}])
+    expect(t.traceroute).to.deep.equal(['10.244.53.1'])
+  })
+
+  it('names the router once its receiving side forwards', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'lab-router-dev-forwarding-off')})
+    const rt = world.hosts.find(h => h.name === 'rt')!
+    rt.sysctls = {...rt.sysctls, 'net.ipv4.conf.eth2.forwarding': '1'}
+    const t = traceFlow(world, {src: 'pod-2a', dst: 'pod-1a'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'n2', command: 'ip route replace 192.168.100.0/24 via 192.168.200.1 dev eth0'}])
+  })
+
+  it('sees the reply and every time exceeded from n2 lost there: traceroute prints `*` after n1', async () => {
+    // kernel: pod-1a's ping goes unanswered; traceroute -n prints 10.244.39.1, then `*`
+    const t = await trace('lab-router-dev-forwarding-off', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath).to.deep.include({disposition: 'NO_ROUTE'})
+    expect(t.traceroute).to.deep.equal(['10.244.39.1', '*', '*'])
+  })
+})

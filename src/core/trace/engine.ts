@@ -55,6 +55,16 @@ function unreachableCode(mark: string | undefined): number | undefined {
   return ({'!N': 0, '!H': 1, '!P': 2} as Record<string, number>)[mark]
 }
 
+function globalForwarding(view: HostView): number | undefined {
+  return view.sysctlNumber('net.ipv4.ip_forward') ?? view.sysctlNumber('net.ipv4.conf.all.forwarding')
+}
+
+/** The sysctl that stops `view` forwarding what arrives on `inDev`, if one read does. */
+function forwardingOff(view: HostView, inDev: string): string | undefined {
+  if (globalForwarding(view) === 0) return 'net.ipv4.ip_forward'
+  return view.sysctlNumber(`net.ipv4.conf.${inDev}.forwarding`) === 0 ? `net.ipv4.conf.${inDev}.forwarding` : undefined
+}
+
 /** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
 const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
@@ -984,8 +994,10 @@ class Walk {
     const mine = view.deviceAddress(dev)
     if (mine === undefined) return undefined
     for (const other of this.w.nodeViews()) {
-      if (other === view || other.sysctlNumber('net.ipv4.ip_forward') === 0) continue
+      if (other === view) continue
       const facing = other.deviceFacing(mine)
+      // the kernel forwards by the receiving device's own switch (IN_DEV_FORWARD), which ip_forward sets for all
+      if (facing === undefined || forwardingOff(other, facing.dev) !== undefined) continue
       const onward = other.routes?.lookup(dst)
       // A peer's own tunnel would carry it too, but that is a detour through a flannel node, not a router.
       if (facing !== undefined && onward?.type === 'unicast' && !isDefaultRoute(onward) && onward.dev !== undefined && onward.dev !== facing.dev &&
@@ -995,7 +1007,7 @@ class Walk {
   }
 
   private forwarding(hop: Hop, view: HostView, inDev: string): End | undefined {
-    const global = view.sysctlNumber('net.ipv4.ip_forward') ?? view.sysctlNumber('net.ipv4.conf.all.forwarding')
+    const global = globalForwarding(view)
     const perDev = view.sysctlNumber(`net.ipv4.conf.${inDev}.forwarding`)
     if (global === undefined && perDev === undefined) {
       if (!this.isNode(view)) {
@@ -1006,8 +1018,8 @@ class Walk {
       this.step(hop, 'sysctl', 'assumed', '(no sysctl data)', 'forwarding assumed on, as on any flannel node')
       return undefined
     }
-    if (global === 0 || perDev === 0) {
-      const key = global === 0 ? 'net.ipv4.ip_forward' : `net.ipv4.conf.${inDev}.forwarding`
+    const key = forwardingOff(view, inDev)
+    if (key !== undefined) {
       return this.fail(hop, 'FORWARDING_DISABLED', 'sysctl', `${key} = 0`,
         `${view.name} does not forward packets${global === 0 ? '' : ` that arrive on ${inDev}`}: the packet is dropped`,
         [{node: view.name, command: sysctlCommand(key, 1)}])
