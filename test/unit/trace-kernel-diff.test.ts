@@ -737,3 +737,41 @@ describe('trace against the kernel: a router that forwards on one side only (a t
     expect(t.traceroute).to.deep.equal(['10.244.39.1', '*', '*'])
   })
 })
+
+describe('trace against the kernel: a pod reaching itself through its own node\'s port (a lab collected as ip -j)', () => {
+  // n1: nat PREROUTING -d 192.168.100.11 -p tcp --dport 8080 -j DNAT --to-destination 10.244.24.2:80 (pod-1a);
+  // pod-1a's bridge port has hairpin on, br_netfilter is on; nothing masquerades 10.244.24.2 → 10.244.24.2
+
+  it('is dropped by the pod as a martian source, not delivered; the fix masquerades on the DNAT node', async () => {
+    // kernel: connect() from pod-1a to 192.168.100.11:8080 times out though a listener waits on port 80;
+    // tcpdump in pod-1a shows the SYN come back as 10.244.24.2 → 10.244.24.2:80, IpInReceives counts it,
+    // and no SYN-ACK leaves; traceroute -T -p 8080 prints `*` only. After the printed MASQUERADE the
+    // connect succeeds (the listener sees 10.244.24.1) and traceroute -T prints 192.168.100.11.
+    const t = await trace('lab-hairpin-node-port', {src: 'pod-1a', dst: '192.168.100.11', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(t.failure).to.include({node: 'pod-1a', step: 'sysctl', evidence: 'net.ipv4.conf.eth0.accept_local = 0'})
+    expect(t.failure!.reason).to.contain('an address of pod-1a itself (n1\'s DNAT `-A PREROUTING -d 192.168.100.11/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.244.24.2:80`')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'iptables -t nat -I POSTROUTING -s 10.244.24.2/32 -d 10.244.24.2/32 -j MASQUERADE'}])
+    expect(t.traceroute).to.deep.equal([])
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('delivers once the fix masquerades it, in one bridged hop', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'lab-hairpin-node-port')})
+    const n1 = world.hosts.find(h => h.name === 'n1')!
+    const spec = '-s 10.244.24.2/32 -d 10.244.24.2/32 -j MASQUERADE'
+    n1.iptables!.rules.unshift({table: 'nat', chain: 'POSTROUTING', spec, raw: `-A POSTROUTING ${spec}`})
+    const t = traceFlow(world, {src: 'pod-1a', dst: '192.168.100.11', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['192.168.100.11'])
+  })
+
+  it('takes accept_local a snapshot lacks as the kernel\'s default 0, and says so', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'lab-hairpin-node-port')})
+    const pod = world.hosts.find(h => h.name === 'pod-1a')!
+    pod.sysctls = Object.fromEntries(Object.entries(pod.sysctls!).filter(([k]) => !k.includes('accept_local')))
+    const t = traceFlow(world, {src: 'pod-1a', dst: '192.168.100.11', proto: 'tcp', dport: 8080})
+    expect(t.failure).to.include({node: 'pod-1a', evidence: '(assumed: accept_local = 0)'})
+    expect(t.warnings.find(w => w.code === 'ASSUMED')!.message).to.contain('`sysctl net.ipv4.conf.all.accept_local net.ipv4.conf.eth0.accept_local` on pod-1a tells')
+  })
+})

@@ -499,6 +499,8 @@ class Walk {
 
   /** rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route. */
   private reversePath(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
+    const martian = this.ownSource(hop, view, inDev, packet)
+    if (martian) return martian
     if (!view.hasSysctls) {
       if (this.isNode(view)) this.assume(view, `no sysctls captured on ${view.name}: assumed rp_filter does not drop (not strict)`)
       return undefined
@@ -548,6 +550,33 @@ class Walk {
     // A loose check that passes says nothing worth a line; a strict one is what mixed backends trip on.
     if (mode === 1) this.step(hop, 'sysctl', 'ok', evidence, `strict rp_filter: the route back to ${packet.src} leaves by ${inDev}, as it came in`)
     return undefined
+  }
+
+  /**
+   * fib_validate_source drops a packet that arrives with one of this host's own addresses as its
+   * source ("martian source"), whatever rp_filter says, unless accept_local is on (all or the
+   * device). A pod reaching itself through a DNAT (a node port, a Service) without a masquerade
+   * meets it: its SYN comes back to it from itself (its reply would bypass the DNAT anyway).
+   */
+  private ownSource(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
+    if (inDev === 'lo' || !view.isLocal(packet.src)) return undefined
+    // An ICMP error about a DNATed connection comes back with its source rewritten to the address
+    // the prober sent to (nf_nat_icmp_reply_translation), which this walk leaves to probeAnswered.
+    if (packet.state === 'RELATED' && this.nat.some(r => r.field === 'dst')) return undefined
+    const allRead = view.sysctlNumber('net.ipv4.conf.all.accept_local')
+    const devRead = view.confValue(inDev, 'accept_local')
+    if ((allRead ?? 0) > 0 || (devRead ?? 0) > 0) return undefined
+    if (allRead === undefined || devRead === undefined) {
+      this.assume(view, `accept_local not captured on ${view.name}: assumed 0, the kernel's default (\`sysctl net.ipv4.conf.all.accept_local net.ipv4.conf.${inDev}.accept_local\` on ${view.name} tells)`)
+    }
+    const evidence = devRead !== undefined ? `net.ipv4.conf.${inDev}.accept_local = ${devRead}` : allRead !== undefined ? `net.ipv4.conf.all.accept_local = ${allRead}` : '(assumed: accept_local = 0)'
+    const dnat = this.nat.find(r => r.field === 'dst' && r.to === packet.dst)
+    const via = dnat !== undefined ? ` (${dnat.node}'s DNAT \`${dnat.evidence}\` sent ${packet.src}'s packet back to it, and nothing masqueraded it)` : ''
+    const fix: Fix[] = dnat !== undefined
+      ? [{node: dnat.node, command: `iptables -t nat -I POSTROUTING -s ${packet.src}/32 -d ${packet.dst}/32 -j MASQUERADE`}]
+      : [{node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.accept_local`, 1)}]
+    return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
+      `the packet arrives on ${inDev} from ${packet.src}, an address of ${view.name} itself${via}: the kernel drops it as a martian source (accept_local is off)`, fix)
   }
 
   // ---- the packet is for this host
