@@ -67,6 +67,11 @@ export interface Link {
    * (absent: off, or not read: `ip -d link` prints it)
    */
   hairpin?: boolean
+  /**
+   * as a bridge, `vlan_filtering 1`: its ports and the bridge itself pass only the VLANs `bridge vlan`
+   * gives them (absent: off, or not read)
+   */
+  vlanFiltering?: boolean
   /** for veth: the peer's ifindex in its namespace (`@ifN`) */
   peerIndex?: number
   /** the id this namespace gives the namespace a veth's peer (or a device's lower link) is in (`link_netnsid`, ip -j only); absent: this one, or not read */

@@ -271,6 +271,18 @@ class Walk {
     }
   }
 
+  /**
+   * A bridge with `vlan_filtering 1` passes a frame only in a VLAN both the port it enters by and
+   * the port (or the bridge itself) it leaves by carry; which they carry is `bridge vlan`'s, not
+   * read. A port gets the default PVID 1 untagged when plugged in, so frames pass unless someone
+   * changed that: assumed, and said.
+   */
+  private vlanFiltering(view: HostView, dev: string): void {
+    const link = view.link(dev)
+    if (link?.kind !== 'bridge' || link.vlanFiltering !== true) return
+    this.assume(view, `${dev} on ${view.name} filters by VLAN (vlan_filtering 1), and which VLANs its ports and ${dev} itself carry was not read: assumed the frame's ports and ${dev} share an untagged PVID, as every port gets VLAN 1 when plugged in; a port without it drops the frame silently (\`bridge -j vlan show\` on ${view.name} tells)`)
+  }
+
   private assume(view: HostView, message: string): void {
     this.warnings.add('ASSUMED', view.name, message)
   }
@@ -316,6 +328,7 @@ class Walk {
     if (elsewhere !== undefined) return elsewhere
     let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev)
     if (!a.origin) {
+      this.vlanFiltering(a.view, a.inDev)
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
       if (down) return down
       const big = this.receivingMtu(hop, a.view, a.inDev, packet)
@@ -1376,6 +1389,7 @@ class Walk {
   // ---- link layer: Ethernet, veth, bridge
 
   private linkLayer(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, route: Route): Next {
+    this.vlanFiltering(view, dev)
     const pod = this.w.podOf(view)
     if (pod !== undefined && this.w.nodeViewOf(pod) === undefined) {
       return this.insufficient(hop, 'neigh', route.raw, `${pod.name}'s node ${pod.node} has no snapshot, so what answers ${nexthop} is unknown`,
