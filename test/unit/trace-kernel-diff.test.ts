@@ -632,14 +632,18 @@ describe('trace against the kernel: UDP to a port nothing listens on (labs colle
   // lab-udp-unreachable-pods: pod-2a OUTPUT `-p icmp --icmp-type port-unreachable -j DROP`;
   // pod-1a OUTPUT `-p udp --sport 5001 -j DROP`. lab-udp-unreachable-host: n1 FORWARD
   // `-p icmp --icmp-type port-unreachable -j DROP`
+  /** UDP to port 5001, whose traceroute line is checked; and the warning about the port unreachable */
+  async function udpTo5001(snapshot: string, src: string, dst: string, traceroute: string[]) {
+    const t = await trace(snapshot, {src, dst, proto: 'udp', dport: 5001})
+    expect(t.traceroute, `${src} → ${dst}`).to.deep.equal(traceroute)
+    return {t, warning: t.warnings.find(x => x.code === 'ASSUMED' && x.message.includes('port unreachable'))!}
+  }
 
   it('follows the port unreachable, not the UDP answer, for traceroute\'s last line, and says the sender waits when it is lost', async () => {
     // kernel: a UDP query from pod-1a to pod-2a:5001 times out (no "connection refused"); traceroute -U -p 5001
     // prints `*` for pod-2a; ping passes
-    const t = await trace('lab-udp-unreachable-pods', {src: 'pod-1a', dst: 'pod-2a', proto: 'udp', dport: 5001})
+    const {t, warning: w} = await udpTo5001('lab-udp-unreachable-pods', 'pod-1a', 'pod-2a', ['10.244.96.1', '10.244.19.0', '*'])
     expect(t.returnPath.disposition).to.equal('DELIVERED')
-    expect(t.traceroute).to.deep.equal(['10.244.96.1', '10.244.19.0', '*'])
-    const w = t.warnings.find(x => x.code === 'ASSUMED' && x.message.includes('port unreachable'))!
     expect(w.node).to.equal('pod-2a')
     expect(w.message).to.contain('lost on its way back at pod-2a (`-A OUTPUT -p icmp -m icmp --icmp-type 3/3 -j DROP`)')
     expect(w.message).to.contain('the sender then waits instead of "connection refused"')
@@ -652,20 +656,15 @@ describe('trace against the kernel: UDP to a port nothing listens on (labs colle
   it('prints the destination when its port unreachable gets back past a rule that stops the UDP answer', async () => {
     // kernel: pod-2a → pod-1a:5001 gets "connection refused" with no listener, waits with one (its
     // answer is dropped: EPERM); traceroute -U -p 5001 prints 10.244.96.2
-    const t = await trace('lab-udp-unreachable-pods', {src: 'pod-2a', dst: 'pod-1a', proto: 'udp', dport: 5001})
+    const {t, warning: w} = await udpTo5001('lab-udp-unreachable-pods', 'pod-2a', 'pod-1a', ['10.244.19.1', '10.244.96.0', '10.244.96.2'])
     expect(t.returnPath.failure).to.include({node: 'pod-1a', step: 'filter'})
-    expect(t.traceroute).to.deep.equal(['10.244.19.1', '10.244.96.0', '10.244.96.2'])
-    const w = t.warnings.find(x => x.code === 'ASSUMED' && x.message.includes('port unreachable'))!
     expect(w.message).to.contain('gets back to 10.244.19.2 past what stops the answer at pod-1a (`-A OUTPUT -p udp -m udp --sport 5001 -j DROP`)')
   })
 
   it('sees a host on the way back drop the port unreachable, RELATED there, while the UDP answer passes', async () => {
     // kernel: pod-1a → pod-2a:5001 times out, traceroute -U -p 5001 prints `*` for pod-2a
-    const t = await trace('lab-udp-unreachable-host', {src: 'pod-1a', dst: 'pod-2a', proto: 'udp', dport: 5001})
-    expect(t.returnPath.disposition).to.equal('DELIVERED')
-    expect(t.traceroute).to.deep.equal(['10.244.96.1', '10.244.19.0', '*'])
-    const w = t.warnings.find(x => x.code === 'ASSUMED' && x.message.includes('port unreachable'))!
-    expect(w.node).to.equal('n1')
+    const {t, warning: w} = await udpTo5001('lab-udp-unreachable-host', 'pod-1a', 'pod-2a', ['10.244.96.1', '10.244.19.0', '*'])
+    expect([t.returnPath.disposition, w.node]).to.deep.equal(['DELIVERED', 'n1'])
     expect(w.message).to.contain('FORWARD on n1 drops icmp 10.244.19.2 → 10.244.96.2 (RELATED)')
   })
 })
