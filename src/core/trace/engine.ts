@@ -2300,8 +2300,8 @@ function portUnreachableBack(w: WorldIndex, warnings: Warnings, nat: NatRecord[]
   const where = stop !== undefined ? ` at ${stop.node} (\`${stop.evidence}\`)` : ''
   const node = stop?.node ?? replier.node ?? replier.name
   warnings.add('ASSUMED', node, errorBack
-    ? `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which gets back to ${error.dst}${where ? ` past what stops the answer${where}` : ''}: the sender then gets "connection refused" instead of waiting, and traceroute prints ${error.src} (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`
-    : `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which is lost on its way back${where}${stop !== undefined ? `: ${stop.reason}` : ''}: the sender then waits instead of "connection refused", and traceroute, whose probes go to unused ports, prints \`*\` for ${error.src} (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`)
+    ? `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which gets back to ${error.dst}${where ? ` past what stops the answer${where}` : ''}: the sender then gets "connection refused" instead of waiting, and traceroute, whose probes go to unused ports, lists the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`
+    : `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which is lost on its way back${where}${stop !== undefined ? `: ${stop.reason}` : ''}: the sender then waits instead of "connection refused", and traceroute, whose probes go to unused ports, prints \`*\` for the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`)
   return errorBack
 }
 
