@@ -43,6 +43,7 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
     proto: Flags.string({description: 'protocol', options: ['icmp', 'tcp', 'udp'], default: 'icmp', helpGroup: 'PACKET'}),
     dport: Flags.integer({description: 'destination port (with --proto tcp or udp)', helpGroup: 'PACKET'}),
     size: Flags.integer({description: 'IP packet size in bytes, sent with DF set: checks the MTU along the path', helpGroup: 'PACKET'}),
+    'no-df': Flags.boolean({description: 'send the --size packet without DF (ping -M dont): a link too small for it fragments it instead of dropping it', dependsOn: ['size'], helpGroup: 'PACKET'}),
     format: Flags.string({description: 'text, json, mermaid (a flowchart for Markdown) or dot (Graphviz) [default: text]', options: [...FORMATS], helpGroup: 'OUTPUT'}),
     json: Flags.boolean({description: 'same as --format json', helpGroup: 'OUTPUT'}),
   }
@@ -56,7 +57,7 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
     const started = Date.now()
     const {trace, source} = await runTrace({
       src: args.src, dst: args.dst, inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab,
-      proto: flags.proto as 'icmp' | 'tcp' | 'udp', dport: flags.dport, size: flags.size,
+      proto: flags.proto as 'icmp' | 'tcp' | 'udp', dport: flags.dport, size: flags.size, noDf: flags['no-df'],
     }, {progress: this.progress({verbose: flags.verbose, quiet: format !== 'text'}).report, listener: commandEcho(flags.verbose)})
     debug('trace')('%s → %s from %s: %s in %d ms', args.src, args.dst, source, trace.disposition, Date.now() - started)
     if (format === 'json') this.outJson(trace)

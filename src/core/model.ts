@@ -67,6 +67,11 @@ export interface Link {
    * (absent: off, or not read: `ip -d link` prints it)
    */
   hairpin?: boolean
+  /**
+   * as a bridge, `vlan_filtering 1`: its ports and the bridge itself pass only the VLANs `bridge vlan`
+   * gives them (absent: off, or not read)
+   */
+  vlanFiltering?: boolean
   /** for veth: the peer's ifindex in its namespace (`@ifN`) */
   peerIndex?: number
   /** the id this namespace gives the namespace a veth's peer (or a device's lower link) is in (`link_netnsid`, ip -j only); absent: this one, or not read */
@@ -390,10 +395,12 @@ export function capturedFor(devices: string[] | undefined, dev: string, master?:
 /** The sysctls the tracer and builder care about, per device where it matters. */
 export function interestingSysctls(devices: string[]): string[] {
   const keys = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter',
-    'net.ipv4.icmp_errors_use_inbound_ifaddr', 'net.ipv4.icmp_echo_ignore_all', 'net.ipv4.conf.all.proxy_arp', 'net.bridge.bridge-nf-call-iptables']
+    'net.ipv4.icmp_errors_use_inbound_ifaddr', 'net.ipv4.icmp_echo_ignore_all', 'net.ipv4.conf.all.proxy_arp', 'net.bridge.bridge-nf-call-iptables',
+    'net.ipv4.conf.all.accept_local', 'net.ipv4.conf.default.accept_local']
   for (const d of devices) {
     // app_solicit > 0 sends unresolved neighbours to user space (flannel before 0.9 answered them)
-    keys.push(`net.ipv4.conf.${d}.rp_filter`, `net.ipv4.conf.${d}.proxy_arp`, `net.ipv4.conf.${d}.forwarding`, `net.ipv4.neigh.${d}.app_solicit`)
+    keys.push(`net.ipv4.conf.${d}.rp_filter`, `net.ipv4.conf.${d}.proxy_arp`, `net.ipv4.conf.${d}.forwarding`, `net.ipv4.neigh.${d}.app_solicit`,
+      `net.ipv4.conf.${d}.accept_local`)
   }
   return keys
 }

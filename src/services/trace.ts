@@ -16,24 +16,26 @@ export interface TraceOptions extends SourceOptions {
   proto?: Proto
   dport?: number
   size?: number
+  noDf?: boolean
 }
 
 export function traceWorld(world: World, req: TraceRequest): Trace {
   return traceFlow(world, req)
 }
 
-export function validateFlow(o: {proto?: string; dport?: number; size?: number}): void {
+export function validateFlow(o: {proto?: string; dport?: number; size?: number; noDf?: boolean}): void {
   if (o.dport !== undefined && (o.proto === undefined || o.proto === 'icmp')) {
     throw userError('--dport needs --proto tcp or udp', 'e.g. flannelctl trace pod-a pod-b --proto tcp --dport 80')
   }
   if (o.dport !== undefined && (o.dport < 1 || o.dport > 65535)) throw userError(`--dport ${o.dport} is not a port`, 'give 1-65535')
   if (o.size !== undefined && (o.size < 28 || o.size > 65535)) throw userError(`--size ${o.size} is not an IP packet size`, 'give the IP packet size in bytes, 28-65535 (ping -s N sends N + 28)')
+  if (o.noDf === true && o.size === undefined) throw userError('--no-df needs --size', 'e.g. flannelctl trace pod-a pod-b --size 1500 --no-df')
 }
 
 export async function runTrace(o: TraceOptions, opts: LoadOptions = {}): Promise<{trace: Trace; source: string}> {
   validateFlow(o)
   const src = await loadSource(o, opts)
-  const trace = traceFlow(src.world, {src: o.src, dst: o.dst, proto: o.proto, dport: o.dport, size: o.size})
+  const trace = traceFlow(src.world, {src: o.src, dst: o.dst, proto: o.proto, dport: o.dport, size: o.size, noDf: o.noDf})
   return {trace, source: src.description}
 }
 

@@ -217,7 +217,7 @@ function vxlanText(evidence: string): string {
 
 function flowText(trace: Trace): string {
   const f = trace.flow
-  return [f.proto, f.dport ? `port ${f.dport}` : '', f.size ? `${f.size} bytes` : ''].filter(Boolean).join(' ')
+  return [f.proto, f.dport ? `port ${f.dport}` : '', f.size ? `${f.size} bytes${f.df === false ? ' without DF' : ''}` : ''].filter(Boolean).join(' ')
 }
 
 function shorten(s: string): string {

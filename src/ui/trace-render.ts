@@ -81,7 +81,7 @@ function endpoint(e: Endpoint): string {
 function flowText(t: Trace): string {
   const parts: string[] = [t.flow.proto]
   if (t.flow.dport !== undefined) parts.push(`dport ${t.flow.dport}`)
-  if (t.flow.size !== undefined) parts.push(`${t.flow.size} bytes`)
+  if (t.flow.size !== undefined) parts.push(`${t.flow.size} bytes${t.flow.df === false ? ' without DF' : ''}`)
   return parts.join(', ')
 }
 

@@ -151,4 +151,53 @@ describe('trace against the kernel: a router chain built by hand', function () {
       await run('r2', 'iptables -F FORWARD')
     }
   })
+
+  it('a REJECT of the reply only: the replier hears of it, the prober sees `*` for the destination', async () => {
+    await run('r2', 'iptables -A FORWARD -s 10.91.3.2 -d 10.91.1.2 -j REJECT')
+    try {
+      expect((await ping()).exitCode).to.not.equal(0)
+      const real = await sh('ip', ['netns', 'exec', ns('a'), 'traceroute', '-n', '-q', '1', '-w', '1', '-m', '3', '10.91.3.2'])
+      expect(hopsOf(real.stdout)).to.deep.equal(['10.91.1.1', '10.91.2.2', '*'])
+      for (const proto of ['icmp', 'udp']) {
+        const t = await trace('--proto', proto, ...(proto === 'udp' ? ['--dport', '33434'] : []))
+        expect(t.disposition, proto).to.equal('DELIVERED')
+        expect(t.traceroute, proto).to.deep.equal(hopsOf(real.stdout))
+        expect(t.returnPath.failure!.reason, proto).to.contain('10.91.3.2, the reply\'s sender, gets ICMP port unreachable')
+      }
+    } finally {
+      await run('r2', 'iptables -F FORWARD')
+    }
+  })
+
+  it('UDP to a port nothing listens on: a destination that drops its own port unreachable is `*` in traceroute, and said', async () => {
+    await run('b', 'iptables -A OUTPUT -p icmp --icmp-type port-unreachable -j DROP')
+    try {
+      expect((await ping()).exitCode).to.equal(0)
+      const real = await sh('ip', ['netns', 'exec', ns('a'), 'traceroute', '-n', '-q', '1', '-w', '1', '-m', '3', '10.91.3.2'])
+      expect(hopsOf(real.stdout)).to.deep.equal(['10.91.1.1', '10.91.2.2', '*'])
+      const t = await trace('--proto', 'udp', '--dport', '33434')
+      expect(t.traceroute).to.deep.equal(hopsOf(real.stdout))
+      expect(t.warnings.find(w => w.code === 'ASSUMED' && w.node === 'b')!.message).to.contain('answers with ICMP port unreachable, which is lost on its way back at b')
+    } finally {
+      await run('b', 'iptables -F OUTPUT')
+    }
+  })
+
+  it('--no-df: a packet too big for a router\'s next link is fragmented there and answered', async () => {
+    await run('r2', 'ip link set b0 mtu 1300')
+    await run('b', 'ip link set eth0 mtu 1300')
+    await run('a', 'ip route flush cache')
+    try {
+      expect((await ping('-M dont -s 1372')).exitCode).to.equal(0)
+      const t = await trace('--size', '1400', '--no-df')
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.contain('it has no DF, so r2 fragments it')
+      const real = await sh('ip', ['netns', 'exec', ns('a'), 'traceroute', '-n', '-I', '-q', '1', '-w', '1', '-m', '5', '10.91.3.2', '1400'])
+      expect(t.traceroute).to.deep.equal(hopsOf(real.stdout))
+    } finally {
+      await run('r2', 'ip link set b0 mtu 1500')
+      await run('b', 'ip link set eth0 mtu 1500')
+      await run('a', 'ip route flush cache')
+    }
+  })
 })

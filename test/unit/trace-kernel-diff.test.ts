@@ -601,3 +601,212 @@ describe('trace against the kernel: a pod whose route leaves by a veth looped ba
     expect((await trace('pod-looped-veth', {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: a REJECT that stops only what comes back (a lab collected as ip -j)', () => {
+  // n2 FORWARD: -s 10.244.19.2 -d 10.244.96.2 -j REJECT (pod-2a's replies to pod-1a);
+  // n1 FORWARD: -p icmp --icmp-type time-exceeded -j REJECT (every hop's time exceeded on its way to pod-1a)
+
+  it('tells the replier, not the prober, of a rejected reply: ping, a UDP answer and traceroute\'s last hop go unanswered', async () => {
+    // kernel: ping and a UDP query from pod-1a time out; tcpdump in pod-2a shows n2 (10.244.19.1)
+    // sending it "port unreachable" about its echo reply and its UDP answer; traceroute -n, -I and
+    // -T -p 80 print 10.244.96.1, then `*` (n1's REJECT), and `*` for pod-2a
+    for (const proto of ['icmp', 'udp', 'tcp'] as const) {
+      const t = await trace('lab-reject-return', {src: 'pod-1a', dst: 'pod-2a', proto, ...(proto === 'icmp' ? {} : {dport: 80})})
+      expect(t.disposition, proto).to.equal('DELIVERED')
+      expect(t.traceroute, proto).to.deep.equal(['10.244.96.1', '*', '*'])
+      expect(t.returnPath.failure, proto).to.include({node: 'n2', step: 'filter'})
+      expect(t.returnPath.failure!.reason, proto).to.contain('10.244.19.2, the reply\'s sender, gets ICMP port unreachable ("Connection refused"); 10.244.96.2 hears nothing and times out')
+      expect(t.returnPath.failure!.reason, proto).not.to.contain('the sender gets')
+    }
+  })
+
+  it('says a rejected ICMP error is answered by nobody: traceroute prints `*` for the hop whose time exceeded it stops', async () => {
+    const t = await trace('lab-reject-return', {src: 'pod-1a', dst: 'pod-2a', proto: 'udp', dport: 80})
+    const lost = t.warnings.find(w => w.code === 'NO_RETURN_ROUTE' && w.message.startsWith('n2\'s time exceeded'))!
+    expect(lost.message).to.contain('FORWARD on n1 rejects icmp 10.244.19.0 → 10.244.96.2 (RELATED)')
+    expect(lost.message).to.contain('an ICMP error is never answered with another, so nobody hears of it')
+  })
+})
+
+describe('trace against the kernel: UDP to a port nothing listens on (labs collected as ip -j)', () => {
+  // lab-udp-unreachable-pods: pod-2a OUTPUT `-p icmp --icmp-type port-unreachable -j DROP`;
+  // pod-1a OUTPUT `-p udp --sport 5001 -j DROP`. lab-udp-unreachable-host: n1 FORWARD
+  // `-p icmp --icmp-type port-unreachable -j DROP`
+  /** UDP to port 5001, whose traceroute line is checked; and the warning about the port unreachable */
+  async function udpTo5001(snapshot: string, src: string, dst: string, traceroute: string[]) {
+    const t = await trace(snapshot, {src, dst, proto: 'udp', dport: 5001})
+    expect(t.traceroute, `${src} → ${dst}`).to.deep.equal(traceroute)
+    return {t, warning: t.warnings.find(x => x.code === 'ASSUMED' && x.message.includes('port unreachable'))!}
+  }
+
+  it('follows the port unreachable, not the UDP answer, for traceroute\'s last line, and says the sender waits when it is lost', async () => {
+    // kernel: a UDP query from pod-1a to pod-2a:5001 times out (no "connection refused"); traceroute -U -p 5001
+    // prints `*` for pod-2a; ping passes
+    const {t, warning: w} = await udpTo5001('lab-udp-unreachable-pods', 'pod-1a', 'pod-2a', ['10.244.96.1', '10.244.19.0', '*'])
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(w.node).to.equal('pod-2a')
+    expect(w.message).to.contain('lost on its way back at pod-2a (`-A OUTPUT -p icmp -m icmp --icmp-type 3/3 -j DROP`)')
+    expect(w.message).to.contain('the sender then waits instead of "connection refused"')
+    expect(w.message).to.contain('`ss -lnu \'sport = :5001\'` on pod-2a tells')
+    const ping = await trace('lab-udp-unreachable-pods', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(ping.traceroute.at(-1)).to.equal('10.244.19.2')
+    expect(ping.warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('prints the destination when its port unreachable gets back past a rule that stops the UDP answer', async () => {
+    // kernel: pod-2a → pod-1a:5001 gets "connection refused" with no listener, waits with one (its
+    // answer is dropped: EPERM); traceroute -U -p 5001 prints 10.244.96.2
+    const {t, warning: w} = await udpTo5001('lab-udp-unreachable-pods', 'pod-2a', 'pod-1a', ['10.244.19.1', '10.244.96.0', '10.244.96.2'])
+    expect(t.returnPath.failure).to.include({node: 'pod-1a', step: 'filter'})
+    expect(w.message).to.contain('gets back to 10.244.19.2 past what stops the answer at pod-1a (`-A OUTPUT -p udp -m udp --sport 5001 -j DROP`)')
+  })
+
+  it('sees a host on the way back drop the port unreachable, RELATED there, while the UDP answer passes', async () => {
+    // kernel: pod-1a → pod-2a:5001 times out, traceroute -U -p 5001 prints `*` for pod-2a
+    const {t, warning: w} = await udpTo5001('lab-udp-unreachable-host', 'pod-1a', 'pod-2a', ['10.244.96.1', '10.244.19.0', '*'])
+    expect([t.returnPath.disposition, w.node]).to.deep.equal(['DELIVERED', 'n1'])
+    expect(w.message).to.contain('FORWARD on n1 drops icmp 10.244.19.2 → 10.244.96.2 (RELATED)')
+  })
+})
+
+describe('trace against the kernel: a pod whose MTU is larger than flannel.1\'s (a lab collected as ip -j)', () => {
+  // n1: pod-1a's eth0 and its host veth at MTU 1500, cni0 and flannel.1 at 1450
+
+  it('with DF the node answers "fragmentation needed" from its cni0 address: no silent drop', async () => {
+    // kernel: ping -M do -s 1472 prints "From 10.244.96.1 Frag needed and DF set (mtu = 1450)";
+    // traceroute -F -n 10.244.19.2 1500 prints 10.244.96.1, then "10.244.96.1 !F-1450"
+    for (const proto of ['icmp', 'udp', 'tcp'] as const) {
+      const t = await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', proto, size: 1500, ...(proto === 'icmp' ? {} : {dport: 80})})
+      expect(t.disposition, proto).to.equal('MTU_EXCEEDED')
+      expect(t.failure, proto).to.include({node: 'n1', step: 'mtu'})
+      expect(t.failure!.reason, proto).to.contain('does not fit flannel.1\'s MTU 1450; with DF set it is dropped and the sender told "fragmentation needed"')
+      expect(t.traceroute, proto).to.deep.equal(['10.244.96.1', '10.244.96.1 !F-1450'])
+    }
+  })
+
+  it('without DF (--no-df) the node fragments it into flannel.1, and the echo reply comes back', async () => {
+    // kernel: ping -M dont -s 1472 gets its 1480-byte reply; traceroute -n 10.244.19.2 1500 (no -F)
+    // prints 10.244.96.1, 10.244.19.0, 10.244.19.2
+    const t = await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', size: 1500, noDf: true})
+    expect(t.flow).to.deep.equal({proto: 'icmp', size: 1500, df: false})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    const mtu = t.hops.find(h => h.node === 'n1')!.steps.find(s => s.kind === 'mtu')!
+    expect(mtu.explanation).to.equal('the 1500-byte packet does not fit flannel.1\'s MTU 1450: it has no DF, so n1 fragments it')
+    expect(t.traceroute).to.deep.equal(['10.244.96.1', '10.244.19.0', '10.244.19.2'])
+  })
+
+  it('refuses --no-df without --size', async () => {
+    let error: Error | undefined
+    try {
+      await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', noDf: true})
+    } catch (e) {
+      error = e as Error
+    }
+    expect(error?.message).to.equal('--no-df needs --size')
+  })
+})
+
+describe('trace against the kernel: a router that forwards on one side only (a two-segment lab collected as ip -j)', () => {
+  // rt: net.ipv4.conf.eth2.forwarding = 0 (n2's side), ip_forward still 1; n2 lost its default route
+
+  it('does not name the router as the gateway for a route it would not forward by, nor the tunnel for an underlay address', async () => {
+    // kernel: pod-2a's ping dies at n2 (no route for the outer packet to 192.168.100.11); after
+    // `ip route replace 192.168.100.0/24 via 192.168.200.1 dev eth0` on n2 it still dies, at rt (eth2 does not forward)
+    const t = await trace('lab-router-dev-forwarding-off', {src: 'pod-2a', dst: 'pod-1a'})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure).to.include({node: 'n2'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'n2', command: 'ip route replace 192.168.100.11 via GATEWAY dev DEVICE'}])
+    expect(t.traceroute).to.deep.equal(['10.244.53.1'])
+  })
+
+  it('names the router once its receiving side forwards', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'lab-router-dev-forwarding-off')})
+    const rt = world.hosts.find(h => h.name === 'rt')!
+    rt.sysctls = {...rt.sysctls, 'net.ipv4.conf.eth2.forwarding': '1'}
+    const t = traceFlow(world, {src: 'pod-2a', dst: 'pod-1a'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'n2', command: 'ip route replace 192.168.100.0/24 via 192.168.200.1 dev eth0'}])
+  })
+
+  it('sees the reply and every time exceeded from n2 lost there: traceroute prints `*` after n1', async () => {
+    // kernel: pod-1a's ping goes unanswered; traceroute -n prints 10.244.39.1, then `*`
+    const t = await trace('lab-router-dev-forwarding-off', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath).to.deep.include({disposition: 'NO_ROUTE'})
+    expect(t.traceroute).to.deep.equal(['10.244.39.1', '*', '*'])
+  })
+})
+
+describe('trace against the kernel: a pod reaching itself through its own node\'s port (a lab collected as ip -j)', () => {
+  // n1: nat PREROUTING -d 192.168.100.11 -p tcp --dport 8080 -j DNAT --to-destination 10.244.24.2:80 (pod-1a);
+  // pod-1a's bridge port has hairpin on, br_netfilter is on; nothing masquerades 10.244.24.2 → 10.244.24.2
+
+  it('is dropped by the pod as a martian source, not delivered; the fix masquerades on the DNAT node', async () => {
+    // kernel: connect() from pod-1a to 192.168.100.11:8080 times out though a listener waits on port 80;
+    // tcpdump in pod-1a shows the SYN come back as 10.244.24.2 → 10.244.24.2:80, IpInReceives counts it,
+    // and no SYN-ACK leaves; traceroute -T -p 8080 prints `*` only. After the printed MASQUERADE the
+    // connect succeeds (the listener sees 10.244.24.1) and traceroute -T prints 192.168.100.11.
+    const t = await trace('lab-hairpin-node-port', {src: 'pod-1a', dst: '192.168.100.11', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(t.failure).to.include({node: 'pod-1a', step: 'sysctl', evidence: 'net.ipv4.conf.eth0.accept_local = 0'})
+    expect(t.failure!.reason).to.contain('an address of pod-1a itself (n1\'s DNAT `-A PREROUTING -d 192.168.100.11/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.244.24.2:80`')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'iptables -t nat -I POSTROUTING -s 10.244.24.2/32 -d 10.244.24.2/32 -j MASQUERADE'}])
+    expect(t.traceroute).to.deep.equal([])
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('delivers once the fix masquerades it, in one bridged hop', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'lab-hairpin-node-port')})
+    const n1 = world.hosts.find(h => h.name === 'n1')!
+    const spec = '-s 10.244.24.2/32 -d 10.244.24.2/32 -j MASQUERADE'
+    n1.iptables!.rules.unshift({table: 'nat', chain: 'POSTROUTING', spec, raw: `-A POSTROUTING ${spec}`})
+    const t = traceFlow(world, {src: 'pod-1a', dst: '192.168.100.11', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['192.168.100.11'])
+  })
+
+  it('takes accept_local a snapshot lacks as the kernel\'s default 0, and says so', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'lab-hairpin-node-port')})
+    const pod = world.hosts.find(h => h.name === 'pod-1a')!
+    pod.sysctls = Object.fromEntries(Object.entries(pod.sysctls!).filter(([k]) => !k.includes('accept_local')))
+    const t = traceFlow(world, {src: 'pod-1a', dst: '192.168.100.11', proto: 'tcp', dport: 8080})
+    expect(t.failure).to.include({node: 'pod-1a', evidence: '(assumed: accept_local = 0)'})
+    expect(t.warnings.find(w => w.code === 'ASSUMED')!.message).to.contain('`sysctl net.ipv4.conf.all.accept_local net.ipv4.conf.eth0.accept_local` on pod-1a tells')
+  })
+})
+
+describe('trace on a bridge with VLAN filtering (not in this kernel: CONFIG_BRIDGE_VLAN_FILTERING is off)', () => {
+  // `ip link set cni0 type bridge vlan_filtering 1` answers "Operation not supported" on the lab's kernel, so
+  // the drop (a port without the frame's VLAN: `bridge vlan del dev veth… vid 1`) could not be watched; the
+  // trace cannot see `bridge vlan` (not collected) and says what it assumed, naming the command that tells
+  const CNI0_JSON = "[{\"ifindex\":3,\"ifname\":\"cni0\",\"flags\":[\"BROADCAST\",\"MULTICAST\",\"UP\",\"LOWER_UP\"],\"mtu\":1450,\"qdisc\":\"noqueue\",\"operstate\":\"UP\",\"linkmode\":\"DEFAULT\",\"group\":\"default\",\"txqlen\":1000,\"link_type\":\"ether\",\"address\":\"46:6a:5a:4b:8a:cf\",\"broadcast\":\"ff:ff:ff:ff:ff:ff\",\"promiscuity\":0,\"allmulti\":0,\"min_mtu\":68,\"max_mtu\":65535,\"linkinfo\":{\"info_kind\":\"bridge\",\"info_data\":{\"forward_delay\":1500,\"hello_time\":200,\"max_age\":2000,\"ageing_time\":30000,\"stp_state\":0,\"priority\":32768,\"vlan_filtering\":0,\"bridge_id\":\"8000.46:6a:5a:4b:8a:cf\",\"root_id\":\"8000.46:6a:5a:4b:8a:cf\",\"root_port\":0,\"root_path_cost\":0,\"topology_change\":0,\"topology_change_detected\":0,\"hello_timer\":0.00,\"tcn_timer\":0.00,\"topology_change_timer\":0.00,\"gc_timer\":76.37,\"group_fwd_mask\":\"0\",\"group_addr\":\"01:80:c2:00:00:00\",\"mcast_snooping\":1,\"no_linklocal_learn\":0,\"mcast_vlan_snooping\":0,\"mcast_router\":1,\"mcast_query_use_ifaddr\":0,\"mcast_querier\":0,\"mcast_hash_elasticity\":16,\"mcast_hash_max\":4096,\"mcast_last_member_cnt\":2,\"mcast_startup_query_cnt\":2,\"mcast_last_member_intvl\":100,\"mcast_membership_intvl\":26000,\"mcast_querier_intvl\":25500,\"mcast_query_intvl\":12500,\"mcast_query_response_intvl\":1000,\"mcast_startup_query_intvl\":3124,\"mcast_stats_enabled\":0,\"mcast_igmp_version\":2,\"mcast_mld_version\":1,\"nf_call_iptables\":0,\"nf_call_ip6tables\":0,\"nf_call_arptables\":0}},\"inet6_addr_gen_mode\":\"eui64\",\"num_tx_queues\":1,\"num_rx_queues\":1,\"gso_max_size\":65536,\"gso_max_segs\":65535,\"tso_max_size\":524280,\"tso_max_segs\":65535,\"gro_max_size\":65536}]"
+  const CNI0_TEXT = "3: cni0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode DEFAULT group default qlen 1000\n    link/ether 46:6a:5a:4b:8a:cf brd ff:ff:ff:ff:ff:ff promiscuity 0  allmulti 0 minmtu 68 maxmtu 65535 \n    bridge forward_delay 1500 hello_time 200 max_age 2000 ageing_time 30000 stp_state 0 priority 32768 vlan_filtering 0 bridge_id 8000.46:6a:5a:4b:8a:cf designated_root 8000.46:6a:5a:4b:8a:cf root_port 0 root_path_cost 0 topology_change 0 topology_change_detected 0 hello_timer    0.00 tcn_timer    0.00 topology_change_timer    0.00 gc_timer   76.37 group_fwd_mask 0 group_address 01:80:c2:00:00:00 mcast_snooping 1 no_linklocal_learn 0 mcast_vlan_snooping 0 mcast_router 1 mcast_query_use_ifaddr 0 mcast_querier 0 mcast_hash_elasticity 16 mcast_hash_max 4096 mcast_last_member_count 2 mcast_startup_query_count 2 mcast_last_member_interval 100 mcast_membership_interval 26000 mcast_querier_interval 25500 mcast_query_interval 12500 mcast_query_response_interval 1000 mcast_startup_query_interval 3124 mcast_stats_enabled 0 mcast_igmp_version 2 mcast_mld_version 1 nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0 addrgenmode eui64 numtxqueues 1 numrxqueues 1 gso_max_size 65536 gso_max_segs 65535 tso_max_size 524280 tso_max_segs 65535 gro_max_size 65536 "
+
+  it('reads vlan_filtering from ip -d -j link and ip -d link (the lab\'s cni0, turned on)', () => {
+    expect(parseIpLinkJson(CNI0_JSON)[0].vlanFiltering).to.equal(undefined)
+    const on = parseIpLinkJson(CNI0_JSON.replace('"vlan_filtering":0', '"vlan_filtering":1'))[0]
+    expect(on.vlanFiltering).to.equal(true)
+    expect(on.raw).to.contain('bridge vlan_filtering 1')
+    expect(parseIpLinkText(CNI0_TEXT)[0].vlanFiltering).to.equal(undefined)
+    expect(parseIpLinkText(CNI0_TEXT.replace('vlan_filtering 0', 'vlan_filtering 1'))[0].vlanFiltering).to.equal(true)
+  })
+
+  it('warns ASSUMED, naming `bridge -j vlan show`, on every crossing of such a bridge: routed in, routed out, hairpinned', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'lab-hairpin-node-port')})
+    world.hosts.find(h => h.name === 'n1')!.links!.find(l => l.name === 'cni0')!.vlanFiltering = true
+    const flows = [
+      {src: 'pod-1a', dst: 'pod-2a'}, {src: 'pod-2a', dst: 'pod-1a'}, {src: 'n1', dst: 'pod-1a'},
+      {src: 'pod-1a', dst: '192.168.100.11', proto: 'tcp' as const, dport: 8080},
+    ]
+    for (const req of flows) {
+      const t = traceFlow(world, req)
+      const w = t.warnings.find(x => x.code === 'ASSUMED' && x.message.includes('vlan_filtering 1'))
+      expect(w, `${req.src} → ${req.dst}`).to.not.equal(undefined)
+      expect(w!.node).to.equal('n1')
+      expect(w!.message).to.contain('`bridge -j vlan show` on n1 tells')
+    }
+    // off, nothing is said
+    const plain = await trace('lab-hairpin-node-port', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(plain.warnings.filter(x => x.message.includes('vlan'))).to.deep.equal([])
+  })
+})

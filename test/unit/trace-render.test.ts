@@ -10,6 +10,7 @@ import {FIXTURES, loadScenario, loadWorld} from '../fixtures/trace/load.js'
 const CASES: {name: string, world: () => World, request: TraceRequest}[] = [
   {name: 'vxlan-pod-to-pod', world: () => loadWorld('flannel-vxlan'), request: {src: 'pod-a', dst: 'pod-b'}},
   {name: 'vxlan-node-to-pod-tcp', world: () => loadWorld('flannel-vxlan'), request: {src: 'node1', dst: 'pod-c', proto: 'tcp', dport: 8080, size: 1400}},
+  {name: 'vxlan-pod-to-pod-no-df', world: () => loadWorld('flannel-vxlan'), request: {src: 'pod-a', dst: 'pod-b', size: 1500, noDf: true}},
   {name: 'host-gw', world: () => loadWorld('flannel-host-gw'), request: {src: 'pod-a', dst: 'pod-b'}},
   {name: 'host-gw-partial-snapshot', world: () => loadWorld('flannel-host-gw-partial'), request: {src: 'pod-a', dst: 'pod-b'}},
   {name: 'directrouting-via-router', world: () => loadWorld('flannel-directrouting'), request: {src: 'pod-a', dst: 'pod-d'}},

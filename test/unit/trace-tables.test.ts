@@ -45,6 +45,17 @@ describe('trace tables', () => {
       expect(other).to.include({action: 'DROP', evidence: '-P FORWARD DROP'})
     })
 
+    it('matches `--icmp-type TYPE/CODE` (as iptables-save prints port-unreachable) on the code when it is known', () => {
+      const r = new RuleSet(rules(`
+        :OUTPUT ACCEPT
+        -A OUTPUT -p icmp -m icmp --icmp-type 3/3 -j DROP`))
+      const error = pkt({state: 'RELATED', icmpType: 3})
+      expect(r.evaluate('filter', 'OUTPUT', {...error, icmpCode: 3}).action).to.equal('DROP')
+      expect(r.evaluate('filter', 'OUTPUT', {...error, icmpCode: 4}).action).to.equal('ACCEPT')
+      expect(r.evaluate('filter', 'OUTPUT', error).action, 'code unknown: the type decides').to.equal('DROP')
+      expect(r.evaluate('filter', 'OUTPUT', pkt({icmpType: 11, icmpCode: 0})).action).to.equal('ACCEPT')
+    })
+
     it('honours negation, interface wildcards, protocols and port ranges', () => {
       const r = new RuleSet(rules(`
         :FORWARD ACCEPT

@@ -383,6 +383,11 @@ function linkFromJson(e: Entry): LinkWithPeerName {
   if (peerNs !== undefined) link.peerNetnsId = peerNs
   const slave = infoEntry?.str('info_slave_kind') === 'bridge' ? infoEntry.object('info_slave_data') : undefined
   if (slave !== undefined && e.sub(slave).bool('hairpin') === true) link.hairpin = true
+  const bridgeData = kind === 'bridge' ? infoEntry?.object('info_data') : undefined
+  if (bridgeData !== undefined && e.sub(bridgeData).num('vlan_filtering') === 1) {
+    link.vlanFiltering = true
+    rawLines.push('    bridge vlan_filtering 1')
+  }
   if (kind === 'vxlan' && infoEntry) {
     const data = infoEntry.object('info_data')
     if (data) {

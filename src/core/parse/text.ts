@@ -816,6 +816,13 @@ function ipLinkDump(lines: string[], section: Section, ctx: TextContext): LinksA
       const h = t.indexOf('hairpin')
       if (h !== -1 && t[h + 1] === 'on') current.link.hairpin = true
     }
+    if (word === 'bridge') {
+      const v = t.indexOf('vlan_filtering')
+      if (v !== -1 && t[v + 1] === '1') {
+        current.link.vlanFiltering = true
+        current.rawLines.push('    bridge vlan_filtering 1')
+      }
+    }
     // other detail lines: vf, ...
   }
   for (let i = section.start; i < section.end; i++) {

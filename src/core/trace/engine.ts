@@ -45,6 +45,28 @@ export const MAX_HOPS = 64
 const TRACEROUTE_MAX_HOPS = 30
 /** The TTL a packet leaves its sender with (net.ipv4.ip_default_ttl), the outer vxlan packet too. */
 const START_TTL = 64
+/**
+ * The code of a destination unreachable whose traceroute flag is `mark` (none: port unreachable, as
+ * a REJECT sends by default). `!X` stands for three codes (9, 10, 13), so it gives none.
+ */
+function unreachableCode(mark: string | undefined): number | undefined {
+  if (mark === undefined) return 3
+  if (mark.startsWith('!F')) return 4
+  return ({'!N': 0, '!H': 1, '!P': 2} as Record<string, number>)[mark]
+}
+
+function globalForwarding(view: HostView): number | undefined {
+  return view.sysctlNumber('net.ipv4.ip_forward') ?? view.sysctlNumber('net.ipv4.conf.all.forwarding')
+}
+
+/** The sysctl that stops `view` forwarding what arrives on `inDev`, if one read does. */
+function forwardingOff(view: HostView, inDev: string): string | undefined {
+  if (globalForwarding(view) === 0) return 'net.ipv4.ip_forward'
+  return view.sysctlNumber(`net.ipv4.conf.${inDev}.forwarding`) === 0 ? `net.ipv4.conf.${inDev}.forwarding` : undefined
+}
+
+/** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
+const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
 const VLAN_HLEN = 4
 
@@ -80,6 +102,8 @@ interface Packet {
   /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
   untrackedAt?: string
   icmpType?: number
+  /** an ICMP error's code (3 port unreachable, 4 fragmentation needed), when the trace knows it */
+  icmpCode?: number
   /** set on the outer UDP packet of a vxlan tunnel; the traced packet rides inside */
   tunnel?: Tunnel
   /** sent without DF (an echo reply): a link too small for it fragments it instead of dropping it */
@@ -224,8 +248,10 @@ class Walk {
     const from = entry.split(' ')[0]
     // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
     const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
+    const icmpCode = icmpType === 11 ? 0 : unreachableCode(mark)
     const error: Packet = {
       src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
+      ...(icmpCode !== undefined ? {icmpCode} : {}),
       ...(inbound ? {} : {unboundSrc: true as const}),
     }
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
@@ -243,6 +269,18 @@ class Walk {
       const where = end.failure !== undefined ? ` at ${end.failure.node} (${end.disposition}): ${end.failure.reason}` : ` (${end.disposition})`
       this.warnings.add('NO_RETURN_ROUTE', view.name, `${view.name}'s ${what} from ${from} to ${packet.src} is lost on its way back${where}: traceroute prints \`*\` for ${view.name}`)
     }
+  }
+
+  /**
+   * A bridge with `vlan_filtering 1` passes a frame only in a VLAN both the port it enters by and
+   * the port (or the bridge itself) it leaves by carry; which they carry is `bridge vlan`'s, not
+   * read. A port gets the default PVID 1 untagged when plugged in, so frames pass unless someone
+   * changed that: assumed, and said.
+   */
+  private vlanFiltering(view: HostView, dev: string): void {
+    const link = view.link(dev)
+    if (link?.kind !== 'bridge' || link.vlanFiltering !== true) return
+    this.assume(view, `${dev} on ${view.name} filters by VLAN (vlan_filtering 1), and which VLANs its ports and ${dev} itself carry was not read: assumed the frame's ports and ${dev} share an untagged PVID, as every port gets VLAN 1 when plugged in; a port without it drops the frame silently (\`bridge -j vlan show\` on ${view.name} tells)`)
   }
 
   private assume(view: HostView, message: string): void {
@@ -290,6 +328,7 @@ class Walk {
     if (elsewhere !== undefined) return elsewhere
     let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev)
     if (!a.origin) {
+      this.vlanFiltering(a.view, a.inDev)
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
       if (down) return down
       const big = this.receivingMtu(hop, a.view, a.inDev, packet)
@@ -473,6 +512,8 @@ class Walk {
 
   /** rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route. */
   private reversePath(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
+    const martian = this.ownSource(hop, view, inDev, packet)
+    if (martian) return martian
     if (!view.hasSysctls) {
       if (this.isNode(view)) this.assume(view, `no sysctls captured on ${view.name}: assumed rp_filter does not drop (not strict)`)
       return undefined
@@ -522,6 +563,33 @@ class Walk {
     // A loose check that passes says nothing worth a line; a strict one is what mixed backends trip on.
     if (mode === 1) this.step(hop, 'sysctl', 'ok', evidence, `strict rp_filter: the route back to ${packet.src} leaves by ${inDev}, as it came in`)
     return undefined
+  }
+
+  /**
+   * fib_validate_source drops a packet that arrives with one of this host's own addresses as its
+   * source ("martian source"), whatever rp_filter says, unless accept_local is on (all or the
+   * device). A pod reaching itself through a DNAT (a node port, a Service) without a masquerade
+   * meets it: its SYN comes back to it from itself (its reply would bypass the DNAT anyway).
+   */
+  private ownSource(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
+    if (inDev === 'lo' || !view.isLocal(packet.src)) return undefined
+    // An ICMP error about a DNATed connection comes back with its source rewritten to the address
+    // the prober sent to (nf_nat_icmp_reply_translation), which this walk leaves to probeAnswered.
+    if (packet.state === 'RELATED' && this.nat.some(r => r.field === 'dst')) return undefined
+    const allRead = view.sysctlNumber('net.ipv4.conf.all.accept_local')
+    const devRead = view.confValue(inDev, 'accept_local')
+    if ((allRead ?? 0) > 0 || (devRead ?? 0) > 0) return undefined
+    if (allRead === undefined || devRead === undefined) {
+      this.assume(view, `accept_local not captured on ${view.name}: assumed 0, the kernel's default (\`sysctl net.ipv4.conf.all.accept_local net.ipv4.conf.${inDev}.accept_local\` on ${view.name} tells)`)
+    }
+    const evidence = devRead !== undefined ? `net.ipv4.conf.${inDev}.accept_local = ${devRead}` : allRead !== undefined ? `net.ipv4.conf.all.accept_local = ${allRead}` : '(assumed: accept_local = 0)'
+    const dnat = this.nat.find(r => r.field === 'dst' && r.to === packet.dst)
+    const via = dnat !== undefined ? ` (${dnat.node}'s DNAT \`${dnat.evidence}\` sent ${packet.src}'s packet back to it, and nothing masqueraded it)` : ''
+    const fix: Fix[] = dnat !== undefined
+      ? [{node: dnat.node, command: `iptables -t nat -I POSTROUTING -s ${packet.src}/32 -d ${packet.dst}/32 -j MASQUERADE`}]
+      : [{node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.accept_local`, 1)}]
+    return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
+      `the packet arrives on ${inDev} from ${packet.src}, an address of ${view.name} itself${via}: the kernel drops it as a martian source (accept_local is off)`, fix)
   }
 
   // ---- the packet is for this host
@@ -968,8 +1036,10 @@ class Walk {
     const mine = view.deviceAddress(dev)
     if (mine === undefined) return undefined
     for (const other of this.w.nodeViews()) {
-      if (other === view || other.sysctlNumber('net.ipv4.ip_forward') === 0) continue
+      if (other === view) continue
       const facing = other.deviceFacing(mine)
+      // the kernel forwards by the receiving device's own switch (IN_DEV_FORWARD), which ip_forward sets for all
+      if (facing === undefined || forwardingOff(other, facing.dev) !== undefined) continue
       const onward = other.routes?.lookup(dst)
       // A peer's own tunnel would carry it too, but that is a detour through a flannel node, not a router.
       if (facing !== undefined && onward?.type === 'unicast' && !isDefaultRoute(onward) && onward.dev !== undefined && onward.dev !== facing.dev &&
@@ -979,7 +1049,7 @@ class Walk {
   }
 
   private forwarding(hop: Hop, view: HostView, inDev: string): End | undefined {
-    const global = view.sysctlNumber('net.ipv4.ip_forward') ?? view.sysctlNumber('net.ipv4.conf.all.forwarding')
+    const global = globalForwarding(view)
     const perDev = view.sysctlNumber(`net.ipv4.conf.${inDev}.forwarding`)
     if (global === undefined && perDev === undefined) {
       if (!this.isNode(view)) {
@@ -990,8 +1060,8 @@ class Walk {
       this.step(hop, 'sysctl', 'assumed', '(no sysctl data)', 'forwarding assumed on, as on any flannel node')
       return undefined
     }
-    if (global === 0 || perDev === 0) {
-      const key = global === 0 ? 'net.ipv4.ip_forward' : `net.ipv4.conf.${inDev}.forwarding`
+    const key = forwardingOff(view, inDev)
+    if (key !== undefined) {
       return this.fail(hop, 'FORWARDING_DISABLED', 'sysctl', `${key} = 0`,
         `${view.name} does not forward packets${global === 0 ? '' : ` that arrive on ${inDev}`}: the packet is dropped`,
         [{node: view.name, command: sysctlCommand(key, 1)}])
@@ -1021,7 +1091,7 @@ class Walk {
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
-      inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType,
+      inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
     }
@@ -1101,7 +1171,7 @@ class Walk {
     const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
     const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
-      `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? `: the sender gets ${reject.error}` : ''}`,
+      `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? this.rejectAnswered(reject, facts) : ''}`,
       fix)
     return reject !== undefined ? {...end, reject} : end
   }
@@ -1166,9 +1236,23 @@ class Walk {
     const fix = nftFilterFixes(view, c, rule, hook, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
     const reject = v.kind === 'reject' ? v.answer : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', rule?.text ?? c.raw,
-      `${chain} on ${view.name} ${reject ? 'rejects' : 'drops'} ${what} ${rule ? `at ${ruleName(rule)}${o.path.length > 1 ? ` via ${where}` : ''}` : 'by the chain policy drop'}${reject ? `: the sender gets ${reject.error}` : ''}`,
+      `${chain} on ${view.name} ${reject ? 'rejects' : 'drops'} ${what} ${rule ? `at ${ruleName(rule)}${o.path.length > 1 ? ` via ${where}` : ''}` : 'by the chain policy drop'}${reject ? this.rejectAnswered(reject, facts) : ''}`,
       fix)
     return reject !== undefined ? {...end, reject} : end
+  }
+
+  /**
+   * Who hears of a REJECT: the sender of the packet it stops. On the way back that is the replier,
+   * not the traced sender, which only waits (a reply's REJECT on n2 makes n2 send the pod that
+   * replied its error; the prober's ping, connect() or traceroute sees nothing). An ICMP error is
+   * never answered with another (icmp_send), so a rejected one is lost without a word.
+   */
+  private rejectAnswered(reject: {error: string}, facts: PacketFacts): string {
+    if (facts.proto === 'icmp' && facts.icmpType !== undefined && ICMP_ERROR_TYPES.has(facts.icmpType)) {
+      return `: an ICMP error is never answered with another, so nobody hears of it`
+    }
+    if (this.direction === 'forward') return `: the sender gets ${reject.error}`
+    return `: ${facts.src}, the reply's sender, gets ${reject.error}; ${facts.dst} hears nothing and times out`
   }
 
   /**
@@ -1305,6 +1389,7 @@ class Walk {
   // ---- link layer: Ethernet, veth, bridge
 
   private linkLayer(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, route: Route): Next {
+    this.vlanFiltering(view, dev)
     const pod = this.w.podOf(view)
     if (pod !== undefined && this.w.nodeViewOf(pod) === undefined) {
       return this.insufficient(hop, 'neigh', route.raw, `${pod.name}'s node ${pod.node} has no snapshot, so what answers ${nexthop} is unknown`,
@@ -1927,6 +2012,10 @@ function validate(req: TraceRequest): Flow {
     if (!Number.isInteger(req.size) || req.size < 28 || req.size > 65535) throw userError(`bad size ${req.size}`, '--size is the IP packet size in bytes, 28 to 65535')
     flow.size = req.size
   }
+  if (req.noDf === true) {
+    if (req.size === undefined) throw userError('--no-df needs --size', 'add --size BYTES: without a size no packet is too big')
+    flow.df = false
+  }
   return flow
 }
 
@@ -2080,7 +2169,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
   let srcIp = src.ip
   const unbound = src.kind === 'node' && req.src === src.name
   if (unbound) srcIp = src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}).src ?? srcIp
-  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined}
+  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})}
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
   // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
@@ -2172,7 +2261,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
     }
   }
   // The destination shows in traceroute only when its answer gets back to the prober.
-  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(returnPath.disposition === 'DELIVERED' || returnPath.disposition === 'INSUFFICIENT_INFO' ? dst.ip : '*')
+  let answered = returnPath.disposition === 'DELIVERED' || returnPath.disposition === 'INSUFFICIENT_INFO'
+  if (flow.proto === 'udp' && fwdEnd.disposition === 'DELIVERED' && replier.kind !== 'address' && !(src.ip === dst.ip && src.kind === dst.kind)) {
+    answered = portUnreachableBack(w, warnings, nat, network, fwd, seen, replier, returnPath)
+  }
+  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(answered ? dst.ip : '*')
   if (src.kind === 'pod' && dst.kind === 'pod') {
     for (const r of nat.filter(x => x.field === 'src')) {
       warnings.add('SOURCE_NATED', r.node, `${r.node} rewrites the source ${r.from} to ${r.to} (${r.evidence}): ${dst.name} sees ${r.to} instead of ${src.name}'s address`)
@@ -2185,6 +2278,31 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
   }
   if (fwdEnd.failure) trace.failure = fwdEnd.failure
   return trace
+}
+
+/**
+ * A UDP port nothing listens on is answered by the kernel with ICMP port unreachable, RELATED to
+ * the request where it passed: what traceroute's UDP probes get (their ports are unused), and what
+ * a sender gets with no program behind the port. Its way back is walked as the reply's is; when a
+ * filter treats it apart from the UDP answer traced (a pod's OUTPUT dropping ICMP), the sender's
+ * fate hangs on the listener, which is said. Returns whether the error gets back to the prober.
+ */
+function portUnreachableBack(w: WorldIndex, warnings: Warnings, nat: NatRecord[], network: string | undefined, fwd: Walk, seen: Packet, replier: ResolvedEndpoint, reply: ReturnPath): boolean {
+  const error: Packet = {src: seen.dst, dst: seen.src, proto: 'icmp', icmpType: 3, icmpCode: 3, ttl: START_TTL, state: 'RELATED'}
+  const back = new Walk(w, new Warnings(), [...nat], 'return', network, error)
+  back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
+  const end = back.run(startOf(w, back, replier, error))
+  const errorBack = end.disposition === 'DELIVERED' || end.disposition === 'INSUFFICIENT_INFO'
+  const replyBack = reply.disposition === 'DELIVERED' || reply.disposition === 'INSUFFICIENT_INFO'
+  if (errorBack === replyBack) return errorBack
+  const port = seen.dport === undefined ? '' : ` ${seen.dport}`
+  const stop = errorBack ? reply.failure : end.failure
+  const where = stop !== undefined ? ` at ${stop.node} (\`${stop.evidence}\`)` : ''
+  const node = stop?.node ?? replier.node ?? replier.name
+  warnings.add('ASSUMED', node, errorBack
+    ? `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which gets back to ${error.dst}${where ? ` past what stops the answer${where}` : ''}: the sender then gets "connection refused" instead of waiting, and traceroute, whose probes go to unused ports, lists the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`
+    : `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which is lost on its way back${where}${stop !== undefined ? `: ${stop.reason}` : ''}: the sender then waits instead of "connection refused", and traceroute, whose probes go to unused ports, prints \`*\` for the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`)
+  return errorBack
 }
 
 /**

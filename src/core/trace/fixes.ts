@@ -65,7 +65,10 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   const peer = home.view
   const fixes: Fix[] = []
   const add = (command: string) => fixes.push({node: view.name, command})
-  for (const mine of vxlanDevices(view)) {
+  // A tunnel carries the peer's pods, not the peer's own underlay address: a route sending the
+  // outer packet to a VTEP into the tunnel would loop it.
+  const tunnels = podSubnet(w, peer, dst) !== undefined ? vxlanDevices(view) : []
+  for (const mine of tunnels) {
     const theirs = vxlanDevices(peer).find(d => d.id === mine.id && d.port === mine.port)
     const gw = theirs ? peer.deviceAddress(theirs.name) : undefined
     if (theirs === undefined || gw === undefined) continue

@@ -24,6 +24,8 @@ export interface PacketFacts {
    */
   state: 'NEW' | 'ESTABLISHED' | 'RELATED' | 'UNTRACKED' | 'INVALID'
   icmpType?: number
+  /** an ICMP error's code, when known: a rule's `--icmp-type 3/3` matches only port unreachable */
+  icmpCode?: number
   dstIsLocal?: boolean
   srcIsLocal?: boolean
   /** a frame bridged by a bridge with br_netfilter on (physdev matches) */
@@ -383,8 +385,11 @@ export function parseRule(rule: IptablesRule): ParsedRule {
       }
       case '--icmp-type': {
         const v = arg()
-        const type = ICMP_TYPES[v] ?? (v === 'any' ? -1 : Number(v.split('/')[0]))
-        conditions.push({test: p => p.proto !== 'icmp' ? false : not(type === -1 || p.icmpType === type, neg)})
+        const [typeText, codeText] = v.split('/')
+        const type = ICMP_TYPES[v] ?? (v === 'any' ? -1 : Number(typeText))
+        const code = codeText === undefined ? undefined : Number(codeText)
+        conditions.push({test: p => p.proto !== 'icmp' ? false
+          : not(type === -1 || (p.icmpType === type && (code === undefined || p.icmpCode === undefined || p.icmpCode === code)), neg)})
         break
       }
       case '--mark': {

@@ -167,6 +167,8 @@ type Value = Val | 'absent'
 
 const PROTO_NAMES: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp', '132': 'sctp'}
 const ICMP_TYPES: Record<string, number> = {'echo-reply': 0, 'destination-unreachable': 3, 'redirect': 5, 'echo-request': 8, 'time-exceeded': 11}
+/** nft's names of destination unreachable codes (`icmp code port-unreachable`) */
+const ICMP_CODES: Record<string, number> = {'net-unreachable': 0, 'host-unreachable': 1, 'prot-unreachable': 2, 'port-unreachable': 3, 'frag-needed': 4, 'net-prohibited': 9, 'host-prohibited': 10, 'admin-prohibited': 13}
 const SERVICES: Record<string, number> = {ssh: 22, domain: 53, http: 80, https: 443, bootps: 67, bootpc: 68, ntp: 123}
 /** nft's reject names as the iptables REJECT path names the same errors. */
 const REJECT_KINDS: Record<string, string> = {'no-route': 'net-unreachable', 'prot-unreachable': 'proto-unreachable'}
@@ -461,7 +463,8 @@ class ChainWalk {
       }
       if (proto === 'th' && p.proto === 'icmp') {
         // `th` reads the transport header whatever it is: an ICMP header's type and code, then its checksum
-        if (field === 'sport' && p.icmpType !== undefined) return {t: 'num', v: p.icmpType << 8}
+        if (field === 'sport' && p.icmpType !== undefined && p.icmpCode !== undefined) return {t: 'num', v: (p.icmpType << 8) | p.icmpCode}
+        if (field === 'sport' && p.icmpType !== undefined && p.icmpType !== 3) return {t: 'num', v: p.icmpType << 8}
         return {t: 'unknown', why: `\`th ${field}\` of an ICMP packet (its ${field === 'dport' ? 'checksum' : 'type and code'})`}
       }
       if (proto === 'th' || proto === 'tcp' || proto === 'udp') {
@@ -474,6 +477,7 @@ class ChainWalk {
       // an inet chain's IPv6 matches (firewalld's `ip6 daddr { ::/96, … } reject`) carry an implied `meta nfproto ipv6`
       if (proto === 'ip6' || proto === 'icmpv6') return 'absent'
       if (proto === 'icmp' && field === 'type') return p.proto !== 'icmp' ? 'absent' : p.icmpType === undefined ? new Unknown('`icmp type` (the ICMP type is unknown)') : {t: 'num', v: p.icmpType}
+      if (proto === 'icmp' && field === 'code') return p.proto !== 'icmp' ? 'absent' : p.icmpCode === undefined ? new Unknown('`icmp code` (the ICMP code is unknown)') : {t: 'num', v: p.icmpCode}
       return new Unknown(`\`${proto} ${field}\``)
     }
     if (isObj(e.meta)) {
@@ -546,7 +550,7 @@ function numberOf(v: Json): number | undefined {
   if (typeof v !== 'string') return undefined
   if (/^0x[0-9a-f]+$/i.test(v)) return Number.parseInt(v, 16)
   if (/^\d+$/.test(v)) return Number(v)
-  return SERVICES[v] ?? ICMP_TYPES[v]
+  return SERVICES[v] ?? ICMP_TYPES[v] ?? ICMP_CODES[v]
 }
 
 function ipInt(v: Json): number | undefined {

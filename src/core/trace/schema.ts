@@ -47,7 +47,8 @@ export const traceJsonSchema = {
       properties: {
         proto: {enum: ['icmp', 'tcp', 'udp']},
         dport: {type: 'integer', minimum: 1, maximum: 65535},
-        size: {type: 'integer', minimum: 28, maximum: 65535, description: 'IP packet size in bytes, sent with DF set'},
+        size: {type: 'integer', minimum: 28, maximum: 65535, description: 'IP packet size in bytes, sent with DF set unless df is false'},
+        df: {const: false, description: 'with --no-df: the packet is sent without DF, and a link too small for it fragments it'},
       },
     },
     hop: {

@@ -85,6 +85,8 @@ export interface Flow {
   dport?: number
   /** IP packet size in bytes (headers included), checked with DF set */
   size?: number
+  /** with --no-df: the packet goes without DF, so a link too small for it fragments it */
+  df?: false
 }
 
 export interface Trace {
@@ -136,4 +138,6 @@ export interface TraceRequest {
   proto?: Proto
   dport?: number
   size?: number
+  /** send the sized packet without DF (`ping -M dont`, traceroute without -F) */
+  noDf?: boolean
 }
