@@ -144,7 +144,7 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
       const d = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout)
       const drop = (d.findings as {code: string; node: string; message: string; fix: string[]}[]).find(f => f.code === 'FORWARD_DROP' && f.node === 'n1')
       expect(drop?.message, JSON.stringify(d.findings)).to.contain('nftables chain inet fcnbfw forward (hook forward, priority 0) drops forwarded pod traffic')
-      expect(drop?.fix).to.deep.equal([`nft insert rule inet fcnbfw forward ip saddr ${n1.subnet} accept`, `nft insert rule inet fcnbfw forward ip daddr ${n1.subnet} accept`])
+      expect(drop?.fix).to.deep.equal([`nft insert rule inet fcnbfw forward ip saddr 10.244.0.0/16 accept`, `nft insert rule inet fcnbfw forward ip daddr 10.244.0.0/16 accept`], "doctor names the network, as sync's warning does")
       for (const fix of warning!.split('that chain: ')[1].split('; ')) await inNs(n1.netns, ...fix.split(' ') as [string, ...string[]])
       await allPing()
       expect((await sync(n1)).stdout).to.not.contain('warning')
