@@ -391,13 +391,13 @@ describe('planner: the vxlan device this node made before', () => {
   }
 
   it('host-gw removes it although the network\'s VNI names another device', () => {
-    const ops = shell(planNode({...intent(hostgw), formerVxlanDevice: 'flannel.4096'}, madeFor4096(), {}).ops)
+    const ops = shell(planNode({...intent(hostgw), formerVxlanDevices: ['flannel.4096']}, madeFor4096(), {}).ops)
     expect(ops[0]).to.equal('ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0')
     expect(ops.at(-1)).to.equal('ip link del flannel.4096')
   })
 
   it('a new VNI builds the new device, moves the routes, then removes the old one', () => {
-    const plan = planNode({...intent(vxlan), formerVxlanDevice: 'flannel.4096'}, madeFor4096(), {})
+    const plan = planNode({...intent(vxlan), formerVxlanDevices: ['flannel.4096']}, madeFor4096(), {})
     const ops = shell(plan.ops)
     expect(ops[0]).to.match(/^ip link add flannel\.1 .* type vxlan id 1 /)
     expect(ops).to.include('ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
@@ -421,7 +421,7 @@ describe('planner: the vxlan device this node made before', () => {
   })
 
   it('the device it uses now is kept', () => {
-    expect(shell(planNode({...intent(vxlan), formerVxlanDevice: 'flannel.1'}, vxlanNode(), {}).ops)).to.deep.equal([])
+    expect(shell(planNode({...intent(vxlan), formerVxlanDevices: ['flannel.1']}, vxlanNode(), {}).ops)).to.deep.equal([])
   })
 })
 
