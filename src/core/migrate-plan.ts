@@ -155,10 +155,13 @@ export interface BeginInput {
 }
 
 export function beginMigration(input: BeginInput): MigrationRecord {
-  const nodes: MigrationNode[] = input.nodes.map(n => ({...n, routes: input.from, vxlanDevice: input.from.type === 'vxlan'}))
+  // The VNI means nothing to host-gw: its side takes the other's, so no device changes for it.
+  const from = input.from.type === 'host-gw' ? {...input.from, vni: input.to.vni, port: input.to.port} : input.from
+  const to = input.to.type === 'host-gw' ? {...input.to, vni: from.vni, port: from.port} : input.to
+  const nodes: MigrationNode[] = input.nodes.map(n => ({...n, routes: from, vxlanDevice: from.type === 'vxlan'}))
   return {
-    version: 1, id: input.id, from: input.from, to: input.to, state: 'running', startedAt: input.now,
-    nodes, steps: planSteps(input.to, nodes), done: 0,
+    version: 1, id: input.id, from, to, state: 'running', startedAt: input.now,
+    nodes, steps: planSteps(to, nodes), done: 0,
   }
 }
 

@@ -96,18 +96,14 @@ function involvedDevices(rec: NodeRecord, ...vnis: number[]): string[] {
   return [rec.iface, rec.bridge, ...new Set(vnis.map(vxlanDeviceName))]
 }
 
-/**
- * Where the flags point, from `current`: --backend (with --directrouting), --vni, or both. The
- * VNI means nothing to host-gw, so a host-gw side takes the other's: no device changes for it.
- */
-function migrationEnds(current: MigrationBackend, req: MigrateRequest): {from: MigrationBackend; to: MigrationBackend} {
+/** Where the flags point, from `current`: --backend (with --directrouting), --vni, or both. */
+function migrationTarget(current: MigrationBackend, req: MigrateRequest): MigrationBackend {
   if (!req.backend && current.type !== 'vxlan') {
     throw userError(`the network uses ${current.type}; --vni is a setting of vxlan`, `migrate to vxlan on that VNI: flannelctl migrate --backend vxlan --vni ${req.vni} ...`)
   }
   const type = req.backend ?? current.type
-  const to: MigrationBackend = {...current, type, vni: req.vni ?? current.vni,
+  return {...current, type, vni: req.vni ?? current.vni,
     directRouting: type === 'vxlan' && (Boolean(req.directRouting) || (!req.backend && current.directRouting))}
-  return {from: current.type === 'host-gw' ? {...current, vni: to.vni, port: to.port} : current, to}
 }
 
 /** The flags that migrate to `b` (its VNI too when that is what changes). */
@@ -293,7 +289,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
       }
       record = reverseMigration(existing, newId(), now())
     } else if (existing?.state === 'running') {
-      const want = migrationEnds(existing.to, req).to
+      const want = migrationTarget(existing.to, req)
       if (!sameBackend(want, existing.to)) {
         const labels = migrationLabels(existing)
         throw userError(`a ${existing.rollbackOf ? 'rollback' : 'migration'} ${labels.from} → ${labels.to} is in progress (step ${existing.done} of ${existing.steps.length})`,
@@ -304,9 +300,9 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
       record = existing
       resumed = true
     } else {
-      const {from, to} = migrationEnds(toMigrationBackend(nc), req)
+      const from = toMigrationBackend(nc)
       record = beginMigration({
-        id: newId(), now: now(), from, to,
+        id: newId(), now: now(), from, to: migrationTarget(from, req),
         nodes: nodes.map(n => ({name: n.name, publicIP: n.record.publicIP, subnet: n.record.subnet!, iface: n.record.iface, bridge: n.record.bridge})),
       })
     }
@@ -501,7 +497,8 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
   if (req.rollback) {
     throw userError('--rollback needs the nodes: a migration of this host alone keeps no record to undo', 'migrate back with --backend OLD, or use --inventory/--lab')
   }
-  const {from, to} = migrationEnds(toMigrationBackend(nc), req)
+  const from = toMigrationBackend(nc)
+  const to = migrationTarget(from, req)
   const snap = await host.snapshot()
   const rpFilter = await readRpFilter(host, involvedDevices(rec, from.vni))
   const checks = hostChecks('this host', snap, rpFilter, nc.network)
