@@ -99,6 +99,11 @@ export function backendLabel(b: Pick<MigrationBackend, 'type' | 'directRouting'>
   return b.type === 'vxlan' && b.directRouting ? `vxlan${vni} (DirectRouting)` : `${b.type}${vni}`
 }
 
+/** The flags of `flannelctl migrate` that move to `b` from `other` (--vni too when the VNI changes). */
+export function migrateFlags(b: MigrationBackend, other: MigrationBackend): string {
+  return `--backend ${b.type}${b.directRouting ? ' --directrouting' : ''}${b.type === 'vxlan' && other.type === 'vxlan' && b.vni !== other.vni ? ` --vni ${b.vni}` : ''}`
+}
+
 /** A migration's two ends as they read side by side: with their VNIs when the VNI changes. */
 export function migrationLabels(r: Pick<MigrationRecord, 'from' | 'to'>): {from: string; to: string} {
   const vnis = vniChange(r.from, r.to)

@@ -21,7 +21,7 @@ import {DEFAULT_VXLAN_PORT, type NetConf} from '../core/netconf.js'
 import {stableVtepMac, vxlanDeviceName} from '../core/flannel.js'
 import {
   MIGRATION_META_KEY, beginMigration, reverseMigration, withStepState, withStepDone, parseMigrationRecord, sameBackend,
-  backendLabel, migrationLabels, describeSteps, offLinkPairs, describeOffLink, hostChecks, loosenWrites, restoreWrites, rpFilterKey,
+  backendLabel, migrationLabels, migrateFlags, describeSteps, offLinkPairs, describeOffLink, hostChecks, loosenWrites, restoreWrites, rpFilterKey,
   type MigrationBackend, type MigrationRecord, type HostCheck, type StepView, type RouteGetAnswer,
   type PlanContext,
 } from '../core/migrate-plan.js'
@@ -106,10 +106,6 @@ function migrationTarget(current: MigrationBackend, req: MigrateRequest): Migrat
     directRouting: type === 'vxlan' && (Boolean(req.directRouting) || (!req.backend && current.directRouting))}
 }
 
-/** The flags that migrate to `b` (its VNI too when that is what changes). */
-function targetFlags(b: MigrationBackend, other: MigrationBackend): string {
-  return `--backend ${b.type}${b.directRouting ? ' --directrouting' : ''}${b.type === 'vxlan' && other.type === 'vxlan' && b.vni !== other.vni ? ` --vni ${b.vni}` : ''}`
-}
 
 function toMigrationBackend(nc: NetConf): MigrationBackend {
   if (nc.backend.type === 'udp') throw userError('the network uses the udp backend, which flannelctl does not build', 'set it with: flannelctl backend set vxlan')
@@ -285,7 +281,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
       if (existing.state === 'done' && !sameBackend(current, existing.to)) {
         const vni = current.type === 'vxlan' && existing.to.type === 'vxlan' && current.vni !== existing.to.vni
         throw userError(`the network's backend changed since the last migration (it moved to ${backendLabel(existing.to, vni ? existing.to.vni : undefined)}, it is ${backendLabel(current, vni ? current.vni : undefined)} now)`,
-          `migrate to the backend you want with --backend, e.g. flannelctl migrate ${targetFlags(existing.from, current)} ${nodesFlag(req)} --yes`)
+          `migrate to the backend you want with --backend, e.g. flannelctl migrate ${migrateFlags(existing.from, current)} ${nodesFlag(req)} --yes`)
       }
       record = reverseMigration(existing, newId(), now())
     } else if (existing?.state === 'running') {
@@ -295,7 +291,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
         throw userError(`a ${existing.rollbackOf ? 'rollback' : 'migration'} ${labels.from} → ${labels.to} is in progress (step ${existing.done} of ${existing.steps.length})`,
           existing.rollbackOf
             ? `finish it: flannelctl migrate --rollback ${nodesFlag(req)} --yes; then migrate to the backend you want`
-            : `finish it: flannelctl migrate ${targetFlags(existing.to, existing.from)} ${nodesFlag(req)} --yes; or undo it: flannelctl migrate --rollback ${nodesFlag(req)} --yes`)
+            : `finish it: flannelctl migrate ${migrateFlags(existing.to, existing.from)} ${nodesFlag(req)} --yes; or undo it: flannelctl migrate --rollback ${nodesFlag(req)} --yes`)
       }
       record = existing
       resumed = true
@@ -526,7 +522,7 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
     'this host only: the others switch on their next sync (with sync --watch, within a second). Until then traffic '
     + 'between them and this host can be lost (a peer still encapsulating to a VTEP this host removed, or strict rp_filter '
     + 'dropping a reply that arrives on the other device). To switch every node without losing a packet, run it once for all: '
-    + `flannelctl migrate ${targetFlags(to, from)} --inventory FILE --yes`,
+    + `flannelctl migrate ${migrateFlags(to, from)} --inventory FILE --yes`,
   ]
   if (!req.apply) return {...base, nothingToDo: false, applied: false, steps, notes}
   await setBackend(storeSpec, storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)})

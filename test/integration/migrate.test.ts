@@ -92,6 +92,13 @@ async function withoutLoss(lab: Lab, fn: () => Promise<void>): Promise<PingLoss[
   return results
 }
 
+/** A `sync --watch` agent on every node (its periodic round once a minute: what it does within a test, the store's watch woke it for). */
+function startAgents(lab: Lab) {
+  return lab.nodes.map(n => execa('ip', ['netns', 'exec', n.netns, process.execPath, join(ROOT, 'bin', 'run.js'), 'sync', '--watch', '--interval', '60',
+    '--store', lab.store, '--subnet-file', join(n.dir, 'subnet.env'), '--cni-conf-dir', join(n.dir, 'cni'), '--state-file', join(n.dir, 'node.json')],
+  {reject: false, env: {NO_COLOR: '1'}}))
+}
+
 async function migrate(lab: Lab, args: string[], env: Record<string, string> = {}) {
   return cli(['migrate', '--lab', lab.name, ...args], {env})
 }
@@ -303,9 +310,7 @@ describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
   })
 
   it('with sync --watch agents running on every node: migrate still loses nothing, and a plain backend change reaches them through the store\'s watch', async () => {
-    const agents = main.nodes.map(n => execa('ip', ['netns', 'exec', n.netns, process.execPath, join(ROOT, 'bin', 'run.js'), 'sync', '--watch', '--interval', '60',
-      '--store', main.store, '--subnet-file', join(n.dir, 'subnet.env'), '--cni-conf-dir', join(n.dir, 'cni'), '--state-file', join(n.dir, 'node.json')],
-    {reject: false, env: {NO_COLOR: '1'}}))
+    const agents = startAgents(main)
     try {
       await new Promise(resolve => setTimeout(resolve, 1500))
       await withoutLoss(main, () => expectMigrated(main, ['--backend', 'host-gw']))
@@ -624,5 +629,17 @@ describe('migrate --vni (a 3-node vxlan lab, real kernel, strict rp_filter, ping
     expect(await stateOf(lab)).to.deep.equal(onVni(7))
     expect((await configOf(lab)).Backend).to.deep.include({VNI: 7})
     for (const n of lab.nodes) expect(await rpFilterOf(n)).to.equal('1 1 1')
+  })
+
+  it('with sync --watch agents on every node, woken by the record\'s writes and building the same states: no loss', async () => {
+    const agents = startAgents(lab)
+    try {
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      await withoutLoss(lab, () => expectMigrated(lab, ['--vni', '11']))
+    } finally {
+      for (const a of agents) a.kill('SIGTERM')
+      await Promise.all(agents)
+    }
+    expect(await stateOf(lab)).to.deep.equal(onVni(11))
   })
 })
