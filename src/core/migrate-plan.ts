@@ -94,20 +94,23 @@ export interface MigrationPhase {
   note: string
 }
 
-export function backendLabel(b: Pick<MigrationBackend, 'type' | 'directRouting'>, withVni?: number): string {
-  const vni = withVni !== undefined && b.type === 'vxlan' ? ` VNI ${withVni}` : ''
-  return b.type === 'vxlan' && b.directRouting ? `vxlan${vni} (DirectRouting)` : `${b.type}${vni}`
+/** `b` in words; `against` (the other end of a migration) adds the VNI and port when they differ from its. */
+export function backendLabel(b: Pick<MigrationBackend, 'type' | 'directRouting'> & Partial<MigrationBackend>, against?: MigrationBackend): string {
+  const differs = (key: 'vni' | 'port') => b.type === 'vxlan' && against?.type === 'vxlan' && b[key] !== undefined && b[key] !== against[key]
+  const detail = `${differs('vni') || differs('port') ? ` VNI ${b.vni}` : ''}${differs('port') ? ` port ${b.port}` : ''}`
+  return b.type === 'vxlan' && b.directRouting ? `vxlan${detail} (DirectRouting)` : `${b.type}${detail}`
 }
 
-/** The flags of `flannelctl migrate` that move to `b` from `other` (--vni too when the VNI changes). */
+/** The flags of `flannelctl migrate` that move to `b` from `other` (--vni and --port too when they change). */
 export function migrateFlags(b: MigrationBackend, other: MigrationBackend): string {
-  return `--backend ${b.type}${b.directRouting ? ' --directrouting' : ''}${b.type === 'vxlan' && other.type === 'vxlan' && b.vni !== other.vni ? ` --vni ${b.vni}` : ''}`
+  const vxlans = b.type === 'vxlan' && other.type === 'vxlan'
+  return `--backend ${b.type}${b.directRouting ? ' --directrouting' : ''}${vxlans && (b.vni !== other.vni || b.port !== other.port) ? ` --vni ${b.vni}` : ''}`
+    + `${vxlans && b.port !== other.port ? ` --port ${b.port}` : ''}`
 }
 
-/** A migration's two ends as they read side by side: with their VNIs when the VNI changes. */
+/** A migration's two ends as they read side by side: with their VNIs (and ports) when those change. */
 export function migrationLabels(r: Pick<MigrationRecord, 'from' | 'to'>): {from: string; to: string} {
-  const vnis = vniChange(r.from, r.to)
-  return {from: backendLabel(r.from, vnis ? r.from.vni : undefined), to: backendLabel(r.to, vnis ? r.to.vni : undefined)}
+  return {from: backendLabel(r.from, r.to), to: backendLabel(r.to, r.from)}
 }
 
 export function sameBackend(a: MigrationBackend, b: MigrationBackend): boolean {

@@ -40,6 +40,8 @@ export interface MigrateRequest {
   directRouting?: boolean
   /** a new VNI (vxlan): alone it keeps the backend type and DirectRouting as they are */
   vni?: number
+  /** a new UDP port (vxlan), with a new VNI: two devices of one VNI would have one name */
+  port?: number
   rollback?: boolean
   /** cluster targets; neither means this host only */
   lab?: string
@@ -96,14 +98,24 @@ function involvedDevices(rec: NodeRecord, ...vnis: number[]): string[] {
   return [rec.iface, rec.bridge, ...new Set(vnis.map(vxlanDeviceName))]
 }
 
-/** Where the flags point, from `current`: --backend (with --directrouting), --vni, or both. */
+/** The first flag that names a target, if any. */
+function targetFlag(req: MigrateRequest): string | undefined {
+  return req.backend ? '--backend' : req.vni !== undefined ? '--vni' : req.port !== undefined ? '--port' : undefined
+}
+
+/** Where the flags point, from `current`: --backend (with --directrouting), --vni (with --port), or both. */
 function migrationTarget(current: MigrationBackend, req: MigrateRequest): MigrationBackend {
   if (!req.backend && current.type !== 'vxlan') {
-    throw userError(`the network uses ${current.type}; --vni is a setting of vxlan`, `migrate to vxlan on that VNI: flannelctl migrate --backend vxlan --vni ${req.vni} ...`)
+    throw userError(`the network uses ${current.type}; --vni and --port are settings of vxlan`, `migrate to vxlan: flannelctl migrate --backend vxlan${req.vni === undefined ? '' : ` --vni ${req.vni}`}${req.port === undefined ? '' : ` --port ${req.port}`} ...`)
   }
   const type = req.backend ?? current.type
-  return {...current, type, vni: req.vni ?? current.vni,
+  const to = {...current, type, vni: req.vni ?? current.vni, port: req.port ?? current.port,
     directRouting: type === 'vxlan' && (Boolean(req.directRouting) || (!req.backend && current.directRouting))}
+  if (current.type === 'vxlan' && to.type === 'vxlan' && to.port !== current.port && to.vni === current.vni) {
+    throw userError(`a new port alone cannot be changed without loss: the device on port ${to.port} would be ${vxlanDeviceName(to.vni)} too, the name of the one on port ${current.port}, so no node could have both while the nodes switch`,
+      `change the VNI with it: flannelctl migrate --vni ${current.vni === 1 ? 2 : current.vni + 1} --port ${to.port} ...; or set it with flannelctl backend set vxlan --port ${to.port}, and pods lose traffic between nodes on either side until every node has synced`)
+  }
+  return to
 }
 
 
@@ -225,9 +237,9 @@ function nodesFlag(req: MigrateRequest): string {
   return req.lab ? `--lab ${req.lab}` : `--inventory ${req.inventory}`
 }
 
-/** flannel's config leaves the default port out; so do we. */
-function explicitPort(b: MigrationBackend): number | undefined {
-  return b.port === DEFAULT_VXLAN_PORT ? undefined : b.port
+/** flannel's config leaves the default port out; so do we, but for a port changed back to it (left out, the old Port would stay). */
+function explicitPort(to: MigrationBackend, from: MigrationBackend): number | undefined {
+  return to.port === DEFAULT_VXLAN_PORT && from.port === DEFAULT_VXLAN_PORT ? undefined : to.port
 }
 
 function newId(): string {
@@ -235,10 +247,11 @@ function newId(): string {
 }
 
 export async function migrate(ctx: ServiceContext, req: MigrateRequest): Promise<MigrateResult> {
-  if (!req.rollback && !req.backend && req.vni === undefined) throw userError('say which backend (or VNI) to migrate to', 'e.g. flannelctl migrate --backend host-gw --plan, --vni 2 --plan, or --rollback')
-  if (req.rollback && (req.backend || req.vni !== undefined)) throw userError(`--rollback returns to the backend the last migration left; it takes no ${req.backend ? '--backend' : '--vni'}`, `drop ${req.backend ? '--backend' : '--vni'}`)
+  const target = targetFlag(req)
+  if (!req.rollback && target === undefined) throw userError('say which backend (or VNI) to migrate to', 'e.g. flannelctl migrate --backend host-gw --plan, --vni 2 --plan, or --rollback')
+  if (req.rollback && target) throw userError(`--rollback returns to the backend the last migration left; it takes no ${target}`, `drop ${target}`)
   if (req.directRouting && req.backend === 'host-gw') throw userError('--directrouting is a vxlan option', 'use --backend vxlan --directrouting')
-  if (req.vni !== undefined && req.backend === 'host-gw') throw userError('--vni is a vxlan setting: host-gw has no VNI', 'drop --vni, or use --backend vxlan --vni N')
+  if ((req.vni !== undefined || req.port !== undefined) && req.backend === 'host-gw') throw userError(`${req.vni !== undefined ? '--vni' : '--port'} is a vxlan setting: host-gw has no VNI or port`, `drop it, or use --backend vxlan`)
   if (req.lab && req.inventory) throw userError('--lab and --inventory both name the nodes', 'pass one of them')
   return req.lab || req.inventory ? migrateCluster(ctx, req) : migrateThisHost(ctx, req)
 }
@@ -262,7 +275,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     const existing = parseMigrationRecord(storedText)
     // Hosts that joined while a migration was stopped cannot be taken into its fixed steps; refusing
     // them would leave that migration unable to finish or roll back.
-    const joined = checkCoverage(nodes, leases, store, existing?.state === 'running' && (req.rollback || req.backend !== undefined || req.vni !== undefined))
+    const joined = checkCoverage(nodes, leases, store, existing?.state === 'running' && (req.rollback || targetFlag(req) !== undefined))
     for (const l of joined) {
       ctx.progress(`warning: ${l.subnet} (${l.publicIP}) joined after this migration began and is not part of it: it follows the store's net-conf on its own sync; `
         + `run flannelctl sync there once this finishes (an agent, sync --watch, does so by itself), until then it may not reach the migrated nodes`)
@@ -279,8 +292,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
       if (!existing) throw userError('there is no migration to roll back in the store', 'migrate with --backend')
       const current = toMigrationBackend(nc)
       if (existing.state === 'done' && !sameBackend(current, existing.to)) {
-        const vni = current.type === 'vxlan' && existing.to.type === 'vxlan' && current.vni !== existing.to.vni
-        throw userError(`the network's backend changed since the last migration (it moved to ${backendLabel(existing.to, vni ? existing.to.vni : undefined)}, it is ${backendLabel(current, vni ? current.vni : undefined)} now)`,
+        throw userError(`the network's backend changed since the last migration (it moved to ${backendLabel(existing.to, current)}, it is ${backendLabel(current, existing.to)} now)`,
           `migrate to the backend you want with --backend, e.g. flannelctl migrate ${migrateFlags(existing.from, current)} ${nodesFlag(req)} --yes`)
       }
       record = reverseMigration(existing, newId(), now())
@@ -440,7 +452,7 @@ async function runStep(ctx: ServiceContext, record: MigrationRecord, i: number, 
     }
     case 'commit-config': {
       const to = record.to
-      await setBackend(where.storeSpec, where.storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)}, {byMigration: true})
+      await setBackend(where.storeSpec, where.storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to, record.from)}, {byMigration: true})
       return record
     }
     case 'finish':
@@ -525,7 +537,7 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
     + `flannelctl migrate ${migrateFlags(to, from)} --inventory FILE --yes`,
   ]
   if (!req.apply) return {...base, nothingToDo: false, applied: false, steps, notes}
-  await setBackend(storeSpec, storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)})
+  await setBackend(storeSpec, storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to, from)})
   ctx.progress(`store: net-conf Backend → ${labels.to}`)
   const result = await reconcile(ctx, {node: req.node, creating: false, what: 'migrate'})
   return {...base, nothingToDo: false, applied: true, steps: steps.map(s => ({...s, done: true})), notes, reconcile: result}

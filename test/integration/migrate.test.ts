@@ -642,4 +642,16 @@ describe('migrate --vni (a 3-node vxlan lab, real kernel, strict rp_filter, ping
     }
     expect(await stateOf(lab)).to.deep.equal(onVni(11))
   })
+
+  it('a new port goes with a new VNI, without loss (alone it is refused: both devices would be one name); rolled back, the old port is back', async () => {
+    const alone = await migrate(lab, ['--port', '4789', '--plan'])
+    expect(alone.exitCode).to.equal(2)
+    expect(alone.stderr).to.include('a new port alone cannot be changed without loss').and.include('migrate --vni 12 --port 4789')
+    await withoutLoss(lab, () => expectMigrated(lab, ['--vni', '13', '--port', '4789']))
+    expect(await stateOf(lab)).to.deep.equal(JSON.parse(JSON.stringify(onVni(13)).replaceAll('\\"port\\":8472', '\\"port\\":4789')))
+    expect((await configOf(lab)).Backend).to.deep.include({VNI: 13, Port: 4789})
+    await withoutLoss(lab, () => expectMigrated(lab, ['--rollback']))
+    expect(await stateOf(lab)).to.deep.equal(onVni(11))
+    expect((await configOf(lab)).Backend).to.deep.include({VNI: 11, Port: 8472})
+  })
 })

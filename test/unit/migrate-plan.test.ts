@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {
   planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
   outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps,
-  effectiveRpFilter, vtepsOf, type MigrationBackend, type MigrationRecord,
+  effectiveRpFilter, vtepsOf, migrationLabels, migrateFlags, type MigrationBackend, type MigrationRecord,
 } from '../../src/core/migrate-plan.js'
 import {planNode, type NodeIntent} from '../../src/core/planner.js'
 import type {HostSnapshot, Link, Route} from '../../src/core/model.js'
@@ -481,6 +481,17 @@ describe('migrate plan: a new VNI', () => {
     expect(parseMigrationRecord(JSON.stringify(added))).to.deep.equal(added)
     const bad = {...added, nodes: added.nodes.map(n => ({...n, extraVtep: {vni: 'two', port: 8472}}))}
     expect(() => parseMigrationRecord(JSON.stringify(bad))).to.throw(/understands/)
+  })
+
+  it('reads with the VNI (and port) where they change, and names the flags that finish it', () => {
+    const port4789 = {...vxlan2, port: 4789}
+    expect(migrationLabels(start)).to.deep.equal({from: 'vxlan VNI 1', to: 'vxlan VNI 2'})
+    expect(migrationLabels({from: vxlan, to: port4789})).to.deep.equal({from: 'vxlan VNI 1 port 8472', to: 'vxlan VNI 2 port 4789'})
+    expect(migrationLabels({from: vxlan, to: hostgw})).to.deep.equal({from: 'vxlan', to: 'host-gw'})
+    expect(migrationLabels({from: dr, to: dr2}).to).to.equal('vxlan VNI 2 (DirectRouting)')
+    expect(migrateFlags(port4789, vxlan)).to.equal('--backend vxlan --vni 2 --port 4789')
+    expect(migrateFlags(dr, vxlan2)).to.equal('--backend vxlan --directrouting --vni 1')
+    expect(migrateFlags(hostgw, vxlan2)).to.equal('--backend host-gw')
   })
 
   it('the plan creates flannel.2 with the node\'s VTEP MAC, routes via flannel.2, and removes flannel.1', () => {
