@@ -10,8 +10,8 @@ import {runAttached} from '../adapters/runner.js'
 import {join} from 'node:path'
 
 export default class Migrate extends BaseCommand {
-  static override summary = 'Change the backend of a running network without losing traffic'
-  static override description = `With --lab or --inventory the steps run on every node, in the order that loses no packet: rp_filter loose everywhere; for vxlan, every node's VTEP and its peers' entries first; each node's peer routes replaced in place, node by node; then what the old backend alone needed is removed and rp_filter restored. host-gw is refused before anything changes when a peer is not on-link (and the refusal names each pair).
+  static override summary = 'Change the backend (or VNI) of a running network without losing traffic'
+  static override description = `With --lab or --inventory the steps run on every node, in the order that loses no packet: rp_filter loose everywhere; for vxlan, every node's VTEP and its peers' entries first; each node's peer routes replaced in place, node by node; then what the old backend alone needed is removed and rp_filter restored. A new --vni is done the same way: flannel.<new> (with the old device's MAC) beside flannel.<old> on every node, routes moved node by node, the old device removed last. host-gw is refused before anything changes when a peer is not on-link (and the refusal names each pair).
 
 With --lab or --inventory the migration is kept in the store: run the same command again to finish one that was interrupted, or --rollback to go back the same way. Without them only this host follows at once, the others on their next sync, and there is no record to roll back: migrate back with --backend OLD. --plan shows the steps and changes nothing; without --yes nothing changes either. Progress (one line per step) goes to stderr. See docs/migrate.md.
 
@@ -21,12 +21,15 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
     {description: 'The steps from vxlan to host-gw in the lab, per node; changes nothing', command: '<%= config.bin %> migrate --backend host-gw --lab demo --plan'},
     {description: 'Run them', command: '<%= config.bin %> migrate --backend host-gw --lab demo --yes'},
     {description: 'vxlan with DirectRouting on the hosts of an inventory', command: '<%= config.bin %> migrate --backend vxlan --directrouting --inventory nodes.yaml --yes'},
+    {description: 'Another VNI: flannel.2 beside flannel.1 on every node first, routes moved node by node, flannel.1 removed last', command: '<%= config.bin %> migrate --vni 2 --lab demo --yes'},
     {description: 'Back to where the last migration started', command: '<%= config.bin %> migrate --rollback --lab demo --yes'},
   ]
 
   static override flags = {
     backend: Flags.string({description: 'the backend to move to', options: ['host-gw', 'vxlan'], helpGroup: 'MIGRATION'}),
     directrouting: Flags.boolean({description: 'vxlan: plain routes to on-link peers', helpGroup: 'MIGRATION'}),
+    vni: Flags.integer({description: 'vxlan: move to this VNI (flannel.<VNI> is built beside the old device, which goes last); alone it keeps the backend as it is', min: 0, max: 16777215, helpGroup: 'MIGRATION'}),
+    port: Flags.integer({description: 'vxlan: move to this UDP port, with a new --vni (the new device listens on it beside the old one)', min: 1, max: 65535, helpGroup: 'MIGRATION'}),
     rollback: Flags.boolean({description: 'return to the backend the last migration started from', helpGroup: 'MIGRATION'}),
     plan: Flags.boolean({description: 'print the ordered steps, change nothing (also --dry-run, as on every other command that writes)', aliases: ['dry-run'], helpGroup: 'MIGRATION'}),
     yes: Flags.boolean({char: 'y', description: 'run the steps', helpGroup: 'MIGRATION'}),
@@ -49,7 +52,7 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
     }
     const ctx = makeContext({verbose: flags.verbose, progress: this.progress({verbose: flags.verbose, quiet: flags.json}).report})
     const result = await migrate(ctx, {
-      backend: flags.backend as 'host-gw' | 'vxlan' | undefined, directRouting: flags.directrouting, rollback: flags.rollback,
+      backend: flags.backend as 'host-gw' | 'vxlan' | undefined, directRouting: flags.directrouting, vni: flags.vni, port: flags.port, rollback: flags.rollback,
       lab: flags.lab, inventory: flags.inventory, node: nodeOptions(flags), apply: flags.yes && !flags.plan, verbose: flags.verbose,
     })
     if (flags.json) return this.outJson(toJson(result))

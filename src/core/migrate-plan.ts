@@ -12,6 +12,9 @@
  *   3. each node's peer routes replaced (`ip route replace` is atomic per prefix), node by node
  *   4. the new config committed to the store; then what the old backend alone needed is removed
  *   5. each node's original rp_filter values restored
+ * A new VNI is the same recipe between two vxlan devices: flannel.<new> is made beside flannel.<old>
+ * (same MAC and address; the kernel's vxlan socket hands each VNI to its own device) on every node
+ * before any route uses it, and flannel.<old> goes only once every node routes the new way.
  */
 import {vtepAddress, vxlanDeviceName} from './flannel.js'
 import type {HostSnapshot} from './model.js'
@@ -19,6 +22,11 @@ import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, p
 import {rulesMode} from './flannel-nft.js'
 
 export const MIGRATION_META_KEY = 'migration'
+
+export interface VtepDevice {
+  vni: number
+  port: number
+}
 
 export type MigrationBackendType = 'vxlan' | 'host-gw'
 
@@ -41,6 +49,8 @@ export interface MigrationNode {
   routes: MigrationBackend
   /** flannel.<VNI> with every peer's neighbour/fdb entries is kept, and the lease advertises its VtepMAC */
   vxlanDevice: boolean
+  /** a VNI change: the other VNI's device, kept beside the routes' own with every peer's entries (see NodeIntent.extraVtep) */
+  extraVtep?: VtepDevice
   /** rp_filter per device (`all`, eth0, …) before the migration loosened it: what step 5 restores */
   rpFilter?: Record<string, string>
 }
@@ -77,33 +87,69 @@ export interface MigrationRecord {
 export interface MigrationPhase {
   backend: MigrationBackend
   keepVxlanDevice: boolean
+  extraVtep?: VtepDevice
+  /** the migration's vxlan devices: the one this node no longer keeps is removed */
+  vxlanDevices: string[]
   /** one line for sync's output */
   note: string
 }
 
-export function backendLabel(b: Pick<MigrationBackend, 'type' | 'directRouting'>): string {
-  return b.type === 'vxlan' && b.directRouting ? 'vxlan (DirectRouting)' : b.type
+/** `b` in words; `against` (the other end of a migration) adds the VNI and port when they differ from its. */
+export function backendLabel(b: Pick<MigrationBackend, 'type' | 'directRouting'> & Partial<MigrationBackend>, against?: MigrationBackend): string {
+  const differs = (key: 'vni' | 'port') => b.type === 'vxlan' && against?.type === 'vxlan' && b[key] !== undefined && b[key] !== against[key]
+  const detail = `${differs('vni') || differs('port') ? ` VNI ${b.vni}` : ''}${differs('port') ? ` port ${b.port}` : ''}`
+  return b.type === 'vxlan' && b.directRouting ? `vxlan${detail} (DirectRouting)` : `${b.type}${detail}`
+}
+
+/** The flags of `flannelctl migrate` that move to `b` from `other` (--vni and --port too when they change). */
+export function migrateFlags(b: MigrationBackend, other: MigrationBackend): string {
+  const vxlans = b.type === 'vxlan' && other.type === 'vxlan'
+  return `--backend ${b.type}${b.directRouting ? ' --directrouting' : ''}${vxlans && (b.vni !== other.vni || b.port !== other.port) ? ` --vni ${b.vni}` : ''}`
+    + `${vxlans && b.port !== other.port ? ` --port ${b.port}` : ''}`
+}
+
+/** A migration's two ends as they read side by side: with their VNIs (and ports) when those change. */
+export function migrationLabels(r: Pick<MigrationRecord, 'from' | 'to'>): {from: string; to: string} {
+  return {from: backendLabel(r.from, r.to), to: backendLabel(r.to, r.from)}
 }
 
 export function sameBackend(a: MigrationBackend, b: MigrationBackend): boolean {
   return a.type === b.type && a.vni === b.vni && a.port === b.port && a.directRouting === b.directRouting
 }
 
+export function vniChange(from: MigrationBackend, to: MigrationBackend): boolean {
+  return from.type === 'vxlan' && to.type === 'vxlan' && from.vni !== to.vni
+}
+
+type NodeState = Pick<MigrationNode, 'publicIP' | 'routes' | 'vxlanDevice' | 'extraVtep'>
+
+/** The vxlan devices a node has now: its routes' own (when it routes vxlan or keeps it) and a VNI change's other one. */
+export function vtepsOf(n: Omit<NodeState, 'publicIP'>): VtepDevice[] {
+  const own = n.vxlanDevice || n.routes.type === 'vxlan' ? [{vni: n.routes.vni, port: n.routes.port}] : []
+  return n.extraVtep ? [...own, n.extraVtep] : own
+}
+
+/** A node has the target's VTEP, with its peers' entries; else the two add passes come first. */
+function hasVtepOf(to: MigrationBackend, n: NodeState): boolean {
+  // the routes' own device, as a node leaving or joining vxlan on one VNI has it: kept or not
+  return n.routes.vni === to.vni ? n.vxlanDevice : n.extraVtep?.vni === to.vni
+}
+
 /** Everything the old backend alone needed is gone only after this step kind; see planSteps. */
-function needsRemoval(to: MigrationBackend): boolean {
-  return to.type === 'host-gw' || to.directRouting
+function needsRemoval(to: MigrationBackend, nodes: NodeState[]): boolean {
+  return to.type === 'host-gw' || to.directRouting || nodes.some(n => vtepsOf(n).some(v => v.vni !== to.vni))
 }
 
 /** The ordered steps from the nodes' current state to `to`. Nodes switch in the order given. */
-export function planSteps(to: MigrationBackend, nodes: Pick<MigrationNode, 'publicIP' | 'vxlanDevice'>[]): MigrationStep[] {
+export function planSteps(to: MigrationBackend, nodes: NodeState[]): MigrationStep[] {
   const each = (kind: StepKind) => nodes.map(n => ({kind, node: n.publicIP}))
   const steps: MigrationStep[] = each('loosen-rp-filter')
-  if (to.type === 'vxlan' && nodes.some(n => !n.vxlanDevice)) {
+  if (to.type === 'vxlan' && nodes.some(n => !hasVtepOf(to, n))) {
     // Two passes: the first publishes every node's VtepMAC, the second gives every node every peer's.
     steps.push(...each('add-vxlan-device'), ...each('add-vxlan-peers'))
   }
   steps.push(...each('switch-routes'), {kind: 'commit-config'})
-  if (needsRemoval(to)) steps.push(...each('remove-old'))
+  if (needsRemoval(to, nodes)) steps.push(...each('remove-old'))
   steps.push(...each('restore-rp-filter'), {kind: 'finish'})
   return steps
 }
@@ -117,10 +163,13 @@ export interface BeginInput {
 }
 
 export function beginMigration(input: BeginInput): MigrationRecord {
-  const nodes: MigrationNode[] = input.nodes.map(n => ({...n, routes: input.from, vxlanDevice: input.from.type === 'vxlan'}))
+  // The VNI means nothing to host-gw: its side takes the other's, so no device changes for it.
+  const from = input.from.type === 'host-gw' ? {...input.from, vni: input.to.vni, port: input.to.port} : input.from
+  const to = input.to.type === 'host-gw' ? {...input.to, vni: from.vni, port: from.port} : input.to
+  const nodes: MigrationNode[] = input.nodes.map(n => ({...n, routes: from, vxlanDevice: from.type === 'vxlan'}))
   return {
-    version: 1, id: input.id, from: input.from, to: input.to, state: 'running', startedAt: input.now,
-    nodes, steps: planSteps(input.to, nodes), done: 0,
+    version: 1, id: input.id, from, to, state: 'running', startedAt: input.now,
+    nodes, steps: planSteps(to, nodes), done: 0,
   }
 }
 
@@ -132,7 +181,7 @@ export function beginMigration(input: BeginInput): MigrationRecord {
 export function reverseMigration(record: MigrationRecord, id: string, now: string): MigrationRecord {
   const nodes: MigrationNode[] = record.state === 'running'
     ? record.nodes.map(n => ({...n}))
-    : record.nodes.map(({rpFilter: _saved, ...n}) => ({...n, routes: record.to, vxlanDevice: record.to.type === 'vxlan'}))
+    : record.nodes.map(({rpFilter: _saved, extraVtep: _gone, ...n}) => ({...n, routes: record.to, vxlanDevice: record.to.type === 'vxlan'}))
   return {
     version: 1, id, from: record.to, to: record.from, state: 'running', startedAt: now, rollbackOf: record.id,
     nodes, steps: planSteps(record.from, nodes), done: 0,
@@ -147,11 +196,20 @@ export function withStepState(record: MigrationRecord, index: number): Migration
   const step = record.steps[index]
   const nodes = record.nodes.map(n => {
     if (n.publicIP !== step.node) return n
+    const to = record.to
     switch (step.kind) {
-      case 'add-vxlan-device': return {...n, vxlanDevice: true}
-      // A node leaving vxlan routes keeps its VTEP: peers not yet switched still encapsulate to it.
-      case 'switch-routes': return {...n, routes: record.to, vxlanDevice: n.vxlanDevice || n.routes.type === 'vxlan' || record.to.type === 'vxlan'}
-      case 'remove-old': return {...n, vxlanDevice: record.to.type === 'vxlan' && !record.to.directRouting}
+      case 'add-vxlan-device': return n.routes.vni === to.vni ? {...n, vxlanDevice: true} : {...n, extraVtep: {vni: to.vni, port: to.port}}
+      // A node leaving vxlan routes (or a VNI) keeps its VTEP: peers not yet switched still encapsulate to it.
+      case 'switch-routes': {
+        const had = vtepsOf(n)
+        const {extraVtep: _was, ...rest} = n
+        const old = had.find(v => v.vni !== to.vni)
+        return {...rest, routes: to, vxlanDevice: to.type === 'vxlan' || had.some(v => v.vni === to.vni), ...(old ? {extraVtep: old} : {})}
+      }
+      case 'remove-old': {
+        const {extraVtep: _gone, ...rest} = n
+        return {...rest, vxlanDevice: to.type === 'vxlan' && !to.directRouting}
+      }
       default: return n
     }
   })
@@ -171,19 +229,24 @@ export function migrationPhase(record: MigrationRecord | undefined, publicIP: st
   const node = record.nodes.find(n => n.publicIP === publicIP)
   if (!node) return undefined
   const switched = sameBackend(node.routes, record.to)
+  const labels = migrationLabels(record)
+  const kept = node.extraVtep ? vxlanDeviceName(node.extraVtep.vni) : node.vxlanDevice && node.routes.type !== 'vxlan' ? vxlanDeviceName(node.routes.vni) : undefined
   return {
     backend: node.routes,
     keepVxlanDevice: node.vxlanDevice,
-    note: `migration ${backendLabel(record.from)} → ${backendLabel(record.to)} in progress (step ${record.done} of ${record.steps.length}): `
-      + `this node routes ${switched ? 'the new' : 'the old'} way (${backendLabel(node.routes)})`
-      + `${node.vxlanDevice && node.routes.type !== 'vxlan' ? `, keeping ${vxlanDeviceName(node.routes.vni)} for peers not yet switched` : ''}`,
+    extraVtep: node.extraVtep,
+    vxlanDevices: [...new Set([record.from.vni, record.to.vni])].map(vxlanDeviceName),
+    note: `migration ${labels.from} → ${labels.to} in progress (step ${record.done} of ${record.steps.length}): `
+      + `this node routes ${switched ? 'the new' : 'the old'} way (${switched ? labels.to : labels.from})`
+      + `${kept === undefined ? '' : `, keeping ${kept} for peers ${switched ? 'not yet switched' : 'that switched'}`}`,
   }
 }
 
 /** For a host outside a running migration (it joined after it began): what its sync should say. */
 export function outsiderNote(record: MigrationRecord | undefined, publicIP: string, following: Pick<MigrationBackend, 'type' | 'directRouting'>): string | undefined {
   if (!record || record.state !== 'running' || record.nodes.some(n => n.publicIP === publicIP)) return undefined
-  return `migration ${backendLabel(record.from)} → ${backendLabel(record.to)} in progress (step ${record.done} of ${record.steps.length}) across `
+  const labels = migrationLabels(record)
+  return `migration ${labels.from} → ${labels.to} in progress (step ${record.done} of ${record.steps.length}) across `
     + `${record.nodes.map(n => n.name).join(', ')}; this host joined after it began and follows the net-conf (${backendLabel(following)}): `
     + 'sync again once it finishes (an agent does so by itself)'
 }
@@ -206,7 +269,8 @@ export function parseMigrationRecord(text: string | undefined): MigrationRecord 
   const ok = v && v.version === 1 && typeof v.id === 'string' && isBackend(v.from) && isBackend(v.to)
     && (v.state === 'running' || v.state === 'done') && Array.isArray(v.nodes) && Array.isArray(v.steps)
     && Number.isInteger(v.done) && v.done >= 0 && v.done <= v.steps.length && (v.runBy === undefined || typeof v.runBy === 'string')
-    && v.nodes.every(n => typeof n.publicIP === 'string' && typeof n.name === 'string' && isBackend(n.routes) && typeof n.vxlanDevice === 'boolean')
+    && v.nodes.every(n => typeof n.publicIP === 'string' && typeof n.name === 'string' && isBackend(n.routes) && typeof n.vxlanDevice === 'boolean'
+      && (n.extraVtep === undefined || (Number.isInteger(n.extraVtep.vni) && Number.isInteger(n.extraVtep.port))))
     && v.steps.every(s => typeof s.kind === 'string' && (s.node === undefined || v.nodes.some(n => n.publicIP === s.node)))
   if (!ok) throw new Error('the stored migration record is not one this flannelctl understands')
   return v
@@ -350,6 +414,8 @@ function peerRoute(node: MigrationNode, peer: MigrationNode, b: MigrationBackend
 export function describeSteps(record: MigrationRecord, ctx: PlanContext): StepView[] {
   const byIP = new Map(record.nodes.map(n => [n.publicIP, n]))
   const dev = vxlanDeviceName(record.to.type === 'vxlan' ? record.to.vni : record.from.vni)
+  // a VNI change: the device the old VNI used, which goes at the end
+  const oldDev = vniChange(record.from, record.to) ? vxlanDeviceName(record.from.vni) : undefined
   return record.steps.map((step, index): StepView => {
     const node = step.node ? byIP.get(step.node) : undefined
     const peers = node ? record.nodes.filter(p => p !== node) : []
@@ -364,10 +430,12 @@ export function describeSteps(record: MigrationRecord, ctx: PlanContext): StepVi
           why: 'while nodes differ a reply may arrive on the underlay for a prefix routed via the VTEP (or the reverse); strict rp_filter drops it, loose only asks that the source be routable'}
       }
       case 'add-vxlan-device':
-        return {...base, title: `create ${dev} and publish its VtepMAC in the lease (routes unchanged)`,
-          commands: [`ip link add ${dev} type vxlan id ${record.to.vni} local ${node!.publicIP} dev ${node!.iface} dstport ${record.to.port} nolearning`,
+        return {...base, title: oldDev ? `create ${dev} beside ${oldDev}, with its MAC and address (routes unchanged)` : `create ${dev} and publish its VtepMAC in the lease (routes unchanged)`,
+          commands: [`ip link add ${dev}${oldDev && ctx.vtepMACs[node!.publicIP] ? ` address ${ctx.vtepMACs[node!.publicIP]}` : ''} type vxlan id ${record.to.vni} local ${node!.publicIP} dev ${node!.iface} dstport ${record.to.port} nolearning`,
             `ip addr add ${vtepAddress(node!.subnet)}/32 dev ${dev}`, `ip link set ${dev} up`],
-          why: 'nothing routes to it yet, so no packet changes path'}
+          why: oldDev
+            ? `nothing routes to it yet, so no packet changes path; the kernel hands VNI ${record.to.vni} to ${dev} and VNI ${record.from.vni} to ${oldDev}, and peers know the MAC already`
+            : 'nothing routes to it yet, so no packet changes path'}
       case 'add-vxlan-peers':
         return {...base, title: `neighbour + fdb entries for every peer's VTEP on ${dev}`,
           commands: peers.flatMap(p => [
@@ -375,14 +443,19 @@ export function describeSteps(record: MigrationRecord, ctx: PlanContext): StepVi
             `bridge fdb replace ${ctx.vtepMACs[p.publicIP] ?? `<${p.name}'s VtepMAC>`} dev ${dev} dst ${p.publicIP} self permanent`]),
           why: 'entries alone change no path; every VTEP is resolvable before the first route points at it'}
       case 'switch-routes':
-        return {...base, title: `peer routes → ${backendLabel(record.to)}`,
+        return {...base, title: `peer routes → ${migrationLabels(record).to}`,
           commands: peers.map(p => peerRoute(node!, p, record.to, ctx.onLink[node!.publicIP] ?? [])),
           why: '`ip route replace` swaps each prefix in one step, never leaving it unrouted; peers not yet switched still reach this node'
-            + (record.to.type === 'host-gw' ? ` (its ${dev} stays until every node is switched)` : ' (every node already has its VTEP)')}
+            + (record.to.type === 'host-gw' ? ` (its ${dev} stays until every node is switched)`
+              : oldDev ? ` (its ${oldDev} stays until every node is switched; every node has ${dev} already)` : ' (every node already has its VTEP)')}
       case 'commit-config':
-        return {...base, title: `net-conf Backend → ${backendLabel(record.to)}`, commands: [],
+        return {...base, title: `net-conf Backend → ${migrationLabels(record).to}`, commands: [],
           why: 'every node forwards the new way now; from here a plain `sync` converges to the same state'}
       case 'remove-old':
+        if (oldDev) {
+          return {...base, title: `remove ${oldDev} (and its neighbour/fdb entries)${record.to.directRouting ? ', and on-link peers\' entries on ' + dev : ''}`, commands: [`ip link del ${oldDev}`],
+            why: `every node routes via ${dev} now: no peer sends VNI ${record.from.vni} any more`}
+        }
         return record.to.type === 'host-gw'
           ? {...base, title: `remove ${dev} (and its neighbour/fdb entries); lease BackendType → host-gw`, commands: [`ip link del ${dev}`],
               why: 'every node routes directly now: no peer encapsulates to this VTEP any more'}
@@ -392,7 +465,7 @@ export function describeSteps(record: MigrationRecord, ctx: PlanContext): StepVi
               why: 'every node routes on-link peers directly now; nothing resolves those VTEPs any more'}
       case 'restore-rp-filter': {
         const saved = node!.rpFilter ?? ctx.rpFilterNow[node!.publicIP] ?? {}
-        const gone = record.to.type === 'host-gw' ? dev : undefined
+        const gone = record.to.type === 'host-gw' ? dev : oldDev
         const writes = loosenWrites(saved).filter(w => w.dev !== gone).map(w => ({dev: w.dev, value: saved[w.dev] ?? '0'}))
         return {...base, title: `restore rp_filter: ${writes.map(w => `${w.dev}=${w.value}`).join(' ') || 'nothing was changed'}`,
           commands: writes.map(w => `sysctl -w ${rpFilterKey(w.dev)}=${w.value}`),

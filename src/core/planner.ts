@@ -53,14 +53,26 @@ export interface NodeIntent {
    * a node about to switch to vxlan finds every VTEP resolved. Routes still follow `backend`.
    */
   keepVxlanDevice?: boolean
-  /** the vxlan device this node made before (the record's VNI): removed once the backend no longer uses it */
-  formerVxlanDevice?: string
+  /**
+   * Transitional (migrate, a VNI change): a second VTEP beside the backend's own, with the same MAC
+   * and address and every peer's neighbour + fdb entries, and no route: the new VNI's before this
+   * node switches (peers that switched first encapsulate to it), the old one's after (peers that
+   * have not switched yet still do). The kernel's vxlan socket on the port hands each VNI to its device.
+   */
+  extraVtep?: VtepDevice
+  /** vxlan devices this node made before (the record's VNI, a migration's): removed once nothing uses them */
+  formerVxlanDevices?: string[]
   /**
    * subnets whose store entries are unreadable (damaged in place): the routes, neighbour and fdb
    * entries this host has for them are kept, neither added nor removed, until the entry is repaired
    * or deleted
    */
   unreadablePeers?: string[]
+}
+
+export interface VtepDevice {
+  vni: number
+  port: number
 }
 
 export interface CurrentFiles {
@@ -89,10 +101,13 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   const vxlanDev = vxlanDeviceName(intent.backend.vni)
   const useVxlan = intent.backend.type === 'vxlan'
   const wantVxlanDevice = useVxlan || intent.keepVxlanDevice === true
+  const extra = intent.extraVtep !== undefined && intent.extraVtep.vni !== intent.backend.vni ? intent.extraVtep : undefined
+  const extraDev = extra === undefined ? undefined : vxlanDeviceName(extra.vni)
   // A device recreated (another port, VNI or underlay) takes its routes, neighbours and fdb entries
   // with it: every entry on it is planned afresh, in the same run.
-  const recreated = wantVxlanDevice && links.has(vxlanDev) && !vxlanDeviceFits(intent, links.get(vxlanDev)!)
-  const snap = recreated ? withoutEntriesOn(current, vxlanDev) : current
+  const recreated = (dev: string, vtep: VtepDevice) => links.has(dev) && !vxlanDeviceFits(intent, vtep, links.get(dev)!)
+  let snap = wantVxlanDevice && recreated(vxlanDev, intent.backend) ? withoutEntriesOn(current, vxlanDev) : current
+  if (extra !== undefined && recreated(extraDev!, extra)) snap = withoutEntriesOn(snap, extraDev!)
 
   if (snap.sysctls?.['net.ipv4.ip_forward'] !== '1') {
     ops.push({tool: 'sysctl', key: 'net.ipv4.ip_forward', value: '1', why: 'hosts must forward pod traffic'})
@@ -104,20 +119,13 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
     const addrs = snap.looseVethPeerAddresses?.[veth.name]
     warnings.push(`${veth.name} is plugged into no bridge, and its other end ${addrs === undefined ? 'is in no namespace this host names (ip netns)' : addrs.length > 0 ? `has ${addrs.join(', ')}, not on this node's subnet ${intent.subnet}` : 'has no IPv4 address'}: left alone, as another network's (its bridge deleted?); if it is a pod of this node: ip link set ${veth.name} master ${intent.bridge}`)
   }
-  if (wantVxlanDevice) ops.push(...planVxlanDevice(intent, links.get(vxlanDev), snap))
+  if (wantVxlanDevice) ops.push(...planVxlanDevice(intent, intent.backend, links.get(vxlanDev), snap))
+  if (extra !== undefined) ops.push(...planVxlanDevice(intent, extra, links.get(extraDev!), snap))
 
   // Per peer, in flanneld's order: neighbour, fdb, route (a route must never point at an unresolved VTEP).
-  const neighOps: Op[] = []
-  const fdbOps: Op[] = []
   const routes: DesiredRoute[] = []
-  const wantNeigh = new Set<string>()
-  const wantFdb = new Set<string>()
-  // Indexed once: a per-peer scan of the tables is quadratic (a million comparisons at 1000 peers).
-  const vxlanNeighByDst = new Map<string, Neighbor>()
-  for (const n of snap.neighbors ?? []) {
-    if (n.dev === vxlanDev && !vxlanNeighByDst.has(n.dst)) vxlanNeighByDst.set(n.dst, n)
-  }
-  const vxlanFdb = new Set((snap.fdb ?? []).filter(f => f.dev === vxlanDev).map(f => `${f.mac.toLowerCase()}|${f.dst}`))
+  const mainEntries: VtepEntry[] = []
+  const extraEntries: VtepEntry[] = []
   // The fdb holds one entry per MAC: two VTEPs announcing one MAC (hosts cloned with one machine-id,
   // an edited lease) cannot both be reached, and replacing the entry for each in turn flipped it on
   // every round. The first lease (in subnet order, the same on every node) keeps the MAC.
@@ -139,9 +147,9 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
       } else {
         warnings.push(`peer ${peer.subnet} (${peer.publicIP}) is not on-link from ${intent.iface}, so no route to it: host-gw reaches only peers on this node's segment; use vxlan (with DirectRouting) to reach it`)
       }
-      if (!intent.keepVxlanDevice) continue
     }
-    if (!wantVxlanDevice) continue
+    const onMainDevice = wantVxlanDevice && (!direct || intent.keepVxlanDevice === true)
+    if (!onMainDevice && extra === undefined) continue
     if (!peer.vtepMAC) {
       if (!direct) warnings.push(`peer ${peer.subnet} (${peer.publicIP}) has no VtepMAC in its lease; skipped`)
       continue
@@ -156,25 +164,20 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
       continue
     }
     macHolder.set(vtepMAC, peer)
-    const vtep = vtepAddress(peer.subnet)
-    wantNeigh.add(`${vtep}|${vtepMAC}`)
-    wantFdb.add(`${vtepMAC}|${peer.publicIP}`)
-    const neigh = vxlanNeighByDst.get(vtep)
-    if (!neigh || neigh.lladdr?.toLowerCase() !== vtepMAC || !neigh.state.includes('PERMANENT')) {
-      neighOps.push({tool: 'ip', args: ['neigh', 'replace', vtep, 'lladdr', vtepMAC, 'dev', vxlanDev, 'nud', 'permanent'],
-        why: `VTEP of ${peer.subnet} answers at ${vtepMAC}`})
-    }
-    if (!vxlanFdb.has(`${vtepMAC}|${peer.publicIP}`)) {
-      fdbOps.push({tool: 'bridge', args: ['fdb', 'replace', vtepMAC, 'dev', vxlanDev, 'dst', peer.publicIP, 'self', 'permanent'],
-        why: `frames for ${vtepMAC} are sent to ${peer.publicIP}`})
-    }
+    const entry = {subnet: peer.subnet, vtep: vtepAddress(peer.subnet), mac: vtepMAC, publicIP: peer.publicIP}
+    if (extra !== undefined) extraEntries.push(entry)
+    if (!onMainDevice) continue
+    mainEntries.push(entry)
     if (direct) continue
     routes.push({
       dst: peer.subnet,
-      args: ['route', 'replace', peer.subnet, 'via', vtep, 'dev', vxlanDev, 'onlink'],
-      matches: r => r.gateway === vtep && r.dev === vxlanDev && r.onlink === true && r.type === 'unicast',
+      args: ['route', 'replace', peer.subnet, 'via', entry.vtep, 'dev', vxlanDev, 'onlink'],
+      matches: r => r.gateway === entry.vtep && r.dev === vxlanDev && r.onlink === true && r.type === 'unicast',
     })
   }
+  const unreadable = new Set((intent.unreadablePeers ?? []).map(normaliseDst))
+  const mainVtep = planVtepEntries(vxlanDev, wantVxlanDevice ? mainEntries : undefined, snap, links.has(vxlanDev), unreadable)
+  const extraVtep = extraDev === undefined ? undefined : planVtepEntries(extraDev, extraEntries, snap, links.has(extraDev), unreadable)
 
   const routeOps: Op[] = []
   const byDst = new Map<string, Route[]>()
@@ -190,11 +193,10 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
     }
   }
 
-  // Stale entries: on our vxlan device everything is ours; via the underlay only what we recorded.
+  // Stale entries: on our vxlan devices everything is ours; via the underlay only what we recorded.
   const wanted = new Set(routes.map(r => r.dst))
   const staleRouteOps: Op[] = []
   const owned = new Set(intent.ownedRoutes)
-  const unreadable = new Set((intent.unreadablePeers ?? []).map(normaliseDst))
   const keptOwned: string[] = []
   for (const r of snap.routes ?? []) {
     if (!inMainTable(r)) continue
@@ -204,41 +206,21 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
       if (owned.has(dst)) keptOwned.push(dst)
       continue
     }
-    const onOurDevice = r.dev === vxlanDev && r.proto !== 'kernel'
+    const onOurDevice = (r.dev === vxlanDev || (extraDev !== undefined && r.dev === extraDev)) && r.proto !== 'kernel'
     const recorded = owned.has(dst) && r.dev === intent.iface && r.gateway !== undefined && insideNetwork(dst, intent.network)
     if (onOurDevice || recorded) {
       staleRouteOps.push({tool: 'ip', args: ['route', 'del', dst, ...(r.gateway ? ['via', r.gateway] : []), 'dev', r.dev!], why: `no peer holds ${dst} any more`})
     }
   }
-  const staleFdbOps: Op[] = []
-  const staleNeighOps: Op[] = []
-  if (links.has(vxlanDev)) {
-    // an unreadable peer's VTEP: its neighbour entry (the subnet's first address) and the fdb entry of that MAC
-    const keptNeighbor = (n: {dst: string; dev?: string}) => n.dev === vxlanDev && [...unreadable].some(s => cidrContainsIp(s, n.dst))
-    const keptMacs = new Set((snap.neighbors ?? []).filter(n => keptNeighbor(n) && n.lladdr).map(n => n.lladdr!.toLowerCase()))
-    for (const f of snap.fdb ?? []) {
-      if (f.dev !== vxlanDev || !f.dst || f.mac === '00:00:00:00:00:00' || keptMacs.has(f.mac.toLowerCase())) continue
-      if (!wantVxlanDevice || !wantFdb.has(`${f.mac.toLowerCase()}|${f.dst}`)) {
-        staleFdbOps.push({tool: 'bridge', args: ['fdb', 'del', f.mac, 'dev', vxlanDev, 'dst', f.dst, 'self'], why: `no peer's VTEP is ${f.mac} at ${f.dst} any more`})
-      }
-    }
-    const wantNeighDst = new Set([...wantNeigh].map(w => w.split('|')[0]))
-    for (const n of snap.neighbors ?? []) {
-      if (n.dev !== vxlanDev || !n.state.includes('PERMANENT') || keptNeighbor(n)) continue
-      if (!wantVxlanDevice || !wantNeighDst.has(n.dst)) {
-        staleNeighOps.push({tool: 'ip', args: ['neigh', 'del', n.dst, 'dev', vxlanDev], why: `no peer's VTEP is ${n.dst} any more`})
-      }
-    }
-  }
   // A vxlan device left from an earlier vxlan setup (or another VNI) goes last, after routes moved off it.
   const unused = new Set(wantVxlanDevice ? [] : [vxlanDev])
-  if (intent.formerVxlanDevice !== undefined && intent.formerVxlanDevice !== vxlanDev) unused.add(intent.formerVxlanDevice)
+  for (const dev of intent.formerVxlanDevices ?? []) if (dev !== vxlanDev && dev !== extraDev) unused.add(dev)
   const removeDevice: Op[] = [...unused].filter(dev => links.get(dev)?.kind === 'vxlan').map(dev => ({
     tool: 'ip', args: ['link', 'del', dev],
     why: wantVxlanDevice ? `the network's VNI ${intent.backend.vni} uses ${vxlanDev} now` : `the ${intent.backend.type} backend does not use ${dev}`,
   }))
 
-  ops.push(...neighOps, ...fdbOps, ...routeOps, ...staleRouteOps, ...staleFdbOps, ...staleNeighOps, ...removeDevice)
+  ops.push(...mainVtep.add, ...extraVtep?.add ?? [], ...routeOps, ...staleRouteOps, ...mainVtep.stale, ...extraVtep?.stale ?? [], ...removeDevice)
   const trafficRules = planTrafficRules(intent, snap)
   ops.push(...trafficRules)
   warnings.push(...rulesLostWithChains(trafficRules, snap))
@@ -326,10 +308,65 @@ export function loosePodVeths(snap: HostSnapshot, subnet: string): string[] {
 }
 
 /** Whether the existing device is the VTEP the intent asks for; anything else is recreated. */
-function vxlanDeviceFits(intent: NodeIntent, link: Link): boolean {
+function vxlanDeviceFits(intent: NodeIntent, vtep: VtepDevice, link: Link): boolean {
   const v = link.vxlan
-  return link.kind === 'vxlan' && v !== undefined && v.id === intent.backend.vni && v.local === intent.publicIP
-    && v.dev === intent.iface && v.port === intent.backend.port && v.learning === false
+  return link.kind === 'vxlan' && v !== undefined && v.id === vtep.vni && v.local === intent.publicIP
+    && v.dev === intent.iface && v.port === vtep.port && v.learning === false
+}
+
+/** A peer's VTEP as a vxlan device of this node resolves it: neighbour (its address → MAC), fdb (MAC → host). */
+interface VtepEntry {
+  subnet: string
+  vtep: string
+  mac: string
+  publicIP: string
+}
+
+/**
+ * The neighbour and fdb entries of one vxlan device: the ones to add (`want`; undefined when the
+ * device is not wanted at all), and everything else on it to remove, but for the entries of peers
+ * whose store entry is unreadable, which are kept as they are.
+ */
+function planVtepEntries(dev: string, want: VtepEntry[] | undefined, snap: HostSnapshot, exists: boolean, unreadable: Set<string>): {add: Op[]; stale: Op[]} {
+  const neighOps: Op[] = []
+  const fdbOps: Op[] = []
+  // Indexed once: a per-peer scan of the tables is quadratic (a million comparisons at 1000 peers).
+  const neighByDst = new Map<string, Neighbor>()
+  for (const n of snap.neighbors ?? []) {
+    if (n.dev === dev && !neighByDst.has(n.dst)) neighByDst.set(n.dst, n)
+  }
+  const fdbHas = new Set((snap.fdb ?? []).filter(f => f.dev === dev).map(f => `${f.mac.toLowerCase()}|${f.dst}`))
+  for (const e of want ?? []) {
+    const neigh = neighByDst.get(e.vtep)
+    if (!neigh || neigh.lladdr?.toLowerCase() !== e.mac || !neigh.state.includes('PERMANENT')) {
+      neighOps.push({tool: 'ip', args: ['neigh', 'replace', e.vtep, 'lladdr', e.mac, 'dev', dev, 'nud', 'permanent'], why: `VTEP of ${e.subnet} answers at ${e.mac}`})
+    }
+    if (!fdbHas.has(`${e.mac}|${e.publicIP}`)) {
+      fdbOps.push({tool: 'bridge', args: ['fdb', 'replace', e.mac, 'dev', dev, 'dst', e.publicIP, 'self', 'permanent'], why: `frames for ${e.mac} are sent to ${e.publicIP}`})
+    }
+  }
+  const staleFdbOps: Op[] = []
+  const staleNeighOps: Op[] = []
+  if (exists) {
+    const wantFdb = new Set((want ?? []).map(e => `${e.mac}|${e.publicIP}`))
+    const wantNeighDst = new Set((want ?? []).map(e => e.vtep))
+    // an unreadable peer's VTEP: its neighbour entry (the subnet's first address) and the fdb entry of that MAC
+    const keptNeighbor = (n: {dst: string; dev?: string}) => n.dev === dev && [...unreadable].some(s => cidrContainsIp(s, n.dst))
+    const keptMacs = new Set((snap.neighbors ?? []).filter(n => keptNeighbor(n) && n.lladdr).map(n => n.lladdr!.toLowerCase()))
+    for (const f of snap.fdb ?? []) {
+      if (f.dev !== dev || !f.dst || f.mac === '00:00:00:00:00:00' || keptMacs.has(f.mac.toLowerCase())) continue
+      if (!wantFdb.has(`${f.mac.toLowerCase()}|${f.dst}`)) {
+        staleFdbOps.push({tool: 'bridge', args: ['fdb', 'del', f.mac, 'dev', dev, 'dst', f.dst, 'self'], why: `no peer's VTEP is ${f.mac} at ${f.dst} any more`})
+      }
+    }
+    for (const n of snap.neighbors ?? []) {
+      if (n.dev !== dev || !n.state.includes('PERMANENT') || keptNeighbor(n)) continue
+      if (!wantNeighDst.has(n.dst)) {
+        staleNeighOps.push({tool: 'ip', args: ['neigh', 'del', n.dst, 'dev', dev], why: `no peer's VTEP is ${n.dst} any more`})
+      }
+    }
+  }
+  return {add: [...neighOps, ...fdbOps], stale: [...staleFdbOps, ...staleNeighOps]}
 }
 
 function withoutEntriesOn(snap: HostSnapshot, dev: string): HostSnapshot {
@@ -342,18 +379,18 @@ function withoutEntriesOn(snap: HostSnapshot, dev: string): HostSnapshot {
   }
 }
 
-function planVxlanDevice(intent: NodeIntent, link: Link | undefined, snap: HostSnapshot): Op[] {
+function planVxlanDevice(intent: NodeIntent, vtep: VtepDevice, link: Link | undefined, snap: HostSnapshot): Op[] {
   const ops: Op[] = []
-  const dev = vxlanDeviceName(intent.backend.vni)
+  const dev = vxlanDeviceName(vtep.vni)
   const underlayMtu = snap.links?.find(l => l.name === intent.iface)?.mtu ?? 1500
   const mtu = underlayMtu - 50
-  const compatible = link !== undefined && vxlanDeviceFits(intent, link)
+  const compatible = link !== undefined && vxlanDeviceFits(intent, vtep, link)
   if (link && !compatible) {
     ops.push({tool: 'ip', args: ['link', 'del', dev], why: `${dev} exists with another configuration; recreate it`})
   }
   if (!compatible) {
     ops.push({tool: 'ip', args: ['link', 'add', dev, 'address', intent.vtepMAC, 'mtu', String(mtu), 'type', 'vxlan',
-      'id', String(intent.backend.vni), 'local', intent.publicIP, 'dev', intent.iface, 'dstport', String(intent.backend.port), 'nolearning'],
+      'id', String(vtep.vni), 'local', intent.publicIP, 'dev', intent.iface, 'dstport', String(vtep.port), 'nolearning'],
     why: 'the VTEP that encapsulates pod traffic to peers'})
   } else if (link!.mtu !== mtu) {
     ops.push({tool: 'ip', args: ['link', 'set', dev, 'mtu', String(mtu)], why: `underlay MTU ${underlayMtu} − 50`})

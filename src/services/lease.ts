@@ -6,7 +6,7 @@ import {asReadFailure, isUserError, userError} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {RealRunner} from '../adapters/runner.js'
 import {loadRecord, storeOptions} from './node.js'
-import {MIGRATION_META_KEY, parseMigrationRecord, backendLabel, type MigrationRecord} from '../core/migrate-plan.js'
+import {MIGRATION_META_KEY, parseMigrationRecord, migrationLabels, migrateFlags, type MigrationRecord} from '../core/migrate-plan.js'
 
 /**
  * What doctor compares the hosts with, as `lease list --json` tells it (and collect saves beside a
@@ -48,11 +48,11 @@ function unfinished(text: string | undefined): UnfinishedMigration | undefined {
     return undefined // a record this flannelctl cannot read: migrate itself says so
   }
   if (record?.state !== 'running') return undefined
-  return {from: backendLabel(record.from), to: backendLabel(record.to), done: record.done, total: record.steps.length, finish: finishCommand(record)}
+  return {...migrationLabels(record), done: record.done, total: record.steps.length, finish: finishCommand(record)}
 }
 
 function finishCommand(record: MigrationRecord): string {
-  return record.rollbackOf ? 'flannelctl migrate --rollback --yes' : `flannelctl migrate --backend ${record.to.type}${record.to.directRouting ? ' --directrouting' : ''} --yes`
+  return record.rollbackOf ? 'flannelctl migrate --rollback --yes' : `flannelctl migrate ${migrateFlags(record.to, record.from)} --yes`
 }
 
 /** One line: which migration stopped where, and what finishes it. */
@@ -112,7 +112,8 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
     if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'create one with flannelctl init --network CIDR')
     const migration = byMigration ? undefined : parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
     if (migration?.state === 'running') {
-      throw userError(`a migration ${backendLabel(migration.from)} → ${backendLabel(migration.to)} across ${migration.nodes.map(n => n.name).join(', ')} is in progress (step ${migration.done} of ${migration.steps.length}): its nodes follow it, not the net-conf, and it would overwrite this`,
+      const labels = migrationLabels(migration)
+      throw userError(`a migration ${labels.from} → ${labels.to} across ${migration.nodes.map(n => n.name).join(', ')} is in progress (step ${migration.done} of ${migration.steps.length}): its nodes follow it, not the net-conf, and it would overwrite this`,
         `nothing was changed; finish it first: ${finishCommand(migration)} with the --lab or --inventory it was started with, then set the backend`)
     }
     const before = parseStoredNetConf(store, raw)

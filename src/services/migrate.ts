@@ -21,7 +21,7 @@ import {DEFAULT_VXLAN_PORT, type NetConf} from '../core/netconf.js'
 import {stableVtepMac, vxlanDeviceName} from '../core/flannel.js'
 import {
   MIGRATION_META_KEY, beginMigration, reverseMigration, withStepState, withStepDone, parseMigrationRecord, sameBackend,
-  backendLabel, describeSteps, offLinkPairs, describeOffLink, hostChecks, loosenWrites, restoreWrites, rpFilterKey,
+  backendLabel, migrationLabels, migrateFlags, describeSteps, offLinkPairs, describeOffLink, hostChecks, loosenWrites, restoreWrites, rpFilterKey,
   type MigrationBackend, type MigrationRecord, type HostCheck, type StepView, type RouteGetAnswer,
   type PlanContext,
 } from '../core/migrate-plan.js'
@@ -38,6 +38,10 @@ export const KILL_AFTER_ENV = 'FLANNELCTL_MIGRATE_KILL_AFTER'
 export interface MigrateRequest {
   backend?: 'vxlan' | 'host-gw'
   directRouting?: boolean
+  /** a new VNI (vxlan): alone it keeps the backend type and DirectRouting as they are */
+  vni?: number
+  /** a new UDP port (vxlan), with a new VNI: two devices of one VNI would have one name */
+  port?: number
   rollback?: boolean
   /** cluster targets; neither means this host only */
   lab?: string
@@ -90,9 +94,30 @@ async function readRpFilter(host: HostAdapter, devices: string[]): Promise<Recor
   return out
 }
 
-function involvedDevices(rec: NodeRecord, vni: number): string[] {
-  return [rec.iface, rec.bridge, vxlanDeviceName(vni)]
+function involvedDevices(rec: NodeRecord, ...vnis: number[]): string[] {
+  return [rec.iface, rec.bridge, ...new Set(vnis.map(vxlanDeviceName))]
 }
+
+/** The first flag that names a target, if any. */
+function targetFlag(req: MigrateRequest): string | undefined {
+  return req.backend ? '--backend' : req.vni !== undefined ? '--vni' : req.port !== undefined ? '--port' : undefined
+}
+
+/** Where the flags point, from `current`: --backend (with --directrouting), --vni (with --port), or both. */
+function migrationTarget(current: MigrationBackend, req: MigrateRequest): MigrationBackend {
+  if (!req.backend && current.type !== 'vxlan') {
+    throw userError(`the network uses ${current.type}; --vni and --port are settings of vxlan`, `migrate to vxlan: flannelctl migrate --backend vxlan${req.vni === undefined ? '' : ` --vni ${req.vni}`}${req.port === undefined ? '' : ` --port ${req.port}`} ...`)
+  }
+  const type = req.backend ?? current.type
+  const to = {...current, type, vni: req.vni ?? current.vni, port: req.port ?? current.port,
+    directRouting: type === 'vxlan' && (Boolean(req.directRouting) || (!req.backend && current.directRouting))}
+  if (current.type === 'vxlan' && to.type === 'vxlan' && to.port !== current.port && to.vni === current.vni) {
+    throw userError(`a new port alone cannot be changed without loss: the device on port ${to.port} would be ${vxlanDeviceName(to.vni)} too, the name of the one on port ${current.port}, so no node could have both while the nodes switch`,
+      `change the VNI with it: flannelctl migrate --vni ${current.vni === 1 ? 2 : current.vni + 1} --port ${to.port} ...; or set it with flannelctl backend set vxlan --port ${to.port}, and pods lose traffic between nodes on either side until every node has synced`)
+  }
+  return to
+}
+
 
 function toMigrationBackend(nc: NetConf): MigrationBackend {
   if (nc.backend.type === 'udp') throw userError('the network uses the udp backend, which flannelctl does not build', 'set it with: flannelctl backend set vxlan')
@@ -139,7 +164,7 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
     const host = new HostAdapter(s.runner, s.name)
     const record = await readNodeRecord(host, s.name, s.options.stateFile ?? DEFAULT_STATE_FILE)
     const snap = await host.snapshot()
-    const rpFilter = await readRpFilter(host, involvedDevices(record, record.vni ?? 1))
+    const rpFilter = await readRpFilter(host, involvedDevices(record, record.vni ?? 1, ...req.vni === undefined ? [] : [req.vni]))
     return {...s, host, record, snap, rpFilter}
   }))
   const byPublicIP = new Map<string, string>()
@@ -212,9 +237,9 @@ function nodesFlag(req: MigrateRequest): string {
   return req.lab ? `--lab ${req.lab}` : `--inventory ${req.inventory}`
 }
 
-/** flannel's config leaves the default port out; so do we. */
-function explicitPort(b: MigrationBackend): number | undefined {
-  return b.port === DEFAULT_VXLAN_PORT ? undefined : b.port
+/** flannel's config leaves the default port out; so do we, but for a port changed back to it (left out, the old Port would stay). */
+function explicitPort(to: MigrationBackend, from: MigrationBackend): number | undefined {
+  return to.port === DEFAULT_VXLAN_PORT && from.port === DEFAULT_VXLAN_PORT ? undefined : to.port
 }
 
 function newId(): string {
@@ -222,9 +247,11 @@ function newId(): string {
 }
 
 export async function migrate(ctx: ServiceContext, req: MigrateRequest): Promise<MigrateResult> {
-  if (!req.rollback && !req.backend) throw userError('say which backend to migrate to', 'e.g. flannelctl migrate --backend host-gw --plan, or --rollback')
-  if (req.rollback && req.backend) throw userError('--rollback returns to the backend the last migration left; it takes no --backend', 'drop --backend')
+  const target = targetFlag(req)
+  if (!req.rollback && target === undefined) throw userError('say which backend (or VNI) to migrate to', 'e.g. flannelctl migrate --backend host-gw --plan, --vni 2 --plan, or --rollback')
+  if (req.rollback && target) throw userError(`--rollback returns to the backend the last migration left; it takes no ${target}`, `drop ${target}`)
   if (req.directRouting && req.backend === 'host-gw') throw userError('--directrouting is a vxlan option', 'use --backend vxlan --directrouting')
+  if ((req.vni !== undefined || req.port !== undefined) && req.backend === 'host-gw') throw userError(`${req.vni !== undefined ? '--vni' : '--port'} is a vxlan setting: host-gw has no VNI or port`, `drop it, or use --backend vxlan`)
   if (req.lab && req.inventory) throw userError('--lab and --inventory both name the nodes', 'pass one of them')
   return req.lab || req.inventory ? migrateCluster(ctx, req) : migrateThisHost(ctx, req)
 }
@@ -248,7 +275,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     const existing = parseMigrationRecord(storedText)
     // Hosts that joined while a migration was stopped cannot be taken into its fixed steps; refusing
     // them would leave that migration unable to finish or roll back.
-    const joined = checkCoverage(nodes, leases, store, existing?.state === 'running' && (req.rollback || req.backend !== undefined))
+    const joined = checkCoverage(nodes, leases, store, existing?.state === 'running' && (req.rollback || targetFlag(req) !== undefined))
     for (const l of joined) {
       ctx.progress(`warning: ${l.subnet} (${l.publicIP}) joined after this migration began and is not part of it: it follows the store's net-conf on its own sync; `
         + `run flannelctl sync there once this finishes (an agent, sync --watch, does so by itself), until then it may not reach the migrated nodes`)
@@ -265,25 +292,25 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
       if (!existing) throw userError('there is no migration to roll back in the store', 'migrate with --backend')
       const current = toMigrationBackend(nc)
       if (existing.state === 'done' && !sameBackend(current, existing.to)) {
-        throw userError(`the network's backend changed since the last migration (it moved to ${backendLabel(existing.to)}, it is ${backendLabel(current)} now)`,
-          `migrate to the backend you want with --backend, e.g. flannelctl migrate --backend ${existing.from.type}${existing.from.directRouting ? ' --directrouting' : ''} ${nodesFlag(req)} --yes`)
+        throw userError(`the network's backend changed since the last migration (it moved to ${backendLabel(existing.to, current)}, it is ${backendLabel(current, existing.to)} now)`,
+          `migrate to the backend you want with --backend, e.g. flannelctl migrate ${migrateFlags(existing.from, current)} ${nodesFlag(req)} --yes`)
       }
       record = reverseMigration(existing, newId(), now())
     } else if (existing?.state === 'running') {
-      const want: MigrationBackend = {...existing.to, type: req.backend!, directRouting: req.backend === 'vxlan' && Boolean(req.directRouting)}
+      const want = migrationTarget(existing.to, req)
       if (!sameBackend(want, existing.to)) {
-        throw userError(`a ${existing.rollbackOf ? 'rollback' : 'migration'} ${backendLabel(existing.from)} → ${backendLabel(existing.to)} is in progress (step ${existing.done} of ${existing.steps.length})`,
+        const labels = migrationLabels(existing)
+        throw userError(`a ${existing.rollbackOf ? 'rollback' : 'migration'} ${labels.from} → ${labels.to} is in progress (step ${existing.done} of ${existing.steps.length})`,
           existing.rollbackOf
             ? `finish it: flannelctl migrate --rollback ${nodesFlag(req)} --yes; then migrate to the backend you want`
-            : `finish it: flannelctl migrate --backend ${existing.to.type}${existing.to.directRouting ? ' --directrouting' : ''} ${nodesFlag(req)} --yes; or undo it: flannelctl migrate --rollback ${nodesFlag(req)} --yes`)
+            : `finish it: flannelctl migrate ${migrateFlags(existing.to, existing.from)} ${nodesFlag(req)} --yes; or undo it: flannelctl migrate --rollback ${nodesFlag(req)} --yes`)
       }
       record = existing
       resumed = true
     } else {
       const from = toMigrationBackend(nc)
-      const to: MigrationBackend = {...from, type: req.backend!, directRouting: req.backend === 'vxlan' && Boolean(req.directRouting)}
       record = beginMigration({
-        id: newId(), now: now(), from, to,
+        id: newId(), now: now(), from, to: migrationTarget(from, req),
         nodes: nodes.map(n => ({name: n.name, publicIP: n.record.publicIP, subnet: n.record.subnet!, iface: n.record.iface, bridge: n.record.bridge})),
       })
     }
@@ -303,19 +330,20 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     }
     const checks = ordered.flatMap(n => hostChecks(n.name, n.snap, n.rpFilter, nc.network))
     const plan = planContext(ordered, leases, answers, record.to.vni)
-    const base = {mode: 'cluster' as const, nodes: ordered.map(n => n.name), from: backendLabel(record.from), to: backendLabel(record.to), resumed,
+    const labels = migrationLabels(record)
+    const base = {mode: 'cluster' as const, nodes: ordered.map(n => n.name), ...labels, resumed,
       resumedAt: resumed ? record.done + 1 : undefined, checks, notes: [] as string[]}
 
     if (!req.rollback && !resumed && sameBackend(record.from, record.to)) {
       return {...base, nothingToDo: true, applied: false, steps: [],
-        notes: [`the network already uses ${backendLabel(record.to)}; \`flannelctl sync\` on each node converges it`]}
+        notes: [`the network already uses ${labels.to}; \`flannelctl sync\` on each node converges it`]}
     }
     if (!req.apply) {
       return {...base, nothingToDo: false, applied: false, record, steps: describeSteps(record, plan)}
     }
 
     record = await runSteps(ctx, store, {record, storedText}, ordered, plan, {storeSpec: storeSpec!, storeOpts})
-    const notes = [`every node is on ${backendLabel(record.to)}; \`flannelctl migrate --rollback ${nodesFlag(req)} --yes\` returns to ${backendLabel(record.from)} the same way`]
+    const notes = [`every node is on ${labels.to}; \`flannelctl migrate --rollback ${nodesFlag(req)} --yes\` returns to ${labels.from} the same way`]
     return {...base, nothingToDo: false, applied: true, record, steps: describeSteps(record, plan), notes}
   } finally {
     await store.close()
@@ -396,7 +424,7 @@ async function runStep(ctx: ServiceContext, record: MigrationRecord, i: number, 
   switch (step.kind) {
     case 'loosen-rp-filter': {
       const n = node!
-      const now = await readRpFilter(n.host, involvedDevices(n.record, record.to.vni))
+      const now = await readRpFilter(n.host, involvedDevices(n.record, record.from.vni, record.to.vni))
       const saved = record.nodes.find(m => m.publicIP === n.record.publicIP)!
       if (!saved.rpFilter) {
         // Saved before the first write: a run killed right after still knows what to put back.
@@ -424,7 +452,7 @@ async function runStep(ctx: ServiceContext, record: MigrationRecord, i: number, 
     }
     case 'commit-config': {
       const to = record.to
-      await setBackend(where.storeSpec, where.storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)}, {byMigration: true})
+      await setBackend(where.storeSpec, where.storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to, record.from)}, {byMigration: true})
       return record
     }
     case 'finish':
@@ -470,20 +498,22 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
     await store.close()
   }
   if (existing?.state === 'running') {
-    throw userError(`a migration ${backendLabel(existing.from)} → ${backendLabel(existing.to)} across ${existing.nodes.length} nodes is in progress (step ${existing.done} of ${existing.steps.length})`,
+    const labels = migrationLabels(existing)
+    throw userError(`a migration ${labels.from} → ${labels.to} across ${existing.nodes.length} nodes is in progress (step ${existing.done} of ${existing.steps.length})`,
       'finish or roll it back from where it started: flannelctl migrate --backend ... --yes (or --rollback --yes) with the same --inventory or --lab')
   }
   if (req.rollback) {
     throw userError('--rollback needs the nodes: a migration of this host alone keeps no record to undo', 'migrate back with --backend OLD, or use --inventory/--lab')
   }
   const from = toMigrationBackend(nc)
-  const to: MigrationBackend = {...from, type: req.backend!, directRouting: req.backend === 'vxlan' && Boolean(req.directRouting)}
+  const to = migrationTarget(from, req)
   const snap = await host.snapshot()
   const rpFilter = await readRpFilter(host, involvedDevices(rec, from.vni))
   const checks = hostChecks('this host', snap, rpFilter, nc.network)
-  const base = {mode: 'local' as const, from: backendLabel(from), to: backendLabel(to), resumed: false, checks}
+  const labels = migrationLabels({from, to})
+  const base = {mode: 'local' as const, ...labels, resumed: false, checks}
   if (sameBackend(from, to)) {
-    return {...base, nothingToDo: true, applied: false, steps: [], notes: [`the network already uses ${backendLabel(to)}; \`flannelctl sync\` converges this host`]}
+    return {...base, nothingToDo: true, applied: false, steps: [], notes: [`the network already uses ${labels.to}; \`flannelctl sync\` converges this host`]}
   }
   const peers = leases.filter(l => l.publicIP !== rec.publicIP)
   if (to.type === 'host-gw') {
@@ -495,20 +525,20 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
     if (off.length) refuseOffLink(off, answers.length, '')
   }
   const steps: StepView[] = [
-    {index: 0, kind: 'commit-config', title: `net-conf Backend → ${backendLabel(to)}`, commands: [],
+    {index: 0, kind: 'commit-config', title: `net-conf Backend → ${labels.to}`, commands: [],
       why: 'every node applies it on its next sync (sync --watch within a second)', done: false},
-    {index: 1, kind: 'switch-routes', node: 'this host', title: `reconcile with ${backendLabel(to)} (peer routes replaced in place)`, commands: [],
+    {index: 1, kind: 'switch-routes', node: 'this host', title: `reconcile with ${labels.to} (peer routes replaced in place)`, commands: [],
       why: '`ip route replace` swaps each prefix in one step', done: false},
   ]
   const notes = [
     'this host only: the others switch on their next sync (with sync --watch, within a second). Until then traffic '
     + 'between them and this host can be lost (a peer still encapsulating to a VTEP this host removed, or strict rp_filter '
     + 'dropping a reply that arrives on the other device). To switch every node without losing a packet, run it once for all: '
-    + `flannelctl migrate --backend ${to.type}${to.directRouting ? ' --directrouting' : ''} --inventory FILE --yes`,
+    + `flannelctl migrate ${migrateFlags(to, from)} --inventory FILE --yes`,
   ]
   if (!req.apply) return {...base, nothingToDo: false, applied: false, steps, notes}
-  await setBackend(storeSpec, storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to)})
-  ctx.progress(`store: net-conf Backend → ${backendLabel(to)}`)
+  await setBackend(storeSpec, storeOpts, {type: to.type, directRouting: to.directRouting, vni: to.vni, port: explicitPort(to, from)})
+  ctx.progress(`store: net-conf Backend → ${labels.to}`)
   const result = await reconcile(ctx, {node: req.node, creating: false, what: 'migrate'})
   return {...base, nothingToDo: false, applied: true, steps: steps.map(s => ({...s, done: true})), notes, reconcile: result}
 }

@@ -739,7 +739,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         cniPlugin: rec.cniPlugin,
         ownedRoutes: ownedRoutesBefore,
         keepVxlanDevice: phase?.keepVxlanDevice,
-        formerVxlanDevice: prev?.vni !== undefined ? vxlanDeviceName(prev.vni) : undefined,
+        extraVtep: phase?.extraVtep,
+        formerVxlanDevices: [...(prev?.vni !== undefined ? [vxlanDeviceName(prev.vni)] : []), ...phase?.vxlanDevices ?? []],
         unreadablePeers: invalid.filter(i => i.unreadable && i.subnet !== undefined && i.subnet !== lease.subnet).map(i => i.subnet!),
       }
       let plan

@@ -324,9 +324,9 @@ describe('crash safety: kill -9 migrate after every write, both directions (2-no
       const lockLeft = existsSync(join(n.dir, 'node.json.lock'))
       return norm(JSON.stringify({
         routes: routes.map(r => JSON.stringify(r)).sort(),
-        links: links.map(l => `${l.ifname} ${(l.linkinfo as {info_kind?: string} | undefined)?.info_kind ?? ''} ${l.mtu} ${l.ifname === 'flannel.1' ? l.address : ''}`).sort(),
+        links: links.map(l => `${l.ifname} ${(l.linkinfo as {info_kind?: string} | undefined)?.info_kind ?? ''} ${l.mtu} ${String(l.ifname).startsWith('flannel.') ? l.address : ''}`).sort(),
         neigh: neigh.map(x => JSON.stringify(x)).sort(),
-        fdb: fdb.filter(f => f.ifname === 'flannel.1').map(f => JSON.stringify(f)).sort(),
+        fdb: fdb.filter(f => String(f.ifname).startsWith('flannel.')).map(f => JSON.stringify(f)).sort(),
         iptables: (await inNs(n.netns, 'iptables-save')).split('\n').filter(l => l.startsWith('-A')),
         rp: rp.trim().split(/\s+/),
         record, lockLeft,
@@ -334,11 +334,35 @@ describe('crash safety: kill -9 migrate after every write, both directions (2-no
     }))
   }
 
-  const migrate = (backend: string, env: Record<string, string> = {}, ...extra: string[]) =>
-    execa(process.execPath, [BIN, 'migrate', '--lab', name, '--backend', backend, '--yes', ...extra], {reject: false, env: {NO_COLOR: '1', ...env}})
+  const migrate = (target: string[], env: Record<string, string> = {}, ...extra: string[]) =>
+    execa(process.execPath, [BIN, 'migrate', '--lab', name, ...target, '--yes', ...extra], {reject: false, env: {NO_COLOR: '1', ...env}})
 
   /** Write commands in --verbose output: batches, restores, sysctl writes, file writes and removals. */
   const WRITE = /^\+ \[[^\]]+\] (sh -c|ip -batch|bridge -batch|iptables(-nft|-legacy)?-restore|sysctl -q -w|rm -f)/gm
+
+  /** A never-killed migration to `target`: how many writes it made, and the state it left. */
+  async function cleanRun(target: string[]): Promise<{writes: number; state: unknown[]}> {
+    const r = await migrate(target, {}, '--verbose')
+    expect(r.exitCode, String(r.stderr)).to.equal(0)
+    return {writes: String(r.stderr).match(WRITE)?.length ?? 0, state: await labState()}
+  }
+
+  /** The migration to `target`, each run killed right before its second write, rerun until one completes; the runs killed. */
+  async function killedChain(target: string[], writes: number): Promise<number> {
+    let kills = 0
+    for (;;) {
+      const r = await migrate(target, {[KILL_AT]: '2'})
+      if (r.signal === undefined) {
+        expect(r.exitCode, String(r.stderr)).to.equal(0)
+        break
+      }
+      expect(r.signal, String(r.stderr)).to.equal('SIGKILL')
+      expect(++kills, `migrate ${target.join(' ')} still killed after ${kills} runs`).to.be.lessThan(writes + 10)
+    }
+    // one write per killed run: every write of the migration had a crash right after it
+    expect(kills, `kills of migrate ${target.join(' ')} (${writes} writes)`).to.be.greaterThanOrEqual(writes - 1)
+    return kills
+  }
 
   /**
    * A migration is many runs of reconcile on many nodes, so it is crashed over and over instead: each
@@ -347,29 +371,21 @@ describe('crash safety: kill -9 migrate after every write, both directions (2-no
    * a never-killed migration ends.
    */
   it('killed after every write in turn, in both directions, it resumes to the state of a never-killed migration', async () => {
-    const reference: Record<string, unknown[]> = {}
-    const writes: Record<string, number> = {}
+    const clean: Record<string, {writes: number; state: unknown[]}> = {}
+    for (const backend of ['host-gw', 'vxlan']) clean[backend] = await cleanRun(['--backend', backend])
+    expect(clean['host-gw'].state).to.not.deep.equal(clean.vxlan.state)
     for (const backend of ['host-gw', 'vxlan']) {
-      const r = await migrate(backend, {}, '--verbose')
-      expect(r.exitCode, String(r.stderr)).to.equal(0)
-      writes[backend] = String(r.stderr).match(WRITE)?.length ?? 0
-      reference[backend] = await labState()
+      const kills = await killedChain(['--backend', backend], clean[backend].writes)
+      expect(await labState(), `migrate to ${backend}, killed ${kills} times`).to.deep.equal(clean[backend].state)
     }
-    expect(reference['host-gw']).to.not.deep.equal(reference.vxlan)
-    for (const backend of ['host-gw', 'vxlan']) {
-      let kills = 0
-      for (;;) {
-        const r = await migrate(backend, {[KILL_AT]: '2'})
-        if (r.signal === undefined) {
-          expect(r.exitCode, String(r.stderr)).to.equal(0)
-          break
-        }
-        expect(r.signal, String(r.stderr)).to.equal('SIGKILL')
-        expect(++kills, `migrate to ${backend} still killed after ${kills} runs`).to.be.lessThan(writes[backend] + 10)
-      }
-      // one write per killed run: every write of the migration had a crash right after it
-      expect(kills, `kills of migrate to ${backend} (${writes[backend]} writes)`).to.be.greaterThanOrEqual(writes[backend] - 1)
-      expect(await labState(), `migrate to ${backend}, killed ${kills} times`).to.deep.equal(reference[backend])
+  })
+
+  it('a VNI change killed after every write in turn, both ways, resumes to the state of a never-killed one', async () => {
+    const clean = {2: await cleanRun(['--vni', '2']), 1: await cleanRun(['--vni', '1'])}
+    expect(clean[2].state).to.not.deep.equal(clean[1].state)
+    for (const vni of [2, 1] as const) {
+      const kills = await killedChain(['--vni', String(vni)], clean[vni].writes)
+      expect(await labState(), `migrate --vni ${vni}, killed ${kills} times`).to.deep.equal(clean[vni].state)
     }
   })
 })

@@ -92,6 +92,13 @@ async function withoutLoss(lab: Lab, fn: () => Promise<void>): Promise<PingLoss[
   return results
 }
 
+/** A `sync --watch` agent on every node (its periodic round once a minute: what it does within a test, the store's watch woke it for). */
+function startAgents(lab: Lab) {
+  return lab.nodes.map(n => execa('ip', ['netns', 'exec', n.netns, process.execPath, join(ROOT, 'bin', 'run.js'), 'sync', '--watch', '--interval', '60',
+    '--store', lab.store, '--subnet-file', join(n.dir, 'subnet.env'), '--cni-conf-dir', join(n.dir, 'cni'), '--state-file', join(n.dir, 'node.json')],
+  {reject: false, env: {NO_COLOR: '1'}}))
+}
+
 async function migrate(lab: Lab, args: string[], env: Record<string, string> = {}) {
   return cli(['migrate', '--lab', lab.name, ...args], {env})
 }
@@ -303,9 +310,7 @@ describe('migrate (3-node labs, real kernel, pings every 20 ms)', function () {
   })
 
   it('with sync --watch agents running on every node: migrate still loses nothing, and a plain backend change reaches them through the store\'s watch', async () => {
-    const agents = main.nodes.map(n => execa('ip', ['netns', 'exec', n.netns, process.execPath, join(ROOT, 'bin', 'run.js'), 'sync', '--watch', '--interval', '60',
-      '--store', main.store, '--subnet-file', join(n.dir, 'subnet.env'), '--cni-conf-dir', join(n.dir, 'cni'), '--state-file', join(n.dir, 'node.json')],
-    {reject: false, env: {NO_COLOR: '1'}}))
+    const agents = startAgents(main)
     try {
       await new Promise(resolve => setTimeout(resolve, 1500))
       await withoutLoss(main, () => expectMigrated(main, ['--backend', 'host-gw']))
@@ -540,5 +545,114 @@ describe('migrate on a lab whose store is its own etcd (it answers only inside t
     expect(runs).to.not.be.empty
     for (const n of lab.nodes) expect(await rpFilterOf(n)).to.equal('1 1 1')
     expect(await inNs(lab.nodes[0].netns, 'ip', 'route', 'show', lab.nodes[1].subnet)).to.include(`via ${lab.nodes[1].underlayIP} dev eth0`)
+  })
+})
+
+describe('migrate --vni (a 3-node vxlan lab, real kernel, strict rp_filter, pings every 20 ms)', function () {
+  this.timeout(240000)
+  const name = uniqueLab('fcvn')
+  let lab: Lab
+  let initial: Awaited<ReturnType<typeof stateOf>>
+  /** the lab as built, its device on another VNI: the same MACs, addresses, routes and entries */
+  const onVni = (vni: number) => JSON.parse(JSON.stringify(initial).replaceAll('flannel.1', `flannel.${vni}`).replaceAll('\\"id\\":1,', `\\"id\\":${vni},`))
+  const vxlanDevices = async (n: LabNode) => (JSON.parse(await inNs(n.netns, 'ip', '-j', 'link', 'show', 'type', 'vxlan')) as {ifname: string}[]).map(l => l.ifname).sort()
+
+  before(async () => {
+    lab = await labUp(name)
+    initial = await stateOf(lab)
+    await strictRpFilter(lab)
+  })
+  after(async () => {
+    await cli(['lab', 'down', '--name', name])
+  })
+
+  it('the measurement sees loss: backend set --vni, then sync node by node, drops pings; backend set says so and names migrate', async () => {
+    const pings = startPings(lab)
+    await new Promise(resolve => setTimeout(resolve, 400))
+    const set = await cli(['backend', 'set', 'vxlan', '--vni', '2', '--store', lab.store])
+    expect(set.exitCode).to.equal(0)
+    expect(set.stdout).to.include('warning: the VNI changed from 1 to 2').and.include('flannelctl migrate --vni 2')
+    for (const n of lab.nodes) {
+      await cli(['lab', 'exec', '--name', lab.name, n.name, '--', 'flannelctl', 'sync'])
+      await new Promise(resolve => setTimeout(resolve, 300))
+    }
+    const results = await pings.stop()
+    expect(results.reduce((sum, r) => sum + r.lost.length, 0)).to.be.greaterThan(0)
+    expect(await stateOf(lab)).to.deep.equal(onVni(2))
+  })
+
+  it('--plan builds flannel.5 beside flannel.2 on every node before the first route moves, and removes flannel.2 last', async () => {
+    const r = await migrate(lab, ['--vni', '5', '--plan'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout).to.include('migrate: vxlan VNI 2 → vxlan VNI 5 (3 nodes)')
+    const order = ['n3     create flannel.5 beside flannel.2', 'n1     peer routes → vxlan VNI 5', 'net-conf Backend → vxlan VNI 5', 'n1     remove flannel.2', 'restore rp_filter']
+    const at = order.map(s => r.stdout.indexOf(s))
+    expect(at.every(i => i >= 0), r.stdout).to.equal(true)
+    expect([...at].sort((a, b) => a - b)).to.deep.equal(at)
+    expect(await migrationRecord(lab)).to.equal(undefined)
+  })
+
+  it('loses no ping and leaves each node as built, on the new VNI: same VTEP MACs, leases announcing it, rp_filter restored', async () => {
+    await withoutLoss(lab, () => expectMigrated(lab, ['--vni', '5']))
+    expect(await stateOf(lab)).to.deep.equal(onVni(5))
+    expect((await configOf(lab)).Backend).to.deep.include({Type: 'vxlan', VNI: 5})
+    for (const n of lab.nodes) {
+      const [dev] = JSON.parse(await inNs(n.netns, 'ip', '-j', 'link', 'show', 'flannel.5'))
+      expect(await leaseOf(lab, n)).to.deep.equal({PublicIP: n.underlayIP, PublicIPv6: null, BackendType: 'vxlan', BackendData: {VNI: 5, VtepMAC: dev.address}})
+      expect(await rpFilterOf(n)).to.equal('1 1 1')
+      const r = await cli(['lab', 'exec', '--name', lab.name, n.name, '--', 'flannelctl', 'sync'])
+      expect(r.stdout, r.stderr).to.include('up to date')
+    }
+    await expectPingMatrixOk(lab)
+  })
+
+  it('killed after a node switched, sync keeps both devices; the rerun finishes without loss', async () => {
+    await withoutLoss(lab, async () => {
+      // step 11: n2's peer routes moved to flannel.7 (n1 before it; n3 still on flannel.5)
+      const first = await migrate(lab, ['--vni', '7', '--yes'], {[KILL_ENV]: '11'})
+      expect(first.exitCode).to.not.equal(0)
+      const rec = await migrationRecord(lab)
+      expect(rec).to.deep.include({state: 'running', done: 10})
+      for (const n of lab.nodes) expect(await vxlanDevices(n), n.name).to.deep.equal(['flannel.5', 'flannel.7'])
+      const s = await cli(['lab', 'exec', '--name', lab.name, lab.nodes[2].name, '--', 'flannelctl', 'sync'])
+      expect(s.stdout, s.stderr).to.include('routes the old way (vxlan VNI 5), keeping flannel.7 for peers that switched').and.include('up to date')
+      await expectMigrated(lab, ['--vni', '7'])
+    })
+    expect(await stateOf(lab)).to.deep.equal(onVni(7))
+  })
+
+  it('--rollback of a VNI change killed halfway returns to the old VNI without loss', async () => {
+    await withoutLoss(lab, async () => {
+      const first = await migrate(lab, ['--vni', '9', '--yes'], {[KILL_ENV]: '11'})
+      expect(first.exitCode).to.not.equal(0)
+      await expectMigrated(lab, ['--rollback'])
+    })
+    expect(await stateOf(lab)).to.deep.equal(onVni(7))
+    expect((await configOf(lab)).Backend).to.deep.include({VNI: 7})
+    for (const n of lab.nodes) expect(await rpFilterOf(n)).to.equal('1 1 1')
+  })
+
+  it('with sync --watch agents on every node, woken by the record\'s writes and building the same states: no loss', async () => {
+    const agents = startAgents(lab)
+    try {
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      await withoutLoss(lab, () => expectMigrated(lab, ['--vni', '11']))
+    } finally {
+      for (const a of agents) a.kill('SIGTERM')
+      await Promise.all(agents)
+    }
+    expect(await stateOf(lab)).to.deep.equal(onVni(11))
+  })
+
+  it('a new port goes with a new VNI, without loss (alone it is refused: both devices would be one name); rolled back, the old port is back', async () => {
+    const alone = await migrate(lab, ['--port', '4789', '--plan'])
+    expect(alone.exitCode).to.equal(2)
+    expect(alone.stderr).to.include('a new port alone cannot be changed without loss').and.include('migrate --vni 12 --port 4789')
+    await withoutLoss(lab, () => expectMigrated(lab, ['--vni', '13', '--port', '4789']))
+    expect(await stateOf(lab)).to.deep.equal(JSON.parse(JSON.stringify(onVni(13)).replaceAll('\\"port\\":8472', '\\"port\\":4789')))
+    expect((await configOf(lab)).Backend).to.deep.include({VNI: 13, Port: 4789})
+    await withoutLoss(lab, () => expectMigrated(lab, ['--rollback']))
+    expect(await stateOf(lab)).to.deep.equal(onVni(11))
+    expect((await configOf(lab)).Backend).to.deep.include({VNI: 11, Port: 8472})
   })
 })

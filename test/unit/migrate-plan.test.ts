@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {
   planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
   outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps,
-  effectiveRpFilter, type MigrationBackend, type MigrationRecord,
+  effectiveRpFilter, vtepsOf, migrationLabels, migrateFlags, type MigrationBackend, type MigrationRecord,
 } from '../../src/core/migrate-plan.js'
 import {planNode, type NodeIntent} from '../../src/core/planner.js'
 import type {HostSnapshot, Link, Route} from '../../src/core/model.js'
@@ -15,6 +15,8 @@ import {tempDirHooks} from '../helpers/temp-dir.js'
 const vxlan: MigrationBackend = {type: 'vxlan', vni: 1, port: 8472, directRouting: false}
 const dr: MigrationBackend = {...vxlan, directRouting: true}
 const hostgw: MigrationBackend = {...vxlan, type: 'host-gw'}
+const vxlan2: MigrationBackend = {...vxlan, vni: 2}
+const dr2: MigrationBackend = {...dr, vni: 2}
 const NOW = '2026-01-01T00:00:00.000Z'
 
 const nodes = (count: number) => Array.from({length: count}, (_, i) => ({
@@ -50,9 +52,9 @@ function looseAfter(r: MigrationRecord): Set<string> {
 
 function checkForwarding(r: MigrationRecord, i: number, loose: Set<string>): void {
   const after = `after step ${i + 1} (${r.steps[i].kind})`
-  // Someone encapsulates (a node routes the vxlan way): every node must be able to decapsulate.
-  if (r.nodes.some(n => n.routes.type === 'vxlan')) {
-    expect(r.nodes.every(n => n.vxlanDevice || n.routes.type === 'vxlan'), `${after}: a VTEP is missing`).to.equal(true)
+  // Someone encapsulates (a node routes the vxlan way) with a VNI: every node must have that VNI's device to decapsulate.
+  for (const vni of new Set(r.nodes.filter(n => n.routes.type === 'vxlan').map(n => n.routes.vni))) {
+    expect(r.nodes.every(n => vtepsOf(n).some(v => v.vni === vni)), `${after}: a VTEP for VNI ${vni} is missing`).to.equal(true)
   }
   // Nodes differ only while rp_filter is loose on all of them.
   if (new Set(r.nodes.map(n => JSON.stringify(n.routes))).size > 1) {
@@ -85,20 +87,40 @@ describe('migrate plan: steps', () => {
     expect(kinds(r).filter(k => k.startsWith('remove-old'))).to.have.length(2)
   })
 
+  it('a new VNI: flannel.2 on every node before any route uses it, routes node by node, flannel.1 removed last', () => {
+    const r = beginMigration({id: 'a', now: NOW, from: vxlan, to: vxlan2, nodes: nodes(2)})
+    expect(kinds(r)).to.deep.equal([
+      'loosen-rp-filter@11', 'loosen-rp-filter@12', 'add-vxlan-device@11', 'add-vxlan-device@12',
+      'add-vxlan-peers@11', 'add-vxlan-peers@12', 'switch-routes@11', 'switch-routes@12', 'commit-config',
+      'remove-old@11', 'remove-old@12', 'restore-rp-filter@11', 'restore-rp-filter@12', 'finish'])
+    const end = simulate(r)
+    expect(end.nodes.map(n => vtepsOf(n))).to.deep.equal([[{vni: 2, port: 8472}], [{vni: 2, port: 8472}]])
+  })
+
+  it('host-gw has no VNI: moving to vxlan on another VNI builds only that device, and the way back keeps it', () => {
+    const r = beginMigration({id: 'a', now: NOW, from: hostgw, to: vxlan2, nodes: nodes(2)})
+    expect(r.from).to.deep.equal({...hostgw, vni: 2})
+    expect(kinds(r).filter(k => k.startsWith('remove-old'))).to.deep.equal([])
+    const back = beginMigration({id: 'b', now: NOW, from: vxlan2, to: hostgw, nodes: nodes(2)})
+    expect(back.to).to.deep.equal({...hostgw, vni: 2})
+    expect(simulate(back).nodes.every(n => n.routes.vni === 2 && vtepsOf(n).length === 0)).to.equal(true)
+  })
+
   it('every step keeps the network forwarding, in any direction, and ends on the target', () => {
-    const backends = fc.constantFrom(vxlan, dr, hostgw)
+    const backends = fc.constantFrom(vxlan, dr, hostgw, vxlan2, dr2)
     fc.assert(fc.property(backends, backends, fc.integer({min: 1, max: 6}), (from, to, count) => {
       fc.pre(JSON.stringify(from) !== JSON.stringify(to))
-      const end = simulate(beginMigration({id: 'a', now: NOW, from, to, nodes: nodes(count)}))
+      const started = beginMigration({id: 'a', now: NOW, from, to, nodes: nodes(count)})
+      const end = simulate(started)
       expect(end.state).to.equal('done')
       expect(end.finishedAt).to.equal(NOW)
-      expect(end.nodes.every(n => JSON.stringify(n.routes) === JSON.stringify(to))).to.equal(true)
-      expect(end.nodes.every(n => n.vxlanDevice === (to.type === 'vxlan' && !to.directRouting))).to.equal(true)
-    }), {numRuns: 200})
+      expect(end.nodes.every(n => JSON.stringify(n.routes) === JSON.stringify(started.to))).to.equal(true)
+      expect(end.nodes.every(n => n.vxlanDevice === (to.type === 'vxlan' && !to.directRouting) && n.extraVtep === undefined)).to.equal(true)
+    }), {numRuns: 300})
   })
 
   it('a rollback from any point (running or finished) keeps forwarding and ends where it began', () => {
-    const backends = fc.constantFrom(vxlan, dr, hostgw)
+    const backends = fc.constantFrom(vxlan, dr, hostgw, vxlan2, dr2)
     fc.assert(fc.property(backends, backends, fc.integer({min: 1, max: 5}), fc.nat(), (from, to, count, at) => {
       fc.pre(JSON.stringify(from) !== JSON.stringify(to))
       const started = beginMigration({id: 'a', now: NOW, from, to, nodes: nodes(count)})
@@ -108,12 +130,13 @@ describe('migrate plan: steps', () => {
       midway = {...midway, nodes: midway.nodes.map((n, i) => (i < Math.min(stopAt, count) ? {...n, rpFilter: {all: '1'}} : n))}
       const back = reverseMigration(midway, 'b', NOW)
       expect(back.rollbackOf).to.equal('a')
-      expect(back.from).to.deep.equal(to)
-      expect(back.to).to.deep.equal(from)
+      expect(back.from).to.deep.equal(started.to)
+      expect(back.to).to.deep.equal(started.from)
       if (midway.state === 'running') expect(back.nodes.map(n => n.rpFilter)).to.deep.equal(midway.nodes.map(n => n.rpFilter))
       else expect(back.nodes.every(n => n.rpFilter === undefined)).to.equal(true)
       const end = simulate(back, 0, back.steps.length, midway.state === 'running' ? looseAfter(midway) : new Set())
-      expect(end.nodes.every(n => JSON.stringify(n.routes) === JSON.stringify(from))).to.equal(true)
+      expect(end.nodes.every(n => JSON.stringify(n.routes) === JSON.stringify(started.from))).to.equal(true)
+      expect(end.nodes.every(n => n.extraVtep === undefined)).to.equal(true)
     }), {numRuns: 500})
   })
 })
@@ -391,13 +414,13 @@ describe('planner: the vxlan device this node made before', () => {
   }
 
   it('host-gw removes it although the network\'s VNI names another device', () => {
-    const ops = shell(planNode({...intent(hostgw), formerVxlanDevice: 'flannel.4096'}, madeFor4096(), {}).ops)
+    const ops = shell(planNode({...intent(hostgw), formerVxlanDevices: ['flannel.4096']}, madeFor4096(), {}).ops)
     expect(ops[0]).to.equal('ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0')
     expect(ops.at(-1)).to.equal('ip link del flannel.4096')
   })
 
   it('a new VNI builds the new device, moves the routes, then removes the old one', () => {
-    const plan = planNode({...intent(vxlan), formerVxlanDevice: 'flannel.4096'}, madeFor4096(), {})
+    const plan = planNode({...intent(vxlan), formerVxlanDevices: ['flannel.4096']}, madeFor4096(), {})
     const ops = shell(plan.ops)
     expect(ops[0]).to.match(/^ip link add flannel\.1 .* type vxlan id 1 /)
     expect(ops).to.include('ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
@@ -421,7 +444,106 @@ describe('planner: the vxlan device this node made before', () => {
   })
 
   it('the device it uses now is kept', () => {
-    expect(shell(planNode({...intent(vxlan), formerVxlanDevice: 'flannel.1'}, vxlanNode(), {}).ops)).to.deep.equal([])
+    expect(shell(planNode({...intent(vxlan), formerVxlanDevices: ['flannel.1']}, vxlanNode(), {}).ops)).to.deep.equal([])
+  })
+})
+
+describe('migrate plan: a new VNI', () => {
+  const start = beginMigration({id: 'a', now: NOW, from: vxlan, to: vxlan2, nodes: nodes(3)})
+  const at = (kind: string, node: string) => start.steps.findIndex(s => s.kind === kind && s.node === node)
+  /** the record as step `index` is about to run: every step before it done */
+  const before = (index: number) => withStepState(simulate(start, 0, index), index)
+
+  it('a node keeps flannel.1 for its routes and gets flannel.2 beside it, then routes via flannel.2 keeping flannel.1, then only flannel.2', () => {
+    const added = before(at('add-vxlan-device', '192.168.100.12'))
+    expect(migrationPhase(added, '192.168.100.12')).to.deep.include({backend: vxlan, keepVxlanDevice: true, extraVtep: {vni: 2, port: 8472}, vxlanDevices: ['flannel.1', 'flannel.2']})
+    expect(migrationPhase(added, '192.168.100.12')!.note).to.equal('migration vxlan VNI 1 → vxlan VNI 2 in progress (step 4 of 20): '
+      + 'this node routes the old way (vxlan VNI 1), keeping flannel.2 for peers that switched')
+    const switched = before(at('switch-routes', '192.168.100.12'))
+    expect(migrationPhase(switched, '192.168.100.12')).to.deep.include({backend: vxlan2, keepVxlanDevice: true, extraVtep: {vni: 1, port: 8472}})
+    expect(migrationPhase(switched, '192.168.100.12')!.note).to.match(/routes the new way \(vxlan VNI 2\), keeping flannel\.1 for peers not yet switched$/)
+    expect(migrationPhase(switched, '192.168.100.13')).to.deep.include({backend: vxlan, extraVtep: {vni: 2, port: 8472}})
+    const removed = before(at('remove-old', '192.168.100.12'))
+    expect(migrationPhase(removed, '192.168.100.12')!.extraVtep).to.equal(undefined)
+    expect(migrationPhase(removed, '192.168.100.13')!.extraVtep).to.deep.equal({vni: 1, port: 8472})
+  })
+
+  it('rolled back after some nodes removed flannel.1: those build it again before any route goes back to it', () => {
+    const midway = simulate(start, 0, at('remove-old', '192.168.100.12') + 1)
+    const back = reverseMigration(midway, 'b', NOW)
+    expect(kinds(back).filter(k => k.startsWith('add-vxlan-device'))).to.deep.equal(['add-vxlan-device@11', 'add-vxlan-device@12', 'add-vxlan-device@13'])
+    const rebuilt = withStepState(back, back.steps.findIndex(s => s.kind === 'add-vxlan-device' && s.node === '192.168.100.11'))
+    expect(rebuilt.nodes[0]).to.deep.include({routes: vxlan2, extraVtep: {vni: 1, port: 8472}})
+  })
+
+  it('the stored record keeps the second device, and refuses one it cannot read', () => {
+    const added = withStepState(start, at('add-vxlan-device', '192.168.100.11'))
+    expect(parseMigrationRecord(JSON.stringify(added))).to.deep.equal(added)
+    const bad = {...added, nodes: added.nodes.map(n => ({...n, extraVtep: {vni: 'two', port: 8472}}))}
+    expect(() => parseMigrationRecord(JSON.stringify(bad))).to.throw(/understands/)
+  })
+
+  it('reads with the VNI (and port) where they change, and names the flags that finish it', () => {
+    const port4789 = {...vxlan2, port: 4789}
+    expect(migrationLabels(start)).to.deep.equal({from: 'vxlan VNI 1', to: 'vxlan VNI 2'})
+    expect(migrationLabels({from: vxlan, to: port4789})).to.deep.equal({from: 'vxlan VNI 1 port 8472', to: 'vxlan VNI 2 port 4789'})
+    expect(migrationLabels({from: vxlan, to: hostgw})).to.deep.equal({from: 'vxlan', to: 'host-gw'})
+    expect(migrationLabels({from: dr, to: dr2}).to).to.equal('vxlan VNI 2 (DirectRouting)')
+    expect(migrateFlags(port4789, vxlan)).to.equal('--backend vxlan --vni 2 --port 4789')
+    expect(migrateFlags(dr, vxlan2)).to.equal('--backend vxlan --directrouting --vni 1')
+    expect(migrateFlags(hostgw, vxlan2)).to.equal('--backend host-gw')
+  })
+
+  it('the plan creates flannel.2 with the node\'s VTEP MAC, routes via flannel.2, and removes flannel.1', () => {
+    const views = describeSteps(start, {rpFilterNow: {}, vtepMACs: {'192.168.100.11': '02:00:00:00:00:01'}, onLink: {}})
+    const text = renderSteps(views).join('\n')
+    expect(text).to.include('n1     create flannel.2 beside flannel.1, with its MAC and address (routes unchanged)')
+    expect(text).to.include('ip link add flannel.2 address 02:00:00:00:00:01 type vxlan id 2 local 192.168.100.11 dev eth0 dstport 8472 nolearning')
+    expect(text).to.include('ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.2 onlink')
+    expect(text).to.include('net-conf Backend → vxlan VNI 2')
+    expect(views.filter(v => v.kind === 'remove-old').map(v => v.commands)).to.deep.equal([['ip link del flannel.1'], ['ip link del flannel.1'], ['ip link del flannel.1']])
+  })
+})
+
+describe('planner: a second VTEP (a new VNI)', () => {
+  const v2 = {vni: 2, port: 8472}
+  const flannel2 = link('flannel.2', 'vxlan', {mtu: 1450, mac: '02:00:00:00:00:01', vxlan: {id: 2, local: '192.168.100.11', dev: 'eth0', port: 8472, learning: false}})
+  /** vxlanNode() with flannel.2 beside flannel.1, entries on both */
+  const bothDevices = (): HostSnapshot => {
+    const snap = vxlanNode()
+    snap.links = [...snap.links!, flannel2]
+    snap.addresses = [...snap.addresses!, {dev: 'flannel.2', family: 4, local: '10.244.1.0', prefixlen: 32, raw: ''}]
+    snap.neighbors = [...snap.neighbors!, {...snap.neighbors![0], dev: 'flannel.2'}]
+    snap.fdb = [...snap.fdb!, {...snap.fdb![0], dev: 'flannel.2'}]
+    return snap
+  }
+
+  it('builds flannel.2 beside flannel.1 with the same MAC and address and every peer\'s entries; the routes stay', () => {
+    expect(shell(planNode({...intent(vxlan, true), extraVtep: v2}, vxlanNode(), {}).ops)).to.deep.equal([
+      'ip link add flannel.2 address 02:00:00:00:00:01 mtu 1450 type vxlan id 2 local 192.168.100.11 dev eth0 dstport 8472 nolearning',
+      'ip addr add 10.244.1.0/32 dev flannel.2',
+      'ip link set flannel.2 up',
+      'ip neigh replace 10.244.2.0 lladdr 02:00:00:00:00:02 dev flannel.2 nud permanent',
+      'bridge fdb replace 02:00:00:00:00:02 dev flannel.2 dst 192.168.100.12 self permanent',
+    ])
+    expect(shell(planNode({...intent(vxlan, true), extraVtep: v2, formerVxlanDevices: ['flannel.1', 'flannel.2']}, bothDevices(), {}).ops)).to.deep.equal([])
+  })
+
+  it('switched: the route moves to flannel.2 in place, flannel.1 and its entries stay', () => {
+    expect(shell(planNode({...intent(vxlan2, true), extraVtep: {vni: 1, port: 8472}, formerVxlanDevices: ['flannel.1', 'flannel.2']}, bothDevices(), {}).ops))
+      .to.deep.equal(['ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.2 onlink'])
+  })
+
+  it('done: flannel.1 goes, after the routes', () => {
+    const snap = bothDevices()
+    snap.routes = [route('10.244.2.0/24', {gateway: '10.244.2.0', dev: 'flannel.2', onlink: true})]
+    expect(shell(planNode({...intent(vxlan2), formerVxlanDevices: ['flannel.2', 'flannel.1']}, snap, {}).ops)).to.deep.equal(['ip link del flannel.1'])
+  })
+
+  it('a stale entry on the second device goes as one on the first would', () => {
+    const snap = bothDevices()
+    snap.fdb = [...snap.fdb!, {mac: '02:00:00:00:00:09', dev: 'flannel.2', dst: '192.168.100.19', flags: ['self', 'permanent'], raw: ''}]
+    expect(shell(planNode({...intent(vxlan, true), extraVtep: v2}, snap, {}).ops)).to.deep.equal(['bridge fdb del 02:00:00:00:00:09 dev flannel.2 dst 192.168.100.19 self'])
   })
 })
 
