@@ -601,3 +601,43 @@ describe('trace against the kernel: a pod whose route leaves by a veth looped ba
     expect((await trace('pod-looped-veth', {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: flannel 0.10-era nodes with kube-proxy (iptables mode), captured by collect', () => {
+  // o1, o2: flannel.1 and docker0 as the pod bridge, flannel's rules straight in FORWARD/POSTROUTING,
+  // docker's FORWARD policy DROP, no default route; Service 10.96.0.10:80 → KUBE-SVC with
+  // `-m statistic --mode random --probability 0.5` → 10.244.1.2:8080 (o1p1), else 10.244.2.2:8080 (o2p1)
+
+  it('a pod reaches a pod on the other node with its own source, as flannel\'s RETURN rule keeps it', async () => {
+    // kernel: ping and a TCP connect from o1p1 reach o2p1, whose listener sees 10.244.1.2; traceroute -n prints these
+    const t = await trace('old-flannel-kube-proxy', {src: 'o1p1', dst: 'o2p1', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.2.0', '10.244.2.2'])
+    expect(t.warnings.map(w => w.code)).to.not.include('SOURCE_NATED')
+  })
+
+  it('a node without a default route cannot reach a ClusterIP: the route lookup comes before nat OUTPUT', async () => {
+    // kernel: connect() to 10.96.0.10:80 on o1 fails at once with ENETUNREACH; after the printed fix it connects
+    const t = await trace('old-flannel-kube-proxy', {src: 'o1', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure!.node).to.equal('o1')
+    expect(t.failure!.reason).to.contain('before nat OUTPUT')
+    expect(t.failure!.fix).to.deep.equal([{node: 'o1', command: 'ip route replace 10.96.0.10 dev flannel.1'}])
+    // a pod's packet is DNATed in PREROUTING, before any route lookup: it needs no route to the ClusterIP
+    const fromPod = await trace('old-flannel-kube-proxy', {src: 'o2p1', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(fromPod.disposition).to.not.equal('NO_ROUTE')
+  })
+
+  it('the endpoint kube-proxy picks at random decides the outcome: the failing branch is reported, with what the other does', async () => {
+    // kernel: of 6 connects from o1p1 to 10.96.0.10:80, 4 reached o2p1 and 2 timed out (sent back to o1p1
+    // itself through docker0, whose port has hairpin off); with hairpin on, 8 of 8 connected
+    for (const [src, node, self] of [['o1p1', 'o1', '10.244.1.2:8080'], ['o2p1', 'o2', '10.244.2.2:8080']]) {
+      const t = await trace('old-flannel-kube-proxy', {src, dst: '10.96.0.10', proto: 'tcp', dport: 80})
+      expect(t.disposition, src).to.equal('DENIED_BY_FILTER')
+      expect(t.failure!.fix[0].command).to.match(/^bridge link set dev veth\w+ hairpin on$/)
+      const pick = t.warnings.find(w => w.message.startsWith('the outcome depends on a random pick'))
+      expect(pick, src).to.include({code: 'ASSUMED', node})
+      expect(pick!.message).to.contain(`to ${self}: DENIED_BY_FILTER on ${node} (traced here)`)
+      expect(pick!.message).to.match(/to 10\.244\.\d\.2:8080: DELIVERED/)
+    }
+  })
+})

@@ -167,6 +167,8 @@ class Walk {
    * having seen it (the request was stopped, and the reply is traced as if it had gone on).
    */
   requestSeenOn?: ReadonlySet<string>
+  /** the `-m statistic` rules decided for this trace, and those met undecided (the request's walk only) */
+  random?: RandomBranch
   private readonly seen = new Map<string, number>()
   private readonly routeOfHop = new Map<Hop, Route>()
 
@@ -301,7 +303,10 @@ class Walk {
       if (rp) return rp
     } else {
       // A locally sent packet meets nat OUTPUT before its route is looked up again.
-      packet = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
+      const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
+      const unrouted = translated.dst !== packet.dst ? this.unroutedBeforeNat(hop, a.view, packet, translated) : undefined
+      if (unrouted) return unrouted
+      packet = translated
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
     return this.forward(hop, a.view, a.inDev, packet, a.origin)
@@ -430,6 +435,30 @@ class Walk {
       ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {})})
     this.lastPacket = translated
     return translated
+  }
+
+  /**
+   * A socket's route is looked up before nat OUTPUT sees its packet (ip_route_connect; a DNAT then
+   * has it looked up again): a destination without a route fails in connect() or sendto() at once,
+   * whatever the DNAT would have made of it. A pod's packet is DNATed in PREROUTING, before any
+   * lookup, so a ClusterIP works from pods and fails from a node that has no default route.
+   */
+  private unroutedBeforeNat(hop: Hop, view: HostView, sent: Packet, translated: Packet): End | undefined {
+    if (view.routes === undefined || view.snap.routesFilter !== undefined) return undefined
+    const res = view.routeFor(this.routingFlow(view, sent, 'lo', {mark: sent.mark}))
+    if (res.missingTable !== undefined || res.action !== undefined) return undefined
+    const route = res.route
+    if (route !== undefined && route.type !== 'throw' && !NULL_ROUTE_TYPES.has(route.type)) return undefined
+    const after = view.routeFor(this.routingFlow(view, translated, 'lo', {mark: translated.mark})).route
+    const dev = after !== undefined ? routeDevice(view.routes, after) : undefined
+    const fix: Fix[] = [{node: view.name, command: `ip route replace ${sent.dst} dev ${dev ?? 'DEVICE'}`}]
+    const why = `the route is looked up before nat OUTPUT would send it to ${translated.dst}, so a program on ${view.name} sending to ${sent.dst} fails at once`
+    if (route === undefined || route.type === 'throw') {
+      return this.fail(hop, 'NO_ROUTE', 'route', route?.raw ?? `(no route to ${sent.dst} in table main)`,
+        `${view.name} has no route for ${sent.dst}: ${why} with "network is unreachable" (a DNAT in OUTPUT, as kube-proxy's for a ClusterIP, needs a route to the address it translates: a default route will do)`, fix)
+    }
+    return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
+      `${sent.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}: ${why}`, [{node: view.name, command: routeDelCommand(route)}, ...fix])
   }
 
   private receivingDeviceDown(hop: Hop, view: HostView, inDev: string): End | undefined {
@@ -1024,6 +1053,7 @@ class Walk {
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
+      ...(this.random !== undefined ? {randomPick: this.random.pick} : {}),
     }
   }
 
@@ -1983,7 +2013,48 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
 }
 
 export function traceFlow(world: World, req: TraceRequest): Trace {
-  return traceWorld(world, req, true)
+  const first = randomBranch(new Map())
+  const traced = traceWorld(world, req, true, first)
+  return first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met])
+}
+
+/** The choices of `-m statistic` rules one trace runs with, and the undecided ones it met. */
+interface RandomBranch {
+  pick: (rule: string) => boolean | undefined
+  met: Set<string>
+}
+
+function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
+  const met = new Set<string>()
+  return {met, pick: rule => {
+    const chosen = picks.get(rule)
+    if (chosen === undefined) met.add(rule)
+    return chosen
+  }}
+}
+
+/**
+ * A `-m statistic --mode random` rule (kube-proxy's pick of a Service endpoint) takes some new
+ * connections and not others: no table says which a given one is. The first trace took none; each
+ * such rule is traced again as taking it. Where the branches agree the trace stands; where they part
+ * (one endpoint unreachable), the connection's fate is a coin toss: the trace reports a failing
+ * branch, so the fault shows, and says what the others do.
+ */
+function followBranches(world: World, req: TraceRequest, traced: Trace, rules: string[]): Trace {
+  const branches = [{rule: undefined as string | undefined, trace: traced},
+    ...rules.slice(0, 16).map(rule => ({rule, trace: traceWorld(world, req, true, randomBranch(new Map([[rule, true]])))}))]
+  const outcome = (t: Trace) => `${t.disposition}${t.failure !== undefined ? ` on ${t.failure.node}` : ''}`
+  if (branches.every(b => outcome(b.trace) === outcome(traced))) return traced
+  const shown = branches.find(b => b.trace.disposition !== 'DELIVERED') ?? branches[0]
+  const where = (t: Trace) => {
+    const dnat = t.hops.flatMap(h => h.steps).filter(s => s.kind === 'nat' && s.verdict === 'dnat').at(-1)
+    return dnat !== undefined ? / --to-destination (\S+)/.exec(dnat.evidence)?.[1] ?? dnat.evidence : 'on'
+  }
+  const each = branches.map(b => `${b.rule === undefined ? 'past every random rule' : `by \`${b.rule}\``} to ${where(b.trace)}: ${outcome(b.trace)}${b === shown ? ' (traced here)' : ''}`)
+  const node = shown.trace.hops.find(h => h.steps.some(s => s.kind === 'nat' && s.verdict === 'dnat'))?.node ?? shown.trace.hops[0]?.node ?? ''
+  shown.trace.warnings.push({code: 'ASSUMED', node,
+    message: `the outcome depends on a random pick on ${node}, made anew for each connection: ${each.join('; ')}. Some connections get through and others do not (\`conntrack -L -p ${req.proto ?? 'icmp'} -d ${traced.dst.ip}\` on ${node} shows which endpoint each took)`})
+  return shown.trace
 }
 
 /** One change of one route on one router of a loop, and the world it makes. */
@@ -2060,7 +2131,7 @@ function loopChanges(world: World, w: WorldIndex, node: string, route: Route, ds
   return changes.slice(0, 8)
 }
 
-function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace {
+function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch): Trace {
   const flow = validate(req)
   const warnings = new Warnings()
   let w = indexWorld(world)
@@ -2086,6 +2157,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
+  fwd.random = random
   const fwdEnd = src.ip === dst.ip && src.kind === dst.kind
     ? selfDelivery(fwd, src)
     : fwd.run(startOf(w, fwd, src, request))

@@ -38,6 +38,11 @@ export interface PacketFacts {
   mark?: number
   /** a TCP segment's flags when it is not the traced SYN or its SYN-ACK (a reset from a closed port) */
   tcpFlags?: readonly string[]
+  /**
+   * whether a `-m statistic` rule (keyed by its text) takes this connection: the trace decides it
+   * to follow each branch in turn; undefined leaves the rule undecided (see traceFlow)
+   */
+  randomPick?: (rule: string) => boolean | undefined
 }
 
 type Tri = boolean | 'unknown'
@@ -431,6 +436,18 @@ export function parseRule(rule: IptablesRule): ParsedRule {
         conditions.push({test: p => not(inNumberRange(v, p.length), neg), undecidable: `${neg ? '! ' : ''}--length ${v} (the packet size is unknown: give --size)`})
         break
       }
+      case '--mode': case '--probability': case '--every': case '--packet': {
+        if (!modules.has('statistic')) {
+          unknown(`${tok} ${arg()}`)
+          break
+        }
+        // kube-proxy's load balancing: which connections a random (or every-nth) rule takes is in no table
+        const words = [tok, arg()]
+        while (i + 1 < t.length && /^--(mode|probability|every|packet)$/.test(t[i + 1])) words.push(t[++i], t[++i] ?? '')
+        const raw = rule.raw
+        conditions.push({test: p => p.randomPick?.(raw) ?? 'unknown', undecidable: `-m statistic ${words.join(' ')}`.trim(), why: 'random'})
+        break
+      }
       case '--limit': case '--hashlimit-upto': case '--hashlimit-above': case '--hashlimit': {
         // Token buckets: the first packets (up to the burst) match, later ones do not, so neither answer holds.
         const words = [tok, arg()]
@@ -481,6 +498,9 @@ export function parseRule(rule: IptablesRule): ParsedRule {
  */
 function assumedNoMatch(pr: ParsedRule, undecided: Condition[]): string {
   const texts = undecided.flatMap(c => c.undecidable !== undefined ? [`\`${c.undecidable}\``] : []).join(' and ')
+  if (undecided.every(c => c.why === 'random') && pr.target !== undefined) {
+    return `${texts} in \`${pr.rule.raw}\` sends some new connections to ${pr.target} and the others on, at random: traced the others (the trace follows each branch and says where they part)`
+  }
   const rated = undecided.some(c => c.why === 'rate limited')
   const head = rated
     ? `rate limited: ${texts} in \`${pr.rule.raw}\` matches the first packets (up to its burst) and not those after them`
