@@ -641,3 +641,29 @@ describe('trace against the kernel: flannel 0.10-era nodes with kube-proxy (ipta
     }
   })
 })
+
+describe('trace against the kernel: two docker hosts routed to each other, captured by collect', () => {
+  // d1 (docker0 172.17.0.0/16, container d1c1), d2 (docker0 172.18.0.0/16, container d2c1 publishing 8080 → 80)
+
+  it('a host reaching its own published port goes to the container: nat OUTPUT DNATs it before it could be delivered locally', async () => {
+    // kernel: a connect from d2 to 192.168.90.12:8080 is answered by d2c1's listener, which sees 192.168.90.12
+    const t = await trace('docker-routed-pair', {src: 'd2', dst: '192.168.90.12', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.map(h => h.node)).to.deep.equal(['d2', 'd2c1'])
+    expect(t.traceroute).to.deep.equal(['192.168.90.12'])
+    // without a DNAT a host's packet to itself is delivered there, as before
+    expect((await trace('docker-routed-pair', {src: 'd2', dst: '192.168.90.12'})).hops.map(h => h.node)).to.deep.equal(['d2'])
+  })
+
+  it('a container reaches the other host\'s published port and its container by route, masqueraded; ping is dropped by FORWARD', async () => {
+    // kernel: TCP to 192.168.90.12:8080 and to 172.18.0.2:80 connect (the listener sees 192.168.90.11); ping 172.18.0.2 fails
+    const published = await trace('docker-routed-pair', {src: 'd1c1', dst: '192.168.90.12', proto: 'tcp', dport: 8080})
+    expect(published.disposition).to.equal('DELIVERED')
+    expect(published.traceroute).to.deep.equal(['172.17.0.1', '192.168.90.12', '192.168.90.12'])
+    expect((await trace('docker-routed-pair', {src: 'd1c1', dst: 'd2c1', proto: 'tcp', dport: 80})).disposition).to.equal('DELIVERED')
+    const ping = await trace('docker-routed-pair', {src: 'd1c1', dst: 'd2c1'})
+    expect(ping.disposition).to.equal('DENIED_BY_FILTER')
+    expect(ping.failure!.node).to.equal('d2')
+    expect(ping.warnings.map(w => `${w.code}@${w.node}`)).to.include('SOURCE_NATED@d1')
+  })
+})

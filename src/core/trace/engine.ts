@@ -2158,7 +2158,9 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   fwd.random = random
-  const fwdEnd = src.ip === dst.ip && src.kind === dst.kind
+  // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
+  const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
+  const fwdEnd = toItself
     ? selfDelivery(fwd, src)
     : fwd.run(startOf(w, fwd, src, request))
 
@@ -2198,7 +2200,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     const back = new Walk(w, warnings, nat, 'return', network, reply)
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
-    const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
+    const backEnd = toItself ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {
@@ -2288,3 +2290,10 @@ export function traceExitCode(t: Trace): number {
   return t.disposition === 'DELIVERED' ? ExitCode.ok : ExitCode.notDelivered
 }
 
+
+/** Whether nat OUTPUT on `view` sends a packet it sends to itself elsewhere (a published port's DNAT). */
+function outputDnats(view: HostView, packet: Packet): boolean {
+  const outcome = destinationNat(view, 'OUTPUT', {src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
+    state: 'NEW', icmpType: packet.icmpType, dstIsLocal: true, srcIsLocal: true})
+  return outcome?.newDst !== undefined && !view.isLocal(outcome.newDst)
+}
