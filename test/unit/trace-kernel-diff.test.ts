@@ -667,3 +667,17 @@ describe('trace against the kernel: two docker hosts routed to each other, captu
     expect(ping.warnings.map(w => `${w.code}@${w.node}`)).to.include('SOURCE_NATED@d1')
   })
 })
+
+describe('trace against the kernel: docker hosts that number their containers alike', () => {
+  it('the reply from a published port\'s container starts on the host that has it, not at the listed container of the same address', async () => {
+    // kernel: d1c1 (172.17.0.2 on d1) connects to d3's published 192.168.90.13:8080; d3's own 172.17.0.2 answers
+    // (its listener sees 192.168.90.11); traceroute -T -n prints 172.17.0.1, 192.168.90.13, 192.168.90.13
+    const t = await trace('docker-routed-pair', {src: 'd1c1', dst: '192.168.90.13', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.at(-1)!.node).to.equal('d3')
+    expect(t.traceroute).to.deep.equal(['172.17.0.1', '192.168.90.13', '192.168.90.13'])
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['d3', 'd1', 'd1c1'])
+    expect(t.warnings.map(w => w.code)).to.not.include('ASYMMETRIC_PATH')
+  })
+})

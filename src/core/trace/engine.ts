@@ -19,7 +19,7 @@ import {parseIpRouteText} from '../parse/text.js'
 import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
-  Disposition, Endpoint, Failure, Fix, Flow, Hop, Proto, ReturnPath, StepKind, StepVerdict, Trace,
+  Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, Proto, ReturnPath, StepKind, StepVerdict, Trace,
   TraceRequest, TraceWarning, WarningCode, World,
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
@@ -2186,7 +2186,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   let returnPath: ReturnPath
   const seen = fwdEnd.disposition === 'DELIVERED' ? fwd.lastPacket : fwd.asIfForwarded(fwd.lastPacket)
   // A DNAT on the way sent the request elsewhere: the reply starts where it went.
-  const replier = seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination')
+  const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination'), fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined)
   if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
   } else {
@@ -2290,6 +2290,20 @@ export function traceExitCode(t: Trace): number {
   return t.disposition === 'DELIVERED' ? ExitCode.ok : ExitCode.notDelivered
 }
 
+
+/**
+ * The endpoint the reply starts from: the one the request was delivered to. Docker hosts all number
+ * their containers in 172.17.0.0/16, so the address a published port DNATs to may be a listed
+ * container's on another host: the reply then starts on the host that delivered it, from a
+ * container the inventory does not list, as the request's delivery said.
+ */
+function replierOf(w: WorldIndex, resolved: ResolvedEndpoint, deliveredOn: string | undefined): ResolvedEndpoint {
+  if (deliveredOn === undefined || resolved.kind !== 'pod' || deliveredOn === resolved.name || deliveredOn === resolved.node) return resolved
+  const host = w.view(deliveredOn)
+  if (host === undefined || !w.isNode(host)) return resolved
+  const pod: PodRef = {name: resolved.ip, ip: resolved.ip, node: host.name}
+  return {kind: 'pod', name: pod.name, ip: pod.ip, node: host.name, pod, nodeView: host, unlisted: true}
+}
 
 /** Whether nat OUTPUT on `view` sends a packet it sends to itself elsewhere (a published port's DNAT). */
 function outputDnats(view: HostView, packet: Packet): boolean {
