@@ -681,3 +681,42 @@ describe('trace against the kernel: docker hosts that number their containers al
     expect(t.warnings.map(w => w.code)).to.not.include('ASYMMETRIC_PATH')
   })
 })
+
+describe('trace against the kernel: Calico-style nodes (vxlan.calico, bird routes, natOutgoing by ipset), captured by collect', () => {
+  it('traces the pod network both ways, by vxlan.calico and by the bird routes, as traceroute -n prints it', async () => {
+    // kernel: ping k1p1 → k2p1 and → k3p1 pass; traceroute -n prints these
+    const vx = await trace('calico-vxlan-bird', {src: 'k1p1', dst: 'k2p1'})
+    expect([vx.disposition, vx.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+    expect(vx.traceroute).to.deep.equal(['192.168.90.21', '10.66.2.0', '10.66.2.5'])
+    const bird = await trace('calico-vxlan-bird', {src: 'k1p1', dst: 'k3p1'})
+    expect(bird.traceroute).to.deep.equal(['192.168.90.21', '192.168.90.23', '10.66.3.5'])
+    // k3 has no route to k2's block: the default route sends it to a gateway outside the hosts read
+    // (kernel: ping fails; on the live hosts, with ARP for 192.168.90.1 FAILED in k3's table, trace says NEIGHBOR_MISSING)
+    const lost = await trace('calico-vxlan-bird', {src: 'k3p1', dst: 'k2p1'})
+    expect(lost.disposition).to.equal('EXITS_NETWORK')
+    expect(lost.failure!.fix).to.deep.include({node: 'k3', command: 'ip route replace 10.66.2.0/26 via 192.168.90.22 dev eth0'})
+  })
+
+  it('evaluates natOutgoing\'s `-m set` matches from the captured ipsets: the pod reaches a host outside the pools, masqueraded', async () => {
+    // kernel: ping and TCP from k1p1 to 192.168.90.11 pass (d1's listener sees 192.168.90.21, and d1 has no route to 10.66.0.0/16);
+    // traceroute -n prints 192.168.90.21, 192.168.90.11
+    const t = await trace('calico-vxlan-bird', {src: 'k1p1', dst: '192.168.90.11'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['192.168.90.21', '192.168.90.11'])
+    const masq = t.hops.find(h => h.node === 'k1')!.steps.find(s => s.kind === 'nat')!
+    expect(masq.evidence).to.contain('--match-set cali40masq-ipam-pools src')
+    expect(masq.verdict).to.equal('masquerade')
+    // pod to pod stays unmasqueraded: the destination is in cali40all-ipam-pools
+    const inside = await trace('calico-vxlan-bird', {src: 'k1p1', dst: 'k2p1'})
+    expect(inside.hops.find(h => h.node === 'k1')!.steps.some(s => s.verdict === 'masquerade')).to.equal(false)
+  })
+
+  it('without the ipsets read, says which sets it could not test and the command that lists them', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'calico-vxlan-bird')})
+    const hosts = world.hosts.map(h => h.name === 'k1' ? {...h, ipsets: undefined} : h)
+    const t = traceFlow({...world, hosts}, {src: 'k1p1', dst: '192.168.90.11'})
+    const assumed = t.warnings.filter(w => w.code === 'ASSUMED').map(w => w.message).join('\n')
+    expect(assumed).to.contain('`ipset list cali40masq-ipam-pools`')
+  })
+})

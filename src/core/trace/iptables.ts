@@ -4,8 +4,8 @@
  * nothing decides. A match the tracer cannot evaluate (ipsets, marks it cannot know) is reported as
  * an assumption instead of being guessed silently.
  */
-import type {Iptables, IptablesRule} from '../model.js'
-import {cidrContains, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
+import type {IpSet, Iptables, IptablesRule} from '../model.js'
+import {cidrContains, cidrContainsIp, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
 import type {Proto} from './types.js'
 
 export interface PacketFacts {
@@ -58,6 +58,8 @@ interface Condition {
   undecidable?: string
   /** why it cannot, when the generic "cannot evaluate" would mislead (a rate limit matches some packets, not others) */
   why?: string
+  /** the command whose output would decide it (`ipset list SET`) */
+  settledBy?: string
 }
 
 export interface ParsedRule {
@@ -309,7 +311,48 @@ function markAfterRule(pr: ParsedRule, mark: number): number | undefined {
   }
 }
 
-export function parseRule(rule: IptablesRule): ParsedRule {
+/**
+ * Whether the packet is in an ipset, looking each dimension up by its direction flag (`dst`,
+ * `src,dst`): hash sets of addresses, networks and ports, and list:set of those. The most specific
+ * entry decides, so a `nomatch` entry carves a hole in a wider one. Other kinds are unknown.
+ */
+function inIpset(name: string, dirs: string[], p: PacketFacts, sets: ReadonlyMap<string, IpSet>, depth = 0): Tri {
+  const set = sets.get(name)
+  if (set === undefined || depth > 4) return 'unknown'
+  if (set.type === 'list:set') {
+    const answers = set.members.map(m => inIpset(m.split(/\s+/)[0], dirs, p, sets, depth + 1))
+    return answers.includes(true) ? true : answers.includes('unknown') ? 'unknown' : false
+  }
+  const dims = /^hash:(.+)$/.exec(set.type)?.[1].split(',')
+  if (dims === undefined || dims.some(d => d !== 'ip' && d !== 'net' && d !== 'port') || dirs.length < dims.length) return 'unknown'
+  let best: {specificity: number, nomatch: boolean} | undefined
+  for (const member of set.members) {
+    const [entry, ...options] = member.split(/\s+/)
+    const values = entry.split(',')
+    if (values.length !== dims.length) continue
+    let specificity = 0
+    let matches = true
+    for (const [k, dim] of dims.entries()) {
+      const src = dirs[k] === 'src'
+      const value = values[k]
+      if (dim === 'port') {
+        const [proto, port] = value.includes(':') ? value.split(':') : ['tcp', value]
+        if (!/^\d+$/.test(port)) return 'unknown'
+        matches = proto === p.proto && Number(port) === (src ? p.sport : p.dport)
+      } else {
+        if (value.includes('-')) return 'unknown'
+        const addr = src ? p.src : p.dst
+        matches = value.includes('/') ? cidrContainsIp(value, addr) : value === addr
+        specificity += value.includes('/') ? Number(value.split('/')[1]) : 32
+      }
+      if (!matches) break
+    }
+    if (matches && (best === undefined || specificity > best.specificity)) best = {specificity, nomatch: options.includes('nomatch')}
+  }
+  return best !== undefined && !best.nomatch
+}
+
+export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>): ParsedRule {
   const t = tokenize(rule.spec)
   const conditions: Condition[] = []
   let target: string | undefined
@@ -436,6 +479,22 @@ export function parseRule(rule: IptablesRule): ParsedRule {
         conditions.push({test: p => not(inNumberRange(v, p.length), neg), undecidable: `${neg ? '! ' : ''}--length ${v} (the packet size is unknown: give --size)`})
         break
       }
+      case '--match-set': {
+        const name = arg()
+        const flags = arg()
+        const text = `${neg ? '! ' : ''}--match-set ${name} ${flags}`
+        const settledBy = `ipset list ${name}`
+        if (sets === undefined) {
+          conditions.push({test: () => 'unknown', undecidable: text, settledBy})
+          break
+        }
+        const dirs = flags.split(',')
+        conditions.push({test: p => not(inIpset(name, dirs, p, sets), neg), undecidable: text, settledBy})
+        break
+      }
+      case '--update-counters': case '--update-subcounters':
+        // counters only: `! --update-counters` changes no verdict
+        break
       case '--mode': case '--probability': case '--every': case '--packet': {
         if (!modules.has('statistic')) {
           unknown(`${tok} ${arg()}`)
@@ -506,7 +565,8 @@ function assumedNoMatch(pr: ParsedRule, undecided: Condition[]): string {
     ? `rate limited: ${texts} in \`${pr.rule.raw}\` matches the first packets (up to its burst) and not those after them`
     : `cannot evaluate ${texts} in \`${pr.rule.raw}\``
   const stops = pr.target === 'DROP' || pr.target === 'REJECT'
-  const tail = stops ? `; assumed the rule does not match, but where it does the packet is ${pr.target === 'DROP' ? 'dropped' : 'rejected'}` : '; assumed the rule does not match'
+  const settle = [...new Set(undecided.flatMap(c => c.settledBy !== undefined ? [`\`${c.settledBy}\``] : []))]
+  const tail = (settle.length > 0 ? ` (${settle.join(' and ')} would tell)` : '') + (stops ? `; assumed the rule does not match, but where it does the packet is ${pr.target === 'DROP' ? 'dropped' : 'rejected'}` : '; assumed the rule does not match')
   return head + tail
 }
 
@@ -568,7 +628,8 @@ export class RuleSet {
   private readonly chains = new Map<string, ParsedRule[]>()
   private readonly policies = new Map<string, string>()
 
-  constructor(readonly iptables: Iptables) {
+  constructor(readonly iptables: Iptables, ipsets?: IpSet[]) {
+    const sets = ipsets !== undefined ? new Map(ipsets.map(x => [x.name, x])) : undefined
     for (const c of iptables.chains) {
       if (c.policy !== undefined) this.policies.set(`${c.table} ${c.name}`, c.policy)
       if (!this.chains.has(`${c.table} ${c.name}`)) this.chains.set(`${c.table} ${c.name}`, [])
@@ -576,8 +637,8 @@ export class RuleSet {
     for (const r of iptables.rules) {
       const key = `${r.table} ${r.chain}`
       const list = this.chains.get(key)
-      if (list) list.push(parseRule(r))
-      else this.chains.set(key, [parseRule(r)])
+      if (list) list.push(parseRule(r, sets))
+      else this.chains.set(key, [parseRule(r, sets)])
     }
   }
 
