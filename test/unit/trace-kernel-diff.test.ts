@@ -720,3 +720,20 @@ describe('trace against the kernel: Calico-style nodes (vxlan.calico, bird route
     expect(assumed).to.contain('`ipset list cali40masq-ipam-pools`')
   })
 })
+
+describe('trace against the kernel: Calico policy by mark bits in filter, captured by collect', () => {
+  it('follows the mark the chains set on the way: the policy\'s port is accepted, the rest dropped, with no mark assumed', async () => {
+    // kernel: from k1p1, TCP to k2p1:80 connects; ping and TCP to port 81 get no answer; from k2p1 (egress allowed) both pass
+    const web = await trace('calico-policy-mark', {src: 'k1p1', dst: 'k2p1', proto: 'tcp', dport: 80})
+    expect(web.disposition).to.equal('DELIVERED')
+    expect(web.warnings).to.deep.equal([])
+    for (const req of [{proto: 'icmp' as const}, {proto: 'tcp' as const, dport: 81}]) {
+      const t = await trace('calico-policy-mark', {src: 'k1p1', dst: 'k2p1', ...req})
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(t.failure!.evidence).to.contain('Drop if no policies passed packet')
+      expect(t.traceroute).to.deep.equal(['192.168.90.21', '10.66.2.0'])
+    }
+    const out = await trace('calico-policy-mark', {src: 'k2p1', dst: 'k1p1'})
+    expect([out.disposition, out.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+  })
+})

@@ -60,6 +60,8 @@ interface Condition {
   why?: string
   /** the command whose output would decide it (`ipset list SET`) */
   settledBy?: string
+  /** the mark bits a `-m mark` match tests */
+  markMask?: number
 }
 
 export interface ParsedRule {
@@ -294,6 +296,20 @@ function markMatches(spec: string, mark: number): boolean {
  */
 function markAfterRule(pr: ParsedRule, mark: number): number | undefined {
   if (pr.target === 'CONNMARK' && pr.targetArgs.includes('--save-mark')) return mark
+  const op = markOp(pr)
+  if (op === undefined) return undefined
+  const {kind, value, mask} = op
+  switch (kind) {
+    case '--set-xmark': return (((mark & ~mask) >>> 0) ^ value) >>> 0
+    case '--set-mark': return (((mark & ~mask) >>> 0) | value) >>> 0
+    case '--or-mark': return (mark | value) >>> 0
+    case '--xor-mark': return (mark ^ value) >>> 0
+    default: return (mark & value) >>> 0
+  }
+}
+
+/** A MARK rule's operation, value and mask; undefined for another target or one that cannot be read. */
+function markOp(pr: ParsedRule): {kind: string, value: number, mask: number} | undefined {
   if (pr.target !== 'MARK') return undefined
   const args = pr.targetArgs
   const i = args.findIndex(a => ['--set-xmark', '--set-mark', '--or-mark', '--xor-mark', '--and-mark'].includes(a))
@@ -302,13 +318,33 @@ function markAfterRule(pr: ParsedRule, mark: number): number | undefined {
   const value = Number(v)
   const mask = m === undefined ? 0xffffffff : Number(m)
   if (!Number.isFinite(value) || !Number.isFinite(mask)) return undefined
-  switch (args[i]) {
-    case '--set-xmark': return (((mark & ~mask) >>> 0) ^ value) >>> 0
-    case '--set-mark': return (((mark & ~mask) >>> 0) | value) >>> 0
-    case '--or-mark': return (mark | value) >>> 0
-    case '--xor-mark': return (mark ^ value) >>> 0
-    default: return (mark & value) >>> 0
+  return {kind: args[i], value, mask}
+}
+
+/**
+ * The bits of the mark a MARK rule decides whatever the packet had: all those its mask covers for
+ * --set-xmark and --set-mark, the ones --or-mark sets and --and-mark clears. --xor-mark decides none.
+ */
+function markBitsDecided(pr: ParsedRule): number {
+  const op = markOp(pr)
+  if (op === undefined) return 0
+  switch (op.kind) {
+    case '--set-xmark': case '--set-mark': return op.mask >>> 0
+    case '--or-mark': return op.value >>> 0
+    case '--and-mark': return (~op.value) >>> 0
+    default: return 0
   }
+}
+
+/**
+ * The mark as a walk through a table's chains changes it: Calico's filter chains set a bit
+ * (`-j MARK --set-xmark 0x10000/0x10000`) for a later `-m mark` to accept by. `known` holds the bits
+ * a MARK rule of this walk decided; `doubt` a marking rule that may or may not have matched.
+ */
+interface WalkMark {
+  mark: number
+  known: number
+  doubt?: IptablesRule
 }
 
 /**
@@ -437,7 +473,8 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
       }
       case '--mark': {
         const v = arg()
-        conditions.push({test: p => not(markMatches(v, p.mark ?? 0), neg), on: 'mark'})
+        const mask = v.includes('/') ? Number(v.split('/')[1]) : 0xffffffff
+        conditions.push({test: p => not(markMatches(v, p.mark ?? 0), neg), on: 'mark', markMask: Number.isFinite(mask) ? mask >>> 0 : 0xffffffff})
         break
       }
       case '--dst-type': case '--src-type': {
@@ -825,8 +862,12 @@ export class RuleSet {
     const assumptions: string[] = []
     const returns: {rule: IptablesRule, path: string[]}[] = []
     let setter: IptablesRule | undefined | null = null
+    const marks: WalkMark = {mark: p.mark ?? 0, known: 0}
     // Only a mark some rule may have set is an assumption; an untouched packet's mark is 0.
-    const markNote = (rule: IptablesRule): string | undefined => {
+    const markNote = (rule: IptablesRule, tested: number): string | undefined => {
+      // bits a MARK rule of this walk set are known, whatever the packet came with
+      if (marks.doubt === undefined && ((tested & ~marks.known) >>> 0) === 0) return undefined
+      if (marks.doubt !== undefined) return `packet mark unknown: \`${marks.doubt.raw}\` may set one; assumed it did not for \`${rule.raw}\``
       // a mark an earlier hook gave (kube-proxy's 0x4000 from nat PREROUTING) is known, not assumed 0
       if ((p.mark ?? 0) !== 0) return undefined
       if (this.tableCount() <= 1) return `packet mark unknown (only the ${table} table was captured): assumed 0 for \`${rule.raw}\``
@@ -834,7 +875,7 @@ export class RuleSet {
       return setter === undefined ? undefined : `packet mark unknown: \`${setter.raw}\` may set one; assumed 0 for \`${rule.raw}\``
     }
     const skipped: {chain: string, rule: IptablesRule}[] = []
-    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote, skipped)
+    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote, skipped, marks)
     const uncaptured = skipped[0] !== undefined ? {uncaptured: skipped[0]} : {}
     if (r.kind === 'decided') return {...r.decision, assumptions, ...uncaptured}
     const policy = this.policy(table, chain)
@@ -844,21 +885,22 @@ export class RuleSet {
   }
 
   private walk(table: string, chain: string, p: PacketFacts, assumptions: string[], returns: {rule: IptablesRule, path: string[]}[], path: string[], depth: number,
-    markNote: (rule: IptablesRule) => string | undefined, skipped: {chain: string, rule: IptablesRule}[]):
+    markNote: (rule: IptablesRule, tested: number) => string | undefined, skipped: {chain: string, rule: IptablesRule}[], marks: WalkMark):
     {kind: 'decided', decision: Omit<Decision, 'assumptions'>} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
     if (depth > 32) return {kind: 'end'}
     for (const pr of this.rules(table, chain)) {
       let result: Tri = true
       const undecided: Condition[] = []
+      const facts = marks.mark === (p.mark ?? 0) ? p : {...p, mark: marks.mark}
       for (const c of pr.conditions) {
-        const v = c.test(p)
+        const v = c.test(facts)
         if (v === 'unknown') {
           result = 'unknown'
           undecided.push(c)
           continue
         }
         // A known answer resting on an assumption (the packet's mark) still shaped the verdict.
-        const note = c.on === 'mark' ? markNote(pr.rule) : undefined
+        const note = c.on === 'mark' ? markNote(pr.rule, c.markMask ?? 0xffffffff) : undefined
         if (note !== undefined && !assumptions.includes(note)) assumptions.push(note)
         if (v === false) {
           result = false
@@ -868,11 +910,21 @@ export class RuleSet {
       if (result === 'unknown') {
         const a = assumedNoMatch(pr, undecided)
         if (!assumptions.includes(a)) assumptions.push(a)
+        if (setsMark(pr)) marks.doubt ??= pr.rule
         continue
       }
       if (!result) continue
       const target = pr.target
       if (target === undefined) continue
+      if (target === 'MARK' || target === 'CONNMARK') {
+        const next = markAfterRule(pr, marks.mark)
+        if (next === undefined) marks.doubt ??= pr.rule
+        else {
+          marks.mark = next
+          marks.known = (marks.known | markBitsDecided(pr)) >>> 0
+        }
+        continue
+      }
       if (TERMINAL.has(target)) {
         return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs), toPorts: targetPorts(pr.targetArgs)}}
       }
@@ -897,7 +949,7 @@ export class RuleSet {
         return {kind: 'return', rule: pr.rule}
       }
       if (this.chains.has(`${table} ${target}`)) {
-        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote, skipped)
+        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote, skipped, marks)
         if (sub.kind === 'decided') return sub
         if (pr.goto) return {kind: 'return', rule: sub.kind === 'return' ? sub.rule : undefined}
         continue
