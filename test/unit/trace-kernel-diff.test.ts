@@ -737,3 +737,16 @@ describe('trace against the kernel: Calico policy by mark bits in filter, captur
     expect([out.disposition, out.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
   })
 })
+
+describe('trace against the kernel: a NodePort whose endpoints part by their replies, captured by collect', () => {
+  it('a branch whose reply is dropped is the one reported: the endpoint on the other node answers into a FORWARD that drops it', async () => {
+    // kernel: of 6 connects from d1 to 192.168.90.32:30080, 3 reached o2p1 (seeing 10.244.2.1) and 3 timed out:
+    // those sent on to o1p1, whose SYN-ACK o2's FORWARD drops (KUBE-FORWARD accepts by the mark, which replies lack)
+    const t = await trace('old-flannel-nodeport', {src: 'd1', dst: '192.168.90.32', proto: 'tcp', dport: 30080})
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.node).to.equal('o2')
+    const pick = t.warnings.find(w => w.message.startsWith('the outcome depends on a random pick'))!
+    expect(pick.message).to.contain('to 10.244.2.2:8080: DELIVERED;')
+    expect(pick.message).to.contain('to 10.244.1.2:8080: DELIVERED, its reply DENIED_BY_FILTER on o2 (traced here)')
+  })
+})

@@ -2043,9 +2043,12 @@ function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
 function followBranches(world: World, req: TraceRequest, traced: Trace, rules: string[]): Trace {
   const branches = [{rule: undefined as string | undefined, trace: traced},
     ...rules.slice(0, 16).map(rule => ({rule, trace: traceWorld(world, req, true, randomBranch(new Map([[rule, true]])))}))]
-  const outcome = (t: Trace) => `${t.disposition}${t.failure !== undefined ? ` on ${t.failure.node}` : ''}`
+  // a connection needs its replies too: a branch whose reply is lost fails as surely as one whose request is
+  const outcome = (t: Trace) => `${t.disposition}${t.failure !== undefined ? ` on ${t.failure.node}` : ''}` +
+    (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? `, its reply ${t.returnPath.disposition}${t.returnPath.failure !== undefined ? ` on ${t.returnPath.failure.node}` : ''}` : '')
+  const fails = (t: Trace) => t.disposition !== 'DELIVERED' || (t.returnPath.disposition !== 'DELIVERED' && t.returnPath.disposition !== 'INSUFFICIENT_INFO')
   if (branches.every(b => outcome(b.trace) === outcome(traced))) return traced
-  const shown = branches.find(b => b.trace.disposition !== 'DELIVERED') ?? branches[0]
+  const shown = branches.find(b => fails(b.trace)) ?? branches[0]
   const where = (t: Trace) => {
     const dnat = t.hops.flatMap(h => h.steps).filter(s => s.kind === 'nat' && s.verdict === 'dnat').at(-1)
     return dnat !== undefined ? / --to-destination (\S+)/.exec(dnat.evidence)?.[1] ?? dnat.evidence : 'on'
