@@ -750,3 +750,25 @@ describe('trace against the kernel: a NodePort whose endpoints part by their rep
     expect(pick.message).to.contain('to 10.244.1.2:8080: DELIVERED, its reply DENIED_BY_FILTER on o2 (traced here)')
   })
 })
+
+describe('trace against the kernel: two docker hosts whose containers have the same address, both listed', () => {
+  it('each container reaches the other\'s published port, and the reply goes back to the one that sent', async () => {
+    // kernel: d1c1 → 192.168.90.13:8080 is answered by d3c1 (seeing 192.168.90.11), d3c1 → 192.168.90.11:8080 by d1c1
+    for (const [src, host, dst, back] of [['d1c1', '192.168.90.13', 'd3c1', 'd1c1'], ['d3c1', '192.168.90.11', 'd1c1', 'd3c1']]) {
+      const t = await trace('docker-default-pair', {src, dst: host, proto: 'tcp', dport: 8080})
+      expect(t.disposition, src).to.equal('DELIVERED')
+      expect(t.hops.at(-1)!.node).to.equal(dst)
+      expect(t.returnPath.hops.map(h => h.node)).to.deep.equal([dst, t.hops[2].node, t.hops[1].node, back])
+      expect(t.warnings).to.deep.equal([])
+    }
+  })
+
+  it('an address two listed pods share is refused as a destination, naming both; to the other by name is to itself', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'docker-default-pair')})
+    expect(() => traceFlow(world, {src: 'd1c1', dst: '172.17.0.2'})).to.throw('172.17.0.2 is the address of pod d1c1 (on d1) and pod d3c1 (on d3)')
+    // kernel: ping 172.17.0.2 in d3c1 answers itself
+    const t = traceFlow(world, {src: 'd3c1', dst: 'd1c1'})
+    expect(t.hops.map(h => h.node)).to.deep.equal(['d3c1'])
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['d3c1'])
+  })
+})

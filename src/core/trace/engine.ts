@@ -759,7 +759,7 @@ class Walk {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
           `${view.name} has no route for ${packet.dst}: ${downSegment.why} (network is unreachable)`, downSegment.fix)
       }
-      const podHere = this.w.podsByIp.get(packet.dst)
+      const podHere = this.w.podAt(packet.dst, view.name)
       const unplugged = podHere !== undefined && podHere.node === view.name ? unpluggedPod(this.w, view, podHere) : undefined
       if (unplugged !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
@@ -1471,7 +1471,7 @@ class Walk {
     const from = this.w.podOf(view)
     const node = from !== undefined ? this.w.nodeViewOf(from) : view
     const nodeDev = from !== undefined && node !== undefined ? this.w.podWiredDevice(node, from) : dev
-    const pod = this.w.podsByIp.get(dst)
+    const pod = this.w.podAt(dst, node?.name)
     const wired = pod !== undefined && node !== undefined && pod.node === node.name ? this.w.podWiredDevice(node, pod) : undefined
     if (pod === undefined || node === undefined || nodeDev === undefined || wired === undefined || wired === nodeDev) return undefined
     const wiredLink = node.link(wired)
@@ -1541,7 +1541,7 @@ class Walk {
       return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw,
         reason: `${packet.dst} is on ${view.name}'s own segment, but ${downSegment.why}: the packet goes to ${nexthop} by the default route`, fix: downSegment.fix}}
     }
-    const pod = this.w.podsByIp.get(packet.dst)
+    const pod = this.w.podAt(packet.dst, view.name)
     const unplugged = pod !== undefined && pod.node === view.name ? unpluggedPod(this.w, view, pod) : undefined
     if (unplugged !== undefined) {
       return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw,
@@ -1976,7 +1976,7 @@ function startOf(w: WorldIndex, walk: Walk, from: ResolvedEndpoint, packet: Pack
     return {end: true, disposition: 'INSUFFICIENT_INFO', failure: {node: node.name, step: 'route', evidence: `(no route to ${pod.ip} on ${node.name})`, reason, fix: [{node: node.name, command: `ip route get ${pod.ip}`}]}}
   }
   // Two pods on the same node bridge talk over the bridge, not through the node's routing.
-  const other = w.podsByIp.get(packet.dst)
+  const other = w.podAt(packet.dst, pod.node)
   if (other !== undefined && other.node === pod.node && node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
     return walk.bridgedStart(node, facing, podAnswer(w, node, other, packet.dst), packet)
   }
@@ -2189,7 +2189,9 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   let returnPath: ReturnPath
   const seen = fwdEnd.disposition === 'DELIVERED' ? fwd.lastPacket : fwd.asIfForwarded(fwd.lastPacket)
   // A DNAT on the way sent the request elsewhere: the reply starts where it went.
-  const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination'), fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined)
+  const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
+  const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
+  const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
   if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
   } else {
@@ -2203,7 +2205,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     const back = new Walk(w, warnings, nat, 'return', network, reply)
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
-    const backEnd = toItself ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
+    const backEnd = toItself ? selfDelivery(back, src) : back.run(startOf(w, back, replier, reply))
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {
@@ -2302,6 +2304,9 @@ export function traceExitCode(t: Trace): number {
  */
 function replierOf(w: WorldIndex, resolved: ResolvedEndpoint, deliveredOn: string | undefined): ResolvedEndpoint {
   if (deliveredOn === undefined || resolved.kind !== 'pod' || deliveredOn === resolved.name || deliveredOn === resolved.node) return resolved
+  // (a container sending to another host's container of its own address reaches itself)
+  const there = w.podsByName.get(deliveredOn)
+  if (there !== undefined && there.ip === resolved.ip) return w.resolveEndpoint(there.name, 'destination')
   const host = w.view(deliveredOn)
   if (host === undefined || !w.isNode(host)) return resolved
   const pod: PodRef = {name: resolved.ip, ip: resolved.ip, node: host.name}

@@ -55,7 +55,7 @@ function podSubnet(w: WorldIndex, view: HostView, dst: string): string | undefin
 export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   const pod = w.podOf(view)
   if (pod !== undefined) return podRouteFixes(w, view, pod)
-  const local = w.podsByIp.get(dst)
+  const local = w.podAt(dst, view.name)
   if (local !== undefined && local.node === view.name) {
     const bare = bareBridgeFix(w, view, local)
     if (bare !== undefined) return [bare]
