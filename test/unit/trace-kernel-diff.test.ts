@@ -772,3 +772,15 @@ describe('trace against the kernel: two docker hosts whose containers have the s
     expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['d3c1'])
   })
 })
+
+describe('trace against the kernel: kube-proxy branches that all fail, each its own way', () => {
+  it('says where the connection fails depends on the pick, and that none gets through', async () => {
+    // old-flannel-nodeport: o2 has no FORWARD accept for pod traffic any more; from o1p1 the ClusterIP's
+    // endpoints are o1p1 itself (hairpin off) and o2p1 (dropped by o2's FORWARD). kernel: every connect times out
+    const t = await trace('old-flannel-nodeport', {src: 'o1p1', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    const pick = t.warnings.find(w => w.message.includes('depends on a random pick'))!
+    expect(pick.message).to.match(/^where the connection fails depends on a random pick on o1/)
+    expect(pick.message).to.contain('DENIED_BY_FILTER on o2').and.to.contain('DENIED_BY_FILTER on o1').and.to.contain('None gets through')
+  })
+})

@@ -2055,8 +2055,9 @@ function followBranches(world: World, req: TraceRequest, traced: Trace, rules: s
   }
   const each = branches.map(b => `${b.rule === undefined ? 'past every random rule' : `by \`${b.rule}\``} to ${where(b.trace)}: ${outcome(b.trace)}${b === shown ? ' (traced here)' : ''}`)
   const node = shown.trace.hops.find(h => h.steps.some(s => s.kind === 'nat' && s.verdict === 'dnat'))?.node ?? shown.trace.hops[0]?.node ?? ''
+  const some = branches.some(b => !fails(b.trace))
   shown.trace.warnings.push({code: 'ASSUMED', node,
-    message: `the outcome depends on a random pick on ${node}, made anew for each connection: ${each.join('; ')}. Some connections get through and others do not (\`conntrack -L -p ${req.proto ?? 'icmp'} -d ${traced.dst.ip}\` on ${node} shows which endpoint each took)`})
+    message: `${some ? 'the outcome' : 'where the connection fails'} depends on a random pick on ${node}, made anew for each connection: ${each.join('; ')}. ${some ? 'Some connections get through and others do not' : 'None gets through'} (\`conntrack -L -p ${req.proto ?? 'icmp'} -d ${traced.dst.ip}\` on ${node} shows which endpoint each took)`})
   return shown.trace
 }
 
