@@ -10,7 +10,7 @@ import {expect} from 'chai'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {cli, sh, uniqueLab} from '../helpers/cli.js'
+import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 describe('trace against the kernel: docker, kube-proxy and Calico hosts built by hand', function () {
@@ -21,11 +21,7 @@ describe('trace against the kernel: docker, kube-proxy and Calico hosts built by
   let dir: string
   let inventory: string
 
-  const run = async (host: string, command: string) => {
-    const r = await sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command])
-    if (r.exitCode !== 0) throw new Error(`${command} on ${host}: ${r.stderr}`)
-    return r.stdout
-  }
+  const run = (host: string, command: string) => shIn(ns(host), command)
   /** a TCP listener that writes each peer's address to DIR/seen-HOST and answers "hi" */
   const listen = (host: string, port: number) => run(host, `timeout 170 python3 -c "
 import socket
