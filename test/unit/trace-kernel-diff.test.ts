@@ -745,6 +745,8 @@ describe('trace against the kernel: a NodePort whose endpoints part by their rep
     const t = await trace('old-flannel-nodeport', {src: 'd1', dst: '192.168.90.32', proto: 'tcp', dport: 30080})
     expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
     expect(t.returnPath.failure!.node).to.equal('o2')
+    // the reply's port is the client's ephemeral one: it is let through by its state (kernel: after this, 8 of 8 connect)
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'o2', command: 'iptables -I FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'}])
     const pick = t.warnings.find(w => w.message.startsWith('the outcome depends on a random pick'))!
     expect(pick.message).to.contain('to 10.244.2.2:8080: DELIVERED;')
     expect(pick.message).to.contain('to 10.244.1.2:8080: DELIVERED, its reply DENIED_BY_FILTER on o2 (traced here)')
