@@ -771,6 +771,7 @@ describe('trace against the kernel: two docker hosts whose containers have the s
     // kernel: ping 172.17.0.2 in d3c1 answers itself
     const t = traceFlow(world, {src: 'd3c1', dst: 'd1c1'})
     expect(t.hops.map(h => h.node)).to.deep.equal(['d3c1'])
+    expect(t.hops[0].steps[0].explanation).to.contain('d1c1 on d1, which has the same address, is not reached by it')
     expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['d3c1'])
   })
 })

@@ -2165,7 +2165,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
-    ? selfDelivery(fwd, src)
+    ? selfDelivery(fwd, src, dst)
     : fwd.run(startOf(w, fwd, src, request))
 
   if (request.unboundSrc) {
@@ -2285,9 +2285,11 @@ function peerName(view: HostView, dev: string): string {
   return name !== undefined ? `, ${name},` : ''
 }
 
-function selfDelivery(walk: Walk, e: ResolvedEndpoint): End {
+function selfDelivery(walk: Walk, e: ResolvedEndpoint, meant?: ResolvedEndpoint): End {
   const node = e.podView?.name ?? e.nodeView?.name ?? e.node ?? e.name
-  walk.hops.push({node, in: 'local', out: 'local', steps: [{kind: 'deliver', verdict: 'delivered', evidence: `(${e.ip} is the source itself)`, explanation: 'source and destination are the same address'}]})
+  // two docker hosts' containers share addresses: the one named as the destination is not reached by it
+  const elsewhere = meant !== undefined && meant.name !== e.name ? `: it stays in ${e.name}, and ${meant.name} on ${meant.node ?? meant.name}, which has the same address, is not reached by it` : ''
+  walk.hops.push({node, in: 'local', out: 'local', steps: [{kind: 'deliver', verdict: 'delivered', evidence: `(${e.ip} is the source itself)`, explanation: `source and destination are the same address${elsewhere}`}]})
   return {end: true, disposition: 'DELIVERED'}
 }
 
