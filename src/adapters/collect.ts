@@ -21,7 +21,7 @@ export interface CollectedHost {
   unread?: string[]
 }
 
-const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: string[]; optional: boolean}> = {
+const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: string[]; optional: boolean; textOnly?: true}> = {
   'ip-link': {json: ['ip', '-d', '-j', 'link', 'show'], txt: ['ip', '-d', 'link', 'show'], optional: false},
   'ip-addr': {json: ['ip', '-j', 'addr', 'show'], txt: ['ip', 'addr', 'show'], optional: false},
   // every table (main, local and those policy rules look up); IPv4 only, as `ip route show` was
@@ -36,6 +36,8 @@ const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: strin
   'nft-ruleset': {json: ['nft', '-j', 'list', 'ruleset'], txt: ['nft', '-a', 'list', 'ruleset'], optional: true},
   // one command for every device: a clsact or ingress qdisc is where tc filters (BPF programs) may act
   'tc-qdisc': {json: ['tc', '-j', 'qdisc', 'show'], txt: ['tc', 'qdisc', 'show'], optional: true},
+  // the sets `-m set` rules test (Calico's natOutgoing pools, kube-proxy's IPVS sets); no JSON form
+  'ipset': {json: ['ipset', 'save'], txt: ['ipset', 'save'], optional: true, textOnly: true},
 }
 
 /** A pod namespace on a node reached by any runner (`ip netns exec NS` on that node). */
@@ -105,7 +107,7 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
       throw error
     })
     if (r === undefined) return
-    if (r.result.exitCode === 0) tables[table] = {format: r.format, text: r.result.stdout}
+    if (r.result.exitCode === 0) tables[table] = {format: c.textOnly ? 'txt' : r.format, text: r.result.stdout}
     else if (!c.optional) unreachable(name, runner, r.result)
     else unread.push(`${c[format].join(' ')}: ${(r.result.stderr || r.result.stdout).trim().split('\n')[0] || `exit ${r.result.exitCode}`}`)
   }))

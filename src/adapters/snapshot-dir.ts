@@ -7,11 +7,11 @@ import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {addressesFromKernelRoutes, isIPv6Route, type HostSnapshot, type Link, type Neighbor, type Route} from '../core/model.js'
-import {entryDevicesOfAll, ipv4Part, isIPv6, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseIPv4Rules, parseNeighbors, parseNftRuleset, parseQdiscs, parseRoutes, parseSysctls} from '../core/parse/index.js'
+import {entryDevicesOfAll, ipv4Part, isIPv6, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseIPv4Rules, parseNeighbors, parseNftRuleset, parseQdiscs, parseIpsets, parseRoutes, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
 
-export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-rule', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'nft-ruleset', 'tc-qdisc', 'sysctl'] as const
+export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-rule', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'nft-ruleset', 'tc-qdisc', 'ipset', 'sysctl'] as const
 export type TableName = typeof TABLES[number]
 export type TableFormat = 'json' | 'txt'
 /** how a table file was named: `.json`, `.txt`, or no extension */
@@ -121,6 +121,7 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
   }
   if (present.has('nft-ruleset')) define('nftables', () => parseNftRuleset(load('nft-ruleset').text, src('nft-ruleset')))
   if (present.has('tc-qdisc')) define('qdiscs', () => parseQdiscs(load('tc-qdisc').text, src('tc-qdisc')))
+  if (present.has('ipset')) define('ipsets', () => parseIpsets(load('ipset').text, src('ipset')))
   if (present.has('sysctl')) define('sysctls', () => parseSysctls(load('sysctl').text, src('sysctl')))
   return snap
 }

@@ -246,10 +246,11 @@ class InventoryReader {
         const why = ip === undefined ? '' : isIPv6(ip) ? ` ('${ip}' is IPv6, which trace and doctor do not model)` : ` ('${ip}' is not one)`
         this.fail(item, `pod '${name}' needs an IPv4 address in \`ip:\`${why}`, isIPv6(ip ?? '') ? 'give the pod\'s IPv4 address (a dual-stack pod has both), e.g. ip: 10.244.1.34' : 'e.g. ip: 10.244.1.34')
       }
-      const other = podsByIp.get(ip)
-      if (other !== undefined) this.fail(item, `pods '${other}' and '${name}' both have ip ${ip}`, 'a pod IP names one pod')
       const node = this.optionalString(item, 'node', `pod '${name}'`)
       if (node === undefined) this.fail(item, `pod '${name}' needs \`node:\``, 'name the node it runs on')
+      // docker hosts number their containers alike (172.17.0.2 on each): one address per node
+      const other = podsByIp.get(`${node}|${ip}`)
+      if (other !== undefined) this.fail(item, `pods '${other}' and '${name}' both have ip ${ip} on node '${node}'`, 'a pod IP names one pod on its node')
       if (!nodeNames.has(node)) {
         this.fail(item, `pod '${name}' is on node '${node}', which the inventory does not list`, `known nodes: ${nodes.map(n => n.name).join(', ')}`)
       }
@@ -257,7 +258,7 @@ class InventoryReader {
       if (netns !== undefined && !isSafeName(netns)) this.fail(item, `pod '${name}': netns '${netns}' is not a name flannelctl will use`, NAME_HINT)
       pods.push({name, ip, node, ...(netns === undefined ? {} : {netns})})
       podNames.add(name)
-      podsByIp.set(ip, name)
+      podsByIp.set(`${node}|${ip}`, name)
     }
     return {nodes, pods}
   }

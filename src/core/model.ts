@@ -18,6 +18,15 @@ export interface Qdisc {
   raw: string
 }
 
+/** One ipset as `ipset save` (or `ipset list`) prints it: what `-m set --match-set` rules test. */
+export interface IpSet {
+  name: string
+  /** `hash:net`, `hash:ip,port`, `list:set`, … */
+  type: string
+  /** each entry as printed (`10.66.0.0/16`, `10.96.0.10,tcp:80`, `10.1.0.0/24 nomatch`) */
+  members: string[]
+}
+
 /** An XDP program on a link (`ip link` prints `xdp`/`xdpgeneric`/`xdpoffload`/`xdpmulti` and `prog/xdp id N`). */
 export interface XdpAttachment {
   mode: 'driver' | 'generic' | 'offload' | 'multi'
@@ -365,6 +374,8 @@ export interface HostSnapshot {
    * what a device receives or sends; absent: not read (collect and a live trace read it, sync does not)
    */
   qdiscs?: Qdisc[]
+  /** `ipset save`: the sets iptables' `-m set` matches test (Calico's IP pools, kube-proxy's IPVS sets); absent: not read */
+  ipsets?: IpSet[]
   /**
    * The IPv4 addresses at the pod end of each loose veth that looks like a pod's (loosePodVethCandidates),
    * by host-end name: read only for those, from the named namespace (`ip netns`) the other end is in.

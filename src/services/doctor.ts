@@ -475,7 +475,8 @@ export function podMatrix(world: World): PairResult[] {
   for (const a of pods) {
     const size = podMtu(world, a)
     for (const b of pods) {
-      if (a === b) continue
+      // docker hosts' containers share addresses (172.17.0.2 on each): such a pair cannot address each other
+      if (a === b || a.ip === b.ip) continue
       out.push(pairFromTrace(a.name, b.name, traceWorld(world, {src: a.name, dst: b.name, size})))
     }
   }

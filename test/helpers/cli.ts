@@ -31,6 +31,13 @@ export async function inNs(netns: string, file: string, ...args: string[]): Prom
   return String(r.stdout)
 }
 
+/** A shell command inside a namespace, its output; a failure throws with the command and its stderr. */
+export async function shIn(netns: string, command: string): Promise<string> {
+  const r = await execa('ip', ['netns', 'exec', netns, 'sh', '-c', command], {reject: false})
+  if (r.exitCode !== 0) throw new Error(`${command} in ${netns}: ${String(r.stderr)}`)
+  return String(r.stdout)
+}
+
 /** A namespace standing for a node: `eth0` (a veth whose peer stays inside) holding `address` (a CIDR), all links up. */
 export async function addNodeNamespace(ns: string, address: string): Promise<void> {
   const steps = [['netns', 'add', ns], ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'],

@@ -7,7 +7,7 @@ import {expect} from 'chai'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {cli, sh, uniqueLab} from '../helpers/cli.js'
+import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 describe('trace against the kernel: a router chain built by hand', function () {
@@ -18,11 +18,7 @@ describe('trace against the kernel: a router chain built by hand', function () {
   let dir: string
   let inventory: string
 
-  const run = async (host: string, command: string) => {
-    const r = await sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command])
-    if (r.exitCode !== 0) throw new Error(`${command} on ${host}: ${r.stderr}`)
-    return r.stdout
-  }
+  const run = (host: string, command: string) => shIn(ns(host), command)
   const ping = async (extra = '') => (await sh('ip', ['netns', 'exec', ns('a'), 'sh', '-c', `ping -c 1 -W 1 ${extra} 10.91.3.2`]))
   const trace = async (...args: string[]): Promise<Trace> => {
     const r = await cli(['trace', 'a', 'b', '--inventory', inventory, '--json', ...args])

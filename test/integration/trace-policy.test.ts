@@ -8,7 +8,7 @@ import {expect} from 'chai'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {cli, sh, uniqueLab} from '../helpers/cli.js'
+import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 describe('trace against the kernel: policy rules for the outer vxlan packet and ICMP errors', function () {
@@ -19,11 +19,7 @@ describe('trace against the kernel: policy rules for the outer vxlan packet and 
   let inventory: string
   let peerMac: string
 
-  const run = async (host: string, command: string) => {
-    const r = await sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command])
-    if (r.exitCode !== 0) throw new Error(`${command} on ${host}: ${r.stderr}`)
-    return r.stdout
-  }
+  const run = (host: string, command: string) => shIn(ns(host), command)
   const tx = async (dev: string) => Number(await run('a', `cat /sys/class/net/${dev}/statistics/tx_packets`))
   /** ping from a, and the uplink its packet left by */
   const ping = async (dst: string) => {

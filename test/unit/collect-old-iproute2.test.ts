@@ -44,7 +44,7 @@ describe('collect from a host whose iproute2 has no -j', () => {
   it('an optional table whose program answers with an error is unread, not empty: nftables that cannot be read is said', async () => {
     const host = await captureHost(new OldIproute2(), 'old', 'json')
     expect(host.tables['nft-ruleset']).to.equal(undefined)
-    expect(host.unread).to.deep.equal(['nft -j list ruleset: not here', 'tc -j qdisc show: not here'])
+    expect(host.unread).to.deep.equal(['nft -j list ruleset: not here', 'tc -j qdisc show: not here', 'ipset save: not here'])
   })
 
   it('an unreachable host is still one error naming it', async () => {

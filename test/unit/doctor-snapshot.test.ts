@@ -10,6 +10,13 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
   let dir = ''
   tempDirHooks('fc-doc-', d => (dir = d), {each: true})
 
+  it('two docker hosts\' containers of one address are no pod pair: neither reaches the other by it (each reaches itself)', async () => {
+    // docker-default-pair: d1c1 and d3c1 are both 172.17.0.2; kernel: ping 172.17.0.2 in either answers itself
+    const report = await runDoctor({snapshot: join(FIXTURES, 'docker-default-pair')}, {})
+    expect(report.pods).to.deep.equal(['d1c1', 'd3c1'])
+    expect(report.pairs).to.deep.equal([])
+  })
+
   it('entries of a node left out of the snapshot are stale only with a note on partial: true', async () => {
     // n3 of the lab these files came from was not pasted: n1's and n2's entries for it look stale
     await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})

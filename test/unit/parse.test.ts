@@ -5,7 +5,7 @@ import type {Address, Link, Neighbor, Route} from '../../src/core/model.js'
 import {
   ParseError, formatAddress, formatFdb, formatLink, formatNeighbor, formatRoute, parseAddrs, parseBridgeFdbJson,
   parseFdb, parseIpAddrJson, parseIpLinkJson, parseIpNeighJson, parseIpRouteJson, parseIptables, parseIptablesSave,
-  parseLinks, parseNeighbors, parseRoutes, parseSysctl, parseSysctls, routeFilterOfAll, entryDevicesOfAll,
+  parseIpsets, parseLinks, parseNeighbors, parseRoutes, parseSysctl, parseSysctls, routeFilterOfAll, entryDevicesOfAll,
 } from '../../src/core/parse/index.js'
 
 import {nodeTables, parseAllForms, parseNode, pathologicalText} from '../../src/services/bench-core.js'
@@ -446,6 +446,23 @@ describe('parse: pasted from terminals', () => {
     expect(parseNeighbors(json)[0]).to.deep.include({dev: 'flannel.1', dst: '10.244.2.0'})
     const coloured = '\x1b[36m10.244.2.0\x1b[0m dev \x1b[34mflannel.1\x1b[0m lladdr \x1b[33maa:bb:cc:dd:ee:02\x1b[0m PERMANENT \r\n'
     expect(parseNeighbors(coloured)[0]).to.deep.include({dst: '10.244.2.0', dev: 'flannel.1', lladdr: 'aa:bb:cc:dd:ee:02'})
+  })
+})
+
+describe('parse: ipset', () => {
+  // captured on a Calico-style node (k1 of snapshot calico-vxlan-bird): `ipset save` and `ipset list` of the same sets
+  const pools = [{name: 'cali40masq-ipam-pools', type: 'hash:net', members: ['10.66.0.0/16']}, {name: 'cali40all-ipam-pools', type: 'hash:net', members: ['10.66.0.0/16']}]
+
+  it('reads `ipset save` and `ipset list` alike', () => {
+    const saved = readFileSync(new URL('../fixtures/snapshots/calico-vxlan-bird/k1/ipset.txt', import.meta.url), 'utf8')
+    expect(parseIpsets(saved)).to.deep.equal(pools)
+    expect(parseIpsets(real('ipset-list-calico.txt'))).to.deep.equal(pools)
+  })
+
+  it('keeps an entry\'s options, an empty capture is no sets, and a stray line is an error', () => {
+    expect(parseIpsets('create S hash:net family inet\nadd S 10.1.0.0/16\nadd S 10.1.2.0/24 nomatch\n')[0].members).to.deep.equal(['10.1.0.0/16', '10.1.2.0/24 nomatch'])
+    expect(parseIpsets('')).to.deep.equal([])
+    expect(() => parseIpsets('add S 10.1.0.0/16\n', 'k1/ipset.txt')).to.throw(ParseError, 'k1/ipset.txt line 1')
   })
 })
 

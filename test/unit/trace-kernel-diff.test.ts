@@ -810,3 +810,189 @@ describe('trace on a bridge with VLAN filtering (not in this kernel: CONFIG_BRID
     expect(plain.warnings.filter(x => x.message.includes('vlan'))).to.deep.equal([])
   })
 })
+
+describe('trace against the kernel: flannel 0.10-era nodes with kube-proxy (iptables mode), captured by collect', () => {
+  // o1, o2: flannel.1 and docker0 as the pod bridge, flannel's rules straight in FORWARD/POSTROUTING,
+  // docker's FORWARD policy DROP, no default route; Service 10.96.0.10:80 → KUBE-SVC with
+  // `-m statistic --mode random --probability 0.5` → 10.244.1.2:8080 (o1p1), else 10.244.2.2:8080 (o2p1)
+
+  it('a pod reaches a pod on the other node with its own source, as flannel\'s RETURN rule keeps it', async () => {
+    // kernel: ping and a TCP connect from o1p1 reach o2p1, whose listener sees 10.244.1.2; traceroute -n prints these
+    const t = await trace('old-flannel-kube-proxy', {src: 'o1p1', dst: 'o2p1', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.2.0', '10.244.2.2'])
+    expect(t.warnings.map(w => w.code)).to.not.include('SOURCE_NATED')
+  })
+
+  it('a node without a default route cannot reach a ClusterIP: the route lookup comes before nat OUTPUT', async () => {
+    // kernel: connect() to 10.96.0.10:80 on o1 fails at once with ENETUNREACH; after the printed fix it connects
+    const t = await trace('old-flannel-kube-proxy', {src: 'o1', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('NO_ROUTE')
+    expect(t.failure!.node).to.equal('o1')
+    expect(t.failure!.reason).to.contain('before nat OUTPUT')
+    expect(t.failure!.fix).to.deep.equal([{node: 'o1', command: 'ip route replace 10.96.0.10 dev flannel.1'}])
+    // a pod's packet is DNATed in PREROUTING, before any route lookup: it needs no route to the ClusterIP
+    const fromPod = await trace('old-flannel-kube-proxy', {src: 'o2p1', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(fromPod.disposition).to.not.equal('NO_ROUTE')
+  })
+
+  it('the endpoint kube-proxy picks at random decides the outcome: the failing branch is reported, with what the other does', async () => {
+    // kernel: of 6 connects from o1p1 to 10.96.0.10:80, 4 reached o2p1 and 2 timed out (sent back to o1p1
+    // itself through docker0, whose port has hairpin off); with hairpin on, 8 of 8 connected
+    for (const [src, node, self] of [['o1p1', 'o1', '10.244.1.2:8080'], ['o2p1', 'o2', '10.244.2.2:8080']]) {
+      const t = await trace('old-flannel-kube-proxy', {src, dst: '10.96.0.10', proto: 'tcp', dport: 80})
+      expect(t.disposition, src).to.equal('DENIED_BY_FILTER')
+      expect(t.failure!.fix[0].command).to.match(/^bridge link set dev veth\w+ hairpin on$/)
+      const pick = t.warnings.find(w => w.message.startsWith('the outcome depends on a random pick'))
+      expect(pick, src).to.include({code: 'ASSUMED', node})
+      expect(pick!.message).to.contain(`to ${self}: DENIED_BY_FILTER on ${node} (traced here)`)
+      expect(pick!.message).to.match(/to 10\.244\.\d\.2:8080: DELIVERED/)
+    }
+  })
+})
+
+describe('trace against the kernel: two docker hosts routed to each other, captured by collect', () => {
+  // d1 (docker0 172.17.0.0/16, container d1c1), d2 (docker0 172.18.0.0/16, container d2c1 publishing 8080 → 80)
+
+  it('a host reaching its own published port goes to the container: nat OUTPUT DNATs it before it could be delivered locally', async () => {
+    // kernel: a connect from d2 to 192.168.90.12:8080 is answered by d2c1's listener, which sees 192.168.90.12
+    const t = await trace('docker-routed-pair', {src: 'd2', dst: '192.168.90.12', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.map(h => h.node)).to.deep.equal(['d2', 'd2c1'])
+    expect(t.traceroute).to.deep.equal(['192.168.90.12'])
+    // without a DNAT a host's packet to itself is delivered there, as before
+    expect((await trace('docker-routed-pair', {src: 'd2', dst: '192.168.90.12'})).hops.map(h => h.node)).to.deep.equal(['d2'])
+  })
+
+  it('a container reaches the other host\'s published port and its container by route, masqueraded; ping is dropped by FORWARD', async () => {
+    // kernel: TCP to 192.168.90.12:8080 and to 172.18.0.2:80 connect (the listener sees 192.168.90.11); ping 172.18.0.2 fails
+    const published = await trace('docker-routed-pair', {src: 'd1c1', dst: '192.168.90.12', proto: 'tcp', dport: 8080})
+    expect(published.disposition).to.equal('DELIVERED')
+    expect(published.traceroute).to.deep.equal(['172.17.0.1', '192.168.90.12', '192.168.90.12'])
+    expect((await trace('docker-routed-pair', {src: 'd1c1', dst: 'd2c1', proto: 'tcp', dport: 80})).disposition).to.equal('DELIVERED')
+    const ping = await trace('docker-routed-pair', {src: 'd1c1', dst: 'd2c1'})
+    expect(ping.disposition).to.equal('DENIED_BY_FILTER')
+    expect(ping.failure!.node).to.equal('d2')
+    expect(ping.warnings.map(w => `${w.code}@${w.node}`)).to.include('SOURCE_NATED@d1')
+  })
+})
+
+describe('trace against the kernel: docker hosts that number their containers alike', () => {
+  it('the reply from a published port\'s container starts on the host that has it, not at the listed container of the same address', async () => {
+    // kernel: d1c1 (172.17.0.2 on d1) connects to d3's published 192.168.90.13:8080; d3's own 172.17.0.2 answers
+    // (its listener sees 192.168.90.11); traceroute -T -n prints 172.17.0.1, 192.168.90.13, 192.168.90.13
+    const t = await trace('docker-routed-pair', {src: 'd1c1', dst: '192.168.90.13', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.at(-1)!.node).to.equal('d3')
+    expect(t.traceroute).to.deep.equal(['172.17.0.1', '192.168.90.13', '192.168.90.13'])
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['d3', 'd1', 'd1c1'])
+    expect(t.warnings.map(w => w.code)).to.not.include('ASYMMETRIC_PATH')
+  })
+})
+
+describe('trace against the kernel: Calico-style nodes (vxlan.calico, bird routes, natOutgoing by ipset), captured by collect', () => {
+  it('traces the pod network both ways, by vxlan.calico and by the bird routes, as traceroute -n prints it', async () => {
+    // kernel: ping k1p1 → k2p1 and → k3p1 pass; traceroute -n prints these
+    const vx = await trace('calico-vxlan-bird', {src: 'k1p1', dst: 'k2p1'})
+    expect([vx.disposition, vx.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+    expect(vx.traceroute).to.deep.equal(['192.168.90.21', '10.66.2.0', '10.66.2.5'])
+    const bird = await trace('calico-vxlan-bird', {src: 'k1p1', dst: 'k3p1'})
+    expect(bird.traceroute).to.deep.equal(['192.168.90.21', '192.168.90.23', '10.66.3.5'])
+    // k3 has no route to k2's block: the default route sends it to a gateway outside the hosts read
+    // (kernel: ping fails; on the live hosts, with ARP for 192.168.90.1 FAILED in k3's table, trace says NEIGHBOR_MISSING)
+    const lost = await trace('calico-vxlan-bird', {src: 'k3p1', dst: 'k2p1'})
+    expect(lost.disposition).to.equal('EXITS_NETWORK')
+    expect(lost.failure!.fix).to.deep.include({node: 'k3', command: 'ip route replace 10.66.2.0/26 via 192.168.90.22 dev eth0'})
+  })
+
+  it('evaluates natOutgoing\'s `-m set` matches from the captured ipsets: the pod reaches a host outside the pools, masqueraded', async () => {
+    // kernel: ping and TCP from k1p1 to 192.168.90.11 pass (d1's listener sees 192.168.90.21, and d1 has no route to 10.66.0.0/16);
+    // traceroute -n prints 192.168.90.21, 192.168.90.11
+    const t = await trace('calico-vxlan-bird', {src: 'k1p1', dst: '192.168.90.11'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.traceroute).to.deep.equal(['192.168.90.21', '192.168.90.11'])
+    const masq = t.hops.find(h => h.node === 'k1')!.steps.find(s => s.kind === 'nat')!
+    expect(masq.evidence).to.contain('--match-set cali40masq-ipam-pools src')
+    expect(masq.verdict).to.equal('masquerade')
+    // pod to pod stays unmasqueraded: the destination is in cali40all-ipam-pools
+    const inside = await trace('calico-vxlan-bird', {src: 'k1p1', dst: 'k2p1'})
+    expect(inside.hops.find(h => h.node === 'k1')!.steps.some(s => s.verdict === 'masquerade')).to.equal(false)
+  })
+
+  it('without the ipsets read, says which sets it could not test and the command that lists them', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'calico-vxlan-bird')})
+    const hosts = world.hosts.map(h => h.name === 'k1' ? {...h, ipsets: undefined} : h)
+    const t = traceFlow({...world, hosts}, {src: 'k1p1', dst: '192.168.90.11'})
+    const assumed = t.warnings.filter(w => w.code === 'ASSUMED').map(w => w.message).join('\n')
+    expect(assumed).to.contain('`ipset list cali40masq-ipam-pools`')
+  })
+})
+
+describe('trace against the kernel: Calico policy by mark bits in filter, captured by collect', () => {
+  it('follows the mark the chains set on the way: the policy\'s port is accepted, the rest dropped, with no mark assumed', async () => {
+    // kernel: from k1p1, TCP to k2p1:80 connects; ping and TCP to port 81 get no answer; from k2p1 (egress allowed) both pass
+    const web = await trace('calico-policy-mark', {src: 'k1p1', dst: 'k2p1', proto: 'tcp', dport: 80})
+    expect(web.disposition).to.equal('DELIVERED')
+    expect(web.warnings).to.deep.equal([])
+    for (const req of [{proto: 'icmp' as const}, {proto: 'tcp' as const, dport: 81}]) {
+      const t = await trace('calico-policy-mark', {src: 'k1p1', dst: 'k2p1', ...req})
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(t.failure!.evidence).to.contain('Drop if no policies passed packet')
+      expect(t.traceroute).to.deep.equal(['192.168.90.21', '10.66.2.0'])
+    }
+    const out = await trace('calico-policy-mark', {src: 'k2p1', dst: 'k1p1'})
+    expect([out.disposition, out.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+  })
+})
+
+describe('trace against the kernel: a NodePort whose endpoints part by their replies, captured by collect', () => {
+  it('a branch whose reply is dropped is the one reported: the endpoint on the other node answers into a FORWARD that drops it', async () => {
+    // kernel: of 6 connects from d1 to 192.168.90.32:30080, 3 reached o2p1 (seeing 10.244.2.1) and 3 timed out:
+    // those sent on to o1p1, whose SYN-ACK o2's FORWARD drops (KUBE-FORWARD accepts by the mark, which replies lack)
+    const t = await trace('old-flannel-nodeport', {src: 'd1', dst: '192.168.90.32', proto: 'tcp', dport: 30080})
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.node).to.equal('o2')
+    // the reply's port is the client's ephemeral one: it is let through by its state (kernel: after this, 8 of 8 connect)
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'o2', command: 'iptables -I FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'}])
+    const pick = t.warnings.find(w => w.message.startsWith('the outcome depends on a random pick'))!
+    expect(pick.message).to.contain('to 10.244.2.2:8080: DELIVERED;')
+    expect(pick.message).to.contain('to 10.244.1.2:8080: DELIVERED, its reply DENIED_BY_FILTER on o2 (traced here)')
+  })
+})
+
+describe('trace against the kernel: two docker hosts whose containers have the same address, both listed', () => {
+  it('each container reaches the other\'s published port, and the reply goes back to the one that sent', async () => {
+    // kernel: d1c1 → 192.168.90.13:8080 is answered by d3c1 (seeing 192.168.90.11), d3c1 → 192.168.90.11:8080 by d1c1
+    for (const [src, host, dst, back] of [['d1c1', '192.168.90.13', 'd3c1', 'd1c1'], ['d3c1', '192.168.90.11', 'd1c1', 'd3c1']]) {
+      const t = await trace('docker-default-pair', {src, dst: host, proto: 'tcp', dport: 8080})
+      expect(t.disposition, src).to.equal('DELIVERED')
+      expect(t.hops.at(-1)!.node).to.equal(dst)
+      expect(t.returnPath.hops.map(h => h.node)).to.deep.equal([dst, t.hops[2].node, t.hops[1].node, back])
+      expect(t.warnings).to.deep.equal([])
+    }
+  })
+
+  it('an address two listed pods share is refused as a destination, naming both; to the other by name is to itself', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'docker-default-pair')})
+    expect(() => traceFlow(world, {src: 'd1c1', dst: '172.17.0.2'})).to.throw('172.17.0.2 is the address of pod d1c1 (on d1) and pod d3c1 (on d3)')
+    // kernel: ping 172.17.0.2 in d3c1 answers itself
+    const t = traceFlow(world, {src: 'd3c1', dst: 'd1c1'})
+    expect(t.hops.map(h => h.node)).to.deep.equal(['d3c1'])
+    expect(t.hops[0].steps[0].explanation).to.contain('d1c1 on d1, which has the same address, is not reached by it')
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['d3c1'])
+  })
+})
+
+describe('trace against the kernel: kube-proxy branches that all fail, each its own way', () => {
+  it('says where the connection fails depends on the pick, and that none gets through', async () => {
+    // old-flannel-nodeport: o2 has no FORWARD accept for pod traffic any more; from o1p1 the ClusterIP's
+    // endpoints are o1p1 itself (hairpin off) and o2p1 (dropped by o2's FORWARD). kernel: every connect times out
+    const t = await trace('old-flannel-nodeport', {src: 'o1p1', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    const pick = t.warnings.find(w => w.message.includes('depends on a random pick'))!
+    expect(pick.message).to.match(/^where the connection fails depends on a random pick on o1/)
+    expect(pick.message).to.contain('DENIED_BY_FILTER on o2').and.to.contain('DENIED_BY_FILTER on o1').and.to.contain('None gets through')
+  })
+})

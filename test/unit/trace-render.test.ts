@@ -5,6 +5,7 @@ import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest, World} from '../../src/core/trace/types.js'
 import {renderTrace} from '../../src/ui/trace-render.js'
 import {FIXTURES, loadScenario, loadWorld} from '../fixtures/trace/load.js'
+import {loadSource} from '../../src/services/collect.js'
 
 /** Golden files pin the human view; `UPDATE_GOLDEN=1` rewrites them after a deliberate change. */
 const CASES: {name: string, world: () => World, request: TraceRequest}[] = [
@@ -34,6 +35,15 @@ describe('trace render', () => {
       expect(ANSI.test(text)).to.equal(false)
     })
   }
+
+  // captured from hand-built hosts by collect: kube-proxy's random pick, one endpoint the client itself behind a hairpin-off port
+  it('renders kube-proxy-random-pick (snapshot old-flannel-kube-proxy) as its golden file', async () => {
+    const {world} = await loadSource({snapshot: join(FIXTURES, '..', 'snapshots', 'old-flannel-kube-proxy')})
+    const text = renderTrace(traceFlow(world, {src: 'o1p1', dst: '10.96.0.10', proto: 'tcp', dport: 80}), {color: false}) + '\n'
+    const file = join(FIXTURES, 'golden', 'kube-proxy-random-pick.txt')
+    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, text)
+    expect(text).to.equal(readFileSync(file, 'utf8'))
+  })
 
   it('shows the failure with where, why, evidence and fixes', () => {
     const {world, scenario} = loadScenario('no-route.json')

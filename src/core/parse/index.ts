@@ -18,6 +18,7 @@ export {
 export {normaliseSysctlKey} from './sysctl.js'
 export {parseNftRuleset} from './nft.js'
 export {parseQdiscs} from './tc.js'
+export {parseIpsets} from './ipset.js'
 export {isIP, isIPv4, isIPv6, isMac} from './common.js'
 
 /** Per section: JSON when it starts like JSON, otherwise the text form the content shows. */

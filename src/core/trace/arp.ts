@@ -92,7 +92,7 @@ function fromPod(w: WorldIndex, pod: PodRef, target: string): Answer | undefined
       explanation: `${target} is ${node.name}'s address on ${owned.dev}`,
     }
   }
-  const other = w.podsByIp.get(target)
+  const other = w.podAt(target, pod.node)
   if (other !== undefined && other.node === pod.node && other.name !== pod.name && facing !== undefined &&
       node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
     return {kind: 'bridged', node, bridge: facing, to: podAnswer(w, node, other, target)}
@@ -103,7 +103,7 @@ function fromPod(w: WorldIndex, pod: PodRef, target: string): Answer | undefined
 
 /** From a node out of `dev` towards `target`. */
 function fromNode(w: WorldIndex, view: HostView, dev: string, target: string): Answer | undefined {
-  const pod = w.podsByIp.get(target)
+  const pod = w.podAt(target, view.name)
   // A pod plugged into another device of its node (cni0, while a docker0 holds the same subnet) is not on this link.
   const wired = pod !== undefined && pod.node === view.name ? w.podWiredDevice(view, pod) : undefined
   if (pod !== undefined && pod.node === view.name && (wired === undefined || wired === dev)) {

@@ -19,7 +19,7 @@ import {parseIpRouteText} from '../parse/text.js'
 import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
-  Disposition, Endpoint, Failure, Fix, Flow, Hop, Proto, ReturnPath, StepKind, StepVerdict, Trace,
+  Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, Proto, ReturnPath, StepKind, StepVerdict, Trace,
   TraceRequest, TraceWarning, WarningCode, World,
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
@@ -191,6 +191,8 @@ class Walk {
    * having seen it (the request was stopped, and the reply is traced as if it had gone on).
    */
   requestSeenOn?: ReadonlySet<string>
+  /** the `-m statistic` rules decided for this trace, and those met undecided (the request's walk only) */
+  random?: RandomBranch
   private readonly seen = new Map<string, number>()
   private readonly routeOfHop = new Map<Hop, Route>()
 
@@ -340,7 +342,10 @@ class Walk {
       if (rp) return rp
     } else {
       // A locally sent packet meets nat OUTPUT before its route is looked up again.
-      packet = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
+      const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
+      const unrouted = translated.dst !== packet.dst ? this.unroutedBeforeNat(hop, a.view, packet, translated) : undefined
+      if (unrouted) return unrouted
+      packet = translated
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
     return this.forward(hop, a.view, a.inDev, packet, a.origin)
@@ -469,6 +474,30 @@ class Walk {
       ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {})})
     this.lastPacket = translated
     return translated
+  }
+
+  /**
+   * A socket's route is looked up before nat OUTPUT sees its packet (ip_route_connect; a DNAT then
+   * has it looked up again): a destination without a route fails in connect() or sendto() at once,
+   * whatever the DNAT would have made of it. A pod's packet is DNATed in PREROUTING, before any
+   * lookup, so a ClusterIP works from pods and fails from a node that has no default route.
+   */
+  private unroutedBeforeNat(hop: Hop, view: HostView, sent: Packet, translated: Packet): End | undefined {
+    if (view.routes === undefined || view.snap.routesFilter !== undefined) return undefined
+    const res = view.routeFor(this.routingFlow(view, sent, 'lo', {mark: sent.mark}))
+    if (res.missingTable !== undefined || res.action !== undefined) return undefined
+    const route = res.route
+    if (route !== undefined && route.type !== 'throw' && !NULL_ROUTE_TYPES.has(route.type)) return undefined
+    const after = view.routeFor(this.routingFlow(view, translated, 'lo', {mark: translated.mark})).route
+    const dev = after !== undefined ? routeDevice(view.routes, after) : undefined
+    const fix: Fix[] = [{node: view.name, command: `ip route replace ${sent.dst} dev ${dev ?? 'DEVICE'}`}]
+    const why = `the route is looked up before nat OUTPUT would send it to ${translated.dst}, so a program on ${view.name} sending to ${sent.dst} fails at once`
+    if (route === undefined || route.type === 'throw') {
+      return this.fail(hop, 'NO_ROUTE', 'route', route?.raw ?? `(no route to ${sent.dst} in table main)`,
+        `${view.name} has no route for ${sent.dst}: ${why} with "network is unreachable" (a DNAT in OUTPUT, as kube-proxy's for a ClusterIP, needs a route to the address it translates: a default route will do)`, fix)
+    }
+    return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
+      `${sent.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}: ${why}`, [{node: view.name, command: routeDelCommand(route)}, ...fix])
   }
 
   private receivingDeviceDown(hop: Hop, view: HostView, inDev: string): End | undefined {
@@ -798,7 +827,7 @@ class Walk {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst}: ${downSegment.evidence})`,
           `${view.name} has no route for ${packet.dst}: ${downSegment.why} (network is unreachable)`, downSegment.fix)
       }
-      const podHere = this.w.podsByIp.get(packet.dst)
+      const podHere = this.w.podAt(packet.dst, view.name)
       const unplugged = podHere !== undefined && podHere.node === view.name ? unpluggedPod(this.w, view, podHere) : undefined
       if (unplugged !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
@@ -1094,6 +1123,7 @@ class Walk {
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
+      ...(this.random !== undefined ? {randomPick: this.random.pick} : {}),
     }
   }
 
@@ -1168,7 +1198,7 @@ class Walk {
         `${chain} on ${view.name} jumps to ${d.uncaptured.chain}, which the pasted rules do not list; without it the packet would end at \`${d.evidence}\`, but ${d.uncaptured.chain} may decide first`,
         view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
     }
-    const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
+    const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport, state: facts.state})
     const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
       `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? this.rejectAnswered(reject, facts) : ''}`,
@@ -1233,7 +1263,7 @@ class Walk {
     }
     if (v.kind === 'queue') return this.queued(hop, view, chain, what, v.rule.text, /queue num (\d+)/.exec(v.rule.text)?.[1] ?? '0')
     const rule = v.rule
-    const fix = nftFilterFixes(view, c, rule, hook, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport})
+    const fix = nftFilterFixes(view, c, rule, hook, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport, state: facts.state})
     const reject = v.kind === 'reject' ? v.answer : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', rule?.text ?? c.raw,
       `${chain} on ${view.name} ${reject ? 'rejects' : 'drops'} ${what} ${rule ? `at ${ruleName(rule)}${o.path.length > 1 ? ` via ${where}` : ''}` : 'by the chain policy drop'}${reject ? this.rejectAnswered(reject, facts) : ''}`,
@@ -1526,7 +1556,7 @@ class Walk {
     const from = this.w.podOf(view)
     const node = from !== undefined ? this.w.nodeViewOf(from) : view
     const nodeDev = from !== undefined && node !== undefined ? this.w.podWiredDevice(node, from) : dev
-    const pod = this.w.podsByIp.get(dst)
+    const pod = this.w.podAt(dst, node?.name)
     const wired = pod !== undefined && node !== undefined && pod.node === node.name ? this.w.podWiredDevice(node, pod) : undefined
     if (pod === undefined || node === undefined || nodeDev === undefined || wired === undefined || wired === nodeDev) return undefined
     const wiredLink = node.link(wired)
@@ -1596,7 +1626,7 @@ class Walk {
       return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw,
         reason: `${packet.dst} is on ${view.name}'s own segment, but ${downSegment.why}: the packet goes to ${nexthop} by the default route`, fix: downSegment.fix}}
     }
-    const pod = this.w.podsByIp.get(packet.dst)
+    const pod = this.w.podAt(packet.dst, view.name)
     const unplugged = pod !== undefined && pod.node === view.name ? unpluggedPod(this.w, view, pod) : undefined
     if (unplugged !== undefined) {
       return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw,
@@ -2035,7 +2065,7 @@ function startOf(w: WorldIndex, walk: Walk, from: ResolvedEndpoint, packet: Pack
     return {end: true, disposition: 'INSUFFICIENT_INFO', failure: {node: node.name, step: 'route', evidence: `(no route to ${pod.ip} on ${node.name})`, reason, fix: [{node: node.name, command: `ip route get ${pod.ip}`}]}}
   }
   // Two pods on the same node bridge talk over the bridge, not through the node's routing.
-  const other = w.podsByIp.get(packet.dst)
+  const other = w.podAt(packet.dst, pod.node)
   if (other !== undefined && other.node === pod.node && node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
     return walk.bridgedStart(node, facing, podAnswer(w, node, other, packet.dst), packet)
   }
@@ -2072,7 +2102,52 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
 }
 
 export function traceFlow(world: World, req: TraceRequest): Trace {
-  return traceWorld(world, req, true)
+  const first = randomBranch(new Map())
+  const traced = traceWorld(world, req, true, first)
+  return first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met])
+}
+
+/** The choices of `-m statistic` rules one trace runs with, and the undecided ones it met. */
+interface RandomBranch {
+  pick: (rule: string) => boolean | undefined
+  met: Set<string>
+}
+
+function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
+  const met = new Set<string>()
+  return {met, pick: rule => {
+    const chosen = picks.get(rule)
+    if (chosen === undefined) met.add(rule)
+    return chosen
+  }}
+}
+
+/**
+ * A `-m statistic --mode random` rule (kube-proxy's pick of a Service endpoint) takes some new
+ * connections and not others: no table says which a given one is. The first trace took none; each
+ * such rule is traced again as taking it. Where the branches agree the trace stands; where they part
+ * (one endpoint unreachable), the connection's fate is a coin toss: the trace reports a failing
+ * branch, so the fault shows, and says what the others do.
+ */
+function followBranches(world: World, req: TraceRequest, traced: Trace, rules: string[]): Trace {
+  const branches = [{rule: undefined as string | undefined, trace: traced},
+    ...rules.slice(0, 16).map(rule => ({rule, trace: traceWorld(world, req, true, randomBranch(new Map([[rule, true]])))}))]
+  // a connection needs its replies too: a branch whose reply is lost fails as surely as one whose request is
+  const outcome = (t: Trace) => `${t.disposition}${t.failure !== undefined ? ` on ${t.failure.node}` : ''}` +
+    (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? `, its reply ${t.returnPath.disposition}${t.returnPath.failure !== undefined ? ` on ${t.returnPath.failure.node}` : ''}` : '')
+  const fails = (t: Trace) => t.disposition !== 'DELIVERED' || (t.returnPath.disposition !== 'DELIVERED' && t.returnPath.disposition !== 'INSUFFICIENT_INFO')
+  if (branches.every(b => outcome(b.trace) === outcome(traced))) return traced
+  const shown = branches.find(b => fails(b.trace)) ?? branches[0]
+  const where = (t: Trace) => {
+    const dnat = t.hops.flatMap(h => h.steps).filter(s => s.kind === 'nat' && s.verdict === 'dnat').at(-1)
+    return dnat !== undefined ? / --to-destination (\S+)/.exec(dnat.evidence)?.[1] ?? dnat.evidence : 'on'
+  }
+  const each = branches.map(b => `${b.rule === undefined ? 'past every random rule' : `by \`${b.rule}\``} to ${where(b.trace)}: ${outcome(b.trace)}${b === shown ? ' (traced here)' : ''}`)
+  const node = shown.trace.hops.find(h => h.steps.some(s => s.kind === 'nat' && s.verdict === 'dnat'))?.node ?? shown.trace.hops[0]?.node ?? ''
+  const some = branches.some(b => !fails(b.trace))
+  shown.trace.warnings.push({code: 'ASSUMED', node,
+    message: `${some ? 'the outcome' : 'where the connection fails'} depends on a random pick on ${node}, made anew for each connection: ${each.join('; ')}. ${some ? 'Some connections get through and others do not' : 'None gets through'} (\`conntrack -L -p ${req.proto ?? 'icmp'} -d ${traced.dst.ip}\` on ${node} shows which endpoint each took)`})
+  return shown.trace
 }
 
 /** One change of one route on one router of a loop, and the world it makes. */
@@ -2149,7 +2224,7 @@ function loopChanges(world: World, w: WorldIndex, node: string, route: Route, ds
   return changes.slice(0, 8)
 }
 
-function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace {
+function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch): Trace {
   const flow = validate(req)
   const warnings = new Warnings()
   let w = indexWorld(world)
@@ -2175,8 +2250,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
-  const fwdEnd = src.ip === dst.ip && src.kind === dst.kind
-    ? selfDelivery(fwd, src)
+  fwd.random = random
+  // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
+  const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
+  const fwdEnd = toItself
+    ? selfDelivery(fwd, src, dst)
     : fwd.run(startOf(w, fwd, src, request))
 
   if (request.unboundSrc) {
@@ -2201,7 +2279,9 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
   let returnPath: ReturnPath
   const seen = fwdEnd.disposition === 'DELIVERED' ? fwd.lastPacket : fwd.asIfForwarded(fwd.lastPacket)
   // A DNAT on the way sent the request elsewhere: the reply starts where it went.
-  const replier = seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination')
+  const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
+  const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
+  const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
   if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
   } else {
@@ -2215,7 +2295,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean): Trace 
     const back = new Walk(w, warnings, nat, 'return', network, reply)
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
-    const backEnd = src.ip === dst.ip && src.kind === dst.kind ? selfDelivery(back, dst) : back.run(startOf(w, back, replier, reply))
+    const backEnd = toItself ? selfDelivery(back, src) : back.run(startOf(w, back, replier, reply))
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {
@@ -2323,9 +2403,11 @@ function peerName(view: HostView, dev: string): string {
   return name !== undefined ? `, ${name},` : ''
 }
 
-function selfDelivery(walk: Walk, e: ResolvedEndpoint): End {
+function selfDelivery(walk: Walk, e: ResolvedEndpoint, meant?: ResolvedEndpoint): End {
   const node = e.podView?.name ?? e.nodeView?.name ?? e.node ?? e.name
-  walk.hops.push({node, in: 'local', out: 'local', steps: [{kind: 'deliver', verdict: 'delivered', evidence: `(${e.ip} is the source itself)`, explanation: 'source and destination are the same address'}]})
+  // two docker hosts' containers share addresses: the one named as the destination is not reached by it
+  const elsewhere = meant !== undefined && meant.name !== e.name ? `: it stays in ${e.name}, and ${meant.name} on ${meant.node ?? meant.name}, which has the same address, is not reached by it` : ''
+  walk.hops.push({node, in: 'local', out: 'local', steps: [{kind: 'deliver', verdict: 'delivered', evidence: `(${e.ip} is the source itself)`, explanation: `source and destination are the same address${elsewhere}`}]})
   return {end: true, disposition: 'DELIVERED'}
 }
 
@@ -2334,3 +2416,27 @@ export function traceExitCode(t: Trace): number {
   return t.disposition === 'DELIVERED' ? ExitCode.ok : ExitCode.notDelivered
 }
 
+
+/**
+ * The endpoint the reply starts from: the one the request was delivered to. Docker hosts all number
+ * their containers in 172.17.0.0/16, so the address a published port DNATs to may be a listed
+ * container's on another host: the reply then starts on the host that delivered it, from a
+ * container the inventory does not list, as the request's delivery said.
+ */
+function replierOf(w: WorldIndex, resolved: ResolvedEndpoint, deliveredOn: string | undefined): ResolvedEndpoint {
+  if (deliveredOn === undefined || resolved.kind !== 'pod' || deliveredOn === resolved.name || deliveredOn === resolved.node) return resolved
+  // (a container sending to another host's container of its own address reaches itself)
+  const there = w.podsByName.get(deliveredOn)
+  if (there !== undefined && there.ip === resolved.ip) return w.resolveEndpoint(there.name, 'destination')
+  const host = w.view(deliveredOn)
+  if (host === undefined || !w.isNode(host)) return resolved
+  const pod: PodRef = {name: resolved.ip, ip: resolved.ip, node: host.name}
+  return {kind: 'pod', name: pod.name, ip: pod.ip, node: host.name, pod, nodeView: host, unlisted: true}
+}
+
+/** Whether nat OUTPUT on `view` sends a packet it sends to itself elsewhere (a published port's DNAT). */
+function outputDnats(view: HostView, packet: Packet): boolean {
+  const outcome = destinationNat(view, 'OUTPUT', {src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
+    state: 'NEW', icmpType: packet.icmpType, dstIsLocal: true, srcIsLocal: true})
+  return outcome?.newDst !== undefined && !view.isLocal(outcome.newDst)
+}

@@ -55,7 +55,7 @@ function podSubnet(w: WorldIndex, view: HostView, dst: string): string | undefin
 export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   const pod = w.podOf(view)
   if (pod !== undefined) return podRouteFixes(w, view, pod)
-  const local = w.podsByIp.get(dst)
+  const local = w.podAt(dst, view.name)
   if (local !== undefined && local.node === view.name) {
     const bare = bareBridgeFix(w, view, local)
     if (bare !== undefined) return [bare]
@@ -191,11 +191,19 @@ export function podNetworkGuess(addresses: Iterable<string>): string | undefined
   return `${intToIp((first & maskOf(len)) >>> 0)}/${len}`
 }
 
+/**
+ * A reply or an error about a connection (conntrack ESTABLISHED, RELATED) is let through by its
+ * state: its port is the client's ephemeral one, which an accept for the traced flow would only guess.
+ */
+type FilteredPacket = {src: string, dst: string, proto: string, dport?: number, state?: string}
+const ofConnection = (p: FilteredPacket) => p.state === 'ESTABLISHED' || p.state === 'RELATED'
+
 export function filterFixes(view: HostView, table: string, chain: string, rule: IptablesRule | undefined,
-  network: string | undefined, packet: {src: string, dst: string, proto: string, dport?: number}): Fix[] {
+  network: string | undefined, packet: FilteredPacket): Fix[] {
   const t = table === 'filter' ? '' : `-t ${table} `
   if (rule !== undefined) return [{node: view.name, command: `iptables ${t}-D ${rule.chain} ${rule.spec}`}]
   if (chain === 'FORWARD' && network !== undefined) return forwardAcceptHint(network, table).map(command => ({node: view.name, command}))
+  if (ofConnection(packet)) return [{node: view.name, command: `iptables ${t}-I ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`}]
   const proto = packet.proto === 'icmp' ? '-p icmp' : `-p ${packet.proto}${packet.dport !== undefined ? ` --dport ${packet.dport}` : ''}`
   return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} -d ${packet.dst} ${proto} -j ACCEPT`}]
 }
@@ -208,11 +216,12 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
  * without `-a` has no handles: the accept then too.
  */
 export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | undefined, hook: string,
-  network: string | undefined, packet: {src: string, dst: string, proto: string, dport?: number}): Fix[] {
+  network: string | undefined, packet: FilteredPacket): Fix[] {
   const remove = nftDeleteOf(rule)
   if (remove !== undefined) return [{node: view.name, command: remove}]
   const insert = (match: string): Fix => ({node: view.name, command: `nft insert rule ${c.family} ${c.table} ${c.name} ${match} accept`})
   if (hook === 'FORWARD' && network !== undefined) return nftAcceptHint(c, network).map(command => ({node: view.name, command}))
+  if (ofConnection(packet)) return [insert('ct state established,related')]
   const proto = packet.proto === 'icmp' ? 'ip protocol icmp' : packet.dport !== undefined ? `${packet.proto} dport ${packet.dport}` : `meta l4proto ${packet.proto}`
   return [insert(`ip saddr ${packet.src} ip daddr ${packet.dst} ${proto}`)]
 }

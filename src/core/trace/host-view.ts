@@ -309,7 +309,7 @@ export class HostView {
 
   get iptables(): RuleSet | undefined {
     if (this.snap.iptables === undefined) return undefined
-    this.ruleSet ??= new RuleSet(this.snap.iptables)
+    this.ruleSet ??= new RuleSet(this.snap.iptables, this.snap.ipsets)
     return this.ruleSet
   }
 

@@ -4,8 +4,8 @@
  * nothing decides. A match the tracer cannot evaluate (ipsets, marks it cannot know) is reported as
  * an assumption instead of being guessed silently.
  */
-import type {Iptables, IptablesRule} from '../model.js'
-import {cidrContains, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
+import type {IpSet, Iptables, IptablesRule} from '../model.js'
+import {cidrContains, cidrContainsIp, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
 import type {Proto} from './types.js'
 
 export interface PacketFacts {
@@ -40,6 +40,11 @@ export interface PacketFacts {
   mark?: number
   /** a TCP segment's flags when it is not the traced SYN or its SYN-ACK (a reset from a closed port) */
   tcpFlags?: readonly string[]
+  /**
+   * whether a `-m statistic` rule (keyed by its text) takes this connection: the trace decides it
+   * to follow each branch in turn; undefined leaves the rule undecided (see traceFlow)
+   */
+  randomPick?: (rule: string) => boolean | undefined
 }
 
 type Tri = boolean | 'unknown'
@@ -55,6 +60,10 @@ interface Condition {
   undecidable?: string
   /** why it cannot, when the generic "cannot evaluate" would mislead (a rate limit matches some packets, not others) */
   why?: string
+  /** the command whose output would decide it (`ipset list SET`) */
+  settledBy?: string
+  /** the mark bits a `-m mark` match tests */
+  markMask?: number
 }
 
 export interface ParsedRule {
@@ -289,15 +298,10 @@ function markMatches(spec: string, mark: number): boolean {
  */
 function markAfterRule(pr: ParsedRule, mark: number): number | undefined {
   if (pr.target === 'CONNMARK' && pr.targetArgs.includes('--save-mark')) return mark
-  if (pr.target !== 'MARK') return undefined
-  const args = pr.targetArgs
-  const i = args.findIndex(a => ['--set-xmark', '--set-mark', '--or-mark', '--xor-mark', '--and-mark'].includes(a))
-  if (i === -1) return undefined
-  const [v, m] = (args[i + 1] ?? '').split('/')
-  const value = Number(v)
-  const mask = m === undefined ? 0xffffffff : Number(m)
-  if (!Number.isFinite(value) || !Number.isFinite(mask)) return undefined
-  switch (args[i]) {
+  const op = markOp(pr)
+  if (op === undefined) return undefined
+  const {kind, value, mask} = op
+  switch (kind) {
     case '--set-xmark': return (((mark & ~mask) >>> 0) ^ value) >>> 0
     case '--set-mark': return (((mark & ~mask) >>> 0) | value) >>> 0
     case '--or-mark': return (mark | value) >>> 0
@@ -306,7 +310,87 @@ function markAfterRule(pr: ParsedRule, mark: number): number | undefined {
   }
 }
 
-export function parseRule(rule: IptablesRule): ParsedRule {
+/** A MARK rule's operation, value and mask; undefined for another target or one that cannot be read. */
+function markOp(pr: ParsedRule): {kind: string, value: number, mask: number} | undefined {
+  if (pr.target !== 'MARK') return undefined
+  const args = pr.targetArgs
+  const i = args.findIndex(a => ['--set-xmark', '--set-mark', '--or-mark', '--xor-mark', '--and-mark'].includes(a))
+  if (i === -1) return undefined
+  const [v, m] = (args[i + 1] ?? '').split('/')
+  const value = Number(v)
+  const mask = m === undefined ? 0xffffffff : Number(m)
+  if (!Number.isFinite(value) || !Number.isFinite(mask)) return undefined
+  return {kind: args[i], value, mask}
+}
+
+/**
+ * The bits of the mark a MARK rule decides whatever the packet had: all those its mask covers for
+ * --set-xmark and --set-mark, the ones --or-mark sets and --and-mark clears. --xor-mark decides none.
+ */
+function markBitsDecided(pr: ParsedRule): number {
+  const op = markOp(pr)
+  if (op === undefined) return 0
+  switch (op.kind) {
+    case '--set-xmark': case '--set-mark': return op.mask >>> 0
+    case '--or-mark': return op.value >>> 0
+    case '--and-mark': return (~op.value) >>> 0
+    default: return 0
+  }
+}
+
+/**
+ * The mark as a walk through a table's chains changes it: Calico's filter chains set a bit
+ * (`-j MARK --set-xmark 0x10000/0x10000`) for a later `-m mark` to accept by. `known` holds the bits
+ * a MARK rule of this walk decided; `doubt` a marking rule that may or may not have matched.
+ */
+interface WalkMark {
+  mark: number
+  known: number
+  doubt?: IptablesRule
+}
+
+/**
+ * Whether the packet is in an ipset, looking each dimension up by its direction flag (`dst`,
+ * `src,dst`): hash sets of addresses, networks and ports, and list:set of those. The most specific
+ * entry decides, so a `nomatch` entry carves a hole in a wider one. Other kinds are unknown.
+ */
+function inIpset(name: string, dirs: string[], p: PacketFacts, sets: ReadonlyMap<string, IpSet>, depth = 0): Tri {
+  const set = sets.get(name)
+  if (set === undefined || depth > 4) return 'unknown'
+  if (set.type === 'list:set') {
+    const answers = set.members.map(m => inIpset(m.split(/\s+/)[0], dirs, p, sets, depth + 1))
+    return answers.includes(true) ? true : answers.includes('unknown') ? 'unknown' : false
+  }
+  const dims = /^hash:(.+)$/.exec(set.type)?.[1].split(',')
+  if (dims === undefined || dims.some(d => d !== 'ip' && d !== 'net' && d !== 'port') || dirs.length < dims.length) return 'unknown'
+  let best: {specificity: number, nomatch: boolean} | undefined
+  for (const member of set.members) {
+    const [entry, ...options] = member.split(/\s+/)
+    const values = entry.split(',')
+    if (values.length !== dims.length) continue
+    let specificity = 0
+    let matches = true
+    for (const [k, dim] of dims.entries()) {
+      const src = dirs[k] === 'src'
+      const value = values[k]
+      if (dim === 'port') {
+        const [proto, port] = value.includes(':') ? value.split(':') : ['tcp', value]
+        if (!/^\d+$/.test(port)) return 'unknown'
+        matches = proto === p.proto && Number(port) === (src ? p.sport : p.dport)
+      } else {
+        if (value.includes('-')) return 'unknown'
+        const addr = src ? p.src : p.dst
+        matches = value.includes('/') ? cidrContainsIp(value, addr) : value === addr
+        specificity += value.includes('/') ? Number(value.split('/')[1]) : 32
+      }
+      if (!matches) break
+    }
+    if (matches && (best === undefined || specificity > best.specificity)) best = {specificity, nomatch: options.includes('nomatch')}
+  }
+  return best !== undefined && !best.nomatch
+}
+
+export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>): ParsedRule {
   const t = tokenize(rule.spec)
   const conditions: Condition[] = []
   let target: string | undefined
@@ -394,7 +478,8 @@ export function parseRule(rule: IptablesRule): ParsedRule {
       }
       case '--mark': {
         const v = arg()
-        conditions.push({test: p => not(markMatches(v, p.mark ?? 0), neg), on: 'mark'})
+        const mask = v.includes('/') ? Number(v.split('/')[1]) : 0xffffffff
+        conditions.push({test: p => not(markMatches(v, p.mark ?? 0), neg), on: 'mark', markMask: Number.isFinite(mask) ? mask >>> 0 : 0xffffffff})
         break
       }
       case '--dst-type': case '--src-type': {
@@ -434,6 +519,34 @@ export function parseRule(rule: IptablesRule): ParsedRule {
       case '--length': {
         const v = arg()
         conditions.push({test: p => not(inNumberRange(v, p.length), neg), undecidable: `${neg ? '! ' : ''}--length ${v} (the packet size is unknown: give --size)`})
+        break
+      }
+      case '--match-set': {
+        const name = arg()
+        const flags = arg()
+        const text = `${neg ? '! ' : ''}--match-set ${name} ${flags}`
+        const settledBy = `ipset list ${name}`
+        if (sets === undefined) {
+          conditions.push({test: () => 'unknown', undecidable: text, settledBy})
+          break
+        }
+        const dirs = flags.split(',')
+        conditions.push({test: p => not(inIpset(name, dirs, p, sets), neg), undecidable: text, settledBy})
+        break
+      }
+      case '--update-counters': case '--update-subcounters':
+        // counters only: `! --update-counters` changes no verdict
+        break
+      case '--mode': case '--probability': case '--every': case '--packet': {
+        if (!modules.has('statistic')) {
+          unknown(`${tok} ${arg()}`)
+          break
+        }
+        // kube-proxy's load balancing: which connections a random (or every-nth) rule takes is in no table
+        const words = [tok, arg()]
+        while (i + 1 < t.length && /^--(mode|probability|every|packet)$/.test(t[i + 1])) words.push(t[++i], t[++i] ?? '')
+        const raw = rule.raw
+        conditions.push({test: p => p.randomPick?.(raw) ?? 'unknown', undecidable: `-m statistic ${words.join(' ')}`.trim(), why: 'random'})
         break
       }
       case '--limit': case '--hashlimit-upto': case '--hashlimit-above': case '--hashlimit': {
@@ -486,12 +599,16 @@ export function parseRule(rule: IptablesRule): ParsedRule {
  */
 function assumedNoMatch(pr: ParsedRule, undecided: Condition[]): string {
   const texts = undecided.flatMap(c => c.undecidable !== undefined ? [`\`${c.undecidable}\``] : []).join(' and ')
+  if (undecided.every(c => c.why === 'random') && pr.target !== undefined) {
+    return `${texts} in \`${pr.rule.raw}\` sends some new connections to ${pr.target} and the others on, at random: traced the others (the trace follows each branch and says where they part)`
+  }
   const rated = undecided.some(c => c.why === 'rate limited')
   const head = rated
     ? `rate limited: ${texts} in \`${pr.rule.raw}\` matches the first packets (up to its burst) and not those after them`
     : `cannot evaluate ${texts} in \`${pr.rule.raw}\``
   const stops = pr.target === 'DROP' || pr.target === 'REJECT'
-  const tail = stops ? `; assumed the rule does not match, but where it does the packet is ${pr.target === 'DROP' ? 'dropped' : 'rejected'}` : '; assumed the rule does not match'
+  const settle = [...new Set(undecided.flatMap(c => c.settledBy !== undefined ? [`\`${c.settledBy}\``] : []))]
+  const tail = (settle.length > 0 ? ` (${settle.join(' and ')} would tell)` : '') + (stops ? `; assumed the rule does not match, but where it does the packet is ${pr.target === 'DROP' ? 'dropped' : 'rejected'}` : '; assumed the rule does not match')
   return head + tail
 }
 
@@ -553,7 +670,8 @@ export class RuleSet {
   private readonly chains = new Map<string, ParsedRule[]>()
   private readonly policies = new Map<string, string>()
 
-  constructor(readonly iptables: Iptables) {
+  constructor(readonly iptables: Iptables, ipsets?: IpSet[]) {
+    const sets = ipsets !== undefined ? new Map(ipsets.map(x => [x.name, x])) : undefined
     for (const c of iptables.chains) {
       if (c.policy !== undefined) this.policies.set(`${c.table} ${c.name}`, c.policy)
       if (!this.chains.has(`${c.table} ${c.name}`)) this.chains.set(`${c.table} ${c.name}`, [])
@@ -561,8 +679,8 @@ export class RuleSet {
     for (const r of iptables.rules) {
       const key = `${r.table} ${r.chain}`
       const list = this.chains.get(key)
-      if (list) list.push(parseRule(r))
-      else this.chains.set(key, [parseRule(r)])
+      if (list) list.push(parseRule(r, sets))
+      else this.chains.set(key, [parseRule(r, sets)])
     }
   }
 
@@ -749,8 +867,12 @@ export class RuleSet {
     const assumptions: string[] = []
     const returns: {rule: IptablesRule, path: string[]}[] = []
     let setter: IptablesRule | undefined | null = null
+    const marks: WalkMark = {mark: p.mark ?? 0, known: 0}
     // Only a mark some rule may have set is an assumption; an untouched packet's mark is 0.
-    const markNote = (rule: IptablesRule): string | undefined => {
+    const markNote = (rule: IptablesRule, tested: number): string | undefined => {
+      // bits a MARK rule of this walk set are known, whatever the packet came with
+      if (marks.doubt === undefined && ((tested & ~marks.known) >>> 0) === 0) return undefined
+      if (marks.doubt !== undefined) return `packet mark unknown: \`${marks.doubt.raw}\` may set one; assumed it did not for \`${rule.raw}\``
       // a mark an earlier hook gave (kube-proxy's 0x4000 from nat PREROUTING) is known, not assumed 0
       if ((p.mark ?? 0) !== 0) return undefined
       if (this.tableCount() <= 1) return `packet mark unknown (only the ${table} table was captured): assumed 0 for \`${rule.raw}\``
@@ -758,7 +880,7 @@ export class RuleSet {
       return setter === undefined ? undefined : `packet mark unknown: \`${setter.raw}\` may set one; assumed 0 for \`${rule.raw}\``
     }
     const skipped: {chain: string, rule: IptablesRule}[] = []
-    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote, skipped)
+    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote, skipped, marks)
     const uncaptured = skipped[0] !== undefined ? {uncaptured: skipped[0]} : {}
     if (r.kind === 'decided') return {...r.decision, assumptions, ...uncaptured}
     const policy = this.policy(table, chain)
@@ -768,21 +890,22 @@ export class RuleSet {
   }
 
   private walk(table: string, chain: string, p: PacketFacts, assumptions: string[], returns: {rule: IptablesRule, path: string[]}[], path: string[], depth: number,
-    markNote: (rule: IptablesRule) => string | undefined, skipped: {chain: string, rule: IptablesRule}[]):
+    markNote: (rule: IptablesRule, tested: number) => string | undefined, skipped: {chain: string, rule: IptablesRule}[], marks: WalkMark):
     {kind: 'decided', decision: Omit<Decision, 'assumptions'>} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
     if (depth > 32) return {kind: 'end'}
     for (const pr of this.rules(table, chain)) {
       let result: Tri = true
       const undecided: Condition[] = []
+      const facts = marks.mark === (p.mark ?? 0) ? p : {...p, mark: marks.mark}
       for (const c of pr.conditions) {
-        const v = c.test(p)
+        const v = c.test(facts)
         if (v === 'unknown') {
           result = 'unknown'
           undecided.push(c)
           continue
         }
         // A known answer resting on an assumption (the packet's mark) still shaped the verdict.
-        const note = c.on === 'mark' ? markNote(pr.rule) : undefined
+        const note = c.on === 'mark' ? markNote(pr.rule, c.markMask ?? 0xffffffff) : undefined
         if (note !== undefined && !assumptions.includes(note)) assumptions.push(note)
         if (v === false) {
           result = false
@@ -792,11 +915,21 @@ export class RuleSet {
       if (result === 'unknown') {
         const a = assumedNoMatch(pr, undecided)
         if (!assumptions.includes(a)) assumptions.push(a)
+        if (setsMark(pr)) marks.doubt ??= pr.rule
         continue
       }
       if (!result) continue
       const target = pr.target
       if (target === undefined) continue
+      if (target === 'MARK' || target === 'CONNMARK') {
+        const next = markAfterRule(pr, marks.mark)
+        if (next === undefined) marks.doubt ??= pr.rule
+        else {
+          marks.mark = next
+          marks.known = (marks.known | markBitsDecided(pr)) >>> 0
+        }
+        continue
+      }
       if (TERMINAL.has(target)) {
         return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs), toPorts: targetPorts(pr.targetArgs)}}
       }
@@ -821,7 +954,7 @@ export class RuleSet {
         return {kind: 'return', rule: pr.rule}
       }
       if (this.chains.has(`${table} ${target}`)) {
-        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote, skipped)
+        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote, skipped, marks)
         if (sub.kind === 'decided') return sub
         if (pr.goto) return {kind: 'return', rule: sub.kind === 'return' ? sub.rule : undefined}
         continue

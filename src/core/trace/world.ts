@@ -30,6 +30,8 @@ export class WorldIndex {
   readonly views = new Map<string, HostView>()
   readonly podsByName = new Map<string, PodRef>()
   readonly podsByIp = new Map<string, PodRef>()
+  /** `node|ip`: docker hosts number their containers alike (172.17.0.2 on each), so an address names a pod per node */
+  private readonly podsByNodeIp = new Map<string, PodRef>()
   private readonly podsOfNode = new Map<string, PodRef[]>()
   /** pod namespace snapshot name -> pod */
   private readonly podOfView = new Map<string, PodRef>()
@@ -42,6 +44,7 @@ export class WorldIndex {
     for (const p of world.pods) {
       if (!this.podsByName.has(p.name)) this.podsByName.set(p.name, p)
       if (!this.podsByIp.has(p.ip)) this.podsByIp.set(p.ip, p)
+      if (!this.podsByNodeIp.has(`${p.node}|${p.ip}`)) this.podsByNodeIp.set(`${p.node}|${p.ip}`, p)
       const list = this.podsOfNode.get(p.node)
       if (list) list.push(p)
       else this.podsOfNode.set(p.node, [p])
@@ -187,8 +190,20 @@ export class WorldIndex {
     return plain?.local ?? view.firstGlobalAddress()
   }
 
-  resolveEndpoint(text: string, role: 'source' | 'destination'): ResolvedEndpoint {
-    const pod = this.podsByName.get(text) ?? (isIPv4(text) ? this.podsByIp.get(text) : undefined)
+  /** The pod with address `ip` on `node` when there is one, else the first pod listed with it. */
+  podAt(ip: string, node?: string): PodRef | undefined {
+    return (node !== undefined ? this.podsByNodeIp.get(`${node}|${ip}`) : undefined) ?? this.podsByIp.get(ip)
+  }
+
+  /** `near`: the node whose pod an address shared by pods of several nodes means (where a packet was delivered) */
+  resolveEndpoint(text: string, role: 'source' | 'destination', near?: string): ResolvedEndpoint {
+    if (isIPv4(text) && !this.podsByName.has(text) && (near === undefined || this.podsByNodeIp.get(`${near}|${text}`) === undefined)) {
+      const alike = this.world.pods.filter(p => p.ip === text)
+      if (alike.length > 1) {
+        throw userError(`${text} is the address of ${alike.map(p => `pod ${p.name} (on ${p.node})`).join(' and ')}`, `name the pod: ${alike.map(p => p.name).join(' or ')}`)
+      }
+    }
+    const pod = this.podsByName.get(text) ?? (isIPv4(text) ? this.podAt(text, near) : undefined)
     if (pod !== undefined) {
       return {kind: 'pod', name: pod.name, ip: pod.ip, node: pod.node, pod, nodeView: this.nodeViewOf(pod), podView: this.podView(pod)}
     }
