@@ -79,7 +79,23 @@ function modelAfter(result: ReconcileResult): Promise<HostSnapshot | undefined> 
   return new Promise(resolve => setImmediate(() => resolve(predictAfterOps(result.snapshot, result.ops))))
 }
 
-/** What a node's reconcile depends on in the store, without lease lifetimes (they change on every renewal). */
+/** each lease's part of the fingerprint, kept while the store's listing hands out the same lease object */
+const leaseTexts = new WeakMap<Lease, string>()
+
+/**
+ * What a node's reconcile depends on in the store, without lease lifetimes (they change on every
+ * renewal). JSON has no raw line break, so the lines cannot run into each other.
+ */
 export function storeFingerprint([config, migration, {leases}]: StoreView): string {
-  return JSON.stringify([config, leases.map(({expiresAt: _ttl, ...l}) => l), migration])
+  const lines = [JSON.stringify([config, migration])]
+  for (const lease of leases) {
+    let text = leaseTexts.get(lease)
+    if (text === undefined) {
+      const {expiresAt: _ttl, ...l} = lease
+      text = JSON.stringify(l)
+      leaseTexts.set(lease, text)
+    }
+    lines.push(text)
+  }
+  return lines.join('\n')
 }

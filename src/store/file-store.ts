@@ -18,7 +18,7 @@ import {withFileLock, errno, type LockOptions} from './file-lock.js'
 import {makeDirs, fsProblem} from './dirs.js'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {
-  checkMetaKey, classifyEntries, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, subnetOfKey, takenSubnets,
+  checkMetaKey, classifyEntries, EntryClassifier, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, subnetOfKey, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -69,6 +69,8 @@ function readEntrySync(path: string, key: string): RawEntry | undefined {
 interface WatchedEntries {
   entries?: Map<string, RawEntry>
   dirty: Set<string> | 'all'
+  /** what each of those entries read as, kept while the entry object is */
+  classifier: EntryClassifier
 }
 
 /**
@@ -157,7 +159,8 @@ export class FileStore implements Store {
   async listLeases({fromWatch = false, network: given}: {fromWatch?: boolean; network?: string} = {}): Promise<LeaseList> {
     return this.usable(async () => {
       const network = given ?? await this.configuredNetwork()
-      return classifyEntries(this.watched ? await this.entriesFromWatch(this.watched, fromWatch) : await this.readEntriesSliced(), network, this.now())
+      const w = this.watched
+      return w ? w.classifier.classify(await this.entriesFromWatch(w, fromWatch), network, this.now()) : classifyEntries(await this.readEntriesSliced(), network, this.now())
     })
   }
 
@@ -332,7 +335,7 @@ export class FileStore implements Store {
         if (timer) clearTimeout(timer)
         timer = setTimeout(onChange, 50)
       }
-      const watched: WatchedEntries = {dirty: 'all'}
+      const watched: WatchedEntries = {dirty: 'all', classifier: new EntryClassifier()}
       this.watched = watched
       const leaseChanged = (event: string, name: string | Buffer | null) => {
         // a write's temp file (.KEY.PID.RAND.tmp) is no lease, as in a full read

@@ -22,7 +22,7 @@ describe('flannelctl bench (small scale, real namespaces)', function () {
     expect(JSON.parse(await readFile(out, 'utf8'))).to.deep.equal(report)
     const ids = report.rows.map(row => row.id)
     for (const backend of ['vxlan', 'host-gw']) {
-      for (const step of ['add', 'resync', 'remove', 'agent-add', 'agent-remove', 'add.cli']) expect(ids).to.include(`sync.${backend}.${step}`)
+      for (const step of ['add', 'resync', 'remove', 'agent-add', 'agent-one', 'agent-remove', 'add.cli']) expect(ids).to.include(`sync.${backend}.${step}`)
     }
     expect(ids).to.include.members(['startup.version', 'startup.help'])
     for (const row of report.rows) {
