@@ -17,7 +17,7 @@ import {tablesToJudge} from '../core/forward-verdict.js'
 import {FLANNEL_NFT_TABLES, parseFlannelNftRead} from '../core/flannel-nft.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, isNotInstalled, notInstalled, seesPathAsThisProcess} from './runner.js'
 import {reachHint} from './target.js'
-import {type ShellCommand, type ShellWord, FrameStream, commandName, framedScript, newMarker, shellWord, takeFrame} from './shell-script.js'
+import {type ShellCommand, type ShellWord, commandName, framedScript, newMarker, shellWord, takeFrame} from './shell-script.js'
 
 /**
  * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
@@ -159,17 +159,11 @@ export class HostAdapter {
    * says), not one each: each run costs this process a fork, and inside a namespace two execs
    * (a runner's shell session runs the script itself, without a shell of its own). The script comes
    * on stdin (`sh -s`), so --verbose never shows a read as an `sh -c` file write. A program the
-   * shell does not find (127) is undefined, as in tryRead(). `onRead` is told each program's result
-   * as soon as its output is complete, where the runner passes the output on as it comes (a shell
-   * session does): a hint to begin work early; what this returns is the same either way.
+   * shell does not find (127) is undefined, as in tryRead().
    */
-  private async readSeveral(commands: ShellCommand[], onRead?: (index: number, result: CommandResult) => void): Promise<(CommandResult | undefined)[]> {
+  private async readSeveral(commands: ShellCommand[]): Promise<(CommandResult | undefined)[]> {
     const marker = newMarker()
-    const frames = onRead === undefined ? undefined : new FrameStream(marker, onRead)
-    const r = await this.runner.run({
-      file: 'sh', args: ['-s'], input: framedScript(marker, commands), framedScript: true,
-      ...(frames === undefined ? {} : {onOutput: (stream: 'stdout' | 'stderr', text: string) => (stream === 'stdout' ? frames.addStdout(text) : frames.addStderr(text))}),
-    })
+    const r = await this.runner.run({file: 'sh', args: ['-s'], input: framedScript(marker, commands), framedScript: true})
     const out: (CommandResult | undefined)[] = []
     let rest = {stdout: r.stdout, stderr: r.stderr}
     for (let i = 0; i < commands.length; i++) {
@@ -246,11 +240,6 @@ export class HostAdapter {
   async snapshot(): Promise<HostSnapshot> {
     const iptablesReads = this.iptablesReads()
     const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
-    // The tables are parsed once bridge's output has come, while the iptables saves, nft and the
-    // sysctl read still run: their outputs are small, so the shell does not wait on a full pipe
-    // meanwhile. Each is taken below where it would have been parsed.
-    const parsed = new EarlyParses()
-    const early: (CommandResult | undefined)[] = []
     const reads = await this.readSeveral([
       LINK_READ,
       IP_TABLES_READ,
@@ -258,20 +247,7 @@ export class HostAdapter {
       ...iptablesReads,
       FLANNEL_NFT_READ,
       sysctlRead(sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p))),
-    ], (index, r) => {
-      early[index] = r.exitCode === 0 ? r : undefined
-      if (index !== 2) return
-      const [link, ipTables, fdb] = early
-      if (link) parsed.begin(parseIpLinkJson, link.stdout)
-      const docs = ipTables && ipBatchDocs(ipTables.stdout)
-      if (docs) {
-        parsed.begin(parseIpAddrJson, docs[0])
-        parsed.begin(parseIpRouteJson, docs[1])
-        parsed.begin(parseIpNeighJson, docs[2])
-        parsed.begin(parseIpRuleJson, docs[3])
-      }
-      if (fdb) parsed.begin(parseBridgeFdbJson, fdb.stdout)
-    }).catch(async (error: unknown) => {
+    ]).catch(async (error: unknown) => {
       // No shell found: name iproute2 first when it is missing too, as reading the tables one by one would.
       await this.runner.run({file: 'ip', args: ['-V']})
       throw error
@@ -279,7 +255,7 @@ export class HostAdapter {
     const [linkRead, ipTablesRead, fdbRead] = reads
     // the same errors as running each program by itself (RealRunner, checkRead)
     if (linkRead === undefined) throw notInstalled('ip', this.runner.target)
-    const links = parsed.take(parseIpLinkJson, this.checkRead(linkRead, LINK_READ[0], LINK_READ.slice(1))!)
+    const links = parseIpLinkJson(this.checkRead(linkRead, LINK_READ[0], LINK_READ.slice(1))!)
     const [addrText, routeText, neighText, ruleText] = await this.ipTables(ipTablesRead)
     const fdbText = fdbRead === undefined ? undefined : this.checkRead(fdbRead, FDB_READ[0], FDB_READ.slice(1), {optional: true})
     const ipt = await this.pickIptables(reads.slice(3, 3 + iptablesReads.length))
@@ -294,12 +270,12 @@ export class HostAdapter {
     return {
       name: this.name,
       links,
-      addresses: parsed.take(parseIpAddrJson, addrText),
-      routes: parsed.take(parseIpRouteJson, routeText),
-      neighbors: parsed.take(parseIpNeighJson, neighText),
-      ...(ruleText === undefined ? {} : {rules: parsed.take(parseIpRuleJson, ruleText)}),
-      fdb: fdbText === undefined ? undefined : parsed.take(parseBridgeFdbJson, fdbText),
-      iptables: ipt === undefined ? undefined : withFlavour(parsed.take(parseIptablesSave, ipt.save), ipt.tools.flavour),
+      addresses: parseIpAddrJson(addrText),
+      routes: parseIpRouteJson(routeText),
+      neighbors: parseIpNeighJson(neighText),
+      ...(ruleText === undefined ? {} : {rules: parseIpRuleJson(ruleText)}),
+      fdb: fdbText === undefined ? undefined : parseBridgeFdbJson(fdbText),
+      iptables: ipt === undefined ? undefined : withFlavour(parseIptablesSave(ipt.save), ipt.tools.flavour),
       ...(flannelNft === undefined ? {} : {flannelNft}),
       ...(nftables === undefined ? {} : {nftables}),
       sysctls,
@@ -333,8 +309,10 @@ export class HostAdapter {
    * program run, with each table's own error; the rules are optional there (undefined: unknown).
    */
   private async ipTables(batch: CommandResult | undefined): Promise<[string, string, string, string | undefined]> {
-    const docs = batch?.exitCode === 0 ? ipBatchDocs(batch.stdout) : undefined
-    if (docs !== undefined) return docs
+    if (batch?.exitCode === 0) {
+      const docs = batch.stdout.split('\n').filter(line => line.trim() !== '')
+      if (docs.length === IP_TABLES.length && docs.every(d => d.startsWith('[') && d.trimEnd().endsWith(']'))) return docs as [string, string, string, string]
+    }
     const reads = await this.readSeveral(IP_TABLES.map(t => ['ip', '-j', t, 'show']))
     return reads.map((r, i) => {
       if (r === undefined) throw notInstalled('ip', this.runner.target)
@@ -473,36 +451,6 @@ const WRITE_FILE = 'set -eC; umask 022; case "$1" in */*) d="${1%/*}";; *) d=.;;
   // umask 077 until the chmod: the content is never readable by others, even for a moment; -C
   // (noclobber) refuses a temp name someone planted (a symlink) instead of writing through it.
   + 'umask 077; t="$1.tmp.$$"; cat > "$t"; chmod -- "$2" "$t"; mv -f -- "$t" "$1"'
-
-/** The one `ip -j -batch -` read's four JSON arrays (IP_TABLES' order); undefined when it printed anything else. */
-function ipBatchDocs(stdout: string): [string, string, string, string] | undefined {
-  const docs = stdout.split('\n').filter(line => line.trim() !== '')
-  return docs.length === IP_TABLES.length && docs.every(d => d.startsWith('[') && d.trimEnd().endsWith(']')) ? docs as [string, string, string, string] : undefined
-}
-
-/**
- * Parses begun early on a text, each kept (its value or its error) until it is taken for that very
- * text: take() then gives what parsing it now would, and parses it now for any other text.
- */
-class EarlyParses {
-  private readonly begun: {parse: (text: string) => unknown; text: string; ok: boolean; value: unknown}[] = []
-
-  begin(parse: (text: string) => unknown, text: string): void {
-    try {
-      this.begun.push({parse, text, ok: true, value: parse(text)})
-    } catch (error) {
-      this.begun.push({parse, text, ok: false, value: error})
-    }
-  }
-
-  take<T>(parse: (text: string) => T, text: string): T {
-    const i = this.begun.findIndex(b => b.parse === parse && b.text === text)
-    if (i < 0) return parse(text)
-    const [early] = this.begun.splice(i, 1)
-    if (!early.ok) throw early.value
-    return early.value as T
-  }
-}
 
 /** What `cat -- path` gives, without running it. */
 function catInProcess(path: string): CommandResult {

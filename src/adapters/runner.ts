@@ -41,12 +41,6 @@ export interface Command {
    * itself instead of starting another shell for it.
    */
   framedScript?: boolean
-  /**
-   * Told each piece of the program's output as it comes, for a caller that can begin on a part
-   * (HostAdapter parses a table while the read script's later programs still run). A runner may
-   * never call it; the result holds the whole output either way. It must not throw.
-   */
-  onOutput?: (stream: 'stdout' | 'stderr', text: string) => void
 }
 
 export interface CommandResult {
@@ -216,12 +210,12 @@ class ShellSession {
     this.child.stdout.setEncoding('utf8')
     this.child.stderr.setEncoding('utf8')
     this.child.stdout.on('data', (text: string) => {
-      if (this.running && this.started) this.give(this.running, 'stdout', text)
+      if (this.running && this.started) this.running.output.addStdout(text)
       else this.stdout += text
       this.heard()
     })
     this.child.stderr.on('data', (text: string) => {
-      if (this.running && this.started) this.give(this.running, 'stderr', text)
+      if (this.running && this.started) this.running.output.addStderr(text)
       else this.stderr += text
       this.heard()
     })
@@ -290,17 +284,10 @@ class ShellSession {
   /** Once started, what came and no program took is the running program's. */
   private takeWaiting(): void {
     if (!this.running || !this.started) return
-    this.give(this.running, 'stdout', this.stdout)
-    this.give(this.running, 'stderr', this.stderr)
+    this.running.output.addStdout(this.stdout)
+    this.running.output.addStderr(this.stderr)
     this.stdout = ''
     this.stderr = ''
-  }
-
-  private give(running: {cmd: Command; output: FrameReader}, stream: 'stdout' | 'stderr', text: string): void {
-    if (text === '') return
-    if (stream === 'stdout') running.output.addStdout(text)
-    else running.output.addStderr(text)
-    running.cmd.onOutput?.(stream, text)
   }
 
   private closed(): void {

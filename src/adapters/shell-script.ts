@@ -106,39 +106,6 @@ export class FrameReader {
   }
 }
 
-/**
- * The frames of a script of several programs (framedScript) as the pipes deliver its output: each
- * program's result is handed on as soon as both its frames are complete, while the later programs
- * still run. What follows the last frame is never handed on.
- */
-export class FrameStream {
-  private reader: FrameReader
-  private taken = 0
-
-  constructor(private readonly marker: string, private readonly onFrame: (index: number, result: CommandResult) => void) {
-    this.reader = new FrameReader(marker)
-  }
-
-  addStdout(text: string): void {
-    this.reader.addStdout(text)
-    this.handOn()
-  }
-
-  addStderr(text: string): void {
-    this.reader.addStderr(text)
-    this.handOn()
-  }
-
-  private handOn(): void {
-    for (let frame = this.reader.take(); frame; frame = this.reader.take()) {
-      this.onFrame(this.taken++, frame.result)
-      this.reader = new FrameReader(this.marker)
-      this.reader.addStdout(frame.stdout)
-      this.reader.addStderr(frame.stderr)
-    }
-  }
-}
-
 /** One pipe's text in chunks, and whether a frame's end has come (`endIn` says so of a stretch of text at most `endLength` long, or longer). */
 class ArrivingText {
   private readonly chunks: string[] = []

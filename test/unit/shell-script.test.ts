@@ -5,7 +5,7 @@
  */
 import {expect} from 'chai'
 import fc from 'fast-check'
-import {FrameReader, FrameStream, framedScript, takeFrame, fitsHereDocument} from '../../src/adapters/shell-script.js'
+import {FrameReader, framedScript, takeFrame, fitsHereDocument} from '../../src/adapters/shell-script.js'
 
 const marker = 'flannelctl-0123456789abcdef01234567'
 /** What the shell writes for one program: its output, then the frame (frameEnd's printf lines). */
@@ -49,44 +49,6 @@ describe('shell-script framing', () => {
         expect(reader.take()).to.deep.equal(takeFrame(sent.stdout, sent.stderr, marker))
       }
       expect(reader.take()).to.deep.equal({result: {stdout: out, stderr: err, exitCode: code}, stdout: 'next', stderr: ''})
-    }))
-  })
-
-  it('hands on each program of a script as soon as both its frames have come, in any chunks', () => {
-    const program = fc.record({out: fc.string(), err: fc.string(), code: fc.integer({min: 0, max: 255})})
-    const cuts = fc.array(fc.nat(), {maxLength: 12})
-    fc.assert(fc.property(fc.array(program, {maxLength: 5}), cuts, cuts, fc.array(fc.boolean()), (programs, outCuts, errCuts, order) => {
-      const frames = programs.map(p => framed(p.out, p.err, p.code))
-      // what follows the script's frames (the session's own frame) is never handed on
-      const whole = {stdout: `${frames.map(f => f.stdout).join('')}\nflannelctl-fedcba9876543210fedcba98 0\n`, stderr: frames.map(f => f.stderr).join('')}
-      const pieces = (text: string, at: number[]) => {
-        const points = [...new Set(at.map(n => n % (text.length + 1)))].sort((x, y) => x - y)
-        return [...points, text.length].map((p, i) => text.slice(i === 0 ? 0 : points[i - 1], p))
-      }
-      /** takeFrame over all that came so far, program after program */
-      const complete = (sent: {stdout: string; stderr: string}) => {
-        const results = []
-        for (let rest = takeFrame(sent.stdout, sent.stderr, marker); rest; rest = takeFrame(rest.stdout, rest.stderr, marker)) results.push(rest.result)
-        return results
-      }
-      const handed: {index: number; result: unknown}[] = []
-      const stream = new FrameStream(marker, (index, result) => handed.push({index, result}))
-      const outPieces = pieces(whole.stdout, outCuts)
-      const errPieces = pieces(whole.stderr, errCuts)
-      const sent = {stdout: '', stderr: ''}
-      for (let i = 0; outPieces.length + errPieces.length > 0; i++) {
-        if (errPieces.length === 0 || (outPieces.length > 0 && (order[i] ?? true))) {
-          const p = outPieces.shift()!
-          stream.addStdout(p)
-          sent.stdout += p
-        } else {
-          const p = errPieces.shift()!
-          stream.addStderr(p)
-          sent.stderr += p
-        }
-        expect(handed).to.deep.equal(complete(sent).map((result, index) => ({index, result})))
-      }
-      expect(handed.map(h => h.result)).to.deep.equal(programs.map(p => ({stdout: p.out, stderr: p.err, exitCode: p.code})))
     }))
   })
 
