@@ -1252,7 +1252,9 @@ class Walk {
       return `: an ICMP error is never answered with another, so nobody hears of it`
     }
     if (this.direction === 'forward') return `: the sender gets ${reject.error}`
-    return `: ${facts.src}, the reply's sender, gets ${reject.error}; ${facts.dst} hears nothing and times out`
+    // the socket error ("Connection refused") is what a prober's connecting socket reports; a
+    // replier is mostly a kernel's echo reply or an established TCP socket, which report none
+    return `: ${facts.src}, the reply's sender, gets ${reject.error.replace(/ \(".*"\)$/, '')}; ${facts.dst} hears nothing and times out`
   }
 
   /**
@@ -2300,8 +2302,8 @@ function portUnreachableBack(w: WorldIndex, warnings: Warnings, nat: NatRecord[]
   const where = stop !== undefined ? ` at ${stop.node} (\`${stop.evidence}\`)` : ''
   const node = stop?.node ?? replier.node ?? replier.name
   warnings.add('ASSUMED', node, errorBack
-    ? `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which gets back to ${error.dst}${where ? ` past what stops the answer${where}` : ''}: the sender then gets "connection refused" instead of waiting, and traceroute, whose probes go to unused ports, lists the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`
-    : `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which is lost on its way back${where}${stop !== undefined ? `: ${stop.reason}` : ''}: the sender then waits instead of "connection refused", and traceroute, whose probes go to unused ports, prints \`*\` for the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`)
+    ? `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which gets back to ${error.dst}${where ? ` past what stops the answer${where}` : ''}: the sender then gets "connection refused" instead of waiting, and traceroute, whose probes go to unused ports, lists the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} shows whether one listens)`
+    : `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which is lost on its way back${stop !== undefined ? `: ${stop.reason} (\`${stop.evidence}\`)` : ''}; the sender then waits instead of "connection refused", and traceroute, whose probes go to unused ports, prints \`*\` for the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} shows whether one listens)`)
   return errorBack
 }
 
