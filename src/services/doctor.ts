@@ -15,7 +15,7 @@ import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {podNetworkGuess} from '../core/trace/fixes.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {migrationNote, type UnfinishedMigration} from './lease.js'
+import {migrationStopped, type UnfinishedMigration} from './lease.js'
 import {Lab} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 
@@ -644,6 +644,11 @@ function nodesFlag(o: SourceOptions): string | undefined {
  * `migrate` would reconcile the host it runs on only. The record does not keep the --lab or
  * --inventory the migration was started with; the hosts doctor reads are that network's.
  */
+/** The fix printed after it names the command; the message says only what the fix lacks, if anything. */
+function migrationMessage(migration: UnfinishedMigration, o: SourceOptions): string {
+  return nodesFlag(o) === undefined ? `${migrationStopped(migration)} (the fix needs the --lab or --inventory it was started with)` : migrationStopped(migration)
+}
+
 function finishOn(migration: UnfinishedMigration, o: SourceOptions): string {
   const nodes = nodesFlag(o)
   return nodes === undefined ? migration.finish : migration.finish.replace(/ --yes$/, ` ${nodes} --yes`)
@@ -693,7 +698,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   if (offConfig) report.findings.push({code: 'LEASES_OFF_CONFIG', severity: 'warning', node: STORE_NODE, message: offConfig, evidence: `store ${store!}`, fix: []})
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   if (migration) {
-    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationNote(migration), evidence: `store ${store!}`, fix: [finishOn(migration, o)]})
+    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationMessage(migration, o), evidence: `store ${store!}`, fix: [finishOn(migration, o)]})
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {

@@ -55,9 +55,14 @@ function finishCommand(record: MigrationRecord): string {
   return record.rollbackOf ? 'flannelctl migrate --rollback --yes' : `flannelctl migrate ${migrateFlags(record.to, record.from)} --yes`
 }
 
+/** Which migration stopped where. */
+export function migrationStopped(m: UnfinishedMigration): string {
+  return `a migration ${m.from} → ${m.to} stopped after step ${m.done} of ${m.total}: nodes forward in a mixed state until it finishes`
+}
+
 /** One line: which migration stopped where, and what finishes it. */
 export function migrationNote(m: UnfinishedMigration): string {
-  return `a migration ${m.from} → ${m.to} stopped after step ${m.done} of ${m.total}: nodes forward in a mixed state until it finishes (${m.finish}, with the --lab or --inventory it was started with)`
+  return `${migrationStopped(m)} (${m.finish}, with the --lab or --inventory it was started with)`
 }
 
 /** The store's view as `lease list --json` says it and collect saves it beside a snapshot (StoreSummary without its spec). */
