@@ -101,6 +101,11 @@ export function backendLabel(b: Pick<MigrationBackend, 'type' | 'directRouting'>
   return b.type === 'vxlan' && b.directRouting ? `vxlan${detail} (DirectRouting)` : `${b.type}${detail}`
 }
 
+/** The backend with its VNI and port whatever they are compared with: what the network already uses. */
+export function backendLabelInFull(b: MigrationBackend): string {
+  return b.type === 'vxlan' ? `vxlan VNI ${b.vni} port ${b.port}${b.directRouting ? ' (DirectRouting)' : ''}` : backendLabel(b)
+}
+
 /** The flags of `flannelctl migrate` that move to `b` from `other` (--vni and --port too when they change). */
 export function migrateFlags(b: MigrationBackend, other: MigrationBackend): string {
   const vxlans = b.type === 'vxlan' && other.type === 'vxlan'

@@ -402,7 +402,7 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     // to the backend it already has: nothing to do, and the header still counts the nodes it read
     const same = await migrate(lab, ['--backend', 'vxlan', '--plan'])
     expect(same.stdout.split('\n')[0]).to.equal('migrate: vxlan → vxlan (3 nodes)')
-    expect(same.stdout).to.include('note: the network already uses vxlan')
+    expect(same.stdout).to.include('note: the network already uses vxlan VNI 1 port 8472; `flannelctl sync` on each node converges it')
   })
 
   it('neither blocks the resume nor the rollback: both go on and name it', async () => {
