@@ -117,7 +117,11 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   const plugged = new Set(loosePodVeths(snap, intent.subnet))
   for (const veth of loosePodVethCandidates(snap).filter(l => !plugged.has(l.name))) {
     const addrs = snap.looseVethPeerAddresses?.[veth.name]
-    warnings.push(`${veth.name} is plugged into no bridge, and its other end ${addrs === undefined ? 'is in no namespace this host names (ip netns)' : addrs.length > 0 ? `has ${addrs.join(', ')}, not on this node's subnet ${intent.subnet}` : 'has no IPv4 address'}: left alone, as another network's (its bridge deleted?); if it is a pod of this node: ip link set ${veth.name} master ${intent.bridge}`)
+    // an address off the subnet stays unrouted on the bridge too: this node's pod from before a new lease needs re-creating
+    const ours = addrs !== undefined && addrs.length > 0
+      ? `if it is a pod of this node from before its subnet changed, re-create it (plugged into ${intent.bridge}, its old address would still be unrouted)`
+      : `if it is a pod of this node: ip link set ${veth.name} master ${intent.bridge}`
+    warnings.push(`${veth.name} is plugged into no bridge, and its other end ${addrs === undefined ? 'is in no namespace this host names (ip netns)' : addrs.length > 0 ? `has ${addrs.join(', ')}, not on this node's subnet ${intent.subnet}` : 'has no IPv4 address'}: left alone, as another network's (its bridge deleted?); ${ours}`)
   }
   if (wantVxlanDevice) ops.push(...planVxlanDevice(intent, intent.backend, links.get(vxlanDev), snap))
   if (extra !== undefined) ops.push(...planVxlanDevice(intent, extra, links.get(extraDev!), snap))
