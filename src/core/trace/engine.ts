@@ -35,7 +35,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -803,6 +803,12 @@ class Walk {
       if (unplugged !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
           `${view.name} has no route for ${packet.dst}: ${unplugged.why} (network is unreachable)`, unplugged.fix)
+      }
+      // a pod its node gave up (a new lease): a route toward its node would end there too
+      if (podHere !== undefined && strandedPod(this.w, podHere)) {
+        return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
+          `${view.name} has no route for ${packet.dst}: ${podHere.name} on ${podHere.node} is on a subnet its node no longer has (its veth is in no bridge and no bridge holds its gateway), so no node routes it; it needs re-creating (network is unreachable)`,
+          [recreatePodFix(podHere.node, podHere.name)])
       }
       const fix = this.routeFixesOrRouter(view, packet.dst)
       const downTunnel = vxlanDevices(view).find(d => view.deviceDown(d.name) === true)
