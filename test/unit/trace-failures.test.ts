@@ -201,6 +201,18 @@ describe('trace failures found on a real kernel', () => {
     expect(t.failure!.fix.map(f => f.command)).to.include('ip link add flannel.1 address 8e:6a:3c:4f:a1:01 mtu 1450 type vxlan id 1 local 192.168.100.11 dev eth0 dstport 8472 nolearning')
   })
 
+  it('a VNI mismatch between two nodes (no majority) is fixed on the one whose flannel.<N> has not VNI N, both ways', () => {
+    // before: the receiver each way, so the fixes of the request and of the reply swapped the VNIs (checked on a 2-node lab)
+    const w = applyPatches(loadWorld('flannel-vxlan'), [{host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {id: 2}}}])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('VNI_MISMATCH')
+    expect(t.returnPath.disposition).to.equal('VNI_MISMATCH')
+    for (const fix of [t.failure!.fix, t.returnPath.failure!.fix]) {
+      expect(new Set(fix.map(f => f.node))).to.deep.equal(new Set(['node1']))
+      expect(fix.map(f => f.command).find(c => c.startsWith('ip link add'))).to.match(/ type vxlan id 1 /)
+    }
+  })
+
   it('a pod gateway nobody proxies for: the node routes 169.254.1.1 nowhere else', () => {
     const w = applyPatches(loadWorld('calico'), [{host: 'cal1', op: 'remove', table: 'routes', where: {dst: 'default'}}])
     const t = traceFlow(w, {src: 'web-0', dst: 'db-0'})

@@ -694,10 +694,14 @@ class Walk {
       const sorted = [...counts].sort((a, b) => b[1] - a[1])
       return sorted.length > 0 && (sorted.length === 1 || sorted[0][1] > sorted[1][1]) ? sorted[0][0] : undefined
     }
+    // flannel names a VTEP after its VNI: with no majority (two nodes), a flannel.<N> without VNI N is the odd one
+    const misnamed = (d: VxlanDevice | undefined) => d !== undefined && /^flannel\.\d+$/.test(d.name) && d.name !== `flannel.${d.id}`
     const fixes = (field: 'id' | 'port'): Fix[] => {
       const norm = usual(d => d[field])
-      const senderOdd = norm !== undefined && t.device[field] !== norm && theirs !== undefined && theirs[field] === norm
-      if (senderOdd) return this.recreateVxlan(t.sender, t.device, {...t.device, [field]: norm})
+      const senderOdd = norm !== undefined
+        ? t.device[field] !== norm && theirs !== undefined && theirs[field] === norm
+        : field === 'id' && misnamed(t.device) && !misnamed(theirs) && theirs !== undefined
+      if (senderOdd) return this.recreateVxlan(t.sender, t.device, {...t.device, [field]: norm ?? theirs![field]})
       return this.recreateVxlan(view, theirs, {id: t.vni, port: t.port, name: theirs?.name ?? t.device.name, local: theirs?.local ?? outer.dst})
     }
     if (samePort !== undefined) {
