@@ -644,14 +644,9 @@ function nodesFlag(o: SourceOptions): string | undefined {
  * `migrate` would reconcile the host it runs on only. The record does not keep the --lab or
  * --inventory the migration was started with; the hosts doctor reads are that network's.
  */
-/** The fix printed after it names the command; the message says only what the fix lacks, if anything. */
-function migrationMessage(migration: UnfinishedMigration, o: SourceOptions): string {
-  return nodesFlag(o) === undefined ? `${migrationStopped(migration)} (the fix needs the --lab or --inventory it was started with)` : migrationStopped(migration)
-}
-
+/** Without --lab or --inventory migrate would move this host alone: the nodes doctor did not read are a blank to fill in. */
 function finishOn(migration: UnfinishedMigration, o: SourceOptions): string {
-  const nodes = nodesFlag(o)
-  return nodes === undefined ? migration.finish : migration.finish.replace(/ --yes$/, ` ${nodes} --yes`)
+  return migration.finish.replace(/ --yes$/, ` ${nodesFlag(o) ?? '--lab NAME (or --inventory FILE)'} --yes`)
 }
 
 /**
@@ -697,8 +692,9 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   // Their nodes still forward and sync peers; what is off is the size of their own subnets.
   if (offConfig) report.findings.push({code: 'LEASES_OFF_CONFIG', severity: 'warning', node: STORE_NODE, message: offConfig, evidence: `store ${store!}`, fix: []})
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
+  // The command is the fix alone (with the nodes), not repeated in the message without them.
   if (migration) {
-    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationMessage(migration, o), evidence: `store ${store!}`, fix: [finishOn(migration, o)]})
+    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationStopped(migration), evidence: `store ${store!}`, fix: [finishOn(migration, o)]})
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {
