@@ -500,7 +500,7 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
   if (existing?.state === 'running') {
     const labels = migrationLabels(existing)
     throw userError(`a migration ${labels.from} → ${labels.to} across ${existing.nodes.length} nodes is in progress (step ${existing.done} of ${existing.steps.length})`,
-      'finish or roll it back from where it started: flannelctl migrate --backend ... --yes (or --rollback --yes) with the same --inventory or --lab')
+      `finish it with the nodes it was started with: flannelctl migrate ${migrateFlags(existing.to, existing.from)} --lab NAME (or --inventory FILE) --yes; or roll it back: flannelctl migrate --rollback --lab NAME (or --inventory FILE) --yes`)
   }
   if (req.rollback) {
     throw userError('--rollback needs the nodes: a migration of this host alone keeps no record to undo', 'migrate back with --backend OLD, or use --inventory/--lab')

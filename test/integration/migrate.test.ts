@@ -464,6 +464,11 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     const set = await cli(['backend', 'set', 'vxlan', '--directrouting', '--port', '4789', '--store', lab.store])
     expect(set.exitCode).to.equal(2)
     expect(set.stderr).to.match(/a migration vxlan( \(DirectRouting\))? → host-gw across n1, n2, n3 is in progress/).and.include('finish it first: flannelctl migrate --backend host-gw --yes')
+    // migrate on one host, without the nodes: refused, with the command that finishes it and the blank for the nodes
+    const n1 = lab.nodes[0]
+    const alone = await cli(['migrate', '--backend', 'host-gw', '--yes', '--state-file', join(n1.dir, 'node.json')], {netns: n1.netns})
+    expect(alone.exitCode, alone.stderr).to.equal(2)
+    expect(alone.stderr).to.include('flannelctl migrate --backend host-gw --lab NAME (or --inventory FILE) --yes; or roll it back: flannelctl migrate --rollback --lab NAME')
     expect(await configOf(lab)).to.deep.equal(before)
     await expectMigrated(lab, ['--backend', 'host-gw'])
     expect((await cli(['backend', 'set', 'vxlan', '--directrouting', '--store', lab.store])).exitCode, 'once it is done').to.equal(0)
