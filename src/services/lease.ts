@@ -38,6 +38,8 @@ export interface UnfinishedMigration {
   total: number
   /** the command that finishes it (with the --lab or --inventory it was started with) */
   finish: string
+  /** a --rollback that stopped (absent in a snapshot of an older flannelctl) */
+  rollback?: boolean
 }
 
 function unfinished(text: string | undefined): UnfinishedMigration | undefined {
@@ -48,7 +50,7 @@ function unfinished(text: string | undefined): UnfinishedMigration | undefined {
     return undefined // a record this flannelctl cannot read: migrate itself says so
   }
   if (record?.state !== 'running') return undefined
-  return {...migrationLabels(record), done: record.done, total: record.steps.length, finish: finishCommand(record)}
+  return {...migrationLabels(record), done: record.done, total: record.steps.length, finish: finishCommand(record), rollback: record.rollbackOf !== undefined}
 }
 
 function finishCommand(record: MigrationRecord): string {
@@ -57,7 +59,7 @@ function finishCommand(record: MigrationRecord): string {
 
 /** Which migration stopped where. */
 export function migrationStopped(m: UnfinishedMigration): string {
-  return `a migration ${m.from} → ${m.to} stopped after step ${m.done} of ${m.total}: nodes forward in a mixed state until it finishes`
+  return `a ${m.rollback === true ? 'rollback' : 'migration'} ${m.from} → ${m.to} stopped after step ${m.done} of ${m.total}: nodes forward in a mixed state until it finishes`
 }
 
 /** One line: which migration stopped where, and what finishes it. */

@@ -53,6 +53,11 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     const mid = (await runDoctor({snapshot: dir}, {})).findings.find(f => f.code === 'MIGRATION_UNFINISHED')!
     expect(mid.message).to.equal('a migration vxlan VNI 1 → vxlan VNI 2 stopped after step 8 of 14: nodes forward in a mixed state until it finishes')
     expect(mid.fix).to.deep.equal(['flannelctl migrate --backend vxlan --vni 2 --lab NAME (or --inventory FILE) --yes'])
+    // a --rollback that stopped says so, as migrate's own refusal does
+    await writeFile(join(dir, 'store.json'), JSON.stringify({...saved, migration: {...migration, rollback: true, finish: 'flannelctl migrate --rollback --yes'}}))
+    const back = (await runDoctor({snapshot: dir}, {})).findings.find(f => f.code === 'MIGRATION_UNFINISHED')!
+    expect(back.message).to.match(/^a rollback vxlan VNI 1 → vxlan VNI 2 stopped after step 8 of 14/)
+    expect(back.fix).to.deep.equal(['flannelctl migrate --rollback --lab NAME (or --inventory FILE) --yes'])
     await writeFile(join(dir, 'store.json'), '{"leases": 3}')
     let refused: Error | undefined
     await runDoctor({snapshot: dir}, {}).catch((error: Error) => { refused = error })
