@@ -58,6 +58,10 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     const back = (await runDoctor({snapshot: dir}, {})).findings.find(f => f.code === 'MIGRATION_UNFINISHED')!
     expect(back.message).to.match(/^a rollback vxlan VNI 1 → vxlan VNI 2 stopped after step 8 of 14/)
     expect(back.fix).to.deep.equal(['flannelctl migrate --rollback --lab NAME (or --inventory FILE) --yes'])
+    // past the commit every node forwards the new way: only the clean-up is left, which the message says
+    await writeFile(join(dir, 'store.json'), JSON.stringify({...saved, migration: {...migration, done: 10, committed: true}}))
+    const late = (await runDoctor({snapshot: dir}, {})).findings.find(f => f.code === 'MIGRATION_UNFINISHED')!
+    expect(late.message).to.equal('a migration vxlan VNI 1 → vxlan VNI 2 stopped after step 10 of 14: every node forwards the new way; what only the old way needed, and any rp_filter it loosened, stay until it finishes')
     await writeFile(join(dir, 'store.json'), '{"leases": 3}')
     let refused: Error | undefined
     await runDoctor({snapshot: dir}, {}).catch((error: Error) => { refused = error })
