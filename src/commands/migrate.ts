@@ -30,7 +30,7 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
     directrouting: Flags.boolean({description: 'vxlan: plain routes to on-link peers', helpGroup: 'MIGRATION'}),
     vni: Flags.integer({description: 'vxlan: move to this VNI (flannel.<VNI> is built beside the old device, which goes last); alone it keeps the backend as it is', min: 0, max: 16777215, helpGroup: 'MIGRATION'}),
     port: Flags.integer({description: 'vxlan: move to this UDP port, with a new --vni (the new device listens on it beside the old one)', min: 1, max: 65535, helpGroup: 'MIGRATION'}),
-    rollback: Flags.boolean({description: 'return to the backend the last migration started from', helpGroup: 'MIGRATION'}),
+    rollback: Flags.boolean({description: 'return to the backend (and VNI) the last migration started from', helpGroup: 'MIGRATION'}),
     plan: Flags.boolean({description: 'print the ordered steps, change nothing (also --dry-run, as on every other command that writes)', aliases: ['dry-run'], helpGroup: 'MIGRATION'}),
     yes: Flags.boolean({char: 'y', description: 'run the steps', helpGroup: 'MIGRATION'}),
     lab: Flags.string({description: 'the nodes of this lab', exclusive: ['inventory'], helpGroup: 'SOURCE'}),

@@ -101,6 +101,11 @@ export function backendLabel(b: Pick<MigrationBackend, 'type' | 'directRouting'>
   return b.type === 'vxlan' && b.directRouting ? `vxlan${detail} (DirectRouting)` : `${b.type}${detail}`
 }
 
+/** The backend with its VNI and port whatever they are compared with: what the network already uses. */
+export function backendLabelInFull(b: MigrationBackend): string {
+  return b.type === 'vxlan' ? `vxlan VNI ${b.vni} port ${b.port}${b.directRouting ? ' (DirectRouting)' : ''}` : backendLabel(b)
+}
+
 /** The flags of `flannelctl migrate` that move to `b` from `other` (--vni and --port too when they change). */
 export function migrateFlags(b: MigrationBackend, other: MigrationBackend): string {
   const vxlans = b.type === 'vxlan' && other.type === 'vxlan'
@@ -425,7 +430,7 @@ export function describeSteps(record: MigrationRecord, ctx: PlanContext): StepVi
         // A finished step is described by what it found; a coming one by what is there now.
         const found = base.done ? node!.rpFilter ?? ctx.rpFilterNow[node!.publicIP] : ctx.rpFilterNow[node!.publicIP] ?? node!.rpFilter
         const writes = loosenWrites(found ?? {})
-        return {...base, title: `rp_filter → ${RP_LOOSE} (loose) on ${writes.map(w => w.dev).join(', ') || 'nothing (already loose)'}; remember the old values`,
+        return {...base, title: `rp_filter → ${RP_LOOSE} (loose) on ${writes.map(w => w.dev).join(', ') || 'nothing (none is strict)'}; remember the old values`,
           commands: writes.map(w => `sysctl -w ${rpFilterKey(w.dev)}=${w.value}`),
           why: 'while nodes differ a reply may arrive on the underlay for a prefix routed via the VTEP (or the reverse); strict rp_filter drops it, loose only asks that the source be routable'}
       }
@@ -469,10 +474,10 @@ export function describeSteps(record: MigrationRecord, ctx: PlanContext): StepVi
         const writes = loosenWrites(saved).filter(w => w.dev !== gone).map(w => ({dev: w.dev, value: saved[w.dev] ?? '0'}))
         return {...base, title: `restore rp_filter: ${writes.map(w => `${w.dev}=${w.value}`).join(' ') || 'nothing was changed'}`,
           commands: writes.map(w => `sysctl -w ${rpFilterKey(w.dev)}=${w.value}`),
-          why: 'every node is on one backend again: each reply returns on the device its route leaves by'}
+          why: `every node is on ${oldDev ? `VNI ${record.to.vni} alone` : 'one backend'} again: each reply returns on the device its route leaves by`}
       }
       case 'finish':
-        return {...base, title: 'record the migration as done', commands: [], why: '`migrate --rollback` can still return to the old backend the same way'}
+        return {...base, title: 'record the migration as done', commands: [], why: `\`migrate --rollback\` can still return to ${migrationLabels(record).from} the same way`}
     }
   })
 }

@@ -117,7 +117,11 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   const plugged = new Set(loosePodVeths(snap, intent.subnet))
   for (const veth of loosePodVethCandidates(snap).filter(l => !plugged.has(l.name))) {
     const addrs = snap.looseVethPeerAddresses?.[veth.name]
-    warnings.push(`${veth.name} is plugged into no bridge, and its other end ${addrs === undefined ? 'is in no namespace this host names (ip netns)' : addrs.length > 0 ? `has ${addrs.join(', ')}, not on this node's subnet ${intent.subnet}` : 'has no IPv4 address'}: left alone, as another network's (its bridge deleted?); if it is a pod of this node: ip link set ${veth.name} master ${intent.bridge}`)
+    // an address off the subnet stays unrouted on the bridge too: this node's pod from before a new lease needs re-creating
+    const ours = addrs !== undefined && addrs.length > 0
+      ? `if it is a pod of this node from before its subnet changed, re-create it (plugged into ${intent.bridge}, its old address would still be unrouted)`
+      : `if it is a pod of this node: ip link set ${veth.name} master ${intent.bridge}`
+    warnings.push(`${veth.name} is plugged into no bridge, and its other end ${addrs === undefined ? 'is in no namespace this host names (ip netns)' : addrs.length > 0 ? `has ${addrs.join(', ')}, not on this node's subnet ${intent.subnet}` : 'has no IPv4 address'}: left alone, as another network's (its bridge deleted?); ${ours}`)
   }
   if (wantVxlanDevice) ops.push(...planVxlanDevice(intent, intent.backend, links.get(vxlanDev), snap))
   if (extra !== undefined) ops.push(...planVxlanDevice(intent, extra, links.get(extraDev!), snap))
@@ -522,6 +526,9 @@ export function planReset(intent: Pick<NodeIntent, 'network' | 'backend' | 'ifac
   if (snap.links?.some(l => l.name === vxlanDev && l.kind === 'vxlan')) {
     ops.push({tool: 'ip', args: ['link', 'del', vxlanDev], why: 'the VTEP flannelctl made (its routes, neighbours and fdb go with it)'})
   }
+  for (const twin of migrationTwins(snap, vxlanDev)) {
+    ops.push({tool: 'ip', args: ['link', 'del', twin], why: `the other VTEP of a VNI migration stopped midway (${vxlanDev}'s MAC and address)`})
+  }
   if (snap.links?.some(l => l.name === intent.bridge && l.kind === 'bridge')) {
     ops.push({tool: 'ip', args: ['link', 'del', intent.bridge], why: 'the pod bridge flannelctl made'})
   }
@@ -536,6 +543,18 @@ export function planReset(intent: Pick<NodeIntent, 'network' | 'backend' | 'ifac
 
 const IP_FORWARD = 'net.ipv4.ip_forward'
 
+/**
+ * The second device of a VNI migration stopped midway beside `vxlanDev`: `migrate --vni` builds
+ * flannel.<other> with the VTEP's MAC and local address, which nothing else gives a device.
+ */
+export function migrationTwins(snap: HostSnapshot, vxlanDev: string): string[] {
+  const links = snap.links ?? []
+  const own = links.find(l => l.name === vxlanDev && l.kind === 'vxlan')
+  if (own?.mac === undefined || own.vxlan?.local === undefined) return []
+  return links.filter(l => l !== own && l.kind === 'vxlan' && /^flannel\.\d+$/.test(l.name)
+    && l.mac?.toLowerCase() === own.mac!.toLowerCase() && l.vxlan?.local === own.vxlan!.local).map(l => l.name)
+}
+
 /** Overlay and tunnel kinds whose endpoints route (another CNI's vxlan, WireGuard, IP-in-IP, GRE). */
 const ROUTING_TUNNELS = new Set(['vxlan', 'geneve', 'wireguard', 'ipip', 'gre', 'gretap', 'sit', 'ip6tnl', 'ip6gre'])
 
@@ -546,7 +565,7 @@ const ROUTING_TUNNELS = new Set(['vxlan', 'geneve', 'wireguard', 'ipip', 'gre', 
  * points at (Calico's cali*: routed, not bridged). Each as a phrase for reset's note.
  */
 export function forwardingUsers(snap: HostSnapshot, own: {bridge: string, vxlanDev: string}): string[] {
-  const ours = new Set([own.bridge, own.vxlanDev])
+  const ours = new Set([own.bridge, own.vxlanDev, ...migrationTwins(snap, own.vxlanDev)])
   const users: string[] = []
   const links = (snap.links ?? []).filter(l => !ours.has(l.name))
   for (const l of links.filter(x => x.kind === 'bridge')) {

@@ -15,7 +15,7 @@ import type {Trace, World, Disposition} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {podNetworkGuess} from '../core/trace/fixes.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {migrationNote, type UnfinishedMigration} from './lease.js'
+import {migrationStopped, type UnfinishedMigration} from './lease.js'
 import {Lab} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 
@@ -645,9 +645,9 @@ function nodesFlag(o: SourceOptions): string | undefined {
  * `migrate` would reconcile the host it runs on only. The record does not keep the --lab or
  * --inventory the migration was started with; the hosts doctor reads are that network's.
  */
+/** Without --lab or --inventory migrate would move this host alone: the nodes doctor did not read are a blank to fill in. */
 function finishOn(migration: UnfinishedMigration, o: SourceOptions): string {
-  const nodes = nodesFlag(o)
-  return nodes === undefined ? migration.finish : migration.finish.replace(/ --yes$/, ` ${nodes} --yes`)
+  return migration.finish.replace(/ --yes$/, ` ${nodesFlag(o) ?? '--lab NAME (or --inventory FILE)'} --yes`)
 }
 
 /**
@@ -693,8 +693,9 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   // Their nodes still forward and sync peers; what is off is the size of their own subnets.
   if (offConfig) report.findings.push({code: 'LEASES_OFF_CONFIG', severity: 'warning', node: STORE_NODE, message: offConfig, evidence: `store ${store!}`, fix: []})
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
+  // The command is the fix alone (with the nodes), not repeated in the message without them.
   if (migration) {
-    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationNote(migration), evidence: `store ${store!}`, fix: [finishOn(migration, o)]})
+    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationStopped(migration), evidence: `store ${store!}`, fix: [finishOn(migration, o)]})
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {

@@ -63,9 +63,22 @@ export class FaultShell {
   }
 }
 
-const VXLAN_DEV = 'flannel.1'
+/**
+ * The node's VTEP: flannel.<VNI>, whichever VNI the lab uses now (`migrate --vni` moves it). Two
+ * of them are a VNI migration stopped midway, which a fault would only muddle.
+ */
+async function vxlanDevOf(sh: FaultShell, host: LabNode): Promise<string> {
+  const links = JSON.parse(await sh.read(host, 'ip', ['-j', 'link', 'show', 'type', 'vxlan'])) as {ifname: string}[]
+  const names = links.map(l => l.ifname).filter(n => /^flannel\.\d+$/.test(n))
+  if (names.length === 0) throw userError(`${host.name} has no vxlan device flannel.<VNI>`, 'this fault needs a vxlan lab: flannelctl lab up --backend vxlan')
+  if (names.length > 1) {
+    throw userError(`${host.name} has ${names.join(' and ')}: a VNI migration is in progress`, 'finish it (flannelctl migrate … --lab NAME --yes, as doctor prints) or roll it back first')
+  }
+  return names[0]
+}
 
 interface VxlanState {
+  name: string
   mac: string
   mtu: number
   id: number
@@ -79,15 +92,16 @@ interface VxlanState {
 }
 
 async function readVxlan(sh: FaultShell, host: LabNode): Promise<VxlanState> {
-  const [link] = JSON.parse(await sh.read(host, 'ip', ['-d', '-j', 'link', 'show', 'dev', VXLAN_DEV])) as {address: string; mtu: number; linkinfo?: {info_data?: {id: number; port: number; local: string; link?: string}}}[]
+  const vtep = await vxlanDevOf(sh, host)
+  const [link] = JSON.parse(await sh.read(host, 'ip', ['-d', '-j', 'link', 'show', 'dev', vtep])) as {address: string; mtu: number; linkinfo?: {info_data?: {id: number; port: number; local: string; link?: string}}}[]
   const info = link.linkinfo?.info_data
-  if (!info) throw userError(`${host.name} has no vxlan device ${VXLAN_DEV}`, 'this fault needs a vxlan lab: flannelctl lab up --backend vxlan')
-  const addrs = JSON.parse(await sh.read(host, 'ip', ['-j', '-4', 'addr', 'show', 'dev', VXLAN_DEV])) as {addr_info: {local: string; prefixlen: number}[]}[]
-  const routes = JSON.parse(await sh.read(host, 'ip', ['-j', 'route', 'show', 'dev', VXLAN_DEV])) as {dst: string; gateway?: string; flags?: string[]}[]
-  const neigh = JSON.parse(await sh.read(host, 'ip', ['-j', 'neigh', 'show', 'dev', VXLAN_DEV])) as {dst: string; lladdr?: string}[]
-  const fdb = JSON.parse(await sh.read(host, 'bridge', ['-j', 'fdb', 'show', 'dev', VXLAN_DEV])) as {mac: string; dst?: string}[]
+  if (!info) throw userError(`${host.name} has no vxlan device ${vtep}`, 'this fault needs a vxlan lab: flannelctl lab up --backend vxlan')
+  const addrs = JSON.parse(await sh.read(host, 'ip', ['-j', '-4', 'addr', 'show', 'dev', vtep])) as {addr_info: {local: string; prefixlen: number}[]}[]
+  const routes = JSON.parse(await sh.read(host, 'ip', ['-j', 'route', 'show', 'dev', vtep])) as {dst: string; gateway?: string; flags?: string[]}[]
+  const neigh = JSON.parse(await sh.read(host, 'ip', ['-j', 'neigh', 'show', 'dev', vtep])) as {dst: string; lladdr?: string}[]
+  const fdb = JSON.parse(await sh.read(host, 'bridge', ['-j', 'fdb', 'show', 'dev', vtep])) as {mac: string; dst?: string}[]
   return {
-    mac: link.address, mtu: link.mtu, id: info.id, port: info.port, local: info.local, dev: info.link ?? 'eth0',
+    name: vtep, mac: link.address, mtu: link.mtu, id: info.id, port: info.port, local: info.local, dev: info.link ?? 'eth0',
     addresses: addrs.flatMap(a => a.addr_info.map(i => `${i.local}/${i.prefixlen}`)),
     routes: routes.filter(r => r.dst !== 'default').map(r => ({dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, gateway: r.gateway, onlink: (r.flags ?? []).includes('onlink')})),
     neighbors: neigh.filter(n => n.lladdr).map(n => ({dst: n.dst, lladdr: n.lladdr!})),
@@ -95,19 +109,21 @@ async function readVxlan(sh: FaultShell, host: LabNode): Promise<VxlanState> {
   }
 }
 
-/** Delete flannel.1 and build it again with some settings changed, restoring every entry it carried. */
-async function recreateVxlan(sh: FaultShell, host: LabNode, change: Partial<Pick<VxlanState, 'id' | 'port' | 'mac'>>): Promise<void> {
-  const s = {...await readVxlan(sh, host), ...change}
-  await sh.run(host, 'ip', ['link', 'del', VXLAN_DEV])
-  await sh.run(host, 'ip', ['link', 'add', VXLAN_DEV, 'address', s.mac, 'mtu', String(s.mtu), 'type', 'vxlan', 'id', String(s.id),
+/** Delete the VTEP and build it again, under its name, with some settings changed, restoring every entry it carried. */
+async function recreateVxlan(sh: FaultShell, host: LabNode, change: (now: VxlanState) => Partial<Pick<VxlanState, 'id' | 'port' | 'mac'>>): Promise<void> {
+  const now = await readVxlan(sh, host)
+  const s = {...now, ...change(now)}
+  const vtep = s.name
+  await sh.run(host, 'ip', ['link', 'del', vtep])
+  await sh.run(host, 'ip', ['link', 'add', vtep, 'address', s.mac, 'mtu', String(s.mtu), 'type', 'vxlan', 'id', String(s.id),
     'local', s.local, 'dev', s.dev, 'dstport', String(s.port), 'nolearning'])
-  for (const a of s.addresses) await sh.run(host, 'ip', ['addr', 'add', a, 'dev', VXLAN_DEV])
-  await sh.run(host, 'ip', ['link', 'set', VXLAN_DEV, 'up'])
-  for (const n of s.neighbors) await sh.run(host, 'ip', ['neigh', 'replace', n.dst, 'lladdr', n.lladdr, 'dev', VXLAN_DEV, 'nud', 'permanent'])
-  for (const f of s.fdb) await sh.run(host, 'bridge', ['fdb', 'replace', f.mac, 'dev', VXLAN_DEV, 'dst', f.dst, 'self', 'permanent'])
+  for (const a of s.addresses) await sh.run(host, 'ip', ['addr', 'add', a, 'dev', vtep])
+  await sh.run(host, 'ip', ['link', 'set', vtep, 'up'])
+  for (const n of s.neighbors) await sh.run(host, 'ip', ['neigh', 'replace', n.dst, 'lladdr', n.lladdr, 'dev', vtep, 'nud', 'permanent'])
+  for (const f of s.fdb) await sh.run(host, 'bridge', ['fdb', 'replace', f.mac, 'dev', vtep, 'dst', f.dst, 'self', 'permanent'])
   for (const r of s.routes) {
     if (!r.gateway) continue
-    await sh.run(host, 'ip', ['route', 'replace', r.dst, 'via', r.gateway, 'dev', VXLAN_DEV, ...(r.onlink ? ['onlink'] : [])])
+    await sh.run(host, 'ip', ['route', 'replace', r.dst, 'via', r.gateway, 'dev', vtep, ...(r.onlink ? ['onlink'] : [])])
   }
 }
 
@@ -130,7 +146,7 @@ export const FAULTS: Fault[] = [
     expect: {disposition: 'FDB_MISSING', from: 'node', path: 'forward', at: 'node'},
     async inject({node, peer}, sh) {
       const mac = (await readVxlan(sh, peer)).mac
-      await sh.run(node, 'bridge', ['fdb', 'del', mac, 'dev', VXLAN_DEV, 'dst', peer.underlayIP, 'self'])
+      await sh.run(node, 'bridge', ['fdb', 'del', mac, 'dev', await vxlanDevOf(sh, node), 'dst', peer.underlayIP, 'self'])
     },
   },
   {
@@ -139,7 +155,7 @@ export const FAULTS: Fault[] = [
     requires: {backend: 'vxlan'},
     expect: {disposition: 'NEIGHBOR_MISSING', from: 'node', path: 'forward', at: 'node'},
     async inject({node, peer}, sh) {
-      await sh.run(node, 'ip', ['neigh', 'del', vtepAddress(subnetOf(peer)), 'dev', VXLAN_DEV])
+      await sh.run(node, 'ip', ['neigh', 'del', vtepAddress(subnetOf(peer)), 'dev', await vxlanDevOf(sh, node)])
     },
   },
   {
@@ -175,20 +191,20 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'wrong-vni',
-    description: 'the node\'s flannel.1 is recreated with VNI 2 (MAC and entries unchanged): peers drop its packets',
+    description: 'the node\'s flannel.1 is recreated with VNI 2 (3 if the network uses 2; MAC and entries unchanged): peers drop its packets',
     requires: {backend: 'vxlan'},
     expect: {disposition: 'VNI_MISMATCH', from: 'node', path: 'forward', at: 'peer'},
     async inject({node}, sh) {
-      await recreateVxlan(sh, node, {id: 2})
+      await recreateVxlan(sh, node, now => ({id: now.id === 2 ? 3 : 2}))
     },
   },
   {
     name: 'wrong-port',
-    description: 'the node\'s flannel.1 is recreated with UDP port 4789 instead of 8472',
+    description: 'the node\'s flannel.1 is recreated with UDP port 4789 instead of 8472 (or the reverse)',
     requires: {backend: 'vxlan'},
     expect: {disposition: 'PORT_MISMATCH', from: 'node', path: 'forward', at: 'peer'},
     async inject({node}, sh) {
-      await recreateVxlan(sh, node, {port: 4789})
+      await recreateVxlan(sh, node, now => ({port: now.port === 4789 ? 8472 : 4789}))
     },
   },
   {
@@ -197,7 +213,7 @@ export const FAULTS: Fault[] = [
     requires: {backend: 'vxlan'},
     expect: {disposition: 'STALE_VTEP_MAC', from: 'node', path: 'forward', at: 'node'},
     async inject({peer}, sh) {
-      await recreateVxlan(sh, peer, {mac: randomMac()})
+      await recreateVxlan(sh, peer, () => ({mac: randomMac()}))
     },
   },
   {
@@ -208,7 +224,7 @@ export const FAULTS: Fault[] = [
     async inject({lab, node, peer}, sh) {
       const third = lab.nodes.find(n => n !== node && n !== peer)!
       const mac = (await readVxlan(sh, peer)).mac
-      await sh.run(node, 'bridge', ['fdb', 'replace', mac, 'dev', VXLAN_DEV, 'dst', third.underlayIP, 'self', 'permanent'])
+      await sh.run(node, 'bridge', ['fdb', 'replace', mac, 'dev', await vxlanDevOf(sh, node), 'dst', third.underlayIP, 'self', 'permanent'])
     },
   },
   {
@@ -254,7 +270,7 @@ export const FAULTS: Fault[] = [
     expect: {disposition: 'REVERSE_PATH_FILTERED', from: 'peer', path: 'forward', at: 'node'},
     async inject({node, peer}, sh) {
       await sh.run(node, 'ip', ['route', 'replace', subnetOf(peer), 'via', peer.underlayIP, 'dev', 'eth0'])
-      await sh.run(node, 'sysctl', ['-q', '-w', 'net.ipv4.conf.all.rp_filter=1', `net.ipv4.conf.${VXLAN_DEV.replace(/\./g, '/')}.rp_filter=1`])
+      await sh.run(node, 'sysctl', ['-q', '-w', 'net.ipv4.conf.all.rp_filter=1', `net.ipv4.conf.${(await vxlanDevOf(sh, node)).replace(/\./g, '/')}.rp_filter=1`])
     },
   },
 ]

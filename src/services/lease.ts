@@ -38,6 +38,10 @@ export interface UnfinishedMigration {
   total: number
   /** the command that finishes it (with the --lab or --inventory it was started with) */
   finish: string
+  /** a --rollback that stopped (absent in a snapshot of an older flannelctl) */
+  rollback?: boolean
+  /** past the net-conf's commit: every node forwards the new way, the clean-up is what is left */
+  committed?: boolean
 }
 
 function unfinished(text: string | undefined): UnfinishedMigration | undefined {
@@ -48,16 +52,24 @@ function unfinished(text: string | undefined): UnfinishedMigration | undefined {
     return undefined // a record this flannelctl cannot read: migrate itself says so
   }
   if (record?.state !== 'running') return undefined
-  return {...migrationLabels(record), done: record.done, total: record.steps.length, finish: finishCommand(record)}
+  return {...migrationLabels(record), done: record.done, total: record.steps.length, finish: finishCommand(record), rollback: record.rollbackOf !== undefined,
+    committed: record.steps.some((step, i) => step.kind === 'commit-config' && i < record.done)}
 }
 
 function finishCommand(record: MigrationRecord): string {
   return record.rollbackOf ? 'flannelctl migrate --rollback --yes' : `flannelctl migrate ${migrateFlags(record.to, record.from)} --yes`
 }
 
+/** Which migration stopped where. */
+export function migrationStopped(m: UnfinishedMigration): string {
+  return `a ${m.rollback === true ? 'rollback' : 'migration'} ${m.from} → ${m.to} stopped after step ${m.done} of ${m.total}: ${m.committed === true
+    ? 'every node forwards the new way; what only the old way needed, and any rp_filter it loosened, stay until it finishes'
+    : 'nodes forward in a mixed state until it finishes'}`
+}
+
 /** One line: which migration stopped where, and what finishes it. */
 export function migrationNote(m: UnfinishedMigration): string {
-  return `a migration ${m.from} → ${m.to} stopped after step ${m.done} of ${m.total}: nodes forward in a mixed state until it finishes (${m.finish}, with the --lab or --inventory it was started with)`
+  return `${migrationStopped(m)} (${m.finish}, with the --lab or --inventory it was started with)`
 }
 
 /** The store's view as `lease list --json` says it and collect saves it beside a snapshot (StoreSummary without its spec). */

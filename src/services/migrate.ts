@@ -21,7 +21,7 @@ import {DEFAULT_VXLAN_PORT, type NetConf} from '../core/netconf.js'
 import {stableVtepMac, vxlanDeviceName} from '../core/flannel.js'
 import {
   MIGRATION_META_KEY, beginMigration, reverseMigration, withStepState, withStepDone, parseMigrationRecord, sameBackend,
-  backendLabel, migrationLabels, migrateFlags, describeSteps, offLinkPairs, describeOffLink, hostChecks, loosenWrites, restoreWrites, rpFilterKey,
+  backendLabel, backendLabelInFull, migrationLabels, migrateFlags, describeSteps, offLinkPairs, describeOffLink, hostChecks, loosenWrites, restoreWrites, rpFilterKey,
   type MigrationBackend, type MigrationRecord, type HostCheck, type StepView, type RouteGetAnswer,
   type PlanContext,
 } from '../core/migrate-plan.js'
@@ -336,7 +336,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
 
     if (!req.rollback && !resumed && sameBackend(record.from, record.to)) {
       return {...base, nothingToDo: true, applied: false, steps: [],
-        notes: [`the network already uses ${labels.to}; \`flannelctl sync\` on each node converges it`]}
+        notes: [`the network already uses ${backendLabelInFull(record.to)}; \`flannelctl sync\` on each node converges it`]}
     }
     if (!req.apply) {
       return {...base, nothingToDo: false, applied: false, record, steps: describeSteps(record, plan)}
@@ -500,7 +500,7 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
   if (existing?.state === 'running') {
     const labels = migrationLabels(existing)
     throw userError(`a migration ${labels.from} → ${labels.to} across ${existing.nodes.length} nodes is in progress (step ${existing.done} of ${existing.steps.length})`,
-      'finish or roll it back from where it started: flannelctl migrate --backend ... --yes (or --rollback --yes) with the same --inventory or --lab')
+      `finish it with the nodes it was started with: flannelctl migrate ${migrateFlags(existing.to, existing.from)} --lab NAME (or --inventory FILE) --yes; or roll it back: flannelctl migrate --rollback --lab NAME (or --inventory FILE) --yes`)
   }
   if (req.rollback) {
     throw userError('--rollback needs the nodes: a migration of this host alone keeps no record to undo', 'migrate back with --backend OLD, or use --inventory/--lab')
@@ -513,7 +513,7 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
   const labels = migrationLabels({from, to})
   const base = {mode: 'local' as const, ...labels, resumed: false, checks}
   if (sameBackend(from, to)) {
-    return {...base, nothingToDo: true, applied: false, steps: [], notes: [`the network already uses ${labels.to}; \`flannelctl sync\` converges this host`]}
+    return {...base, nothingToDo: true, applied: false, steps: [], notes: [`the network already uses ${backendLabelInFull(to)}; \`flannelctl sync\` converges this host`]}
   }
   const peers = leases.filter(l => l.publicIP !== rec.publicIP)
   if (to.type === 'host-gw') {

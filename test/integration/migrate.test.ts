@@ -402,7 +402,7 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     // to the backend it already has: nothing to do, and the header still counts the nodes it read
     const same = await migrate(lab, ['--backend', 'vxlan', '--plan'])
     expect(same.stdout.split('\n')[0]).to.equal('migrate: vxlan → vxlan (3 nodes)')
-    expect(same.stdout).to.include('note: the network already uses vxlan')
+    expect(same.stdout).to.include('note: the network already uses vxlan VNI 1 port 8472; `flannelctl sync` on each node converges it')
   })
 
   it('neither blocks the resume nor the rollback: both go on and name it', async () => {
@@ -446,8 +446,10 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     const human = (await cli(['doctor', '--lab', lab.name])).stdout
     expect(human, human).to.include(`fix from here, once (store MIGRATION_UNFINISHED): flannelctl migrate --backend vxlan --directrouting --lab ${lab.name} --yes`)
     expect(human, human).to.include(`store MIGRATION_UNFINISHED: store ${lab.store}`)
+    // the command is printed once, as the fix, not also in the message in a form without the lab
+    expect(human.split('flannelctl migrate --backend vxlan --directrouting').length - 1, human).to.equal(1)
     expect(human, human).to.not.match(/lab exec --name \S+ file:/)
-    expect(finding.message).to.match(/^a migration vxlan → vxlan \(DirectRouting\) stopped after step \d+ of \d+: nodes forward in a mixed state until it finishes/)
+    expect(finding.message).to.match(/^a migration vxlan → vxlan \(DirectRouting\) stopped after step \d+ of \d+: nodes forward in a mixed state until it finishes$/)
     const list = await cli(['lease', 'list', '--json', '--store', lab.store])
     expect(JSON.parse(list.stdout).migration).to.deep.include({from: 'vxlan', to: 'vxlan (DirectRouting)', done: rec.done})
     await expectMigrated(lab, ['--backend', 'vxlan', '--directrouting'])
@@ -462,6 +464,11 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     const set = await cli(['backend', 'set', 'vxlan', '--directrouting', '--port', '4789', '--store', lab.store])
     expect(set.exitCode).to.equal(2)
     expect(set.stderr).to.match(/a migration vxlan( \(DirectRouting\))? → host-gw across n1, n2, n3 is in progress/).and.include('finish it first: flannelctl migrate --backend host-gw --yes')
+    // migrate on one host, without the nodes: refused, with the command that finishes it and the blank for the nodes
+    const n1 = lab.nodes[0]
+    const alone = await cli(['migrate', '--backend', 'host-gw', '--yes', '--state-file', join(n1.dir, 'node.json')], {netns: n1.netns})
+    expect(alone.exitCode, alone.stderr).to.equal(2)
+    expect(alone.stderr).to.include('flannelctl migrate --backend host-gw --lab NAME (or --inventory FILE) --yes; or roll it back: flannelctl migrate --rollback --lab NAME')
     expect(await configOf(lab)).to.deep.equal(before)
     await expectMigrated(lab, ['--backend', 'host-gw'])
     expect((await cli(['backend', 'set', 'vxlan', '--directrouting', '--store', lab.store])).exitCode, 'once it is done').to.equal(0)

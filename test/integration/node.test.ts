@@ -194,7 +194,7 @@ describe('node (vxlan lab, real kernel)', function () {
       await inNs(n1.netns, 'ip', 'link', 'del', 'cni0')
       const r = await cli(['sync', '--json', ...nodeFlags(lab, n1)], {netns: n1.netns})
       expect(r.exitCode, r.stderr).to.equal(0)
-      expect(JSON.parse(r.stdout).warnings).to.include(`vethdeadbeef is plugged into no bridge, and its other end has 10.88.0.2, not on this node's subnet ${n1.subnet}: left alone, as another network's (its bridge deleted?); if it is a pod of this node: ip link set vethdeadbeef master cni0`)
+      expect(JSON.parse(r.stdout).warnings).to.include(`vethdeadbeef is plugged into no bridge, and its other end has 10.88.0.2, not on this node's subnet ${n1.subnet}: left alone, as another network's (its bridge deleted?); if it is a pod of this node from before its subnet changed, re-create it (plugged into cni0, its old address would still be unrouted)`)
       const [foreign] = await json(n1.netns, 'link', 'show', 'vethdeadbeef')
       expect(foreign.master, 'the other network\'s pod is not joined to this one').to.equal(undefined)
       const ping = await sh('ip', ['netns', 'exec', p1.netns, 'ping', '-c', '1', '-W', '2', p2.ip])

@@ -53,6 +53,22 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     const off = await runDoctor({snapshot: dir}, {})
     expect(off.findings.filter(f => f.code === 'LEASES_OFF_CONFIG').map(f => [f.node, f.severity, f.message])).to.deep.equal([['store', 'warning', '3 of 3 leases do not fit the network config (…)']])
     expect(off.findings.filter(f => f.code === 'NETCONF_INVALID')).to.deep.equal([])
+    // a migration stopped midway: from a snapshot doctor read no --lab or --inventory, so the fix has the blank to fill in
+    // (before: `flannelctl migrate … --yes` alone, which would move one host, and a message repeating it)
+    const migration = {from: 'vxlan VNI 1', to: 'vxlan VNI 2', done: 8, total: 14, finish: 'flannelctl migrate --backend vxlan --vni 2 --yes'}
+    await writeFile(join(dir, 'store.json'), JSON.stringify({...saved, migration}))
+    const mid = (await runDoctor({snapshot: dir}, {})).findings.find(f => f.code === 'MIGRATION_UNFINISHED')!
+    expect(mid.message).to.equal('a migration vxlan VNI 1 → vxlan VNI 2 stopped after step 8 of 14: nodes forward in a mixed state until it finishes')
+    expect(mid.fix).to.deep.equal(['flannelctl migrate --backend vxlan --vni 2 --lab NAME (or --inventory FILE) --yes'])
+    // a --rollback that stopped says so, as migrate's own refusal does
+    await writeFile(join(dir, 'store.json'), JSON.stringify({...saved, migration: {...migration, rollback: true, finish: 'flannelctl migrate --rollback --yes'}}))
+    const back = (await runDoctor({snapshot: dir}, {})).findings.find(f => f.code === 'MIGRATION_UNFINISHED')!
+    expect(back.message).to.match(/^a rollback vxlan VNI 1 → vxlan VNI 2 stopped after step 8 of 14/)
+    expect(back.fix).to.deep.equal(['flannelctl migrate --rollback --lab NAME (or --inventory FILE) --yes'])
+    // past the commit every node forwards the new way: only the clean-up is left, which the message says
+    await writeFile(join(dir, 'store.json'), JSON.stringify({...saved, migration: {...migration, done: 10, committed: true}}))
+    const late = (await runDoctor({snapshot: dir}, {})).findings.find(f => f.code === 'MIGRATION_UNFINISHED')!
+    expect(late.message).to.equal('a migration vxlan VNI 1 → vxlan VNI 2 stopped after step 10 of 14: every node forwards the new way; what only the old way needed, and any rp_filter it loosened, stay until it finishes')
     await writeFile(join(dir, 'store.json'), '{"leases": 3}')
     let refused: Error | undefined
     await runDoctor({snapshot: dir}, {}).catch((error: Error) => { refused = error })

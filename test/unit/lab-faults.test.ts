@@ -1,7 +1,8 @@
 /** Which lab a fault fits: the backend the store says now, not only the one lab up built. */
 import {expect} from 'chai'
-import {FAULTS, checkFits} from '../../src/services/faults.js'
-import type {LabState} from '../../src/services/lab.js'
+import {FAULTS, FaultShell, checkFits} from '../../src/services/faults.js'
+import type {LabNode, LabState} from '../../src/services/lab.js'
+import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
 
 describe('lab break: which lab a fault fits', () => {
   const lab = {name: 'demo', prefix: 'fc-demo', backend: 'vxlan', directRouting: false, segments: 1, store: 'file:/x', dir: '/x', switches: [], nodes: [], pods: []} as LabState
@@ -12,5 +13,48 @@ describe('lab break: which lab a fault fits', () => {
     expect(() => checkFits(lab, missingFdb, 'host-gw')).to.throw(/missing-fdb needs a vxlan lab; 'demo' is host-gw now \(lab up built vxlan; the store's network config says host-gw\)/)
       .with.property('hint').that.contains('flannelctl migrate --backend vxlan --lab demo --yes')
     expect(() => checkFits({...lab, backend: 'host-gw'}, missingFdb)).to.throw(/needs a vxlan lab; 'demo' is host-gw$/)
+  })
+})
+
+describe('lab break: the VTEP a fault works on', () => {
+  /** A node whose VTEP is flannel.2 on port 4789 (after `migrate --vni 2 --port 4789`), and the commands run on it. */
+  function nodeAfterMigrate(devices = ['flannel.2']): {sh: FaultShell, ran: string[]} {
+    const ran: string[] = []
+    const answer = (args: string[]): string => {
+      const a = args.join(' ')
+      if (a === '-j link show type vxlan') return JSON.stringify(devices.map(ifname => ({ifname})))
+      if (a.startsWith('-d -j link show dev ')) return JSON.stringify([{address: '26:a4:39:90:02:9a', mtu: 1450, linkinfo: {info_data: {id: 2, port: 4789, local: '192.168.100.11', link: 'eth0'}}}])
+      if (a.includes(' show dev ') || a.includes('fdb show')) return '[]'
+      return ''
+    }
+    const runner: Runner = {
+      target: {kind: 'local'},
+      run: async (cmd: Command): Promise<CommandResult> => {
+        const [, , , file, ...args] = cmd.args // ip netns exec NS FILE ARGS
+        if (!args.includes('show')) ran.push(`${file} ${args.join(' ')}`)
+        return {stdout: answer(args), stderr: '', exitCode: 0}
+      },
+    }
+    return {sh: new FaultShell(runner), ran}
+  }
+  const node = {name: 'n1', netns: 'fc-demo-n1', underlayIP: '192.168.100.11', subnet: '10.244.1.0/24'} as LabNode
+  const target = {lab: {} as LabState, node, peer: node}
+
+  it('is flannel.<VNI> the lab uses now, and wrong-vni/wrong-port pick a VNI and port other than its own', async () => {
+    // before: flannel.1 was named whatever the VNI, and lab break failed ("the lab is half built") after migrate --vni
+    const vni = nodeAfterMigrate()
+    await FAULTS.find(f => f.name === 'wrong-vni')!.inject(target, vni.sh)
+    expect(vni.ran).to.include('ip link del flannel.2')
+    expect(vni.ran.find(c => c.startsWith('ip link add'))).to.match(/^ip link add flannel\.2 .* id 3 .* dstport 4789 /)
+    const port = nodeAfterMigrate()
+    await FAULTS.find(f => f.name === 'wrong-port')!.inject(target, port.sh)
+    expect(port.ran.find(c => c.startsWith('ip link add'))).to.match(/ id 2 .* dstport 8472 /)
+  })
+
+  it('is refused while a VNI migration has two of them', async () => {
+    const {sh} = nodeAfterMigrate(['flannel.1', 'flannel.2'])
+    let error: unknown
+    await FAULTS.find(f => f.name === 'wrong-vni')!.inject(target, sh).catch(e => { error = e })
+    expect(String(error)).to.contain('n1 has flannel.1 and flannel.2: a VNI migration is in progress')
   })
 })

@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {
   planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
-  outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps,
+  outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps, backendLabelInFull,
   effectiveRpFilter, vtepsOf, migrationLabels, migrateFlags, type MigrationBackend, type MigrationRecord,
 } from '../../src/core/migrate-plan.js'
 import {planNode, type NodeIntent} from '../../src/core/planner.js'
@@ -265,6 +265,18 @@ describe('migrate plan: how the steps read', () => {
     const text = renderSteps(views).join('\n')
     expect(text).to.match(/ 4\. n1 +peer routes → vxlan \(DirectRouting\)/)
     expect(text.match(/# `ip route replace` swaps/g)).to.have.length(1)
+  })
+
+  it('a new VNI: no strict rp_filter reads as none (0 is off, not loose), and the last steps name the VNIs', () => {
+    const r = beginMigration({id: 'a', now: NOW, from: vxlan, to: vxlan2, nodes: nodes(2)})
+    const views = describeSteps(r, {rpFilterNow: {'192.168.100.11': {all: '0', default: '0', eth0: '0'}}, vtepMACs: {}, onLink: {}})
+    expect(views[0].title).to.equal('rp_filter → 2 (loose) on nothing (none is strict); remember the old values')
+    expect(views.find(v => v.kind === 'restore-rp-filter')!.why).to.match(/^every node is on VNI 2 alone again/)
+    expect(views.find(v => v.kind === 'finish')!.why).to.equal('`migrate --rollback` can still return to vxlan VNI 1 the same way')
+    // what the network already uses, when migrate has nothing to do: the VNI asked for is named
+    expect(backendLabelInFull(vxlan2)).to.equal('vxlan VNI 2 port 8472')
+    expect(backendLabelInFull(dr2)).to.equal('vxlan VNI 2 port 8472 (DirectRouting)')
+    expect(backendLabelInFull(hostgw)).to.equal('host-gw')
   })
 })
 

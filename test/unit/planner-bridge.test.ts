@@ -41,7 +41,7 @@ describe('planner: the pod bridge deleted under its pods', () => {
     const snap = withoutBridge([veth('vethfe3b4783'), veth('vethdeadbeef'), veth('veth0badf00d')], {vethfe3b4783: ['10.244.1.2'], vethdeadbeef: ['10.88.0.2']})
     expect(plugged(snap)).to.deep.equal(['link set vethfe3b4783 master cni0'])
     expect(planNode(intent, snap, {}).warnings).to.deep.equal([
-      'vethdeadbeef is plugged into no bridge, and its other end has 10.88.0.2, not on this node\'s subnet 10.244.1.0/24: left alone, as another network\'s (its bridge deleted?); if it is a pod of this node: ip link set vethdeadbeef master cni0',
+      'vethdeadbeef is plugged into no bridge, and its other end has 10.88.0.2, not on this node\'s subnet 10.244.1.0/24: left alone, as another network\'s (its bridge deleted?); if it is a pod of this node from before its subnet changed, re-create it (plugged into cni0, its old address would still be unrouted)',
       'veth0badf00d is plugged into no bridge, and its other end is in no namespace this host names (ip netns): left alone, as another network\'s (its bridge deleted?); if it is a pod of this node: ip link set veth0badf00d master cni0',
     ])
   })

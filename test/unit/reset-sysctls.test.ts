@@ -1,6 +1,6 @@
 /** reset puts back the sysctls init set (NodeRecord.sysctlsBefore), unless something else on the host needs them. */
 import {expect} from 'chai'
-import {planSysctlRestore} from '../../src/core/planner.js'
+import {planReset, planSysctlRestore} from '../../src/core/planner.js'
 import type {HostSnapshot, Link} from '../../src/core/model.js'
 
 const own = {bridge: 'cni0', vxlanDev: 'flannel.1'}
@@ -36,6 +36,18 @@ describe('reset and the sysctls init set', () => {
     expect(wg.notes[0]).to.contain('wg0 (a wireguard device) needs it')
     const calico = host({links: [...host().links!, link('cali1234', 'veth')], routes: [...host().routes!, {dst: '10.233.64.5', dev: 'cali1234', type: 'unicast', scope: 'link', raw: ''}]} as Partial<HostSnapshot>)
     expect(planSysctlRestore({'net.ipv4.ip_forward': '0'}, calico, own).notes[0]).to.contain('cali1234 (routed veths: another CNI\'s pods) needs it')
+  })
+
+  it('in a VNI migration stopped midway, the other VTEP (the same MAC and address) goes with reset and keeps nothing on', () => {
+    const vtep = (name: string, id: number, mac: string) => link(name, 'vxlan', {mac, vxlan: {id, local: '192.168.100.11', dev: 'eth0', port: 8472, learning: false}})
+    const mid = host({links: [link('eth0', 'veth'), link('cni0', 'bridge'), vtep('flannel.1', 1, '26:a4:39:90:02:9a'), vtep('flannel.9', 9, '26:a4:39:90:02:9a'),
+      vtep('flannel.7', 7, '02:00:00:00:00:07')]} as Partial<HostSnapshot>)
+    const ops = planReset({network: '0.0.0.0/0', backend: {type: 'vxlan', vni: 1, port: 0, directRouting: false}, iface: 'eth0', bridge: 'cni0',
+      subnetFile: '/x/subnet.env', cniConfDir: '/x/cni', ownedRoutes: [], subnet: '10.244.8.0/24'}, mid)
+    const deleted = ops.flatMap(op => op.tool === 'ip' && op.args[0] === 'link' ? [op.args[2]] : [])
+    // before: flannel.9 stayed, and ip_forward with it ("flannel.9 (a vxlan device) needs it"); flannel.7, with another MAC, is not flannelctl's
+    expect(deleted).to.deep.equal(['flannel.1', 'flannel.9', 'cni0'])
+    expect(planSysctlRestore({'net.ipv4.ip_forward': '0'}, mid, own).notes).to.deep.equal(['note: net.ipv4.ip_forward stays 1, though flannelctl\'s init set it (it was 0): flannel.7 (a vxlan device) needs it'])
   })
 
   it('a record of an older flannelctl does not say: left as it is, and said', () => {

@@ -201,6 +201,18 @@ describe('trace failures found on a real kernel', () => {
     expect(t.failure!.fix.map(f => f.command)).to.include('ip link add flannel.1 address 8e:6a:3c:4f:a1:01 mtu 1450 type vxlan id 1 local 192.168.100.11 dev eth0 dstport 8472 nolearning')
   })
 
+  it('a VNI mismatch between two nodes (no majority) is fixed on the one whose flannel.<N> has not VNI N, both ways', () => {
+    // before: the receiver each way, so the fixes of the request and of the reply swapped the VNIs (checked on a 2-node lab)
+    const w = applyPatches(loadWorld('flannel-vxlan'), [{host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {id: 2}}}])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('VNI_MISMATCH')
+    expect(t.returnPath.disposition).to.equal('VNI_MISMATCH')
+    for (const fix of [t.failure!.fix, t.returnPath.failure!.fix]) {
+      expect(new Set(fix.map(f => f.node))).to.deep.equal(new Set(['node1']))
+      expect(fix.map(f => f.command).find(c => c.startsWith('ip link add'))).to.match(/ type vxlan id 1 /)
+    }
+  })
+
   it('a pod gateway nobody proxies for: the node routes 169.254.1.1 nowhere else', () => {
     const w = applyPatches(loadWorld('calico'), [{host: 'cal1', op: 'remove', table: 'routes', where: {dst: 'default'}}])
     const t = traceFlow(w, {src: 'web-0', dst: 'db-0'})
@@ -481,6 +493,27 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
         expect(t.failure!.reason).to.contain('plugged into no bridge')
         expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'}])
       }
+    })
+
+    it('left on the subnet its node gave up (reset --release, init on a new lease): re-creating it is the fix, not a route toward its node (checked on a 3-node lab)', () => {
+      const w = loose()
+      const node1 = w.hosts.find(h => h.name === 'node1')!
+      node1.addresses = node1.addresses!.map(a => a.dev === 'cni0' ? {...a, local: '10.244.9.1', prefixlen: 25} : a)
+      node1.routes = node1.routes!.map(r => r.dev === 'cni0' ? {...r, dst: '10.244.9.0/25'} : r).filter(r => r.dst !== 'default')
+      const node2 = w.hosts.find(h => h.name === 'node2')!
+      // node2 synced the new lease: the old /24 is gone, the /25 routed; no default route, as on a lab node
+      node2.routes = node2.routes!.map(r => r.dst === '10.244.1.0/24' ? {...r, dst: '10.244.9.0/25'} : r).filter(r => r.dst !== 'default')
+      // its entry for the gateway expired, as on the lab: ARP for it gets no answer
+      w.hosts.find(h => h.name === 'pod-a')!.neighbors = []
+      const t = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})
+      expect(t.disposition).to.equal('NO_ROUTE')
+      expect(t.failure!.reason).to.contain('pod-a on node1 is on a subnet its node no longer has')
+      // before: also `ip route replace 10.244.1.34 via 192.168.100.11 dev eth0` on node2, which ends at node1 all the same
+      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-a in it'}])
+      expect(traceFlow(w, {src: 'pod-b', dst: 'node1'}).returnPath.disposition, 'another pod, to the same node').to.equal('DELIVERED')
+      // its own node's reply to it, likewise (before: `ip route replace 10.244.1.34 via GATEWAY dev DEVICE`)
+      const own = traceFlow(w, {src: 'pod-a', dst: 'node1'}).returnPath
+      expect(own.failure!.fix).to.deep.equal(t.failure!.fix)
     })
 
     it('reaches no other pod of its segment, with the same fix', () => {

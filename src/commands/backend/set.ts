@@ -6,7 +6,7 @@ import {userError} from '../../errors.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Change the network\'s backend in the store (nodes pick it up on their next sync)'
-  static override description = `Only the net-conf in the store changes here; each node rebuilds on its next \`flannelctl sync\` (an agent, \`sync --watch\`, within a second), and pods lose traffic while nodes disagree. To switch a running network without losing traffic use \`flannelctl migrate\`, which orders the per-node steps. While a migration is in progress (stopped midway) this is refused: its nodes follow the migration, whose commit would overwrite the change; finish it or roll it back first. A new --vni keeps each node's VTEP MAC (the new device takes the old one's), so one sync per node converges, in any order; but until both have synced, a node on flannel.<new> and one on flannel.<old> cannot reach each other's pods (a new --port likewise): \`flannelctl migrate --vni N [--port P]\` changes them without loss.`
+  static override description = `Only the net-conf in the store changes here; each node rebuilds on its next \`flannelctl sync\` (an agent, \`sync --watch\`, within a second), and pods lose traffic while nodes disagree. To switch a running network without losing traffic use \`flannelctl migrate\`, which orders the per-node steps. While a migration is in progress (stopped midway) this is refused: its nodes follow the migration, whose commit would overwrite the change; finish it or roll it back first. A new --vni keeps each node's VTEP MAC (the new device takes the old one's), so one sync per node converges, in any order; but until every node has synced, a node on flannel.<new> and one on flannel.<old> cannot reach each other's pods (a new --port likewise): \`flannelctl migrate --vni N [--port P]\` changes them without loss.`
   static override examples = [
     {description: 'Switch the store\'s network to host-gw', command: '<%= config.bin %> backend set host-gw'},
     {description: 'vxlan with DirectRouting', command: '<%= config.bin %> backend set vxlan --directrouting'},
@@ -53,7 +53,7 @@ function vxlanChangeWarning(before: {type: string; vni: number; port: number}, a
   // two devices of one VNI would have one name: a new port needs a new VNI to be migrated
   const vni = after.vni === before.vni ? (before.vni === 1 ? 2 : before.vni + 1) : after.vni
   const back = [before.vni === after.vni ? '' : `--vni ${before.vni}`, before.port === after.port ? '' : `--port ${before.port}`].filter(Boolean).join(' ')
-  return `the ${what}: each node moves to ${side(after)} on its next sync, and until both have synced `
+  return `the ${what}: each node moves to ${side(after)} on its next sync, and until every node has synced `
     + `a node on ${side(after)} and one still on ${side(before)} cannot reach each other's pods. To change it without losing traffic, `
-    + `${dryRun ? '' : `set it back (flannelctl backend set vxlan ${back}) and `}let migrate move the nodes: flannelctl migrate --vni ${vni}${before.port === after.port ? '' : ` --port ${after.port}`} --lab NAME (or --inventory FILE) --yes`
+    + `${dryRun ? '' : `set it back (flannelctl backend set vxlan ${back}) and `}let migrate move the nodes: flannelctl migrate --vni ${vni}${before.port === after.port ? '' : ` --port ${after.port}`} --lab NAME (or --inventory FILE) --yes${before.vni === after.vni ? ' (a new port goes with a new VNI: two devices on one VNI would have one name)' : ''}`
 }

@@ -11,7 +11,7 @@ import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {isVxlanLink} from './vxlan.js'
-import {bareBridgeFix, unpluggedPod} from './fixes.js'
+import {bareBridgeFix, recreatePodFix, unpluggedPod} from './fixes.js'
 
 export interface HostAnswer {
   kind: 'host'
@@ -182,7 +182,7 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
       ? {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, so ${bridge}, the segment of ${target}, is not reached through it`,
         fix: [{node: node.name, command: `ip link set ${facing} master ${bridge}`}]}
       : {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, and no bridge of ${node.name} holds its gateway ${target} any more: the node's pod subnet changed under the pod, which needs re-creating (CNI ADD gives it an address in the new subnet)`,
-        fix: [{node: node.name, command: `ip -4 addr show type bridge   # the node's pod subnet now; re-create ${pod.name} in it`}]}
+        fix: [recreatePodFix(node.name, pod.name)]}
   }
   const bare = facingLink?.kind === 'bridge' ? bareBridgeFix(w, node, pod) : undefined
   if (bare !== undefined) {

@@ -35,7 +35,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -723,10 +723,14 @@ class Walk {
       const sorted = [...counts].sort((a, b) => b[1] - a[1])
       return sorted.length > 0 && (sorted.length === 1 || sorted[0][1] > sorted[1][1]) ? sorted[0][0] : undefined
     }
+    // flannel names a VTEP after its VNI: with no majority (two nodes), a flannel.<N> without VNI N is the odd one
+    const misnamed = (d: VxlanDevice | undefined) => d !== undefined && /^flannel\.\d+$/.test(d.name) && d.name !== `flannel.${d.id}`
     const fixes = (field: 'id' | 'port'): Fix[] => {
       const norm = usual(d => d[field])
-      const senderOdd = norm !== undefined && t.device[field] !== norm && theirs !== undefined && theirs[field] === norm
-      if (senderOdd) return this.recreateVxlan(t.sender, t.device, {...t.device, [field]: norm})
+      const senderOdd = norm !== undefined
+        ? t.device[field] !== norm && theirs !== undefined && theirs[field] === norm
+        : field === 'id' && misnamed(t.device) && !misnamed(theirs) && theirs !== undefined
+      if (senderOdd) return this.recreateVxlan(t.sender, t.device, {...t.device, [field]: norm ?? theirs![field]})
       return this.recreateVxlan(view, theirs, {id: t.vni, port: t.port, name: theirs?.name ?? t.device.name, local: theirs?.local ?? outer.dst})
     }
     if (samePort !== undefined) {
@@ -832,6 +836,12 @@ class Walk {
       if (unplugged !== undefined) {
         return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
           `${view.name} has no route for ${packet.dst}: ${unplugged.why} (network is unreachable)`, unplugged.fix)
+      }
+      // a pod its node gave up (a new lease): a route toward its node would end there too
+      if (podHere !== undefined && strandedPod(this.w, podHere)) {
+        return this.fail(hop, 'NO_ROUTE', 'route', `(no route to ${packet.dst} in table main)`,
+          `${view.name} has no route for ${packet.dst}: ${podHere.name} on ${podHere.node} is on a subnet its node no longer has (its veth is in no bridge and no bridge holds its gateway), so no node routes it; it needs re-creating (network is unreachable)`,
+          [recreatePodFix(podHere.node, podHere.name)])
       }
       const fix = this.routeFixesOrRouter(view, packet.dst)
       const downTunnel = vxlanDevices(view).find(d => view.deviceDown(d.name) === true)
@@ -1282,7 +1292,9 @@ class Walk {
       return `: an ICMP error is never answered with another, so nobody hears of it`
     }
     if (this.direction === 'forward') return `: the sender gets ${reject.error}`
-    return `: ${facts.src}, the reply's sender, gets ${reject.error}; ${facts.dst} hears nothing and times out`
+    // the socket error ("Connection refused") is what a prober's connecting socket reports; a
+    // replier is mostly a kernel's echo reply or an established TCP socket, which report none
+    return `: ${facts.src}, the reply's sender, gets ${reject.error.replace(/ \(".*"\)$/, '')}; ${facts.dst} hears nothing and times out`
   }
 
   /**
@@ -2380,8 +2392,8 @@ function portUnreachableBack(w: WorldIndex, warnings: Warnings, nat: NatRecord[]
   const where = stop !== undefined ? ` at ${stop.node} (\`${stop.evidence}\`)` : ''
   const node = stop?.node ?? replier.node ?? replier.name
   warnings.add('ASSUMED', node, errorBack
-    ? `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which gets back to ${error.dst}${where ? ` past what stops the answer${where}` : ''}: the sender then gets "connection refused" instead of waiting, and traceroute, whose probes go to unused ports, lists the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`
-    : `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which is lost on its way back${where}${stop !== undefined ? `: ${stop.reason}` : ''}: the sender then waits instead of "connection refused", and traceroute, whose probes go to unused ports, prints \`*\` for the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} tells)`)
+    ? `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which gets back to ${error.dst}${where ? ` past what stops the answer${where}` : ''}: the sender then gets "connection refused" instead of waiting, and traceroute, whose probes go to unused ports, lists the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} shows whether one listens)`
+    : `the reply traced is the answer of a program listening on udp port${port}; with none, ${error.src} answers with ICMP port unreachable, which is lost on its way back${stop !== undefined ? `: ${stop.reason} (\`${stop.evidence}\`)` : ''}; the sender then waits instead of "connection refused", and traceroute, whose probes go to unused ports, prints \`*\` for the destination (\`ss -lnu 'sport = :${seen.dport ?? 'PORT'}'\` on ${replier.name} shows whether one listens)`)
   return errorBack
 }
 

@@ -115,6 +115,27 @@ export function bareBridgeFix(w: WorldIndex, node: HostView, pod: PodRef): Fix |
 }
 
 /**
+ * A pod left on a subnet its node no longer has (reset, then init on a new lease): its veth in no
+ * bridge, no bridge of its node holding its gateway, and the node not routing its address to it.
+ * Not a deleted bridge (unpluggedPod), which making the bridge again mends.
+ */
+export function strandedPod(w: WorldIndex, pod: PodRef): boolean {
+  const node = w.nodeViewOf(pod)
+  const facing = node === undefined ? undefined : w.podFacingDevice(node, pod)
+  if (node === undefined || facing === undefined) return false
+  const link = node.link(facing)
+  if (link?.kind !== 'veth' || link.master !== undefined || node.proxyArp(facing) || node.routes?.lookup(pod.ip)?.dev === facing) return false
+  const gateway = w.podView(pod)?.routes?.lookup('0.0.0.0')?.gateway
+  if (gateway === undefined || node.ownAddress(gateway) !== undefined) return false
+  return unpluggedPod(w, node, pod) === undefined
+}
+
+/** What mends a stranded pod: CNI ADD gives it an address in its node's subnet now. */
+export function recreatePodFix(node: string, pod: string): Fix {
+  return {node, command: `ip -4 addr show type bridge   # the node's pod subnet now; re-create ${pod} in it`}
+}
+
+/**
  * A pod of `node` whose veth is plugged into no bridge while no bridge of `node` holds its gateway:
  * the bridge was deleted (`ip link del cni0`), and with it the pods' gateway address and their
  * connected route. The fix makes it again (flannel's cni0) and plugs the veth back in.
