@@ -151,7 +151,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'missing-neigh',
-    description: 'the node loses its permanent neighbour entry for the peer\'s VTEP address (flannel.1 cannot ARP)',
+    description: 'the node loses its permanent neighbour entry for the peer\'s VTEP address (its vxlan device, flannel.<VNI>, cannot ARP)',
     requires: {backend: 'vxlan'},
     expect: {disposition: 'NEIGHBOR_MISSING', from: 'node', path: 'forward', at: 'node'},
     async inject({node, peer}, sh) {
@@ -191,7 +191,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'wrong-vni',
-    description: 'the node\'s flannel.1 is recreated with VNI 2 (3 if the network uses 2; MAC and entries unchanged): peers drop its packets',
+    description: 'the node\'s vxlan device (flannel.<VNI>) is recreated with VNI 2 (3 if the network uses 2; MAC and entries unchanged): peers drop its packets',
     requires: {backend: 'vxlan'},
     expect: {disposition: 'VNI_MISMATCH', from: 'node', path: 'forward', at: 'peer'},
     async inject({node}, sh) {
@@ -200,7 +200,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'wrong-port',
-    description: 'the node\'s flannel.1 is recreated with UDP port 4789 instead of 8472 (or the reverse)',
+    description: 'the node\'s vxlan device (flannel.<VNI>) is recreated with UDP port 4789 instead of 8472 (or the reverse)',
     requires: {backend: 'vxlan'},
     expect: {disposition: 'PORT_MISMATCH', from: 'node', path: 'forward', at: 'peer'},
     async inject({node}, sh) {
@@ -209,7 +209,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'stale-vtep-mac',
-    description: 'the peer\'s flannel.1 comes back with a new random MAC (a reboot): the node\'s neigh/fdb entries are stale',
+    description: 'the peer\'s vxlan device (flannel.<VNI>) comes back with a new random MAC (a reboot): the node\'s neigh/fdb entries are stale',
     requires: {backend: 'vxlan'},
     expect: {disposition: 'STALE_VTEP_MAC', from: 'node', path: 'forward', at: 'node'},
     async inject({peer}, sh) {
@@ -229,7 +229,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'mtu-mismatch',
-    // the request leaves as fragments (flannel.1 sends without DF); the peer's 1500-byte reply is what no longer fits
+    // the request leaves as fragments (the vxlan device sends without DF); the peer's 1500-byte reply is what no longer fits
     description: 'the node\'s underlay MTU drops to 1400 while pods still send 1450-byte packets: vxlan + payload no longer fits, and the peer\'s full-size replies are dropped on the way in',
     requires: {backend: 'vxlan'},
     expect: {disposition: 'MTU_EXCEEDED', from: 'node', path: 'return', at: 'node', size: 1450},

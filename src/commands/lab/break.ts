@@ -11,14 +11,14 @@ import {userError} from '../../errors.js'
 
 export default class LabBreak extends BaseCommand {
   static override summary = 'Inject a named fault into a lab node, to watch trace and doctor find it'
-  static override description = `Each fault is something that happens to real flannel clusters, made with the plain ip, bridge, iptables and sysctl commands an operator would type, inside the node's namespace (some touch the peer too: stale-vtep-mac re-creates the peer's flannel.1, as a reboot does). The output lists the commands run, the pod pair whose trace shows the fault, and how to repair it: apply the fix the trace prints, or run \`flannelctl sync\` on the node the fault changed.
+  static override description = `Each fault is something that happens to real flannel clusters, made with the plain ip, bridge, iptables and sysctl commands an operator would type, inside the node's namespace (some touch the peer too: stale-vtep-mac re-creates the peer's vxlan device, flannel.<VNI>, as a reboot does). The output lists the commands run, the pod pair whose trace shows the fault, and how to repair it: apply the fix the trace prints, or run \`flannelctl sync\` on the node the fault changed.
 
 --list shows every fault with the disposition or warning trace reports for it. Some need a particular lab: a vxlan backend, three nodes, or two segments (\`lab up --segments 2\`).`
 
   static override examples = [
     {description: 'Every fault and what trace shows for it', command: '<%= config.bin %> lab break --list'},
     {description: 'n1 loses its fdb entry for n2\'s VTEP: trace pod-1a pod-2a then says FDB_MISSING', command: '<%= config.bin %> lab break n1 missing-fdb'},
-    {description: 'n2 "reboots" and its flannel.1 gets a new MAC: n1\'s entries for it are stale', command: '<%= config.bin %> lab break n1 stale-vtep-mac --peer n2'},
+    {description: 'n2 "reboots" and its vxlan device gets a new MAC: n1\'s entries for it are stale', command: '<%= config.bin %> lab break n1 stale-vtep-mac --peer n2'},
     {description: 'A firewall sets FORWARD to DROP on n3', command: '<%= config.bin %> lab break n3 forward-drop'},
     {description: 'host-gw to a peer behind the router (needs lab up --name seg --segments 2)', command: '<%= config.bin %> lab break n1 hostgw-via-router --name seg'},
   ]
