@@ -232,14 +232,15 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const verdict = h.iptables === undefined ? undefined : forwardVerdict(h, n.subnet!)
     // the accepts name the pod network, as trace's fix for the same drop does: the node's own subnet would miss what it forwards for others' pods
     const podNet = network ?? n.subnet!
+    // What is dropped is the pod network's traffic through this node (its pods' and what it forwards for others'), as the accepts say; a rule naming addresses drops only those.
     if (verdict?.verdict === 'DROP') {
-      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic (${n.subnet}) before any rule accepts it (a host firewall's catch-all?)`,
+      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic through ${name} (${ruleScope(verdict.rule.spec) ?? podNet}) before any rule accepts it (a host firewall's catch-all?)`,
         evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...forwardAcceptHint(podNet)]})
     } else if (policy === 'DROP' && verdict === undefined) {
       // flanneld's nftables accept (EnableNFTables) is in a table of its own: iptables' FORWARD still drops
       const nft = rulesMode(h) === 'nftables'
       add({code: 'FORWARD_DROP', severity: 'error', node: name,
-        message: `FORWARD policy is DROP and no rule accepts pod traffic (${n.subnet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`,
+        message: `FORWARD policy is DROP and no rule accepts pod traffic through ${name} (${podNet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`,
         evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...forwardAcceptHint(podNet)]})
     }
     // each base chain on the forward hook decides for itself: a native firewall's drop is not overruled by flannel's accepts, in either mode
@@ -390,6 +391,17 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
   // A drifted VTEP MAC also leaves its fdb entry behind; the drift finding's fix removes it already.
   const drifted = new Set(findings.filter(f => f.code === 'VTEP_MAC_DRIFT').map(f => `${f.node}|${/lladdr (\S+)/.exec(f.evidence ?? '')?.[1]?.toLowerCase()}`))
   return findings.filter(f => f.code !== 'STALE_FDB' || !drifted.has(`${f.node}|${f.evidence?.split(' ')[0].toLowerCase()}`))
+}
+
+/** The addresses a FORWARD rule is limited to (`from A to B`), undefined for a rule about every address. */
+function ruleScope(spec: string): string | undefined {
+  const words = spec.split(/\s+/)
+  const val = (flag: string) => {
+    const i = words.indexOf(flag)
+    return i >= 0 ? words[i + 1] : undefined
+  }
+  const scope = [['from', val('-s')], ['to', val('-d')]].filter(([, a]) => a !== undefined).map(([w, a]) => `${w} ${a}`).join(' ')
+  return scope === '' ? undefined : scope
 }
 
 function mostCommon(values: number[]): number | undefined {

@@ -68,6 +68,9 @@ describe('doctor host checks: FORWARD', () => {
     const f = hostChecks(withFirst('-j REJECT --reject-with icmp-host-prohibited')).filter(x => x.code === 'FORWARD_DROP')
     expect(f.map(x => x.node)).to.deep.equal(['node1'])
     expect(f[0].evidence).to.equal('-A FORWARD -j REJECT --reject-with icmp-host-prohibited')
+    // what it drops is the pod network's traffic through the node, the network its accepts name, not the node's /24
+    expect(f[0].message).to.equal('a FORWARD rule drops pod traffic through node1 (10.244.0.0/16) before any rule accepts it (a host firewall\'s catch-all?)')
+    expect(hostChecks(withFirst('-d 10.244.1.0/24 -j DROP')).find(x => x.code === 'FORWARD_DROP')?.message).to.match(/^a FORWARD rule drops pod traffic through node1 \(to 10\.244\.1\.0\/24\)/)
     expect(f[0].fix[0]).to.match(/^iptables -D FORWARD -j REJECT --reject-with icmp-host-prohibited\b/)
     expect(f[0].fix.slice(1)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT'])
   })
@@ -81,6 +84,7 @@ describe('doctor host checks: FORWARD', () => {
     const w = applyPatches(vxlan, [{host: 'node1', op: 'remove', table: 'iptables.rules', where: {chain: 'FORWARD', spec: jump.spec}}])
     const f = hostChecks(w).find(x => x.code === 'FORWARD_DROP')
     expect(f?.evidence).to.equal(':FORWARD DROP')
+    expect(f?.message).to.equal('FORWARD policy is DROP and no rule accepts pod traffic through node1 (10.244.0.0/16)')
     expect(f?.fix[0]).to.match(/^flannelctl sync\b/)
     // the pod network, as flanneld's FLANNEL-FWD accepts it, in the words trace prints for the same drop:
     // the node's /24 let its own pods' traffic through but not what it forwards for other nodes' pods
