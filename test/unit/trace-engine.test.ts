@@ -176,6 +176,11 @@ describe('trace engine', () => {
       const nated = t.warnings.find(x => x.code === 'SOURCE_NATED')!
       expect(nated.node).to.equal('node1')
       expect(nated.message).to.contain('10.244.1.34 to 10.244.1.0')
+      expect(nated.message).to.match(/: pod-b sees 10\.244\.1\.0 instead of pod-a's address$/)
+      // a request dropped further on reaches no one: what pod-b will see once it gets through, not what it sees
+      const dropped = traceFlow(applyPatches(w, [{host: 'node2', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}}]), {src: 'pod-a', dst: 'pod-b'})
+      expect(dropped.disposition).to.not.equal('DELIVERED')
+      expect(dropped.warnings.find(x => x.code === 'SOURCE_NATED')?.message).to.match(/: once the request gets through, pod-b will see 10\.244\.1\.0 instead of pod-a's address$/)
       // the reply goes to node1's flannel.1 address and conntrack hands it back to the pod
       expect(t.returnPath.disposition).to.equal('DELIVERED')
       const denat = t.returnPath.hops.find(h => h.node === 'node1')!.steps.find(s => s.kind === 'nat')!

@@ -2359,8 +2359,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   }
   if (fwdEnd.disposition === 'DELIVERED') traceroute.push(answered ? dst.ip : '*')
   if (src.kind === 'pod' && dst.kind === 'pod') {
+    // A request stopped on the way is seen by no one yet: the rewrite is what its destination will see once the drop is fixed.
+    const sees = fwdEnd.disposition === 'DELIVERED' ? `${dst.name} sees` : `once the request gets through, ${dst.name} will see`
     for (const r of nat.filter(x => x.field === 'src')) {
-      warnings.add('SOURCE_NATED', r.node, `${r.node} rewrites the source ${r.from} to ${r.to} (${r.evidence}): ${dst.name} sees ${r.to} instead of ${src.name}'s address`)
+      warnings.add('SOURCE_NATED', r.node, `${r.node} rewrites the source ${r.from} to ${r.to} (${r.evidence}): ${sees} ${r.to} instead of ${src.name}'s address`)
     }
   }
   const trace: Trace = {
