@@ -567,7 +567,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     // keeps its subnet and goes on syncing its peers: a node moved to the new length, or a new one,
     // must stay reachable from here. Every round says so.
     const keep = servesOldSubnet && !storeSwitched ? prev!.subnet : undefined
-    const misfitHint = 'if the config was edited by mistake, put it back (this host keeps its subnet, if it had it before the edit); to resize the network on purpose, or for a host that leased its subnet while the config was edited (it fits neither), move each node: flannelctl reset --release, then flannelctl init, and re-create its pods'
+    // (a host that leased its subnet while the edit was in place fits neither config: putting it back does not help it)
+    const misfitHint = 'if the config was edited by mistake, put it back; to resize on purpose, and for a host that leased its subnet while the edit was in place, move each node in turn: flannelctl reset --release, flannelctl init, re-create its pods'
     // While a migration runs, it decides this node's backend step by step (core/migrate-plan.ts).
     const migration = parseMigrationRecord(migrationText)
     const phase = migrationPhase(migration, publicIP)
@@ -857,7 +858,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     }
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (keep !== undefined && lease.subnet === keep) {
-      warnings.push(`this host's subnet ${keep} no longer fits the network config in ${store.describe()}: ${misfit}; kept, with its pods and its lease, and peers are synced as before (another subnet would strand the pods on this one): ${misfitHint}`)
+      warnings.push(`this host's subnet ${keep} no longer fits the network config in ${store.describe()}: ${misfit}; kept, with its pods and its lease (another subnet would strand the pods), and peers are synced as usual; ${misfitHint}`)
     }
     if (leaseRecreated && storeSwitched) {
       warnings.push(`this host moved from ${prev!.store} to ${store.describe()}, where it ${ctx.dryRun ? 'would lease' : 'leased'} ${lease.subnet} again; its lease in ${prev!.store} stays until it expires (24 h), and hosts using that store route to it until then`)
