@@ -293,6 +293,10 @@ export class EtcdStore implements Store {
     return store
   }
 
+  configLocation(): string {
+    return `the etcd key ${this.configKey}`
+  }
+
   describe(): string {
     // etcds:// is how --store names a TLS store: what is printed can be passed back
     return `${this.opts.tls ? 'etcds' : 'etcd'}://${this.opts.endpoints.join(',')}${this.prefix === DEFAULT_ETCD_PREFIX ? '' : ` (prefix ${this.prefix})`}`

@@ -120,6 +120,10 @@ export class FileStore implements Store {
     return `file:${this.dir}`
   }
 
+  configLocation(): string {
+    return `the file ${join(this.networkDir, 'config')}`
+  }
+
   async absence(): Promise<string | undefined> {
     try {
       statSync(this.dir)

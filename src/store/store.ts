@@ -88,6 +88,8 @@ export function heldLeaseIsCurrent(storedValue: string, wanted: Lease, renewedAg
 export interface Store {
   /** where it is, e.g. "file:/var/lib/flannelctl/store" or "etcd://10.0.0.1:2379" */
   describe(): string
+  /** where the network config is, to edit it by hand: a file store's file, etcd's key */
+  configLocation(): string
   /** the raw net-conf JSON, undefined when none is stored */
   getConfig(): Promise<string | undefined>
   /**
@@ -146,13 +148,13 @@ export function checkMetaKey(key: string): string {
  * The network config a store holds, parsed: one that does not parse names the store it is in (the
  * person reading the error may never have written a net-conf; someone put it there).
  */
-export function parseStoredNetConf(store: Pick<Store, 'describe'>, json: string): NetConf {
+export function parseStoredNetConf(store: Pick<Store, 'describe' | 'configLocation'>, json: string): NetConf {
   try {
     return parseNetConf(json)
   } catch (e) {
     if (!isUserError(e)) throw e
     throw userError(`the network config in ${store.describe()} is not valid: ${e.message.replace(/^net-conf: /, '')}`,
-      `${e.hint ? `${e.hint}, ` : ''}in the store's config (<prefix>/config in etcd, DIR/coreos.com/network/config in a file store)`)
+      `${e.hint ? `${e.hint}, ` : ''}in the store's config, ${store.configLocation()}`)
   }
 }
 

@@ -9,7 +9,8 @@ import {FlannelctlError} from '../../src/errors.js'
 import {parseNetConf} from '../../src/core/netconf.js'
 import {FileStore} from '../../src/store/file-store.js'
 import fc from 'fast-check'
-import {isoTime, leaseFromJson, leaseToJson, openStore, type Lease} from '../../src/store/store.js'
+import {isoTime, leaseFromJson, leaseToJson, openStore, parseStoredNetConf, type Lease} from '../../src/store/store.js'
+import {EtcdStore} from '../../src/store/etcd-store.js'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const nc = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
@@ -363,5 +364,29 @@ describe('FileStore', () => {
       expect(e.message).to.contain(`is inside the file store file:${dir}`)
       expect(e.hint).to.equal(`use --store file:${dir}`)
     }
+  })
+})
+
+describe('a stored network config that does not parse', () => {
+  it('names where to correct it: the file store\'s own file, or the etcd key under the store\'s prefix', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fc-conf-'))
+    try {
+      const store = new FileStore(dir)
+      const refusal = (() => {
+        try {
+          parseStoredNetConf(store, '{"Network":"10.244.0.0/16","EnableNFTables":"yes"}')
+        } catch (e) {
+          return e as FlannelctlError
+        }
+        return expect.fail('parsed')
+      })()
+      expect(refusal.message).to.equal(`the network config in file:${dir} is not valid: EnableNFTables must be true or false, got the string "yes"`)
+      expect(refusal.hint).to.match(new RegExp(`in the store's config, the file ${dir}/coreos\\.com/network/config$`))
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+    // (no etcd to connect to here: the key is the store's prefix's, as its reads use)
+    const etcd = Object.assign(Object.create(EtcdStore.prototype) as EtcdStore, {prefix: '/example.com/network'})
+    expect(etcd.configLocation()).to.equal('the etcd key /example.com/network/config')
   })
 })
