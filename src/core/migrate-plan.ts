@@ -17,6 +17,7 @@
  * before any route uses it, and flannel.<old> goes only once every node routes the new way.
  */
 import {vtepAddress, vxlanDeviceName} from './flannel.js'
+import {DEFAULT_VNI, DEFAULT_VXLAN_PORT} from './netconf.js'
 import type {HostSnapshot} from './model.js'
 import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, podPathsOf} from './forward-verdict.js'
 import {rulesMode} from './flannel-nft.js'
@@ -94,10 +95,22 @@ export interface MigrationPhase {
   note: string
 }
 
-/** `b` in words; `against` (the other end of a migration) adds the VNI and port when they differ from its. */
+/**
+ * Which of vxlan `b`'s settings the other end of a migration does not imply: the VNI (also when the
+ * port alone differs: a port goes with its VNI) and the port that differ from that end's, or from
+ * flannel's defaults when that end is host-gw (a `--vni 2` from host-gw is news too).
+ */
+function vxlanChanges(b: Partial<MigrationBackend> & Pick<MigrationBackend, 'type'>, against: MigrationBackend | undefined): {vni: boolean; port: boolean} {
+  if (b.type !== 'vxlan' || against === undefined) return {vni: false, port: false}
+  const base = against.type === 'vxlan' ? against : {vni: DEFAULT_VNI, port: DEFAULT_VXLAN_PORT}
+  const port = b.port !== undefined && b.port !== base.port
+  return {vni: port || (b.vni !== undefined && b.vni !== base.vni), port}
+}
+
+/** `b` in words; `against` (the other end of a migration) adds the VNI and port it does not imply. */
 export function backendLabel(b: Pick<MigrationBackend, 'type' | 'directRouting'> & Partial<MigrationBackend>, against?: MigrationBackend): string {
-  const differs = (key: 'vni' | 'port') => b.type === 'vxlan' && against?.type === 'vxlan' && b[key] !== undefined && b[key] !== against[key]
-  const detail = `${differs('vni') || differs('port') ? ` VNI ${b.vni}` : ''}${differs('port') ? ` port ${b.port}` : ''}`
+  const c = vxlanChanges(b, against)
+  const detail = `${c.vni ? ` VNI ${b.vni}` : ''}${c.port ? ` port ${b.port}` : ''}`
   return b.type === 'vxlan' && b.directRouting ? `vxlan${detail} (DirectRouting)` : `${b.type}${detail}`
 }
 
@@ -108,9 +121,8 @@ export function backendLabelInFull(b: MigrationBackend): string {
 
 /** The flags of `flannelctl migrate` that move to `b` from `other` (--vni and --port too when they change). */
 export function migrateFlags(b: MigrationBackend, other: MigrationBackend): string {
-  const vxlans = b.type === 'vxlan' && other.type === 'vxlan'
-  return `--backend ${b.type}${b.directRouting ? ' --directrouting' : ''}${vxlans && (b.vni !== other.vni || b.port !== other.port) ? ` --vni ${b.vni}` : ''}`
-    + `${vxlans && b.port !== other.port ? ` --port ${b.port}` : ''}`
+  const c = vxlanChanges(b, other)
+  return `--backend ${b.type}${b.directRouting ? ' --directrouting' : ''}${c.vni ? ` --vni ${b.vni}` : ''}${c.port ? ` --port ${b.port}` : ''}`
 }
 
 /** A migration's two ends as they read side by side: with their VNIs (and ports) when those change. */

@@ -500,6 +500,12 @@ describe('migrate plan: a new VNI', () => {
     expect(migrationLabels(start)).to.deep.equal({from: 'vxlan VNI 1', to: 'vxlan VNI 2'})
     expect(migrationLabels({from: vxlan, to: port4789})).to.deep.equal({from: 'vxlan VNI 1 port 8472', to: 'vxlan VNI 2 port 4789'})
     expect(migrationLabels({from: vxlan, to: hostgw})).to.deep.equal({from: 'vxlan', to: 'host-gw'})
+    // from host-gw, which has no VNI: the VNI (and port) where they are not flannel's defaults, as `--vni 2` asked
+    expect(migrationLabels({from: hostgw, to: vxlan2})).to.deep.equal({from: 'host-gw', to: 'vxlan VNI 2'})
+    expect(migrationLabels({from: hostgw, to: {...vxlan, port: 4789}})).to.deep.equal({from: 'host-gw', to: 'vxlan VNI 1 port 4789'})
+    expect(migrationLabels({from: dr2, to: hostgw})).to.deep.equal({from: 'vxlan VNI 2 (DirectRouting)', to: 'host-gw'})
+    expect(migrateFlags(vxlan2, hostgw)).to.equal('--backend vxlan --vni 2')
+    expect(migrateFlags(vxlan, hostgw)).to.equal('--backend vxlan')
     expect(migrationLabels({from: dr, to: dr2}).to).to.equal('vxlan VNI 2 (DirectRouting)')
     expect(migrateFlags(port4789, vxlan)).to.equal('--backend vxlan --vni 2 --port 4789')
     expect(migrateFlags(dr, vxlan2)).to.equal('--backend vxlan --directrouting --vni 1')
