@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../cli/base.js'
 import {jsonFlag, recordedStoreFlags} from '../cli/flags.js'
-import {isNetworkFix, runDoctor} from '../services/doctor.js'
+import {runDoctor} from '../services/doctor.js'
 import {commandEcho} from '../services/collect.js'
-import {renderDoctor} from '../ui/doctor.js'
+import {labFixLine, renderDoctor} from '../ui/doctor.js'
 import {ExitCode} from '../errors.js'
 
 export default class Doctor extends BaseCommand {
@@ -42,12 +42,8 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
     if (flags.json) this.outJson(report)
     else {
       this.out(renderDoctor(report, {color: useColor()}))
-      // Every lab host is a namespace: a fix runs there, one command at a time (as trace's lab fixes do).
-      // A finding of the store (an unfinished migration), and a migrate, are fixed from here, not inside a host.
-      if (flags.lab !== undefined && (report.findings.some(f => f.fix.some(c => !isNetworkFix(c)) && report.nodes.includes(f.node)) || report.pairs.some(p => p.fix.length > 0))) {
-        const fromHere = report.findings.some(f => f.fix.some(isNetworkFix)) ? ' (a flannelctl migrate from here, as printed)' : ''
-        this.out(`\nIn the lab, run each fix on its host: flannelctl lab exec${flags.lab === 'demo' ? '' : ` --name ${flags.lab}`} HOST -- COMMAND${fromHere}`)
-      }
+      const closing = flags.lab === undefined ? undefined : labFixLine(report, flags.lab)
+      if (closing !== undefined) this.out(`\n${closing}`)
     }
     process.exitCode = report.healthy ? ExitCode.ok : ExitCode.notDelivered
   }

@@ -105,3 +105,16 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
   out.push('', r.healthy ? paint(color, 32, warnings > 0 ? `healthy, with ${count(warnings, 'warning')} above` : 'healthy') : paint(color, 31, 'problems found'))
   return out.join('\n')
 }
+
+/**
+ * The closing line of `doctor --lab`: every lab host is a namespace, so a fix printed for a host runs
+ * there, one command at a time (as trace's lab fixes do). Only when the report printed such a fix:
+ * a pair that is fine keeps the commands of a return path the trace could not read, unprinted, and a
+ * migrate (a store finding's, or a shared one) runs from here, not inside a host.
+ */
+export function labFixLine(r: DoctorReport, lab: string): string | undefined {
+  const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.length > 0) || r.findings.some(f => r.nodes.includes(f.node) && f.fix.some(c => !isNetworkFix(c)))
+  if (!hostFixes) return undefined
+  const fromHere = r.findings.some(f => f.fix.some(isNetworkFix)) ? ' (a flannelctl migrate from here, as printed)' : ''
+  return `In the lab, run each fix on its host: flannelctl lab exec${lab === 'demo' ? '' : ` --name ${lab}`} HOST -- COMMAND${fromHere}`
+}

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {checksumOffloadSuspects, diagnose, hostChecks, isNetworkFix, migrateOnNodesRead, podToNodeChecks, rulesChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
 import {parseNftRuleset} from '../../src/core/parse/nft.js'
 import {ROOT} from '../helpers/cli.js'
-import {renderDoctor} from '../../src/ui/doctor.js'
+import {labFixLine, renderDoctor} from '../../src/ui/doctor.js'
 import type {LoadedSource} from '../../src/services/collect.js'
 import type {Command, Runner} from '../../src/adapters/runner.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
@@ -227,6 +227,21 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
     // a host's own fix stays with its host
     expect(text).to.contain('    fix [n2]: sysctl -w net.ipv4.ip_forward=1')
     expect(text).to.not.match(/fix \[n\d\]: flannelctl migrate/)
+    expect(labFixLine(report, 'seg')).to.equal('In the lab, run each fix on its host: flannelctl lab exec --name seg HOST -- COMMAND (a flannelctl migrate from here, as printed)')
+    // the migrate alone is run from here: nothing to run on a host
+    expect(labFixLine({...report, findings: report.findings.filter(f => f.code === 'MISSING_ROUTE')}, 'seg')).to.equal(undefined)
+  })
+
+  it('doctor --lab closes with how to run a fix on its host only when it printed one', () => {
+    const fine: PairResult = {from: 'pod-2a', to: 'pod-1a', disposition: 'DELIVERED', fix: [{node: 'n1', command: 'ip -6 route get fd00:100::12'}], warnings: []}
+    const report: DoctorReport = {source: 'lab demo', nodes: ['n1', 'n2'], pods: ['pod-1a', 'pod-2a'], sampled: false, pairs: [fine], rules: {}, healthy: true,
+      findings: [{code: 'MIGRATION_UNFINISHED', severity: 'warning', node: 'store', message: 'a migration … stopped', fix: ['flannelctl migrate --backend vxlan --lab demo --yes']},
+        {code: 'LEASES_OFF_CONFIG', severity: 'warning', node: 'store', message: 'no lease fits the network config', fix: []}]}
+    // a pair that is fine keeps the commands that would read its unread return path: not printed, nothing to run
+    expect(renderDoctor(report, {color: false})).to.not.contain('ip -6 route get')
+    expect(labFixLine(report, 'demo')).to.equal(undefined)
+    const bad: PairResult = {...fine, disposition: 'NO_ROUTE', fix: [{node: 'n1', command: 'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'}]}
+    expect(labFixLine({...report, pairs: [bad]}, 'demo')).to.equal('In the lab, run each fix on its host: flannelctl lab exec HOST -- COMMAND (a flannelctl migrate from here, as printed)')
   })
 
   it('a peer whose neighbour and fdb entries are both gone: the MISSING_NEIGH fix writes both', () => {
