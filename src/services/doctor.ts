@@ -132,7 +132,11 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
   const nodes = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
   const flannelNodes = nodes.filter(n => n.subnet !== undefined)
   const findings: DoctorFinding[] = []
-  const add = (f: Omit<DoctorFinding, 'fix'> & {fix?: string[]}) => findings.push({fix: [], ...f})
+  const add = (f: Omit<DoctorFinding, 'fix'> & {fix?: string[]}): DoctorFinding => {
+    const finding = {fix: [], ...f}
+    findings.push(finding)
+    return finding
+  }
   const network = podNetworkOf(world, leases)
 
   // Peers: visible nodes with a pod subnet, then leases for subnets no visible node holds.
@@ -303,20 +307,28 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const specific = new RouteTable(routes.filter(r => normaliseDst(r.dst) !== 'default'))
     const neighByKey = new Map((h.neighbors ?? []).map(x => [`${x.dev}|${x.dst}`, x]))
     const fdbMacs = new Set((h.fdb ?? []).filter(f => f.dst).map(f => `${f.dev}|${f.mac.toLowerCase()}`))
+    // Stale entries that lead to a peer's address (by the fdb, or by its VTEP MAC): an older lease of that peer, by public IP
+    const olderLeaseEntries = new Map<string, {finding: DoctorFinding; subnet?: string}[]>()
+    const ofOlderLease = (ip: string | undefined, finding: DoctorFinding, subnet?: string) => {
+      if (ip !== undefined && peerIndex.byPublicIP.has(ip)) olderLeaseEntries.set(ip, [...olderLeaseEntries.get(ip) ?? [], {finding, subnet}])
+    }
+    const hostOfMac = (mac: string | undefined): string | undefined => mac === undefined ? undefined
+      : peerIndex.byMac.get(mac.toLowerCase())?.publicIP ?? (h.fdb ?? []).find(f => f.dev === vx?.name && f.dst && f.mac.toLowerCase() === mac.toLowerCase())?.dst
     if (vx && peersKnown) {
       // Stale entries: routes, neighbours, fdb on the vxlan device that no peer accounts for.
       for (const r of routes.filter(x => x.dev === vx.name)) {
         const dst = normaliseDst(r.dst)
         if (dst === 'default' || !isCidr(dst) || dst === n.subnet || isOther(peerIndex.bySubnet.get(dst))) continue
         if (others.some(p => cidrWithin(parseCidr(p.subnet), parseCidr(dst)))) continue // old flannel: one route for the whole network
-        add({code: 'STALE_ROUTE', severity: 'warning', node: name, message: `route to ${dst} via ${vx.name}, but no node or lease holds that subnet`,
+        const stale = add({code: 'STALE_ROUTE', severity: 'warning', node: name, message: `route to ${dst} via ${vx.name}, but no node or lease holds that subnet`,
           evidence: r.raw, fix: [`ip route del ${dst}`]})
+        ofOlderLease(r.gateway !== undefined && peerIndex.byPublicIP.has(r.gateway) ? r.gateway : hostOfMac(r.gateway === undefined ? undefined : neighByKey.get(`${vx.name}|${r.gateway}`)?.lladdr), stale, dst)
       }
       for (const nb of (h.neighbors ?? []).filter(x => x.dev === vx.name && isIPv4(x.dst))) {
         if (isOther(peerIndex.byVtepAddress.get(nb.dst))) continue
         if (others.some(p => cidrContainsIp(p.subnet, nb.dst))) continue // old flannel: a neighbour per remote pod
-        add({code: 'STALE_NEIGH', severity: 'warning', node: name, message: `neighbour ${nb.dst} on ${vx.name} belongs to no node or lease`,
-          evidence: nb.raw, fix: [`ip neigh del ${nb.dst} dev ${vx.name}`]})
+        ofOlderLease(hostOfMac(nb.lladdr), add({code: 'STALE_NEIGH', severity: 'warning', node: name, message: `neighbour ${nb.dst} on ${vx.name} belongs to no node or lease`,
+          evidence: nb.raw, fix: [`ip neigh del ${nb.dst} dev ${vx.name}`]}))
       }
       for (const f of (h.fdb ?? []).filter(x => x.dev === vx.name && x.dst && usableMac(x.mac))) {
         const byMac = peerIndex.byMac.get(f.mac.toLowerCase())
@@ -331,8 +343,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
             message: `fdb sends ${macPeer.name}'s VTEP MAC ${f.mac} to ${f.dst}, but ${macPeer.name}'s address is ${macPeer.publicIP}`,
             evidence: f.raw, fix: [`bridge fdb replace ${f.mac} dev ${vx.name} dst ${macPeer.publicIP} self permanent`, `bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
         } else if (!macPeer && ipPeer) {
-          add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${ipPeer.name}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
-            evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
+          ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${ipPeer.name}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
+            evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]}))
         }
       }
     }
@@ -349,11 +361,19 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       if (!route && h.routesFilter !== undefined) continue
       if (!route) {
         const offLink = !n.vxlan && p.publicIP !== undefined && !isOnLink(routes, p.publicIP)
+        // the peer's lease in the store, and this node still on entries of its older one: behind the peer's move
+        const older = p.publicIP !== undefined && !offLink && !vxDown && leases?.some(l => l.subnet === p.subnet) ? olderLeaseEntries.get(p.publicIP) : undefined
+        const was = older?.find(o => o.subnet !== undefined)?.subnet
+        const sync = older && `${BEHIND_SYNC}${name} has not synced since ${p.name}'s lease moved to ${p.subnet}: it replaces the old entries; or by hand:`
         add({code: 'MISSING_ROUTE', severity: 'error', node: name,
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
-            : `no route to ${p.name}'s pod subnet ${p.subnet}`,
-          evidence: '(no matching route)', fix: offLink ? [OFF_SEGMENT_FIX] : [...(vxDown ? [`ip link set ${vx!.name} up`] : []), peerRouteFix(n, p)]})
+            : `no route to ${p.name}'s pod subnet ${p.subnet}${older ? `: ${p.name}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
+          evidence: '(no matching route)', fix: offLink ? [OFF_SEGMENT_FIX] : sync ? [sync, ...peerEntriesByHand(n, p)] : [...(vxDown ? [`ip link set ${vx!.name} up`] : []), peerRouteFix(n, p)]})
+        for (const o of older ?? []) {
+          o.finding.message += ` (${p.name}'s, before its lease moved to ${p.subnet})`
+          o.finding.fix = [sync!, ...o.finding.fix]
+        }
         continue
       }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
@@ -404,6 +424,21 @@ function ruleScope(spec: string): string | undefined {
   return scope === '' ? undefined : scope
 }
 
+/** The fix that leads the findings of a node behind a peer's move (see MISSING_ROUTE). */
+const BEHIND_SYNC = 'flannelctl sync   # '
+
+/**
+ * A pair that fails on a node behind a peer's move: the trace patches the entries it meets, one by
+ * one, where that node's sync (as its host findings say) replaces them all. It leads that node's fixes.
+ */
+function syncBehindNodesFirst(pairs: PairResult[], findings: DoctorFinding[]): void {
+  const behind = new Map(findings.filter(f => f.code === 'MISSING_ROUTE' && f.fix[0]?.startsWith(BEHIND_SYNC)).map(f => [f.node, f.fix[0]]))
+  for (const p of pairs) {
+    const first = p.fix.findIndex(f => behind.has(f.node))
+    if (first >= 0) p.fix.splice(first, 0, {node: p.fix[first].node, command: behind.get(p.fix[first].node)!})
+  }
+}
+
 function mostCommon(values: number[]): number | undefined {
   const counts = new Map<number, number>()
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
@@ -438,6 +473,14 @@ function addressDevice(h: HostSnapshot, specific: RouteTable, ip: string): strin
 /** The kernel refuses a gateway it reaches only through another one: vxlan carries such a peer. */
 const offSegmentFix = (nodes = '') => `flannelctl migrate --backend vxlan --directrouting${nodes}   # direct routes on the segment, vxlan across the router`
 const OFF_SEGMENT_FIX = offSegmentFix()
+
+/** What a sync writes for a peer, by hand: its route, and over vxlan the neighbour and fdb entries behind it. */
+function peerEntriesByHand(n: NodeFacts, p: PeerFacts): string[] {
+  if (!n.vxlan || p.vtepMac === undefined || p.publicIP === undefined) return [peerRouteFix(n, p)]
+  const vtep = p.subnet.split('/')[0]
+  return [`ip route replace ${p.subnet} via ${vtep} dev ${n.vxlan.name} onlink`, `ip neigh replace ${vtep} lladdr ${p.vtepMac} dev ${n.vxlan.name} nud permanent`,
+    `bridge fdb append ${p.vtepMac} dev ${n.vxlan.name} dst ${p.publicIP} self permanent`]
+}
 
 function peerRouteFix(n: NodeFacts, p: PeerFacts): string {
   if (n.vxlan) return `ip route replace ${p.subnet} via ${p.subnet.split('/')[0]} dev ${n.vxlan.name} onlink   # with its neigh and fdb entries: flannelctl sync`
@@ -588,6 +631,7 @@ export function diagnose(given: World, source: string, leases?: Parameters<typeo
   const pairs = podMatrix(world)
   const rules = rulesChecks(world, enableNFTables)
   const findings = [...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world)]
+  syncBehindNodesFirst(pairs, findings)
   return {
     source,
     nodes: world.hosts.filter(h => !podHosts.has(h.name)).map(h => h.name),

@@ -146,6 +146,40 @@ describe('doctor host checks: the same VTEP address on several nodes', () => {
   })
 })
 
+describe('doctor host checks: a node behind a peer\'s move', () => {
+  it('node2 moved to a new subnet (reset --release, init) and node1 has not synced: its sync leads every fix, the commands by hand follow', () => {
+    // node2's bridge and lease are on 10.244.7.0/24 now; node1 keeps its route and neighbour for 10.244.2.0/24
+    const w = applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'cni0'}, value: {local: '10.244.7.1', raw: 'inet 10.244.7.1/24 brd 10.244.7.255 scope global cni0'}},
+    ])
+    const moved = [leases[0], {...leases[1], subnet: '10.244.7.0/24'}]
+    const findings = hostChecks(w, moved).filter(f => f.node === 'node1')
+    expect(findings.map(f => f.code)).to.deep.equal(['STALE_ROUTE', 'STALE_NEIGH', 'MISSING_ROUTE'])
+    const sync = 'flannelctl sync   # node1 has not synced since node2\'s lease moved to 10.244.7.0/24: it replaces the old entries; or by hand:'
+    for (const f of findings) expect(f.fix[0], f.code).to.equal(sync)
+    const [route, neigh, missing] = findings
+    expect(route.message).to.equal('route to 10.244.2.0/24 via flannel.1, but no node or lease holds that subnet (node2\'s, before its lease moved to 10.244.7.0/24)')
+    expect(route.fix.slice(1)).to.deep.equal(['ip route del 10.244.2.0/24'])
+    expect(neigh.fix.slice(1)).to.deep.equal(['ip neigh del 10.244.2.0 dev flannel.1'])
+    expect(missing.message).to.equal('no route to node2\'s pod subnet 10.244.7.0/24: node2\'s lease moved there from 10.244.2.0/24, and node1 has not synced since')
+    expect(missing.fix.slice(1)).to.deep.equal(['ip route replace 10.244.7.0/24 via 10.244.7.0 dev flannel.1 onlink',
+      'ip neigh replace 10.244.7.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent', 'bridge fdb append d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent'])
+    // without the store, nothing says node2 moved: a stale entry and a missing route, fixed one by one, as before
+    expect(hostChecks(w).filter(f => f.node === 'node1').some(f => f.fix[0] === sync)).to.equal(false)
+  })
+
+  it('a pair failing on that node: its sync leads that node\'s fixes there too', () => {
+    const w = applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'cni0'}, value: {local: '10.244.7.1', raw: 'inet 10.244.7.1/24 brd 10.244.7.255 scope global cni0'}},
+      {host: 'node1', op: 'remove', table: 'fdb', where: {mac: 'd6:12:9b:77:c2:02', dev: 'flannel.1'}},
+    ])
+    const report = diagnose(w, 'test', [leases[0], {...leases[1], subnet: '10.244.7.0/24'}])
+    const atNode1 = report.pairs.filter(p => p.fix.some(f => f.node === 'node1'))
+    expect(atNode1, JSON.stringify(report.pairs)).to.not.deep.equal([])
+    for (const p of atNode1) expect(p.fix.find(f => f.node === 'node1')?.command).to.match(/^flannelctl sync {3}# node1 has not synced since node2's lease moved to 10\.244\.7\.0\/24/)
+  })
+})
+
 describe('doctor host checks: a node whose address changed under its lease', () => {
   it('is named from the lease, with the sync that moves the lease (vxlan here; host-gw alike, checked on a lab)', () => {
     const w = applyPatches(loadWorld('flannel-vxlan'), [{host: 'node2', op: 'update', table: 'addresses', where: {dev: 'eth0', local: '192.168.100.12'},
