@@ -39,6 +39,8 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       const report = JSON.parse((await cli(['doctor', '--lab', name, '--json'])).stdout) as DoctorReport
       const drop = report.findings.find(f => f.code === 'FORWARD_DROP' && f.node === n1.name)!
       const accepts = drop.fix.filter(c => c.startsWith('iptables '))
+      // what it says is dropped is what its accepts let through (below: the node port too, not only n1's /24)
+      expect(drop.message).to.contain(`pod traffic through ${n1.name} (10.244.0.0/16)`)
       expect(accepts).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT'])
       const pair = report.pairs.find(p => p.from === p1.name && p.to === p2.name)!
       expect(pair.fix.map(f => `${f.node} ${f.command}`)).to.deep.equal(accepts.map(c => `${n1.name} ${c}`))
