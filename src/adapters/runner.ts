@@ -3,7 +3,7 @@
  * or recording (tests replay what a real host printed).
  */
 import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
-import {openSync, closeSync, existsSync} from 'node:fs'
+import {openSync, closeSync, existsSync, readFileSync} from 'node:fs'
 import {isAbsolute} from 'node:path'
 import {constants as osConstants} from 'node:os'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
@@ -414,24 +414,42 @@ export async function runAttached(target: Target, file: string, args: string[], 
   const w = wrapForTarget(target, file, args)
   const {execa} = await loadExeca()
   const child = execa(w.file, w.args, {stdio: 'inherit', reject: false, env, cleanup: false})
-  // As a shell does while a foreground program runs: Ctrl-C reaches the program from the terminal
-  // (it decides how to stop, e.g. migrate between steps), so this process waits for it; a SIGTERM
-  // sent to this process alone is passed on.
-  const waitForChild = () => {}
+  // As a shell does while a foreground program runs: Ctrl-C at the terminal reaches the program too
+  // (it decides how to stop, e.g. migrate between steps), so this process waits for it; passing it on
+  // would be a second Ctrl-C, which stops at once. A SIGINT sent to this process alone (a script's
+  // kill -INT, timeout -s INT, no terminal) and a SIGTERM are passed on.
   const passOn = (signal: NodeJS.Signals) => child.kill(signal)
-  process.on('SIGINT', waitForChild)
+  const onInterrupt = (signal: NodeJS.Signals) => {
+    if (!inTerminalForeground()) passOn(signal)
+  }
+  process.on('SIGINT', onInterrupt)
   process.on('SIGTERM', passOn)
   let r: Awaited<typeof child>
   try {
     r = await child
   } finally {
-    process.off('SIGINT', waitForChild)
+    process.off('SIGINT', onInterrupt)
     process.off('SIGTERM', passOn)
   }
   // Ended by a signal (Ctrl-C, a kill): exit as a shell reports it, 128 + the signal's number.
   if (r.exitCode === undefined && r.signal) return 128 + (osConstants.signals[r.signal as NodeJS.Signals] ?? 0)
   if (r.exitCode === undefined) throw new FlannelctlError(`cannot run ${file}: ${r.message}`, 'check the command name', ExitCode.usage)
   return r.exitCode
+}
+
+/**
+ * Whether this process is in its terminal's foreground process group, the one a Ctrl-C there reaches
+ * as a whole (/proc/self/stat: pgrp and tpgid, the terminal's foreground group, -1 without one).
+ */
+function inTerminalForeground(): boolean {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    // after "pid (comm) ": state ppid pgrp session tty_nr tpgid; comm may hold spaces and parentheses
+    const [, , pgrp, , , tpgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(tpgid) > 0 && tpgid === pgrp
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -12,7 +12,8 @@
  *
  * Where flannelctl differs, on purpose:
  * - a chain already as wanted is left alone (flanneld rewrites it on every start): a resync plans nothing;
- * - a rule someone added to flanneld's chain stays where it is among flanneld's, above them too (flanneld's flush drops it);
+ * - a rule someone added to flanneld's chain stays where it is among flanneld's, above them too (flanneld's flush drops it),
+ *   also one only shaped like flanneld's (flannelRulesOf);
  * - a policy other than accept on flanneld's chain is set back to accept, in place (flanneld's
  *   `add chain` names no policy, so it leaves one set by hand);
  * - the `postrtg` chain is deleted when masquerading is turned off (flanneld leaves the old one);
@@ -116,14 +117,30 @@ function wantedChains(intent: NftIntent): WantedChain[] {
   return chains
 }
 
-/** Rules flanneld (or flannelctl) writes into its chains, whatever network or subnet: replaced on a rewrite; any other rule is kept. */
-export function isFlannelNftRule(text: string | undefined): boolean {
-  if (text === undefined) return false
+/**
+ * Which rules of one of flanneld's chains flanneld (or flannelctl) wrote: those `wanted` now, the
+ * narrowed SNAT (by its comment), and each whole set flanneld writes for a network and subnet (its
+ * six masquerade rules, its two accepts), as an earlier lease or network left them. A rule someone
+ * added that is only shaped like one of flanneld's (`ip saddr 10.99.0.0/16 accept`, a RETURN that
+ * keeps a service range's sources) is theirs: a rewrite keeps it, reset names it.
+ */
+export function flannelRulesOf(rules: readonly FlannelNftRule[], wanted: readonly string[] = []): (rule: FlannelNftRule) => boolean {
+  const texts = rules.flatMap(r => (r.text === undefined ? [] : [r.text]))
   const cidr = '\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+'
-  return sameRule(text, 'meta mark 0x4000 return')
-    || new RegExp(`^ip saddr (!= )?${cidr} ip daddr (!= )?${cidr} (return|masquerade( fully-random)?)$`).test(text)
-    || new RegExp(`^ip [sd]addr ${cidr} accept$`).test(text)
-    || text.endsWith(` comment "${NFT_MANUAL_MASQ_COMMENT}"`)
+  // each set that one of the rules could belong to: a RETURN's two addresses are the subnet and the network, either way round
+  const sets = texts.flatMap(text => {
+    const pair = new RegExp(`^ip saddr (${cidr}) ip daddr (${cidr}) return$`).exec(text)
+    if (pair) return [nftMasqRules(pair[2], pair[1]), nftMasqRules(pair[1], pair[2])]
+    const accept = new RegExp(`^ip saddr (${cidr}) accept$`).exec(text)
+    return accept ? [nftForwardRules(accept[1])] : []
+  })
+  const whole = [...wanted, ...sets.filter(set => set.every(rule => texts.some(text => writtenAs(text, rule)))).flat()]
+  return r => r.text !== undefined && (r.text.endsWith(` comment "${NFT_MANUAL_MASQ_COMMENT}"`) || whole.some(rule => writtenAs(r.text!, rule)))
+}
+
+/** `printed` is flanneld's `rule`, also as flanneld writes it where the kernel has no fully-random. */
+function writtenAs(printed: string, rule: string): boolean {
+  return sameRule(printed, rule) || sameRule(printed, rule.replace(/ fully-random$/, ''))
 }
 
 const tableRef = (family: string, name: string) => `${family} ${name}`
@@ -160,7 +177,7 @@ function ensureChain(have: FlannelNftChain | 'unknown' | undefined, want: Wanted
   if (!headFits(have, want)) return [`delete chain ${chain}`, addChain(want), ...adds]
   // A policy can: set back in place (`policy drop` on flanneld's chain), the rules in it stay.
   const policy = (have.policy ?? 'accept') === 'accept' ? [] : [`add chain ${chain} { type ${want.type} hook ${want.hook} priority ${want.priority} ; policy accept ; }`]
-  const ours = (r: FlannelNftRule) => isFlannelNftRule(r.text)
+  const ours = flannelRulesOf(have.rules, want.rules)
   const own = have.rules.filter(ours)
   if (own.length === want.rules.length && want.rules.every((rule, i) => sameRule(own[i].text!, rule))) return policy
   // flanneld's own transaction: flush and refill
@@ -216,7 +233,8 @@ export function nftResetWarnings(tables: FlannelNftTable[] | undefined, readProb
     return [`nftables could not be read (${readProblem}): flanneld's tables, where this host has them, stay; delete them as root: ${FLANNEL_NFT_TABLES.map(t => `nft delete table ${t.family} ${t.name}`).join('; ')}`]
   }
   return (tables ?? []).flatMap(t => t.chains.flatMap(c => {
-    const theirs = c.rules.filter(r => !isFlannelNftRule(r.text))
+    const ours = flannelRulesOf(c.rules)
+    const theirs = c.rules.filter(r => !ours(r))
     const texts = theirs.map(r => r.text ?? `handle ${r.handle}`)
     return theirs.length === 0 ? [] : [`${othersRulesGo(texts.length, `chain ${c.name} of ${t.family} ${t.name}`, 'the table')} (${texts.slice(0, 2).join('; ')}${texts.length > 2 ? '; …' : ''})`]
   }))

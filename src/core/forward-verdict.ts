@@ -71,9 +71,24 @@ export function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCE
 const NON_ACCEPTING_TARGETS = new Set(['DROP', 'REJECT', 'RETURN', 'LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TRACE',
   'TCPMSS', 'AUDIT', 'CHECKSUM', 'CLASSIFY', 'DSCP', 'TOS', 'TTL', 'HL', 'SET', 'SECMARK', 'CONNSECMARK', 'NFQUEUE', 'QUEUE', 'LED', 'IDLETIMER'])
 
-/** Accepts at the top of a native base chain: the first rules it walks, so they end its walk for pod traffic before any drop or jump. */
+/**
+ * firewalld's own table: firewalld writes it anew on every `firewall-cmd --reload` and restart, so a
+ * rule inserted there with nft is gone after one; what lasts is firewalld's own configuration.
+ */
+export const isFirewalldTable = (c: Pick<NftChain, 'family' | 'table'>): boolean => c.family === 'inet' && c.table === 'firewalld'
+
+/** `firewall-cmd` now and `--permanent` (for the next reload or restart), as firewalld's docs pair them. */
+export const firewallCmd = (change: string): string[] => [`firewall-cmd ${change}`, `firewall-cmd --permanent ${change}`]
+
+/**
+ * Accepts at the top of a native base chain: the first rules it walks, so they end its walk for pod
+ * traffic before any drop or jump. In firewalld's table: the pod network as a source of its trusted
+ * zone (checked on the kernel with firewalld 1.3: forwarded pod traffic both ways passes, also
+ * after a --reload, where the inserted accepts were gone).
+ */
 export const nftAcceptHint = (c: Pick<NftChain, 'family' | 'table' | 'name'>, net: string): string[] =>
-  ['saddr', 'daddr'].map(dir => `nft insert rule ${c.family} ${c.table} ${c.name} ip ${dir} ${net} accept`)
+  isFirewalldTable(c) ? firewallCmd(`--zone=trusted --add-source=${net}`)
+    : ['saddr', 'daddr'].map(dir => `nft insert rule ${c.family} ${c.table} ${c.name} ip ${dir} ${net} accept`)
 
 /**
  * `nft delete rule … handle N` for a rule that drops some packets only (it names an address, a

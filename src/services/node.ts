@@ -8,7 +8,7 @@ import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
 import {NFT_TABLE_V4, nftResetWarnings, iptablesTablesLosingChains, deletingEmptiedIptablesTables} from '../core/flannel-nft.js'
-import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
+import {forwardAcceptHint, forwardVerdict, isFirewalldTable, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -701,7 +701,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       // A native firewall's forward chain (nftables.service, firewalld) decides for itself in either mode: flannel's accepts end their own chain only.
       const peerDevs = backend.type === 'vxlan' ? [vxlanDeviceName(vni), ...(backend.directRouting ? [iface] : [])] : [iface]
       for (const d of nativeForwardDrops(snap, {network: nc.network, subnet: lease.subnet, bridge: rec.bridge, peerDevs})) {
-        readWarnings.push(`${nativeDropText(d)}, and flannel's accepts (${nc.enableNFTables ? `its nftables table ${NFT_TABLE_V4}` : 'iptables\' FORWARD'}) do not overrule it: every base chain on the forward hook must accept a packet. Accept pod traffic at the top of that chain: ${d.fix.join('; ')}`)
+        readWarnings.push(`${nativeDropText(d)}, and flannel's accepts (${nc.enableNFTables ? `its nftables table ${NFT_TABLE_V4}` : 'iptables\' FORWARD'}) do not overrule it: every base chain on the forward hook must accept a packet. ${isFirewalldTable(d.chain) ? 'Put the pod network in firewalld\'s trusted zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept pod traffic at the top of that chain'}: ${d.fix.join('; ')}`)
       }
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)

@@ -535,6 +535,18 @@ describe('migrate on a lab whose store is its own etcd (it answers only inside t
     await expectMigrated(lab, ['--backend', 'vxlan'])
   })
 
+  it('SIGINT to the migrate on this machine alone, without a terminal (a script\'s kill -INT), reaches the run inside the lab too', async () => {
+    // its own session: no terminal whose Ctrl-C would reach the run inside as well
+    const run = execa(process.execPath, [join(ROOT, 'bin', 'run.js'), 'migrate', '--lab', lab.name, '--backend', 'host-gw', '--yes', '--verbose'], {reject: false, detached: true, env: {NO_COLOR: '1'}})
+    await outputMatches(run.stderr!, /\[ ?3\/\d+\]/)
+    run.kill('SIGINT')
+    const r = await run
+    expect(r.exitCode, String(r.stderr)).to.equal(130)
+    expect(String(r.stderr)).to.match(/stopped by SIGINT; \d+ of \d+ steps are done/)
+    await expectMigrated(lab, ['--backend', 'host-gw'])
+    await expectMigrated(lab, ['--backend', 'vxlan'])
+  })
+
   it('two runs started at once: one migrates, the other changes nothing or hands over after its step; strict rp_filter is restored, not saved loosened', async () => {
     await strictRpFilter(lab)
     const runs = await withoutLoss(lab, async () => {

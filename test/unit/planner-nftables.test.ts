@@ -13,7 +13,7 @@ import type {HostSnapshot, IptablesRule} from '../../src/core/model.js'
 import type {Op} from '../../src/core/ops.js'
 import {describePlan} from '../../src/core/ops.js'
 import {forwardJump, forwardRules, masqJump, masqRules, FWD_CHAIN, MASQ_CHAIN} from '../../src/core/flannel.js'
-import {deletingEmptiedIptablesTables, isFlannelNftRule, nftMasqRules, nftResetWarnings, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
+import {deletingEmptiedIptablesTables, flannelRulesOf, nftForwardRules, nftMasqRules, nftResetWarnings, parseFlannelNftRead, rulesMode} from '../../src/core/flannel-nft.js'
 import {batchesOf} from '../../src/adapters/host.js'
 import {ROOT} from '../helpers/cli.js'
 import {misplacedRules} from '../../src/services/status.js'
@@ -135,6 +135,22 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
       ...deletes, ...masq.slice(0, 4).map(r => `insert rule ip flannel-ipv4 postrtg position 11 ${r}`), ...masq.slice(4).map(r => `add rule ip flannel-ipv4 postrtg ${r}`)])
   })
 
+  it('a rule someone added that is only shaped like flanneld\'s stays (sync flushed an accept for another range, and a RETURN for the service range, every time)', () => {
+    const tables = parseFlannelNftRead(fixture('flanneld.json'))
+    const [postrtg, forward] = tables[0].chains
+    postrtg.rules.splice(4, 0, {handle: 50, text: `ip saddr ${NET} ip daddr 10.96.0.0/12 return`})
+    forward.rules.push({handle: 51, text: 'ip saddr 10.99.0.0/16 accept'})
+    const snap = {...host({}), flannelNft: tables}
+    expect(ruleOps(intent, snap)).to.deep.equal([])
+    const moved = nftLines(ruleOps({...intent, subnet: '10.244.2.0/24'}, snap))
+    expect(moved.filter(l => l.startsWith('delete rule'))).to.deep.equal([2, 3, 4, 5, 6, 7].map(h => `delete rule ip flannel-ipv4 postrtg handle ${h}`))
+    expect(moved.join('\n')).to.not.contain('flush')
+    // reset says both go with the table
+    expect(nftResetWarnings(tables, undefined)).to.deep.equal([
+      `1 rule not flannel's in chain postrtg of ip flannel-ipv4 goes with the table (ip saddr ${NET} ip daddr 10.96.0.0/12 return)`,
+      '1 rule not flannel\'s in chain forward of ip flannel-ipv4 goes with the table (ip saddr 10.99.0.0/16 accept)'])
+  })
+
   it('flanneld\'s rules out of order (no foreign rule): flush and refill, as flanneld does', () => {
     const tables = parseFlannelNftRead(fixture('flanneld.json'))
     tables[0].chains[1].rules.reverse()
@@ -241,12 +257,23 @@ describe('planner: EnableNFTables (flanneld\'s native nftables rules)', () => {
   })
 
   it('tells flannel\'s rules from others\' and where a host keeps them', () => {
-    expect(isFlannelNftRule('ip saddr 10.244.0.0/16 accept')).to.equal(true)
-    expect(isFlannelNftRule(undefined)).to.equal(false)
-    const [, , , , , , foreign] = parseFlannelNftRead(fixture('foreign-rules.json'))[0].chains[0].rules
-    expect(foreign).to.deep.equal({handle: 11, text: 'ip saddr 192.0.2.0/24 counter packets 0 bytes 0 masquerade'})
-    expect(isFlannelNftRule(foreign.text)).to.equal(false)
-    expect(isFlannelNftRule('meta mark 0x00004000 return')).to.equal(true)
+    const theirsIn = (texts: (string | undefined)[], wanted?: string[]) => {
+      const rules = texts.map((text, i) => ({handle: i + 2, text}))
+      const ours = flannelRulesOf(rules, wanted)
+      return rules.filter(r => !ours(r)).map(r => r.text)
+    }
+    const [postrtg] = parseFlannelNftRead(fixture('foreign-rules.json'))[0].chains
+    expect(postrtg.rules[6]).to.deep.equal({handle: 11, text: 'ip saddr 192.0.2.0/24 counter packets 0 bytes 0 masquerade'})
+    expect(theirsIn(postrtg.rules.map(r => r.text))).to.deep.equal([postrtg.rules[6].text])
+    expect(postrtg.rules[0].text, 'the mark as nft prints it').to.equal('meta mark 0x00004000 return')
+    // a whole set of flanneld's, for an earlier network and subnet, and as written where the kernel has no fully-random
+    expect(theirsIn(nftMasqRules('10.42.0.0/16', '10.42.3.0/24').map(r => r.replace(' fully-random', '')))).to.deep.equal([])
+    // shaped like flanneld's, in no whole set of them: someone's (an accept for another range, a RETURN keeping sources to the service range)
+    expect(theirsIn([...nftForwardRules(NET), 'ip saddr 10.99.0.0/16 accept', undefined])).to.deep.equal(['ip saddr 10.99.0.0/16 accept', undefined])
+    expect(theirsIn([...nftMasqRules(NET, SUBNET), `ip saddr ${NET} ip daddr 10.96.0.0/12 return`, 'ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/17 return'])).to.deep.equal(
+      [`ip saddr ${NET} ip daddr 10.96.0.0/12 return`, 'ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/17 return'])
+    // what is wanted now is flannel's, whole or not
+    expect(theirsIn(['ip saddr 10.99.0.0/16 accept'], nftForwardRules('10.99.0.0/16'))).to.deep.equal([])
     expect(rulesMode(host({nft: fixture('flanneld.json')}))).to.equal('nftables')
     expect(rulesMode(host({iptables: true, nft: fixture('flanneld.json')}))).to.equal('both')
     expect(rulesMode(host({iptables: true}))).to.equal('iptables')

@@ -132,6 +132,40 @@ describe('trace through native nftables: firewalld\'s own rule shapes', () => {
   })
 })
 
+describe('trace through firewalld 1.3 as it starts (Debian 12, default zone public)', () => {
+  // n1: `nft -j list table inet firewalld` of firewalld 1.3.3 run in a lab node's namespace: as it
+  // starts (nft-firewalld-1.3.json), then after `firewall-cmd --zone=trusted --add-source=10.244.0.0/16`
+  // and `firewall-cmd --add-port=8472/udp` (-fixed). kernel: ping either way between the pods got no
+  // answer, and did after both. The accepts `nft insert` put in filter_FORWARD let the pods ping
+  // until `firewall-cmd --reload`, which took them (and flannel's iptables chains) away; the
+  // --permanent trusted source and port kept pods pinging across a reload.
+  const trusted = ['firewall-cmd --zone=trusted --add-source=10.244.0.0/16', 'firewall-cmd --permanent --zone=trusted --add-source=10.244.0.0/16']
+  const port = ['firewall-cmd --add-port=8472/udp', 'firewall-cmd --permanent --add-port=8472/udp']
+
+  it('forwarded pod traffic is rejected in the zone: the fix is firewalld\'s trusted zone, now and for the next reload, not a rule a reload takes', async () => {
+    const t = await trace('nft-firewalld-1.3.json', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.reason).to.contain('(inet firewalld filter_FWD_public, handle')
+    // and the reply's vxlan packet into n1, rejected at INPUT
+    expect(t.failure!.fix).to.deep.equal([...trusted, ...port].map(command => ({node: 'n1', command})))
+  })
+
+  it('vxlan into n1 is rejected at INPUT: the fix opens its port in firewalld\'s zone', async () => {
+    const t = await trace('nft-firewalld-1.3.json', {src: 'pod-2a', dst: 'pod-1a'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.reason).to.contain('udp').and.contain(':8472').and.contain('(inet firewalld filter_IN_public, handle')
+    expect(t.failure!.fix).to.deep.equal(port.map(command => ({node: 'n1', command})))
+  })
+
+  it('with both fixes pods reach each other both ways, as on the kernel', async () => {
+    for (const [src, dst] of [['pod-1a', 'pod-2a'], ['pod-2a', 'pod-1a']]) {
+      const t = await trace('nft-firewalld-1.3-fixed.json', {src, dst})
+      expect(t.disposition, `${src} → ${dst}: ${t.failure?.reason}`).to.equal('DELIVERED')
+      expect(t.returnPath.disposition).to.equal('DELIVERED')
+    }
+  })
+})
+
 describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
   // n1: table ip kube-proxy: ClusterIP 10.96.0.10:80 → service chain → `numgen random mod 1 vmap`
   // → endpoint chain `dnat to 10.244.33.2:8080`; 10.96.0.20:80 has no endpoints (no-endpoint-services

@@ -10,7 +10,7 @@ import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {neighbourUse} from './host-view.js'
 import {vtepAddress, vxlanDevices} from './vxlan.js'
-import {forwardAcceptHint, nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
+import {firewallCmd, forwardAcceptHint, isFirewalldTable, nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
 
 /** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
 export function homeNode(w: WorldIndex, dst: string): {view: HostView, subnet: string} | undefined {
@@ -241,7 +241,14 @@ export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | unde
   const remove = nftDeleteOf(rule)
   if (remove !== undefined) return [{node: view.name, command: remove}]
   const insert = (match: string): Fix => ({node: view.name, command: `nft insert rule ${c.family} ${c.table} ${c.name} ${match} accept`})
-  if (hook === 'FORWARD' && network !== undefined) return nftAcceptHint(c, network).map(command => ({node: view.name, command}))
+  // firewalld's trusted zone takes sources: a packet from outside the pod network gets its own accept (lost on a reload)
+  if (hook === 'FORWARD' && network !== undefined && (!isFirewalldTable(c) || cidrContainsIp(network, packet.src))) {
+    return nftAcceptHint(c, network).map(command => ({node: view.name, command}))
+  }
+  // a port firewalld's zone does not open (vxlan's 8472 at INPUT): opened in its zone, which lasts
+  if (isFirewalldTable(c) && hook === 'INPUT' && !ofConnection(packet) && packet.dport !== undefined && (packet.proto === 'udp' || packet.proto === 'tcp')) {
+    return firewallCmd(`--add-port=${packet.dport}/${packet.proto}`).map(command => ({node: view.name, command}))
+  }
   if (ofConnection(packet)) return [insert('ct state established,related')]
   const proto = packet.proto === 'icmp' ? 'ip protocol icmp' : packet.dport !== undefined ? `${packet.proto} dport ${packet.dport}` : `meta l4proto ${packet.proto}`
   return [insert(`ip saddr ${packet.src} ip daddr ${packet.dst} ${proto}`)]
