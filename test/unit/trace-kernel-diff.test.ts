@@ -996,3 +996,28 @@ describe('trace against the kernel: kube-proxy branches that all fail, each its 
     expect(pick.message).to.contain('DENIED_BY_FILTER on o2').and.to.contain('DENIED_BY_FILTER on o1').and.to.contain('None gets through')
   })
 })
+
+describe('trace against the kernel: kube-proxy\'s nftables mode picking an endpoint by numgen, captured by collect', () => {
+  // lab-kube-proxy-nft-numgen: 2-node vxlan lab; n1 has table ip kube-proxy with 10.96.0.10:80 → service-web:
+  // `numgen random mod 2 vmap { 0 : goto endpoint-a, 1 : goto endpoint-b }`, a → 10.244.19.2:8080, b → :8081,
+  // and n2's FORWARD drops tcp to 10.244.19.2:8081
+  it('traces each entry of the map: the failing one is reported, with what the other does', async () => {
+    // kernel: of 8 connects from pod-1a to 10.96.0.10:80, 6 reached pod-2a:8080 and 2 timed out;
+    // after the printed fix (deleting n2's DROP), 8 of 8 connected; traceroute -T -n prints 10.96.0.10 three times
+    const t = await trace('lab-kube-proxy-nft-numgen', {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.node).to.equal('n2')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n2', command: 'iptables -D FORWARD -d 10.244.19.2/32 -p tcp -m tcp --dport 8081 -j DROP'}])
+    const pick = t.warnings.find(w => w.message.startsWith('the outcome depends on a random pick'))!
+    expect(pick).to.include({code: 'ASSUMED', node: 'n1'})
+    expect(pick.message).to.contain('by the first entry of each random map to 10.244.19.2:8080: DELIVERED;')
+    expect(pick.message).to.contain("by `numgen random mod 2 vmap { 0 : goto endpoint-a, 1 : goto endpoint-b }`'s entry 1 : goto endpoint-b to 10.244.19.2:8081: DENIED_BY_FILTER on n2 (traced here)")
+    expect(t.warnings.filter(w => w.message.includes('the flow may take'))).to.deep.equal([])
+  })
+
+  it('a flow that meets no map (pod to pod) says nothing of a pick', async () => {
+    const t = await trace('lab-kube-proxy-nft-numgen', {src: 'pod-1a', dst: 'pod-2a', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.filter(w => w.message.includes('random'))).to.deep.equal([])
+  })
+})

@@ -172,14 +172,19 @@ describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
     expect(t.hops[1].steps.find(s => s.kind === 'nat')!.evidence).to.not.contain('--mark')
   })
 
-  it('two endpoints: numgen picks one at random, traced the first and said so', async () => {
+  it('two endpoints: numgen picks one at random, traced the first and said so; where they part, each is traced', async () => {
     const two = real('nft-kube-proxy.txt')
       .replace('numgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080 }',
         'numgen random mod 2 vmap { 0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080, 1 : goto endpoint-other }')
       .replace('\tchain endpoint-5OJB2KTY', '\tchain endpoint-other {\n\t\tmeta l4proto tcp dnat to 10.244.81.9:8080\n\t}\n\tchain endpoint-5OJB2KTY')
     const t = await trace(two, {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
-    expect(t.hops[1].steps.find(s => s.kind === 'nat')!.evidence).to.equal('meta l4proto tcp dnat to 10.244.33.2:8080')
-    expect(assumed(t).some(m => m.includes('sends each new connection to one of 2 entries, picked by `numgen random`: traced the first (0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080); the flow may take the other'))).to.equal(true)
+    // 10.244.81.9 is no pod: that entry fails, and is the one shown
+    expect(t.hops[1].steps.find(s => s.kind === 'nat')!.evidence).to.equal('meta l4proto tcp dnat to 10.244.81.9:8080')
+    expect(assumed(t).join('\n')).to.contain('to 10.244.33.2:8080: DELIVERED;').and.to.contain('goto endpoint-other to 10.244.81.9:8080: ')
+    // the same endpoint twice: the branches agree, and the first is traced with the note that each was
+    const same = await trace(two.replace('dnat to 10.244.81.9:8080', 'dnat to 10.244.33.2:8080'), {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(same.disposition).to.equal('DELIVERED')
+    expect(assumed(same).some(m => m.includes('sends each new connection to one of 2 entries, picked by `numgen random`: traced the first (0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080); the trace follows each entry and says where they part'))).to.equal(true)
   })
 })
 

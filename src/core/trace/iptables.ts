@@ -41,10 +41,11 @@ export interface PacketFacts {
   /** a TCP segment's flags when it is not the traced SYN or its SYN-ACK (a reset from a closed port) */
   tcpFlags?: readonly string[]
   /**
-   * whether a `-m statistic` rule (keyed by its text) takes this connection: the trace decides it
-   * to follow each branch in turn; undefined leaves the rule undecided (see traceFlow)
+   * whether a random choice takes this connection: a `-m statistic` rule (keyed by its text), or one
+   * entry of a `numgen` verdict map (keyed, and named in the trace's words by `label`). The trace
+   * decides it to follow each branch in turn; undefined leaves it undecided (see traceFlow)
    */
-  randomPick?: (rule: string) => boolean | undefined
+  randomPick?: (key: string, label?: string) => boolean | undefined
 }
 
 type Tri = boolean | 'unknown'
