@@ -162,7 +162,8 @@ export function nativeForwardDrops(h: HostSnapshot, paths: PodPaths): NativeForw
   ]
   // iptables' MARK rules matter to a chain that reads the mark only; reading them costs ~70 ms at 3000 rules, on every sync
   const readsMark = chains.some(c => rulesReached(c).some(r => JSON.stringify(r.expr).includes('"key":"mark"')))
-  const rules = h.iptables !== undefined && readsMark ? new RuleSet(h.iptables) : undefined
+  // with the ipsets read, as the trace has them: a MARK rule by `-m set` is decided, not a doubt that silences the chain
+  const rules = h.iptables !== undefined && readsMark ? new RuleSet(h.iptables, h.ipsets) : undefined
   const drops: NativeForwardDrop[] = []
   for (const chain of chains) {
     for (const p of packets) {
