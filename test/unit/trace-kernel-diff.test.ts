@@ -1021,3 +1021,37 @@ describe('trace against the kernel: kube-proxy\'s nftables mode picking an endpo
     expect(t.warnings.filter(w => w.message.includes('random'))).to.deep.equal([])
   })
 })
+
+describe('trace against the kernel: a path MTU the sender learned (route cache), captured by collect', () => {
+  // a (10.93.1.2) → r (a0 10.93.1.1, b0 10.93.2.1) → b (10.93.2.2). After one `ping -M do -s 1372` from a while
+  // r's b0 had MTU 1300, a's `ip -4 route show cache` holds `10.93.2.2 via 10.93.1.1 dev eth0 cache expires …sec mtu 1300`.
+  // router-pmtu-cache-narrow (json): b0 still 1300; router-pmtu-cache-stale (txt): b0 back to 1500, the cache kept
+
+  it('the sender refuses a DF packet over the learned MTU, while the path is still narrow: both fixes, traceroute as the path answers it', async () => {
+    // kernel: ping -M do -s 1372 in a: "local error: message too long, mtu=1300"; traceroute -n -F 10.93.2.2 1400
+    // (its probes ignore the learned MTU): 10.93.1.1, then 10.93.1.1 !F-1300
+    const t = await trace('router-pmtu-cache-narrow', {src: 'a', dst: 'b', size: 1400})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'a', step: 'mtu'})
+    expect(t.failure!.evidence).to.match(/^10\.93\.2\.2 via 10\.93\.1\.1 dev eth0 cache expires \d+sec mtu 1300$/)
+    expect(t.failure!.reason).to.contain('the path MTU 1300 a learned for 10.93.2.2').and.to.contain('without the learned MTU it fails on r too')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.include.members(['r: ip link set b0 mtu 1500', 'a: ip route flush cache'])
+    expect(t.failure!.fix.at(-1)).to.deep.equal({node: 'a', command: 'ip route flush cache'})
+    expect(t.traceroute).to.deep.equal(['10.93.1.1', '10.93.1.1 !F-1300'])
+    // a packet that fits the learned MTU goes on
+    expect((await trace('router-pmtu-cache-narrow', {src: 'a', dst: 'b', size: 1300})).disposition).to.equal('DELIVERED')
+  })
+
+  it('the path carries the size again but the sender still refuses until the cache is flushed', async () => {
+    // kernel: ping -M do -s 1372 in a: "message too long, mtu=1300"; traceroute -n -F 1400: 10.93.1.1, 10.93.2.2;
+    // after `ip route flush cache` in a the ping is answered
+    const t = await trace('router-pmtu-cache-stale', {src: 'a', dst: 'b', size: 1400})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.node).to.equal('a')
+    expect(t.failure!.reason).to.contain('the flush is the fix')
+    expect(t.failure!.fix).to.deep.equal([{node: 'a', command: 'ip route flush cache'}])
+    expect(t.traceroute).to.deep.equal(['10.93.1.1', '10.93.2.2'])
+    // only the sender's own packets obey it: from b to a, and from r, nothing is learned
+    expect((await trace('router-pmtu-cache-stale', {src: 'b', dst: 'a', size: 1400})).disposition).to.equal('DELIVERED')
+  })
+})

@@ -1321,7 +1321,18 @@ class Walk {
     const t = packet.tunnel
     const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
     let limit: {mtu: number, evidence: string, of: string, fix: () => Fix[]}
-    if (route.mtu !== undefined) {
+    // the sender's own socket obeys a path MTU it learned from a "fragmentation needed" until it
+    // expires (10 minutes), even once the path carries more: only the sender has it
+    const learned = hop.in === 'local' && t === undefined ? view.learnedPathMtu(packet.dst, dev) : undefined
+    if (learned?.mtu !== undefined && learned.mtu < (route.mtu ?? view.link(dev)?.mtu ?? Infinity)) {
+      limit = {mtu: learned.mtu, evidence: learned.raw,
+        of: `the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst} from a "fragmentation needed" (its route cache, kept until it expires)`,
+        fix: () => [{node: view.name, command: `ip route flush cache`}]}
+      if (packet.size <= learned.mtu) {
+        this.step(hop, 'mtu', 'ok', learned.raw, `the ${size} fits the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst}`)
+        return undefined
+      }
+    } else if (route.mtu !== undefined) {
       limit = {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of the route it takes on ${view.name}`,
         fix: () => [{node: view.name, command: routeMtuClearCommand(route)}]}
       if (packet.size <= route.mtu) {
@@ -2116,7 +2127,28 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
 export function traceFlow(world: World, req: TraceRequest): Trace {
   const first = randomBranch(new Map())
   const traced = traceWorld(world, req, true, first)
-  return first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met])
+  return pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met]))
+}
+
+/**
+ * A path MTU the sender learned stops its own DF packets (ping -M do: "message too long"), not
+ * traceroute's probes (IP_PMTUDISC_PROBE ignores it): they go as the path takes them. The same
+ * trace without the learned MTU gives that traceroute, and says whether flushing it is enough or
+ * the path is still too narrow (its fixes come first then).
+ */
+function pastLearnedMtu(world: World, req: TraceRequest, t: Trace): Trace {
+  const f = t.failure
+  const sender = f?.step === 'mtu' ? world.hosts.find(h => h.name === f.node) : undefined
+  if (f === undefined || sender?.pmtuCache?.some(r => r.raw === f.evidence) !== true) return t
+  const path = traceFlow({...world, hosts: world.hosts.map(h => h === sender ? {...h, pmtuCache: undefined} : h)}, req)
+  t.traceroute = path.traceroute
+  if (path.disposition === 'DELIVERED' || path.failure === undefined) {
+    f.reason += `; the path itself carries the ${req.size}-byte packet now (traced without the learned MTU): the flush is the fix`
+  } else {
+    f.reason += `; without the learned MTU it fails on ${path.failure.node} too (${path.disposition}: ${path.failure.reason}), which must be fixed first`
+    f.fix = [...path.failure.fix, ...f.fix.filter(x => !path.failure!.fix.some(y => y.node === x.node && y.command === x.command))]
+  }
+  return t
 }
 
 /**
