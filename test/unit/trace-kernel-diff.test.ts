@@ -1055,3 +1055,24 @@ describe('trace against the kernel: a path MTU the sender learned (route cache),
     expect((await trace('router-pmtu-cache-stale', {src: 'b', dst: 'a', size: 1400})).disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: a drop in a chain a controller owns says what to change instead, captured by collect', () => {
+  it('Calico (cali-tw-…): the NetworkPolicy, then the deletion labelled as a workaround Felix undoes', async () => {
+    const t = await trace('calico-policy-mark', {src: 'k1p1', dst: 'k2p1', proto: 'tcp', dport: 81})
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal([
+      'kubectl get networkpolicy -A   # Calico policy drops tcp 10.66.1.5 → 10.66.2.5:81: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod',
+      'iptables -D cali-tw-calik2pa -m comment --comment "Drop if no policies passed packet" -j DROP   # temporary workaround only: Calico\'s Felix owns cali-tw-calik2pa and puts the rule back at its next resync',
+    ])
+  })
+
+  it('docker (DOCKER-ISOLATION-STAGE-1): an accept in DOCKER-USER, which docker leaves alone', async () => {
+    // lab-docker-isolation-drop: n1's FORWARD jumps to DOCKER-USER (RETURN) and DOCKER-ISOLATION-STAGE-1, which drops
+    // `-i cni0 ! -o cni0`. kernel: ping pod-1a → pod-2a is lost; after the first printed fix it is answered
+    const t = await trace('lab-docker-isolation-drop', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.fix).to.deep.equal([
+      {node: 'n1', command: 'iptables -I DOCKER-USER -s 10.244.97.2 -d 10.244.19.2 -j ACCEPT   # DOCKER-USER is yours: FORWARD passes it first and docker leaves it alone'},
+      {node: 'n1', command: 'iptables -D DOCKER-ISOLATION-STAGE-1 -i cni0 ! -o cni0 -j DROP   # temporary workaround only: docker owns DOCKER-ISOLATION-STAGE-1 and puts the rule back when it restarts'},
+    ])
+  })
+})
