@@ -6,7 +6,7 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {nativeDropText, nativeForwardDrops, podPathsOf, tablesToJudge, type PodPaths} from '../../src/core/forward-verdict.js'
+import {forwardVerdict, nativeDropText, nativeForwardDrops, podPathsOf, tablesToJudge, type PodPaths} from '../../src/core/forward-verdict.js'
 import {hostChecks} from '../../src/core/migrate-plan.js'
 import {parseIptablesSave} from '../../src/core/parse/iptables.js'
 import {parseNftRuleset} from '../../src/core/parse/nft.js'
@@ -127,5 +127,20 @@ describe('podPathsOf and migrate\'s preflight', () => {
     expect(bad.map(c => c.check)).to.deep.equal(['forward-policy'])
     expect(bad[0].message).to.contain('nftables chain inet filter forward (hook forward, priority 0) drops forwarded pod traffic')
     expect(bad[0].message).to.contain('nft insert rule inet filter forward ip saddr 10.244.0.0/16 accept; nft insert rule inet filter forward ip daddr 10.244.0.0/16 accept')
+  })
+})
+
+describe('forwardVerdict: iptables FORWARD with an ipset match', () => {
+  it('a drop by `-m set` whose collected set holds the pod subnet is the verdict, as trace decides it', async () => {
+    // lab-forward-drop-by-ipset (collect, txt): n1 has `ipset fct3blk hash:net` holding 10.244.0.0/16 and
+    // `-A FORWARD -m set --match-set fct3blk src -j DROP` above flannel's jump. kernel: ping pod-1a → pod-2a is lost
+    const {world} = await loadSource({snapshot: join(ROOT, 'test', 'fixtures', 'snapshots', 'lab-forward-drop-by-ipset')})
+    const n1 = world.hosts.find(h => h.name === 'n1')!
+    const v = forwardVerdict(n1, '10.244.97.0/24')
+    expect(v?.verdict).to.equal('DROP')
+    expect(v?.verdict === 'DROP' && v.rule.spec).to.equal('-m set --match-set fct3blk src -j DROP')
+    // a set without the subnet, or no sets read: the rule says nothing, flannel's accept decides
+    expect(forwardVerdict(n1, '10.245.0.0/24')?.verdict).to.not.equal('DROP')
+    expect(forwardVerdict({...n1, ipsets: undefined}, '10.244.97.0/24')?.verdict).to.equal('ACCEPT')
   })
 })

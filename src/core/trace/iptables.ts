@@ -48,7 +48,7 @@ export interface PacketFacts {
   randomPick?: (key: string, label?: string) => boolean | undefined
 }
 
-type Tri = boolean | 'unknown'
+export type Tri = boolean | 'unknown'
 
 interface Condition {
   test: (p: PacketFacts) => Tri
@@ -348,6 +348,11 @@ interface WalkMark {
   mark: number
   known: number
   doubt?: IptablesRule
+}
+
+/** `-m set --match-set NAME FLAGS` for the packet, from the captured ipsets (the trace's own test, for checks outside it). */
+export function matchSet(ipsets: readonly IpSet[] | undefined, name: string, flags: string, p: PacketFacts): Tri {
+  return ipsets === undefined ? 'unknown' : inIpset(name, flags.split(','), p, new Map(ipsets.map(x => [x.name, x])))
 }
 
 /**
