@@ -26,6 +26,9 @@ const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: strin
   'ip-addr': {json: ['ip', '-j', 'addr', 'show'], txt: ['ip', 'addr', 'show'], optional: false},
   // every table (main, local and those policy rules look up); IPv4 only, as `ip route show` was
   'ip-route': {json: ['ip', '-4', '-j', 'route', 'show', 'table', 'all'], txt: ['ip', '-4', 'route', 'show', 'table', 'all'], optional: false},
+  // the path MTUs the host learned from "fragmentation needed" (route exceptions, `cache expires N mtu M`):
+  // its own sockets obey them until they expire, whatever the path's MTU is now
+  'ip-route-cache': {json: ['ip', '-4', '-j', 'route', 'show', 'cache'], txt: ['ip', '-4', 'route', 'show', 'cache'], optional: true},
   // optional: an iproute2 too old for `-j rule` leaves the rules unknown (default rules assumed)
   'ip-rule': {json: ['ip', '-j', 'rule', 'show'], txt: ['ip', 'rule', 'show'], optional: true},
   'ip-neigh': {json: ['ip', '-j', 'neigh', 'show'], txt: ['ip', 'neigh', 'show'], optional: false},

@@ -11,7 +11,7 @@ import {entryDevicesOfAll, ipv4Part, isIPv6, listsSomeDevicesOnly, parseAddrs, r
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
 
-export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-rule', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'nft-ruleset', 'tc-qdisc', 'ipset', 'sysctl'] as const
+export const TABLES = ['ip-addr', 'ip-link', 'ip-route', 'ip-route-cache', 'ip-rule', 'ip-neigh', 'bridge-fdb', 'iptables-save', 'nft-ruleset', 'tc-qdisc', 'ipset', 'sysctl'] as const
 export type TableName = typeof TABLES[number]
 export type TableFormat = 'json' | 'txt'
 /** how a table file was named: `.json`, `.txt`, or no extension */
@@ -98,6 +98,7 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
     define('routes', () => routes().entries)
     define('routesFilter', () => routeFilterOfAll(routeRaw()) ?? (routes().ipv6Only ? '-6' : undefined))
   }
+  if (present.has('ip-route-cache')) define('pmtuCache', () => parseRoutes(load('ip-route-cache').text, src('ip-route-cache')).filter(r => r.mtu !== undefined))
   if (present.has('ip-rule')) define('rules', () => parseIPv4Rules(load('ip-rule').text, src('ip-rule')))
   if (present.has('ip-neigh')) {
     const raw = textOf('ip-neigh')

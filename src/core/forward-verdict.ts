@@ -6,7 +6,7 @@
  */
 import {cidrContainsIp, cidrOverlaps, cidrSize, nthAddress, parseCidr} from './addr.js'
 import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
-import {RuleSet} from './trace/iptables.js'
+import {RuleSet, matchSet} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
 import {nftJsonItems, rulesReached} from './parse/nft.js'
 import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
@@ -25,7 +25,9 @@ export const forwardAcceptHint = (net: string, table = 'filter'): string[] =>
  * What FORWARD (following jumps) does first with traffic to or from `subnet`: a rule accepts it, a
  * rule drops or rejects it (a host firewall's final `-j REJECT`), or neither and the policy decides.
  * Only plain address matches count: a rule with other matches (state, mark, ports) may not fire, and
- * a drop limited by interface or negation may not concern pods, so neither decides here.
+ * a drop limited by interface or negation may not concern pods, so neither decides here. An ipset
+ * match (`-m set --match-set S src`) counts when the collected sets decide it for an address of the
+ * subnet, as trace decides it: holding it, the rule concerns pod traffic; not, it does not.
  */
 export function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCEPT'} | {verdict: 'DROP', rule: IptablesRule} | undefined {
   const rules = h.iptables?.rules.filter(r => r.table === 'filter') ?? []
@@ -43,8 +45,14 @@ export function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCE
       }
       const s = val('-s')
       const d = val('-d')
-      const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o', '--reject-with'].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
+      const set = val('--match-set')
+      const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o', '--reject-with', ...(set !== undefined ? ['--match-set'] : [])].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
       if (other) continue
+      if (set !== undefined) {
+        const flags = words[words.indexOf('--match-set') + 2] ?? ''
+        const inSet = matchSet(h.ipsets, set, flags, {src: podAddress, dst: podAddress, proto: 'icmp', state: 'NEW'})
+        if (inSet !== true) continue
+      }
       const covers = (x: string | undefined) => x === undefined || cidrOverlaps(parseCidr(x), parseCidr(subnet))
       // a rule about other sources or other destinations says nothing about pod traffic as a whole
       if (!covers(s) || !covers(d)) continue
@@ -64,6 +72,7 @@ export function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCE
     return undefined
   }
   const partial = h.iptables?.covers !== undefined
+  const podAddress = nthAddress(parseCidr(subnet), 2)
   return walk('FORWARD')
 }
 
@@ -177,7 +186,8 @@ export function nativeForwardDrops(h: HostSnapshot, paths: PodPaths): NativeForw
   ]
   // iptables' MARK rules matter to a chain that reads the mark only; reading them costs ~70 ms at 3000 rules, on every sync
   const readsMark = chains.some(c => rulesReached(c).some(r => JSON.stringify(r.expr).includes('"key":"mark"')))
-  const rules = h.iptables !== undefined && readsMark ? new RuleSet(h.iptables) : undefined
+  // with the ipsets read, as the trace has them: a MARK rule by `-m set` is decided, not a doubt that silences the chain
+  const rules = h.iptables !== undefined && readsMark ? new RuleSet(h.iptables, h.ipsets) : undefined
   const drops: NativeForwardDrop[] = []
   for (const chain of chains) {
     for (const p of packets) {

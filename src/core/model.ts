@@ -346,6 +346,12 @@ export interface HostSnapshot {
    */
   routes?: Route[]
   /**
+   * `ip -4 route show cache`: the route exceptions that carry a path MTU this host learned from an
+   * ICMP "fragmentation needed" (`cache expires 599sec mtu 1300`); its own DF packets to that
+   * destination must fit it until it expires. Absent: not read.
+   */
+  pmtuCache?: Route[]
+  /**
    * The routes were pasted with a filter that prints some only (`ip route show dev flannel.1`):
    * the filter, e.g. `dev flannel.1`. A route the paste lacks is unknown, not absent.
    */

@@ -63,7 +63,7 @@ describe('collect and offline trace (real kernel)', function () {
     for (const n of state.nodes) expect(inv).to.contain(`name: ${n.name}`)
     for (const p of state.pods) expect(inv).to.contain(p.ip)
     expect((await readdir(join(dir, 'n1'))).sort()).to.deep.equal(
-      ['bridge-fdb.json', 'ip-addr.json', 'ip-link.json', 'ip-neigh.json', 'ip-route.json', 'ip-rule.json', 'ipset.txt', 'iptables-save.txt', 'nft-ruleset.json', 'sysctl.json', 'tc-qdisc.json'])
+      ['bridge-fdb.json', 'ip-addr.json', 'ip-link.json', 'ip-neigh.json', 'ip-route-cache.json', 'ip-route.json', 'ip-rule.json', 'ipset.txt', 'iptables-save.txt', 'nft-ruleset.json', 'sysctl.json', 'tc-qdisc.json'])
     expect(await readdir(join(dir, state.pods[0].name))).to.include.members(['ip-route.json', 'ip-rule.json'])
     // every table (`table all`): the local table too, and the kernel's three rules
     expect(await readFile(join(dir, 'n1', 'ip-route.json'), 'utf8')).to.contain('"table":"local"')

@@ -241,6 +241,48 @@ describe('trace on a node with native nftables (real kernel)', function () {
     await inNs(n1, 'ip', 'route', 'del', '10.96.0.0/16')
   })
 
+  it('kube-proxy\'s nftables mode with two endpoints, one dropped: trace follows each numgen entry, reports the failing one, and its fix makes every connect pass', async () => {
+    const n2 = state.nodes[1].netns
+    const ruleset = [
+      'table ip kube-proxy {',
+      '\tchain nat-prerouting {',
+      '\t\ttype nat hook prerouting priority dstnat; policy accept;',
+      '\t\tip daddr 10.96.0.10 tcp dport 80 goto service-web',
+      '\t}',
+      '\tchain service-web {',
+      '\t\tnumgen random mod 2 vmap { 0 : goto endpoint-a, 1 : goto endpoint-b }',
+      '\t}',
+      `\tchain endpoint-a {\n\t\tmeta l4proto tcp dnat to ${pod2.ip}:8080\n\t}`,
+      `\tchain endpoint-b {\n\t\tmeta l4proto tcp dnat to ${pod2.ip}:8081\n\t}`,
+      '}',
+    ].join('\n')
+    const load = await execa('ip', ['netns', 'exec', n1, 'nft', '-f', '-'], {input: ruleset, reject: false})
+    expect(load.exitCode, load.stderr).to.equal(0)
+    await inNs(n2, 'iptables', '-I', 'FORWARD', '-d', pod2.ip, '-p', 'tcp', '--dport', '8081', '-j', 'DROP')
+    try {
+      // kernel: the second endpoint's port is dropped on n2 (which connects take it is random: not asserted)
+      expect(await connect(pod2.ip, 8081)).to.equal('timeout')
+      const r = await trace('10.96.0.10', '--proto', 'tcp', '--dport', '80')
+      expect(r.t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(r.t.failure.node).to.equal(state.nodes[1].name)
+      const pick = r.t.warnings.find((w: {message: string}) => w.message.includes('depends on a random pick'))
+      expect(pick.message).to.contain(`to ${pod2.ip}:8080: DELIVERED`).and.to.contain(`to ${pod2.ip}:8081: DENIED_BY_FILTER`)
+      await applyFixes(r.t.failure.fix)
+      const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', '40', 'python3', '-c',
+        'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8081)); s.listen(); [s.accept() for _ in range(8)]'], {reject: false})
+      await new Promise(r => setTimeout(r, 400))
+      const seen: string[] = []
+      for (let i = 0; i < 4; i++) seen.push(await connect('10.96.0.10', 80))
+      listener.kill()
+      // (a connect the pick sent to 8081 reaches the listener there, not connect()'s own on 8080)
+      expect(seen.every(x => x.startsWith('ok from')), seen.join(', ')).to.equal(true)
+      expect((await trace('10.96.0.10', '--proto', 'tcp', '--dport', '80')).t.disposition).to.equal('DELIVERED')
+    } finally {
+      await nft('delete', 'table', 'ip', 'kube-proxy')
+      await sh('ip', ['netns', 'exec', n2, 'iptables', '-D', 'FORWARD', '-d', pod2.ip, '-p', 'tcp', '--dport', '8081', '-j', 'DROP'])
+    }
+  })
+
   it('flanneld\'s flannel-ipv4 masquerade: the source trace predicts is the one tcpdump sees', async () => {
     await inNs(n1, 'sh', '-c', 'iptables -t nat -F FLANNEL-POSTRTG')
     await nft('add', 'table', 'ip', 'flannel-ipv4')

@@ -23,6 +23,8 @@ class OldIproute2 implements Runner {
     const plain: Record<string, string> = {
       'ip -d link show': real('ip-link.txt'), 'ip addr show': real('ip-addr.txt'), 'ip -4 route show table all': real('ip-route.txt'),
       'ip rule show': real('ip-rule-default.txt'), 'ip neigh show': real('ip-neigh.txt'), 'bridge -j fdb show': real('bridge-fdb.json'),
+      // no path MTU learned: the route cache prints nothing
+      'ip -4 route show cache': '',
     }
     const out = plain[line]
     return out === undefined ? {stdout: '', stderr: 'not here', exitCode: 1} : {stdout: out, stderr: '', exitCode: 0}

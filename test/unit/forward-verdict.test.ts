@@ -6,12 +6,13 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {nativeDropText, nativeForwardDrops, podPathsOf, tablesToJudge, type PodPaths} from '../../src/core/forward-verdict.js'
+import {forwardVerdict, nativeDropText, nativeForwardDrops, podPathsOf, tablesToJudge, type PodPaths} from '../../src/core/forward-verdict.js'
 import {hostChecks} from '../../src/core/migrate-plan.js'
 import {parseIptablesSave} from '../../src/core/parse/iptables.js'
 import {parseNftRuleset} from '../../src/core/parse/nft.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 import {ROOT} from '../helpers/cli.js'
+import {loadSource} from '../../src/services/collect.js'
 
 const fixture = (...path: string[]) => readFileSync(join(ROOT, 'test', 'fixtures', ...path), 'utf8')
 const NET = '10.244.0.0/16'
@@ -30,6 +31,20 @@ describe('nativeForwardDrops: native nftables forward chains on the build side',
     expect([d.chain.family, d.chain.table, d.chain.name, d.rule, d.reject, d.remove]).to.deep.equal(['inet', 'filter', 'forward', undefined, false, undefined])
     expect(d.fix).to.deep.equal(['nft insert rule inet filter forward ip saddr 10.244.0.0/16 accept', 'nft insert rule inet filter forward ip daddr 10.244.0.0/16 accept'])
     expect(nativeDropText(d)).to.equal('nftables chain inet filter forward (hook forward, priority 0) drops forwarded pod traffic (icmp 10.244.97.2 → 10.244.0.2 (NEW) cni0 → flannel.1) by its policy drop')
+  })
+
+  it('a mark an iptables MARK rule gives by `-m set` is decided from the captured ipsets, as trace decides it', async () => {
+    // lab-forward-mark-by-ipset (collect, txt): n1 has `ipset fct3pods hash:net` holding 10.244.0.0/16, mangle
+    // `-A FORWARD -m set --match-set fct3pods src -j MARK --set-xmark 0x8/0x8` and table inet fw's forward chain
+    // `meta mark & 0x8 == 0x8 drop`. kernel: ping pod-1a → pod-2a is lost; trace says DENIED_BY_FILTER at that rule
+    const {world} = await loadSource({snapshot: join(ROOT, 'test', 'fixtures', 'snapshots', 'lab-forward-mark-by-ipset')})
+    const n1 = world.hosts.find(h => h.name === 'n1')!
+    const [d, ...more] = nativeForwardDrops(n1, paths)
+    expect(more).to.deep.equal([])
+    expect(d.at).to.equal('at `meta mark & 0x00000008 == 0x00000008 drop` (inet fw forward, handle 2)')
+    expect(d.remove).to.equal('nft delete rule inet fw forward handle 2')
+    // without the sets the MARK rule may or may not match: the mark is in doubt and nothing is said, no guess
+    expect(nativeForwardDrops({...n1, ipsets: undefined}, paths)).to.deep.equal([])
   })
 
   it('a reject in an ip family table (ping lost): the rule as nft prints it with its handle, its deletion, or accepts before it', () => {
@@ -116,5 +131,20 @@ describe('podPathsOf and migrate\'s preflight', () => {
     expect(bad.map(c => c.check)).to.deep.equal(['forward-policy'])
     expect(bad[0].message).to.contain('nftables chain inet filter forward (hook forward, priority 0) drops forwarded pod traffic')
     expect(bad[0].message).to.contain('nft insert rule inet filter forward ip saddr 10.244.0.0/16 accept; nft insert rule inet filter forward ip daddr 10.244.0.0/16 accept')
+  })
+})
+
+describe('forwardVerdict: iptables FORWARD with an ipset match', () => {
+  it('a drop by `-m set` whose collected set holds the pod subnet is the verdict, as trace decides it', async () => {
+    // lab-forward-drop-by-ipset (collect, txt): n1 has `ipset fct3blk hash:net` holding 10.244.0.0/16 and
+    // `-A FORWARD -m set --match-set fct3blk src -j DROP` above flannel's jump. kernel: ping pod-1a → pod-2a is lost
+    const {world} = await loadSource({snapshot: join(ROOT, 'test', 'fixtures', 'snapshots', 'lab-forward-drop-by-ipset')})
+    const n1 = world.hosts.find(h => h.name === 'n1')!
+    const v = forwardVerdict(n1, '10.244.97.0/24')
+    expect(v?.verdict).to.equal('DROP')
+    expect(v?.verdict === 'DROP' && v.rule.spec).to.equal('-m set --match-set fct3blk src -j DROP')
+    // a set without the subnet, or no sets read: the rule says nothing, flannel's accept decides
+    expect(forwardVerdict(n1, '10.245.0.0/24')?.verdict).to.not.equal('DROP')
+    expect(forwardVerdict({...n1, ipsets: undefined}, '10.244.97.0/24')?.verdict).to.equal('ACCEPT')
   })
 })

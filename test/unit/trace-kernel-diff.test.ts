@@ -996,3 +996,83 @@ describe('trace against the kernel: kube-proxy branches that all fail, each its 
     expect(pick.message).to.contain('DENIED_BY_FILTER on o2').and.to.contain('DENIED_BY_FILTER on o1').and.to.contain('None gets through')
   })
 })
+
+describe('trace against the kernel: kube-proxy\'s nftables mode picking an endpoint by numgen, captured by collect', () => {
+  // lab-kube-proxy-nft-numgen: 2-node vxlan lab; n1 has table ip kube-proxy with 10.96.0.10:80 → service-web:
+  // `numgen random mod 2 vmap { 0 : goto endpoint-a, 1 : goto endpoint-b }`, a → 10.244.19.2:8080, b → :8081,
+  // and n2's FORWARD drops tcp to 10.244.19.2:8081
+  it('traces each entry of the map: the failing one is reported, with what the other does', async () => {
+    // kernel: of 8 connects from pod-1a to 10.96.0.10:80, 6 reached pod-2a:8080 and 2 timed out;
+    // after the printed fix (deleting n2's DROP), 8 of 8 connected; traceroute -T -n prints 10.96.0.10 three times
+    const t = await trace('lab-kube-proxy-nft-numgen', {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.node).to.equal('n2')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n2', command: 'iptables -D FORWARD -d 10.244.19.2/32 -p tcp -m tcp --dport 8081 -j DROP'}])
+    const pick = t.warnings.find(w => w.message.startsWith('the outcome depends on a random pick'))!
+    expect(pick).to.include({code: 'ASSUMED', node: 'n1'})
+    expect(pick.message).to.contain('by the first entry of each random map to 10.244.19.2:8080: DELIVERED;')
+    expect(pick.message).to.contain("by `numgen random mod 2 vmap { 0 : goto endpoint-a, 1 : goto endpoint-b }`'s entry 1 : goto endpoint-b to 10.244.19.2:8081: DENIED_BY_FILTER on n2 (traced here)")
+    expect(t.warnings.filter(w => w.message.includes('the flow may take'))).to.deep.equal([])
+  })
+
+  it('a flow that meets no map (pod to pod) says nothing of a pick', async () => {
+    const t = await trace('lab-kube-proxy-nft-numgen', {src: 'pod-1a', dst: 'pod-2a', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings.filter(w => w.message.includes('random'))).to.deep.equal([])
+  })
+})
+
+describe('trace against the kernel: a path MTU the sender learned (route cache), captured by collect', () => {
+  // a (10.93.1.2) → r (a0 10.93.1.1, b0 10.93.2.1) → b (10.93.2.2). After one `ping -M do -s 1372` from a while
+  // r's b0 had MTU 1300, a's `ip -4 route show cache` holds `10.93.2.2 via 10.93.1.1 dev eth0 cache expires …sec mtu 1300`.
+  // router-pmtu-cache-narrow (json): b0 still 1300; router-pmtu-cache-stale (txt): b0 back to 1500, the cache kept
+
+  it('the sender refuses a DF packet over the learned MTU, while the path is still narrow: both fixes, traceroute as the path answers it', async () => {
+    // kernel: ping -M do -s 1372 in a: "local error: message too long, mtu=1300"; traceroute -n -F 10.93.2.2 1400
+    // (its probes ignore the learned MTU): 10.93.1.1, then 10.93.1.1 !F-1300
+    const t = await trace('router-pmtu-cache-narrow', {src: 'a', dst: 'b', size: 1400})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'a', step: 'mtu'})
+    expect(t.failure!.evidence).to.match(/^10\.93\.2\.2 via 10\.93\.1\.1 dev eth0 cache expires \d+sec mtu 1300$/)
+    expect(t.failure!.reason).to.contain('the path MTU 1300 a learned for 10.93.2.2').and.to.contain('without the learned MTU it fails on r too')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.include.members(['r: ip link set b0 mtu 1500', 'a: ip route flush cache'])
+    expect(t.failure!.fix.at(-1)).to.deep.equal({node: 'a', command: 'ip route flush cache'})
+    expect(t.traceroute).to.deep.equal(['10.93.1.1', '10.93.1.1 !F-1300'])
+    // a packet that fits the learned MTU goes on
+    expect((await trace('router-pmtu-cache-narrow', {src: 'a', dst: 'b', size: 1300})).disposition).to.equal('DELIVERED')
+  })
+
+  it('the path carries the size again but the sender still refuses until the cache is flushed', async () => {
+    // kernel: ping -M do -s 1372 in a: "message too long, mtu=1300"; traceroute -n -F 1400: 10.93.1.1, 10.93.2.2;
+    // after `ip route flush cache` in a the ping is answered
+    const t = await trace('router-pmtu-cache-stale', {src: 'a', dst: 'b', size: 1400})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.node).to.equal('a')
+    expect(t.failure!.reason).to.contain('the flush is the fix')
+    expect(t.failure!.fix).to.deep.equal([{node: 'a', command: 'ip route flush cache'}])
+    expect(t.traceroute).to.deep.equal(['10.93.1.1', '10.93.2.2'])
+    // only the sender's own packets obey it: from b to a, and from r, nothing is learned
+    expect((await trace('router-pmtu-cache-stale', {src: 'b', dst: 'a', size: 1400})).disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace against the kernel: a drop in a chain a controller owns says what to change instead, captured by collect', () => {
+  it('Calico (cali-tw-…): the NetworkPolicy, then the deletion labelled as a workaround Felix undoes', async () => {
+    const t = await trace('calico-policy-mark', {src: 'k1p1', dst: 'k2p1', proto: 'tcp', dport: 81})
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal([
+      'kubectl get networkpolicy -A   # Calico policy drops tcp 10.66.1.5 → 10.66.2.5:81: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod',
+      'iptables -D cali-tw-calik2pa -m comment --comment "Drop if no policies passed packet" -j DROP   # temporary workaround only: Calico\'s Felix owns cali-tw-calik2pa and puts the rule back at its next resync',
+    ])
+  })
+
+  it('docker (DOCKER-ISOLATION-STAGE-1): an accept in DOCKER-USER, which docker leaves alone', async () => {
+    // lab-docker-isolation-drop: n1's FORWARD jumps to DOCKER-USER (RETURN) and DOCKER-ISOLATION-STAGE-1, which drops
+    // `-i cni0 ! -o cni0`. kernel: ping pod-1a → pod-2a is lost; after the first printed fix it is answered
+    const t = await trace('lab-docker-isolation-drop', {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.fix).to.deep.equal([
+      {node: 'n1', command: 'iptables -I DOCKER-USER -s 10.244.97.2 -d 10.244.19.2 -j ACCEPT   # DOCKER-USER is yours: FORWARD passes it first and docker leaves it alone'},
+      {node: 'n1', command: 'iptables -D DOCKER-ISOLATION-STAGE-1 -i cni0 ! -o cni0 -j DROP   # temporary workaround only: docker owns DOCKER-ISOLATION-STAGE-1 and puts the rule back when it restarts'},
+    ])
+  })
+})

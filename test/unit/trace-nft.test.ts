@@ -192,7 +192,11 @@ describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
     expect(none.failure!.reason).to.contain('via filter-forward → service-endpoints-check → reject-chain: the sender gets ICMP port unreachable ("Connection refused")')
     const port = await trace('nft-kube-proxy.json', {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 81})
     expect(port.failure!.evidence).to.equal('ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"')
-    expect(port.failure!.fix).to.deep.equal([{node: 'n1', command: 'nft delete rule ip kube-proxy cluster-ips-check handle 29'}])
+    // kube-proxy owns its table: the Service is what to change, the deletion a labelled workaround
+    expect(port.failure!.fix).to.deep.equal([
+      {node: 'n1', command: 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)'},
+      {node: 'n1', command: 'nft delete rule ip kube-proxy cluster-ips-check handle 29   # temporary workaround only: kube-proxy (KUBE-FIREWALL: kubelet) owns table kube-proxy and puts the rule back at its next sync'},
+    ])
     const gone = await trace('nft-kube-proxy.json', {src: 'pod-1a', dst: '10.96.0.99', proto: 'tcp', dport: 80})
     expect(gone.failure!.reason).to.contain('drops tcp 10.244.81.2 → 10.96.0.99:80 (NEW) at `ip daddr 10.96.0.0/16 drop comment "Drop traffic to unallocated ClusterIPs"`')
   })
@@ -206,14 +210,19 @@ describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
     expect(t.hops[1].steps.find(s => s.kind === 'nat')!.evidence).to.not.contain('--mark')
   })
 
-  it('two endpoints: numgen picks one at random, traced the first and said so', async () => {
+  it('two endpoints: numgen picks one at random, traced the first and said so; where they part, each is traced', async () => {
     const two = real('nft-kube-proxy.txt')
       .replace('numgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080 }',
         'numgen random mod 2 vmap { 0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080, 1 : goto endpoint-other }')
       .replace('\tchain endpoint-5OJB2KTY', '\tchain endpoint-other {\n\t\tmeta l4proto tcp dnat to 10.244.81.9:8080\n\t}\n\tchain endpoint-5OJB2KTY')
     const t = await trace(two, {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
-    expect(t.hops[1].steps.find(s => s.kind === 'nat')!.evidence).to.equal('meta l4proto tcp dnat to 10.244.33.2:8080')
-    expect(assumed(t).some(m => m.includes('sends each new connection to one of 2 entries, picked by `numgen random`: traced the first (0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080); the flow may take the other'))).to.equal(true)
+    // 10.244.81.9 is no pod: that entry fails, and is the one shown
+    expect(t.hops[1].steps.find(s => s.kind === 'nat')!.evidence).to.equal('meta l4proto tcp dnat to 10.244.81.9:8080')
+    expect(assumed(t).join('\n')).to.contain('to 10.244.33.2:8080: DELIVERED;').and.to.contain('goto endpoint-other to 10.244.81.9:8080: ')
+    // the same endpoint twice: the branches agree, and the first is traced with the note that each was
+    const same = await trace(two.replace('dnat to 10.244.81.9:8080', 'dnat to 10.244.33.2:8080'), {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+    expect(same.disposition).to.equal('DELIVERED')
+    expect(assumed(same).some(m => m.includes('sends each new connection to one of 2 entries, picked by `numgen random`: traced the first (0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080); the trace follows each entry and says where they part'))).to.equal(true)
   })
 })
 

@@ -36,14 +36,20 @@ describe('trace render', () => {
     })
   }
 
-  // captured from hand-built hosts by collect: kube-proxy's random pick, one endpoint the client itself behind a hairpin-off port
-  it('renders kube-proxy-random-pick (snapshot old-flannel-kube-proxy) as its golden file', async () => {
-    const {world} = await loadSource({snapshot: join(FIXTURES, '..', 'snapshots', 'old-flannel-kube-proxy')})
-    const text = renderTrace(traceFlow(world, {src: 'o1p1', dst: '10.96.0.10', proto: 'tcp', dport: 80}), {color: false}) + '\n'
-    const file = join(FIXTURES, 'golden', 'kube-proxy-random-pick.txt')
-    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, text)
-    expect(text).to.equal(readFileSync(file, 'utf8'))
-  })
+  // captured from hand-built hosts by collect: kube-proxy's random pick, in iptables mode one endpoint the
+  // client itself behind a hairpin-off port; in nftables mode (numgen) one endpoint's port dropped by FORWARD
+  for (const [golden, snapshot, request] of [
+    ['kube-proxy-random-pick', 'old-flannel-kube-proxy', {src: 'o1p1', dst: '10.96.0.10', proto: 'tcp', dport: 80}],
+    ['kube-proxy-nft-numgen', 'lab-kube-proxy-nft-numgen', {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80}],
+  ] as const) {
+    it(`renders ${golden} (snapshot ${snapshot}) as its golden file`, async () => {
+      const {world} = await loadSource({snapshot: join(FIXTURES, '..', 'snapshots', snapshot)})
+      const text = renderTrace(traceFlow(world, request), {color: false}) + '\n'
+      const file = join(FIXTURES, 'golden', `${golden}.txt`)
+      if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, text)
+      expect(text).to.equal(readFileSync(file, 'utf8'))
+    })
+  }
 
   it('shows the failure with where, why, evidence and fixes', () => {
     const {world, scenario} = loadScenario('no-route.json')

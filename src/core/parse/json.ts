@@ -570,6 +570,9 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   if (mark !== undefined) raw.push('mark', mark >= 16 ? `0x${mark.toString(16)}` : String(mark))
   const uid = e.num('uid')
   if (uid !== undefined) raw.push('uid', String(uid))
+  // a route exception (`ip route show cache`, `ip route get`): as ip prints it, `cache expires 599sec mtu 1300`
+  const expires = e.num('expires')
+  if (expires !== undefined) raw.push('cache', 'expires', `${expires}sec`)
   let mtu: number | undefined
   for (const m of e.objects('metrics')) {
     for (const [k, v] of Object.entries(m)) if (typeof v === 'number' || typeof v === 'string') raw.push(k, String(v))

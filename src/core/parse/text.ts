@@ -224,7 +224,12 @@ function ipRoutes(lines: string[], section: Section, ctx: TextContext): Route[] 
       const t = line.trim()
       if (t === '') continue
       if (t.startsWith('nexthop') && last !== undefined) awaitingNexthop = addNexthop(ctx, i, line, last, awaitingNexthop)
-      // other indented lines are `ip route get` cache details
+      // other indented lines are cache details (`ip route get`, `ip route show cache`): a learned path MTU counts
+      const learned = /^cache\b.*\bmtu (?:lock )?(\d+)/.exec(t)
+      if (learned !== null && last !== undefined && Number(learned[1]) > 0) {
+        last.mtu = Number(learned[1])
+        last.raw += ` ${t}`
+      }
       continue
     }
     if (line === '') continue

@@ -1321,7 +1321,18 @@ class Walk {
     const t = packet.tunnel
     const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
     let limit: {mtu: number, evidence: string, of: string, fix: () => Fix[]}
-    if (route.mtu !== undefined) {
+    // the sender's own socket obeys a path MTU it learned from a "fragmentation needed" until it
+    // expires (10 minutes), even once the path carries more: only the sender has it
+    const learned = hop.in === 'local' && t === undefined ? view.learnedPathMtu(packet.dst, dev) : undefined
+    if (learned?.mtu !== undefined && learned.mtu < (route.mtu ?? view.link(dev)?.mtu ?? Infinity)) {
+      limit = {mtu: learned.mtu, evidence: learned.raw,
+        of: `the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst} from a "fragmentation needed" (its route cache, kept until it expires)`,
+        fix: () => [{node: view.name, command: `ip route flush cache`}]}
+      if (packet.size <= learned.mtu) {
+        this.step(hop, 'mtu', 'ok', learned.raw, `the ${size} fits the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst}`)
+        return undefined
+      }
+    } else if (route.mtu !== undefined) {
       limit = {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of the route it takes on ${view.name}`,
         fix: () => [{node: view.name, command: routeMtuClearCommand(route)}]}
       if (packet.size <= route.mtu) {
@@ -2116,34 +2127,59 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
 export function traceFlow(world: World, req: TraceRequest): Trace {
   const first = randomBranch(new Map())
   const traced = traceWorld(world, req, true, first)
-  return first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met])
+  return pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met]))
 }
 
-/** The choices of `-m statistic` rules one trace runs with, and the undecided ones it met. */
+/**
+ * A path MTU the sender learned stops its own DF packets (ping -M do: "message too long"), not
+ * traceroute's probes (IP_PMTUDISC_PROBE ignores it): they go as the path takes them. The same
+ * trace without the learned MTU gives that traceroute, and says whether flushing it is enough or
+ * the path is still too narrow (its fixes come first then).
+ */
+function pastLearnedMtu(world: World, req: TraceRequest, t: Trace): Trace {
+  const f = t.failure
+  const sender = f?.step === 'mtu' ? world.hosts.find(h => h.name === f.node) : undefined
+  if (f === undefined || sender?.pmtuCache?.some(r => r.raw === f.evidence) !== true) return t
+  const path = traceFlow({...world, hosts: world.hosts.map(h => h === sender ? {...h, pmtuCache: undefined} : h)}, req)
+  t.traceroute = path.traceroute
+  if (path.disposition === 'DELIVERED' || path.failure === undefined) {
+    f.reason += `; the path itself carries the ${req.size}-byte packet now (traced without the learned MTU): the flush is the fix`
+  } else {
+    f.reason += `; without the learned MTU it fails on ${path.failure.node} too (${path.disposition}: ${path.failure.reason}), which must be fixed first`
+    f.fix = [...path.failure.fix, ...f.fix.filter(x => !path.failure!.fix.some(y => y.node === x.node && y.command === x.command))]
+  }
+  return t
+}
+
+/**
+ * The random choices one trace runs with (`-m statistic` rules, `numgen` map entries), and the
+ * undecided ones it met, each with how the trace names it.
+ */
 interface RandomBranch {
-  pick: (rule: string) => boolean | undefined
-  met: Set<string>
+  pick: (key: string, label?: string) => boolean | undefined
+  met: Map<string, string>
 }
 
 function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
-  const met = new Set<string>()
-  return {met, pick: rule => {
-    const chosen = picks.get(rule)
-    if (chosen === undefined) met.add(rule)
+  const met = new Map<string, string>()
+  return {met, pick: (key, label = `\`${key}\``) => {
+    const chosen = picks.get(key)
+    if (chosen === undefined) met.set(key, label)
     return chosen
   }}
 }
 
 /**
  * A `-m statistic --mode random` rule (kube-proxy's pick of a Service endpoint) takes some new
- * connections and not others: no table says which a given one is. The first trace took none; each
- * such rule is traced again as taking it. Where the branches agree the trace stands; where they part
+ * connections and not others, as a `numgen random` verdict map sends each to one of its entries: no
+ * table says which a given one is. The first trace took no such rule and each map's first entry;
+ * each other rule or entry is traced again as taken. Where the branches agree the trace stands; where they part
  * (one endpoint unreachable), the connection's fate is a coin toss: the trace reports a failing
  * branch, so the fault shows, and says what the others do.
  */
-function followBranches(world: World, req: TraceRequest, traced: Trace, rules: string[]): Trace {
-  const branches = [{rule: undefined as string | undefined, trace: traced},
-    ...rules.slice(0, 16).map(rule => ({rule, trace: traceWorld(world, req, true, randomBranch(new Map([[rule, true]])))}))]
+function followBranches(world: World, req: TraceRequest, traced: Trace, choices: [key: string, label: string][]): Trace {
+  const branches = [{label: undefined as string | undefined, trace: traced},
+    ...choices.slice(0, 16).map(([key, label]) => ({label, trace: traceWorld(world, req, true, randomBranch(new Map([[key, true]])))}))]
   // a connection needs its replies too: a branch whose reply is lost fails as surely as one whose request is
   const outcome = (t: Trace) => `${t.disposition}${t.failure !== undefined ? ` on ${t.failure.node}` : ''}` +
     (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? `, its reply ${t.returnPath.disposition}${t.returnPath.failure !== undefined ? ` on ${t.returnPath.failure.node}` : ''}` : '')
@@ -2152,9 +2188,11 @@ function followBranches(world: World, req: TraceRequest, traced: Trace, rules: s
   const shown = branches.find(b => fails(b.trace)) ?? branches[0]
   const where = (t: Trace) => {
     const dnat = t.hops.flatMap(h => h.steps).filter(s => s.kind === 'nat' && s.verdict === 'dnat').at(-1)
-    return dnat !== undefined ? / --to-destination (\S+)/.exec(dnat.evidence)?.[1] ?? dnat.evidence : 'on'
+    return dnat !== undefined ? / becomes (\S+)$/.exec(dnat.explanation)?.[1] ?? dnat.evidence : 'on'
   }
-  const each = branches.map(b => `${b.rule === undefined ? 'past every random rule' : `by \`${b.rule}\``} to ${where(b.trace)}: ${outcome(b.trace)}${b === shown ? ' (traced here)' : ''}`)
+  // (a numgen entry's key is its rule and entry joined by ⇒, see ChainWalk.lookup)
+  const first = choices.some(([key]) => key.includes(' ⇒ ')) ? 'by the first entry of each random map' : 'past every random rule'
+  const each = branches.map(b => `${b.label === undefined ? first : `by ${b.label}`} to ${where(b.trace)}: ${outcome(b.trace)}${b === shown ? ' (traced here)' : ''}`)
   const node = shown.trace.hops.find(h => h.steps.some(s => s.kind === 'nat' && s.verdict === 'dnat'))?.node ?? shown.trace.hops[0]?.node ?? ''
   const some = branches.some(b => !fails(b.trace))
   shown.trace.warnings.push({code: 'ASSUMED', node,

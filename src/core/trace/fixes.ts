@@ -219,10 +219,36 @@ export function podNetworkGuess(addresses: Iterable<string>): string | undefined
 type FilteredPacket = {src: string, dst: string, proto: string, dport?: number, state?: string}
 const ofConnection = (p: FilteredPacket) => p.state === 'ESTABLISHED' || p.state === 'RELATED'
 
+/**
+ * Chains (and nftables tables) a controller writes and puts back as it wrote them: a rule deleted
+ * by hand comes back (at Felix's and kube-proxy's periodic resync, when docker restarts).
+ * The fix says what to change instead; the deletion stays, labelled a temporary workaround.
+ */
+const CONTROLLERS: {chain: RegExp, nftTable?: string, owner: string, back: string, instead: (p: FilteredPacket) => string}[] = [
+  {chain: /^cali-/, nftTable: 'calico', owner: "Calico's Felix", back: 'at its next resync',
+    instead: p => `kubectl get networkpolicy -A   # Calico policy drops ${flowText(p)}: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod`},
+  {chain: /^KUBE-/, nftTable: 'kube-proxy', owner: 'kube-proxy (KUBE-FIREWALL: kubelet)', back: 'at its next sync',
+    instead: () => 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)'},
+  {chain: /^DOCKER(?!-USER$)/, owner: 'docker', back: 'when it restarts',
+    instead: p => `iptables -I DOCKER-USER ${ofConnection(p) ? '-m conntrack --ctstate RELATED,ESTABLISHED' : `-s ${p.src} -d ${p.dst}`} -j ACCEPT   # DOCKER-USER is yours: FORWARD passes it first and docker leaves it alone`},
+]
+
+const flowText = (p: FilteredPacket) => `${p.proto} ${p.src} → ${p.dst}${p.dport !== undefined ? `:${p.dport}` : ''}`
+
+/** The deletion of a controller's rule as a labelled workaround, after what to change instead; undefined for a rule no controller owns. */
+function controlledFixes(node: string, chain: string, nftTable: string | undefined, remove: string, p: FilteredPacket): Fix[] | undefined {
+  const c = CONTROLLERS.find(x => nftTable !== undefined ? x.nftTable === nftTable : x.chain.test(chain))
+  if (c === undefined) return undefined
+  return [{node, command: c.instead(p)}, {node, command: `${remove}   # temporary workaround only: ${c.owner} owns ${nftTable !== undefined ? `table ${nftTable}` : chain} and puts the rule back ${c.back}`}]
+}
+
 export function filterFixes(view: HostView, table: string, chain: string, rule: IptablesRule | undefined,
   network: string | undefined, packet: FilteredPacket): Fix[] {
   const t = table === 'filter' ? '' : `-t ${table} `
-  if (rule !== undefined) return [{node: view.name, command: `iptables ${t}-D ${rule.chain} ${rule.spec}`}]
+  if (rule !== undefined) {
+    const remove = `iptables ${t}-D ${rule.chain} ${rule.spec}`
+    return controlledFixes(view.name, rule.chain, undefined, remove, packet) ?? [{node: view.name, command: remove}]
+  }
   if (chain === 'FORWARD' && network !== undefined) return forwardAcceptHint(network, table).map(command => ({node: view.name, command}))
   if (ofConnection(packet)) return [{node: view.name, command: `iptables ${t}-I ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`}]
   const proto = packet.proto === 'icmp' ? '-p icmp' : `-p ${packet.proto}${packet.dport !== undefined ? ` --dport ${packet.dport}` : ''}`
@@ -239,7 +265,7 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
 export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | undefined, hook: string,
   network: string | undefined, packet: FilteredPacket): Fix[] {
   const remove = nftDeleteOf(rule)
-  if (remove !== undefined) return [{node: view.name, command: remove}]
+  if (remove !== undefined) return controlledFixes(view.name, c.name, c.table, remove, packet) ?? [{node: view.name, command: remove}]
   const insert = (match: string): Fix => ({node: view.name, command: `nft insert rule ${c.family} ${c.table} ${c.name} ${match} accept`})
   // firewalld's trusted zone takes sources: a packet from outside the pod network gets its own accept (lost on a reload)
   if (hook === 'FORWARD' && network !== undefined && (!isFirewalldTable(c) || cidrContainsIp(network, packet.src))) {

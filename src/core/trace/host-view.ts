@@ -191,6 +191,11 @@ export class HostView {
 
   // ---- routes
 
+  /** The path MTU this host learned for `dst` out of `dev` (a route exception of `ip route show cache`). */
+  learnedPathMtu(dst: string, dev: string): Route | undefined {
+    return this.snap.pmtuCache?.find(r => r.dst === `${dst}/32` && (r.dev === undefined || r.dev === dev))
+  }
+
   get routes(): RouteTable | undefined {
     if (this.snap.routes === undefined) return undefined
     this.routeTable ??= new RouteTable(this.snap.routes)

@@ -41,13 +41,14 @@ export interface PacketFacts {
   /** a TCP segment's flags when it is not the traced SYN or its SYN-ACK (a reset from a closed port) */
   tcpFlags?: readonly string[]
   /**
-   * whether a `-m statistic` rule (keyed by its text) takes this connection: the trace decides it
-   * to follow each branch in turn; undefined leaves the rule undecided (see traceFlow)
+   * whether a random choice takes this connection: a `-m statistic` rule (keyed by its text), or one
+   * entry of a `numgen` verdict map (keyed, and named in the trace's words by `label`). The trace
+   * decides it to follow each branch in turn; undefined leaves it undecided (see traceFlow)
    */
-  randomPick?: (rule: string) => boolean | undefined
+  randomPick?: (key: string, label?: string) => boolean | undefined
 }
 
-type Tri = boolean | 'unknown'
+export type Tri = boolean | 'unknown'
 
 interface Condition {
   test: (p: PacketFacts) => Tri
@@ -347,6 +348,11 @@ interface WalkMark {
   mark: number
   known: number
   doubt?: IptablesRule
+}
+
+/** `-m set --match-set NAME FLAGS` for the packet, from the captured ipsets (the trace's own test, for checks outside it). */
+export function matchSet(ipsets: readonly IpSet[] | undefined, name: string, flags: string, p: PacketFacts): Tri {
+  return ipsets === undefined ? 'unknown' : inIpset(name, flags.split(','), p, new Map(ipsets.map(x => [x.name, x])))
 }
 
 /**

@@ -384,16 +384,20 @@ class ChainWalk {
     if (elems instanceof Unknown) return elems
     const pairs = elems.map(e => Array.isArray(e) ? [unwrap(e[0]), e[1]] as const : undefined)
     if (isObj(keyExpr) && isObj(keyExpr.numgen)) {
-      // numgen picks a number per packet (random, or round robin): which entry is not in any table
+      // numgen picks a number per connection (random, or round robin): which entry is in no table.
+      // The trace takes the first; each other entry is a branch the trace follows apart (traceFlow).
       const g = keyExpr.numgen
-      const mod = Number(g.mod)
-      const offset = Number(g.offset ?? 0)
-      const chosen = pairs.find(x => x !== undefined && x[0] === offset)
-      if (mod > 1) {
-        const others = pairs.filter(x => x !== undefined).length - 1
-        this.note(`${ruleName(rule)} sends each new connection to one of ${mod} entries, picked by \`numgen ${String(g.mode)}\`: traced the first (${offset}${chosen ? ` : ${verdictText(chosen[1])}` : ''}); the flow may take ${others > 1 ? `any of the other ${others}` : 'the other'}`)
+      const entries = pairs.filter(x => x !== undefined)
+      const first = entries.find(x => x[0] === Number(g.offset ?? 0)) ?? entries[0]
+      const entryText = (x: readonly [Json, Json]) => `${JSON.stringify(x[0])} : ${verdictText(x[1])}`
+      const taken = entries.find(x => x !== first && this.p.randomPick?.(`${rule.text} ⇒ ${entryText(x)}`, `\`${rule.text}\`'s entry ${entryText(x)}`) === true)
+      if (taken !== undefined) return taken[1]
+      if (Number(g.mod) > 1 && first !== undefined) {
+        const others = entries.length - 1
+        this.note(`${ruleName(rule)} sends each new connection to one of ${g.mod} entries, picked by \`numgen ${String(g.mode)}\`: traced the first (${entryText(first)}); ` +
+          (this.p.randomPick !== undefined ? 'the trace follows each entry and says where they part' : `the flow may take ${others > 1 ? `any of the other ${others}` : 'the other'}`))
       }
-      return chosen?.[1]
+      return first?.[1]
     }
     const key = this.value(keyExpr, rule)
     if (key instanceof Unknown) return key
