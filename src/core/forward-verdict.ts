@@ -4,7 +4,7 @@
  * (nativeForwardDrops), each of which decides for itself. sync, its agent, migrate's preflight and
  * doctor's FORWARD_DROP ask the same question. Pure.
  */
-import {cidrContainsIp, cidrOverlaps, cidrSize, nthAddress, parseCidr} from './addr.js'
+import {cidrContainsIp, cidrOverlaps, cidrSize, cidrWithin, nthAddress, parseCidr} from './addr.js'
 import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
 import {RuleSet, matchSet} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
@@ -21,19 +21,35 @@ import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
 export const forwardAcceptHint = (net: string, table = 'filter'): string[] =>
   ['-s', '-d'].map(dir => `iptables ${table === 'filter' ? '' : `-t ${table} `}-I FORWARD 1 ${dir} ${net} -j ACCEPT`)
 
+/** What FORWARD decides for pod traffic: see forwardVerdict. */
+export type ForwardVerdict =
+  | {verdict: 'ACCEPT'}
+  | {verdict: 'DROP', rule: IptablesRule, only?: string[]}
+  /** no rule decides for the whole network, the policy does; these accepts let part of it through */
+  | {verdict: 'PARTIAL', only: string[]}
+  | undefined
+
 /**
- * What FORWARD (following jumps) does first with traffic to or from `subnet`: a rule accepts it, a
- * rule drops or rejects it (a host firewall's final `-j REJECT`), or neither and the policy decides.
- * Only plain address matches count: a rule with other matches (state, mark, ports) may not fire, and
- * a drop limited by interface or negation may not concern pods, so neither decides here. An ipset
- * match (`-m set --match-set S src`) counts when the collected sets decide it for an address of the
- * subnet, as trace decides it: holding it, the rule concerns pod traffic; not, it does not.
+ * What FORWARD (following jumps) does first with the pod network's traffic (`net`): a rule accepts
+ * all of it, a rule drops or rejects some of it (a host firewall's final `-j REJECT`), or neither
+ * and the policy decides. An accept counts when its addresses hold the whole network, as
+ * FLANNEL-FWD's do: one for the node's own /24 lets its pods' traffic through but not what the node
+ * forwards for other nodes' pods (a NodePort's DNAT to a pod elsewhere: dropped on the kernel, see
+ * test/integration/doctor-forward-accept.test.ts); such accepts are returned as `only` (`from
+ * 10.244.1.0/24`), for the message to say what is still dropped. A drop counts when it concerns
+ * any of the network. Only plain address matches count: a rule with other matches (state, mark,
+ * ports) may not fire, and a drop limited by interface or negation may not concern pods, so neither
+ * decides here. An ipset match (`-m set --match-set S src`) counts when the collected sets decide
+ * it for an address of the network, as trace decides it: holding it, the rule concerns pod
+ * traffic; not, it does not.
  */
-export function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCEPT'} | {verdict: 'DROP', rule: IptablesRule} | undefined {
+export function forwardVerdict(h: HostSnapshot, net: string): ForwardVerdict {
   const rules = h.iptables?.rules.filter(r => r.table === 'filter') ?? []
   const chains = new Set(h.iptables?.chains.filter(c => c.table === 'filter').map(c => c.name) ?? [])
+  const network = parseCidr(net)
   const seen = new Set<string>()
-  const walk = (chain: string): ReturnType<typeof forwardVerdict> => {
+  const only: string[] = []
+  const walk = (chain: string): Exclude<ForwardVerdict, {verdict: 'PARTIAL'}> => {
     if (seen.has(chain)) return undefined
     seen.add(chain)
     for (const r of rules.filter(x => x.chain === chain)) {
@@ -53,12 +69,17 @@ export function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCE
         const inSet = matchSet(h.ipsets, set, flags, {src: podAddress, dst: podAddress, proto: 'icmp', state: 'NEW'})
         if (inSet !== true) continue
       }
-      const covers = (x: string | undefined) => x === undefined || cidrOverlaps(parseCidr(x), parseCidr(subnet))
+      const covers = (x: string | undefined) => x === undefined || cidrOverlaps(parseCidr(x), network)
       // a rule about other sources or other destinations says nothing about pod traffic as a whole
       if (!covers(s) || !covers(d)) continue
-      if (target === 'ACCEPT') return {verdict: 'ACCEPT'}
+      if (target === 'ACCEPT') {
+        const holds = (x: string | undefined) => x === undefined || cidrWithin(network, parseCidr(x))
+        if (holds(s) && holds(d)) return {verdict: 'ACCEPT'}
+        only.push([['from', s], ['to', d]].filter(([, a]) => a !== undefined).map(([w, a]) => `${w} ${a}`).join(' '))
+        continue
+      }
       if (target === 'DROP' || target === 'REJECT') {
-        if (!words.includes('!') && !words.includes('-i') && !words.includes('-o')) return {verdict: 'DROP', rule: r}
+        if (!words.includes('!') && !words.includes('-i') && !words.includes('-o')) return {verdict: 'DROP', rule: r, ...(only.length > 0 ? {only} : {})}
         continue
       }
       if (target === 'RETURN') return undefined
@@ -72,9 +93,16 @@ export function forwardVerdict(h: HostSnapshot, subnet: string): {verdict: 'ACCE
     return undefined
   }
   const partial = h.iptables?.covers !== undefined
-  const podAddress = nthAddress(parseCidr(subnet), 2)
-  return walk('FORWARD')
+  const podAddress = nthAddress(network, 2)
+  return walk('FORWARD') ?? (only.length > 0 ? {verdict: 'PARTIAL', only} : undefined)
 }
+
+/**
+ * What accepts for part of the pod network leave dropped, in the words of doctor and sync: the
+ * rest of the network's traffic through the node, what it forwards for other nodes' pods.
+ */
+export const partialAcceptText = (only: string[], net: string): string =>
+  `its FORWARD accepts only pod traffic ${only.join(', ')}: the rest of ${net} is dropped, what this node forwards for other nodes' pods (a NodePort's DNAT to a pod on another node, and its replies)`
 
 /** Extension targets (not chains) that never accept a packet themselves. */
 const NON_ACCEPTING_TARGETS = new Set(['DROP', 'REJECT', 'RETURN', 'LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TRACE',

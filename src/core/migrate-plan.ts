@@ -19,7 +19,7 @@
 import {vtepAddress, vxlanDeviceName} from './flannel.js'
 import {DEFAULT_VNI, DEFAULT_VXLAN_PORT} from './netconf.js'
 import type {HostSnapshot} from './model.js'
-import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, podPathsOf} from './forward-verdict.js'
+import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText, podPathsOf} from './forward-verdict.js'
 import {rulesMode} from './flannel-nft.js'
 
 export const MIGRATION_META_KEY = 'migration'
@@ -348,9 +348,9 @@ export function hostChecks(node: string, snap: HostSnapshot, rpFilter: Record<st
     checks.push({node, check: 'forward-policy', ok: true, message: 'no iptables FORWARD chain (nothing there drops)'})
   } else if (verdict?.verdict === 'DROP') {
     checks.push({node, check: 'forward-policy', ok: false, message: `iptables FORWARD drops pod traffic (${network}) before any rule accepts it: ${verdict.rule.raw || verdict.rule.spec}`})
-  } else if (policy === 'DROP' && verdict === undefined && !(jumps && !inNft)) {
+  } else if (policy === 'DROP' && (verdict === undefined || verdict.verdict === 'PARTIAL') && !(jumps && !inNft)) {
     checks.push({node, check: 'forward-policy', ok: false, message: inNft
-      ? `iptables FORWARD policy DROP and no iptables rule accepts pod traffic (${network}): flanneld's nftables accepts do not overrule it, nor does sync (${forwardAcceptHint(network).join('; ')})`
+      ? `iptables FORWARD policy DROP and ${verdict === undefined ? `no iptables rule accepts pod traffic (${network})` : partialAcceptText(verdict.only, network)}: flanneld's nftables accepts do not overrule it, nor does sync (${forwardAcceptHint(network).join('; ')})`
       : 'iptables FORWARD policy DROP, no FLANNEL-FWD jump: pod traffic is dropped (sync adds it)'})
   } else {
     checks.push({node, check: 'forward-policy', ok: true,

@@ -7,7 +7,7 @@
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {MASQ_CHAIN, VXLAN_OVERHEAD} from '../core/flannel.js'
-import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
+import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
@@ -233,18 +233,22 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         evidence: 'net.ipv4.ip_forward = 0', fix: ['sysctl -w net.ipv4.ip_forward=1']})
     }
     const policy = h.iptables?.chains.find(c => c.table === 'filter' && c.name === 'FORWARD')?.policy
-    const verdict = h.iptables === undefined ? undefined : forwardVerdict(h, n.subnet!)
     // the accepts name the pod network, as trace's fix for the same drop does: the node's own subnet would miss what it forwards for others' pods
     const podNet = network ?? n.subnet!
+    // judged for the network: FLANNEL-FWD's accepts hold it, one for the node's /24 does not (it drops a NodePort's DNAT to a pod elsewhere)
+    const verdict = h.iptables === undefined ? undefined : forwardVerdict(h, podNet)
+    const partly = verdict?.verdict !== 'ACCEPT' && verdict?.only !== undefined ? `: ${partialAcceptText(verdict.only, podNet)}` : ''
     // What is dropped is the pod network's traffic through this node (its pods' and what it forwards for others'), as the accepts say; a rule naming addresses drops only those.
     if (verdict?.verdict === 'DROP') {
-      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic through ${name} (${ruleScope(verdict.rule.spec) ?? podNet}) before any rule accepts it (a host firewall's catch-all?)`,
+      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic through ${name} (${ruleScope(verdict.rule.spec) ?? podNet}) before any rule accepts it (a host firewall's catch-all?)${partly}`,
         evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...forwardAcceptHint(podNet)]})
-    } else if (policy === 'DROP' && verdict === undefined) {
+    } else if (policy === 'DROP' && (verdict === undefined || verdict.verdict === 'PARTIAL')) {
       // flanneld's nftables accept (EnableNFTables) is in a table of its own: iptables' FORWARD still drops
       const nft = rulesMode(h) === 'nftables'
       add({code: 'FORWARD_DROP', severity: 'error', node: name,
-        message: `FORWARD policy is DROP and no rule accepts pod traffic through ${name} (${podNet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`,
+        message: verdict === undefined
+          ? `FORWARD policy is DROP and no rule accepts pod traffic through ${name} (${podNet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`
+          : `FORWARD policy is DROP on ${name} and ${partialAcceptText(verdict.only, podNet)}`,
         evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...forwardAcceptHint(podNet)]})
     }
     // each base chain on the forward hook decides for itself: a native firewall's drop is not overruled by flannel's accepts, in either mode

@@ -8,7 +8,7 @@ import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
 import {NFT_TABLE_V4, nftResetWarnings, iptablesTablesLosingChains, deletingEmptiedIptablesTables} from '../core/flannel-nft.js'
-import {forwardAcceptHint, forwardVerdict, isFirewalldTable, nativeDropText, nativeForwardDrops} from '../core/forward-verdict.js'
+import {forwardAcceptHint, forwardVerdict, isFirewalldTable, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -695,8 +695,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const forward = nc.enableNFTables && snap.iptables !== undefined ? forwardVerdict(snap, nc.network) : undefined
       if (forward?.verdict === 'DROP') {
         readWarnings.push(`iptables' FORWARD drops pod traffic before any rule accepts it (${forward.rule.raw || forward.rule.spec}), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: accept it before that rule (${forwardAcceptHint(nc.network).join('; ')})`)
-      } else if (nc.enableNFTables && forward === undefined && snap.iptables?.chains.some(c => c.table === 'filter' && c.name === 'FORWARD' && c.policy === 'DROP')) {
-        readWarnings.push(`iptables' FORWARD policy is DROP (docker sets it), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: forwarded pod traffic is dropped unless an iptables rule accepts it (${forwardAcceptHint(nc.network).join('; ')}), as on flanneld in nftables mode`)
+      } else if (nc.enableNFTables && (forward === undefined || forward.verdict === 'PARTIAL') && snap.iptables?.chains.some(c => c.table === 'filter' && c.name === 'FORWARD' && c.policy === 'DROP')) {
+        const dropped = forward === undefined ? 'forwarded pod traffic is dropped unless an iptables rule accepts it' : partialAcceptText(forward.only, nc.network)
+        readWarnings.push(`iptables' FORWARD policy is DROP (docker sets it), and with EnableNFTables flannel's accepts are in its own nftables table, which does not overrule it: ${dropped} (${forwardAcceptHint(nc.network).join('; ')}), as on flanneld in nftables mode`)
       }
       // A native firewall's forward chain (nftables.service, firewalld) decides for itself in either mode: flannel's accepts end their own chain only.
       const peerDevs = backend.type === 'vxlan' ? [vxlanDeviceName(vni), ...(backend.directRouting ? [iface] : [])] : [iface]

@@ -98,6 +98,21 @@ describe('doctor host checks: FORWARD', () => {
     expect(told.pairs.find(p => p.disposition === 'DENIED_BY_FILTER')?.fix.map(x => x.command)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/15 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/15 -j ACCEPT'])
   })
 
+  it('policy DROP and accepts for the node\'s own /24 only: FORWARD_DROP saying what is dropped (what it forwards for other nodes\' pods); FLANNEL-FWD\'s accepts for the network are none', () => {
+    // lab fcd3a n1 (kernel): with `-s/-d 10.244.23.0/24 -j ACCEPT` and policy DROP doctor said nothing; a NodePort's DNAT to n2's pod is dropped there
+    const w = applyPatches(vxlan, [
+      {host: 'node1', op: 'remove', table: 'iptables.rules', where: {chain: 'FORWARD', spec: jump.spec}},
+      forwardRule('-s 10.244.1.0/24 -j ACCEPT'), forwardRule('-d 10.244.1.0/24 -j ACCEPT'),
+    ])
+    const f = hostChecks(w).filter(x => x.code === 'FORWARD_DROP')
+    expect(f.map(x => x.node)).to.deep.equal(['node1'])
+    expect(f[0].message).to.equal('FORWARD policy is DROP on node1 and its FORWARD accepts only pod traffic from 10.244.1.0/24, to 10.244.1.0/24: the rest of 10.244.0.0/16 is dropped, what this node forwards for other nodes\' pods (a NodePort\'s DNAT to a pod on another node, and its replies)')
+    expect(f[0].fix.slice(1)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT'])
+    // the same accepts beside FLANNEL-FWD (it accepts the network): nothing dropped, nothing said
+    const beside = applyPatches(vxlan, [forwardRule('-s 10.244.1.0/24 -j ACCEPT')])
+    expect(hostChecks(beside).map(x => x.code)).to.not.include('FORWARD_DROP')
+  })
+
   /** node1 with a host firewall loaded by `nft -f` beside iptables' FORWARD (captured in a lab node) */
   const withNative = (ruleset: string) => {
     const w = structuredClone(vxlan)

@@ -147,4 +147,14 @@ describe('forwardVerdict: iptables FORWARD with an ipset match', () => {
     expect(forwardVerdict(n1, '10.245.0.0/24')?.verdict).to.not.equal('DROP')
     expect(forwardVerdict({...n1, ipsets: undefined}, '10.244.97.0/24')?.verdict).to.equal('ACCEPT')
   })
+
+  it('an accept counts when it holds the whole network; one for a part of it is `only`, carried to the drop or the policy', () => {
+    const rules = (...specs: string[]): HostSnapshot => ({name: 'n1', iptables: parseIptablesSave(['*filter', ':FORWARD DROP [0:0]', ...specs.map(x => `-A FORWARD ${x}`), 'COMMIT', ''].join('\n'))})
+    expect(forwardVerdict(rules('-s 10.244.0.0/16 -j ACCEPT'), NET)).to.deep.equal({verdict: 'ACCEPT'})
+    expect(forwardVerdict(rules('-s 10.0.0.0/8 -d 10.244.0.0/16 -j ACCEPT'), NET)).to.deep.equal({verdict: 'ACCEPT'})
+    expect(forwardVerdict(rules('-s 10.244.7.0/24 -j ACCEPT', '-d 10.244.7.0/24 -j ACCEPT'), NET)).to.deep.equal({verdict: 'PARTIAL', only: ['from 10.244.7.0/24', 'to 10.244.7.0/24']})
+    const v = forwardVerdict(rules('-s 10.244.7.0/24 -j ACCEPT', '-j REJECT'), NET)
+    expect(v?.verdict === 'DROP' && v.only).to.deep.equal(['from 10.244.7.0/24'])
+    expect(forwardVerdict(rules('-s 192.0.2.0/24 -j ACCEPT'), NET)).to.equal(undefined)
+  })
 })
