@@ -2,11 +2,12 @@
  * Whether this host's firewall lets forwarded pod traffic through: iptables' FORWARD, read from
  * iptables-save (forwardVerdict), and every native nftables base chain on the forward hook
  * (nativeForwardDrops), each of which decides for itself. sync, its agent, migrate's preflight and
- * doctor's FORWARD_DROP ask the same question. Pure.
+ * doctor's FORWARD_DROP ask the same question; sync also asks whether INPUT lets vxlan's outer
+ * packets in (vxlanInputDrop). Pure.
  */
 import {cidrContainsIp, cidrOverlaps, cidrSize, cidrWithin, nthAddress, parseCidr} from './addr.js'
 import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
-import {RuleSet, matchSet} from './trace/iptables.js'
+import {RuleSet, dropTables, matchSet} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
 import {nftJsonItems, rulesReached} from './parse/nft.js'
 import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
@@ -251,4 +252,63 @@ export function tablesToJudge(listTables: string, iptablesFlavour: 'nft' | 'lega
 /** A native drop in one line, as sync, migrate and doctor say it. */
 export function nativeDropText(d: NativeForwardDrop): string {
   return `nftables chain ${d.chain.family} ${d.chain.table} ${d.chain.name} (hook forward, priority ${d.chain.priority}) ${d.reject ? 'rejects' : 'drops'} forwarded pod traffic (${d.flow}) ${d.at}`
+}
+
+/** Where this host's INPUT drops the peers' vxlan packets: what sync warns of, as trace's DENIED_BY_FILTER at INPUT says. */
+export interface VxlanInputDrop {
+  /** `iptables INPUT`, `iptables -t mangle INPUT` or `nftables chain inet filter input (hook input, priority 0)` */
+  where: string
+  /** the rule (iptables-save's line, nft's text with its handle) or the policy */
+  evidence: string
+  reject: boolean
+  /** in firewalld's table: the port opened in its zone (an inserted rule is gone after a reload) */
+  firewalld: boolean
+  /** the peers (public IPs) whose packets it drops */
+  peers: string[]
+  fix: string[]
+}
+
+/**
+ * Whether the firewall at INPUT (every table and native base chain on the hook, in netfilter's
+ * order, by the evaluator trace uses there) drops or rejects the vxlan packets the peers send to
+ * `local`:`port` on `dev`. Dropped there, the packets never reach the vxlan device: every peer
+ * is cut off, though routes, neighbours and fdb are right. Each peer is a packet of its own (a rule
+ * may accept the node network's addresses); a new UDP flow each (vxlan's source port is a hash, so
+ * the two directions are two flows). A rule the evaluator cannot decide says nothing, as in
+ * nativeForwardDrops. The fix accepts the port first, where the drop is: iptables' INPUT, the
+ * native chain, or firewalld's zone.
+ */
+export function vxlanInputDrop(h: HostSnapshot, p: {port: number, local: string, peers: string[], dev?: string}): VxlanInputDrop | undefined {
+  const rules = h.iptables !== undefined ? new RuleSet(h.iptables, h.ipsets) : undefined
+  const stages = stagesAt(h, 'INPUT', 'filter', rules !== undefined ? dropTables('INPUT') : [], {inDev: p.dev})
+  let found: VxlanInputDrop | undefined
+  for (const peer of p.peers) {
+    const facts: NftFacts = {src: peer, dst: p.local, proto: 'udp', dport: p.port, inDev: p.dev, state: 'NEW', dstIsLocal: true}
+    const drop = firstInputDrop(stages, rules, facts, p.port)
+    if (drop === undefined) continue
+    if (found === undefined) found = {...drop, peers: [peer]}
+    else if (found.where === drop.where && found.evidence === drop.evidence) found.peers.push(peer)
+  }
+  return found
+}
+
+function firstInputDrop(stages: ReturnType<typeof stagesAt>, rules: RuleSet | undefined, facts: NftFacts, port: number): Omit<VxlanInputDrop, 'peers'> | undefined {
+  for (const stage of stages) {
+    if ('chain' in stage) {
+      const c = stage.chain
+      const v = evaluateNftChain(c, withIptablesMarks(rules, facts, 'INPUT', stage.priority)).verdict
+      if (v.kind !== 'drop' && v.kind !== 'reject') continue
+      const firewalld = isFirewalldTable(c)
+      return {where: `nftables chain ${c.family} ${c.table} ${c.name} (hook input, priority ${c.priority})`, evidence: v.rule !== undefined ? ruleName(v.rule) : 'its policy drop',
+        reject: v.kind === 'reject', firewalld,
+        fix: firewalld ? firewallCmd(`--add-port=${port}/udp`) : [`nft insert rule ${c.family} ${c.table} ${c.name} udp dport ${port} accept`]}
+    }
+    if (rules === undefined || !rules.active(stage.table, 'INPUT')) continue
+    const d = rules.evaluate(stage.table, 'INPUT', facts)
+    // a chain the paste did not list may have accepted first: no warning on a guess
+    if ((d.action !== 'DROP' && d.action !== 'REJECT') || d.uncaptured !== undefined) continue
+    const t = stage.table === 'filter' ? '' : `-t ${stage.table} `
+    return {where: `iptables ${t}INPUT`, evidence: d.evidence, reject: d.action === 'REJECT', firewalld: false, fix: [`iptables ${t}-I INPUT -p udp --dport ${port} -j ACCEPT`]}
+  }
+  return undefined
 }

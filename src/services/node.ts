@@ -8,7 +8,7 @@ import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
 import {NFT_TABLE_V4, nftResetWarnings, iptablesTablesLosingChains, deletingEmptiedIptablesTables} from '../core/flannel-nft.js'
-import {forwardAcceptHint, forwardVerdict, isFirewalldTable, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
+import {forwardAcceptHint, forwardVerdict, isFirewalldTable, nativeDropText, nativeForwardDrops, partialAcceptText, vxlanInputDrop} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -703,6 +703,13 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const peerDevs = backend.type === 'vxlan' ? [vxlanDeviceName(vni), ...(backend.directRouting ? [iface] : [])] : [iface]
       for (const d of nativeForwardDrops(snap, {network: nc.network, subnet: lease.subnet, bridge: rec.bridge, peerDevs})) {
         readWarnings.push(`${nativeDropText(d)}, and flannel's accepts (${nc.enableNFTables ? `its nftables table ${NFT_TABLE_V4}` : 'iptables\' FORWARD'}) do not overrule it: every base chain on the forward hook must accept a packet. ${isFirewalldTable(d.chain) ? 'Put the pod network in firewalld\'s trusted zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept pod traffic at the top of that chain'}: ${d.fix.join('; ')}`)
+      }
+      // vxlan's packets dropped at INPUT never reach the device: every peer is cut off, whatever the routes and fdb say
+      const peerIPs = [...new Set(peers.map(p => p.publicIP))]
+      const inputDrop = backend.type === 'vxlan' ? vxlanInputDrop(snap, {port: backend.port, local: publicIP, peers: peerIPs, dev: iface}) : undefined
+      if (inputDrop !== undefined) {
+        const from = inputDrop.peers.length === peerIPs.length ? 'every peer' : `peer${inputDrop.peers.length > 1 ? 's' : ''} ${inputDrop.peers.slice(0, 3).join(', ')}${inputDrop.peers.length > 3 ? ` and ${inputDrop.peers.length - 3} more` : ''}`
+        readWarnings.push(`${inputDrop.where} ${inputDrop.reject ? 'rejects' : 'drops'} vxlan's UDP port ${backend.port} (${inputDrop.evidence}): the packets of ${from} never reach ${vxlanDeviceName(vni)}, so their pods cannot reach this node's. ${inputDrop.firewalld ? 'Open the port in firewalld\'s zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept the port before it'}: ${inputDrop.fix.join('; ')}`)
       }
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)

@@ -6,7 +6,7 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {forwardVerdict, nativeDropText, nativeForwardDrops, podPathsOf, tablesToJudge, type PodPaths} from '../../src/core/forward-verdict.js'
+import {forwardVerdict, nativeDropText, nativeForwardDrops, podPathsOf, tablesToJudge, vxlanInputDrop, type PodPaths} from '../../src/core/forward-verdict.js'
 import {hostChecks} from '../../src/core/migrate-plan.js'
 import {parseIptablesSave} from '../../src/core/parse/iptables.js'
 import {parseNftRuleset} from '../../src/core/parse/nft.js'
@@ -156,5 +156,38 @@ describe('forwardVerdict: iptables FORWARD with an ipset match', () => {
     const v = forwardVerdict(rules('-s 10.244.7.0/24 -j ACCEPT', '-j REJECT'), NET)
     expect(v?.verdict === 'DROP' && v.only).to.deep.equal(['from 10.244.7.0/24'])
     expect(forwardVerdict(rules('-s 192.0.2.0/24 -j ACCEPT'), NET)).to.equal(undefined)
+  })
+})
+
+describe('vxlanInputDrop: sync asks whether INPUT lets the peers\' vxlan packets in', () => {
+  const peers = ['192.168.100.12', '192.168.100.13']
+  const on = (iptables: string[], nftables?: string): HostSnapshot => ({name: 'n1',
+    iptables: parseIptablesSave(['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ...iptables, 'COMMIT', ''].join('\n')),
+    ...(nftables !== undefined ? {nftables: parseNftRuleset(fixture('parse', 'real', nftables))} : {})})
+  const ask = (h: HostSnapshot) => vxlanInputDrop(h, {port: 8472, local: '192.168.100.11', peers, dev: 'eth0'})
+
+  it('a drop of the port in iptables\' INPUT (lab fcd3a: `iptables -I INPUT -p udp --dport 8472 -j DROP`, pods lost): the rule, every peer, the accept', () => {
+    const d = ask(on(['-A INPUT -p udp -m udp --dport 8472 -j DROP']))
+    expect(d).to.deep.equal({where: 'iptables INPUT', evidence: '-A INPUT -p udp -m udp --dport 8472 -j DROP', reject: false, firewalld: false, peers,
+      fix: ['iptables -I INPUT -p udp --dport 8472 -j ACCEPT']})
+    // a host firewall's final reject behind an accept for one peer's address: the other is cut off
+    const r = ask(on(['-A INPUT -s 192.168.100.12/32 -j ACCEPT', '-A INPUT -j REJECT --reject-with icmp-host-prohibited']))
+    expect(r).to.include({reject: true, evidence: '-A INPUT -j REJECT --reject-with icmp-host-prohibited'})
+    expect(r?.peers).to.deep.equal(['192.168.100.13'])
+  })
+
+  it('nothing said: another port dropped, the node network accepted first, no peers', () => {
+    expect(ask(on(['-A INPUT -p udp -m udp --dport 4789 -j DROP']))).to.equal(undefined)
+    expect(ask(on(['-A INPUT -s 192.168.100.0/24 -j ACCEPT', '-A INPUT -j DROP']))).to.equal(undefined)
+    expect(vxlanInputDrop(on(['-A INPUT -j DROP']), {port: 8472, local: '192.168.100.11', peers: []})).to.equal(undefined)
+  })
+
+  it('firewalld 1.3 as it starts rejects the port in its zone: opened there, now and --permanent (what lasts a reload); opened, nothing said', () => {
+    const d = ask(on([], 'nft-firewalld-1.3.json'))
+    expect(d?.where).to.match(/^nftables chain inet firewalld filter_INPUT \(hook input, priority \d+\)$/)
+    expect(d?.evidence).to.match(/\(inet firewalld filter_IN_public, handle \d+\)$/)
+    expect(d).to.include({reject: true, firewalld: true})
+    expect(d?.fix).to.deep.equal(['firewall-cmd --add-port=8472/udp', 'firewall-cmd --permanent --add-port=8472/udp'])
+    expect(ask(on([], 'nft-firewalld-1.3-fixed.json'))).to.equal(undefined)
   })
 })
