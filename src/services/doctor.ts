@@ -5,7 +5,7 @@
  * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
  */
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
-import {cidrContainsIp, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
+import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {MASQ_CHAIN, VXLAN_OVERHEAD} from '../core/flannel.js'
 import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
@@ -350,6 +350,22 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
           ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${ipPeer.name}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
             evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]}))
         }
+      }
+    }
+
+    // host-gw's routes via the underlay to a node: one to a subnet no lease holds is left from that
+    // node's older lease (flannelctl records them and sync deletes them; doctor cannot read the record,
+    // so the route's shape stands in for it: inside the network, via a node's address)
+    const under = n.underlay
+    if (under && peersKnown && network !== undefined) {
+      for (const r of routes.filter(x => x.dev === under.name && x.gateway !== undefined && isOther(peerIndex.byPublicIP.get(x.gateway)))) {
+        const dst = normaliseDst(r.dst)
+        if (dst === 'default' || !isCidr(dst) || dst === n.subnet || isOther(peerIndex.bySubnet.get(dst)) || !cidrWithin(parseCidr(dst), parseCidr(network))) continue
+        if (others.some(p => cidrOverlaps(parseCidr(p.subnet), parseCidr(dst))) || (n.subnet !== undefined && cidrOverlaps(parseCidr(n.subnet), parseCidr(dst)))) continue
+        const via = peerIndex.byPublicIP.get(r.gateway!)!
+        ofOlderLease(r.gateway, add({code: 'STALE_ROUTE', severity: 'warning', node: name,
+          message: `route to ${dst} via ${r.gateway} (${via.name}) on ${under.name}, but no node or lease holds that subnet`,
+          evidence: r.raw, fix: [`ip route del ${dst} via ${r.gateway} dev ${under.name}`]}), dst)
       }
     }
 

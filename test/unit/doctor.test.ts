@@ -195,6 +195,35 @@ describe('doctor host checks: a node behind a peer\'s move', () => {
   })
 })
 
+describe('doctor host checks: a host-gw node behind a peer\'s move', () => {
+  const hostGw = loadWorld('flannel-host-gw')
+  const hostGwLeases = [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet: '10.244.2.0/24', publicIP: '192.168.100.12'}]
+  const moved = applyPatches(hostGw, [
+    {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'cni0'}, value: {local: '10.244.7.1', raw: 'inet 10.244.7.1/24 brd 10.244.7.255 scope global cni0'}},
+  ])
+  const movedLeases = [hostGwLeases[0], {...hostGwLeases[1], subnet: '10.244.7.0/24'}]
+
+  it('its route via the underlay to the peer\'s old subnet is STALE_ROUTE, and its sync leads the fixes (lab fcd3b: n2 reset --release + init, doctor saw only the missing route)', () => {
+    const findings = hostChecks(moved, movedLeases).filter(f => f.node === 'node1')
+    expect(findings.map(f => f.code)).to.deep.equal(['STALE_ROUTE', 'MISSING_ROUTE'])
+    const sync = 'flannelctl sync   # node1 has not synced since node2\'s lease moved to 10.244.7.0/24: it replaces the old entries; or by hand:'
+    const [route, missing] = findings
+    expect(route.message).to.equal('route to 10.244.2.0/24 via 192.168.100.12 (node2) on eth0, but no node or lease holds that subnet (node2\'s, before its lease moved to 10.244.7.0/24)')
+    expect(route.evidence).to.equal('10.244.2.0/24 via 192.168.100.12 dev eth0')
+    expect(route.fix).to.deep.equal([sync, 'ip route del 10.244.2.0/24 via 192.168.100.12 dev eth0'])
+    expect(missing.fix).to.deep.equal([sync, 'ip route replace 10.244.7.0/24 via 192.168.100.12 dev eth0'])
+  })
+
+  it('nothing stale: a healthy node; a route via the underlay to a router, or outside the network', () => {
+    expect(hostChecks(hostGw, hostGwLeases).map(f => f.code)).to.not.include('STALE_ROUTE')
+    const foreign = applyPatches(hostGw, [
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.9.0/24', type: 'unicast', gateway: '192.168.100.1', dev: 'eth0', raw: '10.244.9.0/24 via 192.168.100.1 dev eth0'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '172.16.0.0/24', type: 'unicast', gateway: '192.168.100.12', dev: 'eth0', raw: '172.16.0.0/24 via 192.168.100.12 dev eth0'}},
+    ])
+    expect(hostChecks(foreign, hostGwLeases).map(f => f.code)).to.not.include('STALE_ROUTE')
+  })
+})
+
 describe('doctor host checks: a node whose address changed under its lease', () => {
   it('is named from the lease, with the sync that moves the lease (vxlan here; host-gw alike, checked on a lab)', () => {
     const w = applyPatches(loadWorld('flannel-vxlan'), [{host: 'node2', op: 'update', table: 'addresses', where: {dev: 'eth0', local: '192.168.100.12'},
