@@ -578,10 +578,12 @@ export function podToNodeChecks(world: World): DoctorFinding[] {
     const failure = t.failure ?? (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? t.returnPath.failure : undefined)
     if (failure === undefined || t.disposition === 'INSUFFICIENT_INFO' || t.returnPath.disposition === 'INSUFFICIENT_INFO') continue
     const way = t.failure === undefined ? `the reply from ${pod.node} to ${pod.name} is lost` : `${pod.name} cannot reach its own node ${pod.node}`
-    findings.push({code: 'POD_TO_NODE', severity: 'error', node: failure.node,
+    // named by the host its fix runs on, as every other finding: the failure's hop may be the pod (no ARP answer for its gateway) while the fix is on its node
+    const where = failure.fix[0]?.node ?? failure.node
+    findings.push({code: 'POD_TO_NODE', severity: 'error', node: where,
       message: `${way} (${t.failure === undefined ? t.returnPath.disposition : t.disposition}): ${failure.reason}`,
       evidence: failure.evidence,
-      fix: failure.fix.map(f => f.node === failure.node ? f.command : `${f.command}   # on ${f.node}`)})
+      fix: failure.fix.map(f => f.node === where ? f.command : `${f.command}   # on ${f.node}`)})
   }
   return findings
 }

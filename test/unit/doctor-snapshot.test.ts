@@ -101,3 +101,25 @@ describe('doctor --snapshot of a hand-made snapshot', () => {
     expect((await runDoctor({snapshot: dir}, {})).findings.filter(f => f.code === 'FORWARD_DROP')).to.have.length(1)
   })
 })
+
+describe('doctor on a host-gw lab whose n2 moved its lease (lab-hostgw-peer-moved)', () => {
+  // lab fcd3b (host-gw, kernel): n2 `flannelctl reset --release` then `init --iface eth0`, from 10.244.41.0/24 to
+  // 10.244.14.0/24; n1 not synced since; pod-2a kept its address in the old subnet, its veth in no bridge
+  const dir = join(FIXTURES, 'lab-hostgw-peer-moved')
+
+  it('n1\'s route to n2\'s old subnet is STALE_ROUTE, led by n1\'s sync like its MISSING_ROUTE', async () => {
+    const report = await runDoctor({snapshot: dir}, {})
+    const n1 = report.findings.filter(f => f.node === 'n1')
+    expect(n1.map(f => f.code)).to.deep.equal(['STALE_ROUTE', 'MISSING_ROUTE'])
+    expect(n1[0].evidence).to.equal('10.244.41.0/24 via 192.168.100.12 dev eth0')
+    for (const f of n1) expect(f.fix[0]).to.match(/^flannelctl sync {3}# n1 has not synced since n2's lease moved to 10\.244\.14\.0\/24/)
+  })
+
+  it('POD_TO_NODE is named by the host its fix runs on (n2), not the pod whose ARP goes unanswered', async () => {
+    const report = await runDoctor({snapshot: dir}, {})
+    const f = report.findings.find(x => x.code === 'POD_TO_NODE')!
+    expect(f.node).to.equal('n2')
+    expect(f.message).to.match(/^pod-2a cannot reach its own node n2 \(NEIGHBOR_MISSING\)/)
+    expect(f.fix).to.deep.equal(['ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it'])
+  })
+})
