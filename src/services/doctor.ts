@@ -648,7 +648,8 @@ export function podNetworkOf(world: World, leases?: {subnet: string}[]): string 
 
 export function diagnose(given: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2], enableNFTables?: boolean): DoctorReport {
   const network = podNetworkOf(given, leases)
-  const world = network === undefined ? given : {...given, network}
+  // the store's leases go with the world: the traces say by them why an entry is stale
+  const world = {...given, ...(network !== undefined ? {network} : {}), ...(leases !== undefined ? {leases} : {})}
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
   const rules = rulesChecks(world, enableNFTables)

@@ -242,6 +242,21 @@ describe('trace failures found on a real kernel', () => {
     expect(t.failure!.fix).to.deep.include({node: 'node2', command: 'ip neigh replace 10.244.1.0 lladdr 8e:6a:3c:4f:a1:01 dev flannel.1 nud permanent'})
   })
 
+  it('says why the peer\'s VTEP MAC changed by what the store shows, else by the tables (lab fcd3a: n2 reset --release + init, a new MAC, said "re-created, e.g. after a reboot")', () => {
+    const newMac = {host: 'node2', op: 'update' as const, table: 'links', where: {name: 'flannel.1'}, value: {mac: 'f6:0b:21:9d:4e:77'}}
+    const reason = (w: ReturnType<typeof loadWorld>) => /now has MAC f6:0b:21:9d:4e:77 \((.*)\): node2 drops them$/.exec(traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).failure!.reason)?.[1]
+    // node2's VTEP is on another subnet now: its lease moved; node1 still routes the old one
+    const moved = applyPatches(vxlan, [newMac, {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'flannel.1'}, value: {local: '10.244.7.0', raw: 'inet 10.244.7.0/32 scope global flannel.1'}}])
+    expect(reason(moved)).to.equal('node2\'s flannel.1 is 10.244.7.0 now, not 10.244.2.0: its subnet moved to a new lease and node1 has not synced since')
+    const leases = (subnet: string, vtepMac: string) => [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet, publicIP: '192.168.100.12', vtepMac}]
+    expect(reason({...moved, leases: leases('10.244.7.0/24', 'f6:0b:21:9d:4e:77')})).to.equal('node2\'s lease moved to 10.244.7.0/24, the store shows, and its flannel.1 was made anew: node1 has not synced since')
+    // same subnet: re-created, the lease announcing the new MAC or still the old one
+    const rebooted = applyPatches(vxlan, [newMac])
+    expect(reason(rebooted)).to.equal('it was re-created, e.g. after a reboot')
+    expect(reason({...rebooted, leases: leases('10.244.2.0/24', 'f6:0b:21:9d:4e:77')})).to.equal('it was re-created, e.g. after a reboot, and its lease announces the new MAC: node1 has not synced since')
+    expect(reason({...rebooted, leases: leases('10.244.2.0/24', 'd6:12:9b:77:c2:02')})).to.equal('it was re-created, e.g. after a reboot, and its lease still announces the old MAC: node2 has not published the new one')
+  })
+
   it('spells a sysctl of a device with a dot the way sysctl takes it', () => {
     const w = applyPatches(vxlan, [
       {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},

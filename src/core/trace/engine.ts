@@ -777,8 +777,29 @@ class Walk {
     if (t.sender.fdb(dev, t.innerMac).length > 0) fix.push({node: sender, command: `bridge fdb del ${t.innerMac} dev ${dev}`})
     const n = t.sender.neighbour(dev, t.nexthop)
     return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device),
-      `${sender} sends frames for ${t.nexthop} to MAC ${t.innerMac}, but ${peer.name}'s ${device.name} now has MAC ${device.mac} (it was re-created, e.g. after a reboot): ${peer.name} drops them`,
+      `${sender} sends frames for ${t.nexthop} to MAC ${t.innerMac}, but ${peer.name}'s ${device.name} now has MAC ${device.mac} (${this.whyMacChanged(t, peer, device, remote)}): ${peer.name} drops them`,
       fix, sender)
+  }
+
+  /**
+   * Why a peer's VTEP has another MAC, by what the store shows (its lease, found by the peer's
+   * address), else by the tables (the peer's VTEP address now): its lease moved to another subnet
+   * (reset --release and init made the device anew) and the sender still uses the old one, or the
+   * device was re-created on the same lease, its lease announcing the new MAC or still the old.
+   */
+  private whyMacChanged(t: Tunnel, peer: HostView, device: VxlanDevice, remote: string | undefined): string {
+    const lease = remote === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === remote)
+    const vtepNow = peer.ipv4On(device.name).find(a => a.prefixlen === 32)?.local
+    if (lease !== undefined && !cidrContainsIp(lease.subnet, t.nexthop)) {
+      return `${peer.name}'s lease moved to ${lease.subnet}, the store shows, and its ${device.name} was made anew: ${t.sender.name} has not synced since`
+    }
+    if (lease === undefined && vtepNow !== undefined && vtepNow !== t.nexthop) {
+      return `${peer.name}'s ${device.name} is ${vtepNow} now, not ${t.nexthop}: its subnet moved to a new lease and ${t.sender.name} has not synced since`
+    }
+    const vtepMac = lease?.vtepMac?.toLowerCase()
+    if (vtepMac === device.mac?.toLowerCase()) return `it was re-created, e.g. after a reboot, and its lease announces the new MAC: ${t.sender.name} has not synced since`
+    if (vtepMac === t.innerMac.toLowerCase()) return `it was re-created, e.g. after a reboot, and its lease still announces the old MAC: ${peer.name} has not published the new one`
+    return 'it was re-created, e.g. after a reboot'
   }
 
   // ---- the packet goes on

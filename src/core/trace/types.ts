@@ -130,6 +130,11 @@ export interface World {
    * names it, as flanneld's FLANNEL-FWD does. Absent: guessed from the pods' addresses (podNetwork).
    */
   network?: string
+  /**
+   * The store's leases, when it was read (doctor): what a peer announces, to say why an entry of
+   * it is stale (its lease moved, or announces another MAC). Absent: the tables alone tell.
+   */
+  leases?: {subnet: string; publicIP: string; vtepMac?: string}[]
 }
 
 export interface TraceRequest {
