@@ -190,4 +190,16 @@ describe('vxlanInputDrop: sync asks whether INPUT lets the peers\' vxlan packets
     expect(d?.fix).to.deep.equal(['firewall-cmd --add-port=8472/udp', 'firewall-cmd --permanent --add-port=8472/udp'])
     expect(ask(on([], 'nft-firewalld-1.3-fixed.json'))).to.equal(undefined)
   })
+
+  it('an agent asking again with the same tables gets the same answer; other tables, port or peers are asked afresh', () => {
+    const h = on(['-A INPUT -s 192.168.100.12/32 -j ACCEPT', '-A INPUT -j DROP'])
+    const first = ask(h)
+    expect(ask(h)).to.deep.equal(first)
+    expect(vxlanInputDrop(h, {port: 8472, local: '192.168.100.11', peers: [...peers, '192.168.100.14'], dev: 'eth0'})?.peers).to.deep.equal(['192.168.100.13', '192.168.100.14'])
+    expect(vxlanInputDrop(h, {port: 4789, local: '192.168.100.11', peers, dev: 'eth0'})?.fix).to.deep.equal(['iptables -I INPUT -p udp --dport 4789 -j ACCEPT'])
+    // the same iptables object with a native table beside it now: asked afresh
+    const withNft = {...h, nftables: parseNftRuleset(fixture('parse', 'real', 'nft-firewalld-1.3.json'))}
+    expect(vxlanInputDrop(withNft, {port: 8472, local: '192.168.100.11', peers: ['192.168.100.12'], dev: 'eth0'})?.firewalld).to.equal(true)
+    expect(ask(h)).to.deep.equal(first)
+  })
 })
