@@ -675,13 +675,23 @@ describe('trace against the kernel: a pod whose MTU is larger than flannel.1\'s 
   it('with DF the node answers "fragmentation needed" from its cni0 address: no silent drop', async () => {
     // kernel: ping -M do -s 1472 prints "From 10.244.96.1 Frag needed and DF set (mtu = 1450)";
     // traceroute -F -n 10.244.19.2 1500 prints 10.244.96.1, then "10.244.96.1 !F-1450"
-    for (const proto of ['icmp', 'udp', 'tcp'] as const) {
+    for (const proto of ['icmp', 'udp'] as const) {
       const t = await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', proto, size: 1500, ...(proto === 'icmp' ? {} : {dport: 80})})
       expect(t.disposition, proto).to.equal('MTU_EXCEEDED')
       expect(t.failure, proto).to.include({node: 'n1', step: 'mtu'})
       expect(t.failure!.reason, proto).to.contain('does not fit flannel.1\'s MTU 1450; with DF set it is dropped and the sender told "fragmentation needed"')
       expect(t.traceroute, proto).to.deep.equal(['10.244.96.1', '10.244.96.1 !F-1450'])
     }
+  })
+
+  it('TCP never sends the 1500-byte segment: pod-2a\'s SYN-ACK announces MSS 1410, so the segments fit flannel.1', async () => {
+    // kernel: a python3 client in pod-1a sends 8 KB to a listener in pod-2a: delivered, TCP_MAXSEG 1398 (1410 less timestamps)
+    const t = await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', proto: 'tcp', dport: 80, size: 1500})
+    expect(t.disposition).to.equal('DELIVERED')
+    const sent = t.hops[0].steps.find(s => s.kind === 'mtu')!
+    expect(sent.verdict).to.equal('ok')
+    expect(sent.explanation).to.equal('TCP sends no 1500-byte packet: 10.244.19.2 announces MSS 1410 in its SYN-ACK (eth0\'s MTU 1450 on pod-2a), below what eth0\'s MTU 1500 allows, so pod-1a sends the data as segments of at most 1450 bytes (MSS 1410); traced on with that size')
+    expect(t.hops.find(h => h.node === 'n1')!.steps.find(s => s.kind === 'mtu')!.explanation).to.equal('the 1450-byte packet fits flannel.1\'s MTU 1450')
   })
 
   it('without DF (--no-df) the node fragments it into flannel.1, and the echo reply comes back', async () => {
@@ -1053,6 +1063,46 @@ describe('trace against the kernel: a path MTU the sender learned (route cache),
     expect(t.traceroute).to.deep.equal(['10.93.1.1', '10.93.2.2'])
     // only the sender's own packets obey it: from b to a, and from r, nothing is learned
     expect((await trace('router-pmtu-cache-stale', {src: 'b', dst: 'a', size: 1400})).disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace against the kernel: TCP and path MTU discovery, captured by collect', () => {
+  // router-pmtu-black-hole (txt): a (10.94.1.2) → r1 → r2 → b (10.94.3.2); r2's b0 has MTU 1300 while b's eth0
+  // has 1500 (so b announces MSS 1460), and r1 has `-A FORWARD -p icmp --icmp-type fragmentation-needed -j DROP`
+
+  it('a black hole when the "fragmentation needed" is dropped on its way back: the fixes let it through first', async () => {
+    // kernel: a python3 client in a connects to b:80 (MSS 1448), sends 8 KB: the listener gets nothing, the
+    // client's MSS stays 1448; ping -M do -s 1372 gets no answer; traceroute -n -F 10.94.3.2 1400: 10.94.1.1 10.94.2.2 *
+    const t = await trace('router-pmtu-black-hole', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'r2', step: 'mtu'})
+    expect(t.failure!.reason).to.contain('TCP sets DF, so r2 drops it and sends "fragmentation needed" back to 10.94.1.2, but it is lost on its way back at r1 (DENIED_BY_FILTER)')
+    expect(t.failure!.reason).to.contain('a path MTU black hole')
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'r1', command: 'iptables -D FORWARD -p icmp -m icmp --icmp-type 3/4 -j DROP'})
+    expect(t.traceroute).to.deep.equal(['10.94.1.1', '10.94.2.2', '*'])
+    expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.equal('the 1400-byte packet fits eth0\'s MTU 1500 and the MSS 1460 10.94.3.2 announces')
+  })
+
+  it('TCP shrinks its segments when "fragmentation needed" gets back (a route mtu on the way)', async () => {
+    // kernel: with `mtu lock 1300` on the middle router's route to b, the python3 client's 8 KB arrives and its
+    // TCP_MAXSEG drops from 1448 to 1248 (the learned path MTU 1300)
+    const t = await trace('router-chain-route-mtu', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(t.disposition).to.equal('DELIVERED')
+    const r1 = t.hops.find(h => h.node === 'r1')!.steps.find(s => s.kind === 'mtu')!
+    expect(r1.verdict).to.equal('ok')
+    expect(r1.explanation).to.contain('r1 drops it and sends "fragmentation needed" (mtu 1200) back to 10.91.1.2, whose TCP lowers its path MTU and sends segments of at most 1200 bytes from then on (path MTU discovery)')
+    // ICMP keeps its DF packet as it was asked for
+    expect((await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1400})).disposition).to.equal('MTU_EXCEEDED')
+  })
+
+  it('the sender\'s own route mtu and learned path MTU size its segments: no "message too long" for TCP', async () => {
+    // kernel: with `mtu 1300` on a's own route, or a cached path MTU 1300, the client's MSS is 1248 and 8 KB arrive
+    const cached = await trace('router-pmtu-cache-narrow', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(cached.disposition).to.equal('DELIVERED')
+    expect(cached.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.match(/^TCP sends no 1400-byte packet: its MSS follows the path MTU 1300 a learned for 10\.93\.2\.2 .*segments of at most 1300 bytes \(MSS 1260\)/)
+    const t = await trace('router-chain-route-mtu', {src: 'r1', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.contain('its MSS follows the mtu 1200 of the route it takes on r1')
   })
 })
 

@@ -69,6 +69,19 @@ function forwardingOff(view: HostView, inDev: string): string | undefined {
 const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
 const VLAN_HLEN = 4
+/** the IP and TCP headers a TCP packet carries over its MSS (without options, as the MSS option counts) */
+const TCP_IP_HEADERS = 40
+
+/** what bounds the size of a packet leaving by a device, as said in a step */
+interface MtuLimit {
+  mtu: number
+  evidence: string
+  /** the limit named after "does not fit" */
+  of: string
+  /** the limit named after "fits" */
+  fits: string
+  fix: () => Fix[]
+}
 
 interface Tunnel {
   inner: Packet
@@ -193,6 +206,8 @@ class Walk {
   requestSeenOn?: ReadonlySet<string>
   /** the `-m statistic` rules decided for this trace, and those met undecided (the request's walk only) */
   random?: RandomBranch
+  /** a TCP request's peer: the MTU its SYN-ACK's MSS stands for, which caps the segments sent to it */
+  peerMss?: {mtu: number, evidence: string, of: string}
   private readonly seen = new Map<string, number>()
   private readonly routeOfHop = new Map<Hop, Route>()
 
@@ -242,23 +257,11 @@ class Walk {
    * RELATED,ESTABLISHED` firewall on an asymmetric way back drops it, and traceroute prints `*`).
    */
   private answerProbe(view: HostView, inDev: string, packet: Packet, mark?: string, icmpType = mark === undefined ? 11 : 3): void {
-    const entry = icmpErrorSource(view, inDev, packet.src, mark)
-    if (entry === '*') {
+    const {entry, from, end} = this.icmpErrorBack(view, inDev, packet, icmpType, icmpType === 11 ? 0 : unreachableCode(mark), mark)
+    if (end === undefined) {
       this.probeAnswered(entry)
       return
     }
-    const from = entry.split(' ')[0]
-    // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
-    const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
-    const icmpCode = icmpType === 11 ? 0 : unreachableCode(mark)
-    const error: Packet = {
-      src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
-      ...(icmpCode !== undefined ? {icmpCode} : {}),
-      ...(inbound ? {} : {unboundSrc: true as const}),
-    }
-    const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
-    back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
-    const end = back.run({view, inDev: 'local', packet: error, origin: true})
     const what = icmpType === 11 ? 'time exceeded' : `ICMP error${mark !== undefined ? ` (traceroute's ${mark})` : ''}`
     if (end.disposition === 'DELIVERED') {
       this.probeAnswered(entry)
@@ -271,6 +274,26 @@ class Walk {
       const where = end.failure !== undefined ? ` at ${end.failure.node} (${end.disposition}): ${end.failure.reason}` : ` (${end.disposition})`
       this.warnings.add('NO_RETURN_ROUTE', view.name, `${view.name}'s ${what} from ${from} to ${packet.src} is lost on its way back${where}: traceroute prints \`*\` for ${view.name}`)
     }
+  }
+
+  /**
+   * Where an ICMP error this host sends about `packet` ends: the same walk follows it back to the
+   * packet's source. No walk (no end) when the host has no address to send it from.
+   */
+  private icmpErrorBack(view: HostView, inDev: string, packet: Packet, icmpType: number, icmpCode: number | undefined, mark?: string): {entry: string, from: string, end?: End} {
+    const entry = icmpErrorSource(view, inDev, packet.src, mark)
+    if (entry === '*') return {entry, from: entry}
+    const from = entry.split(' ')[0]
+    // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
+    const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
+    const error: Packet = {
+      src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
+      ...(icmpCode !== undefined ? {icmpCode} : {}),
+      ...(inbound ? {} : {unboundSrc: true as const}),
+    }
+    const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
+    back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
+    return {entry, from, end: back.run({view, inDev: 'local', packet: error, origin: true})}
   }
 
   /**
@@ -1314,43 +1337,26 @@ class Walk {
   /**
    * `--size` against the route's `mtu` metric (it stands in for the device's: ip_dst_mtu_maybe_forward,
    * ip_mtu) or the outgoing device's MTU. A packet that does not fit ends here, except a vxlan outer
-   * packet without DF, which goes on as fragments (the packet returned, sized as its largest).
+   * packet without DF, which goes on as fragments (the packet returned, sized as its largest), and
+   * TCP, which sizes its segments to fit (see tcpSegments, tcpPathMtu).
    */
   private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | Packet | undefined {
     if (packet.size === undefined) return undefined
     const t = packet.tunnel
     const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
-    let limit: {mtu: number, evidence: string, of: string, fix: () => Fix[]}
-    // the sender's own socket obeys a path MTU it learned from a "fragmentation needed" until it
-    // expires (10 minutes), even once the path carries more: only the sender has it
-    const learned = hop.in === 'local' && t === undefined ? view.learnedPathMtu(packet.dst, dev) : undefined
-    if (learned?.mtu !== undefined && learned.mtu < (route.mtu ?? view.link(dev)?.mtu ?? Infinity)) {
-      limit = {mtu: learned.mtu, evidence: learned.raw,
-        of: `the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst} from a "fragmentation needed" (its route cache, kept until it expires)`,
-        fix: () => [{node: view.name, command: `ip route flush cache`}]}
-      if (packet.size <= learned.mtu) {
-        this.step(hop, 'mtu', 'ok', learned.raw, `the ${size} fits the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst}`)
-        return undefined
-      }
-    } else if (route.mtu !== undefined) {
-      limit = {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of the route it takes on ${view.name}`,
-        fix: () => [{node: view.name, command: routeMtuClearCommand(route)}]}
-      if (packet.size <= route.mtu) {
-        this.step(hop, 'mtu', 'ok', route.raw, `the ${size} fits the route's mtu ${route.mtu}`)
-        return undefined
-      }
-    } else {
-      const link = view.link(dev)
-      if (link === undefined) {
-        if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
-        return undefined
-      }
-      if (packet.size <= link.mtu) {
-        this.step(hop, 'mtu', 'ok', firstLine(link.raw), `the ${size} fits ${dev}'s MTU ${link.mtu}`)
-        return undefined
-      }
-      limit = {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu}`, fix: () => this.mtuFixes(view, dev, link.mtu, packet)}
+    const limit = this.mtuLimit(hop, view, dev, packet, route)
+    if (limit === undefined) {
+      if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
+      return undefined
     }
+    // TCP sets DF on every segment; --no-df asks for a packet TCP does not send, traced as it asks
+    const tcp = t === undefined && packet.proto === 'tcp' && !packet.noDf && this.direction === 'forward'
+    if (tcp && hop.in === 'local') return this.tcpSegments(hop, view, packet, limit)
+    if (packet.size <= limit.mtu) {
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} fits ${limit.fits}`)
+      return undefined
+    }
+    if (tcp) return this.tcpPathMtu(hop, view, packet, limit)
     if (t === undefined && packet.noDf) {
       this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} does not fit ${limit.of}: it has no DF, so ${view.name} fragments it`)
       return {...packet, size: limit.mtu}
@@ -1389,6 +1395,77 @@ class Walk {
       ? `${view.name} refuses its own DF packets of this size ("message too long, mtu=${innerMtu}")`
       : `no one tells ${t.inner.src} (${vxName} has \`df ${t.device.df}\`: the outer packet is not fragmented, and forwarding ignores the path MTU the tunnel learns): a black hole for packets this big`
     return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence, `the ${size} does not fit ${limit.of}; ${told}`, limit.fix())
+  }
+
+  /**
+   * The narrowest of what bounds a packet leaving `dev` on this hop: the path MTU the sender's own
+   * socket learned from a "fragmentation needed" (kept until it expires, 10 minutes, even once the
+   * path carries more: only the sender has it), the route's `mtu` metric, else the device's MTU.
+   */
+  private mtuLimit(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): MtuLimit | undefined {
+    const learned = hop.in === 'local' && packet.tunnel === undefined ? view.learnedPathMtu(packet.dst, dev) : undefined
+    if (learned?.mtu !== undefined && learned.mtu < (route.mtu ?? view.link(dev)?.mtu ?? Infinity)) {
+      return {mtu: learned.mtu, evidence: learned.raw,
+        of: `the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst} from a "fragmentation needed" (its route cache, kept until it expires)`,
+        fits: `the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst}`,
+        fix: () => [{node: view.name, command: `ip route flush cache`}]}
+    }
+    if (route.mtu !== undefined) {
+      return {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of the route it takes on ${view.name}`,
+        fits: `the route's mtu ${route.mtu}`, fix: () => [{node: view.name, command: routeMtuClearCommand(route)}]}
+    }
+    const link = view.link(dev)
+    if (link === undefined) return undefined
+    return {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu}`, fits: `${dev}'s MTU ${link.mtu}`,
+      fix: () => this.mtuFixes(view, dev, link.mtu, packet)}
+  }
+
+  /**
+   * A TCP sender never sends a segment its own route or device cannot carry: its MSS follows the
+   * route's MTU (and a path MTU it learned; tcp_sync_mss), and the peer's SYN-ACK caps it further
+   * with the MSS the peer's own device allows. `--size` is the data handed to the socket, which goes
+   * as segments of that size.
+   */
+  private tcpSegments(hop: Hop, view: HostView, packet: Packet, limit: MtuLimit): Packet | undefined {
+    const size = packet.size!
+    const peer = this.peerMss !== undefined && this.peerMss.mtu < limit.mtu ? this.peerMss : undefined
+    const cap = peer ?? limit
+    if (size <= cap.mtu) {
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size}-byte packet fits ${limit.fits}${this.peerMss !== undefined ? ` and the MSS ${this.peerMss.mtu - TCP_IP_HEADERS} ${packet.dst} announces` : ''}`)
+      return undefined
+    }
+    const why = peer !== undefined
+      ? `${packet.dst} announces MSS ${peer.mtu - TCP_IP_HEADERS} in its SYN-ACK (${peer.of}), below what ${limit.of} allows`
+      : `its MSS follows ${limit.of}`
+    this.step(hop, 'mtu', 'ok', cap.evidence,
+      `TCP sends no ${size}-byte packet: ${why}, so ${view.name} sends the data as segments of at most ${cap.mtu} bytes (MSS ${cap.mtu - TCP_IP_HEADERS}); traced on with that size`)
+    return {...packet, size: cap.mtu}
+  }
+
+  /**
+   * A TCP segment too big for a link further on (DF is always set) is dropped by the router there,
+   * which sends "fragmentation needed" back; the sender's TCP lowers its path MTU and sends smaller
+   * segments (PMTUD). If that error does not get back, the connection hangs once the data flows:
+   * the handshake passes, the first full-size segment never arrives (a PMTU black hole).
+   */
+  private tcpPathMtu(hop: Hop, view: HostView, packet: Packet, limit: MtuLimit): End | Packet {
+    const size = `${packet.size}-byte segment`
+    const back = this.icmpErrorBack(view, hop.in, packet, 3, 4)
+    if (back.end?.disposition === 'DELIVERED' || back.end?.disposition === 'INSUFFICIENT_INFO') {
+      if (back.end.disposition === 'INSUFFICIENT_INFO') {
+        this.assume(view, `whether ${view.name}'s "fragmentation needed" gets back to ${packet.src} is unknown${back.end.failure !== undefined ? ` (at ${back.end.failure.node}, ${back.end.failure.reason})` : ''}: assumed it does, so TCP shrinks its segments`)
+      }
+      this.step(hop, 'mtu', 'ok', limit.evidence,
+        `the ${size} does not fit ${limit.of}: ${view.name} drops it and sends "fragmentation needed" (mtu ${limit.mtu}) back to ${packet.src}, whose TCP lowers its path MTU and sends segments of at most ${limit.mtu} bytes from then on (path MTU discovery); traced on with that size`)
+      return {...packet, size: limit.mtu}
+    }
+    this.answerProbe(view, hop.in, packet, `!F-${limit.mtu}`)
+    const lost = back.end === undefined
+      ? `${view.name} has no address to send it from`
+      : `it is lost on its way back${back.end.failure !== undefined ? ` at ${back.end.failure.node} (${back.end.disposition}): ${back.end.failure.reason}` : ` (${back.end.disposition})`}`
+    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
+      `the ${size} does not fit ${limit.of}; TCP sets DF, so ${view.name} drops it and sends "fragmentation needed" back to ${packet.src}, but ${lost}; so the sender's TCP never shrinks its segments: a path MTU black hole (the handshake passes, then the first full-size segment is lost again and again)`,
+      [...back.end?.failure?.fix ?? [], ...limit.fix()])
   }
 
   private mtuFixes(view: HostView, dev: string, mtu: number, packet: Packet): Fix[] {
@@ -2118,6 +2195,20 @@ function asymmetry(forward: Hop[], back: Hop[]): TraceWarning | undefined {
   return undefined
 }
 
+/**
+ * The MTU behind the MSS a TCP peer announces in its SYN-ACK: its device toward the client's
+ * address (ipv4_default_advmss; a route's `advmss` metric is not read). Unknown for a destination
+ * whose tables were not read, or one a DNAT may send elsewhere.
+ */
+function peerMssOf(dst: ResolvedEndpoint, client: string): Walk['peerMss'] {
+  const view = dst.kind === 'pod' ? dst.podView : dst.kind === 'node' ? dst.nodeView : undefined
+  const route = view?.routes !== undefined ? view.routeFor({dst: client, src: dst.ip, iif: 'lo', proto: 'tcp'}).route : undefined
+  const dev = route !== undefined && route.type === 'unicast' ? routeDevice(view!.routes!, route) : undefined
+  const link = dev !== undefined ? view!.link(dev) : undefined
+  if (link === undefined) return undefined
+  return {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu} on ${view!.name}`}
+}
+
 function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
   const out: Endpoint = {kind: e.kind, name: e.name, ip}
   if (e.node !== undefined) out.node = e.node
@@ -2301,6 +2392,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   fwd.random = random
+  if (flow.proto === 'tcp' && flow.size !== undefined) fwd.peerMss = peerMssOf(dst, srcIp)
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
