@@ -72,11 +72,12 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
 
 /**
  * In a lab every host is a namespace: the fixes, ready to paste, each through `lab exec` on its
- * node. Empty when there is nothing to fix.
+ * node. A cluster's command (kubectl) runs on no node: it stays as the trace printed it. Empty when
+ * there is nothing to run on a node.
  */
 export function labFixes(trace: TraceData, lab: string): string {
   const fixes: Fix[] = [...trace.failure?.fix ?? [], ...trace.returnPath.failure?.fix ?? [], ...sourceNatFixes(trace)]
-  const unique = fixes.filter((f, i) => fixes.findIndex(g => g.node === f.node && g.command === f.command) === i)
+  const unique = fixes.filter((f, i) => f.scope !== 'cluster' && fixes.findIndex(g => g.node === f.node && g.command === f.command) === i)
   if (unique.length === 0) return ''
   const name = lab === 'demo' ? '' : ` --name ${lab}`
   // A placeholder (GATEWAY, DEVICE) needs a value first: say so rather than hand out a command that fails.

@@ -9,6 +9,7 @@ import type {TraceRequest} from '../../src/core/trace/types.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 import {loadSource} from '../../src/services/collect.js'
 import {renderTrace} from '../../src/ui/trace-render.js'
+import {labFixes} from '../../src/commands/trace.js'
 import {parseIpLinkJson, parseIpRouteJson} from '../../src/core/parse/json.js'
 import {parseIpLinkText, parseIpRouteText} from '../../src/core/parse/text.js'
 
@@ -1113,6 +1114,16 @@ describe('trace against the kernel: a drop in a chain a controller owns says wha
       'kubectl get networkpolicy -A   # Calico policy drops tcp 10.66.1.5 → 10.66.2.5:81: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod',
       'iptables -D cali-tw-calik2pa -m comment --comment "Drop if no policies passed packet" -j DROP   # temporary workaround only: Calico\'s Felix owns cali-tw-calik2pa and puts the rule back at its next resync',
     ])
+    // the kubectl command is the cluster's, not k2's: said so in text and --json, and kept out of `lab exec`
+    const [policy, workaround] = t.failure!.fix
+    expect(policy).to.include({node: 'k2', scope: 'cluster'})
+    expect(workaround.scope).to.equal(undefined)
+    const text = renderTrace(t, {color: false})
+    expect(text).to.contain('  Fix (in the cluster, where kubectl works; the rule is on k2): kubectl get networkpolicy -A')
+    expect(text).to.contain('  Fix (on k2): iptables -D cali-tw-calik2pa')
+    const lab = labFixes(t, 'demo')
+    expect(lab).to.not.contain('kubectl')
+    expect(lab).to.contain('flannelctl lab exec k2 -- iptables -D cali-tw-calik2pa')
   })
 
   it('docker (DOCKER-ISOLATION-STAGE-1): an accept in DOCKER-USER, which docker leaves alone', async () => {

@@ -194,7 +194,7 @@ describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
     expect(port.failure!.evidence).to.equal('ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"')
     // kube-proxy owns its table: the Service is what to change, the deletion a labelled workaround
     expect(port.failure!.fix).to.deep.equal([
-      {node: 'n1', command: 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)'},
+      {node: 'n1', command: 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)', scope: 'cluster'},
       {node: 'n1', command: 'nft delete rule ip kube-proxy cluster-ips-check handle 29   # temporary workaround only: kube-proxy (KUBE-FIREWALL: kubelet) owns table kube-proxy and puts the rule back at its next sync'},
     ])
     const gone = await trace('nft-kube-proxy.json', {src: 'pod-1a', dst: '10.96.0.99', proto: 'tcp', dport: 80})
