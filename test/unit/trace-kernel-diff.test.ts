@@ -4,6 +4,8 @@
  */
 import {expect} from 'chai'
 import {join} from 'node:path'
+import {cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
 import type {HostSnapshot} from '../../src/core/model.js'
@@ -1024,6 +1026,25 @@ describe('trace against the kernel: kube-proxy\'s nftables mode picking an endpo
     expect(pick.message).to.contain('by the first entry of each random map to 10.244.19.2:8080: DELIVERED;')
     expect(pick.message).to.contain("by `numgen random mod 2 vmap { 0 : goto endpoint-a, 1 : goto endpoint-b }`'s entry 1 : goto endpoint-b to 10.244.19.2:8081: DENIED_BY_FILTER on n2 (traced here)")
     expect(t.warnings.filter(w => w.message.includes('the flow may take'))).to.deep.equal([])
+  })
+
+  it('a round-robin map (numgen inc) is worded as taking each connection in turn, not as a random pick', async () => {
+    // kernel (a namespace): `numgen inc mod 2 vmap { 0 : jump a, 1 : jump b }` on output sends 4 pings to a, b, a, b
+    // (counters 1/0, 1/1, 2/1, 2/2): each in turn, none by chance. The same lab's map, with inc for random:
+    const dir = mkdtempSync(join(tmpdir(), 'fct-numgen-inc-'))
+    try {
+      cpSync(join(SNAPSHOTS, 'lab-kube-proxy-nft-numgen'), dir, {recursive: true})
+      const ruleset = join(dir, 'n1', 'nft-ruleset.txt')
+      writeFileSync(ruleset, readFileSync(ruleset, 'utf8').replace('numgen random mod 2', 'numgen inc mod 2'))
+      const {world} = await loadSource({snapshot: dir})
+      const t = traceFlow(world, {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      const pick = t.warnings.find(w => w.message.includes('pick on n1'))!
+      expect(pick.message).to.match(/^the outcome depends on a round-robin pick on n1, each connection in turn to the next branch: by the first entry of each round-robin map to 10\.244\.19\.2:8080: DELIVERED; /)
+      expect(pick.message).to.not.contain('random')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 
   it('a flow that meets no map (pod to pod) says nothing of a pick', async () => {

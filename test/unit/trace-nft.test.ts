@@ -222,7 +222,7 @@ describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
     // the same endpoint twice: the branches agree, and the first is traced with the note that each was
     const same = await trace(two.replace('dnat to 10.244.81.9:8080', 'dnat to 10.244.33.2:8080'), {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
     expect(same.disposition).to.equal('DELIVERED')
-    expect(assumed(same).some(m => m.includes('sends each new connection to one of 2 entries, picked by `numgen random`: traced the first (0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080); the trace follows each entry and says where they part'))).to.equal(true)
+    expect(assumed(same).some(m => m.includes('sends each new connection to one of 2 entries, picked at random by `numgen random`: traced the first (0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080); the trace follows each entry and says where they part'))).to.equal(true)
   })
 })
 

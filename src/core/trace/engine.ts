@@ -27,7 +27,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {type Decision, type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
+import {type Decision, type Hook, type PacketFacts, type PickKind, dropTables, rejectAnswer} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
@@ -2244,18 +2244,18 @@ function pastLearnedMtu(world: World, req: TraceRequest, t: Trace): Trace {
 
 /**
  * The random choices one trace runs with (`-m statistic` rules, `numgen` map entries), and the
- * undecided ones it met, each with how the trace names it.
+ * undecided ones it met, each with how the trace names it and how it picks (at random, in turn).
  */
 interface RandomBranch {
-  pick: (key: string, label?: string) => boolean | undefined
-  met: Map<string, string>
+  pick: NonNullable<PacketFacts['randomPick']>
+  met: Map<string, {label: string, kind: PickKind}>
 }
 
 function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
-  const met = new Map<string, string>()
-  return {met, pick: (key, label = `\`${key}\``) => {
+  const met: RandomBranch['met'] = new Map()
+  return {met, pick: (key, label = `\`${key}\``, kind = 'random') => {
     const chosen = picks.get(key)
-    if (chosen === undefined) met.set(key, label)
+    if (chosen === undefined) met.set(key, {label, kind})
     return chosen
   }}
 }
@@ -2268,9 +2268,9 @@ function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
  * (one endpoint unreachable), the connection's fate is a coin toss: the trace reports a failing
  * branch, so the fault shows, and says what the others do.
  */
-function followBranches(world: World, req: TraceRequest, traced: Trace, choices: [key: string, label: string][]): Trace {
+function followBranches(world: World, req: TraceRequest, traced: Trace, choices: [key: string, pick: {label: string, kind: PickKind}][]): Trace {
   const branches = [{label: undefined as string | undefined, trace: traced},
-    ...choices.slice(0, 16).map(([key, label]) => ({label, trace: traceWorld(world, req, true, randomBranch(new Map([[key, true]])))}))]
+    ...choices.slice(0, 16).map(([key, {label}]) => ({label, trace: traceWorld(world, req, true, randomBranch(new Map([[key, true]])))}))]
   // a connection needs its replies too: a branch whose reply is lost fails as surely as one whose request is
   const outcome = (t: Trace) => `${t.disposition}${t.failure !== undefined ? ` on ${t.failure.node}` : ''}` +
     (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? `, its reply ${t.returnPath.disposition}${t.returnPath.failure !== undefined ? ` on ${t.returnPath.failure.node}` : ''}` : '')
@@ -2282,12 +2282,15 @@ function followBranches(world: World, req: TraceRequest, traced: Trace, choices:
     return dnat !== undefined ? / becomes (\S+)$/.exec(dnat.explanation)?.[1] ?? dnat.evidence : 'on'
   }
   // (a numgen entry's key is its rule and entry joined by ⇒, see ChainWalk.lookup)
-  const first = choices.some(([key]) => key.includes(' ⇒ ')) ? 'by the first entry of each random map' : 'past every random rule'
+  // a round robin (numgen inc, statistic nth) sends connections to each branch in turn, not by chance
+  const kinds = new Set(choices.map(([, c]) => c.kind))
+  const kind = kinds.size > 1 ? 'random or round-robin' : [...kinds][0]
+  const first = choices.some(([key]) => key.includes(' ⇒ ')) ? `by the first entry of each ${kind} map` : `past every ${kind} rule`
   const each = branches.map(b => `${b.label === undefined ? first : `by ${b.label}`} to ${where(b.trace)}: ${outcome(b.trace)}${b === shown ? ' (traced here)' : ''}`)
   const node = shown.trace.hops.find(h => h.steps.some(s => s.kind === 'nat' && s.verdict === 'dnat'))?.node ?? shown.trace.hops[0]?.node ?? ''
   const some = branches.some(b => !fails(b.trace))
   shown.trace.warnings.push({code: 'ASSUMED', node,
-    message: `${some ? 'the outcome' : 'where the connection fails'} depends on a random pick on ${node}, made anew for each connection: ${each.join('; ')}. ${some ? 'Some connections get through and others do not' : 'None gets through'} (\`conntrack -L -p ${req.proto ?? 'icmp'} -d ${traced.dst.ip}\` on ${node} shows which endpoint each took)`})
+    message: `${some ? 'the outcome' : 'where the connection fails'} depends on ${kind === 'round-robin' ? `a round-robin pick on ${node}, each connection in turn to the next branch` : `a ${kind} pick on ${node}, made anew for each connection`}: ${each.join('; ')}. ${some ? 'Some connections get through and others do not' : 'None gets through'} (\`conntrack -L -p ${req.proto ?? 'icmp'} -d ${traced.dst.ip}\` on ${node} shows which endpoint each took)`})
   return shown.trace
 }
 

@@ -45,8 +45,11 @@ export interface PacketFacts {
    * entry of a `numgen` verdict map (keyed, and named in the trace's words by `label`). The trace
    * decides it to follow each branch in turn; undefined leaves it undecided (see traceFlow)
    */
-  randomPick?: (key: string, label?: string) => boolean | undefined
+  randomPick?: (key: string, label?: string, kind?: PickKind) => boolean | undefined
 }
+
+/** How a load-balancing rule picks its connections: by chance, or each in turn (numgen inc, statistic nth). */
+export type PickKind = 'random' | 'round-robin'
 
 export type Tri = boolean | 'unknown'
 
@@ -585,7 +588,8 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         const words = [tok, arg()]
         while (i + 1 < t.length && /^--(mode|probability|every|packet)$/.test(t[i + 1])) words.push(t[++i], t[++i] ?? '')
         const raw = rule.raw
-        conditions.push({test: p => p.randomPick?.(raw) ?? 'unknown', undecidable: `-m statistic ${words.join(' ')}`.trim(), why: 'random'})
+        const kind: PickKind = words[words.indexOf('--mode') + 1] === 'nth' ? 'round-robin' : 'random'
+        conditions.push({test: p => p.randomPick?.(raw, undefined, kind) ?? 'unknown', undecidable: `-m statistic ${words.join(' ')}`.trim(), why: 'random'})
         break
       }
       case '--limit': case '--hashlimit-upto': case '--hashlimit-above': case '--hashlimit': {
