@@ -1117,6 +1117,15 @@ describe('trace against the kernel: TCP and path MTU discovery, captured by coll
     expect((await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1400})).disposition).to.equal('MTU_EXCEEDED')
   })
 
+  it('behind a DNAT the endpoint\'s SYN-ACK sizes the segments, not the address connected to', async () => {
+    // router-chain: r1 DNATs 10.91.1.1:8080 to b (10.91.3.2:80), whose eth0 has MTU 1300. kernel: a client connecting
+    // to a peer on a 1300 link gets MSS 1248 (1260 less timestamps) from the first segment on, no "fragmentation needed"
+    const t = await trace('router-chain', {src: 'a', dst: '10.91.1.1', proto: 'tcp', dport: 8080, size: 1400})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.contain('announces MSS 1260 in its SYN-ACK (eth0\'s MTU 1300 on b)')
+    expect(t.hops.flatMap(h => h.steps).filter(s => s.explanation.includes('path MTU discovery'))).to.deep.equal([])
+  })
+
   it('the sender\'s own route mtu and learned path MTU size its segments: no "message too long" for TCP', async () => {
     // kernel: with `mtu 1300` on a's own route, or a cached path MTU 1300, the client's MSS is 1248 and 8 KB arrive
     const cached = await trace('router-pmtu-cache-narrow', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})

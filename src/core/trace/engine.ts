@@ -2198,7 +2198,7 @@ function asymmetry(forward: Hop[], back: Hop[]): TraceWarning | undefined {
 /**
  * The MTU behind the MSS a TCP peer announces in its SYN-ACK: its device toward the client's
  * address (ipv4_default_advmss; a route's `advmss` metric is not read). Unknown for a destination
- * whose tables were not read, or one a DNAT may send elsewhere.
+ * whose tables were not read; behind a DNAT, traceWorld asks again of the endpoint it reached.
  */
 function peerMssOf(dst: ResolvedEndpoint, client: string): Walk['peerMss'] {
   const view = dst.kind === 'pod' ? dst.podView : dst.kind === 'node' ? dst.nodeView : undefined
@@ -2368,7 +2368,12 @@ function loopChanges(world: World, w: WorldIndex, node: string, route: Route, ds
   return changes.slice(0, 8)
 }
 
-function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch): Trace {
+/**
+ * `peer`: the TCP peer's MSS to trace with, once a first walk found that a DNAT sends the
+ * connection to another endpoint than the one named (its SYN-ACK, not the named one's, sizes the
+ * segments).
+ */
+function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch, peer?: {mss: Walk['peerMss']}): Trace {
   const flow = validate(req)
   const warnings = new Warnings()
   let w = indexWorld(world)
@@ -2395,7 +2400,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   fwd.random = random
-  if (flow.proto === 'tcp' && flow.size !== undefined) fwd.peerMss = peerMssOf(dst, srcIp)
+  if (flow.proto === 'tcp' && flow.size !== undefined) fwd.peerMss = peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
@@ -2427,6 +2432,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
   const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
   const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
+  if (peer === undefined && flow.proto === 'tcp' && flow.size !== undefined && replier !== dst) {
+    const mss = peerMssOf(replier, seen.src)
+    if (mss?.mtu !== fwd.peerMss?.mtu) return traceWorld(world, req, mendLoops, random, {mss})
+  }
   if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
   } else {
