@@ -23,7 +23,7 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
 
   static override examples = [
     {description: 'Follow one packet between two pods of the lab (`flannelctl lab up` makes pods pod-1a, pod-1b, pod-2a, …)', command: '<%= config.bin %> trace pod-1a pod-2b --lab demo'},
-    {description: 'A full-size TCP packet to port 80: checks the MTU of every link on the way', command: '<%= config.bin %> trace pod-1a pod-3a --lab demo --proto tcp --dport 80 --size 1450'},
+    {description: 'Full-size TCP to port 80: segments sized as the sender and the peer\'s MSS allow, a smaller MTU on the way answered by path MTU discovery (or a black hole)', command: '<%= config.bin %> trace pod-1a pod-3a --lab demo --proto tcp --dport 80 --size 1450'},
     {description: 'From a node\'s own address to a pod on another node', command: '<%= config.bin %> trace n1 pod-3b --lab demo'},
     {description: 'The trace as JSON (the public contract: disposition, hops, failure, returnPath, traceroute, warnings)', command: '<%= config.bin %> trace pod-1a pod-2b --lab demo --json'},
     {description: 'The path as a Mermaid diagram, for a Markdown page or an issue', command: '<%= config.bin %> trace pod-1a pod-2b --lab demo --format mermaid'},
@@ -42,7 +42,7 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
     snapshot: Flags.string({char: 's', description: 'snapshot directory, offline (written by flannelctl collect)', exclusive: ['inventory', 'lab'], helpGroup: 'SOURCE'}),
     proto: Flags.string({description: 'protocol', options: ['icmp', 'tcp', 'udp'], default: 'icmp', helpGroup: 'PACKET'}),
     dport: Flags.integer({description: 'destination port (with --proto tcp or udp)', helpGroup: 'PACKET'}),
-    size: Flags.integer({description: 'IP packet size in bytes, sent with DF set: checks the MTU along the path', helpGroup: 'PACKET'}),
+    size: Flags.integer({description: 'IP packet size in bytes, sent with DF set: checks the MTU along the path (with --proto tcp, the segment the sender\'s MTU and the peer\'s MSS allow, shrunk by path MTU discovery)', helpGroup: 'PACKET'}),
     'no-df': Flags.boolean({description: 'send the --size packet without DF (ping -M dont): a link too small for it fragments it instead of dropping it', dependsOn: ['size'], helpGroup: 'PACKET'}),
     format: Flags.string({description: 'text, json, mermaid (a flowchart for Markdown) or dot (Graphviz) [default: text]', options: [...FORMATS], helpGroup: 'OUTPUT'}),
     json: Flags.boolean({description: 'same as --format json', helpGroup: 'OUTPUT'}),
@@ -72,11 +72,12 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
 
 /**
  * In a lab every host is a namespace: the fixes, ready to paste, each through `lab exec` on its
- * node. Empty when there is nothing to fix.
+ * node. A cluster's command (kubectl) runs on no node: it stays as the trace printed it. Empty when
+ * there is nothing to run on a node.
  */
 export function labFixes(trace: TraceData, lab: string): string {
   const fixes: Fix[] = [...trace.failure?.fix ?? [], ...trace.returnPath.failure?.fix ?? [], ...sourceNatFixes(trace)]
-  const unique = fixes.filter((f, i) => fixes.findIndex(g => g.node === f.node && g.command === f.command) === i)
+  const unique = fixes.filter((f, i) => f.scope !== 'cluster' && fixes.findIndex(g => g.node === f.node && g.command === f.command) === i)
   if (unique.length === 0) return ''
   const name = lab === 'demo' ? '' : ` --name ${lab}`
   // A placeholder (GATEWAY, DEVICE) needs a value first: say so rather than hand out a command that fails.

@@ -7,7 +7,7 @@
  */
 import {cidrContainsIp, cidrOverlaps, cidrSize, cidrWithin, nthAddress, parseCidr} from './addr.js'
 import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
-import {RuleSet, dropTables, matchSet} from './trace/iptables.js'
+import {RuleSet, dropTables, setOverlaps} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
 import {nftJsonItems, rulesReached} from './parse/nft.js'
 import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
@@ -40,9 +40,9 @@ export type ForwardVerdict =
  * 10.244.1.0/24`), for the message to say what is still dropped. A drop counts when it concerns
  * any of the network. Only plain address matches count: a rule with other matches (state, mark,
  * ports) may not fire, and a drop limited by interface or negation may not concern pods, so neither
- * decides here. An ipset match (`-m set --match-set S src`) counts when the collected sets decide
- * it for an address of the network, as trace decides it: holding it, the rule concerns pod
- * traffic; not, it does not.
+ * decides here. An ipset match (`-m set --match-set S src`) counts as `-s`/`-d` do: when a collected set's entry
+ * overlaps the network, the rule concerns pod traffic; when none does, or the sets were not read, it
+ * does not.
  */
 export function forwardVerdict(h: HostSnapshot, net: string): ForwardVerdict {
   const rules = h.iptables?.rules.filter(r => r.table === 'filter') ?? []
@@ -65,11 +65,7 @@ export function forwardVerdict(h: HostSnapshot, net: string): ForwardVerdict {
       const set = val('--match-set')
       const other = words.some((w, i) => w.startsWith('-') && !['-s', '-d', '-j', '-m', '--comment', '-i', '-o', '--reject-with', ...(set !== undefined ? ['--match-set'] : [])].includes(w) && !(w === '-m' || words[i - 1] === '-m'))
       if (other) continue
-      if (set !== undefined) {
-        const flags = words[words.indexOf('--match-set') + 2] ?? ''
-        const inSet = matchSet(h.ipsets, set, flags, {src: podAddress, dst: podAddress, proto: 'icmp', state: 'NEW'})
-        if (inSet !== true) continue
-      }
+      if (set !== undefined && setOverlaps(h.ipsets, set, net) !== true) continue
       const covers = (x: string | undefined) => x === undefined || cidrOverlaps(parseCidr(x), network)
       // a rule about other sources or other destinations says nothing about pod traffic as a whole
       if (!covers(s) || !covers(d)) continue
@@ -94,7 +90,6 @@ export function forwardVerdict(h: HostSnapshot, net: string): ForwardVerdict {
     return undefined
   }
   const partial = h.iptables?.covers !== undefined
-  const podAddress = nthAddress(network, 2)
   return walk('FORWARD') ?? (only.length > 0 ? {verdict: 'PARTIAL', only} : undefined)
 }
 

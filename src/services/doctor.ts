@@ -11,7 +11,7 @@ import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, p
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
-import type {Trace, World, Disposition} from '../core/trace/types.js'
+import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {podNetworkGuess} from '../core/trace/fixes.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
@@ -46,7 +46,7 @@ export interface PairResult {
   /** where it failed (or the warning's node) */
   node?: string
   reason?: string
-  fix: {node: string; command: string}[]
+  fix: Fix[]
   warnings: string[]
   /** real ping (with --ping): true = answered */
   ping?: boolean
@@ -583,7 +583,7 @@ export function podToNodeChecks(world: World): DoctorFinding[] {
     findings.push({code: 'POD_TO_NODE', severity: 'error', node: where,
       message: `${way} (${t.failure === undefined ? t.returnPath.disposition : t.disposition}): ${failure.reason}`,
       evidence: failure.evidence,
-      fix: failure.fix.map(f => f.node === where ? f.command : `${f.command}   # on ${f.node}`)})
+      fix: failure.fix.map(f => f.scope === 'cluster' || f.node === where ? f.command : `${f.command}   # on ${f.node}`)})
   }
   return findings
 }
@@ -736,6 +736,11 @@ function finishOn(migration: UnfinishedMigration, o: SourceOptions): string {
 export function migrateOnNodesRead(findings: DoctorFinding[], nodes: string | undefined): DoctorFinding[] {
   if (nodes === undefined) return findings
   return findings.map(f => ({...f, fix: f.fix.map(c => c === OFF_SEGMENT_FIX ? offSegmentFix(` ${nodes} --yes`) : c)}))
+}
+
+/** A finding's command for the cluster's API (a controller's rule, trace's `scope: 'cluster'`): run where kubectl works, on no host. */
+export function isClusterFix(command: string): boolean {
+  return command.startsWith('kubectl ')
 }
 
 /** Fixes run from where doctor ran, not inside a host. */

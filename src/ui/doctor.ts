@@ -1,7 +1,8 @@
 /** doctor's report for people: the pod matrix, what failed where (grouped), and the host findings. */
 import type {DoctorReport, PairResult} from '../services/doctor.js'
-import {isNetworkFix, pairIsBad} from '../services/doctor.js'
+import {isClusterFix, isNetworkFix, pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
+import {fixPlace} from '../core/trace/types.js'
 import {count} from '../core/words.js'
 
 const TAGS: Record<string, string> = {
@@ -66,7 +67,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       out.push(`  ${paint(color, 31, [...labels].join(' / '))}${where}: ${p.reason ?? (p.ping === false ? 'real ping failed although the tables say it should work' : '')}`)
       out.push(`    pairs: ${example}`)
       // where the tables ran out, the commands read what would settle it
-      for (const f of p.fix) out.push(`    ${p.disposition === 'INSUFFICIENT_INFO' ? 'find out' : 'fix'} [${f.node}]: ${f.command}`)
+      for (const f of p.fix) out.push(`    ${p.disposition === 'INSUFFICIENT_INFO' ? 'find out' : 'fix'} [${f.scope === 'cluster' ? fixPlace(f) : f.node}]: ${f.command}`)
     }
   }
 
@@ -89,7 +90,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       if (f.evidence) out.push(`  ${f.node} ${f.code}: ${f.evidence}`)
       for (const c of f.fix) {
         if (isNetworkFix(c)) fromHere.set(c, [...fromHere.get(c) ?? [], f])
-        else out.push(`    fix [${f.node}]: ${c}`)
+        else out.push(`    fix [${isClusterFix(c) ? fixPlace({node: f.node, command: c, scope: 'cluster'}) : f.node}]: ${c}`)
       }
     }
     for (const [c, needing] of fromHere) {
@@ -113,7 +114,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
  * migrate (a store finding's, or a shared one) runs from here, not inside a host.
  */
 export function labFixLine(r: DoctorReport, lab: string): string | undefined {
-  const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.length > 0) || r.findings.some(f => r.nodes.includes(f.node) && f.fix.some(c => !isNetworkFix(c)))
+  const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.some(f => f.scope !== 'cluster')) || r.findings.some(f => r.nodes.includes(f.node) && f.fix.some(c => !isNetworkFix(c) && !isClusterFix(c)))
   if (!hostFixes) return undefined
   const fromHere = r.findings.some(f => f.fix.some(isNetworkFix)) ? ' (a flannelctl migrate from here, as printed)' : ''
   return `In the lab, run each fix on its host: flannelctl lab exec${lab === 'demo' ? '' : ` --name ${lab}`} HOST -- COMMAND${fromHere}`

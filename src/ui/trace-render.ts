@@ -4,6 +4,7 @@
  * and, for a failure, where, why and the command that fixes it. Colour only when asked for.
  */
 import type {Endpoint, Hop, Step, Trace} from '../core/trace/types.js'
+import {fixPlace} from '../core/trace/types.js'
 
 export interface RenderOptions {
   color: boolean
@@ -49,7 +50,7 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
     const [first, ...more] = f.evidence.split('\n').map(l => l.trim())
     lines.push(`  evidence: ${first}`)
     for (const m of more) lines.push(`            ${m}`)
-    for (const fix of f.fix) lines.push(`  ${fixLabel(trace.disposition)} (on ${fix.node}): ${paint('bold', fix.command)}`)
+    for (const fix of f.fix) lines.push(`  ${fixLabel(trace.disposition)} (${fixPlace(fix)}): ${paint('bold', fix.command)}`)
   }
   lines.push(`Traceroute:  ${trace.traceroute.length > 0 ? tracerouteLine(trace.traceroute, trace.disposition === 'LOOP') : '(no hop answers)'}`)
 
@@ -62,7 +63,7 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
     if (rp.failure) {
       lines.push(`  where:    ${rp.failure.node} (${rp.failure.step})`)
       lines.push(`  why:      ${rp.failure.reason}`)
-      for (const fix of rp.failure.fix) lines.push(`  ${fixLabel(rp.disposition)} (on ${fix.node}): ${paint('bold', fix.command)}`)
+      for (const fix of rp.failure.fix) lines.push(`  ${fixLabel(rp.disposition)} (${fixPlace(fix)}): ${paint('bold', fix.command)}`)
     }
   }
   if (trace.warnings.length > 0) {

@@ -80,6 +80,60 @@ describe('trace against the kernel: a router chain built by hand', function () {
     }
   })
 
+  it('TCP over a narrower link further on: PMTUD shrinks the segments; with "fragmentation needed" dropped on the way back, a black hole', async () => {
+    // b's eth0 stays at 1500, so b announces MSS 1460 and only r2's b0 (1300) is narrower
+    /** bytes b's listener got of 8 KB a's client sent (the listener gives up after a bounded wait) */
+    const sent8k = async () => {
+      const got = run('b', `timeout 8 python3 -c "
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(1); s.settimeout(6)
+c, _ = s.accept(); c.settimeout(3); n = 0
+try:
+    while n < 8192:
+        d = c.recv(65536)
+        if not d: break
+        n += len(d)
+except Exception: pass
+print(n)
+"`)
+      await run('a', `python3 -c "
+import socket, time
+for i in range(20):
+    try:
+        s = socket.create_connection(('10.91.3.2', 80), timeout=1); break
+    except OSError: time.sleep(0.1)
+s.sendall(b'x' * 8192); time.sleep(4)
+"`)
+      return Number((await got).trim())
+    }
+    await run('r2', 'ip link set b0 mtu 1300')
+    await run('a', 'ip route flush cache')
+    try {
+      let t = await trace('--proto', 'tcp', '--dport', '80', '--size', '1400')
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.contain('path MTU discovery')
+      expect(await sent8k()).to.equal(8192)
+      // a learned the path MTU from r2's "fragmentation needed": its own MSS follows it now
+      t = await trace('--proto', 'tcp', '--dport', '80', '--size', '1400')
+      expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.contain('its MSS follows the path MTU 1300 a learned for 10.91.3.2')
+      await run('r1', 'iptables -A FORWARD -p icmp --icmp-type fragmentation-needed -j DROP')
+      await run('a', 'ip route flush cache')
+      expect(await sent8k()).to.equal(0)
+      t = await trace('--proto', 'tcp', '--dport', '80', '--size', '1400')
+      expect(t.disposition).to.equal('MTU_EXCEEDED')
+      expect(t.failure).to.include({node: 'r2', step: 'mtu'})
+      expect(t.failure!.reason).to.contain('a path MTU black hole')
+      // the first fix lets "fragmentation needed" through: TCP gets its data across again
+      await run(t.failure!.fix[0].node, t.failure!.fix[0].command)
+      await run('a', 'ip route flush cache')
+      expect(await sent8k()).to.equal(8192)
+    } finally {
+      await run('r1', 'iptables -F FORWARD')
+      await run('r2', 'ip link set b0 mtu 1500')
+      await run('a', 'ip route flush cache')
+    }
+  })
+
   it('a veth whose MTU is smaller than the link\'s takes in 4 bytes more and silently drops the rest, as trace says', async () => {
     await run('b', 'ip link set eth0 mtu 1300')
     try {

@@ -320,6 +320,10 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
     expect(labFixLine(report, 'demo')).to.equal(undefined)
     const bad: PairResult = {...fine, disposition: 'NO_ROUTE', fix: [{node: 'n1', command: 'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'}]}
     expect(labFixLine({...report, pairs: [bad]}, 'demo')).to.equal('In the lab, run each fix on its host: flannelctl lab exec HOST -- COMMAND (a flannelctl migrate from here, as printed)')
+    // a kubectl command for a controller's rule runs where kubectl works, not through lab exec
+    const policy: PairResult = {...fine, disposition: 'DENIED_BY_FILTER', fix: [{node: 'n1', command: 'kubectl get networkpolicy -A   # allow it', scope: 'cluster'}]}
+    expect(labFixLine({...report, pairs: [policy]}, 'demo')).to.equal(undefined)
+    expect(renderDoctor({...report, pairs: [policy], healthy: false}, {color: false})).to.contain('    fix [in the cluster, where kubectl works; the rule is on n1]: kubectl get networkpolicy -A')
   })
 
   it('a peer whose neighbour and fdb entries are both gone: the MISSING_NEIGH fix writes both', () => {

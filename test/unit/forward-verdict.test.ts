@@ -148,6 +148,21 @@ describe('forwardVerdict: iptables FORWARD with an ipset match', () => {
     expect(forwardVerdict({...n1, ipsets: undefined}, '10.244.97.0/24')?.verdict).to.equal('ACCEPT')
   })
 
+  it('a set entry that overlaps the subnet counts, as `-s`/`-d` do, whatever address of it stands for the subnet', async () => {
+    // kernel (namespaces): with `add fct3blk 10.244.97.5` only, ping from 10.244.97.5 through the router is
+    // dropped while 10.244.97.2 passes: the rule concerns pod traffic of the subnet, as `-s 10.244.97.5 -j DROP` would
+    const {world} = await loadSource({snapshot: join(ROOT, 'test', 'fixtures', 'snapshots', 'lab-forward-drop-by-ipset')})
+    const n1 = world.hosts.find(h => h.name === 'n1')!
+    const holding = (...members: string[]) => forwardVerdict({...n1, ipsets: n1.ipsets!.map(s => s.name === 'fct3blk' ? {...s, members} : s)}, '10.244.97.0/24')?.verdict
+    expect(holding('10.244.97.5')).to.equal('DROP')
+    expect(holding('10.244.97.128/25')).to.equal('DROP')
+    expect(holding('10.244.0.0/16', '10.244.97.0/24 nomatch')).to.not.equal('DROP')
+    expect(holding('10.244.0.0/16', '10.244.97.0/25 nomatch')).to.equal('DROP')
+    expect(holding('10.244.98.0/24')).to.not.equal('DROP')
+    // a range is not decided: the rule says nothing, flannel's accept decides
+    expect(holding('10.244.97.1-10.244.97.9')).to.equal('ACCEPT')
+  })
+
   it('an accept counts when it holds the whole network; one for a part of it is `only`, carried to the drop or the policy', () => {
     const rules = (...specs: string[]): HostSnapshot => ({name: 'n1', iptables: parseIptablesSave(['*filter', ':FORWARD DROP [0:0]', ...specs.map(x => `-A FORWARD ${x}`), 'COMMIT', ''].join('\n'))})
     expect(forwardVerdict(rules('-s 10.244.0.0/16 -j ACCEPT'), NET)).to.deep.equal({verdict: 'ACCEPT'})

@@ -171,7 +171,7 @@ describe('nftables: rules, sets and maps of nft list ruleset, evaluated', () => 
     expect(o.path).to.deep.equal(['nat-prerouting', 'services', 'service-AAA-default/web/tcp/http', 'endpoint-X'])
     expect(o.verdict).to.include({kind: 'nat', action: 'DNAT', toAddress: '10.244.2.5'})
     expect(o.mark).to.equal(0x4000)
-    expect(o.assumptions[0]).to.contain('picked by `numgen random`: traced the first (0 : goto endpoint-X)')
+    expect(o.assumptions[0]).to.contain('picked at random by `numgen random`: traced the first (0 : goto endpoint-X)')
     const post = evaluateNftChain(chain(json, 'nat-postrouting'), facts({mark: 0x4000}))
     expect(post.verdict).to.include({kind: 'nat', action: 'MASQUERADE'})
     expect(post.mark).to.equal(0)

@@ -4,11 +4,14 @@
  */
 import {expect} from 'chai'
 import {join} from 'node:path'
+import {cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 import {loadSource} from '../../src/services/collect.js'
 import {renderTrace} from '../../src/ui/trace-render.js'
+import {labFixes} from '../../src/commands/trace.js'
 import {parseIpLinkJson, parseIpRouteJson} from '../../src/core/parse/json.js'
 import {parseIpLinkText, parseIpRouteText} from '../../src/core/parse/text.js'
 
@@ -675,13 +678,23 @@ describe('trace against the kernel: a pod whose MTU is larger than flannel.1\'s 
   it('with DF the node answers "fragmentation needed" from its cni0 address: no silent drop', async () => {
     // kernel: ping -M do -s 1472 prints "From 10.244.96.1 Frag needed and DF set (mtu = 1450)";
     // traceroute -F -n 10.244.19.2 1500 prints 10.244.96.1, then "10.244.96.1 !F-1450"
-    for (const proto of ['icmp', 'udp', 'tcp'] as const) {
+    for (const proto of ['icmp', 'udp'] as const) {
       const t = await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', proto, size: 1500, ...(proto === 'icmp' ? {} : {dport: 80})})
       expect(t.disposition, proto).to.equal('MTU_EXCEEDED')
       expect(t.failure, proto).to.include({node: 'n1', step: 'mtu'})
       expect(t.failure!.reason, proto).to.contain('does not fit flannel.1\'s MTU 1450; with DF set it is dropped and the sender told "fragmentation needed"')
       expect(t.traceroute, proto).to.deep.equal(['10.244.96.1', '10.244.96.1 !F-1450'])
     }
+  })
+
+  it('TCP never sends the 1500-byte segment: pod-2a\'s SYN-ACK announces MSS 1410, so the segments fit flannel.1', async () => {
+    // kernel: a python3 client in pod-1a sends 8 KB to a listener in pod-2a: delivered, TCP_MAXSEG 1398 (1410 less timestamps)
+    const t = await trace('lab-pod-mtu-over-vxlan', {src: 'pod-1a', dst: 'pod-2a', proto: 'tcp', dport: 80, size: 1500})
+    expect(t.disposition).to.equal('DELIVERED')
+    const sent = t.hops[0].steps.find(s => s.kind === 'mtu')!
+    expect(sent.verdict).to.equal('ok')
+    expect(sent.explanation).to.equal('TCP sends no 1500-byte packet: 10.244.19.2 announces MSS 1410 in its SYN-ACK (eth0\'s MTU 1450 on pod-2a), below what eth0\'s MTU 1500 allows, so pod-1a sends the data as segments of at most 1450 bytes (MSS 1410); traced on with that size')
+    expect(t.hops.find(h => h.node === 'n1')!.steps.find(s => s.kind === 'mtu')!.explanation).to.equal('the 1450-byte packet fits flannel.1\'s MTU 1450')
   })
 
   it('without DF (--no-df) the node fragments it into flannel.1, and the echo reply comes back', async () => {
@@ -1015,6 +1028,25 @@ describe('trace against the kernel: kube-proxy\'s nftables mode picking an endpo
     expect(t.warnings.filter(w => w.message.includes('the flow may take'))).to.deep.equal([])
   })
 
+  it('a round-robin map (numgen inc) is worded as taking each connection in turn, not as a random pick', async () => {
+    // kernel (a namespace): `numgen inc mod 2 vmap { 0 : jump a, 1 : jump b }` on output sends 4 pings to a, b, a, b
+    // (counters 1/0, 1/1, 2/1, 2/2): each in turn, none by chance. The same lab's map, with inc for random:
+    const dir = mkdtempSync(join(tmpdir(), 'fct-numgen-inc-'))
+    try {
+      cpSync(join(SNAPSHOTS, 'lab-kube-proxy-nft-numgen'), dir, {recursive: true})
+      const ruleset = join(dir, 'n1', 'nft-ruleset.txt')
+      writeFileSync(ruleset, readFileSync(ruleset, 'utf8').replace('numgen random mod 2', 'numgen inc mod 2'))
+      const {world} = await loadSource({snapshot: dir})
+      const t = traceFlow(world, {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      const pick = t.warnings.find(w => w.message.includes('pick on n1'))!
+      expect(pick.message).to.match(/^the outcome depends on a round-robin pick on n1, each connection in turn to the next branch: by the first entry of each round-robin map to 10\.244\.19\.2:8080: DELIVERED; /)
+      expect(pick.message).to.not.contain('random')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
   it('a flow that meets no map (pod to pod) says nothing of a pick', async () => {
     const t = await trace('lab-kube-proxy-nft-numgen', {src: 'pod-1a', dst: 'pod-2a', proto: 'tcp', dport: 8080})
     expect(t.disposition).to.equal('DELIVERED')
@@ -1056,6 +1088,55 @@ describe('trace against the kernel: a path MTU the sender learned (route cache),
   })
 })
 
+describe('trace against the kernel: TCP and path MTU discovery, captured by collect', () => {
+  // router-pmtu-black-hole (txt): a (10.94.1.2) → r1 → r2 → b (10.94.3.2); r2's b0 has MTU 1300 while b's eth0
+  // has 1500 (so b announces MSS 1460), and r1 has `-A FORWARD -p icmp --icmp-type fragmentation-needed -j DROP`
+
+  it('a black hole when the "fragmentation needed" is dropped on its way back: the fixes let it through first', async () => {
+    // kernel: a python3 client in a connects to b:80 (MSS 1448), sends 8 KB: the listener gets nothing, the
+    // client's MSS stays 1448; ping -M do -s 1372 gets no answer; traceroute -n -F 10.94.3.2 1400: 10.94.1.1 10.94.2.2 *
+    const t = await trace('router-pmtu-black-hole', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'r2', step: 'mtu'})
+    expect(t.failure!.reason).to.contain('TCP sets DF, so r2 drops it and sends "fragmentation needed" back to 10.94.1.2, but it is lost on its way back at r1 (DENIED_BY_FILTER)')
+    expect(t.failure!.reason).to.contain('a path MTU black hole')
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'r1', command: 'iptables -D FORWARD -p icmp -m icmp --icmp-type 3/4 -j DROP'})
+    expect(t.traceroute).to.deep.equal(['10.94.1.1', '10.94.2.2', '*'])
+    expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.equal('the 1400-byte packet fits eth0\'s MTU 1500 and the MSS 1460 10.94.3.2 announces')
+  })
+
+  it('TCP shrinks its segments when "fragmentation needed" gets back (a route mtu on the way)', async () => {
+    // kernel: with `mtu lock 1300` on the middle router's route to b, the python3 client's 8 KB arrives and its
+    // TCP_MAXSEG drops from 1448 to 1248 (the learned path MTU 1300)
+    const t = await trace('router-chain-route-mtu', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(t.disposition).to.equal('DELIVERED')
+    const r1 = t.hops.find(h => h.node === 'r1')!.steps.find(s => s.kind === 'mtu')!
+    expect(r1.verdict).to.equal('ok')
+    expect(r1.explanation).to.contain('r1 drops it and sends "fragmentation needed" (mtu 1200) back to 10.91.1.2, whose TCP lowers its path MTU and sends segments of at most 1200 bytes from then on (path MTU discovery)')
+    // ICMP keeps its DF packet as it was asked for
+    expect((await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1400})).disposition).to.equal('MTU_EXCEEDED')
+  })
+
+  it('behind a DNAT the endpoint\'s SYN-ACK sizes the segments, not the address connected to', async () => {
+    // router-chain: r1 DNATs 10.91.1.1:8080 to b (10.91.3.2:80), whose eth0 has MTU 1300. kernel: a client connecting
+    // to a peer on a 1300 link gets MSS 1248 (1260 less timestamps) from the first segment on, no "fragmentation needed"
+    const t = await trace('router-chain', {src: 'a', dst: '10.91.1.1', proto: 'tcp', dport: 8080, size: 1400})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.contain('announces MSS 1260 in its SYN-ACK (eth0\'s MTU 1300 on b)')
+    expect(t.hops.flatMap(h => h.steps).filter(s => s.explanation.includes('path MTU discovery'))).to.deep.equal([])
+  })
+
+  it('the sender\'s own route mtu and learned path MTU size its segments: no "message too long" for TCP', async () => {
+    // kernel: with `mtu 1300` on a's own route, or a cached path MTU 1300, the client's MSS is 1248 and 8 KB arrive
+    const cached = await trace('router-pmtu-cache-narrow', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(cached.disposition).to.equal('DELIVERED')
+    expect(cached.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.match(/^TCP sends no 1400-byte packet: its MSS follows the path MTU 1300 a learned for 10\.93\.2\.2 .*segments of at most 1300 bytes \(MSS 1260\)/)
+    const t = await trace('router-chain-route-mtu', {src: 'r1', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.contain('its MSS follows the mtu 1200 of the route it takes on r1')
+  })
+})
+
 describe('trace against the kernel: a drop in a chain a controller owns says what to change instead, captured by collect', () => {
   it('Calico (cali-tw-…): the NetworkPolicy, then the deletion labelled as a workaround Felix undoes', async () => {
     const t = await trace('calico-policy-mark', {src: 'k1p1', dst: 'k2p1', proto: 'tcp', dport: 81})
@@ -1063,6 +1144,16 @@ describe('trace against the kernel: a drop in a chain a controller owns says wha
       'kubectl get networkpolicy -A   # Calico policy drops tcp 10.66.1.5 → 10.66.2.5:81: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod',
       'iptables -D cali-tw-calik2pa -m comment --comment "Drop if no policies passed packet" -j DROP   # temporary workaround only: Calico\'s Felix owns cali-tw-calik2pa and puts the rule back at its next resync',
     ])
+    // the kubectl command is the cluster's, not k2's: said so in text and --json, and kept out of `lab exec`
+    const [policy, workaround] = t.failure!.fix
+    expect(policy).to.include({node: 'k2', scope: 'cluster'})
+    expect(workaround.scope).to.equal(undefined)
+    const text = renderTrace(t, {color: false})
+    expect(text).to.contain('  Fix (in the cluster, where kubectl works; the rule is on k2): kubectl get networkpolicy -A')
+    expect(text).to.contain('  Fix (on k2): iptables -D cali-tw-calik2pa')
+    const lab = labFixes(t, 'demo')
+    expect(lab).to.not.contain('kubectl')
+    expect(lab).to.contain('flannelctl lab exec k2 -- iptables -D cali-tw-calik2pa')
   })
 
   it('docker (DOCKER-ISOLATION-STAGE-1): an accept in DOCKER-USER, which docker leaves alone', async () => {

@@ -194,7 +194,7 @@ describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
     expect(port.failure!.evidence).to.equal('ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"')
     // kube-proxy owns its table: the Service is what to change, the deletion a labelled workaround
     expect(port.failure!.fix).to.deep.equal([
-      {node: 'n1', command: 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)'},
+      {node: 'n1', command: 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)', scope: 'cluster'},
       {node: 'n1', command: 'nft delete rule ip kube-proxy cluster-ips-check handle 29   # temporary workaround only: kube-proxy (KUBE-FIREWALL: kubelet) owns table kube-proxy and puts the rule back at its next sync'},
     ])
     const gone = await trace('nft-kube-proxy.json', {src: 'pod-1a', dst: '10.96.0.99', proto: 'tcp', dport: 80})
@@ -222,7 +222,7 @@ describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
     // the same endpoint twice: the branches agree, and the first is traced with the note that each was
     const same = await trace(two.replace('dnat to 10.244.81.9:8080', 'dnat to 10.244.33.2:8080'), {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80})
     expect(same.disposition).to.equal('DELIVERED')
-    expect(assumed(same).some(m => m.includes('sends each new connection to one of 2 entries, picked by `numgen random`: traced the first (0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080); the trace follows each entry and says where they part'))).to.equal(true)
+    expect(assumed(same).some(m => m.includes('sends each new connection to one of 2 entries, picked at random by `numgen random`: traced the first (0 : goto endpoint-5OJB2KTY-default/web/tcp/http__10.244.33.2/8080); the trace follows each entry and says where they part'))).to.equal(true)
   })
 })
 

@@ -37,10 +37,15 @@ describe('trace render', () => {
   }
 
   // captured from hand-built hosts by collect: kube-proxy's random pick, in iptables mode one endpoint the
-  // client itself behind a hairpin-off port; in nftables mode (numgen) one endpoint's port dropped by FORWARD
+  // client itself behind a hairpin-off port; in nftables mode (numgen) one endpoint's port dropped by FORWARD;
+  // TCP's path MTU and a controller's rule
   for (const [golden, snapshot, request] of [
     ['kube-proxy-random-pick', 'old-flannel-kube-proxy', {src: 'o1p1', dst: '10.96.0.10', proto: 'tcp', dport: 80}],
     ['kube-proxy-nft-numgen', 'lab-kube-proxy-nft-numgen', {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 80}],
+    // TCP over a narrower link whose "fragmentation needed" is dropped on the way back: a path MTU black hole
+    ['tcp-pmtu-black-hole', 'router-pmtu-black-hole', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400}],
+    // a Calico policy drop: the kubectl fix is the cluster's, labelled so
+    ['calico-policy-cluster-fix', 'calico-policy-mark', {src: 'k1p1', dst: 'k2p1', proto: 'tcp', dport: 81}],
   ] as const) {
     it(`renders ${golden} (snapshot ${snapshot}) as its golden file`, async () => {
       const {world} = await loadSource({snapshot: join(FIXTURES, '..', 'snapshots', snapshot)})

@@ -27,7 +27,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {type Decision, type Hook, type PacketFacts, dropTables, rejectAnswer} from './iptables.js'
+import {type Decision, type Hook, type PacketFacts, type PickKind, dropTables, rejectAnswer} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
@@ -69,6 +69,19 @@ function forwardingOff(view: HostView, inDev: string): string | undefined {
 const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
 const VLAN_HLEN = 4
+/** the IP and TCP headers a TCP packet carries over its MSS (without options, as the MSS option counts) */
+const TCP_IP_HEADERS = 40
+
+/** what bounds the size of a packet leaving by a device, as said in a step */
+interface MtuLimit {
+  mtu: number
+  evidence: string
+  /** the limit named after "does not fit" */
+  of: string
+  /** the limit named after "fits" */
+  fits: string
+  fix: () => Fix[]
+}
 
 interface Tunnel {
   inner: Packet
@@ -193,6 +206,8 @@ class Walk {
   requestSeenOn?: ReadonlySet<string>
   /** the `-m statistic` rules decided for this trace, and those met undecided (the request's walk only) */
   random?: RandomBranch
+  /** a TCP request's peer: the MTU its SYN-ACK's MSS stands for, which caps the segments sent to it */
+  peerMss?: {mtu: number, evidence: string, of: string}
   private readonly seen = new Map<string, number>()
   private readonly routeOfHop = new Map<Hop, Route>()
 
@@ -242,23 +257,11 @@ class Walk {
    * RELATED,ESTABLISHED` firewall on an asymmetric way back drops it, and traceroute prints `*`).
    */
   private answerProbe(view: HostView, inDev: string, packet: Packet, mark?: string, icmpType = mark === undefined ? 11 : 3): void {
-    const entry = icmpErrorSource(view, inDev, packet.src, mark)
-    if (entry === '*') {
+    const {entry, from, end} = this.icmpErrorBack(view, inDev, packet, icmpType, icmpType === 11 ? 0 : unreachableCode(mark), mark)
+    if (end === undefined) {
       this.probeAnswered(entry)
       return
     }
-    const from = entry.split(' ')[0]
-    // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
-    const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
-    const icmpCode = icmpType === 11 ? 0 : unreachableCode(mark)
-    const error: Packet = {
-      src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
-      ...(icmpCode !== undefined ? {icmpCode} : {}),
-      ...(inbound ? {} : {unboundSrc: true as const}),
-    }
-    const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
-    back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
-    const end = back.run({view, inDev: 'local', packet: error, origin: true})
     const what = icmpType === 11 ? 'time exceeded' : `ICMP error${mark !== undefined ? ` (traceroute's ${mark})` : ''}`
     if (end.disposition === 'DELIVERED') {
       this.probeAnswered(entry)
@@ -271,6 +274,26 @@ class Walk {
       const where = end.failure !== undefined ? ` at ${end.failure.node} (${end.disposition}): ${end.failure.reason}` : ` (${end.disposition})`
       this.warnings.add('NO_RETURN_ROUTE', view.name, `${view.name}'s ${what} from ${from} to ${packet.src} is lost on its way back${where}: traceroute prints \`*\` for ${view.name}`)
     }
+  }
+
+  /**
+   * Where an ICMP error this host sends about `packet` ends: the same walk follows it back to the
+   * packet's source. No walk (no end) when the host has no address to send it from.
+   */
+  private icmpErrorBack(view: HostView, inDev: string, packet: Packet, icmpType: number, icmpCode: number | undefined, mark?: string): {entry: string, from: string, end?: End} {
+    const entry = icmpErrorSource(view, inDev, packet.src, mark)
+    if (entry === '*') return {entry, from: entry}
+    const from = entry.split(' ')[0]
+    // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
+    const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
+    const error: Packet = {
+      src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
+      ...(icmpCode !== undefined ? {icmpCode} : {}),
+      ...(inbound ? {} : {unboundSrc: true as const}),
+    }
+    const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
+    back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
+    return {entry, from, end: back.run({view, inDev: 'local', packet: error, origin: true})}
   }
 
   /**
@@ -1335,43 +1358,26 @@ class Walk {
   /**
    * `--size` against the route's `mtu` metric (it stands in for the device's: ip_dst_mtu_maybe_forward,
    * ip_mtu) or the outgoing device's MTU. A packet that does not fit ends here, except a vxlan outer
-   * packet without DF, which goes on as fragments (the packet returned, sized as its largest).
+   * packet without DF, which goes on as fragments (the packet returned, sized as its largest), and
+   * TCP, which sizes its segments to fit (see tcpSegments, tcpPathMtu).
    */
   private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | Packet | undefined {
     if (packet.size === undefined) return undefined
     const t = packet.tunnel
     const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
-    let limit: {mtu: number, evidence: string, of: string, fix: () => Fix[]}
-    // the sender's own socket obeys a path MTU it learned from a "fragmentation needed" until it
-    // expires (10 minutes), even once the path carries more: only the sender has it
-    const learned = hop.in === 'local' && t === undefined ? view.learnedPathMtu(packet.dst, dev) : undefined
-    if (learned?.mtu !== undefined && learned.mtu < (route.mtu ?? view.link(dev)?.mtu ?? Infinity)) {
-      limit = {mtu: learned.mtu, evidence: learned.raw,
-        of: `the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst} from a "fragmentation needed" (its route cache, kept until it expires)`,
-        fix: () => [{node: view.name, command: `ip route flush cache`}]}
-      if (packet.size <= learned.mtu) {
-        this.step(hop, 'mtu', 'ok', learned.raw, `the ${size} fits the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst}`)
-        return undefined
-      }
-    } else if (route.mtu !== undefined) {
-      limit = {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of the route it takes on ${view.name}`,
-        fix: () => [{node: view.name, command: routeMtuClearCommand(route)}]}
-      if (packet.size <= route.mtu) {
-        this.step(hop, 'mtu', 'ok', route.raw, `the ${size} fits the route's mtu ${route.mtu}`)
-        return undefined
-      }
-    } else {
-      const link = view.link(dev)
-      if (link === undefined) {
-        if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
-        return undefined
-      }
-      if (packet.size <= link.mtu) {
-        this.step(hop, 'mtu', 'ok', firstLine(link.raw), `the ${size} fits ${dev}'s MTU ${link.mtu}`)
-        return undefined
-      }
-      limit = {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu}`, fix: () => this.mtuFixes(view, dev, link.mtu, packet)}
+    const limit = this.mtuLimit(hop, view, dev, packet, route)
+    if (limit === undefined) {
+      if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
+      return undefined
     }
+    // TCP sets DF on every segment; --no-df asks for a packet TCP does not send, traced as it asks
+    const tcp = t === undefined && packet.proto === 'tcp' && !packet.noDf && this.direction === 'forward'
+    if (tcp && hop.in === 'local') return this.tcpSegments(hop, view, packet, limit)
+    if (packet.size <= limit.mtu) {
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} fits ${limit.fits}`)
+      return undefined
+    }
+    if (tcp) return this.tcpPathMtu(hop, view, packet, limit)
     if (t === undefined && packet.noDf) {
       this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} does not fit ${limit.of}: it has no DF, so ${view.name} fragments it`)
       return {...packet, size: limit.mtu}
@@ -1410,6 +1416,77 @@ class Walk {
       ? `${view.name} refuses its own DF packets of this size ("message too long, mtu=${innerMtu}")`
       : `no one tells ${t.inner.src} (${vxName} has \`df ${t.device.df}\`: the outer packet is not fragmented, and forwarding ignores the path MTU the tunnel learns): a black hole for packets this big`
     return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence, `the ${size} does not fit ${limit.of}; ${told}`, limit.fix())
+  }
+
+  /**
+   * The narrowest of what bounds a packet leaving `dev` on this hop: the path MTU the sender's own
+   * socket learned from a "fragmentation needed" (kept until it expires, 10 minutes, even once the
+   * path carries more: only the sender has it), the route's `mtu` metric, else the device's MTU.
+   */
+  private mtuLimit(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): MtuLimit | undefined {
+    const learned = hop.in === 'local' && packet.tunnel === undefined ? view.learnedPathMtu(packet.dst, dev) : undefined
+    if (learned?.mtu !== undefined && learned.mtu < (route.mtu ?? view.link(dev)?.mtu ?? Infinity)) {
+      return {mtu: learned.mtu, evidence: learned.raw,
+        of: `the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst} from a "fragmentation needed" (its route cache, kept until it expires)`,
+        fits: `the path MTU ${learned.mtu} ${view.name} learned for ${packet.dst}`,
+        fix: () => [{node: view.name, command: `ip route flush cache`}]}
+    }
+    if (route.mtu !== undefined) {
+      return {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of the route it takes on ${view.name}`,
+        fits: `the route's mtu ${route.mtu}`, fix: () => [{node: view.name, command: routeMtuClearCommand(route)}]}
+    }
+    const link = view.link(dev)
+    if (link === undefined) return undefined
+    return {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu}`, fits: `${dev}'s MTU ${link.mtu}`,
+      fix: () => this.mtuFixes(view, dev, link.mtu, packet)}
+  }
+
+  /**
+   * A TCP sender never sends a segment its own route or device cannot carry: its MSS follows the
+   * route's MTU (and a path MTU it learned; tcp_sync_mss), and the peer's SYN-ACK caps it further
+   * with the MSS the peer's own device allows. `--size` is the data handed to the socket, which goes
+   * as segments of that size.
+   */
+  private tcpSegments(hop: Hop, view: HostView, packet: Packet, limit: MtuLimit): Packet | undefined {
+    const size = packet.size!
+    const peer = this.peerMss !== undefined && this.peerMss.mtu < limit.mtu ? this.peerMss : undefined
+    const cap = peer ?? limit
+    if (size <= cap.mtu) {
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size}-byte packet fits ${limit.fits}${this.peerMss !== undefined ? ` and the MSS ${this.peerMss.mtu - TCP_IP_HEADERS} ${packet.dst} announces` : ''}`)
+      return undefined
+    }
+    const why = peer !== undefined
+      ? `${packet.dst} announces MSS ${peer.mtu - TCP_IP_HEADERS} in its SYN-ACK (${peer.of}), below what ${limit.of} allows`
+      : `its MSS follows ${limit.of}`
+    this.step(hop, 'mtu', 'ok', cap.evidence,
+      `TCP sends no ${size}-byte packet: ${why}, so ${view.name} sends the data as segments of at most ${cap.mtu} bytes (MSS ${cap.mtu - TCP_IP_HEADERS}); traced on with that size`)
+    return {...packet, size: cap.mtu}
+  }
+
+  /**
+   * A TCP segment too big for a link further on (DF is always set) is dropped by the router there,
+   * which sends "fragmentation needed" back; the sender's TCP lowers its path MTU and sends smaller
+   * segments (PMTUD). If that error does not get back, the connection hangs once the data flows:
+   * the handshake passes, the first full-size segment never arrives (a PMTU black hole).
+   */
+  private tcpPathMtu(hop: Hop, view: HostView, packet: Packet, limit: MtuLimit): End | Packet {
+    const size = `${packet.size}-byte segment`
+    const back = this.icmpErrorBack(view, hop.in, packet, 3, 4)
+    if (back.end?.disposition === 'DELIVERED' || back.end?.disposition === 'INSUFFICIENT_INFO') {
+      if (back.end.disposition === 'INSUFFICIENT_INFO') {
+        this.assume(view, `whether ${view.name}'s "fragmentation needed" gets back to ${packet.src} is unknown${back.end.failure !== undefined ? ` (at ${back.end.failure.node}, ${back.end.failure.reason})` : ''}: assumed it does, so TCP shrinks its segments`)
+      }
+      this.step(hop, 'mtu', 'ok', limit.evidence,
+        `the ${size} does not fit ${limit.of}: ${view.name} drops it and sends "fragmentation needed" (mtu ${limit.mtu}) back to ${packet.src}, whose TCP lowers its path MTU and sends segments of at most ${limit.mtu} bytes from then on (path MTU discovery); traced on with that size`)
+      return {...packet, size: limit.mtu}
+    }
+    this.answerProbe(view, hop.in, packet, `!F-${limit.mtu}`)
+    const lost = back.end === undefined
+      ? `${view.name} has no address to send it from`
+      : `it is lost on its way back${back.end.failure !== undefined ? ` at ${back.end.failure.node} (${back.end.disposition}): ${back.end.failure.reason}` : ` (${back.end.disposition})`}`
+    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
+      `the ${size} does not fit ${limit.of}; TCP sets DF, so ${view.name} drops it and sends "fragmentation needed" back to ${packet.src}, but ${lost}; so the sender's TCP never shrinks its segments: a path MTU black hole (the handshake passes, then the first full-size segment is lost again and again)`,
+      [...back.end?.failure?.fix ?? [], ...limit.fix()])
   }
 
   private mtuFixes(view: HostView, dev: string, mtu: number, packet: Packet): Fix[] {
@@ -2139,6 +2216,20 @@ function asymmetry(forward: Hop[], back: Hop[]): TraceWarning | undefined {
   return undefined
 }
 
+/**
+ * The MTU behind the MSS a TCP peer announces in its SYN-ACK: its device toward the client's
+ * address (ipv4_default_advmss; a route's `advmss` metric is not read). Unknown for a destination
+ * whose tables were not read; behind a DNAT, traceWorld asks again of the endpoint it reached.
+ */
+function peerMssOf(dst: ResolvedEndpoint, client: string): Walk['peerMss'] {
+  const view = dst.kind === 'pod' ? dst.podView : dst.kind === 'node' ? dst.nodeView : undefined
+  const route = view?.routes !== undefined ? view.routeFor({dst: client, src: dst.ip, iif: 'lo', proto: 'tcp'}).route : undefined
+  const dev = route !== undefined && route.type === 'unicast' ? routeDevice(view!.routes!, route) : undefined
+  const link = dev !== undefined ? view!.link(dev) : undefined
+  if (link === undefined) return undefined
+  return {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu} on ${view!.name}`}
+}
+
 function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
   const out: Endpoint = {kind: e.kind, name: e.name, ip}
   if (e.node !== undefined) out.node = e.node
@@ -2174,18 +2265,18 @@ function pastLearnedMtu(world: World, req: TraceRequest, t: Trace): Trace {
 
 /**
  * The random choices one trace runs with (`-m statistic` rules, `numgen` map entries), and the
- * undecided ones it met, each with how the trace names it.
+ * undecided ones it met, each with how the trace names it and how it picks (at random, in turn).
  */
 interface RandomBranch {
-  pick: (key: string, label?: string) => boolean | undefined
-  met: Map<string, string>
+  pick: NonNullable<PacketFacts['randomPick']>
+  met: Map<string, {label: string, kind: PickKind}>
 }
 
 function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
-  const met = new Map<string, string>()
-  return {met, pick: (key, label = `\`${key}\``) => {
+  const met: RandomBranch['met'] = new Map()
+  return {met, pick: (key, label = `\`${key}\``, kind = 'random') => {
     const chosen = picks.get(key)
-    if (chosen === undefined) met.set(key, label)
+    if (chosen === undefined) met.set(key, {label, kind})
     return chosen
   }}
 }
@@ -2198,9 +2289,9 @@ function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
  * (one endpoint unreachable), the connection's fate is a coin toss: the trace reports a failing
  * branch, so the fault shows, and says what the others do.
  */
-function followBranches(world: World, req: TraceRequest, traced: Trace, choices: [key: string, label: string][]): Trace {
+function followBranches(world: World, req: TraceRequest, traced: Trace, choices: [key: string, pick: {label: string, kind: PickKind}][]): Trace {
   const branches = [{label: undefined as string | undefined, trace: traced},
-    ...choices.slice(0, 16).map(([key, label]) => ({label, trace: traceWorld(world, req, true, randomBranch(new Map([[key, true]])))}))]
+    ...choices.slice(0, 16).map(([key, {label}]) => ({label, trace: traceWorld(world, req, true, randomBranch(new Map([[key, true]])))}))]
   // a connection needs its replies too: a branch whose reply is lost fails as surely as one whose request is
   const outcome = (t: Trace) => `${t.disposition}${t.failure !== undefined ? ` on ${t.failure.node}` : ''}` +
     (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? `, its reply ${t.returnPath.disposition}${t.returnPath.failure !== undefined ? ` on ${t.returnPath.failure.node}` : ''}` : '')
@@ -2212,12 +2303,15 @@ function followBranches(world: World, req: TraceRequest, traced: Trace, choices:
     return dnat !== undefined ? / becomes (\S+)$/.exec(dnat.explanation)?.[1] ?? dnat.evidence : 'on'
   }
   // (a numgen entry's key is its rule and entry joined by ⇒, see ChainWalk.lookup)
-  const first = choices.some(([key]) => key.includes(' ⇒ ')) ? 'by the first entry of each random map' : 'past every random rule'
+  // a round robin (numgen inc, statistic nth) sends connections to each branch in turn, not by chance
+  const kinds = new Set(choices.map(([, c]) => c.kind))
+  const kind = kinds.size > 1 ? 'random or round-robin' : [...kinds][0]
+  const first = choices.some(([key]) => key.includes(' ⇒ ')) ? `by the first entry of each ${kind} map` : `past every ${kind} rule`
   const each = branches.map(b => `${b.label === undefined ? first : `by ${b.label}`} to ${where(b.trace)}: ${outcome(b.trace)}${b === shown ? ' (traced here)' : ''}`)
   const node = shown.trace.hops.find(h => h.steps.some(s => s.kind === 'nat' && s.verdict === 'dnat'))?.node ?? shown.trace.hops[0]?.node ?? ''
   const some = branches.some(b => !fails(b.trace))
   shown.trace.warnings.push({code: 'ASSUMED', node,
-    message: `${some ? 'the outcome' : 'where the connection fails'} depends on a random pick on ${node}, made anew for each connection: ${each.join('; ')}. ${some ? 'Some connections get through and others do not' : 'None gets through'} (\`conntrack -L -p ${req.proto ?? 'icmp'} -d ${traced.dst.ip}\` on ${node} shows which endpoint each took)`})
+    message: `${some ? 'the outcome' : 'where the connection fails'} depends on ${kind === 'round-robin' ? `a round-robin pick on ${node}, each connection in turn to the next branch` : `a ${kind} pick on ${node}, made anew for each connection`}: ${each.join('; ')}. ${some ? 'Some connections get through and others do not' : 'None gets through'} (\`conntrack -L -p ${req.proto ?? 'icmp'} -d ${traced.dst.ip}\` on ${node} shows which endpoint each took)`})
   return shown.trace
 }
 
@@ -2295,7 +2389,12 @@ function loopChanges(world: World, w: WorldIndex, node: string, route: Route, ds
   return changes.slice(0, 8)
 }
 
-function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch): Trace {
+/**
+ * `peer`: the TCP peer's MSS to trace with, once a first walk found that a DNAT sends the
+ * connection to another endpoint than the one named (its SYN-ACK, not the named one's, sizes the
+ * segments).
+ */
+function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch, peer?: {mss: Walk['peerMss']}): Trace {
   const flow = validate(req)
   const warnings = new Warnings()
   let w = indexWorld(world)
@@ -2322,6 +2421,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   fwd.random = random
+  if (flow.proto === 'tcp' && flow.size !== undefined) fwd.peerMss = peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
@@ -2353,6 +2453,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
   const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
   const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
+  if (peer === undefined && flow.proto === 'tcp' && flow.size !== undefined && replier !== dst) {
+    const mss = peerMssOf(replier, seen.src)
+    if (mss?.mtu !== fwd.peerMss?.mtu) return traceWorld(world, req, mendLoops, random, {mss})
+  }
   if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
   } else {

@@ -224,11 +224,11 @@ const ofConnection = (p: FilteredPacket) => p.state === 'ESTABLISHED' || p.state
  * by hand comes back (at Felix's and kube-proxy's periodic resync, when docker restarts).
  * The fix says what to change instead; the deletion stays, labelled a temporary workaround.
  */
-const CONTROLLERS: {chain: RegExp, nftTable?: string, owner: string, back: string, instead: (p: FilteredPacket) => string}[] = [
+const CONTROLLERS: {chain: RegExp, nftTable?: string, owner: string, back: string, instead: (p: FilteredPacket) => string, cluster?: true}[] = [
   {chain: /^cali-/, nftTable: 'calico', owner: "Calico's Felix", back: 'at its next resync',
-    instead: p => `kubectl get networkpolicy -A   # Calico policy drops ${flowText(p)}: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod`},
+    instead: p => `kubectl get networkpolicy -A   # Calico policy drops ${flowText(p)}: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod`, cluster: true},
   {chain: /^KUBE-/, nftTable: 'kube-proxy', owner: 'kube-proxy (KUBE-FIREWALL: kubelet)', back: 'at its next sync',
-    instead: () => 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)'},
+    instead: () => 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)', cluster: true},
   {chain: /^DOCKER(?!-USER$)/, owner: 'docker', back: 'when it restarts',
     instead: p => `iptables -I DOCKER-USER ${ofConnection(p) ? '-m conntrack --ctstate RELATED,ESTABLISHED' : `-s ${p.src} -d ${p.dst}`} -j ACCEPT   # DOCKER-USER is yours: FORWARD passes it first and docker leaves it alone`},
 ]
@@ -239,7 +239,7 @@ const flowText = (p: FilteredPacket) => `${p.proto} ${p.src} → ${p.dst}${p.dpo
 function controlledFixes(node: string, chain: string, nftTable: string | undefined, remove: string, p: FilteredPacket): Fix[] | undefined {
   const c = CONTROLLERS.find(x => nftTable !== undefined ? x.nftTable === nftTable : x.chain.test(chain))
   if (c === undefined) return undefined
-  return [{node, command: c.instead(p)}, {node, command: `${remove}   # temporary workaround only: ${c.owner} owns ${nftTable !== undefined ? `table ${nftTable}` : chain} and puts the rule back ${c.back}`}]
+  return [{node, command: c.instead(p), ...(c.cluster ? {scope: 'cluster' as const} : {})}, {node, command: `${remove}   # temporary workaround only: ${c.owner} owns ${nftTable !== undefined ? `table ${nftTable}` : chain} and puts the rule back ${c.back}`}]
 }
 
 export function filterFixes(view: HostView, table: string, chain: string, rule: IptablesRule | undefined,

@@ -6,4 +6,4 @@ export type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, Proto, ReturnPath, Step, StepKind, StepVerdict, Trace,
   TraceRequest, TraceWarning, WarningCode, World,
 } from './types.js'
-export {DISPOSITIONS, STEP_KINDS, STEP_VERDICTS, WARNING_CODES} from './types.js'
+export {DISPOSITIONS, STEP_KINDS, STEP_VERDICTS, WARNING_CODES, fixPlace} from './types.js'

@@ -5,7 +5,7 @@
  * an assumption instead of being guessed silently.
  */
 import type {IpSet, Iptables, IptablesRule} from '../model.js'
-import {cidrContains, cidrContainsIp, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
+import {type Cidr, cidrContains, cidrContainsIp, cidrOverlaps, cidrWithin, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
 import type {Proto} from './types.js'
 
 export interface PacketFacts {
@@ -45,8 +45,11 @@ export interface PacketFacts {
    * entry of a `numgen` verdict map (keyed, and named in the trace's words by `label`). The trace
    * decides it to follow each branch in turn; undefined leaves it undecided (see traceFlow)
    */
-  randomPick?: (key: string, label?: string) => boolean | undefined
+  randomPick?: (key: string, label?: string, kind?: PickKind) => boolean | undefined
 }
+
+/** How a load-balancing rule picks its connections: by chance, or each in turn (numgen inc, statistic nth). */
+export type PickKind = 'random' | 'round-robin'
 
 export type Tri = boolean | 'unknown'
 
@@ -356,6 +359,39 @@ export function matchSet(ipsets: readonly IpSet[] | undefined, name: string, fla
 }
 
 /**
+ * Whether an ipset holds any address of `net` in each of its address dimensions, as a check about
+ * a whole pod subnet counts `-s`/`-d` when they overlap it: an entry that overlaps the subnet
+ * counts, unless a more specific `nomatch` entry carves out all of the overlap. A set by port or
+ * by range is unknown (a port, like any match beside the addresses, may not fire).
+ */
+export function setOverlaps(ipsets: readonly IpSet[] | undefined, name: string, net: string): Tri {
+  return ipsets === undefined ? 'unknown' : overlapsIpset(name, parseCidr(net), new Map(ipsets.map(x => [x.name, x])))
+}
+
+function overlapsIpset(name: string, net: Cidr, sets: ReadonlyMap<string, IpSet>, depth = 0): Tri {
+  const set = sets.get(name)
+  if (set === undefined || depth > 4) return 'unknown'
+  if (set.type === 'list:set') {
+    const answers = set.members.map(m => overlapsIpset(m.split(/\s+/)[0], net, sets, depth + 1))
+    return answers.includes(true) ? true : answers.includes('unknown') ? 'unknown' : false
+  }
+  const dims = /^hash:(.+)$/.exec(set.type)?.[1].split(',')
+  if (dims === undefined || dims.some(d => d !== 'ip' && d !== 'net')) return 'unknown'
+  const entries: {cidrs: Cidr[], nomatch: boolean}[] = []
+  for (const member of set.members) {
+    const [entry, ...options] = member.split(/\s+/)
+    const values = entry.split(',')
+    if (values.length !== dims.length || values.some(v => v.includes(':'))) continue // another family's
+    if (values.some(v => v.includes('-'))) return 'unknown'
+    entries.push({cidrs: values.map(v => parseCidr(v)), nomatch: options.includes('nomatch')})
+  }
+  // the overlap of an entry and the subnet is the narrower of the two
+  const overlap = (c: Cidr) => c.prefixlen >= net.prefixlen ? c : net
+  return entries.some(e => !e.nomatch && e.cidrs.every(c => cidrOverlaps(c, net)) &&
+    !entries.some(n => n.nomatch && n.cidrs.every((c, k) => c.prefixlen > e.cidrs[k].prefixlen && cidrWithin(overlap(e.cidrs[k]), c))))
+}
+
+/**
  * Whether the packet is in an ipset, looking each dimension up by its direction flag (`dst`,
  * `src,dst`): hash sets of addresses, networks and ports, and list:set of those. The most specific
  * entry decides, so a `nomatch` entry carves a hole in a wider one. Other kinds are unknown.
@@ -552,7 +588,8 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         const words = [tok, arg()]
         while (i + 1 < t.length && /^--(mode|probability|every|packet)$/.test(t[i + 1])) words.push(t[++i], t[++i] ?? '')
         const raw = rule.raw
-        conditions.push({test: p => p.randomPick?.(raw) ?? 'unknown', undecidable: `-m statistic ${words.join(' ')}`.trim(), why: 'random'})
+        const kind: PickKind = words[words.indexOf('--mode') + 1] === 'nth' ? 'round-robin' : 'random'
+        conditions.push({test: p => p.randomPick?.(raw, undefined, kind) ?? 'unknown', undecidable: `-m statistic ${words.join(' ')}`.trim(), why: 'random'})
         break
       }
       case '--limit': case '--hashlimit-upto': case '--hashlimit-above': case '--hashlimit': {

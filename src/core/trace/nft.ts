@@ -390,11 +390,12 @@ class ChainWalk {
       const entries = pairs.filter(x => x !== undefined)
       const first = entries.find(x => x[0] === Number(g.offset ?? 0)) ?? entries[0]
       const entryText = (x: readonly [Json, Json]) => `${JSON.stringify(x[0])} : ${verdictText(x[1])}`
-      const taken = entries.find(x => x !== first && this.p.randomPick?.(`${rule.text} ⇒ ${entryText(x)}`, `\`${rule.text}\`'s entry ${entryText(x)}`) === true)
+      const inTurn = g.mode === 'inc'
+      const taken = entries.find(x => x !== first && this.p.randomPick?.(`${rule.text} ⇒ ${entryText(x)}`, `\`${rule.text}\`'s entry ${entryText(x)}`, inTurn ? 'round-robin' : 'random') === true)
       if (taken !== undefined) return taken[1]
       if (Number(g.mod) > 1 && first !== undefined) {
         const others = entries.length - 1
-        this.note(`${ruleName(rule)} sends each new connection to one of ${g.mod} entries, picked by \`numgen ${String(g.mode)}\`: traced the first (${entryText(first)}); ` +
+        this.note(`${ruleName(rule)} sends each new connection to one of ${g.mod} entries, ${inTurn ? 'each connection in turn to the next' : 'picked at random'} by \`numgen ${String(g.mode)}\`: traced the first (${entryText(first)}); ` +
           (this.p.randomPick !== undefined ? 'the trace follows each entry and says where they part' : `the flow may take ${others > 1 ? `any of the other ${others}` : 'the other'}`))
       }
       return first?.[1]

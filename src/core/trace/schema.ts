@@ -78,8 +78,9 @@ export const traceJsonSchema = {
       required: ['node', 'command'],
       additionalProperties: false,
       properties: {
-        node: {type: 'string'},
+        node: {type: 'string', description: 'the host to run the command on; with scope "cluster", the host whose rule it is about'},
         command: {type: 'string'},
+        scope: {enum: ['cluster'], description: 'a command for the cluster\'s API (kubectl), run wherever kubectl reaches it, not on node'},
       },
     },
     failure: {

@@ -46,9 +46,19 @@ export interface Hop {
 }
 
 export interface Fix {
-  /** the host (snapshot name) to run the command on */
+  /** the host (snapshot name) to run the command on; with `scope: 'cluster'`, the host whose rule it is about */
   node: string
   command: string
+  /**
+   * `cluster`: a command for the cluster's API (kubectl), run wherever kubectl reaches it, not on
+   * `node`: the rule there is a controller's, written from cluster objects
+   */
+  scope?: 'cluster'
+}
+
+/** Where a fix runs, as the text output says it: `on NODE`, or the cluster for a kubectl command. */
+export function fixPlace(fix: Fix): string {
+  return fix.scope === 'cluster' ? `in the cluster, where kubectl works; the rule is on ${fix.node}` : `on ${fix.node}`
 }
 
 export interface Failure {
