@@ -277,14 +277,19 @@ export function vxlanInputDrop(h: HostSnapshot, p: {port: number, local: string,
   const tables = h.iptables ?? h.nftables
   if (tables === undefined) return undefined
   const verdicts = inputVerdictsFor(tables, h, `${p.port}|${p.local}|${p.dev ?? ''}`)
-  let evaluate: ((peer: string) => Omit<VxlanInputDrop, 'peers'> | undefined) | undefined
+  let evaluate: ReturnType<typeof inputEvaluator> | undefined
   let found: VxlanInputDrop | undefined
   for (const peer of p.peers) {
     let drop = verdicts.get(peer)
     if (drop === undefined) {
       evaluate ??= inputEvaluator(h, p)
-      drop = evaluate(peer) ?? null
+      const asked = evaluate(peer)
+      drop = asked.drop ?? null
       verdicts.set(peer, drop)
+      // No rule on the way looked at the source: every peer's packet fares the same.
+      if (!asked.sourceRead) {
+        for (const other of p.peers) if (!verdicts.has(other)) verdicts.set(other, drop)
+      }
     }
     if (drop === null) continue
     if (found === undefined) found = {...drop, peers: [peer]}
@@ -310,10 +315,20 @@ function inputVerdictsFor(key: object, h: HostSnapshot, where: string): InputVer
   return verdicts
 }
 
-function inputEvaluator(h: HostSnapshot, p: {port: number, local: string, dev?: string}): (peer: string) => Omit<VxlanInputDrop, 'peers'> | undefined {
+/**
+ * One peer's verdict, and whether any rule on the way read the packet's source: where none did (the
+ * usual INPUT: rules by port, state or interface), the verdict holds for every peer, and a round
+ * that adds 1000 peers asks once instead of 1000 times (~3.5 µs each).
+ */
+function inputEvaluator(h: HostSnapshot, p: {port: number, local: string, dev?: string}): (peer: string) => {drop?: Omit<VxlanInputDrop, 'peers'>, sourceRead: boolean} {
   const rules = h.iptables !== undefined ? new RuleSet(h.iptables, h.ipsets) : undefined
   const stages = stagesAt(h, 'INPUT', 'filter', rules !== undefined ? dropTables('INPUT') : [], {inDev: p.dev})
-  return peer => firstInputDrop(stages, rules, {src: peer, dst: p.local, proto: 'udp', dport: p.port, inDev: p.dev, state: 'NEW', dstIsLocal: true}, p.port)
+  return peer => {
+    let sourceRead = false
+    const facts: NftFacts = {get src() { sourceRead = true; return peer }, dst: p.local, proto: 'udp', dport: p.port, inDev: p.dev, state: 'NEW', dstIsLocal: true}
+    const drop = firstInputDrop(stages, rules, facts, p.port)
+    return {drop, sourceRead}
+  }
 }
 
 function firstInputDrop(stages: ReturnType<typeof stagesAt>, rules: RuleSet | undefined, facts: NftFacts, port: number): Omit<VxlanInputDrop, 'peers'> | undefined {

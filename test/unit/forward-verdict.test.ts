@@ -206,6 +206,14 @@ describe('vxlanInputDrop: sync asks whether INPUT lets the peers\' vxlan packets
     expect(ask(on([], 'nft-firewalld-1.3-fixed.json'))).to.equal(undefined)
   })
 
+  it('a verdict no rule reached by the source is every peer\'s; one a source match decides is each peer\'s own', () => {
+    const many = Array.from({length: 300}, (_, i) => `192.168.${101 + (i >> 8)}.${i & 255}`)
+    const byPort = vxlanInputDrop(on(['-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A INPUT -p udp -m udp --dport 8472 -j DROP']), {port: 8472, local: '192.168.100.11', peers: many, dev: 'eth0'})
+    expect(byPort?.peers).to.deep.equal(many)
+    const bySource = vxlanInputDrop(on(['-A INPUT ! -s 192.168.101.7/32 -p udp -m udp --dport 8472 -j DROP']), {port: 8472, local: '192.168.100.11', peers: many, dev: 'eth0'})
+    expect(bySource?.peers).to.deep.equal(many.filter(ip => ip !== '192.168.101.7'))
+  })
+
   it('an agent asking again with the same tables gets the same answer; other tables, port or peers are asked afresh', () => {
     const h = on(['-A INPUT -s 192.168.100.12/32 -j ACCEPT', '-A INPUT -j DROP'])
     const first = ask(h)
