@@ -72,7 +72,7 @@ export function forwardVerdict(h: HostSnapshot, net: string): ForwardVerdict {
       if (target === 'ACCEPT') {
         const holds = (x: string | undefined) => x === undefined || cidrWithin(network, parseCidr(x))
         if (holds(s) && holds(d)) return {verdict: 'ACCEPT'}
-        only.push([['from', s], ['to', d]].filter(([, a]) => a !== undefined).map(([w, a]) => `${w} ${a}`).join(' '))
+        only.push(scopeText(s, d))
         continue
       }
       if (target === 'DROP' || target === 'REJECT') {
@@ -91,6 +91,20 @@ export function forwardVerdict(h: HostSnapshot, net: string): ForwardVerdict {
   }
   const partial = h.iptables?.covers !== undefined
   return walk('FORWARD') ?? (only.length > 0 ? {verdict: 'PARTIAL', only} : undefined)
+}
+
+/** The addresses a rule is limited to, as doctor and sync say them: `from A to B`, either alone. */
+const scopeText = (s: string | undefined, d: string | undefined): string =>
+  [['from', s], ['to', d]].filter(([, a]) => a !== undefined).map(([w, a]) => `${w} ${a}`).join(' ')
+
+/** The addresses a FORWARD rule names (`-s`, `-d`, not negated) in those words; undefined for a rule about every address. */
+export function addressScope(spec: string): string | undefined {
+  const words = spec.split(/\s+/)
+  const address = (flag: string) => {
+    const i = words.indexOf(flag)
+    return i >= 0 && words[i - 1] !== '!' ? words[i + 1] : undefined
+  }
+  return scopeText(address('-s'), address('-d')) || undefined
 }
 
 /**

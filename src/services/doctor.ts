@@ -7,7 +7,7 @@
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {MASQ_CHAIN, VXLAN_OVERHEAD} from '../core/flannel.js'
-import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
+import {addressScope, forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
@@ -240,7 +240,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     const partly = verdict?.verdict !== 'ACCEPT' && verdict?.only !== undefined ? `: ${partialAcceptText(verdict.only, podNet)}` : ''
     // What is dropped is the pod network's traffic through this node (its pods' and what it forwards for others'), as the accepts say; a rule naming addresses drops only those.
     if (verdict?.verdict === 'DROP') {
-      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic through ${name} (${ruleScope(verdict.rule.spec) ?? podNet}) before any rule accepts it (a host firewall's catch-all?)${partly}`,
+      add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic through ${name} (${addressScope(verdict.rule.spec) ?? podNet}) before any rule accepts it (a host firewall's catch-all?)${partly}`,
         evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...forwardAcceptHint(podNet)]})
     } else if (policy === 'DROP' && (verdict === undefined || verdict.verdict === 'PARTIAL')) {
       // flanneld's nftables accept (EnableNFTables) is in a table of its own: iptables' FORWARD still drops
@@ -431,17 +431,6 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
   // A drifted VTEP MAC also leaves its fdb entry behind; the drift finding's fix removes it already.
   const drifted = new Set(findings.filter(f => f.code === 'VTEP_MAC_DRIFT').map(f => `${f.node}|${/lladdr (\S+)/.exec(f.evidence ?? '')?.[1]?.toLowerCase()}`))
   return findings.filter(f => f.code !== 'STALE_FDB' || !drifted.has(`${f.node}|${f.evidence?.split(' ')[0].toLowerCase()}`))
-}
-
-/** The addresses a FORWARD rule is limited to (`from A to B`), undefined for a rule about every address. */
-function ruleScope(spec: string): string | undefined {
-  const words = spec.split(/\s+/)
-  const val = (flag: string) => {
-    const i = words.indexOf(flag)
-    return i >= 0 ? words[i + 1] : undefined
-  }
-  const scope = [['from', val('-s')], ['to', val('-d')]].filter(([, a]) => a !== undefined).map(([w, a]) => `${w} ${a}`).join(' ')
-  return scope === '' ? undefined : scope
 }
 
 /** The fix that leads the findings of a node behind a peer's move (see MISSING_ROUTE). */
@@ -722,9 +711,9 @@ function nodesFlag(o: SourceOptions): string | undefined {
 /**
  * The command that finishes a stopped migration, with the nodes doctor was given: without them
  * `migrate` would reconcile the host it runs on only. The record does not keep the --lab or
- * --inventory the migration was started with; the hosts doctor reads are that network's.
+ * --inventory the migration was started with; the hosts doctor reads are that network's. Read from
+ * a snapshot or one host, the nodes are a blank to fill in.
  */
-/** Without --lab or --inventory migrate would move this host alone: the nodes doctor did not read are a blank to fill in. */
 function finishOn(migration: UnfinishedMigration, o: SourceOptions): string {
   return migration.finish.replace(/ --yes$/, ` ${nodesFlag(o) ?? '--lab NAME (or --inventory FILE)'} --yes`)
 }
