@@ -353,11 +353,6 @@ interface WalkMark {
   doubt?: IptablesRule
 }
 
-/** `-m set --match-set NAME FLAGS` for the packet, from the captured ipsets (the trace's own test, for checks outside it). */
-export function matchSet(ipsets: readonly IpSet[] | undefined, name: string, flags: string, p: PacketFacts): Tri {
-  return ipsets === undefined ? 'unknown' : inIpset(name, flags.split(','), p, new Map(ipsets.map(x => [x.name, x])))
-}
-
 /**
  * Whether an ipset holds any address of `net` in each of its address dimensions, as a check about
  * a whole pod subnet counts `-s`/`-d` when they overlap it: an entry that overlaps the subnet
@@ -368,13 +363,23 @@ export function setOverlaps(ipsets: readonly IpSet[] | undefined, name: string, 
   return ipsets === undefined ? 'unknown' : overlapsIpset(name, parseCidr(net), new Map(ipsets.map(x => [x.name, x])))
 }
 
-function overlapsIpset(name: string, net: Cidr, sets: ReadonlyMap<string, IpSet>, depth = 0): Tri {
+/**
+ * A set's answer by name: a hash set's from `inHashSet`, a list:set's from its members (any member
+ * that holds it holds it), a set not captured (or a list nested too deep) unknown.
+ */
+function ipsetAnswer(name: string, sets: ReadonlyMap<string, IpSet>, inHashSet: (set: IpSet) => Tri, depth = 0): Tri {
   const set = sets.get(name)
   if (set === undefined || depth > 4) return 'unknown'
-  if (set.type === 'list:set') {
-    const answers = set.members.map(m => overlapsIpset(m.split(/\s+/)[0], net, sets, depth + 1))
-    return answers.includes(true) ? true : answers.includes('unknown') ? 'unknown' : false
-  }
+  if (set.type !== 'list:set') return inHashSet(set)
+  const answers = set.members.map(m => ipsetAnswer(m.split(/\s+/)[0], sets, inHashSet, depth + 1))
+  return answers.includes(true) ? true : answers.includes('unknown') ? 'unknown' : false
+}
+
+function overlapsIpset(name: string, net: Cidr, sets: ReadonlyMap<string, IpSet>): Tri {
+  return ipsetAnswer(name, sets, set => hashSetOverlaps(set, net))
+}
+
+function hashSetOverlaps(set: IpSet, net: Cidr): Tri {
   const dims = /^hash:(.+)$/.exec(set.type)?.[1].split(',')
   if (dims === undefined || dims.some(d => d !== 'ip' && d !== 'net')) return 'unknown'
   const entries: {cidrs: Cidr[], nomatch: boolean}[] = []
@@ -396,13 +401,11 @@ function overlapsIpset(name: string, net: Cidr, sets: ReadonlyMap<string, IpSet>
  * `src,dst`): hash sets of addresses, networks and ports, and list:set of those. The most specific
  * entry decides, so a `nomatch` entry carves a hole in a wider one. Other kinds are unknown.
  */
-function inIpset(name: string, dirs: string[], p: PacketFacts, sets: ReadonlyMap<string, IpSet>, depth = 0): Tri {
-  const set = sets.get(name)
-  if (set === undefined || depth > 4) return 'unknown'
-  if (set.type === 'list:set') {
-    const answers = set.members.map(m => inIpset(m.split(/\s+/)[0], dirs, p, sets, depth + 1))
-    return answers.includes(true) ? true : answers.includes('unknown') ? 'unknown' : false
-  }
+function inIpset(name: string, dirs: string[], p: PacketFacts, sets: ReadonlyMap<string, IpSet>): Tri {
+  return ipsetAnswer(name, sets, set => packetInHashSet(set, dirs, p))
+}
+
+function packetInHashSet(set: IpSet, dirs: string[], p: PacketFacts): Tri {
   const dims = /^hash:(.+)$/.exec(set.type)?.[1].split(',')
   if (dims === undefined || dims.some(d => d !== 'ip' && d !== 'net' && d !== 'port') || dirs.length < dims.length) return 'unknown'
   let best: {specificity: number, nomatch: boolean} | undefined
