@@ -4,6 +4,11 @@ export function count(n: number, noun: string, plural = `${noun}s`): string {
 }
 
 /** Levenshtein distance (insert, delete, replace, and swapping two neighbours as one). */
+/** The first few of a list and how many more: `a, b, c and 4 more`. */
+export function firstFew(items: string[], shown = 3): string {
+  return items.length > shown ? `${items.slice(0, shown).join(', ')} and ${items.length - shown} more` : items.join(', ')
+}
+
 export function editDistance(a: string, b: string): number {
   const d: number[][] = Array.from({length: a.length + 1}, (_, i) => [i, ...Array<number>(b.length).fill(0)])
   for (let j = 1; j <= b.length; j++) d[0][j] = j

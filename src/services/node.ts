@@ -19,6 +19,7 @@ import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-looku
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
+import {firstFew} from '../core/words.js'
 import {pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
   vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
@@ -687,8 +688,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const wayOut = policy === undefined || policy.onlyDefaultRules ? (ip: string) => mainTable.lookup(ip)
         : (ip: string) => policy.lookup({dst: ip, src: publicIP, iif: 'lo', proto: 'udp', dport: backend.port}).route
       for (const [dev, ips] of reachedElsewhere(wayOut, peers.map(p => p.publicIP), iface)) {
-        const shown = ips.length > 3 ? `${ips.slice(0, 3).join(', ')} and ${ips.length - 3} more` : ips.join(', ')
-        readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${shown} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
+        readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${firstFew(ips)} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
           + `peers are told to send to ${publicIP}${backend.type === 'host-gw' ? ' and get no route here' : ''}. If ${dev} is the node network: flannelctl ${opts.what === 'init' ? 'init' : 'sync'} --iface ${dev}`)
       }
       // An accept in flanneld's nftables chain ends nothing: every table's forward hook must let a packet pass.
@@ -708,7 +708,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const peerIPs = [...new Set(peers.map(p => p.publicIP))]
       const inputDrop = backend.type === 'vxlan' ? vxlanInputDrop(snap, {port: backend.port, local: publicIP, peers: peerIPs, dev: iface}) : undefined
       if (inputDrop !== undefined) {
-        const from = inputDrop.peers.length === peerIPs.length ? 'every peer' : `peer${inputDrop.peers.length > 1 ? 's' : ''} ${inputDrop.peers.slice(0, 3).join(', ')}${inputDrop.peers.length > 3 ? ` and ${inputDrop.peers.length - 3} more` : ''}`
+        const from = inputDrop.peers.length === peerIPs.length ? 'every peer' : `peer${inputDrop.peers.length > 1 ? 's' : ''} ${firstFew(inputDrop.peers)}`
         readWarnings.push(`${inputDrop.where} ${inputDrop.reject ? 'rejects' : 'drops'} vxlan's UDP port ${backend.port} (${inputDrop.evidence}): the packets of ${from} never reach ${vxlanDeviceName(vni)}, so their pods cannot reach this node's. ${inputDrop.firewalld ? 'Open the port in firewalld\'s zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept the port before it'}: ${inputDrop.fix.join('; ')}`)
       }
       const underlay = snap.links?.find(l => l.name === iface)
