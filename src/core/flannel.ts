@@ -20,6 +20,11 @@ export function vxlanDeviceName(vni: number): string {
   return `flannel.${vni}`
 }
 
+/** Whether a device is named as flanneld names its VTEPs (`flannel.<VNI>`), whatever its VNI. */
+export function isVxlanDeviceName(name: string): boolean {
+  return /^flannel\.\d+$/.test(name)
+}
+
 /** The vxlan device address: the lease's network address as a /32 (e.g. 10.244.1.0/32). */
 export function vtepAddress(subnet: string): string {
   return nthAddress(parseCidr(subnet), 0)

@@ -11,6 +11,7 @@ import {RuleSet, dropTables, setOverlaps} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
 import {nftJsonItems, rulesReached} from './parse/nft.js'
 import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
+import {isVxlanDeviceName} from './flannel.js'
 
 /**
  * Accepts at the top of FORWARD (of `table`, filter unless told): they work whatever the chain holds
@@ -190,7 +191,7 @@ export function podPathsOf(h: HostSnapshot, network: string): PodPaths {
     if (r.dev === undefined || r.dev === gateway?.dev || r.dst === 'default') continue
     if (r.type === 'unicast' && cidrOverlaps(parseCidr(r.dst), net)) peerDevs.add(r.dev)
   }
-  for (const l of h.links ?? []) if (l.kind === 'vxlan' && /^flannel\.\d+$/.test(l.name)) peerDevs.add(l.name)
+  for (const l of h.links ?? []) if (l.kind === 'vxlan' && isVxlanDeviceName(l.name)) peerDevs.add(l.name)
   return {network, ...(subnet !== undefined ? {subnet} : {}), ...(gateway !== undefined ? {bridge: gateway.dev} : {}), ...(peerDevs.size > 0 ? {peerDevs: [...peerDevs]} : {})}
 }
 

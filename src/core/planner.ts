@@ -8,7 +8,7 @@ import {inMainTable, type HostSnapshot, type Link, type Neighbor, type Route} fr
 import type {Op} from './ops.js'
 import {cidrContainsIp, normaliseDst, parseCidr, cidrWithin} from './addr.js'
 import {
-  vxlanDeviceName, vtepAddress, gatewayAddress, masqRules, masqJump, forwardRules, forwardJump,
+  vxlanDeviceName, isVxlanDeviceName, vtepAddress, gatewayAddress, masqRules, masqJump, forwardRules, forwardJump,
   manualMasqRule, subnetEnv, cniConflist, foreignRuleSlots, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
   MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT,
 } from './flannel.js'
@@ -551,7 +551,7 @@ export function migrationTwins(snap: HostSnapshot, vxlanDev: string): string[] {
   const links = snap.links ?? []
   const own = links.find(l => l.name === vxlanDev && l.kind === 'vxlan')
   if (own?.mac === undefined || own.vxlan?.local === undefined) return []
-  return links.filter(l => l !== own && l.kind === 'vxlan' && /^flannel\.\d+$/.test(l.name)
+  return links.filter(l => l !== own && l.kind === 'vxlan' && isVxlanDeviceName(l.name)
     && l.mac?.toLowerCase() === own.mac!.toLowerCase() && l.vxlan?.local === own.vxlan!.local).map(l => l.name)
 }
 

@@ -6,7 +6,7 @@
  */
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
-import {MASQ_CHAIN, VXLAN_OVERHEAD} from '../core/flannel.js'
+import {MASQ_CHAIN, VXLAN_OVERHEAD, isVxlanDeviceName} from '../core/flannel.js'
 import {addressScope, forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
@@ -105,7 +105,7 @@ export function nodeFacts(host: HostSnapshot): NodeFacts {
     : linkNamed(host, bridgeName) ?? {name: bridgeName, kind: 'bridge', mtu: 0, up: true, raw: `(${bridgeName}: link details not captured)`}
   const bridgeAddr = bridge ? addrs.find(a => a.dev === bridge.name && a.prefixlen < 32) : undefined
   const vxlan = links.find(l => l.kind === 'vxlan' && /^flannel\./.test(l.name)) ?? links.find(l => l.kind === 'vxlan')
-    ?? links.find(l => /^flannel\.\d+$/.test(l.name))
+    ?? links.find(l => isVxlanDeviceName(l.name))
   let underlay = linkNamed(host, vxlan?.vxlan?.dev)
   let publicIP = vxlan?.vxlan?.local
   if (!publicIP) {

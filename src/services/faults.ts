@@ -6,7 +6,7 @@
 import {FlannelctlError, userError} from '../errors.js'
 import {RealRunner, type Runner} from '../adapters/runner.js'
 import {Lab, type LabNode, type LabState, type LabPod} from './lab.js'
-import {vtepAddress} from '../core/flannel.js'
+import {isVxlanDeviceName, vtepAddress} from '../core/flannel.js'
 
 export interface FaultTarget {
   lab: LabState
@@ -69,7 +69,7 @@ export class FaultShell {
  */
 async function vxlanDevOf(sh: FaultShell, host: LabNode): Promise<string> {
   const links = JSON.parse(await sh.read(host, 'ip', ['-j', 'link', 'show', 'type', 'vxlan'])) as {ifname: string}[]
-  const names = links.map(l => l.ifname).filter(n => /^flannel\.\d+$/.test(n))
+  const names = links.map(l => l.ifname).filter(n => isVxlanDeviceName(n))
   if (names.length === 0) throw userError(`${host.name} has no vxlan device flannel.<VNI>`, 'this fault needs a vxlan lab: flannelctl lab up --backend vxlan')
   if (names.length > 1) {
     throw userError(`${host.name} has ${names.join(' and ')}: a VNI migration is in progress`, 'finish it (flannelctl migrate … --lab NAME --yes, as doctor prints) or roll it back first')

@@ -22,7 +22,7 @@ import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
 import {firstFew} from '../core/words.js'
 import {pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
-  vxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
+  vxlanDeviceName, isVxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
@@ -507,7 +507,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
     const ifaceProblem = ifNameProblem(iface)
       ?? (iface === (o.bridge ?? prev?.bridge ?? 'cni0') ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)
-      ?? (/^flannel\.\d+$/.test(iface) ? 'it is flannel\'s own vxlan device: node traffic needs the interface it encapsulates onto' : undefined)
+      ?? (isVxlanDeviceName(iface) ? 'it is flannel\'s own vxlan device: node traffic needs the interface it encapsulates onto' : undefined)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   } catch (error) {
     storeOpen.then(store => store.close()).catch(() => {})

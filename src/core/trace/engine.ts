@@ -17,6 +17,7 @@
 import {type NftChain, type Route, tableOf} from '../model.js'
 import {parseIpRouteText} from '../parse/text.js'
 import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
+import {isVxlanDeviceName} from '../flannel.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, Proto, ReturnPath, StepKind, StepVerdict, Trace,
@@ -747,7 +748,7 @@ class Walk {
       return sorted.length > 0 && (sorted.length === 1 || sorted[0][1] > sorted[1][1]) ? sorted[0][0] : undefined
     }
     // flannel names a VTEP after its VNI: with no majority (two nodes), a flannel.<N> without VNI N is the odd one
-    const misnamed = (d: VxlanDevice | undefined) => d !== undefined && /^flannel\.\d+$/.test(d.name) && d.name !== `flannel.${d.id}`
+    const misnamed = (d: VxlanDevice | undefined) => d !== undefined && isVxlanDeviceName(d.name) && d.name !== `flannel.${d.id}`
     const fixes = (field: 'id' | 'port'): Fix[] => {
       const norm = usual(d => d[field])
       const senderOdd = norm !== undefined
