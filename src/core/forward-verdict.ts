@@ -2,7 +2,7 @@
  * Whether this host's firewall lets forwarded pod traffic through: iptables' FORWARD, read from
  * iptables-save (forwardVerdict), and every native nftables base chain on the forward hook
  * (nativeForwardDrops), each of which decides for itself. sync, its agent, migrate's preflight and
- * doctor's FORWARD_DROP ask the same question; sync also asks whether INPUT lets vxlan's outer
+ * doctor's FORWARD_DROP ask the same question; sync also asks whether the way in (PREROUTING, INPUT) lets vxlan's outer
  * packets in (vxlanInputDrop). Pure.
  */
 import {cidrContainsIp, cidrOverlaps, cidrSize, cidrWithin, nthAddress, parseCidr} from './addr.js'
@@ -264,9 +264,9 @@ export function nativeDropText(d: NativeForwardDrop): string {
   return `nftables chain ${d.chain.family} ${d.chain.table} ${d.chain.name} (hook forward, priority ${d.chain.priority}) ${d.reject ? 'rejects' : 'drops'} forwarded pod traffic (${d.flow}) ${d.at}`
 }
 
-/** Where this host's INPUT drops the peers' vxlan packets: what sync warns of, as trace's DENIED_BY_FILTER at INPUT says. */
+/** Where this host drops the peers' vxlan packets on their way in: what sync warns of, as trace's DENIED_BY_FILTER at PREROUTING or INPUT says. */
 export interface VxlanInputDrop {
-  /** `iptables INPUT`, `iptables -t mangle INPUT` or `nftables chain inet filter input (hook input, priority 0)` */
+  /** `iptables INPUT`, `iptables -t raw PREROUTING` or `nftables chain inet filter input (hook input, priority 0)` */
   where: string
   /** the rule (iptables-save's line, nft's text with its handle) or the policy */
   evidence: string
@@ -279,14 +279,16 @@ export interface VxlanInputDrop {
 }
 
 /**
- * Whether the firewall at INPUT (every table and native base chain on the hook, in netfilter's
- * order, by the evaluator trace uses there) drops or rejects the vxlan packets the peers send to
+ * Whether the firewall on the way in (PREROUTING's raw and mangle tables and native chains, netdev
+ * ingress first, then every table and native base chain at INPUT, in netfilter's order, by the
+ * evaluator trace uses there) drops or rejects the vxlan packets the peers send to
  * `local`:`port` on `dev`. Dropped there, the packets never reach the vxlan device: every peer
  * is cut off, though routes, neighbours and fdb are right. Each peer is a packet of its own (a rule
  * may accept the node network's addresses); a new UDP flow each (vxlan's source port is a hash, so
  * the two directions are two flows). A rule the evaluator cannot decide says nothing, as in
- * nativeForwardDrops. The fix accepts the port first, where the drop is: iptables' INPUT, the
- * native chain, or firewalld's zone.
+ * nativeForwardDrops. A raw NOTRACK on the way makes the packet UNTRACKED for what follows, as
+ * trace has it. The fix accepts the port first, where the drop is: the iptables table and chain,
+ * the native chain, or firewalld's zone.
  */
 export function vxlanInputDrop(h: HostSnapshot, p: {port: number, local: string, peers: string[], dev?: string}): VxlanInputDrop | undefined {
   const tables = h.iptables ?? h.nftables
@@ -337,7 +339,9 @@ function inputVerdictsFor(key: object, h: HostSnapshot, where: string): InputVer
  */
 function inputEvaluator(h: HostSnapshot, p: {port: number, local: string, dev?: string}): (peer: string) => {drop?: Omit<VxlanInputDrop, 'peers'>, sourceRead: boolean} {
   const rules = h.iptables !== undefined ? new RuleSet(h.iptables, h.ipsets) : undefined
-  const stages = stagesAt(h, 'INPUT', 'filter', rules !== undefined ? dropTables('INPUT') : [], {inDev: p.dev})
+  // the way in, as trace walks it: PREROUTING's raw and mangle (and native chains there, netdev ingress first), then INPUT
+  const stages = (['PREROUTING', 'INPUT'] as const).flatMap(hook =>
+    stagesAt(h, hook, 'filter', rules !== undefined ? dropTables(hook) : [], {inDev: p.dev}).map(stage => ({hook, stage})))
   return peer => {
     let sourceRead = false
     const facts: NftFacts = {get src() { sourceRead = true; return peer }, dst: p.local, proto: 'udp', dport: p.port, inDev: p.dev, state: 'NEW', dstIsLocal: true}
@@ -346,23 +350,36 @@ function inputEvaluator(h: HostSnapshot, p: {port: number, local: string, dev?: 
   }
 }
 
-function firstInputDrop(stages: ReturnType<typeof stagesAt>, rules: RuleSet | undefined, facts: NftFacts, port: number): Omit<VxlanInputDrop, 'peers'> | undefined {
-  for (const stage of stages) {
+/** Below conntrack's priority (-200) a native `notrack` takes the packet out of it, as iptables' raw NOTRACK does. */
+const CONNTRACK_PRIORITY = -200
+
+function firstInputDrop(stages: {hook: 'PREROUTING' | 'INPUT', stage: ReturnType<typeof stagesAt>[number]}[], rules: RuleSet | undefined, facts: NftFacts, port: number): Omit<VxlanInputDrop, 'peers'> | undefined {
+  let untrackedBy: string | undefined
+  for (const {hook, stage} of stages) {
+    // untracked, `--ctstate NEW` accepts miss it (the facts are this peer's own: set, not copied, to keep the watch on src)
+    if (untrackedBy !== undefined) facts.state = 'UNTRACKED'
+    const because = untrackedBy === undefined ? '' : `; ${untrackedBy} took the packet out of conntrack, so rules accepting state NEW miss it`
     if ('chain' in stage) {
       const c = stage.chain
-      const v = evaluateNftChain(c, withIptablesMarks(rules, facts, 'INPUT', stage.priority)).verdict
+      const o = evaluateNftChain(c, withIptablesMarks(rules, facts, hook, stage.priority))
+      const v = o.verdict
+      if (o.notrack !== undefined && hook === 'PREROUTING' && c.priority < CONNTRACK_PRIORITY && v.kind !== 'unknown') untrackedBy ??= ruleName(o.notrack)
       if (v.kind !== 'drop' && v.kind !== 'reject') continue
       const firewalld = isFirewalldTable(c)
-      return {where: `nftables chain ${c.family} ${c.table} ${c.name} (hook input, priority ${c.priority})`, evidence: v.rule !== undefined ? ruleName(v.rule) : 'its policy drop',
+      return {where: `nftables chain ${c.family} ${c.table} ${c.name} (hook ${c.hook}, priority ${c.priority})`, evidence: `${v.rule !== undefined ? ruleName(v.rule) : 'its policy drop'}${because}`,
         reject: v.kind === 'reject', firewalld,
         fix: firewalld ? firewallCmd(`--add-port=${port}/udp`) : [`nft insert rule ${c.family} ${c.table} ${c.name} udp dport ${port} accept`]}
     }
-    if (rules === undefined || !rules.active(stage.table, 'INPUT')) continue
-    const d = rules.evaluate(stage.table, 'INPUT', facts)
+    if (rules === undefined || !rules.active(stage.table, hook)) continue
+    if (hook === 'PREROUTING' && stage.table === 'raw') {
+      const u = rules.untracks(facts, 'PREROUTING')
+      if (u !== undefined && 'rule' in u) untrackedBy ??= `\`${u.rule.raw || u.rule.spec}\``
+    }
+    const d = rules.evaluate(stage.table, hook, facts)
     // a chain the paste did not list may have accepted first: no warning on a guess
     if ((d.action !== 'DROP' && d.action !== 'REJECT') || d.uncaptured !== undefined) continue
     const t = stage.table === 'filter' ? '' : `-t ${stage.table} `
-    return {where: `iptables ${t}INPUT`, evidence: d.evidence, reject: d.action === 'REJECT', firewalld: false, fix: [`iptables ${t}-I INPUT -p udp --dport ${port} -j ACCEPT`]}
+    return {where: `iptables ${t}${hook}`, evidence: `${d.evidence}${because}`, reject: d.action === 'REJECT', firewalld: false, fix: [`iptables ${t}-I ${hook} -p udp --dport ${port} -j ACCEPT`]}
   }
   return undefined
 }

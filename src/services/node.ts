@@ -704,7 +704,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       for (const d of nativeForwardDrops(snap, {network: nc.network, subnet: lease.subnet, bridge: rec.bridge, peerDevs})) {
         readWarnings.push(`${nativeDropText(d)}, and flannel's accepts (${nc.enableNFTables ? `its nftables table ${NFT_TABLE_V4}` : 'iptables\' FORWARD'}) do not overrule it: every base chain on the forward hook must accept a packet. ${isFirewalldTable(d.chain) ? 'Put the pod network in firewalld\'s trusted zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept pod traffic at the top of that chain'}: ${d.fix.join('; ')}`)
       }
-      // vxlan's packets dropped at INPUT never reach the device: every peer is cut off, whatever the routes and fdb say
+      // vxlan's packets dropped on the way in (PREROUTING, INPUT) never reach the device: every peer is cut off, whatever the routes and fdb say
       const peerIPs = [...new Set(peers.map(p => p.publicIP))]
       const inputDrop = backend.type === 'vxlan' ? vxlanInputDrop(snap, {port: backend.port, local: publicIP, peers: peerIPs, dev: iface}) : undefined
       if (inputDrop !== undefined) {

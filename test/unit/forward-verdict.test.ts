@@ -206,6 +206,24 @@ describe('vxlanInputDrop: sync asks whether INPUT lets the peers\' vxlan packets
     expect(ask(on([], 'nft-firewalld-1.3-fixed.json'))).to.equal(undefined)
   })
 
+  it('the way in from PREROUTING (lab sca, pings lost, sync had said nothing): raw and mangle drops, a native prerouting chain, a raw NOTRACK that INPUT\'s `--ctstate NEW` accept then misses', () => {
+    const tables = (lines: Record<string, string[]>): HostSnapshot => ({name: 'n1', iptables: parseIptablesSave(Object.entries(lines)
+      .flatMap(([table, rules]) => [`*${table}`, ...(table === 'filter' ? [':INPUT ACCEPT [0:0]'] : [':PREROUTING ACCEPT [0:0]']), ...rules, 'COMMIT']).join('\n') + '\n')})
+    const drop = '-A PREROUTING -p udp -m udp --dport 8472 -j DROP'
+    expect(ask(tables({raw: [drop]}))).to.deep.equal({where: 'iptables -t raw PREROUTING', evidence: drop, reject: false, firewalld: false, peers,
+      fix: ['iptables -t raw -I PREROUTING -p udp --dport 8472 -j ACCEPT']})
+    expect(ask(tables({mangle: [drop]}))?.fix).to.deep.equal(['iptables -t mangle -I PREROUTING -p udp --dport 8472 -j ACCEPT'])
+    // the accept that the printed fix inserts (checked on the kernel: pings pass again)
+    expect(ask(tables({raw: ['-A PREROUTING -p udp -m udp --dport 8472 -j ACCEPT', drop]}))).to.equal(undefined)
+    const untracked = ask(tables({raw: ['-A PREROUTING -p udp -m udp --dport 8472 -j NOTRACK'],
+      filter: ['-A INPUT -p udp -m conntrack --ctstate NEW -m udp --dport 8472 -j ACCEPT', '-A INPUT -p udp -m udp --dport 8472 -j DROP']}))
+    expect(untracked).to.include({where: 'iptables INPUT', evidence: '-A INPUT -p udp -m udp --dport 8472 -j DROP; `-A PREROUTING -p udp -m udp --dport 8472 -j NOTRACK` took the packet out of conntrack, so rules accepting state NEW miss it'})
+    expect(ask(tables({filter: ['-A INPUT -p udp -m conntrack --ctstate NEW -m udp --dport 8472 -j ACCEPT', '-A INPUT -p udp -m udp --dport 8472 -j DROP']}))).to.equal(undefined)
+    const nft = ask(on([], 'nft-prerouting-vxlan-drop.json'))
+    expect(nft?.where).to.equal('nftables chain inet scpre pre (hook prerouting, priority -300)')
+    expect(nft?.fix).to.deep.equal(['nft insert rule inet scpre pre udp dport 8472 accept'])
+  })
+
   it('a verdict no rule reached by the source is every peer\'s; one a source match decides is each peer\'s own', () => {
     const many = Array.from({length: 300}, (_, i) => `192.168.${101 + (i >> 8)}.${i & 255}`)
     const byPort = vxlanInputDrop(on(['-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A INPUT -p udp -m udp --dport 8472 -j DROP']), {port: 8472, local: '192.168.100.11', peers: many, dev: 'eth0'})
