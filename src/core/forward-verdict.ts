@@ -294,6 +294,18 @@ export function vxlanInputDrop(h: HostSnapshot, p: {port: number, local: string,
   const tables = h.iptables ?? h.nftables
   if (tables === undefined) return undefined
   const verdicts = inputVerdictsFor(tables, h, `${p.port}|${p.local}|${p.dev ?? ''}`)
+  if (p.peers.length === 0) {
+    // No peer yet: the first to join is cut off where the drop holds for any source. Where a rule
+    // reads the source, who joins decides, and that is not known: nothing is said on a guess (the
+    // round that brings the peer asks again).
+    let drop = verdicts.get(ANY_PEER)
+    if (drop === undefined) {
+      const asked = inputEvaluator(h, p)(standInPeer(h, p.local))
+      drop = asked.sourceRead ? null : asked.drop ?? null
+      verdicts.set(ANY_PEER, drop)
+    }
+    return drop === null ? undefined : {...drop, peers: []}
+  }
   let evaluate: ReturnType<typeof inputEvaluator> | undefined
   let found: VxlanInputDrop | undefined
   for (const peer of p.peers) {
@@ -316,6 +328,17 @@ export function vxlanInputDrop(h: HostSnapshot, p: {port: number, local: string,
 }
 
 type InputVerdicts = Map<string, Omit<VxlanInputDrop, 'peers'> | null>
+
+/** The verdict kept for a node with no peers: any source's, or null where a rule reads the source. */
+const ANY_PEER = '*'
+
+/** A source for the packet of a peer yet to join: another address of the node's own network (any will do where no rule reads it). */
+function standInPeer(h: HostSnapshot, local: string): string {
+  const own = h.addresses?.find(a => a.family === 4 && a.local === local && a.prefixlen < 31)
+  if (own === undefined) return local
+  const net = parseCidr(`${local}/${own.prefixlen}`)
+  return [1, 2].map(n => nthAddress(net, n)).find(ip => ip !== local)!
+}
 
 /**
  * Each peer's verdict, kept while the host's rule tables are the same objects: an agent's event
@@ -344,7 +367,8 @@ function inputEvaluator(h: HostSnapshot, p: {port: number, local: string, dev?: 
     stagesAt(h, hook, 'filter', rules !== undefined ? dropTables(hook) : [], {inDev: p.dev}).map(stage => ({hook, stage})))
   return peer => {
     let sourceRead = false
-    const facts: NftFacts = {get src() { sourceRead = true; return peer }, dst: p.local, proto: 'udp', dport: p.port, inDev: p.dev, state: 'NEW', dstIsLocal: true}
+    // mark 0: a packet off the wire has none (undefined would be a mark not known)
+    const facts: NftFacts = {get src() { sourceRead = true; return peer }, dst: p.local, proto: 'udp', dport: p.port, inDev: p.dev, state: 'NEW', dstIsLocal: true, mark: 0}
     const drop = firstInputDrop(stages, rules, facts, p.port)
     return {drop, sourceRead}
   }

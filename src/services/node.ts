@@ -708,8 +708,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const peerIPs = [...new Set(peers.map(p => p.publicIP))]
       const inputDrop = backend.type === 'vxlan' ? vxlanInputDrop(snap, {port: backend.port, local: publicIP, peers: peerIPs, dev: iface}) : undefined
       if (inputDrop !== undefined) {
-        const from = inputDrop.peers.length === peerIPs.length ? 'every peer' : `peer${inputDrop.peers.length > 1 ? 's' : ''} ${firstFew(inputDrop.peers)}`
-        readWarnings.push(`${inputDrop.where} ${inputDrop.reject ? 'rejects' : 'drops'} vxlan's UDP port ${backend.port} (${inputDrop.evidence}): the packets of ${from} never reach ${vxlanDeviceName(vni)}, so their pods cannot reach this node's. ${inputDrop.firewalld ? 'Open the port in firewalld\'s zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept the port before it'}: ${inputDrop.fix.join('; ')}`)
+        const from = peerIPs.length === 0 ? 'any peer' : inputDrop.peers.length === peerIPs.length ? 'every peer' : `peer${inputDrop.peers.length > 1 ? 's' : ''} ${firstFew(inputDrop.peers)}`
+        const cutOff = peerIPs.length === 0 ? ': no peer has joined yet, and the first to join will be cut off' : ', so their pods cannot reach this node\'s'
+        readWarnings.push(`${inputDrop.where} ${inputDrop.reject ? 'rejects' : 'drops'} vxlan's UDP port ${backend.port} (${inputDrop.evidence}): the packets of ${from} never reach ${vxlanDeviceName(vni)}${cutOff}. ${inputDrop.firewalld ? 'Open the port in firewalld\'s zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept the port before it'}: ${inputDrop.fix.join('; ')}`)
       }
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)

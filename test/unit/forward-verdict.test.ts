@@ -191,10 +191,22 @@ describe('vxlanInputDrop: sync asks whether INPUT lets the peers\' vxlan packets
     expect(r?.peers).to.deep.equal(['192.168.100.13'])
   })
 
-  it('nothing said: another port dropped, the node network accepted first, no peers', () => {
+  it('nothing said: another port dropped, the node network accepted first', () => {
     expect(ask(on(['-A INPUT -p udp -m udp --dport 4789 -j DROP']))).to.equal(undefined)
     expect(ask(on(['-A INPUT -s 192.168.100.0/24 -j ACCEPT', '-A INPUT -j DROP']))).to.equal(undefined)
-    expect(vxlanInputDrop(on(['-A INPUT -j DROP']), {port: 8472, local: '192.168.100.11', peers: []})).to.equal(undefined)
+  })
+
+  it('no peer yet (lab scb, one node: sync said nothing): a drop whatever the source is the first peer\'s; one a source match decides, or none, says nothing', () => {
+    const alone = (h: HostSnapshot) => vxlanInputDrop(h, {port: 8472, local: '192.168.100.11', peers: [], dev: 'eth0'})
+    expect(alone(on(['-A INPUT -p udp -m udp --dport 8472 -j DROP']))).to.deep.equal({where: 'iptables INPUT', evidence: '-A INPUT -p udp -m udp --dport 8472 -j DROP',
+      reject: false, firewalld: false, peers: [], fix: ['iptables -I INPUT -p udp --dport 8472 -j ACCEPT']})
+    // firewalld beside iptables-nft's (empty) tables: its zone's reject holds for any source
+    expect(alone(on([], 'nft-firewalld-1.3.json'))).to.include({firewalld: true, reject: true})
+    // who joins decides: not known yet
+    expect(alone(on(['-A INPUT -s 192.168.100.0/24 -j ACCEPT', '-A INPUT -j DROP']))).to.equal(undefined)
+    expect(alone(on(['-A INPUT -s 10.1.2.3/32 -j ACCEPT', '-A INPUT -j DROP']))).to.equal(undefined)
+    expect(alone(on([]))).to.equal(undefined)
+    expect(alone(on([], 'nft-firewalld-1.3-fixed.json'))).to.equal(undefined)
   })
 
   it('firewalld 1.3 as it starts rejects the port in its zone: opened there, now and --permanent (what lasts a reload); opened, nothing said', () => {

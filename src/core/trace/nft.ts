@@ -122,7 +122,9 @@ export function withIptablesMarks(rules: RuleSet | undefined, facts: NftFacts, h
   const at = before !== undefined ? {table: before, hook} : HOOK_BEFORE[hook] !== undefined ? {table: 'mangle', hook: HOOK_BEFORE[hook]!(facts)} : undefined
   if (at === undefined) return facts
   const r = rules.markAfter(facts, at.table, at.hook)
-  return 'mark' in r ? {...facts, mark: r.mark} : {...facts, markDoubt: `\`${r.doubt.raw}\` (iptables) may set it`}
+  // the same facts when the mark stays: a caller watching which fields are read (sync's INPUT check, by the source) sees no copy's reads
+  if ('mark' in r) return r.mark === facts.mark ? facts : {...facts, mark: r.mark}
+  return {...facts, markDoubt: `\`${r.doubt.raw}\` (iptables) may set it`}
 }
 
 export type NatAction = 'MASQUERADE' | 'SNAT' | 'DNAT' | 'REDIRECT'
