@@ -129,6 +129,29 @@ export const isFirewalldTable = (c: Pick<NftChain, 'family' | 'table'>): boolean
 export const firewallCmd = (change: string): string[] => [`firewall-cmd ${change}`, `firewall-cmd --permanent ${change}`]
 
 /**
+ * The zone (`--zone=public`) or policy (`--policy=NAME`) of a rich rule's chain in firewalld's
+ * table: firewalld puts a rich rule that drops or rejects in `filter_IN_<zone>_deny` (priority 0),
+ * one with a priority in `_pre` (below 0) or `_post` (above); undefined for its other chains (the
+ * zone's own target, its ports and services, its invalid-state drop). Only firewalld's
+ * configuration lasts there: `nft delete rule` of it is undone by the next `firewall-cmd --reload`.
+ */
+export function firewalldRichRuleOwner(chain: string): string | undefined {
+  const m = /^filter_(?:IN|FWD|OUT)_(.+)_(?:pre|deny|post)$/.exec(chain)
+  if (m === null) return undefined
+  return m[1].startsWith('policy_') ? `--policy=${m[1].slice('policy_'.length)}` : `--zone=${m[1]}`
+}
+
+/**
+ * A rich rule accepting `match` ahead of every other rich rule of the zone or policy (the lowest
+ * priority, -32768, runs first, in `_pre`, before `_deny`), now and `--permanent`: it outlasts a
+ * reload as the rule it overrides does. `--add-port` would not do: ports are accepted in `_allow`,
+ * after `_deny`. Removing the rule is the other way (`--list-rich-rules` shows its text,
+ * `--remove-rich-rule` takes it), which flannelctl cannot spell from the nft rule.
+ */
+export const firewalldRichAccept = (owner: string, match: string): string[] =>
+  firewallCmd(`${owner} --add-rich-rule='rule priority="-32768" family="ipv4" ${match} accept'`)
+
+/**
  * Accepts at the top of a native base chain: the first rules it walks, so they end its walk for pod
  * traffic before any drop or jump. In firewalld's table: the pod network as a source of its trusted
  * zone (checked on the kernel with firewalld 1.3: forwarded pod traffic both ways passes, also
@@ -273,6 +296,8 @@ export interface VxlanInputDrop {
   reject: boolean
   /** in firewalld's table: the port opened in its zone (an inserted rule is gone after a reload) */
   firewalld: boolean
+  /** a rich rule of this zone or policy (`--zone=public`) drops it: accepted ahead of it in the same */
+  richRuleOf?: string
   /** the peers (public IPs) whose packets it drops */
   peers: string[]
   fix: string[]
@@ -325,6 +350,15 @@ export function vxlanInputDrop(h: HostSnapshot, p: {port: number, local: string,
     else if (found.where === drop.where && found.evidence === drop.evidence) found.peers.push(peer)
   }
   return found
+}
+
+/** What sync says before an INPUT drop's fix: where the accept goes, and for firewalld why its own configuration. */
+export function inputDropAdvice(d: Pick<VxlanInputDrop, 'firewalld' | 'richRuleOf'>): string {
+  if (d.richRuleOf !== undefined) {
+    return `A rich rule of firewalld's ${d.richRuleOf.slice(2).replace('=', ' ')} drops it (an nft deletion of it is undone by the next firewall-cmd --reload, and --add-port would not help: ports are accepted after rich rules' drops). `
+      + `Remove that rich rule (firewall-cmd ${d.richRuleOf} --list-rich-rules shows it; --remove-rich-rule='…', now and with --permanent), or accept the port ahead of it`
+  }
+  return d.firewalld ? 'Open the port in firewalld\'s zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept the port before it'
 }
 
 type InputVerdicts = Map<string, Omit<VxlanInputDrop, 'peers'> | null>
@@ -390,9 +424,11 @@ function firstInputDrop(stages: {hook: 'PREROUTING' | 'INPUT', stage: ReturnType
       if (o.notrack !== undefined && hook === 'PREROUTING' && c.priority < CONNTRACK_PRIORITY && v.kind !== 'unknown') untrackedBy ??= ruleName(o.notrack)
       if (v.kind !== 'drop' && v.kind !== 'reject') continue
       const firewalld = isFirewalldTable(c)
+      const richRuleOf = firewalld && v.rule !== undefined ? firewalldRichRuleOwner(v.rule.chain) : undefined
+      const portMatch = `port port="${port}" protocol="udp"`
       return {where: `nftables chain ${c.family} ${c.table} ${c.name} (hook ${c.hook}, priority ${c.priority})`, evidence: `${v.rule !== undefined ? ruleName(v.rule) : 'its policy drop'}${because}`,
-        reject: v.kind === 'reject', firewalld,
-        fix: firewalld ? firewallCmd(`--add-port=${port}/udp`) : [`nft insert rule ${c.family} ${c.table} ${c.name} udp dport ${port} accept`]}
+        reject: v.kind === 'reject', firewalld, ...(richRuleOf !== undefined ? {richRuleOf} : {}),
+        fix: richRuleOf !== undefined ? firewalldRichAccept(richRuleOf, portMatch) : firewalld ? firewallCmd(`--add-port=${port}/udp`) : [`nft insert rule ${c.family} ${c.table} ${c.name} udp dport ${port} accept`]}
     }
     if (rules === undefined || !rules.active(stage.table, hook)) continue
     if (hook === 'PREROUTING' && stage.table === 'raw') {

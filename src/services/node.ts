@@ -8,7 +8,7 @@ import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
 import {NFT_TABLE_V4, nftResetWarnings, iptablesTablesLosingChains, deletingEmptiedIptablesTables} from '../core/flannel-nft.js'
-import {forwardAcceptHint, forwardVerdict, isFirewalldTable, nativeDropText, nativeForwardDrops, partialAcceptText, vxlanInputDrop} from '../core/forward-verdict.js'
+import {forwardAcceptHint, forwardVerdict, inputDropAdvice, isFirewalldTable, nativeDropText, nativeForwardDrops, partialAcceptText, vxlanInputDrop} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
@@ -710,7 +710,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       if (inputDrop !== undefined) {
         const from = peerIPs.length === 0 ? 'any peer' : inputDrop.peers.length === peerIPs.length ? 'every peer' : `peer${inputDrop.peers.length > 1 ? 's' : ''} ${firstFew(inputDrop.peers)}`
         const cutOff = peerIPs.length === 0 ? ': no peer has joined yet, and the first to join will be cut off' : ', so their pods cannot reach this node\'s'
-        readWarnings.push(`${inputDrop.where} ${inputDrop.reject ? 'rejects' : 'drops'} vxlan's UDP port ${backend.port} (${inputDrop.evidence}): the packets of ${from} never reach ${vxlanDeviceName(vni)}${cutOff}. ${inputDrop.firewalld ? 'Open the port in firewalld\'s zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept the port before it'}: ${inputDrop.fix.join('; ')}`)
+        readWarnings.push(`${inputDrop.where} ${inputDrop.reject ? 'rejects' : 'drops'} vxlan's UDP port ${backend.port} (${inputDrop.evidence}): the packets of ${from} never reach ${vxlanDeviceName(vni)}${cutOff}. ${inputDropAdvice(inputDrop)}: ${inputDrop.fix.join('; ')}`)
       }
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)

@@ -6,7 +6,7 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {forwardVerdict, nativeDropText, nativeForwardDrops, podPathsOf, tablesToJudge, vxlanInputDrop, type PodPaths} from '../../src/core/forward-verdict.js'
+import {firewalldRichRuleOwner, forwardVerdict, inputDropAdvice, nativeDropText, nativeForwardDrops, podPathsOf, tablesToJudge, vxlanInputDrop, type PodPaths} from '../../src/core/forward-verdict.js'
 import {hostChecks} from '../../src/core/migrate-plan.js'
 import {parseIptablesSave} from '../../src/core/parse/iptables.js'
 import {parseNftRuleset} from '../../src/core/parse/nft.js'
@@ -234,6 +234,28 @@ describe('vxlanInputDrop: sync asks whether INPUT lets the peers\' vxlan packets
     const nft = ask(on([], 'nft-prerouting-vxlan-drop.json'))
     expect(nft?.where).to.equal('nftables chain inet scpre pre (hook prerouting, priority -300)')
     expect(nft?.fix).to.deep.equal(['nft insert rule inet scpre pre udp dport 8472 accept'])
+  })
+
+  // firewalld 1.3.3 in lab node sca-n1 (private dbus), port and trusted source opened, then
+  // `firewall-cmd --add-rich-rule='rule family="ipv4" source address="192.168.100.12" port port="8472"
+  // protocol="udp" reject'` (and --permanent): n2's pod lost its pings. `nft delete rule … handle N`
+  // let them through until `firewall-cmd --reload`; the rich accept printed here (and trace's, for
+  // the one peer), now and --permanent, kept them through a reload.
+  it('a firewalld rich rule rejecting a peer (port already opened, so --add-port was no fix): accepted ahead of it in its zone by a rich rule, now and --permanent, not by an nft change a reload undoes', () => {
+    const rich = on([], 'nft-firewalld-1.3-rich-reject.json')
+    const d = vxlanInputDrop(rich, {port: 8472, local: '192.168.100.11', peers: ['192.168.100.12', '192.168.100.13'], dev: 'eth0'})
+    expect(d).to.include({reject: true, firewalld: true, richRuleOf: '--zone=public'})
+    expect(d?.evidence).to.match(/^`ip saddr 192\.168\.100\.12 udp dport 8472 reject[^`]*` \(inet firewalld filter_IN_public_deny, handle 249\)$/)
+    expect(d?.peers).to.deep.equal(['192.168.100.12'])
+    const accept = 'rule priority="-32768" family="ipv4" port port="8472" protocol="udp" accept'
+    expect(d?.fix).to.deep.equal([`firewall-cmd --zone=public --add-rich-rule='${accept}'`, `firewall-cmd --permanent --zone=public --add-rich-rule='${accept}'`])
+    expect(inputDropAdvice(d!)).to.contain('A rich rule of firewalld\'s zone public drops it').and.contain('firewall-cmd --zone=public --list-rich-rules')
+    // firewalld's table after trace's fix for the one peer (a rich accept of priority -32768, in the zone's _pre chain, walked before _deny)
+    expect(vxlanInputDrop(on([], 'nft-firewalld-1.3-rich-fixed.json'), {port: 8472, local: '192.168.100.11', peers: ['192.168.100.12', '192.168.100.13'], dev: 'eth0'})).to.equal(undefined)
+    // the policy-level name of a rich rule's chain
+    expect(firewalldRichRuleOwner('filter_IN_policy_allow-host-ipv6_deny')).to.equal('--policy=allow-host-ipv6')
+    expect(firewalldRichRuleOwner('filter_IN_public_allow')).to.equal(undefined)
+    expect(firewalldRichRuleOwner('filter_IN_public')).to.equal(undefined)
   })
 
   it('a verdict no rule reached by the source is every peer\'s; one a source match decides is each peer\'s own', () => {

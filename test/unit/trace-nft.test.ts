@@ -166,6 +166,31 @@ describe('trace through firewalld 1.3 as it starts (Debian 12, default zone publ
   })
 })
 
+describe('trace through a firewalld rich rule (firewalld 1.3\'s table, 8472 opened, then a rich rule rejecting n2)', () => {
+  // n1: firewalld 1.3.3's table in a lab node, port and trusted source opened, after `firewall-cmd
+  // --add-rich-rule='rule family="ipv4" source address="192.168.100.12" port port="8472"
+  // protocol="udp" reject'`: in filter_IN_public_deny. kernel: n2's pod lost its pings; deleting the
+  // rule by handle (the fix before) let them through until the next firewall-cmd --reload;
+  // --add-port was done already (_allow runs after _deny). The fix printed here, applied now and
+  // --permanent (-rich-fixed), kept pings through a reload.
+  it('the fix is a rich rule accepting the flow ahead of it in zone public, now and --permanent, not `nft delete rule … handle N`', async () => {
+    const t = await trace('nft-firewalld-1.3-rich-reject.json', {src: 'pod-2a', dst: 'pod-1a'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.reason).to.contain('(inet firewalld filter_IN_public_deny, handle 249)')
+    const accept = 'rule priority="-32768" family="ipv4" source address="192.168.100.12" port port="8472" protocol="udp" accept'
+    expect(t.failure!.fix).to.deep.equal([`firewall-cmd --zone=public --add-rich-rule='${accept}'`, `firewall-cmd --permanent --zone=public --add-rich-rule='${accept}'`]
+      .map(command => ({node: 'n1', command})))
+  })
+
+  it('with that fix applied, n2\'s pod reaches n1\'s both ways, as on the kernel', async () => {
+    for (const [src, dst] of [['pod-1a', 'pod-2a'], ['pod-2a', 'pod-1a']]) {
+      const t = await trace('nft-firewalld-1.3-rich-fixed.json', {src, dst})
+      expect(t.disposition, `${src} → ${dst}: ${t.failure?.reason}`).to.equal('DELIVERED')
+      expect(t.returnPath.disposition).to.equal('DELIVERED')
+    }
+  })
+})
+
 describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
   // n1: table ip kube-proxy: ClusterIP 10.96.0.10:80 → service chain → `numgen random mod 1 vmap`
   // → endpoint chain `dnat to 10.244.33.2:8080`; 10.96.0.20:80 has no endpoints (no-endpoint-services

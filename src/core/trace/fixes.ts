@@ -10,7 +10,7 @@ import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {neighbourUse} from './host-view.js'
 import {vtepAddress, vxlanDevices} from './vxlan.js'
-import {firewallCmd, forwardAcceptHint, isFirewalldTable, nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
+import {firewallCmd, firewalldRichAccept, firewalldRichRuleOwner, forwardAcceptHint, isFirewalldTable, nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
 
 /** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
 export function homeNode(w: WorldIndex, dst: string): {view: HostView, subnet: string} | undefined {
@@ -259,13 +259,23 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
  * What lets a packet through a native nftables base chain `c` that drops it: a rule that matches
  * some packets only (it names an address, a port, a set) is deleted by its handle; a catch-all
  * rule or the chain's policy stays, and an accept for the pod network (for the flow, off FORWARD)
- * goes first in the base chain, where it ends the chain's walk before the drop. The text form
+ * goes first in the base chain, where it ends the chain's walk before the drop. In firewalld's
+ * table nothing is changed with nft (a reload undoes it): a rich rule's drop gets a rich accept
+ * ahead of it, the rest the trusted zone or an opened port. The text form
  * without `-a` has no handles: the accept then too.
  */
 export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | undefined, hook: string,
   network: string | undefined, packet: FilteredPacket): Fix[] {
-  const remove = nftDeleteOf(rule)
+  const firewalld = isFirewalldTable(c)
+  // in firewalld's table an nft deletion is undone by the next firewall-cmd --reload: what lasts is its configuration
+  const remove = firewalld ? undefined : nftDeleteOf(rule)
   if (remove !== undefined) return controlledFixes(view.name, c.name, c.table, remove, packet) ?? [{node: view.name, command: remove}]
+  const richRuleOf = firewalld && rule !== undefined ? firewalldRichRuleOwner(rule.chain) : undefined
+  if (richRuleOf !== undefined && !ofConnection(packet)) {
+    const source = hook === 'FORWARD' && network !== undefined && cidrContainsIp(network, packet.src) ? network : packet.src
+    const what = packet.dport !== undefined && (packet.proto === 'udp' || packet.proto === 'tcp') ? `port port="${packet.dport}" protocol="${packet.proto}"` : `protocol value="${packet.proto}"`
+    return firewalldRichAccept(richRuleOf, `source address="${source}" ${what}`).map(command => ({node: view.name, command}))
+  }
   const insert = (match: string): Fix => ({node: view.name, command: `nft insert rule ${c.family} ${c.table} ${c.name} ${match} accept`})
   // firewalld's trusted zone takes sources: a packet from outside the pod network gets its own accept (lost on a reload)
   if (hook === 'FORWARD' && network !== undefined && (!isFirewalldTable(c) || cidrContainsIp(network, packet.src))) {
