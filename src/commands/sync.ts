@@ -9,12 +9,13 @@ import {NodeAgent} from '../services/agent.js'
 import {isUserError} from '../errors.js'
 import {renderReconcile, reconcileJson} from '../ui/plan.js'
 import {StopSignals} from '../adapters/stop-signals.js'
+import {RoundLog} from '../core/agent-log.js'
 
 export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
   static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains or, with EnableNFTables, flanneld's nftables tables); pods' veths left in no bridge (the bridge deleted and made again) are plugged back into it when their pod has an address in this node's subnet (another CNI network's, its bridge deleted, is left alone and named in a warning). A node whose address changed while its bridge still serves its subnet follows the new address, and its lease moves with it (not while another host still answers at the old one: a running clone); a subnet that no longer fits an edited SubnetLen, SubnetMin or SubnetMax is not given up: it is kept, with a warning on every sync, and peers are synced as usual (a subnet outside an edited Network stops sync: the error says why). A change of EnableNFTables in the network config moves the rules on the next sync: the new ones are added before the old ones go, and rules someone else put in flannel's old chains (which go with them) are named in a warning. Needs no flags after init. Warns when a host firewall drops forwarded pod traffic where flannel's accepts cannot overrule it: a native nftables forward chain (nftables.service, firewalld) in either mode, iptables' FORWARD with EnableNFTables. On vxlan it also warns when the firewall on the way in (PREROUTING's raw and mangle tables, INPUT: iptables, a native chain, firewalld's zone) drops the peers' packets to the vxlan UDP port, which cuts every peer off (on a node with no peer yet: where the drop holds for any source, the first to join), naming the rule and the accept that fixes it (iptables -I INPUT -p udp --dport 8472 -j ACCEPT, or firewall-cmd --add-port=8472/udp in firewalld's table, a rich rule accepting the port ahead of a firewalld rich rule that drops it).
 
-With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly, and always before it expires, whatever its TTL (a lease put back by hand with a short one is renewed at once). It prints a round only when it changed something or says something new (lease, peers, warnings): an idle agent is quiet. Each round after the first names what woke it, as in \"sync (store event): …\", \"sync (periodic resync): …\" (one that changed something found the host changed by hand or by another program), \"sync (lease renewal): …\" or \"sync (retry): …\". With --json each round is one object on one line, with \"trigger\": start, store event, periodic resync, lease renewal or retry. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
+With --watch it keeps doing so, like flanneld: within a second of a change in the store (config, a peer's lease, a migration step) when the store can be watched, planning against what it applied last instead of re-reading the host; every --interval it reads the host and the whole store, repairing anything changed by hand; it renews its lease hourly, and always before it expires, whatever its TTL (a lease put back by hand with a short one is renewed at once). It prints a round only when it changed something or says something new (lease, peers, warnings): an idle agent is quiet, but for warnings that still hold (a subnet kept off an edited SubnetLen, a firewall dropping vxlan's port), which a round that read the host prints again once an hour. Each round after the first names what woke it, as in \"sync (store event): …\", \"sync (periodic resync): …\" (one that changed something found the host changed by hand or by another program), \"sync (lease renewal): …\" or \"sync (retry): …\". With --json each round is one object on one line, with \"trigger\": start, store event, periodic resync, lease renewal or retry. While the store cannot be read it leaves the host as it is and retries after 0.5 s, 1 s, 2 s, 4 s, then every 5 s (a first round that fails ends sync with the error). A flannelctl reset of the host ends it, exit 2. SIGTERM or Ctrl-C stops it between rounds, exit 0, leaving the host's network as it is. --dry-run shows the commands and changes nothing.`
 
   static override examples = [
     {description: 'Converge this host with the store', command: '<%= config.bin %> sync'},
@@ -36,15 +37,13 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     const {flags} = await this.parse(Sync)
     // An agent keeps its next ip/bridge batch started, as flanneld keeps its netlink socket open.
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json, agent: flags.watch})
-    let shown: string | undefined
+    const log = new RoundLog()
     const show = (result: ReconcileResult, trigger?: RoundTrigger) => {
-      // An agent's log says what changed: a round that changed nothing and says what the last one
-      // said (lease, peers, warnings) prints nothing, as flanneld is quiet when idle. Compared
-      // without the changes, so the round after a repair does not print 'up to date', which would
-      // read as one more round that found something.
+      // An agent's log says what changed (RoundLog): what a round says is compared without the
+      // changes, so the round after a repair does not print 'up to date', which would read as one
+      // more round that found something.
       const said = JSON.stringify(reconcileJson({...result, ops: [], plan: [], applied: false}))
-      if (flags.watch && result.ops.length === 0 && said === shown) return
-      shown = said
+      if (flags.watch && !log.print({said, changed: result.ops.length > 0, warnings: result.warnings.length, periodic: trigger !== 'store event'}, Date.now())) return
       // ...and what woke the round: a periodic resync that changed something found the host
       // changed behind the agent's back (by hand, by another program), a store event did not.
       // An agent's rounds are a stream: one object a line, as log collectors read them.
