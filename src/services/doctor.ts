@@ -37,6 +37,12 @@ export interface DoctorFinding {
   evidence?: string
   /** shell commands for `node` */
   fix: string[]
+  /**
+   * Those of `fix` that are commands for the cluster's API (trace's `scope: 'cluster'`: what to
+   * change instead of a Calico or kube-proxy rule), run wherever kubectl reaches it, not on `node`.
+   * Absent when there are none; `fix` keeps every command, as before.
+   */
+  clusterFixes?: string[]
 }
 
 export interface PairResult {
@@ -569,10 +575,12 @@ export function podToNodeChecks(world: World): DoctorFinding[] {
     const way = t.failure === undefined ? `the reply from ${pod.node} to ${pod.name} is lost` : `${pod.name} cannot reach its own node ${pod.node}`
     // named by the host its fix runs on, as every other finding: the failure's hop may be the pod (no ARP answer for its gateway) while the fix is on its node
     const where = failure.fix[0]?.node ?? failure.node
+    const clusterFixes = failure.fix.filter(f => f.scope === 'cluster').map(f => f.command)
     findings.push({code: 'POD_TO_NODE', severity: 'error', node: where,
       message: `${way} (${t.failure === undefined ? t.returnPath.disposition : t.disposition}): ${failure.reason}`,
       evidence: failure.evidence,
-      fix: failure.fix.map(f => f.scope === 'cluster' || f.node === where ? f.command : `${f.command}   # on ${f.node}`)})
+      fix: failure.fix.map(f => f.scope === 'cluster' || f.node === where ? f.command : `${f.command}   # on ${f.node}`),
+      ...(clusterFixes.length > 0 ? {clusterFixes} : {})})
   }
   return findings
 }
@@ -728,8 +736,8 @@ export function migrateOnNodesRead(findings: DoctorFinding[], nodes: string | un
 }
 
 /** A finding's command for the cluster's API (a controller's rule, trace's `scope: 'cluster'`): run where kubectl works, on no host. */
-export function isClusterFix(command: string): boolean {
-  return command.startsWith('kubectl ')
+export function isClusterFix(f: Pick<DoctorFinding, 'clusterFixes'>, command: string): boolean {
+  return f.clusterFixes?.includes(command) === true
 }
 
 /** Fixes run from where doctor ran, not inside a host. */

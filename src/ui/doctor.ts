@@ -90,7 +90,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       if (f.evidence) out.push(`  ${f.node} ${f.code}: ${f.evidence}`)
       for (const c of f.fix) {
         if (isNetworkFix(c)) fromHere.set(c, [...fromHere.get(c) ?? [], f])
-        else out.push(`    fix [${isClusterFix(c) ? fixPlace({node: f.node, command: c, scope: 'cluster'}) : f.node}]: ${c}`)
+        else out.push(`    fix [${isClusterFix(f, c) ? fixPlace({node: f.node, command: c, scope: 'cluster'}) : f.node}]: ${c}`)
       }
     }
     for (const [c, needing] of fromHere) {
@@ -114,7 +114,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
  * migrate (a store finding's, or a shared one) runs from here, not inside a host.
  */
 export function labFixLine(r: DoctorReport, lab: string): string | undefined {
-  const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.some(f => f.scope !== 'cluster')) || r.findings.some(f => r.nodes.includes(f.node) && f.fix.some(c => !isNetworkFix(c) && !isClusterFix(c)))
+  const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.some(f => f.scope !== 'cluster')) || r.findings.some(f => r.nodes.includes(f.node) && f.fix.some(c => !isNetworkFix(c) && !isClusterFix(f, c)))
   if (!hostFixes) return undefined
   const fromHere = r.findings.some(f => f.fix.some(isNetworkFix)) ? ' (a flannelctl migrate from here, as printed)' : ''
   return `In the lab, run each fix on its host: flannelctl lab exec${lab === 'demo' ? '' : ` --name ${lab}`} HOST -- COMMAND${fromHere}`

@@ -355,6 +355,25 @@ describe('doctor: pods reaching their own node', () => {
     expect(f[0].fix).to.deep.equal(['iptables -D INPUT -i cni0 -j DROP'])
     expect(report.healthy).to.equal(false)
   })
+
+  it('a kube-proxy rule dropping it: the kubectl fix is marked a cluster command by the trace\'s scope (clusterFixes), not by its text; printed as the cluster\'s, left out of lab exec', () => {
+    const w = applyPatches(vxlan, [
+      {host: 'node1', op: 'add', table: 'iptables.chains', value: {table: 'filter', name: 'KUBE-FIREWALL', policy: '-'}},
+      {host: 'node1', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'INPUT', spec: '-i cni0 -j KUBE-FIREWALL', raw: '-A INPUT -i cni0 -j KUBE-FIREWALL'}},
+      {host: 'node1', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'KUBE-FIREWALL', spec: '-j DROP', raw: '-A KUBE-FIREWALL -j DROP'}},
+    ])
+    const report = diagnose(w, 'test')
+    const f = report.findings.find(x => x.code === 'POD_TO_NODE')!
+    expect(f.fix[0]).to.match(/^kubectl get services,endpointslices -A/)
+    expect(f.clusterFixes).to.deep.equal([f.fix[0]])
+    expect(f.fix[1]).to.match(/^iptables -D KUBE-FIREWALL -j DROP {3}# temporary workaround only/)
+    const text = renderDoctor(report, {color: false})
+    expect(text).to.contain(`    fix [in the cluster, where kubectl works; the rule is on node1]: ${f.fix[0]}`)
+    expect(text).to.contain(`    fix [node1]: ${f.fix[1]}`)
+    // only the workaround is a host command: the lab line is still printed, for it
+    expect(labFixLine({...report, pairs: [], findings: [{...f, fix: [f.fix[0]]}]}, 'demo')).to.equal(undefined)
+    expect(labFixLine({...report, pairs: [], findings: [f]}, 'demo')).to.match(/^In the lab, run each fix on its host/)
+  })
 })
 
 describe('doctor report', () => {
