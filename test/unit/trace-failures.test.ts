@@ -257,6 +257,37 @@ describe('trace failures found on a real kernel', () => {
     expect(reason({...rebooted, leases: leases('10.244.2.0/24', 'd6:12:9b:77:c2:02')})).to.equal('it was re-created, e.g. after a reboot, and its lease still announces the old MAC: node2 has not published the new one')
   })
 
+  it('a sender behind a peer\'s move gets the new entries, led by its sync; the old neighbour patched with the new MAC left the path broken (lab tfone: n2 reset --release + init)', () => {
+    const moved = applyPatches(vxlan, [
+      {host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: 'f6:0b:21:9d:4e:77'}},
+      {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'flannel.1'}, value: {local: '10.244.7.0', raw: 'inet 10.244.7.0/32 scope global flannel.1'}},
+      {host: 'node2', op: 'add', table: 'routes', value: {dst: '10.244.7.0/24', type: 'unicast', dev: 'cni0', proto: 'kernel', scope: 'link', prefsrc: '10.244.7.1', raw: '10.244.7.0/24 dev cni0 proto kernel scope link src 10.244.7.1'}},
+    ])
+    const commands = (w: ReturnType<typeof loadWorld>) => traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).failure!.fix.map(f => `${f.node}: ${f.command}`)
+    const byHand = [
+      'node1: ip route del 10.244.2.0/24 via 10.244.2.0',
+      'node1: ip neigh del 10.244.2.0 dev flannel.1',
+      'node1: bridge fdb del d6:12:9b:77:c2:02 dev flannel.1',
+      'node1: ip route replace 10.244.7.0/24 via 10.244.7.0 dev flannel.1 onlink',
+      'node1: ip neigh replace 10.244.7.0 lladdr f6:0b:21:9d:4e:77 dev flannel.1 nud permanent',
+      'node1: bridge fdb replace f6:0b:21:9d:4e:77 dev flannel.1 dst 192.168.100.12 self permanent',
+    ]
+    // the same leading sync as doctor's MISSING_ROUTE, so doctor's pair list does not get it twice
+    expect(commands(moved)).to.deep.equal(['node1: flannelctl sync   # node1 has not synced since node2\'s lease moved to 10.244.7.0/24: it replaces the old entries; or by hand:', ...byHand])
+    const leases = [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet: '10.244.9.0/24', publicIP: '192.168.100.12', vtepMac: 'f6:0b:21:9d:4e:77'}]
+    expect(commands({...moved, leases})[0]).to.contain('node2\'s lease moved to 10.244.9.0/24')
+    expect(commands({...moved, leases})).to.include('node1: ip route replace 10.244.9.0/24 via 10.244.9.0 dev flannel.1 onlink')
+  })
+
+  it('a re-created VTEP whose lease still announces the old MAC: the peer publishes it first, as doctor says, or the sender\'s next sync undoes the by-hand fix', () => {
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: 'f6:0b:21:9d:4e:77'}}])
+    const leases = [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet: '10.244.2.0/24', publicIP: '192.168.100.12', vtepMac: 'd6:12:9b:77:c2:02'}]
+    const fix = traceFlow({...w, leases}, {src: 'pod-a', dst: 'pod-b'}).failure!.fix
+    expect(fix[0]).to.deep.equal({node: 'node2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers'})
+    expect(fix[1]).to.deep.equal({node: 'node1', command: 'ip neigh replace 10.244.2.0 lladdr f6:0b:21:9d:4e:77 dev flannel.1 nud permanent'})
+    expect(traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).failure!.fix[0].node).to.equal('node1')
+  })
+
   it('spells a sysctl of a device with a dot the way sysctl takes it', () => {
     const w = applyPatches(vxlan, [
       {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},

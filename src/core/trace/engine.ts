@@ -14,7 +14,7 @@
  *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
-import {type NftChain, type Route, tableOf} from '../model.js'
+import {type NftChain, type Route, inMainTable, tableOf} from '../model.js'
 import {parseIpRouteText} from '../parse/text.js'
 import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
 import {isVxlanDeviceName} from '../flannel.js'
@@ -36,7 +36,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -795,14 +795,60 @@ class Walk {
   private staleMac(hop: Hop, t: Tunnel, peer: HostView, device: VxlanDevice, kind: StepKind): End {
     const sender = t.sender.name
     const dev = t.device.name
-    const fix: Fix[] = [{node: sender, command: `ip neigh replace ${t.nexthop} lladdr ${device.mac} dev ${dev} nud permanent`}]
     const remote = vtepAddress(this.w, peer, device)
+    const moved = this.peerMove(t, peer, device, remote)
+    const n = t.sender.neighbour(dev, t.nexthop)
+    const why = `${sender} sends frames for ${t.nexthop} to MAC ${t.innerMac}, but ${peer.name}'s ${device.name} now has MAC ${device.mac} (${this.whyMacChanged(t, peer, device, moved)}): ${peer.name} drops them`
+    if (moved !== undefined) {
+      const pod = this.w.podAt(t.inner.dst, peer.name)
+      const stranded = pod !== undefined && pod.node === peer.name && strandedPod(this.w, pod) ? pod : undefined
+      return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device),
+        `${why}${stranded !== undefined ? `; ${stranded.name} stayed on the old subnet, which ${peer.name} no longer has, so it needs re-creating` : ''}`,
+        [...this.behindMoveFixes(t, peer.name, device, remote, moved), ...(stranded !== undefined ? [recreatePodFix(peer.name, stranded.name)] : [])], sender)
+    }
+    const fix: Fix[] = [{node: sender, command: `ip neigh replace ${t.nexthop} lladdr ${device.mac} dev ${dev} nud permanent`}]
     if (remote !== undefined) fix.push({node: sender, command: `bridge fdb replace ${device.mac} dev ${dev} dst ${remote} self permanent`})
     if (t.sender.fdb(dev, t.innerMac).length > 0) fix.push({node: sender, command: `bridge fdb del ${t.innerMac} dev ${dev}`})
-    const n = t.sender.neighbour(dev, t.nexthop)
-    return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device),
-      `${sender} sends frames for ${t.nexthop} to MAC ${t.innerMac}, but ${peer.name}'s ${device.name} now has MAC ${device.mac} (${this.whyMacChanged(t, peer, device, remote)}): ${peer.name} drops them`,
-      fix, sender)
+    const lease = remote === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === remote)
+    // the peer's lease still announces the old MAC: the sender's next sync would put the old entries back
+    if (lease?.vtepMac !== undefined && lease.vtepMac.toLowerCase() === t.innerMac.toLowerCase()) fix.unshift({node: peer.name, command: publishVtepMacFix(device.name)})
+    return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device), why, fix, sender)
+  }
+
+  /**
+   * A peer whose VTEP is on another subnet than the one the sender routes to: its lease moved
+   * (reset --release, then init), by the store's lease for its address, else by its VTEP address now.
+   * `subnet` is its pod subnet now where the store or its connected routes tell it.
+   */
+  private peerMove(t: Tunnel, peer: HostView, device: VxlanDevice, remote: string | undefined): {subnet?: string, vtep: string, byStore: boolean} | undefined {
+    const lease = remote === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === remote)
+    if (lease !== undefined) {
+      return cidrContainsIp(lease.subnet, t.nexthop) ? undefined : {subnet: lease.subnet, vtep: lease.subnet.split('/')[0], byStore: true}
+    }
+    const vtep = peer.ipv4On(device.name).find(a => a.prefixlen === 32)?.local
+    if (vtep === undefined || vtep === t.nexthop) return undefined
+    const served = peer.snap.routes?.find(r => r.proto === 'kernel' && r.dev !== device.name && r.dst !== 'default' && cidrContainsIp(normaliseDst(r.dst), vtep))
+    return {subnet: served !== undefined ? normaliseDst(served.dst) : undefined, vtep, byStore: false}
+  }
+
+  /**
+   * What mends a sender behind a peer's move: its sync, as doctor leads with; by hand, the old
+   * route, neighbour and fdb entries go and the peer's new ones come. Patching the old neighbour
+   * with the new MAC (the fix before) brought frames to a peer that routes the old subnet nowhere.
+   */
+  private behindMoveFixes(t: Tunnel, peer: string, device: VxlanDevice, remote: string | undefined, moved: {subnet?: string, vtep: string}): Fix[] {
+    const on = (command: string): Fix => ({node: t.sender.name, command})
+    const dev = t.device.name
+    const oldRoutes = (t.sender.snap.routes ?? []).filter(r => r.dev === dev && r.gateway === t.nexthop && inMainTable(r))
+    return [
+      on(behindMoveSync(t.sender.name, peer, moved.subnet ?? moved.vtep)),
+      ...oldRoutes.map(r => on(routeDelCommand(r))),
+      ...(t.sender.neighbour(dev, t.nexthop) !== undefined ? [on(`ip neigh del ${t.nexthop} dev ${dev}`)] : []),
+      ...(t.sender.fdb(dev, t.innerMac).length > 0 ? [on(`bridge fdb del ${t.innerMac} dev ${dev}`)] : []),
+      ...(moved.subnet !== undefined ? [on(`ip route replace ${moved.subnet} via ${moved.vtep} dev ${dev} onlink`)] : []),
+      on(`ip neigh replace ${moved.vtep} lladdr ${device.mac} dev ${dev} nud permanent`),
+      ...(remote !== undefined ? [on(`bridge fdb replace ${device.mac} dev ${dev} dst ${remote} self permanent`)] : []),
+    ]
   }
 
   /**
@@ -811,16 +857,15 @@ class Walk {
    * (reset --release and init made the device anew) and the sender still uses the old one, or the
    * device was re-created on the same lease, its lease announcing the new MAC or still the old.
    */
-  private whyMacChanged(t: Tunnel, peer: HostView, device: VxlanDevice, remote: string | undefined): string {
-    const lease = remote === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === remote)
-    const vtepNow = peer.ipv4On(device.name).find(a => a.prefixlen === 32)?.local
-    if (lease !== undefined && !cidrContainsIp(lease.subnet, t.nexthop)) {
-      return `${peer.name}'s lease moved to ${lease.subnet}, the store shows, and its ${device.name} was made anew: ${t.sender.name} has not synced since`
+  private whyMacChanged(t: Tunnel, peer: HostView, device: VxlanDevice, moved: {subnet?: string, vtep: string, byStore: boolean} | undefined): string {
+    if (moved?.byStore === true) {
+      return `${peer.name}'s lease moved to ${moved.subnet}, the store shows, and its ${device.name} was made anew: ${t.sender.name} has not synced since`
     }
-    if (lease === undefined && vtepNow !== undefined && vtepNow !== t.nexthop) {
-      return `${peer.name}'s ${device.name} is ${vtepNow} now, not ${t.nexthop}: its subnet moved to a new lease and ${t.sender.name} has not synced since`
+    if (moved !== undefined) {
+      return `${peer.name}'s ${device.name} is ${moved.vtep} now, not ${t.nexthop}: its subnet moved to a new lease and ${t.sender.name} has not synced since`
     }
-    const vtepMac = lease?.vtepMac?.toLowerCase()
+    const remote = vtepAddress(this.w, peer, device)
+    const vtepMac = (remote === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === remote))?.vtepMac?.toLowerCase()
     if (vtepMac === device.mac?.toLowerCase()) return `it was re-created, e.g. after a reboot, and its lease announces the new MAC: ${t.sender.name} has not synced since`
     if (vtepMac === t.innerMac.toLowerCase()) return `it was re-created, e.g. after a reboot, and its lease still announces the old MAC: ${peer.name} has not published the new one`
     return 'it was re-created, e.g. after a reboot'
