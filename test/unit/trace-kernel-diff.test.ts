@@ -1117,6 +1117,17 @@ describe('trace against the kernel: TCP and path MTU discovery, captured by coll
     expect((await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1400})).disposition).to.equal('MTU_EXCEEDED')
   })
 
+  it('TCP with --no-df is a socket with IP_PMTUDISC_DONT: segments of the MSS, fragmented where a link is smaller, no black hole', async () => {
+    // kernel (2-node lab, flannel.1 at 1300 on the sender's node): a python3 client with IP_MTU_DISCOVER = IP_PMTUDISC_DONT
+    // sends 8 KB: 1450-byte segments (MSS 1410) without DF, which the node fragments into 1300 + 170; by default every
+    // segment has DF. Before, trace had the client fragment an 8000-byte packet, which TCP never sends
+    const t = await trace('router-pmtu-black-hole', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 8000, noDf: true})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.match(/^TCP sends no 8000-byte packet: .*segments of at most 1500 bytes \(MSS 1460\)/)
+    const r2 = t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!
+    expect(r2.explanation).to.match(/^the 1500-byte packet does not fit .*MTU 1300: it has no DF \(a TCP socket with IP_PMTUDISC_DONT, or net\.ipv4\.ip_no_pmtu_disc=1: by default TCP sets DF\), so r2 fragments it/)
+  })
+
   it('behind a DNAT the endpoint\'s SYN-ACK sizes the segments, not the address connected to', async () => {
     // router-chain: r1 DNATs 10.91.1.1:8080 to b (10.91.3.2:80), whose eth0 has MTU 1300. kernel: a client connecting
     // to a peer on a 1300 link gets MSS 1248 (1260 less timestamps) from the first segment on, no "fragmentation needed"

@@ -1416,16 +1416,18 @@ class Walk {
       if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
       return undefined
     }
-    // TCP sets DF on every segment; --no-df asks for a packet TCP does not send, traced as it asks
-    const tcp = t === undefined && packet.proto === 'tcp' && !packet.noDf && this.direction === 'forward'
+    // TCP sizes its segments by the MSS with or without DF; --no-df is a socket with
+    // IP_PMTUDISC_DONT (what ping -M dont sets; checked: segments of the MSS, fragmented further on)
+    const tcp = t === undefined && packet.proto === 'tcp' && this.direction === 'forward'
     if (tcp && hop.in === 'local') return this.tcpSegments(hop, view, packet, limit)
     if (packet.size <= limit.mtu) {
       this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} fits ${limit.fits}`)
       return undefined
     }
-    if (tcp) return this.tcpPathMtu(hop, view, packet, limit)
+    if (tcp && !packet.noDf) return this.tcpPathMtu(hop, view, packet, limit)
     if (t === undefined && packet.noDf) {
-      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} does not fit ${limit.of}: it has no DF, so ${view.name} fragments it`)
+      const tcpNoDf = tcp ? ' (a TCP socket with IP_PMTUDISC_DONT, or net.ipv4.ip_no_pmtu_disc=1: by default TCP sets DF)' : ''
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} does not fit ${limit.of}: it has no DF${tcpNoDf}, so ${view.name} fragments it`)
       return {...packet, size: limit.mtu}
     }
     if (t === undefined) {
