@@ -288,6 +288,23 @@ describe('trace failures found on a real kernel', () => {
     expect(traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).failure!.fix[0].node).to.equal('node1')
   })
 
+  it('TCP segments follow the MSS the receiver announces by its route back: its advmss, else its route mtu less 40, else its device', () => {
+    // kernel (2-node lab, python3 8 KB transfer, tcpdump in the receiver): `advmss 1000` on the receiver's route to the
+    // client made its SYN-ACK announce MSS 1000 (client TCP_MAXSEG 988), `mtu 1300` (locked or not) 1260; `advmss 900` on
+    // the client's own route changed only the MSS the client announced (its TCP_MAXSEG stayed 1398)
+    const backRoute = (extra: Record<string, unknown>, raw: string) => applyPatches(vxlan, [
+      {host: 'pod-b', op: 'update', table: 'routes', where: {dst: '10.244.0.0/16'}, value: {...extra, raw: `10.244.0.0/16 via 10.244.2.1 dev eth0 ${raw}`}},
+    ])
+    const sent = (w: ReturnType<typeof loadWorld>) => traceFlow(w, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 80, size: 8000}).hops[0].steps.find(s => s.kind === 'mtu')!
+    const advmss = sent(backRoute({advmss: 1000}, 'advmss 1000'))
+    expect(advmss.explanation).to.contain('announces MSS 1000 in its SYN-ACK (the advmss 1000 of its route to 10.244.1.34 on pod-b)')
+    expect(advmss.explanation).to.contain('segments of at most 1040 bytes (MSS 1000)')
+    expect(advmss.evidence).to.equal('10.244.0.0/16 via 10.244.2.1 dev eth0 advmss 1000')
+    expect(sent(backRoute({mtu: 1300}, 'mtu 1300')).explanation).to.contain('announces MSS 1260 in its SYN-ACK (the mtu 1300 of its route to 10.244.1.34 on pod-b)')
+    const own = applyPatches(vxlan, [{host: 'pod-a', op: 'update', table: 'routes', where: {dst: '10.244.0.0/16'}, value: {advmss: 900}}])
+    expect(sent(own).explanation).to.contain('segments of at most 1450 bytes (MSS 1410)')
+  })
+
   it('spells a sysctl of a device with a dot the way sysctl takes it', () => {
     const w = applyPatches(vxlan, [
       {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},

@@ -56,6 +56,12 @@ describe('trace against the kernel: a route with an mtu metric', () => {
     expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 mtu 1400')[0].mtu).to.equal(1400)
   })
 
+  it('reads the advmss metric from ip -j and from ip route text, locked or not', () => {
+    expect(parseIpRouteJson('[{"dst":"10.91.3.0/24","gateway":"10.91.2.2","dev":"m0","flags":[],"metrics":[{"mtu":1200,"advmss":1000}]}]')[0].advmss).to.equal(1000)
+    expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 mtu lock 1200 advmss 1000')[0]).to.include({mtu: 1200, advmss: 1000})
+    expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 advmss lock 1100')[0].advmss).to.equal(1100)
+  })
+
   it('checks --size against the route\'s mtu, not the device\'s', async () => {
     // kernel: ping -M do -s 1272 from a prints "From 10.91.1.1 Frag needed and DF set (mtu = 1200)";
     // after the printed fix (ip route change without the mtu) the ping passes

@@ -2265,13 +2265,22 @@ function asymmetry(forward: Hop[], back: Hop[]): TraceWarning | undefined {
 }
 
 /**
- * The MTU behind the MSS a TCP peer announces in its SYN-ACK: its device toward the client's
- * address (ipv4_default_advmss; a route's `advmss` metric is not read). Unknown for a destination
- * whose tables were not read; behind a DNAT, traceWorld asks again of the endpoint it reached.
+ * The MTU behind the MSS a TCP peer announces in its SYN-ACK, by its route toward the client's
+ * address: the route's `advmss` metric as it is, else its `mtu` metric or device MTU less 40
+ * (ipv4_default_advmss). Checked: a receiver's route with `advmss 1000` announced MSS 1000, one with
+ * `mtu 1300` (locked or not) 1260; `advmss` on the client's own route changes only the MSS the
+ * client announces. Unknown for a destination whose tables were not read; behind a DNAT,
+ * traceWorld asks again of the endpoint it reached.
  */
 function peerMssOf(dst: ResolvedEndpoint, client: string): Walk['peerMss'] {
   const view = dst.kind === 'pod' ? dst.podView : dst.kind === 'node' ? dst.nodeView : undefined
   const route = view?.routes !== undefined ? view.routeFor({dst: client, src: dst.ip, iif: 'lo', proto: 'tcp'}).route : undefined
+  if (route?.advmss !== undefined && route.type === 'unicast') {
+    return {mtu: route.advmss + TCP_IP_HEADERS, evidence: route.raw, of: `the advmss ${route.advmss} of its route to ${client} on ${view!.name}`}
+  }
+  if (route?.mtu !== undefined && route.type === 'unicast') {
+    return {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of its route to ${client} on ${view!.name}`}
+  }
   const dev = route !== undefined && route.type === 'unicast' ? routeDevice(view!.routes!, route) : undefined
   const link = dev !== undefined ? view!.link(dev) : undefined
   if (link === undefined) return undefined
