@@ -6,8 +6,9 @@
 import {expect} from 'chai'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
+import {spawn} from 'node:child_process'
 import {join} from 'node:path'
-import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
+import {cli, outputMatches, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 describe('trace against the kernel: a router chain built by hand', function () {
@@ -236,15 +237,24 @@ s.sendall(b'x' * 8192); time.sleep(4)
     }
   })
 
-  it('--no-df: a packet too big for a router\'s next link is fragmented there and answered', async () => {
-    await run('r2', 'ip link set b0 mtu 1300')
-    await run('b', 'ip link set eth0 mtu 1300')
+  it('--no-df: a packet too big for a router\'s next link is fragmented there, as the kernel cuts it, and answered', async () => {
+    // 1302: the largest fragment is 1300, its payload a multiple of 8
+    await run('r2', 'ip link set b0 mtu 1302')
+    await run('b', 'ip link set eth0 mtu 1302')
     await run('a', 'ip route flush cache')
     try {
+      const dump = spawn('ip', ['netns', 'exec', ns('b'), 'timeout', '6', 'tcpdump', '-n', '-v', '-l', '-i', 'eth0', '-c', '2', 'icmp or (ip[6:2] & 0x1fff) != 0'])
+      let seen = ''
+      dump.stdout.on('data', d => { seen += String(d) })
+      const done = new Promise(resolve => dump.on('close', resolve))
+      await outputMatches(dump.stderr, /listening/, 3000)
       expect((await ping('-M dont -s 1372')).exitCode).to.equal(0)
+      await done
+      expect([...seen.matchAll(/length (\d+)\)/g)].map(m => Number(m[1]))).to.deep.equal([1300, 120])
       const t = await trace('--size', '1400', '--no-df')
       expect(t.disposition).to.equal('DELIVERED')
-      expect(t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.contain('it has no DF, so r2 fragments it')
+      expect(t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.contain('it has no DF, so r2 sends it as 2 fragments of at most 1300 bytes')
+      expect(t.hops.find(h => h.node === 'b')!.steps.find(s => s.kind === 'mtu')?.explanation ?? '').to.not.contain('1400')
       const real = await sh('ip', ['netns', 'exec', ns('a'), 'traceroute', '-n', '-I', '-q', '1', '-w', '1', '-m', '5', '10.91.3.2', '1400'])
       expect(t.traceroute).to.deep.equal(hopsOf(real.stdout))
     } finally {

@@ -711,7 +711,9 @@ describe('trace against the kernel: a pod whose MTU is larger than flannel.1\'s 
     expect(t.disposition).to.equal('DELIVERED')
     expect(t.returnPath.disposition).to.equal('DELIVERED')
     const mtu = t.hops.find(h => h.node === 'n1')!.steps.find(s => s.kind === 'mtu')!
-    expect(mtu.explanation).to.equal('the 1500-byte packet does not fit flannel.1\'s MTU 1450: it has no DF, so n1 fragments it')
+    // kernel: the echo request reached pod-2a as 1444 + 76 (each payload but the last a multiple of 8), not 1450 + 70
+    expect(mtu.explanation).to.equal('the 1500-byte packet does not fit flannel.1\'s MTU 1450: it has no DF, so n1 sends it as 2 fragments of at most 1444 bytes (every payload but the last a multiple of 8 bytes); traced on with the largest')
+    expect(t.hops.find(h => h.node === 'pod-2a')!.steps.find(s => s.kind === 'mtu')?.explanation ?? t.hops.find(h => h.node === 'n2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.match(/^the 1444-byte packet fits/)
     expect(t.traceroute).to.deep.equal(['10.244.96.1', '10.244.19.0', '10.244.19.2'])
   })
 
@@ -1131,7 +1133,7 @@ describe('trace against the kernel: TCP and path MTU discovery, captured by coll
     expect(t.disposition).to.equal('DELIVERED')
     expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.match(/^TCP sends no 8000-byte packet: .*segments of at most 1500 bytes \(MSS 1460\)/)
     const r2 = t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!
-    expect(r2.explanation).to.match(/^the 1500-byte packet does not fit .*MTU 1300: it has no DF \(a TCP socket with IP_PMTUDISC_DONT, or net\.ipv4\.ip_no_pmtu_disc=1: by default TCP sets DF\), so r2 fragments it/)
+    expect(r2.explanation).to.match(/^the 1500-byte packet does not fit .*MTU 1300: it has no DF \(a TCP socket with IP_PMTUDISC_DONT, or net\.ipv4\.ip_no_pmtu_disc=1: by default TCP sets DF\), so r2 sends it as 2 fragments of at most 1300 bytes/)
   })
 
   it('behind a DNAT the endpoint\'s SYN-ACK sizes the segments, not the address connected to', async () => {
