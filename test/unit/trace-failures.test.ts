@@ -579,6 +579,20 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       expect(own.failure!.fix).to.deep.equal(t.failure!.fix)
     })
 
+    it('left on the subnet its node gave up, its old gateway still REACHABLE in its neighbour table: NEIGHBOR_MISSING and re-creating it, not a host to add (lab tfone: ping 100% lost)', () => {
+      const w = loose()
+      const node1 = w.hosts.find(h => h.name === 'node1')!
+      node1.addresses = node1.addresses!.map(a => a.dev === 'cni0' ? {...a, local: '10.244.9.1', prefixlen: 25} : a)
+      node1.routes = node1.routes!.map(r => r.dev === 'cni0' ? {...r, dst: '10.244.9.0/25'} : r).filter(r => r.dst !== 'default')
+      const gateway = w.hosts.find(h => h.name === 'pod-a')!.neighbors!.find(n => n.dst === '10.244.1.1')
+      expect(gateway?.state, 'the fixture keeps the old gateway\'s entry').to.include('REACHABLE')
+      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      // before: INSUFFICIENT_INFO, "10.244.1.1 answers on eth0, but it is not an address of any host read"
+      expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(t.failure!.reason).to.contain('is left in pod-a\'s neighbour table from before, and nothing answers for 10.244.1.1 now')
+      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-a in it'}])
+    })
+
     it('reaches no other pod of its segment, with the same fix', () => {
       const t = traceFlow(loose(), {src: 'pod-a', dst: 'pod-a2'})
       expect(t.disposition).to.equal('NEIGHBOR_MISSING')

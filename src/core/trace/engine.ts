@@ -1783,6 +1783,12 @@ class Walk {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
         `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${unplugged.why}`, unplugged.fix)
     }
+    // a pod its node gave up (reset --release, init on a new lease): its old gateway's entry outlives the bridge
+    const stranded = pod !== undefined && !outer && strandedPod(this.w, pod) ? podGatewaySilence(this.w, pod, nexthop) : undefined
+    if (stranded !== undefined) {
+      return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
+        `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${stranded.reason}`, stranded.fix)
+    }
     if (this.w.world.partial) {
       return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
         `${outer}${seen} answers on ${dev}, but it is a host whose tables were not read (only ${read.join(', ')} ${read.length === 1 ? 'was' : 'were'}): where the packet goes next is in its tables, so read it too: trace with an inventory that names both (hosts.yaml: \`nodes: [{name: ${view.name}, exec: local}, {name: NEXT, exec: ssh:root@${nexthop}}]\`), or add its \`flannelctl collect\` snapshot to a --snapshot directory with ${view.name}'s`,
