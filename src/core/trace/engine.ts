@@ -90,6 +90,13 @@ function fragmentsText(size: number, mtu: number): string {
   return `${count} fragments of at most ${first} bytes (every payload but the last a multiple of 8 bytes)`
 }
 
+/** a peer that moved to another lease: its VTEP address now, its pod subnet where known, and whether the store told */
+interface PeerMove {
+  subnet?: string
+  vtep: string
+  byStore: boolean
+}
+
 /** what bounds the size of a packet leaving by a device, as said in a step */
 interface MtuLimit {
   mtu: number
@@ -815,7 +822,7 @@ class Walk {
     const remote = vtepAddress(this.w, peer, device)
     const moved = this.peerMove(t, peer, device, remote)
     const n = t.sender.neighbour(dev, t.nexthop)
-    const why = `${sender} sends frames for ${t.nexthop} to MAC ${t.innerMac}, but ${peer.name}'s ${device.name} now has MAC ${device.mac} (${this.whyMacChanged(t, peer, device, moved)}): ${peer.name} drops them`
+    const why = `${sender} sends frames for ${t.nexthop} to MAC ${t.innerMac}, but ${peer.name}'s ${device.name} now has MAC ${device.mac} (${this.whyMacChanged(t, peer, device, remote, moved)}): ${peer.name} drops them`
     if (moved !== undefined) {
       const pod = this.w.podAt(t.inner.dst, peer.name)
       const stranded = pod !== undefined && pod.node === peer.name && strandedPod(this.w, pod) ? pod : undefined
@@ -826,10 +833,15 @@ class Walk {
     const fix: Fix[] = [{node: sender, command: `ip neigh replace ${t.nexthop} lladdr ${device.mac} dev ${dev} nud permanent`}]
     if (remote !== undefined) fix.push({node: sender, command: `bridge fdb replace ${device.mac} dev ${dev} dst ${remote} self permanent`})
     if (t.sender.fdb(dev, t.innerMac).length > 0) fix.push({node: sender, command: `bridge fdb del ${t.innerMac} dev ${dev}`})
-    const lease = remote === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === remote)
+    const lease = this.leaseOf(remote)
     // the peer's lease still announces the old MAC: the sender's next sync would put the old entries back
     if (lease?.vtepMac !== undefined && lease.vtepMac.toLowerCase() === t.innerMac.toLowerCase()) fix.unshift({node: peer.name, command: publishVtepMacFix(device.name)})
     return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device), why, fix, sender)
+  }
+
+  /** The store's lease of the node at `publicIP`, when the store was read (doctor). */
+  private leaseOf(publicIP: string | undefined): NonNullable<World['leases']>[number] | undefined {
+    return publicIP === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === publicIP)
   }
 
   /**
@@ -837,8 +849,8 @@ class Walk {
    * (reset --release, then init), by the store's lease for its address, else by its VTEP address now.
    * `subnet` is its pod subnet now where the store or its connected routes tell it.
    */
-  private peerMove(t: Tunnel, peer: HostView, device: VxlanDevice, remote: string | undefined): {subnet?: string, vtep: string, byStore: boolean} | undefined {
-    const lease = remote === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === remote)
+  private peerMove(t: Tunnel, peer: HostView, device: VxlanDevice, remote: string | undefined): PeerMove | undefined {
+    const lease = this.leaseOf(remote)
     if (lease !== undefined) {
       return cidrContainsIp(lease.subnet, t.nexthop) ? undefined : {subnet: lease.subnet, vtep: lease.subnet.split('/')[0], byStore: true}
     }
@@ -853,7 +865,7 @@ class Walk {
    * route, neighbour and fdb entries go and the peer's new ones come. Patching the old neighbour
    * with the new MAC (the fix before) brought frames to a peer that routes the old subnet nowhere.
    */
-  private behindMoveFixes(t: Tunnel, peer: string, device: VxlanDevice, remote: string | undefined, moved: {subnet?: string, vtep: string}): Fix[] {
+  private behindMoveFixes(t: Tunnel, peer: string, device: VxlanDevice, remote: string | undefined, moved: PeerMove): Fix[] {
     const on = (command: string): Fix => ({node: t.sender.name, command})
     const dev = t.device.name
     const oldRoutes = (t.sender.snap.routes ?? []).filter(r => r.dev === dev && r.gateway === t.nexthop && inMainTable(r))
@@ -874,15 +886,14 @@ class Walk {
    * (reset --release and init made the device anew) and the sender still uses the old one, or the
    * device was re-created on the same lease, its lease announcing the new MAC or still the old.
    */
-  private whyMacChanged(t: Tunnel, peer: HostView, device: VxlanDevice, moved: {subnet?: string, vtep: string, byStore: boolean} | undefined): string {
+  private whyMacChanged(t: Tunnel, peer: HostView, device: VxlanDevice, remote: string | undefined, moved: PeerMove | undefined): string {
     if (moved?.byStore === true) {
       return `${peer.name}'s lease moved to ${moved.subnet}, the store shows, and its ${device.name} was made anew: ${t.sender.name} has not synced since`
     }
     if (moved !== undefined) {
       return `${peer.name}'s ${device.name} is ${moved.vtep} now, not ${t.nexthop}: its subnet moved to a new lease and ${t.sender.name} has not synced since`
     }
-    const remote = vtepAddress(this.w, peer, device)
-    const vtepMac = (remote === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === remote))?.vtepMac?.toLowerCase()
+    const vtepMac = this.leaseOf(remote)?.vtepMac?.toLowerCase()
     if (vtepMac === device.mac?.toLowerCase()) return `it was re-created, e.g. after a reboot, and its lease announces the new MAC: ${t.sender.name} has not synced since`
     if (vtepMac === t.innerMac.toLowerCase()) return `it was re-created, e.g. after a reboot, and its lease still announces the old MAC: ${peer.name} has not published the new one`
     return 'it was re-created, e.g. after a reboot'
