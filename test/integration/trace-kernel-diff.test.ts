@@ -32,6 +32,33 @@ describe('trace against the kernel: a router chain built by hand', function () {
     for (const f of t.failure!.fix) await run(f.node, f.command)
   }
 
+  /** bytes b's listener got of 8 KB a's client sent (the listener gives up after a bounded wait); `noDf`: a client socket with IP_PMTUDISC_DONT */
+  const sent8k = async ({noDf = false} = {}) => {
+    const got = run('b', `timeout 8 python3 -c "
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(1); s.settimeout(6)
+c, _ = s.accept(); c.settimeout(3); n = 0
+try:
+    while n < 8192:
+        d = c.recv(65536)
+        if not d: break
+        n += len(d)
+except Exception: pass
+print(n)
+"`)
+    await run('a', `python3 -c "
+import socket, time
+for i in range(20):
+    try:
+        s = socket.socket(); s.settimeout(1)
+        if ${noDf ? 'True' : 'False'}: s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT
+        s.connect(('10.91.3.2', 80)); break
+    except OSError: time.sleep(0.1)
+s.sendall(b'x' * 8192); time.sleep(4)
+"`)
+    return Number((await got).trim())
+  }
+
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fdk-'))
     inventory = join(dir, 'inventory.yaml')
@@ -83,30 +110,6 @@ describe('trace against the kernel: a router chain built by hand', function () {
 
   it('TCP over a narrower link further on: PMTUD shrinks the segments; with "fragmentation needed" dropped on the way back, a black hole', async () => {
     // b's eth0 stays at 1500, so b announces MSS 1460 and only r2's b0 (1300) is narrower
-    /** bytes b's listener got of 8 KB a's client sent (the listener gives up after a bounded wait) */
-    const sent8k = async () => {
-      const got = run('b', `timeout 8 python3 -c "
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(1); s.settimeout(6)
-c, _ = s.accept(); c.settimeout(3); n = 0
-try:
-    while n < 8192:
-        d = c.recv(65536)
-        if not d: break
-        n += len(d)
-except Exception: pass
-print(n)
-"`)
-      await run('a', `python3 -c "
-import socket, time
-for i in range(20):
-    try:
-        s = socket.create_connection(('10.91.3.2', 80), timeout=1); break
-    except OSError: time.sleep(0.1)
-s.sendall(b'x' * 8192); time.sleep(4)
-"`)
-      return Number((await got).trim())
-    }
     await run('r2', 'ip link set b0 mtu 1300')
     await run('a', 'ip route flush cache')
     try {
@@ -128,6 +131,27 @@ s.sendall(b'x' * 8192); time.sleep(4)
       await run(t.failure!.fix[0].node, t.failure!.fix[0].command)
       await run('a', 'ip route flush cache')
       expect(await sent8k()).to.equal(8192)
+    } finally {
+      await run('r1', 'iptables -F FORWARD')
+      await run('r2', 'ip link set b0 mtu 1500')
+      await run('a', 'ip route flush cache')
+    }
+  })
+
+  it('TCP with --no-df (a socket with IP_PMTUDISC_DONT) over a narrower link with "fragmentation needed" dropped: fragmented there, delivered', async () => {
+    await run('r2', 'ip link set b0 mtu 1300')
+    await run('r1', 'iptables -A FORWARD -p icmp --icmp-type fragmentation-needed -j DROP')
+    await run('a', 'ip route flush cache')
+    try {
+      // the kernel: the default socket is a black hole here, the one without DF gets its data across
+      expect(await sent8k()).to.equal(0)
+      await run('a', 'ip route flush cache')
+      expect(await sent8k({noDf: true})).to.equal(8192)
+      const t = await trace('--proto', 'tcp', '--dport', '80', '--size', '8000', '--no-df')
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.match(/^TCP sends no 8000-byte packet: .*segments of at most 1500 bytes/)
+      expect(t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.contain('it has no DF (a TCP socket with IP_PMTUDISC_DONT')
+      expect((await trace('--proto', 'tcp', '--dport', '80', '--size', '8000')).disposition).to.equal('MTU_EXCEEDED')
     } finally {
       await run('r1', 'iptables -F FORWARD')
       await run('r2', 'ip link set b0 mtu 1500')
