@@ -159,6 +159,32 @@ s.sendall(b'x' * 8192); time.sleep(4)
     }
   })
 
+  it('TCP segments follow the advmss of the receiver\'s route back, as its SYN-ACK announces it', async () => {
+    await run('b', 'ip route change default via 10.91.3.1 advmss 1000')
+    try {
+      const listener = run('b', `timeout 6 python3 -c "
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(1); s.settimeout(5)
+c, _ = s.accept(); c.recv(1)
+"`)
+      const client = await run('a', `python3 -c "
+import socket, time
+for i in range(20):
+    try:
+        s = socket.create_connection(('10.91.3.2', 80), timeout=1); break
+    except OSError: time.sleep(0.1)
+print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)); s.send(b'x')
+"`)
+      await listener
+      // MSS 1000 less 12 bytes of timestamps
+      expect(Number(client.trim())).to.equal(988)
+      const t = await trace('--proto', 'tcp', '--dport', '80', '--size', '8000')
+      expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.contain('10.91.3.2 announces MSS 1000 in its SYN-ACK (the advmss 1000 of its route to 10.91.1.2 on b)')
+    } finally {
+      await run('b', 'ip route change default via 10.91.3.1')
+    }
+  })
+
   it('a veth whose MTU is smaller than the link\'s takes in 4 bytes more and silently drops the rest, as trace says', async () => {
     await run('b', 'ip link set eth0 mtu 1300')
     try {
