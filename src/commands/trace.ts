@@ -43,7 +43,7 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
     proto: Flags.string({description: 'protocol', options: ['icmp', 'tcp', 'udp'], default: 'icmp', helpGroup: 'PACKET'}),
     dport: Flags.integer({description: 'destination port (with --proto tcp or udp)', helpGroup: 'PACKET'}),
     size: Flags.integer({description: 'IP packet size in bytes, sent with DF set: checks the MTU along the path (with --proto tcp, the segment the sender\'s MTU and the peer\'s MSS allow, shrunk by path MTU discovery)', helpGroup: 'PACKET'}),
-    'no-df': Flags.boolean({description: 'send the --size packet without DF (ping -M dont): a link too small for it fragments it instead of dropping it', dependsOn: ['size'], helpGroup: 'PACKET'}),
+    'no-df': Flags.boolean({description: 'send the --size packet without DF (ping -M dont): a link too small for it fragments it instead of dropping it; with --proto tcp, a socket with IP_PMTUDISC_DONT (TCP still sizes its segments by the MSS)', dependsOn: ['size'], helpGroup: 'PACKET'}),
     format: Flags.string({description: 'text, json, mermaid (a flowchart for Markdown) or dot (Graphviz) [default: text]', options: [...FORMATS], helpGroup: 'OUTPUT'}),
     json: Flags.boolean({description: 'same as --format json', helpGroup: 'OUTPUT'}),
   }

@@ -119,6 +119,8 @@ export interface Route {
   linkdown?: boolean
   /** the route's `mtu` metric: a packet sent or forwarded by it must fit this, not the device's MTU */
   mtu?: number
+  /** the route's `advmss` metric: the MSS a TCP socket announces to an address this route reaches, in place of its MTU − 40 */
+  advmss?: number
   /** a multipath (ECMP) route's live nexthops when more than one: the model keeps the first, the kernel hashes each flow onto one */
   paths?: number
   scope?: string

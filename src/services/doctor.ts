@@ -13,7 +13,7 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {podNetworkGuess} from '../core/trace/fixes.js'
+import {BEHIND_SYNC, behindMoveSync, podNetworkGuess, publishVtepMacFix} from '../core/trace/fixes.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, type UnfinishedMigration} from './lease.js'
 import {Lab} from './lab.js'
@@ -287,7 +287,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       add({code: 'VTEP_MAC_NOT_PUBLISHED', severity: 'error', node: name,
         message: `${name}'s lease ${n.subnet} announces VTEP MAC ${ownLease.vtepMac}, but its ${n.vxlan.name} has ${n.vxlan.mac}: peers that sync from the store keep sending to the old MAC`,
         evidence: n.vxlan.raw.split('\n').find(l => l.includes(n.vxlan!.mac!))?.trim() ?? firstLine(n.vxlan.raw),
-        fix: [`flannelctl sync   # publishes ${n.vxlan.name}'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers`]})
+        fix: [publishVtepMacFix(n.vxlan.name)]})
     }
     // Only a tunnel that routes carries pod packets: a host-gw node keeping its VTEP for peers not
     // yet migrated sends nothing through it (and its sync keeps cni0 at the underlay's MTU).
@@ -390,7 +390,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         // the peer's lease in the store, and this node still on entries of its older one: behind the peer's move
         const older = p.publicIP !== undefined && !offLink && !vxDown && leases?.some(l => l.subnet === p.subnet) ? olderLeaseEntries.get(p.publicIP) : undefined
         const was = older?.find(o => o.subnet !== undefined)?.subnet
-        const sync = older && `${BEHIND_SYNC}${name} has not synced since ${p.name}'s lease moved to ${p.subnet}: it replaces the old entries; or by hand:`
+        const sync = older && behindMoveSync(name, p.name, p.subnet)
         add({code: 'MISSING_ROUTE', severity: 'error', node: name,
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
@@ -439,9 +439,6 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
   return findings.filter(f => f.code !== 'STALE_FDB' || !drifted.has(`${f.node}|${f.evidence?.split(' ')[0].toLowerCase()}`))
 }
 
-/** The fix that leads the findings of a node behind a peer's move (see MISSING_ROUTE). */
-const BEHIND_SYNC = 'flannelctl sync   # '
-
 /**
  * A pair that fails on a node behind a peer's move: the trace patches the entries it meets, one by
  * one, where that node's sync (as its host findings say) replaces them all. It leads that node's fixes.
@@ -450,7 +447,8 @@ function syncBehindNodesFirst(pairs: PairResult[], findings: DoctorFinding[]): v
   const behind = new Map(findings.filter(f => f.code === 'MISSING_ROUTE' && f.fix[0]?.startsWith(BEHIND_SYNC)).map(f => [f.node, f.fix[0]]))
   for (const p of pairs) {
     const first = p.fix.findIndex(f => behind.has(f.node))
-    if (first >= 0) p.fix.splice(first, 0, {node: p.fix[first].node, command: behind.get(p.fix[first].node)!})
+    // trace leads with the same sync where it sees the move itself
+    if (first >= 0 && !p.fix[first].command.startsWith(BEHIND_SYNC)) p.fix.splice(first, 0, {node: p.fix[first].node, command: behind.get(p.fix[first].node)!})
   }
 }
 

@@ -6,8 +6,9 @@
 import {expect} from 'chai'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
+import {spawn} from 'node:child_process'
 import {join} from 'node:path'
-import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
+import {cli, outputMatches, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 describe('trace against the kernel: a router chain built by hand', function () {
@@ -29,6 +30,33 @@ describe('trace against the kernel: a router chain built by hand', function () {
   const hopsOf = (stdout: string) => stdout.split('\n').slice(1).map(l => /^\s*\d+\s+(\S+)(?:\s+\S+ ms)?(\s+!\S+)?/.exec(l)).filter(m => m !== null).map(m => m![1] + (m![2] ?? ''))
   const applyFixes = async (t: Trace) => {
     for (const f of t.failure!.fix) await run(f.node, f.command)
+  }
+
+  /** bytes b's listener got of 8 KB a's client sent (the listener gives up after a bounded wait); `noDf`: a client socket with IP_PMTUDISC_DONT */
+  const sent8k = async ({noDf = false} = {}) => {
+    const got = run('b', `timeout 8 python3 -c "
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(1); s.settimeout(6)
+c, _ = s.accept(); c.settimeout(3); n = 0
+try:
+    while n < 8192:
+        d = c.recv(65536)
+        if not d: break
+        n += len(d)
+except Exception: pass
+print(n)
+"`)
+    await run('a', `python3 -c "
+import socket, time
+for i in range(20):
+    try:
+        s = socket.socket(); s.settimeout(1)
+        if ${noDf ? 'True' : 'False'}: s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT
+        s.connect(('10.91.3.2', 80)); break
+    except OSError: time.sleep(0.1)
+s.sendall(b'x' * 8192); time.sleep(4)
+"`)
+    return Number((await got).trim())
   }
 
   before(async () => {
@@ -82,30 +110,6 @@ describe('trace against the kernel: a router chain built by hand', function () {
 
   it('TCP over a narrower link further on: PMTUD shrinks the segments; with "fragmentation needed" dropped on the way back, a black hole', async () => {
     // b's eth0 stays at 1500, so b announces MSS 1460 and only r2's b0 (1300) is narrower
-    /** bytes b's listener got of 8 KB a's client sent (the listener gives up after a bounded wait) */
-    const sent8k = async () => {
-      const got = run('b', `timeout 8 python3 -c "
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(1); s.settimeout(6)
-c, _ = s.accept(); c.settimeout(3); n = 0
-try:
-    while n < 8192:
-        d = c.recv(65536)
-        if not d: break
-        n += len(d)
-except Exception: pass
-print(n)
-"`)
-      await run('a', `python3 -c "
-import socket, time
-for i in range(20):
-    try:
-        s = socket.create_connection(('10.91.3.2', 80), timeout=1); break
-    except OSError: time.sleep(0.1)
-s.sendall(b'x' * 8192); time.sleep(4)
-"`)
-      return Number((await got).trim())
-    }
     await run('r2', 'ip link set b0 mtu 1300')
     await run('a', 'ip route flush cache')
     try {
@@ -131,6 +135,53 @@ s.sendall(b'x' * 8192); time.sleep(4)
       await run('r1', 'iptables -F FORWARD')
       await run('r2', 'ip link set b0 mtu 1500')
       await run('a', 'ip route flush cache')
+    }
+  })
+
+  it('TCP with --no-df (a socket with IP_PMTUDISC_DONT) over a narrower link with "fragmentation needed" dropped: fragmented there, delivered', async () => {
+    await run('r2', 'ip link set b0 mtu 1300')
+    await run('r1', 'iptables -A FORWARD -p icmp --icmp-type fragmentation-needed -j DROP')
+    await run('a', 'ip route flush cache')
+    try {
+      // the kernel: the default socket is a black hole here, the one without DF gets its data across
+      expect(await sent8k()).to.equal(0)
+      await run('a', 'ip route flush cache')
+      expect(await sent8k({noDf: true})).to.equal(8192)
+      const t = await trace('--proto', 'tcp', '--dport', '80', '--size', '8000', '--no-df')
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.match(/^TCP sends no 8000-byte packet: .*segments of at most 1500 bytes/)
+      expect(t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.contain('it has no DF (a TCP socket with IP_PMTUDISC_DONT')
+      expect((await trace('--proto', 'tcp', '--dport', '80', '--size', '8000')).disposition).to.equal('MTU_EXCEEDED')
+    } finally {
+      await run('r1', 'iptables -F FORWARD')
+      await run('r2', 'ip link set b0 mtu 1500')
+      await run('a', 'ip route flush cache')
+    }
+  })
+
+  it('TCP segments follow the advmss of the receiver\'s route back, as its SYN-ACK announces it', async () => {
+    await run('b', 'ip route change default via 10.91.3.1 advmss 1000')
+    try {
+      const listener = run('b', `timeout 6 python3 -c "
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(1); s.settimeout(5)
+c, _ = s.accept(); c.recv(1)
+"`)
+      const client = await run('a', `python3 -c "
+import socket, time
+for i in range(20):
+    try:
+        s = socket.create_connection(('10.91.3.2', 80), timeout=1); break
+    except OSError: time.sleep(0.1)
+print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)); s.send(b'x')
+"`)
+      await listener
+      // MSS 1000 less 12 bytes of timestamps
+      expect(Number(client.trim())).to.equal(988)
+      const t = await trace('--proto', 'tcp', '--dport', '80', '--size', '8000')
+      expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.contain('10.91.3.2 announces MSS 1000 in its SYN-ACK (the advmss 1000 of its route to 10.91.1.2 on b)')
+    } finally {
+      await run('b', 'ip route change default via 10.91.3.1')
     }
   })
 
@@ -236,15 +287,24 @@ s.sendall(b'x' * 8192); time.sleep(4)
     }
   })
 
-  it('--no-df: a packet too big for a router\'s next link is fragmented there and answered', async () => {
-    await run('r2', 'ip link set b0 mtu 1300')
-    await run('b', 'ip link set eth0 mtu 1300')
+  it('--no-df: a packet too big for a router\'s next link is fragmented there, as the kernel cuts it, and answered', async () => {
+    // 1302: the largest fragment is 1300, its payload a multiple of 8
+    await run('r2', 'ip link set b0 mtu 1302')
+    await run('b', 'ip link set eth0 mtu 1302')
     await run('a', 'ip route flush cache')
     try {
+      const dump = spawn('ip', ['netns', 'exec', ns('b'), 'timeout', '6', 'tcpdump', '-n', '-v', '-l', '-i', 'eth0', '-c', '2', 'icmp or (ip[6:2] & 0x1fff) != 0'])
+      let seen = ''
+      dump.stdout.on('data', d => { seen += String(d) })
+      const done = new Promise(resolve => dump.on('close', resolve))
+      await outputMatches(dump.stderr, /listening/, 3000)
       expect((await ping('-M dont -s 1372')).exitCode).to.equal(0)
+      await done
+      expect([...seen.matchAll(/length (\d+)\)/g)].map(m => Number(m[1]))).to.deep.equal([1300, 120])
       const t = await trace('--size', '1400', '--no-df')
       expect(t.disposition).to.equal('DELIVERED')
-      expect(t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.contain('it has no DF, so r2 fragments it')
+      expect(t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.contain('it has no DF, so r2 sends it as 2 fragments of at most 1300 bytes')
+      expect(t.hops.find(h => h.node === 'b')!.steps.find(s => s.kind === 'mtu')?.explanation ?? '').to.not.contain('1400')
       const real = await sh('ip', ['netns', 'exec', ns('a'), 'traceroute', '-n', '-I', '-q', '1', '-w', '1', '-m', '5', '10.91.3.2', '1400'])
       expect(t.traceroute).to.deep.equal(hopsOf(real.stdout))
     } finally {

@@ -257,6 +257,54 @@ describe('trace failures found on a real kernel', () => {
     expect(reason({...rebooted, leases: leases('10.244.2.0/24', 'd6:12:9b:77:c2:02')})).to.equal('it was re-created, e.g. after a reboot, and its lease still announces the old MAC: node2 has not published the new one')
   })
 
+  it('a sender behind a peer\'s move gets the new entries, led by its sync; the old neighbour patched with the new MAC left the path broken (lab tfone: n2 reset --release + init)', () => {
+    const moved = applyPatches(vxlan, [
+      {host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: 'f6:0b:21:9d:4e:77'}},
+      {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'flannel.1'}, value: {local: '10.244.7.0', raw: 'inet 10.244.7.0/32 scope global flannel.1'}},
+      {host: 'node2', op: 'add', table: 'routes', value: {dst: '10.244.7.0/24', type: 'unicast', dev: 'cni0', proto: 'kernel', scope: 'link', prefsrc: '10.244.7.1', raw: '10.244.7.0/24 dev cni0 proto kernel scope link src 10.244.7.1'}},
+    ])
+    const commands = (w: ReturnType<typeof loadWorld>) => traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).failure!.fix.map(f => `${f.node}: ${f.command}`)
+    const byHand = [
+      'node1: ip route del 10.244.2.0/24 via 10.244.2.0',
+      'node1: ip neigh del 10.244.2.0 dev flannel.1',
+      'node1: bridge fdb del d6:12:9b:77:c2:02 dev flannel.1',
+      'node1: ip route replace 10.244.7.0/24 via 10.244.7.0 dev flannel.1 onlink',
+      'node1: ip neigh replace 10.244.7.0 lladdr f6:0b:21:9d:4e:77 dev flannel.1 nud permanent',
+      'node1: bridge fdb replace f6:0b:21:9d:4e:77 dev flannel.1 dst 192.168.100.12 self permanent',
+    ]
+    // the same leading sync as doctor's MISSING_ROUTE, so doctor's pair list does not get it twice
+    expect(commands(moved)).to.deep.equal(['node1: flannelctl sync   # node1 has not synced since node2\'s lease moved to 10.244.7.0/24: it replaces the old entries; or by hand:', ...byHand])
+    const leases = [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet: '10.244.9.0/24', publicIP: '192.168.100.12', vtepMac: 'f6:0b:21:9d:4e:77'}]
+    expect(commands({...moved, leases})[0]).to.contain('node2\'s lease moved to 10.244.9.0/24')
+    expect(commands({...moved, leases})).to.include('node1: ip route replace 10.244.9.0/24 via 10.244.9.0 dev flannel.1 onlink')
+  })
+
+  it('a re-created VTEP whose lease still announces the old MAC: the peer publishes it first, as doctor says, or the sender\'s next sync undoes the by-hand fix', () => {
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: 'f6:0b:21:9d:4e:77'}}])
+    const leases = [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet: '10.244.2.0/24', publicIP: '192.168.100.12', vtepMac: 'd6:12:9b:77:c2:02'}]
+    const fix = traceFlow({...w, leases}, {src: 'pod-a', dst: 'pod-b'}).failure!.fix
+    expect(fix[0]).to.deep.equal({node: 'node2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers'})
+    expect(fix[1]).to.deep.equal({node: 'node1', command: 'ip neigh replace 10.244.2.0 lladdr f6:0b:21:9d:4e:77 dev flannel.1 nud permanent'})
+    expect(traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).failure!.fix[0].node).to.equal('node1')
+  })
+
+  it('TCP segments follow the MSS the receiver announces by its route back: its advmss, else its route mtu less 40, else its device', () => {
+    // kernel (2-node lab, python3 8 KB transfer, tcpdump in the receiver): `advmss 1000` on the receiver's route to the
+    // client made its SYN-ACK announce MSS 1000 (client TCP_MAXSEG 988), `mtu 1300` (locked or not) 1260; `advmss 900` on
+    // the client's own route changed only the MSS the client announced (its TCP_MAXSEG stayed 1398)
+    const backRoute = (extra: Record<string, unknown>, raw: string) => applyPatches(vxlan, [
+      {host: 'pod-b', op: 'update', table: 'routes', where: {dst: '10.244.0.0/16'}, value: {...extra, raw: `10.244.0.0/16 via 10.244.2.1 dev eth0 ${raw}`}},
+    ])
+    const sent = (w: ReturnType<typeof loadWorld>) => traceFlow(w, {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 80, size: 8000}).hops[0].steps.find(s => s.kind === 'mtu')!
+    const advmss = sent(backRoute({advmss: 1000}, 'advmss 1000'))
+    expect(advmss.explanation).to.contain('announces MSS 1000 in its SYN-ACK (the advmss 1000 of its route to 10.244.1.34 on pod-b)')
+    expect(advmss.explanation).to.contain('segments of at most 1040 bytes (MSS 1000)')
+    expect(advmss.evidence).to.equal('10.244.0.0/16 via 10.244.2.1 dev eth0 advmss 1000')
+    expect(sent(backRoute({mtu: 1300}, 'mtu 1300')).explanation).to.contain('announces MSS 1260 in its SYN-ACK (the mtu 1300 of its route to 10.244.1.34 on pod-b)')
+    const own = applyPatches(vxlan, [{host: 'pod-a', op: 'update', table: 'routes', where: {dst: '10.244.0.0/16'}, value: {advmss: 900}}])
+    expect(sent(own).explanation).to.contain('segments of at most 1450 bytes (MSS 1410)')
+  })
+
   it('spells a sysctl of a device with a dot the way sysctl takes it', () => {
     const w = applyPatches(vxlan, [
       {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
@@ -529,6 +577,20 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       // its own node's reply to it, likewise (before: `ip route replace 10.244.1.34 via GATEWAY dev DEVICE`)
       const own = traceFlow(w, {src: 'pod-a', dst: 'node1'}).returnPath
       expect(own.failure!.fix).to.deep.equal(t.failure!.fix)
+    })
+
+    it('left on the subnet its node gave up, its old gateway still REACHABLE in its neighbour table: NEIGHBOR_MISSING and re-creating it, not a host to add (lab tfone: ping 100% lost)', () => {
+      const w = loose()
+      const node1 = w.hosts.find(h => h.name === 'node1')!
+      node1.addresses = node1.addresses!.map(a => a.dev === 'cni0' ? {...a, local: '10.244.9.1', prefixlen: 25} : a)
+      node1.routes = node1.routes!.map(r => r.dev === 'cni0' ? {...r, dst: '10.244.9.0/25'} : r).filter(r => r.dst !== 'default')
+      const gateway = w.hosts.find(h => h.name === 'pod-a')!.neighbors!.find(n => n.dst === '10.244.1.1')
+      expect(gateway?.state, 'the fixture keeps the old gateway\'s entry').to.include('REACHABLE')
+      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      // before: INSUFFICIENT_INFO, "10.244.1.1 answers on eth0, but it is not an address of any host read"
+      expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+      expect(t.failure!.reason).to.contain('is left in pod-a\'s neighbour table from before, and nothing answers for 10.244.1.1 now')
+      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-a in it'}])
     })
 
     it('reaches no other pod of its segment, with the same fix', () => {

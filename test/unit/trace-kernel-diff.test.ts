@@ -56,6 +56,12 @@ describe('trace against the kernel: a route with an mtu metric', () => {
     expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 mtu 1400')[0].mtu).to.equal(1400)
   })
 
+  it('reads the advmss metric from ip -j and from ip route text, locked or not', () => {
+    expect(parseIpRouteJson('[{"dst":"10.91.3.0/24","gateway":"10.91.2.2","dev":"m0","flags":[],"metrics":[{"mtu":1200,"advmss":1000}]}]')[0].advmss).to.equal(1000)
+    expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 mtu lock 1200 advmss 1000')[0]).to.include({mtu: 1200, advmss: 1000})
+    expect(parseIpRouteText('10.91.3.0/24 via 10.91.2.2 dev m0 advmss lock 1100')[0].advmss).to.equal(1100)
+  })
+
   it('checks --size against the route\'s mtu, not the device\'s', async () => {
     // kernel: ping -M do -s 1272 from a prints "From 10.91.1.1 Frag needed and DF set (mtu = 1200)";
     // after the printed fix (ip route change without the mtu) the ping passes
@@ -705,7 +711,9 @@ describe('trace against the kernel: a pod whose MTU is larger than flannel.1\'s 
     expect(t.disposition).to.equal('DELIVERED')
     expect(t.returnPath.disposition).to.equal('DELIVERED')
     const mtu = t.hops.find(h => h.node === 'n1')!.steps.find(s => s.kind === 'mtu')!
-    expect(mtu.explanation).to.equal('the 1500-byte packet does not fit flannel.1\'s MTU 1450: it has no DF, so n1 fragments it')
+    // kernel: the echo request reached pod-2a as 1444 + 76 (each payload but the last a multiple of 8), not 1450 + 70
+    expect(mtu.explanation).to.equal('the 1500-byte packet does not fit flannel.1\'s MTU 1450: it has no DF, so n1 sends it as 2 fragments of at most 1444 bytes (every payload but the last a multiple of 8 bytes); traced on with the largest')
+    expect(t.hops.find(h => h.node === 'pod-2a')!.steps.find(s => s.kind === 'mtu')?.explanation ?? t.hops.find(h => h.node === 'n2')!.steps.find(s => s.kind === 'mtu')!.explanation).to.match(/^the 1444-byte packet fits/)
     expect(t.traceroute).to.deep.equal(['10.244.96.1', '10.244.19.0', '10.244.19.2'])
   })
 
@@ -1115,6 +1123,17 @@ describe('trace against the kernel: TCP and path MTU discovery, captured by coll
     expect(r1.explanation).to.contain('r1 drops it and sends "fragmentation needed" (mtu 1200) back to 10.91.1.2, whose TCP lowers its path MTU and sends segments of at most 1200 bytes from then on (path MTU discovery)')
     // ICMP keeps its DF packet as it was asked for
     expect((await trace('router-chain-route-mtu', {src: 'a', dst: 'b', size: 1400})).disposition).to.equal('MTU_EXCEEDED')
+  })
+
+  it('TCP with --no-df is a socket with IP_PMTUDISC_DONT: segments of the MSS, fragmented where a link is smaller, no black hole', async () => {
+    // kernel (2-node lab, flannel.1 at 1300 on the sender's node): a python3 client with IP_MTU_DISCOVER = IP_PMTUDISC_DONT
+    // sends 8 KB: 1450-byte segments (MSS 1410) without DF, which the node fragments into 1300 + 170; by default every
+    // segment has DF. Before, trace had the client fragment an 8000-byte packet, which TCP never sends
+    const t = await trace('router-pmtu-black-hole', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 8000, noDf: true})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.match(/^TCP sends no 8000-byte packet: .*segments of at most 1500 bytes \(MSS 1460\)/)
+    const r2 = t.hops.find(h => h.node === 'r2')!.steps.find(s => s.kind === 'mtu')!
+    expect(r2.explanation).to.match(/^the 1500-byte packet does not fit .*MTU 1300: it has no DF \(a TCP socket with IP_PMTUDISC_DONT, or net\.ipv4\.ip_no_pmtu_disc=1: by default TCP sets DF\), so r2 sends it as 2 fragments of at most 1300 bytes/)
   })
 
   it('behind a DNAT the endpoint\'s SYN-ACK sizes the segments, not the address connected to', async () => {

@@ -574,9 +574,11 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   const expires = e.num('expires')
   if (expires !== undefined) raw.push('cache', 'expires', `${expires}sec`)
   let mtu: number | undefined
+  let advmss: number | undefined
   for (const m of e.objects('metrics')) {
     for (const [k, v] of Object.entries(m)) if (typeof v === 'number' || typeof v === 'string') raw.push(k, String(v))
     if (typeof m.mtu === 'number' && m.mtu > 0) mtu = m.mtu
+    if (typeof m.advmss === 'number' && m.advmss > 0) advmss = m.advmss
   }
   const iif = e.str('iif')
   if (iif !== undefined) raw.push('iif', iif)
@@ -603,6 +605,7 @@ function routeFromJson(e: Entry, filter: OutputFilter): Route {
   if (src !== undefined) route.src = src
   if (metric !== undefined) route.metric = metric
   if (mtu !== undefined) route.mtu = mtu
+  if (advmss !== undefined) route.advmss = advmss
   if (nhid !== undefined) route.nhid = nhid
   // `ip -j route get` prints no onlink: the kernel found the gateway usable for this very destination
   if (flags.includes('onlink') || (filter.resolved && route.gateway !== undefined)) route.onlink = true

@@ -53,7 +53,7 @@ export function eachSection<T>(text: string, options: ParseOptions | string | un
 
 /** Route attributes with one argument that the model does not keep. */
 const ROUTE_SKIP_ONE = new Set(['from', 'pref', 'tos', 'dsfield', 'mark', 'uid', 'realms', 'realm', 'iif',
-  'expires', 'error', 'users', 'age', 'hoplimit', 'mtu', 'advmss', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd',
+  'expires', 'error', 'users', 'age', 'hoplimit', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd',
   'initcwnd', 'initrwnd', 'ssthresh', 'features', 'quickack', 'congctl', 'fastopen_no_cookie', 'rto_min',
   'ttl-propogate', 'ttl-propagate', 'weight', 'used'])
 
@@ -147,12 +147,13 @@ function ipRouteLine(ctx: TextContext, i: number, line: string): Route | undefin
         break
       case 'lock':
         break
-      case 'mtu': {
-        // `mtu 1400` or `mtu lock 1400`
+      case 'mtu':
+      case 'advmss': {
+        // `mtu 1400` or `mtu lock 1400`; the same for advmss
         if (value === 'lock') k++
         const m = parseUint(t[k + 1])
-        if (m === undefined) throw cannotRead(ctx, i, line, 'a route', `mtu ${t[k + 1] ?? 'nothing'} is not a number`)
-        if (m > 0) route.mtu = m
+        if (m === undefined) throw cannotRead(ctx, i, line, 'a route', `${key} ${t[k + 1] ?? 'nothing'} is not a number`)
+        if (m > 0) route[key] = m
         k++
         break
       }

@@ -14,7 +14,7 @@
  *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
-import {type NftChain, type Route, tableOf} from '../model.js'
+import {type NftChain, type Route, inMainTable, tableOf} from '../model.js'
 import {parseIpRouteText} from '../parse/text.js'
 import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
 import {isVxlanDeviceName} from '../flannel.js'
@@ -36,7 +36,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -72,6 +72,30 @@ const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 const VLAN_HLEN = 4
 /** the IP and TCP headers a TCP packet carries over its MSS (without options, as the MSS option counts) */
 const TCP_IP_HEADERS = 40
+const IPV4_HEADER = 20
+
+/**
+ * The largest IPv4 fragment a link of `mtu` carries: every fragment but the last holds a multiple
+ * of 8 bytes of payload behind its 20-byte header (ip_do_fragment). Checked: a 1500-byte ping
+ * without DF through a 1450 link arrived as 1444 + 76, not 1450 + 70.
+ */
+function largestFragment(mtu: number): number {
+  return IPV4_HEADER + Math.floor((mtu - IPV4_HEADER) / 8) * 8
+}
+
+/** How a packet too big for a link without DF goes on: its fragments, and the size the trace goes on with. */
+function fragmentsText(size: number, mtu: number): string {
+  const first = largestFragment(mtu)
+  const count = Math.ceil((size - IPV4_HEADER) / (first - IPV4_HEADER))
+  return `${count} fragments of at most ${first} bytes (every payload but the last a multiple of 8 bytes)`
+}
+
+/** a peer that moved to another lease: its VTEP address now, its pod subnet where known, and whether the store told */
+interface PeerMove {
+  subnet?: string
+  vtep: string
+  byStore: boolean
+}
 
 /** what bounds the size of a packet leaving by a device, as said in a step */
 interface MtuLimit {
@@ -795,14 +819,65 @@ class Walk {
   private staleMac(hop: Hop, t: Tunnel, peer: HostView, device: VxlanDevice, kind: StepKind): End {
     const sender = t.sender.name
     const dev = t.device.name
-    const fix: Fix[] = [{node: sender, command: `ip neigh replace ${t.nexthop} lladdr ${device.mac} dev ${dev} nud permanent`}]
     const remote = vtepAddress(this.w, peer, device)
+    const moved = this.peerMove(t, peer, device, remote)
+    const n = t.sender.neighbour(dev, t.nexthop)
+    const why = `${sender} sends frames for ${t.nexthop} to MAC ${t.innerMac}, but ${peer.name}'s ${device.name} now has MAC ${device.mac} (${this.whyMacChanged(t, peer, device, remote, moved)}): ${peer.name} drops them`
+    if (moved !== undefined) {
+      const pod = this.w.podAt(t.inner.dst, peer.name)
+      const stranded = pod !== undefined && pod.node === peer.name && strandedPod(this.w, pod) ? pod : undefined
+      return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device),
+        `${why}${stranded !== undefined ? `; ${stranded.name} stayed on the old subnet, which ${peer.name} no longer has, so it needs re-creating` : ''}`,
+        [...this.behindMoveFixes(t, peer.name, device, remote, moved), ...(stranded !== undefined ? [recreatePodFix(peer.name, stranded.name)] : [])], sender)
+    }
+    const fix: Fix[] = [{node: sender, command: `ip neigh replace ${t.nexthop} lladdr ${device.mac} dev ${dev} nud permanent`}]
     if (remote !== undefined) fix.push({node: sender, command: `bridge fdb replace ${device.mac} dev ${dev} dst ${remote} self permanent`})
     if (t.sender.fdb(dev, t.innerMac).length > 0) fix.push({node: sender, command: `bridge fdb del ${t.innerMac} dev ${dev}`})
-    const n = t.sender.neighbour(dev, t.nexthop)
-    return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device),
-      `${sender} sends frames for ${t.nexthop} to MAC ${t.innerMac}, but ${peer.name}'s ${device.name} now has MAC ${device.mac} (${this.whyMacChanged(t, peer, device, remote)}): ${peer.name} drops them`,
-      fix, sender)
+    const lease = this.leaseOf(remote)
+    // the peer's lease still announces the old MAC: the sender's next sync would put the old entries back
+    if (lease?.vtepMac !== undefined && lease.vtepMac.toLowerCase() === t.innerMac.toLowerCase()) fix.unshift({node: peer.name, command: publishVtepMacFix(device.name)})
+    return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device), why, fix, sender)
+  }
+
+  /** The store's lease of the node at `publicIP`, when the store was read (doctor). */
+  private leaseOf(publicIP: string | undefined): NonNullable<World['leases']>[number] | undefined {
+    return publicIP === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === publicIP)
+  }
+
+  /**
+   * A peer whose VTEP is on another subnet than the one the sender routes to: its lease moved
+   * (reset --release, then init), by the store's lease for its address, else by its VTEP address now.
+   * `subnet` is its pod subnet now where the store or its connected routes tell it.
+   */
+  private peerMove(t: Tunnel, peer: HostView, device: VxlanDevice, remote: string | undefined): PeerMove | undefined {
+    const lease = this.leaseOf(remote)
+    if (lease !== undefined) {
+      return cidrContainsIp(lease.subnet, t.nexthop) ? undefined : {subnet: lease.subnet, vtep: lease.subnet.split('/')[0], byStore: true}
+    }
+    const vtep = peer.ipv4On(device.name).find(a => a.prefixlen === 32)?.local
+    if (vtep === undefined || vtep === t.nexthop) return undefined
+    const served = peer.snap.routes?.find(r => r.proto === 'kernel' && r.dev !== device.name && r.dst !== 'default' && cidrContainsIp(normaliseDst(r.dst), vtep))
+    return {subnet: served !== undefined ? normaliseDst(served.dst) : undefined, vtep, byStore: false}
+  }
+
+  /**
+   * What mends a sender behind a peer's move: its sync, as doctor leads with; by hand, the old
+   * route, neighbour and fdb entries go and the peer's new ones come. Patching the old neighbour
+   * with the new MAC (the fix before) brought frames to a peer that routes the old subnet nowhere.
+   */
+  private behindMoveFixes(t: Tunnel, peer: string, device: VxlanDevice, remote: string | undefined, moved: PeerMove): Fix[] {
+    const on = (command: string): Fix => ({node: t.sender.name, command})
+    const dev = t.device.name
+    const oldRoutes = (t.sender.snap.routes ?? []).filter(r => r.dev === dev && r.gateway === t.nexthop && inMainTable(r))
+    return [
+      on(behindMoveSync(t.sender.name, peer, moved.subnet ?? moved.vtep)),
+      ...oldRoutes.map(r => on(routeDelCommand(r))),
+      ...(t.sender.neighbour(dev, t.nexthop) !== undefined ? [on(`ip neigh del ${t.nexthop} dev ${dev}`)] : []),
+      ...(t.sender.fdb(dev, t.innerMac).length > 0 ? [on(`bridge fdb del ${t.innerMac} dev ${dev}`)] : []),
+      ...(moved.subnet !== undefined ? [on(`ip route replace ${moved.subnet} via ${moved.vtep} dev ${dev} onlink`)] : []),
+      on(`ip neigh replace ${moved.vtep} lladdr ${device.mac} dev ${dev} nud permanent`),
+      ...(remote !== undefined ? [on(`bridge fdb replace ${device.mac} dev ${dev} dst ${remote} self permanent`)] : []),
+    ]
   }
 
   /**
@@ -811,16 +886,14 @@ class Walk {
    * (reset --release and init made the device anew) and the sender still uses the old one, or the
    * device was re-created on the same lease, its lease announcing the new MAC or still the old.
    */
-  private whyMacChanged(t: Tunnel, peer: HostView, device: VxlanDevice, remote: string | undefined): string {
-    const lease = remote === undefined ? undefined : this.w.world.leases?.find(l => l.publicIP === remote)
-    const vtepNow = peer.ipv4On(device.name).find(a => a.prefixlen === 32)?.local
-    if (lease !== undefined && !cidrContainsIp(lease.subnet, t.nexthop)) {
-      return `${peer.name}'s lease moved to ${lease.subnet}, the store shows, and its ${device.name} was made anew: ${t.sender.name} has not synced since`
+  private whyMacChanged(t: Tunnel, peer: HostView, device: VxlanDevice, remote: string | undefined, moved: PeerMove | undefined): string {
+    if (moved?.byStore === true) {
+      return `${peer.name}'s lease moved to ${moved.subnet}, the store shows, and its ${device.name} was made anew: ${t.sender.name} has not synced since`
     }
-    if (lease === undefined && vtepNow !== undefined && vtepNow !== t.nexthop) {
-      return `${peer.name}'s ${device.name} is ${vtepNow} now, not ${t.nexthop}: its subnet moved to a new lease and ${t.sender.name} has not synced since`
+    if (moved !== undefined) {
+      return `${peer.name}'s ${device.name} is ${moved.vtep} now, not ${t.nexthop}: its subnet moved to a new lease and ${t.sender.name} has not synced since`
     }
-    const vtepMac = lease?.vtepMac?.toLowerCase()
+    const vtepMac = this.leaseOf(remote)?.vtepMac?.toLowerCase()
     if (vtepMac === device.mac?.toLowerCase()) return `it was re-created, e.g. after a reboot, and its lease announces the new MAC: ${t.sender.name} has not synced since`
     if (vtepMac === t.innerMac.toLowerCase()) return `it was re-created, e.g. after a reboot, and its lease still announces the old MAC: ${peer.name} has not published the new one`
     return 'it was re-created, e.g. after a reboot'
@@ -1359,7 +1432,7 @@ class Walk {
   /**
    * `--size` against the route's `mtu` metric (it stands in for the device's: ip_dst_mtu_maybe_forward,
    * ip_mtu) or the outgoing device's MTU. A packet that does not fit ends here, except a vxlan outer
-   * packet without DF, which goes on as fragments (the packet returned, sized as its largest), and
+   * packet without DF, which goes on as fragments (the packet returned, sized as its largest: see largestFragment), and
    * TCP, which sizes its segments to fit (see tcpSegments, tcpPathMtu).
    */
   private mtu(hop: Hop, view: HostView, dev: string, packet: Packet, route: Route): End | Packet | undefined {
@@ -1371,17 +1444,19 @@ class Walk {
       if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
       return undefined
     }
-    // TCP sets DF on every segment; --no-df asks for a packet TCP does not send, traced as it asks
-    const tcp = t === undefined && packet.proto === 'tcp' && !packet.noDf && this.direction === 'forward'
+    // TCP sizes its segments by the MSS with or without DF; --no-df is a socket with
+    // IP_PMTUDISC_DONT (what ping -M dont sets; checked: segments of the MSS, fragmented further on)
+    const tcp = t === undefined && packet.proto === 'tcp' && this.direction === 'forward'
     if (tcp && hop.in === 'local') return this.tcpSegments(hop, view, packet, limit)
     if (packet.size <= limit.mtu) {
       this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} fits ${limit.fits}`)
       return undefined
     }
-    if (tcp) return this.tcpPathMtu(hop, view, packet, limit)
+    if (tcp && !packet.noDf) return this.tcpPathMtu(hop, view, packet, limit)
     if (t === undefined && packet.noDf) {
-      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} does not fit ${limit.of}: it has no DF, so ${view.name} fragments it`)
-      return {...packet, size: limit.mtu}
+      const tcpNoDf = tcp ? ' (a TCP socket with IP_PMTUDISC_DONT, or net.ipv4.ip_no_pmtu_disc=1: by default TCP sets DF)' : ''
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size} does not fit ${limit.of}: it has no DF${tcpNoDf}, so ${view.name} sends it as ${fragmentsText(packet.size, limit.mtu)}; traced on with the largest`)
+      return {...packet, size: largestFragment(limit.mtu)}
     }
     if (t === undefined) {
       // traceroute -F with the packet's size: a router answers the probes past its TTL check with
@@ -1409,9 +1484,9 @@ class Walk {
           limit.fix())
       }
       this.step(hop, 'mtu', 'ok', limit.evidence,
-        `the ${size} does not fit ${limit.of}: ${vxName} sends ${t.device.df === undefined ? 'its outer packets' : 'this outer packet'} without DF (${dfWhy}), so ${view.name} fragments it and the receiver reassembles it before decapsulation`)
+        `the ${size} does not fit ${limit.of}: ${vxName} sends ${t.device.df === undefined ? 'its outer packets' : 'this outer packet'} without DF (${dfWhy}), so ${view.name} sends it as ${fragmentsText(packet.size, limit.mtu)}, which the receiver reassembles before decapsulation`)
       this.assume(view, `the vxlan outer packet (${packet.size} bytes) leaves ${view.name} as IP fragments, as ${limit.of} is too small for it: assumed the underlay carries fragments (some cloud networks and firewalls drop them); \`ip link set ${vxName} mtu ${innerMtu}\` on ${t.sender.name} avoids them`)
-      return {...packet, size: limit.mtu}
+      return {...packet, size: largestFragment(limit.mtu)}
     }
     const told = ownPacket && view === t.sender
       ? `${view.name} refuses its own DF packets of this size ("message too long, mtu=${innerMtu}")`
@@ -1718,6 +1793,12 @@ class Walk {
     if (unplugged !== undefined) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
         `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${unplugged.why}`, unplugged.fix)
+    }
+    // a pod its node gave up (reset --release, init on a new lease): its old gateway's entry outlives the bridge
+    const stranded = pod !== undefined && !outer && strandedPod(this.w, pod) ? podGatewaySilence(this.w, pod, nexthop) : undefined
+    if (stranded !== undefined) {
+      return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
+        `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${stranded.reason}`, stranded.fix)
     }
     if (this.w.world.partial) {
       return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
@@ -2218,13 +2299,22 @@ function asymmetry(forward: Hop[], back: Hop[]): TraceWarning | undefined {
 }
 
 /**
- * The MTU behind the MSS a TCP peer announces in its SYN-ACK: its device toward the client's
- * address (ipv4_default_advmss; a route's `advmss` metric is not read). Unknown for a destination
- * whose tables were not read; behind a DNAT, traceWorld asks again of the endpoint it reached.
+ * The MTU behind the MSS a TCP peer announces in its SYN-ACK, by its route toward the client's
+ * address: the route's `advmss` metric as it is, else its `mtu` metric or device MTU less 40
+ * (ipv4_default_advmss). Checked: a receiver's route with `advmss 1000` announced MSS 1000, one with
+ * `mtu 1300` (locked or not) 1260; `advmss` on the client's own route changes only the MSS the
+ * client announces. Unknown for a destination whose tables were not read; behind a DNAT,
+ * traceWorld asks again of the endpoint it reached.
  */
 function peerMssOf(dst: ResolvedEndpoint, client: string): Walk['peerMss'] {
   const view = dst.kind === 'pod' ? dst.podView : dst.kind === 'node' ? dst.nodeView : undefined
   const route = view?.routes !== undefined ? view.routeFor({dst: client, src: dst.ip, iif: 'lo', proto: 'tcp'}).route : undefined
+  if (route?.advmss !== undefined && route.type === 'unicast') {
+    return {mtu: route.advmss + TCP_IP_HEADERS, evidence: route.raw, of: `the advmss ${route.advmss} of its route to ${client} on ${view!.name}`}
+  }
+  if (route?.mtu !== undefined && route.type === 'unicast') {
+    return {mtu: route.mtu, evidence: route.raw, of: `the mtu ${route.mtu} of its route to ${client} on ${view!.name}`}
+  }
   const dev = route !== undefined && route.type === 'unicast' ? routeDevice(view!.routes!, route) : undefined
   const link = dev !== undefined ? view!.link(dev) : undefined
   if (link === undefined) return undefined
