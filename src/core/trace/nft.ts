@@ -9,7 +9,7 @@
  */
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
 import {cidrContains, ipToInt, parseCidr} from '../addr.js'
-import {type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
+import {ICMP_TYPE_NAMES, type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
 export const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -97,9 +97,6 @@ export function ruleName(r: NftRule): string {
 // ---- evaluating a base chain
 
 export interface NftFacts extends PacketFacts {
-  /** whether this host's nat gave the connection a new destination (`ct status dnat`) or source */
-  ctDnat?: boolean
-  ctSnat?: boolean
   /** why the packet's mark is not known here (an iptables MARK rule that may have set it): `meta mark` is then undecidable */
   markDoubt?: string
 }
@@ -166,7 +163,6 @@ type Val =
 type Value = Val | 'absent'
 
 const PROTO_NAMES: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp', '132': 'sctp'}
-const ICMP_TYPES: Record<string, number> = {'echo-reply': 0, 'destination-unreachable': 3, 'redirect': 5, 'echo-request': 8, 'time-exceeded': 11}
 /** nft's names of destination unreachable codes (`icmp code port-unreachable`) */
 const ICMP_CODES: Record<string, number> = {'net-unreachable': 0, 'host-unreachable': 1, 'prot-unreachable': 2, 'port-unreachable': 3, 'frag-needed': 4, 'net-prohibited': 9, 'host-prohibited': 10, 'admin-prohibited': 13}
 const SERVICES: Record<string, number> = {ssh: 22, domain: 53, http: 80, https: 443, bootps: 67, bootpc: 68, ntp: 123}
@@ -555,7 +551,7 @@ function numberOf(v: Json): number | undefined {
   if (typeof v !== 'string') return undefined
   if (/^0x[0-9a-f]+$/i.test(v)) return Number.parseInt(v, 16)
   if (/^\d+$/.test(v)) return Number(v)
-  return SERVICES[v] ?? ICMP_TYPES[v] ?? ICMP_CODES[v]
+  return SERVICES[v] ?? ICMP_TYPE_NAMES[v] ?? ICMP_CODES[v]
 }
 
 function ipInt(v: Json): number | undefined {
