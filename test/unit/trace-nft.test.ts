@@ -363,3 +363,41 @@ describe('trace through native nftables: firewalld beside kube-proxy', () => {
     expect(service.returnPath.disposition).to.equal('DELIVERED')
   })
 })
+
+describe('native nftables: statements with state of their own (captured from nft 1.0.6)', () => {
+  // kernel: a ping passes `quota over 100 mbytes … drop` (84 bytes used) and the meter's first packet passes its limit
+  const chain = (...exprs: unknown[][]) => parseNftRuleset(JSON.stringify({nftables: [
+    {chain: {family: 'ip', table: 'fxq', name: 'fwchain', handle: 1, type: 'filter', hook: 'forward', prio: 0, policy: 'accept'}},
+    ...exprs.map((expr, i) => ({rule: {family: 'ip', table: 'fxq', chain: 'fwchain', handle: i + 3, expr}})),
+  ]}), 'nft-ruleset')[0]
+  const toPod = {match: {op: '==', left: {payload: {protocol: 'ip', field: 'daddr'}}, right: '10.244.59.2'}}
+  const ping = {src: '10.244.56.2', dst: '10.244.59.2', proto: 'icmp', icmpType: 8, state: 'NEW', mark: 0} as const
+
+  it('a quota decides by the bytes it had used when read; without a size, only far from its end', () => {
+    const over = chain([toPod, {quota: {val: 100, val_unit: 'mbytes', inv: true, used: 84, used_unit: 'bytes'}}, {drop: null}])
+    const o = evaluateNftChain(over, ping)
+    expect(o.verdict.kind).to.equal('accept')
+    expect(o.assumptions.join('\n')).to.contain('`ip daddr 10.244.59.2 quota over 100 mbytes used 84 bytes drop` (ip fxq fwchain, handle 3): a byte quota, 84 bytes of 100 mbytes used when the rules were read: assumed still under it')
+    const spent = chain([toPod, {quota: {val: 1, val_unit: 'kbytes', inv: true, used: 1000, used_unit: 'bytes'}}, {drop: null}])
+    expect(evaluateNftChain(spent, {...ping, length: 84}).verdict.kind, '1000 + 84 bytes reach 1 kbyte').to.equal('drop')
+    expect(evaluateNftChain(spent, ping).verdict).to.include({kind: 'unknown', what: '`quota over 1 kbytes used 1000 bytes`: whether this packet takes it over the quota'})
+  })
+
+  it('a meter (a set element\'s own limit) is a rate limit; an element\'s other state is not guessed', () => {
+    const meter = chain([toPod, {set: {op: 'update', elem: {payload: {protocol: 'ip', field: 'saddr'}}, set: '@seen', stmt: [{limit: {rate: 1, burst: 5, per: 'hour', inv: true}}]}}, {drop: null}])
+    const o = evaluateNftChain(meter, ping)
+    expect(o.verdict.kind).to.equal('accept')
+    expect(o.assumptions.join('\n')).to.contain('`ip daddr 10.244.59.2 update @seen { ip saddr limit rate over 1/hour } drop`: a rate limit (each element of the set its own)')
+    const counted = chain([toPod, {set: {op: 'update', elem: {payload: {protocol: 'ip', field: 'saddr'}}, set: '@seen', stmt: [{'ct count': {val: 4, inv: true}}]}}, {drop: null}])
+    expect(evaluateNftChain(counted, ping).verdict.kind).to.equal('unknown')
+  })
+
+  it('ICMP type names as nft prints them; `tcp option maxseg size set` is said for a TCP trace with a size', () => {
+    const icmp = chain([{match: {op: '==', left: {payload: {protocol: 'icmp', field: 'type'}}, right: {set: ['parameter-problem', 'timestamp-request']}}}, {drop: null}])
+    expect(evaluateNftChain(icmp, {...ping, icmpType: 12}).verdict.kind).to.equal('drop')
+    expect(evaluateNftChain(icmp, ping).verdict.kind).to.equal('accept')
+    const clamp = chain([{match: {op: 'in', left: {payload: {protocol: 'tcp', field: 'flags'}}, right: 'syn'}}, {mangle: {key: {'tcp option': {name: 'maxseg', field: 'size'}}, value: {rt: {key: 'mtu'}}}}])
+    const syn = {...ping, proto: 'tcp', dport: 80, icmpType: undefined, length: 1400} as const
+    expect(evaluateNftChain(clamp, syn).assumptions.join('\n')).to.contain('rewrites the MSS option of the SYN (and the SYN-ACK, where the rule takes that too) to at most the MTU of the route this host sends it by, less 40')
+  })
+})

@@ -114,6 +114,15 @@ function printStatement(s: Json): string | undefined {
     }
     case 'queue':
       return isObj(v) && v.num !== undefined ? `queue num ${String(v.num)}` : 'queue'
+    case 'quota': {
+      const q = v as Obj
+      return `quota ${q.inv ? 'over ' : ''}${String(q.val)} ${String(q.val_unit ?? 'bytes')}${q.used !== undefined ? ` used ${String(q.used)} ${String(q.used_unit ?? 'bytes')}` : ''}`
+    }
+    case 'set': {
+      const u = v as Obj
+      const stmts = Array.isArray(u.stmt) ? u.stmt.map(x => printStatement(x) ?? JSON.stringify(x)).join(' ') : ''
+      return `${String(u.op)} ${String(u.set)} { ${printExpr(u.elem)}${stmts !== '' ? ` ${stmts}` : ''} }`
+    }
     case 'masquerade': case 'snat': case 'dnat': case 'redirect':
       return printNat(kind, v)
     case 'mangle': {

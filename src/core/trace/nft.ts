@@ -9,7 +9,8 @@
  */
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
 import {cidrContains, ipToInt, parseCidr} from '../addr.js'
-import {ICMP_TYPE_NAMES, type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
+import {printRule} from '../parse/nft-rule.js'
+import {ICMP_TYPE_NAMES, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
 export const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -267,14 +268,29 @@ class ChainWalk {
           if (!m) return 'next'
           break
         }
-        case 'counter': case 'log': case 'quota': case 'flow': case 'set':
-          // `flow add @ft` offloads later packets of the flow, not this one; `add @set { ip saddr }` fills a set
+        case 'counter': case 'log': case 'flow':
+          // `flow add @ft` offloads later packets of the flow, not this one
           break
-        case 'limit': {
-          // a token bucket: the first packets (up to its burst) pass, later ones may not
-          const l = v as Obj
-          this.note(`\`${rule.text}\`: a rate limit; assumed the traced packet is within the rate (\`limit rate ${l.inv ? 'over ' : ''}${String(l.rate)}/${String(l.per)}\` ${l.inv ? 'does not match' : 'matches'}), as the first packets of a flow are`)
-          if (l.inv) return 'next'
+        case 'set': {
+          // `add @set { ip saddr }` fills a set and matches; a limit or quota of the element's own (a meter) matches as one does
+          for (const inner of isObj(v) && Array.isArray(v.stmt) ? v.stmt : []) {
+            if (isObj(inner) && isObj(inner.limit)) {
+              if (!this.withinRate(rule, inner.limit, ' (each element of the set its own)')) return 'next'
+            } else if (isObj(inner) && !('counter' in inner)) {
+              return new Unknown(`the set element's \`${Object.keys(inner)[0]}\`, whose state is in no table`)
+            }
+          }
+          break
+        }
+        case 'limit':
+          if (!this.withinRate(rule, v as Obj, '')) return 'next'
+          break
+        case 'quota': {
+          const q = v as Obj
+          const over = quotaOver(q, this.p.length)
+          if (over === 'unknown') return new Unknown(`\`${printRule([s])}\`: whether this packet takes it over the quota`)
+          this.note(`${ruleName(rule)}: a byte quota, ${String(q.used ?? 0)} ${String(q.used_unit ?? 'bytes')} of ${String(q.val)} ${String(q.val_unit ?? 'bytes')} used when the rules were read: assumed still ${over ? 'over' : 'under'} it`)
+          if (over !== Boolean(q.inv)) return 'next'
           break
         }
         case 'accept': case 'drop': case 'return': case 'continue': case 'jump': case 'goto': {
@@ -302,6 +318,11 @@ class ChainWalk {
         }
         case 'mangle': {
           const key = (v as Obj).key
+          if (isObj(key) && isObj(key['tcp option']) && key['tcp option'].name === 'maxseg') {
+            const set = (v as Obj).value
+            const note = mssRewriteNote(rule.text, typeof set === 'number' ? set : undefined, this.p)
+            if (note !== undefined) this.note(note)
+          }
           if (!(isObj(key) && isObj(key.meta) && key.meta.key === 'mark')) break // ct mark, tcp options, dscp: not where the packet goes
           const value = this.value((v as Obj).value, rule)
           if (value instanceof Unknown) {
@@ -328,6 +349,12 @@ class ChainWalk {
       }
     }
     return 'next'
+  }
+
+  /** A token bucket: the first packets (up to its burst) pass, later ones may not; the traced packet is taken as one of the first. */
+  private withinRate(rule: NftRule, l: Obj, whose: string): boolean {
+    this.note(`\`${rule.text}\`: a rate limit${whose}; assumed the traced packet is within the rate (\`limit rate ${l.inv ? 'over ' : ''}${String(l.rate)}/${String(l.per)}\` ${l.inv ? 'does not match' : 'matches'}), as the first packets of a flow are`)
+    return !l.inv
   }
 
   private verdict(s: Json, rule: NftRule, depth: number): Flow | 'next' {
@@ -526,6 +553,23 @@ class ChainWalk {
     }
     return new Unknown(`the expression ${JSON.stringify(e)}`)
   }
+}
+
+const BYTE_UNITS: Record<string, number> = {bytes: 1, kbytes: 1024, mbytes: 1024 ** 2, gbytes: 1024 ** 3}
+
+/**
+ * Whether a packet takes a quota over (nft_overquota: what it counted, this packet included,
+ * reaches the quota), from the bytes it had used when the rules were read. Without the packet's
+ * size only a quota far from its end (or past it) is known.
+ */
+function quotaOver(q: Obj, length: number | undefined): Tri {
+  const bytes = (n: Json, unit: Json) => Number(n) * (BYTE_UNITS[String(unit ?? 'bytes')] ?? Number.NaN)
+  const limit = bytes(q.val, q.val_unit)
+  const used = q.used === undefined ? 0 : bytes(q.used, q.used_unit)
+  if (!Number.isFinite(limit) || !Number.isFinite(used)) return 'unknown'
+  if (length !== undefined) return used + length >= limit
+  if (used >= limit) return true
+  return used + 65535 < limit ? false : 'unknown'
 }
 
 /** Why a key cannot be known: its unknown part. */
