@@ -437,6 +437,23 @@ describe('trace tables', () => {
       expect(d.assumptions).to.deep.equal(['cannot evaluate `-m recent --update --name SSH` (it depends on the addresses list SSH holds from earlier packets) in `-A INPUT -p tcp -m tcp --dport 22 -m recent --update --seconds 60 --hitcount 4 --name SSH --mask 255.255.255.255 --rsource -j DROP` (`cat /proc/net/xt_recent/SSH` would tell); assumed the rule does not match, but where it does the packet is dropped'])
     })
 
+    it('kube-proxy\'s sessionAffinity: the endpoint\'s `recent --set` DNAT is taken; the affinity check names its list', () => {
+      const r = new RuleSet(rules(`
+        *nat
+        :PREROUTING ACCEPT
+        :KUBE-SVC-WEB -
+        :KUBE-SEP-AAA -
+        -A PREROUTING -d 10.96.0.20/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-WEB
+        -A KUBE-SVC-WEB -m comment --comment "default/web -> 10.244.2.5:80" -m recent --name KUBE-SEP-AAA --mask 255.255.255.255 --rsource --rcheck --seconds 10800 --reap -j KUBE-SEP-AAA
+        -A KUBE-SVC-WEB -m comment --comment "default/web -> 10.244.2.5:80" -j KUBE-SEP-AAA
+        -A KUBE-SEP-AAA -p tcp -m comment --comment "default/web" -m recent --set --name KUBE-SEP-AAA --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.2.5:80`))
+      const d = r.evaluate('nat', 'PREROUTING', pkt({dst: '10.96.0.20', proto: 'tcp', dport: 80, outDev: undefined}))
+      expect(d).to.include({action: 'DNAT', toAddress: '10.244.2.5'})
+      expect(d.path).to.deep.equal(['PREROUTING', 'KUBE-SVC-WEB', 'KUBE-SEP-AAA'])
+      expect(lines(d)).to.contain('cannot evaluate `-m recent --rcheck --name KUBE-SEP-AAA` (it depends on the addresses list KUBE-SEP-AAA holds from earlier packets)')
+      expect(lines(d)).to.contain('`cat /proc/net/xt_recent/KUBE-SEP-AAA` would tell')
+    })
+
     it('matches on what no table shows are ASSUMED, each with what it depends on', () => {
       const r = new RuleSet(rules(`
         :FORWARD ACCEPT

@@ -590,9 +590,11 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
   const unknown = (text: string, seen?: {needs: string, settledBy?: string}): void => {
     conditions.push({test: () => 'unknown', undecidable: text, ...seen})
   }
-  /** an option of the same `-m` match after `from` (`--limit-iface-out` after `--src-type`, `--name` after `--rcheck`), with its word after */
-  const optionAhead = (from: number, names: readonly string[]): {name: string, value?: string} | undefined => {
-    for (let j = from + 1; j < t.length && !MATCH_ENDS.has(t[j]); j++) if (names.includes(t[j])) return {name: t[j], value: t[j + 1]}
+  /** an option of the same `-m` match as the word at `at` (`--limit-iface-out` of a `--src-type`, `--name` of a `--rcheck`), with its word after */
+  const optionInMatch = (at: number, names: readonly string[]): {name: string, value?: string} | undefined => {
+    let first = at
+    while (first > 0 && !MATCH_ENDS.has(t[first - 1])) first--
+    for (let j = first; j < t.length && (j <= at || !MATCH_ENDS.has(t[j])); j++) if (names.includes(t[j])) return {name: t[j], value: t[j + 1]}
     return undefined
   }
   for (let i = 0; i < t.length; i++) {
@@ -711,7 +713,7 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
       case '--dst-type': case '--src-type': {
         const types = arg().toUpperCase().split(',')
         const which = tok === '--dst-type' ? 'dst' : 'src'
-        const limit = optionAhead(i, ['--limit-iface-in', '--limit-iface-out'])?.name
+        const limit = optionInMatch(i, ['--limit-iface-in', '--limit-iface-out'])?.name
         conditions.push({test: p => {
           const local = Boolean(which === 'dst' ? p.dstIsLocal : p.srcIsLocal)
           const type = addrType(which === 'dst' ? p.dst : p.src, local, p, limit === undefined ? null : limit === '--limit-iface-in' ? p.inDev : p.outDev)
@@ -743,7 +745,7 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
           unknown(tok)
           break
         }
-        const name = optionAhead(i, ['--name'])?.value ?? 'DEFAULT'
+        const name = optionInMatch(i, ['--name'])?.value ?? 'DEFAULT'
         // --set adds the source and matches (xt_recent); the others ask the list what earlier packets left there
         if (tok === '--set') conditions.push({test: () => not(true, neg)})
         else unknown(`${neg ? '! ' : ''}-m recent ${tok} --name ${name}`, {needs: `the addresses list ${name} holds from earlier packets`, settledBy: `cat /proc/net/xt_recent/${name}`})
