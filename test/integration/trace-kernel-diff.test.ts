@@ -299,6 +299,23 @@ s.sendall(b'x' * 8192); time.sleep(4)
     }
   })
 
+  it('-m rpfilter in raw PREROUTING drops what comes in by m0 when r2\'s route back to a leaves by b0', async () => {
+    await run('r2', 'iptables -t raw -A PREROUTING -m rpfilter --invert -j DROP')
+    try {
+      expect((await ping()).exitCode).to.equal(0)
+      const passes = await trace()
+      expect(passes.disposition).to.equal('DELIVERED')
+      expect(passes.warnings.some(w => w.message.includes('rpfilter'))).to.equal(false)
+      await run('r2', 'ip route add 10.91.1.2/32 via 10.91.3.2 dev b0')
+      expect((await ping()).exitCode).to.not.equal(0)
+      const t = await trace()
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(t.failure).to.include({node: 'r2', evidence: '-A PREROUTING -m rpfilter --invert -j DROP'})
+    } finally {
+      await run('r2', 'iptables -t raw -F PREROUTING; ip route del 10.91.1.2/32 2>/dev/null; true')
+    }
+  })
+
   it('an nft quota far from its end lets the packet through its `drop`, said as assumed', async () => {
     await run('r1', 'nft add table ip fq && nft add chain ip fq fw "{ type filter hook forward priority 0; policy accept; }" && nft add rule ip fq fw quota over 100 mbytes drop')
     try {

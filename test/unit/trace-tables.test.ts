@@ -454,6 +454,30 @@ describe('trace tables', () => {
       expect(lines(d)).to.contain('`cat /proc/net/xt_recent/KUBE-SEP-AAA` would tell')
     })
 
+    it('rpfilter by the route back (kernel: strict drops a pod packet whose route back leaves by eth0, --loose passes it)', () => {
+      const save = (flags: string) => new RuleSet(rules(`
+        *raw
+        :PREROUTING ACCEPT
+        -A PREROUTING -m rpfilter ${flags} -j DROP`))
+      const byEth0 = pkt({outDev: undefined, inDev: 'flannel.1', routeBack: () => ({type: 'unicast', dev: 'eth0'})})
+      expect(save('--invert').evaluate('raw', 'PREROUTING', byEth0).action).to.equal('DROP')
+      expect(save('--loose --invert').evaluate('raw', 'PREROUTING', byEth0).action).to.equal('ACCEPT')
+      expect(save('--invert').evaluate('raw', 'PREROUTING', {...byEth0, routeBack: () => ({type: 'unicast', dev: 'flannel.1'})}).action).to.equal('ACCEPT')
+      expect(save('--invert').evaluate('raw', 'PREROUTING', {...byEth0, routeBack: () => ({type: 'none'})}).action, 'no route back').to.equal('DROP')
+      const blind = save('--invert').evaluate('raw', 'PREROUTING', {...byEth0, routeBack: () => undefined})
+      expect(lines(blind)).to.contain('cannot evaluate `-m rpfilter --invert` (it depends on the route back to the source)')
+      // Calico's raw rule: a workload's packet (marked 0x40000 by cali-from-wl-dispatch's MARK) checked with its mark
+      const calico = new RuleSet(rules(`
+        *raw
+        :PREROUTING ACCEPT
+        -A PREROUTING -i cali+ -j MARK --set-xmark 0x40000/0x40000
+        -A PREROUTING -m mark --mark 0x40000/0x40000 -m rpfilter --validmark --invert -j DROP`))
+      const marks: number[] = []
+      const fromPod = pkt({outDev: undefined, inDev: 'cali1234', routeBack: mark => (marks.push(mark), {type: 'unicast', dev: 'cali1234'})})
+      expect(calico.evaluate('raw', 'PREROUTING', fromPod)).to.include({action: 'ACCEPT'})
+      expect(marks).to.deep.equal([0x40000])
+    })
+
     it('matches on what no table shows are ASSUMED, each with what it depends on', () => {
       const r = new RuleSet(rules(`
         :FORWARD ACCEPT

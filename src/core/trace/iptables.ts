@@ -45,6 +45,12 @@ export interface PacketFacts {
   ctDir?: 'ORIGINAL' | 'REPLY'
   /** the device whose local route holds `ip` (`-m addrtype --limit-iface-in/out`); undefined when not known */
   localDevOf?: (ip: string) => string | undefined
+  /**
+   * The route back to the packet's source as `-m rpfilter` looks it up (from the packet's
+   * destination, iif lo, with `mark`): its type (`unicast`, `local`, `none` for no route or a null
+   * one) and, for unicast, the device; undefined when the routes read cannot tell.
+   */
+  routeBack?: (mark: number) => {type: string, dev?: string} | undefined
   /** a TCP segment's flags when it is not the traced SYN or its SYN-ACK (a reset from a closed port) */
   tcpFlags?: readonly string[]
   /**
@@ -391,6 +397,26 @@ function addrType(ip: string, local: boolean, p: PacketFacts, dev: string | unde
   return holder === undefined ? undefined : holder === dev ? 'LOCAL' : 'UNICAST'
 }
 
+/**
+ * `-m rpfilter` (xt_rpfilter): the route back to the source, looked up as from the packet's
+ * destination (with the packet's mark for --validmark), must be unicast (or local with
+ * --accept-local) and leave by the receiving device, or any device with --loose. A packet from
+ * lo always passes. --invert turns the answer.
+ */
+function rpfilterMatches(p: PacketFacts, flags: ReadonlySet<string>): Tri {
+  const invert = flags.has('--invert')
+  if (p.inDev === 'lo') return !invert
+  if (p.inDev === undefined || p.routeBack === undefined || p.pktType === 'multicast') return 'unknown'
+  const back = p.routeBack(flags.has('--validmark') ? p.mark ?? 0 : 0)
+  if (back === undefined) return 'unknown'
+  let dev: string | undefined
+  if (back.type === 'unicast') dev = back.dev
+  else if (back.type === 'local' && flags.has('--accept-local')) dev = p.localDevOf?.(p.src)
+  else return invert
+  if (flags.has('--loose')) return !invert
+  return dev === undefined ? 'unknown' : (dev === p.inDev) !== invert
+}
+
 /** What options the evaluator cannot decide depend on, and the command that shows it. */
 const CANNOT_SEE: Readonly<Record<string, {needs: string, settledBy?: string}>> = (() => {
   const table: Record<string, {needs: string, settledBy?: string}> = {}
@@ -412,7 +438,6 @@ const CANNOT_SEE: Readonly<Record<string, {needs: string, settledBy?: string}>> 
 /** Modules that decide by what no table shows, whatever their options. */
 const MODULES_UNSEEN: Readonly<Record<string, {needs: string, settledBy?: string}>> = {
   socket: {needs: 'whether a local socket takes the packet', settledBy: 'ss -tunap'},
-  rpfilter: {needs: 'a reverse-path route lookup', settledBy: 'ip route get SOURCE from DESTINATION iif DEVICE'},
   ipvs: {needs: 'IPVS\'s connections', settledBy: 'ipvsadm -Lnc'},
 }
 
@@ -636,6 +661,12 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
       case '-m': case '--match':
         module = arg()
         modules.add(module)
+        if (module === 'rpfilter') {
+          const flags = new Set<string>()
+          for (let j = i + 1; j < t.length && !MATCH_ENDS.has(t[j]); j++) flags.add(t[j])
+          conditions.push({test: p => rpfilterMatches(p, flags), undecidable: ['-m rpfilter', ...flags].join(' '), ...(flags.has('--validmark') ? {on: 'mark' as const} : {}),
+            needs: 'the route back to the source', settledBy: 'ip route get SOURCE from DESTINATION iif lo'})
+        }
         break
       case '--dport': case '--destination-port': case '--dports': case '--destination-ports': {
         const v = arg()
