@@ -391,6 +391,11 @@ describe('trace tables', () => {
       expect(d.action).to.equal('DROP')
       expect(d.assumptions).to.deep.equal([])
       expect(r.markAfter(pkt({outDev: undefined}), 'mangle', 'PREROUTING')).to.deep.equal({mark: 2})
+      const hashed = new RuleSet(rules(`
+        :FORWARD ACCEPT
+        -A FORWARD -s 10.244.1.34/32 -j HMARK --hmark-src-prefix 32 --hmark-dst-prefix 32 --hmark-rnd 0x00000001 --hmark-mod 1 --hmark-offset 1
+        -A FORWARD -m mark --mark 0x1 -j DROP`)).evaluate('filter', 'FORWARD', pkt())
+      expect(lines(hashed)).to.contain('packet mark unknown: `-A FORWARD -s 10.244.1.34/32 -j HMARK')
       const restored = new RuleSet(rules(`
         *mangle
         :PREROUTING ACCEPT

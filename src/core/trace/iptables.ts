@@ -212,12 +212,13 @@ function passedBefore(p: PacketFacts, table: string, chain: string): [string, st
 /**
  * Whether a rule's target can give a packet whose mark is 0 another mark. MARK writes
  * `(mark & ~mask) ^ value` (or `| value` for --set-mark/--or-mark), so from 0 it becomes `value`;
- * a zero value (clearing bits) or --and-mark leaves it 0. CONNMARK --restore-mark and TPROXY are
+ * a zero value (clearing bits) or --and-mark leaves it 0. CONNMARK --restore-mark, HMARK and TPROXY are
  * taken as marking; CONNMARK's other forms set the connection's mark, not the packet's.
  */
 function setsMark(pr: ParsedRule): boolean {
   if (pr.target === 'CONNMARK') return pr.targetArgs.includes('--restore-mark')
-  if (pr.target === 'TPROXY') return true
+  // HMARK writes a hash of the packet's addresses and ports
+  if (pr.target === 'TPROXY' || pr.target === 'HMARK') return true
   if (pr.target !== 'MARK') return false
   const args = pr.targetArgs
   if (args.includes('--and-mark')) return false
@@ -1249,7 +1250,7 @@ export class RuleSet {
       if (!result) continue
       const target = pr.target
       if (target === undefined) continue
-      if (target === 'MARK' || target === 'CONNMARK') {
+      if (target === 'MARK' || target === 'CONNMARK' || target === 'HMARK') {
         const next = markAfterRule(pr, marks.mark)
         if (next === undefined) marks.doubt ??= pr.rule
         else {
