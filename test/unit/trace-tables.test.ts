@@ -492,13 +492,16 @@ describe('trace tables', () => {
         -A FORWARD -m dscp --dscp 0x2e -j DROP
         -A FORWARD -m devgroup --src-group 0x2 -j DROP
         -A FORWARD -m realm --realm 0x3 -j DROP
-        -A FORWARD -m hashlimit --hashlimit-upto 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name foo -j DROP`))
+        -A FORWARD -m hashlimit --hashlimit-upto 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name foo -j DROP
+        -A FORWARD -m policy --dir in --pol ipsec -j DROP
+        -A FORWARD -m nfacct --nfacct-name fwd -j SET --add-set seen src`))
       const d = r.evaluate('filter', 'FORWARD', pkt({bridged: true}))
       expect(d.action).to.equal('ACCEPT')
       const text = lines(d)
       for (const seen of ['`--string foo bar` (it depends on the packet\'s bytes', '`--u32 0x0>>0x16&0x3c@0xc>>0x1a&0x3f=0x10` (it depends on the packet\'s bytes',
         '`--physdev-in veth1` (it depends on the bridge port', '`bridge link show` would tell', '`--dscp 0x2e` (it depends on the packet\'s DSCP/TOS byte',
-        '`--src-group 0x2` (it depends on the devices\' groups)', '`--realm 0x3` (it depends on the realm', 'rate limited: `--hashlimit-upto 50/sec']) {
+        '`--src-group 0x2` (it depends on the devices\' groups)', '`--realm 0x3` (it depends on the realm', 'rate limited: `--hashlimit-upto 50/sec',
+        '`--pol ipsec` (it depends on the IPsec policy the packet passed)', '`-A FORWARD -m nfacct --nfacct-name fwd -j SET --add-set seen src` changes ipset seen as the packet passes']) {
         expect(text).to.contain(seen)
       }
     })

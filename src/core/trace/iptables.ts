@@ -433,6 +433,10 @@ const CANNOT_SEE: Readonly<Record<string, {needs: string, settledBy?: string}>> 
   add(['--connbytes', '--ctstatus', '--ctexpire'], {needs: 'the connection\'s status and counters', settledBy: 'conntrack -L'})
   add(['--quota'], {needs: 'how much of the quota earlier packets used', settledBy: 'iptables-save -c'})
   add(['--timestart', '--timestop', '--weekdays', '--monthdays', '--datestart', '--datestop'], {needs: 'the time the packet is sent'})
+  add(['--helper', '--label'], {needs: 'the connection\'s helper and labels', settledBy: 'conntrack -L -o extended'})
+  add(['--pol', '--dir', '--strict', '--reqid', '--spi', '--proto', '--tunnel-src', '--tunnel-dst'], {needs: 'the IPsec policy the packet passed', settledBy: 'ip xfrm policy'})
+  add(['--mac-source'], {needs: 'the sending device\'s MAC address', settledBy: 'ip neigh'})
+  add(['--cpu'], {needs: 'the CPU that handles the packet'})
   return table
 })()
 
@@ -840,6 +844,10 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         conditions.push({test: p => not(inIpset(name, dirs, p, sets), neg), undecidable: text, settledBy})
         break
       }
+      case '--nfacct-name':
+        // nfacct counts and matches every packet
+        arg()
+        break
       case '--update-counters': case '--update-subcounters':
         // counters only: `! --update-counters` changes no verdict
         break
@@ -1274,6 +1282,12 @@ export class RuleSet {
         const note = `\`${pr.rule.raw}\` hands the packet to a local socket on port ${port}: the trace cannot see sockets (\`ss -ltnup\` shows them); assumed one listens and takes it (where none does, the kernel drops the packet)`
         if (!assumptions.includes(note)) assumptions.push(note)
         return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path}}
+      }
+      if (target === 'SET') {
+        // `-j SET --add-set S src`: a later `--match-set S` of this packet sees it there, not the set as captured
+        const set = pr.targetArgs[pr.targetArgs.findIndex(a => a === '--add-set' || a === '--del-set') + 1]
+        const note = `\`${pr.rule.raw}\` changes ipset ${set ?? '?'} as the packet passes: later matches on it are read from the set as captured`
+        if (!assumptions.includes(note)) assumptions.push(note)
       }
       if (target === 'TCPMSS') {
         const set = pr.targetArgs.includes('--set-mss') ? Number(pr.targetArgs[pr.targetArgs.indexOf('--set-mss') + 1]) : undefined
