@@ -401,3 +401,23 @@ describe('native nftables: statements with state of their own (captured from nft
     expect(evaluateNftChain(clamp, syn).assumptions.join('\n')).to.contain('rewrites the MSS option of the SYN (and the SYN-ACK, where the rule takes that too) to at most the MTU of the route this host sends it by, less 40')
   })
 })
+
+describe('native nftables: `fib saddr . iif oif missing drop`, nft\'s reverse path check', () => {
+  // kernel (lab): n2's prerouting rule drops pod-1a's ping once n2's route back to it leaves by eth0, not flannel.1
+  const json = parseNftRuleset(JSON.stringify({nftables: [
+    {chain: {family: 'inet', table: 'fxr', name: 'pre', handle: 1, type: 'filter', hook: 'prerouting', prio: -150, policy: 'accept'}},
+    {rule: {family: 'inet', table: 'fxr', chain: 'pre', handle: 2, expr: [{match: {op: '==', left: {fib: {result: 'oif', flags: ['saddr', 'mark', 'iif']}}, right: false}}, {drop: null}]}},
+  ]}), 'nft-ruleset')[0]
+  const text = parseNftRuleset('table inet fxr {\n\tchain pre {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n\t\tfib saddr . mark . iif oif missing drop # handle 2\n\t}\n}\n', 'nft-ruleset')[0]
+  const ping = {src: '10.244.56.2', dst: '10.244.59.2', proto: 'icmp', icmpType: 8, state: 'NEW', mark: 0, inDev: 'flannel.1'} as const
+
+  for (const [form, chain] of [['nft -j', json], ['nft list', text]] as const) {
+    it(`decides by the route back (${form})`, () => {
+      expect(evaluateNftChain(chain, {...ping, routeBack: () => ({type: 'unicast', dev: 'flannel.1'})}).verdict.kind).to.equal('accept')
+      expect(evaluateNftChain(chain, {...ping, routeBack: () => ({type: 'unicast', dev: 'eth0'})}).verdict.kind).to.equal('drop')
+      expect(evaluateNftChain(chain, {...ping, routeBack: () => ({type: 'none'})}).verdict.kind).to.equal('drop')
+      expect(evaluateNftChain(chain, {...ping, routeBack: () => undefined}).verdict.kind).to.equal('unknown')
+      expect(evaluateNftChain(chain, {...ping, markDoubt: 'a MARK rule may set it', routeBack: () => ({type: 'unicast', dev: 'flannel.1'})}).verdict.kind).to.equal('unknown')
+    })
+  }
+})

@@ -413,7 +413,9 @@ export function readRule(line: string): {expr: Json[], comment?: string, unread?
       }
       let op = '=='
       if (t !== undefined && RELATIONS.has(t)) op = r.next()
-      const right = readValue(r)
+      let right = readValue(r)
+      // `fib … oif missing`/`exists` is an existence check, a boolean in nft -j
+      if (isObj(left) && isObj(left.fib) && (right === 'missing' || right === 'exists')) right = right === 'exists'
       const flagged = isObj(left) && (isObj(left.ct) && (left.ct.key === 'state' || left.ct.key === 'status') || isObj(left.payload) && left.payload.field === 'flags')
       expr.push({match: {op: flagged && op === '==' ? 'in' : op, left, right}})
     }

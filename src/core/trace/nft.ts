@@ -351,6 +351,22 @@ class ChainWalk {
     return 'next'
   }
 
+  /**
+   * `fib saddr [. mark] [. iif] oif`, nft's reverse path check (nft_fib4_eval): the device of the
+   * route back to the source, looked up as from lo with the packet's mark when asked; with `iif`
+   * only when that is the receiving device. A local source or no route: none (`missing`).
+   */
+  private reversePathOif(flags: readonly string[]): Val | Unknown {
+    const what = `\`fib ${flags.join(' . ')} oif\` (the route back to the source)`
+    const mark = flags.includes('mark') ? this.mark : 0
+    if (mark === undefined) return new Unknown(`${what}: the packet mark is unknown here`)
+    const p = this.p
+    const back = p.inDev === undefined ? undefined : p.routeBack?.(mark)
+    if (back === undefined || (back.type === 'unicast' && back.dev === undefined)) return new Unknown(what)
+    const dev = back.type === 'unicast' ? back.dev! : ''
+    return {t: 'ifname', v: flags.includes('iif') && dev !== p.inDev ? '' : dev}
+  }
+
   /** A token bucket: the first packets (up to its burst) pass, later ones may not; the traced packet is taken as one of the first. */
   private withinRate(rule: NftRule, l: Obj, whose: string): boolean {
     this.note(`\`${rule.text}\`: a rate limit${whose}; assumed the traced packet is within the rate (\`limit rate ${l.inv ? 'over ' : ''}${String(l.rate)}/${String(l.per)}\` ${l.inv ? 'does not match' : 'matches'}), as the first packets of a flow are`)
@@ -528,9 +544,13 @@ class ChainWalk {
       return new Unknown(`\`ct ${key}\``)
     }
     if (isObj(e.fib)) {
-      const flags = [e.fib.flags].flat()
-      if (e.fib.result !== 'type' || flags.length !== 1 || flags[0] !== 'daddr') return new Unknown(`\`fib ${flags.join(' . ')} ${String(e.fib.result)}\``)
-      return {t: 'name', v: p.dstIsLocal ? 'local' : p.pktType === 'broadcast' ? 'broadcast' : p.pktType === 'multicast' ? 'multicast' : 'unicast'}
+      const flags = [e.fib.flags].flat().map(String)
+      const result = String(e.fib.result)
+      if (result === 'type' && flags.length === 1 && flags[0] === 'daddr') {
+        return {t: 'name', v: p.dstIsLocal ? 'local' : p.pktType === 'broadcast' ? 'broadcast' : p.pktType === 'multicast' ? 'multicast' : 'unicast'}
+      }
+      if ((result === 'oif' || result === 'oifname') && flags.includes('saddr') && flags.every(f => ['saddr', 'mark', 'iif'].includes(f))) return this.reversePathOif(flags)
+      return new Unknown(`\`fib ${flags.join(' . ')} ${result}\``)
     }
     if (Array.isArray(e.concat)) {
       const parts: Val[] = []
@@ -651,6 +671,8 @@ function matchValue(val: Val, e: Json): Tri {
     return n === undefined ? 'unknown' : n === val.v
   }
   if (val.t === 'ifname') {
+    // `fib … oif missing`/`exists`, as nft -j writes them
+    if (typeof e === 'boolean') return e === (val.v !== '')
     if (typeof e !== 'string') return 'unknown'
     return e.endsWith('*') ? val.v.startsWith(e.slice(0, -1)) : val.v === e
   }
