@@ -230,27 +230,27 @@ describe('trace through native nftables: what it cannot decide', () => {
   const base = (rule: string, policy = 'accept') => `table inet fw {\n\tchain fwd {\n\t\ttype filter hook forward priority filter - 10; policy ${policy};\n\t\t${rule}\n\t}\n}\n`
 
   it('a rule with an expression the trace does not model stops a chain that may drop, naming the rule', async () => {
-    const t = await trace(base('meta skuid 1000 drop # handle 4'), {src: 'pod-1a', dst: 'pod-2a'})
+    const t = await trace(base('meta cpu 1000 drop # handle 4'), {src: 'pod-1a', dst: 'pod-2a'})
     expect(t.disposition).to.equal('INSUFFICIENT_INFO')
-    expect(t.failure!.evidence).to.equal('meta skuid 1000 drop')
-    expect(t.failure!.reason).to.contain('cannot evaluate `meta skuid 1000 drop` (inet fw fwd, handle 4) in native nftables chain inet fw fwd on n1: the trace could not read the rule ("meta skuid" is not an expression the trace reads)')
+    expect(t.failure!.evidence).to.equal('meta cpu 1000 drop')
+    expect(t.failure!.reason).to.contain('cannot evaluate `meta cpu 1000 drop` (inet fw fwd, handle 4) in native nftables chain inet fw fwd on n1: the trace could not read the rule ("meta cpu" is not an expression the trace reads)')
     expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'nft list chain inet fw fwd'}])
   })
 
   it('an undecidable rule in a chain that only accepts is an assumption, and counting does not matter', async () => {
-    const t = await trace(base('meta skuid 1000 accept'), {src: 'pod-1a', dst: 'pod-2a'})
+    const t = await trace(base('meta cpu 1000 accept'), {src: 'pod-1a', dst: 'pod-2a'})
     expect(t.disposition).to.equal('DELIVERED')
-    expect(assumed(t).some(m => m.startsWith('cannot evaluate `meta skuid 1000 accept`'))).to.equal(true)
+    expect(assumed(t).some(m => m.startsWith('cannot evaluate `meta cpu 1000 accept`'))).to.equal(true)
     // in the JSON form the statements are known: a rule that only counts changes nothing, matched or not
     const rule = (handle: number, expr: unknown[]) => ({rule: {family: 'inet', table: 'fw', chain: 'fwd', handle, expr}})
     const counted = JSON.stringify({nftables: [
       {chain: {family: 'inet', table: 'fw', name: 'fwd', type: 'filter', hook: 'forward', prio: -10, policy: 'drop'}},
-      rule(2, [{match: {op: '==', left: {meta: {key: 'skuid'}}, right: 1000}}, {counter: null}]),
+      rule(2, [{match: {op: '==', left: {meta: {key: 'cpu'}}, right: 1000}}, {counter: null}]),
       rule(3, [{match: {op: '==', left: {payload: {protocol: 'ip', field: 'saddr'}}, right: {prefix: {addr: '10.244.0.0', len: 16}}}}, {accept: null}]),
     ]})
     expect((await trace(counted, {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
     // the text form could not say what the rule does: it may drop
-    expect((await trace(base('meta skuid 1000 counter\n\t\tip saddr 10.244.0.0/16 accept', 'drop'), {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('INSUFFICIENT_INFO')
+    expect((await trace(base('meta cpu 1000 counter\n\t\tip saddr 10.244.0.0/16 accept', 'drop'), {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('INSUFFICIENT_INFO')
   })
 
   it('a rate limit is assumed to pass, and said so; a priority below iptables\' filter runs first', async () => {
@@ -420,4 +420,34 @@ describe('native nftables: `fib saddr . iif oif missing drop`, nft\'s reverse pa
       expect(evaluateNftChain(chain, {...ping, markDoubt: 'a MARK rule may set it', routeBack: () => ({type: 'unicast', dev: 'flannel.1'})}).verdict.kind).to.equal('unknown')
     })
   }
+})
+
+describe('native nftables: conntrack tuples, direction, socket owners, ttl and length (shapes from nft 1.0.6)', () => {
+  const text = (rule: string) => parseNftRuleset(`table inet fxc {\n\tchain fw {\n\t\ttype filter hook forward priority filter; policy accept;\n\t\t${rule} # handle 2\n\t}\n}\n`, 'nft-ruleset')[0]
+  const web = {src: '10.244.56.2', dst: '10.244.59.2', proto: 'tcp', sport: 40000, dport: 80, state: 'NEW', mark: 0, inDev: 'cni0', dstIsLocal: false, ttl: 63, ctDnat: false, ctSnat: false} as const
+  const verdict = (rule: string, facts: Parameters<typeof evaluateNftChain>[1]) => evaluateNftChain(text(rule), facts).verdict.kind
+
+  it('`ct original ip daddr`/`proto-dst` and `ct direction`: exact where no nat on this host changed the connection', () => {
+    const rule = 'meta l4proto tcp ct original ip daddr 10.244.59.2 ct original proto-dst 80 drop'
+    expect(verdict(rule, web)).to.equal('drop')
+    expect(verdict(rule, {...web, dport: 81})).to.equal('accept')
+    expect(verdict(rule, {...web, ctDnat: true})).to.equal('unknown')
+    const reply = {...web, src: web.dst, dst: web.src, sport: 80, dport: 40000, state: 'ESTABLISHED', ctDir: 'REPLY'} as const
+    expect(verdict(rule, reply), 'the reply\'s connection is the same').to.equal('drop')
+    expect(verdict('ct direction reply drop', reply)).to.equal('drop')
+    expect(verdict('ct direction reply drop', web)).to.equal('accept')
+  })
+
+  it('`meta skuid` of a forwarded packet ends the rule (no socket); the host\'s own is not guessed', () => {
+    expect(verdict('meta skuid 1000 drop', web)).to.equal('accept')
+    expect(verdict('meta skuid != 1000 drop', web)).to.equal('accept')
+    expect(verdict('meta skuid 1000 drop', {...web, inDev: undefined})).to.equal('unknown')
+  })
+
+  it('`ip ttl` and `ip length` (with --size)', () => {
+    expect(verdict('ip ttl < 10 drop', {...web, ttl: 5})).to.equal('drop')
+    expect(verdict('ip ttl < 10 drop', web)).to.equal('accept')
+    expect(verdict('ip length > 1000 drop', {...web, length: 1400})).to.equal('drop')
+    expect(evaluateNftChain(text('ip length > 1000 drop'), web).verdict).to.include({kind: 'unknown', what: '`ip length` (the packet size is unknown: give --size)'})
+  })
 })

@@ -55,7 +55,7 @@ function printExpr(e: Json): string {
   if (!isObj(e)) return printValue(e, undefined)
   if (isObj(e.payload)) return `${String(e.payload.protocol)} ${String(e.payload.field)}`
   if (isObj(e.meta)) return BARE_META.has(String(e.meta.key)) ? String(e.meta.key) : `meta ${String(e.meta.key)}`
-  if (isObj(e.ct)) return `ct ${String(e.ct.key)}`
+  if (isObj(e.ct)) return `ct ${e.ct.dir !== undefined ? `${String(e.ct.dir)} ` : ''}${String(e.ct.key)}`
   if (isObj(e.fib)) return `fib ${(e.fib.flags as string[] | undefined ?? []).join(' . ')} ${String(e.fib.result)}`
   if (isObj(e.numgen)) return `numgen ${String(e.numgen.mode)} mod ${String(e.numgen.mod)}${e.numgen.offset ? ` offset ${String(e.numgen.offset)}` : ''}`
   if (Array.isArray(e.concat)) return e.concat.map(printExpr).join(' . ')
@@ -150,7 +150,7 @@ export function printRule(expr: Json[], comment?: string): string {
 // ---- reading the text form into JSON statements
 
 const PAYLOAD_FIELDS: Record<string, readonly string[]> = {
-  ip: ['saddr', 'daddr', 'protocol'],
+  ip: ['saddr', 'daddr', 'protocol', 'ttl', 'length'],
   tcp: ['sport', 'dport', 'flags'],
   udp: ['sport', 'dport'],
   th: ['sport', 'dport'],
@@ -158,7 +158,7 @@ const PAYLOAD_FIELDS: Record<string, readonly string[]> = {
   ip6: ['saddr', 'daddr', 'nexthdr'],
   icmpv6: ['type'],
 }
-const META_KEYS = new Set(['iifname', 'oifname', 'iif', 'oif', 'l4proto', 'nfproto', 'mark', 'pkttype', 'protocol'])
+const META_KEYS = new Set(['iifname', 'oifname', 'iif', 'oif', 'l4proto', 'nfproto', 'mark', 'pkttype', 'protocol', 'skuid', 'skgid', 'cgroup'])
 const RELATIONS = new Set(['==', '!=', '<', '>', '<=', '>='])
 
 class Unread extends Error {}
@@ -252,9 +252,17 @@ function readSelector(r: Reader): Json | undefined {
   } else if (BARE_META.has(t) || t === 'mark') {
     r.next()
     e = {meta: {key: t}}
-  } else if (t === 'ct' && ['state', 'status', 'mark'].includes(r.peek(1) ?? '')) {
+  } else if (t === 'ct' && ['state', 'status', 'mark', 'direction'].includes(r.peek(1) ?? '')) {
     r.next()
     e = {ct: {key: r.next()}}
+  } else if (t === 'ct' && (r.peek(1) === 'original' || r.peek(1) === 'reply')) {
+    // `ct original ip daddr`, `ct reply proto-src`
+    r.next()
+    const dir = r.next()
+    const family = r.peek() === 'ip' ? `${r.next()} ` : ''
+    const key = r.next()
+    if (!['saddr', 'daddr', 'proto-src', 'proto-dst'].includes(key)) throw new Unread(`"ct ${dir} ${key}" is not an expression the trace reads`)
+    e = {ct: {key: `${family}${key}`, dir}}
   } else if (t === 'fib') {
     r.next()
     const flags = [r.next()]

@@ -352,12 +352,12 @@ function ctStateMatches(states: readonly string[], p: PacketFacts): Tri {
 }
 
 /** The packet's direction in its connection: the first packet is the original direction; otherwise what the caller knows. */
-function ctDirOf(p: PacketFacts): 'ORIGINAL' | 'REPLY' | undefined {
+export function ctDirOf(p: PacketFacts): 'ORIGINAL' | 'REPLY' | undefined {
   if (p.state === 'UNTRACKED' || p.state === 'INVALID') return undefined
   return p.ctDir ?? (p.state === 'NEW' ? 'ORIGINAL' : undefined)
 }
 
-interface Tuple {
+export interface Tuple {
   src: string
   dst: string
   sport?: number
@@ -365,7 +365,7 @@ interface Tuple {
 }
 
 /** The connection's original and reply tuples, where no nat on this host changed them (else unknown: the addresses before it are not here). */
-function ctTuples(p: PacketFacts): {orig: Tuple, repl: Tuple} | undefined {
+export function ctTuples(p: PacketFacts): {orig: Tuple, repl: Tuple} | undefined {
   const dir = ctDirOf(p)
   if (dir === undefined || p.ctDnat !== false || p.ctSnat !== false) return undefined
   const here = {src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}

@@ -10,7 +10,7 @@
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
 import {cidrContains, ipToInt, parseCidr} from '../addr.js'
 import {printRule} from '../parse/nft-rule.js'
-import {ICMP_TYPE_NAMES, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
+import {ICMP_TYPE_NAMES, ctDirOf, ctTuples, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
 export const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -503,7 +503,9 @@ class ChainWalk {
       if (proto === 'ip') {
         if (field === 'saddr' || field === 'daddr') return {t: 'ip', v: field === 'saddr' ? p.src : p.dst}
         if (field === 'protocol') return {t: 'name', v: p.proto}
-        return new Unknown(`\`ip ${field}\``)
+        if (field === 'ttl' && p.ttl !== undefined) return {t: 'num', v: p.ttl}
+        if (field === 'length' && p.length !== undefined) return {t: 'num', v: p.length}
+        return new Unknown(`\`ip ${field}\`${field === 'length' ? ' (the packet size is unknown: give --size)' : ''}`)
       }
       if (proto === 'th' && p.proto === 'icmp') {
         // `th` reads the transport header whatever it is: an ICMP header's type and code, then its checksum
@@ -533,6 +535,8 @@ class ChainWalk {
         case 'nfproto': return {t: 'name', v: 'ipv4'}
         case 'protocol': return {t: 'name', v: 'ip'}
         case 'pkttype': return {t: 'name', v: p.pktType === undefined || p.pktType === 'unicast' ? 'host' : p.pktType}
+        // a forwarded packet has no socket: nft ends the rule (NFT_BREAK), `!=` too
+        case 'skuid': case 'skgid': case 'cgroup': return p.inDev !== undefined && p.dstIsLocal === false ? 'absent' : new Unknown(`\`meta ${key}\` (the socket of the program that sends it)`)
         case 'mark': return this.mark === undefined ? new Unknown(`the packet mark, unknown here: ${this.marked ? `${ruleName(this.marked)} set it to a value the trace cannot know` : this.p.markDoubt ?? 'a rule may set it'}`) : {t: 'num', v: this.mark}
         default: return new Unknown(`\`meta ${key}\``)
       }
@@ -541,6 +545,19 @@ class ChainWalk {
       const key = String(e.ct.key)
       if (key === 'state') return {t: 'flags', v: [p.state.toLowerCase()]}
       if (key === 'status') return {t: 'flags', v: [...(p.ctDnat ? ['dnat'] : []), ...(p.ctSnat ? ['snat'] : [])], ...{known: ['dnat', 'snat']}} as Val
+      if (key === 'direction') {
+        const dir = ctDirOf(p)
+        return dir === undefined ? new Unknown('`ct direction` (which way this packet goes in its connection)') : {t: 'name', v: dir.toLowerCase()}
+      }
+      // nft -j writes `ct original ip daddr` as key `ip daddr`
+      const field = key.replace(/^ip /, '')
+      if ((e.ct.dir === 'original' || e.ct.dir === 'reply') && ['saddr', 'daddr', 'proto-src', 'proto-dst'].includes(field)) {
+        const tuple = ctTuples(p)?.[e.ct.dir === 'original' ? 'orig' : 'repl']
+        const port = field.startsWith('proto-')
+        if (tuple === undefined || (port && p.proto !== 'tcp' && p.proto !== 'udp')) return new Unknown(`\`ct ${e.ct.dir} ${key}\` (the connection's addresses before this host's nat)`)
+        if (!port) return {t: 'ip', v: field === 'saddr' ? tuple.src : tuple.dst}
+        return {t: 'num', v: (field === 'proto-src' ? tuple.sport : tuple.dport) ?? -1}
+      }
       return new Unknown(`\`ct ${key}\``)
     }
     if (isObj(e.fib)) {
