@@ -255,27 +255,27 @@ describe('trace through native nftables: what it cannot decide', () => {
   const base = (rule: string, policy = 'accept') => `table inet fw {\n\tchain fwd {\n\t\ttype filter hook forward priority filter - 10; policy ${policy};\n\t\t${rule}\n\t}\n}\n`
 
   it('a rule with an expression the trace does not model stops a chain that may drop, naming the rule', async () => {
-    const t = await trace(base('meta skuid 1000 drop # handle 4'), {src: 'pod-1a', dst: 'pod-2a'})
+    const t = await trace(base('meta cpu 1000 drop # handle 4'), {src: 'pod-1a', dst: 'pod-2a'})
     expect(t.disposition).to.equal('INSUFFICIENT_INFO')
-    expect(t.failure!.evidence).to.equal('meta skuid 1000 drop')
-    expect(t.failure!.reason).to.contain('cannot evaluate `meta skuid 1000 drop` (inet fw fwd, handle 4) in native nftables chain inet fw fwd on n1: the trace could not read the rule ("meta skuid" is not an expression the trace reads)')
+    expect(t.failure!.evidence).to.equal('meta cpu 1000 drop')
+    expect(t.failure!.reason).to.contain('cannot evaluate `meta cpu 1000 drop` (inet fw fwd, handle 4) in native nftables chain inet fw fwd on n1: the trace could not read the rule ("meta cpu" is not an expression the trace reads)')
     expect(t.failure!.fix).to.deep.equal([{node: 'n1', command: 'nft list chain inet fw fwd'}])
   })
 
   it('an undecidable rule in a chain that only accepts is an assumption, and counting does not matter', async () => {
-    const t = await trace(base('meta skuid 1000 accept'), {src: 'pod-1a', dst: 'pod-2a'})
+    const t = await trace(base('meta cpu 1000 accept'), {src: 'pod-1a', dst: 'pod-2a'})
     expect(t.disposition).to.equal('DELIVERED')
-    expect(assumed(t).some(m => m.startsWith('cannot evaluate `meta skuid 1000 accept`'))).to.equal(true)
+    expect(assumed(t).some(m => m.startsWith('cannot evaluate `meta cpu 1000 accept`'))).to.equal(true)
     // in the JSON form the statements are known: a rule that only counts changes nothing, matched or not
     const rule = (handle: number, expr: unknown[]) => ({rule: {family: 'inet', table: 'fw', chain: 'fwd', handle, expr}})
     const counted = JSON.stringify({nftables: [
       {chain: {family: 'inet', table: 'fw', name: 'fwd', type: 'filter', hook: 'forward', prio: -10, policy: 'drop'}},
-      rule(2, [{match: {op: '==', left: {meta: {key: 'skuid'}}, right: 1000}}, {counter: null}]),
+      rule(2, [{match: {op: '==', left: {meta: {key: 'cpu'}}, right: 1000}}, {counter: null}]),
       rule(3, [{match: {op: '==', left: {payload: {protocol: 'ip', field: 'saddr'}}, right: {prefix: {addr: '10.244.0.0', len: 16}}}}, {accept: null}]),
     ]})
     expect((await trace(counted, {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
     // the text form could not say what the rule does: it may drop
-    expect((await trace(base('meta skuid 1000 counter\n\t\tip saddr 10.244.0.0/16 accept', 'drop'), {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('INSUFFICIENT_INFO')
+    expect((await trace(base('meta cpu 1000 counter\n\t\tip saddr 10.244.0.0/16 accept', 'drop'), {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('INSUFFICIENT_INFO')
   })
 
   it('a rate limit is assumed to pass, and said so; a priority below iptables\' filter runs first', async () => {
@@ -386,5 +386,93 @@ describe('trace through native nftables: firewalld beside kube-proxy', () => {
     expect(service.disposition).to.equal('DELIVERED')
     expect(service.hops[1].steps.find(s => s.evidence === 'ct status dnat accept')?.verdict).to.equal('accept')
     expect(service.returnPath.disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('native nftables: statements with state of their own (captured from nft 1.0.6)', () => {
+  // kernel: a ping passes `quota over 100 mbytes … drop` (84 bytes used) and the meter's first packet passes its limit
+  const chain = (...exprs: unknown[][]) => parseNftRuleset(JSON.stringify({nftables: [
+    {chain: {family: 'ip', table: 'fxq', name: 'fwchain', handle: 1, type: 'filter', hook: 'forward', prio: 0, policy: 'accept'}},
+    ...exprs.map((expr, i) => ({rule: {family: 'ip', table: 'fxq', chain: 'fwchain', handle: i + 3, expr}})),
+  ]}), 'nft-ruleset')[0]
+  const toPod = {match: {op: '==', left: {payload: {protocol: 'ip', field: 'daddr'}}, right: '10.244.59.2'}}
+  const ping = {src: '10.244.56.2', dst: '10.244.59.2', proto: 'icmp', icmpType: 8, state: 'NEW', mark: 0} as const
+
+  it('a quota decides by the bytes it had used when read; without a size, only far from its end', () => {
+    const over = chain([toPod, {quota: {val: 100, val_unit: 'mbytes', inv: true, used: 84, used_unit: 'bytes'}}, {drop: null}])
+    const o = evaluateNftChain(over, ping)
+    expect(o.verdict.kind).to.equal('accept')
+    expect(o.assumptions.join('\n')).to.contain('`ip daddr 10.244.59.2 quota over 100 mbytes used 84 bytes drop` (ip fxq fwchain, handle 3): a byte quota, 84 bytes of 100 mbytes used when the rules were read: assumed still under it')
+    const spent = chain([toPod, {quota: {val: 1, val_unit: 'kbytes', inv: true, used: 1000, used_unit: 'bytes'}}, {drop: null}])
+    expect(evaluateNftChain(spent, {...ping, length: 84}).verdict.kind, '1000 + 84 bytes reach 1 kbyte').to.equal('drop')
+    expect(evaluateNftChain(spent, ping).verdict).to.include({kind: 'unknown', what: '`quota over 1 kbytes used 1000 bytes`: whether this packet takes it over the quota'})
+  })
+
+  it('a meter (a set element\'s own limit) is a rate limit; an element\'s other state is not guessed', () => {
+    const meter = chain([toPod, {set: {op: 'update', elem: {payload: {protocol: 'ip', field: 'saddr'}}, set: '@seen', stmt: [{limit: {rate: 1, burst: 5, per: 'hour', inv: true}}]}}, {drop: null}])
+    const o = evaluateNftChain(meter, ping)
+    expect(o.verdict.kind).to.equal('accept')
+    expect(o.assumptions.join('\n')).to.contain('`ip daddr 10.244.59.2 update @seen { ip saddr limit rate over 1/hour } drop`: a rate limit (each element of the set its own)')
+    const counted = chain([toPod, {set: {op: 'update', elem: {payload: {protocol: 'ip', field: 'saddr'}}, set: '@seen', stmt: [{'ct count': {val: 4, inv: true}}]}}, {drop: null}])
+    expect(evaluateNftChain(counted, ping).verdict.kind).to.equal('unknown')
+  })
+
+  it('ICMP type names as nft prints them; `tcp option maxseg size set` is said for a TCP trace with a size', () => {
+    const icmp = chain([{match: {op: '==', left: {payload: {protocol: 'icmp', field: 'type'}}, right: {set: ['parameter-problem', 'timestamp-request']}}}, {drop: null}])
+    expect(evaluateNftChain(icmp, {...ping, icmpType: 12}).verdict.kind).to.equal('drop')
+    expect(evaluateNftChain(icmp, ping).verdict.kind).to.equal('accept')
+    const clamp = chain([{match: {op: 'in', left: {payload: {protocol: 'tcp', field: 'flags'}}, right: 'syn'}}, {mangle: {key: {'tcp option': {name: 'maxseg', field: 'size'}}, value: {rt: {key: 'mtu'}}}}])
+    const syn = {...ping, proto: 'tcp', dport: 80, icmpType: undefined, length: 1400} as const
+    expect(evaluateNftChain(clamp, syn).assumptions.join('\n')).to.contain('rewrites the MSS option of the SYN (and the SYN-ACK, where the rule takes that too) to at most the MTU of the route this host sends it by, less 40')
+  })
+})
+
+describe('native nftables: `fib saddr . iif oif missing drop`, nft\'s reverse path check', () => {
+  // kernel (lab): n2's prerouting rule drops pod-1a's ping once n2's route back to it leaves by eth0, not flannel.1
+  const json = parseNftRuleset(JSON.stringify({nftables: [
+    {chain: {family: 'inet', table: 'fxr', name: 'pre', handle: 1, type: 'filter', hook: 'prerouting', prio: -150, policy: 'accept'}},
+    {rule: {family: 'inet', table: 'fxr', chain: 'pre', handle: 2, expr: [{match: {op: '==', left: {fib: {result: 'oif', flags: ['saddr', 'mark', 'iif']}}, right: false}}, {drop: null}]}},
+  ]}), 'nft-ruleset')[0]
+  const text = parseNftRuleset('table inet fxr {\n\tchain pre {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n\t\tfib saddr . mark . iif oif missing drop # handle 2\n\t}\n}\n', 'nft-ruleset')[0]
+  const ping = {src: '10.244.56.2', dst: '10.244.59.2', proto: 'icmp', icmpType: 8, state: 'NEW', mark: 0, inDev: 'flannel.1'} as const
+
+  for (const [form, chain] of [['nft -j', json], ['nft list', text]] as const) {
+    it(`decides by the route back (${form})`, () => {
+      expect(evaluateNftChain(chain, {...ping, routeBack: () => ({type: 'unicast', dev: 'flannel.1'})}).verdict.kind).to.equal('accept')
+      expect(evaluateNftChain(chain, {...ping, routeBack: () => ({type: 'unicast', dev: 'eth0'})}).verdict.kind).to.equal('drop')
+      expect(evaluateNftChain(chain, {...ping, routeBack: () => ({type: 'none'})}).verdict.kind).to.equal('drop')
+      expect(evaluateNftChain(chain, {...ping, routeBack: () => undefined}).verdict.kind).to.equal('unknown')
+      expect(evaluateNftChain(chain, {...ping, markDoubt: 'a MARK rule may set it', routeBack: () => ({type: 'unicast', dev: 'flannel.1'})}).verdict.kind).to.equal('unknown')
+    })
+  }
+})
+
+describe('native nftables: conntrack tuples, direction, socket owners, ttl and length (shapes from nft 1.0.6)', () => {
+  const text = (rule: string) => parseNftRuleset(`table inet fxc {\n\tchain fw {\n\t\ttype filter hook forward priority filter; policy accept;\n\t\t${rule} # handle 2\n\t}\n}\n`, 'nft-ruleset')[0]
+  const web = {src: '10.244.56.2', dst: '10.244.59.2', proto: 'tcp', sport: 40000, dport: 80, state: 'NEW', mark: 0, inDev: 'cni0', dstIsLocal: false, ttl: 63, ctDnat: false, ctSnat: false} as const
+  const verdict = (rule: string, facts: Parameters<typeof evaluateNftChain>[1]) => evaluateNftChain(text(rule), facts).verdict.kind
+
+  it('`ct original ip daddr`/`proto-dst` and `ct direction`: exact where no nat on this host changed the connection', () => {
+    const rule = 'meta l4proto tcp ct original ip daddr 10.244.59.2 ct original proto-dst 80 drop'
+    expect(verdict(rule, web)).to.equal('drop')
+    expect(verdict(rule, {...web, dport: 81})).to.equal('accept')
+    expect(verdict(rule, {...web, ctDnat: true})).to.equal('unknown')
+    const reply = {...web, src: web.dst, dst: web.src, sport: 80, dport: 40000, state: 'ESTABLISHED', ctDir: 'REPLY'} as const
+    expect(verdict(rule, reply), 'the reply\'s connection is the same').to.equal('drop')
+    expect(verdict('ct direction reply drop', reply)).to.equal('drop')
+    expect(verdict('ct direction reply drop', web)).to.equal('accept')
+  })
+
+  it('`meta skuid` of a forwarded packet ends the rule (no socket); the host\'s own is not guessed', () => {
+    expect(verdict('meta skuid 1000 drop', web)).to.equal('accept')
+    expect(verdict('meta skuid != 1000 drop', web)).to.equal('accept')
+    expect(verdict('meta skuid 1000 drop', {...web, inDev: undefined})).to.equal('unknown')
+  })
+
+  it('`ip ttl` and `ip length` (with --size)', () => {
+    expect(verdict('ip ttl < 10 drop', {...web, ttl: 5})).to.equal('drop')
+    expect(verdict('ip ttl < 10 drop', web)).to.equal('accept')
+    expect(verdict('ip length > 1000 drop', {...web, length: 1400})).to.equal('drop')
+    expect(evaluateNftChain(text('ip length > 1000 drop'), web).verdict).to.include({kind: 'unknown', what: '`ip length` (the packet size is unknown: give --size)'})
   })
 })

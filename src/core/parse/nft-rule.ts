@@ -55,7 +55,7 @@ function printExpr(e: Json): string {
   if (!isObj(e)) return printValue(e, undefined)
   if (isObj(e.payload)) return `${String(e.payload.protocol)} ${String(e.payload.field)}`
   if (isObj(e.meta)) return BARE_META.has(String(e.meta.key)) ? String(e.meta.key) : `meta ${String(e.meta.key)}`
-  if (isObj(e.ct)) return `ct ${String(e.ct.key)}`
+  if (isObj(e.ct)) return `ct ${e.ct.dir !== undefined ? `${String(e.ct.dir)} ` : ''}${String(e.ct.key)}`
   if (isObj(e.fib)) return `fib ${(e.fib.flags as string[] | undefined ?? []).join(' . ')} ${String(e.fib.result)}`
   if (isObj(e.numgen)) return `numgen ${String(e.numgen.mode)} mod ${String(e.numgen.mod)}${e.numgen.offset ? ` offset ${String(e.numgen.offset)}` : ''}`
   if (Array.isArray(e.concat)) return e.concat.map(printExpr).join(' . ')
@@ -114,6 +114,15 @@ function printStatement(s: Json): string | undefined {
     }
     case 'queue':
       return isObj(v) && v.num !== undefined ? `queue num ${String(v.num)}` : 'queue'
+    case 'quota': {
+      const q = v as Obj
+      return `quota ${q.inv ? 'over ' : ''}${String(q.val)} ${String(q.val_unit ?? 'bytes')}${q.used !== undefined ? ` used ${String(q.used)} ${String(q.used_unit ?? 'bytes')}` : ''}`
+    }
+    case 'set': {
+      const u = v as Obj
+      const stmts = Array.isArray(u.stmt) ? u.stmt.map(x => printStatement(x) ?? JSON.stringify(x)).join(' ') : ''
+      return `${String(u.op)} ${String(u.set)} { ${printExpr(u.elem)}${stmts !== '' ? ` ${stmts}` : ''} }`
+    }
     case 'masquerade': case 'snat': case 'dnat': case 'redirect':
       return printNat(kind, v)
     case 'mangle': {
@@ -141,7 +150,7 @@ export function printRule(expr: Json[], comment?: string): string {
 // ---- reading the text form into JSON statements
 
 const PAYLOAD_FIELDS: Record<string, readonly string[]> = {
-  ip: ['saddr', 'daddr', 'protocol'],
+  ip: ['saddr', 'daddr', 'protocol', 'ttl', 'length'],
   tcp: ['sport', 'dport', 'flags'],
   udp: ['sport', 'dport'],
   th: ['sport', 'dport'],
@@ -149,7 +158,7 @@ const PAYLOAD_FIELDS: Record<string, readonly string[]> = {
   ip6: ['saddr', 'daddr', 'nexthdr'],
   icmpv6: ['type'],
 }
-const META_KEYS = new Set(['iifname', 'oifname', 'iif', 'oif', 'l4proto', 'nfproto', 'mark', 'pkttype', 'protocol'])
+const META_KEYS = new Set(['iifname', 'oifname', 'iif', 'oif', 'l4proto', 'nfproto', 'mark', 'pkttype', 'protocol', 'skuid', 'skgid', 'cgroup'])
 const RELATIONS = new Set(['==', '!=', '<', '>', '<=', '>='])
 
 class Unread extends Error {}
@@ -243,9 +252,17 @@ function readSelector(r: Reader): Json | undefined {
   } else if (BARE_META.has(t) || t === 'mark') {
     r.next()
     e = {meta: {key: t}}
-  } else if (t === 'ct' && ['state', 'status', 'mark'].includes(r.peek(1) ?? '')) {
+  } else if (t === 'ct' && ['state', 'status', 'mark', 'direction'].includes(r.peek(1) ?? '')) {
     r.next()
     e = {ct: {key: r.next()}}
+  } else if (t === 'ct' && (r.peek(1) === 'original' || r.peek(1) === 'reply')) {
+    // `ct original ip daddr`, `ct reply proto-src`
+    r.next()
+    const dir = r.next()
+    const family = r.peek() === 'ip' ? `${r.next()} ` : ''
+    const key = r.next()
+    if (!['saddr', 'daddr', 'proto-src', 'proto-dst'].includes(key)) throw new Unread(`"ct ${dir} ${key}" is not an expression the trace reads`)
+    e = {ct: {key: `${family}${key}`, dir}}
   } else if (t === 'fib') {
     r.next()
     const flags = [r.next()]
@@ -404,7 +421,9 @@ export function readRule(line: string): {expr: Json[], comment?: string, unread?
       }
       let op = '=='
       if (t !== undefined && RELATIONS.has(t)) op = r.next()
-      const right = readValue(r)
+      let right = readValue(r)
+      // `fib … oif missing`/`exists` is an existence check, a boolean in nft -j
+      if (isObj(left) && isObj(left.fib) && (right === 'missing' || right === 'exists')) right = right === 'exists'
       const flagged = isObj(left) && (isObj(left.ct) && (left.ct.key === 'state' || left.ct.key === 'status') || isObj(left.payload) && left.payload.field === 'flags')
       expr.push({match: {op: flagged && op === '==' ? 'in' : op, left, right}})
     }

@@ -143,6 +143,11 @@ export class HostView {
     return this.localPrefixes.some(c => cidrContains(c, n))
   }
 
+  /** The device of `ip`'s route in the local table: the device holding the address, lo for 127/8; undefined for another local route. */
+  localDevice(ip: string): string | undefined {
+    return ip.startsWith('127.') ? 'lo' : this.ownAddress(ip)?.dev
+  }
+
   /**
    * inet_select_addr: a primary address of `dev` in the same subnet as `near` when there is one,
    * else its first primary address.

@@ -38,6 +38,19 @@ export interface PacketFacts {
   pktType?: 'unicast' | 'broadcast' | 'multicast'
   /** the packet's mark where it is known (see RuleSet.markAfter); 0 when absent */
   mark?: number
+  /** whether this host's nat gave the connection a new destination (conntrack's DNAT status, `ct status dnat`) or source */
+  ctDnat?: boolean
+  ctSnat?: boolean
+  /** the packet's direction in its connection (`--ctdir`): a NEW packet's is ORIGINAL; undefined when not known */
+  ctDir?: 'ORIGINAL' | 'REPLY'
+  /** the device whose local route holds `ip` (`-m addrtype --limit-iface-in/out`); undefined when not known */
+  localDevOf?: (ip: string) => string | undefined
+  /**
+   * The route back to the packet's source as `-m rpfilter` looks it up (from the packet's
+   * destination, iif lo, with `mark`): its type (`unicast`, `local`, `none` for no route or a null
+   * one) and, for unicast, the device; undefined when the routes read cannot tell.
+   */
+  routeBack?: (mark: number) => {type: string, dev?: string} | undefined
   /** a TCP segment's flags when it is not the traced SYN or its SYN-ACK (a reset from a closed port) */
   tcpFlags?: readonly string[]
   /**
@@ -64,6 +77,8 @@ interface Condition {
   undecidable?: string
   /** why it cannot, when the generic "cannot evaluate" would mislead (a rate limit matches some packets, not others) */
   why?: string
+  /** what the answer depends on that no table shows (the connection's mark, the sending process) */
+  needs?: string
   /** the command whose output would decide it (`ipset list SET`) */
   settledBy?: string
   /** the mark bits a `-m mark` match tests */
@@ -108,7 +123,42 @@ const GOES_ON: ReadonlySet<string> = new Set(['LOG', 'NFLOG', 'ULOG', 'MARK', 'C
   'CLASSIFY', 'DSCP', 'TOS', 'ECN', 'SET', 'AUDIT', 'CHECKSUM', 'TEE', 'SECMARK', 'CONNSECMARK', 'IDLETIMER', 'LED', 'RATEEST',
   'HMARK', 'TCPOPTSTRIP', 'NETMAP'])
 const PROTO_NUMBERS: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp'}
-const ICMP_TYPES: Record<string, number> = {'echo-request': 8, 'echo-reply': 0, 'ping': 8, 'pong': 0}
+/** ICMP type names as iptables' `--icmp-type` (in any case) and nft's `icmp type` spell them. */
+export const ICMP_TYPE_NAMES: Readonly<Record<string, number>> = {
+  'echo-reply': 0, 'pong': 0, 'destination-unreachable': 3, 'source-quench': 4, 'redirect': 5, 'echo-request': 8, 'ping': 8,
+  'router-advertisement': 9, 'router-solicitation': 10, 'time-exceeded': 11, 'ttl-exceeded': 11, 'parameter-problem': 12,
+  'timestamp-request': 13, 'timestamp-reply': 14, 'info-request': 15, 'info-reply': 16, 'address-mask-request': 17, 'address-mask-reply': 18,
+}
+/** iptables' names for one code of a type: `--icmp-type fragmentation-needed` is 3/4. */
+const ICMP_CODE_NAMES: Readonly<Record<string, readonly [number, number]>> = {
+  'network-unreachable': [3, 0], 'host-unreachable': [3, 1], 'protocol-unreachable': [3, 2], 'port-unreachable': [3, 3],
+  'fragmentation-needed': [3, 4], 'source-route-failed': [3, 5], 'network-unknown': [3, 6], 'host-unknown': [3, 7],
+  'network-prohibited': [3, 9], 'host-prohibited': [3, 10], 'tos-network-unreachable': [3, 11], 'tos-host-unreachable': [3, 12],
+  'communication-prohibited': [3, 13], 'host-precedence-violation': [3, 14], 'precedence-cutoff': [3, 15],
+  'network-redirect': [5, 0], 'host-redirect': [5, 1], 'tos-network-redirect': [5, 2], 'tos-host-redirect': [5, 3],
+  'ttl-zero-during-transit': [11, 0], 'ttl-zero-during-reassembly': [11, 1], 'ip-header-bad': [12, 0], 'required-option-missing': [12, 1],
+}
+
+/** `--icmp-type` as iptables reads it: a name, `TYPE` or `TYPE/CODE`; undefined when it is none of these. */
+function icmpTypeSpec(v: string): {type: number, code?: number} | 'any' | undefined {
+  const name = v.toLowerCase()
+  if (name === 'any') return 'any'
+  if (ICMP_TYPE_NAMES[name] !== undefined) return {type: ICMP_TYPE_NAMES[name]}
+  const coded = ICMP_CODE_NAMES[name]
+  if (coded !== undefined) return {type: coded[0], code: coded[1]}
+  const m = /^(\d+)(?:\/(\d+))?$/.exec(v)
+  return m ? {type: Number(m[1]), ...(m[2] !== undefined ? {code: Number(m[2])} : {})} : undefined
+}
+
+/** Whether an ICMP packet is of `spec`: an echo's code is 0; an error's unknown code leaves a rule on the code undecided. */
+function icmpMatches(spec: ReturnType<typeof icmpTypeSpec>, p: PacketFacts): Tri {
+  if (spec === undefined || p.icmpType === undefined) return 'unknown'
+  if (spec === 'any') return true
+  if (spec.type !== p.icmpType) return false
+  if (spec.code === undefined) return true
+  const code = p.icmpCode ?? (p.icmpType === 0 || p.icmpType === 8 ? 0 : undefined)
+  return code === undefined ? 'unknown' : code === spec.code
+}
 
 export type Hook = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING'
 
@@ -162,10 +212,13 @@ function passedBefore(p: PacketFacts, table: string, chain: string): [string, st
 /**
  * Whether a rule's target can give a packet whose mark is 0 another mark. MARK writes
  * `(mark & ~mask) ^ value` (or `| value` for --set-mark/--or-mark), so from 0 it becomes `value`;
- * a zero value (clearing bits) or --and-mark leaves it 0. CONNMARK and TPROXY are taken as marking.
+ * a zero value (clearing bits) or --and-mark leaves it 0. CONNMARK --restore-mark, HMARK and TPROXY are
+ * taken as marking; CONNMARK's other forms set the connection's mark, not the packet's.
  */
 function setsMark(pr: ParsedRule): boolean {
-  if (pr.target === 'CONNMARK' || pr.target === 'TPROXY') return true
+  if (pr.target === 'CONNMARK') return pr.targetArgs.includes('--restore-mark')
+  // HMARK writes a hash of the packet's addresses and ports
+  if (pr.target === 'TPROXY' || pr.target === 'HMARK') return true
   if (pr.target !== 'MARK') return false
   const args = pr.targetArgs
   if (args.includes('--and-mark')) return false
@@ -274,6 +327,125 @@ function not(t: Tri, negate: boolean): Tri {
 
 const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG']
 
+/** Words that end one `-m` match's options: the next match, or the target. */
+const MATCH_ENDS: ReadonlySet<string> = new Set(['-m', '--match', '-j', '--jump', '-g', '--goto'])
+
+/** A packet the host forwards (or bridges): it belongs to no local socket, so owner and cgroup matches have none to test. */
+function forwarded(p: PacketFacts): boolean {
+  return p.bridged === true || (p.inDev !== undefined && p.dstIsLocal === false)
+}
+
+/**
+ * `--ctstate`: the packet's conntrack state, and for a tracked one the virtual states DNAT and
+ * SNAT, set once this host's nat changed the connection's destination or source (xt_conntrack).
+ */
+function ctStateMatches(states: readonly string[], p: PacketFacts): Tri {
+  if (states.includes(p.state)) return true
+  if (p.state === 'UNTRACKED' || p.state === 'INVALID') return false
+  let result: Tri = false
+  for (const [name, translated] of [['DNAT', p.ctDnat], ['SNAT', p.ctSnat]] as const) {
+    if (!states.includes(name)) continue
+    if (translated === true) return true
+    if (translated === undefined) result = 'unknown'
+  }
+  return result
+}
+
+/** The packet's direction in its connection: the first packet is the original direction; otherwise what the caller knows. */
+export function ctDirOf(p: PacketFacts): 'ORIGINAL' | 'REPLY' | undefined {
+  if (p.state === 'UNTRACKED' || p.state === 'INVALID') return undefined
+  return p.ctDir ?? (p.state === 'NEW' ? 'ORIGINAL' : undefined)
+}
+
+export interface Tuple {
+  src: string
+  dst: string
+  sport?: number
+  dport?: number
+}
+
+/** The connection's original and reply tuples, where no nat on this host changed them (else unknown: the addresses before it are not here). */
+export function ctTuples(p: PacketFacts): {orig: Tuple, repl: Tuple} | undefined {
+  const dir = ctDirOf(p)
+  if (dir === undefined || p.ctDnat !== false || p.ctSnat !== false) return undefined
+  const here = {src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}
+  const back = {src: p.dst, dst: p.src, sport: p.dport, dport: p.sport}
+  return dir === 'ORIGINAL' ? {orig: here, repl: back} : {orig: back, repl: here}
+}
+
+/**
+ * What `-m addrtype` calls an address: the type of its route in the local table
+ * (inet_dev_addr_type), 0/8 and 255.255.255.255 broadcast, 224/4 multicast, anything the local
+ * table does not hold unicast. With --limit-iface-in/out (`dev`, null without) only that device's
+ * local routes count: an address of another device is unicast there (Calico's masquerade of what
+ * leaves by tunl0 from an address not on tunl0). undefined when that device is not known.
+ */
+function addrType(ip: string, local: boolean, p: PacketFacts, dev: string | undefined | null): string | undefined {
+  let n: number
+  try {
+    n = ipToInt(ip)
+  } catch {
+    return undefined
+  }
+  if (n >>> 24 === 0 || n === 0xffffffff) return 'BROADCAST'
+  if (n >>> 28 === 0xe) return 'MULTICAST'
+  const directed = ip === p.dst && p.pktType === 'broadcast'
+  if (!local && !directed) return 'UNICAST'
+  if (dev === null) return local ? 'LOCAL' : 'BROADCAST'
+  // a directed broadcast's own device is not in the facts
+  if (dev === undefined || !local) return undefined
+  const holder = p.localDevOf?.(ip)
+  return holder === undefined ? undefined : holder === dev ? 'LOCAL' : 'UNICAST'
+}
+
+/**
+ * `-m rpfilter` (xt_rpfilter): the route back to the source, looked up as from the packet's
+ * destination (with the packet's mark for --validmark), must be unicast (or local with
+ * --accept-local) and leave by the receiving device, or any device with --loose. A packet from
+ * lo always passes. --invert turns the answer.
+ */
+function rpfilterMatches(p: PacketFacts, flags: ReadonlySet<string>): Tri {
+  const invert = flags.has('--invert')
+  if (p.inDev === 'lo') return !invert
+  if (p.inDev === undefined || p.routeBack === undefined || p.pktType === 'multicast') return 'unknown'
+  const back = p.routeBack(flags.has('--validmark') ? p.mark ?? 0 : 0)
+  if (back === undefined) return 'unknown'
+  let dev: string | undefined
+  if (back.type === 'unicast') dev = back.dev
+  else if (back.type === 'local' && flags.has('--accept-local')) dev = p.localDevOf?.(p.src)
+  else return invert
+  if (flags.has('--loose')) return !invert
+  return dev === undefined ? 'unknown' : (dev === p.inDev) !== invert
+}
+
+/** What options the evaluator cannot decide depend on, and the command that shows it. */
+const CANNOT_SEE: Readonly<Record<string, {needs: string, settledBy?: string}>> = (() => {
+  const table: Record<string, {needs: string, settledBy?: string}> = {}
+  const add = (options: string[], seen: {needs: string, settledBy?: string}) => {
+    for (const o of options) table[o] = seen
+  }
+  add(['--physdev-in', '--physdev-out', '--physdev-is-in', '--physdev-is-out'], {needs: 'the bridge port the frame came in or leaves by', settledBy: 'bridge link show'})
+  add(['--dscp', '--dscp-class', '--tos'], {needs: 'the packet\'s DSCP/TOS byte, which the sender or a DSCP/TOS target sets'})
+  add(['--src-group', '--dst-group'], {needs: 'the devices\' groups', settledBy: 'ip -d link show'})
+  add(['--realm'], {needs: 'the realm of the route taken', settledBy: 'ip route show table all'})
+  add(['--u32', '--string', '--hex-string', '--bytecode', '--object-pinned', '--tcp-option', '--mss'], {needs: 'the packet\'s bytes beyond its addresses and ports, which a trace does not have'})
+  add(['--connlimit-above', '--connlimit-upto'], {needs: 'how many connections are open already', settledBy: 'conntrack -L'})
+  add(['--connbytes', '--ctstatus', '--ctexpire'], {needs: 'the connection\'s status and counters', settledBy: 'conntrack -L'})
+  add(['--quota'], {needs: 'how much of the quota earlier packets used', settledBy: 'iptables-save -c'})
+  add(['--timestart', '--timestop', '--weekdays', '--monthdays', '--datestart', '--datestop'], {needs: 'the time the packet is sent'})
+  add(['--helper', '--label'], {needs: 'the connection\'s helper and labels', settledBy: 'conntrack -L -o extended'})
+  add(['--pol', '--dir', '--strict', '--reqid', '--spi', '--proto', '--tunnel-src', '--tunnel-dst'], {needs: 'the IPsec policy the packet passed', settledBy: 'ip xfrm policy'})
+  add(['--mac-source'], {needs: 'the sending device\'s MAC address', settledBy: 'ip neigh'})
+  add(['--cpu'], {needs: 'the CPU that handles the packet'})
+  return table
+})()
+
+/** Modules that decide by what no table shows, whatever their options. */
+const MODULES_UNSEEN: Readonly<Record<string, {needs: string, settledBy?: string}>> = {
+  socket: {needs: 'whether a local socket takes the packet', settledBy: 'ss -tunap'},
+  ipvs: {needs: 'IPVS\'s connections', settledBy: 'ipvsadm -Lnc'},
+}
+
 /**
  * `--tcp-flags MASK COMP` (and `--syn`, which is `SYN,RST,ACK,FIN SYN`): the flags in MASK must be
  * exactly those in COMP. The traced request is a connection's first segment (SYN), its reply the
@@ -298,10 +470,11 @@ function markMatches(spec: string, mark: number): boolean {
 /**
  * The mark a MARK rule leaves on a packet that had `mark`: --set-xmark V/M is `(mark & ~M) ^ V`,
  * --set-mark `(mark & ~M) | V`, and --and/--or/--xor-mark what they say. undefined when the rule
- * is not a MARK the tracer can apply (CONNMARK restoring a connection's mark, TPROXY).
+ * is not a MARK the tracer can apply (CONNMARK restoring a connection's mark, TPROXY). CONNMARK's
+ * --save-mark and --set-* write the connection's mark and leave the packet's as it was.
  */
 function markAfterRule(pr: ParsedRule, mark: number): number | undefined {
-  if (pr.target === 'CONNMARK' && pr.targetArgs.includes('--save-mark')) return mark
+  if (pr.target === 'CONNMARK' && !pr.targetArgs.includes('--restore-mark')) return mark
   const op = markOp(pr)
   if (op === undefined) return undefined
   const {kind, value, mask} = op
@@ -443,8 +616,16 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
   let goto = false
   let negate = false
   const modules = new Set<string>()
-  const unknown = (text: string): void => {
-    conditions.push({test: () => 'unknown', undecidable: text})
+  let module: string | undefined
+  const unknown = (text: string, seen?: {needs: string, settledBy?: string}): void => {
+    conditions.push({test: () => 'unknown', undecidable: text, ...seen})
+  }
+  /** an option of the same `-m` match as the word at `at` (`--limit-iface-out` of a `--src-type`, `--name` of a `--rcheck`), with its word after */
+  const optionInMatch = (at: number, names: readonly string[]): {name: string, value?: string} | undefined => {
+    let first = at
+    while (first > 0 && !MATCH_ENDS.has(t[first - 1])) first--
+    for (let j = first; j < t.length && (j <= at || !MATCH_ENDS.has(t[j])); j++) if (names.includes(t[j])) return {name: t[j], value: t[j + 1]}
+    return undefined
   }
   for (let i = 0; i < t.length; i++) {
     const tok = t[i]
@@ -483,7 +664,14 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         break
       }
       case '-m': case '--match':
-        modules.add(arg())
+        module = arg()
+        modules.add(module)
+        if (module === 'rpfilter') {
+          const flags = new Set<string>()
+          for (let j = i + 1; j < t.length && !MATCH_ENDS.has(t[j]); j++) flags.add(t[j])
+          conditions.push({test: p => rpfilterMatches(p, flags), undecidable: ['-m rpfilter', ...flags].join(' '), ...(flags.has('--validmark') ? {on: 'mark' as const} : {}),
+            needs: 'the route back to the source', settledBy: 'ip route get SOURCE from DESTINATION iif lo'})
+        }
         break
       case '--dport': case '--destination-port': case '--dports': case '--destination-ports': {
         const v = arg()
@@ -509,36 +697,113 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         break
       case '--ctstate': case '--state': {
         const states = arg().toUpperCase().split(',')
-        conditions.push({test: p => not(states.includes(p.state), neg)})
+        conditions.push({test: p => not(ctStateMatches(states, p), neg), undecidable: `${neg ? '! ' : ''}${tok} ${states.join(',')}`,
+          needs: 'whether this host\'s nat translated the connection', settledBy: 'conntrack -L'})
+        break
+      }
+      case '--ctdir': {
+        const v = arg().toUpperCase()
+        conditions.push({test: p => {
+          const dir = ctDirOf(p)
+          return dir === undefined ? 'unknown' : not(dir === v, neg)
+        }, undecidable: `${neg ? '! ' : ''}--ctdir ${v}`, needs: 'which way this packet goes in its connection', settledBy: 'conntrack -L'})
+        break
+      }
+      case '--ctorigsrc': case '--ctorigdst': case '--ctreplsrc': case '--ctrepldst':
+      case '--ctorigsrcport': case '--ctorigdstport': case '--ctreplsrcport': case '--ctrepldstport': {
+        const v = arg()
+        const [, side, field] = /^--ct(orig|repl)(src|dst)/.exec(tok)!
+        const port = tok.endsWith('port')
+        conditions.push({test: p => {
+          const tuple = ctTuples(p)?.[side as 'orig' | 'repl']
+          if (tuple === undefined || (port && p.proto !== 'tcp' && p.proto !== 'udp')) return 'unknown'
+          return not(port ? portIn(v, field === 'src' ? tuple.sport : tuple.dport) : inCidrList(v, field === 'src' ? tuple.src : tuple.dst), neg)
+        }, undecidable: `${neg ? '! ' : ''}${tok} ${v}`, needs: 'the connection\'s addresses before this host\'s nat', settledBy: 'conntrack -L'})
+        break
+      }
+      case '--ctproto': {
+        const v = arg().toLowerCase()
+        const proto = PROTO_NUMBERS[v] ?? v
+        conditions.push({test: p => p.state === 'UNTRACKED' || p.state === 'INVALID' ? 'unknown' : not(proto === p.proto, neg),
+          undecidable: `${neg ? '! ' : ''}--ctproto ${v}`, needs: 'a connection the packet has none of'})
         break
       }
       case '--icmp-type': {
         const v = arg()
-        const [typeText, codeText] = v.split('/')
-        const type = ICMP_TYPES[v] ?? (v === 'any' ? -1 : Number(typeText))
-        const code = codeText === undefined ? undefined : Number(codeText)
-        conditions.push({test: p => p.proto !== 'icmp' ? false
-          : not(type === -1 || (p.icmpType === type && (code === undefined || p.icmpCode === undefined || p.icmpCode === code)), neg)})
+        const spec = icmpTypeSpec(v)
+        conditions.push({test: p => p.proto !== 'icmp' ? false : not(icmpMatches(spec, p), neg),
+          undecidable: `${neg ? '! ' : ''}--icmp-type ${v}`, needs: spec === undefined ? 'an ICMP type name the trace does not know' : 'the ICMP code, which the trace does not know here'})
         break
       }
       case '--mark': {
         const v = arg()
+        if (module === 'connmark') {
+          // the connection's mark, which CONNMARK rules set, not the packet's
+          unknown(`${neg ? '! ' : ''}-m connmark --mark ${v}`, {needs: 'the connection\'s mark, which no table holds', settledBy: 'conntrack -L'})
+          break
+        }
         const mask = v.includes('/') ? Number(v.split('/')[1]) : 0xffffffff
         conditions.push({test: p => not(markMatches(v, p.mark ?? 0), neg), on: 'mark', markMask: Number.isFinite(mask) ? mask >>> 0 : 0xffffffff})
         break
       }
       case '--dst-type': case '--src-type': {
-        const v = arg().toUpperCase()
+        const types = arg().toUpperCase().split(',')
         const which = tok === '--dst-type' ? 'dst' : 'src'
+        const limit = optionInMatch(i, ['--limit-iface-in', '--limit-iface-out'])?.name
         conditions.push({test: p => {
-          const types = v.split(',')
-          if (types.every(x => x === 'LOCAL')) return not(Boolean(which === 'dst' ? p.dstIsLocal : p.srcIsLocal), neg)
-          if (types.every(x => x === 'UNICAST')) return not(true, neg)
-          return 'unknown'
-        }})
+          const local = Boolean(which === 'dst' ? p.dstIsLocal : p.srcIsLocal)
+          const type = addrType(which === 'dst' ? p.dst : p.src, local, p, limit === undefined ? null : limit === '--limit-iface-in' ? p.inDev : p.outDev)
+          return type === undefined ? 'unknown' : not(types.includes(type), neg)
+        }, undecidable: `${neg ? '! ' : ''}${tok} ${types.join(',')}${limit !== undefined ? ` ${limit}` : ''}`, needs: 'which device holds the address', settledBy: 'ip route show table local'})
         break
       }
       case '--limit-iface-in': case '--limit-iface-out':
+        // read with the --src-type/--dst-type before it
+        break
+      case '--uid-owner': case '--gid-owner': case '--socket-exists': {
+        const v = tok === '--socket-exists' ? '' : arg()
+        // owner runs in OUTPUT and POSTROUTING: a forwarded packet has no socket, and only negated owner matches match it
+        conditions.push({test: p => forwarded(p) ? not(false, neg) : 'unknown', undecidable: `${neg ? '! ' : ''}${tok} ${v}`.trim(),
+          needs: 'the user of the program that sends it', settledBy: 'ss -tuenp'})
+        break
+      }
+      case '--suppl-groups':
+        break
+      case '--path': case '--cgroup': {
+        const v = arg()
+        // xt_cgroup: no socket (a forwarded packet) is no match, negated or not
+        conditions.push({test: p => forwarded(p) ? false : 'unknown', undecidable: `${neg ? '! ' : ''}${tok} ${v}`,
+          needs: 'the cgroup of the program whose socket the packet belongs to', settledBy: 'cat /proc/PID/cgroup'})
+        break
+      }
+      case '--set': case '--rcheck': case '--update': case '--remove': {
+        if (module !== 'recent') {
+          unknown(tok)
+          break
+        }
+        const name = optionInMatch(i, ['--name'])?.value ?? 'DEFAULT'
+        // --set adds the source and matches (xt_recent); the others ask the list what earlier packets left there
+        if (tok === '--set') conditions.push({test: () => not(true, neg)})
+        else unknown(`${neg ? '! ' : ''}-m recent ${tok} --name ${name}`, {needs: `the addresses list ${name} holds from earlier packets`, settledBy: `cat /proc/net/xt_recent/${name}`})
+        break
+      }
+      case '--name': case '--seconds': case '--hitcount': case '--mask': case '--reap': case '--rttl': case '--rsource': case '--rdest': {
+        if (module !== 'recent') {
+          unknown(`${tok} ${tok === '--reap' || tok === '--rttl' || tok === '--rsource' || tok === '--rdest' ? '' : arg()}`.trim())
+          break
+        }
+        // options of the --rcheck/--update read there
+        if (!['--reap', '--rttl', '--rsource', '--rdest'].includes(tok)) arg()
+        break
+      }
+      case '--algo':
+        // the string match's search algorithm: its --string says what it cannot see
+        if (module === 'string') arg()
+        else unknown(`--algo ${arg()}`)
+        break
+      case '--transparent': case '--nowildcard': case '--restore-skmark': case '--loose': case '--validmark': case '--accept-local': case '--invert':
+        // options of -m socket and -m rpfilter, which the module's own warning covers
+        if (module !== 'socket' && module !== 'rpfilter') unknown(tok)
         break
       case '--limit-burst':
         arg()
@@ -579,6 +844,10 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         conditions.push({test: p => not(inIpset(name, dirs, p, sets), neg), undecidable: text, settledBy})
         break
       }
+      case '--nfacct-name':
+        // nfacct counts and matches every packet
+        arg()
+        break
       case '--update-counters': case '--update-subcounters':
         // counters only: `! --update-counters` changes no verdict
         break
@@ -629,13 +898,13 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
           // An option this evaluator does not know: take its arguments and treat the rule as undecidable.
           const words = [tok]
           while (i + 1 < t.length && !t[i + 1].startsWith('-') && t[i + 1] !== '!') words.push(t[++i])
-          unknown([neg ? '!' : '', ...words].filter(Boolean).join(' '))
+          unknown([neg ? '!' : '', ...words].filter(Boolean).join(' '), CANNOT_SEE[tok])
         }
       }
     }
   }
   // Modules that decide without any option; the others' options were judged above.
-  for (const m of modules) if (['socket', 'rpfilter', 'ipvs'].includes(m)) unknown(`-m ${m}`)
+  for (const m of modules) if (MODULES_UNSEEN[m] !== undefined) unknown(`-m ${m}`, MODULES_UNSEEN[m])
   return {rule, conditions, target, targetArgs, goto}
 }
 
@@ -644,7 +913,7 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
  * named as such: the trace may then say DELIVERED for a packet the kernel drops.
  */
 function assumedNoMatch(pr: ParsedRule, undecided: Condition[]): string {
-  const texts = undecided.flatMap(c => c.undecidable !== undefined ? [`\`${c.undecidable}\``] : []).join(' and ')
+  const texts = undecided.flatMap(c => c.undecidable !== undefined ? [`\`${c.undecidable}\`${c.needs !== undefined && c.why === undefined ? ` (it depends on ${c.needs})` : ''}`] : []).join(' and ')
   if (undecided.every(c => c.why === 'random') && pr.target !== undefined) {
     return `${texts} in \`${pr.rule.raw}\` sends some new connections to ${pr.target} and the others on, at random: traced the others (the trace follows each branch and says where they part)`
   }
@@ -656,6 +925,28 @@ function assumedNoMatch(pr: ParsedRule, undecided: Condition[]): string {
   const settle = [...new Set(undecided.flatMap(c => c.settledBy !== undefined ? [`\`${c.settledBy}\``] : []))]
   const tail = (settle.length > 0 ? ` (${settle.join(' and ')} would tell)` : '') + (stops ? `; assumed the rule does not match, but where it does the packet is ${pr.target === 'DROP' ? 'dropped' : 'rejected'}` : '; assumed the rule does not match')
   return head + tail
+}
+
+/** The `A-B` of `--to-destination A-B[:P]` / `--to-source A-B`: the kernel picks one address of it per connection. */
+function addressRange(args: string[]): string | undefined {
+  const i = args.findIndex(a => a === '--to-source' || a === '--to-destination')
+  const address = i === -1 ? undefined : (args[i + 1] ?? '').split(':')[0]
+  return address !== undefined && address.includes('-') ? address : undefined
+}
+
+/**
+ * A rule that rewrites the MSS option of the traced SYN (or its SYN-ACK) — iptables' TCPMSS, nft's
+ * `tcp option maxseg size set` — makes the peer send segments no bigger than that (`mss`, or this
+ * host's route MTU less 40 when clamped to it), fewer bytes than --size may ask. The trace's
+ * segment sizes do not follow it: said, for a TCP trace with a size. undefined for another packet.
+ */
+export function mssRewriteNote(ruleText: string, mss: number | undefined, p: PacketFacts): string | undefined {
+  if (p.proto !== 'tcp' || p.length === undefined || !tcpFlagsMatch(['SYN'], ['SYN'], p)) return undefined
+  const to = mss !== undefined ? `at most ${mss}` : 'at most the MTU of the route this host sends it by, less 40'
+  // the reply's walk carries no size: the SYN's walk speaks for the SYN-ACK too, which caps what the client sends
+  const which = p.state === 'NEW' ? 'the SYN (and the SYN-ACK, where the rule takes that too)' : 'the SYN-ACK'
+  return `\`${ruleText}\` rewrites the MSS option of ${which} to ${to}: the peer that reads it then sends segments no bigger than that; ` +
+    'the trace\'s segment sizes do not apply it (`ss -ti` on the sender shows the MSS it uses)'
 }
 
 function targetAddress(args: string[]): string | undefined {
@@ -967,7 +1258,7 @@ export class RuleSet {
       if (!result) continue
       const target = pr.target
       if (target === undefined) continue
-      if (target === 'MARK' || target === 'CONNMARK') {
+      if (target === 'MARK' || target === 'CONNMARK' || target === 'HMARK') {
         const next = markAfterRule(pr, marks.mark)
         if (next === undefined) marks.doubt ??= pr.rule
         else {
@@ -977,7 +1268,31 @@ export class RuleSet {
         continue
       }
       if (TERMINAL.has(target)) {
-        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress: targetAddress(pr.targetArgs), toPorts: targetPorts(pr.targetArgs)}}
+        const toAddress = targetAddress(pr.targetArgs)
+        const range = addressRange(pr.targetArgs)
+        if (range !== undefined) {
+          const note = `\`${pr.rule.raw}\` translates to an address of ${range}: the kernel picks one per connection${pr.targetArgs.includes('--random') ? ' at random' : ''}; traced ${toAddress}`
+          if (!assumptions.includes(note)) assumptions.push(note)
+        }
+        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress, toPorts: targetPorts(pr.targetArgs)}}
+      }
+      if (target === 'TPROXY') {
+        // tproxy_tg4: a socket on --on-port takes the packet (marked, accepted), or the kernel drops it
+        const port = pr.targetArgs[pr.targetArgs.indexOf('--on-port') + 1] ?? '?'
+        const note = `\`${pr.rule.raw}\` hands the packet to a local socket on port ${port}: the trace cannot see sockets (\`ss -ltnup\` shows them); assumed one listens and takes it (where none does, the kernel drops the packet)`
+        if (!assumptions.includes(note)) assumptions.push(note)
+        return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path}}
+      }
+      if (target === 'SET') {
+        // `-j SET --add-set S src`: a later `--match-set S` of this packet sees it there, not the set as captured
+        const set = pr.targetArgs[pr.targetArgs.findIndex(a => a === '--add-set' || a === '--del-set') + 1]
+        const note = `\`${pr.rule.raw}\` changes ipset ${set ?? '?'} as the packet passes: later matches on it are read from the set as captured`
+        if (!assumptions.includes(note)) assumptions.push(note)
+      }
+      if (target === 'TCPMSS') {
+        const set = pr.targetArgs.includes('--set-mss') ? Number(pr.targetArgs[pr.targetArgs.indexOf('--set-mss') + 1]) : undefined
+        const note = mssRewriteNote(pr.rule.raw, set, p)
+        if (note !== undefined && !assumptions.includes(note)) assumptions.push(note)
       }
       if (target === 'NETMAP') {
         // a 1:1 prefix map: the destination in PREROUTING/OUTPUT, the source in POSTROUTING/INPUT; host bits kept

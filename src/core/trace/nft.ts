@@ -9,7 +9,8 @@
  */
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
 import {cidrContains, ipToInt, parseCidr} from '../addr.js'
-import {type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
+import {printRule} from '../parse/nft-rule.js'
+import {ICMP_TYPE_NAMES, ctDirOf, ctTuples, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
 export const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -97,9 +98,6 @@ export function ruleName(r: NftRule): string {
 // ---- evaluating a base chain
 
 export interface NftFacts extends PacketFacts {
-  /** whether this host's nat gave the connection a new destination (`ct status dnat`) or source */
-  ctDnat?: boolean
-  ctSnat?: boolean
   /** why the packet's mark is not known here (an iptables MARK rule that may have set it): `meta mark` is then undecidable */
   markDoubt?: string
 }
@@ -168,7 +166,6 @@ type Val =
 type Value = Val | 'absent'
 
 const PROTO_NAMES: Record<string, string> = {'1': 'icmp', '6': 'tcp', '17': 'udp', '132': 'sctp'}
-const ICMP_TYPES: Record<string, number> = {'echo-reply': 0, 'destination-unreachable': 3, 'redirect': 5, 'echo-request': 8, 'time-exceeded': 11}
 /** nft's names of destination unreachable codes (`icmp code port-unreachable`) */
 const ICMP_CODES: Record<string, number> = {'net-unreachable': 0, 'host-unreachable': 1, 'prot-unreachable': 2, 'port-unreachable': 3, 'frag-needed': 4, 'net-prohibited': 9, 'host-prohibited': 10, 'admin-prohibited': 13}
 const SERVICES: Record<string, number> = {ssh: 22, domain: 53, http: 80, https: 443, bootps: 67, bootpc: 68, ntp: 123}
@@ -273,14 +270,29 @@ class ChainWalk {
           if (!m) return 'next'
           break
         }
-        case 'counter': case 'log': case 'quota': case 'flow': case 'set':
-          // `flow add @ft` offloads later packets of the flow, not this one; `add @set { ip saddr }` fills a set
+        case 'counter': case 'log': case 'flow':
+          // `flow add @ft` offloads later packets of the flow, not this one
           break
-        case 'limit': {
-          // a token bucket: the first packets (up to its burst) pass, later ones may not
-          const l = v as Obj
-          this.note(`\`${rule.text}\`: a rate limit; assumed the traced packet is within the rate (\`limit rate ${l.inv ? 'over ' : ''}${String(l.rate)}/${String(l.per)}\` ${l.inv ? 'does not match' : 'matches'}), as the first packets of a flow are`)
-          if (l.inv) return 'next'
+        case 'set': {
+          // `add @set { ip saddr }` fills a set and matches; a limit or quota of the element's own (a meter) matches as one does
+          for (const inner of isObj(v) && Array.isArray(v.stmt) ? v.stmt : []) {
+            if (isObj(inner) && isObj(inner.limit)) {
+              if (!this.withinRate(rule, inner.limit, ' (each element of the set its own)')) return 'next'
+            } else if (isObj(inner) && !('counter' in inner)) {
+              return new Unknown(`the set element's \`${Object.keys(inner)[0]}\`, whose state is in no table`)
+            }
+          }
+          break
+        }
+        case 'limit':
+          if (!this.withinRate(rule, v as Obj, '')) return 'next'
+          break
+        case 'quota': {
+          const q = v as Obj
+          const over = quotaOver(q, this.p.length)
+          if (over === 'unknown') return new Unknown(`\`${printRule([s])}\`: whether this packet takes it over the quota`)
+          this.note(`${ruleName(rule)}: a byte quota, ${String(q.used ?? 0)} ${String(q.used_unit ?? 'bytes')} of ${String(q.val)} ${String(q.val_unit ?? 'bytes')} used when the rules were read: assumed still ${over ? 'over' : 'under'} it`)
+          if (over !== Boolean(q.inv)) return 'next'
           break
         }
         case 'accept': case 'drop': case 'return': case 'continue': case 'jump': case 'goto': {
@@ -308,6 +320,11 @@ class ChainWalk {
         }
         case 'mangle': {
           const key = (v as Obj).key
+          if (isObj(key) && isObj(key['tcp option']) && key['tcp option'].name === 'maxseg') {
+            const set = (v as Obj).value
+            const note = mssRewriteNote(rule.text, typeof set === 'number' ? set : undefined, this.p)
+            if (note !== undefined) this.note(note)
+          }
           if (!(isObj(key) && isObj(key.meta) && key.meta.key === 'mark')) break // ct mark, tcp options, dscp: not where the packet goes
           const value = this.value((v as Obj).value, rule)
           if (value instanceof Unknown) {
@@ -334,6 +351,28 @@ class ChainWalk {
       }
     }
     return 'next'
+  }
+
+  /**
+   * `fib saddr [. mark] [. iif] oif`, nft's reverse path check (nft_fib4_eval): the device of the
+   * route back to the source, looked up as from lo with the packet's mark when asked; with `iif`
+   * only when that is the receiving device. A local source or no route: none (`missing`).
+   */
+  private reversePathOif(flags: readonly string[]): Val | Unknown {
+    const what = `\`fib ${flags.join(' . ')} oif\` (the route back to the source)`
+    const mark = flags.includes('mark') ? this.mark : 0
+    if (mark === undefined) return new Unknown(`${what}: the packet mark is unknown here`)
+    const p = this.p
+    const back = p.inDev === undefined ? undefined : p.routeBack?.(mark)
+    if (back === undefined || (back.type === 'unicast' && back.dev === undefined)) return new Unknown(what)
+    const dev = back.type === 'unicast' ? back.dev! : ''
+    return {t: 'ifname', v: flags.includes('iif') && dev !== p.inDev ? '' : dev}
+  }
+
+  /** A token bucket: the first packets (up to its burst) pass, later ones may not; the traced packet is taken as one of the first. */
+  private withinRate(rule: NftRule, l: Obj, whose: string): boolean {
+    this.note(`\`${rule.text}\`: a rate limit${whose}; assumed the traced packet is within the rate (\`limit rate ${l.inv ? 'over ' : ''}${String(l.rate)}/${String(l.per)}\` ${l.inv ? 'does not match' : 'matches'}), as the first packets of a flow are`)
+    return !l.inv
   }
 
   private verdict(s: Json, rule: NftRule, depth: number): Flow | 'next' {
@@ -466,7 +505,9 @@ class ChainWalk {
       if (proto === 'ip') {
         if (field === 'saddr' || field === 'daddr') return {t: 'ip', v: field === 'saddr' ? p.src : p.dst}
         if (field === 'protocol') return {t: 'name', v: p.proto}
-        return new Unknown(`\`ip ${field}\``)
+        if (field === 'ttl' && p.ttl !== undefined) return {t: 'num', v: p.ttl}
+        if (field === 'length' && p.length !== undefined) return {t: 'num', v: p.length}
+        return new Unknown(`\`ip ${field}\`${field === 'length' ? ' (the packet size is unknown: give --size)' : ''}`)
       }
       if (proto === 'th' && p.proto === 'icmp') {
         // `th` reads the transport header whatever it is: an ICMP header's type and code, then its checksum
@@ -496,6 +537,8 @@ class ChainWalk {
         case 'nfproto': return {t: 'name', v: 'ipv4'}
         case 'protocol': return {t: 'name', v: 'ip'}
         case 'pkttype': return {t: 'name', v: p.pktType === undefined || p.pktType === 'unicast' ? 'host' : p.pktType}
+        // a forwarded packet has no socket: nft ends the rule (NFT_BREAK), `!=` too
+        case 'skuid': case 'skgid': case 'cgroup': return p.inDev !== undefined && p.dstIsLocal === false ? 'absent' : new Unknown(`\`meta ${key}\` (the socket of the program that sends it)`)
         case 'mark': return this.mark === undefined ? new Unknown(`the packet mark, unknown here: ${this.marked ? `${ruleName(this.marked)} set it to a value the trace cannot know` : this.p.markDoubt ?? 'a rule may set it'}`) : {t: 'num', v: this.mark}
         default: return new Unknown(`\`meta ${key}\``)
       }
@@ -504,12 +547,29 @@ class ChainWalk {
       const key = String(e.ct.key)
       if (key === 'state') return {t: 'flags', v: [p.state.toLowerCase()]}
       if (key === 'status') return {t: 'flags', v: [...(p.ctDnat ? ['dnat'] : []), ...(p.ctSnat ? ['snat'] : [])], ...{known: ['dnat', 'snat']}} as Val
+      if (key === 'direction') {
+        const dir = ctDirOf(p)
+        return dir === undefined ? new Unknown('`ct direction` (which way this packet goes in its connection)') : {t: 'name', v: dir.toLowerCase()}
+      }
+      // nft -j writes `ct original ip daddr` as key `ip daddr`
+      const field = key.replace(/^ip /, '')
+      if ((e.ct.dir === 'original' || e.ct.dir === 'reply') && ['saddr', 'daddr', 'proto-src', 'proto-dst'].includes(field)) {
+        const tuple = ctTuples(p)?.[e.ct.dir === 'original' ? 'orig' : 'repl']
+        const port = field.startsWith('proto-')
+        if (tuple === undefined || (port && p.proto !== 'tcp' && p.proto !== 'udp')) return new Unknown(`\`ct ${e.ct.dir} ${key}\` (the connection's addresses before this host's nat)`)
+        if (!port) return {t: 'ip', v: field === 'saddr' ? tuple.src : tuple.dst}
+        return {t: 'num', v: (field === 'proto-src' ? tuple.sport : tuple.dport) ?? -1}
+      }
       return new Unknown(`\`ct ${key}\``)
     }
     if (isObj(e.fib)) {
-      const flags = [e.fib.flags].flat()
-      if (e.fib.result !== 'type' || flags.length !== 1 || flags[0] !== 'daddr') return new Unknown(`\`fib ${flags.join(' . ')} ${String(e.fib.result)}\``)
-      return {t: 'name', v: p.dstIsLocal ? 'local' : p.pktType === 'broadcast' ? 'broadcast' : p.pktType === 'multicast' ? 'multicast' : 'unicast'}
+      const flags = [e.fib.flags].flat().map(String)
+      const result = String(e.fib.result)
+      if (result === 'type' && flags.length === 1 && flags[0] === 'daddr') {
+        return {t: 'name', v: p.dstIsLocal ? 'local' : p.pktType === 'broadcast' ? 'broadcast' : p.pktType === 'multicast' ? 'multicast' : 'unicast'}
+      }
+      if ((result === 'oif' || result === 'oifname') && flags.includes('saddr') && flags.every(f => ['saddr', 'mark', 'iif'].includes(f))) return this.reversePathOif(flags)
+      return new Unknown(`\`fib ${flags.join(' . ')} ${result}\``)
     }
     if (Array.isArray(e.concat)) {
       const parts: Val[] = []
@@ -532,6 +592,23 @@ class ChainWalk {
     }
     return new Unknown(`the expression ${JSON.stringify(e)}`)
   }
+}
+
+const BYTE_UNITS: Record<string, number> = {bytes: 1, kbytes: 1024, mbytes: 1024 ** 2, gbytes: 1024 ** 3}
+
+/**
+ * Whether a packet takes a quota over (nft_overquota: what it counted, this packet included,
+ * reaches the quota), from the bytes it had used when the rules were read. Without the packet's
+ * size only a quota far from its end (or past it) is known.
+ */
+function quotaOver(q: Obj, length: number | undefined): Tri {
+  const bytes = (n: Json, unit: Json) => Number(n) * (BYTE_UNITS[String(unit ?? 'bytes')] ?? Number.NaN)
+  const limit = bytes(q.val, q.val_unit)
+  const used = q.used === undefined ? 0 : bytes(q.used, q.used_unit)
+  if (!Number.isFinite(limit) || !Number.isFinite(used)) return 'unknown'
+  if (length !== undefined) return used + length >= limit
+  if (used >= limit) return true
+  return used + 65535 < limit ? false : 'unknown'
 }
 
 /** Why a key cannot be known: its unknown part. */
@@ -557,7 +634,7 @@ function numberOf(v: Json): number | undefined {
   if (typeof v !== 'string') return undefined
   if (/^0x[0-9a-f]+$/i.test(v)) return Number.parseInt(v, 16)
   if (/^\d+$/.test(v)) return Number(v)
-  return SERVICES[v] ?? ICMP_TYPES[v] ?? ICMP_CODES[v]
+  return SERVICES[v] ?? ICMP_TYPE_NAMES[v] ?? ICMP_CODES[v]
 }
 
 function ipInt(v: Json): number | undefined {
@@ -613,6 +690,8 @@ function matchValue(val: Val, e: Json): Tri {
     return n === undefined ? 'unknown' : n === val.v
   }
   if (val.t === 'ifname') {
+    // `fib … oif missing`/`exists`, as nft -j writes them
+    if (typeof e === 'boolean') return e === (val.v !== '')
     if (typeof e !== 'string') return 'unknown'
     return e.endsWith('*') ? val.v.startsWith(e.slice(0, -1)) : val.v === e
   }
