@@ -1101,7 +1101,11 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }
     const replaced = r.staticPeers.find(p => p.subnet === change.add!.subnet)
-    if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${replaced.publicIP}${replaced.vtepMAC ? ` (VTEP MAC ${replaced.vtepMAC})` : ''}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
+    const where = (p: {publicIP: string, vtepMAC?: string}) => `${p.publicIP}${p.vtepMAC ? ` (VTEP MAC ${p.vtepMAC})` : ''}`
+    // the same peer added again (a rerun script, a second try) is not a move: "replaced" would send the user looking for what changed
+    const unchanged = replaced !== undefined && replaced.publicIP === change.add.publicIP && (replaced.vtepMAC ?? undefined) === change.add.vtepMAC?.toLowerCase()
+    if (unchanged) ctx.progress(`static peer ${replaced.subnet} is already at ${where(replaced)}`)
+    else if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${where(replaced)}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
     if (!r.ipMasq && r.staticPeers.length === 0) {
       ctx.progress(`warning: pods created before this first static peer keep the bridge plugin's masquerade rule, which hides their address from other nodes' pods too; re-create them (new pods get ipMasq false, as this host now masquerades with the narrowed rule)`)
     }
