@@ -34,6 +34,8 @@ export interface Fault {
   description: string
   requires?: {backend?: 'vxlan' | 'host-gw'; segments?: 2; nodes?: number; peerSameSegment?: boolean; peerOtherSegment?: boolean}
   expect: FaultExpectation
+  /** what the changed node publishes on its sync (a new VTEP MAC) is held by every other node: they all sync after it */
+  everyNodeFollows?: boolean
   /** runs its commands through `sh`, which keeps them for the user as `[host] command`; says why where sync does not undo it */
   inject(f: FaultTarget, sh: FaultShell): Promise<void | {syncKeeps: string}>
 }
@@ -212,6 +214,7 @@ export const FAULTS: Fault[] = [
     description: 'the peer\'s vxlan device (flannel.<VNI>) comes back with a new random MAC (a reboot): the node\'s neigh/fdb entries are stale',
     requires: {backend: 'vxlan'},
     expect: {disposition: 'STALE_VTEP_MAC', from: 'node', path: 'forward', at: 'node'},
+    everyNodeFollows: true,
     async inject({peer}, sh) {
       await recreateVxlan(sh, peer, () => ({mac: randomMac()}))
     },
@@ -235,6 +238,7 @@ export const FAULTS: Fault[] = [
     expect: {disposition: 'MTU_EXCEEDED', from: 'node', path: 'return', at: 'node', size: 1450},
     async inject({node}, sh) {
       await sh.run(node, 'ip', ['link', 'set', 'eth0', 'mtu', '1400'])
+      return {syncKeeps: 'the underlay\'s MTU is not flannelctl\'s: sync fits the pod MTU to it instead, and the other nodes still send full size'}
     },
   },
   {
@@ -251,6 +255,7 @@ export const FAULTS: Fault[] = [
     expect: {disposition: 'DELIVERED', from: 'node', path: 'forward', at: 'node', warning: 'SOURCE_NATED'},
     async inject({node}, sh) {
       await sh.run(node, 'iptables', ['-w', '-t', 'nat', '-I', 'POSTROUTING', '1', '-s', subnetOf(node), '!', '-o', 'cni0', '-j', 'MASQUERADE'])
+      return {syncKeeps: 'the rule is not flannelctl\'s: sync leaves other software\'s rules as they are'}
     },
   },
   {
@@ -333,6 +338,17 @@ export function probeFor(state: LabState, fault: Fault, node: LabNode, peer: Lab
   const dst = state.pods.find(p => p.node === b.name)
   if (!src || !dst) throw userError(`nodes ${a.name} and ${b.name} need a pod each to show ${fault.name}`, 'bring the lab up with --pods 1 or more')
   return {src, dst}
+}
+
+/**
+ * The nodes whose `flannelctl sync` undoes an injected fault, in order: those whose tables it
+ * changed, then the broken node; after a new VTEP MAC, which the peer's sync publishes, every other
+ * node too (each holds the old one, not only the node the fault was aimed at).
+ */
+export function repairSyncOrder(state: LabState, injected: Pick<InjectedFault, 'fault' | 'node' | 'commands'>): string[] {
+  const changed = injected.commands.map(c => /^\[([^\]]+)\]/.exec(c)?.[1]).filter((n): n is string => n !== undefined)
+  const followers = injected.fault.everyNodeFollows ? state.nodes.map(n => n.name) : []
+  return [...new Set([...changed, injected.node.name, ...followers])]
 }
 
 export async function breakLab(state: LabState, nodeName: string, faultName: string, peerName?: string, runner?: Runner): Promise<InjectedFault> {

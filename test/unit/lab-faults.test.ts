@@ -1,6 +1,6 @@
 /** Which lab a fault fits: the backend the store says now, not only the one lab up built. */
 import {expect} from 'chai'
-import {FAULTS, FaultShell, checkFits} from '../../src/services/faults.js'
+import {FAULTS, FaultShell, checkFits, repairSyncOrder} from '../../src/services/faults.js'
 import type {LabNode, LabState} from '../../src/services/lab.js'
 import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
 
@@ -62,5 +62,32 @@ describe('lab break: the VTEP a fault works on', () => {
 describe('lab break --list: the descriptions', () => {
   it('name no fixed flannel.1: faults work on the lab\'s flannel.<VNI> of now', () => {
     for (const f of FAULTS) expect(f.description, f.name).to.not.match(/flannel\.1\b/)
+  })
+})
+
+describe('lab break: the repair it prints', () => {
+  const node = (name: string) => ({name, netns: `fc-demo-${name}`, underlayIP: `192.168.100.1${name.slice(1)}`, subnet: `10.244.${name.slice(1)}.0/24`} as LabNode)
+  const lab = {name: 'demo', nodes: [node('n1'), node('n2'), node('n3')]} as LabState
+  const fault = (name: string) => FAULTS.find(f => f.name === name)!
+  /** A shell that runs nothing. */
+  const quietShell = (): FaultShell => new FaultShell({
+    target: {kind: 'local'},
+    run: async (): Promise<CommandResult> => ({stdout: '', stderr: '', exitCode: 0}),
+  })
+
+  it('says sync does not undo what is not flannelctl\'s: the underlay MTU, another program\'s masquerade rule', async () => {
+    // before: both printed "or flannelctl lab exec n1 -- flannelctl sync", after which doctor still found the fault
+    for (const name of ['mtu-mismatch', 'naive-masquerade']) {
+      const kept = await fault(name).inject({lab, node: lab.nodes[0], peer: lab.nodes[1]}, quietShell())
+      expect(kept, name).to.have.property('syncKeeps').that.matches(/not flannelctl's/)
+    }
+  })
+
+  it('syncs the changed node, then the broken one; after a new VTEP MAC every node, since each holds the old one', () => {
+    const missingReturn = {fault: fault('missing-return-route'), node: lab.nodes[0], commands: ['[n2] ip route del 10.244.1.0/24']}
+    expect(repairSyncOrder(lab, missingReturn)).to.deep.equal(['n2', 'n1'])
+    // before: n2 then n1 only, and n3 kept sending to n2's old MAC (doctor: VTEP_MAC_DRIFT on n3)
+    const staleMac = {fault: fault('stale-vtep-mac'), node: lab.nodes[0], commands: ['[n2] ip link del flannel.1', '[n2] ip link add flannel.1 …']}
+    expect(repairSyncOrder(lab, staleMac)).to.deep.equal(['n2', 'n1', 'n3'])
   })
 })
