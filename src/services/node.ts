@@ -426,10 +426,11 @@ export async function readStoreView(store: Store, opts: {fromWatch?: boolean} = 
   return Promise.all([store.getConfig(), store.getMeta(MIGRATION_META_KEY), store.listLeases(opts)])
 }
 
-export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean): Promise<{rec: NodeRecord | undefined; path: string}> {
+/** `missingHint`: what to do without a record, where "run init first" is not it (reset) */
+export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean, missingHint = 'run flannelctl init first (or pass --state-file)'): Promise<{rec: NodeRecord | undefined; path: string}> {
   const path = o.stateFile ?? DEFAULT_STATE_FILE
   const rec = await readRecord(host, path)
-  if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, 'run flannelctl init first (or pass --state-file)', ExitCode.usage, 'NO_STATE')
+  if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, missingHint, ExitCode.usage, 'NO_STATE')
   return {rec, path}
 }
 
@@ -935,7 +936,9 @@ export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = 
 
 async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean): Promise<{ops: Op[]; plan: string[]; released?: string}> {
   const host = new HostAdapter(ctx.runner)
-  const {rec, path} = await loadRecord(host, o, false)
+  // a second reset (a teardown script run twice) was told to run init first
+  const {rec, path} = await loadRecord(host, o, false,
+    'nothing to reset: flannelctl init has not run here, or a reset already removed what it made (a host set up with --state-file needs the same --state-file)')
   // --release gives the lease back through the store given (etcd's certificates may have moved), else the recorded one
   const r: NodeRecord = {...rec!, ...storeChoice(o, rec)}
   for (const line of unusedByReset(o, rec!, path, release)) ctx.progress(`warning: ${line}`)

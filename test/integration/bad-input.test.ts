@@ -300,6 +300,21 @@ describe('bad input (real namespace)', function () {
     expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
   })
 
+  it('a host without a record: reset says there is nothing to reset, migrate without --lab/--inventory names them', async () => {
+    const built = await init('--network', '10.244.0.0/16')
+    expect(built.exitCode, built.stderr).to.equal(0)
+    const state = ['--state-file', join(dir, 'node.json')]
+    expect((await cli(['reset', ...state], {netns: ns})).exitCode).to.equal(0)
+    // before: the second reset told the user to run init first
+    const again = await cli(['reset', ...state], {netns: ns})
+    await expectCleanFailure(again, /^Error: this host has no flannelctl state at .*node\.json$/)
+    expect(again.stderr).to.contain('Hint: nothing to reset: flannelctl init has not run here, or a reset already removed what it made')
+    // before: "Error: node this host has no flannelctl state", and no word of --lab
+    const migrate = await cli(['migrate', '--backend', 'host-gw', ...state], {netns: ns})
+    await expectCleanFailure(migrate, /^Error: this host has no flannelctl state at .*node\.json$/)
+    expect(migrate.stderr).to.contain('Hint: run flannelctl init here first, or name the nodes to migrate: --lab NAME or --inventory FILE')
+  })
+
   it('lease list on a mistyped --store is an error naming it; on an empty store, a note', async () => {
     const typo = await cli(['lease', 'list', '--store', `file:${join(dir, 'no-such-store')}`])
     expect(typo.exitCode, typo.stderr).to.equal(2)
