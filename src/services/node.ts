@@ -375,8 +375,13 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
   ]
   const differ = given.filter(([, mine, theirs]) => mine !== undefined && mine !== theirs)
   if (differ.length > 0) {
+    // backend set changes only the Backend: the subnet range stays the network's, as its leases were cut from it
+    const ranged = differ.some(([name]) => name.startsWith('Subnet'))
+    const backendOnes = differ.some(([name]) => !name.startsWith('Subnet'))
     throw userError(`the store's network config differs from the one given: ${differ.map(([name, mine, theirs]) => `${name} is ${String(theirs)}, not ${String(mine)}`).join('; ')}`,
-      'drop those settings to join the network as it is; backend settings change for every node with flannelctl backend set (or migrate)')
+      ['drop those settings to join the network as it is',
+        ...(backendOnes ? ['backend settings change for every node with flannelctl backend set (or migrate)'] : []),
+        ...(ranged ? ['SubnetLen, SubnetMin and SubnetMax stay the network\'s: for another range, use another --store'] : [])].join('; '))
   }
   return {nc}
 }

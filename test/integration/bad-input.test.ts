@@ -261,8 +261,13 @@ describe('bad input (real namespace)', function () {
     const own = nodeArgs().slice(2)
     const join1 = await cli(['init', '--store', `file:${store}`, '--subnet-len', '26', '--vni', '5', '--iface', 'eth0', ...own], {netns: ns})
     await expectCleanFailure(join1, /the store's network config differs from the one given: SubnetLen is 24, not 26; VNI is 1, not 5/)
+    expect(join1.stderr).to.contain('backend set').and.contain('for another range, use another --store')
     const join2 = await cli(['init', '--store', `file:${store}`, '--net-conf', '{"Network":"10.50.0.0/16","SubnetLen":25,"Backend":{"Type":"host-gw"}}', '--iface', 'eth0', ...own], {netns: ns})
     await expectCleanFailure(join2, /SubnetLen is 24, not 25/)
+    // before: only "backend set" was offered, which cannot change the range (the README's hand-run init on a store made by the first example)
+    const join3 = await cli(['init', '--store', `file:${store}`, '--network', '10.50.0.0/16', '--backend', 'host-gw', '--subnet-min', '10.50.1.0', '--subnet-max', '10.50.1.0', '--iface', 'eth0', ...own], {netns: ns})
+    await expectCleanFailure(join3, /SubnetMax is 10\.50\.255\.0, not 10\.50\.1\.0$/)
+    expect(join3.stderr).to.contain('Hint: drop those settings to join the network as it is; SubnetLen, SubnetMin and SubnetMax stay the network\'s: for another range, use another --store')
   })
 
   it('backend set keeps the settings it is not told to change (Port, MTU, DirectRouting) while the type stays', async () => {
