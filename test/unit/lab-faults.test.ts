@@ -83,6 +83,17 @@ describe('lab break: the repair it prints', () => {
     }
   })
 
+  it('hostgw-via-router: sync repairs it where the node has a VTEP to route the peer through, not on host-gw', async () => {
+    // before: on a host-gw lab it printed "or … flannelctl sync", which said "up to date: nothing to change" and left the route
+    const shellWith = (vxlanLinks: string): FaultShell => new FaultShell({
+      target: {kind: 'local'},
+      run: async (cmd: Command): Promise<CommandResult> => ({stdout: cmd.args.includes('type') ? vxlanLinks : '', stderr: '', exitCode: 0}),
+    })
+    const target = {lab, node: lab.nodes[0], peer: lab.nodes[2]}
+    expect(await fault('hostgw-via-router').inject(target, shellWith('[]'))).to.have.property('syncKeeps').that.contains('host-gw')
+    expect(await fault('hostgw-via-router').inject(target, shellWith('[{"ifname":"flannel.1"}]'))).to.equal(undefined)
+  })
+
   it('syncs the changed node, then the broken one; after a new VTEP MAC every node, since each holds the old one', () => {
     const missingReturn = {fault: fault('missing-return-route'), node: lab.nodes[0], commands: ['[n2] ip route del 10.244.1.0/24']}
     expect(repairSyncOrder(lab, missingReturn)).to.deep.equal(['n2', 'n1'])
