@@ -15,7 +15,7 @@ import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {podNetworkGuess} from '../core/trace/fixes.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {migrationStopped, type UnfinishedMigration} from './lease.js'
+import {migrationStopped, type StoreSummary, type UnfinishedMigration} from './lease.js'
 import {Lab} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 
@@ -737,12 +737,23 @@ export function isNetworkFix(command: string): boolean {
   return command.startsWith('flannelctl migrate ')
 }
 
+/**
+ * Who the store says the peers are, for hostChecks: the leases, and this host's static peers beside
+ * them (a hand-run node's entries for its `peer add` peers are not stale). Undefined: no store read.
+ */
+export function knownPeers(summary: Pick<StoreSummary, 'leases' | 'staticPeers'> | undefined): Parameters<typeof hostChecks>[1] {
+  if (summary === undefined) return undefined
+  const leased = summary.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
+  const statics = (summary.staticPeers ?? []).filter(p => !leased.some(l => l.subnet === p.subnet)).map(p => ({subnet: p.subnet, publicIP: p.publicIP, vtepMac: p.vtepMAC}))
+  return [...leased, ...statics]
+}
+
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
   const src = await loadSource(o, opts)
   // The lab's store, or on this host alone the one flannelctl init recorded here; offline, what collect saved of it.
   const summary = o.snapshot !== undefined ? await readSavedStore(o.snapshot) : await readSourceStore(src, o, opts.progress)
   const store = summary?.store
-  const leases: Parameters<typeof hostChecks>[1] = summary?.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
+  const leases = knownPeers(summary)
   const backend: Parameters<typeof hostChecks>[2] = summary?.backend ?? undefined
   const enableNFTables = summary?.enableNFTables ?? undefined
   const migration = summary?.migration ?? undefined

@@ -5,7 +5,7 @@ import {subnetMisfit} from '../core/ipam.js'
 import {asReadFailure, isUserError, userError} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {RealRunner} from '../adapters/runner.js'
-import {loadRecord, storeOptions} from './node.js'
+import {loadRecord, storeOptions, type NodeRecord} from './node.js'
 import {MIGRATION_META_KEY, parseMigrationRecord, migrationLabels, migrateFlags, type MigrationRecord} from '../core/migrate-plan.js'
 
 /**
@@ -27,6 +27,11 @@ export interface StoreSummary {
    */
   offConfig?: string | null
   migration: UnfinishedMigration | null
+  /**
+   * This host's static peers (`peer add`, the hand-run flanneld), from its record, when the store is
+   * the one init recorded here: its peers as much as the leases are. Absent: none, or not this host's.
+   */
+  staticPeers?: {subnet: string; publicIP: string; vtepMAC?: string}[]
 }
 
 /** A migration that has not finished, as `lease list --json` and doctor tell it. */
@@ -154,7 +159,7 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
 }
 
 /** The store to read when none is named: the one `init` recorded on this host, else the default. */
-export async function recordedStore(stateFile: string | undefined, etcdPassword?: string): Promise<{spec: string; options: StoreOptions} | undefined> {
+export async function recordedStore(stateFile: string | undefined, etcdPassword?: string): Promise<{spec: string; options: StoreOptions; staticPeers: NodeRecord['staticPeers']} | undefined> {
   const {rec} = await loadRecord(new HostAdapter(new RealRunner()), {stateFile}, true)
-  return rec ? {spec: rec.store, options: storeOptions(rec, {etcdPassword})} : undefined
+  return rec ? {spec: rec.store, options: storeOptions(rec, {etcdPassword}), staticPeers: rec.staticPeers ?? []} : undefined
 }
