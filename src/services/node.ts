@@ -1129,7 +1129,9 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
         throw userError(`${change.remove} is not a static peer: it is ${leased.publicIP}'s lease in ${r.store}`,
           'it leaves when that host runs flannelctl reset --release (or its lease expires); sync here then removes its route')
       }
-      throw userError(`no static peer ${change.remove} on this host`, 'see them with: flannelctl peer list')
+      // `peer remove 10.244.2.0`, the prefix length left off: name the peer meant
+      const meant = isIPv4(change.remove) ? r.staticPeers.find(p => cidrContainsIp(p.subnet, change.remove!)) : undefined
+      throw userError(`no static peer ${change.remove} on this host`, meant ? `did you mean: flannelctl peer remove ${meant.subnet}` : 'see them with: flannelctl peer list')
     }
     r.staticPeers = r.staticPeers.filter(p => p.subnet !== change.remove)
   }

@@ -74,6 +74,10 @@ describe('static peers (real namespaces, no shared store)', function () {
   })
 
   it('peer remove takes the route away again', async () => {
+    // the prefix length left off: before, only "see them with: flannelctl peer list"
+    const bare = await cli(['peer', 'remove', '10.244.2.0', ...args(0)], {netns: hosts[0].ns})
+    expect(bare.exitCode).to.equal(2)
+    expect(bare.stderr).to.equal('Error: no static peer 10.244.2.0 on this host\nHint: did you mean: flannelctl peer remove 10.244.2.0/24')
     const r = await cli(['peer', 'remove', '10.244.2.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(r.exitCode, r.stderr).to.equal(0)
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.2.0/24')
