@@ -122,7 +122,7 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
  * overwrite the change.
  */
 export async function setBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: {type: string; directRouting?: boolean; vni?: number; port?: number},
-  {dryRun = false, byMigration = false} = {}): Promise<{before: NetConf; after: NetConf; config: string}> {
+  {dryRun = false, byMigration = false} = {}): Promise<{before: NetConf; after: NetConf; config: string; changed: boolean}> {
   const store = await openStore(storeSpec, opts)
   try {
     const raw = await store.getConfig()
@@ -151,8 +151,10 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
     conf[key] = b
     const json = JSON.stringify(conf)
     const after = parseNetConf(json)
-    if (!dryRun) await store.putConfig(json)
-    return {before, after, config: json}
+    // the backend it already has: no write, so no agent wakes for a store event that changes nothing
+    const changed = JSON.stringify(JSON.parse(raw)) !== json
+    if (!dryRun && changed) await store.putConfig(json)
+    return {before, after, config: json, changed}
   } finally {
     await store.close()
   }

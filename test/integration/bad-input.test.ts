@@ -3,7 +3,7 @@
  * Each case runs init inside a fresh namespace with its own store.
  */
 import {expect} from 'chai'
-import {writeFile, mkdir, readdir, readFile, chmod} from 'node:fs/promises'
+import {writeFile, mkdir, readdir, readFile, chmod, stat} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 import {cli, sh, inNs, uniqueLab, BIN} from '../helpers/cli.js'
@@ -293,6 +293,12 @@ describe('bad input (real namespace)', function () {
     expect(ignored.stderr).to.contain('--vni is a setting of the vxlan backend, not of host-gw')
     expect((await cli(['backend', 'set', 'host-gw', '--store', `file:${store}`])).exitCode).to.equal(0)
     expect((await config()).Backend).to.deep.equal({Type: 'host-gw'})
+    // the backend it has: before, "host-gw → host-gw" and "nodes apply it on their next sync", the config written again
+    const written = (await stat(join(store, 'coreos.com', 'network', 'config'))).mtimeMs
+    const same = await cli(['backend', 'set', 'host-gw', '--store', `file:${store}`])
+    expect(same.exitCode, same.stderr).to.equal(0)
+    expect(same.stdout.trim()).to.equal('backend: the network already uses host-gw: nothing to change')
+    expect((await stat(join(store, 'coreos.com', 'network', 'config'))).mtimeMs, 'not written again').to.equal(written)
   })
 
   it('sync on a mistyped --store names the store this host was set up with (sync takes no --network)', async () => {
