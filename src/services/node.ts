@@ -290,10 +290,15 @@ function refuseSpecialAddress(ip: string, wanted: string): void {
   if (special) throw userError(`--public-ip ${ip} is in ${special.range} (${special.what}): no peer can send to it`, `pass ${wanted}`)
 }
 
-function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
+export function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
   const links = snap.links ?? []
   const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
-  const known = () => links.filter(l => l.kind !== 'loopback').map(l => `${l.name}${v4(l.name)[0] ? ` (${v4(l.name)[0].local})` : ''}`).join(', ')
+  // Interfaces with an address peers can send to; the rest (a pod's veth, left loose after a reset) only when none has one.
+  const known = () => {
+    const candidates = links.filter(l => l.kind !== 'loopback')
+    const addressed = candidates.filter(l => v4(l.name).length > 0)
+    return (addressed.length > 0 ? addressed : candidates).map(l => `${l.name}${v4(l.name)[0] ? ` (${v4(l.name)[0].local})` : ''}`).join(', ')
+  }
   let dev = iface
   if (dev === undefined && publicIP) dev = (snap.addresses ?? []).find(a => a.local === publicIP)?.dev
   if (dev === undefined) dev = (snap.routes ?? []).find(r => r.dst === 'default' && r.dev)?.dev
