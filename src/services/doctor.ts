@@ -15,9 +15,10 @@ import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {podNetworkGuess} from '../core/trace/fixes.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {migrationStopped, type StoreSummary, type UnfinishedMigration} from './lease.js'
+import {migrationStopped, recordedStore, type StoreSummary, type UnfinishedMigration} from './lease.js'
 import {Lab} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
+import {userError} from '../errors.js'
 
 export type Severity = 'error' | 'warning'
 
@@ -748,8 +749,21 @@ export function knownPeers(summary: Pick<StoreSummary, 'leases' | 'staticPeers'>
   return [...leased, ...statics]
 }
 
+/** A host with neither a pod bridge holding a subnet nor a vxlan device: nothing of a flannel node to check. */
+export function isFlannelLess(world: World): boolean {
+  return world.hosts.every(h => {
+    const facts = nodeFacts(h)
+    return facts.subnet === undefined && facts.vxlan === undefined
+  })
+}
+
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
   const src = await loadSource(o, opts)
+  // `doctor` with the --lab forgotten read the machine running the lab, and called it healthy
+  if (src.kind === 'local' && isFlannelLess(src.world) && await recordedStore(o.stateFile).catch(() => undefined) === undefined) {
+    throw userError(`${src.description} is no flannel node: no pod bridge with a subnet, no vxlan device and no flannelctl record, so there is nothing to check`,
+      'a lab: flannelctl doctor --lab NAME; other hosts: --inventory FILE or --snapshot DIR; to make this host a node: flannelctl init')
+  }
   // The lab's store, or on this host alone the one flannelctl init recorded here; offline, what collect saved of it.
   const summary = o.snapshot !== undefined ? await readSavedStore(o.snapshot) : await readSourceStore(src, o, opts.progress)
   const store = summary?.store

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {checksumOffloadSuspects, diagnose, hostChecks, isNetworkFix, knownPeers, migrateOnNodesRead, podToNodeChecks, rulesChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {checksumOffloadSuspects, diagnose, hostChecks, isFlannelLess, isNetworkFix, knownPeers, migrateOnNodesRead, podToNodeChecks, rulesChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
 import {parseNftRuleset} from '../../src/core/parse/nft.js'
 import {ROOT} from '../helpers/cli.js'
 import {labFixLine, renderDoctor} from '../../src/ui/doctor.js'
@@ -32,6 +32,16 @@ describe('doctor host checks', () => {
     const statics = [{subnet: '10.244.2.0/24', publicIP: '192.168.100.12', vtepMAC: 'd6:12:9b:77:c2:02'}]
     expect(hostChecks(alone, knownPeers({leases: [own], staticPeers: statics}))).to.deep.equal([])
     expect(knownPeers(undefined)).to.equal(undefined)
+  })
+
+  it('a host with no pod bridge and no vxlan device is no flannel node (doctor on the machine running a lab, --lab forgotten)', () => {
+    // before: "1 host, 0 pods … healthy", exit 0, on a machine with no pod network at all
+    const plain = {name: 'vm', links: [{name: 'lo', kind: 'loopback', mtu: 65536, up: true}, {name: 'eth0', kind: 'device', mtu: 1500, up: true}],
+      addresses: [{dev: 'eth0', family: 4, local: '10.0.0.5', prefixlen: 24, scope: 'global', raw: ''}]}
+    expect(isFlannelLess({hosts: [plain], pods: [], partial: true} as unknown as typeof vxlan)).to.equal(true)
+    expect(isFlannelLess(vxlan)).to.equal(false)
+    const node1 = vxlan.hosts.filter(h => h.name === 'node1')
+    expect(isFlannelLess({...vxlan, hosts: node1})).to.equal(false)
   })
 
   it('a VTEP re-created with a new MAC that its lease does not announce: the owner is told to publish it, the peers why their fix would not hold', () => {
