@@ -857,6 +857,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         await writeRecord(host, statePath, rec)
         step('published and recorded')
       } else if (configToCreate !== undefined) {
+        await store.checkConfigWritable?.()
         ctx.progress(`would create the network config in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
       }
     } catch (error) {
