@@ -6,7 +6,7 @@
 import {FlannelctlError, userError} from '../errors.js'
 import {RealRunner, type Runner} from '../adapters/runner.js'
 import {Lab, type LabNode, type LabState, type LabPod} from './lab.js'
-import {isVxlanDeviceName, vtepAddress} from '../core/flannel.js'
+import {FWD_CHAIN, isVxlanDeviceName, vtepAddress} from '../core/flannel.js'
 
 export interface FaultTarget {
   lab: LabState
@@ -174,13 +174,12 @@ export const FAULTS: Fault[] = [
     expect: {disposition: 'DENIED_BY_FILTER', from: 'node', path: 'forward', at: 'node'},
     async inject({node}, sh) {
       await sh.run(node, 'iptables', ['-w', '-P', 'FORWARD', 'DROP'])
-      // a node in nftables mode (EnableNFTables) has no jump to remove
-      const jump = ['-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']
-      if ((await sh.read(node, 'iptables-save', ['-t', 'filter'])).split('\n').some(l => l === `-A FORWARD ${jump.map(w => (w.includes(' ') ? `"${w}"` : w)).join(' ')}`)) {
-        await sh.run(node, 'iptables', ['-w', '-D', 'FORWARD', ...jump])
-        return
-      }
-      return {syncKeeps: 'in nftables mode sync leaves iptables\' FORWARD to its owner, as flanneld does'}
+      const jump = ['-m', 'comment', '--comment', 'flanneld forward', '-j', FWD_CHAIN]
+      const filter = (await sh.read(node, 'iptables-save', ['-t', 'filter'])).split('\n')
+      if (filter.some(l => l === `-A FORWARD ${jump.map(w => (w.includes(' ') ? `"${w}"` : w)).join(' ')}`)) await sh.run(node, 'iptables', ['-w', '-D', 'FORWARD', ...jump])
+      // a node in nftables mode (EnableNFTables) has no FLANNEL-FWD chain; one in iptables mode broken
+      // before has the chain without the jump, and its sync does put both back
+      if (!filter.some(l => l.startsWith(`:${FWD_CHAIN} `))) return {syncKeeps: 'in nftables mode sync leaves iptables\' FORWARD to its owner, as flanneld does'}
     },
   },
   {

@@ -94,6 +94,21 @@ describe('lab break: the repair it prints', () => {
     expect(await fault('hostgw-via-router').inject(target, shellWith('[{"ifname":"flannel.1"}]'))).to.equal(undefined)
   })
 
+  it('forward-drop: sync repairs an iptables-mode node, also one whose jump was already gone (the fault applied twice), not one in nftables mode', async () => {
+    // before: a second `lab break n1 forward-drop` on an iptables lab said sync would not repair it, "in nftables mode"
+    const withFilter = (save: string): FaultShell => new FaultShell({
+      target: {kind: 'local'},
+      run: async (cmd: Command): Promise<CommandResult> => ({stdout: cmd.args.includes('iptables-save') ? save : '', stderr: '', exitCode: 0}),
+    })
+    const target = {lab, node: lab.nodes[0], peer: lab.nodes[1]}
+    const jumped = '*filter\n:FORWARD ACCEPT [0:0]\n:FLANNEL-FWD - [0:0]\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\nCOMMIT\n'
+    const unjumped = '*filter\n:FORWARD DROP [0:0]\n:FLANNEL-FWD - [0:0]\nCOMMIT\n'
+    const nftMode = '*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n'
+    expect(await fault('forward-drop').inject(target, withFilter(jumped))).to.equal(undefined)
+    expect(await fault('forward-drop').inject(target, withFilter(unjumped))).to.equal(undefined)
+    expect(await fault('forward-drop').inject(target, withFilter(nftMode))).to.have.property('syncKeeps').that.contains('nftables mode')
+  })
+
   it('syncs the changed node, then the broken one; after a new VTEP MAC every node, since each holds the old one', () => {
     const missingReturn = {fault: fault('missing-return-route'), node: lab.nodes[0], commands: ['[n2] ip route del 10.244.1.0/24']}
     expect(repairSyncOrder(lab, missingReturn)).to.deep.equal(['n2', 'n1'])
