@@ -53,8 +53,13 @@ export class FaultShell {
     try {
       return await this.lab.inNs(host.netns, file, args)
     } catch (error) {
-      // the lab is whole: the fault stopped part-way, after the commands before this one
       if (!(error instanceof FlannelctlError)) throw error
+      // its first step deletes an entry that is not there: the fault is in place already (broken twice, or by hand)
+      if (this.log.length === 1 && args.includes('del') && /No such (file or directory|process)/.test(error.message)) {
+        throw userError(`${host.name} has no such entry to remove (${file} ${args.join(' ')}): the fault is in place already`,
+          `flannelctl sync on ${host.name} puts back what flannel owns, then break it again`)
+      }
+      // the lab is whole: the fault stopped part-way, after the commands before this one
       const done = this.log.slice(0, -1)
       throw new FlannelctlError(error.message, `${done.length > 0 ? `the fault was injected up to here (${done.join('; ')}); ` : ''}flannelctl sync on ${host.name} puts back what flannel owns`, error.exitCode)
     }

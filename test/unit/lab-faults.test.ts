@@ -109,6 +109,18 @@ describe('lab break: the repair it prints', () => {
     expect(await fault('forward-drop').inject(target, withFilter(nftMode))).to.have.property('syncKeeps').that.contains('nftables mode')
   })
 
+  it('a fault already in place (broken twice) is said so, exit 2, not as a failed program', async () => {
+    // before: exit 3, "ip netns exec fc-demo-n1 ip route del 10.244.2.0/24 failed: RTNETLINK answers: No such process"
+    const absent = new FaultShell({
+      target: {kind: 'local'},
+      run: async (): Promise<CommandResult> => ({stdout: '', stderr: 'RTNETLINK answers: No such process', exitCode: 2}),
+    })
+    let error: unknown
+    await fault('missing-route').inject({lab, node: lab.nodes[0], peer: lab.nodes[1]}, absent).catch(e => { error = e })
+    expect(error).to.include({exitCode: 2, message: 'n1 has no such entry to remove (ip route del 10.244.2.0/24): the fault is in place already'})
+      .and.to.have.property('hint', 'flannelctl sync on n1 puts back what flannel owns, then break it again')
+  })
+
   it('syncs the changed node, then the broken one; after a new VTEP MAC every node, since each holds the old one', () => {
     const missingReturn = {fault: fault('missing-return-route'), node: lab.nodes[0], commands: ['[n2] ip route del 10.244.1.0/24']}
     expect(repairSyncOrder(lab, missingReturn)).to.deep.equal(['n2', 'n1'])
