@@ -313,7 +313,13 @@ export function choosePeer(state: LabState, fault: Fault, node: LabNode, peerNam
   const candidates = state.nodes.filter(n => n !== node
     && (!req.peerOtherSegment || n.segment !== node.segment)
     && (!req.peerSameSegment || n.segment === node.segment))
-  if (candidates.length === 0) throw userError(`${fault.name} needs a peer ${req.peerOtherSegment ? 'on the other segment' : 'on the same segment'} of ${node.name}`, 'bring up a bigger lab (--nodes 3, --segments 2)')
+  if (candidates.length === 0) {
+    // before: a one-node lab heard "needs a peer on the same segment" and "--segments 2", for a fault that needs neither
+    if (state.nodes.length === 1) throw userError(`${fault.name} needs a peer of ${node.name}, and lab '${state.name}' has no other node`, 'bring up a lab with more nodes: flannelctl lab up --name NAME --nodes 2')
+    throw req.peerOtherSegment
+      ? userError(`${fault.name} needs a peer on the other segment of ${node.name}`, 'bring up a lab with two segments: flannelctl lab up --name NAME --segments 2 --nodes 3')
+      : userError(`${fault.name} needs a peer on ${node.name}'s segment`, 'choose a node that shares a segment with another, or bring up a lab with more nodes (--nodes 4 on two segments)')
+  }
   return candidates[0]
 }
 

@@ -1,6 +1,6 @@
 /** Which lab a fault fits: the backend the store says now, not only the one lab up built. */
 import {expect} from 'chai'
-import {FAULTS, FaultShell, checkFits, repairSyncOrder} from '../../src/services/faults.js'
+import {FAULTS, FaultShell, checkFits, choosePeer, repairSyncOrder} from '../../src/services/faults.js'
 import type {LabNode, LabState} from '../../src/services/lab.js'
 import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
 
@@ -13,6 +13,24 @@ describe('lab break: which lab a fault fits', () => {
     expect(() => checkFits(lab, missingFdb, 'host-gw')).to.throw(/missing-fdb needs a vxlan lab; 'demo' is host-gw now \(lab up built vxlan; the store's network config says host-gw\)/)
       .with.property('hint').that.contains('flannelctl migrate --backend vxlan --lab demo --yes')
     expect(() => checkFits({...lab, backend: 'host-gw'}, missingFdb)).to.throw(/needs a vxlan lab; 'demo' is host-gw$/)
+  })
+})
+
+describe('lab break: the peer a fault needs', () => {
+  const node = (name: string, segment: number) => ({name, segment, netns: `fc-demo-${name}`, underlayIP: `192.168.${segment === 1 ? 100 : 200}.1${name.slice(1)}`, subnet: `10.244.${name.slice(1)}.0/24`} as LabNode)
+  const fault = (name: string) => FAULTS.find(f => f.name === name)!
+
+  it('names what is missing: another node at all, one behind the router, or one on the node\'s segment', () => {
+    // before: a one-node lab heard "missing-fdb needs a peer on the same segment of n1" and "--nodes 3, --segments 2"
+    const solo = {name: 'solo', nodes: [node('n1', 1)]} as unknown as LabState
+    expect(() => choosePeer(solo, fault('missing-fdb'), solo.nodes[0])).to.throw('missing-fdb needs a peer of n1, and lab \'solo\' has no other node')
+      .with.property('hint', 'bring up a lab with more nodes: flannelctl lab up --name NAME --nodes 2')
+    const flat = {name: 'flat', nodes: [node('n1', 1), node('n2', 1)]} as unknown as LabState
+    expect(() => choosePeer(flat, fault('hostgw-via-router'), flat.nodes[0])).to.throw('hostgw-via-router needs a peer on the other segment of n1')
+      .with.property('hint').that.contains('--segments 2')
+    const split = {name: 'split', nodes: [node('n1', 1), node('n2', 2)]} as unknown as LabState
+    expect(() => choosePeer(split, fault('rp-filter'), split.nodes[0])).to.throw('rp-filter needs a peer on n1\'s segment')
+    expect(choosePeer(flat, fault('missing-fdb'), flat.nodes[0]).name).to.equal('n2')
   })
 })
 
