@@ -7,6 +7,7 @@ import {HostAdapter} from '../adapters/host.js'
 import {RealRunner} from '../adapters/runner.js'
 import {loadRecord, storeOptions, type NodeRecord} from './node.js'
 import {MIGRATION_META_KEY, parseMigrationRecord, migrationLabels, migrateFlags, type MigrationRecord} from '../core/migrate-plan.js'
+import {isDeepStrictEqual} from 'node:util'
 
 /**
  * What doctor compares the hosts with, as `lease list --json` tells it (and collect saves beside a
@@ -152,7 +153,7 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
     const json = JSON.stringify(conf)
     const after = parseNetConf(json)
     // the backend it already has: no write, so no agent wakes for a store event that changes nothing
-    const changed = JSON.stringify(JSON.parse(raw)) !== json
+    const changed = !isDeepStrictEqual(JSON.parse(raw), conf)
     if (!dryRun && changed) await store.putConfig(json)
     return {before, after, config: json, changed}
   } finally {

@@ -301,6 +301,10 @@ describe('bad input (real namespace)', function () {
     expect(same.exitCode, same.stderr).to.equal(0)
     expect(same.stdout.trim()).to.equal('backend: the network already uses host-gw: nothing to change')
     expect((await stat(join(store, 'coreos.com', 'network', 'config'))).mtimeMs, 'not written again').to.equal(written)
+    // vxlan's settings come back in another key order: still the same backend
+    expect((await cli(['backend', 'set', 'vxlan', '--vni', '5', '--store', `file:${store}`])).exitCode).to.equal(0)
+    const sameVxlan = await cli(['backend', 'set', 'vxlan', '--store', `file:${store}`])
+    expect(sameVxlan.stdout.trim()).to.equal('backend: the network already uses vxlan (VNI 5, port 8472): nothing to change')
   })
 
   it('sync on a mistyped --store names the store this host was set up with (sync takes no --network)', async () => {
