@@ -12,6 +12,8 @@ export default class Doctor extends BaseCommand {
 
 --ping confirms the matrix with real pings (a lab, or inventory pods with a netns); where they fail although the tables deliver over vxlan, it asks ethtool on the sending node whether UDP checksum offload is on (a known cause below the tables). Progress goes to stderr on a terminal.
 
+Without --lab, --inventory or --snapshot it reads this host; one that is no flannel node (no pod bridge with a subnet, no vxlan device, no flannelctl record) is refused (exit 2), not called healthy.
+
 A finding about the store rather than a host (NETCONF_INVALID, MIGRATION_UNFINISHED) has the node "store", the store's spec in its evidence. A fix for the whole network (a flannelctl migrate, run from where doctor ran) is printed once, after the findings that share it.
 
 --json prints {source, nodes, pods, sampled, pairs: [{from, to, disposition, node, reason, fix: [{node, command}], warnings, ping}], findings: [{code, severity, node, message, evidence, fix: [command]}], healthy}; each finding and each pair keeps its own fix there.

@@ -11,6 +11,9 @@ import {renderReconcile, reconcileJson} from '../ui/plan.js'
 import {StopSignals} from '../adapters/stop-signals.js'
 import {RoundLog} from '../core/agent-log.js'
 
+/** --watch's resync interval when none is given: not a flag default, which would make --interval look given to a one-shot sync */
+const DEFAULT_INTERVAL_S = 10
+
 export default class Sync extends BaseCommand {
   static override summary = 'Reconcile this host with the store: add new peers, repair drifted ones, remove those that left'
   static override description = `Idempotent: with nothing to do it says "up to date" and changes nothing. Touches only what flannelctl owns (its vxlan device, bridge, recorded routes, its iptables chains or, with EnableNFTables, flanneld's nftables tables); pods' veths left in no bridge (the bridge deleted and made again) are plugged back into it when their pod has an address in this node's subnet (another CNI network's, its bridge deleted, is left alone and named in a warning). A node whose address changed while its bridge still serves its subnet follows the new address, and its lease moves with it (not while another host still answers at the old one: a running clone); a subnet that no longer fits an edited SubnetLen, SubnetMin or SubnetMax is not given up: it is kept, with a warning on every sync, and peers are synced as usual (a subnet outside an edited Network stops sync: the error says why). A change of EnableNFTables in the network config moves the rules on the next sync: the new ones are added before the old ones go, and rules someone else put in flannel's old chains (which go with them) are named in a warning. Needs no flags after init. Warns when a host firewall drops forwarded pod traffic where flannel's accepts cannot overrule it: a native nftables forward chain (nftables.service, firewalld) in either mode, iptables' FORWARD with EnableNFTables. On vxlan it also warns when the firewall on the way in (PREROUTING's raw and mangle tables, INPUT: iptables, a native chain, firewalld's zone) drops the peers' packets to the vxlan UDP port, which cuts every peer off (on a node with no peer yet: where the drop holds for any source, the first to join), naming the rule and the accept that fixes it (iptables -I INPUT -p udp --dport 8472 -j ACCEPT, or firewall-cmd --add-port=8472/udp in firewalld's table, a rich rule accepting the port ahead of a firewalld rich rule that drops it).
@@ -30,7 +33,7 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     ...dryRunFlag,
     ...jsonFlag,
     watch: Flags.boolean({description: 'keep reconciling (agent mode)'}),
-    interval: Flags.integer({description: 'seconds between resyncs with --watch', default: 10, min: 1}),
+    interval: Flags.integer({description: `seconds between resyncs with --watch [default: ${DEFAULT_INTERVAL_S}]`, min: 1, dependsOn: ['watch']}),
   }
 
   async run(): Promise<void> {
@@ -55,7 +58,7 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).
     const first = await reconcile(ctx, {node: nodeOptions(flags), creating: false, what: 'sync'})
     show(first)
-    if (flags.watch) await this.watch(ctx, nodeOptions(flags), first, show, flags.interval * 1000)
+    if (flags.watch) await this.watch(ctx, nodeOptions(flags), first, show, (flags.interval ?? DEFAULT_INTERVAL_S) * 1000)
   }
 
   /** Ctrl-C or a service manager's SIGTERM ends the agent between rounds (the first included): the host keeps what it has. */

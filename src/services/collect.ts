@@ -254,7 +254,8 @@ export async function readSourceStore(src: LoadedSource, o: SourceOptions, progr
     // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
     const view = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
       : storeSummary(await listLeases(store.spec, store.options))
-    return {...view, store: store.spec}
+    const staticPeers = 'staticPeers' in store ? store.staticPeers.map(p => ({subnet: p.subnet, publicIP: p.publicIP, ...(p.vtepMAC ? {vtepMAC: p.vtepMAC} : {})})) : []
+    return {...view, store: store.spec, ...(staticPeers.length > 0 ? {staticPeers} : {})}
   } catch {
     progress?.(`note: the store ${store.spec} could not be read; ${unread}`)
     return undefined

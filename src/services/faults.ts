@@ -6,7 +6,7 @@
 import {FlannelctlError, userError} from '../errors.js'
 import {RealRunner, type Runner} from '../adapters/runner.js'
 import {Lab, type LabNode, type LabState, type LabPod} from './lab.js'
-import {isVxlanDeviceName, vtepAddress} from '../core/flannel.js'
+import {FWD_CHAIN, isVxlanDeviceName, vtepAddress} from '../core/flannel.js'
 
 export interface FaultTarget {
   lab: LabState
@@ -34,6 +34,8 @@ export interface Fault {
   description: string
   requires?: {backend?: 'vxlan' | 'host-gw'; segments?: 2; nodes?: number; peerSameSegment?: boolean; peerOtherSegment?: boolean}
   expect: FaultExpectation
+  /** what the changed node publishes on its sync (a new VTEP MAC) is held by every other node: they all sync after it */
+  everyNodeFollows?: boolean
   /** runs its commands through `sh`, which keeps them for the user as `[host] command`; says why where sync does not undo it */
   inject(f: FaultTarget, sh: FaultShell): Promise<void | {syncKeeps: string}>
 }
@@ -51,8 +53,13 @@ export class FaultShell {
     try {
       return await this.lab.inNs(host.netns, file, args)
     } catch (error) {
-      // the lab is whole: the fault stopped part-way, after the commands before this one
       if (!(error instanceof FlannelctlError)) throw error
+      // its first step deletes an entry that is not there: the fault is in place already (broken twice, or by hand)
+      if (this.log.length === 1 && args.includes('del') && /No such (file or directory|process)/.test(error.message)) {
+        throw userError(`${host.name} has no such entry to remove (${file} ${args.join(' ')}): the fault is in place already`,
+          `flannelctl sync on ${host.name} puts back what flannel owns, then break it again`)
+      }
+      // the lab is whole: the fault stopped part-way, after the commands before this one
       const done = this.log.slice(0, -1)
       throw new FlannelctlError(error.message, `${done.length > 0 ? `the fault was injected up to here (${done.join('; ')}); ` : ''}flannelctl sync on ${host.name} puts back what flannel owns`, error.exitCode)
     }
@@ -172,13 +179,12 @@ export const FAULTS: Fault[] = [
     expect: {disposition: 'DENIED_BY_FILTER', from: 'node', path: 'forward', at: 'node'},
     async inject({node}, sh) {
       await sh.run(node, 'iptables', ['-w', '-P', 'FORWARD', 'DROP'])
-      // a node in nftables mode (EnableNFTables) has no jump to remove
-      const jump = ['-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']
-      if ((await sh.read(node, 'iptables-save', ['-t', 'filter'])).split('\n').some(l => l === `-A FORWARD ${jump.map(w => (w.includes(' ') ? `"${w}"` : w)).join(' ')}`)) {
-        await sh.run(node, 'iptables', ['-w', '-D', 'FORWARD', ...jump])
-        return
-      }
-      return {syncKeeps: 'in nftables mode sync leaves iptables\' FORWARD to its owner, as flanneld does'}
+      const jump = ['-m', 'comment', '--comment', 'flanneld forward', '-j', FWD_CHAIN]
+      const filter = (await sh.read(node, 'iptables-save', ['-t', 'filter'])).split('\n')
+      if (filter.some(l => l === `-A FORWARD ${jump.map(w => (w.includes(' ') ? `"${w}"` : w)).join(' ')}`)) await sh.run(node, 'iptables', ['-w', '-D', 'FORWARD', ...jump])
+      // a node in nftables mode (EnableNFTables) has no FLANNEL-FWD chain; one in iptables mode broken
+      // before has the chain without the jump, and its sync does put both back
+      if (!filter.some(l => l.startsWith(`:${FWD_CHAIN} `))) return {syncKeeps: 'in nftables mode sync leaves iptables\' FORWARD to its owner, as flanneld does'}
     },
   },
   {
@@ -212,6 +218,7 @@ export const FAULTS: Fault[] = [
     description: 'the peer\'s vxlan device (flannel.<VNI>) comes back with a new random MAC (a reboot): the node\'s neigh/fdb entries are stale',
     requires: {backend: 'vxlan'},
     expect: {disposition: 'STALE_VTEP_MAC', from: 'node', path: 'forward', at: 'node'},
+    everyNodeFollows: true,
     async inject({peer}, sh) {
       await recreateVxlan(sh, peer, () => ({mac: randomMac()}))
     },
@@ -235,6 +242,7 @@ export const FAULTS: Fault[] = [
     expect: {disposition: 'MTU_EXCEEDED', from: 'node', path: 'return', at: 'node', size: 1450},
     async inject({node}, sh) {
       await sh.run(node, 'ip', ['link', 'set', 'eth0', 'mtu', '1400'])
+      return {syncKeeps: 'the underlay\'s MTU is not flannelctl\'s: sync fits the pod MTU to it instead, and the other nodes still send full size'}
     },
   },
   {
@@ -251,6 +259,7 @@ export const FAULTS: Fault[] = [
     expect: {disposition: 'DELIVERED', from: 'node', path: 'forward', at: 'node', warning: 'SOURCE_NATED'},
     async inject({node}, sh) {
       await sh.run(node, 'iptables', ['-w', '-t', 'nat', '-I', 'POSTROUTING', '1', '-s', subnetOf(node), '!', '-o', 'cni0', '-j', 'MASQUERADE'])
+      return {syncKeeps: 'the rule is not flannelctl\'s: sync leaves other software\'s rules as they are'}
     },
   },
   {
@@ -261,6 +270,11 @@ export const FAULTS: Fault[] = [
     async inject({node, peer}, sh) {
       // The kernel refuses this route without `onlink` ("Nexthop has invalid gateway"); with it, ARP goes unanswered.
       await sh.run(node, 'ip', ['route', 'replace', subnetOf(peer), 'via', peer.underlayIP, 'dev', 'eth0', 'onlink'])
+      // with a VTEP (vxlan, DirectRouting) sync routes the peer through it again; on host-gw it routes no peer off the segment
+      const vteps = JSON.parse(await sh.read(node, 'ip', ['-j', 'link', 'show', 'type', 'vxlan']) || '[]') as {ifname: string}[]
+      if (!vteps.some(l => isVxlanDeviceName(l.ifname))) {
+        return {syncKeeps: 'on host-gw sync adds no route to a peer off the segment, and leaves this one, which it did not make'}
+      }
     },
   },
   {
@@ -299,7 +313,13 @@ export function choosePeer(state: LabState, fault: Fault, node: LabNode, peerNam
   const candidates = state.nodes.filter(n => n !== node
     && (!req.peerOtherSegment || n.segment !== node.segment)
     && (!req.peerSameSegment || n.segment === node.segment))
-  if (candidates.length === 0) throw userError(`${fault.name} needs a peer ${req.peerOtherSegment ? 'on the other segment' : 'on the same segment'} of ${node.name}`, 'bring up a bigger lab (--nodes 3, --segments 2)')
+  if (candidates.length === 0) {
+    // before: a one-node lab heard "needs a peer on the same segment" and "--segments 2", for a fault that needs neither
+    if (state.nodes.length === 1) throw userError(`${fault.name} needs a peer of ${node.name}, and lab '${state.name}' has no other node`, 'bring up a lab with more nodes: flannelctl lab up --name NAME --nodes 2')
+    throw req.peerOtherSegment
+      ? userError(`${fault.name} needs a peer on the other segment of ${node.name}`, 'bring up a lab with two segments: flannelctl lab up --name NAME --segments 2 --nodes 3')
+      : userError(`${fault.name} needs a peer on ${node.name}'s segment`, 'choose a node that shares a segment with another, or bring up a lab with more nodes (--nodes 4 on two segments)')
+  }
   return candidates[0]
 }
 
@@ -333,6 +353,17 @@ export function probeFor(state: LabState, fault: Fault, node: LabNode, peer: Lab
   const dst = state.pods.find(p => p.node === b.name)
   if (!src || !dst) throw userError(`nodes ${a.name} and ${b.name} need a pod each to show ${fault.name}`, 'bring the lab up with --pods 1 or more')
   return {src, dst}
+}
+
+/**
+ * The nodes whose `flannelctl sync` undoes an injected fault, in order: those whose tables it
+ * changed, then the broken node; after a new VTEP MAC, which the peer's sync publishes, every other
+ * node too (each holds the old one, not only the node the fault was aimed at).
+ */
+export function repairSyncOrder(state: LabState, injected: Pick<InjectedFault, 'fault' | 'node' | 'commands'>): string[] {
+  const changed = injected.commands.map(c => /^\[([^\]]+)\]/.exec(c)?.[1]).filter((n): n is string => n !== undefined)
+  const followers = injected.fault.everyNodeFollows ? state.nodes.map(n => n.name) : []
+  return [...new Set([...changed, injected.node.name, ...followers])]
 }
 
 export async function breakLab(state: LabState, nodeName: string, faultName: string, peerName?: string, runner?: Runner): Promise<InjectedFault> {

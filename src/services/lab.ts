@@ -372,6 +372,8 @@ export function nodeEnv(node: LabNode, state: Pick<LabState, 'store'>): Record<s
     FLANNELD_SUBNET_FILE: join(node.dir, 'subnet.env'),
     FLANNELCTL_CNI_CONF_DIR: join(node.dir, 'cni'),
     FLANNELCTL_STATE_FILE: join(node.dir, 'node.json'),
+    // the underlay lab up ran init on: a node has no default route, so init after a reset found none
+    FLANNELD_IFACE: 'eth0',
   }
 }
 

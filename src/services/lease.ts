@@ -5,8 +5,9 @@ import {subnetMisfit} from '../core/ipam.js'
 import {asReadFailure, isUserError, userError} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {RealRunner} from '../adapters/runner.js'
-import {loadRecord, storeOptions} from './node.js'
+import {loadRecord, storeOptions, type NodeRecord} from './node.js'
 import {MIGRATION_META_KEY, parseMigrationRecord, migrationLabels, migrateFlags, type MigrationRecord} from '../core/migrate-plan.js'
+import {isDeepStrictEqual} from 'node:util'
 
 /**
  * What doctor compares the hosts with, as `lease list --json` tells it (and collect saves beside a
@@ -27,6 +28,11 @@ export interface StoreSummary {
    */
   offConfig?: string | null
   migration: UnfinishedMigration | null
+  /**
+   * This host's static peers (`peer add`, the hand-run flanneld), from its record, when the store is
+   * the one init recorded here: its peers as much as the leases are. Absent: none, or not this host's.
+   */
+  staticPeers?: {subnet: string; publicIP: string; vtepMAC?: string}[]
 }
 
 /** A migration that has not finished, as `lease list --json` and doctor tell it. */
@@ -117,7 +123,7 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
  * overwrite the change.
  */
 export async function setBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: {type: string; directRouting?: boolean; vni?: number; port?: number},
-  {dryRun = false, byMigration = false} = {}): Promise<{before: NetConf; after: NetConf; config: string}> {
+  {dryRun = false, byMigration = false} = {}): Promise<{before: NetConf; after: NetConf; config: string; changed: boolean}> {
   const store = await openStore(storeSpec, opts)
   try {
     const raw = await store.getConfig()
@@ -146,15 +152,17 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
     conf[key] = b
     const json = JSON.stringify(conf)
     const after = parseNetConf(json)
-    if (!dryRun) await store.putConfig(json)
-    return {before, after, config: json}
+    // the backend it already has: no write, so no agent wakes for a store event that changes nothing
+    const changed = !isDeepStrictEqual(JSON.parse(raw), conf)
+    if (!dryRun && changed) await store.putConfig(json)
+    return {before, after, config: json, changed}
   } finally {
     await store.close()
   }
 }
 
 /** The store to read when none is named: the one `init` recorded on this host, else the default. */
-export async function recordedStore(stateFile: string | undefined, etcdPassword?: string): Promise<{spec: string; options: StoreOptions} | undefined> {
+export async function recordedStore(stateFile: string | undefined, etcdPassword?: string): Promise<{spec: string; options: StoreOptions; staticPeers: NodeRecord['staticPeers']} | undefined> {
   const {rec} = await loadRecord(new HostAdapter(new RealRunner()), {stateFile}, true)
-  return rec ? {spec: rec.store, options: storeOptions(rec, {etcdPassword})} : undefined
+  return rec ? {spec: rec.store, options: storeOptions(rec, {etcdPassword}), staticPeers: rec.staticPeers ?? []} : undefined
 }

@@ -124,15 +124,21 @@ function toMigrationBackend(nc: NetConf): MigrationBackend {
   return {type: nc.backend.type, vni: nc.backend.vni, port: nc.backend.port, directRouting: nc.backend.type === 'vxlan' && nc.backend.directRouting}
 }
 
-async function readNodeRecord(host: HostAdapter, name: string, path: string): Promise<NodeRecord> {
+/** `name` undefined: the host migrate runs on, without --lab or --inventory (which may just have been forgotten) */
+async function readNodeRecord(host: HostAdapter, name: string | undefined, path: string): Promise<NodeRecord> {
   const text = await host.readFile(path)
-  if (text === undefined) throw userError(`node ${name} has no flannelctl state at ${path}`, `run flannelctl init on ${name} first`)
+  const subject = name === undefined ? 'this host' : `node ${name}`
+  const initThere = name === undefined ? 'here' : `on ${name}`
+  if (text === undefined) {
+    throw userError(`${subject} has no flannelctl state at ${path}`,
+      `run flannelctl init ${initThere} first${name === undefined ? ', or name the nodes to migrate: --lab NAME or --inventory FILE' : ''}`)
+  }
   try {
     const rec = JSON.parse(text) as NodeRecord
     if (!rec.subnet) throw new Error('no subnet')
     return rec
   } catch {
-    throw userError(`node ${name}: ${path} is not a flannelctl node record`, `run flannelctl init on ${name} again`)
+    throw userError(`${subject}: ${path} is not a flannelctl node record`, `run flannelctl init ${initThere} again`)
   }
 }
 
@@ -481,7 +487,7 @@ async function reconcileWithRetry(ctx: ServiceContext, n: ClusterNode): Promise<
 async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promise<MigrateResult> {
   const host = new HostAdapter(ctx.runner)
   const statePath = req.node.stateFile ?? DEFAULT_STATE_FILE
-  const rec = await readNodeRecord(host, 'this host', statePath)
+  const rec = await readNodeRecord(host, undefined, statePath)
   const storeSpec = req.node.store ?? rec.store
   const storeOpts = storeOptions({etcd: req.node.etcdPrefix ? {prefix: req.node.etcdPrefix, cafile: req.node.etcdCafile, certfile: req.node.etcdCertfile, keyfile: req.node.etcdKeyfile, username: req.node.etcdUsername} : rec.etcd}, req.node)
   const store = await openStore(storeSpec, storeOpts)

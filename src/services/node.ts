@@ -290,10 +290,15 @@ function refuseSpecialAddress(ip: string, wanted: string): void {
   if (special) throw userError(`--public-ip ${ip} is in ${special.range} (${special.what}): no peer can send to it`, `pass ${wanted}`)
 }
 
-function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
+export function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
   const links = snap.links ?? []
   const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
-  const known = () => links.filter(l => l.kind !== 'loopback').map(l => `${l.name}${v4(l.name)[0] ? ` (${v4(l.name)[0].local})` : ''}`).join(', ')
+  // Interfaces with an address peers can send to; the rest (a pod's veth, left loose after a reset) only when none has one.
+  const known = () => {
+    const candidates = links.filter(l => l.kind !== 'loopback')
+    const addressed = candidates.filter(l => v4(l.name).length > 0)
+    return (addressed.length > 0 ? addressed : candidates).map(l => `${l.name}${v4(l.name)[0] ? ` (${v4(l.name)[0].local})` : ''}`).join(', ')
+  }
   let dev = iface
   if (dev === undefined && publicIP) dev = (snap.addresses ?? []).find(a => a.local === publicIP)?.dev
   if (dev === undefined) dev = (snap.routes ?? []).find(r => r.dst === 'default' && r.dev)?.dev
@@ -375,8 +380,13 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
   ]
   const differ = given.filter(([, mine, theirs]) => mine !== undefined && mine !== theirs)
   if (differ.length > 0) {
+    // backend set changes only the Backend: the subnet range stays the network's, as its leases were cut from it
+    const ranged = differ.some(([name]) => name.startsWith('Subnet'))
+    const backendOnes = differ.some(([name]) => !name.startsWith('Subnet'))
     throw userError(`the store's network config differs from the one given: ${differ.map(([name, mine, theirs]) => `${name} is ${String(theirs)}, not ${String(mine)}`).join('; ')}`,
-      'drop those settings to join the network as it is; backend settings change for every node with flannelctl backend set (or migrate)')
+      ['drop those settings to join the network as it is',
+        ...(backendOnes ? ['backend settings change for every node with flannelctl backend set (or migrate)'] : []),
+        ...(ranged ? ['SubnetLen, SubnetMin and SubnetMax stay the network\'s: for another range, use another --store'] : [])].join('; '))
   }
   return {nc}
 }
@@ -426,10 +436,11 @@ export async function readStoreView(store: Store, opts: {fromWatch?: boolean} = 
   return Promise.all([store.getConfig(), store.getMeta(MIGRATION_META_KEY), store.listLeases(opts)])
 }
 
-export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean): Promise<{rec: NodeRecord | undefined; path: string}> {
+/** `missingHint`: what to do without a record, where "run init first" is not it (reset) */
+export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean, missingHint = 'run flannelctl init first (or pass --state-file)'): Promise<{rec: NodeRecord | undefined; path: string}> {
   const path = o.stateFile ?? DEFAULT_STATE_FILE
   const rec = await readRecord(host, path)
-  if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, 'run flannelctl init first (or pass --state-file)', ExitCode.usage, 'NO_STATE')
+  if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, missingHint, ExitCode.usage, 'NO_STATE')
   return {rec, path}
 }
 
@@ -847,6 +858,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         await writeRecord(host, statePath, rec)
         step('published and recorded')
       } else if (configToCreate !== undefined) {
+        await store.checkConfigWritable?.()
         ctx.progress(`would create the network config in ${store.describe()}: ${nc.network}, ${nc.backend.type}`)
       }
     } catch (error) {
@@ -936,7 +948,9 @@ export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = 
 
 async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean): Promise<{ops: Op[]; plan: string[]; released?: string}> {
   const host = new HostAdapter(ctx.runner)
-  const {rec, path} = await loadRecord(host, o, false)
+  // a second reset (a teardown script run twice) was told to run init first
+  const {rec, path} = await loadRecord(host, o, false,
+    'nothing to reset: flannelctl init has not run here, or a reset already removed what it made (a host set up with --state-file needs the same --state-file)')
   // --release gives the lease back through the store given (etcd's certificates may have moved), else the recorded one
   const r: NodeRecord = {...rec!, ...storeChoice(o, rec)}
   for (const line of unusedByReset(o, rec!, path, release)) ctx.progress(`warning: ${line}`)
@@ -1102,7 +1116,11 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }
     const replaced = r.staticPeers.find(p => p.subnet === change.add!.subnet)
-    if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${replaced.publicIP}${replaced.vtepMAC ? ` (VTEP MAC ${replaced.vtepMAC})` : ''}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
+    const where = (p: {publicIP: string, vtepMAC?: string}) => `${p.publicIP}${p.vtepMAC ? ` (VTEP MAC ${p.vtepMAC})` : ''}`
+    // the same peer added again (a rerun script, a second try) is not a move: "replaced" would send the user looking for what changed
+    const unchanged = replaced !== undefined && replaced.publicIP === change.add.publicIP && (replaced.vtepMAC ?? undefined) === change.add.vtepMAC?.toLowerCase()
+    if (unchanged) ctx.progress(`static peer ${replaced.subnet} is already at ${where(replaced)}`)
+    else if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${where(replaced)}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
     if (!r.ipMasq && r.staticPeers.length === 0) {
       ctx.progress(`warning: pods created before this first static peer keep the bridge plugin's masquerade rule, which hides their address from other nodes' pods too; re-create them (new pods get ipMasq false, as this host now masquerades with the narrowed rule)`)
     }
@@ -1118,7 +1136,9 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
         throw userError(`${change.remove} is not a static peer: it is ${leased.publicIP}'s lease in ${r.store}`,
           'it leaves when that host runs flannelctl reset --release (or its lease expires); sync here then removes its route')
       }
-      throw userError(`no static peer ${change.remove} on this host`, 'see them with: flannelctl peer list')
+      // `peer remove 10.244.2.0`, the prefix length left off: name the peer meant
+      const meant = isIPv4(change.remove) ? r.staticPeers.find(p => cidrContainsIp(p.subnet, change.remove!)) : undefined
+      throw userError(`no static peer ${change.remove} on this host`, meant ? `did you mean: flannelctl peer remove ${meant.subnet}` : 'see them with: flannelctl peer list')
     }
     r.staticPeers = r.staticPeers.filter(p => p.subnet !== change.remove)
   }

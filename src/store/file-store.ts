@@ -15,7 +15,7 @@ import {randomBytes} from 'node:crypto'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {withFileLock, errno, type LockOptions} from './file-lock.js'
-import {makeDirs, fsProblem} from './dirs.js'
+import {makeDirs, fsProblem, writableFileProblem} from './dirs.js'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {
   checkMetaKey, classifyEntries, EntryClassifier, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, subnetOfKey, takenSubnets,
@@ -132,6 +132,11 @@ export class FileStore implements Store {
       // anything but "not there" (a file in the path, no permission) is the store's to report as unusable
       return errno(e) === 'ENOENT' ? `${this.dir} does not exist` : undefined
     }
+  }
+
+  async checkConfigWritable(): Promise<void> {
+    const problem = await writableFileProblem(join(this.networkDir, 'config'))
+    if (problem !== undefined) throw this.notUsable(problem)
   }
 
   async getConfig(): Promise<string | undefined> {
@@ -378,9 +383,13 @@ export class FileStore implements Store {
     } catch (e) {
       const problem = isUserError(e) ? undefined : fsProblem(e)
       if (problem === undefined) throw e
-      throw new FlannelctlError(`store ${this.describe()} is not usable: ${problem}`,
-        'point --store file:DIR at a directory on a local, writable file system (default file:/var/lib/flannelctl/store), or fix that path', ExitCode.usage)
+      throw this.notUsable(problem)
     }
+  }
+
+  private notUsable(problem: string): FlannelctlError {
+    return new FlannelctlError(`store ${this.describe()} is not usable: ${problem}`,
+      'point --store file:DIR at a directory on a local, writable file system (default file:/var/lib/flannelctl/store), or fix that path', ExitCode.usage)
   }
 
   private leasePath(subnet: string): string {

@@ -98,6 +98,11 @@ export interface Store {
    */
   absence?(): Promise<string | undefined>
   /**
+   * Throws what putConfig would (a file store under /proc, a file in the way, read-only), found
+   * without writing: a dry run creates nothing, yet must not promise a config the store refuses.
+   */
+  checkConfigWritable?(): Promise<void>
+  /**
    * Validated with parseNetConf before it is written. `ifAbsent`: only when no config is stored, in
    * one step (hosts running their first init at once must not overwrite each other's); resolves
    * to whether it was written.

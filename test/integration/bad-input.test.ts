@@ -3,7 +3,7 @@
  * Each case runs init inside a fresh namespace with its own store.
  */
 import {expect} from 'chai'
-import {writeFile, mkdir, readdir, readFile, chmod} from 'node:fs/promises'
+import {writeFile, mkdir, readdir, readFile, chmod, stat} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 import {cli, sh, inNs, uniqueLab, BIN} from '../helpers/cli.js'
@@ -124,6 +124,8 @@ describe('bad input (real namespace)', function () {
     expect(await lines('peer', 'add')).to.deep.equal(['Error: Missing required flag public-ip; Missing required flag subnet', 'Hint: see flannelctl peer add --help'])
     expect(await lines('peer', 'remove', 'a', 'b')).to.deep.equal(['Error: Unexpected argument: b', 'Hint: see flannelctl peer remove --help'])
     expect(await lines('peer', 'remove')).to.deep.equal(['Error: no subnet given: which static peer to remove?', 'Hint: name it: flannelctl peer remove SUBNET (flannelctl peer list shows them)'])
+    // before: a one-shot sync with --interval ran once and ignored it, as if the agent were running
+    expect(await lines('sync', '--interval', '5')).to.deep.equal(['Error: All of the following must be provided when using --interval: --watch', 'Hint: see flannelctl sync --help'])
   })
 
   it('a public IP nothing can send to, the pod bridge or flannel.1 as --iface, a network holding the node\'s address', async () => {
@@ -261,8 +263,13 @@ describe('bad input (real namespace)', function () {
     const own = nodeArgs().slice(2)
     const join1 = await cli(['init', '--store', `file:${store}`, '--subnet-len', '26', '--vni', '5', '--iface', 'eth0', ...own], {netns: ns})
     await expectCleanFailure(join1, /the store's network config differs from the one given: SubnetLen is 24, not 26; VNI is 1, not 5/)
+    expect(join1.stderr).to.contain('backend set').and.contain('for another range, use another --store')
     const join2 = await cli(['init', '--store', `file:${store}`, '--net-conf', '{"Network":"10.50.0.0/16","SubnetLen":25,"Backend":{"Type":"host-gw"}}', '--iface', 'eth0', ...own], {netns: ns})
     await expectCleanFailure(join2, /SubnetLen is 24, not 25/)
+    // before: only "backend set" was offered, which cannot change the range (the README's hand-run init on a store made by the first example)
+    const join3 = await cli(['init', '--store', `file:${store}`, '--network', '10.50.0.0/16', '--backend', 'host-gw', '--subnet-min', '10.50.1.0', '--subnet-max', '10.50.1.0', '--iface', 'eth0', ...own], {netns: ns})
+    await expectCleanFailure(join3, /SubnetMax is 10\.50\.255\.0, not 10\.50\.1\.0$/)
+    expect(join3.stderr).to.contain('Hint: drop those settings to join the network as it is; SubnetLen, SubnetMin and SubnetMax stay the network\'s: for another range, use another --store')
   })
 
   it('backend set keeps the settings it is not told to change (Port, MTU, DirectRouting) while the type stays', async () => {
@@ -288,6 +295,16 @@ describe('bad input (real namespace)', function () {
     expect(ignored.stderr).to.contain('--vni is a setting of the vxlan backend, not of host-gw')
     expect((await cli(['backend', 'set', 'host-gw', '--store', `file:${store}`])).exitCode).to.equal(0)
     expect((await config()).Backend).to.deep.equal({Type: 'host-gw'})
+    // the backend it has: before, "host-gw → host-gw" and "nodes apply it on their next sync", the config written again
+    const written = (await stat(join(store, 'coreos.com', 'network', 'config'))).mtimeMs
+    const same = await cli(['backend', 'set', 'host-gw', '--store', `file:${store}`])
+    expect(same.exitCode, same.stderr).to.equal(0)
+    expect(same.stdout.trim()).to.equal('backend: the network already uses host-gw: nothing to change')
+    expect((await stat(join(store, 'coreos.com', 'network', 'config'))).mtimeMs, 'not written again').to.equal(written)
+    // vxlan's settings come back in another key order: still the same backend
+    expect((await cli(['backend', 'set', 'vxlan', '--vni', '5', '--store', `file:${store}`])).exitCode).to.equal(0)
+    const sameVxlan = await cli(['backend', 'set', 'vxlan', '--store', `file:${store}`])
+    expect(sameVxlan.stdout.trim()).to.equal('backend: the network already uses vxlan (VNI 5, port 8472): nothing to change')
   })
 
   it('sync on a mistyped --store names the store this host was set up with (sync takes no --network)', async () => {
@@ -298,6 +315,21 @@ describe('bad input (real namespace)', function () {
     expect(r.stderr.trim().split('\n')).to.deep.equal([`Error: the store file:${join(dir, 'stor')} holds no network config`,
       `Hint: check --store: this host was set up with file:${join(dir, 'store')}, which it uses when --store is left out`])
     expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
+  })
+
+  it('a host without a record: reset says there is nothing to reset, migrate without --lab/--inventory names them', async () => {
+    const built = await init('--network', '10.244.0.0/16')
+    expect(built.exitCode, built.stderr).to.equal(0)
+    const state = ['--state-file', join(dir, 'node.json')]
+    expect((await cli(['reset', ...state], {netns: ns})).exitCode).to.equal(0)
+    // before: the second reset told the user to run init first
+    const again = await cli(['reset', ...state], {netns: ns})
+    await expectCleanFailure(again, /^Error: this host has no flannelctl state at .*node\.json$/)
+    expect(again.stderr).to.contain('Hint: nothing to reset: flannelctl init has not run here, or a reset already removed what it made')
+    // before: "Error: node this host has no flannelctl state", and no word of --lab
+    const migrate = await cli(['migrate', '--backend', 'host-gw', ...state], {netns: ns})
+    await expectCleanFailure(migrate, /^Error: this host has no flannelctl state at .*node\.json$/)
+    expect(migrate.stderr).to.contain('Hint: run flannelctl init here first, or name the nodes to migrate: --lab NAME or --inventory FILE')
   })
 
   it('lease list on a mistyped --store is an error naming it; on an empty store, a note', async () => {

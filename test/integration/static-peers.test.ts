@@ -74,6 +74,10 @@ describe('static peers (real namespaces, no shared store)', function () {
   })
 
   it('peer remove takes the route away again', async () => {
+    // the prefix length left off: before, only "see them with: flannelctl peer list"
+    const bare = await cli(['peer', 'remove', '10.244.2.0', ...args(0)], {netns: hosts[0].ns})
+    expect(bare.exitCode).to.equal(2)
+    expect(bare.stderr).to.equal('Error: no static peer 10.244.2.0 on this host\nHint: did you mean: flannelctl peer remove 10.244.2.0/24')
     const r = await cli(['peer', 'remove', '10.244.2.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(r.exitCode, r.stderr).to.equal(0)
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.2.0/24')
@@ -136,6 +140,12 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(moved.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9: replaced')
     expect(moved.stderr).to.not.contain('first static peer')
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.contain('10.244.3.0/24 via 192.168.160.2 dev eth0')
+    // the same peer again moves nothing, so it is not called a replacement
+    const again = await add('10.244.3.0/24', '192.168.160.2')
+    expect(again.exitCode, again.stderr).to.equal(0)
+    expect(again.stderr).to.contain('static peer 10.244.3.0/24 is already at 192.168.160.2')
+    expect(again.stderr).to.not.contain('replaced')
+    expect(again.stdout).to.contain('up to date: nothing to change')
 
     // as peer add names it
     const r = await cli(['peer', 'remove', '--subnet', '10.244.3.0/24', ...args(0)], {netns: hosts[0].ns})

@@ -1,11 +1,12 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {checksumOffloadSuspects, diagnose, hostChecks, isNetworkFix, migrateOnNodesRead, podToNodeChecks, rulesChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {checksumOffloadSuspects, diagnose, hostChecks, isFlannelLess, isNetworkFix, knownPeers, migrateOnNodesRead, podToNodeChecks, rulesChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
 import {parseNftRuleset} from '../../src/core/parse/nft.js'
 import {ROOT} from '../helpers/cli.js'
 import {labFixLine, renderDoctor} from '../../src/ui/doctor.js'
 import type {LoadedSource} from '../../src/services/collect.js'
+import type {Lease} from '../../src/store/store.js'
 import type {Command, Runner} from '../../src/adapters/runner.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
 
@@ -19,6 +20,28 @@ describe('doctor host checks', () => {
 
   it('a healthy vxlan world with its leases: no findings', () => {
     expect(hostChecks(vxlan, leases)).to.deep.equal([])
+  })
+
+  it('on a hand-run node (static peers, its store holding its own lease alone) the entries of its `peer add` peers are not stale', () => {
+    // node1 read alone, as `flannelctl doctor` on that host reads it; node2 is its static peer
+    const podsOf1 = new Set(vxlan.pods.filter(p => p.node === 'node1').map(p => p.netns))
+    const alone = {...vxlan, hosts: vxlan.hosts.filter(h => h.name === 'node1' || podsOf1.has(h.name)), pods: vxlan.pods.filter(p => p.node === 'node1'), partial: true}
+    const own: Lease = {subnet: '10.244.1.0/24', publicIP: '192.168.100.11', publicIPv6: null, backendType: 'vxlan', backendData: {VtepMAC: '8e:6a:3c:4f:a1:01'}}
+    // before: STALE_ROUTE, STALE_NEIGH and STALE_FDB for node2, with `del` fixes that cut the peer off (sync puts them back)
+    expect(hostChecks(alone, knownPeers({leases: [own]})).map(f => f.code)).to.include.members(['STALE_ROUTE', 'STALE_NEIGH', 'STALE_FDB'])
+    const statics = [{subnet: '10.244.2.0/24', publicIP: '192.168.100.12', vtepMAC: 'd6:12:9b:77:c2:02'}]
+    expect(hostChecks(alone, knownPeers({leases: [own], staticPeers: statics}))).to.deep.equal([])
+    expect(knownPeers(undefined)).to.equal(undefined)
+  })
+
+  it('a host with no pod bridge and no vxlan device is no flannel node (doctor on the machine running a lab, --lab forgotten)', () => {
+    // before: "1 host, 0 pods … healthy", exit 0, on a machine with no pod network at all
+    const plain = {name: 'vm', links: [{name: 'lo', kind: 'loopback', mtu: 65536, up: true}, {name: 'eth0', kind: 'device', mtu: 1500, up: true}],
+      addresses: [{dev: 'eth0', family: 4, local: '10.0.0.5', prefixlen: 24, scope: 'global', raw: ''}]}
+    expect(isFlannelLess({hosts: [plain], pods: [], partial: true} as unknown as typeof vxlan)).to.equal(true)
+    expect(isFlannelLess(vxlan)).to.equal(false)
+    const node1 = vxlan.hosts.filter(h => h.name === 'node1')
+    expect(isFlannelLess({...vxlan, hosts: node1})).to.equal(false)
   })
 
   it('a VTEP re-created with a new MAC that its lease does not announce: the owner is told to publish it, the peers why their fix would not hold', () => {

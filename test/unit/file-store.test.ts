@@ -1,6 +1,7 @@
 import {expect} from 'chai'
 import {execFile, spawnSync} from 'node:child_process'
 import {mkdtemp, mkdir, readdir, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -335,6 +336,18 @@ describe('FileStore', () => {
     const fromWatch = await store.listLeases({fromWatch: true})
     expect(fromWatch.invalid).to.deep.equal([])
     expect(fromWatch).to.deep.equal(await store.listLeases())
+  })
+
+  it('says before writing whether the config can be written there (init --dry-run creates nothing)', async () => {
+    // before: `init --store file:/proc/x --dry-run` said it "would create the network config" there; the real run refused
+    await store.checkConfigWritable()
+    expect(existsSync(join(dir, 'coreos.com')), 'nothing created').to.equal(false)
+    await writeFile(join(dir, 'in-the-way'), '')
+    for (const [where, problem] of [['/proc/flannelctl-store', 'cannot create files there: /proc'], [join(dir, 'in-the-way'), `not a directory: ${join(dir, 'in-the-way')}`]]) {
+      let error: unknown
+      await new FileStore(where).checkConfigWritable().catch(e => { error = e })
+      expect(error, where).to.be.instanceOf(FlannelctlError).and.include({exitCode: 2, message: `store file:${where} is not usable: ${problem}`})
+    }
   })
 
   it('is what openStore gives for file:DIR', async () => {

@@ -1,6 +1,6 @@
 /** Which lab a fault fits: the backend the store says now, not only the one lab up built. */
 import {expect} from 'chai'
-import {FAULTS, FaultShell, checkFits} from '../../src/services/faults.js'
+import {FAULTS, FaultShell, checkFits, choosePeer, repairSyncOrder} from '../../src/services/faults.js'
 import type {LabNode, LabState} from '../../src/services/lab.js'
 import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
 
@@ -13,6 +13,24 @@ describe('lab break: which lab a fault fits', () => {
     expect(() => checkFits(lab, missingFdb, 'host-gw')).to.throw(/missing-fdb needs a vxlan lab; 'demo' is host-gw now \(lab up built vxlan; the store's network config says host-gw\)/)
       .with.property('hint').that.contains('flannelctl migrate --backend vxlan --lab demo --yes')
     expect(() => checkFits({...lab, backend: 'host-gw'}, missingFdb)).to.throw(/needs a vxlan lab; 'demo' is host-gw$/)
+  })
+})
+
+describe('lab break: the peer a fault needs', () => {
+  const node = (name: string, segment: number) => ({name, segment, netns: `fc-demo-${name}`, underlayIP: `192.168.${segment === 1 ? 100 : 200}.1${name.slice(1)}`, subnet: `10.244.${name.slice(1)}.0/24`} as LabNode)
+  const fault = (name: string) => FAULTS.find(f => f.name === name)!
+
+  it('names what is missing: another node at all, one behind the router, or one on the node\'s segment', () => {
+    // before: a one-node lab heard "missing-fdb needs a peer on the same segment of n1" and "--nodes 3, --segments 2"
+    const solo = {name: 'solo', nodes: [node('n1', 1)]} as unknown as LabState
+    expect(() => choosePeer(solo, fault('missing-fdb'), solo.nodes[0])).to.throw('missing-fdb needs a peer of n1, and lab \'solo\' has no other node')
+      .with.property('hint', 'bring up a lab with more nodes: flannelctl lab up --name NAME --nodes 2')
+    const flat = {name: 'flat', nodes: [node('n1', 1), node('n2', 1)]} as unknown as LabState
+    expect(() => choosePeer(flat, fault('hostgw-via-router'), flat.nodes[0])).to.throw('hostgw-via-router needs a peer on the other segment of n1')
+      .with.property('hint').that.contains('--segments 2')
+    const split = {name: 'split', nodes: [node('n1', 1), node('n2', 2)]} as unknown as LabState
+    expect(() => choosePeer(split, fault('rp-filter'), split.nodes[0])).to.throw('rp-filter needs a peer on n1\'s segment')
+    expect(choosePeer(flat, fault('missing-fdb'), flat.nodes[0]).name).to.equal('n2')
   })
 })
 
@@ -62,5 +80,70 @@ describe('lab break: the VTEP a fault works on', () => {
 describe('lab break --list: the descriptions', () => {
   it('name no fixed flannel.1: faults work on the lab\'s flannel.<VNI> of now', () => {
     for (const f of FAULTS) expect(f.description, f.name).to.not.match(/flannel\.1\b/)
+  })
+})
+
+describe('lab break: the repair it prints', () => {
+  const node = (name: string) => ({name, netns: `fc-demo-${name}`, underlayIP: `192.168.100.1${name.slice(1)}`, subnet: `10.244.${name.slice(1)}.0/24`} as LabNode)
+  const lab = {name: 'demo', nodes: [node('n1'), node('n2'), node('n3')]} as LabState
+  const fault = (name: string) => FAULTS.find(f => f.name === name)!
+  /** A shell that runs nothing. */
+  const quietShell = (): FaultShell => new FaultShell({
+    target: {kind: 'local'},
+    run: async (): Promise<CommandResult> => ({stdout: '', stderr: '', exitCode: 0}),
+  })
+
+  it('says sync does not undo what is not flannelctl\'s: the underlay MTU, another program\'s masquerade rule', async () => {
+    // before: both printed "or flannelctl lab exec n1 -- flannelctl sync", after which doctor still found the fault
+    for (const name of ['mtu-mismatch', 'naive-masquerade']) {
+      const kept = await fault(name).inject({lab, node: lab.nodes[0], peer: lab.nodes[1]}, quietShell())
+      expect(kept, name).to.have.property('syncKeeps').that.matches(/not flannelctl's/)
+    }
+  })
+
+  it('hostgw-via-router: sync repairs it where the node has a VTEP to route the peer through, not on host-gw', async () => {
+    // before: on a host-gw lab it printed "or … flannelctl sync", which said "up to date: nothing to change" and left the route
+    const shellWith = (vxlanLinks: string): FaultShell => new FaultShell({
+      target: {kind: 'local'},
+      run: async (cmd: Command): Promise<CommandResult> => ({stdout: cmd.args.includes('type') ? vxlanLinks : '', stderr: '', exitCode: 0}),
+    })
+    const target = {lab, node: lab.nodes[0], peer: lab.nodes[2]}
+    expect(await fault('hostgw-via-router').inject(target, shellWith('[]'))).to.have.property('syncKeeps').that.contains('host-gw')
+    expect(await fault('hostgw-via-router').inject(target, shellWith('[{"ifname":"flannel.1"}]'))).to.equal(undefined)
+  })
+
+  it('forward-drop: sync repairs an iptables-mode node, also one whose jump was already gone (the fault applied twice), not one in nftables mode', async () => {
+    // before: a second `lab break n1 forward-drop` on an iptables lab said sync would not repair it, "in nftables mode"
+    const withFilter = (save: string): FaultShell => new FaultShell({
+      target: {kind: 'local'},
+      run: async (cmd: Command): Promise<CommandResult> => ({stdout: cmd.args.includes('iptables-save') ? save : '', stderr: '', exitCode: 0}),
+    })
+    const target = {lab, node: lab.nodes[0], peer: lab.nodes[1]}
+    const jumped = '*filter\n:FORWARD ACCEPT [0:0]\n:FLANNEL-FWD - [0:0]\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\nCOMMIT\n'
+    const unjumped = '*filter\n:FORWARD DROP [0:0]\n:FLANNEL-FWD - [0:0]\nCOMMIT\n'
+    const nftMode = '*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n'
+    expect(await fault('forward-drop').inject(target, withFilter(jumped))).to.equal(undefined)
+    expect(await fault('forward-drop').inject(target, withFilter(unjumped))).to.equal(undefined)
+    expect(await fault('forward-drop').inject(target, withFilter(nftMode))).to.have.property('syncKeeps').that.contains('nftables mode')
+  })
+
+  it('a fault already in place (broken twice) is said so, exit 2, not as a failed program', async () => {
+    // before: exit 3, "ip netns exec fc-demo-n1 ip route del 10.244.2.0/24 failed: RTNETLINK answers: No such process"
+    const absent = new FaultShell({
+      target: {kind: 'local'},
+      run: async (): Promise<CommandResult> => ({stdout: '', stderr: 'RTNETLINK answers: No such process', exitCode: 2}),
+    })
+    let error: unknown
+    await fault('missing-route').inject({lab, node: lab.nodes[0], peer: lab.nodes[1]}, absent).catch(e => { error = e })
+    expect(error).to.include({exitCode: 2, message: 'n1 has no such entry to remove (ip route del 10.244.2.0/24): the fault is in place already'})
+      .and.to.have.property('hint', 'flannelctl sync on n1 puts back what flannel owns, then break it again')
+  })
+
+  it('syncs the changed node, then the broken one; after a new VTEP MAC every node, since each holds the old one', () => {
+    const missingReturn = {fault: fault('missing-return-route'), node: lab.nodes[0], commands: ['[n2] ip route del 10.244.1.0/24']}
+    expect(repairSyncOrder(lab, missingReturn)).to.deep.equal(['n2', 'n1'])
+    // before: n2 then n1 only, and n3 kept sending to n2's old MAC (doctor: VTEP_MAC_DRIFT on n3)
+    const staleMac = {fault: fault('stale-vtep-mac'), node: lab.nodes[0], commands: ['[n2] ip link del flannel.1', '[n2] ip link add flannel.1 …']}
+    expect(repairSyncOrder(lab, staleMac)).to.deep.equal(['n2', 'n1', 'n3'])
   })
 })

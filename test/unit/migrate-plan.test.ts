@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {
   planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
   outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps, backendLabelInFull,
-  effectiveRpFilter, vtepsOf, migrationLabels, migrateFlags, type MigrationBackend, type MigrationRecord,
+  effectiveRpFilter, vtepsOf, migrationLabels, migrateFlags, sameBackend, type MigrationBackend, type MigrationRecord,
 } from '../../src/core/migrate-plan.js'
 import {planNode, type NodeIntent} from '../../src/core/planner.js'
 import type {HostSnapshot, Link, Route} from '../../src/core/model.js'
@@ -602,5 +602,20 @@ describe('FileStore meta keys', () => {
     stop()
     await store.close()
     expect(woke).to.be.greaterThan(0)
+  })
+})
+
+describe('migrate: one backend or two', () => {
+  it('a VNI and port tell vxlan backends apart, not host-gw ones (the record\'s host-gw end keeps the VNI it came from)', () => {
+    // before: after `migrate --vni 2`, then `migrate --backend host-gw`, `migrate --rollback` was refused:
+    // "the network's backend changed since the last migration (it moved to host-gw, it is host-gw now)"
+    const recorded: MigrationBackend = {type: 'host-gw', vni: 2, port: 8472, directRouting: false}
+    const stored: MigrationBackend = {type: 'host-gw', vni: 1, port: 8472, directRouting: false}
+    expect(sameBackend(recorded, stored)).to.equal(true)
+    expect(sameBackend({...recorded, port: 4789}, stored)).to.equal(true)
+    expect(sameBackend({type: 'vxlan', vni: 2, port: 8472, directRouting: false}, {type: 'vxlan', vni: 1, port: 8472, directRouting: false})).to.equal(false)
+    expect(sameBackend({type: 'vxlan', vni: 1, port: 4789, directRouting: false}, {type: 'vxlan', vni: 1, port: 8472, directRouting: false})).to.equal(false)
+    expect(sameBackend({type: 'vxlan', vni: 1, port: 8472, directRouting: true}, {type: 'vxlan', vni: 1, port: 8472, directRouting: false})).to.equal(false)
+    expect(sameBackend(stored, {type: 'vxlan', vni: 1, port: 8472, directRouting: false})).to.equal(false)
   })
 })

@@ -548,6 +548,13 @@ describe('trace engine', () => {
       expect(() => traceFlow(local(), {src: '10.99.0.7', dst: '10.244.2.5'})).to.throw(FlannelctlError, 'unknown source')
     })
 
+    it('an unknown name with only this host read points to where other hosts come from (a lab\'s pod traced without --lab)', () => {
+      expect(() => traceFlow(local(), {src: 'pod-1a', dst: 'pod-2a'})).to.throw(FlannelctlError, 'unknown source "pod-1a": not a pod, a pod IP or a node that the tables read show')
+        .with.property('hint').that.matches(/^known names: .*node1.*; to read other hosts: --lab NAME, --inventory FILE or --snapshot DIR$/)
+      expect(() => traceFlow({...local(), partial: undefined}, {src: 'pod-1a', dst: 'pod-2a'})).to.throw(FlannelctlError, 'a node of the hosts read')
+        .with.property('hint').that.does.not.contain('--lab')
+    })
+
     it('to an address on its own bridge the frame is switched, not routed: unknown while nothing shows who has it, delivered once the node has a neighbour entry', () => {
       const unknown = traceFlow(local(), {src: '10.244.1.34', dst: '10.244.1.35'})
       expect(devicesOf(unknown)).to.deep.equal(['node1:cni0>cni0'])

@@ -35,8 +35,9 @@ export default class BackendSet extends BaseCommand {
     const dryRun = flags['dry-run']
     const r = await setBackend(spec, options, {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port}, {dryRun})
     const changeWarning = vxlanChangeWarning(r.before.backend, r.after.backend, dryRun)
-    if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend, applied: !dryRun, warnings: changeWarning ? [changeWarning] : [], ...(dryRun ? {config: r.config} : {})})
+    if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend, applied: !dryRun && r.changed, changed: r.changed, warnings: changeWarning ? [changeWarning] : [], ...(dryRun ? {config: r.config} : {})})
     const fmt = (b: typeof r.before.backend) => `${b.type}${b.type === 'vxlan' ? ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''})` : ''}`
+    if (!r.changed) return this.out(`backend: the network already uses ${fmt(r.before.backend)}: nothing to change`)
     this.out(dryRun
       ? `backend plan (nothing written — --dry-run): ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nthe store's net-conf would be: ${r.config}`
       : `backend: ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nnodes apply it on their next sync (flannelctl sync, or sync --watch)`)

@@ -5,7 +5,7 @@ import {jsonFlag} from '../../cli/flags.js'
 import {loadLab} from '../../services/lab.js'
 import {RealRunner} from '../../adapters/runner.js'
 import {commandEcho} from '../../services/collect.js'
-import {FAULTS, breakLab} from '../../services/faults.js'
+import {FAULTS, breakLab, repairSyncOrder} from '../../services/faults.js'
 import {renderTable} from '../../ui/table.js'
 import {userError} from '../../errors.js'
 
@@ -59,11 +59,8 @@ export default class LabBreak extends BaseCommand {
       : r.fault.expect.disposition
     this.out(`see it:  ${traceCmd}   (expect ${expect})`)
     this.out(`         flannelctl doctor --lab ${state.name}`)
-    // sync puts back what the fault changed, on the nodes whose tables it changed, then on the broken
-    // node itself (for stale-vtep-mac the peer republishes its new MAC first, then the node picks it up).
-    const changed = r.commands.map(c => /^\[([^\]]+)\]/.exec(c)?.[1]).filter((n): n is string => n !== undefined)
     const name = state.name === 'demo' ? '' : ` --name ${state.name}`
-    const syncs = [...new Set([...changed, r.node.name])].map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')
+    const syncs = repairSyncOrder(state, r).map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')
     this.out(r.syncKeeps ? `repair:  apply the fix the trace prints (${r.syncKeeps})` : `repair:  apply the fix the trace prints, or ${syncs}`)
   }
 }

@@ -229,7 +229,9 @@ export class WorldIndex {
     }
     const v6 = ipv6Literal(text)
     if (v6 !== undefined) throw this.ipv6Refusal(text, v6, role)
-    throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node ${this.world.partial ? 'that the tables read show' : 'of this inventory'}`, `known names: ${this.knownNames()}`)
+    // a lab's pod name traced without --lab is the usual way here: the hosts read are this one alone
+    throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node ${this.world.partial ? 'that the tables read show' : 'of the hosts read'}`,
+      `known names: ${this.knownNames()}${this.world.partial ? '; to read other hosts: --lab NAME, --inventory FILE or --snapshot DIR' : ''}`)
   }
 
   /**

@@ -1,0 +1,31 @@
+/** Which interface init takes for node traffic, and what it lists when it cannot tell. */
+import {expect} from 'chai'
+import {resolveIface} from '../../src/services/node.js'
+import type {Address, HostSnapshot, Link} from '../../src/core/model.js'
+
+const link = (name: string, kind: Link['kind']): Link => ({name, kind, mtu: 1500, up: true})
+const addr = (dev: string, local: string): Address => ({dev, family: 4, local, prefixlen: 24, scope: 'global', raw: ''})
+
+describe('resolveIface: the interface for node traffic', () => {
+  // a lab node after `flannelctl reset`: no default route, its pods' veths left loose by the bridge's removal
+  const afterReset: HostSnapshot = {
+    links: [link('lo', 'loopback'), link('eth0', 'veth'), link('vethdd7c0a0c', 'veth'), link('vethf2cf564a', 'veth')],
+    addresses: [addr('eth0', '192.168.100.11')],
+    routes: [],
+  } as unknown as HostSnapshot
+
+  it('without a default route lists the interfaces peers could send to, not the pods\' loose veths', () => {
+    // before: "interfaces here: eth0 (192.168.100.11), vethdd7c0a0c, vethf2cf564a"
+    expect(() => resolveIface(afterReset, undefined, undefined)).to.throw('cannot tell which interface carries node traffic')
+      .with.property('hint', 'pass --iface; interfaces here: eth0 (192.168.100.11)')
+    expect(() => resolveIface(afterReset, 'eth9', undefined)).to.throw('unknown interface \'eth9\'')
+      .with.property('hint', 'pass --iface with one of: eth0 (192.168.100.11)')
+    expect(resolveIface(afterReset, 'eth0', undefined)).to.deep.equal({iface: 'eth0', publicIP: '192.168.100.11'})
+  })
+
+  it('lists every interface when none has an address yet', () => {
+    const bare = {...afterReset, addresses: []} as unknown as HostSnapshot
+    expect(() => resolveIface(bare, undefined, undefined)).to.throw(/no IPv4 default route/)
+      .with.property('hint', 'pass --iface; interfaces here: eth0, vethdd7c0a0c, vethf2cf564a')
+  })
+})
