@@ -13,10 +13,10 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {BEHIND_SYNC, behindMoveSync, podNetworkGuess, publishVtepMacFix} from '../core/trace/fixes.js'
+import {BEHIND_SYNC, behindMoveSync, podNetworkGuess, publishVtepMacFix, recreatedPodOf} from '../core/trace/fixes.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, type UnfinishedMigration} from './lease.js'
-import {Lab} from './lab.js'
+import {Lab, withLabCommands} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 
 export type Severity = 'error' | 'warning'
@@ -443,12 +443,24 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
  * A pair that fails on a node behind a peer's move: the trace patches the entries it meets, one by
  * one, where that node's sync (as its host findings say) replaces them all. It leads that node's fixes.
  */
-function syncBehindNodesFirst(pairs: PairResult[], findings: DoctorFinding[]): void {
+function syncBehindNodesFirst(world: World, pairs: PairResult[], findings: DoctorFinding[]): void {
   const behind = new Map(findings.filter(f => f.code === 'MISSING_ROUTE' && f.fix[0]?.startsWith(BEHIND_SYNC)).map(f => [f.node, f.fix[0]]))
+  const nodeOf = new Map(world.pods.map(p => [p.name, p.node]))
   for (const p of pairs) {
     const first = p.fix.findIndex(f => behind.has(f.node))
     // trace leads with the same sync where it sees the move itself
     if (first >= 0 && !p.fix[first].command.startsWith(BEHIND_SYNC)) p.fix.splice(first, 0, {node: p.fix[first].node, command: behind.get(p.fix[first].node)!})
+    // A pod left on the moved node's old subnet is re-created into the new one, which the other
+    // pod's node routes only once it has synced: the trace, dying at the stranded pod, cannot see that.
+    const recreate = p.fix.find(f => recreatedPodOf(f.command) !== undefined)
+    if (recreate === undefined) continue
+    // and it comes last, after the entries of every node that will route its new address (a reply's come after it in the trace)
+    p.fix = [...p.fix.filter(f => f !== recreate), recreate]
+    const stranded = recreatedPodOf(recreate.command)!
+    const other = nodeOf.get(stranded === p.from ? p.to : p.from)
+    if (other === undefined || !behind.has(other) || p.fix.some(f => f.node === other && f.command.startsWith(BEHIND_SYNC))) continue
+    // no command of that node by hand follows this one here: the host check's MISSING_ROUTE lists them
+    p.fix.unshift({node: other, command: behind.get(other)!.replace(/; or by hand:$/, '')})
   }
 }
 
@@ -555,7 +567,7 @@ export function podMatrix(world: World): PairResult[] {
  * A pod reaching its own node (DNS or a metrics agent on the host, the replies to kubelet's probes):
  * a host firewall that drops it leaves every pod-to-pod pair green. One pod per node is traced.
  */
-export function podToNodeChecks(world: World): DoctorFinding[] {
+export function podToNodeChecks(world: World, pairs: PairResult[] = []): DoctorFinding[] {
   const findings: DoctorFinding[] = []
   const nodes = new Set(world.hosts.map(h => h.name))
   const seen = new Set<string>()
@@ -570,6 +582,8 @@ export function podToNodeChecks(world: World): DoctorFinding[] {
     }
     const failure = t.failure ?? (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? t.returnPath.failure : undefined)
     if (failure === undefined || t.disposition === 'INSUFFICIENT_INFO' || t.returnPath.disposition === 'INSUFFICIENT_INFO') continue
+    // the pod's own pairs already fail there for the same reason (its gateway unanswered): said once, with them
+    if (pairs.some(p => p.from === pod.name && p.node === failure.node && p.reason === failure.reason)) continue
     const way = t.failure === undefined ? `the reply from ${pod.node} to ${pod.name} is lost` : `${pod.name} cannot reach its own node ${pod.node}`
     // named by the host its fix runs on, as every other finding: the failure's hop may be the pod (no ARP answer for its gateway) while the fix is on its node
     const where = failure.fix[0]?.node ?? failure.node
@@ -648,8 +662,8 @@ export function diagnose(given: World, source: string, leases?: Parameters<typeo
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
   const rules = rulesChecks(world, enableNFTables)
-  const findings = [...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world)]
-  syncBehindNodesFirst(pairs, findings)
+  const findings = [...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world, pairs)]
+  syncBehindNodesFirst(world, pairs, findings)
   return {
     source,
     nodes: world.hosts.filter(h => !podHosts.has(h.name)).map(h => h.name),
@@ -733,14 +747,20 @@ export function migrateOnNodesRead(findings: DoctorFinding[], nodes: string | un
   return findings.map(f => ({...f, fix: f.fix.map(c => c === OFF_SEGMENT_FIX ? offSegmentFix(` ${nodes} --yes`) : c)}))
 }
 
+/** In a lab, "re-create the pod" is a lab command, run from here: in every pair's and finding's fixes. */
+function withLabCommandsIn(report: DoctorReport, lab: string): void {
+  for (const p of report.pairs) p.fix = withLabCommands(p.fix, lab)
+  for (const f of report.findings) f.fix = f.fix.map(c => withLabCommands([{node: f.node, command: c}], lab)[0].command)
+}
+
 /** A finding's command for the cluster's API (a controller's rule, trace's `scope: 'cluster'`): run where kubectl works, on no host. */
 export function isClusterFix(f: Pick<DoctorFinding, 'clusterFixes'>, command: string): boolean {
   return f.clusterFixes?.includes(command) === true
 }
 
-/** Fixes run from where doctor ran, not inside a host. */
+/** Fixes run from where doctor ran, not inside a host: a migrate of the network, a lab's own command (re-create a pod). */
 export function isNetworkFix(command: string): boolean {
-  return command.startsWith('flannelctl migrate ')
+  return command.startsWith('flannelctl migrate ') || command.startsWith('flannelctl lab ')
 }
 
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
@@ -764,6 +784,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const network = summary?.network ?? undefined
   const report = diagnose(network === undefined ? src.world : {...src.world, network}, src.description, leases, backend, enableNFTables)
   report.findings = migrateOnNodesRead(report.findings, nodesFlag(o))
+  if (o.lab !== undefined) withLabCommandsIn(report, o.lab)
   // The tables still forward as last built, so every pair looks fine while no node can sync.
   if (configProblem) {
     report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: STORE_NODE, message: configProblem, evidence: `store ${store!}`, fix: []})

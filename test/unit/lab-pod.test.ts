@@ -7,7 +7,9 @@ import {recreatePodFix} from '../../src/core/trace/fixes.js'
 import {CONFLIST_NAME} from '../../src/core/flannel.js'
 import {labFixes} from '../../src/commands/trace.js'
 import {renderTrace} from '../../src/ui/trace-render.js'
-import type {Trace} from '../../src/core/trace/types.js'
+import type {Fix, Trace} from '../../src/core/trace/types.js'
+import {isNetworkFix, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {labFixLine, renderDoctor} from '../../src/ui/doctor.js'
 import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
 
@@ -26,6 +28,20 @@ describe('lab: "re-create the pod" is lab pod recreate', () => {
       failure: {node: 'n2', step: 'route', evidence: '(no route)', reason: 'pod-2a is on a subnet its node no longer has', fix}, returnPath: {disposition: 'DELIVERED', hops: []}} as unknown as Trace
     expect(renderTrace(t, {color: false})).to.contain('Fix (from here, not inside n2): flannelctl lab pod recreate pod-2a')
     expect(labFixes(t, 'demo').split('\n')).to.deep.equal(['', 'In the lab, apply it with:', '  flannelctl lab pod recreate pod-2a'])
+  })
+})
+
+describe('doctor --lab: the lab command runs from here', () => {
+  const recreate = withLabCommands([recreatePodFix('n2', 'pod-2a')], 'demo')[0]
+  const pair = (fix: Fix[]): PairResult => ({from: 'pod-1a', to: 'pod-2a', disposition: 'NO_ROUTE', node: 'n2', reason: 'pod-2a is on a subnet its node no longer has', fix, warnings: []})
+  const report = (pairs: PairResult[]): DoctorReport => ({source: 'lab demo', nodes: ['n1', 'n2'], pods: ['pod-1a', 'pod-2a'], sampled: false, pairs, findings: [], rules: {}, healthy: false})
+
+  it('printed as from here; the closing line says so beside the commands run on a host, and is left out when there are none', () => {
+    const both = report([pair([{node: 'n1', command: 'flannelctl sync'}, recreate])])
+    expect(renderDoctor(both, {color: false})).to.contain('    fix [from here, not inside n2]: flannelctl lab pod recreate pod-2a')
+    expect(labFixLine(both, 'demo')).to.equal('In the lab, run each fix on its host: flannelctl lab exec HOST -- COMMAND (a flannelctl lab command from here, as printed)')
+    expect(labFixLine(report([pair([recreate])]), 'demo')).to.equal(undefined)
+    expect(isNetworkFix(recreate.command)).to.equal(true)
   })
 })
 
