@@ -390,7 +390,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         // the peer's lease in the store, and this node still on entries of its older one: behind the peer's move
         const older = p.publicIP !== undefined && !offLink && !vxDown && leases?.some(l => l.subnet === p.subnet) ? olderLeaseEntries.get(p.publicIP) : undefined
         const was = older?.find(o => o.subnet !== undefined)?.subnet
-        const sync = older && behindMoveSync(name, p.name, p.subnet)
+        const sync = older && behindMoveSync(name, p.name, p.subnet, unpublished.has(p.subnet))
         add({code: 'MISSING_ROUTE', severity: 'error', node: name,
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
@@ -446,6 +446,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
 function syncBehindNodesFirst(world: World, pairs: PairResult[], findings: DoctorFinding[]): void {
   const behind = new Map(findings.filter(f => f.code === 'MISSING_ROUTE' && f.fix[0]?.startsWith(BEHIND_SYNC)).map(f => [f.node, f.fix[0]]))
   const nodeOf = new Map(world.pods.map(p => [p.name, p.node]))
+  const unpublished = new Map(findings.filter(f => f.code === 'VTEP_MAC_NOT_PUBLISHED').map(f => [f.node, f.fix[0]]))
   for (const p of pairs) {
     const first = p.fix.findIndex(f => behind.has(f.node))
     // trace leads with the same sync where it sees the move itself
@@ -457,10 +458,17 @@ function syncBehindNodesFirst(world: World, pairs: PairResult[], findings: Docto
     // and it comes last, after the entries of every node that will route its new address (a reply's come after it in the trace)
     p.fix = [...p.fix.filter(f => f !== recreate), recreate]
     const stranded = recreatedPodOf(recreate.command)!
+    const home = nodeOf.get(stranded)
     const other = nodeOf.get(stranded === p.from ? p.to : p.from)
-    if (other === undefined || !behind.has(other) || p.fix.some(f => f.node === other && f.command.startsWith(BEHIND_SYNC))) continue
-    // no command of that node by hand follows this one here: the host check's MISSING_ROUTE lists them
-    p.fix.unshift({node: other, command: behind.get(other)!.replace(/; or by hand:$/, '')})
+    if (home === undefined || other === undefined) continue
+    const drifted = findings.some(f => f.code === 'VTEP_MAC_DRIFT' && f.node === other && f.message.includes(`says ${home}'s VTEP MAC`))
+    if ((behind.has(other) || drifted) && !p.fix.some(f => f.node === other && f.command.startsWith(BEHIND_SYNC))) {
+      // no command of that node by hand follows this one here: the host check's MISSING_ROUTE lists them
+      p.fix.unshift({node: other, command: behind.get(other)?.replace(/; or by hand:$/, '') ?? `${BEHIND_SYNC}${other} takes ${home}'s VTEP MAC from its lease`})
+    }
+    // the other node's sync writes what the moved node's lease announces: its own sync publishes its VTEP's MAC first
+    const publish = unpublished.get(home)
+    if (publish !== undefined && p.fix.some(f => f.node === other) && !p.fix.some(f => f.node === home && f.command === publish)) p.fix.unshift({node: home, command: publish})
   }
 }
 

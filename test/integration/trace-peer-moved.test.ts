@@ -34,14 +34,16 @@ describe('trace after a peer moved to a new lease with a new VTEP MAC (real kern
     await new Lab().down(name)
   })
 
-  it('doctor: every pair with pod-2a leads with n1\'s sync and ends with the lab command that re-creates pod-2a, run from here', async () => {
+  it('doctor: every pair with pod-2a leads with n2\'s sync (its lease still announces the old MAC), then n1\'s, and ends with the lab command that re-creates pod-2a, run from here', async () => {
     const r = await cli(['doctor', '--lab', name, '--json'])
     const report = JSON.parse(r.stdout) as DoctorReport
     const withPod2 = report.pairs.filter(p => p.from === 'pod-2a' || p.to === 'pod-2a')
     expect(withPod2).to.have.length(2)
     for (const p of withPod2) {
-      expect(p.fix[0].node, JSON.stringify(p)).to.equal('n1')
-      expect(p.fix[0].command).to.match(/^flannelctl sync {3}# n1 has not synced since n2's lease moved/)
+      expect(p.fix[0].node, JSON.stringify(p)).to.equal('n2')
+      expect(p.fix[0].command).to.match(/^flannelctl sync {3}# publishes flannel\.1's MAC in the lease/)
+      expect(p.fix[1].node).to.equal('n1')
+      expect(p.fix[1].command).to.match(/^flannelctl sync {3}# n1 has not synced since n2's lease moved/)
       expect(p.fix.at(-1)).to.deep.equal({node: 'n2', command: `flannelctl lab pod recreate pod-2a --name ${name}`, scope: 'lab'})
       expect(new Set(p.fix.map(f => `${f.node} ${f.command}`)).size).to.equal(p.fix.length)
     }

@@ -166,4 +166,27 @@ describe('doctor on a vxlan lab whose n2 moved its lease (lab-vxlan-peer-moved)'
       '    fix [n1]: ip route replace 10.244.16.0/24 via 10.244.16.0 dev flannel.1 onlink',
     ].join('\n'))
   })
+
+  describe('n2\'s flannel.1 re-created with a new MAC its lease does not announce (lab break stale-vtep-mac after the move)', () => {
+    let copy = ''
+    tempDirHooks('fc-doc-moved-', d => (copy = d))
+
+    it('n2\'s own sync (it publishes the MAC) leads each pair, n1\'s sync says it comes after it; run in that order, with the re-creation last, every pod pair answered (kernel)', async () => {
+      // kernel (lab lpone, same state): n1's sync first wrote the lease's old MAC (16:58:…) and pod-1a
+      // still lost its pings to n2's new gateway; n2 sync, n1 sync, n3 sync, lab pod recreate: 6/6 pairs answered
+      await cp(dir, copy, {recursive: true})
+      const links = join(copy, 'n2', 'ip-link.json')
+      await writeFile(links, (await readFile(links, 'utf8')).replaceAll('16:58:7b:64:7f:ad', '12:6a:8a:a0:30:c9'))
+      const report = await runDoctor({snapshot: copy}, {})
+      const publish = {node: 'n2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers'}
+      const pair = report.pairs.find(p => p.from === 'pod-3a' && p.to === 'pod-2a')!
+      expect(pair.fix[0]).to.deep.equal(publish)
+      expect(pair.fix[1].node).to.equal('n3')
+      expect(pair.fix.at(-1)).to.deep.equal(recreate)
+      const missing = report.findings.find(f => f.node === 'n1' && f.code === 'MISSING_ROUTE')!
+      expect(missing.fix[0]).to.equal('flannelctl sync   # n1 has not synced since n2\'s lease moved to 10.244.16.0/24: once n2\'s own sync has published its VTEP\'s new MAC (VTEP_MAC_NOT_PUBLISHED), it replaces the old entries; or by hand:')
+      // by hand, the MAC n2's device has now
+      expect(missing.fix).to.include('ip neigh replace 10.244.16.0 lladdr 12:6a:8a:a0:30:c9 dev flannel.1 nud permanent')
+    })
+  })
 })

@@ -341,9 +341,14 @@ export function vethOtherEnd(w: WorldIndex, view: HostView, index: number | unde
 /** How the fix that leads the fixes of a node behind a peer's move begins (doctor finds it by this). */
 export const BEHIND_SYNC = 'flannelctl sync   # '
 
-/** That fix: the node's sync replaces every entry of the peer's old lease at once; the by-hand commands follow it. */
-export function behindMoveSync(node: string, peer: string, subnet: string): string {
-  return `${BEHIND_SYNC}${node} has not synced since ${peer}'s lease moved to ${subnet}: it replaces the old entries; or by hand:`
+/**
+ * That fix: the node's sync replaces every entry of the peer's old lease at once; the by-hand
+ * commands follow it. `unpublished`: the peer's lease still announces its VTEP's old MAC, which a
+ * sync before the peer's own would write.
+ */
+export function behindMoveSync(node: string, peer: string, subnet: string, unpublished = false): string {
+  return `${BEHIND_SYNC}${node} has not synced since ${peer}'s lease moved to ${subnet}: ${
+    unpublished ? `once ${peer}'s own sync has published its VTEP's new MAC (VTEP_MAC_NOT_PUBLISHED), ` : ''}it replaces the old entries; or by hand:`
 }
 
 /** A node whose lease still announces its VTEP's old MAC: its sync publishes the new one, which peers then sync. */
