@@ -94,6 +94,11 @@ interface PeerFacts {
   vtepMac?: string
 }
 
+/** A peer known by its lease alone (this host read alone) by its address: `lease SUBNET` reads wrong where its subnet moved. */
+function peerLabel(p: PeerFacts): string {
+  return p.name === `lease ${p.subnet}` && p.publicIP !== undefined ? p.publicIP : p.name
+}
+
 function linkNamed(h: HostSnapshot, name: string | undefined): Link | undefined {
   return name === undefined ? undefined : h.links?.find(l => l.name === name)
 }
@@ -353,7 +358,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
             message: `fdb sends ${macPeer.name}'s VTEP MAC ${f.mac} to ${f.dst}, but ${macPeer.name}'s address is ${macPeer.publicIP}`,
             evidence: f.raw, fix: [`bridge fdb replace ${f.mac} dev ${vx.name} dst ${macPeer.publicIP} self permanent`, `bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
         } else if (!macPeer && ipPeer) {
-          ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${ipPeer.name}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
+          ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${peerLabel(ipPeer)}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
             evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]}))
         }
       }
@@ -390,14 +395,15 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         // the peer's lease in the store, and this node still on entries of its older one: behind the peer's move
         const older = p.publicIP !== undefined && !offLink && !vxDown && leases?.some(l => l.subnet === p.subnet) ? olderLeaseEntries.get(p.publicIP) : undefined
         const was = older?.find(o => o.subnet !== undefined)?.subnet
-        const sync = older && behindMoveSync(name, p.name, p.subnet, unpublished.has(p.subnet))
+        const who = peerLabel(p)
+        const sync = older && behindMoveSync(name, who, p.subnet, unpublished.has(p.subnet))
         add({code: 'MISSING_ROUTE', severity: 'error', node: name,
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
-            : `no route to ${p.name}'s pod subnet ${p.subnet}${older ? `: ${p.name}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
+            : `no route to ${who}'s pod subnet ${p.subnet}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
           evidence: '(no matching route)', fix: offLink ? [OFF_SEGMENT_FIX] : sync ? [sync, ...peerEntriesByHand(n, p)] : [...(vxDown ? [`ip link set ${vx!.name} up`] : []), peerRouteFix(n, p)]})
         for (const o of older ?? []) {
-          o.finding.message += ` (${p.name}'s, before its lease moved to ${p.subnet})`
+          o.finding.message += ` (${who}'s, before its lease moved to ${p.subnet})`
           o.finding.fix = [sync!, ...o.finding.fix]
         }
         continue
