@@ -89,7 +89,10 @@ export async function loadLab(name: string): Promise<LabState> {
   validateLabName(name)
   const path = join(labDir(name), 'lab.json')
   if (!existsSync(path)) throw userError(`no lab named '${name}' is up`, `start one with: flannelctl lab up --name ${name}`)
-  return JSON.parse(await readFile(path, 'utf8')) as LabState
+  const state = JSON.parse(await readFile(path, 'utf8')) as LabState
+  // a node moved since lab up (reset --release, init) leases another subnet: its subnet.env says which
+  for (const n of state.nodes) n.subnet = await leasedSubnet(n)
+  return state
 }
 
 /**

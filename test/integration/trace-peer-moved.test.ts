@@ -48,6 +48,10 @@ describe('trace after a peer moved to a new lease with a new VTEP MAC (real kern
       expect(new Set(p.fix.map(f => `${f.node} ${f.command}`)).size).to.equal(p.fix.length)
     }
     expect(report.findings.map(f => f.code)).to.not.include('POD_TO_NODE')
+    // lab status names n2's subnet now, not the one lab up recorded
+    const moved = /moved to (\S+):/.exec(withPod2[0].fix[1].command)![1]
+    const status = JSON.parse((await cli(['lab', 'status', '--name', name, '--json'])).stdout) as LabState
+    expect(status.nodes.find(n => n.name === 'n2')!.subnet).to.equal(moved)
   })
 
   it('leads with the sender\'s sync, and its by-hand commands, run as printed, reach the peer\'s new subnet', async () => {
