@@ -357,8 +357,14 @@ export class Lab {
       throw userError(`${node.name} has no CNI conflist: flannelctl is not set up there`, `set it up first: flannelctl lab exec${state.name === 'demo' ? '' : ` --name ${state.name}`} ${node.name} -- flannelctl init --network ${POD_NETWORK} --iface eth0 --yes`)
     }
     const oldIP = pod.ip
-    await this.cniDel(node, pod.netns)
-    pod.ip = await this.cniAdd(node, pod.netns)
+    try {
+      await this.cniDel(node, pod.netns)
+      pod.ip = await this.cniAdd(node, pod.netns)
+    } catch (error) {
+      // not a half-built lab (must's hint): the pod is, and DEL and ADD again finish it (a DEL of what is gone succeeds)
+      if (!(error instanceof FlannelctlError)) throw error
+      throw new FlannelctlError(error.message, `run it again: flannelctl lab pod recreate ${pod.name}${state.name === 'demo' ? '' : ` --name ${state.name}`}`, error.exitCode)
+    }
     node.subnet = await leasedSubnet(node) ?? node.subnet
     await saveLab(state)
     return {pod, node, oldIP, newIP: pod.ip}

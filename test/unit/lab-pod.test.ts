@@ -80,6 +80,14 @@ describe('lab pod recreate (a recording runner)', () => {
     expect(saved.nodes[0].subnet).to.equal('10.244.16.0/24')
   })
 
+  it('a plugin that fails: its error, and to run the command again (DEL and ADD finish what is half done), not the half-built lab\'s lab down', async () => {
+    const runner = new Recorder()
+    runner.run = async (cmd: Command) => ({exitCode: 1, stdout: '', stderr: `plugin ${cmd.args.at(-1)} failed`})
+    const err = await new Lab(runner).recreatePod(await lab(), 'pod-2a').catch((e: Error & {hint?: string}) => e)
+    expect(err.message).to.match(/portmap failed$/)
+    expect(err).to.include({hint: 'run it again: flannelctl lab pod recreate pod-2a --name t'})
+  })
+
   it('an unknown pod: a user error naming the lab\'s pods, nothing run', async () => {
     const runner = new Recorder()
     const err = await new Lab(runner).recreatePod(await lab(), 'pod-9z').catch((e: Error & {hint?: string}) => e)
