@@ -72,8 +72,8 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
 
 /**
  * In a lab every host is a namespace: the fixes, ready to paste, each through `lab exec` on its
- * node. A cluster's command (kubectl) runs on no node: it stays as the trace printed it. Empty when
- * there is nothing to run on a node.
+ * node, but a lab command (`lab pod recreate`), which runs here. A cluster's command (kubectl) runs
+ * on no node: it stays as the trace printed it. Empty when there is nothing to run.
  */
 export function labFixes(trace: TraceData, lab: string): string {
   const fixes: Fix[] = [...trace.failure?.fix ?? [], ...trace.returnPath.failure?.fix ?? [], ...sourceNatFixes(trace)]
@@ -81,6 +81,8 @@ export function labFixes(trace: TraceData, lab: string): string {
   if (unique.length === 0) return ''
   const name = lab === 'demo' ? '' : ` --name ${lab}`
   // A placeholder (GATEWAY, DEVICE) needs a value first: say so rather than hand out a command that fails.
-  const lines = unique.map(f => `  flannelctl lab exec${name} ${f.node} -- ${f.command}${/\b(GATEWAY|DEVICE|PEER_IP)\b/.test(f.command) ? '   # fill in the capitals first' : ''}`)
+  // A lab's own command (re-create a pod) runs here, as it is.
+  const lines = unique.map(f => f.scope === 'lab' ? `  ${f.command}`
+    : `  flannelctl lab exec${name} ${f.node} -- ${f.command}${/\b(GATEWAY|DEVICE|PEER_IP)\b/.test(f.command) ? '   # fill in the capitals first' : ''}`)
   return ['', 'In the lab, apply it with:', ...lines].join('\n')
 }

@@ -13,10 +13,10 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {BEHIND_SYNC, behindMoveSync, podNetworkGuess, publishVtepMacFix} from '../core/trace/fixes.js'
+import {BEHIND_SYNC, behindMoveSync, podNetworkGuess, publishVtepMacFix, recreatedPodOf} from '../core/trace/fixes.js'
 import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, recordedStore, type StoreSummary, type UnfinishedMigration} from './lease.js'
-import {Lab} from './lab.js'
+import {Lab, withLabCommands} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 import {userError} from '../errors.js'
 
@@ -93,6 +93,11 @@ interface PeerFacts {
   subnet: string
   publicIP?: string
   vtepMac?: string
+}
+
+/** A peer known by its lease alone (this host read alone) by its address: `lease SUBNET` reads wrong where its subnet moved. */
+function peerLabel(p: PeerFacts): string {
+  return p.name === `lease ${p.subnet}` && p.publicIP !== undefined ? p.publicIP : p.name
 }
 
 function linkNamed(h: HostSnapshot, name: string | undefined): Link | undefined {
@@ -354,7 +359,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
             message: `fdb sends ${macPeer.name}'s VTEP MAC ${f.mac} to ${f.dst}, but ${macPeer.name}'s address is ${macPeer.publicIP}`,
             evidence: f.raw, fix: [`bridge fdb replace ${f.mac} dev ${vx.name} dst ${macPeer.publicIP} self permanent`, `bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
         } else if (!macPeer && ipPeer) {
-          ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${ipPeer.name}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
+          ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${peerLabel(ipPeer)}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
             evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]}))
         }
       }
@@ -391,14 +396,15 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         // the peer's lease in the store, and this node still on entries of its older one: behind the peer's move
         const older = p.publicIP !== undefined && !offLink && !vxDown && leases?.some(l => l.subnet === p.subnet) ? olderLeaseEntries.get(p.publicIP) : undefined
         const was = older?.find(o => o.subnet !== undefined)?.subnet
-        const sync = older && behindMoveSync(name, p.name, p.subnet)
+        const who = peerLabel(p)
+        const sync = older && behindMoveSync(name, who, p.subnet, unpublished.has(p.subnet))
         add({code: 'MISSING_ROUTE', severity: 'error', node: name,
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
-            : `no route to ${p.name}'s pod subnet ${p.subnet}${older ? `: ${p.name}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
+            : `no route to ${who}'s pod subnet ${p.subnet}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
           evidence: '(no matching route)', fix: offLink ? [OFF_SEGMENT_FIX] : sync ? [sync, ...peerEntriesByHand(n, p)] : [...(vxDown ? [`ip link set ${vx!.name} up`] : []), peerRouteFix(n, p)]})
         for (const o of older ?? []) {
-          o.finding.message += ` (${p.name}'s, before its lease moved to ${p.subnet})`
+          o.finding.message += ` (${who}'s, before its lease moved to ${p.subnet})`
           o.finding.fix = [sync!, ...o.finding.fix]
         }
         continue
@@ -444,12 +450,32 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
  * A pair that fails on a node behind a peer's move: the trace patches the entries it meets, one by
  * one, where that node's sync (as its host findings say) replaces them all. It leads that node's fixes.
  */
-function syncBehindNodesFirst(pairs: PairResult[], findings: DoctorFinding[]): void {
+function syncBehindNodesFirst(world: World, pairs: PairResult[], findings: DoctorFinding[]): void {
   const behind = new Map(findings.filter(f => f.code === 'MISSING_ROUTE' && f.fix[0]?.startsWith(BEHIND_SYNC)).map(f => [f.node, f.fix[0]]))
+  const nodeOf = new Map(world.pods.map(p => [p.name, p.node]))
+  const unpublished = new Map(findings.filter(f => f.code === 'VTEP_MAC_NOT_PUBLISHED').map(f => [f.node, f.fix[0]]))
   for (const p of pairs) {
     const first = p.fix.findIndex(f => behind.has(f.node))
     // trace leads with the same sync where it sees the move itself
     if (first >= 0 && !p.fix[first].command.startsWith(BEHIND_SYNC)) p.fix.splice(first, 0, {node: p.fix[first].node, command: behind.get(p.fix[first].node)!})
+    // A pod left on the moved node's old subnet is re-created into the new one, which the other
+    // pod's node routes only once it has synced: the trace, dying at the stranded pod, cannot see that.
+    const recreate = p.fix.find(f => recreatedPodOf(f.command) !== undefined)
+    if (recreate === undefined) continue
+    // and it comes last, after the entries of every node that will route its new address (a reply's come after it in the trace)
+    p.fix = [...p.fix.filter(f => f !== recreate), recreate]
+    const stranded = recreatedPodOf(recreate.command)!
+    const home = nodeOf.get(stranded)
+    const other = nodeOf.get(stranded === p.from ? p.to : p.from)
+    if (home === undefined || other === undefined) continue
+    const drifted = findings.some(f => f.code === 'VTEP_MAC_DRIFT' && f.node === other && f.message.includes(`says ${home}'s VTEP MAC`))
+    if ((behind.has(other) || drifted) && !p.fix.some(f => f.node === other && f.command.startsWith(BEHIND_SYNC))) {
+      // no command of that node by hand follows this one here: the host check's MISSING_ROUTE lists them
+      p.fix.unshift({node: other, command: behind.get(other)?.replace(/; or by hand:$/, '') ?? `${BEHIND_SYNC}${other} takes ${home}'s VTEP MAC from its lease`})
+    }
+    // the other node's sync writes what the moved node's lease announces: its own sync publishes its VTEP's MAC first
+    const publish = unpublished.get(home)
+    if (publish !== undefined && p.fix.some(f => f.node === other) && !p.fix.some(f => f.node === home && f.command === publish)) p.fix.unshift({node: home, command: publish})
   }
 }
 
@@ -556,7 +582,7 @@ export function podMatrix(world: World): PairResult[] {
  * A pod reaching its own node (DNS or a metrics agent on the host, the replies to kubelet's probes):
  * a host firewall that drops it leaves every pod-to-pod pair green. One pod per node is traced.
  */
-export function podToNodeChecks(world: World): DoctorFinding[] {
+export function podToNodeChecks(world: World, pairs: PairResult[] = []): DoctorFinding[] {
   const findings: DoctorFinding[] = []
   const nodes = new Set(world.hosts.map(h => h.name))
   const seen = new Set<string>()
@@ -571,6 +597,8 @@ export function podToNodeChecks(world: World): DoctorFinding[] {
     }
     const failure = t.failure ?? (t.disposition === 'DELIVERED' && t.returnPath.disposition !== 'DELIVERED' ? t.returnPath.failure : undefined)
     if (failure === undefined || t.disposition === 'INSUFFICIENT_INFO' || t.returnPath.disposition === 'INSUFFICIENT_INFO') continue
+    // the pod's own pairs already fail there for the same reason (its gateway unanswered): said once, with them
+    if (pairs.some(p => p.from === pod.name && p.node === failure.node && p.reason === failure.reason)) continue
     const way = t.failure === undefined ? `the reply from ${pod.node} to ${pod.name} is lost` : `${pod.name} cannot reach its own node ${pod.node}`
     // named by the host its fix runs on, as every other finding: the failure's hop may be the pod (no ARP answer for its gateway) while the fix is on its node
     const where = failure.fix[0]?.node ?? failure.node
@@ -649,8 +677,8 @@ export function diagnose(given: World, source: string, leases?: Parameters<typeo
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
   const rules = rulesChecks(world, enableNFTables)
-  const findings = [...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world)]
-  syncBehindNodesFirst(pairs, findings)
+  const findings = [...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world, pairs)]
+  syncBehindNodesFirst(world, pairs, findings)
   return {
     source,
     nodes: world.hosts.filter(h => !podHosts.has(h.name)).map(h => h.name),
@@ -734,14 +762,20 @@ export function migrateOnNodesRead(findings: DoctorFinding[], nodes: string | un
   return findings.map(f => ({...f, fix: f.fix.map(c => c === OFF_SEGMENT_FIX ? offSegmentFix(` ${nodes} --yes`) : c)}))
 }
 
+/** In a lab, "re-create the pod" is a lab command, run from here: in every pair's and finding's fixes. */
+function withLabCommandsIn(report: DoctorReport, lab: string): void {
+  for (const p of report.pairs) p.fix = withLabCommands(p.fix, lab)
+  for (const f of report.findings) f.fix = f.fix.map(c => withLabCommands([{node: f.node, command: c}], lab)[0].command)
+}
+
 /** A finding's command for the cluster's API (a controller's rule, trace's `scope: 'cluster'`): run where kubectl works, on no host. */
 export function isClusterFix(f: Pick<DoctorFinding, 'clusterFixes'>, command: string): boolean {
   return f.clusterFixes?.includes(command) === true
 }
 
-/** Fixes run from where doctor ran, not inside a host. */
+/** Fixes run from where doctor ran, not inside a host: a migrate of the network, a lab's own command (re-create a pod). */
 export function isNetworkFix(command: string): boolean {
-  return command.startsWith('flannelctl migrate ')
+  return command.startsWith('flannelctl migrate ') || command.startsWith('flannelctl lab ')
 }
 
 /**
@@ -789,6 +823,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const network = summary?.network ?? undefined
   const report = diagnose(network === undefined ? src.world : {...src.world, network}, src.description, leases, backend, enableNFTables)
   report.findings = migrateOnNodesRead(report.findings, nodesFlag(o))
+  if (o.lab !== undefined) withLabCommandsIn(report, o.lab)
   // The tables still forward as last built, so every pair looks fine while no node can sync.
   if (configProblem) {
     report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: STORE_NODE, message: configProblem, evidence: `store ${store!}`, fix: []})

@@ -9,8 +9,11 @@ import {readFile, writeFile, mkdir, rm} from 'node:fs/promises'
 import {existsSync, statSync} from 'node:fs'
 import {userError, FlannelctlError, ExitCode} from '../errors.js'
 import {RealRunner, Runner, Command, spawnDetached} from '../adapters/runner.js'
-import {CONFLIST_NAME} from '../core/flannel.js'
+import {CONFLIST_NAME, parseSubnetEnv} from '../core/flannel.js'
+import {cidrToString, parseCidr} from '../core/addr.js'
 import type {Lease} from '../store/store.js'
+import type {Fix} from '../core/trace/types.js'
+import {recreatedPodOf} from '../core/trace/fixes.js'
 import type {NetConf} from '../core/netconf.js'
 import type {StoreSummary} from './lease.js'
 
@@ -86,7 +89,10 @@ export async function loadLab(name: string): Promise<LabState> {
   validateLabName(name)
   const path = join(labDir(name), 'lab.json')
   if (!existsSync(path)) throw userError(`no lab named '${name}' is up`, `start one with: flannelctl lab up --name ${name}`)
-  return JSON.parse(await readFile(path, 'utf8')) as LabState
+  const state = JSON.parse(await readFile(path, 'utf8')) as LabState
+  // a node moved since lab up (reset --release, init) leases another subnet: its subnet.env says which
+  for (const n of state.nodes) n.subnet = await leasedSubnet(n)
+  return state
 }
 
 /**
@@ -216,11 +222,7 @@ export class Lab {
     await Promise.all(state.nodes.map(n => this.flannelctl(n, state, initArgs)))
     // Nodes that came up before their peers learn of them on the next sync, as flanneld would on a watch event.
     await Promise.all(state.nodes.map(n => this.flannelctl(n, state, ['sync'])))
-    for (const n of state.nodes) {
-      const env = await readFile(join(n.dir, 'subnet.env'), 'utf8')
-      const m = /FLANNEL_SUBNET=(\d+\.\d+\.\d+)\.\d+\/(\d+)/.exec(env)
-      if (m) n.subnet = `${m[1]}.0/${m[2]}`
-    }
+    for (const n of state.nodes) n.subnet = await leasedSubnet(n)
     await saveLab(state)
 
     o.progress('creating pods with the CNI bridge and host-local plugins')
@@ -304,22 +306,68 @@ export class Lab {
 
   /** Run the conflist's plugin chain (ADD) for a pod, as a container runtime would. */
   private async cniAdd(node: LabNode, podNetns: string): Promise<string> {
-    const conflist = JSON.parse(await readFile(join(node.dir, 'cni', CONFLIST_NAME), 'utf8')) as {name: string; cniVersion: string; plugins: Record<string, unknown>[]}
     let prevResult: unknown
-    for (const plugin of conflist.plugins) {
-      const conf: Record<string, unknown> = {cniVersion: conflist.cniVersion, name: conflist.name, ...plugin}
-      // host-local keeps its allocations on disk; one directory per lab node keeps nodes apart on one machine.
-      if (conf.ipam && typeof conf.ipam === 'object') conf.ipam = {...conf.ipam as object, dataDir: join(node.dir, 'ipam')}
-      if (prevResult) conf.prevResult = prevResult
-      const out = await this.inNs(node.netns, join(CNI_BIN_DIR, String(plugin.type)), [], {
-        input: JSON.stringify(conf),
-        env: {CNI_COMMAND: 'ADD', CNI_CONTAINERID: podNetns, CNI_NETNS: `/run/netns/${podNetns}`, CNI_IFNAME: 'eth0', CNI_PATH: CNI_BIN_DIR},
-      })
+    for (const conf of await this.pluginConfs(node)) {
+      const out = await this.cniPlugin(node, podNetns, 'ADD', prevResult ? {...conf, prevResult} : conf)
       prevResult = JSON.parse(out)
     }
     const ips = (prevResult as {ips?: {address: string}[]}).ips ?? []
     if (!ips[0]) throw new FlannelctlError(`CNI gave pod ${podNetns} no address`, 'check the conflist init wrote', ExitCode.failed)
     return ips[0].address.split('/')[0]
+  }
+
+  /**
+   * The chain's DEL, last plugin first, as a runtime tears a pod down: host-local releases the
+   * address it recorded for the pod (whatever range it came from), bridge deletes the pod's veth.
+   */
+  private async cniDel(node: LabNode, podNetns: string): Promise<void> {
+    for (const conf of (await this.pluginConfs(node)).reverse()) await this.cniPlugin(node, podNetns, 'DEL', conf)
+  }
+
+  /** Each plugin's network config from the node's conflist, as a runtime hands it over. */
+  private async pluginConfs(node: LabNode): Promise<Record<string, unknown>[]> {
+    const conflist = JSON.parse(await readFile(join(node.dir, 'cni', CONFLIST_NAME), 'utf8')) as {name: string; cniVersion: string; plugins: Record<string, unknown>[]}
+    return conflist.plugins.map(plugin => {
+      const conf: Record<string, unknown> = {cniVersion: conflist.cniVersion, name: conflist.name, ...plugin}
+      // host-local keeps its allocations on disk; one directory per lab node keeps nodes apart on one machine.
+      if (conf.ipam && typeof conf.ipam === 'object') conf.ipam = {...conf.ipam as object, dataDir: join(node.dir, 'ipam')}
+      return conf
+    })
+  }
+
+  private cniPlugin(node: LabNode, podNetns: string, command: 'ADD' | 'DEL', conf: Record<string, unknown>): Promise<string> {
+    return this.inNs(node.netns, join(CNI_BIN_DIR, String(conf.type)), [], {
+      input: JSON.stringify(conf),
+      env: {CNI_COMMAND: command, CNI_CONTAINERID: podNetns, CNI_NETNS: `/run/netns/${podNetns}`, CNI_IFNAME: 'eth0', CNI_PATH: CNI_BIN_DIR},
+    })
+  }
+
+  /**
+   * Re-create a pod's network as a runtime does when the pod is re-created: CNI DEL, then ADD from
+   * the conflist its node has now, so a pod left on the node's old subnet (reset --release, init)
+   * gets an address in the new one. The pod's namespace stays; lab.json gets its new address.
+   */
+  async recreatePod(state: LabState, podName: string): Promise<{pod: LabPod; node: LabNode; oldIP: string; newIP: string}> {
+    const pod = state.pods.find(p => p.name === podName)
+    if (pod === undefined) {
+      throw userError(`lab '${state.name}' has no pod '${podName}'`, state.pods.length > 0 ? `its pods: ${state.pods.map(p => p.name).join(', ')}` : `it has none: lab up --name ${state.name} --pods N makes them`)
+    }
+    const node = state.nodes.find(n => n.name === pod.node)!
+    if (!existsSync(join(node.dir, 'cni', CONFLIST_NAME))) {
+      throw userError(`${node.name} has no CNI conflist: flannelctl is not set up there`, `set it up first: flannelctl lab exec${state.name === 'demo' ? '' : ` --name ${state.name}`} ${node.name} -- flannelctl init --network ${POD_NETWORK} --iface eth0 --yes`)
+    }
+    const oldIP = pod.ip
+    try {
+      await this.cniDel(node, pod.netns)
+      pod.ip = await this.cniAdd(node, pod.netns)
+    } catch (error) {
+      // not a half-built lab (must's hint): the pod is, and DEL and ADD again finish it (a DEL of what is gone succeeds)
+      if (!(error instanceof FlannelctlError)) throw error
+      throw new FlannelctlError(error.message, `run it again: flannelctl lab pod recreate ${pod.name}${state.name === 'demo' ? '' : ` --name ${state.name}`}`, error.exitCode)
+    }
+    node.subnet = await leasedSubnet(node) ?? node.subnet
+    await saveLab(state)
+    return {pod, node, oldIP, newIP: pod.ip}
   }
 
   async namespaces(prefix: string): Promise<string[]> {
@@ -358,6 +406,28 @@ export class Lab {
     await Promise.all(Array.from({length: 8}, worker))
     return results
   }
+}
+
+/** The node's pod subnet as its subnet.env says (init and sync write it), undefined without one. */
+async function leasedSubnet(node: LabNode): Promise<string | undefined> {
+  const subnet = parseSubnetEnv(await readFile(join(node.dir, 'subnet.env'), 'utf8').catch(() => '')).FLANNEL_SUBNET
+  return subnet === undefined ? undefined : cidrToString(parseCidr(subnet))
+}
+
+/** The command that re-creates a lab pod's network, run on this machine (`lab pod recreate`). */
+export function labRecreateCommand(lab: string, pod: string): string {
+  return `flannelctl lab pod recreate ${pod}${lab === 'demo' ? '' : ` --name ${lab}`}`
+}
+
+/**
+ * A lab's fixes: "re-create the pod", which on a real host is the runtime's (kubectl, CNI), is a
+ * command of the lab here, run from this machine.
+ */
+export function withLabCommands(fixes: Fix[], lab: string): Fix[] {
+  return fixes.map(f => {
+    const pod = recreatedPodOf(f.command)
+    return pod === undefined ? f : {node: f.node, command: labRecreateCommand(lab, pod), scope: 'lab'}
+  })
 }
 
 export function nodeArgs(node: LabNode, state: Pick<LabState, 'store'>): string[] {

@@ -6,7 +6,7 @@ import {traceFlow} from '../core/trace/engine.js'
 import type {Fix, Proto, Trace, TraceRequest, World} from '../core/trace/types.js'
 import {renderTrace} from '../ui/trace-render.js'
 import {loadSource, labHosts, type LoadOptions, type SourceOptions} from './collect.js'
-import type {LabState} from './lab.js'
+import {withLabCommands, type LabState} from './lab.js'
 import {captureHost} from '../adapters/collect.js'
 import {userError} from '../errors.js'
 
@@ -36,6 +36,9 @@ export async function runTrace(o: TraceOptions, opts: LoadOptions = {}): Promise
   validateFlow(o)
   const src = await loadSource(o, opts)
   const trace = traceFlow(src.world, {src: o.src, dst: o.dst, proto: o.proto, dport: o.dport, size: o.size, noDf: o.noDf})
+  if (o.lab !== undefined) {
+    for (const failure of [trace.failure, trace.returnPath.failure]) if (failure !== undefined) failure.fix = withLabCommands(failure.fix, o.lab)
+  }
   return {trace, source: src.description}
 }
 

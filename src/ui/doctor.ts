@@ -1,8 +1,9 @@
 /** doctor's report for people: the pod matrix, what failed where (grouped), and the host findings. */
-import type {DoctorReport, PairResult} from '../services/doctor.js'
+import type {DoctorFinding, DoctorReport, PairResult} from '../services/doctor.js'
 import {isClusterFix, isNetworkFix, pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
-import {fixPlace} from '../core/trace/types.js'
+import {fixPlace, type Fix} from '../core/trace/types.js'
+import {BEHIND_SYNC} from '../core/trace/fixes.js'
 import {count} from '../core/words.js'
 
 const TAGS: Record<string, string> = {
@@ -43,31 +44,44 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
   }
 
   // One entry per distinct cause, not per pair: a stale entry on one node breaks every pair behind
-  // it, in both directions (the replies show it as NO_RETURN_ROUTE). The cause is told by where it
-  // is and what mends it: the reason names each pair's addresses, so one rule dropping every pod's
-  // traffic would otherwise be listed once per pair.
-  const groups = new Map<string, {p: PairResult; pairs: PairResult[]; labels: Set<string>}>()
+  // it, in both directions (the replies show it as NO_RETURN_ROUTE). The cause is told by what mends
+  // it: the reason names each pair's addresses, so one rule dropping every pod's traffic would
+  // otherwise be listed once per pair. Where a cause shows differently (the request dies on one
+  // node, the reply at the pod), each place is listed with its pairs, and the fix once after them.
+  // The sync of a node behind a peer's move is left out of the cause: pairs through n1 and through
+  // n3 that need the same pod re-created are one cause, mended after both nodes' syncs.
+  const groups = new Map<string, {fix: Fix[]; places: Map<string, {p: PairResult; pairs: PairResult[]; labels: Set<string>}>}>()
   for (const p of r.pairs.filter(pairIsBad)) {
-    const cause = p.fix.length > 0 ? p.fix.map(f => `${f.node}: ${f.command}`).sort().join('\n') : p.reason
-    const key = `${p.node}|${cause}|${p.ping}`
+    const own = p.fix.filter(f => !f.command.startsWith(BEHIND_SYNC))
+    const cause = p.fix.length > 0 ? (own.length > 0 ? own : p.fix).map(f => `${f.node}: ${f.command}`).sort().join('\n') : `${p.node}|${p.reason}`
+    const key = `${cause}|${p.ping}`
     const label = p.disposition === 'DELIVERED'
       ? (p.warnings.filter(w => w === 'SOURCE_NATED' || w === 'NO_RETURN_ROUTE').join(', ') || (p.ping === false ? 'PING_FAILED' : 'DELIVERED'))
       : p.disposition
-    const g = groups.get(key)
-    if (g) {
-      g.pairs.push(p)
-      g.labels.add(label)
-    } else groups.set(key, {p, pairs: [p], labels: new Set([label])})
+    const g = groups.get(key) ?? {fix: [] as Fix[], places: new Map()}
+    groups.set(key, g)
+    // syncs lead, then the pairs' own fixes, each once
+    for (const f of p.fix) if (!g.fix.some(x => x.node === f.node && x.command === f.command)) g.fix.push(f)
+    g.fix.sort((a, b) => Number(!a.command.startsWith(BEHIND_SYNC)) - Number(!b.command.startsWith(BEHIND_SYNC)))
+    const place = g.places.get(p.node ?? '')
+    if (place) {
+      place.pairs.push(p)
+      place.labels.add(label)
+    } else g.places.set(p.node ?? '', {p, pairs: [p], labels: new Set([label])})
   }
   if (groups.size > 0) {
     out.push('', 'Pod traffic problems:')
-    for (const {p, pairs, labels} of groups.values()) {
-      const where = p.node ? ` at ${p.node}` : ''
-      const example = pairs.slice(0, 4).map(x => `${x.from}→${x.to}`).join(', ') + (pairs.length > 4 ? `, … (${pairs.length} pairs)` : '')
-      out.push(`  ${paint(color, 31, [...labels].join(' / '))}${where}: ${p.reason ?? (p.ping === false ? 'real ping failed although the tables say it should work' : '')}`)
-      out.push(`    pairs: ${example}`)
+    for (const {fix, places} of groups.values()) {
+      for (const {p, pairs, labels} of places.values()) {
+        const where = p.node ? ` at ${p.node}` : ''
+        const example = pairs.slice(0, 4).map(x => `${x.from}→${x.to}`).join(', ') + (pairs.length > 4 ? `, … (${pairs.length} pairs)` : '')
+        out.push(`  ${paint(color, 31, [...labels].join(' / '))}${where}: ${p.reason ?? (p.ping === false ? 'real ping failed although the tables say it should work' : '')}`)
+        out.push(`    pairs: ${example}`)
+      }
+      const first = places.values().next().value!.p
+      if (places.size > 1 && fix.length > 0) out.push(`    fix for the ${places.size} above:`)
       // where the tables ran out, the commands read what would settle it
-      for (const f of p.fix) out.push(`    ${p.disposition === 'INSUFFICIENT_INFO' ? 'find out' : 'fix'} [${f.scope === 'cluster' ? fixPlace(f) : f.node}]: ${f.command}`)
+      for (const f of fix) out.push(`    ${first.disposition === 'INSUFFICIENT_INFO' ? 'find out' : 'fix'} [${f.scope !== undefined ? fixPlace(f) : f.node}]: ${f.command}`)
     }
   }
 
@@ -86,11 +100,27 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
     // per node and unreachable peer), so it is printed once, after them, as a pair's fix is printed
     // once for all the pairs of its cause. --json keeps it on each finding, as on each pair.
     const fromHere = new Map<string, DoctorReport['findings']>()
+    // Findings of one node led by the same fix (a node behind a peer's move: its sync mends the stale
+    // route, the stale neighbour and the missing route at once) show their evidence together, then
+    // that fix once, then each one's commands by hand.
+    const leadOf = (f: DoctorFinding) => f.fix.length > 0 && !isNetworkFix(f.fix[0]) ? `${f.node}|${f.fix[0]}` : undefined
+    const led = new Map<string, DoctorFinding[]>()
     for (const f of r.findings) {
-      if (f.evidence) out.push(`  ${f.node} ${f.code}: ${f.evidence}`)
-      for (const c of f.fix) {
-        if (isNetworkFix(c)) fromHere.set(c, [...fromHere.get(c) ?? [], f])
-        else out.push(`    fix [${isClusterFix(f, c) ? fixPlace({node: f.node, command: c, scope: 'cluster'}) : f.node}]: ${c}`)
+      const lead = leadOf(f)
+      if (lead !== undefined) led.set(lead, [...led.get(lead) ?? [], f])
+    }
+    const shown = new Set<DoctorFinding>()
+    for (const f of r.findings) {
+      if (shown.has(f)) continue
+      const group = led.get(leadOf(f) ?? '') ?? [f]
+      for (const g of group) {
+        shown.add(g)
+        if (g.evidence) out.push(`  ${g.node} ${g.code}: ${g.evidence}`)
+      }
+      for (const c of new Set(group.flatMap(g => g.fix))) {
+        const owner = group.find(g => g.fix.includes(c))!
+        if (isNetworkFix(c)) fromHere.set(c, [...fromHere.get(c) ?? [], ...group.filter(g => g.fix.includes(c))])
+        else out.push(`    fix [${isClusterFix(owner, c) ? fixPlace({node: f.node, command: c, scope: 'cluster'}) : f.node}]: ${c}`)
       }
     }
     for (const [c, needing] of fromHere) {
@@ -114,8 +144,10 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
  * migrate (a store finding's, or a shared one) runs from here, not inside a host.
  */
 export function labFixLine(r: DoctorReport, lab: string): string | undefined {
-  const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.some(f => f.scope !== 'cluster')) || r.findings.some(f => r.nodes.includes(f.node) && f.fix.some(c => !isNetworkFix(c) && !isClusterFix(f, c)))
+  const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.some(f => f.scope === undefined)) || r.findings.some(f => r.nodes.includes(f.node) && f.fix.some(c => !isNetworkFix(c) && !isClusterFix(f, c)))
   if (!hostFixes) return undefined
-  const fromHere = r.findings.some(f => f.fix.some(isNetworkFix)) ? ' (a flannelctl migrate from here, as printed)' : ''
+  const here = [...r.findings.flatMap(f => f.fix), ...r.pairs.filter(pairIsBad).flatMap(p => p.fix.filter(f => f.scope === 'lab').map(f => f.command))].filter(isNetworkFix)
+  const kinds = [...new Set(here.map(c => c.startsWith('flannelctl migrate ') ? 'a flannelctl migrate' : 'a flannelctl lab command'))]
+  const fromHere = kinds.length > 0 ? ` (${kinds.join(' and ')} from here, as printed)` : ''
   return `In the lab, run each fix on its host: flannelctl lab exec${lab === 'demo' ? '' : ` --name ${lab}`} HOST -- COMMAND${fromHere}`
 }

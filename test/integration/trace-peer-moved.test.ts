@@ -7,6 +7,7 @@ import {expect} from 'chai'
 import {cli, sh, uniqueLab} from '../helpers/cli.js'
 import {Lab, loadLab, type LabState} from '../../src/services/lab.js'
 import type {Trace} from '../../src/core/trace/types.js'
+import type {DoctorReport} from '../../src/services/doctor.js'
 
 describe('trace after a peer moved to a new lease with a new VTEP MAC (real kernel)', function () {
   this.timeout(120000)
@@ -33,6 +34,26 @@ describe('trace after a peer moved to a new lease with a new VTEP MAC (real kern
     await new Lab().down(name)
   })
 
+  it('doctor: every pair with pod-2a leads with n2\'s sync (its lease still announces the old MAC), then n1\'s, and ends with the lab command that re-creates pod-2a, run from here', async () => {
+    const r = await cli(['doctor', '--lab', name, '--json'])
+    const report = JSON.parse(r.stdout) as DoctorReport
+    const withPod2 = report.pairs.filter(p => p.from === 'pod-2a' || p.to === 'pod-2a')
+    expect(withPod2).to.have.length(2)
+    for (const p of withPod2) {
+      expect(p.fix[0].node, JSON.stringify(p)).to.equal('n2')
+      expect(p.fix[0].command).to.match(/^flannelctl sync {3}# publishes flannel\.1's MAC in the lease/)
+      expect(p.fix[1].node).to.equal('n1')
+      expect(p.fix[1].command).to.match(/^flannelctl sync {3}# n1 has not synced since n2's lease moved/)
+      expect(p.fix.at(-1)).to.deep.equal({node: 'n2', command: `flannelctl lab pod recreate pod-2a --name ${name}`, scope: 'lab'})
+      expect(new Set(p.fix.map(f => `${f.node} ${f.command}`)).size).to.equal(p.fix.length)
+    }
+    expect(report.findings.map(f => f.code)).to.not.include('POD_TO_NODE')
+    // lab status names n2's subnet now, not the one lab up recorded
+    const moved = /moved to (\S+):/.exec(withPod2[0].fix[1].command)![1]
+    const status = JSON.parse((await cli(['lab', 'status', '--name', name, '--json'])).stdout) as LabState
+    expect(status.nodes.find(n => n.name === 'n2')!.subnet).to.equal(moved)
+  })
+
   it('leads with the sender\'s sync, and its by-hand commands, run as printed, reach the peer\'s new subnet', async () => {
     const r = await cli(['trace', 'pod-1a', 'pod-2a', '--lab', name, '--json'])
     const t = JSON.parse(r.stdout) as Trace
@@ -53,7 +74,33 @@ describe('trace after a peer moved to a new lease with a new VTEP MAC (real kern
       expect(run.exitCode, `${f.command}: ${run.stderr}`).to.equal(0)
     }
     expect((await ping(pod1.netns, newGateway)).exitCode).to.equal(0)
-    // pod-2a stayed on the old subnet: re-creating it is the rest of the fix
-    expect(fix.at(-1)).to.deep.equal({node: 'n2', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it'})
+    // pod-2a stayed on the old subnet: re-creating it is the rest of the fix, in a lab by a lab command
+    expect(fix.at(-1)).to.deep.equal({node: 'n2', command: `flannelctl lab pod recreate pod-2a --name ${name}`, scope: 'lab'})
+  })
+
+  it('the rest of the fix, run as printed (lab pod recreate), gives pod-2a an address in n2\'s new subnet, and the pods ping each other', async () => {
+    const before = (await loadLab(name)).pods.find(p => p.name === 'pod-2a')!
+    const r = await cli(['lab', 'pod', 'recreate', 'pod-2a', '--name', name, '--json'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const out = JSON.parse(r.stdout) as {oldIP: string; newIP: string; subnet: string}
+    expect(out.oldIP).to.equal(before.ip)
+    const subnet = out.subnet.replace(/\.0\/24$/, '.')
+    expect(out.newIP.startsWith(subnet), `${out.newIP} in ${out.subnet}`).to.equal(true)
+    const pods = (await loadLab(name)).pods
+    const [pod1, pod2] = ['pod-1a', 'pod-2a'].map(n => pods.find(p => p.name === n)!)
+    expect(pod2.ip).to.equal(out.newIP)
+    expect((await ping(pod1.netns, pod2.ip)).exitCode).to.equal(0)
+    expect((await ping(pod2.netns, pod1.ip)).exitCode).to.equal(0)
+    const t = JSON.parse((await cli(['trace', 'pod-1a', 'pod-2a', '--lab', name, '--json'])).stdout) as Trace
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+  })
+
+  it('an unknown pod or lab: exit 2, one line saying which', async () => {
+    const pod = await cli(['lab', 'pod', 'recreate', 'pod-9z', '--name', name])
+    expect(pod.exitCode).to.equal(2)
+    expect(pod.stderr).to.contain(`lab '${name}' has no pod 'pod-9z'`)
+    const lab = await cli(['lab', 'pod', 'recreate', 'pod-2a', '--name', 'nosuchlab'])
+    expect(lab.exitCode).to.equal(2)
+    expect(lab.stderr).to.contain('no lab named \'nosuchlab\' is up')
   })
 })

@@ -1,7 +1,9 @@
 import {expect} from 'chai'
 import {cp, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {runDoctor} from '../../src/services/doctor.js'
+import {podToNodeChecks, runDoctor} from '../../src/services/doctor.js'
+import {loadSource} from '../../src/services/collect.js'
+import {renderDoctor} from '../../src/ui/doctor.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
@@ -116,10 +118,75 @@ describe('doctor on a host-gw lab whose n2 moved its lease (lab-hostgw-peer-move
   })
 
   it('POD_TO_NODE is named by the host its fix runs on (n2), not the pod whose ARP goes unanswered', async () => {
-    const report = await runDoctor({snapshot: dir}, {})
-    const f = report.findings.find(x => x.code === 'POD_TO_NODE')!
+    const [f] = podToNodeChecks((await loadSource({snapshot: dir})).world)
     expect(f.node).to.equal('n2')
     expect(f.message).to.match(/^pod-2a cannot reach its own node n2 \(NEIGHBOR_MISSING\)/)
     expect(f.fix).to.deep.equal(['ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it'])
+  })
+
+  it('but doctor leaves it out: pod-2a\'s own pairs fail there for the same reason, with the same fix, and say it', async () => {
+    const report = await runDoctor({snapshot: dir}, {})
+    expect(report.findings.map(f => f.code)).to.not.include('POD_TO_NODE')
+    expect(report.pairs.find(p => p.from === 'pod-2a')).to.include({disposition: 'NEIGHBOR_MISSING', node: 'pod-2a'})
+  })
+})
+
+describe('doctor on a vxlan lab whose n2 moved its lease (lab-vxlan-peer-moved)', () => {
+  // lab lpone (vxlan, 3 nodes, kernel): n2 `flannelctl reset --release` then `init --iface eth0`, from 10.244.51.0/24 to
+  // 10.244.16.0/24; n1 and n3 not synced since; pod-2a kept 10.244.51.2, its veth in no bridge. Real pings: every
+  // pair with pod-2a fails, pod-1a <-> pod-3a answer. pod-2a re-created alone, pod-1a <-> pod-2a still fails
+  // (n1 has no route to 10.244.16.0/24) until n1 syncs.
+  const dir = join(FIXTURES, 'lab-vxlan-peer-moved')
+  const recreate = {node: 'n2', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it'}
+  const sync = (node: string) => ({node, command: `flannelctl sync   # ${node} has not synced since n2's lease moved to 10.244.16.0/24: it replaces the old entries`})
+
+  it('a pair with the stranded pod-2a: the other pod\'s node syncs first (it must route the new subnet), then pod-2a is re-created; nothing twice', async () => {
+    const report = await runDoctor({snapshot: dir}, {})
+    const bad = report.pairs.filter(p => p.disposition !== 'DELIVERED')
+    expect(bad.map(p => `${p.from}>${p.to} ${p.disposition}`)).to.deep.equal(['pod-1a>pod-2a NO_ROUTE', 'pod-2a>pod-1a NEIGHBOR_MISSING', 'pod-2a>pod-3a NEIGHBOR_MISSING', 'pod-3a>pod-2a NO_ROUTE'])
+    for (const p of bad) {
+      const other = p.from === 'pod-2a' ? p.to : p.from
+      expect(p.fix, `${p.from}>${p.to}`).to.deep.equal([sync(other === 'pod-1a' ? 'n1' : 'n3'), recreate])
+    }
+    expect(report.pairs.filter(p => p.disposition === 'DELIVERED').map(p => `${p.from}>${p.to}`)).to.deep.equal(['pod-1a>pod-3a', 'pod-3a>pod-1a'])
+  })
+
+  it('the text says each fix once: pod-2a\'s re-creation after both syncs, each node\'s sync leading its stale and missing entries; no POD_TO_NODE repeating the pairs', async () => {
+    const report = await runDoctor({snapshot: dir}, {})
+    expect(report.findings.map(f => `${f.node} ${f.code}`)).to.deep.equal(['n1 STALE_ROUTE', 'n1 STALE_NEIGH', 'n1 MISSING_ROUTE', 'n3 STALE_ROUTE', 'n3 STALE_NEIGH', 'n3 MISSING_ROUTE'])
+    const text = renderDoctor(report, {color: false})
+    expect(text.split(recreate.command)).to.have.length(2)
+    expect(text).to.contain(['    fix for the 2 above:', `    fix [n1]: ${sync('n1').command}`, `    fix [n3]: ${sync('n3').command}`, `    fix [n2]: ${recreate.command}`].join('\n'))
+    expect(text.split(`${sync('n1').command}; or by hand:`)).to.have.length(2)
+    expect(text).to.contain([
+      '  n1 MISSING_ROUTE: (no matching route)',
+      `    fix [n1]: ${sync('n1').command}; or by hand:`,
+      '    fix [n1]: ip route del 10.244.51.0/24',
+      '    fix [n1]: ip neigh del 10.244.51.0 dev flannel.1',
+      '    fix [n1]: ip route replace 10.244.16.0/24 via 10.244.16.0 dev flannel.1 onlink',
+    ].join('\n'))
+  })
+
+  describe('n2\'s flannel.1 re-created with a new MAC its lease does not announce (lab break stale-vtep-mac after the move)', () => {
+    let copy = ''
+    tempDirHooks('fc-doc-moved-', d => (copy = d))
+
+    it('n2\'s own sync (it publishes the MAC) leads each pair, n1\'s sync says it comes after it; run in that order, with the re-creation last, every pod pair answered (kernel)', async () => {
+      // kernel (lab lpone, same state): n1's sync first wrote the lease's old MAC (16:58:…) and pod-1a
+      // still lost its pings to n2's new gateway; n2 sync, n1 sync, n3 sync, lab pod recreate: 6/6 pairs answered
+      await cp(dir, copy, {recursive: true})
+      const links = join(copy, 'n2', 'ip-link.json')
+      await writeFile(links, (await readFile(links, 'utf8')).replaceAll('16:58:7b:64:7f:ad', '12:6a:8a:a0:30:c9'))
+      const report = await runDoctor({snapshot: copy}, {})
+      const publish = {node: 'n2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers'}
+      const pair = report.pairs.find(p => p.from === 'pod-3a' && p.to === 'pod-2a')!
+      expect(pair.fix[0]).to.deep.equal(publish)
+      expect(pair.fix[1].node).to.equal('n3')
+      expect(pair.fix.at(-1)).to.deep.equal(recreate)
+      const missing = report.findings.find(f => f.node === 'n1' && f.code === 'MISSING_ROUTE')!
+      expect(missing.fix[0]).to.equal('flannelctl sync   # n1 has not synced since n2\'s lease moved to 10.244.16.0/24: once n2\'s own sync has published its VTEP\'s new MAC (VTEP_MAC_NOT_PUBLISHED), it replaces the old entries; or by hand:')
+      // by hand, the MAC n2's device has now
+      expect(missing.fix).to.include('ip neigh replace 10.244.16.0 lladdr 12:6a:8a:a0:30:c9 dev flannel.1 nud permanent')
+    })
   })
 })

@@ -206,6 +206,18 @@ describe('doctor host checks: a node behind a peer\'s move', () => {
     expect(hostChecks(w).filter(f => f.node === 'node1').some(f => f.fix[0] === sync)).to.equal(false)
   })
 
+  it('read on node1 alone (lab exec n1 -- flannelctl doctor): node2, known by its lease only, is named by its address, not `lease SUBNET` (kernel: "lease 10.244.61.0/24\'s lease moved to 10.244.61.0/24")', () => {
+    const vxlan = loadWorld('flannel-vxlan')
+    const alone = {...vxlan, hosts: vxlan.hosts.filter(h => h.name === 'node1'), pods: vxlan.pods.filter(p => p.node === 'node1'), partial: true}
+    const findings = hostChecks(alone, [leases[0], {...leases[1], subnet: '10.244.7.0/24'}])
+    expect(findings.map(f => f.message)).to.deep.equal([
+      'route to 10.244.2.0/24 via flannel.1, but no node or lease holds that subnet (192.168.100.12\'s, before its lease moved to 10.244.7.0/24)',
+      'neighbour 10.244.2.0 on flannel.1 belongs to no node or lease (192.168.100.12\'s, before its lease moved to 10.244.7.0/24)',
+      'no route to 192.168.100.12\'s pod subnet 10.244.7.0/24: 192.168.100.12\'s lease moved there from 10.244.2.0/24, and node1 has not synced since',
+    ])
+    expect(findings[2].fix[0]).to.equal('flannelctl sync   # node1 has not synced since 192.168.100.12\'s lease moved to 10.244.7.0/24: it replaces the old entries; or by hand:')
+  })
+
   it('a pair failing on that node: its sync leads that node\'s fixes there too', () => {
     const w = applyPatches(loadWorld('flannel-vxlan'), [
       {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'cni0'}, value: {local: '10.244.7.1', raw: 'inet 10.244.7.1/24 brd 10.244.7.255 scope global cni0'}},

@@ -130,9 +130,16 @@ export function strandedPod(w: WorldIndex, pod: PodRef): boolean {
   return unpluggedPod(w, node, pod) === undefined
 }
 
+const RECREATE_POD = / {3}# the node's pod subnet now; re-create (\S+) in it$/
+
 /** What mends a stranded pod: CNI ADD gives it an address in its node's subnet now. */
 export function recreatePodFix(node: string, pod: string): Fix {
   return {node, command: `ip -4 addr show type bridge   # the node's pod subnet now; re-create ${pod} in it`}
+}
+
+/** The pod a recreatePodFix command is for (a lab puts its own command in its place). */
+export function recreatedPodOf(command: string): string | undefined {
+  return RECREATE_POD.exec(command)?.[1]
 }
 
 /**
@@ -334,9 +341,14 @@ export function vethOtherEnd(w: WorldIndex, view: HostView, index: number | unde
 /** How the fix that leads the fixes of a node behind a peer's move begins (doctor finds it by this). */
 export const BEHIND_SYNC = 'flannelctl sync   # '
 
-/** That fix: the node's sync replaces every entry of the peer's old lease at once; the by-hand commands follow it. */
-export function behindMoveSync(node: string, peer: string, subnet: string): string {
-  return `${BEHIND_SYNC}${node} has not synced since ${peer}'s lease moved to ${subnet}: it replaces the old entries; or by hand:`
+/**
+ * That fix: the node's sync replaces every entry of the peer's old lease at once; the by-hand
+ * commands follow it. `unpublished`: the peer's lease still announces its VTEP's old MAC, which a
+ * sync before the peer's own would write.
+ */
+export function behindMoveSync(node: string, peer: string, subnet: string, unpublished = false): string {
+  return `${BEHIND_SYNC}${node} has not synced since ${peer}'s lease moved to ${subnet}: ${
+    unpublished ? `once ${peer}'s own sync has published its VTEP's new MAC (VTEP_MAC_NOT_PUBLISHED), ` : ''}it replaces the old entries; or by hand:`
 }
 
 /** A node whose lease still announces its VTEP's old MAC: its sync publishes the new one, which peers then sync. */

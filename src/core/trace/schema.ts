@@ -78,9 +78,9 @@ export const traceJsonSchema = {
       required: ['node', 'command'],
       additionalProperties: false,
       properties: {
-        node: {type: 'string', description: 'the host to run the command on; with scope "cluster", the host whose rule it is about'},
+        node: {type: 'string', description: 'the host to run the command on; with scope "cluster", the host whose rule it is about; with scope "lab", the node it is about'},
         command: {type: 'string'},
-        scope: {enum: ['cluster'], description: 'a command for the cluster\'s API (kubectl), run wherever kubectl reaches it, not on node'},
+        scope: {enum: ['cluster', 'lab'], description: 'cluster: a command for the cluster\'s API (kubectl), run wherever kubectl reaches it, not on node; lab: a flannelctl lab command (trace --lab), run on the machine the lab is on'},
       },
     },
     failure: {

@@ -51,14 +51,18 @@ export interface Fix {
   command: string
   /**
    * `cluster`: a command for the cluster's API (kubectl), run wherever kubectl reaches it, not on
-   * `node`: the rule there is a controller's, written from cluster objects
+   * `node`: the rule there is a controller's, written from cluster objects.
+   * `lab`: a `flannelctl lab` command (re-create a lab pod), run on the machine the lab is on, not
+   * inside `node`, the node it is about.
    */
-  scope?: 'cluster'
+  scope?: 'cluster' | 'lab'
 }
 
-/** Where a fix runs, as the text output says it: `on NODE`, or the cluster for a kubectl command. */
+/** Where a fix runs, as the text output says it: `on NODE`, the cluster for a kubectl command, here for a lab's. */
 export function fixPlace(fix: Fix): string {
-  return fix.scope === 'cluster' ? `in the cluster, where kubectl works; the rule is on ${fix.node}` : `on ${fix.node}`
+  if (fix.scope === 'cluster') return `in the cluster, where kubectl works; the rule is on ${fix.node}`
+  if (fix.scope === 'lab') return `from here, not inside ${fix.node}`
+  return `on ${fix.node}`
 }
 
 export interface Failure {
