@@ -56,22 +56,6 @@ function unreachableCode(mark: string | undefined): number | undefined {
   return ({'!N': 0, '!H': 1, '!P': 2} as Record<string, number>)[mark]
 }
 
-/**
- * The route back to `src` as xt_rpfilter looks it up (fib_lookup from `dst`, iif lo, `mark`): a
- * local source is the local table's; no route, a null route or a rule's action is `none`.
- * undefined where the routes read cannot tell (a table not captured, routes pasted filtered).
- */
-function routeBack(view: HostView, src: string, dst: string, mark: number): {type: string, dev?: string} | undefined {
-  const routes = view.routes
-  if (routes === undefined) return undefined
-  if (view.isLocal(src)) return {type: 'local'}
-  const r = view.routeFor({dst: src, src: dst, iif: 'lo', mark})
-  if (r.missingTable !== undefined) return undefined
-  const back = r.action !== undefined ? undefined : r.route
-  if (back === undefined) return view.snap.routesFilter !== undefined ? undefined : {type: 'none'}
-  return back.type === 'unicast' ? {type: 'unicast', dev: routeDevice(routes, back)} : {type: 'none'}
-}
-
 function globalForwarding(view: HostView): number | undefined {
   return view.sysctlNumber('net.ipv4.ip_forward') ?? view.sysctlNumber('net.ipv4.conf.all.forwarding')
 }
@@ -1267,8 +1251,7 @@ class Walk {
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
-      localDevOf: ip => view.localDevice(ip),
-      routeBack: mark => routeBack(view, packet.src, packet.dst, mark),
+      ...view.routeFacts(packet),
       ...(this.direction === 'return' && packet.state === 'ESTABLISHED' ? {ctDir: 'REPLY' as const} : {}),
       ...(this.random !== undefined ? {randomPick: this.random.pick} : {}),
     }
