@@ -1113,6 +1113,27 @@ describe('trace against the kernel: TCP and path MTU discovery, captured by coll
     expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.equal('the 1400-byte packet fits eth0\'s MTU 1500 and the MSS 1460 10.94.3.2 announces')
   })
 
+  it('an MSS clamp on the SYN-ACK\'s way back sizes the segments (TCPMSS --clamp-mss-to-pmtu, --set-mss): no black hole; one limited to the SYN\'s way does not', async () => {
+    // router-pmtu-black-hole with r2's mangle FORWARD `-p tcp --tcp-flags SYN,RST SYN -j TCPMSS ...` (collected). kernel
+    // (python3 8 KB transfer, tcpdump in a): --clamp-mss-to-pmtu made b's SYN-ACK arrive with MSS 1260 (announced 1460),
+    // TCP_MAXSEG 1248, 8 KB arrived; --set-mss 1000: MSS 1000, TCP_MAXSEG 988, arrived; with `-o b0` only the SYN was
+    // rewritten: the SYN-ACK kept 1460 and nothing arrived. Before, trace said MTU_EXCEEDED for all three, and ASSUMED
+    const sent = (t: Awaited<ReturnType<typeof trace>>) => t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation
+    const clamp = await trace('router-pmtu-mss-clamp', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(clamp.disposition).to.equal('DELIVERED')
+    expect(sent(clamp)).to.equal('TCP sends no 1400-byte packet: the SYN-ACK from 10.94.3.2 arrives with MSS 1260 (`-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu` on r2 rewrites it from the 1460 announced by eth0\'s MTU 1500 on b), below what eth0\'s MTU 1500 allows, so a sends the data as segments of at most 1300 bytes (MSS 1260); traced on with that size')
+    expect(clamp.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+    const set = await trace('router-pmtu-mss-set', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(set.disposition).to.equal('DELIVERED')
+    expect(sent(set)).to.contain('arrives with MSS 1000').and.contain('segments of at most 1040 bytes (MSS 1000)')
+    // below the clamp the size fits as it is
+    expect(sent(await trace('router-pmtu-mss-set', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 900}))).to.equal('the 900-byte packet fits eth0\'s MTU 1500 and the MSS 1000 its SYN-ACK arrives with')
+    const synOnly = await trace('router-pmtu-mss-syn-only', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(synOnly.disposition).to.equal('MTU_EXCEEDED')
+    expect(sent(synOnly)).to.equal('the 1400-byte packet fits eth0\'s MTU 1500 and the MSS 1460 10.94.3.2 announces')
+    expect(synOnly.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+
   it('TCP shrinks its segments when "fragmentation needed" gets back (a route mtu on the way)', async () => {
     // kernel: with `mtu lock 1300` on the middle router's route to b, the python3 client's 8 KB arrives and its
     // TCP_MAXSEG drops from 1448 to 1248 (the learned path MTU 1300)

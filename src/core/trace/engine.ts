@@ -39,6 +39,7 @@ import {icmpErrorSource} from './traceroute.js'
 import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
+import {rulesReached} from '../parse/nft.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
@@ -231,8 +232,17 @@ class Walk {
   requestSeenOn?: ReadonlySet<string>
   /** the `-m statistic` rules decided for this trace, and those met undecided (the request's walk only) */
   random?: RandomBranch
-  /** a TCP request's peer: the MTU its SYN-ACK's MSS stands for, which caps the segments sent to it */
-  peerMss?: {mtu: number, evidence: string, of: string}
+  /**
+   * a TCP request's peer: the MTU its SYN-ACK's MSS stands for, which caps the segments sent to it;
+   * `rewritten`: a rule on the way rewrote the MSS the peer announced (`of` names it)
+   */
+  peerMss?: {mtu: number, evidence: string, of: string, rewritten?: true}
+  /**
+   * Set on the walks of a TCP connection whose segments are sized (and of its set-up): the MSS
+   * rewrites the SYN-ACK meets on its way back, each with its value, are kept here. The SYN's own
+   * cap only what the server sends, which the trace does not size.
+   */
+  mssRewrites?: MssRewrite[]
   private readonly seen = new Map<string, number>()
   private readonly routeOfHop = new Map<Hop, Route>()
 
@@ -1252,9 +1262,26 @@ class Walk {
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
       ...view.routeFacts(packet),
+      ...(this.mssRewrites !== undefined ? {mssRewrite: (rule: string, mss: number | undefined) => this.takeMssRewrite(view, packet, inDev, rule, mss)} : {}),
       ...(this.direction === 'return' && packet.state === 'ESTABLISHED' ? {ctDir: 'REPLY' as const} : {}),
       ...(this.random !== undefined ? {randomPick: this.random.pick} : {}),
     }
+  }
+
+  /**
+   * A rewrite of the SYN-ACK's MSS to `mss`, else (clamped to the path MTU: xt_TCPMSS, nft_rt's
+   * get_tcpmss) to the smaller MTU of this host's routes to the packet's destination and back to
+   * its source, less 40. Checked on a router whose outgoing link has MTU 1300: a mangle FORWARD
+   * `--clamp-mss-to-pmtu` made the SYN-ACK's MSS 1460 arrive as 1260, `--set-mss 1000` as 1000
+   * (the client's TCP_MAXSEG 1248, 988); limited by `-o` to the SYN's way, the SYN-ACK kept 1460.
+   * false where the MTU is not known here (said instead).
+   */
+  private takeMssRewrite(view: HostView, packet: Packet, inDev: string | undefined, rule: string, mss: number | undefined): boolean {
+    if (this.direction === 'forward') return true
+    const value = mss ?? clampedMss(view, packet, inDev === 'local' ? undefined : inDev)
+    if (value === undefined) return false
+    this.mssRewrites!.push({mss: value, rule, node: view.name})
+    return true
   }
 
   /**
@@ -1529,13 +1556,15 @@ class Walk {
     const size = packet.size!
     const peer = this.peerMss !== undefined && this.peerMss.mtu < limit.mtu ? this.peerMss : undefined
     const cap = peer ?? limit
+    const theirs = this.peerMss
     if (size <= cap.mtu) {
-      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size}-byte packet fits ${limit.fits}${this.peerMss !== undefined ? ` and the MSS ${this.peerMss.mtu - TCP_IP_HEADERS} ${packet.dst} announces` : ''}`)
+      const announced = theirs === undefined ? '' : theirs.rewritten ? ` and the MSS ${theirs.mtu - TCP_IP_HEADERS} its SYN-ACK arrives with` : ` and the MSS ${theirs.mtu - TCP_IP_HEADERS} ${packet.dst} announces`
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size}-byte packet fits ${limit.fits}${announced}`)
       return undefined
     }
-    const why = peer !== undefined
-      ? `${packet.dst} announces MSS ${peer.mtu - TCP_IP_HEADERS} in its SYN-ACK (${peer.of}), below what ${limit.of} allows`
-      : `its MSS follows ${limit.of}`
+    const why = peer === undefined ? `its MSS follows ${limit.of}`
+      : peer.rewritten ? `the SYN-ACK from ${packet.dst} arrives with MSS ${peer.mtu - TCP_IP_HEADERS} (${peer.of}), below what ${limit.of} allows`
+      : `${packet.dst} announces MSS ${peer.mtu - TCP_IP_HEADERS} in its SYN-ACK (${peer.of}), below what ${limit.of} allows`
     this.step(hop, 'mtu', 'ok', cap.evidence,
       `TCP sends no ${size}-byte packet: ${why}, so ${view.name} sends the data as segments of at most ${cap.mtu} bytes (MSS ${cap.mtu - TCP_IP_HEADERS}); traced on with that size`)
     return {...packet, size: cap.mtu}
@@ -2323,6 +2352,47 @@ function peerMssOf(dst: ResolvedEndpoint, client: string): Walk['peerMss'] {
   return {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu} on ${view!.name}`}
 }
 
+/** An MSS rewrite the SYN-ACK met, with its value: see Walk.takeMssRewrite. */
+interface MssRewrite {
+  mss: number
+  /** the rule's text */
+  rule: string
+  node: string
+}
+
+/** dst_mtu of the route `view` takes to `dst`: its mtu metric, else its device's MTU; none for a local address, undefined where not read. */
+function routeMtuTo(view: HostView, dst: string, iif: string): number | undefined {
+  if (view.isLocal(dst)) return Infinity
+  const routes = view.routes
+  const r = routes !== undefined ? view.routeFor({dst, src: '0.0.0.0', iif, proto: 'tcp'}).route : undefined
+  if (r === undefined || r.type !== 'unicast') return undefined
+  const dev = routeDevice(routes!, r)
+  return r.mtu ?? (dev !== undefined ? view.link(dev)?.mtu : undefined)
+}
+
+/** The MSS a path MTU clamp on `view` gives the packet: the smaller MTU of its routes to the destination and back to the source, less 40. */
+function clampedMss(view: HostView, packet: Packet, inDev: string | undefined): number | undefined {
+  const out = routeMtuTo(view, packet.dst, inDev ?? 'lo')
+  const back = routeMtuTo(view, packet.src, 'lo')
+  if (out === undefined || back === undefined) return undefined
+  const mtu = Math.min(out, back)
+  return Number.isFinite(mtu) ? mtu - TCP_IP_HEADERS : undefined
+}
+
+/** The peer's MSS as the client gets it: what it announces, lowered by the smallest rewrite its SYN-ACK meets. */
+function rewrittenMss(announced: Walk['peerMss'], rewrites: readonly MssRewrite[]): Walk['peerMss'] {
+  const least = rewrites.reduce<MssRewrite | undefined>((a, r) => a === undefined || r.mss < a.mss ? r : a, undefined)
+  if (least === undefined || least.mss + TCP_IP_HEADERS >= (announced?.mtu ?? Infinity)) return announced
+  return {mtu: least.mss + TCP_IP_HEADERS, evidence: least.rule, rewritten: true,
+    of: `\`${least.rule}\` on ${least.node} rewrites it${announced !== undefined ? ` from the ${announced.mtu - TCP_IP_HEADERS} announced by ${announced.of}` : ''}`}
+}
+
+/** Whether any host rewrites a TCP MSS option: only then is a sized TCP trace's connection set-up walked first. */
+function rewritesMss(world: World): boolean {
+  return world.hosts.some(h => h.iptables?.rules.some(r => /-j TCPMSS\b/.test(r.spec))
+    || h.nftables?.some(c => JSON.stringify(rulesReached(c)).includes('"maxseg"')))
+}
+
 function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
   const out: Endpoint = {kind: e.kind, name: e.name, ip}
   if (e.node !== undefined) out.node = e.node
@@ -2487,7 +2557,7 @@ function loopChanges(world: World, w: WorldIndex, node: string, route: Route, ds
  * connection to another endpoint than the one named (its SYN-ACK, not the named one's, sizes the
  * segments).
  */
-function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch, peer?: {mss: Walk['peerMss']}): Trace {
+function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch, peer?: {mss: Walk['peerMss'], rewrites?: MssRewrite[]}, setUp?: MssRewrite[]): Trace {
   const flow = validate(req)
   const warnings = new Warnings()
   let w = indexWorld(world)
@@ -2514,7 +2584,20 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   fwd.random = random
-  if (flow.proto === 'tcp' && flow.size !== undefined) fwd.peerMss = peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)
+  const sizedTcp = flow.proto === 'tcp' && flow.size !== undefined
+  // The connection's set-up (the SYN, its SYN-ACK back) is walked first where a rule may rewrite
+  // the SYN-ACK's MSS: the segments are sized by what it arrives with, from the first on.
+  let rewrites = peer?.rewrites
+  if (sizedTcp && rewrites === undefined) {
+    rewrites = []
+    if (rewritesMss(world)) traceWorld(world, {...req, size: undefined}, false, random, undefined, rewrites)
+  }
+  const announced = sizedTcp ? (peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)) : undefined
+  if (sizedTcp) {
+    fwd.peerMss = rewrittenMss(announced, rewrites!)
+    fwd.mssRewrites = []
+  }
+  if (setUp !== undefined) fwd.mssRewrites = setUp
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
@@ -2546,9 +2629,9 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
   const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
   const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
-  if (peer === undefined && flow.proto === 'tcp' && flow.size !== undefined && replier !== dst) {
+  if (peer === undefined && sizedTcp && replier !== dst) {
     const mss = peerMssOf(replier, seen.src)
-    if (mss?.mtu !== fwd.peerMss?.mtu) return traceWorld(world, req, mendLoops, random, {mss})
+    if (mss?.mtu !== announced?.mtu) return traceWorld(world, req, mendLoops, random, {mss, rewrites})
   }
   if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
@@ -2561,6 +2644,8 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     }
     const back = new Walk(w, warnings, nat, 'return', network, reply)
+    // the reply to a TCP request is its SYN-ACK: the MSS rewrites it meets are taken (in the set-up, collected)
+    back.mssRewrites = fwd.mssRewrites
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
     const backEnd = toItself ? selfDelivery(back, src) : back.run(startOf(w, back, replier, reply))
