@@ -1134,6 +1134,27 @@ describe('trace against the kernel: TCP and path MTU discovery, captured by coll
     expect(synOnly.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
   })
 
+  it('a TCP --size is checked as its data segments (ESTABLISHED, no SYN, as long as the segment); its SYN as the connection\'s set-up', async () => {
+    // router-tcp-data-segment: a → r1 → r2 → b, every link 1500; r1's FORWARD drops (collected):
+    //   dport 80: --ctstate NEW -m length --length 1000:65535; dport 81: ! --syn -m length --length 1000:65535; dport 82: --syn
+    // kernel (python3 8 KB transfer, tcpdump in a: SYN 60 bytes, data segments 1500): 80 arrives, 81 gets nothing past
+    // the handshake, 82 never connects. Before, trace walked a 8000-byte SYN: 80 DENIED_BY_FILTER, 81 DELIVERED
+    const t = (dport: number) => trace('router-tcp-data-segment', {src: 'a', dst: 'b', proto: 'tcp', dport, size: 8000})
+    const newOnly = await t(80)
+    expect(newOnly.disposition).to.equal('DELIVERED')
+    expect(newOnly.hops[1].steps.find(s => s.kind === 'filter')!.explanation).to.equal('FORWARD: tcp 10.94.1.2 → 10.94.3.2:80 (ESTABLISHED, a 1500-byte data segment) accepted by the chain policy')
+    const data = await t(81)
+    expect(data.disposition).to.equal('DENIED_BY_FILTER')
+    expect(data.failure).to.include({node: 'r1', reason: 'FORWARD on r1 drops tcp 10.94.1.2 → 10.94.3.2:81 (ESTABLISHED, a 1500-byte data segment) at FORWARD'})
+    expect(data.failure!.evidence).to.equal('-A FORWARD -p tcp -m tcp --dport 81 ! --tcp-flags FIN,SYN,RST,ACK SYN -m length --length 1000:65535 -j DROP')
+    const syn = await t(82)
+    expect(syn.disposition).to.equal('DENIED_BY_FILTER')
+    expect(syn.failure).to.include({node: 'r1', reason: 'FORWARD on r1 drops tcp 10.94.1.2 → 10.94.3.2:82 (NEW) at FORWARD'})
+    expect(syn.flow).to.include({size: 8000})
+    // without --size the packet is the SYN: port 81's rule does not take it
+    expect((await trace('router-tcp-data-segment', {src: 'a', dst: 'b', proto: 'tcp', dport: 81})).disposition).to.equal('DELIVERED')
+  })
+
   it('TCP shrinks its segments when "fragmentation needed" gets back (a route mtu on the way)', async () => {
     // kernel: with `mtu lock 1300` on the middle router's route to b, the python3 client's 8 KB arrives and its
     // TCP_MAXSEG drops from 1448 to 1248 (the learned path MTU 1300)

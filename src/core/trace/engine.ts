@@ -39,7 +39,6 @@ import {icmpErrorSource} from './traceroute.js'
 import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
-import {rulesReached} from '../parse/nft.js'
 
 /** The TTL a Linux host starts with: a packet still moving after this many hops is in a loop. */
 export const MAX_HOPS = 64
@@ -195,8 +194,12 @@ function firstLine(s: string): string {
 
 /** `tcp 10.244.1.2 → 10.244.2.3:80 (NEW)`: the packet a filter judges. */
 function describeFlow(p: PacketFacts): string {
-  return `${p.proto} ${p.src} → ${p.dst}${p.dport !== undefined ? `:${p.dport}` : ''} (${p.state})`
+  const segment = p.tcpFlags === DATA_SEGMENT_FLAGS && p.length !== undefined ? `, a ${p.length}-byte data segment` : ''
+  return `${p.proto} ${p.src} → ${p.dst}${p.dport !== undefined ? `:${p.dport}` : ''} (${p.state}${segment})`
 }
+
+/** A TCP data segment's flags in the middle of a transfer (the last of a write also has PSH). */
+const DATA_SEGMENT_FLAGS: readonly string[] = ['ACK']
 
 function hexMark(mark: number): string {
   return `0x${mark.toString(16)}`
@@ -243,6 +246,13 @@ class Walk {
    * cap only what the server sends, which the trace does not size.
    */
   mssRewrites?: MssRewrite[]
+  /**
+   * A TCP request with a size: its packets are the data segments, ESTABLISHED on every host the
+   * SYN passed (its set-up walk, traceWorld), without SYN, as long as the segment. The filter
+   * tables see that (`-m length`, `--syn`, `--ctstate NEW` decide as on the kernel); NAT and
+   * routing marks are the connection's, decided by its SYN.
+   */
+  dataSegments?: true
   private readonly seen = new Map<string, number>()
   private readonly routeOfHop = new Map<Hop, Route>()
 
@@ -1293,6 +1303,9 @@ class Walk {
    * host. What passes carries the mark native rules gave the packet.
    */
   private filter(hop: Hop, view: HostView, hook: Hook, facts: NftFacts, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number} {
+    if (this.dataSegments && facts.proto === 'tcp') {
+      facts = {...facts, state: facts.state === 'UNTRACKED' ? 'UNTRACKED' : 'ESTABLISHED', ctDir: 'ORIGINAL', tcpFlags: DATA_SEGMENT_FLAGS}
+    }
     const rules = view.iptables
     // without iptables-save, iptables-nft's own chains in `nft list ruleset` are read as native ones
     const inRuleset = (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
@@ -2387,12 +2400,6 @@ function rewrittenMss(announced: Walk['peerMss'], rewrites: readonly MssRewrite[
     of: `\`${least.rule}\` on ${least.node} rewrites it${announced !== undefined ? ` from the ${announced.mtu - TCP_IP_HEADERS} announced by ${announced.of}` : ''}`}
 }
 
-/** Whether any host rewrites a TCP MSS option: only then is a sized TCP trace's connection set-up walked first. */
-function rewritesMss(world: World): boolean {
-  return world.hosts.some(h => h.iptables?.rules.some(r => /-j TCPMSS\b/.test(r.spec))
-    || h.nftables?.some(c => JSON.stringify(rulesReached(c)).includes('"maxseg"')))
-}
-
 function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
   const out: Endpoint = {kind: e.kind, name: e.name, ip}
   if (e.node !== undefined) out.node = e.node
@@ -2585,17 +2592,20 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   fwd.random = random
   const sizedTcp = flow.proto === 'tcp' && flow.size !== undefined
-  // The connection's set-up (the SYN, its SYN-ACK back) is walked first where a rule may rewrite
-  // the SYN-ACK's MSS: the segments are sized by what it arrives with, from the first on.
+  // The connection's set-up (the SYN, its SYN-ACK back) is walked first: a SYN that does not get
+  // through is the connection's end, before any data; and the segments are sized by the MSS the
+  // SYN-ACK arrives with (a rule may rewrite it), from the first on.
   let rewrites = peer?.rewrites
   if (sizedTcp && rewrites === undefined) {
     rewrites = []
-    if (rewritesMss(world)) traceWorld(world, {...req, size: undefined}, false, random, undefined, rewrites)
+    const setUp = traceWorld(world, {...req, size: undefined, noDf: undefined}, false, random, undefined, rewrites)
+    if (setUp.disposition !== 'DELIVERED') return {...setUp, flow}
   }
   const announced = sizedTcp ? (peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)) : undefined
   if (sizedTcp) {
     fwd.peerMss = rewrittenMss(announced, rewrites!)
     fwd.mssRewrites = []
+    fwd.dataSegments = true
   }
   if (setUp !== undefined) fwd.mssRewrites = setUp
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
