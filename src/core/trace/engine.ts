@@ -198,6 +198,13 @@ function describeFlow(p: PacketFacts): string {
   return `${p.proto} ${p.src} → ${p.dst}${p.dport !== undefined ? `:${p.dport}` : ''} (${p.state}${segment})`
 }
 
+/**
+ * The length of a SYN and its SYN-ACK as Linux sends them: 20 bytes of IP, 20 of TCP and 20 of
+ * options (MSS, SACK permitted, timestamps, window scale). Checked with tcpdump: both 60 bytes.
+ * The packets of a sized TCP trace's set-up are these (see Walk.dataSegments).
+ */
+const HANDSHAKE_LENGTH = 60
+
 /** A TCP data segment's flags in the middle of a transfer (the last of a write also has PSH). */
 const DATA_SEGMENT_FLAGS: readonly string[] = ['ACK']
 
@@ -1270,7 +1277,7 @@ class Walk {
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
-      ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
+      ttl: packet.ttl, length: packet.size ?? (this.mssRewrites !== undefined && packet.proto === 'tcp' ? HANDSHAKE_LENGTH : undefined), pktType: view.frameKindFor(packet.dst),
       ...view.routeFacts(packet),
       ...(this.mssRewrites !== undefined ? {mssRewrite: (rule: string, mss: number | undefined) => this.takeMssRewrite(view, packet, inDev, rule, mss)} : {}),
       ...(this.direction === 'return' && packet.state === 'ESTABLISHED' ? {ctDir: 'REPLY' as const} : {}),
@@ -2598,8 +2605,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   let rewrites = peer?.rewrites
   if (sizedTcp && rewrites === undefined) {
     rewrites = []
-    const setUp = traceWorld(world, {...req, size: undefined, noDf: undefined}, false, random, undefined, rewrites)
+    const setUp = traceWorld(world, {...req, size: undefined, noDf: undefined}, mendLoops, random, undefined, rewrites)
     if (setUp.disposition !== 'DELIVERED') return {...setUp, flow}
+    // what the SYN's walk had to assume (a `--ctstate NEW` rule it could not decide) the data's walk may not meet
+    for (const a of setUp.warnings) if (a.code === 'ASSUMED') warnings.add(a.code, a.node, a.message)
   }
   const announced = sizedTcp ? (peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)) : undefined
   if (sizedTcp) {
