@@ -10,6 +10,7 @@ import type {HostSnapshot, IptablesRule, NftChain, NftRule} from './model.js'
 import {RuleSet, dropTables, setOverlaps} from './trace/iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, ruleName, stagesAt, withIptablesMarks} from './trace/nft.js'
 import {nftJsonItems, rulesReached} from './parse/nft.js'
+import {HostView} from './trace/host-view.js'
 import {FLANNEL_NFT_TABLES} from './flannel-nft.js'
 import {isVxlanDeviceName} from './flannel.js'
 
@@ -399,10 +400,13 @@ function inputEvaluator(h: HostSnapshot, p: {port: number, local: string, dev?: 
   // the way in, as trace walks it: PREROUTING's raw and mangle (and native chains there, netdev ingress first), then INPUT
   const stages = (['PREROUTING', 'INPUT'] as const).flatMap(hook =>
     stagesAt(h, hook, 'filter', rules !== undefined ? dropTables(hook) : [], {inDev: p.dev}).map(stage => ({hook, stage})))
+  const view = new HostView(h)
   return peer => {
     let sourceRead = false
     // mark 0: a packet off the wire has none (undefined would be a mark not known)
     const facts: NftFacts = {get src() { sourceRead = true; return peer }, dst: p.local, proto: 'udp', dport: p.port, inDev: p.dev, state: 'NEW', dstIsLocal: true, mark: 0}
+    // addrtype --limit-iface-in and rpfilter read the host's addresses and routes, as in trace; the route back reads the source through the watch
+    Object.assign(facts, view.routeFacts(facts))
     const drop = firstInputDrop(stages, rules, facts, p.port)
     return {drop, sourceRead}
   }

@@ -138,6 +138,45 @@ s.sendall(b'x' * 8192); time.sleep(4)
     }
   })
 
+  it('TCPMSS on the SYN-ACK\'s way back: a clamp at the narrow link\'s router ends the black hole, and trace sizes the segments by it; a clamp of the SYN alone does not', async () => {
+    await run('r2', 'ip link set b0 mtu 1300')
+    await run('r1', 'iptables -A FORWARD -p icmp --icmp-type fragmentation-needed -j DROP')
+    await run('a', 'ip route flush cache')
+    const sizedBy = (t: Trace) => t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation
+    try {
+      await run('r2', 'iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu')
+      expect(await sent8k()).to.equal(8192)
+      let t = await trace('--proto', 'tcp', '--dport', '80', '--size', '1400')
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(sizedBy(t)).to.contain('the SYN-ACK from 10.91.3.2 arrives with MSS 1260').and.contain('segments of at most 1300 bytes (MSS 1260)')
+      await run('r2', 'iptables -t mangle -F FORWARD && iptables -t mangle -A FORWARD -o b0 -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1000')
+      await run('a', 'ip route flush cache')
+      expect(await sent8k()).to.equal(0)
+      t = await trace('--proto', 'tcp', '--dport', '80', '--size', '1400')
+      expect(t.disposition).to.equal('MTU_EXCEEDED')
+      expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+    } finally {
+      await run('r2', 'iptables -t mangle -F FORWARD && ip link set b0 mtu 1500')
+      await run('r1', 'iptables -F FORWARD')
+      await run('a', 'ip route flush cache')
+    }
+  })
+
+  it('TCP --size is filtered as its data segments: a length rule for NEW packets lets them through, one for non-SYN packets drops them', async () => {
+    try {
+      await run('r1', 'iptables -A FORWARD -p tcp --dport 80 -m conntrack --ctstate NEW -m length --length 1000:65535 -j DROP')
+      expect(await sent8k()).to.equal(8192)
+      expect((await trace('--proto', 'tcp', '--dport', '80', '--size', '8000')).disposition).to.equal('DELIVERED')
+      await run('r1', 'iptables -F FORWARD && iptables -A FORWARD -p tcp --dport 80 ! --syn -m length --length 1000:65535 -j DROP')
+      expect(await sent8k()).to.equal(0)
+      const t = await trace('--proto', 'tcp', '--dport', '80', '--size', '8000')
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(t.failure!.reason).to.contain('a 1500-byte data segment')
+    } finally {
+      await run('r1', 'iptables -F FORWARD')
+    }
+  })
+
   it('TCP with --no-df (a socket with IP_PMTUDISC_DONT) over a narrower link with "fragmentation needed" dropped: fragmented there, delivered', async () => {
     await run('r2', 'ip link set b0 mtu 1300')
     await run('r1', 'iptables -A FORWARD -p icmp --icmp-type fragmentation-needed -j DROP')

@@ -266,6 +266,31 @@ describe('vxlanInputDrop: sync asks whether INPUT lets the peers\' vxlan packets
     expect(bySource?.peers).to.deep.equal(many.filter(ip => ip !== '192.168.101.7'))
   })
 
+  // lab tm (n1, vxlan, n2 its peer): `iptables -P INPUT DROP; iptables -A INPUT -m addrtype --dst-type LOCAL --limit-iface-in -j ACCEPT`,
+  // or `iptables -t mangle -P PREROUTING DROP; iptables -t mangle -A PREROUTING -m rpfilter -j ACCEPT` (xt_rpfilter is refused in INPUT):
+  // pod-2a pinged pod-1a, while sync warned that the policy dropped vxlan's port for every peer
+  it('rpfilter and addrtype --limit-iface-in accepts before a DROP policy are decided by the host\'s addresses and routes, as trace decides them', () => {
+    const host = (table: 'filter' | 'mangle', rule: string): HostSnapshot => ({name: 'n1',
+      iptables: parseIptablesSave([`*${table}`, table === 'filter' ? ':INPUT DROP [0:0]' : ':PREROUTING DROP [0:0]', rule, 'COMMIT', ''].join('\n')),
+      addresses: [{dev: 'eth0', family: 4, local: '192.168.100.11', prefixlen: 24, raw: ''}, {dev: 'eth1', family: 4, local: '192.168.200.11', prefixlen: 24, raw: ''}],
+      routes: [{dst: '192.168.100.0/24', type: 'unicast', dev: 'eth0', scope: 'link'}, {dst: '192.168.200.0/24', type: 'unicast', dev: 'eth1', scope: 'link'},
+        {dst: 'default', type: 'unicast', gateway: '192.168.100.1', dev: 'eth0'}]})
+    const rpfilter = host('mangle', '-A PREROUTING -m rpfilter -j ACCEPT')
+    expect(ask(rpfilter)).to.equal(undefined)
+    // a peer whose route back leaves by eth1: its packet on eth0 fails the strict check, the policy drops it (its own verdict: the rule read the source)
+    const spoofed = vxlanInputDrop(rpfilter, {port: 8472, local: '192.168.100.11', peers: ['192.168.100.12', '192.168.200.12'], dev: 'eth0'})
+    expect(spoofed).to.include({where: 'iptables -t mangle PREROUTING', evidence: '-P PREROUTING DROP'})
+    expect(spoofed?.peers).to.deep.equal(['192.168.200.12'])
+    // no peer yet: the route back is the joining peer's, not known
+    expect(vxlanInputDrop(rpfilter, {port: 8472, local: '192.168.100.11', peers: [], dev: 'eth0'})).to.equal(undefined)
+    const addrtype = host('filter', '-A INPUT -m addrtype --dst-type LOCAL --limit-iface-in -j ACCEPT')
+    expect(ask(addrtype)).to.equal(undefined)
+    // eth0's address asked for on eth1: not LOCAL there, dropped whoever sends (it reads no source, so said with no peer too)
+    const wrongDev = (peers: string[]) => vxlanInputDrop(addrtype, {port: 8472, local: '192.168.100.11', peers, dev: 'eth1'})
+    expect(wrongDev(peers)?.peers).to.deep.equal(peers)
+    expect(wrongDev([])).to.include({where: 'iptables INPUT', evidence: '-P INPUT DROP'})
+  })
+
   it('an agent asking again with the same tables gets the same answer; other tables, port or peers are asked afresh', () => {
     const h = on(['-A INPUT -s 192.168.100.12/32 -j ACCEPT', '-A INPUT -j DROP'])
     const first = ask(h)

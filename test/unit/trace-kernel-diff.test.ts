@@ -1113,6 +1113,63 @@ describe('trace against the kernel: TCP and path MTU discovery, captured by coll
     expect(t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation).to.equal('the 1400-byte packet fits eth0\'s MTU 1500 and the MSS 1460 10.94.3.2 announces')
   })
 
+  it('an MSS clamp on the SYN-ACK\'s way back sizes the segments (TCPMSS --clamp-mss-to-pmtu, --set-mss): no black hole; one limited to the SYN\'s way does not', async () => {
+    // router-pmtu-black-hole with r2's mangle FORWARD `-p tcp --tcp-flags SYN,RST SYN -j TCPMSS ...` (collected). kernel
+    // (python3 8 KB transfer, tcpdump in a): --clamp-mss-to-pmtu made b's SYN-ACK arrive with MSS 1260 (announced 1460),
+    // TCP_MAXSEG 1248, 8 KB arrived; --set-mss 1000: MSS 1000, TCP_MAXSEG 988, arrived; with `-o b0` only the SYN was
+    // rewritten: the SYN-ACK kept 1460 and nothing arrived. Before, trace said MTU_EXCEEDED for all three, and ASSUMED
+    const sent = (t: Awaited<ReturnType<typeof trace>>) => t.hops[0].steps.find(s => s.kind === 'mtu')!.explanation
+    const clamp = await trace('router-pmtu-mss-clamp', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(clamp.disposition).to.equal('DELIVERED')
+    expect(sent(clamp)).to.equal('TCP sends no 1400-byte packet: the SYN-ACK from 10.94.3.2 arrives with MSS 1260 (`-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu` on r2 rewrites it from the 1460 announced by eth0\'s MTU 1500 on b), below what eth0\'s MTU 1500 allows, so a sends the data as segments of at most 1300 bytes (MSS 1260); traced on with that size')
+    expect(clamp.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+    const set = await trace('router-pmtu-mss-set', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(set.disposition).to.equal('DELIVERED')
+    expect(sent(set)).to.contain('arrives with MSS 1000').and.contain('segments of at most 1040 bytes (MSS 1000)')
+    // below the clamp the size fits as it is
+    expect(sent(await trace('router-pmtu-mss-set', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 900}))).to.equal('the 900-byte packet fits eth0\'s MTU 1500 and the MSS 1000 its SYN-ACK arrives with')
+    const synOnly = await trace('router-pmtu-mss-syn-only', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400})
+    expect(synOnly.disposition).to.equal('MTU_EXCEEDED')
+    expect(sent(synOnly)).to.equal('the 1400-byte packet fits eth0\'s MTU 1500 and the MSS 1460 10.94.3.2 announces')
+    expect(synOnly.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('a TCP --size is checked as its data segments (ESTABLISHED, no SYN, as long as the segment); its SYN as the connection\'s set-up', async () => {
+    // router-tcp-data-segment: a → r1 → r2 → b, every link 1500; r1's FORWARD drops (collected):
+    //   dport 80: --ctstate NEW -m length --length 1000:65535; dport 81: ! --syn -m length --length 1000:65535; dport 82: --syn
+    // kernel (python3 8 KB transfer, tcpdump in a: SYN 60 bytes, data segments 1500): 80 arrives, 81 gets nothing past
+    // the handshake, 82 never connects. Before, trace walked a 8000-byte SYN: 80 DENIED_BY_FILTER, 81 DELIVERED
+    const t = (dport: number) => trace('router-tcp-data-segment', {src: 'a', dst: 'b', proto: 'tcp', dport, size: 8000})
+    const newOnly = await t(80)
+    expect(newOnly.disposition).to.equal('DELIVERED')
+    expect(newOnly.hops[1].steps.find(s => s.kind === 'filter')!.explanation).to.equal('FORWARD: tcp 10.94.1.2 → 10.94.3.2:80 (ESTABLISHED, a 1500-byte data segment) accepted by the chain policy')
+    const data = await t(81)
+    expect(data.disposition).to.equal('DENIED_BY_FILTER')
+    expect(data.failure).to.include({node: 'r1', reason: 'FORWARD on r1 drops tcp 10.94.1.2 → 10.94.3.2:81 (ESTABLISHED, a 1500-byte data segment) at FORWARD'})
+    expect(data.failure!.evidence).to.equal('-A FORWARD -p tcp -m tcp --dport 81 ! --tcp-flags FIN,SYN,RST,ACK SYN -m length --length 1000:65535 -j DROP')
+    const syn = await t(82)
+    expect(syn.disposition).to.equal('DENIED_BY_FILTER')
+    expect(syn.failure).to.include({node: 'r1', reason: 'FORWARD on r1 drops tcp 10.94.1.2 → 10.94.3.2:82 (NEW) at FORWARD'})
+    expect(syn.flow).to.include({size: 8000})
+    // without --size the packet is the SYN: port 81's rule does not take it
+    expect((await trace('router-tcp-data-segment', {src: 'a', dst: 'b', proto: 'tcp', dport: 81})).disposition).to.equal('DELIVERED')
+    // the SYN's walk decides `-m length` by the 60 bytes Linux's SYN has (tcpdump): nothing assumed of it
+    expect(newOnly.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+    // what the SYN's walk assumed is said, though the data segments never meet the rule
+    const dir = mkdtempSync(join(tmpdir(), 'tm-seg-'))
+    try {
+      cpSync(join(SNAPSHOTS, 'router-tcp-data-segment'), dir, {recursive: true})
+      writeFileSync(join(dir, 'r1', 'iptables-save.txt'), ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
+        '-A FORWARD -p tcp -m conntrack --ctstate NEW -m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x1a&0x3f=0x10" -j DROP', 'COMMIT', ''].join('\n'))
+      const {world} = await loadSource({snapshot: dir})
+      const doubt = traceFlow(world, {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 8000})
+      expect(doubt.disposition).to.equal('DELIVERED')
+      expect(doubt.warnings.filter(w => w.code === 'ASSUMED').map(w => w.message).join('\n')).to.contain('cannot evaluate `--u32 0x0>>0x16')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
   it('TCP shrinks its segments when "fragmentation needed" gets back (a route mtu on the way)', async () => {
     // kernel: with `mtu lock 1300` on the middle router's route to b, the python3 client's 8 KB arrives and its
     // TCP_MAXSEG drops from 1448 to 1248 (the learned path MTU 1300)

@@ -424,6 +424,14 @@ describe('native nftables: statements with state of their own (captured from nft
     const clamp = chain([{match: {op: 'in', left: {payload: {protocol: 'tcp', field: 'flags'}}, right: 'syn'}}, {mangle: {key: {'tcp option': {name: 'maxseg', field: 'size'}}, value: {rt: {key: 'mtu'}}}}])
     const syn = {...ping, proto: 'tcp', dport: 80, icmpType: undefined, length: 1400} as const
     expect(evaluateNftChain(clamp, syn).assumptions.join('\n')).to.contain('rewrites the MSS option of the SYN (and the SYN-ACK, where the rule takes that too) to at most the MTU of the route this host sends it by, less 40')
+    // `rt mtu` is the path MTU clamp and `size set 1000` a value: a trace that takes them says nothing; another expression is said
+    const taken: (number | undefined)[] = []
+    const synAck = {...syn, length: undefined, state: 'ESTABLISHED', mssRewrite: (_: string, mss: number | undefined) => (taken.push(mss), true)} as const
+    expect(evaluateNftChain(clamp, synAck).assumptions).to.deep.equal([])
+    const set = (value: unknown) => chain([{match: {op: 'in', left: {payload: {protocol: 'tcp', field: 'flags'}}, right: 'syn'}}, {mangle: {key: {'tcp option': {name: 'maxseg', field: 'size'}}, value}}])
+    expect(evaluateNftChain(set(1000), synAck).assumptions).to.deep.equal([])
+    expect(taken).to.deep.equal([undefined, 1000])
+    expect(evaluateNftChain(set({meta: {key: 'mark'}}), synAck).assumptions.join('\n')).to.contain('rewrites the MSS option of the SYN-ACK')
   })
 })
 

@@ -537,6 +537,18 @@ describe('trace tables', () => {
       expect(lines(r.evaluate('mangle', 'FORWARD', syn))).to.contain('rewrites the MSS option of the SYN (and the SYN-ACK, where the rule takes that too) to at most 1200: the peer that reads it then sends segments no bigger than that')
       expect(lines(r.evaluate('mangle', 'FORWARD', {...syn, state: 'ESTABLISHED'}))).to.contain('of the SYN-ACK to at most 1200')
       expect(r.evaluate('mangle', 'FORWARD', {...syn, length: undefined}).assumptions).to.deep.equal([])
+      // a trace that takes the rewrite sizes its segments by it: said only where it cannot (the reply's walk has no length)
+      const taken: [string, number | undefined][] = []
+      const takes = (known: boolean) => ({...syn, length: undefined, state: 'ESTABLISHED' as const, mssRewrite: (rule: string, mss: number | undefined) => (taken.push([rule, mss]), known)})
+      expect(r.evaluate('mangle', 'FORWARD', takes(true)).assumptions).to.deep.equal([])
+      expect(taken).to.deep.equal([['-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200', 1200]])
+      expect(lines(r.evaluate('mangle', 'FORWARD', takes(false)))).to.contain('of the SYN-ACK to at most 1200')
+      const clamp = new RuleSet(rules(`
+        *mangle
+        :FORWARD ACCEPT
+        -A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`))
+      expect(lines(clamp.evaluate('mangle', 'FORWARD', takes(false)))).to.contain('of the SYN-ACK to at most the MTU of the route this host sends it by, less 40')
+      expect(taken.at(-1)).to.deep.equal(['-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu', undefined])
     })
   })
 

@@ -56,22 +56,6 @@ function unreachableCode(mark: string | undefined): number | undefined {
   return ({'!N': 0, '!H': 1, '!P': 2} as Record<string, number>)[mark]
 }
 
-/**
- * The route back to `src` as xt_rpfilter looks it up (fib_lookup from `dst`, iif lo, `mark`): a
- * local source is the local table's; no route, a null route or a rule's action is `none`.
- * undefined where the routes read cannot tell (a table not captured, routes pasted filtered).
- */
-function routeBack(view: HostView, src: string, dst: string, mark: number): {type: string, dev?: string} | undefined {
-  const routes = view.routes
-  if (routes === undefined) return undefined
-  if (view.isLocal(src)) return {type: 'local'}
-  const r = view.routeFor({dst: src, src: dst, iif: 'lo', mark})
-  if (r.missingTable !== undefined) return undefined
-  const back = r.action !== undefined ? undefined : r.route
-  if (back === undefined) return view.snap.routesFilter !== undefined ? undefined : {type: 'none'}
-  return back.type === 'unicast' ? {type: 'unicast', dev: routeDevice(routes, back)} : {type: 'none'}
-}
-
 function globalForwarding(view: HostView): number | undefined {
   return view.sysctlNumber('net.ipv4.ip_forward') ?? view.sysctlNumber('net.ipv4.conf.all.forwarding')
 }
@@ -210,8 +194,19 @@ function firstLine(s: string): string {
 
 /** `tcp 10.244.1.2 → 10.244.2.3:80 (NEW)`: the packet a filter judges. */
 function describeFlow(p: PacketFacts): string {
-  return `${p.proto} ${p.src} → ${p.dst}${p.dport !== undefined ? `:${p.dport}` : ''} (${p.state})`
+  const segment = p.tcpFlags === DATA_SEGMENT_FLAGS && p.length !== undefined ? `, a ${p.length}-byte data segment` : ''
+  return `${p.proto} ${p.src} → ${p.dst}${p.dport !== undefined ? `:${p.dport}` : ''} (${p.state}${segment})`
 }
+
+/**
+ * The length of a SYN and its SYN-ACK as Linux sends them: 20 bytes of IP, 20 of TCP and 20 of
+ * options (MSS, SACK permitted, timestamps, window scale). Checked with tcpdump: both 60 bytes.
+ * The packets of a sized TCP trace's set-up are these (see Walk.dataSegments).
+ */
+const HANDSHAKE_LENGTH = 60
+
+/** A TCP data segment's flags in the middle of a transfer (the last of a write also has PSH). */
+const DATA_SEGMENT_FLAGS: readonly string[] = ['ACK']
 
 function hexMark(mark: number): string {
   return `0x${mark.toString(16)}`
@@ -247,8 +242,24 @@ class Walk {
   requestSeenOn?: ReadonlySet<string>
   /** the `-m statistic` rules decided for this trace, and those met undecided (the request's walk only) */
   random?: RandomBranch
-  /** a TCP request's peer: the MTU its SYN-ACK's MSS stands for, which caps the segments sent to it */
-  peerMss?: {mtu: number, evidence: string, of: string}
+  /**
+   * a TCP request's peer: the MTU its SYN-ACK's MSS stands for, which caps the segments sent to it;
+   * `rewritten`: a rule on the way rewrote the MSS the peer announced (`of` names it)
+   */
+  peerMss?: {mtu: number, evidence: string, of: string, rewritten?: true}
+  /**
+   * Set on the walks of a TCP connection whose segments are sized (and of its set-up): the MSS
+   * rewrites the SYN-ACK meets on its way back, each with its value, are kept here. The SYN's own
+   * cap only what the server sends, which the trace does not size.
+   */
+  mssRewrites?: MssRewrite[]
+  /**
+   * A TCP request with a size: its packets are the data segments, ESTABLISHED on every host the
+   * SYN passed (its set-up walk, traceWorld), without SYN, as long as the segment. The filter
+   * tables see that (`-m length`, `--syn`, `--ctstate NEW` decide as on the kernel); NAT and
+   * routing marks are the connection's, decided by its SYN.
+   */
+  dataSegments?: true
   private readonly seen = new Map<string, number>()
   private readonly routeOfHop = new Map<Hop, Route>()
 
@@ -1266,12 +1277,28 @@ class Walk {
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
-      ttl: packet.ttl, length: packet.size, pktType: view.frameKindFor(packet.dst),
-      localDevOf: ip => view.localDevice(ip),
-      routeBack: mark => routeBack(view, packet.src, packet.dst, mark),
+      ttl: packet.ttl, length: packet.size ?? (this.mssRewrites !== undefined && packet.proto === 'tcp' ? HANDSHAKE_LENGTH : undefined), pktType: view.frameKindFor(packet.dst),
+      ...view.routeFacts(packet),
+      ...(this.mssRewrites !== undefined ? {mssRewrite: (rule: string, mss: number | undefined) => this.takeMssRewrite(view, packet, inDev, rule, mss)} : {}),
       ...(this.direction === 'return' && packet.state === 'ESTABLISHED' ? {ctDir: 'REPLY' as const} : {}),
       ...(this.random !== undefined ? {randomPick: this.random.pick} : {}),
     }
+  }
+
+  /**
+   * A rewrite of the SYN-ACK's MSS to `mss`, else (clamped to the path MTU: xt_TCPMSS, nft_rt's
+   * get_tcpmss) to the smaller MTU of this host's routes to the packet's destination and back to
+   * its source, less 40. Checked on a router whose outgoing link has MTU 1300: a mangle FORWARD
+   * `--clamp-mss-to-pmtu` made the SYN-ACK's MSS 1460 arrive as 1260, `--set-mss 1000` as 1000
+   * (the client's TCP_MAXSEG 1248, 988); limited by `-o` to the SYN's way, the SYN-ACK kept 1460.
+   * false where the MTU is not known here (said instead).
+   */
+  private takeMssRewrite(view: HostView, packet: Packet, inDev: string | undefined, rule: string, mss: number | undefined): boolean {
+    if (this.direction === 'forward') return true
+    const value = mss ?? clampedMss(view, packet, inDev === 'local' ? undefined : inDev)
+    if (value === undefined) return false
+    this.mssRewrites!.push({mss: value, rule, node: view.name})
+    return true
   }
 
   /**
@@ -1283,6 +1310,9 @@ class Walk {
    * host. What passes carries the mark native rules gave the packet.
    */
   private filter(hop: Hop, view: HostView, hook: Hook, facts: NftFacts, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number} {
+    if (this.dataSegments && facts.proto === 'tcp') {
+      facts = {...facts, state: facts.state === 'UNTRACKED' ? 'UNTRACKED' : 'ESTABLISHED', ctDir: 'ORIGINAL', tcpFlags: DATA_SEGMENT_FLAGS}
+    }
     const rules = view.iptables
     // without iptables-save, iptables-nft's own chains in `nft list ruleset` are read as native ones
     const inRuleset = (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
@@ -1546,13 +1576,15 @@ class Walk {
     const size = packet.size!
     const peer = this.peerMss !== undefined && this.peerMss.mtu < limit.mtu ? this.peerMss : undefined
     const cap = peer ?? limit
+    const theirs = this.peerMss
     if (size <= cap.mtu) {
-      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size}-byte packet fits ${limit.fits}${this.peerMss !== undefined ? ` and the MSS ${this.peerMss.mtu - TCP_IP_HEADERS} ${packet.dst} announces` : ''}`)
+      const announced = theirs === undefined ? '' : theirs.rewritten ? ` and the MSS ${theirs.mtu - TCP_IP_HEADERS} its SYN-ACK arrives with` : ` and the MSS ${theirs.mtu - TCP_IP_HEADERS} ${packet.dst} announces`
+      this.step(hop, 'mtu', 'ok', limit.evidence, `the ${size}-byte packet fits ${limit.fits}${announced}`)
       return undefined
     }
-    const why = peer !== undefined
-      ? `${packet.dst} announces MSS ${peer.mtu - TCP_IP_HEADERS} in its SYN-ACK (${peer.of}), below what ${limit.of} allows`
-      : `its MSS follows ${limit.of}`
+    const why = peer === undefined ? `its MSS follows ${limit.of}`
+      : peer.rewritten ? `the SYN-ACK from ${packet.dst} arrives with MSS ${peer.mtu - TCP_IP_HEADERS} (${peer.of}), below what ${limit.of} allows`
+      : `${packet.dst} announces MSS ${peer.mtu - TCP_IP_HEADERS} in its SYN-ACK (${peer.of}), below what ${limit.of} allows`
     this.step(hop, 'mtu', 'ok', cap.evidence,
       `TCP sends no ${size}-byte packet: ${why}, so ${view.name} sends the data as segments of at most ${cap.mtu} bytes (MSS ${cap.mtu - TCP_IP_HEADERS}); traced on with that size`)
     return {...packet, size: cap.mtu}
@@ -2340,6 +2372,41 @@ function peerMssOf(dst: ResolvedEndpoint, client: string): Walk['peerMss'] {
   return {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu} on ${view!.name}`}
 }
 
+/** An MSS rewrite the SYN-ACK met, with its value: see Walk.takeMssRewrite. */
+interface MssRewrite {
+  mss: number
+  /** the rule's text */
+  rule: string
+  node: string
+}
+
+/** dst_mtu of the route `view` takes to `dst`: its mtu metric, else its device's MTU; none for a local address, undefined where not read. */
+function routeMtuTo(view: HostView, dst: string, iif: string): number | undefined {
+  if (view.isLocal(dst)) return Infinity
+  const routes = view.routes
+  const r = routes !== undefined ? view.routeFor({dst, src: '0.0.0.0', iif, proto: 'tcp'}).route : undefined
+  if (r === undefined || r.type !== 'unicast') return undefined
+  const dev = routeDevice(routes!, r)
+  return r.mtu ?? (dev !== undefined ? view.link(dev)?.mtu : undefined)
+}
+
+/** The MSS a path MTU clamp on `view` gives the packet: the smaller MTU of its routes to the destination and back to the source, less 40. */
+function clampedMss(view: HostView, packet: Packet, inDev: string | undefined): number | undefined {
+  const out = routeMtuTo(view, packet.dst, inDev ?? 'lo')
+  const back = routeMtuTo(view, packet.src, 'lo')
+  if (out === undefined || back === undefined) return undefined
+  const mtu = Math.min(out, back)
+  return Number.isFinite(mtu) ? mtu - TCP_IP_HEADERS : undefined
+}
+
+/** The peer's MSS as the client gets it: what it announces, lowered by the smallest rewrite its SYN-ACK meets. */
+function rewrittenMss(announced: Walk['peerMss'], rewrites: readonly MssRewrite[]): Walk['peerMss'] {
+  const least = rewrites.reduce<MssRewrite | undefined>((a, r) => a === undefined || r.mss < a.mss ? r : a, undefined)
+  if (least === undefined || least.mss + TCP_IP_HEADERS >= (announced?.mtu ?? Infinity)) return announced
+  return {mtu: least.mss + TCP_IP_HEADERS, evidence: least.rule, rewritten: true,
+    of: `\`${least.rule}\` on ${least.node} rewrites it${announced !== undefined ? ` from the ${announced.mtu - TCP_IP_HEADERS} announced by ${announced.of}` : ''}`}
+}
+
 function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
   const out: Endpoint = {kind: e.kind, name: e.name, ip}
   if (e.node !== undefined) out.node = e.node
@@ -2504,7 +2571,7 @@ function loopChanges(world: World, w: WorldIndex, node: string, route: Route, ds
  * connection to another endpoint than the one named (its SYN-ACK, not the named one's, sizes the
  * segments).
  */
-function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch, peer?: {mss: Walk['peerMss']}): Trace {
+function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?: RandomBranch, peer?: {mss: Walk['peerMss'], rewrites?: MssRewrite[]}, setUp?: MssRewrite[]): Trace {
   const flow = validate(req)
   const warnings = new Warnings()
   let w = indexWorld(world)
@@ -2531,7 +2598,25 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   fwd.random = random
-  if (flow.proto === 'tcp' && flow.size !== undefined) fwd.peerMss = peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)
+  const sizedTcp = flow.proto === 'tcp' && flow.size !== undefined
+  // The connection's set-up (the SYN, its SYN-ACK back) is walked first: a SYN that does not get
+  // through is the connection's end, before any data; and the segments are sized by the MSS the
+  // SYN-ACK arrives with (a rule may rewrite it), from the first on.
+  let rewrites = peer?.rewrites
+  if (sizedTcp && rewrites === undefined) {
+    rewrites = []
+    const setUp = traceWorld(world, {...req, size: undefined, noDf: undefined}, mendLoops, random, undefined, rewrites)
+    if (setUp.disposition !== 'DELIVERED') return {...setUp, flow}
+    // what the SYN's walk had to assume (a `--ctstate NEW` rule it could not decide) the data's walk may not meet
+    for (const a of setUp.warnings) if (a.code === 'ASSUMED') warnings.add(a.code, a.node, a.message)
+  }
+  const announced = sizedTcp ? (peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)) : undefined
+  if (sizedTcp) {
+    fwd.peerMss = rewrittenMss(announced, rewrites!)
+    fwd.mssRewrites = []
+    fwd.dataSegments = true
+  }
+  if (setUp !== undefined) fwd.mssRewrites = setUp
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
@@ -2563,9 +2648,9 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
   const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
   const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
-  if (peer === undefined && flow.proto === 'tcp' && flow.size !== undefined && replier !== dst) {
+  if (peer === undefined && sizedTcp && replier !== dst) {
     const mss = peerMssOf(replier, seen.src)
-    if (mss?.mtu !== fwd.peerMss?.mtu) return traceWorld(world, req, mendLoops, random, {mss})
+    if (mss?.mtu !== announced?.mtu) return traceWorld(world, req, mendLoops, random, {mss, rewrites})
   }
   if (replier.kind === 'address') {
     returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
@@ -2578,6 +2663,8 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     }
     const back = new Walk(w, warnings, nat, 'return', network, reply)
+    // the reply to a TCP request is its SYN-ACK: the MSS rewrites it meets are taken (in the set-up, collected)
+    back.mssRewrites = fwd.mssRewrites
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
     const backEnd = toItself ? selfDelivery(back, src) : back.run(startOf(w, back, replier, reply))

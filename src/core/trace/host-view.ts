@@ -7,8 +7,8 @@
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
 import {USABLE_NEIGH_STATES, capturedFor} from '../model.js'
 import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
-import {NULL_ROUTE_TYPES, PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, type Flow, type PolicyResult} from './routes.js'
-import {RuleSet} from './iptables.js'
+import {NULL_ROUTE_TYPES, PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, routeDevice, type Flow, type PolicyResult} from './routes.js'
+import {RuleSet, type PacketFacts} from './iptables.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
 
@@ -249,6 +249,31 @@ export class HostView {
         raw: `(no usable route to ${flow.dst} out of ${flow.oif}${instead}: the kernel takes ${flow.dst} as on-link on ${flow.oif}, the device the flow is bound to)`}}
     }
     return res
+  }
+
+  /**
+   * The route back to `src` as xt_rpfilter looks it up (fib_lookup from `dst`, iif lo, `mark`): a
+   * local source is the local table's; no route, a null route or a rule's action is `none`.
+   * undefined where the routes read cannot tell (a table not captured, routes pasted filtered).
+   */
+  routeBack(src: string, dst: string, mark: number): {type: string, dev?: string} | undefined {
+    const routes = this.routes
+    if (routes === undefined) return undefined
+    if (this.isLocal(src)) return {type: 'local'}
+    const r = this.routeFor({dst: src, src: dst, iif: 'lo', mark})
+    if (r.missingTable !== undefined) return undefined
+    const back = r.action !== undefined ? undefined : r.route
+    if (back === undefined) return this.snap.routesFilter !== undefined ? undefined : {type: 'none'}
+    return back.type === 'unicast' ? {type: 'unicast', dev: routeDevice(routes, back)} : {type: 'none'}
+  }
+
+  /**
+   * What `-m addrtype --limit-iface-*`, `-m rpfilter` and nft's `fib` read of this host for
+   * `packet`: its addresses' devices and the route back. The source and destination are read when
+   * a rule asks, not before, so a caller watching which rules read the source sees only those.
+   */
+  routeFacts(packet: {readonly src: string, readonly dst: string}): Required<Pick<PacketFacts, 'localDevOf' | 'routeBack'>> {
+    return {localDevOf: ip => this.localDevice(ip), routeBack: mark => this.routeBack(packet.src, packet.dst, mark)}
   }
 
   /**

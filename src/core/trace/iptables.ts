@@ -51,6 +51,12 @@ export interface PacketFacts {
    * one) and, for unicast, the device; undefined when the routes read cannot tell.
    */
   routeBack?: (mark: number) => {type: string, dev?: string} | undefined
+  /**
+   * A TCP trace that sizes its segments takes the MSS rewrites (TCPMSS, nft's `tcp option maxseg
+   * size set`) of its SYN and SYN-ACK: handed the rule and its value (undefined: clamped to the
+   * path MTU), true when it applies it, so nothing needs saying; false leaves it said, as ASSUMED.
+   */
+  mssRewrite?: (ruleText: string, mss: number | undefined) => boolean
   /** a TCP segment's flags when it is not the traced SYN or its SYN-ACK (a reset from a closed port) */
   tcpFlags?: readonly string[]
   /**
@@ -937,11 +943,13 @@ function addressRange(args: string[]): string | undefined {
 /**
  * A rule that rewrites the MSS option of the traced SYN (or its SYN-ACK) — iptables' TCPMSS, nft's
  * `tcp option maxseg size set` — makes the peer send segments no bigger than that (`mss`, or this
- * host's route MTU less 40 when clamped to it), fewer bytes than --size may ask. The trace's
- * segment sizes do not follow it: said, for a TCP trace with a size. undefined for another packet.
+ * host's route MTU less 40 when clamped to it), fewer bytes than --size may ask. A trace that
+ * takes it (mssRewrite) sizes its segments by it; where it cannot (the MTU not read), or a caller
+ * that does not take rewrites walks a TCP packet with a size, it is said. undefined for another packet.
  */
 export function mssRewriteNote(ruleText: string, mss: number | undefined, p: PacketFacts): string | undefined {
-  if (p.proto !== 'tcp' || p.length === undefined || !tcpFlagsMatch(['SYN'], ['SYN'], p)) return undefined
+  if (p.proto !== 'tcp' || !tcpFlagsMatch(['SYN'], ['SYN'], p)) return undefined
+  if (p.mssRewrite === undefined ? p.length === undefined : p.mssRewrite(ruleText, mss)) return undefined
   const to = mss !== undefined ? `at most ${mss}` : 'at most the MTU of the route this host sends it by, less 40'
   // the reply's walk carries no size: the SYN's walk speaks for the SYN-ACK too, which caps what the client sends
   const which = p.state === 'NEW' ? 'the SYN (and the SYN-ACK, where the rule takes that too)' : 'the SYN-ACK'

@@ -322,7 +322,9 @@ class ChainWalk {
           const key = (v as Obj).key
           if (isObj(key) && isObj(key['tcp option']) && key['tcp option'].name === 'maxseg') {
             const set = (v as Obj).value
-            const note = mssRewriteNote(rule.text, typeof set === 'number' ? set : undefined, this.p)
+            // `rt mtu` is nft_rt's TCPMSS key: the path MTU less 40, as TCPMSS --clamp-mss-to-pmtu; another expression is not known here
+            const clamp = isObj(set) && isObj(set.rt) && set.rt.key === 'mtu'
+            const note = mssRewriteNote(rule.text, typeof set === 'number' ? set : undefined, typeof set === 'number' || clamp || this.p.mssRewrite === undefined ? this.p : {...this.p, mssRewrite: () => false})
             if (note !== undefined) this.note(note)
           }
           if (!(isObj(key) && isObj(key.meta) && key.meta.key === 'mark')) break // ct mark, tcp options, dscp: not where the packet goes
