@@ -440,8 +440,8 @@ function firstInputDrop(stages: {hook: 'PREROUTING' | 'INPUT', stage: ReturnType
       if (u !== undefined && 'rule' in u) untrackedBy ??= `\`${u.rule.raw || u.rule.spec}\``
     }
     const d = rules.evaluate(stage.table, hook, facts)
-    // a chain the paste did not list may have accepted first: no warning on a guess
-    if ((d.action !== 'DROP' && d.action !== 'REJECT') || d.uncaptured !== undefined) continue
+    // a chain the paste did not list, or a rule the evaluator cannot decide, may have accepted first: no warning on a guess
+    if ((d.action !== 'DROP' && d.action !== 'REJECT') || d.uncaptured !== undefined || d.undecided !== undefined) continue
     const t = stage.table === 'filter' ? '' : `-t ${stage.table} `
     return {where: `iptables ${t}${hook}`, evidence: `${d.evidence}${because}`, reject: d.action === 'REJECT', firewalld: false, fix: [`iptables ${t}-I ${hook} -p udp --dport ${port} -j ACCEPT`]}
   }

@@ -121,6 +121,8 @@ export interface Decision {
   notCaptured?: boolean
   /** a rule on the way jumped to a chain the paste did not list (`iptables -S FORWARD`): it may have decided first */
   uncaptured?: {chain: string, rule: IptablesRule}
+  /** the first rule on the way that could not be decided and would not have dropped: where it matches, it may have let the packet out first */
+  undecided?: IptablesRule
 }
 
 const TERMINAL: ReadonlySet<string> = new Set(['ACCEPT', 'DROP', 'REJECT', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT'])
@@ -1225,8 +1227,9 @@ export class RuleSet {
       return setter === undefined ? undefined : `packet mark unknown: \`${setter.raw}\` may set one; assumed 0 for \`${rule.raw}\``
     }
     const skipped: {chain: string, rule: IptablesRule}[] = []
-    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote, skipped, marks)
-    const uncaptured = skipped[0] !== undefined ? {uncaptured: skipped[0]} : {}
+    const undecided: IptablesRule[] = []
+    const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote, skipped, marks, undecided)
+    const uncaptured = {...skipped[0] !== undefined ? {uncaptured: skipped[0]} : {}, ...undecided[0] !== undefined ? {undecided: undecided[0]} : {}}
     if (r.kind === 'decided') return {...r.decision, assumptions, ...uncaptured}
     const policy = this.policy(table, chain)
     const action: Action = policy === 'DROP' ? 'DROP' : 'ACCEPT'
@@ -1235,7 +1238,7 @@ export class RuleSet {
   }
 
   private walk(table: string, chain: string, p: PacketFacts, assumptions: string[], returns: {rule: IptablesRule, path: string[]}[], path: string[], depth: number,
-    markNote: (rule: IptablesRule, tested: number) => string | undefined, skipped: {chain: string, rule: IptablesRule}[], marks: WalkMark):
+    markNote: (rule: IptablesRule, tested: number) => string | undefined, skipped: {chain: string, rule: IptablesRule}[], marks: WalkMark, undecidedRules: IptablesRule[]):
     {kind: 'decided', decision: Omit<Decision, 'assumptions'>} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
     if (depth > 32) return {kind: 'end'}
     for (const pr of this.rules(table, chain)) {
@@ -1261,6 +1264,7 @@ export class RuleSet {
         const a = assumedNoMatch(pr, undecided)
         if (!assumptions.includes(a)) assumptions.push(a)
         if (setsMark(pr)) marks.doubt ??= pr.rule
+        if (pr.target !== 'DROP' && pr.target !== 'REJECT' && !GOES_ON.has(pr.target ?? 'LOG')) undecidedRules.push(pr.rule)
         continue
       }
       if (!result) continue
@@ -1323,7 +1327,7 @@ export class RuleSet {
         return {kind: 'return', rule: pr.rule}
       }
       if (this.chains.has(`${table} ${target}`)) {
-        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote, skipped, marks)
+        const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote, skipped, marks, undecidedRules)
         if (sub.kind === 'decided') return sub
         if (pr.goto) return {kind: 'return', rule: sub.kind === 'return' ? sub.rule : undefined}
         continue
