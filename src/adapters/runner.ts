@@ -87,7 +87,11 @@ type Started = import('execa').ResultPromise<{stdin: 'pipe'; reject: false; stri
 
 export class RealRunner implements Runner {
   /** batch programs started ahead (batchesReady), by their command line */
-  private readonly ready = new Map<string, Started>()
+  private readonly ready = new Map<string, Started[]>()
+  /** batch runs not finished yet */
+  private batchesRunning = 0
+  /** the batch programs run since no batch last ran, and how often each: as many are started ahead */
+  private readonly runSinceIdle = new Map<string, {file: string; args: string[]; runs: number}>()
   private closed = false
   private session?: ShellSession
   private sessionRefused = false
@@ -112,9 +116,14 @@ export class RealRunner implements Runner {
     // Not over ssh: a connection that hangs while the program waits would hang the round that uses it.
     const batch = this.options.batchesReady === true && this.target.kind !== 'ssh' && isBatch(cmd)
     const key = batch ? commandLine({file, args}) : ''
-    const waiting = batch ? this.ready.get(key) : undefined
-    if (waiting) this.ready.delete(key)
+    const waiting = batch ? this.ready.get(key)?.shift() : undefined
     const started = Date.now()
+    if (batch) {
+      this.batchesRunning++
+      const run = this.runSinceIdle.get(key)
+      if (run) run.runs++
+      else this.runSinceIdle.set(key, {file, args, runs: 1})
+    }
     try {
       // One that ended while waiting (its namespace gone, killed) ran nothing: start afresh.
       const ahead = waiting && waiting.exitCode === null && waiting.stdin.writable ? waiting : undefined
@@ -134,21 +143,35 @@ export class RealRunner implements Runner {
       if ((error as {code?: string}).code === 'ENOENT') throw notInstalled(file, this.target, cmd.file)
       throw error
     } finally {
-      if (batch && !this.ready.has(key)) this.keepReady(key, file, args, execa)
+      if (batch) {
+        this.batchesRunning--
+        this.keepReady(execa)
+      }
     }
   }
 
   /**
-   * Start `file args` now with stdin left open: `ip -batch -` reads its lines only when they come,
-   * so it waits without doing anything; ended with no input it exits having done nothing. Started
-   * after the caller has its result (setImmediate), off the path from a store event to a converged host.
+   * Start the batch programs run since no batch last ran, each as often as it ran, with stdin left
+   * open: `ip -batch -` reads its lines only when they come, so it waits without doing anything;
+   * ended with no input it exits having done nothing. Started after the caller has its result
+   * (setImmediate) and once no batch runs: a vxlan round runs `ip`, `bridge`, `ip`, and one
+   * program started ahead per command line was replaced while the next batch ran, a fork of this
+   * process (4–10 ms of its thread) inside the round; two `ip` started after it take none.
    */
-  private keepReady(key: string, file: string, args: string[], execa: typeof import('execa').execa): void {
+  private keepReady(execa: typeof import('execa').execa): void {
     setImmediate(() => {
-      if (this.ready.has(key) || this.closed) return
-      const subprocess = execa(file, args, {stdin: 'pipe', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C'}})
-      subprocess.catch(() => {})
-      this.ready.set(key, subprocess)
+      // the batch running now starts them when it ends
+      if (this.batchesRunning > 0 || this.closed) return
+      for (const [key, {file, args, runs}] of this.runSinceIdle) {
+        const list = this.ready.get(key) ?? []
+        while (list.length < runs) {
+          const subprocess = execa(file, args, {stdin: 'pipe', reject: false, stripFinalNewline: false, env: {LC_ALL: 'C'}})
+          subprocess.catch(() => {})
+          list.push(subprocess)
+        }
+        this.ready.set(key, list)
+      }
+      this.runSinceIdle.clear()
     })
   }
 
@@ -173,7 +196,7 @@ export class RealRunner implements Runner {
   /** End the batch programs started ahead and the shell session: each reads an empty stdin and exits, having changed nothing. */
   async close(): Promise<void> {
     this.closed = true
-    const waiting = [...this.ready.values()]
+    const waiting = [...this.ready.values()].flat()
     this.ready.clear()
     for (const subprocess of waiting) subprocess.stdin.end()
     await Promise.allSettled([...waiting, this.session?.end()])

@@ -188,7 +188,9 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
   for (const r of snap.routes ?? []) {
     if (!inMainTable(r)) continue
     const k = normaliseDst(r.dst)
-    byDst.set(k, [...(byDst.get(k) ?? []), r])
+    const same = byDst.get(k)
+    if (same) same.push(r)
+    else byDst.set(k, [r])
   }
   for (const want of routes) {
     const have = byDst.get(want.dst) ?? []

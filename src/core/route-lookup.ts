@@ -109,11 +109,12 @@ export function lookupMany(routes: Route[] | RouteTable, ips: string[]): Map<str
 
 /**
  * The addresses the main table reaches without a gateway, out of `dev` when given: isOnLink() for
- * many at once. A gateway on another device's segment is no next hop for a route out of `dev`
+ * many at once (or for the routes lookupMany already found for them). A gateway on another device's segment is no next hop for a route out of `dev`
  * (the kernel refuses it: "Nexthop has invalid gateway").
  */
-export function onLinkAddresses(routes: Route[] | RouteTable, ips: string[], dev?: string): Set<string> {
-  const found = lookupMany(routes, ips)
+export function onLinkAddresses(routes: Route[] | RouteTable | Map<string, Route | undefined>, ips: string[], dev?: string): Set<string> {
+  // a Map is lookupMany's answer for these very addresses
+  const found = routes instanceof Map ? routes : lookupMany(routes, ips)
   return new Set(ips.filter(ip => {
     const r = found.get(ip)
     return onLinkRoute(r) && (dev === undefined || r!.dev === dev)

@@ -13,7 +13,7 @@ import {readStoreView, reconcile, type NodeOptions, type ReconcileResult, type S
 export class NodeAgent {
   /** the prediction after the last round, worked out after it returned: off the path from event to converged host */
   private model: Promise<HostSnapshot | undefined> = Promise.resolve(undefined)
-  private seen?: string
+  private seen?: string[]
   /** this host's lease as the store showed it last: when it expires decides when a round must renew it */
   private own?: Lease
 
@@ -51,7 +51,7 @@ export class NodeAgent {
     const own = this.own && view[2].leases.find(l => l.subnet === this.own!.subnet && l.publicIP === this.own!.publicIP)
     if (own) this.own = own
     const renew = own?.expiresAt !== undefined && leaseRenewalDue(Date.parse(own.expiresAt), Date.now()) && !this.ctx.dryRun
-    if (!periodic && fingerprint === this.seen && !renew) return undefined
+    if (!periodic && this.seen !== undefined && sameFingerprint(fingerprint, this.seen) && !renew) return undefined
     const model = periodic ? undefined : await this.model
     this.model = Promise.resolve(undefined)
     const once = (hostModel?: HostSnapshot) =>
@@ -84,9 +84,11 @@ const leaseTexts = new WeakMap<Lease, string>()
 
 /**
  * What a node's reconcile depends on in the store, without lease lifetimes (they change on every
- * renewal). JSON has no raw line break, so the lines cannot run into each other.
+ * renewal): one line for the config and migration, one per lease. Compared line by line, not
+ * joined: a lease kept by the listing keeps its text, so an unchanged line is the same string and
+ * compares at once, where joining 5000 leases' texts cost ~0.7 ms a round.
  */
-export function storeFingerprint([config, migration, {leases}]: StoreView): string {
+export function storeFingerprint([config, migration, {leases}]: StoreView): string[] {
   const lines = [JSON.stringify([config, migration])]
   for (const lease of leases) {
     let text = leaseTexts.get(lease)
@@ -97,5 +99,9 @@ export function storeFingerprint([config, migration, {leases}]: StoreView): stri
     }
     lines.push(text)
   }
-  return lines.join('\n')
+  return lines
+}
+
+export function sameFingerprint(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((line, i) => line === b[i])
 }

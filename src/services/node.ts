@@ -15,7 +15,7 @@ import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, planSysctlRestore, loosePodVethCandidates, rulesLostWithChains, Peer, NodeIntent} from '../core/planner.js'
-import {RouteTable, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
+import {RouteTable, lookupMany, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
@@ -392,18 +392,25 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
 }
 
 /** The VTEP MAC this host's lease announces, unless another lease announces it too (one MAC reaches one host). */
-function announcedVtepMac(leases: Lease[], publicIP: string): string | undefined {
-  const announced = leases.map(leaseToPeer)
-  const mac = announced.find(p => p.publicIP === publicIP)?.vtepMAC
-  return mac !== undefined && announced.filter(p => p.vtepMAC === mac).length === 1 ? mac : undefined
+export function announcedVtepMac(leases: Lease[], publicIP: string): string | undefined {
+  // every round asks (host-gw and a node without its device too): no Peer made per lease for it
+  const own = leases.find(l => l.publicIP === publicIP)
+  const mac = own === undefined ? undefined : vtepMacOf(own)
+  if (mac === undefined) return undefined
+  let holders = 0
+  for (const l of leases) if (vtepMacOf(l) === mac && ++holders > 1) return undefined
+  return mac
 }
 
 function leaseToPeer(l: Lease): Peer {
+  return {subnet: l.subnet, publicIP: l.publicIP, backendType: l.backendType, vtepMAC: vtepMacOf(l)}
+}
+
+function vtepMacOf(l: Lease): string | undefined {
   // A VtepMAC goes into neigh and fdb batch lines: anything but a MAC stays out (see core/names.ts).
   const raw = l.backendData?.VtepMAC
   // the kernel shows MACs in lower case: 02:AB:… compared as written never matched its fdb entry
-  const mac = typeof raw === 'string' && isValidMac(raw) ? raw.toLowerCase() : undefined
-  return {subnet: l.subnet, publicIP: l.publicIP, backendType: l.backendType, vtepMAC: mac}
+  return typeof raw === 'string' && isValidMac(raw) ? raw.toLowerCase() : undefined
 }
 
 export interface ReconcileOptions {
@@ -673,15 +680,18 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       if (nc.enableIPv6) {
         readWarnings.push('the network config enables IPv6 (EnableIPv6), but flannelctl builds the IPv4 network only: this host\'s pods get no IPv6 address and it announces no IPv6 subnet (flanneld peers route only IPv4 to it)')
       }
+      // one pass over the leases: an agent's round makes it for every peer, whatever changed
+      const storePeers: Peer[] = []
       for (const l of leases) {
         if (l.publicIP === publicIP) continue
-        if (insideOwn(l.subnet)) readWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
+        const inside = insideOwn(l.subnet)
+        if (inside) readWarnings.push(`skipped peer ${l.subnet} (${l.publicIP}): it overlaps this host's subnet ${lease.subnet}`)
         const mac = l.backendData?.VtepMAC
         if (mac !== undefined && !(typeof mac === 'string' && isValidMac(mac))) {
           readWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${showName(mac).slice(0, 60)} is not a MAC address; its VTEP is not used`)
         }
+        if (l.subnet !== lease.subnet && !inside) storePeers.push(leaseToPeer(l))
       }
-      const storePeers = leases.filter(l => l.subnet !== lease.subnet && l.publicIP !== publicIP && !insideOwn(l.subnet)).map(leaseToPeer)
       const staticPeers = rec.staticPeers.filter(p => !storePeers.some(s => s.subnet === p.subnet))
       // As a lease outside the network is skipped: flannel's forward and masquerade rules, and what
       // sync may delete again, cover the network only. (peer add refuses one; a record can still hold one.)
@@ -691,12 +701,15 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       }
       const peers = [...storePeers, ...staticPeers.filter(inNetwork)]
       const mainTable = new RouteTable(snap.routes ?? [])
-      const onLinkPeers = onLinkAddresses(mainTable, peers.map(p => p.publicIP), iface)
+      const peerIPs = [...new Set(peers.map(p => p.publicIP))]
+      // each peer's route in main, looked up once for the on-link check and (host-gw, or no policy rules) the way out
+      const mainRoutes = lookupMany(mainTable, peerIPs)
+      const onLinkPeers = onLinkAddresses(mainRoutes, peerIPs, iface)
       // vxlan's outer packets leave by the policy rules: a multi-NIC host often sends from each address
       // by a table of its own (`from IP lookup 100`), whatever main says. A host-gw route's gateway
       // is checked by the kernel in main, the table the route goes in.
       const policy = snap.rules === undefined || backend.type !== 'vxlan' ? undefined : new PolicyRouter(snap.routes ?? [], snap.rules, mainTable)
-      const wayOut = policy === undefined || policy.onlyDefaultRules ? (ip: string) => mainTable.lookup(ip)
+      const wayOut = policy === undefined || policy.onlyDefaultRules ? (ip: string) => (mainRoutes.has(ip) ? mainRoutes.get(ip) : mainTable.lookup(ip))
         : (ip: string) => policy.lookup({dst: ip, src: publicIP, iif: 'lo', proto: 'udp', dport: backend.port}).route
       for (const [dev, ips] of reachedElsewhere(wayOut, peers.map(p => p.publicIP), iface)) {
         readWarnings.push(`peer${ips.length > 1 ? 's' : ''} ${firstFew(ips)} ${ips.length > 1 ? 'are' : 'is'} reached through ${dev}, not through ${iface}, the interface this node uses${ifaceByDefault ? ' (the default route\'s: no --iface was given)' : ''}; `
@@ -716,7 +729,6 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         readWarnings.push(`${nativeDropText(d)}, and flannel's accepts (${nc.enableNFTables ? `its nftables table ${NFT_TABLE_V4}` : 'iptables\' FORWARD'}) do not overrule it: every base chain on the forward hook must accept a packet. ${isFirewalldTable(d.chain) ? 'Put the pod network in firewalld\'s trusted zone (a rule inserted in its table is gone after a firewall-cmd --reload)' : 'Accept pod traffic at the top of that chain'}: ${d.fix.join('; ')}`)
       }
       // vxlan's packets dropped on the way in (PREROUTING, INPUT) never reach the device: every peer is cut off, whatever the routes and fdb say
-      const peerIPs = [...new Set(peers.map(p => p.publicIP))]
       const inputDrop = backend.type === 'vxlan' ? vxlanInputDrop(snap, {port: backend.port, local: publicIP, peers: peerIPs, dev: iface}) : undefined
       if (inputDrop !== undefined) {
         const from = peerIPs.length === 0 ? 'any peer' : inputDrop.peers.length === peerIPs.length ? 'every peer' : `peer${inputDrop.peers.length > 1 ? 's' : ''} ${firstFew(inputDrop.peers)}`

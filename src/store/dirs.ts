@@ -2,8 +2,8 @@
  * Directories for the file store and the state file, and what to tell a person when the file
  * system says no.
  */
-import {access, mkdir, stat} from 'node:fs/promises'
-import {constants} from 'node:fs'
+import {mkdir, stat} from 'node:fs/promises'
+import {accessSync, constants, statSync, type Stats} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {errno} from './file-lock.js'
 
@@ -68,16 +68,28 @@ export function fsProblem(e: unknown): string | undefined {
  */
 export async function writableFileProblem(path: string, o: {permissions?: boolean} = {}): Promise<string | undefined> {
   const file = resolve(path)
+  // synchronous: every sync and every agent round asks this of two paths, and a hop through libuv's
+  // thread pool per stat cost a round more than the system calls do (as for the state lock)
+  const problemOf = (e: unknown) => fsProblem(e) ?? (e as Error).message
   for (let dir = file; ; dir = dirname(dir)) {
-    // ENOTDIR: a file further up is in the way, named when the walk reaches it
-    const st = await stat(dir).catch((e: unknown) => (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR' ? undefined : e as Error))
-    if (st instanceof Error) return fsProblem(st) ?? st.message
+    let st: Stats | undefined
+    try {
+      st = statSync(dir)
+    } catch (error) {
+      // ENOTDIR: a file further up is in the way, named when the walk reaches it
+      if (errno(error) !== 'ENOENT' && errno(error) !== 'ENOTDIR') return problemOf(error)
+    }
     if (st) {
       if (dir === file) return st.isDirectory() ? `is a directory: ${file}` : undefined
       if (!st.isDirectory()) return `not a directory: ${dir}`
       if (/^\/(proc|sys)(\/|$)/.test(dir)) return `cannot create files there: ${dir}`
       if (o.permissions === false) return undefined
-      return await access(dir, constants.W_OK).then(() => undefined, (e: unknown) => fsProblem(e) ?? (e as Error).message)
+      try {
+        accessSync(dir, constants.W_OK)
+        return undefined
+      } catch (error) {
+        return problemOf(error)
+      }
     }
     if (dirname(dir) === dir) return undefined
   }

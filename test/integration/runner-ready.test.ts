@@ -62,6 +62,37 @@ describe('a runner that keeps its next batch program started (real namespace)', 
     expect(await routes()).to.include('10.251.3.0/24 via 192.168.171.13')
   })
 
+  it('keeps as many started as a round ran (vxlan: ip, bridge, ip), so every batch of the next round finds one waiting', async () => {
+    await settle()
+    const others = await waiting()
+    const round = new RealRunner({kind: 'netns', name: ns}, undefined, {batchesReady: true})
+    const ip = (line: string) => round.run({file: 'ip', args: ['-batch', '-'], input: `${line}\n`, write: true})
+    const bridge = () => round.run({file: 'bridge', args: ['-batch', '-'], input: '', write: true})
+    const ours = async () => (await waiting()).filter(pid => !others.includes(pid))
+    try {
+      for (const [a, b] of [[4, 5], [6, 7]]) {
+        expect((await ip(`route replace 10.251.${a}.0/24 via 192.168.171.1${a} dev eth0`)).exitCode).to.equal(0)
+        expect((await bridge()).exitCode).to.equal(0)
+        expect((await ip(`route replace 10.251.${b}.0/24 via 192.168.171.1${b} dev eth0`)).exitCode).to.equal(0)
+        // between rounds, the agent waits for the next event
+        await settle()
+      }
+      const ready = await ours()
+      expect(ready, 'two ip programs wait for the next round').to.have.length(2)
+      await ip('route replace 10.251.8.0/24 via 192.168.171.18 dev eth0')
+      await bridge()
+      await ip('route replace 10.251.9.0/24 via 192.168.171.19 dev eth0')
+      await settle()
+      const now = await ours()
+      expect(now.filter(pid => ready.includes(pid)), 'both ran a batch of the round').to.deep.equal([])
+      expect(now).to.have.length(2)
+      expect(await routes()).to.include('10.251.8.0/24 via 192.168.171.18').and.include('10.251.9.0/24 via 192.168.171.19')
+    } finally {
+      await round.close()
+    }
+    expect(await ours()).to.deep.equal([])
+  })
+
   it('leaves nothing running and nothing changed once closed', async () => {
     await settle()
     expect(await waiting()).to.have.length(1)

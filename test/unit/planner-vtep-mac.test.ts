@@ -7,6 +7,10 @@ import {expect} from 'chai'
 import {planNode, type NodeIntent, type Peer} from '../../src/core/planner.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 import {predictAfterOps} from '../../src/core/predict.js'
+import {isValidMac} from '../../src/core/addr.js'
+import {announcedVtepMac} from '../../src/services/node.js'
+import type {Lease} from '../../src/store/store.js'
+import fc from 'fast-check'
 
 const peer = (n: number, mac: string): Peer => ({subnet: `10.244.${n}.0/24`, publicIP: `192.168.100.${n}`, backendType: 'vxlan', vtepMAC: mac})
 
@@ -60,5 +64,30 @@ describe('planner: peers announcing one VtepMAC', () => {
     const plan = planNode(intent([peer(2, '02:00:00:00:00:01')]), host, {})
     expect(entries(plan.ops)).to.deep.equal([])
     expect(plan.warnings.join('\n')).to.contain('announces VtepMAC 02:00:00:00:00:01, which is this host\'s own VTEP MAC')
+  })
+})
+
+describe('announcedVtepMac (the MAC a new VTEP device keeps)', () => {
+  /** the form it had before it stopped making a Peer of every lease on every round */
+  const reference = (leases: Lease[], publicIP: string) => {
+    const announced = leases.map(l => {
+      const raw = l.backendData?.VtepMAC
+      return {publicIP: l.publicIP, vtepMAC: typeof raw === 'string' && isValidMac(raw) ? raw.toLowerCase() : undefined}
+    })
+    const mac = announced.find(p => p.publicIP === publicIP)?.vtepMAC
+    return mac !== undefined && announced.filter(p => p.vtepMAC === mac).length === 1 ? mac : undefined
+  }
+  it('is this host\'s lease\'s MAC when no other lease announces it, for any leases', () => {
+    const lease = fc.record({
+      subnet: fc.constantFrom('10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24'),
+      publicIP: fc.constantFrom('192.168.0.1', '192.168.0.2', '192.168.0.3'),
+      publicIPv6: fc.constant(null),
+      backendType: fc.constantFrom('vxlan', 'host-gw'),
+      backendData: fc.constantFrom({}, {VNI: 1}, {VNI: 1, VtepMAC: '02:00:00:00:00:01'}, {VNI: 1, VtepMAC: '02:00:00:00:00:0A'},
+        {VNI: 1, VtepMAC: '02:00:00:00:00:0a'}, {VNI: 1, VtepMAC: 'not a mac'}, {VNI: 1, VtepMAC: 7}),
+    }) as fc.Arbitrary<Lease>
+    fc.assert(fc.property(fc.array(lease, {maxLength: 6}), fc.constantFrom('192.168.0.1', '192.168.0.2', '192.168.0.4'), (leases, publicIP) => {
+      expect(announcedVtepMac(leases, publicIP)).to.equal(reference(leases, publicIP))
+    }), {numRuns: 2000})
   })
 })
