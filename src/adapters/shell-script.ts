@@ -50,30 +50,20 @@ export function framedScript(marker: string, commands: ShellCommand[]): string {
 }
 
 /**
- * What framedScript(marker, [...first, ...beside]) prints, byte for byte, with `beside` running at
- * the same time as `first`. A pipeline: `first` on the left, printing straight to this script's
- * stdout and stderr; on the right, `beside` writing into two temp files, then a `cat` of its stdout
- * that reads the pipe first, which ends (nothing is written into it) when `first` has ended, then
- * `beside`'s stderr through the shell's `read` (a few frame lines). So `cat` has started before
- * `first` ends, and nothing but the copy is left after it. The files are made with noclobber and
- * umask 077 under a name holding the random marker, opened by the shell and unlinked before any
- * program runs (`cat` reads stdout's through /dev/fd). All in a subshell, which keeps the umask,
- * noclobber and the variables from a session shell. Where the files cannot be made, /dev/fd is
- * missing, or `beside` did not end well (its last frame line not written: no space left), `beside`
- * runs again after `first`, as framedScript runs it; nothing of the failed lane is printed.
+ * What framedScript(marker, [...first, ...beside]) prints, with `beside` running at the same time
+ * as `first`. A command substitution takes `beside`'s stderr; in it, `first` runs in the
+ * background, printing straight to the script's stdout (fd 3) and stderr, while an inner one takes
+ * `beside`'s stdout, which is printed once `first` has ended; `beside`'s stderr comes after. No temp
+ * file, no program more than `first` and `beside` start, and no pattern matching over their output
+ * (which the shell does in quadratic time): under load every process more is a wait for a CPU. A
+ * trailing `x` keeps the trailing newlines that `$(…)` strips; what it cannot keep are NUL bytes,
+ * which the shell drops: `beside` must be programs that print none. Its one variable, e, ends
+ * unset (in a session shell too).
  */
 export function framedScriptSideBySide(marker: string, first: ShellCommand[], beside: ShellCommand[]): string {
-  const firstScript = framedScript(marker, first)
-  const besideScript = framedScript(marker, beside)
-  const files = `o="\${TMPDIR:-/tmp}/${marker}.out" e="\${TMPDIR:-/tmp}/${marker}.err"`
-  const made = '{ true >"$o" && { true >"$e" || { rm -f -- "$o"; false; }; }; } 2>/dev/null'
-  const left = `{\n${firstScript}} >&3`
-  const right = `if [ -r /dev/fd/5 ] && rm -f -- "$o" "$e" && (\n${besideScript}) >&7 2>&8 </dev/null; `
-    + 'then cat - /dev/fd/5; while IFS= read -r l <&6; do printf \'%s\\n\' "$l"; done >&2; '
-    // when `first` has ended: nothing comes through the pipe, its end does
-    + `else rm -f -- "$o" "$e"; while IFS= read -r l; do :; done\n${besideScript}fi`
-  return `(umask 077; set -C; ${files}\nif ${made}; then\n{ ${left} | { ${right}\n}; } 3>&1 5<"$o" 6<"$e" 7>>"$o" 8>>"$e"\n`
-    + `else\n${firstScript}${besideScript}fi\n)\n`
+  return `{ e=$( {\n${framedScript(marker, first)}} </dev/null >&3 &\np=$!\n`
+    + `{ b=$(\n${framedScript(marker, beside)}echo x); wait $p; printf '%s' "\${b%x}" >&3; } 2>&1; echo x)\n`
+    + `printf '%s' "\${e%x}" >&2; unset e; } 3>&1\n`
 }
 
 /** What the script runs after each program: its frame, the program's exit code in it. */

@@ -2,15 +2,14 @@
  * The host read runs its programs in two lanes side by side (framedScriptSideBySide): whatever
  * the programs print, fail with or lack, each must come back as the one-after-another script
  * (framedScript) gives it, through a fresh `sh -s` and through a shell session; and a host's
- * tables must read the same as with the old script, which is what the side-by-side script runs
- * where it cannot make its temp files. In a namespace of its own (and on temp files).
+ * tables must read the same as with the old script. In a namespace of its own (and on temp files).
  */
 import {expect} from 'chai'
-import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {addNodeNamespace, sh, uniqueLab} from '../helpers/cli.js'
-import {RealRunner} from '../../src/adapters/runner.js'
+import {RealRunner, type Command, type Runner} from '../../src/adapters/runner.js'
 import {HostAdapter} from '../../src/adapters/host.js'
 import {type ShellCommand, framedScript, framedScriptSideBySide, newMarker, takeFrame} from '../../src/adapters/shell-script.js'
 import type {CommandResult} from '../../src/adapters/runner.js'
@@ -18,6 +17,19 @@ import type {Target} from '../../src/adapters/target.js'
 
 /** dash names the script's line in "sh: 12: nope: not found": the two scripts differ there only */
 const withoutLineNumbers = (r: CommandResult) => ({...r, stderr: r.stderr.replace(/^sh: \d+: /gm, 'sh: N: ')})
+
+/** A runner that runs the side-by-side read script as the old one: its two lanes one after another. */
+function asOldScript(runner: Runner, rewritten: {count: number}): Runner {
+  return {
+    target: runner.target,
+    run: (cmd: Command) => {
+      const lanes = /^\{ e=\$\( \{\n([\s\S]*)\} <\/dev\/null >&3 &\np=\$!\n\{ b=\$\(\n([\s\S]*)echo x\); wait /.exec(cmd.input ?? '')
+      if (!lanes || cmd.framedScript !== true) return runner.run(cmd)
+      rewritten.count++
+      return runner.run({...cmd, input: lanes[1] + lanes[2]})
+    },
+  } as Runner
+}
 
 async function frames(runner: RealRunner, script: string, marker: string, count: number): Promise<CommandResult[]> {
   const r = await runner.run({file: 'sh', args: ['-s'], input: script, framedScript: true})
@@ -37,18 +49,12 @@ describe('the host read\'s two lanes', function () {
   this.timeout(60000)
   const ns = `fcl-${uniqueLab('l')}`
   let dir: string
-  let tmp: string
-  const savedTmp = process.env.TMPDIR
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fc-lanes-'))
-    tmp = join(dir, 'tmp')
-    await mkdir(tmp)
     await addNodeNamespace(ns, '192.168.173.1/24')
   })
   after(async () => {
-    process.env.TMPDIR = savedTmp
-    if (savedTmp === undefined) delete process.env.TMPDIR
     await sh('ip', ['netns', 'del', ns])
     await rm(dir, {recursive: true, force: true})
   })
@@ -65,12 +71,12 @@ describe('the host read\'s two lanes', function () {
     ['flannelctl-no-such-program', '-x'],
     {name: 'a script', script: 't=$(echo "in a subshell"); printf \'%s\\n\' "$t"; (exit 2)'},
     printing('printf "\\nflannelctl-0000 0\\n"'),
+    {words: ['sh', '-c', 'cat; cat >&2'], input: 'read ) from a here-document\n\n\n'},
     printing(':'),
   ]
 
   for (const target of [{kind: 'local'}, {kind: 'netns', name: ns}] as Target[]) {
     it(`gives each program's output, error and exit code as the old script does (${target.kind}, fresh sh and session)`, async () => {
-      process.env.TMPDIR = tmp
       const fresh = new RealRunner(target)
       const session = new RealRunner(target, undefined, {shellSession: true})
       try {
@@ -84,48 +90,28 @@ describe('the host read\'s two lanes', function () {
           const got = await frames(runner, framedScriptSideBySide(m, first, beside), m, count)
           expect(got).to.deep.equal(old.map(r => JSON.parse(JSON.stringify(r).replaceAll(marker, m)) as CommandResult))
         }
-        expect(await readdir(tmp), 'temp files removed').to.deep.equal([])
-        // where the temp files cannot be made: the same, one after another
-        process.env.TMPDIR = join(dir, 'missing-dir')
-        const serial = new RealRunner(target, undefined, {shellSession: true})
-        try {
-          const m = newMarker()
-          expect(await frames(serial, framedScriptSideBySide(m, first, beside), m, count))
-            .to.deep.equal(old.map(r => JSON.parse(JSON.stringify(r).replaceAll(marker, m)) as CommandResult))
-        } finally {
-          await serial.close()
-        }
       } finally {
-        process.env.TMPDIR = tmp
         await session.close()
       }
     })
   }
 
-  it('runs the two lanes at the same time, and one after another where it cannot make its files', async () => {
+  it('runs the two lanes at the same time', async () => {
     const flag = join(dir, 'beside-started')
-    // bounded (40 × 50 ms): one after another, the other lane has not started yet
+    // bounded (40 × 50 ms): one after another, the other lane would not have started yet
     const waitForBeside = printing(`i=0; while [ ! -e '${flag}' ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; [ -e '${flag}' ] && echo together`)
-    try {
-      for (const [tmpDir, expected] of [[tmp, 'together\n'], [join(dir, 'missing-dir'), '']]) {
-        await rm(flag, {force: true})
-        process.env.TMPDIR = tmpDir
-        const m = newMarker()
-        const [waited] = await frames(new RealRunner({kind: 'local'}), framedScriptSideBySide(m, [waitForBeside], [['touch', flag]]), m, 2)
-        expect(waited.stdout, tmpDir).to.equal(expected)
-      }
-    } finally {
-      process.env.TMPDIR = tmp
-    }
+    const m = newMarker()
+    const [waited] = await frames(new RealRunner({kind: 'local'}), framedScriptSideBySide(m, [waitForBeside], [['touch', flag]]), m, 2)
+    expect(waited.stdout).to.equal('together\n')
   })
 
-  it('keeps a session shell\'s umask, noclobber and variables', async () => {
+  it('leaves no variable of its own set in a session shell', async () => {
     const session = new RealRunner({kind: 'local'}, undefined, {shellSession: true})
     try {
       const m = newMarker()
       await frames(session, framedScriptSideBySide(m, [printing(':')], [printing(':')]), m, 2)
-      const r = await session.run({file: 'sh', args: ['-s'], input: 'umask; case $- in *C*) echo noclobber;; esac; echo "o=${o-unset} p=${p-unset}"\n', framedScript: true})
-      expect(r.stdout).to.equal(`${(await sh('sh', ['-c', 'umask'])).stdout}\no=unset p=unset\n`)
+      const r = await session.run({file: 'sh', args: ['-s'], input: 'echo "b=${b-unset} e=${e-unset} p=${p-unset}"\n', framedScript: true})
+      expect(r.stdout).to.equal('b=unset e=unset p=unset\n')
     } finally {
       await session.close()
     }
@@ -150,26 +136,25 @@ describe('the host read\'s two lanes', function () {
     await must('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], 'table ip flannel-ipv4 { chain forward { type filter hook forward priority 1; policy accept; ip saddr 10.244.0.0/16 accept; }; }\n'
       + 'table inet filter { chain forward { type filter hook forward priority 0; policy drop; }; }\n')
 
-    const read = async (tmpDir: string) => {
-      process.env.TMPDIR = tmpDir
-      const runner = new RealRunner({kind: 'netns', name: ns}, undefined, {shellSession: true})
+    const rewritten = {count: 0}
+    const read = async (oneAfterAnother: boolean) => {
+      const session = new RealRunner({kind: 'netns', name: ns}, undefined, {shellSession: true})
       try {
-        const host = new HostAdapter(runner)
+        const host = new HostAdapter(oneAfterAnother ? asOldScript(session, rewritten) : session)
         const snap = await host.snapshot()
         return {snap, flavour: host.iptablesFlavour, nftInstalled: host.nftInstalled, nftReadProblem: host.nftReadProblem}
       } finally {
-        await runner.close()
-        process.env.TMPDIR = tmp
+        await session.close()
       }
     }
-    const [sideBySide, oneAfterAnother] = [await read(tmp), await read(join(dir, 'missing-dir'))]
+    const [sideBySide, oneAfterAnother] = [await read(false), await read(true)]
+    expect(rewritten.count, 'the old script ran').to.equal(1)
     expect(sideBySide).to.deep.equal(oneAfterAnother)
     expect(sideBySide.snap.fdb?.some(f => f.dev === 'flannel.1' && f.dst === '192.168.173.11')).to.equal(true)
     expect(sideBySide.snap.neighbors?.some(n => n.dev === 'flannel.1' && n.dst === '10.244.1.0')).to.equal(true)
     expect(sideBySide.snap.iptables?.rules.some(r => r.chain === 'FORWARD' && r.spec === '-s 10.244.0.0/16 -j ACCEPT')).to.equal(true)
     expect(sideBySide.snap.flannelNft).to.not.equal(undefined)
     expect(sideBySide.snap.nftables?.length).to.be.above(0)
-    expect(await readdir(tmp)).to.deep.equal([])
 
     // nft installed but failing: the same problem named either way
     const bin = join(dir, 'bin-failing-nft')
@@ -178,7 +163,7 @@ describe('the host read\'s two lanes', function () {
     const path = process.env.PATH
     process.env.PATH = `${bin}:${path}`
     try {
-      const [a, b] = [await read(tmp), await read(join(dir, 'missing-dir'))]
+      const [a, b] = [await read(false), await read(true)]
       expect(a).to.deep.equal(b)
       expect(a.nftReadProblem).to.include('Operation not permitted')
     } finally {
