@@ -159,7 +159,9 @@ export class HostAdapter {
    * says), not one each: each run costs this process a fork, and inside a namespace two execs
    * (a runner's shell session runs the script itself, without a shell of its own). The script comes
    * on stdin (`sh -s`), so --verbose never shows a read as an `sh -c` file write. A program the
-   * shell does not find (127) is undefined, as in tryRead().
+   * shell does not find (127) is undefined, as in tryRead(). From `besideFrom` on, the commands run
+   * at the same time as the ones before them, their frames still in order (framedScriptSideBySide:
+   * they must print no NUL byte).
    */
   private async readSeveral(commands: ShellCommand[], {besideFrom}: {besideFrom?: number} = {}): Promise<(CommandResult | undefined)[]> {
     const marker = newMarker()
@@ -241,6 +243,7 @@ export class HostAdapter {
   async snapshot(): Promise<HostSnapshot> {
     const iptablesReads = this.iptablesReads()
     const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
+    // the iptables saves, nft and the sysctls run beside the link, ip and fdb reads, the longer lane
     const reads = await this.readSeveral([
       LINK_READ,
       IP_TABLES_READ,
