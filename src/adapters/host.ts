@@ -17,7 +17,7 @@ import {tablesToJudge} from '../core/forward-verdict.js'
 import {FLANNEL_NFT_TABLES, parseFlannelNftRead} from '../core/flannel-nft.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, isNotInstalled, notInstalled, seesPathAsThisProcess} from './runner.js'
 import {reachHint} from './target.js'
-import {type ShellCommand, type ShellWord, commandName, framedScript, newMarker, shellWord, takeFrame} from './shell-script.js'
+import {type ShellCommand, type ShellWord, commandName, framedScript, framedScriptSideBySide, newMarker, shellWord, takeFrame} from './shell-script.js'
 
 /**
  * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
@@ -159,11 +159,14 @@ export class HostAdapter {
    * says), not one each: each run costs this process a fork, and inside a namespace two execs
    * (a runner's shell session runs the script itself, without a shell of its own). The script comes
    * on stdin (`sh -s`), so --verbose never shows a read as an `sh -c` file write. A program the
-   * shell does not find (127) is undefined, as in tryRead().
+   * shell does not find (127) is undefined, as in tryRead(). From `besideFrom` on, the commands run
+   * at the same time as the ones before them, their frames still in order (framedScriptSideBySide:
+   * they must print no NUL byte).
    */
-  private async readSeveral(commands: ShellCommand[]): Promise<(CommandResult | undefined)[]> {
+  private async readSeveral(commands: ShellCommand[], {besideFrom}: {besideFrom?: number} = {}): Promise<(CommandResult | undefined)[]> {
     const marker = newMarker()
-    const r = await this.runner.run({file: 'sh', args: ['-s'], input: framedScript(marker, commands), framedScript: true})
+    const script = besideFrom === undefined ? framedScript(marker, commands) : framedScriptSideBySide(marker, commands.slice(0, besideFrom), commands.slice(besideFrom))
+    const r = await this.runner.run({file: 'sh', args: ['-s'], input: script, framedScript: true})
     const out: (CommandResult | undefined)[] = []
     let rest = {stdout: r.stdout, stderr: r.stderr}
     for (let i = 0; i < commands.length; i++) {
@@ -240,6 +243,7 @@ export class HostAdapter {
   async snapshot(): Promise<HostSnapshot> {
     const iptablesReads = this.iptablesReads()
     const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
+    // the iptables saves, nft and the sysctls run beside the link, ip and fdb reads, the longer lane
     const reads = await this.readSeveral([
       LINK_READ,
       IP_TABLES_READ,
@@ -247,7 +251,7 @@ export class HostAdapter {
       ...iptablesReads,
       FLANNEL_NFT_READ,
       sysctlRead(sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p))),
-    ]).catch(async (error: unknown) => {
+    ], {besideFrom: 3}).catch(async (error: unknown) => {
       // No shell found: name iproute2 first when it is missing too, as reading the tables one by one would.
       await this.runner.run({file: 'ip', args: ['-V']})
       throw error

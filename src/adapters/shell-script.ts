@@ -49,6 +49,23 @@ export function framedScript(marker: string, commands: ShellCommand[]): string {
   }).join('')
 }
 
+/**
+ * What framedScript(marker, [...first, ...beside]) prints, with `beside` running at the same time
+ * as `first`. A command substitution takes `beside`'s stderr; in it, `first` runs in the
+ * background, printing straight to the script's stdout (fd 3) and stderr, while an inner one takes
+ * `beside`'s stdout, which is printed once `first` has ended; `beside`'s stderr comes after. No temp
+ * file, no program more than `first` and `beside` start, and no pattern matching over their output
+ * (which the shell does in quadratic time): under load every process more is a wait for a CPU. A
+ * trailing `x` keeps the trailing newlines that `$(…)` strips; what it cannot keep are NUL bytes,
+ * which the shell drops: `beside` must be programs that print none. Its one variable, e, ends
+ * unset (in a session shell too).
+ */
+export function framedScriptSideBySide(marker: string, first: ShellCommand[], beside: ShellCommand[]): string {
+  return `{ e=$( {\n${framedScript(marker, first)}} </dev/null >&3 &\np=$!\n`
+    + `{ b=$(\n${framedScript(marker, beside)}echo x); wait $p; printf '%s' "\${b%x}" >&3; } 2>&1; echo x)\n`
+    + `printf '%s' "\${e%x}" >&2; unset e; } 3>&1\n`
+}
+
 /** What the script runs after each program: its frame, the program's exit code in it. */
 export function frameEnd(marker: string): string {
   return `s=$?; printf '\\n%s %d\\n' ${marker} "$s"; printf '\\n%s\\n' ${marker} >&2\n`
