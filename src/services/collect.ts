@@ -262,6 +262,22 @@ export async function readSourceStore(src: LoadedSource, o: SourceOptions, progr
   }
 }
 
+/** The store a source's nodes use: what collect saved of it beside a snapshot, else the live one (readSourceStore). */
+export async function readStoreOf(src: LoadedSource, o: SourceOptions, progress?: (m: string) => void, unread?: string): Promise<StoreSummary | undefined> {
+  return o.snapshot !== undefined ? readSavedStore(o.snapshot) : readSourceStore(src, o, progress, unread)
+}
+
+/**
+ * Who the store says the peers are: the leases, and this host's static peers beside them (a
+ * hand-run node's entries for its `peer add` peers are not stale). Undefined: no store read.
+ */
+export function knownPeers(summary: Pick<StoreSummary, 'leases' | 'staticPeers'> | undefined): World['leases'] {
+  if (summary === undefined) return undefined
+  const leased = summary.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
+  const statics = (summary.staticPeers ?? []).filter(p => !leased.some(l => l.subnet === p.subnet)).map(p => ({subnet: p.subnet, publicIP: p.publicIP, vtepMac: p.vtepMAC}))
+  return [...leased, ...statics]
+}
+
 /** What collect saved of the store beside a snapshot; undefined for a snapshot without it (older, by hand, no store known). */
 export async function readSavedStore(dir: string): Promise<StoreSummary | undefined> {
   const path = join(dir, STORE_FILE)

@@ -14,8 +14,8 @@ import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {BEHIND_SYNC, behindMoveSync, podNetworkGuess, publishVtepMacFix, recreatedPodOf} from '../core/trace/fixes.js'
-import {loadSource, readSavedStore, readSourceStore, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {migrationStopped, recordedStore, type StoreSummary, type UnfinishedMigration} from './lease.js'
+import {knownPeers, loadSource, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
+import {migrationStopped, recordedStore, type UnfinishedMigration} from './lease.js'
 import {Lab, withLabCommands} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 import {userError} from '../errors.js'
@@ -778,17 +778,6 @@ export function isNetworkFix(command: string): boolean {
   return command.startsWith('flannelctl migrate ') || command.startsWith('flannelctl lab ')
 }
 
-/**
- * Who the store says the peers are, for hostChecks: the leases, and this host's static peers beside
- * them (a hand-run node's entries for its `peer add` peers are not stale). Undefined: no store read.
- */
-export function knownPeers(summary: Pick<StoreSummary, 'leases' | 'staticPeers'> | undefined): Parameters<typeof hostChecks>[1] {
-  if (summary === undefined) return undefined
-  const leased = summary.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
-  const statics = (summary.staticPeers ?? []).filter(p => !leased.some(l => l.subnet === p.subnet)).map(p => ({subnet: p.subnet, publicIP: p.publicIP, vtepMac: p.vtepMAC}))
-  return [...leased, ...statics]
-}
-
 /** A host with neither a pod bridge holding a subnet nor a vxlan device: nothing of a flannel node to check. */
 export function isFlannelLess(world: World): boolean {
   return world.hosts.every(h => {
@@ -805,7 +794,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
       'a lab: flannelctl doctor --lab NAME; other hosts: --inventory FILE or --snapshot DIR; to make this host a node: flannelctl init')
   }
   // The lab's store, or on this host alone the one flannelctl init recorded here; offline, what collect saved of it.
-  const summary = o.snapshot !== undefined ? await readSavedStore(o.snapshot) : await readSourceStore(src, o, opts.progress)
+  const summary = await readStoreOf(src, o, opts.progress)
   const store = summary?.store
   const leases = knownPeers(summary)
   const backend: Parameters<typeof hostChecks>[2] = summary?.backend ?? undefined

@@ -5,7 +5,7 @@
 import {traceFlow} from '../core/trace/engine.js'
 import type {Fix, Proto, Trace, TraceRequest, World} from '../core/trace/types.js'
 import {renderTrace} from '../ui/trace-render.js'
-import {loadSource, labHosts, type LoadOptions, type SourceOptions} from './collect.js'
+import {knownPeers, loadSource, labHosts, readStoreOf, type LoadOptions, type SourceOptions} from './collect.js'
 import {withLabCommands, type LabState} from './lab.js'
 import {captureHost} from '../adapters/collect.js'
 import {userError} from '../errors.js'
@@ -35,11 +35,22 @@ export function validateFlow(o: {proto?: string; dport?: number; size?: number; 
 export async function runTrace(o: TraceOptions, opts: LoadOptions = {}): Promise<{trace: Trace; source: string}> {
   validateFlow(o)
   const src = await loadSource(o, opts)
-  const trace = traceFlow(src.world, {src: o.src, dst: o.dst, proto: o.proto, dport: o.dport, size: o.size, noDf: o.noDf})
+  const req: TraceRequest = {src: o.src, dst: o.dst, proto: o.proto, dport: o.dport, size: o.size, noDf: o.noDf}
+  let trace = traceFlow(src.world, req)
+  // A VTEP's changed MAC is the one question the store answers (does the peer's lease announce the
+  // new one? else the sender's sync writes the old one back): read it then, not for every trace.
+  if (src.world.leases === undefined && asksTheStore(trace)) {
+    const leases = knownPeers(await readStoreOf(src, o, opts.progress, 'the fix cannot say whether the peer\'s lease announces its new MAC'))
+    if (leases !== undefined) trace = traceFlow({...src.world, leases}, req)
+  }
   if (o.lab !== undefined) {
     for (const failure of [trace.failure, trace.returnPath.failure]) if (failure !== undefined) failure.fix = withLabCommands(failure.fix, o.lab)
   }
   return {trace, source: src.description}
+}
+
+function asksTheStore(trace: Trace): boolean {
+  return trace.disposition === 'STALE_VTEP_MAC' || trace.returnPath.disposition === 'STALE_VTEP_MAC'
 }
 
 /** A lab as a World, every host read in parallel. */

@@ -9,6 +9,19 @@ import {Lab, loadLab, type LabState} from '../../src/services/lab.js'
 import type {Trace} from '../../src/core/trace/types.js'
 import type {DoctorReport} from '../../src/services/doctor.js'
 
+/** A lab whose n2 moved to a new lease (reset --release, init), its flannel.1 then made anew with a MAC its lease does not announce. */
+async function upMoved(name: string, nodes: number): Promise<void> {
+  const up = await cli(['lab', 'up', '--name', name, '--nodes', String(nodes), '--pods', '1'])
+  if (up.exitCode !== 0) throw new Error(`lab up failed: ${up.stderr}`)
+  for (const step of [['flannelctl', 'reset', '--release'], ['flannelctl', 'init', '--network', '10.244.0.0/16', '--backend', 'vxlan', '--iface', 'eth0', '--yes']]) {
+    const r = await cli(['lab', 'exec', '--name', name, 'n2', '--', ...step])
+    if (r.exitCode !== 0) throw new Error(`${step.join(' ')} on n2 failed: ${r.stderr}`)
+  }
+  // flannelctl's VTEP MAC is stable per address and VNI: a reboot's re-created device gets a random one
+  const broke = await cli(['lab', 'break', '--name', name, 'n1', 'stale-vtep-mac'])
+  if (broke.exitCode !== 0) throw new Error(`lab break failed: ${broke.stderr}`)
+}
+
 describe('trace after a peer moved to a new lease with a new VTEP MAC (real kernel)', function () {
   this.timeout(120000)
   const name = uniqueLab('dmv')
@@ -18,15 +31,7 @@ describe('trace after a peer moved to a new lease with a new VTEP MAC (real kern
   const ping = (netns: string, dst: string) => sh('ip', ['netns', 'exec', netns, 'ping', '-c', '1', '-W', '1', dst])
 
   before(async () => {
-    const up = await cli(['lab', 'up', '--name', name, '--nodes', '2', '--pods', '1'])
-    if (up.exitCode !== 0) throw new Error(`lab up failed: ${up.stderr}`)
-    for (const step of [['flannelctl', 'reset', '--release'], ['flannelctl', 'init', '--network', '10.244.0.0/16', '--backend', 'vxlan', '--iface', 'eth0', '--yes']]) {
-      const r = await exec('n2', step)
-      if (r.exitCode !== 0) throw new Error(`${step.join(' ')} on n2 failed: ${r.stderr}`)
-    }
-    // flannelctl's VTEP MAC is stable per address and VNI: a reboot's re-created device gets a random one
-    const broke = await cli(['lab', 'break', '--name', name, 'n1', 'stale-vtep-mac'])
-    if (broke.exitCode !== 0) throw new Error(`lab break failed: ${broke.stderr}`)
+    await upMoved(name, 2)
     state = await loadLab(name)
   })
 
@@ -54,20 +59,22 @@ describe('trace after a peer moved to a new lease with a new VTEP MAC (real kern
     expect(status.nodes.find(n => n.name === 'n2')!.subnet).to.equal(moved)
   })
 
-  it('leads with the sender\'s sync, and its by-hand commands, run as printed, reach the peer\'s new subnet', async () => {
+  it('reads the lab\'s store: n2\'s own sync leads (its lease still announces the old MAC), then the sender\'s, and its by-hand commands, run as printed, reach the peer\'s new subnet', async () => {
     const r = await cli(['trace', 'pod-1a', 'pod-2a', '--lab', name, '--json'])
     const t = JSON.parse(r.stdout) as Trace
     expect(t.disposition, t.failure?.reason).to.equal('STALE_VTEP_MAC')
-    expect(t.failure!.reason).to.contain('its subnet moved to a new lease')
+    expect(t.failure!.reason).to.contain('the store shows')
     const fix = t.failure!.fix
-    expect(fix[0].node).to.equal('n1')
-    expect(fix[0].command).to.match(/^flannelctl sync +# n1 has not synced since n2's lease moved to 10\.244\.\d+\.0\/24/)
-    const subnet = /moved to (10\.244\.(\d+)\.0\/24)/.exec(fix[0].command)!
+    expect(fix[0].node).to.equal('n2')
+    expect(fix[0].command).to.match(/^flannelctl sync {3}# publishes flannel\.1's MAC in the lease/)
+    expect(fix[1].node).to.equal('n1')
+    expect(fix[1].command).to.match(/^flannelctl sync +# n1 has not synced since n2's lease moved to 10\.244\.\d+\.0\/24: once n2's own sync/)
+    const subnet = /moved to (10\.244\.(\d+)\.0\/24)/.exec(fix[1].command)!
     const newGateway = `10.244.${subnet[2]}.1`
     const pod1 = state.pods.find(p => p.name === 'pod-1a')!
     // the kernel before: n1 routes only the old subnet
     expect((await ping(pod1.netns, newGateway)).exitCode).to.not.equal(0)
-    const byHand = fix.slice(1).filter(f => f.node === 'n1')
+    const byHand = fix.slice(2).filter(f => f.node === 'n1')
     expect(byHand.map(f => f.command)).to.include(`ip route replace ${subnet[1]} via 10.244.${subnet[2]}.0 dev flannel.1 onlink`)
     for (const f of byHand) {
       const run = await exec(f.node, f.command.split(' '))
@@ -102,5 +109,43 @@ describe('trace after a peer moved to a new lease with a new VTEP MAC (real kern
     const lab = await cli(['lab', 'pod', 'recreate', 'pod-2a', '--name', 'nosuchlab'])
     expect(lab.exitCode).to.equal(2)
     expect(lab.stderr).to.contain('no lab named \'nosuchlab\' is up')
+  })
+})
+
+describe('trace from a pod left on its moved node\'s old subnet: the printed fixes, run top to bottom (real kernel)', function () {
+  this.timeout(120000)
+  const name = uniqueLab('dmo')
+  const ping = (netns: string, dst: string) => sh('ip', ['netns', 'exec', netns, 'ping', '-c', '1', '-W', '1', dst])
+  const exec = (host: string, command: string[]) => cli(['lab', 'exec', '--name', name, host, '--', ...command])
+
+  before(async () => {
+    await upMoved(name, 3)
+  })
+
+  after(async () => {
+    await new Lab().down(name)
+  })
+
+  it('the request (pod-2a\'s gateway) and the reply (n1\'s stale entries) fail; n2\'s and n1\'s syncs then lab pod recreate pod-2a, as printed, and pod-1a and pod-2a answer each other', async () => {
+    const r = await cli(['trace', 'pod-2a', 'pod-1a', '--lab', name])
+    expect(r.exitCode).to.equal(1)
+    const list = r.stdout.split('In the lab, apply it with:\n')[1].trim().split('\n').map(l => l.trim().replace(/ {3}#.*$/, ''))
+    expect(list[0]).to.equal(`flannelctl lab exec --name ${name} n2 -- flannelctl sync`)
+    expect(list[1]).to.equal(`flannelctl lab exec --name ${name} n1 -- flannelctl sync`)
+    expect(list.at(-1)).to.equal(`flannelctl lab pod recreate pod-2a --name ${name}`)
+    // the flannelctl commands, top to bottom (the by-hand ones are the sync's alternative)
+    for (const line of list.filter(l => /^flannelctl lab (exec .* -- flannelctl sync|pod recreate )/.test(l))) {
+      const run = await cli(line.split(' ').slice(1))
+      expect(run.exitCode, `${line}: ${run.stderr}`).to.equal(0)
+    }
+    const pods = (await loadLab(name)).pods
+    const [pod1, pod2, pod3] = ['pod-1a', 'pod-2a', 'pod-3a'].map(n => pods.find(p => p.name === n)!)
+    expect((await ping(pod1.netns, pod2.ip)).exitCode).to.equal(0)
+    expect((await ping(pod2.netns, pod1.ip)).exitCode).to.equal(0)
+    // n3 was not on this trace's path: its own sync (doctor's fix for its pairs) and every pair answers
+    expect((await exec('n3', ['flannelctl', 'sync'])).exitCode).to.equal(0)
+    for (const a of [pod1, pod2, pod3]) {
+      for (const b of [pod1, pod2, pod3]) if (a !== b) expect((await ping(a.netns, b.ip)).exitCode, `${a.name} → ${b.name}`).to.equal(0)
+    }
   })
 })

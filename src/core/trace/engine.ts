@@ -36,7 +36,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, recreatedPodOf, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -853,9 +853,14 @@ class Walk {
     if (moved !== undefined) {
       const pod = this.w.podAt(t.inner.dst, peer.name)
       const stranded = pod !== undefined && pod.node === peer.name && strandedPod(this.w, pod) ? pod : undefined
+      // the peer's lease announces another MAC than its device has: the sender's sync would write that one, so the peer publishes first (as doctor says)
+      const announced = this.leaseOf(remote)?.vtepMac?.toLowerCase()
+      const unpublished = announced !== undefined && device.mac !== undefined && announced !== device.mac.toLowerCase()
       return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device),
-        `${why}${stranded !== undefined ? `; ${stranded.name} stayed on the old subnet, which ${peer.name} no longer has, so it needs re-creating` : ''}`,
-        [...this.behindMoveFixes(t, peer.name, device, remote, moved), ...(stranded !== undefined ? [recreatePodFix(peer.name, stranded.name)] : [])], sender)
+        `${why}${unpublished ? `; ${peer.name}'s lease still announces ${announced}, so ${sender}'s sync puts that back until ${peer.name} publishes the new one` : ''}${
+          stranded !== undefined ? `; ${stranded.name} stayed on the old subnet, which ${peer.name} no longer has, so it needs re-creating` : ''}`,
+        [...(unpublished ? [{node: peer.name, command: publishVtepMacFix(device.name)}] : []), ...this.behindMoveFixes(t, peer.name, device, remote, moved, unpublished),
+          ...(stranded !== undefined ? [recreatePodFix(peer.name, stranded.name)] : [])], sender)
     }
     const fix: Fix[] = [{node: sender, command: `ip neigh replace ${t.nexthop} lladdr ${device.mac} dev ${dev} nud permanent`}]
     if (remote !== undefined) fix.push({node: sender, command: `bridge fdb replace ${device.mac} dev ${dev} dst ${remote} self permanent`})
@@ -892,12 +897,12 @@ class Walk {
    * route, neighbour and fdb entries go and the peer's new ones come. Patching the old neighbour
    * with the new MAC (the fix before) brought frames to a peer that routes the old subnet nowhere.
    */
-  private behindMoveFixes(t: Tunnel, peer: string, device: VxlanDevice, remote: string | undefined, moved: PeerMove): Fix[] {
+  private behindMoveFixes(t: Tunnel, peer: string, device: VxlanDevice, remote: string | undefined, moved: PeerMove, unpublished: boolean): Fix[] {
     const on = (command: string): Fix => ({node: t.sender.name, command})
     const dev = t.device.name
     const oldRoutes = (t.sender.snap.routes ?? []).filter(r => r.dev === dev && r.gateway === t.nexthop && inMainTable(r))
     return [
-      on(behindMoveSync(t.sender.name, peer, moved.subnet ?? moved.vtep)),
+      on(behindMoveSync(t.sender.name, peer, moved.subnet ?? moved.vtep, unpublished)),
       ...oldRoutes.map(r => on(routeDelCommand(r))),
       ...(t.sender.neighbour(dev, t.nexthop) !== undefined ? [on(`ip neigh del ${t.nexthop} dev ${dev}`)] : []),
       ...(t.sender.fdb(dev, t.innerMac).length > 0 ? [on(`bridge fdb del ${t.innerMac} dev ${dev}`)] : []),
@@ -2701,6 +2706,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       for (const f of backEnd.failure.fix) {
         if (!fwdEnd.failure.fix.some(x => x.node === f.node && x.command === f.command)) fwdEnd.failure.fix.push(f)
       }
+      // A pod re-created gets an address in its node's new subnet, which the other node routes only
+      // once the reply's fixes (its sync) have run: last, as doctor has it, so the list runs top to bottom.
+      const recreations = fwdEnd.failure.fix.filter(f => recreatedPodOf(f.command) !== undefined)
+      fwdEnd.failure.fix = [...fwdEnd.failure.fix.filter(f => !recreations.includes(f)), ...recreations]
     }
     // A return path that leaves the tables read is unknown, not broken.
     if (backEnd.disposition !== 'DELIVERED' && backEnd.disposition !== 'INSUFFICIENT_INFO') {
