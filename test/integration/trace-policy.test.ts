@@ -42,7 +42,8 @@ describe('trace against the kernel: policy rules for the outer vxlan packet and 
     await writeFile(inventory, `nodes:\n${['a', 'r', 'b'].map(h => `  - {name: ${h}, exec: "netns:${ns(h)}"}`).join('\n')}\n`)
     for (const h of ['a', 'r', 'b']) {
       await sh('ip', ['netns', 'add', ns(h)])
-      await run(h, 'ip link set lo up')
+      // no IPv6 on the uplinks: a router solicitation or MLD report sent during a ping would count as its uplink
+      await run(h, 'ip link set lo up && sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1')
     }
     const link = async (x: string, xi: string, y: string, yi: string) => {
       const r = await sh('ip', ['link', 'add', xi, 'netns', ns(x), 'type', 'veth', 'peer', 'name', yi, 'netns', ns(y)])
