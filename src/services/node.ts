@@ -1196,7 +1196,9 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
   const rows: PeerRow[] = []
   const peers: (Peer & {source: 'store' | 'static'})[] = [
     ...leases.filter(l => l.subnet !== r.subnet).map(l => ({...leaseToPeer(l), source: 'store' as const})),
-    ...r.staticPeers.map(p => ({...p, source: 'static' as const})),
+    // A static peer has no lease to announce a backend: it is reached as this host routes it. On a
+    // host-gw host that is directly, whatever --vtep-mac gave (kept for a move back to vxlan).
+    ...r.staticPeers.map(p => ({...p, ...(r.backendType === 'host-gw' && {backendType: 'host-gw', vtepMAC: undefined}), source: 'static' as const})),
   ]
   for (const p of peers) {
     const route = snap.routes?.find(x => x.dst === p.subnet)
