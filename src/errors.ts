@@ -46,6 +46,7 @@ export function isUserError(e: unknown): e is FlannelctlError {
  * failing under a command that changes things stays exit 3: run it again.
  */
 export function asReadFailure(e: unknown): never {
-  if (isUserError(e) && e.exitCode !== ExitCode.usage) throw new FlannelctlError(e.message, e.hint, ExitCode.usage)
+  // only a failure: a Ctrl-C or SIGTERM (130, 143) stays what the shell reports
+  if (isUserError(e) && e.exitCode === ExitCode.failed) throw new FlannelctlError(e.message, e.hint, ExitCode.usage, e.reason)
   throw e
 }

@@ -61,11 +61,11 @@ function where(runner: Runner): string {
 }
 
 /** A host that cannot be read at all is the user's inventory's problem (exit 2), not a crash. */
-function unreachable(name: string, runner: Runner, r: CommandResult): never {
+function unreachable(name: string, runner: Runner, r: CommandResult, what: 'host' | 'pod'): never {
   const t = runner.target
   const why = firstLine(r.stderr || r.stdout) || `exit code ${r.exitCode}`
   const hint = reachHint(runner instanceof NetnsInsideRunner && t.kind !== 'ssh' ? {kind: 'netns', name: runner.netns} : t)
-  throw userError(`cannot read host '${name}' (${where(runner)}): ${why}`, hint)
+  throw userError(`cannot read ${what} '${name}' (${where(runner)}): ${why}`, hint)
 }
 
 export function sysctlText(values: Record<string, string>, format: TableFormat): string {
@@ -87,13 +87,13 @@ async function readTable(runner: Runner, c: {json: string[]; txt: string[]}, for
 }
 
 /** Read every table of one host. Fails with a user error when the host cannot be reached. */
-export async function captureHost(runner: Runner, name: string, format: TableFormat = 'json'): Promise<CollectedHost> {
+export async function captureHost(runner: Runner, name: string, format: TableFormat = 'json', what: 'host' | 'pod' = 'host'): Promise<CollectedHost> {
   const tables: RawTables = {}
   const entries = Object.entries(COMMANDS) as [Exclude<TableName, 'sysctl'>, typeof COMMANDS['ip-link']][]
   // The first read doubles as the reachability check, so an absent namespace gives one clear error.
   const [firstName, first] = entries[0]
   const r0 = await readTable(runner, first, format)
-  if (r0.result.exitCode !== 0) unreachable(name, runner, r0.result)
+  if (r0.result.exitCode !== 0) unreachable(name, runner, r0.result, what)
   tables[firstName] = {format: r0.format, text: r0.result.stdout}
   const host = new HostAdapter(runner, name)
   const unread: string[] = []
@@ -111,7 +111,7 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
     })
     if (r === undefined) return
     if (r.result.exitCode === 0) tables[table] = {format: c.textOnly ? 'txt' : r.format, text: r.result.stdout}
-    else if (!c.optional) unreachable(name, runner, r.result)
+    else if (!c.optional) unreachable(name, runner, r.result, what)
     else unread.push(`${c[format].join(' ')}: ${(r.result.stderr || r.result.stdout).trim().split('\n')[0] || `exit ${r.result.exitCode}`}`)
   }))
   const partial = snapshotFromTables(name, tables, `${name} (${where(runner)})`)

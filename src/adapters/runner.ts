@@ -3,8 +3,8 @@
  * or recording (tests replay what a real host printed).
  */
 import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
-import {openSync, closeSync, existsSync, readFileSync} from 'node:fs'
-import {isAbsolute} from 'node:path'
+import {openSync, closeSync, existsSync, readFileSync, statSync, accessSync, constants as fsConstants} from 'node:fs'
+import {isAbsolute, join, resolve} from 'node:path'
 import {constants as osConstants} from 'node:os'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {Target, wrapForTarget, targetToString} from './target.js'
@@ -434,6 +434,8 @@ export class RecordingRunner implements Runner {
 
 /** Run a program with the terminal attached (lab exec); returns its exit code. */
 export async function runAttached(target: Target, file: string, args: string[], env: Record<string, string> = {}): Promise<number> {
+  const unstartable = cannotStart(target, file, env.PATH ?? process.env.PATH ?? '')
+  if (unstartable) throw unstartable
   const w = wrapForTarget(target, file, args)
   const {execa} = await loadExeca()
   const child = execa(w.file, w.args, {stdio: 'inherit', reject: false, env, cleanup: false})
@@ -459,6 +461,43 @@ export async function runAttached(target: Target, file: string, args: string[], 
   if (r.exitCode === undefined) throw new FlannelctlError(`cannot run ${file}: ${r.message}`, 'check the command name', ExitCode.usage)
   return r.exitCode
 }
+
+/**
+ * A program the target cannot start, answered as a shell does: 127 when PATH has no such program,
+ * 126 when it is there but cannot be run. `ip netns exec` alone says `exec of "X" failed` and exits
+ * 1, which reads as the program's own failure. Only where this process sees the files the target
+ * would run (not over ssh, not a path the namespace's mount namespace changes); elsewhere the
+ * program is left to fail as it does.
+ */
+export function cannotStart(target: Target, file: string, searchPath: string): FlannelctlError | undefined {
+  if (target.kind === 'ssh') return undefined
+  const candidates = file.includes('/') ? [resolve(file)] : searchPath.split(':').map(dir => resolve(join(dir || '.', file)))
+  if (candidates.some(path => !seesPathAsThisProcess(target, path))) return undefined
+  let notRunnable: string | undefined
+  for (const path of candidates) {
+    try {
+      if (!statSync(path).isFile()) {
+        notRunnable ??= path
+        continue
+      }
+      accessSync(path, fsConstants.X_OK)
+      return undefined
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') notRunnable ??= path
+    }
+  }
+  const where = targetToString(target)
+  if (notRunnable !== undefined) {
+    return new FlannelctlError(`${file}: cannot run ${notRunnable} on ${where}: not an executable file`,
+      `make it executable (chmod +x ${notRunnable}) or name another program`, exitCannotRun)
+  }
+  return new FlannelctlError(file.includes('/') ? `${file}: no such file on ${where}` : `${file}: command not found on ${where}`,
+    file.includes('/') ? 'check the path' : 'check its name, or give its full path: it is looked up in the PATH of the shell you run flannelctl from', exitNotFound)
+}
+
+/** A shell's exit codes for a command it could not find (127) or could not run (126). */
+const exitNotFound = 127
+const exitCannotRun = 126
 
 /**
  * Whether this process is in its terminal's foreground process group, the one a Ctrl-C there reaches

@@ -5,7 +5,7 @@
  */
 import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 import {addressesFromKernelRoutes, isIPv6Route, type HostSnapshot, type Link, type Neighbor, type Route} from '../core/model.js'
 import {entryDevicesOfAll, ipv4Part, isIPv6, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseIPv4Rules, parseNeighbors, parseNftRuleset, parseQdiscs, parseIpsets, parseRoutes, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
@@ -133,6 +133,21 @@ export function snapshotFromTables(name: string, tables: RawTables, where = name
   return {...lazySnapshot(name, formats, t => tables[t]!, where)}
 }
 
+/** A directory with no node directories; one holding a host's tables itself is one node's directory, passed instead of its parent. */
+function noNodeDirectories(dir: string): Error {
+  let ownTables: Map<TableName, FileForm> | undefined
+  try {
+    ownTables = tableFiles(dir)
+  } catch {
+    // files, none of them tables: no more to say than that it holds no node directories
+  }
+  if (ownTables !== undefined && ownTables.size > 0) {
+    return userError(`snapshot directory ${dir} holds one host's tables (${[...ownTables].map(([t, form]) => fileName(t, form)).slice(0, 3).join(', ')}, …), not a directory per node`,
+      `pass the directory above it (--snapshot ${dirname(resolve(dir))}), or move these files into ${join(dir, 'NODE')}/`)
+  }
+  return userError(`snapshot directory ${dir} holds no node directories`, 'put each node\'s files in DIR/<node>/ (ip-route.txt, ip-neigh.txt, ...)')
+}
+
 /**
  * Which tables DIR/<host>/ holds, and in which form; JSON wins when a table was saved in both.
  * Undefined when it is not a directory. Synchronous: a thousand-node snapshot has two thousand of
@@ -258,7 +273,7 @@ export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
   } else {
     const entries = await readdir(dir, {withFileTypes: true})
     const names = entries.filter(e => e.isDirectory() && isSafeName(e.name)).map(e => e.name).sort()
-    if (names.length === 0) throw userError(`snapshot directory ${dir} holds no node directories`, 'put each node\'s files in DIR/<node>/ (ip-route.txt, ip-neigh.txt, ...)')
+    if (names.length === 0) throw noNodeDirectories(dir)
     inventory = {nodes: names.map(name => ({name}))}
   }
   const ignored: string[] = []

@@ -13,7 +13,7 @@ export default class Init extends BaseCommand {
 
 On a terminal without --network, --net-conf or --iface it asks a few questions (store, network, backend, interface), shows the plan and applies it when you confirm. The node flags are recorded in the state file: later commands on this host need none of them. --dry-run shows the commands and changes nothing.
 
-Exit codes: 0 done, 2 bad input (the message names the field), 3 a program failed.`
+Exit codes: 0 done, 2 bad input (the message names the field), 3 a program failed or the store stopped answering (run it again); a --dry-run, which changes nothing, exits 2 when it cannot read the store or the host.`
 
   static override examples = [
     {description: 'The first node creates the network config; every node leases a subnet and builds itself', command: '<%= config.bin %> init --network 10.244.0.0/16 --backend vxlan --iface eth0'},

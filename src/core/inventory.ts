@@ -74,7 +74,20 @@ export function execProblem(spec: string): string | undefined {
   const value = colon < 0 ? '' : spec.slice(colon + 1)
   if (kind === 'netns') return isSafeName(value) ? undefined : `'${spec}' does not name a namespace flannelctl will use (${NAME_HINT})`
   if (kind === 'ssh') return SSH_DEST.test(value) && value.length <= 253 ? undefined : `'${spec}' is not USER@HOST`
+  if (execSpecOfCommand(spec) !== undefined) return `'${spec}' is a command line, not an exec spec`
   return `exec kind '${kind}' is unknown`
+}
+
+/**
+ * The exec spec for a command line that reaches a host, as people type it before theirs
+ * (`ip netns exec NS`, `ssh root@HOST`): flannelctl builds that command itself.
+ */
+export function execSpecOfCommand(command: string): string | undefined {
+  const words = command.trim().split(/\s+/)
+  if (words[0] === 'sudo') words.shift()
+  const spec = words.length === 4 && words[0] === 'ip' && words[1] === 'netns' && words[2] === 'exec' ? `netns:${words[3]}`
+    : words.length === 2 && words[0] === 'ssh' ? `ssh:${words[1]}` : undefined
+  return spec !== undefined && execProblem(spec) === undefined ? spec : undefined
 }
 
 /**
@@ -213,7 +226,9 @@ class InventoryReader {
       const exec = this.optionalString(item, 'exec', `node '${name}'`)
       if (exec !== undefined) {
         const problem = execProblem(exec)
-        if (problem) this.fail((item as {get?: (k: string, keep: boolean) => YamlNode}).get?.('exec', true) ?? item, `node '${name}': ${problem}`, 'write exec: local, netns:NAME or ssh:USER@HOST')
+        const meant = execSpecOfCommand(exec)
+        if (problem) this.fail((item as {get?: (k: string, keep: boolean) => YamlNode}).get?.('exec', true) ?? item, `node '${name}': ${problem}`,
+          meant !== undefined ? `write exec: ${meant} (flannelctl runs its programs there itself)` : 'write exec: local, netns:NAME or ssh:USER@HOST')
       }
       const files: Partial<Record<keyof typeof NODE_FILE_KEYS, string>> = {}
       for (const key of Object.keys(NODE_FILE_KEYS) as (keyof typeof NODE_FILE_KEYS)[]) {

@@ -86,7 +86,7 @@ async function captureAll(hosts: LiveHost[], o: LoadOptions): Promise<CollectedH
   const progress = many && o.progress
     ? (done: number) => { if (done === hosts.length || done % 10 === 0) o.progress!(`read ${done}/${hosts.length} hosts`) }
     : undefined
-  const captured = await pool(hosts, o.concurrency ?? 16, h => captureHost(h.runner, h.name, o.format ?? 'json'), progress)
+  const captured = await pool(hosts, o.concurrency ?? 16, h => captureHost(h.runner, h.name, o.format ?? 'json', h.role === 'pod' ? 'pod' : 'host'), progress)
   // a table that could not be read is not an empty one: nftables unread hides flanneld's EnableNFTables rules, firewalld's;
   // tc's qdiscs unread hide where filters act
   for (const c of captured) {

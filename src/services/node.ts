@@ -466,7 +466,10 @@ export function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {stor
 export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   requireRoot(ctx, opts.what)
   checkNameFlags(opts.node)
-  return withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts))
+  const run = withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts))
+  // A dry run only reads: a store or host it cannot read is exit 2, as for status; there is no
+  // half-done change that exit 3 would tell the user to finish by running it again.
+  return ctx.dryRun ? run.catch(asReadFailure) : run
 }
 
 let syncDebug: Debugger | undefined
@@ -531,6 +534,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     storeOpen.then(store => store.close()).catch(() => {})
     throw error
   }
+  // A store that cannot be opened (a malformed --store, an etcd that does not answer) is the error,
+  // with no report before it of an interface chosen for a plan that cannot be made.
+  const store = await storeOpen
   const ifaceByDefault = o.iface === undefined && o.publicIP === undefined && prev?.iface === undefined
   if (ifaceByDefault) ctx.progress(`using ${iface} (${publicIP}), the interface of the default route; pass --iface to choose another`)
   const rec: NodeRecord = {
@@ -553,7 +559,6 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   // one found on the host is checked again on every sync.
   const onThisHost = (snap.addresses ?? []).some(a => a.local === publicIP)
   if (o.publicIP !== undefined ? !onThisHost : prev?.publicIPGiven) rec.publicIPGiven = true
-  const store = await storeOpen
   try {
     refuseForeignAddress(snap, o, prev, iface, publicIP, onThisHost)
     const [configText, migrationText, listed] = await storeRead
@@ -1191,7 +1196,9 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
   const rows: PeerRow[] = []
   const peers: (Peer & {source: 'store' | 'static'})[] = [
     ...leases.filter(l => l.subnet !== r.subnet).map(l => ({...leaseToPeer(l), source: 'store' as const})),
-    ...r.staticPeers.map(p => ({...p, source: 'static' as const})),
+    // A static peer has no lease to announce a backend: it is reached as this host routes it. On a
+    // host-gw host that is directly, whatever --vtep-mac gave (kept for a move back to vxlan).
+    ...r.staticPeers.map(p => ({...p, ...(r.backendType === 'host-gw' && {backendType: 'host-gw', vtepMAC: undefined}), source: 'static' as const})),
   ]
   for (const p of peers) {
     const route = snap.routes?.find(x => x.dst === p.subnet)

@@ -200,6 +200,9 @@ describe('collect and offline trace (real kernel)', function () {
       await writeFile(f, 'nodes:\n  - name: w1\n    exec: netns:fcc-does-not-exist\n')
       await oneLineError(['trace', 'a', 'b', '--inventory', f], /cannot read host 'w1' \(netns:fcc-does-not-exist\)/)
       await oneLineError(['doctor', '--inventory', f], /cannot read host 'w1'/)
+      // a pod's namespace: named a pod, not a host
+      await writeFile(f, `nodes:\n  - name: w1\n    exec: local\npods:\n  - name: db-0\n    ip: 10.244.1.2\n    node: w1\n    netns: fcc-pod-gone\n`)
+      await oneLineError(['trace', 'db-0', '10.244.1.3', '--inventory', f], /cannot read pod 'db-0' \(netns:fcc-pod-gone\)/)
     })
 
     it('an unparsable file names its line', async () => {

@@ -206,7 +206,7 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       expect(await links()).to.deep.equal(['eth0', 'eth0p', 'lo'])
     })
 
-    it('an etcd that does not answer: exit 3, nothing changed; status, lease list and peer list, which only read, exit 2', async () => {
+    it('an etcd that does not answer: exit 3, nothing changed; status, lease list, peer list and a --dry-run, which only read, exit 2', async () => {
       const first = await init()
       expect(first.exitCode, first.stderr).to.equal(0)
       const statePath = join(dir, 'node.json')
@@ -218,6 +218,20 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       const list = await cli(['lease', 'list', '--state-file', statePath], {netns: ns})
       expectOneError(list, 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
       expectOneError(await cli(['peer', 'list', '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      // a dry run only reads too; nothing (no interface chosen for a plan) is said before the error
+      expectOneError(await cli(['sync', '--dry-run', '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      await inNs(ns, 'ip', 'route', 'add', 'default', 'via', '192.168.152.254', 'dev', 'eth0')
+      try {
+        const fresh = ['--subnet-file', join(dir, 'fresh.env'), '--cni-conf-dir', join(dir, 'fresh-cni'), '--state-file', join(dir, 'fresh.json')]
+        const dryInit = (storeSpec: string) => cli(['init', '--network', '10.244.0.0/16', '--dry-run', '--store', storeSpec, ...fresh], {netns: ns})
+        expectOneError(await dryInit('etcd://127.0.0.1:1'), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+        expectOneError(await dryInit('etcd://:x'), 2, /store "etcd:\/\/:x": ":x" is not HOST:PORT/)
+        const usable = await dryInit(`file:${store()}`)
+        expect(usable.exitCode, usable.stderr).to.equal(0)
+        expect(usable.stderr).to.contain('using eth0 (192.168.152.1), the interface of the default route')
+      } finally {
+        await inNs(ns, 'ip', 'route', 'del', 'default')
+      }
       const r = await cli(['reset', '--release', '--state-file', statePath], {netns: ns})
       expectOneError(r, 3, /^Error: cannot release the lease .*: etcd at 127\.0\.0\.1:1 is unreachable/)
       expect(r.stderr).to.contain('nothing on this host was changed and its state file is kept')

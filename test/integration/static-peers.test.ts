@@ -182,5 +182,15 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(own.exitCode).to.equal(2)
     expect(own.stderr).to.contain(`--vtep-mac ${macs[0]} is this host's own VTEP MAC`)
     expect(await inNs(hosts[0].ns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.contain(`${macs[1]} dst 192.168.160.2 self permanent`)
+
+    // moved to host-gw, the static peer is routed directly: the list says so, not vxlan with its MAC
+    const peers = async () => JSON.parse((await cli(['peer', 'list', '--json', '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})).stdout)
+    expect(await peers()).to.deep.equal([{subnet: '10.244.2.0/24', publicIP: '192.168.160.2', backend: 'vxlan', vtepMAC: macs[1], source: 'static', state: 'in-sync'}])
+    const set = await cli(['backend', 'set', 'host-gw', '--store', `file:${join(dir, 'vx0')}`], {netns: hosts[0].ns})
+    expect(set.exitCode, set.stderr).to.equal(0)
+    const sync = await cli(['sync', '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})
+    expect(sync.exitCode, sync.stderr).to.equal(0)
+    expect(await inNs(hosts[0].ns, 'ip', 'route')).to.contain('10.244.2.0/24 via 192.168.160.2 dev eth0')
+    expect(await peers()).to.deep.equal([{subnet: '10.244.2.0/24', publicIP: '192.168.160.2', backend: 'host-gw', vtepMAC: null, source: 'static', state: 'in-sync'}])
   })
 })

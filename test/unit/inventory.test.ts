@@ -74,6 +74,14 @@ pods:
     fails('nodes:\n  - name: a\n    exec: docker:abc\n', /^hosts\.yaml line 3: node 'a': exec kind 'docker' is unknown/)
   })
 
+  it('a command line that reaches the host (ip netns exec NS, ssh USER@HOST): refused, naming the exec spec for it', () => {
+    const netns = fails('nodes:\n  - name: a\n    exec: ip netns exec fc-lab-n1\n', /^hosts\.yaml line 3: node 'a': 'ip netns exec fc-lab-n1' is a command line, not an exec spec$/)
+    expect(netns.hint).to.equal('write exec: netns:fc-lab-n1 (flannelctl runs its programs there itself)')
+    expect(fails('nodes:\n  - name: a\n    exec: sudo ssh root@192.0.2.11\n', /is a command line/).hint).to.contain('write exec: ssh:root@192.0.2.11 ')
+    // nothing to suggest for a namespace name flannelctl would not use
+    expect(fails('nodes:\n  - name: a\n    exec: ip netns exec a;b\n', /exec kind 'ip netns exec a;b' is unknown/).hint).to.equal('write exec: local, netns:NAME or ssh:USER@HOST')
+  })
+
   it('refuses unknown keys with their line: a misspelt exec: would have read the node as this host', () => {
     expect(fails('nodes:\n  - name: n1\n    exce: netns:w1\n', /line 3: node 'n1': unknown key `exce:`/).hint).to.contain('exec:')
     fails('nodes:\n  - name: n1\npods:\n  - name: p\n    ip: 10.244.1.2\n    node: n1\n    nets: p1\n', /line 7: pod 'p': unknown key `nets:`/)

@@ -241,6 +241,20 @@ describe('snapshot directory', () => {
     expect(err?.hint).to.contain('ip-neigh.txt')
   })
 
+  it('one node\'s directory passed instead of the snapshot: says so and names the directory above it', async () => {
+    await mkdir(join(dir, 'n1'))
+    await writeFile(join(dir, 'n1', 'ip-route.json'), '[]\n')
+    await writeFile(join(dir, 'n1', 'ip-neigh.txt'), '')
+    const err = await readSnapshotDir(join(dir, 'n1')).then(() => undefined, e => e as {message: string, hint: string, exitCode: number})
+    expect(err?.message).to.equal(`snapshot directory ${join(dir, 'n1')} holds one host's tables (ip-route.json, ip-neigh.txt, …), not a directory per node`)
+    expect(err?.hint).to.contain(`--snapshot ${dir}`)
+    expect(err?.exitCode).to.equal(2)
+    // files that are no tables: nothing more to say than before
+    await mkdir(join(dir, 'other'))
+    await writeFile(join(dir, 'other', 'notes.txt'), '')
+    expect(await readSnapshotDir(join(dir, 'other')).then(() => '', e => (e as Error).message)).to.equal(`snapshot directory ${join(dir, 'other')} holds no node directories`)
+  })
+
   it('an idle pod on a host known only from ifconfig is traced from its node\'s cni0 (a bridge by its name)', async () => {
     // a host-gw lab captured with ifconfig, route -n and arp -n before its pods had talked
     const snap = await readSnapshotDir(join(FIXTURES, 'hostgw-ifconfig'))
