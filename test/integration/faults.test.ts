@@ -40,9 +40,13 @@ function nsOf(state: LabState, host: string): string {
   throw new Error(`fix names an unknown host ${host}`)
 }
 
+/** Runs each fix where it says: a flannelctl command on a node as `lab exec` runs it (flannelctl is no program on the node's PATH), a shell line in the node's namespace. */
 async function applyFixes(state: LabState, fixes: Fix[]): Promise<void> {
   for (const f of fixes) {
-    const r = await sh('ip', ['netns', 'exec', nsOf(state, f.node), 'sh', '-c', f.command])
+    const argv = f.command.replace(/#.*$/, '').trim().split(/\s+/)
+    const r = argv[0] === 'flannelctl'
+      ? await cli(f.scope === 'lab' ? argv.slice(1) : ['lab', 'exec', '--name', state.name, f.node, '--', ...argv])
+      : await sh('ip', ['netns', 'exec', nsOf(state, f.node), 'sh', '-c', f.command])
     expect(r.exitCode, `fix on ${f.node} failed: ${f.command}: ${r.stderr}`).to.equal(0)
   }
 }
