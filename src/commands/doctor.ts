@@ -16,7 +16,7 @@ Without --lab, --inventory or --snapshot it reads this host; one that is no flan
 
 A finding about the store rather than a host (NETCONF_INVALID, MIGRATION_UNFINISHED) has the node "store", the store's spec in its evidence. A fix for the whole network (a flannelctl migrate, run from where doctor ran) is printed once, after the findings that share it.
 
---json prints {source, nodes, pods, sampled, pairs: [{from, to, disposition, node, reason, fix: [{node, command}], warnings, ping}], findings: [{code, severity, node, message, evidence, fix: [command]}], healthy}; each finding and each pair keeps its own fix there.
+--json prints {source, nodes, pods, sampled, pairs: [{from, to, disposition, node, reason, fix: [{node, command, scope?, sync?, byHand?}], warnings, ping}], findings: [{code, severity, node, peer?, peerSubnet?, message, evidence, fix: [command], fixes: [{node, command, scope?, sync?, byHand?}], clusterFixes?}], rules, healthy}; each finding and each pair keeps its own fix there. A finding's fixes are its fix's commands as objects, in the same order (docs/trace.md: where each runs, which sync leads, which commands are that sync's alternative by hand); peer and peerSubnet name the peer whose entries it is about.
 
 Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale entries may be listed), 1 problems found, 2 bad input or a host that cannot be read.`
 

@@ -4,7 +4,7 @@ import {runTrace, sourceNatFixes} from '../services/trace.js'
 import {commandEcho} from '../services/collect.js'
 import {renderTrace} from '../ui/trace-render.js'
 import {renderTraceDiagram} from '../ui/trace-diagram.js'
-import type {Fix, Trace as TraceData} from '../core/trace/types.js'
+import {fixSteps, type Fix, type Trace as TraceData} from '../core/trace/types.js'
 import {ExitCode, userError} from '../errors.js'
 import {debug} from '../debug.js'
 
@@ -82,7 +82,10 @@ export function labFixes(trace: TraceData, lab: string): string {
   const name = lab === 'demo' ? '' : ` --name ${lab}`
   // A placeholder (GATEWAY, DEVICE) needs a value first: say so rather than hand out a command that fails.
   // A lab's own command (re-create a pod) runs here, as it is.
-  const lines = unique.map(f => f.scope === 'lab' ? `  ${f.command}`
-    : `  flannelctl lab exec${name} ${f.node} -- ${f.command}${/\b(GATEWAY|DEVICE|PEER_IP)\b/.test(f.command) ? '   # fill in the capitals first' : ''}`)
+  const line = (f: Fix) => f.scope === 'lab' ? f.command
+    : `flannelctl lab exec${name} ${f.node} -- ${f.command}${/\b(GATEWAY|DEVICE|PEER_IP)\b/.test(f.command) ? '   # fill in the capitals first' : ''}`
+  // A node's commands by hand go under its sync, as its alternative (run after it, their deletions
+  // fail), as doctor prints them; commented out, so the list pasted as a whole runs the sync alone.
+  const lines = fixSteps(unique).flatMap(step => [`  ${line(step.fix)}`, ...step.byHand.map(f => `  #   instead: ${line(f)}`)])
   return ['', 'In the lab, apply it with:', ...lines].join('\n')
 }

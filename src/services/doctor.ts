@@ -13,7 +13,7 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {BEHIND_SYNC, behindMoveSync, podNetworkGuess, publishVtepMacFix, recreatedPodOf} from '../core/trace/fixes.js'
+import {behindMoveSync, peerMacSync, podNetworkGuess, publishVtepMacFix, recreatedPodOf} from '../core/trace/fixes.js'
 import {knownPeers, loadSource, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, recordedStore, type UnfinishedMigration} from './lease.js'
 import {Lab, withLabCommands} from './lab.js'
@@ -33,17 +33,51 @@ export interface DoctorFinding {
   severity: Severity
   /** the host it is about, or STORE_NODE */
   node: string
+  /** the peer node (or, known by its lease alone, its address) whose entries on `node` it is about */
+  peer?: string
+  /** that peer's pod subnet, by its lease */
+  peerSubnet?: string
   message: string
   /** the table line it rests on */
   evidence?: string
-  /** shell commands for `node` */
+  /** shell commands for `node`: the text of `fixes`, one each (findingFixText) */
   fix: string[]
+  /** the same fixes as trace's objects: where each runs (`scope`), which sync leads, which commands are its alternative by hand */
+  fixes: Fix[]
   /**
    * Those of `fix` that are commands for the cluster's API (trace's `scope: 'cluster'`: what to
    * change instead of a Calico or kube-proxy rule), run wherever kubectl reaches it, not on `node`.
    * Absent when there are none; `fix` keeps every command, as before.
    */
   clusterFixes?: string[]
+}
+
+/** A finding as the checks make it: its fixes as commands on its node, or as objects. */
+type FindingDraft = Omit<DoctorFinding, 'fix' | 'fixes' | 'clusterFixes'> & {fix?: string[]; fixes?: Fix[]}
+
+/** A fix's line in the finding's `fix`: one for another host than the finding's says where it runs. */
+function findingFixText(node: string, fix: Fix): string {
+  return fix.scope !== undefined || fix.node === node ? fix.command : `${fix.command}   # on ${fix.node}`
+}
+
+/** Gives the finding `fixes`, and the strings `--json` has always had (`fix`, `clusterFixes`) made from them. */
+export function setFixes(f: DoctorFinding, fixes: Fix[]): DoctorFinding {
+  const clusterFixes = fixes.filter(x => x.scope === 'cluster').map(x => findingFixText(f.node, x))
+  f.fix = fixes.map(x => findingFixText(f.node, x))
+  f.fixes = fixes
+  if (clusterFixes.length > 0) f.clusterFixes = clusterFixes
+  else delete f.clusterFixes
+  return f
+}
+
+/** A finding from its draft: commands given as strings run on its node. */
+function finding({fix, fixes, ...f}: FindingDraft): DoctorFinding {
+  return setFixes({...f, fix: [], fixes: []}, fixes ?? (fix ?? []).map(command => ({node: f.node, command})))
+}
+
+/** Commands that do by hand, on `node`, what the sync leading them does. */
+function byHandOn(node: string, commands: string[]): Fix[] {
+  return commands.map(command => ({node, command, byHand: true}))
 }
 
 export interface PairResult {
@@ -144,10 +178,10 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
   const nodes = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
   const flannelNodes = nodes.filter(n => n.subnet !== undefined)
   const findings: DoctorFinding[] = []
-  const add = (f: Omit<DoctorFinding, 'fix'> & {fix?: string[]}): DoctorFinding => {
-    const finding = {fix: [], ...f}
-    findings.push(finding)
-    return finding
+  const add = (f: FindingDraft): DoctorFinding => {
+    const made = finding(f)
+    findings.push(made)
+    return made
   }
   const network = podNetworkOf(world, leases)
 
@@ -293,7 +327,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       add({code: 'VTEP_MAC_NOT_PUBLISHED', severity: 'error', node: name,
         message: `${name}'s lease ${n.subnet} announces VTEP MAC ${ownLease.vtepMac}, but its ${n.vxlan.name} has ${n.vxlan.mac}: peers that sync from the store keep sending to the old MAC`,
         evidence: n.vxlan.raw.split('\n').find(l => l.includes(n.vxlan!.mac!))?.trim() ?? firstLine(n.vxlan.raw),
-        fix: [publishVtepMacFix(n.vxlan.name)]})
+        fixes: [publishVtepMacFix(name, n.vxlan.name)]})
     }
     // Only a tunnel that routes carries pod packets: a host-gw node keeping its VTEP for peers not
     // yet migrated sends nothing through it (and its sync keeps cni0 at the underlay's MTU).
@@ -355,11 +389,11 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
           add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: no node or lease has that VTEP`,
             evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
         } else if (macPeer && macPeer.publicIP && f.dst !== macPeer.publicIP) {
-          add({code: 'WRONG_VTEP_HOST', severity: 'error', node: name,
+          add({code: 'WRONG_VTEP_HOST', severity: 'error', node: name, peer: peerLabel(macPeer), peerSubnet: macPeer.subnet,
             message: `fdb sends ${macPeer.name}'s VTEP MAC ${f.mac} to ${f.dst}, but ${macPeer.name}'s address is ${macPeer.publicIP}`,
             evidence: f.raw, fix: [`bridge fdb replace ${f.mac} dev ${vx.name} dst ${macPeer.publicIP} self permanent`, `bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
         } else if (!macPeer && ipPeer) {
-          ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${peerLabel(ipPeer)}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
+          ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, peer: peerLabel(ipPeer), peerSubnet: ipPeer.subnet, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${peerLabel(ipPeer)}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
             evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]}))
         }
       }
@@ -388,6 +422,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     // Missing entries: every peer subnet needs a route; over vxlan also the neighbour and fdb behind it.
     for (const p of others) {
       if (h.routes === undefined) break
+      const who = peerLabel(p)
       const route = routeByDst.get(p.subnet) ?? specific.lookup(cidrToString(parseCidr(p.subnet)).split('/')[0])
       // routes pasted for one device (`ip route show dev flannel.1`) may lack one that exists elsewhere
       if (!route && h.routesFilter !== undefined) continue
@@ -396,23 +431,25 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         // the peer's lease in the store, and this node still on entries of its older one: behind the peer's move
         const older = p.publicIP !== undefined && !offLink && !vxDown && leases?.some(l => l.subnet === p.subnet) ? olderLeaseEntries.get(p.publicIP) : undefined
         const was = older?.find(o => o.subnet !== undefined)?.subnet
-        const who = peerLabel(p)
-        const sync = older && behindMoveSync(name, who, p.subnet, unpublished.has(p.subnet))
-        add({code: 'MISSING_ROUTE', severity: 'error', node: name,
+        const sync = older && behindMoveSync(name, who, p.subnet, {unpublished: unpublished.has(p.subnet), byHand: true})
+        add({code: 'MISSING_ROUTE', severity: 'error', node: name, peer: who, peerSubnet: p.subnet,
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
             : `no route to ${who}'s pod subnet ${p.subnet}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
-          evidence: '(no matching route)', fix: offLink ? [OFF_SEGMENT_FIX] : sync ? [sync, ...peerEntriesByHand(n, p)] : [...(vxDown ? [`ip link set ${vx!.name} up`] : []), peerRouteFix(n, p)]})
+          evidence: '(no matching route)',
+          fixes: offLink ? [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}] : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
+            : [...(vxDown ? [`ip link set ${vx!.name} up`] : []), peerRouteFix(n, p)].map(command => ({node: name, command}))})
         for (const o of older ?? []) {
           o.finding.message += ` (${who}'s, before its lease moved to ${p.subnet})`
-          o.finding.fix = [sync!, ...o.finding.fix]
+          Object.assign(o.finding, {peer: who, peerSubnet: p.subnet})
+          setFixes(o.finding, [sync!, ...o.finding.fixes.map(f => ({...f, byHand: true as const}))])
         }
         continue
       }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
       if (p.publicIP !== undefined && direct.has(p.publicIP)) {
         const dev = addressDevice(h, specific, p.publicIP) ?? n.underlay?.name ?? 'eth0'
-        add({code: 'DIRECT_ROUTING_NOT_APPLIED', severity: 'warning', node: name,
+        add({code: 'DIRECT_ROUTING_NOT_APPLIED', severity: 'warning', node: name, peer: who, peerSubnet: p.subnet,
           message: `the network has DirectRouting and ${p.name} (${p.publicIP}) is on ${name}'s segment, but ${name} routes ${p.subnet} through ${vx.name}`,
           evidence: route.raw, fix: [`ip route replace ${p.subnet} via ${p.publicIP} dev ${dev}   # or flannelctl sync`]})
         continue
@@ -421,14 +458,14 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       if (h.neighbors !== undefined && capturedFor(h.neighborDevices, vx.name) && (!nb || !usableMac(nb.lladdr))) {
         // the fdb entry behind it too when that is missing: otherwise the fix leaves the next finding
         const fdbToo = p.vtepMac !== undefined && p.publicIP !== undefined && h.fdb !== undefined && capturedFor(h.fdbDevices, vx.name) && !fdbMacs.has(`${vx.name}|${p.vtepMac.toLowerCase()}`)
-        add({code: 'MISSING_NEIGH', severity: 'error', node: name, message: `no neighbour entry for ${route.gateway} (${p.name}'s VTEP) on ${vx.name}`,
+        add({code: 'MISSING_NEIGH', severity: 'error', node: name, peer: who, peerSubnet: p.subnet, message: `no neighbour entry for ${route.gateway} (${p.name}'s VTEP) on ${vx.name}`,
           evidence: route.raw, fix: p.vtepMac ? [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`,
             ...(fdbToo ? [`bridge fdb append ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`] : [])] : ['flannelctl sync']})
         continue
       }
       if (!nb?.lladdr) continue
       if (p.vtepMac && nb.lladdr.toLowerCase() !== p.vtepMac.toLowerCase() && p.name !== `lease ${p.subnet}`) {
-        add({code: 'VTEP_MAC_DRIFT', severity: 'error', node: name,
+        add({code: 'VTEP_MAC_DRIFT', severity: 'error', node: name, peer: who, peerSubnet: p.subnet,
           message: `neighbour ${route.gateway} says ${p.name}'s VTEP MAC is ${nb.lladdr}, but ${p.name}'s VTEP has ${p.vtepMac} (it was recreated)${
             unpublished.has(p.subnet) ? `; ${p.name}'s lease still announces the old MAC, so a sync here puts it back until ${p.name} publishes the new one (VTEP_MAC_NOT_PUBLISHED)` : ''}`,
           evidence: nb.raw, fix: [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`,
@@ -436,7 +473,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         continue
       }
       if (h.fdb !== undefined && capturedFor(h.fdbDevices, vx.name) && !fdbMacs.has(`${vx.name}|${nb.lladdr.toLowerCase()}`)) {
-        add({code: 'MISSING_FDB', severity: 'error', node: name, message: `no fdb entry on ${vx.name} for ${p.name}'s VTEP MAC ${nb.lladdr}`,
+        add({code: 'MISSING_FDB', severity: 'error', node: name, peer: who, peerSubnet: p.subnet, message: `no fdb entry on ${vx.name} for ${p.name}'s VTEP MAC ${nb.lladdr}`,
           evidence: nb.raw, fix: p.publicIP ? [`bridge fdb append ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self permanent`] : ['flannelctl sync']})
       }
     }
@@ -449,15 +486,21 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
 /**
  * A pair that fails on a node behind a peer's move: the trace patches the entries it meets, one by
  * one, where that node's sync (as its host findings say) replaces them all. It leads that node's fixes.
+ * The findings are read by their code, node, peer and fixes, never by their messages' words.
  */
-function syncBehindNodesFirst(world: World, pairs: PairResult[], findings: DoctorFinding[]): void {
-  const behind = new Map(findings.filter(f => f.code === 'MISSING_ROUTE' && f.fix[0]?.startsWith(BEHIND_SYNC)).map(f => [f.node, f.fix[0]]))
+export function syncBehindNodesFirst(world: World, pairs: PairResult[], findings: DoctorFinding[]): void {
+  const behind = new Map(findings.filter(f => f.code === 'MISSING_ROUTE' && f.fixes[0]?.sync === 'peer').map(f => [f.node, f]))
   const nodeOf = new Map(world.pods.map(p => [p.name, p.node]))
-  const unpublished = new Map(findings.filter(f => f.code === 'VTEP_MAC_NOT_PUBLISHED').map(f => [f.node, f.fix[0]]))
+  const unpublished = new Map(findings.filter(f => f.code === 'VTEP_MAC_NOT_PUBLISHED').map(f => [f.node, f.fixes[0]]))
   for (const p of pairs) {
     const first = p.fix.findIndex(f => behind.has(f.node))
     // trace leads with the same sync where it sees the move itself
-    if (first >= 0 && !p.fix[first].command.startsWith(BEHIND_SYNC)) p.fix.splice(first, 0, {node: p.fix[first].node, command: behind.get(p.fix[first].node)!})
+    if (first >= 0 && p.fix[first].sync === undefined) {
+      const node = p.fix[first].node
+      // the trace's commands of that node after it are what its sync does, by hand
+      p.fix = [...p.fix.slice(0, first), behind.get(node)!.fixes[0],
+        ...p.fix.slice(first).map(f => f.node === node && f.scope === undefined ? {...f, byHand: true as const} : f)]
+    }
     // A pod left on the moved node's old subnet is re-created into the new one, which the other
     // pod's node routes only once it has synced: the trace, dying at the stranded pod, cannot see that.
     const recreate = p.fix.find(f => recreatedPodOf(f.command) !== undefined)
@@ -468,14 +511,17 @@ function syncBehindNodesFirst(world: World, pairs: PairResult[], findings: Docto
     const home = nodeOf.get(stranded)
     const other = nodeOf.get(stranded === p.from ? p.to : p.from)
     if (home === undefined || other === undefined) continue
-    const drifted = findings.some(f => f.code === 'VTEP_MAC_DRIFT' && f.node === other && f.message.includes(`says ${home}'s VTEP MAC`))
-    if ((behind.has(other) || drifted) && !p.fix.some(f => f.node === other && f.command.startsWith(BEHIND_SYNC))) {
+    const drifted = findings.some(f => f.code === 'VTEP_MAC_DRIFT' && f.node === other && f.peer === home)
+    if ((behind.has(other) || drifted) && !p.fix.some(f => f.node === other && f.sync !== undefined)) {
       // no command of that node by hand follows this one here: the host check's MISSING_ROUTE lists them
-      p.fix.unshift({node: other, command: behind.get(other)?.replace(/; or by hand:$/, '') ?? `${BEHIND_SYNC}${other} takes ${home}'s VTEP MAC from its lease`})
+      const move = behind.get(other)
+      p.fix.unshift(move !== undefined
+        ? behindMoveSync(other, move.peer!, move.peerSubnet!, {unpublished: unpublished.has(move.peer!), byHand: false})
+        : peerMacSync(other, home))
     }
     // the other node's sync writes what the moved node's lease announces: its own sync publishes its VTEP's MAC first
     const publish = unpublished.get(home)
-    if (publish !== undefined && p.fix.some(f => f.node === other) && !p.fix.some(f => f.node === home && f.command === publish)) p.fix.unshift({node: home, command: publish})
+    if (publish !== undefined && p.fix.some(f => f.node === other) && !p.fix.some(f => f.node === home && f.command === publish.command)) p.fix.unshift(publish)
   }
 }
 
@@ -602,12 +648,9 @@ export function podToNodeChecks(world: World, pairs: PairResult[] = []): DoctorF
     const way = t.failure === undefined ? `the reply from ${pod.node} to ${pod.name} is lost` : `${pod.name} cannot reach its own node ${pod.node}`
     // named by the host its fix runs on, as every other finding: the failure's hop may be the pod (no ARP answer for its gateway) while the fix is on its node
     const where = failure.fix[0]?.node ?? failure.node
-    const clusterFixes = failure.fix.filter(f => f.scope === 'cluster').map(f => f.command)
-    findings.push({code: 'POD_TO_NODE', severity: 'error', node: where,
+    findings.push(finding({code: 'POD_TO_NODE', severity: 'error', node: where,
       message: `${way} (${t.failure === undefined ? t.returnPath.disposition : t.disposition}): ${failure.reason}`,
-      evidence: failure.evidence,
-      fix: failure.fix.map(f => f.scope === 'cluster' || f.node === where ? f.command : `${f.command}   # on ${f.node}`),
-      ...(clusterFixes.length > 0 ? {clusterFixes} : {})})
+      evidence: failure.evidence, fixes: failure.fix}))
   }
   return findings
 }
@@ -628,21 +671,21 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
     const fix = ['flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others']
     const masqCut = mode === 'iptables' ? masqueradeCut(n.host) : undefined
     if (mode === 'both') {
-      findings.push({code: 'RULES_IN_BOTH', severity: 'warning', node: name,
-        message: `${name} has flannel's rules both in iptables (FLANNEL-FWD, FLANNEL-POSTRTG) and in flanneld's nftables table ${NFT_TABLE_V4}: one set is left from a switch of EnableNFTables`, fix})
+      findings.push(finding({code: 'RULES_IN_BOTH', severity: 'warning', node: name,
+        message: `${name} has flannel's rules both in iptables (FLANNEL-FWD, FLANNEL-POSTRTG) and in flanneld's nftables table ${NFT_TABLE_V4}: one set is left from a switch of EnableNFTables`, fix}))
     } else if (mode === 'none') {
       // what `nft flush ruleset` or a firewall's restart leaves: forwarding still works, so no pair shows it
-      findings.push({code: 'RULES_MISSING', severity: 'warning', node: name,
+      findings.push(finding({code: 'RULES_MISSING', severity: 'warning', node: name,
         message: `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
-        fix: ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']})
+        fix: ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']}))
     } else if (masqCut !== undefined) {
       // `iptables -t nat -F` leaves the chain empty and unjumped: pod pairs all work, so no trace shows it
-      findings.push({code: 'MASQ_MISSING', severity: 'warning', node: name,
+      findings.push(finding({code: 'MASQ_MISSING', severity: 'warning', node: name,
         message: `${name}'s ${MASQ_CHAIN} ${masqCut} (\`iptables -t nat -F\`, a firewall's restart?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer`,
-        fix: ['flannelctl sync   # writes the chain and its jump again']})
+        fix: ['flannelctl sync   # writes the chain and its jump again']}))
     } else if (enableNFTables !== undefined && (mode === 'iptables' || mode === 'nftables') && (mode === 'nftables') !== enableNFTables) {
-      findings.push({code: 'RULES_MODE_MISMATCH', severity: 'warning', node: name,
-        message: `${name} keeps flannel's rules in ${mode}, but the network config says ${enableNFTables ? '"EnableNFTables": true (nftables)' : 'iptables (no EnableNFTables)'}: it has not synced since the config changed`, fix})
+      findings.push(finding({code: 'RULES_MODE_MISMATCH', severity: 'warning', node: name,
+        message: `${name} keeps flannel's rules in ${mode}, but the network config says ${enableNFTables ? '"EnableNFTables": true (nftables)' : 'iptables (no EnableNFTables)'}: it has not synced since the config changed`, fix}))
     }
   }
   return {rules, findings}
@@ -727,9 +770,9 @@ export async function checksumOffloadSuspects(src: LoadedSource, pairs: PairResu
     const r = await runner.run({file: 'ethtool', args: ['-k', dev]}).catch(() => undefined)
     const line = r?.exitCode === 0 ? r.stdout.split('\n').map(l => l.trim()).find(l => /^tx-checksum-ip-generic: on\b/.test(l)) : undefined
     if (line === undefined) continue // no ethtool there, or the offload is off already
-    findings.push({code: 'VXLAN_CHECKSUM_OFFLOAD', severity: 'warning', node,
+    findings.push(finding({code: 'VXLAN_CHECKSUM_OFFLOAD', severity: 'warning', node,
       message: `real pings through ${node}'s ${dev} fail although its tables deliver them, and ${dev} computes UDP checksums by offload: on some kernels and NICs the receiver drops them ("UDP: bad checksum" in its dmesg). A suspect, not a certainty: turning it off is harmless`,
-      evidence: `ethtool -k ${dev}: ${line}`, fix: [`ethtool -K ${dev} tx-checksum-ip-generic off   # persist it with a udev rule for ${dev}`]})
+      evidence: `ethtool -k ${dev}: ${line}`, fix: [`ethtool -K ${dev} tx-checksum-ip-generic off   # persist it with a udev rule for ${dev}`]}))
   }
   return findings
 }
@@ -759,23 +802,18 @@ function finishOn(migration: UnfinishedMigration, o: SourceOptions): string {
  */
 export function migrateOnNodesRead(findings: DoctorFinding[], nodes: string | undefined): DoctorFinding[] {
   if (nodes === undefined) return findings
-  return findings.map(f => ({...f, fix: f.fix.map(c => c === OFF_SEGMENT_FIX ? offSegmentFix(` ${nodes} --yes`) : c)}))
+  return findings.map(f => setFixes({...f}, f.fixes.map(x => x.scope === 'network' && x.command === OFF_SEGMENT_FIX ? {...x, command: offSegmentFix(` ${nodes} --yes`)} : x)))
 }
 
 /** In a lab, "re-create the pod" is a lab command, run from here: in every pair's and finding's fixes. */
 function withLabCommandsIn(report: DoctorReport, lab: string): void {
   for (const p of report.pairs) p.fix = withLabCommands(p.fix, lab)
-  for (const f of report.findings) f.fix = f.fix.map(c => withLabCommands([{node: f.node, command: c}], lab)[0].command)
-}
-
-/** A finding's command for the cluster's API (a controller's rule, trace's `scope: 'cluster'`): run where kubectl works, on no host. */
-export function isClusterFix(f: Pick<DoctorFinding, 'clusterFixes'>, command: string): boolean {
-  return f.clusterFixes?.includes(command) === true
+  for (const f of report.findings) setFixes(f, withLabCommands(f.fixes, lab))
 }
 
 /** Fixes run from where doctor ran, not inside a host: a migrate of the network, a lab's own command (re-create a pod). */
-export function isNetworkFix(command: string): boolean {
-  return command.startsWith('flannelctl migrate ') || command.startsWith('flannelctl lab ')
+export function isNetworkFix(fix: Fix): boolean {
+  return fix.scope === 'network' || fix.scope === 'lab'
 }
 
 /** A host with neither a pod bridge holding a subnet nor a vxlan device: nothing of a flannel node to check. */
@@ -815,15 +853,16 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   if (o.lab !== undefined) withLabCommandsIn(report, o.lab)
   // The tables still forward as last built, so every pair looks fine while no node can sync.
   if (configProblem) {
-    report.findings.push({code: 'NETCONF_INVALID', severity: 'error', node: STORE_NODE, message: configProblem, evidence: `store ${store!}`, fix: []})
+    report.findings.push(finding({code: 'NETCONF_INVALID', severity: 'error', node: STORE_NODE, message: configProblem, evidence: `store ${store!}`}))
     report.healthy = false
   }
   // Their nodes still forward and sync peers; what is off is the size of their own subnets.
-  if (offConfig) report.findings.push({code: 'LEASES_OFF_CONFIG', severity: 'warning', node: STORE_NODE, message: offConfig, evidence: `store ${store!}`, fix: []})
+  if (offConfig) report.findings.push(finding({code: 'LEASES_OFF_CONFIG', severity: 'warning', node: STORE_NODE, message: offConfig, evidence: `store ${store!}`}))
   // Forwarding works in a mixed state, so the tables look healthy; the store knows it is unfinished.
   // The command is the fix alone (with the nodes), not repeated in the message without them.
   if (migration) {
-    report.findings.push({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationStopped(migration), evidence: `store ${store!}`, fix: [finishOn(migration, o)]})
+    report.findings.push(finding({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: STORE_NODE, message: migrationStopped(migration), evidence: `store ${store!}`,
+      fixes: [{node: STORE_NODE, command: finishOn(migration, o), scope: 'network'}]}))
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
   if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {

@@ -1,9 +1,8 @@
 /** doctor's report for people: the pod matrix, what failed where (grouped), and the host findings. */
 import type {DoctorFinding, DoctorReport, PairResult} from '../services/doctor.js'
-import {isClusterFix, isNetworkFix, pairIsBad} from '../services/doctor.js'
+import {isNetworkFix, pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
-import {fixPlace, type Fix} from '../core/trace/types.js'
-import {BEHIND_SYNC} from '../core/trace/fixes.js'
+import {fixPlace, fixSteps, type Fix} from '../core/trace/types.js'
 import {count} from '../core/words.js'
 
 const TAGS: Record<string, string> = {
@@ -12,6 +11,9 @@ const TAGS: Record<string, string> = {
   FORWARDING_DISABLED: 'fwdoff', DENIED_BY_FILTER: 'filter', NULL_ROUTED: 'null', REVERSE_PATH_FILTERED: 'rpf',
   MTU_EXCEEDED: 'mtu', LOOP: 'loop', EXITS_NETWORK: 'exits', INSUFFICIENT_INFO: 'unknown',
 }
+
+/** How a command done by hand in place of its node's sync is introduced, under that sync (trace's "Instead" alike). */
+const BY_HAND = 'instead'
 
 function paint(color: boolean, code: number, s: string): string {
   return color ? `\u001B[${code}m${s}\u001B[0m` : s
@@ -49,10 +51,11 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
   // otherwise be listed once per pair. Where a cause shows differently (the request dies on one
   // node, the reply at the pod), each place is listed with its pairs, and the fix once after them.
   // The sync of a node behind a peer's move is left out of the cause: pairs through n1 and through
-  // n3 that need the same pod re-created are one cause, mended after both nodes' syncs.
+  // n3 that need the same pod re-created are one cause, mended after both nodes' syncs. Each node's
+  // commands by hand are printed under its sync, as its alternative, not as further steps.
   const groups = new Map<string, {fix: Fix[]; places: Map<string, {p: PairResult; pairs: PairResult[]; labels: Set<string>}>}>()
   for (const p of r.pairs.filter(pairIsBad)) {
-    const own = p.fix.filter(f => !f.command.startsWith(BEHIND_SYNC))
+    const own = p.fix.filter(f => f.sync === undefined)
     const cause = p.fix.length > 0 ? (own.length > 0 ? own : p.fix).map(f => `${f.node}: ${f.command}`).sort().join('\n') : `${p.node}|${p.reason}`
     const key = `${cause}|${p.ping}`
     const label = p.disposition === 'DELIVERED'
@@ -62,7 +65,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
     groups.set(key, g)
     // syncs lead, then the pairs' own fixes, each once
     for (const f of p.fix) if (!g.fix.some(x => x.node === f.node && x.command === f.command)) g.fix.push(f)
-    g.fix.sort((a, b) => Number(!a.command.startsWith(BEHIND_SYNC)) - Number(!b.command.startsWith(BEHIND_SYNC)))
+    g.fix.sort((a, b) => Number(a.sync === undefined) - Number(b.sync === undefined))
     const place = g.places.get(p.node ?? '')
     if (place) {
       place.pairs.push(p)
@@ -81,7 +84,11 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       const first = places.values().next().value!.p
       if (places.size > 1 && fix.length > 0) out.push(`    fix for the ${places.size} above:`)
       // where the tables ran out, the commands read what would settle it
-      for (const f of fix) out.push(`    ${first.disposition === 'INSUFFICIENT_INFO' ? 'find out' : 'fix'} [${f.scope !== undefined ? fixPlace(f) : f.node}]: ${f.command}`)
+      const label = first.disposition === 'INSUFFICIENT_INFO' ? 'find out' : 'fix'
+      for (const step of fixSteps(fix)) {
+        out.push(`    ${label} [${step.fix.scope !== undefined ? fixPlace(step.fix) : step.fix.node}]: ${step.fix.command}`)
+        for (const f of step.byHand) out.push(`      ${BY_HAND} [${f.node}]: ${f.command}`)
+      }
     }
   }
 
@@ -102,8 +109,8 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
     const fromHere = new Map<string, DoctorReport['findings']>()
     // Findings of one node led by the same fix (a node behind a peer's move: its sync mends the stale
     // route, the stale neighbour and the missing route at once) show their evidence together, then
-    // that fix once, then each one's commands by hand.
-    const leadOf = (f: DoctorFinding) => f.fix.length > 0 && !isNetworkFix(f.fix[0]) ? `${f.node}|${f.fix[0]}` : undefined
+    // that fix once, then each one's commands by hand, under it: they are its alternative.
+    const leadOf = (f: DoctorFinding) => f.fixes.length > 0 && !isNetworkFix(f.fixes[0]) ? `${f.node}|${f.fixes[0].command}` : undefined
     const led = new Map<string, DoctorFinding[]>()
     for (const f of r.findings) {
       const lead = leadOf(f)
@@ -117,10 +124,15 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
         shown.add(g)
         if (g.evidence) out.push(`  ${g.node} ${g.code}: ${g.evidence}`)
       }
-      for (const c of new Set(group.flatMap(g => g.fix))) {
-        const owner = group.find(g => g.fix.includes(c))!
-        if (isNetworkFix(c)) fromHere.set(c, [...fromHere.get(c) ?? [], ...group.filter(g => g.fix.includes(c))])
-        else out.push(`    fix [${isClusterFix(owner, c) ? fixPlace({node: f.node, command: c, scope: 'cluster'}) : f.node}]: ${c}`)
+      // each command once, with its text in the finding's `fix` (a fix for another host says which)
+      const fixes = new Map<string, Fix>()
+      for (const g of group) g.fixes.forEach((x, i) => fixes.has(g.fix[i]) || fixes.set(g.fix[i], x))
+      const text = new Map([...fixes].map(([t, x]) => [x, t]))
+      for (const step of fixSteps([...fixes.values()])) {
+        const c = text.get(step.fix)!
+        if (isNetworkFix(step.fix)) fromHere.set(c, [...fromHere.get(c) ?? [], ...group.filter(g => g.fix.includes(c))])
+        else out.push(`    fix [${step.fix.scope === 'cluster' ? fixPlace(step.fix) : f.node}]: ${c}`)
+        for (const x of step.byHand) out.push(`      ${BY_HAND} [${f.node}]: ${text.get(x)!}`)
       }
     }
     for (const [c, needing] of fromHere) {
@@ -144,10 +156,13 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
  * migrate (a store finding's, or a shared one) runs from here, not inside a host.
  */
 export function labFixLine(r: DoctorReport, lab: string): string | undefined {
-  const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.some(f => f.scope === undefined)) || r.findings.some(f => r.nodes.includes(f.node) && f.fix.some(c => !isNetworkFix(c) && !isClusterFix(f, c)))
+  const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.some(f => f.scope === undefined)) || r.findings.some(f => r.nodes.includes(f.node) && f.fixes.some(x => x.scope === undefined))
   if (!hostFixes) return undefined
-  const here = [...r.findings.flatMap(f => f.fix), ...r.pairs.filter(pairIsBad).flatMap(p => p.fix.filter(f => f.scope === 'lab').map(f => f.command))].filter(isNetworkFix)
-  const kinds = [...new Set(here.map(c => c.startsWith('flannelctl migrate ') ? 'a flannelctl migrate' : 'a flannelctl lab command'))]
+  const here = [...r.findings.flatMap(f => f.fixes), ...r.pairs.filter(pairIsBad).flatMap(p => p.fix)].filter(isNetworkFix)
+  const kinds = [...new Set(here.map(f => f.scope === 'network' ? 'a flannelctl migrate' : 'a flannelctl lab command'))]
   const fromHere = kinds.length > 0 ? ` (${kinds.join(' and ')} from here, as printed)` : ''
-  return `In the lab, run each fix on its host: flannelctl lab exec${lab === 'demo' ? '' : ` --name ${lab}`} HOST -- COMMAND${fromHere}`
+  // printed only where a sync leads them, as in trace's list
+  const byHand = [...r.findings.flatMap(f => f.fixes), ...r.pairs.filter(pairIsBad).flatMap(p => p.fix)].some(f => f.byHand === true)
+  return `In the lab, run each fix on its host: flannelctl lab exec${lab === 'demo' ? '' : ` --name ${lab}`} HOST -- COMMAND${fromHere}${
+    byHand ? `; an "${BY_HAND}" line does by hand what the sync above it does: run the sync or those lines, not both` : ''}`
 }

@@ -4,7 +4,7 @@
  * and, for a failure, where, why and the command that fixes it. Colour only when asked for.
  */
 import type {Endpoint, Hop, Step, Trace} from '../core/trace/types.js'
-import {fixPlace} from '../core/trace/types.js'
+import {fixPlace, fixSteps, type Fix} from '../core/trace/types.js'
 
 export interface RenderOptions {
   color: boolean
@@ -50,7 +50,7 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
     const [first, ...more] = f.evidence.split('\n').map(l => l.trim())
     lines.push(`  evidence: ${first}`)
     for (const m of more) lines.push(`            ${m}`)
-    for (const fix of f.fix) lines.push(`  ${fixLabel(trace.disposition)} (${fixPlace(fix)}): ${paint('bold', fix.command)}`)
+    lines.push(...fixLines(f.fix, fixLabel(trace.disposition), paint))
   }
   lines.push(`Traceroute:  ${trace.traceroute.length > 0 ? tracerouteLine(trace.traceroute, trace.disposition === 'LOOP') : '(no hop answers)'}`)
 
@@ -63,7 +63,7 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
     if (rp.failure) {
       lines.push(`  where:    ${rp.failure.node} (${rp.failure.step})`)
       lines.push(`  why:      ${rp.failure.reason}`)
-      for (const fix of rp.failure.fix) lines.push(`  ${fixLabel(rp.disposition)} (${fixPlace(fix)}): ${paint('bold', fix.command)}`)
+      lines.push(...fixLines(rp.failure.fix, fixLabel(rp.disposition), paint))
     }
   }
   if (trace.warnings.length > 0) {
@@ -84,6 +84,17 @@ function flowText(t: Trace): string {
   if (t.flow.dport !== undefined) parts.push(`dport ${t.flow.dport}`)
   if (t.flow.size !== undefined) parts.push(`${t.flow.size} bytes${t.flow.df === false ? ' without DF' : ''}`)
   return parts.join(', ')
+}
+
+/**
+ * A failure's fixes, one a line; a node's commands by hand go under its sync, as its alternative
+ * (run after it, their deletions would fail on entries it removed), not as further steps.
+ */
+function fixLines(fixes: Fix[], label: string, paint: (style: 'bold', s: string) => string): string[] {
+  return fixSteps(fixes).flatMap(step => [
+    `  ${label} (${fixPlace(step.fix)}): ${paint('bold', step.fix.command)}`,
+    ...step.byHand.map(f => `    Instead (${fixPlace(f)}): ${paint('bold', f.command)}`),
+  ])
 }
 
 /** A failure's commands fix it; where the tables ran out (INSUFFICIENT_INFO) they read what would settle it. */

@@ -138,7 +138,7 @@ describe('doctor on a vxlan lab whose n2 moved its lease (lab-vxlan-peer-moved)'
   // (n1 has no route to 10.244.16.0/24) until n1 syncs.
   const dir = join(FIXTURES, 'lab-vxlan-peer-moved')
   const recreate = {node: 'n2', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it'}
-  const sync = (node: string) => ({node, command: `flannelctl sync   # ${node} has not synced since n2's lease moved to 10.244.16.0/24: it replaces the old entries`})
+  const sync = (node: string) => ({node, command: `flannelctl sync   # ${node} has not synced since n2's lease moved to 10.244.16.0/24: it replaces the old entries`, sync: 'peer'})
 
   it('a pair with the stranded pod-2a: the other pod\'s node syncs first (it must route the new subnet), then pod-2a is re-created; nothing twice', async () => {
     const report = await runDoctor({snapshot: dir}, {})
@@ -158,12 +158,13 @@ describe('doctor on a vxlan lab whose n2 moved its lease (lab-vxlan-peer-moved)'
     expect(text.split(recreate.command)).to.have.length(2)
     expect(text).to.contain(['    fix for the 2 above:', `    fix [n1]: ${sync('n1').command}`, `    fix [n3]: ${sync('n3').command}`, `    fix [n2]: ${recreate.command}`].join('\n'))
     expect(text.split(`${sync('n1').command}; or by hand:`)).to.have.length(2)
+    // the commands by hand are the sync's alternative, under it: not further steps (run after it, the deletions fail)
     expect(text).to.contain([
       '  n1 MISSING_ROUTE: (no matching route)',
       `    fix [n1]: ${sync('n1').command}; or by hand:`,
-      '    fix [n1]: ip route del 10.244.51.0/24',
-      '    fix [n1]: ip neigh del 10.244.51.0 dev flannel.1',
-      '    fix [n1]: ip route replace 10.244.16.0/24 via 10.244.16.0 dev flannel.1 onlink',
+      '      instead [n1]: ip route del 10.244.51.0/24',
+      '      instead [n1]: ip neigh del 10.244.51.0 dev flannel.1',
+      '      instead [n1]: ip route replace 10.244.16.0/24 via 10.244.16.0 dev flannel.1 onlink',
     ].join('\n'))
   })
 
@@ -178,7 +179,7 @@ describe('doctor on a vxlan lab whose n2 moved its lease (lab-vxlan-peer-moved)'
       const links = join(copy, 'n2', 'ip-link.json')
       await writeFile(links, (await readFile(links, 'utf8')).replaceAll('16:58:7b:64:7f:ad', '12:6a:8a:a0:30:c9'))
       const report = await runDoctor({snapshot: copy}, {})
-      const publish = {node: 'n2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers'}
+      const publish = {node: 'n2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers', sync: 'publish'}
       const pair = report.pairs.find(p => p.from === 'pod-3a' && p.to === 'pod-2a')!
       expect(pair.fix[0]).to.deep.equal(publish)
       expect(pair.fix[1].node).to.equal('n3')

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {checksumOffloadSuspects, diagnose, hostChecks, isFlannelLess, isNetworkFix, migrateOnNodesRead, podToNodeChecks, rulesChecks, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
+import {checksumOffloadSuspects, diagnose, hostChecks, isFlannelLess, isNetworkFix, migrateOnNodesRead, podToNodeChecks, rulesChecks, setFixes, type DoctorFinding, type DoctorReport, type PairResult} from '../../src/services/doctor.js'
 import {parseNftRuleset} from '../../src/core/parse/nft.js'
 import {ROOT} from '../helpers/cli.js'
 import {labFixLine, renderDoctor} from '../../src/ui/doctor.js'
@@ -10,6 +10,11 @@ import {knownPeers} from '../../src/services/collect.js'
 import type {Lease} from '../../src/store/store.js'
 import type {Command, Runner} from '../../src/adapters/runner.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
+
+/** A finding made by hand, its commands run on its node. */
+function onNode(f: Omit<DoctorFinding, 'fix' | 'fixes'>, commands: string[]): DoctorFinding {
+  return setFixes({...f, fix: [], fixes: []}, commands.map(command => ({node: f.node, command})))
+}
 
 const leases = [
   {subnet: '10.244.1.0/24', publicIP: '192.168.100.11', vtepMac: '8e:6a:3c:4f:a1:01'},
@@ -269,7 +274,8 @@ describe('doctor host checks: a node whose address changed under its lease', () 
     expect(f).to.deep.equal([{code: 'LEASE_ADDRESS_GONE', severity: 'error', node: 'node2',
       message: 'the store\'s lease for node2\'s subnet 10.244.2.0/24 names 192.168.100.12, which no host has (node2\'s eth0 has 192.168.100.22: its address changed?): peers send its pods\' traffic there',
       evidence: 'lease 10.244.2.0/24 PublicIP 192.168.100.12',
-      fix: ['flannelctl sync --public-ip 192.168.100.22   # the lease moves to 192.168.100.22, same subnet; peers follow on their next sync']}])
+      fix: ['flannelctl sync --public-ip 192.168.100.22   # the lease moves to 192.168.100.22, same subnet; peers follow on their next sync'],
+      fixes: [{node: 'node2', command: 'flannelctl sync --public-ip 192.168.100.22   # the lease moves to 192.168.100.22, same subnet; peers follow on their next sync'}]}])
     expect(hostChecks(loadWorld('flannel-vxlan'), leases).filter(x => x.code === 'LEASE_ADDRESS_GONE')).to.deep.equal([])
   })
 })
@@ -325,16 +331,19 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
     expect(missing[0].fix).to.deep.equal(['flannelctl migrate --backend vxlan --directrouting   # direct routes on the segment, vxlan across the router'])
     expect(migrateOnNodesRead(missing, '--lab demo')[0].fix).to.deep.equal(['flannelctl migrate --backend vxlan --directrouting --lab demo --yes   # direct routes on the segment, vxlan across the router'])
     expect(migrateOnNodesRead(missing, undefined)).to.deep.equal(missing)
-    expect(isNetworkFix(missing[0].fix[0])).to.equal(true)
-    expect(isNetworkFix('ip route replace 10.244.3.0/24 via 192.168.200.13 dev eth0')).to.equal(false)
+    // the network's, run from here: by its scope, not by its text
+    expect(missing[0].fixes).to.deep.equal([{node: 'node1', command: missing[0].fix[0], scope: 'network'}])
+    expect(isNetworkFix(missing[0].fixes[0])).to.equal(true)
+    expect(isNetworkFix({node: 'node1', command: 'ip route replace 10.244.3.0/24 via 192.168.200.13 dev eth0'})).to.equal(false)
   })
 
   it('a migrate shared by several findings is printed once, from here; --json keeps it on each finding, as each pair keeps its fix', () => {
     const migrate = 'flannelctl migrate --backend vxlan --directrouting --lab seg --yes   # direct routes on the segment, vxlan across the router'
-    const missing = (node: string, peer: string) => ({code: 'MISSING_ROUTE', severity: 'error' as const, node, message: `no route to ${peer}'s pod subnet`, evidence: '(no matching route)', fix: [migrate]})
+    const missing = (node: string, peer: string) => setFixes({code: 'MISSING_ROUTE', severity: 'error', node, message: `no route to ${peer}'s pod subnet`, evidence: '(no matching route)', fix: [], fixes: []},
+      [{node, command: migrate, scope: 'network'}])
     const report: DoctorReport = {source: 'lab seg', nodes: ['n1', 'n2', 'n3'], pods: [], sampled: false, pairs: [], rules: {}, healthy: false,
       findings: [missing('n1', 'n3'), missing('n2', 'n3'), missing('n3', 'n1'), missing('n3', 'n2'),
-        {code: 'FORWARDING_DISABLED', severity: 'error', node: 'n2', message: 'net.ipv4.ip_forward is 0', fix: ['sysctl -w net.ipv4.ip_forward=1']}]}
+        onNode({code: 'FORWARDING_DISABLED', severity: 'error', node: 'n2', message: 'net.ipv4.ip_forward is 0'}, ['sysctl -w net.ipv4.ip_forward=1'])]}
     const text = renderDoctor(report, {color: false})
     expect(text.split(migrate)).to.have.length(2)
     expect(text).to.contain(`  fix from here, once for 4 findings (n1, n2, n3 MISSING_ROUTE): ${migrate}`)
@@ -349,8 +358,9 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
   it('doctor --lab closes with how to run a fix on its host only when it printed one', () => {
     const fine: PairResult = {from: 'pod-2a', to: 'pod-1a', disposition: 'DELIVERED', fix: [{node: 'n1', command: 'ip -6 route get fd00:100::12'}], warnings: []}
     const report: DoctorReport = {source: 'lab demo', nodes: ['n1', 'n2'], pods: ['pod-1a', 'pod-2a'], sampled: false, pairs: [fine], rules: {}, healthy: true,
-      findings: [{code: 'MIGRATION_UNFINISHED', severity: 'warning', node: 'store', message: 'a migration … stopped', fix: ['flannelctl migrate --backend vxlan --lab demo --yes']},
-        {code: 'LEASES_OFF_CONFIG', severity: 'warning', node: 'store', message: 'no lease fits the network config', fix: []}]}
+      findings: [setFixes({code: 'MIGRATION_UNFINISHED', severity: 'warning', node: 'store', message: 'a migration … stopped', fix: [], fixes: []},
+        [{node: 'store', command: 'flannelctl migrate --backend vxlan --lab demo --yes', scope: 'network'}]),
+      onNode({code: 'LEASES_OFF_CONFIG', severity: 'warning', node: 'store', message: 'no lease fits the network config'}, [])]}
     // a pair that is fine keeps the commands that would read its unread return path: not printed, nothing to run
     expect(renderDoctor(report, {color: false})).to.not.contain('ip -6 route get')
     expect(labFixLine(report, 'demo')).to.equal(undefined)
@@ -407,7 +417,7 @@ describe('doctor: pods reaching their own node', () => {
     expect(text).to.contain(`    fix [in the cluster, where kubectl works; the rule is on node1]: ${f.fix[0]}`)
     expect(text).to.contain(`    fix [node1]: ${f.fix[1]}`)
     // only the workaround is a host command: the lab line is still printed, for it
-    expect(labFixLine({...report, pairs: [], findings: [{...f, fix: [f.fix[0]]}]}, 'demo')).to.equal(undefined)
+    expect(labFixLine({...report, pairs: [], findings: [setFixes({...f}, [f.fixes[0]])]}, 'demo')).to.equal(undefined)
     expect(labFixLine({...report, pairs: [], findings: [f]}, 'demo')).to.match(/^In the lab, run each fix on its host/)
   })
 })
@@ -476,7 +486,8 @@ describe('doctor: where flannel\'s rules are (EnableNFTables)', () => {
   it('names each node\'s place; one not where the store\'s config says, or in both, is a warning fixed by sync', () => {
     expect(rulesChecks(nftNode1('ACCEPT'), true)).to.deep.equal({rules: {node1: 'nftables', node2: 'iptables'}, findings: [
       {code: 'RULES_MODE_MISMATCH', severity: 'warning', node: 'node2', message: 'node2 keeps flannel\'s rules in iptables, but the network config says "EnableNFTables": true (nftables): it has not synced since the config changed',
-        fix: ['flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others']}]})
+        fix: ['flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others'],
+        fixes: [{node: 'node2', command: 'flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others'}]}]})
     expect(rulesChecks(nftNode1('ACCEPT')).findings, 'the config not read: nothing to compare with').to.deep.equal([])
     const both = structuredClone(vxlan)
     both.hosts[0].nftables = nftNode1('ACCEPT').hosts[0].nftables
@@ -499,7 +510,7 @@ describe('doctor: where flannel\'s rules are (EnableNFTables)', () => {
     ipt.rules = ipt.rules.filter(r => r.table !== 'nat')
     expect(rulesChecks(flushed, false).findings).to.deep.equal([{code: 'MASQ_MISSING', severity: 'warning', node: 'node2',
       message: 'node2\'s FLANNEL-POSTRTG is empty and POSTROUTING no longer jumps to it (`iptables -t nat -F`, a firewall\'s restart?): its pods\' traffic leaving the network is not masqueraded, so hosts outside it cannot answer',
-      fix: ['flannelctl sync   # writes the chain and its jump again']}])
+      fix: ['flannelctl sync   # writes the chain and its jump again'], fixes: [{node: 'node2', command: 'flannelctl sync   # writes the chain and its jump again'}]}])
     const unjumped = structuredClone(vxlan)
     const ipt2 = unjumped.hosts.find(h => h.name === 'node2')!.iptables!
     ipt2.rules = ipt2.rules.filter(r => r.chain !== 'POSTROUTING')

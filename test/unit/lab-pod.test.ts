@@ -41,7 +41,7 @@ describe('doctor --lab: the lab command runs from here', () => {
     expect(renderDoctor(both, {color: false})).to.contain('    fix [from here, not inside n2]: flannelctl lab pod recreate pod-2a')
     expect(labFixLine(both, 'demo')).to.equal('In the lab, run each fix on its host: flannelctl lab exec HOST -- COMMAND (a flannelctl lab command from here, as printed)')
     expect(labFixLine(report([pair([recreate])]), 'demo')).to.equal(undefined)
-    expect(isNetworkFix(recreate.command)).to.equal(true)
+    expect(isNetworkFix(recreate)).to.equal(true)
   })
 })
 

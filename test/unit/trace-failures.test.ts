@@ -283,7 +283,7 @@ describe('trace failures found on a real kernel', () => {
     const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: 'f6:0b:21:9d:4e:77'}}])
     const leases = [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet: '10.244.2.0/24', publicIP: '192.168.100.12', vtepMac: 'd6:12:9b:77:c2:02'}]
     const fix = traceFlow({...w, leases}, {src: 'pod-a', dst: 'pod-b'}).failure!.fix
-    expect(fix[0]).to.deep.equal({node: 'node2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers'})
+    expect(fix[0]).to.deep.equal({node: 'node2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers', sync: 'publish'})
     expect(fix[1]).to.deep.equal({node: 'node1', command: 'ip neigh replace 10.244.2.0 lladdr f6:0b:21:9d:4e:77 dev flannel.1 nud permanent'})
     expect(traceFlow(w, {src: 'pod-a', dst: 'pod-b'}).failure!.fix[0].node).to.equal('node1')
   })

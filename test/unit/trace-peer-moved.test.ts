@@ -21,7 +21,7 @@ describe('trace after a peer moved, its lease still announcing the old VTEP MAC 
   // Kernel: n1's sync before n2's wrote 16:58:… back and pod-1a <-> pod-2a stayed lost (0/2 after the re-creation);
   // n2 sync, n1 sync, lab pod recreate pod-2a: both answered.
   const dir = join(FIXTURES, 'lab-vxlan-peer-moved-new-mac')
-  const publish = {node: 'n2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers'}
+  const publish = {node: 'n2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers', sync: 'publish'}
   const recreate = {node: 'n2', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it'}
   const behindSync = 'flannelctl sync   # n1 has not synced since n2\'s lease moved to 10.244.102.0/24: once n2\'s own sync has published its VTEP\'s new MAC (VTEP_MAC_NOT_PUBLISHED), it replaces the old entries; or by hand:'
   let copy = ''
@@ -32,8 +32,8 @@ describe('trace after a peer moved, its lease still announcing the old VTEP MAC 
     expect(trace.disposition).to.equal('STALE_VTEP_MAC')
     expect(trace.failure!.reason).to.contain('n2\'s lease still announces 16:58:7b:64:7f:ad, so n1\'s sync puts that back until n2 publishes the new one')
     const fix = trace.failure!.fix
-    expect(fix.slice(0, 2)).to.deep.equal([publish, {node: 'n1', command: behindSync}])
-    expect(fix).to.deep.include({node: 'n1', command: 'ip neigh replace 10.244.102.0 lladdr 06:36:e0:f4:ea:f9 dev flannel.1 nud permanent'})
+    expect(fix.slice(0, 2)).to.deep.equal([publish, {node: 'n1', command: behindSync, sync: 'peer'}])
+    expect(fix).to.deep.include({node: 'n1', command: 'ip neigh replace 10.244.102.0 lladdr 06:36:e0:f4:ea:f9 dev flannel.1 nud permanent', byHand: true})
     expect(fix.at(-1)).to.deep.equal(recreate)
     // doctor, reading the same store, leads the pair the same way
     const pair = (await runDoctor({snapshot: dir}, {})).pairs.find(p => p.from === 'pod-1a' && p.to === 'pod-2a')!
@@ -55,7 +55,7 @@ describe('trace after a peer moved, its lease still announcing the old VTEP MAC 
     const {trace} = await runTrace({snapshot: dir, src: 'pod-2a', dst: 'pod-1a'})
     // the request's fix lists what the reply needs too: the re-creation after them, not first where the request failed
     expect(trace.returnPath.disposition).to.equal('STALE_VTEP_MAC')
-    expect(trace.failure!.fix.slice(0, 2)).to.deep.equal([publish, {node: 'n1', command: behindSync}])
+    expect(trace.failure!.fix.slice(0, 2)).to.deep.equal([publish, {node: 'n1', command: behindSync, sync: 'peer'}])
     expect(trace.failure!.fix.at(-1)).to.deep.equal(recreate)
     expect(trace.failure!.fix.filter(f => f.command === recreate.command)).to.have.length(1)
     const inLab: Trace = {...trace, failure: {...trace.failure!, fix: withLabCommands(trace.failure!.fix, 'tlone')},

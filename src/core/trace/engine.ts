@@ -859,7 +859,7 @@ class Walk {
       return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device),
         `${why}${unpublished ? `; ${peer.name}'s lease still announces ${announced}, so ${sender}'s sync puts that back until ${peer.name} publishes the new one` : ''}${
           stranded !== undefined ? `; ${stranded.name} stayed on the old subnet, which ${peer.name} no longer has, so it needs re-creating` : ''}`,
-        [...(unpublished ? [{node: peer.name, command: publishVtepMacFix(device.name)}] : []), ...this.behindMoveFixes(t, peer.name, device, remote, moved, unpublished),
+        [...(unpublished ? [publishVtepMacFix(peer.name, device.name)] : []), ...this.behindMoveFixes(t, peer.name, device, remote, moved, unpublished),
           ...(stranded !== undefined ? [recreatePodFix(peer.name, stranded.name)] : [])], sender)
     }
     const fix: Fix[] = [{node: sender, command: `ip neigh replace ${t.nexthop} lladdr ${device.mac} dev ${dev} nud permanent`}]
@@ -867,7 +867,7 @@ class Walk {
     if (t.sender.fdb(dev, t.innerMac).length > 0) fix.push({node: sender, command: `bridge fdb del ${t.innerMac} dev ${dev}`})
     const lease = this.leaseOf(remote)
     // the peer's lease still announces the old MAC: the sender's next sync would put the old entries back
-    if (lease?.vtepMac !== undefined && lease.vtepMac.toLowerCase() === t.innerMac.toLowerCase()) fix.unshift({node: peer.name, command: publishVtepMacFix(device.name)})
+    if (lease?.vtepMac !== undefined && lease.vtepMac.toLowerCase() === t.innerMac.toLowerCase()) fix.unshift(publishVtepMacFix(peer.name, device.name))
     return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device), why, fix, sender)
   }
 
@@ -893,16 +893,16 @@ class Walk {
   }
 
   /**
-   * What mends a sender behind a peer's move: its sync, as doctor leads with; by hand, the old
-   * route, neighbour and fdb entries go and the peer's new ones come. Patching the old neighbour
+   * What mends a sender behind a peer's move: its sync, as doctor leads with; or, in its place (marked
+   * byHand), the old route, neighbour and fdb entries go and the peer's new ones come. Patching the old neighbour
    * with the new MAC (the fix before) brought frames to a peer that routes the old subnet nowhere.
    */
   private behindMoveFixes(t: Tunnel, peer: string, device: VxlanDevice, remote: string | undefined, moved: PeerMove, unpublished: boolean): Fix[] {
-    const on = (command: string): Fix => ({node: t.sender.name, command})
+    const on = (command: string): Fix => ({node: t.sender.name, command, byHand: true})
     const dev = t.device.name
     const oldRoutes = (t.sender.snap.routes ?? []).filter(r => r.dev === dev && r.gateway === t.nexthop && inMainTable(r))
     return [
-      on(behindMoveSync(t.sender.name, peer, moved.subnet ?? moved.vtep, unpublished)),
+      behindMoveSync(t.sender.name, peer, moved.subnet ?? moved.vtep, {unpublished, byHand: true}),
       ...oldRoutes.map(r => on(routeDelCommand(r))),
       ...(t.sender.neighbour(dev, t.nexthop) !== undefined ? [on(`ip neigh del ${t.nexthop} dev ${dev}`)] : []),
       ...(t.sender.fdb(dev, t.innerMac).length > 0 ? [on(`bridge fdb del ${t.innerMac} dev ${dev}`)] : []),

@@ -338,20 +338,27 @@ export function vethOtherEnd(w: WorldIndex, view: HostView, index: number | unde
   return undefined
 }
 
-/** How the fix that leads the fixes of a node behind a peer's move begins (doctor finds it by this). */
-export const BEHIND_SYNC = 'flannelctl sync   # '
+/** How a node's sync that takes a peer's entries anew is written: its command, then why. */
+const BEHIND_SYNC = 'flannelctl sync   # '
 
 /**
- * That fix: the node's sync replaces every entry of the peer's old lease at once; the by-hand
- * commands follow it. `unpublished`: the peer's lease still announces its VTEP's old MAC, which a
- * sync before the peer's own would write.
+ * That fix for a node behind a peer's move: its sync replaces every entry of the peer's old lease at
+ * once. `byHand`: the commands that do the same by hand follow it (marked `byHand`), which its text
+ * announces. `unpublished`: the peer's lease still announces its VTEP's old MAC, which a sync before
+ * the peer's own would write.
  */
-export function behindMoveSync(node: string, peer: string, subnet: string, unpublished = false): string {
-  return `${BEHIND_SYNC}${node} has not synced since ${peer}'s lease moved to ${subnet}: ${
-    unpublished ? `once ${peer}'s own sync has published its VTEP's new MAC (VTEP_MAC_NOT_PUBLISHED), ` : ''}it replaces the old entries; or by hand:`
+export function behindMoveSync(node: string, peer: string, subnet: string, {unpublished = false, byHand}: {unpublished?: boolean; byHand: boolean}): Fix {
+  const command = `${BEHIND_SYNC}${node} has not synced since ${peer}'s lease moved to ${subnet}: ${
+    unpublished ? `once ${peer}'s own sync has published its VTEP's new MAC (VTEP_MAC_NOT_PUBLISHED), ` : ''}it replaces the old entries${byHand ? '; or by hand:' : ''}`
+  return {node, command, sync: 'peer'}
+}
+
+/** The sync of a node whose neighbour still has a peer's VTEP's old MAC: it writes the one the peer's lease announces. */
+export function peerMacSync(node: string, peer: string): Fix {
+  return {node, command: `${BEHIND_SYNC}${node} takes ${peer}'s VTEP MAC from its lease`, sync: 'peer'}
 }
 
 /** A node whose lease still announces its VTEP's old MAC: its sync publishes the new one, which peers then sync. */
-export function publishVtepMacFix(device: string): string {
-  return `flannelctl sync   # publishes ${device}'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers`
+export function publishVtepMacFix(node: string, device: string): Fix {
+  return {node, command: `flannelctl sync   # publishes ${device}'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers`, sync: 'publish'}
 }

@@ -81,6 +81,8 @@ export const traceJsonSchema = {
         node: {type: 'string', description: 'the host to run the command on; with scope "cluster", the host whose rule it is about; with scope "lab", the node it is about'},
         command: {type: 'string'},
         scope: {enum: ['cluster', 'lab'], description: 'cluster: a command for the cluster\'s API (kubectl), run wherever kubectl reaches it, not on node; lab: a flannelctl lab command (trace --lab), run on the machine the lab is on'},
+        sync: {enum: ['publish', 'peer'], description: 'a node\'s flannelctl sync that takes what the store says anew, so it leads: publish, the node\'s own (its lease announces its VTEP\'s MAC again); peer, the sync of a node behind a peer (its lease moved, or its VTEP\'s MAC changed)'},
+        byHand: {enum: [true], description: 'one of the commands that do by hand what the sync "peer" fix of the same node before it does: run that sync or these, not both'},
       },
     },
     failure: {

@@ -54,15 +54,50 @@ export interface Fix {
    * `node`: the rule there is a controller's, written from cluster objects.
    * `lab`: a `flannelctl lab` command (re-create a lab pod), run on the machine the lab is on, not
    * inside `node`, the node it is about.
+   * `network` (doctor's findings only): a `flannelctl migrate` of the whole network, run once from
+   * where doctor ran, not inside `node`.
+   * Absent: a command run on `node`.
    */
-  scope?: 'cluster' | 'lab'
+  scope?: 'cluster' | 'lab' | 'network'
+  /**
+   * A node's `flannelctl sync` that takes what the store says anew, so it leads the other fixes:
+   * `publish`, the node's own (its lease announces its VTEP's MAC again, which its peers' syncs
+   * then write); `peer`, the sync of a node behind a peer (its lease moved, or its VTEP's MAC changed).
+   */
+  sync?: 'publish' | 'peer'
+  /**
+   * One of the commands that do by hand what the `sync: 'peer'` fix of the same node before it
+   * does: run that sync or these, not both (after the sync, its deletions fail: the entries are gone).
+   */
+  byHand?: true
 }
 
-/** Where a fix runs, as the text output says it: `on NODE`, the cluster for a kubectl command, here for a lab's. */
+/** Where a fix runs, as the text output says it: `on NODE`, the cluster for a kubectl command, here for a lab's or the network's. */
 export function fixPlace(fix: Fix): string {
   if (fix.scope === 'cluster') return `in the cluster, where kubectl works; the rule is on ${fix.node}`
-  if (fix.scope === 'lab') return `from here, not inside ${fix.node}`
+  if (fix.scope === 'lab' || fix.scope === 'network') return `from here, not inside ${fix.node}`
   return `on ${fix.node}`
+}
+
+/** A fix as the text output lists it: a node's sync with the by-hand commands that are its alternative, if any. */
+export interface FixStep {
+  fix: Fix
+  byHand: Fix[]
+}
+
+/**
+ * The fixes as steps to run one after another: each by-hand command goes under the sync of its node
+ * before it (not in the order of the list, where another node's sync may come between), since it is
+ * that sync's alternative, not a further step. A by-hand command with no such sync before it is a step.
+ */
+export function fixSteps(fixes: Fix[]): FixStep[] {
+  const steps: FixStep[] = []
+  for (const fix of fixes) {
+    const sync = fix.byHand === true ? [...steps].reverse().find(s => s.fix.node === fix.node && s.fix.sync === 'peer') : undefined
+    if (sync !== undefined) sync.byHand.push(fix)
+    else steps.push({fix, byHand: []})
+  }
+  return steps
 }
 
 export interface Failure {
