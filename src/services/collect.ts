@@ -287,6 +287,10 @@ export interface CollectResult {
 export async function collectToDir(o: SourceOptions, out: string, opts: LoadOptions = {}): Promise<CollectResult> {
   if (o.snapshot !== undefined) throw userError('collect reads live hosts; --snapshot is already a snapshot', 'copy the directory instead, or collect with --lab / --inventory')
   const src = await loadSource(o, {...opts, keepUnreadable: true})
+  const unreadNodes = src.unread.filter(u => u.role !== 'pod').length
+  const hosts = src.inventory.nodes.length - unreadNodes
+  // a snapshot of no host is no use, and would replace one that had some
+  if (hosts === 0) throw unreadError({dir: out, hosts, unread: src.unread})
   const files = await writeSnapshotDir(out, src.inventory, src.captured.map(c => ({name: c.name, tables: c.tables})), src.description)
   // doctor --snapshot then compares the tables with the store as doctor --lab does (leases, backend, EnableNFTables)
   const summary = await readSourceStore(src, o, opts.progress, `the snapshot holds no ${STORE_FILE}`)
@@ -295,8 +299,7 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
     files.push(join(out, STORE_FILE))
   }
   // captured holds the pods' own namespaces too; hosts are the nodes (and a lab's router)
-  const unreadNodes = src.unread.filter(u => u.role !== 'pod').length
-  return {dir: out, files, hosts: src.inventory.nodes.length - unreadNodes, pods: src.inventory.pods?.length ?? 0, source: src.description, unread: src.unread}
+  return {dir: out, files, hosts, pods: src.inventory.pods?.length ?? 0, source: src.description, unread: src.unread}
 }
 
 /**
@@ -304,14 +307,16 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
  * written, and what to do. Exit 2, as when the host alone was asked for: the inventory (or the
  * host) is what to fix.
  */
-export function unreadError(r: CollectResult): FlannelctlError {
+export function unreadError(r: Pick<CollectResult, 'dir' | 'hosts' | 'unread'>): FlannelctlError {
   const [first] = r.unread
   const what = (u: UnreadHost) => `${u.role === 'pod' ? 'pod' : 'host'} '${u.name}' (${u.reason})`
   const which = r.unread.length === 1 ? what(first) : `${r.unread.length} hosts: ${r.unread.map(what).join('; ')}`
   const hints = [...new Set(r.unread.map(u => u.hint).filter((h): h is string => h !== undefined && h !== ''))]
   const names = r.unread.map(u => u.name).join(', ')
-  return userError(`cannot read ${which}; ${r.dir} holds the other ${count(r.hosts, 'host')}, with ${names} recorded as unread: trace and doctor --snapshot say where ${r.unread.length === 1 ? 'its' : 'their'} tables are missing`,
-    `${hints.length > 0 ? `${hints.join('; ')}; then ` : ''}collect again into ${r.dir} (it replaces the snapshot)`)
+  const kept = r.hosts === 0 ? `no host could be read, so nothing is written to ${r.dir}`
+    : `${r.dir} holds the other ${count(r.hosts, 'host')}, with ${names} recorded as unread: trace and doctor --snapshot say where ${r.unread.length === 1 ? 'its' : 'their'} tables are missing`
+  return userError(`cannot read ${which}; ${kept}`,
+    `${hints.length > 0 ? `${hints.join('; ')}; then ` : ''}collect again${r.hosts === 0 ? '' : ` into ${r.dir} (it replaces the snapshot)`}`)
 }
 
 /** --verbose: every program run, on stderr, with where it ran. */

@@ -265,6 +265,9 @@ describe('collect and offline trace (real kernel)', function () {
       await writeFile(f, 'nodes:\n  - name: w1\n    exec: netns:fcc-does-not-exist\n')
       await oneLineError(['trace', 'a', 'b', '--inventory', f], /cannot read host 'w1' \(netns:fcc-does-not-exist\)/)
       await oneLineError(['doctor', '--inventory', f], /cannot read host 'w1'/)
+      // collect keeps what it can read; of no host, a snapshot is no use
+      await oneLineError(['collect', '--inventory', f, '--out', join(tmp, 'none-read')], /cannot read host 'w1' \(netns:fcc-does-not-exist: .*\); no host could be read, so nothing is written to /)
+      expect(await readdir(tmp)).to.not.include('none-read')
       // a pod's namespace: named a pod, not a host
       await writeFile(f, `nodes:\n  - name: w1\n    exec: local\npods:\n  - name: db-0\n    ip: 10.244.1.2\n    node: w1\n    netns: fcc-pod-gone\n`)
       await oneLineError(['trace', 'db-0', '10.244.1.3', '--inventory', f], /cannot read pod 'db-0' \(netns:fcc-pod-gone\)/)
