@@ -34,7 +34,7 @@ DIR is made when absent; a snapshot collect wrote there before is replaced whole
     if (flags.json) this.outJson(r)
     else {
       this.out(`collected ${r.source}: ${count(r.hosts, 'host')}, ${count(r.pods, 'pod')}, ${count(r.files.length, 'file')} in ${r.dir}`)
-      this.out(`trace offline with: flannelctl trace SRC DST --snapshot ${r.dir}`)
+      this.out(`trace offline with: flannelctl trace ${r.example?.join(' ') ?? 'SRC DST'} --snapshot ${r.dir}   ·   every pod pair and host check: flannelctl doctor --snapshot ${r.dir}`)
     }
     if (r.unread.length > 0) throw unreadError(r)
   }

@@ -278,6 +278,8 @@ export interface CollectResult {
   source: string
   /** hosts that could not be read: listed in the snapshot's inventory.yaml as `unread:`, without tables */
   unread: UnreadHost[]
+  /** two endpoints of the snapshot to trace between, for the next step's example: pods, else nodes read */
+  example?: [string, string]
 }
 
 /**
@@ -299,7 +301,10 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
     files.push(join(out, STORE_FILE))
   }
   // captured holds the pods' own namespaces too; hosts are the nodes (and a lab's router)
-  return {dir: out, files, hosts, pods: src.inventory.pods?.length ?? 0, source: src.description, unread: src.unread}
+  const unreadNames = new Set(src.unread.map(u => u.name))
+  const endpoints = [...(src.inventory.pods ?? []).filter(p => !unreadNames.has(p.node)), ...src.inventory.nodes.filter(n => !unreadNames.has(n.name))].map(h => h.name)
+  return {dir: out, files, hosts, pods: src.inventory.pods?.length ?? 0, source: src.description, unread: src.unread,
+    ...(endpoints.length >= 2 ? {example: [endpoints[0], endpoints[1]] as [string, string]} : {})}
 }
 
 /**

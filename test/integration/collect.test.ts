@@ -59,6 +59,8 @@ describe('collect and offline trace (real kernel)', function () {
     expect(r.exitCode, r.stderr).to.equal(0)
     // hosts are the nodes; the pods' own namespaces are counted as pods only
     expect(r.stdout).to.contain('collected lab ' + name + ': 3 hosts, 3 pods,')
+    // the next step, with names from the snapshot to try it on
+    expect(r.stdout).to.contain(`trace offline with: flannelctl trace ${state.pods[0].name} ${state.pods[1].name} --snapshot ${dir}   ·   every pod pair and host check: flannelctl doctor --snapshot ${dir}`)
     const inv = await readFile(join(dir, 'inventory.yaml'), 'utf8')
     for (const n of state.nodes) expect(inv).to.contain(`name: ${n.name}`)
     for (const p of state.pods) expect(inv).to.contain(p.ip)
