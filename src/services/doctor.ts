@@ -684,7 +684,7 @@ function readsPart(world: World): boolean {
  */
 function unreadHostFindings(world: World): DoctorFinding[] {
   return (world.unread ?? []).map(u => ({code: 'HOST_NOT_READ', severity: 'error' as const, node: u.name,
-    message: `${u.name}'s tables are missing: collect could not read it, so nothing of it is checked and a path through it ends where the tables run out`,
+    message: `${u.name}'s tables are missing: it could not be read, so nothing of it is checked and a path through it ends where the tables run out`,
     evidence: `unread: ${u.reason}`, fix: []}))
 }
 

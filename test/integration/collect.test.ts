@@ -160,14 +160,14 @@ describe('collect and offline trace (real kernel)', function () {
     expect(toN3.exitCode).to.equal(1)
     expect(toN3.trace.disposition).to.equal('INSUFFICIENT_INFO')
     expect(toN3.trace.failure?.node).to.equal('n2')
-    expect(toN3.trace.failure?.reason).to.contain('the tables of node n3 are missing (collect could not read it)')
+    expect(toN3.trace.failure?.reason).to.contain('the tables of node n3 are missing (it could not be read)')
     const fromN3 = await traceJson([c.name, b.name, '--snapshot', dir])
-    expect(fromN3.trace.failure?.reason).to.match(/^pod .*'s node n3's tables are missing \(collect could not read it: netns:fcc-n3-down: /)
+    expect(fromN3.trace.failure?.reason).to.match(/^pod .*'s node n3's tables are missing \(not read: netns:fcc-n3-down: /)
     const doctor = await cli(['doctor', '--snapshot', dir, '--json'])
     expect(doctor.exitCode).to.equal(1)
     const report = JSON.parse(doctor.stdout) as {findings: {code: string; node: string; severity: string}[]}
     expect(report.findings.filter(x => x.code === 'HOST_NOT_READ')).to.deep.equal([{code: 'HOST_NOT_READ', severity: 'error', node: 'n3',
-      message: 'n3\'s tables are missing: collect could not read it, so nothing of it is checked and a path through it ends where the tables run out',
+      message: 'n3\'s tables are missing: it could not be read, so nothing of it is checked and a path through it ends where the tables run out',
       evidence: 'unread: netns:fcc-n3-down: Cannot open network namespace "fcc-n3-down": No such file or directory', fix: []}])
     expect(report.findings.map(x => x.code)).to.not.include('STALE_ROUTE')
   })

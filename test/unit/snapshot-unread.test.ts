@@ -35,19 +35,19 @@ describe('a snapshot with a node collect could not read', () => {
     const t = traceFlow(world, {src: 'pod-1a', dst: 'pod-2a'})
     expect(t.disposition).to.equal('INSUFFICIENT_INFO')
     expect(t.failure?.node).to.equal('n1')
-    expect(t.failure?.reason).to.contain('the tables of node n2 are missing (collect could not read it), so it may be that node')
+    expect(t.failure?.reason).to.contain('the tables of node n2 are missing (it could not be read), so it may be that node')
     expect(t.failure?.fix.map(f => f.command)).to.include('ping -c 1 192.168.100.12')
   })
 
   it('from a pod of n2: its start is missing, and why', async () => {
     const t = traceFlow(await snapshot({pods: true}), {src: 'pod-2a', dst: 'pod-1a'})
     expect(t.disposition).to.equal('INSUFFICIENT_INFO')
-    expect(t.failure).to.deep.include({node: 'n2', reason: `pod pod-2a's node n2's tables are missing (collect could not read it: ${WHY})`})
+    expect(t.failure).to.deep.include({node: 'n2', reason: `pod pod-2a's node n2's tables are missing (not read: ${WHY})`})
   })
 
   it('n2 named as an endpoint: one error saying its tables are missing, with the way on', async () => {
     const world = await snapshot({pods: true})
-    expect(() => traceFlow(world, {src: 'pod-1a', dst: 'n2'})).to.throw(FlannelctlError, `the destination n2 is a node whose tables are missing: collect could not read it (${WHY})`)
+    expect(() => traceFlow(world, {src: 'pod-1a', dst: 'n2'})).to.throw(FlannelctlError, `the destination n2 is a node whose tables are missing (not read: ${WHY})`)
       .with.property('hint').that.equals('collect again once n2 can be read; meanwhile trace between the hosts that were read, or to its pods (pod-2a) to see where a path to it runs out')
   })
 

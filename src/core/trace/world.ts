@@ -64,7 +64,7 @@ export class WorldIndex {
   /** A node without tables, said as its absence: `n4 has no snapshot`, or why collect could not read it. */
   noTablesOf(node: string): string {
     const why = this.unreadReason(node)
-    return why === undefined ? `${node} has no snapshot` : `${node}'s tables are missing (collect could not read it: ${why})`
+    return why === undefined ? `${node} has no snapshot` : `${node}'s tables are missing (not read: ${why})`
   }
 
   /**
@@ -83,7 +83,7 @@ export class WorldIndex {
     const unread = this.world.unread ?? []
     if (unread.length === 0) return ''
     // (why each could not be read is said where it is named alone: noTablesOf, doctor's HOST_NOT_READ)
-    return `; ${unread.length === 1 ? `the tables of node ${unread[0].name} are` : `the tables of nodes ${unread.map(u => u.name).join(', ')} are`} missing (collect could not read ${unread.length === 1 ? 'it' : 'them'}), so it may be ${unread.length === 1 ? 'that node' : 'one of them'}`
+    return `; ${unread.length === 1 ? `the tables of node ${unread[0].name} are` : `the tables of nodes ${unread.map(u => u.name).join(', ')} are`} missing (${unread.length === 1 ? 'it' : 'they'} could not be read), so it may be ${unread.length === 1 ? 'that node' : 'one of them'}`
   }
 
   podOf(view: HostView): PodRef | undefined {
@@ -244,7 +244,7 @@ export class WorldIndex {
     }
     const unread = this.unreadReason(text)
     if (unread !== undefined) {
-      throw userError(`the ${role} ${text} is a node whose tables are missing: collect could not read it (${unread})`,
+      throw userError(`the ${role} ${text} is a node whose tables are missing (not read: ${unread})`,
         `collect again once ${text} can be read; meanwhile trace between the hosts that were read${this.podsOn(text).length > 0 ? `, or to its pods (${this.podsOn(text).slice(0, 3).map(p => p.name).join(', ')}) to see where a path to it runs out` : ''}`)
     }
     const host = this.views.get(text)
