@@ -272,7 +272,7 @@ export class WorldIndex {
     // a lab's pod name traced without --lab is the usual way here: the hosts read are this one alone
     const alone = this.world.partial && this.world.unread === undefined
     throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node ${alone ? 'that the tables read show' : 'of the hosts read'}`,
-      `known names: ${this.knownNames()}${this.podIpsInstead(text)}${alone ? '; to read other hosts: --lab NAME, --inventory FILE or --snapshot DIR' : ''}`)
+      `known names: ${this.knownNames()}${this.podIpsInstead(text, !alone)}${alone ? '; to read other hosts: --lab NAME, --inventory FILE or --snapshot DIR' : ''}`)
   }
 
   /**
@@ -280,7 +280,7 @@ export class WorldIndex {
    * address works all the same, from its node's pod subnet. Says so with addresses of this world,
    * and how to list pods by name; '' when the pods were listed.
    */
-  private podIpsInstead(name: string): string {
+  private podIpsInstead(name: string, fromInventory: boolean): string {
     if (!this.world.podsDiscovered) return ''
     const seen = new Set<string>()
     const subnets = this.podSubnetList().filter(p => !seen.has(p.view.name) && seen.add(p.view.name))
@@ -291,7 +291,10 @@ export class WorldIndex {
     const ips = subnets.length >= 2 ? [example(subnets[0]), example(subnets[1])] : this.world.pods.slice(0, 2).map(p => p.ip)
     const where = subnets.slice(0, 4).map(p => `${p.view.name} ${cidrToString(p)}`).join(', ') + (subnets.length > 4 ? ', …' : '')
     const listed = subnets[0] !== undefined ? `{name: ${name}, ip: ${example(subnets[0])}, node: ${subnets[0].view.name}}` : `{name: ${name}, ip: IP, node: NODE}`
-    return `; the pods are not listed (no \`pods:\`), only found in the tables, and an idle pod shows there by no name: give its IP instead${ips.length === 2 ? `, e.g. trace ${ips[0]} ${ips[1]}` : ''}${where !== '' ? ` (pod subnets: ${where})` : ''}, or list the pods in the inventory (pods: [${listed}])`
+    const instead = `give its IP instead${ips.length === 2 ? `, e.g. trace ${ips[0]} ${ips[1]}` : ''}${where !== '' ? ` (pod subnets: ${where})` : ''}`
+    // this host read alone has no inventory to list pods in
+    return fromInventory ? `; the pods are not listed (no \`pods:\`), only found in the tables, and an idle pod shows there by no name: ${instead}, or list the pods in the inventory (pods: [${listed}])`
+      : `; pods here are known only from the tables, and an idle pod by no name: ${instead}`
   }
 
   /**
