@@ -14,7 +14,7 @@ import {discoverPods, isSafeName, nodesSharingHost, parseInventory, type Invento
 import type {PodRef, World} from '../core/trace/types.js'
 import {Lab, loadLab, type LabState} from './lab.js'
 import {listLeases, recordedStore, storeSummary, type StoreSummary} from './lease.js'
-import {userError, type FlannelctlError} from '../errors.js'
+import {FlannelctlError, userError} from '../errors.js'
 import {count} from '../core/words.js'
 
 export interface SourceOptions {
@@ -239,7 +239,11 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
         if (pod.netns && pod.unread === undefined) live.push({name: pod.name, role: 'pod', runner: podRunner(inv.nodes.find(n => n.name === pod.node)!, pod as InventoryPod & {netns: string}, opts.listener)})
       }
       if (live.length > 20) opts.progress?.(`reading ${inv.nodes.length} nodes from ${o.inventory}`)
-      const read = await captureAll(live, opts)
+      const read = await captureAll(live, opts).catch((error: unknown) => {
+        // a node down stops a live trace or doctor; marked so, the others are read without it
+        if (!(error instanceof HostUnreadable) || !inv.nodes.some(n => n.name === error.host)) throw error
+        throw new FlannelctlError(error.message, `${error.hint}; to go on without it meanwhile, give node '${error.host}' the line \`unread: down\` in ${o.inventory} (then it is not read, and traces say where its tables are missing)`, error.exitCode, error.reason)
+      })
       const {captured} = read
       const unread = [...marked, ...read.unread]
       const readNodes = nodes.filter(({node}) => captured.some(c => c.name === node.name))

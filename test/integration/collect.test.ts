@@ -170,6 +170,13 @@ describe('collect and offline trace (real kernel)', function () {
       message: 'n3\'s tables are missing: it could not be read, so nothing of it is checked and a path through it ends where the tables run out',
       evidence: 'unread: netns:fcc-n3-down: Cannot open network namespace "fcc-n3-down": No such file or directory', fix: []}])
     expect(report.findings.map(x => x.code)).to.not.include('STALE_ROUTE')
+    // live, the node down stops the trace, and the hint says how to go on without it; so marked, it does
+    const live = await cli(['trace', b.name, c.name, '--inventory', f])
+    expect(live.exitCode).to.equal(2)
+    expect(live.stderr).to.contain(`; to go on without it meanwhile, give node 'n3' the line \`unread: down\` in ${f}`)
+    await writeFile(f, (await readFile(f, 'utf8')).replace('    exec: netns:fcc-n3-down\n', '    exec: netns:fcc-n3-down\n    unread: down\n'))
+    const marked = await traceJson([b.name, c.name, '--inventory', f])
+    expect(marked.trace.failure?.reason).to.contain('the tables of node n3 are missing (it could not be read)')
   })
 
   it('--out: a snapshot collect wrote is replaced whole (a host no longer collected is gone); a directory of other files is refused and left as it was', async () => {
