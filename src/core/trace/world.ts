@@ -61,7 +61,7 @@ export class WorldIndex {
     return this.world.unread?.find(u => u.name === name)?.reason
   }
 
-  /** A node without tables, said as its absence: `n4 has no snapshot`, or why collect could not read it. */
+  /** A node without tables, said as its absence: `n4 has no snapshot`, or why it was not read. */
   noTablesOf(node: string): string {
     const why = this.unreadReason(node)
     return why === undefined ? `${node} has no snapshot` : `${node}'s tables are missing (not read: ${why})`
@@ -270,7 +270,7 @@ export class WorldIndex {
     const v6 = ipv6Literal(text)
     if (v6 !== undefined) throw this.ipv6Refusal(text, v6, role)
     // a lab's pod name traced without --lab is the usual way here: the hosts read are this one alone
-    const alone = this.world.partial && this.world.unread === undefined
+    const alone = this.world.partial === true
     throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node ${alone ? 'that the tables read show' : 'of the hosts read'}`,
       `known names: ${this.knownNames()}${this.podIpsInstead(text, !alone)}${alone ? '; to read other hosts: --lab NAME, --inventory FILE or --snapshot DIR' : ''}`)
   }
