@@ -284,7 +284,7 @@ export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
   if (invText !== undefined) {
     inventory = parseInventory(invText, join(dir, INVENTORY_FILE))
     const named = new Set([...inventory.nodes, ...(inventory.pods ?? [])].map(h => h.name))
-    unlisted = (await readdir(dir, {withFileTypes: true})).filter(e => e.isDirectory() && !named.has(e.name)).map(e => e.name).sort()
+    unlisted = (await readdir(dir, {withFileTypes: true})).filter(e => e.isDirectory() && isSafeName(e.name) && !named.has(e.name)).map(e => e.name).sort()
   } else {
     const entries = await readdir(dir, {withFileTypes: true})
     const names = entries.filter(e => e.isDirectory() && isSafeName(e.name)).map(e => e.name).sort()

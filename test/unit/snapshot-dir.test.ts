@@ -117,6 +117,7 @@ describe('snapshot directory', () => {
   it('says which directories inventory.yaml leaves out (another host\'s collect copied in)', async () => {
     await writeSnapshotDir(dir, {nodes: [{name: 'n1'}]}, [{name: 'n1', tables: {'ip-route': {format: 'txt', text: ''}}}])
     await mkdir(join(dir, 'n2'))
+    await mkdir(join(dir, '.git')) // a snapshot kept in git: no node's name
     expect((await readSnapshotDir(dir)).unlisted).to.deep.equal(['n2'])
   })
 
