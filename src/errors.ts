@@ -14,9 +14,10 @@ export const ExitCode = {
 
 /**
  * Reasons a caller acts on, beyond printing: `NO_STATE`: this host has no flannelctl record (never
- * set up, or reset); `NOT_INSTALLED`: a program to run is not there (an optional read is then unknown).
+ * set up, or reset); `NOT_INSTALLED`: a program to run is not there (an optional read is then unknown);
+ * `HOST_UNREADABLE`: a host of an inventory or lab cannot be read at all (collect keeps the others).
  */
-export type ErrorReason = 'NO_STATE' | 'NOT_INSTALLED'
+export type ErrorReason = 'NO_STATE' | 'NOT_INSTALLED' | 'HOST_UNREADABLE'
 
 export class FlannelctlError extends Error {
   readonly hint: string

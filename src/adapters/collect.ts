@@ -6,7 +6,7 @@
  */
 import {interestingSysctls} from '../core/model.js'
 import {isIPv4} from '../core/addr.js'
-import {userError} from '../errors.js'
+import {ExitCode, FlannelctlError} from '../errors.js'
 import {HostAdapter} from './host.js'
 import {firstLine, isNotInstalled, type Command, type CommandResult, type Runner} from './runner.js'
 import {reachHint, targetToString, type Target} from './target.js'
@@ -60,12 +60,23 @@ function where(runner: Runner): string {
     ? `${targetToString(runner.target)} netns ${runner.netns}` : targetToString(runner.target)
 }
 
-/** A host that cannot be read at all is the user's inventory's problem (exit 2), not a crash. */
+/**
+ * A host that cannot be read at all is the user's inventory's problem (exit 2), not a crash.
+ * `why` says where and what failed, without the host's name: what a snapshot records of it.
+ */
+export class HostUnreadable extends FlannelctlError {
+  readonly why: string
+  constructor(readonly host: string, at: string, failure: string, what: 'host' | 'pod', hint: string) {
+    super(`cannot read ${what} '${host}' (${at}): ${failure}`, hint, ExitCode.usage, 'HOST_UNREADABLE')
+    this.why = `${at}: ${failure}`
+  }
+}
+
 function unreachable(name: string, runner: Runner, r: CommandResult, what: 'host' | 'pod'): never {
   const t = runner.target
   const why = firstLine(r.stderr || r.stdout) || `exit code ${r.exitCode}`
   const hint = reachHint(runner instanceof NetnsInsideRunner && t.kind !== 'ssh' ? {kind: 'netns', name: runner.netns} : t)
-  throw userError(`cannot read ${what} '${name}' (${where(runner)}): ${why}`, hint)
+  throw new HostUnreadable(name, where(runner), why, what, hint)
 }
 
 export function sysctlText(values: Record<string, string>, format: TableFormat): string {

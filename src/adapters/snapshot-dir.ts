@@ -4,7 +4,7 @@
  * in the HostSnapshot; an empty file is an empty table.
  */
 import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
-import {readdirSync, readFileSync} from 'node:fs'
+import {readdirSync, readFileSync, type Dirent} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {addressesFromKernelRoutes, isIPv6Route, type HostSnapshot, type Link, type Neighbor, type Route} from '../core/model.js'
 import {entryDevicesOfAll, ipv4Part, isIPv6, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseIPv4Rules, parseNeighbors, parseNftRuleset, parseQdiscs, parseIpsets, parseRoutes, parseSysctls} from '../core/parse/index.js'
@@ -23,6 +23,14 @@ export interface RawTable {
 export type RawTables = Partial<Record<TableName, RawTable>>
 
 export const INVENTORY_FILE = 'inventory.yaml'
+/** Beside a snapshot's inventory.yaml: the store's view when it was collected (StoreSummary, written by services/collect.ts). */
+export const STORE_FILE = 'store.json'
+/**
+ * The first line of the inventory collect writes: a later collect into the same directory replaces
+ * a snapshot that starts so, and refuses any other directory that is not empty (a hand-made
+ * snapshot, someone's files), whose contents it would otherwise mix with its own.
+ */
+const COLLECT_MARK = '# written by flannelctl collect'
 
 /**
  * A HostSnapshot whose tables are parsed on first use. A trace visits a handful of hosts; parsing
@@ -249,12 +257,16 @@ export async function readTables(hostDir: string): Promise<RawTables> {
 
 export interface SnapshotDir {
   inventory: Inventory
-  /** one per node, then one per pod whose own directory exists */
+  /** one per node, then one per pod whose own directory exists; nodes marked `unread:` have none */
   hosts: HostSnapshot[]
+  /** nodes whose tables collect could not read, with why (the inventory's `unread:`) */
+  unread: {name: string; reason: string}[]
   /** pod names whose own tables were captured */
   podsWithTables: string[]
   /** files in host directories that are no table file (`routes.txt`): not read */
   ignored: string[]
+  /** directories beside inventory.yaml that it names as no node or pod (another host's collect copied in): not read */
+  unlisted: string[]
 }
 
 /**
@@ -268,8 +280,11 @@ export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
   }
   const invText = await readOptional(join(dir, INVENTORY_FILE))
   let inventory: Inventory
+  let unlisted: string[] = []
   if (invText !== undefined) {
     inventory = parseInventory(invText, join(dir, INVENTORY_FILE))
+    const named = new Set([...inventory.nodes, ...(inventory.pods ?? [])].map(h => h.name))
+    unlisted = (await readdir(dir, {withFileTypes: true})).filter(e => e.isDirectory() && isSafeName(e.name) && !named.has(e.name)).map(e => e.name).sort()
   } else {
     const entries = await readdir(dir, {withFileTypes: true})
     const names = entries.filter(e => e.isDirectory() && isSafeName(e.name)).map(e => e.name).sort()
@@ -277,7 +292,8 @@ export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
     inventory = {nodes: names.map(name => ({name}))}
   }
   const ignored: string[] = []
-  const nodes = inventory.nodes.map(node => {
+  const unread = inventory.nodes.filter(n => n.unread !== undefined).map(n => ({name: n.name, reason: n.unread!}))
+  const nodes = inventory.nodes.filter(n => n.unread === undefined).map(node => {
     const hostDir = join(dir, node.name)
     const host = hostFromDir(node.name, hostDir, ignored)
     if (!host) throw userError(`snapshot ${dir} has no directory for node '${node.name}'`, `add ${hostDir}/ with the node's tables, or remove the node from ${INVENTORY_FILE}`)
@@ -285,13 +301,18 @@ export async function readSnapshotDir(dir: string): Promise<SnapshotDir> {
   })
   const pods = (inventory.pods ?? []).map(pod => hostFromDir(pod.name, join(dir, pod.name), ignored))
   const captured = pods.filter((p): p is HostSnapshot => p !== undefined)
-  return {inventory, hosts: [...nodes, ...captured], podsWithTables: captured.map(p => p.name), ignored}
+  return {inventory, hosts: [...nodes, ...captured], podsWithTables: captured.map(p => p.name), ignored, unread, unlisted}
 }
 
-/** Write DIR/inventory.yaml and DIR/<host>/<table>.<format> for every captured table. */
-export async function writeSnapshotDir(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[]): Promise<string[]> {
+/**
+ * Write DIR/inventory.yaml and DIR/<host>/<table>.<format> for every captured table. DIR is new,
+ * empty, or a snapshot collect wrote before, which is replaced whole: a host no longer collected
+ * or a table no longer read must not be taken for part of this one.
+ */
+export async function writeSnapshotDir(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[], source = 'hosts'): Promise<string[]> {
+  await clearForSnapshot(dir)
   try {
-    return await writeLayout(dir, inventory, hosts)
+    return await writeLayout(dir, inventory, hosts, source)
   } catch (e) {
     const err = e as NodeJS.ErrnoException
     if (err.code === undefined || err.path === undefined) throw e
@@ -300,7 +321,51 @@ export async function writeSnapshotDir(dir: string, inventory: Inventory, hosts:
   }
 }
 
-async function writeLayout(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[]): Promise<string[]> {
+/**
+ * Make DIR ready for a snapshot: nothing to do when it is absent or empty; a snapshot collect
+ * wrote is removed (it holds nothing else: checked first, so no file of anyone else's goes with
+ * it); any other directory that is not empty is refused.
+ */
+async function clearForSnapshot(dir: string): Promise<void> {
+  // absent, a file, not ours to read: writing it says what is wrong, as for a new directory
+  const entries = await readdir(dir, {withFileTypes: true}).catch(() => [] as Dirent[])
+  if (entries.length === 0) return
+  const refusal = await notCollectsOwn(dir, entries)
+  if (refusal !== undefined) throw refusal
+  for (const e of entries) await rm(join(dir, e.name), {recursive: true, force: true})
+}
+
+/** Undefined when DIR holds a snapshot collect wrote and nothing else; else the error saying what is there. */
+async function notCollectsOwn(dir: string, entries: Dirent[]): Promise<Error | undefined> {
+  const elsewhere = `give a new or empty directory (e.g. --out ${join(dir, 'snapshot')})`
+  const listed = entries.slice(0, 4).map(e => e.name).join(', ') + (entries.length > 4 ? `, … (${entries.length} entries)` : '')
+  const text = await readFile(join(dir, INVENTORY_FILE), 'utf8').catch(() => undefined)
+  if (text === undefined) {
+    return userError(`--out ${dir} is not empty and holds no snapshot collect wrote (it holds ${listed})`,
+      `${elsewhere}: collect replaces only a snapshot it wrote itself, and would mix its files with these`)
+  }
+  let inventory: Inventory | undefined
+  try {
+    inventory = text.startsWith(COLLECT_MARK) ? parseInventory(text, join(dir, INVENTORY_FILE)) : undefined
+  } catch {}
+  if (inventory === undefined) {
+    return userError(`--out ${dir} holds a snapshot that collect did not write (by hand, or by an older flannelctl: its ${INVENTORY_FILE} does not start with "${COLLECT_MARK}")`,
+      `${elsewhere}, or remove this one first: collect would mix its files with these`)
+  }
+  const hosts = new Set([...inventory.nodes, ...(inventory.pods ?? [])].map(h => h.name))
+  for (const e of entries) {
+    if (e.name === INVENTORY_FILE || (e.name === STORE_FILE && e.isFile())) continue
+    const other = !e.isDirectory() || !hosts.has(e.name) ? e.name
+      : (await readdir(join(dir, e.name), {withFileTypes: true})).find(f => !f.isFile() || !isTableFileName(f.name))?.name
+    if (other === undefined) continue
+    const path = e.name === other ? join(dir, other) : join(dir, e.name, other)
+    return userError(`--out ${dir} holds a snapshot collect wrote, and ${path}, which collect did not write`,
+      `move ${path} away (collect replaces the whole snapshot), or ${elsewhere}`)
+  }
+  return undefined
+}
+
+async function writeLayout(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[], source: string): Promise<string[]> {
   const written: string[] = []
   await mkdir(dir, {recursive: true})
   for (const h of hosts) {
@@ -311,14 +376,14 @@ async function writeLayout(dir: string, inventory: Inventory, hosts: {name: stri
       const table = h.tables[t]
       if (!table) continue
       const path = join(hostDir, `${t}.${table.format}`)
-      // A stale copy in the other form would be read instead of this one.
-      await rm(join(hostDir, `${t}.${table.format === 'json' ? 'txt' : 'json'}`), {force: true})
       await writeFile(path, table.text.endsWith('\n') || table.text === '' ? table.text : table.text + '\n')
       written.push(path)
     }
   }
   const invPath = join(dir, INVENTORY_FILE)
-  await writeFile(invPath, formatInventory({nodes: inventory.nodes.map(n => ({name: n.name})), pods: inventory.pods, partial: inventory.partial, podsDiscovered: inventory.podsDiscovered}))
+  const nodes = inventory.nodes.map(n => ({name: n.name, ...(n.unread !== undefined ? {unread: n.unread} : {})}))
+  await writeFile(invPath, `${COLLECT_MARK} from ${source.replace(/\n/g, ' ')} at ${new Date().toISOString()}; collect --out here again replaces this directory\n` +
+    formatInventory({nodes, pods: inventory.pods, partial: inventory.partial, podsDiscovered: inventory.podsDiscovered}))
   written.push(invPath)
   return written
 }

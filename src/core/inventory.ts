@@ -20,6 +20,11 @@ export interface InventoryNode {
   stateFile?: string
   subnetFile?: string
   cniConfDir?: string
+  /**
+   * Why this host's tables are not there (`collect` could not read it: a node down, its namespace
+   * gone): what a trace needs of it is unknown, not empty. Not read when live either.
+   */
+  unread?: string
 }
 
 /** The per-node file keys (what --state-file, --subnet-file and --cni-conf-dir say for every node), by the file name of each. */
@@ -31,6 +36,8 @@ export interface InventoryPod {
   node: string
   /** the pod's own network namespace on its node, to read its routes */
   netns?: string
+  /** why the pod's own tables are not there (`collect` could not read its namespace) */
+  unread?: string
 }
 
 export interface Inventory {
@@ -99,9 +106,9 @@ export function execSpecOfCommand(command: string): string | undefined {
  *       - name: node0        (a list item: "- " at the list's indentation, 0 or 2 spaces)
  *         exec: netns:n0     (more keys of the item, two spaces further in)
  *
- * with lower-case keys and plain values that YAML reads as strings. Anything else (comments,
- * quotes, flow style, numbers, empty values or lists, a key twice) is undefined: the yaml library
- * reads it. The checks after reading are the same for both.
+ * with lower-case keys and plain values that YAML reads as strings, and full-line comments starting
+ * in the first column. Anything else (a comment after a value, quotes, flow style, numbers, empty
+ * values or lists, a key twice) is undefined: the yaml library reads it. The checks after reading are the same for both.
  */
 export function readPlainBlock(text: string): YAMLMap | undefined {
   const root = new YAMLMap()
@@ -112,7 +119,8 @@ export function readPlainBlock(text: string): YAMLMap | undefined {
   for (const line of text.split('\n')) {
     const at = offset
     offset += line.length + 1
-    if (line === '') continue
+    // a full-line comment (collect's first line says what wrote the file) is no entry
+    if (line === '' || line.startsWith('#')) continue
     const top = /^(nodes|pods):$/.exec(line)
     if (top) {
       if (root.has(top[1])) return undefined
@@ -220,8 +228,8 @@ class InventoryReader {
     for (const item of nodesNode.items as YamlNode[]) {
       const name = this.name(item, 'node')
       // a misspelt `exec:` would read the node as this host
-      this.knownKeys(item as YAMLMap, ['name', 'exec', ...Object.keys(NODE_FILE_KEYS)], `node '${name}'`,
-        'a node has name: and exec: (local, netns:NAME or ssh:USER@HOST), and for migrate optionally stateFile:, subnetFile: and cniConfDir:')
+      this.knownKeys(item as YAMLMap, ['name', 'exec', 'unread', ...Object.keys(NODE_FILE_KEYS)], `node '${name}'`,
+        'a node has name: and exec: (local, netns:NAME or ssh:USER@HOST), for migrate optionally stateFile:, subnetFile: and cniConfDir:, and in a snapshot unread: (why collect could not read it)')
       if (nodeNames.has(name)) this.fail(item, `node '${name}' is listed twice`, 'every node needs its own name')
       const exec = this.optionalString(item, 'exec', `node '${name}'`)
       if (exec !== undefined) {
@@ -240,7 +248,8 @@ class InventoryReader {
         }
         files[key] = path
       }
-      nodes.push({name, ...(exec === undefined ? {} : {exec}), ...files})
+      const unread = this.optionalString(item, 'unread', `node '${name}'`)
+      nodes.push({name, ...(exec === undefined ? {} : {exec}), ...files, ...(unread === undefined ? {} : {unread})})
       nodeNames.add(name)
     }
 
@@ -252,7 +261,7 @@ class InventoryReader {
     const podsByIp = new Map<string, string>()
     for (const item of podsNode.items as YamlNode[]) {
       const name = this.name(item, 'pod')
-      this.knownKeys(item as YAMLMap, ['name', 'ip', 'node', 'netns'], `pod '${name}'`, 'a pod has name:, ip:, node: and optionally netns:')
+      this.knownKeys(item as YAMLMap, ['name', 'ip', 'node', 'netns', 'unread'], `pod '${name}'`, 'a pod has name:, ip:, node: and optionally netns: (and in a snapshot unread:)')
       if (podNames.has(name)) this.fail(item, `pod '${name}' is listed twice`, 'every pod needs its own name')
       if (nodeNames.has(name)) this.fail(item, `pod '${name}' has the name of a node`, 'pods and nodes share one namespace of names (a snapshot keeps each in DIR/<name>/)')
       const ip = this.optionalString(item, 'ip', `pod '${name}'`)
@@ -271,7 +280,8 @@ class InventoryReader {
       }
       const netns = this.optionalString(item, 'netns', `pod '${name}'`)
       if (netns !== undefined && !isSafeName(netns)) this.fail(item, `pod '${name}': netns '${netns}' is not a name flannelctl will use`, NAME_HINT)
-      pods.push({name, ip, node, ...(netns === undefined ? {} : {netns})})
+      const unread = this.optionalString(item, 'unread', `pod '${name}'`)
+      pods.push({name, ip, node, ...(netns === undefined ? {} : {netns}), ...(unread === undefined ? {} : {unread})})
       podNames.add(name)
       podsByIp.set(`${node}|${ip}`, name)
     }
@@ -325,7 +335,8 @@ export function parseInventory(text: string, source = 'inventory', opts: {plainB
 }
 
 export function formatInventory(inv: Inventory): string {
-  return stringify({...(inv.partial ? {partial: true} : {}), ...(inv.podsDiscovered ? {podsDiscovered: true} : {}), nodes: inv.nodes, ...(inv.pods ? {pods: inv.pods} : {})})
+  // lineWidth 0: an `unread:` reason stays on one line, as grep and a reader want it
+  return stringify({...(inv.partial ? {partial: true} : {}), ...(inv.podsDiscovered ? {podsDiscovered: true} : {}), nodes: inv.nodes, ...(inv.pods ? {pods: inv.pods} : {})}, {lineWidth: 0})
 }
 
 export interface DiscoveredPod {

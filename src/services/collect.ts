@@ -3,18 +3,19 @@
  * or a lab. Every source ends as hosts (nodes, the lab's router, pods' own namespaces) plus pod
  * references, so trace, doctor and collect never care which one it was.
  */
-import {readFile, rm, writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {hostname} from 'node:os'
 import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.js'
 import {parseTarget, targetToString} from '../adapters/target.js'
-import {captureHost, cniAllocatedIps, NetnsInsideRunner, type CollectedHost} from '../adapters/collect.js'
-import {decodeText, readSnapshotDir, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
+import {captureHost, cniAllocatedIps, HostUnreadable, NetnsInsideRunner, type CollectedHost} from '../adapters/collect.js'
+import {decodeText, readSnapshotDir, STORE_FILE, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
 import {discoverPods, isSafeName, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
 import {Lab, loadLab, type LabState} from './lab.js'
 import {listLeases, recordedStore, storeSummary, type StoreSummary} from './lease.js'
-import {userError} from '../errors.js'
+import {FlannelctlError, userError} from '../errors.js'
+import {count} from '../core/words.js'
 
 export interface SourceOptions {
   inventory?: string
@@ -45,7 +46,18 @@ export interface LoadedSource {
   live: LiveHost[]
   /** live sources: what each host printed, as a snapshot directory keeps it */
   captured: CollectedHost[]
+  /** hosts that could not be read (keepUnreadable), or that a snapshot says collect could not read */
+  unread: UnreadHost[]
   lab?: LabState
+}
+
+export interface UnreadHost {
+  name: string
+  role: LiveHost['role']
+  /** where and what failed: `netns:w4: Cannot open network namespace "w4": No such file or directory` */
+  reason: string
+  /** what to do about it, when known (a live read's) */
+  hint?: string
 }
 
 export interface LoadOptions {
@@ -56,6 +68,11 @@ export interface LoadOptions {
   listener?: CommandListener
   /** parallel reads; hosts beyond a few dozen are read in waves */
   concurrency?: number
+  /**
+   * A host that cannot be read is left out and listed (LoadedSource.unread) instead of failing the
+   * whole read: collect keeps what it could read. Trace and doctor stop at it, live.
+   */
+  keepUnreadable?: boolean
 }
 
 export function chooseSource(o: SourceOptions): SourceKind {
@@ -81,18 +98,42 @@ async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>
   return out
 }
 
-async function captureAll(hosts: LiveHost[], o: LoadOptions): Promise<CollectedHost[]> {
+async function captureAll(hosts: LiveHost[], o: LoadOptions): Promise<{captured: CollectedHost[]; unread: UnreadHost[]}> {
   const many = hosts.length > 20
   const progress = many && o.progress
     ? (done: number) => { if (done === hosts.length || done % 10 === 0) o.progress!(`read ${done}/${hosts.length} hosts`) }
     : undefined
-  const captured = await pool(hosts, o.concurrency ?? 16, h => captureHost(h.runner, h.name, o.format ?? 'json', h.role === 'pod' ? 'pod' : 'host'), progress)
+  const unread: UnreadHost[] = []
+  const read = await pool(hosts, o.concurrency ?? 16, async h => {
+    try {
+      return await captureHost(h.runner, h.name, o.format ?? 'json', h.role === 'pod' ? 'pod' : 'host')
+    } catch (error) {
+      if (!o.keepUnreadable || !(error instanceof HostUnreadable)) throw error
+      unread.push({name: h.name, role: h.role, reason: error.why, hint: error.hint})
+      return undefined
+    }
+  }, progress)
+  const captured = read.filter((c): c is CollectedHost => c !== undefined)
   // a table that could not be read is not an empty one: nftables unread hides flanneld's EnableNFTables rules, firewalld's;
   // tc's qdiscs unread hide where filters act
   for (const c of captured) {
     for (const u of c.unread ?? []) o.progress?.(`note: ${c.name}: ${u}; left out of the snapshot, so trace does not evaluate what it holds${u.startsWith('nft ') ? ' (nft needs root)' : ''}`)
   }
-  return captured
+  return {captured, unread: unread.sort((a, b) => hosts.findIndex(h => h.name === a.name) - hosts.findIndex(h => h.name === b.name))}
+}
+
+/** The inventory with each host that could not be read marked so (`unread:`), as a snapshot keeps it. */
+function markUnread(inv: Inventory, unread: UnreadHost[]): Inventory {
+  if (unread.length === 0) return inv
+  const why = new Map(unread.map(u => [u.name, u.reason]))
+  const mark = <T extends {name: string}>(h: T): T => why.has(h.name) ? {...h, unread: why.get(h.name)} : h
+  return {...inv, nodes: inv.nodes.map(mark), ...(inv.pods ? {pods: inv.pods.map(mark)} : {})}
+}
+
+/** What a World says of the nodes not read: which, and why. */
+function worldUnread(unread: UnreadHost[]): Pick<World, 'unread'> {
+  const nodes = unread.filter(u => u.role !== 'pod').map(u => ({name: u.name, reason: u.reason}))
+  return nodes.length > 0 ? {unread: nodes} : {}
 }
 
 /** The hosts of a lab: every node, the router, every pod's own namespace. */
@@ -147,23 +188,33 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const state = await loadLab(o.lab!)
       const {inventory, live} = labHosts(state, opts.listener)
       if (live.length > 20) opts.progress?.(`reading lab ${state.name}: ${state.nodes.length} nodes${state.router ? ', a router' : ''}, ${state.pods.length} pods`)
-      const captured = await captureAll(live, opts)
-      const world: World = {hosts: captured.map(c => c.snapshot), pods: state.pods.map(p => ({name: p.name, ip: p.ip, node: p.node, netns: p.name}))}
-      return {kind, description: `lab ${state.name}`, world, inventory, live, captured, lab: state}
+      const read = await captureAll(live, opts)
+      const {captured} = read
+      // the lab made these namespaces: one gone is the lab broken, not an inventory to fix
+      const unread = read.unread.map(u => ({...u, hint: `see \`ip netns list\`: a lab whose namespaces are gone is rebuilt with flannelctl lab down --name ${state.name} and lab up`}))
+      const withTables = new Set(captured.map(c => c.name))
+      const world: World = {hosts: captured.map(c => c.snapshot), pods: podRefs(inventory.pods!, withTables), ...worldUnread(unread)}
+      return {kind, description: `lab ${state.name}`, world, inventory: markUnread(inventory, unread), live, captured, unread, lab: state}
     }
     case 'snapshot': {
       const dir = await readSnapshotDir(o.snapshot!)
       if (dir.ignored.length > 0) {
         opts.progress?.(`note: not read (not a table file name): ${dir.ignored.slice(0, 5).join(', ')}${dir.ignored.length > 5 ? `, … (${dir.ignored.length} in all)` : ''}; tables are ${TABLES.join(', ')} (.txt or .json)`)
       }
+      if (dir.unlisted.length > 0) {
+        // a host's own collect copied in beside the others: its directory alone does not make it a node
+        const [first] = dir.unlisted
+        opts.progress?.(`note: not read: ${dir.unlisted.slice(0, 5).map(d => join(o.snapshot!, d)).join(', ')}${dir.unlisted.length > 5 ? `, … (${dir.unlisted.length} in all)` : ''}: ${join(o.snapshot!, 'inventory.yaml')} names ${dir.unlisted.length === 1 ? 'it' : 'them'} as no node or pod; to read ${dir.unlisted.length === 1 ? 'it' : 'them'}, add \`- name: ${first}\` under \`nodes:\` there`)
+      }
       const nodeNames = new Set(dir.inventory.nodes.map(n => n.name))
       const nodeHosts = dir.hosts.filter(h => nodeNames.has(h.name))
       const pods = dir.inventory.pods ?? dedupePods(nodeHosts.flatMap(h => discoverPods(h)))
       const podsDiscovered = dir.inventory.pods === undefined || dir.inventory.podsDiscovered
+      const unread = dir.unread.map(u => ({...u, role: 'node' as const}))
       return {
         kind, description: `snapshot ${o.snapshot}`, inventory: {...dir.inventory, pods, podsDiscovered},
-        world: {hosts: dir.hosts, pods: podRefs(pods, new Set(dir.podsWithTables)), partial: dir.inventory.partial, podsDiscovered},
-        live: [], captured: [],
+        world: {hosts: dir.hosts, pods: podRefs(pods, new Set(dir.podsWithTables)), partial: dir.inventory.partial, podsDiscovered, ...worldUnread(unread)},
+        live: [], captured: [], unread,
       }
     }
     case 'inventory': {
@@ -179,34 +230,44 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
         throw userError(`inventory ${o.inventory}: nodes '${shared.first}' and '${shared.second}' both read the host exec: ${shared.exec}${shared.exec === 'local' ? ' (a node without exec: is this host)' : ''}`,
           'give each node the exec that reaches it (local, netns:NAME or ssh:USER@HOST)')
       }
-      const nodes = inv.nodes.map(node => ({node, runner: nodeRunner(node, opts.listener)}))
+      // a node the inventory marks `unread:` (a snapshot's, used live) is not read: its tables stay unknown
+      const marked: UnreadHost[] = [...inv.nodes, ...(inv.pods ?? [])].filter(h => h.unread !== undefined)
+        .map(h => ({name: h.name, role: inv.nodes.includes(h as InventoryNode) ? 'node' as const : 'pod' as const, reason: h.unread!}))
+      const nodes = inv.nodes.filter(n => n.unread === undefined).map(node => ({node, runner: nodeRunner(node, opts.listener)}))
       const live: LiveHost[] = nodes.map(({node, runner}) => ({name: node.name, role: 'node' as const, runner}))
       for (const pod of inv.pods ?? []) {
-        if (pod.netns) live.push({name: pod.name, role: 'pod', runner: podRunner(inv.nodes.find(n => n.name === pod.node)!, pod as InventoryPod & {netns: string}, opts.listener)})
+        if (pod.netns && pod.unread === undefined) live.push({name: pod.name, role: 'pod', runner: podRunner(inv.nodes.find(n => n.name === pod.node)!, pod as InventoryPod & {netns: string}, opts.listener)})
       }
       if (live.length > 20) opts.progress?.(`reading ${inv.nodes.length} nodes from ${o.inventory}`)
-      const captured = await captureAll(live, opts)
-      const pods = inv.pods ?? await discoverLivePods(nodes, captured)
+      const read = await captureAll(live, opts).catch((error: unknown) => {
+        // a node down stops a live trace or doctor; marked so, the others are read without it
+        if (!(error instanceof HostUnreadable) || !inv.nodes.some(n => n.name === error.host)) throw error
+        throw new FlannelctlError(error.message, `${error.hint}; to go on without it meanwhile, give node '${error.host}' the line \`unread: down\` in ${o.inventory} (then it is not read, and traces say where its tables are missing)`, error.exitCode, error.reason)
+      })
+      const {captured} = read
+      const unread = [...marked, ...read.unread]
+      const readNodes = nodes.filter(({node}) => captured.some(c => c.name === node.name))
+      const pods = inv.pods ?? await discoverLivePods(readNodes, captured)
       const podsDiscovered = inv.pods === undefined || inv.podsDiscovered
-      const withTables = new Set(live.filter(h => h.role === 'pod').map(h => h.name))
+      const withTables = new Set(captured.map(c => c.name))
       return {
-        kind, description: `inventory ${o.inventory}`, inventory: {...inv, pods, podsDiscovered},
-        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, withTables), partial: inv.partial, podsDiscovered},
-        live, captured,
+        kind, description: `inventory ${o.inventory}`, inventory: markUnread({...inv, pods, podsDiscovered}, read.unread),
+        world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, withTables), partial: inv.partial, podsDiscovered, ...worldUnread(unread)},
+        live: live.filter(h => withTables.has(h.name)), captured, unread,
       }
     }
     case 'local': {
       const host = isSafeName(hostname()) ? hostname() : 'local'
       const runner = new RealRunner({kind: 'local'}, opts.listener)
       const node: InventoryNode = {name: host, exec: 'local'}
-      const captured = await captureAll([{name: host, role: 'node', runner}], opts)
+      const {captured} = await captureAll([{name: host, role: 'node', runner}], opts)
       const pods = await discoverLivePods([{node, runner}], captured)
       // one host of a network whose other hosts are not read
       const inventory: Inventory = {nodes: [node], pods, partial: true, podsDiscovered: true}
       return {
         kind, description: `this host (${host})`, inventory,
         world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set()), partial: inventory.partial, podsDiscovered: inventory.podsDiscovered},
-        live: [{name: host, role: 'node', runner}], captured,
+        live: [{name: host, role: 'node', runner}], captured, unread: [],
       }
     }
   }
@@ -215,27 +276,56 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
 export interface CollectResult {
   dir: string
   files: string[]
+  /** nodes (and a lab's router) whose tables were written */
   hosts: number
   pods: number
   source: string
+  /** hosts that could not be read: listed in the snapshot's inventory.yaml as `unread:`, without tables */
+  unread: UnreadHost[]
+  /** two endpoints of the snapshot to trace between, for the next step's example: pods, else nodes read */
+  example?: [string, string]
 }
 
-/** Write a live source (lab, inventory, this host) as a snapshot directory. */
+/**
+ * Write a live source (lab, inventory, this host) as a snapshot directory. A host that cannot be
+ * read does not cost the others: they are written, and it is recorded as unread (see unreadError).
+ */
 export async function collectToDir(o: SourceOptions, out: string, opts: LoadOptions = {}): Promise<CollectResult> {
   if (o.snapshot !== undefined) throw userError('collect reads live hosts; --snapshot is already a snapshot', 'copy the directory instead, or collect with --lab / --inventory')
-  const src = await loadSource(o, opts)
-  const files = await writeSnapshotDir(out, src.inventory, src.captured.map(c => ({name: c.name, tables: c.tables})))
+  const src = await loadSource(o, {...opts, keepUnreadable: true})
+  const unreadNodes = src.unread.filter(u => u.role !== 'pod').length
+  const hosts = src.inventory.nodes.length - unreadNodes
+  // a snapshot of no host is no use, and would replace one that had some
+  if (hosts === 0) throw unreadError({dir: out, hosts, unread: src.unread})
+  const files = await writeSnapshotDir(out, src.inventory, src.captured.map(c => ({name: c.name, tables: c.tables})), src.description)
   // doctor --snapshot then compares the tables with the store as doctor --lab does (leases, backend, EnableNFTables)
   const summary = await readSourceStore(src, o, opts.progress, `the snapshot holds no ${STORE_FILE}`)
   if (summary !== undefined) {
     await writeFile(join(out, STORE_FILE), JSON.stringify(summary, null, 2) + '\n')
     files.push(join(out, STORE_FILE))
-  } else {
-    // one from an earlier collect into this directory would be taken for this one's
-    await rm(join(out, STORE_FILE), {force: true})
   }
   // captured holds the pods' own namespaces too; hosts are the nodes (and a lab's router)
-  return {dir: out, files, hosts: src.inventory.nodes.length, pods: src.inventory.pods?.length ?? 0, source: src.description}
+  const unreadNames = new Set(src.unread.map(u => u.name))
+  const endpoints = [...(src.inventory.pods ?? []).filter(p => !unreadNames.has(p.node)), ...src.inventory.nodes.filter(n => !unreadNames.has(n.name))].map(h => h.name)
+  return {dir: out, files, hosts, pods: src.inventory.pods?.length ?? 0, source: src.description, unread: src.unread,
+    ...(endpoints.length >= 2 ? {example: [endpoints[0], endpoints[1]] as [string, string]} : {})}
+}
+
+/**
+ * The error collect ends with when some hosts could not be read: which, why, that the others are
+ * written, and what to do. Exit 2, as when the host alone was asked for: the inventory (or the
+ * host) is what to fix.
+ */
+export function unreadError(r: Pick<CollectResult, 'dir' | 'hosts' | 'unread'>): FlannelctlError {
+  const [first] = r.unread
+  const what = (u: UnreadHost) => `${u.role === 'pod' ? 'pod' : 'host'} '${u.name}' (${u.reason})`
+  const which = r.unread.length === 1 ? what(first) : `${r.unread.length} hosts: ${r.unread.map(what).join('; ')}`
+  const hints = [...new Set(r.unread.map(u => u.hint).filter((h): h is string => h !== undefined && h !== ''))]
+  const names = r.unread.map(u => u.name).join(', ')
+  const kept = r.hosts === 0 ? `no host could be read, so nothing is written to ${r.dir}`
+    : `${r.dir} holds the other ${count(r.hosts, 'host')}, with ${names} recorded as unread: trace and doctor --snapshot say where ${r.unread.length === 1 ? 'its' : 'their'} tables are missing`
+  return userError(`cannot read ${which}; ${kept}`,
+    `${hints.length > 0 ? `${hints.join('; ')}; then ` : ''}collect again${r.hosts === 0 ? '' : ` into ${r.dir} (it replaces the snapshot)`}`)
 }
 
 /** --verbose: every program run, on stderr, with where it ran. */
@@ -243,8 +333,6 @@ export function commandEcho(verbose: boolean | undefined): CommandListener | und
   return verbose ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${[cmd.file, ...cmd.args].join(' ')}\n`) : undefined
 }
 
-/** Beside a snapshot's inventory.yaml: the store's view when it was collected (StoreSummary). */
-export const STORE_FILE = 'store.json'
 
 /** The store a live source's nodes use: a lab's, or the one flannelctl init recorded on this host; undefined when none or unreadable (said). */
 export async function readSourceStore(src: LoadedSource, o: SourceOptions, progress?: (m: string) => void, unread = 'checking peers against the visible nodes only'): Promise<StoreSummary | undefined> {

@@ -187,7 +187,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
 
   // Peers: visible nodes with a pod subnet, then leases for subnets no visible node holds.
   const peers: PeerFacts[] = flannelNodes.map(n => ({name: n.host.name, subnet: n.subnet!, publicIP: n.publicIP, vtepMac: n.vxlan?.mac}))
-  const peersKnown = !world.partial || leases !== undefined
+  const peersKnown = !readsPart(world) || leases !== undefined
   for (const l of leases ?? []) {
     const visible = peers.find(p => p.subnet === l.subnet)
     if (!visible) peers.push({name: `lease ${l.subnet}`, subnet: l.subnet, publicIP: l.publicIP, vtepMac: l.vtepMac})
@@ -713,6 +713,24 @@ export function podNetworkOf(world: World, leases?: {subnet: string}[]): string 
   return podNetworkGuess([...world.pods.map(p => p.ip), ...[...subnets, ...(leases ?? []).map(l => l.subnet)].map(s => s.split('/')[0])].filter(isIPv4))
 }
 
+/**
+ * The nodes read are not all of the network's: the inventory says so (`partial: true`), or some of
+ * its nodes could not be read. An entry for a peer no node read accounts for is then not stale.
+ */
+function readsPart(world: World): boolean {
+  return world.partial === true || (world.unread?.length ?? 0) > 0
+}
+
+/**
+ * A node collect could not read: nothing of it is checked and its pods' pairs end where its tables
+ * are missing, so the report must not read as healthy for want of evidence.
+ */
+function unreadHostFindings(world: World): DoctorFinding[] {
+  return (world.unread ?? []).map(u => ({code: 'HOST_NOT_READ', severity: 'error' as const, node: u.name,
+    message: `${u.name}'s tables are missing: it could not be read, so nothing of it is checked and a path through it ends where the tables run out`,
+    evidence: `unread: ${u.reason}`, fix: []}))
+}
+
 export function diagnose(given: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2], enableNFTables?: boolean): DoctorReport {
   const network = podNetworkOf(given, leases)
   // the store's leases go with the world: the traces say by them why an entry is stale
@@ -720,7 +738,7 @@ export function diagnose(given: World, source: string, leases?: Parameters<typeo
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
   const pairs = podMatrix(world)
   const rules = rulesChecks(world, enableNFTables)
-  const findings = [...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world, pairs)]
+  const findings = [...unreadHostFindings(world), ...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world, pairs)]
   syncBehindNodesFirst(world, pairs, findings)
   return {
     source,
@@ -840,10 +858,12 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const migration = summary?.migration ?? undefined
   const configProblem = summary?.configProblem ?? undefined
   const offConfig = summary?.offConfig ?? undefined
-  if (src.world.partial && leases === undefined) {
+  if (readsPart(src.world) && leases === undefined) {
+    const unread = src.world.unread?.map(u => u.name).join(', ')
     opts.progress?.(src.kind === 'local'
       ? 'note: only this host was read, without a store\'s leases: its peers are unknown, so no entry is called stale'
-      : `note: the ${src.kind} says \`partial: true\` (its nodes are not all the network's hosts) and no store was read: peers are unknown, so no entry is called stale`)
+      : unread !== undefined ? `note: ${unread} could not be read and no store was read: peers are unknown, so no entry is called stale`
+        : `note: the ${src.kind} says \`partial: true\` (its nodes are not all the network's hosts) and no store was read: peers are unknown, so no entry is called stale`)
   }
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
@@ -865,7 +885,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
       fixes: [{node: STORE_NODE, command: finishOn(migration, o), scope: 'network'}]}))
   }
   const stale = report.findings.filter(f => f.code.startsWith('STALE_')).length
-  if (stale > 0 && leases === undefined && !src.world.partial && src.kind !== 'lab') {
+  if (stale > 0 && leases === undefined && !readsPart(src.world) && src.kind !== 'lab') {
     // Without a store, "stale" means "no node read accounts for it": a node left out looks gone.
     opts.progress?.(`note: ${stale} ${stale === 1 ? 'entry belongs' : 'entries belong'} to no node read and no store was read; if a node was left out, add \`partial: true\` to the ${src.kind === 'snapshot' ? 'snapshot\'s inventory.yaml' : 'inventory'} (or add the node) before deleting them`)
   }

@@ -4,7 +4,7 @@
  * bad inventories fail with one clear line and exit 2.
  */
 import {expect} from 'chai'
-import {cp, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises'
+import {cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {cli, sh, ROOT, uniqueLab} from '../helpers/cli.js'
@@ -59,6 +59,8 @@ describe('collect and offline trace (real kernel)', function () {
     expect(r.exitCode, r.stderr).to.equal(0)
     // hosts are the nodes; the pods' own namespaces are counted as pods only
     expect(r.stdout).to.contain('collected lab ' + name + ': 3 hosts, 3 pods,')
+    // the next step, with names from the snapshot to try it on
+    expect(r.stdout).to.contain(`trace offline with: flannelctl trace ${state.pods[0].name} ${state.pods[1].name} --snapshot ${dir}   ·   every pod pair and host check: flannelctl doctor --snapshot ${dir}`)
     const inv = await readFile(join(dir, 'inventory.yaml'), 'utf8')
     for (const n of state.nodes) expect(inv).to.contain(`name: ${n.name}`)
     for (const p of state.pods) expect(inv).to.contain(p.ip)
@@ -113,7 +115,7 @@ describe('collect and offline trace (real kernel)', function () {
     const dir = join(tmp, 'n2-alone')
     const collected = await cli(['lab', 'exec', '--name', name, 'n2', '--', 'flannelctl', 'collect', '--out', dir])
     expect(collected.exitCode, collected.stderr).to.equal(0)
-    expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.match(/^partial: true\n/)
+    expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.match(/^# written by flannelctl collect from this host \(.*\) at .*\npartial: true\n/)
     const off = await traceJson([b.ip, c.ip, '--snapshot', dir])
     expect(summary(off.trace)).to.equal(summary(healthy.trace))
     // the store the node's init recorded (its state file is FLANNELCTL_STATE_FILE there, not the default path) is saved beside it
@@ -135,6 +137,78 @@ describe('collect and offline trace (real kernel)', function () {
     } finally {
       await sh('ip', ['-n', n2.netns, 'route', 'del', '10.244.250.0/24'])
     }
+  })
+
+  it('a node that cannot be read costs only itself: collect writes the others, records it unread, exits 2 naming it; trace and doctor --snapshot say where its tables are missing', async () => {
+    const [a, b, c] = ['n1', 'n2', 'n3'].map(n => state.pods.find(p => p.node === n)!)
+    const f = join(tmp, 'n3-down.yaml')
+    const netns = (n: string) => state.nodes.find(x => x.name === n)!.netns
+    await writeFile(f, `nodes:\n  - name: n1\n    exec: netns:${netns('n1')}\n  - name: n2\n    exec: netns:${netns('n2')}\n  - name: n3\n    exec: netns:fcc-n3-down\n` +
+      `pods:\n${[a, b, c].map(p => `  - name: ${p.name}\n    ip: ${p.ip}\n    node: ${p.node}\n`).join('')}`)
+    const dir = join(tmp, 'n3-down')
+    const r = await cli(['collect', '--inventory', f, '--out', dir])
+    expect(r.exitCode, r.stderr).to.equal(2)
+    expect(r.stdout).to.contain(': 2 hosts, 3 pods,')
+    const [error, hint] = r.stderr.trim().split('\n')
+    expect(error).to.match(/^Error: cannot read host 'n3' \(netns:fcc-n3-down: Cannot open network namespace "fcc-n3-down": .*\); .*n3-down holds the other 2 hosts, with n3 recorded as unread: trace and doctor --snapshot say where its tables are missing$/)
+    expect(hint).to.match(/^Hint: check the name with `ip netns list`.*; then collect again into .*n3-down \(it replaces the snapshot\)$/)
+    expect((await readdir(dir)).sort()).to.deep.equal(['inventory.yaml', 'n1', 'n2'])
+    expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.match(/\n {2}- name: n3\n {4}unread: 'netns:fcc-n3-down: Cannot open network namespace/)
+    // the nodes read keep their verdicts; a path to n3 ends where the tables do, naming it
+    expect((await traceJson([a.name, b.name, '--snapshot', dir])).trace.disposition).to.equal('FDB_MISSING')
+    const toN3 = await traceJson([b.name, c.name, '--snapshot', dir])
+    expect(toN3.exitCode).to.equal(1)
+    expect(toN3.trace.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(toN3.trace.failure?.node).to.equal('n2')
+    expect(toN3.trace.failure?.reason).to.contain('the tables of node n3 are missing (it could not be read)')
+    const fromN3 = await traceJson([c.name, b.name, '--snapshot', dir])
+    expect(fromN3.trace.failure?.reason).to.match(/^pod .*'s node n3's tables are missing \(not read: netns:fcc-n3-down: /)
+    const doctor = await cli(['doctor', '--snapshot', dir, '--json'])
+    expect(doctor.exitCode).to.equal(1)
+    const report = JSON.parse(doctor.stdout) as {findings: {code: string; node: string; severity: string}[]}
+    expect(report.findings.filter(x => x.code === 'HOST_NOT_READ')).to.deep.equal([{code: 'HOST_NOT_READ', severity: 'error', node: 'n3',
+      message: 'n3\'s tables are missing: it could not be read, so nothing of it is checked and a path through it ends where the tables run out',
+      evidence: 'unread: netns:fcc-n3-down: Cannot open network namespace "fcc-n3-down": No such file or directory', fix: []}])
+    expect(report.findings.map(x => x.code)).to.not.include('STALE_ROUTE')
+    // live, the node down stops the trace, and the hint says how to go on without it; so marked, it does
+    const live = await cli(['trace', b.name, c.name, '--inventory', f])
+    expect(live.exitCode).to.equal(2)
+    expect(live.stderr).to.contain(`; to go on without it meanwhile, give node 'n3' the line \`unread: down\` in ${f}`)
+    await writeFile(f, (await readFile(f, 'utf8')).replace('    exec: netns:fcc-n3-down\n', '    exec: netns:fcc-n3-down\n    unread: down\n'))
+    const marked = await traceJson([b.name, c.name, '--inventory', f])
+    expect(marked.trace.failure?.reason).to.contain('the tables of node n3 are missing (it could not be read)')
+  })
+
+  it('--out: a snapshot collect wrote is replaced whole (a host no longer collected is gone); a directory of other files is refused and left as it was', async () => {
+    const dir = join(tmp, 'again')
+    expect((await cli(['collect', '--lab', name, '--out', dir])).exitCode).to.equal(0)
+    expect(await readdir(dir)).to.include.members(['n3', 'store.json', state.pods[0].name])
+    const f = join(tmp, 'n1-only.yaml')
+    await writeFile(f, `nodes:\n  - name: n1\n    exec: netns:${state.nodes[0].netns}\n`)
+    const r = await cli(['collect', '--inventory', f, '--out', dir])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect((await readdir(dir)).sort()).to.deep.equal(['inventory.yaml', 'n1'])
+    const other = join(tmp, 'mine')
+    await mkdir(other)
+    await writeFile(join(other, 'notes.txt'), 'mine')
+    const refused = await cli(['collect', '--lab', name, '--out', other])
+    expect(refused.exitCode).to.equal(2)
+    expect(refused.stderr.trim().split('\n')).to.deep.equal([`Error: --out ${other} is not empty and holds no snapshot collect wrote (it holds notes.txt)`,
+      `Hint: give a new or empty directory (e.g. --out ${join(other, 'snapshot')}): collect replaces only a snapshot it wrote itself, and would mix its files with these`])
+    expect(await readdir(other)).to.deep.equal(['notes.txt'])
+  })
+
+  it('an inventory without pods: a pod name it cannot know is refused with pod IPs as the way on, and they work', async () => {
+    const f = join(tmp, 'no-pods.yaml')
+    await writeFile(f, `nodes:\n${state.nodes.map(n => `  - name: ${n.name}\n    exec: netns:${n.netns}\n`).join('')}`)
+    const [b, c] = ['n2', 'n3'].map(n => state.pods.find(p => p.node === n)!)
+    const r = await cli(['trace', b.name, c.name, '--inventory', f])
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr).to.contain(`Error: unknown source "${b.name}"`)
+    expect(r.stderr, r.stderr).to.match(/\nHint: known names: .*give its IP instead, e\.g\. trace \S+ \S+ \(pod subnets: n1 [\d.]+\/24, n2 [\d.]+\/24, n3 [\d.]+\/24\), or list the pods in the inventory \(pods: \[\{name: [^,]+, ip: [\d.]+, node: n1\}\]\)\n?$/)
+    const byIp = await traceJson([b.ip, c.ip, '--inventory', f])
+    expect(byIp.trace.src).to.deep.include({ip: b.ip, node: 'n2'})
+    expect(byIp.trace.hops.map(h => h.node)).to.deep.equal(['n2', 'n3'])
   })
 
   describe('hand-pasted real-world outputs', () => {
@@ -200,6 +274,9 @@ describe('collect and offline trace (real kernel)', function () {
       await writeFile(f, 'nodes:\n  - name: w1\n    exec: netns:fcc-does-not-exist\n')
       await oneLineError(['trace', 'a', 'b', '--inventory', f], /cannot read host 'w1' \(netns:fcc-does-not-exist\)/)
       await oneLineError(['doctor', '--inventory', f], /cannot read host 'w1'/)
+      // collect keeps what it can read; of no host, a snapshot is no use
+      await oneLineError(['collect', '--inventory', f, '--out', join(tmp, 'none-read')], /cannot read host 'w1' \(netns:fcc-does-not-exist: .*\); no host could be read, so nothing is written to /)
+      expect(await readdir(tmp)).to.not.include('none-read')
       // a pod's namespace: named a pod, not a host
       await writeFile(f, `nodes:\n  - name: w1\n    exec: local\npods:\n  - name: db-0\n    ip: 10.244.1.2\n    node: w1\n    netns: fcc-pod-gone\n`)
       await oneLineError(['trace', 'db-0', '10.244.1.3', '--inventory', f], /cannot read pod 'db-0' \(netns:fcc-pod-gone\)/)

@@ -453,7 +453,7 @@ describe('doctor --ping: vxlan checksum offload as the suspect of a disagreement
     }}
   }
   const source = (runner: Runner): LoadedSource => ({kind: 'lab', description: 'test', world: vxlan, inventory: {nodes: [], pods: []} as unknown as LoadedSource['inventory'],
-    live: [{name: 'node1', role: 'node', runner}], captured: []})
+    live: [{name: 'node1', role: 'node', runner}], captured: [], unread: []})
   const pair = (ping: boolean): PairResult => ({from: 'pod-a', to: 'pod-b', disposition: 'DELIVERED', fix: [], warnings: [], ping})
 
   it('pings that fail where the tables deliver over flannel.1 with the offload on: the sender is told how to turn it off', async () => {

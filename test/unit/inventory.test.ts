@@ -65,6 +65,14 @@ pods:
     fails('podsDiscovered: 1\nnodes:\n  - name: a\n', /^hosts\.yaml line 1: `podsDiscovered:` must be true or false/)
   })
 
+  it('reads and writes `unread:` (why collect could not read a node or a pod), on one line however long', () => {
+    const why = 'netns:fc-x-n2: Cannot open network namespace "fc-x-n2": No such file or directory'
+    const inv = {nodes: [{name: 'n1'}, {name: 'n2', unread: why}], pods: [{name: 'p', ip: '10.244.1.2', node: 'n2', unread: why}]}
+    const text = formatInventory(inv)
+    expect(text).to.contain(`  - name: n2\n    unread: '${why}'\n`)
+    expect(parseInventory(text)).to.deep.equal(inv)
+  })
+
   it('names the line of unparsable YAML', () => {
     const e = fails('nodes:\n  - name: a\n   bad: [\n', /^hosts\.yaml line \d+: not valid YAML or JSON/)
     expect(e.message).to.match(/line 3/)
@@ -186,6 +194,13 @@ describe('inventory: the line reader for plain block style', () => {
     const text = formatInventory(inv)
     expect(readPlainBlock(text)).to.not.equal(undefined)
     expect(parseInventory(text)).to.deep.equal(inv)
+    expect(outcome(text, true)).to.deep.equal(outcome(text, false))
+  })
+
+  it('reads a full-line comment as nothing, in the line-by-line reader too (collect starts its inventory with one)', () => {
+    const text = '# written by flannelctl collect from lab x at 2026-01-01T00:00:00.000Z\nnodes:\n  - name: a\n# between\n  - name: b\n'
+    expect(readPlainBlock(text)).to.not.equal(undefined)
+    expect(parseInventory(text)).to.deep.equal({nodes: [{name: 'a'}, {name: 'b'}]})
     expect(outcome(text, true)).to.deep.equal(outcome(text, false))
   })
 

@@ -42,20 +42,83 @@ describe('snapshot directory', () => {
     expect(again.sysctls).to.deep.equal({'net.ipv4.ip_forward': '0'})
   })
 
-  it('writes the layout and reads it back; a rewrite in the other form replaces the old file', async () => {
+  it('writes the layout and reads it back', async () => {
     const inventory = {nodes: [{name: 'n1', exec: 'netns:x'}], pods: [{name: 'pod-1a', ip: '10.244.1.2', node: 'n1'}]}
     await writeSnapshotDir(dir, inventory, [
-      {name: 'n1', tables: {'ip-route': {format: 'json', text: '[]'}, 'iptables-save': {format: 'txt', text: '*filter\n:FORWARD DROP [0:0]\nCOMMIT\n'}}},
+      {name: 'n1', tables: {'ip-route': {format: 'txt', text: 'default via 192.168.1.1 dev eth0'}, 'iptables-save': {format: 'txt', text: '*filter\n:FORWARD DROP [0:0]\nCOMMIT\n'}}},
       {name: 'pod-1a', tables: {'ip-route': {format: 'json', text: '[{"dst":"default","gateway":"10.244.1.1","dev":"eth0"}]'}}},
-    ])
-    await writeSnapshotDir(dir, inventory, [{name: 'n1', tables: {'ip-route': {format: 'txt', text: 'default via 192.168.1.1 dev eth0'}}}])
-    expect((await readdir(join(dir, 'n1'))).sort()).to.deep.equal(['ip-route.txt', 'iptables-save.txt'])
+    ], 'lab t')
+    expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.match(/^# written by flannelctl collect from lab t at \S+; collect --out here again replaces this directory\n/)
     const s = await readSnapshotDir(dir)
     expect(s.inventory.nodes).to.deep.equal([{name: 'n1'}]) // exec is not a snapshot's business
     expect(s.podsWithTables).to.deep.equal(['pod-1a'])
     expect(s.hosts.map(h => h.name)).to.deep.equal(['n1', 'pod-1a'])
     expect(s.hosts[0].routes?.[0].gateway).to.equal('192.168.1.1')
     expect(s.hosts[0].iptables?.chains.find(c => c.name === 'FORWARD')?.policy).to.equal('DROP')
+  })
+
+  it('replaces a snapshot collect wrote whole: a host, a table or a form no longer collected is gone, not mixed in', async () => {
+    const inventory = {nodes: [{name: 'n1'}, {name: 'n2'}], pods: [{name: 'pod-1a', ip: '10.244.1.2', node: 'n1'}]}
+    await writeSnapshotDir(dir, inventory, [
+      {name: 'n1', tables: {'ip-route': {format: 'json', text: '[]'}, 'iptables-save': {format: 'txt', text: '*filter\n:FORWARD DROP [0:0]\nCOMMIT\n'}}},
+      {name: 'n2', tables: {'ip-route': {format: 'json', text: '[]'}}},
+      {name: 'pod-1a', tables: {'ip-route': {format: 'json', text: '[]'}}},
+    ])
+    await writeFile(join(dir, 'store.json'), '{}')
+    await writeSnapshotDir(dir, {nodes: [{name: 'n1'}]}, [{name: 'n1', tables: {'ip-route': {format: 'txt', text: 'default via 192.168.1.1 dev eth0'}}}])
+    expect((await readdir(dir)).sort()).to.deep.equal(['inventory.yaml', 'n1'])
+    expect(await readdir(join(dir, 'n1'))).to.deep.equal(['ip-route.txt'])
+    const s = await readSnapshotDir(dir)
+    expect(s.hosts.map(h => h.name)).to.deep.equal(['n1'])
+    expect(s.hosts[0].iptables).to.equal(undefined)
+  })
+
+  it('refuses a directory that is not empty and not a snapshot collect wrote, and leaves it as it was', async () => {
+    const write = (out: string) => writeSnapshotDir(out, {nodes: [{name: 'n1'}]}, [{name: 'n1', tables: {'ip-route': {format: 'txt', text: ''}}}])
+      .then(() => undefined, e => e as {message: string, hint: string, exitCode: number})
+    // someone's files
+    await writeFile(join(dir, 'notes.txt'), 'mine')
+    let err = await write(dir)
+    expect(err?.message).to.equal(`--out ${dir} is not empty and holds no snapshot collect wrote (it holds notes.txt)`)
+    expect(err?.hint).to.contain(`--out ${join(dir, 'snapshot')}`)
+    expect(err?.exitCode).to.equal(2)
+    expect(await readdir(dir)).to.deep.equal(['notes.txt'])
+    // a snapshot by hand (or by an older collect): pasted tables are not to be lost
+    const byHand = join(dir, 'by-hand')
+    await cp(join(FIXTURES, 'vxlan-route-n'), byHand, {recursive: true})
+    const before = (await readdir(byHand, {recursive: true})).sort()
+    err = await write(byHand)
+    expect(err?.message).to.match(/holds a snapshot that collect did not write \(by hand, or by an older flannelctl: its inventory\.yaml does not start with "# written by flannelctl collect"\)$/)
+    expect((await readdir(byHand, {recursive: true})).sort()).to.deep.equal(before)
+    // collect's own snapshot with a file added to it
+    const ours = join(dir, 'ours')
+    await write(ours)
+    await writeFile(join(ours, 'n1', 'notes.txt'), 'mine')
+    err = await write(ours)
+    expect(err?.message).to.equal(`--out ${ours} holds a snapshot collect wrote, and ${join(ours, 'n1', 'notes.txt')}, which collect did not write`)
+    expect(await readFile(join(ours, 'n1', 'notes.txt'), 'utf8')).to.equal('mine')
+    await mkdir(join(dir, 'empty'))
+    expect(await write(join(dir, 'empty'))).to.equal(undefined)
+  })
+
+  it('a node collect could not read is listed `unread:` with why, and has no directory to read', async () => {
+    await writeSnapshotDir(dir, {nodes: [{name: 'n1'}, {name: 'n2', unread: 'netns:x-n2: Cannot open network namespace "x-n2": No such file or directory'}]},
+      [{name: 'n1', tables: {'ip-route': {format: 'txt', text: ''}}}])
+    expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.contain(`  - name: n2\n    unread: 'netns:x-n2: Cannot open network namespace "x-n2": No such file or directory'\n`)
+    const s = await readSnapshotDir(dir)
+    expect(s.hosts.map(h => h.name)).to.deep.equal(['n1'])
+    expect(s.unread).to.deep.equal([{name: 'n2', reason: 'netns:x-n2: Cannot open network namespace "x-n2": No such file or directory'}])
+    // a node unread is still one of the snapshot's: a directory for it does not make it read
+    await mkdir(join(dir, 'n2'))
+    await writeFile(join(dir, 'n2', 'ip-route.txt'), '')
+    expect((await readSnapshotDir(dir)).hosts.map(h => h.name)).to.deep.equal(['n1'])
+  })
+
+  it('says which directories inventory.yaml leaves out (another host\'s collect copied in)', async () => {
+    await writeSnapshotDir(dir, {nodes: [{name: 'n1'}]}, [{name: 'n1', tables: {'ip-route': {format: 'txt', text: ''}}}])
+    await mkdir(join(dir, 'n2'))
+    await mkdir(join(dir, '.git')) // a snapshot kept in git: no node's name
+    expect((await readSnapshotDir(dir)).unlisted).to.deep.equal(['n2'])
   })
 
   it('says which node directory is missing, and what a bad file is', async () => {

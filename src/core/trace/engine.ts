@@ -1675,7 +1675,7 @@ class Walk {
     this.vlanFiltering(view, dev)
     const pod = this.w.podOf(view)
     if (pod !== undefined && this.w.nodeViewOf(pod) === undefined) {
-      return this.insufficient(hop, 'neigh', route.raw, `${pod.name}'s node ${pod.node} has no snapshot, so what answers ${nexthop} is unknown`,
+      return this.insufficient(hop, 'neigh', route.raw, `${pod.name}'s node ${this.w.noTablesOf(pod.node)}, so what answers ${nexthop} is unknown`,
         pod.node, ['ip addr show', 'ip route show', 'ip neigh show'])
     }
     const entry = view.neighbour(dev, nexthop)
@@ -1740,9 +1740,9 @@ class Walk {
         return this.insufficient(hop, 'neigh', `(no neighbours pasted for ${dev})`,
           `the neighbours of ${view.name} were pasted ${view.snap.neighborDevices!.length > 0 ? `for ${view.snap.neighborDevices!.map(d => d.startsWith('master:') ? `${d.slice(7)} and its ports` : d).join(', ')} only` : 'in part only (IPv6 entries only, or narrowed by state or address)'}, and nothing in the snapshot answers ARP for ${nexthop} on ${dev}`, view.name, [`ip neigh show ${nexthop}`])
       }
-      if (this.w.world.partial) {
+      if (this.w.world.partial || this.w.mayLeadToUnread(view, dev)) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
-          `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so ARP asks for it; whether anything answers is for hosts whose tables were not read`,
+          `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so ARP asks for it; whether anything answers is for hosts whose tables were not read${this.w.mayLeadToUnread(view, dev) ? this.w.unreadNote() : ''}`,
           view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
       }
       if (this.w.world.podsDiscovered && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
@@ -1855,6 +1855,13 @@ class Walk {
     if (stranded !== undefined) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
         `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${stranded.reason}`, stranded.fix)
+    }
+    const unread = this.w.mayLeadToUnread(view, dev) ? this.w.unreadNote() : ''
+    if (unread !== '') {
+      // the inventory named the hosts, and one of them could not be read: reading it again is the way on
+      return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
+        `${outer}${seen} answers on ${dev}, but it is a host whose tables were not read (only ${read.join(', ')} ${read.length === 1 ? 'was' : 'were'})${unread}: where the packet goes next is in its tables, so collect again once it can be read`,
+        view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
     }
     if (this.w.world.partial) {
       return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw,
@@ -2315,7 +2322,7 @@ function startOf(w: WorldIndex, walk: Walk, from: ResolvedEndpoint, packet: Pack
   if (from.podView !== undefined) return {view: from.podView, inDev: 'local', packet, origin: true}
   const node = from.nodeView
   if (node === undefined) {
-    const reason = `pod ${pod.name}'s node ${pod.node} has no snapshot`
+    const reason = `pod ${pod.name}'s node ${w.noTablesOf(pod.node)}`
     return {end: true, disposition: 'INSUFFICIENT_INFO', failure: {node: pod.node, step: 'route', evidence: `(no snapshot of ${pod.node})`, reason, fix: [{node: pod.node, command: 'flannelctl collect'}]}}
   }
   const facing = w.podFacingDevice(node, pod)

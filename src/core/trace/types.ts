@@ -175,6 +175,13 @@ export interface World {
    */
   podsDiscovered?: boolean
   /**
+   * Nodes of the network whose tables are missing (collect could not read them: down, their
+   * namespace gone), with why. Where a packet leaves the nodes read other than into a pod of theirs,
+   * it may reach one of these: a trace says the tables run out there, naming them, as with `partial`,
+   * instead of calling the packet dropped.
+   */
+  unread?: {name: string; reason: string}[]
+  /**
    * The pod network (the net-conf's `Network`), when the store was read: an accept for pod traffic
    * names it, as flanneld's FLANNEL-FWD does. Absent: guessed from the pods' addresses (podNetwork).
    */

@@ -3,7 +3,7 @@
  * snapshot is a pod's own namespace, what a name on the command line means.
  */
 import {isConventionalBridgeName, type Address, type Link} from '../model.js'
-import {cidrContains, ipToInt, isIPv4, parseCidr} from '../addr.js'
+import {cidrContains, cidrToString, intToIp, ipToInt, isIPv4, parseCidr} from '../addr.js'
 import {isIPv6} from '../parse/common.js'
 import {type FlannelctlError, userError} from '../../errors.js'
 import {HostView} from './host-view.js'
@@ -56,6 +56,36 @@ export class WorldIndex {
     return this.views.get(name)
   }
 
+  /** Why a node the world lists as not read has no tables (World.unread); undefined for any other name. */
+  unreadReason(name: string): string | undefined {
+    return this.world.unread?.find(u => u.name === name)?.reason
+  }
+
+  /** A node without tables, said as its absence: `n4 has no snapshot`, or why it was not read. */
+  noTablesOf(node: string): string {
+    const why = this.unreadReason(node)
+    return why === undefined ? `${node} has no snapshot` : `${node}'s tables are missing (not read: ${why})`
+  }
+
+  /**
+   * Whether a frame out of `dev` on `view` may reach a node that could not be read: out of any device
+   * but one facing the node's own pods (a pod bridge leads to no other node).
+   */
+  mayLeadToUnread(view: HostView, dev: string): boolean {
+    return (this.world.unread?.length ?? 0) > 0 && !(this.isNode(view) && this.isPodSide(view, dev))
+  }
+
+  /**
+   * Where the tables read run out while some nodes could not be read: those nodes, named, as what
+   * may lie beyond (`; the tables of n4 are missing (…)`); '' when every node listed was read.
+   */
+  unreadNote(): string {
+    const unread = this.world.unread ?? []
+    if (unread.length === 0) return ''
+    // (why each could not be read is said where it is named alone: noTablesOf, doctor's HOST_NOT_READ)
+    return `; ${unread.length === 1 ? `the tables of node ${unread[0].name} are` : `the tables of nodes ${unread.map(u => u.name).join(', ')} are`} missing (${unread.length === 1 ? 'it' : 'they'} could not be read), so it may be ${unread.length === 1 ? 'that node' : 'one of them'}`
+  }
+
   podOf(view: HostView): PodRef | undefined {
     return this.podOfView.get(view.name)
   }
@@ -88,6 +118,18 @@ export class WorldIndex {
    * it costs no route tables on a 1000-node world.
    */
   podSubnetOwner(ip: string): {view: HostView, addr: Address} | undefined {
+    let n: number
+    try {
+      n = ipToInt(ip)
+    } catch {
+      return undefined
+    }
+    const hit = this.podSubnetList().find(p => cidrContains(p, n))
+    return hit === undefined ? undefined : {view: hit.view, addr: hit.addr}
+  }
+
+  /** Every node's pod-facing subnets, most specific first. */
+  private podSubnetList(): {base: number, prefixlen: number, view: HostView, addr: Address}[] {
     if (!this.podSubnets) {
       this.podSubnets = []
       for (const view of this.nodeViews()) {
@@ -103,14 +145,7 @@ export class WorldIndex {
       }
       this.podSubnets.sort((a, b) => b.prefixlen - a.prefixlen)
     }
-    let n: number
-    try {
-      n = ipToInt(ip)
-    } catch {
-      return undefined
-    }
-    const hit = this.podSubnets.find(p => cidrContains(p, n))
-    return hit === undefined ? undefined : {view: hit.view, addr: hit.addr}
+    return this.podSubnets
   }
 
   /** Hosts with the address configured on an interface (several for 172.17.0.1 on every docker0). */
@@ -207,6 +242,11 @@ export class WorldIndex {
     if (pod !== undefined) {
       return {kind: 'pod', name: pod.name, ip: pod.ip, node: pod.node, pod, nodeView: this.nodeViewOf(pod), podView: this.podView(pod)}
     }
+    const unread = this.unreadReason(text)
+    if (unread !== undefined) {
+      throw userError(`the ${role} ${text} is a node whose tables are missing (not read: ${unread})`,
+        `collect again once ${text} can be read; meanwhile trace between the hosts that were read${this.podsOn(text).length > 0 ? `, or to its pods (${this.podsOn(text).slice(0, 3).map(p => p.name).join(', ')}) to see where a path to it runs out` : ''}`)
+    }
     const host = this.views.get(text)
     if (host !== undefined && this.isNode(host)) {
       const ip = this.nodeAddress(host)
@@ -230,8 +270,31 @@ export class WorldIndex {
     const v6 = ipv6Literal(text)
     if (v6 !== undefined) throw this.ipv6Refusal(text, v6, role)
     // a lab's pod name traced without --lab is the usual way here: the hosts read are this one alone
-    throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node ${this.world.partial ? 'that the tables read show' : 'of the hosts read'}`,
-      `known names: ${this.knownNames()}${this.world.partial ? '; to read other hosts: --lab NAME, --inventory FILE or --snapshot DIR' : ''}`)
+    const alone = this.world.partial === true
+    throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node ${alone ? 'that the tables read show' : 'of the hosts read'}`,
+      `known names: ${this.knownNames()}${this.podIpsInstead(text, !alone)}${alone ? '; to read other hosts: --lab NAME, --inventory FILE or --snapshot DIR' : ''}`)
+  }
+
+  /**
+   * With pods discovered rather than listed, an idle pod has no name here (nothing showed it): its
+   * address works all the same, from its node's pod subnet. Says so with addresses of this world,
+   * and how to list pods by name; '' when the pods were listed.
+   */
+  private podIpsInstead(name: string, fromInventory: boolean): string {
+    if (!this.world.podsDiscovered) return ''
+    const seen = new Set<string>()
+    const subnets = this.podSubnetList().filter(p => !seen.has(p.view.name) && seen.add(p.view.name))
+      .sort((a, b) => a.view.name.localeCompare(b.view.name))
+    if (subnets.length === 0 && this.world.pods.length === 0) return ''
+    // a pod found on each node where there is one, else the address after its bridge's
+    const example = (p: typeof subnets[number]) => this.podsOn(p.view.name)[0]?.ip ?? intToIp(ipToInt(p.addr.local) + 1)
+    const ips = subnets.length >= 2 ? [example(subnets[0]), example(subnets[1])] : this.world.pods.slice(0, 2).map(p => p.ip)
+    const where = subnets.slice(0, 4).map(p => `${p.view.name} ${cidrToString(p)}`).join(', ') + (subnets.length > 4 ? ', …' : '')
+    const listed = subnets[0] !== undefined ? `{name: ${name}, ip: ${example(subnets[0])}, node: ${subnets[0].view.name}}` : `{name: ${name}, ip: IP, node: NODE}`
+    const instead = `give its IP instead${ips.length === 2 ? `, e.g. trace ${ips[0]} ${ips[1]}` : ''}${where !== '' ? ` (pod subnets: ${where})` : ''}`
+    // this host read alone has no inventory to list pods in
+    return fromInventory ? `; the pods are not listed (no \`pods:\`), only found in the tables, and an idle pod shows there by no name: ${instead}, or list the pods in the inventory (pods: [${listed}])`
+      : `; pods here are known only from the tables, and an idle pod by no name: ${instead}`
   }
 
   /**
