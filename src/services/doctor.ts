@@ -726,9 +726,9 @@ function readsPart(world: World): boolean {
  * are missing, so the report must not read as healthy for want of evidence.
  */
 function unreadHostFindings(world: World): DoctorFinding[] {
-  return (world.unread ?? []).map(u => ({code: 'HOST_NOT_READ', severity: 'error' as const, node: u.name,
+  return (world.unread ?? []).map(u => finding({code: 'HOST_NOT_READ', severity: 'error', node: u.name,
     message: `${u.name}'s tables are missing: it could not be read, so nothing of it is checked and a path through it ends where the tables run out`,
-    evidence: `unread: ${u.reason}`, fix: []}))
+    evidence: `unread: ${u.reason}`}))
 }
 
 export function diagnose(given: World, source: string, leases?: Parameters<typeof hostChecks>[1], backend?: Parameters<typeof hostChecks>[2], enableNFTables?: boolean): DoctorReport {
