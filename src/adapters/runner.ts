@@ -497,7 +497,10 @@ export function cannotStart(target: Target, file: string, searchPath: string): F
   let notRunnable: string | undefined
   for (const path of candidates) {
     try {
-      if (!statSync(path).isFile()) {
+      // no exception for a PATH directory without it (most of them): ~15 µs a search, not ~200
+      const found = statSync(path, {throwIfNoEntry: false})
+      if (found === undefined) continue
+      if (!found.isFile()) {
         notRunnable ??= path
         continue
       }
