@@ -76,18 +76,32 @@ export function frameEnd(marker: string): string {
  * undefined while either of its two frames is incomplete.
  */
 export function takeFrame(stdout: string, stderr: string, marker: string): {result: CommandResult; stdout: string; stderr: string} | undefined {
-  const end = stdoutFrameEnd(marker).exec(stdout)
+  const end = stdoutFrameEnd(stdout, marker)
   if (!end) return undefined
   const errEnd = stderr.indexOf(stderrFrameEnd(marker))
   if (errEnd < 0) return undefined
   return {
-    result: {stdout: stdout.slice(0, end.index), stderr: stderr.slice(0, errEnd), exitCode: Number(end[1])},
-    stdout: stdout.slice(end.index + end[0].length),
+    result: {stdout: stdout.slice(0, end.index), stderr: stderr.slice(0, errEnd), exitCode: end.exitCode},
+    stdout: stdout.slice(end.after),
     stderr: stderr.slice(errEnd + marker.length + 2),
   }
 }
 
-const stdoutFrameEnd = (marker: string) => new RegExp(`\\n${marker} (\\d+)\\n`)
+/**
+ * Where the first stdout frame end (`\n`, the marker, a space, the exit code's digits, `\n`) is in
+ * `text`. A string search, not a RegExp: one built for each program's new marker cost ~15–20 µs.
+ */
+function stdoutFrameEnd(text: string, marker: string): {index: number; after: number; exitCode: number} | undefined {
+  const head = `\n${marker} `
+  for (let at = text.indexOf(head); at >= 0; at = text.indexOf(head, at + 1)) {
+    const digits = at + head.length
+    let i = digits
+    while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++
+    if (i > digits && text.charCodeAt(i) === 10) return {index: at, after: i + 1, exitCode: Number(text.slice(digits, i))}
+  }
+  return undefined
+}
+
 const stderrFrameEnd = (marker: string) => `\n${marker}\n`
 
 /**
@@ -101,10 +115,9 @@ export class FrameReader {
   private readonly stderr: ArrivingText
 
   constructor(private readonly marker: string) {
-    const outEnd = stdoutFrameEnd(marker)
     const errEnd = stderrFrameEnd(marker)
     // "\n", the marker, " ", an exit code of at most three digits, "\n"
-    this.stdout = new ArrivingText(text => outEnd.test(text), marker.length + 6)
+    this.stdout = new ArrivingText(text => stdoutFrameEnd(text, marker) !== undefined, marker.length + 6)
     this.stderr = new ArrivingText(text => text.includes(errEnd), errEnd.length)
   }
 

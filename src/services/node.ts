@@ -440,7 +440,9 @@ export interface ReconcileOptions {
 export type StoreView = [config: string | undefined, migration: string | undefined, leases: LeaseList]
 
 export async function readStoreView(store: Store, opts: {fromWatch?: boolean} = {}): Promise<StoreView> {
-  return Promise.all([store.getConfig(), store.getMeta(MIGRATION_META_KEY), store.listLeases(opts)])
+  // one read of the config: the leases are checked against the network it names
+  const config = store.getConfig()
+  return Promise.all([config, store.getMeta(MIGRATION_META_KEY), store.listLeases({...opts, config})])
 }
 
 /** `missingHint`: what to do without a record, where "run init first" is not it (reset) */

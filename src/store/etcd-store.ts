@@ -12,7 +12,7 @@ import {ExitCode, FlannelctlError, userError} from '../errors.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
-  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS,
+  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, networkOfConfig,
   subnetOfKey, takenSubnets, type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -317,15 +317,9 @@ export class EtcdStore implements Store {
     return (await this.call(() => this.client.if(this.configKey, 'Version', '==', 0).then(put).commit())).succeeded
   }
 
-  async listLeases({network: given}: {network?: string} = {}): Promise<LeaseList> {
-    const [entries, config] = await Promise.all([this.readEntries(), given === undefined ? this.getConfig() : undefined])
-    let network = given
-    try {
-      if (config !== undefined) network = parseNetConf(config).network
-    } catch {
-      network = undefined
-    }
-    return classifyEntries(entries.map((e) => e.raw), network, this.now())
+  async listLeases({network: given, config}: {network?: string; config?: Promise<string | undefined>} = {}): Promise<LeaseList> {
+    const [entries, configText] = await Promise.all([this.readEntries(), given === undefined ? config ?? this.getConfig() : undefined])
+    return classifyEntries(entries.map((e) => e.raw), given ?? networkOfConfig(configText), this.now())
   }
 
   async acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease> {

@@ -18,7 +18,7 @@ import {withFileLock, errno, type LockOptions} from './file-lock.js'
 import {makeDirs, fsProblem, writableFileProblem} from './dirs.js'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {
-  checkMetaKey, classifyEntries, EntryClassifier, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, subnetOfKey, takenSubnets,
+  checkMetaKey, classifyEntries, EntryClassifier, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, networkOfConfig, subnetOfKey, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -165,9 +165,9 @@ export class FileStore implements Store {
     })
   }
 
-  async listLeases({fromWatch = false, network: given}: {fromWatch?: boolean; network?: string} = {}): Promise<LeaseList> {
+  async listLeases({fromWatch = false, network: given, config}: {fromWatch?: boolean; network?: string; config?: Promise<string | undefined>} = {}): Promise<LeaseList> {
     return this.usable(async () => {
-      const network = given ?? await this.configuredNetwork()
+      const network = given ?? networkOfConfig(await (config ?? this.getConfig()))
       const w = this.watched
       return w ? w.classifier.classify(await this.entriesFromWatch(w, fromWatch), network, this.now()) : classifyEntries(await this.readEntriesSliced(), network, this.now())
     })
@@ -399,16 +399,6 @@ export class FileStore implements Store {
   private async locked<T>(fn: () => Promise<T>): Promise<T> {
     await makeDirs(this.subnetsDir, DIR_MODE)
     return withFileLock(this.lockPath, fn, this.lockOptions)
-  }
-
-  private async configuredNetwork(): Promise<string | undefined> {
-    const json = await this.getConfig()
-    if (json === undefined) return undefined
-    try {
-      return parseNetConf(json).network
-    } catch {
-      return undefined
-    }
   }
 
   private readEntriesSync(): RawEntry[] {

@@ -114,8 +114,10 @@ export interface Store {
    * since the last listing instead of reading every entry (an agent's event rounds; its periodic
    * rounds read everything, so a missed event is healed within one interval). `network` checks the
    * entries against that network instead of the stored config's (a config about to be written).
+   * `config`: the stored config as the caller is reading it already (readStoreView), taken instead
+   * of a read of its own.
    */
-  listLeases(opts?: {fromWatch?: boolean; network?: string}): Promise<LeaseList>
+  listLeases(opts?: {fromWatch?: boolean; network?: string; config?: Promise<string | undefined>}): Promise<LeaseList>
   /** re-use the lease carrying this PublicIP, else the preferred subnet, else a random free one */
   acquireLease(nc: NetConf, req: AcquireRequest): Promise<Lease>
   /** extend to 24 h from now; a FlannelctlError when the lease is gone */
@@ -153,6 +155,16 @@ export function checkMetaKey(key: string): string {
  * The network config a store holds, parsed: one that does not parse names the store it is in (the
  * person reading the error may never have written a net-conf; someone put it there).
  */
+/** The network a stored config names; undefined for none or one that does not parse (every entry is then checked without it). */
+export function networkOfConfig(json: string | undefined): string | undefined {
+  if (json === undefined) return undefined
+  try {
+    return parseNetConf(json).network
+  } catch {
+    return undefined
+  }
+}
+
 export function parseStoredNetConf(store: Pick<Store, 'describe' | 'configLocation'>, json: string): NetConf {
   try {
     return parseNetConf(json)

@@ -8,13 +8,14 @@
 import {expect} from 'chai'
 import {execa} from 'execa'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {addNodeNamespace, sh, uniqueLab, ROOT} from '../helpers/cli.js'
-import {RealRunner, type Command} from '../../src/adapters/runner.js'
+import {RealRunner, commandLine, type Command} from '../../src/adapters/runner.js'
 import {HostAdapter} from '../../src/adapters/host.js'
 
-/** pids of this test process's session shells (`ip netns exec NS sh -s` becomes `sh -s`) */
+/** pids of this test process's session shells (`nsenter --net=… sh -s` and `ip netns exec NS sh -s` become `sh -s`) */
 async function sessionShells(): Promise<string[]> {
   const r = await sh('pgrep', ['-P', String(process.pid), '-f', '^sh -s$'])
   return r.stdout.split('\n').filter(Boolean)
@@ -74,6 +75,48 @@ describe('a runner that runs its programs through one shell session', function (
       expect(a.routes?.some(r => r.dst === '10.252.1.0/24')).to.equal(true)
     } finally {
       await session.close()
+    }
+  })
+
+  it('enters a namespace by nsenter (this process\'s mounts), by ip netns exec where /etc/netns/NS exists; /sys paths by ip netns exec', async () => {
+    const target = {kind: 'netns', name: ns} as const
+    const ownMounts = (await sh('readlink', ['/proc/self/ns/mnt'])).stdout
+    const commands: Command[] = [
+      {file: 'ip', args: ['-j', 'link', 'show']},
+      {file: 'sh', args: ['-c', 'ls /proc/sys/net/ipv4/conf; cat /proc/sys/net/ipv4/conf/eth0/forwarding']},
+      // the namespace's eth0, not this host's: its own sysfs, mounted by ip netns exec
+      {file: 'cat', args: ['/sys/class/net/eth0/address']},
+      {file: 'cat', args: ['/etc/hostname']},
+    ]
+    const seen = async () => {
+      const session = new RealRunner(target, undefined, {shellSession: true})
+      try {
+        const results = []
+        for (const cmd of commands) {
+          const r = await session.run(cmd)
+          expect(r, commandLine(cmd)).to.deep.equal(await new RealRunner(target).run(cmd))
+          results.push(r)
+        }
+        const [pid] = await sessionShells()
+        return {results, sameMounts: (await sh('readlink', [`/proc/${pid}/ns/mnt`])).stdout === ownMounts}
+      } finally {
+        await session.close()
+      }
+    }
+    const plain = await seen()
+    expect(plain.sameMounts, 'nsenter: no mount namespace of its own').to.equal(true)
+    expect(plain.results[1].stdout).to.match(/^eth0$/m)
+    const netnsEtc = `/etc/netns/${ns}`
+    const hadEtcNetns = existsSync('/etc/netns')
+    await mkdir(netnsEtc, {recursive: true})
+    try {
+      await writeFile(join(netnsEtc, 'hostname'), 'fc-probe\n')
+      const remapped = await seen()
+      expect(remapped.sameMounts, 'ip netns exec: a mount namespace of its own').to.equal(false)
+      expect(remapped.results[3].stdout).to.equal('fc-probe\n')
+    } finally {
+      await rm(netnsEtc, {recursive: true, force: true})
+      if (!hadEtcNetns) await rm('/etc/netns', {recursive: true, force: true})
     }
   })
 

@@ -12,6 +12,7 @@ import {FileStore} from '../../src/store/file-store.js'
 import fc from 'fast-check'
 import {isoTime, leaseFromJson, leaseToJson, openStore, parseStoredNetConf, type Lease} from '../../src/store/store.js'
 import {EtcdStore} from '../../src/store/etcd-store.js'
+import {readStoreView} from '../../src/services/node.js'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const nc = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
@@ -233,6 +234,24 @@ describe('FileStore', () => {
     const lease = await store.acquireLease(nc, {publicIP: '10.0.0.9', preferredSubnet: '10.244.1.0/24', ...vxlan('02:00:00:00:00:09'), random: () => 0})
     expect(lease.subnet).to.equal('10.244.3.0/24')
     expect(await readFile(join(subnetsDir(), '10.244.1.0-24'), 'utf8')).to.equal(files['10.244.1.0-24'])
+  })
+
+  it('checks the entries against the config the caller is reading (readStoreView reads it once), else against its own read', async () => {
+    await store.putConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+    await mkdir(subnetsDir(), {recursive: true})
+    for (const name of ['10.244.1.0-24', '10.245.1.0-24']) {
+      await writeFile(join(subnetsDir(), name), '{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"host-gw"}')
+      await utimes(join(subnetsDir(), name), clock / 1000, clock / 1000)
+    }
+    const invalidKeys = async (opts?: Parameters<FileStore['listLeases']>[0]) => (await store.listLeases(opts)).invalid.map(i => i.key)
+    expect(await invalidKeys()).to.deep.equal(['10.245.1.0-24'])
+    // the config handed in decides, not the stored one: no read of its own
+    expect(await invalidKeys({config: Promise.resolve('{"Network":"10.245.0.0/16","Backend":{"Type":"vxlan"}}')})).to.deep.equal(['10.244.1.0-24'])
+    // none, or one that does not parse: no network to check against, as a stored one of those
+    expect(await invalidKeys({config: Promise.resolve(undefined)})).to.deep.equal([])
+    expect(await invalidKeys({config: Promise.resolve('{"Network":')})).to.deep.equal([])
+    const [config, migration, leases] = await readStoreView(store)
+    expect([config, migration, leases]).to.deep.equal([await store.getConfig(), undefined, await store.listLeases()])
   })
 
   it('gives 20 concurrent processes 20 distinct subnets', async function () {

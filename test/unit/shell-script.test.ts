@@ -52,6 +52,18 @@ describe('shell-script framing', () => {
     }))
   })
 
+  it('finds the stdout frame end where the RegExp it replaced found it, in any text', () => {
+    // the frame line in pieces: near misses (no digits, no newline, a letter among the digits, a shorter marker)
+    const piece = fc.constantFrom('\n', ' ', '0', '7', '42', '255', 'x', marker, marker.slice(0, -1), `\n${marker} `, `\n${marker}`, `\n${marker} 1`)
+    fc.assert(fc.property(fc.array(fc.oneof(piece, fc.string({maxLength: 4})), {maxLength: 14}), pieces => {
+      const stdout = pieces.join('')
+      const m = new RegExp(`\\n${marker} (\\d+)\\n`).exec(stdout)
+      const want = m ? {stdout: stdout.slice(0, m.index), exitCode: Number(m[1]), rest: stdout.slice(m.index + m[0].length)} : undefined
+      const got = takeFrame(stdout, `\n${marker}\n`, marker)
+      expect(got && {stdout: got.result.stdout, exitCode: got.result.exitCode, rest: got.stdout}, JSON.stringify(stdout)).to.deep.equal(want)
+    }), {numRuns: 3000})
+  })
+
   it('quotes every word and feeds input as a here-document ended by the marker', () => {
     const script = framedScript(marker, [['printf', '%s', "it's $(id)"], {words: ['ip', '-batch', '-'], input: 'route show\n'}, ['grep', '', {glob: '/proc/sys/net/ipv4/conf/*/rp_filter'}]])
     expect(script).to.include(`printf '%s' 'it'\\''s $(id)' </dev/null;`)
