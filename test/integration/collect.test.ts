@@ -168,7 +168,7 @@ describe('collect and offline trace (real kernel)', function () {
     const report = JSON.parse(doctor.stdout) as {findings: {code: string; node: string; severity: string}[]}
     expect(report.findings.filter(x => x.code === 'HOST_NOT_READ')).to.deep.equal([{code: 'HOST_NOT_READ', severity: 'error', node: 'n3',
       message: 'n3\'s tables are missing: it could not be read, so nothing of it is checked and a path through it ends where the tables run out',
-      evidence: 'unread: netns:fcc-n3-down: Cannot open network namespace "fcc-n3-down": No such file or directory', fix: []}])
+      evidence: 'unread: netns:fcc-n3-down: Cannot open network namespace "fcc-n3-down": No such file or directory', fix: [], fixes: []}])
     expect(report.findings.map(x => x.code)).to.not.include('STALE_ROUTE')
     // live, the node down stops the trace, and the hint says how to go on without it; so marked, it does
     const live = await cli(['trace', b.name, c.name, '--inventory', f])
