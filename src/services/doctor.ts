@@ -13,7 +13,7 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {behindMoveSync, peerMacSync, podNetworkGuess, publishVtepMacFix, recreatedPodOf} from '../core/trace/fixes.js'
+import {behindMoveSync, peerMacSync, podNetworkGuess, publishVtepMacFix} from '../core/trace/fixes.js'
 import {knownPeers, loadSource, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, recordedStore, type UnfinishedMigration} from './lease.js'
 import {Lab, withLabCommands} from './lab.js'
@@ -503,11 +503,11 @@ export function syncBehindNodesFirst(world: World, pairs: PairResult[], findings
     }
     // A pod left on the moved node's old subnet is re-created into the new one, which the other
     // pod's node routes only once it has synced: the trace, dying at the stranded pod, cannot see that.
-    const recreate = p.fix.find(f => recreatedPodOf(f.command) !== undefined)
+    const recreate = p.fix.find(f => f.recreates !== undefined)
     if (recreate === undefined) continue
     // and it comes last, after the entries of every node that will route its new address (a reply's come after it in the trace)
     p.fix = [...p.fix.filter(f => f !== recreate), recreate]
-    const stranded = recreatedPodOf(recreate.command)!
+    const stranded = recreate.recreates!
     const home = nodeOf.get(stranded)
     const other = nodeOf.get(stranded === p.from ? p.to : p.from)
     if (home === undefined || other === undefined) continue
