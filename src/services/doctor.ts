@@ -13,7 +13,7 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {behindMoveSync, peerMacSync, podNetworkGuess, publishVtepMacFix, recreatedPodOf} from '../core/trace/fixes.js'
+import {behindMoveSync, peerMacSync, podNetworkGuess, publishVtepMacFix} from '../core/trace/fixes.js'
 import {knownPeers, loadSource, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, recordedStore, type UnfinishedMigration} from './lease.js'
 import {Lab, withLabCommands} from './lab.js'
@@ -37,6 +37,11 @@ export interface DoctorFinding {
   peer?: string
   /** that peer's pod subnet, by its lease */
   peerSubnet?: string
+  /**
+   * the VTEP MAC of the entry it is about: a STALE_FDB's or WRONG_VTEP_HOST's fdb entry's, a
+   * VTEP_MAC_DRIFT's neighbour's (the peer's old MAC), the one a MISSING_FDB finds no fdb entry for
+   */
+  mac?: string
   message: string
   /** the table line it rests on */
   evidence?: string
@@ -386,14 +391,14 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         const macPeer = isOther(byMac) ? byMac : undefined
         const ipPeer = isOther(byIp) ? byIp : undefined
         if (!macPeer && !ipPeer) {
-          add({code: 'STALE_FDB', severity: 'warning', node: name, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: no node or lease has that VTEP`,
+          add({code: 'STALE_FDB', severity: 'warning', node: name, mac: f.mac, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: no node or lease has that VTEP`,
             evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
         } else if (macPeer && macPeer.publicIP && f.dst !== macPeer.publicIP) {
-          add({code: 'WRONG_VTEP_HOST', severity: 'error', node: name, peer: peerLabel(macPeer), peerSubnet: macPeer.subnet,
+          add({code: 'WRONG_VTEP_HOST', severity: 'error', node: name, peer: peerLabel(macPeer), peerSubnet: macPeer.subnet, mac: f.mac,
             message: `fdb sends ${macPeer.name}'s VTEP MAC ${f.mac} to ${f.dst}, but ${macPeer.name}'s address is ${macPeer.publicIP}`,
             evidence: f.raw, fix: [`bridge fdb replace ${f.mac} dev ${vx.name} dst ${macPeer.publicIP} self permanent`, `bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]})
         } else if (!macPeer && ipPeer) {
-          ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, peer: peerLabel(ipPeer), peerSubnet: ipPeer.subnet, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${peerLabel(ipPeer)}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
+          ofOlderLease(f.dst, add({code: 'STALE_FDB', severity: 'warning', node: name, peer: peerLabel(ipPeer), peerSubnet: ipPeer.subnet, mac: f.mac, message: `fdb entry ${f.mac} → ${f.dst} on ${vx.name}: ${peerLabel(ipPeer)}'s VTEP MAC is ${ipPeer.vtepMac ?? 'unknown'} now`,
             evidence: f.raw, fix: [`bridge fdb del ${f.mac} dev ${vx.name} dst ${f.dst} self`]}))
         }
       }
@@ -465,7 +470,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       }
       if (!nb?.lladdr) continue
       if (p.vtepMac && nb.lladdr.toLowerCase() !== p.vtepMac.toLowerCase() && p.name !== `lease ${p.subnet}`) {
-        add({code: 'VTEP_MAC_DRIFT', severity: 'error', node: name, peer: who, peerSubnet: p.subnet,
+        add({code: 'VTEP_MAC_DRIFT', severity: 'error', node: name, peer: who, peerSubnet: p.subnet, mac: nb.lladdr,
           message: `neighbour ${route.gateway} says ${p.name}'s VTEP MAC is ${nb.lladdr}, but ${p.name}'s VTEP has ${p.vtepMac} (it was recreated)${
             unpublished.has(p.subnet) ? `; ${p.name}'s lease still announces the old MAC, so a sync here puts it back until ${p.name} publishes the new one (VTEP_MAC_NOT_PUBLISHED)` : ''}`,
           evidence: nb.raw, fix: [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`,
@@ -473,14 +478,14 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         continue
       }
       if (h.fdb !== undefined && capturedFor(h.fdbDevices, vx.name) && !fdbMacs.has(`${vx.name}|${nb.lladdr.toLowerCase()}`)) {
-        add({code: 'MISSING_FDB', severity: 'error', node: name, peer: who, peerSubnet: p.subnet, message: `no fdb entry on ${vx.name} for ${p.name}'s VTEP MAC ${nb.lladdr}`,
+        add({code: 'MISSING_FDB', severity: 'error', node: name, peer: who, peerSubnet: p.subnet, mac: nb.lladdr, message: `no fdb entry on ${vx.name} for ${p.name}'s VTEP MAC ${nb.lladdr}`,
           evidence: nb.raw, fix: p.publicIP ? [`bridge fdb append ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self permanent`] : ['flannelctl sync']})
       }
     }
   }
   // A drifted VTEP MAC also leaves its fdb entry behind; the drift finding's fix removes it already.
-  const drifted = new Set(findings.filter(f => f.code === 'VTEP_MAC_DRIFT').map(f => `${f.node}|${/lladdr (\S+)/.exec(f.evidence ?? '')?.[1]?.toLowerCase()}`))
-  return findings.filter(f => f.code !== 'STALE_FDB' || !drifted.has(`${f.node}|${f.evidence?.split(' ')[0].toLowerCase()}`))
+  const drifted = new Set(findings.filter(f => f.code === 'VTEP_MAC_DRIFT').map(f => `${f.node}|${f.mac?.toLowerCase()}`))
+  return findings.filter(f => f.code !== 'STALE_FDB' || !drifted.has(`${f.node}|${f.mac?.toLowerCase()}`))
 }
 
 /**
@@ -503,11 +508,11 @@ export function syncBehindNodesFirst(world: World, pairs: PairResult[], findings
     }
     // A pod left on the moved node's old subnet is re-created into the new one, which the other
     // pod's node routes only once it has synced: the trace, dying at the stranded pod, cannot see that.
-    const recreate = p.fix.find(f => recreatedPodOf(f.command) !== undefined)
+    const recreate = p.fix.find(f => f.recreates !== undefined)
     if (recreate === undefined) continue
     // and it comes last, after the entries of every node that will route its new address (a reply's come after it in the trace)
     p.fix = [...p.fix.filter(f => f !== recreate), recreate]
-    const stranded = recreatedPodOf(recreate.command)!
+    const stranded = recreate.recreates!
     const home = nodeOf.get(stranded)
     const other = nodeOf.get(stranded === p.from ? p.to : p.from)
     if (home === undefined || other === undefined) continue

@@ -13,7 +13,6 @@ import {CONFLIST_NAME, parseSubnetEnv} from '../core/flannel.js'
 import {cidrToString, parseCidr} from '../core/addr.js'
 import type {Lease} from '../store/store.js'
 import type {Fix} from '../core/trace/types.js'
-import {recreatedPodOf} from '../core/trace/fixes.js'
 import type {NetConf} from '../core/netconf.js'
 import type {StoreSummary} from './lease.js'
 
@@ -424,10 +423,7 @@ export function labRecreateCommand(lab: string, pod: string): string {
  * command of the lab here, run from this machine.
  */
 export function withLabCommands(fixes: Fix[], lab: string): Fix[] {
-  return fixes.map(f => {
-    const pod = recreatedPodOf(f.command)
-    return pod === undefined ? f : {node: f.node, command: labRecreateCommand(lab, pod), scope: 'lab'}
-  })
+  return fixes.map(f => f.recreates === undefined ? f : {node: f.node, command: labRecreateCommand(lab, f.recreates), scope: 'lab', recreates: f.recreates})
 }
 
 export function nodeArgs(node: LabNode, state: Pick<LabState, 'store'>): string[] {

@@ -49,7 +49,7 @@ describe('trace after a peer moved to a new lease with a new VTEP MAC (real kern
       expect(p.fix[0].command).to.match(/^flannelctl sync {3}# publishes flannel\.1's MAC in the lease/)
       expect(p.fix[1].node).to.equal('n1')
       expect(p.fix[1].command).to.match(/^flannelctl sync {3}# n1 has not synced since n2's lease moved/)
-      expect(p.fix.at(-1)).to.deep.equal({node: 'n2', command: `flannelctl lab pod recreate pod-2a --name ${name}`, scope: 'lab'})
+      expect(p.fix.at(-1)).to.deep.equal({node: 'n2', command: `flannelctl lab pod recreate pod-2a --name ${name}`, scope: 'lab', recreates: 'pod-2a'})
       expect(new Set(p.fix.map(f => `${f.node} ${f.command}`)).size).to.equal(p.fix.length)
     }
     expect(report.findings.map(f => f.code)).to.not.include('POD_TO_NODE')
@@ -82,7 +82,7 @@ describe('trace after a peer moved to a new lease with a new VTEP MAC (real kern
     }
     expect((await ping(pod1.netns, newGateway)).exitCode).to.equal(0)
     // pod-2a stayed on the old subnet: re-creating it is the rest of the fix, in a lab by a lab command
-    expect(fix.at(-1)).to.deep.equal({node: 'n2', command: `flannelctl lab pod recreate pod-2a --name ${name}`, scope: 'lab'})
+    expect(fix.at(-1)).to.deep.equal({node: 'n2', command: `flannelctl lab pod recreate pod-2a --name ${name}`, scope: 'lab', recreates: 'pod-2a'})
   })
 
   it('the rest of the fix, run as printed (lab pod recreate), gives pod-2a an address in n2\'s new subnet, and the pods ping each other', async () => {

@@ -137,7 +137,7 @@ describe('doctor on a vxlan lab whose n2 moved its lease (lab-vxlan-peer-moved)'
   // pair with pod-2a fails, pod-1a <-> pod-3a answer. pod-2a re-created alone, pod-1a <-> pod-2a still fails
   // (n1 has no route to 10.244.16.0/24) until n1 syncs.
   const dir = join(FIXTURES, 'lab-vxlan-peer-moved')
-  const recreate = {node: 'n2', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it'}
+  const recreate = {node: 'n2', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it', recreates: 'pod-2a'}
   const sync = (node: string) => ({node, command: `flannelctl sync   # ${node} has not synced since n2's lease moved to 10.244.16.0/24: it replaces the old entries`, sync: 'peer'})
 
   it('a pair with the stranded pod-2a: the other pod\'s node syncs first (it must route the new subnet), then pod-2a is re-created; nothing twice', async () => {

@@ -1,7 +1,7 @@
 /**
  * doctor orders and merges fixes by the findings' structure (code, node, peer, the fixes' scope,
- * sync and byHand), not by the words of their messages or commands: a reworded message or a
- * reworded sync comment must not change what leads, what is merged, or what runs from here.
+ * sync, byHand and recreates), not by the words of their messages or commands: a reworded message,
+ * sync comment or re-creation command must not change what leads, what is merged, or what runs from here.
  */
 import {expect} from 'chai'
 import {join} from 'node:path'
@@ -11,6 +11,7 @@ import {fixSteps, type Fix, type World} from '../../src/core/trace/types.js'
 import {labFixLine, renderDoctor} from '../../src/ui/doctor.js'
 import {renderTrace} from '../../src/ui/trace-render.js'
 import {labFixes} from '../../src/commands/trace.js'
+import {withLabCommands} from '../../src/services/lab.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
@@ -78,6 +79,21 @@ describe('doctor: fixes ordered by the findings\' structure, not their words', (
     const seen: PairResult = {...pair, fix: [behindMoveSync('n1', 'n2', '10.244.16.0/24', {byHand: true}), {...route, byHand: true}]}
     syncBehindNodesFirst(world, [seen], [behind('reworded')])
     expect(seen.fix.filter(f => f.sync !== undefined)).to.have.length(1)
+  })
+
+  it('a pod\'s re-creation is known by the pod it names (recreates), not by its command\'s words: last, after the other node\'s sync, and a lab\'s own command in a lab', () => {
+    const reworded: Fix = {...recreate, command: 'crictl runp pod-2a.json   # reworded: pod-2a again, in n2\'s subnet now'}
+    const route = {node: 'n1', command: 'ip route replace 10.244.16.0/24 via 10.244.16.0 dev flannel.1 onlink'}
+    const pair: PairResult = {...stranded(), fix: [reworded, route]}
+    syncBehindNodesFirst(world, [pair], [drift('n2', 'reworded')])
+    expect(pair.fix).to.deep.equal([peerMacSync('n1', 'n2'), route, reworded])
+    expect(withLabCommands([reworded], 'demo')).to.deep.equal([{node: 'n2', command: 'flannelctl lab pod recreate pod-2a', scope: 'lab', recreates: 'pod-2a'}])
+    // a command that only reads like one is none
+    const lookalike: Fix = {node: 'n2', command: recreate.command}
+    const other: PairResult = {...stranded(), fix: [lookalike, route]}
+    syncBehindNodesFirst(world, [other], [drift('n2', 'reworded')])
+    expect(other.fix).to.deep.equal([lookalike, route])
+    expect(withLabCommands([lookalike], 'demo')).to.deep.equal([lookalike])
   })
 
   it('a migrate or a lab command runs from here by its scope: a command that only reads like one does not', () => {

@@ -64,6 +64,25 @@ describe('doctor host checks', () => {
     expect(drift!.message).to.contain('lease still announces the old MAC')
   })
 
+  it('a STALE_FDB for the MAC a VTEP_MAC_DRIFT on its node removes already is left out by the MAC both carry, not by the evidence\'s words', () => {
+    // node2's flannel.1 re-created (new MAC), no store: node1's neighbour and fdb entry keep the old MAC
+    const w = applyPatches(vxlan, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mac: '02:00:00:00:00:99'}}])
+    // the same entries, their lines worded otherwise (neither says `lladdr MAC`, nor starts with the MAC)
+    const reworded = applyPatches(w, [
+      {host: 'node1', op: 'update', table: 'neighbors', where: {dev: 'flannel.1', dst: '10.244.2.0'}, value: {raw: '(the neighbour of node2\'s VTEP, read as JSON)'}},
+      {host: 'node1', op: 'update', table: 'fdb', where: {dev: 'flannel.1', mac: 'd6:12:9b:77:c2:02'}, value: {raw: '(an fdb entry, read as JSON)'}},
+    ])
+    for (const world of [w, reworded]) {
+      const findings = hostChecks(world)
+      expect(findings.map(f => f.code)).to.include('VTEP_MAC_DRIFT').and.not.include('STALE_FDB')
+      expect(findings.find(f => f.code === 'VTEP_MAC_DRIFT')).to.include({node: 'node1', peer: 'node2', mac: 'd6:12:9b:77:c2:02'})
+    }
+    // an fdb entry of another MAC whose line reads like the drifted one's is still stale
+    const lookalike = applyPatches(w, [{host: 'node1', op: 'add', table: 'fdb',
+      value: {mac: '0a:00:00:00:00:77', dev: 'flannel.1', dst: '192.168.100.12', flags: ['self', 'permanent'], raw: 'd6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent'}}])
+    expect(hostChecks(lookalike).filter(f => f.code === 'STALE_FDB').map(f => f.mac)).to.deep.equal(['0a:00:00:00:00:77'])
+  })
+
   it('cni0 larger than flannel.1 is an error only while peer routes go through flannel.1 (not on a host-gw node keeping its VTEP mid-migration)', () => {
     const big = applyPatches(vxlan, [{host: 'node1', op: 'update', table: 'links', where: {name: 'cni0'}, value: {mtu: 1500,
       raw: '3: cni0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default'}}])

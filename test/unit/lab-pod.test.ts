@@ -17,7 +17,7 @@ describe('lab: "re-create the pod" is lab pod recreate', () => {
   const other = {node: 'n1', command: 'flannelctl sync'}
 
   it('the stranded pod\'s fix becomes the lab command, run from here (scope lab); other fixes stay', () => {
-    expect(withLabCommands([other, recreatePodFix('n2', 'pod-2a')], 'lpone')).to.deep.equal([other, {node: 'n2', command: 'flannelctl lab pod recreate pod-2a --name lpone', scope: 'lab'}])
+    expect(withLabCommands([other, recreatePodFix('n2', 'pod-2a')], 'lpone')).to.deep.equal([other, {node: 'n2', command: 'flannelctl lab pod recreate pod-2a --name lpone', scope: 'lab', recreates: 'pod-2a'}])
     // the default lab needs no --name, as every lab command
     expect(withLabCommands([recreatePodFix('n2', 'pod-2a')], 'demo')[0].command).to.equal('flannelctl lab pod recreate pod-2a')
   })

@@ -572,7 +572,7 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       expect(t.disposition).to.equal('NO_ROUTE')
       expect(t.failure!.reason).to.contain('pod-a on node1 is on a subnet its node no longer has')
       // before: also `ip route replace 10.244.1.34 via 192.168.100.11 dev eth0` on node2, which ends at node1 all the same
-      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-a in it'}])
+      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-a in it', recreates: 'pod-a'}])
       expect(traceFlow(w, {src: 'pod-b', dst: 'node1'}).returnPath.disposition, 'another pod, to the same node').to.equal('DELIVERED')
       // its own node's reply to it, likewise (before: `ip route replace 10.244.1.34 via GATEWAY dev DEVICE`)
       const own = traceFlow(w, {src: 'pod-a', dst: 'node1'}).returnPath
@@ -590,7 +590,7 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       // before: INSUFFICIENT_INFO, "10.244.1.1 answers on eth0, but it is not an address of any host read"
       expect(t.disposition).to.equal('NEIGHBOR_MISSING')
       expect(t.failure!.reason).to.contain('is left in pod-a\'s neighbour table from before, and nothing answers for 10.244.1.1 now')
-      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-a in it'}])
+      expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-a in it', recreates: 'pod-a'}])
     })
 
     it('reaches no other pod of its segment, with the same fix', () => {

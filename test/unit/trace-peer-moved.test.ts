@@ -22,7 +22,7 @@ describe('trace after a peer moved, its lease still announcing the old VTEP MAC 
   // n2 sync, n1 sync, lab pod recreate pod-2a: both answered.
   const dir = join(FIXTURES, 'lab-vxlan-peer-moved-new-mac')
   const publish = {node: 'n2', command: 'flannelctl sync   # publishes flannel.1\'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers', sync: 'publish'}
-  const recreate = {node: 'n2', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it'}
+  const recreate = {node: 'n2', command: 'ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it', recreates: 'pod-2a'}
   const behindSync = 'flannelctl sync   # n1 has not synced since n2\'s lease moved to 10.244.102.0/24: once n2\'s own sync has published its VTEP\'s new MAC (VTEP_MAC_NOT_PUBLISHED), it replaces the old entries; or by hand:'
   let copy = ''
   tempDirHooks('fc-trace-moved-', d => (copy = d), {each: true})

@@ -36,7 +36,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, recreatedPodOf, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -2715,7 +2715,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       }
       // A pod re-created gets an address in its node's new subnet, which the other node routes only
       // once the reply's fixes (its sync) have run: last, as doctor has it, so the list runs top to bottom.
-      const recreations = fwdEnd.failure.fix.filter(f => recreatedPodOf(f.command) !== undefined)
+      const recreations = fwdEnd.failure.fix.filter(f => f.recreates !== undefined)
       fwdEnd.failure.fix = [...fwdEnd.failure.fix.filter(f => !recreations.includes(f)), ...recreations]
     }
     // A return path that leaves the tables read is unknown, not broken.

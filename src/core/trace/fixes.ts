@@ -130,16 +130,9 @@ export function strandedPod(w: WorldIndex, pod: PodRef): boolean {
   return unpluggedPod(w, node, pod) === undefined
 }
 
-const RECREATE_POD = / {3}# the node's pod subnet now; re-create (\S+) in it$/
-
 /** What mends a stranded pod: CNI ADD gives it an address in its node's subnet now. */
 export function recreatePodFix(node: string, pod: string): Fix {
-  return {node, command: `ip -4 addr show type bridge   # the node's pod subnet now; re-create ${pod} in it`}
-}
-
-/** The pod a recreatePodFix command is for (a lab puts its own command in its place). */
-export function recreatedPodOf(command: string): string | undefined {
-  return RECREATE_POD.exec(command)?.[1]
+  return {node, command: `ip -4 addr show type bridge   # the node's pod subnet now; re-create ${pod} in it`, recreates: pod}
 }
 
 /**

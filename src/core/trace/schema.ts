@@ -83,6 +83,7 @@ export const traceJsonSchema = {
         scope: {enum: ['cluster', 'lab'], description: 'cluster: a command for the cluster\'s API (kubectl), run wherever kubectl reaches it, not on node; lab: a flannelctl lab command (trace --lab), run on the machine the lab is on'},
         sync: {enum: ['publish', 'peer'], description: 'a node\'s flannelctl sync that takes what the store says anew, so it leads: publish, the node\'s own (its lease announces its VTEP\'s MAC again); peer, the sync of a node behind a peer (its lease moved, or its VTEP\'s MAC changed)'},
         byHand: {enum: [true], description: 'one of the commands that do by hand what the sync "peer" fix of the same node before it does: run that sync or these, not both'},
+        recreates: {type: 'string', description: 'the pod this fix re-creates (its runtime\'s CNI ADD; with scope "lab", flannelctl lab pod recreate): it gets an address in its node\'s pod subnet now, so it comes after the syncs that route that subnet'},
       },
     },
     failure: {

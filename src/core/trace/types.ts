@@ -70,6 +70,11 @@ export interface Fix {
    * does: run that sync or these, not both (after the sync, its deletions fail: the entries are gone).
    */
   byHand?: true
+  /**
+   * The pod this fix re-creates (its runtime's CNI ADD, or `lab pod recreate` in a lab): it gets an
+   * address in its node's pod subnet now, so the fix comes after the syncs that route that subnet.
+   */
+  recreates?: string
 }
 
 /** Where a fix runs, as the text output says it: `on NODE`, the cluster for a kubectl command, here for a lab's or the network's. */
