@@ -12,7 +12,7 @@ import {captureHost, cniAllocatedIps, HostUnreadable, NetnsInsideRunner, type Co
 import {decodeText, readSnapshotDir, STORE_FILE, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
 import {discoverPods, isSafeName, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
-import {Lab, loadLab, type LabState} from './lab.js'
+import {Lab, labRebuildCommand, loadLab, type LabState} from './lab.js'
 import {listLeases, recordedStore, storeSummary, type StoreSummary} from './lease.js'
 import {FlannelctlError, userError} from '../errors.js'
 import {count} from '../core/words.js'
@@ -191,7 +191,7 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const read = await captureAll(live, opts)
       const {captured} = read
       // the lab made these namespaces: one gone is the lab broken, not an inventory to fix
-      const unread = read.unread.map(u => ({...u, hint: `see \`ip netns list\`: a lab whose namespaces are gone is rebuilt with flannelctl lab down --name ${state.name} and lab up`}))
+      const unread = read.unread.map(u => ({...u, hint: `see \`ip netns list\`: a lab whose namespaces are gone is built again with ${labRebuildCommand(state)}`}))
       const withTables = new Set(captured.map(c => c.name))
       const world: World = {hosts: captured.map(c => c.snapshot), pods: podRefs(inventory.pods!, withTables), ...worldUnread(unread)}
       return {kind, description: `lab ${state.name}`, world, inventory: markUnread(inventory, unread), live, captured, unread, lab: state}

@@ -447,6 +447,32 @@ export function nodeEnv(node: LabNode, state: Pick<LabState, 'store'>): Record<s
   }
 }
 
+/** The lab up that builds this lab again (after lab down): its topology, backend and store as lab.json keeps them. */
+export function labRebuildCommand(state: LabState): string {
+  const podsPerNode = Math.max(0, ...state.nodes.map(n => state.pods.filter(p => p.node === n.name).length))
+  const store = state.etcd ? ' --store etcd' : state.store === `file:${join(state.dir, 'store')}` ? '' : ` --store ${state.store}`
+  return `flannelctl lab down --name ${state.name} && flannelctl lab up --name ${state.name} --nodes ${state.nodes.length} --pods ${podsPerNode}`
+    + `${state.segments > 1 ? ` --segments ${state.segments}` : ''}${state.backend === 'vxlan' ? '' : ` --backend ${state.backend}`}`
+    + `${state.directRouting ? ' --directrouting' : ''}${state.nftables ? ' --nftables' : ''}${store}`
+}
+
+/**
+ * The lab's namespaces that `ip netns list` (existing) no longer shows, each with what it was: a
+ * node's gone (ip netns del, a reboot) takes its links, routes and flannel's state with it, which
+ * nothing but building the lab again brings back.
+ */
+export function missingLabNamespaces(state: LabState, existing: string[]): {what: string; netns: string}[] {
+  const have = new Set(existing)
+  const all = [
+    ...state.nodes.map(n => ({what: `node ${n.name}`, netns: n.netns})),
+    ...(state.router ? [{what: 'router rt', netns: state.router}] : []),
+    ...state.switches.map(s => ({what: `switch ${s.slice(state.prefix.length)}`, netns: s})),
+    ...(state.etcd ? [{what: 'etcd', netns: state.etcd.netns}] : []),
+    ...state.pods.map(p => ({what: `pod ${p.name}`, netns: p.netns})),
+  ]
+  return all.filter(ns => !have.has(ns.netns))
+}
+
 export function findNamespace(state: LabState, name: string): string {
   const node = state.nodes.find(n => n.name === name)
   if (node) return node.netns
