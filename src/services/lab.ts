@@ -330,7 +330,8 @@ export class Lab {
     return conflist.plugins.map(plugin => {
       const conf: Record<string, unknown> = {cniVersion: conflist.cniVersion, name: conflist.name, ...plugin}
       // host-local keeps its allocations on disk; one directory per lab node keeps nodes apart on one machine.
-      if (conf.ipam && typeof conf.ipam === 'object') conf.ipam = {...conf.ipam as object, dataDir: join(node.dir, 'ipam')}
+      // init names it in the conflist (--cni-ipam-dir); a conflist written before it did gets it here.
+      if (conf.ipam && typeof conf.ipam === 'object') conf.ipam = {dataDir: join(node.dir, 'ipam'), ...conf.ipam as object}
       return conf
     })
   }
@@ -432,7 +433,7 @@ export function withLabCommands(fixes: Fix[], lab: string): Fix[] {
 
 export function nodeArgs(node: LabNode, state: Pick<LabState, 'store'>): string[] {
   return ['--store', state.store, '--subnet-file', join(node.dir, 'subnet.env'), '--cni-conf-dir', join(node.dir, 'cni'),
-    '--state-file', join(node.dir, 'node.json')]
+    '--cni-ipam-dir', join(node.dir, 'ipam'), '--state-file', join(node.dir, 'node.json')]
 }
 
 /** Environment that lets `flannelctl` run inside a lab node without flags (lab exec). */
@@ -441,6 +442,7 @@ export function nodeEnv(node: LabNode, state: Pick<LabState, 'store'>): Record<s
     FLANNELCTL_STORE: state.store,
     FLANNELD_SUBNET_FILE: join(node.dir, 'subnet.env'),
     FLANNELCTL_CNI_CONF_DIR: join(node.dir, 'cni'),
+    FLANNELCTL_CNI_IPAM_DIR: join(node.dir, 'ipam'),
     FLANNELCTL_STATE_FILE: join(node.dir, 'node.json'),
     // the underlay lab up ran init on: a node has no default route, so init after a reset found none
     FLANNELD_IFACE: 'eth0',
