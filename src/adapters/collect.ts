@@ -143,8 +143,9 @@ const MAX_CNI_CONFIGS = 32
  * /var/lib/cni/networks. A host without CNI (no conf dir, no data dir) has none.
  */
 export async function cniAllocatedIps(runner: Runner, confDir: string = DEFAULT_CNI_CONF_DIR): Promise<string[]> {
-  const listed = await runner.run({file: 'find', args: [confDir, '-maxdepth', '1', '-type', 'f']})
-  const confFiles = listed.exitCode !== 0 ? [] : listed.stdout.split('\n').filter(f => /\.(conflist|conf|json)$/.test(f)).sort().slice(0, MAX_CNI_CONFIGS)
+  // find takes a first argument starting with '-' as an expression (`-delete`): only an absolute path is a directory to it
+  const listed = confDir.startsWith('/') ? await runner.run({file: 'find', args: [confDir, '-maxdepth', '1', '-type', 'f']}) : undefined
+  const confFiles = listed?.exitCode !== 0 ? [] : listed.stdout.split('\n').filter(f => /\.(conflist|conf|json)$/.test(f)).sort().slice(0, MAX_CNI_CONFIGS)
   const configs = confFiles.length === 0 ? [] : await new HostAdapter(runner).readFiles(confFiles)
   const dirs = ipamDataDirs(configs.filter((c): c is string => c !== undefined))
   // find exits 1 when one of the directories is missing (the default, on a host whose conflist names

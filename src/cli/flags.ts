@@ -90,7 +90,7 @@ export const forceFlag = {
  * A path as the state file records it: absolute, so that later commands, run from another
  * directory (a service manager's /), find the files init wrote and not new ones under their cwd.
  */
-function absolute(path: unknown): string | undefined {
+export function absolute(path: unknown): string | undefined {
   return typeof path === 'string' && path !== '' ? resolve(path) : (path as undefined)
 }
 

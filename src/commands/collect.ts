@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {jsonFlag, recordedStoreFlags} from '../cli/flags.js'
+import {absolute, jsonFlag, recordedStoreFlags} from '../cli/flags.js'
 import {collectToDir, commandEcho, unreadError} from '../services/collect.js'
 import {count} from '../core/words.js'
 
@@ -29,7 +29,7 @@ DIR is made when absent; a snapshot collect wrote there before is replaced whole
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Collect)
-    const r = await collectToDir({inventory: flags.inventory, lab: flags.lab, stateFile: flags['state-file'], etcdPassword: flags['etcd-password'], cniConfDir: flags['cni-conf-dir']}, flags.out,
+    const r = await collectToDir({inventory: flags.inventory, lab: flags.lab, stateFile: flags['state-file'], etcdPassword: flags['etcd-password'], cniConfDir: absolute(flags['cni-conf-dir'])}, flags.out,
       {format: flags.format as 'json' | 'txt', progress: this.progress({verbose: flags.verbose, quiet: flags.json}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(r)
     else {

@@ -63,4 +63,10 @@ describe('cniAllocatedIps', () => {
     expect(await cniAllocatedIps(node)).to.deep.equal([])
     expect(node.ran).to.deep.equal(['find /etc/cni/net.d -maxdepth 1 -type f', `find ${HOST_LOCAL_DATA_DIR} -mindepth 2 -maxdepth 2 -type f`])
   })
+
+  it('a conf dir that is no absolute path is never given to find (`-delete` would be its expression): the default alone', async () => {
+    const node = new LabNode(undefined)
+    expect(await cniAllocatedIps(node, '-delete')).to.deep.equal([])
+    expect(node.ran).to.deep.equal([`find ${HOST_LOCAL_DATA_DIR} -mindepth 2 -maxdepth 2 -type f`])
+  })
 })
