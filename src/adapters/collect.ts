@@ -6,6 +6,8 @@
  */
 import {interestingSysctls} from '../core/model.js'
 import {isIPv4} from '../core/addr.js'
+import {DEFAULT_CNI_CONF_DIR} from '../core/flannel.js'
+import {ipamDataDirs} from '../core/inventory.js'
 import {ExitCode, FlannelctlError} from '../errors.js'
 import {HostAdapter} from './host.js'
 import {firstLine, isNotInstalled, type Command, type CommandResult, type Runner} from './runner.js'
@@ -131,9 +133,23 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
   return {name, tables, snapshot: {...partial, sysctls}, ...(unread.length > 0 ? {unread} : {})}
 }
 
-/** Pod IPs the host-local IPAM plugin handed out on this host (one file per address). */
-export async function cniAllocatedIps(runner: Runner, dataDir = '/var/lib/cni/networks'): Promise<string[]> {
-  const r = await runner.run({file: 'find', args: [dataDir, '-mindepth', '2', '-maxdepth', '2', '-type', 'f']})
-  if (r.exitCode !== 0) return []
-  return r.stdout.split('\n').map(l => l.slice(l.lastIndexOf('/') + 1)).filter(isIPv4)
+/** CNI configs read from a conf dir at most: libcni reads the first (by name); more is a host to look at by hand. */
+const MAX_CNI_CONFIGS = 32
+
+/**
+ * Pod IPs the host-local IPAM plugin handed out on this host (one file per address), wherever the
+ * CNI configs in `confDir` (libcni's .conf, .conflist, .json) tell it to keep them (ipamDataDirs):
+ * a conflist with host-local's dataDir (a lab node's, some distributions') keeps them outside
+ * /var/lib/cni/networks. A host without CNI (no conf dir, no data dir) has none.
+ */
+export async function cniAllocatedIps(runner: Runner, confDir: string = DEFAULT_CNI_CONF_DIR): Promise<string[]> {
+  // find takes a first argument starting with '-' as an expression (`-delete`): only an absolute path is a directory to it
+  const listed = confDir.startsWith('/') ? await runner.run({file: 'find', args: [confDir, '-maxdepth', '1', '-type', 'f']}) : undefined
+  const confFiles = listed?.exitCode !== 0 ? [] : listed.stdout.split('\n').filter(f => /\.(conflist|conf|json)$/.test(f)).sort().slice(0, MAX_CNI_CONFIGS)
+  const configs = confFiles.length === 0 ? [] : await new HostAdapter(runner).readFiles(confFiles)
+  const dirs = ipamDataDirs(configs.filter((c): c is string => c !== undefined))
+  // find exits 1 when one of the directories is missing (the default, on a host whose conflist names
+  // another), after listing the others: what it listed counts, whatever its exit code
+  const r = await runner.run({file: 'find', args: [...dirs, '-mindepth', '2', '-maxdepth', '2', '-type', 'f']})
+  return [...new Set(r.stdout.split('\n').map(l => l.slice(l.lastIndexOf('/') + 1)).filter(isIPv4))]
 }

@@ -30,6 +30,7 @@ export const nodeFlags = {
   'cni-plugin': Flags.string({description: 'conflist style: bridge (standard plugins only) or flannel (needs flannel\'s CNI binary) [default: bridge]', options: ['bridge', 'flannel'], helpGroup: NODE}),
   'subnet-file': Flags.string({description: 'subnet.env path (flanneld --subnet-file) [default: /run/flannel/subnet.env]', env: 'FLANNELD_SUBNET_FILE', helpGroup: FILES}),
   'cni-conf-dir': Flags.string({description: 'directory of 10-flannel.conflist [default: /etc/cni/net.d]', env: 'FLANNELCTL_CNI_CONF_DIR', helpGroup: FILES}),
+  'cni-ipam-dir': Flags.string({description: 'host-local\'s dataDir the conflist names, where it records pod addresses (collect finds pods there); \'\' forgets it [default: host-local\'s, /var/lib/cni/networks]', env: 'FLANNELCTL_CNI_IPAM_DIR', helpGroup: FILES}),
   'state-file': Flags.string({description: 'flannelctl\'s record of this host [default: /var/lib/flannelctl/node.json]', env: 'FLANNELCTL_STATE_FILE', helpGroup: FILES}),
 }
 
@@ -46,12 +47,13 @@ export const storeFlags = {
 
 /**
  * Commands that read this host's tables (collect, doctor) compare them with the store init
- * recorded here; a host whose state file is elsewhere (a lab node, several hosts on one
- * filesystem) names it, as the node commands do.
+ * recorded here, and find its pods where its conflist says; a host whose state file or conflist
+ * is elsewhere (a lab node, several hosts on one filesystem) names it, as the node commands do.
  */
 export const recordedStoreFlags = {
   'state-file': nodeFlags['state-file'],
   'etcd-password': nodeFlags['etcd-password'],
+  'cni-conf-dir': nodeFlags['cni-conf-dir'],
 }
 
 export function storeSpec(f: Record<string, unknown>): {spec: string; options: StoreOptions} {
@@ -88,7 +90,7 @@ export const forceFlag = {
  * A path as the state file records it: absolute, so that later commands, run from another
  * directory (a service manager's /), find the files init wrote and not new ones under their cwd.
  */
-function absolute(path: unknown): string | undefined {
+export function absolute(path: unknown): string | undefined {
   return typeof path === 'string' && path !== '' ? resolve(path) : (path as undefined)
 }
 
@@ -105,6 +107,7 @@ export function nodeOptions(f: Record<string, unknown>): NodeOptions {
     bridge: f.bridge as string | undefined,
     subnetFile: absolute(f['subnet-file']),
     cniConfDir: absolute(f['cni-conf-dir']),
+    cniIpamDir: absolute(f['cni-ipam-dir']),
     cniPlugin: f['cni-plugin'] as NodeOptions['cniPlugin'],
     stateFile: absolute(f['state-file']),
     ipMasq: f['ip-masq'] as boolean | undefined,

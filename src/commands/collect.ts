@@ -1,12 +1,12 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {jsonFlag, recordedStoreFlags} from '../cli/flags.js'
+import {absolute, jsonFlag, recordedStoreFlags} from '../cli/flags.js'
 import {collectToDir, commandEcho, unreadError} from '../services/collect.js'
 import {count} from '../core/words.js'
 
 export default class Collect extends BaseCommand {
   static override summary = 'Write the hosts\' tables to a snapshot directory, for offline trace/doctor or a bug report'
-  static override description = `Writes DIR/inventory.yaml and, per host, DIR/<host>/ip-addr, ip-link, ip-route (every table: \`ip -4 route show table all\`), ip-route-cache (\`ip -4 route show cache\`: path MTUs the host learned), ip-rule, ip-neigh, bridge-fdb, iptables-save, nft-ruleset (\`nft -j list ruleset\`, or \`nft -a list ruleset\` with --format txt, where nft is installed), tc-qdisc (\`tc -j qdisc show\`: which devices have a clsact or ingress qdisc, where tc filters and BPF programs act), ipset (\`ipset save\`: the sets \`-m set\` rules test, where ipset is installed) and sysctl: as \`ip -j\` JSON (--format json) or as the plain text the commands print (--format txt); a host whose iproute2 predates \`-j\` (CentOS 7, busybox) gives the plain text of those tables instead. Pods whose own namespace is known get DIR/<pod>/ too. Where the hosts' store is known (a lab's, or the one init recorded on this host), DIR/store.json holds its leases and network config, so \`doctor --snapshot\` checks what \`doctor\` checks live (stale peers, EnableNFTables, DirectRouting). Reads only; changes nothing.
+  static override description = `Writes DIR/inventory.yaml and, per host, DIR/<host>/ip-addr, ip-link, ip-route (every table: \`ip -4 route show table all\`), ip-route-cache (\`ip -4 route show cache\`: path MTUs the host learned), ip-rule, ip-neigh, bridge-fdb, iptables-save, nft-ruleset (\`nft -j list ruleset\`, or \`nft -a list ruleset\` with --format txt, where nft is installed), tc-qdisc (\`tc -j qdisc show\`: which devices have a clsact or ingress qdisc, where tc filters and BPF programs act), ipset (\`ipset save\`: the sets \`-m set\` rules test, where ipset is installed) and sysctl: as \`ip -j\` JSON (--format json) or as the plain text the commands print (--format txt); a host whose iproute2 predates \`-j\` (CentOS 7, busybox) gives the plain text of those tables instead. Pods whose own namespace is known get DIR/<pod>/ too. Pods an inventory does not list are found from each node's bridge neighbours and host-local's allocations, read where the node's CNI configs say (host-local's dataDir, default /var/lib/cni/networks): an inventory node's cniConfDir:, on this host --cni-conf-dir or the one init recorded, else /etc/cni/net.d. Where the hosts' store is known (a lab's, or the one init recorded on this host), DIR/store.json holds its leases and network config, so \`doctor --snapshot\` checks what \`doctor\` checks live (stale peers, EnableNFTables, DirectRouting). Reads only; changes nothing.
 
 Without --lab or --inventory it reads this host. Then trace or check offline, anywhere: \`flannelctl trace SRC DST --snapshot DIR\`, \`flannelctl doctor --snapshot DIR\`. A snapshot directory may also be filled by hand from pasted output (ip, route -n, arp -n, ifconfig, bridge fdb, iptables-save): see docs/trace.md.
 
@@ -29,7 +29,7 @@ DIR is made when absent; a snapshot collect wrote there before is replaced whole
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Collect)
-    const r = await collectToDir({inventory: flags.inventory, lab: flags.lab, stateFile: flags['state-file'], etcdPassword: flags['etcd-password']}, flags.out,
+    const r = await collectToDir({inventory: flags.inventory, lab: flags.lab, stateFile: flags['state-file'], etcdPassword: flags['etcd-password'], cniConfDir: absolute(flags['cni-conf-dir'])}, flags.out,
       {format: flags.format as 'json' | 'txt', progress: this.progress({verbose: flags.verbose, quiet: flags.json}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(r)
     else {

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../cli/base.js'
-import {jsonFlag, recordedStoreFlags} from '../cli/flags.js'
+import {absolute, jsonFlag, recordedStoreFlags} from '../cli/flags.js'
 import {runDoctor} from '../services/doctor.js'
 import {commandEcho} from '../services/collect.js'
 import {labFixLine, renderDoctor} from '../ui/doctor.js'
@@ -39,7 +39,7 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Doctor)
-    const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping, stateFile: flags['state-file'], etcdPassword: flags['etcd-password']},
+    const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping, stateFile: flags['state-file'], etcdPassword: flags['etcd-password'], cniConfDir: absolute(flags['cni-conf-dir'])},
       {progress: this.progress({verbose: flags.verbose}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(report)
     else {

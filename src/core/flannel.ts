@@ -152,7 +152,11 @@ export function subnetFromEnv(text: string | undefined): string | undefined {
 
 export type CniPlugin = 'bridge' | 'flannel'
 
-export function cniConflist(opts: {network: string; subnet: string; mtu: number; bridge: string; ipMasq: boolean; plugin: CniPlugin}): string {
+/**
+ * The conflist; `ipamDataDir` is host-local's dataDir (where it records each pod's address, one file
+ * per address under <dataDir>/<network name>), left out for host-local's default /var/lib/cni/networks.
+ */
+export function cniConflist(opts: {network: string; subnet: string; mtu: number; bridge: string; ipMasq: boolean; plugin: CniPlugin; ipamDataDir?: string}): string {
   const gw = gatewayAddress(opts.subnet)
   const main = opts.plugin === 'flannel'
     ? {type: 'flannel', delegate: {hairpinMode: true, isDefaultGateway: true}}
@@ -166,7 +170,7 @@ export function cniConflist(opts: {network: string; subnet: string; mtu: number;
         ipMasq: !opts.ipMasq,
         mtu: opts.mtu,
         hairpinMode: true,
-        ipam: {type: 'host-local', ranges: [[{subnet: opts.subnet, gateway: gw}]], routes: [{dst: opts.network}]},
+        ipam: {type: 'host-local', ranges: [[{subnet: opts.subnet, gateway: gw}]], routes: [{dst: opts.network}], ...(opts.ipamDataDir ? {dataDir: opts.ipamDataDir} : {})},
       }
   const conf = {
     name: 'cbr0',

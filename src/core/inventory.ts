@@ -15,7 +15,8 @@ export interface InventoryNode {
   exec?: string
   /**
    * Where flannelctl's files are on this node, for `migrate`, when not where the node flags say:
-   * hosts that share a filesystem (network namespaces on one machine) need a state file each
+   * hosts that share a filesystem (network namespaces on one machine) need a state file each.
+   * cniConfDir also tells collect, trace and doctor where the conflist says pods' addresses are kept.
    */
   stateFile?: string
   subnetFile?: string
@@ -229,7 +230,7 @@ class InventoryReader {
       const name = this.name(item, 'node')
       // a misspelt `exec:` would read the node as this host
       this.knownKeys(item as YAMLMap, ['name', 'exec', 'unread', ...Object.keys(NODE_FILE_KEYS)], `node '${name}'`,
-        'a node has name: and exec: (local, netns:NAME or ssh:USER@HOST), for migrate optionally stateFile:, subnetFile: and cniConfDir:, and in a snapshot unread: (why collect could not read it)')
+        'a node has name: and exec: (local, netns:NAME or ssh:USER@HOST), optionally cniConfDir: (where its CNI configs are), for migrate stateFile: and subnetFile:, and in a snapshot unread: (why collect could not read it)')
       if (nodeNames.has(name)) this.fail(item, `node '${name}' is listed twice`, 'every node needs its own name')
       const exec = this.optionalString(item, 'exec', `node '${name}'`)
       if (exec !== undefined) {
@@ -366,6 +367,36 @@ export function bridgeNames(host: HostSnapshot): Set<string> {
  * (what the bridge has talked to), addresses the CNI IPAM recorded, and host routes to a veth of
  * their own (Calico). Named by their IP.
  */
+/** host-local's dataDir when its config names none (containernetworking/plugins, plugins/ipam/host-local/backend/disk). */
+export const HOST_LOCAL_DATA_DIR = '/var/lib/cni/networks'
+
+/**
+ * Where host-local records a host's pod addresses (one file per address in <dataDir>/<network name>),
+ * by the CNI configs of its conf dir (.conflist and .conf texts): each host-local ipam's dataDir (a
+ * bridge plugin's, or a delegate's as flannel's plugin hands it over), and the default always, where
+ * a config without dataDir keeps them. A text that is not JSON, or a dataDir that is no absolute
+ * path, adds nothing; at most `limit` directories are read, however many configs name one.
+ */
+export function ipamDataDirs(configs: string[], limit = 8): string[] {
+  const dirs = new Set([HOST_LOCAL_DATA_DIR])
+  for (const text of configs) {
+    let conf: {plugins?: unknown} | undefined
+    try {
+      conf = JSON.parse(text) as typeof conf
+    } catch {
+      continue
+    }
+    const plugins: unknown[] = Array.isArray(conf?.plugins) ? conf.plugins : [conf]
+    for (const plugin of plugins) {
+      const p = plugin as {ipam?: {type?: unknown; dataDir?: unknown}; delegate?: {ipam?: {type?: unknown; dataDir?: unknown}}} | null
+      const ipam = p?.ipam ?? p?.delegate?.ipam
+      if (ipam?.type !== 'host-local' || typeof ipam.dataDir !== 'string' || !ipam.dataDir.startsWith('/')) continue
+      dirs.add(ipam.dataDir.length > 1 ? ipam.dataDir.replace(/\/+$/, '') : ipam.dataDir)
+    }
+  }
+  return [...dirs].slice(0, limit)
+}
+
 export function discoverPods(host: HostSnapshot, ipamIps: string[] = []): DiscoveredPod[] {
   const bridges = bridgeNames(host)
   const nets = (host.addresses ?? []).filter(a => a.family === 4 && bridges.has(a.dev) && a.prefixlen < 32)

@@ -45,6 +45,8 @@ export interface NodeIntent {
   subnetFile: string
   cniConfDir: string
   cniPlugin: CniPlugin
+  /** host-local's dataDir in the conflist; undefined: its default */
+  cniIpamDir?: string
   /** destinations of routes via the underlay that an earlier run recorded as flannelctl's */
   ownedRoutes: string[]
   /**
@@ -507,7 +509,7 @@ function planFiles(intent: NodeIntent, files: CurrentFiles): Op[] {
   const masquerades = intent.ipMasq || manualMasq(intent)
   const env = subnetEnv(intent.network, intent.subnet, intent.mtu, masquerades)
   if (files.subnetEnv !== env) ops.push({tool: 'file', path: intent.subnetFile, content: env, mode: 0o644, why: 'what CNI and tools read about this lease'})
-  const conf = cniConflist({network: intent.network, subnet: intent.subnet, mtu: intent.mtu, bridge: intent.bridge, ipMasq: masquerades, plugin: intent.cniPlugin})
+  const conf = cniConflist({network: intent.network, subnet: intent.subnet, mtu: intent.mtu, bridge: intent.bridge, ipMasq: masquerades, plugin: intent.cniPlugin, ipamDataDir: intent.cniIpamDir})
   if (files.conflist !== conf) {
     ops.push({tool: 'file', path: `${intent.cniConfDir}/${CONFLIST_NAME}`, content: conf, mode: 0o644, why: 'how the container runtime wires pods to the bridge'})
   }

@@ -12,7 +12,9 @@ import {captureHost, cniAllocatedIps, HostUnreadable, NetnsInsideRunner, type Co
 import {decodeText, readSnapshotDir, STORE_FILE, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
 import {discoverPods, isSafeName, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
-import {Lab, loadLab, type LabState} from './lab.js'
+import {Lab, labRebuildCommand, loadLab, type LabState} from './lab.js'
+import {loadRecord} from './node.js'
+import {HostAdapter} from '../adapters/host.js'
 import {listLeases, recordedStore, storeSummary, type StoreSummary} from './lease.js'
 import {FlannelctlError, userError} from '../errors.js'
 import {count} from '../core/words.js'
@@ -24,6 +26,8 @@ export interface SourceOptions {
   /** this host alone: where init recorded its store (--state-file), and that store's etcd password */
   stateFile?: string
   etcdPassword?: string
+  /** this host alone: its CNI conf dir (--cni-conf-dir), whose conflist says where host-local keeps pod addresses; else the one init recorded */
+  cniConfDir?: string
 }
 
 export type SourceKind = 'local' | 'inventory' | 'snapshot' | 'lab'
@@ -164,12 +168,15 @@ function podRunner(node: InventoryNode, pod: InventoryPod & {netns: string}, lis
   return t.kind === 'ssh' ? new NetnsInsideRunner(new RealRunner(t, listener), pod.netns) : new RealRunner({kind: 'netns', name: pod.netns}, listener)
 }
 
-/** Live hosts with pods not named: ask each node's bridge neighbours and CNI IPAM. */
+/**
+ * Live hosts with pods not named: ask each node's bridge neighbours (an idle pod has no entry) and
+ * CNI IPAM, where the node's CNI conf dir (the inventory's cniConfDir:, else the default) says.
+ */
 async function discoverLivePods(nodes: {node: InventoryNode; runner: Runner}[], captured: CollectedHost[]): Promise<InventoryPod[]> {
   const pods: InventoryPod[] = []
   await Promise.all(nodes.map(async ({node, runner}) => {
     const snap = captured.find(c => c.name === node.name)!.snapshot
-    pods.push(...discoverPods(snap, await cniAllocatedIps(runner)))
+    pods.push(...discoverPods(snap, await cniAllocatedIps(runner, node.cniConfDir)))
   }))
   return dedupePods(pods)
 }
@@ -191,7 +198,7 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const read = await captureAll(live, opts)
       const {captured} = read
       // the lab made these namespaces: one gone is the lab broken, not an inventory to fix
-      const unread = read.unread.map(u => ({...u, hint: `see \`ip netns list\`: a lab whose namespaces are gone is rebuilt with flannelctl lab down --name ${state.name} and lab up`}))
+      const unread = read.unread.map(u => ({...u, hint: `see \`ip netns list\`: a lab whose namespaces are gone is built again with ${labRebuildCommand(state)}`}))
       const withTables = new Set(captured.map(c => c.name))
       const world: World = {hosts: captured.map(c => c.snapshot), pods: podRefs(inventory.pods!, withTables), ...worldUnread(unread)}
       return {kind, description: `lab ${state.name}`, world, inventory: markUnread(inventory, unread), live, captured, unread, lab: state}
@@ -261,7 +268,8 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const runner = new RealRunner({kind: 'local'}, opts.listener)
       const node: InventoryNode = {name: host, exec: 'local'}
       const {captured} = await captureAll([{name: host, role: 'node', runner}], opts)
-      const pods = await discoverLivePods([{node, runner}], captured)
+      const cniConfDir = o.cniConfDir ?? (await loadRecord(new HostAdapter(runner), {stateFile: o.stateFile}, true).catch(() => undefined))?.rec?.cniConfDir
+      const pods = await discoverLivePods([{node: {...node, ...(cniConfDir === undefined ? {} : {cniConfDir})}, runner}], captured)
       // one host of a network whose other hosts are not read
       const inventory: Inventory = {nodes: [node], pods, partial: true, podsDiscovered: true}
       return {

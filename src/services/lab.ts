@@ -329,7 +329,8 @@ export class Lab {
     return conflist.plugins.map(plugin => {
       const conf: Record<string, unknown> = {cniVersion: conflist.cniVersion, name: conflist.name, ...plugin}
       // host-local keeps its allocations on disk; one directory per lab node keeps nodes apart on one machine.
-      if (conf.ipam && typeof conf.ipam === 'object') conf.ipam = {...conf.ipam as object, dataDir: join(node.dir, 'ipam')}
+      // init names it in the conflist (--cni-ipam-dir); a conflist written before it did gets it here.
+      if (conf.ipam && typeof conf.ipam === 'object') conf.ipam = {dataDir: join(node.dir, 'ipam'), ...conf.ipam as object}
       return conf
     })
   }
@@ -428,7 +429,7 @@ export function withLabCommands(fixes: Fix[], lab: string): Fix[] {
 
 export function nodeArgs(node: LabNode, state: Pick<LabState, 'store'>): string[] {
   return ['--store', state.store, '--subnet-file', join(node.dir, 'subnet.env'), '--cni-conf-dir', join(node.dir, 'cni'),
-    '--state-file', join(node.dir, 'node.json')]
+    '--cni-ipam-dir', join(node.dir, 'ipam'), '--state-file', join(node.dir, 'node.json')]
 }
 
 /** Environment that lets `flannelctl` run inside a lab node without flags (lab exec). */
@@ -437,10 +438,37 @@ export function nodeEnv(node: LabNode, state: Pick<LabState, 'store'>): Record<s
     FLANNELCTL_STORE: state.store,
     FLANNELD_SUBNET_FILE: join(node.dir, 'subnet.env'),
     FLANNELCTL_CNI_CONF_DIR: join(node.dir, 'cni'),
+    FLANNELCTL_CNI_IPAM_DIR: join(node.dir, 'ipam'),
     FLANNELCTL_STATE_FILE: join(node.dir, 'node.json'),
     // the underlay lab up ran init on: a node has no default route, so init after a reset found none
     FLANNELD_IFACE: 'eth0',
   }
+}
+
+/** The lab up that builds this lab again (after lab down): its topology, backend and store as lab.json keeps them. */
+export function labRebuildCommand(state: LabState): string {
+  const podsPerNode = Math.max(0, ...state.nodes.map(n => state.pods.filter(p => p.node === n.name).length))
+  const store = state.etcd ? ' --store etcd' : state.store === `file:${join(state.dir, 'store')}` ? '' : ` --store ${state.store}`
+  return `flannelctl lab down --name ${state.name} && flannelctl lab up --name ${state.name} --nodes ${state.nodes.length} --pods ${podsPerNode}`
+    + `${state.segments > 1 ? ` --segments ${state.segments}` : ''}${state.backend === 'vxlan' ? '' : ` --backend ${state.backend}`}`
+    + `${state.directRouting ? ' --directrouting' : ''}${state.nftables ? ' --nftables' : ''}${store}`
+}
+
+/**
+ * The lab's namespaces that `ip netns list` (existing) no longer shows, each with what it was: a
+ * node's gone (ip netns del, a reboot) takes its links, routes and flannel's state with it, which
+ * nothing but building the lab again brings back.
+ */
+export function missingLabNamespaces(state: LabState, existing: string[]): {what: string; netns: string}[] {
+  const have = new Set(existing)
+  const all = [
+    ...state.nodes.map(n => ({what: `node ${n.name}`, netns: n.netns})),
+    ...(state.router ? [{what: 'router rt', netns: state.router}] : []),
+    ...state.switches.map(s => ({what: `switch ${s.slice(state.prefix.length)}`, netns: s})),
+    ...(state.etcd ? [{what: 'etcd', netns: state.etcd.netns}] : []),
+    ...state.pods.map(p => ({what: `pod ${p.name}`, netns: p.netns})),
+  ]
+  return all.filter(ns => !have.has(ns.netns))
 }
 
 export function findNamespace(state: LabState, name: string): string {

@@ -152,7 +152,7 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
     specs = lab.nodes.map(n => ({
       name: n.name,
       runner: runnerFor({kind: 'netns', name: n.netns}),
-      options: {store: lab.store, subnetFile: join(n.dir, 'subnet.env'), cniConfDir: join(n.dir, 'cni'), stateFile: join(n.dir, 'node.json')},
+      options: {store: lab.store, subnetFile: join(n.dir, 'subnet.env'), cniConfDir: join(n.dir, 'cni'), cniIpamDir: join(n.dir, 'ipam'), stateFile: join(n.dir, 'node.json')},
     }))
   } else {
     let text: string

@@ -41,6 +41,8 @@ export interface NodeOptions {
   bridge?: string
   subnetFile?: string
   cniConfDir?: string
+  /** '' forgets a recorded one (host-local's default again) */
+  cniIpamDir?: string
   cniPlugin?: CniPlugin
   stateFile?: string
   ipMasq?: boolean
@@ -64,6 +66,8 @@ export interface NodeRecord {
   bridge: string
   subnetFile: string
   cniConfDir: string
+  /** host-local's dataDir the conflist names (--cni-ipam-dir); absent: host-local's default */
+  cniIpamDir?: string
   cniPlugin: CniPlugin
   ipMasq: boolean
   mtu?: number
@@ -147,6 +151,7 @@ export function recordProblem(value: unknown): string | undefined {
   for (const key of ['store', 'subnetFile', 'cniConfDir']) {
     if (typeof r[key] !== 'string' || r[key] === '') return `${key} is not a path`
   }
+  if (r.cniIpamDir !== undefined && (typeof r.cniIpamDir !== 'string' || !r.cniIpamDir.startsWith('/'))) return 'cniIpamDir is not an absolute path'
   if (r.subnet !== undefined && (typeof r.subnet !== 'string' || !isCanonicalCidr(r.subnet))) return `subnet ${showName(r.subnet)} is not a CIDR`
   if (r.publicIPGiven !== undefined && typeof r.publicIPGiven !== 'boolean') return `publicIPGiven ${showName(r.publicIPGiven)} is not true or false`
   const integer = (v: unknown, min: number, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
@@ -174,7 +179,7 @@ function ownContents(prev: NodeRecord | undefined, network: string, mtu: number)
   if (prev?.subnet) {
     const m = prev.mtu ?? mtu
     owned.add(sha256(subnetEnv(network, prev.subnet, m, prev.ipMasq)))
-    owned.add(sha256(cniConflist({network, subnet: prev.subnet, mtu: m, bridge: prev.bridge, ipMasq: prev.ipMasq, plugin: prev.cniPlugin})))
+    owned.add(sha256(cniConflist({network, subnet: prev.subnet, mtu: m, bridge: prev.bridge, ipMasq: prev.ipMasq, plugin: prev.cniPlugin, ipamDataDir: prev.cniIpamDir})))
   }
   return owned
 }
@@ -511,6 +516,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   const {rec: prev, path: statePath} = await afterSnapshot(recordRead)
   const subnetFile = o.subnetFile ?? prev?.subnetFile ?? DEFAULT_SUBNET_FILE
   const cniConfDir = o.cniConfDir ?? prev?.cniConfDir ?? DEFAULT_CNI_CONF_DIR
+  const cniIpamDir = o.cniIpamDir ?? prev?.cniIpamDir
   // A path over ssh is the other host's file system; here (local, netns) it is this one's.
   if (ctx.runner.target.kind !== 'ssh') {
     await afterSnapshot(refuseUnwritable([['--subnet-file', subnetFile, DEFAULT_SUBNET_FILE], ['--cni-conf-dir', `${cniConfDir}/${CONFLIST_NAME}`, DEFAULT_CNI_CONF_DIR]], {permissions: !ctx.dryRun}))
@@ -548,6 +554,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     bridge: o.bridge ?? prev?.bridge ?? 'cni0',
     subnetFile,
     cniConfDir,
+    ...(cniIpamDir ? {cniIpamDir} : {}),
     cniPlugin: o.cniPlugin ?? prev?.cniPlugin ?? 'bridge',
     ipMasq: o.ipMasq ?? prev?.ipMasq ?? true,
     mtu: o.mtu ?? prev?.mtu,
@@ -776,6 +783,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         onLinkPeers,
         subnetFile: rec.subnetFile,
         cniConfDir: rec.cniConfDir,
+        cniIpamDir: rec.cniIpamDir,
         cniPlugin: rec.cniPlugin,
         ownedRoutes: ownedRoutesBefore,
         keepVxlanDevice: phase?.keepVxlanDevice,

@@ -1,17 +1,23 @@
 /** Lab views: the node/pod inventory and the ping matrix. */
-import type {LabState} from '../services/lab.js'
+import {labRebuildCommand, type LabState} from '../services/lab.js'
 import {renderTable} from './table.js'
 
 /** The network as the store's config has it now (migrate, backend set, an edited EnableNFTables change it after lab up). */
 export interface LabNetwork {backend: string; directRouting: boolean; nftables: boolean}
 
-export function renderLabStatus(s: LabState, now?: LabNetwork): string {
+export function renderLabStatus(s: LabState, now?: LabNetwork, missing: {what: string; netns: string}[] = []): string {
   const words = (n: LabNetwork) => `${n.backend}${n.directRouting ? ' + DirectRouting' : ''}${n.nftables ? ', rules in nftables' : ''}`
   const built = words({backend: s.backend, directRouting: s.directRouting, nftables: s.nftables === true})
   const network = now === undefined || words(now) === built ? built : `${words(now)} (built as ${built})`
   const lines = [`lab ${s.name}: ${network}, ${s.segments} segment${s.segments > 1 ? 's' : ''}, store ${s.store}`]
+  const gone = new Set(missing.map(m => m.netns))
+  const netns = (name: string) => (gone.has(name) ? `${name} (gone)` : name)
   lines.push(renderTable(['NODE', 'NAMESPACE', 'UNDERLAY', 'SEGMENT', 'SUBNET', 'PODS'],
-    s.nodes.map(n => [n.name, n.netns, n.underlayIP, n.segment, n.subnet ?? '-', s.pods.filter(p => p.node === n.name).map(p => `${p.name} ${p.ip}`).join(', ')])))
+    s.nodes.map(n => [n.name, netns(n.netns), n.underlayIP, n.segment, n.subnet ?? '-', s.pods.filter(p => p.node === n.name).map(p => `${p.name} ${p.ip}${gone.has(p.netns) ? ' (gone)' : ''}`).join(', ')])))
+  if (missing.length > 0) {
+    lines.push(`\n${missing.length === 1 ? 'a namespace of the lab is' : `${missing.length} namespaces of the lab are`} gone (\`ip netns list\` does not show ${missing.length === 1 ? 'it' : 'them'}): ${missing.map(m => `${m.what} (${m.netns})`).join(', ')}`,
+      `the lab is broken until it is built again (its links, routes and flannel's state went with ${missing.length === 1 ? 'it' : 'them'}): ${labRebuildCommand(s)}`)
+  }
   return lines.join('\n')
 }
 

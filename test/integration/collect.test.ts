@@ -139,6 +139,30 @@ describe('collect and offline trace (real kernel)', function () {
     }
   })
 
+  it('idle pods (no neighbour entry) are found where the node\'s conflist keeps host-local\'s allocations (its dataDir): from an inventory naming cniConfDir, and on the node alone', async () => {
+    // the lab's conflist names dataDir <node dir>/ipam, not /var/lib/cni/networks: before, 0 pods
+    for (const n of state.nodes) {
+      expect(await readFile(join(n.dir, 'cni', '10-flannel.conflist'), 'utf8')).to.contain(`"dataDir": "${join(n.dir, 'ipam')}"`)
+      await sh('ip', ['-n', n.netns, 'neigh', 'flush', 'dev', 'cni0'])
+    }
+    const f = join(tmp, 'idle.yaml')
+    await writeFile(f, `nodes:\n${state.nodes.map(n => `  - name: ${n.name}\n    exec: netns:${n.netns}\n    cniConfDir: ${join(n.dir, 'cni')}\n`).join('')}`)
+    const dir = join(tmp, 'idle')
+    const r = await cli(['collect', '--inventory', f, '--out', dir])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout).to.contain(': 3 hosts, 3 pods,')
+    const inv = await readFile(join(dir, 'inventory.yaml'), 'utf8')
+    for (const p of state.pods) expect(inv).to.contain(`ip: ${p.ip}\n    node: ${p.node}`)
+    // on one node: the conf dir lab exec names (FLANNELCTL_CNI_CONF_DIR), or the one init recorded in --state-file
+    const n1 = state.nodes.find(n => n.name === 'n1')!
+    const pod1 = state.pods.find(p => p.node === 'n1')!
+    const byEnv = await cli(['lab', 'exec', '--name', name, 'n1', '--', 'flannelctl', 'collect', '--out', join(tmp, 'idle-n1')])
+    expect(byEnv.stdout, byEnv.stderr).to.contain(': 1 host, 1 pod,')
+    expect(await readFile(join(tmp, 'idle-n1', 'inventory.yaml'), 'utf8')).to.contain(`ip: ${pod1.ip}`)
+    const byRecord = await sh('ip', ['netns', 'exec', n1.netns, process.execPath, join(ROOT, 'bin', 'run.js'), 'collect', '--state-file', join(n1.dir, 'node.json'), '--out', join(tmp, 'idle-n1-record')])
+    expect(byRecord.stdout).to.contain(': 1 host, 1 pod,')
+  })
+
   it('a node that cannot be read costs only itself: collect writes the others, records it unread, exits 2 naming it; trace and doctor --snapshot say where its tables are missing', async () => {
     const [a, b, c] = ['n1', 'n2', 'n3'].map(n => state.pods.find(p => p.node === n)!)
     const f = join(tmp, 'n3-down.yaml')

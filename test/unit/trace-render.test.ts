@@ -18,7 +18,7 @@ const CASES: {name: string, world: () => World, request: TraceRequest}[] = [
   {name: 'old-flannel', world: () => loadWorld('flannel-old'), request: {src: 'pod-a', dst: 'pod-b'}},
   {name: 'calico', world: () => loadWorld('calico'), request: {src: 'web-0', dst: 'db-0'}},
   {name: 'docker-masquerade', world: () => loadWorld('docker-masq'), request: {src: 'web', dst: 'host2'}},
-  ...['denied-by-filter', 'stale-vtep-mac', 'mtu-exceeded', 'exits-network'].map(f => ({
+  ...['denied-by-filter', 'stale-vtep-mac', 'mtu-exceeded', 'exits-network', 'denied-reply-unknown'].map(f => ({
     name: `fail-${f}`, world: () => loadScenario(`${f}.json`).world, request: loadScenario(`${f}.json`).scenario.request,
   })),
 ]
@@ -63,6 +63,16 @@ describe('trace render', () => {
     expect(text).to.contain('  where:    node1 (route)')
     expect(text).to.contain('  evidence: (no route to 10.244.2.5 in table main)')
     expect(text).to.contain('  Fix (on node1): ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
+  })
+
+  it('a reply that ran out of tables keeps its reads under its own "Find out", not among the request\'s fixes', () => {
+    const {world, scenario} = loadScenario('denied-reply-unknown.json')
+    const t = traceFlow(world, scenario.request)
+    expect(t.returnPath.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure!.fix.map(f => f.command)).to.not.include('ip neigh show dev flannel.1')
+    const [outbound, back] = renderTrace(t, {color: false}).split('Return path:')
+    expect(outbound).to.not.contain('ip neigh show')
+    expect(back).to.contain('  Find out (on node2): ip neigh show dev flannel.1')
   })
 
   it('paints only when asked', () => {

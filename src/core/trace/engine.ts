@@ -2707,9 +2707,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       backEnd.failure.fix.push({node: src.node, command: `iptables -t nat -A POSTROUTING -s ${network} ! -d ${network} -j MASQUERADE`})
     }
     // A ping needs both ways: the fix lists what the reply needs too. A VNI or port disagreement is
-    // one fault seen from both ends, and fixing one side settles it, so those are not merged.
-    const oneSided = ['VNI_MISMATCH', 'PORT_MISMATCH']
-    if (fwdEnd.failure && backEnd.failure && !oneSided.includes(fwdEnd.disposition) && !oneSided.includes(backEnd.disposition)) {
+    // one fault seen from both ends, and fixing one side settles it, so those are not merged. Where
+    // either way ran out of tables (INSUFFICIENT_INFO), its commands are reads ("Find out"), no fix:
+    // they stay with their own path, not listed as the other's fixes.
+    const notMerged = ['VNI_MISMATCH', 'PORT_MISMATCH', 'INSUFFICIENT_INFO']
+    if (fwdEnd.failure && backEnd.failure && !notMerged.includes(fwdEnd.disposition) && !notMerged.includes(backEnd.disposition)) {
       for (const f of backEnd.failure.fix) {
         if (!fwdEnd.failure.fix.some(x => x.node === f.node && x.command === f.command)) fwdEnd.failure.fix.push(f)
       }
