@@ -37,11 +37,17 @@ describe('trace on a node with native nftables (real kernel)', function () {
    */
   const connect = async (dst: string, port: number, from = state.pods[0].netns) => {
     const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', '5', 'python3', '-c',
-      'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen(); print(s.accept()[1][0], flush=True)'], {reject: false})
-    await new Promise(r => setTimeout(r, 400))
+      'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen(); print("listening", flush=True); print(s.accept()[1][0], flush=True)'], {reject: false})
+    // connect only once the listener listens: a fixed pause was too short for python's start on a busy machine ('refused')
+    await new Promise<void>(resolve => {
+      const ready = () => { clearTimeout(timer); resolve() }
+      const timer = setTimeout(ready, 5000)
+      listener.stdout?.on('data', (chunk: Buffer) => { if (chunk.toString().includes('listening')) ready() })
+      void listener.then(ready, ready)
+    })
     const r = await sh('ip', ['netns', 'exec', from, 'timeout', '3', 'bash', '-c', `echo > /dev/tcp/${dst}/${port}`])
     if (r.exitCode !== 0) listener.kill()
-    const seen = String((await listener).stdout).trim()
+    const seen = String((await listener).stdout).replace('listening', '').trim()
     return r.exitCode === 0 ? `ok from ${seen}` : /refused/.test(r.stderr) ? 'refused' : /No route/.test(r.stderr) ? 'no route' : 'timeout'
   }
 
@@ -220,25 +226,29 @@ describe('trace on a node with native nftables (real kernel)', function () {
       '}',
     ].join('\n')
     const load = await execa('ip', ['netns', 'exec', n1, 'nft', '-f', '-'], {input: ruleset, reject: false})
-    expect(load.exitCode, load.stderr).to.equal(0)
-    expect(await connect('10.96.0.10', 80)).to.equal(`ok from ${state.pods[0].ip}`)
-    const r = await trace('10.96.0.10', '--proto', 'tcp', '--dport', '80')
-    expect(r.t.disposition, JSON.stringify(r.t.failure)).to.equal('DELIVERED')
-    const dnat = r.t.hops[1].steps.find((s: {kind: string}) => s.kind === 'nat')
-    expect(dnat.explanation).to.equal(`PREROUTING DNAT: destination 10.96.0.10:80 becomes ${pod2.ip}:8080`)
-    // from the node: nat output DNATs, the service chain marks the packet, postrouting masquerades it
-    // (the node's socket needs a route for the ClusterIP range before OUTPUT runs, as a default route gives)
-    await inNs(n1, 'ip', 'route', 'add', '10.96.0.0/16', 'via', state.nodes[1].underlayIP)
-    const seen = await connect('10.96.0.10', 80, n1)
-    expect(seen).to.match(/^ok from /)
-    const fromNode = await cli(['trace', node1, '10.96.0.10', '--proto', 'tcp', '--dport', '80', '--lab', name, '--json'])
-    const t = JSON.parse(fromNode.stdout)
-    expect(t.disposition).to.equal('DELIVERED')
-    const masq = t.hops[0].steps.filter((s: {kind: string}) => s.kind === 'nat').at(-1)
-    expect(masq.evidence).to.equal('masquerade fully-random')
-    expect(masq.explanation).to.match(new RegExp(`becomes ${seen.slice('ok from '.length).replaceAll('.', '\\.')}$`))
-    await nft('delete', 'table', 'ip', 'kube-proxy')
-    await inNs(n1, 'ip', 'route', 'del', '10.96.0.0/16')
+    try {
+      expect(load.exitCode, load.stderr).to.equal(0)
+      expect(await connect('10.96.0.10', 80)).to.equal(`ok from ${state.pods[0].ip}`)
+      const r = await trace('10.96.0.10', '--proto', 'tcp', '--dport', '80')
+      expect(r.t.disposition, JSON.stringify(r.t.failure)).to.equal('DELIVERED')
+      const dnat = r.t.hops[1].steps.find((s: {kind: string}) => s.kind === 'nat')
+      expect(dnat.explanation).to.equal(`PREROUTING DNAT: destination 10.96.0.10:80 becomes ${pod2.ip}:8080`)
+      // from the node: nat output DNATs, the service chain marks the packet, postrouting masquerades it
+      // (the node's socket needs a route for the ClusterIP range before OUTPUT runs, as a default route gives)
+      await inNs(n1, 'ip', 'route', 'add', '10.96.0.0/16', 'via', state.nodes[1].underlayIP)
+      const seen = await connect('10.96.0.10', 80, n1)
+      expect(seen).to.match(/^ok from /)
+      const fromNode = await cli(['trace', node1, '10.96.0.10', '--proto', 'tcp', '--dport', '80', '--lab', name, '--json'])
+      const t = JSON.parse(fromNode.stdout)
+      expect(t.disposition).to.equal('DELIVERED')
+      const masq = t.hops[0].steps.filter((s: {kind: string}) => s.kind === 'nat').at(-1)
+      expect(masq.evidence).to.equal('masquerade fully-random')
+      expect(masq.explanation).to.match(new RegExp(`becomes ${seen.slice('ok from '.length).replaceAll('.', '\\.')}$`))
+    } finally {
+      // the next test loads its own kube-proxy table: a failure here must not leave this one behind
+      await nft('delete', 'table', 'ip', 'kube-proxy')
+      await sh('ip', ['netns', 'exec', n1, 'ip', 'route', 'del', '10.96.0.0/16'])
+    }
   })
 
   it('kube-proxy\'s nftables mode with two endpoints, one dropped: trace follows each numgen entry, reports the failing one, and its fix makes every connect pass', async () => {
