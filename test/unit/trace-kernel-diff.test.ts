@@ -1243,3 +1243,15 @@ describe('trace against the kernel: a drop in a chain a controller owns says wha
     ])
   })
 })
+
+describe('trace against the kernel: cases the randomised differential test found', () => {
+  it('rp_filter\'s lookup back to the source carries the packet\'s protocol: an `ipproto udp` rule sends it out of another device', async () => {
+    // r2: strict rp_filter on m0; `100: from all ipproto udp lookup 100`, table 100 routing a's subnet by n0.
+    // kernel: UDP from a to b dies at r2 (strict rp_filter: fib_validate_source's lookup carries the
+    // packet's protocol); a ping, whose reverse lookup the rule does not match, passes
+    const udp = await trace('router-chain-rpfilter-ipproto', {src: 'a', dst: 'b', proto: 'udp', dport: 80})
+    expect(udp.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(udp.failure).to.include({node: 'r2', step: 'sysctl', evidence: 'net.ipv4.conf.m0.rp_filter = 1'})
+    expect((await trace('router-chain-rpfilter-ipproto', {src: 'a', dst: 'b'})).disposition).to.equal('DELIVERED')
+  })
+})

@@ -637,8 +637,10 @@ class Walk {
     const evidence = `${key} = ${mode}`
     const table = view.routes
     if (table === undefined) return undefined
-    // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo, mark 0)
-    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo'})
+    // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo,
+    // mark 0), with the packet's protocol and its ports swapped (fib4_rules_early_flow_dissect): an
+    // `ipproto`/`sport`/`dport` rule applies to it
+    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport})
     if (reverse.missingTable !== undefined) {
       return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
         `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
