@@ -1255,3 +1255,15 @@ describe('trace against the kernel: cases the randomised differential test found
     expect((await trace('router-chain-rpfilter-ipproto', {src: 'a', dst: 'b'})).disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: a route whose gateway\'s connected route is gone', () => {
+  // r1: `ip route replace 10.91.2.0/24 via 10.91.9.9 dev n0 onlink` replaced the connected route of m0,
+  // so no connected route covers 10.91.2.2 any more; `10.91.3.0/24 via 10.91.2.2 dev m0` stays.
+  // kernel: ping from a to r2's 10.91.3.1 (and to b) passes: the gateway was checked when the route
+  // was added (fib_check_nh); forwarding sends by m0 and ARPs there
+  it('forwards by the route\'s device, as the kernel does, when something on that link answers for the gateway', async () => {
+    const t = await trace('router-chain-gateway-route-gone', {src: 'a', dst: '10.91.3.1'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.map(h => `${h.node} (${h.in} → ${h.out})`)).to.deep.equal(['a (local → eth0)', 'r1 (a0 → m0)', 'r2 (m0 → local)'])
+  })
+})

@@ -1034,7 +1034,10 @@ class Walk {
         routeFixes(this.w, view, packet.dst))
     }
     const dev = routeDevice(table, route)
-    if (route.gateway !== undefined && !route.onlink && (dev === undefined || table.connectedRoute(route.gateway, route.dev) === undefined)) {
+    // The kernel checks that a gateway is on a link when the route is added (fib_check_nh), not when
+    // it forwards: a route that names its device keeps sending there after the connected route that
+    // let it in is gone or replaced, and ARP on that device decides (linkLayer), as for `onlink`.
+    if (route.gateway !== undefined && !route.onlink && route.dev === undefined && (dev === undefined || table.connectedRoute(route.gateway) === undefined)) {
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
         `the gateway ${route.gateway} is not on any link of ${view.name}${route.dev ? ` through ${route.dev}` : ''} (no connected route covers it), so the kernel cannot send to it (network is unreachable)`,
         this.notOnlinkFixes(view, route, packet.dst))
@@ -1700,11 +1703,11 @@ class Walk {
       if (wrong) return wrong
       return this.cross(hop, answer, packet)
     }
-    if (answer === undefined && route.gateway !== undefined && route.onlink && view.routes!.connectedRoute(route.gateway) === undefined) {
-      // `onlink` made the kernel accept a gateway outside every connected prefix; nothing on the link answers for it.
+    if (answer === undefined && route.gateway !== undefined && view.routes!.connectedRoute(route.gateway, route.onlink ? undefined : dev) === undefined) {
+      // `onlink` (or a connected route since gone) made the kernel accept a gateway outside every connected prefix; nothing on the link answers for it.
       const elsewhere = offSegmentOwners(this.w, view, route.gateway)
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
-        `the route declares ${route.gateway} onlink, but no connected route of ${view.name} covers it and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}${this.arpUnanswered(hop, view, packet)}`,
+        `the route ${route.onlink ? 'declares' : 'sends to'} ${route.gateway} ${route.onlink ? 'onlink' : `by ${dev}`}, but no connected route of ${view.name} covers it${route.onlink ? '' : ' (the kernel let the route in while one did)'} and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}${this.arpUnanswered(hop, view, packet)}`,
         this.notOnlinkFixes(view, route, packet.dst))
     }
     const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
