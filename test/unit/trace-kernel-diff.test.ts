@@ -1267,3 +1267,17 @@ describe('trace against the kernel: a route whose gateway\'s connected route is 
     expect(t.hops.map(h => `${h.node} (${h.in} → ${h.out})`)).to.deep.equal(['a (local → eth0)', 'r1 (a0 → m0)', 'r2 (m0 → local)'])
   })
 })
+
+describe('trace against the kernel: the source is validated after the route lookup', () => {
+  // r1: strict rp_filter on a0, and its route back to a (looked up from lo: `100: from all to 10.91.1.2
+  // iif lo lookup 100`) leaves by n0; `unreachable 10.91.3.0/24`.
+  // kernel: ip_route_input_slow looks the destination up first: the unreachable route ends the ping
+  // (TcpExt IPReversePathFilter does not move) and r1 sends "host unreachable" out of n0, from 10.91.4.1,
+  // which r2 sends back to r1, where it dies as a martian source
+  it('a null route ends the packet before rp_filter is asked', async () => {
+    const t = await trace('router-chain-rpfilter-after-route', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure).to.include({node: 'r1', step: 'route', evidence: 'unreachable 10.91.3.0/24'})
+    expect(t.warnings.find(w => w.code === 'NO_RETURN_ROUTE')!.message).to.contain('an address of r1 itself')
+  })
+})

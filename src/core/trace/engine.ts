@@ -413,8 +413,13 @@ class Walk {
       const pre = this.prerouting(hop, a.view, a.inDev, packet)
       if ('end' in pre) return pre
       packet = pre
-      const rp = this.reversePath(hop, a.view, a.inDev, packet)
-      if (rp) return rp
+      // ip_route_input_slow validates the source (rp_filter, a martian source) once the route
+      // lookup found the destination local or unicast: a packet with no route, a null route or
+      // a rule's action is dropped for that, and answered so, whatever rp_filter would say
+      if (a.view.isLocal(packet.dst)) {
+        const rp = this.reversePath(hop, a.view, a.inDev, packet)
+        if (rp) return rp
+      }
     } else {
       // A locally sent packet meets nat OUTPUT before its route is looked up again.
       const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
@@ -781,9 +786,12 @@ class Walk {
     // the inner packet arrives on another host: the sender's mark stays behind
     const inner = this.prerouting(hop, view, device.name, {...t.inner, mark: undefined})
     if ('end' in inner) return inner
-    const down = this.reversePath(hop, view, device.name, inner)
-    if (down) return down
-    if (view.isLocal(inner.dst)) return this.arriveLocal(hop, view, device.name, inner, false)
+    // the source is validated after the route lookup (see visit): forward() does it for a forwarded packet
+    if (view.isLocal(inner.dst)) {
+      const down = this.reversePath(hop, view, device.name, inner)
+      if (down) return down
+      return this.arriveLocal(hop, view, device.name, inner, false)
+    }
     return this.forward(hop, view, device.name, inner, false)
   }
 
@@ -1032,6 +1040,10 @@ class Walk {
       return this.fail(hop, 'NO_ROUTE', 'route', route.raw,
         `${packet.dst} matches ${/^[aeiou]/.test(route.type) ? 'an' : 'a'} ${route.type} route${byRule}: it gives no route to forward by`,
         routeFixes(this.w, view, packet.dst))
+    }
+    if (!origin) {
+      const rp = this.reversePath(hop, view, inDev, packet)
+      if (rp) return rp
     }
     const dev = routeDevice(table, route)
     // The kernel checks that a gateway is on a link when the route is added (fib_check_nh), not when
