@@ -6,7 +6,10 @@
  * It probes from a (ping, or a UDP/TCP exchange with an echo server on r1, r2 and b) and compares
  * what the kernel did with `trace a DST --json`:
  * - whether the reply came back, against request and reply DELIVERED;
- * - which hosts the packet reached (their IpInReceives), against the hosts of the trace's hops;
+ * - whether the request reached its host (IpInReceives), against the trace's hops;
+ * - the devices the packets left the routers by (tx counters, probed again once ARP is done),
+ *   against the trace's hops, where both get through;
+ * - whether rp_filter dropped (TcpExt IPReversePathFilter), and where;
  * - the DROP/REJECT rule or policy whose counter moved, against the failure's evidence;
  * - the nat rules whose counters moved, against the trace's nat steps; the addresses the server
  *   saw, against the trace's last hop;
@@ -24,7 +27,7 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
-import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
+import {cli, linkNamespaces, netnsInventory, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Router = 'r1' | 'r2'
@@ -41,6 +44,8 @@ const DEVICES: Record<Router, string[]> = {r1: ['a0', 'm0', 'n0'], r2: ['m0', 'n
 /** the other end of each router link: the gateways a route may name */
 const GATEWAYS: Record<Router, string[]> = {r1: ['10.91.2.2', '10.91.4.2', '10.91.1.2'], r2: ['10.91.2.1', '10.91.4.1', '10.91.3.2']}
 const BASE_ROUTE: Record<Router, string> = {r1: '10.91.3.0/24 via 10.91.2.2', r2: '10.91.1.0/24 via 10.91.2.1'}
+/** each router's addresses, by device: a case may replace their connected routes, which the reset puts back */
+const ADDRESS_OF: Record<Router, Record<string, string>> = {r1: {a0: '10.91.1.1', m0: '10.91.2.1', n0: '10.91.4.1'}, r2: {m0: '10.91.2.2', n0: '10.91.4.2', b0: '10.91.3.1'}}
 const ADDRESSES = ['10.91.1.2', '10.91.2.1', '10.91.2.2', '10.91.3.1', '10.91.3.2', '10.91.3.3', '10.91.4.1', '10.91.4.2']
 const PORTS = [80, 8080]
 const OWNER: Record<string, string> = {
@@ -153,6 +158,8 @@ const PINNED: (Case & {why: string})[] = [
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: [], r2: ['sysctl -qw net.ipv4.conf.m0.rp_filter=1', 'ip rule add ipproto udp pref 100 lookup 100', 'ip route replace 10.91.1.0/24 via 10.91.4.1 table 100']}},
   {why: 'a gateway is checked when its route is added, not when the kernel forwards by it: the route outlives the connected route',
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['ip route replace 10.91.2.0/24 via 10.91.9.9 dev n0 onlink table main'], r2: []}},
+  {why: 'the source is validated after the route lookup: an unreachable route answers though strict rp_filter would drop',
+    proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['sysctl -qw net.ipv4.conf.a0.rp_filter=1', 'ip rule add iif lo to 10.91.1.2 pref 100 lookup 100', 'ip route replace 10.91.1.2 via 10.91.4.2 table 100', 'ip route replace unreachable 10.91.3.0/24'], r2: []}},
 ]
 
 // ---- the kernel's side ------------------------------------------------------------------------
@@ -203,6 +210,8 @@ interface Counted {
   received: Map<string, number>
   /** the packets each host dropped by rp_filter (TcpExt IPReversePathFilter) */
   rpFiltered: Map<string, number>
+  /** "host:device" → packets sent, for the routers' devices */
+  sent: Map<string, number>
 }
 
 describe('trace against the kernel: random router configurations', function () {
@@ -221,18 +230,13 @@ describe('trace against the kernel: random router configurations', function () {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fckd-'))
     inventory = join(dir, 'inventory.yaml')
-    await writeFile(inventory, `nodes:\n${hosts.map(h => `  - {name: ${h}, exec: "netns:${ns(h)}"}`).join('\n')}\n`)
+    await writeFile(inventory, netnsInventory(hosts, ns))
     for (const h of hosts) {
       await sh('ip', ['netns', 'add', ns(h)])
       // no IPv6: its autoconf packets would count as the probe's
       await run(h, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up')
     }
-    const link = async (x: string, xi: string, y: string, yi: string) => {
-      const r = await sh('ip', ['link', 'add', xi, 'netns', ns(x), 'type', 'veth', 'peer', 'name', yi, 'netns', ns(y)])
-      if (r.exitCode !== 0) throw new Error(r.stderr)
-      await run(x, `ip link set ${xi} up`)
-      await run(y, `ip link set ${yi} up`)
-    }
+    const link = (x: string, xi: string, y: string, yi: string) => linkNamespaces(ns(x), xi, ns(y), yi)
     await link('a', 'eth0', 'r1', 'a0')
     await link('r1', 'm0', 'r2', 'm0')
     await link('r1', 'n0', 'r2', 'n0')
@@ -260,6 +264,7 @@ describe('trace against the kernel: random router configurations', function () {
     await run(r, `printf '${empty.replace(/\n/g, '\\n')}\\n' | iptables-restore && iptables -N fckd-U
 ip rule flush && ip rule add pref 32766 lookup main && ip rule add pref 32767 lookup default
 ip route flush table 100; ip route flush table 200; ip route flush table main proto boot
+${Object.entries(ADDRESS_OF[r]).map(([d, ip]) => `ip route replace ${cidr(ip, 24)} dev ${d} proto kernel scope link src ${ip}`).join('\n')}
 ip route add ${BASE_ROUTE[r]}
 sysctl -qw net.ipv4.ip_forward=1 ${['all', 'default', ...DEVICES[r]].map(d => `net.ipv4.conf.${d}.rp_filter=0`).join(' ')}
 # ip_forward=1 reaches the devices only when it changes: a device's forwarding=0 of the last case stays otherwise
@@ -270,8 +275,10 @@ conntrack -F 2>/dev/null; ip neigh flush all; true`)
     const rules = new Map<string, number>()
     const received = new Map<string, number>()
     const rpFiltered = new Map<string, number>()
+    const sent = new Map<string, number>()
     for (const h of hosts) {
-      const out = await run(h, 'iptables-save -c; cat /proc/net/snmp /proc/net/netstat')
+      const out = await run(h, 'iptables-save -c; cat /proc/net/snmp /proc/net/netstat; for d in /sys/class/net/*; do echo "tx ${d##*/} $(cat $d/statistics/tx_packets)"; done')
+      for (const m of out.matchAll(/^tx (\S+) (\d+)$/gm)) if (m[1] !== 'lo') sent.set(`${h}:${m[1]}`, Number(m[2]))
       let tableName = ''
       for (const line of out.split('\n')) {
         if (line.startsWith('*')) tableName = line.slice(1)
@@ -286,13 +293,14 @@ conntrack -F 2>/dev/null; ip neigh flush all; true`)
       const ext = out.split('\n').filter(l => l.startsWith('TcpExt: '))
       rpFiltered.set(h, Number(ext[1].split(' ')[ext[0].split(' ').indexOf('IPReversePathFilter')]))
     }
-    return {rules, received, rpFiltered}
+    return {rules, received, rpFiltered, sent}
   }
   /** what the kernel does with the probe: whether the reply came back, what came back, who sent an ICMP error */
   const probe = async (proto: Proto, dst: string, dport: number) => {
     if (proto === 'icmp') {
       const r = await sh('ip', ['netns', 'exec', ns('a'), 'ping', '-n', '-c', '1', '-W', '2', dst])
-      const error = /From (\S+) icmp_seq=\d+ (.*)/.exec(r.stdout)
+      // an error ends the ping; a redirect (`From 10.91.1.1: icmp_seq=1 Redirect Host`) only advises
+      const error = /From ([\d.]+):? icmp_seq=\d+ (?!Redirect)(.*)/.exec(r.stdout)
       return {ok: r.exitCode === 0, said: r.stdout.split('\n').slice(1, 2).join(''), errorFrom: error?.[1], seen: undefined}
     }
     const out = (await sh('ip', ['netns', 'exec', ns('a'), 'python3', '-c', CLIENT(proto, dst, dport)])).stdout.trim()
@@ -330,10 +338,10 @@ conntrack -F 2>/dev/null; ip neigh flush all; true`)
     const [failure, failed] = t.disposition !== 'DELIVERED' ? [t.failure, t.disposition] : [t.returnPath.failure, t.returnPath.disposition]
     const kernel = `kernel: ${k.ok ? 'reply' : 'no reply'} (${k.said}); reached ${[...reached].join(',')}; rp_filter dropped on ${[...after.rpFiltered].filter(([h, n]) => n > before.rpFiltered.get(h)!).map(([h]) => h).join(',') || '-'}; rules hit: ${moved.join(' | ') || '-'}`
     if (k.ok !== traced) problems.push(`the kernel ${k.ok ? 'got a reply' : 'got none'}, trace says ${t.disposition}/${t.returnPath.disposition}${failure ? ` at ${failure.node} ${failure.step}: ${failure.reason} [${failure.evidence}]` : ''}`)
-    const tracedHosts = new Set([...t.hops, ...(t.disposition === 'DELIVERED' ? t.returnPath.hops : [])].map(h => h.node).filter(h => h !== 'a'))
-    for (const h of ['r1', 'r2', 'b']) {
-      if (reached.has(h) !== tracedHosts.has(h)) problems.push(`${h} ${reached.has(h) ? 'received' : 'did not receive'} a packet, trace's hops ${tracedHosts.has(h) ? 'pass' : 'do not pass'} it`)
-    }
+    // whether the request got to its host (a router on the way also gets ICMP errors, which are no hops)
+    const home = OWNER[c.dst]
+    const arrived = t.hops.some(h => h.node === home)
+    if (reached.has(home) !== arrived && (home === 'b' || !k.ok)) problems.push(`${home} ${reached.has(home) ? 'received' : 'did not receive'} a packet, trace's hops ${arrived ? 'reach' : 'do not reach'} it`)
     if (failure?.step === 'filter' && failed === 'DENIED_BY_FILTER') {
       if (!drops.some(key => key.startsWith(`${failure.node} `) && key.endsWith(failure.evidence))) problems.push(`trace's drop \`${failure.evidence}\` on ${failure.node} counted no packet; the kernel's drops: ${drops.join(' | ') || 'none'}`)
     }
@@ -353,9 +361,20 @@ conntrack -F 2>/dev/null; ip neigh flush all; true`)
       if (`${peer.split(':')[0]} ${local}` !== arrived) problems.push(`the server saw ${k.seen}, trace says the request arrives as ${arrived}`)
     }
     const rpFiltered = [...after.rpFiltered].filter(([h, n]) => n > before.rpFiltered.get(h)!).map(([h]) => h)
-    const tracedRp = failed === 'REVERSE_PATH_FILTERED' ? failure?.node : undefined
+    // a martian source (evidence accept_local) is dropped as such, which IPReversePathFilter does not count
+    const tracedRp = failed === 'REVERSE_PATH_FILTERED' && failure?.evidence.includes('rp_filter') ? failure.node : undefined
     if (tracedRp !== undefined && !rpFiltered.includes(tracedRp)) problems.push(`trace says rp_filter drops on ${tracedRp}, the kernel's rp_filter dropped ${rpFiltered.length > 0 ? `on ${rpFiltered.join(', ')}` : 'nothing'}`)
     if (rpFiltered.length > 0 && tracedRp === undefined && !k.ok) problems.push(`the kernel's rp_filter dropped on ${rpFiltered.join(', ')}, trace's failure is ${failure ? `${failure.node} ${failure.step}` : 'none'}`)
+    if (k.ok && traced) {
+      // the devices the packets left by: probed again, with the neighbours the first probe resolved, so no ARP counts
+      for (const r of ROUTERS) await run(r, 'conntrack -F 2>/dev/null; true')
+      const first = await counters()
+      const again = await probe(c.proto, c.dst, c.dport)
+      const last = await counters()
+      const used = [...last.sent].filter(([d, n]) => !d.startsWith('a:') && !d.startsWith('b:') && n > first.sent.get(d)!).map(([d]) => d).sort()
+      const tracedUsed = [...new Set([...t.hops, ...t.returnPath.hops].filter(h => ROUTERS.includes(h.node as Router) && !['local', '-'].includes(h.out)).map(h => `${h.node}:${h.out}`))].sort()
+      if (again.ok && used.join(' ') !== tracedUsed.join(' ')) problems.push(`the packets left by ${used.join(' ')}, trace's hops by ${tracedUsed.join(' ')}`)
+    }
     if (k.errorFrom !== undefined && failure !== undefined && OWNER[k.errorFrom] !== failure.node) problems.push(`the ICMP error came from ${k.errorFrom} (${OWNER[k.errorFrom]}), trace's failure is on ${failure.node}`)
     return {problems, assumed, kernel}
   }
