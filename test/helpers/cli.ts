@@ -70,3 +70,16 @@ export function outputMatches(stream: NodeJS.ReadableStream, pattern: RegExp, ms
     })
   })
 }
+
+/** A veth pair from `xi` in namespace `x` to `yi` in `y`, both ends up. */
+export async function linkNamespaces(x: string, xi: string, y: string, yi: string): Promise<void> {
+  const r = await sh('ip', ['link', 'add', xi, 'netns', x, 'type', 'veth', 'peer', 'name', yi, 'netns', y])
+  if (r.exitCode !== 0) throw new Error(r.stderr)
+  await shIn(x, `ip link set ${xi} up`)
+  await shIn(y, `ip link set ${yi} up`)
+}
+
+/** An inventory naming each host after itself, reached in its namespace `ns(host)`. */
+export function netnsInventory(hosts: string[], ns: (host: string) => string): string {
+  return `nodes:\n${hosts.map(h => `  - {name: ${h}, exec: "netns:${ns(h)}"}`).join('\n')}\n`
+}

@@ -8,7 +8,7 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {spawn} from 'node:child_process'
 import {join} from 'node:path'
-import {cli, outputMatches, sh, shIn, uniqueLab} from '../helpers/cli.js'
+import {cli, linkNamespaces, netnsInventory, outputMatches, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 describe('trace against the kernel: a router chain built by hand', function () {
@@ -65,17 +65,12 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); s.cl
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fdk-'))
     inventory = join(dir, 'inventory.yaml')
-    await writeFile(inventory, `nodes:\n${hosts.map(h => `  - {name: ${h}, exec: "netns:${ns(h)}"}`).join('\n')}\n`)
+    await writeFile(inventory, netnsInventory(hosts, ns))
     for (const h of hosts) {
       await sh('ip', ['netns', 'add', ns(h)])
       await run(h, 'ip link set lo up')
     }
-    const link = async (x: string, xi: string, y: string, yi: string) => {
-      const r = await sh('ip', ['link', 'add', xi, 'netns', ns(x), 'type', 'veth', 'peer', 'name', yi, 'netns', ns(y)])
-      if (r.exitCode !== 0) throw new Error(r.stderr)
-      await run(x, `ip link set ${xi} up`)
-      await run(y, `ip link set ${yi} up`)
-    }
+    const link = (x: string, xi: string, y: string, yi: string) => linkNamespaces(ns(x), xi, ns(y), yi)
     await link('a', 'eth0', 'r1', 'a0')
     await link('r1', 'm0', 'r2', 'm0')
     await link('r2', 'b0', 'b', 'eth0')

@@ -1243,3 +1243,41 @@ describe('trace against the kernel: a drop in a chain a controller owns says wha
     ])
   })
 })
+
+describe('trace against the kernel: cases the randomised differential test found', () => {
+  it('rp_filter\'s lookup back to the source carries the packet\'s protocol: an `ipproto udp` rule sends it out of another device', async () => {
+    // r2: strict rp_filter on m0; `100: from all ipproto udp lookup 100`, table 100 routing a's subnet by n0.
+    // kernel: UDP from a to b dies at r2 (strict rp_filter: fib_validate_source's lookup carries the
+    // packet's protocol); a ping, whose reverse lookup the rule does not match, passes
+    const udp = await trace('router-chain-rpfilter-ipproto', {src: 'a', dst: 'b', proto: 'udp', dport: 80})
+    expect(udp.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(udp.failure).to.include({node: 'r2', step: 'sysctl', evidence: 'net.ipv4.conf.m0.rp_filter = 1'})
+    expect((await trace('router-chain-rpfilter-ipproto', {src: 'a', dst: 'b'})).disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace against the kernel: a route whose gateway\'s connected route is gone', () => {
+  // r1: `ip route replace 10.91.2.0/24 via 10.91.9.9 dev n0 onlink` replaced the connected route of m0,
+  // so no connected route covers 10.91.2.2 any more; `10.91.3.0/24 via 10.91.2.2 dev m0` stays.
+  // kernel: ping from a to r2's 10.91.3.1 (and to b) passes: the gateway was checked when the route
+  // was added (fib_check_nh); forwarding sends by m0 and ARPs there
+  it('forwards by the route\'s device, as the kernel does, when something on that link answers for the gateway', async () => {
+    const t = await trace('router-chain-gateway-route-gone', {src: 'a', dst: '10.91.3.1'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.map(h => `${h.node} (${h.in} → ${h.out})`)).to.deep.equal(['a (local → eth0)', 'r1 (a0 → m0)', 'r2 (m0 → local)'])
+  })
+})
+
+describe('trace against the kernel: the source is validated after the route lookup', () => {
+  // r1: strict rp_filter on a0, and its route back to a (looked up from lo: `100: from all to 10.91.1.2
+  // iif lo lookup 100`) leaves by n0; `unreachable 10.91.3.0/24`.
+  // kernel: ip_route_input_slow looks the destination up first: the unreachable route ends the ping
+  // (TcpExt IPReversePathFilter does not move) and r1 sends "host unreachable" out of n0, from 10.91.4.1,
+  // which r2 sends back to r1, where it dies as a martian source
+  it('a null route ends the packet before rp_filter is asked', async () => {
+    const t = await trace('router-chain-rpfilter-after-route', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure).to.include({node: 'r1', step: 'route', evidence: 'unreachable 10.91.3.0/24'})
+    expect(t.warnings.find(w => w.code === 'NO_RETURN_ROUTE')!.message).to.contain('an address of r1 itself')
+  })
+})

@@ -413,8 +413,13 @@ class Walk {
       const pre = this.prerouting(hop, a.view, a.inDev, packet)
       if ('end' in pre) return pre
       packet = pre
-      const rp = this.reversePath(hop, a.view, a.inDev, packet)
-      if (rp) return rp
+      // ip_route_input_slow validates the source (rp_filter, a martian source) once the route
+      // lookup found the destination local or unicast: a packet with no route, a null route or
+      // a rule's action is dropped for that, and answered so, whatever rp_filter would say
+      if (a.view.isLocal(packet.dst)) {
+        const rp = this.reversePath(hop, a.view, a.inDev, packet)
+        if (rp) return rp
+      }
     } else {
       // A locally sent packet meets nat OUTPUT before its route is looked up again.
       const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
@@ -637,8 +642,10 @@ class Walk {
     const evidence = `${key} = ${mode}`
     const table = view.routes
     if (table === undefined) return undefined
-    // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo, mark 0)
-    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo'})
+    // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo,
+    // mark 0), with the packet's protocol and its ports swapped (fib4_rules_early_flow_dissect): an
+    // `ipproto`/`sport`/`dport` rule applies to it
+    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport})
     if (reverse.missingTable !== undefined) {
       return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
         `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
@@ -779,9 +786,12 @@ class Walk {
     // the inner packet arrives on another host: the sender's mark stays behind
     const inner = this.prerouting(hop, view, device.name, {...t.inner, mark: undefined})
     if ('end' in inner) return inner
-    const down = this.reversePath(hop, view, device.name, inner)
-    if (down) return down
-    if (view.isLocal(inner.dst)) return this.arriveLocal(hop, view, device.name, inner, false)
+    // the source is validated after the route lookup (see visit): forward() does it for a forwarded packet
+    if (view.isLocal(inner.dst)) {
+      const down = this.reversePath(hop, view, device.name, inner)
+      if (down) return down
+      return this.arriveLocal(hop, view, device.name, inner, false)
+    }
     return this.forward(hop, view, device.name, inner, false)
   }
 
@@ -1031,8 +1041,15 @@ class Walk {
         `${packet.dst} matches ${/^[aeiou]/.test(route.type) ? 'an' : 'a'} ${route.type} route${byRule}: it gives no route to forward by`,
         routeFixes(this.w, view, packet.dst))
     }
+    if (!origin) {
+      const rp = this.reversePath(hop, view, inDev, packet)
+      if (rp) return rp
+    }
     const dev = routeDevice(table, route)
-    if (route.gateway !== undefined && !route.onlink && (dev === undefined || table.connectedRoute(route.gateway, route.dev) === undefined)) {
+    // The kernel checks that a gateway is on a link when the route is added (fib_check_nh), not when
+    // it forwards: a route that names its device keeps sending there after the connected route that
+    // let it in is gone or replaced, and ARP on that device decides (linkLayer), as for `onlink`.
+    if (route.gateway !== undefined && !route.onlink && route.dev === undefined && (dev === undefined || table.connectedRoute(route.gateway) === undefined)) {
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
         `the gateway ${route.gateway} is not on any link of ${view.name}${route.dev ? ` through ${route.dev}` : ''} (no connected route covers it), so the kernel cannot send to it (network is unreachable)`,
         this.notOnlinkFixes(view, route, packet.dst))
@@ -1698,11 +1715,11 @@ class Walk {
       if (wrong) return wrong
       return this.cross(hop, answer, packet)
     }
-    if (answer === undefined && route.gateway !== undefined && route.onlink && view.routes!.connectedRoute(route.gateway) === undefined) {
-      // `onlink` made the kernel accept a gateway outside every connected prefix; nothing on the link answers for it.
+    if (answer === undefined && route.gateway !== undefined && view.routes!.connectedRoute(route.gateway, route.onlink ? undefined : dev) === undefined) {
+      // `onlink` (or a connected route since gone) made the kernel accept a gateway outside every connected prefix; nothing on the link answers for it.
       const elsewhere = offSegmentOwners(this.w, view, route.gateway)
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
-        `the route declares ${route.gateway} onlink, but no connected route of ${view.name} covers it and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}${this.arpUnanswered(hop, view, packet)}`,
+        `the route ${route.onlink ? 'declares' : 'sends to'} ${route.gateway} ${route.onlink ? 'onlink' : `by ${dev}`}, but no connected route of ${view.name} covers it${route.onlink ? '' : ' (the kernel let the route in while one did)'} and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}${this.arpUnanswered(hop, view, packet)}`,
         this.notOnlinkFixes(view, route, packet.dst))
     }
     const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
