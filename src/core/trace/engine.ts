@@ -130,6 +130,12 @@ interface Packet {
   proto: Proto
   sport?: number
   dport?: number
+  /**
+   * which port is the client's ephemeral one, which its kernel picks per connection (the request's
+   * source port, the reply's destination port): its number is a stand-in, rules that test it are
+   * decided by the range (see EPHEMERAL_PORTS)
+   */
+  ephemeral?: 'sport' | 'dport'
   size?: number
   /** one less for every host that routes it on; a bridge does not touch it */
   ttl: number
@@ -548,6 +554,8 @@ class Walk {
     const d = outcome.decision
     const newDst = outcome.newDst ?? packet.dst
     const translated = {...packet, dst: newDst, dport: outcome.newDport ?? packet.dport}
+    // a port the DNAT chose is known, whatever the client's kernel picked
+    if (outcome.newDport !== undefined && translated.ephemeral === 'dport') delete translated.ephemeral
     const port = (p: Packet): string => outcome.newDport !== undefined ? `:${p.dport}` : ''
     this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst}${port(packet)} becomes ${newDst}${port(translated)}`)
     this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: newDst, evidence: d.evidence,
@@ -1296,7 +1304,7 @@ class Walk {
       // conntrack remembers which translations this host made for the connection (`ct status dnat`)
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
-      src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
+      src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral,
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size ?? (this.mssRewrites !== undefined && packet.proto === 'tcp' ? HANDSHAKE_LENGTH : undefined), pktType: view.frameKindFor(packet.dst),
@@ -2620,7 +2628,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   let srcIp = src.ip
   const unbound = src.kind === 'node' && req.src === src.name
   if (unbound) srcIp = src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}).src ?? srcIp
-  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})}
+  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})}
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
   // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
@@ -2687,7 +2695,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     // An echo reply is as big as the request, without DF (links fragment it, receivers still drop
     // frames longer than their MTU); a TCP or UDP reply's size is unknown.
     const reply: Packet = {
-      src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport,
+      src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport, ...(seen.ephemeral === 'sport' ? {ephemeral: 'dport' as const} : {}),
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     }
@@ -2845,7 +2853,7 @@ function replierOf(w: WorldIndex, resolved: ResolvedEndpoint, deliveredOn: strin
 
 /** Whether nat OUTPUT on `view` sends a packet it sends to itself elsewhere (a published port's DNAT). */
 function outputDnats(view: HostView, packet: Packet): boolean {
-  const outcome = destinationNat(view, 'OUTPUT', {src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport,
+  const outcome = destinationNat(view, 'OUTPUT', {src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral,
     state: 'NEW', icmpType: packet.icmpType, dstIsLocal: true, srcIsLocal: true})
   return outcome?.newDst !== undefined && !view.isLocal(outcome.newDst)
 }

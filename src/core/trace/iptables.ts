@@ -14,6 +14,8 @@ export interface PacketFacts {
   proto: Proto
   sport?: number
   dport?: number
+  /** which port is the client's ephemeral one (see EPHEMERAL_PORTS): its value is a stand-in, only its range is known */
+  ephemeral?: 'sport' | 'dport'
   inDev?: string
   outDev?: string
   /**
@@ -292,14 +294,51 @@ function ifaceMatches(pattern: string, dev: string | undefined): Tri {
 
 function portIn(spec: string, port: number | undefined): Tri {
   if (port === undefined) return false
+  const ranges = portRanges(spec)
+  return ranges === undefined ? 'unknown' : ranges.some(([a, b]) => port >= a && port <= b)
+}
+
+/** A port spec's `A:B` parts (multiport lists them with commas); undefined when one is malformed. */
+function portRanges(spec: string): [number, number][] | undefined {
+  const ranges: [number, number][] = []
   for (const part of spec.split(',')) {
     const [lo, hi] = part.split(':')
     const a = lo === '' ? 0 : Number(lo)
     const b = hi === undefined ? a : hi === '' ? 65535 : Number(hi)
-    if (!Number.isFinite(a) || !Number.isFinite(b)) return 'unknown'
-    if (port >= a && port <= b) return true
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return undefined
+    ranges.push([a, b])
   }
-  return false
+  return ranges
+}
+
+/**
+ * The client's source port (the reply's destination port) is the ephemeral one its kernel picks
+ * per connection from net.ipv4.ip_local_port_range, whose default this is; no table read shows it.
+ */
+export const EPHEMERAL_PORTS: readonly [number, number] = [32768, 60999]
+export const EPHEMERAL_PORT_UNSEEN = {
+  needs: `the client's source port, which its kernel picks from net.ipv4.ip_local_port_range (${EPHEMERAL_PORTS[0]}-${EPHEMERAL_PORTS[1]} by default)`,
+  settledBy: 'ss -tun',
+}
+
+/** Whether `ranges` hold every port of `within` (true), none of them (false), or some ('unknown'). */
+export function rangesCover(ranges: readonly (readonly [number, number])[], within: readonly [number, number]): Tri {
+  const [lo, hi] = within
+  const overlapping = ranges.filter(([a, b]) => a <= hi && b >= lo).sort((x, y) => x[0] - y[0])
+  if (overlapping.length === 0) return false
+  let next = lo
+  for (const [a, b] of overlapping) {
+    if (a > next) return 'unknown'
+    next = Math.max(next, b + 1)
+  }
+  return next > hi ? true : 'unknown'
+}
+
+/** A port match on the packet's `field`: by range where that port is the client's unchosen ephemeral one. */
+function portMatches(spec: string, p: PacketFacts, field: 'sport' | 'dport'): Tri {
+  if (p.ephemeral !== field) return portIn(spec, p[field])
+  const ranges = portRanges(spec)
+  return ranges === undefined ? 'unknown' : rangesCover(ranges, EPHEMERAL_PORTS)
 }
 
 /** `A-B` (iprange): inclusive; a malformed range is unknown rather than false. */
@@ -683,21 +722,21 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         break
       case '--dport': case '--destination-port': case '--dports': case '--destination-ports': {
         const v = arg()
-        conditions.push({test: p => not(portIn(v, p.dport), neg)})
+        conditions.push({test: p => not(portMatches(v, p, 'dport'), neg), undecidable: `${neg ? '! ' : ''}${tok} ${v}`, ...EPHEMERAL_PORT_UNSEEN})
         break
       }
       case '--sport': case '--source-port': case '--sports': case '--source-ports': {
         const v = arg()
-        conditions.push({test: p => not(portIn(v, p.sport), neg)})
+        conditions.push({test: p => not(portMatches(v, p, 'sport'), neg), undecidable: `${neg ? '! ' : ''}${tok} ${v}`, ...EPHEMERAL_PORT_UNSEEN})
         break
       }
       case '--ports': {
         const v = arg()
         conditions.push({test: p => {
-          const a = portIn(v, p.sport)
-          const b = portIn(v, p.dport)
+          const a = portMatches(v, p, 'sport')
+          const b = portMatches(v, p, 'dport')
           return not(a === true || b === true ? true : a === 'unknown' || b === 'unknown' ? 'unknown' : false, neg)
-        }})
+        }, undecidable: `${neg ? '! ' : ''}${tok} ${v}`, ...EPHEMERAL_PORT_UNSEEN})
         break
       }
       case '--comment':

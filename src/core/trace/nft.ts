@@ -10,7 +10,7 @@
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
 import {cidrContains, ipToInt, parseCidr} from '../addr.js'
 import {printRule} from '../parse/nft-rule.js'
-import {ICMP_TYPE_NAMES, ctDirOf, ctTuples, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, rejectAnswerOf, tablePriority} from './iptables.js'
+import {EPHEMERAL_PORTS, EPHEMERAL_PORT_UNSEEN, ICMP_TYPE_NAMES, ctDirOf, ctTuples, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, rangesCover, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
 export const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -159,6 +159,8 @@ const isObj = (v: Json): v is Obj => typeof v === 'object' && v !== null && !Arr
 type Val =
   | {t: 'ip' | 'name' | 'ifname', v: string}
   | {t: 'num', v: number}
+  /** a number known only to lie in a range (the client's ephemeral port): `why` says what would tell which */
+  | {t: 'range', v: readonly [number, number], why: string}
   | {t: 'flags', v: string[]}
   | {t: 'concat', v: Val[]}
   /** a part of a concatenation the trace cannot know: an element that differs in another part still does not match */
@@ -457,6 +459,27 @@ class ChainWalk {
     return undefined
   }
 
+  /** A number known only by its range against the rule's numbers: decided where all of the range or none of it matches. */
+  private rangeMatch(left: Extract<Val, {t: 'range'}>, op: string, right: Json): boolean | Unknown {
+    let ranges: [number, number][] = []
+    if (['<', '>', '<=', '>='].includes(op)) {
+      const r = numberOf(right)
+      if (r === undefined) return new Unknown(`the value ${JSON.stringify(right)}`)
+      ranges = [op === '<' ? [-Infinity, r - 1] : op === '<=' ? [-Infinity, r] : op === '>' ? [r + 1, Infinity] : [r, Infinity]]
+    } else {
+      const elems = this.elements(right)
+      if (elems instanceof Unknown) return elems
+      for (const e of elems.map(unwrap)) {
+        const bounds = numberBounds(e)
+        if (bounds === undefined) return new Unknown(`the value ${JSON.stringify(right)}`)
+        ranges.push(bounds)
+      }
+    }
+    const covered = rangesCover(ranges, left.v)
+    if (covered === 'unknown') return new Unknown(left.why)
+    return op === '!=' ? !covered : covered
+  }
+
   private elements(data: Json): Json[] | Unknown {
     if (typeof data === 'string' && data.startsWith('@')) {
       const set = this.rs.sets.find(s => s.family === this.base.family && s.table === this.base.table && s.name === data.slice(1))
@@ -475,6 +498,7 @@ class ChainWalk {
     if (left === 'absent') return false
     if (left.t === 'unknown') return new Unknown(left.why)
     const op = String(m.op)
+    if (left.t === 'range') return this.rangeMatch(left, op, m.right)
     if (['<', '>', '<=', '>='].includes(op)) {
       if (left.t !== 'num') return new Unknown(`\`${op}\` on a ${left.t}`)
       const r = numberOf(m.right)
@@ -519,7 +543,10 @@ class ChainWalk {
       }
       if (proto === 'th' || proto === 'tcp' || proto === 'udp') {
         if (proto === 'th' ? p.proto !== 'tcp' && p.proto !== 'udp' : p.proto !== proto) return 'absent'
-        // a port the flow does not name (the sender's ephemeral source port) is no listed port
+        if ((field === 'dport' || field === 'sport') && p.ephemeral === field) {
+          return {t: 'range', v: EPHEMERAL_PORTS, why: `\`${proto} ${field}\` is ${EPHEMERAL_PORT_UNSEEN.needs} (\`${EPHEMERAL_PORT_UNSEEN.settledBy}\` would tell)`}
+        }
+        // a port the flow does not name is no listed port
         if (field === 'dport' || field === 'sport') return {t: 'num', v: (field === 'dport' ? p.dport : p.sport) ?? -1}
         if (field === 'flags' && proto === 'tcp') return {t: 'flags', v: p.state === 'NEW' ? ['syn'] : ['syn', 'ack']}
         return new Unknown(`\`${proto} ${field}\``)
@@ -615,7 +642,7 @@ function quotaOver(q: Obj, length: number | undefined): Tri {
 
 /** Why a key cannot be known: its unknown part. */
 function unknownPart(v: Val): string | undefined {
-  if (v.t === 'unknown') return v.why
+  if (v.t === 'unknown' || v.t === 'range') return v.why
   return v.t === 'concat' ? v.v.map(unknownPart).find(w => w !== undefined) : undefined
 }
 
@@ -629,6 +656,12 @@ function verdictText(v: Json): string {
   const [kind] = Object.keys(v)
   const target = isObj(v[kind]) ? (v[kind] as Obj).target : undefined
   return target !== undefined ? `${kind} ${String(target)}` : kind
+}
+
+/** The numbers an element stands for: a number's own, a range's ends. */
+function numberBounds(e: Json): [number, number] | undefined {
+  const [a, b] = isObj(e) && Array.isArray(e.range) ? e.range.map(numberOf) : [numberOf(e), numberOf(e)]
+  return a === undefined || b === undefined ? undefined : [a, b]
 }
 
 function numberOf(v: Json): number | undefined {
@@ -682,6 +715,10 @@ function matchValue(val: Val, e: Json): Tri {
       return a === undefined || b === undefined ? 'unknown' : n >= a && n <= b
     }
     return 'unknown'
+  }
+  if (val.t === 'range') {
+    const bounds = numberBounds(e)
+    return bounds === undefined ? 'unknown' : rangesCover([bounds], val.v)
   }
   if (val.t === 'num') {
     if (isObj(e) && Array.isArray(e.range)) {
