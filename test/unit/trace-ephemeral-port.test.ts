@@ -52,6 +52,16 @@ describe('trace: iptables rules on the client\'s ephemeral port', () => {
     expect(other.returnPath.disposition).to.equal('DELIVERED')
     expect(assumed(other).join('\n')).to.not.contain('source port')
   })
+  it('an ipset\'s port entry for the client\'s port: one inside the range cannot be decided, one outside it does not match', () => {
+    const withSet = (members: string[]) => applyPatches(vxlan, [rule('-m set --match-set FCEP-SRC src,src -j DROP'),
+      {host: 'node2', op: 'add' as const, table: 'ipsets', value: {name: 'FCEP-SRC', type: 'hash:ip,port', members}}])
+    const inside = traceFlow(withSet(['10.244.1.34,tcp:45000']), {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 80})
+    expect(inside.disposition).to.equal('DELIVERED')
+    expect(assumed(inside).some(m => m.includes('`--match-set FCEP-SRC src,src` (it depends on the client\'s source port'))).to.equal(true)
+    const outside = traceFlow(withSet(['10.244.1.34,tcp:53']), {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 80})
+    expect(outside.disposition).to.equal('DELIVERED')
+    expect(assumed(outside).join('\n')).to.not.contain('FCEP-SRC')
+  })
 })
 
 describe('trace: native nftables rules on the client\'s ephemeral port', () => {

@@ -629,19 +629,24 @@ function packetInHashSet(set: IpSet, dirs: string[], p: PacketFacts): Tri {
   const dims = /^hash:(.+)$/.exec(set.type)?.[1].split(',')
   if (dims === undefined || dims.some(d => d !== 'ip' && d !== 'net' && d !== 'port') || dirs.length < dims.length) return 'unknown'
   let best: {specificity: number, nomatch: boolean} | undefined
+  // an entry whose port is one the client's kernel may pick: the set holds some of its ports, not all
+  let unsure = false
   for (const member of set.members) {
     const [entry, ...options] = member.split(/\s+/)
     const values = entry.split(',')
     if (values.length !== dims.length) continue
     let specificity = 0
     let matches = true
+    let ephemeral = false
     for (const [k, dim] of dims.entries()) {
       const src = dirs[k] === 'src'
       const value = values[k]
       if (dim === 'port') {
         const [proto, port] = value.includes(':') ? value.split(':') : ['tcp', value]
         if (!/^\d+$/.test(port)) return 'unknown'
-        matches = proto === p.proto && Number(port) === (src ? p.sport : p.dport)
+        const field = src ? 'sport' : 'dport'
+        ephemeral = p.ephemeral === field
+        matches = proto === p.proto && (ephemeral ? rangesCover([[Number(port), Number(port)]], EPHEMERAL_PORTS) !== false : Number(port) === p[field])
       } else {
         if (value.includes('-')) return 'unknown'
         const addr = src ? p.src : p.dst
@@ -650,9 +655,10 @@ function packetInHashSet(set: IpSet, dirs: string[], p: PacketFacts): Tri {
       }
       if (!matches) break
     }
-    if (matches && (best === undefined || specificity > best.specificity)) best = {specificity, nomatch: options.includes('nomatch')}
+    if (matches && ephemeral) unsure = true
+    else if (matches && (best === undefined || specificity > best.specificity)) best = {specificity, nomatch: options.includes('nomatch')}
   }
-  return best !== undefined && !best.nomatch
+  return unsure ? 'unknown' : best !== undefined && !best.nomatch
 }
 
 export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>): ParsedRule {
@@ -888,7 +894,8 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
           break
         }
         const dirs = flags.split(',')
-        conditions.push({test: p => not(inIpset(name, dirs, p, sets), neg), undecidable: text, settledBy})
+        const ports = /^hash:.*port/.test(sets.get(name)?.type ?? '')
+        conditions.push({test: p => not(inIpset(name, dirs, p, sets), neg), undecidable: text, settledBy, ...(ports ? {needs: EPHEMERAL_PORT_UNSEEN.needs} : {})})
         break
       }
       case '--nfacct-name':
