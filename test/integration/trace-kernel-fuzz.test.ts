@@ -91,7 +91,7 @@ const ifaceName = (r: Router) => fc.constantFrom(...DEVICES[r], 'm+', 'n+', 'b+'
 const protoMatch = fc.oneof(
   fc.constant(''),
   fc.tuple(fc.constantFrom('udp', 'tcp'), fc.option(fc.tuple(neg, fc.constantFrom('80', '8080', '80:100', '1:1024', '8000:9000')).map(([n, p]) => ` ${n}--dport ${p}`), {nil: ''}),
-    fc.option(fc.constantFrom('40000', '1024:65535', '1:1023').map(p => ` --sport ${p}`), {nil: ''}),
+    fc.option(fc.constantFrom('32768:60999', '1024:65535', '1:1023').map(p => ` --sport ${p}`), {nil: ''}),
     fc.option(fc.constantFrom('80,8080', '22,80', '8080,443').map(p => ` -m multiport --dports ${p}`), {nil: ''}))
     .map(([p, d, s, m]) => `-p ${p}${d}${s}${m}`),
   fc.option(fc.constantFrom('echo-request', 'echo-reply', 'destination-unreachable', 'port-unreachable'), {nil: ''}).map(t => `-p icmp${t ? ` --icmp-type ${t}` : ''}`),
@@ -188,7 +188,7 @@ while True:
         except OSError:
             pass
 `
-/** the client, from 10.91.1.2 port 40000 (the source port trace takes): prints "reply TEXT", "refused", "timeout" or the error */
+/** the client, from 10.91.1.2 port 40000 (inside the ephemeral range trace takes the client's port from, so a rule on a part of that range is ASSUMED, not decided): prints "reply TEXT", "refused", "timeout" or the error */
 const CLIENT = (proto: 'udp' | 'tcp', dst: string, dport: number) => `
 import socket, struct, errno
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if '${proto}' == 'tcp' else socket.SOCK_DGRAM)
