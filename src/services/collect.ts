@@ -107,23 +107,23 @@ async function captureAll(hosts: LiveHost[], o: LoadOptions): Promise<{captured:
   const progress = many && o.progress
     ? (done: number) => { if (done === hosts.length || done % 10 === 0) o.progress!(`read ${done}/${hosts.length} hosts`) }
     : undefined
-  const unread: UnreadHost[] = []
-  const read = await pool(hosts, o.concurrency ?? 16, async h => {
+  // pool keeps the hosts' order: the unread are listed in it too
+  const read = await pool(hosts, o.concurrency ?? 16, async (h): Promise<{captured: CollectedHost} | {unread: UnreadHost}> => {
     try {
-      return await captureHost(h.runner, h.name, o.format ?? 'json', h.role === 'pod' ? 'pod' : 'host')
+      return {captured: await captureHost(h.runner, h.name, o.format ?? 'json', h.role === 'pod' ? 'pod' : 'host')}
     } catch (error) {
       if (!o.keepUnreadable || !(error instanceof HostUnreadable)) throw error
-      unread.push({name: h.name, role: h.role, reason: error.why, hint: error.hint})
-      return undefined
+      return {unread: {name: h.name, role: h.role, reason: error.why, hint: error.hint}}
     }
   }, progress)
-  const captured = read.filter((c): c is CollectedHost => c !== undefined)
+  const captured = read.flatMap(r => 'captured' in r ? [r.captured] : [])
+  const unread = read.flatMap(r => 'unread' in r ? [r.unread] : [])
   // a table that could not be read is not an empty one: nftables unread hides flanneld's EnableNFTables rules, firewalld's;
   // tc's qdiscs unread hide where filters act
   for (const c of captured) {
     for (const u of c.unread ?? []) o.progress?.(`note: ${c.name}: ${u}; left out of the snapshot, so trace does not evaluate what it holds${u.startsWith('nft ') ? ' (nft needs root)' : ''}`)
   }
-  return {captured, unread: unread.sort((a, b) => hosts.findIndex(h => h.name === a.name) - hosts.findIndex(h => h.name === b.name))}
+  return {captured, unread}
 }
 
 /** The inventory with each host that could not be read marked so (`unread:`), as a snapshot keeps it. */
