@@ -4,6 +4,7 @@ import {isNetworkFix, pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
 import {fixPlace, fixSteps, type Fix} from '../core/trace/types.js'
 import {count} from '../core/words.js'
+import {labNameArg} from '../services/lab.js'
 
 const TAGS: Record<string, string> = {
   DELIVERED: 'ok', NO_ROUTE: 'noroute', NEXT_HOP_NOT_ONLINK: 'offlink', NEIGHBOR_MISSING: 'neigh', FDB_MISSING: 'fdb',
@@ -158,11 +159,11 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
 export function labFixLine(r: DoctorReport, lab: string): string | undefined {
   const hostFixes = r.pairs.some(p => pairIsBad(p) && p.fix.some(f => f.scope === undefined)) || r.findings.some(f => r.nodes.includes(f.node) && f.fixes.some(x => x.scope === undefined))
   if (!hostFixes) return undefined
-  const here = [...r.findings.flatMap(f => f.fixes), ...r.pairs.filter(pairIsBad).flatMap(p => p.fix)].filter(isNetworkFix)
-  const kinds = [...new Set(here.map(f => f.scope === 'network' ? 'a flannelctl migrate' : 'a flannelctl lab command'))]
+  const fixes = [...r.findings.flatMap(f => f.fixes), ...r.pairs.filter(pairIsBad).flatMap(p => p.fix)]
+  const kinds = [...new Set(fixes.filter(isNetworkFix).map(f => f.scope === 'network' ? 'a flannelctl migrate' : 'a flannelctl lab command'))]
   const fromHere = kinds.length > 0 ? ` (${kinds.join(' and ')} from here, as printed)` : ''
   // printed only where a sync leads them, as in trace's list
-  const byHand = [...r.findings.flatMap(f => f.fixes), ...r.pairs.filter(pairIsBad).flatMap(p => p.fix)].some(f => f.byHand === true)
-  return `In the lab, run each fix on its host: flannelctl lab exec${lab === 'demo' ? '' : ` --name ${lab}`} HOST -- COMMAND${fromHere}${
+  const byHand = fixes.some(f => f.byHand === true)
+  return `In the lab, run each fix on its host: flannelctl lab exec${labNameArg(lab)} HOST -- COMMAND${fromHere}${
     byHand ? `; an "${BY_HAND}" line does by hand what the sync above it does: run the sync or those lines, not both` : ''}`
 }
