@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../cli/base.js'
 import {runTrace, sourceNatFixes} from '../services/trace.js'
 import {commandEcho} from '../services/collect.js'
+import {labNameArg} from '../services/lab.js'
 import {renderTrace} from '../ui/trace-render.js'
 import {renderTraceDiagram} from '../ui/trace-diagram.js'
 import {fixSteps, type Fix, type Trace as TraceData} from '../core/trace/types.js'
@@ -79,7 +80,7 @@ export function labFixes(trace: TraceData, lab: string): string {
   const fixes: Fix[] = [...trace.failure?.fix ?? [], ...trace.returnPath.failure?.fix ?? [], ...sourceNatFixes(trace)]
   const unique = fixes.filter((f, i) => f.scope !== 'cluster' && fixes.findIndex(g => g.node === f.node && g.command === f.command) === i)
   if (unique.length === 0) return ''
-  const name = lab === 'demo' ? '' : ` --name ${lab}`
+  const name = labNameArg(lab)
   // A placeholder (GATEWAY, DEVICE) needs a value first: say so rather than hand out a command that fails.
   // A lab's own command (re-create a pod) runs here, as it is.
   const line = (f: Fix) => f.scope === 'lab' ? f.command

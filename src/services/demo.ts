@@ -1,5 +1,5 @@
 /** The quick start, end to end: a lab, its leases, real pings, and one explained trace. */
-import {Lab, loadLab} from './lab.js'
+import {Lab, labNameArg, loadLab} from './lab.js'
 import {renderLabStatus, renderPingMatrix} from '../ui/lab.js'
 import {leaseTable} from '../ui/leases.js'
 import {explainLabTrace} from './trace.js'
@@ -39,7 +39,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
     o.out(`\n${traced.text}`)
     const allOk = pings.every(p => p.ok) && traced.delivered
     if (o.keep) {
-      const name = o.name === 'demo' ? '' : ` --name ${o.name}`
+      const name = labNameArg(o.name)
       o.out(`\nThe lab ${o.name} is still up. Look around, break it, trace it (docs/getting-started.md):`)
       o.out(`  flannelctl lab status${name} --ping`)
       o.out(`  flannelctl lab exec${name} n1 -- ip route`)

@@ -354,7 +354,7 @@ export class Lab {
     }
     const node = state.nodes.find(n => n.name === pod.node)!
     if (!existsSync(join(node.dir, 'cni', CONFLIST_NAME))) {
-      throw userError(`${node.name} has no CNI conflist: flannelctl is not set up there`, `set it up first: flannelctl lab exec${state.name === 'demo' ? '' : ` --name ${state.name}`} ${node.name} -- flannelctl init --network ${POD_NETWORK} --iface eth0 --yes`)
+      throw userError(`${node.name} has no CNI conflist: flannelctl is not set up there`, `set it up first: flannelctl lab exec${labNameArg(state.name)} ${node.name} -- flannelctl init --network ${POD_NETWORK} --iface eth0 --yes`)
     }
     const oldIP = pod.ip
     try {
@@ -363,7 +363,7 @@ export class Lab {
     } catch (error) {
       // not a half-built lab (must's hint): the pod is, and DEL and ADD again finish it (a DEL of what is gone succeeds)
       if (!(error instanceof FlannelctlError)) throw error
-      throw new FlannelctlError(error.message, `run it again: flannelctl lab pod recreate ${pod.name}${state.name === 'demo' ? '' : ` --name ${state.name}`}`, error.exitCode)
+      throw new FlannelctlError(error.message, `run it again: ${labRecreateCommand(state.name, pod.name)}`, error.exitCode)
     }
     node.subnet = await leasedSubnet(node) ?? node.subnet
     await saveLab(state)
@@ -414,9 +414,17 @@ async function leasedSubnet(node: LabNode): Promise<string | undefined> {
   return subnet === undefined ? undefined : cidrToString(parseCidr(subnet))
 }
 
+/** The lab a lab command works on when no --name is given (lab-flags.ts). */
+export const DEFAULT_LAB = 'demo'
+
+/** What a printed lab command needs to name `lab`: nothing for the default lab, else ` --name LAB`. */
+export function labNameArg(lab: string): string {
+  return lab === DEFAULT_LAB ? '' : ` --name ${lab}`
+}
+
 /** The command that re-creates a lab pod's network, run on this machine (`lab pod recreate`). */
 export function labRecreateCommand(lab: string, pod: string): string {
-  return `flannelctl lab pod recreate ${pod}${lab === 'demo' ? '' : ` --name ${lab}`}`
+  return `flannelctl lab pod recreate ${pod}${labNameArg(lab)}`
 }
 
 /**

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
 import {jsonFlag} from '../../cli/flags.js'
-import {loadLab} from '../../services/lab.js'
+import {labNameArg, loadLab} from '../../services/lab.js'
 import {RealRunner} from '../../adapters/runner.js'
 import {commandEcho} from '../../services/collect.js'
 import {FAULTS, breakLab, repairSyncOrder} from '../../services/faults.js'
@@ -59,7 +59,7 @@ export default class LabBreak extends BaseCommand {
       : r.fault.expect.disposition
     this.out(`see it:  ${traceCmd}   (expect ${expect})`)
     this.out(`         flannelctl doctor --lab ${state.name}`)
-    const name = state.name === 'demo' ? '' : ` --name ${state.name}`
+    const name = labNameArg(state.name)
     const syncs = repairSyncOrder(state, r).map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')
     this.out(r.syncKeeps ? `repair:  apply the fix the trace prints (${r.syncKeeps})` : `repair:  apply the fix the trace prints, or ${syncs}`)
   }

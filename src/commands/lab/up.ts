@@ -5,7 +5,7 @@ import {labNameFlag} from '../../cli/lab-flags.js'
 import {jsonFlag} from '../../cli/flags.js'
 import {RealRunner} from '../../adapters/runner.js'
 import {commandEcho} from '../../services/collect.js'
-import {Lab} from '../../services/lab.js'
+import {Lab, labNameArg} from '../../services/lab.js'
 import {renderLabStatus} from '../../ui/lab.js'
 
 export default class LabUp extends BaseCommand {
@@ -46,7 +46,7 @@ Nothing outside namespaces named fc-NAME-* changes; the lab's files live in /run
     })
     if (flags.json) return this.outJson(state)
     this.out(renderLabStatus(state))
-    const lab = flags.name === 'demo' ? '' : ` --name ${flags.name}`
+    const lab = labNameArg(flags.name)
     const pods = state.pods.length >= 2 ? state.pods : undefined
     const far = pods?.find(p => p.node !== pods[0].node)
     this.out(`\nNext: flannelctl lab status${lab} --ping${far ? `   ·   flannelctl trace ${pods![0].name} ${far.name} --lab ${flags.name}` : ''}   ·   flannelctl lab down${lab}`)
