@@ -721,12 +721,8 @@ function matchValue(val: Val, e: Json): Tri {
     return bounds === undefined ? 'unknown' : rangesCover([bounds], val.v)
   }
   if (val.t === 'num') {
-    if (isObj(e) && Array.isArray(e.range)) {
-      const [a, b] = e.range.map(numberOf)
-      return a === undefined || b === undefined ? 'unknown' : val.v >= a && val.v <= b
-    }
-    const n = numberOf(e)
-    return n === undefined ? 'unknown' : n === val.v
+    const bounds = numberBounds(e)
+    return bounds === undefined ? 'unknown' : val.v >= bounds[0] && val.v <= bounds[1]
   }
   if (val.t === 'ifname') {
     // `fib … oif missing`/`exists`, as nft -j writes them
