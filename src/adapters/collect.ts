@@ -4,7 +4,7 @@
  * parsed HostSnapshot. Live traces and `collect` share this path, so a snapshot written by
  * `collect` reads back into exactly the tables a live trace used.
  */
-import {interestingSysctls} from '../core/model.js'
+import {TRACE_RANGE_SYSCTLS, interestingSysctls} from '../core/model.js'
 import {isIPv4} from '../core/addr.js'
 import {DEFAULT_CNI_CONF_DIR} from '../core/flannel.js'
 import {ipamDataDirs} from '../core/inventory.js'
@@ -128,7 +128,7 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
     else unread.push(`${c[format].join(' ')}: ${(r.result.stderr || r.result.stdout).trim().split('\n')[0] || `exit ${r.result.exitCode}`}`)
   }))
   const partial = snapshotFromTables(name, tables, `${name} (${where(runner)})`)
-  const sysctls = await host.sysctls(interestingSysctls((partial.links ?? []).map(l => l.name)))
+  const sysctls = await host.sysctls(interestingSysctls((partial.links ?? []).map(l => l.name)), TRACE_RANGE_SYSCTLS)
   tables.sysctl = {format, text: sysctlText(sysctls, format)}
   return {name, tables, snapshot: {...partial, sysctls}, ...(unread.length > 0 ? {unread} : {})}
 }

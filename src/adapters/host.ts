@@ -101,12 +101,15 @@ const FLANNEL_NFT_READ: ShellCommand = {
 /**
  * `grep -s -H '' FILES` by shell builtins: every line of every readable file as `FILE:LINE` (a last
  * line without newline too), nothing for a missing one or a glob that matched nothing. The shell
- * that runs the read script reads the sysctls itself instead of starting grep for them.
+ * that runs the read script reads the sysctls itself instead of starting grep for them. `whole`
+ * files are read by `cat`, one read(2): dash's `read` takes a byte per read(2), and a /proc/sys
+ * file of numbers answers only the first (`ip_local_port_range` read so is `3`, not `32768\t60999`).
  */
-export function sysctlRead(paths: ShellWord[]): ShellCommand {
+export function sysctlRead(paths: ShellWord[], whole: string[] = []): ShellCommand {
+  const byCat = whole.length === 0 ? '' : ` for f in ${whole.map(shellWord).join(' ')}; do [ -r "$f" ] && v=$(cat -- "$f") && printf '%s:%s\\n' "$f" "$v"; done 2>/dev/null;`
   return {
     name: 'sysctl read',
-    script: `for f in ${paths.map(shellWord).join(' ')}; do [ -r "$f" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s:%s\\n' "$f" "$l"; done <"$f"; done 2>/dev/null; :`,
+    script: `for f in ${paths.map(shellWord).join(' ')}; do [ -r "$f" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s:%s\\n' "$f" "$l"; done <"$f"; done 2>/dev/null;${byCat} :`,
   }
 }
 
@@ -333,8 +336,9 @@ export class HostAdapter {
     return r.stdout
   }
 
-  async sysctls(keys: string[]): Promise<Record<string, string>> {
-    const [r] = await this.readSeveral([sysctlRead(keys.map(sysctlPath))])
+  /** `keys` read by the shell's builtins, `whole` (values of several numbers) by `cat` (see sysctlRead). */
+  async sysctls(keys: string[], whole: string[] = []): Promise<Record<string, string>> {
+    const [r] = await this.readSeveral([sysctlRead(keys.map(sysctlPath), whole.map(sysctlPath))])
     return parseSysctlGrep(r?.stdout ?? '')
   }
 

@@ -411,6 +411,12 @@ export function capturedFor(devices: string[] | undefined, dev: string, master?:
     (master !== undefined && devices.includes(`master:${master}`))
 }
 
+/**
+ * Sysctls of several numbers the trace reads (collect writes them), the builder not: the ports a
+ * client picks its source port from, what a rule on that port is judged by.
+ */
+export const TRACE_RANGE_SYSCTLS = ['net.ipv4.ip_local_port_range']
+
 /** The sysctls the tracer and builder care about, per device where it matters. */
 export function interestingSysctls(devices: string[]): string[] {
   const keys = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter',

@@ -70,6 +70,11 @@ describe('collect and offline trace (real kernel)', function () {
     // every table (`table all`): the local table too, and the kernel's three rules
     expect(await readFile(join(dir, 'n1', 'ip-route.json'), 'utf8')).to.contain('"table":"local"')
     expect(await readFile(join(dir, 'n1', 'ip-rule.json'), 'utf8')).to.contain('"table":"main"')
+    // the ports a client picks its source port from, whole (a shell's read builtin gets only the first digit), a pod's from its own namespace
+    for (const host of ['n1', state.pods[0].name]) {
+      const sysctls = JSON.parse(await readFile(join(dir, host, 'sysctl.json'), 'utf8')) as Record<string, string>
+      expect(sysctls['net.ipv4.ip_local_port_range'], host).to.equal('32768\t60999')
+    }
   })
 
   it('trace --snapshot gives the same disposition, node and traceroute as --lab for every pod pair (JSON and text forms)', async () => {

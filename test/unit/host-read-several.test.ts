@@ -51,6 +51,20 @@ describe('HostAdapter.readFiles (one program run for several files)', () => {
     const r = await runner.run({file: 'sh', args: ['-s'], input: script})
     expect(takeFrame(r.stdout, r.stderr, marker)?.result.stdout).to.equal(grep.stdout)
   })
+
+  it('reads a /proc/sys file of several numbers whole: dash\'s read builtin, a byte per read(2), gets only its first', async () => {
+    // reading this process's own namespace's value changes nothing
+    const path = '/proc/sys/net/ipv4/ip_local_port_range'
+    const runner = new RealRunner()
+    const grep = await runner.run({file: 'grep', args: ['-s', '-H', '', path]})
+    expect(grep.stdout).to.match(/^\/proc\/sys\/net\/ipv4\/ip_local_port_range:\d+\t\d+\n$/)
+    const read = async (c: ReturnType<typeof sysctlRead>) => {
+      const marker = newMarker()
+      const r = await runner.run({file: 'sh', args: ['-s'], input: framedScript(marker, [c])})
+      return takeFrame(r.stdout, r.stderr, marker)?.result.stdout
+    }
+    expect(await read(sysctlRead([], [path, join(dir, 'missing')]))).to.equal(grep.stdout)
+  })
 })
 
 describe('HostAdapter: a host whose shell never ran', () => {

@@ -8,16 +8,19 @@ import {expect} from 'chai'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest} from '../../src/core/trace/types.js'
 import {loadSource} from '../../src/services/collect.js'
+import {localPortRange} from '../../src/core/trace/iptables.js'
 import {parseNftRuleset} from '../../src/core/parse/index.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
 
 const assumed = (t: ReturnType<typeof traceFlow>) => t.warnings.filter(w => w.code === 'ASSUMED').map(w => `${w.node}: ${w.message}`)
 
+const vxlan = loadWorld('flannel-vxlan')
+// (mangle FORWARD: filter's has flannel's accepts first)
+const rule = (spec: string) => ({host: 'node2', op: 'add' as const, table: 'iptables.rules', value: {table: 'mangle', chain: 'FORWARD', spec, raw: `-A FORWARD ${spec}`}})
+/** pod-a to pod-b's port 80 with `spec` in node2's mangle FORWARD */
+const web = (spec: string) => traceFlow(applyPatches(vxlan, [rule(spec)]), {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 80})
+
 describe('trace: iptables rules on the client\'s ephemeral port', () => {
-  const vxlan = loadWorld('flannel-vxlan')
-  // (mangle FORWARD: filter's has flannel's accepts first)
-  const rule = (spec: string) => ({host: 'node2', op: 'add' as const, table: 'iptables.rules', value: {table: 'mangle', chain: 'FORWARD', spec, raw: `-A FORWARD ${spec}`}})
-  const web = (spec: string) => traceFlow(applyPatches(vxlan, [rule(spec)]), {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 80})
 
   it('a request\'s --sport covering part of the range is an assumption naming the rule and the port, not a verdict', () => {
     const t = web('-p tcp -m tcp --sport 40000:50000 -j DROP')
@@ -64,14 +67,16 @@ describe('trace: iptables rules on the client\'s ephemeral port', () => {
   })
 })
 
+const SNAPSHOT = join(import.meta.dirname, '..', 'fixtures', 'snapshots', 'vxlan-nft')
+const chain = (rule: string, policy = 'accept') => `table inet fcep {\n\tchain fwd {\n\t\ttype filter hook forward priority filter - 10; policy ${policy};\n\t\t${rule} # handle 2\n\t}\n}\n`
+/** vxlan-nft with n1's nftables ruleset replaced, and sysctls set where `sysctls` names a host or pod */
+async function trace(ruleset: string, req: TraceRequest = {src: 'pod-1a', dst: 'pod-2a', proto: 'tcp', dport: 80}, sysctls: Record<string, Record<string, string>> = {}) {
+  const {world} = await loadSource({snapshot: SNAPSHOT})
+  const hosts = world.hosts.map(h => ({...h, ...(h.name === 'n1' ? {nftables: parseNftRuleset(ruleset, 'nft-ruleset')} : {}), sysctls: {...h.sysctls, ...sysctls[h.name]}}))
+  return traceFlow({...world, hosts}, req)
+}
+
 describe('trace: native nftables rules on the client\'s ephemeral port', () => {
-  const SNAPSHOT = join(import.meta.dirname, '..', 'fixtures', 'snapshots', 'vxlan-nft')
-  const chain = (rule: string, policy = 'accept') => `table inet fcep {\n\tchain fwd {\n\t\ttype filter hook forward priority filter - 10; policy ${policy};\n\t\t${rule} # handle 2\n\t}\n}\n`
-  async function trace(ruleset: string, req: TraceRequest = {src: 'pod-1a', dst: 'pod-2a', proto: 'tcp', dport: 80}) {
-    const {world} = await loadSource({snapshot: SNAPSHOT})
-    const hosts = world.hosts.map(h => h.name !== 'n1' ? h : {...h, nftables: parseNftRuleset(ruleset, 'nft-ruleset')})
-    return traceFlow({...world, hosts}, req)
-  }
 
   it('`tcp sport` over part of the range: the chain may drop, so the trace says what it cannot know', async () => {
     const t = await trace(chain('tcp sport 40000-50000 drop'))
@@ -104,5 +109,37 @@ describe('trace: native nftables rules on the client\'s ephemeral port', () => {
     expect(part.disposition).to.equal('DELIVERED')
     expect(part.returnPath.disposition).to.equal('INSUFFICIENT_INFO')
     expect(part.returnPath.failure!.reason).to.contain('`tcp dport` is the client\'s source port')
+  })
+})
+
+describe('trace: the client\'s own net.ipv4.ip_local_port_range', () => {
+  const range = (value: string) => ({'net.ipv4.ip_local_port_range': value})
+
+  it('reads the sysctl as the kernel prints it; anything else is no range', () => {
+    expect(localPortRange('32768\t60999')).to.deep.equal([32768, 60999])
+    expect(localPortRange(' 1024 65535 ')).to.deep.equal([1024, 65535])
+    for (const bad of [undefined, '', '4', '60999 32768', '0 100', '1024 65536', '1024 x']) expect(localPortRange(bad), String(bad)).to.equal(undefined)
+  })
+
+  it('a pod whose range lies inside a rule\'s ports is judged by it, and the words name its range and the pod', async () => {
+    const drop = chain('tcp sport 40000-40010 drop')
+    expect((await trace(drop, undefined, {'pod-1a': range('40000\t40010')})).disposition).to.equal('DENIED_BY_FILTER')
+    expect((await trace(drop, undefined, {'pod-1a': range('50000\t50010')})).disposition).to.equal('DELIVERED')
+    const part = await trace(drop, undefined, {'pod-1a': range('40005\t40020')})
+    expect(part.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(part.failure!.reason).to.contain('`tcp sport` is the client\'s source port, which its kernel picks from net.ipv4.ip_local_port_range (40005-40020 on pod-1a)')
+    // the pod is in a namespace of its own: its node's range is not its range
+    const nodeOnly = await trace(drop, undefined, {n1: range('40000\t40010')})
+    expect(nodeOnly.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(nodeOnly.failure!.reason).to.contain('(32768-60999 by default)')
+  })
+
+  it('a node as the client: iptables --sport by its range, in the ASSUMED words too', () => {
+    const narrowed = (value: string, spec: string) => traceFlow(applyPatches(vxlan, [{host: 'node1', op: 'set', table: 'sysctls', value: range(value)},
+      {host: 'node2', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'INPUT', spec, raw: `-A INPUT ${spec}`}}]), {src: 'node1', dst: 'node2', proto: 'tcp', dport: 22})
+    expect(narrowed('50000 50010', '-p tcp -m tcp --sport 50000:50010 -j DROP').disposition).to.equal('DENIED_BY_FILTER')
+    const part = narrowed('49990 50010', '-p tcp -m tcp --sport 50000:50010 -j DROP')
+    expect(part.disposition).to.equal('DELIVERED')
+    expect(assumed(part).some(m => m.includes('`--sport 50000:50010` (it depends on the client\'s source port, which its kernel picks from net.ipv4.ip_local_port_range (49990-50010 on node1))'))).to.equal(true)
   })
 })

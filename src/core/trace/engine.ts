@@ -28,7 +28,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {type Decision, type Hook, type PacketFacts, type PickKind, dropTables, rejectAnswer} from './iptables.js'
+import {type Decision, type EphemeralRange, type Hook, type PacketFacts, type PickKind, dropTables, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
@@ -136,6 +136,8 @@ interface Packet {
    * decided by the range (see EPHEMERAL_PORTS)
    */
   ephemeral?: 'sport' | 'dport'
+  /** the range the client picks that port from (its net.ipv4.ip_local_port_range); undefined: the default */
+  ephemeralRange?: EphemeralRange
   size?: number
   /** one less for every host that routes it on; a bridge does not touch it */
   ttl: number
@@ -1304,7 +1306,7 @@ class Walk {
       // conntrack remembers which translations this host made for the connection (`ct status dnat`)
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
-      src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral,
+      src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral, ephemeralRange: packet.ephemeralRange,
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size ?? (this.mssRewrites !== undefined && packet.proto === 'tcp' ? HANDSHAKE_LENGTH : undefined), pktType: view.frameKindFor(packet.dst),
@@ -2628,7 +2630,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   let srcIp = src.ip
   const unbound = src.kind === 'node' && req.src === src.name
   if (unbound) srcIp = src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}).src ?? srcIp
-  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})}
+  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const, ephemeralRange: clientPortRange(src)}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})}
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
   // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
@@ -2695,7 +2697,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     // An echo reply is as big as the request, without DF (links fragment it, receivers still drop
     // frames longer than their MTU); a TCP or UDP reply's size is unknown.
     const reply: Packet = {
-      src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport, ...(seen.ephemeral === 'sport' ? {ephemeral: 'dport' as const} : {}),
+      src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport, ephemeral: swappedPort(seen.ephemeral), ephemeralRange: seen.ephemeralRange,
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     }
@@ -2851,9 +2853,19 @@ function replierOf(w: WorldIndex, resolved: ResolvedEndpoint, deliveredOn: strin
   return {kind: 'pod', name: pod.name, ip: pod.ip, node: host.name, pod, nodeView: host, unlisted: true}
 }
 
+/**
+ * The ports the client picks its source port from: its own net.ipv4.ip_local_port_range (a pod's
+ * is its namespace's, read with its tables), else undefined: the default.
+ */
+function clientPortRange(client: ResolvedEndpoint): EphemeralRange | undefined {
+  const view = client.kind === 'pod' ? client.podView : client.kind === 'node' ? client.nodeView : undefined
+  const ports = localPortRange(view?.sysctl('net.ipv4.ip_local_port_range'))
+  return ports === undefined ? undefined : {ports, client: client.name}
+}
+
 /** Whether nat OUTPUT on `view` sends a packet it sends to itself elsewhere (a published port's DNAT). */
 function outputDnats(view: HostView, packet: Packet): boolean {
-  const outcome = destinationNat(view, 'OUTPUT', {src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral,
+  const outcome = destinationNat(view, 'OUTPUT', {src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral, ephemeralRange: packet.ephemeralRange,
     state: 'NEW', icmpType: packet.icmpType, dstIsLocal: true, srcIsLocal: true})
   return outcome?.newDst !== undefined && !view.isLocal(outcome.newDst)
 }

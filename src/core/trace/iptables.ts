@@ -16,6 +16,8 @@ export interface PacketFacts {
   dport?: number
   /** which port is the client's ephemeral one (see EPHEMERAL_PORTS): its value is a stand-in, only its range is known */
   ephemeral?: 'sport' | 'dport'
+  /** the range that port lies in: the client's net.ipv4.ip_local_port_range; undefined: not read, the default */
+  ephemeralRange?: EphemeralRange
   inDev?: string
   outDev?: string
   /**
@@ -85,8 +87,8 @@ interface Condition {
   undecidable?: string
   /** why it cannot, when the generic "cannot evaluate" would mislead (a rate limit matches some packets, not others) */
   why?: string
-  /** what the answer depends on that no table shows (the connection's mark, the sending process) */
-  needs?: string
+  /** what the answer depends on that no table shows (the connection's mark, the sending process; the client's port range, per packet) */
+  needs?: string | ((p: PacketFacts) => string)
   /** the command whose output would decide it (`ipset list SET`) */
   settledBy?: string
   /** the mark bits a `-m mark` match tests */
@@ -316,9 +318,33 @@ function portRanges(spec: string): [number, number][] | undefined {
  * per connection from net.ipv4.ip_local_port_range, whose default this is; no table read shows it.
  */
 export const EPHEMERAL_PORTS: readonly [number, number] = [32768, 60999]
+
+/** The ports a client picks its source port from: its net.ipv4.ip_local_port_range where read (`client` names the host or pod), else the default. */
+export interface EphemeralRange {
+  ports: readonly [number, number]
+  client?: string
+}
+
+/** What a rule on the client's port depends on, with the range it is judged by and whose that is. */
+export function ephemeralPortNeeds(range: EphemeralRange | undefined): string {
+  const [lo, hi] = range?.ports ?? EPHEMERAL_PORTS
+  return `the client's source port, which its kernel picks from net.ipv4.ip_local_port_range (${lo}-${hi} ${range?.client !== undefined ? `on ${range.client}` : 'by default'})`
+}
+
 export const EPHEMERAL_PORT_UNSEEN = {
-  needs: `the client's source port, which its kernel picks from net.ipv4.ip_local_port_range (${EPHEMERAL_PORTS[0]}-${EPHEMERAL_PORTS[1]} by default)`,
+  needs: (p: PacketFacts) => ephemeralPortNeeds(p.ephemeralRange),
   settledBy: 'ss -tun',
+}
+
+/**
+ * A client's net.ipv4.ip_local_port_range as its sysctl reads (`32768\t60999`); undefined when
+ * not read or not a range the kernel takes.
+ */
+export function localPortRange(value: string | undefined): readonly [number, number] | undefined {
+  const m = value === undefined ? null : /^\s*(\d+)\s+(\d+)\s*$/.exec(value)
+  if (m === null) return undefined
+  const [lo, hi] = [Number(m[1]), Number(m[2])]
+  return lo >= 1 && lo <= hi && hi <= 65535 ? [lo, hi] : undefined
 }
 
 /** Whether `ranges` hold every port of `within` (true), none of them (false), or some ('unknown'). */
@@ -334,11 +360,11 @@ export function rangesCover(ranges: readonly (readonly [number, number])[], with
   return next > hi ? true : 'unknown'
 }
 
-/** A port match on the packet's `field`: by range where that port is the client's unchosen ephemeral one. */
+/** A port match on the packet's `field`: by the client's range where that port is its unchosen ephemeral one. */
 function portMatches(spec: string, p: PacketFacts, field: 'sport' | 'dport'): Tri {
   if (p.ephemeral !== field) return portIn(spec, p[field])
   const ranges = portRanges(spec)
-  return ranges === undefined ? 'unknown' : rangesCover(ranges, EPHEMERAL_PORTS)
+  return ranges === undefined ? 'unknown' : rangesCover(ranges, p.ephemeralRange?.ports ?? EPHEMERAL_PORTS)
 }
 
 /** `A-B` (iprange): inclusive; a malformed range is unknown rather than false. */
@@ -409,6 +435,11 @@ export interface Tuple {
   dst: string
   sport?: number
   dport?: number
+}
+
+/** The same port seen from the other end: a packet's source port is its reply's destination port. */
+export function swappedPort(field: 'sport' | 'dport' | undefined): 'sport' | 'dport' | undefined {
+  return field === undefined ? undefined : field === 'sport' ? 'dport' : 'sport'
 }
 
 /** The connection's original and reply tuples, where no nat on this host changed them (else unknown: the addresses before it are not here). */
@@ -646,7 +677,7 @@ function packetInHashSet(set: IpSet, dirs: string[], p: PacketFacts): Tri {
         if (!/^\d+$/.test(port)) return 'unknown'
         const field = src ? 'sport' : 'dport'
         ephemeral = p.ephemeral === field
-        matches = proto === p.proto && (ephemeral ? rangesCover([[Number(port), Number(port)]], EPHEMERAL_PORTS) !== false : Number(port) === p[field])
+        matches = proto === p.proto && (ephemeral ? portMatches(port, p, field) !== false : Number(port) === p[field])
       } else {
         if (value.includes('-')) return 'unknown'
         const addr = src ? p.src : p.dst
@@ -966,8 +997,9 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
  * The warning for a rule the walk skipped because it could not decide it. A skipped DROP/REJECT is
  * named as such: the trace may then say DELIVERED for a packet the kernel drops.
  */
-function assumedNoMatch(pr: ParsedRule, undecided: Condition[]): string {
-  const texts = undecided.flatMap(c => c.undecidable !== undefined ? [`\`${c.undecidable}\`${c.needs !== undefined && c.why === undefined ? ` (it depends on ${c.needs})` : ''}`] : []).join(' and ')
+function assumedNoMatch(pr: ParsedRule, undecided: Condition[], p: PacketFacts): string {
+  const needs = (c: Condition) => typeof c.needs === 'function' ? c.needs(p) : c.needs
+  const texts = undecided.flatMap(c => c.undecidable !== undefined ? [`\`${c.undecidable}\`${c.needs !== undefined && c.why === undefined ? ` (it depends on ${needs(c)})` : ''}`] : []).join(' and ')
   if (undecided.every(c => c.why === 'random') && pr.target !== undefined) {
     return `${texts} in \`${pr.rule.raw}\` sends some new connections to ${pr.target} and the others on, at random: traced the others (the trace follows each branch and says where they part)`
   }
@@ -1307,7 +1339,7 @@ export class RuleSet {
         }
       }
       if (result === 'unknown') {
-        const a = assumedNoMatch(pr, undecided)
+        const a = assumedNoMatch(pr, undecided, facts)
         if (!assumptions.includes(a)) assumptions.push(a)
         if (setsMark(pr)) marks.doubt ??= pr.rule
         if (pr.target !== 'DROP' && pr.target !== 'REJECT' && !GOES_ON.has(pr.target ?? 'LOG')) undecidedRules.push(pr.rule)

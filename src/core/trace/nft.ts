@@ -543,9 +543,7 @@ class ChainWalk {
       }
       if (proto === 'th' || proto === 'tcp' || proto === 'udp') {
         if (proto === 'th' ? p.proto !== 'tcp' && p.proto !== 'udp' : p.proto !== proto) return 'absent'
-        if ((field === 'dport' || field === 'sport') && p.ephemeral === field) {
-          return {t: 'range', v: EPHEMERAL_PORTS, why: `\`${proto} ${field}\` is ${EPHEMERAL_PORT_UNSEEN.needs} (\`${EPHEMERAL_PORT_UNSEEN.settledBy}\` would tell)`}
-        }
+        if ((field === 'dport' || field === 'sport') && p.ephemeral === field) return ephemeralPort(`${proto} ${field}`, p)
         // a port the flow does not name is no listed port
         if (field === 'dport' || field === 'sport') return {t: 'num', v: (field === 'dport' ? p.dport : p.sport) ?? -1}
         if (field === 'flags' && proto === 'tcp') return {t: 'flags', v: p.state === 'NEW' ? ['syn'] : ['syn', 'ack']}
@@ -638,6 +636,11 @@ function quotaOver(q: Obj, length: number | undefined): Tri {
   if (length !== undefined) return used + length >= limit
   if (used >= limit) return true
   return used + 65535 < limit ? false : 'unknown'
+}
+
+/** The client's ephemeral port, as `what` reads it: known only by the client's range. */
+function ephemeralPort(what: string, p: PacketFacts): Val {
+  return {t: 'range', v: p.ephemeralRange?.ports ?? EPHEMERAL_PORTS, why: `\`${what}\` is ${EPHEMERAL_PORT_UNSEEN.needs(p)} (\`${EPHEMERAL_PORT_UNSEEN.settledBy}\` would tell)`}
 }
 
 /** Why a key cannot be known: its unknown part. */
