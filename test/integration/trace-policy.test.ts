@@ -2,7 +2,8 @@
  * trace against the kernel where the policy rules route packets the trace does not see as "the
  * traced packet": the outer vxlan packet (its source, mark and fdb `via` binding) and a router's
  * ICMP error. Node a has two uplinks to the router r (eth0: main's default, eth1: table 100's);
- * b sits behind r. Which uplink the kernel took is read from a's tx counters.
+ * b sits behind r. Which uplink the kernel took is read from a's tx counters. Also the client's
+ * ephemeral port (a TCP connection's source port), which conntrack matches test.
  */
 import {expect} from 'chai'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
@@ -28,11 +29,19 @@ describe('trace against the kernel: policy rules for the outer vxlan packet and 
     const used = (await tx('eth1')) > e1 ? 'eth1' : (await tx('eth0')) > e0 ? 'eth0' : 'none'
     return {ok: r.exitCode === 0, used}
   }
-  const trace = async (dst: string): Promise<Trace> => {
-    const r = await cli(['trace', 'a', dst, '--inventory', inventory, '--json'])
+  const trace = async (dst: string, ...flags: string[]): Promise<Trace> => {
+    const r = await cli(['trace', 'a', dst, '--inventory', inventory, '--json', ...flags])
     expect(r.stderr).to.equal('')
     return JSON.parse(r.stdout) as Trace
   }
+  /** a TCP connect from a to b's port 80 (b answers with a reset, or a rule drops it): the uplink its SYN left by, and how it ended */
+  const connect = async () => {
+    const [e0, e1] = [await tx('eth0'), await tx('eth1')]
+    const r = await sh('ip', ['netns', 'exec', ns('a'), 'timeout', '2', 'bash', '-c', 'echo > /dev/tcp/192.168.63.2/80'])
+    const used = (await tx('eth1')) > e1 ? 'eth1' : (await tx('eth0')) > e0 ? 'eth0' : 'none'
+    return {used, answer: /refused/.test(r.stderr) ? 'refused' : r.exitCode === 124 ? 'timeout' : r.stderr.trim()}
+  }
+  const tcpTrace = () => trace('192.168.63.2', '--proto', 'tcp', '--dport', '80')
   /** the device a's route for the outer packet sends by (the second route step on a) */
   const outerDev = (t: Trace) => /dev (\S+)/.exec(t.hops[0].steps.filter(s => s.kind === 'route')[1]?.evidence ?? '')?.[1]
 
@@ -106,6 +115,23 @@ describe('trace against the kernel: policy rules for the outer vxlan packet and 
     for (const f of t.failure!.fix) await run(f.node, f.command)
     expect(await ping('10.50.0.2')).to.deep.equal({ok: true, used: 'eth0'})
     expect((await trace('10.50.0.2')).disposition).to.equal('DELIVERED')
+  })
+
+  it('a conntrack match on the original source port holds a\'s port: with a\'s range inside it, every connection is dropped', async () => {
+    await run('b', 'iptables -A INPUT -p tcp -m conntrack --ctorigsrcport 50000:50010 -j DROP')
+    try {
+      await run('a', 'sysctl -qw net.ipv4.ip_local_port_range="50000 50010"')
+      expect(await connect()).to.deep.equal({used: 'eth0', answer: 'timeout'})
+      const t = await tcpTrace()
+      expect(t.disposition).to.equal('DENIED_BY_FILTER')
+      expect(t.failure!.evidence).to.equal('-A INPUT -p tcp -m conntrack --ctorigsrcport 50000:50010 -j DROP')
+      await run('a', 'sysctl -qw net.ipv4.ip_local_port_range="32768 49999"')
+      expect(await connect()).to.deep.equal({used: 'eth0', answer: 'refused'})
+      expect((await tcpTrace()).disposition).to.equal('DELIVERED')
+    } finally {
+      await run('b', 'iptables -F INPUT')
+      await run('a', 'sysctl -qw net.ipv4.ip_local_port_range="32768 60999"')
+    }
   })
 
   it('a router\'s time-exceeded goes back by its policy rules: traceroute\'s first line is the address that route gives', async () => {

@@ -112,6 +112,41 @@ describe('trace: native nftables rules on the client\'s ephemeral port', () => {
   })
 })
 
+describe('trace: conntrack tuple ports on the client\'s ephemeral port', () => {
+
+  it('iptables --ctorigsrcport/--ctrepldstport hold the client\'s port: the whole range drops, part of it is an assumption, none passes', () => {
+    const decided: [string, string][] = [
+      ['--ctorigsrcport 32768:60999', 'DENIED_BY_FILTER'], ['--ctrepldstport 1024:65535', 'DENIED_BY_FILTER'], ['--ctorigsrcport 1:1023', 'DELIVERED'],
+      // the server's port stays exact
+      ['--ctorigdstport 80', 'DENIED_BY_FILTER'], ['--ctreplsrcport 81', 'DELIVERED'],
+    ]
+    for (const [match, disposition] of decided) {
+      const t = web(`-p tcp -m conntrack ${match} -j DROP`)
+      expect(t.disposition, match).to.equal(disposition)
+      expect(assumed(t).join('\n'), match).to.not.contain('--ct')
+    }
+    const part = web('-p tcp -m conntrack --ctorigsrcport 40000:50000 -j DROP')
+    expect(part.disposition).to.equal('DELIVERED')
+    expect(assumed(part)).to.include('node2: cannot evaluate `--ctorigsrcport 40000:50000` (it depends on the client\'s source port, which its kernel picks from net.ipv4.ip_local_port_range (32768-60999 by default)) in ' +
+      '`-A FORWARD -p tcp -m conntrack --ctorigsrcport 40000:50000 -j DROP` (`conntrack -L` would tell); assumed the rule does not match, but where it does the packet is dropped')
+  })
+
+  it('the reply\'s connection has the same tuples: its original source port is the client\'s', () => {
+    const t = web('-p tcp -m conntrack --ctdir REPLY --ctorigsrcport 32768:60999 -j DROP')
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+  })
+
+  it('nft `ct original proto-src` / `ct reply proto-dst` by the same range', async () => {
+    expect((await trace(chain('meta l4proto tcp ct original proto-src 32768-60999 drop'))).disposition).to.equal('DENIED_BY_FILTER')
+    expect((await trace(chain('meta l4proto tcp ct original proto-src 1-1023 drop'))).disposition).to.equal('DELIVERED')
+    const part = await trace(chain('meta l4proto tcp ct reply proto-dst 40000-50000 drop'))
+    expect(part.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(part.failure!.reason).to.contain('`ct reply proto-dst` is the client\'s source port, which its kernel picks from net.ipv4.ip_local_port_range (32768-60999 by default) (`ss -tun` would tell)')
+    expect((await trace(chain('meta l4proto tcp ct original proto-dst 80 drop'))).disposition).to.equal('DENIED_BY_FILTER')
+  })
+})
+
 describe('trace: the client\'s own net.ipv4.ip_local_port_range', () => {
   const range = (value: string) => ({'net.ipv4.ip_local_port_range': value})
 
@@ -134,10 +169,11 @@ describe('trace: the client\'s own net.ipv4.ip_local_port_range', () => {
     expect(nodeOnly.failure!.reason).to.contain('(32768-60999 by default)')
   })
 
-  it('a node as the client: iptables --sport by its range, in the ASSUMED words too', () => {
+  it('a node as the client: iptables --sport and --ctorigsrcport by its range, in the ASSUMED words too', () => {
     const narrowed = (value: string, spec: string) => traceFlow(applyPatches(vxlan, [{host: 'node1', op: 'set', table: 'sysctls', value: range(value)},
       {host: 'node2', op: 'add', table: 'iptables.rules', value: {table: 'filter', chain: 'INPUT', spec, raw: `-A INPUT ${spec}`}}]), {src: 'node1', dst: 'node2', proto: 'tcp', dport: 22})
     expect(narrowed('50000 50010', '-p tcp -m tcp --sport 50000:50010 -j DROP').disposition).to.equal('DENIED_BY_FILTER')
+    expect(narrowed('50000 50010', '-p tcp -m conntrack --ctorigsrcport 50000:50010 -j DROP').disposition).to.equal('DENIED_BY_FILTER')
     const part = narrowed('49990 50010', '-p tcp -m tcp --sport 50000:50010 -j DROP')
     expect(part.disposition).to.equal('DELIVERED')
     expect(assumed(part).some(m => m.includes('`--sport 50000:50010` (it depends on the client\'s source port, which its kernel picks from net.ipv4.ip_local_port_range (49990-50010 on node1))'))).to.equal(true)

@@ -360,9 +360,14 @@ export function rangesCover(ranges: readonly (readonly [number, number])[], with
   return next > hi ? true : 'unknown'
 }
 
-/** A port match on the packet's `field`: by the client's range where that port is its unchosen ephemeral one. */
-function portMatches(spec: string, p: PacketFacts, field: 'sport' | 'dport'): Tri {
-  if (p.ephemeral !== field) return portIn(spec, p[field])
+type Ports = Pick<Tuple, 'sport' | 'dport' | 'ephemeral'>
+
+/**
+ * A port match on `field` of the packet (or of one of its connection's tuples, `on`): by the
+ * client's range where that port is its unchosen ephemeral one.
+ */
+function portMatches(spec: string, p: PacketFacts, field: 'sport' | 'dport', on: Ports = p): Tri {
+  if (on.ephemeral !== field) return portIn(spec, on[field])
   const ranges = portRanges(spec)
   return ranges === undefined ? 'unknown' : rangesCover(ranges, p.ephemeralRange?.ports ?? EPHEMERAL_PORTS)
 }
@@ -435,6 +440,8 @@ export interface Tuple {
   dst: string
   sport?: number
   dport?: number
+  /** which of its ports is the client's ephemeral one (PacketFacts.ephemeral) */
+  ephemeral?: 'sport' | 'dport'
 }
 
 /** The same port seen from the other end: a packet's source port is its reply's destination port. */
@@ -446,8 +453,8 @@ export function swappedPort(field: 'sport' | 'dport' | undefined): 'sport' | 'dp
 export function ctTuples(p: PacketFacts): {orig: Tuple, repl: Tuple} | undefined {
   const dir = ctDirOf(p)
   if (dir === undefined || p.ctDnat !== false || p.ctSnat !== false) return undefined
-  const here = {src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}
-  const back = {src: p.dst, dst: p.src, sport: p.dport, dport: p.sport}
+  const here = {src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, ephemeral: p.ephemeral}
+  const back = {src: p.dst, dst: p.src, sport: p.dport, dport: p.sport, ephemeral: swappedPort(p.ephemeral)}
   return dir === 'ORIGINAL' ? {orig: here, repl: back} : {orig: back, repl: here}
 }
 
@@ -801,8 +808,10 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         conditions.push({test: p => {
           const tuple = ctTuples(p)?.[side as 'orig' | 'repl']
           if (tuple === undefined || (port && p.proto !== 'tcp' && p.proto !== 'udp')) return 'unknown'
-          return not(port ? portIn(v, field === 'src' ? tuple.sport : tuple.dport) : inCidrList(v, field === 'src' ? tuple.src : tuple.dst), neg)
-        }, undecidable: `${neg ? '! ' : ''}${tok} ${v}`, needs: 'the connection\'s addresses before this host\'s nat', settledBy: 'conntrack -L'})
+          return not(port ? portMatches(v, p, field === 'src' ? 'sport' : 'dport', tuple) : inCidrList(v, field === 'src' ? tuple.src : tuple.dst), neg)
+        }, undecidable: `${neg ? '! ' : ''}${tok} ${v}`, settledBy: 'conntrack -L',
+        // a tuple known but for the client's port: its range is what was missing
+        needs: p => port && ctTuples(p) !== undefined ? ephemeralPortNeeds(p.ephemeralRange) : 'the connection\'s addresses before this host\'s nat'})
         break
       }
       case '--ctproto': {

@@ -585,7 +585,9 @@ class ChainWalk {
         const port = field.startsWith('proto-')
         if (tuple === undefined || (port && p.proto !== 'tcp' && p.proto !== 'udp')) return new Unknown(`\`ct ${e.ct.dir} ${key}\` (the connection's addresses before this host's nat)`)
         if (!port) return {t: 'ip', v: field === 'saddr' ? tuple.src : tuple.dst}
-        return {t: 'num', v: (field === 'proto-src' ? tuple.sport : tuple.dport) ?? -1}
+        const tupleField = field === 'proto-src' ? 'sport' : 'dport'
+        if (tuple.ephemeral === tupleField) return ephemeralPort(`ct ${e.ct.dir} ${key}`, p)
+        return {t: 'num', v: tuple[tupleField] ?? -1}
       }
       return new Unknown(`\`ct ${key}\``)
     }
