@@ -81,7 +81,7 @@ const ruleCmd = (r: Router) => fc.tuple(
   neg.map(n => (n ? 'not ' : '')),
   someOf([prefix.map(p => `from ${p}`), prefix.map(p => `to ${p}`), fc.constantFrom(...DEVICES[r], 'lo').map(d => `iif ${d}`),
     fc.constantFrom(...DEVICES[r]).map(d => `oif ${d}`), markMask.map(m => `fwmark ${m}`),
-    fc.constantFrom('ipproto udp', 'ipproto tcp', 'ipproto icmp', 'dport 80', 'dport 8000-9000', 'dport 40000', 'sport 40000', 'sport 1-1024')], 2),
+    fc.constantFrom('ipproto udp', 'ipproto tcp', 'ipproto icmp', 'dport 80', 'dport 8000-9000', 'dport 32768-60999', 'sport 32768-60999', 'sport 1-1024')], 2),
   fc.integer({min: 1, max: 30000}),
   fc.constantFrom('lookup 100', 'lookup 200', 'lookup main', 'blackhole', 'unreachable', 'prohibit'),
 ).map(([not, selectors, pref, action]) => `ip rule add ${not}${selectors} pref ${pref} ${action}`.replace(/ +/g, ' '))
@@ -188,7 +188,7 @@ while True:
         except OSError:
             pass
 `
-/** the client, from 10.91.1.2 port 40000 (inside the ephemeral range trace takes the client's port from, so a rule on a part of that range is ASSUMED, not decided): prints "reply TEXT", "refused", "timeout" or the error */
+/** the client, from 10.91.1.2 port 40000 (inside the ephemeral range trace judges the client's port by, so a rule on a part of that range is ASSUMED, not decided): prints "reply TEXT", "refused", "timeout" or the error */
 const CLIENT = (proto: 'udp' | 'tcp', dst: string, dport: number) => `
 import socket, struct, errno
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if '${proto}' == 'tcp' else socket.SOCK_DGRAM)

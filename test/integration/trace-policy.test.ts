@@ -3,7 +3,7 @@
  * traced packet": the outer vxlan packet (its source, mark and fdb `via` binding) and a router's
  * ICMP error. Node a has two uplinks to the router r (eth0: main's default, eth1: table 100's);
  * b sits behind r. Which uplink the kernel took is read from a's tx counters. Also the client's
- * ephemeral port (a TCP connection's source port), which conntrack matches test.
+ * ephemeral port (a TCP connection's source port), which `sport` rules and conntrack matches test.
  */
 import {expect} from 'chai'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
@@ -42,6 +42,8 @@ describe('trace against the kernel: policy rules for the outer vxlan packet and 
     return {used, answer: /refused/.test(r.stderr) ? 'refused' : r.exitCode === 124 ? 'timeout' : r.stderr.trim()}
   }
   const tcpTrace = () => trace('192.168.63.2', '--proto', 'tcp', '--dport', '80')
+  /** the device a's first route step sends by */
+  const firstDev = (t: Trace) => /dev (\S+)/.exec(t.hops[0].steps.find(s => s.kind === 'route')?.evidence ?? '')?.[1]
   /** the device a's route for the outer packet sends by (the second route step on a) */
   const outerDev = (t: Trace) => /dev (\S+)/.exec(t.hops[0].steps.filter(s => s.kind === 'route')[1]?.evidence ?? '')?.[1]
 
@@ -115,6 +117,37 @@ describe('trace against the kernel: policy rules for the outer vxlan packet and 
     for (const f of t.failure!.fix) await run(f.node, f.command)
     expect(await ping('10.50.0.2')).to.deep.equal({ok: true, used: 'eth0'})
     expect((await trace('10.50.0.2')).disposition).to.equal('DELIVERED')
+  })
+
+  it('a `sport` rule steers a TCP connection by the port a\'s kernel picked: trace judges it by a\'s own ip_local_port_range', async () => {
+    const range = (ports: string) => run('a', `sysctl -qw net.ipv4.ip_local_port_range="${ports}"`)
+    const clientPortWarnings = (t: Trace) => t.warnings.filter(w => w.message.includes('client\'s source port')).map(w => w.message)
+    // (connect() looks the route up again once the port is picked: the default range is all inside the rule's ports)
+    await run('a', 'ip rule add sport 32768-60999 lookup 100 pref 100')
+    try {
+      expect(await connect()).to.deep.equal({used: 'eth1', answer: 'refused'})
+      let t = await tcpTrace()
+      expect(firstDev(t)).to.equal('eth1')
+      expect(clientPortWarnings(t)).to.deep.equal([])
+      await run('a', 'ip rule del pref 100 && ip rule add sport 40000-40010 lookup 100 pref 100')
+      await range('40000 40010')
+      expect(await connect()).to.deep.equal({used: 'eth1', answer: 'refused'})
+      t = await tcpTrace()
+      expect(firstDev(t)).to.equal('eth1')
+      expect(clientPortWarnings(t)).to.deep.equal([])
+      await range('50000 50010')
+      expect(await connect()).to.deep.equal({used: 'eth0', answer: 'refused'})
+      expect(firstDev(await tcpTrace())).to.equal('eth0')
+      // part of a's range in the rule's ports: either way, said with both routes
+      await range('40005 40020')
+      t = await tcpTrace()
+      expect(firstDev(t)).to.equal('eth0')
+      expect(clientPortWarnings(t)).to.deep.equal(['`100:\tfrom all sport 40000-40010 lookup 100` tests the packet\'s source port, the client\'s source port, which its kernel picks from ' +
+        'net.ipv4.ip_local_port_range (40005-40020 on a); 6 of its 16 ports are in 40000-40010: assumed it is outside, so the rule does not apply and the packet takes ' +
+        '`default via 192.168.61.254 dev eth0`; from a port in 40000-40010 it takes `default via 192.168.62.254 dev eth1 table 100` (`ss -tun` on the client shows the port)'])
+    } finally {
+      await run('a', 'ip rule del pref 100; sysctl -qw net.ipv4.ip_local_port_range="32768 60999"')
+    }
   })
 
   it('a conntrack match on the original source port holds a\'s port: with a\'s range inside it, every connection is dropped', async () => {

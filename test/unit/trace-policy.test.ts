@@ -301,6 +301,61 @@ describe('policy routing pieces: a bound flow, fdb `via`, a source port the trac
   })
 })
 
+describe('policy routing: `sport`/`dport` rules on the client\'s ephemeral port', () => {
+  // a TCP connect() looks its route up again once the kernel picked the port (ip_route_newports):
+  // `ip rule add sport 32768-60999 lookup 100` steers every connection of a default client (checked on 6.x)
+  const toTable100 = '100:\tfrom all sport 40000-50000 lookup 100\n'
+  const unreachable = route('unreachable 10.244.2.0/24 table 100', {dst: '10.244.2.0/24', type: 'unreachable', table: '100'})
+  const web: TraceRequest = {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 80}
+  const assumed = (t: Trace) => t.warnings.filter(w => w.code === 'ASSUMED').map(w => w.message)
+
+  it('a rule holding the whole range steers the request; one holding none of it does not, silently', () => {
+    const all = traceFlow(withPolicy('100:\tfrom all sport 1024-65535 lookup 100\n', [unreachable]), web)
+    expect(all.disposition).to.equal('NULL_ROUTED')
+    expect(all.failure!.evidence).to.equal('unreachable 10.244.2.0/24 table 100')
+    const none = traceFlow(withPolicy('100:\tfrom all sport 1000-2000 lookup 100\n', [unreachable]), web)
+    expect(none.disposition).to.equal('DELIVERED')
+    expect(assumed(none).join('\n')).to.not.contain('client\'s source port')
+  })
+
+  it('a rule holding part of it: the port is ASSUMED outside, and the warning names the route a port inside takes', () => {
+    const t = traceFlow(withPolicy(toTable100, [unreachable]), web)
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(assumed(t)).to.include('`100:\tfrom all sport 40000-50000 lookup 100` tests the packet\'s source port, the client\'s source port, which its kernel picks from ' +
+      'net.ipv4.ip_local_port_range (32768-60999 by default); 10001 of its 28232 ports are in 40000-50000: assumed it is outside, so the rule does not apply and the packet takes ' +
+      '`10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink`; from a port in 40000-50000 it takes `unreachable 10.244.2.0/24 table 100` (`ss -tun` on the client shows the port)')
+    // where both ways end at the same route, the port does not matter: nothing to say
+    const same = traceFlow(withPolicy(toTable100, [route('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink table 100', {dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 'flannel.1', onlink: true, table: '100'})]), web)
+    expect(same.disposition).to.equal('DELIVERED')
+    expect(assumed(same).join('\n')).to.not.contain('client\'s source port')
+    // ICMP has no port: a port rule does not match it
+    expect(assumed(traceFlow(withPolicy(toTable100, [unreachable]), {src: 'pod-a', dst: 'pod-b'})).join('\n')).to.not.contain('client\'s source port')
+  })
+
+  it('the reply\'s `dport` is the client\'s port: judged by the same range on the way back', () => {
+    // (iif flannel.1: the request's rp_filter lookup back, iif lo with the ports swapped, would meet the rule too)
+    const back = route('unreachable 10.244.1.0/24 table 100', {dst: '10.244.1.0/24', type: 'unreachable', table: '100'})
+    const all = traceFlow(withPolicy('100:\tfrom all iif flannel.1 dport 32768-60999 lookup 100\n', [back]), web)
+    expect(all.disposition).to.equal('DELIVERED')
+    expect(all.returnPath.disposition).to.equal('NULL_ROUTED')
+    const part = traceFlow(withPolicy('100:\tfrom all iif flannel.1 dport 40000-50000 lookup 100\n', [back]), web)
+    expect(part.returnPath.disposition).to.equal('DELIVERED')
+    expect(assumed(part).some(m => m.startsWith('`100:\tfrom all iif flannel.1 dport 40000-50000 lookup 100` tests the packet\'s destination port, the client\'s source port'))).to.equal(true)
+  })
+
+  it('the client\'s own ip_local_port_range decides: a node\'s narrowed range inside the rule\'s ports is steered, outside it not', () => {
+    const narrowed = (range: string) => withPolicy(toTable100, [unreachable], n => { n.sysctls = {...n.sysctls, 'net.ipv4.ip_local_port_range': range} })
+    const inside = traceFlow(narrowed('40000\t40100'), {src: 'node1', dst: 'pod-b', proto: 'tcp', dport: 80})
+    expect(inside.disposition).to.equal('NULL_ROUTED')
+    const outside = traceFlow(narrowed('50001 50100'), {src: 'node1', dst: 'pod-b', proto: 'tcp', dport: 80})
+    expect(outside.disposition).to.equal('DELIVERED')
+    const split = traceFlow(narrowed('49901 50100'), {src: 'node1', dst: 'pod-b', proto: 'tcp', dport: 80})
+    expect(assumed(split).some(m => m.includes('net.ipv4.ip_local_port_range (49901-50100 on node1); 100 of its 200 ports are in 40000-50000'))).to.equal(true)
+    // pod-a is the client, in a namespace of its own whose range was not read: node1's says nothing of it
+    expect(traceFlow(narrowed('40000 40100'), web).disposition).to.equal('DELIVERED')
+  })
+})
+
 describe('policy routing: l3mdev rules', () => {
   // the kernel adds `1000: from all lookup [l3mdev-table]` with its first VRF; `ip -j rule` prints {"l3mdev":null}
   it('reads both forms, and on a host without a VRF device the rule matches nothing, silently', () => {

@@ -655,7 +655,8 @@ class Walk {
     // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo,
     // mark 0), with the packet's protocol and its ports swapped (fib4_rules_early_flow_dissect): an
     // `ipproto`/`sport`/`dport` rule applies to it
-    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport})
+    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport,
+      ephemeral: swappedPort(packet.ephemeral), ephemeralRange: packet.ephemeralRange})
     if (reverse.missingTable !== undefined) {
       return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
         `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
@@ -1206,7 +1207,7 @@ class Walk {
     const rerouted = (marked.mark ?? 0) !== (packet.mark ?? 0)
     return {
       dst: packet.dst, src: packet.unboundSrc && !rerouted ? '0.0.0.0' : packet.src, iif, proto: packet.proto, sport: packet.sport, dport: packet.dport,
-      mark: marked.mark, markDoubt: () => doubt,
+      ephemeral: packet.ephemeral, ephemeralRange: packet.ephemeralRange, mark: marked.mark, markDoubt: () => doubt,
       ...(sending ? {oif: tunnel.oif, oifKnown: true} : {}),
       ...(tunnel !== undefined ? {sportDoubt: `the outer packet's source port is hashed from the inner flow (${tunnel.device.name}'s srcport range)`} : {}),
     }

@@ -2,6 +2,7 @@
 import {tableOf, type PolicyRule, type Route} from '../model.js'
 import {cidrContains, ipToInt, normaliseDst, parseCidr} from '../addr.js'
 import {RouteTable} from '../route-lookup.js'
+import {EPHEMERAL_PORTS, EPHEMERAL_PORT_UNSEEN, type EphemeralRange, ephemeralPortNeeds, rangesCover, type Tri} from './iptables.js'
 
 export {RouteTable, tableOf}
 
@@ -82,6 +83,10 @@ export interface Flow {
   dport?: number
   /** the packet's mark, when MARK rules gave it one the tracer could follow; 0 when absent */
   mark?: number
+  /** which port is the client's ephemeral one, known only by its range (PacketFacts.ephemeral) */
+  ephemeral?: 'sport' | 'dport'
+  /** that range: the client's net.ipv4.ip_local_port_range; undefined: the default */
+  ephemeralRange?: EphemeralRange
   /** why the packet's source port is not known (the outer vxlan packet's, hashed from the inner flow) */
   sportDoubt?: string
   /** why the packet's mark is not known (a MARK rule that may match, iptables not captured); undefined: it is `mark` */
@@ -164,10 +169,25 @@ export class PolicyRouter {
   }
 
   lookup(flow: Flow): PolicyResult {
+    const split: PolicyRule[] = []
+    const taken = this.walk(flow, new Map(), split)
+    // a rule on the client's port that holds part of its range sends some connections elsewhere: said where that differs
+    for (const r of split.slice(0, 4)) {
+      const other = this.walk(flow, new Map([[r, true]]), [])
+      if (!sameWay(taken, other)) taken.notes.push(clientPortNote(r, flow, taken, other))
+    }
+    return taken
+  }
+
+  /**
+   * One walk of the rules. `inside` decides the rules whose ports hold part of the client's range
+   * (the port taken as inside them, or not); one it does not name is taken as outside and added to `split`.
+   */
+  private walk(flow: Flow, inside: ReadonlyMap<PolicyRule, boolean>, split: PolicyRule[]): PolicyResult {
     const notes: string[] = []
     for (let i = 0; i < this.rules.length; i++) {
       const r = this.rules[i]
-      if (!this.matches(r, flow, notes)) continue
+      if (!this.matches(r, flow, notes, inside, split)) continue
       if (r.action === 'goto') {
         const target = this.rules.findIndex(x => x.priority === r.goto)
         // the kernel goes on from the target, which is matched in turn; no target: the rule is skipped
@@ -192,9 +212,9 @@ export class PolicyRouter {
   }
 
   /** fib_rule_match: every selector must match, `not` inverts the answer. Undecidable ones are noted when they decide. */
-  private matches(r: PolicyRule, flow: Flow, notes: string[]): boolean {
+  private matches(r: PolicyRule, flow: Flow, notes: string[], inside: ReadonlyMap<PolicyRule, boolean>, split: PolicyRule[]): boolean {
     if (r.detached) return r.not === true
-    const decided: boolean[] = [
+    const decided: Tri[] = [
       r.iif === undefined || r.iif === flow.iif,
       // a forwarded packet's flow has no oif, nor has a locally sent one unless its socket is bound
       r.oif === undefined || r.oif === flow.oif,
@@ -203,10 +223,17 @@ export class PolicyRouter {
       // the traced packet carries TOS 0
       r.tos === undefined || r.tos === 0,
       r.ipproto === undefined || (flow.proto !== undefined && (PROTO_NUMBERS[flow.proto] ?? flow.proto) === (PROTO_NUMBERS[r.ipproto] ?? r.ipproto)),
-      r.sport === undefined || ((flow.sport ?? 0) >= r.sport[0] && (flow.sport ?? 0) <= r.sport[1]),
-      r.dport === undefined || ((flow.dport ?? 0) >= r.dport[0] && (flow.dport ?? 0) <= r.dport[1]),
+      portSelector(r.sport, flow, 'sport'),
+      portSelector(r.dport, flow, 'dport'),
     ]
-    const rest = decided.every(Boolean)
+    const undecided = decided.indexOf('unknown')
+    if (undecided !== -1) {
+      // the client's port decides only where every other selector matches; else the rule does not, whatever the port
+      const alone = decided.every((x, k) => x === true || k === undecided)
+      if (alone && !inside.has(r)) split.push(r)
+      decided[undecided] = alone && inside.get(r) === true
+    }
+    const rest = decided.every(x => x === true)
     let mark = true
     if (r.fwmark !== undefined) {
       // a packet's mark starts at 0 unless a MARK rule set it; ((rule mark ^ mark) & mask) must be 0
@@ -215,7 +242,7 @@ export class PolicyRouter {
       const doubt = rest ? flow.markDoubt?.() : undefined
       if (doubt !== undefined) notes.push(`packet mark unknown (${doubt}): assumed ${carried === 0 ? '0' : `0x${carried.toString(16)}`}, so \`${r.raw}\` ${mark !== (r.not === true) ? 'applies' : 'does not apply'}`)
     }
-    if (r.sport !== undefined && flow.sportDoubt !== undefined && mark && decided.every((x, k) => x || k === 6)) {
+    if (r.sport !== undefined && flow.sportDoubt !== undefined && mark && decided.every((x, k) => x === true || k === 6)) {
       // only the source port decides, and it is not known: taken as outside the range, said so
       notes.push(`\`${r.raw}\`: ${flow.sportDoubt}: assumed it is outside ${r.sport[0]}-${r.sport[1]}, so the rule ${r.not ? 'applies' : 'does not apply'} (\`ip route get ${flow.dst}${flow.src !== '0.0.0.0' ? ` from ${flow.src}` : ''} ipproto ${flow.proto ?? 'udp'} sport PORT${flow.dport !== undefined ? ` dport ${flow.dport}` : ''}\` with the port tcpdump shows tells)`)
       return r.not === true
@@ -231,10 +258,45 @@ export class PolicyRouter {
       notes.push(`\`${r.raw}\`: ${r.other.join(', ')} cannot be decided from the tables read: assumed the rule does not match`)
       return r.not === true
     }
-    if (r.oif !== undefined && rest === false && decided.filter(x => !x).length === 1 && flow.iif === 'lo' && !flow.oifKnown) {
+    if (r.oif !== undefined && rest === false && decided.filter(x => x !== true).length === 1 && flow.iif === 'lo' && !flow.oifKnown) {
       notes.push(`\`${r.raw}\`: assumed the sending socket is not bound to ${r.oif} (SO_BINDTODEVICE), so the rule does not match`)
     }
     const m = rest && mark
     return r.not ? !m : m
   }
+}
+
+/** A rule's `sport`/`dport` selector against the flow: by the client's range where that port is its ephemeral one. */
+function portSelector(range: [number, number] | undefined, flow: Flow, field: 'sport' | 'dport'): Tri {
+  if (range === undefined) return true
+  if (flow.ephemeral === field) return rangesCover([range], flow.ephemeralRange?.ports ?? EPHEMERAL_PORTS)
+  const port = flow[field] ?? 0
+  return port >= range[0] && port <= range[1]
+}
+
+/** Two lookups send the packet the same way: the same route, or routes alike in where and how they send it (another table's copy). */
+function sameWay(a: PolicyResult, b: PolicyResult): boolean {
+  if (a.action !== b.action || a.missingTable !== b.missingTable) return false
+  if (a.route === b.route) return true
+  const [x, y] = [a.route, b.route]
+  return x !== undefined && y !== undefined && x.type === y.type && x.gateway === y.gateway && x.dev === y.dev && x.nhid === y.nhid && x.mtu === y.mtu
+}
+
+function outcomeText(res: PolicyResult): string {
+  if (res.action !== undefined) return `the rule \`${res.rule!.raw}\`'s ${res.action}`
+  if (res.missingTable !== undefined) return `table ${res.missingTable}, whose routes were not captured`
+  if (res.route === undefined) return 'no route'
+  const line = res.route.raw.split('\n')[0]
+  return `\`${line}\`${res.table !== undefined && res.table !== 'main' && !/\btable\s/.test(line) ? ` (table ${res.table})` : ''}`
+}
+
+/** The ASSUMED words for a rule on part of the client's port range: the way taken, and the other. */
+function clientPortNote(r: PolicyRule, flow: Flow, taken: PolicyResult, other: PolicyResult): string {
+  const field = flow.ephemeral!
+  const [a, b] = r[field]!
+  const [lo, hi] = flow.ephemeralRange?.ports ?? EPHEMERAL_PORTS
+  const share = Math.min(b, hi) - Math.max(a, lo) + 1
+  return `\`${r.raw}\` tests the packet's ${field === 'sport' ? 'source' : 'destination'} port, ${ephemeralPortNeeds(flow.ephemeralRange)}; ${share} of its ${hi - lo + 1} ports are in ${a}-${b}: ` +
+    `assumed it is outside, so the rule ${r.not ? 'applies' : 'does not apply'} and the packet takes ${outcomeText(taken)}; from a port in ${a}-${b} it takes ${outcomeText(other)} ` +
+    `(\`${EPHEMERAL_PORT_UNSEEN.settledBy}\` on the client shows the port)`
 }
