@@ -167,6 +167,24 @@ describe('trace against the kernel: policy rules for the outer vxlan packet and 
     }
   })
 
+  it('a masquerade with --random-fully gives a\'s connection another port: a rule on a\'s own range no longer decides', async () => {
+    await run('a', 'sysctl -qw net.ipv4.ip_local_port_range="50000 50010"')
+    await run('b', 'iptables -A INPUT -p tcp -m tcp --sport 50000:50010 -j DROP')
+    try {
+      expect(await connect()).to.deep.equal({used: 'eth0', answer: 'timeout'})
+      expect((await tcpTrace()).disposition).to.equal('DENIED_BY_FILTER')
+      // (11 ports of 1024-65535 are dropped: a connection passes but for a chance of 1 in 5865)
+      await run('a', 'iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE --random-fully')
+      expect(await connect()).to.deep.equal({used: 'eth0', answer: 'refused'})
+      const t = await tcpTrace()
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.warnings.some(w => w.code === 'ASSUMED' && w.message.includes('which `-A POSTROUTING -o eth0 -j MASQUERADE --random-fully` on a rewrites to one of 1024-65535'))).to.equal(true)
+    } finally {
+      await run('b', 'iptables -F INPUT')
+      await run('a', 'iptables -t nat -F POSTROUTING; sysctl -qw net.ipv4.ip_local_port_range="32768 60999"')
+    }
+  })
+
   it('a router\'s time-exceeded goes back by its policy rules: traceroute\'s first line is the address that route gives', async () => {
     await run('r', 'ip route add 192.168.61.0/24 via 192.168.62.1 dev a1 table 200 && ip rule add to 192.168.61.0/24 iif lo lookup 200 pref 200')
     try {

@@ -10,6 +10,7 @@ import type {TraceRequest} from '../../src/core/trace/types.js'
 import {loadSource} from '../../src/services/collect.js'
 import {localPortRange} from '../../src/core/trace/iptables.js'
 import {parseNftRuleset} from '../../src/core/parse/index.js'
+import {evaluateNftChain} from '../../src/core/trace/nft.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
 
 const assumed = (t: ReturnType<typeof traceFlow>) => t.warnings.filter(w => w.code === 'ASSUMED').map(w => `${w.node}: ${w.message}`)
@@ -177,5 +178,57 @@ describe('trace: the client\'s own net.ipv4.ip_local_port_range', () => {
     const part = narrowed('49990 50010', '-p tcp -m tcp --sport 50000:50010 -j DROP')
     expect(part.disposition).to.equal('DELIVERED')
     expect(assumed(part).some(m => m.includes('`--sport 50000:50010` (it depends on the client\'s source port, which its kernel picks from net.ipv4.ip_local_port_range (49990-50010 on node1))'))).to.equal(true)
+  })
+})
+
+describe('trace: the client\'s port after a source NAT that remaps ports', () => {
+  // node1 masquerades pod-a's connection to pod-b (after flannel's FLANNEL-POSTRTG returns it)
+  const natted = (target: string, node2Rule: string, node1Rule?: string) => traceFlow(applyPatches(vxlan, [
+    {host: 'node1', op: 'add', table: 'iptables.rules', value: {table: 'nat', chain: 'POSTROUTING', spec: `-s 10.244.1.0/24 -d 10.244.2.0/24 -j ${target}`, raw: `-A POSTROUTING -s 10.244.1.0/24 -d 10.244.2.0/24 -j ${target}`}},
+    rule(node2Rule),
+    ...(node1Rule !== undefined ? [{...rule(node1Rule), host: 'node1'}] : []),
+  ]), {src: 'pod-a', dst: 'pod-b', proto: 'tcp', dport: 80})
+  const natStep = (t: ReturnType<typeof traceFlow>) => t.hops.flatMap(h => h.steps).find(s => s.kind === 'nat' && (s.verdict === 'masquerade' || s.verdict === 'snat'))?.explanation
+
+  it('MASQUERADE --random-fully gives it one of 1024-65535: a rule on the client\'s range is no longer decided by it', () => {
+    const part = natted('MASQUERADE --random-fully', '-p tcp -m tcp --sport 32768:60999 -j DROP')
+    expect(part.disposition).to.equal('DELIVERED')
+    expect(natStep(part)).to.equal('POSTROUTING MASQUERADE: source 10.244.1.34 becomes 10.244.1.0, its port one of 1024-65535')
+    expect(assumed(part)).to.include('node2: cannot evaluate `--sport 32768:60999` (it depends on the client\'s source port, which `-A POSTROUTING -s 10.244.1.0/24 -d 10.244.2.0/24 -j MASQUERADE --random-fully` ' +
+      'on node1 rewrites to one of 1024-65535) in `-A FORWARD -p tcp -m tcp --sport 32768:60999 -j DROP` (`conntrack -L` would tell); assumed the rule does not match, but where it does the packet is dropped')
+    expect(natted('MASQUERADE --random-fully', '-p tcp -m tcp --sport 1024:65535 -j DROP').disposition).to.equal('DENIED_BY_FILTER')
+    // node2's connection starts after the NAT: its original source port is the rewritten one
+    expect(natted('MASQUERADE --random-fully', '-p tcp -m conntrack --ctorigsrcport 1024:65535 -j DROP').disposition).to.equal('DENIED_BY_FILTER')
+  })
+
+  it('a MASQUERADE without it keeps a free port: the client\'s range still decides', () => {
+    const kept = natted('MASQUERADE', '-p tcp -m tcp --sport 32768:60999 -j DROP')
+    expect(kept.disposition).to.equal('DENIED_BY_FILTER')
+    expect(natStep(kept)).to.equal('POSTROUTING MASQUERADE: source 10.244.1.34 becomes 10.244.1.0')
+  })
+
+  it('SNAT to a port range: the port is one of it', () => {
+    const to = 'SNAT --to-source 10.244.1.0:40000-40100'
+    expect(natted(to, '-p tcp -m tcp --sport 40000:40100 -j DROP').disposition).to.equal('DENIED_BY_FILTER')
+    const outside = natted(to, '-p tcp -m tcp --sport 50000:60999 -j DROP')
+    expect(outside.disposition).to.equal('DELIVERED')
+    expect(assumed(outside).join('\n')).to.not.contain('source port')
+  })
+
+  it('the reply, mapped back on node1, heads for the client\'s own port again', () => {
+    const t = natted('MASQUERADE --random-fully', '-p tcp -m tcp --dport 50000:60999 -j DROP', '-p tcp -d 10.244.1.34 -m tcp --dport 32768:60999 -j DROP')
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.node).to.equal('node1')
+    // on node2 the reply's destination port was the rewritten one: part of it in the rule's ports
+    expect(assumed(t).some(m => m.startsWith('node2: cannot evaluate `--dport 50000:60999` (it depends on the client\'s source port, which `-A POSTROUTING'))).to.equal(true)
+  })
+
+  it('nft: `masquerade fully-random` and `random,persistent` (one word, as nft lists them) remap it; `persistent` alone does not', () => {
+    const verdict = (flags: string) => evaluateNftChain(parseNftRuleset(`table ip fcnat {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tmasquerade ${flags} # handle 2\n\t}\n}\n`, 'nft-ruleset')[0],
+      {src: '10.244.1.34', dst: '10.244.2.5', proto: 'tcp', sport: 40000, dport: 80, state: 'NEW', outDev: 'flannel.1'}).verdict
+    expect(verdict('fully-random')).to.include({kind: 'nat', randomPorts: true})
+    expect(verdict('random,persistent')).to.include({kind: 'nat', randomPorts: true})
+    expect(verdict('persistent')).to.not.have.property('randomPorts')
   })
 })

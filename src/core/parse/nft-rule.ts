@@ -301,6 +301,8 @@ function readSelector(r: Reader): Json | undefined {
   return e
 }
 
+const NAT_FLAGS: ReadonlySet<string> = new Set(['random', 'fully-random', 'persistent'])
+
 function readNat(kind: string, r: Reader): Json {
   const out: Obj = {}
   if (r.peek() === 'ip') {
@@ -317,7 +319,8 @@ function readNat(kind: string, r: Reader): Json {
     if (port !== undefined) out.port = scalar(port)
   }
   const flags: string[] = []
-  while (['random', 'fully-random', 'persistent'].includes(r.peek() ?? '')) flags.push(r.next())
+  // nft lists several as one word: `masquerade random,persistent`
+  while ((r.peek() ?? '').split(',').every(f => NAT_FLAGS.has(f))) flags.push(...r.next().split(','))
   if (flags.length > 0) out.flags = flags.length === 1 ? flags[0] : flags
   return Object.keys(out).length === 0 ? null : out
 }

@@ -30,7 +30,7 @@ import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwne
 import {fdbLookup} from './fdb.js'
 import {type Decision, type EphemeralRange, type Hook, type PacketFacts, type PickKind, dropTables, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
-import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
+import {type NatRecord, destinationNat, postrouting, reverseTranslation, snatPorts} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
@@ -534,6 +534,8 @@ class Walk {
     const back = {...packet, [field]: undo.from}
     // the reply's source port is the request's destination port a DNAT rewrote
     if (rewrote === 'dst' && undo.fromPort !== undefined && packet.sport === undo.toPort) back.sport = undo.fromPort
+    // its destination port is the client's again, in the client's range
+    if (rewrote === 'src' && undo.portsBefore !== undefined && packet.ephemeral === 'dport') back.ephemeralRange = undo.portsBefore.range
     this.lastPacket = back
     this.step(hop, 'nat', 'de-nat', undo.evidence, rewrote === 'src'
       ? `conntrack maps the reply for ${undo.to} back to ${undo.from}, the address this host rewrote on the way out`
@@ -1680,21 +1682,32 @@ class Walk {
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
     const d = outcome.decision
-    if (outcome.newSrc === undefined || outcome.newSrc === packet.src) {
+    // a rule that remaps ports changes the client's port even where the address stays (MASQUERADE --random-fully)
+    const ports = outcome.newSrc !== undefined && packet.ephemeral === 'sport' ? snatPorts(d, packet.ephemeralRange, view.name) : undefined
+    if (outcome.newSrc === undefined || (outcome.newSrc === packet.src && ports === undefined)) {
       if (packet.tunnel === undefined) {
         const why = d.viaReturn ? `${d.path.join(' → ')} returns it untouched` : d.rule ? `${d.path.join(' → ')} accepts it` : 'no rule rewrites it'
         this.step(hop, 'nat', 'unchanged', d.viaReturn?.raw ?? d.evidence, `POSTROUTING: the source ${packet.src} stays (${why})`)
       }
       return packet
     }
-    const translated = {...packet, src: outcome.newSrc}
-    this.step(hop, 'nat', outcome.verdict, d.evidence,
-      `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}: source ${packet.src} becomes ${outcome.newSrc}${packet.tunnel ? ' (outer packet)' : ''}`)
-    if (packet.tunnel === undefined) {
-      this.nat.push({node: view.name, field: 'src', from: packet.src, to: outcome.newSrc, evidence: d.evidence})
-      this.lastPacket = translated
-    }
+    const port = ports !== undefined ? `, its port one of ${ports.ports[0]}-${ports.ports[1]}` : ''
+    this.step(hop, 'nat', outcome.verdict, d.evidence, `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}: source ${packet.src} ` +
+      `${outcome.newSrc === packet.src ? `stays${port.replace(',', ';')}` : `becomes ${outcome.newSrc}${port}`}${packet.tunnel ? ' (outer packet)' : ''}`)
+    if (packet.tunnel !== undefined) return {...packet, src: outcome.newSrc}
+    const translated = this.sourceNatted(view, packet, outcome.newSrc, d)
+    this.lastPacket = translated
     return translated
+  }
+
+  /**
+   * The request after `d` gave it the source `newSrc`, recorded for conntrack to undo on the reply;
+   * a rule that remaps ports gives the client's port the rule's range from here on.
+   */
+  private sourceNatted(view: HostView, packet: Packet, newSrc: string, d: Decision): Packet {
+    const ports = packet.ephemeral === 'sport' ? snatPorts(d, packet.ephemeralRange, view.name) : undefined
+    this.nat.push({node: view.name, field: 'src', from: packet.src, to: newSrc, evidence: d.evidence, ...(ports !== undefined ? {portsBefore: {range: packet.ephemeralRange}} : {})})
+    return {...packet, src: newSrc, ...(ports !== undefined ? {ephemeralRange: ports} : {})}
   }
 
   // ---- link layer: Ethernet, veth, bridge
@@ -2220,9 +2233,8 @@ class Walk {
     if (table === undefined || route === undefined || route.type !== 'unicast') return packet
     const outcome = postrouting(view, this.facts(view, packet, last!.in, routeDevice(table, route)), route.gateway ?? packet.dst)
     if (outcome?.newSrc === undefined || outcome.newSrc === packet.src) return packet
-    this.nat.push({node: view.name, field: 'src', from: packet.src, to: outcome.newSrc, evidence: outcome.decision.evidence})
     this.assume(view, `the request stops on ${view.name}; its reply is traced as if it had gone on, with \`${outcome.decision.evidence}\` making its source ${outcome.newSrc}`)
-    return {...packet, src: outcome.newSrc}
+    return this.sourceNatted(view, packet, outcome.newSrc, outcome.decision)
   }
 
   private assumedPortMessage(view: HostView, vx: VxlanDevice, port: number): string {

@@ -89,8 +89,8 @@ interface Condition {
   why?: string
   /** what the answer depends on that no table shows (the connection's mark, the sending process; the client's port range, per packet) */
   needs?: string | ((p: PacketFacts) => string)
-  /** the command whose output would decide it (`ipset list SET`) */
-  settledBy?: string
+  /** the command whose output would decide it (`ipset list SET`; for the client's port, per packet) */
+  settledBy?: string | ((p: PacketFacts) => string)
   /** the mark bits a `-m mark` match tests */
   markMask?: number
 }
@@ -118,6 +118,8 @@ export interface Decision {
   toAddress?: string
   /** DNAT/REDIRECT (and SNAT) target port range, low to high: `--to-destination A:80`, `--to-ports 8080-8090` */
   toPorts?: [number, number]
+  /** `--random`/`--random-fully` (nft's `random`, `fully-random`): a new port for every connection, even one whose port is free */
+  randomPorts?: boolean
   assumptions: string[]
   /** a RETURN in a user chain sent the packet back and the policy decided */
   viaReturn?: IptablesRule
@@ -319,21 +321,32 @@ function portRanges(spec: string): [number, number][] | undefined {
  */
 export const EPHEMERAL_PORTS: readonly [number, number] = [32768, 60999]
 
-/** The ports a client picks its source port from: its net.ipv4.ip_local_port_range where read (`client` names the host or pod), else the default. */
+/**
+ * The ports a client picks its source port from: its net.ipv4.ip_local_port_range where read
+ * (`client` names the host or pod), else the default; after a source NAT that remaps ports
+ * (`natBy`), the ports that rule picks from.
+ */
 export interface EphemeralRange {
   ports: readonly [number, number]
   client?: string
+  natBy?: {rule: string, node: string}
 }
 
 /** What a rule on the client's port depends on, with the range it is judged by and whose that is. */
 export function ephemeralPortNeeds(range: EphemeralRange | undefined): string {
   const [lo, hi] = range?.ports ?? EPHEMERAL_PORTS
+  if (range?.natBy !== undefined) return `the client's source port, which \`${range.natBy.rule}\` on ${range.natBy.node} rewrites to one of ${lo}-${hi}`
   return `the client's source port, which its kernel picks from net.ipv4.ip_local_port_range (${lo}-${hi} ${range?.client !== undefined ? `on ${range.client}` : 'by default'})`
+}
+
+/** Where the client's port shows: its socket (`ss -tun` on the client), or the connection of the host whose NAT rewrote it. */
+export function ephemeralPortSettledBy(range: EphemeralRange | undefined): string {
+  return range?.natBy !== undefined ? 'conntrack -L' : 'ss -tun'
 }
 
 export const EPHEMERAL_PORT_UNSEEN = {
   needs: (p: PacketFacts) => ephemeralPortNeeds(p.ephemeralRange),
-  settledBy: 'ss -tun',
+  settledBy: (p: PacketFacts) => ephemeralPortSettledBy(p.ephemeralRange),
 }
 
 /**
@@ -1017,7 +1030,7 @@ function assumedNoMatch(pr: ParsedRule, undecided: Condition[], p: PacketFacts):
     ? `rate limited: ${texts} in \`${pr.rule.raw}\` matches the first packets (up to its burst) and not those after them`
     : `cannot evaluate ${texts} in \`${pr.rule.raw}\``
   const stops = pr.target === 'DROP' || pr.target === 'REJECT'
-  const settle = [...new Set(undecided.flatMap(c => c.settledBy !== undefined ? [`\`${c.settledBy}\``] : []))]
+  const settle = [...new Set(undecided.flatMap(c => c.settledBy !== undefined ? [`\`${typeof c.settledBy === 'function' ? c.settledBy(p) : c.settledBy}\``] : []))]
   const tail = (settle.length > 0 ? ` (${settle.join(' and ')} would tell)` : '') + (stops ? `; assumed the rule does not match, but where it does the packet is ${pr.target === 'DROP' ? 'dropped' : 'rejected'}` : '; assumed the rule does not match')
   return head + tail
 }
@@ -1373,7 +1386,8 @@ export class RuleSet {
           const note = `\`${pr.rule.raw}\` translates to an address of ${range}: the kernel picks one per connection${pr.targetArgs.includes('--random') ? ' at random' : ''}; traced ${toAddress}`
           if (!assumptions.includes(note)) assumptions.push(note)
         }
-        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress, toPorts: targetPorts(pr.targetArgs)}}
+        const randomPorts = pr.targetArgs.includes('--random') || pr.targetArgs.includes('--random-fully')
+        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress, toPorts: targetPorts(pr.targetArgs), ...(randomPorts ? {randomPorts} : {})}}
       }
       if (target === 'TPROXY') {
         // tproxy_tg4: a socket on --on-port takes the packet (marked, accepted), or the kernel drops it

@@ -5,7 +5,7 @@
  * why the return trace carries the forward trace's translations instead of re-reading rules.
  */
 import type {HostView} from './host-view.js'
-import type {Decision, Hook} from './iptables.js'
+import {type Decision, EPHEMERAL_PORTS, type EphemeralRange, type Hook, rangesCover} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 
 export interface NatRecord {
@@ -18,6 +18,8 @@ export interface NatRecord {
   /** the port before and after, when a DNAT/REDIRECT rewrote it too */
   fromPort?: number
   toPort?: number
+  /** a source NAT that gave the client's port another range: the range before (undefined: the default), for the reply's way back */
+  portsBefore?: {range?: EphemeralRange}
   evidence: string
 }
 
@@ -59,7 +61,7 @@ function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: De
     // iptables' own marks are replayed from its rules each time: only what a native rule set is carried
     if (o.mark !== seen.mark) mark = o.mark
     const v = o.verdict
-    if (v.kind === 'nat') return {decision: {action: v.action, evidence: v.rule.text, path: o.path, toAddress: v.toAddress, toPorts: v.toPorts, assumptions}, mark}
+    if (v.kind === 'nat') return {decision: {action: v.action, evidence: v.rule.text, path: o.path, toAddress: v.toAddress, toPorts: v.toPorts, randomPorts: v.randomPorts, assumptions}, mark}
     const chain = `native nftables chain ${c.family} ${c.table} ${c.name}`
     if (v.kind === 'unknown') {
       assumptions.push(`${chain} on ${view.name}: cannot evaluate ${ruleName(v.rule)}: ${v.what}; assumed it rewrites nothing (${listChain(c)})`)
@@ -120,6 +122,20 @@ export function destinationNat(view: HostView, hook: 'PREROUTING' | 'OUTPUT', fa
 function natPort(range: [number, number] | undefined, port: number | undefined): number | undefined {
   if (range === undefined || port === undefined) return port
   return port >= range[0] && port <= range[1] ? port : range[0]
+}
+
+/**
+ * The ports the client's port may have after a source NAT (nf_nat's get_unique_tuple): a port the
+ * rule's range holds is kept, unless `--random`/`--random-fully` asks for a new one for every
+ * connection; else one is picked from the range or, with none, from 1024-65535 (600-1023 or 1-511
+ * for a port under 1024; checked on the kernel: MASQUERADE --random-fully gave 4913 and 55312 to
+ * clients of 37xxx). undefined: the rule keeps the client's port, whose range still holds.
+ */
+export function snatPorts(d: Decision, client: EphemeralRange | undefined, node: string): EphemeralRange | undefined {
+  const own = client?.ports ?? EPHEMERAL_PORTS
+  if (d.toPorts !== undefined && d.randomPorts !== true && rangesCover([d.toPorts], own) === true) return undefined
+  const ports: readonly [number, number] | undefined = d.toPorts ?? (d.randomPorts === true ? (own[0] >= 1024 ? [1024, 65535] : [1, 65535]) : undefined)
+  return ports === undefined ? undefined : {ports, natBy: {rule: d.evidence, node}}
 }
 
 /** The translation of `field` a reply at `node` undoes: the one that made `address`, if any. */

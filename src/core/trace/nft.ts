@@ -131,7 +131,7 @@ export type NftVerdict =
   | {kind: 'accept' | 'drop'; rule?: NftRule}
   | {kind: 'queue'; rule: NftRule}
   | {kind: 'reject'; rule: NftRule; answer: {error: string, mark?: string}}
-  | {kind: 'nat'; rule: NftRule; action: NatAction; toAddress?: string; toPorts?: [number, number]}
+  | {kind: 'nat'; rule: NftRule; action: NatAction; toAddress?: string; toPorts?: [number, number]; randomPorts?: boolean}
   /** a rule the trace cannot decide stopped the walk: `what` says why */
   | {kind: 'unknown'; rule: NftRule; what: string}
 
@@ -420,7 +420,9 @@ class ChainWalk {
     const port = n.port
     const toPorts: [number, number] | undefined = typeof port === 'number' ? [port, port]
       : isObj(port) && Array.isArray(port.range) ? [Number(port.range[0]), Number(port.range[1])] : undefined
-    return {verdict: {kind: 'nat', rule, action, toAddress, toPorts}}
+    // nft -j writes one flag as a string, several as a list
+    const randomPorts = [n.flags ?? []].flat().some(f => f === 'random' || f === 'fully-random')
+    return {verdict: {kind: 'nat', rule, action, toAddress, toPorts, ...(randomPorts ? {randomPorts} : {})}}
   }
 
   /** A verdict map's (or map's) entry for the packet's key: undefined when it holds none. */
@@ -642,7 +644,7 @@ function quotaOver(q: Obj, length: number | undefined): Tri {
 
 /** The client's ephemeral port, as `what` reads it: known only by the client's range. */
 function ephemeralPort(what: string, p: PacketFacts): Val {
-  return {t: 'range', v: p.ephemeralRange?.ports ?? EPHEMERAL_PORTS, why: `\`${what}\` is ${EPHEMERAL_PORT_UNSEEN.needs(p)} (\`${EPHEMERAL_PORT_UNSEEN.settledBy}\` would tell)`}
+  return {t: 'range', v: p.ephemeralRange?.ports ?? EPHEMERAL_PORTS, why: `\`${what}\` is ${EPHEMERAL_PORT_UNSEEN.needs(p)} (\`${EPHEMERAL_PORT_UNSEEN.settledBy(p)}\` would tell)`}
 }
 
 /** Why a key cannot be known: its unknown part. */

@@ -2,7 +2,7 @@
 import {tableOf, type PolicyRule, type Route} from '../model.js'
 import {cidrContains, ipToInt, normaliseDst, parseCidr} from '../addr.js'
 import {RouteTable} from '../route-lookup.js'
-import {EPHEMERAL_PORTS, EPHEMERAL_PORT_UNSEEN, type EphemeralRange, ephemeralPortNeeds, rangesCover, type Tri} from './iptables.js'
+import {EPHEMERAL_PORTS, type EphemeralRange, ephemeralPortNeeds, ephemeralPortSettledBy, rangesCover, type Tri} from './iptables.js'
 
 export {RouteTable, tableOf}
 
@@ -298,5 +298,5 @@ function clientPortNote(r: PolicyRule, flow: Flow, taken: PolicyResult, other: P
   const share = Math.min(b, hi) - Math.max(a, lo) + 1
   return `\`${r.raw}\` tests the packet's ${field === 'sport' ? 'source' : 'destination'} port, ${ephemeralPortNeeds(flow.ephemeralRange)}; ${share} of its ${hi - lo + 1} ports are in ${a}-${b}: ` +
     `assumed it is outside, so the rule ${r.not ? 'applies' : 'does not apply'} and the packet takes ${outcomeText(taken)}; from a port in ${a}-${b} it takes ${outcomeText(other)} ` +
-    `(\`${EPHEMERAL_PORT_UNSEEN.settledBy}\` on the client shows the port)`
+    `(\`${ephemeralPortSettledBy(flow.ephemeralRange)}\` on ${flow.ephemeralRange?.natBy?.node ?? 'the client'} shows the port)`
 }
