@@ -332,9 +332,14 @@ export interface EphemeralRange {
   natBy?: {rule: string, node: string}
 }
 
+/** The ports the client's port lies in: `range`'s, else (not read) the default. */
+export function ephemeralPorts(range: EphemeralRange | undefined): readonly [number, number] {
+  return range?.ports ?? EPHEMERAL_PORTS
+}
+
 /** What a rule on the client's port depends on, with the range it is judged by and whose that is. */
 export function ephemeralPortNeeds(range: EphemeralRange | undefined): string {
-  const [lo, hi] = range?.ports ?? EPHEMERAL_PORTS
+  const [lo, hi] = ephemeralPorts(range)
   if (range?.natBy !== undefined) return `the client's source port, which \`${range.natBy.rule}\` on ${range.natBy.node} rewrites to one of ${lo}-${hi}`
   return `the client's source port, which its kernel picks from net.ipv4.ip_local_port_range (${lo}-${hi} ${range?.client !== undefined ? `on ${range.client}` : 'by default'})`
 }
@@ -382,7 +387,7 @@ type Ports = Pick<Tuple, 'sport' | 'dport' | 'ephemeral'>
 function portMatches(spec: string, p: PacketFacts, field: 'sport' | 'dport', on: Ports = p): Tri {
   if (on.ephemeral !== field) return portIn(spec, on[field])
   const ranges = portRanges(spec)
-  return ranges === undefined ? 'unknown' : rangesCover(ranges, p.ephemeralRange?.ports ?? EPHEMERAL_PORTS)
+  return ranges === undefined ? 'unknown' : rangesCover(ranges, ephemeralPorts(p.ephemeralRange))
 }
 
 /** `A-B` (iprange): inclusive; a malformed range is unknown rather than false. */

@@ -5,7 +5,7 @@
  * why the return trace carries the forward trace's translations instead of re-reading rules.
  */
 import type {HostView} from './host-view.js'
-import {type Decision, EPHEMERAL_PORTS, type EphemeralRange, type Hook, rangesCover} from './iptables.js'
+import {type Decision, type EphemeralRange, type Hook, ephemeralPorts, rangesCover} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 
 export interface NatRecord {
@@ -132,7 +132,7 @@ function natPort(range: [number, number] | undefined, port: number | undefined):
  * clients of 37xxx). undefined: the rule keeps the client's port, whose range still holds.
  */
 export function snatPorts(d: Decision, client: EphemeralRange | undefined, node: string): EphemeralRange | undefined {
-  const own = client?.ports ?? EPHEMERAL_PORTS
+  const own = ephemeralPorts(client)
   if (d.toPorts !== undefined && d.randomPorts !== true && rangesCover([d.toPorts], own) === true) return undefined
   const ports: readonly [number, number] | undefined = d.toPorts ?? (d.randomPorts === true ? (own[0] >= 1024 ? [1024, 65535] : [1, 65535]) : undefined)
   return ports === undefined ? undefined : {ports, natBy: {rule: d.evidence, node}}

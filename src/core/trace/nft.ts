@@ -10,7 +10,7 @@
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
 import {cidrContains, ipToInt, parseCidr} from '../addr.js'
 import {printRule} from '../parse/nft-rule.js'
-import {EPHEMERAL_PORTS, EPHEMERAL_PORT_UNSEEN, ICMP_TYPE_NAMES, ctDirOf, ctTuples, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, rangesCover, rejectAnswerOf, tablePriority} from './iptables.js'
+import {EPHEMERAL_PORT_UNSEEN, ICMP_TYPE_NAMES, ctDirOf, ctTuples, ephemeralPorts, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, rangesCover, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
 export const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -644,7 +644,7 @@ function quotaOver(q: Obj, length: number | undefined): Tri {
 
 /** The client's ephemeral port, as `what` reads it: known only by the client's range. */
 function ephemeralPort(what: string, p: PacketFacts): Val {
-  return {t: 'range', v: p.ephemeralRange?.ports ?? EPHEMERAL_PORTS, why: `\`${what}\` is ${EPHEMERAL_PORT_UNSEEN.needs(p)} (\`${EPHEMERAL_PORT_UNSEEN.settledBy(p)}\` would tell)`}
+  return {t: 'range', v: ephemeralPorts(p.ephemeralRange), why: `\`${what}\` is ${EPHEMERAL_PORT_UNSEEN.needs(p)} (\`${EPHEMERAL_PORT_UNSEEN.settledBy(p)}\` would tell)`}
 }
 
 /** Why a key cannot be known: its unknown part. */

@@ -2,7 +2,7 @@
 import {tableOf, type PolicyRule, type Route} from '../model.js'
 import {cidrContains, ipToInt, normaliseDst, parseCidr} from '../addr.js'
 import {RouteTable} from '../route-lookup.js'
-import {EPHEMERAL_PORTS, type EphemeralRange, ephemeralPortNeeds, ephemeralPortSettledBy, rangesCover, type Tri} from './iptables.js'
+import {type EphemeralRange, ephemeralPortNeeds, ephemeralPorts, ephemeralPortSettledBy, rangesCover, type Tri} from './iptables.js'
 
 export {RouteTable, tableOf}
 
@@ -269,7 +269,7 @@ export class PolicyRouter {
 /** A rule's `sport`/`dport` selector against the flow: by the client's range where that port is its ephemeral one. */
 function portSelector(range: [number, number] | undefined, flow: Flow, field: 'sport' | 'dport'): Tri {
   if (range === undefined) return true
-  if (flow.ephemeral === field) return rangesCover([range], flow.ephemeralRange?.ports ?? EPHEMERAL_PORTS)
+  if (flow.ephemeral === field) return rangesCover([range], ephemeralPorts(flow.ephemeralRange))
   const port = flow[field] ?? 0
   return port >= range[0] && port <= range[1]
 }
@@ -294,7 +294,7 @@ function outcomeText(res: PolicyResult): string {
 function clientPortNote(r: PolicyRule, flow: Flow, taken: PolicyResult, other: PolicyResult): string {
   const field = flow.ephemeral!
   const [a, b] = r[field]!
-  const [lo, hi] = flow.ephemeralRange?.ports ?? EPHEMERAL_PORTS
+  const [lo, hi] = ephemeralPorts(flow.ephemeralRange)
   const share = Math.min(b, hi) - Math.max(a, lo) + 1
   return `\`${r.raw}\` tests the packet's ${field === 'sport' ? 'source' : 'destination'} port, ${ephemeralPortNeeds(flow.ephemeralRange)}; ${share} of its ${hi - lo + 1} ports are in ${a}-${b}: ` +
     `assumed it is outside, so the rule ${r.not ? 'applies' : 'does not apply'} and the packet takes ${outcomeText(taken)}; from a port in ${a}-${b} it takes ${outcomeText(other)} ` +
