@@ -448,6 +448,8 @@ export function nodeEnv(node: LabNode, state: Pick<LabState, 'store'>): Record<s
     FLANNELCTL_CNI_CONF_DIR: join(node.dir, 'cni'),
     FLANNELCTL_CNI_IPAM_DIR: join(node.dir, 'ipam'),
     FLANNELCTL_STATE_FILE: join(node.dir, 'node.json'),
+    // every node shares the machine's hostname: collect and doctor name this one as the lab does
+    FLANNELCTL_NODE_NAME: node.name,
     // the underlay lab up ran init on: a node has no default route, so init after a reset found none
     FLANNELD_IFACE: 'eth0',
   }
