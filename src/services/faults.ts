@@ -29,6 +29,16 @@ export interface FaultExpectation {
   size?: number
 }
 
+/**
+ * What the probe's trace shows for a fault, in lab break's "see it" line: a fault that breaks only
+ * the reply says so, or a user reading DELIVERED beside "expect MTU_EXCEEDED" thinks it missed.
+ */
+export function expectedSighting(e: FaultExpectation): string {
+  const reply = e.path === 'return' ? `the reply fails with ${e.disposition}` : undefined
+  if (e.warning === undefined) return reply ?? e.disposition
+  return reply === undefined ? `warning ${e.warning}` : `${reply}, warning ${e.warning}`
+}
+
 export interface Fault {
   name: string
   description: string
