@@ -12,7 +12,7 @@ import {captureHost, cniAllocatedIps, HostUnreadable, NetnsInsideRunner, type Co
 import {decodeText, readSnapshotDir, STORE_FILE, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
 import {discoverPods, isSafeName, NAME_HINT, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
-import {Lab, labRebuildCommand, loadLab, type LabState} from './lab.js'
+import {Lab, labRebuildCommand, loadLab, requireLabRoot, type LabState} from './lab.js'
 import {loadRecord, type NodeRecord} from './node.js'
 import {HostAdapter} from '../adapters/host.js'
 import {listLeases, storeOfRecord, storeSummary, type StoreSummary} from './lease.js'
@@ -197,6 +197,7 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
   switch (kind) {
     case 'lab': {
       const state = await loadLab(o.lab!)
+      requireLabRoot(state.name, 'reading a lab')
       const {inventory, live} = labHosts(state, opts.listener)
       if (live.length > 20) opts.progress?.(`reading lab ${state.name}: ${state.nodes.length} nodes${state.router ? ', a router' : ''}, ${state.pods.length} pods`)
       const read = await captureAll(live, opts)

@@ -28,7 +28,7 @@ import {
 import {openStore, parseStoredNetConf, type Store, type Lease} from '../store/store.js'
 import {reconcile, storeOptions, DEFAULT_STATE_FILE, type NodeOptions, type NodeRecord, type ReconcileResult} from './node.js'
 import {setBackend} from './lease.js'
-import {loadLab} from './lab.js'
+import {loadLab, requireLabRoot} from './lab.js'
 import {makeContext, type ServiceContext} from './context.js'
 import {StopSignals, signalExitCode} from '../adapters/stop-signals.js'
 
@@ -148,6 +148,7 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
   const runnerFor = (target: ReturnType<typeof parseTarget>) => makeContext({target, verbose: req.verbose}).runner
   if (req.lab) {
     const lab = await loadLab(req.lab)
+    requireLabRoot(lab.name, 'migrate --lab')
     storeSpec ??= lab.store
     specs = lab.nodes.map(n => ({
       name: n.name,

@@ -28,7 +28,7 @@ import {
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
 import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
-import type {ServiceContext} from './context.js'
+import {requireRoot, type ServiceContext} from './context.js'
 import {debug, type Debugger} from '../debug.js'
 
 export const DEFAULT_STATE_FILE = '/var/lib/flannelctl/node.json'
@@ -231,10 +231,8 @@ export function storeOptions(rec: Pick<NodeRecord, 'etcd'>, given: Pick<NodeOpti
     ...(given.etcdPassword !== undefined ? {etcdPassword: given.etcdPassword} : username !== undefined && process.env.FLANNELD_ETCD_PASSWORD !== undefined ? {etcdPassword: process.env.FLANNELD_ETCD_PASSWORD} : {})}
 }
 
-function requireRoot(ctx: ServiceContext, what: string): void {
-  if (!ctx.dryRun && typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw userError(`${what} must run as root: it changes links, routes and iptables`, 'run it with sudo, or add --dry-run to only see the plan')
-  }
+function requireNodeRoot(ctx: ServiceContext, what: string): void {
+  if (!ctx.dryRun) requireRoot(`${what} must run as root: it changes links, routes and iptables`, 'run it with sudo, or add --dry-run to only see the plan')
 }
 
 /** The same record apart from when it was last synced. */
@@ -471,7 +469,7 @@ export function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {stor
 
 /** init and sync: converge this host on the store's view. */
 export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
-  requireRoot(ctx, opts.what)
+  requireNodeRoot(ctx, opts.what)
   checkNameFlags(opts.node)
   const run = withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts))
   // A dry run only reads: a store or host it cannot read is exit 2, as for status; there is no
@@ -490,7 +488,7 @@ function stepClock(): (step: string) => void {
 }
 
 async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
-  requireRoot(ctx, opts.what)
+  requireNodeRoot(ctx, opts.what)
   // A mistyped --network or --net-conf is said before anything is read or reported.
   const flagsNetConf = opts.network === undefined ? undefined : netConfFromFlags(opts.network)
   if (flagsNetConf !== undefined) parseNetConf(flagsNetConf)
@@ -969,7 +967,7 @@ function removesPeerEntry(op: Op): boolean {
 }
 
 export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = false} = {}): Promise<{ops: Op[]; plan: string[]; released?: string}> {
-  requireRoot(ctx, 'reset')
+  requireNodeRoot(ctx, 'reset')
   return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => resetLocked(ctx, o, release))
 }
 
@@ -1102,7 +1100,7 @@ async function storedNetwork(r: NodeRecord, o: NodeOptions): Promise<{network?: 
 
 /** Add or remove a static peer in this host's record, then converge. */
 export async function changeStaticPeer(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {
-  requireRoot(ctx, 'peer')
+  requireNodeRoot(ctx, 'peer')
   checkNameFlags(o)
   return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => changeStaticPeerLocked(ctx, o, change))
 }

@@ -189,6 +189,36 @@ describe('bad input (real namespace)', function () {
     await expectCleanFailure(r, /must run as root/)
   })
 
+  it('not root, in a lab: every command that enters or makes its namespaces says it needs root (no EACCES, no "half built"), exit 2; a plain lab status still reads lab.json', async () => {
+    await chmod(dir, 0o777)
+    const name = uniqueLab('nr')
+    const labs = join(dir, 'labs')
+    await mkdir(join(labs, name), {recursive: true})
+    await writeFile(join(labs, name, 'lab.json'), JSON.stringify({name, prefix: `fc-${name}`, backend: 'vxlan', segments: 1, store: `file:${join(dir, 'store')}`,
+      dir: join(labs, name), switches: [], nodes: [], pods: []}))
+    await chmod(labs, 0o777)
+    const asNobody = (...args: string[]) => sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups',
+      '/usr/bin/env', `HOME=${dir}`, `FLANNELCTL_LAB_DIR=${labs}`, 'NO_COLOR=1', process.execPath, BIN, ...args])
+    const cases: [string[], string][] = [
+      [['lab', 'up', '--name', uniqueLab('nu')], 'lab up'],
+      [['lab', 'down', '--name', name], 'lab down'],
+      [['lab', 'exec', '--name', name, 'n1', '--', 'ip', 'route'], 'lab exec'],
+      [['lab', 'break', '--name', name, 'n1', 'missing-fdb'], 'lab break'],
+      [['lab', 'pod', 'recreate', '--name', name, 'pod-1a'], 'lab pod recreate'],
+      [['lab', 'status', '--name', name, '--ping'], 'a ping between the lab\'s pods'],
+      [['trace', 'pod-1a', 'pod-2a', '--lab', name], 'reading a lab'],
+      [['collect', '--lab', name, '--out', join(dir, 'snap')], 'reading a lab'],
+      [['migrate', '--backend', 'host-gw', '--lab', name, '--plan'], 'migrate --lab'],
+    ]
+    for (const [args, doing] of cases) {
+      const r = await asNobody(...args)
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).to.equal(2)
+      expect(r.stderr.trim().split('\n'), args.join(' ')).to.deep.equal([`Error: ${doing} needs root: lab ${args.includes(name) ? name : args[3]}'s hosts are network namespaces`, 'Hint: run it with sudo'])
+    }
+    const status = await asNobody('lab', 'status', '--name', name)
+    expect(status.exitCode, status.stderr).to.equal(0)
+  })
+
   it('ip missing', async () => {
     const r = await sh('ip', ['netns', 'exec', ns, '/usr/bin/env', `PATH=${dir}`, process.execPath, BIN,
       'init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...nodeArgs()])
