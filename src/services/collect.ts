@@ -200,10 +200,14 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       requireLabRoot(state.name, 'reading a lab')
       const {inventory, live} = labHosts(state, opts.listener)
       if (live.length > 20) opts.progress?.(`reading lab ${state.name}: ${state.nodes.length} nodes${state.router ? ', a router' : ''}, ${state.pods.length} pods`)
-      const read = await captureAll(live, opts)
-      const {captured} = read
       // the lab made these namespaces: one gone is the lab broken, not an inventory to fix
-      const unread = read.unread.map(u => ({...u, hint: `see \`ip netns list\`: a lab whose namespaces are gone is built again with ${labRebuildCommand(state)}`}))
+      const labHint = `see \`ip netns list\`: a lab whose namespaces are gone is built again with ${labRebuildCommand(state)}`
+      const read = await captureAll(live, opts).catch((error: unknown) => {
+        if (!(error instanceof HostUnreadable)) throw error
+        throw new FlannelctlError(error.message, labHint, error.exitCode, error.reason)
+      })
+      const {captured} = read
+      const unread = read.unread.map(u => ({...u, hint: labHint}))
       const withTables = new Set(captured.map(c => c.name))
       const world: World = {hosts: captured.map(c => c.snapshot), pods: podRefs(inventory.pods!, withTables), ...worldUnread(unread)}
       return {kind, description: `lab ${state.name}`, world, inventory: markUnread(inventory, unread), live, captured, unread, lab: state}

@@ -349,6 +349,19 @@ describe('collect and offline trace (real kernel)', function () {
     })
   })
 
+  // last: it takes a pod's namespace away from the lab
+  it('a lab namespace gone: trace and doctor --lab say how to build the lab again, not to fix an inventory there is none of', async () => {
+    const gone = state.pods.find(p => p.node === 'n3')!
+    await sh('ip', ['netns', 'del', gone.netns])
+    for (const args of [['trace', state.pods[0].name, state.pods[1].name, '--lab', name], ['doctor', '--lab', name]]) {
+      const r = await cli(args)
+      expect(r.exitCode, r.stderr).to.equal(2)
+      const [error, hint] = r.stderr.trim().split('\n')
+      expect(error).to.equal(`Error: cannot read pod '${gone.name}' (netns:${gone.netns}): Cannot open network namespace "${gone.netns}": No such file or directory`)
+      expect(hint).to.equal(`Hint: see \`ip netns list\`: a lab whose namespaces are gone is built again with flannelctl lab down --name ${name} && flannelctl lab up --name ${name} --nodes 3 --pods 1`)
+    }
+  })
+
   it('leaves no namespace of its own behind (sanity)', async () => {
     const left = (await sh('ip', ['netns', 'list'])).stdout
     expect(left).to.not.contain('fcc-does-not-exist')
