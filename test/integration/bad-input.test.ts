@@ -219,6 +219,12 @@ describe('bad input (real namespace)', function () {
     expect(status.exitCode, status.stderr).to.equal(0)
   })
 
+  it('lab exec without a command: the example it gives names the lab and the target given', async () => {
+    const r = await cli(['lab', 'exec', '--name', 'nolabz', 'pod-2a'])
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr.trim().split('\n')).to.deep.equal(['Error: no command given to run in pod-2a', 'Hint: e.g. flannelctl lab exec --name nolabz pod-2a -- ip route'])
+  })
+
   it('ip missing', async () => {
     const r = await sh('ip', ['netns', 'exec', ns, '/usr/bin/env', `PATH=${dir}`, process.execPath, BIN,
       'init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...nodeArgs()])

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
-import {loadLab, findNamespace, nodeEnv, requireLabRoot} from '../../services/lab.js'
+import {labNameArg, loadLab, findNamespace, nodeEnv, requireLabRoot} from '../../services/lab.js'
 import {runAttached} from '../../adapters/runner.js'
 import {targetToString, type Target} from '../../adapters/target.js'
 import {userError} from '../../errors.js'
@@ -29,7 +29,7 @@ Inside a node, flannelctl needs no flags: the node's store, subnet.env, conflist
     // oclif's argv reorders repeated words (`ping -c 1 -W 1` loses its order): take what follows -- verbatim.
     const dashdash = this.argv.indexOf('--')
     const rest = dashdash >= 0 ? this.argv.slice(dashdash + 1) : (argv as string[]).slice(1)
-    if (rest.length === 0) throw userError('no command given', 'e.g. flannelctl lab exec n1 -- ip route')
+    if (rest.length === 0) throw userError(`no command given to run in ${args.target}`, `e.g. flannelctl lab exec${labNameArg(flags.name)} ${args.target} -- ip route`)
     const state = await loadLab(flags.name)
     requireLabRoot(state.name, 'lab exec')
     const netns = findNamespace(state, args.target)
