@@ -336,9 +336,12 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
   }
   // captured holds the pods' own namespaces too; hosts are the nodes (and a lab's router)
   const unreadNames = new Set(src.unread.map(u => u.name))
-  const endpoints = [...(src.inventory.pods ?? []).filter(p => !unreadNames.has(p.node)), ...src.inventory.nodes.filter(n => !unreadNames.has(n.name))].map(h => h.name)
-  return {dir: out, files, hosts, pods: src.inventory.pods?.length ?? 0, source: src.description, unread: src.unread,
-    ...(endpoints.length >= 2 ? {example: [endpoints[0], endpoints[1]] as [string, string]} : {})}
+  const pods = (src.inventory.pods ?? []).filter(p => !unreadNames.has(p.node))
+  const endpoints = [...pods, ...src.inventory.nodes.filter(n => !unreadNames.has(n.name))].map(h => h.name)
+  // a pair across nodes shows the tunnel or host-gw route; two pods of one node meet on its bridge
+  const across = pods.find(p => p.node !== pods[0].node)
+  const example: [string, string] | undefined = across !== undefined ? [pods[0].name, across.name] : endpoints.length >= 2 ? [endpoints[0], endpoints[1]] : undefined
+  return {dir: out, files, hosts, pods: src.inventory.pods?.length ?? 0, source: src.description, unread: src.unread, ...(example === undefined ? {} : {example})}
 }
 
 /**

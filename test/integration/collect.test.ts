@@ -185,6 +185,16 @@ describe('collect and offline trace (real kernel)', function () {
     expect(bad.stderr).to.contain("--node-name '../n1' is not a name")
   })
 
+  it('the offline trace collect suggests crosses nodes when the pods allow it (two pods of one node meet on its bridge)', async () => {
+    const [p1, p2] = ['n1', 'n2'].map(n => state.pods.find(p => p.node === n)!)
+    const f = join(tmp, 'two-on-n1.yaml')
+    await writeFile(f, `nodes:\n${state.nodes.map(n => `  - name: ${n.name}\n    exec: netns:${n.netns}\n`).join('')}pods:\n`
+      + `  - {name: first, ip: ${p1.ip}, node: n1}\n  - {name: second, ip: ${p1.ip.replace(/\.\d+$/, '.250')}, node: n1}\n  - {name: far, ip: ${p2.ip}, node: n2}\n`)
+    const r = await cli(['collect', '--inventory', f, '--out', join(tmp, 'two-on-n1'), '--json'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(JSON.parse(r.stdout).example).to.deep.equal(['first', 'far'])
+  })
+
   it('a node that cannot be read costs only itself: collect writes the others, records it unread, exits 2 naming it; trace and doctor --snapshot say where its tables are missing', async () => {
     const [a, b, c] = ['n1', 'n2', 'n3'].map(n => state.pods.find(p => p.node === n)!)
     const f = join(tmp, 'n3-down.yaml')
