@@ -293,12 +293,20 @@ function refuseSpecialAddress(ip: string, wanted: string): void {
   if (special) throw userError(`--public-ip ${ip} is in ${special.range} (${special.what}): no peer can send to it`, `pass ${wanted}`)
 }
 
-export function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
+/** Why an interface cannot carry node traffic (flannel's own devices among them), or undefined. */
+function underlayProblem(name: string, bridge: string): string | undefined {
+  return ifNameProblem(name)
+    ?? (name === bridge ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)
+    ?? (isVxlanDeviceName(name) ? 'it is flannel\'s own vxlan device: node traffic needs the interface it encapsulates onto' : undefined)
+}
+
+export function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined, bridge = 'cni0'): {iface: string; publicIP: string} {
   const links = snap.links ?? []
   const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
   // Interfaces with an address peers can send to; the rest (a pod's veth, left loose after a reset) only when none has one.
+  // The pod bridge and flannel's vxlan device have addresses too, but are refused as --iface: not offered.
   const known = () => {
-    const candidates = links.filter(l => l.kind !== 'loopback')
+    const candidates = links.filter(l => l.kind !== 'loopback' && underlayProblem(l.name, bridge) === undefined)
     const addressed = candidates.filter(l => v4(l.name).length > 0)
     return (addressed.length > 0 ? addressed : candidates).map(l => `${l.name}${v4(l.name)[0] ? ` (${v4(l.name)[0].local})` : ''}`).join(', ')
   }
@@ -531,10 +539,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   try {
     snap = await withLooseVethPeers(host, await snapRead)
     if (prev !== undefined && o.publicIP === undefined && renumbered(snap, prev)) await refuseAnsweredAddress(host, prev, statePath)
-    ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
-    const ifaceProblem = ifNameProblem(iface)
-      ?? (iface === (o.bridge ?? prev?.bridge ?? 'cni0') ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)
-      ?? (isVxlanDeviceName(iface) ? 'it is flannel\'s own vxlan device: node traffic needs the interface it encapsulates onto' : undefined)
+    const bridge = o.bridge ?? prev?.bridge ?? 'cni0'
+    ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev), bridge))
+    const ifaceProblem = underlayProblem(iface, bridge)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   } catch (error) {
     storeOpen.then(store => store.close()).catch(() => {})
