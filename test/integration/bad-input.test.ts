@@ -219,6 +219,15 @@ describe('bad input (real namespace)', function () {
     expect(status.exitCode, status.stderr).to.equal(0)
   })
 
+  it('migrate --inventory, a node without the state file looked for: the hint says where its own path goes', async () => {
+    const inv = join(dir, 'nodes.yaml')
+    await writeFile(inv, `nodes:\n  - name: a\n    exec: netns:${ns}\n`)
+    const r = await cli(['migrate', '--backend', 'host-gw', '--inventory', inv, '--state-file', join(dir, 'none.json'), '--plan'])
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr.trim().split('\n')).to.deep.equal([`Error: node a has no flannelctl state at ${join(dir, 'none.json')}`,
+      `Hint: run flannelctl init on a first; if it keeps its state file elsewhere, give it \`stateFile: PATH\` in ${inv} (or --state-file, for every node)`])
+  })
+
   it('lab exec without a command: the example it gives names the lab and the target given', async () => {
     const r = await cli(['lab', 'exec', '--name', 'nolabz', 'pod-2a'])
     expect(r.exitCode).to.equal(2)
