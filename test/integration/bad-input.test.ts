@@ -126,6 +126,8 @@ describe('bad input (real namespace)', function () {
     expect(await lines('peer', 'remove')).to.deep.equal(['Error: no subnet given: which static peer to remove?', 'Hint: name it: flannelctl peer remove SUBNET (flannelctl peer list shows them)'])
     // before: a one-shot sync with --interval ran once and ignored it, as if the agent were running
     expect(await lines('sync', '--interval', '5')).to.deep.equal(['Error: All of the following must be provided when using --interval: --watch', 'Hint: see flannelctl sync --help'])
+    // before: "--lab=demo cannot also be provided when using --snapshot; --snapshot=./snap cannot also be provided when using --lab"
+    expect(await lines('trace', 'a', 'b', '--lab', 'demo', '--snapshot', './snap')).to.deep.equal(['Error: --lab and --snapshot cannot be given together', 'Hint: see flannelctl trace --help'])
   })
 
   it('a public IP nothing can send to, the pod bridge or flannel.1 as --iface, a network holding the node\'s address', async () => {
