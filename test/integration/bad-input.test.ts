@@ -128,6 +128,9 @@ describe('bad input (real namespace)', function () {
     expect(await lines('sync', '--interval', '5')).to.deep.equal(['Error: All of the following must be provided when using --interval: --watch', 'Hint: see flannelctl sync --help'])
     // before: "--lab=demo cannot also be provided when using --snapshot; --snapshot=./snap cannot also be provided when using --lab"
     expect(await lines('trace', 'a', 'b', '--lab', 'demo', '--snapshot', './snap')).to.deep.equal(['Error: --lab and --snapshot cannot be given together', 'Hint: see flannelctl trace --help'])
+    // before: "Missing 1 required arg: dst destination: pod name, …" and "type (vxlan|host-gw) vxlan or host-gw"
+    expect(await lines('trace', 'a')).to.deep.equal(['Error: Missing 1 required arg: DST (destination: pod name, pod IP, node name or any IPv4 address)', 'Hint: see flannelctl trace --help'])
+    expect(await lines('backend', 'set')).to.deep.equal(['Error: Missing 1 required arg: TYPE (vxlan or host-gw)', 'Hint: see flannelctl backend set --help'])
   })
 
   it('a public IP nothing can send to, the pod bridge or flannel.1 as --iface, a network holding the node\'s address', async () => {
