@@ -1184,8 +1184,12 @@ export interface PeerRow {
   backend: string
   vtepMAC: string | null
   source: 'store' | 'static'
-  /** in-sync: the host has the route (and neigh/fdb for vxlan) this peer needs */
-  state: 'in-sync' | 'missing' | 'drifted'
+  /**
+   * in-sync: the host has the route (and neigh/fdb for vxlan) this peer needs; off-link: a peer
+   * reached directly (host-gw) that is not on this node's segment, which no route of sync's can
+   * reach (the kernel refuses the gateway; sync warns instead)
+   */
+  state: 'in-sync' | 'missing' | 'drifted' | 'off-link'
 }
 
 export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<PeerRow[]> {
@@ -1215,9 +1219,11 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
     // host-gw host that is directly, whatever --vtep-mac gave (kept for a move back to vxlan).
     ...r.staticPeers.map(p => ({...p, ...(r.backendType === 'host-gw' && {backendType: 'host-gw', vtepMAC: undefined}), source: 'static' as const})),
   ]
+  const direct = peers.filter(p => r.backendType === 'host-gw' || p.backendType === 'host-gw').map(p => p.publicIP)
+  const onLink = onLinkAddresses(snap.routes ?? [], direct, r.iface)
   for (const p of peers) {
     const route = snap.routes?.find(x => x.dst === p.subnet)
-    let state: PeerRow['state'] = route ? 'in-sync' : 'missing'
+    let state: PeerRow['state'] = route ? 'in-sync' : direct.includes(p.publicIP) && !onLink.has(p.publicIP) ? 'off-link' : 'missing'
     if (route && route.dev === dev && p.vtepMAC) {
       const neighOk = snap.neighbors?.some(n => n.dev === dev && n.lladdr === p.vtepMAC)
       const fdbOk = snap.fdb?.some(f => f.dev === dev && f.mac === p.vtepMAC && f.dst === p.publicIP)
