@@ -5,7 +5,7 @@
  */
 import {fileURLToPath} from 'node:url'
 import {dirname, join} from 'node:path'
-import {readFile, writeFile, mkdir, rm} from 'node:fs/promises'
+import {readFile, readdir, writeFile, mkdir, rm} from 'node:fs/promises'
 import {existsSync, statSync} from 'node:fs'
 import {userError, FlannelctlError, ExitCode} from '../errors.js'
 import {requireRoot} from './context.js'
@@ -90,10 +90,22 @@ export function requireLabRoot(lab: string, doing: string): void {
   requireRoot(`${doing} needs root: lab ${lab}'s hosts are network namespaces`, 'run it with sudo')
 }
 
+/** The labs whose lab.json is on this machine, by name. */
+async function labsUp(): Promise<string[]> {
+  const names = await readdir(LAB_ROOT).catch(() => [] as string[])
+  return names.filter(n => existsSync(join(LAB_ROOT, n, 'lab.json'))).sort()
+}
+
 export async function loadLab(name: string): Promise<LabState> {
   validateLabName(name)
   const path = join(labDir(name), 'lab.json')
-  if (!existsSync(path)) throw userError(`no lab named '${name}' is up`, `start one with: flannelctl lab up --name ${name}`)
+  if (!existsSync(path)) {
+    // a name misremembered, or the default taken because FLANNELCTL_LAB is unset: say which are up
+    const up = await labsUp()
+    const shown = up.length > 8 ? `${up.slice(0, 8).join(', ')}, … (${up.length} in all)` : up.join(', ')
+    throw userError(`no lab named '${name}' is up`,
+      `${up.length > 0 ? `labs up here: ${shown} (name one with --name or FLANNELCTL_LAB); or ` : ''}start one with: flannelctl lab up${labNameArg(name)}`)
+  }
   const state = JSON.parse(await readFile(path, 'utf8')) as LabState
   // a node moved since lab up (reset --release, init) leases another subnet: its subnet.env says which
   for (const n of state.nodes) n.subnet = await leasedSubnet(n)

@@ -233,6 +233,23 @@ describe('bad input (real namespace)', function () {
       `Hint: run flannelctl init on a first; if it keeps its state file elsewhere, give it \`stateFile: PATH\` in ${inv} (or --state-file, for every node)`])
   })
 
+  it('a lab that is not up: the hint names the labs that are (a name misremembered, FLANNELCTL_LAB unset), or how to start one', async () => {
+    const labs = join(dir, 'labs')
+    for (const name of ['beta', 'alpha']) {
+      await mkdir(join(labs, name), {recursive: true})
+      await writeFile(join(labs, name, 'lab.json'), '{}')
+    }
+    await mkdir(join(labs, 'halfgone'))
+    const hint = async (env: Record<string, string>, ...args: string[]) => {
+      const r = await cli(args, {env})
+      expect(r.exitCode).to.equal(2)
+      return r.stderr.trim().split('\n')
+    }
+    expect(await hint({FLANNELCTL_LAB_DIR: labs}, 'trace', 'a', 'b', '--lab', 'gamma')).to.deep.equal(["Error: no lab named 'gamma' is up",
+      'Hint: labs up here: alpha, beta (name one with --name or FLANNELCTL_LAB); or start one with: flannelctl lab up --name gamma'])
+    expect(await hint({FLANNELCTL_LAB_DIR: join(dir, 'none'), FLANNELCTL_LAB: 'demo'}, 'lab', 'status')).to.deep.equal(["Error: no lab named 'demo' is up", 'Hint: start one with: flannelctl lab up'])
+  })
+
   it('lab exec without a command: the example it gives names the lab and the target given', async () => {
     const r = await cli(['lab', 'exec', '--name', 'nolabz', 'pod-2a'])
     expect(r.exitCode).to.equal(2)
