@@ -48,7 +48,7 @@ export abstract class BaseCommand extends Command {
       // "Parsing --mtu" / "Expected an integer greater than or equal to 576 but received: 50": one line saying both
       const flag = /^Parsing (--\S+)$/.exec(lines[0] ?? '')
       if (flag && lines[1]) lines.splice(0, 2, `${flag[1]}: ${lines[1].charAt(0).toLowerCase()}${lines[1].slice(1)}`)
-      const what = lines.reduce((text, l) => (text === '' ? l : `${text}${text.endsWith(':') ? ' ' : '; '}${l}`), '').replace(/\s{2,}/g, ' ')
+      const what = mergeExclusive(namedMissingArgs(lines)).reduce((text, l) => (text === '' ? l : `${text}${text.endsWith(':') ? ' ' : '; '}${l}`), '').replace(/\s{2,}/g, ' ')
       process.stderr.write(`Error: ${what || err.message}\n`)
       process.stderr.write(`Hint: ${help}\n`)
       process.exitCode = ExitCode.usage
@@ -56,4 +56,33 @@ export abstract class BaseCommand extends Command {
     }
     return super.catch(err)
   }
+}
+
+/**
+ * oclif refuses two exclusive flags once from each side ("--lab=demo cannot also be provided when
+ * using --snapshot", then the reverse): one line a pair says it.
+ */
+export function mergeExclusive(lines: string[]): string[] {
+  const pairs = new Set<string>()
+  return lines.flatMap(line => {
+    const m = /^(--[\w-]+)(?:=.*?)? cannot also be provided when using (--[\w-]+)$/.exec(line)
+    if (!m) return [line]
+    const pair = [m[1], m[2]].sort().join(' and ')
+    if (pairs.has(pair)) return []
+    pairs.add(pair)
+    return [`${m[1]} and ${m[2]} cannot be given together`]
+  })
+}
+
+/**
+ * oclif lists missing arguments as "name  description" under "Missing 2 required args:", which
+ * joined on one line reads "src source: pod name, …": each becomes "SRC (source: pod name, …)",
+ * named as the usage line names it.
+ */
+export function namedMissingArgs(lines: string[]): string[] {
+  if (!/^Missing \d+ required args?:$/.test(lines[0] ?? '')) return lines
+  return [lines[0], ...lines.slice(1).map(line => {
+    const m = /^(\S+)\s{2,}(?:\([^)]*\) )?(.*)$/.exec(line)
+    return m ? `${m[1].toUpperCase()} (${m[2]})` : line
+  })]
 }

@@ -46,7 +46,7 @@ export const storeFlags = {
 }
 
 /**
- * Commands that read this host's tables (collect, doctor) compare them with the store init
+ * Commands that read this host's tables (collect, doctor, trace) compare them with the store init
  * recorded here, and find its pods where its conflist says; a host whose state file or conflist
  * is elsewhere (a lab node, several hosts on one filesystem) names it, as the node commands do.
  */
@@ -54,6 +54,7 @@ export const recordedStoreFlags = {
   'state-file': nodeFlags['state-file'],
   'etcd-password': nodeFlags['etcd-password'],
   'cni-conf-dir': nodeFlags['cni-conf-dir'],
+  'node-name': Flags.string({description: 'this host\'s name in the report and the snapshot [default: its hostname; in a lab node, set by lab exec]', env: 'FLANNELCTL_NODE_NAME', helpGroup: NODE}),
 }
 
 export function storeSpec(f: Record<string, unknown>): {spec: string; options: StoreOptions} {

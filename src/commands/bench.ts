@@ -9,13 +9,9 @@ import {renderBench} from '../ui/bench.js'
 
 export default class Bench extends BaseCommand {
   static override summary = 'Measure flannelctl against the limits of this machine, as ratios taken in one run'
-  static override description = `Each row is a ratio against a limit measured in the same run, so the numbers mean the same on a
-slow or busy machine: sync of N peers in a scratch namespace against the same lines piped to
-ip/bridge -batch; --version/--help against node -e 0; trace/doctor over generated snapshots against
-a 1 s budget; iperf3 and ping pod-to-pod against node-to-node in a lab. Needs root; builds only
-namespaces named fcbench-* and fc-b*-*, and removes them, also on failure or Ctrl-C.
-The results also go to a JSON file (--out). --verbose shows every sample as it is taken (not the
-programs run: echoing them would be timed too).`
+  static override description = `Each row is a ratio against a limit measured in the same run, so the numbers mean the same on a slow or busy machine: sync of N peers in a scratch namespace against the same lines piped to ip/bridge -batch; --version/--help against node -e 0; trace/doctor over generated snapshots against a 1 s budget; iperf3 and ping pod-to-pod against node-to-node in a lab. Needs root; builds only namespaces named fcbench-* and fc-b*-*, and removes them, also on failure or Ctrl-C.
+
+The results also go to a JSON file (--out). --verbose shows every sample as it is taken (not the programs run: echoing them would be timed too).`
 
   static override examples = [
     '<%= config.bin %> bench',

@@ -29,7 +29,7 @@ DIR is made when absent; a snapshot collect wrote there before is replaced whole
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Collect)
-    const r = await collectToDir({inventory: flags.inventory, lab: flags.lab, stateFile: flags['state-file'], etcdPassword: flags['etcd-password'], cniConfDir: absolute(flags['cni-conf-dir'])}, flags.out,
+    const r = await collectToDir({inventory: flags.inventory, lab: flags.lab, stateFile: flags['state-file'], etcdPassword: flags['etcd-password'], cniConfDir: absolute(flags['cni-conf-dir']), nodeName: flags['node-name']}, flags.out,
       {format: flags.format as 'json' | 'txt', progress: this.progress({verbose: flags.verbose, quiet: flags.json}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(r)
     else {

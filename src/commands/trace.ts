@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../cli/base.js'
+import {absolute, recordedStoreFlags} from '../cli/flags.js'
 import {runTrace, sourceNatFixes} from '../services/trace.js'
 import {commandEcho} from '../services/collect.js'
 import {labNameArg} from '../services/lab.js'
@@ -47,6 +48,7 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
     'no-df': Flags.boolean({description: 'send the --size packet without DF (ping -M dont): a link too small for it fragments it instead of dropping it; with --proto tcp, a socket with IP_PMTUDISC_DONT (TCP still sizes its segments by the MSS)', dependsOn: ['size'], helpGroup: 'PACKET'}),
     format: Flags.string({description: 'text, json, mermaid (a flowchart for Markdown) or dot (Graphviz) [default: text]', options: [...FORMATS], helpGroup: 'OUTPUT'}),
     json: Flags.boolean({description: 'same as --format json', helpGroup: 'OUTPUT'}),
+    ...recordedStoreFlags,
   }
 
   async run(): Promise<void> {
@@ -58,6 +60,7 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
     const started = Date.now()
     const {trace, source} = await runTrace({
       src: args.src, dst: args.dst, inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab,
+      stateFile: flags['state-file'], etcdPassword: flags['etcd-password'], cniConfDir: absolute(flags['cni-conf-dir']), nodeName: flags['node-name'],
       proto: flags.proto as 'icmp' | 'tcp' | 'udp', dport: flags.dport, size: flags.size, noDf: flags['no-df'],
     }, {progress: this.progress({verbose: flags.verbose, quiet: format !== 'text'}).report, listener: commandEcho(flags.verbose)})
     debug('trace')('%s → %s from %s: %s in %d ms', args.src, args.dst, source, trace.disposition, Date.now() - started)

@@ -72,7 +72,7 @@ export function isSafeName(name: string): boolean {
   return name.length <= MAX_NAME && SAFE_NAME.test(name) && name !== '.' && name !== '..'
 }
 
-const NAME_HINT = 'names are letters, digits, ".", "_" and "-", start with a letter or digit, at most 64 characters'
+export const NAME_HINT = 'names are letters, digits, ".", "_" and "-", start with a letter or digit, at most 64 characters'
 
 /** Check an exec spec's shape; returns the reason it is wrong, or undefined. */
 export function execProblem(spec: string): string | undefined {

@@ -266,7 +266,7 @@ function planBridge(intent: NodeIntent, link: Link | undefined, snap: HostSnapsh
   }
   if (!link) {
     ops.push({tool: 'ip', args: ['link', 'add', br, 'type', 'bridge'], why: 'pods attach to this bridge'})
-    ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: 'pod MTU leaves room for encapsulation'})
+    ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: intent.backend.type === 'vxlan' ? 'pod MTU leaves room for the vxlan header' : 'pod MTU: host-gw adds no header'})
   } else if (link.mtu !== intent.mtu) {
     ops.push({tool: 'ip', args: ['link', 'set', br, 'mtu', String(intent.mtu)], why: `MTU is ${link.mtu}, pods need ${intent.mtu}`})
   }

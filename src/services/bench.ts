@@ -18,7 +18,7 @@ import {existsSync} from 'node:fs'
 import {tmpdir, cpus, release, loadavg} from 'node:os'
 import {randomBytes} from 'node:crypto'
 import {performance} from 'node:perf_hooks'
-import {userError, FlannelctlError, ExitCode} from '../errors.js'
+import {FlannelctlError, ExitCode} from '../errors.js'
 import {RealRunner, Runner, Command, CommandResult} from '../adapters/runner.js'
 import {batchesOf} from '../adapters/host.js'
 import type {Op} from '../core/ops.js'
@@ -26,7 +26,7 @@ import {intToIp, ipToInt} from '../core/addr.js'
 import {leaseToJson, keyOfSubnet, openStore} from '../store/store.js'
 import {reconcile, type NodeOptions} from './node.js'
 import {NodeAgent} from './agent.js'
-import {commandRunner, type ServiceContext} from './context.js'
+import {commandRunner, requireRoot, type ServiceContext} from './context.js'
 import {Lab, type LabState} from './lab.js'
 import {benchCore} from './bench-core.js'
 
@@ -164,12 +164,6 @@ class Cleanups {
   }
 }
 
-function requireRoot(): void {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw userError('bench must run as root for sync and dataplane: they build network namespaces',
-      'run it with sudo (it touches only namespaces named fcbench-* and fc-b*-*), or --only startup,trace,core')
-  }
-}
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ms: number; value: T}> {
   const t0 = performance.now()
@@ -187,7 +181,10 @@ async function must(runner: Runner, cmd: Command): Promise<CommandResult> {
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
-  if (o.sections.includes('sync') || o.sections.includes('dataplane')) requireRoot()
+  if (o.sections.includes('sync') || o.sections.includes('dataplane')) {
+    requireRoot('bench must run as root for sync and dataplane: they build network namespaces',
+      'run it with sudo (it touches only namespaces named fcbench-* and fc-b*-*), or --only startup,trace,core')
+  }
   const started = performance.now()
   const report: BenchReport = {
     version: 1,

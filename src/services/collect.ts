@@ -10,12 +10,12 @@ import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.
 import {parseTarget, targetToString} from '../adapters/target.js'
 import {captureHost, cniAllocatedIps, HostUnreadable, NetnsInsideRunner, type CollectedHost} from '../adapters/collect.js'
 import {decodeText, readSnapshotDir, STORE_FILE, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
-import {discoverPods, isSafeName, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
+import {discoverPods, isSafeName, NAME_HINT, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
-import {Lab, labRebuildCommand, loadLab, type LabState} from './lab.js'
-import {loadRecord} from './node.js'
+import {Lab, labRebuildCommand, loadLab, requireLabRoot, type LabState} from './lab.js'
+import {loadRecord, type NodeRecord} from './node.js'
 import {HostAdapter} from '../adapters/host.js'
-import {listLeases, recordedStore, storeSummary, type StoreSummary} from './lease.js'
+import {listLeases, storeOfRecord, storeSummary, type StoreSummary} from './lease.js'
 import {FlannelctlError, userError} from '../errors.js'
 import {count} from '../core/words.js'
 
@@ -28,6 +28,8 @@ export interface SourceOptions {
   etcdPassword?: string
   /** this host alone: its CNI conf dir (--cni-conf-dir), whose conflist says where host-local keeps pod addresses; else the one init recorded */
   cniConfDir?: string
+  /** this host alone: its name in the report and the snapshot (--node-name; a lab node's, set by lab exec), else its hostname */
+  nodeName?: string
 }
 
 export type SourceKind = 'local' | 'inventory' | 'snapshot' | 'lab'
@@ -53,6 +55,8 @@ export interface LoadedSource {
   /** hosts that could not be read (keepUnreadable), or that a snapshot says collect could not read */
   unread: UnreadHost[]
   lab?: LabState
+  /** this host alone: what flannelctl init recorded here; undefined when it is no flannelctl node or the record is unreadable */
+  record?: NodeRecord
 }
 
 export interface UnreadHost {
@@ -193,12 +197,17 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
   switch (kind) {
     case 'lab': {
       const state = await loadLab(o.lab!)
+      requireLabRoot(state.name, 'reading a lab')
       const {inventory, live} = labHosts(state, opts.listener)
       if (live.length > 20) opts.progress?.(`reading lab ${state.name}: ${state.nodes.length} nodes${state.router ? ', a router' : ''}, ${state.pods.length} pods`)
-      const read = await captureAll(live, opts)
-      const {captured} = read
       // the lab made these namespaces: one gone is the lab broken, not an inventory to fix
-      const unread = read.unread.map(u => ({...u, hint: `see \`ip netns list\`: a lab whose namespaces are gone is built again with ${labRebuildCommand(state)}`}))
+      const labHint = `see \`ip netns list\`: a lab whose namespaces are gone is built again with ${labRebuildCommand(state)}`
+      const read = await captureAll(live, opts).catch((error: unknown) => {
+        if (!(error instanceof HostUnreadable)) throw error
+        throw new FlannelctlError(error.message, labHint, error.exitCode, error.reason)
+      })
+      const {captured} = read
+      const unread = read.unread.map(u => ({...u, hint: labHint}))
       const withTables = new Set(captured.map(c => c.name))
       const world: World = {hosts: captured.map(c => c.snapshot), pods: podRefs(inventory.pods!, withTables), ...worldUnread(unread)}
       return {kind, description: `lab ${state.name}`, world, inventory: markUnread(inventory, unread), live, captured, unread, lab: state}
@@ -264,21 +273,34 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       }
     }
     case 'local': {
-      const host = isSafeName(hostname()) ? hostname() : 'local'
+      const host = localHostName(o.nodeName)
       const runner = new RealRunner({kind: 'local'}, opts.listener)
       const node: InventoryNode = {name: host, exec: 'local'}
       const {captured} = await captureAll([{name: host, role: 'node', runner}], opts)
-      const cniConfDir = o.cniConfDir ?? (await loadRecord(new HostAdapter(runner), {stateFile: o.stateFile}, true).catch(() => undefined))?.rec?.cniConfDir
+      // read once: the conflist's directory here, the store (readSourceStore) and doctor's "is this a node" from the same record
+      const record = (await loadRecord(new HostAdapter(runner), {stateFile: o.stateFile}, true).catch(() => undefined))?.rec
+      const cniConfDir = o.cniConfDir ?? record?.cniConfDir
       const pods = await discoverLivePods([{node: {...node, ...(cniConfDir === undefined ? {} : {cniConfDir})}, runner}], captured)
       // one host of a network whose other hosts are not read
       const inventory: Inventory = {nodes: [node], pods, partial: true, podsDiscovered: true}
       return {
         kind, description: `this host (${host})`, inventory,
         world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, new Set()), partial: inventory.partial, podsDiscovered: inventory.podsDiscovered},
-        live: [{name: host, role: 'node', runner}], captured, unread: [],
+        live: [{name: host, role: 'node', runner}], captured, unread: [], ...(record === undefined ? {} : {record}),
       }
     }
   }
+}
+
+/**
+ * This host's name in a report and a snapshot: the one given (a lab node's, which shares the
+ * machine's hostname with every other node), else the hostname when it is a name a snapshot
+ * directory can hold.
+ */
+function localHostName(given: string | undefined): string {
+  if (given === undefined || given === '') return isSafeName(hostname()) ? hostname() : 'local'
+  if (!isSafeName(given)) throw userError(`--node-name '${given}' is not a name flannelctl will use as a host's directory`, NAME_HINT)
+  return given
 }
 
 export interface CollectResult {
@@ -314,9 +336,12 @@ export async function collectToDir(o: SourceOptions, out: string, opts: LoadOpti
   }
   // captured holds the pods' own namespaces too; hosts are the nodes (and a lab's router)
   const unreadNames = new Set(src.unread.map(u => u.name))
-  const endpoints = [...(src.inventory.pods ?? []).filter(p => !unreadNames.has(p.node)), ...src.inventory.nodes.filter(n => !unreadNames.has(n.name))].map(h => h.name)
-  return {dir: out, files, hosts, pods: src.inventory.pods?.length ?? 0, source: src.description, unread: src.unread,
-    ...(endpoints.length >= 2 ? {example: [endpoints[0], endpoints[1]] as [string, string]} : {})}
+  const pods = (src.inventory.pods ?? []).filter(p => !unreadNames.has(p.node))
+  const endpoints = [...pods, ...src.inventory.nodes.filter(n => !unreadNames.has(n.name))].map(h => h.name)
+  // a pair across nodes shows the tunnel or host-gw route; two pods of one node meet on its bridge
+  const across = pods.find(p => p.node !== pods[0].node)
+  const example: [string, string] | undefined = across !== undefined ? [pods[0].name, across.name] : endpoints.length >= 2 ? [endpoints[0], endpoints[1]] : undefined
+  return {dir: out, files, hosts, pods: src.inventory.pods?.length ?? 0, source: src.description, unread: src.unread, ...(example === undefined ? {} : {example})}
 }
 
 /**
@@ -344,7 +369,7 @@ export function commandEcho(verbose: boolean | undefined): CommandListener | und
 
 /** The store a live source's nodes use: a lab's, or the one flannelctl init recorded on this host; undefined when none or unreadable (said). */
 export async function readSourceStore(src: LoadedSource, o: SourceOptions, progress?: (m: string) => void, unread = 'checking peers against the visible nodes only'): Promise<StoreSummary | undefined> {
-  const store = src.lab ? {spec: src.lab.store, options: {}} : src.kind === 'local' ? await recordedStore(o.stateFile, o.etcdPassword).catch(() => undefined) : undefined
+  const store = src.lab ? {spec: src.lab.store, options: {}} : src.record !== undefined ? storeOfRecord(src.record, o.etcdPassword) : undefined
   if (store === undefined) return undefined
   try {
     // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.

@@ -4,6 +4,7 @@
  */
 import {RealRunner, DryRunRunner, Runner, CommandListener, commandLine} from '../adapters/runner.js'
 import {Target, targetToString} from '../adapters/target.js'
+import {userError} from '../errors.js'
 
 export interface ServiceContext {
   runner: Runner
@@ -31,4 +32,12 @@ export function makeContext(opts: {target?: Target; dryRun?: boolean; verbose?: 
  */
 export function commandRunner(target: Target, {agent = false, listener}: {agent?: boolean; listener?: CommandListener} = {}): RealRunner {
   return new RealRunner(target, listener, agent ? {batchesReady: true} : {shellSession: true})
+}
+
+/**
+ * Root, else a user error saying what needs it: a program's own EPERM ("setting the network
+ * namespace failed", a mkdir's EACCES) names neither the cause nor the way on.
+ */
+export function requireRoot(message: string, hint: string): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw userError(message, hint)
 }

@@ -15,7 +15,7 @@ import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {behindMoveSync, peerMacSync, podNetworkGuess, publishVtepMacFix} from '../core/trace/fixes.js'
 import {knownPeers, loadSource, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
-import {migrationStopped, recordedStore, type UnfinishedMigration} from './lease.js'
+import {migrationStopped, type UnfinishedMigration} from './lease.js'
 import {Lab, withLabCommands} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
 import {userError} from '../errors.js'
@@ -850,7 +850,7 @@ export function isFlannelLess(world: World): boolean {
 export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promise<DoctorReport> {
   const src = await loadSource(o, opts)
   // `doctor` with the --lab forgotten read the machine running the lab, and called it healthy
-  if (src.kind === 'local' && isFlannelLess(src.world) && await recordedStore(o.stateFile).catch(() => undefined) === undefined) {
+  if (src.kind === 'local' && isFlannelLess(src.world) && src.record === undefined) {
     throw userError(`${src.description} is no flannel node: no pod bridge with a subnet, no vxlan device and no flannelctl record, so there is nothing to check`,
       'a lab: flannelctl doctor --lab NAME; other hosts: --inventory FILE or --snapshot DIR; to make this host a node: flannelctl init')
   }

@@ -5,7 +5,7 @@
  */
 import {FlannelctlError, userError} from '../errors.js'
 import {RealRunner, type Runner} from '../adapters/runner.js'
-import {Lab, type LabNode, type LabState, type LabPod} from './lab.js'
+import {Lab, requireLabRoot, type LabNode, type LabState, type LabPod} from './lab.js'
 import {FWD_CHAIN, isVxlanDeviceName, vtepAddress} from '../core/flannel.js'
 
 export interface FaultTarget {
@@ -27,6 +27,16 @@ export interface FaultExpectation {
   warning?: string
   /** trace with this packet size (bytes) */
   size?: number
+}
+
+/**
+ * What the probe's trace shows for a fault, in lab break's "see it" line: a fault that breaks only
+ * the reply says so, or a user reading DELIVERED beside "expect MTU_EXCEEDED" thinks it missed.
+ */
+export function expectedSighting(e: FaultExpectation): string {
+  const reply = e.path === 'return' ? `the reply fails with ${e.disposition}` : undefined
+  if (e.warning === undefined) return reply ?? e.disposition
+  return reply === undefined ? `warning ${e.warning}` : `${reply}, warning ${e.warning}`
 }
 
 export interface Fault {
@@ -367,6 +377,7 @@ export function repairSyncOrder(state: LabState, injected: Pick<InjectedFault, '
 }
 
 export async function breakLab(state: LabState, nodeName: string, faultName: string, peerName?: string, runner?: Runner): Promise<InjectedFault> {
+  requireLabRoot(state.name, 'lab break')
   const fault = findFault(faultName)
   // the backend the lab has now: migrate may have moved it since lab up (no vxlan device to break on host-gw)
   const view = fault.requires?.backend === undefined ? undefined : await new Lab(runner).storeView(state).catch(() => undefined)

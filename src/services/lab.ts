@@ -5,9 +5,10 @@
  */
 import {fileURLToPath} from 'node:url'
 import {dirname, join} from 'node:path'
-import {readFile, writeFile, mkdir, rm} from 'node:fs/promises'
+import {readFile, readdir, writeFile, mkdir, rm} from 'node:fs/promises'
 import {existsSync, statSync} from 'node:fs'
 import {userError, FlannelctlError, ExitCode} from '../errors.js'
+import {requireRoot} from './context.js'
 import {RealRunner, Runner, Command, spawnDetached} from '../adapters/runner.js'
 import {CONFLIST_NAME, parseSubnetEnv} from '../core/flannel.js'
 import {cidrToString, parseCidr} from '../core/addr.js'
@@ -84,10 +85,27 @@ function labDir(name: string): string {
   return join(LAB_ROOT, name)
 }
 
+/** A lab's hosts are network namespaces: entering or making one is root's, even to read it. */
+export function requireLabRoot(lab: string, doing: string): void {
+  requireRoot(`${doing} needs root: lab ${lab}'s hosts are network namespaces`, 'run it with sudo')
+}
+
+/** The labs whose lab.json is on this machine, by name. */
+async function labsUp(): Promise<string[]> {
+  const names = await readdir(LAB_ROOT).catch(() => [] as string[])
+  return names.filter(n => existsSync(join(LAB_ROOT, n, 'lab.json'))).sort()
+}
+
 export async function loadLab(name: string): Promise<LabState> {
   validateLabName(name)
   const path = join(labDir(name), 'lab.json')
-  if (!existsSync(path)) throw userError(`no lab named '${name}' is up`, `start one with: flannelctl lab up --name ${name}`)
+  if (!existsSync(path)) {
+    // a name misremembered, or the default taken because FLANNELCTL_LAB is unset: say which are up
+    const up = await labsUp()
+    const shown = up.length > 8 ? `${up.slice(0, 8).join(', ')}, … (${up.length} in all)` : up.join(', ')
+    throw userError(`no lab named '${name}' is up`,
+      `${up.length > 0 ? `labs up here: ${shown} (name one with --name or FLANNELCTL_LAB); or ` : ''}start one with: flannelctl lab up${labNameArg(name)}`)
+  }
   const state = JSON.parse(await readFile(path, 'utf8')) as LabState
   // a node moved since lab up (reset --release, init) leases another subnet: its subnet.env says which
   for (const n of state.nodes) n.subnet = await leasedSubnet(n)
@@ -167,6 +185,7 @@ export class Lab {
 
   async up(o: LabUpOptions): Promise<LabState> {
     validateLabName(o.name)
+    requireLabRoot(o.name, 'lab up')
     if (o.nodes < 1 || o.nodes > 30) throw userError(`--nodes ${o.nodes} is out of range`, 'a lab has 1 to 30 nodes')
     if (o.backend === 'host-gw' && o.segments === 2) {
       o.progress('note: host-gw across two segments cannot reach peers behind the router (that is what this lab shows)')
@@ -348,6 +367,7 @@ export class Lab {
    * gets an address in the new one. The pod's namespace stays; lab.json gets its new address.
    */
   async recreatePod(state: LabState, podName: string): Promise<{pod: LabPod; node: LabNode; oldIP: string; newIP: string}> {
+    requireLabRoot(state.name, 'lab pod recreate')
     const pod = state.pods.find(p => p.name === podName)
     if (pod === undefined) {
       throw userError(`lab '${state.name}' has no pod '${podName}'`, state.pods.length > 0 ? `its pods: ${state.pods.map(p => p.name).join(', ')}` : `it has none: lab up --name ${state.name} --pods N makes them`)
@@ -378,6 +398,7 @@ export class Lab {
   /** Remove every namespace with the lab's prefix and the lab's directory; safe to run twice. */
   async down(name: string): Promise<string[]> {
     validateLabName(name)
+    requireLabRoot(name, 'lab down')
     const prefix = labPrefix(name)
     const namespaces = await this.namespaces(prefix)
     // Pods first, then nodes, switches and the router: veths vanish with their namespace.
@@ -394,6 +415,7 @@ export class Lab {
 
   /** Real pings between every pair of pods (bounded: one probe each, 1 s timeout, 8 at a time). */
   async pingMatrix(state: LabState): Promise<{from: string; to: string; ok: boolean}[]> {
+    requireLabRoot(state.name, 'a ping between the lab\'s pods')
     const pairs = state.pods.flatMap(a => state.pods.filter(b => b !== a).map(b => ({a, b})))
     const results: {from: string; to: string; ok: boolean}[] = []
     const queue = [...pairs]
@@ -448,6 +470,8 @@ export function nodeEnv(node: LabNode, state: Pick<LabState, 'store'>): Record<s
     FLANNELCTL_CNI_CONF_DIR: join(node.dir, 'cni'),
     FLANNELCTL_CNI_IPAM_DIR: join(node.dir, 'ipam'),
     FLANNELCTL_STATE_FILE: join(node.dir, 'node.json'),
+    // every node shares the machine's hostname: collect and doctor name this one as the lab does
+    FLANNELCTL_NODE_NAME: node.name,
     // the underlay lab up ran init on: a node has no default route, so init after a reset found none
     FLANNELD_IFACE: 'eth0',
   }

@@ -161,8 +161,15 @@ export async function setBackend(storeSpec: string, opts: Parameters<typeof open
   }
 }
 
+export interface RecordedStore {spec: string; options: StoreOptions; staticPeers: NodeRecord['staticPeers']}
+
 /** The store to read when none is named: the one `init` recorded on this host, else the default. */
-export async function recordedStore(stateFile: string | undefined, etcdPassword?: string): Promise<{spec: string; options: StoreOptions; staticPeers: NodeRecord['staticPeers']} | undefined> {
+export async function recordedStore(stateFile: string | undefined, etcdPassword?: string): Promise<RecordedStore | undefined> {
   const {rec} = await loadRecord(new HostAdapter(new RealRunner()), {stateFile}, true)
-  return rec ? {spec: rec.store, options: storeOptions(rec, {etcdPassword}), staticPeers: rec.staticPeers ?? []} : undefined
+  return rec ? storeOfRecord(rec, etcdPassword) : undefined
+}
+
+/** The store a record of this host names, for a caller that has read the record already. */
+export function storeOfRecord(rec: NodeRecord, etcdPassword?: string): RecordedStore {
+  return {spec: rec.store, options: storeOptions(rec, {etcdPassword}), staticPeers: rec.staticPeers ?? []}
 }

@@ -28,7 +28,7 @@ import {
 import {openStore, parseStoredNetConf, type Store, type Lease} from '../store/store.js'
 import {reconcile, storeOptions, DEFAULT_STATE_FILE, type NodeOptions, type NodeRecord, type ReconcileResult} from './node.js'
 import {setBackend} from './lease.js'
-import {loadLab} from './lab.js'
+import {loadLab, requireLabRoot} from './lab.js'
 import {makeContext, type ServiceContext} from './context.js'
 import {StopSignals, signalExitCode} from '../adapters/stop-signals.js'
 
@@ -124,14 +124,18 @@ function toMigrationBackend(nc: NetConf): MigrationBackend {
   return {type: nc.backend.type, vni: nc.backend.vni, port: nc.backend.port, directRouting: nc.backend.type === 'vxlan' && nc.backend.directRouting}
 }
 
-/** `name` undefined: the host migrate runs on, without --lab or --inventory (which may just have been forgotten) */
-async function readNodeRecord(host: HostAdapter, name: string | undefined, path: string): Promise<NodeRecord> {
+/**
+ * `name` undefined: the host migrate runs on, without --lab or --inventory (which may just have been forgotten).
+ * `inventory`: the file that named the node, where its own stateFile: goes when init wrote it elsewhere.
+ */
+async function readNodeRecord(host: HostAdapter, name: string | undefined, path: string, inventory?: string): Promise<NodeRecord> {
   const text = await host.readFile(path)
   const subject = name === undefined ? 'this host' : `node ${name}`
   const initThere = name === undefined ? 'here' : `on ${name}`
   if (text === undefined) {
-    throw userError(`${subject} has no flannelctl state at ${path}`,
-      `run flannelctl init ${initThere} first${name === undefined ? ', or name the nodes to migrate: --lab NAME or --inventory FILE' : ''}`)
+    const elsewhere = name === undefined ? ', or name the nodes to migrate: --lab NAME or --inventory FILE'
+      : inventory !== undefined ? `; if it keeps its state file elsewhere, give it \`stateFile: PATH\` in ${inventory} (or --state-file, for every node)` : ''
+    throw userError(`${subject} has no flannelctl state at ${path}`, `run flannelctl init ${initThere} first${elsewhere}`)
   }
   try {
     const rec = JSON.parse(text) as NodeRecord
@@ -148,6 +152,7 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
   const runnerFor = (target: ReturnType<typeof parseTarget>) => makeContext({target, verbose: req.verbose}).runner
   if (req.lab) {
     const lab = await loadLab(req.lab)
+    requireLabRoot(lab.name, 'migrate --lab')
     storeSpec ??= lab.store
     specs = lab.nodes.map(n => ({
       name: n.name,
@@ -168,7 +173,7 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
   }
   const nodes = await Promise.all(specs.map(async (s): Promise<ClusterNode> => {
     const host = new HostAdapter(s.runner, s.name)
-    const record = await readNodeRecord(host, s.name, s.options.stateFile ?? DEFAULT_STATE_FILE)
+    const record = await readNodeRecord(host, s.name, s.options.stateFile ?? DEFAULT_STATE_FILE, req.inventory)
     const snap = await host.snapshot()
     const rpFilter = await readRpFilter(host, involvedDevices(record, record.vni ?? 1, ...req.vni === undefined ? [] : [req.vni]))
     return {...s, host, record, snap, rpFilter}

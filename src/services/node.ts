@@ -28,7 +28,7 @@ import {
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
 import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
-import type {ServiceContext} from './context.js'
+import {requireRoot, type ServiceContext} from './context.js'
 import {debug, type Debugger} from '../debug.js'
 
 export const DEFAULT_STATE_FILE = '/var/lib/flannelctl/node.json'
@@ -231,10 +231,8 @@ export function storeOptions(rec: Pick<NodeRecord, 'etcd'>, given: Pick<NodeOpti
     ...(given.etcdPassword !== undefined ? {etcdPassword: given.etcdPassword} : username !== undefined && process.env.FLANNELD_ETCD_PASSWORD !== undefined ? {etcdPassword: process.env.FLANNELD_ETCD_PASSWORD} : {})}
 }
 
-function requireRoot(ctx: ServiceContext, what: string): void {
-  if (!ctx.dryRun && typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw userError(`${what} must run as root: it changes links, routes and iptables`, 'run it with sudo, or add --dry-run to only see the plan')
-  }
+function requireNodeRoot(ctx: ServiceContext, what: string): void {
+  if (!ctx.dryRun) requireRoot(`${what} must run as root: it changes links, routes and iptables`, 'run it with sudo, or add --dry-run to only see the plan')
 }
 
 /** The same record apart from when it was last synced. */
@@ -295,12 +293,20 @@ function refuseSpecialAddress(ip: string, wanted: string): void {
   if (special) throw userError(`--public-ip ${ip} is in ${special.range} (${special.what}): no peer can send to it`, `pass ${wanted}`)
 }
 
-export function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined): {iface: string; publicIP: string} {
+/** Why an interface cannot carry node traffic (flannel's own devices among them), or undefined. */
+function underlayProblem(name: string, bridge: string): string | undefined {
+  return ifNameProblem(name)
+    ?? (name === bridge ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)
+    ?? (isVxlanDeviceName(name) ? 'it is flannel\'s own vxlan device: node traffic needs the interface it encapsulates onto' : undefined)
+}
+
+export function resolveIface(snap: HostSnapshot, iface: string | undefined, publicIP: string | undefined, bridge = 'cni0'): {iface: string; publicIP: string} {
   const links = snap.links ?? []
   const v4 = (dev: string) => (snap.addresses ?? []).filter(a => a.dev === dev && a.family === 4 && a.scope !== 'host')
   // Interfaces with an address peers can send to; the rest (a pod's veth, left loose after a reset) only when none has one.
+  // The pod bridge and flannel's vxlan device have addresses too, but are refused as --iface: not offered.
   const known = () => {
-    const candidates = links.filter(l => l.kind !== 'loopback')
+    const candidates = links.filter(l => l.kind !== 'loopback' && underlayProblem(l.name, bridge) === undefined)
     const addressed = candidates.filter(l => v4(l.name).length > 0)
     return (addressed.length > 0 ? addressed : candidates).map(l => `${l.name}${v4(l.name)[0] ? ` (${v4(l.name)[0].local})` : ''}`).join(', ')
   }
@@ -471,7 +477,7 @@ export function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {stor
 
 /** init and sync: converge this host on the store's view. */
 export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
-  requireRoot(ctx, opts.what)
+  requireNodeRoot(ctx, opts.what)
   checkNameFlags(opts.node)
   const run = withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts))
   // A dry run only reads: a store or host it cannot read is exit 2, as for status; there is no
@@ -490,7 +496,7 @@ function stepClock(): (step: string) => void {
 }
 
 async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
-  requireRoot(ctx, opts.what)
+  requireNodeRoot(ctx, opts.what)
   // A mistyped --network or --net-conf is said before anything is read or reported.
   const flagsNetConf = opts.network === undefined ? undefined : netConfFromFlags(opts.network)
   if (flagsNetConf !== undefined) parseNetConf(flagsNetConf)
@@ -533,10 +539,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
   try {
     snap = await withLooseVethPeers(host, await snapRead)
     if (prev !== undefined && o.publicIP === undefined && renumbered(snap, prev)) await refuseAnsweredAddress(host, prev, statePath)
-    ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev)))
-    const ifaceProblem = ifNameProblem(iface)
-      ?? (iface === (o.bridge ?? prev?.bridge ?? 'cni0') ? 'it is the pod bridge: node traffic needs the interface toward the other nodes' : undefined)
-      ?? (isVxlanDeviceName(iface) ? 'it is flannel\'s own vxlan device: node traffic needs the interface it encapsulates onto' : undefined)
+    const bridge = o.bridge ?? prev?.bridge ?? 'cni0'
+    ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev), bridge))
+    const ifaceProblem = underlayProblem(iface, bridge)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   } catch (error) {
     storeOpen.then(store => store.close()).catch(() => {})
@@ -969,7 +974,7 @@ function removesPeerEntry(op: Op): boolean {
 }
 
 export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = false} = {}): Promise<{ops: Op[]; plan: string[]; released?: string}> {
-  requireRoot(ctx, 'reset')
+  requireNodeRoot(ctx, 'reset')
   return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => resetLocked(ctx, o, release))
 }
 
@@ -1102,7 +1107,7 @@ async function storedNetwork(r: NodeRecord, o: NodeOptions): Promise<{network?: 
 
 /** Add or remove a static peer in this host's record, then converge. */
 export async function changeStaticPeer(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {
-  requireRoot(ctx, 'peer')
+  requireNodeRoot(ctx, 'peer')
   checkNameFlags(o)
   return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => changeStaticPeerLocked(ctx, o, change))
 }
@@ -1179,8 +1184,12 @@ export interface PeerRow {
   backend: string
   vtepMAC: string | null
   source: 'store' | 'static'
-  /** in-sync: the host has the route (and neigh/fdb for vxlan) this peer needs */
-  state: 'in-sync' | 'missing' | 'drifted'
+  /**
+   * in-sync: the host has the route (and neigh/fdb for vxlan) this peer needs; off-link: a peer
+   * reached directly (host-gw) that is not on this node's segment, which no route of sync's can
+   * reach (the kernel refuses the gateway; sync warns instead)
+   */
+  state: 'in-sync' | 'missing' | 'drifted' | 'off-link'
 }
 
 export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<PeerRow[]> {
@@ -1210,9 +1219,11 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
     // host-gw host that is directly, whatever --vtep-mac gave (kept for a move back to vxlan).
     ...r.staticPeers.map(p => ({...p, ...(r.backendType === 'host-gw' && {backendType: 'host-gw', vtepMAC: undefined}), source: 'static' as const})),
   ]
+  const direct = peers.filter(p => r.backendType === 'host-gw' || p.backendType === 'host-gw').map(p => p.publicIP)
+  const onLink = onLinkAddresses(snap.routes ?? [], direct, r.iface)
   for (const p of peers) {
     const route = snap.routes?.find(x => x.dst === p.subnet)
-    let state: PeerRow['state'] = route ? 'in-sync' : 'missing'
+    let state: PeerRow['state'] = route ? 'in-sync' : direct.includes(p.publicIP) && !onLink.has(p.publicIP) ? 'off-link' : 'missing'
     if (route && route.dev === dev && p.vtepMAC) {
       const neighOk = snap.neighbors?.some(n => n.dev === dev && n.lladdr === p.vtepMAC)
       const fdbOk = snap.fdb?.some(f => f.dev === dev && f.mac === p.vtepMAC && f.dst === p.publicIP)

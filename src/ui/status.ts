@@ -14,7 +14,8 @@ export function renderStatus(s: NodeStatus): string {
     `last sync ${s.lastSync ?? 'never'}`,
   ]
   const inSync = s.peers.filter(p => p.state === 'in-sync').length
-  lines.push(`peers     ${inSync}/${s.peers.length} in sync`)
+  const offLink = s.peers.filter(p => p.state === 'off-link').length
+  lines.push(`peers     ${inSync}/${s.peers.length} in sync${offLink > 0 ? `, ${offLink} off-link (host-gw cannot route to ${offLink === 1 ? 'it' : 'them'}: see the warning)` : ''}`)
   if (s.peers.length) {
     lines.push('', peerTable(s.peers))
   }

@@ -12,6 +12,7 @@ export function renderTable(head: string[], rows: (string | number)[][]): string
   })
   // Only the header gets a separator line.
   t.push(...rows.map(r => r.map(String)))
-  const lines = t.toString().split('\n')
-  return [lines[0], lines[1], ...lines.slice(2).filter(l => !/^[─\s]+$/.test(l))].map(l => l.trimEnd()).join('\n')
+  // no rows: cli-table3 draws the header alone, without the separator line
+  const [header, separator, ...body] = t.toString().split('\n')
+  return [header, ...separator === undefined ? [] : [separator], ...body.filter(l => !/^[─\s]+$/.test(l))].map(l => l.trimEnd()).join('\n')
 }

@@ -126,6 +126,11 @@ describe('bad input (real namespace)', function () {
     expect(await lines('peer', 'remove')).to.deep.equal(['Error: no subnet given: which static peer to remove?', 'Hint: name it: flannelctl peer remove SUBNET (flannelctl peer list shows them)'])
     // before: a one-shot sync with --interval ran once and ignored it, as if the agent were running
     expect(await lines('sync', '--interval', '5')).to.deep.equal(['Error: All of the following must be provided when using --interval: --watch', 'Hint: see flannelctl sync --help'])
+    // before: "--lab=demo cannot also be provided when using --snapshot; --snapshot=./snap cannot also be provided when using --lab"
+    expect(await lines('trace', 'a', 'b', '--lab', 'demo', '--snapshot', './snap')).to.deep.equal(['Error: --lab and --snapshot cannot be given together', 'Hint: see flannelctl trace --help'])
+    // before: "Missing 1 required arg: dst destination: pod name, …" and "type (vxlan|host-gw) vxlan or host-gw"
+    expect(await lines('trace', 'a')).to.deep.equal(['Error: Missing 1 required arg: DST (destination: pod name, pod IP, node name or any IPv4 address)', 'Hint: see flannelctl trace --help'])
+    expect(await lines('backend', 'set')).to.deep.equal(['Error: Missing 1 required arg: TYPE (vxlan or host-gw)', 'Hint: see flannelctl backend set --help'])
   })
 
   it('a public IP nothing can send to, the pod bridge or flannel.1 as --iface, a network holding the node\'s address', async () => {
@@ -187,6 +192,68 @@ describe('bad input (real namespace)', function () {
     const r = await sh('ip', ['netns', 'exec', ns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
       '/usr/bin/env', `HOME=${dir}`, process.execPath, BIN, 'init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...nodeArgs()])
     await expectCleanFailure(r, /must run as root/)
+  })
+
+  it('not root, in a lab: every command that enters or makes its namespaces says it needs root (no EACCES, no "half built"), exit 2; a plain lab status still reads lab.json', async () => {
+    await chmod(dir, 0o777)
+    const name = uniqueLab('nr')
+    const labs = join(dir, 'labs')
+    await mkdir(join(labs, name), {recursive: true})
+    await writeFile(join(labs, name, 'lab.json'), JSON.stringify({name, prefix: `fc-${name}`, backend: 'vxlan', segments: 1, store: `file:${join(dir, 'store')}`,
+      dir: join(labs, name), switches: [], nodes: [], pods: []}))
+    await chmod(labs, 0o777)
+    const asNobody = (...args: string[]) => sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups',
+      '/usr/bin/env', `HOME=${dir}`, `FLANNELCTL_LAB_DIR=${labs}`, 'NO_COLOR=1', process.execPath, BIN, ...args])
+    const cases: [string[], string][] = [
+      [['lab', 'up', '--name', uniqueLab('nu')], 'lab up'],
+      [['lab', 'down', '--name', name], 'lab down'],
+      [['lab', 'exec', '--name', name, 'n1', '--', 'ip', 'route'], 'lab exec'],
+      [['lab', 'break', '--name', name, 'n1', 'missing-fdb'], 'lab break'],
+      [['lab', 'pod', 'recreate', '--name', name, 'pod-1a'], 'lab pod recreate'],
+      [['lab', 'status', '--name', name, '--ping'], 'a ping between the lab\'s pods'],
+      [['trace', 'pod-1a', 'pod-2a', '--lab', name], 'reading a lab'],
+      [['collect', '--lab', name, '--out', join(dir, 'snap')], 'reading a lab'],
+      [['migrate', '--backend', 'host-gw', '--lab', name, '--plan'], 'migrate --lab'],
+    ]
+    for (const [args, doing] of cases) {
+      const r = await asNobody(...args)
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).to.equal(2)
+      expect(r.stderr.trim().split('\n'), args.join(' ')).to.deep.equal([`Error: ${doing} needs root: lab ${args.includes(name) ? name : args[3]}'s hosts are network namespaces`, 'Hint: run it with sudo'])
+    }
+    const status = await asNobody('lab', 'status', '--name', name)
+    expect(status.exitCode, status.stderr).to.equal(0)
+  })
+
+  it('migrate --inventory, a node without the state file looked for: the hint says where its own path goes', async () => {
+    const inv = join(dir, 'nodes.yaml')
+    await writeFile(inv, `nodes:\n  - name: a\n    exec: netns:${ns}\n`)
+    const r = await cli(['migrate', '--backend', 'host-gw', '--inventory', inv, '--state-file', join(dir, 'none.json'), '--plan'])
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr.trim().split('\n')).to.deep.equal([`Error: node a has no flannelctl state at ${join(dir, 'none.json')}`,
+      `Hint: run flannelctl init on a first; if it keeps its state file elsewhere, give it \`stateFile: PATH\` in ${inv} (or --state-file, for every node)`])
+  })
+
+  it('a lab that is not up: the hint names the labs that are (a name misremembered, FLANNELCTL_LAB unset), or how to start one', async () => {
+    const labs = join(dir, 'labs')
+    for (const name of ['beta', 'alpha']) {
+      await mkdir(join(labs, name), {recursive: true})
+      await writeFile(join(labs, name, 'lab.json'), '{}')
+    }
+    await mkdir(join(labs, 'halfgone'))
+    const hint = async (env: Record<string, string>, ...args: string[]) => {
+      const r = await cli(args, {env})
+      expect(r.exitCode).to.equal(2)
+      return r.stderr.trim().split('\n')
+    }
+    expect(await hint({FLANNELCTL_LAB_DIR: labs}, 'trace', 'a', 'b', '--lab', 'gamma')).to.deep.equal(["Error: no lab named 'gamma' is up",
+      'Hint: labs up here: alpha, beta (name one with --name or FLANNELCTL_LAB); or start one with: flannelctl lab up --name gamma'])
+    expect(await hint({FLANNELCTL_LAB_DIR: join(dir, 'none'), FLANNELCTL_LAB: 'demo'}, 'lab', 'status')).to.deep.equal(["Error: no lab named 'demo' is up", 'Hint: start one with: flannelctl lab up'])
+  })
+
+  it('lab exec without a command: the example it gives names the lab and the target given', async () => {
+    const r = await cli(['lab', 'exec', '--name', 'nolabz', 'pod-2a'])
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr.trim().split('\n')).to.deep.equal(['Error: no command given to run in pod-2a', 'Hint: e.g. flannelctl lab exec --name nolabz pod-2a -- ip route'])
   })
 
   it('ip missing', async () => {

@@ -5,12 +5,13 @@
  */
 import {expect} from 'chai'
 import {cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {cli, sh, ROOT, uniqueLab} from '../helpers/cli.js'
 import {Lab, loadLab, type LabState} from '../../src/services/lab.js'
-import {loadSource} from '../../src/services/collect.js'
+import {loadSource, readSourceStore} from '../../src/services/collect.js'
 import {traceFlow} from '../../src/core/trace/engine.js'
+import {isSafeName} from '../../src/core/inventory.js'
 import type {Trace, World} from '../../src/core/trace/types.js'
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'snapshots')
@@ -120,7 +121,10 @@ describe('collect and offline trace (real kernel)', function () {
     const dir = join(tmp, 'n2-alone')
     const collected = await cli(['lab', 'exec', '--name', name, 'n2', '--', 'flannelctl', 'collect', '--out', dir])
     expect(collected.exitCode, collected.stderr).to.equal(0)
-    expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.match(/^# written by flannelctl collect from this host \(.*\) at .*\npartial: true\n/)
+    // every lab node shares the machine's hostname: lab exec names the node, so snapshots of two nodes do not collide
+    expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).to.match(/^# written by flannelctl collect from this host \(n2\) at .*\npartial: true\n(.*\n)*nodes:\n {2}- name: n2\n/)
+    expect(await readdir(dir)).to.include('n2')
+    expect(healthy.trace.hops.map(h => h.node)).to.include('n2')
     const off = await traceJson([b.ip, c.ip, '--snapshot', dir])
     expect(summary(off.trace)).to.equal(summary(healthy.trace))
     // the store the node's init recorded (its state file is FLANNELCTL_STATE_FILE there, not the default path) is saved beside it
@@ -142,6 +146,18 @@ describe('collect and offline trace (real kernel)', function () {
     } finally {
       await sh('ip', ['-n', n2.netns, 'route', 'del', '10.244.250.0/24'])
     }
+  })
+
+  it('this host alone: the record init wrote is read once, and the store comes from that reading', async () => {
+    const n1 = state.nodes.find(n => n.name === 'n1')!
+    const stateFile = join(tmp, 'once.json')
+    await cp(join(n1.dir, 'node.json'), stateFile)
+    const o = {stateFile, nodeName: 'once'}
+    const src = await loadSource(o)
+    expect(src.record?.store).to.equal(state.store)
+    // gone before the store is read: what loadSource read is what the store comes from
+    await rm(stateFile)
+    expect((await readSourceStore(src, o))?.store).to.equal(state.store)
   })
 
   it('idle pods (no neighbour entry) are found where the node\'s conflist keeps host-local\'s allocations (its dataDir): from an inventory naming cniConfDir, and on the node alone', async () => {
@@ -166,6 +182,22 @@ describe('collect and offline trace (real kernel)', function () {
     expect(await readFile(join(tmp, 'idle-n1', 'inventory.yaml'), 'utf8')).to.contain(`ip: ${pod1.ip}`)
     const byRecord = await sh('ip', ['netns', 'exec', n1.netns, process.execPath, join(ROOT, 'bin', 'run.js'), 'collect', '--state-file', join(n1.dir, 'node.json'), '--out', join(tmp, 'idle-n1-record')])
     expect(byRecord.stdout).to.contain(': 1 host, 1 pod,')
+    // without lab exec's environment a host is its hostname, as on a real host; --node-name names it, and a name no directory can take is refused
+    expect(await readdir(join(tmp, 'idle-n1-record'))).to.include(isSafeName(hostname()) ? hostname() : 'local')
+    const bad = await cli(['collect', '--node-name', '../n1', '--out', join(tmp, 'bad-name')])
+    expect(bad.exitCode).to.equal(2)
+    expect(bad.stderr.trim().split('\n')).to.have.length(2)
+    expect(bad.stderr).to.contain("--node-name '../n1' is not a name")
+  })
+
+  it('the offline trace collect suggests crosses nodes when the pods allow it (two pods of one node meet on its bridge)', async () => {
+    const [p1, p2] = ['n1', 'n2'].map(n => state.pods.find(p => p.node === n)!)
+    const f = join(tmp, 'two-on-n1.yaml')
+    await writeFile(f, `nodes:\n${state.nodes.map(n => `  - name: ${n.name}\n    exec: netns:${n.netns}\n`).join('')}pods:\n`
+      + `  - {name: first, ip: ${p1.ip}, node: n1}\n  - {name: second, ip: ${p1.ip.replace(/\.\d+$/, '.250')}, node: n1}\n  - {name: far, ip: ${p2.ip}, node: n2}\n`)
+    const r = await cli(['collect', '--inventory', f, '--out', join(tmp, 'two-on-n1'), '--json'])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(JSON.parse(r.stdout).example).to.deep.equal(['first', 'far'])
   })
 
   it('a node that cannot be read costs only itself: collect writes the others, records it unread, exits 2 naming it; trace and doctor --snapshot say where its tables are missing', async () => {
@@ -330,6 +362,19 @@ describe('collect and offline trace (real kernel)', function () {
       const r = await cli(['trace', 'a', 'b', '--lab', name, '--snapshot', tmp])
       expect(r.exitCode).to.equal(2)
     })
+  })
+
+  // last: it takes a pod's namespace away from the lab
+  it('a lab namespace gone: trace and doctor --lab say how to build the lab again, not to fix an inventory there is none of', async () => {
+    const gone = state.pods.find(p => p.node === 'n3')!
+    await sh('ip', ['netns', 'del', gone.netns])
+    for (const args of [['trace', state.pods[0].name, state.pods[1].name, '--lab', name], ['doctor', '--lab', name]]) {
+      const r = await cli(args)
+      expect(r.exitCode, r.stderr).to.equal(2)
+      const [error, hint] = r.stderr.trim().split('\n')
+      expect(error).to.equal(`Error: cannot read pod '${gone.name}' (netns:${gone.netns}): Cannot open network namespace "${gone.netns}": No such file or directory`)
+      expect(hint).to.equal(`Hint: see \`ip netns list\`: a lab whose namespaces are gone is built again with flannelctl lab down --name ${name} && flannelctl lab up --name ${name} --nodes 3 --pods 1`)
+    }
   })
 
   it('leaves no namespace of its own behind (sanity)', async () => {

@@ -24,6 +24,11 @@ describe('a mistyped command', function () {
     const r = await cli(['lease', 'lst'])
     expect(r.exitCode).to.equal(2)
     expect(r.stderr).to.equal('Error: flannelctl has no command lease lst\nHint: did you mean flannelctl lease list? see flannelctl --help for the commands')
+    // before: "has no command trce pod-1a pod-2a", and no suggestion: the arguments were taken for the command
+    const withArgs = await cli(['trce', 'pod-1a', 'pod-2a'])
+    expect(withArgs.stderr).to.equal('Error: flannelctl has no command trce\nHint: did you mean flannelctl trace? see flannelctl --help for the commands')
+    const deep = await cli(['lab', 'pod', 'recreat', 'pod-1a'])
+    expect(deep.stderr).to.equal('Error: flannelctl has no command lab pod recreat\nHint: did you mean flannelctl lab pod recreate? see flannelctl --help for the commands')
     const none = await cli(['frobnicate'])
     expect(none.exitCode).to.equal(2)
     expect(none.stderr).to.equal('Error: flannelctl has no command frobnicate\nHint: see flannelctl --help for the commands')

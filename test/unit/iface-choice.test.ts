@@ -28,4 +28,15 @@ describe('resolveIface: the interface for node traffic', () => {
     expect(() => resolveIface(bare, undefined, undefined)).to.throw(/no IPv4 default route/)
       .with.property('hint', 'pass --iface; interfaces here: eth0, vethdd7c0a0c, vethf2cf564a')
   })
+
+  it('does not offer the pod bridge or flannel\'s vxlan device, which --iface refuses, though they have addresses', () => {
+    const node = {
+      links: [link('lo', 'loopback'), link('eth0', 'veth'), link('br-pods', 'bridge'), link('flannel.1', 'vxlan')],
+      addresses: [addr('eth0', '192.168.100.11'), addr('br-pods', '10.244.4.1'), addr('flannel.1', '10.244.4.0')],
+      routes: [],
+    } as unknown as HostSnapshot
+    // before: "pass --iface with one of: eth0 (192.168.100.11), cni0 (10.244.4.1), flannel.1 (10.244.4.0)"
+    expect(() => resolveIface(node, 'nope', undefined, 'br-pods')).to.throw('unknown interface \'nope\'')
+      .with.property('hint', 'pass --iface with one of: eth0 (192.168.100.11)')
+  })
 })

@@ -1,6 +1,6 @@
 /** Which lab a fault fits: the backend the store says now, not only the one lab up built. */
 import {expect} from 'chai'
-import {FAULTS, FaultShell, checkFits, choosePeer, repairSyncOrder} from '../../src/services/faults.js'
+import {FAULTS, FaultShell, checkFits, choosePeer, expectedSighting, repairSyncOrder} from '../../src/services/faults.js'
 import type {LabNode, LabState} from '../../src/services/lab.js'
 import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
 
@@ -145,5 +145,17 @@ describe('lab break: the repair it prints', () => {
     // before: n2 then n1 only, and n3 kept sending to n2's old MAC (doctor: VTEP_MAC_DRIFT on n3)
     const staleMac = {fault: fault('stale-vtep-mac'), node: lab.nodes[0], commands: ['[n2] ip link del flannel.1', '[n2] ip link add flannel.1 …']}
     expect(repairSyncOrder(lab, staleMac)).to.deep.equal(['n2', 'n1', 'n3'])
+  })
+})
+
+describe('lab break: what the trace it prints is expected to show', () => {
+  const sighting = (name: string) => expectedSighting(FAULTS.find(f => f.name === name)!.expect)
+
+  it('a fault that breaks only the reply says the reply fails, with or without a warning; others the disposition or the warning', () => {
+    // the request of mtu-mismatch is DELIVERED (fragmented: the vxlan device sends without DF); the peer's full-size reply is dropped
+    expect(sighting('mtu-mismatch')).to.equal('the reply fails with MTU_EXCEEDED')
+    expect(sighting('missing-return-route')).to.equal('the reply fails with NO_ROUTE, warning NO_RETURN_ROUTE')
+    expect(sighting('naive-masquerade')).to.equal('warning SOURCE_NATED')
+    expect(sighting('missing-fdb')).to.equal('FDB_MISSING')
   })
 })

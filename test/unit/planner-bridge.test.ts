@@ -32,6 +32,13 @@ describe('planner: the pod bridge deleted under its pods', () => {
     ])
   })
 
+  it('says why the new bridge has its MTU as the backend has it: room for the vxlan header, none for host-gw', () => {
+    const why = (type: 'vxlan' | 'host-gw') => planNode({...intent, backend: {...intent.backend, type}}, withoutBridge([]), {}).ops
+      .find(o => o.tool === 'ip' && o.args.join(' ') === `link set cni0 mtu ${intent.mtu}`)?.why
+    expect(why('host-gw')).to.equal('pod MTU: host-gw adds no header')
+    expect(why('vxlan')).to.equal('pod MTU leaves room for the vxlan header')
+  })
+
   it('leaves veths that are not a loose pod\'s: in a bridge already, docker\'s (7 digits), Calico\'s, one with an address', () => {
     const lines = ipLines(withoutBridge([veth('vethfe3b4783', 'docker0'), veth('veth1a2b3c4'), veth('cali1234567890a'), veth('veth0ddba11e')]))
     expect(lines.filter(l => l.includes('master'))).to.deep.equal([])

@@ -75,6 +75,13 @@ describe('trace render', () => {
     expect(back).to.contain('  Find out (on node2): ip neigh show dev flannel.1')
   })
 
+  it('a reply whose start was not read says so, in words true of a live source as of a snapshot', () => {
+    const t = traceFlow(loadWorld('flannel-vxlan'), {src: 'pod-a', dst: 'pod-b'})
+    const text = renderTrace({...t, returnPath: {...t.returnPath, disposition: 'INSUFFICIENT_INFO', hops: []}}, {color: false})
+    // before: "(the reply starts outside the snapshot)", on a live trace of this host alone too
+    expect(text).to.contain('Return path: INSUFFICIENT_INFO (the reply starts on a host whose tables were not read)')
+  })
+
   it('paints only when asked', () => {
     const t = traceFlow(loadWorld('flannel-vxlan'), {src: 'pod-a', dst: 'pod-b'})
     const plain = renderTrace(t, {color: false})

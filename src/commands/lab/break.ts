@@ -5,7 +5,7 @@ import {jsonFlag} from '../../cli/flags.js'
 import {labNameArg, loadLab} from '../../services/lab.js'
 import {RealRunner} from '../../adapters/runner.js'
 import {commandEcho} from '../../services/collect.js'
-import {FAULTS, breakLab, repairSyncOrder} from '../../services/faults.js'
+import {FAULTS, breakLab, expectedSighting, repairSyncOrder} from '../../services/faults.js'
 import {renderTable} from '../../ui/table.js'
 import {userError} from '../../errors.js'
 
@@ -39,7 +39,7 @@ export default class LabBreak extends BaseCommand {
     const {args, flags} = await this.parse(LabBreak)
     if (flags.list) {
       if (flags.json) return this.outJson(FAULTS.map(f => ({name: f.name, description: f.description, expectedDisposition: f.expect.disposition, warning: f.expect.warning ?? null, requires: f.requires ?? {}})))
-      this.out(renderTable(['FAULT', 'TRACE SHOWS', 'WHAT IT DOES'], FAULTS.map(f => [f.name, f.expect.warning ? `${f.expect.disposition} + ${f.expect.warning}` : f.expect.disposition, f.description])))
+      this.out(renderTable(['FAULT', 'TRACE SHOWS', 'WHAT IT DOES'], FAULTS.map(f => [f.name, `${f.expect.path === 'return' ? 'reply: ' : ''}${f.expect.warning ? `${f.expect.disposition} + ${f.expect.warning}` : f.expect.disposition}`, f.description])))
       return
     }
     if (!args.node || !args.fault) throw userError('lab break needs a node and a fault', 'e.g. flannelctl lab break n1 missing-fdb (flannelctl lab break --list shows the faults)')
@@ -54,10 +54,7 @@ export default class LabBreak extends BaseCommand {
     this.out(`broke lab ${state.name}: ${r.fault.name} on ${r.node.name} (peer ${r.peer.name})`)
     this.out(`  ${r.fault.description}`)
     for (const c of r.commands) this.out(`  ${c}`)
-    const expect = r.fault.expect.warning
-      ? `${r.fault.expect.path === 'return' ? 'the reply fails with ' + r.fault.expect.disposition + ', warning ' : 'warning '}${r.fault.expect.warning}`
-      : r.fault.expect.disposition
-    this.out(`see it:  ${traceCmd}   (expect ${expect})`)
+    this.out(`see it:  ${traceCmd}   (expect ${expectedSighting(r.fault.expect)})`)
     this.out(`         flannelctl doctor --lab ${state.name}`)
     const name = labNameArg(state.name)
     const syncs = repairSyncOrder(state, r).map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')

@@ -11,7 +11,7 @@ Exit codes: 0 listed (an empty store too: a note on stderr names it; a network c
   static override examples = [
     {description: 'The store named by --store or FLANNELCTL_STORE, else the one init recorded on this host', command: '<%= config.bin %> lease list'},
     {description: 'As JSON, with the network config', command: '<%= config.bin %> lease list --json'},
-    {description: 'An etcd store by address (a lab made with --store etcd runs one at 192.168.100.2, reachable from its nodes)', command: '<%= config.bin %> lease list --store etcd://192.168.100.2:2379'},
+    {description: 'An etcd store by address: a lab made with --store etcd runs one at 192.168.100.2, reachable from its nodes only (from this machine the address is not the lab\'s)', command: '<%= config.bin %> lab exec --name et n1 -- flannelctl lease list --store etcd://192.168.100.2:2379'},
   ]
 
   static override flags = {

@@ -6,7 +6,7 @@ import {peerTable} from '../../ui/peers.js'
 
 export default class PeerList extends BaseCommand {
   static override summary = 'Peers this host routes to, from the store and static, with their state on this host'
-  static override description = `One row per peer: its subnet, backend, public IP, VTEP MAC, where it comes from (store lease or static) and its state on this host (in-sync, drifted, missing). A store peer's backend is the one its lease announces; a static peer's is how this host reaches it: on a host-gw host directly (host-gw, no VTEP MAC), also one added with --vtep-mac, whose MAC is kept for a move back to vxlan. Run on a node; needs no flags after init.
+  static override description = `One row per peer: its subnet, backend, public IP, VTEP MAC, where it comes from (store lease or static) and its state on this host (in-sync, drifted, missing; off-link: a host-gw peer off this node's segment, which no route can reach). A store peer's backend is the one its lease announces; a static peer's is how this host reaches it: on a host-gw host directly (host-gw, no VTEP MAC), also one added with --vtep-mac, whose MAC is kept for a move back to vxlan. Run on a node; needs no flags after init.
 
 Exit codes: 0 listed, 2 not initialised, bad input or a store that cannot be read.`
   static override examples = [
