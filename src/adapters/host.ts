@@ -104,6 +104,9 @@ const FLANNEL_NFT_READ: ShellCommand = {
  * that runs the read script reads the sysctls itself instead of starting grep for them. `whole`
  * files are read by `cat`, one read(2): dash's `read` takes a byte per read(2), and a /proc/sys
  * file of numbers answers only the first (`ip_local_port_range` read so is `3`, not `32768\t60999`).
+ * So a builtin read gives a value's first digit only: right for every key interestingSysctls names
+ * (0–2 each), and for app_solicit, which is only asked whether it is above 0 (a first digit is 0
+ * only for 0). A key that can reach 10 and is read for its value belongs in `whole`.
  */
 export function sysctlRead(paths: ShellWord[], whole: string[] = []): ShellCommand {
   const byCat = whole.length === 0 ? '' : ` for f in ${whole.map(shellWord).join(' ')}; do [ -r "$f" ] && v=$(cat -- "$f") && printf '%s:%s\\n' "$f" "$v"; done 2>/dev/null;`

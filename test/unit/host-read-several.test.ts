@@ -11,6 +11,7 @@ import {HostAdapter, sysctlRead} from '../../src/adapters/host.js'
 import {framedScript, newMarker, takeFrame} from '../../src/adapters/shell-script.js'
 import {RealRunner, type Runner} from '../../src/adapters/runner.js'
 import type {Target} from '../../src/adapters/target.js'
+import {interestingSysctls} from '../../src/core/model.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
 
 describe('HostAdapter.readFiles (one program run for several files)', () => {
@@ -64,6 +65,15 @@ describe('HostAdapter.readFiles (one program run for several files)', () => {
       return takeFrame(r.stdout, r.stderr, marker)?.result.stdout
     }
     expect(await read(sysctlRead([], [path, join(dir, 'missing')]))).to.equal(grep.stdout)
+  })
+})
+
+describe('interestingSysctls: keys a builtin read gets right', () => {
+  it('names only keys whose values are one digit, or are asked only whether they are above 0', () => {
+    // sysctlRead's builtin loop returns a /proc/sys value's first byte only (see its comment)
+    const oneDigit = /^net\.(ipv4\.(ip_forward|icmp_errors_use_inbound_ifaddr|icmp_echo_ignore_all|conf\..+\.(rp_filter|proxy_arp|forwarding|accept_local))|bridge\.bridge-nf-call-iptables)$/
+    const aboveZero = /^net\.ipv4\.neigh\..+\.app_solicit$/
+    for (const key of interestingSysctls(['eth0', 'flannel.1', 'cni0'])) expect(oneDigit.test(key) || aboveZero.test(key), key).to.equal(true)
   })
 })
 
