@@ -1281,3 +1281,26 @@ describe('trace against the kernel: the source is validated after the route look
     expect(t.warnings.find(w => w.code === 'NO_RETURN_ROUTE')!.message).to.contain('an address of r1 itself')
   })
 })
+
+describe('trace against the kernel: the mark mangle PREROUTING gives, tested after routing', () => {
+  // r1: mangle PREROUTING `-p icmp -j MARK --set-mark 0x1`, filter FORWARD `-m mark --mark 0x1 -j DROP`.
+  // r2: mangle PREROUTING marks UDP for 10.91.3.3 0x10/0xff, nat PREROUTING DNATs it to 10.91.3.2,
+  // filter FORWARD `-p udp -m mark --mark 0x10/0x10 -j REJECT`.
+  // kernel: the ping dies at r1's FORWARD DROP (its counter moved); UDP to 10.91.3.3 at r2's REJECT,
+  // UDP to 10.91.3.2 gets its answer: the skb keeps the mark from PREROUTING to FORWARD
+  it('carries the mark a MARK rule surely gives into FORWARD: decided, not assumed 0', async () => {
+    const ping = await trace('router-chain-mangle-mark', {src: 'a', dst: '10.91.3.2'})
+    expect(ping.disposition).to.equal('DENIED_BY_FILTER')
+    expect(ping.failure).to.include({node: 'r1', evidence: '-A FORWARD -m mark --mark 0x1 -j DROP'})
+    expect(ping.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('marks by the destination the packet had before nat PREROUTING rewrote it', async () => {
+    const udp = await trace('router-chain-mangle-mark', {src: 'a', dst: '10.91.3.3', proto: 'udp', dport: 80})
+    expect(udp.disposition).to.equal('DENIED_BY_FILTER')
+    expect(udp.failure).to.include({node: 'r2', evidence: '-A FORWARD -p udp -m mark --mark 0x10/0x10 -j REJECT --reject-with icmp-port-unreachable'})
+    const other = await trace('router-chain-mangle-mark', {src: 'a', dst: '10.91.3.2', proto: 'udp', dport: 80})
+    expect(other.disposition).to.equal('DELIVERED')
+    expect(other.warnings.filter(w => w.message.includes('packet mark unknown'))).to.deep.equal([])
+  })
+})
