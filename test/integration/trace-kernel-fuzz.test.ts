@@ -20,6 +20,7 @@
  * FC_KDIFF_CASE=i runs only case i of that seed. A failure prints the seed, the case's index and
  * the commands that built it, to replay by hand or with those variables; FC_KDIFF_COLLECT=DIR also
  * writes the hosts' tables of each disagreeing case there (`collect --format txt`), a fixture's start.
+ * FC_KDIFF_TAG=fz makes the namespaces fckd-fz…-HOST (for several hunts on one machine).
  */
 import {expect} from 'chai'
 import fc from 'fast-check'
@@ -64,6 +65,12 @@ const prefix = fc.tuple(fc.constantFrom(...ADDRESSES), fc.constantFrom(8, 16, 23
 const neg = fc.boolean().map(b => (b ? '! ' : ''))
 const mark = fc.constantFrom('0x1', '0x2', '0x10', '0x3')
 const markMask = fc.tuple(mark, fc.constantFrom('', '/0x1', '/0x2', '/0xff')).map(([m, k]) => m + k)
+/** a MARK or CONNMARK target: what each does to the packet's mark (CONNMARK --restore-mark gives it the connection's, which the trace cannot see) */
+const markTarget = fc.oneof(
+  fc.tuple(fc.constantFrom('--set-xmark', '--set-mark'), mark, fc.constantFrom('', '/0x1', '/0x3', '/0xff', '/0xffffffff')).map(([op, m, k]) => `MARK ${op} ${m}${k}`),
+  fc.tuple(fc.constantFrom('--or-mark', '--and-mark', '--xor-mark'), mark).map(([op, m]) => `MARK ${op} ${m}`),
+  fc.constantFrom('CONNMARK --save-mark', 'CONNMARK --restore-mark', 'CONNMARK --set-xmark 0x2/0xff'),
+)
 const table = fc.constantFrom('main', '100', '200')
 
 const routeCmd = (r: Router) => fc.oneof(
@@ -107,7 +114,7 @@ const matches = (r: Router, chain: Chain) => {
     ...(outOk && chain !== 'fckd-U' ? [fc.tuple(neg, ifaceName(r)).map(([n, i]) => `${n}-o ${i}`) ] : []),
     protoMatch,
     fc.tuple(neg, fc.constantFrom('NEW', 'ESTABLISHED', 'RELATED,ESTABLISHED', 'INVALID', 'DNAT', 'SNAT', 'NEW,DNAT')).map(([n, s]) => `-m conntrack ${n}--ctstate ${s}`),
-    ...(chain === 'PREROUTING' ? [] : [fc.tuple(neg, markMask).map(([n, m]) => `-m mark ${n}--mark ${m}`)]),
+    fc.tuple(neg, markMask).map(([n, m]) => `-m mark ${n}--mark ${m}`),
     fc.tuple(fc.constantFrom('--dst-type', '--src-type'), neg, fc.constantFrom('LOCAL', 'UNICAST', 'BROADCAST'),
       fc.constantFrom('', '', ...(inOk && chain !== 'fckd-U' ? [' --limit-iface-in'] : []), ...(outOk && chain !== 'fckd-U' ? [' --limit-iface-out'] : [])))
       .map(([w, n, t, limit]) => `-m addrtype ${n}${w} ${t}${limit}`),
@@ -123,13 +130,14 @@ const filterTarget = (chain: Chain, m: string) => fc.constantFrom(
 const filterRule = (r: Router) => fc.constantFrom<Chain>('FORWARD', 'FORWARD', 'INPUT', 'OUTPUT', 'fckd-U')
   .chain(chain => matches(r, chain).chain(m => filterTarget(chain, m).map(t => `iptables -A ${chain} ${m} ${t}`.replace(/ +/g, ' '))))
 const policy = fc.tuple(fc.constantFrom('FORWARD', 'INPUT', 'OUTPUT'), fc.constantFrom('DROP')).map(([c, p]) => `iptables -P ${c} ${p}`)
-const markRule = (r: Router) => fc.tuple(matches(r, 'PREROUTING'), fc.constantFrom('--set-mark 0x1', '--set-mark 0x2', '--set-mark 0x10', '--set-xmark 0x3/0x1', '--or-mark 0x2'))
-  .map(([m, t]) => `iptables -t mangle -A PREROUTING ${m} -j MARK ${t}`.replace(/ +/g, ' '))
+/** a marking rule in mangle: PREROUTING's mark is routed by (`fwmark` rules) and tested in FORWARD/INPUT and nat; OUTPUT's re-routes what the router sends */
+const markRule = (r: Router) => fc.constantFrom<Chain>('PREROUTING', 'PREROUTING', 'FORWARD', 'OUTPUT', 'POSTROUTING')
+  .chain(chain => fc.tuple(matches(r, chain), markTarget).map(([m, t]) => `iptables -t mangle -A ${chain} ${m} -j ${t}`.replace(/ +/g, ' ')))
 const snatRule = (r: Router) => fc.tuple(matches(r, 'POSTROUTING'), fc.constantFrom('MASQUERADE', r === 'r1' ? 'SNAT --to-source 10.91.2.1' : 'SNAT --to-source 10.91.3.1', 'SNAT --to-source 10.91.2.77'))
   .map(([m, t]) => `iptables -t nat -A POSTROUTING ${m} -j ${t}`.replace(/ +/g, ' '))
 const dnatRule = (r: Router) => fc.tuple(
   fc.option(fc.tuple(neg, fc.constantFrom('10.91.3.2', '10.91.3.0/24', '10.91.2.2')).map(([n, p]) => `${n}-d ${p}`), {nil: ''}),
-  fc.option(fc.constantFrom(...DEVICES[r]).map(d => `-i ${d}`), {nil: ''}),
+  fc.option(fc.oneof(fc.constantFrom(...DEVICES[r]).map(d => `-i ${d}`), fc.tuple(neg, markMask).map(([n, m]) => `-m mark ${n}--mark ${m}`)), {nil: ''}),
   fc.constantFrom('', '-p udp', '-p tcp', '-p tcp --dport 80', '-p udp --dport 8080'),
   fc.constantFrom('10.91.3.3', '10.91.3.2', '10.91.2.2'),
   fc.boolean(),
@@ -140,7 +148,7 @@ const sysctl = (r: Router) => fc.oneof(
 )
 const item = (r: Router) => fc.oneof(
   {arbitrary: routeCmd(r), weight: 4}, {arbitrary: ruleCmd(r), weight: 3}, {arbitrary: filterRule(r), weight: 6},
-  {arbitrary: policy, weight: 1}, {arbitrary: markRule(r), weight: 2}, {arbitrary: snatRule(r), weight: 2},
+  {arbitrary: policy, weight: 1}, {arbitrary: markRule(r), weight: 3}, {arbitrary: snatRule(r), weight: 2},
   {arbitrary: dnatRule(r), weight: 2}, {arbitrary: sysctl(r), weight: 2},
 )
 const caseArb: fc.Arbitrary<Case> = fc.record({
@@ -160,6 +168,8 @@ const PINNED: (Case & {why: string})[] = [
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['ip route replace 10.91.2.0/24 via 10.91.9.9 dev n0 onlink table main'], r2: []}},
   {why: 'the source is validated after the route lookup: an unreachable route answers though strict rp_filter would drop',
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['sysctl -qw net.ipv4.conf.a0.rp_filter=1', 'ip rule add iif lo to 10.91.1.2 pref 100 lookup 100', 'ip route replace 10.91.1.2 via 10.91.4.2 table 100', 'ip route replace unreachable 10.91.3.0/24'], r2: []}},
+  {why: 'the mark mangle PREROUTING gives (by the destination before the DNAT) is the one filter FORWARD tests',
+    proto: 'udp', dport: 80, dst: '10.91.3.3', setup: {r1: [], r2: ['iptables -t mangle -A PREROUTING -d 10.91.3.3 -p udp -j MARK --set-xmark 0x10/0xff', 'iptables -t nat -A PREROUTING -d 10.91.3.3 -p udp -j DNAT --to-destination 10.91.3.2', 'iptables -A FORWARD -p udp -m mark --mark 0x10/0x10 -j REJECT']}},
 ]
 
 // ---- the kernel's side ------------------------------------------------------------------------
@@ -221,7 +231,8 @@ describe('trace against the kernel: random router configurations', function () {
   const seed = Number(process.env.FC_KDIFF_SEED ?? 1)
   const only = process.env.FC_KDIFF_CASE === undefined ? undefined : Number(process.env.FC_KDIFF_CASE)
   this.timeout(60000 + runs * 20000)
-  const tag = uniqueLab('')
+  // FC_KDIFF_TAG begins the namespaces' tag, so runs side by side on one machine tell theirs apart
+  const tag = uniqueLab(process.env.FC_KDIFF_TAG ?? '')
   const ns = (h: string) => `fckd-${tag}-${h}`
   const hosts = ['a', 'r1', 'r2', 'b']
   const servers: ChildProcess[] = []
