@@ -2,7 +2,9 @@
  * A randomised differential test of trace against the kernel. Each case draws (fast-check, seeded)
  * a configuration for the two routers of a chain a → r1 → r2 → b (a second link r1 n0 ↔ r2 n0 beside
  * m0) from a grammar of what docs/trace.md's coverage table calls exact: routes in several tables,
- * `ip rule`, iptables filter/mangle/nat rules and user chains, rp_filter and forwarding per device.
+ * `ip rule` (with `fwmark`), iptables filter/mangle/nat rules and a user chain in each (with the
+ * -i/-o of the hooks that reach it), marks (MARK and CONNMARK in every mangle chain, `-m mark` in
+ * filter, mangle and nat), rp_filter and forwarding per device.
  * It probes from a (ping, or a UDP/TCP exchange with an echo server on r1, r2 and b) and compares
  * what the kernel did with `trace a DST --json`:
  * - whether the reply came back, against request and reply DELIVERED;
@@ -93,7 +95,9 @@ const ruleCmd = (r: Router) => fc.tuple(
   fc.constantFrom('lookup 100', 'lookup 200', 'lookup main', 'blackhole', 'unreachable', 'prohibit'),
 ).map(([not, selectors, pref, action]) => `ip rule add ${not}${selectors} pref ${pref} ${action}`.replace(/ +/g, ' '))
 
-type Chain = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING' | 'fckd-U'
+type Chain = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING' | 'fckd-U' | 'fckd-M' | 'fckd-N'
+/** the user chains: filter's fckd-U, jumped to from FORWARD, INPUT and OUTPUT, mangle's fckd-M, from each of its chains, nat's fckd-N from POSTROUTING */
+const userChain = (chain: Chain) => chain.startsWith('fckd-')
 const ifaceName = (r: Router) => fc.constantFrom(...DEVICES[r], 'm+', 'n+', 'b+', 'a+', 'eth+')
 const protoMatch = fc.oneof(
   fc.constant(''),
@@ -103,20 +107,26 @@ const protoMatch = fc.oneof(
     .map(([p, d, s, m]) => `-p ${p}${d}${s}${m}`),
   fc.option(fc.constantFrom('echo-request', 'echo-reply', 'destination-unreachable', 'port-unreachable'), {nil: ''}).map(t => `-p icmp${t ? ` --icmp-type ${t}` : ''}`),
 )
-/** the matches of a rule in `chain`: which of -i/-o the hook allows */
+/**
+ * the matches of a rule in `chain`: which of -i/-o the hook allows. A user chain takes both, as
+ * iptables does whatever jumps there: the device a packet lacks at that hook (-o in a chain
+ * reached from PREROUTING or INPUT, -i from OUTPUT) is none, so `-o X` never matches there and
+ * `! -o X` always does. addrtype's --limit-iface-* is checked against the hooks that reach the
+ * chain (the jump would be refused), so it stays in the built-in chains.
+ */
 const matches = (r: Router, chain: Chain) => {
   const inOk = chain !== 'OUTPUT' && chain !== 'POSTROUTING'
   const outOk = chain !== 'INPUT' && chain !== 'PREROUTING'
   const kinds: fc.Arbitrary<string>[] = [
     fc.tuple(neg, prefix).map(([n, p]) => `${n}-s ${p}`),
     fc.tuple(neg, prefix).map(([n, p]) => `${n}-d ${p}`),
-    ...(inOk && chain !== 'fckd-U' ? [fc.tuple(neg, ifaceName(r)).map(([n, i]) => `${n}-i ${i}`) ] : []),
-    ...(outOk && chain !== 'fckd-U' ? [fc.tuple(neg, ifaceName(r)).map(([n, i]) => `${n}-o ${i}`) ] : []),
+    ...(inOk ? [fc.tuple(neg, ifaceName(r)).map(([n, i]) => `${n}-i ${i}`) ] : []),
+    ...(outOk ? [fc.tuple(neg, ifaceName(r)).map(([n, i]) => `${n}-o ${i}`) ] : []),
     protoMatch,
     fc.tuple(neg, fc.constantFrom('NEW', 'ESTABLISHED', 'RELATED,ESTABLISHED', 'INVALID', 'DNAT', 'SNAT', 'NEW,DNAT')).map(([n, s]) => `-m conntrack ${n}--ctstate ${s}`),
     fc.tuple(neg, markMask).map(([n, m]) => `-m mark ${n}--mark ${m}`),
     fc.tuple(fc.constantFrom('--dst-type', '--src-type'), neg, fc.constantFrom('LOCAL', 'UNICAST', 'BROADCAST'),
-      fc.constantFrom('', '', ...(inOk && chain !== 'fckd-U' ? [' --limit-iface-in'] : []), ...(outOk && chain !== 'fckd-U' ? [' --limit-iface-out'] : [])))
+      fc.constantFrom('', '', ...(inOk && !userChain(chain) ? [' --limit-iface-in'] : []), ...(outOk && !userChain(chain) ? [' --limit-iface-out'] : [])))
       .map(([w, n, t, limit]) => `-m addrtype ${n}${w} ${t}${limit}`),
     fc.tuple(fc.constantFrom('--src-range', '--dst-range'), neg, fc.constantFrom('10.91.1.1-10.91.1.9', '10.91.3.2-10.91.3.2', '10.91.2.0-10.91.4.255', '10.91.3.3-10.91.3.9')).map(([w, n, range]) => `-m iprange ${n}${w} ${range}`),
   ]
@@ -131,10 +141,15 @@ const filterRule = (r: Router) => fc.constantFrom<Chain>('FORWARD', 'FORWARD', '
   .chain(chain => matches(r, chain).chain(m => filterTarget(chain, m).map(t => `iptables -A ${chain} ${m} ${t}`.replace(/ +/g, ' '))))
 const policy = fc.tuple(fc.constantFrom('FORWARD', 'INPUT', 'OUTPUT'), fc.constantFrom('DROP')).map(([c, p]) => `iptables -P ${c} ${p}`)
 /** a marking rule in mangle: PREROUTING's mark is routed by (`fwmark` rules) and tested in FORWARD/INPUT and nat; OUTPUT's re-routes what the router sends */
-const markRule = (r: Router) => fc.constantFrom<Chain>('PREROUTING', 'PREROUTING', 'FORWARD', 'OUTPUT', 'POSTROUTING')
+const markRule = (r: Router) => fc.constantFrom<Chain>('PREROUTING', 'PREROUTING', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'fckd-M', 'fckd-M')
   .chain(chain => fc.tuple(matches(r, chain), markTarget).map(([m, t]) => `iptables -t mangle -A ${chain} ${m} -j ${t}`.replace(/ +/g, ' ')))
-const snatRule = (r: Router) => fc.tuple(matches(r, 'POSTROUTING'), fc.constantFrom('MASQUERADE', r === 'r1' ? 'SNAT --to-source 10.91.2.1' : 'SNAT --to-source 10.91.3.1', 'SNAT --to-source 10.91.2.77'))
-  .map(([m, t]) => `iptables -t nat -A POSTROUTING ${m} -j ${t}`.replace(/ +/g, ' '))
+/** a jump (or goto, or RETURN) into mangle's user chain, whose -i/-o rules then meet packets of that hook */
+const mangleJump = (r: Router) => fc.constantFrom<Chain>('PREROUTING', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'fckd-M')
+  .chain(chain => fc.tuple(matches(r, chain), fc.constantFrom(...(chain === 'fckd-M' ? ['-j RETURN'] : ['-j fckd-M', '-j fckd-M', '-g fckd-M']))).map(([m, t]) => `iptables -t mangle -A ${chain} ${m} ${t}`.replace(/ +/g, ' ')))
+/** a source NAT in POSTROUTING or in fckd-N, which it jumps to: there `-i` matches the receiving device (ip_output gives the hook skb->dev), though iptables refuses it in POSTROUTING itself */
+const snatRule = (r: Router) => fc.constantFrom<Chain>('POSTROUTING', 'POSTROUTING', 'fckd-N').chain(chain => fc.tuple(matches(r, chain),
+  fc.constantFrom('MASQUERADE', r === 'r1' ? 'SNAT --to-source 10.91.2.1' : 'SNAT --to-source 10.91.3.1', 'SNAT --to-source 10.91.2.77', ...(chain === 'fckd-N' ? ['RETURN'] : ['fckd-N', 'fckd-N'])))
+  .map(([m, t]) => `iptables -t nat -A ${chain} ${m} -j ${t}`.replace(/ +/g, ' ')))
 const dnatRule = (r: Router) => fc.tuple(
   fc.option(fc.tuple(neg, fc.constantFrom('10.91.3.2', '10.91.3.0/24', '10.91.2.2')).map(([n, p]) => `${n}-d ${p}`), {nil: ''}),
   fc.option(fc.oneof(fc.constantFrom(...DEVICES[r]).map(d => `-i ${d}`), fc.tuple(neg, markMask).map(([n, m]) => `-m mark ${n}--mark ${m}`)), {nil: ''}),
@@ -148,7 +163,7 @@ const sysctl = (r: Router) => fc.oneof(
 )
 const item = (r: Router) => fc.oneof(
   {arbitrary: routeCmd(r), weight: 4}, {arbitrary: ruleCmd(r), weight: 3}, {arbitrary: filterRule(r), weight: 6},
-  {arbitrary: policy, weight: 1}, {arbitrary: markRule(r), weight: 3}, {arbitrary: snatRule(r), weight: 2},
+  {arbitrary: policy, weight: 1}, {arbitrary: markRule(r), weight: 3}, {arbitrary: mangleJump(r), weight: 1}, {arbitrary: snatRule(r), weight: 2},
   {arbitrary: dnatRule(r), weight: 2}, {arbitrary: sysctl(r), weight: 2},
 )
 const caseArb: fc.Arbitrary<Case> = fc.record({
@@ -276,7 +291,7 @@ describe('trace against the kernel: random router configurations', function () {
   /** the router as the base chain has it: empty tables with ACCEPT policies, the kernel's rules, one route, forwarding on, rp_filter off */
   const reset = async (r: Router) => {
     const empty = ['raw', 'mangle', 'nat', 'filter'].map(t => `*${t}\nCOMMIT`).join('\n')
-    await run(r, `printf '${empty.replace(/\n/g, '\\n')}\\n' | iptables-restore && iptables -N fckd-U
+    await run(r, `printf '${empty.replace(/\n/g, '\\n')}\\n' | iptables-restore && iptables -N fckd-U && iptables -t mangle -N fckd-M && iptables -t nat -N fckd-N
 ip rule flush && ip rule add pref 32766 lookup main && ip rule add pref 32767 lookup default
 ip route flush table 100; ip route flush table 200; ip route flush table main proto boot
 ${Object.entries(ADDRESS_OF[r]).map(([d, ip]) => `ip route replace ${cidr(ip, 24)} dev ${d} proto kernel scope link src ${ip}`).join('\n')}

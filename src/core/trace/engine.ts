@@ -1693,7 +1693,7 @@ class Walk {
       if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
       return packet
     }
-    // POSTROUTING rules cannot match `-i`; the receiving device only tells which hooks the packet passed.
+    // iptables refuses `-i` in POSTROUTING itself, but a chain it jumps to matches it: ip_output hands the hook the receiving device (skb->dev)
     const outcome = postrouting(view, this.facts(view, packet, inDev, dev), nexthop)
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
