@@ -1304,3 +1304,16 @@ describe('trace against the kernel: the mark mangle PREROUTING gives, tested aft
     expect(other.warnings.filter(w => w.message.includes('packet mark unknown'))).to.deep.equal([])
   })
 })
+
+describe('trace against the kernel: a NOARP neighbour entry with a MAC nobody has', () => {
+  // r1: `ip neigh replace 10.91.2.2 lladdr 02:00:00:00:00:01 dev m0 nud noarp`, which a plain `ip neigh show` does not list.
+  // kernel: a's ping to b is lost (r1 sends its frames to 02:00:00:00:00:01), its ping to r2's 10.91.4.2 by n0 passes;
+  // the printed fix (the entry with r2's MAC) makes the ping to b pass
+  it('collect reads it (`ip neigh show nud all`), and the trace ends where the frames die', async () => {
+    const t = await trace('router-chain-noarp', {src: 'a', dst: '10.91.3.2'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'r1', step: 'neigh', evidence: '10.91.2.2 dev m0 lladdr 02:00:00:00:00:01 NOARP'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip neigh replace 10.91.2.2 lladdr fa:42:57:ef:82:52 dev m0'}])
+    expect((await trace('router-chain-noarp', {src: 'a', dst: '10.91.4.2'})).disposition).to.equal('DELIVERED')
+  })
+})
