@@ -1317,3 +1317,16 @@ describe('trace against the kernel: a NOARP neighbour entry with a MAC nobody ha
     expect((await trace('router-chain-noarp', {src: 'a', dst: '10.91.4.2'})).disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: a masquerade that picks the source port from a range', () => {
+  // r1: nat `-A POSTROUTING -o m0 -p udp -j MASQUERADE --to-ports 2000-3000`, filter FORWARD
+  // `-d 10.91.1.2 -p udp --dport 2000:3000 -j DROP`; r2: filter FORWARD `-p udp --sport 32768:60999 -j DROP`.
+  // kernel: UDP from a (port 40000) to b:80 gets its answer; b saw 10.91.2.1:2676; neither DROP counted a packet
+  it('moves the client\'s port into the range: r2\'s rule on the ephemeral range no longer matches, r1\'s on the reply after it maps it back neither', async () => {
+    const t = await trace('router-chain-masquerade-ports', {src: 'a', dst: 'b', proto: 'udp', dport: 80})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.hops[1].steps.find(s => s.kind === 'nat')!.explanation).to.equal('POSTROUTING MASQUERADE, its port one the kernel picks from 2000-3000: source 10.91.1.2 becomes 10.91.2.1')
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+})

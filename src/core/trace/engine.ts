@@ -28,7 +28,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {type Decision, type Hook, type PacketFacts, type PickKind, dropTables, rejectAnswer} from './iptables.js'
+import {type Decision, type Hook, type PacketFacts, type PickKind, EPHEMERAL_PORTS, dropTables, rejectAnswer} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
 import {
@@ -136,6 +136,8 @@ interface Packet {
    * decided by the range (see EPHEMERAL_PORTS)
    */
   ephemeral?: 'sport' | 'dport'
+  /** the range that ephemeral port lies in where a source NAT's `--to-ports` picked it (none: the client's kernel did) */
+  portRange?: readonly [number, number]
   size?: number
   /** one less for every host that routes it on; a bridge does not touch it */
   ttl: number
@@ -538,6 +540,11 @@ class Walk {
     const back = {...packet, [field]: undo.from}
     // the reply's source port is the request's destination port a DNAT rewrote
     if (rewrote === 'dst' && undo.fromPort !== undefined && packet.sport === undo.toPort) back.sport = undo.fromPort
+    // its destination port the request's source port a source NAT picked
+    if (rewrote === 'src' && undo.fromPort !== undefined && packet.dport === undo.toPort) {
+      back.dport = undo.fromPort
+      back.portRange = undo.fromRange
+    }
     this.lastPacket = back
     this.step(hop, 'nat', 'de-nat', undo.evidence, rewrote === 'src'
       ? `conntrack maps the reply for ${undo.to} back to ${undo.from}, the address this host rewrote on the way out`
@@ -1314,6 +1321,7 @@ class Walk {
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral,
+      ...(packet.portRange !== undefined ? {ephemeralRange: packet.portRange} : {}),
       inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size ?? (this.mssRewrites !== undefined && packet.proto === 'tcp' ? HANDSHAKE_LENGTH : undefined), pktType: view.frameKindFor(packet.dst),
@@ -1705,14 +1713,29 @@ class Walk {
       }
       return packet
     }
-    const translated = {...packet, src: outcome.newSrc}
+    const translated: Packet = {...packet, src: outcome.newSrc, ...this.natSourcePort(packet, d.toPorts)}
+    const ports = translated.sport !== packet.sport || translated.portRange !== packet.portRange
+      ? `, its port one the kernel picks from ${d.toPorts![0]}-${d.toPorts![1]}` : ''
     this.step(hop, 'nat', outcome.verdict, d.evidence,
-      `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}: source ${packet.src} becomes ${outcome.newSrc}${packet.tunnel ? ' (outer packet)' : ''}`)
+      `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}${ports}: source ${packet.src} becomes ${outcome.newSrc}${packet.tunnel ? ' (outer packet)' : ''}`)
     if (packet.tunnel === undefined) {
-      this.nat.push({node: view.name, field: 'src', from: packet.src, to: outcome.newSrc, evidence: d.evidence})
+      this.nat.push({node: view.name, field: 'src', from: packet.src, to: outcome.newSrc, evidence: d.evidence,
+        ...(ports !== '' ? {fromPort: packet.sport, toPort: translated.sport, fromRange: packet.portRange} : {})})
       this.lastPacket = translated
     }
     return translated
+  }
+
+  /**
+   * The source port a source NAT with ports (`--to-ports P1-P2`, `--to-source A:P1-P2`) leaves: the
+   * kernel keeps one inside the range and picks one at random in it otherwise (get_unique_tuple), so
+   * a port that may lie outside becomes one known by its range only, as a client's ephemeral port is.
+   */
+  private natSourcePort(packet: Packet, ports: [number, number] | undefined): Pick<Packet, 'sport' | 'ephemeral' | 'portRange'> | undefined {
+    if (ports === undefined || packet.sport === undefined || (packet.proto !== 'tcp' && packet.proto !== 'udp')) return undefined
+    const now = packet.ephemeral === 'sport' ? packet.portRange ?? EPHEMERAL_PORTS : [packet.sport, packet.sport] as const
+    if (now[0] >= ports[0] && now[1] <= ports[1]) return undefined
+    return {sport: ports[0], ephemeral: 'sport', portRange: ports}
   }
 
   // ---- link layer: Ethernet, veth, bridge
@@ -2715,6 +2738,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     // frames longer than their MTU); a TCP or UDP reply's size is unknown.
     const reply: Packet = {
       src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport, ...(seen.ephemeral === 'sport' ? {ephemeral: 'dport' as const} : {}),
+      ...(seen.portRange !== undefined ? {portRange: seen.portRange} : {}),
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     }

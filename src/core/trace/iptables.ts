@@ -16,6 +16,8 @@ export interface PacketFacts {
   dport?: number
   /** which port is the client's ephemeral one (see EPHEMERAL_PORTS): its value is a stand-in, only its range is known */
   ephemeral?: 'sport' | 'dport'
+  /** the range that port lies in where a source NAT's `--to-ports` picked it (else EPHEMERAL_PORTS) */
+  ephemeralRange?: readonly [number, number]
   inDev?: string
   outDev?: string
   /**
@@ -345,7 +347,7 @@ export function rangesCover(ranges: readonly (readonly [number, number])[], with
 function portMatches(spec: string, p: PacketFacts, field: 'sport' | 'dport'): Tri {
   if (p.ephemeral !== field) return portIn(spec, p[field])
   const ranges = portRanges(spec)
-  return ranges === undefined ? 'unknown' : rangesCover(ranges, EPHEMERAL_PORTS)
+  return ranges === undefined ? 'unknown' : rangesCover(ranges, p.ephemeralRange ?? EPHEMERAL_PORTS)
 }
 
 /** `A-B` (iprange): inclusive; a malformed range is unknown rather than false. */
@@ -653,7 +655,7 @@ function packetInHashSet(set: IpSet, dirs: string[], p: PacketFacts): Tri {
         if (!/^\d+$/.test(port)) return 'unknown'
         const field = src ? 'sport' : 'dport'
         ephemeral = p.ephemeral === field
-        matches = proto === p.proto && (ephemeral ? rangesCover([[Number(port), Number(port)]], EPHEMERAL_PORTS) !== false : Number(port) === p[field])
+        matches = proto === p.proto && (ephemeral ? rangesCover([[Number(port), Number(port)]], p.ephemeralRange ?? EPHEMERAL_PORTS) !== false : Number(port) === p[field])
       } else {
         if (value.includes('-')) return 'unknown'
         const addr = src ? p.src : p.dst

@@ -15,9 +15,11 @@ export interface NatRecord {
   /** the address before and after translation */
   from: string
   to: string
-  /** the port before and after, when a DNAT/REDIRECT rewrote it too */
+  /** the port before and after, when a DNAT/REDIRECT (or a source NAT with ports) rewrote it too */
   fromPort?: number
   toPort?: number
+  /** the range the port before lay in, where it was one known by its range only */
+  fromRange?: readonly [number, number]
   evidence: string
 }
 

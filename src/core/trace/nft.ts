@@ -542,7 +542,7 @@ class ChainWalk {
       if (proto === 'th' || proto === 'tcp' || proto === 'udp') {
         if (proto === 'th' ? p.proto !== 'tcp' && p.proto !== 'udp' : p.proto !== proto) return 'absent'
         if ((field === 'dport' || field === 'sport') && p.ephemeral === field) {
-          return {t: 'range', v: EPHEMERAL_PORTS, why: `\`${proto} ${field}\` is ${EPHEMERAL_PORT_UNSEEN.needs} (\`${EPHEMERAL_PORT_UNSEEN.settledBy}\` would tell)`}
+          return {t: 'range', v: p.ephemeralRange ?? EPHEMERAL_PORTS, why: `\`${proto} ${field}\` is ${EPHEMERAL_PORT_UNSEEN.needs} (\`${EPHEMERAL_PORT_UNSEEN.settledBy}\` would tell)`}
         }
         // a port the flow does not name is no listed port
         if (field === 'dport' || field === 'sport') return {t: 'num', v: (field === 'dport' ? p.dport : p.sport) ?? -1}
