@@ -4,7 +4,8 @@
  * m0) from a grammar of what docs/trace.md's coverage table calls exact: routes in several tables,
  * `ip rule` (with `fwmark`), iptables filter/mangle/nat rules and a user chain in each (with the
  * -i/-o of the hooks that reach it), marks (MARK and CONNMARK in every mangle chain, `-m mark` in
- * filter, mangle and nat), rp_filter and forwarding per device.
+ * filter, mangle and nat), NAT to address and port ranges (DNAT, SNAT, MASQUERADE --to-ports,
+ * REDIRECT), rp_filter and forwarding per device.
  * It probes from a (ping, or a UDP/TCP exchange with an echo server on r1, r2 and b) and compares
  * what the kernel did with `trace a DST --json`:
  * - whether the reply came back, against request and reply DELIVERED;
@@ -56,8 +57,9 @@ const OWNER: Record<string, string> = {
   '10.91.2.2': 'r2', '10.91.4.2': 'r2', '10.91.3.1': 'r2', '10.91.3.2': 'b', '10.91.3.3': 'b',
 }
 
+const ipNumber = (ip: string): number => ip.split('.').reduce((a, o) => (a << 8) + Number(o), 0) >>> 0
 const cidr = (ip: string, len: number): string => {
-  const n = ip.split('.').reduce((a, o) => (a << 8) + Number(o), 0) >>> 0
+  const n = ipNumber(ip)
   const net = len === 0 ? 0 : (n & (~0 << (32 - len))) >>> 0
   return `${[24, 16, 8, 0].map(s => (net >>> s) & 255).join('.')}/${len}`
 }
@@ -147,16 +149,26 @@ const markRule = (r: Router) => fc.constantFrom<Chain>('PREROUTING', 'PREROUTING
 const mangleJump = (r: Router) => fc.constantFrom<Chain>('PREROUTING', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'fckd-M')
   .chain(chain => fc.tuple(matches(r, chain), fc.constantFrom(...(chain === 'fckd-M' ? ['-j RETURN'] : ['-j fckd-M', '-j fckd-M', '-g fckd-M']))).map(([m, t]) => `iptables -t mangle -A ${chain} ${m} ${t}`.replace(/ +/g, ' ')))
 /** a source NAT in POSTROUTING or in fckd-N, which it jumps to: there `-i` matches the receiving device (ip_output gives the hook skb->dev), though iptables refuses it in POSTROUTING itself */
-const snatRule = (r: Router) => fc.constantFrom<Chain>('POSTROUTING', 'POSTROUTING', 'fckd-N').chain(chain => fc.tuple(matches(r, chain),
-  fc.constantFrom('MASQUERADE', r === 'r1' ? 'SNAT --to-source 10.91.2.1' : 'SNAT --to-source 10.91.3.1', 'SNAT --to-source 10.91.2.77', ...(chain === 'fckd-N' ? ['RETURN'] : ['fckd-N', 'fckd-N'])))
-  .map(([m, t]) => `iptables -t nat -A ${chain} ${m} -j ${t}`.replace(/ +/g, ' ')))
+/** source addresses whose replies come back to the router that gives them: a's subnet behind r1, m0's behind r2 */
+const SNAT_RANGE: Record<Router, string> = {r1: '10.91.1.5-10.91.1.9', r2: '10.91.2.5-10.91.2.9'}
+const snatRule = (r: Router) => fc.constantFrom<Chain>('POSTROUTING', 'POSTROUTING', 'fckd-N').chain(chain => matches(r, chain).chain(m => fc.constantFrom(
+  'MASQUERADE', r === 'r1' ? 'SNAT --to-source 10.91.2.1' : 'SNAT --to-source 10.91.3.1', 'SNAT --to-source 10.91.2.77', `SNAT --to-source ${SNAT_RANGE[r]}`,
+  // ports only with -p tcp/udp, as iptables wants
+  ...(/-p (tcp|udp)/.test(m) ? ['MASQUERADE --to-ports 2000-3000', `SNAT --to-source ${SNAT_RANGE[r].split('-')[0]}:2000-3000`] : []),
+  ...(chain === 'fckd-N' ? ['RETURN'] : ['fckd-N', 'fckd-N']),
+).map(t => `iptables -t nat -A ${chain} ${m} -j ${t}`.replace(/ +/g, ' '))))
 const dnatRule = (r: Router) => fc.tuple(
   fc.option(fc.tuple(neg, fc.constantFrom('10.91.3.2', '10.91.3.0/24', '10.91.2.2')).map(([n, p]) => `${n}-d ${p}`), {nil: ''}),
   fc.option(fc.oneof(fc.constantFrom(...DEVICES[r]).map(d => `-i ${d}`), fc.tuple(neg, markMask).map(([n, m]) => `-m mark ${n}--mark ${m}`)), {nil: ''}),
   fc.constantFrom('', '-p udp', '-p tcp', '-p tcp --dport 80', '-p udp --dport 8080'),
-  fc.constantFrom('10.91.3.3', '10.91.3.2', '10.91.2.2'),
-  fc.boolean(),
-).map(([d, i, p, to, port]) => `iptables -t nat -A PREROUTING ${d} ${i} ${p} -j DNAT --to-destination ${to}${port && p.startsWith('-p') ? ':8080' : ''}`.replace(/ +/g, ' '))
+  fc.constantFrom('10.91.3.3', '10.91.3.2', '10.91.2.2', '10.91.3.2-10.91.3.3'),
+  // a port range keeps a port inside it, else takes its low end: each reaches a port the servers listen on
+  fc.constantFrom('', '', ':8080', ':8080-8090', ':80-81'),
+  fc.constantFrom('DNAT', 'DNAT', 'REDIRECT'),
+).map(([d, i, p, to, port, target]) => (target === 'REDIRECT'
+  // REDIRECT: to the receiving device's own address (the routers' servers answer there)
+  ? `iptables -t nat -A PREROUTING ${d} ${i} ${p || '-p udp'} -j REDIRECT${port === '' ? '' : ` --to-ports ${port.slice(1)}`}`
+  : `iptables -t nat -A PREROUTING ${d} ${i} ${p} -j DNAT --to-destination ${to}${p.startsWith('-p') ? port : ''}`).replace(/ +/g, ' '))
 const sysctl = (r: Router) => fc.oneof(
   fc.tuple(fc.constantFrom('all', ...DEVICES[r]), fc.constantFrom(1, 2)).map(([d, v]) => `sysctl -qw net.ipv4.conf.${d}.rp_filter=${v}`),
   fc.constantFrom(...DEVICES[r]).map(d => `sysctl -qw net.ipv4.conf.${d}.forwarding=0`),
@@ -164,7 +176,7 @@ const sysctl = (r: Router) => fc.oneof(
 const item = (r: Router) => fc.oneof(
   {arbitrary: routeCmd(r), weight: 4}, {arbitrary: ruleCmd(r), weight: 3}, {arbitrary: filterRule(r), weight: 6},
   {arbitrary: policy, weight: 1}, {arbitrary: markRule(r), weight: 3}, {arbitrary: mangleJump(r), weight: 1}, {arbitrary: snatRule(r), weight: 2},
-  {arbitrary: dnatRule(r), weight: 2}, {arbitrary: sysctl(r), weight: 2},
+  {arbitrary: dnatRule(r), weight: 2}, {arbitrary: sysctl(r), weight: 2}
 )
 const caseArb: fc.Arbitrary<Case> = fc.record({
   proto: fc.constantFrom<Proto>('icmp', 'udp', 'tcp'),
@@ -382,7 +394,7 @@ conntrack -F 2>/dev/null; ip neigh flush all; true`)
     const tracedNat = [...t.hops, ...t.returnPath.hops].flatMap(h => h.steps.filter(s => ['snat', 'masquerade', 'dnat'].includes(s.verdict)).map(s => `${h.node} nat ${s.evidence}`))
     // a DNAT to the address and port the packet already has changes nothing: trace shows no step for it
     const identity = (key: string) => new RegExp(`--to-destination ${c.dst.replace(/\./g, '\\.')}(:${c.dport})?$`).test(key)
-    const kernelNat = moved.filter(key => / -j (SNAT|MASQUERADE|DNAT)/.test(key) && !identity(key))
+    const kernelNat = moved.filter(key => / -j (SNAT|MASQUERADE|DNAT|REDIRECT)/.test(key) && !identity(key))
     if (k.ok || t.disposition === 'DELIVERED') {
       for (const n of tracedNat) if (!kernelNat.includes(n)) problems.push(`trace's \`${n}\` counted no packet`)
       for (const n of kernelNat) if (!tracedNat.includes(n)) problems.push(`the kernel's \`${n}\` is no nat step of the trace`)
@@ -394,7 +406,18 @@ conntrack -F 2>/dev/null; ip neigh flush all; true`)
       const dnat = said.map(e => /destination \S+ becomes ([\d.]+)(?::(\d+))?$/.exec(e)).filter(m => m !== null).at(-1)
       const arrived = `${src} ${dnat?.[1] ?? c.dst}:${dnat?.[2] ?? c.dport}`
       const [peer, local] = k.seen.split(' ')
-      if (`${peer.split(':')[0]} ${local}` !== arrived) problems.push(`the server saw ${k.seen}, trace says the request arrives as ${arrived}`)
+      // a translation to an address range: the kernel picks one per connection by a hash of the tuple, trace
+      // says it traced the first (ASSUMED, naming the range), so any address of that range is its answer
+      const ranges = t.warnings.flatMap(w => {
+        const m = w.code === 'ASSUMED' ? /translates to an address of ([\d.]+)-([\d.]+): .*; traced ([\d.]+)$/.exec(w.message) : null
+        return m === null ? [] : [{low: ipNumber(m[1]), high: ipNumber(m[2]), traced: m[3]}]
+      })
+      const agrees = (seen: string, traced: string) => seen === traced || ranges.some(r => r.traced === traced && ipNumber(seen) >= r.low && ipNumber(seen) <= r.high)
+      const [tracedSrc, tracedDst] = arrived.split(' ')
+      const [seenDst, seenPort] = local.split(':')
+      if (!agrees(peer.split(':')[0], tracedSrc) || !agrees(seenDst, tracedDst.split(':')[0]) || seenPort !== tracedDst.split(':')[1]) {
+        problems.push(`the server saw ${k.seen}, trace says the request arrives as ${arrived}`)
+      }
     }
     const rpFiltered = [...after.rpFiltered].filter(([h, n]) => n > before.rpFiltered.get(h)!).map(([h]) => h)
     // a martian source (evidence accept_local) is dropped as such, which IPReversePathFilter does not count
