@@ -5,7 +5,8 @@
  * `ip rule` (with `fwmark`), iptables filter/mangle/nat rules and a user chain in each (with the
  * -i/-o of the hooks that reach it), marks (MARK and CONNMARK in every mangle chain, `-m mark` in
  * filter, mangle and nat), NAT to address and port ranges (DNAT, SNAT, MASQUERADE --to-ports,
- * REDIRECT), rp_filter and forwarding per device.
+ * REDIRECT), static neighbour entries (permanent, noarp, reachable, stale, failed; the right MAC
+ * or none's), rp_filter and forwarding per device.
  * It probes from a (ping, or a UDP/TCP exchange with an echo server on r1, r2 and b) and compares
  * what the kernel did with `trace a DST --json`:
  * - whether the reply came back, against request and reply DELIVERED;
@@ -169,6 +170,19 @@ const dnatRule = (r: Router) => fc.tuple(
   // REDIRECT: to the receiving device's own address (the routers' servers answer there)
   ? `iptables -t nat -A PREROUTING ${d} ${i} ${p || '-p udp'} -j REDIRECT${port === '' ? '' : ` --to-ports ${port.slice(1)}`}`
   : `iptables -t nat -A PREROUTING ${d} ${i} ${p} -j DNAT --to-destination ${to}${p.startsWith('-p') ? port : ''}`).replace(/ +/g, ' '))
+/** each device's MAC, fixed from its address (b's eth0 has 10.91.3.2's), so a neighbour entry can name the right one */
+const macOf = (ip: string): string => `02:91:00:00:${ip.split('.').slice(2).map(o => Number(o).toString(16).padStart(2, '0')).join(':')}`
+/** the neighbours a router has, with the device they are on */
+const NEIGHBOURS: Record<Router, Record<string, string>> = {
+  r1: {'10.91.1.2': 'a0', '10.91.2.2': 'm0', '10.91.4.2': 'n0'},
+  r2: {'10.91.2.1': 'm0', '10.91.4.1': 'n0', '10.91.3.2': 'b0', '10.91.3.3': 'b0'},
+}
+/** a static neighbour entry: the right MAC or one nobody has, on its device (or another), in a state ARP then leaves alone or not */
+const neighCmd = (r: Router) => fc.constantFrom(...Object.keys(NEIGHBOURS[r])).chain(ip => fc.tuple(
+  fc.constantFrom(NEIGHBOURS[r][ip], NEIGHBOURS[r][ip], ...DEVICES[r]),
+  fc.constantFrom(macOf(ip === '10.91.3.3' ? '10.91.3.2' : ip), '02:00:00:00:00:01'),
+  fc.constantFrom('permanent', 'permanent', 'noarp', 'reachable', 'stale', 'failed'),
+).map(([dev, mac, nud]) => `ip neigh replace ${ip}${nud === 'failed' ? '' : ` lladdr ${mac}`} dev ${dev} nud ${nud}`))
 const sysctl = (r: Router) => fc.oneof(
   fc.tuple(fc.constantFrom('all', ...DEVICES[r]), fc.constantFrom(1, 2)).map(([d, v]) => `sysctl -qw net.ipv4.conf.${d}.rp_filter=${v}`),
   fc.constantFrom(...DEVICES[r]).map(d => `sysctl -qw net.ipv4.conf.${d}.forwarding=0`),
@@ -176,7 +190,7 @@ const sysctl = (r: Router) => fc.oneof(
 const item = (r: Router) => fc.oneof(
   {arbitrary: routeCmd(r), weight: 4}, {arbitrary: ruleCmd(r), weight: 3}, {arbitrary: filterRule(r), weight: 6},
   {arbitrary: policy, weight: 1}, {arbitrary: markRule(r), weight: 3}, {arbitrary: mangleJump(r), weight: 1}, {arbitrary: snatRule(r), weight: 2},
-  {arbitrary: dnatRule(r), weight: 2}, {arbitrary: sysctl(r), weight: 2}
+  {arbitrary: dnatRule(r), weight: 2}, {arbitrary: sysctl(r), weight: 2}, {arbitrary: neighCmd(r), weight: 2},
 )
 const caseArb: fc.Arbitrary<Case> = fc.record({
   proto: fc.constantFrom<Proto>('icmp', 'udp', 'tcp'),
@@ -197,6 +211,10 @@ const PINNED: (Case & {why: string})[] = [
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['sysctl -qw net.ipv4.conf.a0.rp_filter=1', 'ip rule add iif lo to 10.91.1.2 pref 100 lookup 100', 'ip route replace 10.91.1.2 via 10.91.4.2 table 100', 'ip route replace unreachable 10.91.3.0/24'], r2: []}},
   {why: 'the mark mangle PREROUTING gives (by the destination before the DNAT) is the one filter FORWARD tests',
     proto: 'udp', dport: 80, dst: '10.91.3.3', setup: {r1: [], r2: ['iptables -t mangle -A PREROUTING -d 10.91.3.3 -p udp -j MARK --set-xmark 0x10/0xff', 'iptables -t nat -A PREROUTING -d 10.91.3.3 -p udp -j DNAT --to-destination 10.91.3.2', 'iptables -A FORWARD -p udp -m mark --mark 0x10/0x10 -j REJECT']}},
+  {why: 'a masquerade --to-ports moves the client\'s port into its range: a rule on the ephemeral range after it does not match',
+    proto: 'udp', dport: 80, dst: '10.91.3.2', setup: {r1: ['iptables -t nat -A POSTROUTING -o m0 -p udp -j MASQUERADE --to-ports 2000-3000'], r2: ['iptables -A FORWARD -p udp --sport 32768:60999 -j DROP']}},
+  {why: 'a NOARP entry, which a plain `ip neigh show` does not list, sends the frames to its MAC',
+    proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['ip neigh replace 10.91.2.2 lladdr 02:00:00:00:00:01 dev m0 nud noarp'], r2: []}},
 ]
 
 // ---- the kernel's side ------------------------------------------------------------------------
@@ -285,6 +303,9 @@ describe('trace against the kernel: random router configurations', function () {
     await run('r1', 'ip addr add 10.91.1.1/24 dev a0 && ip addr add 10.91.2.1/24 dev m0 && ip addr add 10.91.4.1/24 dev n0')
     await run('r2', 'ip addr add 10.91.2.2/24 dev m0 && ip addr add 10.91.4.2/24 dev n0 && ip addr add 10.91.3.1/24 dev b0')
     await run('b', 'ip addr add 10.91.3.2/24 dev eth0 && ip addr add 10.91.3.3/24 dev eth0 && ip route add default via 10.91.3.1')
+    for (const r of ROUTERS) await run(r, Object.entries(ADDRESS_OF[r]).map(([d, ip]) => `ip link set ${d} address ${macOf(ip)}`).join(' && '))
+    await run('a', `ip link set eth0 address ${macOf('10.91.1.2')}`)
+    await run('b', `ip link set eth0 address ${macOf('10.91.3.2')}`)
     for (const h of ['r1', 'r2', 'b']) {
       // a SYN-ACK retransmitted to a once a later case opens the way would count as that case's traffic
       await run(h, 'sysctl -qw net.ipv4.tcp_synack_retries=0')
@@ -300,7 +321,7 @@ describe('trace against the kernel: random router configurations', function () {
     await rm(dir, {recursive: true, force: true})
   })
 
-  /** the router as the base chain has it: empty tables with ACCEPT policies, the kernel's rules, one route, forwarding on, rp_filter off */
+  /** the router as the base chain has it: empty tables with ACCEPT policies, the kernel's rules, one route, forwarding on, rp_filter off, no neighbour entry (static ones too) */
   const reset = async (r: Router) => {
     const empty = ['raw', 'mangle', 'nat', 'filter'].map(t => `*${t}\nCOMMIT`).join('\n')
     await run(r, `printf '${empty.replace(/\n/g, '\\n')}\\n' | iptables-restore && iptables -N fckd-U && iptables -t mangle -N fckd-M && iptables -t nat -N fckd-N
@@ -311,7 +332,7 @@ ip route add ${BASE_ROUTE[r]}
 sysctl -qw net.ipv4.ip_forward=1 ${['all', 'default', ...DEVICES[r]].map(d => `net.ipv4.conf.${d}.rp_filter=0`).join(' ')}
 # ip_forward=1 reaches the devices only when it changes: a device's forwarding=0 of the last case stays otherwise
 sysctl -qw ${DEVICES[r].map(d => `net.ipv4.conf.${d}.forwarding=1`).join(' ')}
-conntrack -F 2>/dev/null; ip neigh flush all; true`)
+conntrack -F 2>/dev/null; ip neigh flush all nud all; true`)
   }
   const counters = async (): Promise<Counted> => {
     const rules = new Map<string, number>()
