@@ -9,7 +9,7 @@ import {isIPv4} from '../core/addr.js'
 import {DEFAULT_CNI_CONF_DIR} from '../core/flannel.js'
 import {ipamDataDirs} from '../core/inventory.js'
 import {ExitCode, FlannelctlError} from '../errors.js'
-import {HostAdapter} from './host.js'
+import {HostAdapter, NEIGH_SHOW} from './host.js'
 import {firstLine, isNotInstalled, type Command, type CommandResult, type Runner} from './runner.js'
 import {reachHint, targetToString, type Target} from './target.js'
 import {snapshotFromTables, type RawTables, type TableFormat, type TableName} from './snapshot-dir.js'
@@ -33,7 +33,7 @@ const COMMANDS: Record<Exclude<TableName, 'sysctl'>, {json: string[]; txt: strin
   'ip-route-cache': {json: ['ip', '-4', '-j', 'route', 'show', 'cache'], txt: ['ip', '-4', 'route', 'show', 'cache'], optional: true},
   // optional: an iproute2 too old for `-j rule` leaves the rules unknown (default rules assumed)
   'ip-rule': {json: ['ip', '-j', 'rule', 'show'], txt: ['ip', 'rule', 'show'], optional: true},
-  'ip-neigh': {json: ['ip', '-j', 'neigh', 'show'], txt: ['ip', 'neigh', 'show'], optional: false},
+  'ip-neigh': {json: ['ip', '-j', 'neigh', ...NEIGH_SHOW], txt: ['ip', 'neigh', ...NEIGH_SHOW], optional: false},
   'bridge-fdb': {json: ['bridge', '-j', 'fdb', 'show'], txt: ['bridge', 'fdb', 'show'], optional: true},
   // iptables-save has no JSON form; its text is what both formats keep.
   'iptables-save': {json: ['iptables-save'], txt: ['iptables-save'], optional: true},

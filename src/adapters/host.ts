@@ -70,8 +70,15 @@ const FDB_READ = ['bridge', '-j', 'fdb', 'show']
  * addr, route, neigh and rule: one `ip -j -batch -` prints each table's JSON array on a line of its
  * own. The routes are the main table's (what the planner compares); the rules cost one more line.
  */
+/**
+ * `ip neigh show` leaves NOARP entries out (iproute2's default state filter), yet the kernel sends
+ * to their MAC as to a permanent entry's: a wrong one there loses every frame. `nud all` shows them.
+ */
+export const NEIGH_SHOW = ['show', 'nud', 'all'] as const
 const IP_TABLES = ['addr', 'route', 'neigh', 'rule'] as const
-const IP_TABLES_READ: ShellCommand = {words: ['ip', '-j', '-batch', '-'], input: IP_TABLES.map(t => `${t} show\n`).join('')}
+/** each table's `show` words */
+const IP_SHOW: Record<typeof IP_TABLES[number], string[]> = {addr: ['show'], route: ['show'], neigh: [...NEIGH_SHOW], rule: ['show']}
+const IP_TABLES_READ: ShellCommand = {words: ['ip', '-j', '-batch', '-'], input: IP_TABLES.map(t => `${t} ${IP_SHOW[t].join(' ')}\n`).join('')}
 
 /**
  * iptables-legacy-save, except where this namespace holds no legacy table: /proc/net/ip_tables_names
@@ -323,10 +330,10 @@ export class HostAdapter {
       const docs = batch.stdout.split('\n').filter(line => line.trim() !== '')
       if (docs.length === IP_TABLES.length && docs.every(d => d.startsWith('[') && d.trimEnd().endsWith(']'))) return docs as [string, string, string, string]
     }
-    const reads = await this.readSeveral(IP_TABLES.map(t => ['ip', '-j', t, 'show']))
+    const reads = await this.readSeveral(IP_TABLES.map(t => ['ip', '-j', t, ...IP_SHOW[t]]))
     return reads.map((r, i) => {
       if (r === undefined) throw notInstalled('ip', this.runner.target)
-      return this.checkRead(r, 'ip', ['-j', IP_TABLES[i], 'show'], {optional: IP_TABLES[i] === 'rule'})
+      return this.checkRead(r, 'ip', ['-j', IP_TABLES[i], ...IP_SHOW[IP_TABLES[i]]], {optional: IP_TABLES[i] === 'rule'})
     }) as [string, string, string, string | undefined]
   }
 

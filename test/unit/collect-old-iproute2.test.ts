@@ -22,7 +22,7 @@ class OldIproute2 implements Runner {
     if (cmd.file === 'ip' && cmd.args.includes('-j')) return {stdout: '', stderr: 'Option "-j" is unknown, try "ip -help".\n', exitCode: 255}
     const plain: Record<string, string> = {
       'ip -d link show': real('ip-link.txt'), 'ip addr show': real('ip-addr.txt'), 'ip -4 route show table all': real('ip-route.txt'),
-      'ip rule show': real('ip-rule-default.txt'), 'ip neigh show': real('ip-neigh.txt'), 'bridge -j fdb show': real('bridge-fdb.json'),
+      'ip rule show': real('ip-rule-default.txt'), 'ip neigh show nud all': real('ip-neigh.txt'), 'bridge -j fdb show': real('bridge-fdb.json'),
       // no path MTU learned: the route cache prints nothing
       'ip -4 route show cache': '',
     }

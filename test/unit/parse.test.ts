@@ -404,9 +404,11 @@ describe('parse: pasted from terminals', () => {
     expect(devicesOf('$ ip -f inet6 neigh\nfe80::1 dev eth0 lladdr 52:54:00:12:35:02 router REACHABLE\n')).to.deep.equal([])
     // narrowed by state or address: the entries shown are known, no device's table is whole
     const permanent = '10.244.27.0 dev flannel.1 lladdr 16:58:7b:64:7f:ad PERMANENT\n'
-    for (const cmd of ['ip neigh show nud permanent', 'ip n show dev flannel.1 nud permanent', 'ip neigh show 10.244.27.0', 'ip neigh show to 10.244.0.0/16']) {
+    for (const cmd of ['ip neigh show nud permanent', 'ip n show dev flannel.1 nud permanent', 'ip neigh show 10.244.27.0', 'ip neigh show to 10.244.0.0/16', 'ip neigh show to 10.244.0.0/16 nud all']) {
       expect(devicesOf(`$ ${cmd}\n${permanent}`), cmd).to.deep.equal([])
     }
+    // `nud all` (what collect runs, NOARP entries included) narrows nothing
+    expect(devicesOf(`$ ip neigh show nud all\n${permanent}`)).to.equal(undefined)
     const fdbLine = '16:58:7b:64:7f:ad dev flannel.1 dst 192.168.100.12 self permanent\n'
     expect(devicesOf(`$ bridge fdb show brport flannel.1\n${fdbLine}`, parseFdb)).to.deep.equal(['flannel.1'])
     for (const cmd of ['bridge fdb show dynamic', 'bridge fdb show dev flannel.1 state permanent', 'bridge fdb show br cni0 vlan 10']) {

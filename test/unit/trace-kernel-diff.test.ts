@@ -1281,3 +1281,52 @@ describe('trace against the kernel: the source is validated after the route look
     expect(t.warnings.find(w => w.code === 'NO_RETURN_ROUTE')!.message).to.contain('an address of r1 itself')
   })
 })
+
+describe('trace against the kernel: the mark mangle PREROUTING gives, tested after routing', () => {
+  // r1: mangle PREROUTING `-p icmp -j MARK --set-mark 0x1`, filter FORWARD `-m mark --mark 0x1 -j DROP`.
+  // r2: mangle PREROUTING marks UDP for 10.91.3.3 0x10/0xff, nat PREROUTING DNATs it to 10.91.3.2,
+  // filter FORWARD `-p udp -m mark --mark 0x10/0x10 -j REJECT`.
+  // kernel: the ping dies at r1's FORWARD DROP (its counter moved); UDP to 10.91.3.3 at r2's REJECT,
+  // UDP to 10.91.3.2 gets its answer: the skb keeps the mark from PREROUTING to FORWARD
+  it('carries the mark a MARK rule surely gives into FORWARD: decided, not assumed 0', async () => {
+    const ping = await trace('router-chain-mangle-mark', {src: 'a', dst: '10.91.3.2'})
+    expect(ping.disposition).to.equal('DENIED_BY_FILTER')
+    expect(ping.failure).to.include({node: 'r1', evidence: '-A FORWARD -m mark --mark 0x1 -j DROP'})
+    expect(ping.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+
+  it('marks by the destination the packet had before nat PREROUTING rewrote it', async () => {
+    const udp = await trace('router-chain-mangle-mark', {src: 'a', dst: '10.91.3.3', proto: 'udp', dport: 80})
+    expect(udp.disposition).to.equal('DENIED_BY_FILTER')
+    expect(udp.failure).to.include({node: 'r2', evidence: '-A FORWARD -p udp -m mark --mark 0x10/0x10 -j REJECT --reject-with icmp-port-unreachable'})
+    const other = await trace('router-chain-mangle-mark', {src: 'a', dst: '10.91.3.2', proto: 'udp', dport: 80})
+    expect(other.disposition).to.equal('DELIVERED')
+    expect(other.warnings.filter(w => w.message.includes('packet mark unknown'))).to.deep.equal([])
+  })
+})
+
+describe('trace against the kernel: a NOARP neighbour entry with a MAC nobody has', () => {
+  // r1: `ip neigh replace 10.91.2.2 lladdr 02:00:00:00:00:01 dev m0 nud noarp`, which a plain `ip neigh show` does not list.
+  // kernel: a's ping to b is lost (r1 sends its frames to 02:00:00:00:00:01), its ping to r2's 10.91.4.2 by n0 passes;
+  // the printed fix (the entry with r2's MAC) makes the ping to b pass
+  it('collect reads it (`ip neigh show nud all`), and the trace ends where the frames die', async () => {
+    const t = await trace('router-chain-noarp', {src: 'a', dst: '10.91.3.2'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'r1', step: 'neigh', evidence: '10.91.2.2 dev m0 lladdr 02:00:00:00:00:01 NOARP'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip neigh replace 10.91.2.2 lladdr fa:42:57:ef:82:52 dev m0'}])
+    expect((await trace('router-chain-noarp', {src: 'a', dst: '10.91.4.2'})).disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace against the kernel: a masquerade that picks the source port from a range', () => {
+  // r1: nat `-A POSTROUTING -o m0 -p udp -j MASQUERADE --to-ports 2000-3000`, filter FORWARD
+  // `-d 10.91.1.2 -p udp --dport 2000:3000 -j DROP`; r2: filter FORWARD `-p udp --sport 32768:60999 -j DROP`.
+  // kernel: UDP from a (port 40000) to b:80 gets its answer; b saw 10.91.2.1:2676; neither DROP counted a packet
+  it('moves the client\'s port into the range: r2\'s rule on the ephemeral range no longer matches, r1\'s on the reply after it maps it back neither', async () => {
+    const t = await trace('router-chain-masquerade-ports', {src: 'a', dst: 'b', proto: 'udp', dport: 80})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.hops[1].steps.find(s => s.kind === 'nat')!.explanation).to.equal('POSTROUTING MASQUERADE: source 10.91.1.2 becomes 10.91.2.1, its port one of 2000-3000')
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+})

@@ -359,6 +359,8 @@ export function readCommand(text: string, line: number): PastedCommand {
       else if (key === 'scope') filter.scope = value
       else if (key === 'master' || key === 'br') filter.master = value
       else if (command.object === 'fdb' && key === 'brport') filter.dev = value
+      // `nud all` shows every entry (what collect runs: NOARP ones too); another state shows some
+      else if (command.object === 'neigh' && key === 'nud' && value === 'all') { /* no narrowing */ }
       else if (ENTRY_SELECTORS[command.object ?? '']?.has(key)) filter.someEntries = `${key} ${value}`
       else continue
       j++

@@ -143,8 +143,13 @@ interface Packet {
   ttl: number
   /** RELATED: an ICMP error about the traced packet (a router's time exceeded), on its way back to the prober */
   state: 'NEW' | 'ESTABLISHED' | 'RELATED'
-  /** the mark native nftables rules gave the packet on the host it is in (a new host starts from 0) */
+  /**
+   * the packet's mark on the host it is in (a new host starts from 0), as the MARK rules of the
+   * chains it passed there, iptables' and native ones, left it: the skb keeps it from hook to hook
+   */
   mark?: number
+  /** why `mark` is not known (a marking rule that may or may not have matched): it is then assumed */
+  markDoubt?: string
   /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
   untrackedAt?: string
   icmpType?: number
@@ -408,7 +413,8 @@ class Walk {
 
     // a packet that crosses into another namespace loses its mark (skb_scrub_packet); its source,
     // chosen by the sender's route, is the one every later lookup sees
-    const arrived = a.packet.mark !== undefined || (a.packet.unboundSrc && !a.origin) ? {...a.packet, mark: undefined, unboundSrc: undefined} : a.packet
+    const arrived = a.packet.mark !== undefined || a.packet.markDoubt !== undefined || (a.packet.unboundSrc && !a.origin)
+      ? {...a.packet, mark: undefined, markDoubt: undefined, unboundSrc: undefined} : a.packet
     const elsewhere = this.forwardedElsewhere(hop, a)
     if (elsewhere !== undefined) return elsewhere
     let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev)
@@ -514,11 +520,11 @@ class Walk {
   private prerouting(hop: Hop, view: HostView, inDev: string, packet: Packet): Packet | End {
     const before = this.filter(hop, view, 'PREROUTING', this.facts(view, packet, inDev, undefined), false, 'beforeNat')
     if ('end' in before) return before
-    const translated = this.destinationNat(hop, view, 'PREROUTING', inDev, this.conntrackUndo(hop, view, {...packet, mark: before.mark}, 'src'))
+    const translated = this.destinationNat(hop, view, 'PREROUTING', inDev, this.conntrackUndo(hop, view, {...packet, ...before}, 'src'))
     // chains of a priority above dstnat (-100) see the translated packet
     const after = this.filter(hop, view, 'PREROUTING', this.facts(view, translated, inDev, undefined), false, 'afterNat')
     if ('end' in after) return after
-    return {...translated, mark: after.mark}
+    return {...translated, ...after}
   }
 
   /**
@@ -553,7 +559,7 @@ class Walk {
     const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
-    if (outcome.mark !== packet.mark) packet = {...packet, mark: outcome.mark}
+    if (outcome.mark !== packet.mark || outcome.markDoubt !== packet.markDoubt) packet = {...packet, mark: outcome.mark, markDoubt: outcome.markDoubt}
     if (outcome.newDst === undefined && outcome.newDport === undefined) return packet
     const d = outcome.decision
     const newDst = outcome.newDst ?? packet.dst
@@ -1114,11 +1120,11 @@ class Walk {
       if (denied.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
       return denied
     }
-    packet = {...packet, mark: denied.mark}
+    packet = {...packet, ...denied}
     const nexthop = route.gateway ?? packet.dst
     const mangled = this.filter(hop, view, 'POSTROUTING', this.facts(view, packet, origin ? undefined : inDev, dev))
     if ('end' in mangled) return mangled
-    packet = {...packet, mark: mangled.mark}
+    packet = {...packet, ...mangled}
     packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.conntrackUndo(hop, view, packet, 'dst'))
 
     this.tcFilters(hop, view, dev, 'egress')
@@ -1183,13 +1189,15 @@ class Walk {
   }
 
   /**
-   * The mark a packet carries when `view` routes it: raw and mangle PREROUTING (OUTPUT for one it
-   * sends) have run, and their MARK rules that surely match set it, as policy rules with `fwmark`
-   * then see it. Unknown (`doubt`) when iptables was not captured or a marking rule may or may not match.
+   * The mark a packet carries when `view` routes it: PREROUTING has run (the walk carried its
+   * marks), or, for one it sends, raw and mangle OUTPUT's MARK rules that surely match set it as
+   * the route is looked up again. Policy rules with `fwmark` see it. Unknown (`doubt`) when iptables
+   * was not captured or a marking rule may or may not match.
    */
   private routingMark(view: HostView, packet: Packet, inDev: string | undefined): {mark?: number, doubt?: string} {
     const rules = view.iptables
     if (rules === undefined) return {doubt: `no iptables captured on ${view.name}`}
+    if (inDev !== undefined) return {mark: packet.mark, doubt: packet.markDoubt}
     const facts = this.facts(view, packet, inDev, undefined)
     const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', inDev === undefined ? 'OUTPUT' : 'PREROUTING')
     return 'mark' in r ? {mark: r.mark} : {doubt: `\`${r.doubt.raw}\` may set one`}
@@ -1305,7 +1313,8 @@ class Walk {
 
   private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): NftFacts {
     return {
-      mark: packet.mark,
+      // the walk carries the mark from chain to chain on this host (see filter)
+      mark: packet.mark, markFollowed: true, ...(packet.markDoubt !== undefined ? {markDoubt: packet.markDoubt} : {}),
       // conntrack remembers which translations this host made for the connection (`ct status dnat`)
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
@@ -1342,9 +1351,11 @@ class Walk {
    * rewrites addresses and is walked apart. At PREROUTING `phase` splits them around dstnat:
    * chains before it see the packet as it came, chains after it the translated one. Only filter's
    * verdict is a step unless another table drops: their chains are empty or marking on almost every
-   * host. What passes carries the mark native rules gave the packet.
+   * host. What passes carries the mark the MARK rules of every stage gave the packet, in order
+   * (the skb keeps it: a mark mangle PREROUTING sets is the one filter FORWARD tests), or the
+   * doubt of one that may or may not have set it.
    */
-  private filter(hop: Hop, view: HostView, hook: Hook, facts: NftFacts, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number} {
+  private filter(hop: Hop, view: HostView, hook: Hook, facts: NftFacts, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number, markDoubt?: string} {
     if (this.dataSegments && facts.proto === 'tcp') {
       facts = {...facts, state: facts.state === 'UNTRACKED' ? 'UNTRACKED' : 'ESTABLISHED', ctDir: 'ORIGINAL', tcpFlags: DATA_SEGMENT_FLAGS}
     }
@@ -1356,15 +1367,16 @@ class Walk {
       if (hook === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
     }
     let mark = facts.mark
+    let markDoubt = facts.markDoubt
     let accepted: string | undefined
     const stages = stagesAt(view.snap, hook, 'filter', rules !== undefined ? dropTables(hook) : [], {inDev: facts.inDev, bridged})
     for (const stage of stages) {
       const early = stage.priority < -100
       if ((phase === 'beforeNat' && !early) || (phase === 'afterNat' && early)) continue
-      const seen = 'chain' in stage ? withIptablesMarks(rules, {...facts, mark}, hook, stage.priority) : undefined
+      const seen = 'chain' in stage ? withIptablesMarks(rules, {...facts, mark, markDoubt}, hook, stage.priority) : undefined
       const end = 'chain' in stage
         ? this.nativeChain(hop, view, hook, stage.chain, seen!, bridged)
-        : this.iptablesTable(hop, view, hook, stage.table, {...facts, mark}, bridged)
+        : this.iptablesTable(hop, view, hook, stage.table, {...facts, mark, markDoubt}, bridged)
       if ('end' in end) {
         if (accepted !== undefined && end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER') {
           // the usual surprise: an accept somewhere else (flanneld's own chain) does not save the packet
@@ -1375,21 +1387,30 @@ class Walk {
         }
         return end
       }
-      // iptables' own marks are replayed from the rules each time (withIptablesMarks): only what a native rule set is carried
-      if (seen === undefined || end.mark !== seen.mark) mark = end.mark
+      if (seen === undefined) {
+        mark = end.mark
+        markDoubt = end.markDoubt
+      } else if (end.mark !== seen.mark) {
+        // where iptables' own marks are replayed from the rules each time (withIptablesMarks), only what a native rule set is carried;
+        // a native rule that gave a mark the trace cannot know leaves it in doubt
+        mark = end.mark
+        if (end.mark === undefined) markDoubt ??= 'a native nftables rule gave it one the trace cannot know'
+        else if (facts.markFollowed === true) markDoubt = undefined
+      }
       accepted = end.accepted ?? accepted
     }
-    return {mark}
+    return {mark, markDoubt}
   }
 
-  /** One iptables table's chain at `hook`; what it passes keeps its mark (iptables' marks are followed apart, see routingMark). */
-  private iptablesTable(hop: Hop, view: HostView, hook: Hook, table: string, facts: NftFacts, bridged: boolean): End | {mark?: number, accepted?: string} {
+  /** One iptables table's chain at `hook`; what it passes has the mark its MARK rules gave (followed on a non-bridged walk). */
+  private iptablesTable(hop: Hop, view: HostView, hook: Hook, table: string, facts: NftFacts, bridged: boolean): End | {mark?: number, markDoubt?: string, accepted?: string} {
     const rules = view.iptables!
-    const passed = {mark: facts.mark}
     const what = describeFlow(facts)
     // FORWARD's filter verdict is shown even from an empty chain: it is where pod traffic is let through or not.
     const shown = table === 'filter' && hook === 'FORWARD'
-    if (!shown && !rules.active(table, hook)) return passed
+    if (!shown && !rules.active(table, hook)) return {mark: facts.mark, markDoubt: facts.markDoubt}
+    const marked = facts.markFollowed === true ? rules.markThrough({...facts, bridged}, table, hook) : {mark: facts.mark}
+    const passed = 'mark' in marked ? {mark: marked.mark, markDoubt: facts.markDoubt} : {mark: facts.mark, markDoubt: facts.markDoubt ?? `\`${marked.doubt.raw}\` (iptables) may set it`}
     const d = rules.evaluate(table, hook, {...facts, bridged})
     for (const a of d.assumptions) this.assume(view, a)
     this.resetDecidesOtherwise(view, table, hook, {...facts, bridged}, d)
@@ -1444,7 +1465,7 @@ class Walk {
    * leaves the chain to what it may do: where it may drop the packet the trace stops there
    * (INSUFFICIENT_INFO, naming the rule and the chain), otherwise it goes on with an assumption.
    */
-  private nativeChain(hop: Hop, view: HostView, hook: Hook, c: NftChain, facts: NftFacts, bridged: boolean): End | {mark?: number, accepted?: string} {
+  private nativeChain(hop: Hop, view: HostView, hook: Hook, c: NftChain, facts: NftFacts, bridged: boolean): End | {mark?: number, markDoubt?: string, accepted?: string} {
     const o = evaluateNftChain(c, facts)
     for (const a of o.assumptions) this.assume(view, a)
     const what = describeFlow(facts)
@@ -1677,7 +1698,7 @@ class Walk {
       if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
       return packet
     }
-    // POSTROUTING rules cannot match `-i`; the receiving device only tells which hooks the packet passed.
+    // iptables refuses `-i` in POSTROUTING itself, but a chain it jumps to matches it: ip_output hands the hook the receiving device (skb->dev)
     const outcome = postrouting(view, this.facts(view, packet, inDev, dev), nexthop)
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
@@ -1993,7 +2014,8 @@ class Walk {
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
         if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`)
-        const facts = this.facts(answer.node, packet, answer.bridge, answer.bridge)
+        // a bridged frame's PREROUTING is not walked: its mark is replayed from the rules (withIptablesMarks)
+        const facts = {...this.facts(answer.node, packet, answer.bridge, answer.bridge), markFollowed: false}
         if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
           const denied = this.filter(bridgeHop, answer.node, 'FORWARD', facts, true)
           if ('end' in denied) return denied
@@ -2175,7 +2197,7 @@ class Walk {
         `${stranded.reason}: the kernel routes no packet from an address the host does not own, so the encapsulated packet to ${remote} is dropped`, stranded.fix)
     }
     const oif = this.viaDevice(view, vx, fdbEntry)
-    const carried = this.carriedMark(view, hop.in, packet, route)
+    const carried = this.carriedMark(view, packet)
     if (oif !== undefined) tunnel.oif = oif
     if (carried.doubt !== undefined) tunnel.markDoubt = carried.doubt
     const outerSrc = vx.local
@@ -2209,12 +2231,9 @@ class Walk {
    * The mark the inner packet carries when the vxlan device sends it (after mangle POSTROUTING):
    * the outer packet keeps it (the tunnel is in the same namespace: skb_scrub_packet leaves it).
    */
-  private carriedMark(view: HostView, inDev: string, packet: Packet, route: Route): {mark?: number, doubt?: string} {
-    const rules = view.iptables
-    if (rules === undefined) return {mark: packet.mark, doubt: `no iptables captured on ${view.name}`}
-    const facts = this.facts(view, packet, inDev === 'local' ? undefined : inDev, route.dev)
-    const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', 'POSTROUTING')
-    return 'mark' in r ? {mark: r.mark} : {mark: packet.mark, doubt: `\`${r.doubt.raw}\` may set one`}
+  private carriedMark(view: HostView, packet: Packet): {mark?: number, doubt?: string} {
+    if (view.iptables === undefined) return {mark: packet.mark, doubt: `no iptables captured on ${view.name}`}
+    return {mark: packet.mark, doubt: packet.markDoubt}
   }
 
   /**

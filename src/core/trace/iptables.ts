@@ -42,6 +42,13 @@ export interface PacketFacts {
   pktType?: 'unicast' | 'broadcast' | 'multicast'
   /** the packet's mark where it is known (see RuleSet.markAfter); 0 when absent */
   mark?: number
+  /**
+   * `mark` is the one the trace followed through the chains this host ran before (MARK rules of
+   * raw, mangle and nat applied in order): 0 is then 0, not a guess, unless `markDoubt` says why not
+   */
+  markFollowed?: boolean
+  /** why the packet's mark is not known here (a rule that may or may not have set it) */
+  markDoubt?: string
   /** whether this host's nat gave the connection a new destination (conntrack's DNAT status, `ct status dnat`) or source */
   ctDnat?: boolean
   ctSnat?: boolean
@@ -1192,7 +1199,7 @@ export class RuleSet {
   markAfter(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
     const state = {mark: p.mark ?? 0}
     for (const [t, hook] of passedBefore(p, table, chain)) {
-      const r = this.markRun(t, hook, p, state, 0)
+      const r = this.markRun(t, hook, p, state, 0, false)
       if (typeof r === 'object') return r
     }
     return {mark: state.mark}
@@ -1202,10 +1209,11 @@ export class RuleSet {
    * The mark a packet carries out of `table` `chain` alone, from the one it came with: kube-proxy's
    * KUBE-MARK-MASQ sets 0x4000 in nat PREROUTING for KUBE-POSTROUTING to masquerade by, a hook
    * whose own walk sees the packet after DNAT and so cannot replay it. `doubt` as markAfter.
+   * The facts are the packet's at this hook: a device it has none of (`-o` in PREROUTING) is none.
    */
   markThrough(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
     const state = {mark: p.mark ?? 0}
-    const r = this.markRun(table, chain, p, state, 0)
+    const r = this.markRun(table, chain, p, state, 0, true)
     return typeof r === 'object' ? r : {mark: state.mark}
   }
 
@@ -1241,10 +1249,10 @@ export class RuleSet {
     return r === 'stop' ? undefined : r
   }
 
-  private markRun(table: string, chain: string, p: PacketFacts, state: {mark: number}, depth: number): 'fallthrough' | 'return' | 'terminal' | {doubt: IptablesRule} {
+  private markRun(table: string, chain: string, p: PacketFacts, state: {mark: number}, depth: number, atHook: boolean): 'fallthrough' | 'return' | 'terminal' | {doubt: IptablesRule} {
     if (depth > 32) return 'fallthrough'
     for (const pr of this.rules(table, chain)) {
-      const m = this.couldMatch(pr, {...p, mark: state.mark})
+      const m = this.couldMatch(pr, {...p, mark: state.mark}, atHook)
       const target = pr.target
       if (m === false || target === undefined) continue
       if (setsMark(pr) || target === 'CONNMARK') {
@@ -1263,7 +1271,7 @@ export class RuleSet {
       }
       if (!this.chains.has(`${table} ${target}`)) continue
       const before = state.mark
-      const sub = this.markRun(table, target, p, state, depth + 1)
+      const sub = this.markRun(table, target, p, state, depth + 1, atHook)
       if (typeof sub === 'object') return sub
       // a jump that may not happen and would change the mark leaves it unknown
       if (m !== true && state.mark !== before) return {doubt: pr.rule}
@@ -1273,10 +1281,11 @@ export class RuleSet {
     return 'fallthrough'
   }
 
-  private couldMatch(pr: ParsedRule, p: PacketFacts): Tri {
+  /** `atHook`: the facts are the packet's at the rule's own hook, so a device it lacks is none, not one it may have elsewhere */
+  private couldMatch(pr: ParsedRule, p: PacketFacts, atHook = false): Tri {
     let result: Tri = true
     for (const c of pr.conditions) {
-      if ((c.on === 'inDev' || c.on === 'outDev') && p[c.on] === undefined) {
+      if (!atHook && (c.on === 'inDev' || c.on === 'outDev') && p[c.on] === undefined) {
         result = 'unknown'
         continue
       }
@@ -1325,9 +1334,11 @@ export class RuleSet {
       // bits a MARK rule of this walk set are known, whatever the packet came with
       if (marks.doubt === undefined && ((tested & ~marks.known) >>> 0) === 0) return undefined
       if (marks.doubt !== undefined) return `packet mark unknown: \`${marks.doubt.raw}\` may set one; assumed it did not for \`${rule.raw}\``
+      if (p.markDoubt !== undefined) return `packet mark unknown: ${p.markDoubt}; assumed ${p.mark === undefined || p.mark === 0 ? '0' : `0x${p.mark.toString(16)}`} for \`${rule.raw}\``
       // a mark an earlier hook gave (kube-proxy's 0x4000 from nat PREROUTING) is known, not assumed 0
       if ((p.mark ?? 0) !== 0) return undefined
       if (this.tableCount() <= 1) return `packet mark unknown (only the ${table} table was captured): assumed 0 for \`${rule.raw}\``
+      if (p.markFollowed === true) return undefined
       if (setter === null) setter = this.markSetter(p, table, chain)
       return setter === undefined ? undefined : `packet mark unknown: \`${setter.raw}\` may set one; assumed 0 for \`${rule.raw}\``
     }

@@ -15,7 +15,7 @@ export interface NatRecord {
   /** the address before and after translation */
   from: string
   to: string
-  /** the port before and after, when a DNAT/REDIRECT rewrote it too */
+  /** the port before and after, when a DNAT/REDIRECT (or a source NAT with ports) rewrote it too */
   fromPort?: number
   toPort?: number
   /** a source NAT that gave the client's port another range: the range before (undefined: the default), for the reply's way back */
@@ -35,30 +35,34 @@ export interface NatOutcome {
  * connection that has its translation); marks set on the way (kube-proxy's mark for masquerade)
  * stay on the packet. undefined when no stage has anything to say.
  */
-function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: Decision, mark: number | undefined} | undefined {
+function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: Decision, mark: number | undefined, markDoubt?: string} | undefined {
   const rules = view.iptables
   const stages = stagesAt(view.snap, hook, 'nat', rules !== undefined && rules.active('nat', hook) ? ['nat'] : [], {inDev: facts.inDev})
   if (stages.length === 0) return undefined
   const assumptions: string[] = []
   let mark = facts.mark
+  let markDoubt = facts.markDoubt
   let last: Decision | undefined
   for (const stage of stages) {
     if ('table' in stage) {
-      const d = rules!.evaluate('nat', hook, {...facts, mark})
+      const d = rules!.evaluate('nat', hook, {...facts, mark, markDoubt})
       assumptions.push(...d.assumptions)
       // a mark the nat chain gives (KUBE-MARK-MASQ before a DNAT) stays on the packet for later hooks
-      const marked = hook === 'PREROUTING' || hook === 'OUTPUT' ? rules!.markThrough({...facts, mark}, 'nat', hook) : undefined
+      const marked = hook === 'PREROUTING' || hook === 'OUTPUT' ? rules!.markThrough({...facts, mark, markDoubt}, 'nat', hook) : undefined
       if (marked !== undefined && 'mark' in marked) mark = marked.mark
-      else if (marked !== undefined) assumptions.push(`packet mark unknown after nat ${hook} on ${view.name}: \`${marked.doubt.raw}\` may set one; later \`-m mark\` matches (a masquerade by mark) take it as ${hexMark(mark ?? 0)}`)
-      if (REWRITES.has(d.action)) return {decision: {...d, assumptions}, mark}
+      else if (marked !== undefined) {
+        assumptions.push(`packet mark unknown after nat ${hook} on ${view.name}: \`${marked.doubt.raw}\` may set one; later \`-m mark\` matches (a masquerade by mark) take it as ${hexMark(mark ?? 0)}`)
+        markDoubt ??= `\`${marked.doubt.raw}\` may set one`
+      }
+      if (REWRITES.has(d.action)) return {decision: {...d, assumptions}, mark, markDoubt}
       last = d
       continue
     }
     const c = stage.chain
-    const seen = withIptablesMarks(rules, {...facts, mark}, hook, stage.priority)
+    const seen = withIptablesMarks(rules, {...facts, mark, markDoubt}, hook, stage.priority)
     const o = evaluateNftChain(c, seen)
     assumptions.push(...o.assumptions)
-    // iptables' own marks are replayed from its rules each time: only what a native rule set is carried
+    // where iptables' own marks are replayed from its rules each time (withIptablesMarks), only what a native rule set is carried
     if (o.mark !== seen.mark) mark = o.mark
     const v = o.verdict
     if (v.kind === 'nat') return {decision: {action: v.action, evidence: v.rule.text, path: o.path, toAddress: v.toAddress, toPorts: v.toPorts, randomPorts: v.randomPorts, assumptions}, mark}
@@ -74,7 +78,7 @@ function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: De
       last = {action: 'ACCEPT', evidence: text, path: o.path, assumptions: [], viaReturn: {table: c.table, chain: o.returned.chain, spec: text, raw: text}}
     }
   }
-  return {decision: {...(last ?? {action: 'ACCEPT', evidence: '(no nat rule matched)', path: []}), assumptions}, mark}
+  return {decision: {...(last ?? {action: 'ACCEPT', evidence: '(no nat rule matched)', path: []}), assumptions}, mark, markDoubt}
 }
 
 function hexMark(mark: number): string {
@@ -102,7 +106,7 @@ export function postrouting(view: HostView, facts: NftFacts, nexthop: string): N
  * the mark it leaves; undefined when no nat chain is there. REDIRECT sends it to the receiving
  * device's own address.
  */
-export function destinationNat(view: HostView, hook: 'PREROUTING' | 'OUTPUT', facts: NftFacts): {decision: Decision, newDst?: string, newDport?: number, mark: number | undefined} | undefined {
+export function destinationNat(view: HostView, hook: 'PREROUTING' | 'OUTPUT', facts: NftFacts): {decision: Decision, newDst?: string, newDport?: number, mark: number | undefined, markDoubt?: string} | undefined {
   const found = natDecision(view, hook, facts)
   if (found === undefined) return undefined
   const decision = found.decision
@@ -111,7 +115,7 @@ export function destinationNat(view: HostView, hook: 'PREROUTING' | 'OUTPUT', fa
     : decision.action === 'REDIRECT' ? (facts.inDev !== undefined ? view.deviceAddress(facts.inDev) : '127.0.0.1')
       : undefined
   const newDport = rewrites ? natPort(decision.toPorts, facts.dport) : undefined
-  return {decision, mark: found.mark, newDst: newDst === facts.dst ? undefined : newDst, newDport: newDport === facts.dport ? undefined : newDport}
+  return {decision, mark: found.mark, markDoubt: found.markDoubt, newDst: newDst === facts.dst ? undefined : newDst, newDport: newDport === facts.dport ? undefined : newDport}
 }
 
 /**

@@ -97,10 +97,7 @@ export function ruleName(r: NftRule): string {
 
 // ---- evaluating a base chain
 
-export interface NftFacts extends PacketFacts {
-  /** why the packet's mark is not known here (an iptables MARK rule that may have set it): `meta mark` is then undecidable */
-  markDoubt?: string
-}
+export type NftFacts = PacketFacts
 
 /** The hook whose iptables tables a packet passed last before `hook` (none before PREROUTING or OUTPUT). */
 const HOOK_BEFORE: Partial<Record<Hook, (p: PacketFacts) => Hook>> = {
@@ -115,7 +112,8 @@ const HOOK_BEFORE: Partial<Record<Hook, (p: PacketFacts) => Hook>> = {
  * packet's mark), or with the mark in doubt when such a rule may or may not have set one.
  */
 export function withIptablesMarks(rules: RuleSet | undefined, facts: NftFacts, hook: Hook, priority: number): NftFacts {
-  if (rules === undefined) return facts
+  // a walk that followed the mark chain by chain has iptables' marks in it already
+  if (rules === undefined || facts.markFollowed === true) return facts
   const before = (['mangle', 'raw'] as const).find(t => tablePriority(t, hook) < priority && (t === 'mangle' || hook === 'PREROUTING' || hook === 'OUTPUT'))
   const at = before !== undefined ? {table: before, hook} : HOOK_BEFORE[hook] !== undefined ? {table: 'mangle', hook: HOOK_BEFORE[hook]!(facts)} : undefined
   if (at === undefined) return facts
