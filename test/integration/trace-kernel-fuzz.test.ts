@@ -429,7 +429,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
     if (k.seen !== undefined && t.disposition === 'DELIVERED') {
       // the addresses the request arrived with: the last rewrite of each in the trace's hops
       const said = t.hops.flatMap(h => h.steps).map(s => s.explanation)
-      const src = said.map(e => /source \S+ becomes (\S+)$/.exec(e)?.[1]).filter(Boolean).at(-1) ?? '10.91.1.2'
+      const src = said.map(e => /source \S+ becomes ([\d.]+)/.exec(e)?.[1]).filter(Boolean).at(-1) ?? '10.91.1.2'
       const dnat = said.map(e => /destination \S+ becomes ([\d.]+)(?::(\d+))?$/.exec(e)).filter(m => m !== null).at(-1)
       const arrived = `${src} ${dnat?.[1] ?? c.dst}:${dnat?.[2] ?? c.dport}`
       const [peer, local] = k.seen.split(' ')
