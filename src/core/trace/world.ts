@@ -232,7 +232,8 @@ export class WorldIndex {
 
   /** `near`: the node whose pod an address shared by pods of several nodes means (where a packet was delivered) */
   resolveEndpoint(text: string, role: 'source' | 'destination', near?: string): ResolvedEndpoint {
-    if (isIPv4(text) && !this.podsByName.has(text) && (near === undefined || this.podsByNodeIp.get(`${near}|${text}`) === undefined)) {
+    // a pod's name first: isIPv4 of a word that is no dotted quad costs the address library an exception
+    if (!this.podsByName.has(text) && isIPv4(text) && (near === undefined || this.podsByNodeIp.get(`${near}|${text}`) === undefined)) {
       const alike = this.world.pods.filter(p => p.ip === text)
       if (alike.length > 1) {
         throw userError(`${text} is the address of ${alike.map(p => `pod ${p.name} (on ${p.node})`).join(' and ')}`, `name the pod: ${alike.map(p => p.name).join(' or ')}`)
