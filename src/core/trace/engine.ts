@@ -29,8 +29,8 @@ import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDst
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Decision, type Hook, type PacketFacts, type PickKind, dropTables, rejectAnswer} from './iptables.js'
-import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
-import {type NatRecord, destinationNat, postrouting, reverseTranslation} from './nat.js'
+import {type NftFacts, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
+import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
@@ -159,6 +159,18 @@ interface Packet {
   unboundSrc?: true
 }
 
+/**
+ * A packet with every field present (unset ones undefined), in one order: a walk copies its packet
+ * with one field changed at every step (`{...packet, ttl}`), and copies of objects of one shape are
+ * cheap where copies of many shapes are not.
+ */
+function packetOf(p: Packet): Packet {
+  return {
+    src: p.src, dst: p.dst, proto: p.proto, sport: p.sport, dport: p.dport, ephemeral: p.ephemeral, size: p.size, ttl: p.ttl, state: p.state,
+    mark: p.mark, untrackedAt: p.untrackedAt, icmpType: p.icmpType, icmpCode: p.icmpCode, tunnel: p.tunnel, noDf: p.noDf, unboundSrc: p.unboundSrc,
+  }
+}
+
 interface Arrival {
   view: HostView
   /** receiving device; `local` for a packet born on this host */
@@ -216,6 +228,11 @@ const DATA_SEGMENT_FLAGS: readonly string[] = ['ACK']
 
 function hexMark(mark: number): string {
   return `0x${mark.toString(16)}`
+}
+
+/** A hop's receiving device as the tables see it: `local` (a packet born on the host) is none. */
+function arrivedBy(inDev: string | undefined): string | undefined {
+  return inDev === 'local' ? undefined : inDev
 }
 
 function stateOf(n: {state: string[]}): string {
@@ -344,11 +361,11 @@ class Walk {
     const from = entry.split(' ')[0]
     // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
     const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
-    const error: Packet = {
+    const error = packetOf({
       src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
       ...(icmpCode !== undefined ? {icmpCode} : {}),
       ...(inbound ? {} : {unboundSrc: true as const}),
-    }
+    })
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
     back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
     return {entry, from, end: back.run({view, inDev: 'local', packet: error, origin: true})}
@@ -486,7 +503,7 @@ class Walk {
     const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
     const hook = inDev === undefined ? 'OUTPUT' : 'PREROUTING'
     // native chains below conntrack's priority (-200) can take the packet out of it with `notrack`
-    for (const c of nativeChainsAt(view.snap, hook, {inDev})) {
+    for (const c of view.hooks.chains(hook, {inDev})) {
       if (c.priority >= -200 || c.type === 'nat') continue
       const o = evaluateNftChain(c, this.facts(view, base, inDev, undefined))
       if (o.notrack === undefined || o.verdict.kind === 'unknown') continue
@@ -510,13 +527,13 @@ class Walk {
    * too), then conntrack maps a reply back (de-SNAT) or nat sends a new connection elsewhere (DNAT).
    */
   private prerouting(hop: Hop, view: HostView, inDev: string, packet: Packet): Packet | End {
-    const before = this.filter(hop, view, 'PREROUTING', this.facts(view, packet, inDev, undefined), false, 'beforeNat')
+    const before = this.filter(hop, view, 'PREROUTING', packet, inDev, undefined, false, 'beforeNat')
     if ('end' in before) return before
-    const translated = this.destinationNat(hop, view, 'PREROUTING', inDev, this.conntrackUndo(hop, view, {...packet, mark: before.mark}, 'src'))
+    const translated = this.destinationNat(hop, view, 'PREROUTING', inDev, this.conntrackUndo(hop, view, before.mark === packet.mark ? packet : {...packet, mark: before.mark}, 'src'))
     // chains of a priority above dstnat (-100) see the translated packet
-    const after = this.filter(hop, view, 'PREROUTING', this.facts(view, translated, inDev, undefined), false, 'afterNat')
+    const after = this.filter(hop, view, 'PREROUTING', translated, inDev, undefined, false, 'afterNat')
     if ('end' in after) return after
-    return {...translated, mark: after.mark}
+    return after.mark === translated.mark ? translated : {...translated, mark: after.mark}
   }
 
   /**
@@ -545,7 +562,7 @@ class Walk {
    * address back as the reply's source (see conntrackUndo).
    */
   private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet): Packet {
-    if (packet.state !== 'NEW' || packet.tunnel !== undefined || packet.untrackedAt === view.name) return packet
+    if (packet.state !== 'NEW' || packet.tunnel !== undefined || packet.untrackedAt === view.name || !natAt(view, hook, inDev)) return packet
     const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
@@ -555,7 +572,7 @@ class Walk {
     const newDst = outcome.newDst ?? packet.dst
     const translated = {...packet, dst: newDst, dport: outcome.newDport ?? packet.dport}
     // a port the DNAT chose is known, whatever the client's kernel picked
-    if (outcome.newDport !== undefined && translated.ephemeral === 'dport') delete translated.ephemeral
+    if (outcome.newDport !== undefined && translated.ephemeral === 'dport') translated.ephemeral = undefined
     const port = (p: Packet): string => outcome.newDport !== undefined ? `:${p.dport}` : ''
     this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst}${port(packet)} becomes ${newDst}${port(translated)}`)
     this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: newDst, evidence: d.evidence,
@@ -715,7 +732,7 @@ class Walk {
 
   private arriveLocal(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
     if (!origin) {
-      const denied = this.filter(hop, view, 'INPUT', this.facts(view, packet, inDev, undefined))
+      const denied = this.filter(hop, view, 'INPUT', packet, inDev, undefined)
       if ('end' in denied) {
         if (denied.reject && packet.tunnel === undefined) this.rejectedProbe(view, inDev, packet, denied.reject, true)
         return denied
@@ -1104,16 +1121,16 @@ class Walk {
     const sized = this.mtu(hop, view, dev, packet, route)
     if (sized !== undefined && 'end' in sized) return sized
     if (sized !== undefined) packet = sized
-    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
+    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', packet, origin ? undefined : inDev, dev)
     if ('end' in denied) {
       if (denied.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
       return denied
     }
-    packet = {...packet, mark: denied.mark}
+    if (denied.mark !== packet.mark) packet = {...packet, mark: denied.mark}
     const nexthop = route.gateway ?? packet.dst
-    const mangled = this.filter(hop, view, 'POSTROUTING', this.facts(view, packet, origin ? undefined : inDev, dev))
+    const mangled = this.filter(hop, view, 'POSTROUTING', packet, origin ? undefined : inDev, dev)
     if ('end' in mangled) return mangled
-    packet = {...packet, mark: mangled.mark}
+    if (mangled.mark !== packet.mark) packet = {...packet, mark: mangled.mark}
     packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.conntrackUndo(hop, view, packet, 'dst'))
 
     this.tcFilters(hop, view, dev, 'egress')
@@ -1185,6 +1202,7 @@ class Walk {
   private routingMark(view: HostView, packet: Packet, inDev: string | undefined): {mark?: number, doubt?: string} {
     const rules = view.iptables
     if (rules === undefined) return {doubt: `no iptables captured on ${view.name}`}
+    if (!rules.mayMark) return {mark: packet.mark ?? 0}
     const facts = this.facts(view, packet, inDev, undefined)
     const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', inDev === undefined ? 'OUTPUT' : 'PREROUTING')
     return 'mark' in r ? {mark: r.mark} : {doubt: `\`${r.doubt.raw}\` may set one`}
@@ -1299,19 +1317,24 @@ class Walk {
   }
 
   private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): NftFacts {
+    const {localDevOf, routeBack} = view.routeFacts(packet)
+    // every field always present, unset ones undefined: the filters copy these objects for each
+    // table and chain, and copies of objects of one shape are cheap
     return {
       mark: packet.mark,
       // conntrack remembers which translations this host made for the connection (`ct status dnat`)
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral,
-      inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
+      inDev: arrivedBy(inDev), outDev, bridged: false, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size ?? (this.mssRewrites !== undefined && packet.proto === 'tcp' ? HANDSHAKE_LENGTH : undefined), pktType: view.frameKindFor(packet.dst),
-      ...view.routeFacts(packet),
-      ...(this.mssRewrites !== undefined ? {mssRewrite: (rule: string, mss: number | undefined) => this.takeMssRewrite(view, packet, inDev, rule, mss)} : {}),
-      ...(this.direction === 'return' && packet.state === 'ESTABLISHED' ? {ctDir: 'REPLY' as const} : {}),
-      ...(this.random !== undefined ? {randomPick: this.random.pick} : {}),
+      localDevOf, routeBack,
+      mssRewrite: this.mssRewrites !== undefined ? (rule: string, mss: number | undefined) => this.takeMssRewrite(view, packet, inDev, rule, mss) : undefined,
+      ctDir: this.direction === 'return' && packet.state === 'ESTABLISHED' ? 'REPLY' : undefined,
+      tcpFlags: undefined,
+      randomPick: this.random?.pick,
+      markDoubt: undefined,
     }
   }
 
@@ -1325,7 +1348,7 @@ class Walk {
    */
   private takeMssRewrite(view: HostView, packet: Packet, inDev: string | undefined, rule: string, mss: number | undefined): boolean {
     if (this.direction === 'forward') return true
-    const value = mss ?? clampedMss(view, packet, inDev === 'local' ? undefined : inDev)
+    const value = mss ?? clampedMss(view, packet, arrivedBy(inDev))
     if (value === undefined) return false
     this.mssRewrites!.push({mss: value, rule, node: view.name})
     return true
@@ -1339,10 +1362,7 @@ class Walk {
    * verdict is a step unless another table drops: their chains are empty or marking on almost every
    * host. What passes carries the mark native rules gave the packet.
    */
-  private filter(hop: Hop, view: HostView, hook: Hook, facts: NftFacts, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number} {
-    if (this.dataSegments && facts.proto === 'tcp') {
-      facts = {...facts, state: facts.state === 'UNTRACKED' ? 'UNTRACKED' : 'ESTABLISHED', ctDir: 'ORIGINAL', tcpFlags: DATA_SEGMENT_FLAGS}
-    }
+  private filter(hop: Hop, view: HostView, hook: Hook, packet: Packet, inDev: string | undefined, outDev: string | undefined, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number} {
     const rules = view.iptables
     // without iptables-save, iptables-nft's own chains in `nft list ruleset` are read as native ones
     const inRuleset = (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
@@ -1350,16 +1370,19 @@ class Walk {
       this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${hook} chain accepts`)
       if (hook === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
     }
-    let mark = facts.mark
+    let mark = packet.mark
     let accepted: string | undefined
-    const stages = stagesAt(view.snap, hook, 'filter', rules !== undefined ? dropTables(hook) : [], {inDev: facts.inDev, bridged})
-    for (const stage of stages) {
+    // the packet's facts only where a stage reads them: on most hosts most hooks have none
+    let facts: NftFacts | undefined
+    for (const stage of view.hooks.stages(hook, 'filter', {inDev: arrivedBy(inDev), bridged})) {
       const early = stage.priority < -100
       if ((phase === 'beforeNat' && !early) || (phase === 'afterNat' && early)) continue
-      const seen = 'chain' in stage ? withIptablesMarks(rules, {...facts, mark}, hook, stage.priority) : undefined
+      facts ??= this.filterFacts(view, packet, inDev, outDev)
+      const marked = mark === facts.mark ? facts : {...facts, mark}
+      const seen = 'chain' in stage ? withIptablesMarks(rules, marked, hook, stage.priority) : undefined
       const end = 'chain' in stage
         ? this.nativeChain(hop, view, hook, stage.chain, seen!, bridged)
-        : this.iptablesTable(hop, view, hook, stage.table, {...facts, mark}, bridged)
+        : this.iptablesTable(hop, view, hook, stage.table, marked, bridged)
       if ('end' in end) {
         if (accepted !== undefined && end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER') {
           // the usual surprise: an accept somewhere else (flanneld's own chain) does not save the packet
@@ -1377,17 +1400,25 @@ class Walk {
     return {mark}
   }
 
+  /** What the filter tables read of `packet`: a sized TCP connection's data segments are ESTABLISHED, without SYN. */
+  private filterFacts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): NftFacts {
+    const facts = this.facts(view, packet, inDev, outDev)
+    if (!this.dataSegments || facts.proto !== 'tcp') return facts
+    return {...facts, state: facts.state === 'UNTRACKED' ? 'UNTRACKED' : 'ESTABLISHED', ctDir: 'ORIGINAL', tcpFlags: DATA_SEGMENT_FLAGS}
+  }
+
   /** One iptables table's chain at `hook`; what it passes keeps its mark (iptables' marks are followed apart, see routingMark). */
   private iptablesTable(hop: Hop, view: HostView, hook: Hook, table: string, facts: NftFacts, bridged: boolean): End | {mark?: number, accepted?: string} {
     const rules = view.iptables!
     const passed = {mark: facts.mark}
-    const what = describeFlow(facts)
     // FORWARD's filter verdict is shown even from an empty chain: it is where pod traffic is let through or not.
     const shown = table === 'filter' && hook === 'FORWARD'
     if (!shown && !rules.active(table, hook)) return passed
-    const d = rules.evaluate(table, hook, {...facts, bridged})
+    const what = describeFlow(facts)
+    const seen = facts.bridged === bridged ? facts : {...facts, bridged}
+    const d = rules.evaluate(table, hook, seen)
     for (const a of d.assumptions) this.assume(view, a)
-    this.resetDecidesOtherwise(view, table, hook, {...facts, bridged}, d)
+    this.resetDecidesOtherwise(view, table, hook, seen, d)
     const where = d.path.join(' → ')
     const chain = table === 'filter' ? hook : `${table} ${hook}`
     if (d.action === 'ACCEPT') {
@@ -1668,10 +1699,12 @@ class Walk {
 
   private sourceNat(hop: Hop, view: HostView, inDev: string | undefined, dev: string, nexthop: string, packet: Packet): Packet {
     if (packet.state !== 'NEW' || packet.untrackedAt === view.name) return packet
-    if (view.iptables === undefined && stagesAt(view.snap, 'POSTROUTING', 'nat', [], {inDev}).length === 0) {
+    const natHere = natAt(view, 'POSTROUTING', arrivedBy(inDev))
+    if (view.iptables === undefined && !natHere) {
       if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
       return packet
     }
+    if (!natHere) return packet
     // POSTROUTING rules cannot match `-i`; the receiving device only tells which hooks the packet passed.
     const outcome = postrouting(view, this.facts(view, packet, inDev, dev), nexthop)
     if (outcome === undefined) return packet
@@ -1977,14 +2010,13 @@ class Walk {
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
         if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`)
-        const facts = this.facts(answer.node, packet, answer.bridge, answer.bridge)
         if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
-          const denied = this.filter(bridgeHop, answer.node, 'FORWARD', facts, true)
+          const denied = this.filter(bridgeHop, answer.node, 'FORWARD', packet, answer.bridge, answer.bridge, true)
           if ('end' in denied) return denied
         } else {
           // without br_netfilter the IP hooks do not see a bridged frame, the bridge family's own chains still do
-          for (const c of nativeChainsAt(answer.node.snap, 'FORWARD', {bridged: true}).filter(x => x.family === 'bridge')) {
-            const denied = this.nativeChain(bridgeHop, answer.node, 'FORWARD', c, facts, true)
+          for (const c of answer.node.hooks.chains('FORWARD', {bridged: true}).filter(x => x.family === 'bridge')) {
+            const denied = this.nativeChain(bridgeHop, answer.node, 'FORWARD', c, this.facts(answer.node, packet, answer.bridge, answer.bridge), true)
             if ('end' in denied) return denied
           }
         }
@@ -2165,12 +2197,12 @@ class Walk {
     const outerSrc = vx.local
       ?? view.sourceRoute({dst: remote, iif: 'lo', proto: 'udp', dport: vx.port, mark: carried.mark, oif, oifKnown: true}).src
       ?? view.firstGlobalAddress() ?? '0.0.0.0'
-    const outer: Packet = {
+    const outer = packetOf({
       src: outerSrc, dst: remote, proto: 'udp', dport: vx.port, state: 'NEW', ttl: START_TTL,
       size: packet.size !== undefined ? packet.size + VXLAN_OVERHEAD : undefined, tunnel,
       ...(carried.mark !== undefined && carried.mark !== 0 ? {mark: carried.mark} : {}),
       ...(vx.local === undefined ? {unboundSrc: true as const} : {}),
-    }
+    })
     const how = [
       ...(vx.local === undefined ? [`${vx.name} has no \`local\`, so its route is looked up without a source (no \`from\` rule matches) and ${outerSrc} is the address that route gives`] : []),
       ...(oif !== undefined ? [`bound to ${oif} by the fdb entry's \`via\` (only routes out of ${oif} count, \`oif ${oif}\` rules match)`] : []),
@@ -2196,7 +2228,8 @@ class Walk {
   private carriedMark(view: HostView, inDev: string, packet: Packet, route: Route): {mark?: number, doubt?: string} {
     const rules = view.iptables
     if (rules === undefined) return {mark: packet.mark, doubt: `no iptables captured on ${view.name}`}
-    const facts = this.facts(view, packet, inDev === 'local' ? undefined : inDev, route.dev)
+    if (!rules.mayMark) return {mark: packet.mark ?? 0}
+    const facts = this.facts(view, packet, arrivedBy(inDev), route.dev)
     const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', 'POSTROUTING')
     return 'mark' in r ? {mark: r.mark} : {mark: packet.mark, doubt: `\`${r.doubt.raw}\` may set one`}
   }
@@ -2215,6 +2248,7 @@ class Walk {
     const table = view.routes
     const route = table?.lookup(packet.dst)
     if (table === undefined || route === undefined || route.type !== 'unicast') return packet
+    if (!natAt(view, 'POSTROUTING', arrivedBy(last!.in))) return packet
     const outcome = postrouting(view, this.facts(view, packet, last!.in, routeDevice(table, route)), route.gateway ?? packet.dst)
     if (outcome?.newSrc === undefined || outcome.newSrc === packet.src) return packet
     this.nat.push({node: view.name, field: 'src', from: packet.src, to: outcome.newSrc, evidence: outcome.decision.evidence})
@@ -2628,7 +2662,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   let srcIp = src.ip
   const unbound = src.kind === 'node' && req.src === src.name
   if (unbound) srcIp = src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}).src ?? srcIp
-  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})}
+  const request = packetOf({src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})})
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
   // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
@@ -2694,11 +2728,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   } else {
     // An echo reply is as big as the request, without DF (links fragment it, receivers still drop
     // frames longer than their MTU); a TCP or UDP reply's size is unknown.
-    const reply: Packet = {
+    const reply = packetOf({
       src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport, ...(seen.ephemeral === 'sport' ? {ephemeral: 'dport' as const} : {}),
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
-    }
+    })
     const back = new Walk(w, warnings, nat, 'return', network, reply)
     // the reply to a TCP request is its SYN-ACK: the MSS rewrites it meets are taken (in the set-up, collected)
     back.mssRewrites = fwd.mssRewrites
@@ -2785,7 +2819,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
  * fate hangs on the listener, which is said. Returns whether the error gets back to the prober.
  */
 function portUnreachableBack(w: WorldIndex, warnings: Warnings, nat: NatRecord[], network: string | undefined, fwd: Walk, seen: Packet, replier: ResolvedEndpoint, reply: ReturnPath): boolean {
-  const error: Packet = {src: seen.dst, dst: seen.src, proto: 'icmp', icmpType: 3, icmpCode: 3, ttl: START_TTL, state: 'RELATED'}
+  const error = packetOf({src: seen.dst, dst: seen.src, proto: 'icmp', icmpType: 3, icmpCode: 3, ttl: START_TTL, state: 'RELATED'})
   const back = new Walk(w, new Warnings(), [...nat], 'return', network, error)
   back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
   const end = back.run(startOf(w, back, replier, error))

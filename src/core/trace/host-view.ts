@@ -6,9 +6,10 @@
  */
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
 import {USABLE_NEIGH_STATES, capturedFor} from '../model.js'
-import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
+import {type Cidr, cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
 import {NULL_ROUTE_TYPES, PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, routeDevice, type Flow, type PolicyResult} from './routes.js'
 import {RuleSet, type PacketFacts} from './iptables.js'
+import {HookStages} from './nft.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
 
@@ -23,9 +24,27 @@ function isSecondary(a: Address): boolean {
   return /\bsecondary\b/.test(a.raw)
 }
 
-function ipv4InPrefix(ip: string, local: string, prefixlen: number): boolean {
+function broadcastOf(a: Address): number {
+  return (ipToInt(a.local) | ~maskOf(a.prefixlen)) >>> 0
+}
+
+/** each address's subnet, read once (null: the address cannot be read as one) */
+const subnetOfAddress = new WeakMap<Address, Readonly<Cidr> | null>()
+
+/** Whether `ip` is in the subnet of address `a` (false where either cannot be read). */
+function inSubnetOf(ip: string, a: Address): boolean {
+  let subnet = subnetOfAddress.get(a)
+  if (subnet === undefined) {
+    try {
+      subnet = parseCidr(`${a.local}/${a.prefixlen}`)
+    } catch {
+      subnet = null
+    }
+    subnetOfAddress.set(a, subnet)
+  }
+  if (subnet === null) return false
   try {
-    return cidrContains(parseCidr(`${local}/${prefixlen}`), ipToInt(ip))
+    return cidrContains(subnet, ipToInt(ip))
   } catch {
     return false
   }
@@ -39,14 +58,21 @@ export class HostView {
   private routeTable?: RouteTable
   private policyRouter?: PolicyRouter
   private localPrefixes?: {base: number, prefixlen: number}[]
-  private neighMap?: Map<string, Neighbor>
+  /** the broadcast address of each of this host's subnets */
+  private directedBroadcasts?: Set<number> | 'unreadable'
+  /** device -> address -> entry */
+  private neighMap?: Map<string, Map<string, Neighbor>>
+  /** sysctl's answers, a miss included: a trace asks a host the same keys at every packet */
+  private readonly sysctlAnswers = new Map<string, string | undefined>()
   private fdbMap?: Map<string, FdbEntry[]>
   private ruleSet?: RuleSet
+  private hookStages?: HookStages
 
-  constructor(readonly snap: HostSnapshot) {}
+  /** the snapshot's name, kept: asked at every step, and a snapshot read lazily is slow to ask */
+  readonly name: string
 
-  get name(): string {
-    return this.snap.name
+  constructor(readonly snap: HostSnapshot) {
+    this.name = snap.name
   }
 
   // ---- links
@@ -129,7 +155,15 @@ export class HostView {
     const n = ipToInt(ip)
     if (n >>> 28 === 0xe) return 'multicast'
     if (n === 0xffffffff) return 'broadcast'
-    const directed = this.ipv4Addresses().some(a => a.prefixlen < 31 && ((ipToInt(a.local) | ~maskOf(a.prefixlen)) >>> 0) === n)
+    if (this.directedBroadcasts === undefined) {
+      try {
+        this.directedBroadcasts = new Set(this.ipv4Addresses().filter(a => a.prefixlen < 31).map(broadcastOf))
+      } catch {
+        // an address that is none: asked one by one, as it would fail where a packet meets it
+        this.directedBroadcasts = 'unreadable'
+      }
+    }
+    const directed = this.directedBroadcasts === 'unreadable' ? this.ipv4Addresses().some(a => a.prefixlen < 31 && broadcastOf(a) === n) : this.directedBroadcasts.has(n)
     return directed ? 'broadcast' : 'unicast'
   }
 
@@ -156,7 +190,7 @@ export class HostView {
     const list = this.ipv4On(dev).filter(a => !a.local.startsWith('127.'))
     if (list.length === 0) return undefined
     if (near !== undefined) {
-      const same = list.find(a => ipv4InPrefix(near, a.local, a.prefixlen))
+      const same = list.find(a => inSubnetOf(near, a))
       if (same) return same.local
     }
     return list[0].local
@@ -186,12 +220,12 @@ export class HostView {
 
   /** The address of `dev` whose subnet holds `ip`: `ip` is on that device's segment. */
   addressCovering(dev: string, ip: string): Address | undefined {
-    return this.ipv4On(dev).find(a => a.prefixlen < 32 && ipv4InPrefix(ip, a.local, a.prefixlen))
+    return this.ipv4On(dev).find(a => a.prefixlen < 32 && inSubnetOf(ip, a))
   }
 
   /** The device's address in the subnet that contains `ip`, i.e. the interface facing that segment. */
   deviceFacing(ip: string): Address | undefined {
-    return this.ipv4Addresses().find(a => !a.local.startsWith('127.') && ipv4InPrefix(ip, a.local, a.prefixlen))
+    return this.ipv4Addresses().find(a => !a.local.startsWith('127.') && inSubnetOf(ip, a))
   }
 
   // ---- routes
@@ -313,9 +347,13 @@ export class HostView {
   neighbour(dev: string, ip: string): Neighbor | undefined {
     if (!this.neighMap) {
       this.neighMap = new Map()
-      for (const n of this.snap.neighbors ?? []) this.neighMap.set(`${n.dev} ${n.dst}`, n)
+      for (const n of this.snap.neighbors ?? []) {
+        let onDev = this.neighMap.get(n.dev)
+        if (onDev === undefined) this.neighMap.set(n.dev, onDev = new Map())
+        onDev.set(n.dst, n)
+      }
     }
-    return this.neighMap.get(`${dev} ${ip}`)
+    return this.neighMap.get(dev)?.get(ip)
   }
 
   get hasFdb(): boolean {
@@ -348,12 +386,25 @@ export class HostView {
     return this.ruleSet
   }
 
+  /** The iptables tables and native chains a packet meets at each hook (trace/nft.ts), found once. */
+  get hooks(): HookStages {
+    this.hookStages ??= new HookStages(this.snap, this.iptables)
+    return this.hookStages
+  }
+
   get hasSysctls(): boolean {
     return this.snap.sysctls !== undefined
   }
 
   /** A sysctl by its dotted key; device names with dots are also accepted in sysctl's `flannel/1` spelling. */
   sysctl(key: string): string | undefined {
+    if (this.sysctlAnswers.has(key)) return this.sysctlAnswers.get(key)
+    const answer = this.readSysctl(key)
+    this.sysctlAnswers.set(key, answer)
+    return answer
+  }
+
+  private readSysctl(key: string): string | undefined {
     const s = this.snap.sysctls
     if (s === undefined) return undefined
     if (key in s) return s[key]

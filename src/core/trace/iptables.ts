@@ -269,21 +269,31 @@ export function tokenize(spec: string): string[] {
   return out
 }
 
-function inCidrList(list: string, ip: string): Tri {
-  let n: number
-  try {
-    n = ipToInt(ip)
-  } catch {
+/**
+ * `-s A,B/n` as a test of an address, the list read once with its rule: an address that is none
+ * matches nothing; a part that is no CIDR leaves the rule unknown from there on.
+ */
+function cidrListTest(list: string): (ip: string) => Tri {
+  const parts = list.split(',').map(c => {
+    try {
+      return parseCidr(c)
+    } catch {
+      return undefined
+    }
+  })
+  return ip => {
+    let n: number
+    try {
+      n = ipToInt(ip)
+    } catch {
+      return false
+    }
+    for (const c of parts) {
+      if (c === undefined) return 'unknown'
+      if (cidrContains(c, n)) return true
+    }
     return false
   }
-  for (const c of list.split(',')) {
-    try {
-      if (cidrContains(parseCidr(c), n)) return true
-    } catch {
-      return 'unknown'
-    }
-  }
-  return false
 }
 
 function ifaceMatches(pattern: string, dev: string | undefined): Tri {
@@ -506,12 +516,12 @@ function tcpFlagsMatch(mask: string[], comp: string[], p: PacketFacts): boolean 
   return [...m].every(f => flags.has(f) === c.has(f))
 }
 
-/** `-m mark --mark V[/M]` against the packet's mark: 0 unless a walk that applied MARK rules knows another (see RuleSet.markSetter). */
-function markMatches(spec: string, mark: number): boolean {
+/** `-m mark --mark V[/M]` as a test of the packet's mark: 0 unless a walk that applied MARK rules knows another (see RuleSet.markSetter). */
+function markTest(spec: string): (mark: number) => boolean {
   const [v, m] = spec.split('/')
   const value = Number(v)
   const mask = m === undefined ? 0xffffffff : Number(m)
-  return ((mark & mask) >>> 0) === (value >>> 0)
+  return mark => ((mark & mask) >>> 0) === (value >>> 0)
 }
 
 /**
@@ -691,13 +701,13 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
     const arg = (): string => t[++i] ?? ''
     switch (tok) {
       case '-s': case '--source': case '--src': {
-        const v = arg()
-        conditions.push({test: p => not(inCidrList(v, p.src), neg)})
+        const inList = cidrListTest(arg())
+        conditions.push({test: p => not(inList(p.src), neg)})
         break
       }
       case '-d': case '--destination': case '--dst': {
-        const v = arg()
-        conditions.push({test: p => not(inCidrList(v, p.dst), neg)})
+        const inList = cidrListTest(arg())
+        conditions.push({test: p => not(inList(p.dst), neg)})
         break
       }
       case '-i': case '--in-interface': {
@@ -767,10 +777,11 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         const v = arg()
         const [, side, field] = /^--ct(orig|repl)(src|dst)/.exec(tok)!
         const port = tok.endsWith('port')
+        const inList = cidrListTest(v)
         conditions.push({test: p => {
           const tuple = ctTuples(p)?.[side as 'orig' | 'repl']
           if (tuple === undefined || (port && p.proto !== 'tcp' && p.proto !== 'udp')) return 'unknown'
-          return not(port ? portIn(v, field === 'src' ? tuple.sport : tuple.dport) : inCidrList(v, field === 'src' ? tuple.src : tuple.dst), neg)
+          return not(port ? portIn(v, field === 'src' ? tuple.sport : tuple.dport) : inList(field === 'src' ? tuple.src : tuple.dst), neg)
         }, undecidable: `${neg ? '! ' : ''}${tok} ${v}`, needs: 'the connection\'s addresses before this host\'s nat', settledBy: 'conntrack -L'})
         break
       }
@@ -796,7 +807,8 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
           break
         }
         const mask = v.includes('/') ? Number(v.split('/')[1]) : 0xffffffff
-        conditions.push({test: p => not(markMatches(v, p.mark ?? 0), neg), on: 'mark', markMask: Number.isFinite(mask) ? mask >>> 0 : 0xffffffff})
+        const matches = markTest(v)
+        conditions.push({test: p => not(matches(p.mark ?? 0), neg), on: 'mark', markMask: Number.isFinite(mask) ? mask >>> 0 : 0xffffffff})
         break
       }
       case '--dst-type': case '--src-type': {
@@ -1059,35 +1071,61 @@ export function rejectAnswerOf(kind: string): {error: string, mark?: string} {
   }
 }
 
+/** One chain of a dump: its rules, parsed once, and its policy (a user chain has none). */
+interface ChainOf {
+  rules: ParsedRule[]
+  policy?: string
+}
+
+const NO_RULES: readonly ParsedRule[] = []
+
 export class RuleSet {
-  private readonly chains = new Map<string, ParsedRule[]>()
-  private readonly policies = new Map<string, string>()
+  /** table -> chain: indexed once, as a walk asks for a chain at every rule that jumps and every hook a packet passes */
+  private readonly tables = new Map<string, Map<string, ChainOf>>()
+  /**
+   * Whether a rule may change a packet's mark (or picks at random, which a walk must meet): where
+   * none does, the mark walks (markSetter, markAfter, markThrough) have nothing to find and the
+   * packet keeps the mark it came with.
+   */
+  readonly mayMark: boolean
 
   constructor(readonly iptables: Iptables, ipsets?: IpSet[]) {
     const sets = ipsets !== undefined ? new Map(ipsets.map(x => [x.name, x])) : undefined
     for (const c of iptables.chains) {
-      if (c.policy !== undefined) this.policies.set(`${c.table} ${c.name}`, c.policy)
-      if (!this.chains.has(`${c.table} ${c.name}`)) this.chains.set(`${c.table} ${c.name}`, [])
+      const chain = this.chainOf(c.table, c.name)
+      if (c.policy !== undefined) chain.policy = c.policy
     }
+    let mayMark = false
     for (const r of iptables.rules) {
-      const key = `${r.table} ${r.chain}`
-      const list = this.chains.get(key)
-      if (list) list.push(parseRule(r, sets))
-      else this.chains.set(key, [parseRule(r, sets)])
+      const pr = parseRule(r, sets)
+      this.chainOf(r.table, r.chain).rules.push(pr)
+      if (setsMark(pr) || pr.target === 'CONNMARK' || pr.conditions.some(c => c.why === 'random')) mayMark = true
     }
+    this.mayMark = mayMark
+  }
+
+  private chainOf(table: string, name: string): ChainOf {
+    let chains = this.tables.get(table)
+    if (chains === undefined) this.tables.set(table, chains = new Map())
+    let chain = chains.get(name)
+    if (chain === undefined) chains.set(name, chain = {rules: []})
+    return chain
+  }
+
+  private hasChain(table: string, chain: string): boolean {
+    return this.tables.get(table)?.has(chain) ?? false
   }
 
   hasTable(table: string): boolean {
-    for (const key of this.chains.keys()) if (key.startsWith(`${table} `)) return true
-    return false
+    return this.tables.has(table)
   }
 
-  rules(table: string, chain: string): ParsedRule[] {
-    return this.chains.get(`${table} ${chain}`) ?? []
+  rules(table: string, chain: string): readonly ParsedRule[] {
+    return this.tables.get(table)?.get(chain)?.rules ?? NO_RULES
   }
 
   policy(table: string, chain: string): string {
-    return this.policies.get(`${table} ${chain}`) ?? 'ACCEPT'
+    return this.tables.get(table)?.get(chain)?.policy ?? 'ACCEPT'
   }
 
   /** True when the chain can do anything but accept: it has rules or a non-ACCEPT policy. */
@@ -1105,9 +1143,7 @@ export class RuleSet {
 
   /** The tables the dump holds: `iptables-save` prints every table in use, `iptables -t T -S` just one. */
   private tableCount(): number {
-    const tables = new Set<string>()
-    for (const key of this.chains.keys()) tables.add(key.slice(0, key.indexOf(' ')))
-    return tables.size
+    return this.tables.size
   }
 
   /**
@@ -1117,6 +1153,7 @@ export class RuleSet {
    * matches as 0 too. A match on a device the packet does not have at this hook counts as maybe.
    */
   markSetter(p: PacketFacts, table: string, chain: string): IptablesRule | undefined {
+    if (!this.mayMark) return undefined
     for (const [t, hook] of passedBefore(p, table, chain)) {
       const found = this.markWalk(t, hook, p, 0).setter
       if (found !== undefined) return found
@@ -1132,6 +1169,7 @@ export class RuleSet {
    */
   markAfter(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
     const state = {mark: p.mark ?? 0}
+    if (!this.mayMark) return state
     for (const [t, hook] of passedBefore(p, table, chain)) {
       const r = this.markRun(t, hook, p, state, 0)
       if (typeof r === 'object') return r
@@ -1146,6 +1184,7 @@ export class RuleSet {
    */
   markThrough(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
     const state = {mark: p.mark ?? 0}
+    if (!this.mayMark) return state
     const r = this.markRun(table, chain, p, state, 0)
     return typeof r === 'object' ? r : {mark: state.mark}
   }
@@ -1168,7 +1207,7 @@ export class RuleSet {
           if (m === true) return 'stop'
           continue
         }
-        if (!this.chains.has(`raw ${target}`)) continue
+        if (!this.hasChain('raw', target)) continue
         const sub = run(target, depth + 1)
         if (sub === 'stop') {
           if (m === true) return 'stop'
@@ -1202,7 +1241,7 @@ export class RuleSet {
         if (m === true) return 'return'
         continue
       }
-      if (!this.chains.has(`${table} ${target}`)) continue
+      if (!this.hasChain(table, target)) continue
       const before = state.mark
       const sub = this.markRun(table, target, p, state, depth + 1)
       if (typeof sub === 'object') return sub
@@ -1243,7 +1282,7 @@ export class RuleSet {
         if (m === true) return {end: 'return'}
         continue
       }
-      if (!this.chains.has(`${table} ${target}`)) continue
+      if (!this.hasChain(table, target)) continue
       const sub = this.markWalk(table, target, p, depth + 1)
       if (sub.setter !== undefined) return sub
       if (m === true && sub.end === 'terminal') return sub
@@ -1372,7 +1411,7 @@ export class RuleSet {
         returns.push({rule: pr.rule, path})
         return {kind: 'return', rule: pr.rule}
       }
-      if (this.chains.has(`${table} ${target}`)) {
+      if (this.hasChain(table, target)) {
         const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote, skipped, marks, undecidedRules)
         if (sub.kind === 'decided') return sub
         if (pr.goto) return {kind: 'return', rule: sub.kind === 'return' ? sub.rule : undefined}
