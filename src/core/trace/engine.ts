@@ -283,7 +283,8 @@ class Walk {
    * routing marks are the connection's, decided by its SYN.
    */
   dataSegments?: true
-  private readonly seen = new Map<string, number>()
+  /** the arrivals so far (host, device, addresses, outer or inner packet), each with its hop: the same one again is a loop */
+  private readonly seen: {view: HostView, inDev: string, src: string, dst: string, outer: boolean, hop: number}[] = []
   private readonly routeOfHop = new Map<Hop, Route>()
 
   constructor(
@@ -415,10 +416,11 @@ class Walk {
 
   private visit(a: Arrival): Next {
     const hop = this.newHop(a.view.name, a.origin ? 'local' : a.inDev)
-    const key = `${a.view.name}|${a.inDev}|${a.packet.src}|${a.packet.dst}|${a.packet.tunnel ? 'outer' : ''}`
-    const earlier = this.seen.get(key)
-    if (earlier !== undefined || this.hops.length > MAX_HOPS) return this.loop(hop, earlier ?? 0)
-    this.seen.set(key, this.hops.length - 1)
+    const outer = a.packet.tunnel !== undefined
+    // (a walk enters a few hosts: a scan of them is cheaper than a key for each)
+    const earlier = this.seen.find(s => s.view === a.view && s.inDev === a.inDev && s.src === a.packet.src && s.dst === a.packet.dst && s.outer === outer)
+    if (earlier !== undefined || this.hops.length > MAX_HOPS) return this.loop(hop, earlier?.hop ?? 0)
+    this.seen.push({view: a.view, inDev: a.inDev, src: a.packet.src, dst: a.packet.dst, outer, hop: this.hops.length - 1})
     if (a.packet.tunnel === undefined) this.lastPacket = a.packet
 
     // a packet that crosses into another namespace loses its mark (skb_scrub_packet); its source,
@@ -1424,7 +1426,7 @@ class Walk {
     if (d.action === 'ACCEPT') {
       if (table === 'filter' && d.notCaptured) this.step(hop, 'filter', 'assumed', d.evidence, `${chain} assumed to accept: the pasted rules do not list it`)
       else if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
-      return {...passed, ...(d.rule !== undefined ? {accepted: `iptables ${table === 'filter' ? '' : `-t ${table} `}${where}`} : {})}
+      return d.rule !== undefined ? {mark: passed.mark, accepted: `iptables ${table === 'filter' ? '' : `-t ${table} `}${where}`} : passed
     }
     if (d.action === 'QUEUE') {
       const queue = /--queue-num (\d+)/.exec(d.evidence)?.[1] ?? '0'

@@ -62,9 +62,10 @@ export class HostView {
   private directedBroadcasts?: Set<number> | 'unreadable'
   /** device -> address -> entry */
   private neighMap?: Map<string, Map<string, Neighbor>>
-  /** sysctl's answers, a miss included: a trace asks a host the same keys at every packet */
-  private readonly sysctlAnswers = new Map<string, string | undefined>()
-  private fdbMap?: Map<string, FdbEntry[]>
+  /** sysctl's answers, a miss (null) included: a trace asks a host the same keys at every packet */
+  private readonly sysctlAnswers = new Map<string, string | null>()
+  /** device -> MAC (lower case) -> entries */
+  private fdbMap?: Map<string, Map<string, FdbEntry[]>>
   private ruleSet?: RuleSet
   private hookStages?: HookStages
 
@@ -364,14 +365,17 @@ export class HostView {
     if (!this.fdbMap) {
       this.fdbMap = new Map()
       for (const e of this.snap.fdb ?? []) {
-        const key = `${e.dev} ${e.mac.toLowerCase()}`
-        const list = this.fdbMap.get(key)
+        let onDev = this.fdbMap.get(e.dev)
+        if (onDev === undefined) this.fdbMap.set(e.dev, onDev = new Map())
+        const key = e.mac.toLowerCase()
+        const list = onDev.get(key)
         if (list) list.push(e)
-        else this.fdbMap.set(key, [e])
+        else onDev.set(key, [e])
       }
     }
-    return this.fdbMap.get(`${dev} ${mac.toLowerCase()}`) ?? []
+    return this.fdbMap.get(dev)?.get(mac.toLowerCase()) ?? []
   }
+
 
   /** All-zero entries: where a vxlan device sends frames (ARP included) it has no entry for. */
   fdbDefaults(dev: string): FdbEntry[] {
@@ -398,10 +402,9 @@ export class HostView {
 
   /** A sysctl by its dotted key; device names with dots are also accepted in sysctl's `flannel/1` spelling. */
   sysctl(key: string): string | undefined {
-    if (this.sysctlAnswers.has(key)) return this.sysctlAnswers.get(key)
-    const answer = this.readSysctl(key)
-    this.sysctlAnswers.set(key, answer)
-    return answer
+    let answer = this.sysctlAnswers.get(key)
+    if (answer === undefined) this.sysctlAnswers.set(key, answer = this.readSysctl(key) ?? null)
+    return answer ?? undefined
   }
 
   private readSysctl(key: string): string | undefined {

@@ -1314,17 +1314,22 @@ export class RuleSet {
     const skipped: {chain: string, rule: IptablesRule}[] = []
     const undecided: IptablesRule[] = []
     const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote, skipped, marks, undecided)
-    const uncaptured = {...skipped[0] !== undefined ? {uncaptured: skipped[0]} : {}, ...undecided[0] !== undefined ? {undecided: undecided[0]} : {}}
-    if (r.kind === 'decided') return {...r.decision, assumptions, ...uncaptured}
+    const decision = r.kind === 'decided' ? r.decision : this.byPolicy(table, chain, returns.at(-1), assumptions)
+    if (skipped[0] !== undefined) decision.uncaptured = skipped[0]
+    if (undecided[0] !== undefined) decision.undecided = undecided[0]
+    return decision
+  }
+
+  /** The verdict of a built-in chain's policy, reached past the rules (`last`: the RETURN that sent the walk back to it). */
+  private byPolicy(table: string, chain: string, last: {rule: IptablesRule, path: string[]} | undefined, assumptions: string[]): Decision {
     const policy = this.policy(table, chain)
     const action: Action = policy === 'DROP' ? 'DROP' : 'ACCEPT'
-    const last = returns.at(-1)
-    return {action, evidence: `-P ${chain} ${policy}`, path: last?.path ?? [chain], assumptions, viaReturn: last?.rule, ...uncaptured}
+    return {action, evidence: `-P ${chain} ${policy}`, path: last?.path ?? [chain], assumptions, viaReturn: last?.rule}
   }
 
   private walk(table: string, chain: string, p: PacketFacts, assumptions: string[], returns: {rule: IptablesRule, path: string[]}[], path: string[], depth: number,
     markNote: (rule: IptablesRule, tested: number) => string | undefined, skipped: {chain: string, rule: IptablesRule}[], marks: WalkMark, undecidedRules: IptablesRule[]):
-    {kind: 'decided', decision: Omit<Decision, 'assumptions'>} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
+    {kind: 'decided', decision: Decision} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
     if (depth > 32) return {kind: 'end'}
     for (const pr of this.rules(table, chain)) {
       let result: Tri = true
@@ -1371,14 +1376,14 @@ export class RuleSet {
           const note = `\`${pr.rule.raw}\` translates to an address of ${range}: the kernel picks one per connection${pr.targetArgs.includes('--random') ? ' at random' : ''}; traced ${toAddress}`
           if (!assumptions.includes(note)) assumptions.push(note)
         }
-        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress, toPorts: targetPorts(pr.targetArgs)}}
+        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress, toPorts: targetPorts(pr.targetArgs), assumptions}}
       }
       if (target === 'TPROXY') {
         // tproxy_tg4: a socket on --on-port takes the packet (marked, accepted), or the kernel drops it
         const port = pr.targetArgs[pr.targetArgs.indexOf('--on-port') + 1] ?? '?'
         const note = `\`${pr.rule.raw}\` hands the packet to a local socket on port ${port}: the trace cannot see sockets (\`ss -ltnup\` shows them); assumed one listens and takes it (where none does, the kernel drops the packet)`
         if (!assumptions.includes(note)) assumptions.push(note)
-        return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path}}
+        return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path, assumptions}}
       }
       if (target === 'SET') {
         // `-j SET --add-set S src`: a later `--match-set S` of this packet sees it there, not the set as captured
@@ -1396,16 +1401,16 @@ export class RuleSet {
         const to = pr.targetArgs[pr.targetArgs.indexOf('--to') + 1]
         const dstSide = path[0] === 'PREROUTING' || path[0] === 'OUTPUT'
         const mapped = to !== undefined && pr.targetArgs.includes('--to') ? netmap(dstSide ? p.dst : p.src, to) : undefined
-        if (mapped !== undefined) return {kind: 'decided', decision: {action: dstSide ? 'DNAT' : 'SNAT', rule: pr.rule, evidence: pr.rule.raw, path, toAddress: mapped}}
+        if (mapped !== undefined) return {kind: 'decided', decision: {action: dstSide ? 'DNAT' : 'SNAT', rule: pr.rule, evidence: pr.rule.raw, path, toAddress: mapped, assumptions}}
       }
       if (target === 'NFQUEUE' || target === 'QUEUE') {
         // With --queue-bypass and no program listening the kernel accepts; otherwise a program decides (none listening: dropped).
         if (pr.targetArgs.includes('--queue-bypass')) {
           const note = `\`${pr.rule.raw}\` hands the packet to a user-space program: assumed none listens, so --queue-bypass accepts it (a program there gives its own verdict)`
           if (!assumptions.includes(note)) assumptions.push(note)
-          return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path}}
+          return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path, assumptions}}
         }
-        return {kind: 'decided', decision: {action: 'QUEUE', rule: pr.rule, evidence: pr.rule.raw, path}}
+        return {kind: 'decided', decision: {action: 'QUEUE', rule: pr.rule, evidence: pr.rule.raw, path, assumptions}}
       }
       if (target === 'RETURN') {
         returns.push({rule: pr.rule, path})
