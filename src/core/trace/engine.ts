@@ -63,7 +63,7 @@ function globalForwarding(view: HostView): number | undefined {
 /** The sysctl that stops `view` forwarding what arrives on `inDev`, if one read does. */
 function forwardingOff(view: HostView, inDev: string): string | undefined {
   if (globalForwarding(view) === 0) return 'net.ipv4.ip_forward'
-  return view.sysctlNumber(`net.ipv4.conf.${inDev}.forwarding`) === 0 ? `net.ipv4.conf.${inDev}.forwarding` : undefined
+  return view.devConfNumber(inDev, 'forwarding') === 0 ? `net.ipv4.conf.${inDev}.forwarding` : undefined
 }
 
 /** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
@@ -665,7 +665,7 @@ class Walk {
     const dev = devRead ?? 0
     const mode = Math.max(all, dev)
     if (mode === 0) return undefined
-    const key = dev >= all ? (view.sysctl(`net.ipv4.conf.${inDev}.rp_filter`) !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
+    const key = dev >= all ? (view.devConf(inDev, 'rp_filter') !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
     const evidence = `${key} = ${mode}`
     const table = view.routes
     if (table === undefined) return undefined
@@ -1284,7 +1284,7 @@ class Walk {
 
   private forwarding(hop: Hop, view: HostView, inDev: string): End | undefined {
     const global = globalForwarding(view)
-    const perDev = view.sysctlNumber(`net.ipv4.conf.${inDev}.forwarding`)
+    const perDev = view.devConfNumber(inDev, 'forwarding')
     if (global === undefined && perDev === undefined) {
       if (!this.isNode(view)) {
         return this.fail(hop, 'FORWARDING_DISABLED', 'sysctl', '(assumed: net.ipv4.ip_forward = 0 in a pod namespace)',

@@ -24,6 +24,24 @@ function isSecondary(a: Address): boolean {
   return /\bsecondary\b/.test(a.raw)
 }
 
+/**
+ * `flow` from `src`, every field set: the flows a trace looks up come in many shapes, and a copy
+ * made field by field costs less than a spread of each.
+ */
+export function fromAddress(flow: Omit<Flow, 'src'>, src: string): Flow {
+  return {
+    dst: flow.dst, src, iif: flow.iif, oif: flow.oif, oifKnown: flow.oifKnown, proto: flow.proto, sport: flow.sport, dport: flow.dport,
+    mark: flow.mark, sportDoubt: flow.sportDoubt, markDoubt: flow.markDoubt,
+  }
+}
+
+/** A sysctl's value as a number; undefined when not read or not a number. */
+function asNumber(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const n = Number(v.trim())
+  return Number.isFinite(n) ? n : undefined
+}
+
 function broadcastOf(a: Address): number {
   return (ipToInt(a.local) | ~maskOf(a.prefixlen)) >>> 0
 }
@@ -64,6 +82,8 @@ export class HostView {
   private neighMap?: Map<string, Map<string, Neighbor>>
   /** sysctl's answers, a miss (null) included: a trace asks a host the same keys at every packet */
   private readonly sysctlAnswers = new Map<string, string | null>()
+  /** devConf's answers: name -> device -> value (null: not read) */
+  private readonly devConfAnswers = new Map<string, Map<string, string | null>>()
   /** device -> MAC (lower case) -> entries */
   private fdbMap?: Map<string, Map<string, FdbEntry[]>>
   private ruleSet?: RuleSet
@@ -318,11 +338,13 @@ export class HostView {
    * its device (ip_route_output_key_hash_rcu). No `src` when there is no unicast route.
    */
   sourceRoute(flow: Omit<Flow, 'src'>): PolicyResult & {byRules: boolean, src?: string} {
-    const res = this.routeFor({...flow, src: '0.0.0.0'})
+    // (routeFor's answer is a new object each time: the source is added to it)
+    const res: PolicyResult & {byRules: boolean, src?: string} = this.routeFor(fromAddress(flow, '0.0.0.0'))
     const r = res.route
     if (r === undefined || r.type !== 'unicast' || this.routes === undefined) return res
     const dev = this.routes.deviceOf(r) ?? flow.oif
-    return {...res, src: this.sourceFor(dev === r.dev ? r : {...r, dev}, flow.dst)}
+    res.src = this.sourceFor(dev === r.dev ? r : {...r, dev}, flow.dst)
+    return res
   }
 
   // ---- neighbours and fdb
@@ -420,19 +442,33 @@ export class HostView {
   }
 
   sysctlNumber(key: string): number | undefined {
-    const v = this.sysctl(key)
-    if (v === undefined) return undefined
-    const n = Number(v.trim())
-    return Number.isFinite(n) ? n : undefined
+    return asNumber(this.sysctl(key))
+  }
+
+  /**
+   * `net.ipv4.conf.DEV.NAME` as sysctl reads it (`all` and `default` are devices here), kept by
+   * name and device: a trace asks for a device's forwarding and rp_filter at every packet, and a
+   * key built for each would cost more than the answer.
+   */
+  devConf(dev: string, name: string): string | undefined {
+    let byDev = this.devConfAnswers.get(name)
+    if (byDev === undefined) this.devConfAnswers.set(name, byDev = new Map())
+    let answer = byDev.get(dev)
+    if (answer === undefined) byDev.set(dev, answer = this.sysctl(`net.ipv4.conf.${dev}.${name}`) ?? null)
+    return answer ?? undefined
+  }
+
+  devConfNumber(dev: string, name: string): number | undefined {
+    return asNumber(this.devConf(dev, name))
   }
 
   /** A per-device conf value; a device the sysctls do not list inherits `default`, as new devices do. */
   confValue(dev: string, name: string): number | undefined {
-    return this.sysctlNumber(`net.ipv4.conf.${dev}.${name}`) ?? this.sysctlNumber(`net.ipv4.conf.default.${name}`)
+    return this.devConfNumber(dev, name) ?? this.devConfNumber('default', name)
   }
 
   /** proxy ARP answers on a device when `all` or the device says so. */
   proxyArp(dev: string): boolean {
-    return (this.sysctlNumber('net.ipv4.conf.all.proxy_arp') ?? 0) > 0 || (this.sysctlNumber(`net.ipv4.conf.${dev}.proxy_arp`) ?? 0) > 0
+    return (this.devConfNumber('all', 'proxy_arp') ?? 0) > 0 || (this.devConfNumber(dev, 'proxy_arp') ?? 0) > 0
   }
 }
