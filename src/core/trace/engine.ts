@@ -235,6 +235,11 @@ function arrivedBy(inDev: string | undefined): string | undefined {
   return inDev === 'local' ? undefined : inDev
 }
 
+/** Whether `nft list ruleset` shows iptables-nft's own filter chain at `hook` (read as a native chain where iptables-save is missing). */
+function iptablesNftFilterAt(view: HostView, hook: Hook): boolean {
+  return (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
+}
+
 function stateOf(n: {state: string[]}): string {
   return n.state.join(',') || 'NONE'
 }
@@ -505,7 +510,7 @@ class Walk {
     const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
     const hook = inDev === undefined ? 'OUTPUT' : 'PREROUTING'
     // native chains below conntrack's priority (-200) can take the packet out of it with `notrack`
-    for (const c of view.hooks.chains(hook, {inDev})) {
+    for (const c of view.hooks.chains(hook, inDev)) {
       if (c.priority >= -200 || c.type === 'nat') continue
       const o = evaluateNftChain(c, this.facts(view, base, inDev, undefined))
       if (o.notrack === undefined || o.verdict.kind === 'unknown') continue
@@ -1367,8 +1372,7 @@ class Walk {
   private filter(hop: Hop, view: HostView, hook: Hook, packet: Packet, inDev: string | undefined, outDev: string | undefined, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number} {
     const rules = view.iptables
     // without iptables-save, iptables-nft's own chains in `nft list ruleset` are read as native ones
-    const inRuleset = (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
-    if (rules === undefined && !inRuleset && phase !== 'afterNat' && this.isNode(view) && hook !== 'PREROUTING' && hook !== 'POSTROUTING') {
+    if (rules === undefined && phase !== 'afterNat' && hook !== 'PREROUTING' && hook !== 'POSTROUTING' && this.isNode(view) && !iptablesNftFilterAt(view, hook)) {
       this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${hook} chain accepts`)
       if (hook === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
     }
@@ -1376,7 +1380,7 @@ class Walk {
     let accepted: string | undefined
     // the packet's facts only where a stage reads them: on most hosts most hooks have none
     let facts: NftFacts | undefined
-    for (const stage of view.hooks.stages(hook, 'filter', {inDev: arrivedBy(inDev), bridged})) {
+    for (const stage of view.hooks.stages(hook, 'filter', arrivedBy(inDev), bridged)) {
       const early = stage.priority < -100
       if ((phase === 'beforeNat' && !early) || (phase === 'afterNat' && early)) continue
       facts ??= this.filterFacts(view, packet, inDev, outDev)
@@ -2017,7 +2021,7 @@ class Walk {
           if ('end' in denied) return denied
         } else {
           // without br_netfilter the IP hooks do not see a bridged frame, the bridge family's own chains still do
-          for (const c of answer.node.hooks.chains('FORWARD', {bridged: true}).filter(x => x.family === 'bridge')) {
+          for (const c of answer.node.hooks.chains('FORWARD', undefined, true).filter(x => x.family === 'bridge')) {
             const denied = this.nativeChain(bridgeHop, answer.node, 'FORWARD', c, this.facts(answer.node, packet, answer.bridge, answer.bridge), true)
             if ('end' in denied) return denied
           }

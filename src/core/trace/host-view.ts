@@ -73,6 +73,7 @@ export class HostView {
   private linkIndexMap?: Map<number, Link>
   private addrByDev?: Map<string, Address[]>
   private addrByIp?: Map<string, Address>
+  private ipv4List?: Address[]
   private routeTable?: RouteTable
   private policyRouter?: PolicyRouter
   private localPrefixes?: {base: number, prefixlen: number}[]
@@ -159,8 +160,9 @@ export class HostView {
     return this.snap.mayHoldAddress?.(ip) ?? true
   }
 
-  ipv4Addresses(): Address[] {
-    return (this.snap.addresses ?? []).filter(a => a.family === 4)
+  ipv4Addresses(): readonly Address[] {
+    this.ipv4List ??= (this.snap.addresses ?? []).filter(a => a.family === 4)
+    return this.ipv4List
   }
 
   ownAddress(ip: string): Address | undefined {

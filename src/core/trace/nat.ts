@@ -35,7 +35,7 @@ export interface NatOutcome {
  */
 function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: Decision, mark: number | undefined} | undefined {
   const rules = view.iptables
-  const stages = view.hooks.stages(hook, 'nat', {inDev: facts.inDev})
+  const stages = view.hooks.stages(hook, 'nat', facts.inDev)
   if (stages.length === 0) return undefined
   const assumptions: string[] = []
   let mark = facts.mark
@@ -86,7 +86,7 @@ const REWRITES: ReadonlySet<string> = new Set(['MASQUERADE', 'SNAT', 'DNAT', 'RE
  * `inDev` (undefined: born here): where none has, the packet's facts need not be gathered.
  */
 export function natAt(view: HostView, hook: Hook, inDev: string | undefined): boolean {
-  return view.hooks.stages(hook, 'nat', {inDev}).length > 0
+  return view.hooks.stages(hook, 'nat', inDev).length > 0
 }
 
 /** undefined when neither the nat table nor a native nat chain has anything in POSTROUTING. */

@@ -92,21 +92,21 @@ export class HookStages {
     this.byWhere = (snap.nftables ?? []).some(c => c.family === 'netdev' || c.family === 'bridge')
   }
 
-  /** stagesAt, with the tables that can act */
-  stages(hook: Hook, kind: 'filter' | 'nat', where: {inDev?: string; bridged?: boolean}): readonly Stage[] {
-    if (!this.byWhere) return this.hookEntry(hook)[kind] ??= stagesAt(this.snap, hook, kind, this.liveTables(hook, kind), where)
-    const key = `${hook} ${kind} ${whereKey(where)}`
+  /** stagesAt, with the tables that can act, for a packet in by `inDev` (undefined: born here) */
+  stages(hook: Hook, kind: 'filter' | 'nat', inDev: string | undefined, bridged = false): readonly Stage[] {
+    if (!this.byWhere) return this.hookEntry(hook)[kind] ??= stagesAt(this.snap, hook, kind, this.liveTables(hook, kind), {inDev, bridged})
+    const key = `${hook} ${kind} ${whereKey(inDev, bridged)}`
     let stages = this.stagesWhere.get(key)
-    if (stages === undefined) this.stagesWhere.set(key, stages = stagesAt(this.snap, hook, kind, this.liveTables(hook, kind), where))
+    if (stages === undefined) this.stagesWhere.set(key, stages = stagesAt(this.snap, hook, kind, this.liveTables(hook, kind), {inDev, bridged}))
     return stages
   }
 
   /** nativeChainsAt */
-  chains(hook: Hook, where: {inDev?: string; bridged?: boolean}): readonly NftChain[] {
-    if (!this.byWhere) return this.hookEntry(hook).chains ??= nativeChainsAt(this.snap, hook, where)
-    const key = `${hook} ${whereKey(where)}`
+  chains(hook: Hook, inDev: string | undefined, bridged = false): readonly NftChain[] {
+    if (!this.byWhere) return this.hookEntry(hook).chains ??= nativeChainsAt(this.snap, hook, {inDev, bridged})
+    const key = `${hook} ${whereKey(inDev, bridged)}`
     let chains = this.chainsWhere.get(key)
-    if (chains === undefined) this.chainsWhere.set(key, chains = nativeChainsAt(this.snap, hook, where))
+    if (chains === undefined) this.chainsWhere.set(key, chains = nativeChainsAt(this.snap, hook, {inDev, bridged}))
     return chains
   }
 
@@ -124,8 +124,8 @@ export class HookStages {
   }
 }
 
-function whereKey(where: {inDev?: string; bridged?: boolean}): string {
-  return `${where.bridged ?? false}${where.inDev === undefined ? '' : ` @${where.inDev}`}`
+function whereKey(inDev: string | undefined, bridged: boolean): string {
+  return `${bridged}${inDev === undefined ? '' : ` @${inDev}`}`
 }
 
 /**
