@@ -1333,12 +1333,13 @@ export class RuleSet {
     if (depth > 32) return {kind: 'end'}
     for (const pr of this.rules(table, chain)) {
       let result: Tri = true
-      const undecided: Condition[] = []
+      let undecided: Condition[] | undefined
       const facts = marks.mark === (p.mark ?? 0) ? p : {...p, mark: marks.mark}
       for (const c of pr.conditions) {
         const v = c.test(facts)
         if (v === 'unknown') {
           result = 'unknown'
+          undecided ??= []
           undecided.push(c)
           continue
         }
@@ -1351,7 +1352,7 @@ export class RuleSet {
         }
       }
       if (result === 'unknown') {
-        const a = assumedNoMatch(pr, undecided)
+        const a = assumedNoMatch(pr, undecided ?? [])
         if (!assumptions.includes(a)) assumptions.push(a)
         if (setsMark(pr)) marks.doubt ??= pr.rule
         if (pr.target !== 'DROP' && pr.target !== 'REJECT' && !GOES_ON.has(pr.target ?? 'LOG')) undecidedRules.push(pr.rule)

@@ -112,7 +112,16 @@ export function vxlanDevice(view: HostView, dev: string): VxlanDevice | undefine
   return device
 }
 
-export function vxlanDevices(view: HostView): VxlanDevice[] {
+const devicesListed = new WeakMap<HostSnapshot, readonly VxlanDevice[]>()
+
+/** Every vxlan device of `view` (and every link its name says is one), in link order. */
+export function vxlanDevices(view: HostView): readonly VxlanDevice[] {
+  let listed = devicesListed.get(view.snap)
+  if (listed === undefined) devicesListed.set(view.snap, listed = listVxlanDevices(view))
+  return listed
+}
+
+function listVxlanDevices(view: HostView): VxlanDevice[] {
   const out: VxlanDevice[] = []
   for (const l of view.snap.links ?? []) {
     if (l.kind !== 'vxlan' && usualSettings(l.name) === undefined) continue
