@@ -57,7 +57,7 @@ export function proxyAnswer(view: HostView, facing: string, target: string, send
   if (!view.proxyArp(facing)) return undefined
   const r = sender === undefined ? view.routes?.lookup(target) : view.routeFor({dst: target, src: sender, iif: facing}).route
   if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === facing) return undefined
-  const key = view.sysctl(`net.ipv4.conf.${facing}.proxy_arp`) !== undefined ? `net.ipv4.conf.${facing}.proxy_arp` : 'net.ipv4.conf.all.proxy_arp'
+  const key = view.devConf(facing, 'proxy_arp') !== undefined ? `net.ipv4.conf.${facing}.proxy_arp` : 'net.ipv4.conf.all.proxy_arp'
   return {
     kind: 'host', view, inDev: facing, how: 'proxy-arp',
     evidence: `${key} = ${view.sysctl(key)}`,

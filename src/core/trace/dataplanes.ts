@@ -4,7 +4,7 @@
  * (device names, kinds, addresses, local routes), so that where they decide the trace says so
  * instead of following tables those packets never meet.
  */
-import type {Qdisc} from '../model.js'
+import type {HostSnapshot, Qdisc} from '../model.js'
 import type {HostView} from './host-view.js'
 
 /** kube-proxy's IPVS mode puts every Service address on this dummy device (never up) */
@@ -50,7 +50,16 @@ const BPF_DATAPLANES: Array<{name: string, device: RegExp, commands: (inDev: str
   ]},
 ]
 
+/** per snapshot: a trace asks at every host it enters, doctor's traces ask the same hosts again */
+const bpfFound = new WeakMap<HostSnapshot, {dataplane: BpfDataplane | undefined}>()
+
 export function bpfDataplane(view: HostView): BpfDataplane | undefined {
+  let found = bpfFound.get(view.snap)
+  if (found === undefined) bpfFound.set(view.snap, found = {dataplane: findBpfDataplane(view)})
+  return found.dataplane
+}
+
+function findBpfDataplane(view: HostView): BpfDataplane | undefined {
   const names = new Set([...(view.snap.links ?? []).map(l => l.name), ...view.ipv4Addresses().map(a => a.dev)])
   for (const d of BPF_DATAPLANES) {
     const device = [...names].find(n => d.device.test(n))

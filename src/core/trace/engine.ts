@@ -29,8 +29,8 @@ import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDst
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Decision, type EphemeralRange, type Hook, type PacketFacts, type PickKind, dropTables, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
-import {type NftFacts, evaluateNftChain, listChain, mayDo, nativeChainsAt, ruleName, stagesAt, withIptablesMarks} from './nft.js'
-import {type NatRecord, destinationNat, postrouting, reverseTranslation, snatPorts} from './nat.js'
+import {type NftFacts, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
+import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation, snatPorts} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
@@ -63,7 +63,7 @@ function globalForwarding(view: HostView): number | undefined {
 /** The sysctl that stops `view` forwarding what arrives on `inDev`, if one read does. */
 function forwardingOff(view: HostView, inDev: string): string | undefined {
   if (globalForwarding(view) === 0) return 'net.ipv4.ip_forward'
-  return view.sysctlNumber(`net.ipv4.conf.${inDev}.forwarding`) === 0 ? `net.ipv4.conf.${inDev}.forwarding` : undefined
+  return view.devConfNumber(inDev, 'forwarding') === 0 ? `net.ipv4.conf.${inDev}.forwarding` : undefined
 }
 
 /** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
@@ -166,6 +166,23 @@ interface Packet {
   unboundSrc?: true
 }
 
+/**
+ * A packet with every field present (unset ones undefined), in one order: a walk copies its packet
+ * with one field changed at every step (`{...packet, ttl}`), and copies of objects of one shape are
+ * cheap where copies of many shapes are not.
+ */
+function packetOf(p: Packet): Packet {
+  return {
+    src: p.src, dst: p.dst, proto: p.proto, sport: p.sport, dport: p.dport, ephemeral: p.ephemeral, ephemeralRange: p.ephemeralRange, size: p.size, ttl: p.ttl, state: p.state,
+    mark: p.mark, markDoubt: p.markDoubt, untrackedAt: p.untrackedAt, icmpType: p.icmpType, icmpCode: p.icmpCode, tunnel: p.tunnel, noDf: p.noDf, unboundSrc: p.unboundSrc,
+  }
+}
+
+/** `packet` with the mark (and its doubt) a walk through a hook's chains left: the same object where neither changed. */
+function withMark(packet: Packet, passed: {mark?: number, markDoubt?: string}): Packet {
+  return passed.mark === packet.mark && passed.markDoubt === packet.markDoubt ? packet : {...packet, mark: passed.mark, markDoubt: passed.markDoubt}
+}
+
 interface Arrival {
   view: HostView
   /** receiving device; `local` for a packet born on this host */
@@ -225,6 +242,16 @@ function hexMark(mark: number): string {
   return `0x${mark.toString(16)}`
 }
 
+/** A hop's receiving device as the tables see it: `local` (a packet born on the host) is none. */
+function arrivedBy(inDev: string | undefined): string | undefined {
+  return inDev === 'local' ? undefined : inDev
+}
+
+/** Whether `nft list ruleset` shows iptables-nft's own filter chain at `hook` (read as a native chain where iptables-save is missing). */
+function iptablesNftFilterAt(view: HostView, hook: Hook): boolean {
+  return (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
+}
+
 function stateOf(n: {state: string[]}): string {
   return n.state.join(',') || 'NONE'
 }
@@ -273,7 +300,8 @@ class Walk {
    * routing marks are the connection's, decided by its SYN.
    */
   dataSegments?: true
-  private readonly seen = new Map<string, number>()
+  /** the arrivals so far (host, device, addresses, outer or inner packet), each with its hop: the same one again is a loop */
+  private readonly seen: {view: HostView, inDev: string, src: string, dst: string, outer: boolean, hop: number}[] = []
   private readonly routeOfHop = new Map<Hop, Route>()
 
   constructor(
@@ -351,11 +379,11 @@ class Walk {
     const from = entry.split(' ')[0]
     // icmp_send looks the route up with no source unless icmp_errors_use_inbound_ifaddr gave it one
     const inbound = view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1
-    const error: Packet = {
+    const error = packetOf({
       src: from, dst: packet.src, proto: 'icmp', ttl: START_TTL, state: 'RELATED', icmpType,
       ...(icmpCode !== undefined ? {icmpCode} : {}),
       ...(inbound ? {} : {unboundSrc: true as const}),
-    }
+    })
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
     back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
     return {entry, from, end: back.run({view, inDev: 'local', packet: error, origin: true})}
@@ -405,10 +433,11 @@ class Walk {
 
   private visit(a: Arrival): Next {
     const hop = this.newHop(a.view.name, a.origin ? 'local' : a.inDev)
-    const key = `${a.view.name}|${a.inDev}|${a.packet.src}|${a.packet.dst}|${a.packet.tunnel ? 'outer' : ''}`
-    const earlier = this.seen.get(key)
-    if (earlier !== undefined || this.hops.length > MAX_HOPS) return this.loop(hop, earlier ?? 0)
-    this.seen.set(key, this.hops.length - 1)
+    const outer = a.packet.tunnel !== undefined
+    // (a walk enters a few hosts: a scan of them is cheaper than a key for each)
+    const earlier = this.seen.find(s => s.view === a.view && s.inDev === a.inDev && s.src === a.packet.src && s.dst === a.packet.dst && s.outer === outer)
+    if (earlier !== undefined || this.hops.length > MAX_HOPS) return this.loop(hop, earlier?.hop ?? 0)
+    this.seen.push({view: a.view, inDev: a.inDev, src: a.packet.src, dst: a.packet.dst, outer, hop: this.hops.length - 1})
     if (a.packet.tunnel === undefined) this.lastPacket = a.packet
 
     // a packet that crosses into another namespace loses its mark (skb_scrub_packet); its source,
@@ -494,7 +523,7 @@ class Walk {
     const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
     const hook = inDev === undefined ? 'OUTPUT' : 'PREROUTING'
     // native chains below conntrack's priority (-200) can take the packet out of it with `notrack`
-    for (const c of nativeChainsAt(view.snap, hook, {inDev})) {
+    for (const c of view.hooks.chains(hook, inDev)) {
       if (c.priority >= -200 || c.type === 'nat') continue
       const o = evaluateNftChain(c, this.facts(view, base, inDev, undefined))
       if (o.notrack === undefined || o.verdict.kind === 'unknown') continue
@@ -518,13 +547,13 @@ class Walk {
    * too), then conntrack maps a reply back (de-SNAT) or nat sends a new connection elsewhere (DNAT).
    */
   private prerouting(hop: Hop, view: HostView, inDev: string, packet: Packet): Packet | End {
-    const before = this.filter(hop, view, 'PREROUTING', this.facts(view, packet, inDev, undefined), false, 'beforeNat')
+    const before = this.filter(hop, view, 'PREROUTING', packet, inDev, undefined, false, 'beforeNat')
     if ('end' in before) return before
-    const translated = this.destinationNat(hop, view, 'PREROUTING', inDev, this.conntrackUndo(hop, view, {...packet, ...before}, 'src'))
+    const translated = this.destinationNat(hop, view, 'PREROUTING', inDev, this.conntrackUndo(hop, view, withMark(packet, before), 'src'))
     // chains of a priority above dstnat (-100) see the translated packet
-    const after = this.filter(hop, view, 'PREROUTING', this.facts(view, translated, inDev, undefined), false, 'afterNat')
+    const after = this.filter(hop, view, 'PREROUTING', translated, inDev, undefined, false, 'afterNat')
     if ('end' in after) return after
-    return {...translated, ...after}
+    return withMark(translated, after)
   }
 
   /**
@@ -555,7 +584,7 @@ class Walk {
    * address back as the reply's source (see conntrackUndo).
    */
   private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet): Packet {
-    if (packet.state !== 'NEW' || packet.tunnel !== undefined || packet.untrackedAt === view.name) return packet
+    if (packet.state !== 'NEW' || packet.tunnel !== undefined || packet.untrackedAt === view.name || !natAt(view, hook, inDev)) return packet
     const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
@@ -565,7 +594,7 @@ class Walk {
     const newDst = outcome.newDst ?? packet.dst
     const translated = {...packet, dst: newDst, dport: outcome.newDport ?? packet.dport}
     // a port the DNAT chose is known, whatever the client's kernel picked
-    if (outcome.newDport !== undefined && translated.ephemeral === 'dport') delete translated.ephemeral
+    if (outcome.newDport !== undefined && translated.ephemeral === 'dport') translated.ephemeral = undefined
     const port = (p: Packet): string => outcome.newDport !== undefined ? `:${p.dport}` : ''
     this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst}${port(packet)} becomes ${newDst}${port(translated)}`)
     this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: newDst, evidence: d.evidence,
@@ -656,7 +685,7 @@ class Walk {
     const dev = devRead ?? 0
     const mode = Math.max(all, dev)
     if (mode === 0) return undefined
-    const key = dev >= all ? (view.sysctl(`net.ipv4.conf.${inDev}.rp_filter`) !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
+    const key = dev >= all ? (view.devConf(inDev, 'rp_filter') !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
     const evidence = `${key} = ${mode}`
     const table = view.routes
     if (table === undefined) return undefined
@@ -726,7 +755,7 @@ class Walk {
 
   private arriveLocal(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
     if (!origin) {
-      const denied = this.filter(hop, view, 'INPUT', this.facts(view, packet, inDev, undefined))
+      const denied = this.filter(hop, view, 'INPUT', packet, inDev, undefined)
       if ('end' in denied) {
         if (denied.reject && packet.tunnel === undefined) this.rejectedProbe(view, inDev, packet, denied.reject, true)
         return denied
@@ -1115,16 +1144,16 @@ class Walk {
     const sized = this.mtu(hop, view, dev, packet, route)
     if (sized !== undefined && 'end' in sized) return sized
     if (sized !== undefined) packet = sized
-    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', this.facts(view, packet, origin ? undefined : inDev, dev))
+    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', packet, origin ? undefined : inDev, dev)
     if ('end' in denied) {
       if (denied.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
       return denied
     }
-    packet = {...packet, ...denied}
+    packet = withMark(packet, denied)
     const nexthop = route.gateway ?? packet.dst
-    const mangled = this.filter(hop, view, 'POSTROUTING', this.facts(view, packet, origin ? undefined : inDev, dev))
+    const mangled = this.filter(hop, view, 'POSTROUTING', packet, origin ? undefined : inDev, dev)
     if ('end' in mangled) return mangled
-    packet = {...packet, ...mangled}
+    packet = withMark(packet, mangled)
     packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.conntrackUndo(hop, view, packet, 'dst'))
 
     this.tcFilters(hop, view, dev, 'egress')
@@ -1198,6 +1227,7 @@ class Walk {
     const rules = view.iptables
     if (rules === undefined) return {doubt: `no iptables captured on ${view.name}`}
     if (inDev !== undefined) return {mark: packet.mark, doubt: packet.markDoubt}
+    if (!rules.mayMark) return {mark: packet.mark ?? 0}
     const facts = this.facts(view, packet, inDev, undefined)
     const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', inDev === undefined ? 'OUTPUT' : 'PREROUTING')
     return 'mark' in r ? {mark: r.mark} : {doubt: `\`${r.doubt.raw}\` may set one`}
@@ -1277,7 +1307,7 @@ class Walk {
 
   private forwarding(hop: Hop, view: HostView, inDev: string): End | undefined {
     const global = globalForwarding(view)
-    const perDev = view.sysctlNumber(`net.ipv4.conf.${inDev}.forwarding`)
+    const perDev = view.devConfNumber(inDev, 'forwarding')
     if (global === undefined && perDev === undefined) {
       if (!this.isNode(view)) {
         return this.fail(hop, 'FORWARDING_DISABLED', 'sysctl', '(assumed: net.ipv4.ip_forward = 0 in a pod namespace)',
@@ -1312,20 +1342,24 @@ class Walk {
   }
 
   private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): NftFacts {
+    const {localDevOf, routeBack} = view.routeFacts(packet)
+    // every field always present, unset ones undefined: the filters copy these objects for each
+    // table and chain, and copies of objects of one shape are cheap
     return {
       // the walk carries the mark from chain to chain on this host (see filter)
-      mark: packet.mark, markFollowed: true, ...(packet.markDoubt !== undefined ? {markDoubt: packet.markDoubt} : {}),
+      mark: packet.mark, markFollowed: true, markDoubt: packet.markDoubt,
       // conntrack remembers which translations this host made for the connection (`ct status dnat`)
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral, ephemeralRange: packet.ephemeralRange,
-      inDev: inDev === 'local' ? undefined : inDev, outDev, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
+      inDev: arrivedBy(inDev), outDev, bridged: false, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),
       ttl: packet.ttl, length: packet.size ?? (this.mssRewrites !== undefined && packet.proto === 'tcp' ? HANDSHAKE_LENGTH : undefined), pktType: view.frameKindFor(packet.dst),
-      ...view.routeFacts(packet),
-      ...(this.mssRewrites !== undefined ? {mssRewrite: (rule: string, mss: number | undefined) => this.takeMssRewrite(view, packet, inDev, rule, mss)} : {}),
-      ...(this.direction === 'return' && packet.state === 'ESTABLISHED' ? {ctDir: 'REPLY' as const} : {}),
-      ...(this.random !== undefined ? {randomPick: this.random.pick} : {}),
+      localDevOf, routeBack,
+      mssRewrite: this.mssRewrites !== undefined ? (rule: string, mss: number | undefined) => this.takeMssRewrite(view, packet, inDev, rule, mss) : undefined,
+      ctDir: this.direction === 'return' && packet.state === 'ESTABLISHED' ? 'REPLY' : undefined,
+      tcpFlags: undefined,
+      randomPick: this.random?.pick,
     }
   }
 
@@ -1339,7 +1373,7 @@ class Walk {
    */
   private takeMssRewrite(view: HostView, packet: Packet, inDev: string | undefined, rule: string, mss: number | undefined): boolean {
     if (this.direction === 'forward') return true
-    const value = mss ?? clampedMss(view, packet, inDev === 'local' ? undefined : inDev)
+    const value = mss ?? clampedMss(view, packet, arrivedBy(inDev))
     if (value === undefined) return false
     this.mssRewrites!.push({mss: value, rule, node: view.name})
     return true
@@ -1355,28 +1389,27 @@ class Walk {
    * (the skb keeps it: a mark mangle PREROUTING sets is the one filter FORWARD tests), or the
    * doubt of one that may or may not have set it.
    */
-  private filter(hop: Hop, view: HostView, hook: Hook, facts: NftFacts, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number, markDoubt?: string} {
-    if (this.dataSegments && facts.proto === 'tcp') {
-      facts = {...facts, state: facts.state === 'UNTRACKED' ? 'UNTRACKED' : 'ESTABLISHED', ctDir: 'ORIGINAL', tcpFlags: DATA_SEGMENT_FLAGS}
-    }
+  private filter(hop: Hop, view: HostView, hook: Hook, packet: Packet, inDev: string | undefined, outDev: string | undefined, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number, markDoubt?: string} {
     const rules = view.iptables
     // without iptables-save, iptables-nft's own chains in `nft list ruleset` are read as native ones
-    const inRuleset = (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
-    if (rules === undefined && !inRuleset && phase !== 'afterNat' && this.isNode(view) && hook !== 'PREROUTING' && hook !== 'POSTROUTING') {
+    if (rules === undefined && phase !== 'afterNat' && hook !== 'PREROUTING' && hook !== 'POSTROUTING' && this.isNode(view) && !iptablesNftFilterAt(view, hook)) {
       this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${hook} chain accepts`)
       if (hook === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
     }
-    let mark = facts.mark
-    let markDoubt = facts.markDoubt
+    let mark = packet.mark
+    let markDoubt = packet.markDoubt
     let accepted: string | undefined
-    const stages = stagesAt(view.snap, hook, 'filter', rules !== undefined ? dropTables(hook) : [], {inDev: facts.inDev, bridged})
-    for (const stage of stages) {
+    // the packet's facts only where a stage reads them: on most hosts most hooks have none
+    let facts: NftFacts | undefined
+    for (const stage of view.hooks.stages(hook, 'filter', arrivedBy(inDev), bridged)) {
       const early = stage.priority < -100
       if ((phase === 'beforeNat' && !early) || (phase === 'afterNat' && early)) continue
-      const seen = 'chain' in stage ? withIptablesMarks(rules, {...facts, mark, markDoubt}, hook, stage.priority) : undefined
+      facts ??= this.filterFacts(view, packet, inDev, outDev, bridged)
+      const marked = mark === facts.mark && markDoubt === facts.markDoubt ? facts : {...facts, mark, markDoubt}
+      const seen = 'chain' in stage ? withIptablesMarks(rules, marked, hook, stage.priority) : undefined
       const end = 'chain' in stage
         ? this.nativeChain(hop, view, hook, stage.chain, seen!, bridged)
-        : this.iptablesTable(hop, view, hook, stage.table, {...facts, mark, markDoubt}, bridged)
+        : this.iptablesTable(hop, view, hook, stage.table, marked, bridged)
       if ('end' in end) {
         if (accepted !== undefined && end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER') {
           // the usual surprise: an accept somewhere else (flanneld's own chain) does not save the packet
@@ -1402,24 +1435,37 @@ class Walk {
     return {mark, markDoubt}
   }
 
+  /**
+   * What the filter tables read of `packet`: a sized TCP connection's data segments are ESTABLISHED,
+   * without SYN; a bridged frame's PREROUTING is not walked, so its mark is replayed from the rules
+   * (withIptablesMarks), not followed.
+   */
+  private filterFacts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined, bridged: boolean): NftFacts {
+    const own = this.facts(view, packet, inDev, outDev)
+    const facts = bridged ? {...own, markFollowed: false} : own
+    if (!this.dataSegments || facts.proto !== 'tcp') return facts
+    return {...facts, state: facts.state === 'UNTRACKED' ? 'UNTRACKED' : 'ESTABLISHED', ctDir: 'ORIGINAL', tcpFlags: DATA_SEGMENT_FLAGS}
+  }
+
   /** One iptables table's chain at `hook`; what it passes has the mark its MARK rules gave (followed on a non-bridged walk). */
   private iptablesTable(hop: Hop, view: HostView, hook: Hook, table: string, facts: NftFacts, bridged: boolean): End | {mark?: number, markDoubt?: string, accepted?: string} {
     const rules = view.iptables!
-    const what = describeFlow(facts)
     // FORWARD's filter verdict is shown even from an empty chain: it is where pod traffic is let through or not.
     const shown = table === 'filter' && hook === 'FORWARD'
     if (!shown && !rules.active(table, hook)) return {mark: facts.mark, markDoubt: facts.markDoubt}
-    const marked = facts.markFollowed === true ? rules.markThrough({...facts, bridged}, table, hook) : {mark: facts.mark}
+    const what = describeFlow(facts)
+    const seen = facts.bridged === bridged ? facts : {...facts, bridged}
+    const marked = facts.markFollowed === true ? rules.markThrough(seen, table, hook) : {mark: facts.mark}
     const passed = 'mark' in marked ? {mark: marked.mark, markDoubt: facts.markDoubt} : {mark: facts.mark, markDoubt: facts.markDoubt ?? `\`${marked.doubt.raw}\` (iptables) may set it`}
-    const d = rules.evaluate(table, hook, {...facts, bridged})
+    const d = rules.evaluate(table, hook, seen)
     for (const a of d.assumptions) this.assume(view, a)
-    this.resetDecidesOtherwise(view, table, hook, {...facts, bridged}, d)
+    this.resetDecidesOtherwise(view, table, hook, seen, d)
     const where = d.path.join(' → ')
     const chain = table === 'filter' ? hook : `${table} ${hook}`
     if (d.action === 'ACCEPT') {
       if (table === 'filter' && d.notCaptured) this.step(hop, 'filter', 'assumed', d.evidence, `${chain} assumed to accept: the pasted rules do not list it`)
       else if (table === 'filter') this.step(hop, 'filter', 'accept', d.evidence, `${chain}${bridged ? ' (bridged, br_netfilter)' : ''}: ${what} accepted ${d.rule ? `by ${where}` : 'by the chain policy'}`)
-      return {...passed, ...(d.rule !== undefined ? {accepted: `iptables ${table === 'filter' ? '' : `-t ${table} `}${where}`} : {})}
+      return d.rule !== undefined ? {mark: passed.mark, markDoubt: passed.markDoubt, accepted: `iptables ${table === 'filter' ? '' : `-t ${table} `}${where}`} : passed
     }
     if (d.action === 'QUEUE') {
       const queue = /--queue-num (\d+)/.exec(d.evidence)?.[1] ?? '0'
@@ -1694,10 +1740,12 @@ class Walk {
 
   private sourceNat(hop: Hop, view: HostView, inDev: string | undefined, dev: string, nexthop: string, packet: Packet): Packet {
     if (packet.state !== 'NEW' || packet.untrackedAt === view.name) return packet
-    if (view.iptables === undefined && stagesAt(view.snap, 'POSTROUTING', 'nat', [], {inDev}).length === 0) {
+    const natHere = natAt(view, 'POSTROUTING', arrivedBy(inDev))
+    if (view.iptables === undefined && !natHere) {
       if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
       return packet
     }
+    if (!natHere) return packet
     // iptables refuses `-i` in POSTROUTING itself, but a chain it jumps to matches it: ip_output hands the hook the receiving device (skb->dev)
     const outcome = postrouting(view, this.facts(view, packet, inDev, dev), nexthop)
     if (outcome === undefined) return packet
@@ -2014,15 +2062,14 @@ class Walk {
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
         if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`)
-        // a bridged frame's PREROUTING is not walked: its mark is replayed from the rules (withIptablesMarks)
-        const facts = {...this.facts(answer.node, packet, answer.bridge, answer.bridge), markFollowed: false}
+
         if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
-          const denied = this.filter(bridgeHop, answer.node, 'FORWARD', facts, true)
+          const denied = this.filter(bridgeHop, answer.node, 'FORWARD', packet, answer.bridge, answer.bridge, true)
           if ('end' in denied) return denied
         } else {
           // without br_netfilter the IP hooks do not see a bridged frame, the bridge family's own chains still do
-          for (const c of nativeChainsAt(answer.node.snap, 'FORWARD', {bridged: true}).filter(x => x.family === 'bridge')) {
-            const denied = this.nativeChain(bridgeHop, answer.node, 'FORWARD', c, facts, true)
+          for (const c of answer.node.hooks.chains('FORWARD', undefined, true).filter(x => x.family === 'bridge')) {
+            const denied = this.nativeChain(bridgeHop, answer.node, 'FORWARD', c, this.facts(answer.node, packet, answer.bridge, answer.bridge), true)
             if ('end' in denied) return denied
           }
         }
@@ -2203,12 +2250,12 @@ class Walk {
     const outerSrc = vx.local
       ?? view.sourceRoute({dst: remote, iif: 'lo', proto: 'udp', dport: vx.port, mark: carried.mark, oif, oifKnown: true}).src
       ?? view.firstGlobalAddress() ?? '0.0.0.0'
-    const outer: Packet = {
+    const outer = packetOf({
       src: outerSrc, dst: remote, proto: 'udp', dport: vx.port, state: 'NEW', ttl: START_TTL,
       size: packet.size !== undefined ? packet.size + VXLAN_OVERHEAD : undefined, tunnel,
       ...(carried.mark !== undefined && carried.mark !== 0 ? {mark: carried.mark} : {}),
       ...(vx.local === undefined ? {unboundSrc: true as const} : {}),
-    }
+    })
     const how = [
       ...(vx.local === undefined ? [`${vx.name} has no \`local\`, so its route is looked up without a source (no \`from\` rule matches) and ${outerSrc} is the address that route gives`] : []),
       ...(oif !== undefined ? [`bound to ${oif} by the fdb entry's \`via\` (only routes out of ${oif} count, \`oif ${oif}\` rules match)`] : []),
@@ -2250,6 +2297,7 @@ class Walk {
     const table = view.routes
     const route = table?.lookup(packet.dst)
     if (table === undefined || route === undefined || route.type !== 'unicast') return packet
+    if (!natAt(view, 'POSTROUTING', arrivedBy(last!.in))) return packet
     const outcome = postrouting(view, this.facts(view, packet, last!.in, routeDevice(table, route)), route.gateway ?? packet.dst)
     if (outcome?.newSrc === undefined || outcome.newSrc === packet.src) return packet
     this.assume(view, `the request stops on ${view.name}; its reply is traced as if it had gone on, with \`${outcome.decision.evidence}\` making its source ${outcome.newSrc}`)
@@ -2662,7 +2710,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   let srcIp = src.ip
   const unbound = src.kind === 'node' && req.src === src.name
   if (unbound) srcIp = src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}).src ?? srcIp
-  const request: Packet = {src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const, ephemeralRange: clientPortRange(src)}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})}
+  const request = packetOf({src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const, ephemeralRange: clientPortRange(src)}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})})
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
   // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
@@ -2728,11 +2776,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   } else {
     // An echo reply is as big as the request, without DF (links fragment it, receivers still drop
     // frames longer than their MTU); a TCP or UDP reply's size is unknown.
-    const reply: Packet = {
+    const reply = packetOf({
       src: seen.dst, dst: seen.src, proto: flow.proto, sport: seen.dport, dport: seen.sport, ephemeral: swappedPort(seen.ephemeral), ephemeralRange: seen.ephemeralRange,
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
-    }
+    })
     const back = new Walk(w, warnings, nat, 'return', network, reply)
     // the reply to a TCP request is its SYN-ACK: the MSS rewrites it meets are taken (in the set-up, collected)
     back.mssRewrites = fwd.mssRewrites
@@ -2819,7 +2867,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
  * fate hangs on the listener, which is said. Returns whether the error gets back to the prober.
  */
 function portUnreachableBack(w: WorldIndex, warnings: Warnings, nat: NatRecord[], network: string | undefined, fwd: Walk, seen: Packet, replier: ResolvedEndpoint, reply: ReturnPath): boolean {
-  const error: Packet = {src: seen.dst, dst: seen.src, proto: 'icmp', icmpType: 3, icmpCode: 3, ttl: START_TTL, state: 'RELATED'}
+  const error = packetOf({src: seen.dst, dst: seen.src, proto: 'icmp', icmpType: 3, icmpCode: 3, ttl: START_TTL, state: 'RELATED'})
   const back = new Walk(w, new Warnings(), [...nat], 'return', network, error)
   back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
   const end = back.run(startOf(w, back, replier, error))

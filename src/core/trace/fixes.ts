@@ -3,7 +3,7 @@
  * from its flannel.1 link, its underlay address) so they can be pasted as they are.
  */
 import {inMainTable, type IptablesRule, type NftChain, type NftRule} from '../model.js'
-import {cidrContains, cidrContainsIp, isIPv4, intToIp, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
+import {cidrContains, cidrContainsIp, isIPv4, ipToInt, normaliseDst, parseCidr} from '../addr.js'
 import {routeDstText} from './routes.js'
 import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
@@ -190,27 +190,9 @@ export function podNetwork(w: WorldIndex, a: string, b: string): string | undefi
   const known = w.world.network
   if (known !== undefined && [a, b].some(ip => isIPv4(ip) && cidrContainsIp(known, ip))) return known
   if (!w.podsByIp.has(a) && !w.podsByIp.has(b)) return undefined
-  return podNetworkGuess(w.podsByIp.keys())
+  return w.guessedPodNetwork()
 }
 
-/**
- * The pod network as the addresses in it suggest: their common prefix, at least as wide as flannel's
- * default /16 (a node's pods alone share its /24, and an accept for that misses traffic it forwards
- * for other nodes' pods: a NodePort's, DNATed to a pod elsewhere). Undefined below a /8.
- */
-export function podNetworkGuess(addresses: Iterable<string>): string | undefined {
-  let first: number | undefined
-  let common = 32
-  for (const ip of addresses) {
-    const n = ipToInt(ip)
-    first ??= n
-    const diff = (first ^ n) >>> 0
-    common = Math.min(common, diff === 0 ? 32 : Math.clz32(diff))
-  }
-  if (first === undefined || common < 8) return undefined
-  const len = Math.min(common, 16)
-  return `${intToIp((first & maskOf(len)) >>> 0)}/${len}`
-}
 
 /**
  * A reply or an error about a connection (conntrack ESTABLISHED, RELATED) is let through by its

@@ -6,9 +6,10 @@
  */
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
 import {USABLE_NEIGH_STATES, capturedFor} from '../model.js'
-import {cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
+import {type Cidr, cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
 import {NULL_ROUTE_TYPES, PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, routeDevice, type Flow, type PolicyResult} from './routes.js'
 import {RuleSet, type PacketFacts} from './iptables.js'
+import {HookStages} from './nft.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
 
@@ -23,9 +24,45 @@ function isSecondary(a: Address): boolean {
   return /\bsecondary\b/.test(a.raw)
 }
 
-function ipv4InPrefix(ip: string, local: string, prefixlen: number): boolean {
+/**
+ * `flow` from `src`, every field set: the flows a trace looks up come in many shapes, and a copy
+ * made field by field costs less than a spread of each.
+ */
+export function fromAddress(flow: Omit<Flow, 'src'>, src: string): Flow {
+  return {
+    dst: flow.dst, src, iif: flow.iif, oif: flow.oif, oifKnown: flow.oifKnown, proto: flow.proto, sport: flow.sport, dport: flow.dport,
+    mark: flow.mark, sportDoubt: flow.sportDoubt, markDoubt: flow.markDoubt,
+  }
+}
+
+/** A sysctl's value as a number; undefined when not read or not a number. */
+function asNumber(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const n = Number(v.trim())
+  return Number.isFinite(n) ? n : undefined
+}
+
+function broadcastOf(a: Address): number {
+  return (ipToInt(a.local) | ~maskOf(a.prefixlen)) >>> 0
+}
+
+/** each address's subnet, read once (null: the address cannot be read as one) */
+const subnetOfAddress = new WeakMap<Address, Readonly<Cidr> | null>()
+
+/** Whether `ip` is in the subnet of address `a` (false where either cannot be read). */
+function inSubnetOf(ip: string, a: Address): boolean {
+  let subnet = subnetOfAddress.get(a)
+  if (subnet === undefined) {
+    try {
+      subnet = parseCidr(`${a.local}/${a.prefixlen}`)
+    } catch {
+      subnet = null
+    }
+    subnetOfAddress.set(a, subnet)
+  }
+  if (subnet === null) return false
   try {
-    return cidrContains(parseCidr(`${local}/${prefixlen}`), ipToInt(ip))
+    return cidrContains(subnet, ipToInt(ip))
   } catch {
     return false
   }
@@ -36,17 +73,28 @@ export class HostView {
   private linkIndexMap?: Map<number, Link>
   private addrByDev?: Map<string, Address[]>
   private addrByIp?: Map<string, Address>
+  private ipv4List?: Address[]
   private routeTable?: RouteTable
   private policyRouter?: PolicyRouter
   private localPrefixes?: {base: number, prefixlen: number}[]
-  private neighMap?: Map<string, Neighbor>
-  private fdbMap?: Map<string, FdbEntry[]>
+  /** the broadcast address of each of this host's subnets */
+  private directedBroadcasts?: Set<number> | 'unreadable'
+  /** device -> address -> entry */
+  private neighMap?: Map<string, Map<string, Neighbor>>
+  /** sysctl's answers, a miss (null) included: a trace asks a host the same keys at every packet */
+  private readonly sysctlAnswers = new Map<string, string | null>()
+  /** devConf's answers: name -> device -> value (null: not read) */
+  private readonly devConfAnswers = new Map<string, Map<string, string | null>>()
+  /** device -> MAC (lower case) -> entries */
+  private fdbMap?: Map<string, Map<string, FdbEntry[]>>
   private ruleSet?: RuleSet
+  private hookStages?: HookStages
 
-  constructor(readonly snap: HostSnapshot) {}
+  /** the snapshot's name, kept: asked at every step, and a snapshot read lazily is slow to ask */
+  readonly name: string
 
-  get name(): string {
-    return this.snap.name
+  constructor(readonly snap: HostSnapshot) {
+    this.name = snap.name
   }
 
   // ---- links
@@ -112,8 +160,9 @@ export class HostView {
     return this.snap.mayHoldAddress?.(ip) ?? true
   }
 
-  ipv4Addresses(): Address[] {
-    return (this.snap.addresses ?? []).filter(a => a.family === 4)
+  ipv4Addresses(): readonly Address[] {
+    this.ipv4List ??= (this.snap.addresses ?? []).filter(a => a.family === 4)
+    return this.ipv4List
   }
 
   ownAddress(ip: string): Address | undefined {
@@ -129,7 +178,15 @@ export class HostView {
     const n = ipToInt(ip)
     if (n >>> 28 === 0xe) return 'multicast'
     if (n === 0xffffffff) return 'broadcast'
-    const directed = this.ipv4Addresses().some(a => a.prefixlen < 31 && ((ipToInt(a.local) | ~maskOf(a.prefixlen)) >>> 0) === n)
+    if (this.directedBroadcasts === undefined) {
+      try {
+        this.directedBroadcasts = new Set(this.ipv4Addresses().filter(a => a.prefixlen < 31).map(broadcastOf))
+      } catch {
+        // an address that is none: asked one by one, as it would fail where a packet meets it
+        this.directedBroadcasts = 'unreadable'
+      }
+    }
+    const directed = this.directedBroadcasts === 'unreadable' ? this.ipv4Addresses().some(a => a.prefixlen < 31 && broadcastOf(a) === n) : this.directedBroadcasts.has(n)
     return directed ? 'broadcast' : 'unicast'
   }
 
@@ -156,7 +213,7 @@ export class HostView {
     const list = this.ipv4On(dev).filter(a => !a.local.startsWith('127.'))
     if (list.length === 0) return undefined
     if (near !== undefined) {
-      const same = list.find(a => ipv4InPrefix(near, a.local, a.prefixlen))
+      const same = list.find(a => inSubnetOf(near, a))
       if (same) return same.local
     }
     return list[0].local
@@ -186,12 +243,12 @@ export class HostView {
 
   /** The address of `dev` whose subnet holds `ip`: `ip` is on that device's segment. */
   addressCovering(dev: string, ip: string): Address | undefined {
-    return this.ipv4On(dev).find(a => a.prefixlen < 32 && ipv4InPrefix(ip, a.local, a.prefixlen))
+    return this.ipv4On(dev).find(a => a.prefixlen < 32 && inSubnetOf(ip, a))
   }
 
   /** The device's address in the subnet that contains `ip`, i.e. the interface facing that segment. */
   deviceFacing(ip: string): Address | undefined {
-    return this.ipv4Addresses().find(a => !a.local.startsWith('127.') && ipv4InPrefix(ip, a.local, a.prefixlen))
+    return this.ipv4Addresses().find(a => !a.local.startsWith('127.') && inSubnetOf(ip, a))
   }
 
   // ---- routes
@@ -283,11 +340,13 @@ export class HostView {
    * its device (ip_route_output_key_hash_rcu). No `src` when there is no unicast route.
    */
   sourceRoute(flow: Omit<Flow, 'src'>): PolicyResult & {byRules: boolean, src?: string} {
-    const res = this.routeFor({...flow, src: '0.0.0.0'})
+    // (routeFor's answer is a new object each time: the source is added to it)
+    const res: PolicyResult & {byRules: boolean, src?: string} = this.routeFor(fromAddress(flow, '0.0.0.0'))
     const r = res.route
     if (r === undefined || r.type !== 'unicast' || this.routes === undefined) return res
     const dev = this.routes.deviceOf(r) ?? flow.oif
-    return {...res, src: this.sourceFor(dev === r.dev ? r : {...r, dev}, flow.dst)}
+    res.src = this.sourceFor(dev === r.dev ? r : {...r, dev}, flow.dst)
+    return res
   }
 
   // ---- neighbours and fdb
@@ -313,9 +372,13 @@ export class HostView {
   neighbour(dev: string, ip: string): Neighbor | undefined {
     if (!this.neighMap) {
       this.neighMap = new Map()
-      for (const n of this.snap.neighbors ?? []) this.neighMap.set(`${n.dev} ${n.dst}`, n)
+      for (const n of this.snap.neighbors ?? []) {
+        let onDev = this.neighMap.get(n.dev)
+        if (onDev === undefined) this.neighMap.set(n.dev, onDev = new Map())
+        onDev.set(n.dst, n)
+      }
     }
-    return this.neighMap.get(`${dev} ${ip}`)
+    return this.neighMap.get(dev)?.get(ip)
   }
 
   get hasFdb(): boolean {
@@ -326,14 +389,17 @@ export class HostView {
     if (!this.fdbMap) {
       this.fdbMap = new Map()
       for (const e of this.snap.fdb ?? []) {
-        const key = `${e.dev} ${e.mac.toLowerCase()}`
-        const list = this.fdbMap.get(key)
+        let onDev = this.fdbMap.get(e.dev)
+        if (onDev === undefined) this.fdbMap.set(e.dev, onDev = new Map())
+        const key = e.mac.toLowerCase()
+        const list = onDev.get(key)
         if (list) list.push(e)
-        else this.fdbMap.set(key, [e])
+        else onDev.set(key, [e])
       }
     }
-    return this.fdbMap.get(`${dev} ${mac.toLowerCase()}`) ?? []
+    return this.fdbMap.get(dev)?.get(mac.toLowerCase()) ?? []
   }
+
 
   /** All-zero entries: where a vxlan device sends frames (ARP included) it has no entry for. */
   fdbDefaults(dev: string): FdbEntry[] {
@@ -348,12 +414,24 @@ export class HostView {
     return this.ruleSet
   }
 
+  /** The iptables tables and native chains a packet meets at each hook (trace/nft.ts), found once. */
+  get hooks(): HookStages {
+    this.hookStages ??= new HookStages(this.snap, this.iptables)
+    return this.hookStages
+  }
+
   get hasSysctls(): boolean {
     return this.snap.sysctls !== undefined
   }
 
   /** A sysctl by its dotted key; device names with dots are also accepted in sysctl's `flannel/1` spelling. */
   sysctl(key: string): string | undefined {
+    let answer = this.sysctlAnswers.get(key)
+    if (answer === undefined) this.sysctlAnswers.set(key, answer = this.readSysctl(key) ?? null)
+    return answer ?? undefined
+  }
+
+  private readSysctl(key: string): string | undefined {
     const s = this.snap.sysctls
     if (s === undefined) return undefined
     if (key in s) return s[key]
@@ -366,19 +444,33 @@ export class HostView {
   }
 
   sysctlNumber(key: string): number | undefined {
-    const v = this.sysctl(key)
-    if (v === undefined) return undefined
-    const n = Number(v.trim())
-    return Number.isFinite(n) ? n : undefined
+    return asNumber(this.sysctl(key))
+  }
+
+  /**
+   * `net.ipv4.conf.DEV.NAME` as sysctl reads it (`all` and `default` are devices here), kept by
+   * name and device: a trace asks for a device's forwarding and rp_filter at every packet, and a
+   * key built for each would cost more than the answer.
+   */
+  devConf(dev: string, name: string): string | undefined {
+    let byDev = this.devConfAnswers.get(name)
+    if (byDev === undefined) this.devConfAnswers.set(name, byDev = new Map())
+    let answer = byDev.get(dev)
+    if (answer === undefined) byDev.set(dev, answer = this.sysctl(`net.ipv4.conf.${dev}.${name}`) ?? null)
+    return answer ?? undefined
+  }
+
+  devConfNumber(dev: string, name: string): number | undefined {
+    return asNumber(this.devConf(dev, name))
   }
 
   /** A per-device conf value; a device the sysctls do not list inherits `default`, as new devices do. */
   confValue(dev: string, name: string): number | undefined {
-    return this.sysctlNumber(`net.ipv4.conf.${dev}.${name}`) ?? this.sysctlNumber(`net.ipv4.conf.default.${name}`)
+    return this.devConfNumber(dev, name) ?? this.devConfNumber('default', name)
   }
 
   /** proxy ARP answers on a device when `all` or the device says so. */
   proxyArp(dev: string): boolean {
-    return (this.sysctlNumber('net.ipv4.conf.all.proxy_arp') ?? 0) > 0 || (this.sysctlNumber(`net.ipv4.conf.${dev}.proxy_arp`) ?? 0) > 0
+    return (this.devConfNumber('all', 'proxy_arp') ?? 0) > 0 || (this.devConfNumber(dev, 'proxy_arp') ?? 0) > 0
   }
 }

@@ -280,21 +280,31 @@ export function tokenize(spec: string): string[] {
   return out
 }
 
-function inCidrList(list: string, ip: string): Tri {
-  let n: number
-  try {
-    n = ipToInt(ip)
-  } catch {
+/**
+ * `-s A,B/n` as a test of an address, the list read once with its rule: an address that is none
+ * matches nothing; a part that is no CIDR leaves the rule unknown from there on.
+ */
+function cidrListTest(list: string): (ip: string) => Tri {
+  const parts = list.split(',').map(c => {
+    try {
+      return parseCidr(c)
+    } catch {
+      return undefined
+    }
+  })
+  return ip => {
+    let n: number
+    try {
+      n = ipToInt(ip)
+    } catch {
+      return false
+    }
+    for (const c of parts) {
+      if (c === undefined) return 'unknown'
+      if (cidrContains(c, n)) return true
+    }
     return false
   }
-  for (const c of list.split(',')) {
-    try {
-      if (cidrContains(parseCidr(c), n)) return true
-    } catch {
-      return 'unknown'
-    }
-  }
-  return false
 }
 
 function ifaceMatches(pattern: string, dev: string | undefined): Tri {
@@ -569,12 +579,12 @@ function tcpFlagsMatch(mask: string[], comp: string[], p: PacketFacts): boolean 
   return [...m].every(f => flags.has(f) === c.has(f))
 }
 
-/** `-m mark --mark V[/M]` against the packet's mark: 0 unless a walk that applied MARK rules knows another (see RuleSet.markSetter). */
-function markMatches(spec: string, mark: number): boolean {
+/** `-m mark --mark V[/M]` as a test of the packet's mark: 0 unless a walk that applied MARK rules knows another (see RuleSet.markSetter). */
+function markTest(spec: string): (mark: number) => boolean {
   const [v, m] = spec.split('/')
   const value = Number(v)
   const mask = m === undefined ? 0xffffffff : Number(m)
-  return ((mark & mask) >>> 0) === (value >>> 0)
+  return mark => ((mark & mask) >>> 0) === (value >>> 0)
 }
 
 /**
@@ -754,13 +764,13 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
     const arg = (): string => t[++i] ?? ''
     switch (tok) {
       case '-s': case '--source': case '--src': {
-        const v = arg()
-        conditions.push({test: p => not(inCidrList(v, p.src), neg)})
+        const inList = cidrListTest(arg())
+        conditions.push({test: p => not(inList(p.src), neg)})
         break
       }
       case '-d': case '--destination': case '--dst': {
-        const v = arg()
-        conditions.push({test: p => not(inCidrList(v, p.dst), neg)})
+        const inList = cidrListTest(arg())
+        conditions.push({test: p => not(inList(p.dst), neg)})
         break
       }
       case '-i': case '--in-interface': {
@@ -830,10 +840,11 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
         const v = arg()
         const [, side, field] = /^--ct(orig|repl)(src|dst)/.exec(tok)!
         const port = tok.endsWith('port')
+        const inList = cidrListTest(v)
         conditions.push({test: p => {
           const tuple = ctTuples(p)?.[side as 'orig' | 'repl']
           if (tuple === undefined || (port && p.proto !== 'tcp' && p.proto !== 'udp')) return 'unknown'
-          return not(port ? portMatches(v, p, field === 'src' ? 'sport' : 'dport', tuple) : inCidrList(v, field === 'src' ? tuple.src : tuple.dst), neg)
+          return not(port ? portMatches(v, p, field === 'src' ? 'sport' : 'dport', tuple) : inList(field === 'src' ? tuple.src : tuple.dst), neg)
         }, undecidable: `${neg ? '! ' : ''}${tok} ${v}`, settledBy: 'conntrack -L',
         // a tuple known but for the client's port: its range is what was missing
         needs: p => port && ctTuples(p) !== undefined ? ephemeralPortNeeds(p.ephemeralRange) : 'the connection\'s addresses before this host\'s nat'})
@@ -861,7 +872,8 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
           break
         }
         const mask = v.includes('/') ? Number(v.split('/')[1]) : 0xffffffff
-        conditions.push({test: p => not(markMatches(v, p.mark ?? 0), neg), on: 'mark', markMask: Number.isFinite(mask) ? mask >>> 0 : 0xffffffff})
+        const matches = markTest(v)
+        conditions.push({test: p => not(matches(p.mark ?? 0), neg), on: 'mark', markMask: Number.isFinite(mask) ? mask >>> 0 : 0xffffffff})
         break
       }
       case '--dst-type': case '--src-type': {
@@ -1125,35 +1137,61 @@ export function rejectAnswerOf(kind: string): {error: string, mark?: string} {
   }
 }
 
+/** One chain of a dump: its rules, parsed once, and its policy (a user chain has none). */
+interface ChainOf {
+  rules: ParsedRule[]
+  policy?: string
+}
+
+const NO_RULES: readonly ParsedRule[] = []
+
 export class RuleSet {
-  private readonly chains = new Map<string, ParsedRule[]>()
-  private readonly policies = new Map<string, string>()
+  /** table -> chain: indexed once, as a walk asks for a chain at every rule that jumps and every hook a packet passes */
+  private readonly tables = new Map<string, Map<string, ChainOf>>()
+  /**
+   * Whether a rule may change a packet's mark (or picks at random, which a walk must meet): where
+   * none does, the mark walks (markSetter, markAfter, markThrough) have nothing to find and the
+   * packet keeps the mark it came with.
+   */
+  readonly mayMark: boolean
 
   constructor(readonly iptables: Iptables, ipsets?: IpSet[]) {
     const sets = ipsets !== undefined ? new Map(ipsets.map(x => [x.name, x])) : undefined
     for (const c of iptables.chains) {
-      if (c.policy !== undefined) this.policies.set(`${c.table} ${c.name}`, c.policy)
-      if (!this.chains.has(`${c.table} ${c.name}`)) this.chains.set(`${c.table} ${c.name}`, [])
+      const chain = this.chainOf(c.table, c.name)
+      if (c.policy !== undefined) chain.policy = c.policy
     }
+    let mayMark = false
     for (const r of iptables.rules) {
-      const key = `${r.table} ${r.chain}`
-      const list = this.chains.get(key)
-      if (list) list.push(parseRule(r, sets))
-      else this.chains.set(key, [parseRule(r, sets)])
+      const pr = parseRule(r, sets)
+      this.chainOf(r.table, r.chain).rules.push(pr)
+      if (setsMark(pr) || pr.target === 'CONNMARK' || pr.conditions.some(c => c.why === 'random')) mayMark = true
     }
+    this.mayMark = mayMark
+  }
+
+  private chainOf(table: string, name: string): ChainOf {
+    let chains = this.tables.get(table)
+    if (chains === undefined) this.tables.set(table, chains = new Map())
+    let chain = chains.get(name)
+    if (chain === undefined) chains.set(name, chain = {rules: []})
+    return chain
+  }
+
+  private hasChain(table: string, chain: string): boolean {
+    return this.tables.get(table)?.has(chain) ?? false
   }
 
   hasTable(table: string): boolean {
-    for (const key of this.chains.keys()) if (key.startsWith(`${table} `)) return true
-    return false
+    return this.tables.has(table)
   }
 
-  rules(table: string, chain: string): ParsedRule[] {
-    return this.chains.get(`${table} ${chain}`) ?? []
+  rules(table: string, chain: string): readonly ParsedRule[] {
+    return this.tables.get(table)?.get(chain)?.rules ?? NO_RULES
   }
 
   policy(table: string, chain: string): string {
-    return this.policies.get(`${table} ${chain}`) ?? 'ACCEPT'
+    return this.tables.get(table)?.get(chain)?.policy ?? 'ACCEPT'
   }
 
   /** True when the chain can do anything but accept: it has rules or a non-ACCEPT policy. */
@@ -1171,9 +1209,7 @@ export class RuleSet {
 
   /** The tables the dump holds: `iptables-save` prints every table in use, `iptables -t T -S` just one. */
   private tableCount(): number {
-    const tables = new Set<string>()
-    for (const key of this.chains.keys()) tables.add(key.slice(0, key.indexOf(' ')))
-    return tables.size
+    return this.tables.size
   }
 
   /**
@@ -1183,6 +1219,7 @@ export class RuleSet {
    * matches as 0 too. A match on a device the packet does not have at this hook counts as maybe.
    */
   markSetter(p: PacketFacts, table: string, chain: string): IptablesRule | undefined {
+    if (!this.mayMark) return undefined
     for (const [t, hook] of passedBefore(p, table, chain)) {
       const found = this.markWalk(t, hook, p, 0).setter
       if (found !== undefined) return found
@@ -1198,6 +1235,7 @@ export class RuleSet {
    */
   markAfter(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
     const state = {mark: p.mark ?? 0}
+    if (!this.mayMark) return state
     for (const [t, hook] of passedBefore(p, table, chain)) {
       const r = this.markRun(t, hook, p, state, 0, false)
       if (typeof r === 'object') return r
@@ -1213,6 +1251,7 @@ export class RuleSet {
    */
   markThrough(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
     const state = {mark: p.mark ?? 0}
+    if (!this.mayMark) return state
     const r = this.markRun(table, chain, p, state, 0, true)
     return typeof r === 'object' ? r : {mark: state.mark}
   }
@@ -1235,7 +1274,7 @@ export class RuleSet {
           if (m === true) return 'stop'
           continue
         }
-        if (!this.chains.has(`raw ${target}`)) continue
+        if (!this.hasChain('raw', target)) continue
         const sub = run(target, depth + 1)
         if (sub === 'stop') {
           if (m === true) return 'stop'
@@ -1269,7 +1308,7 @@ export class RuleSet {
         if (m === true) return 'return'
         continue
       }
-      if (!this.chains.has(`${table} ${target}`)) continue
+      if (!this.hasChain(table, target)) continue
       const before = state.mark
       const sub = this.markRun(table, target, p, state, depth + 1, atHook)
       if (typeof sub === 'object') return sub
@@ -1311,7 +1350,7 @@ export class RuleSet {
         if (m === true) return {end: 'return'}
         continue
       }
-      if (!this.chains.has(`${table} ${target}`)) continue
+      if (!this.hasChain(table, target)) continue
       const sub = this.markWalk(table, target, p, depth + 1)
       if (sub.setter !== undefined) return sub
       if (m === true && sub.end === 'terminal') return sub
@@ -1345,26 +1384,32 @@ export class RuleSet {
     const skipped: {chain: string, rule: IptablesRule}[] = []
     const undecided: IptablesRule[] = []
     const r = this.walk(table, chain, p, assumptions, returns, [chain], 0, markNote, skipped, marks, undecided)
-    const uncaptured = {...skipped[0] !== undefined ? {uncaptured: skipped[0]} : {}, ...undecided[0] !== undefined ? {undecided: undecided[0]} : {}}
-    if (r.kind === 'decided') return {...r.decision, assumptions, ...uncaptured}
+    const decision = r.kind === 'decided' ? r.decision : this.byPolicy(table, chain, returns.at(-1), assumptions)
+    if (skipped[0] !== undefined) decision.uncaptured = skipped[0]
+    if (undecided[0] !== undefined) decision.undecided = undecided[0]
+    return decision
+  }
+
+  /** The verdict of a built-in chain's policy, reached past the rules (`last`: the RETURN that sent the walk back to it). */
+  private byPolicy(table: string, chain: string, last: {rule: IptablesRule, path: string[]} | undefined, assumptions: string[]): Decision {
     const policy = this.policy(table, chain)
     const action: Action = policy === 'DROP' ? 'DROP' : 'ACCEPT'
-    const last = returns.at(-1)
-    return {action, evidence: `-P ${chain} ${policy}`, path: last?.path ?? [chain], assumptions, viaReturn: last?.rule, ...uncaptured}
+    return {action, evidence: `-P ${chain} ${policy}`, path: last?.path ?? [chain], assumptions, viaReturn: last?.rule}
   }
 
   private walk(table: string, chain: string, p: PacketFacts, assumptions: string[], returns: {rule: IptablesRule, path: string[]}[], path: string[], depth: number,
     markNote: (rule: IptablesRule, tested: number) => string | undefined, skipped: {chain: string, rule: IptablesRule}[], marks: WalkMark, undecidedRules: IptablesRule[]):
-    {kind: 'decided', decision: Omit<Decision, 'assumptions'>} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
+    {kind: 'decided', decision: Decision} | {kind: 'return', rule?: IptablesRule} | {kind: 'end'} {
     if (depth > 32) return {kind: 'end'}
     for (const pr of this.rules(table, chain)) {
       let result: Tri = true
-      const undecided: Condition[] = []
+      let undecided: Condition[] | undefined
       const facts = marks.mark === (p.mark ?? 0) ? p : {...p, mark: marks.mark}
       for (const c of pr.conditions) {
         const v = c.test(facts)
         if (v === 'unknown') {
           result = 'unknown'
+          undecided ??= []
           undecided.push(c)
           continue
         }
@@ -1377,7 +1422,7 @@ export class RuleSet {
         }
       }
       if (result === 'unknown') {
-        const a = assumedNoMatch(pr, undecided, facts)
+        const a = assumedNoMatch(pr, undecided ?? [], facts)
         if (!assumptions.includes(a)) assumptions.push(a)
         if (setsMark(pr)) marks.doubt ??= pr.rule
         if (pr.target !== 'DROP' && pr.target !== 'REJECT' && !GOES_ON.has(pr.target ?? 'LOG')) undecidedRules.push(pr.rule)
@@ -1403,14 +1448,14 @@ export class RuleSet {
           if (!assumptions.includes(note)) assumptions.push(note)
         }
         const randomPorts = pr.targetArgs.includes('--random') || pr.targetArgs.includes('--random-fully')
-        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress, toPorts: targetPorts(pr.targetArgs), ...(randomPorts ? {randomPorts} : {})}}
+        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress, toPorts: targetPorts(pr.targetArgs), ...(randomPorts ? {randomPorts} : {}), assumptions}}
       }
       if (target === 'TPROXY') {
         // tproxy_tg4: a socket on --on-port takes the packet (marked, accepted), or the kernel drops it
         const port = pr.targetArgs[pr.targetArgs.indexOf('--on-port') + 1] ?? '?'
         const note = `\`${pr.rule.raw}\` hands the packet to a local socket on port ${port}: the trace cannot see sockets (\`ss -ltnup\` shows them); assumed one listens and takes it (where none does, the kernel drops the packet)`
         if (!assumptions.includes(note)) assumptions.push(note)
-        return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path}}
+        return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path, assumptions}}
       }
       if (target === 'SET') {
         // `-j SET --add-set S src`: a later `--match-set S` of this packet sees it there, not the set as captured
@@ -1428,22 +1473,22 @@ export class RuleSet {
         const to = pr.targetArgs[pr.targetArgs.indexOf('--to') + 1]
         const dstSide = path[0] === 'PREROUTING' || path[0] === 'OUTPUT'
         const mapped = to !== undefined && pr.targetArgs.includes('--to') ? netmap(dstSide ? p.dst : p.src, to) : undefined
-        if (mapped !== undefined) return {kind: 'decided', decision: {action: dstSide ? 'DNAT' : 'SNAT', rule: pr.rule, evidence: pr.rule.raw, path, toAddress: mapped}}
+        if (mapped !== undefined) return {kind: 'decided', decision: {action: dstSide ? 'DNAT' : 'SNAT', rule: pr.rule, evidence: pr.rule.raw, path, toAddress: mapped, assumptions}}
       }
       if (target === 'NFQUEUE' || target === 'QUEUE') {
         // With --queue-bypass and no program listening the kernel accepts; otherwise a program decides (none listening: dropped).
         if (pr.targetArgs.includes('--queue-bypass')) {
           const note = `\`${pr.rule.raw}\` hands the packet to a user-space program: assumed none listens, so --queue-bypass accepts it (a program there gives its own verdict)`
           if (!assumptions.includes(note)) assumptions.push(note)
-          return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path}}
+          return {kind: 'decided', decision: {action: 'ACCEPT', rule: pr.rule, evidence: pr.rule.raw, path, assumptions}}
         }
-        return {kind: 'decided', decision: {action: 'QUEUE', rule: pr.rule, evidence: pr.rule.raw, path}}
+        return {kind: 'decided', decision: {action: 'QUEUE', rule: pr.rule, evidence: pr.rule.raw, path, assumptions}}
       }
       if (target === 'RETURN') {
         returns.push({rule: pr.rule, path})
         return {kind: 'return', rule: pr.rule}
       }
-      if (this.chains.has(`${table} ${target}`)) {
+      if (this.hasChain(table, target)) {
         const sub = this.walk(table, target, p, assumptions, returns, [...path, target], depth + 1, markNote, skipped, marks, undecidedRules)
         if (sub.kind === 'decided') return sub
         if (pr.goto) return {kind: 'return', rule: sub.kind === 'return' ? sub.rule : undefined}

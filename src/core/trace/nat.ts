@@ -6,7 +6,7 @@
  */
 import type {HostView} from './host-view.js'
 import {type Decision, type EphemeralRange, type Hook, ephemeralPorts, rangesCover} from './iptables.js'
-import {type NftFacts, evaluateNftChain, listChain, ruleName, stagesAt, withIptablesMarks} from './nft.js'
+import {type NftFacts, evaluateNftChain, listChain, ruleName, withIptablesMarks} from './nft.js'
 
 export interface NatRecord {
   node: string
@@ -37,7 +37,7 @@ export interface NatOutcome {
  */
 function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: Decision, mark: number | undefined, markDoubt?: string} | undefined {
   const rules = view.iptables
-  const stages = stagesAt(view.snap, hook, 'nat', rules !== undefined && rules.active('nat', hook) ? ['nat'] : [], {inDev: facts.inDev})
+  const stages = view.hooks.stages(hook, 'nat', facts.inDev)
   if (stages.length === 0) return undefined
   const assumptions: string[] = []
   let mark = facts.mark
@@ -86,6 +86,14 @@ function hexMark(mark: number): string {
 }
 
 const REWRITES: ReadonlySet<string> = new Set(['MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT'])
+
+/**
+ * Whether the nat table or a native nat chain has anything at `hook` for a packet coming in by
+ * `inDev` (undefined: born here): where none has, the packet's facts need not be gathered.
+ */
+export function natAt(view: HostView, hook: Hook, inDev: string | undefined): boolean {
+  return view.hooks.stages(hook, 'nat', inDev).length > 0
+}
 
 /** undefined when neither the nat table nor a native nat chain has anything in POSTROUTING. */
 export function postrouting(view: HostView, facts: NftFacts, nexthop: string): NatOutcome | undefined {

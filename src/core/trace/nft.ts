@@ -10,7 +10,7 @@
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
 import {cidrContains, ipToInt, parseCidr} from '../addr.js'
 import {printRule} from '../parse/nft-rule.js'
-import {EPHEMERAL_PORT_UNSEEN, ICMP_TYPE_NAMES, ctDirOf, ctTuples, ephemeralPorts, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, rangesCover, rejectAnswerOf, tablePriority} from './iptables.js'
+import {EPHEMERAL_PORT_UNSEEN, ICMP_TYPE_NAMES, ctDirOf, ctTuples, ephemeralPorts, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, dropTables, rangesCover, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
 export const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -71,6 +71,61 @@ export function stagesAt(snap: HostSnapshot, hook: Hook, kind: 'filter' | 'nat',
   const name = hook.toLowerCase()
   return stages.sort(byHookOrder(listed, s => ('chain' in s ? s.chain
     : snap.iptables?.flavour === 'legacy' ? undefined : listed.find(c => c.family === 'ip' && c.table === s.table && c.hook === name))))
+}
+
+/**
+ * A host's stages at each hook as a trace asks for them, found once per host (a trace asks at every
+ * host it passes, doctor's thousands of traces ask the same hosts again): the hook's native chains,
+ * and of iptables' tables those that can do anything (RuleSet.active), filter FORWARD always (the
+ * trace shows its verdict even from an empty chain); a table left out would have passed the packet
+ * untouched, its mark as it came. The receiving device and bridging change the stages only where
+ * netdev or bridge chains exist; elsewhere each hook has one list.
+ */
+export class HookStages {
+  /** netdev or bridge chains: the stages depend on the receiving device or on bridging */
+  private readonly byWhere: boolean
+  private readonly perHook = new Map<Hook, {filter?: readonly Stage[], nat?: readonly Stage[], chains?: readonly NftChain[]}>()
+  private readonly stagesWhere = new Map<string, readonly Stage[]>()
+  private readonly chainsWhere = new Map<string, readonly NftChain[]>()
+
+  constructor(private readonly snap: HostSnapshot, private readonly rules: RuleSet | undefined) {
+    this.byWhere = (snap.nftables ?? []).some(c => c.family === 'netdev' || c.family === 'bridge')
+  }
+
+  /** stagesAt, with the tables that can act, for a packet in by `inDev` (undefined: born here) */
+  stages(hook: Hook, kind: 'filter' | 'nat', inDev: string | undefined, bridged = false): readonly Stage[] {
+    if (!this.byWhere) return this.hookEntry(hook)[kind] ??= stagesAt(this.snap, hook, kind, this.liveTables(hook, kind), {inDev, bridged})
+    const key = `${hook} ${kind} ${whereKey(inDev, bridged)}`
+    let stages = this.stagesWhere.get(key)
+    if (stages === undefined) this.stagesWhere.set(key, stages = stagesAt(this.snap, hook, kind, this.liveTables(hook, kind), {inDev, bridged}))
+    return stages
+  }
+
+  /** nativeChainsAt */
+  chains(hook: Hook, inDev: string | undefined, bridged = false): readonly NftChain[] {
+    if (!this.byWhere) return this.hookEntry(hook).chains ??= nativeChainsAt(this.snap, hook, {inDev, bridged})
+    const key = `${hook} ${whereKey(inDev, bridged)}`
+    let chains = this.chainsWhere.get(key)
+    if (chains === undefined) this.chainsWhere.set(key, chains = nativeChainsAt(this.snap, hook, {inDev, bridged}))
+    return chains
+  }
+
+  private liveTables(hook: Hook, kind: 'filter' | 'nat'): readonly string[] {
+    const rules = this.rules
+    if (rules === undefined) return []
+    if (kind === 'nat') return rules.active('nat', hook) ? ['nat'] : []
+    return dropTables(hook).filter(t => rules.active(t, hook) || (t === 'filter' && hook === 'FORWARD'))
+  }
+
+  private hookEntry(hook: Hook): {filter?: readonly Stage[], nat?: readonly Stage[], chains?: readonly NftChain[]} {
+    let entry = this.perHook.get(hook)
+    if (entry === undefined) this.perHook.set(hook, entry = {})
+    return entry
+  }
+}
+
+function whereKey(inDev: string | undefined, bridged: boolean): string {
+  return `${bridged}${inDev === undefined ? '' : ` @${inDev}`}`
 }
 
 /**

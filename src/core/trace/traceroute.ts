@@ -5,7 +5,7 @@
  * interface's address when net.ipv4.icmp_errors_use_inbound_ifaddr=1. That is why a flannel vxlan
  * path shows the peer's `<subnet>.0` and a host-gw path the peer's underlay address.
  */
-import type {HostView} from './host-view.js'
+import {type HostView, fromAddress} from './host-view.js'
 
 /**
  * `*` when the host has no route back to the prober: traceroute prints a star for it. `mark` is
@@ -26,7 +26,7 @@ function errorSourceAddress(view: HostView, inDev: string, prober: string): stri
   const flow = {dst: prober, iif: 'lo', proto: 'icmp', oifKnown: true}
   if (view.sysctlNumber('net.ipv4.icmp_errors_use_inbound_ifaddr') === 1) {
     const a = view.deviceAddress(inDev, prober) ?? view.firstGlobalAddress()
-    if (a !== undefined) return view.routes === undefined || view.routeFor({...flow, src: a}).route?.type === 'unicast' ? a : undefined
+    if (a !== undefined) return view.routes === undefined || view.routeFor(fromAddress(flow, a)).route?.type === 'unicast' ? a : undefined
   }
   return view.sourceRoute(flow).src
 }

@@ -3,7 +3,7 @@
  * source) and which device on the receiving host takes the packet back out (port and VNI must
  * match, the inner destination MAC must be that device's MAC).
  */
-import type {Link} from '../model.js'
+import type {HostSnapshot, Link} from '../model.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import type {Fix} from './types.js'
@@ -98,14 +98,30 @@ export function isVxlanLink(view: HostView, dev: string): boolean {
   return l !== undefined && (l.kind === 'vxlan' || (lacksDetails(l) && usualSettings(l.name) !== undefined))
 }
 
+/** per snapshot, by device name: a trace asks at every host it routes a packet through */
+const devicesFound = new WeakMap<HostSnapshot, Map<string, VxlanDevice | undefined>>()
+
 /** The vxlan device `dev` of `view`, or undefined when `dev` is not one. */
 export function vxlanDevice(view: HostView, dev: string): VxlanDevice | undefined {
+  let found = devicesFound.get(view.snap)
+  if (found === undefined) devicesFound.set(view.snap, found = new Map())
+  if (found.has(dev)) return found.get(dev)
   const l = view.link(dev)
-  if (l !== undefined) return deviceOf(view, l)
-  return assumedVxlan(dev, view)
+  const device = l !== undefined ? deviceOf(view, l) : assumedVxlan(dev, view)
+  found.set(dev, device)
+  return device
 }
 
-export function vxlanDevices(view: HostView): VxlanDevice[] {
+const devicesListed = new WeakMap<HostSnapshot, readonly VxlanDevice[]>()
+
+/** Every vxlan device of `view` (and every link its name says is one), in link order. */
+export function vxlanDevices(view: HostView): readonly VxlanDevice[] {
+  let listed = devicesListed.get(view.snap)
+  if (listed === undefined) devicesListed.set(view.snap, listed = listVxlanDevices(view))
+  return listed
+}
+
+function listVxlanDevices(view: HostView): VxlanDevice[] {
   const out: VxlanDevice[] = []
   for (const l of view.snap.links ?? []) {
     if (l.kind !== 'vxlan' && usualSettings(l.name) === undefined) continue

@@ -3,7 +3,7 @@
  * snapshot is a pod's own namespace, what a name on the command line means.
  */
 import {isConventionalBridgeName, type Address, type Link} from '../model.js'
-import {cidrContains, cidrToString, intToIp, ipToInt, isIPv4, parseCidr} from '../addr.js'
+import {cidrContains, cidrToString, intToIp, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
 import {isIPv6} from '../parse/common.js'
 import {type FlannelctlError, userError} from '../../errors.js'
 import {HostView} from './host-view.js'
@@ -37,6 +37,7 @@ export class WorldIndex {
   private readonly podOfView = new Map<string, PodRef>()
   private readonly ownersOf = new Map<string, Owner[]>()
   private nodeList?: HostView[]
+  private guessedNetwork?: {network: string | undefined}
   private podSubnets?: {base: number, prefixlen: number, view: HostView, addr: Address}[]
 
   constructor(readonly world: World) {
@@ -105,6 +106,12 @@ export class WorldIndex {
 
   podsOn(node: string): PodRef[] {
     return this.podsOfNode.get(node) ?? []
+  }
+
+  /** podNetworkGuess of the pods' addresses, the same for every trace of this world */
+  guessedPodNetwork(): string | undefined {
+    this.guessedNetwork ??= {network: podNetworkGuess(this.podsByIp.keys())}
+    return this.guessedNetwork.network
   }
 
   nodeViews(): HostView[] {
@@ -232,7 +239,8 @@ export class WorldIndex {
 
   /** `near`: the node whose pod an address shared by pods of several nodes means (where a packet was delivered) */
   resolveEndpoint(text: string, role: 'source' | 'destination', near?: string): ResolvedEndpoint {
-    if (isIPv4(text) && !this.podsByName.has(text) && (near === undefined || this.podsByNodeIp.get(`${near}|${text}`) === undefined)) {
+    // a pod's name first: isIPv4 of a word that is no dotted quad costs the address library an exception
+    if (!this.podsByName.has(text) && isIPv4(text) && (near === undefined || this.podsByNodeIp.get(`${near}|${text}`) === undefined)) {
       const alike = this.world.pods.filter(p => p.ip === text)
       if (alike.length > 1) {
         throw userError(`${text} is the address of ${alike.map(p => `pod ${p.name} (on ${p.node})`).join(' and ')}`, `name the pod: ${alike.map(p => p.name).join(' or ')}`)
@@ -357,6 +365,25 @@ function canonicalIPv6(ip: string): string {
   } catch {
     return ip.toLowerCase()
   }
+}
+
+/**
+ * The pod network as the addresses in it suggest: their common prefix, at least as wide as flannel's
+ * default /16 (a node's pods alone share its /24, and an accept for that misses traffic it forwards
+ * for other nodes' pods: a NodePort's, DNATed to a pod elsewhere). Undefined below a /8.
+ */
+export function podNetworkGuess(addresses: Iterable<string>): string | undefined {
+  let first: number | undefined
+  let common = 32
+  for (const ip of addresses) {
+    const n = ipToInt(ip)
+    first ??= n
+    const diff = (first ^ n) >>> 0
+    common = Math.min(common, diff === 0 ? 32 : Math.clz32(diff))
+  }
+  if (first === undefined || common < 8) return undefined
+  const len = Math.min(common, 16)
+  return `${intToIp((first & maskOf(len)) >>> 0)}/${len}`
 }
 
 const cache = new WeakMap<World, WorldIndex>()
