@@ -6,7 +6,7 @@
  */
 import {inMainTable, type HostSnapshot, type Link, type Neighbor, type Route} from './model.js'
 import type {Op} from './ops.js'
-import {cidrContainsIp, normaliseDst, parseCidr, cidrWithin} from './addr.js'
+import {cidrContainsIp, isIPv4, normaliseDst, parseCidr, cidrWithin} from './addr.js'
 import {
   vxlanDeviceName, isVxlanDeviceName, vtepAddress, gatewayAddress, masqRules, masqJump, forwardRules, forwardJump,
   manualMasqRule, subnetEnv, cniConflist, foreignRuleSlots, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
@@ -359,7 +359,8 @@ function planVtepEntries(dev: string, want: VtepEntry[] | undefined, snap: HostS
     const wantFdb = new Set((want ?? []).map(e => `${e.mac}|${e.publicIP}`))
     const wantNeighDst = new Set((want ?? []).map(e => e.vtep))
     // an unreadable peer's VTEP: its neighbour entry (the subnet's first address) and the fdb entry of that MAC
-    const keptNeighbor = (n: {dst: string; dev?: string}) => n.dev === dev && [...unreadable].some(s => cidrContainsIp(s, n.dst))
+    // (IPv6 entries on the device, such as the multicast ones `nud all` lists, belong to no subnet)
+    const keptNeighbor = (n: {dst: string; dev?: string}) => n.dev === dev && isIPv4(n.dst) && [...unreadable].some(s => cidrContainsIp(s, n.dst))
     const keptMacs = new Set((snap.neighbors ?? []).filter(n => keptNeighbor(n) && n.lladdr).map(n => n.lladdr!.toLowerCase()))
     for (const f of snap.fdb ?? []) {
       if (f.dev !== dev || !f.dst || f.mac === '00:00:00:00:00:00' || keptMacs.has(f.mac.toLowerCase())) continue

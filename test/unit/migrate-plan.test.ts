@@ -404,6 +404,12 @@ describe('planner: a peer whose store entry is unreadable (damaged in place)', (
     ])
   })
 
+  it('vxlan: the IPv6 entries `ip neigh show nud all` lists on the device (multicast, NOARP) are no peer\'s and stop nothing', () => {
+    const snap = vxlanNode()
+    snap.neighbors = [...snap.neighbors!, {dst: 'ff02::1:ffc6:48ae', dev: 'flannel.1', lladdr: '33:33:ff:c6:48:ae', state: ['NOARP'], raw: 'ff02::1:ffc6:48ae dev flannel.1 lladdr 33:33:ff:c6:48:ae NOARP'}]
+    expect(shell(planNode(noPeers(vxlan), snap, {}).ops)).to.deep.equal([])
+  })
+
   it('host-gw: its route via the underlay stays and stays owned, so it goes once the entry is deleted', () => {
     const snap: HostSnapshot = {...vxlanNode(), links: [link('eth0', 'ether'), link('cni0', 'bridge', {mtu: 1450})], routes: [route('10.244.2.0/24', {gateway: '192.168.100.12', dev: 'eth0'})], neighbors: [], fdb: []}
     const kept = planNode({...noPeers(hostgw), ownedRoutes: ['10.244.2.0/24']}, snap, {})
