@@ -149,7 +149,10 @@ describe('the host read\'s two lanes', function () {
     }
     const [sideBySide, oneAfterAnother] = [await read(false), await read(true)]
     expect(rewritten.count, 'the old script ran').to.equal(1)
-    expect(sideBySide).to.deep.equal(oneAfterAnother)
+    // the kernel adds IPv6 multicast entries (NOARP, which `nud all` lists) as the new devices join
+    // their groups, between one read and the next: not the reads' doing
+    const steady = (r: typeof sideBySide) => ({...r, snap: {...r.snap, neighbors: r.snap.neighbors?.filter(n => !n.dst.startsWith('ff0'))}})
+    expect(steady(sideBySide)).to.deep.equal(steady(oneAfterAnother))
     expect(sideBySide.snap.fdb?.some(f => f.dev === 'flannel.1' && f.dst === '192.168.173.11')).to.equal(true)
     expect(sideBySide.snap.neighbors?.some(n => n.dev === 'flannel.1' && n.dst === '10.244.1.0')).to.equal(true)
     expect(sideBySide.snap.iptables?.rules.some(r => r.chain === 'FORWARD' && r.spec === '-s 10.244.0.0/16 -j ACCEPT')).to.equal(true)
