@@ -304,6 +304,13 @@ describe('trace through native nftables: marks iptables gave the packet', () => 
     expect(random.disposition).to.equal('INSUFFICIENT_INFO')
     expect(random.failure!.reason).to.contain('the packet mark, unknown here: `-A PREROUTING -m statistic --mode random --probability 0.50000000000 -j MARK --set-xmark 0x1/0xffffffff` (iptables) may set it')
   })
+
+  it('a native nat chain that rewrites the packet keeps the doubt of a mark set before it', async () => {
+    const dnat = 'table ip fcn {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tip daddr 10.244.33.2 dnat to 10.244.33.2\n\t}\n}\n'
+    const random = await trace(ruleset + dnat, {src: 'pod-1a', dst: 'pod-2a'}, mangle('-m statistic --mode random --probability 0.50000000000 -j MARK --set-xmark 0x1/0xffffffff'))
+    expect(random.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(random.failure!.reason).to.contain('the packet mark, unknown here')
+  })
 })
 
 describe('trace through native nftables: pods on one bridge', () => {

@@ -65,7 +65,7 @@ function natDecision(view: HostView, hook: Hook, facts: NftFacts): {decision: De
     // where iptables' own marks are replayed from its rules each time (withIptablesMarks), only what a native rule set is carried
     if (o.mark !== seen.mark) mark = o.mark
     const v = o.verdict
-    if (v.kind === 'nat') return {decision: {action: v.action, evidence: v.rule.text, path: o.path, toAddress: v.toAddress, toPorts: v.toPorts, randomPorts: v.randomPorts, assumptions}, mark}
+    if (v.kind === 'nat') return {decision: {action: v.action, evidence: v.rule.text, path: o.path, toAddress: v.toAddress, toPorts: v.toPorts, randomPorts: v.randomPorts, assumptions}, mark, markDoubt}
     const chain = `native nftables chain ${c.family} ${c.table} ${c.name}`
     if (v.kind === 'unknown') {
       assumptions.push(`${chain} on ${view.name}: cannot evaluate ${ruleName(v.rule)}: ${v.what}; assumed it rewrites nothing (${listChain(c)})`)
