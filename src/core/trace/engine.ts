@@ -588,7 +588,7 @@ class Walk {
     const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
-    if (outcome.mark !== packet.mark || outcome.markDoubt !== packet.markDoubt) packet = {...packet, mark: outcome.mark, markDoubt: outcome.markDoubt}
+    packet = withMark(packet, outcome)
     if (outcome.newDst === undefined && outcome.newDport === undefined) return packet
     const d = outcome.decision
     const newDst = outcome.newDst ?? packet.dst
@@ -1228,8 +1228,8 @@ class Walk {
     if (rules === undefined) return {doubt: `no iptables captured on ${view.name}`}
     if (inDev !== undefined) return {mark: packet.mark, doubt: packet.markDoubt}
     if (!rules.mayMark) return {mark: packet.mark ?? 0}
-    const facts = this.facts(view, packet, inDev, undefined)
-    const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', inDev === undefined ? 'OUTPUT' : 'PREROUTING')
+    const facts = this.facts(view, packet, undefined, undefined)
+    const r = rules.markAfter({...facts, dstIsLocal: false}, 'mangle', 'OUTPUT')
     return 'mark' in r ? {mark: r.mark} : {doubt: `\`${r.doubt.raw}\` may set one`}
   }
 
@@ -1764,7 +1764,7 @@ class Walk {
     this.step(hop, 'nat', outcome.verdict, d.evidence, `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}: source ${packet.src} ` +
       `${outcome.newSrc === packet.src ? `stays${port.replace(',', ';')}` : `becomes ${outcome.newSrc}${port}`}${packet.tunnel ? ' (outer packet)' : ''}`)
     if (packet.tunnel !== undefined) return {...packet, src: outcome.newSrc}
-    const translated = this.sourceNatted(view, packet, outcome.newSrc, d)
+    const translated = this.sourceNatted(view, packet, outcome.newSrc, d, ports)
     this.lastPacket = translated
     return translated
   }
@@ -1773,8 +1773,8 @@ class Walk {
    * The request after `d` gave it the source `newSrc`, recorded for conntrack to undo on the reply;
    * a rule that remaps ports gives the client's port the rule's range from here on.
    */
-  private sourceNatted(view: HostView, packet: Packet, newSrc: string, d: Decision): Packet {
-    const ports = packet.ephemeral === 'sport' ? snatPorts(d, packet.ephemeralRange, view.name) : undefined
+  private sourceNatted(view: HostView, packet: Packet, newSrc: string, d: Decision,
+    ports = packet.ephemeral === 'sport' ? snatPorts(d, packet.ephemeralRange, view.name) : undefined): Packet {
     this.nat.push({node: view.name, field: 'src', from: packet.src, to: newSrc, evidence: d.evidence, ...(ports !== undefined ? {portsBefore: {range: packet.ephemeralRange}} : {})})
     return {...packet, src: newSrc, ...(ports !== undefined ? {ephemeralRange: ports} : {})}
   }
@@ -2062,7 +2062,6 @@ class Walk {
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
         if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`)
-
         if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
           const denied = this.filter(bridgeHop, answer.node, 'FORWARD', packet, answer.bridge, answer.bridge, true)
           if ('end' in denied) return denied
