@@ -1044,8 +1044,9 @@ export function parseRule(rule: IptablesRule, sets?: ReadonlyMap<string, IpSet>)
  * named as such: the trace may then say DELIVERED for a packet the kernel drops.
  */
 function assumedNoMatch(pr: ParsedRule, undecided: Condition[], p: PacketFacts): string {
-  const needs = (c: Condition) => typeof c.needs === 'function' ? c.needs(p) : c.needs
-  const texts = undecided.flatMap(c => c.undecidable !== undefined ? [`\`${c.undecidable}\`${c.needs !== undefined && c.why === undefined ? ` (it depends on ${needs(c)})` : ''}`] : []).join(' and ')
+  // needs and settledBy are texts, or (the client's port range) made from the packet
+  const text = (v: string | ((p: PacketFacts) => string)) => typeof v === 'function' ? v(p) : v
+  const texts = undecided.flatMap(c => c.undecidable !== undefined ? [`\`${c.undecidable}\`${c.needs !== undefined && c.why === undefined ? ` (it depends on ${text(c.needs)})` : ''}`] : []).join(' and ')
   if (undecided.every(c => c.why === 'random') && pr.target !== undefined) {
     return `${texts} in \`${pr.rule.raw}\` sends some new connections to ${pr.target} and the others on, at random: traced the others (the trace follows each branch and says where they part)`
   }
@@ -1054,7 +1055,7 @@ function assumedNoMatch(pr: ParsedRule, undecided: Condition[], p: PacketFacts):
     ? `rate limited: ${texts} in \`${pr.rule.raw}\` matches the first packets (up to its burst) and not those after them`
     : `cannot evaluate ${texts} in \`${pr.rule.raw}\``
   const stops = pr.target === 'DROP' || pr.target === 'REJECT'
-  const settle = [...new Set(undecided.flatMap(c => c.settledBy !== undefined ? [`\`${typeof c.settledBy === 'function' ? c.settledBy(p) : c.settledBy}\``] : []))]
+  const settle = [...new Set(undecided.flatMap(c => c.settledBy !== undefined ? [`\`${text(c.settledBy)}\``] : []))]
   const tail = (settle.length > 0 ? ` (${settle.join(' and ')} would tell)` : '') + (stops ? `; assumed the rule does not match, but where it does the packet is ${pr.target === 'DROP' ? 'dropped' : 'rejected'}` : '; assumed the rule does not match')
   return head + tail
 }
