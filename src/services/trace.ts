@@ -3,21 +3,14 @@
  * The engine is pure; everything here is about where the tables come from.
  */
 import {traceFlow} from '../core/trace/engine.js'
-import type {Fix, Proto, Trace, TraceRequest, World} from '../core/trace/types.js'
+import type {Fix, Trace, TraceRequest, World} from '../core/trace/types.js'
 import {renderTrace} from '../ui/trace-render.js'
 import {knownPeers, loadSource, labHosts, readStoreOf, type LoadOptions, type SourceOptions} from './collect.js'
 import {withLabCommands, type LabState} from './lab.js'
 import {captureHost} from '../adapters/collect.js'
 import {userError} from '../errors.js'
 
-export interface TraceOptions extends SourceOptions {
-  src: string
-  dst: string
-  proto?: Proto
-  dport?: number
-  size?: number
-  noDf?: boolean
-}
+export interface TraceOptions extends SourceOptions, TraceRequest {}
 
 export function traceWorld(world: World, req: TraceRequest): Trace {
   return traceFlow(world, req)

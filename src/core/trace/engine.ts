@@ -20,7 +20,7 @@ import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
 import {isVxlanDeviceName} from '../flannel.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
-  Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, Proto, ReturnPath, StepKind, StepVerdict, Trace,
+  Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, ReturnPath, StepKind, StepVerdict, Trace,
   TraceRequest, TraceWarning, WarningCode, World,
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
@@ -28,7 +28,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {type Decision, type EphemeralRange, type Hook, type PacketFacts, type PickKind, dropTables, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
+import {type Decision, type EphemeralRange, type FlowTuple, type Hook, type PacketFacts, type PickKind, dropTables, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
 import {type NftFacts, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation, snatPorts} from './nat.js'
 import {
@@ -124,20 +124,7 @@ interface Tunnel {
   markDoubt?: string
 }
 
-interface Packet {
-  src: string
-  dst: string
-  proto: Proto
-  sport?: number
-  dport?: number
-  /**
-   * which port is the client's ephemeral one, which its kernel picks per connection (the request's
-   * source port, the reply's destination port): its number is a stand-in, rules that test it are
-   * decided by the range (see EPHEMERAL_PORTS)
-   */
-  ephemeral?: 'sport' | 'dport'
-  /** the range the client picks that port from (its net.ipv4.ip_local_port_range); undefined: the default */
-  ephemeralRange?: EphemeralRange
+interface Packet extends FlowTuple {
   size?: number
   /** one less for every host that routes it on; a bridge does not touch it */
   ttl: number

@@ -8,16 +8,24 @@ import type {IpSet, Iptables, IptablesRule} from '../model.js'
 import {type Cidr, cidrContains, cidrContainsIp, cidrOverlaps, cidrWithin, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
 import type {Proto} from './types.js'
 
-export interface PacketFacts {
+/** What a packet's headers say of its flow: the engine's packet and the facts a rule sees share it. */
+export interface FlowTuple {
   src: string
   dst: string
   proto: Proto
   sport?: number
   dport?: number
-  /** which port is the client's ephemeral one (see EPHEMERAL_PORTS): its value is a stand-in, only its range is known */
+  /**
+   * which port is the client's ephemeral one, which its kernel picks per connection (the request's
+   * source port, the reply's destination port): its number is a stand-in, rules that test it are
+   * decided by the range (see EPHEMERAL_PORTS)
+   */
   ephemeral?: 'sport' | 'dport'
-  /** the range that port lies in: the client's net.ipv4.ip_local_port_range; undefined: not read, the default */
+  /** the range the client picks that port from (its net.ipv4.ip_local_port_range); undefined: not read, the default */
   ephemeralRange?: EphemeralRange
+}
+
+export interface PacketFacts extends FlowTuple {
   inDev?: string
   outDev?: string
   /**
