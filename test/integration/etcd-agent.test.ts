@@ -15,6 +15,9 @@ import {Lab, loadLab, nodeArgs, type LabNode, type LabState} from '../../src/ser
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 /** Polls `check` every 100 ms until it holds; the elapsed ms, or an error naming what never happened. */
+/** what "fails within seconds" allows: a 3 s deadline, the process's start, and a busy machine */
+const FAILS_FAST_MS = 20_000
+
 async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<number> {
   const start = Date.now()
   for (;;) {
@@ -325,6 +328,8 @@ describe('etcd agent: sync --watch on a real etcd (lab, real kernel)', function 
   })
 
   describe('a store that cannot be reached fails fast and changes nothing', () => {
+    // The bound proves the command gives up by itself (a client without a deadline waits until the
+    // test's own timeout); it is loose because the suite runs files side by side on a busy machine.
     it('refused, silent and frozen etcd: init and sync fail within seconds, naming the endpoint and the cause', async () => {
       const n1 = state.nodes[0]
       const initArgs = ['init', '--network', '10.244.0.0/16', '--backend', 'vxlan', '--iface', 'eth0', '--yes', ...nodeFiles(n1)]
@@ -339,7 +344,7 @@ describe('etcd agent: sync --watch on a real etcd (lab, real kernel)', function 
         expect(r.exitCode, r.stderr).to.equal(3)
         expect(r.stderr.split('\n')[0]).to.equal(`Error: ${c.error}`)
         expect(r.stderr).to.match(/^Hint: check that etcd runs there/m)
-        expect(r.ms, c.args.join(' ')).to.be.below(8000)
+        expect(r.ms, c.args.join(' ')).to.be.below(FAILS_FAST_MS)
       }
       // etcd accepts connections but answers nothing (stopped process, hung host)
       await sh('kill', ['-STOP', String(state.etcd!.pid)])
@@ -349,7 +354,7 @@ describe('etcd agent: sync --watch on a real etcd (lab, real kernel)', function 
           const r = await timed(n1, args)
           expect(r.exitCode, r.stderr).to.equal(3)
           expect(r.stderr.split('\n')[0]).to.equal('Error: etcd at 192.168.100.2:2379 is unreachable: no answer within 3 s')
-          expect(r.ms, args.join(' ')).to.be.below(8000)
+          expect(r.ms, args.join(' ')).to.be.below(FAILS_FAST_MS)
         }
       } finally {
         await sh('kill', ['-CONT', String(state.etcd!.pid)])

@@ -282,10 +282,9 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
     })
 
     it('/proc: fails within seconds instead of looping in mkdir', async () => {
-      const started = Date.now()
+      // a run that loops is killed by timeout (exit 124) and never prints the error
       const r = await sh('timeout', ['20', 'ip', 'netns', 'exec', ns, process.execPath, BIN, 'init', '--iface', 'eth0', '--network', '10.244.0.0/16', '--yes',
         ...nodeArgs('file:/proc/life-xbstore')])
-      expect(Date.now() - started).to.be.below(10000)
       expectOneError(r, 2, /store file:\/proc\/life-xbstore is not usable: cannot create a directory there: \/proc\/life-xbstore/)
       expect(await links()).to.deep.equal(['eth0', 'eth0p', 'lo'])
     })
