@@ -13,7 +13,7 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {behindMoveSync, peerMacSync, publishVtepMacFix} from '../core/trace/fixes.js'
+import {behindMoveSync, peerMacSync, publishVtepMacFix, tunnelMtuFixes} from '../core/trace/fixes.js'
 import {podNetworkGuess} from '../core/trace/world.js'
 import {knownPeers, loadSource, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, type UnfinishedMigration} from './lease.js'
@@ -318,7 +318,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       if (n.vxlan.mtu > want) {
         add({code: 'MTU_MISMATCH', severity: 'error', node: name,
           message: `${n.vxlan.name} MTU ${n.vxlan.mtu} exceeds ${n.underlay.name} MTU ${n.underlay.mtu} − ${VXLAN_OVERHEAD}: full-size pod packets are dropped after encapsulation`,
-          evidence: firstLine(n.vxlan.raw), fix: [`ip link set ${n.underlay.name} mtu ${n.vxlan.mtu + VXLAN_OVERHEAD}   # or lower ${n.vxlan.name}, ${n.bridge?.name ?? 'cni0'} and the pods to ${want}`]})
+          evidence: firstLine(n.vxlan.raw), fixes: tunnelMtuFixes({node: name, underlay: n.underlay, vxlan: n.vxlan, roomy: n.vxlan.mtu + VXLAN_OVERHEAD,
+            senders: [{node: name, command: `ip link set ${n.bridge?.name ?? 'cni0'} mtu ${want}   # and each pod's eth0: re-create the pods, or ip link set eth0 mtu ${want} in each (flannelctl sync sets ${n.vxlan.name} and ${n.bridge?.name ?? 'cni0'}, and FLANNEL_MTU for new pods)`}]})})
       } else if (n.vxlan.mtu < want) {
         add({code: 'MTU_MISMATCH', severity: 'warning', node: name,
           message: `${n.vxlan.name} MTU ${n.vxlan.mtu} is below ${n.underlay.name} MTU ${n.underlay.mtu} − ${VXLAN_OVERHEAD} = ${want} (works, wastes bandwidth)`,
