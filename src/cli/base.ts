@@ -2,8 +2,8 @@
  * What every command shares: user errors print as two lines (what is wrong, what to do) with their
  * exit code and no stack; --verbose shows the programs run; colour only on a TTY without NO_COLOR.
  */
-import {Command, Flags, Errors} from '@oclif/core'
-import {isUserError, ExitCode} from '../errors.js'
+import {Command, Flags, Errors, type Interfaces} from '@oclif/core'
+import {isUserError, ExitCode, userError} from '../errors.js'
 import {createProgress, type Progress} from '../ui/progress.js'
 import {debug} from '../debug.js'
 
@@ -85,4 +85,22 @@ export function namedMissingArgs(lines: string[]): string[] {
     const m = /^(\S+)\s{2,}(?:\([^)]*\) )?(.*)$/.exec(line)
     return m ? `${m[1].toUpperCase()} (${m[2]})` : line
   })]
+}
+
+/** Whether `flag` was given on the command line: oclif's raw tokens hold argv alone, not a value taken from the flag's env. */
+export function givenOnCommandLine(raw: Interfaces.ParserOutput['raw'], flag: string): boolean {
+  return raw.some(t => t.type === 'flag' && t.flag === flag)
+}
+
+/**
+ * --node-name names this host when it is read alone; with hosts named elsewhere (a lab, an
+ * inventory, a snapshot) it would be ignored, so typed it is refused. From its env alone
+ * (FLANNELCTL_NODE_NAME, which lab exec sets inside a node) it stays quiet: a command run there
+ * may read a lab or an inventory as well.
+ */
+export function refuseNodeNameWithHosts(raw: Interfaces.ParserOutput['raw'], sources: Record<string, string | undefined>): void {
+  const source = Object.entries(sources).find(([, v]) => v !== undefined)?.[0]
+  if (source === undefined || !givenOnCommandLine(raw, 'node-name')) return
+  throw userError(`--node-name names this host read alone; with --${source} the host names come from the ${source}`,
+    `drop --node-name (or drop --${source} to read this host under that name)`)
 }

@@ -1,12 +1,12 @@
 import {Args, Flags} from '@oclif/core'
-import {BaseCommand, useColor} from '../cli/base.js'
+import {BaseCommand, useColor, refuseNodeNameWithHosts} from '../cli/base.js'
 import {absolute, recordedStoreFlags} from '../cli/flags.js'
 import {runTrace, sourceNatFixes} from '../services/trace.js'
 import {commandEcho} from '../services/collect.js'
 import {labNameArg} from '../services/lab.js'
 import {renderTrace} from '../ui/trace-render.js'
 import {renderTraceDiagram} from '../ui/trace-diagram.js'
-import {fixSteps, type Fix, type Trace as TraceData} from '../core/trace/types.js'
+import {fixParts, wayLabel, type Fix, type FixStep, type Trace as TraceData} from '../core/trace/types.js'
 import {ExitCode, userError} from '../errors.js'
 import {debug} from '../debug.js'
 
@@ -52,7 +52,8 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
   }
 
   async run(): Promise<void> {
-    const {args, flags} = await this.parse(Trace)
+    const {args, flags, raw} = await this.parse(Trace)
+    refuseNodeNameWithHosts(raw, {lab: flags.lab, inventory: flags.inventory, snapshot: flags.snapshot})
     if (flags.json && flags.format && flags.format !== 'json') {
       throw userError(`--json and --format ${flags.format} ask for two outputs`, 'give one: --json is --format json')
     }
@@ -90,6 +91,11 @@ export function labFixes(trace: TraceData, lab: string): string {
     : `flannelctl lab exec${name} ${f.node} -- ${f.command}${/\b(GATEWAY|DEVICE|PEER_IP)\b/.test(f.command) ? '   # fill in the capitals first' : ''}`
   // A node's commands by hand go under its sync, as its alternative (run after it, their deletions
   // fail), as doctor prints them; commented out, so the list pasted as a whole runs the sync alone.
-  const lines = fixSteps(unique).flatMap(step => [`  ${line(step.fix)}`, ...step.byHand.map(f => `  #   instead: ${line(f)}`)])
+  // Of ways that are alternatives, the first (the recommended) is live, the others commented out
+  // under their "or" line, for the same reason.
+  const stepLines = (step: FixStep, off: string) => [`  ${off}${line(step.fix)}`, ...step.byHand.map(f => `  #   instead: ${line(f)}`)]
+  const lines = fixParts(unique).flatMap(part => part.ways === undefined
+    ? part.steps.flatMap(step => stepLines(step, ''))
+    : part.ways.flatMap((way, i) => [`  # ${wayLabel(way.option, i === 0)}`, ...way.steps.flatMap(step => stepLines(step, i === 0 ? '' : '#   '))]))
   return ['', 'In the lab, apply it with:', ...lines].join('\n')
 }

@@ -36,12 +36,15 @@ export function opToShell(op: Op): string[] {
   }
 }
 
+/** The plan as lines: each op's first command with why, then its further commands (an iptables chain's rules). */
 export function describePlan(ops: Op[]): string[] {
-  const out: string[] = []
-  for (const op of ops) {
+  return describeChanges(ops).flat()
+}
+
+/** The plan's lines a change at a time: one op may take several commands (a chain and its rules). */
+export function describeChanges(ops: Op[]): string[][] {
+  return ops.map(op => {
     const [first, ...rest] = opToShell(op)
-    out.push(`${first.padEnd(72)}  # ${op.why}`)
-    out.push(...rest)
-  }
-  return out
+    return [`${first.padEnd(72)}  # ${op.why}`, ...rest]
+  })
 }

@@ -13,7 +13,7 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
-import {behindMoveSync, peerMacSync, publishVtepMacFix} from '../core/trace/fixes.js'
+import {behindMoveSync, peerMacSync, publishVtepMacFix, tunnelMtuFixes} from '../core/trace/fixes.js'
 import {podNetworkGuess} from '../core/trace/world.js'
 import {knownPeers, loadSource, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, type UnfinishedMigration} from './lease.js'
@@ -80,6 +80,15 @@ export function setFixes(f: DoctorFinding, fixes: Fix[]): DoctorFinding {
 function finding({fix, fixes, ...f}: FindingDraft): DoctorFinding {
   return setFixes({...f, fix: [], fixes: []}, fixes ?? (fix ?? []).map(command => ({node: f.node, command})))
 }
+
+/** Ways of one choice on `node`, each its commands and why: the first recommended (see Fix.option). */
+function ways(node: string, ...choices: {why: string; commands: string[]}[]): Fix[] {
+  return choices.flatMap(({why, commands}, i) => commands.map(command => ({node, command, option: {choice: i + 1, why, ...(i === 0 ? {recommended: true as const} : {})}})))
+}
+
+/** Accepts for the pod network ahead of a rule that drops it: the rule stays for all other traffic, as its firewall meant. */
+const ACCEPT_AHEAD = 'accept the pod network ahead of it: the rule keeps dropping what else it drops, as the firewall that wrote it meant'
+const DELETE_RULE = 'delete the rule, where nothing else needs it dropped (a firewall that wrote it may put it back)'
 
 /** Commands that do by hand, on `node`, what the sync leading them does. */
 function byHandOn(node: string, commands: string[]): Fix[] {
@@ -293,7 +302,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     // What is dropped is the pod network's traffic through this node (its pods' and what it forwards for others'), as the accepts say; a rule naming addresses drops only those.
     if (verdict?.verdict === 'DROP') {
       add({code: 'FORWARD_DROP', severity: 'error', node: name, message: `a FORWARD rule drops pod traffic through ${name} (${addressScope(verdict.rule.spec) ?? podNet}) before any rule accepts it (a host firewall's catch-all?)${partly}`,
-        evidence: verdict.rule.raw, fix: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}   # or keep it and accept pod traffic before it:`, ...forwardAcceptHint(podNet)]})
+        evidence: verdict.rule.raw, fixes: ways(name, {why: ACCEPT_AHEAD, commands: forwardAcceptHint(podNet)},
+          {why: DELETE_RULE, commands: [`iptables -D ${verdict.rule.chain} ${verdict.rule.spec}`]})})
     } else if (policy === 'DROP' && (verdict === undefined || verdict.verdict === 'PARTIAL')) {
       // flanneld's nftables accept (EnableNFTables) is in a table of its own: iptables' FORWARD still drops
       const nft = rulesMode(h) === 'nftables'
@@ -301,7 +311,9 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         message: verdict === undefined
           ? `FORWARD policy is DROP and no rule accepts pod traffic through ${name} (${podNet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`
           : `FORWARD policy is DROP on ${name} and ${partialAcceptText(verdict.only, podNet)}`,
-        evidence: ':FORWARD DROP', fix: [...(nft ? [] : ['flannelctl sync   # restores the FLANNEL-FWD jump']), ...forwardAcceptHint(podNet)]})
+        evidence: ':FORWARD DROP', fixes: nft ? forwardAcceptHint(podNet).map(command => ({node: name, command}))
+          : ways(name, {why: 'flannel\'s own accepts back: sync restores the jump to FLANNEL-FWD, and keeps it there', commands: ['flannelctl sync   # restores the FLANNEL-FWD jump']},
+            {why: 'the same accepts by hand, ahead of the policy', commands: forwardAcceptHint(podNet)})})
     }
     // each base chain on the forward hook decides for itself: a native firewall's drop is not overruled by flannel's accepts, in either mode
     const peerDevs = [n.vxlan?.name, n.underlay?.name].filter((d): d is string => d !== undefined)
@@ -309,7 +321,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       add({code: 'FORWARD_DROP', severity: 'error', node: name,
         message: `${nativeDropText(d)}: every base chain on the forward hook must accept a packet, so flannel's accepts (${rulesMode(h) === 'nftables' ? `nftables table ${NFT_TABLE_V4}` : 'iptables FORWARD'}) do not overrule it`,
         evidence: d.rule?.text ?? d.chain.raw,
-        fix: [...(d.remove !== undefined ? [`${d.remove}   # or keep it and accept pod traffic before it:`] : []), ...d.fix]})
+        fixes: d.remove !== undefined ? ways(name, {why: ACCEPT_AHEAD, commands: d.fix}, {why: DELETE_RULE, commands: [d.remove]})
+          : d.fix.map(command => ({node: name, command}))})
     }
 
     // MTU: flannel.1 = underlay − 50, and the bridge no larger than what the tunnel carries.
@@ -318,7 +331,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       if (n.vxlan.mtu > want) {
         add({code: 'MTU_MISMATCH', severity: 'error', node: name,
           message: `${n.vxlan.name} MTU ${n.vxlan.mtu} exceeds ${n.underlay.name} MTU ${n.underlay.mtu} − ${VXLAN_OVERHEAD}: full-size pod packets are dropped after encapsulation`,
-          evidence: firstLine(n.vxlan.raw), fix: [`ip link set ${n.underlay.name} mtu ${n.vxlan.mtu + VXLAN_OVERHEAD}   # or lower ${n.vxlan.name}, ${n.bridge?.name ?? 'cni0'} and the pods to ${want}`]})
+          evidence: firstLine(n.vxlan.raw), fixes: tunnelMtuFixes({node: name, underlay: n.underlay, vxlan: n.vxlan, roomy: n.vxlan.mtu + VXLAN_OVERHEAD,
+            senders: [{node: name, command: `ip link set ${n.bridge?.name ?? 'cni0'} mtu ${want}   # and each pod's eth0: re-create the pods, or ip link set eth0 mtu ${want} in each (flannelctl sync sets ${n.vxlan.name} and ${n.bridge?.name ?? 'cni0'}, and FLANNEL_MTU for new pods)`}]})})
       } else if (n.vxlan.mtu < want) {
         add({code: 'MTU_MISMATCH', severity: 'warning', node: name,
           message: `${n.vxlan.name} MTU ${n.vxlan.mtu} is below ${n.underlay.name} MTU ${n.underlay.mtu} − ${VXLAN_OVERHEAD} = ${want} (works, wastes bandwidth)`,

@@ -2,7 +2,7 @@
 import type {DoctorFinding, DoctorReport, PairResult} from '../services/doctor.js'
 import {isNetworkFix, pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
-import {fixPlace, fixSteps, type Fix} from '../core/trace/types.js'
+import {fixParts, fixPlace, wayLabel, type Fix, type FixStep} from '../core/trace/types.js'
 import {count} from '../core/words.js'
 import {labNameArg} from '../services/lab.js'
 
@@ -86,10 +86,10 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       if (places.size > 1 && fix.length > 0) out.push(`    fix for the ${places.size} above:`)
       // where the tables ran out, the commands read what would settle it
       const label = first.disposition === 'INSUFFICIENT_INFO' ? 'find out' : 'fix'
-      for (const step of fixSteps(fix)) {
-        out.push(`    ${label} [${step.fix.scope !== undefined ? fixPlace(step.fix) : step.fix.node}]: ${step.fix.command}`)
-        for (const f of step.byHand) out.push(`      ${BY_HAND} [${f.node}]: ${f.command}`)
-      }
+      const stepLines = (step: FixStep, head: string, indent: string) => [
+        `${indent}${head}[${step.fix.scope !== undefined ? fixPlace(step.fix) : step.fix.node}]: ${step.fix.command}`,
+        ...step.byHand.map(f => `${indent}  ${BY_HAND} [${f.node}]: ${f.command}`)]
+      out.push(...fixPartLines(fix, label, (step, inWay) => inWay ? stepLines(step, '', '        ') : stepLines(step, `${label} `, '    ')))
     }
   }
 
@@ -111,7 +111,8 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
     // Findings of one node led by the same fix (a node behind a peer's move: its sync mends the stale
     // route, the stale neighbour and the missing route at once) show their evidence together, then
     // that fix once, then each one's commands by hand, under it: they are its alternative.
-    const leadOf = (f: DoctorFinding) => f.fixes.length > 0 && !isNetworkFix(f.fixes[0]) ? `${f.node}|${f.fixes[0].command}` : undefined
+    // A finding whose fixes are ways of a choice stands alone: merged by their text, a way's command would pass for another finding's step.
+    const leadOf = (f: DoctorFinding) => f.fixes.length > 0 && !isNetworkFix(f.fixes[0]) && !f.fixes.some(x => x.option !== undefined) ? `${f.node}|${f.fixes[0].command}` : undefined
     const led = new Map<string, DoctorFinding[]>()
     for (const f of r.findings) {
       const lead = leadOf(f)
@@ -129,12 +130,15 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       const fixes = new Map<string, Fix>()
       for (const g of group) g.fixes.forEach((x, i) => fixes.has(g.fix[i]) || fixes.set(g.fix[i], x))
       const text = new Map([...fixes].map(([t, x]) => [x, t]))
-      for (const step of fixSteps([...fixes.values()])) {
+      out.push(...fixPartLines([...fixes.values()], 'fix', (step, inWay) => {
         const c = text.get(step.fix)!
+        const indent = inWay ? '        ' : '    '
+        const lines: string[] = []
         if (isNetworkFix(step.fix)) fromHere.set(c, [...fromHere.get(c) ?? [], ...group.filter(g => g.fix.includes(c))])
-        else out.push(`    fix [${step.fix.scope === 'cluster' ? fixPlace(step.fix) : f.node}]: ${c}`)
-        for (const x of step.byHand) out.push(`      ${BY_HAND} [${f.node}]: ${text.get(x)!}`)
-      }
+        else lines.push(`${indent}${inWay ? '' : 'fix '}[${step.fix.scope === 'cluster' ? fixPlace(step.fix) : f.node}]: ${c}`)
+        for (const x of step.byHand) lines.push(`${indent}  ${BY_HAND} [${f.node}]: ${text.get(x)!}`)
+        return lines
+      }))
     }
     for (const [c, needing] of fromHere) {
       const nodesByCode = new Map<string, Set<string>>()
@@ -151,6 +155,17 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
 }
 
 /**
+ * A list's fixes under a report's entry: its steps as `step` prints them, and where fixes are ways
+ * of one choice, each way under its "either"/"or" line (`inWay`: the step is printed under one).
+ */
+function fixPartLines(fixes: Fix[], label: string, step: (s: FixStep, inWay: boolean) => string[]): string[] {
+  return fixParts(fixes).flatMap(part => part.ways === undefined
+    ? part.steps.flatMap(s => step(s, false))
+    : [`    ${label}, one of ${part.ways.length} ways:`, ...part.ways.flatMap((way, i) => [
+      `      ${wayLabel(way.option, i === 0)}`, ...way.steps.flatMap(s => step(s, true))])])
+}
+
+/**
  * The closing line of `doctor --lab`: every lab host is a namespace, so a fix printed for a host runs
  * there, one command at a time (as trace's lab fixes do). Only when the report printed such a fix:
  * a pair that is fine keeps the commands of a return path the trace could not read, unprinted, and a
@@ -164,6 +179,8 @@ export function labFixLine(r: DoctorReport, lab: string): string | undefined {
   const fromHere = kinds.length > 0 ? ` (${kinds.join(' and ')} from here, as printed)` : ''
   // printed only where a sync leads them, as in trace's list
   const byHand = fixes.some(f => f.byHand === true)
+  const ways = fixes.some(f => f.option !== undefined)
   return `In the lab, run each fix on its host: flannelctl lab exec${labNameArg(lab)} HOST -- COMMAND${fromHere}${
-    byHand ? `; an "${BY_HAND}" line does by hand what the sync above it does: run the sync or those lines, not both` : ''}`
+    byHand ? `; an "${BY_HAND}" line does by hand what the sync above it does: run the sync or those lines, not both` : ''}${
+    ways ? '; of "either … or …" ways, run the fixes of one way' : ''}`
 }

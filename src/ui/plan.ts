@@ -1,6 +1,7 @@
 /** How a reconcile result reads to a person. */
 import type {ReconcileResult} from '../services/node.js'
 import {count} from '../core/words.js'
+import {describeChanges} from '../core/ops.js'
 
 export function renderReconcile(r: ReconcileResult, verb: string): string {
   const lines: string[] = []
@@ -9,13 +10,15 @@ export function renderReconcile(r: ReconcileResult, verb: string): string {
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   if (r.ops.length === 0) {
     lines.push('up to date: nothing to change')
-  } else if (r.applied) {
-    lines.push(`applied ${count(r.ops.length, 'change')}:`)
-    lines.push(...r.plan.map(l => `  ${l}`))
-  } else {
-    lines.push(`plan (${count(r.ops.length, 'change')}, nothing applied — --dry-run):`)
-    lines.push(...r.plan.map(l => `  ${l}`))
+    return lines.join('\n')
   }
+  // A change may take several commands (an iptables chain, then its rules): the header counts
+  // both when they differ, and a change's further commands are indented under its first.
+  const changes = describeChanges(r.ops)
+  const commands = changes.reduce((n, c) => n + c.length, 0)
+  const howMany = `${count(changes.length, 'change')}${commands !== changes.length ? `, ${count(commands, 'command')}` : ''}`
+  lines.push(r.applied ? `applied ${howMany}:` : `plan (${howMany}; nothing applied — --dry-run):`)
+  for (const [first, ...rest] of changes) lines.push(`  ${first}`, ...rest.map(l => `    ${l}`))
   return lines.join('\n')
 }
 

@@ -4,7 +4,7 @@
  * and, for a failure, where, why and the command that fixes it. Colour only when asked for.
  */
 import type {Endpoint, Hop, Step, Trace} from '../core/trace/types.js'
-import {fixPlace, fixSteps, type Fix} from '../core/trace/types.js'
+import {fixParts, fixPlace, wayLabel, type Fix, type FixStep} from '../core/trace/types.js'
 
 export interface RenderOptions {
   color: boolean
@@ -88,13 +88,18 @@ function flowText(t: Trace): string {
 
 /**
  * A failure's fixes, one a line; a node's commands by hand go under its sync, as its alternative
- * (run after it, their deletions would fail on entries it removed), not as further steps.
+ * (run after it, their deletions would fail on entries it removed), not as further steps. Fixes
+ * that are ways of one choice go under their way's "either"/"or" line.
  */
 function fixLines(fixes: Fix[], label: string, paint: (style: 'bold', s: string) => string): string[] {
-  return fixSteps(fixes).flatMap(step => [
-    `  ${label} (${fixPlace(step.fix)}): ${paint('bold', step.fix.command)}`,
-    ...step.byHand.map(f => `    Instead (${fixPlace(f)}): ${paint('bold', f.command)}`),
-  ])
+  const stepLines = (step: FixStep, head: string, indent: string) => [
+    `${indent}${head}(${fixPlace(step.fix)}): ${paint('bold', step.fix.command)}`,
+    ...step.byHand.map(f => `${indent}  Instead (${fixPlace(f)}): ${paint('bold', f.command)}`),
+  ]
+  return fixParts(fixes).flatMap(part => part.ways === undefined
+    ? part.steps.flatMap(step => stepLines(step, `${label} `, '  '))
+    : [`  ${label}, one of ${part.ways.length} ways:`, ...part.ways.flatMap((way, i) => [
+      `    ${wayLabel(way.option, i === 0)}`, ...way.steps.flatMap(step => stepLines(step, '', '      '))])])
 }
 
 /** A failure's commands fix it; where the tables ran out (INSUFFICIENT_INFO) they read what would settle it. */

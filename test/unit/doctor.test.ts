@@ -119,8 +119,10 @@ describe('doctor host checks: FORWARD', () => {
     // what it drops is the pod network's traffic through the node, the network its accepts name, not the node's /24
     expect(f[0].message).to.equal('a FORWARD rule drops pod traffic through node1 (10.244.0.0/16) before any rule accepts it (a host firewall\'s catch-all?)')
     expect(hostChecks(withFirst('-d 10.244.1.0/24 -j DROP')).find(x => x.code === 'FORWARD_DROP')?.message).to.match(/^a FORWARD rule drops pod traffic through node1 \(to 10\.244\.1\.0\/24\)/)
-    expect(f[0].fix[0]).to.match(/^iptables -D FORWARD -j REJECT --reject-with icmp-host-prohibited\b/)
-    expect(f[0].fix.slice(1)).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT'])
+    // two ways: the accepts ahead of it (recommended: the rule keeps dropping the rest), or the rule deleted
+    expect(f[0].fix).to.deep.equal(['iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT',
+      'iptables -D FORWARD -j REJECT --reject-with icmp-host-prohibited'])
+    expect(f[0].fixes.map(x => [x.option?.choice, x.option?.recommended])).to.deep.equal([[1, true], [1, true], [2, undefined]])
   })
 
   it('a drop limited to another interface, or to traffic that is not the pods\', does not count', () => {
@@ -134,6 +136,8 @@ describe('doctor host checks: FORWARD', () => {
     expect(f?.evidence).to.equal(':FORWARD DROP')
     expect(f?.message).to.equal('FORWARD policy is DROP and no rule accepts pod traffic through node1 (10.244.0.0/16)')
     expect(f?.fix[0]).to.match(/^flannelctl sync\b/)
+    // the sync or the same accepts by hand: two ways, not three steps
+    expect(f?.fixes.map(x => x.option?.choice)).to.deep.equal([1, 2, 2])
     // the pod network, as flanneld's FLANNEL-FWD accepts it, in the words trace prints for the same drop:
     // the node's /24 let its own pods' traffic through but not what it forwards for other nodes' pods
     const report = diagnose(w, 'test')
@@ -177,7 +181,9 @@ describe('doctor host checks: FORWARD', () => {
     expect(policy.fix).to.deep.equal(['nft insert rule inet filter forward ip saddr 10.244.0.0/16 accept', 'nft insert rule inet filter forward ip daddr 10.244.0.0/16 accept'])
     const [reject] = hostChecks(withNative('forward-ip-reject.json')).filter(x => x.code === 'FORWARD_DROP')
     expect(reject.evidence).to.equal('ip daddr 10.244.0.0/16 reject')
-    expect(reject.fix[0]).to.equal('nft delete rule ip fw podfw handle 3   # or keep it and accept pod traffic before it:')
+    expect(reject.fix.at(-1)).to.equal('nft delete rule ip fw podfw handle 3')
+    expect(reject.fixes.at(-1)?.option).to.include({choice: 2})
+    expect(reject.fixes[0].option).to.include({choice: 1, recommended: true})
     for (const quiet of ['forward-accept.json', 'forward-ct-est.json', 'forward-eth9.json']) {
       expect(hostChecks(withNative(quiet)).map(x => x.code), quiet).to.not.include('FORWARD_DROP')
     }

@@ -72,7 +72,7 @@ describe('trace failures found on a real kernel', () => {
     ])
   })
 
-  it('an underlay that shrank is raised again, not the vxlan MTU lowered', () => {
+  it('an underlay that shrank: raised again (recommended), or the tunnel and the pod sending into it lowered to fit, as two ways', () => {
     const w = applyPatches(vxlan, [{host: 'node1', op: 'update', table: 'links', where: {name: 'eth0'},
       value: {mtu: 1400, raw: '2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 qdisc noqueue state UP mode DEFAULT group default\n    link/ether 52:54:00:00:01:11 brd ff:ff:ff:ff:ff:ff'}}])
     // kernel: the outer packet leaves node1 as fragments (flannel.1 has no `df set`) and pod-b
@@ -82,7 +82,16 @@ describe('trace failures found on a real kernel', () => {
     expect(t.warnings.map(x => x.message).join('\n')).to.include('leaves node1 as IP fragments')
     expect(t.returnPath.disposition).to.equal('MTU_EXCEEDED')
     expect(t.returnPath.failure!.node).to.equal('node1')
-    expect(t.returnPath.failure!.fix[0]).to.deep.equal({node: 'node1', command: 'ip link set eth0 mtu 1500'})
+    // node2's tunnel alone lowered would still leave pod-b's full-size packets too big: the pod goes with it
+    const fix = t.returnPath.failure!.fix
+    expect(fix.map(f => [f.option?.choice, f.node, f.command])).to.deep.equal([
+      [1, 'node1', 'ip link set eth0 mtu 1500'],
+      [2, 'node2', 'ip link set flannel.1 mtu 1350'],
+      [2, 'pod-b', 'ip link set eth0 mtu 1350'],
+    ])
+    expect(fix.filter(f => f.option?.recommended).map(f => f.option!.choice)).to.deep.equal([1])
+    expect(fix[0].option!.why).to.include('where the network under node1 carries 1500-byte packets as it does under them')
+    expect(fix[1].option!.why).to.include('only once every node\'s flannel.1 and every pod are lowered alike')
   })
 
   it('a frame longer than the receiving device\'s MTU is dropped on the way in', () => {
@@ -91,7 +100,43 @@ describe('trace failures found on a real kernel', () => {
     const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1450})
     expect(t.disposition).to.equal('MTU_EXCEEDED')
     expect(t.failure!.node).to.equal('node2')
-    expect(t.failure!.fix[0]).to.deep.equal({node: 'node2', command: 'ip link set eth0 mtu 1500'})
+    expect(t.failure!.fix.map(f => [f.option?.choice, f.node, f.command])).to.deep.equal([
+      [1, 'node2', 'ip link set eth0 mtu 1500'],
+      [2, 'node1', 'ip link set flannel.1 mtu 1350'],
+      [2, 'pod-a', 'ip link set eth0 mtu 1350'],
+    ])
+  })
+
+  it('a pod larger than its node\'s tunnel, fitted (by a sync) to an underlay that shrank: the underlay and the tunnel raised again (recommended), or the pods and the peer\'s tunnel lowered', () => {
+    // lab: lab break n1 mtu-mismatch, then sync on n1 (flannel.1 1350, FLANNEL_MTU 1350; pod-1a keeps 1450)
+    const raw = (name: string, mtu: number) => `2: ${name}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu ${mtu} qdisc noqueue state UP mode DEFAULT group default`
+    const w = applyPatches(vxlan, [
+      {host: 'node1', op: 'update', table: 'links', where: {name: 'eth0'}, value: {mtu: 1400, raw: raw('eth0', 1400)}},
+      {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mtu: 1350, raw: raw('flannel.1', 1350)}},
+    ])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b', size: 1450})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure!.fix.map(f => [f.option?.choice, f.option?.recommended, f.node, f.command])).to.deep.equal([
+      [1, true, 'node1', 'ip link set eth0 mtu 1500'],
+      [1, true, 'node1', 'ip link set flannel.1 mtu 1450'],
+      [2, undefined, 'pod-a', 'ip link set eth0 mtu 1350'],
+      // the reply's (node2's 1500-byte outer packet on node1's eth0): its raise is the first way's already, its lowering joins the second
+      [2, undefined, 'node2', 'ip link set flannel.1 mtu 1350'],
+      [2, undefined, 'pod-b', 'ip link set eth0 mtu 1350'],
+    ])
+    // either way mends the flow, both directions
+    const raised = applyPatches(w, [
+      {host: 'node1', op: 'update', table: 'links', where: {name: 'eth0'}, value: {mtu: 1500, raw: raw('eth0', 1500)}},
+      {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mtu: 1450, raw: raw('flannel.1', 1450)}},
+    ])
+    expect(traceFlow(raised, {src: 'pod-a', dst: 'pod-b', size: 1450}).returnPath.disposition).to.equal('DELIVERED')
+    const lowered = applyPatches(w, [
+      {host: 'pod-a', op: 'update', table: 'links', where: {name: 'eth0'}, value: {mtu: 1350}},
+      {host: 'pod-b', op: 'update', table: 'links', where: {name: 'eth0'}, value: {mtu: 1350}},
+      {host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {mtu: 1350, raw: raw('flannel.1', 1350)}},
+    ])
+    const small = traceFlow(lowered, {src: 'pod-a', dst: 'pod-b', size: 1350})
+    expect([small.disposition, small.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
   })
 
   /** the vxlan world with a pod's eth0 at another MTU (its node's bridge port keeps 1450) */

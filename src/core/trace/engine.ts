@@ -36,7 +36,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -645,12 +645,20 @@ class Walk {
     }
     if (link === undefined || packet.size <= link.mtu + (link.kind === 'veth' ? VLAN_HLEN : 0)) return undefined
     // a bridge port too small for its pod: the pod's MTU is the one out of line with its node's
+    const roomy = Math.max(senderLink?.mtu ?? packet.size, packet.size)
     const fix = dev !== inDev
       ? {node: previous!.node, command: `ip link set ${previous!.out} mtu ${link.mtu}`}
-      : {node: view.name, command: `ip link set ${inDev} mtu ${Math.max(senderLink?.mtu ?? packet.size, packet.size)}`}
+      : {node: view.name, command: `ip link set ${inDev} mtu ${roomy}`}
+    // a peer's tunnel sized for a larger underlay than this one: lower it, or raise this underlay
+    const t = packet.tunnel
+    const vxMtu = t?.device.link?.mtu
+    const fixes = t !== undefined && dev === inDev && t.sender !== view && vxMtu !== undefined && vxMtu + VXLAN_OVERHEAD > link.mtu
+      ? tunnelMtuFixes({node: view.name, underlay: {name: inDev, mtu: link.mtu}, vxlan: {name: t.device.name, mtu: vxMtu, on: t.sender.name},
+        roomy, senders: this.senderFits(t.sender, link.mtu - VXLAN_OVERHEAD)})
+      : [fix]
     return this.fail(hop, 'MTU_EXCEEDED', 'mtu', firstLine(link.raw),
       `the ${packet.size}-byte packet${packet.tunnel ? ' (vxlan outer)' : ''} is longer than ${dev}'s MTU ${link.mtu}${dev !== inDev ? ` (the ${inDev} port ${previous!.node}'s ${previous!.out} ends in)` : ''} on ${view.name}${link.kind === 'veth' ? ` and the ${VLAN_HLEN} bytes a veth allows over it` : ''}: it is dropped on the way in, and no one tells the sender`,
-      [fix])
+      fixes)
   }
 
   /** rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route. */
@@ -1652,7 +1660,7 @@ class Walk {
     const link = view.link(dev)
     if (link === undefined) return undefined
     return {mtu: link.mtu, evidence: firstLine(link.raw), of: `${dev}'s MTU ${link.mtu}`, fits: `${dev}'s MTU ${link.mtu}`,
-      fix: () => this.mtuFixes(view, dev, link.mtu, packet)}
+      fix: () => this.mtuFixes(view, dev, link.mtu, packet, route)}
   }
 
   /**
@@ -1705,8 +1713,24 @@ class Walk {
       [...back.end?.failure?.fix ?? [], ...limit.fix()])
   }
 
-  private mtuFixes(view: HostView, dev: string, mtu: number, packet: Packet): Fix[] {
+  /** The host that made the packet, when it is another than `view` (a pod): its own MTU is what it sends. */
+  private sendingHost(view: HostView): Hop | undefined {
+    const first = this.hops[0]
+    return first !== undefined && first.in === 'local' && first.out !== '-' && first.node !== view.name ? first : undefined
+  }
+
+  /** The command that lowers the sending host's MTU to `fit`, when it sends more. */
+  private senderFits(view: HostView, fit: number): Fix[] {
+    const sender = this.sendingHost(view)
+    return sender !== undefined && (this.w.view(sender.node)?.link(sender.out)?.mtu ?? Infinity) > fit
+      ? [{node: sender.node, command: `ip link set ${sender.out} mtu ${fit}`}] : []
+  }
+
+  private mtuFixes(view: HostView, dev: string, mtu: number, packet: Packet, route: Route): Fix[] {
     const t = packet.tunnel
+    const first = this.hops[0]
+    const sender = this.sendingHost(view)
+    const senderFits = (fit: number) => this.senderFits(view, fit)
     if (t !== undefined && t.sender === view) {
       // flannel sized the vxlan device for the underlay it saw; when the peer's underlay still has
       // that room, this host's underlay is the one that shrank. Otherwise the vxlan MTU is too big.
@@ -1714,14 +1738,24 @@ class Walk {
       const peer = t.intended?.view
       const peerUnder = peer !== undefined && t.intended?.device?.dev !== undefined ? peer.link(t.intended.device.dev)?.mtu : undefined
       if (vxMtu !== undefined && peerUnder !== undefined && peerUnder >= vxMtu + VXLAN_OVERHEAD) {
-        return [{node: view.name, command: `ip link set ${dev} mtu ${peerUnder}`}]
+        return tunnelMtuFixes({node: view.name, underlay: {name: dev, mtu}, vxlan: {name: t.device.name, mtu: vxMtu}, roomy: peerUnder,
+          senders: senderFits(mtu - VXLAN_OVERHEAD)})
       }
       return [{node: view.name, command: `ip link set ${t.device.name} mtu ${mtu - VXLAN_OVERHEAD}`}]
     }
-    const first = this.hops[0]
-    if (first !== undefined && first.in === 'local' && first.out !== '-' && first.node !== view.name) {
-      return [{node: first.node, command: `ip link set ${first.out} mtu ${mtu}`}]
+    // A vxlan device already fitted to an underlay that shrank (a sync did so) while the peer's
+    // underlay still carries the packet: the pod is out of line, or the underlay.
+    const vx = t === undefined ? vxlanDevice(view, dev) : undefined
+    const under = vx?.dev !== undefined ? view.link(vx.dev) : undefined
+    if (vx !== undefined && under !== undefined && mtu + VXLAN_OVERHEAD >= under.mtu && packet.size !== undefined) {
+      const intended = intendedVtep(this.w, route.gateway ?? packet.dst, vx.id)
+      const roomy = intended?.device?.dev !== undefined ? intended.view.link(intended.device.dev)?.mtu : undefined
+      if (roomy !== undefined && roomy > under.mtu && roomy >= packet.size + VXLAN_OVERHEAD) {
+        return tunnelMtuFixes({node: view.name, underlay: {name: under.name, mtu: under.mtu}, vxlan: {name: dev, mtu}, roomy,
+          senders: senderFits(under.mtu - VXLAN_OVERHEAD)})
+      }
     }
+    if (sender !== undefined) return [{node: sender.node, command: `ip link set ${sender.out} mtu ${mtu}`}]
     return [{node: first?.node ?? view.name, command: `ping -M do -s ${mtu - 28} ${(t?.inner ?? packet).dst}`}]
   }
 

@@ -9,7 +9,7 @@ import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {neighbourUse} from './host-view.js'
-import {vtepAddress, vxlanDevices} from './vxlan.js'
+import {VXLAN_OVERHEAD, vtepAddress, vxlanDevices} from './vxlan.js'
 import {firewallCmd, firewalldRichAccept, firewalldRichRuleOwner, forwardAcceptHint, isFirewalldTable, nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
 
 /** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
@@ -336,4 +336,38 @@ export function peerMacSync(node: string, peer: string): Fix {
 /** A node whose lease still announces its VTEP's old MAC: its sync publishes the new one, which peers then sync. */
 export function publishVtepMacFix(node: string, device: string): Fix {
   return {node, command: `flannelctl sync   # publishes ${device}'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers`, sync: 'publish'}
+}
+
+/**
+ * A vxlan tunnel whose underlay no longer has the room it was sized for, while the peers' underlay
+ * (`roomy`) still has it: this node's underlay is the one that shrank. Two ways mend it, as options.
+ * Recommended: give the underlay back the peers' MTU (and the tunnel with it), one node's change
+ * that mends every pair, where the network under it carries that size as it does under the peers
+ * (a device set above what its link carries loses every large frame). Else fit the tunnel and
+ * what sends into it (`senders`: the pods, or the node's bridge) to the smaller underlay, what
+ * flannel sizes for it; that mends every pair only once every node and pod is lowered alike: a
+ * pod's eth0 drops what arrives larger than its MTU (checked: a pod at 1350 loses a peer pod's
+ * 1450-byte ping), and the peers' tunnels still send full size to this node.
+ */
+export function tunnelMtuFixes({node, underlay, vxlan, roomy, senders}: {
+  /** the node whose underlay shrank */
+  node: string
+  underlay: {name: string; mtu: number}
+  /** the tunnel sending over it: `node`'s own, or a peer's whose packets arrive on it (`on`) */
+  vxlan: {name: string; mtu: number; on?: string}
+  roomy: number
+  senders: Fix[]
+}): Fix[] {
+  const vxNode = vxlan.on ?? node
+  const fit = underlay.mtu - VXLAN_OVERHEAD
+  const raise = {choice: 1, recommended: true as const,
+    why: `${underlay.name} on ${node} back to ${roomy}, the MTU ${vxlan.name} was sized for and the other nodes' underlay has: one node's change that mends every pair, where the network under ${node} carries ${roomy}-byte packets as it does under them`}
+  const lower = {choice: 2,
+    why: `where the network under ${node} carries only ${underlay.mtu}: what sends into ${vxlan.name}${vxlan.on !== undefined ? ` on ${vxlan.on}` : ''}${vxlan.mtu > fit ? ` and ${vxlan.name} itself` : ''} down to ${fit}, what flannel gives pods over that underlay (FLANNEL_MTU; a pod re-created gets it); every pair works only once every node's ${vxlan.name} and every pod are lowered alike, as a pod drops what arrives larger than its MTU`}
+  return [
+    {node, command: `ip link set ${underlay.name} mtu ${roomy}`, option: raise},
+    ...(vxNode === node && vxlan.mtu < roomy - VXLAN_OVERHEAD ? [{node, command: `ip link set ${vxlan.name} mtu ${roomy - VXLAN_OVERHEAD}`, option: raise}] : []),
+    ...(vxlan.mtu > fit ? [{node: vxNode, command: `ip link set ${vxlan.name} mtu ${fit}`, option: lower}] : []),
+    ...senders.map(f => ({...f, option: lower})),
+  ]
 }

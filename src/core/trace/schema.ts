@@ -84,6 +84,17 @@ export const traceJsonSchema = {
         sync: {enum: ['publish', 'peer'], description: 'a node\'s flannelctl sync that takes what the store says anew, so it leads: publish, the node\'s own (its lease announces its VTEP\'s MAC again); peer, the sync of a node behind a peer (its lease moved, or its VTEP\'s MAC changed)'},
         byHand: {enum: [true], description: 'one of the commands that do by hand what the sync "peer" fix of the same node before it does: run that sync or these, not both'},
         recreates: {type: 'string', description: 'the pod this fix re-creates (its runtime\'s CNI ADD; with scope "lab", flannelctl lab pod recreate): it gets an address in its node\'s pod subnet now, so it comes after the syncs that route that subnet'},
+        option: {
+          type: 'object',
+          description: 'this fix is one of several ways to mend the fault: the fixes with the same choice are one way, run together; run the fixes of one way, not of another as well (fixes without option are needed whichever way is taken)',
+          required: ['choice', 'why'],
+          additionalProperties: false,
+          properties: {
+            choice: {type: 'integer', minimum: 1, description: 'which way: 1, 2, … in the order of the list, the recommended first'},
+            why: {type: 'string', description: 'what this way does and when it is the one to take'},
+            recommended: {enum: [true], description: 'the way trace recommends'},
+          },
+        },
       },
     },
     failure: {

@@ -75,6 +75,22 @@ export interface Fix {
    * address in its node's pod subnet now, so the fix comes after the syncs that route that subnet.
    */
   recreates?: string
+  /**
+   * Set when this fix is one of several ways to mend the same fault: the fixes of a list that carry
+   * the same `option.choice` are one way, to be run together; run one way's fixes, not another's as
+   * well. Fixes without it are needed whichever way is taken.
+   */
+  option?: FixOption
+}
+
+/** One way of several to mend a fault (see Fix.option). */
+export interface FixOption {
+  /** which way: 1, 2, … in the order the list gives them, the recommended first */
+  choice: number
+  /** what this way does and when it is the one to take */
+  why: string
+  /** the way trace recommends (at most one per list) */
+  recommended?: true
 }
 
 /** Where a fix runs, as the text output says it: `on NODE`, the cluster for a kubectl command, here for a lab's or the network's. */
@@ -103,6 +119,40 @@ export function fixSteps(fixes: Fix[]): FixStep[] {
     else steps.push({fix, byHand: []})
   }
   return steps
+}
+
+/**
+ * A list's fixes as the text prints them: steps run one after another, except where consecutive
+ * fixes carry options: those are one choice, each way with its own steps, run one of them.
+ */
+export type FixPart = {steps: FixStep[]; ways?: undefined} | {steps?: undefined; ways: {option: FixOption; steps: FixStep[]}[]}
+
+export function fixParts(fixes: Fix[]): FixPart[] {
+  const parts: FixPart[] = []
+  let run: Fix[] = []
+  const flush = () => {
+    if (run.length === 0) return
+    if (run[0].option === undefined) parts.push({steps: fixSteps(run)})
+    else {
+      const choices = [...new Set(run.map(f => f.option!.choice))]
+      parts.push({ways: choices.map(choice => {
+        const own = run.filter(f => f.option!.choice === choice)
+        return {option: own[0].option!, steps: fixSteps(own)}
+      })})
+    }
+    run = []
+  }
+  for (const fix of fixes) {
+    if ((fix.option === undefined) !== (run[0]?.option === undefined)) flush()
+    run.push(fix)
+  }
+  flush()
+  return parts
+}
+
+/** How a way of a choice is introduced: the first "either", the others "or", the recommended one says so. */
+export function wayLabel(option: FixOption, first: boolean): string {
+  return `${first ? 'either' : 'or'}${option.recommended ? ' (recommended)' : ''}: ${option.why}`
 }
 
 export interface Failure {
