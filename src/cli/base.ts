@@ -93,14 +93,23 @@ export function givenOnCommandLine(raw: Interfaces.ParserOutput['raw'], flag: st
 }
 
 /**
- * --node-name names this host when it is read alone; with hosts named elsewhere (a lab, an
- * inventory, a snapshot) it would be ignored, so typed it is refused. From its env alone
- * (FLANNELCTL_NODE_NAME, which lab exec sets inside a node) it stays quiet: a command run there
- * may read a lab or an inventory as well.
+ * The flags that describe this host when it is read alone: its name, its record, its conflist's
+ * directory, its store's password. With hosts named elsewhere (a lab, an inventory, a snapshot)
+ * they would be ignored, so typed they are refused. From their env alone (lab exec sets
+ * FLANNELCTL_NODE_NAME, FLANNELCTL_STATE_FILE and FLANNELCTL_CNI_CONF_DIR inside a node) they stay
+ * quiet: a command run there may read a lab or an inventory as well.
  */
-export function refuseNodeNameWithHosts(raw: Interfaces.ParserOutput['raw'], sources: Record<string, string | undefined>): void {
+const THIS_HOST_FLAGS: Record<string, string> = {
+  'node-name': 'its name',
+  'state-file': 'its record',
+  'cni-conf-dir': 'its conflist\'s directory',
+  'etcd-password': 'the password of the store its record names',
+}
+
+export function refuseThisHostFlagsWithHosts(raw: Interfaces.ParserOutput['raw'], sources: Record<string, string | undefined>): void {
   const source = Object.entries(sources).find(([, v]) => v !== undefined)?.[0]
-  if (source === undefined || !givenOnCommandLine(raw, 'node-name')) return
-  throw userError(`--node-name names this host read alone; with --${source} the host names come from the ${source}`,
-    `drop --node-name (or drop --${source} to read this host under that name)`)
+  const flag = source === undefined ? undefined : Object.keys(THIS_HOST_FLAGS).find(f => givenOnCommandLine(raw, f))
+  if (source === undefined || flag === undefined) return
+  throw userError(`--${flag} is for this host read alone (${THIS_HOST_FLAGS[flag]}); with --${source} the hosts come from the ${source}`,
+    `drop --${flag} (or drop --${source} to read this host alone)`)
 }

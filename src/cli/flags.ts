@@ -49,12 +49,14 @@ export const storeFlags = {
  * Commands that read this host's tables (collect, doctor, trace) compare them with the store init
  * recorded here, and find its pods where its conflist says; a host whose state file or conflist
  * is elsewhere (a lab node, several hosts on one filesystem) names it, as the node commands do.
+ * They describe this host read alone: typed beside --lab, --inventory or --snapshot they are
+ * refused (refuseThisHostFlagsWithHosts).
  */
 export const recordedStoreFlags = {
   'state-file': nodeFlags['state-file'],
   'etcd-password': nodeFlags['etcd-password'],
   'cni-conf-dir': nodeFlags['cni-conf-dir'],
-  'node-name': Flags.string({description: 'this host\'s name in the report and the snapshot when it is read alone (typed beside --lab, --inventory or --snapshot, which name the hosts: refused; from the env: unused) [default: its hostname; in a lab node, set by lab exec]', env: 'FLANNELCTL_NODE_NAME', helpGroup: NODE}),
+  'node-name': Flags.string({description: 'this host\'s name in the report and the snapshot [default: its hostname; in a lab node, set by lab exec]', env: 'FLANNELCTL_NODE_NAME', helpGroup: NODE}),
 }
 
 export function storeSpec(f: Record<string, unknown>): {spec: string; options: StoreOptions} {

@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand, refuseNodeNameWithHosts} from '../cli/base.js'
+import {BaseCommand, refuseThisHostFlagsWithHosts} from '../cli/base.js'
 import {absolute, jsonFlag, recordedStoreFlags} from '../cli/flags.js'
 import {collectToDir, commandEcho, unreadError} from '../services/collect.js'
 import {count} from '../core/words.js'
@@ -29,7 +29,7 @@ DIR is made when absent; a snapshot collect wrote there before is replaced whole
 
   async run(): Promise<void> {
     const {flags, raw} = await this.parse(Collect)
-    refuseNodeNameWithHosts(raw, {lab: flags.lab, inventory: flags.inventory})
+    refuseThisHostFlagsWithHosts(raw, {lab: flags.lab, inventory: flags.inventory})
     const r = await collectToDir({inventory: flags.inventory, lab: flags.lab, stateFile: flags['state-file'], etcdPassword: flags['etcd-password'], cniConfDir: absolute(flags['cni-conf-dir']), nodeName: flags['node-name']}, flags.out,
       {format: flags.format as 'json' | 'txt', progress: this.progress({verbose: flags.verbose, quiet: flags.json}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(r)

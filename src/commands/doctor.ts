@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand, useColor, refuseNodeNameWithHosts} from '../cli/base.js'
+import {BaseCommand, useColor, refuseThisHostFlagsWithHosts} from '../cli/base.js'
 import {absolute, jsonFlag, recordedStoreFlags} from '../cli/flags.js'
 import {runDoctor} from '../services/doctor.js'
 import {commandEcho} from '../services/collect.js'
@@ -39,7 +39,7 @@ Exit codes: 0 healthy (no failing pair, no error finding; warnings such as stale
 
   async run(): Promise<void> {
     const {flags, raw} = await this.parse(Doctor)
-    refuseNodeNameWithHosts(raw, {lab: flags.lab, inventory: flags.inventory, snapshot: flags.snapshot})
+    refuseThisHostFlagsWithHosts(raw, {lab: flags.lab, inventory: flags.inventory, snapshot: flags.snapshot})
     const report = await runDoctor({inventory: flags.inventory, snapshot: flags.snapshot, lab: flags.lab, ping: flags.ping, stateFile: flags['state-file'], etcdPassword: flags['etcd-password'], cniConfDir: absolute(flags['cni-conf-dir']), nodeName: flags['node-name']},
       {progress: this.progress({verbose: flags.verbose}).report, listener: commandEcho(flags.verbose)})
     if (flags.json) this.outJson(report)

@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {BaseCommand, useColor, refuseNodeNameWithHosts} from '../cli/base.js'
+import {BaseCommand, useColor, refuseThisHostFlagsWithHosts} from '../cli/base.js'
 import {absolute, recordedStoreFlags} from '../cli/flags.js'
 import {runTrace, sourceNatFixes} from '../services/trace.js'
 import {commandEcho} from '../services/collect.js'
@@ -53,7 +53,7 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
 
   async run(): Promise<void> {
     const {args, flags, raw} = await this.parse(Trace)
-    refuseNodeNameWithHosts(raw, {lab: flags.lab, inventory: flags.inventory, snapshot: flags.snapshot})
+    refuseThisHostFlagsWithHosts(raw, {lab: flags.lab, inventory: flags.inventory, snapshot: flags.snapshot})
     if (flags.json && flags.format && flags.format !== 'json') {
       throw userError(`--json and --format ${flags.format} ask for two outputs`, 'give one: --json is --format json')
     }

@@ -9,15 +9,27 @@ import {cli, ROOT} from '../helpers/cli.js'
 
 const snapshot = join(ROOT, 'test', 'fixtures', 'snapshots', 'lab-pod-mtu-over-vxlan')
 
-describe('--node-name beside hosts named elsewhere', () => {
+describe('this host\'s flags (--node-name, --state-file, …) beside hosts named elsewhere', () => {
   it('typed: a usage error (exit 2) naming the source that names the hosts, for trace, doctor and collect', async () => {
     for (const args of [['doctor', '--snapshot', snapshot, '--node-name', 'n9'], ['trace', 'n1', 'n2', '--snapshot', snapshot, '--node-name=n9'],
       ['collect', '--inventory', join(snapshot, 'inventory.yaml'), '--out', '/nonexistent-ux26', '--node-name', 'n9']]) {
       const r = await cli(args)
       expect(r.exitCode, args.join(' ')).to.equal(2)
       const source = args.includes('--inventory') ? 'inventory' : 'snapshot'
-      expect(r.stderr).to.equal(`Error: --node-name names this host read alone; with --${source} the host names come from the ${source}\nHint: drop --node-name (or drop --${source} to read this host under that name)`)
+      expect(r.stderr).to.equal(`Error: --node-name is for this host read alone (its name); with --${source} the hosts come from the ${source}\nHint: drop --node-name (or drop --${source} to read this host alone)`)
       expect(r.stdout).to.equal('')
+    }
+  })
+
+  it('--state-file, --cni-conf-dir and --etcd-password typed beside a snapshot or a lab: refused the same way', async () => {
+    for (const [args, message] of [
+      [['doctor', '--snapshot', snapshot, '--state-file', '/nonexistent-ux26/node.json'], '--state-file is for this host read alone (its record); with --snapshot the hosts come from the snapshot'],
+      [['trace', 'n1', 'n2', '--snapshot', snapshot, '--cni-conf-dir=/nonexistent-ux26'], '--cni-conf-dir is for this host read alone (its conflist\'s directory); with --snapshot the hosts come from the snapshot'],
+      [['collect', '--lab', 'nolabux26', '--out', '/nonexistent-ux26', '--etcd-password', 'x'], '--etcd-password is for this host read alone (the password of the store its record names); with --lab the hosts come from the lab'],
+    ] as const) {
+      const r = await cli([...args])
+      expect(r.exitCode, args.join(' ')).to.equal(2)
+      expect(r.stderr.split('\n')[0]).to.contain(`Error: ${message}`)
     }
   })
 
