@@ -195,7 +195,7 @@ describe('EnableNFTables: flanneld\'s nftables rules (2-node lab, real kernel)',
     const broke = await cli(['lab', 'break', 'n1', 'forward-drop', '--name', name])
     expect(broke.exitCode, broke.stderr).to.equal(0)
     expect(broke.stdout).to.not.contain('FLANNEL-FWD -j')
-    expect(broke.stdout).to.contain('repair:  apply the fix the trace prints (in nftables mode sync leaves iptables\' FORWARD to its owner')
+    expect(broke.stdout).to.contain('repair:  apply the fix the trace prints (of ways it offers, one); in nftables mode sync leaves iptables\' FORWARD to its owner')
     const trace = JSON.parse((await cli(['trace', 'pod-1a', 'pod-2a', '--lab', name, '--json'])).stdout)
     expect(trace.disposition).to.equal('DENIED_BY_FILTER')
     const fixes = (trace.failure.fix as {node: string; command: string}[]).map(f => f.command)

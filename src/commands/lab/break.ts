@@ -11,7 +11,7 @@ import {userError} from '../../errors.js'
 
 export default class LabBreak extends BaseCommand {
   static override summary = 'Inject a named fault into a lab node, to watch trace and doctor find it'
-  static override description = `Each fault is something that happens to real flannel clusters, made with the plain ip, bridge, iptables and sysctl commands an operator would type, inside the node's namespace (some touch the peer too: stale-vtep-mac re-creates the peer's vxlan device, flannel.<VNI>, as a reboot does). The output lists the commands run, the pod pair whose trace shows the fault, and how to repair it: apply the fix the trace prints, or run \`flannelctl sync\` on the node the fault changed.
+  static override description = `Each fault is something that happens to real flannel clusters, made with the plain ip, bridge, iptables and sysctl commands an operator would type, inside the node's namespace (some touch the peer too: stale-vtep-mac re-creates the peer's vxlan device, flannel.<VNI>, as a reboot does). The output lists the commands run, the pod pair whose trace shows the fault, and how to repair it: apply the fix the trace prints (where it offers several ways, one of them), or run \`flannelctl sync\` on the node the fault changed.
 
 --list shows every fault with the disposition or warning trace reports for it. Some need a particular lab: a vxlan backend, three nodes, or two segments (\`lab up --segments 2\`).`
 
@@ -58,6 +58,8 @@ export default class LabBreak extends BaseCommand {
     this.out(`         flannelctl doctor --lab ${state.name}`)
     const name = labNameArg(state.name)
     const syncs = repairSyncOrder(state, r).map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')
-    this.out(r.syncKeeps ? `repair:  apply the fix the trace prints (${r.syncKeeps})` : `repair:  apply the fix the trace prints, or ${syncs}`)
+    // a fix of several ways (an MTU's) is one of them, not all: the trace marks the recommended one
+    const fix = 'apply the fix the trace prints (of ways it offers, one)'
+    this.out(r.syncKeeps ? `repair:  ${fix}; ${r.syncKeeps}` : `repair:  ${fix}, or ${syncs}`)
   }
 }
