@@ -688,7 +688,13 @@ class Walk {
     const key = dev >= all ? (view.devConf(inDev, 'rp_filter') !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
     const evidence = `${key} = ${mode}`
     const table = view.routes
-    if (table === undefined) return undefined
+    if (table === undefined) {
+      // the check is a route lookup back to the source: with no routes read its answer is unknown, not a pass
+      return this.insufficient(hop, 'sysctl', evidence,
+        `rp_filter=${mode} on ${inDev}: ${view.name} drops the packet unless its route back to ${packet.src} ${mode === 1 ? `leaves by ${inDev}` : 'exists'}, and the routes of ${view.name} were not captured`,
+        // (the kernel's input lookup validates the source as rp_filter does: "Invalid argument" when it drops)
+        view.name, [`ip route get ${packet.dst} from ${packet.src} iif ${inDev}`, 'ip route show table all'])
+    }
     // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo,
     // mark 0), with the packet's protocol and its ports swapped (fib4_rules_early_flow_dissect): an
     // `ipproto`/`sport`/`dport` rule applies to it

@@ -1,0 +1,48 @@
+/**
+ * A table a snapshot lacks (collect could not read it, or it was never pasted) is unknown, not
+ * empty: where the trace needed it, its verdict carries the doubt (ASSUMED, INSUFFICIENT_INFO) and
+ * says which table, instead of a confident verdict the missing table could overturn.
+ */
+import {expect} from 'chai'
+import {cpSync, readdirSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
+import {loadSource} from '../../src/services/collect.js'
+import {traceFlow} from '../../src/core/trace/engine.js'
+import type {Trace, TraceRequest, World} from '../../src/core/trace/types.js'
+import {renderTrace} from '../../src/ui/trace-render.js'
+import {tempDirHooks} from '../helpers/temp-dir.js'
+
+const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
+
+/** `HOST/TABLE` → the table's file in DIR/HOST (whatever its extension), removed as collect leaves out a table it could not read */
+function removeTable(dir: string, hostTable: string): void {
+  const [host, table] = hostTable.split('/')
+  const files = readdirSync(join(dir, host)).filter(f => f.replace(/\.(json|txt)$/, '') === table)
+  if (files.length === 0) throw new Error(`${hostTable}: no such table file`)
+  for (const f of files) rmSync(join(dir, host, f))
+}
+
+describe('trace with a table of one host missing', () => {
+  let dir = ''
+  tempDirHooks('fc-missing-', d => (dir = d), {each: true})
+
+  /** the snapshot's world with the given tables gone, and its traced request */
+  async function without(snapshot: string, tables: string[], request: TraceRequest): Promise<{world: World, t: Trace, text: string}> {
+    cpSync(join(SNAPSHOTS, snapshot), dir, {recursive: true})
+    for (const t of tables) removeTable(dir, t)
+    const {world} = await loadSource({snapshot: dir})
+    const t = traceFlow(world, request)
+    return {world, t, text: renderTrace(t, {color: false})}
+  }
+
+  it('rp_filter on a host whose routes are missing: unknown, not a pass (the check is a route lookup back)', async () => {
+    // with its routes, r2 (rp_filter=2, no route back to a) drops a's ping: REVERSE_PATH_FILTERED
+    const {t, text} = await without('router-chain-no-way-back', ['r2/ip-route'], {src: 'a', dst: 'r2'})
+    // before: DELIVERED, no warning
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.deep.include({node: 'r2', step: 'sysctl', evidence: 'net.ipv4.conf.all.rp_filter = 2'})
+    expect(t.failure!.reason).to.equal('rp_filter=2 on m0: r2 drops the packet unless its route back to 10.91.1.2 exists, and the routes of r2 were not captured')
+    // the kernel's input lookup validates the source as rp_filter does ("Invalid argument" when it drops)
+    expect(text).to.contain('Find out (on r2): ip route get 10.91.2.2 from 10.91.1.2 iif m0')
+  })
+})
