@@ -22,6 +22,8 @@ function removeTable(dir: string, hostTable: string): void {
   for (const f of files) rmSync(join(dir, host, f))
 }
 
+const assumed = (t: Trace) => t.warnings.filter(w => w.code === 'ASSUMED')
+
 describe('trace with a table of one host missing', () => {
   let dir = ''
   tempDirHooks('fc-missing-', d => (dir = d), {each: true})
@@ -44,5 +46,24 @@ describe('trace with a table of one host missing', () => {
     expect(t.failure!.reason).to.equal('rp_filter=2 on m0: r2 drops the packet unless its route back to 10.91.1.2 exists, and the routes of r2 were not captured')
     // the kernel's input lookup validates the source as rp_filter does ("Invalid argument" when it drops)
     expect(text).to.contain('Find out (on r2): ip route get 10.91.2.2 from 10.91.1.2 iif m0')
+  })
+
+  it('a neighbour table missing: ARP taken to resolve is said, so a static entry with a wrong MAC is not traced over', async () => {
+    // with it, r1's PERMANENT entry for r2 has a MAC no interface has: NEIGHBOR_MISSING
+    const {t, text} = await without('router-chain-wrong-mac', ['r1/ip-neigh'], {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    // before: no warning at all
+    expect(assumed(t).map(w => w.node)).to.include('r1')
+    expect(text).to.contain('ASSUMED  r1: the neighbours of r1 on m0 were not captured: assumed ARP resolves 10.91.2.2 (no static entry with another MAC stands in the way; `ip neigh show 10.91.2.2 dev m0` on r1 tells)')
+    expect(text).to.contain('neighbours not captured; ARP resolves 10.91.2.2')
+  })
+
+  it('a neighbour table missing where nothing read owns the next hop: unknown, not NEIGHBOR_MISSING', async () => {
+    // with it, d3's docker0 has an entry for its own container 172.17.0.2 (listed nowhere): DELIVERED
+    const {t} = await without('docker-routed-pair', ['d3/ip-neigh'], {src: 'd3', dst: 'd1c1'})
+    // before: NEIGHBOR_MISSING, "no host in the snapshot owns 172.17.0.2 or answers ARP for it"
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.deep.include({node: 'd3', step: 'neigh',
+      reason: 'what answers 172.17.0.2 on docker0 is unknown: no host read owns it, and the neighbours of d3 were not captured'})
   })
 })

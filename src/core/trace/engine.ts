@@ -1849,8 +1849,10 @@ class Walk {
     }
     if (answer === undefined) {
       if (isDefaultRoute(route) && pod === undefined) return this.exit(hop, view, nexthop, packet, route)
-      if (!view.hasNeighbours && !view.hasAddresses) {
-        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop})`, `what answers ${nexthop} on ${dev} is unknown`, view.name, [`ip neigh show ${nexthop}`])
+      if (!view.hasNeighbours) {
+        // an entry there (a host not read, a pod no list names) may be what answers: "no one" is not in the tables read
+        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop})`,
+          `what answers ${nexthop} on ${dev} is unknown: no host read owns it, and the neighbours of ${view.name} were not captured`, view.name, [`ip neigh show ${nexthop}`])
       }
       if (view.hasNeighbours && !view.hasNeighboursOn(dev)) {
         return this.insufficient(hop, 'neigh', `(no neighbours pasted for ${dev})`,
@@ -1877,8 +1879,13 @@ class Walk {
       const where = via.segment !== undefined ? `${dev}'s subnet ${via.segment.local}/${via.segment.prefixlen}` : `${dev}, the pod side of ${view.name}`
       this.assume(view, `no neighbour entry for pod ${via.pod.name} (${nexthop}) on ${view.name}'s ${dev}: assumed the pod answers ARP there (the inventory puts it on ${view.name}, its address is in ${where})`)
     }
+    const unseen = !view.hasNeighboursOn(dev)
+    if (unseen) {
+      // the entry may be static: a PERMANENT or NOARP one with another MAC sends the frames to no one
+      this.assume(view, `the neighbours of ${view.name} on ${dev} were not captured: assumed ARP resolves ${nexthop} (no static entry with another MAC stands in the way; \`ip neigh show ${nexthop} dev ${dev}\` on ${view.name} tells)`)
+    }
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
-      `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
+      `${unseen ? 'neighbours not captured' : 'no neighbour entry yet'}; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
   }
 
