@@ -66,4 +66,22 @@ describe('trace with a table of one host missing', () => {
     expect(t.failure).to.deep.include({node: 'd3', step: 'neigh',
       reason: 'what answers 172.17.0.2 on docker0 is unknown: no host read owns it, and the neighbours of d3 were not captured'})
   })
+
+  it('an address table missing: the addresses are read from the kernel\'s local table, not taken as none', async () => {
+    // before: r1 owned no address, so a's gateway 10.91.1.1 was "outside the hosts in the snapshot": EXITS_NETWORK
+    const {world, t} = await without('router-chain', ['r1/ip-addr'], {src: 'a', dst: 'r2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.map(h => h.node)).to.deep.equal(['a', 'r1', 'r2'])
+    const r1 = world.hosts.find(h => h.name === 'r1')!
+    expect(r1.addresses!.map(a => `${a.dev} ${a.local}/${a.prefixlen}`)).to.include.members(['a0 10.91.1.1/24', 'm0 10.91.2.1/24'])
+    // the node itself can be named again (before: "node r1 has no IPv4 address in its snapshot")
+    expect(traceFlow(world, {src: 'a', dst: 'r1'}).disposition).to.equal('DELIVERED')
+  })
+
+  it('an address table missing beside routes of table main only: still unknown (secondary addresses have no route of their own)', async () => {
+    cpSync(join(SNAPSHOTS, 'hostgw-paste'), dir, {recursive: true})
+    removeTable(dir, 'node1/ip-addr')
+    const {world} = await loadSource({snapshot: dir})
+    expect(world.hosts.find(h => h.name === 'node1')!.addresses).to.equal(undefined)
+  })
 })
