@@ -84,4 +84,21 @@ describe('trace with a table of one host missing', () => {
     const {world} = await loadSource({snapshot: dir})
     expect(world.hosts.find(h => h.name === 'node1')!.addresses).to.equal(undefined)
   })
+
+  it('a Calico pod\'s gateway with its node\'s sysctls or routes missing: whether proxy ARP answers is unknown, not "off"', async () => {
+    // with them, k3 answers for 169.254.1.1 by proxy (proxy_arp=1 on calik3pa, a default route out of eth0): DELIVERED
+    const sysctls = await without('calico-vxlan-bird', ['k3/sysctl'], {src: 'k3p1', dst: 'k2'})
+    // before: NEIGHBOR_MISSING, "calik3pa on k3 has no address and proxy_arp is off"
+    expect(sysctls.t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(sysctls.t.failure!.reason).to.equal('whether anything answers ARP for 169.254.1.1 is unknown: calik3pa on k3 has no address, so only proxy ARP would answer for 169.254.1.1, and net.ipv4.conf.all.proxy_arp and net.ipv4.conf.calik3pa.proxy_arp were not captured on k3')
+    expect(sysctls.text).to.contain('Find out (on k3): sysctl net.ipv4.conf.all.proxy_arp net.ipv4.conf.calik3pa.proxy_arp')
+  })
+
+  it('… and with its routes missing', async () => {
+    const routes = await without('calico-vxlan-bird', ['k3/ip-route'], {src: 'k3p1', dst: 'k2'})
+    // before: NEIGHBOR_MISSING, "k3 has proxy_arp on calik3pa but no route to 169.254.1.1"
+    expect(routes.t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(routes.t.failure!.reason).to.equal('whether anything answers ARP for 169.254.1.1 is unknown: k3 has proxy_arp on calik3pa, so it answers for 169.254.1.1 if it routes it out of another device, and the routes of k3 were not captured')
+    expect(routes.text).to.contain('Find out (on k3): ip route get 169.254.1.1 from 10.66.3.5 iif calik3pa')
+  })
 })

@@ -1829,6 +1829,10 @@ class Walk {
         [{node: view.name, command: routeDelCommand(route)}])
     }
     const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
+    if (silence?.unknown) {
+      return this.insufficient(hop, 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`, `whether anything answers ARP for ${nexthop} is unknown: ${silence.reason}`,
+        silence.fix[0].node, silence.fix.map(f => f.command))
+    }
     if (silence !== undefined) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
         `nothing answers ARP for ${nexthop}: ${silence.reason}`, silence.fix.length > 0 ? silence.fix : [{node: pod!.node, command: `ip route get ${nexthop}`}])
@@ -1975,7 +1979,7 @@ class Walk {
     }
     // a pod its node gave up (reset --release, init on a new lease): its old gateway's entry outlives the bridge
     const stranded = pod !== undefined && !outer && strandedPod(this.w, pod) ? podGatewaySilence(this.w, pod, nexthop) : undefined
-    if (stranded !== undefined) {
+    if (stranded !== undefined && !stranded.unknown) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
         `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${stranded.reason}`, stranded.fix)
     }
