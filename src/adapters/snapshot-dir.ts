@@ -87,6 +87,7 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
       return links
     })
   }
+  if (!present.has('ip-link') && present.has('ip-addr')) define('linkKindsUnknown', () => true)
   if (present.has('ip-link') || present.has('ip-addr')) {
     // every source of links printed some devices only
     define('linksOfSomeDevicesOnly', () => ((!present.has('ip-link') || listsSomeDevicesOnly(linkRaw())) &&

@@ -341,6 +341,8 @@ export interface HostSnapshot {
   links?: Link[]
   /** the links were pasted for some devices only (`ip -d link show eth0`): the others are unknown */
   linksOfSomeDevicesOnly?: boolean
+  /** the links are known from the address table alone (no `ip -d link`): a bridge or a veth shows there as any Ethernet device */
+  linkKindsUnknown?: boolean
   addresses?: Address[]
   /**
    * Routes of the main table, and of any other table that was read (`ip route show table all`

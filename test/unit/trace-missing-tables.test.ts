@@ -101,4 +101,13 @@ describe('trace with a table of one host missing', () => {
     expect(routes.t.failure!.reason).to.equal('whether anything answers ARP for 169.254.1.1 is unknown: k3 has proxy_arp on calik3pa, so it answers for 169.254.1.1 if it routes it out of another device, and the routes of k3 were not captured')
     expect(routes.text).to.contain('Find out (on k3): ip route get 169.254.1.1 from 10.66.3.5 iif calik3pa')
   })
+
+  it('pods of one node with its link table missing: the bridge their routes share is assumed, and said, not taken for no bridge', async () => {
+    // with it, q1 and q2 are ports of n's br0: switched, DELIVERED
+    const {t, text} = await without('two-bridges-bare', ['n/ip-link'], {src: 'q1', dst: 'q2'})
+    // before: NEIGHBOR_MISSING, "10.95.1.3 is not n's address on br0 (10.95.1.1 is)" (ip addr shows br0 as any Ethernet device)
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.map(h => h.node)).to.deep.equal(['q1', 'n', 'q2'])
+    expect(text).to.contain('ASSUMED  n: the links of n were not captured: assumed br0, where its routes send both pods, is a bridge they are plugged into (`ip -d link show master br0` on n tells)')
+  })
 })

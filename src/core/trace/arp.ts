@@ -93,8 +93,10 @@ function fromPod(w: WorldIndex, pod: PodRef, target: string): Answer | undefined
     }
   }
   const other = w.podAt(target, pod.node)
+  // a device the links read do not show may be the bridge both pods' routes lead to (the engine says it assumed so)
+  const bridge = facing === undefined ? undefined : node.linkKindKnown(facing) ? node.link(facing)?.kind : 'unknown'
   if (other !== undefined && other.node === pod.node && other.name !== pod.name && facing !== undefined &&
-      node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
+      (bridge === 'bridge' || bridge === 'unknown') && w.podFacingDevice(node, other) === facing) {
     return {kind: 'bridged', node, bridge: facing, to: podAnswer(w, node, other, target)}
   }
   if (facing !== undefined) return proxyAnswer(node, facing, target, pod.ip)

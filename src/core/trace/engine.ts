@@ -2075,6 +2075,9 @@ class Walk {
           const down = linkDownCause(this.w, answer.node, answer.bridge)
           return this.fail(bridgeHop, 'DEVICE_DOWN', 'fdb', firstLine(link.raw), `${down.why}: a bridge that is down switches no frames between its ports`, down.fix)
         }
+        if (!answer.node.linkKindKnown(answer.bridge)) {
+          this.assume(answer.node, `the links of ${answer.node.name} were not captured: assumed ${answer.bridge}, where its routes send both pods, is a bridge they are plugged into (\`ip -d link show master ${answer.bridge}\` on ${answer.node.name} tells)`)
+        }
         this.step(bridgeHop, 'fdb', 'ok', link ? firstLine(link.raw) : `(bridge ${answer.bridge})`,
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')

@@ -119,6 +119,15 @@ export class HostView {
     return this.linkIndexMap.get(index)
   }
 
+  /**
+   * Whether the links read tell what kind of device `dev` is (a bridge, a veth, …): not when they were
+   * not captured, pasted for other devices only, or known from the address table alone.
+   */
+  linkKindKnown(dev: string): boolean {
+    if (this.snap.linkKindsUnknown === true) return false
+    return this.link(dev) !== undefined || (this.hasLinks && this.snap.linksOfSomeDevicesOnly !== true)
+  }
+
   vxlanLinks(): Link[] {
     return (this.snap.links ?? []).filter(l => l.kind === 'vxlan' && l.vxlan !== undefined)
   }
