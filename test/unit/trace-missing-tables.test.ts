@@ -110,4 +110,21 @@ describe('trace with a table of one host missing', () => {
     expect(t.hops.map(h => h.node)).to.deep.equal(['q1', 'n', 'q2'])
     expect(text).to.contain('ASSUMED  n: the links of n were not captured: assumed br0, where its routes send both pods, is a bridge they are plugged into (`ip -d link show master br0` on n tells)')
   })
+
+  it('policy rules missing beside routes of a table only a rule looks up: the default rules are assumed, and said', async () => {
+    // with them, n1's `fwmark 0x7 lookup 100` sends the marked packet to table 100's blackhole: NULL_ROUTED
+    const {t, text} = await without('policy-flannel-mark', ['n1/ip-rule'], {src: 'pod-1a', dst: 'pod-2a'})
+    // before: DELIVERED, no warning
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(text).to.contain('ASSUMED  n1: the routes of n1 hold table 100, which only a policy rule looks up, and its rules were not captured: assumed the kernel\'s default rules (table main decides; `ip rule show` on n1 tells)')
+    // the rp_filter lookup back is one too (its rule `to 10.91.1.2 iif lo lookup 100` makes r1 drop a's ping)
+    const back = await without('router-chain-rpfilter-after-route', ['r1/ip-rule'], {src: 'a', dst: 'r1'})
+    expect(back.t.disposition).to.equal('DELIVERED')
+    expect(assumed(back.t).map(w => w.message)).to.include('the routes of r1 hold table 100, which only a policy rule looks up, and its rules were not captured: assumed the kernel\'s default rules (table main decides; `ip rule show` on r1 tells)')
+  })
+
+  it('policy rules missing beside routes of the kernel\'s own tables alone: nothing said (the default rules are what the tables show)', async () => {
+    const {t} = await without('router-chain', ['r1/ip-rule'], {src: 'a', dst: 'b'})
+    expect(assumed(t)).to.deep.equal([])
+  })
 })

@@ -700,6 +700,7 @@ class Walk {
     // `ipproto`/`sport`/`dport` rule applies to it
     const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport,
       ephemeral: swappedPort(packet.ephemeral), ephemeralRange: packet.ephemeralRange})
+    for (const note of reverse.notes) this.assume(view, note)
     if (reverse.missingTable !== undefined) {
       return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
         `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
