@@ -10,6 +10,8 @@ import {loadSource} from '../../src/services/collect.js'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {Trace, TraceRequest, World} from '../../src/core/trace/types.js'
 import {renderTrace} from '../../src/ui/trace-render.js'
+import {diagnose} from '../../src/services/doctor.js'
+import {renderDoctor} from '../../src/ui/doctor.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
 
 const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
@@ -126,5 +128,16 @@ describe('trace with a table of one host missing', () => {
   it('policy rules missing beside routes of the kernel\'s own tables alone: nothing said (the default rules are what the tables show)', async () => {
     const {t} = await without('router-chain', ['r1/ip-rule'], {src: 'a', dst: 'b'})
     expect(assumed(t)).to.deep.equal([])
+  })
+
+  it('doctor over a snapshot missing a crossed node\'s sysctls: not a plain "healthy", each assumption its pairs rest on is a warning', async () => {
+    cpSync(join(SNAPSHOTS, 'vxlan-nft'), dir, {recursive: true})
+    removeTable(dir, 'n1/sysctl')
+    const report = diagnose((await loadSource({snapshot: dir})).world, 'test')
+    // before: no finding, and the report ended "healthy"
+    expect(report.findings.filter(f => f.code === 'ASSUMED').map(f => f.message)).to.include(
+      '2 pairs (pod-1a→pod-2a, pod-2a→pod-1a) hold only if this does: no net.ipv4.ip_forward captured on n1: assumed forwarding is on')
+    expect(report.findings.every(f => f.severity === 'warning' && f.node === 'n1')).to.equal(true)
+    expect(renderDoctor(report, {color: false})).to.match(/healthy, with \d+ warnings above$/)
   })
 })
