@@ -4,7 +4,7 @@
  * says which table, instead of a confident verdict the missing table could overturn.
  */
 import {expect} from 'chai'
-import {cpSync, readdirSync, rmSync} from 'node:fs'
+import {cpSync, readdirSync, renameSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {loadSource} from '../../src/services/collect.js'
 import {traceFlow} from '../../src/core/trace/engine.js'
@@ -13,6 +13,7 @@ import {renderTrace} from '../../src/ui/trace-render.js'
 import {diagnose} from '../../src/services/doctor.js'
 import {renderDoctor} from '../../src/ui/doctor.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
+import {FlannelctlError} from '../../src/errors.js'
 
 const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
@@ -139,5 +140,14 @@ describe('trace with a table of one host missing', () => {
       '2 pairs (pod-1a→pod-2a, pod-2a→pod-1a) hold only if this does: no net.ipv4.ip_forward captured on n1: assumed forwarding is on')
     expect(report.findings.every(f => f.severity === 'warning' && f.node === 'n1')).to.equal(true)
     expect(renderDoctor(report, {color: false})).to.match(/healthy, with \d+ warnings above$/)
+  })
+
+  it('an address table missing where a subnet route is gone: the prefix is read from the kernel\'s broadcast route, not taken as /32', async () => {
+    // r1's 10.91.2.0/24 route via m0 was replaced (gateway-route-gone): only `local` and `broadcast 10.91.2.255` show 10.91.2.1/24
+    const {world, t} = await without('router-chain-gateway-route-gone', ['r1/ip-addr'], {src: 'a', dst: 'b'})
+    expect(world.hosts.find(h => h.name === 'r1')!.addresses!.find(a => a.local === '10.91.2.1')).to.include({dev: 'm0', prefixlen: 24})
+    // before: 10.91.2.1/32 faced no one on m0, so b's reply "answers on m0, but it is not an address of any host read"
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['b', 'r2', 'r1', 'a'])
   })
 })
