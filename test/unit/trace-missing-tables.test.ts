@@ -150,4 +150,12 @@ describe('trace with a table of one host missing', () => {
     expect(t.returnPath.disposition).to.equal('DELIVERED')
     expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['b', 'r2', 'r1', 'a'])
   })
+
+  it('a Calico pod\'s reply to its gateway\'s MAC, with its node\'s sysctls missing: proxy_arp is what is unknown, said of the node', async () => {
+    const {t, text} = await without('calico-vxlan-bird', ['k1/sysctl'], {src: 'k1', dst: 'k1p1'})
+    // before: "169.254.1.1 … answers on eth0, but it is not an address of any host read: … add that host", on k1p1
+    expect(t.returnPath.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.returnPath.failure).to.deep.include({node: 'k1', reason: '169.254.1.1 (ee:ee:ee:ee:ee:ee, REACHABLE) answers on eth0, and no host read owns it: calik1pa on k1 has no address, so only proxy ARP would answer for 169.254.1.1, and net.ipv4.conf.all.proxy_arp and net.ipv4.conf.calik1pa.proxy_arp were not captured on k1'})
+    expect(text).to.contain('Find out (on k1): sysctl net.ipv4.conf.all.proxy_arp net.ipv4.conf.calik1pa.proxy_arp')
+  })
 })

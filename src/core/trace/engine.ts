@@ -1978,6 +1978,13 @@ class Walk {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
         `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${unplugged.why}`, unplugged.fix)
     }
+    // the pod's gateway answered (its MAC is in the entry), by its node's proxy ARP as likely as not: where
+    // the node's proxy_arp or routes were not read, that is what is unknown, not a host beyond the tables
+    const silent = pod !== undefined && !outer ? podGatewaySilence(this.w, pod, nexthop) : undefined
+    if (silent?.unknown) {
+      return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw, `${seen} answers on ${dev}, and no host read owns it: ${silent.reason}`,
+        silent.fix[0].node, silent.fix.map(f => f.command))
+    }
     // a pod its node gave up (reset --release, init on a new lease): its old gateway's entry outlives the bridge
     const stranded = pod !== undefined && !outer && strandedPod(this.w, pod) ? podGatewaySilence(this.w, pod, nexthop) : undefined
     if (stranded !== undefined && !stranded.unknown) {
