@@ -4,7 +4,7 @@
  * says which table, instead of a confident verdict the missing table could overturn.
  */
 import {expect} from 'chai'
-import {cpSync, readdirSync, renameSync, rmSync} from 'node:fs'
+import {cpSync, readdirSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {loadSource} from '../../src/services/collect.js'
 import {traceFlow} from '../../src/core/trace/engine.js'
@@ -157,5 +157,13 @@ describe('trace with a table of one host missing', () => {
     expect(t.returnPath.disposition).to.equal('INSUFFICIENT_INFO')
     expect(t.returnPath.failure).to.deep.include({node: 'k1', reason: '169.254.1.1 (ee:ee:ee:ee:ee:ee, REACHABLE) answers on eth0, and no host read owns it: calik1pa on k1 has no address, so only proxy ARP would answer for 169.254.1.1, and net.ipv4.conf.all.proxy_arp and net.ipv4.conf.calik1pa.proxy_arp were not captured on k1'})
     expect(text).to.contain('Find out (on k1): sysctl net.ipv4.conf.all.proxy_arp net.ipv4.conf.calik1pa.proxy_arp')
+  })
+
+  it('iptables-save missing on an iptables-nft host: a rule nft shows as `xt` names iptables-save as what was missing', async () => {
+    const {t, text} = await without('router-pmtu-black-hole', ['r1/iptables-save'], {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    // before: only `nft list chain ip filter FORWARD`, which shows the same `xt match icmp`
+    expect(t.failure!.reason).to.contain('(the chain is iptables-nft\'s, and iptables-save, which prints its rules whole, was not captured on r1)')
+    expect(text).to.contain('Find out (on r1): iptables-save -t filter')
   })
 })

@@ -29,7 +29,7 @@ import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDst
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Decision, type EphemeralRange, type Hook, type PacketFacts, type PickKind, dropTables, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
-import {type NftFacts, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
+import {type NftFacts, XTABLES, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation, snatPorts} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
@@ -1529,13 +1529,16 @@ class Walk {
       ? `; ${o.mark === undefined ? 'the packet mark becomes unknown' : `the packet mark becomes ${hexMark(o.mark)}`} (${ruleName(o.marked)})` : ''
     if (v.kind === 'unknown') {
       const may = mayDo(c)
-      const why = `cannot evaluate ${ruleName(v.rule)} in native nftables chain ${c.family} ${c.table} ${c.name} on ${view.name}: ${v.what}`
+      // iptables-nft's own table read from the ruleset for want of iptables-save, which prints its matches (nft shows them as `xt`)
+      const xt = view.snap.iptables === undefined && c.family === 'ip' && XTABLES.has(c.table)
+      const why = `cannot evaluate ${ruleName(v.rule)} in native nftables chain ${c.family} ${c.table} ${c.name} on ${view.name}: ${v.what}${xt ? ` (the chain is iptables-nft's, and iptables-save, which prints its rules whole, was not captured on ${view.name})` : ''}`
+      const find = [...(xt ? [`iptables-save -t ${c.table}`] : []), listChain(c)]
       if (may === 'decide') {
         const drops = c.policy === 'drop' ? 'the chain drops what none of its rules accepts' : 'a rule of it drops or rejects what it matches'
-        return this.insufficient(hop, 'filter', v.rule.text, `${why}; ${drops}, so whether ${what} passes is not in the rules read`, view.name, [listChain(c)])
+        return this.insufficient(hop, 'filter', v.rule.text, `${why}; ${drops}, so whether ${what} passes is not in the rules read`, view.name, find)
       }
       this.step(hop, 'filter', 'assumed', v.rule.text, `${why}; assumed the packet passes unchanged`)
-      this.assume(view, `${why}: assumed the packet passes unchanged (${listChain(c)})`)
+      this.assume(view, `${why}: assumed the packet passes unchanged (${find.join(', ')})`)
       return {mark: facts.mark}
     }
     if (c.type === 'route' && o.mark !== facts.mark && v.kind !== 'drop' && v.kind !== 'reject') {
