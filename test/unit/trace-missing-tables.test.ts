@@ -167,3 +167,162 @@ describe('trace with a table of one host missing', () => {
     expect(text).to.contain('Find out (on r1): iptables-save -t filter')
   })
 })
+
+/**
+ * The property over every fixture snapshot: one table file of one host taken away (as collect leaves
+ * out a table it could not read), each endpoint pair traced again. A verdict that was confident (no
+ * ASSUMED, no INSUFFICIENT_INFO either way) may stay confident only where the table could not have
+ * changed it: the walk is the same hops and the same decisions (the facts re-read from another table,
+ * such as the addresses from the local table or iptables-nft's rules from the nft ruleset). Anywhere
+ * else the doubt is carried, and said of that host. Which tables the engine looked at is watched on
+ * the snapshots themselves, so a pair that never read a table is not traced again for it.
+ */
+describe('property: a table missing never leaves a confident verdict it could have changed', () => {
+  let dir = ''
+  tempDirHooks('fc-missing-prop-', d => (dir = d))
+
+  /** which HostSnapshot fields each table file fills */
+  const FIELDS: Record<string, string[]> = {
+    'ip-addr': ['addresses', 'mayHoldAddress', 'links', 'linksOfSomeDevicesOnly', 'linkKindsUnknown'],
+    'ip-link': ['links', 'linksOfSomeDevicesOnly', 'linkKindsUnknown'],
+    'ip-route': ['routes', 'routesFilter', 'addresses'], 'ip-route-cache': ['pmtuCache'], 'ip-rule': ['rules'],
+    'ip-neigh': ['neighbors', 'neighborDevices'], 'bridge-fdb': ['fdb', 'fdbDevices'], 'iptables-save': ['iptables'],
+    'ipset': ['ipsets'], 'sysctl': ['sysctls'],
+  }
+  /**
+   * Left out, as documented gaps (docs/trace.md): a host without `nft-ruleset` has its native chains
+   * "not evaluated", and without `tc-qdisc` the trace "says nothing of" tc filters; neither is said
+   * in the trace (lab-forward-mark-by-ipset without n1's ruleset traces DELIVERED where nft drops).
+   */
+  const UNSAID = new Set(['nft-ruleset', 'tc-qdisc'])
+  /** how the doubt names each table: its command, or what it holds */
+  const WORDS: Record<string, RegExp> = {
+    'ip-addr': /address|ip addr/, 'ip-link': /link|device|bridge|vxlan/, 'ip-route': /route/, 'ip-route-cache': /route|path MTU/,
+    'ip-rule': /rule/, 'ip-neigh': /neighbo|ip neigh/, 'bridge-fdb': /fdb/, 'iptables-save': /iptables/, 'ipset': /ipset|set /,
+    'sysctl': /sysctl|net\.ipv4|rp_filter|forwarding|proxy_arp/,
+  }
+
+  const confident = (t: Trace) => t.disposition !== 'INSUFFICIENT_INFO' && t.returnPath.disposition !== 'INSUFFICIENT_INFO' && assumed(t).length === 0
+  /**
+   * The walk as decisions: hops and each step's kind and verdict, both ways. A filter or nat step
+   * that lets the packet by untranslated decides nothing: iptables-nft's rules read from the nft
+   * ruleset instead of iptables-save show such steps otherwise (no step for an empty chain's policy,
+   * one for a MARK rule), on the same walk.
+   */
+  const passes = (s: Trace['hops'][number]['steps'][number]) => (s.kind === 'filter' || s.kind === 'nat') && ['ok', 'accept', 'unchanged'].includes(s.verdict)
+  const walk = (t: Trace) => JSON.stringify([t.disposition, t.returnPath.disposition, ...[t.hops, t.returnPath.hops].map(hops => hops.map(h =>
+    [h.node, h.in, h.out, h.steps.filter(s => !passes(s)).map(s => `${s.kind}:${s.verdict}`)]))])
+
+  /** the world with its hosts watched: which fields of each host a trace reads */
+  function watched(world: World): {world: World, read: Map<string, Set<string>>} {
+    const read = new Map<string, Set<string>>()
+    const hosts = world.hosts.map(h => {
+      const fields = new Set<string>()
+      read.set(h.name, fields)
+      const note = (k: string | symbol) => typeof k === 'string' && fields.add(k)
+      return new Proxy(h, {get: (t, k, r) => (note(k), Reflect.get(t, k, r)), has: (t, k) => (note(k), Reflect.has(t, k))})
+    })
+    return {world: {...world, hosts}, read}
+  }
+
+  function traced(world: World, src: string, dst: string): Trace | Error {
+    try {
+      return traceFlow(world, {src, dst})
+    } catch (error) {
+      return error as Error
+    }
+  }
+
+  /**
+   * Every snapshot, host and table takes about 40 s on two CPUs: the suite runs a seeded quarter of them
+   * (`FC_MISSING_SEED=N` another quarter, `FC_MISSING_ALL=1` all, as a hunt).
+   */
+  const all = process.env.FC_MISSING_ALL === '1'
+  let seed = Number(process.env.FC_MISSING_SEED ?? 1) >>> 0
+  /** mulberry32: the same draw for the same seed, on every machine */
+  const draw = () => {
+    seed = (seed + 0x6d2b79f5) >>> 0
+    let x = seed
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+
+  it(`over every snapshot and endpoint pair, ${all ? 'every' : 'a seeded quarter of the'} host and table`, async () => {
+    const violations: string[] = []
+    let retraced = 0
+    for (const snapshot of readdirSync(SNAPSHOTS).sort()) {
+      const copy = join(dir, snapshot)
+      cpSync(join(SNAPSHOTS, snapshot), copy, {recursive: true})
+      const base = await loadSource({snapshot: copy})
+      const nodes = base.inventory.nodes.filter(n => n.unread === undefined).map(n => n.name)
+      const endpoints = [...base.world.pods.map(p => p.name), ...nodes]
+      const baseline = endpoints.flatMap(src => endpoints.filter(dst => dst !== src).map(dst => {
+        const w = watched(base.world)
+        return {src, dst, t: traced(w.world, src, dst), read: w.read}
+      })).filter((b): b is typeof b & {t: Trace} => !(b.t instanceof Error) && confident(b.t))
+      for (const host of readdirSync(copy, {withFileTypes: true}).filter(e => e.isDirectory()).map(e => e.name)) {
+        for (const file of readdirSync(join(copy, host))) {
+          const table = file.replace(/\.(json|txt)$/, '')
+          if (UNSAID.has(table) || FIELDS[table] === undefined || (!all && draw() >= 1 / 4)) continue
+          const away = join(dir, `${snapshot}-${host}-${file}`)
+          renameSync(join(copy, host, file), away)
+          try {
+            const altered = await loadSource({snapshot: copy})
+            const samePods = JSON.stringify(altered.world.pods) === JSON.stringify(base.world.pods)
+            /** pod pairs whose verdict the missing table put in doubt: doctor's matrix must not call them fine without a word */
+            const doubted: string[] = []
+            for (const b of baseline) {
+              // a trace that never looked at the table cannot have changed for want of it
+              if (samePods && !FIELDS[table].some(f => b.read.get(host)?.has(f))) continue
+              const t = traced(altered.world, b.src, b.dst)
+              retraced++
+              const where = `${snapshot} without ${host}/${table}: ${b.src} → ${b.dst} (${b.t.disposition}/${b.t.returnPath.disposition})`
+              if (t instanceof Error) {
+                if (!(t instanceof FlannelctlError)) violations.push(`${where}: crashed: ${t.message}`)
+                continue
+              }
+              // the name may now mean another address (a node known by its first address): another question
+              if (t.src.ip !== b.t.src.ip || t.dst.ip !== b.t.dst.ip) continue
+              if (confident(t)) {
+                if (walk(t) !== walk(b.t)) violations.push(`${where}: changed with no doubt said: ${t.disposition}/${t.returnPath.disposition}`)
+                continue
+              }
+              if (base.world.pods.some(p => p.name === b.src) && base.world.pods.some(p => p.name === b.dst)) doubted.push(`${b.src} → ${b.dst}`)
+              // the doubt is said of the host whose table is missing, in words of that table
+              const doubts = [...assumed(t).map(w => ({node: w.node, text: w.message})),
+                ...(t.disposition === 'INSUFFICIENT_INFO' ? [t.failure!] : []), ...(t.returnPath.disposition === 'INSUFFICIENT_INFO' && t.returnPath.failure ? [t.returnPath.failure] : [])]
+                .map(x => 'reason' in x ? {node: x.node, text: `${x.reason} ${x.fix.map(f => f.command).join(' ')}`} : x)
+                .filter(x => x.node === host || x.text.includes(host))
+              if (doubts.length === 0) violations.push(`${where}: the doubt does not name ${host}`)
+              else if (!doubts.some(x => WORDS[table].test(x.text))) violations.push(`${where}: the doubt does not name ${table}: ${doubts[0].text}`)
+            }
+            if (doubted.length > 0) {
+              const report = diagnose(altered.world, 'test')
+              if (report.healthy && !report.findings.some(f => f.severity === 'warning')) violations.push(`${snapshot} without ${host}/${table}: doctor says a plain "healthy" over ${doubted.join(', ')}`)
+            }
+            // a table cut short to nothing (an empty file is an empty table): read, traced and diagnosed without a crash
+            writeFileSync(join(copy, host, file), '')
+            try {
+              const empty = (await loadSource({snapshot: copy})).world
+              // (a few pairs that read it: the parse is the new part, the trace over it the one above)
+              const readers = baseline.filter(x => FIELDS[table].some(f => x.read.get(host)?.has(f))).slice(0, 3)
+              for (const b of readers) {
+                const t = traced(empty, b.src, b.dst)
+                if (t instanceof Error && !(t instanceof FlannelctlError)) throw t
+              }
+              if (readers.length > 0) diagnose(empty, 'test')
+            } catch (error) {
+              if (!(error instanceof FlannelctlError)) violations.push(`${snapshot} with ${host}/${file} empty: crashed: ${(error as Error).message}`)
+            }
+          } finally {
+            renameSync(away, join(copy, host, file))
+          }
+        }
+      }
+      rmSync(copy, {recursive: true, force: true})
+    }
+    expect(violations).to.deep.equal([])
+    expect(retraced).to.be.greaterThan(all ? 1000 : 200)
+  })
+})
