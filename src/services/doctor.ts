@@ -616,6 +616,9 @@ export function matrixPods(world: World): World['pods'] {
 }
 
 /** Trace every ordered pair of the matrix's pods, with full-size packets where the pod's MTU is known. */
+/** the ASSUMED warning of a traceroute hop whose time-exceeded may not get back (trace's answerProbe) */
+const TRACEROUTE_GUESS = /; traceroute's \S+ is a guess \(it prints `\*` if the error is lost\)$/
+
 /** `assumed` collects the ASSUMED warnings of the pairs' traces, by node and message, with the pairs that rest on each. */
 export function podMatrix(world: World, assumed?: Map<string, {node: string, message: string, pairs: string[]}>): PairResult[] {
   const out: PairResult[] = []
@@ -627,7 +630,8 @@ export function podMatrix(world: World, assumed?: Map<string, {node: string, mes
       if (a === b || a.ip === b.ip) continue
       const t = traceWorld(world, {src: a.name, dst: b.name, size})
       for (const w of t.warnings) {
-        if (assumed === undefined || w.code !== 'ASSUMED') continue
+        // (the matrix judges delivery: a guess about which address traceroute prints is not one it rests on)
+        if (assumed === undefined || w.code !== 'ASSUMED' || TRACEROUTE_GUESS.test(w.message)) continue
         const key = `${w.node}|${w.message}`
         const seen = assumed.get(key) ?? {node: w.node, message: w.message, pairs: []}
         seen.pairs.push(`${a.name}→${b.name}`)
