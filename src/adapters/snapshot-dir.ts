@@ -6,7 +6,7 @@
 import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync, type Dirent} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
-import {addressesFromKernelRoutes, isIPv6Route, type HostSnapshot, type Link, type Neighbor, type Route} from '../core/model.js'
+import {addressesFromKernelRoutes, isIPv6Route, tableOf, type HostSnapshot, type Link, type Neighbor, type Route} from '../core/model.js'
 import {entryDevicesOfAll, ipv4Part, isIPv6, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseIPv4Rules, parseNeighbors, parseNftRuleset, parseQdiscs, parseIpsets, parseRoutes, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
@@ -87,6 +87,7 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
       return links
     })
   }
+  if (!present.has('ip-link') && present.has('ip-addr')) define('linkKindsUnknown', () => true)
   if (present.has('ip-link') || present.has('ip-addr')) {
     // every source of links printed some devices only
     define('linksOfSomeDevicesOnly', () => ((!present.has('ip-link') || listsSomeDevicesOnly(linkRaw())) &&
@@ -99,6 +100,10 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
       const known = new Set(addresses.map(a => `${a.dev}|${a.local}`))
       return [...addresses, ...addressesFromKernelRoutes(snap.routes!).filter(a => !known.has(`${a.dev}|${a.local}`))]
     })
+  } else if (present.has('ip-route')) {
+    // no address table: with the local table read (`table all`, as collect writes it) the kernel's own
+    // routes name every address (`local A dev D table local`); from table main alone some would be missing
+    define('addresses', () => snap.routes!.some(r => tableOf(r) === 'local') ? addressesFromKernelRoutes(snap.routes!) : undefined)
   }
   if (present.has('ip-route')) {
     let v4: ReturnType<typeof ipv4Part<Route>> | undefined

@@ -4,6 +4,7 @@
  * because a trace's evidence is always the exact line a user can find on the host.
  * Absent data is `undefined` (unknown), never an empty list pretending to be known.
  */
+import {ipToInt} from './addr.js'
 import {tableName} from './parse/rule.js'
 import type {FlannelNftTable} from './flannel-nft.js'
 
@@ -174,9 +175,32 @@ export function addressesFromKernelRoutes(routes: Route[]): Address[] {
     if (r.type !== 'local' || r.dev === undefined || !r.dst.endsWith('/32')) continue
     const local = r.dst.slice(0, -3)
     if (local.includes(':') || out.has(`${r.dev}|${local}`)) continue
-    out.set(`${r.dev}|${local}`, {dev: r.dev, family: 4, local, prefixlen: 32, scope: local.startsWith('127.') ? 'host' : 'global', raw: r.raw})
+    out.set(`${r.dev}|${local}`, {dev: r.dev, family: 4, local, prefixlen: prefixByBroadcast(routes, r.dev, local), scope: local.startsWith('127.') ? 'host' : 'global', raw: r.raw})
   }
   return [...out.values()]
+}
+
+/**
+ * The prefix of address `local` on `dev` when its subnet route is gone (replaced, deleted): the
+ * kernel's `broadcast B dev D table local src A` route for it stays, and B is A with the host bits
+ * set. 32 without one (a /31 or /32 has none).
+ */
+function prefixByBroadcast(routes: Route[], dev: string, local: string): number {
+  const b = routes.find(r => r.type === 'broadcast' && r.dev === dev && r.src === local && r.dst.endsWith('/32'))
+  if (b === undefined) return 32
+  let a: number
+  let bc: number
+  try {
+    a = ipToInt(local)
+    bc = ipToInt(b.dst.slice(0, -3))
+  } catch {
+    return 32
+  }
+  for (let len = 30; len >= 1; len--) {
+    const host = (2 ** (32 - len)) - 1
+    if (((a | host) >>> 0) === bc) return len
+  }
+  return 32
 }
 
 /** Neighbour states that carry a usable MAC. INCOMPLETE / FAILED do not. */
@@ -341,6 +365,8 @@ export interface HostSnapshot {
   links?: Link[]
   /** the links were pasted for some devices only (`ip -d link show eth0`): the others are unknown */
   linksOfSomeDevicesOnly?: boolean
+  /** the links are known from the address table alone (no `ip -d link`): a bridge or a veth shows there as any Ethernet device */
+  linkKindsUnknown?: boolean
   addresses?: Address[]
   /**
    * Routes of the main table, and of any other table that was read (`ip route show table all`

@@ -629,8 +629,14 @@ export function matrixPods(world: World): World['pods'] {
   return world.pods.filter(p => !seen.has(p.node) && seen.add(p.node))
 }
 
-/** Trace every ordered pair of the matrix's pods, with full-size packets where the pod's MTU is known. */
-export function podMatrix(world: World): PairResult[] {
+/** the ASSUMED warning of a traceroute hop whose time-exceeded may not get back (trace's answerProbe) */
+const TRACEROUTE_GUESS = /; traceroute's \S+ is a guess \(it prints `\*` if the error is lost\)$/
+
+/**
+ * Trace every ordered pair of the matrix's pods, with full-size packets where the pod's MTU is known.
+ * `assumed` collects the ASSUMED warnings of the pairs' traces, by node and message, with the pairs that rest on each.
+ */
+export function podMatrix(world: World, assumed?: Map<string, {node: string, message: string, pairs: string[]}>): PairResult[] {
   const out: PairResult[] = []
   const pods = matrixPods(world)
   for (const a of pods) {
@@ -638,10 +644,29 @@ export function podMatrix(world: World): PairResult[] {
     for (const b of pods) {
       // docker hosts' containers share addresses (172.17.0.2 on each): such a pair cannot address each other
       if (a === b || a.ip === b.ip) continue
-      out.push(pairFromTrace(a.name, b.name, traceWorld(world, {src: a.name, dst: b.name, size})))
+      const t = traceWorld(world, {src: a.name, dst: b.name, size})
+      for (const w of t.warnings) {
+        // (the matrix judges delivery: a guess about which address traceroute prints is not one it rests on)
+        if (assumed === undefined || w.code !== 'ASSUMED' || TRACEROUTE_GUESS.test(w.message)) continue
+        const key = `${w.node}|${w.message}`
+        const seen = assumed.get(key) ?? {node: w.node, message: w.message, pairs: []}
+        seen.pairs.push(`${a.name}→${b.name}`)
+        assumed.set(key, seen)
+      }
+      out.push(pairFromTrace(a.name, b.name, t))
     }
   }
   return out
+}
+
+/**
+ * What the matrix's verdicts rest on beyond the tables read (a table not captured, an undecidable
+ * match): a pair that is fine only if an assumption holds must not make the report read as a plain
+ * "healthy". One warning per assumption, naming the pairs that rest on it.
+ */
+function assumedFindings(assumed: Map<string, {node: string, message: string, pairs: string[]}>): DoctorFinding[] {
+  return [...assumed.values()].map(a => finding({code: 'ASSUMED', severity: 'warning', node: a.node,
+    message: `${a.pairs.length === 1 ? `pair ${a.pairs[0]} holds` : `${a.pairs.length} pairs (${a.pairs.slice(0, 3).join(', ')}${a.pairs.length > 3 ? ', …' : ''}) hold`} only if this does: ${a.message}`}))
 }
 
 /**
@@ -756,9 +781,10 @@ export function diagnose(given: World, source: string, leases?: Parameters<typeo
   // the store's leases go with the world: the traces say by them why an entry is stale
   const world = {...given, ...(network !== undefined ? {network} : {}), ...(leases !== undefined ? {leases} : {})}
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
-  const pairs = podMatrix(world)
+  const assumed = new Map<string, {node: string, message: string, pairs: string[]}>()
+  const pairs = podMatrix(world, assumed)
   const rules = rulesChecks(world, enableNFTables)
-  const findings = [...unreadHostFindings(world), ...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world, pairs)]
+  const findings = [...unreadHostFindings(world), ...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world, pairs), ...assumedFindings(assumed)]
   syncBehindNodesFirst(world, pairs, findings)
   return {
     source,

@@ -11,7 +11,7 @@ import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {isVxlanLink} from './vxlan.js'
-import {bareBridgeFix, recreatePodFix, unpluggedPod} from './fixes.js'
+import {bareBridgeFix, recreatePodFix, sysctlSpelling, unpluggedPod} from './fixes.js'
 
 export interface HostAnswer {
   kind: 'host'
@@ -93,8 +93,10 @@ function fromPod(w: WorldIndex, pod: PodRef, target: string): Answer | undefined
     }
   }
   const other = w.podAt(target, pod.node)
+  // a device the links read do not show may be the bridge both pods' routes lead to (the engine says it assumed so)
+  const bridge = facing === undefined ? undefined : node.linkKindKnown(facing) ? node.link(facing)?.kind : 'unknown'
   if (other !== undefined && other.node === pod.node && other.name !== pod.name && facing !== undefined &&
-      node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
+      (bridge === 'bridge' || bridge === 'unknown') && w.podFacingDevice(node, other) === facing) {
     return {kind: 'bridged', node, bridge: facing, to: podAnswer(w, node, other, target)}
   }
   if (facing !== undefined) return proxyAnswer(node, facing, target, pod.ip)
@@ -159,7 +161,7 @@ export function offSegmentOwners(w: WorldIndex, view: HostView, target: string):
  * by proxy only on a device with proxy_arp set, and only for an address it routes out of another
  * device: a Calico node without a default route leaves 169.254.1.1 unanswered.
  */
-export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {reason: string, fix: Fix[]} | undefined {
+export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {reason: string, fix: Fix[], unknown?: true} | undefined {
   const node = w.nodeViewOf(pod)
   if (node === undefined) return undefined
   const facing = w.podFacingDevice(node, pod)
@@ -190,10 +192,22 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
     return {reason: `${facing} on ${node.name}, the bridge ${pod.name} is plugged into, has no address, so nothing answers for ${pod.name}'s gateway ${target}`, fix: [bare]}
   }
   if (!node.proxyArp(facing)) {
+    // a proxy_arp not read is not "off": the node may well answer (Calico sets it on every cali device)
+    const unread = ['all', facing].filter(d => node.devConf(d, 'proxy_arp') === undefined)
+    if (unread.length > 0) {
+      return {unknown: true,
+        reason: `${facing} on ${node.name} has no address, so only proxy ARP would answer for ${target}, and ${unread.map(d => `net.ipv4.conf.${d}.proxy_arp`).join(' and ')} ${unread.length > 1 ? 'were' : 'was'} not captured on ${node.name}`,
+        fix: [{node: node.name, command: `sysctl ${unread.map(d => sysctlSpelling(`net.ipv4.conf.${d}.proxy_arp`)).join(' ')}`}]}
+    }
     return {
       reason: `${facing} on ${node.name} has no address and proxy_arp is off, so nothing answers for ${target}`,
       fix: [{node: node.name, command: `sysctl -w net.ipv4.conf.${facing.replace(/\./g, '/')}.proxy_arp=1`}],
     }
+  }
+  if (node.routes === undefined) {
+    return {unknown: true,
+      reason: `${node.name} has proxy_arp on ${facing}, so it answers for ${target} if it routes it out of another device, and the routes of ${node.name} were not captured`,
+      fix: [{node: node.name, command: `ip route get ${target} from ${pod.ip} iif ${facing}`}]}
   }
   const {route: r, rule, missingTable} = node.routeFor({dst: target, src: pod.ip, iif: facing})
   const out = w.nodeAddress(node)

@@ -29,7 +29,7 @@ import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDst
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Decision, type EphemeralRange, type FlowTuple, type Hook, type PacketFacts, type PickKind, dropTables, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
-import {type NftFacts, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
+import {type NftFacts, XTABLES, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation, snatPorts} from './nat.js'
 import {
   type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
@@ -683,12 +683,19 @@ class Walk {
     const key = dev >= all ? (view.devConf(inDev, 'rp_filter') !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
     const evidence = `${key} = ${mode}`
     const table = view.routes
-    if (table === undefined) return undefined
+    if (table === undefined) {
+      // the check is a route lookup back to the source: with no routes read its answer is unknown, not a pass
+      return this.insufficient(hop, 'sysctl', evidence,
+        `rp_filter=${mode} on ${inDev}: ${view.name} drops the packet unless its route back to ${packet.src} ${mode === 1 ? `leaves by ${inDev}` : 'exists'}, and the routes of ${view.name} were not captured`,
+        // (the kernel's input lookup validates the source as rp_filter does: "Invalid argument" when it drops)
+        view.name, [`ip route get ${packet.dst} from ${packet.src} iif ${inDev}`, 'ip route show table all'])
+    }
     // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo,
     // mark 0), with the packet's protocol and its ports swapped (fib4_rules_early_flow_dissect): an
     // `ipproto`/`sport`/`dport` rule applies to it
     const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport,
       ephemeral: swappedPort(packet.ephemeral), ephemeralRange: packet.ephemeralRange})
+    for (const note of reverse.notes) this.assume(view, note)
     if (reverse.missingTable !== undefined) {
       return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
         `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
@@ -1517,13 +1524,16 @@ class Walk {
       ? `; ${o.mark === undefined ? 'the packet mark becomes unknown' : `the packet mark becomes ${hexMark(o.mark)}`} (${ruleName(o.marked)})` : ''
     if (v.kind === 'unknown') {
       const may = mayDo(c)
-      const why = `cannot evaluate ${ruleName(v.rule)} in native nftables chain ${c.family} ${c.table} ${c.name} on ${view.name}: ${v.what}`
+      // iptables-nft's own table read from the ruleset for want of iptables-save, which prints its matches (nft shows them as `xt`)
+      const xt = view.snap.iptables === undefined && c.family === 'ip' && XTABLES.has(c.table)
+      const why = `cannot evaluate ${ruleName(v.rule)} in native nftables chain ${c.family} ${c.table} ${c.name} on ${view.name}: ${v.what}${xt ? ` (the chain is iptables-nft's, and iptables-save, which prints its rules whole, was not captured on ${view.name})` : ''}`
+      const find = [...(xt ? [`iptables-save -t ${c.table}`] : []), listChain(c)]
       if (may === 'decide') {
         const drops = c.policy === 'drop' ? 'the chain drops what none of its rules accepts' : 'a rule of it drops or rejects what it matches'
-        return this.insufficient(hop, 'filter', v.rule.text, `${why}; ${drops}, so whether ${what} passes is not in the rules read`, view.name, [listChain(c)])
+        return this.insufficient(hop, 'filter', v.rule.text, `${why}; ${drops}, so whether ${what} passes is not in the rules read`, view.name, find)
       }
       this.step(hop, 'filter', 'assumed', v.rule.text, `${why}; assumed the packet passes unchanged`)
-      this.assume(view, `${why}: assumed the packet passes unchanged (${listChain(c)})`)
+      this.assume(view, `${why}: assumed the packet passes unchanged (${find.join(', ')})`)
       return {mark: facts.mark}
     }
     if (c.type === 'route' && o.mark !== facts.mark && v.kind !== 'drop' && v.kind !== 'reject') {
@@ -1844,6 +1854,10 @@ class Walk {
         [{node: view.name, command: routeDelCommand(route)}])
     }
     const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
+    if (silence?.unknown) {
+      return this.insufficient(hop, 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`, `whether anything answers ARP for ${nexthop} is unknown: ${silence.reason}`,
+        silence.fix[0].node, silence.fix.map(f => f.command))
+    }
     if (silence !== undefined) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
         `nothing answers ARP for ${nexthop}: ${silence.reason}`, silence.fix.length > 0 ? silence.fix : [{node: pod!.node, command: `ip route get ${nexthop}`}])
@@ -1864,8 +1878,10 @@ class Walk {
     }
     if (answer === undefined) {
       if (isDefaultRoute(route) && pod === undefined) return this.exit(hop, view, nexthop, packet, route)
-      if (!view.hasNeighbours && !view.hasAddresses) {
-        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop})`, `what answers ${nexthop} on ${dev} is unknown`, view.name, [`ip neigh show ${nexthop}`])
+      if (!view.hasNeighbours) {
+        // an entry there (a host not read, a pod no list names) may be what answers: "no one" is not in the tables read
+        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop})`,
+          `what answers ${nexthop} on ${dev} is unknown: no host read owns it, and the neighbours of ${view.name} were not captured`, view.name, [`ip neigh show ${nexthop}`])
       }
       if (view.hasNeighbours && !view.hasNeighboursOn(dev)) {
         return this.insufficient(hop, 'neigh', `(no neighbours pasted for ${dev})`,
@@ -1892,8 +1908,13 @@ class Walk {
       const where = via.segment !== undefined ? `${dev}'s subnet ${via.segment.local}/${via.segment.prefixlen}` : `${dev}, the pod side of ${view.name}`
       this.assume(view, `no neighbour entry for pod ${via.pod.name} (${nexthop}) on ${view.name}'s ${dev}: assumed the pod answers ARP there (the inventory puts it on ${view.name}, its address is in ${where})`)
     }
+    const unseen = !view.hasNeighboursOn(dev)
+    if (unseen) {
+      // the entry may be static: a PERMANENT or NOARP one with another MAC sends the frames to no one
+      this.assume(view, `the neighbours of ${view.name} on ${dev} were not captured: assumed ARP resolves ${nexthop} (no static entry with another MAC stands in the way; \`ip neigh show ${nexthop} dev ${dev}\` on ${view.name} tells)`)
+    }
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
-      `no neighbour entry yet; ARP resolves ${nexthop}: ${via.explanation}`)
+      `${unseen ? 'neighbours not captured' : 'no neighbour entry yet'}; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
   }
 
@@ -1981,9 +2002,16 @@ class Walk {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
         `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${unplugged.why}`, unplugged.fix)
     }
+    // the pod's gateway answered (its MAC is in the entry), by its node's proxy ARP as likely as not: where
+    // the node's proxy_arp or routes were not read, that is what is unknown, not a host beyond the tables
+    const silent = pod !== undefined && !outer ? podGatewaySilence(this.w, pod, nexthop) : undefined
+    if (silent?.unknown) {
+      return this.insufficient(hop, 'neigh', entry?.raw ?? route.raw, `${seen} answers on ${dev}, and no host read owns it: ${silent.reason}`,
+        silent.fix[0].node, silent.fix.map(f => f.command))
+    }
     // a pod its node gave up (reset --release, init on a new lease): its old gateway's entry outlives the bridge
     const stranded = pod !== undefined && !outer && strandedPod(this.w, pod) ? podGatewaySilence(this.w, pod, nexthop) : undefined
-    if (stranded !== undefined) {
+    if (stranded !== undefined && !stranded.unknown) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
         `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${stranded.reason}`, stranded.fix)
     }
@@ -2078,6 +2106,9 @@ class Walk {
           // A bridge set down disables its ports: frames between two of them are dropped too.
           const down = linkDownCause(this.w, answer.node, answer.bridge)
           return this.fail(bridgeHop, 'DEVICE_DOWN', 'fdb', firstLine(link.raw), `${down.why}: a bridge that is down switches no frames between its ports`, down.fix)
+        }
+        if (!answer.node.linkKindKnown(answer.bridge)) {
+          this.assume(answer.node, `the links of ${answer.node.name} were not captured: assumed ${answer.bridge}, where its routes send both pods, is a bridge they are plugged into (\`ip -d link show master ${answer.bridge}\` on ${answer.node.name} tells)`)
         }
         this.step(bridgeHop, 'fdb', 'ok', link ? firstLine(link.raw) : `(bridge ${answer.bridge})`,
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)

@@ -161,9 +161,13 @@ export function unpluggedPod(w: WorldIndex, node: HostView, pod: PodRef): {why: 
 
 /** A sysctl command line; sysctl spells a dot inside a device name as a slash (`flannel/1`). */
 export function sysctlCommand(key: string, value: string | number): string {
+  return `sysctl -w ${sysctlSpelling(key)}=${value}`
+}
+
+/** A key as sysctl takes it: a device name's dots as slashes (`net.ipv4.conf.flannel/1.rp_filter`). */
+export function sysctlSpelling(key: string): string {
   const m = /^(net\.ipv4\.conf\.)(.+)\.([a-z_]+)$/.exec(key)
-  const spelled = m ? `${m[1]}${m[2].replace(/\./g, '/')}.${m[3]}` : key
-  return `sysctl -w ${spelled}=${value}`
+  return m ? `${m[1]}${m[2].replace(/\./g, '/')}.${m[3]}` : key
 }
 
 /** A pod's namespace needs a default route through its node. */

@@ -5,7 +5,7 @@
  * A table the snapshot lacks stays `undefined`: unknown, never empty.
  */
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
-import {USABLE_NEIGH_STATES, capturedFor} from '../model.js'
+import {USABLE_NEIGH_STATES, capturedFor, tableOf} from '../model.js'
 import {type Cidr, cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
 import {NULL_ROUTE_TYPES, PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, routeDevice, type Flow, type PolicyResult} from './routes.js'
 import {RuleSet, type PacketFacts} from './iptables.js'
@@ -76,6 +76,7 @@ export class HostView {
   private ipv4List?: Address[]
   private routeTable?: RouteTable
   private policyRouter?: PolicyRouter
+  private rulesUnreadNote?: string[]
   private localPrefixes?: {base: number, prefixlen: number}[]
   /** the broadcast address of each of this host's subnets */
   private directedBroadcasts?: Set<number> | 'unreadable'
@@ -117,6 +118,15 @@ export class HostView {
       for (const l of this.snap.links ?? []) if (l.index !== undefined) this.linkIndexMap.set(l.index, l)
     }
     return this.linkIndexMap.get(index)
+  }
+
+  /**
+   * Whether the links read tell what kind of device `dev` is (a bridge, a veth, …): not when they were
+   * not captured, pasted for other devices only, or known from the address table alone.
+   */
+  linkKindKnown(dev: string): boolean {
+    if (this.snap.linkKindsUnknown === true) return false
+    return this.link(dev) !== undefined || (this.hasLinks && this.snap.linksOfSomeDevicesOnly !== true)
   }
 
   vxlanLinks(): Link[] {
@@ -274,6 +284,18 @@ export class HostView {
     return this.policyRouter
   }
 
+  /**
+   * Rules not captured beside routes of a table only a policy rule looks up (table 100 of `table
+   * all`): the kernel's default rules stand in, which is a guess there, said as a note; [] otherwise.
+   */
+  private unreadRules(): string[] {
+    if (this.rulesUnreadNote === undefined) {
+      const extra = this.snap.rules !== undefined ? [] : [...new Set((this.snap.routes ?? []).map(tableOf))].filter(t => !['local', 'main', 'default'].includes(t))
+      this.rulesUnreadNote = extra.length === 0 ? [] : [`the routes of ${this.name} hold ${extra.length === 1 ? `table ${extra[0]}, which only a policy rule looks up` : `tables ${extra.join(', ')}, which only policy rules look up`}, and its rules were not captured: assumed the kernel's default rules (table main decides; \`ip rule show\` on ${this.name} tells)`]
+    }
+    return this.rulesUnreadNote
+  }
+
   /** VRF devices and their ports; undefined when the links were not read or a kind is unknown ('other' may be a VRF) */
   private vrfPorts(): Set<string> | undefined {
     const links = this.snap.links
@@ -291,7 +313,7 @@ export class HostView {
   routeFor(flow: Flow): PolicyResult & {byRules: boolean, boundOnLink?: true} {
     const policy = this.policy
     let res: PolicyResult & {byRules: boolean, boundOnLink?: true} = policy === undefined || policy.onlyDefaultRules
-      ? {route: this.routes?.lookup(flow.dst, flow.oif), notes: [], byRules: false}
+      ? {route: this.routes?.lookup(flow.dst, flow.oif), notes: policy === undefined ? this.unreadRules() : [], byRules: false}
       : {...policy.lookup(flow), byRules: true}
     // a `throw` route sends the lookup on to the next rule, `lookup default` (empty unless read otherwise):
     // the packet is unroutable there, "network unreachable", not stopped by the throw itself
