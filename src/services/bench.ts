@@ -14,7 +14,7 @@
 import {fileURLToPath} from 'node:url'
 import {dirname, join} from 'node:path'
 import {mkdtemp, mkdir, readFile, rm, writeFile, unlink} from 'node:fs/promises'
-import {existsSync} from 'node:fs'
+import {existsSync, rmSync} from 'node:fs'
 import {tmpdir, cpus, release, loadavg} from 'node:os'
 import {randomBytes} from 'node:crypto'
 import {performance} from 'node:perf_hooks'
@@ -149,21 +149,51 @@ export interface BenchOptions {
 
 type CleanupFn = () => Promise<void>
 
-/** Cleanups registered while building, run in reverse on success, failure or Ctrl-C. */
+/**
+ * Cleanups registered while building, run in reverse on success, failure or Ctrl-C. A stop (Ctrl-C,
+ * a closed output) runs them while the bench's own work goes on until it fails, and that work's
+ * `finally` asks again: every ask waits for the one run, so the process never exits halfway through
+ * it, and what is built after the run began is removed at once. A temp directory is removed once
+ * more as the process exits: the work still running beside a stop writes into it (lease files,
+ * node.json) after rm has been through it, and nothing runs beside a handler of 'exit'.
+ */
 class Cleanups {
   private readonly fns: CleanupFn[] = []
+  private readonly late: Promise<void>[] = []
+  private run?: Promise<void>
+  private readonly dirs = new Set<string>()
+  private readonly removeDirsNow = () => {
+    for (const dir of this.dirs) rmSync(dir, {recursive: true, force: true, maxRetries: 5, retryDelay: 20})
+  }
+
+  constructor() {
+    process.on('exit', this.removeDirsNow)
+  }
+
   add(fn: CleanupFn): void {
-    this.fns.push(fn)
+    if (this.run === undefined) this.fns.push(fn)
+    else this.late.push(fn().catch(() => {}))
+  }
+
+  addDir(dir: string): void {
+    this.dirs.add(dir)
+    // kept in `dirs` after: on a stop, the work beside it may write into it again before the exit
+    this.add(() => rm(dir, {recursive: true, force: true, maxRetries: 5, retryDelay: 20}))
   }
 
   async runAll(): Promise<void> {
-    while (this.fns.length) {
-      const fn = this.fns.pop()!
-      await fn().catch(() => {})
-    }
+    this.run ??= (async () => {
+      while (this.fns.length) await this.fns.pop()!().catch(() => {})
+    })()
+    await this.run
+    await Promise.all(this.late)
+  }
+
+  /** After runAll on the way out of a bench that was not stopped: its directories are gone. */
+  dispose(): void {
+    process.off('exit', this.removeDirsNow)
   }
 }
-
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ms: number; value: T}> {
   const t0 = performance.now()
@@ -242,6 +272,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     }
   } finally {
     await cleanups.runAll()
+    cleanups.dispose()
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     process.stdout.off('error', onClosedOutput)
@@ -387,7 +418,7 @@ interface SyncResult {
 async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: number, withCli: boolean, cleanups: Cleanups, sample?: (msg: string) => void): Promise<SyncResult> {
   const id = `fcbench-${randomBytes(3).toString('hex')}`
   const dir = await mkdtemp(join(tmpdir(), `${id}-`))
-  cleanups.add(() => rm(dir, {recursive: true, force: true}))
+  cleanups.addDir(dir)
   const a = await makeSyncNode(`${id}-a`, join(dir, 'a'), backend, cleanups)
   const b = await makeSyncNode(`${id}-b`, join(dir, 'b'), backend, cleanups)
   const half = Math.floor(peers / 2)
@@ -659,7 +690,7 @@ async function benchTrace(o: BenchOptions, cleanups: Cleanups): Promise<BenchRow
     limitWhat: 'one trace, same snapshot', goal: undefined}
   const rows: BenchRow[] = []
   const dir = await mkdtemp(join(tmpdir(), 'fcbench-snap-'))
-  cleanups.add(() => rm(dir, {recursive: true, force: true}))
+  cleanups.addDir(dir)
   const runs = 3
 
   if (existsSync(join(commands, 'trace.js'))) {

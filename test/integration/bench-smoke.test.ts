@@ -4,9 +4,9 @@
  * No timing is asserted: the ratios are the bench's to report, not a test's to judge.
  */
 import {expect} from 'chai'
-import {readFile} from 'node:fs/promises'
+import {mkdir, readFile, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
-import {cli, sh} from '../helpers/cli.js'
+import {BIN, cli, sh} from '../helpers/cli.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
 
 describe('flannelctl bench (small scale, real namespaces)', function () {
@@ -32,5 +32,21 @@ describe('flannelctl bench (small scale, real namespaces)', function () {
     }
     const left = (await sh('ip', ['netns', 'list'])).stdout.split('\n').filter(l => l.startsWith('fcbench-'))
     expect(left, 'namespaces left behind').to.deep.equal([])
+  })
+
+  it('a reader that goes away (`| head`) stops it, and what it built is removed before it exits', async () => {
+    // the cleanup runs while the measurement still writes into its directory (lease files, node.json),
+    // and that work's own cleanup asks again: both left directories behind in /tmp before
+    const tmp = join(dir, 'tmp')
+    await mkdir(tmp)
+    // (lines 14 and 21 come while 1000 peers' lease files are written and synced)
+    for (const lines of [14, 21, 30]) {
+      // sh waits for every program of the pipeline: bench has exited when it returns
+      const r = await sh('sh', ['-c', `TMPDIR="$1" "$2" "$3" bench --only sync --reps 2 --verbose 2>&1 | head -${lines}`, 'sh', tmp, process.execPath, BIN])
+      expect(r.stdout.split('\n').filter(Boolean), r.stderr).to.have.length(lines)
+      expect(await readdir(tmp), `after ${lines} lines`).to.deep.equal([])
+      const left = (await sh('ip', ['netns', 'list'])).stdout.split('\n').filter(l => l.startsWith('fcbench-'))
+      expect(left, 'namespaces left behind').to.deep.equal([])
+    }
   })
 })
