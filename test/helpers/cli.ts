@@ -83,3 +83,13 @@ export async function linkNamespaces(x: string, xi: string, y: string, yi: strin
 export function netnsInventory(hosts: string[], ns: (host: string) => string): string {
   return `nodes:\n${hosts.map(h => `  - {name: ${h}, exec: "netns:${ns(h)}"}`).join('\n')}\n`
 }
+
+/**
+ * A host read without the IPv6 multicast neighbours (`ff02::…`, NOARP) that `ip neigh show nud all`
+ * lists: the kernel adds them as a new device joins its groups, at any moment after it comes up,
+ * so two reads a moment apart differ by them without either read being wrong.
+ */
+export function withoutJoiningGroups<T extends {neighbors?: {dst: string}[]}>(snap: T): T {
+  return {...snap, neighbors: snap.neighbors?.filter(n => !n.dst.startsWith('ff0'))}
+}
+
