@@ -12,7 +12,7 @@ import {ExitCode, FlannelctlError} from '../errors.js'
 import {HostAdapter, NEIGH_SHOW} from './host.js'
 import {firstLine, isNotInstalled, type Command, type CommandResult, type Runner} from './runner.js'
 import {reachHint, targetToString, type Target} from './target.js'
-import {snapshotFromTables, type RawTables, type TableFormat, type TableName} from './snapshot-dir.js'
+import {NFT_NOT_INSTALLED, snapshotFromTables, type RawTables, type TableFormat, type TableName} from './snapshot-dir.js'
 import type {HostSnapshot} from '../core/model.js'
 
 export interface CollectedHost {
@@ -122,7 +122,10 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
       if (c.optional && isNotInstalled(error)) return undefined
       throw error
     })
-    if (r === undefined) return
+    if (r === undefined) {
+      if (table === 'nft-ruleset') tables[table] = {format: 'txt', text: `${NFT_NOT_INSTALLED}\n`}
+      return
+    }
     if (r.result.exitCode === 0) tables[table] = {format: c.textOnly ? 'txt' : r.format, text: r.result.stdout}
     else if (!c.optional) unreachable(name, runner, r.result, what)
     else unread.push(`${c[format].join(' ')}: ${(r.result.stderr || r.result.stdout).trim().split('\n')[0] || `exit ${r.result.exitCode}`}`)

@@ -22,6 +22,12 @@ export interface RawTable {
 }
 export type RawTables = Partial<Record<TableName, RawTable>>
 
+/**
+ * What collect writes as the nft ruleset of a host without nft installed: no native chains (there is
+ * nothing to run them with), which is not the unknown a missing file is. A comment to nft's reader.
+ */
+export const NFT_NOT_INSTALLED = '# nft is not installed on this host: no nftables ruleset to list'
+
 export const INVENTORY_FILE = 'inventory.yaml'
 /** Beside a snapshot's inventory.yaml: the store's view when it was collected (StoreSummary, written by services/collect.ts). */
 export const STORE_FILE = 'store.json'
@@ -133,7 +139,15 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
       return rules.ipv6TablesLeftOut !== undefined && rules.chains.length === 0 && rules.rules.length === 0 ? undefined : rules
     })
   }
-  if (present.has('nft-ruleset')) define('nftables', () => parseNftRuleset(load('nft-ruleset').text, src('nft-ruleset')))
+  if (present.has('nft-ruleset')) {
+    define('nftables', () => {
+      const text = load('nft-ruleset').text
+      return text.startsWith(NFT_NOT_INSTALLED) ? undefined : parseNftRuleset(text, src('nft-ruleset'))
+    })
+  } else {
+    // a host with tables read and not its ruleset: where nft's chains could decide, the trace says it did not see them
+    snap.nftRulesetUnread = true
+  }
   if (present.has('tc-qdisc')) define('qdiscs', () => parseQdiscs(load('tc-qdisc').text, src('tc-qdisc')))
   if (present.has('ipset')) define('ipsets', () => parseIpsets(load('ipset').text, src('ipset')))
   if (present.has('sysctl')) define('sysctls', () => parseSysctls(load('sysctl').text, src('sysctl')))

@@ -399,6 +399,12 @@ export interface HostSnapshot {
    * tables only, not iptables-nft's (iptables-save shows those).
    */
   nftables?: NftChain[]
+  /**
+   * A snapshot of this host's tables holds no nft ruleset although nft is there to read it (a paste
+   * without `nft list ruleset`, or an nft that failed): native chains may act at every hook, unseen.
+   * Absent where the world was built otherwise (hand-built, the builder's read) or nft is not installed.
+   */
+  nftRulesetUnread?: true
   /** flanneld's own nftables tables (EnableNFTables) with their chains and rules, as the builder reads them; absent: not read (no nft) */
   flannelNft?: FlannelNftTable[]
   /** sysctl key (dotted, e.g. net.ipv4.ip_forward) to value */

@@ -2,7 +2,8 @@ import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {spawnSync} from 'node:child_process'
 import {captureHost} from '../../src/adapters/collect.js'
-import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
+import {notInstalled, type Command, type CommandResult, type Runner} from '../../src/adapters/runner.js'
+import {NFT_NOT_INSTALLED} from '../../src/adapters/snapshot-dir.js'
 import type {Target} from '../../src/adapters/target.js'
 
 const real = (name: string): string => readFileSync(new URL(`../fixtures/parse/real/${name}`, import.meta.url), 'utf8')
@@ -47,6 +48,20 @@ describe('collect from a host whose iproute2 has no -j', () => {
     const host = await captureHost(new OldIproute2(), 'old', 'json')
     expect(host.tables['nft-ruleset']).to.equal(undefined)
     expect(host.unread).to.deep.equal(['nft -j list ruleset: not here', 'tc -j qdisc show: not here', 'ipset save: not here'])
+    // a trace over this read says where native chains went unseen
+    expect(host.snapshot.nftRulesetUnread).to.equal(true)
+  })
+
+  it('a host without nft installed has no native chains: its ruleset file says so, and nothing is left unknown', async () => {
+    const runner = new OldIproute2()
+    const noNft: Runner = {target: runner.target, run: async cmd => {
+      if (cmd.file === 'nft') throw notInstalled('nft', runner.target)
+      return runner.run(cmd)
+    }}
+    const host = await captureHost(noNft, 'old', 'json')
+    expect(host.tables['nft-ruleset']).to.deep.equal({format: 'txt', text: `${NFT_NOT_INSTALLED}\n`})
+    expect([host.snapshot.nftables, host.snapshot.nftRulesetUnread]).to.deep.equal([undefined, undefined])
+    expect(host.unread).to.deep.equal(['tc -j qdisc show: not here', 'ipset save: not here'])
   })
 
   it('an unreachable host is still one error naming it', async () => {

@@ -14,6 +14,7 @@ import {diagnose} from '../../src/services/doctor.js'
 import {renderDoctor} from '../../src/ui/doctor.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
 import {FlannelctlError} from '../../src/errors.js'
+import {NFT_NOT_INSTALLED} from '../../src/adapters/snapshot-dir.js'
 
 const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
@@ -165,6 +166,31 @@ describe('trace with a table of one host missing', () => {
     expect(text).to.contain('Find out (on k1): sysctl net.ipv4.conf.all.proxy_arp net.ipv4.conf.calik1pa.proxy_arp')
   })
 
+  it('the nft ruleset missing: native chains not evaluated is said of that host, once, with `nft list ruleset`', async () => {
+    // with it, n1's `inet fw forward` drops what iptables' mangle FORWARD marked 0x8 by `-m set`: DENIED_BY_FILTER
+    const {t, text} = await without('lab-forward-mark-by-ipset', ['n1/nft-ruleset'], {src: 'pod-1a', dst: 'pod-2a'})
+    // before: DELIVERED with no warning. Nothing read says the mark is tested anywhere: DELIVERED, the guess said
+    expect(t.disposition).to.equal('DELIVERED')
+    const message = 'the nftables ruleset of n1 was not captured: assumed no native nft chain (firewalld, nftables.service, kube-proxy\'s nftables mode, flanneld\'s EnableNFTables) drops, rewrites or marks the packet there; `nft list ruleset` on n1 tells'
+    // one warning for n1, met at PREROUTING, FORWARD and POSTROUTING both ways; none for n2, whose ruleset was read
+    expect(assumed(t).filter(w => w.message.includes('nftables ruleset'))).to.deep.equal([{code: 'ASSUMED', node: 'n1', message}])
+    expect(text).to.contain(`ASSUMED  n1: ${message}`)
+    // doctor: one warning for n1 naming the pairs that rest on it, not one per pair
+    const report = diagnose((await loadSource({snapshot: dir})).world, 'test')
+    const findings = report.findings.filter(f => f.code === 'ASSUMED' && f.message.includes('nftables ruleset'))
+    expect(findings.map(f => [f.node, f.message])).to.deep.equal([['n1', `2 pairs (pod-1a→pod-2a, pod-2a→pod-1a) hold only if this does: ${message}`]])
+  })
+
+  it('the nft ruleset of a host without nft: no native chains, nothing assumed (collect writes that it is not installed)', async () => {
+    cpSync(join(SNAPSHOTS, 'lab-forward-mark-by-ipset'), dir, {recursive: true})
+    removeTable(dir, 'n1/nft-ruleset')
+    writeFileSync(join(dir, 'n1', 'nft-ruleset.txt'), `${NFT_NOT_INSTALLED}\n`)
+    const {world} = await loadSource({snapshot: dir})
+    const n1 = world.hosts.find(h => h.name === 'n1')!
+    expect([n1.nftables, n1.nftRulesetUnread]).to.deep.equal([undefined, undefined])
+    expect(assumed(traceFlow(world, {src: 'pod-1a', dst: 'pod-2a'})).filter(w => w.message.includes('nft'))).to.deep.equal([])
+  })
+
   it('iptables-save missing on an iptables-nft host: a rule nft shows as `xt` names iptables-save as what was missing', async () => {
     const {t, text} = await without('router-pmtu-black-hole', ['r1/iptables-save'], {src: 'a', dst: 'b'})
     expect(t.disposition).to.equal('INSUFFICIENT_INFO')
@@ -193,18 +219,17 @@ describe('property: a table missing never leaves a confident verdict it could ha
     'ip-link': ['links', 'linksOfSomeDevicesOnly', 'linkKindsUnknown'],
     'ip-route': ['routes', 'routesFilter', 'addresses'], 'ip-route-cache': ['pmtuCache'], 'ip-rule': ['rules'],
     'ip-neigh': ['neighbors', 'neighborDevices'], 'bridge-fdb': ['fdb', 'fdbDevices'], 'iptables-save': ['iptables'],
-    'ipset': ['ipsets'], 'sysctl': ['sysctls'],
+    'nft-ruleset': ['nftables'], 'ipset': ['ipsets'], 'sysctl': ['sysctls'],
   }
   /**
-   * Left out, as documented gaps (docs/trace.md): a host without `nft-ruleset` has its native chains
-   * "not evaluated", and without `tc-qdisc` the trace "says nothing of" tc filters; neither is said
-   * in the trace (lab-forward-mark-by-ipset without n1's ruleset traces DELIVERED where nft drops).
+   * Left out, as a documented gap (docs/trace.md): without `tc-qdisc` the trace says nothing of tc
+   * filters, which it does not evaluate where the qdiscs were read either (only assumed to pass).
    */
-  const UNSAID = new Set(['nft-ruleset', 'tc-qdisc'])
+  const UNSAID = new Set(['tc-qdisc'])
   /** how the doubt names each table: its command, or what it holds */
   const WORDS: Record<string, RegExp> = {
     'ip-addr': /address|ip addr/, 'ip-link': /link|device|bridge|vxlan/, 'ip-route': /route/, 'ip-route-cache': /route|path MTU/,
-    'ip-rule': /rule/, 'ip-neigh': /neighbo|ip neigh/, 'bridge-fdb': /fdb/, 'iptables-save': /iptables/, 'ipset': /ipset|set /,
+    'ip-rule': /rule/, 'ip-neigh': /neighbo|ip neigh/, 'bridge-fdb': /fdb/, 'iptables-save': /iptables/, 'nft-ruleset': /nft/, 'ipset': /ipset|set /,
     'sysctl': /sysctl|net\.ipv4|rp_filter|forwarding|proxy_arp/,
   }
 

@@ -1393,6 +1393,10 @@ class Walk {
    */
   private filter(hop: Hop, view: HostView, hook: Hook, packet: Packet, inDev: string | undefined, outDev: string | undefined, bridged = false, phase: 'all' | 'beforeNat' | 'afterNat' = 'all'): End | {mark?: number, markDoubt?: string} {
     const rules = view.iptables
+    if (view.snap.nftRulesetUnread === true && this.isNode(view)) {
+      // one warning per host however many hooks it is met at (Warnings keeps one of each)
+      this.assume(view, `the nftables ruleset of ${view.name} was not captured: assumed no native nft chain (firewalld, nftables.service, kube-proxy's nftables mode, flanneld's EnableNFTables) drops, rewrites or marks the packet there; \`nft list ruleset\` on ${view.name} tells`)
+    }
     // without iptables-save, iptables-nft's own chains in `nft list ruleset` are read as native ones
     if (rules === undefined && phase !== 'afterNat' && hook !== 'PREROUTING' && hook !== 'POSTROUTING' && this.isNode(view) && !iptablesNftFilterAt(view, hook)) {
       this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${hook} chain accepts`)
