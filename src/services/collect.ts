@@ -125,7 +125,10 @@ async function captureAll(hosts: LiveHost[], o: LoadOptions): Promise<{captured:
   // a table that could not be read is not an empty one: nftables unread hides flanneld's EnableNFTables rules, firewalld's;
   // tc's qdiscs unread hide where filters act
   for (const c of captured) {
-    for (const u of c.unread ?? []) o.progress?.(`note: ${c.name}: ${u}; left out of the snapshot, so trace does not evaluate what it holds${u.startsWith('nft ') ? ' (nft needs root)' : ''}`)
+    for (const u of c.unread ?? []) {
+      const nft = u.startsWith('nft ') ? ' (nft needs root); trace says ASSUMED on this host where native chains could act' : ''
+      o.progress?.(`note: ${c.name}: ${u}; left out of the snapshot: unknown to trace, not empty${nft}`)
+    }
   }
   return {captured, unread}
 }
