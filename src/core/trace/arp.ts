@@ -11,7 +11,7 @@ import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {isVxlanLink} from './vxlan.js'
-import {bareBridgeFix, recreatePodFix, sysctlSpelling, unpluggedPod} from './fixes.js'
+import {bareBridgeFix, recreatePodFix, sysctlCommand, sysctlSpelling, unpluggedPod} from './fixes.js'
 
 export interface HostAnswer {
   kind: 'host'
@@ -201,7 +201,7 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
     }
     return {
       reason: `${facing} on ${node.name} has no address and proxy_arp is off, so nothing answers for ${target}`,
-      fix: [{node: node.name, command: `sysctl -w net.ipv4.conf.${facing.replace(/\./g, '/')}.proxy_arp=1`}],
+      fix: [{node: node.name, command: sysctlCommand(`net.ipv4.conf.${facing}.proxy_arp`, 1)}],
     }
   }
   if (node.routes === undefined) {
