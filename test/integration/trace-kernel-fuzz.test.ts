@@ -283,6 +283,10 @@ const PINNED: (Case & {why: string})[] = [
     proto: 'udp', dport: 80, dst: '10.91.3.2', setup: {r1: ['iptables -t nat -A POSTROUTING -o m0 -p udp -j MASQUERADE --to-ports 2000-3000'], r2: ['iptables -A FORWARD -p udp --sport 32768:60999 -j DROP']}},
   {why: 'a NOARP entry, which a plain `ip neigh show` does not list, sends the frames to its MAC',
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['ip neigh replace 10.91.2.2 lladdr 02:00:00:00:00:01 dev m0 nud noarp'], r2: []}},
+  {why: 'a native chain below conntrack (-200) sees no connection yet: `ct state new` does not match there, `invalid` does',
+    proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: [], r2: [`echo 'table ip fz1 { chain prerouting { type filter hook prerouting priority -300; policy accept; ct state new counter drop comment "n1"; }; }' | nft -f -`]}},
+  {why: 'and its `ct state invalid` drops the request',
+    proto: 'udp', dport: 80, dst: '10.91.3.2', setup: {r1: [], r2: [`echo 'table ip fz1 { chain prerouting { type filter hook prerouting priority -300; policy accept; ct state invalid counter drop comment "n1"; }; }' | nft -f -`]}},
 ]
 
 // ---- the kernel's side ------------------------------------------------------------------------
