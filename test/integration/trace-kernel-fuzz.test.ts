@@ -25,7 +25,7 @@
  * - the router an ICMP error came from (ping), against the failure's node.
  * Where the trace says ASSUMED, a disagreement is reported but tolerated.
  *
- * FC_KDIFF_RUNS (default 24) and FC_KDIFF_SEED (default 1) run more cases for hunting;
+ * FC_KDIFF_RUNS (default 20) and FC_KDIFF_SEED (default 1) run more cases for hunting;
  * FC_KDIFF_NATIVE=1 gives every router native nftables tables (a third of the cases have them otherwise);
  * FC_KDIFF_CASE=i runs only case i of that seed. A failure prints the seed, the case's index and
  * the commands that built it, to replay by hand or with those variables; FC_KDIFF_COLLECT=DIR also
@@ -287,6 +287,10 @@ const PINNED: (Case & {why: string})[] = [
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: [], r2: [`echo 'table ip fz1 { chain prerouting { type filter hook prerouting priority -300; policy accept; ct state new counter drop comment "n1"; }; }' | nft -f -`]}},
   {why: 'and its `ct state invalid` drops the request',
     proto: 'udp', dport: 80, dst: '10.91.3.2', setup: {r1: [], r2: [`echo 'table ip fz1 { chain prerouting { type filter hook prerouting priority -300; policy accept; ct state invalid counter drop comment "n1"; }; }' | nft -f -`]}},
+  {why: 'iptables raw table too: no connection yet, `--ctstate NEW` does not match there',
+    proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: [], r2: ['iptables -t raw -A PREROUTING -m conntrack --ctstate NEW -j DROP']}},
+  {why: 'and its `--ctstate INVALID` drops the request',
+    proto: 'tcp', dport: 80, dst: '10.91.3.2', setup: {r1: [], r2: ['iptables -t raw -A PREROUTING -p tcp -m conntrack --ctstate INVALID -j DROP']}},
 ]
 
 // ---- the kernel's side ------------------------------------------------------------------------
@@ -368,7 +372,7 @@ interface Counted {
 }
 
 describe('trace against the kernel: random router configurations', function () {
-  const runs = Number(process.env.FC_KDIFF_RUNS ?? 24)
+  const runs = Number(process.env.FC_KDIFF_RUNS ?? 20)
   const seed = Number(process.env.FC_KDIFF_SEED ?? 1)
   const only = process.env.FC_KDIFF_CASE === undefined ? undefined : Number(process.env.FC_KDIFF_CASE)
   this.timeout(60000 + runs * 20000)
