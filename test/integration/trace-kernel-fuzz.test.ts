@@ -22,7 +22,8 @@
  *   chain's policy counts nothing: no rule's drop may count then);
  * - the nat rules whose counters moved, against the trace's nat steps; the addresses the server
  *   saw, against the trace's last hop;
- * - the router an ICMP error came from (ping), against the failure's node.
+ * - the router an ICMP error came from (ping), against the failure's node (or the address the
+ *   trace's traceroute ends at, which a DNAT on the way makes the error's source).
  * Where the trace says ASSUMED, a disagreement is reported but tolerated.
  *
  * FC_KDIFF_RUNS (default 20) and FC_KDIFF_SEED (default 1) run more cases for hunting;
@@ -584,7 +585,12 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
       }
       if (measured.ok && measured.used.join(' ') !== tracedUsed.join(' ')) problems.push(`the packets left by ${measured.used.join(' ')}, trace's hops by ${tracedUsed.join(' ')}`)
     }
-    if (k.errorFrom !== undefined && failure !== undefined && OWNER[k.errorFrom] !== failure.node) problems.push(`the ICMP error came from ${k.errorFrom} (${OWNER[k.errorFrom]}), trace's failure is on ${failure.node}`)
+    // a DNAT on the way makes the error seem to come from the address the prober asked (conntrack rewrites the
+    // error's source as a reply's): the last address of the trace's traceroute is who the prober hears from
+    const heardFrom = t.traceroute.at(-1)?.split(' ')[0]
+    if (k.errorFrom !== undefined && failure !== undefined && OWNER[k.errorFrom] !== failure.node && k.errorFrom !== heardFrom) {
+      problems.push(`the ICMP error came from ${k.errorFrom} (${OWNER[k.errorFrom]}), trace's failure is on ${failure.node} (its traceroute: ${t.traceroute.join(', ')})`)
+    }
     return {problems, assumed, kernel}
   }
 
