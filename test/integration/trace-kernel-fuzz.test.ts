@@ -26,7 +26,7 @@
  *   trace's traceroute ends at, which a DNAT on the way makes the error's source).
  * Where the trace says ASSUMED, a disagreement is reported but tolerated.
  *
- * FC_KDIFF_RUNS (default 20) and FC_KDIFF_SEED (default 1) run more cases for hunting;
+ * FC_KDIFF_RUNS (default 18) and FC_KDIFF_SEED (default 1) run more cases for hunting;
  * FC_KDIFF_NATIVE=1 gives every router native nftables tables (a third of the cases have them otherwise);
  * FC_KDIFF_CASE=i runs only case i of that seed. A failure prints the seed, the case's index and
  * the commands that built it, to replay by hand or with those variables; FC_KDIFF_COLLECT=DIR also
@@ -373,7 +373,7 @@ interface Counted {
 }
 
 describe('trace against the kernel: random router configurations', function () {
-  const runs = Number(process.env.FC_KDIFF_RUNS ?? 20)
+  const runs = Number(process.env.FC_KDIFF_RUNS ?? 18)
   const seed = Number(process.env.FC_KDIFF_SEED ?? 1)
   const only = process.env.FC_KDIFF_CASE === undefined ? undefined : Number(process.env.FC_KDIFF_CASE)
   this.timeout(60000 + runs * 20000)
