@@ -220,6 +220,22 @@ describe('trace against the kernel: raw NOTRACK', () => {
   })
 })
 
+describe('trace against the kernel: conntrack matches in the raw table', () => {
+  // r2 (router-chain-notrack's, its NOTRACK replaced): raw PREROUTING -p icmp -m conntrack --ctstate NEW -j DROP;
+  // -p tcp -m conntrack --ctstate INVALID -j DROP
+
+  it('reads a packet as INVALID there: raw runs before conntrack, which has not seen it yet', async () => {
+    // kernel (trace-kernel-fuzz's kept cases): ping a → b is answered, the NEW rule counting nothing;
+    // a TCP connect times out, the INVALID rule counting the SYN
+    const ping = await trace('router-chain-raw-ctstate', {src: 'a', dst: 'b'})
+    expect(ping.disposition).to.equal('DELIVERED')
+    expect(ping.returnPath.disposition).to.equal('DELIVERED')
+    const tcp = await trace('router-chain-raw-ctstate', {src: 'a', dst: 'b', proto: 'tcp', dport: 80})
+    expect(tcp.disposition).to.equal('DENIED_BY_FILTER')
+    expect(tcp.failure).to.include({node: 'r2', evidence: '-A PREROUTING -p tcp -m conntrack --ctstate INVALID -j DROP'})
+  })
+})
+
 describe('trace against the kernel: NFQUEUE', () => {
   // r1 FORWARD: -p icmp -j NFQUEUE --queue-num 3; -p udp -j NFQUEUE --queue-num 4 --queue-bypass; -p udp -j DROP
 

@@ -357,6 +357,18 @@ describe('trace through native nftables: notrack', () => {
   // established/related and new
   const ruleset = (extra = '') => `table inet fcraw {\n\tchain pre {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tip protocol icmp notrack # handle 3\n\t}\n\tchain forwarding {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tct state established,related accept # handle 4\n\t\tct state new accept # handle 5\n${extra}\t}\n}\n`
 
+  it('a chain below conntrack (-200) meets the packet before its connection: `ct state` is invalid there, and no other ct key matches', async () => {
+    // kernel (trace-kernel-fuzz's kept cases, on a router): `ct state new drop` at prerouting priority raw drops
+    // nothing, ping passes; `ct state invalid drop` there drops the request
+    const raw = (rule: string) => `table ip fz1 {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\t${rule} # handle 2\n\t}\n}\n`
+    expect((await trace(raw('ct state new drop'), {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
+    expect((await trace(raw('ct state established drop'), {src: 'pod-1a', dst: 'pod-2a'})).returnPath.disposition).to.equal('DELIVERED')
+    expect((await trace(raw('ct status != dnat drop'), {src: 'pod-1a', dst: 'pod-2a'})).disposition).to.equal('DELIVERED')
+    const invalid = await trace(raw('ct state invalid drop'), {src: 'pod-1a', dst: 'pod-2a'})
+    expect(invalid.disposition).to.equal('DENIED_BY_FILTER')
+    expect(invalid.failure!.evidence).to.equal('ct state invalid drop')
+  })
+
   it('an untracked packet matches neither new nor established: the policy drops it; `ct state untracked accept` lets it by', async () => {
     // kernel: ping is lost; after adding `ct state untracked accept` it passes
     const t = await trace(ruleset(), {src: 'pod-1a', dst: 'pod-2a'})

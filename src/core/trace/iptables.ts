@@ -457,6 +457,16 @@ function forwarded(p: PacketFacts): boolean {
 }
 
 /**
+ * The packet as `table` sees it: raw runs (-300) before conntrack (-200) at its only hooks,
+ * PREROUTING and OUTPUT, so there the packet has no connection yet and xt_conntrack reads it
+ * INVALID (UNTRACKED once a NOTRACK took it out), translated by no nat.
+ */
+function asTableSees(table: string, p: PacketFacts): PacketFacts {
+  if (table !== 'raw') return p
+  return {...p, state: p.state === 'UNTRACKED' ? 'UNTRACKED' : 'INVALID', ctDnat: false, ctSnat: false}
+}
+
+/**
  * `--ctstate`: the packet's conntrack state, and for a tracked one the virtual states DNAT and
  * SNAT, set once this host's nat changed the connection's destination or source (xt_conntrack).
  */
@@ -1258,7 +1268,8 @@ export class RuleSet {
    * whose own walk sees the packet after DNAT and so cannot replay it. `doubt` as markAfter.
    * The facts are the packet's at this hook: a device it has none of (`-o` in PREROUTING) is none.
    */
-  markThrough(p: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
+  markThrough(packet: PacketFacts, table: string, chain: string): {mark: number} | {doubt: IptablesRule} {
+    const p = asTableSees(table, packet)
     const state = {mark: p.mark ?? 0}
     if (!this.mayMark) return state
     const r = this.markRun(table, chain, p, state, 0, true)
@@ -1271,7 +1282,8 @@ export class RuleSet {
    * `--ctstate NEW`/`ESTABLISHED` rules do not match it and nat does not see it. `doubt` names such
    * a rule that may or may not match.
    */
-  untracks(p: PacketFacts, hook: 'PREROUTING' | 'OUTPUT'): {rule: IptablesRule} | {doubt: IptablesRule} | undefined {
+  untracks(packet: PacketFacts, hook: 'PREROUTING' | 'OUTPUT'): {rule: IptablesRule} | {doubt: IptablesRule} | undefined {
+    const p = asTableSees('raw', packet)
     const run = (chain: string, depth: number): {rule: IptablesRule} | {doubt: IptablesRule} | 'stop' | undefined => {
       if (depth > 32) return undefined
       for (const pr of this.rules('raw', chain)) {
@@ -1368,7 +1380,8 @@ export class RuleSet {
     return {end: 'fallthrough'}
   }
 
-  evaluate(table: string, chain: string, p: PacketFacts): Decision {
+  evaluate(table: string, chain: string, packet: PacketFacts): Decision {
+    const p = asTableSees(table, packet)
     if (!this.covered(table, chain)) {
       return {action: 'ACCEPT', evidence: `(${table} ${chain} not captured)`, path: [chain], notCaptured: true,
         assumptions: [`the ${table} table's ${chain} chain was not in the pasted \`iptables -S\` output: assumed it accepts${table === 'nat' ? ' and rewrites nothing' : ''}`]}

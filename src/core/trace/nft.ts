@@ -257,6 +257,9 @@ export function evaluateNftChain(c: NftChain, p: NftFacts): NftOutcome {
   return new ChainWalk(c, p).run()
 }
 
+/** nf_conntrack's hook priority at prerouting and output: chains below it see packets without their connection */
+const CONNTRACK_PRIORITY = -200
+
 class ChainWalk {
   private mark: number | undefined
   private marked?: NftRule
@@ -276,6 +279,11 @@ class ChainWalk {
     const flow = this.chain(this.base.name, 0)
     const verdict: NftVerdict = typeof flow === 'object' ? flow.verdict : {kind: this.base.policy}
     return {verdict, path: this.path, mark: this.mark, marked: this.marked, notrack: this.notrack, returned: this.returned, assumptions: this.assumptions}
+  }
+
+  /** A chain below conntrack's priority (-200) at prerouting or output, where the packet meets it before its connection. */
+  private beforeConntrack(): boolean {
+    return this.base.priority < CONNTRACK_PRIORITY && (this.base.hook === 'prerouting' || this.base.hook === 'output') && this.base.family !== 'netdev' && this.base.family !== 'bridge'
   }
 
   private note(text: string): void {
@@ -627,6 +635,11 @@ class ChainWalk {
     }
     if (isObj(e.ct)) {
       const key = String(e.ct.key)
+      if (this.beforeConntrack()) {
+        // nf_conntrack_in has not run yet: nft_ct reads no connection, so `ct state` is invalid (untracked
+        // after a notrack) and every other ct key ends the rule, `!=` too
+        return key === 'state' ? {t: 'flags', v: [p.state === 'UNTRACKED' ? 'untracked' : 'invalid']} : 'absent'
+      }
       if (key === 'state') return {t: 'flags', v: [p.state.toLowerCase()]}
       if (key === 'status') return {t: 'flags', v: [...(p.ctDnat ? ['dnat'] : []), ...(p.ctSnat ? ['snat'] : [])], ...{known: ['dnat', 'snat']}} as Val
       if (key === 'direction') {
