@@ -14,10 +14,10 @@ import {Lab, loadLab, nodeArgs, type LabNode, type LabState} from '../../src/ser
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
-/** Polls `check` every 100 ms until it holds; the elapsed ms, or an error naming what never happened. */
 /** what "fails within seconds" allows: a 3 s deadline, the process's start, and a busy machine */
 const FAILS_FAST_MS = 20_000
 
+/** Polls `check` every 100 ms until it holds; the elapsed ms, or an error naming what never happened. */
 async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<number> {
   const start = Date.now()
   for (;;) {
@@ -389,16 +389,25 @@ describe('etcd agent: sync --watch on a real etcd (lab, real kernel)', function 
         await openssl('x509', '-req', '-in', file(`${who}.csr`), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial',
           '-out', file(`${who}.crt`), '-days', '1', '-extfile', file('ext.cnf'), '-extensions', who)
       }
-      // a second etcd in the lab's etcd namespace: its ports are free there, whatever runs elsewhere
-      port = 20000 + Math.floor(Math.random() * 20000)
+      // a second etcd in the lab's etcd namespace: its ports are free there, whatever runs elsewhere;
+      // below the ephemeral range (32768–60999), where the lab etcd's own client connections sit
+      port = 10000 + Math.floor(Math.random() * 20000)
       const peer = port + 1
       etcd = spawn('ip', ['netns', 'exec', state.etcd!.netns, 'etcd', '--name', 'tls', '--data-dir', file('data'),
         '--listen-client-urls', `https://127.0.0.1:${port},https://192.168.100.2:${port}`, '--advertise-client-urls', `https://192.168.100.2:${port}`,
         '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
         '--initial-cluster', `tls=http://127.0.0.1:${peer}`, '--log-level', 'warn',
-        '--cert-file', file('server.crt'), '--key-file', file('server.key'), '--client-cert-auth', '--trusted-ca-file', file('ca.crt')], {stdio: 'ignore'})
-      await within(20_000, 'TLS etcd serving', async () => (await sh('ip', ['netns', 'exec', state.etcd!.netns, 'etcdctl',
-        '--endpoints', `https://127.0.0.1:${port}`, '--cacert', file('ca.crt'), '--cert', file('client.crt'), '--key', file('client.key'), 'endpoint', 'health'])).exitCode === 0)
+        '--cert-file', file('server.crt'), '--key-file', file('server.key'), '--client-cert-auth', '--trusted-ca-file', file('ca.crt')], {stdio: ['ignore', 'ignore', 'pipe']})
+      // what etcd says, so that one that does not come up says why
+      let said = ''
+      etcd.stderr!.setEncoding('utf8').on('data', (t: string) => (said = (said + t).slice(-2000)))
+      await within(20_000, 'TLS etcd serving', async () => {
+        if (etcd!.exitCode !== null || etcd!.signalCode !== null) throw new Error(`the TLS etcd ended (${etcd!.exitCode ?? etcd!.signalCode}) on port ${port}: ${said}`)
+        return (await sh('ip', ['netns', 'exec', state.etcd!.netns, 'etcdctl', '--endpoints', `https://127.0.0.1:${port}`, '--cacert', file('ca.crt'),
+          '--cert', file('client.crt'), '--key', file('client.key'), 'endpoint', 'health'])).exitCode === 0
+      }).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; port ${port}; etcd said: ${said.trim() || '(nothing)'}`)
+      })
     })
 
     after(async () => {
