@@ -2014,8 +2014,8 @@ class Walk {
         silent.fix[0].node, silent.fix.map(f => f.command))
     }
     // a pod its node gave up (reset --release, init on a new lease): its old gateway's entry outlives the bridge
-    const stranded = pod !== undefined && !outer && strandedPod(this.w, pod) ? podGatewaySilence(this.w, pod, nexthop) : undefined
-    if (stranded !== undefined && !stranded.unknown) {
+    const stranded = silent !== undefined && strandedPod(this.w, pod!) ? silent : undefined
+    if (stranded !== undefined) {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw,
         `${seen} is left in ${view.name}'s neighbour table from before, and nothing answers for ${nexthop} now: ${stranded.reason}`, stranded.fix)
     }
