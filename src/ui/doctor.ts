@@ -2,7 +2,7 @@
 import type {DoctorFinding, DoctorReport, PairResult} from '../services/doctor.js'
 import {isNetworkFix, pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
-import {fixParts, fixPlace, wayLabel, type Fix, type FixStep} from '../core/trace/types.js'
+import {fixPartLines, fixPlace, type Fix, type FixStep} from '../core/trace/types.js'
 import {count} from '../core/words.js'
 import {labNameArg} from '../services/lab.js'
 
@@ -89,7 +89,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       const stepLines = (step: FixStep, head: string, indent: string) => [
         `${indent}${head}[${step.fix.scope !== undefined ? fixPlace(step.fix) : step.fix.node}]: ${step.fix.command}`,
         ...step.byHand.map(f => `${indent}  ${BY_HAND} [${f.node}]: ${f.command}`)]
-      out.push(...fixPartLines(fix, label, (step, inWay) => inWay ? stepLines(step, '', '        ') : stepLines(step, `${label} `, '    ')))
+      out.push(...fixPartLines(fix, label, '    ', (step, inWay) => inWay ? stepLines(step, '', '        ') : stepLines(step, `${label} `, '    ')))
     }
   }
 
@@ -130,7 +130,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       const fixes = new Map<string, Fix>()
       for (const g of group) g.fixes.forEach((x, i) => fixes.has(g.fix[i]) || fixes.set(g.fix[i], x))
       const text = new Map([...fixes].map(([t, x]) => [x, t]))
-      out.push(...fixPartLines([...fixes.values()], 'fix', (step, inWay) => {
+      out.push(...fixPartLines([...fixes.values()], 'fix', '    ', (step, inWay) => {
         const c = text.get(step.fix)!
         const indent = inWay ? '        ' : '    '
         const lines: string[] = []
@@ -152,17 +152,6 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
   const warnings = r.findings.filter(f => f.severity === 'warning').length
   out.push('', r.healthy ? paint(color, 32, warnings > 0 ? `healthy, with ${count(warnings, 'warning')} above` : 'healthy') : paint(color, 31, 'problems found'))
   return out.join('\n')
-}
-
-/**
- * A list's fixes under a report's entry: its steps as `step` prints them, and where fixes are ways
- * of one choice, each way under its "either"/"or" line (`inWay`: the step is printed under one).
- */
-function fixPartLines(fixes: Fix[], label: string, step: (s: FixStep, inWay: boolean) => string[]): string[] {
-  return fixParts(fixes).flatMap(part => part.ways === undefined
-    ? part.steps.flatMap(s => step(s, false))
-    : [`    ${label}, one of ${part.ways.length} ways:`, ...part.ways.flatMap((way, i) => [
-      `      ${wayLabel(way.option, i === 0)}`, ...way.steps.flatMap(s => step(s, true))])])
 }
 
 /**

@@ -4,7 +4,7 @@
  * and, for a failure, where, why and the command that fixes it. Colour only when asked for.
  */
 import type {Endpoint, Hop, Step, Trace} from '../core/trace/types.js'
-import {fixParts, fixPlace, wayLabel, type Fix, type FixStep} from '../core/trace/types.js'
+import {fixPartLines, fixPlace, type Fix, type FixStep} from '../core/trace/types.js'
 
 export interface RenderOptions {
   color: boolean
@@ -96,10 +96,7 @@ function fixLines(fixes: Fix[], label: string, paint: (style: 'bold', s: string)
     `${indent}${head}(${fixPlace(step.fix)}): ${paint('bold', step.fix.command)}`,
     ...step.byHand.map(f => `${indent}  Instead (${fixPlace(f)}): ${paint('bold', f.command)}`),
   ]
-  return fixParts(fixes).flatMap(part => part.ways === undefined
-    ? part.steps.flatMap(step => stepLines(step, `${label} `, '  '))
-    : [`  ${label}, one of ${part.ways.length} ways:`, ...part.ways.flatMap((way, i) => [
-      `    ${wayLabel(way.option, i === 0)}`, ...way.steps.flatMap(step => stepLines(step, '', '      '))])])
+  return fixPartLines(fixes, label, '  ', (step, inWay) => inWay ? stepLines(step, '', '      ') : stepLines(step, `${label} `, '  '))
 }
 
 /** A failure's commands fix it; where the tables ran out (INSUFFICIENT_INFO) they read what would settle it. */

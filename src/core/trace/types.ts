@@ -155,6 +155,18 @@ export function wayLabel(option: FixOption, first: boolean): string {
   return `${first ? 'either' : 'or'}${option.recommended ? ' (recommended)' : ''}: ${option.why}`
 }
 
+/**
+ * A list's fixes as a report prints them, at `indent`: its steps as `step` prints them, and where
+ * fixes are ways of one choice, a "LABEL, one of N ways:" line, then each way under its
+ * "either"/"or" line (`inWay`: the step is printed under one).
+ */
+export function fixPartLines(fixes: Fix[], label: string, indent: string, step: (s: FixStep, inWay: boolean) => string[]): string[] {
+  return fixParts(fixes).flatMap(part => part.ways === undefined
+    ? part.steps.flatMap(s => step(s, false))
+    : [`${indent}${label}, one of ${part.ways.length} ways:`, ...part.ways.flatMap((way, i) => [
+      `${indent}  ${wayLabel(way.option, i === 0)}`, ...way.steps.flatMap(s => step(s, true))])])
+}
+
 export interface Failure {
   node: string
   step: StepKind
