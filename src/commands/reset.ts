@@ -3,6 +3,7 @@ import {BaseCommand} from '../cli/base.js'
 import {nodeFlags, dryRunFlag, jsonFlag, nodeOptions} from '../cli/flags.js'
 import {makeContext} from '../services/context.js'
 import {resetNode} from '../services/node.js'
+import {changeLines} from '../ui/plan.js'
 
 export default class Reset extends BaseCommand {
   static override summary = 'Remove everything flannelctl made on this host, and nothing else'
@@ -26,7 +27,10 @@ export default class Reset extends BaseCommand {
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json})
     const r = await resetNode(ctx, nodeOptions(flags), {release: flags.release})
     if (flags.json) return this.outJson({applied: !flags['dry-run'], changes: r.plan, released: r.released ?? null})
-    this.out([flags['dry-run'] ? 'reset plan (nothing applied — --dry-run):' : 'reset: removed', ...r.plan.map(l => `  ${l}`),
-      ...(r.released ? [flags['dry-run'] ? `would release lease ${r.released} in the store first` : `released lease ${r.released}`] : [])].join('\n'))
+    const dryRun = flags['dry-run']
+    const release = r.released ? [dryRun ? `would release lease ${r.released} in the store first` : `released lease ${r.released}`] : []
+    const plan = r.ops.length === 0 ? ['reset: nothing of flannelctl\'s left on this host to remove']
+      : changeLines(r.ops, !dryRun, {appliedHead: 'reset: applied', planHead: 'reset plan'})
+    this.out([...plan, ...release].join('\n'))
   }
 }

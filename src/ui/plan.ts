@@ -1,7 +1,7 @@
 /** How a reconcile result reads to a person. */
 import type {ReconcileResult} from '../services/node.js'
 import {count} from '../core/words.js'
-import {describeChanges} from '../core/ops.js'
+import {describeChanges, type Op} from '../core/ops.js'
 
 export function renderReconcile(r: ReconcileResult, verb: string): string {
   const lines: string[] = []
@@ -12,14 +12,21 @@ export function renderReconcile(r: ReconcileResult, verb: string): string {
     lines.push('up to date: nothing to change')
     return lines.join('\n')
   }
-  // A change may take several commands (an iptables chain, then its rules): the header counts
-  // both when they differ, and a change's further commands are indented under its first.
-  const changes = describeChanges(r.ops)
+  lines.push(...changeLines(r.ops, r.applied))
+  return lines.join('\n')
+}
+
+/**
+ * A plan, applied or not: a header counting the changes, then each change. A change may take
+ * several commands (an iptables chain, then its rules): the header counts both when they differ,
+ * and a change's further commands are indented under its first.
+ */
+export function changeLines(ops: Op[], applied: boolean, {appliedHead = 'applied', planHead = 'plan'} = {}): string[] {
+  const changes = describeChanges(ops)
   const commands = changes.reduce((n, c) => n + c.length, 0)
   const howMany = `${count(changes.length, 'change')}${commands !== changes.length ? `, ${count(commands, 'command')}` : ''}`
-  lines.push(r.applied ? `applied ${howMany}:` : `plan (${howMany}; nothing applied — --dry-run):`)
-  for (const [first, ...rest] of changes) lines.push(`  ${first}`, ...rest.map(l => `    ${l}`))
-  return lines.join('\n')
+  return [applied ? `${appliedHead} ${howMany}:` : `${planHead} (${howMany}; nothing applied — --dry-run):`,
+    ...changes.flatMap(([first, ...rest]) => [`  ${first}`, ...rest.map(l => `    ${l}`)])]
 }
 
 export function reconcileJson(r: ReconcileResult) {

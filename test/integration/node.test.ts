@@ -156,6 +156,8 @@ describe('node (vxlan lab, real kernel)', function () {
     expect(r.exitCode, r.stderr).to.equal(0)
     // the lab's two pods on n3 are cut off with cni0: reset says so
     expect(r.stderr).to.match(/warning: 2 pod interfaces are on cni0 \(veth\w+, veth\w+\): those pods lose their network with it until the next init plugs them back in \(re-create them if it leases another subnet\)/)
+    // counted as every plan is, one change a line
+    expect(r.stdout).to.match(/^reset: applied \d+ changes(, \d+ commands)?:\n  ip link del flannel\.1 /)
     const links = await json(n3.netns, 'link', 'show')
     expect(links.map((l: {ifname: string}) => l.ifname)).to.not.include.members(['flannel.1', 'cni0'])
     const save = await inNs(n3.netns, 'iptables-save')
