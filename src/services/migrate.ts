@@ -113,7 +113,7 @@ function migrationTarget(current: MigrationBackend, req: MigrateRequest): Migrat
     directRouting: type === 'vxlan' && (Boolean(req.directRouting) || (!req.backend && current.directRouting))}
   if (current.type === 'vxlan' && to.type === 'vxlan' && to.port !== current.port && to.vni === current.vni) {
     throw userError(`a new port alone cannot be changed without loss: the device on port ${to.port} would be ${vxlanDeviceName(to.vni)} too, the name of the one on port ${current.port}, so no node could have both while the nodes switch`,
-      `change the VNI with it: flannelctl migrate --vni ${current.vni === 1 ? 2 : current.vni + 1} --port ${to.port} ...; or set it with flannelctl backend set vxlan --port ${to.port}, and pods lose traffic between nodes on either side until every node has synced`)
+      `change the VNI with it: flannelctl migrate --vni ${current.vni === 1 ? 2 : current.vni + 1} --port ${to.port} ...; to keep VNI ${current.vni}, migrate back to it after that (flannelctl migrate --vni ${current.vni} ...: the port stays ${to.port}), without loss either; or set it with flannelctl backend set vxlan --port ${to.port}, and pods lose traffic between nodes on either side until every node has synced`)
   }
   return to
 }

@@ -673,5 +673,11 @@ describe('migrate --vni (a 3-node vxlan lab, real kernel, strict rp_filter, ping
     await withoutLoss(lab, () => expectMigrated(lab, ['--rollback']))
     expect(await stateOf(lab)).to.deep.equal(onVni(11))
     expect((await configOf(lab)).Backend).to.deep.include({VNI: 11, Port: 8472})
+    // the VNI kept, the port changed: the two migrations the refusal's hint names
+    expect(alone.stderr).to.include('to keep VNI 11, migrate back to it after that (flannelctl migrate --vni 11 ...: the port stays 4789)')
+    await withoutLoss(lab, () => expectMigrated(lab, ['--vni', '13', '--port', '4789']))
+    await withoutLoss(lab, () => expectMigrated(lab, ['--vni', '11']))
+    expect(await stateOf(lab)).to.deep.equal(JSON.parse(JSON.stringify(onVni(11)).replaceAll('\\"port\\":8472', '\\"port\\":4789')))
+    expect((await configOf(lab)).Backend).to.deep.include({VNI: 11, Port: 4789})
   })
 })
