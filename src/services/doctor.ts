@@ -660,13 +660,44 @@ export function podMatrix(world: World, assumed?: Map<string, {node: string, mes
 }
 
 /**
+ * Which table of its node an ASSUMED warning stands in for, by the words trace says it in (the
+ * engine's, vxlan.ts's, arp.ts's): where a table was not captured, each use the walk made of it is
+ * its own warning (each device taken as up, each MTU not checked, …), one table missing all the same.
+ */
+const UNREAD_TABLE: [string, RegExp][] = [
+  ['links', /^(no link details captured on \S+|the links of \S+ were (not captured|pasted for some devices only)): /],
+  ['addresses', /^the addresses of \S+ were not captured /],
+  ['routes', /^the routes of \S+ were pasted with /],
+  ['rules', /, and its rules were not captured: /],
+  ['neighbours', /^the neighbours of \S+ on \S+ were not captured: /],
+  ['iptables', /^no iptables rules captured on \S+: /],
+  ['nft', /^the nftables ruleset of \S+ was not captured: /],
+  ['sysctls', /^(no sysctls captured on \S+|no net\.\S+ captured on \S+|[\w. ]+ not captured on \S+): /],
+]
+
+/**
  * What the matrix's verdicts rest on beyond the tables read (a table not captured, an undecidable
  * match): a pair that is fine only if an assumption holds must not make the report read as a plain
- * "healthy". One warning per assumption, naming the pairs that rest on it.
+ * "healthy". One warning per node and table not captured (its assumptions said together, the head
+ * they share once), else one per assumption, naming the pairs that rest on it.
  */
 function assumedFindings(assumed: Map<string, {node: string, message: string, pairs: string[]}>): DoctorFinding[] {
-  return [...assumed.values()].map(a => finding({code: 'ASSUMED', severity: 'warning', node: a.node,
-    message: `${a.pairs.length === 1 ? `pair ${a.pairs[0]} holds` : `${a.pairs.length} pairs (${a.pairs.slice(0, 3).join(', ')}${a.pairs.length > 3 ? ', …' : ''}) hold`} only if this does: ${a.message}`}))
+  const groups = new Map<string, {node: string, messages: string[], pairs: string[]}>()
+  for (const a of assumed.values()) {
+    const table = UNREAD_TABLE.find(([, words]) => words.test(a.message))?.[0]
+    const key = table !== undefined ? `${a.node}|${table}` : `${a.node}|${a.message}`
+    const g = groups.get(key) ?? {node: a.node, messages: [], pairs: []}
+    g.messages.push(a.message)
+    for (const p of a.pairs) if (!g.pairs.includes(p)) g.pairs.push(p)
+    groups.set(key, g)
+  }
+  return [...groups.values()].map(g => {
+    const heads = new Set(g.messages.map(m => m.slice(0, m.indexOf(': ') + 2)))
+    const said = g.messages.length === 1 ? g.messages[0]
+      : heads.size === 1 && !heads.has('') ? `${[...heads][0]}${g.messages.map(m => m.slice(m.indexOf(': ') + 2)).join('; ')}` : g.messages.join('; ')
+    return finding({code: 'ASSUMED', severity: 'warning', node: g.node,
+      message: `${g.pairs.length === 1 ? `pair ${g.pairs[0]} holds` : `${g.pairs.length} pairs (${g.pairs.slice(0, 3).join(', ')}${g.pairs.length > 3 ? ', …' : ''}) hold`} only if ${g.messages.length === 1 ? 'this does' : 'these do'}: ${said}`})
+  })
 }
 
 /**

@@ -37,6 +37,8 @@ export interface PodAnswer {
    * device covers the pod's, which is what makes the pod reachable by ARP there
    */
   segment?: Address
+  /** the pod's own namespace, read without its addresses: that it holds the inventory's address is a guess */
+  addressesUnseen?: HostView
 }
 
 /** a pod on the same node bridge: switched by the node's bridge, not routed */
@@ -74,9 +76,12 @@ export function podAnswer(w: WorldIndex, node: HostView, pod: PodRef, target: st
       explanation: `${target} is ${pod.name}'s address on its ${owned.dev}`,
     }
   }
+  const unseen = ns !== undefined && ns.snap.addresses === undefined ? ns : undefined
+  const what = unseen !== undefined ? 'addresses' : 'namespace'
   return {
-    kind: 'pod', pod, node, evidence: `(pod ${pod.name === pod.ip ? pod.ip : `${pod.name} ${pod.ip}`} on ${pod.node}, namespace not captured)`,
-    explanation: `${target} is ${pod.name === target ? 'a pod' : `pod ${pod.name}`}; its namespace was not captured, so the frame is taken as delivered`,
+    kind: 'pod', pod, node, evidence: `(pod ${pod.name === pod.ip ? pod.ip : `${pod.name} ${pod.ip}`} on ${pod.node}, ${what} not captured)`,
+    explanation: `${target} is ${pod.name === target ? 'a pod' : `pod ${pod.name}`}; its ${what} ${unseen !== undefined ? 'were' : 'was'} not captured, so the frame is taken as delivered`,
+    ...(unseen !== undefined ? {addressesUnseen: unseen} : {}),
   }
 }
 
@@ -151,6 +156,32 @@ function fromNode(w: WorldIndex, view: HostView, dev: string, target: string): A
   return undefined
 }
 
+/**
+ * Nodes read without their addresses (no `ip addr`, and no local table in their routes to read them
+ * from) that may own `target`, an address no host read has: "no one owns it" is not in the tables
+ * then. Narrowed by what was read of them: their connected routes, which a subnet holding `target`
+ * would show, and the MAC that answered for it (`mac`, from the sender's neighbour entry), which is
+ * the receiving device's (a host answers ARP for its own address with the MAC of the device asked):
+ * the host with a device of that MAC (`dev`), else those whose links were not read either. A MAC of
+ * a device whose host's addresses were read points elsewhere: to no one unseen.
+ */
+export function unseenOwners(w: WorldIndex, from: HostView, target: string, mac?: string): {view: HostView, dev?: string}[] {
+  const blind = w.nodeViews().filter(v => v !== from && v.snap.addresses === undefined &&
+    (v.routes === undefined || v.snap.routesFilter !== undefined || v.routes.connectedRoute(target) !== undefined))
+  if (mac === undefined || blind.length === 0) return blind.map(view => ({view}))
+  const m = mac.toLowerCase()
+  const withMac = (v: HostView) => (v.snap.links ?? []).find(l => l.mac?.toLowerCase() === m)?.name
+  if (w.nodeViews().some(v => v.snap.addresses !== undefined && withMac(v) !== undefined)) return []
+  const holders = blind.flatMap(view => withMac(view) !== undefined ? [{view, dev: withMac(view)}] : [])
+  return holders.length > 0 ? holders : blind.filter(v => !v.hasLinks || v.snap.linksOfSomeDevicesOnly === true).map(view => ({view}))
+}
+
+/** Why unseenOwners found `owners`, said: their addresses were not captured */
+export function addressesUnseen(owners: HostView[]): string {
+  const names = owners.map(v => v.name)
+  return `the addresses of ${names.join(', ')} were not captured (no \`ip addr\`, nor a local table in ${names.length === 1 ? 'its' : 'their'} routes)`
+}
+
 /** Nodes that own `target` but are not on the segment `view` sends it to (for explaining why ARP fails). */
 export function offSegmentOwners(w: WorldIndex, view: HostView, target: string): string[] {
   return w.owners(target).filter(o => o.view !== view && w.isNode(o.view)).map(o => o.view.name)
@@ -166,6 +197,11 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
   if (node === undefined) return undefined
   const facing = w.podFacingDevice(node, pod)
   if (facing === undefined) return undefined
+  if (node.snap.addresses === undefined) {
+    return {unknown: true,
+      reason: `${pod.name}'s gateway ${target} would be ${node.name}'s address on ${facing}, and ${addressesUnseen([node])}`,
+      fix: [{node: node.name, command: `ip -4 addr show dev ${facing}`}]}
+  }
   const gw = node.deviceAddress(facing, pod.ip)
   if (gw !== undefined) {
     return {
@@ -174,8 +210,12 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
     }
   }
   const facingLink = node.link(facing)
-  // (a Calico veth is in no bridge either, but its node routes the pod's address through it)
-  if (facingLink?.kind === 'veth' && facingLink.master === undefined && !node.proxyArp(facing) && node.routes?.lookup(pod.ip)?.dev !== facing) {
+  // a proxy_arp not read is not "off": the node may well answer (Calico sets it on every cali device)
+  const proxyArpUnread = ['all', facing].filter(d => node.devConf(d, 'proxy_arp') === undefined)
+  // (a Calico veth is in no bridge either, but its node answers for the gateway and routes the pod's
+  // address through it: one of the two read and not so tells a flannel pod's veth let go of)
+  if (facingLink?.kind === 'veth' && facingLink.master === undefined && !node.proxyArp(facing) && node.routes?.lookup(pod.ip)?.dev !== facing &&
+      (node.routes !== undefined || proxyArpUnread.length === 0)) {
     // A flannel pod's host end in no bridge: its bridge was deleted and re-created (reset and init), which lets go of the ports.
     const bridge = node.ipv4Addresses().find(a => node.link(a.dev)?.kind === 'bridge' && node.addressCovering(a.dev, target) !== undefined)?.dev
     const deleted = bridge === undefined ? unpluggedPod(w, node, pod) : undefined
@@ -192,8 +232,7 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
     return {reason: `${facing} on ${node.name}, the bridge ${pod.name} is plugged into, has no address, so nothing answers for ${pod.name}'s gateway ${target}`, fix: [bare]}
   }
   if (!node.proxyArp(facing)) {
-    // a proxy_arp not read is not "off": the node may well answer (Calico sets it on every cali device)
-    const unread = ['all', facing].filter(d => node.devConf(d, 'proxy_arp') === undefined)
+    const unread = proxyArpUnread
     if (unread.length > 0) {
       return {unknown: true,
         reason: `${facing} on ${node.name} has no address, so only proxy ARP would answer for ${target}, and ${unread.map(d => `net.ipv4.conf.${d}.proxy_arp`).join(' and ')} ${unread.length > 1 ? 'were' : 'was'} not captured on ${node.name}`,

@@ -14,7 +14,7 @@
  *               on a vxlan device neighbour → fdb → encapsulation → the outer packet is routed on the
  *               same host; elsewhere neighbour/ARP decides which host (or pod) receives the frame.
  */
-import {type NftChain, type Route, inMainTable, tableOf} from '../model.js'
+import {type Neighbor, type NftChain, type Route, inMainTable, tableOf} from '../model.js'
 import {parseIpRouteText} from '../parse/text.js'
 import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
 import {isVxlanDeviceName} from '../flannel.js'
@@ -26,7 +26,7 @@ import type {
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
-import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, whoAnswers} from './arp.js'
+import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, addressesUnseen, unseenOwners, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
 import {type Decision, type EphemeralRange, type FlowTuple, type Hook, type PacketFacts, type PickKind, dropTables, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
@@ -615,10 +615,32 @@ class Walk {
   }
 
   private receivingDeviceDown(hop: Hop, view: HostView, inDev: string): End | undefined {
-    if (view.deviceDown(inDev) !== true) return undefined
+    const state = view.deviceDown(inDev)
+    if (state === undefined && (!view.hasLinks || view.snap.linksOfSomeDevicesOnly === true)) return this.receivingDeviceUnseen(hop, view, inDev)
+    if (state !== true) return undefined
     const down = linkDownCause(this.w, view, inDev)
     return this.fail(hop, 'DEVICE_DOWN', 'neigh', firstLine(view.link(inDev)!.raw),
       `${down.why}: it neither answers ARP nor takes frames in`, down.fix)
+  }
+
+  /**
+   * A receiving device whose link was not read: its routes tell what they can. The kernel keeps a
+   * device's routes only while it is up (setting it down takes all but its addresses' local routes)
+   * and marks them linkdown while it has no carrier. A device with no route of its own read may be
+   * down, which drops what comes in: assumed up, and said, only there (not at every hop of a paste
+   * without links).
+   */
+  private receivingDeviceUnseen(hop: Hop, view: HostView, inDev: string): End | undefined {
+    const own = view.snap.routes === undefined || view.snap.routesFilter !== undefined ? undefined
+      : view.snap.routes.filter(r => r.dev === inDev && r.type !== 'local')
+    if (own?.some(r => !r.linkdown)) return undefined
+    if (own !== undefined && own.length > 0) {
+      return this.fail(hop, 'DEVICE_DOWN', 'neigh', (own.find(r => r.gateway === undefined) ?? own[0]).raw,
+        `${inDev} on ${view.name} has no carrier (\`ip route\` marks its routes linkdown): it neither answers ARP nor takes frames in`,
+        [{node: view.name, command: `ip -d link show ${inDev}`}])
+    }
+    this.assume(view, assumedUp(view, inDev))
+    return undefined
   }
 
   /**
@@ -1134,7 +1156,7 @@ class Walk {
         `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
     }
     if (view.deviceDown(dev) === undefined && !route.linkdown) {
-      this.assume(view, `no link details captured on ${view.name}: assumed ${dev} is up (\`ip link show ${dev}\` would tell)`)
+      this.assume(view, assumedUp(view, dev))
     } else if (view.deviceDown(dev) === undefined) {
       // The device itself was not captured; the route's own flag is the evidence of its carrier.
       return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
@@ -1835,6 +1857,8 @@ class Walk {
         this.step(hop, 'deliver', 'delivered', entry.raw, `${nexthop} answers on ${dev}, the pod side of ${view.name}: a pod the inventory does not list; taken as delivered`)
         return {end: true, disposition: 'DELIVERED'}
       }
+      const owner = answer === undefined ? this.unseenOwner(hop, view, dev, nexthop, entry) : undefined
+      if (owner !== undefined) return owner
       const exits = answer === undefined && isDefaultRoute(route) && this.isNode(view)
       if (answer !== undefined || exits) this.step(hop, 'neigh', 'ok', entry.raw, `${known}${answer?.kind === 'host' ? `: ${answer.explanation}` : ''}`)
       // (one step for the entry: beyond() says what it tells and where the tables run out)
@@ -1866,6 +1890,8 @@ class Walk {
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
         `nothing answers ARP for ${nexthop}: ${silence.reason}`, silence.fix.length > 0 ? silence.fix : [{node: pod!.node, command: `ip route get ${nexthop}`}])
     }
+    const owner = answer === undefined ? this.unseenOwner(hop, view, dev, nexthop, entry) : undefined
+    if (owner !== undefined) return owner
     if (entry !== undefined && answer === undefined) {
       // On a pod bridge that is the destination itself: no pod has the address, and no command brings one.
       const noPod = nexthop === packet.dst && this.w.isPodSide(view, dev)
@@ -2047,6 +2073,23 @@ class Walk {
     return {evidence: firstLine(view.link(a.dev)!.raw), why: `${down.why}, and the kernel removed its route to ${a.local}/${a.prefixlen}'s subnet with it`, fix: down.fix}
   }
 
+  /**
+   * The next hop that no host read owns, where a node read without its addresses may: what answers
+   * is unknown, not "no one" (the packet may go on to that node, whose tables decide). A pod's
+   * gateway is its node's business (podGatewaySilence).
+   */
+  private unseenOwner(hop: Hop, view: HostView, dev: string, nexthop: string, entry: Neighbor | undefined): End | undefined {
+    if (this.w.podOf(view) !== undefined) return undefined
+    const mac = entry !== undefined && neighbourUse(entry) === 'usable' ? entry.lladdr : undefined
+    const owners = unseenOwners(this.w, view, nexthop, mac)
+    if (owners.length === 0) return undefined
+    const [{view: first, dev: holder}] = owners
+    const who = holder !== undefined ? `${first.name}'s ${holder}, whose MAC ${mac} answered for it` : owners.length === 1 ? first.name : `one of ${owners.map(o => o.view.name).join(', ')}`
+    return this.insufficient(hop, 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
+      `what answers ${nexthop} on ${dev} is unknown: no host read owns it, and it may be ${who}, as ${addressesUnseen(owners.map(o => o.view))}`,
+      first.name, [`ip -4 addr show${holder !== undefined ? ` dev ${holder}` : ''}`])
+  }
+
   private exit(hop: Hop, view: HostView, nexthop: string, packet: Packet, route: Route): End {
     if (packet.tunnel !== undefined) return this.vtepBeyondDefault(hop, view, nexthop, packet, packet.tunnel, route)
     this.step(hop, 'route', 'exit', route.raw, `${nexthop} is outside the hosts in the snapshot: the packet leaves the network by the default route`)
@@ -2100,6 +2143,10 @@ class Walk {
         }
         return {view: answer.view, inDev: answer.inDev, packet, origin: false}
       case 'pod':
+        if (answer.addressesUnseen !== undefined) {
+          const ns = answer.addressesUnseen
+          this.assume(ns, `${addressesUnseen([ns])}: assumed ${ns.name} holds ${answer.pod.ip}, as the inventory says, and takes the packet; its own tables were not traced (\`ip -4 addr show\` in ${ns.name} tells)`)
+        }
         this.step(hop, 'deliver', 'delivered', answer.evidence, answer.explanation)
         return {end: true, disposition: 'DELIVERED'}
       case 'bridged': {
@@ -2586,6 +2633,9 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
   if (e.node !== undefined) out.node = e.node
   return out
 }
+
+/** A device taken as up for want of the links: the same words wherever the walk relies on it, so said once per device */
+const assumedUp = (view: HostView, dev: string) => `no link details captured on ${view.name}: assumed ${dev} is up (\`ip link show ${dev}\` would tell)`
 
 export function traceFlow(world: World, req: TraceRequest): Trace {
   const first = randomBranch(new Map())
