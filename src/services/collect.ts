@@ -199,7 +199,7 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
   const kind = chooseSource(o)
   switch (kind) {
     case 'lab': {
-      const state = await loadLab(o.lab!)
+      const state = await loadLab(o.lab!, '--lab')
       requireLabRoot(state.name, 'reading a lab')
       const {inventory, live} = labHosts(state, opts.listener)
       if (live.length > 20) opts.progress?.(`reading lab ${state.name}: ${state.nodes.length} nodes${state.router ? ', a router' : ''}, ${state.pods.length} pods`)

@@ -233,7 +233,7 @@ describe('bad input (real namespace)', function () {
       `Hint: run flannelctl init on a first; if it keeps its state file elsewhere, give it \`stateFile: PATH\` in ${inv} (or --state-file, for every node)`])
   })
 
-  it('a lab that is not up: the hint names the labs that are (a name misremembered, FLANNELCTL_LAB unset), or how to start one', async () => {
+  it('a lab that is not up: the hint names the labs that are (a name misremembered, FLANNELCTL_LAB unset) and the flag that names one, or how to start one', async () => {
     const labs = join(dir, 'labs')
     for (const name of ['beta', 'alpha']) {
       await mkdir(join(labs, name), {recursive: true})
@@ -246,7 +246,12 @@ describe('bad input (real namespace)', function () {
       return r.stderr.trim().split('\n')
     }
     expect(await hint({FLANNELCTL_LAB_DIR: labs}, 'trace', 'a', 'b', '--lab', 'gamma')).to.deep.equal(["Error: no lab named 'gamma' is up",
+      'Hint: labs up here: alpha, beta (name one with --lab); or start one with: flannelctl lab up --name gamma'])
+    // the lab commands name a lab with --name (or FLANNELCTL_LAB); trace, doctor, collect and migrate with --lab
+    expect(await hint({FLANNELCTL_LAB_DIR: labs}, 'lab', 'status', '--name', 'gamma')).to.deep.equal(["Error: no lab named 'gamma' is up",
       'Hint: labs up here: alpha, beta (name one with --name or FLANNELCTL_LAB); or start one with: flannelctl lab up --name gamma'])
+    expect(await hint({FLANNELCTL_LAB_DIR: labs}, 'migrate', '--backend', 'host-gw', '--lab', 'gamma', '--plan')).to.deep.equal(["Error: no lab named 'gamma' is up",
+      'Hint: labs up here: alpha, beta (name one with --lab); or start one with: flannelctl lab up --name gamma'])
     expect(await hint({FLANNELCTL_LAB_DIR: join(dir, 'none'), FLANNELCTL_LAB: 'demo'}, 'lab', 'status')).to.deep.equal(["Error: no lab named 'demo' is up", 'Hint: start one with: flannelctl lab up'])
   })
 
