@@ -402,6 +402,12 @@ export function knownPeers(summary: Pick<StoreSummary, 'leases' | 'staticPeers'>
   return [...leased, ...statics]
 }
 
+/** The net-conf's vxlan VNI and port (World.vxlan), when the store was read and its backend is vxlan. */
+export function networkVxlan(summary: Pick<StoreSummary, 'backend'> | undefined): World['vxlan'] {
+  const b = summary?.backend
+  return b?.type === 'vxlan' ? {vni: b.vni, port: b.port} : undefined
+}
+
 /** What collect saved of the store beside a snapshot; undefined for a snapshot without it (older, by hand, no store known). */
 export async function readSavedStore(dir: string): Promise<StoreSummary | undefined> {
   const path = join(dir, STORE_FILE)

@@ -15,7 +15,7 @@ import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {behindMoveSync, peerMacSync, publishVtepMacFix, tunnelMtuFixes} from '../core/trace/fixes.js'
 import {podNetworkGuess} from '../core/trace/world.js'
-import {knownPeers, loadSource, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
+import {knownPeers, loadSource, networkVxlan, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, type UnfinishedMigration} from './lease.js'
 import {Lab, withLabCommands} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
@@ -914,7 +914,8 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
   const network = summary?.network ?? undefined
-  const report = diagnose(network === undefined ? src.world : {...src.world, network}, src.description, leases, backend, enableNFTables)
+  const vxlan = networkVxlan(summary)
+  const report = diagnose({...src.world, ...(network !== undefined && {network}), ...(vxlan !== undefined && {vxlan})}, src.description, leases, backend, enableNFTables)
   report.findings = migrateOnNodesRead(report.findings, nodesFlag(o))
   if (o.lab !== undefined) withLabCommandsIn(report, o.lab)
   // The tables still forward as last built, so every pair looks fine while no node can sync.
