@@ -4,6 +4,7 @@
  */
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
@@ -329,6 +330,25 @@ export function resolveIface(snap: HostSnapshot, iface: string | undefined, publ
   return {iface: dev, publicIP: addr.local}
 }
 
+/**
+ * --net-conf takes the JSON itself or the path of a file holding it: flanneld reads its net-conf
+ * from a file (kube-flannel's /etc/kube-flannel/net-conf.json), so that is what an operator has at hand.
+ */
+export async function netConfArgument(value: string | undefined): Promise<string | undefined> {
+  if (value === undefined || value.trimStart().startsWith('{')) return value
+  const text = await readFile(value, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw userError(`--net-conf '${value}' is neither the net-conf JSON nor a file that can be read (${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'a directory' : e.code ?? e.message})`,
+      `give the JSON itself, e.g. --net-conf '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}', or the path of a net-conf.json`)
+  })
+  // the file named in what is wrong with it: the net-conf's own checks do not know where it came from
+  try {
+    JSON.parse(text)
+  } catch (e) {
+    throw userError(`${value} is not valid JSON (${(e as Error).message})`, 'fix the file: it holds the net-conf, e.g. {"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}')
+  }
+  return text
+}
+
 function netConfFromFlags(f: NetworkFlags): string | undefined {
   const given = (pairs: [string, unknown][]) => pairs.filter(([, v]) => v !== undefined && v !== false).map(([name]) => name)
   const vxlanOnly = given([['--directrouting', f.directRouting], ['--vni', f.vni], ['--port', f.port]])
@@ -374,7 +394,7 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
   const whole = flags.netConf !== undefined ? parseNetConf(flags.netConf) : undefined
   const network = whole?.network ?? flags.network
   if (network !== undefined && network !== nc.network) {
-    throw userError(`the store already holds network ${nc.network}, not ${network}`, 'drop --network to join that network, or use another --store')
+    throw userError(`the store already holds network ${nc.network}, not ${network}`, `drop ${whole !== undefined ? '--net-conf' : '--network'} to join that network, or use another --store`)
   }
   const backend = whole?.backend.type ?? flags.backend
   if (backend !== undefined && backend !== nc.backend.type) {

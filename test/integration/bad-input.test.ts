@@ -56,6 +56,29 @@ describe('bad input (real namespace)', function () {
     await expectCleanFailure(await cli(['init', '--network', '10.244.0.0/33', ...nodeArgs()], {netns: ns}), /^Error: --network '10\.244\.0\.0\/33' is not a valid IPv4 CIDR$/)
   })
 
+  it('--net-conf a path, as flanneld reads its net-conf.json: taken; one that is missing, a directory or not JSON is named with what is wrong', async () => {
+    // before: every path was parsed as JSON ("Unexpected token '/'")
+    await expectCleanFailure(await init('--net-conf', join(dir, 'none.json')), /^Error: --net-conf '.*\/none\.json' is neither the net-conf JSON nor a file that can be read \(no such file\)$/)
+    await expectCleanFailure(await init('--net-conf', dir), /is neither the net-conf JSON nor a file that can be read \(a directory\)$/)
+    await writeFile(join(dir, 'bad.json'), '{"Network": ')
+    await expectCleanFailure(await init('--net-conf', join(dir, 'bad.json')), /^Error: .*\/bad\.json is not valid JSON \(/)
+    await noConfig()
+    await writeFile(join(dir, 'net-conf.json'), '{"Network": "10.245.0.0/16", "Backend": {"Type": "host-gw"}}\n')
+    const plan = await init('--net-conf', join(dir, 'net-conf.json'), '--dry-run')
+    expect(plan.exitCode, plan.stderr).to.equal(0)
+    expect(plan.stdout).to.match(/network 10\.245\.0\.0\/16/)
+    expect(plan.stdout).to.contain('host-gw')
+    // a store holding another network: the hint names the flag given, --net-conf, not --network
+    const made = await init('--network', '10.244.0.0/16')
+    expect(made.exitCode, made.stderr).to.equal(0)
+    const other = await init('--net-conf', join(dir, 'net-conf.json'))
+    expect(other.exitCode).to.equal(2)
+    expect(other.stderr.trim().split('\n')).to.deep.equal(['Error: the store already holds network 10.244.0.0/16, not 10.245.0.0/16',
+      'Hint: drop --net-conf to join that network, or use another --store'])
+    const reset = await cli(['reset', ...nodeArgs()], {netns: ns})
+    expect(reset.exitCode, reset.stderr).to.equal(0)
+  })
+
   it('host bits set in the network: the message names the network meant', async () => {
     const r = await init('--network', '10.244.1.7/16')
     await expectCleanFailure(r, /^Error: --network '10\.244\.1\.7\/16' has host bits set: its network is 10\.244\.0\.0\/16$/)
