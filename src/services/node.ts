@@ -7,6 +7,7 @@ import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
+import {DryRunRunner} from '../adapters/runner.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
 import {NFT_TABLE_V4, nftResetWarnings, iptablesTablesLosingChains, deletingEmptiedIptablesTables} from '../core/flannel-nft.js'
 import {forwardAcceptHint, forwardVerdict, inputDropAdvice, isFirewalldTable, nativeDropText, nativeForwardDrops, partialAcceptText, vxlanInputDrop} from '../core/forward-verdict.js'
@@ -24,7 +25,7 @@ import {firstFew} from '../core/words.js'
 import {pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
   vxlanDeviceName, isVxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
-  VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
+  VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist, vtepAddress,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
@@ -1213,10 +1214,27 @@ export interface PeerRow {
 }
 
 export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<PeerRow[]> {
+  const view = await plannedSync(ctx, o)
+  return peerRows(view.record, view.leases, view.snapshot, 'result' in view ? view.result.ops : [])
+}
+
+/**
+ * What `flannelctl sync` would do on this host now, changing nothing (status, peer list): its
+ * result (the plan, and the store and tables it was made against), or, where sync would stop, why,
+ * with the store and host read here.
+ */
+export async function plannedSync(ctx: ServiceContext, o: NodeOptions): Promise<{record: NodeRecord; leases: Lease[]; snapshot: HostSnapshot} & ({result: ReconcileResult} | {refused: FlannelctlError})> {
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
-  const [leases, snap] = await Promise.all([storeLeases(rec!, o).catch(asReadFailure), host.snapshot()])
-  return peerRows(rec!, leases, snap)
+  const dryRun = {runner: new DryRunRunner(ctx.runner), dryRun: true, progress: () => {}}
+  try {
+    const result = await reconcile(dryRun, {node: o, creating: false, what: 'status'})
+    return {record: rec!, leases: result.leases, snapshot: result.snapshot, result}
+  } catch (e) {
+    if (!isUserError(e)) throw e
+    const [leases, snapshot] = await Promise.all([storeLeases(rec!, o).catch(asReadFailure), host.snapshot()])
+    return {record: rec!, leases, snapshot, refused: e}
+  }
 }
 
 /** The live leases of the store this host's record names. */
@@ -1229,8 +1247,13 @@ export async function storeLeases(rec: NodeRecord, o: NodeOptions): Promise<Leas
   }
 }
 
-/** Each peer (the store's and the static ones) and whether this host's tables reach it as they should. */
-export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): PeerRow[] {
+/**
+ * Each peer (the store's and the static ones) and whether this host's tables reach it as they
+ * should. `planned`: what sync would change now; a peer whose route, neighbour or fdb entry it
+ * would change is drifted, whatever entries the host has (a route through flannel.1 where the
+ * network now says DirectRouting is a route, but not the right one).
+ */
+export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot, planned: Op[] = []): PeerRow[] {
   const dev = vxlanDeviceName(r.vni ?? 1)
   const rows: PeerRow[] = []
   const peers: (Peer & {source: 'store' | 'static'})[] = [
@@ -1249,9 +1272,18 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
       const fdbOk = snap.fdb?.some(f => f.dev === dev && f.mac === p.vtepMAC && f.dst === p.publicIP)
       if (!neighOk || !fdbOk) state = 'drifted'
     }
+    if (state === 'in-sync' && planned.some(op => changesPeer(op, p))) state = 'drifted'
     rows.push({subnet: p.subnet, publicIP: p.publicIP, backend: p.backendType, vtepMAC: p.vtepMAC ?? null, source: p.source, state})
   }
   return rows
+}
+
+/** Whether a planned op writes or deletes one of a peer's entries: its route, its VTEP's neighbour, its VTEP MAC's fdb entry. */
+function changesPeer(op: Op, p: Pick<Peer, 'subnet' | 'vtepMAC'>): boolean {
+  if (op.tool === 'ip' && op.args[0] === 'route') return op.args[2] === p.subnet
+  if (op.tool === 'ip' && op.args[0] === 'neigh') return op.args[2] === vtepAddress(p.subnet)
+  if (op.tool === 'bridge' && op.args[0] === 'fdb') return p.vtepMAC !== undefined && op.args[2] === p.vtepMAC
+  return false
 }
 
 /**
