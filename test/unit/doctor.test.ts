@@ -316,8 +316,15 @@ describe('doctor host checks: devices set down', () => {
     const findings = hostChecks(w)
     expect(findings.find(f => f.code === 'DEVICE_DOWN')?.fix[0]).to.equal('ip link set flannel.1 up')
     const missing = findings.find(f => f.code === 'MISSING_ROUTE')!
-    expect(missing.fix[0]).to.equal('ip link set flannel.1 up')
-    expect(missing.fix[1]).to.match(/^ip route replace 10\.244\.2\.0\/24 via 10\.244\.2\.0 dev flannel\.1 onlink\b/)
+    // two ways, as structured options (before, the sync was a comment on the route): sync, or by hand the device up first, then the route and the entries behind it
+    expect(missing.fixes.map(f => `${f.option?.choice}${f.option?.recommended ? '*' : ''} ${f.command}`)).to.deep.equal([
+      '1* flannelctl sync',
+      '2 ip link set flannel.1 up',
+      '2 ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
+      '2 ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
+      '2 bridge fdb append d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent',
+    ])
+    expect(missing.fixes[1].option!.why).to.equal('by hand: the route, with the neighbour and fdb entries behind it')
   })
 
   it('a bridge that is up without carrier (no pods plugged in yet) is not down', () => {
@@ -341,7 +348,9 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
     ])
     const findings = hostChecks(w, undefined, directRouting)
     expect(findings.map(f => `${f.code}@${f.node}`)).to.deep.equal(['DIRECT_ROUTING_NOT_APPLIED@node1'])
-    expect(findings[0].fix[0]).to.match(/^ip route replace 10\.244\.2\.0\/24 via 192\.168\.100\.12 dev eth0\b/)
+    // sync (recommended: it switches every peer on the segment), or this route by hand, as two ways (before: the route with a comment `# or flannelctl sync`)
+    expect(findings[0].fixes.map(f => `${f.option?.choice}${f.option?.recommended ? '*' : ''} ${f.command}`)).to.deep.equal([
+      '1* flannelctl sync', '2 ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0'])
     // without DirectRouting in the network config the tunnel route is what flannel builds
     expect(hostChecks(w, undefined, {type: 'vxlan', directRouting: false}).map(f => f.code)).to.not.include('DIRECT_ROUTING_NOT_APPLIED')
   })
