@@ -678,7 +678,7 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'}])
     })
 
-    it('the bridge deleted (`ip link del cni0`): the route to the pods and their gateway went with it; the fix makes it again and plugs the veths back (checked on a 3-node lab)', () => {
+    it('the bridge deleted (`ip link del cni0`): the route to the pods and their gateway went with it; the fix makes it again and plugs the veths back, by a sync (checked on a 2-node lab) or by hand (checked on a 3-node lab), as two ways', () => {
       const w = loose()
       const node1 = w.hosts.find(h => h.name === 'node1')!
       delete (node1.links!.find(l => l.name === 'veth7b21d0aa') as {master?: string}).master
@@ -686,11 +686,15 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       node1.addresses = node1.addresses!.filter(a => a.dev !== 'cni0')
       node1.routes = node1.routes!.filter(r => r.dev !== 'cni0')
       node1.neighbors = node1.neighbors!.filter(n => n.dev !== 'cni0')
+      // two ways (before: the sync was a comment on the first command): the sync, for every pod at once, or by hand
+      const byHand = {choice: 2, why: 'by hand, on any node: flannel\'s bridge with pod-a\'s gateway, and pod-a\'s veth plugged back (another pod\'s veth, likewise)'}
       const fix = [
-        {node: 'node1', command: 'ip link add cni0 type bridge   # flannel\'s bridge; or all of this at once: flannelctl sync'},
-        {node: 'node1', command: 'ip addr add 10.244.1.1/24 dev cni0'},
-        {node: 'node1', command: 'ip link set cni0 up'},
-        {node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'},
+        {node: 'node1', command: 'flannelctl sync', option: {choice: 1, recommended: true,
+          why: 'where flannelctl built node1: sync makes cni0 again as it was (its address, its MTU) and plugs every pod\'s veth back into it, at once'}},
+        {node: 'node1', command: 'ip link add cni0 type bridge', option: byHand},
+        {node: 'node1', command: 'ip addr add 10.244.1.1/24 dev cni0', option: byHand},
+        {node: 'node1', command: 'ip link set cni0 up', option: byHand},
+        {node: 'node1', command: 'ip link set veth3f9a1c2e master cni0', option: byHand},
       ]
       // before: NO_ROUTE with `ip route replace 10.244.1.34 via GATEWAY dev DEVICE` (EXITS_NETWORK here: node1 has a default route)
       const to = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})

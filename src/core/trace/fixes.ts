@@ -138,7 +138,8 @@ export function recreatePodFix(node: string, pod: string): Fix {
 /**
  * A pod of `node` whose veth is plugged into no bridge while no bridge of `node` holds its gateway:
  * the bridge was deleted (`ip link del cni0`), and with it the pods' gateway address and their
- * connected route. The fix makes it again (flannel's cni0) and plugs the veth back in.
+ * connected route. The fix makes it again (flannel's cni0) and plugs the veth back in: a sync
+ * does it for every pod at once, or the commands by hand, as two ways.
  */
 export function unpluggedPod(w: WorldIndex, node: HostView, pod: PodRef): {why: string, fix: Fix[]} | undefined {
   const hostEnd = w.podHostEnd(node, pod)
@@ -151,10 +152,14 @@ export function unpluggedPod(w: WorldIndex, node: HostView, pod: PodRef): {why: 
   return {
     why: `${pod.name}'s veth ${hostEnd.name} on ${node.name} is plugged into no bridge, and no device of ${node.name} holds ${pod.name}'s gateway ${gateway}: its bridge was deleted, with the gateway address and the route to the pods`,
     fix: [
-      {node: node.name, command: `ip link add ${bridge} type bridge   # flannel's bridge; or all of this at once: flannelctl sync`},
-      {node: node.name, command: `ip addr add ${gateway}/${own.prefixlen} dev ${bridge}`},
-      {node: node.name, command: `ip link set ${bridge} up`},
-      {node: node.name, command: `ip link set ${hostEnd.name} master ${bridge}`},
+      {node: node.name, command: 'flannelctl sync', option: {choice: 1, recommended: true,
+        why: `where flannelctl built ${node.name}: sync makes ${bridge} again as it was (its address, its MTU) and plugs every pod's veth back into it, at once`}},
+      ...[
+        `ip link add ${bridge} type bridge`,
+        `ip addr add ${gateway}/${own.prefixlen} dev ${bridge}`,
+        `ip link set ${bridge} up`,
+        `ip link set ${hostEnd.name} master ${bridge}`,
+      ].map(command => ({node: node.name, command, option: {choice: 2, why: `by hand, on any node: flannel's bridge with ${pod.name}'s gateway, and ${pod.name}'s veth plugged back (another pod's veth, likewise)`}})),
     ],
   }
 }
