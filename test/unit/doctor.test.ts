@@ -446,10 +446,12 @@ describe('doctor: pods reaching their own node', () => {
     const f = report.findings.find(x => x.code === 'POD_TO_NODE')!
     expect(f.fix[0]).to.match(/^kubectl get services,endpointslices -A/)
     expect(f.clusterFixes).to.deep.equal([f.fix[0]])
-    expect(f.fix[1]).to.match(/^iptables -D KUBE-FIREWALL -j DROP {3}# temporary workaround only/)
+    // the Service (recommended) or the deletion, a workaround, as two ways (before: steps, the workaround a comment on the deletion)
+    expect(f.fix[1]).to.equal('iptables -D KUBE-FIREWALL -j DROP')
+    expect(f.fixes.map(x => x.option?.choice)).to.deep.equal([1, 2])
     const text = renderDoctor(report, {color: false})
-    expect(text).to.contain(`    fix [in the cluster, where kubectl works; the rule is on node1]: ${f.fix[0]}`)
-    expect(text).to.contain(`    fix [node1]: ${f.fix[1]}`)
+    expect(text).to.contain(`      either (recommended): change the Service: kube-proxy writes this rule from it, so a change there lasts\n        [in the cluster, where kubectl works; the rule is on node1]: ${f.fix[0]}`)
+    expect(text).to.contain(`      or: delete the rule, a temporary workaround only: kube-proxy (KUBE-FIREWALL: kubelet) owns KUBE-FIREWALL and puts the rule back at its next sync\n        [node1]: ${f.fix[1]}`)
     // only the workaround is a host command: the lab line is still printed, for it
     expect(labFixLine({...report, pairs: [], findings: [setFixes({...f}, [f.fixes[0]])]}, 'demo')).to.equal(undefined)
     expect(labFixLine({...report, pairs: [], findings: [f]}, 'demo')).to.match(/^In the lab, run each fix on its host/)
