@@ -1173,7 +1173,8 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     // the same peer added again (a rerun script, a second try) is not a move: "replaced" would send the user looking for what changed
     const unchanged = replaced !== undefined && replaced.publicIP === change.add.publicIP && (replaced.vtepMAC ?? undefined) === change.add.vtepMAC?.toLowerCase()
     if (unchanged) ctx.progress(`static peer ${replaced.subnet} is already at ${where(replaced)}`)
-    else if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${where(replaced)}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
+    // both ends said: a VTEP MAC given to the same address changes nothing the old half of the line shows
+    else if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${where(replaced)}, now ${where({publicIP: change.add.publicIP, vtepMAC: change.add.vtepMAC?.toLowerCase()})}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
     if (!r.ipMasq && r.staticPeers.length === 0) {
       ctx.progress(`warning: pods created before this first static peer keep the bridge plugin's masquerade rule, which hides their address from other nodes' pods too; re-create them (new pods get ipMasq false, as this host now masquerades with the narrowed rule)`)
     }
