@@ -9,7 +9,7 @@ import type {LoadedSource} from '../../src/services/collect.js'
 import {knownPeers} from '../../src/services/collect.js'
 import type {Lease} from '../../src/store/store.js'
 import type {Command, Runner} from '../../src/adapters/runner.js'
-import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
+import {applyPatches, loadScenario, loadWorld} from '../fixtures/trace/load.js'
 
 /** A finding made by hand, its commands run on its node. */
 function onNode(f: Omit<DoctorFinding, 'fix' | 'fixes'>, commands: string[]): DoctorFinding {
@@ -460,6 +460,14 @@ describe('doctor: pods reaching their own node', () => {
 
 describe('doctor report', () => {
   const vxlan = loadWorld('flannel-vxlan')
+
+  it('pairs of two places sharing a fix that is a choice: one "fix for the 2 above, one of 2 ways" line, not a "for the 2 above" line over a "one of 2 ways" line', () => {
+    // two nodes whose flannel.1 disagree on the port, no store: the request and the reply fail at either node, with the same two ways
+    const {world} = loadScenario('port-mismatch.json')
+    const text = renderDoctor(diagnose(world, 'test'), {color: false})
+    expect(text).to.contain('    pairs: pod-b→pod-a, pod-b→pod-a2, pod-c→pod-a, pod-c→pod-a2\n    fix for the 2 above, one of 2 ways:\n      either: node1\'s flannel.1 to UDP port 4789')
+    expect(text).to.not.contain('fix for the 2 above:')
+  })
 
   it('groups the pairs one cause breaks, even though each pair\'s reason names its own addresses', () => {
     // FORWARD policy DROP with nothing accepting: every pair through node1 fails, each reason naming its addresses
