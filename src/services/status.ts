@@ -24,6 +24,8 @@ export interface NodeStatus {
   leaseInStore: {state: 'held' | 'missing' | 'taken'; holder?: string}
   /** the backend this host routes with */
   backend: string | null
+  /** vxlan: whether the network config says DirectRouting (null: not read, sync would stop) */
+  directRouting: boolean | null
   /**
    * the backend its lease announces in the store, when held: vxlan while a migration to host-gw
    * keeps this host's VTEP for peers not yet switched
@@ -79,6 +81,7 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     subnet: r.subnet ?? null,
     leaseInStore,
     backend: r.backendType ?? null,
+    directRouting: 'result' in planned && planned.result.netConf.backend.type === 'vxlan' ? planned.result.netConf.backend.directRouting : null,
     announced: leaseInStore.state === 'held' ? stored!.backendType : null,
     lastSync: r.lastSync ?? null,
     forwarding: snap.sysctls?.['net.ipv4.ip_forward'] === undefined ? null : snap.sysctls['net.ipv4.ip_forward'] === '1',
