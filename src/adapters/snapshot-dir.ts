@@ -7,7 +7,7 @@ import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
 import {readdirSync, readFileSync, type Dirent} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {addressesFromKernelRoutes, isIPv6Route, tableOf, type HostSnapshot, type Link, type Neighbor, type Route} from '../core/model.js'
-import {entryDevicesOfAll, ipv4Part, isIPv6, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseIPv4Rules, parseNeighbors, parseNftRuleset, parseQdiscs, parseIpsets, parseRoutes, parseSysctls} from '../core/parse/index.js'
+import {entryDevicesOfAll, ipv4Part, isIPv6, isIPv6MulticastNeighbor, listsSomeDevicesOnly, parseAddrs, routeFilterOfAll, parseFdb, parseIptables, parseLinks, parseIPv4Rules, parseNeighbors, parseNftRuleset, parseQdiscs, parseIpsets, parseRoutes, parseSysctls} from '../core/parse/index.js'
 import {formatInventory, isSafeName, parseInventory, type Inventory} from '../core/inventory.js'
 import {userError} from '../errors.js'
 
@@ -122,7 +122,7 @@ function lazySnapshot(name: string, formats: Map<TableName, FileForm>, load: (t:
   if (present.has('ip-neigh')) {
     const raw = textOf('ip-neigh')
     let v4: ReturnType<typeof ipv4Part<Neighbor>> | undefined
-    const neighbors = () => (v4 ??= ipv4Part(parseNeighbors(raw(), src('ip-neigh')), n => isIPv6(n.dst)))
+    const neighbors = () => (v4 ??= ipv4Part(parseNeighbors(raw(), src('ip-neigh')), n => isIPv6(n.dst), isIPv6MulticastNeighbor))
     define('neighbors', () => neighbors().entries)
     // `ip -j -6 neigh`: no device's IPv4 neighbours are known
     define('neighborDevices', () => neighbors().ipv6Only ? [] : entryDevicesOfAll(raw(), snap.neighbors!))

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {nodeFlags, dryRunFlag, jsonFlag, forceFlag, nodeOptions} from '../cli/flags.js'
 import {makeContext} from '../services/context.js'
-import {reconcile} from '../services/node.js'
+import {netConfArgument, reconcile} from '../services/node.js'
 import {renderReconcile, reconcileJson} from '../ui/plan.js'
 import {hostInterfaces, existingNetConf} from '../services/wizard.js'
 import {askInit, confirmApply} from '../ui/wizard.js'
@@ -20,6 +20,7 @@ Exit codes: 0 done, 2 bad input (the message names the field), 3 a program faile
     {description: 'See the plan without changing anything', command: '<%= config.bin %> init --network 10.244.0.0/16 --backend host-gw --dry-run'},
     {description: 'Leases in etcd, with flanneld\'s keys and values', command: '<%= config.bin %> init --store etcd://10.0.0.5:2379 --iface eth1'},
     {description: 'The whole flannel net-conf, as in net-conf.json', command: `<%= config.bin %> init --net-conf '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}'`},
+    {description: 'flannel\'s own net-conf.json, as kube-flannel mounts it for flanneld', command: '<%= config.bin %> init --net-conf /etc/kube-flannel/net-conf.json'},
   ]
 
   static override flags = {
@@ -31,7 +32,7 @@ Exit codes: 0 done, 2 bad input (the message names the field), 3 a program faile
     directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment', helpGroup: 'NETWORK'}),
     vni: Flags.integer({description: 'vxlan VNI [default: 1]', helpGroup: 'NETWORK'}),
     port: Flags.integer({description: 'vxlan UDP port [default: 8472]', helpGroup: 'NETWORK'}),
-    'net-conf': Flags.string({description: 'the whole net-conf JSON, as flannel\'s net-conf.json (IPv4: "EnableIPv6": true is refused)', helpGroup: 'NETWORK'}),
+    'net-conf': Flags.string({description: 'the whole net-conf JSON, or the path of a net-conf.json, as flanneld reads it (IPv4: "EnableIPv6": true is refused)', helpGroup: 'NETWORK'}),
     ...nodeFlags,
     ...forceFlag,
     ...dryRunFlag,
@@ -45,7 +46,7 @@ Exit codes: 0 done, 2 bad input (the message names the field), 3 a program faile
       && !flags.network && !flags['net-conf'] && !flags.iface
     if (interactive) return this.wizard(flags)
     const ctx = makeContext({dryRun: flags['dry-run'], verbose: flags.verbose, quiet: flags.json})
-    const result = await reconcile(ctx, this.request(flags))
+    const result = await reconcile(ctx, this.request({...flags, 'net-conf': await netConfArgument(flags['net-conf'])}))
     if (flags.json) this.outJson(reconcileJson(result))
     else this.out(renderReconcile(result, 'init'))
   }

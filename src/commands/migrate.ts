@@ -41,7 +41,7 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Migrate)
-    const lab = flags.lab ? await loadLab(flags.lab) : undefined
+    const lab = flags.lab ? await loadLab(flags.lab, '--lab') : undefined
     if (lab && (flags.store === undefined || flags.store === lab.store)) {
       if (!reachesLabStore(lab)) {
         // The lab's etcd answers only inside the lab, where its nodes reach it: run this same command there.

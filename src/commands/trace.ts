@@ -94,8 +94,10 @@ export function labFixes(trace: TraceData, lab: string): string {
   // Of ways that are alternatives, the first (the recommended) is live, the others commented out
   // under their "or" line, for the same reason.
   const stepLines = (step: FixStep, off: string) => [`  ${off}${line(step.fix)}`, ...step.byHand.map(f => `  #   instead: ${line(f)}`)]
+  // A choice whose other ways are the cluster's (kubectl) has one way left here: no "either" for it.
   const lines = fixParts(unique).flatMap(part => part.ways === undefined
     ? part.steps.flatMap(step => stepLines(step, ''))
-    : part.ways.flatMap((way, i) => [`  # ${wayLabel(way.option, i === 0)}`, ...way.steps.flatMap(step => stepLines(step, i === 0 ? '' : '#   '))]))
+    : part.ways.flatMap((way, i) => [`  # ${part.ways.length === 1 ? `${way.option.why} (of the ways printed above, the one a lab runs)` : wayLabel(way.option, i === 0)}`,
+      ...way.steps.flatMap(step => stepLines(step, i === 0 ? '' : '#   '))]))
   return ['', 'In the lab, apply it with:', ...lines].join('\n')
 }

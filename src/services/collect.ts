@@ -199,7 +199,7 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
   const kind = chooseSource(o)
   switch (kind) {
     case 'lab': {
-      const state = await loadLab(o.lab!)
+      const state = await loadLab(o.lab!, '--lab')
       requireLabRoot(state.name, 'reading a lab')
       const {inventory, live} = labHosts(state, opts.listener)
       if (live.length > 20) opts.progress?.(`reading lab ${state.name}: ${state.nodes.length} nodes${state.router ? ', a router' : ''}, ${state.pods.length} pods`)
@@ -400,6 +400,12 @@ export function knownPeers(summary: Pick<StoreSummary, 'leases' | 'staticPeers'>
   const leased = summary.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
   const statics = (summary.staticPeers ?? []).filter(p => !leased.some(l => l.subnet === p.subnet)).map(p => ({subnet: p.subnet, publicIP: p.publicIP, vtepMac: p.vtepMAC}))
   return [...leased, ...statics]
+}
+
+/** The net-conf's vxlan VNI and port (World.vxlan), when the store was read and its backend is vxlan. */
+export function networkVxlan(summary: Pick<StoreSummary, 'backend'> | undefined): World['vxlan'] {
+  const b = summary?.backend
+  return b?.type === 'vxlan' ? {vni: b.vni, port: b.port} : undefined
 }
 
 /** What collect saved of the store beside a snapshot; undefined for a snapshot without it (older, by hand, no store known). */

@@ -15,7 +15,7 @@ import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {behindMoveSync, peerMacSync, publishVtepMacFix, tunnelMtuFixes} from '../core/trace/fixes.js'
 import {podNetworkGuess} from '../core/trace/world.js'
-import {knownPeers, loadSource, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
+import {knownPeers, loadSource, networkVxlan, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, type UnfinishedMigration} from './lease.js'
 import {Lab, withLabCommands} from './lab.js'
 import type {Runner} from '../adapters/runner.js'
@@ -458,7 +458,11 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
             : `no route to ${who}'s pod subnet ${p.subnet}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
           evidence: '(no matching route)',
           fixes: offLink ? [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}] : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
-            : [...(vxDown ? [`ip link set ${vx!.name} up`] : []), peerRouteFix(n, p)].map(command => ({node: name, command}))})
+            : n.vxlan ? ways(name, {why: 'sync: the route, with the neighbour and fdb entries behind it, as the store says them (every other peer\'s too)', commands: ['flannelctl sync']},
+              {why: p.vtepMac !== undefined && p.publicIP !== undefined ? 'by hand: the route, with the neighbour and fdb entries behind it'
+                : `by hand: the route (${p.name}'s VTEP MAC or address is not known here: its neighbour and fdb entries, sync writes)`,
+              commands: [...(vxDown ? [`ip link set ${vx!.name} up`] : []), ...peerEntriesByHand(n, p)]})
+              : [{node: name, command: peerRouteFix(n, p)}]})
         for (const o of older ?? []) {
           o.finding.message += ` (${who}'s, before its lease moved to ${p.subnet})`
           Object.assign(o.finding, {peer: who, peerSubnet: p.subnet})
@@ -471,7 +475,8 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         const dev = addressDevice(h, specific, p.publicIP) ?? n.underlay?.name ?? 'eth0'
         add({code: 'DIRECT_ROUTING_NOT_APPLIED', severity: 'warning', node: name, peer: who, peerSubnet: p.subnet,
           message: `the network has DirectRouting and ${p.name} (${p.publicIP}) is on ${name}'s segment, but ${name} routes ${p.subnet} through ${vx.name}`,
-          evidence: route.raw, fix: [`ip route replace ${p.subnet} via ${p.publicIP} dev ${dev}   # or flannelctl sync`]})
+          evidence: route.raw, fixes: ways(name, {why: 'sync: every peer on the segment routed directly, as the network config says, and the VTEP entries those no longer use removed', commands: ['flannelctl sync']},
+            {why: `by hand, this route alone (the next sync makes the same, and removes ${p.name}'s VTEP entries)`, commands: [`ip route replace ${p.subnet} via ${p.publicIP} dev ${dev}`]})})
         continue
       }
       const nb = neighByKey.get(`${vx.name}|${route.gateway}`)
@@ -589,7 +594,7 @@ function peerEntriesByHand(n: NodeFacts, p: PeerFacts): string[] {
 }
 
 function peerRouteFix(n: NodeFacts, p: PeerFacts): string {
-  if (n.vxlan) return `ip route replace ${p.subnet} via ${p.subnet.split('/')[0]} dev ${n.vxlan.name} onlink   # with its neigh and fdb entries: flannelctl sync`
+  if (n.vxlan) return `ip route replace ${p.subnet} via ${p.subnet.split('/')[0]} dev ${n.vxlan.name} onlink`
   return `ip route replace ${p.subnet} via ${p.publicIP ?? 'PEER_IP'} dev ${n.underlay?.name ?? 'eth0'}`
 }
 
@@ -945,7 +950,8 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const n = matrixPods(src.world).length
   if (src.world.hosts.length > 20) opts.progress?.(`checking ${src.world.hosts.length} hosts' tables${n > 20 ? ` and tracing ${n * (n - 1)} pod pairs` : ''}`)
   const network = summary?.network ?? undefined
-  const report = diagnose(network === undefined ? src.world : {...src.world, network}, src.description, leases, backend, enableNFTables)
+  const vxlan = networkVxlan(summary)
+  const report = diagnose({...src.world, ...(network !== undefined && {network}), ...(vxlan !== undefined && {vxlan})}, src.description, leases, backend, enableNFTables)
   report.findings = migrateOnNodesRead(report.findings, nodesFlag(o))
   if (o.lab !== undefined) withLabCommandsIn(report, o.lab)
   // The tables still forward as last built, so every pair looks fine while no node can sync.

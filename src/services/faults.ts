@@ -339,7 +339,8 @@ export function checkFits(state: LabState, fault: Fault, backendNow: string = st
   if (req.backend && backendNow !== req.backend) {
     const since = backendNow !== state.backend ? ` now (lab up built ${state.backend}; the store's network config says ${backendNow})` : ''
     throw userError(`${fault.name} needs a ${req.backend} lab; '${state.name}' is ${backendNow}${since}`,
-      since ? `flannelctl migrate --backend ${req.backend} --lab ${state.name} --yes, or a lab of its own: flannelctl lab up --name NAME --backend ${req.backend}` : `flannelctl lab up --name NAME --backend ${req.backend}`)
+      // this lab moved to it, or another lab (this one's name is taken: lab up with it is refused)
+      `flannelctl migrate --backend ${req.backend} --lab ${state.name} --yes, or a lab of its own: flannelctl lab up --name NAME --backend ${req.backend}`)
   }
   if (req.segments && state.segments !== req.segments) throw userError(`${fault.name} needs a lab with two segments`, 'flannelctl lab up --name NAME --segments 2')
   if (req.nodes && state.nodes.length < req.nodes) throw userError(`${fault.name} needs at least ${req.nodes} nodes`, `flannelctl lab up --name NAME --nodes ${req.nodes}`)

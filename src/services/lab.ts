@@ -96,7 +96,11 @@ async function labsUp(): Promise<string[]> {
   return names.filter(n => existsSync(join(LAB_ROOT, n, 'lab.json'))).sort()
 }
 
-export async function loadLab(name: string): Promise<LabState> {
+/**
+ * `namedBy`: how the command being run names a lab, for the hint when none is up by that name: the
+ * lab commands take --name (or FLANNELCTL_LAB), trace, doctor, collect and migrate take --lab.
+ */
+export async function loadLab(name: string, namedBy = '--name or FLANNELCTL_LAB'): Promise<LabState> {
   validateLabName(name)
   const path = join(labDir(name), 'lab.json')
   if (!existsSync(path)) {
@@ -104,7 +108,7 @@ export async function loadLab(name: string): Promise<LabState> {
     const up = await labsUp()
     const shown = up.length > 8 ? `${up.slice(0, 8).join(', ')}, … (${up.length} in all)` : up.join(', ')
     throw userError(`no lab named '${name}' is up`,
-      `${up.length > 0 ? `labs up here: ${shown} (name one with --name or FLANNELCTL_LAB); or ` : ''}start one with: flannelctl lab up${labNameArg(name)}`)
+      `${up.length > 0 ? `labs up here: ${shown} (name one with ${namedBy}); or ` : ''}start one with: flannelctl lab up${labNameArg(name)}`)
   }
   const state = JSON.parse(await readFile(path, 'utf8')) as LabState
   // a node moved since lab up (reset --release, init) leases another subnet: its subnet.env says which

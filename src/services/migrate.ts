@@ -151,7 +151,7 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
   let storeSpec = req.node.store
   const runnerFor = (target: ReturnType<typeof parseTarget>) => makeContext({target, verbose: req.verbose}).runner
   if (req.lab) {
-    const lab = await loadLab(req.lab)
+    const lab = await loadLab(req.lab, '--lab')
     requireLabRoot(lab.name, 'migrate --lab')
     storeSpec ??= lab.store
     specs = lab.nodes.map(n => ({

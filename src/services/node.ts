@@ -4,8 +4,10 @@
  */
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {userError, FlannelctlError, ExitCode, isUserError, asReadFailure} from '../errors.js'
+import {DryRunRunner} from '../adapters/runner.js'
 import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js'
 import {NFT_TABLE_V4, nftResetWarnings, iptablesTablesLosingChains, deletingEmptiedIptablesTables} from '../core/flannel-nft.js'
 import {forwardAcceptHint, forwardVerdict, inputDropAdvice, isFirewalldTable, nativeDropText, nativeForwardDrops, partialAcceptText, vxlanInputDrop} from '../core/forward-verdict.js'
@@ -23,7 +25,7 @@ import {firstFew} from '../core/words.js'
 import {pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
   vxlanDeviceName, isVxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
-  VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist,
+  VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist, vtepAddress,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
@@ -329,6 +331,25 @@ export function resolveIface(snap: HostSnapshot, iface: string | undefined, publ
   return {iface: dev, publicIP: addr.local}
 }
 
+/**
+ * --net-conf takes the JSON itself or the path of a file holding it: flanneld reads its net-conf
+ * from a file (kube-flannel's /etc/kube-flannel/net-conf.json), so that is what an operator has at hand.
+ */
+export async function netConfArgument(value: string | undefined): Promise<string | undefined> {
+  if (value === undefined || value.trimStart().startsWith('{')) return value
+  const text = await readFile(value, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw userError(`--net-conf '${value}' is neither the net-conf JSON nor a file that can be read (${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'a directory' : e.code ?? e.message})`,
+      `give the JSON itself, e.g. --net-conf '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}', or the path of a net-conf.json`)
+  })
+  // the file named in what is wrong with it: the net-conf's own checks do not know where it came from
+  try {
+    JSON.parse(text)
+  } catch (e) {
+    throw userError(`${value} is not valid JSON (${(e as Error).message})`, 'fix the file: it holds the net-conf, e.g. {"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}')
+  }
+  return text
+}
+
 function netConfFromFlags(f: NetworkFlags): string | undefined {
   const given = (pairs: [string, unknown][]) => pairs.filter(([, v]) => v !== undefined && v !== false).map(([name]) => name)
   const vxlanOnly = given([['--directrouting', f.directRouting], ['--vni', f.vni], ['--port', f.port]])
@@ -374,7 +395,7 @@ function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | und
   const whole = flags.netConf !== undefined ? parseNetConf(flags.netConf) : undefined
   const network = whole?.network ?? flags.network
   if (network !== undefined && network !== nc.network) {
-    throw userError(`the store already holds network ${nc.network}, not ${network}`, 'drop --network to join that network, or use another --store')
+    throw userError(`the store already holds network ${nc.network}, not ${network}`, `drop ${whole !== undefined ? '--net-conf' : '--network'} to join that network, or use another --store`)
   }
   const backend = whole?.backend.type ?? flags.backend
   if (backend !== undefined && backend !== nc.backend.type) {
@@ -1152,7 +1173,8 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     // the same peer added again (a rerun script, a second try) is not a move: "replaced" would send the user looking for what changed
     const unchanged = replaced !== undefined && replaced.publicIP === change.add.publicIP && (replaced.vtepMAC ?? undefined) === change.add.vtepMAC?.toLowerCase()
     if (unchanged) ctx.progress(`static peer ${replaced.subnet} is already at ${where(replaced)}`)
-    else if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${where(replaced)}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
+    // both ends said: a VTEP MAC given to the same address changes nothing the old half of the line shows
+    else if (replaced) ctx.progress(`static peer ${replaced.subnet} was at ${where(replaced)}, now ${where({publicIP: change.add.publicIP, vtepMAC: change.add.vtepMAC?.toLowerCase()})}: ${ctx.dryRun ? 'would be replaced' : 'replaced'}`)
     if (!r.ipMasq && r.staticPeers.length === 0) {
       ctx.progress(`warning: pods created before this first static peer keep the bridge plugin's masquerade rule, which hides their address from other nodes' pods too; re-create them (new pods get ipMasq false, as this host now masquerades with the narrowed rule)`)
     }
@@ -1193,10 +1215,27 @@ export interface PeerRow {
 }
 
 export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<PeerRow[]> {
+  const view = await plannedSync(ctx, o)
+  return peerRows(view.record, view.leases, view.snapshot, 'result' in view ? view.result.ops : [])
+}
+
+/**
+ * What `flannelctl sync` would do on this host now, changing nothing (status, peer list): its
+ * result (the plan, and the store and tables it was made against), or, where sync would stop, why,
+ * with the store and host read here.
+ */
+export async function plannedSync(ctx: ServiceContext, o: NodeOptions): Promise<{record: NodeRecord; leases: Lease[]; snapshot: HostSnapshot} & ({result: ReconcileResult} | {refused: FlannelctlError})> {
   const host = new HostAdapter(ctx.runner)
   const {rec} = await loadRecord(host, o, false)
-  const [leases, snap] = await Promise.all([storeLeases(rec!, o).catch(asReadFailure), host.snapshot()])
-  return peerRows(rec!, leases, snap)
+  const dryRun = {runner: new DryRunRunner(ctx.runner), dryRun: true, progress: () => {}}
+  try {
+    const result = await reconcile(dryRun, {node: o, creating: false, what: 'status'})
+    return {record: rec!, leases: result.leases, snapshot: result.snapshot, result}
+  } catch (e) {
+    if (!isUserError(e)) throw e
+    const [leases, snapshot] = await Promise.all([storeLeases(rec!, o).catch(asReadFailure), host.snapshot()])
+    return {record: rec!, leases, snapshot, refused: e}
+  }
 }
 
 /** The live leases of the store this host's record names. */
@@ -1209,8 +1248,13 @@ export async function storeLeases(rec: NodeRecord, o: NodeOptions): Promise<Leas
   }
 }
 
-/** Each peer (the store's and the static ones) and whether this host's tables reach it as they should. */
-export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): PeerRow[] {
+/**
+ * Each peer (the store's and the static ones) and whether this host's tables reach it as they
+ * should. `planned`: what sync would change now; a peer whose route, neighbour or fdb entry it
+ * would change is drifted, whatever entries the host has (a route through flannel.1 where the
+ * network now says DirectRouting is a route, but not the right one).
+ */
+export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot, planned: Op[] = []): PeerRow[] {
   const dev = vxlanDeviceName(r.vni ?? 1)
   const rows: PeerRow[] = []
   const peers: (Peer & {source: 'store' | 'static'})[] = [
@@ -1229,9 +1273,18 @@ export function peerRows(r: NodeRecord, leases: Lease[], snap: HostSnapshot): Pe
       const fdbOk = snap.fdb?.some(f => f.dev === dev && f.mac === p.vtepMAC && f.dst === p.publicIP)
       if (!neighOk || !fdbOk) state = 'drifted'
     }
+    if (state === 'in-sync' && planned.some(op => changesPeer(op, p))) state = 'drifted'
     rows.push({subnet: p.subnet, publicIP: p.publicIP, backend: p.backendType, vtepMAC: p.vtepMAC ?? null, source: p.source, state})
   }
   return rows
+}
+
+/** Whether a planned op writes or deletes one of a peer's entries: its route, its VTEP's neighbour, its VTEP MAC's fdb entry. */
+function changesPeer(op: Op, p: Pick<Peer, 'subnet' | 'vtepMAC'>): boolean {
+  if (op.tool === 'ip' && op.args[0] === 'route') return op.args[2] === p.subnet
+  if (op.tool === 'ip' && op.args[0] === 'neigh') return op.args[2] === vtepAddress(p.subnet)
+  if (op.tool === 'bridge' && op.args[0] === 'fdb') return p.vtepMAC !== undefined && op.args[2] === p.vtepMAC
+  return false
 }
 
 /**

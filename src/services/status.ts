@@ -1,11 +1,8 @@
 /** One screen about this node: lease, backend, devices, peers in sync or drifted, chains, last sync. */
-import {HostAdapter} from '../adapters/host.js'
-import {loadRecord, peerRows, reconcile, storeLeases, NodeOptions, PeerRow} from './node.js'
-import {DryRunRunner} from '../adapters/runner.js'
+import {peerRows, plannedSync, NodeOptions, PeerRow} from './node.js'
 import {vxlanDeviceName, MASQ_CHAIN, FWD_CHAIN} from '../core/flannel.js'
 import {NFT_FWD_CHAIN, NFT_MASQ_CHAIN, NFT_TABLE_V4, flannelV4Table, rulesMode, type RulesMode} from '../core/flannel-nft.js'
 import type {ServiceContext} from './context.js'
-import {asReadFailure, isUserError} from '../errors.js'
 
 export interface DeviceState {
   name: string
@@ -27,6 +24,8 @@ export interface NodeStatus {
   leaseInStore: {state: 'held' | 'missing' | 'taken'; holder?: string}
   /** the backend this host routes with */
   backend: string | null
+  /** vxlan: whether the network config says DirectRouting (null: not read, sync would stop) */
+  directRouting: boolean | null
   /**
    * the backend its lease announces in the store, when held: vxlan while a migration to host-gw
    * keeps this host's VTEP for peers not yet switched
@@ -52,20 +51,11 @@ export interface NodeStatus {
 }
 
 export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<NodeStatus> {
-  const host = new HostAdapter(ctx.runner)
-  const {rec} = await loadRecord(host, o, false)
-  const r = rec!
   // The plan sync would make is the drift: the same planner judges what it would repair.
-  const dryRun = {runner: new DryRunRunner(ctx.runner), dryRun: true, progress: () => {}}
-  const planned = await reconcile(dryRun, {node: o, creating: false, what: 'status'}).then(result => ({result}), (e: unknown) => {
-    if (!isUserError(e)) throw e
-    return {refused: e}
-  })
-  // What the plan read serves the rest; a sync that would stop has the store and host read here.
-  const [leases, snap, drift] = 'result' in planned
-    ? [planned.result.leases, planned.result.snapshot, planned.result.plan]
-    : [...await Promise.all([storeLeases(r, o).catch(asReadFailure), host.snapshot()]), [`sync would stop: ${planned.refused.message}`]]
-  const peers = peerRows(r, leases, snap)
+  const planned = await plannedSync(ctx, o)
+  const {record: r, leases, snapshot: snap} = planned
+  const drift = 'result' in planned ? planned.result.plan : [`sync would stop: ${planned.refused.message}`]
+  const peers = peerRows(r, leases, snap, 'result' in planned ? planned.result.ops : [])
   const stored = leases.find(l => l.subnet === r.subnet)
   const leaseInStore: NodeStatus['leaseInStore'] = stored === undefined ? {state: 'missing'}
     : stored.publicIP === r.publicIP ? {state: 'held'} : {state: 'taken', holder: stored.publicIP}
@@ -91,6 +81,7 @@ export async function nodeStatus(ctx: ServiceContext, o: NodeOptions): Promise<N
     subnet: r.subnet ?? null,
     leaseInStore,
     backend: r.backendType ?? null,
+    directRouting: 'result' in planned && planned.result.netConf.backend.type === 'vxlan' ? planned.result.netConf.backend.directRouting : null,
     announced: leaseInStore.state === 'held' ? stored!.backendType : null,
     lastSync: r.lastSync ?? null,
     forwarding: snap.sysctls?.['net.ipv4.ip_forward'] === undefined ? null : snap.sysctls['net.ipv4.ip_forward'] === '1',

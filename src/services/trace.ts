@@ -5,7 +5,7 @@
 import {traceFlow} from '../core/trace/engine.js'
 import type {Fix, Trace, TraceRequest, World} from '../core/trace/types.js'
 import {renderTrace} from '../ui/trace-render.js'
-import {knownPeers, loadSource, labHosts, readStoreOf, type LoadOptions, type SourceOptions} from './collect.js'
+import {knownPeers, loadSource, labHosts, networkVxlan, readStoreOf, type LoadOptions, type SourceOptions} from './collect.js'
 import {withLabCommands, type LabState} from './lab.js'
 import {captureHost} from '../adapters/collect.js'
 import {userError} from '../errors.js'
@@ -30,11 +30,14 @@ export async function runTrace(o: TraceOptions, opts: LoadOptions = {}): Promise
   const src = await loadSource(o, opts)
   const req: TraceRequest = {src: o.src, dst: o.dst, proto: o.proto, dport: o.dport, size: o.size, noDf: o.noDf}
   let trace = traceFlow(src.world, req)
-  // A VTEP's changed MAC is the one question the store answers (does the peer's lease announce the
-  // new one? else the sender's sync writes the old one back): read it then, not for every trace.
-  if (src.world.leases === undefined && asksTheStore(trace)) {
-    const leases = knownPeers(await readStoreOf(src, o, opts.progress, 'the fix cannot say whether the peer\'s lease announces its new MAC'))
-    if (leases !== undefined) trace = traceFlow({...src.world, leases}, req)
+  // Two questions the store answers, read then, not for every trace: a VTEP's changed MAC (does
+  // the peer's lease announce the new one? else the sender's sync writes the old one back), and of
+  // two nodes whose vxlan devices disagree, which is on the network's VNI and port.
+  const question = src.world.leases === undefined ? asksTheStore(trace) : undefined
+  if (question !== undefined) {
+    const summary = await readStoreOf(src, o, opts.progress, question)
+    const leases = knownPeers(summary)
+    if (leases !== undefined) trace = traceFlow({...src.world, leases, vxlan: networkVxlan(summary)}, req)
   }
   if (o.lab !== undefined) {
     for (const failure of [trace.failure, trace.returnPath.failure]) if (failure !== undefined) failure.fix = withLabCommands(failure.fix, o.lab)
@@ -42,8 +45,12 @@ export async function runTrace(o: TraceOptions, opts: LoadOptions = {}): Promise
   return {trace, source: src.description}
 }
 
-function asksTheStore(trace: Trace): boolean {
-  return trace.disposition === 'STALE_VTEP_MAC' || trace.returnPath.disposition === 'STALE_VTEP_MAC'
+/** What a trace cannot settle without the store, said as what its fix lacks when the store cannot be read; undefined: nothing. */
+function asksTheStore(trace: Trace): string | undefined {
+  const dispositions = [trace.disposition, trace.returnPath.disposition]
+  if (dispositions.includes('STALE_VTEP_MAC')) return 'the fix cannot say whether the peer\'s lease announces its new MAC'
+  if (dispositions.includes('VNI_MISMATCH') || dispositions.includes('PORT_MISMATCH')) return 'the fix cannot say which node\'s vxlan device is off the network\'s VNI and port'
+  return undefined
 }
 
 /** A lab as a World, every host read in parallel. */

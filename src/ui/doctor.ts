@@ -2,7 +2,7 @@
 import type {DoctorFinding, DoctorReport, PairResult} from '../services/doctor.js'
 import {isNetworkFix, pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
-import {fixPartLines, fixPlace, type Fix, type FixStep} from '../core/trace/types.js'
+import {fixPartLines, fixParts, fixPlace, type Fix, type FixStep} from '../core/trace/types.js'
 import {count} from '../core/words.js'
 import {labNameArg} from '../services/lab.js'
 
@@ -83,13 +83,16 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
         out.push(`    pairs: ${example}`)
       }
       const first = places.values().next().value!.p
-      if (places.size > 1 && fix.length > 0) out.push(`    fix for the ${places.size} above:`)
       // where the tables ran out, the commands read what would settle it
       const label = first.disposition === 'INSUFFICIENT_INFO' ? 'find out' : 'fix'
+      // a fix that opens with a choice says whom it is for on its own "one of N ways" line
+      const opensWithWays = fixParts(fix)[0]?.ways !== undefined
+      if (places.size > 1 && fix.length > 0 && !opensWithWays) out.push(`    fix for the ${places.size} above:`)
       const stepLines = (step: FixStep, head: string, indent: string) => [
         `${indent}${head}[${step.fix.scope !== undefined ? fixPlace(step.fix) : step.fix.node}]: ${step.fix.command}`,
         ...step.byHand.map(f => `${indent}  ${BY_HAND} [${f.node}]: ${f.command}`)]
-      out.push(...fixPartLines(fix, label, '    ', (step, inWay) => inWay ? stepLines(step, '', '        ') : stepLines(step, `${label} `, '    ')))
+      const choiceLabel = places.size > 1 && opensWithWays ? `${label} for the ${places.size} above` : label
+      out.push(...fixPartLines(fix, choiceLabel, '    ', (step, inWay) => inWay ? stepLines(step, '', '        ') : stepLines(step, `${label} `, '    ')))
     }
   }
 

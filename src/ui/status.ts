@@ -5,7 +5,7 @@ export function renderStatus(s: NodeStatus): string {
   const yes = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'NO')
   const lines = [
     `node      ${s.publicIP} on ${s.iface}`,
-    `lease     ${s.subnet ?? 'none'} (${s.backend ?? '?'}${s.announced && s.announced !== s.backend ? `, announced as ${s.announced}` : ''}) in ${s.store}${leaseNote(s)}`,
+    `lease     ${s.subnet ?? 'none'} (${s.backend ?? '?'}${s.backend === 'vxlan' && s.directRouting ? ', DirectRouting' : ''}${s.announced && s.announced !== s.backend ? `, announced as ${s.announced}` : ''}) in ${s.store}${leaseNote(s)}`,
     `forward   ip_forward ${yes(s.forwarding)}`,
     ...(s.nftables === null
       ? [`iptables  ${s.iptables.flavour ?? 'unknown flavour'}; ${chainList(s.iptables.chains)}`]

@@ -5,6 +5,7 @@
  * and Graphviz dot (`dot -Tpng`). Pure: a Trace in, text out.
  */
 import type {Hop, Step, Trace} from '../core/trace/types.js'
+import {wrapWords} from '../core/words.js'
 
 export type DiagramFormat = 'mermaid' | 'dot'
 
@@ -226,15 +227,7 @@ function shorten(s: string): string {
 
 /** Break a reason into short lines for a box (at most four). */
 function wrap(text: string, width = 44): string[] {
-  const lines: string[] = []
-  let line = ''
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line && line.length + 1 + word.length > width) {
-      lines.push(line)
-      line = word
-    } else line = line ? `${line} ${word}` : word
-  }
-  if (line) lines.push(line)
+  const lines = wrapWords(text, width)
   return lines.length > 4 ? [...lines.slice(0, 3), `${lines[3]}…`] : lines
 }
 

@@ -56,6 +56,29 @@ describe('bad input (real namespace)', function () {
     await expectCleanFailure(await cli(['init', '--network', '10.244.0.0/33', ...nodeArgs()], {netns: ns}), /^Error: --network '10\.244\.0\.0\/33' is not a valid IPv4 CIDR$/)
   })
 
+  it('--net-conf a path, as flanneld reads its net-conf.json: taken; one that is missing, a directory or not JSON is named with what is wrong', async () => {
+    // before: every path was parsed as JSON ("Unexpected token '/'")
+    await expectCleanFailure(await init('--net-conf', join(dir, 'none.json')), /^Error: --net-conf '.*\/none\.json' is neither the net-conf JSON nor a file that can be read \(no such file\)$/)
+    await expectCleanFailure(await init('--net-conf', dir), /is neither the net-conf JSON nor a file that can be read \(a directory\)$/)
+    await writeFile(join(dir, 'bad.json'), '{"Network": ')
+    await expectCleanFailure(await init('--net-conf', join(dir, 'bad.json')), /^Error: .*\/bad\.json is not valid JSON \(/)
+    await noConfig()
+    await writeFile(join(dir, 'net-conf.json'), '{"Network": "10.245.0.0/16", "Backend": {"Type": "host-gw"}}\n')
+    const plan = await init('--net-conf', join(dir, 'net-conf.json'), '--dry-run')
+    expect(plan.exitCode, plan.stderr).to.equal(0)
+    expect(plan.stdout).to.match(/network 10\.245\.0\.0\/16/)
+    expect(plan.stdout).to.contain('host-gw')
+    // a store holding another network: the hint names the flag given, --net-conf, not --network
+    const made = await init('--network', '10.244.0.0/16')
+    expect(made.exitCode, made.stderr).to.equal(0)
+    const other = await init('--net-conf', join(dir, 'net-conf.json'))
+    expect(other.exitCode).to.equal(2)
+    expect(other.stderr.trim().split('\n')).to.deep.equal(['Error: the store already holds network 10.244.0.0/16, not 10.245.0.0/16',
+      'Hint: drop --net-conf to join that network, or use another --store'])
+    const reset = await cli(['reset', ...nodeArgs()], {netns: ns})
+    expect(reset.exitCode, reset.stderr).to.equal(0)
+  })
+
   it('host bits set in the network: the message names the network meant', async () => {
     const r = await init('--network', '10.244.1.7/16')
     await expectCleanFailure(r, /^Error: --network '10\.244\.1\.7\/16' has host bits set: its network is 10\.244\.0\.0\/16$/)
@@ -233,7 +256,7 @@ describe('bad input (real namespace)', function () {
       `Hint: run flannelctl init on a first; if it keeps its state file elsewhere, give it \`stateFile: PATH\` in ${inv} (or --state-file, for every node)`])
   })
 
-  it('a lab that is not up: the hint names the labs that are (a name misremembered, FLANNELCTL_LAB unset), or how to start one', async () => {
+  it('a lab that is not up: the hint names the labs that are (a name misremembered, FLANNELCTL_LAB unset) and the flag that names one, or how to start one', async () => {
     const labs = join(dir, 'labs')
     for (const name of ['beta', 'alpha']) {
       await mkdir(join(labs, name), {recursive: true})
@@ -246,7 +269,12 @@ describe('bad input (real namespace)', function () {
       return r.stderr.trim().split('\n')
     }
     expect(await hint({FLANNELCTL_LAB_DIR: labs}, 'trace', 'a', 'b', '--lab', 'gamma')).to.deep.equal(["Error: no lab named 'gamma' is up",
+      'Hint: labs up here: alpha, beta (name one with --lab); or start one with: flannelctl lab up --name gamma'])
+    // the lab commands name a lab with --name (or FLANNELCTL_LAB); trace, doctor, collect and migrate with --lab
+    expect(await hint({FLANNELCTL_LAB_DIR: labs}, 'lab', 'status', '--name', 'gamma')).to.deep.equal(["Error: no lab named 'gamma' is up",
       'Hint: labs up here: alpha, beta (name one with --name or FLANNELCTL_LAB); or start one with: flannelctl lab up --name gamma'])
+    expect(await hint({FLANNELCTL_LAB_DIR: labs}, 'migrate', '--backend', 'host-gw', '--lab', 'gamma', '--plan')).to.deep.equal(["Error: no lab named 'gamma' is up",
+      'Hint: labs up here: alpha, beta (name one with --lab); or start one with: flannelctl lab up --name gamma'])
     expect(await hint({FLANNELCTL_LAB_DIR: join(dir, 'none'), FLANNELCTL_LAB: 'demo'}, 'lab', 'status')).to.deep.equal(["Error: no lab named 'demo' is up", 'Hint: start one with: flannelctl lab up'])
   })
 

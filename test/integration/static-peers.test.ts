@@ -138,10 +138,10 @@ describe('static peers (real namespaces, no shared store)', function () {
 
     // the same subnet again replaces the peer, and says so (--dry-run: that it would); it is not the "first static peer"
     const wouldMove = await cli(['peer', 'add', '--subnet', '10.244.3.0/24', '--public-ip', '192.168.160.2', '--dry-run', ...args(0)], {netns: hosts[0].ns})
-    expect(wouldMove.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9: would be replaced')
+    expect(wouldMove.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9, now 192.168.160.2: would be replaced')
     const moved = await add('10.244.3.0/24', '192.168.160.2')
     expect(moved.exitCode, moved.stderr).to.equal(0)
-    expect(moved.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9: replaced')
+    expect(moved.stderr).to.contain('static peer 10.244.3.0/24 was at 192.168.161.9, now 192.168.160.2: replaced')
     expect(moved.stderr).to.not.contain('first static peer')
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.contain('10.244.3.0/24 via 192.168.160.2 dev eth0')
     // the same peer again moves nothing, so it is not called a replacement

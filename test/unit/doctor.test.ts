@@ -9,7 +9,7 @@ import type {LoadedSource} from '../../src/services/collect.js'
 import {knownPeers} from '../../src/services/collect.js'
 import type {Lease} from '../../src/store/store.js'
 import type {Command, Runner} from '../../src/adapters/runner.js'
-import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
+import {applyPatches, loadScenario, loadWorld} from '../fixtures/trace/load.js'
 
 /** A finding made by hand, its commands run on its node. */
 function onNode(f: Omit<DoctorFinding, 'fix' | 'fixes'>, commands: string[]): DoctorFinding {
@@ -316,8 +316,15 @@ describe('doctor host checks: devices set down', () => {
     const findings = hostChecks(w)
     expect(findings.find(f => f.code === 'DEVICE_DOWN')?.fix[0]).to.equal('ip link set flannel.1 up')
     const missing = findings.find(f => f.code === 'MISSING_ROUTE')!
-    expect(missing.fix[0]).to.equal('ip link set flannel.1 up')
-    expect(missing.fix[1]).to.match(/^ip route replace 10\.244\.2\.0\/24 via 10\.244\.2\.0 dev flannel\.1 onlink\b/)
+    // two ways, as structured options (before, the sync was a comment on the route): sync, or by hand the device up first, then the route and the entries behind it
+    expect(missing.fixes.map(f => `${f.option?.choice}${f.option?.recommended ? '*' : ''} ${f.command}`)).to.deep.equal([
+      '1* flannelctl sync',
+      '2 ip link set flannel.1 up',
+      '2 ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
+      '2 ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
+      '2 bridge fdb append d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent',
+    ])
+    expect(missing.fixes[1].option!.why).to.equal('by hand: the route, with the neighbour and fdb entries behind it')
   })
 
   it('a bridge that is up without carrier (no pods plugged in yet) is not down', () => {
@@ -341,7 +348,9 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
     ])
     const findings = hostChecks(w, undefined, directRouting)
     expect(findings.map(f => `${f.code}@${f.node}`)).to.deep.equal(['DIRECT_ROUTING_NOT_APPLIED@node1'])
-    expect(findings[0].fix[0]).to.match(/^ip route replace 10\.244\.2\.0\/24 via 192\.168\.100\.12 dev eth0\b/)
+    // sync (recommended: it switches every peer on the segment), or this route by hand, as two ways (before: the route with a comment `# or flannelctl sync`)
+    expect(findings[0].fixes.map(f => `${f.option?.choice}${f.option?.recommended ? '*' : ''} ${f.command}`)).to.deep.equal([
+      '1* flannelctl sync', '2 ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0'])
     // without DirectRouting in the network config the tunnel route is what flannel builds
     expect(hostChecks(w, undefined, {type: 'vxlan', directRouting: false}).map(f => f.code)).to.not.include('DIRECT_ROUTING_NOT_APPLIED')
   })
@@ -437,10 +446,12 @@ describe('doctor: pods reaching their own node', () => {
     const f = report.findings.find(x => x.code === 'POD_TO_NODE')!
     expect(f.fix[0]).to.match(/^kubectl get services,endpointslices -A/)
     expect(f.clusterFixes).to.deep.equal([f.fix[0]])
-    expect(f.fix[1]).to.match(/^iptables -D KUBE-FIREWALL -j DROP {3}# temporary workaround only/)
+    // the Service (recommended) or the deletion, a workaround, as two ways (before: steps, the workaround a comment on the deletion)
+    expect(f.fix[1]).to.equal('iptables -D KUBE-FIREWALL -j DROP')
+    expect(f.fixes.map(x => x.option?.choice)).to.deep.equal([1, 2])
     const text = renderDoctor(report, {color: false})
-    expect(text).to.contain(`    fix [in the cluster, where kubectl works; the rule is on node1]: ${f.fix[0]}`)
-    expect(text).to.contain(`    fix [node1]: ${f.fix[1]}`)
+    expect(text).to.contain(`      either (recommended): change the Service: kube-proxy writes this rule from it, so a change there lasts\n        [in the cluster, where kubectl works; the rule is on node1]: ${f.fix[0]}`)
+    expect(text).to.contain(`      or: delete the rule, a temporary workaround only: kube-proxy (KUBE-FIREWALL: kubelet) owns KUBE-FIREWALL and puts the rule back at its next sync\n        [node1]: ${f.fix[1]}`)
     // only the workaround is a host command: the lab line is still printed, for it
     expect(labFixLine({...report, pairs: [], findings: [setFixes({...f}, [f.fixes[0]])]}, 'demo')).to.equal(undefined)
     expect(labFixLine({...report, pairs: [], findings: [f]}, 'demo')).to.match(/^In the lab, run each fix on its host/)
@@ -449,6 +460,14 @@ describe('doctor: pods reaching their own node', () => {
 
 describe('doctor report', () => {
   const vxlan = loadWorld('flannel-vxlan')
+
+  it('pairs of two places sharing a fix that is a choice: one "fix for the 2 above, one of 2 ways" line, not a "for the 2 above" line over a "one of 2 ways" line', () => {
+    // two nodes whose flannel.1 disagree on the port, no store: the request and the reply fail at either node, with the same two ways
+    const {world} = loadScenario('port-mismatch.json')
+    const text = renderDoctor(diagnose(world, 'test'), {color: false})
+    expect(text).to.contain('    pairs: pod-b→pod-a, pod-b→pod-a2, pod-c→pod-a, pod-c→pod-a2\n    fix for the 2 above, one of 2 ways:\n      either: node1\'s flannel.1 to UDP port 4789')
+    expect(text).to.not.contain('fix for the 2 above:')
+  })
 
   it('groups the pairs one cause breaks, even though each pair\'s reason names its own addresses', () => {
     // FORWARD policy DROP with nothing accepting: every pair through node1 fails, each reason naming its addresses

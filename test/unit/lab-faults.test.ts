@@ -12,7 +12,9 @@ describe('lab break: which lab a fault fits', () => {
     expect(() => checkFits(lab, missingFdb)).to.not.throw()
     expect(() => checkFits(lab, missingFdb, 'host-gw')).to.throw(/missing-fdb needs a vxlan lab; 'demo' is host-gw now \(lab up built vxlan; the store's network config says host-gw\)/)
       .with.property('hint').that.contains('flannelctl migrate --backend vxlan --lab demo --yes')
+    // a lab built host-gw: moved to vxlan too (before, the hint named only another lab, with a placeholder for its name)
     expect(() => checkFits({...lab, backend: 'host-gw'}, missingFdb)).to.throw(/needs a vxlan lab; 'demo' is host-gw$/)
+      .with.property('hint', 'flannelctl migrate --backend vxlan --lab demo --yes, or a lab of its own: flannelctl lab up --name NAME --backend vxlan')
   })
 })
 

@@ -12,7 +12,7 @@
  * DROP, pod accept, masquerade).
  */
 import {expect} from 'chai'
-import {cp, readFile, rm} from 'node:fs/promises'
+import {cp, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {Trace, TraceRequest} from '../../src/core/trace/types.js'
@@ -89,6 +89,18 @@ describe('trace on a dual-stack cluster (IPv4 modelled, IPv6 answered plainly)',
     const t = await traceIn(await withN1('ip-neigh', 'ip-6-neigh.json'), {src: 'pod-1a', dst: 'pod-2a'})
     expect(t.disposition).to.equal('INSUFFICIENT_INFO')
     expect(t.failure).to.deep.include({node: 'n1', step: 'neigh'})
+  })
+
+  it('a pod that has sent nothing yet: its neighbour table holds the kernel\'s IPv6 multicast entries alone, which is no `ip -6 neigh`: no IPv4 neighbour, known, not assumed', async () => {
+    // lab (2 nodes, etcd store): trace right after lab up said ASSUMED "the neighbours of pod-1a on
+    // eth0 were not captured" for each pod, and doctor "healthy, with 2 warnings"; collect had read
+    // `ip -j neigh show nud all` there, which listed these two entries and no other
+    await cp(SNAPSHOT, dir, {recursive: true})
+    await writeFile(join(dir, 'pod-1a', 'ip-neigh.json'), '[{"dst":"ff02::2","dev":"eth0","lladdr":"33:33:00:00:00:02","state":["NOARP"]},{"dst":"ff02::16","dev":"eth0","lladdr":"33:33:00:00:00:16","state":["NOARP"]}]\n')
+    const t = await traceIn(dir, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.warnings).to.deep.equal([])
+    expect(t.hops[0].steps.find(x => x.kind === 'neigh')!.explanation).to.match(/^no neighbour entry yet; ARP resolves 10\.244\.41\.1/)
   })
 
   it('takes `ip -j -6 addr` as IPv4 addresses unknown and reads them from the kernel routes: delivered', async () => {

@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 import {traceFlow} from '../../src/core/trace/engine.js'
-import {DISPOSITIONS} from '../../src/core/trace/types.js'
+import {DISPOSITIONS, type Fix} from '../../src/core/trace/types.js'
 import {applyPatches, loadScenario, loadWorld, scenarioFiles} from '../fixtures/trace/load.js'
 
 describe('trace failures (one fixture per disposition)', () => {
@@ -92,6 +92,40 @@ describe('trace failures found on a real kernel', () => {
     expect(fix.filter(f => f.option?.recommended).map(f => f.option!.choice)).to.deep.equal([1])
     expect(fix[0].option!.why).to.include('where the network under node1 carries 1500-byte packets as it does under them')
     expect(fix[1].option!.why).to.include('only once every node\'s flannel.1 and every pod are lowered alike')
+  })
+
+  describe('two nodes whose flannel.1 disagree on the UDP port (lab break wrong-port on a 2-node lab)', () => {
+    // kernel (2-node lab, n1's flannel.1 re-created on 4789): the request's fix made n2 listen on
+    // 4789 and the reply's made n1 listen on 8472 again; the lab's paste list ran both, and the
+    // two nodes swapped ports, still apart (ping 100% lost)
+    const {world} = loadScenario('port-mismatch.json')
+    const ways = (fixes: Fix[]) => fixes.map(f => `${f.option?.choice ?? '-'} ${f.node}: ${f.command}`)
+
+    it('without the store: the request and the reply offer the same two ways, one node put onto the other\'s port', () => {
+      const there = traceFlow(world, {src: 'pod-a', dst: 'pod-b'})
+      const back = traceFlow(world, {src: 'pod-b', dst: 'pod-a'})
+      expect([there.disposition, back.disposition]).to.deep.equal(['PORT_MISMATCH', 'PORT_MISMATCH'])
+      expect(ways(back.failure!.fix)).to.deep.equal(ways(there.failure!.fix))
+      const [first, second] = [1, 2].map(choice => there.failure!.fix.filter(f => f.option?.choice === choice))
+      expect([...new Set(first.map(f => f.node))], 'way 1').to.deep.equal(['node1'])
+      expect(first.map(f => f.command)).to.include('ip link add flannel.1 address 8e:6a:3c:4f:a1:01 mtu 1450 type vxlan id 1 local 192.168.100.11 dev eth0 dstport 4789 nolearning')
+      expect([...new Set(second.map(f => f.node))], 'way 2').to.deep.equal(['node2'])
+      expect(second.map(f => f.command)).to.include('ip link add flannel.1 address d6:12:9b:77:c2:02 mtu 1450 type vxlan id 1 local 192.168.100.12 dev eth0 dstport 8472 nolearning')
+      expect(there.failure!.fix.every(f => f.option !== undefined && f.option.recommended === undefined), 'no way is recommended').to.equal(true)
+      expect(first[0].option!.why).to.equal('node1\'s flannel.1 to UDP port 4789, the one node2\'s has: nothing read says which of the two the network uses (no store with its net-conf, no third node to outvote)')
+    })
+
+    it('with the store\'s net-conf: the node off its port is put right, by the request\'s fix and the reply\'s alike', () => {
+      const there = traceFlow({...world, vxlan: {vni: 1, port: 8472}}, {src: 'pod-a', dst: 'pod-b'})
+      const back = traceFlow({...world, vxlan: {vni: 1, port: 8472}}, {src: 'pod-b', dst: 'pod-a'})
+      expect(ways(back.failure!.fix)).to.deep.equal(ways(there.failure!.fix))
+      expect(there.failure!.fix.map(f => f.node)).to.satisfy((nodes: string[]) => nodes.every(n => n === 'node2'))
+      expect(there.failure!.fix.map(f => f.command)).to.include('ip link add flannel.1 address d6:12:9b:77:c2:02 mtu 1450 type vxlan id 1 local 192.168.100.12 dev eth0 dstport 8472 nolearning')
+      expect(there.failure!.fix.some(f => f.option !== undefined)).to.equal(false)
+      // the network on 4789: node1 is the one off it
+      const on4789 = traceFlow({...world, vxlan: {vni: 1, port: 4789}}, {src: 'pod-a', dst: 'pod-b'})
+      expect([...new Set(on4789.failure!.fix.map(f => f.node))]).to.deep.equal(['node1'])
+    })
   })
 
   it('a frame longer than the receiving device\'s MTU is dropped on the way in', () => {
@@ -644,7 +678,7 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       expect(t.failure!.fix).to.deep.equal([{node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'}])
     })
 
-    it('the bridge deleted (`ip link del cni0`): the route to the pods and their gateway went with it; the fix makes it again and plugs the veths back (checked on a 3-node lab)', () => {
+    it('the bridge deleted (`ip link del cni0`): the route to the pods and their gateway went with it; the fix makes it again and plugs the veths back, by a sync (checked on a 2-node lab) or by hand (checked on a 3-node lab), as two ways', () => {
       const w = loose()
       const node1 = w.hosts.find(h => h.name === 'node1')!
       delete (node1.links!.find(l => l.name === 'veth7b21d0aa') as {master?: string}).master
@@ -652,11 +686,15 @@ describe('trace: every table at every hook (raw, mangle, nat PREROUTING)', () =>
       node1.addresses = node1.addresses!.filter(a => a.dev !== 'cni0')
       node1.routes = node1.routes!.filter(r => r.dev !== 'cni0')
       node1.neighbors = node1.neighbors!.filter(n => n.dev !== 'cni0')
+      // two ways (before: the sync was a comment on the first command): the sync, for every pod at once, or by hand
+      const byHand = {choice: 2, why: 'by hand, on any node: flannel\'s bridge with pod-a\'s gateway, and pod-a\'s veth plugged back (another pod\'s veth, likewise)'}
       const fix = [
-        {node: 'node1', command: 'ip link add cni0 type bridge   # flannel\'s bridge; or all of this at once: flannelctl sync'},
-        {node: 'node1', command: 'ip addr add 10.244.1.1/24 dev cni0'},
-        {node: 'node1', command: 'ip link set cni0 up'},
-        {node: 'node1', command: 'ip link set veth3f9a1c2e master cni0'},
+        {node: 'node1', command: 'flannelctl sync', option: {choice: 1, recommended: true,
+          why: 'where flannelctl built node1: sync makes cni0 again as it was (its address, its MTU) and plugs every pod\'s veth back into it, at once'}},
+        {node: 'node1', command: 'ip link add cni0 type bridge', option: byHand},
+        {node: 'node1', command: 'ip addr add 10.244.1.1/24 dev cni0', option: byHand},
+        {node: 'node1', command: 'ip link set cni0 up', option: byHand},
+        {node: 'node1', command: 'ip link set veth3f9a1c2e master cni0', option: byHand},
       ]
       // before: NO_ROUTE with `ip route replace 10.244.1.34 via GATEWAY dev DEVICE` (EXITS_NETWORK here: node1 has a default route)
       const to = traceFlow(w, {src: 'pod-b', dst: 'pod-a'})

@@ -1230,32 +1230,43 @@ describe('trace against the kernel: TCP and path MTU discovery, captured by coll
 })
 
 describe('trace against the kernel: a drop in a chain a controller owns says what to change instead, captured by collect', () => {
-  it('Calico (cali-tw-…): the NetworkPolicy, then the deletion labelled as a workaround Felix undoes', async () => {
+  it('Calico (cali-tw-…): the NetworkPolicy (recommended), or the deletion, a workaround Felix undoes, as two ways', async () => {
     const t = await trace('calico-policy-mark', {src: 'k1p1', dst: 'k2p1', proto: 'tcp', dport: 81})
-    expect(t.failure!.fix.map(f => f.command)).to.deep.equal([
-      'kubectl get networkpolicy -A   # Calico policy drops tcp 10.66.1.5 → 10.66.2.5:81: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod',
-      'iptables -D cali-tw-calik2pa -m comment --comment "Drop if no policies passed packet" -j DROP   # temporary workaround only: Calico\'s Felix owns cali-tw-calik2pa and puts the rule back at its next resync',
+    // before: the two as steps, the workaround said in a comment on the deletion
+    expect(t.failure!.fix.map(f => [f.option?.choice, f.option?.recommended, f.command, f.option?.why])).to.deep.equal([
+      [1, true, 'kubectl get networkpolicy -A   # Calico policy drops tcp 10.66.1.5 → 10.66.2.5:81: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod',
+        'change the policy: Felix writes this rule from the cluster\'s NetworkPolicy, so an allow there lasts'],
+      [2, undefined, 'iptables -D cali-tw-calik2pa -m comment --comment "Drop if no policies passed packet" -j DROP',
+        'delete the rule, a temporary workaround only: Calico\'s Felix owns cali-tw-calik2pa and puts the rule back at its next resync'],
     ])
     // the kubectl command is the cluster's, not k2's: said so in text and --json, and kept out of `lab exec`
     const [policy, workaround] = t.failure!.fix
     expect(policy).to.include({node: 'k2', scope: 'cluster'})
     expect(workaround.scope).to.equal(undefined)
     const text = renderTrace(t, {color: false})
-    expect(text).to.contain('  Fix (in the cluster, where kubectl works; the rule is on k2): kubectl get networkpolicy -A')
-    expect(text).to.contain('  Fix (on k2): iptables -D cali-tw-calik2pa')
+    expect(text).to.contain('      (in the cluster, where kubectl works; the rule is on k2): kubectl get networkpolicy -A')
+    expect(text).to.contain('      (on k2): iptables -D cali-tw-calik2pa')
     const lab = labFixes(t, 'demo')
     expect(lab).to.not.contain('kubectl')
     expect(lab).to.contain('flannelctl lab exec k2 -- iptables -D cali-tw-calik2pa')
+    // the deletion, the one way a lab runs, is live, not introduced as "either" with no "or"
+    expect(lab.split('\n').slice(1)).to.deep.equal([
+      'In the lab, apply it with:',
+      '  # delete the rule, a temporary workaround only: Calico\'s Felix owns cali-tw-calik2pa and puts the rule back at its next resync (of the ways printed above, the one a lab runs)',
+      '  flannelctl lab exec k2 -- iptables -D cali-tw-calik2pa -m comment --comment "Drop if no policies passed packet" -j DROP',
+    ])
   })
 
-  it('docker (DOCKER-ISOLATION-STAGE-1): an accept in DOCKER-USER, which docker leaves alone', async () => {
+  it('docker (DOCKER-ISOLATION-STAGE-1): an accept in DOCKER-USER, which docker leaves alone (recommended), or the deletion, as two ways', async () => {
     // lab-docker-isolation-drop: n1's FORWARD jumps to DOCKER-USER (RETURN) and DOCKER-ISOLATION-STAGE-1, which drops
     // `-i cni0 ! -o cni0`. kernel: ping pod-1a → pod-2a is lost; after the first printed fix it is answered
     const t = await trace('lab-docker-isolation-drop', {src: 'pod-1a', dst: 'pod-2a'})
     expect(t.disposition).to.equal('DENIED_BY_FILTER')
     expect(t.failure!.fix).to.deep.equal([
-      {node: 'n1', command: 'iptables -I DOCKER-USER -s 10.244.97.2 -d 10.244.19.2 -j ACCEPT   # DOCKER-USER is yours: FORWARD passes it first and docker leaves it alone'},
-      {node: 'n1', command: 'iptables -D DOCKER-ISOLATION-STAGE-1 -i cni0 ! -o cni0 -j DROP   # temporary workaround only: docker owns DOCKER-ISOLATION-STAGE-1 and puts the rule back when it restarts'},
+      {node: 'n1', command: 'iptables -I DOCKER-USER -s 10.244.97.2 -d 10.244.19.2 -j ACCEPT',
+        option: {choice: 1, recommended: true, why: 'an accept in DOCKER-USER, which is yours: FORWARD passes it first and docker leaves it alone'}},
+      {node: 'n1', command: 'iptables -D DOCKER-ISOLATION-STAGE-1 -i cni0 ! -o cni0 -j DROP',
+        option: {choice: 2, why: 'delete the rule, a temporary workaround only: docker owns DOCKER-ISOLATION-STAGE-1 and puts the rule back when it restarts'}},
     ])
   })
 })

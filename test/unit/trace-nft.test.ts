@@ -217,10 +217,12 @@ describe('trace through native nftables: kube-proxy\'s nftables mode', () => {
     expect(none.failure!.reason).to.contain('via filter-forward → service-endpoints-check → reject-chain: the sender gets ICMP port unreachable ("Connection refused")')
     const port = await trace('nft-kube-proxy.json', {src: 'pod-1a', dst: '10.96.0.10', proto: 'tcp', dport: 81})
     expect(port.failure!.evidence).to.equal('ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"')
-    // kube-proxy owns its table: the Service is what to change, the deletion a labelled workaround
+    // kube-proxy owns its table: the Service is what to change (recommended), or the deletion, a workaround, as two ways
     expect(port.failure!.fix).to.deep.equal([
-      {node: 'n1', command: 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)', scope: 'cluster'},
-      {node: 'n1', command: 'nft delete rule ip kube-proxy cluster-ips-check handle 29   # temporary workaround only: kube-proxy (KUBE-FIREWALL: kubelet) owns table kube-proxy and puts the rule back at its next sync'},
+      {node: 'n1', command: 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)', scope: 'cluster',
+        option: {choice: 1, recommended: true, why: 'change the Service: kube-proxy writes this rule from it, so a change there lasts'}},
+      {node: 'n1', command: 'nft delete rule ip kube-proxy cluster-ips-check handle 29',
+        option: {choice: 2, why: 'delete the rule, a temporary workaround only: kube-proxy (KUBE-FIREWALL: kubelet) owns table kube-proxy and puts the rule back at its next sync'}},
     ])
     const gone = await trace('nft-kube-proxy.json', {src: 'pod-1a', dst: '10.96.0.99', proto: 'tcp', dport: 80})
     expect(gone.failure!.reason).to.contain('drops tcp 10.244.81.2 → 10.96.0.99:80 (NEW) at `ip daddr 10.96.0.0/16 drop comment "Drop traffic to unallocated ClusterIPs"`')

@@ -7,6 +7,7 @@ import {RealRunner} from '../../adapters/runner.js'
 import {commandEcho} from '../../services/collect.js'
 import {FAULTS, breakLab, expectedSighting, repairSyncOrder} from '../../services/faults.js'
 import {renderTable} from '../../ui/table.js'
+import {wrapWords} from '../../core/words.js'
 import {userError} from '../../errors.js'
 
 export default class LabBreak extends BaseCommand {
@@ -39,7 +40,9 @@ export default class LabBreak extends BaseCommand {
     const {args, flags} = await this.parse(LabBreak)
     if (flags.list) {
       if (flags.json) return this.outJson(FAULTS.map(f => ({name: f.name, description: f.description, expectedDisposition: f.expect.disposition, warning: f.expect.warning ?? null, requires: f.requires ?? {}})))
-      this.out(renderTable(['FAULT', 'TRACE SHOWS', 'WHAT IT DOES'], FAULTS.map(f => [f.name, `${f.expect.path === 'return' ? 'reply: ' : ''}${f.expect.warning ? `${f.expect.disposition} + ${f.expect.warning}` : f.expect.disposition}`, f.description])))
+      // what each does, in lines of its own column: on one line a row ran to 240 characters, wrapped by the terminal across the others
+      this.out(renderTable(['FAULT', 'TRACE SHOWS', 'WHAT IT DOES'], FAULTS.map(f => [f.name, `${f.expect.path === 'return' ? 'reply: ' : ''}${f.expect.warning ? `${f.expect.disposition} + ${f.expect.warning}` : f.expect.disposition}`,
+        wrapWords(f.description, 60).join('\n')])))
       return
     }
     if (!args.node || !args.fault) throw userError('lab break needs a node and a fault', 'e.g. flannelctl lab break n1 missing-fdb (flannelctl lab break --list shows the faults)')

@@ -91,10 +91,21 @@ export function parseAddrs(text: string, options?: ParseOptions | string): Links
  * A table's IPv4 entries. `ip route show table all` and `ip neigh` print IPv6 entries too, which
  * never carry an IPv4 packet; a table of IPv6 entries alone (`ip -6 route`, `ip -j -6 neigh` saved
  * without their command line) says nothing of IPv4's: `ipv6Only`, and its IPv4 part is unknown.
+ * `inAnyListing`: IPv6 entries the kernel keeps for itself, which a listing of both families shows
+ * as well (a neighbour table's multicast ones): alone, they make no `-6` listing.
  */
-export function ipv4Part<T>(entries: T[], isIPv6Entry: (e: T) => boolean): {entries: T[], ipv6Only: boolean} {
+export function ipv4Part<T>(entries: T[], isIPv6Entry: (e: T) => boolean, inAnyListing: (e: T) => boolean = () => false): {entries: T[], ipv6Only: boolean} {
   const v4 = entries.filter(e => !isIPv6Entry(e))
-  return {entries: v4.length === entries.length ? entries : v4, ipv6Only: v4.length === 0 && entries.length > 0}
+  return {entries: v4.length === entries.length ? entries : v4, ipv6Only: v4.length === 0 && entries.some(e => !inAnyListing(e))}
+}
+
+/**
+ * A neighbour entry the kernel makes for an IPv6 multicast group a device joins (`ff02::2 … NOARP`):
+ * every IPv6-enabled device has some, so `ip neigh` of a pod that has sent nothing yet lists them
+ * and no IPv4 entry.
+ */
+export function isIPv6MulticastNeighbor(n: {dst: string}): boolean {
+  return /^ff[0-9a-f]{2}:/i.test(n.dst)
 }
 
 /**

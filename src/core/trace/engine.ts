@@ -882,13 +882,28 @@ class Walk {
     }
     // flannel names a VTEP after its VNI: with no majority (two nodes), a flannel.<N> without VNI N is the odd one
     const misnamed = (d: VxlanDevice | undefined) => d !== undefined && isVxlanDeviceName(d.name) && d.name !== `flannel.${d.id}`
+    // the network's own setting, when the store was read, for the device flannel names after its VNI
+    const configured = (field: 'id' | 'port'): number | undefined => {
+      const net = this.w.world.vxlan
+      return net !== undefined && t.device.name === `flannel.${net.vni}` ? (field === 'id' ? net.vni : net.port) : undefined
+    }
     const fixes = (field: 'id' | 'port'): Fix[] => {
-      const norm = usual(d => d[field])
-      const senderOdd = norm !== undefined
-        ? t.device[field] !== norm && theirs !== undefined && theirs[field] === norm
-        : field === 'id' && misnamed(t.device) && !misnamed(theirs) && theirs !== undefined
-      if (senderOdd) return this.recreateVxlan(t.sender, t.device, {...t.device, [field]: norm ?? theirs![field]})
-      return this.recreateVxlan(view, theirs, {id: t.vni, port: t.port, name: theirs?.name ?? t.device.name, local: theirs?.local ?? outer.dst})
+      const norm = usual(d => d[field]) ?? configured(field)
+      const senderFix = (value: number) => this.recreateVxlan(t.sender, t.device, {...t.device, [field]: value})
+      const receiverFix = () => this.recreateVxlan(view, theirs, {id: t.vni, port: t.port, name: theirs?.name ?? t.device.name, local: theirs?.local ?? outer.dst})
+      if (theirs === undefined) return receiverFix()
+      if (norm !== undefined) return t.device[field] !== norm && theirs[field] === norm ? senderFix(norm) : receiverFix()
+      if (field === 'id' && misnamed(t.device) !== misnamed(theirs)) return misnamed(t.device) ? senderFix(theirs.id) : receiverFix()
+      // Nothing tells which of the two is the network's: either may be put right, as two ways. Both
+      // directions of a pair offer the same two, in the same order (by node), so the request's and
+      // the reply's fixes, listed together, are one choice.
+      const what = field === 'id' ? 'VNI' : 'UDP port'
+      const ways = [
+        {view: t.sender, value: theirs[field], other: view.name, fix: () => senderFix(theirs[field])},
+        {view, value: t.device[field], other: t.sender.name, fix: receiverFix},
+      ].sort((a, b) => a.view.name.localeCompare(b.view.name))
+      return ways.flatMap((w, i) => w.fix().map(f => ({...f, option: {choice: i + 1,
+        why: `${w.view.name}'s ${t.device.name} to ${what} ${w.value}, the one ${w.other}'s has: nothing read says which of the two the network uses (no store with its net-conf, no third node to outvote)`}})))
     }
     if (samePort !== undefined) {
       return this.fail(hop, 'VNI_MISMATCH', 'decap', vxlanEvidence(samePort),

@@ -138,7 +138,8 @@ export function recreatePodFix(node: string, pod: string): Fix {
 /**
  * A pod of `node` whose veth is plugged into no bridge while no bridge of `node` holds its gateway:
  * the bridge was deleted (`ip link del cni0`), and with it the pods' gateway address and their
- * connected route. The fix makes it again (flannel's cni0) and plugs the veth back in.
+ * connected route. The fix makes it again (flannel's cni0) and plugs the veth back in: a sync
+ * does it for every pod at once, or the commands by hand, as two ways.
  */
 export function unpluggedPod(w: WorldIndex, node: HostView, pod: PodRef): {why: string, fix: Fix[]} | undefined {
   const hostEnd = w.podHostEnd(node, pod)
@@ -151,10 +152,14 @@ export function unpluggedPod(w: WorldIndex, node: HostView, pod: PodRef): {why: 
   return {
     why: `${pod.name}'s veth ${hostEnd.name} on ${node.name} is plugged into no bridge, and no device of ${node.name} holds ${pod.name}'s gateway ${gateway}: its bridge was deleted, with the gateway address and the route to the pods`,
     fix: [
-      {node: node.name, command: `ip link add ${bridge} type bridge   # flannel's bridge; or all of this at once: flannelctl sync`},
-      {node: node.name, command: `ip addr add ${gateway}/${own.prefixlen} dev ${bridge}`},
-      {node: node.name, command: `ip link set ${bridge} up`},
-      {node: node.name, command: `ip link set ${hostEnd.name} master ${bridge}`},
+      {node: node.name, command: 'flannelctl sync', option: {choice: 1, recommended: true,
+        why: `where flannelctl built ${node.name}: sync makes ${bridge} again as it was (its address, its MTU) and plugs every pod's veth back into it, at once`}},
+      ...[
+        `ip link add ${bridge} type bridge`,
+        `ip addr add ${gateway}/${own.prefixlen} dev ${bridge}`,
+        `ip link set ${bridge} up`,
+        `ip link set ${hostEnd.name} master ${bridge}`,
+      ].map(command => ({node: node.name, command, option: {choice: 2, why: `by hand, on any node: flannel's bridge with ${pod.name}'s gateway, and ${pod.name}'s veth plugged back (another pod's veth, likewise)`}})),
     ],
   }
 }
@@ -208,24 +213,31 @@ const ofConnection = (p: FilteredPacket) => p.state === 'ESTABLISHED' || p.state
 /**
  * Chains (and nftables tables) a controller writes and puts back as it wrote them: a rule deleted
  * by hand comes back (at Felix's and kube-proxy's periodic resync, when docker restarts).
- * The fix says what to change instead; the deletion stays, labelled a temporary workaround.
+ * The fix offers two ways: what to change instead (`lasting`, recommended), or the deletion, a
+ * temporary workaround.
  */
-const CONTROLLERS: {chain: RegExp, nftTable?: string, owner: string, back: string, instead: (p: FilteredPacket) => string, cluster?: true}[] = [
+const CONTROLLERS: {chain: RegExp, nftTable?: string, owner: string, back: string, lasting: string, instead: (p: FilteredPacket) => string, cluster?: true}[] = [
   {chain: /^cali-/, nftTable: 'calico', owner: "Calico's Felix", back: 'at its next resync',
+    lasting: 'change the policy: Felix writes this rule from the cluster\'s NetworkPolicy, so an allow there lasts',
     instead: p => `kubectl get networkpolicy -A   # Calico policy drops ${flowText(p)}: allow it in the NetworkPolicy (or Calico GlobalNetworkPolicy) that selects the pod`, cluster: true},
   {chain: /^KUBE-/, nftTable: 'kube-proxy', owner: 'kube-proxy (KUBE-FIREWALL: kubelet)', back: 'at its next sync',
+    lasting: 'change the Service: kube-proxy writes this rule from it, so a change there lasts',
     instead: () => 'kubectl get services,endpointslices -A   # kube-proxy writes this rule from a Service: change the Service (its endpoints, externalTrafficPolicy, loadBalancerSourceRanges)', cluster: true},
   {chain: /^DOCKER(?!-USER$)/, owner: 'docker', back: 'when it restarts',
-    instead: p => `iptables -I DOCKER-USER ${ofConnection(p) ? '-m conntrack --ctstate RELATED,ESTABLISHED' : `-s ${p.src} -d ${p.dst}`} -j ACCEPT   # DOCKER-USER is yours: FORWARD passes it first and docker leaves it alone`},
+    lasting: 'an accept in DOCKER-USER, which is yours: FORWARD passes it first and docker leaves it alone',
+    instead: p => `iptables -I DOCKER-USER ${ofConnection(p) ? '-m conntrack --ctstate RELATED,ESTABLISHED' : `-s ${p.src} -d ${p.dst}`} -j ACCEPT`},
 ]
 
 const flowText = (p: FilteredPacket) => `${p.proto} ${p.src} → ${p.dst}${p.dport !== undefined ? `:${p.dport}` : ''}`
 
-/** The deletion of a controller's rule as a labelled workaround, after what to change instead; undefined for a rule no controller owns. */
+/** What to change instead of a controller's rule, or its deletion as a temporary workaround, as two ways; undefined for a rule no controller owns. */
 function controlledFixes(node: string, chain: string, nftTable: string | undefined, remove: string, p: FilteredPacket): Fix[] | undefined {
   const c = CONTROLLERS.find(x => nftTable !== undefined ? x.nftTable === nftTable : x.chain.test(chain))
   if (c === undefined) return undefined
-  return [{node, command: c.instead(p), ...(c.cluster ? {scope: 'cluster' as const} : {})}, {node, command: `${remove}   # temporary workaround only: ${c.owner} owns ${nftTable !== undefined ? `table ${nftTable}` : chain} and puts the rule back ${c.back}`}]
+  return [
+    {node, command: c.instead(p), ...(c.cluster ? {scope: 'cluster' as const} : {}), option: {choice: 1, recommended: true, why: c.lasting}},
+    {node, command: remove, option: {choice: 2, why: `delete the rule, a temporary workaround only: ${c.owner} owns ${nftTable !== undefined ? `table ${nftTable}` : chain} and puts the rule back ${c.back}`}},
+  ]
 }
 
 export function filterFixes(view: HostView, table: string, chain: string, rule: IptablesRule | undefined,

@@ -258,6 +258,11 @@ export interface World {
    * it is stale (its lease moved, or announces another MAC). Absent: the tables alone tell.
    */
   leases?: {subnet: string; publicIP: string; vtepMac?: string}[]
+  /**
+   * The net-conf's vxlan VNI and port, when the store was read: of two nodes whose devices disagree
+   * on one, without other nodes to outvote, the one off the network's setting is put right.
+   */
+  vxlan?: {vni: number; port: number}
 }
 
 export interface TraceRequest {
