@@ -7,8 +7,9 @@ import {labNameArg} from '../services/lab.js'
 import {renderTrace} from '../ui/trace-render.js'
 import {renderTraceDiagram} from '../ui/trace-diagram.js'
 import {fixParts, wayLabel, type Fix, type FixStep, type Trace as TraceData} from '../core/trace/types.js'
-import {ExitCode, userError} from '../errors.js'
+import {userError} from '../errors.js'
 import {debug} from '../debug.js'
+import {traceExitCode} from '../core/trace/engine.js'
 
 const FORMATS = ['text', 'json', 'mermaid', 'dot'] as const
 type Format = typeof FORMATS[number]
@@ -21,7 +22,7 @@ SRC and DST are pod names, pod IPs or node names; DST may also be any IPv4 addre
 
 --format mermaid or dot draws the path as a diagram: hosts, devices, encap/decap, the failing step in red (render dot with \`dot -Tpng\`). See docs/trace.md for every disposition.
 
-Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the known ones) or a host that cannot be read.`
+Exit codes: 0 delivered (and, for icmp and tcp, its reply too), 1 not delivered or its reply lost on the way back (the Return path line says where; a udp datagram is judged by itself), 2 bad input (an unknown name lists the known ones) or a host that cannot be read.`
 
   static override examples = [
     {description: 'Follow one packet between two pods of the lab (`flannelctl lab up` makes pods pod-1a, pod-1b, pod-2a, …)', command: '<%= config.bin %> trace pod-1a pod-2b --lab demo'},
@@ -71,7 +72,7 @@ Exit codes: 0 delivered, 1 not delivered, 2 bad input (an unknown name lists the
       this.out(renderTrace(trace, {color: useColor()}))
       if (flags.lab) this.out(labFixes(trace, flags.lab))
     }
-    process.exitCode = trace.disposition === 'DELIVERED' ? ExitCode.ok : ExitCode.notDelivered
+    process.exitCode = traceExitCode(trace)
   }
 }
 

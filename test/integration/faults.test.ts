@@ -100,7 +100,8 @@ function faultCase(getState: () => LabState, f: Fault, node = 'n1'): void {
 
       const r = await cli(['trace', src.name, dst.name, '--lab', name, '--json', ...(f.expect.size ? ['--size', String(f.expect.size)] : [])])
       const t = JSON.parse(r.stdout) as Trace
-      expect(r.exitCode, r.stderr).to.equal(t.disposition === 'DELIVERED' ? 0 : 1)
+      // the exit code says what ping says: 1 where the ping failed, its request or its reply lost
+      expect(r.exitCode, `${r.stderr} (${t.disposition}, back ${t.returnPath.disposition})`).to.equal(natted ? 0 : 1)
 
       const doc = await cli(['doctor', '--lab', name, '--json'])
       expect(doc.exitCode, `doctor should report the ${f.name} fault`).to.equal(1)

@@ -3030,9 +3030,17 @@ function selfDelivery(walk: Walk, e: ResolvedEndpoint, meant?: ResolvedEndpoint)
   return {end: true, disposition: 'DELIVERED'}
 }
 
-/** The exit code the trace command reports for a trace. */
+/**
+ * The exit code the trace command reports for a trace: 0 only when the exchange works. A ping and a
+ * TCP connection need their reply, so a reply known to be lost on its way back fails them as a lost
+ * request does (the return path that left the tables read is unknown, not lost); a UDP datagram
+ * needs no answer, so its exit code is the request's alone.
+ */
 export function traceExitCode(t: Trace): number {
-  return t.disposition === 'DELIVERED' ? ExitCode.ok : ExitCode.notDelivered
+  if (t.disposition !== 'DELIVERED') return ExitCode.notDelivered
+  const back = t.returnPath.disposition
+  const replyLost = back !== 'DELIVERED' && back !== 'INSUFFICIENT_INFO'
+  return replyLost && t.flow.proto !== 'udp' ? ExitCode.notDelivered : ExitCode.ok
 }
 
 
