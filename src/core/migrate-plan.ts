@@ -447,7 +447,7 @@ export function describeSteps(record: MigrationRecord, ctx: PlanContext): StepVi
         // A finished step is described by what it found; a coming one by what is there now.
         const found = base.done ? node!.rpFilter ?? ctx.rpFilterNow[node!.publicIP] : ctx.rpFilterNow[node!.publicIP] ?? node!.rpFilter
         const writes = loosenWrites(found ?? {})
-        return {...base, title: `rp_filter → ${RP_LOOSE} (loose) on ${writes.map(w => w.dev).join(', ') || 'nothing (none is strict)'}; remember the old values`,
+        return {...base, title: writes.length > 0 ? `rp_filter → ${RP_LOOSE} (loose) on ${writes.map(w => w.dev).join(', ')}; remember the old values` : 'rp_filter: none is strict, nothing to loosen; remember the values',
           commands: writes.map(w => `sysctl -w ${rpFilterKey(w.dev)}=${w.value}`),
           why: 'while nodes differ a reply may arrive on the underlay for a prefix routed via the VTEP (or the reverse); strict rp_filter drops it, loose only asks that the source be routable'}
       }

@@ -270,7 +270,7 @@ describe('migrate plan: how the steps read', () => {
   it('a new VNI: no strict rp_filter reads as none (0 is off, not loose), and the last steps name the VNIs', () => {
     const r = beginMigration({id: 'a', now: NOW, from: vxlan, to: vxlan2, nodes: nodes(2)})
     const views = describeSteps(r, {rpFilterNow: {'192.168.100.11': {all: '0', default: '0', eth0: '0'}}, vtepMACs: {}, onLink: {}})
-    expect(views[0].title).to.equal('rp_filter → 2 (loose) on nothing (none is strict); remember the old values')
+    expect(views[0].title).to.equal('rp_filter: none is strict, nothing to loosen; remember the values')
     expect(views.find(v => v.kind === 'restore-rp-filter')!.why).to.match(/^every node is on VNI 2 alone again/)
     expect(views.find(v => v.kind === 'finish')!.why).to.equal('`migrate --rollback` can still return to vxlan VNI 1 the same way')
     // what the network already uses, when migrate has nothing to do: the VNI asked for is named
