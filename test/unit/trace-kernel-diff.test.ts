@@ -1346,3 +1346,19 @@ describe('trace against the kernel: a masquerade that picks the source port from
     expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
   })
 })
+
+describe('trace against the kernel: a host\'s packet to its own address goes round by lo', () => {
+  // r2: `table inet fz2 { chain input { type filter hook input priority 0; policy drop; iifname "m0" accept; } }`.
+  // kernel: a's ping to 10.91.2.2 passes; r2's pings to 10.91.3.1 and to 10.91.2.2 are lost (INPUT sees them in by lo);
+  // the printed fixes (the flow's accept and the established one) make r2's ping to 10.91.3.1 pass
+  it('meets INPUT in by lo, to another address of the host and to the one it sends from', async () => {
+    const t = await trace('router-chain-self-input-drop', {src: 'r2', dst: '10.91.3.1'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure).to.include({node: 'r2', step: 'filter', evidence: 'table inet fz2 chain input { type filter hook input priority 0; policy drop; }'})
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['nft insert rule inet fz2 input ip saddr 10.91.3.1 ip daddr 10.91.3.1 ip protocol icmp accept', 'nft insert rule inet fz2 input ct state established,related accept'])
+    const itself = await trace('router-chain-self-input-drop', {src: 'r2', dst: 'r2'})
+    expect(itself.disposition).to.equal('DENIED_BY_FILTER')
+    expect(itself.failure!.reason).to.contain('by the chain policy drop')
+    expect((await trace('router-chain-self-input-drop', {src: 'a', dst: '10.91.2.2'})).disposition).to.equal('DELIVERED')
+  })
+})

@@ -756,7 +756,11 @@ class Walk {
   // ---- the packet is for this host
 
   private arriveLocal(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
-    if (!origin) {
+    if (origin) {
+      const looped = this.loopback(hop, view, packet)
+      if ('end' in looped) return looped
+      packet = looped
+    } else {
       const denied = this.filter(hop, view, 'INPUT', packet, inDev, undefined)
       if ('end' in denied) {
         if (denied.reject && packet.tunnel === undefined) this.rejectedProbe(view, inDev, packet, denied.reject, true)
@@ -780,6 +784,24 @@ class Walk {
     this.step(hop, 'deliver', 'delivered', owned?.raw ?? `(${packet.dst} is local to ${view.name})`,
       `${packet.dst} is an address of ${view.name}: delivered${service}${this.direction === 'forward' ? listenerNote(view.name, packet) : ''}`)
     return {end: true, disposition: 'DELIVERED'}
+  }
+
+  /**
+   * A packet a host sends to one of its own addresses leaves by `lo` and comes back in by it
+   * (checked: `iptables -P INPUT DROP`, or a native input chain with policy drop, stops a node's
+   * ping to its own address), so it meets OUTPUT and POSTROUTING out of lo, then PREROUTING and
+   * INPUT in by lo, its mark kept; nat PREROUTING does not see it again (its connection's
+   * destination was settled in OUTPUT).
+   */
+  loopback(hop: Hop, view: HostView, packet: Packet): Packet | End {
+    let looped = packet
+    const hooks = [['OUTPUT', undefined, 'lo'], ['POSTROUTING', undefined, 'lo'], ['PREROUTING', 'lo', undefined], ['INPUT', 'lo', undefined]] as const
+    for (const [hook, inDev, outDev] of hooks) {
+      const passed = this.filter(hop, view, hook, looped, inDev, outDev)
+      if ('end' in passed) return passed
+      looped = withMark(looped, passed)
+    }
+    return this.conntrackUndo(hop, view, looped, 'dst')
   }
 
   /**
@@ -2794,7 +2816,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
-    ? selfDelivery(fwd, src, dst)
+    ? selfDelivery(fwd, src, request, dst)
     : fwd.run(startOf(w, fwd, src, request))
 
   if (request.unboundSrc) {
@@ -2841,7 +2863,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     back.mssRewrites = fwd.mssRewrites
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
-    const backEnd = toItself ? selfDelivery(back, src) : back.run(startOf(w, back, replier, reply))
+    const backEnd = toItself ? selfDelivery(back, src, reply) : back.run(startOf(w, back, replier, reply))
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {
@@ -2957,11 +2979,17 @@ function peerName(view: HostView, dev: string): string {
   return name !== undefined ? `, ${name},` : ''
 }
 
-function selfDelivery(walk: Walk, e: ResolvedEndpoint, meant?: ResolvedEndpoint): End {
+function selfDelivery(walk: Walk, e: ResolvedEndpoint, packet: Packet, meant?: ResolvedEndpoint): End {
   const node = e.podView?.name ?? e.nodeView?.name ?? e.node ?? e.name
+  const hop: Hop = {node, in: 'local', out: 'local', steps: []}
+  walk.hops.push(hop)
+  // the packet goes round by lo as to any other address of the host: its tables, where read, see it
+  const view = e.podView ?? (e.kind === 'node' ? e.nodeView : undefined)
+  const looped = view !== undefined ? walk.loopback(hop, view, packet) : packet
+  if ('end' in looped) return looped
   // two docker hosts' containers share addresses: the one named as the destination is not reached by it
   const elsewhere = meant !== undefined && meant.name !== e.name ? `: it stays in ${e.name}, and ${meant.name} on ${meant.node ?? meant.name}, which has the same address, is not reached by it` : ''
-  walk.hops.push({node, in: 'local', out: 'local', steps: [{kind: 'deliver', verdict: 'delivered', evidence: `(${e.ip} is the source itself)`, explanation: `source and destination are the same address${elsewhere}`}]})
+  hop.steps.push({kind: 'deliver', verdict: 'delivered', evidence: `(${e.ip} is the source itself)`, explanation: `source and destination are the same address${elsewhere}`})
   return {end: true, disposition: 'DELIVERED'}
 }
 
