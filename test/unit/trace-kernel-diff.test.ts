@@ -1362,3 +1362,17 @@ describe('trace against the kernel: a host\'s packet to its own address goes rou
     expect((await trace('router-chain-self-input-drop', {src: 'a', dst: '10.91.2.2'})).disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: ARP is answered only for a sender that passes rp_filter', () => {
+  // r2: rp_filter=1 on m0 and `10.91.2.1 via 10.91.4.1 dev n0`; r1 has no neighbour entry for 10.91.2.2.
+  // kernel: a's ping to b is lost, r1's entry for 10.91.2.2 stays INCOMPLETE (r2's arp_process validates the
+  // request's sender 10.91.2.1 as a packet's source); with the printed fix (rp_filter=2 on m0) the ping passes
+  it('ends at the router whose ARP goes unanswered, naming the answering host\'s rp_filter', async () => {
+    const t = await trace('router-chain-arp-rpfilter', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'r1', step: 'neigh'})
+    expect(t.failure!.reason).to.contain('r2 checks the request\'s sender 10.91.2.1').and.contain('leaves by n0')
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'sysctl -w net.ipv4.conf.m0.rp_filter=2'}])
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.1.1 !H'])
+  })
+})

@@ -166,6 +166,18 @@ function packetOf(p: Packet): Packet {
 }
 
 /** `packet` with the mark (and its doubt) a walk through a hook's chains left: the same object where neither changed. */
+/** rp_filter's mode on `inDev` (the larger of `all` and the device's; 0 where not read), the sysctl that says so, and the commands that make it loose */
+function rpFilterOf(view: HostView, inDev: string): {mode: number, evidence: string, loosen: Fix[]} {
+  const all = view.sysctlNumber('net.ipv4.conf.all.rp_filter') ?? 0
+  const dev = view.confValue(inDev, 'rp_filter') ?? 0
+  const mode = Math.max(all, dev)
+  const key = dev >= all ? (view.devConf(inDev, 'rp_filter') !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
+  const loosen: Fix[] = []
+  if (all === 1) loosen.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
+  if (dev === 1) loosen.push({node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.rp_filter`, 2)})
+  return {mode, evidence: `${key} = ${mode}`, loosen}
+}
+
 function withMark(packet: Packet, passed: {mark?: number, markDoubt?: string}): Packet {
   return passed.mark === packet.mark && passed.markDoubt === packet.markDoubt ? packet : {...packet, mark: passed.mark, markDoubt: passed.markDoubt}
 }
@@ -676,12 +688,8 @@ class Walk {
       const missing = [...(allRead === undefined ? ['net.ipv4.conf.all.rp_filter'] : []), ...(devRead === undefined ? [`net.ipv4.conf.${inDev}.rp_filter`] : [])]
       this.assume(view, `${missing.join(' and ')} not captured on ${view.name}: assumed ${missing.length > 1 ? 'they are' : 'it is'} 0 (distributions often set 1 or 2)`)
     }
-    const all = allRead ?? 0
-    const dev = devRead ?? 0
-    const mode = Math.max(all, dev)
+    const {mode, evidence, loosen: fix} = rpFilterOf(view, inDev)
     if (mode === 0) return undefined
-    const key = dev >= all ? (view.devConf(inDev, 'rp_filter') !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
-    const evidence = `${key} = ${mode}`
     const table = view.routes
     if (table === undefined) {
       // the check is a route lookup back to the source: with no routes read its answer is unknown, not a pass
@@ -703,9 +711,6 @@ class Walk {
     }
     const back = reverse.route
     const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(table, back) : undefined
-    const fix: Fix[] = []
-    if (all === 1) fix.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
-    if (dev === 1) fix.push({node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.rp_filter`, 2)})
     if (backDev === undefined && view.snap.routesFilter !== undefined) {
       this.assume(view, `the routes of ${view.name} were pasted with \`${view.snap.routesFilter}\`: assumed rp_filter finds a route back to ${packet.src}`)
       return undefined
@@ -1895,6 +1900,8 @@ class Walk {
         `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no ${noPod ? 'pod' : 'host in the snapshot'} owns it or answers for it${this.arpUnanswered(hop, view, packet)}`,
         noPod ? [] : [{node: view.name, command: `ip neigh del ${nexthop} dev ${dev}`}, ...routeFixes(this.w, view, packet.dst)])
     }
+    const filtered = answer !== undefined ? this.arpSenderFiltered(hop, view, dev, nexthop, packet, answer, entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`) : undefined
+    if (filtered) return filtered
     if (entry !== undefined) {
       // A FAILED or INCOMPLETE entry is asked again for the next packet; someone on the link answers now.
       const via = answer!.kind === 'bridged' ? answer!.to : answer!
@@ -1942,6 +1949,33 @@ class Walk {
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
       `${unseen ? 'neighbours not captured' : 'no neighbour entry yet'}; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
+  }
+
+  /**
+   * arp_process answers a request only once ip_route_input finds the target local (or, by proxy,
+   * routed elsewhere) for a packet from the request's sender address, and that lookup validates
+   * the sender as rp_filter does: strict rp_filter on the answering device, whose route back to the
+   * sender leaves by another one, leaves ARP unanswered (checked: r2 with rp_filter=1 on m0 and a
+   * route to r1's 10.91.2.1 by n0 never answers r1's ARP for 10.91.2.2; r1's entry stays INCOMPLETE).
+   * The sender address is the packet's source where that is the sender's own (arp_announce 0),
+   * else its address on that link. Undecided (not read) is taken as answered, as before.
+   */
+  private arpSenderFiltered(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, answer: Answer, evidence: string): End | undefined {
+    const via = answer.kind === 'bridged' ? answer.to : answer
+    if (via.kind !== 'host' || !via.view.hasSysctls || via.view.routes === undefined) return undefined
+    const announce = view.confValue(dev, 'arp_announce') ?? view.sysctlNumber('net.ipv4.conf.all.arp_announce') ?? 0
+    const sender = announce === 0 && view.isLocal(packet.src) ? packet.src : view.addressCovering(dev, nexthop)?.local
+    const {mode, evidence: rp, loosen} = rpFilterOf(via.view, via.inDev)
+    if (sender === undefined || mode === 0) return undefined
+    const reverse = via.view.routeFor({dst: sender, src: nexthop, iif: 'lo'})
+    if (reverse.missingTable !== undefined) return undefined
+    const back = reverse.route
+    const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(via.view.routes, back) : undefined
+    if (backDev === via.inDev || (mode === 2 && backDev !== undefined)) return undefined
+    const how = backDev === undefined ? `it has no route back to ${sender}${back !== undefined ? ` (${back.raw})` : ''}` : `its route back to ${sender} (${back!.raw}) leaves by ${backDev}`
+    return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', evidence,
+      `ARP for ${nexthop} on ${dev} gets no answer: ${via.view.name} checks the request's sender ${sender} as it checks a packet's source, and with ${rp} on ${via.inDev} ${how}, so it ignores the request${this.arpUnanswered(hop, view, packet)}`,
+      backDev === undefined ? [...this.routeFixesOrRouter(via.view, sender), ...loosen] : loosen)
   }
 
   /**
