@@ -1376,3 +1376,22 @@ describe('trace against the kernel: ARP is answered only for a sender that passe
     expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.1.1 !H'])
   })
 })
+
+describe('trace against the kernel: a REDIRECT in nat OUTPUT', () => {
+  // r1 nat: `-A OUTPUT -p icmp -j REDIRECT`, `-A OUTPUT -p tcp -j REDIRECT`, `-A POSTROUTING -o lo -p tcp -j SNAT --to-source 10.91.1.5`.
+  // kernel: r1's ping to 10.91.3.2 is answered by r1 itself (from 127.0.0.1, mapped back); its TCP connect to
+  // 10.91.3.2:80 gets no answer while the SNAT is there, and r1's own listener's once it is gone
+  it('the host itself answers from 127.0.0.1: the reply starts there, not at an address no host owns', async () => {
+    const t = await trace('router-chain-output-redirect', {src: 'r1', dst: '10.91.3.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'nat')!.explanation).to.equal('OUTPUT REDIRECT: destination 10.91.3.2 becomes 127.0.0.1')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['r1'])
+    expect(t.warnings).to.deep.equal([])
+  })
+
+  it('a source NAT of the looped packet is said, not modelled', async () => {
+    const t = await trace('router-chain-output-redirect', {src: 'r1', dst: '10.91.3.2', proto: 'tcp', dport: 80})
+    expect(t.warnings.map(w => w.message)).to.include('`-A POSTROUTING -o lo -p tcp -j SNAT --to-source 10.91.1.5` in nat POSTROUTING rewrites the source of the packet r1 sends itself (by lo) to 10.91.1.5: the trace keeps 10.91.2.1 and takes the reply as getting back (`conntrack -L -d 127.0.0.1` on r1 shows the connection)')
+  })
+})

@@ -805,8 +805,22 @@ class Walk {
       const passed = this.filter(hop, view, hook, looped, inDev, outDev)
       if ('end' in passed) return passed
       looped = withMark(looped, passed)
+      if (hook === 'POSTROUTING') this.loopbackSourceNat(view, looped)
     }
     return this.conntrackUndo(hop, view, looped, 'dst')
+  }
+
+  /**
+   * nat POSTROUTING sees the looped packet too (a rule without `-o` rewrites its source), and the
+   * way back from an address not the host's own starts with a route lookup from 127.0.0.1 or
+   * wherever the socket is bound (checked: SNAT to 10.91.1.5 of a router's ping REDIRECTed to
+   * 127.0.0.1 gets no reply), which the trace does not follow: said, not modelled.
+   */
+  private loopbackSourceNat(view: HostView, packet: Packet): void {
+    if (packet.state !== 'NEW' || packet.untrackedAt === view.name || !natAt(view, 'POSTROUTING', arrivedBy(undefined))) return
+    const outcome = postrouting(view, this.facts(view, packet, undefined, 'lo'), packet.dst)
+    if (outcome === undefined || outcome.newSrc === undefined || outcome.newSrc === packet.src) return
+    this.assume(view, `\`${outcome.decision.evidence}\` in nat POSTROUTING rewrites the source of the packet ${view.name} sends itself (by lo) to ${outcome.newSrc}: the trace keeps ${packet.src} and takes the reply as getting back (\`conntrack -L -d ${packet.dst}\` on ${view.name} shows the connection)`)
   }
 
   /**
@@ -2877,7 +2891,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   // A DNAT on the way sent the request elsewhere: the reply starts where it went.
   const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
   const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
-  const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
+  // a REDIRECT in nat OUTPUT sends the host's own packet to 127.0.0.1: the host itself answers from it
+  const home = deliveredOn !== undefined && seen.dst.startsWith('127.') ? w.view(deliveredOn) : undefined
+  const replier = home !== undefined && w.isNode(home)
+    ? {kind: 'node' as const, name: home.name, ip: seen.dst, nodeView: home}
+    : replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
   if (peer === undefined && sizedTcp && replier !== dst) {
     const mss = peerMssOf(replier, seen.src)
     if (mss?.mtu !== announced?.mtu) return traceWorld(world, req, mendLoops, random, {mss, rewrites})
