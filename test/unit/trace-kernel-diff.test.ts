@@ -1395,3 +1395,17 @@ describe('trace against the kernel: a REDIRECT in nat OUTPUT', () => {
     expect(t.warnings.map(w => w.message)).to.include('`-A POSTROUTING -o lo -p tcp -j SNAT --to-source 10.91.1.5` in nat POSTROUTING rewrites the source of the packet r1 sends itself (by lo) to 10.91.1.5: the trace keeps 10.91.2.1 and takes the reply as getting back (`conntrack -L -d 127.0.0.1` on r1 shows the connection)')
   })
 })
+
+describe('trace against the kernel: a host\'s own address is its source to itself', () => {
+  // r2: `ip rule add not to 10.91.2.0/25 pref 27484 lookup 100`, `ip route add prohibit default table 100`, nat `-A POSTROUTING -m addrtype ! --src-type UNICAST -j SNAT --to-source 10.91.3.1`.
+  // kernel: `ip route get 10.91.3.1` says `local 10.91.3.1 dev lo table local src 10.91.3.1`; r2's TCP connect to
+  // 10.91.3.1:8080 reaches its listener from 10.91.3.1, and the SNAT (to the address it has) counts the packet
+  it('takes the source from the local table, which comes before the rule that prohibits the rest', async () => {
+    const t = await trace('router-chain-own-address-source', {src: 'r2', dst: '10.91.3.1', proto: 'tcp', dport: 8080})
+    expect(t.src.ip).to.equal('10.91.3.1')
+    expect(t.disposition).to.equal('DELIVERED')
+    const nat = t.hops[0].steps.find(s => s.kind === 'nat')!
+    expect(nat).to.include({verdict: 'unchanged', evidence: '-A POSTROUTING -m addrtype ! --src-type UNICAST -j SNAT --to-source 10.91.3.1'})
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+})

@@ -805,7 +805,7 @@ class Walk {
       const passed = this.filter(hop, view, hook, looped, inDev, outDev)
       if ('end' in passed) return passed
       looped = withMark(looped, passed)
-      if (hook === 'POSTROUTING') this.loopbackSourceNat(view, looped)
+      if (hook === 'POSTROUTING') this.loopbackSourceNat(hop, view, looped)
     }
     return this.conntrackUndo(hop, view, looped, 'dst')
   }
@@ -816,10 +816,15 @@ class Walk {
    * wherever the socket is bound (checked: SNAT to 10.91.1.5 of a router's ping REDIRECTed to
    * 127.0.0.1 gets no reply), which the trace does not follow: said, not modelled.
    */
-  private loopbackSourceNat(view: HostView, packet: Packet): void {
+  private loopbackSourceNat(hop: Hop, view: HostView, packet: Packet): void {
     if (packet.state !== 'NEW' || packet.untrackedAt === view.name || !natAt(view, 'POSTROUTING', arrivedBy(undefined))) return
     const outcome = postrouting(view, this.facts(view, packet, undefined, 'lo'), packet.dst)
-    if (outcome === undefined || outcome.newSrc === undefined || outcome.newSrc === packet.src) return
+    if (outcome === undefined || outcome.newSrc === undefined) return
+    for (const a of outcome.decision.assumptions) this.assume(view, a)
+    if (outcome.newSrc === packet.src) {
+      this.step(hop, 'nat', 'unchanged', outcome.decision.evidence, `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}: source ${packet.src} stays (the address it has already)`)
+      return
+    }
     this.assume(view, `\`${outcome.decision.evidence}\` in nat POSTROUTING rewrites the source of the packet ${view.name} sends itself (by lo) to ${outcome.newSrc}: the trace keeps ${packet.src} and takes the reply as getting back (\`conntrack -L -d ${packet.dst}\` on ${view.name} shows the connection)`)
   }
 
