@@ -165,7 +165,6 @@ function packetOf(p: Packet): Packet {
   }
 }
 
-/** `packet` with the mark (and its doubt) a walk through a hook's chains left: the same object where neither changed. */
 /** rp_filter's mode on `inDev` (the larger of `all` and the device's; 0 where not read), the sysctl that says so, and the commands that make it loose */
 function rpFilterOf(view: HostView, inDev: string): {mode: number, evidence: string, loosen: Fix[]} {
   const all = view.sysctlNumber('net.ipv4.conf.all.rp_filter') ?? 0
@@ -178,6 +177,7 @@ function rpFilterOf(view: HostView, inDev: string): {mode: number, evidence: str
   return {mode, evidence: `${key} = ${mode}`, loosen}
 }
 
+/** `packet` with the mark (and its doubt) a walk through a hook's chains left: the same object where neither changed. */
 function withMark(packet: Packet, passed: {mark?: number, markDoubt?: string}): Packet {
   return passed.mark === packet.mark && passed.markDoubt === packet.markDoubt ? packet : {...packet, mark: passed.mark, markDoubt: passed.markDoubt}
 }
