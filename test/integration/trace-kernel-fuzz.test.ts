@@ -569,8 +569,14 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
     const tracedNat = [...t.hops, ...t.returnPath.hops].flatMap(h => h.steps.filter(natStep).map(s => nativeRule(h.node, s.evidence) ?? `${h.node} nat ${s.evidence}`))
     // a DNAT to the address and port the packet already has changes nothing, nor one to a port range that
     // holds its port (the kernel keeps a port inside the range): trace shows no step for it
+    // (a REDIRECT goes to the receiving device's address: the same where the packet was sent there)
     const identity = (key: string) => {
-      const m = / --to-destination ([\d.]+)(?:-([\d.]+))?(?::(\d+)(?:-(\d+))?)?$/.exec(key)
+      const redirect = / nat -A PREROUTING .*-j REDIRECT(?: --to-ports (\d+)(?:-(\d+))?)?$/.exec(key)
+      const host = key.split(' ')[0] as Router
+      const received = t.hops.find(h => h.node === host)?.in
+      const m = redirect !== null
+        ? [key, received !== undefined ? ADDRESS_OF[host]?.[received] : undefined, undefined, redirect[1], redirect[2]]
+        : / --to-destination ([\d.]+)(?:-([\d.]+))?(?::(\d+)(?:-(\d+))?)?$/.exec(key)
       if (m === null || m[1] !== c.dst || (m[2] !== undefined && m[2] !== c.dst)) return false
       return m[3] === undefined || c.proto === 'icmp' || (c.dport >= Number(m[3]) && c.dport <= Number(m[4] ?? m[3]))
     }
