@@ -1409,3 +1409,19 @@ describe('trace against the kernel: a host\'s own address is its source to itsel
     expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
   })
 })
+
+describe('trace against the kernel: raw and mangle OUTPUT, and native chains below nat, see a host\'s packet before nat OUTPUT', () => {
+  // r1: nat `-A OUTPUT -p icmp -j DNAT --to-destination 10.91.3.3` (and -p udp), raw `-A OUTPUT -d 10.91.3.2/32 -p icmp -j DROP`,
+  // `table ip fz9 { chain output { type filter hook output priority -300; ip daddr 10.91.3.2 meta l4proto udp counter drop } }`.
+  // kernel: r1's ping to 10.91.3.2 is lost (the raw DROP counts it), its UDP send gets EPERM (the nft drop counts it);
+  // its ping to 10.91.3.3 passes
+  it('drops by the destination the socket sent to, not the one nat OUTPUT gives', async () => {
+    const ping = await trace('router-chain-output-before-nat', {src: 'r1', dst: '10.91.3.2'})
+    expect(ping.disposition).to.equal('DENIED_BY_FILTER')
+    expect(ping.failure).to.include({node: 'r1', evidence: '-A OUTPUT -d 10.91.3.2/32 -p icmp -j DROP'})
+    const udp = await trace('router-chain-output-before-nat', {src: 'r1', dst: '10.91.3.2', proto: 'udp', dport: 80})
+    expect(udp.disposition).to.equal('DENIED_BY_FILTER')
+    expect(udp.failure!.evidence).to.match(/^ip daddr 10\.91\.3\.2 meta l4proto udp counter packets \d+ bytes \d+ drop$/)
+    expect((await trace('router-chain-output-before-nat', {src: 'r1', dst: '10.91.3.3'})).disposition).to.equal('DELIVERED')
+  })
+})

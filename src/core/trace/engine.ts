@@ -446,6 +446,7 @@ class Walk {
     const elsewhere = this.forwardedElsewhere(hop, a)
     if (elsewhere !== undefined) return elsewhere
     let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev)
+    let socketMark: {mark?: number, markDoubt?: string} | undefined
     if (!a.origin) {
       this.vlanFiltering(a.view, a.inDev)
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
@@ -463,6 +464,12 @@ class Walk {
         if (rp) return rp
       }
     } else {
+      // raw and mangle OUTPUT (and native chains below nat's -100) see the packet as the socket sent it,
+      // out of the device of the route looked up then; nat OUTPUT comes after them
+      const early = this.filter(hop, a.view, 'OUTPUT', packet, undefined, this.sentBy(a.view, packet), false, 'beforeNat')
+      if ('end' in early) return early
+      socketMark = {mark: packet.mark, markDoubt: packet.markDoubt}
+      packet = withMark(packet, early)
       // A locally sent packet meets nat OUTPUT before its route is looked up again.
       const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
       const unrouted = translated.dst !== packet.dst ? this.unroutedBeforeNat(hop, a.view, packet, translated) : undefined
@@ -470,7 +477,7 @@ class Walk {
       packet = translated
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
-    return this.forward(hop, a.view, a.inDev, packet, a.origin)
+    return this.forward(hop, a.view, a.inDev, packet, a.origin, socketMark)
   }
 
   /**
@@ -608,6 +615,14 @@ class Walk {
    * whatever the DNAT would have made of it. A pod's packet is DNATed in PREROUTING, before any
    * lookup, so a ClusterIP works from pods and fails from a node that has no default route.
    */
+  /** the device the route a host's socket looked up for `packet` leaves by (lo for its own addresses), where the routes tell */
+  private sentBy(view: HostView, packet: Packet): string | undefined {
+    if (view.isLocal(packet.dst)) return 'lo'
+    if (view.routes === undefined) return undefined
+    const route = view.routeFor(this.routingFlow(view, packet, 'lo', {mark: packet.mark})).route
+    return route !== undefined && route.type === 'unicast' ? routeDevice(view.routes, route) : undefined
+  }
+
   private unroutedBeforeNat(hop: Hop, view: HostView, sent: Packet, translated: Packet): End | undefined {
     if (view.routes === undefined || view.snap.routesFilter !== undefined) return undefined
     const res = view.routeFor(this.routingFlow(view, sent, 'lo', {mark: sent.mark}))
@@ -762,7 +777,7 @@ class Walk {
 
   private arriveLocal(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
     if (origin) {
-      const looped = this.loopback(hop, view, packet)
+      const looped = this.loopback(hop, view, packet, 'afterNat')
       if ('end' in looped) return looped
       packet = looped
     } else {
@@ -798,11 +813,11 @@ class Walk {
    * INPUT in by lo, its mark kept; nat PREROUTING does not see it again (its connection's
    * destination was settled in OUTPUT).
    */
-  loopback(hop: Hop, view: HostView, packet: Packet): Packet | End {
+  loopback(hop: Hop, view: HostView, packet: Packet, outputPhase: 'all' | 'afterNat' = 'all'): Packet | End {
     let looped = packet
     const hooks = [['OUTPUT', undefined, 'lo'], ['POSTROUTING', undefined, 'lo'], ['PREROUTING', 'lo', undefined], ['INPUT', 'lo', undefined]] as const
     for (const [hook, inDev, outDev] of hooks) {
-      const passed = this.filter(hop, view, hook, looped, inDev, outDev)
+      const passed = this.filter(hop, view, hook, looped, inDev, outDev, false, hook === 'OUTPUT' ? outputPhase : 'all')
       if ('end' in passed) return passed
       looped = withMark(looped, passed)
       if (hook === 'POSTROUTING') this.loopbackSourceNat(hop, view, looped)
@@ -1039,7 +1054,12 @@ class Walk {
 
   // ---- the packet goes on
 
-  private forward(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
+  /**
+   * `socketMark`: the mark a packet born here had as its socket sent it, where visit already walked
+   * the OUTPUT stages before nat OUTPUT (raw, mangle): their mark is the packet's, and a change of
+   * it has the route looked up again
+   */
+  private forward(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean, socketMark?: {mark?: number, markDoubt?: string}): Next {
     const outer = packet.tunnel !== undefined
     if (!origin) {
       const off = this.forwarding(hop, view, inDev)
@@ -1051,8 +1071,9 @@ class Walk {
       return this.insufficient(hop, 'route', `(no routing table captured on ${view.name})`,
         `the routes of ${view.name} were not captured, so where it sends ${packet.dst} is unknown`, view.name, ['ip route show'])
     }
-    const marked = this.routingMark(view, packet, origin ? undefined : inDev)
-    const res = view.routeFor(this.routingFlow(view, packet, origin ? 'lo' : inDev, marked))
+    const marked = socketMark !== undefined ? {mark: packet.mark, doubt: packet.markDoubt} : this.routingMark(view, packet, origin ? undefined : inDev)
+    const asSent = socketMark !== undefined ? {...packet, ...socketMark} : packet
+    const res = view.routeFor(this.routingFlow(view, asSent, origin ? 'lo' : inDev, marked))
     for (const note of res.notes) this.assume(view, note)
     if (res.missingTable !== undefined) {
       return this.insufficient(hop, 'route', res.rule!.raw,
@@ -1157,7 +1178,7 @@ class Walk {
     // `ip link add … type vxlan … dev eth0` names the underlay for multicast and the MTU; it does not bind the route
     const unbound = tunnel !== undefined && tunnel.sender === view && tunnel.oif === undefined && tunnel.device.dev !== undefined && tunnel.device.dev !== dev
       ? `; ${tunnel.device.name}'s \`dev ${tunnel.device.dev}\` does not bind the outer packet to ${tunnel.device.dev}, only an fdb entry's \`via\` does` : ''
-    const again = packet.unboundSrc && (marked.mark ?? 0) !== (packet.mark ?? 0)
+    const again = packet.unboundSrc && (marked.mark ?? 0) !== (asSent.mark ?? 0)
       ? `; mangle OUTPUT gave it mark ${hexMark(marked.mark ?? 0)}, so the kernel looked the route up again, from ${packet.src} (ip_route_me_harder)` : ''
     const bridged = this.bridgedDnat(view, inDev, dev, packet, origin)
     if (bridged) packet = {...packet, ttl: packet.ttl + 1}
@@ -1192,7 +1213,7 @@ class Walk {
     const sized = this.mtu(hop, view, dev, packet, route)
     if (sized !== undefined && 'end' in sized) return sized
     if (sized !== undefined) packet = sized
-    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', packet, origin ? undefined : inDev, dev)
+    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', packet, origin ? undefined : inDev, dev, false, socketMark !== undefined ? 'afterNat' : 'all')
     if ('end' in denied) {
       if (denied.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
       return denied
