@@ -1425,3 +1425,13 @@ describe('trace against the kernel: raw and mangle OUTPUT, and native chains bel
     expect((await trace('router-chain-output-before-nat', {src: 'r1', dst: '10.91.3.3'})).disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: `-o` in nat OUTPUT', () => {
+  // r2: nat `-A OUTPUT -o b0 -p tcp -j DNAT --to-destination 10.91.3.3`.
+  // kernel: r2's TCP connect to 10.91.3.2:8080 is answered by b's listener at 10.91.3.3:8080
+  it('matches the device of the route the socket looked up', async () => {
+    const t = await trace('router-chain-output-dnat-oif', {src: 'r2', dst: '10.91.3.2', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'nat')!.explanation).to.equal('OUTPUT DNAT: destination 10.91.3.2 becomes 10.91.3.3')
+  })
+})

@@ -466,12 +466,13 @@ class Walk {
     } else {
       // raw and mangle OUTPUT (and native chains below nat's -100) see the packet as the socket sent it,
       // out of the device of the route looked up then; nat OUTPUT comes after them
-      const early = this.filter(hop, a.view, 'OUTPUT', packet, undefined, this.sentBy(a.view, packet), false, 'beforeNat')
+      const sentBy = this.sentBy(a.view, packet)
+      const early = this.filter(hop, a.view, 'OUTPUT', packet, undefined, sentBy, false, 'beforeNat')
       if ('end' in early) return early
       socketMark = {mark: packet.mark, markDoubt: packet.markDoubt}
       packet = withMark(packet, early)
       // A locally sent packet meets nat OUTPUT before its route is looked up again.
-      const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
+      const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet, sentBy)
       const unrouted = translated.dst !== packet.dst ? this.unroutedBeforeNat(hop, a.view, packet, translated) : undefined
       if (unrouted) return unrouted
       packet = translated
@@ -589,9 +590,10 @@ class Walk {
    * sends it to another destination, which the route lookup then follows; conntrack puts the old
    * address back as the reply's source (see conntrackUndo).
    */
-  private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet): Packet {
+  /** `outDev`: in OUTPUT, the device of the route the socket looked up, which `-o` there matches */
+  private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet, outDev?: string): Packet {
     if (packet.state !== 'NEW' || packet.tunnel !== undefined || packet.untrackedAt === view.name || !natAt(view, hook, inDev)) return packet
-    const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
+    const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, outDev))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
     packet = withMark(packet, outcome)
