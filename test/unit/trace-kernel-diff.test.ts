@@ -1435,3 +1435,15 @@ describe('trace against the kernel: `-o` in nat OUTPUT', () => {
     expect(t.hops[0].steps.find(s => s.kind === 'nat')!.explanation).to.equal('OUTPUT DNAT: destination 10.91.3.2 becomes 10.91.3.3')
   })
 })
+
+describe('trace against the kernel: connect() looks the route up from no address first', () => {
+  // r2: `ip rule add not from 10.91.2.0/30 iif lo pref 7102 unreachable`.
+  // kernel: r2's TCP connect to 10.91.3.2:8080 fails at once with ENETUNREACH, though 10.91.2.2, the source the
+  // lookup would give, is in 10.91.2.0/30
+  it('fails where that first lookup does, not only where the one from the picked source does', async () => {
+    const t = await trace('router-chain-connect-unrouted', {src: 'r2', dst: '10.91.3.2', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure).to.include({node: 'r2', step: 'route', evidence: '7102:\tnot from 10.91.2.0/30 iif lo unreachable'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip rule del pref 7102'}])
+  })
+})

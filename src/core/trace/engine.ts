@@ -2862,11 +2862,18 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   // lookup made before the socket has a source (iif lo, from 0.0.0.0, so no `from` rule matches).
   let srcIp = src.ip
   const unbound = src.kind === 'node' && req.src === src.name
-  if (unbound) srcIp = src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}).src ?? srcIp
+  const first = unbound ? src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}) : undefined
+  if (first !== undefined) srcIp = first.src ?? srcIp
   const request = packetOf({src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const, ephemeralRange: clientPortRange(src)}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})})
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
   // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
+  // ... but connect() fails at once where that first lookup does (ip_route_connect: checked, a rule
+  // `not from 10.91.2.0/30 iif lo unreachable` gives ENETUNREACH though the address it would pick is
+  // in that prefix): the walk then routes from 0.0.0.0 as for ping, and ends there
+  const unrouted = first !== undefined && first.missingTable === undefined && !src.nodeView!.isLocal(dst.ip) && src.nodeView!.routes !== undefined
+    && (first.action !== undefined || first.route === undefined || first.route.type !== 'unicast')
+  if (unrouted) request.unboundSrc = true
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   fwd.random = random
