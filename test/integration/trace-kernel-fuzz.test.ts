@@ -324,6 +324,8 @@ const PINNED: (Case & {why: string})[] = [
     src: 'r2', proto: 'icmp', dport: 80, dst: '10.91.3.1', setup: {r1: [], r2: [`echo 'table inet fz2 { chain input { type filter hook input priority 0; policy drop; iifname "m0" counter accept comment "n1"; }; }' | nft -f -`]}},
   {why: 'ARP goes unanswered where the answering router\'s strict rp_filter routes the asker\'s address elsewhere',
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: [], r2: ['sysctl -qw net.ipv4.conf.m0.rp_filter=1', 'ip route replace 10.91.2.1 via 10.91.4.1 dev n0 table main']}},
+  {why: 'a router\'s connect() looks its route up from no address first: a rule\'s prohibit fails it before nat OUTPUT would REDIRECT it',
+    src: 'r2', proto: 'tcp', dport: 80, dst: '10.91.3.3', setup: {r1: [], r2: ['ip rule add not from 10.91.0.0/16 iif lo pref 6378 prohibit', `echo 'table ip fz2 { chain output_nat { type nat hook output priority 0; policy accept; counter redirect comment "n1"; }; }' | nft -f -`]}},
   {why: 'a REDIRECT in nat OUTPUT: the router answers its own ping from 127.0.0.1',
     src: 'r1', proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['iptables -t nat -A OUTPUT -p icmp -j REDIRECT'], r2: []}},
 ]

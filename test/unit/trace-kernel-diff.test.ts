@@ -1437,13 +1437,26 @@ describe('trace against the kernel: `-o` in nat OUTPUT', () => {
 })
 
 describe('trace against the kernel: connect() looks the route up from no address first', () => {
-  // r2: `ip rule add not from 10.91.2.0/30 iif lo pref 7102 unreachable`.
-  // kernel: r2's TCP connect to 10.91.3.2:8080 fails at once with ENETUNREACH, though 10.91.2.2, the source the
+  // r2: `ip rule add not from 10.91.2.0/30 iif lo pref 7102 lookup 100`, `ip route add unreachable default table 100`
+  // (the fuzz found it with the rule's own `unreachable`, which a snapshot without ip-rule could not doubt).
+  // kernel: r2's TCP connect to 10.91.3.2:8080 fails at once with EHOSTUNREACH, though 10.91.2.2, the source the
   // lookup would give, is in 10.91.2.0/30
   it('fails where that first lookup does, not only where the one from the picked source does', async () => {
     const t = await trace('router-chain-connect-unrouted', {src: 'r2', dst: '10.91.3.2', proto: 'tcp', dport: 8080})
     expect(t.disposition).to.equal('NULL_ROUTED')
-    expect(t.failure).to.include({node: 'r2', step: 'route', evidence: '7102:\tnot from 10.91.2.0/30 iif lo unreachable'})
-    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip rule del pref 7102'}])
+    expect(t.failure).to.include({node: 'r2', step: 'route', evidence: 'unreachable default table 100'})
+    expect(t.failure!.reason).to.contain('chosen by the policy rule `7102:\tnot from 10.91.2.0/30 iif lo lookup 100`')
+  })
+})
+
+describe('trace against the kernel: a rule\'s action ends connect() before nat OUTPUT', () => {
+  // r2: `ip rule add not from 10.91.0.0/16 iif lo pref 6378 lookup 100`, `ip route add prohibit default table 100`,
+  // `table ip fz2 { chain output_nat { type nat hook output priority 0; counter redirect } }` (the kept fuzz case has the rule's own `prohibit`).
+  // kernel: r2's TCP connect to 10.91.3.3:80 fails at once with EACCES: its route lookup (from no address) meets the rule before the REDIRECT
+  it('fails at the rule\'s route, not at the address nat OUTPUT would have given', async () => {
+    const t = await trace('router-chain-connect-unrouted-redirect', {src: 'r2', dst: '10.91.3.3', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure).to.include({node: 'r2', step: 'route', evidence: 'prohibit default table 100'})
+    expect(t.failure!.reason).to.contain('before nat OUTPUT would send it to 127.0.0.1')
   })
 })

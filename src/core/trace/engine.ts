@@ -628,13 +628,18 @@ class Walk {
   private unroutedBeforeNat(hop: Hop, view: HostView, sent: Packet, translated: Packet): End | undefined {
     if (view.routes === undefined || view.snap.routesFilter !== undefined) return undefined
     const res = view.routeFor(this.routingFlow(view, sent, 'lo', {mark: sent.mark}))
-    if (res.missingTable !== undefined || res.action !== undefined) return undefined
+    if (res.missingTable !== undefined) return undefined
     const route = res.route
-    if (route !== undefined && route.type !== 'throw' && !NULL_ROUTE_TYPES.has(route.type)) return undefined
+    if (res.action === undefined && route !== undefined && route.type !== 'throw' && !NULL_ROUTE_TYPES.has(route.type)) return undefined
     const after = view.routeFor(this.routingFlow(view, translated, 'lo', {mark: translated.mark})).route
     const dev = after !== undefined ? routeDevice(view.routes, after) : undefined
     const fix: Fix[] = [{node: view.name, command: `ip route replace ${sent.dst} dev ${dev ?? 'DEVICE'}`}]
     const why = `the route is looked up before nat OUTPUT would send it to ${translated.dst}, so a program on ${view.name} sending to ${sent.dst} fails at once`
+    if (res.action !== undefined) {
+      // (checked: a rule `not from 10.91.0.0/16 iif lo prohibit` fails a connect() that nat OUTPUT would REDIRECT, with EACCES)
+      return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw, `the policy rule \`${res.rule!.raw}\` on ${view.name} says ${res.action} for ${sent.dst}: ${why}`,
+        [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
+    }
     if (route === undefined || route.type === 'throw') {
       return this.fail(hop, 'NO_ROUTE', 'route', route?.raw ?? `(no route to ${sent.dst} in table main)`,
         `${view.name} has no route for ${sent.dst}: ${why} with "network is unreachable" (a DNAT in OUTPUT, as kube-proxy's for a ClusterIP, needs a route to the address it translates: a default route will do)`, fix)
@@ -2004,7 +2009,8 @@ class Walk {
    */
   private arpSenderFiltered(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, answer: Answer, evidence: string): End | undefined {
     const via = answer.kind === 'bridged' ? answer.to : answer
-    if (via.kind !== 'host' || !via.view.hasSysctls || via.view.routes === undefined) return undefined
+    // (with the sender's neighbours not read, an entry there may carry the frames without ARP)
+    if (via.kind !== 'host' || !via.view.hasSysctls || via.view.routes === undefined || !view.hasNeighboursOn(dev)) return undefined
     const announce = view.confValue(dev, 'arp_announce') ?? view.sysctlNumber('net.ipv4.conf.all.arp_announce') ?? 0
     const sender = announce === 0 && view.isLocal(packet.src) ? packet.src : view.addressCovering(dev, nexthop)?.local
     const {mode, evidence: rp, loosen} = rpFilterOf(via.view, via.inDev)
@@ -2902,7 +2908,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     ? selfDelivery(fwd, src, request, dst)
     : fwd.run(startOf(w, fwd, src, request))
 
-  if (request.unboundSrc) {
+  if (request.unboundSrc && flow.proto === 'icmp') {
     const view = src.nodeView!
     const first = view.routeFor({dst: dst.ip, src: '0.0.0.0', iif: 'lo', proto: 'icmp'})
     const bound = view.routeFor({dst: dst.ip, src: srcIp, iif: 'lo', proto: 'udp'})
