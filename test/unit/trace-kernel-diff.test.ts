@@ -1357,3 +1357,117 @@ describe('trace against the kernel: a masquerade that picks the source port from
     expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
   })
 })
+
+describe('trace against the kernel: a host\'s packet to its own address goes round by lo', () => {
+  // r2: `table inet fz2 { chain input { type filter hook input priority 0; policy drop; iifname "m0" accept; } }`.
+  // kernel: a's ping to 10.91.2.2 passes; r2's pings to 10.91.3.1 and to 10.91.2.2 are lost (INPUT sees them in by lo);
+  // the printed fixes (the flow's accept and the established one) make r2's ping to 10.91.3.1 pass
+  it('meets INPUT in by lo, to another address of the host and to the one it sends from', async () => {
+    const t = await trace('router-chain-self-input-drop', {src: 'r2', dst: '10.91.3.1'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure).to.include({node: 'r2', step: 'filter', evidence: 'table inet fz2 chain input { type filter hook input priority 0; policy drop; }'})
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['nft insert rule inet fz2 input ip saddr 10.91.3.1 ip daddr 10.91.3.1 ip protocol icmp accept', 'nft insert rule inet fz2 input ct state established,related accept'])
+    const itself = await trace('router-chain-self-input-drop', {src: 'r2', dst: 'r2'})
+    expect(itself.disposition).to.equal('DENIED_BY_FILTER')
+    expect(itself.failure!.reason).to.contain('by the chain policy drop')
+    expect((await trace('router-chain-self-input-drop', {src: 'a', dst: '10.91.2.2'})).disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace against the kernel: ARP is answered only for a sender that passes rp_filter', () => {
+  // r2: rp_filter=1 on m0 and `10.91.2.1 via 10.91.4.1 dev n0`; r1 has no neighbour entry for 10.91.2.2.
+  // kernel: a's ping to b is lost, r1's entry for 10.91.2.2 stays INCOMPLETE (r2's arp_process validates the
+  // request's sender 10.91.2.1 as a packet's source); with the printed fix (rp_filter=2 on m0) the ping passes
+  it('ends at the router whose ARP goes unanswered, naming the answering host\'s rp_filter', async () => {
+    const t = await trace('router-chain-arp-rpfilter', {src: 'a', dst: 'b'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'r1', step: 'neigh'})
+    expect(t.failure!.reason).to.contain('r2 checks the request\'s sender 10.91.2.1').and.contain('leaves by n0')
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'sysctl -w net.ipv4.conf.m0.rp_filter=2'}])
+    expect(t.traceroute).to.deep.equal(['10.91.1.1', '10.91.1.1 !H'])
+  })
+})
+
+describe('trace against the kernel: a REDIRECT in nat OUTPUT', () => {
+  // r1 nat: `-A OUTPUT -p icmp -j REDIRECT`, `-A OUTPUT -p tcp -j REDIRECT`, `-A POSTROUTING -o lo -p tcp -j SNAT --to-source 10.91.1.5`.
+  // kernel: r1's ping to 10.91.3.2 is answered by r1 itself (from 127.0.0.1, mapped back); its TCP connect to
+  // 10.91.3.2:80 gets no answer while the SNAT is there, and r1's own listener's once it is gone
+  it('the host itself answers from 127.0.0.1: the reply starts there, not at an address no host owns', async () => {
+    const t = await trace('router-chain-output-redirect', {src: 'r1', dst: '10.91.3.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'nat')!.explanation).to.equal('OUTPUT REDIRECT: destination 10.91.3.2 becomes 127.0.0.1')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['r1'])
+    expect(t.warnings).to.deep.equal([])
+  })
+
+  it('a source NAT of the looped packet is said, not modelled', async () => {
+    const t = await trace('router-chain-output-redirect', {src: 'r1', dst: '10.91.3.2', proto: 'tcp', dport: 80})
+    expect(t.warnings.map(w => w.message)).to.include('`-A POSTROUTING -o lo -p tcp -j SNAT --to-source 10.91.1.5` in nat POSTROUTING rewrites the source of the packet r1 sends itself (by lo) to 10.91.1.5: the trace keeps 10.91.2.1 and takes the reply as getting back (`conntrack -L -d 127.0.0.1` on r1 shows the connection)')
+  })
+})
+
+describe('trace against the kernel: a host\'s own address is its source to itself', () => {
+  // r2: `ip rule add not to 10.91.2.0/25 pref 27484 lookup 100`, `ip route add prohibit default table 100`, nat `-A POSTROUTING -m addrtype ! --src-type UNICAST -j SNAT --to-source 10.91.3.1`.
+  // kernel: `ip route get 10.91.3.1` says `local 10.91.3.1 dev lo table local src 10.91.3.1`; r2's TCP connect to
+  // 10.91.3.1:8080 reaches its listener from 10.91.3.1, and the SNAT (to the address it has) counts the packet
+  it('takes the source from the local table, which comes before the rule that prohibits the rest', async () => {
+    const t = await trace('router-chain-own-address-source', {src: 'r2', dst: '10.91.3.1', proto: 'tcp', dport: 8080})
+    expect(t.src.ip).to.equal('10.91.3.1')
+    expect(t.disposition).to.equal('DELIVERED')
+    const nat = t.hops[0].steps.find(s => s.kind === 'nat')!
+    expect(nat).to.include({verdict: 'unchanged', evidence: '-A POSTROUTING -m addrtype ! --src-type UNICAST -j SNAT --to-source 10.91.3.1'})
+    expect(t.warnings.filter(w => w.code === 'ASSUMED')).to.deep.equal([])
+  })
+})
+
+describe('trace against the kernel: raw and mangle OUTPUT, and native chains below nat, see a host\'s packet before nat OUTPUT', () => {
+  // r1: nat `-A OUTPUT -p icmp -j DNAT --to-destination 10.91.3.3` (and -p udp), raw `-A OUTPUT -d 10.91.3.2/32 -p icmp -j DROP`,
+  // `table ip fz9 { chain output { type filter hook output priority -300; ip daddr 10.91.3.2 meta l4proto udp counter drop } }`.
+  // kernel: r1's ping to 10.91.3.2 is lost (the raw DROP counts it), its UDP send gets EPERM (the nft drop counts it);
+  // its ping to 10.91.3.3 passes
+  it('drops by the destination the socket sent to, not the one nat OUTPUT gives', async () => {
+    const ping = await trace('router-chain-output-before-nat', {src: 'r1', dst: '10.91.3.2'})
+    expect(ping.disposition).to.equal('DENIED_BY_FILTER')
+    expect(ping.failure).to.include({node: 'r1', evidence: '-A OUTPUT -d 10.91.3.2/32 -p icmp -j DROP'})
+    const udp = await trace('router-chain-output-before-nat', {src: 'r1', dst: '10.91.3.2', proto: 'udp', dport: 80})
+    expect(udp.disposition).to.equal('DENIED_BY_FILTER')
+    expect(udp.failure!.evidence).to.match(/^ip daddr 10\.91\.3\.2 meta l4proto udp counter packets \d+ bytes \d+ drop$/)
+    expect((await trace('router-chain-output-before-nat', {src: 'r1', dst: '10.91.3.3'})).disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace against the kernel: `-o` in nat OUTPUT', () => {
+  // r2: nat `-A OUTPUT -o b0 -p tcp -j DNAT --to-destination 10.91.3.3`.
+  // kernel: r2's TCP connect to 10.91.3.2:8080 is answered by b's listener at 10.91.3.3:8080
+  it('matches the device of the route the socket looked up', async () => {
+    const t = await trace('router-chain-output-dnat-oif', {src: 'r2', dst: '10.91.3.2', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops[0].steps.find(s => s.kind === 'nat')!.explanation).to.equal('OUTPUT DNAT: destination 10.91.3.2 becomes 10.91.3.3')
+  })
+})
+
+describe('trace against the kernel: connect() looks the route up from no address first', () => {
+  // r2: `ip rule add not from 10.91.2.0/30 iif lo pref 7102 lookup 100`, `ip route add unreachable default table 100`
+  // (the fuzz found it with the rule's own `unreachable`, which a snapshot without ip-rule could not doubt).
+  // kernel: r2's TCP connect to 10.91.3.2:8080 fails at once with EHOSTUNREACH, though 10.91.2.2, the source the
+  // lookup would give, is in 10.91.2.0/30
+  it('fails where that first lookup does, not only where the one from the picked source does', async () => {
+    const t = await trace('router-chain-connect-unrouted', {src: 'r2', dst: '10.91.3.2', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure).to.include({node: 'r2', step: 'route', evidence: 'unreachable default table 100'})
+    expect(t.failure!.reason).to.contain('chosen by the policy rule `7102:\tnot from 10.91.2.0/30 iif lo lookup 100`')
+  })
+})
+
+describe('trace against the kernel: a rule\'s action ends connect() before nat OUTPUT', () => {
+  // r2: `ip rule add not from 10.91.0.0/16 iif lo pref 6378 lookup 100`, `ip route add prohibit default table 100`,
+  // `table ip fz2 { chain output_nat { type nat hook output priority 0; counter redirect } }` (the kept fuzz case has the rule's own `prohibit`).
+  // kernel: r2's TCP connect to 10.91.3.3:80 fails at once with EACCES: its route lookup (from no address) meets the rule before the REDIRECT
+  it('fails at the rule\'s route, not at the address nat OUTPUT would have given', async () => {
+    const t = await trace('router-chain-connect-unrouted-redirect', {src: 'r2', dst: '10.91.3.3', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure).to.include({node: 'r2', step: 'route', evidence: 'prohibit default table 100'})
+    expect(t.failure!.reason).to.contain('before nat OUTPUT would send it to 127.0.0.1')
+  })
+})

@@ -165,6 +165,18 @@ function packetOf(p: Packet): Packet {
   }
 }
 
+/** rp_filter's mode on `inDev` (the larger of `all` and the device's; 0 where not read), the sysctl that says so, and the commands that make it loose */
+function rpFilterOf(view: HostView, inDev: string): {mode: number, evidence: string, loosen: Fix[]} {
+  const all = view.sysctlNumber('net.ipv4.conf.all.rp_filter') ?? 0
+  const dev = view.confValue(inDev, 'rp_filter') ?? 0
+  const mode = Math.max(all, dev)
+  const key = dev >= all ? (view.devConf(inDev, 'rp_filter') !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
+  const loosen: Fix[] = []
+  if (all === 1) loosen.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
+  if (dev === 1) loosen.push({node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.rp_filter`, 2)})
+  return {mode, evidence: `${key} = ${mode}`, loosen}
+}
+
 /** `packet` with the mark (and its doubt) a walk through a hook's chains left: the same object where neither changed. */
 function withMark(packet: Packet, passed: {mark?: number, markDoubt?: string}): Packet {
   return passed.mark === packet.mark && passed.markDoubt === packet.markDoubt ? packet : {...packet, mark: passed.mark, markDoubt: passed.markDoubt}
@@ -434,6 +446,7 @@ class Walk {
     const elsewhere = this.forwardedElsewhere(hop, a)
     if (elsewhere !== undefined) return elsewhere
     let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev)
+    let socketMark: {mark?: number, markDoubt?: string} | undefined
     if (!a.origin) {
       this.vlanFiltering(a.view, a.inDev)
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
@@ -451,14 +464,21 @@ class Walk {
         if (rp) return rp
       }
     } else {
+      // raw and mangle OUTPUT (and native chains below nat's -100) see the packet as the socket sent it,
+      // out of the device of the route looked up then; nat OUTPUT comes after them
+      const sentBy = this.sentBy(a.view, packet)
+      const early = this.filter(hop, a.view, 'OUTPUT', packet, undefined, sentBy, false, 'beforeNat')
+      if ('end' in early) return early
+      socketMark = {mark: packet.mark, markDoubt: packet.markDoubt}
+      packet = withMark(packet, early)
       // A locally sent packet meets nat OUTPUT before its route is looked up again.
-      const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet)
+      const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet, sentBy)
       const unrouted = translated.dst !== packet.dst ? this.unroutedBeforeNat(hop, a.view, packet, translated) : undefined
       if (unrouted) return unrouted
       packet = translated
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
-    return this.forward(hop, a.view, a.inDev, packet, a.origin)
+    return this.forward(hop, a.view, a.inDev, packet, a.origin, socketMark)
   }
 
   /**
@@ -570,9 +590,10 @@ class Walk {
    * sends it to another destination, which the route lookup then follows; conntrack puts the old
    * address back as the reply's source (see conntrackUndo).
    */
-  private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet): Packet {
+  /** `outDev`: in OUTPUT, the device of the route the socket looked up, which `-o` there matches */
+  private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet, outDev?: string): Packet {
     if (packet.state !== 'NEW' || packet.tunnel !== undefined || packet.untrackedAt === view.name || !natAt(view, hook, inDev)) return packet
-    const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, undefined))
+    const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, outDev))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
     packet = withMark(packet, outcome)
@@ -596,16 +617,29 @@ class Walk {
    * whatever the DNAT would have made of it. A pod's packet is DNATed in PREROUTING, before any
    * lookup, so a ClusterIP works from pods and fails from a node that has no default route.
    */
+  /** the device the route a host's socket looked up for `packet` leaves by (lo for its own addresses), where the routes tell */
+  private sentBy(view: HostView, packet: Packet): string | undefined {
+    if (view.isLocal(packet.dst)) return 'lo'
+    if (view.routes === undefined) return undefined
+    const route = view.routeFor(this.routingFlow(view, packet, 'lo', {mark: packet.mark})).route
+    return route !== undefined && route.type === 'unicast' ? routeDevice(view.routes, route) : undefined
+  }
+
   private unroutedBeforeNat(hop: Hop, view: HostView, sent: Packet, translated: Packet): End | undefined {
     if (view.routes === undefined || view.snap.routesFilter !== undefined) return undefined
     const res = view.routeFor(this.routingFlow(view, sent, 'lo', {mark: sent.mark}))
-    if (res.missingTable !== undefined || res.action !== undefined) return undefined
+    if (res.missingTable !== undefined) return undefined
     const route = res.route
-    if (route !== undefined && route.type !== 'throw' && !NULL_ROUTE_TYPES.has(route.type)) return undefined
+    if (res.action === undefined && route !== undefined && route.type !== 'throw' && !NULL_ROUTE_TYPES.has(route.type)) return undefined
     const after = view.routeFor(this.routingFlow(view, translated, 'lo', {mark: translated.mark})).route
     const dev = after !== undefined ? routeDevice(view.routes, after) : undefined
     const fix: Fix[] = [{node: view.name, command: `ip route replace ${sent.dst} dev ${dev ?? 'DEVICE'}`}]
     const why = `the route is looked up before nat OUTPUT would send it to ${translated.dst}, so a program on ${view.name} sending to ${sent.dst} fails at once`
+    if (res.action !== undefined) {
+      // (checked: a rule `not from 10.91.0.0/16 iif lo prohibit` fails a connect() that nat OUTPUT would REDIRECT, with EACCES)
+      return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw, `the policy rule \`${res.rule!.raw}\` on ${view.name} says ${res.action} for ${sent.dst}: ${why}`,
+        [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
+    }
     if (route === undefined || route.type === 'throw') {
       return this.fail(hop, 'NO_ROUTE', 'route', route?.raw ?? `(no route to ${sent.dst} in table main)`,
         `${view.name} has no route for ${sent.dst}: ${why} with "network is unreachable" (a DNAT in OUTPUT, as kube-proxy's for a ClusterIP, needs a route to the address it translates: a default route will do)`, fix)
@@ -698,12 +732,8 @@ class Walk {
       const missing = [...(allRead === undefined ? ['net.ipv4.conf.all.rp_filter'] : []), ...(devRead === undefined ? [`net.ipv4.conf.${inDev}.rp_filter`] : [])]
       this.assume(view, `${missing.join(' and ')} not captured on ${view.name}: assumed ${missing.length > 1 ? 'they are' : 'it is'} 0 (distributions often set 1 or 2)`)
     }
-    const all = allRead ?? 0
-    const dev = devRead ?? 0
-    const mode = Math.max(all, dev)
+    const {mode, evidence, loosen: fix} = rpFilterOf(view, inDev)
     if (mode === 0) return undefined
-    const key = dev >= all ? (view.devConf(inDev, 'rp_filter') !== undefined ? `net.ipv4.conf.${inDev}.rp_filter` : 'net.ipv4.conf.default.rp_filter') : 'net.ipv4.conf.all.rp_filter'
-    const evidence = `${key} = ${mode}`
     const table = view.routes
     if (table === undefined) {
       // the check is a route lookup back to the source: with no routes read its answer is unknown, not a pass
@@ -725,9 +755,6 @@ class Walk {
     }
     const back = reverse.route
     const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(table, back) : undefined
-    const fix: Fix[] = []
-    if (all === 1) fix.push({node: view.name, command: sysctlCommand('net.ipv4.conf.all.rp_filter', 2)})
-    if (dev === 1) fix.push({node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.rp_filter`, 2)})
     if (backDev === undefined && view.snap.routesFilter !== undefined) {
       this.assume(view, `the routes of ${view.name} were pasted with \`${view.snap.routesFilter}\`: assumed rp_filter finds a route back to ${packet.src}`)
       return undefined
@@ -778,7 +805,11 @@ class Walk {
   // ---- the packet is for this host
 
   private arriveLocal(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
-    if (!origin) {
+    if (origin) {
+      const looped = this.loopback(hop, view, packet, 'afterNat')
+      if ('end' in looped) return looped
+      packet = looped
+    } else {
       const denied = this.filter(hop, view, 'INPUT', packet, inDev, undefined)
       if ('end' in denied) {
         if (denied.reject && packet.tunnel === undefined) this.rejectedProbe(view, inDev, packet, denied.reject, true)
@@ -802,6 +833,43 @@ class Walk {
     this.step(hop, 'deliver', 'delivered', owned?.raw ?? `(${packet.dst} is local to ${view.name})`,
       `${packet.dst} is an address of ${view.name}: delivered${service}${this.direction === 'forward' ? listenerNote(view.name, packet) : ''}`)
     return {end: true, disposition: 'DELIVERED'}
+  }
+
+  /**
+   * A packet a host sends to one of its own addresses leaves by `lo` and comes back in by it
+   * (checked: `iptables -P INPUT DROP`, or a native input chain with policy drop, stops a node's
+   * ping to its own address), so it meets OUTPUT and POSTROUTING out of lo, then PREROUTING and
+   * INPUT in by lo, its mark kept; nat PREROUTING does not see it again (its connection's
+   * destination was settled in OUTPUT).
+   */
+  loopback(hop: Hop, view: HostView, packet: Packet, outputPhase: 'all' | 'afterNat' = 'all'): Packet | End {
+    let looped = packet
+    const hooks = [['OUTPUT', undefined, 'lo'], ['POSTROUTING', undefined, 'lo'], ['PREROUTING', 'lo', undefined], ['INPUT', 'lo', undefined]] as const
+    for (const [hook, inDev, outDev] of hooks) {
+      const passed = this.filter(hop, view, hook, looped, inDev, outDev, false, hook === 'OUTPUT' ? outputPhase : 'all')
+      if ('end' in passed) return passed
+      looped = withMark(looped, passed)
+      if (hook === 'POSTROUTING') this.loopbackSourceNat(hop, view, looped)
+    }
+    return this.conntrackUndo(hop, view, looped, 'dst')
+  }
+
+  /**
+   * nat POSTROUTING sees the looped packet too (a rule without `-o` rewrites its source), and the
+   * way back from an address not the host's own starts with a route lookup from 127.0.0.1 or
+   * wherever the socket is bound (checked: SNAT to 10.91.1.5 of a router's ping REDIRECTed to
+   * 127.0.0.1 gets no reply), which the trace does not follow: said, not modelled.
+   */
+  private loopbackSourceNat(hop: Hop, view: HostView, packet: Packet): void {
+    if (packet.state !== 'NEW' || packet.untrackedAt === view.name || !natAt(view, 'POSTROUTING', arrivedBy(undefined))) return
+    const outcome = postrouting(view, this.facts(view, packet, undefined, 'lo'), packet.dst)
+    if (outcome === undefined || outcome.newSrc === undefined) return
+    for (const a of outcome.decision.assumptions) this.assume(view, a)
+    if (outcome.newSrc === packet.src) {
+      this.step(hop, 'nat', 'unchanged', outcome.decision.evidence, `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}: source ${packet.src} stays (the address it has already)`)
+      return
+    }
+    this.assume(view, `\`${outcome.decision.evidence}\` in nat POSTROUTING rewrites the source of the packet ${view.name} sends itself (by lo) to ${outcome.newSrc}: the trace keeps ${packet.src} and takes the reply as getting back (\`conntrack -L -d ${packet.dst}\` on ${view.name} shows the connection)`)
   }
 
   /**
@@ -1030,7 +1098,12 @@ class Walk {
 
   // ---- the packet goes on
 
-  private forward(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean): Next {
+  /**
+   * `socketMark`: the mark a packet born here had as its socket sent it, where visit already walked
+   * the OUTPUT stages before nat OUTPUT (raw, mangle): their mark is the packet's, and a change of
+   * it has the route looked up again
+   */
+  private forward(hop: Hop, view: HostView, inDev: string, packet: Packet, origin: boolean, socketMark?: {mark?: number, markDoubt?: string}): Next {
     const outer = packet.tunnel !== undefined
     if (!origin) {
       const off = this.forwarding(hop, view, inDev)
@@ -1042,8 +1115,9 @@ class Walk {
       return this.insufficient(hop, 'route', `(no routing table captured on ${view.name})`,
         `the routes of ${view.name} were not captured, so where it sends ${packet.dst} is unknown`, view.name, ['ip route show'])
     }
-    const marked = this.routingMark(view, packet, origin ? undefined : inDev)
-    const res = view.routeFor(this.routingFlow(view, packet, origin ? 'lo' : inDev, marked))
+    const marked = socketMark !== undefined ? {mark: packet.mark, doubt: packet.markDoubt} : this.routingMark(view, packet, origin ? undefined : inDev)
+    const asSent = socketMark !== undefined ? {...packet, ...socketMark} : packet
+    const res = view.routeFor(this.routingFlow(view, asSent, origin ? 'lo' : inDev, marked))
     for (const note of res.notes) this.assume(view, note)
     if (res.missingTable !== undefined) {
       return this.insufficient(hop, 'route', res.rule!.raw,
@@ -1148,7 +1222,7 @@ class Walk {
     // `ip link add … type vxlan … dev eth0` names the underlay for multicast and the MTU; it does not bind the route
     const unbound = tunnel !== undefined && tunnel.sender === view && tunnel.oif === undefined && tunnel.device.dev !== undefined && tunnel.device.dev !== dev
       ? `; ${tunnel.device.name}'s \`dev ${tunnel.device.dev}\` does not bind the outer packet to ${tunnel.device.dev}, only an fdb entry's \`via\` does` : ''
-    const again = packet.unboundSrc && (marked.mark ?? 0) !== (packet.mark ?? 0)
+    const again = packet.unboundSrc && (marked.mark ?? 0) !== (asSent.mark ?? 0)
       ? `; mangle OUTPUT gave it mark ${hexMark(marked.mark ?? 0)}, so the kernel looked the route up again, from ${packet.src} (ip_route_me_harder)` : ''
     const bridged = this.bridgedDnat(view, inDev, dev, packet, origin)
     if (bridged) packet = {...packet, ttl: packet.ttl + 1}
@@ -1183,7 +1257,7 @@ class Walk {
     const sized = this.mtu(hop, view, dev, packet, route)
     if (sized !== undefined && 'end' in sized) return sized
     if (sized !== undefined) packet = sized
-    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', packet, origin ? undefined : inDev, dev)
+    const denied = this.filter(hop, view, origin ? 'OUTPUT' : 'FORWARD', packet, origin ? undefined : inDev, dev, false, socketMark !== undefined ? 'afterNat' : 'all')
     if ('end' in denied) {
       if (denied.reject && !origin && !outer) this.rejectedProbe(view, inDev, packet, denied.reject, false)
       return denied
@@ -1914,6 +1988,8 @@ class Walk {
         `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no ${noPod ? 'pod' : 'host in the snapshot'} owns it or answers for it${this.arpUnanswered(hop, view, packet)}`,
         noPod ? [] : [{node: view.name, command: `ip neigh del ${nexthop} dev ${dev}`}, ...routeFixes(this.w, view, packet.dst)])
     }
+    const filtered = answer !== undefined ? this.arpSenderFiltered(hop, view, dev, nexthop, packet, answer, entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`) : undefined
+    if (filtered) return filtered
     if (entry !== undefined) {
       // A FAILED or INCOMPLETE entry is asked again for the next packet; someone on the link answers now.
       const via = answer!.kind === 'bridged' ? answer!.to : answer!
@@ -1961,6 +2037,34 @@ class Walk {
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
       `${unseen ? 'neighbours not captured' : 'no neighbour entry yet'}; ARP resolves ${nexthop}: ${via.explanation}`)
     return this.cross(hop, answer, packet)
+  }
+
+  /**
+   * arp_process answers a request only once ip_route_input finds the target local (or, by proxy,
+   * routed elsewhere) for a packet from the request's sender address, and that lookup validates
+   * the sender as rp_filter does: strict rp_filter on the answering device, whose route back to the
+   * sender leaves by another one, leaves ARP unanswered (checked: r2 with rp_filter=1 on m0 and a
+   * route to r1's 10.91.2.1 by n0 never answers r1's ARP for 10.91.2.2; r1's entry stays INCOMPLETE).
+   * The sender address is the packet's source where that is the sender's own (arp_announce 0),
+   * else its address on that link. Undecided (not read) is taken as answered, as before.
+   */
+  private arpSenderFiltered(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, answer: Answer, evidence: string): End | undefined {
+    const via = answer.kind === 'bridged' ? answer.to : answer
+    // (with the sender's neighbours not read, an entry there may carry the frames without ARP)
+    if (via.kind !== 'host' || !via.view.hasSysctls || via.view.routes === undefined || !view.hasNeighboursOn(dev)) return undefined
+    const announce = view.confValue(dev, 'arp_announce') ?? view.sysctlNumber('net.ipv4.conf.all.arp_announce') ?? 0
+    const sender = announce === 0 && view.isLocal(packet.src) ? packet.src : view.addressCovering(dev, nexthop)?.local
+    const {mode, evidence: rp, loosen} = rpFilterOf(via.view, via.inDev)
+    if (sender === undefined || mode === 0) return undefined
+    const reverse = via.view.routeFor({dst: sender, src: nexthop, iif: 'lo'})
+    if (reverse.missingTable !== undefined) return undefined
+    const back = reverse.route
+    const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(via.view.routes, back) : undefined
+    if (backDev === via.inDev || (mode === 2 && backDev !== undefined)) return undefined
+    const how = backDev === undefined ? `it has no route back to ${sender}${back !== undefined ? ` (${back.raw})` : ''}` : `its route back to ${sender} (${back!.raw}) leaves by ${backDev}`
+    return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', evidence,
+      `ARP for ${nexthop} on ${dev} gets no answer: ${via.view.name} checks the request's sender ${sender} as it checks a packet's source, and with ${rp} on ${via.inDev} ${how}, so it ignores the request${this.arpUnanswered(hop, view, packet)}`,
+      backDev === undefined ? [...this.routeFixesOrRouter(via.view, sender), ...loosen] : loosen)
   }
 
   /**
@@ -2829,11 +2933,18 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   // lookup made before the socket has a source (iif lo, from 0.0.0.0, so no `from` rule matches).
   let srcIp = src.ip
   const unbound = src.kind === 'node' && req.src === src.name
-  if (unbound) srcIp = src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}).src ?? srcIp
+  const first = unbound ? src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}) : undefined
+  if (first !== undefined) srcIp = first.src ?? srcIp
   const request = packetOf({src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const, ephemeralRange: clientPortRange(src)}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})})
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
   // from the source it got, so a `from` rule for that address applies to it (and to traceroute's probes)
   if (unbound && flow.proto === 'icmp') request.unboundSrc = true
+  // ... but connect() fails at once where that first lookup does (ip_route_connect: checked, a rule
+  // `not from 10.91.2.0/30 iif lo unreachable` gives ENETUNREACH though the address it would pick is
+  // in that prefix): the walk then routes from 0.0.0.0 as for ping, and ends there
+  const unrouted = first !== undefined && first.missingTable === undefined && !src.nodeView!.isLocal(dst.ip) && src.nodeView!.routes !== undefined
+    && (first.action !== undefined || first.route === undefined || first.route.type !== 'unicast')
+  if (unrouted) request.unboundSrc = true
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
   fwd.random = random
@@ -2859,10 +2970,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
-    ? selfDelivery(fwd, src, dst)
+    ? selfDelivery(fwd, src, request, dst)
     : fwd.run(startOf(w, fwd, src, request))
 
-  if (request.unboundSrc) {
+  if (request.unboundSrc && flow.proto === 'icmp') {
     const view = src.nodeView!
     const first = view.routeFor({dst: dst.ip, src: '0.0.0.0', iif: 'lo', proto: 'icmp'})
     const bound = view.routeFor({dst: dst.ip, src: srcIp, iif: 'lo', proto: 'udp'})
@@ -2886,7 +2997,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   // A DNAT on the way sent the request elsewhere: the reply starts where it went.
   const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
   const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
-  const replier = replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
+  // a REDIRECT in nat OUTPUT sends the host's own packet to 127.0.0.1: the host itself answers from it
+  const home = deliveredOn !== undefined && seen.dst.startsWith('127.') ? w.view(deliveredOn) : undefined
+  const replier = home !== undefined && w.isNode(home)
+    ? {kind: 'node' as const, name: home.name, ip: seen.dst, nodeView: home}
+    : replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
   if (peer === undefined && sizedTcp && replier !== dst) {
     const mss = peerMssOf(replier, seen.src)
     if (mss?.mtu !== announced?.mtu) return traceWorld(world, req, mendLoops, random, {mss, rewrites})
@@ -2906,7 +3021,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     back.mssRewrites = fwd.mssRewrites
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
-    const backEnd = toItself ? selfDelivery(back, src) : back.run(startOf(w, back, replier, reply))
+    const backEnd = toItself ? selfDelivery(back, src, reply) : back.run(startOf(w, back, replier, reply))
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {
@@ -3022,11 +3137,17 @@ function peerName(view: HostView, dev: string): string {
   return name !== undefined ? `, ${name},` : ''
 }
 
-function selfDelivery(walk: Walk, e: ResolvedEndpoint, meant?: ResolvedEndpoint): End {
+function selfDelivery(walk: Walk, e: ResolvedEndpoint, packet: Packet, meant?: ResolvedEndpoint): End {
   const node = e.podView?.name ?? e.nodeView?.name ?? e.node ?? e.name
+  const hop: Hop = {node, in: 'local', out: 'local', steps: []}
+  walk.hops.push(hop)
+  // the packet goes round by lo as to any other address of the host: its tables, where read, see it
+  const view = e.podView ?? (e.kind === 'node' ? e.nodeView : undefined)
+  const looped = view !== undefined ? walk.loopback(hop, view, packet) : packet
+  if ('end' in looped) return looped
   // two docker hosts' containers share addresses: the one named as the destination is not reached by it
   const elsewhere = meant !== undefined && meant.name !== e.name ? `: it stays in ${e.name}, and ${meant.name} on ${meant.node ?? meant.name}, which has the same address, is not reached by it` : ''
-  walk.hops.push({node, in: 'local', out: 'local', steps: [{kind: 'deliver', verdict: 'delivered', evidence: `(${e.ip} is the source itself)`, explanation: `source and destination are the same address${elsewhere}`}]})
+  hop.steps.push({kind: 'deliver', verdict: 'delivered', evidence: `(${e.ip} is the source itself)`, explanation: `source and destination are the same address${elsewhere}`})
   return {end: true, disposition: 'DELIVERED'}
 }
 

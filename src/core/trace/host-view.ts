@@ -364,6 +364,12 @@ export class HostView {
   sourceRoute(flow: Omit<Flow, 'src'>): PolicyResult & {byRules: boolean, src?: string} {
     // (routeFor's answer is a new object each time: the source is added to it)
     const res: PolicyResult & {byRules: boolean, src?: string} = this.routeFor(fromAddress(flow, '0.0.0.0'))
+    // an address of this host is routed by the local table (rule 0, before any other), whose route
+    // gives the address itself as the source (`ip route get` says `local A dev lo src A`)
+    if (this.isLocal(flow.dst)) {
+      res.src = flow.dst.startsWith('127.') ? '127.0.0.1' : flow.dst
+      return res
+    }
     const r = res.route
     if (r === undefined || r.type !== 'unicast' || this.routes === undefined) return res
     const dev = this.routes.deviceOf(r) ?? flow.oif
