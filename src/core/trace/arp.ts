@@ -172,7 +172,10 @@ export function unseenOwners(w: WorldIndex, from: HostView, target: string, mac?
   const m = mac.toLowerCase()
   const withMac = (v: HostView) => (v.snap.links ?? []).find(l => l.mac?.toLowerCase() === m)?.name
   if (w.nodeViews().some(v => v.snap.addresses !== undefined && withMac(v) !== undefined)) return []
-  const holders = blind.flatMap(view => withMac(view) !== undefined ? [{view, dev: withMac(view)}] : [])
+  const holders = blind.flatMap(view => {
+    const dev = withMac(view)
+    return dev !== undefined ? [{view, dev}] : []
+  })
   return holders.length > 0 ? holders : blind.filter(v => !v.hasLinks || v.snap.linksOfSomeDevicesOnly === true).map(view => ({view}))
 }
 
@@ -232,11 +235,10 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
     return {reason: `${facing} on ${node.name}, the bridge ${pod.name} is plugged into, has no address, so nothing answers for ${pod.name}'s gateway ${target}`, fix: [bare]}
   }
   if (!node.proxyArp(facing)) {
-    const unread = proxyArpUnread
-    if (unread.length > 0) {
+    if (proxyArpUnread.length > 0) {
       return {unknown: true,
-        reason: `${facing} on ${node.name} has no address, so only proxy ARP would answer for ${target}, and ${unread.map(d => `net.ipv4.conf.${d}.proxy_arp`).join(' and ')} ${unread.length > 1 ? 'were' : 'was'} not captured on ${node.name}`,
-        fix: [{node: node.name, command: `sysctl ${unread.map(d => sysctlSpelling(`net.ipv4.conf.${d}.proxy_arp`)).join(' ')}`}]}
+        reason: `${facing} on ${node.name} has no address, so only proxy ARP would answer for ${target}, and ${proxyArpUnread.map(d => `net.ipv4.conf.${d}.proxy_arp`).join(' and ')} ${proxyArpUnread.length > 1 ? 'were' : 'was'} not captured on ${node.name}`,
+        fix: [{node: node.name, command: `sysctl ${proxyArpUnread.map(d => sysctlSpelling(`net.ipv4.conf.${d}.proxy_arp`)).join(' ')}`}]}
     }
     return {
       reason: `${facing} on ${node.name} has no address and proxy_arp is off, so nothing answers for ${target}`,
