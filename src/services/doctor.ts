@@ -528,6 +528,15 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         }
         continue
       }
+      // host-gw's route to a peer behind a router: `onlink` let the kernel take a gateway no connected route covers, and ARP for it goes unanswered
+      const gw = route.gateway
+      if (gw !== undefined && under !== undefined && route.dev === under.name && h.addresses !== undefined && !onLinkAddresses(specific, [gw], under.name).has(gw)) {
+        add({code: 'NEXT_HOP_NOT_ONLINK', severity: 'error', node: name, peer: who, peerSubnet: p.subnet,
+          message: `route to ${who}'s pod subnet ${p.subnet} via ${gw}${route.onlink ? ' onlink' : ''} on ${under.name}, but no connected route of ${name} covers ${gw}: nothing on ${under.name}'s link answers ARP for it${
+            gw === p.publicIP ? ` (${p.name}'s address, on another segment: host-gw routes only to peers on the node's own)` : ''}`,
+          evidence: route.raw, fixes: notOnlinkRouteFixes(world, n, p, routeByDst.get('default'), builtByOther(n))})
+        continue
+      }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
       if (p.publicIP !== undefined && direct.has(p.publicIP)) {
         const dev = addressDevice(h, specific, p.publicIP) ?? n.underlay?.name ?? 'eth0'
@@ -649,6 +658,25 @@ function peerEntriesByHand(n: NodeFacts, p: PeerFacts): string[] {
   const vtep = p.subnet.split('/')[0]
   return [`ip route replace ${p.subnet} via ${vtep} dev ${n.vxlan.name} onlink`, `ip neigh replace ${vtep} lladdr ${p.vtepMac} dev ${n.vxlan.name} nud permanent`,
     `bridge fdb append ${p.vtepMac} dev ${n.vxlan.name} dst ${p.publicIP} self permanent`]
+}
+
+/**
+ * What mends a route to peer `p` via a gateway off the node's segment, as the kernel's commands: the
+ * route through the node's VTEP where it has one (vxlan, DirectRouting), else through the router
+ * its default route names, which must route the subnet on too (said on it where it was read).
+ * Without either, a network flannelctl built carries such peers over vxlan (OFF_SEGMENT_FIX).
+ */
+function notOnlinkRouteFixes(world: World, n: NodeFacts, p: PeerFacts, def: Route | undefined, other: boolean): Fix[] {
+  const name = n.host.name
+  const dev = n.underlay!.name
+  if (n.vxlan && p.vtepMac !== undefined && p.publicIP !== undefined) return peerEntriesByHand(n, p).map(command => ({node: name, command}))
+  const router = def?.gateway !== undefined && def.dev === dev ? def.gateway : undefined
+  if (router === undefined) return other ? [{node: name, command: `ip route del ${p.subnet} via ${p.publicIP ?? 'GATEWAY'} dev ${dev}`}] : [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}]
+  const routerHost = world.hosts.find(h => (h.addresses ?? []).some(a => a.local === router))
+  const onward = routerHost?.routes === undefined ? undefined : new RouteTable(routerHost.routes.filter(r => inMainTable(r) && normaliseDst(r.dst) !== 'default')).lookup(p.subnet.split('/')[0])
+  const routerNeeds = routerHost !== undefined && onward?.type !== 'unicast' && p.publicIP !== undefined
+  return [{node: name, command: `ip route replace ${p.subnet} via ${router} dev ${dev}${routerNeeds ? '' : `   # the router ${router} must route ${p.subnet} on to ${p.publicIP ?? p.name}`}`},
+    ...(routerNeeds ? [{node: routerHost.name, command: `ip route replace ${p.subnet} via ${p.publicIP}`}] : [])]
 }
 
 function peerRouteFix(n: NodeFacts, p: PeerFacts): string {

@@ -228,3 +228,16 @@ describe('doctor on hosts flannelctl did not build (old-flannel-nodeport)', () =
       {node: 'o1', command: 'bridge fdb append a2:22:22:22:22:02 dev flannel.1 dst 192.168.90.32 self permanent'}])
   })
 })
+
+describe('doctor on a host-gw route to a peer behind the router (hostgw-via-router)', () => {
+  it('the route present but wrong is a host check of its own, with the kernel\'s commands that mend it (the router\'s too)', async () => {
+    // before: only the pod pair pod-1a→pod-2a said NEXT_HOP_NOT_ONLINK; the host checks named n2's missing route alone
+    const report = await runDoctor({snapshot: join(FIXTURES, 'hostgw-via-router')}, {})
+    const wrong = report.findings.filter(f => f.code === 'NEXT_HOP_NOT_ONLINK')
+    expect(wrong.map(f => [f.node, f.peer, f.peerSubnet, f.evidence])).to.deep.equal([['n1', 'n2', '10.244.41.0/24', '10.244.41.0/24 via 192.168.200.12 dev eth0 onlink']])
+    expect(wrong[0].message).to.contain('nothing on eth0\'s link answers ARP for it (n2\'s address, on another segment')
+    // kernel: with these two (and rt's route back, n2's MISSING_ROUTE) pod-1a pings pod-2a
+    expect(wrong[0].fixes).to.deep.equal([{node: 'n1', command: 'ip route replace 10.244.41.0/24 via 192.168.100.1 dev eth0'}, {node: 'rt', command: 'ip route replace 10.244.41.0/24 via 192.168.200.12'}])
+    expect(report.findings.filter(f => f.code === 'MISSING_ROUTE').map(f => f.node)).to.deep.equal(['n2'])
+  })
+})
