@@ -759,7 +759,7 @@ const UNREAD_TABLE: [string, RegExp][] = [
   ['links', /^(no link details captured on \S+|the links of \S+ were (not captured|pasted for some devices only)): /],
   ['addresses', /^the addresses of \S+ were not captured /],
   ['routes', /^the routes of \S+ were pasted with /],
-  ['rules', /, and its rules were not captured: /],
+  ['rules', /, and its rules were not captured: |^the rules of \S+ were not captured: /],
   ['neighbours', /^the neighbours of \S+ on \S+ were not captured: /],
   ['iptables', /^no iptables rules captured on \S+: /],
   ['nft', /^the nftables ruleset of \S+ was not captured: /],

@@ -29,11 +29,18 @@ function withPolicy(rules: string, routes: Partial<Route>[] = [], edit?: (node1:
 const route = (raw: string, r: Partial<Route>): Partial<Route> => ({raw, ...r})
 
 describe('trace: policy routing (ip rule)', () => {
-  it('a world without rules traces as before, and the kernel\'s default rules change nothing', () => {
+  it('a world whose rules were not read traces as with the kernel\'s default rules, and says that guess of each host it routes on', () => {
     const plain = loadWorld('flannel-vxlan')
     const before = traceFlow(plain, {src: 'pod-a', dst: 'pod-b'})
     expect(before.disposition).to.equal('DELIVERED')
     expect(traceFlow(withPolicy(''), {src: 'pod-a', dst: 'pod-b'})).to.deep.equal(before)
+    const unread = structuredClone(plain)
+    for (const h of unread.hosts) delete h.rules
+    const t = traceFlow(unread, {src: 'pod-a', dst: 'pod-b'})
+    const guess = (w: Trace['warnings'][number]) => w.code === 'ASSUMED' && /^the rules of \S+ were not captured: assumed the kernel's default rules alone/.test(w.message)
+    // (before: nothing said; a prohibit rule shows in no route)
+    expect({...t, warnings: t.warnings.filter(w => !guess(w))}).to.deep.equal(before)
+    expect(t.warnings.filter(guess).map(w => w.node)).to.have.members(['pod-a', 'node1', 'node2', 'pod-b'])
   })
 
   it('iif cni0 looks up a table with an unreachable default: the pod\'s packet is NULL_ROUTED on the node', () => {
