@@ -282,6 +282,23 @@ describe('trace with a table of one host missing', () => {
     expect(assumed(t).filter(w => w.node === 'r2').map(w => w.message)).to.deep.equal(['m0', 'b0'].map(d => `no link details captured on r2: assumed ${d} is up (\`ip link show ${d}\` would tell)`))
   })
 
+  it('a device set down on a node read with neither ip link nor ip addr: what is unseen is said (its links), not "not an address of any host read"', async () => {
+    // with them, n2's eth0 is DOWN: DEVICE_DOWN. Its local route keeps 192.168.100.12, its subnet route is gone
+    const whole = await loadSource({snapshot: join(SNAPSHOTS, 'lab-underlay-down')})
+    expect(traceFlow(whole.world, {src: 'pod-1a', dst: 'pod-2a'}).disposition).to.equal('DEVICE_DOWN')
+    const {t, text} = await without('lab-underlay-down', ['n2/ip-link', 'n2/ip-addr'], {src: 'pod-1a', dst: 'pod-2a'})
+    // before: INSUFFICIENT_INFO at n1, "… answers on eth0, but it is not an address of any host read: … add that host"
+    expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(t.failure).to.deep.include({node: 'n2', step: 'neigh', reason: '192.168.100.12 is n2\'s address on eth0 by its local route, but no route of n2 puts eth0 on n1\'s segment (eth0 set down loses that route and keeps the address), and the links of n2 were not captured (no `ip link`, nor `ip addr`): whether eth0 is up is unknown'})
+    expect(text).to.contain('Find out (on n2): ip link show eth0')
+    // n1 with no neighbour entry for it (before: NEIGHBOR_MISSING, "no host in the snapshot owns 192.168.100.12")
+    const neigh = join(dir, 'n1', 'ip-neigh.json')
+    writeFileSync(neigh, JSON.stringify(JSON.parse(readFileSync(neigh, 'utf8')).filter((n: {dst: string}) => n.dst !== '192.168.100.12')))
+    const unlearned = traceFlow((await loadSource({snapshot: dir})).world, {src: 'pod-1a', dst: 'pod-2a'})
+    expect(unlearned.disposition).to.equal('INSUFFICIENT_INFO')
+    expect(unlearned.failure).to.deep.include({node: 'n2', evidence: '(no neighbour entry for 192.168.100.12 on eth0)'})
+  })
+
   it('iptables-save missing on an iptables-nft host: a rule nft shows as `xt` names iptables-save as what was missing', async () => {
     const {t, text} = await without('router-pmtu-black-hole', ['r1/iptables-save'], {src: 'a', dst: 'b'})
     expect(t.disposition).to.equal('INSUFFICIENT_INFO')

@@ -2199,12 +2199,22 @@ class Walk {
    */
   private unseenOwner(hop: Hop, view: HostView, dev: string, nexthop: string, entry: Neighbor | undefined): End | undefined {
     if (this.w.podOf(view) !== undefined) return undefined
+    const evidence = entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`
+    // A node read with neither `ip link` nor `ip addr` knows its addresses by its local routes alone,
+    // which a device set down keeps (its subnet's route goes): whether that device is up is unseen.
+    const held = this.w.owners(nexthop).find(o => o.view !== view && this.isNode(o.view) && !o.view.hasLinks)
+    if (held !== undefined) {
+      const {view: owner, addr} = held
+      return this.insufficient(hop, 'neigh', evidence,
+        `${nexthop} is ${owner.name}'s address on ${addr.dev} by its local route, but no route of ${owner.name} puts ${addr.dev} on ${view.name}'s segment (${addr.dev} set down loses that route and keeps the address), and the links of ${owner.name} were not captured (no \`ip link\`, nor \`ip addr\`): whether ${addr.dev} is up is unknown`,
+        owner.name, [`ip link show ${addr.dev}`, `ip -4 addr show dev ${addr.dev}`])
+    }
     const mac = entry !== undefined && neighbourUse(entry) === 'usable' ? entry.lladdr : undefined
     const owners = unseenOwners(this.w, view, nexthop, mac)
     if (owners.length === 0) return undefined
     const [{view: first, dev: holder}] = owners
     const who = holder !== undefined ? `${first.name}'s ${holder}, whose MAC ${mac} answered for it` : owners.length === 1 ? first.name : `one of ${owners.map(o => o.view.name).join(', ')}`
-    return this.insufficient(hop, 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
+    return this.insufficient(hop, 'neigh', evidence,
       `what answers ${nexthop} on ${dev} is unknown: no host read owns it, and it may be ${who}, as ${addressesUnseen(owners.map(o => o.view))}`,
       first.name, [`ip -4 addr show${holder !== undefined ? ` dev ${holder}` : ''}`])
   }
