@@ -764,6 +764,7 @@ const UNREAD_TABLE: [string, RegExp][] = [
   ['iptables', /^no iptables rules captured on \S+: /],
   ['nft', /^the nftables ruleset of \S+ was not captured: /],
   ['sysctls', /^(no sysctls captured on \S+|no net\.\S+ captured on \S+|[\w. ]+ not captured on \S+): /],
+  ['qdiscs', /^the qdiscs of \S+ were not captured: /],
 ]
 
 /**

@@ -513,8 +513,16 @@ class Walk {
     return undefined
   }
 
-  /** tc filters on a device's clsact/ingress qdisc act on the packet unseen: assumed to let it go on unchanged. */
+  /**
+   * tc filters on a device's clsact/ingress qdisc act on the packet unseen: assumed to let it go on
+   * unchanged. Where the qdiscs were not read, any device may have one, or a root qdisc that drops
+   * (netem's loss, tbf's limit): that guess is said once per host.
+   */
   private tcFilters(hop: Hop, view: HostView, dev: string, direction: 'ingress' | 'egress'): void {
+    if (view.snap.qdiscs === undefined) {
+      this.assume(view, `the qdiscs of ${view.name} were not captured: assumed none drops, delays or redirects the packet (tc filters on an ingress or clsact qdisc, netem's loss, tbf's limit); \`tc qdisc show\` on ${view.name} tells`)
+      return
+    }
     const qdisc = tcHook(view, dev, direction)
     if (qdisc === undefined) return
     const message = `${dev} on ${view.name} has a ${qdisc.kind} qdisc: tc filters there (BPF programs, redirects) see the packet ${direction === 'ingress' ? 'as it comes in, before any table' : 'as it leaves, after every table'}; assumed they let it go on unchanged (\`tc filter show dev ${dev} ${direction}\` lists them)`
