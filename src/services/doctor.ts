@@ -11,7 +11,7 @@ import {addressScope, forwardAcceptHint, forwardVerdict, nativeDropText, nativeF
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
-import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
+import type {Trace, TraceWarning, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {behindMoveSync, peerMacSync, publishVtepMacFix, tunnelMtuFixes} from '../core/trace/fixes.js'
 import {podNetworkGuess} from '../core/trace/world.js'
@@ -720,6 +720,9 @@ export function matrixPods(world: World): World['pods'] {
   return world.pods.filter(p => !seen.has(p.node) && seen.add(p.node))
 }
 
+/** An ASSUMED warning of the matrix's traces (its table, where it stands in for one not captured), with the pairs that rest on it. */
+type AssumedInMatrix = Pick<TraceWarning, 'node' | 'message' | 'table'> & {pairs: string[]}
+
 /** the ASSUMED warning of a traceroute hop whose time-exceeded may not get back (trace's answerProbe) */
 const TRACEROUTE_GUESS = /; traceroute's \S+ is a guess \(it prints `\*` if the error is lost\)$/
 
@@ -727,7 +730,7 @@ const TRACEROUTE_GUESS = /; traceroute's \S+ is a guess \(it prints `\*` if the 
  * Trace every ordered pair of the matrix's pods, with full-size packets where the pod's MTU is known.
  * `assumed` collects the ASSUMED warnings of the pairs' traces, by node and message, with the pairs that rest on each.
  */
-export function podMatrix(world: World, assumed?: Map<string, {node: string, message: string, pairs: string[]}>): PairResult[] {
+export function podMatrix(world: World, assumed?: Map<string, AssumedInMatrix>): PairResult[] {
   const out: PairResult[] = []
   const pods = matrixPods(world)
   for (const a of pods) {
@@ -740,7 +743,7 @@ export function podMatrix(world: World, assumed?: Map<string, {node: string, mes
         // (the matrix judges delivery: a guess about which address traceroute prints is not one it rests on)
         if (assumed === undefined || w.code !== 'ASSUMED' || TRACEROUTE_GUESS.test(w.message)) continue
         const key = `${w.node}|${w.message}`
-        const seen = assumed.get(key) ?? {node: w.node, message: w.message, pairs: []}
+        const seen = assumed.get(key) ?? {node: w.node, message: w.message, ...(w.table !== undefined ? {table: w.table} : {}), pairs: []}
         seen.pairs.push(`${a.name}→${b.name}`)
         assumed.set(key, seen)
       }
@@ -751,33 +754,16 @@ export function podMatrix(world: World, assumed?: Map<string, {node: string, mes
 }
 
 /**
- * Which table of its node an ASSUMED warning stands in for, by the words trace says it in (the
- * engine's, vxlan.ts's, arp.ts's): where a table was not captured, each use the walk made of it is
- * its own warning (each device taken as up, each MTU not checked, …), one table missing all the same.
- */
-const UNREAD_TABLE: [string, RegExp][] = [
-  ['links', /^(no link details captured on \S+|the links of \S+ were (not captured|pasted for some devices only)): /],
-  ['addresses', /^the addresses of \S+ were not captured /],
-  ['routes', /^the routes of \S+ were pasted with /],
-  ['rules', /, and its rules were not captured: |^the rules of \S+ were not captured: /],
-  ['neighbours', /^the neighbours of \S+ on \S+ were not captured: /],
-  ['iptables', /^no iptables rules captured on \S+: /],
-  ['nft', /^the nftables ruleset of \S+ was not captured: /],
-  ['sysctls', /^(no sysctls captured on \S+|no net\.\S+ captured on \S+|[\w. ]+ not captured on \S+): /],
-  ['qdiscs', /^the qdiscs of \S+ were not captured: /],
-]
-
-/**
  * What the matrix's verdicts rest on beyond the tables read (a table not captured, an undecidable
  * match): a pair that is fine only if an assumption holds must not make the report read as a plain
  * "healthy". One warning per node and table not captured (its assumptions said together, the head
  * they share once), else one per assumption, naming the pairs that rest on it.
  */
-function assumedFindings(assumed: Map<string, {node: string, message: string, pairs: string[]}>): DoctorFinding[] {
+function assumedFindings(assumed: Map<string, AssumedInMatrix>): DoctorFinding[] {
   const groups = new Map<string, {node: string, messages: string[], pairs: string[]}>()
   for (const a of assumed.values()) {
-    const table = UNREAD_TABLE.find(([, words]) => words.test(a.message))?.[0]
-    const key = table !== undefined ? `${a.node}|${table}` : `${a.node}|${a.message}`
+    // where a table was not captured, each use the walk made of it is its own warning (each device taken as up, each MTU not checked): one table missing all the same
+    const key = a.table !== undefined ? `${a.node}|${a.table}` : `${a.node}|${a.message}`
     const g = groups.get(key) ?? {node: a.node, messages: [], pairs: []}
     g.messages.push(a.message)
     for (const p of a.pairs) if (!g.pairs.includes(p)) g.pairs.push(p)
@@ -907,7 +893,7 @@ export function diagnose(given: World, source: string, leases?: Parameters<typeo
   // the store's leases go with the world: the traces say by them why an entry is stale
   const world = {...given, ...(network !== undefined ? {network} : {}), ...(leases !== undefined ? {leases} : {})}
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
-  const assumed = new Map<string, {node: string, message: string, pairs: string[]}>()
+  const assumed = new Map<string, AssumedInMatrix>()
   const pairs = podMatrix(world, assumed)
   const rules = rulesChecks(world, enableNFTables)
   const findings = [...unreadHostFindings(world), ...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world, pairs), ...assumedFindings(assumed)]

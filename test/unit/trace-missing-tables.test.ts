@@ -136,7 +136,7 @@ describe('trace with a table of one host missing', () => {
     // before: DELIVERED, no warning
     expect(t.disposition).to.equal('DELIVERED')
     const message = 'the rules of n1 were not captured: assumed the kernel\'s default rules alone (table main decides), no rule of its own ahead of them (a prohibit, unreachable or blackhole rule, which the routes do not show; `ip rule show` on n1 tells)'
-    expect(assumed(t)).to.deep.equal([{code: 'ASSUMED', node: 'n1', message}])
+    expect(assumed(t)).to.deep.equal([{code: 'ASSUMED', node: 'n1', message, table: 'rules'}])
     expect(text).to.contain(`ASSUMED  n1: ${message}`)
     // doctor: one warning for n1's rules, naming the pairs that rest on them
     const report = diagnose((await loadSource({snapshot: dir})).world, 'test')
@@ -194,7 +194,7 @@ describe('trace with a table of one host missing', () => {
     expect(t.disposition).to.equal('DELIVERED')
     const message = 'the nftables ruleset of n1 was not captured: assumed no native nft chain (firewalld, nftables.service, kube-proxy\'s nftables mode, flanneld\'s EnableNFTables) drops, rewrites or marks the packet there; `nft list ruleset` on n1 tells'
     // one warning for n1, met at PREROUTING, FORWARD and POSTROUTING both ways; none for n2, whose ruleset was read
-    expect(assumed(t).filter(w => w.message.includes('nftables ruleset'))).to.deep.equal([{code: 'ASSUMED', node: 'n1', message}])
+    expect(assumed(t).filter(w => w.message.includes('nftables ruleset'))).to.deep.equal([{code: 'ASSUMED', node: 'n1', message, table: 'nft'}])
     expect(text).to.contain(`ASSUMED  n1: ${message}`)
     // doctor: one warning for n1 naming the pairs that rest on it, not one per pair
     const report = diagnose((await loadSource({snapshot: dir})).world, 'test')
@@ -240,7 +240,7 @@ describe('trace with a table of one host missing', () => {
     const {t} = await without('docker-default-pair', ['d1c1/ip-addr', 'd1c1/ip-route'], {src: 'd1', dst: 'd3c1'})
     // before: DELIVERED at d1's docker0 as to "a pod the inventory does not list", no warning
     expect(t.disposition).to.equal('DELIVERED')
-    expect(assumed(t)).to.deep.equal([{code: 'ASSUMED', node: 'd1c1', message: 'the addresses of d1c1 were not captured (no `ip addr`, nor a local table in its routes): assumed d1c1 holds 172.17.0.2, as the inventory says, and takes the packet; its own tables were not traced (`ip -4 addr show` in d1c1 tells)'}])
+    expect(assumed(t)).to.deep.equal([{code: 'ASSUMED', node: 'd1c1', message: 'the addresses of d1c1 were not captured (no `ip addr`, nor a local table in its routes): assumed d1c1 holds 172.17.0.2, as the inventory says, and takes the packet; its own tables were not traced (`ip -4 addr show` in d1c1 tells)', table: 'addresses'}])
   })
 
   it('a Calico node\'s sysctls and routes both missing: its pod\'s veth in no bridge is Calico\'s way, not a pod let go of', async () => {
@@ -305,7 +305,7 @@ describe('trace with a table of one host missing', () => {
     const {t, text} = await without('lab-forward-mark-by-ipset', ['n1/tc-qdisc'], {src: 'pod-1a', dst: 'pod-2a'})
     // before: nothing said (a `tc qdisc add dev eth0 root netem loss 100%` there loses every packet)
     const message = 'the qdiscs of n1 were not captured: assumed none drops, delays or redirects the packet (tc filters on an ingress or clsact qdisc, netem\'s loss, tbf\'s limit); `tc qdisc show` on n1 tells'
-    expect(assumed(t).filter(w => w.message.includes('qdisc'))).to.deep.equal([{code: 'ASSUMED', node: 'n1', message}])
+    expect(assumed(t).filter(w => w.message.includes('qdisc'))).to.deep.equal([{code: 'ASSUMED', node: 'n1', message, table: 'qdiscs'}])
     expect(text).to.contain(`ASSUMED  n1: ${message}`)
     const report = diagnose((await loadSource({snapshot: dir})).world, 'test')
     expect(report.findings.filter(f => f.code === 'ASSUMED' && f.message.includes('qdisc')).map(f => [f.node, f.message])).to.deep.equal([['n1', `2 pairs (pod-1a→pod-2a, pod-2a→pod-1a) hold only if this does: ${message}`]])

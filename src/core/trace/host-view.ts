@@ -300,6 +300,11 @@ export class HostView {
     return this.rulesUnreadNote
   }
 
+  /** Whether `note` of a route lookup is the guess made for want of this host's rules (unreadRules) */
+  isRulesUnreadNote(note: string): boolean {
+    return this.rulesUnreadNote?.includes(note) === true
+  }
+
   /** VRF devices and their ports; undefined when the links were not read or a kind is unknown ('other' may be a VRF) */
   private vrfPorts(): Set<string> | undefined {
     const links = this.snap.links
