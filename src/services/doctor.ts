@@ -11,7 +11,7 @@ import {addressScope, forwardAcceptHint, forwardVerdict, nativeDropText, nativeF
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
-import type {Trace, World, Disposition, Fix} from '../core/trace/types.js'
+import type {Trace, TraceWarning, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
 import {behindMoveSync, peerMacSync, publishVtepMacFix, tunnelMtuFixes} from '../core/trace/fixes.js'
 import {podNetworkGuess} from '../core/trace/world.js'
@@ -137,6 +137,63 @@ interface NodeFacts {
   publicIP?: string
 }
 
+/** A host that is a flannel peer by its tables (see flannelPeers): its subnet is known. */
+type PeerNode = NodeFacts & {subnet: string}
+
+/**
+ * flanneld before its FLANNEL-POSTRTG chain (0.15) wrote its masquerade into POSTROUTING itself:
+ * `-s NETWORK ! -d 224.0.0.0/4 -j MASQUERADE`. The network it names, when the host has it.
+ */
+function oldFlanneldMasqNetwork(h: HostSnapshot): string | undefined {
+  for (const r of h.iptables?.rules ?? []) {
+    const m = r.table === 'nat' && r.chain === 'POSTROUTING' ? /^-s (\S+) ! -d 224\.0\.0\.0\/4 -j MASQUERADE\b/.exec(r.spec) : null
+    if (m !== null && isCidr(m[1])) return m[1]
+  }
+  return undefined
+}
+
+/**
+ * What on a host's tables says flannel made it a node, beside a bridge with an address (docker0,
+ * a lab's br0 are bridges with addresses too): a flannel device (its VTEP `flannel.N`, the `cni0`
+ * flannel's CNI plugin makes), flannel's rules (its chains or nftables table, or an older
+ * flanneld's masquerade of a network holding the subnet), or a lease of the store for its subnet.
+ * Undefined: nothing does.
+ */
+function flannelSign(n: NodeFacts, leases?: {subnet: string}[]): string | undefined {
+  if (n.subnet === undefined) return undefined
+  if (n.vxlan !== undefined && isVxlanDeviceName(n.vxlan.name)) return n.vxlan.name
+  if (n.bridge?.name === 'cni0') return 'cni0'
+  const mode = rulesMode(n.host)
+  if (mode === 'iptables' || mode === 'nftables' || mode === 'both') return `flannel's rules (${mode})`
+  const old = oldFlanneldMasqNetwork(n.host)
+  if (old !== undefined && cidrWithin(parseCidr(n.subnet), parseCidr(old))) return `flanneld's masquerade of ${old}`
+  if (leases?.some(l => l.subnet === n.subnet)) return `lease ${n.subnet}`
+  return undefined
+}
+
+/**
+ * The hosts that are flannel peers by their tables: a flannel sign of their own (flannelSign), or
+ * a peer of those routing their subnet via their address (a host-gw node with nothing else to show).
+ * A docker host an inventory lists as a node is not one: its docker0 subnet is docker's.
+ */
+function flannelPeers(world: World, leases?: {subnet: string}[]): PeerNode[] {
+  const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
+  const withSubnet = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts).filter((n): n is PeerNode => n.subnet !== undefined)
+  const signed = withSubnet.filter(n => flannelSign(n, leases) !== undefined)
+  const routedTo = (n: PeerNode) => signed.some(o => o !== n && (o.host.routes ?? []).some(r => inMainTable(r) && r.gateway !== undefined &&
+    normaliseDst(r.dst) === n.subnet && (n.host.addresses ?? []).some(a => a.local === r.gateway)))
+  return withSubnet.filter(n => signed.includes(n) || routedTo(n))
+}
+
+/**
+ * A node whose tables show another maker than flannelctl: an older flanneld's, which handed its
+ * subnet to docker0 (`--bip`) and masqueraded in POSTROUTING itself. flannelctl keeps no state
+ * there, so a `flannelctl sync` is no fix for it: the kernel's commands are.
+ */
+function builtByOther(n: NodeFacts): boolean {
+  return n.bridge?.name === 'docker0' || (oldFlanneldMasqNetwork(n.host) !== undefined && !(n.host.iptables?.chains ?? []).some(c => c.name === MASQ_CHAIN))
+}
+
 interface PeerFacts {
   name: string
   subnet: string
@@ -191,7 +248,7 @@ function usableMac(mac: string | undefined): mac is string {
 export function hostChecks(world: World, leases?: {subnet: string; publicIP: string; vtepMac?: string}[], backend?: {type: string; directRouting: boolean}): DoctorFinding[] {
   const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
   const nodes = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
-  const flannelNodes = nodes.filter(n => n.subnet !== undefined)
+  const flannelNodes = flannelPeers(world, leases)
   const findings: DoctorFinding[] = []
   const add = (f: FindingDraft): DoctorFinding => {
     const made = finding(f)
@@ -311,7 +368,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         message: verdict === undefined
           ? `FORWARD policy is DROP and no rule accepts pod traffic through ${name} (${podNet})${nft ? `: the accepts in flanneld's nftables table ${NFT_TABLE_V4} do not overrule iptables' FORWARD` : ''}`
           : `FORWARD policy is DROP on ${name} and ${partialAcceptText(verdict.only, podNet)}`,
-        evidence: ':FORWARD DROP', fixes: nft ? forwardAcceptHint(podNet).map(command => ({node: name, command}))
+        evidence: ':FORWARD DROP', fixes: nft || builtByOther(n) ? forwardAcceptHint(podNet).map(command => ({node: name, command}))
           : ways(name, {why: 'flannel\'s own accepts back: sync restores the jump to FLANNEL-FWD, and keeps it there', commands: ['flannelctl sync   # restores the FLANNEL-FWD jump']},
             {why: 'the same accepts by hand, ahead of the policy', commands: forwardAcceptHint(podNet)})})
     }
@@ -367,7 +424,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
       // set down, not merely without carrier: a bridge with no pods yet has none and keeps its route
       if (dev === undefined || dev.up) continue
       add({code: 'DEVICE_DOWN', severity: 'error', node: name, message: `${dev.name} is down: the kernel removed the routes through it`,
-        evidence: firstLine(dev.raw), fix: [`ip link set ${dev.name} up`, ...(dev === n.bridge ? [] : ['flannelctl sync   # the routes and neighbours it lost'])]})
+        evidence: firstLine(dev.raw), fix: [`ip link set ${dev.name} up`, ...(dev === n.bridge || builtByOther(n) ? [] : ['flannelctl sync   # the routes and neighbours it lost'])]})
     }
     const vxDown = vx !== undefined && !vx.up
     const routes = (h.routes ?? []).filter(r => inMainTable(r) && r.type === 'unicast')
@@ -458,6 +515,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
             : `no route to ${who}'s pod subnet ${p.subnet}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
           evidence: '(no matching route)',
           fixes: offLink ? [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}] : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
+            : builtByOther(n) ? [...(vxDown ? [`ip link set ${vx!.name} up`] : []), ...peerEntriesByHand(n, p)].map(command => ({node: name, command}))
             : n.vxlan ? ways(name, {why: 'sync: the route, with the neighbour and fdb entries behind it, as the store says them (every other peer\'s too)', commands: ['flannelctl sync']},
               {why: p.vtepMac !== undefined && p.publicIP !== undefined ? 'by hand: the route, with the neighbour and fdb entries behind it'
                 : `by hand: the route (${p.name}'s VTEP MAC or address is not known here: its neighbour and fdb entries, sync writes)`,
@@ -470,12 +528,21 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
         }
         continue
       }
+      // host-gw's route to a peer behind a router: `onlink` let the kernel take a gateway no connected route covers, and ARP for it goes unanswered
+      const gw = route.gateway
+      if (gw !== undefined && under !== undefined && route.dev === under.name && h.addresses !== undefined && !onLinkAddresses(specific, [gw], under.name).has(gw)) {
+        add({code: 'NEXT_HOP_NOT_ONLINK', severity: 'error', node: name, peer: who, peerSubnet: p.subnet,
+          message: `route to ${who}'s pod subnet ${p.subnet} via ${gw}${route.onlink ? ' onlink' : ''} on ${under.name}, but no connected route of ${name} covers ${gw}: nothing on ${under.name}'s link answers ARP for it${
+            gw === p.publicIP ? ` (${p.name}'s address, on another segment: host-gw routes only to peers on the node's own)` : ''}`,
+          evidence: route.raw, fixes: notOnlinkRouteFixes(world, n, p, routeByDst.get('default'), builtByOther(n))})
+        continue
+      }
       if (!vx || route.dev !== vx.name || !route.gateway) continue
       if (p.publicIP !== undefined && direct.has(p.publicIP)) {
         const dev = addressDevice(h, specific, p.publicIP) ?? n.underlay?.name ?? 'eth0'
         add({code: 'DIRECT_ROUTING_NOT_APPLIED', severity: 'warning', node: name, peer: who, peerSubnet: p.subnet,
           message: `the network has DirectRouting and ${p.name} (${p.publicIP}) is on ${name}'s segment, but ${name} routes ${p.subnet} through ${vx.name}`,
-          evidence: route.raw, fixes: ways(name, {why: 'sync: every peer on the segment routed directly, as the network config says, and the VTEP entries those no longer use removed', commands: ['flannelctl sync']},
+          evidence: route.raw, fixes: builtByOther(n) ? [{node: name, command: `ip route replace ${p.subnet} via ${p.publicIP} dev ${dev}`}] : ways(name, {why: 'sync: every peer on the segment routed directly, as the network config says, and the VTEP entries those no longer use removed', commands: ['flannelctl sync']},
             {why: `by hand, this route alone (the next sync makes the same, and removes ${p.name}'s VTEP entries)`, commands: [`ip route replace ${p.subnet} via ${p.publicIP} dev ${dev}`]})})
         continue
       }
@@ -593,6 +660,25 @@ function peerEntriesByHand(n: NodeFacts, p: PeerFacts): string[] {
     `bridge fdb append ${p.vtepMac} dev ${n.vxlan.name} dst ${p.publicIP} self permanent`]
 }
 
+/**
+ * What mends a route to peer `p` via a gateway off the node's segment, as the kernel's commands: the
+ * route through the node's VTEP where it has one (vxlan, DirectRouting), else through the router
+ * its default route names, which must route the subnet on too (said on it where it was read).
+ * Without either, a network flannelctl built carries such peers over vxlan (OFF_SEGMENT_FIX).
+ */
+function notOnlinkRouteFixes(world: World, n: NodeFacts, p: PeerFacts, def: Route | undefined, other: boolean): Fix[] {
+  const name = n.host.name
+  const dev = n.underlay!.name
+  if (n.vxlan && p.vtepMac !== undefined && p.publicIP !== undefined) return peerEntriesByHand(n, p).map(command => ({node: name, command}))
+  const router = def?.gateway !== undefined && def.dev === dev ? def.gateway : undefined
+  if (router === undefined) return other ? [{node: name, command: `ip route del ${p.subnet} via ${p.publicIP ?? 'GATEWAY'} dev ${dev}`}] : [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}]
+  const routerHost = world.hosts.find(h => (h.addresses ?? []).some(a => a.local === router))
+  const onward = routerHost?.routes === undefined ? undefined : new RouteTable(routerHost.routes.filter(r => inMainTable(r) && normaliseDst(r.dst) !== 'default')).lookup(p.subnet.split('/')[0])
+  const routerNeeds = routerHost !== undefined && onward?.type !== 'unicast' && p.publicIP !== undefined
+  return [{node: name, command: `ip route replace ${p.subnet} via ${router} dev ${dev}${routerNeeds ? '' : `   # the router ${router} must route ${p.subnet} on to ${p.publicIP ?? p.name}`}`},
+    ...(routerNeeds ? [{node: routerHost.name, command: `ip route replace ${p.subnet} via ${p.publicIP}`}] : [])]
+}
+
 function peerRouteFix(n: NodeFacts, p: PeerFacts): string {
   if (n.vxlan) return `ip route replace ${p.subnet} via ${p.subnet.split('/')[0]} dev ${n.vxlan.name} onlink`
   return `ip route replace ${p.subnet} via ${p.publicIP ?? 'PEER_IP'} dev ${n.underlay?.name ?? 'eth0'}`
@@ -634,6 +720,9 @@ export function matrixPods(world: World): World['pods'] {
   return world.pods.filter(p => !seen.has(p.node) && seen.add(p.node))
 }
 
+/** An ASSUMED warning of the matrix's traces (its table, where it stands in for one not captured), with the pairs that rest on it. */
+type AssumedInMatrix = Pick<TraceWarning, 'node' | 'message' | 'table'> & {pairs: string[]}
+
 /** the ASSUMED warning of a traceroute hop whose time-exceeded may not get back (trace's answerProbe) */
 const TRACEROUTE_GUESS = /; traceroute's \S+ is a guess \(it prints `\*` if the error is lost\)$/
 
@@ -641,7 +730,7 @@ const TRACEROUTE_GUESS = /; traceroute's \S+ is a guess \(it prints `\*` if the 
  * Trace every ordered pair of the matrix's pods, with full-size packets where the pod's MTU is known.
  * `assumed` collects the ASSUMED warnings of the pairs' traces, by node and message, with the pairs that rest on each.
  */
-export function podMatrix(world: World, assumed?: Map<string, {node: string, message: string, pairs: string[]}>): PairResult[] {
+export function podMatrix(world: World, assumed?: Map<string, AssumedInMatrix>): PairResult[] {
   const out: PairResult[] = []
   const pods = matrixPods(world)
   for (const a of pods) {
@@ -654,7 +743,7 @@ export function podMatrix(world: World, assumed?: Map<string, {node: string, mes
         // (the matrix judges delivery: a guess about which address traceroute prints is not one it rests on)
         if (assumed === undefined || w.code !== 'ASSUMED' || TRACEROUTE_GUESS.test(w.message)) continue
         const key = `${w.node}|${w.message}`
-        const seen = assumed.get(key) ?? {node: w.node, message: w.message, pairs: []}
+        const seen = assumed.get(key) ?? {node: w.node, message: w.message, ...(w.table !== undefined ? {table: w.table} : {}), pairs: []}
         seen.pairs.push(`${a.name}→${b.name}`)
         assumed.set(key, seen)
       }
@@ -665,32 +754,16 @@ export function podMatrix(world: World, assumed?: Map<string, {node: string, mes
 }
 
 /**
- * Which table of its node an ASSUMED warning stands in for, by the words trace says it in (the
- * engine's, vxlan.ts's, arp.ts's): where a table was not captured, each use the walk made of it is
- * its own warning (each device taken as up, each MTU not checked, …), one table missing all the same.
- */
-const UNREAD_TABLE: [string, RegExp][] = [
-  ['links', /^(no link details captured on \S+|the links of \S+ were (not captured|pasted for some devices only)): /],
-  ['addresses', /^the addresses of \S+ were not captured /],
-  ['routes', /^the routes of \S+ were pasted with /],
-  ['rules', /, and its rules were not captured: /],
-  ['neighbours', /^the neighbours of \S+ on \S+ were not captured: /],
-  ['iptables', /^no iptables rules captured on \S+: /],
-  ['nft', /^the nftables ruleset of \S+ was not captured: /],
-  ['sysctls', /^(no sysctls captured on \S+|no net\.\S+ captured on \S+|[\w. ]+ not captured on \S+): /],
-]
-
-/**
  * What the matrix's verdicts rest on beyond the tables read (a table not captured, an undecidable
  * match): a pair that is fine only if an assumption holds must not make the report read as a plain
  * "healthy". One warning per node and table not captured (its assumptions said together, the head
  * they share once), else one per assumption, naming the pairs that rest on it.
  */
-function assumedFindings(assumed: Map<string, {node: string, message: string, pairs: string[]}>): DoctorFinding[] {
+function assumedFindings(assumed: Map<string, AssumedInMatrix>): DoctorFinding[] {
   const groups = new Map<string, {node: string, messages: string[], pairs: string[]}>()
   for (const a of assumed.values()) {
-    const table = UNREAD_TABLE.find(([, words]) => words.test(a.message))?.[0]
-    const key = table !== undefined ? `${a.node}|${table}` : `${a.node}|${a.message}`
+    // where a table was not captured, each use the walk made of it is its own warning (each device taken as up, each MTU not checked): one table missing all the same
+    const key = a.table !== undefined ? `${a.node}|${a.table}` : `${a.node}|${a.message}`
     const g = groups.get(key) ?? {node: a.node, messages: [], pairs: []}
     g.messages.push(a.message)
     for (const p of a.pairs) if (!g.pairs.includes(p)) g.pairs.push(p)
@@ -742,10 +815,9 @@ export function podToNodeChecks(world: World, pairs: PairResult[] = []): DoctorF
  * undefined: the config was not read).
  */
 export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Record<string, RulesMode>; findings: DoctorFinding[]} {
-  const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
   const rules: Record<string, RulesMode> = {}
   const findings: DoctorFinding[] = []
-  for (const n of world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts).filter(x => x.subnet !== undefined)) {
+  for (const n of flannelPeers(world, world.leases)) {
     const name = n.host.name
     const mode = rulesMode(n.host)
     rules[name] = mode
@@ -754,11 +826,11 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
     if (mode === 'both') {
       findings.push(finding({code: 'RULES_IN_BOTH', severity: 'warning', node: name,
         message: `${name} has flannel's rules both in iptables (FLANNEL-FWD, FLANNEL-POSTRTG) and in flanneld's nftables table ${NFT_TABLE_V4}: one set is left from a switch of EnableNFTables`, fix}))
-    } else if (mode === 'none') {
+    } else if (mode === 'none' && oldFlanneldMasqNetwork(n.host) === undefined) {
       // what `nft flush ruleset` or a firewall's restart leaves: forwarding still works, so no pair shows it
       findings.push(finding({code: 'RULES_MISSING', severity: 'warning', node: name,
         message: `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
-        fix: ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']}))
+        fix: builtByOther(n) ? oldFlanneldRules(podNetworkOf(world) ?? n.subnet) : ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']}))
     } else if (masqCut !== undefined) {
       // `iptables -t nat -F` leaves the chain empty and unjumped: pod pairs all work, so no trace shows it
       findings.push(finding({code: 'MASQ_MISSING', severity: 'warning', node: name,
@@ -770,6 +842,11 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
     }
   }
   return {rules, findings}
+}
+
+/** What an older flanneld wrote where flannel's rules now go in chains of their own: its masquerade in POSTROUTING, its accepts in FORWARD. */
+function oldFlanneldRules(network: string): string[] {
+  return [`iptables -t nat -A POSTROUTING -s ${network} -d ${network} -j RETURN`, `iptables -t nat -A POSTROUTING -s ${network} ! -d 224.0.0.0/4 -j MASQUERADE`, ...forwardAcceptHint(network)]
 }
 
 /** What is wrong with a node's masquerade chain, when it has one: empty, or not jumped to. */
@@ -789,8 +866,7 @@ function masqueradeCut(h: HostSnapshot): string | undefined {
  */
 export function podNetworkOf(world: World, leases?: {subnet: string}[]): string | undefined {
   if (world.network !== undefined) return world.network
-  const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
-  const subnets = world.hosts.filter(h => !podHosts.has(h.name)).map(h => nodeFacts(h).subnet).filter((s): s is string => s !== undefined)
+  const subnets = flannelPeers(world, leases ?? world.leases).map(n => n.subnet)
   return podNetworkGuess([...world.pods.map(p => p.ip), ...[...subnets, ...(leases ?? []).map(l => l.subnet)].map(s => s.split('/')[0])].filter(isIPv4))
 }
 
@@ -817,7 +893,7 @@ export function diagnose(given: World, source: string, leases?: Parameters<typeo
   // the store's leases go with the world: the traces say by them why an entry is stale
   const world = {...given, ...(network !== undefined ? {network} : {}), ...(leases !== undefined ? {leases} : {})}
   const podHosts = new Set(world.pods.map(p => p.netns).filter(Boolean))
-  const assumed = new Map<string, {node: string, message: string, pairs: string[]}>()
+  const assumed = new Map<string, AssumedInMatrix>()
   const pairs = podMatrix(world, assumed)
   const rules = rulesChecks(world, enableNFTables)
   const findings = [...unreadHostFindings(world), ...hostChecks(world, leases, backend), ...rules.findings, ...podToNodeChecks(world, pairs), ...assumedFindings(assumed)]

@@ -70,7 +70,7 @@ async function repair(state: LabState): Promise<void> {
 const DOCTOR_FINDS: Record<string, string> = {
   'missing-fdb': 'MISSING_FDB', 'missing-neigh': 'MISSING_NEIGH', 'missing-route': 'MISSING_ROUTE', 'forward-drop': 'FORWARD_DROP',
   'forwarding-off': 'FORWARDING_DISABLED', 'stale-vtep-mac': 'VTEP_MAC_DRIFT', 'wrong-vtep-host': 'WRONG_VTEP_HOST',
-  'mtu-mismatch': 'MTU_MISMATCH', 'missing-return-route': 'MISSING_ROUTE',
+  'mtu-mismatch': 'MTU_MISMATCH', 'missing-return-route': 'MISSING_ROUTE', 'hostgw-via-router': 'NEXT_HOP_NOT_ONLINK',
 }
 
 function faultCase(getState: () => LabState, f: Fault, node = 'n1'): void {

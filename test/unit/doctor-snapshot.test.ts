@@ -191,3 +191,53 @@ describe('doctor on a vxlan lab whose n2 moved its lease (lab-vxlan-peer-moved)'
     })
   })
 })
+
+describe('doctor on hosts flannelctl did not build (old-flannel-nodeport)', () => {
+  let dir = ''
+  tempDirHooks('fc-doc-old-', d => (dir = d), {each: true})
+
+  it('d1, a docker host the inventory lists, is no flannel peer: its docker0 172.17.0.0/16 is docker\'s, and nothing of flannel says otherwise', async () => {
+    // before: MISSING_ROUTE on o1 and o2 to "d1's pod subnet 172.17.0.0/16", on d1 to both, and RULES_MISSING with `flannelctl sync` on all three
+    const report = await runDoctor({snapshot: join(FIXTURES, 'old-flannel-nodeport')}, {})
+    expect(report.findings.filter(f => f.node === 'd1' || f.peer === 'd1' || f.peerSubnet === '172.17.0.0/16')).to.deep.equal([])
+    expect(Object.keys(report.rules)).to.deep.equal(['o1', 'o2'])
+    // o1 and o2 masquerade as flanneld before 0.15 did, in POSTROUTING itself: no rules are missing
+    expect(report.findings.filter(f => f.code === 'RULES_MISSING')).to.deep.equal([])
+    expect(report.findings.flatMap(f => f.fix).filter(c => c.includes('flannelctl'))).to.deep.equal([])
+  })
+
+  it('docker hosts are no flannel nodes: two docker0 of 172.17.0.0/16 are no duplicate subnet, and no flannel rules are missing there', async () => {
+    // before: DUPLICATE_SUBNET with `flannelctl reset --release`, RULES_MISSING with `flannelctl sync` on each, MISSING_ROUTE on d3 to d2's docker0
+    for (const snapshot of ['docker-default-pair', 'docker-routed-pair']) {
+      const report = await runDoctor({snapshot: join(FIXTURES, snapshot)}, {})
+      expect(report.findings, snapshot).to.deep.equal([])
+      expect(report.rules, snapshot).to.deep.equal({})
+    }
+  })
+
+  it('a route missing on an old flanneld\'s node is mended with ip route, not a flannelctl sync it has no state for', async () => {
+    await cp(join(FIXTURES, 'old-flannel-nodeport'), dir, {recursive: true})
+    const routes = join(dir, 'o1', 'ip-route.json')
+    await writeFile(routes, JSON.stringify(JSON.parse(await readFile(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.244.2.0/24')))
+    const report = await runDoctor({snapshot: dir}, {})
+    const missing = report.findings.filter(f => f.code === 'MISSING_ROUTE')
+    expect(missing.map(f => [f.node, f.peer, f.peerSubnet])).to.deep.equal([['o1', 'o2', '10.244.2.0/24']])
+    // before: "one of 2 ways", flannelctl sync recommended
+    expect(missing[0].fixes).to.deep.equal([{node: 'o1', command: 'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'},
+      {node: 'o1', command: 'ip neigh replace 10.244.2.0 lladdr a2:22:22:22:22:02 dev flannel.1 nud permanent'},
+      {node: 'o1', command: 'bridge fdb append a2:22:22:22:22:02 dev flannel.1 dst 192.168.90.32 self permanent'}])
+  })
+})
+
+describe('doctor on a host-gw route to a peer behind the router (hostgw-via-router)', () => {
+  it('the route present but wrong is a host check of its own, with the kernel\'s commands that mend it (the router\'s too)', async () => {
+    // before: only the pod pair pod-1a→pod-2a said NEXT_HOP_NOT_ONLINK; the host checks named n2's missing route alone
+    const report = await runDoctor({snapshot: join(FIXTURES, 'hostgw-via-router')}, {})
+    const wrong = report.findings.filter(f => f.code === 'NEXT_HOP_NOT_ONLINK')
+    expect(wrong.map(f => [f.node, f.peer, f.peerSubnet, f.evidence])).to.deep.equal([['n1', 'n2', '10.244.41.0/24', '10.244.41.0/24 via 192.168.200.12 dev eth0 onlink']])
+    expect(wrong[0].message).to.contain('nothing on eth0\'s link answers ARP for it (n2\'s address, on another segment')
+    // kernel: with these two (and rt's route back, n2's MISSING_ROUTE) pod-1a pings pod-2a
+    expect(wrong[0].fixes).to.deep.equal([{node: 'n1', command: 'ip route replace 10.244.41.0/24 via 192.168.100.1 dev eth0'}, {node: 'rt', command: 'ip route replace 10.244.41.0/24 via 192.168.200.12'}])
+    expect(report.findings.filter(f => f.code === 'MISSING_ROUTE').map(f => f.node)).to.deep.equal(['n2'])
+  })
+})

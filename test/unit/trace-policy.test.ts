@@ -11,6 +11,7 @@ import {parseIpRouteText, parseBridgeFdbText} from '../../src/core/parse/text.js
 import {parseBridgeFdbJson} from '../../src/core/parse/json.js'
 import {formatFdb} from '../../src/core/parse/format.js'
 import {PolicyRouter, RouteTable} from '../../src/core/trace/routes.js'
+import {besidesQdiscs} from '../helpers/qdiscs.js'
 
 const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
@@ -29,11 +30,18 @@ function withPolicy(rules: string, routes: Partial<Route>[] = [], edit?: (node1:
 const route = (raw: string, r: Partial<Route>): Partial<Route> => ({raw, ...r})
 
 describe('trace: policy routing (ip rule)', () => {
-  it('a world without rules traces as before, and the kernel\'s default rules change nothing', () => {
+  it('a world whose rules were not read traces as with the kernel\'s default rules, and says that guess of each host it routes on', () => {
     const plain = loadWorld('flannel-vxlan')
     const before = traceFlow(plain, {src: 'pod-a', dst: 'pod-b'})
     expect(before.disposition).to.equal('DELIVERED')
     expect(traceFlow(withPolicy(''), {src: 'pod-a', dst: 'pod-b'})).to.deep.equal(before)
+    const unread = structuredClone(plain)
+    for (const h of unread.hosts) delete h.rules
+    const t = traceFlow(unread, {src: 'pod-a', dst: 'pod-b'})
+    const guess = (w: Trace['warnings'][number]) => w.code === 'ASSUMED' && /^the rules of \S+ were not captured: assumed the kernel's default rules alone/.test(w.message)
+    // (before: nothing said; a prohibit rule shows in no route)
+    expect({...t, warnings: t.warnings.filter(w => !guess(w))}).to.deep.equal(before)
+    expect(t.warnings.filter(guess).map(w => w.node)).to.have.members(['pod-a', 'node1', 'node2', 'pod-b'])
   })
 
   it('iif cni0 looks up a table with an unreachable default: the pod\'s packet is NULL_ROUTED on the node', () => {
@@ -171,7 +179,7 @@ describe('trace against the kernel: policy rules for the outer vxlan packet, the
     const ping = await trace('policy-vxlan-from', {src: 'a', dst: '192.168.63.2'})
     expect(outDev(ping, 'a')).to.deep.equal(['local>eth0'])
     expect(ping.src.ip).to.equal('192.168.61.1')
-    const w = ping.warnings.find(x => x.code === 'ASSUMED' && x.node === 'a')!
+    const w = besidesQdiscs(ping.warnings).find(x => x.code === 'ASSUMED' && x.node === 'a')!
     expect(w.message).to.contain('`100:\tfrom 192.168.61.1 lookup 100` sends by `default via 192.168.62.254 dev eth1 table 100`')
       .and.contain('`ip route get 192.168.63.2 from 192.168.61.1` on a')
     const tcp = await trace('policy-vxlan-from', {src: 'a', dst: '192.168.63.2', proto: 'tcp', dport: 80})
@@ -184,7 +192,7 @@ describe('trace against the kernel: policy rules for the outer vxlan packet, the
     const t = await trace('policy-output-mark', {src: 'a', dst: '192.168.63.2'})
     expect(t.hops[0].out).to.equal('eth1')
     expect(t.hops[0].steps[0].explanation).to.contain('mangle OUTPUT gave it mark 0x9, so the kernel looked the route up again, from 192.168.61.1')
-    expect(t.warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+    expect(besidesQdiscs(t.warnings.filter(x => x.code === 'ASSUMED'))).to.deep.equal([])
   })
 
   it('the outer packet keeps the inner packet\'s mark: a fwmark rule sends it by table 100', async () => {
@@ -195,7 +203,7 @@ describe('trace against the kernel: policy rules for the outer vxlan packet, the
     expect(outerRoute(t).explanation).to.contain('chosen by the policy rule `100:\tfrom all fwmark 0x7 lookup 100`')
     expect(t.hops[0].steps.find(s => s.kind === 'encap')!.explanation).to.contain('UDP 192.168.62.1 → 192.168.63.2')
       .and.contain('it keeps the inner packet\'s mark 0x7')
-    expect(t.warnings.filter(x => x.code === 'ASSUMED')).to.deep.equal([])
+    expect(besidesQdiscs(t.warnings.filter(x => x.code === 'ASSUMED'))).to.deep.equal([])
   })
 
   it('an fdb entry `via eth1` binds the outer lookup to eth1: an `oif eth1` rule matches it', async () => {

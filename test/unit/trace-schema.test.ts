@@ -83,6 +83,14 @@ describe('trace --json schema', () => {
     }
   })
 
+  it('validates an ASSUMED warning made for want of a table, which names it (`table`, what doctor groups by)', () => {
+    const w = structuredClone(loadWorld('flannel-vxlan'))
+    delete w.hosts.find(h => h.name === 'node1')!.sysctls
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.warnings.filter(x => x.node === 'node1').map(x => x.table)).to.include('sysctls')
+    check(t)
+  })
+
   it('is embedded verbatim in docs/trace.md', () => {
     const doc = readFileSync(join(FIXTURES, '..', '..', '..', 'docs', 'trace.md'), 'utf8')
     expect(doc).to.contain('```json\n' + JSON.stringify(traceJsonSchema, null, 2) + '\n```')

@@ -132,7 +132,10 @@ function fromNode(w: WorldIndex, view: HostView, dev: string, target: string): A
   // the subnet of the sender's outgoing device. That also picks the right one of several hosts
   // carrying the same address (a VM's NAT address, docker0's 172.17.0.1). A sender device without
   // an address gives nothing to compare, and then any owner is taken.
-  const near = myAddress === undefined ? owners : owners.filter(o => o.view.deviceFacing(myAddress) !== undefined)
+  // An address known by its local route alone (no `ip addr`) on a device set down: the down device took its
+  // subnet's route, so its prefix reads /32 and faces no one; it is the owner all the same, and its state decides.
+  const near = myAddress === undefined ? owners : owners.filter(o => o.view.deviceFacing(myAddress) !== undefined ||
+    (o.addr.prefixlen === 32 && o.view.deviceDown(o.addr.dev) === true))
   if (near.length > 0) {
     const pick = near[0]
     const inDev = (myAddress !== undefined ? pick.view.deviceFacing(myAddress)?.dev : undefined) ?? pick.addr.dev

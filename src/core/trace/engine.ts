@@ -21,7 +21,7 @@ import {isVxlanDeviceName} from '../flannel.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, ReturnPath, StepKind, StepVerdict, Trace,
-  TraceRequest, TraceWarning, WarningCode, World,
+  TraceRequest, TraceWarning, UnreadTable, WarningCode, World,
 } from './types.js'
 import {type HostView, neighbourUse} from './host-view.js'
 import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
@@ -208,11 +208,11 @@ class Warnings {
   readonly list: TraceWarning[] = []
   private readonly keys = new Set<string>()
 
-  add(code: WarningCode, node: string, message: string): void {
+  add(code: WarningCode, node: string, message: string, table?: UnreadTable): void {
     const key = `${code}\0${node}\0${message}`
     if (this.keys.has(key)) return
     this.keys.add(key)
-    this.list.push({code, node, message})
+    this.list.push({code, node, message, ...(table !== undefined ? {table} : {})})
   }
 }
 
@@ -400,8 +400,9 @@ class Walk {
     this.assume(view, `${dev} on ${view.name} filters by VLAN (vlan_filtering 1), and which VLANs its ports and ${dev} itself carry was not read: assumed the frame's ports and ${dev} share an untagged PVID, as every port gets VLAN 1 when plugged in; a port without it drops the frame silently (\`bridge -j vlan show\` on ${view.name} tells)`)
   }
 
-  private assume(view: HostView, message: string): void {
-    this.warnings.add('ASSUMED', view.name, message)
+  /** `table`: the table of `view` not captured that the assumption stands in for */
+  private assume(view: HostView, message: string, table?: UnreadTable): void {
+    this.warnings.add('ASSUMED', view.name, message, table)
   }
 
   private step(hop: Hop, kind: StepKind, verdict: StepVerdict, evidence: string, explanation: string): void {
@@ -513,8 +514,16 @@ class Walk {
     return undefined
   }
 
-  /** tc filters on a device's clsact/ingress qdisc act on the packet unseen: assumed to let it go on unchanged. */
+  /**
+   * tc filters on a device's clsact/ingress qdisc act on the packet unseen: assumed to let it go on
+   * unchanged. Where the qdiscs were not read, any device may have one, or a root qdisc that drops
+   * (netem's loss, tbf's limit): that guess is said once per host.
+   */
   private tcFilters(hop: Hop, view: HostView, dev: string, direction: 'ingress' | 'egress'): void {
+    if (view.snap.qdiscs === undefined) {
+      this.assume(view, `the qdiscs of ${view.name} were not captured: assumed none drops, delays or redirects the packet (tc filters on an ingress or clsact qdisc, netem's loss, tbf's limit); \`tc qdisc show\` on ${view.name} tells`, 'qdiscs')
+      return
+    }
     const qdisc = tcHook(view, dev, direction)
     if (qdisc === undefined) return
     const message = `${dev} on ${view.name} has a ${qdisc.kind} qdisc: tc filters there (BPF programs, redirects) see the packet ${direction === 'ingress' ? 'as it comes in, before any table' : 'as it leaves, after every table'}; assumed they let it go on unchanged (\`tc filter show dev ${dev} ${direction}\` lists them)`
@@ -673,7 +682,7 @@ class Walk {
         `${inDev} on ${view.name} has no carrier (\`ip route\` marks its routes linkdown): it neither answers ARP nor takes frames in`,
         [{node: view.name, command: `ip -d link show ${inDev}`}])
     }
-    this.assume(view, assumedUp(view, inDev))
+    this.assume(view, assumedUp(view, inDev), 'links')
     return undefined
   }
 
@@ -722,7 +731,7 @@ class Walk {
     const martian = this.ownSource(hop, view, inDev, packet)
     if (martian) return martian
     if (!view.hasSysctls) {
-      if (this.isNode(view)) this.assume(view, `no sysctls captured on ${view.name}: assumed rp_filter does not drop (not strict)`)
+      if (this.isNode(view)) this.assume(view, `no sysctls captured on ${view.name}: assumed rp_filter does not drop (not strict)`, 'sysctls')
       return undefined
     }
     const allRead = view.sysctlNumber('net.ipv4.conf.all.rp_filter')
@@ -730,7 +739,7 @@ class Walk {
     if ((allRead === undefined || devRead === undefined) && this.isNode(view)) {
       // a pasted `sysctl net.ipv4.ip_forward` holds that key alone
       const missing = [...(allRead === undefined ? ['net.ipv4.conf.all.rp_filter'] : []), ...(devRead === undefined ? [`net.ipv4.conf.${inDev}.rp_filter`] : [])]
-      this.assume(view, `${missing.join(' and ')} not captured on ${view.name}: assumed ${missing.length > 1 ? 'they are' : 'it is'} 0 (distributions often set 1 or 2)`)
+      this.assume(view, `${missing.join(' and ')} not captured on ${view.name}: assumed ${missing.length > 1 ? 'they are' : 'it is'} 0 (distributions often set 1 or 2)`, 'sysctls')
     }
     const {mode, evidence, loosen: fix} = rpFilterOf(view, inDev)
     if (mode === 0) return undefined
@@ -747,7 +756,7 @@ class Walk {
     // `ipproto`/`sport`/`dport` rule applies to it
     const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport,
       ephemeral: swappedPort(packet.ephemeral), ephemeralRange: packet.ephemeralRange})
-    for (const note of reverse.notes) this.assume(view, note)
+    for (const note of reverse.notes) this.assume(view, note, view.isRulesUnreadNote(note) ? 'rules' : undefined)
     if (reverse.missingTable !== undefined) {
       return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
         `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
@@ -756,7 +765,7 @@ class Walk {
     const back = reverse.route
     const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(table, back) : undefined
     if (backDev === undefined && view.snap.routesFilter !== undefined) {
-      this.assume(view, `the routes of ${view.name} were pasted with \`${view.snap.routesFilter}\`: assumed rp_filter finds a route back to ${packet.src}`)
+      this.assume(view, `the routes of ${view.name} were pasted with \`${view.snap.routesFilter}\`: assumed rp_filter finds a route back to ${packet.src}`, 'routes')
       return undefined
     }
     if (backDev === undefined) {
@@ -790,7 +799,7 @@ class Walk {
     const devRead = view.confValue(inDev, 'accept_local')
     if ((allRead ?? 0) > 0 || (devRead ?? 0) > 0) return undefined
     if (allRead === undefined || devRead === undefined) {
-      this.assume(view, `accept_local not captured on ${view.name}: assumed 0, the kernel's default (\`sysctl net.ipv4.conf.all.accept_local net.ipv4.conf.${inDev}.accept_local\` on ${view.name} tells)`)
+      this.assume(view, `accept_local not captured on ${view.name}: assumed 0, the kernel's default (\`sysctl net.ipv4.conf.all.accept_local net.ipv4.conf.${inDev}.accept_local\` on ${view.name} tells)`, 'sysctls')
     }
     const evidence = devRead !== undefined ? `net.ipv4.conf.${inDev}.accept_local = ${devRead}` : allRead !== undefined ? `net.ipv4.conf.all.accept_local = ${allRead}` : '(assumed: accept_local = 0)'
     const dnat = this.nat.find(r => r.field === 'dst' && r.to === packet.dst)
@@ -897,7 +906,7 @@ class Walk {
     const unseen = view.hasLinks && view.snap.linksOfSomeDevicesOnly === true && receivingDevice(view, t.port, t.vni, outer.dst).match === undefined
     if (!view.hasLinks || unseen) {
       device = {...(assumedVxlan(t.device.name, view) ?? t.device), id: t.vni, port: t.port, assumed: true, mac: undefined, link: undefined}
-      this.assume(view, `${unseen ? `the links of ${view.name} were pasted for some devices only` : `no link details captured on ${view.name}`}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`)
+      this.assume(view, `${unseen ? `the links of ${view.name} were pasted for some devices only` : `no link details captured on ${view.name}`}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`, 'links')
     } else {
       const r = receivingDevice(view, t.port, t.vni, outer.dst)
       // A device known without its vxlan details cannot be said to disagree: it takes what its twin sends.
@@ -905,7 +914,7 @@ class Walk {
       const match = r.match ?? (twin !== undefined ? {...twin, id: t.vni, port: t.port} : undefined)
       if (match === undefined) return this.tunnelMismatch(hop, view, outer, r.samePort, r.sameVni)
       device = match
-      if (device.assumed) this.assume(view, this.assumedDeviceMessage(view, device))
+      if (device.assumed) this.assume(view, this.assumedDeviceMessage(view, device), this.assumedDeviceTable(device))
       if (device.portAssumed) {
         this.assume(view, this.assumedPortMessage(view, device, t.port))
         device = {...device, port: t.port}
@@ -1118,7 +1127,7 @@ class Walk {
     const marked = socketMark !== undefined ? {mark: packet.mark, doubt: packet.markDoubt} : this.routingMark(view, packet, origin ? undefined : inDev)
     const asSent = socketMark !== undefined ? {...packet, ...socketMark} : packet
     const res = view.routeFor(this.routingFlow(view, asSent, origin ? 'lo' : inDev, marked))
-    for (const note of res.notes) this.assume(view, note)
+    for (const note of res.notes) this.assume(view, note, view.isRulesUnreadNote(note) ? 'rules' : undefined)
     if (res.missingTable !== undefined) {
       return this.insufficient(hop, 'route', res.rule!.raw,
         `the rule \`${res.rule!.raw}\` looks up table ${res.missingTable} for ${packet.dst}, whose routes were not captured on ${view.name}, so where it sends the packet is unknown`,
@@ -1143,7 +1152,7 @@ class Walk {
       return this.insufficient(hop, 'route', `(no route to ${packet.dst} among the routes pasted with \`${narrowed}\`)`,
         `the routes of ${view.name} ${some}`, view.name, [`ip route get ${packet.dst}`])
     }
-    if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`)
+    if (narrowed !== undefined) this.assume(view, `the routes of ${view.name} were pasted with \`${narrowed}\`: assumed no other route is more specific for ${packet.dst}`, 'routes')
     if (route === undefined) {
       // The kernel answers a packet it cannot route with "network unreachable" (traceroute's !N).
       if (!origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, '!N')
@@ -1245,7 +1254,7 @@ class Walk {
         `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
     }
     if (view.deviceDown(dev) === undefined && !route.linkdown) {
-      this.assume(view, assumedUp(view, dev))
+      this.assume(view, assumedUp(view, dev), 'links')
     } else if (view.deviceDown(dev) === undefined) {
       // The device itself was not captured; the route's own flag is the evidence of its carrier.
       return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
@@ -1426,7 +1435,7 @@ class Walk {
         return this.fail(hop, 'FORWARDING_DISABLED', 'sysctl', '(assumed: net.ipv4.ip_forward = 0 in a pod namespace)',
           `${view.name} is a pod's namespace, which does not forward packets for others`, [])
       }
-      this.assume(view, `no net.ipv4.ip_forward captured on ${view.name}: assumed forwarding is on`)
+      this.assume(view, `no net.ipv4.ip_forward captured on ${view.name}: assumed forwarding is on`, 'sysctls')
       this.step(hop, 'sysctl', 'assumed', '(no sysctl data)', 'forwarding assumed on, as on any flannel node')
       return undefined
     }
@@ -1506,11 +1515,11 @@ class Walk {
     const rules = view.iptables
     if (view.snap.nftRulesetUnread === true && this.isNode(view)) {
       // one warning per host however many hooks it is met at (Warnings keeps one of each)
-      this.assume(view, `the nftables ruleset of ${view.name} was not captured: assumed no native nft chain (firewalld, nftables.service, kube-proxy's nftables mode, flanneld's EnableNFTables) drops, rewrites or marks the packet there; \`nft list ruleset\` on ${view.name} tells`)
+      this.assume(view, `the nftables ruleset of ${view.name} was not captured: assumed no native nft chain (firewalld, nftables.service, kube-proxy's nftables mode, flanneld's EnableNFTables) drops, rewrites or marks the packet there; \`nft list ruleset\` on ${view.name} tells`, 'nft')
     }
     // without iptables-save, iptables-nft's own chains in `nft list ruleset` are read as native ones
     if (rules === undefined && phase !== 'afterNat' && hook !== 'PREROUTING' && hook !== 'POSTROUTING' && this.isNode(view) && !iptablesNftFilterAt(view, hook)) {
-      this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${hook} chain accepts`)
+      this.assume(view, `no iptables rules captured on ${view.name}: assumed the ${hook} chain accepts`, 'iptables')
       if (hook === 'FORWARD') this.step(hop, 'filter', 'assumed', '(no iptables-save data)', `FORWARD assumed to accept, as flannel's FLANNEL-FWD rules do`)
     }
     let mark = packet.mark
@@ -1712,7 +1721,7 @@ class Walk {
     const size = t ? `${packet.size}-byte outer packet (${t.inner.size} + ${VXLAN_OVERHEAD} bytes of vxlan encapsulation)` : `${packet.size}-byte packet`
     const limit = this.mtuLimit(hop, view, dev, packet, route)
     if (limit === undefined) {
-      if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`)
+      if (this.isNode(view)) this.assume(view, `no link details captured on ${view.name}: the MTU of ${dev} was not checked`, 'links')
       return undefined
     }
     // TCP sizes its segments by the MSS with or without DF; --no-df is a socket with
@@ -1888,7 +1897,7 @@ class Walk {
     if (packet.state !== 'NEW' || packet.untrackedAt === view.name) return packet
     const natHere = natAt(view, 'POSTROUTING', arrivedBy(inDev))
     if (view.iptables === undefined && !natHere) {
-      if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`)
+      if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`, 'iptables')
       return packet
     }
     if (!natHere) return packet
@@ -2032,7 +2041,7 @@ class Walk {
     const unseen = !view.hasNeighboursOn(dev)
     if (unseen) {
       // the entry may be static: a PERMANENT or NOARP one with another MAC sends the frames to no one
-      this.assume(view, `the neighbours of ${view.name} on ${dev} were not captured: assumed ARP resolves ${nexthop} (no static entry with another MAC stands in the way; \`ip neigh show ${nexthop} dev ${dev}\` on ${view.name} tells)`)
+      this.assume(view, `the neighbours of ${view.name} on ${dev} were not captured: assumed ARP resolves ${nexthop} (no static entry with another MAC stands in the way; \`ip neigh show ${nexthop} dev ${dev}\` on ${view.name} tells)`, 'neighbours')
     }
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
       `${unseen ? 'neighbours not captured' : 'no neighbour entry yet'}; ARP resolves ${nexthop}: ${via.explanation}`)
@@ -2199,12 +2208,22 @@ class Walk {
    */
   private unseenOwner(hop: Hop, view: HostView, dev: string, nexthop: string, entry: Neighbor | undefined): End | undefined {
     if (this.w.podOf(view) !== undefined) return undefined
+    const evidence = entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`
+    // A node read with neither `ip link` nor `ip addr` knows its addresses by its local routes alone,
+    // which a device set down keeps (its subnet's route goes): whether that device is up is unseen.
+    const held = this.w.owners(nexthop).find(o => o.view !== view && this.isNode(o.view) && !o.view.hasLinks)
+    if (held !== undefined) {
+      const {view: owner, addr} = held
+      return this.insufficient(hop, 'neigh', evidence,
+        `${nexthop} is ${owner.name}'s address on ${addr.dev} by its local route, but no route of ${owner.name} puts ${addr.dev} on ${view.name}'s segment (${addr.dev} set down loses that route and keeps the address), and the links of ${owner.name} were not captured (no \`ip link\`, nor \`ip addr\`): whether ${addr.dev} is up is unknown`,
+        owner.name, [`ip link show ${addr.dev}`, `ip -4 addr show dev ${addr.dev}`])
+    }
     const mac = entry !== undefined && neighbourUse(entry) === 'usable' ? entry.lladdr : undefined
     const owners = unseenOwners(this.w, view, nexthop, mac)
     if (owners.length === 0) return undefined
     const [{view: first, dev: holder}] = owners
     const who = holder !== undefined ? `${first.name}'s ${holder}, whose MAC ${mac} answered for it` : owners.length === 1 ? first.name : `one of ${owners.map(o => o.view.name).join(', ')}`
-    return this.insufficient(hop, 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`,
+    return this.insufficient(hop, 'neigh', evidence,
       `what answers ${nexthop} on ${dev} is unknown: no host read owns it, and it may be ${who}, as ${addressesUnseen(owners.map(o => o.view))}`,
       first.name, [`ip -4 addr show${holder !== undefined ? ` dev ${holder}` : ''}`])
   }
@@ -2264,7 +2283,7 @@ class Walk {
       case 'pod':
         if (answer.addressesUnseen !== undefined) {
           const ns = answer.addressesUnseen
-          this.assume(ns, `${addressesUnseen([ns])}: assumed ${ns.name} holds ${answer.pod.ip}, as the inventory says, and takes the packet; its own tables were not traced (\`ip -4 addr show\` in ${ns.name} tells)`)
+          this.assume(ns, `${addressesUnseen([ns])}: assumed ${ns.name} holds ${answer.pod.ip}, as the inventory says, and takes the packet; its own tables were not traced (\`ip -4 addr show\` in ${ns.name} tells)`, 'addresses')
         }
         this.step(hop, 'deliver', 'delivered', answer.evidence, answer.explanation)
         return {end: true, disposition: 'DELIVERED'}
@@ -2278,12 +2297,12 @@ class Walk {
           return this.fail(bridgeHop, 'DEVICE_DOWN', 'fdb', firstLine(link.raw), `${down.why}: a bridge that is down switches no frames between its ports`, down.fix)
         }
         if (!answer.node.linkKindKnown(answer.bridge)) {
-          this.assume(answer.node, `the links of ${answer.node.name} were not captured: assumed ${answer.bridge}, where its routes send both pods, is a bridge they are plugged into (\`ip -d link show master ${answer.bridge}\` on ${answer.node.name} tells)`)
+          this.assume(answer.node, `the links of ${answer.node.name} were not captured: assumed ${answer.bridge}, where its routes send both pods, is a bridge they are plugged into (\`ip -d link show master ${answer.bridge}\` on ${answer.node.name} tells)`, 'links')
         }
         this.step(bridgeHop, 'fdb', 'ok', link ? firstLine(link.raw) : `(bridge ${answer.bridge})`,
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
-        if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`)
+        if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`, 'sysctls')
         if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
           const denied = this.filter(bridgeHop, answer.node, 'FORWARD', packet, answer.bridge, answer.bridge, true)
           if ('end' in denied) return denied
@@ -2372,7 +2391,7 @@ class Walk {
   }
 
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
-    if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx))
+    if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx), this.assumedDeviceTable(vx))
     if (vx.portAssumed) this.assume(view, this.assumedPortMessage(view, vx, vx.port))
     if (!view.hasNeighboursOn(vx.name)) {
       return this.insufficient(hop, 'neigh', route.raw, `the neighbours of ${view.name} on ${vx.name} were not captured: the VTEP MAC for ${nexthop} is unknown`, view.name, [`ip neigh show dev ${vx.name}`])
@@ -2527,6 +2546,11 @@ class Walk {
 
   private assumedPortMessage(view: HostView, vx: VxlanDevice, port: number): string {
     return `the \`ip -d link\` line of ${vx.name} on ${view.name} prints no dstport (iproute2 before 3.12): assumed UDP ${port}`
+  }
+
+  /** No link table at all: its details are that table's; a link read without `-d` is not a table missing */
+  private assumedDeviceTable(vx: VxlanDevice): UnreadTable | undefined {
+    return vx.link !== undefined ? undefined : 'links'
   }
 
   private assumedDeviceMessage(view: HostView, vx: VxlanDevice): string {
@@ -2958,7 +2982,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     const setUp = traceWorld(world, {...req, size: undefined, noDf: undefined}, mendLoops, random, undefined, rewrites)
     if (setUp.disposition !== 'DELIVERED') return {...setUp, flow}
     // what the SYN's walk had to assume (a `--ctstate NEW` rule it could not decide) the data's walk may not meet
-    for (const a of setUp.warnings) if (a.code === 'ASSUMED') warnings.add(a.code, a.node, a.message)
+    for (const a of setUp.warnings) if (a.code === 'ASSUMED') warnings.add(a.code, a.node, a.message, a.table)
   }
   const announced = sizedTcp ? (peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)) : undefined
   if (sizedTcp) {

@@ -285,15 +285,24 @@ export class HostView {
   }
 
   /**
-   * Rules not captured beside routes of a table only a policy rule looks up (table 100 of `table
-   * all`): the kernel's default rules stand in, which is a guess there, said as a note; [] otherwise.
+   * Rules not captured: the kernel's default rules stand in, which is a guess, said as a note. The
+   * routes may show a table only a policy rule looks up (table 100 of `table all`); a rule with an
+   * action and no table (`prohibit`, `unreachable`, `blackhole`) leaves no trace in them at all, so
+   * the guess is said whether or not they show one. [] where the rules were read.
    */
   private unreadRules(): string[] {
     if (this.rulesUnreadNote === undefined) {
       const extra = this.snap.rules !== undefined ? [] : [...new Set((this.snap.routes ?? []).map(tableOf))].filter(t => !['local', 'main', 'default'].includes(t))
-      this.rulesUnreadNote = extra.length === 0 ? [] : [`the routes of ${this.name} hold ${extra.length === 1 ? `table ${extra[0]}, which only a policy rule looks up` : `tables ${extra.join(', ')}, which only policy rules look up`}, and its rules were not captured: assumed the kernel's default rules (table main decides; \`ip rule show\` on ${this.name} tells)`]
+      this.rulesUnreadNote = this.snap.rules !== undefined ? []
+        : extra.length > 0 ? [`the routes of ${this.name} hold ${extra.length === 1 ? `table ${extra[0]}, which only a policy rule looks up` : `tables ${extra.join(', ')}, which only policy rules look up`}, and its rules were not captured: assumed the kernel's default rules (table main decides; \`ip rule show\` on ${this.name} tells)`]
+          : [`the rules of ${this.name} were not captured: assumed the kernel's default rules alone (table main decides), no rule of its own ahead of them (a prohibit, unreachable or blackhole rule, which the routes do not show; \`ip rule show\` on ${this.name} tells)`]
     }
     return this.rulesUnreadNote
+  }
+
+  /** Whether `note` of a route lookup is the guess made for want of this host's rules (unreadRules) */
+  isRulesUnreadNote(note: string): boolean {
+    return this.rulesUnreadNote?.includes(note) === true
   }
 
   /** VRF devices and their ports; undefined when the links were not read or a kind is unknown ('other' may be a VRF) */

@@ -2,7 +2,7 @@
  * The `trace --json` contract as JSON Schema (draft 2020-12). docs/trace.md embeds this object
  * verbatim and a test checks both agree, so the published schema cannot drift from the code.
  */
-import {DISPOSITIONS, STEP_KINDS, STEP_VERDICTS, WARNING_CODES} from './types.js'
+import {DISPOSITIONS, STEP_KINDS, STEP_VERDICTS, UNREAD_TABLES, WARNING_CODES} from './types.js'
 
 export const traceJsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -117,6 +117,7 @@ export const traceJsonSchema = {
         code: {enum: [...WARNING_CODES]},
         node: {type: 'string'},
         message: {type: 'string'},
+        table: {enum: [...UNREAD_TABLES]},
       },
     },
     returnPath: {

@@ -175,10 +175,20 @@ export interface Failure {
   fix: Fix[]
 }
 
+/** A table of a host that was not captured, as an ASSUMED warning standing in for it names it. */
+export const UNREAD_TABLES = ['links', 'addresses', 'routes', 'rules', 'neighbours', 'iptables', 'nft', 'sysctls', 'qdiscs'] as const
+export type UnreadTable = typeof UNREAD_TABLES[number]
+
 export interface TraceWarning {
   code: WarningCode
   node: string
   message: string
+  /**
+   * An ASSUMED warning made for want of one of `node`'s tables: which (each use the walk made of
+   * it is its own warning: each device taken as up, each MTU not checked; one table missing all the
+   * same). Absent: an assumption of another kind (an undecidable match, a guess beyond the tables).
+   */
+  table?: UnreadTable
 }
 
 export interface ReturnPath {
