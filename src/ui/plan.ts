@@ -1,11 +1,12 @@
 /** How a reconcile result reads to a person. */
 import type {ReconcileResult} from '../services/node.js'
 import {count} from '../core/words.js'
+import {backendWords} from '../core/netconf.js'
 import {describeChanges, type Op} from '../core/ops.js'
 
 export function renderReconcile(r: ReconcileResult, verb: string): string {
   const lines: string[] = []
-  const head = `${verb}: lease ${r.lease.subnet} for ${r.node.publicIP} (${r.netConf.backend.type}${r.netConf.backend.directRouting ? ', DirectRouting' : ''}), network ${r.netConf.network}, ${count(r.peers.length, 'peer')}`
+  const head = `${verb}: lease ${r.lease.subnet} for ${r.node.publicIP} (${backendWords(r.netConf.backend)}), network ${r.netConf.network}, ${count(r.peers.length, 'peer')}`
   lines.push(head)
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   if (r.ops.length === 0) {
