@@ -84,6 +84,14 @@ export function storeSummary(r: Awaited<ReturnType<typeof listLeases>>): Omit<St
     configProblem: r.configProblem ?? null, offConfig: r.offConfig ?? null, leases: r.leases, migration: r.migration ?? null}
 }
 
+/** What `lease list` shows, of a store or a lab's (`lease list --json` prints it as is). */
+export type LeaseView = StoreSummary & {invalid: InvalidEntry[]}
+
+export async function leaseView(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<LeaseView> {
+  const r = await listLeases(storeSpec, opts)
+  return {store: r.store, ...storeSummary(r), invalid: r.invalid}
+}
+
 export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; offConfig?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string; migration?: UnfinishedMigration}> {
   const store = await openStore(storeSpec, opts).catch(asReadFailure)
   try {

@@ -5,7 +5,7 @@
 import {expect} from 'chai'
 import {cli, inNs, uniqueLab} from '../helpers/cli.js'
 
-interface Lab {store: string; etcd?: {netns: string}; nodes: {name: string; netns: string; underlayIP: string; subnet: string; dir: string}[]}
+interface Lab {store: string; etcd?: {netns: string; pid: number}; nodes: {name: string; netns: string; underlayIP: string; subnet: string; dir: string}[]}
 
 async function labUp(args: string[]): Promise<Lab> {
   const r = await cli(['lab', 'up', '--json', ...args])
@@ -65,6 +65,30 @@ describe('etcd store in a lab (real etcd, real kernel)', function () {
       expect(await inNs(n1.netns, 'ip', 'route')).to.contain('10.244.200.0/24 via 10.244.200.0 dev flannel.1 onlink')
       expect(await inNs(n1.netns, 'ip', 'neigh', 'show', 'dev', 'flannel.1')).to.contain('10.244.200.0 lladdr a2:99:54:8b:35:bd PERMANENT')
       expect(await inNs(n1.netns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.contain('a2:99:54:8b:35:bd dst 192.168.100.99 self permanent')
+    })
+
+    it('lease list --lab reads the lab\'s etcd from inside the lab, the same as lab exec does; a stopped etcd is that lease list\'s own error', async () => {
+      // before: oclif's "Nonexistent flag: --lab"; the etcd's address is on the lab's switch, unreachable from here
+      const viaLab = await cli(['lease', 'list', '--lab', name, '--json'])
+      expect(viaLab.exitCode, viaLab.stderr).to.equal(0)
+      const inside = await cli(['lease', 'list', '--json', '--store', lab.store], {netns: lab.nodes[0].netns})
+      // an etcd lease's expiry is its TTL read at that moment
+      const timeless = (out: string) => {
+        const v = JSON.parse(out)
+        return {...v, leases: v.leases.map(({expiresAt: _, ...l}: {expiresAt: string}) => l)}
+      }
+      expect(timeless(viaLab.stdout)).to.deep.equal(timeless(inside.stdout))
+      const table = await cli(['lease', 'list', '--lab', name])
+      for (const n of lab.nodes) expect(table.stdout).to.contain(n.subnet)
+      process.kill(lab.etcd!.pid, 'SIGSTOP')
+      try {
+        const down = await cli(['lease', 'list', '--lab', name])
+        expect(down.exitCode).to.equal(2)
+        expect(down.stderr).to.match(/^Error: etcd at 192\.168\.100\.2:2379 is unreachable.*\nHint: check that etcd runs there/)
+        expect(down.stderr).to.not.match(/\n\s+at /)
+      } finally {
+        process.kill(lab.etcd!.pid, 'SIGCONT')
+      }
     })
   })
 })
