@@ -930,6 +930,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     if (prev === undefined && subnetEnvText === undefined && held !== undefined) {
       warnings.push(`the store holds ${held.subnet} for ${publicIP} and this host has no record of it (no state file, no subnet.env): taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${publicIP} too (a NAT address every VM has), both now use ${held.subnet}: give each host its own address (--iface, --public-ip)`)
     }
+    // flanneld's random draw: a --dry-run cannot reserve the subnet it shows, and the run draws again
+    if (ctx.dryRun && pick.reason === 'random' && (pick.among ?? 0) > 1) {
+      warnings.push(`${lease.subnet} is drawn at random among ${pick.among} free subnets, as flanneld does: the run itself draws again, so it may lease another subnet (and the plan's addresses and rules change with it)`)
+    }
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (keep !== undefined && lease.subnet === keep) {
       warnings.push(`this host's subnet ${keep} no longer fits the network config in ${store.describe()}: ${misfit}; kept, with its pods and its lease (another subnet would strand the pods), and peers are synced as usual; ${misfitHint}`)
