@@ -35,6 +35,8 @@ export function reconcileJson(r: ReconcileResult) {
     lease: {subnet: r.lease.subnet, publicIP: r.lease.publicIP, backendType: r.lease.backendType, backendData: r.lease.backendData},
     network: r.netConf.network,
     backend: r.netConf.backend.type,
+    // the text header names DirectRouting (backendWords): the JSON says it too
+    directRouting: r.netConf.backend.type === 'vxlan' && r.netConf.backend.directRouting === true,
     applied: r.applied,
     upToDate: r.ops.length === 0,
     changes: r.plan,

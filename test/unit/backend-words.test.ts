@@ -2,7 +2,7 @@
 import {expect} from 'chai'
 import {backendWords} from '../../src/core/netconf.js'
 import {backendLabel, backendLabelInFull} from '../../src/core/migrate-plan.js'
-import {renderReconcile} from '../../src/ui/plan.js'
+import {reconcileJson, renderReconcile} from '../../src/ui/plan.js'
 import {renderLabStatus} from '../../src/ui/lab.js'
 import {renderStatus} from '../../src/ui/status.js'
 import type {ReconcileResult} from '../../src/services/node.js'
@@ -33,5 +33,13 @@ describe('backendWords: the one way a backend is spelled', () => {
     const dr = {type: 'vxlan', vni: 1, port: 8472, directRouting: true} as const
     expect(backendLabel(dr)).to.equal(DR)
     expect(backendLabelInFull(dr)).to.equal(`vxlan VNI 1 port 8472 + DirectRouting`)
+  })
+
+  it('sync\'s JSON says DirectRouting where its header does (before: "backend": "vxlan" alone)', () => {
+    const result = (backend: object) => ({lease: {subnet: '10.244.1.0/24'}, node: {}, peers: [], warnings: [], ops: [], plan: [], applied: true,
+      netConf: {network: '10.244.0.0/16', backend}}) as unknown as ReconcileResult
+    expect(reconcileJson(result({type: 'vxlan', directRouting: true}))).to.include({backend: 'vxlan', directRouting: true})
+    expect(reconcileJson(result({type: 'vxlan'}))).to.include({backend: 'vxlan', directRouting: false})
+    expect(reconcileJson(result({type: 'host-gw', directRouting: true}))).to.include({backend: 'host-gw', directRouting: false})
   })
 })
