@@ -115,6 +115,22 @@ describe('trace failures found on a real kernel', () => {
       expect(first[0].option!.why).to.equal('node1\'s flannel.1 to UDP port 4789, the one node2\'s has: nothing read says which of the two the network uses (no store with its net-conf, no third node to outvote)')
     })
 
+    it('a node that also lost its route to the peer: the route goes back through flannel.1, as sync builds it, not around the tunnel', () => {
+      // kernel (3-node lab, plain vxlan: route, neighbour and fdb for n2 gone on n1, then lab break n1 wrong-port): the fix was
+      // `ip route replace 10.244.12.0/24 via 192.168.100.12 dev eth0`, a host-gw route that sync takes out again
+      const w = applyPatches(world, [
+        {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+        {host: 'node1', op: 'remove', table: 'routes', where: {dst: 'default'}},
+        {host: 'node1', op: 'remove', table: 'neighbors', where: {dst: '10.244.2.0', dev: 'flannel.1'}},
+        {host: 'node1', op: 'remove', table: 'fdb', where: {mac: 'd6:12:9b:77:c2:02', dev: 'flannel.1'}}])
+      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('NO_ROUTE')
+      expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+        'node1: ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
+        'node1: bridge fdb replace d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent',
+        'node1: ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'])
+    })
+
     it('with the store\'s net-conf: the node off its port is put right, by the request\'s fix and the reply\'s alike', () => {
       const there = traceFlow({...world, vxlan: {vni: 1, port: 8472}}, {src: 'pod-a', dst: 'pod-b'})
       const back = traceFlow({...world, vxlan: {vni: 1, port: 8472}}, {src: 'pod-b', dst: 'pod-a'})
