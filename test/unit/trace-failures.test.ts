@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import {DISPOSITIONS, type Fix} from '../../src/core/trace/types.js'
 import {applyPatches, loadScenario, loadWorld, scenarioFiles} from '../fixtures/trace/load.js'
+import {labFixes} from '../../src/commands/trace.js'
 
 describe('trace failures (one fixture per disposition)', () => {
   const seen = new Set<string>()
@@ -129,6 +130,15 @@ describe('trace failures found on a real kernel', () => {
         'node1: ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
         'node1: bridge fdb replace d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent',
         'node1: ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'])
+      // the reply's fix re-creates node2's flannel.1 here; where it re-creates the node's own (the
+      // lab: n1 on 4789), pasting the request's route first lost it again with the device: the
+      // list that re-creates a device goes first
+      const mine = applyPatches(w, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'},
+        value: {vxlan: {port: 8472}, raw: 'x'}}, {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {port: 4789}, raw: 'x'}}])
+      const lab = labFixes(traceFlow({...mine, vxlan: {vni: 1, port: 8472}}, {src: 'pod-a', dst: 'pod-b'}), 'demo').split('\n').filter(l => l.startsWith('  flannelctl'))
+      const del = lab.findIndex(l => l.endsWith('-- ip link del flannel.1'))
+      expect(del, lab.join('\n')).to.be.at.least(0)
+      expect(lab.findIndex(l => l.endsWith('ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')), lab.join('\n')).to.be.above(del)
     })
 
     it('with the store\'s net-conf: the node off its port is put right, by the request\'s fix and the reply\'s alike', () => {
