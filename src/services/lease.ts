@@ -30,9 +30,10 @@ export interface StoreSummary {
   migration: UnfinishedMigration | null
   /**
    * This host's static peers (`peer add`, the hand-run flanneld), from its record, when the store is
-   * the one init recorded here: its peers as much as the leases are. Absent: none, or not this host's.
+   * the one init recorded here: its peers as much as the leases are. A lab's: each node's, `node`
+   * naming it (the others route none of them). Absent: none, or not this host's.
    */
-  staticPeers?: {subnet: string; publicIP: string; vtepMAC?: string}[]
+  staticPeers?: {subnet: string; publicIP: string; vtepMAC?: string; node?: string}[]
 }
 
 /** A migration that has not finished, as `lease list --json` and doctor tell it. */
