@@ -133,6 +133,13 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
  */
 export async function setBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: {type: string; directRouting?: boolean; vni?: number; port?: number},
   {dryRun = false, byMigration = false} = {}): Promise<{before: NetConf; after: NetConf; config: string; changed: boolean}> {
+  const run = writeBackend(storeSpec, opts, backend, {dryRun, byMigration})
+  // a --dry-run only reads: a store that does not answer is exit 2, as init and sync --dry-run
+  return dryRun ? run.catch(asReadFailure) : run
+}
+
+async function writeBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: Parameters<typeof setBackend>[2],
+  {dryRun, byMigration}: {dryRun: boolean; byMigration: boolean}): Promise<Awaited<ReturnType<typeof setBackend>>> {
   const store = await openStore(storeSpec, opts)
   try {
     const raw = await store.getConfig()

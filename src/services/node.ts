@@ -1089,9 +1089,12 @@ async function releaseOwnLease(ctx: ServiceContext, r: NodeRecord, subnet: strin
     }
   } catch (e) {
     if (!isUserError(e)) throw e
-    throw new FlannelctlError(`cannot release the lease ${subnet}: ${e.message}`,
-      `nothing on this host was changed and its state file is kept: run flannelctl reset --release again once the store can be used (reset without --release takes the host apart and leaves the lease to expire within 24 h)`,
+    const failure = new FlannelctlError(`cannot release the lease ${subnet}: ${e.message}`,
+      `nothing on this host was changed and its state file is kept: run flannelctl reset --release${ctx.dryRun ? ' --dry-run' : ''} again once the store can be used (reset without --release takes the host apart and leaves the lease to expire within 24 h)`,
       e.exitCode)
+    // a --dry-run only read the store: exit 2, as init and sync --dry-run
+    if (ctx.dryRun) asReadFailure(failure)
+    throw failure
   }
 }
 
@@ -1134,7 +1137,9 @@ async function storedNetwork(r: NodeRecord, o: NodeOptions): Promise<{network?: 
 export async function changeStaticPeer(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {
   requireNodeRoot(ctx, 'peer')
   checkNameFlags(o)
-  return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => changeStaticPeerLocked(ctx, o, change))
+  const run = withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => changeStaticPeerLocked(ctx, o, change))
+  // a --dry-run only reads: a store that does not answer is exit 2, as init and sync --dry-run
+  return ctx.dryRun ? run.catch(asReadFailure) : run
 }
 
 async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {
