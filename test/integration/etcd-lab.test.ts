@@ -78,6 +78,12 @@ describe('etcd store in a lab (real etcd, real kernel)', function () {
         return {...v, leases: v.leases.map(({expiresAt: _, ...l}: {expiresAt: string}) => l)}
       }
       expect(timeless(viaLab.stdout)).to.deep.equal(timeless(inside.stdout))
+      // inside a node lab exec sets FLANNELCTL_STORE: --lab still reads the lab's; a --store typed beside it is refused
+      const inNode = await cli(['lab', 'exec', '--name', name, 'n1', '--', 'flannelctl', 'lease', 'list', '--lab', name])
+      expect(inNode.exitCode, inNode.stderr).to.equal(0)
+      const both = await cli(['lease', 'list', '--lab', name, '--store', lab.store])
+      expect(both.exitCode).to.equal(2)
+      expect(both.stderr).to.equal(`Error: --store names a store, and --lab the lab's: give one of them\nHint: drop --store to read lab ${name}'s store, or --lab to read that one`)
       const table = await cli(['lease', 'list', '--lab', name])
       for (const n of lab.nodes) expect(table.stdout).to.contain(n.subnet)
       process.kill(lab.etcd!.pid, 'SIGSTOP')

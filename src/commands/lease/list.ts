@@ -1,4 +1,5 @@
-import {BaseCommand} from '../../cli/base.js'
+import {BaseCommand, givenOnCommandLine} from '../../cli/base.js'
+import {userError} from '../../errors.js'
 import {chosenStore, storeFlags, jsonFlag, nodeFlags} from '../../cli/flags.js'
 import {Flags} from '@oclif/core'
 import {leaseView, migrationNote} from '../../services/lease.js'
@@ -18,14 +19,17 @@ Exit codes: 0 listed (an empty store too: a note on stderr names it; a network c
   ]
 
   static override flags = {
-    lab: Flags.string({char: 'l', description: 'the store of a lab (flannelctl lab up); a lab\'s own etcd is read from inside the lab', exclusive: ['store', 'state-file'], helpGroup: 'SOURCE'}),
+    lab: Flags.string({char: 'l', description: 'the store of a lab (flannelctl lab up); a lab\'s own etcd is read from inside the lab', helpGroup: 'SOURCE'}),
     ...storeFlags,
     'state-file': nodeFlags['state-file'],
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
-    const {flags} = await this.parse(LeaseList)
+    const {flags, raw} = await this.parse(LeaseList)
+    // typed, not from the env: inside a lab node lab exec sets FLANNELCTL_STORE and FLANNELCTL_STATE_FILE
+    const typed = flags.lab === undefined ? undefined : [...Object.keys(storeFlags), 'state-file'].find(f => givenOnCommandLine(raw, f))
+    if (typed !== undefined) throw userError(`--${typed} names a store, and --lab the lab's: give one of them`, `drop --${typed} to read lab ${flags.lab}'s store, or --lab to read that one`)
     const r = flags.lab === undefined ? await chosenStore(flags).then(({spec, options}) => leaseView(spec, options))
       : await new Lab().leaseView(await loadLab(flags.lab, '--lab'))
     if (r.configProblem) process.stderr.write(`warning: ${r.configProblem}\n`)
