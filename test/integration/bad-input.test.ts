@@ -394,7 +394,7 @@ describe('bad input (real namespace)', function () {
       .and.contain('flannelctl migrate --vni 10 --port 8472 --lab NAME (or --inventory FILE) --yes (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI 9: flannelctl migrate --vni 9 (the port stays 8472)')
     const dry = await cli(['backend', 'set', 'host-gw', '--dry-run', '--store', `file:${store}`])
     expect(dry.exitCode, dry.stderr).to.equal(0)
-    expect(dry.stdout).to.contain('backend plan (nothing written — --dry-run): vxlan (VNI 9, port 4789) → host-gw')
+    expect(dry.stdout).to.contain('backend plan (nothing written — --dry-run): vxlan VNI 9 port 4789 → host-gw')
     expect(dry.stdout).to.contain('the store\'s net-conf would be: {"Network":"10.50.0.0/16","Backend":{"Type":"host-gw"}}')
     expect((await config()).Backend, 'written by --dry-run').to.deep.equal({Type: 'vxlan', VNI: 9, port: 4789, DirectRouting: false, MTU: 1400})
     const ignored = await cli(['backend', 'set', 'host-gw', '--vni', '3', '--store', `file:${store}`])
@@ -411,7 +411,7 @@ describe('bad input (real namespace)', function () {
     // vxlan's settings come back in another key order: still the same backend
     expect((await cli(['backend', 'set', 'vxlan', '--vni', '5', '--store', `file:${store}`])).exitCode).to.equal(0)
     const sameVxlan = await cli(['backend', 'set', 'vxlan', '--store', `file:${store}`])
-    expect(sameVxlan.stdout.trim()).to.equal('backend: the network already uses vxlan (VNI 5, port 8472): nothing to change')
+    expect(sameVxlan.stdout.trim()).to.equal('backend: the network already uses vxlan VNI 5 port 8472: nothing to change')
   })
 
   it('sync on a mistyped --store names the store this host was set up with (sync takes no --network)', async () => {
