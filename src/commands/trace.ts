@@ -82,7 +82,11 @@ Exit codes: 0 delivered (and, for icmp and tcp, its reply too), 1 not delivered 
  * on no node: it stays as the trace printed it. Empty when there is nothing to run.
  */
 export function labFixes(trace: TraceData, lab: string): string {
-  const fixes: Fix[] = [...trace.failure?.fix ?? [], ...trace.returnPath.failure?.fix ?? [], ...sourceNatFixes(trace)]
+  // Re-creating a device (ip link del, then add) drops every route, neighbour and fdb entry on it:
+  // the list that does so goes first, or it takes out the entries the other list has just added.
+  const lists = [trace.failure?.fix ?? [], trace.returnPath.failure?.fix ?? [], sourceNatFixes(trace)]
+  const recreates = (list: Fix[]) => list.some(f => f.command.startsWith('ip link del '))
+  const fixes: Fix[] = [...lists.filter(recreates), ...lists.filter(l => !recreates(l))].flat()
   const unique = fixes.filter((f, i) => f.scope !== 'cluster' && fixes.findIndex(g => g.node === f.node && g.command === f.command) === i)
   if (unique.length === 0) return ''
   const name = labNameArg(lab)

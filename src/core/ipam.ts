@@ -32,6 +32,8 @@ export interface SubnetWant {
 export interface SubnetPick {
   subnet: string
   reason: 'reuse' | 'preferred' | 'random'
+  /** random: how many free subnets it was drawn among (a --dry-run's draw is not the run's) */
+  among?: number
   /** subnets leased to this PublicIP that no longer fit the config: flannel deletes them */
   discard: string[]
 }
@@ -159,5 +161,5 @@ export function pickSubnet(nc: NetConf, leases: LeasedSubnet[], want: SubnetWant
   }
   const random = want.random ?? Math.random
   const index = Math.min(free.length - 1, Math.floor(random() * free.length))
-  return {subnet: free[index], reason: 'random', discard}
+  return {subnet: free[index], reason: 'random', among: free.length, discard}
 }

@@ -17,7 +17,7 @@
  * before any route uses it, and flannel.<old> goes only once every node routes the new way.
  */
 import {vtepAddress, vxlanDeviceName} from './flannel.js'
-import {DEFAULT_VNI, DEFAULT_VXLAN_PORT} from './netconf.js'
+import {DEFAULT_VNI, DEFAULT_VXLAN_PORT, backendWords} from './netconf.js'
 import type {HostSnapshot} from './model.js'
 import {forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText, podPathsOf} from './forward-verdict.js'
 import {rulesMode} from './flannel-nft.js'
@@ -111,12 +111,12 @@ function vxlanChanges(b: Partial<MigrationBackend> & Pick<MigrationBackend, 'typ
 export function backendLabel(b: Pick<MigrationBackend, 'type' | 'directRouting'> & Partial<MigrationBackend>, against?: MigrationBackend): string {
   const c = vxlanChanges(b, against)
   const detail = `${c.vni ? ` VNI ${b.vni}` : ''}${c.port ? ` port ${b.port}` : ''}`
-  return b.type === 'vxlan' && b.directRouting ? `vxlan${detail} (DirectRouting)` : `${b.type}${detail}`
+  return backendWords(b, detail)
 }
 
 /** The backend with its VNI and port whatever they are compared with: what the network already uses. */
 export function backendLabelInFull(b: MigrationBackend): string {
-  return b.type === 'vxlan' ? `vxlan VNI ${b.vni} port ${b.port}${b.directRouting ? ' (DirectRouting)' : ''}` : backendLabel(b)
+  return b.type === 'vxlan' ? backendWords(b, ` VNI ${b.vni} port ${b.port}`) : backendLabel(b)
 }
 
 /** The flags of `flannelctl migrate` that move to `b` from `other` (--vni and --port too when they change). */

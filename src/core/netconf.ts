@@ -59,6 +59,14 @@ export function defaultPort(type: BackendType): number {
   return type === 'udp' ? DEFAULT_UDP_PORT : DEFAULT_VXLAN_PORT
 }
 
+/**
+ * A backend as every command prints it (lab status, sync, status, migrate, backend set): `host-gw`,
+ * `vxlan`, `vxlan + DirectRouting`; `detail` (a VNI, a port) goes between the type and DirectRouting.
+ */
+export function backendWords(b: {type: string; directRouting?: boolean}, detail = ''): string {
+  return `${b.type}${detail}${b.type === 'vxlan' && b.directRouting === true ? ' + DirectRouting' : ''}`
+}
+
 /** Backend types flanneld has that flannelctl does not build: named in the error so users know why. */
 const OTHER_FLANNEL_BACKENDS = ['ipip', 'wireguard', 'ipsec', 'alloc', 'extension', 'alivpc', 'ali-vpc', 'awsvpc', 'aws-vpc', 'gce', 'tencentvpc', 'tencent-vpc']
 

@@ -378,12 +378,27 @@ export async function readSourceStore(src: LoadedSource, o: SourceOptions, progr
     // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
     const view = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
       : storeSummary(await listLeases(store.spec, store.options))
-    const staticPeers = 'staticPeers' in store ? store.staticPeers.map(p => ({subnet: p.subnet, publicIP: p.publicIP, ...(p.vtepMAC ? {vtepMAC: p.vtepMAC} : {})})) : []
+    const staticPeers = 'staticPeers' in store ? store.staticPeers.map(p => staticPeerOf(p))
+      : src.lab ? await labStaticPeers(src.lab) : []
     return {...view, store: store.spec, ...(staticPeers.length > 0 ? {staticPeers} : {})}
   } catch {
     progress?.(`note: the store ${store.spec} could not be read; ${unread}`)
     return undefined
   }
+}
+
+function staticPeerOf(p: {subnet: string; publicIP: string; vtepMAC?: string}, node?: string): NonNullable<StoreSummary['staticPeers']>[number] {
+  return {subnet: p.subnet, publicIP: p.publicIP, ...(p.vtepMAC ? {vtepMAC: p.vtepMAC} : {}), ...(node !== undefined ? {node} : {})}
+}
+
+/** Each lab node's `peer add` peers, from the record init keeps in the node's directory: that node's peers, no other's. */
+async function labStaticPeers(lab: LabState): Promise<NonNullable<StoreSummary['staticPeers']>> {
+  const perNode = await Promise.all(lab.nodes.map(async n => {
+    const rec = await readFile(join(n.dir, 'node.json'), 'utf8').then(t => JSON.parse(t) as {staticPeers?: unknown}).catch(() => undefined)
+    const peers = Array.isArray(rec?.staticPeers) ? rec.staticPeers as {subnet: string; publicIP: string; vtepMAC?: string}[] : []
+    return peers.map(p => staticPeerOf(p, n.name))
+  }))
+  return perNode.flat()
 }
 
 /** The store a source's nodes use: what collect saved of it beside a snapshot, else the live one (readSourceStore). */
@@ -398,7 +413,8 @@ export async function readStoreOf(src: LoadedSource, o: SourceOptions, progress?
 export function knownPeers(summary: Pick<StoreSummary, 'leases' | 'staticPeers'> | undefined): World['leases'] {
   if (summary === undefined) return undefined
   const leased = summary.leases.map(x => ({subnet: x.subnet, publicIP: x.publicIP, vtepMac: typeof x.backendData.VtepMAC === 'string' ? x.backendData.VtepMAC : undefined}))
-  const statics = (summary.staticPeers ?? []).filter(p => !leased.some(l => l.subnet === p.subnet)).map(p => ({subnet: p.subnet, publicIP: p.publicIP, vtepMac: p.vtepMAC}))
+  const statics = (summary.staticPeers ?? []).filter(p => !leased.some(l => l.subnet === p.subnet))
+    .map(p => ({subnet: p.subnet, publicIP: p.publicIP, vtepMac: p.vtepMAC, ...(p.node !== undefined ? {staticOf: p.node} : {})}))
   return [...leased, ...statics]
 }
 

@@ -199,6 +199,8 @@ interface PeerFacts {
   subnet: string
   publicIP?: string
   vtepMac?: string
+  /** a static peer (`peer add`) of this node alone: another node's entries for it are stale, its lack of them is right */
+  onlyFor?: string
 }
 
 /** A peer known by its lease alone (this host read alone) by its address: `lease SUBNET` reads wrong where its subnet moved. */
@@ -245,7 +247,7 @@ function usableMac(mac: string | undefined): mac is string {
  * Undefined when not read: in a partial world (this host alone) the peers are then unknown, so
  * nothing on the vxlan device is called stale.
  */
-export function hostChecks(world: World, leases?: {subnet: string; publicIP: string; vtepMac?: string}[], backend?: {type: string; directRouting: boolean}): DoctorFinding[] {
+export function hostChecks(world: World, leases?: World['leases'], backend?: {type: string; directRouting: boolean}): DoctorFinding[] {
   const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
   const nodes = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
   const flannelNodes = flannelPeers(world, leases)
@@ -262,7 +264,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
   const peersKnown = !readsPart(world) || leases !== undefined
   for (const l of leases ?? []) {
     const visible = peers.find(p => p.subnet === l.subnet)
-    if (!visible) peers.push({name: `lease ${l.subnet}`, subnet: l.subnet, publicIP: l.publicIP, vtepMac: l.vtepMac})
+    if (!visible) peers.push({name: `lease ${l.subnet}`, subnet: l.subnet, publicIP: l.publicIP, vtepMac: l.vtepMac, ...(l.staticOf !== undefined ? {onlyFor: l.staticOf} : {})})
     else if (!visible.vtepMac && l.vtepMac) visible.vtepMac = l.vtepMac
   }
 
@@ -416,7 +418,7 @@ export function hostChecks(world: World, leases?: {subnet: string; publicIP: str
     }
 
     // Indexed lookups: a thousand-node snapshot means a thousand peers per node.
-    const isOther = (p: PeerFacts | undefined): p is PeerFacts => p !== undefined && p.name !== name && p.subnet !== n.subnet
+    const isOther = (p: PeerFacts | undefined): p is PeerFacts => p !== undefined && p.name !== name && p.subnet !== n.subnet && (p.onlyFor === undefined || p.onlyFor === name)
     const others = peers.filter(isOther)
     const vx = n.vxlan
     // A device that is down lost its routes (and the tunnel its neighbours): up first, or no route through it is accepted.

@@ -15,7 +15,7 @@ import {cidrToString, parseCidr} from '../core/addr.js'
 import type {Lease} from '../store/store.js'
 import type {Fix} from '../core/trace/types.js'
 import type {NetConf} from '../core/netconf.js'
-import type {StoreSummary} from './lease.js'
+import {leaseView, type LeaseView, type StoreSummary} from './lease.js'
 
 export const LAB_ROOT = process.env.FLANNELCTL_LAB_DIR ?? '/run/flannelctl/labs'
 export const CNI_BIN_DIR = process.env.CNI_PATH ?? '/usr/lib/cni'
@@ -181,10 +181,18 @@ export class Lab {
     return (await this.storeView(state)).leases
   }
 
-  /** The store's leases and the network's backend, read from inside the lab as its nodes read them. */
-  async storeView(state: LabState): Promise<Omit<StoreSummary, 'store'>> {
-    const out = await this.inNs(state.nodes[0].netns, process.execPath, [BIN, 'lease', 'list', '--json', '--store', state.store])
-    return JSON.parse(out) as Omit<StoreSummary, 'store'>
+  /** `lease list --lab`: the lab's store as its nodes see it (its own etcd only from inside the lab, its address being on the lab's switch). */
+  async leaseView(state: LabState): Promise<LeaseView> {
+    return reachesLabStore(state) ? leaseView(state.store) : this.storeView(state)
+  }
+
+  /** The store's leases and the network's backend, read from inside the lab as its nodes read them; a failure is that lease list's own error. */
+  async storeView(state: LabState): Promise<LeaseView> {
+    const r = await this.runner.run({file: 'ip', args: ['netns', 'exec', state.nodes[0].netns, process.execPath, BIN, 'lease', 'list', '--json', '--store', state.store]})
+    if (r.exitCode === 0) return JSON.parse(r.stdout) as LeaseView
+    const said = (label: string) => new RegExp(`^${label}: (.*)$`, 'm').exec(r.stderr)?.[1]
+    throw new FlannelctlError(said('Error') ?? `lease list inside ${state.nodes[0].netns} failed: ${(r.stderr || r.stdout).trim()}`,
+      said('Hint') ?? `try it there: flannelctl lab exec${labNameArg(state.name)} ${state.nodes[0].name} -- flannelctl lease list`, r.exitCode === ExitCode.usage ? ExitCode.usage : ExitCode.failed)
   }
 
   async up(o: LabUpOptions): Promise<LabState> {

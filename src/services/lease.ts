@@ -30,9 +30,10 @@ export interface StoreSummary {
   migration: UnfinishedMigration | null
   /**
    * This host's static peers (`peer add`, the hand-run flanneld), from its record, when the store is
-   * the one init recorded here: its peers as much as the leases are. Absent: none, or not this host's.
+   * the one init recorded here: its peers as much as the leases are. A lab's: each node's, `node`
+   * naming it (the others route none of them). Absent: none, or not this host's.
    */
-  staticPeers?: {subnet: string; publicIP: string; vtepMAC?: string}[]
+  staticPeers?: {subnet: string; publicIP: string; vtepMAC?: string; node?: string}[]
 }
 
 /** A migration that has not finished, as `lease list --json` and doctor tell it. */
@@ -84,6 +85,14 @@ export function storeSummary(r: Awaited<ReturnType<typeof listLeases>>): Omit<St
     configProblem: r.configProblem ?? null, offConfig: r.offConfig ?? null, leases: r.leases, migration: r.migration ?? null}
 }
 
+/** What `lease list` shows, of a store or a lab's (`lease list --json` prints it as is). */
+export type LeaseView = StoreSummary & {invalid: InvalidEntry[]}
+
+export async function leaseView(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<LeaseView> {
+  const r = await listLeases(storeSpec, opts)
+  return {store: r.store, ...storeSummary(r), invalid: r.invalid}
+}
+
 export async function listLeases(storeSpec: string, opts: Parameters<typeof openStore>[1] = {}): Promise<{netConf?: NetConf; configProblem?: string; offConfig?: string; leases: Lease[]; invalid: InvalidEntry[]; store: string; migration?: UnfinishedMigration}> {
   const store = await openStore(storeSpec, opts).catch(asReadFailure)
   try {
@@ -124,6 +133,13 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
  */
 export async function setBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: {type: string; directRouting?: boolean; vni?: number; port?: number},
   {dryRun = false, byMigration = false} = {}): Promise<{before: NetConf; after: NetConf; config: string; changed: boolean}> {
+  const run = writeBackend(storeSpec, opts, backend, {dryRun, byMigration})
+  // a --dry-run only reads: a store that does not answer is exit 2, as init and sync --dry-run
+  return dryRun ? run.catch(asReadFailure) : run
+}
+
+async function writeBackend(storeSpec: string, opts: Parameters<typeof openStore>[1], backend: Parameters<typeof setBackend>[2],
+  {dryRun, byMigration}: {dryRun: boolean; byMigration: boolean}): Promise<Awaited<ReturnType<typeof setBackend>>> {
   const store = await openStore(storeSpec, opts)
   try {
     const raw = await store.getConfig()

@@ -930,6 +930,10 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     if (prev === undefined && subnetEnvText === undefined && held !== undefined) {
       warnings.push(`the store holds ${held.subnet} for ${publicIP} and this host has no record of it (no state file, no subnet.env): taken as this host's, as flanneld does (right after a reset or a reinstall); if another host announces ${publicIP} too (a NAT address every VM has), both now use ${held.subnet}: give each host its own address (--iface, --public-ip)`)
     }
+    // flanneld's random draw: a --dry-run cannot reserve the subnet it shows, and the run draws again
+    if (ctx.dryRun && pick.reason === 'random' && (pick.among ?? 0) > 1) {
+      warnings.push(`${lease.subnet} is drawn at random among ${pick.among} free subnets, as flanneld does: the run itself draws again, so it may lease another subnet (and the plan's addresses and rules change with it)`)
+    }
     if (moved) warnings.push(`this host's public IP changed from ${moved.publicIP} to ${publicIP}: its lease ${moved.subnet} ${ctx.dryRun ? 'would move' : 'moved'}${lease.subnet === moved.subnet ? ' with it' : `, but the subnet was taken meanwhile: leased ${lease.subnet}`}`)
     if (keep !== undefined && lease.subnet === keep) {
       warnings.push(`this host's subnet ${keep} no longer fits the network config in ${store.describe()}: ${misfit}; kept, with its pods and its lease (another subnet would strand the pods), and peers are synced as usual; ${misfitHint}`)
@@ -1085,9 +1089,12 @@ async function releaseOwnLease(ctx: ServiceContext, r: NodeRecord, subnet: strin
     }
   } catch (e) {
     if (!isUserError(e)) throw e
-    throw new FlannelctlError(`cannot release the lease ${subnet}: ${e.message}`,
-      `nothing on this host was changed and its state file is kept: run flannelctl reset --release again once the store can be used (reset without --release takes the host apart and leaves the lease to expire within 24 h)`,
+    const failure = new FlannelctlError(`cannot release the lease ${subnet}: ${e.message}`,
+      `nothing on this host was changed and its state file is kept: run flannelctl reset --release${ctx.dryRun ? ' --dry-run' : ''} again once the store can be used (reset without --release takes the host apart and leaves the lease to expire within 24 h)`,
       e.exitCode)
+    // a --dry-run only read the store: exit 2, as init and sync --dry-run
+    if (ctx.dryRun) asReadFailure(failure)
+    throw failure
   }
 }
 
@@ -1130,7 +1137,9 @@ async function storedNetwork(r: NodeRecord, o: NodeOptions): Promise<{network?: 
 export async function changeStaticPeer(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {
   requireNodeRoot(ctx, 'peer')
   checkNameFlags(o)
-  return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => changeStaticPeerLocked(ctx, o, change))
+  const run = withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => changeStaticPeerLocked(ctx, o, change))
+  // a --dry-run only reads: a store that does not answer is exit 2, as init and sync --dry-run
+  return ctx.dryRun ? run.catch(asReadFailure) : run
 }
 
 async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, change: {add?: StaticPeerInput; remove?: string}): Promise<ReconcileResult> {

@@ -1,12 +1,13 @@
 /** Lab views: the node/pod inventory and the ping matrix. */
 import {labRebuildCommand, type LabState} from '../services/lab.js'
 import {renderTable} from './table.js'
+import {backendWords} from '../core/netconf.js'
 
 /** The network as the store's config has it now (migrate, backend set, an edited EnableNFTables change it after lab up). */
 export interface LabNetwork {backend: string; directRouting: boolean; nftables: boolean}
 
 export function renderLabStatus(s: LabState, now?: LabNetwork, missing: {what: string; netns: string}[] = []): string {
-  const words = (n: LabNetwork) => `${n.backend}${n.directRouting ? ' + DirectRouting' : ''}${n.nftables ? ', rules in nftables' : ''}`
+  const words = (n: LabNetwork) => `${backendWords({type: n.backend, directRouting: n.directRouting})}${n.nftables ? ', rules in nftables' : ''}`
   const built = words({backend: s.backend, directRouting: s.directRouting, nftables: s.nftables === true})
   const network = now === undefined || words(now) === built ? built : `${words(now)} (built as ${built})`
   const lines = [`lab ${s.name}: ${network}, ${s.segments} segment${s.segments > 1 ? 's' : ''}, store ${s.store}`]

@@ -1,11 +1,12 @@
 /** How a reconcile result reads to a person. */
 import type {ReconcileResult} from '../services/node.js'
 import {count} from '../core/words.js'
+import {backendWords} from '../core/netconf.js'
 import {describeChanges, type Op} from '../core/ops.js'
 
 export function renderReconcile(r: ReconcileResult, verb: string): string {
   const lines: string[] = []
-  const head = `${verb}: lease ${r.lease.subnet} for ${r.node.publicIP} (${r.netConf.backend.type}${r.netConf.backend.directRouting ? ', DirectRouting' : ''}), network ${r.netConf.network}, ${count(r.peers.length, 'peer')}`
+  const head = `${verb}: lease ${r.lease.subnet} for ${r.node.publicIP} (${backendWords(r.netConf.backend)}), network ${r.netConf.network}, ${count(r.peers.length, 'peer')}`
   lines.push(head)
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   if (r.ops.length === 0) {
@@ -34,6 +35,8 @@ export function reconcileJson(r: ReconcileResult) {
     lease: {subnet: r.lease.subnet, publicIP: r.lease.publicIP, backendType: r.lease.backendType, backendData: r.lease.backendData},
     network: r.netConf.network,
     backend: r.netConf.backend.type,
+    // the text header names DirectRouting (backendWords): the JSON says it too
+    directRouting: r.netConf.backend.type === 'vxlan' && r.netConf.backend.directRouting === true,
     applied: r.applied,
     upToDate: r.ops.length === 0,
     changes: r.plan,

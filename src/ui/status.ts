@@ -1,11 +1,12 @@
 import type {NodeStatus} from '../services/status.js'
 import {peerTable} from './peers.js'
+import {backendWords} from '../core/netconf.js'
 
 export function renderStatus(s: NodeStatus): string {
   const yes = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'NO')
   const lines = [
     `node      ${s.publicIP} on ${s.iface}`,
-    `lease     ${s.subnet ?? 'none'} (${s.backend ?? '?'}${s.backend === 'vxlan' && s.directRouting ? ', DirectRouting' : ''}${s.announced && s.announced !== s.backend ? `, announced as ${s.announced}` : ''}) in ${s.store}${leaseNote(s)}`,
+    `lease     ${s.subnet ?? 'none'} (${s.backend === null ? '?' : backendWords({type: s.backend, directRouting: s.directRouting === true})}${s.announced && s.announced !== s.backend ? `, announced as ${s.announced}` : ''}) in ${s.store}${leaseNote(s)}`,
     `forward   ip_forward ${yes(s.forwarding)}`,
     ...(s.nftables === null
       ? [`iptables  ${s.iptables.flavour ?? 'unknown flavour'}; ${chainList(s.iptables.chains)}`]

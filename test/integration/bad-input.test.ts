@@ -56,6 +56,18 @@ describe('bad input (real namespace)', function () {
     await expectCleanFailure(await cli(['init', '--network', '10.244.0.0/33', ...nodeArgs()], {netns: ns}), /^Error: --network '10\.244\.0\.0\/33' is not a valid IPv4 CIDR$/)
   })
 
+  it('init --dry-run on a new host says its subnet is drawn at random and the run draws again; one free subnet, nothing to say', async () => {
+    // before: the plan showed 10.244.59.0/24 and the run then leased 10.244.57.0/24, unsaid
+    const plan = await init('--network', '10.244.0.0/16', '--dry-run', '--json')
+    expect(plan.exitCode, plan.stderr).to.equal(0)
+    const warnings = JSON.parse(plan.stdout).warnings as string[]
+    expect(warnings).to.include(`${JSON.parse(plan.stdout).lease.subnet} is drawn at random among 100 free subnets, as flanneld does: the run itself draws again, so it may lease another subnet (and the plan's addresses and rules change with it)`)
+    const pinned = await init('--network', '10.244.0.0/16', '--subnet-min', '10.244.7.0', '--subnet-max', '10.244.7.0', '--dry-run')
+    expect(pinned.exitCode, pinned.stderr).to.equal(0)
+    expect(pinned.stdout).to.contain('lease 10.244.7.0/24').and.not.contain('drawn at random')
+    await noConfig()
+  })
+
   it('--net-conf a path, as flanneld reads its net-conf.json: taken; one that is missing, a directory or not JSON is named with what is wrong', async () => {
     // before: every path was parsed as JSON ("Unexpected token '/'")
     await expectCleanFailure(await init('--net-conf', join(dir, 'none.json')), /^Error: --net-conf '.*\/none\.json' is neither the net-conf JSON nor a file that can be read \(no such file\)$/)
@@ -382,7 +394,7 @@ describe('bad input (real namespace)', function () {
       .and.contain('flannelctl migrate --vni 10 --port 8472 --lab NAME (or --inventory FILE) --yes (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI 9: flannelctl migrate --vni 9 (the port stays 8472)')
     const dry = await cli(['backend', 'set', 'host-gw', '--dry-run', '--store', `file:${store}`])
     expect(dry.exitCode, dry.stderr).to.equal(0)
-    expect(dry.stdout).to.contain('backend plan (nothing written — --dry-run): vxlan (VNI 9, port 4789) → host-gw')
+    expect(dry.stdout).to.contain('backend plan (nothing written — --dry-run): vxlan VNI 9 port 4789 → host-gw')
     expect(dry.stdout).to.contain('the store\'s net-conf would be: {"Network":"10.50.0.0/16","Backend":{"Type":"host-gw"}}')
     expect((await config()).Backend, 'written by --dry-run').to.deep.equal({Type: 'vxlan', VNI: 9, port: 4789, DirectRouting: false, MTU: 1400})
     const ignored = await cli(['backend', 'set', 'host-gw', '--vni', '3', '--store', `file:${store}`])
@@ -399,7 +411,7 @@ describe('bad input (real namespace)', function () {
     // vxlan's settings come back in another key order: still the same backend
     expect((await cli(['backend', 'set', 'vxlan', '--vni', '5', '--store', `file:${store}`])).exitCode).to.equal(0)
     const sameVxlan = await cli(['backend', 'set', 'vxlan', '--store', `file:${store}`])
-    expect(sameVxlan.stdout.trim()).to.equal('backend: the network already uses vxlan (VNI 5, port 8472): nothing to change')
+    expect(sameVxlan.stdout.trim()).to.equal('backend: the network already uses vxlan VNI 5 port 8472: nothing to change')
   })
 
   it('sync on a mistyped --store names the store this host was set up with (sync takes no --network)', async () => {

@@ -377,6 +377,25 @@ describe('collect and offline trace (real kernel)', function () {
     }
   })
 
+  it('a lab node\'s static peer (peer add) is its own: doctor --lab and doctor --snapshot call none of its entries stale', async () => {
+    // before: STALE_ROUTE, STALE_NEIGH and STALE_FDB on n1 for it, with del fixes that cut the peer off
+    const add = await cli(['lab', 'exec', '--name', name, 'n1', '--', 'flannelctl', 'peer', 'add', '--subnet', '10.244.250.0/24', '--public-ip', '192.168.100.60', '--vtep-mac', '02:00:00:00:00:60'])
+    expect(add.exitCode, add.stderr).to.equal(0)
+    try {
+      const stale = (out: string) => (JSON.parse(out).findings as {code: string; node: string}[]).filter(f => f.code.startsWith('STALE_')).map(f => `${f.code} ${f.node}`)
+      const live = await cli(['doctor', '--lab', name, '--json'])
+      expect(stale(live.stdout), live.stderr).to.deep.equal([])
+      const dir = join(tmp, 'static')
+      const c = await cli(['collect', '--lab', name, '--out', dir])
+      expect(c.exitCode, c.stderr).to.equal(0)
+      expect(JSON.parse(await readFile(join(dir, 'store.json'), 'utf8')).staticPeers).to.deep.equal([{subnet: '10.244.250.0/24', publicIP: '192.168.100.60', vtepMAC: '02:00:00:00:00:60', node: 'n1'}])
+      const offline = await cli(['doctor', '--snapshot', dir, '--json'])
+      expect(stale(offline.stdout), offline.stderr).to.deep.equal([])
+    } finally {
+      await cli(['lab', 'exec', '--name', name, 'n1', '--', 'flannelctl', 'peer', 'remove', '--subnet', '10.244.250.0/24'])
+    }
+  })
+
   it('leaves no namespace of its own behind (sanity)', async () => {
     const left = (await sh('ip', ['netns', 'list'])).stdout
     expect(left).to.not.contain('fcc-does-not-exist')

@@ -5,7 +5,7 @@
 import {expect} from 'chai'
 import {cli, inNs, uniqueLab} from '../helpers/cli.js'
 
-interface Lab {store: string; etcd?: {netns: string}; nodes: {name: string; netns: string; underlayIP: string; subnet: string; dir: string}[]}
+interface Lab {store: string; etcd?: {netns: string; pid: number}; nodes: {name: string; netns: string; underlayIP: string; subnet: string; dir: string}[]}
 
 async function labUp(args: string[]): Promise<Lab> {
   const r = await cli(['lab', 'up', '--json', ...args])
@@ -65,6 +65,51 @@ describe('etcd store in a lab (real etcd, real kernel)', function () {
       expect(await inNs(n1.netns, 'ip', 'route')).to.contain('10.244.200.0/24 via 10.244.200.0 dev flannel.1 onlink')
       expect(await inNs(n1.netns, 'ip', 'neigh', 'show', 'dev', 'flannel.1')).to.contain('10.244.200.0 lladdr a2:99:54:8b:35:bd PERMANENT')
       expect(await inNs(n1.netns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.contain('a2:99:54:8b:35:bd dst 192.168.100.99 self permanent')
+    })
+
+    it('lease list --lab reads the lab\'s etcd from inside the lab, the same as lab exec does; a stopped etcd is that lease list\'s own error, and a dry run\'s exit 2 (reset --release, peer add, backend set)', async () => {
+      // before: oclif's "Nonexistent flag: --lab"; the etcd's address is on the lab's switch, unreachable from here
+      const viaLab = await cli(['lease', 'list', '--lab', name, '--json'])
+      expect(viaLab.exitCode, viaLab.stderr).to.equal(0)
+      const inside = await cli(['lease', 'list', '--json', '--store', lab.store], {netns: lab.nodes[0].netns})
+      // an etcd lease's expiry is its TTL read at that moment
+      const timeless = (out: string) => {
+        const v = JSON.parse(out)
+        return {...v, leases: v.leases.map(({expiresAt: _, ...l}: {expiresAt: string}) => l)}
+      }
+      expect(timeless(viaLab.stdout)).to.deep.equal(timeless(inside.stdout))
+      // inside a node lab exec sets FLANNELCTL_STORE: --lab still reads the lab's; a --store typed beside it is refused
+      const inNode = await cli(['lab', 'exec', '--name', name, 'n1', '--', 'flannelctl', 'lease', 'list', '--lab', name])
+      expect(inNode.exitCode, inNode.stderr).to.equal(0)
+      const both = await cli(['lease', 'list', '--lab', name, '--store', lab.store])
+      expect(both.exitCode).to.equal(2)
+      expect(both.stderr).to.equal(`Error: --store names a store, and --lab the lab's: give one of them\nHint: drop --store to read lab ${name}'s store, or --lab to read that one`)
+      const table = await cli(['lease', 'list', '--lab', name])
+      for (const n of lab.nodes) expect(table.stdout).to.contain(n.subnet)
+      process.kill(lab.etcd!.pid, 'SIGSTOP')
+      try {
+        const down = await cli(['lease', 'list', '--lab', name])
+        expect(down.exitCode).to.equal(2)
+        expect(down.stderr).to.match(/^Error: etcd at 192\.168\.100\.2:2379 is unreachable.*\nHint: check that etcd runs there/)
+        expect(down.stderr).to.not.match(/\n\s+at /)
+        // reset --release --dry-run only reads the store: exit 2 as every dry run (before: 3), nothing changed
+        const n1 = lab.nodes[0]
+        const links = await inNs(n1.netns, 'ip', '-o', 'link', 'show')
+        const dry = await cli(['reset', '--release', '--dry-run', '--store', lab.store, '--subnet-file', `${n1.dir}/subnet.env`, '--cni-conf-dir', `${n1.dir}/cni`, '--state-file', `${n1.dir}/node.json`], {netns: n1.netns})
+        expect(dry.exitCode, dry.stderr).to.equal(2)
+        expect(dry.stderr).to.match(/^Error: cannot release the lease 10\.244\.\d+\.0\/24: etcd at .* is unreachable/m)
+          .and.match(/^Hint: nothing on this host was changed and its state file is kept: run flannelctl reset --release --dry-run again/m)
+        expect(await inNs(n1.netns, 'ip', '-o', 'link', 'show')).to.equal(links)
+        // so do peer add --dry-run and backend set --dry-run (before: 3, "run it again", for a run that changes nothing)
+        const files = ['--subnet-file', `${n1.dir}/subnet.env`, '--cni-conf-dir', `${n1.dir}/cni`, '--state-file', `${n1.dir}/node.json`]
+        const peer = await cli(['peer', 'add', '--subnet', '10.244.210.0/24', '--public-ip', '192.168.100.60', '--vtep-mac', '02:00:00:00:00:09', '--dry-run', ...files], {netns: n1.netns})
+        expect(peer.exitCode, peer.stderr).to.equal(2)
+        const backend = await cli(['backend', 'set', 'host-gw', '--dry-run', '--store', lab.store], {netns: n1.netns})
+        expect(backend.exitCode, backend.stderr).to.equal(2)
+        expect(await inNs(n1.netns, 'ip', '-o', 'link', 'show')).to.equal(links)
+      } finally {
+        process.kill(lab.etcd!.pid, 'SIGCONT')
+      }
     })
   })
 })

@@ -449,9 +449,9 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     // the command is printed once, as the fix, not also in the message in a form without the lab
     expect(human.split('flannelctl migrate --backend vxlan --directrouting').length - 1, human).to.equal(1)
     expect(human, human).to.not.match(/lab exec --name \S+ file:/)
-    expect(finding.message).to.match(/^a migration vxlan → vxlan \(DirectRouting\) stopped after step \d+ of \d+: nodes forward in a mixed state until it finishes$/)
+    expect(finding.message).to.match(/^a migration vxlan → vxlan \+ DirectRouting stopped after step \d+ of \d+: nodes forward in a mixed state until it finishes$/)
     const list = await cli(['lease', 'list', '--json', '--store', lab.store])
-    expect(JSON.parse(list.stdout).migration).to.deep.include({from: 'vxlan', to: 'vxlan (DirectRouting)', done: rec.done})
+    expect(JSON.parse(list.stdout).migration).to.deep.include({from: 'vxlan', to: 'vxlan + DirectRouting', done: rec.done})
     await expectMigrated(lab, ['--backend', 'vxlan', '--directrouting'])
     expect(JSON.parse((await cli(['lease', 'list', '--json', '--store', lab.store])).stdout).migration).to.equal(null)
     expect((await migrationRecord(lab)).state).to.equal('done')
@@ -463,7 +463,7 @@ describe('migrate stopped midway: Ctrl-C, a host joining, backend set', function
     const before = await configOf(lab)
     const set = await cli(['backend', 'set', 'vxlan', '--directrouting', '--port', '4789', '--store', lab.store])
     expect(set.exitCode).to.equal(2)
-    expect(set.stderr).to.match(/a migration vxlan( \(DirectRouting\))? → host-gw across n1, n2, n3 is in progress/).and.include('finish it first: flannelctl migrate --backend host-gw --yes')
+    expect(set.stderr).to.match(/a migration vxlan( \+ DirectRouting)? → host-gw across n1, n2, n3 is in progress/).and.include('finish it first: flannelctl migrate --backend host-gw --yes')
     // migrate on one host, without the nodes: refused, with the command that finishes it and the blank for the nodes
     const n1 = lab.nodes[0]
     const alone = await cli(['migrate', '--backend', 'host-gw', '--yes', '--state-file', join(n1.dir, 'node.json')], {netns: n1.netns})

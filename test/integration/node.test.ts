@@ -281,7 +281,7 @@ describe('node (vxlan lab, real kernel)', function () {
     // the store init recorded on this host; the port set before stays
     const vni7 = await cli(['backend', 'set', 'vxlan', '--vni', '7', '--state-file', join(lab.nodes[0].dir, 'node.json')])
     expect(vni7.exitCode, vni7.stderr).to.equal(0)
-    expect(vni7.stdout).to.contain('vxlan (VNI 1, port 4789) → vxlan (VNI 7, port 4789)')
+    expect(vni7.stdout).to.contain('vxlan VNI 1 port 4789 → vxlan VNI 7 port 4789')
     const macOf = async (ns: string, dev: string) => ((await json(ns, 'link', 'show', dev)) as {address: string}[])[0].address
     const macsBefore = await Promise.all(lab.nodes.map(n => macOf(n.netns, 'flannel.1')))
     await syncAll()

@@ -40,6 +40,23 @@ describe('doctor host checks', () => {
     expect(knownPeers(undefined)).to.equal(undefined)
   })
 
+  it('a lab node\'s static peer is that node\'s alone: its entries are not stale there, and another node neither lacks them nor may keep them', () => {
+    // lab (3 nodes, peer add on n1 of 10.244.200.0/24): doctor --lab called n1's entries for it
+    // STALE_ROUTE, STALE_NEIGH and STALE_FDB, with `del` fixes that cut the peer off
+    const entries = (host: string) => [
+      {host, op: 'add' as const, table: 'routes', value: {dst: '10.244.200.0/24', type: 'unicast', gateway: '10.244.200.0', dev: 'flannel.1', onlink: true, raw: '10.244.200.0/24 via 10.244.200.0 dev flannel.1 onlink'}},
+      {host, op: 'add' as const, table: 'neighbors', value: {dst: '10.244.200.0', dev: 'flannel.1', state: ['PERMANENT'], lladdr: '02:aa:bb:cc:dd:ee', raw: '10.244.200.0 dev flannel.1 lladdr 02:aa:bb:cc:dd:ee PERMANENT'}},
+      {host, op: 'add' as const, table: 'fdb', value: {mac: '02:aa:bb:cc:dd:ee', dev: 'flannel.1', flags: ['self', 'permanent'], dst: '192.168.100.50', raw: '02:aa:bb:cc:dd:ee dev flannel.1 dst 192.168.100.50 self permanent'}}]
+    const lab = applyPatches(vxlan, entries('node1'))
+    const leased = leases.map(l => ({...l, publicIPv6: null, backendType: 'vxlan', backendData: {VtepMAC: l.vtepMac}})) as unknown as Lease[]
+    const statics = [{subnet: '10.244.200.0/24', publicIP: '192.168.100.50', vtepMAC: '02:aa:bb:cc:dd:ee', node: 'node1'}]
+    expect(hostChecks(lab, knownPeers({leases: leased})).map(f => `${f.code} ${f.node}`)).to.include.members(['STALE_ROUTE node1', 'STALE_NEIGH node1', 'STALE_FDB node1'])
+    expect(hostChecks(lab, knownPeers({leases: leased, staticPeers: statics}))).to.deep.equal([])
+    // node2's copy of them is stale: node1's peer is no peer of node2's
+    const both = applyPatches(lab, entries('node2'))
+    expect(hostChecks(both, knownPeers({leases: leased, staticPeers: statics})).map(f => `${f.code} ${f.node}`)).to.have.members(['STALE_ROUTE node2', 'STALE_NEIGH node2', 'STALE_FDB node2'])
+  })
+
   it('a host with no pod bridge and no vxlan device is no flannel node (doctor on the machine running a lab, --lab forgotten)', () => {
     // before: "1 host, 0 pods … healthy", exit 0, on a machine with no pod network at all
     const plain = {name: 'vm', links: [{name: 'lo', kind: 'loopback', mtu: 65536, up: true}, {name: 'eth0', kind: 'device', mtu: 1500, up: true}],

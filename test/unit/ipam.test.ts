@@ -37,7 +37,7 @@ describe('ipam', () => {
   it('discards this PublicIP\'s lease when it no longer fits the config', () => {
     const narrow = parseNetConf('{"Network":"10.244.0.0/16","SubnetMin":"10.244.100.0"}')
     const pick = pickSubnet(narrow, [{subnet: '10.244.7.0/24', publicIP: '192.168.1.10'}], {publicIP: '192.168.1.10', random: first})
-    expect(pick).to.deep.equal({subnet: '10.244.100.0/24', reason: 'random', discard: ['10.244.7.0/24']})
+    expect(pick).to.deep.equal({subnet: '10.244.100.0/24', reason: 'random', among: 100, discard: ['10.244.7.0/24']})
   })
 
   describe('a SubnetLen, SubnetMin or SubnetMax edited under running nodes', () => {
@@ -62,7 +62,7 @@ describe('ipam', () => {
     it('never keeps a subnet outside the network, nor one it was not asked to keep', () => {
       const moved = parseNetConf('{"Network":"10.245.0.0/16"}')
       expect(pickSubnet(moved, [{subnet: '10.244.1.0/24', publicIP: 'a'}], {publicIP: 'a', keep: '10.244.1.0/24', random: first}))
-        .to.deep.equal({subnet: '10.245.1.0/24', reason: 'random', discard: ['10.244.1.0/24']})
+        .to.deep.equal({subnet: '10.245.1.0/24', reason: 'random', among: 100, discard: ['10.244.1.0/24']})
       expect(pickSubnet(len25, held, {publicIP: 'a', preferredSubnet: '10.244.1.0/24', random: first}).discard).to.deep.equal(['10.244.1.0/24'])
     })
 

@@ -263,7 +263,7 @@ describe('migrate plan: how the steps read', () => {
     ])
     expect(views[0].commands).to.deep.equal(['sysctl -w net.ipv4.conf.all.rp_filter=2', 'sysctl -w net.ipv4.conf.eth0.rp_filter=2'])
     const text = renderSteps(views).join('\n')
-    expect(text).to.match(/ 4\. n1 +peer routes → vxlan \(DirectRouting\)/)
+    expect(text).to.match(/ 4\. n1 +peer routes → vxlan \+ DirectRouting/)
     expect(text.match(/# `ip route replace` swaps/g)).to.have.length(1)
   })
 
@@ -275,7 +275,7 @@ describe('migrate plan: how the steps read', () => {
     expect(views.find(v => v.kind === 'finish')!.why).to.equal('`migrate --rollback` can still return to vxlan VNI 1 the same way')
     // what the network already uses, when migrate has nothing to do: the VNI asked for is named
     expect(backendLabelInFull(vxlan2)).to.equal('vxlan VNI 2 port 8472')
-    expect(backendLabelInFull(dr2)).to.equal('vxlan VNI 2 port 8472 (DirectRouting)')
+    expect(backendLabelInFull(dr2)).to.equal('vxlan VNI 2 port 8472 + DirectRouting')
     expect(backendLabelInFull(hostgw)).to.equal('host-gw')
   })
 })
@@ -509,10 +509,10 @@ describe('migrate plan: a new VNI', () => {
     // from host-gw, which has no VNI: the VNI (and port) where they are not flannel's defaults, as `--vni 2` asked
     expect(migrationLabels({from: hostgw, to: vxlan2})).to.deep.equal({from: 'host-gw', to: 'vxlan VNI 2'})
     expect(migrationLabels({from: hostgw, to: {...vxlan, port: 4789}})).to.deep.equal({from: 'host-gw', to: 'vxlan VNI 1 port 4789'})
-    expect(migrationLabels({from: dr2, to: hostgw})).to.deep.equal({from: 'vxlan VNI 2 (DirectRouting)', to: 'host-gw'})
+    expect(migrationLabels({from: dr2, to: hostgw})).to.deep.equal({from: 'vxlan VNI 2 + DirectRouting', to: 'host-gw'})
     expect(migrateFlags(vxlan2, hostgw)).to.equal('--backend vxlan --vni 2')
     expect(migrateFlags(vxlan, hostgw)).to.equal('--backend vxlan')
-    expect(migrationLabels({from: dr, to: dr2}).to).to.equal('vxlan VNI 2 (DirectRouting)')
+    expect(migrationLabels({from: dr, to: dr2}).to).to.equal('vxlan VNI 2 + DirectRouting')
     expect(migrateFlags(port4789, vxlan)).to.equal('--backend vxlan --vni 2 --port 4789')
     expect(migrateFlags(dr, vxlan2)).to.equal('--backend vxlan --directrouting --vni 1')
     expect(migrateFlags(hostgw, vxlan2)).to.equal('--backend host-gw')

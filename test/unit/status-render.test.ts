@@ -11,9 +11,9 @@ const status = (over: Partial<NodeStatus>): NodeStatus => ({
 
 describe('renderStatus', () => {
   it('the lease line names DirectRouting where the network config has it, as sync\'s header does', () => {
-    // lab: after backend set vxlan --directrouting, sync said "(vxlan, DirectRouting)" and status "(vxlan)"
+    // lab: after backend set vxlan --directrouting, sync named DirectRouting and status did not
     const lease = (s: NodeStatus) => renderStatus(s).split('\n')[1]
-    expect(lease(status({directRouting: true}))).to.equal('lease     10.244.2.0/24 (vxlan, DirectRouting) in file:/x')
+    expect(lease(status({directRouting: true}))).to.equal('lease     10.244.2.0/24 (vxlan + DirectRouting) in file:/x')
     expect(lease(status({}))).to.equal('lease     10.244.2.0/24 (vxlan) in file:/x')
     expect(lease(status({backend: 'host-gw', announced: 'host-gw', directRouting: null}))).to.equal('lease     10.244.2.0/24 (host-gw) in file:/x')
   })

@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import {DISPOSITIONS, type Fix} from '../../src/core/trace/types.js'
 import {applyPatches, loadScenario, loadWorld, scenarioFiles} from '../fixtures/trace/load.js'
+import {labFixes} from '../../src/commands/trace.js'
 
 describe('trace failures (one fixture per disposition)', () => {
   const seen = new Set<string>()
@@ -113,6 +114,31 @@ describe('trace failures found on a real kernel', () => {
       expect(second.map(f => f.command)).to.include('ip link add flannel.1 address d6:12:9b:77:c2:02 mtu 1450 type vxlan id 1 local 192.168.100.12 dev eth0 dstport 8472 nolearning')
       expect(there.failure!.fix.every(f => f.option !== undefined && f.option.recommended === undefined), 'no way is recommended').to.equal(true)
       expect(first[0].option!.why).to.equal('node1\'s flannel.1 to UDP port 4789, the one node2\'s has: nothing read says which of the two the network uses (no store with its net-conf, no third node to outvote)')
+    })
+
+    it('a node that also lost its route to the peer: the route goes back through flannel.1, as sync builds it, not around the tunnel', () => {
+      // kernel (3-node lab, plain vxlan: route, neighbour and fdb for n2 gone on n1, then lab break n1 wrong-port): the fix was
+      // `ip route replace 10.244.12.0/24 via 192.168.100.12 dev eth0`, a host-gw route that sync takes out again
+      const w = applyPatches(world, [
+        {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+        {host: 'node1', op: 'remove', table: 'routes', where: {dst: 'default'}},
+        {host: 'node1', op: 'remove', table: 'neighbors', where: {dst: '10.244.2.0', dev: 'flannel.1'}},
+        {host: 'node1', op: 'remove', table: 'fdb', where: {mac: 'd6:12:9b:77:c2:02', dev: 'flannel.1'}}])
+      const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('NO_ROUTE')
+      expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+        'node1: ip neigh replace 10.244.2.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
+        'node1: bridge fdb replace d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent',
+        'node1: ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'])
+      // the reply's fix re-creates node2's flannel.1 here; where it re-creates the node's own (the
+      // lab: n1 on 4789), pasting the request's route first lost it again with the device: the
+      // list that re-creates a device goes first
+      const mine = applyPatches(w, [{host: 'node2', op: 'update', table: 'links', where: {name: 'flannel.1'},
+        value: {vxlan: {port: 8472}, raw: 'x'}}, {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {port: 4789}, raw: 'x'}}])
+      const lab = labFixes(traceFlow({...mine, vxlan: {vni: 1, port: 8472}}, {src: 'pod-a', dst: 'pod-b'}), 'demo').split('\n').filter(l => l.startsWith('  flannelctl'))
+      const del = lab.findIndex(l => l.endsWith('-- ip link del flannel.1'))
+      expect(del, lab.join('\n')).to.be.at.least(0)
+      expect(lab.findIndex(l => l.endsWith('ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')), lab.join('\n')).to.be.above(del)
     })
 
     it('with the store\'s net-conf: the node off its port is put right, by the request\'s fix and the reply\'s alike', () => {

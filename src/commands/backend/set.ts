@@ -3,6 +3,7 @@ import {BaseCommand} from '../../cli/base.js'
 import {chosenStore, storeFlags, jsonFlag, dryRunFlag, nodeFlags} from '../../cli/flags.js'
 import {setBackend} from '../../services/lease.js'
 import {userError} from '../../errors.js'
+import {backendWords} from '../../core/netconf.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Change the network\'s backend in the store (nodes pick it up on their next sync)'
@@ -36,7 +37,7 @@ export default class BackendSet extends BaseCommand {
     const r = await setBackend(spec, options, {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port}, {dryRun})
     const changeWarning = vxlanChangeWarning(r.before.backend, r.after.backend, dryRun)
     if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend, applied: !dryRun && r.changed, changed: r.changed, warnings: changeWarning ? [changeWarning] : [], ...(dryRun ? {config: r.config} : {})})
-    const fmt = (b: typeof r.before.backend) => `${b.type}${b.type === 'vxlan' ? ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''})` : ''}`
+    const fmt = (b: typeof r.before.backend) => backendWords(b, b.type === 'vxlan' ? ` VNI ${b.vni} port ${b.port}` : '')
     if (!r.changed) return this.out(`backend: the network already uses ${fmt(r.before.backend)}: nothing to change`)
     this.out(dryRun
       ? `backend plan (nothing written — --dry-run): ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nthe store's net-conf would be: ${r.config}`

@@ -1,6 +1,9 @@
-import {BaseCommand} from '../../cli/base.js'
+import {BaseCommand, givenOnCommandLine} from '../../cli/base.js'
+import {userError} from '../../errors.js'
 import {chosenStore, storeFlags, jsonFlag, nodeFlags} from '../../cli/flags.js'
-import {listLeases, migrationNote, storeSummary} from '../../services/lease.js'
+import {Flags} from '@oclif/core'
+import {leaseView, migrationNote} from '../../services/lease.js'
+import {Lab, loadLab} from '../../services/lab.js'
 import {leaseTable} from '../../ui/leases.js'
 
 export default class LeaseList extends BaseCommand {
@@ -11,26 +14,31 @@ Exit codes: 0 listed (an empty store too: a note on stderr names it; a network c
   static override examples = [
     {description: 'The store named by --store or FLANNELCTL_STORE, else the one init recorded on this host', command: '<%= config.bin %> lease list'},
     {description: 'As JSON, with the network config', command: '<%= config.bin %> lease list --json'},
+    {description: 'The store of a lab (flannelctl lab up), its own etcd too', command: '<%= config.bin %> lease list --lab demo'},
     {description: 'An etcd store by address: a lab made with --store etcd runs one at 192.168.100.2, reachable from its nodes only (from this machine the address is not the lab\'s)', command: '<%= config.bin %> lab exec --name et n1 -- flannelctl lease list --store etcd://192.168.100.2:2379'},
   ]
 
   static override flags = {
+    lab: Flags.string({char: 'l', description: 'the store of a lab (flannelctl lab up); a lab\'s own etcd is read from inside the lab', helpGroup: 'SOURCE'}),
     ...storeFlags,
     'state-file': nodeFlags['state-file'],
     ...jsonFlag,
   }
 
   async run(): Promise<void> {
-    const {flags} = await this.parse(LeaseList)
-    const {spec, options} = await chosenStore(flags)
-    const r = await listLeases(spec, options)
+    const {flags, raw} = await this.parse(LeaseList)
+    // typed, not from the env: inside a lab node lab exec sets FLANNELCTL_STORE and FLANNELCTL_STATE_FILE
+    const typed = flags.lab === undefined ? undefined : [...Object.keys(storeFlags), 'state-file'].find(f => givenOnCommandLine(raw, f))
+    if (typed !== undefined) throw userError(`--${typed} names a store, and --lab the lab's: give one of them`, `drop --${typed} to read lab ${flags.lab}'s store, or --lab to read that one`)
+    const r = flags.lab === undefined ? await chosenStore(flags).then(({spec, options}) => leaseView(spec, options))
+      : await new Lab().leaseView(await loadLab(flags.lab, '--lab'))
     if (r.configProblem) process.stderr.write(`warning: ${r.configProblem}\n`)
     if (r.offConfig) process.stderr.write(`warning: ${r.offConfig}\n`)
     if (r.migration) process.stderr.write(`note: ${migrationNote(r.migration)}\n`)
-    if (flags.json) return this.outJson({store: r.store, ...storeSummary(r), invalid: r.invalid})
+    if (flags.json) return this.outJson(r)
     this.out(leaseTable(r.leases))
     for (const bad of r.invalid) this.out(`skipped ${bad.key}: ${bad.reason}`)
     // a mistyped --store reads as an empty one: say which store that was
-    if (r.netConf === undefined && !r.configProblem) process.stderr.write(`note: ${r.store} holds no network config: check --store, or create one with flannelctl init --network CIDR\n`)
+    if (r.network === null && !r.configProblem) process.stderr.write(`note: ${r.store} holds no network config: check --store, or create one with flannelctl init --network CIDR\n`)
   }
 }

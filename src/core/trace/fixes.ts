@@ -69,7 +69,11 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   // outer packet to a VTEP into the tunnel would loop it.
   const tunnels = podSubnet(w, peer, dst) !== undefined ? vxlanDevices(view) : []
   for (const mine of tunnels) {
-    const theirs = vxlanDevices(peer).find(d => d.id === mine.id && d.port === mine.port)
+    const theirDevices = vxlanDevices(peer)
+    // Else the device of the same name (flannel.<VNI>) with a VNI or port that differs on one side:
+    // that mismatch is a finding with its own fix, and a route around the tunnel (via the peer's
+    // underlay address) would be a host-gw route the next sync takes out again.
+    const theirs = theirDevices.find(d => d.id === mine.id && d.port === mine.port) ?? theirDevices.find(d => d.name === mine.name)
     const gw = theirs ? peer.deviceAddress(theirs.name) : undefined
     if (theirs === undefined || gw === undefined) continue
     // First: the kernel refuses a route through a device that is down ("Nexthop device is not up"),

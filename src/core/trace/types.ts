@@ -266,8 +266,9 @@ export interface World {
   /**
    * The store's leases, when it was read (doctor): what a peer announces, to say why an entry of
    * it is stale (its lease moved, or announces another MAC). Absent: the tables alone tell.
+   * `staticOf`: a static peer (`peer add`) of that node alone, no lease: the others route none of it.
    */
-  leases?: {subnet: string; publicIP: string; vtepMac?: string}[]
+  leases?: {subnet: string; publicIP: string; vtepMac?: string; staticOf?: string}[]
   /**
    * The net-conf's vxlan VNI and port, when the store was read: of two nodes whose devices disagree
    * on one, without other nodes to outvote, the one off the network's setting is put right.
