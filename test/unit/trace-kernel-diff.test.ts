@@ -1471,3 +1471,35 @@ describe('trace against the kernel: a rule\'s action ends connect() before nat O
     expect(t.failure!.reason).to.contain('before nat OUTPUT would send it to 127.0.0.1')
   })
 })
+
+describe('trace against the kernel: the overlay (trace-kernel-fuzz-overlay)', () => {
+  // n2's flannel.1 is bound to local 10.92.0.9, an address n2 does not have. kernel: p1a's ping to p2b reaches p2b
+  // (n2's flannel.1 counts the frame in, p2b's eth0 the request) and the reply is lost at n2 (flannel.1 counts a tx error)
+  it('a vxlan device takes what comes to any address of its host, whatever its `local`: only its own packets die', async () => {
+    const t = await trace('overlay-vxlan-local-lost', {src: 'p1a', dst: 'p2b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.map(h => `${h.node}:${h.in}>${h.out}`)).to.deep.equal(['p1a:local>eth0', 'n1:cni0>flannel.1', 'n2:flannel.1>cni0', 'p2b:eth0>local'])
+    expect(t.returnPath.disposition).to.equal('NO_ROUTE')
+    expect(t.returnPath.failure).to.include({node: 'n2', step: 'encap'})
+    expect(t.returnPath.failure!.reason).to.contain('bound to local 10.92.0.9, which is no address of n2')
+  })
+
+  // n1: both ports of cni0 down (cni0 NO-CARRIER, its route `linkdown`), `-A OUTPUT -d 10.93.1.2 -j DROP`,
+  // `-A FORWARD -d 10.93.1.2 -j DROP`. kernel: n1's ping to p1a and p2a's to p1a each count one packet on those
+  // drops; n1's `ping -M do -s 1472 10.93.1.3` says "message too long, mtu=1450"
+  it('a device up without carrier still routes: the MTU check and the filters meet the packet before it is lost', async () => {
+    const own = await trace('overlay-bridge-no-carrier', {src: 'n1', dst: 'p1a'})
+    expect(own.disposition).to.equal('DENIED_BY_FILTER')
+    expect(own.failure).to.include({node: 'n1', step: 'filter', evidence: '-A OUTPUT -d 10.93.1.2/32 -j DROP'})
+    const forwarded = await trace('overlay-bridge-no-carrier', {src: 'p2a', dst: 'p1a'})
+    expect(forwarded.failure).to.include({node: 'n1', step: 'filter', evidence: '-A FORWARD -d 10.93.1.2/32 -j DROP'})
+    const big = await trace('overlay-bridge-no-carrier', {src: 'n1', dst: 'p1b', size: 1500})
+    expect(big.disposition).to.equal('MTU_EXCEEDED')
+    expect(big.failure).to.include({node: 'n1', step: 'mtu'})
+    const lost = await trace('overlay-bridge-no-carrier', {src: 'p2a', dst: 'p1b'})
+    expect(lost.disposition).to.equal('DEVICE_DOWN')
+    expect(lost.failure).to.include({node: 'n1', step: 'route'})
+    // the drop comes after FORWARD and POSTROUTING: their steps are in the hop
+    expect(lost.hops.find(h => h.node === 'n1')!.steps.map(s => s.kind)).to.include('filter')
+  })
+})

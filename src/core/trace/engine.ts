@@ -894,12 +894,12 @@ class Walk {
     const t = outer.tunnel!
     let device: VxlanDevice
     // links pasted for some devices only (`ip -d link show eth0`) may lack the receiving one
-    const unseen = view.hasLinks && view.snap.linksOfSomeDevicesOnly === true && receivingDevice(view, t.port, t.vni, outer.dst).match === undefined
+    const unseen = view.hasLinks && view.snap.linksOfSomeDevicesOnly === true && receivingDevice(view, t.port, t.vni).match === undefined
     if (!view.hasLinks || unseen) {
       device = {...(assumedVxlan(t.device.name, view) ?? t.device), id: t.vni, port: t.port, assumed: true, mac: undefined, link: undefined}
       this.assume(view, `${unseen ? `the links of ${view.name} were pasted for some devices only` : `no link details captured on ${view.name}`}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`)
     } else {
-      const r = receivingDevice(view, t.port, t.vni, outer.dst)
+      const r = receivingDevice(view, t.port, t.vni)
       // A device known without its vxlan details cannot be said to disagree: it takes what its twin sends.
       const twin = r.match === undefined ? vxlanDevices(view).find(d => d.assumed && d.name === t.device.name) : undefined
       const match = r.match ?? (twin !== undefined ? {...twin, id: t.vni, port: t.port} : undefined)
@@ -1239,19 +1239,17 @@ class Walk {
       if (hairpin) return hairpin
     }
 
-    if (view.deviceDown(dev)) {
+    // A device taken down loses its routes: one still read through it ends here. A device that is up
+    // without a carrier (the other end of its veth down) keeps them, marked linkdown, and the kernel
+    // routes by them: the MTU check, FORWARD (OUTPUT) and POSTROUTING see the packet before the
+    // device fails to send it (checked on the kernel: a pod's DF ping over its MTU through such a
+    // veth says "message too long", not that it is unreachable), so that failure comes last, in carrierLost.
+    if (view.link(dev)?.up === false) {
       const down = linkDownCause(this.w, view, dev)
       return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
         `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
     }
-    if (view.deviceDown(dev) === undefined && !route.linkdown) {
-      this.assume(view, assumedUp(view, dev))
-    } else if (view.deviceDown(dev) === undefined) {
-      // The device itself was not captured; the route's own flag is the evidence of its carrier.
-      return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
-        `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down`,
-        [{node: view.name, command: `ip -d link show ${dev}`}])
-    }
+    if (view.deviceDown(dev) === undefined && !route.linkdown) this.assume(view, assumedUp(view, dev))
     // The kernel checks the MTU before the filter: ip_forward() answers "fragmentation needed" ahead
     // of the FORWARD hook, and a socket refuses a DF packet too big for its route before OUTPUT.
     const sized = this.mtu(hop, view, dev, packet, route)
@@ -1270,6 +1268,8 @@ class Walk {
     packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.conntrackUndo(hop, view, packet, 'dst'))
 
     this.tcFilters(hop, view, dev, 'egress')
+    const lost = this.carrierLost(hop, view, dev, route)
+    if (lost) return lost
     const vx = vxlanDevice(view, dev)
     if (vx !== undefined) return this.vxlanSend(hop, view, vx, nexthop, packet, route)
     const ovs = ovsBridgeOf(view, dev)
@@ -1285,6 +1285,22 @@ class Walk {
     const sent = this.linkLayer(hop, view, dev, nexthop, packet, route)
     if (res.boundOnLink && packet.tunnel !== undefined && 'end' in sent && sent.failure !== undefined) this.boundTunnelFix(view, packet, sent.failure)
     return sent
+  }
+
+  /** The packet routed out of a device that is up but has no carrier: lost as the device sends it. */
+  private carrierLost(hop: Hop, view: HostView, dev: string, route: Route): End | undefined {
+    if (view.deviceDown(dev) === true) {
+      const down = linkDownCause(this.w, view, dev)
+      return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
+        `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
+    }
+    if (view.deviceDown(dev) === undefined && route.linkdown) {
+      // The device itself was not captured; the route's own flag is the evidence of its carrier.
+      return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
+        `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down`,
+        [{node: view.name, command: `ip -d link show ${dev}`}])
+    }
+    return undefined
   }
 
   /**

@@ -179,9 +179,12 @@ export interface Reception {
   sameVni?: VxlanDevice
 }
 
-export function receivingDevice(view: HostView, port: number, vni: number, outerDst: string): Reception {
-  // A guessed `local` is no reason to refuse a packet sent to another address of the host.
-  const devices = vxlanDevices(view).filter(d => d.assumed || d.local === undefined || d.local === outerDst)
+export function receivingDevice(view: HostView, port: number, vni: number): Reception {
+  // `local` does not choose the receiver: every vxlan device's socket is bound to the wildcard address
+  // of its port (vxlan_socket_create), and vxlan_rcv picks the device by VNI alone. A device bound to an
+  // address its host lost still takes what comes to any of the host's addresses (checked on the kernel:
+  // the pod behind it gets the request; only the device's own packets, sent from that address, die).
+  const devices = vxlanDevices(view)
   return {
     // a device whose port was not captured cannot be said to listen elsewhere
     match: devices.find(d => d.port === port && d.id === vni) ?? devices.find(d => d.portAssumed && d.id === vni),
