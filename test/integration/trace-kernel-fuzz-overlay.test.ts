@@ -218,6 +218,9 @@ const PINNED: (Case & {why: string})[] = [
     {src: 'p1a', dst: '10.93.2.3', proto: 'icmp', dport: 80}, {n2: ['ip link del flannel.1', ...nodeCommands('n2', {...flanneldParts('n2'), local: 'local 10.92.0.9'})]}),
   pinned('a veth without carrier still routes: a DF ping over the pod\'s MTU is "message too long" first',
     {src: 'p1a', dst: '10.93.2.2', proto: 'icmp', dport: 80, size: 1451}, {n1: ['ip link set veth-a down']}),
+  pinned('a learning vxlan device drops a frame whose sender its permanent fdb entry puts elsewhere: the reply of a request that went by the underlay',
+    {src: 'p2a', dst: '10.92.0.1', proto: 'icmp', dport: 80},
+    {n2: ['ip link del flannel.1', ...nodeCommands('n2', {...flanneldParts('n2'), learning: 'learning', fdb: ['bridge fdb append 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent']})]}),
 ]
 
 describe('trace against the kernel: random overlay configurations', function () {
@@ -356,9 +359,21 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     const tracedRp = failed === 'REVERSE_PATH_FILTERED' && failure?.evidence.includes('rp_filter') ? failure.node : undefined
     if (tracedRp !== undefined && !rpFiltered.includes(tracedRp)) problems.push(`trace says rp_filter drops on ${tracedRp}, the kernel's rp_filter dropped ${rpFiltered.length > 0 ? `on ${rpFiltered.join(', ')}` : 'nothing'}`)
     if (rpFiltered.length > 0 && tracedRp === undefined && !k.ok) problems.push(`the kernel's rp_filter dropped on ${rpFiltered.join(', ')}, trace's failure is ${failure ? `${failure.node} ${failure.step}` : 'none'}`)
-    if (k.fragNeeded !== (failed === 'MTU_EXCEEDED') && !k.ok) problems.push(`the kernel said ${k.fragNeeded ? '"fragmentation needed"' : 'no "fragmentation needed"'} (${k.said}), ${verdict}`)
+    // a frame too long for a receiving device is dropped silently ("no one tells" the sender): MTU_EXCEEDED without an error
+    const silent = failed === 'MTU_EXCEEDED' && /no one tells/.test(failure?.reason ?? '')
+    if (k.fragNeeded !== (failed === 'MTU_EXCEEDED' && !silent) && !k.ok) problems.push(`the kernel said ${k.fragNeeded ? '"fragmentation needed"' : 'no "fragmentation needed"'} (${k.said}), ${verdict}`)
     if (k.errorFrom !== undefined && failure !== undefined && OWNER[k.errorFrom] !== failure.node && k.errorFrom !== t.traceroute.at(-1)?.split(' ')[0]) {
       problems.push(`the ICMP error came from ${k.errorFrom} (${OWNER[k.errorFrom]}), trace's failure is on ${failure.node} (its traceroute: ${t.traceroute.join(', ')})`)
+    }
+    // the frames each node's flannel.1 took in from the tunnel, against the hops the trace brings in by it (an
+    // ARP request the kernel sends through the tunnel, where the trace ends at the neighbour step, counts too,
+    // an ICMP error or a refusal on its way back to the prober, and a frame an fdb entry sends to the node's own address)
+    const errorBack = k.errorFrom !== undefined || /refused/.test(k.said) || (t.traceroute.at(-1) ?? '').includes('!')
+    for (const n of NODES) {
+      const key = `${n}:flannel.1`
+      const tookIn = (after.got.get(key) ?? 0) > (before.got.get(key) ?? 0)
+      const tracedIn = [...t.hops, ...(t.disposition === 'DELIVERED' ? t.returnPath.hops : [])].some(h => h.node === n && h.in === 'flannel.1')
+      if (tookIn !== tracedIn && !(tookIn && (failure?.step === 'neigh' || errorBack || (failure?.node === n && failure.step === 'fdb')))) problems.push(`${n}'s flannel.1 ${tookIn ? 'took in' : 'took in nothing'} from the tunnel, the trace's hops ${tracedIn ? 'come in by it' : 'do not come in by it'}`)
     }
     if (k.ok && traced) {
       // probed again, with the neighbours the first probe resolved: a device a packet of nobody's probe (a

@@ -1503,3 +1503,20 @@ describe('trace against the kernel: the overlay (trace-kernel-fuzz-overlay)', ()
     expect(lost.hops.find(h => h.node === 'n1')!.steps.map(s => s.kind)).to.include('filter')
   })
 })
+
+describe('trace against the kernel: a learning vxlan device and a static entry elsewhere', () => {
+  // n2's flannel.1 has `learning` and `0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent` (n1's VTEP MAC at
+  // n2's own address). kernel: p1a's ping to p2a never gets in (n2's flannel.1 counts nothing: vxlan_snoop drops it);
+  // p2a's ping to n1's 10.92.0.1 goes by the underlay and its reply, tunnelled back, is dropped the same way;
+  // `bridge fdb replace … dst 10.92.0.1` makes both pass
+  it('drops the frame at decap, naming the entry, where the same device with nolearning would take it', async () => {
+    const t = await trace('overlay-vxlan-learning-static-entry', {src: 'p1a', dst: 'p2a'})
+    expect(t.disposition).to.equal('WRONG_VTEP_HOST')
+    expect(t.failure).to.include({node: 'n2', step: 'decap', evidence: '0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'n2', command: 'bridge fdb replace 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.1 self permanent'}])
+    const back = await trace('overlay-vxlan-learning-static-entry', {src: 'p2a', dst: '10.92.0.1'})
+    expect(back.disposition).to.equal('DELIVERED')
+    expect(back.returnPath.disposition).to.equal('WRONG_VTEP_HOST')
+    expect(back.returnPath.failure).to.include({node: 'n2', step: 'decap'})
+  })
+})

@@ -32,7 +32,7 @@ import {type Decision, type EphemeralRange, type FlowTuple, type Hook, type Pack
 import {type NftFacts, XTABLES, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation, snatPorts} from './nat.js'
 import {
-  type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
+  type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, snoopedAway, vtepAddress,
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
@@ -914,6 +914,12 @@ class Walk {
         return this.fail(hop, 'DEVICE_DOWN', 'decap', firstLine(device.link!.raw),
           `${device.name} on ${view.name} is down: its UDP ${t.port} socket is closed and the packet is refused`,
           [{node: view.name, command: `ip link set ${device.name} up`}])
+      }
+      const snooped = snoopedAway(view, device, t.device.mac, outer.src)
+      if (snooped !== undefined) {
+        return this.fail(hop, 'WRONG_VTEP_HOST', 'decap', snooped.raw,
+          `${device.name} on ${view.name} learns (\`learning\`) and its ${snooped.flags.includes('permanent') ? 'permanent' : 'static'} fdb entry puts ${t.sender.name}'s VTEP MAC ${t.device.mac} at ${snooped.dst}, not at ${outer.src} the frame came from: the kernel does not move such an entry and drops the frame`,
+          [{node: view.name, command: `bridge fdb replace ${t.device.mac} dev ${device.name} dst ${outer.src} self permanent`}])
       }
       if (device.mac !== undefined && device.mac !== t.innerMac) {
         return this.staleMac(hop, t, view, device, 'decap')
