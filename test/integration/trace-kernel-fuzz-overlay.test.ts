@@ -26,7 +26,7 @@
  * Where the trace says ASSUMED or INSUFFICIENT_INFO, a disagreement is reported but tolerated.
  *
  * FC_KDIFF_RUNS (default 10) and FC_KDIFF_SEED (default 1) run more cases for hunting; FC_KDIFF_CASE=i
- * runs only case i of that seed; FC_KDIFF_VERBOSE=1 prints the tolerated disagreements, =2 every case.
+ * runs only case i of that seed; FC_KDIFF_FAULTS=n draws up to n faults a node (default 2); FC_KDIFF_VERBOSE=1 prints the tolerated disagreements, =2 every case.
  * A failure prints the seed, the case's index and the commands that built it; FC_KDIFF_COLLECT=DIR
  * writes the hosts' tables of each disagreeing case there (`collect --format txt`), a fixture's start.
  * FC_KDIFF_TAG=vx makes the namespaces fcov-vx…-HOST (for several hunts on one machine).
@@ -174,11 +174,11 @@ const moreFault = (n: Node): fc.Arbitrary<Fault> => fc.oneof(
   // flanneld's masquerade of pod traffic leaving the pod network
   fc.constant([`iptables -t nat -A POSTROUTING -s 10.93.${INDEX[n]}.0/24 ! -d 10.93.0.0/16 -j MASQUERADE`]),
 ).map(more => (p: NodeParts) => ({...p, more: [...p.more, ...more]}))
-/** a node with up to two faults (none on about a third of the nodes), each from the whole grammar */
+/** a node with up to two faults (FC_KDIFF_FAULTS; none on about a third of the nodes), each from the whole grammar */
 const nodeSetup = (n: Node) => fc.array(fc.oneof(
   {arbitrary: deviceFault(n), weight: 2}, {arbitrary: fdbFault(n), weight: 2}, {arbitrary: neighFault(n), weight: 2},
   {arbitrary: routeFault(n), weight: 2}, {arbitrary: moreFault(n), weight: 4},
-), {maxLength: 2}).map(faults => nodeCommands(n, faults.reduce((p, f) => f(p), flanneldParts(n))))
+), {maxLength: Number(process.env.FC_KDIFF_FAULTS ?? 2)}).map(faults => nodeCommands(n, faults.reduce((p, f) => f(p), flanneldParts(n))))
 const podFault = (p: Pod) => mtu.map(m => [`ip link set eth0 mtu ${m}`])
 const SOURCES: Host[] = ['p1a', 'p1a', 'p1a', 'p1b', 'p2a', 'n1']
 const destinations = (src: Host): string[] => {
@@ -221,6 +221,11 @@ const PINNED: (Case & {why: string})[] = [
   pinned('a learning vxlan device drops a frame whose sender its permanent fdb entry puts elsewhere: the reply of a request that went by the underlay',
     {src: 'p2a', dst: '10.92.0.1', proto: 'icmp', dport: 80},
     {n2: ['ip link del flannel.1', ...nodeCommands('n2', {...flanneldParts('n2'), learning: 'learning', fdb: ['bridge fdb append 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent']})]}),
+  pinned('two VTEPs with one MAC (cloned VMs): the receiver drops a frame from its own MAC as a loop',
+    {src: 'p1a', dst: '10.93.2.2', proto: 'icmp', dport: 80},
+    {n1: ['ip neigh replace 10.93.2.0 lladdr 0e:00:00:00:00:01 dev flannel.1 nud permanent', 'bridge fdb append 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent'],
+      // a new MAC wipes the device's neighbour entries, permanent ones too
+      n2: ['ip link set flannel.1 address 0e:00:00:00:00:01', 'ip neigh replace 10.93.1.0 lladdr 0e:00:00:00:00:01 dev flannel.1 nud permanent']}),
 ]
 
 describe('trace against the kernel: random overlay configurations', function () {

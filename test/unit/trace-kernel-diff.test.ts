@@ -1520,3 +1520,25 @@ describe('trace against the kernel: a learning vxlan device and a static entry e
     expect(back.returnPath.failure).to.include({node: 'n2', step: 'decap'})
   })
 })
+
+describe('trace against the kernel: two VTEPs with one MAC', () => {
+  // n1's and n2's flannel.1 both 0e:00:00:00:00:01, each node's neighbour and fdb entries for the other naming it.
+  // kernel: n1 tunnels p1a's ping (its flannel.1 counts it out, n2's eth0 in), n2's flannel.1 takes in nothing
+  // (vxlan_set_mac: a frame from the device's own MAC is a loop); the four fixes, run in order, make both ways pass
+  it('drops the frame at the receiver\'s decap, and one fix list mends both ways', async () => {
+    const t = await trace('overlay-vxlan-same-mac', {src: 'p1a', dst: 'p2a'})
+    expect(t.disposition).to.equal('STALE_VTEP_MAC')
+    expect(t.failure).to.include({node: 'n2', step: 'decap'})
+    expect(t.failure!.reason).to.contain('have the same MAC 0e:00:00:00:00:01')
+    const fix = [
+      {node: 'n2', command: 'ip link set flannel.1 address 1e:f9:bd:23:8e:6b'},
+      {node: 'n2', command: 'ip neigh replace 10.93.1.0 lladdr 0e:00:00:00:00:01 dev flannel.1 nud permanent'},
+      {node: 'n1', command: 'ip neigh replace 10.93.2.0 lladdr 1e:f9:bd:23:8e:6b dev flannel.1 nud permanent'},
+      {node: 'n1', command: 'bridge fdb replace 1e:f9:bd:23:8e:6b dev flannel.1 dst 10.92.0.2 self permanent'},
+    ]
+    expect(t.failure!.fix).to.deep.equal(fix)
+    const other = await trace('overlay-vxlan-same-mac', {src: 'p2a', dst: 'p1b'})
+    expect(other.failure).to.include({node: 'n1', step: 'decap'})
+    expect(other.failure!.fix).to.deep.equal(fix)
+  })
+})

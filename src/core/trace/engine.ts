@@ -16,8 +16,8 @@
  */
 import {type Neighbor, type NftChain, type Route, inMainTable, tableOf} from '../model.js'
 import {parseIpRouteText} from '../parse/text.js'
-import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
-import {isVxlanDeviceName} from '../flannel.js'
+import {cidrContainsIp, cidrOverlaps, ipToInt, normaliseDst, parseCidr} from '../addr.js'
+import {isVxlanDeviceName, stableVtepMac} from '../flannel.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, ReturnPath, StepKind, StepVerdict, Trace,
@@ -915,6 +915,13 @@ class Walk {
           `${device.name} on ${view.name} is down: its UDP ${t.port} socket is closed and the packet is refused`,
           [{node: view.name, command: `ip link set ${device.name} up`}])
       }
+      // vxlan_set_mac drops a frame from the device's own MAC as a loop (multicast echo), learning or not:
+      // two nodes whose VTEPs share one MAC (VMs cloned with one /etc/machine-id) reach each other's pods never
+      if (device.mac !== undefined && t.device.mac !== undefined && device.mac.toLowerCase() === t.device.mac.toLowerCase()) {
+        return this.fail(hop, 'STALE_VTEP_MAC', 'decap', firstLine(device.link!.raw),
+          `${t.sender.name}'s ${t.device.name} and ${view.name}'s ${device.name} have the same MAC ${device.mac}: ${view.name} takes a frame from its own MAC for a loop and drops it (VMs cloned with one /etc/machine-id get one MAC)`,
+          this.sharedMacFix([{view: t.sender, device: t.device, underlay: outer.src}, {view, device, underlay: outer.dst}]))
+      }
       const snooped = snoopedAway(view, device, t.device.mac, outer.src)
       if (snooped !== undefined) {
         return this.fail(hop, 'WRONG_VTEP_HOST', 'decap', snooped.raw,
@@ -1040,6 +1047,24 @@ class Walk {
     // the peer's lease still announces the old MAC: the sender's next sync would put the old entries back
     if (lease?.vtepMac !== undefined && lease.vtepMac.toLowerCase() === t.innerMac.toLowerCase()) fix.unshift(publishVtepMacFix(peer.name, device.name))
     return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device), why, fix, sender)
+  }
+
+  /**
+   * Two VTEPs with one MAC: one of them (the one at the higher underlay address, so the request's and
+   * the reply's fixes are the same commands) gets a MAC of its own. A device's new MAC wipes its own
+   * neighbour entries, permanent ones too (checked on the kernel), so its entry for the other VTEP
+   * is written again after it, then the other node's entries for the new MAC.
+   */
+  private sharedMacFix(ends: {view: HostView, device: VxlanDevice, underlay: string}[]): Fix[] {
+    const [keep, change] = [...ends].sort((a, b) => ipToInt(a.underlay) - ipToInt(b.underlay))
+    const mac = stableVtepMac(change.underlay, change.device.id)
+    const vtepIp = (end: typeof keep) => end.view.ipv4Addresses().find(a => a.dev === end.device.name)?.local ?? `<${end.view.name}'s ${end.device.name} address>`
+    return [
+      {node: change.view.name, command: `ip link set ${change.device.name} address ${mac}`},
+      {node: change.view.name, command: `ip neigh replace ${vtepIp(keep)} lladdr ${keep.device.mac} dev ${change.device.name} nud permanent`},
+      {node: keep.view.name, command: `ip neigh replace ${vtepIp(change)} lladdr ${mac} dev ${keep.device.name} nud permanent`},
+      {node: keep.view.name, command: `bridge fdb replace ${mac} dev ${keep.device.name} dst ${change.underlay} self permanent`},
+    ]
   }
 
   /** The store's lease of the node at `publicIP`, when the store was read (doctor). */
