@@ -2,6 +2,8 @@
  * The kernel's side of the randomised differential tests of trace (trace-kernel-fuzz*.test.ts): the
  * echo server and client they probe with, and the counters they read before and after a probe.
  */
+import {join} from 'node:path'
+
 /**
  * The packets each native rule (those with a comment: the grammar's) counted, keyed
  * "host nft "nK" VERDICT": drop, reject, the translation (a DNAT as ` --to-destination A[-B][:P[-Q]]`,
@@ -113,4 +115,50 @@ export const readCounters = async (hosts: string[], run: (host: string, command:
     rpFiltered.set(h, Number(ext[1].split(' ')[ext[0].split(' ').indexOf('IPReversePathFilter')]))
   }
   return {rules, received, rpFiltered, sent, got, tcpReceived}
+}
+
+/** what one case of a kernel fuzz found: the disagreements, what the trace assumed (which tolerates them), the kernel's side */
+export interface CaseResult {
+  problems: string[]
+  tolerated: string[]
+  kernel: string
+}
+/**
+ * Runs the kept and the drawn cases of a kernel fuzz (FC_KDIFF_CASE=i: drawn case i alone) and returns
+ * the disagreements trace did not tolerate, each with the case that shows it. FC_KDIFF_VERBOSE=1 prints
+ * the tolerated ones too, =2 every case; FC_KDIFF_COLLECT=DIR has `collect` (the caller's) write the
+ * hosts' tables of each disagreeing case there, as the case left them, for a unit test's fixture.
+ */
+export async function runCases<C>(kept: (C & {why: string})[], drawn: C[], seed: number, o: {
+  check: (c: C) => Promise<CaseResult>, describe: (name: string, c: C) => string, collect: (dir: string) => Promise<unknown>, tolerates: string,
+}): Promise<string[]> {
+  const only = process.env.FC_KDIFF_CASE === undefined ? undefined : Number(process.env.FC_KDIFF_CASE)
+  const numbered = drawn.map((c, i) => ({name: `seed ${seed} case ${i}`, id: `seed${seed}-case${i}`, c, i}))
+  const cases = only !== undefined ? numbered.filter(d => d.i === only) : [...kept.map((c, i) => ({name: `kept case ${i} (${c.why})`, id: `kept${i}`, c: c as C, i})), ...numbered]
+  const failures: string[] = []
+  let tolerated = 0
+  let replied = 0
+  for (const {name, id, c} of cases) {
+    let result: CaseResult
+    try {
+      result = await o.check(c)
+    } catch (error) {
+      failures.push(`${o.describe(name, c)}\n  error: ${(error as Error).message}`)
+      continue
+    }
+    if (result.kernel.startsWith('kernel: reply')) replied++
+    if (process.env.FC_KDIFF_VERBOSE === '2') console.log(`${o.describe(name, c)}\n  ${result.kernel}`)
+    if (result.problems.length === 0) continue
+    if (result.tolerated.length > 0) {
+      tolerated++
+      if (process.env.FC_KDIFF_VERBOSE) console.log(`tolerated (${o.tolerates}): ${o.describe(name, c)}\n  ${result.problems.join('\n  ')}\n  ${result.tolerated.join('\n  ')}`)
+      continue
+    }
+    failures.push(`${o.describe(name, c)}\n  ${result.kernel}\n  ${result.problems.join('\n  ')}`)
+    if (process.env.FC_KDIFF_COLLECT) await o.collect(join(process.env.FC_KDIFF_COLLECT, id))
+    if (process.env.FC_KDIFF_VERBOSE) console.log(failures.at(-1))
+  }
+  if (tolerated > 0) console.log(`  ${tolerated} disagreement(s) where trace said ${o.tolerates}`)
+  console.log(`  ${replied} of ${cases.length} probes answered by the kernel`)
+  return failures
 }

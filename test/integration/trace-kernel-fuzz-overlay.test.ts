@@ -38,7 +38,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {CLIENT, readCounters, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Node = 'n1' | 'n2'
@@ -234,7 +234,6 @@ const PINNED: (Case & {why: string})[] = [
 describe('trace against the kernel: random overlay configurations', function () {
   const runs = Number(process.env.FC_KDIFF_RUNS ?? 10)
   const seed = Number(process.env.FC_KDIFF_SEED ?? 1)
-  const only = process.env.FC_KDIFF_CASE === undefined ? undefined : Number(process.env.FC_KDIFF_CASE)
   this.timeout(60000 + runs * 20000)
   const tag = uniqueLab(process.env.FC_KDIFF_TAG ?? '')
   const ns = (h: string) => `fcov-${tag}-${h}`
@@ -323,7 +322,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     .flatMap(h => (h.out === 'flannel.1' ? [`${h.node}:flannel.1`, `${h.node}:eth0`] : [`${h.node}:${h.out}`])))].sort()
 
   /** the disagreements of one case (empty: trace and kernel agree) */
-  const check = async (c: Case): Promise<{problems: string[], tolerated: string[], kernel: string}> => {
+  const check = async (c: Case): Promise<CaseResult> => {
     await reset()
     // a command the kernel refuses is left out of the case
     for (const h of HOSTS) {
@@ -409,33 +408,9 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
   const describeCase = (name: string, c: Case) => `${name}: ${c.proto}${c.proto === 'icmp' ? (c.size === undefined ? '' : ` size ${c.size}`) : ` dport ${c.dport}`} ${c.src} → ${c.dst}\n${replay(c)}`
 
   it(`${PINNED.length} kept and ${runs} random overlay configurations (seed ${seed}): the trace's verdict is the kernel's`, async () => {
-    const drawn = fc.sample(caseArb, {seed, numRuns: runs}).map((c, i) => ({name: `seed ${seed} case ${i}`, id: `seed${seed}-case${i}`, c, i}))
-    const cases = only !== undefined ? drawn.filter(d => d.i === only) : [...PINNED.map((c, i) => ({name: `kept case ${i} (${c.why})`, id: `kept${i}`, c, i})), ...drawn]
-    const failures: string[] = []
-    let tolerated = 0
-    let replied = 0
-    for (const {name, id, c} of cases) {
-      let result
-      try {
-        result = await check(c)
-      } catch (error) {
-        failures.push(`${describeCase(name, c)}\n  error: ${(error as Error).message}`)
-        continue
-      }
-      if (result.kernel.startsWith('kernel: reply')) replied++
-      if (process.env.FC_KDIFF_VERBOSE === '2') console.log(`${describeCase(name, c)}\n  ${result.kernel}`)
-      if (result.problems.length === 0) continue
-      if (result.tolerated.length > 0) {
-        tolerated++
-        if (process.env.FC_KDIFF_VERBOSE) console.log(`tolerated: ${describeCase(name, c)}\n  ${result.problems.join('\n  ')}\n  ${result.tolerated.join('\n  ')}`)
-        continue
-      }
-      failures.push(`${describeCase(name, c)}\n  ${result.kernel}\n  ${result.problems.join('\n  ')}`)
-      if (process.env.FC_KDIFF_COLLECT) await cli(['collect', '--inventory', inventory, '--format', 'txt', '-o', join(process.env.FC_KDIFF_COLLECT, id)])
-      if (process.env.FC_KDIFF_VERBOSE) console.log(failures.at(-1))
-    }
-    if (tolerated > 0) console.log(`  ${tolerated} disagreement(s) where trace said ASSUMED or INSUFFICIENT_INFO`)
-    console.log(`  ${replied} of ${cases.length} probes answered by the kernel`)
+    const failures = await runCases(PINNED, fc.sample(caseArb, {seed, numRuns: runs}), seed, {
+      check, describe: describeCase, tolerates: 'ASSUMED or INSUFFICIENT_INFO', collect: dir => cli(['collect', '--inventory', inventory, '--format', 'txt', '-o', dir]),
+    })
     expect(failures, failures.join('\n\n')).to.deep.equal([])
   })
 })

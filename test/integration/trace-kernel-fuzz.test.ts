@@ -45,7 +45,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, linkNamespaces, netnsInventory, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {CLIENT, nativeRule, readCounters, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, nativeRule, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Router = 'r1' | 'r2'
@@ -335,7 +335,6 @@ const PINNED: (Case & {why: string})[] = [
 describe('trace against the kernel: random router configurations', function () {
   const runs = Number(process.env.FC_KDIFF_RUNS ?? 14)
   const seed = Number(process.env.FC_KDIFF_SEED ?? 1)
-  const only = process.env.FC_KDIFF_CASE === undefined ? undefined : Number(process.env.FC_KDIFF_CASE)
   this.timeout(60000 + runs * 20000)
   // FC_KDIFF_TAG begins the namespaces' tag, so runs side by side on one machine tell theirs apart
   const tag = uniqueLab(process.env.FC_KDIFF_TAG ?? '')
@@ -418,7 +417,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
   }
 
   /** the disagreements of one case (empty: trace and kernel agree) */
-  const check = async (c: Case): Promise<{problems: string[], assumed: string[], kernel: string}> => {
+  const check = async (c: Case): Promise<CaseResult> => {
     for (const r of ROUTERS) await reset(r)
     // a command the kernel refuses (a gateway no route reaches, say) is left out of the case
     for (const r of ROUTERS) {
@@ -535,41 +534,16 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
     if (k.errorFrom !== undefined && failure !== undefined && OWNER[k.errorFrom] !== failure.node && k.errorFrom !== heardFrom) {
       problems.push(`the ICMP error came from ${k.errorFrom} (${OWNER[k.errorFrom]}), trace's failure is on ${failure.node} (its traceroute: ${t.traceroute.join(', ')})`)
     }
-    return {problems, assumed, kernel}
+    return {problems, tolerated: assumed, kernel}
   }
 
   const replay = (c: Case) => ROUTERS.flatMap(r => c.setup[r].map(command => `  ${r}: ${command}`)).join('\n')
   const describeCase = (name: string, c: Case) => `${name}: ${c.proto}${c.proto === 'icmp' ? '' : ` dport ${c.dport}`} ${c.src ?? 'a'} → ${c.dst}\n${replay(c) || '  (the base chain)'}`
 
   it(`${PINNED.length} kept and ${runs} random configurations (seed ${seed}): the trace's verdict is the kernel's`, async () => {
-    const drawn = fc.sample(caseArb, {seed, numRuns: runs}).map((c, i) => ({name: `seed ${seed} case ${i}`, id: `seed${seed}-case${i}`, c, i}))
-    const cases = only !== undefined ? drawn.filter(d => d.i === only) : [...PINNED.map((c, i) => ({name: `kept case ${i} (${c.why})`, id: `kept${i}`, c, i})), ...drawn]
-    const failures: string[] = []
-    let tolerated = 0
-    let replied = 0
-    for (const {name, id, c} of cases) {
-      let result
-      try {
-        result = await check(c)
-      } catch (error) {
-        failures.push(`${describeCase(name, c)}\n  error: ${(error as Error).message}`)
-        continue
-      }
-      if (result.kernel.startsWith('kernel: reply')) replied++
-      if (process.env.FC_KDIFF_VERBOSE === '2') console.log(`${describeCase(name, c)}\n  ${result.kernel}`)
-      if (result.problems.length === 0) continue
-      if (result.assumed.length > 0) {
-        tolerated++
-        if (process.env.FC_KDIFF_VERBOSE) console.log(`tolerated (ASSUMED): ${describeCase(name, c)}\n  ${result.problems.join('\n  ')}\n  ${result.assumed.join('\n  ')}`)
-        continue
-      }
-      failures.push(`${describeCase(name, c)}\n  ${result.kernel}\n  ${result.problems.join('\n  ')}`)
-      // the hosts' tables as the case left them, for a unit test's fixture
-      if (process.env.FC_KDIFF_COLLECT) await cli(['collect', '--inventory', inventory, '--format', 'txt', '-o', join(process.env.FC_KDIFF_COLLECT, id)])
-      if (process.env.FC_KDIFF_VERBOSE) console.log(failures.at(-1))
-    }
-    if (tolerated > 0) console.log(`  ${tolerated} disagreement(s) where trace said ASSUMED`)
-    console.log(`  ${replied} of ${cases.length} probes answered by the kernel`)
+    const failures = await runCases(PINNED, fc.sample(caseArb, {seed, numRuns: runs}), seed, {
+      check, describe: describeCase, tolerates: 'ASSUMED', collect: dir => cli(['collect', '--inventory', inventory, '--format', 'txt', '-o', dir]),
+    })
     expect(failures, failures.join('\n\n')).to.deep.equal([])
   })
 })
