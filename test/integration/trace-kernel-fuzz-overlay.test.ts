@@ -26,7 +26,7 @@
  * Where the trace says ASSUMED or INSUFFICIENT_INFO, a disagreement is reported but tolerated.
  *
  * FC_KDIFF_RUNS (default 10) and FC_KDIFF_SEED (default 1) run more cases for hunting; FC_KDIFF_CASE=i
- * runs only case i of that seed; FC_KDIFF_FAULTS=n draws up to n faults a node (default 2); FC_KDIFF_VERBOSE=1 prints the tolerated disagreements, =2 every case.
+ * runs only case i of that seed; FC_KDIFF_TRACEROUTE=1 compares `traceroute -n -I` for each ping too; FC_KDIFF_FAULTS=n draws up to n faults a node (default 2); FC_KDIFF_VERBOSE=1 prints the tolerated disagreements, =2 every case.
  * A failure prints the seed, the case's index and the commands that built it; FC_KDIFF_COLLECT=DIR
  * writes the hosts' tables of each disagreeing case there (`collect --format txt`), a fixture's start.
  * FC_KDIFF_TAG=vx makes the namespaces fcov-vx…-HOST (for several hunts on one machine).
@@ -382,6 +382,13 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       const tookIn = (after.got.get(key) ?? 0) > (before.got.get(key) ?? 0)
       const tracedIn = [...t.hops, ...(t.disposition === 'DELIVERED' ? t.returnPath.hops : [])].some(h => h.node === n && h.in === 'flannel.1')
       if (tookIn !== tracedIn && !(tookIn && (failure?.step === 'neigh' || errorBack || (failure?.node === n && failure.step === 'fdb')))) problems.push(`${n}'s flannel.1 ${tookIn ? 'took in' : 'took in nothing'} from the tunnel, the trace's hops ${tracedIn ? 'come in by it' : 'do not come in by it'}`)
+    }
+    if (process.env.FC_KDIFF_TRACEROUTE === '1' && c.proto === 'icmp') {
+      // `traceroute -n -I` (with -F and the size for a sized ping) against the trace's list, both without the silent hops at their end
+      const r = await sh('ip', ['netns', 'exec', ns(c.src), 'traceroute', '-n', '-I', '-q', '1', '-w', '1', '-m', '6', ...(c.size === undefined ? [c.dst] : ['-F', c.dst, String(c.size)])])
+      const real = r.stdout.split('\n').slice(1).map(l => /^\s*\d+\s+(\S+)(?:\s+\S+ ms)?(\s+!\S+)?/.exec(l)).filter(m => m !== null).map(m => m![1] + (m![2] ?? ''))
+      const audible = (hops: string[]) => hops.slice(0, hops.findLastIndex(h => h !== '*') + 1).join(' ')
+      if (audible(real) !== audible(t.traceroute)) problems.push(`traceroute printed ${real.join(' ')}, trace's traceroute is ${t.traceroute.join(' ')}`)
     }
     if (k.ok && traced) {
       // probed again, with the neighbours the first probe resolved: a device a packet of nobody's probe (a
