@@ -224,6 +224,8 @@ const PINNED: (Case & {why: string})[] = [
   pinned('a learning vxlan device drops a frame whose sender its permanent fdb entry puts elsewhere: the reply of a request that went by the underlay',
     {src: 'p2a', dst: '10.92.0.1', proto: 'icmp', dport: 80},
     {n2: ['ip link del flannel.1', ...nodeCommands('n2', {...flanneldParts('n2'), flags: 'learning', fdb: ['bridge fdb append 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent']})]}),
+  pinned('a learning vxlan device without an entry for the peer learns one from the request: the reply follows it',
+    {src: 'p1a', dst: '10.93.2.2', proto: 'udp', dport: 80}, {n2: ['ip link del flannel.1', ...nodeCommands('n2', {...flanneldParts('n2'), flags: 'learning', fdb: []})]}),
   pinned('two VTEPs with one MAC (cloned VMs): the receiver drops a frame from its own MAC as a loop',
     {src: 'p1a', dst: '10.93.2.2', proto: 'icmp', dport: 80},
     {n1: ['ip neigh replace 10.93.2.0 lladdr 0e:00:00:00:00:01 dev flannel.1 nud permanent', 'bridge fdb append 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent'],

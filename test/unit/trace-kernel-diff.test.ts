@@ -1542,3 +1542,20 @@ describe('trace against the kernel: two VTEPs with one MAC', () => {
     expect(other.failure!.fix).to.deep.equal(fix)
   })
 })
+
+describe('trace against the kernel: a learning vxlan device without an entry for its peer', () => {
+  // n2's flannel.1 has `learning` and no fdb entry for n1's VTEP MAC. kernel: p1a's ping to p2a is answered (n2 learns
+  // `0e:00:00:00:00:01 dst 10.92.0.1 self` from the request's frame and the reply follows it), traceroute -I shows
+  // 10.93.1.1 10.93.2.0 10.93.2.2; p2a's own ping to p1a, with nothing learned yet, is lost at n2
+  it('sends the reply where the request came from, but not a packet of its own', async () => {
+    const t = await trace('overlay-vxlan-learning-reply', {src: 'p1a', dst: 'p2a'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    const fdb = t.returnPath.hops.find(h => h.node === 'n2')!.steps.find(s => s.kind === 'fdb')!
+    expect(fdb.evidence).to.equal('(learned: 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.1 self, from the frame n2 took in from 10.92.0.1)')
+    expect(t.traceroute).to.deep.equal(['10.93.1.1', '10.93.2.0', '10.93.2.2'])
+    const own = await trace('overlay-vxlan-learning-reply', {src: 'p2a', dst: 'p1a'})
+    expect(own.disposition).to.equal('FDB_MISSING')
+    expect(own.failure).to.include({node: 'n2', step: 'fdb'})
+  })
+})

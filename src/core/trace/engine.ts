@@ -279,6 +279,12 @@ class Walk {
    * having seen it (the request was stopped, and the reply is traced as if it had gone on).
    */
   requestSeenOn?: ReadonlySet<string>
+  /**
+   * fdb entries a vxlan device with `learning` wrote as a frame of this trace came in (vxlan_snoop):
+   * "host dev mac" → the outer source it came from. Shared with the reply's walk and the ICMP
+   * errors' walks, which find the sender's VTEP by them where no entry was read.
+   */
+  learnedFdb = new Map<string, string>()
   /** the `-m statistic` rules decided for this trace, and those met undecided (the request's walk only) */
   random?: RandomBranch
   /**
@@ -385,6 +391,7 @@ class Walk {
     })
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
     back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
+    back.learnedFdb = this.learnedFdb
     return {entry, from, end: back.run({view, inDev: 'local', packet: error, origin: true})}
   }
 
@@ -931,9 +938,15 @@ class Walk {
       if (device.mac !== undefined && device.mac !== t.innerMac) {
         return this.staleMac(hop, t, view, device, 'decap')
       }
+      // a learning device that has no static entry for the sender's MAC learns (or moves) one to where the frame came from
+      if (device.learning && t.device.mac !== undefined && fdbLookup(view, device.name, t.device.mac).entry?.dst !== outer.src) {
+        this.learnedFdb.set(`${view.name} ${device.name} ${t.device.mac.toLowerCase()}`, outer.src)
+      }
     }
+    const learns = device.learning && t.device.mac !== undefined && this.learnedFdb.get(`${view.name} ${device.name} ${t.device.mac.toLowerCase()}`) === outer.src
     this.step(hop, 'decap', device.assumed ? 'assumed' : 'ok', vxlanEvidence(device),
-      `UDP ${outer.src} → ${outer.dst}:${t.port} VNI ${t.vni}: ${device.name} takes the frame for ${t.innerMac} and hands in ${t.inner.src} → ${t.inner.dst}`)
+      `UDP ${outer.src} → ${outer.dst}:${t.port} VNI ${t.vni}: ${device.name} takes the frame for ${t.innerMac} and hands in ${t.inner.src} → ${t.inner.dst}${
+        learns ? `; it learns (\`learning\`) that ${t.device.mac} is at ${outer.src}, which its frames back follow` : ''}`)
     hop.in = device.name
     this.lastPacket = t.inner
     // the inner packet arrives on another host: the sender's mark stays behind
@@ -2469,7 +2482,11 @@ class Walk {
       return this.insufficient(hop, 'fdb', entry?.raw ?? route.raw, `the fdb of ${view.name} for ${vx.name} was not captured: which VTEP gets MAC ${mac} is unknown`, view.name, [`bridge fdb show dev ${vx.name}`])
     }
     const f = fdbLookup(view, vx.name, mac)
-    let fdbEntry = f.entry
+    const learned = vx.learning ? this.learnedFdb.get(`${view.name} ${vx.name} ${mac.toLowerCase()}`) : undefined
+    // snoopedAway let the frame in only past no entry or a dynamic one, which the learning replaced
+    let fdbEntry = learned !== undefined
+      ? {mac, dev: vx.name, dst: learned, flags: ['self'], raw: `(learned: ${mac} dev ${vx.name} dst ${learned} self, from the frame ${view.name} took in from ${learned})`}
+      : f.entry
     let flooded = false
     if (fdbEntry === undefined && f.flooded.length > 0) {
       fdbEntry = (intended ? f.flooded.find(e => intended.view.isLocal(e.dst!)) : undefined) ?? f.flooded[0]
@@ -3068,6 +3085,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     back.mssRewrites = fwd.mssRewrites
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
+    back.learnedFdb = fwd.learnedFdb
     const backEnd = toItself ? selfDelivery(back, src, reply) : back.run(startOf(w, back, replier, reply))
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
