@@ -372,7 +372,9 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     // a frame too long for a receiving device is dropped silently ("no one tells" the sender): MTU_EXCEEDED without an error
     const silent = failed === 'MTU_EXCEEDED' && /no one tells/.test(failure?.reason ?? '')
     if (k.fragNeeded !== (failed === 'MTU_EXCEEDED' && !silent) && !k.ok) problems.push(`the kernel said ${k.fragNeeded ? '"fragmentation needed"' : 'no "fragmentation needed"'} (${k.said}), ${verdict}`)
-    if (k.errorFrom !== undefined && failure !== undefined && OWNER[k.errorFrom] !== failure.node && k.errorFrom !== t.traceroute.at(-1)?.split(' ')[0]) {
+    // an ARP nobody answers ends in the prober's own "Destination Host Unreachable": trace names the host that does not answer
+    const ownArpFailure = OWNER[k.errorFrom ?? ''] === c.src && failure?.step === 'neigh'
+    if (k.errorFrom !== undefined && failure !== undefined && OWNER[k.errorFrom] !== failure.node && k.errorFrom !== t.traceroute.at(-1)?.split(' ')[0] && !ownArpFailure) {
       problems.push(`the ICMP error came from ${k.errorFrom} (${OWNER[k.errorFrom]}), trace's failure is on ${failure.node} (its traceroute: ${t.traceroute.join(', ')})`)
     }
     // the frames each node's flannel.1 took in from the tunnel, against the hops the trace brings in by it (an
