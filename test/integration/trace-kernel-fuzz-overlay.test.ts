@@ -112,6 +112,8 @@ const deviceFault = (n: Node): fc.Arbitrary<Fault> => fc.oneof(
   fc.constant((p: NodeParts) => ({...p, port: 4789})),
   fc.constantFrom('local 10.92.0.9', `local ${UNDERLAY[PEER[n]]}`, '').map(local => (p: NodeParts) => ({...p, local})),
   fc.constant((p: NodeParts) => ({...p, flags: 'learning'})),
+  // learning and no entry for the peer: what it learns from the peer's frames is all it has
+  fc.constant((p: NodeParts) => ({...p, flags: 'learning', fdb: []})),
   // DF on the outer packet (a black hole where the underlay is narrower), flannel before 0.9's miss notifications
   fc.constantFrom('df set', 'df inherit', 'l2miss l3miss').map(extra => (p: NodeParts) => ({...p, flags: `${p.flags} ${extra}`})),
 )
