@@ -1472,3 +1472,91 @@ describe('trace against the kernel: a rule\'s action ends connect() before nat O
     expect(t.failure!.reason).to.contain('before nat OUTPUT would send it to 127.0.0.1')
   })
 })
+
+describe('trace against the kernel: the overlay (trace-kernel-fuzz-overlay)', () => {
+  // n2's flannel.1 is bound to local 10.92.0.9, an address n2 does not have. kernel: p1a's ping to p2b reaches p2b
+  // (n2's flannel.1 counts the frame in, p2b's eth0 the request) and the reply is lost at n2 (flannel.1 counts a tx error)
+  it('a vxlan device takes what comes to any address of its host, whatever its `local`: only its own packets die', async () => {
+    const t = await trace('overlay-vxlan-local-lost', {src: 'p1a', dst: 'p2b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.map(h => `${h.node}:${h.in}>${h.out}`)).to.deep.equal(['p1a:local>eth0', 'n1:cni0>flannel.1', 'n2:flannel.1>cni0', 'p2b:eth0>local'])
+    expect(t.returnPath.disposition).to.equal('NO_ROUTE')
+    expect(t.returnPath.failure).to.include({node: 'n2', step: 'encap'})
+    expect(t.returnPath.failure!.reason).to.contain('bound to local 10.92.0.9, which is no address of n2')
+  })
+
+  // n1: both ports of cni0 down (cni0 NO-CARRIER, its route `linkdown`), `-A OUTPUT -d 10.93.1.2 -j DROP`,
+  // `-A FORWARD -d 10.93.1.2 -j DROP`. kernel: n1's ping to p1a and p2a's to p1a each count one packet on those
+  // drops; n1's `ping -M do -s 1472 10.93.1.3` says "message too long, mtu=1450"
+  it('a device up without carrier still routes: the MTU check and the filters meet the packet before it is lost', async () => {
+    const own = await trace('overlay-bridge-no-carrier', {src: 'n1', dst: 'p1a'})
+    expect(own.disposition).to.equal('DENIED_BY_FILTER')
+    expect(own.failure).to.include({node: 'n1', step: 'filter', evidence: '-A OUTPUT -d 10.93.1.2/32 -j DROP'})
+    const forwarded = await trace('overlay-bridge-no-carrier', {src: 'p2a', dst: 'p1a'})
+    expect(forwarded.failure).to.include({node: 'n1', step: 'filter', evidence: '-A FORWARD -d 10.93.1.2/32 -j DROP'})
+    const big = await trace('overlay-bridge-no-carrier', {src: 'n1', dst: 'p1b', size: 1500})
+    expect(big.disposition).to.equal('MTU_EXCEEDED')
+    expect(big.failure).to.include({node: 'n1', step: 'mtu'})
+    const lost = await trace('overlay-bridge-no-carrier', {src: 'p2a', dst: 'p1b'})
+    expect(lost.disposition).to.equal('DEVICE_DOWN')
+    expect(lost.failure).to.include({node: 'n1', step: 'route'})
+    // the drop comes after FORWARD and POSTROUTING: their steps are in the hop
+    expect(lost.hops.find(h => h.node === 'n1')!.steps.map(s => s.kind)).to.include('filter')
+  })
+})
+
+describe('trace against the kernel: a learning vxlan device and a static entry elsewhere', () => {
+  // n2's flannel.1 has `learning` and `0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent` (n1's VTEP MAC at
+  // n2's own address). kernel: p1a's ping to p2a never gets in (n2's flannel.1 counts nothing: vxlan_snoop drops it);
+  // p2a's ping to n1's 10.92.0.1 goes by the underlay and its reply, tunnelled back, is dropped the same way;
+  // `bridge fdb replace … dst 10.92.0.1` makes both pass
+  it('drops the frame at decap, naming the entry, where the same device with nolearning would take it', async () => {
+    const t = await trace('overlay-vxlan-learning-static-entry', {src: 'p1a', dst: 'p2a'})
+    expect(t.disposition).to.equal('WRONG_VTEP_HOST')
+    expect(t.failure).to.include({node: 'n2', step: 'decap', evidence: '0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent'})
+    expect(t.failure!.fix).to.deep.equal([{node: 'n2', command: 'bridge fdb replace 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.1 self permanent'}])
+    const back = await trace('overlay-vxlan-learning-static-entry', {src: 'p2a', dst: '10.92.0.1'})
+    expect(back.disposition).to.equal('DELIVERED')
+    expect(back.returnPath.disposition).to.equal('WRONG_VTEP_HOST')
+    expect(back.returnPath.failure).to.include({node: 'n2', step: 'decap'})
+  })
+})
+
+describe('trace against the kernel: two VTEPs with one MAC', () => {
+  // n1's and n2's flannel.1 both 0e:00:00:00:00:01, each node's neighbour and fdb entries for the other naming it.
+  // kernel: n1 tunnels p1a's ping (its flannel.1 counts it out, n2's eth0 in), n2's flannel.1 takes in nothing
+  // (vxlan_set_mac: a frame from the device's own MAC is a loop); the four fixes, run in order, make both ways pass
+  it('drops the frame at the receiver\'s decap, and one fix list mends both ways', async () => {
+    const t = await trace('overlay-vxlan-same-mac', {src: 'p1a', dst: 'p2a'})
+    expect(t.disposition).to.equal('STALE_VTEP_MAC')
+    expect(t.failure).to.include({node: 'n2', step: 'decap'})
+    expect(t.failure!.reason).to.contain('have the same MAC 0e:00:00:00:00:01')
+    const fix = [
+      {node: 'n2', command: 'ip link set flannel.1 address 1e:f9:bd:23:8e:6b'},
+      {node: 'n2', command: 'ip neigh replace 10.93.1.0 lladdr 0e:00:00:00:00:01 dev flannel.1 nud permanent'},
+      {node: 'n1', command: 'ip neigh replace 10.93.2.0 lladdr 1e:f9:bd:23:8e:6b dev flannel.1 nud permanent'},
+      {node: 'n1', command: 'bridge fdb replace 1e:f9:bd:23:8e:6b dev flannel.1 dst 10.92.0.2 self permanent'},
+    ]
+    expect(t.failure!.fix).to.deep.equal(fix)
+    const other = await trace('overlay-vxlan-same-mac', {src: 'p2a', dst: 'p1b'})
+    expect(other.failure).to.include({node: 'n1', step: 'decap'})
+    expect(other.failure!.fix).to.deep.equal(fix)
+  })
+})
+
+describe('trace against the kernel: a learning vxlan device without an entry for its peer', () => {
+  // n2's flannel.1 has `learning` and no fdb entry for n1's VTEP MAC. kernel: p1a's ping to p2a is answered (n2 learns
+  // `0e:00:00:00:00:01 dst 10.92.0.1 self` from the request's frame and the reply follows it), traceroute -I shows
+  // 10.93.1.1 10.93.2.0 10.93.2.2; p2a's own ping to p1a, with nothing learned yet, is lost at n2
+  it('sends the reply where the request came from, but not a packet of its own', async () => {
+    const t = await trace('overlay-vxlan-learning-reply', {src: 'p1a', dst: 'p2a'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+    const fdb = t.returnPath.hops.find(h => h.node === 'n2')!.steps.find(s => s.kind === 'fdb')!
+    expect(fdb.evidence).to.equal('(learned: 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.1 self, from the frame n2 took in from 10.92.0.1)')
+    expect(t.traceroute).to.deep.equal(['10.93.1.1', '10.93.2.0', '10.93.2.2'])
+    const own = await trace('overlay-vxlan-learning-reply', {src: 'p2a', dst: 'p1a'})
+    expect(own.disposition).to.equal('FDB_MISSING')
+    expect(own.failure).to.include({node: 'n2', step: 'fdb'})
+  })
+})

@@ -16,8 +16,8 @@
  */
 import {type Neighbor, type NftChain, type Route, inMainTable, tableOf} from '../model.js'
 import {parseIpRouteText} from '../parse/text.js'
-import {cidrContainsIp, cidrOverlaps, normaliseDst, parseCidr} from '../addr.js'
-import {isVxlanDeviceName} from '../flannel.js'
+import {cidrContainsIp, cidrOverlaps, ipToInt, normaliseDst, parseCidr} from '../addr.js'
+import {isVxlanDeviceName, stableVtepMac} from '../flannel.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, ReturnPath, StepKind, StepVerdict, Trace,
@@ -32,7 +32,7 @@ import {type Decision, type EphemeralRange, type FlowTuple, type Hook, type Pack
 import {type NftFacts, XTABLES, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation, snatPorts} from './nat.js'
 import {
-  type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, vtepAddress,
+  type IntendedVtep, type VxlanDevice, VXLAN_OVERHEAD, assumedVxlan, intendedVtep, receivingDevice, snoopedAway, vtepAddress,
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
@@ -279,6 +279,12 @@ class Walk {
    * having seen it (the request was stopped, and the reply is traced as if it had gone on).
    */
   requestSeenOn?: ReadonlySet<string>
+  /**
+   * fdb entries a vxlan device with `learning` wrote as a frame of this trace came in (vxlan_snoop):
+   * "host dev mac" → the outer source it came from. Shared with the reply's walk and the ICMP
+   * errors' walks, which find the sender's VTEP by them where no entry was read.
+   */
+  learnedFdb = new Map<string, string>()
   /** the `-m statistic` rules decided for this trace, and those met undecided (the request's walk only) */
   random?: RandomBranch
   /**
@@ -385,6 +391,7 @@ class Walk {
     })
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
     back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
+    back.learnedFdb = this.learnedFdb
     return {entry, from, end: back.run({view, inDev: 'local', packet: error, origin: true})}
   }
 
@@ -903,12 +910,12 @@ class Walk {
     const t = outer.tunnel!
     let device: VxlanDevice
     // links pasted for some devices only (`ip -d link show eth0`) may lack the receiving one
-    const unseen = view.hasLinks && view.snap.linksOfSomeDevicesOnly === true && receivingDevice(view, t.port, t.vni, outer.dst).match === undefined
+    const unseen = view.hasLinks && view.snap.linksOfSomeDevicesOnly === true && receivingDevice(view, t.port, t.vni).match === undefined
     if (!view.hasLinks || unseen) {
       device = {...(assumedVxlan(t.device.name, view) ?? t.device), id: t.vni, port: t.port, assumed: true, mac: undefined, link: undefined}
       this.assume(view, `${unseen ? `the links of ${view.name} were pasted for some devices only` : `no link details captured on ${view.name}`}: assumed ${device.name} takes VNI ${t.vni} on UDP ${t.port}`, 'links')
     } else {
-      const r = receivingDevice(view, t.port, t.vni, outer.dst)
+      const r = receivingDevice(view, t.port, t.vni)
       // A device known without its vxlan details cannot be said to disagree: it takes what its twin sends.
       const twin = r.match === undefined ? vxlanDevices(view).find(d => d.assumed && d.name === t.device.name) : undefined
       const match = r.match ?? (twin !== undefined ? {...twin, id: t.vni, port: t.port} : undefined)
@@ -924,12 +931,31 @@ class Walk {
           `${device.name} on ${view.name} is down: its UDP ${t.port} socket is closed and the packet is refused`,
           [{node: view.name, command: `ip link set ${device.name} up`}])
       }
+      // vxlan_set_mac drops a frame from the device's own MAC as a loop (multicast echo), learning or not:
+      // two nodes whose VTEPs share one MAC (VMs cloned with one /etc/machine-id) reach each other's pods never
+      if (device.mac !== undefined && t.device.mac !== undefined && device.mac.toLowerCase() === t.device.mac.toLowerCase()) {
+        return this.fail(hop, 'STALE_VTEP_MAC', 'decap', firstLine(device.link!.raw),
+          `${t.sender.name}'s ${t.device.name} and ${view.name}'s ${device.name} have the same MAC ${device.mac}: ${view.name} takes a frame from its own MAC for a loop and drops it (VMs cloned with one /etc/machine-id get one MAC)`,
+          this.sharedMacFix([{view: t.sender, device: t.device, underlay: outer.src}, {view, device, underlay: outer.dst}]))
+      }
+      const snooped = snoopedAway(view, device, t.device.mac, outer.src)
+      if (snooped !== undefined) {
+        return this.fail(hop, 'WRONG_VTEP_HOST', 'decap', snooped.raw,
+          `${device.name} on ${view.name} learns (\`learning\`) and its ${snooped.flags.includes('permanent') ? 'permanent' : 'static'} fdb entry puts ${t.sender.name}'s VTEP MAC ${t.device.mac} at ${snooped.dst}, not at ${outer.src} the frame came from: the kernel does not move such an entry and drops the frame`,
+          [{node: view.name, command: `bridge fdb replace ${t.device.mac} dev ${device.name} dst ${outer.src} self permanent`}])
+      }
       if (device.mac !== undefined && device.mac !== t.innerMac) {
         return this.staleMac(hop, t, view, device, 'decap')
       }
+      // a learning device that has no static entry for the sender's MAC learns (or moves) one to where the frame came from
+      if (device.learning && t.device.mac !== undefined && fdbLookup(view, device.name, t.device.mac).entry?.dst !== outer.src) {
+        this.learnedFdb.set(`${view.name} ${device.name} ${t.device.mac.toLowerCase()}`, outer.src)
+      }
     }
+    const learns = device.learning && t.device.mac !== undefined && this.learnedFdb.get(`${view.name} ${device.name} ${t.device.mac.toLowerCase()}`) === outer.src
     this.step(hop, 'decap', device.assumed ? 'assumed' : 'ok', vxlanEvidence(device),
-      `UDP ${outer.src} → ${outer.dst}:${t.port} VNI ${t.vni}: ${device.name} takes the frame for ${t.innerMac} and hands in ${t.inner.src} → ${t.inner.dst}`)
+      `UDP ${outer.src} → ${outer.dst}:${t.port} VNI ${t.vni}: ${device.name} takes the frame for ${t.innerMac} and hands in ${t.inner.src} → ${t.inner.dst}${
+        learns ? `; it learns (\`learning\`) that ${t.device.mac} is at ${outer.src}, which its frames back follow` : ''}`)
     hop.in = device.name
     this.lastPacket = t.inner
     // the inner packet arrives on another host: the sender's mark stays behind
@@ -1043,6 +1069,24 @@ class Walk {
     // the peer's lease still announces the old MAC: the sender's next sync would put the old entries back
     if (lease?.vtepMac !== undefined && lease.vtepMac.toLowerCase() === t.innerMac.toLowerCase()) fix.unshift(publishVtepMacFix(peer.name, device.name))
     return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device), why, fix, sender)
+  }
+
+  /**
+   * Two VTEPs with one MAC: one of them (the one at the higher underlay address, so the request's and
+   * the reply's fixes are the same commands) gets a MAC of its own. A device's new MAC wipes its own
+   * neighbour entries, permanent ones too (checked on the kernel), so its entry for the other VTEP
+   * is written again after it, then the other node's entries for the new MAC.
+   */
+  private sharedMacFix(ends: {view: HostView, device: VxlanDevice, underlay: string}[]): Fix[] {
+    const [keep, change] = [...ends].sort((a, b) => ipToInt(a.underlay) - ipToInt(b.underlay))
+    const mac = stableVtepMac(change.underlay, change.device.id)
+    const vtepIp = (end: typeof keep) => end.view.ipv4Addresses().find(a => a.dev === end.device.name)?.local ?? `<${end.view.name}'s ${end.device.name} address>`
+    return [
+      {node: change.view.name, command: `ip link set ${change.device.name} address ${mac}`},
+      {node: change.view.name, command: `ip neigh replace ${vtepIp(keep)} lladdr ${keep.device.mac} dev ${change.device.name} nud permanent`},
+      {node: keep.view.name, command: `ip neigh replace ${vtepIp(change)} lladdr ${mac} dev ${keep.device.name} nud permanent`},
+      {node: keep.view.name, command: `bridge fdb replace ${mac} dev ${keep.device.name} dst ${change.underlay} self permanent`},
+    ]
   }
 
   /** The store's lease of the node at `publicIP`, when the store was read (doctor). */
@@ -1248,19 +1292,17 @@ class Walk {
       if (hairpin) return hairpin
     }
 
-    if (view.deviceDown(dev)) {
+    // A device taken down loses its routes: one still read through it ends here. A device that is up
+    // without a carrier (the other end of its veth down) keeps them, marked linkdown, and the kernel
+    // routes by them: the MTU check, FORWARD (OUTPUT) and POSTROUTING see the packet before the
+    // device fails to send it (checked on the kernel: a pod's DF ping over its MTU through such a
+    // veth says "message too long", not that it is unreachable), so that failure comes last, in carrierLost.
+    if (view.link(dev)?.up === false) {
       const down = linkDownCause(this.w, view, dev)
       return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
         `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
     }
-    if (view.deviceDown(dev) === undefined && !route.linkdown) {
-      this.assume(view, assumedUp(view, dev), 'links')
-    } else if (view.deviceDown(dev) === undefined) {
-      // The device itself was not captured; the route's own flag is the evidence of its carrier.
-      return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
-        `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down`,
-        [{node: view.name, command: `ip -d link show ${dev}`}])
-    }
+    if (view.deviceDown(dev) === undefined && !route.linkdown) this.assume(view, assumedUp(view, dev), 'links')
     // The kernel checks the MTU before the filter: ip_forward() answers "fragmentation needed" ahead
     // of the FORWARD hook, and a socket refuses a DF packet too big for its route before OUTPUT.
     const sized = this.mtu(hop, view, dev, packet, route)
@@ -1279,6 +1321,8 @@ class Walk {
     packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.conntrackUndo(hop, view, packet, 'dst'))
 
     this.tcFilters(hop, view, dev, 'egress')
+    const lost = this.carrierLost(hop, view, dev, route)
+    if (lost) return lost
     const vx = vxlanDevice(view, dev)
     if (vx !== undefined) return this.vxlanSend(hop, view, vx, nexthop, packet, route)
     const ovs = ovsBridgeOf(view, dev)
@@ -1294,6 +1338,22 @@ class Walk {
     const sent = this.linkLayer(hop, view, dev, nexthop, packet, route)
     if (res.boundOnLink && packet.tunnel !== undefined && 'end' in sent && sent.failure !== undefined) this.boundTunnelFix(view, packet, sent.failure)
     return sent
+  }
+
+  /** The packet routed out of a device that is up but has no carrier: lost as the device sends it. */
+  private carrierLost(hop: Hop, view: HostView, dev: string, route: Route): End | undefined {
+    if (view.deviceDown(dev) === true) {
+      const down = linkDownCause(this.w, view, dev)
+      return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
+        `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
+    }
+    if (view.deviceDown(dev) === undefined && route.linkdown) {
+      // The device itself was not captured; the route's own flag is the evidence of its carrier.
+      return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
+        `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down`,
+        [{node: view.name, command: `ip -d link show ${dev}`}])
+    }
+    return undefined
   }
 
   /**
@@ -2441,7 +2501,11 @@ class Walk {
       return this.insufficient(hop, 'fdb', entry?.raw ?? route.raw, `the fdb of ${view.name} for ${vx.name} was not captured: which VTEP gets MAC ${mac} is unknown`, view.name, [`bridge fdb show dev ${vx.name}`])
     }
     const f = fdbLookup(view, vx.name, mac)
-    let fdbEntry = f.entry
+    const learned = vx.learning ? this.learnedFdb.get(`${view.name} ${vx.name} ${mac.toLowerCase()}`) : undefined
+    // snoopedAway let the frame in only past no entry or a dynamic one, which the learning replaced
+    let fdbEntry = learned !== undefined
+      ? {mac, dev: vx.name, dst: learned, flags: ['self'], raw: `(learned: ${mac} dev ${vx.name} dst ${learned} self, from the frame ${view.name} took in from ${learned})`}
+      : f.entry
     let flooded = false
     if (fdbEntry === undefined && f.flooded.length > 0) {
       fdbEntry = (intended ? f.flooded.find(e => intended.view.isLocal(e.dst!)) : undefined) ?? f.flooded[0]
@@ -3045,6 +3109,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     back.mssRewrites = fwd.mssRewrites
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
+    back.learnedFdb = fwd.learnedFdb
     const backEnd = toItself ? selfDelivery(back, src, reply) : back.run(startOf(w, back, replier, reply))
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}

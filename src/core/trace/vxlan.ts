@@ -3,7 +3,7 @@
  * source) and which device on the receiving host takes the packet back out (port and VNI must
  * match, the inner destination MAC must be that device's MAC).
  */
-import type {HostSnapshot, Link} from '../model.js'
+import type {FdbEntry, HostSnapshot, Link} from '../model.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import type {Fix} from './types.js'
@@ -179,9 +179,12 @@ export interface Reception {
   sameVni?: VxlanDevice
 }
 
-export function receivingDevice(view: HostView, port: number, vni: number, outerDst: string): Reception {
-  // A guessed `local` is no reason to refuse a packet sent to another address of the host.
-  const devices = vxlanDevices(view).filter(d => d.assumed || d.local === undefined || d.local === outerDst)
+export function receivingDevice(view: HostView, port: number, vni: number): Reception {
+  // `local` does not choose the receiver: every vxlan device's socket is bound to the wildcard address
+  // of its port (vxlan_socket_create), and vxlan_rcv picks the device by VNI alone. A device bound to an
+  // address its host lost still takes what comes to any of the host's addresses (checked on the kernel:
+  // the pod behind it gets the request; only the device's own packets, sent from that address, die).
+  const devices = vxlanDevices(view)
   return {
     // a device whose port was not captured cannot be said to listen elsewhere
     match: devices.find(d => d.port === port && d.id === vni) ?? devices.find(d => d.portAssumed && d.id === vni),
@@ -230,4 +233,19 @@ export function lostVtepAddress(w: WorldIndex, view: HostView, device: VxlanDevi
       ? `flannelctl sync --public-ip ${now}   # ${device.name} and the node's lease move to ${now}; peers follow on their next sync`
       : `ip -4 addr show${device.dev !== undefined ? ` dev ${device.dev}` : ''}   # the node's address now; then flannelctl sync --public-ip ADDRESS`}],
   }
+}
+
+/**
+ * The entry that makes a receiving vxlan device drop a frame from `senderMac` sent from `outerSrc`
+ * (vxlan_set_mac → vxlan_snoop). With learning on, the device checks the frame's source MAC against
+ * its fdb: no entry is learned, a learned (dynamic) one moves to the new address, but a static or
+ * permanent entry (what `bridge fdb append` and flanneld write) naming another remote is not moved,
+ * and the frame is dropped (checked on the kernel: n2 with `learning` and n1's MAC at a wrong
+ * address takes in nothing from n1; with `nolearning` the same entry changes nothing on receipt).
+ */
+export function snoopedAway(view: HostView, device: VxlanDevice, senderMac: string | undefined, outerSrc: string): FdbEntry | undefined {
+  if (!device.learning || senderMac === undefined) return undefined
+  const entry = view.fdb(device.name, senderMac).find(e => e.dst !== undefined)
+  if (entry === undefined || entry.dst === outerSrc) return undefined
+  return entry.flags.some(f => f === 'permanent' || f === 'static' || f === 'extern_learn') ? entry : undefined
 }

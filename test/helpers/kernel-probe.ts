@@ -1,0 +1,164 @@
+/**
+ * The kernel's side of the randomised differential tests of trace (trace-kernel-fuzz*.test.ts): the
+ * echo server and client they probe with, and the counters they read before and after a probe.
+ */
+import {join} from 'node:path'
+
+/**
+ * The packets each native rule (those with a comment: the grammar's) counted, keyed
+ * "host nft "nK" VERDICT": drop, reject, the translation (a DNAT as ` --to-destination A[-B][:P[-Q]]`,
+ * as iptables-save prints it, which trace-kernel-fuzz.test.ts's `identity` reads) or `-` for the rest.
+ */
+export const nativeCounters = (host: string, json: string): [string, number][] => {
+  const items = (JSON.parse(json || '{"nftables": []}') as {nftables: Record<string, any>[]}).nftables
+  const range = (v: unknown) => (Array.isArray((v as {range?: unknown[]})?.range) ? (v as {range: unknown[]}).range.join('-') : String(v))
+  return items.filter(i => i.rule?.comment !== undefined).map(({rule}) => {
+    const expr = rule.expr as Record<string, any>[]
+    const packets = expr.find(e => e.counter !== undefined)?.counter?.packets ?? 0
+    const dnat = expr.find(e => e.dnat !== undefined)?.dnat
+    const verdict = expr.some(e => 'drop' in e) ? 'drop' : expr.some(e => 'reject' in e) ? 'reject'
+      : dnat !== undefined ? `dnat --to-destination ${range(dnat.addr)}${dnat.port === undefined ? '' : `:${range(dnat.port)}`}`
+        : expr.some(e => 'snat' in e) ? 'snat' : expr.some(e => 'masquerade' in e) ? 'masquerade' : expr.some(e => 'redirect' in e) ? 'redirect' : '-'
+    return [`${host} nft "${rule.comment}" ${verdict}`, Number(packets)] as [string, number]
+  })
+}
+/** the native rule a step of the trace names (its evidence is the rule as nft lists it, comment and all) */
+export const nativeRule = (node: string, evidence: string): string | undefined => {
+  const id = /comment "(n\d+)"/.exec(evidence)?.[1]
+  return id === undefined ? undefined : `${node} nft "${id}"`
+}
+
+/** an echo server: every UDP datagram and TCP connection on 80 and 8080 is answered with "PEER LOCAL" as it saw them */
+export const SERVER = `
+import socket, selectors, struct
+sel = selectors.DefaultSelector()
+for port in (80, 8080):
+    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(('0.0.0.0', port)); t.listen(16)
+    sel.register(t, selectors.EVENT_READ, 'tcp')
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.setsockopt(socket.IPPROTO_IP, 8, 1); u.bind(('0.0.0.0', port))  # IP_PKTINFO
+    sel.register(u, selectors.EVENT_READ, 'udp')
+while True:
+    for key, _ in sel.select():
+        s = key.fileobj
+        try:
+            if key.data == 'tcp':
+                c, peer = s.accept(); c.settimeout(1); l = c.getsockname()
+                c.sendall(('%s:%d %s:%d' % (peer + l)).encode()); c.close()
+            else:
+                d, anc, _, peer = s.recvmsg(2048, 256)
+                info = [a for a in anc if a[0] == socket.IPPROTO_IP and a[1] == 8][0][2]
+                local = socket.inet_ntoa(info[8:12])
+                # answer from the address asked, as a DNS server does: the client's connected socket takes no other
+                s.sendmsg([('%s:%d %s:%d' % (peer + (local, s.getsockname()[1]))).encode()], [(socket.IPPROTO_IP, 8, struct.pack('i4s4s', 0, info[8:12], bytes(4)))], 0, peer)
+        except OSError:
+            pass
+`
+/** the client, from `bind` (a's 10.91.1.2) port 40000 (inside the ephemeral range trace judges the client's port by, so a rule on a part of that range is ASSUMED, not decided): prints "reply TEXT", "refused", "timeout" or the error */
+export const CLIENT = (proto: 'udp' | 'tcp', dst: string, dport: number, bind: string) => `
+import socket, struct, errno
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if '${proto}' == 'tcp' else socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('${bind}', 40000)); s.settimeout(1.5)
+try:
+    s.connect(('${dst}', ${dport}))
+    if '${proto}' == 'udp': s.send(b'x')
+    print('reply', s.recv(200).decode())
+except socket.timeout: print('timeout')
+except ConnectionRefusedError: print('refused')
+except OSError as e: print('error', errno.errorcode.get(e.errno, e.errno))
+if '${proto}' == 'tcp': s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()
+`
+
+export interface Counted {
+  /** "host table line" → packets, for rules and chain policies */
+  rules: Map<string, number>
+  received: Map<string, number>
+  /** the packets each host dropped by rp_filter (TcpExt IPReversePathFilter) */
+  rpFiltered: Map<string, number>
+  /** "host:device" → packets sent, for the routers' devices */
+  sent: Map<string, number>
+  /** "host:device" → packets received: what came by lo (a host's own ICMP error to itself, late) is no probe's */
+  got: Map<string, number>
+  /** TCP segments each host received: a probe of another protocol leaves them out, as late segments of an earlier case's connection */
+  tcpReceived: Map<string, number>
+}
+
+/** each host's counters: iptables and native rules, IpInReceives, TCP segments, rp_filter drops, packets sent by device */
+export const readCounters = async (hosts: string[], run: (host: string, command: string) => Promise<string>): Promise<Counted> => {
+  const rules = new Map<string, number>()
+  const received = new Map<string, number>()
+  const rpFiltered = new Map<string, number>()
+  const sent = new Map<string, number>()
+  const got = new Map<string, number>()
+  const tcpReceived = new Map<string, number>()
+  for (const h of hosts) {
+    const out = await run(h, 'iptables-save -c; cat /proc/net/snmp /proc/net/netstat; for d in /sys/class/net/*; do echo "tx ${d##*/} $(cat $d/statistics/tx_packets) $(cat $d/statistics/rx_packets)"; done; echo "nft $(nft -j list ruleset)"')
+    for (const [key, n] of nativeCounters(h, /^nft (.*)$/m.exec(out)?.[1] ?? '')) rules.set(key, n)
+    for (const m of out.matchAll(/^tx (\S+) (\d+) (\d+)$/gm)) {
+      if (m[1] !== 'lo') sent.set(`${h}:${m[1]}`, Number(m[2]))
+      got.set(`${h}:${m[1]}`, Number(m[3]))
+    }
+    let tableName = ''
+    for (const line of out.split('\n')) {
+      if (line.startsWith('*')) tableName = line.slice(1)
+      let m = /^\[(\d+):\d+\] (-A .*)$/.exec(line)
+      if (m) rules.set(`${h} ${tableName} ${m[2]}`, (rules.get(`${h} ${tableName} ${m[2]}`) ?? 0) + Number(m[1]))
+      m = /^:(\S+) (ACCEPT|DROP) \[(\d+):\d+\]$/.exec(line)
+      if (m) rules.set(`${h} ${tableName} -P ${m[1]} ${m[2]}`, Number(m[3]))
+    }
+    const ip = out.split('\n').filter(l => l.startsWith('Ip: '))
+    const names = ip[0].split(' ')
+    received.set(h, Number(ip[1].split(' ')[names.indexOf('InReceives')]))
+    const tcp = out.split('\n').filter(l => l.startsWith('Tcp: '))
+    tcpReceived.set(h, Number(tcp[1].split(' ')[tcp[0].split(' ').indexOf('InSegs')]))
+    const ext = out.split('\n').filter(l => l.startsWith('TcpExt: '))
+    rpFiltered.set(h, Number(ext[1].split(' ')[ext[0].split(' ').indexOf('IPReversePathFilter')]))
+  }
+  return {rules, received, rpFiltered, sent, got, tcpReceived}
+}
+
+/** what one case of a kernel fuzz found: the disagreements, what the trace assumed (which tolerates them), the kernel's side */
+export interface CaseResult {
+  problems: string[]
+  tolerated: string[]
+  kernel: string
+}
+/**
+ * Runs the kept and the drawn cases of a kernel fuzz (FC_KDIFF_CASE=i: drawn case i alone) and returns
+ * the disagreements trace did not tolerate, each with the case that shows it. FC_KDIFF_VERBOSE=1 prints
+ * the tolerated ones too, =2 every case; FC_KDIFF_COLLECT=DIR has `collect` (the caller's) write the
+ * hosts' tables of each disagreeing case there, as the case left them, for a unit test's fixture.
+ */
+export async function runCases<C>(kept: (C & {why: string})[], drawn: C[], seed: number, o: {
+  check: (c: C) => Promise<CaseResult>, describe: (name: string, c: C) => string, collect: (dir: string) => Promise<unknown>, tolerates: string,
+}): Promise<string[]> {
+  const only = process.env.FC_KDIFF_CASE === undefined ? undefined : Number(process.env.FC_KDIFF_CASE)
+  const numbered = drawn.map((c, i) => ({name: `seed ${seed} case ${i}`, id: `seed${seed}-case${i}`, c, i}))
+  const cases = only !== undefined ? numbered.filter(d => d.i === only) : [...kept.map((c, i) => ({name: `kept case ${i} (${c.why})`, id: `kept${i}`, c: c as C, i})), ...numbered]
+  const failures: string[] = []
+  let tolerated = 0
+  let replied = 0
+  for (const {name, id, c} of cases) {
+    let result: CaseResult
+    try {
+      result = await o.check(c)
+    } catch (error) {
+      failures.push(`${o.describe(name, c)}\n  error: ${(error as Error).message}`)
+      continue
+    }
+    if (result.kernel.startsWith('kernel: reply')) replied++
+    if (process.env.FC_KDIFF_VERBOSE === '2') console.log(`${o.describe(name, c)}\n  ${result.kernel}`)
+    if (result.problems.length === 0) continue
+    if (result.tolerated.length > 0) {
+      tolerated++
+      if (process.env.FC_KDIFF_VERBOSE) console.log(`tolerated (${o.tolerates}): ${o.describe(name, c)}\n  ${result.problems.join('\n  ')}\n  ${result.tolerated.join('\n  ')}`)
+      continue
+    }
+    failures.push(`${o.describe(name, c)}\n  ${result.kernel}\n  ${result.problems.join('\n  ')}`)
+    if (process.env.FC_KDIFF_COLLECT) await o.collect(join(process.env.FC_KDIFF_COLLECT, id))
+    if (process.env.FC_KDIFF_VERBOSE) console.log(failures.at(-1))
+  }
+  if (tolerated > 0) console.log(`  ${tolerated} disagreement(s) where trace said ${o.tolerates}`)
+  console.log(`  ${replied} of ${cases.length} probes answered by the kernel`)
+  return failures
+}
