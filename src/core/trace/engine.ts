@@ -938,6 +938,10 @@ class Walk {
           `${t.sender.name}'s ${t.device.name} and ${view.name}'s ${device.name} have the same MAC ${device.mac}: ${view.name} takes a frame from its own MAC for a loop and drops it (VMs cloned with one /etc/machine-id get one MAC)`,
           this.sharedMacFix([{view: t.sender, device: t.device, underlay: outer.src}, {view, device, underlay: outer.dst}]))
       }
+      // learning makes the receiver's fdb part of the decision: unread, a static entry elsewhere could drop the frame
+      if (device.learning && t.device.mac !== undefined && !view.hasFdbOn(device.name)) {
+        this.assume(view, `the fdb of ${view.name} for ${device.name} was not captured, and ${device.name} learns (\`learning\`): assumed no static entry puts ${t.sender.name}'s VTEP MAC ${t.device.mac} elsewhere than ${outer.src} (the kernel drops the frame then; \`bridge fdb show dev ${device.name}\` on ${view.name} tells)`, 'fdb')
+      }
       const snooped = snoopedAway(view, device, t.device.mac, outer.src)
       if (snooped !== undefined) {
         return this.fail(hop, 'WRONG_VTEP_HOST', 'decap', snooped.raw,

@@ -176,7 +176,7 @@ export interface Failure {
 }
 
 /** A table of a host that was not captured, as an ASSUMED warning standing in for it names it. */
-export const UNREAD_TABLES = ['links', 'addresses', 'routes', 'rules', 'neighbours', 'iptables', 'nft', 'sysctls', 'qdiscs'] as const
+export const UNREAD_TABLES = ['links', 'addresses', 'routes', 'rules', 'neighbours', 'fdb', 'iptables', 'nft', 'sysctls', 'qdiscs'] as const
 export type UnreadTable = typeof UNREAD_TABLES[number]
 
 export interface TraceWarning {
