@@ -364,19 +364,6 @@ describe('collect and offline trace (real kernel)', function () {
     })
   })
 
-  // last: it takes a pod's namespace away from the lab
-  it('a lab namespace gone: trace and doctor --lab say how to build the lab again, not to fix an inventory there is none of', async () => {
-    const gone = state.pods.find(p => p.node === 'n3')!
-    await sh('ip', ['netns', 'del', gone.netns])
-    for (const args of [['trace', state.pods[0].name, state.pods[1].name, '--lab', name], ['doctor', '--lab', name]]) {
-      const r = await cli(args)
-      expect(r.exitCode, r.stderr).to.equal(2)
-      const [error, hint] = r.stderr.trim().split('\n')
-      expect(error).to.equal(`Error: cannot read pod '${gone.name}' (netns:${gone.netns}): Cannot open network namespace "${gone.netns}": No such file or directory`)
-      expect(hint).to.equal(`Hint: see \`ip netns list\`: a lab whose namespaces are gone is built again with flannelctl lab down --name ${name} && flannelctl lab up --name ${name} --nodes 3 --pods 1`)
-    }
-  })
-
   it('a lab node\'s static peer (peer add) is its own: doctor --lab and doctor --snapshot call none of its entries stale', async () => {
     // before: STALE_ROUTE, STALE_NEIGH and STALE_FDB on n1 for it, with del fixes that cut the peer off
     const add = await cli(['lab', 'exec', '--name', name, 'n1', '--', 'flannelctl', 'peer', 'add', '--subnet', '10.244.250.0/24', '--public-ip', '192.168.100.60', '--vtep-mac', '02:00:00:00:00:60'])
@@ -393,6 +380,19 @@ describe('collect and offline trace (real kernel)', function () {
       expect(stale(offline.stdout), offline.stderr).to.deep.equal([])
     } finally {
       await cli(['lab', 'exec', '--name', name, 'n1', '--', 'flannelctl', 'peer', 'remove', '--subnet', '10.244.250.0/24'])
+    }
+  })
+
+  // last: it takes a pod's namespace away from the lab
+  it('a lab namespace gone: trace and doctor --lab say how to build the lab again, not to fix an inventory there is none of', async () => {
+    const gone = state.pods.find(p => p.node === 'n3')!
+    await sh('ip', ['netns', 'del', gone.netns])
+    for (const args of [['trace', state.pods[0].name, state.pods[1].name, '--lab', name], ['doctor', '--lab', name]]) {
+      const r = await cli(args)
+      expect(r.exitCode, r.stderr).to.equal(2)
+      const [error, hint] = r.stderr.trim().split('\n')
+      expect(error).to.equal(`Error: cannot read pod '${gone.name}' (netns:${gone.netns}): Cannot open network namespace "${gone.netns}": No such file or directory`)
+      expect(hint).to.equal(`Hint: see \`ip netns list\`: a lab whose namespaces are gone is built again with flannelctl lab down --name ${name} && flannelctl lab up --name ${name} --nodes 3 --pods 1`)
     }
   })
 
