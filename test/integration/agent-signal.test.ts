@@ -119,7 +119,7 @@ describe('sync --watch stops on a signal (real namespace)', function () {
     await third
     expect(err).to.not.contain('another sync --watch')
     // what a SIGKILLed agent leaves, reset removes
-    expect(existsSync(join(dir, 'node.json.agent'))).to.equal(true)
+    expect(existsSync(join(dir, 'node.json.agent')), `${err}\n${(await sh('ls', ['-la', dir])).stdout}`).to.equal(true)
     expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
     expect(existsSync(join(dir, 'node.json.agent'))).to.equal(false)
     const again = await cli(['init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...args()], {netns: ns})
