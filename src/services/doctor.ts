@@ -176,13 +176,19 @@ function flannelSign(n: NodeFacts, leases?: {subnet: string}[]): string | undefi
  * a peer of those routing their subnet via their address (a host-gw node with nothing else to show).
  * A docker host an inventory lists as a node is not one: its docker0 subnet is docker's.
  */
-function flannelPeers(world: World, leases?: {subnet: string}[]): PeerNode[] {
-  const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
-  const withSubnet = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts).filter((n): n is PeerNode => n.subnet !== undefined)
+function flannelPeers(world: World, leases?: {subnet: string}[], nodes = nodeFactsOf(world)): PeerNode[] {
+  const withSubnet = nodes.filter((n): n is PeerNode => n.subnet !== undefined)
   const signed = withSubnet.filter(n => flannelSign(n, leases) !== undefined)
+  const isSigned = new Set(signed)
   const routedTo = (n: PeerNode) => signed.some(o => o !== n && (o.host.routes ?? []).some(r => inMainTable(r) && r.gateway !== undefined &&
     normaliseDst(r.dst) === n.subnet && (n.host.addresses ?? []).some(a => a.local === r.gateway)))
-  return withSubnet.filter(n => signed.includes(n) || routedTo(n))
+  return withSubnet.filter(n => isSigned.has(n) || routedTo(n))
+}
+
+/** The hosts that are nodes (not a pod's namespace), with what their tables say of them. */
+function nodeFactsOf(world: World): NodeFacts[] {
+  const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
+  return world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
 }
 
 /**
@@ -248,9 +254,8 @@ function usableMac(mac: string | undefined): mac is string {
  * nothing on the vxlan device is called stale.
  */
 export function hostChecks(world: World, leases?: World['leases'], backend?: {type: string; directRouting: boolean}): DoctorFinding[] {
-  const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
-  const nodes = world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
-  const flannelNodes = flannelPeers(world, leases)
+  const nodes = nodeFactsOf(world)
+  const flannelNodes = flannelPeers(world, leases, nodes)
   const findings: DoctorFinding[] = []
   const add = (f: FindingDraft): DoctorFinding => {
     const made = finding(f)

@@ -412,6 +412,11 @@ class Walk {
     this.warnings.add('ASSUMED', view.name, message, table)
   }
 
+  /** A route lookup's notes said as assumptions: the one made for want of the host's rules names that table */
+  private assumeRouteNotes(view: HostView, notes: string[]): void {
+    for (const note of notes) this.assume(view, note, view.isRulesUnreadNote(note) ? 'rules' : undefined)
+  }
+
   private step(hop: Hop, kind: StepKind, verdict: StepVerdict, evidence: string, explanation: string): void {
     hop.steps.push({kind, verdict, evidence, explanation})
   }
@@ -763,7 +768,7 @@ class Walk {
     // `ipproto`/`sport`/`dport` rule applies to it
     const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport,
       ephemeral: swappedPort(packet.ephemeral), ephemeralRange: packet.ephemeralRange})
-    for (const note of reverse.notes) this.assume(view, note, view.isRulesUnreadNote(note) ? 'rules' : undefined)
+    this.assumeRouteNotes(view, reverse.notes)
     if (reverse.missingTable !== undefined) {
       return this.insufficient(hop, 'sysctl', reverse.rule!.raw,
         `rp_filter=${mode} on ${inDev}: the route back to ${packet.src} is chosen by the rule \`${reverse.rule!.raw}\`, which looks up table ${reverse.missingTable}, whose routes were not captured on ${view.name}`,
@@ -953,10 +958,10 @@ class Walk {
       }
       // a learning device that has no static entry for the sender's MAC learns (or moves) one to where the frame came from
       if (device.learning && t.device.mac !== undefined && fdbLookup(view, device.name, t.device.mac).entry?.dst !== outer.src) {
-        this.learnedFdb.set(`${view.name} ${device.name} ${t.device.mac.toLowerCase()}`, outer.src)
+        this.learnedFdb.set(learnedKey(view, device.name, t.device.mac), outer.src)
       }
     }
-    const learns = device.learning && t.device.mac !== undefined && this.learnedFdb.get(`${view.name} ${device.name} ${t.device.mac.toLowerCase()}`) === outer.src
+    const learns = device.learning && t.device.mac !== undefined && this.learnedFdb.get(learnedKey(view, device.name, t.device.mac)) === outer.src
     this.step(hop, 'decap', device.assumed ? 'assumed' : 'ok', vxlanEvidence(device),
       `UDP ${outer.src} → ${outer.dst}:${t.port} VNI ${t.vni}: ${device.name} takes the frame for ${t.innerMac} and hands in ${t.inner.src} → ${t.inner.dst}${
         learns ? `; it learns (\`learning\`) that ${t.device.mac} is at ${outer.src}, which its frames back follow` : ''}`)
@@ -1175,7 +1180,7 @@ class Walk {
     const marked = socketMark !== undefined ? {mark: packet.mark, doubt: packet.markDoubt} : this.routingMark(view, packet, origin ? undefined : inDev)
     const asSent = socketMark !== undefined ? {...packet, ...socketMark} : packet
     const res = view.routeFor(this.routingFlow(view, asSent, origin ? 'lo' : inDev, marked))
-    for (const note of res.notes) this.assume(view, note, view.isRulesUnreadNote(note) ? 'rules' : undefined)
+    this.assumeRouteNotes(view, res.notes)
     if (res.missingTable !== undefined) {
       return this.insufficient(hop, 'route', res.rule!.raw,
         `the rule \`${res.rule!.raw}\` looks up table ${res.missingTable} for ${packet.dst}, whose routes were not captured on ${view.name}, so where it sends the packet is unknown`,
@@ -2505,7 +2510,7 @@ class Walk {
       return this.insufficient(hop, 'fdb', entry?.raw ?? route.raw, `the fdb of ${view.name} for ${vx.name} was not captured: which VTEP gets MAC ${mac} is unknown`, view.name, [`bridge fdb show dev ${vx.name}`])
     }
     const f = fdbLookup(view, vx.name, mac)
-    const learned = vx.learning ? this.learnedFdb.get(`${view.name} ${vx.name} ${mac.toLowerCase()}`) : undefined
+    const learned = vx.learning ? this.learnedFdb.get(learnedKey(view, vx.name, mac)) : undefined
     // snoopedAway let the frame in only past no entry or a dynamic one, which the learning replaced
     let fdbEntry = learned !== undefined
       ? {mac, dev: vx.name, dst: learned, flags: ['self'], raw: `(learned: ${mac} dev ${vx.name} dst ${learned} self, from the frame ${view.name} took in from ${learned})`}
@@ -2844,6 +2849,9 @@ function endpointOf(e: ResolvedEndpoint, ip = e.ip): Endpoint {
   if (e.node !== undefined) out.node = e.node
   return out
 }
+
+/** Walk.learnedFdb's key: the entry `dev` on `view` learned for `mac` */
+const learnedKey = (view: HostView, dev: string, mac: string) => `${view.name} ${dev} ${mac.toLowerCase()}`
 
 /** A device taken as up for want of the links: the same words wherever the walk relies on it, so said once per device */
 const assumedUp = (view: HostView, dev: string) => `no link details captured on ${view.name}: assumed ${dev} is up (\`ip link show ${dev}\` would tell)`
