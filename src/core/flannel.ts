@@ -106,6 +106,45 @@ export function forwardRules(network: string): IptRule[] {
   ]
 }
 
+/**
+ * What a flanneld before 0.20 wrote where flanneld now has FLANNEL-POSTRTG and FLANNEL-FWD: its
+ * masquerade straight into POSTROUTING (0.7 on; `-m comment --comment "flanneld masq"` from 0.17,
+ * `--random-fully` from 0.11 where iptables has it), and from 0.10 its two accepts straight into
+ * FORWARD (`"flanneld forward"` from 0.17). Read from a host's rules: the network they name, and
+ * which of the two are there. The accepts alone count only with their comment: `-s NET -j ACCEPT`
+ * uncommented is also what a hand (or doctor's fix for a FORWARD drop) writes.
+ */
+export interface OlderFlanneldRules {
+  network: string
+  masquerade: boolean
+  forward: boolean
+}
+
+const OLD_MASQ = new RegExp(`^-s (\\S+) ! -d 224\\.0\\.0\\.0/4 (?:-m comment --comment "?${MASQ_COMMENT}"? )?-j MASQUERADE(?: --random-fully)?$`)
+const oldAccept = (dir: 's' | 'd') => new RegExp(`^-${dir} (\\S+) (-m comment --comment "?${FWD_COMMENT}"? )?-j ACCEPT$`)
+const OLD_ACCEPT = {s: oldAccept('s'), d: oldAccept('d')}
+
+export function olderFlanneldRules(rules: readonly {table: string; chain: string; spec: string}[]): OlderFlanneldRules | undefined {
+  let masqNet: string | undefined
+  const accepts = new Map<string, {s: boolean; d: boolean; commented: boolean}>()
+  for (const r of rules) {
+    if (r.table === 'nat' && r.chain === 'POSTROUTING') masqNet ??= OLD_MASQ.exec(r.spec)?.[1]
+    if (r.table !== 'filter' || r.chain !== 'FORWARD') continue
+    for (const dir of ['s', 'd'] as const) {
+      const m = OLD_ACCEPT[dir].exec(r.spec)
+      if (m === null) continue
+      const seen = accepts.get(m[1]) ?? {s: false, d: false, commented: false}
+      seen[dir] = true
+      seen.commented ||= m[2] !== undefined
+      accepts.set(m[1], seen)
+    }
+  }
+  const both = (net: string) => accepts.get(net)?.s === true && accepts.get(net)?.d === true
+  if (masqNet !== undefined) return {network: masqNet, masquerade: true, forward: both(masqNet)}
+  const commented = [...accepts].find(([net, a]) => a.commented && both(net))
+  return commented === undefined ? undefined : {network: commented[0], masquerade: false, forward: true}
+}
+
 export function forwardJump(): IptRule {
   return {table: 'filter', chain: 'FORWARD', spec: `-m comment --comment ${q(FWD_COMMENT)} -j ${FWD_CHAIN}`}
 }

@@ -6,7 +6,9 @@
  */
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
-import {MASQ_CHAIN, VXLAN_OVERHEAD, isVxlanDeviceName} from '../core/flannel.js'
+import {DEFAULT_SUBNET_FILE, MASQ_CHAIN, VXLAN_OVERHEAD, gatewayAddress, isVxlanDeviceName, olderFlanneldRules, type OlderFlanneldRules} from '../core/flannel.js'
+import {freeSubnets} from '../core/ipam.js'
+import {parseNetConf} from '../core/netconf.js'
 import {addressScope, forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
@@ -119,12 +121,16 @@ export interface DoctorReport {
   findings: DoctorFinding[]
   /**
    * per flannel node, where its masquerade and forward rules are: iptables (FLANNEL-FWD,
-   * FLANNEL-POSTRTG), nftables (flanneld's table ip flannel-ipv4, EnableNFTables), both, none, or unknown
+   * FLANNEL-POSTRTG), nftables (flanneld's table ip flannel-ipv4, EnableNFTables), both, none, or unknown;
+   * `old-flanneld`: in iptables, where a flanneld before 0.20 wrote them (POSTROUTING and FORWARD themselves)
    */
-  rules: Record<string, RulesMode>
+  rules: Record<string, NodeRulesMode>
   /** true when nothing is wrong */
   healthy: boolean
 }
+
+/** Where a node's flannel rules are: rulesMode's places, or an older flanneld's (olderFlanneldRules). */
+export type NodeRulesMode = RulesMode | 'old-flanneld'
 
 /** What a host looks like as a flannel node, read off its tables. */
 interface NodeFacts {
@@ -137,19 +143,21 @@ interface NodeFacts {
   publicIP?: string
 }
 
-/** A host that is a flannel peer by its tables (see flannelPeers): its subnet is known. */
-type PeerNode = NodeFacts & {subnet: string}
-
 /**
- * flanneld before its FLANNEL-POSTRTG chain (0.15) wrote its masquerade into POSTROUTING itself:
- * `-s NETWORK ! -d 224.0.0.0/4 -j MASQUERADE`. The network it names, when the host has it.
+ * Who built a flannel node, as its tables tell: flannelctl (or a flanneld of 0.20 on, whose rules,
+ * devices and leases are the ones flannelctl keeps, so its sync takes the node over), an older
+ * flanneld (builtByOlderFlanneld), or a hand (nothing of flannel's but the peers routing its subnet
+ * to it: a host-gw node set up with `ip route`).
  */
-function oldFlanneldMasqNetwork(h: HostSnapshot): string | undefined {
-  for (const r of h.iptables?.rules ?? []) {
-    const m = r.table === 'nat' && r.chain === 'POSTROUTING' ? /^-s (\S+) ! -d 224\.0\.0\.0\/4 -j MASQUERADE\b/.exec(r.spec) : null
-    if (m !== null && isCidr(m[1])) return m[1]
-  }
-  return undefined
+type Maker = 'flannelctl' | 'older flanneld' | 'hand'
+
+/** A host that is a flannel peer by its tables (see flannelPeers): its subnet is known. */
+type PeerNode = NodeFacts & {subnet: string; maker: Maker}
+
+/** An older flanneld's rules on the host (olderFlanneldRules), when they name a network. */
+function olderFlanneldRulesOf(h: HostSnapshot): OlderFlanneldRules | undefined {
+  const old = h.iptables === undefined ? undefined : olderFlanneldRules(h.iptables.rules)
+  return old !== undefined && isCidr(old.network) ? old : undefined
 }
 
 /**
@@ -165,8 +173,8 @@ function flannelSign(n: NodeFacts, leases?: {subnet: string}[]): string | undefi
   if (n.bridge?.name === 'cni0') return 'cni0'
   const mode = rulesMode(n.host)
   if (mode === 'iptables' || mode === 'nftables' || mode === 'both') return `flannel's rules (${mode})`
-  const old = oldFlanneldMasqNetwork(n.host)
-  if (old !== undefined && cidrWithin(parseCidr(n.subnet), parseCidr(old))) return `flanneld's masquerade of ${old}`
+  const old = olderFlanneldRulesOf(n.host)
+  if (old !== undefined && cidrWithin(parseCidr(n.subnet), parseCidr(old.network))) return `an older flanneld's rules for ${old.network}`
   if (leases?.some(l => l.subnet === n.subnet)) return `lease ${n.subnet}`
   return undefined
 }
@@ -177,12 +185,13 @@ function flannelSign(n: NodeFacts, leases?: {subnet: string}[]): string | undefi
  * A docker host an inventory lists as a node is not one: its docker0 subnet is docker's.
  */
 function flannelPeers(world: World, leases?: {subnet: string}[], nodes = nodeFactsOf(world)): PeerNode[] {
-  const withSubnet = nodes.filter((n): n is PeerNode => n.subnet !== undefined)
+  const withSubnet = nodes.filter((n): n is NodeFacts & {subnet: string} => n.subnet !== undefined)
   const signed = withSubnet.filter(n => flannelSign(n, leases) !== undefined)
   const isSigned = new Set(signed)
-  const routedTo = (n: PeerNode) => signed.some(o => o !== n && (o.host.routes ?? []).some(r => inMainTable(r) && r.gateway !== undefined &&
+  const routedTo = (n: NodeFacts & {subnet: string}) => signed.some(o => o !== n && (o.host.routes ?? []).some(r => inMainTable(r) && r.gateway !== undefined &&
     normaliseDst(r.dst) === n.subnet && (n.host.addresses ?? []).some(a => a.local === r.gateway)))
   return withSubnet.filter(n => isSigned.has(n) || routedTo(n))
+    .map(n => ({...n, maker: !isSigned.has(n) ? 'hand' : builtByOlderFlanneld(n) ? 'older flanneld' : 'flannelctl'}))
 }
 
 /** The hosts that are nodes (not a pod's namespace), with what their tables say of them. */
@@ -192,12 +201,18 @@ function nodeFactsOf(world: World): NodeFacts[] {
 }
 
 /**
- * A node whose tables show another maker than flannelctl: an older flanneld's, which handed its
- * subnet to docker0 (`--bip`) and masqueraded in POSTROUTING itself. flannelctl keeps no state
- * there, so a `flannelctl sync` is no fix for it: the kernel's commands are.
+ * A node whose tables show an older flanneld as its maker: one that handed its subnet to docker0
+ * (`--bip`), wrote its rules into POSTROUTING and FORWARD themselves (before 0.20), or made its
+ * VTEP with l2miss and l3miss (before 0.9, answering the kernel's misses itself).
  */
-function builtByOther(n: NodeFacts): boolean {
-  return n.bridge?.name === 'docker0' || (oldFlanneldMasqNetwork(n.host) !== undefined && !(n.host.iptables?.chains ?? []).some(c => c.name === MASQ_CHAIN))
+function builtByOlderFlanneld(n: NodeFacts): boolean {
+  return n.bridge?.name === 'docker0' || n.vxlan?.vxlan?.l2miss === true
+    || (olderFlanneldRulesOf(n.host) !== undefined && !(n.host.iptables?.chains ?? []).some(c => c.name === MASQ_CHAIN))
+}
+
+/** flannelctl keeps no state on a node another built, so a `flannelctl sync` is no fix for it: the kernel's commands (or its flanneld's) are. */
+function builtByOther(n: PeerNode): boolean {
+  return n.maker !== 'flannelctl'
 }
 
 interface PeerFacts {
@@ -299,7 +314,8 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
     add({code: 'DUPLICATE_SUBNET', severity: 'error', node: b.n.host.name,
       message: `${a.n.host.name} and ${b.n.host.name} both use pod subnet ${a.n.subnet === b.n.subnet ? a.n.subnet : `${a.n.subnet} / ${b.n.subnet}`} (a lost store handed it out twice)`,
       evidence: `${b.n.bridge!.name} ${b.n.subnet}`,
-      fix: ['flannelctl reset --release', 'flannelctl init   # a fresh subnet; then recreate its pods']})
+      fix: b.n.maker === 'older flanneld' ? flanneldNewSubnet(b.n) : b.n.maker === 'hand' ? newSubnetByHand(b.n, network, [...flannelNodes.map(o => o.subnet), ...(leases ?? []).map(l => l.subnet)])
+        : ['flannelctl reset --release', 'flannelctl init   # a fresh subnet; then recreate its pods']})
   }
   // A node whose address changed (a renumber) while its lease still names the old one: peers route
   // and tunnel to an address nobody has. Told from the lease, so host-gw nodes are found too.
@@ -311,10 +327,11 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
     add({code: 'LEASE_ADDRESS_GONE', severity: 'error', node: n.host.name,
       message: `the store's lease for ${n.host.name}'s subnet ${n.subnet} names ${lease.publicIP}, which no host has${now !== undefined ? ` (${n.host.name}'s ${n.underlay!.name} has ${now}: its address changed?)` : ''}: peers send its pods' traffic there`,
       evidence: `lease ${n.subnet} PublicIP ${lease.publicIP}`,
-      fix: [now !== undefined ? `flannelctl sync --public-ip ${now}   # the lease moves to ${now}, same subnet; peers follow on their next sync` : 'flannelctl sync --public-ip ADDRESS   # the node\'s address now']})
+      fix: n.maker !== 'flannelctl' ? [`systemctl restart flanneld   # with --public-ip ${now ?? 'ADDRESS'} where its flags name the old one: it renews its lease with the address it has; peers follow`]
+        : [now !== undefined ? `flannelctl sync --public-ip ${now}   # the lease moves to ${now}, same subnet; peers follow on their next sync` : 'flannelctl sync --public-ip ADDRESS   # the node\'s address now']})
   }
   // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
-  const byPublic = new Map<string, NodeFacts[]>()
+  const byPublic = new Map<string, PeerNode[]>()
   for (const n of flannelNodes) if (n.vxlan && n.publicIP) byPublic.set(n.publicIP, [...(byPublic.get(n.publicIP) ?? []), n])
   for (const [addr, same] of byPublic) {
     if (same.length < 2) continue
@@ -329,11 +346,13 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       const init = right !== undefined
         ? `flannelctl init --iface ${right.dev} --public-ip ${right.local}   # the address its peers reach it on`
         : 'flannelctl init --iface IFACE --public-ip ADDR   # the address peers can reach'
+      const other = n.maker !== 'flannelctl' ? vtepAddressFixes(n, flannelNodes, right) : undefined
       add({code: 'DUPLICATE_PUBLIC_IP', severity: 'error', node: n.host.name,
         message: borrowed
           ? `${n.host.name} announces ${addr}, which is ${owners.join(', ')}'s address, not its own: it took ${owners.join(', ')}'s lease and subnet (--public-ip of another node?)`
           : `${names.join(', ')} all use ${addr} as their VTEP address (the wrong interface chosen on a multi-NIC host?)`,
-        evidence: `vxlan local ${addr}`, fix: [borrowed ? `flannelctl reset   # not --release: the lease is ${owners.join(', ')}'s` : 'flannelctl reset --release', init]})
+        evidence: `vxlan local ${addr}`, ...(other !== undefined ? {fixes: other}
+          : {fix: [borrowed ? `flannelctl reset   # not --release: the lease is ${owners.join(', ')}'s` : 'flannelctl reset --release', init]})})
     }
   }
 
@@ -411,7 +430,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       add({code: 'VTEP_MAC_NOT_PUBLISHED', severity: 'error', node: name,
         message: `${name}'s lease ${n.subnet} announces VTEP MAC ${ownLease.vtepMac}, but its ${n.vxlan.name} has ${n.vxlan.mac}: peers that sync from the store keep sending to the old MAC`,
         evidence: n.vxlan.raw.split('\n').find(l => l.includes(n.vxlan!.mac!))?.trim() ?? firstLine(n.vxlan.raw),
-        fixes: [publishVtepMacFix(name, n.vxlan.name)]})
+        fixes: [n.maker !== 'flannelctl' ? {node: name, command: `systemctl restart flanneld   # on start it announces ${n.vxlan.name}'s MAC in its lease; peers' flanneld follow`} : publishVtepMacFix(name, n.vxlan.name)]})
     }
     // Only a tunnel that routes carries pod packets: a host-gw node keeping its VTEP for peers not
     // yet migrated sends nothing through it (and its sync keeps cni0 at the underlay's MTU).
@@ -510,18 +529,34 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       const route = routeByDst.get(p.subnet) ?? specific.lookup(cidrToString(parseCidr(p.subnet)).split('/')[0])
       // routes pasted for one device (`ip route show dev flannel.1`) may lack one that exists elsewhere
       if (!route && h.routesFilter !== undefined) continue
+      // no route of its own: the kernel takes the default one, and the router it names may route the subnet on
+      const def = route === undefined ? routeByDst.get('default') : undefined
+      const onward = def?.gateway !== undefined ? followGateway(world, def.gateway, cidrToString(parseCidr(p.subnet)).split('/')[0]) : undefined
       if (!route) {
         const offLink = !n.vxlan && p.publicIP !== undefined && !isOnLink(routes, p.publicIP)
+        // the router of the default route, read, routes it nowhere: the route it lacks, where the peer is on its segment, mends it for every node behind it
+        const routerFix = onward?.kind === 'dead-end' && p.publicIP !== undefined && onward.host.routes !== undefined && isOnLink(onward.host.routes.filter(inMainTable), p.publicIP)
+          ? {node: onward.host.name, command: `ip route replace ${p.subnet} via ${p.publicIP}`} : undefined
+        const routerSaid = onward?.kind === 'dead-end' ? `; its default route's router ${onward.host.name} (${onward.gateway}) has none either` : ''
         // the peer's lease in the store, and this node still on entries of its older one: behind the peer's move
         const older = p.publicIP !== undefined && !offLink && !vxDown && leases?.some(l => l.subnet === p.subnet) ? olderLeaseEntries.get(p.publicIP) : undefined
+        // unless its own tables say it lacks the route anyway: behind a peer's move, or its VTEP down
+        if (onward?.kind === 'reaches' && older === undefined && !vxDown) continue
+        if (onward?.kind === 'unread' && older === undefined && !vxDown) {
+          add({code: 'ASSUMED', severity: 'warning', node: name, peer: who, peerSubnet: p.subnet,
+            message: `${name} has no route of its own to ${who}'s pod subnet ${p.subnet}: its default route sends it to ${onward.gateway}, whose tables were not read: assumed ${onward.gateway} routes it on to ${p.name}${p.publicIP !== undefined ? ` (${p.publicIP})` : ''}; \`ip route get ${gatewayAddress(p.subnet)}\` there tells (if it does not, ${offLink
+              ? `${onward.gateway} needs \`ip route replace ${p.subnet} via ${p.publicIP}\`` : `${name} needs \`${peerRouteFix(n, p)}\``})`,
+            evidence: def!.raw})
+          continue
+        }
         const was = older?.find(o => o.subnet !== undefined)?.subnet
         const sync = older && behindMoveSync(name, who, p.subnet, {unpublished: unpublished.has(p.subnet), byHand: true})
         add({code: 'MISSING_ROUTE', severity: 'error', node: name, peer: who, peerSubnet: p.subnet,
           message: offLink
-            ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
-            : `no route to ${who}'s pod subnet ${p.subnet}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
-          evidence: '(no matching route)',
-          fixes: offLink ? [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}] : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
+            ? `no route to ${p.name}'s pod subnet ${p.subnet}${routerSaid}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
+            : `no route to ${who}'s pod subnet ${p.subnet}${routerSaid}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
+          evidence: def !== undefined ? `(no route but the default: ${def.raw})` : '(no matching route)',
+          fixes: offLink ? (routerFix !== undefined ? [routerFix] : [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}]) : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
             : builtByOther(n) ? [...(vxDown ? [`ip link set ${vx!.name} up`] : []), ...peerEntriesByHand(n, p)].map(command => ({node: name, command}))
             : n.vxlan ? ways(name, {why: 'sync: the route, with the neighbour and fdb entries behind it, as the store says them (every other peer\'s too)', commands: ['flannelctl sync']},
               {why: p.vtepMac !== undefined && p.publicIP !== undefined ? 'by hand: the route, with the neighbour and fdb entries behind it'
@@ -559,7 +594,9 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
         const fdbToo = p.vtepMac !== undefined && p.publicIP !== undefined && h.fdb !== undefined && capturedFor(h.fdbDevices, vx.name) && !fdbMacs.has(`${vx.name}|${p.vtepMac.toLowerCase()}`)
         add({code: 'MISSING_NEIGH', severity: 'error', node: name, peer: who, peerSubnet: p.subnet, message: `no neighbour entry for ${route.gateway} (${p.name}'s VTEP) on ${vx.name}`,
           evidence: route.raw, fix: p.vtepMac ? [`ip neigh replace ${route.gateway} lladdr ${p.vtepMac} dev ${vx.name} nud permanent`,
-            ...(fdbToo ? [`bridge fdb append ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`] : [])] : ['flannelctl sync']})
+            ...(fdbToo ? [`bridge fdb append ${p.vtepMac} dev ${vx.name} dst ${p.publicIP} self permanent`] : [])]
+            : builtByOther(n) ? [`ip neigh replace ${route.gateway} lladdr VTEP_MAC dev ${vx.name} nud permanent   # VTEP_MAC: ${p.name}'s VTEP's (\`ip link show\` on it), not known here`]
+              : ['flannelctl sync']})
         continue
       }
       if (!nb?.lladdr) continue
@@ -573,7 +610,8 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       }
       if (h.fdb !== undefined && capturedFor(h.fdbDevices, vx.name) && !fdbMacs.has(`${vx.name}|${nb.lladdr.toLowerCase()}`)) {
         add({code: 'MISSING_FDB', severity: 'error', node: name, peer: who, peerSubnet: p.subnet, mac: nb.lladdr, message: `no fdb entry on ${vx.name} for ${p.name}'s VTEP MAC ${nb.lladdr}`,
-          evidence: nb.raw, fix: p.publicIP ? [`bridge fdb append ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self permanent`] : ['flannelctl sync']})
+          evidence: nb.raw, fix: p.publicIP ? [`bridge fdb append ${nb.lladdr} dev ${vx.name} dst ${p.publicIP} self permanent`]
+            : builtByOther(n) ? [`bridge fdb append ${nb.lladdr} dev ${vx.name} dst ADDRESS self permanent   # ADDRESS: ${p.name}'s, not known here`] : ['flannelctl sync']})
       }
     }
   }
@@ -648,6 +686,76 @@ function reachableAddress(n: NodeFacts, nodes: NodeFacts[], not: string): {dev: 
   const others = nodes.filter(o => o !== n).flatMap(o => (o.host.addresses ?? []).filter(a => a.family === 4).map(a => a.local))
   const shared = own.find(a => others.some(ip => cidrContainsIp(`${a.local}/${a.prefixlen}`, ip)))
   return shared === undefined ? undefined : {dev: shared.dev, local: shared.local}
+}
+
+/**
+ * A new subnet for a node an older flanneld built: flanneld asks on start for the subnet its
+ * subnet.env names, so without the file it leases a free one; the bridge then takes it.
+ */
+function flanneldNewSubnet(n: PeerNode): string[] {
+  const bridge = n.bridge!.name
+  return ['systemctl stop flanneld', `rm ${DEFAULT_SUBNET_FILE}   # else it asks for ${n.subnet} again`, 'systemctl start flanneld   # it leases a free subnet',
+    bridge === 'docker0' ? 'systemctl restart docker   # docker0 takes the new subnet (--bip from subnet.env: mk-docker-opts.sh); then re-create its containers'
+      : `ip link del ${bridge}   # the CNI bridge plugin makes it again on the new subnet; then re-create its pods`]
+}
+
+/** A new subnet for a node built by hand: the first of the network no node or lease holds, on its bridge, its peers' routes following. */
+function newSubnetByHand(n: PeerNode, network: string | undefined, held: string[]): string[] {
+  const bridge = n.bridge!.name
+  const now = (n.host.addresses ?? []).find(a => a.dev === bridge && a.family === 4 && a.prefixlen < 32)
+  const len = parseCidr(n.subnet).prefixlen
+  let free: string | undefined
+  try {
+    free = network === undefined ? undefined : freeSubnets(parseNetConf(JSON.stringify({Network: network, SubnetLen: len, Backend: {Type: 'host-gw'}})), held, 1)[0]
+  } catch {
+    free = undefined // a subnet of another size than the network's config allows: said as a blank
+  }
+  return [...(now !== undefined ? [`ip addr del ${now.local}/${now.prefixlen} dev ${bridge}`] : []),
+    `ip addr add ${free !== undefined ? `${gatewayAddress(free)}/${len}` : 'ADDRESS/LEN'} dev ${bridge}   # ${free !== undefined ? `${free}, free` : 'a free subnet'} in the network; then each peer's route to it${n.publicIP !== undefined ? ` via ${n.publicIP}` : ''}, and its pods re-created`]
+}
+
+/**
+ * Moves a VTEP that another than flannelctl built to the address its peers reach it on: an older
+ * flanneld re-makes it from its flags on restart (so those say the address), a hand-made one
+ * takes the address in place, and its peers' fdb entries follow.
+ */
+function vtepAddressFixes(n: PeerNode, nodes: PeerNode[], right: {dev: string, local: string} | undefined): Fix[] {
+  const name = n.host.name
+  const vx = n.vxlan!
+  const addr = right?.local ?? 'ADDRESS'
+  if (n.maker === 'older flanneld') {
+    return [{node: name, command: `systemctl edit flanneld   # its flags: --iface=${right?.dev ?? 'IFACE'} --public-ip=${addr} (the address its peers reach it on)`},
+      {node: name, command: `systemctl restart flanneld   # it re-makes ${vx.name} on ${addr} and announces it in its lease; peers' flanneld follow`}]
+  }
+  const peersFdb = vx.mac === undefined ? [] : nodes.filter(o => o !== n && o.vxlan !== undefined)
+    .map(o => ({node: o.host.name, command: `bridge fdb replace ${vx.mac} dev ${o.vxlan!.name} dst ${addr} self permanent`}))
+  return [{node: name, command: `ip link set ${vx.name} type vxlan local ${addr}${right !== undefined ? ` dev ${right.dev}` : ''}`}, ...peersFdb]
+}
+
+/** Where a packet handed to `gateway` for `dst` ends, by the routes of the hosts read, as the kernel of each looks it up. */
+type Onward = {kind: 'reaches'} | {kind: 'unread'; gateway: string} | {kind: 'dead-end'; host: HostSnapshot; gateway: string}
+
+/**
+ * Follows `dst` from the router `gateway` on, hop by hop: a host with a connected route to it
+ * (the peer's bridge, or a link the subnet is on) reaches it; a gateway no host read owns, or one
+ * whose routes were not read, leaves it unknown; no route (or a loop) is a dead end there.
+ */
+function followGateway(world: World, gateway: string, dst: string): Onward {
+  const seen = new Set<string>()
+  let gw = gateway
+  let first: {host: HostSnapshot; gateway: string} | undefined
+  for (let hop = 0; hop < 16; hop++) {
+    const host = world.hosts.find(h => (h.addresses ?? []).some(a => a.local === gw))
+    if (host?.routes === undefined) return {kind: 'unread', gateway: gw}
+    first ??= {host, gateway: gw}
+    if (seen.has(host.name)) return {kind: 'dead-end', ...first}
+    seen.add(host.name)
+    const r = new RouteTable(host.routes.filter(inMainTable)).lookup(dst)
+    if (r === undefined || r.type !== 'unicast') return {kind: 'dead-end', host, gateway: gw}
+    if (r.gateway === undefined) return {kind: 'reaches'}
+    gw = r.gateway
+  }
+  return {kind: 'dead-end', ...first!}
 }
 
 /** The device a host reaches an on-link address by. */
@@ -821,23 +929,31 @@ export function podToNodeChecks(world: World, pairs: PairResult[] = []): DoctorF
  * of EnableNFTables), neither (flushed), or another place than the store's network config says (`enableNFTables`
  * undefined: the config was not read).
  */
-export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Record<string, RulesMode>; findings: DoctorFinding[]} {
-  const rules: Record<string, RulesMode> = {}
+export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Record<string, NodeRulesMode>; findings: DoctorFinding[]} {
+  const rules: Record<string, NodeRulesMode> = {}
   const findings: DoctorFinding[] = []
   for (const n of flannelPeers(world, world.leases)) {
     const name = n.host.name
-    const mode = rulesMode(n.host)
+    const inPlace = rulesMode(n.host)
+    const old = olderFlanneldRulesOf(n.host)
+    // an older flanneld's rules are in no chain of flannel's: where nftables was not read, its iptables rules tell where they are all the same
+    const mode: NodeRulesMode = old !== undefined && (inPlace === 'none' || inPlace === 'unknown') ? 'old-flanneld' : inPlace
     rules[name] = mode
     const fix = ['flannelctl sync   # moves them where the network config says (EnableNFTables), then removes the others']
     const masqCut = mode === 'iptables' ? masqueradeCut(n.host) : undefined
     if (mode === 'both') {
       findings.push(finding({code: 'RULES_IN_BOTH', severity: 'warning', node: name,
         message: `${name} has flannel's rules both in iptables (FLANNEL-FWD, FLANNEL-POSTRTG) and in flanneld's nftables table ${NFT_TABLE_V4}: one set is left from a switch of EnableNFTables`, fix}))
-    } else if (mode === 'none' && oldFlanneldMasqNetwork(n.host) === undefined) {
+    } else if (mode === 'none') {
       // what `nft flush ruleset` or a firewall's restart leaves: forwarding still works, so no pair shows it
       findings.push(finding({code: 'RULES_MISSING', severity: 'warning', node: name,
         message: `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
         fix: builtByOther(n) ? oldFlanneldRules(podNetworkOf(world) ?? n.subnet) : ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']}))
+    } else if (mode === 'old-flanneld' && !old!.masquerade) {
+      // its commented accepts are still in FORWARD: `iptables -t nat -F` took the masquerade alone
+      findings.push(finding({code: 'MASQ_MISSING', severity: 'warning', node: name,
+        message: `${name}'s older flanneld rules (before 0.20) accept ${old!.network} in FORWARD, but their masquerade in POSTROUTING is gone (\`iptables -t nat -F\`, a firewall's restart?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer`,
+        fix: oldFlanneldMasquerade(old!.network)}))
     } else if (masqCut !== undefined) {
       // `iptables -t nat -F` leaves the chain empty and unjumped: pod pairs all work, so no trace shows it
       findings.push(finding({code: 'MASQ_MISSING', severity: 'warning', node: name,
@@ -853,7 +969,12 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
 
 /** What an older flanneld wrote where flannel's rules now go in chains of their own: its masquerade in POSTROUTING, its accepts in FORWARD. */
 function oldFlanneldRules(network: string): string[] {
-  return [`iptables -t nat -A POSTROUTING -s ${network} -d ${network} -j RETURN`, `iptables -t nat -A POSTROUTING -s ${network} ! -d 224.0.0.0/4 -j MASQUERADE`, ...forwardAcceptHint(network)]
+  return [...oldFlanneldMasquerade(network), ...forwardAcceptHint(network)]
+}
+
+/** An older flanneld's masquerade: pod to pod keeps its source, pod traffic leaving the network (multicast aside) is masqueraded. */
+function oldFlanneldMasquerade(network: string): string[] {
+  return [`iptables -t nat -A POSTROUTING -s ${network} -d ${network} -j RETURN`, `iptables -t nat -A POSTROUTING -s ${network} ! -d 224.0.0.0/4 -j MASQUERADE`]
 }
 
 /** What is wrong with a node's masquerade chain, when it has one: empty, or not jumped to. */

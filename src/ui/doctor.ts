@@ -100,7 +100,8 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
   const modes = Object.entries(r.rules ?? {})
   if (modes.length > 0) {
     const same = new Set(modes.map(([, m]) => m))
-    out.push('', `Flannel rules: ${same.size === 1 && modes.length > 1 ? `${modes[0][1]} on every node` : modes.map(([node, m]) => `${node} ${m}`).join(', ')}`)
+    const said = (m: string) => m === 'old-flanneld' ? 'iptables in POSTROUTING/FORWARD (flanneld before 0.20)' : m
+    out.push('', `Flannel rules: ${same.size === 1 && modes.length > 1 ? `${said(modes[0][1])} on every node` : modes.map(([node, m]) => `${node} ${said(m)}`).join(', ')}`)
   }
 
   if (r.findings.length > 0) {

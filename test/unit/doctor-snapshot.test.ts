@@ -241,3 +241,93 @@ describe('doctor on a host-gw route to a peer behind the router (hostgw-via-rout
     expect(report.findings.filter(f => f.code === 'MISSING_ROUTE').map(f => f.node)).to.deep.equal(['n2'])
   })
 })
+
+describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanneld-duplicates)', () => {
+  let dir = ''
+  tempDirHooks('fc-doc-olderas-', d => (dir = d), {each: true})
+
+  it('the rules a flanneld before 0.20 wrote into POSTROUTING and FORWARD are where the node\'s rules are, with comments (0.17-0.19) or without (0.10)', async () => {
+    // before: "Flannel rules: n1 iptables, n2 none, n3 none", and RULES_MISSING with `flannelctl sync` on n2 (its commented masquerade went unread)
+    const report = await runDoctor({snapshot: join(FIXTURES, 'old-flanneld-eras')}, {})
+    expect(report.rules).to.deep.equal({n1: 'iptables', n2: 'old-flanneld', n3: 'old-flanneld'})
+    expect(report.findings.filter(f => f.code !== 'ASSUMED')).to.deep.equal([])
+    expect(renderDoctor(report, {color: false})).to.contain('Flannel rules: n1 iptables, n2 iptables in POSTROUTING/FORWARD (flanneld before 0.20), n3 iptables in POSTROUTING/FORWARD (flanneld before 0.20)')
+  })
+
+  it('their masquerade flushed (iptables -t nat -F) while their commented accepts stay: MASQ_MISSING with the iptables commands, not a sync', async () => {
+    await cp(join(FIXTURES, 'old-flanneld-eras'), dir, {recursive: true})
+    const file = join(dir, 'n2', 'iptables-save.txt')
+    await writeFile(file, (await readFile(file, 'utf8')).split('\n').filter(l => !l.startsWith('-A POSTROUTING')).join('\n'))
+    const report = await runDoctor({snapshot: dir}, {})
+    expect(report.rules.n2).to.equal('old-flanneld')
+    const cut = report.findings.filter(f => f.code === 'MASQ_MISSING')
+    expect(cut.map(f => [f.node, f.fix])).to.deep.equal([['n2', ['iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN',
+      'iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE']]])
+  })
+
+  it('DUPLICATE_SUBNET and DUPLICATE_PUBLIC_IP on such nodes are mended by their flanneld and the kernel, not by a flannelctl they have no state of', async () => {
+    // before: `flannelctl reset --release` / `flannelctl init` on n3, `flannelctl reset` / `flannelctl init --iface eth0 …` on n4
+    const report = await runDoctor({snapshot: join(FIXTURES, 'old-flanneld-duplicates')}, {})
+    const dup = report.findings.find(f => f.code === 'DUPLICATE_SUBNET')!
+    expect(dup.node).to.equal('n3')
+    expect(dup.fix).to.deep.equal(['systemctl stop flanneld', 'rm /run/flannel/subnet.env   # else it asks for 10.244.53.0/24 again', 'systemctl start flanneld   # it leases a free subnet',
+      'ip link del cni0   # the CNI bridge plugin makes it again on the new subnet; then re-create its pods'])
+    const pub = report.findings.find(f => f.code === 'DUPLICATE_PUBLIC_IP')!
+    expect(pub.node).to.equal('n4')
+    expect(pub.fix).to.deep.equal(['systemctl edit flanneld   # its flags: --iface=eth0 --public-ip=192.168.100.14 (the address its peers reach it on)',
+      'systemctl restart flanneld   # it re-makes flannel.1 on 192.168.100.14 and announces it in its lease; peers\' flanneld follow'])
+    expect(report.findings.flatMap(f => f.fix).filter(c => c.includes('flannelctl'))).to.deep.equal([])
+  })
+
+  it('built by hand (no flanneld rules, no flannel device of its own): the VTEP takes its address in place (kernel: ip link set … type vxlan local is accepted), its peers\' fdb follows', async () => {
+    await cp(join(FIXTURES, 'old-flanneld-duplicates'), dir, {recursive: true})
+    // n4 without rules, its flannel.1 renamed vx0 and cni0 br0: no flannel sign of its own, a peer only by n1's route to its subnet via its address
+    await writeFile(join(dir, 'n4', 'iptables-save.txt'), '')
+    for (const table of ['ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip-neigh.json', 'bridge-fdb.json']) {
+      const file = join(dir, 'n4', table)
+      await writeFile(file, (await readFile(file, 'utf8')).replaceAll('"flannel.1"', '"vx0"').replaceAll('"cni0"', '"br0"'))
+    }
+    const routes = join(dir, 'n1', 'ip-route.json')
+    await writeFile(routes, JSON.stringify([...JSON.parse(await readFile(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.244.40.0/24'),
+      {type: 'unicast', dst: '10.244.40.0/24', gateway: '192.168.100.12', dev: 'eth0', flags: []}]))
+    const report = await runDoctor({snapshot: dir}, {})
+    const pub = report.findings.find(f => f.code === 'DUPLICATE_PUBLIC_IP' && f.node === 'n4')
+    expect(pub?.fixes.map(f => [f.node, f.command])).to.deep.include.members([['n4', 'ip link set vx0 type vxlan local 192.168.100.14 dev eth0']])
+    expect(pub?.fix.some(c => c.includes('flannelctl'))).to.equal(false)
+  })
+})
+
+describe('doctor on a node whose default route\'s router routes the pod subnets (hostgw-default-router)', () => {
+  let dir = ''
+  tempDirHooks('fc-doc-defrt-', d => (dir = d), {each: true})
+
+  it('no route of its own, but the default one via rt, which routes the subnet on: no MISSING_ROUTE (kernel: the pods ping each other)', async () => {
+    // before: MISSING_ROUTE on n1 and n2, and "fix from here: flannelctl migrate --backend vxlan --directrouting"
+    const report = await runDoctor({snapshot: join(FIXTURES, 'hostgw-default-router')}, {})
+    expect(report.findings.filter(f => f.code !== 'ASSUMED')).to.deep.equal([])
+    expect(report.healthy).to.equal(true)
+  })
+
+  it('rt not read: what it does with the packet is an assumption, not a missing route', async () => {
+    await cp(join(FIXTURES, 'hostgw-default-router'), dir, {recursive: true})
+    const inv = join(dir, 'inventory.yaml')
+    await writeFile(inv, (await readFile(inv, 'utf8')).replace('  - name: rt\n', ''))
+    const report = await runDoctor({snapshot: dir}, {})
+    expect(report.findings.filter(f => f.code === 'MISSING_ROUTE')).to.deep.equal([])
+    const assumed = report.findings.filter(f => f.peerSubnet !== undefined)
+    expect(assumed.map(f => [f.code, f.severity, f.node, f.peer, f.evidence])).to.deep.equal([
+      ['ASSUMED', 'warning', 'n1', 'n2', 'default via 192.168.100.1 dev eth0'], ['ASSUMED', 'warning', 'n2', 'n1', 'default via 192.168.200.1 dev eth0']])
+    expect(assumed[0].message).to.contain('its default route sends it to 192.168.100.1, whose tables were not read')
+  })
+
+  it('rt read and routing it nowhere: MISSING_ROUTE says so, and the fix is rt\'s route on (the pairs\' fix too)', async () => {
+    await cp(join(FIXTURES, 'hostgw-default-router'), dir, {recursive: true})
+    const routes = join(dir, 'rt', 'ip-route.json')
+    await writeFile(routes, JSON.stringify(JSON.parse(await readFile(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.244.75.0/24')))
+    const report = await runDoctor({snapshot: dir}, {})
+    const missing = report.findings.filter(f => f.code === 'MISSING_ROUTE')
+    expect(missing.map(f => [f.node, f.peerSubnet, f.evidence])).to.deep.equal([['n2', '10.244.75.0/24', '(no route but the default: default via 192.168.200.1 dev eth0)']])
+    expect(missing[0].message).to.contain('its default route\'s router rt (192.168.200.1) has none either')
+    expect(missing[0].fixes).to.deep.equal([{node: 'rt', command: 'ip route replace 10.244.75.0/24 via 192.168.100.11'}])
+  })
+})
