@@ -4,6 +4,8 @@
  */
 import {createHash} from 'node:crypto'
 import {parseCidr, nthAddress, cidrToString} from './addr.js'
+import {podBridgeName} from './inventory.js'
+import type {HostSnapshot} from './model.js'
 
 export const KUBE_PROXY_MARK = '0x4000/0x4000'
 export const MASQ_CHAIN = 'FLANNEL-POSTRTG'
@@ -120,6 +122,7 @@ export interface OlderFlanneldRules {
   forward: boolean
 }
 
+const IPV4_CIDR = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\/\d{1,2}$/
 const OLD_MASQ = new RegExp(`^-s (\\S+) ! -d 224\\.0\\.0\\.0/4 (?:-m comment --comment "?${MASQ_COMMENT}"? )?-j MASQUERADE(?: --random-fully)?$`)
 const oldAccept = (dir: 's' | 'd') => new RegExp(`^-${dir} (\\S+) (-m comment --comment "?${FWD_COMMENT}"? )?-j ACCEPT$`)
 const OLD_ACCEPT = {s: oldAccept('s'), d: oldAccept('d')}
@@ -140,9 +143,20 @@ export function olderFlanneldRules(rules: readonly {table: string; chain: string
     }
   }
   const both = (net: string) => accepts.get(net)?.s === true && accepts.get(net)?.d === true
-  if (masqNet !== undefined) return {network: masqNet, masquerade: true, forward: both(masqNet)}
-  const commented = [...accepts].find(([net, a]) => a.commented && both(net))
+  if (masqNet !== undefined && IPV4_CIDR.test(masqNet)) return {network: masqNet, masquerade: true, forward: both(masqNet)}
+  const commented = [...accepts].find(([net, a]) => a.commented && both(net) && IPV4_CIDR.test(net))
   return commented === undefined ? undefined : {network: commented[0], masquerade: false, forward: true}
+}
+
+/**
+ * A host an older flanneld built: its pod subnet on docker0 (handed to docker as `--bip`), a VTEP
+ * made with l2miss (before 0.9, which answered the kernel's misses itself), or its rules in
+ * POSTROUTING and FORWARD themselves with no FLANNEL-POSTRTG chain (before 0.20). flannelctl keeps
+ * no state there, so its commands are no fix on it: the kernel's and that flanneld's are.
+ */
+export function builtByOlderFlanneld(h: HostSnapshot): boolean {
+  return podBridgeName(h) === 'docker0' || (h.links ?? []).some(l => l.kind === 'vxlan' && l.vxlan?.l2miss === true)
+    || (h.iptables !== undefined && olderFlanneldRules(h.iptables.rules) !== undefined && !h.iptables.chains.some(c => c.name === MASQ_CHAIN))
 }
 
 export function forwardJump(): IptRule {

@@ -362,6 +362,13 @@ export function bridgeNames(host: HostSnapshot): Set<string> {
   return names
 }
 
+/** The bridge a node's pods hang off: flannel's CNI `cni0` where there is one, else a bridge holding a subnet (docker0, a lab's br0). */
+export function podBridgeName(host: HostSnapshot): string | undefined {
+  const names = [...bridgeNames(host)]
+  const subnets = (host.addresses ?? []).filter(a => a.family === 4 && a.prefixlen < 32)
+  return names.find(n => n === 'cni0') ?? names.find(b => subnets.some(a => a.dev === b))
+}
+
 /**
  * Pods a host shows without being told: neighbours on a bridge inside the bridge's own subnet
  * (what the bridge has talked to), addresses the CNI IPAM recorded, and host routes to a veth of

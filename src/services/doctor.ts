@@ -6,15 +6,16 @@
  */
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
 import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
-import {DEFAULT_SUBNET_FILE, MASQ_CHAIN, VXLAN_OVERHEAD, gatewayAddress, isVxlanDeviceName, olderFlanneldRules, type OlderFlanneldRules} from '../core/flannel.js'
+import {DEFAULT_SUBNET_FILE, MASQ_CHAIN, VXLAN_OVERHEAD, gatewayAddress, isVxlanDeviceName, builtByOlderFlanneld, olderFlanneldRules, type OlderFlanneldRules} from '../core/flannel.js'
 import {freeSubnets} from '../core/ipam.js'
 import {parseNetConf} from '../core/netconf.js'
 import {addressScope, forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
-import {bridgeNames} from '../core/inventory.js'
+import {podBridgeName} from '../core/inventory.js'
 import type {Trace, TraceWarning, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
+import {flanneldAddressFixes} from '../core/trace/vxlan.js'
 import {behindMoveSync, peerMacSync, publishVtepMacFix, tunnelMtuFixes} from '../core/trace/fixes.js'
 import {podNetworkGuess} from '../core/trace/world.js'
 import {knownPeers, loadSource, networkVxlan, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
@@ -154,10 +155,9 @@ type Maker = 'flannelctl' | 'older flanneld' | 'hand'
 /** A host that is a flannel peer by its tables (see flannelPeers): its subnet is known. */
 type PeerNode = NodeFacts & {subnet: string; maker: Maker}
 
-/** An older flanneld's rules on the host (olderFlanneldRules), when they name a network. */
+/** An older flanneld's rules on the host (olderFlanneldRules), where its iptables rules were read. */
 function olderFlanneldRulesOf(h: HostSnapshot): OlderFlanneldRules | undefined {
-  const old = h.iptables === undefined ? undefined : olderFlanneldRules(h.iptables.rules)
-  return old !== undefined && isCidr(old.network) ? old : undefined
+  return h.iptables === undefined ? undefined : olderFlanneldRules(h.iptables.rules)
 }
 
 /**
@@ -191,23 +191,13 @@ function flannelPeers(world: World, leases?: {subnet: string}[], nodes = nodeFac
   const routedTo = (n: NodeFacts & {subnet: string}) => signed.some(o => o !== n && (o.host.routes ?? []).some(r => inMainTable(r) && r.gateway !== undefined &&
     normaliseDst(r.dst) === n.subnet && (n.host.addresses ?? []).some(a => a.local === r.gateway)))
   return withSubnet.filter(n => isSigned.has(n) || routedTo(n))
-    .map(n => ({...n, maker: !isSigned.has(n) ? 'hand' : builtByOlderFlanneld(n) ? 'older flanneld' : 'flannelctl'}))
+    .map(n => ({...n, maker: !isSigned.has(n) ? 'hand' : builtByOlderFlanneld(n.host) ? 'older flanneld' : 'flannelctl'}))
 }
 
 /** The hosts that are nodes (not a pod's namespace), with what their tables say of them. */
 function nodeFactsOf(world: World): NodeFacts[] {
   const podHosts = new Set(world.pods.map(p => p.netns).filter((n): n is string => n !== undefined))
   return world.hosts.filter(h => !podHosts.has(h.name)).map(nodeFacts)
-}
-
-/**
- * A node whose tables show an older flanneld as its maker: one that handed its subnet to docker0
- * (`--bip`), wrote its rules into POSTROUTING and FORWARD themselves (before 0.20), or made its
- * VTEP with l2miss and l3miss (before 0.9, answering the kernel's misses itself).
- */
-function builtByOlderFlanneld(n: NodeFacts): boolean {
-  return n.bridge?.name === 'docker0' || n.vxlan?.vxlan?.l2miss === true
-    || (olderFlanneldRulesOf(n.host) !== undefined && !(n.host.iptables?.chains ?? []).some(c => c.name === MASQ_CHAIN))
 }
 
 /** flannelctl keeps no state on a node another built, so a `flannelctl sync` is no fix for it: the kernel's commands (or its flanneld's) are. */
@@ -240,8 +230,7 @@ function networkOf(local: string, prefixlen: number): string {
 export function nodeFacts(host: HostSnapshot): NodeFacts {
   const links = host.links ?? []
   const addrs = (host.addresses ?? []).filter(a => a.family === 4)
-  const names = [...bridgeNames(host)]
-  const bridgeName = names.find(n => n === 'cni0') ?? names.find(b => addrs.some(a => a.dev === b && a.prefixlen < 32))
+  const bridgeName = podBridgeName(host)
   const bridge: Link | undefined = bridgeName === undefined ? undefined
     : linkNamed(host, bridgeName) ?? {name: bridgeName, kind: 'bridge', mtu: 0, up: true, raw: `(${bridgeName}: link details not captured)`}
   const bridgeAddr = bridge ? addrs.find(a => a.dev === bridge.name && a.prefixlen < 32) : undefined
@@ -327,8 +316,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
     add({code: 'LEASE_ADDRESS_GONE', severity: 'error', node: n.host.name,
       message: `the store's lease for ${n.host.name}'s subnet ${n.subnet} names ${lease.publicIP}, which no host has${now !== undefined ? ` (${n.host.name}'s ${n.underlay!.name} has ${now}: its address changed?)` : ''}: peers send its pods' traffic there`,
       evidence: `lease ${n.subnet} PublicIP ${lease.publicIP}`,
-      fix: n.maker !== 'flannelctl' ? [`systemctl restart flanneld   # with --public-ip ${now ?? 'ADDRESS'} where its flags name the old one: it renews its lease with the address it has; peers follow`]
-        : [now !== undefined ? `flannelctl sync --public-ip ${now}   # the lease moves to ${now}, same subnet; peers follow on their next sync` : 'flannelctl sync --public-ip ADDRESS   # the node\'s address now']})
+      ...(n.maker !== 'flannelctl' ? {fixes: flanneldAddressFixes(n.host.name, n.vxlan?.name ?? 'its VTEP', n.underlay?.name, now)} : {fix: [now !== undefined ? `flannelctl sync --public-ip ${now}   # the lease moves to ${now}, same subnet; peers follow on their next sync` : 'flannelctl sync --public-ip ADDRESS   # the node\'s address now']})})
   }
   // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
   const byPublic = new Map<string, PeerNode[]>()
@@ -415,7 +403,8 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
         add({code: 'MTU_MISMATCH', severity: 'error', node: name,
           message: `${n.vxlan.name} MTU ${n.vxlan.mtu} exceeds ${n.underlay.name} MTU ${n.underlay.mtu} − ${VXLAN_OVERHEAD}: full-size pod packets are dropped after encapsulation`,
           evidence: firstLine(n.vxlan.raw), fixes: tunnelMtuFixes({node: name, underlay: n.underlay, vxlan: n.vxlan, roomy: n.vxlan.mtu + VXLAN_OVERHEAD,
-            senders: [{node: name, command: `ip link set ${n.bridge?.name ?? 'cni0'} mtu ${want}   # and each pod's eth0: re-create the pods, or ip link set eth0 mtu ${want} in each (flannelctl sync sets ${n.vxlan.name} and ${n.bridge?.name ?? 'cni0'}, and FLANNEL_MTU for new pods)`}]})})
+            senders: [{node: name, command: `ip link set ${n.bridge?.name ?? 'cni0'} mtu ${want}   # and each pod's eth0: re-create the pods, or ip link set eth0 mtu ${want} in each${
+              builtByOther(n) ? '' : ` (flannelctl sync sets ${n.vxlan.name} and ${n.bridge?.name ?? 'cni0'}, and FLANNEL_MTU for new pods)`}`}]})})
       } else if (n.vxlan.mtu < want) {
         add({code: 'MTU_MISMATCH', severity: 'warning', node: name,
           message: `${n.vxlan.name} MTU ${n.vxlan.mtu} is below ${n.underlay.name} MTU ${n.underlay.mtu} − ${VXLAN_OVERHEAD} = ${want} (works, wastes bandwidth)`,
@@ -550,13 +539,15 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
           continue
         }
         const was = older?.find(o => o.subnet !== undefined)?.subnet
-        const sync = older && behindMoveSync(name, who, p.subnet, {unpublished: unpublished.has(p.subnet), byHand: true})
+        // a node another built has no sync to lead: the entries by hand are its fix
+        const sync = older && !builtByOther(n) ? behindMoveSync(name, who, p.subnet, {unpublished: unpublished.has(p.subnet), byHand: true}) : undefined
         add({code: 'MISSING_ROUTE', severity: 'error', node: name, peer: who, peerSubnet: p.subnet,
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}${routerSaid}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
             : `no route to ${who}'s pod subnet ${p.subnet}${routerSaid}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
           evidence: def !== undefined ? `(no route but the default: ${def.raw})` : '(no matching route)',
-          fixes: offLink ? (routerFix !== undefined ? [routerFix] : [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}]) : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
+          fixes: offLink ? (routerFix !== undefined ? [routerFix] : builtByOther(n) ? [{node: name, command: `ip route replace ${p.subnet} via ROUTER dev ${n.underlay?.name ?? 'eth0'}   # ROUTER: one on ${name}'s segment that routes ${p.subnet} on to ${p.publicIP} (host-gw routes only to peers on the segment)`}]
+            : [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}]) : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
             : builtByOther(n) ? [...(vxDown ? [`ip link set ${vx!.name} up`] : []), ...peerEntriesByHand(n, p)].map(command => ({node: name, command}))
             : n.vxlan ? ways(name, {why: 'sync: the route, with the neighbour and fdb entries behind it, as the store says them (every other peer\'s too)', commands: ['flannelctl sync']},
               {why: p.vtepMac !== undefined && p.publicIP !== undefined ? 'by hand: the route, with the neighbour and fdb entries behind it'
@@ -566,7 +557,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
         for (const o of older ?? []) {
           o.finding.message += ` (${who}'s, before its lease moved to ${p.subnet})`
           Object.assign(o.finding, {peer: who, peerSubnet: p.subnet})
-          setFixes(o.finding, [sync!, ...o.finding.fixes.map(f => ({...f, byHand: true as const}))])
+          if (sync !== undefined) setFixes(o.finding, [sync, ...o.finding.fixes.map(f => ({...f, byHand: true as const}))])
         }
         continue
       }
@@ -723,10 +714,7 @@ function vtepAddressFixes(n: PeerNode, nodes: PeerNode[], right: {dev: string, l
   const name = n.host.name
   const vx = n.vxlan!
   const addr = right?.local ?? 'ADDRESS'
-  if (n.maker === 'older flanneld') {
-    return [{node: name, command: `systemctl edit flanneld   # its flags: --iface=${right?.dev ?? 'IFACE'} --public-ip=${addr} (the address its peers reach it on)`},
-      {node: name, command: `systemctl restart flanneld   # it re-makes ${vx.name} on ${addr} and announces it in its lease; peers' flanneld follow`}]
-  }
+  if (n.maker === 'older flanneld') return flanneldAddressFixes(name, vx.name, right?.dev, right?.local)
   const peersFdb = vx.mac === undefined ? [] : nodes.filter(o => o !== n && o.vxlan !== undefined)
     .map(o => ({node: o.host.name, command: `bridge fdb replace ${vx.mac} dev ${o.vxlan!.name} dst ${addr} self permanent`}))
   return [{node: name, command: `ip link set ${vx.name} type vxlan local ${addr}${right !== undefined ? ` dev ${right.dev}` : ''}`}, ...peersFdb]

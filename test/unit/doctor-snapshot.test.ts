@@ -277,6 +277,9 @@ describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanne
     expect(pub.fix).to.deep.equal(['systemctl edit flanneld   # its flags: --iface=eth0 --public-ip=192.168.100.14 (the address its peers reach it on)',
       'systemctl restart flanneld   # it re-makes flannel.1 on 192.168.100.14 and announces it in its lease; peers\' flanneld follow'])
     expect(report.findings.flatMap(f => f.fix).filter(c => c.includes('flannelctl'))).to.deep.equal([])
+    // the pairs' fixes (the trace's) alike: before, `flannelctl reset` / `flannelctl init` for n4's VTEP on n2's address
+    expect(report.pairs.flatMap(p => p.fix).filter(f => f.node === 'n4').map(f => f.command)).to.include(pub.fix[1])
+    expect(report.pairs.flatMap(p => p.fix).filter(f => f.command.includes('flannelctl'))).to.deep.equal([])
   })
 
   it('built by hand (no flanneld rules, no flannel device of its own): the VTEP takes its address in place (kernel: ip link set … type vxlan local is accepted), its peers\' fdb follows', async () => {

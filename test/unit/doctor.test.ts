@@ -254,6 +254,20 @@ describe('doctor host checks: a node behind a peer\'s move', () => {
     expect(hostChecks(w).filter(f => f.node === 'node1').some(f => f.fix[0] === sync)).to.equal(false)
   })
 
+  it('node1 built by a flanneld before 0.9 (its VTEP made with l2miss): no flannelctl sync leads, the entries by hand are the fix', () => {
+    const w = applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node2', op: 'update', table: 'addresses', where: {dev: 'cni0'}, value: {local: '10.244.7.1', raw: 'inet 10.244.7.1/24 brd 10.244.7.255 scope global cni0'}},
+      {host: 'node1', op: 'update', table: 'links', where: {name: 'flannel.1'}, value: {vxlan: {id: 1, local: '192.168.100.11', dev: 'eth0', port: 8472, learning: false, l2miss: true}}},
+    ])
+    const findings = hostChecks(w, [leases[0], {...leases[1], subnet: '10.244.7.0/24'}]).filter(f => f.node === 'node1')
+    expect(findings.map(f => f.code)).to.deep.equal(['STALE_ROUTE', 'STALE_NEIGH', 'MISSING_ROUTE'])
+    // before: `flannelctl sync   # node1 has not synced since …` led all three
+    expect(findings.map(f => f.fix)).to.deep.equal([['ip route del 10.244.2.0/24'], ['ip neigh del 10.244.2.0 dev flannel.1'],
+      ['ip route replace 10.244.7.0/24 via 10.244.7.0 dev flannel.1 onlink', 'ip neigh replace 10.244.7.0 lladdr d6:12:9b:77:c2:02 dev flannel.1 nud permanent',
+        'bridge fdb append d6:12:9b:77:c2:02 dev flannel.1 dst 192.168.100.12 self permanent']])
+    expect(findings[2].message).to.contain('node2\'s lease moved there from 10.244.2.0/24')
+  })
+
   it('read on node1 alone (lab exec n1 -- flannelctl doctor): node2, known by its lease only, is named by its address, not `lease SUBNET` (kernel: "lease 10.244.61.0/24\'s lease moved to 10.244.61.0/24")', () => {
     const vxlan = loadWorld('flannel-vxlan')
     const alone = {...vxlan, hosts: vxlan.hosts.filter(h => h.name === 'node1'), pods: vxlan.pods.filter(p => p.node === 'node1'), partial: true}

@@ -7,6 +7,7 @@ import type {FdbEntry, HostSnapshot, Link} from '../model.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import type {Fix} from './types.js'
+import {builtByOlderFlanneld} from '../flannel.js'
 
 /** outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) */
 export const VXLAN_OVERHEAD = 50
@@ -218,10 +219,12 @@ export function lostVtepAddress(w: WorldIndex, view: HostView, device: VxlanDevi
   if (device.local === undefined || device.assumed || view.snap.addresses === undefined || view.isLocal(device.local)) return undefined
   const now = device.dev !== undefined ? view.deviceAddress(device.dev) : undefined
   const owner = w.owners(device.local).find(o => o.view !== view && w.isNode(o.view))?.view.name
+  // an older flanneld re-makes its VTEP from its flags: flannelctl, which keeps no state there, is no fix
+  const flanneld = builtByOlderFlanneld(view.snap) ? flanneldAddressFixes(view.name, device.name, device.dev, now) : undefined
   if (owner !== undefined) {
     return {
       reason: `${device.name} on ${view.name} is bound to local ${device.local}, which is ${owner}'s address, not ${view.name}'s${now !== undefined ? ` (${device.dev} has ${now})` : ''}: it was given ${owner}'s address (--public-ip) and took its lease`,
-      fix: [
+      fix: flanneld ?? [
         {node: view.name, command: `flannelctl reset   # not --release: the lease for ${device.local} is ${owner}'s`},
         {node: view.name, command: `flannelctl init${device.dev !== undefined ? ` --iface ${device.dev}` : ''} --public-ip ${now ?? 'ADDRESS'}   # its own address; then re-create its pods`},
       ],
@@ -229,10 +232,21 @@ export function lostVtepAddress(w: WorldIndex, view: HostView, device: VxlanDevi
   }
   return {
     reason: `${device.name} on ${view.name} is bound to local ${device.local}, which is no address of ${view.name} any more${now !== undefined ? ` (${device.dev} has ${now}: its address changed)` : ''}`,
-    fix: [{node: view.name, command: now !== undefined
+    fix: flanneld ?? [{node: view.name, command: now !== undefined
       ? `flannelctl sync --public-ip ${now}   # ${device.name} and the node's lease move to ${now}; peers follow on their next sync`
       : `ip -4 addr show${device.dev !== undefined ? ` dev ${device.dev}` : ''}   # the node's address now; then flannelctl sync --public-ip ADDRESS`}],
   }
+}
+
+/**
+ * An older flanneld's VTEP moved to the address its peers reach it on: flanneld makes it again from
+ * its flags on restart (so they must say the address), and announces it in its lease, which its
+ * peers' flanneld follow.
+ */
+export function flanneldAddressFixes(node: string, device: string, iface: string | undefined, address: string | undefined): Fix[] {
+  const addr = address ?? 'ADDRESS'
+  return [{node, command: `systemctl edit flanneld   # its flags: --iface=${iface ?? 'IFACE'} --public-ip=${addr} (the address its peers reach it on)`},
+    {node, command: `systemctl restart flanneld   # it re-makes ${device} on ${addr} and announces it in its lease; peers' flanneld follow`}]
 }
 
 /**
