@@ -12,6 +12,7 @@ import {parseNetConf} from '../core/netconf.js'
 import {addressScope, forwardAcceptHint, forwardVerdict, nativeDropText, nativeForwardDrops, partialAcceptText} from '../core/forward-verdict.js'
 import {rulesMode, NFT_TABLE_V4, type RulesMode} from '../core/flannel-nft.js'
 import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
+import {PolicyRouter} from '../core/trace/routes.js'
 import {podBridgeName} from '../core/inventory.js'
 import type {Trace, TraceWarning, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld, sourceNatFixes} from './trace.js'
@@ -520,7 +521,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       if (!route && h.routesFilter !== undefined) continue
       // no route of its own: the kernel takes the default one, and the router it names may route the subnet on
       const def = route === undefined ? routeByDst.get('default') : undefined
-      const onward = def?.gateway !== undefined ? followGateway(world, def.gateway, cidrToString(parseCidr(p.subnet)).split('/')[0]) : undefined
+      const onward = def?.gateway !== undefined ? followGateway(world, def.gateway, gatewayAddress(p.subnet), gatewayAddress(n.subnet)) : undefined
       if (!route) {
         const offLink = !n.vxlan && p.publicIP !== undefined && !isOnLink(routes, p.publicIP)
         // the router of the default route, read, routes it nowhere: the route it lacks, where the peer is on its segment, mends it for every node behind it
@@ -724,11 +725,13 @@ function vtepAddressFixes(n: PeerNode, nodes: PeerNode[], right: {dev: string, l
 type Onward = {kind: 'reaches'} | {kind: 'unread'; gateway: string} | {kind: 'dead-end'; host: HostSnapshot; gateway: string}
 
 /**
- * Follows `dst` from the router `gateway` on, hop by hop: a host with a connected route to it
- * (the peer's bridge, or a link the subnet is on) reaches it; a gateway no host read owns, or one
- * whose routes were not read, leaves it unknown; no route (or a loop) is a dead end there.
+ * Follows a pod's packet (from `src` to `dst`) from the router `gateway` on, hop by hop, each host's
+ * policy rules and tables as its kernel looks them up: a host with a connected route to `dst` (the
+ * peer's bridge, or a link the subnet is on) reaches it; a gateway no host read owns, routes not
+ * read (a table a rule looks up, a paste filtered to some devices) leave it unknown; no route, a
+ * null route or a loop is a dead end there.
  */
-function followGateway(world: World, gateway: string, dst: string): Onward {
+function followGateway(world: World, gateway: string, dst: string, src: string): Onward {
   const seen = new Set<string>()
   let gw = gateway
   let first: {host: HostSnapshot; gateway: string} | undefined
@@ -738,12 +741,23 @@ function followGateway(world: World, gateway: string, dst: string): Onward {
     first ??= {host, gateway: gw}
     if (seen.has(host.name)) return {kind: 'dead-end', ...first}
     seen.add(host.name)
-    const r = new RouteTable(host.routes.filter(inMainTable)).lookup(dst)
+    const r = forwardingRoute(host, dst, src, host.addresses!.find(a => a.local === gw)!.dev)
+    if (r === 'unknown' || (r === undefined && host.routesFilter !== undefined)) return {kind: 'unread', gateway: gw}
     if (r === undefined || r.type !== 'unicast') return {kind: 'dead-end', host, gateway: gw}
     if (r.gateway === undefined) return {kind: 'reaches'}
     gw = r.gateway
   }
   return {kind: 'dead-end', ...first!}
+}
+
+/** The route a host forwards a packet by, arriving on `iif`: its main table, or its policy rules where it has more than the kernel's own. */
+function forwardingRoute(host: HostSnapshot, dst: string, src: string, iif: string): Route | undefined | 'unknown' {
+  const main = new RouteTable(host.routes ?? [])
+  if (host.rules === undefined) return main.lookup(dst)
+  const policy = new PolicyRouter(host.routes ?? [], host.rules, main)
+  if (policy.onlyDefaultRules) return main.lookup(dst)
+  const res = policy.lookup({dst, src, iif})
+  return res.missingTable !== undefined ? 'unknown' : res.route
 }
 
 /** The device a host reaches an on-link address by. */

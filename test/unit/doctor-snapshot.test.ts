@@ -311,6 +311,22 @@ describe('doctor on a node whose default route\'s router routes the pod subnets 
     expect(report.healthy).to.equal(true)
   })
 
+  it('rt routing the pod subnets by its policy rules (iif eth1/eth2 lookup 100), its main table holding none: followed as its kernel looks up (kernel: the pods ping each other)', async () => {
+    await cp(join(FIXTURES, 'hostgw-default-router'), dir, {recursive: true})
+    const routes = join(dir, 'rt', 'ip-route.json')
+    await writeFile(routes, JSON.stringify(JSON.parse(await readFile(routes, 'utf8')).map((r: {dst: string}) => r.dst.startsWith('10.244.') ? {...r, table: '100'} : r)))
+    const rules = join(dir, 'rt', 'ip-rule.json')
+    const lookup100 = (priority: number, iif: string) => ({priority, src: 'all', iif, table: '100'})
+    const kernel = JSON.parse(await readFile(rules, 'utf8')) as {priority: number}[]
+    await writeFile(rules, JSON.stringify([kernel[0], lookup100(100, 'eth1'), lookup100(101, 'eth2'), ...kernel.slice(1)]))
+    const report = await runDoctor({snapshot: dir}, {})
+    expect(report.findings.filter(f => f.code !== 'ASSUMED')).to.deep.equal([])
+    // without the rules, the main table alone routes it nowhere
+    await writeFile(rules, JSON.stringify(kernel))
+    const mainOnly = await runDoctor({snapshot: dir}, {})
+    expect(mainOnly.findings.filter(f => f.code === 'MISSING_ROUTE').map(f => f.node)).to.deep.equal(['n1', 'n2'])
+  })
+
   it('rt not read: what it does with the packet is an assumption, not a missing route', async () => {
     await cp(join(FIXTURES, 'hostgw-default-router'), dir, {recursive: true})
     const inv = join(dir, 'inventory.yaml')
