@@ -948,8 +948,12 @@ export function rulesChecks(world: World, enableNFTables?: boolean): {rules: Rec
         message: `${name} has flannel's rules both in iptables (FLANNEL-FWD, FLANNEL-POSTRTG) and in flanneld's nftables table ${NFT_TABLE_V4}: one set is left from a switch of EnableNFTables`, fix}))
     } else if (mode === 'none') {
       // what `nft flush ruleset` or a firewall's restart leaves: forwarding still works, so no pair shows it
+      const none = builtByOther(n)
+        // a node flannelctl did not build may never have had them: a flanneld without --ip-masq writes no masquerade
+        ? `${name} has no rules of flannel's in any version's place (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}, no older flanneld's masquerade in POSTROUTING; a flanneld without --ip-masq writes none)`
+        : `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?)`
       findings.push(finding({code: 'RULES_MISSING', severity: 'warning', node: name,
-        message: `${name} has none of flannel's rules (no FLANNEL-FWD or FLANNEL-POSTRTG chain, no nftables table ${NFT_TABLE_V4}; removed by \`nft flush ruleset\`, a firewall's restart or by hand?): its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
+        message: `${none}: its pods' traffic leaving the network is not masqueraded, so hosts outside it cannot answer, and nothing of flannel's accepts forwarded pod traffic`,
         fix: builtByOther(n) ? oldFlanneldRules(podNetworkOf(world) ?? n.subnet) : ['flannelctl sync   # writes them again where the network config says (EnableNFTables)']}))
     } else if (mode === 'old-flanneld' && !old!.masquerade) {
       // its commented accepts are still in FORWARD: `iptables -t nat -F` took the masquerade alone

@@ -265,6 +265,18 @@ describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanne
       'iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE']]])
   })
 
+  it('a node whose VTEP is made with l2miss (flanneld before 0.9) and has no rules: RULES_MISSING says it may never have had them, and the fix is iptables\', not a sync (flannel-old-misses)', async () => {
+    // before: `flannelctl sync   # writes them again …` on n1, and "removed by `nft flush ruleset` …?"
+    const report = await runDoctor({snapshot: join(FIXTURES, 'flannel-old-misses')}, {})
+    const missing = report.findings.filter(f => f.code === 'RULES_MISSING')
+    expect(missing.map(f => f.node)).to.deep.equal(['n1', 'n2'])
+    expect(missing[0].message).to.contain('a flanneld without --ip-masq writes none')
+    expect(missing[0].fix).to.deep.equal(['iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN', 'iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE',
+      'iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT', 'iptables -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT'])
+    // n2's plain VTEP is one flannelctl (or a flanneld of today) would make: its sync writes them
+    expect(missing[1].fix[0]).to.match(/^flannelctl sync\b/)
+  })
+
   it('DUPLICATE_SUBNET and DUPLICATE_PUBLIC_IP on such nodes are mended by their flanneld and the kernel, not by a flannelctl they have no state of', async () => {
     // before: `flannelctl reset --release` / `flannelctl init` on n3, `flannelctl reset` / `flannelctl init --iface eth0 …` on n4
     const report = await runDoctor({snapshot: join(FIXTURES, 'old-flanneld-duplicates')}, {})
