@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {cp, readFile, writeFile} from 'node:fs/promises'
+import {cp, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {podToNodeChecks, runDoctor} from '../../src/services/doctor.js'
 import {loadSource} from '../../src/services/collect.js'
@@ -277,6 +277,20 @@ describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanne
     expect(missing[1].fix[0]).to.match(/^flannelctl sync\b/)
   })
 
+  it('a neighbour missing on such a node for a peer whose VTEP MAC is known nowhere read: the kernel\'s entry with the MAC to fill in, not a sync', async () => {
+    await cp(join(FIXTURES, 'old-flanneld-eras'), dir, {recursive: true})
+    await rm(join(dir, 'store.json'))
+    const neigh = join(dir, 'n2', 'ip-neigh.json')
+    await writeFile(neigh, JSON.stringify(JSON.parse(await readFile(neigh, 'utf8')).filter((e: {dst: string}) => e.dst !== '10.244.38.0')))
+    const links = join(dir, 'n1', 'ip-link.json')
+    await writeFile(links, JSON.stringify(JSON.parse(await readFile(links, 'utf8')).map((l: {ifname: string}) => l.ifname === 'flannel.1' ? {...l, address: undefined} : l)))
+    const report = await runDoctor({snapshot: dir}, {})
+    const missing = report.findings.filter(f => f.code === 'MISSING_NEIGH')
+    // before: `flannelctl sync`
+    expect(missing.map(f => [f.node, f.peer, f.fix])).to.deep.equal([['n2', 'n1',
+      ['ip neigh replace 10.244.38.0 lladdr VTEP_MAC dev flannel.1 nud permanent   # VTEP_MAC: n1\'s VTEP\'s (`ip link show` on it), not known here']]])
+  })
+
   it('DUPLICATE_SUBNET and DUPLICATE_PUBLIC_IP on such nodes are mended by their flanneld and the kernel, not by a flannelctl they have no state of', async () => {
     // before: `flannelctl reset --release` / `flannelctl init` on n3, `flannelctl reset` / `flannelctl init --iface eth0 …` on n4
     const report = await runDoctor({snapshot: join(FIXTURES, 'old-flanneld-duplicates')}, {})
@@ -309,6 +323,28 @@ describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanne
     const pub = report.findings.find(f => f.code === 'DUPLICATE_PUBLIC_IP' && f.node === 'n4')
     expect(pub?.fixes.map(f => [f.node, f.command])).to.deep.include.members([['n4', 'ip link set vx0 type vxlan local 192.168.100.14 dev eth0']])
     expect(pub?.fix.some(c => c.includes('flannelctl'))).to.equal(false)
+  })
+})
+
+describe('doctor on a node built by hand (old-flanneld-duplicates, n3 made one)', () => {
+  let dir = ''
+  tempDirHooks('fc-doc-hand-', d => (dir = d), {each: true})
+
+  it('its DUPLICATE_SUBNET moves its bridge to the first free subnet of the network, by ip addr (no flanneld, no flannelctl state there)', async () => {
+    await cp(join(FIXTURES, 'old-flanneld-duplicates'), dir, {recursive: true})
+    // n3 without rules, its flannel.1 renamed vx0 and cni0 br0, and n1 routing its subnet via its address: a peer only by that route
+    await writeFile(join(dir, 'n3', 'iptables-save.txt'), '')
+    for (const table of ['ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip-neigh.json', 'bridge-fdb.json']) {
+      const file = join(dir, 'n3', table)
+      await writeFile(file, (await readFile(file, 'utf8')).replaceAll('"flannel.1"', '"vx0"').replaceAll('"cni0"', '"br0"'))
+    }
+    const routes = join(dir, 'n1', 'ip-route.json')
+    await writeFile(routes, JSON.stringify([...JSON.parse(await readFile(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.244.53.0/24'),
+      {type: 'unicast', dst: '10.244.53.0/24', gateway: '192.168.100.13', dev: 'eth0', flags: []}]))
+    const report = await runDoctor({snapshot: dir}, {})
+    const dup = report.findings.filter(f => f.code === 'DUPLICATE_SUBNET')
+    expect(dup.map(f => [f.node, f.fix])).to.deep.equal([['n3', ['ip addr del 10.244.53.1/24 dev br0',
+      'ip addr add 10.244.1.1/24 dev br0   # 10.244.1.0/24, free in the network; then each peer\'s route to it via 192.168.100.13, and its pods re-created']]])
   })
 })
 
