@@ -527,7 +527,9 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
         // the router of the default route, read, routes it nowhere: the route it lacks, where the peer is on its segment, mends it for every node behind it
         const routerFix = onward?.kind === 'dead-end' && p.publicIP !== undefined && onward.host.routes !== undefined && isOnLink(onward.host.routes.filter(inMainTable), p.publicIP)
           ? {node: onward.host.name, command: `ip route replace ${p.subnet} via ${p.publicIP}`} : undefined
-        const routerSaid = onward?.kind === 'dead-end' ? `; its default route's router ${onward.host.name} (${onward.gateway}) has none either` : ''
+        // flannel's own way across a router is vxlan (the migrate): the router's route is said, and is the fix only where flannelctl built nothing
+        const routerSaid = onward?.kind === 'dead-end' ? `; its default route's router ${onward.host.name} (${onward.gateway}) has none either${
+          routerFix !== undefined && !builtByOther(n) ? ` (\`${routerFix.command}\` on ${onward.host.name} would carry it)` : ''}` : ''
         // the peer's lease in the store, and this node still on entries of its older one: behind the peer's move
         const older = p.publicIP !== undefined && !offLink && !vxDown && leases?.some(l => l.subnet === p.subnet) ? olderLeaseEntries.get(p.publicIP) : undefined
         // unless its own tables say it lacks the route anyway: behind a peer's move, or its VTEP down
@@ -547,8 +549,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
             ? `no route to ${p.name}'s pod subnet ${p.subnet}${routerSaid}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
             : `no route to ${who}'s pod subnet ${p.subnet}${routerSaid}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
           evidence: def !== undefined ? `(no route but the default: ${def.raw})` : '(no matching route)',
-          fixes: offLink ? (routerFix !== undefined ? [routerFix] : builtByOther(n) ? [{node: name, command: `ip route replace ${p.subnet} via ROUTER dev ${n.underlay?.name ?? 'eth0'}   # ROUTER: one on ${name}'s segment that routes ${p.subnet} on to ${p.publicIP} (host-gw routes only to peers on the segment)`}]
-            : [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}]) : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
+          fixes: offLink ? (!builtByOther(n) ? [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}] : routerFix !== undefined ? [routerFix] : [{node: name, command: `ip route replace ${p.subnet} via ROUTER dev ${n.underlay?.name ?? 'eth0'}   # ROUTER: one on ${name}'s segment that routes ${p.subnet} on to ${p.publicIP} (host-gw routes only to peers on the segment)`}]) : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
             : builtByOther(n) ? [...(vxDown ? [`ip link set ${vx!.name} up`] : []), ...peerEntriesByHand(n, p)].map(command => ({node: name, command}))
             : n.vxlan ? ways(name, {why: 'sync: the route, with the neighbour and fdb entries behind it, as the store says them (every other peer\'s too)', commands: ['flannelctl sync']},
               {why: p.vtepMac !== undefined && p.publicIP !== undefined ? 'by hand: the route, with the neighbour and fdb entries behind it'

@@ -387,14 +387,14 @@ describe('doctor on a node whose default route\'s router routes the pod subnets 
     expect(assumed[0].message).to.contain('its default route sends it to 192.168.100.1, whose tables were not read')
   })
 
-  it('rt read and routing it nowhere: MISSING_ROUTE says so, and the fix is rt\'s route on (the pairs\' fix too)', async () => {
+  it('rt read and routing it nowhere: MISSING_ROUTE says so and names rt\'s route on (the pairs\' fix), the fix still flannel\'s way across a router (the migrate)', async () => {
     await cp(join(FIXTURES, 'hostgw-default-router'), dir, {recursive: true})
     const routes = join(dir, 'rt', 'ip-route.json')
     await writeFile(routes, JSON.stringify(JSON.parse(await readFile(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.244.75.0/24')))
     const report = await runDoctor({snapshot: dir}, {})
     const missing = report.findings.filter(f => f.code === 'MISSING_ROUTE')
     expect(missing.map(f => [f.node, f.peerSubnet, f.evidence])).to.deep.equal([['n2', '10.244.75.0/24', '(no route but the default: default via 192.168.200.1 dev eth0)']])
-    expect(missing[0].message).to.contain('its default route\'s router rt (192.168.200.1) has none either')
-    expect(missing[0].fixes).to.deep.equal([{node: 'rt', command: 'ip route replace 10.244.75.0/24 via 192.168.100.11'}])
+    expect(missing[0].message).to.contain('its default route\'s router rt (192.168.200.1) has none either (`ip route replace 10.244.75.0/24 via 192.168.100.11` on rt would carry it)')
+    expect(missing[0].fixes).to.deep.equal([{node: 'n2', command: 'flannelctl migrate --backend vxlan --directrouting   # direct routes on the segment, vxlan across the router', scope: 'network'}])
   })
 })
