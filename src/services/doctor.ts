@@ -420,7 +420,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       add({code: 'VTEP_MAC_NOT_PUBLISHED', severity: 'error', node: name,
         message: `${name}'s lease ${n.subnet} announces VTEP MAC ${ownLease.vtepMac}, but its ${n.vxlan.name} has ${n.vxlan.mac}: peers that sync from the store keep sending to the old MAC`,
         evidence: n.vxlan.raw.split('\n').find(l => l.includes(n.vxlan!.mac!))?.trim() ?? firstLine(n.vxlan.raw),
-        fixes: [n.maker !== 'flannelctl' ? {node: name, command: `systemctl restart flanneld   # on start it announces ${n.vxlan.name}'s MAC in its lease; peers' flanneld follow`} : publishVtepMacFix(name, n.vxlan.name)]})
+        fixes: [publishVtepMacFix(name, n.vxlan.name, n.maker !== 'flannelctl')]})
     }
     // Only a tunnel that routes carries pod packets: a host-gw node keeping its VTEP for peers not
     // yet migrated sends nothing through it (and its sync keeps cni0 at the underlay's MTU).
@@ -620,6 +620,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
  */
 export function syncBehindNodesFirst(world: World, pairs: PairResult[], findings: DoctorFinding[]): void {
   const behind = new Map(findings.filter(f => f.code === 'MISSING_ROUTE' && f.fixes[0]?.sync === 'peer').map(f => [f.node, f]))
+  const foreign = new Set(flannelPeers(world, world.leases).filter(builtByOther).map(n => n.host.name))
   const nodeOf = new Map(world.pods.map(p => [p.name, p.node]))
   const unpublished = new Map(findings.filter(f => f.code === 'VTEP_MAC_NOT_PUBLISHED').map(f => [f.node, f.fixes[0]]))
   for (const p of pairs) {
@@ -642,7 +643,8 @@ export function syncBehindNodesFirst(world: World, pairs: PairResult[], findings
     const other = nodeOf.get(stranded === p.from ? p.to : p.from)
     if (home === undefined || other === undefined) continue
     const drifted = findings.some(f => f.code === 'VTEP_MAC_DRIFT' && f.node === other && f.peer === home)
-    if ((behind.has(other) || drifted) && !p.fix.some(f => f.node === other && f.sync !== undefined)) {
+    // a node another built has no sync to lead (its host findings' fixes are the kernel's)
+    if ((behind.has(other) || (drifted && !foreign.has(other))) && !p.fix.some(f => f.node === other && f.sync !== undefined)) {
       // no command of that node by hand follows this one here: the host check's MISSING_ROUTE lists them
       const move = behind.get(other)
       p.fix.unshift(move !== undefined

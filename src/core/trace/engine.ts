@@ -17,7 +17,7 @@
 import {type Neighbor, type NftChain, type Route, inMainTable, tableOf} from '../model.js'
 import {parseIpRouteText} from '../parse/text.js'
 import {cidrContainsIp, cidrOverlaps, ipToInt, normaliseDst, parseCidr} from '../addr.js'
-import {isVxlanDeviceName, stableVtepMac} from '../flannel.js'
+import {builtByOlderFlanneld, isVxlanDeviceName, stableVtepMac} from '../flannel.js'
 import {ExitCode, userError} from '../../errors.js'
 import type {
   Disposition, Endpoint, Failure, Fix, Flow, Hop, PodRef, ReturnPath, StepKind, StepVerdict, Trace,
@@ -1068,7 +1068,7 @@ class Walk {
       return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device),
         `${why}${unpublished ? `; ${peer.name}'s lease still announces ${announced}, so ${sender}'s sync puts that back until ${peer.name} publishes the new one` : ''}${
           stranded !== undefined ? `; ${stranded.name} stayed on the old subnet, which ${peer.name} no longer has, so it needs re-creating` : ''}`,
-        [...(unpublished ? [publishVtepMacFix(peer.name, device.name)] : []), ...this.behindMoveFixes(t, peer.name, device, remote, moved, unpublished),
+        [...(unpublished ? [publishVtepMacFix(peer.name, device.name, builtByOlderFlanneld(peer.snap))] : []), ...this.behindMoveFixes(t, peer.name, device, remote, moved, unpublished),
           ...(stranded !== undefined ? [recreatePodFix(peer.name, stranded.name)] : [])], sender)
     }
     const fix: Fix[] = [{node: sender, command: `ip neigh replace ${t.nexthop} lladdr ${device.mac} dev ${dev} nud permanent`}]
@@ -1076,7 +1076,7 @@ class Walk {
     if (t.sender.fdb(dev, t.innerMac).length > 0) fix.push({node: sender, command: `bridge fdb del ${t.innerMac} dev ${dev}`})
     const lease = this.leaseOf(remote)
     // the peer's lease still announces the old MAC: the sender's next sync would put the old entries back
-    if (lease?.vtepMac !== undefined && lease.vtepMac.toLowerCase() === t.innerMac.toLowerCase()) fix.unshift(publishVtepMacFix(peer.name, device.name))
+    if (lease?.vtepMac !== undefined && lease.vtepMac.toLowerCase() === t.innerMac.toLowerCase()) fix.unshift(publishVtepMacFix(peer.name, device.name, builtByOlderFlanneld(peer.snap)))
     return this.fail(hop, 'STALE_VTEP_MAC', kind, n?.raw ?? vxlanEvidence(device), why, fix, sender)
   }
 
@@ -1125,11 +1125,13 @@ class Walk {
    * with the new MAC (the fix before) brought frames to a peer that routes the old subnet nowhere.
    */
   private behindMoveFixes(t: Tunnel, peer: string, device: VxlanDevice, remote: string | undefined, moved: PeerMove, unpublished: boolean): Fix[] {
-    const on = (command: string): Fix => ({node: t.sender.name, command, byHand: true})
+    // a sender an older flanneld built has no sync to lead: the commands by hand are its fix, no alternative
+    const noSync = builtByOlderFlanneld(t.sender.snap)
+    const on = (command: string): Fix => (noSync ? {node: t.sender.name, command} : {node: t.sender.name, command, byHand: true})
     const dev = t.device.name
     const oldRoutes = (t.sender.snap.routes ?? []).filter(r => r.dev === dev && r.gateway === t.nexthop && inMainTable(r))
     return [
-      behindMoveSync(t.sender.name, peer, moved.subnet ?? moved.vtep, {unpublished, byHand: true}),
+      ...(noSync ? [] : [behindMoveSync(t.sender.name, peer, moved.subnet ?? moved.vtep, {unpublished, byHand: true})]),
       ...oldRoutes.map(r => on(routeDelCommand(r))),
       ...(t.sender.neighbour(dev, t.nexthop) !== undefined ? [on(`ip neigh del ${t.nexthop} dev ${dev}`)] : []),
       ...(t.sender.fdb(dev, t.innerMac).length > 0 ? [on(`bridge fdb del ${t.innerMac} dev ${dev}`)] : []),

@@ -10,6 +10,7 @@ import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {neighbourUse} from './host-view.js'
 import {VXLAN_OVERHEAD, vtepAddress, vxlanDevices} from './vxlan.js'
+import {builtByOlderFlanneld} from '../flannel.js'
 import {firewallCmd, firewalldRichAccept, firewalldRichRuleOwner, forwardAcceptHint, isFirewalldTable, nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
 
 /** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
@@ -153,17 +154,14 @@ export function unpluggedPod(w: WorldIndex, node: HostView, pod: PodRef): {why: 
   const own = ns?.ipv4Addresses().find(a => a.local === pod.ip && a.prefixlen < 32)
   const bridge = 'cni0'
   if (gateway === undefined || own === undefined || node.ownAddress(gateway) !== undefined || node.link(bridge) !== undefined) return undefined
+  const byHand = [`ip link add ${bridge} type bridge`, `ip addr add ${gateway}/${own.prefixlen} dev ${bridge}`, `ip link set ${bridge} up`, `ip link set ${hostEnd.name} master ${bridge}`]
   return {
     why: `${pod.name}'s veth ${hostEnd.name} on ${node.name} is plugged into no bridge, and no device of ${node.name} holds ${pod.name}'s gateway ${gateway}: its bridge was deleted, with the gateway address and the route to the pods`,
-    fix: [
+    // an older flanneld's node has no sync to offer: the commands by hand are its fix
+    fix: builtByOlderFlanneld(node.snap) ? byHand.map(command => ({node: node.name, command})) : [
       {node: node.name, command: 'flannelctl sync', option: {choice: 1, recommended: true,
         why: `where flannelctl built ${node.name}: sync makes ${bridge} again as it was (its address, its MTU) and plugs every pod's veth back into it, at once`}},
-      ...[
-        `ip link add ${bridge} type bridge`,
-        `ip addr add ${gateway}/${own.prefixlen} dev ${bridge}`,
-        `ip link set ${bridge} up`,
-        `ip link set ${hostEnd.name} master ${bridge}`,
-      ].map(command => ({node: node.name, command, option: {choice: 2, why: `by hand, on any node: flannel's bridge with ${pod.name}'s gateway, and ${pod.name}'s veth plugged back (another pod's veth, likewise)`}})),
+      ...byHand.map(command => ({node: node.name, command, option: {choice: 2, why: `by hand, on any node: flannel's bridge with ${pod.name}'s gateway, and ${pod.name}'s veth plugged back (another pod's veth, likewise)`}})),
     ],
   }
 }
@@ -353,8 +351,12 @@ export function peerMacSync(node: string, peer: string): Fix {
   return {node, command: `${BEHIND_SYNC}${node} takes ${peer}'s VTEP MAC from its lease`, sync: 'peer'}
 }
 
-/** A node whose lease still announces its VTEP's old MAC: its sync publishes the new one, which peers then sync. */
-export function publishVtepMacFix(node: string, device: string): Fix {
+/**
+ * A node whose lease still announces its VTEP's old MAC: its sync publishes the new one, which peers
+ * then sync. On a node an older flanneld built (`olderFlanneld`), flanneld does it on start.
+ */
+export function publishVtepMacFix(node: string, device: string, olderFlanneld = false): Fix {
+  if (olderFlanneld) return {node, command: `systemctl restart flanneld   # on start it announces ${device}'s MAC in its lease; peers' flanneld follow`}
   return {node, command: `flannelctl sync   # publishes ${device}'s MAC in the lease (flanneld: restart it); then flannelctl sync on the peers`, sync: 'publish'}
 }
 
