@@ -8,6 +8,11 @@ import {tempDirHooks} from '../helpers/temp-dir.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
 
+/** Rewrites a snapshot's JSON table (an array of rows) in place. */
+async function editRows(file: string, edit: (rows: any[]) => unknown[]): Promise<void> {
+  await writeFile(file, JSON.stringify(edit(JSON.parse(await readFile(file, 'utf8')))))
+}
+
 describe('doctor --snapshot of a hand-made snapshot', () => {
   let dir = ''
   tempDirHooks('fc-doc-', d => (dir = d), {each: true})
@@ -218,7 +223,7 @@ describe('doctor on hosts flannelctl did not build (old-flannel-nodeport)', () =
   it('a route missing on an old flanneld\'s node is mended with ip route, not a flannelctl sync it has no state for', async () => {
     await cp(join(FIXTURES, 'old-flannel-nodeport'), dir, {recursive: true})
     const routes = join(dir, 'o1', 'ip-route.json')
-    await writeFile(routes, JSON.stringify(JSON.parse(await readFile(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.244.2.0/24')))
+    await editRows(routes, rows => rows.filter((r: {dst: string}) => r.dst !== '10.244.2.0/24'))
     const report = await runDoctor({snapshot: dir}, {})
     const missing = report.findings.filter(f => f.code === 'MISSING_ROUTE')
     expect(missing.map(f => [f.node, f.peer, f.peerSubnet])).to.deep.equal([['o1', 'o2', '10.244.2.0/24']])
@@ -241,6 +246,15 @@ describe('doctor on a host-gw route to a peer behind the router (hostgw-via-rout
     expect(report.findings.filter(f => f.code === 'MISSING_ROUTE').map(f => f.node)).to.deep.equal(['n2'])
   })
 })
+
+/** `node` of a snapshot made a hand-built one: no rules, its flannel.1 renamed vx0 and cni0 br0, so nothing of its own says flannel. */
+async function builtByHand(dir: string, node: string): Promise<void> {
+  await writeFile(join(dir, node, 'iptables-save.txt'), '')
+  for (const table of ['ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip-neigh.json', 'bridge-fdb.json']) {
+    const file = join(dir, node, table)
+    await writeFile(file, (await readFile(file, 'utf8')).replaceAll('"flannel.1"', '"vx0"').replaceAll('"cni0"', '"br0"'))
+  }
+}
 
 describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanneld-duplicates)', () => {
   let dir = ''
@@ -281,9 +295,9 @@ describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanne
     await cp(join(FIXTURES, 'old-flanneld-eras'), dir, {recursive: true})
     await rm(join(dir, 'store.json'))
     const neigh = join(dir, 'n2', 'ip-neigh.json')
-    await writeFile(neigh, JSON.stringify(JSON.parse(await readFile(neigh, 'utf8')).filter((e: {dst: string}) => e.dst !== '10.244.38.0')))
+    await editRows(neigh, rows => rows.filter((e: {dst: string}) => e.dst !== '10.244.38.0'))
     const links = join(dir, 'n1', 'ip-link.json')
-    await writeFile(links, JSON.stringify(JSON.parse(await readFile(links, 'utf8')).map((l: {ifname: string}) => l.ifname === 'flannel.1' ? {...l, address: undefined} : l)))
+    await editRows(links, rows => rows.map((l: {ifname: string}) => l.ifname === 'flannel.1' ? {...l, address: undefined} : l))
     const report = await runDoctor({snapshot: dir}, {})
     const missing = report.findings.filter(f => f.code === 'MISSING_NEIGH')
     // before: `flannelctl sync`
@@ -310,15 +324,8 @@ describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanne
 
   it('built by hand (no flanneld rules, no flannel device of its own): the VTEP takes its address in place (kernel: ip link set … type vxlan local is accepted), its peers\' fdb follows', async () => {
     await cp(join(FIXTURES, 'old-flanneld-duplicates'), dir, {recursive: true})
-    // n4 without rules, its flannel.1 renamed vx0 and cni0 br0: no flannel sign of its own, a peer only by n1's route to its subnet via its address
-    await writeFile(join(dir, 'n4', 'iptables-save.txt'), '')
-    for (const table of ['ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip-neigh.json', 'bridge-fdb.json']) {
-      const file = join(dir, 'n4', table)
-      await writeFile(file, (await readFile(file, 'utf8')).replaceAll('"flannel.1"', '"vx0"').replaceAll('"cni0"', '"br0"'))
-    }
-    const routes = join(dir, 'n1', 'ip-route.json')
-    await writeFile(routes, JSON.stringify([...JSON.parse(await readFile(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.244.40.0/24'),
-      {type: 'unicast', dst: '10.244.40.0/24', gateway: '192.168.100.12', dev: 'eth0', flags: []}]))
+    // a peer only by its peers' routes via its VTEP's address 10.244.40.0
+    await builtByHand(dir, 'n4')
     const report = await runDoctor({snapshot: dir}, {})
     const pub = report.findings.find(f => f.code === 'DUPLICATE_PUBLIC_IP' && f.node === 'n4')
     expect(pub?.fixes.map(f => [f.node, f.command])).to.deep.include.members([['n4', 'ip link set vx0 type vxlan local 192.168.100.14 dev eth0']])
@@ -332,12 +339,8 @@ describe('doctor on a node built by hand (old-flanneld-duplicates, n3 made one)'
 
   it('its DUPLICATE_SUBNET moves its bridge to the first free subnet of the network, by ip addr (no flanneld, no flannelctl state there)', async () => {
     await cp(join(FIXTURES, 'old-flanneld-duplicates'), dir, {recursive: true})
-    // n3 without rules, its flannel.1 renamed vx0 and cni0 br0, and n1 routing its subnet via its address: a peer only by that route
-    await writeFile(join(dir, 'n3', 'iptables-save.txt'), '')
-    for (const table of ['ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip-neigh.json', 'bridge-fdb.json']) {
-      const file = join(dir, 'n3', table)
-      await writeFile(file, (await readFile(file, 'utf8')).replaceAll('"flannel.1"', '"vx0"').replaceAll('"cni0"', '"br0"'))
-    }
+    // a peer only by n1's route to its subnet via its address (its VTEP's 10.244.14.0 is on no peer's route to 10.244.53.0/24)
+    await builtByHand(dir, 'n3')
     const routes = join(dir, 'n1', 'ip-route.json')
     await writeFile(routes, JSON.stringify([...JSON.parse(await readFile(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.244.53.0/24'),
       {type: 'unicast', dst: '10.244.53.0/24', gateway: '192.168.100.13', dev: 'eth0', flags: []}]))
@@ -362,7 +365,7 @@ describe('doctor on a node whose default route\'s router routes the pod subnets 
   it('rt routing the pod subnets by its policy rules (iif eth1/eth2 lookup 100), its main table holding none: followed as its kernel looks up (kernel: the pods ping each other)', async () => {
     await cp(join(FIXTURES, 'hostgw-default-router'), dir, {recursive: true})
     const routes = join(dir, 'rt', 'ip-route.json')
-    await writeFile(routes, JSON.stringify(JSON.parse(await readFile(routes, 'utf8')).map((r: {dst: string}) => r.dst.startsWith('10.244.') ? {...r, table: '100'} : r)))
+    await editRows(routes, rows => rows.map((r: {dst: string}) => r.dst.startsWith('10.244.') ? {...r, table: '100'} : r))
     const rules = join(dir, 'rt', 'ip-rule.json')
     const lookup100 = (priority: number, iif: string) => ({priority, src: 'all', iif, table: '100'})
     const kernel = JSON.parse(await readFile(rules, 'utf8')) as {priority: number}[]
@@ -390,7 +393,7 @@ describe('doctor on a node whose default route\'s router routes the pod subnets 
   it('rt read and routing it nowhere: MISSING_ROUTE says so and names rt\'s route on (the pairs\' fix), the fix still flannel\'s way across a router (the migrate)', async () => {
     await cp(join(FIXTURES, 'hostgw-default-router'), dir, {recursive: true})
     const routes = join(dir, 'rt', 'ip-route.json')
-    await writeFile(routes, JSON.stringify(JSON.parse(await readFile(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.244.75.0/24')))
+    await editRows(routes, rows => rows.filter((r: {dst: string}) => r.dst !== '10.244.75.0/24'))
     const report = await runDoctor({snapshot: dir}, {})
     const missing = report.findings.filter(f => f.code === 'MISSING_ROUTE')
     expect(missing.map(f => [f.node, f.peerSubnet, f.evidence])).to.deep.equal([['n2', '10.244.75.0/24', '(no route but the default: default via 192.168.200.1 dev eth0)']])
