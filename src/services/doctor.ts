@@ -5,7 +5,7 @@
  * leases when a lab names one), so they run the same on live hosts and on snapshot directories.
  */
 import {capturedFor, inMainTable, type HostSnapshot, type Link, type Route} from '../core/model.js'
-import {cidrContainsIp, cidrOverlaps, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
+import {cidrContainsIp, cidrOverlaps, cidrToKey, cidrWithin, normaliseDst, parseCidr, cidrToString, isIPv4} from '../core/addr.js'
 import {DEFAULT_SUBNET_FILE, MASQ_CHAIN, VXLAN_OVERHEAD, gatewayAddress, isVxlanDeviceName, builtByOlderFlanneld, olderFlanneldRules, type OlderFlanneldRules} from '../core/flannel.js'
 import {freeSubnets} from '../core/ipam.js'
 import {parseNetConf} from '../core/netconf.js'
@@ -304,7 +304,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
     add({code: 'DUPLICATE_SUBNET', severity: 'error', node: b.n.host.name,
       message: `${a.n.host.name} and ${b.n.host.name} both use pod subnet ${a.n.subnet === b.n.subnet ? a.n.subnet : `${a.n.subnet} / ${b.n.subnet}`} (a lost store handed it out twice)`,
       evidence: `${b.n.bridge!.name} ${b.n.subnet}`,
-      fix: b.n.maker === 'older flanneld' ? flanneldNewSubnet(b.n) : b.n.maker === 'hand' ? newSubnetByHand(b.n, network, [...flannelNodes.map(o => o.subnet), ...(leases ?? []).map(l => l.subnet)])
+      fix: b.n.maker === 'older flanneld' ? flanneldNewSubnet(b.n, a.n.host.name) : b.n.maker === 'hand' ? newSubnetByHand(b.n, network, [...flannelNodes.map(o => o.subnet), ...(leases ?? []).map(l => l.subnet)])
         : ['flannelctl reset --release', 'flannelctl init   # a fresh subnet; then recreate its pods']})
   }
   // A node whose address changed (a renumber) while its lease still names the old one: peers route
@@ -684,12 +684,15 @@ function reachableAddress(n: NodeFacts, nodes: NodeFacts[], not: string): {dev: 
 }
 
 /**
- * A new subnet for a node an older flanneld built: flanneld asks on start for the subnet its
- * subnet.env names, so without the file it leases a free one; the bridge then takes it.
+ * A new subnet for a node an older flanneld built: flanneld on start takes back the lease naming its
+ * address, else the one of the subnet its subnet.env names (whoever holds it: how a duplicate
+ * lives on), else a free one; the bridge then takes it. So the store's lease decides which of the
+ * two moves: the one it does not name (`other` otherwise).
  */
-function flanneldNewSubnet(n: PeerNode): string[] {
+function flanneldNewSubnet(n: PeerNode, other: string): string[] {
   const bridge = n.bridge!.name
-  return ['systemctl stop flanneld', `rm ${DEFAULT_SUBNET_FILE}   # else it asks for ${n.subnet} again`, 'systemctl start flanneld   # it leases a free subnet',
+  return [`etcdctl get /coreos.com/network/subnets/${cidrToKey(n.subnet)}   # if its PublicIP is ${n.publicIP ?? 'this node\'s address'}, this node takes the lease back on start: move ${other} instead, the same way`,
+    'systemctl stop flanneld', `rm ${DEFAULT_SUBNET_FILE}   # else it asks for ${n.subnet} again`, 'systemctl start flanneld   # it leases a free subnet',
     bridge === 'docker0' ? 'systemctl restart docker   # docker0 takes the new subnet (--bip from subnet.env: mk-docker-opts.sh); then re-create its containers'
       : `ip link del ${bridge}   # the CNI bridge plugin makes it again on the new subnet; then re-create its pods`]
 }

@@ -310,7 +310,8 @@ describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanne
     const report = await runDoctor({snapshot: join(FIXTURES, 'old-flanneld-duplicates')}, {})
     const dup = report.findings.find(f => f.code === 'DUPLICATE_SUBNET')!
     expect(dup.node).to.equal('n3')
-    expect(dup.fix).to.deep.equal(['systemctl stop flanneld', 'rm /run/flannel/subnet.env   # else it asks for 10.244.53.0/24 again', 'systemctl start flanneld   # it leases a free subnet',
+    expect(dup.fix).to.deep.equal(['etcdctl get /coreos.com/network/subnets/10.244.53.0-24   # if its PublicIP is 192.168.100.13, this node takes the lease back on start: move n2 instead, the same way',
+      'systemctl stop flanneld', 'rm /run/flannel/subnet.env   # else it asks for 10.244.53.0/24 again', 'systemctl start flanneld   # it leases a free subnet',
       'ip link del cni0   # the CNI bridge plugin makes it again on the new subnet; then re-create its pods'])
     const pub = report.findings.find(f => f.code === 'DUPLICATE_PUBLIC_IP')!
     expect(pub.node).to.equal('n4')
