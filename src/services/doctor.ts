@@ -721,7 +721,8 @@ function vtepAddressFixes(n: PeerNode, nodes: PeerNode[], right: {dev: string, l
   const name = n.host.name
   const vx = n.vxlan!
   const addr = right?.local ?? 'ADDRESS'
-  if (n.maker === 'older flanneld') return flanneldAddressFixes(name, vx.name, right?.dev, right?.local)
+  // every node announcing one address shares its lease: flanneld would ask for that lease's subnet again
+  if (n.maker === 'older flanneld') return flanneldAddressFixes(name, vx.name, right?.dev, right?.local, {bridge: n.bridge?.name})
   const peersFdb = vx.mac === undefined ? [] : nodes.filter(o => o !== n && o.vxlan !== undefined)
     .map(o => ({node: o.host.name, command: `bridge fdb replace ${vx.mac} dev ${o.vxlan!.name} dst ${addr} self permanent`}))
   return [{node: name, command: `ip link set ${vx.name} type vxlan local ${addr}${right !== undefined ? ` dev ${right.dev}` : ''}`}, ...peersFdb]

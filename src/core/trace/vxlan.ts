@@ -7,7 +7,8 @@ import type {FdbEntry, HostSnapshot, Link} from '../model.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import type {Fix} from './types.js'
-import {builtByOlderFlanneld} from '../flannel.js'
+import {DEFAULT_SUBNET_FILE, builtByOlderFlanneld} from '../flannel.js'
+import {podBridgeName} from '../inventory.js'
 
 /** outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) */
 export const VXLAN_OVERHEAD = 50
@@ -220,11 +221,11 @@ export function lostVtepAddress(w: WorldIndex, view: HostView, device: VxlanDevi
   const now = device.dev !== undefined ? view.deviceAddress(device.dev) : undefined
   const owner = w.owners(device.local).find(o => o.view !== view && w.isNode(o.view))?.view.name
   // an older flanneld re-makes its VTEP from its flags: flannelctl, which keeps no state there, is no fix
-  const flanneld = builtByOlderFlanneld(view.snap) ? flanneldAddressFixes(view.name, device.name, device.dev, now) : undefined
+  const olderFlanneld = builtByOlderFlanneld(view.snap)
   if (owner !== undefined) {
     return {
       reason: `${device.name} on ${view.name} is bound to local ${device.local}, which is ${owner}'s address, not ${view.name}'s${now !== undefined ? ` (${device.dev} has ${now})` : ''}: it was given ${owner}'s address (--public-ip) and took its lease`,
-      fix: flanneld ?? [
+      fix: olderFlanneld ? flanneldAddressFixes(view.name, device.name, device.dev, now, {bridge: podBridgeName(view.snap)}) : [
         {node: view.name, command: `flannelctl reset   # not --release: the lease for ${device.local} is ${owner}'s`},
         {node: view.name, command: `flannelctl init${device.dev !== undefined ? ` --iface ${device.dev}` : ''} --public-ip ${now ?? 'ADDRESS'}   # its own address; then re-create its pods`},
       ],
@@ -232,7 +233,7 @@ export function lostVtepAddress(w: WorldIndex, view: HostView, device: VxlanDevi
   }
   return {
     reason: `${device.name} on ${view.name} is bound to local ${device.local}, which is no address of ${view.name} any more${now !== undefined ? ` (${device.dev} has ${now}: its address changed)` : ''}`,
-    fix: flanneld ?? [{node: view.name, command: now !== undefined
+    fix: olderFlanneld ? flanneldAddressFixes(view.name, device.name, device.dev, now) : [{node: view.name, command: now !== undefined
       ? `flannelctl sync --public-ip ${now}   # ${device.name} and the node's lease move to ${now}; peers follow on their next sync`
       : `ip -4 addr show${device.dev !== undefined ? ` dev ${device.dev}` : ''}   # the node's address now; then flannelctl sync --public-ip ADDRESS`}],
   }
@@ -241,12 +242,17 @@ export function lostVtepAddress(w: WorldIndex, view: HostView, device: VxlanDevi
 /**
  * An older flanneld's VTEP moved to the address its peers reach it on: flanneld makes it again from
  * its flags on restart (so they must say the address), and announces it in its lease, which its
- * peers' flanneld follow.
+ * peers' flanneld follow. On start it takes back the lease naming its address, else the one of the
+ * subnet its subnet.env names, whoever holds it: `shared`, the lease it announced is (or may be)
+ * another node's too, so the file goes first, and with a subnet of its own its pod bridge follows.
  */
-export function flanneldAddressFixes(node: string, device: string, iface: string | undefined, address: string | undefined): Fix[] {
+export function flanneldAddressFixes(node: string, device: string, iface: string | undefined, address: string | undefined, shared?: {bridge: string | undefined}): Fix[] {
   const addr = address ?? 'ADDRESS'
   return [{node, command: `systemctl edit flanneld   # its flags: --iface=${iface ?? 'IFACE'} --public-ip=${addr} (the address its peers reach it on)`},
-    {node, command: `systemctl restart flanneld   # it re-makes ${device} on ${addr} and announces it in its lease; peers' flanneld follow`}]
+    ...(shared ? [{node, command: `rm ${DEFAULT_SUBNET_FILE}   # else it asks again for the subnet of the lease it shared; one naming ${addr} it takes back all the same`}] : []),
+    {node, command: `systemctl restart flanneld   # it re-makes ${device} on ${addr} and announces it in its lease; peers' flanneld follow`},
+    ...(shared ? [{node, command: `grep FLANNEL_SUBNET ${DEFAULT_SUBNET_FILE}   # a new subnet? then ${shared.bridge === 'docker0'
+      ? 'restart docker (docker0 takes it: --bip from subnet.env) and re-create its containers' : `ip link del ${shared.bridge ?? 'cni0'} (the CNI bridge plugin makes it again on it) and re-create its pods`}`}] : [])]
 }
 
 /**
