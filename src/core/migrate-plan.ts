@@ -321,6 +321,20 @@ export function describeOffLink(a: RouteGetAnswer): string {
   return a.failed ? `${a.from} → ${a.to} (${a.toIP}): no route` : `${a.from} → ${a.to} (${a.toIP} via ${a.gateway}${a.dev ? ` dev ${a.dev}` : ''})`
 }
 
+/**
+ * Why `migrate --backend host-gw` is refused, and what to run instead. A network already on vxlan
+ * with DirectRouting is where the hint would lead: suggesting that migration would send the user
+ * to a command that does nothing, so the hint says to stay.
+ */
+export function offLinkRefusal(off: RouteGetAnswer[], total: number, from: MigrationBackend, nodesFlag: string): {message: string; hint: string} {
+  const message = `host-gw needs every peer on-link, and ${off.length} of ${total} node pairs are not: ${off.map(describeOffLink).join('; ')}`
+  const why = 'nothing was changed. Nodes on different L2 segments need encapsulation between them'
+  const hint = from.type === 'vxlan' && from.directRouting
+    ? `${why}, and the network already has it: ${backendLabelInFull(from)} routes directly where peers are on-link and over vxlan elsewhere; keep it`
+    : `${why}: flannelctl migrate --backend vxlan --directrouting${nodesFlag ? ` ${nodesFlag}` : ''} (direct routes where on-link, vxlan elsewhere)`
+  return {message, hint}
+}
+
 export interface HostCheck {
   node: string
   check: 'forwarding' | 'forward-policy' | 'rp-filter'

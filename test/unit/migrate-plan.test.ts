@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {
   planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
-  outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps, backendLabelInFull,
+  outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, offLinkRefusal, hostChecks, describeSteps, renderSteps, backendLabelInFull,
   effectiveRpFilter, vtepsOf, migrationLabels, migrateFlags, sameBackend, type MigrationBackend, type MigrationRecord,
 } from '../../src/core/migrate-plan.js'
 import {planNode, type NodeIntent} from '../../src/core/planner.js'
@@ -215,6 +215,16 @@ describe('migrate plan: preflight', () => {
       {from: 'n3', to: 'n1', toIP: '192.168.100.11', failed: true},
     ])
     expect(off.map(describeOffLink)).to.deep.equal(['n1 → n3 (192.168.200.13 via 192.168.100.1 dev eth0)', 'n3 → n1 (192.168.100.11): no route'])
+  })
+
+  it('refuses host-gw with the pairs, and points at vxlan with DirectRouting unless the network already has it', () => {
+    const off = [{from: 'n1', to: 'n3', toIP: '192.168.200.13', gateway: '192.168.100.1', dev: 'eth0'}]
+    const fromVxlan = offLinkRefusal(off, 2, vxlan, '--lab seg')
+    expect(fromVxlan.message).to.equal('host-gw needs every peer on-link, and 1 of 2 node pairs are not: n1 → n3 (192.168.200.13 via 192.168.100.1 dev eth0)')
+    expect(fromVxlan.hint).to.include('flannelctl migrate --backend vxlan --directrouting --lab seg')
+    const fromDr = offLinkRefusal(off, 2, dr, '--lab seg')
+    expect(fromDr.hint).to.not.include('flannelctl migrate')
+    expect(fromDr.hint).to.include('the network already has it: vxlan VNI 1 port 8472 + DirectRouting')
   })
 
   it('reports forwarding, a FORWARD policy that drops pod traffic, and strict rp_filter', () => {
