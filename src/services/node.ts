@@ -1146,6 +1146,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
   const host = new HostAdapter(ctx.runner)
   const {rec, path} = await loadRecord(host, o, false)
   const r = rec!
+  const where = (p: {publicIP: string, vtepMAC?: string}) => `${p.publicIP}${p.vtepMAC ? ` (VTEP MAC ${p.vtepMAC})` : ''}`
   if (change.add) {
     validatePeer(change.add)
     // A route via this host's own address loops pods' traffic back here (host-gw), and an fdb entry
@@ -1178,7 +1179,6 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }
     const replaced = r.staticPeers.find(p => p.subnet === change.add!.subnet)
-    const where = (p: {publicIP: string, vtepMAC?: string}) => `${p.publicIP}${p.vtepMAC ? ` (VTEP MAC ${p.vtepMAC})` : ''}`
     // the same peer added again (a rerun script, a second try) is not a move: "replaced" would send the user looking for what changed
     const unchanged = replaced !== undefined && replaced.publicIP === change.add.publicIP && (replaced.vtepMAC ?? undefined) === change.add.vtepMAC?.toLowerCase()
     if (unchanged) ctx.progress(`static peer ${replaced.subnet} is already at ${where(replaced)}`)
@@ -1203,6 +1203,9 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       const meant = isIPv4(change.remove) ? r.staticPeers.find(p => cidrContainsIp(p.subnet, change.remove!)) : undefined
       throw userError(`no static peer ${change.remove} on this host`, meant ? `did you mean: flannelctl peer remove ${meant.subnet}` : 'see them with: flannelctl peer list')
     }
+    // An off-link peer has no route here, so the plan can be empty: say what did change, the record.
+    const removed = r.staticPeers.find(p => p.subnet === change.remove)!
+    ctx.progress(`static peer ${removed.subnet} at ${where(removed)}: ${ctx.dryRun ? 'would be removed' : 'removed'}`)
     r.staticPeers = r.staticPeers.filter(p => p.subnet !== change.remove)
   }
   if (!ctx.dryRun) await writeRecord(host, path, r)
