@@ -350,6 +350,11 @@ export async function netConfArgument(value: string | undefined): Promise<string
   return text
 }
 
+/** flannel's udp backend (a debug backend, and flannel's default when a net-conf names none) is not built here. */
+function udpUnsupported(unnamed: boolean): string {
+  return unnamed ? 'the net-conf names no Backend, so flannel\'s default applies: udp, which flannelctl does not support' : 'the udp backend is not supported by flannelctl'
+}
+
 function netConfFromFlags(f: NetworkFlags): string | undefined {
   const given = (pairs: [string, unknown][]) => pairs.filter(([, v]) => v !== undefined && v !== false).map(([name]) => name)
   const vxlanOnly = given([['--directrouting', f.directRouting], ['--vni', f.vni], ['--port', f.port]])
@@ -362,8 +367,15 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
       throw userError('--net-conf asks for dual stack ("EnableIPv6": true), but flannelctl builds IPv4 networks only: its pods would get no IPv6 address and no host would announce an IPv6 subnet',
         'drop EnableIPv6 and the IPv6 fields from --net-conf to build (or join) the IPv4 network; for dual stack run flanneld (flannelctl nodes join its network for IPv4)')
     }
+    // Refused before the store is read: joining a network, "its backend is vxlan, not udp" would
+    // send the user to backend set udp, which is refused too.
+    if (parseNetConf(f.netConf).backend.type === 'udp') {
+      const unnamed = !/"backend"\s*:/i.test(f.netConf)
+      throw userError(udpUnsupported(unnamed), unnamed ? 'add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf' : 'use "Type": "vxlan" in the net-conf\'s Backend (or "host-gw" when all nodes share one L2 segment)')
+    }
     return f.netConf
   }
+  if (f.backend === 'udp') throw userError(udpUnsupported(false), 'use --backend vxlan (or host-gw when all nodes share one L2 segment)')
   if (f.backend !== undefined && f.backend !== 'vxlan' && vxlanOnly.length > 0) {
     throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
   }
@@ -635,7 +647,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     if (backend.type === 'udp') {
       // flannel's default backend is udp: a net-conf without one says udp without saying so
       const unnamed = !/"backend"\s*:/i.test(configToCreate ?? configText ?? '')
-      throw userError(unnamed ? 'the net-conf names no Backend, so flannel\'s default applies: udp, which flannelctl does not support' : 'the udp backend is not supported by flannelctl',
+      throw userError(udpUnsupported(unnamed),
         unnamed && configToCreate !== undefined ? 'add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf' : 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
     }
     const vni = backend.vni
