@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {
   planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
-  outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, offLinkRefusal, hostChecks, describeSteps, renderSteps, backendLabelInFull,
+  outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, offLinkRefusal, backendChangeWarning, hostChecks, describeSteps, renderSteps, backendLabelInFull,
   effectiveRpFilter, vtepsOf, migrationLabels, migrateFlags, sameBackend, type MigrationBackend, type MigrationRecord,
 } from '../../src/core/migrate-plan.js'
 import {planNode, type NodeIntent} from '../../src/core/planner.js'
@@ -215,6 +215,18 @@ describe('migrate plan: preflight', () => {
       {from: 'n3', to: 'n1', toIP: '192.168.100.11', failed: true},
     ])
     expect(off.map(describeOffLink)).to.deep.equal(['n1 → n3 (192.168.200.13 via 192.168.100.1 dev eth0)', 'n3 → n1 (192.168.100.11): no route'])
+  })
+
+  it('backend set warns of the loss a change of backend brings while nodes differ, and names the migrate that avoids it', () => {
+    const done = backendChangeWarning(vxlan, hostgw, false)!
+    expect(done).to.match(/^the backend changed from vxlan to host-gw: each node switches on its next sync/)
+    expect(done).to.include('set it back (flannelctl backend set vxlan --no-directrouting) and let migrate move the nodes: flannelctl migrate --backend host-gw --lab NAME (or --inventory FILE) --yes')
+    expect(backendChangeWarning(hostgw, dr, true)).to.include('the backend would change from host-gw to vxlan + DirectRouting').and.include('flannelctl migrate --backend vxlan --directrouting --lab NAME')
+    expect(backendChangeWarning(vxlan, dr, false)).to.include('set it back (flannelctl backend set vxlan --no-directrouting)')
+    // a new VNI keeps its own warning; nothing changed, nothing said; a udp network is no flannelctl node's
+    expect(backendChangeWarning(vxlan, vxlan2, false)).to.match(/^the VNI changed from 1 to 2/)
+    expect(backendChangeWarning(hostgw, hostgw, false)).to.equal(undefined)
+    expect(backendChangeWarning({...vxlan, type: 'udp'}, vxlan, false)).to.equal(undefined)
   })
 
   it('refuses host-gw with the pairs, and points at vxlan with DirectRouting unless the network already has it', () => {

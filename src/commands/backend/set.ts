@@ -4,6 +4,7 @@ import {chosenStore, storeFlags, jsonFlag, dryRunFlag, nodeFlags} from '../../cl
 import {setBackend} from '../../services/lease.js'
 import {userError} from '../../errors.js'
 import {backendWords} from '../../core/netconf.js'
+import {backendChangeWarning} from '../../core/migrate-plan.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Change the network\'s backend in the store (nodes pick it up on their next sync)'
@@ -35,7 +36,7 @@ export default class BackendSet extends BaseCommand {
     }
     const dryRun = flags['dry-run']
     const r = await setBackend(spec, options, {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port}, {dryRun})
-    const changeWarning = vxlanChangeWarning(r.before.backend, r.after.backend, dryRun)
+    const changeWarning = backendChangeWarning(r.before.backend, r.after.backend, dryRun)
     if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend, applied: !dryRun && r.changed, changed: r.changed, warnings: changeWarning ? [changeWarning] : [], ...(dryRun ? {config: r.config} : {})})
     const fmt = (b: typeof r.before.backend) => backendWords(b, b.type === 'vxlan' ? ` VNI ${b.vni} port ${b.port}` : '')
     if (!r.changed) return this.out(`backend: the network already uses ${fmt(r.before.backend)}: nothing to change`)
@@ -44,18 +45,4 @@ export default class BackendSet extends BaseCommand {
       : `backend: ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nnodes apply it on their next sync (flannelctl sync, or sync --watch)`)
     if (changeWarning) this.out(`warning: ${changeWarning}`)
   }
-}
-
-/** A new VNI or port on a vxlan network: each node moves on its own sync, and nodes on either side of it cannot talk meanwhile. */
-function vxlanChangeWarning(before: {type: string; vni: number; port: number}, after: {type: string; vni: number; port: number}, dryRun: boolean): string | undefined {
-  if (before.type !== 'vxlan' || after.type !== 'vxlan' || (before.vni === after.vni && before.port === after.port)) return undefined
-  const side = (b: typeof before) => `flannel.${b.vni}${before.port === after.port ? '' : ` on port ${b.port}`}`
-  const what = [before.vni === after.vni ? '' : `VNI ${dryRun ? 'would change' : 'changed'} from ${before.vni} to ${after.vni}`,
-    before.port === after.port ? '' : `port ${dryRun ? 'would change' : 'changed'} from ${before.port} to ${after.port}`].filter(Boolean).join(' and the ')
-  // two devices of one VNI would have one name: a new port needs a new VNI to be migrated
-  const vni = after.vni === before.vni ? (before.vni === 1 ? 2 : before.vni + 1) : after.vni
-  const back = [before.vni === after.vni ? '' : `--vni ${before.vni}`, before.port === after.port ? '' : `--port ${before.port}`].filter(Boolean).join(' ')
-  return `the ${what}: each node moves to ${side(after)} on its next sync, and until every node has synced `
-    + `a node on ${side(after)} and one still on ${side(before)} cannot reach each other's pods. To change it without losing traffic, `
-    + `${dryRun ? '' : `set it back (flannelctl backend set vxlan ${back}) and `}let migrate move the nodes: flannelctl migrate --vni ${vni}${before.port === after.port ? '' : ` --port ${after.port}`} --lab NAME (or --inventory FILE) --yes${before.vni === after.vni ? ` (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI ${before.vni}: flannelctl migrate --vni ${before.vni} (the port stays ${after.port})` : ''}`
 }
