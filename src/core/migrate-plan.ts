@@ -381,9 +381,12 @@ export function hostChecks(node: string, snap: HostSnapshot, rpFilter: Record<st
   }
   const devs = Object.keys(rpFilter).filter(d => d !== 'all' && d !== 'default')
   const strict = devs.filter(d => effectiveRpFilter(rpFilter, d) === 1)
+  // the effective value is the larger of `all` and the device's: `flannel.1=0` can be strict, and says why
+  const byAll = strict.filter(d => Number(rpFilter[d]) !== 1)
+  const named = [...strict.filter(d => !byAll.includes(d)), ...byAll.length ? [`${byAll.join(', ')} by all=${rpFilter.all}`] : []]
   checks.push({node, check: 'rp-filter', ok: true,
     message: `rp_filter ${Object.entries(rpFilter).map(([d, v]) => `${d}=${v}`).join(' ')}`
-      + (strict.length ? ` (strict on ${strict.join(', ')}: loosened to 2 while nodes differ, restored after)` : '')})
+      + (strict.length ? ` (strict on ${named.join(', ')}: loosened to 2 while nodes differ, restored after)` : '')})
   return checks
 }
 

@@ -247,6 +247,9 @@ describe('migrate plan: preflight', () => {
     const checks = hostChecks('n1', snap, {all: '0', eth0: '1'}, '10.244.0.0/16')
     expect(checks.map(c => [c.check, c.ok])).to.deep.equal([['forwarding', false], ['forward-policy', false], ['rp-filter', true]])
     expect(checks[2].message).to.include('strict on eth0')
+    // strict through all=1 alone: named, with why its own 0 does not count
+    const byAll = hostChecks('n1', snap, {all: '1', default: '0', eth0: '1', 'flannel.1': '0'}, '10.244.0.0/16')
+    expect(byAll[2].message).to.equal('rp_filter all=1 default=0 eth0=1 flannel.1=0 (strict on eth0, flannel.1 by all=1: loosened to 2 while nodes differ, restored after)')
     const ok = hostChecks('n1', {...snap, sysctls: {'net.ipv4.ip_forward': '1'}, iptables: {chains: snap.iptables!.chains,
       rules: [{table: 'filter', chain: 'FORWARD', spec: '-m comment --comment "flanneld forward" -j FLANNEL-FWD', raw: ''}]}}, {all: '0'}, '10.244.0.0/16')
     expect(ok.every(c => c.ok)).to.equal(true)
