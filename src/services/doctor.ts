@@ -13,8 +13,7 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {bridgeNames} from '../core/inventory.js'
 import type {Trace, TraceWarning, World, Disposition, Fix} from '../core/trace/types.js'
 import {traceWorld} from './trace.js'
-import {sourceNatFixes} from '../core/trace/fixes.js'
-import {behindMoveSync, peerMacSync, publishVtepMacFix, tunnelMtuFixes} from '../core/trace/fixes.js'
+import {behindMoveSync, peerMacSync, publishVtepMacFix, sourceNatFixes, tunnelMtuFixes} from '../core/trace/fixes.js'
 import {podNetworkGuess} from '../core/trace/world.js'
 import {knownPeers, loadSource, networkVxlan, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, type UnfinishedMigration} from './lease.js'
@@ -313,6 +312,20 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       message: `the store's lease for ${n.host.name}'s subnet ${n.subnet} names ${lease.publicIP}, which no host has${now !== undefined ? ` (${n.host.name}'s ${n.underlay!.name} has ${now}: its address changed?)` : ''}: peers send its pods' traffic there`,
       evidence: `lease ${n.subnet} PublicIP ${lease.publicIP}`,
       fix: [now !== undefined ? `flannelctl sync --public-ip ${now}   # the lease moves to ${now}, same subnet; peers follow on their next sync` : 'flannelctl sync --public-ip ADDRESS   # the node\'s address now']})
+  }
+  // A node that serves its subnet while the store holds no lease for it (expired while its agent
+  // was down, deleted, a store restored from a backup): every pair still works, but each peer's next
+  // sync removes its routes to it, and a new host may lease the subnet again. Its own sync re-leases it.
+  if (leases !== undefined && leases.length > 0) {
+    for (const n of flannelNodes) {
+      const subnet = parseCidr(n.subnet!)
+      if (network !== undefined && !cidrWithin(subnet, parseCidr(network))) continue
+      if (leases.some(l => cidrOverlaps(parseCidr(l.subnet), subnet))) continue
+      add({code: 'LEASE_MISSING', severity: 'error', node: n.host.name,
+        message: `no lease in the store holds ${n.host.name}'s subnet ${n.subnet} (expired, deleted, or the store lost it): its pods still answer, but each peer's next sync removes its routes to them, and a new host may lease the subnet`,
+        evidence: `${n.bridge!.name} ${n.subnet}; no lease ${n.subnet!.replace('/', '-')} in the store`,
+        fix: ['flannelctl sync   # leases its subnet again']})
+    }
   }
   // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
   const byPublic = new Map<string, NodeFacts[]>()
