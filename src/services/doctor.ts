@@ -449,6 +449,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
     }
     const vxDown = vx !== undefined && !vx.up
     const routes = (h.routes ?? []).filter(r => inMainTable(r) && r.type === 'unicast')
+    const nullRoutes = (h.routes ?? []).filter(r => inMainTable(r) && (r.type === 'blackhole' || r.type === 'unreachable' || r.type === 'prohibit') && isCidr(normaliseDst(r.dst)))
     const routeByDst = new Map<string, Route>()
     for (const r of routes) if (!routeByDst.has(normaliseDst(r.dst))) routeByDst.set(normaliseDst(r.dst), r)
     // the longest prefix the kernel would take, a default route aside: one table per host, not a scan per peer
@@ -525,6 +526,8 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       // routes pasted for one device (`ip route show dev flannel.1`) may lack one that exists elsewhere
       if (!route && h.routesFilter !== undefined) continue
       if (!route) {
+        // a blackhole (unreachable, prohibit) route for the subnet is a route, not none: name it
+        const nulled = nullRoutes.find(r => cidrOverlaps(parseCidr(normaliseDst(r.dst)), parseCidr(p.subnet)))
         const offLink = !n.vxlan && p.publicIP !== undefined && !isOnLink(routes, p.publicIP)
         // the peer's lease in the store, and this node still on entries of its older one: behind the peer's move
         const older = p.publicIP !== undefined && !offLink && !vxDown && leases?.some(l => l.subnet === p.subnet) ? olderLeaseEntries.get(p.publicIP) : undefined
@@ -533,8 +536,9 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
         add({code: 'MISSING_ROUTE', severity: 'error', node: name, peer: who, peerSubnet: p.subnet,
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
+            : nulled !== undefined && !older ? `no route to ${who}'s pod subnet ${p.subnet} but a ${nulled.type} route: its pods' packets are discarded on ${name}`
             : `no route to ${who}'s pod subnet ${p.subnet}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
-          evidence: '(no matching route)',
+          evidence: nulled?.raw ?? '(no matching route)',
           fixes: offLink ? [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}] : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
             : builtByOther(n) ? [...(vxDown ? [`ip link set ${vx!.name} up`] : []), ...peerEntriesByHand(n, p)].map(command => ({node: name, command}))
             : n.vxlan ? ways(name, {why: 'sync: the route, with the neighbour and fdb entries behind it, as the store says them (every other peer\'s too)', commands: ['flannelctl sync']},

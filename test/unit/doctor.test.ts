@@ -335,6 +335,21 @@ describe('doctor host checks: a node whose address changed under its lease', () 
   })
 })
 
+describe('doctor host checks: a peer subnet null-routed', () => {
+  it('a blackhole route where the peer route was: MISSING_ROUTE names it as the evidence, not "no matching route"', () => {
+    // kernel (3-node lab): ip route replace blackhole <n2's subnet> on n1; doctor said "(no matching route)"
+    const w = applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.2.0/24', type: 'blackhole', raw: 'blackhole 10.244.2.0/24'}},
+    ])
+    const f = hostChecks(w).find(x => x.code === 'MISSING_ROUTE')!
+    expect(f.message).to.equal('no route to node2\'s pod subnet 10.244.2.0/24 but a blackhole route: its pods\' packets are discarded on node1')
+    expect(f.evidence).to.equal('blackhole 10.244.2.0/24')
+    // the route sync (or the hand-made one) replaces it in place
+    expect(f.fixes.map(x => x.command)).to.include('ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
+  })
+})
+
 describe('doctor host checks: devices set down', () => {
   const vxlan = loadWorld('flannel-vxlan')
 
