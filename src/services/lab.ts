@@ -20,7 +20,7 @@ import {leaseView, type LeaseView, type StoreSummary} from './lease.js'
 export const LAB_ROOT = process.env.FLANNELCTL_LAB_DIR ?? '/run/flannelctl/labs'
 export const CNI_BIN_DIR = process.env.CNI_PATH ?? '/usr/lib/cni'
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js')
-const POD_NETWORK = '10.244.0.0/16'
+export const POD_NETWORK = '10.244.0.0/16'
 const SEGMENT_NET = ['192.168.100', '192.168.200']
 
 export interface LabNode {
