@@ -363,13 +363,14 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
     if (beside.length > 0) throw userError(`--net-conf is the whole network config: ${beside.join(', ')} beside it would be ignored`, 'put those settings in the JSON, or drop --net-conf')
     // Asked for dual stack: building the IPv4 half with a warning would hand over a network other
     // than the one asked for (and write EnableIPv6 into a new store's config for flanneld nodes).
-    if (parseNetConf(f.netConf).enableIPv6) {
+    const whole = parseNetConf(f.netConf)
+    if (whole.enableIPv6) {
       throw userError('--net-conf asks for dual stack ("EnableIPv6": true), but flannelctl builds IPv4 networks only: its pods would get no IPv6 address and no host would announce an IPv6 subnet',
         'drop EnableIPv6 and the IPv6 fields from --net-conf to build (or join) the IPv4 network; for dual stack run flanneld (flannelctl nodes join its network for IPv4)')
     }
     // Refused before the store is read: joining a network, "its backend is vxlan, not udp" would
     // send the user to backend set udp, which is refused too.
-    if (parseNetConf(f.netConf).backend.type === 'udp') {
+    if (whole.backend.type === 'udp') {
       const unnamed = !/"backend"\s*:/i.test(f.netConf)
       throw userError(udpUnsupported(unnamed), unnamed ? 'add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf' : 'use "Type": "vxlan" in the net-conf\'s Backend (or "host-gw" when all nodes share one L2 segment)')
     }
