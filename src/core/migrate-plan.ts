@@ -530,7 +530,7 @@ export function renderSteps(views: StepView[]): string[] {
 }
 
 /** A new VNI or port on a vxlan network: each node moves on its own sync, and nodes on either side of it cannot talk meanwhile. */
-function vxlanChangeWarning(before: {type: string; vni: number; port: number}, after: {type: string; vni: number; port: number}, dryRun: boolean): string | undefined {
+function vxlanChangeWarning(before: {type: string; vni: number; port: number}, after: {type: string; vni: number; port: number}, dryRun: boolean, nodes: string, store: string): string | undefined {
   if (before.type !== 'vxlan' || after.type !== 'vxlan' || (before.vni === after.vni && before.port === after.port)) return undefined
   const side = (b: typeof before) => `flannel.${b.vni}${before.port === after.port ? '' : ` on port ${b.port}`}`
   const what = [before.vni === after.vni ? '' : `VNI ${dryRun ? 'would change' : 'changed'} from ${before.vni} to ${after.vni}`,
@@ -540,7 +540,7 @@ function vxlanChangeWarning(before: {type: string; vni: number; port: number}, a
   const back = [before.vni === after.vni ? '' : `--vni ${before.vni}`, before.port === after.port ? '' : `--port ${before.port}`].filter(Boolean).join(' ')
   return `the ${what}: each node moves to ${side(after)} on its next sync, and until every node has synced `
     + `a node on ${side(after)} and one still on ${side(before)} cannot reach each other's pods. To change it without losing traffic, `
-    + `${dryRun ? '' : `set it back (flannelctl backend set vxlan ${back}) and `}let migrate move the nodes: flannelctl migrate --vni ${vni}${before.port === after.port ? '' : ` --port ${after.port}`} --lab NAME (or --inventory FILE) --yes${before.vni === after.vni ? ` (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI ${before.vni}: flannelctl migrate --vni ${before.vni} (the port stays ${after.port})` : ''}`
+    + `${dryRun ? '' : `set it back (flannelctl backend set vxlan ${back}${store}) and `}let migrate move the nodes: flannelctl migrate --vni ${vni}${before.port === after.port ? '' : ` --port ${after.port}`} ${nodes} --yes${before.vni === after.vni ? ` (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI ${before.vni}: flannelctl migrate --vni ${before.vni} (the port stays ${after.port})` : ''}`
 }
 
 /**
@@ -549,14 +549,17 @@ function vxlanChangeWarning(before: {type: string; vni: number; port: number}, a
  * replies arriving on the other device). Measured on a 3-node lab with strict rp_filter, nodes
  * synced a second apart: 22 % and 45 % of two pod pairs' pings lost. migrate avoids it.
  */
-export function backendChangeWarning(before: Omit<MigrationBackend, 'type'> & {type: string}, after: Omit<MigrationBackend, 'type'> & {type: string}, dryRun: boolean): string | undefined {
+export function backendChangeWarning(before: Omit<MigrationBackend, 'type'> & {type: string}, after: Omit<MigrationBackend, 'type'> & {type: string}, dryRun: boolean, lab?: string): string | undefined {
   // udp (a flanneld network's) is built by no flannelctl node: nothing of theirs to lose
   if (!isMigrationBackend(before) || !isMigrationBackend(after)) return undefined
-  if (before.type === after.type && (before.type !== 'vxlan' || before.directRouting === after.directRouting)) return vxlanChangeWarning(before, after, dryRun)
+  // a lab's store was named (--lab): the commands name it too; else the nodes are the user's to name
+  const nodes = lab === undefined ? '--lab NAME (or --inventory FILE)' : `--lab ${lab}`
+  const store = lab === undefined ? '' : ` --lab ${lab}`
+  if (before.type === after.type && (before.type !== 'vxlan' || before.directRouting === after.directRouting)) return vxlanChangeWarning(before, after, dryRun, nodes, store)
   const back = `${before.type}${before.type === 'vxlan' ? (before.directRouting ? ' --directrouting' : ' --no-directrouting') : ''}`
   return `the backend ${dryRun ? 'would change' : 'changed'} from ${backendLabel(before)} to ${backendLabel(after)}: each node switches on its next sync, and until every node has, `
     + 'pods on nodes that differ lose traffic (a node off vxlan drops the others\' vxlan packets once its flannel device is gone; strict rp_filter drops replies that come back on the other device). '
-    + `To change it without losing traffic, ${dryRun ? '' : `set it back (flannelctl backend set ${back}) and `}let migrate move the nodes: flannelctl migrate ${migrateFlags(after, before)} --lab NAME (or --inventory FILE) --yes`
+    + `To change it without losing traffic, ${dryRun ? '' : `set it back (flannelctl backend set ${back}${store}) and `}let migrate move the nodes: flannelctl migrate ${migrateFlags(after, before)} ${nodes} --yes`
 }
 
 function isMigrationBackend(b: Omit<MigrationBackend, 'type'> & {type: string}): b is MigrationBackend {

@@ -225,6 +225,9 @@ describe('migrate plan: preflight', () => {
     expect(backendChangeWarning(vxlan, dr, false)).to.include('set it back (flannelctl backend set vxlan --no-directrouting)')
     // a new VNI keeps its own warning; nothing changed, nothing said; a udp network is no flannelctl node's
     expect(backendChangeWarning(vxlan, vxlan2, false)).to.match(/^the VNI changed from 1 to 2/)
+    // a lab's store named: the commands name the lab
+    expect(backendChangeWarning(vxlan, vxlan2, false, 'et')).to.include('set it back (flannelctl backend set vxlan --vni 1 --lab et) and let migrate move the nodes: flannelctl migrate --vni 2 --lab et --yes')
+    expect(backendChangeWarning(vxlan, hostgw, false, 'et')).to.include('(flannelctl backend set vxlan --no-directrouting --lab et)').and.include('flannelctl migrate --backend host-gw --lab et --yes')
     expect(backendChangeWarning(hostgw, hostgw, false)).to.equal(undefined)
     expect(backendChangeWarning({...vxlan, type: 'udp'}, vxlan, false)).to.equal(undefined)
   })
