@@ -93,6 +93,15 @@ export function givenOnCommandLine(raw: Interfaces.ParserOutput['raw'], flag: st
 }
 
 /**
+ * --lab names the lab's store: a store flag typed beside it would be ignored, so it is refused. Not
+ * from the env: inside a lab node lab exec sets FLANNELCTL_STORE and FLANNELCTL_STATE_FILE.
+ */
+export function refuseStoreFlagsWithLab(raw: Interfaces.ParserOutput['raw'], lab: string | undefined, storeFlagNames: string[], use: 'read' | 'write'): void {
+  const typed = lab === undefined ? undefined : storeFlagNames.find(f => givenOnCommandLine(raw, f))
+  if (typed !== undefined) throw userError(`--${typed} names a store, and --lab the lab's: give one of them`, `drop --${typed} to ${use} lab ${lab}'s store, or --lab to ${use} that one`)
+}
+
+/**
  * The flags that describe this host when it is read alone: its name, its record, its conflist's
  * directory, its store's password. With hosts named elsewhere (a lab, an inventory, a snapshot)
  * they would be ignored, so typed they are refused. From their env alone (lab exec sets

@@ -5,9 +5,8 @@ import {makeContext} from '../services/context.js'
 import {migrate, type MigrateResult} from '../services/migrate.js'
 import {renderSteps} from '../core/migrate-plan.js'
 import {renderReconcile} from '../ui/plan.js'
-import {loadLab, reachesLabStore} from '../services/lab.js'
-import {runAttached} from '../adapters/runner.js'
-import {join} from 'node:path'
+import {loadLab} from '../services/lab.js'
+import {runInLabStore} from '../cli/lab-flags.js'
 
 export default class Migrate extends BaseCommand {
   static override summary = 'Change the backend (or VNI) of a running network without losing traffic'
@@ -43,10 +42,9 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
     const {flags} = await this.parse(Migrate)
     const lab = flags.lab ? await loadLab(flags.lab, '--lab') : undefined
     if (lab && (flags.store === undefined || flags.store === lab.store)) {
-      if (!reachesLabStore(lab)) {
-        // The lab's etcd answers only inside the lab, where its nodes reach it: run this same command there.
-        if (flags.verbose) process.stderr.write(`+ [netns:${lab.etcd!.netns}] flannelctl migrate ${this.argv.join(' ')}\n`)
-        process.exitCode = await runAttached({kind: 'netns', name: lab.etcd!.netns}, process.execPath, [join(this.config.root, 'bin', 'run.js'), 'migrate', ...this.argv])
+      const code = await runInLabStore(lab, this.config.root, ['migrate'], this.argv, flags.verbose)
+      if (code !== undefined) {
+        process.exitCode = code
         return
       }
     }

@@ -12,7 +12,7 @@ import {captureHost, cniAllocatedIps, HostUnreadable, NetnsInsideRunner, type Co
 import {decodeText, readSnapshotDir, STORE_FILE, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
 import {discoverPods, isSafeName, NAME_HINT, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
-import {Lab, labRebuildCommand, loadLab, requireLabRoot, type LabState} from './lab.js'
+import {Lab, labRebuildCommand, labRecreateCommand, loadLab, requireLabRoot, type LabState} from './lab.js'
 import {loadRecord, type NodeRecord} from './node.js'
 import {HostAdapter} from '../adapters/host.js'
 import {listLeases, storeOfRecord, storeSummary, type StoreSummary} from './lease.js'
@@ -207,7 +207,10 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       const labHint = `see \`ip netns list\`: a lab whose namespaces are gone is built again with ${labRebuildCommand(state)}`
       const read = await captureAll(live, opts).catch((error: unknown) => {
         if (!(error instanceof HostUnreadable)) throw error
-        throw new FlannelctlError(error.message, labHint, error.exitCode, error.reason)
+        // a pod's namespace alone is mended by re-creating the pod, not the lab
+        const pod = state.pods.find(p => p.name === error.host)
+        const hint = pod === undefined ? labHint : `see \`ip netns list\`: a lab pod whose namespace is gone is re-created with ${labRecreateCommand(state.name, pod.name)}`
+        throw new FlannelctlError(error.message, hint, error.exitCode, error.reason)
       })
       const {captured} = read
       const unread = read.unread.map(u => ({...u, hint: labHint}))

@@ -15,9 +15,9 @@ import {RouteTable, isOnLink, onLinkAddresses} from '../core/route-lookup.js'
 import {PolicyRouter} from '../core/trace/routes.js'
 import {podBridgeName} from '../core/inventory.js'
 import type {Trace, TraceWarning, World, Disposition, Fix} from '../core/trace/types.js'
-import {traceWorld, sourceNatFixes} from './trace.js'
+import {traceWorld} from './trace.js'
 import {flanneldAddressFixes} from '../core/trace/vxlan.js'
-import {behindMoveSync, peerMacSync, publishVtepMacFix, tunnelMtuFixes} from '../core/trace/fixes.js'
+import {behindMoveSync, peerMacSync, publishVtepMacFix, sourceNatFixes, tunnelMtuFixes} from '../core/trace/fixes.js'
 import {podNetworkGuess} from '../core/trace/world.js'
 import {knownPeers, loadSource, networkVxlan, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, type UnfinishedMigration} from './lease.js'
@@ -319,6 +319,21 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       evidence: `lease ${n.subnet} PublicIP ${lease.publicIP}`,
       ...(n.maker !== 'flannelctl' ? {fixes: flanneldAddressFixes(n.host.name, n.vxlan?.name ?? 'its VTEP', n.underlay?.name, now)} : {fix: [now !== undefined ? `flannelctl sync --public-ip ${now}   # the lease moves to ${now}, same subnet; peers follow on their next sync` : 'flannelctl sync --public-ip ADDRESS   # the node\'s address now']})})
   }
+  // A node that serves its subnet while the store holds no lease for it (expired while its agent
+  // was down, deleted, a store restored from a backup): every pair still works, but each peer's next
+  // sync removes its routes to it, and a new host may lease the subnet again. Its own sync re-leases it.
+  if (leases !== undefined && leases.length > 0) {
+    // a node built by hand is a peer only because others route to it: the store never knew it
+    for (const n of flannelNodes.filter(o => o.maker !== 'hand')) {
+      const subnet = parseCidr(n.subnet)
+      if (network !== undefined && !cidrWithin(subnet, parseCidr(network))) continue
+      if (leases.some(l => cidrOverlaps(parseCidr(l.subnet), subnet))) continue
+      add({code: 'LEASE_MISSING', severity: 'error', node: n.host.name,
+        message: `no lease in the store holds ${n.host.name}'s subnet ${n.subnet} (expired, deleted, or the store lost it): its pods still answer, but each peer's next sync removes its routes to them, and a new host may lease the subnet`,
+        evidence: `${n.bridge?.name ?? n.host.name} ${n.subnet}; no lease ${n.subnet.replace('/', '-')} in the store`,
+        fix: [n.maker === 'older flanneld' ? 'systemctl restart flanneld   # on start it leases the subnet its subnet.env names again' : 'flannelctl sync   # leases its subnet again']})
+    }
+  }
   // Every node announcing the same address (a VM's NAT 10.0.2.15) sends peers' tunnels nowhere.
   const byPublic = new Map<string, PeerNode[]>()
   for (const n of flannelNodes) if (n.vxlan && n.publicIP) byPublic.set(n.publicIP, [...(byPublic.get(n.publicIP) ?? []), n])
@@ -444,6 +459,7 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
     }
     const vxDown = vx !== undefined && !vx.up
     const routes = (h.routes ?? []).filter(r => inMainTable(r) && r.type === 'unicast')
+    const nullRoutes = (h.routes ?? []).filter(r => inMainTable(r) && (r.type === 'blackhole' || r.type === 'unreachable' || r.type === 'prohibit') && isCidr(normaliseDst(r.dst)))
     const routeByDst = new Map<string, Route>()
     for (const r of routes) if (!routeByDst.has(normaliseDst(r.dst))) routeByDst.set(normaliseDst(r.dst), r)
     // the longest prefix the kernel would take, a default route aside: one table per host, not a scan per peer
@@ -519,8 +535,10 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
       const route = routeByDst.get(p.subnet) ?? specific.lookup(cidrToString(parseCidr(p.subnet)).split('/')[0])
       // routes pasted for one device (`ip route show dev flannel.1`) may lack one that exists elsewhere
       if (!route && h.routesFilter !== undefined) continue
+      // a blackhole (unreachable, prohibit) route for the subnet is a route, not none: name it
+      const nulled = route === undefined ? nullRoutes.find(r => cidrOverlaps(parseCidr(normaliseDst(r.dst)), parseCidr(p.subnet))) : undefined
       // no route of its own: the kernel takes the default one, and the router it names may route the subnet on
-      const def = route === undefined ? routeByDst.get('default') : undefined
+      const def = route === undefined && nulled === undefined ? routeByDst.get('default') : undefined
       const onward = def?.gateway !== undefined ? followGateway(world, def.gateway, gatewayAddress(p.subnet), gatewayAddress(n.subnet)) : undefined
       if (!route) {
         const offLink = !n.vxlan && p.publicIP !== undefined && !isOnLink(routes, p.publicIP)
@@ -547,8 +565,9 @@ export function hostChecks(world: World, leases?: World['leases'], backend?: {ty
         add({code: 'MISSING_ROUTE', severity: 'error', node: name, peer: who, peerSubnet: p.subnet,
           message: offLink
             ? `no route to ${p.name}'s pod subnet ${p.subnet}${routerSaid}: ${p.name} (${p.publicIP}) is not on ${name}'s segment, and host-gw routes only to peers on it`
+            : nulled !== undefined && !older ? `no route to ${who}'s pod subnet ${p.subnet} but a ${nulled.type} route: its pods' packets are discarded on ${name}`
             : `no route to ${who}'s pod subnet ${p.subnet}${routerSaid}${older ? `: ${who}'s lease moved there${was !== undefined ? ` from ${was}` : ''}, and ${name} has not synced since` : ''}`,
-          evidence: def !== undefined ? `(no route but the default: ${def.raw})` : '(no matching route)',
+          evidence: nulled?.raw ?? (def !== undefined ? `(no route but the default: ${def.raw})` : '(no matching route)'),
           fixes: offLink ? (!builtByOther(n) ? [{node: name, command: OFF_SEGMENT_FIX, scope: 'network'}] : routerFix !== undefined ? [routerFix] : [{node: name, command: `ip route replace ${p.subnet} via ROUTER dev ${n.underlay?.name ?? 'eth0'}   # ROUTER: one on ${name}'s segment that routes ${p.subnet} on to ${p.publicIP} (host-gw routes only to peers on the segment)`}]) : sync ? [sync, ...byHandOn(name, peerEntriesByHand(n, p))]
             : builtByOther(n) ? [...(vxDown ? [`ip link set ${vx!.name} up`] : []), ...peerEntriesByHand(n, p)].map(command => ({node: name, command}))
             : n.vxlan ? ways(name, {why: 'sync: the route, with the neighbour and fdb entries behind it, as the store says them (every other peer\'s too)', commands: ['flannelctl sync']},

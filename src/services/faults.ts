@@ -5,8 +5,9 @@
  */
 import {FlannelctlError, userError} from '../errors.js'
 import {RealRunner, type Runner} from '../adapters/runner.js'
-import {Lab, requireLabRoot, type LabNode, type LabState, type LabPod} from './lab.js'
+import {Lab, POD_NETWORK, labNameArg, requireLabRoot, type LabNode, type LabState, type LabPod} from './lab.js'
 import {FWD_CHAIN, isVxlanDeviceName, vtepAddress} from '../core/flannel.js'
+import {cidrWithin, isCanonicalCidr, parseCidr} from '../core/addr.js'
 
 export interface FaultTarget {
   lab: LabState
@@ -47,7 +48,23 @@ export interface Fault {
   /** what the changed node publishes on its sync (a new VTEP MAC) is held by every other node: they all sync after it */
   everyNodeFollows?: boolean
   /** runs its commands through `sh`, which keeps them for the user as `[host] command`; says why where sync does not undo it */
-  inject(f: FaultTarget, sh: FaultShell): Promise<void | {syncKeeps: string}>
+  inject(f: FaultTarget, sh: FaultShell): Promise<void | {syncKeeps?: string; masked?: string}>
+}
+
+/**
+ * FORWARD's own accepts of the lab's pod traffic, as iptables-save prints them: an accept of the
+ * pod network by source or destination (what trace prints as the fix for a FORWARD drop), or of
+ * everything. A policy DROP changes nothing while one is there. Rules narrowed further (a port, an
+ * interface, a state) are not counted: they may leave part of the traffic to the policy.
+ */
+export function podAccepts(filterTable: string[]): string[] {
+  return filterTable.filter(l => {
+    if (!l.startsWith('-A FORWARD ') || !l.endsWith(' -j ACCEPT')) return false
+    const words = l.slice('-A FORWARD '.length, -' -j ACCEPT'.length).trim().split(/\s+/).filter(Boolean)
+    if (words.length === 0) return true
+    if (words.length !== 2 || (words[0] !== '-s' && words[0] !== '-d') || !isCanonicalCidr(words[1])) return false
+    return cidrWithin(parseCidr(POD_NETWORK), parseCidr(words[1]))
+  })
 }
 
 /** Runs commands in lab namespaces and keeps a log of them for the user. */
@@ -187,14 +204,17 @@ export const FAULTS: Fault[] = [
     name: 'forward-drop',
     description: 'FORWARD policy DROP and the jump to FLANNEL-FWD removed (what a host firewall or docker does; in nftables mode the policy alone, which flanneld\'s nftables accepts do not overrule)',
     expect: {disposition: 'DENIED_BY_FILTER', from: 'node', path: 'forward', at: 'node'},
-    async inject({node}, sh) {
+    async inject({lab, node}, sh) {
       await sh.run(node, 'iptables', ['-w', '-P', 'FORWARD', 'DROP'])
       const jump = ['-m', 'comment', '--comment', 'flanneld forward', '-j', FWD_CHAIN]
       const filter = (await sh.read(node, 'iptables-save', ['-t', 'filter'])).split('\n')
       if (filter.some(l => l === `-A FORWARD ${jump.map(w => (w.includes(' ') ? `"${w}"` : w)).join(' ')}`)) await sh.run(node, 'iptables', ['-w', '-D', 'FORWARD', ...jump])
+      const masked = podAccepts(filter)
+      const note = masked.length === 0 ? undefined : {masked: `${node.name}'s FORWARD still accepts pod traffic by rules not flannel's, so the fault does not show; to see it, remove them: ${masked.map(l => `flannelctl lab exec${labNameArg(lab.name)} ${node.name} -- iptables ${l.replace(/^-A /, '-D ')}`).join('; ')}`}
       // a node in nftables mode (EnableNFTables) has no FLANNEL-FWD chain; one in iptables mode broken
       // before has the chain without the jump, and its sync does put both back
-      if (!filter.some(l => l.startsWith(`:${FWD_CHAIN} `))) return {syncKeeps: 'in nftables mode sync leaves iptables\' FORWARD to its owner, as flanneld does'}
+      if (!filter.some(l => l.startsWith(`:${FWD_CHAIN} `))) return {syncKeeps: 'in nftables mode sync leaves iptables\' FORWARD to its owner, as flanneld does', ...note}
+      return note
     },
   },
   {
@@ -355,6 +375,8 @@ export interface InjectedFault {
   probe: {src: LabPod; dst: LabPod}
   /** why `flannelctl sync` does not repair it here; absent: it does */
   syncKeeps?: string
+  /** what on the node keeps the fault from showing (rules of its own that accept what it drops) */
+  masked?: string
 }
 
 /** The pod pair that crosses the broken path, per the fault's expectation. */
@@ -389,5 +411,5 @@ export async function breakLab(state: LabState, nodeName: string, faultName: str
   const probe = probeFor(state, fault, node, peer)
   const sh = new FaultShell(runner)
   const kept = await fault.inject({lab: state, node, peer}, sh)
-  return {fault, node, peer, commands: sh.log, probe, ...(kept ? {syncKeeps: kept.syncKeeps} : {})}
+  return {fault, node, peer, commands: sh.log, probe, ...(kept?.syncKeeps !== undefined ? {syncKeeps: kept.syncKeeps} : {}), ...(kept?.masked !== undefined ? {masked: kept.masked} : {})}
 }

@@ -20,7 +20,7 @@ import {leaseView, type LeaseView, type StoreSummary} from './lease.js'
 export const LAB_ROOT = process.env.FLANNELCTL_LAB_DIR ?? '/run/flannelctl/labs'
 export const CNI_BIN_DIR = process.env.CNI_PATH ?? '/usr/lib/cni'
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js')
-const POD_NETWORK = '10.244.0.0/16'
+export const POD_NETWORK = '10.244.0.0/16'
 const SEGMENT_NET = ['192.168.100', '192.168.200']
 
 export interface LabNode {
@@ -376,9 +376,10 @@ export class Lab {
   /**
    * Re-create a pod's network as a runtime does when the pod is re-created: CNI DEL, then ADD from
    * the conflist its node has now, so a pod left on the node's old subnet (reset --release, init)
-   * gets an address in the new one. The pod's namespace stays; lab.json gets its new address.
+   * gets an address in the new one. The pod's namespace stays; one that is gone is made anew, as a
+   * runtime gives a re-created pod a new sandbox. lab.json gets its new address.
    */
-  async recreatePod(state: LabState, podName: string): Promise<{pod: LabPod; node: LabNode; oldIP: string; newIP: string}> {
+  async recreatePod(state: LabState, podName: string): Promise<{pod: LabPod; node: LabNode; oldIP: string; newIP: string; newNamespace: boolean}> {
     requireLabRoot(state.name, 'lab pod recreate')
     const pod = state.pods.find(p => p.name === podName)
     if (pod === undefined) {
@@ -389,7 +390,9 @@ export class Lab {
       throw userError(`${node.name} has no CNI conflist: flannelctl is not set up there`, `set it up first: flannelctl lab exec${labNameArg(state.name)} ${node.name} -- flannelctl init --network ${POD_NETWORK} --iface eth0 --yes`)
     }
     const oldIP = pod.ip
+    const newNamespace = !(await this.namespaces(pod.netns)).includes(pod.netns)
     try {
+      if (newNamespace) await this.ip('netns', 'add', pod.netns)
       await this.cniDel(node, pod.netns)
       pod.ip = await this.cniAdd(node, pod.netns)
     } catch (error) {
@@ -399,7 +402,7 @@ export class Lab {
     }
     node.subnet = await leasedSubnet(node) ?? node.subnet
     await saveLab(state)
-    return {pod, node, oldIP, newIP: pod.ip}
+    return {pod, node, oldIP, newIP: pod.ip, newNamespace}
   }
 
   async namespaces(prefix: string): Promise<string[]> {
@@ -513,6 +516,17 @@ export function missingLabNamespaces(state: LabState, existing: string[]): {what
     ...state.pods.map(p => ({what: `pod ${p.name}`, netns: p.netns})),
   ]
   return all.filter(ns => !have.has(ns.netns))
+}
+
+/**
+ * What brings the lab back when these namespaces are gone: pods alone are re-created one by one
+ * (a new namespace and CNI ADD, as a runtime re-creates a pod); a node, switch, router or etcd
+ * takes links, routes and flannel's state with it, so the lab is built again.
+ */
+export function labRepair(state: LabState, goneNetns: string[]): {podsOnly: boolean, command: string} {
+  const pods = goneNetns.map(ns => state.pods.find(p => p.netns === ns))
+  if (pods.length === 0 || pods.some(p => p === undefined)) return {podsOnly: false, command: labRebuildCommand(state)}
+  return {podsOnly: true, command: pods.map(p => labRecreateCommand(state.name, p!.name)).join(' && ')}
 }
 
 export function findNamespace(state: LabState, name: string): string {

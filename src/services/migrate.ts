@@ -21,7 +21,7 @@ import {DEFAULT_VXLAN_PORT, type NetConf} from '../core/netconf.js'
 import {stableVtepMac, vxlanDeviceName} from '../core/flannel.js'
 import {
   MIGRATION_META_KEY, beginMigration, reverseMigration, withStepState, withStepDone, parseMigrationRecord, sameBackend,
-  backendLabel, backendLabelInFull, migrationLabels, migrateFlags, describeSteps, offLinkPairs, describeOffLink, hostChecks, loosenWrites, restoreWrites, rpFilterKey,
+  backendLabel, backendLabelInFull, migrationLabels, migrateFlags, describeSteps, offLinkPairs, offLinkRefusal, hostChecks, loosenWrites, restoreWrites, rpFilterKey,
   type MigrationBackend, type MigrationRecord, type HostCheck, type StepView, type RouteGetAnswer,
   type PlanContext,
 } from '../core/migrate-plan.js'
@@ -199,11 +199,9 @@ async function routeGets(nodes: ClusterNode[]): Promise<RouteGetAnswer[]> {
   }))
 }
 
-function refuseOffLink(off: RouteGetAnswer[], total: number, nodes: string): never {
-  throw userError(
-    `host-gw needs every peer on-link, and ${off.length} of ${total} node pairs are not: ${off.map(describeOffLink).join('; ')}`,
-    'nothing was changed. Nodes on different L2 segments need encapsulation between them: '
-    + `flannelctl migrate --backend vxlan --directrouting${nodes ? ` ${nodes}` : ''} (direct routes where on-link, vxlan elsewhere)`)
+function refuseOffLink(off: RouteGetAnswer[], total: number, from: MigrationBackend, nodes: string): never {
+  const {message, hint} = offLinkRefusal(off, total, from, nodes)
+  throw userError(message, hint)
 }
 
 function vtepMacOf(lease: Lease | undefined, rec: NodeRecord, vni: number): string {
@@ -337,7 +335,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
     const answers = await routeGets(ordered)
     if (record.to.type === 'host-gw') {
       const off = offLinkPairs(answers)
-      if (off.length) refuseOffLink(off, answers.length, nodesFlag(req))
+      if (off.length) refuseOffLink(off, answers.length, record.from, nodesFlag(req))
     }
     const checks = ordered.flatMap(n => hostChecks(n.name, n.snap, n.rpFilter, nc.network))
     const plan = planContext(ordered, leases, answers, record.to.vni)
@@ -533,7 +531,7 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
       return {from: 'this host', to: l.subnet, toIP: l.publicIP, gateway: r?.gateway, dev: r?.dev, failed: r === undefined}
     }))
     const off = offLinkPairs(answers)
-    if (off.length) refuseOffLink(off, answers.length, '')
+    if (off.length) refuseOffLink(off, answers.length, from, '')
   }
   const steps: StepView[] = [
     {index: 0, kind: 'commit-config', title: `net-conf Backend → ${labels.to}`, commands: [],

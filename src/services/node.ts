@@ -350,6 +350,11 @@ export async function netConfArgument(value: string | undefined): Promise<string
   return text
 }
 
+/** flannel's udp backend (a debug backend, and flannel's default when a net-conf names none) is not built here. */
+function udpUnsupported(unnamed: boolean): string {
+  return unnamed ? 'the net-conf names no Backend, so flannel\'s default applies: udp, which flannelctl does not support' : 'the udp backend is not supported by flannelctl'
+}
+
 function netConfFromFlags(f: NetworkFlags): string | undefined {
   const given = (pairs: [string, unknown][]) => pairs.filter(([, v]) => v !== undefined && v !== false).map(([name]) => name)
   const vxlanOnly = given([['--directrouting', f.directRouting], ['--vni', f.vni], ['--port', f.port]])
@@ -358,12 +363,20 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
     if (beside.length > 0) throw userError(`--net-conf is the whole network config: ${beside.join(', ')} beside it would be ignored`, 'put those settings in the JSON, or drop --net-conf')
     // Asked for dual stack: building the IPv4 half with a warning would hand over a network other
     // than the one asked for (and write EnableIPv6 into a new store's config for flanneld nodes).
-    if (parseNetConf(f.netConf).enableIPv6) {
+    const whole = parseNetConf(f.netConf)
+    if (whole.enableIPv6) {
       throw userError('--net-conf asks for dual stack ("EnableIPv6": true), but flannelctl builds IPv4 networks only: its pods would get no IPv6 address and no host would announce an IPv6 subnet',
         'drop EnableIPv6 and the IPv6 fields from --net-conf to build (or join) the IPv4 network; for dual stack run flanneld (flannelctl nodes join its network for IPv4)')
     }
+    // Refused before the store is read: joining a network, "its backend is vxlan, not udp" would
+    // send the user to backend set udp, which is refused too.
+    if (whole.backend.type === 'udp') {
+      const unnamed = !/"backend"\s*:/i.test(f.netConf)
+      throw userError(udpUnsupported(unnamed), unnamed ? 'add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf' : 'use "Type": "vxlan" in the net-conf\'s Backend (or "host-gw" when all nodes share one L2 segment)')
+    }
     return f.netConf
   }
+  if (f.backend === 'udp') throw userError(udpUnsupported(false), 'use --backend vxlan (or host-gw when all nodes share one L2 segment)')
   if (f.backend !== undefined && f.backend !== 'vxlan' && vxlanOnly.length > 0) {
     throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
   }
@@ -635,7 +648,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     if (backend.type === 'udp') {
       // flannel's default backend is udp: a net-conf without one says udp without saying so
       const unnamed = !/"backend"\s*:/i.test(configToCreate ?? configText ?? '')
-      throw userError(unnamed ? 'the net-conf names no Backend, so flannel\'s default applies: udp, which flannelctl does not support' : 'the udp backend is not supported by flannelctl',
+      throw userError(udpUnsupported(unnamed),
         unnamed && configToCreate !== undefined ? 'add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf' : 'use vxlan (or host-gw when all nodes share one L2 segment): flannelctl backend set vxlan')
     }
     const vni = backend.vni
@@ -1146,6 +1159,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
   const host = new HostAdapter(ctx.runner)
   const {rec, path} = await loadRecord(host, o, false)
   const r = rec!
+  const where = (p: {publicIP: string, vtepMAC?: string}) => `${p.publicIP}${p.vtepMAC ? ` (VTEP MAC ${p.vtepMAC})` : ''}`
   if (change.add) {
     validatePeer(change.add)
     // A route via this host's own address loops pods' traffic back here (host-gw), and an fdb entry
@@ -1178,7 +1192,6 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       throw userError(`this host runs ${r.backendType} and has no vxlan device to reach ${change.add.subnet} through`, 'drop --vtep-mac for a route via the peer\'s address, or move the network to vxlan first (flannelctl backend set vxlan)')
     }
     const replaced = r.staticPeers.find(p => p.subnet === change.add!.subnet)
-    const where = (p: {publicIP: string, vtepMAC?: string}) => `${p.publicIP}${p.vtepMAC ? ` (VTEP MAC ${p.vtepMAC})` : ''}`
     // the same peer added again (a rerun script, a second try) is not a move: "replaced" would send the user looking for what changed
     const unchanged = replaced !== undefined && replaced.publicIP === change.add.publicIP && (replaced.vtepMAC ?? undefined) === change.add.vtepMAC?.toLowerCase()
     if (unchanged) ctx.progress(`static peer ${replaced.subnet} is already at ${where(replaced)}`)
@@ -1203,6 +1216,9 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       const meant = isIPv4(change.remove) ? r.staticPeers.find(p => cidrContainsIp(p.subnet, change.remove!)) : undefined
       throw userError(`no static peer ${change.remove} on this host`, meant ? `did you mean: flannelctl peer remove ${meant.subnet}` : 'see them with: flannelctl peer list')
     }
+    // An off-link peer has no route here, so the plan can be empty: say what did change, the record.
+    const removed = r.staticPeers.find(p => p.subnet === change.remove)!
+    ctx.progress(`static peer ${removed.subnet} at ${where(removed)}: ${ctx.dryRun ? 'would be removed' : 'removed'}`)
     r.staticPeers = r.staticPeers.filter(p => p.subnet !== change.remove)
   }
   if (!ctx.dryRun) await writeRecord(host, path, r)

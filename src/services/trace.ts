@@ -3,7 +3,7 @@
  * The engine is pure; everything here is about where the tables come from.
  */
 import {traceFlow} from '../core/trace/engine.js'
-import type {Fix, Trace, TraceRequest, World} from '../core/trace/types.js'
+import type {Trace, TraceRequest, World} from '../core/trace/types.js'
 import {renderTrace} from '../ui/trace-render.js'
 import {knownPeers, loadSource, labHosts, networkVxlan, readStoreOf, type LoadOptions, type SourceOptions} from './collect.js'
 import {withLabCommands, type LabState} from './lab.js'
@@ -76,23 +76,3 @@ export async function explainLabTrace(state: LabState, o: {color: boolean; src?:
   return {text: `${heading}\n${renderTrace(trace, {color: o.color})}`, trace, delivered: trace.disposition === 'DELIVERED'}
 }
 
-/**
- * A trace that arrives with its source rewritten carries a SOURCE_NATED warning but no failure,
- * so no fix. The rule is in the hop's nat step: a foreign rule is deleted as it was added; one of
- * flannel's own chains is put right by a sync.
- */
-export function sourceNatFixes(trace: Trace): Fix[] {
-  const warned = new Set(trace.warnings.filter(w => w.code === 'SOURCE_NATED').map(w => w.node))
-  const fixes: Fix[] = []
-  for (const hop of trace.hops) {
-    if (!warned.has(hop.node)) continue
-    for (const step of hop.steps) {
-      if (step.kind !== 'nat' || (step.verdict !== 'masquerade' && step.verdict !== 'snat')) continue
-      const m = /^-A (\S+) (.*)$/.exec(step.evidence.trim())
-      if (!m) continue
-      const command = m[2].includes('flanneld masq') ? 'flannelctl sync' : `iptables -t nat -D ${m[1]} ${m[2]}`
-      if (!fixes.some(f => f.node === hop.node && f.command === command)) fixes.push({node: hop.node, command})
-    }
-  }
-  return fixes
-}

@@ -1,5 +1,5 @@
 /** Lab views: the node/pod inventory and the ping matrix. */
-import {labRebuildCommand, type LabState} from '../services/lab.js'
+import {labRepair, type LabState} from '../services/lab.js'
 import {renderTable} from './table.js'
 import {backendWords} from '../core/netconf.js'
 
@@ -16,8 +16,11 @@ export function renderLabStatus(s: LabState, now?: LabNetwork, missing: {what: s
   lines.push(renderTable(['NODE', 'NAMESPACE', 'UNDERLAY', 'SEGMENT', 'SUBNET', 'PODS'],
     s.nodes.map(n => [n.name, netns(n.netns), n.underlayIP, n.segment, n.subnet ?? '-', s.pods.filter(p => p.node === n.name).map(p => `${p.name} ${p.ip}${gone.has(p.netns) ? ' (gone)' : ''}`).join(', ')])))
   if (missing.length > 0) {
+    const repair = labRepair(s, missing.map(m => m.netns))
     lines.push(`\n${missing.length === 1 ? 'a namespace of the lab is' : `${missing.length} namespaces of the lab are`} gone (\`ip netns list\` does not show ${missing.length === 1 ? 'it' : 'them'}): ${missing.map(m => `${m.what} (${m.netns})`).join(', ')}`,
-      `the lab is broken until it is built again (its links, routes and flannel's state went with ${missing.length === 1 ? 'it' : 'them'}): ${labRebuildCommand(s)}`)
+      repair.podsOnly
+        ? `re-create ${missing.length === 1 ? 'it' : 'them'} (a new namespace, then CNI DEL and ADD, as a runtime re-creates a pod): ${repair.command}`
+        : `the lab is broken until it is built again (its links, routes and flannel's state went with ${missing.length === 1 ? 'it' : 'them'}): ${repair.command}`)
   }
   return lines.join('\n')
 }

@@ -5,6 +5,7 @@
  */
 import type {Endpoint, Hop, Step, Trace} from '../core/trace/types.js'
 import {fixPartLines, fixPlace, type Fix, type FixStep} from '../core/trace/types.js'
+import {sourceNatFixes} from '../core/trace/fixes.js'
 
 export interface RenderOptions {
   color: boolean
@@ -68,7 +69,13 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
   }
   if (trace.warnings.length > 0) {
     lines.push('Warnings:')
-    for (const w of trace.warnings) lines.push(`  ${paint('yellow', w.code)}  ${w.node}: ${w.message}`)
+    // A rewritten source is delivered, so no failure carries its fix: the warning does.
+    const natFixes = sourceNatFixes(trace)
+    for (const w of trace.warnings) {
+      lines.push(`  ${paint('yellow', w.code)}  ${w.node}: ${w.message}`)
+      if (w.code !== 'SOURCE_NATED') continue
+      for (const f of natFixes.filter(f => f.node === w.node)) lines.push(`    Fix (${fixPlace(f)}): ${paint('bold', f.command)}`)
+    }
   }
   return lines.join('\n')
 }

@@ -209,6 +209,14 @@ describe('bad input (real namespace)', function () {
     const noBackend = await init('--net-conf', '{"Network":"10.244.0.0/16"}')
     await expectCleanFailure(noBackend, /the net-conf names no Backend, so flannel's default applies: udp, which flannelctl does not support/)
     expect(noBackend.stderr).to.contain('Hint: add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf')
+    // udp asked for is refused before the store is read: joining a vxlan network, the mismatch would
+    // otherwise point at `backend set udp`, refused too
+    const udp = await init('--network', '10.244.0.0/16', '--backend', 'udp')
+    await expectCleanFailure(udp, /^Error: the udp backend is not supported by flannelctl$/)
+    expect(udp.stderr).to.contain('Hint: use --backend vxlan (or host-gw when all nodes share one L2 segment)')
+    const udpConf = await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}')
+    await expectCleanFailure(udpConf, /^Error: the udp backend is not supported by flannelctl$/)
+    expect(udpConf.stderr).to.contain('Hint: use "Type": "vxlan" in the net-conf\'s Backend')
     await noConfig()
   })
 

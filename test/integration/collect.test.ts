@@ -384,7 +384,7 @@ describe('collect and offline trace (real kernel)', function () {
   })
 
   // last: it takes a pod's namespace away from the lab
-  it('a lab namespace gone: trace and doctor --lab say how to build the lab again, not to fix an inventory there is none of', async () => {
+  it('a lab pod\'s namespace gone: trace and doctor --lab say how to re-create the pod, not to fix an inventory there is none of; that brings it back', async () => {
     const gone = state.pods.find(p => p.node === 'n3')!
     await sh('ip', ['netns', 'del', gone.netns])
     for (const args of [['trace', state.pods[0].name, state.pods[1].name, '--lab', name], ['doctor', '--lab', name]]) {
@@ -392,8 +392,13 @@ describe('collect and offline trace (real kernel)', function () {
       expect(r.exitCode, r.stderr).to.equal(2)
       const [error, hint] = r.stderr.trim().split('\n')
       expect(error).to.equal(`Error: cannot read pod '${gone.name}' (netns:${gone.netns}): Cannot open network namespace "${gone.netns}": No such file or directory`)
-      expect(hint).to.equal(`Hint: see \`ip netns list\`: a lab whose namespaces are gone is built again with flannelctl lab down --name ${name} && flannelctl lab up --name ${name} --nodes 3 --pods 1`)
+      expect(hint).to.equal(`Hint: see \`ip netns list\`: a lab pod whose namespace is gone is re-created with flannelctl lab pod recreate ${gone.name} --name ${name}`)
     }
+    const recreated = await cli(['lab', 'pod', 'recreate', gone.name, '--name', name])
+    expect(recreated.exitCode, recreated.stderr).to.equal(0)
+    expect(recreated.stdout).to.contain(`its namespace ${gone.netns} was gone and is made anew`)
+    const again = await cli(['trace', state.pods[0].name, gone.name, '--lab', name])
+    expect(again.exitCode, again.stdout + again.stderr).to.equal(0)
   })
 
   it('leaves no namespace of its own behind (sanity)', async () => {

@@ -86,6 +86,11 @@ describe('etcd store in a lab (real etcd, real kernel)', function () {
       expect(both.stderr).to.equal(`Error: --store names a store, and --lab the lab's: give one of them\nHint: drop --store to read lab ${name}'s store, or --lab to read that one`)
       const table = await cli(['lease', 'list', '--lab', name])
       for (const n of lab.nodes) expect(table.stdout).to.contain(n.subnet)
+      // backend set --lab writes the lab's etcd from inside the lab too (before: "Nonexistent flag: --lab"), and names the lab in its migrate
+      const set = await cli(['backend', 'set', 'host-gw', '--lab', name, '--dry-run'])
+      expect(set.exitCode, set.stderr).to.equal(0)
+      expect(set.stdout).to.contain('backend plan (nothing written — --dry-run): vxlan VNI 1 port 8472 → host-gw')
+      expect(set.stdout).to.contain(`flannelctl migrate --backend host-gw --lab ${name} --yes`)
       process.kill(lab.etcd!.pid, 'SIGSTOP')
       try {
         const down = await cli(['lease', 'list', '--lab', name])

@@ -151,9 +151,12 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(again.stderr).to.not.contain('replaced')
     expect(again.stdout).to.contain('up to date: nothing to change')
 
-    // as peer add names it
+    // as peer add names it; the removal says what it removed (--dry-run: that it would)
+    const wouldRemove = await cli(['peer', 'remove', '10.244.3.0/24', '--dry-run', ...args(0)], {netns: hosts[0].ns})
+    expect(wouldRemove.stderr).to.contain('static peer 10.244.3.0/24 at 192.168.160.2: would be removed')
     const r = await cli(['peer', 'remove', '--subnet', '10.244.3.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stderr).to.contain('static peer 10.244.3.0/24 at 192.168.160.2: removed')
     expect(JSON.parse((await cli(['peer', 'list', '--json', ...args(0)], {netns: hosts[0].ns})).stdout)).to.deep.equal([])
   })
 

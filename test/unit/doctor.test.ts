@@ -334,6 +334,34 @@ describe('doctor host checks: a node whose address changed under its lease', () 
       fixes: [{node: 'node2', command: 'flannelctl sync --public-ip 192.168.100.22   # the lease moves to 192.168.100.22, same subnet; peers follow on their next sync'}]}])
     expect(hostChecks(loadWorld('flannel-vxlan'), leases).filter(x => x.code === 'LEASE_ADDRESS_GONE')).to.deep.equal([])
   })
+
+  it('a node serving a subnet no lease holds (its lease expired or deleted): LEASE_MISSING, fixed by its own sync', () => {
+    // kernel (3-node lab): n3's lease file deleted from the store; doctor said healthy while n1's sync --dry-run planned to drop its routes to n3
+    const w = loadWorld('flannel-vxlan')
+    const f = hostChecks(w, [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}]).filter(x => x.code === 'LEASE_MISSING')
+    expect(f).to.deep.equal([{code: 'LEASE_MISSING', severity: 'error', node: 'node2',
+      message: 'no lease in the store holds node2\'s subnet 10.244.2.0/24 (expired, deleted, or the store lost it): its pods still answer, but each peer\'s next sync removes its routes to them, and a new host may lease the subnet',
+      evidence: 'cni0 10.244.2.0/24; no lease 10.244.2.0-24 in the store',
+      fix: ['flannelctl sync   # leases its subnet again'], fixes: [{node: 'node2', command: 'flannelctl sync   # leases its subnet again'}]}])
+    // every subnet leased, no store read, or an empty store (nothing to compare with): nothing said
+    const all = [{subnet: '10.244.1.0/24', publicIP: '192.168.100.11'}, {subnet: '10.244.2.0/24', publicIP: '192.168.100.12'}]
+    for (const leases of [all, undefined, []]) expect(hostChecks(w, leases).filter(x => x.code === 'LEASE_MISSING')).to.deep.equal([])
+  })
+})
+
+describe('doctor host checks: a peer subnet null-routed', () => {
+  it('a blackhole route where the peer route was: MISSING_ROUTE names it as the evidence, not "no matching route"', () => {
+    // kernel (3-node lab): ip route replace blackhole <n2's subnet> on n1; doctor said "(no matching route)"
+    const w = applyPatches(loadWorld('flannel-vxlan'), [
+      {host: 'node1', op: 'remove', table: 'routes', where: {dst: '10.244.2.0/24'}},
+      {host: 'node1', op: 'add', table: 'routes', value: {dst: '10.244.2.0/24', type: 'blackhole', raw: 'blackhole 10.244.2.0/24'}},
+    ])
+    const f = hostChecks(w).find(x => x.code === 'MISSING_ROUTE')!
+    expect(f.message).to.equal('no route to node2\'s pod subnet 10.244.2.0/24 but a blackhole route: its pods\' packets are discarded on node1')
+    expect(f.evidence).to.equal('blackhole 10.244.2.0/24')
+    // the route sync (or the hand-made one) replaces it in place
+    expect(f.fixes.map(x => x.command)).to.include('ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink')
+  })
 })
 
 describe('doctor host checks: devices set down', () => {

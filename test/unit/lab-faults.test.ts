@@ -1,6 +1,6 @@
 /** Which lab a fault fits: the backend the store says now, not only the one lab up built. */
 import {expect} from 'chai'
-import {FAULTS, FaultShell, checkFits, choosePeer, expectedSighting, repairSyncOrder} from '../../src/services/faults.js'
+import {FAULTS, FaultShell, checkFits, choosePeer, expectedSighting, podAccepts, repairSyncOrder} from '../../src/services/faults.js'
 import type {LabNode, LabState} from '../../src/services/lab.js'
 import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
 
@@ -159,5 +159,33 @@ describe('lab break: what the trace it prints is expected to show', () => {
     expect(sighting('missing-return-route')).to.equal('the reply fails with NO_ROUTE, warning NO_RETURN_ROUTE')
     expect(sighting('naive-masquerade')).to.equal('warning SOURCE_NATED')
     expect(sighting('missing-fdb')).to.equal('FDB_MISSING')
+  })
+})
+
+describe('lab break forward-drop: accepts of its own on the node', () => {
+  // kernel (3-node lab): trace's fix for forward-drop (iptables -I FORWARD 1 -s|-d 10.244.0.0/16 -j ACCEPT) applied,
+  // then forward-drop again: it said "expect DENIED_BY_FILTER" and the trace was DELIVERED
+  it('names the accepts of the pod network (or of everything) that keep the policy from dropping it; narrower ones are not counted', () => {
+    const table = [
+      ':FORWARD DROP [0:0]',
+      '-A FORWARD -d 10.244.0.0/16 -j ACCEPT',
+      '-A FORWARD -s 10.244.0.0/16 -j ACCEPT',
+      '-A FORWARD -s 10.0.0.0/8 -j ACCEPT',
+      '-A FORWARD -j ACCEPT',
+      '-A FORWARD -s 10.244.1.0/24 -j ACCEPT',
+      '-A FORWARD -s 10.244.0.0/16 -p tcp -m tcp --dport 80 -j ACCEPT',
+      '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+      '-A FORWARD -s 10.244.0.0/16 -j DROP',
+    ]
+    expect(podAccepts(table)).to.deep.equal(['-A FORWARD -d 10.244.0.0/16 -j ACCEPT', '-A FORWARD -s 10.244.0.0/16 -j ACCEPT', '-A FORWARD -s 10.0.0.0/8 -j ACCEPT', '-A FORWARD -j ACCEPT'])
+    expect(podAccepts([':FORWARD DROP [0:0]'])).to.deep.equal([])
+  })
+
+  it('inject says so, with the deletions to paste, and keeps saying sync repairs the rest', async () => {
+    const lab = {name: 'demo', nodes: [{name: 'n1', netns: 'fc-demo-n1'}, {name: 'n2', netns: 'fc-demo-n2'}]} as unknown as LabState
+    const save = '*filter\n:FORWARD ACCEPT [0:0]\n:FLANNEL-FWD - [0:0]\n-A FORWARD -s 10.244.0.0/16 -j ACCEPT\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\nCOMMIT\n'
+    const sh = new FaultShell({target: {kind: 'local'}, run: async (cmd: Command): Promise<CommandResult> => ({stdout: cmd.args.includes('iptables-save') ? save : '', stderr: '', exitCode: 0})})
+    const r = await FAULTS.find(f => f.name === 'forward-drop')!.inject({lab, node: lab.nodes[0], peer: lab.nodes[1]}, sh)
+    expect(r).to.deep.equal({masked: 'n1\'s FORWARD still accepts pod traffic by rules not flannel\'s, so the fault does not show; to see it, remove them: flannelctl lab exec n1 -- iptables -D FORWARD -s 10.244.0.0/16 -j ACCEPT'})
   })
 })

@@ -52,7 +52,14 @@ describe('lab pod recreate (a recording runner)', () => {
   class Recorder implements Runner {
     readonly target = {kind: 'local'} as const
     readonly calls: {plugin: string; command: string; ip?: string}[] = []
+    readonly namespaces = ['fc-t-n2', 'fc-t-n2-a']
     async run(cmd: Command): Promise<CommandResult> {
+      if (cmd.args[0] === 'netns' && cmd.args[1] === 'list') return {exitCode: 0, stderr: '', stdout: this.namespaces.join('\n')}
+      if (cmd.args[0] === 'netns' && cmd.args[1] === 'add') {
+        this.calls.push({plugin: cmd.args[2], command: 'netns add'})
+        this.namespaces.push(cmd.args[2])
+        return {exitCode: 0, stderr: '', stdout: ''}
+      }
       const plugin = cmd.args.at(-1)!.split('/').at(-1)!
       const command = String(cmd.env?.CNI_COMMAND)
       this.calls.push({plugin, command})
@@ -82,10 +89,19 @@ describe('lab pod recreate (a recording runner)', () => {
 
   it('a plugin that fails: its error, and to run the command again (DEL and ADD finish what is half done), not the half-built lab\'s lab down', async () => {
     const runner = new Recorder()
-    runner.run = async (cmd: Command) => ({exitCode: 1, stdout: '', stderr: `plugin ${cmd.args.at(-1)} failed`})
+    const listed = runner.run.bind(runner)
+    runner.run = async (cmd: Command) => cmd.args[0] === 'netns' && cmd.args[1] !== 'exec' ? listed(cmd) : ({exitCode: 1, stdout: '', stderr: `plugin ${cmd.args.at(-1)} failed`})
     const err = await new Lab(runner).recreatePod(await lab(), 'pod-2a').catch((e: Error & {hint?: string}) => e)
     expect(err.message).to.match(/portmap failed$/)
     expect(err).to.include({hint: 'run it again: flannelctl lab pod recreate pod-2a --name t'})
+  })
+
+  it('a pod whose namespace is gone (ip netns del): a new one first, as a runtime gives a re-created pod a new sandbox, then DEL and ADD', async () => {
+    const runner = new Recorder()
+    runner.namespaces.splice(runner.namespaces.indexOf('fc-t-n2-a'), 1)
+    const r = await new Lab(runner).recreatePod(await lab(), 'pod-2a')
+    expect(runner.calls.map(c => `${c.command} ${c.plugin}`)).to.deep.equal(['netns add fc-t-n2-a', 'DEL portmap', 'DEL bridge', 'ADD bridge', 'ADD portmap'])
+    expect(r).to.deep.include({newIP: '10.244.16.2', newNamespace: true})
   })
 
   it('an unknown pod: a user error naming the lab\'s pods, nothing run', async () => {

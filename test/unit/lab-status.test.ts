@@ -1,6 +1,6 @@
-/** lab status: a namespace of the lab that is gone is said, with what builds the lab again. */
+/** lab status: a namespace of the lab that is gone is said, with what builds the lab again (or, for pods alone, re-creates them). */
 import {expect} from 'chai'
-import {labRebuildCommand, missingLabNamespaces, type LabState} from '../../src/services/lab.js'
+import {labRebuildCommand, labRepair, missingLabNamespaces, type LabState} from '../../src/services/lab.js'
 import {renderLabStatus} from '../../src/ui/lab.js'
 
 const state: LabState = {
@@ -27,6 +27,16 @@ describe('lab status: namespaces gone', () => {
     expect(out).to.contain('fc-ls-n2 (gone)')
     expect(out).to.contain('node n2 (fc-ls-n2)')
     expect(out).to.contain('flannelctl lab down --name ls && flannelctl lab up --name ls --nodes 2 --pods 1')
+  })
+
+  it('only pods gone: each is re-created (lab pod recreate makes its namespace anew), the lab is not rebuilt', () => {
+    const missing = missingLabNamespaces(state, all.filter(n => n !== 'fc-ls-n2-a' && n !== 'fc-ls-n1-a'))
+    const out = renderLabStatus(state, undefined, missing)
+    expect(out).to.contain('pod-2a 10.244.2.2 (gone)')
+    expect(out).to.contain('re-create them (a new namespace, then CNI DEL and ADD, as a runtime re-creates a pod): flannelctl lab pod recreate pod-1a --name ls && flannelctl lab pod recreate pod-2a --name ls')
+    expect(out).to.not.contain('lab down')
+    // a node gone with them takes its links and flannel's state: the lab is built again
+    expect(labRepair(state, ['fc-ls-n2', 'fc-ls-n2-a'])).to.deep.equal({podsOnly: false, command: labRebuildCommand(state)})
   })
 
   it('the rebuild keeps the lab\'s backend, segments, rules and its own etcd', () => {

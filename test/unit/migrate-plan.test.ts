@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {
   planSteps, beginMigration, reverseMigration, withStepState, withStepDone, migrationPhase, parseMigrationRecord,
-  outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, hostChecks, describeSteps, renderSteps, backendLabelInFull,
+  outsiderNote, loosenWrites, restoreWrites, rpFilterKey, offLinkPairs, describeOffLink, offLinkRefusal, backendChangeWarning, hostChecks, describeSteps, renderSteps, backendLabelInFull,
   effectiveRpFilter, vtepsOf, migrationLabels, migrateFlags, sameBackend, type MigrationBackend, type MigrationRecord,
 } from '../../src/core/migrate-plan.js'
 import {planNode, type NodeIntent} from '../../src/core/planner.js'
@@ -217,6 +217,31 @@ describe('migrate plan: preflight', () => {
     expect(off.map(describeOffLink)).to.deep.equal(['n1 → n3 (192.168.200.13 via 192.168.100.1 dev eth0)', 'n3 → n1 (192.168.100.11): no route'])
   })
 
+  it('backend set warns of the loss a change of backend brings while nodes differ, and names the migrate that avoids it', () => {
+    const done = backendChangeWarning(vxlan, hostgw, false)!
+    expect(done).to.match(/^the backend changed from vxlan to host-gw: each node switches on its next sync/)
+    expect(done).to.include('set it back (flannelctl backend set vxlan --no-directrouting) and let migrate move the nodes: flannelctl migrate --backend host-gw --lab NAME (or --inventory FILE) --yes')
+    expect(backendChangeWarning(hostgw, dr, true)).to.include('the backend would change from host-gw to vxlan + DirectRouting').and.include('flannelctl migrate --backend vxlan --directrouting --lab NAME')
+    expect(backendChangeWarning(vxlan, dr, false)).to.include('set it back (flannelctl backend set vxlan --no-directrouting)')
+    // a new VNI keeps its own warning; nothing changed, nothing said; a udp network is no flannelctl node's
+    expect(backendChangeWarning(vxlan, vxlan2, false)).to.match(/^the VNI changed from 1 to 2/)
+    // a lab's store named: the commands name the lab
+    expect(backendChangeWarning(vxlan, vxlan2, false, 'et')).to.include('set it back (flannelctl backend set vxlan --vni 1 --lab et) and let migrate move the nodes: flannelctl migrate --vni 2 --lab et --yes')
+    expect(backendChangeWarning(vxlan, hostgw, false, 'et')).to.include('(flannelctl backend set vxlan --no-directrouting --lab et)').and.include('flannelctl migrate --backend host-gw --lab et --yes')
+    expect(backendChangeWarning(hostgw, hostgw, false)).to.equal(undefined)
+    expect(backendChangeWarning({...vxlan, type: 'udp'}, vxlan, false)).to.equal(undefined)
+  })
+
+  it('refuses host-gw with the pairs, and points at vxlan with DirectRouting unless the network already has it', () => {
+    const off = [{from: 'n1', to: 'n3', toIP: '192.168.200.13', gateway: '192.168.100.1', dev: 'eth0'}]
+    const fromVxlan = offLinkRefusal(off, 2, vxlan, '--lab seg')
+    expect(fromVxlan.message).to.equal('host-gw needs every peer on-link, and 1 of 2 node pairs are not: n1 → n3 (192.168.200.13 via 192.168.100.1 dev eth0)')
+    expect(fromVxlan.hint).to.include('flannelctl migrate --backend vxlan --directrouting --lab seg')
+    const fromDr = offLinkRefusal(off, 2, dr, '--lab seg')
+    expect(fromDr.hint).to.not.include('flannelctl migrate')
+    expect(fromDr.hint).to.include('the network already has it: vxlan VNI 1 port 8472 + DirectRouting')
+  })
+
   it('reports forwarding, a FORWARD policy that drops pod traffic, and strict rp_filter', () => {
     const snap: HostSnapshot = {
       name: 'n1', sysctls: {'net.ipv4.ip_forward': '0'},
@@ -225,6 +250,9 @@ describe('migrate plan: preflight', () => {
     const checks = hostChecks('n1', snap, {all: '0', eth0: '1'}, '10.244.0.0/16')
     expect(checks.map(c => [c.check, c.ok])).to.deep.equal([['forwarding', false], ['forward-policy', false], ['rp-filter', true]])
     expect(checks[2].message).to.include('strict on eth0')
+    // strict through all=1 alone: named, with why its own 0 does not count
+    const byAll = hostChecks('n1', snap, {all: '1', default: '0', eth0: '1', 'flannel.1': '0'}, '10.244.0.0/16')
+    expect(byAll[2].message).to.equal('rp_filter all=1 default=0 eth0=1 flannel.1=0 (strict on eth0, flannel.1 by all=1: loosened to 2 while nodes differ, restored after)')
     const ok = hostChecks('n1', {...snap, sysctls: {'net.ipv4.ip_forward': '1'}, iptables: {chains: snap.iptables!.chains,
       rules: [{table: 'filter', chain: 'FORWARD', spec: '-m comment --comment "flanneld forward" -j FLANNEL-FWD', raw: ''}]}}, {all: '0'}, '10.244.0.0/16')
     expect(ok.every(c => c.ok)).to.equal(true)

@@ -70,3 +70,22 @@ describe('trace after a peer moved, its lease still announcing the old VTEP MAC 
     expect(pair.fix).to.deep.equal(trace.failure!.fix)
   })
 })
+
+describe('trace between two pods a node left on its old subnet (lab-pods-stranded-same-node)', () => {
+  // lab fcnu1 (vxlan, 3 nodes, 2 pods each, kernel): n2 `reset --release`, `init` (10.244.66.0/24 → 10.244.42.0/24);
+  // collected, then cut down to n2 and its two pods. Their veths are in no bridge.
+  const dir = join(FIXTURES, 'lab-pods-stranded-same-node')
+
+  it('names the neighbour pod the ARP is for, not a gateway, and re-creates both pods', async () => {
+    const {trace} = await runTrace({snapshot: dir, src: 'pod-2a', dst: 'pod-2b'})
+    expect(trace.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(trace.failure!.reason).to.contain('no bridge of n2 is on the subnet of 10.244.66.3 (pod-2b\'s address) any more')
+    expect(trace.failure!.reason).to.not.contain('gateway')
+    expect(trace.failure!.fix.map(f => f.recreates)).to.deep.equal(['pod-2a', 'pod-2b'])
+  })
+
+  it('still calls the gateway a gateway on the way off the node', async () => {
+    const {trace} = await runTrace({snapshot: dir, src: 'pod-2a', dst: '10.244.27.2'})
+    expect(trace.failure!.reason).to.contain('no bridge of n2 holds its gateway 10.244.66.1 any more')
+  })
+})

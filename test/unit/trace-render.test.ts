@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {TraceRequest, World} from '../../src/core/trace/types.js'
 import {renderTrace} from '../../src/ui/trace-render.js'
-import {FIXTURES, loadScenario, loadWorld} from '../fixtures/trace/load.js'
+import {FIXTURES, applyPatches, loadScenario, loadWorld} from '../fixtures/trace/load.js'
 import {loadSource} from '../../src/services/collect.js'
 
 /** Golden files pin the human view; `UPDATE_GOLDEN=1` rewrites them after a deliberate change. */
@@ -18,6 +18,11 @@ const CASES: {name: string, world: () => World, request: TraceRequest}[] = [
   {name: 'old-flannel', world: () => loadWorld('flannel-old'), request: {src: 'pod-a', dst: 'pod-b'}},
   {name: 'calico', world: () => loadWorld('calico'), request: {src: 'web-0', dst: 'db-0'}},
   {name: 'docker-masquerade', world: () => loadWorld('docker-masq'), request: {src: 'web', dst: 'host2'}},
+  // the hand-run setup's naive rule: delivered, so the SOURCE_NATED warning carries the rule's deletion
+  {name: 'naive-masquerade', world: () => applyPatches(loadWorld('flannel-vxlan'), [
+    {host: 'node1', op: 'remove', table: 'iptables.rules', where: {chain: 'POSTROUTING'}},
+    {host: 'node1', op: 'add', table: 'iptables.rules', value: {table: 'nat', chain: 'POSTROUTING', spec: '-s 10.244.1.0/24 ! -o docker0 -j MASQUERADE', raw: '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE'}},
+  ]), request: {src: 'pod-a', dst: 'pod-b'}},
   ...['denied-by-filter', 'stale-vtep-mac', 'mtu-exceeded', 'exits-network', 'denied-reply-unknown'].map(f => ({
     name: `fail-${f}`, world: () => loadScenario(`${f}.json`).world, request: loadScenario(`${f}.json`).scenario.request,
   })),

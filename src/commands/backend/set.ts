@@ -1,9 +1,12 @@
 import {Args, Flags} from '@oclif/core'
-import {BaseCommand} from '../../cli/base.js'
-import {chosenStore, storeFlags, jsonFlag, dryRunFlag, nodeFlags} from '../../cli/flags.js'
+import {BaseCommand, refuseStoreFlagsWithLab} from '../../cli/base.js'
+import {chosenStore, storeFlags, storeSpec, jsonFlag, dryRunFlag, nodeFlags} from '../../cli/flags.js'
+import {runInLabStore} from '../../cli/lab-flags.js'
+import {loadLab} from '../../services/lab.js'
 import {setBackend} from '../../services/lease.js'
 import {userError} from '../../errors.js'
 import {backendWords} from '../../core/netconf.js'
+import {backendChangeWarning} from '../../core/migrate-plan.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Change the network\'s backend in the store (nodes pick it up on their next sync)'
@@ -13,6 +16,7 @@ export default class BackendSet extends BaseCommand {
     {description: 'vxlan with DirectRouting', command: '<%= config.bin %> backend set vxlan --directrouting'},
     {description: 'vxlan on the VNI and port Calico and the Linux default use', command: '<%= config.bin %> backend set vxlan --vni 4096 --port 4789'},
     {description: 'See the net-conf it would write, writing nothing', command: '<%= config.bin %> backend set host-gw --dry-run'},
+    {description: 'The store of a lab (flannelctl lab up), its own etcd too; its nodes follow on their sync', command: '<%= config.bin %> backend set host-gw --lab demo'},
   ]
 
   static override args = {type: Args.string({description: 'vxlan or host-gw', required: true, options: ['vxlan', 'host-gw']})}
@@ -20,6 +24,7 @@ export default class BackendSet extends BaseCommand {
     directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment [default: as the store has it]', allowNo: true, helpGroup: 'BACKEND'}),
     vni: Flags.integer({description: 'vxlan VNI [default: as the store has it, else 1]', min: 0, max: 16777215, helpGroup: 'BACKEND'}),
     port: Flags.integer({description: 'vxlan UDP port [default: as the store has it, else 8472]', min: 1, max: 65535, helpGroup: 'BACKEND'}),
+    lab: Flags.string({char: 'l', description: 'the store of a lab (flannelctl lab up); a lab\'s own etcd is written from inside the lab', helpGroup: 'SOURCE'}),
     ...storeFlags,
     'state-file': nodeFlags['state-file'],
     ...dryRunFlag,
@@ -27,15 +32,24 @@ export default class BackendSet extends BaseCommand {
   }
 
   async run(): Promise<void> {
-    const {args, flags} = await this.parse(BackendSet)
-    const {spec, options} = await chosenStore(flags)
+    const {args, flags, raw} = await this.parse(BackendSet)
+    refuseStoreFlagsWithLab(raw, flags.lab, [...Object.keys(storeFlags), 'state-file'], 'write')
+    const lab = flags.lab === undefined ? undefined : await loadLab(flags.lab, '--lab')
+    if (lab) {
+      const code = await runInLabStore(lab, this.config.root, ['backend', 'set'], this.argv, flags.verbose)
+      if (code !== undefined) {
+        process.exitCode = code
+        return
+      }
+    }
+    const {spec, options} = lab ? storeSpec({store: lab.store}) : await chosenStore(flags)
     const vxlanOnly = [['--directrouting', flags.directrouting], ['--vni', flags.vni], ['--port', flags.port]].filter(([, v]) => v !== undefined).map(([n]) => n)
     if (args.type !== 'vxlan' && vxlanOnly.length > 0) {
       throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${args.type}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or set vxlan`)
     }
     const dryRun = flags['dry-run']
     const r = await setBackend(spec, options, {type: args.type, directRouting: flags.directrouting, vni: flags.vni, port: flags.port}, {dryRun})
-    const changeWarning = vxlanChangeWarning(r.before.backend, r.after.backend, dryRun)
+    const changeWarning = backendChangeWarning(r.before.backend, r.after.backend, dryRun, lab?.name)
     if (flags.json) return this.outJson({before: r.before.backend, after: r.after.backend, applied: !dryRun && r.changed, changed: r.changed, warnings: changeWarning ? [changeWarning] : [], ...(dryRun ? {config: r.config} : {})})
     const fmt = (b: typeof r.before.backend) => backendWords(b, b.type === 'vxlan' ? ` VNI ${b.vni} port ${b.port}` : '')
     if (!r.changed) return this.out(`backend: the network already uses ${fmt(r.before.backend)}: nothing to change`)
@@ -44,18 +58,4 @@ export default class BackendSet extends BaseCommand {
       : `backend: ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nnodes apply it on their next sync (flannelctl sync, or sync --watch)`)
     if (changeWarning) this.out(`warning: ${changeWarning}`)
   }
-}
-
-/** A new VNI or port on a vxlan network: each node moves on its own sync, and nodes on either side of it cannot talk meanwhile. */
-function vxlanChangeWarning(before: {type: string; vni: number; port: number}, after: {type: string; vni: number; port: number}, dryRun: boolean): string | undefined {
-  if (before.type !== 'vxlan' || after.type !== 'vxlan' || (before.vni === after.vni && before.port === after.port)) return undefined
-  const side = (b: typeof before) => `flannel.${b.vni}${before.port === after.port ? '' : ` on port ${b.port}`}`
-  const what = [before.vni === after.vni ? '' : `VNI ${dryRun ? 'would change' : 'changed'} from ${before.vni} to ${after.vni}`,
-    before.port === after.port ? '' : `port ${dryRun ? 'would change' : 'changed'} from ${before.port} to ${after.port}`].filter(Boolean).join(' and the ')
-  // two devices of one VNI would have one name: a new port needs a new VNI to be migrated
-  const vni = after.vni === before.vni ? (before.vni === 1 ? 2 : before.vni + 1) : after.vni
-  const back = [before.vni === after.vni ? '' : `--vni ${before.vni}`, before.port === after.port ? '' : `--port ${before.port}`].filter(Boolean).join(' ')
-  return `the ${what}: each node moves to ${side(after)} on its next sync, and until every node has synced `
-    + `a node on ${side(after)} and one still on ${side(before)} cannot reach each other's pods. To change it without losing traffic, `
-    + `${dryRun ? '' : `set it back (flannelctl backend set vxlan ${back}) and `}let migrate move the nodes: flannelctl migrate --vni ${vni}${before.port === after.port ? '' : ` --port ${after.port}`} --lab NAME (or --inventory FILE) --yes${before.vni === after.vni ? ` (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI ${before.vni}: flannelctl migrate --vni ${before.vni} (the port stays ${after.port})` : ''}`
 }

@@ -12,7 +12,7 @@ import {userError} from '../../errors.js'
 
 export default class LabBreak extends BaseCommand {
   static override summary = 'Inject a named fault into a lab node, to watch trace and doctor find it'
-  static override description = `Each fault is something that happens to real flannel clusters, made with the plain ip, bridge, iptables and sysctl commands an operator would type, inside the node's namespace (some touch the peer too: stale-vtep-mac re-creates the peer's vxlan device, flannel.<VNI>, as a reboot does). The output lists the commands run, the pod pair whose trace shows the fault, and how to repair it: apply the fix the trace prints (where it offers several ways, one of them), or run \`flannelctl sync\` on the node the fault changed.
+  static override description = `Each fault is something that happens to real flannel clusters, made with the plain ip, bridge, iptables and sysctl commands an operator would type, inside the node's namespace (some touch the peer too: stale-vtep-mac re-creates the peer's vxlan device, flannel.<VNI>, as a reboot does). The output lists the commands run, the pod pair whose trace shows the fault, and how to repair it: apply the fix the trace prints (where it offers several ways, one of them), or run \`flannelctl sync\` on the node the fault changed. Where the node has rules of its own that undo the fault (forward-drop after the trace's FORWARD accepts were applied), a note names them and their deletions.
 
 --list shows every fault with the disposition or warning trace reports for it. Some need a particular lab: a vxlan backend, three nodes, or two segments (\`lab up --segments 2\`).`
 
@@ -52,13 +52,15 @@ export default class LabBreak extends BaseCommand {
     const traceCmd = `flannelctl trace ${src.name} ${dst.name} --lab ${state.name}${r.fault.expect.size ? ` --size ${r.fault.expect.size}` : ''}`
     if (flags.json) {
       return this.outJson({fault: r.fault.name, node: r.node.name, peer: r.peer.name, commands: r.commands, probe: {src: src.name, dst: dst.name},
-        expectedDisposition: r.fault.expect.disposition, warning: r.fault.expect.warning ?? null, trace: traceCmd, syncRepairs: r.syncKeeps === undefined})
+        expectedDisposition: r.fault.expect.disposition, warning: r.fault.expect.warning ?? null, trace: traceCmd, syncRepairs: r.syncKeeps === undefined, masked: r.masked ?? null})
     }
     this.out(`broke lab ${state.name}: ${r.fault.name} on ${r.node.name} (peer ${r.peer.name})`)
     this.out(`  ${r.fault.description}`)
     for (const c of r.commands) this.out(`  ${c}`)
     this.out(`see it:  ${traceCmd}   (expect ${expectedSighting(r.fault.expect)})`)
     this.out(`         flannelctl doctor --lab ${state.name}`)
+    // a fix applied before (trace's own, for this fault) still lets the traffic through
+    if (r.masked) this.out(`note:    ${r.masked}`)
     const name = labNameArg(state.name)
     const syncs = repairSyncOrder(state, r).map(n => `flannelctl lab exec${name} ${n} -- flannelctl sync`).join('; ')
     // a fix of several ways (an MTU's) is one of them, not all: the trace marks the recommended one

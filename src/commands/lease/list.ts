@@ -1,4 +1,4 @@
-import {BaseCommand, givenOnCommandLine} from '../../cli/base.js'
+import {BaseCommand, refuseStoreFlagsWithLab} from '../../cli/base.js'
 import {userError} from '../../errors.js'
 import {chosenStore, storeFlags, jsonFlag, nodeFlags} from '../../cli/flags.js'
 import {Flags} from '@oclif/core'
@@ -27,9 +27,7 @@ Exit codes: 0 listed (an empty store too: a note on stderr names it; a network c
 
   async run(): Promise<void> {
     const {flags, raw} = await this.parse(LeaseList)
-    // typed, not from the env: inside a lab node lab exec sets FLANNELCTL_STORE and FLANNELCTL_STATE_FILE
-    const typed = flags.lab === undefined ? undefined : [...Object.keys(storeFlags), 'state-file'].find(f => givenOnCommandLine(raw, f))
-    if (typed !== undefined) throw userError(`--${typed} names a store, and --lab the lab's: give one of them`, `drop --${typed} to read lab ${flags.lab}'s store, or --lab to read that one`)
+    refuseStoreFlagsWithLab(raw, flags.lab, [...Object.keys(storeFlags), 'state-file'], 'read')
     const r = flags.lab === undefined ? await chosenStore(flags).then(({spec, options}) => leaseView(spec, options))
       : await new Lab().leaseView(await loadLab(flags.lab, '--lab'))
     if (r.configProblem) process.stderr.write(`warning: ${r.configProblem}\n`)

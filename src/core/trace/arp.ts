@@ -226,10 +226,13 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
     const bridge = node.ipv4Addresses().find(a => node.link(a.dev)?.kind === 'bridge' && node.addressCovering(a.dev, target) !== undefined)?.dev
     const deleted = bridge === undefined ? unpluggedPod(w, node, pod) : undefined
     if (deleted !== undefined) return {reason: deleted.why, fix: deleted.fix}
+    // The next hop is the gateway, or, to a pod on the same old subnet, that pod itself.
+    const neighbour = w.podsByIp.get(target)
+    const gone = neighbour !== undefined && neighbour.name !== pod.name ? `is on the subnet of ${target} (${neighbour.name}'s address)` : `holds its gateway ${target}`
     return bridge !== undefined
       ? {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, so ${bridge}, the segment of ${target}, is not reached through it`,
         fix: [{node: node.name, command: `ip link set ${facing} master ${bridge}`}]}
-      : {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, and no bridge of ${node.name} holds its gateway ${target} any more: the node's pod subnet changed under the pod, which needs re-creating (CNI ADD gives it an address in the new subnet)`,
+      : {reason: `${pod.name}'s veth ${facing} on ${node.name} is plugged into no bridge, and no bridge of ${node.name} ${gone} any more: the node's pod subnet changed under the pod, which needs re-creating (CNI ADD gives it an address in the new subnet)`,
         fix: [recreatePodFix(node.name, pod.name)]}
   }
   const bare = facingLink?.kind === 'bridge' ? bareBridgeFix(w, node, pod) : undefined

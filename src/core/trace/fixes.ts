@@ -5,7 +5,7 @@
 import {inMainTable, type IptablesRule, type NftChain, type NftRule} from '../model.js'
 import {cidrContains, cidrContainsIp, isIPv4, ipToInt, normaliseDst, parseCidr} from '../addr.js'
 import {routeDstText} from './routes.js'
-import type {Fix, PodRef} from './types.js'
+import type {Fix, PodRef, Trace} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {neighbourUse} from './host-view.js'
@@ -392,4 +392,25 @@ export function tunnelMtuFixes({node, underlay, vxlan, roomy, senders}: {
     ...(vxlan.mtu > fit ? [{node: vxNode, command: `ip link set ${vxlan.name} mtu ${fit}`, option: lower}] : []),
     ...senders.map(f => ({...f, option: lower})),
   ]
+}
+
+/**
+ * A trace that arrives with its source rewritten carries a SOURCE_NATED warning but no failure,
+ * so no fix. The rule is in the hop's nat step: a foreign rule is deleted as it was added; one of
+ * flannel's own chains is put right by a sync.
+ */
+export function sourceNatFixes(trace: Trace): Fix[] {
+  const warned = new Set(trace.warnings.filter(w => w.code === 'SOURCE_NATED').map(w => w.node))
+  const fixes: Fix[] = []
+  for (const hop of trace.hops) {
+    if (!warned.has(hop.node)) continue
+    for (const step of hop.steps) {
+      if (step.kind !== 'nat' || (step.verdict !== 'masquerade' && step.verdict !== 'snat')) continue
+      const m = /^-A (\S+) (.*)$/.exec(step.evidence.trim())
+      if (!m) continue
+      const command = m[2].includes('flanneld masq') ? 'flannelctl sync' : `iptables -t nat -D ${m[1]} ${m[2]}`
+      if (!fixes.some(f => f.node === hop.node && f.command === command)) fixes.push({node: hop.node, command})
+    }
+  }
+  return fixes
 }
