@@ -781,7 +781,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       else if (underlay?.operstate === 'DOWN' || underlay?.operstate === 'LOWERLAYERDOWN') readWarnings.push(`${iface} has no carrier (operstate ${underlay.operstate}: a cable, switch port or veth peer is down): no peer reaches this node, nor it them, until its link is back`)
       const underlayMtu = underlay?.mtu ?? 1500
       const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
-      const mtu = rec.mtu ?? fits
+      // flanneld sizes its VTEP and pods from the net-conf's Backend.MTU when it has one; never more than the interface carries
+      const sized = backend.type === 'vxlan' && nc.backend.mtu !== undefined ? Math.min(fits, nc.backend.mtu - VXLAN_OVERHEAD) : fits
+      const mtu = rec.mtu ?? sized
       if (mtu > fits) {
         // Pods would send packets the node cannot pass on to a peer: dropped, or fragmented when
         // path MTU discovery is blocked. A size given now is refused; one recorded earlier (the
@@ -793,13 +795,14 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       // The underlay shrank under running pods: the bridge and the files follow, the pods do not.
       const podsMtu = Math.max(0, ...(snap.links ?? []).filter(l => l.master === rec.bridge && l.kind === 'veth').map(l => l.mtu))
       if (podsMtu > mtu) {
-        readWarnings.push(`the pod MTU drops to ${mtu} (${iface}'s MTU is ${underlayMtu} now), but this node's pods were made with ${podsMtu}: their full-size packets no longer fit; re-create them. Nodes whose ${backend.type === 'vxlan' ? 'underlay' : 'interface'} MTU is larger still send up to their own size, which ${iface} now drops (doctor: MTU_MISMATCH): give ${iface} its MTU back, or the same MTU on every node`)
+        if (rec.mtu === undefined && sized < fits) readWarnings.push(`the pod MTU is ${mtu} (the net-conf's Backend.MTU ${nc.backend.mtu}, less ${VXLAN_OVERHEAD} for the vxlan header, as flanneld sizes it), but this node's pods were made with ${podsMtu}: their full-size packets no longer fit; re-create them`)
+        else readWarnings.push(`the pod MTU drops to ${mtu} (${iface}'s MTU is ${underlayMtu} now), but this node's pods were made with ${podsMtu}: their full-size packets no longer fit; re-create them. Nodes whose ${backend.type === 'vxlan' ? 'underlay' : 'interface'} MTU is larger still send up to their own size, which ${iface} now drops (doctor: MTU_MISMATCH): give ${iface} its MTU back, or the same MTU on every node`)
       }
 
       const intent: NodeIntent = {
         network: nc.network,
         subnet: lease.subnet,
-        backend: {type: backend.type, vni, port: backend.port, directRouting: backend.directRouting},
+        backend: {type: backend.type, vni, port: backend.port, directRouting: backend.directRouting, ...(nc.backend.mtu !== undefined ? {mtu: nc.backend.mtu} : {})},
         iface, publicIP, vtepMAC,
         bridge: rec.bridge,
         mtu,
@@ -1111,6 +1114,8 @@ function requireCidrFlag(flag: string, value: string, example: string): void {
   try {
     if (value.includes('/')) network = cidrToString(parseCidr(value))
   } catch {}
+  // a /0 masks to 0.0.0.0/0, which no flag takes: suggesting it would only lead to the next refusal
+  if (network?.endsWith('/0')) throw userError(`--${flag} '${value}' is a /0: the whole IPv4 space, not one network`, `e.g. --${flag} ${example}`)
   if (network !== undefined) throw userError(`--${flag} '${value}' has host bits set: its network is ${network}`, `pass --${flag} ${network}`)
   throw userError(`--${flag} '${value}' is not a valid IPv4 CIDR`, `e.g. --${flag} ${example} (the network address, then the prefix length)`)
 }

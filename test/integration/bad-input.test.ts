@@ -166,6 +166,30 @@ describe('bad input (real namespace)', function () {
     // before: "Missing 1 required arg: dst destination: pod name, …" and "type (vxlan|host-gw) vxlan or host-gw"
     expect(await lines('trace', 'a')).to.deep.equal(['Error: Missing 1 required arg: DST (destination: pod name, pod IP, node name or any IPv4 address)', 'Hint: see flannelctl trace --help'])
     expect(await lines('backend', 'set')).to.deep.equal(['Error: Missing 1 required arg: TYPE (vxlan or host-gw)', 'Hint: see flannelctl backend set --help'])
+    // before: init's --vni, --port and --subnet-len had no bounds: "net-conf: Backend.VNI must be between …" with a hint to fix a JSON nobody wrote,
+    // and --subnet-len 99999999999999999999 came back as "got 100000000000000000000"; now the bounds backend set and migrate have
+    expect(await lines('init', '--vni', '16777216')).to.deep.equal(['Error: --vni: expected an integer less than or equal to 16777215 but received: 16777216', 'Hint: see flannelctl init --help'])
+    expect(await lines('init', '--port', '0')).to.deep.equal(['Error: --port: expected an integer greater than or equal to 1 but received: 0', 'Hint: see flannelctl init --help'])
+    expect(await lines('init', '--subnet-len', '99999999999999999999')).to.deep.equal(['Error: --subnet-len: expected an integer less than or equal to 30 but received: 99999999999999999999', 'Hint: see flannelctl init --help'])
+  })
+
+  it('a /0 network: named the whole space, not "host bits set" with a hint to pass 0.0.0.0/0 (refused in turn)', async () => {
+    const r = await init('--network', '10.0.0.0/0')
+    await expectCleanFailure(r, /^Error: --network '10\.0\.0\.0\/0' is a \/0: the whole IPv4 space, not one network$/)
+    expect(r.stderr).to.contain('Hint: e.g. --network 10.244.0.0/16')
+  })
+
+  it('VNI 0 is a VNI, as flanneld takes it: flannel.0 on the kernel; GBP, which flannelctl cannot build, is refused', async () => {
+    const plan = await init('--network', '10.244.0.0/16', '--vni', '0', '--dry-run')
+    expect(plan.exitCode, plan.stderr).to.equal(0)
+    expect(plan.stdout).to.contain('type vxlan id 0 ')
+    await expectCleanFailure(await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","GBP":true}}'), /^Error: net-conf: Backend\.GBP is true, but flannelctl builds vxlan devices without the Group Based Policy extension/)
+    await noConfig()
+    // flanneld sizes flannel.1 and the pods from Backend.MTU: so does init, never above the interface
+    const sized = await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","MTU":1400}}', '--dry-run')
+    expect(sized.exitCode, sized.stderr).to.equal(0)
+    expect(sized.stdout).to.match(/ip link add flannel\.1 address \S+ mtu 1350 type vxlan/)
+    expect(sized.stdout).to.contain('ip link set cni0 mtu 1350')
   })
 
   it('a public IP nothing can send to, the pod bridge or flannel.1 as --iface, a network holding the node\'s address', async () => {
