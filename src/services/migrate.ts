@@ -11,7 +11,7 @@
 import {join} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
-import {userError, isUserError, FlannelctlError, ExitCode} from '../errors.js'
+import {userError, isUserError, FlannelctlError, ExitCode, asReadFailure} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {parseTarget} from '../adapters/target.js'
 import type {Runner} from '../adapters/runner.js'
@@ -264,7 +264,10 @@ export async function migrate(ctx: ServiceContext, req: MigrateRequest): Promise
   if (req.directRouting && req.backend === 'host-gw') throw userError('--directrouting is a vxlan option', 'use --backend vxlan --directrouting')
   if ((req.vni !== undefined || req.port !== undefined) && req.backend === 'host-gw') throw userError(`${req.vni !== undefined ? '--vni' : '--port'} is a vxlan setting: host-gw has no VNI or port`, `drop it, or use --backend vxlan`)
   if (req.lab && req.inventory) throw userError('--lab and --inventory both name the nodes', 'pass one of them')
-  return req.lab || req.inventory ? migrateCluster(ctx, req) : migrateThisHost(ctx, req)
+  const run = req.lab || req.inventory ? migrateCluster(ctx, req) : migrateThisHost(ctx, req)
+  // a plan (--plan, or no --yes) only reads: a store that does not answer is exit 2, as every dry run;
+  // with --yes it stays exit 3, the run to repeat, which resumes
+  return req.apply ? run : run.catch(asReadFailure)
 }
 
 async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise<MigrateResult> {

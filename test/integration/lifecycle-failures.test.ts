@@ -220,6 +220,11 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       expectOneError(await cli(['peer', 'list', '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
       // a dry run only reads too; nothing (no interface chosen for a plan) is said before the error
       expectOneError(await cli(['sync', '--dry-run', '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      // before: migrate's plan (--plan, --dry-run, or no --yes) exited 3, "run it again", though it only reads; --yes stays 3 (rerun resumes)
+      for (const plan of [['--plan'], ['--dry-run'], []]) {
+        expectOneError(await cli(['migrate', '--backend', 'host-gw', ...plan, '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      }
+      expectOneError(await cli(['migrate', '--backend', 'host-gw', '--yes', '--state-file', statePath], {netns: ns}), 3, /etcd at 127\.0\.0\.1:1 is unreachable/)
       await inNs(ns, 'ip', 'route', 'add', 'default', 'via', '192.168.152.254', 'dev', 'eth0')
       try {
         const fresh = ['--subnet-file', join(dir, 'fresh.env'), '--cni-conf-dir', join(dir, 'fresh-cni'), '--state-file', join(dir, 'fresh.json')]
