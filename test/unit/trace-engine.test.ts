@@ -310,6 +310,12 @@ describe('trace engine', () => {
       }
       expect(() => traceFlow(world, {src: '10.9.9.9', dst: 'pod-b'})).to.throw(FlannelctlError, /unknown source/)
       expect(() => traceFlow(world, {src: 'pod-a', dst: 'pod-b', dport: 80})).to.throw(FlannelctlError, /--dport needs/)
+      // before: NO_ROUTE, with the fix `ip route replace 224.0.0.1 via GATEWAY dev DEVICE`
+      for (const [dst, range] of [['224.0.0.1', '224.0.0.0/4, multicast'], ['255.255.255.255', '240.0.0.0/4'], ['0.0.0.0', '0.0.0.0/8']]) {
+        expect(() => traceFlow(world, {src: 'pod-a', dst}), dst).to.throw(FlannelctlError, `the destination ${dst} is no unicast address (it is in ${range}`)
+      }
+      expect(() => traceFlow(world, {src: 'pod-a', dst: '10.244.2.0/24'})).to.throw(FlannelctlError, 'the destination 10.244.2.0/24 is a prefix: a packet goes from one address to one address')
+      expect(traceFlow(world, {src: 'pod-a', dst: '127.0.0.1'}).disposition, 'its own loopback').to.equal('DELIVERED')
       expect(() => traceFlow(world, {src: 'pod-a', dst: 'pod-b', size: 10})).to.throw(FlannelctlError, /bad size/)
     })
   })
