@@ -1240,15 +1240,17 @@ export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<Pe
  */
 export async function plannedSync(ctx: ServiceContext, o: NodeOptions): Promise<{record: NodeRecord; leases: Lease[]; snapshot: HostSnapshot} & ({result: ReconcileResult} | {refused: FlannelctlError})> {
   const host = new HostAdapter(ctx.runner)
-  const {rec} = await loadRecord(host, o, false)
+  const {rec: recorded} = await loadRecord(host, o, false)
+  // the store a --store names, as sync would read it (the leases came from the recorded one, shown as that store's)
+  const rec = {...recorded!, store: o.store ?? recorded!.store}
   const dryRun = {runner: new DryRunRunner(ctx.runner), dryRun: true, progress: () => {}}
   try {
     const result = await reconcile(dryRun, {node: o, creating: false, what: 'status'})
-    return {record: rec!, leases: result.leases, snapshot: result.snapshot, result}
+    return {record: rec, leases: result.leases, snapshot: result.snapshot, result}
   } catch (e) {
     if (!isUserError(e)) throw e
-    const [leases, snapshot] = await Promise.all([storeLeases(rec!, o).catch(asReadFailure), host.snapshot()])
-    return {record: rec!, leases, snapshot, refused: e}
+    const [leases, snapshot] = await Promise.all([storeLeases(rec, o).catch(asReadFailure), host.snapshot()])
+    return {record: rec, leases, snapshot, refused: e}
   }
 }
 

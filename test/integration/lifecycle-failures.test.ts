@@ -243,6 +243,10 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       expect(existsSync(statePath)).to.equal(true)
       expect(await links()).to.include('flannel.1')
       await writeFile(statePath, JSON.stringify(rec))
+      // before: a --store that does not answer made status list the recorded store's leases as that store's, exit 1 ("sync would stop")
+      for (const read of [['status'], ['peer', 'list']]) {
+        expectOneError(await cli([...read, '--store', 'etcd://127.0.0.1:1', '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      }
       const again = await cli(['reset', '--release', '--state-file', statePath], {netns: ns})
       expect(again.exitCode, again.stderr).to.equal(0)
       expect(await leases()).to.deep.equal([])
