@@ -158,7 +158,7 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
     const onMainDevice = wantVxlanDevice && (!direct || intent.keepVxlanDevice === true)
     if (!onMainDevice && extra === undefined) continue
     if (!peer.vtepMAC) {
-      if (!direct) warnings.push(`peer ${peer.subnet} (${peer.publicIP}) has no VtepMAC in its lease; skipped`)
+      if (!direct) warnings.push(`peer ${peer.subnet} (${peer.publicIP}) has no usable VtepMAC in its lease; skipped`)
       continue
     }
     // as the kernel prints it: an upper-case MAC never matched the host's entries, so every round

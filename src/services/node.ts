@@ -27,7 +27,7 @@ import {
   vxlanDeviceName, isVxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist, vtepAddress,
 } from '../core/flannel.js'
-import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
+import {isCanonicalCidr, isIPv4, isValidMac, notUnicastMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
 import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
 import {requireRoot, type ServiceContext} from './context.js'
@@ -442,7 +442,7 @@ function vtepMacOf(l: Lease): string | undefined {
   // A VtepMAC goes into neigh and fdb batch lines: anything but a MAC stays out (see core/names.ts).
   const raw = l.backendData?.VtepMAC
   // the kernel shows MACs in lower case: 02:AB:… compared as written never matched its fdb entry
-  return typeof raw === 'string' && isValidMac(raw) ? raw.toLowerCase() : undefined
+  return typeof raw === 'string' && isValidMac(raw) && notUnicastMac(raw) === undefined ? raw.toLowerCase() : undefined
 }
 
 export interface ReconcileOptions {
@@ -729,6 +729,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         const mac = l.backendData?.VtepMAC
         if (mac !== undefined && !(typeof mac === 'string' && isValidMac(mac))) {
           readWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${showName(mac).slice(0, 60)} is not a MAC address; its VTEP is not used`)
+        } else if (mac !== undefined && notUnicastMac(mac as string) !== undefined) {
+          readWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${mac as string} is ${notUnicastMac(mac as string)}, no device's; its VTEP is not used`)
         }
         if (l.subnet !== lease.subnet && !inside) storePeers.push(leaseToPeer(l))
       }
@@ -1125,6 +1127,8 @@ function validatePeer(p: StaticPeerInput): void {
   if (!isIPv4(p.publicIP)) throw userError(`--public-ip '${p.publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.12')
   refuseSpecialAddress(p.publicIP, 'the peer\'s node address, e.g. --public-ip 192.168.100.12')
   if (p.vtepMAC !== undefined && !isValidMac(p.vtepMAC)) throw userError(`--vtep-mac '${p.vtepMAC}' is not a MAC address`, 'e.g. --vtep-mac 5a:1f:00:00:00:02 (the peer\'s flannel.1 MAC)')
+  const group = p.vtepMAC !== undefined ? notUnicastMac(p.vtepMAC) : undefined
+  if (group !== undefined) throw userError(`--vtep-mac ${p.vtepMAC} is ${group}, not a device's`, 'pass the MAC of the peer\'s flannel.1 (ip link show flannel.1 there), e.g. --vtep-mac 5a:1f:00:00:00:02')
 }
 
 /** The network of the store this host uses (undefined while it holds no config: reconcile then says so) and its leases. */
@@ -1164,6 +1168,10 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     const {network, leases} = await storedNetwork(r, o)
     if (network && !cidrWithin(s, parseCidr(network))) {
       throw userError(`${change.add.subnet} is outside the network ${network}`, `a peer's pod subnet lies inside the network, as every lease does (flannel's FORWARD and masquerade rules cover only it)`)
+    }
+    // a node address inside the pod network is routed by the peers' own routes: to reach it, a packet would need the route it is for
+    if (network && cidrContainsIp(network, change.add.publicIP)) {
+      throw userError(`--public-ip ${change.add.publicIP} is inside the pod network ${network}: a peer's node address is on the network between the nodes`, 'pass the peer\'s node address, e.g. --public-ip 192.168.100.12')
     }
     const clash = r.staticPeers.find(p => p.subnet !== change.add!.subnet && cidrOverlaps(parseCidr(p.subnet), s))
     if (clash) throw userError(`${change.add.subnet} overlaps static peer ${clash.subnet}`, `remove it first: flannelctl peer remove ${clash.subnet}`)
