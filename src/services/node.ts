@@ -211,7 +211,15 @@ async function refuseUnwritable(files: [flag: string, path: string, byDefault: s
   }
 }
 
+/** A path flag given as '' names no file (it said "no flannelctl state at " with nothing after it). */
+function checkPathFlags(o: NodeOptions): void {
+  for (const [flag, value] of [['--state-file', o.stateFile], ['--subnet-file', o.subnetFile], ['--cni-conf-dir', o.cniConfDir]] as const) {
+    if (value === '') throw userError(`${flag} is empty`, `give a path, or leave ${flag} out for its default`)
+  }
+}
+
 function checkNameFlags(o: NodeOptions): void {
+  checkPathFlags(o)
   for (const [flag, value] of [['--bridge', o.bridge], ['--iface', o.iface]] as const) {
     const problem = value === undefined ? undefined : ifNameProblem(value)
     if (problem) throw userError(`${flag} ${showName(value)} cannot be used: ${problem}`, 'an interface name is 1-15 letters, digits, "_", ".", "+" or "-", e.g. cni0 or eth0')
@@ -367,7 +375,9 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
   if (f.backend !== undefined && f.backend !== 'vxlan' && vxlanOnly.length > 0) {
     throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
   }
-  if (!f.network) return undefined
+  if (f.network === undefined) return undefined
+  // '' (an unset shell variable: --network "$NET") is no network: it read as no flag, "the store holds no network config"
+  if (f.network === '') throw userError('--network is empty', 'give the pod network, e.g. --network 10.244.0.0/16')
   requireCidrFlag('network', f.network, '10.244.0.0/16')
   const backend: Record<string, unknown> = {Type: f.backend ?? 'vxlan'}
   if (f.vni !== undefined) backend.VNI = f.vni
@@ -479,6 +489,7 @@ export async function readStoreView(store: Store, opts: {fromWatch?: boolean} = 
 
 /** `missingHint`: what to do without a record, where "run init first" is not it (reset) */
 export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean, missingHint = 'run flannelctl init first (or pass --state-file)'): Promise<{rec: NodeRecord | undefined; path: string}> {
+  checkPathFlags(o)
   const path = o.stateFile ?? DEFAULT_STATE_FILE
   const rec = await readRecord(host, path)
   if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, missingHint, ExitCode.usage, 'NO_STATE')

@@ -173,6 +173,21 @@ describe('bad input (real namespace)', function () {
     expect(await lines('init', '--subnet-len', '99999999999999999999')).to.deep.equal(['Error: --subnet-len: expected an integer less than or equal to 30 but received: 99999999999999999999', 'Hint: see flannelctl init --help'])
   })
 
+  it('an empty --network or path flag (an unset shell variable) is named, not read as absent or as the path ""', async () => {
+    // before: "the store … holds no network config", as if --network had not been given
+    await expectCleanFailure(await init('--network', ''), /^Error: --network is empty$/)
+    const emptied = (flag: string) => nodeArgs().map((a, i, all) => (all[i - 1] === flag ? '' : a))
+    for (const flag of ['--subnet-file', '--cni-conf-dir']) {
+      await expectCleanFailure(await cli(['init', '--iface', 'eth0', '--network', '10.244.0.0/16', ...emptied(flag)], {netns: ns}), new RegExp(`^Error: ${flag} is empty$`))
+    }
+    // before: "this host has no flannelctl state at " with nothing after it
+    for (const cmd of [['sync'], ['status'], ['reset'], ['peer', 'list']]) {
+      const r = await cli([...cmd, '--state-file', ''], {netns: ns})
+      expect(r.exitCode, cmd.join(' ')).to.equal(2)
+      expect(r.stderr.trim().split('\n'), cmd.join(' ')).to.deep.equal(['Error: --state-file is empty', 'Hint: give a path, or leave --state-file out for its default'])
+    }
+  })
+
   it('a /0 network: named the whole space, not "host bits set" with a hint to pass 0.0.0.0/0 (refused in turn)', async () => {
     const r = await init('--network', '10.0.0.0/0')
     await expectCleanFailure(r, /^Error: --network '10\.0\.0\.0\/0' is a \/0: the whole IPv4 space, not one network$/)
