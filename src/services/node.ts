@@ -192,8 +192,11 @@ function ownContents(prev: NodeRecord | undefined, network: string, mtu: number)
  * it). The lock file sits beside the state file; one left by a killed process is taken over
  * (store/file-lock.ts). A host reached over ssh keeps its state file there, where no local lock reaches.
  */
-async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () => Promise<T>): Promise<T> {
+async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () => Promise<T>, {creating = false} = {}): Promise<T> {
   if (ctx.dryRun || ctx.runner.target.kind === 'ssh') return fn()
+  // Only init makes the state's directory. Without it there is no state to guard (fn says so): a
+  // mistyped --state-file of sync, reset or peer left that directory behind, with nothing in it.
+  if (!creating && !existsSync(dirname(statePath))) return fn()
   if (!existsSync(dirname(statePath))) {
     await makeDirs(dirname(statePath), 0o755).catch((e: unknown) => {
       const problem = fsProblem(e)
@@ -511,7 +514,7 @@ export function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {stor
 export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   requireNodeRoot(ctx, opts.what)
   checkNameFlags(opts.node)
-  const run = withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts))
+  const run = withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts), {creating: opts.creating})
   // A dry run only reads: a store or host it cannot read is exit 2, as for status; there is no
   // half-done change that exit 3 would tell the user to finish by running it again.
   return ctx.dryRun ? run.catch(asReadFailure) : run

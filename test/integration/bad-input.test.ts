@@ -188,6 +188,17 @@ describe('bad input (real namespace)', function () {
     }
   })
 
+  it('sync, reset and peer on a --state-file whose directory does not exist: no state, and no directory made for it', async () => {
+    // before: the state lock made the directory (and a mistyped path stayed behind as an empty directory)
+    const missing = join(dir, 'nowhere', 'node.json')
+    for (const cmd of [['sync'], ['reset'], ['peer', 'list'], ['peer', 'add', '--subnet', '10.244.9.0/24', '--public-ip', '192.168.150.9']]) {
+      const r = await cli([...cmd, '--state-file', missing], {netns: ns})
+      expect(r.exitCode, cmd.join(' ')).to.equal(2)
+      expect(r.stderr.split('\n')[0], cmd.join(' ')).to.equal(`Error: this host has no flannelctl state at ${missing}`)
+      expect(existsSync(join(dir, 'nowhere')), cmd.join(' ')).to.equal(false)
+    }
+  })
+
   it('a /0 network: named the whole space, not "host bits set" with a hint to pass 0.0.0.0/0 (refused in turn)', async () => {
     const r = await init('--network', '10.0.0.0/0')
     await expectCleanFailure(r, /^Error: --network '10\.0\.0\.0\/0' is a \/0: the whole IPv4 space, not one network$/)
