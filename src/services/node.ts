@@ -323,11 +323,13 @@ export function resolveIface(snap: HostSnapshot, iface: string | undefined, publ
     const addressed = candidates.filter(l => v4(l.name).length > 0)
     return (addressed.length > 0 ? addressed : candidates).map(l => `${l.name}${v4(l.name)[0] ? ` (${v4(l.name)[0].local})` : ''}`).join(', ')
   }
+  // a host (a fresh namespace) with no interface but lo has none to offer: say what is missing instead of "one of: none"
+  const pick = (lead: string) => known() !== '' ? `${lead}: ${known()}` : 'this host has no interface toward other nodes (only lo): give it one with an IPv4 address, then pass it with --iface'
   let dev = iface
   if (dev === undefined && publicIP) dev = (snap.addresses ?? []).find(a => a.local === publicIP)?.dev
   if (dev === undefined) dev = (snap.routes ?? []).find(r => r.dst === 'default' && r.dev)?.dev
-  if (dev === undefined) throw userError('cannot tell which interface carries node traffic (no IPv4 default route)', `pass --iface; interfaces here: ${known() || 'none'}`)
-  if (!links.some(l => l.name === dev)) throw userError(`unknown interface '${dev}'`, `pass --iface with one of: ${known() || 'none'}`)
+  if (dev === undefined) throw userError('cannot tell which interface carries node traffic (no IPv4 default route)', pick('pass --iface; interfaces here'))
+  if (!links.some(l => l.name === dev)) throw userError(`unknown interface '${dev}'`, pick('pass --iface with one of'))
   if (publicIP !== undefined) {
     if (!isIPv4(publicIP)) throw userError(`--public-ip '${publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.11')
     refuseSpecialAddress(publicIP, 'this node\'s address peers send to, e.g. --public-ip 192.168.100.11')
@@ -337,7 +339,7 @@ export function resolveIface(snap: HostSnapshot, iface: string | undefined, publ
   if (!addr) {
     const hostOnly = (snap.addresses ?? []).some(a => a.dev === dev && a.family === 4)
     throw userError(hostOnly ? `interface '${dev}' has only host-scope IPv4 addresses (loopback): no peer can reach them` : `interface '${dev}' has no IPv4 address`,
-      `${hostOnly ? 'pass the interface toward the other nodes with --iface' : 'give it one, or pass --public-ip'}; interfaces here: ${known()}`)
+      pick(`${hostOnly ? 'pass the interface toward the other nodes with --iface' : 'give it one, or pass --public-ip'}; interfaces here`))
   }
   return {iface: dev, publicIP: addr.local}
 }
