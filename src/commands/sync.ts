@@ -33,7 +33,8 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     ...dryRunFlag,
     ...jsonFlag,
     watch: Flags.boolean({description: 'keep reconciling (agent mode)'}),
-    interval: Flags.integer({description: `seconds between resyncs with --watch [default: ${DEFAULT_INTERVAL_S}]`, min: 1, dependsOn: ['watch']}),
+    // at most a day: Node's timers take at most 2^31 − 1 ms (~24.8 days) and fire at once beyond, a round a millisecond
+    interval: Flags.integer({description: `seconds between resyncs with --watch, at most a day [default: ${DEFAULT_INTERVAL_S}]`, min: 1, max: 86400, dependsOn: ['watch']}),
   }
 
   async run(): Promise<void> {

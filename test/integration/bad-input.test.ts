@@ -170,6 +170,8 @@ describe('bad input (real namespace)', function () {
     // and --subnet-len 99999999999999999999 came back as "got 100000000000000000000"; now the bounds backend set and migrate have
     expect(await lines('init', '--vni', '16777216')).to.deep.equal(['Error: --vni: expected an integer less than or equal to 16777215 but received: 16777216', 'Hint: see flannelctl init --help'])
     expect(await lines('init', '--port', '0')).to.deep.equal(['Error: --port: expected an integer greater than or equal to 1 but received: 0', 'Hint: see flannelctl init --help'])
+    // before: accepted; beyond ~24.8 days Node's timer fires at once, and the agent would resync every millisecond once nothing else bounds its wait
+    expect(await lines('sync', '--watch', '--interval', '99999999999')).to.deep.equal(['Error: --interval: expected an integer less than or equal to 86400 but received: 99999999999', 'Hint: see flannelctl sync --help'])
     expect(await lines('init', '--subnet-len', '99999999999999999999')).to.deep.equal(['Error: --subnet-len: expected an integer less than or equal to 30 but received: 99999999999999999999', 'Hint: see flannelctl init --help'])
   })
 
