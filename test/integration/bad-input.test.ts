@@ -112,7 +112,9 @@ describe('bad input (real namespace)', function () {
   })
 
   it('SubnetLen out of range', async () => {
-    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--subnet-len', '31'), /SubnetLen/)
+    // the flag is bounded as oclif bounds it (it was the net-conf's message, with a hint to fix a JSON nobody wrote)
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--subnet-len', '31'), /^Error: --subnet-len: expected an integer less than or equal to 30 but received: 31$/)
+    await expectCleanFailure(await init('--net-conf', '{"Network":"10.244.0.0/16","SubnetLen":31}'), /SubnetLen must be at most 30/)
     await noConfig()
   })
 
