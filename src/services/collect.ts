@@ -9,7 +9,7 @@ import {hostname} from 'node:os'
 import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.js'
 import {parseTarget, targetToString} from '../adapters/target.js'
 import {captureHost, cniAllocatedIps, HostUnreadable, NetnsInsideRunner, type CollectedHost} from '../adapters/collect.js'
-import {fsProblem} from '../store/dirs.js'
+import {fsReason} from '../store/dirs.js'
 import {decodeText, readSnapshotDir, STORE_FILE, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
 import {discoverPods, isSafeName, NAME_HINT, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
@@ -437,9 +437,7 @@ export async function readInventory(path: string): Promise<Inventory> {
   try {
     text = decodeText(await readFile(path))
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : fsProblem(e) ?? (e as Error).message
-    throw userError(`cannot read inventory ${path}: ${why}`, 'give the path of a YAML or JSON inventory with a `nodes:` list (see flannelctl trace --help)')
+    throw userError(`cannot read inventory ${path}: ${fsReason(e) ?? (e as Error).message}`, 'give the path of a YAML or JSON inventory with a `nodes:` list (see flannelctl trace --help)')
   }
   return parseInventory(text, path)
 }
