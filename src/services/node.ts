@@ -166,6 +166,9 @@ export function recordProblem(value: unknown): string | undefined {
     if (typeof p.subnet !== 'string' || !isCanonicalCidr(p.subnet)) return `static peer subnet ${showName(p.subnet)} is not a CIDR`
     if (typeof p.publicIP !== 'string' || !isIPv4(p.publicIP)) return `static peer publicIP ${showName(p.publicIP)} is not an IPv4 address`
     if (p.vtepMAC !== undefined && p.vtepMAC !== null && (typeof p.vtepMAC !== 'string' || !isValidMac(p.vtepMAC))) return `static peer vtepMAC ${showName(p.vtepMAC)} is not a MAC address`
+    // as peer add refuses it: a record edited by hand would put it into neigh and fdb entries
+    const group = typeof p.vtepMAC === 'string' ? notUnicastMac(p.vtepMAC) : undefined
+    if (group !== undefined) return `static peer vtepMAC ${p.vtepMAC as string} is ${group}, no device's`
   }
   return undefined
 }
