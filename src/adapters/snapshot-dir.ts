@@ -4,6 +4,8 @@
  * in the HostSnapshot; an empty file is an empty table.
  */
 import {readFile, writeFile, mkdir, readdir, stat, rm} from 'node:fs/promises'
+import {fsProblem, makeDirs} from '../store/dirs.js'
+import {errno} from '../store/file-lock.js'
 import {readdirSync, readFileSync, type Dirent} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {addressesFromKernelRoutes, isIPv6Route, tableOf, type HostSnapshot, type Link, type Neighbor, type Route} from '../core/model.js'
@@ -335,8 +337,8 @@ export async function writeSnapshotDir(dir: string, inventory: Inventory, hosts:
   } catch (e) {
     const err = e as NodeJS.ErrnoException
     if (err.code === undefined || err.path === undefined) throw e
-    const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'a file is in the way of a directory' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOSPC' ? 'no space left' : err.message
-    throw userError(`cannot write the snapshot to ${dir}: ${err.path}: ${why}`, 'give --out a directory (new or one collect wrote before) that you can write')
+    const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? `${err.path}: a file is in the way of a directory` : fsProblem(e)
+    throw userError(`cannot write the snapshot to ${dir}: ${why}`, 'give --out a directory (new or one collect wrote before) that you can write')
   }
 }
 
@@ -386,11 +388,14 @@ async function notCollectsOwn(dir: string, entries: Dirent[]): Promise<Error | u
 
 async function writeLayout(dir: string, inventory: Inventory, hosts: {name: string; tables: RawTables}[], source: string): Promise<string[]> {
   const written: string[] = []
-  await mkdir(dir, {recursive: true})
+  // not mkdir's recursive form: it spins forever under /proc (see makeDirs)
+  await makeDirs(dir, 0o755)
   for (const h of hosts) {
     if (!isSafeName(h.name)) throw userError(`cannot write a snapshot for '${h.name}'`, 'host names must be safe file names')
     const hostDir = join(dir, h.name)
-    await mkdir(hostDir, {recursive: true})
+    await mkdir(hostDir).catch((e: unknown) => {
+      if (errno(e) !== 'EEXIST') throw e
+    })
     for (const t of TABLES) {
       const table = h.tables[t]
       if (!table) continue

@@ -34,6 +34,13 @@ export const nodeFlags = {
   'state-file': Flags.string({description: 'flannelctl\'s record of this host [default: /var/lib/flannelctl/node.json]', env: 'FLANNELCTL_STATE_FILE', helpGroup: FILES}),
 }
 
+/**
+ * The bounds of vxlan's numbers as the kernel takes them, for every flag that sets one. VNI 0 is a
+ * VNI: flanneld uses an explicit "VNI": 0 as given (flannel.0), and so do we.
+ */
+export const VNI_BOUNDS = {min: 0, max: 2 ** 24 - 1}
+export const PORT_BOUNDS = {min: 1, max: 65535}
+
 /** The store flags alone, for commands that talk to the store but not to this host. */
 export const storeFlags = {
   store: nodeFlags.store,

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {nodeFlags, dryRunFlag, jsonFlag, forceFlag, nodeOptions} from '../cli/flags.js'
+import {nodeFlags, dryRunFlag, jsonFlag, forceFlag, nodeOptions, VNI_BOUNDS, PORT_BOUNDS} from '../cli/flags.js'
 import {makeContext} from '../services/context.js'
 import {netConfArgument, reconcile} from '../services/node.js'
 import {renderReconcile, reconcileJson} from '../ui/plan.js'
@@ -25,13 +25,13 @@ Exit codes: 0 done, 2 bad input (the message names the field), 3 a program faile
 
   static override flags = {
     network: Flags.string({description: 'pod network CIDR (creates the config when the store has none)', helpGroup: 'NETWORK'}),
-    'subnet-len': Flags.integer({description: 'prefix length of each node\'s subnet [default: 24]', helpGroup: 'NETWORK'}),
+    'subnet-len': Flags.integer({description: 'prefix length of each node\'s subnet [default: 24]', min: 1, max: 30, helpGroup: 'NETWORK'}),
     'subnet-min': Flags.string({description: 'first subnet to hand out', helpGroup: 'NETWORK'}),
     'subnet-max': Flags.string({description: 'last subnet to hand out', helpGroup: 'NETWORK'}),
     backend: Flags.string({description: 'vxlan or host-gw [default: vxlan]', helpGroup: 'NETWORK'}),
     directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment', helpGroup: 'NETWORK'}),
-    vni: Flags.integer({description: 'vxlan VNI [default: 1]', helpGroup: 'NETWORK'}),
-    port: Flags.integer({description: 'vxlan UDP port [default: 8472]', helpGroup: 'NETWORK'}),
+    vni: Flags.integer({description: 'vxlan VNI [default: 1]', ...VNI_BOUNDS, helpGroup: 'NETWORK'}),
+    port: Flags.integer({description: 'vxlan UDP port [default: 8472]', ...PORT_BOUNDS, helpGroup: 'NETWORK'}),
     'net-conf': Flags.string({description: 'the whole net-conf JSON, or the path of a net-conf.json, as flanneld reads it (IPv4: "EnableIPv6": true is refused)', helpGroup: 'NETWORK'}),
     ...nodeFlags,
     ...forceFlag,

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {nodeFlags, jsonFlag, nodeOptions} from '../cli/flags.js'
+import {nodeFlags, jsonFlag, nodeOptions, VNI_BOUNDS, PORT_BOUNDS} from '../cli/flags.js'
 import {makeContext} from '../services/context.js'
 import {migrate, type MigrateResult} from '../services/migrate.js'
 import {renderSteps} from '../core/migrate-plan.js'
@@ -27,8 +27,8 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
   static override flags = {
     backend: Flags.string({description: 'the backend to move to', options: ['host-gw', 'vxlan'], helpGroup: 'MIGRATION'}),
     directrouting: Flags.boolean({description: 'vxlan: plain routes to on-link peers', helpGroup: 'MIGRATION'}),
-    vni: Flags.integer({description: 'vxlan: move to this VNI (flannel.<VNI> is built beside the old device, which goes last); alone it keeps the backend as it is', min: 0, max: 16777215, helpGroup: 'MIGRATION'}),
-    port: Flags.integer({description: 'vxlan: move to this UDP port, with a new --vni (the new device listens on it beside the old one)', min: 1, max: 65535, helpGroup: 'MIGRATION'}),
+    vni: Flags.integer({description: 'vxlan: move to this VNI (flannel.<VNI> is built beside the old device, which goes last); alone it keeps the backend as it is', ...VNI_BOUNDS, helpGroup: 'MIGRATION'}),
+    port: Flags.integer({description: 'vxlan: move to this UDP port, with a new --vni (the new device listens on it beside the old one)', ...PORT_BOUNDS, helpGroup: 'MIGRATION'}),
     rollback: Flags.boolean({description: 'return to the backend (and VNI) the last migration started from', helpGroup: 'MIGRATION'}),
     plan: Flags.boolean({description: 'print the ordered steps, change nothing (also --dry-run, as on every other command that writes)', aliases: ['dry-run'], helpGroup: 'MIGRATION'}),
     yes: Flags.boolean({char: 'y', description: 'run the steps', helpGroup: 'MIGRATION'}),

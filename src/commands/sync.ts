@@ -33,7 +33,8 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
     ...dryRunFlag,
     ...jsonFlag,
     watch: Flags.boolean({description: 'keep reconciling (agent mode)'}),
-    interval: Flags.integer({description: `seconds between resyncs with --watch [default: ${DEFAULT_INTERVAL_S}]`, min: 1, dependsOn: ['watch']}),
+    // at most a day: Node's timers take at most 2^31 − 1 ms (~24.8 days) and fire at once beyond, a round a millisecond
+    interval: Flags.integer({description: `seconds between resyncs with --watch, at most a day [default: ${DEFAULT_INTERVAL_S}]`, min: 1, max: 86400, dependsOn: ['watch']}),
   }
 
   async run(): Promise<void> {
@@ -55,9 +56,15 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
       else this.out(renderReconcile(result, trigger ? `sync (${trigger})` : 'sync'))
     }
     if (flags.watch) this.signals = new StopSignals(() => this.onStop())
+    // The agent's record is made before the first round, which may take long (a store that is slow to
+    // answer, a thousand peers): a second agent and reset see it meanwhile. A state directory that
+    // does not exist yet cannot hold it: then it is made once the first round is done.
+    const claimAgent = flags.watch && !flags['dry-run'] ? () => claimAgentRecord(nodeOptions(flags).stateFile ?? DEFAULT_STATE_FILE) : () => true
+    const claimedEarly = claimAgent()
     // The first round is the user's command: a store that cannot be reached fails it (exit code, clear error).
     const first = await reconcile(ctx, {node: nodeOptions(flags), creating: false, what: 'sync'})
     show(first)
+    if (!claimedEarly) claimAgent()
     if (flags.watch) await this.watch(ctx, nodeOptions(flags), first, show, (flags.interval ?? DEFAULT_INTERVAL_S) * 1000)
   }
 
@@ -75,13 +82,6 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
    * A failed round changes nothing on the host: it fails reading the store, before any plan.
    */
   private async watch(ctx: ServiceContext, node: NodeOptions, first: ReconcileResult, show: (r: ReconcileResult, trigger: RoundTrigger) => void, intervalMs: number): Promise<void> {
-    // Two agents on one host take turns through the state lock and so break nothing, but each
-    // round runs twice and every store event wakes both: say so (a unit and a hand-run one, say).
-    const statePath = node.stateFile ?? DEFAULT_STATE_FILE
-    if (!ctx.dryRun) {
-      const {holder} = claimPidFile(`${statePath}.agent`, ['sync', '--watch'])
-      if (holder) process.stderr.write(`sync: warning: another sync --watch (pid ${holder.pid}, since ${holder.since}) already keeps this host (${statePath}) in sync; both take turns, doing every round twice: stop one of them\n`)
-    }
     const store = await openStore(first.node.store, storeOptions(first.node, node))
     const agent = new NodeAgent(ctx, node, store)
     agent.adopt(first)
@@ -146,4 +146,15 @@ const RETRY_MAX_MS = 5000
 /** 0.5 s, 1 s, 2 s, 4 s, then every 5 s: quick after a blip, gentle on a store that is down. */
 export function retryDelayMs(failures: number): number {
   return Math.min(RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16), RETRY_MAX_MS)
+}
+
+/**
+ * This host's agent record (`<state file>.agent`). Two agents on one host take turns through the
+ * state lock and so break nothing, but each round runs twice and every store event wakes both: say
+ * so (a unit and a hand-run one, say). True once settled: claimed, or held by another agent.
+ */
+function claimAgentRecord(statePath: string): boolean {
+  const {claimed, holder} = claimPidFile(`${statePath}.agent`, ['sync', '--watch'])
+  if (holder) process.stderr.write(`sync: warning: another sync --watch (pid ${holder.pid}, since ${holder.since}) already keeps this host (${statePath}) in sync; both take turns, doing every round twice: stop one of them\n`)
+  return claimed || holder !== undefined
 }

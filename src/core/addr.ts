@@ -160,3 +160,14 @@ export function normaliseDst(dst: string): string {
 export function isValidMac(mac: string): boolean {
   return /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)
 }
+
+/**
+ * Why a MAC cannot be one device's (a VTEP's), or undefined when it can: the group bit (the first
+ * octet's lowest) marks broadcast and multicast, and the all-zero MAC is a vxlan fdb's default
+ * (flood) entry, which would send every unknown frame to that peer.
+ */
+export function notUnicastMac(mac: string): string | undefined {
+  if (/^00(:00){5}$/.test(mac)) return 'the all-zero MAC, a vxlan device\'s default fdb entry (it would flood every unknown frame there)'
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) return mac.toLowerCase() === 'ff:ff:ff:ff:ff:ff' ? 'the broadcast MAC' : 'a multicast MAC (its first octet is odd)'
+  return undefined
+}

@@ -14,6 +14,7 @@
  */
 import {FlannelctlError, userError} from '../errors.js'
 import {intToIp, ipToInt, isCanonicalCidr, isIPv4, maskOf, parseCidr, specialRange} from './addr.js'
+import {VXLAN_OVERHEAD} from './flannel.js'
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp'
 export const SUPPORTED_BACKENDS: readonly BackendType[] = ['vxlan', 'host-gw', 'udp']
@@ -26,6 +27,11 @@ export interface BackendConf {
   port: number
   /** vxlan only: plain routes to peers on the same L2 segment */
   directRouting: boolean
+  /**
+   * vxlan only: flanneld's `MTU`, the underlay MTU its VTEP is sized from (device and pod MTU = MTU − 50)
+   * instead of the interface's. Also kept verbatim in `extra`. Absent: the interface's MTU.
+   */
+  mtu?: number
   /** backend fields flannel knows and flannelctl does not use (GBP, Learning, MTU, MacPrefix, ...) */
   extra?: Record<string, unknown>
 }
@@ -100,6 +106,11 @@ class Fields {
     this.used.add(lower)
     const hit = this.byLower.get(lower)
     return hit?.value ?? undefined
+  }
+
+  /** Keep a field that was read in rest(): flannelctl checks it but does not write it itself. */
+  keep(name: string): void {
+    this.used.delete(name.toLowerCase())
   }
 
   label(name: string): string {
@@ -281,8 +292,27 @@ function parseBackend(v: unknown): BackendConf {
   // 0 means the default port: flannel passes 0 to the kernel, which then uses 8472.
   const port = fields.int('Port', 0, 65535) || defaultPort(backendType)
   const directRouting = fields.bool('DirectRouting', false)
+  const mtu = backendType === 'vxlan' ? vxlanOnlyFields(fields) : undefined
   const extra = fields.rest()
-  return {type: backendType, vni, port, directRouting, ...(extra ? {extra} : {})}
+  return {type: backendType, vni, port, directRouting, ...(mtu !== undefined ? {mtu} : {}), ...(extra ? {extra} : {})}
+}
+
+/**
+ * The rest of flanneld's VXLANConfig: it unmarshals GBP, Learning and MTU too, so a wrong type stops
+ * flanneld and stops us. Returns the MTU, if given.
+ */
+function vxlanOnlyFields(fields: Fields): number | undefined {
+  // flanneld builds its VTEP with the Group Based Policy extension; a flannelctl VTEP without it
+  // drops those packets (and they drop ours), so a mixed cluster would not forward. Refused, not ignored.
+  if (fields.bool('GBP', false)) {
+    throw fail('Backend.GBP is true, but flannelctl builds vxlan devices without the Group Based Policy extension: its nodes and flanneld\'s could not decapsulate each other\'s packets',
+      'remove "GBP" from the Backend (or set "GBP": false)')
+  }
+  fields.bool('Learning', false)
+  // flanneld sizes flannel.<VNI> at MTU − 50, and the kernel's smallest vxlan MTU is 68
+  const mtu = fields.int('MTU', 68 + VXLAN_OVERHEAD, 65535)
+  for (const name of ['GBP', 'Learning', 'MTU']) fields.keep(name)
+  return mtu
 }
 
 /** flannel's JSON for a NetConf: the fields that matter for its backend, defaults written out. */

@@ -28,7 +28,8 @@ export interface Peer {
 export interface NodeIntent {
   network: string
   subnet: string
-  backend: {type: BackendType; vni: number; port: number; directRouting: boolean}
+  /** mtu: the net-conf's Backend.MTU, the underlay MTU flanneld sizes its VTEP from when it is given (never above the interface's) */
+  backend: {type: BackendType; vni: number; port: number; directRouting: boolean; mtu?: number}
   iface: string
   publicIP: string
   /** MAC the vxlan device should get when it is created */
@@ -157,7 +158,7 @@ export function planNode(intent: NodeIntent, current: HostSnapshot, files: Curre
     const onMainDevice = wantVxlanDevice && (!direct || intent.keepVxlanDevice === true)
     if (!onMainDevice && extra === undefined) continue
     if (!peer.vtepMAC) {
-      if (!direct) warnings.push(`peer ${peer.subnet} (${peer.publicIP}) has no VtepMAC in its lease; skipped`)
+      if (!direct) warnings.push(`peer ${peer.subnet} (${peer.publicIP}) has no usable VtepMAC in its lease; skipped`)
       continue
     }
     // as the kernel prints it: an upper-case MAC never matched the host's entries, so every round
@@ -391,7 +392,8 @@ function withoutEntriesOn(snap: HostSnapshot, dev: string): HostSnapshot {
 function planVxlanDevice(intent: NodeIntent, vtep: VtepDevice, link: Link | undefined, snap: HostSnapshot): Op[] {
   const ops: Op[] = []
   const dev = vxlanDeviceName(vtep.vni)
-  const underlayMtu = snap.links?.find(l => l.name === intent.iface)?.mtu ?? 1500
+  const ifaceMtu = snap.links?.find(l => l.name === intent.iface)?.mtu ?? 1500
+  const underlayMtu = Math.min(ifaceMtu, intent.backend.mtu ?? ifaceMtu)
   const mtu = underlayMtu - 50
   const compatible = link !== undefined && vxlanDeviceFits(intent, vtep, link)
   if (link && !compatible) {
@@ -402,7 +404,7 @@ function planVxlanDevice(intent: NodeIntent, vtep: VtepDevice, link: Link | unde
       'id', String(vtep.vni), 'local', intent.publicIP, 'dev', intent.iface, 'dstport', String(vtep.port), 'nolearning'],
     why: 'the VTEP that encapsulates pod traffic to peers'})
   } else if (link!.mtu !== mtu) {
-    ops.push({tool: 'ip', args: ['link', 'set', dev, 'mtu', String(mtu)], why: `underlay MTU ${underlayMtu} − 50`})
+    ops.push({tool: 'ip', args: ['link', 'set', dev, 'mtu', String(mtu)], why: `${underlayMtu < ifaceMtu ? 'the net-conf\'s Backend.MTU' : 'underlay MTU'} ${underlayMtu} − 50`})
   }
   const addr = `${vtepAddress(intent.subnet)}/32`
   if (!compatible || !hasAddress(snap, dev, addr)) {

@@ -9,6 +9,7 @@ import {hostname} from 'node:os'
 import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.js'
 import {parseTarget, targetToString} from '../adapters/target.js'
 import {captureHost, cniAllocatedIps, HostUnreadable, NetnsInsideRunner, type CollectedHost} from '../adapters/collect.js'
+import {fsReason} from '../store/dirs.js'
 import {decodeText, readSnapshotDir, STORE_FILE, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
 import {discoverPods, isSafeName, NAME_HINT, nodesSharingHost, parseInventory, type Inventory, type InventoryNode, type InventoryPod} from '../core/inventory.js'
 import type {PodRef, World} from '../core/trace/types.js'
@@ -240,13 +241,7 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       }
     }
     case 'inventory': {
-      let text: string
-      try {
-        text = decodeText(await readFile(o.inventory!))
-      } catch (e) {
-        throw userError(`cannot read inventory ${o.inventory}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, 'give the path of a YAML or JSON inventory (see flannelctl trace --help)')
-      }
-      const inv = parseInventory(text, o.inventory)
+      const inv = await readInventory(o.inventory!)
       const shared = nodesSharingHost(inv)
       if (shared !== undefined) {
         throw userError(`inventory ${o.inventory}: nodes '${shared.first}' and '${shared.second}' both read the host exec: ${shared.exec}${shared.exec === 'local' ? ' (a node without exec: is this host)' : ''}`,
@@ -437,4 +432,15 @@ export async function readSavedStore(dir: string): Promise<StoreSummary | undefi
     if (typeof summary?.store === 'string' && Array.isArray(summary.leases)) return summary
   } catch {}
   throw userError(`${path} is not what flannelctl collect writes (the store's leases and network config)`, `remove it to check the snapshot without the store, or collect again`)
+}
+
+/** An inventory file, read as trace, doctor, collect and migrate take it (UTF-16 too), or what is wrong with its path. */
+export async function readInventory(path: string): Promise<Inventory> {
+  let text: string
+  try {
+    text = decodeText(await readFile(path))
+  } catch (e) {
+    throw userError(`cannot read inventory ${path}: ${fsReason(e) ?? (e as Error).message}`, 'give the path of a YAML or JSON inventory with a `nodes:` list (see flannelctl trace --help)')
+  }
+  return parseInventory(text, path)
 }

@@ -10,13 +10,12 @@
  */
 import {join} from 'node:path'
 import {randomBytes} from 'node:crypto'
-import {readFile} from 'node:fs/promises'
-import {userError, isUserError, FlannelctlError, ExitCode} from '../errors.js'
+import {userError, isUserError, FlannelctlError, ExitCode, asReadFailure} from '../errors.js'
 import {HostAdapter} from '../adapters/host.js'
 import {parseTarget} from '../adapters/target.js'
 import type {Runner} from '../adapters/runner.js'
 import type {HostSnapshot} from '../core/model.js'
-import {parseInventory} from '../core/inventory.js'
+import {readInventory} from './collect.js'
 import {DEFAULT_VXLAN_PORT, type NetConf} from '../core/netconf.js'
 import {stableVtepMac, vxlanDeviceName} from '../core/flannel.js'
 import {
@@ -160,13 +159,7 @@ async function clusterNodes(req: MigrateRequest): Promise<{nodes: ClusterNode[];
       options: {store: lab.store, subnetFile: join(n.dir, 'subnet.env'), cniConfDir: join(n.dir, 'cni'), cniIpamDir: join(n.dir, 'ipam'), stateFile: join(n.dir, 'node.json')},
     }))
   } else {
-    let text: string
-    try {
-      text = await readFile(req.inventory!, 'utf8')
-    } catch (e) {
-      throw userError(`cannot read the inventory ${req.inventory}: ${(e as Error).message}`, 'pass --inventory FILE (YAML or JSON with a nodes: list)')
-    }
-    const inv = parseInventory(text, req.inventory)
+    const inv = await readInventory(req.inventory!)
     // Node flags (--state-file, --subnet-file, ...) say where things are on every host, unless the
     // inventory names a node's own (hosts sharing one filesystem).
     specs = inv.nodes.map(({name, exec, ...files}) => ({name, runner: runnerFor(parseTarget(exec ?? 'local')), options: {...req.node, ...files}}))
@@ -262,7 +255,10 @@ export async function migrate(ctx: ServiceContext, req: MigrateRequest): Promise
   if (req.directRouting && req.backend === 'host-gw') throw userError('--directrouting is a vxlan option', 'use --backend vxlan --directrouting')
   if ((req.vni !== undefined || req.port !== undefined) && req.backend === 'host-gw') throw userError(`${req.vni !== undefined ? '--vni' : '--port'} is a vxlan setting: host-gw has no VNI or port`, `drop it, or use --backend vxlan`)
   if (req.lab && req.inventory) throw userError('--lab and --inventory both name the nodes', 'pass one of them')
-  return req.lab || req.inventory ? migrateCluster(ctx, req) : migrateThisHost(ctx, req)
+  const run = req.lab || req.inventory ? migrateCluster(ctx, req) : migrateThisHost(ctx, req)
+  // a plan (--plan, or no --yes) only reads: a store that does not answer is exit 2, as every dry run;
+  // with --yes it stays exit 3, the run to repeat, which resumes
+  return req.apply ? run : run.catch(asReadFailure)
 }
 
 async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise<MigrateResult> {

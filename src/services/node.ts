@@ -27,7 +27,7 @@ import {
   vxlanDeviceName, isVxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist, vtepAddress,
 } from '../core/flannel.js'
-import {isCanonicalCidr, isIPv4, isValidMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
+import {isCanonicalCidr, isIPv4, isValidMac, notUnicastMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
 import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
 import {requireRoot, type ServiceContext} from './context.js'
@@ -166,6 +166,9 @@ export function recordProblem(value: unknown): string | undefined {
     if (typeof p.subnet !== 'string' || !isCanonicalCidr(p.subnet)) return `static peer subnet ${showName(p.subnet)} is not a CIDR`
     if (typeof p.publicIP !== 'string' || !isIPv4(p.publicIP)) return `static peer publicIP ${showName(p.publicIP)} is not an IPv4 address`
     if (p.vtepMAC !== undefined && p.vtepMAC !== null && (typeof p.vtepMAC !== 'string' || !isValidMac(p.vtepMAC))) return `static peer vtepMAC ${showName(p.vtepMAC)} is not a MAC address`
+    // as peer add refuses it: a record edited by hand would put it into neigh and fdb entries
+    const group = typeof p.vtepMAC === 'string' ? notUnicastMac(p.vtepMAC) : undefined
+    if (group !== undefined) return `static peer vtepMAC ${p.vtepMAC as string} is ${group}, no device's`
   }
   return undefined
 }
@@ -192,8 +195,11 @@ function ownContents(prev: NodeRecord | undefined, network: string, mtu: number)
  * it). The lock file sits beside the state file; one left by a killed process is taken over
  * (store/file-lock.ts). A host reached over ssh keeps its state file there, where no local lock reaches.
  */
-async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () => Promise<T>): Promise<T> {
+async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () => Promise<T>, {creating = false} = {}): Promise<T> {
   if (ctx.dryRun || ctx.runner.target.kind === 'ssh') return fn()
+  // Only init makes the state's directory. Without it there is no state to guard (fn says so): a
+  // mistyped --state-file of sync, reset or peer left that directory behind, with nothing in it.
+  if (!creating && !existsSync(dirname(statePath))) return fn()
   if (!existsSync(dirname(statePath))) {
     await makeDirs(dirname(statePath), 0o755).catch((e: unknown) => {
       const problem = fsProblem(e)
@@ -211,7 +217,15 @@ async function refuseUnwritable(files: [flag: string, path: string, byDefault: s
   }
 }
 
+/** A path flag given as '' names no file (it said "no flannelctl state at " with nothing after it). */
+function checkPathFlags(o: NodeOptions): void {
+  for (const [flag, value] of [['--state-file', o.stateFile], ['--subnet-file', o.subnetFile], ['--cni-conf-dir', o.cniConfDir]] as const) {
+    if (value === '') throw userError(`${flag} is empty`, `give a path, or leave ${flag} out for its default`)
+  }
+}
+
 function checkNameFlags(o: NodeOptions): void {
+  checkPathFlags(o)
   for (const [flag, value] of [['--bridge', o.bridge], ['--iface', o.iface]] as const) {
     const problem = value === undefined ? undefined : ifNameProblem(value)
     if (problem) throw userError(`${flag} ${showName(value)} cannot be used: ${problem}`, 'an interface name is 1-15 letters, digits, "_", ".", "+" or "-", e.g. cni0 or eth0')
@@ -312,11 +326,13 @@ export function resolveIface(snap: HostSnapshot, iface: string | undefined, publ
     const addressed = candidates.filter(l => v4(l.name).length > 0)
     return (addressed.length > 0 ? addressed : candidates).map(l => `${l.name}${v4(l.name)[0] ? ` (${v4(l.name)[0].local})` : ''}`).join(', ')
   }
+  // a host (a fresh namespace) with no interface but lo has none to offer: say what is missing instead of "one of: none"
+  const pick = (lead: string) => known() !== '' ? `${lead}: ${known()}` : 'this host has no interface toward other nodes (only lo): give it one with an IPv4 address, then pass it with --iface'
   let dev = iface
   if (dev === undefined && publicIP) dev = (snap.addresses ?? []).find(a => a.local === publicIP)?.dev
   if (dev === undefined) dev = (snap.routes ?? []).find(r => r.dst === 'default' && r.dev)?.dev
-  if (dev === undefined) throw userError('cannot tell which interface carries node traffic (no IPv4 default route)', `pass --iface; interfaces here: ${known() || 'none'}`)
-  if (!links.some(l => l.name === dev)) throw userError(`unknown interface '${dev}'`, `pass --iface with one of: ${known() || 'none'}`)
+  if (dev === undefined) throw userError('cannot tell which interface carries node traffic (no IPv4 default route)', pick('pass --iface; interfaces here'))
+  if (!links.some(l => l.name === dev)) throw userError(`unknown interface '${dev}'`, pick('pass --iface with one of'))
   if (publicIP !== undefined) {
     if (!isIPv4(publicIP)) throw userError(`--public-ip '${publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.11')
     refuseSpecialAddress(publicIP, 'this node\'s address peers send to, e.g. --public-ip 192.168.100.11')
@@ -326,7 +342,7 @@ export function resolveIface(snap: HostSnapshot, iface: string | undefined, publ
   if (!addr) {
     const hostOnly = (snap.addresses ?? []).some(a => a.dev === dev && a.family === 4)
     throw userError(hostOnly ? `interface '${dev}' has only host-scope IPv4 addresses (loopback): no peer can reach them` : `interface '${dev}' has no IPv4 address`,
-      `${hostOnly ? 'pass the interface toward the other nodes with --iface' : 'give it one, or pass --public-ip'}; interfaces here: ${known()}`)
+      pick(`${hostOnly ? 'pass the interface toward the other nodes with --iface' : 'give it one, or pass --public-ip'}; interfaces here`))
   }
   return {iface: dev, publicIP: addr.local}
 }
@@ -380,7 +396,9 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
   if (f.backend !== undefined && f.backend !== 'vxlan' && vxlanOnly.length > 0) {
     throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
   }
-  if (!f.network) return undefined
+  if (f.network === undefined) return undefined
+  // '' (an unset shell variable: --network "$NET") is no network: it read as no flag, "the store holds no network config"
+  if (f.network === '') throw userError('--network is empty', 'give the pod network, e.g. --network 10.244.0.0/16')
   requireCidrFlag('network', f.network, '10.244.0.0/16')
   const backend: Record<string, unknown> = {Type: f.backend ?? 'vxlan'}
   if (f.vni !== undefined) backend.VNI = f.vni
@@ -455,7 +473,7 @@ function vtepMacOf(l: Lease): string | undefined {
   // A VtepMAC goes into neigh and fdb batch lines: anything but a MAC stays out (see core/names.ts).
   const raw = l.backendData?.VtepMAC
   // the kernel shows MACs in lower case: 02:AB:… compared as written never matched its fdb entry
-  return typeof raw === 'string' && isValidMac(raw) ? raw.toLowerCase() : undefined
+  return typeof raw === 'string' && isValidMac(raw) && notUnicastMac(raw) === undefined ? raw.toLowerCase() : undefined
 }
 
 export interface ReconcileOptions {
@@ -492,6 +510,7 @@ export async function readStoreView(store: Store, opts: {fromWatch?: boolean} = 
 
 /** `missingHint`: what to do without a record, where "run init first" is not it (reset) */
 export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean, missingHint = 'run flannelctl init first (or pass --state-file)'): Promise<{rec: NodeRecord | undefined; path: string}> {
+  checkPathFlags(o)
   const path = o.stateFile ?? DEFAULT_STATE_FILE
   const rec = await readRecord(host, path)
   if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, missingHint, ExitCode.usage, 'NO_STATE')
@@ -513,7 +532,7 @@ export function storeChoice(o: NodeOptions, prev: NodeRecord | undefined): {stor
 export async function reconcile(ctx: ServiceContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   requireNodeRoot(ctx, opts.what)
   checkNameFlags(opts.node)
-  const run = withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts))
+  const run = withStateLock(ctx, opts.node.stateFile ?? DEFAULT_STATE_FILE, () => reconcileLocked(ctx, opts), {creating: opts.creating})
   // A dry run only reads: a store or host it cannot read is exit 2, as for status; there is no
   // half-done change that exit 3 would tell the user to finish by running it again.
   return ctx.dryRun ? run.catch(asReadFailure) : run
@@ -742,6 +761,8 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
         const mac = l.backendData?.VtepMAC
         if (mac !== undefined && !(typeof mac === 'string' && isValidMac(mac))) {
           readWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${showName(mac).slice(0, 60)} is not a MAC address; its VTEP is not used`)
+        } else if (mac !== undefined && notUnicastMac(mac as string) !== undefined) {
+          readWarnings.push(`peer ${l.subnet} (${l.publicIP}): VtepMAC ${mac as string} is ${notUnicastMac(mac as string)}, no device's; its VTEP is not used`)
         }
         if (l.subnet !== lease.subnet && !inside) storePeers.push(leaseToPeer(l))
       }
@@ -794,7 +815,9 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       else if (underlay?.operstate === 'DOWN' || underlay?.operstate === 'LOWERLAYERDOWN') readWarnings.push(`${iface} has no carrier (operstate ${underlay.operstate}: a cable, switch port or veth peer is down): no peer reaches this node, nor it them, until its link is back`)
       const underlayMtu = underlay?.mtu ?? 1500
       const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
-      const mtu = rec.mtu ?? fits
+      // flanneld sizes its VTEP and pods from the net-conf's Backend.MTU when it has one; never more than the interface carries
+      const sized = backend.type === 'vxlan' && nc.backend.mtu !== undefined ? Math.min(fits, nc.backend.mtu - VXLAN_OVERHEAD) : fits
+      const mtu = rec.mtu ?? sized
       if (mtu > fits) {
         // Pods would send packets the node cannot pass on to a peer: dropped, or fragmented when
         // path MTU discovery is blocked. A size given now is refused; one recorded earlier (the
@@ -806,13 +829,14 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       // The underlay shrank under running pods: the bridge and the files follow, the pods do not.
       const podsMtu = Math.max(0, ...(snap.links ?? []).filter(l => l.master === rec.bridge && l.kind === 'veth').map(l => l.mtu))
       if (podsMtu > mtu) {
-        readWarnings.push(`the pod MTU drops to ${mtu} (${iface}'s MTU is ${underlayMtu} now), but this node's pods were made with ${podsMtu}: their full-size packets no longer fit; re-create them. Nodes whose ${backend.type === 'vxlan' ? 'underlay' : 'interface'} MTU is larger still send up to their own size, which ${iface} now drops (doctor: MTU_MISMATCH): give ${iface} its MTU back, or the same MTU on every node`)
+        if (rec.mtu === undefined && sized < fits) readWarnings.push(`the pod MTU is ${mtu} (the net-conf's Backend.MTU ${nc.backend.mtu}, less ${VXLAN_OVERHEAD} for the vxlan header, as flanneld sizes it), but this node's pods were made with ${podsMtu}: their full-size packets no longer fit; re-create them`)
+        else readWarnings.push(`the pod MTU drops to ${mtu} (${iface}'s MTU is ${underlayMtu} now), but this node's pods were made with ${podsMtu}: their full-size packets no longer fit; re-create them. Nodes whose ${backend.type === 'vxlan' ? 'underlay' : 'interface'} MTU is larger still send up to their own size, which ${iface} now drops (doctor: MTU_MISMATCH): give ${iface} its MTU back, or the same MTU on every node`)
       }
 
       const intent: NodeIntent = {
         network: nc.network,
         subnet: lease.subnet,
-        backend: {type: backend.type, vni, port: backend.port, directRouting: backend.directRouting},
+        backend: {type: backend.type, vni, port: backend.port, directRouting: backend.directRouting, ...(nc.backend.mtu !== undefined ? {mtu: nc.backend.mtu} : {})},
         iface, publicIP, vtepMAC,
         bridge: rec.bridge,
         mtu,
@@ -1124,6 +1148,8 @@ function requireCidrFlag(flag: string, value: string, example: string): void {
   try {
     if (value.includes('/')) network = cidrToString(parseCidr(value))
   } catch {}
+  // a /0 masks to 0.0.0.0/0, which no flag takes: suggesting it would only lead to the next refusal
+  if (network?.endsWith('/0')) throw userError(`--${flag} '${value}' is a /0: the whole IPv4 space, not one network`, `e.g. --${flag} ${example}`)
   if (network !== undefined) throw userError(`--${flag} '${value}' has host bits set: its network is ${network}`, `pass --${flag} ${network}`)
   throw userError(`--${flag} '${value}' is not a valid IPv4 CIDR`, `e.g. --${flag} ${example} (the network address, then the prefix length)`)
 }
@@ -1133,6 +1159,8 @@ function validatePeer(p: StaticPeerInput): void {
   if (!isIPv4(p.publicIP)) throw userError(`--public-ip '${p.publicIP}' is not an IPv4 address`, 'e.g. --public-ip 192.168.100.12')
   refuseSpecialAddress(p.publicIP, 'the peer\'s node address, e.g. --public-ip 192.168.100.12')
   if (p.vtepMAC !== undefined && !isValidMac(p.vtepMAC)) throw userError(`--vtep-mac '${p.vtepMAC}' is not a MAC address`, 'e.g. --vtep-mac 5a:1f:00:00:00:02 (the peer\'s flannel.1 MAC)')
+  const group = p.vtepMAC !== undefined ? notUnicastMac(p.vtepMAC) : undefined
+  if (group !== undefined) throw userError(`--vtep-mac ${p.vtepMAC} is ${group}, not a device's`, 'pass the MAC of the peer\'s flannel.1 (ip link show flannel.1 there), e.g. --vtep-mac 5a:1f:00:00:00:02')
 }
 
 /** The network of the store this host uses (undefined while it holds no config: reconcile then says so) and its leases. */
@@ -1173,6 +1201,10 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     const {network, leases} = await storedNetwork(r, o)
     if (network && !cidrWithin(s, parseCidr(network))) {
       throw userError(`${change.add.subnet} is outside the network ${network}`, `a peer's pod subnet lies inside the network, as every lease does (flannel's FORWARD and masquerade rules cover only it)`)
+    }
+    // a node address inside the pod network is routed by the peers' own routes: to reach it, a packet would need the route it is for
+    if (network && cidrContainsIp(network, change.add.publicIP)) {
+      throw userError(`--public-ip ${change.add.publicIP} is inside the pod network ${network}: a peer's node address is on the network between the nodes`, 'pass the peer\'s node address, e.g. --public-ip 192.168.100.12')
     }
     const clash = r.staticPeers.find(p => p.subnet !== change.add!.subnet && cidrOverlaps(parseCidr(p.subnet), s))
     if (clash) throw userError(`${change.add.subnet} overlaps static peer ${clash.subnet}`, `remove it first: flannelctl peer remove ${clash.subnet}`)
@@ -1251,15 +1283,17 @@ export async function listPeers(ctx: ServiceContext, o: NodeOptions): Promise<Pe
  */
 export async function plannedSync(ctx: ServiceContext, o: NodeOptions): Promise<{record: NodeRecord; leases: Lease[]; snapshot: HostSnapshot} & ({result: ReconcileResult} | {refused: FlannelctlError})> {
   const host = new HostAdapter(ctx.runner)
-  const {rec} = await loadRecord(host, o, false)
+  const {rec: recorded} = await loadRecord(host, o, false)
+  // the store a --store names, as sync would read it (the leases came from the recorded one, shown as that store's)
+  const rec = {...recorded!, store: o.store ?? recorded!.store}
   const dryRun = {runner: new DryRunRunner(ctx.runner), dryRun: true, progress: () => {}}
   try {
     const result = await reconcile(dryRun, {node: o, creating: false, what: 'status'})
-    return {record: rec!, leases: result.leases, snapshot: result.snapshot, result}
+    return {record: rec, leases: result.leases, snapshot: result.snapshot, result}
   } catch (e) {
     if (!isUserError(e)) throw e
-    const [leases, snapshot] = await Promise.all([storeLeases(rec!, o).catch(asReadFailure), host.snapshot()])
-    return {record: rec!, leases, snapshot, refused: e}
+    const [leases, snapshot] = await Promise.all([storeLeases(rec, o).catch(asReadFailure), host.snapshot()])
+    return {record: rec, leases, snapshot, refused: e}
   }
 }
 

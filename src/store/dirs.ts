@@ -49,14 +49,19 @@ const REASONS: Record<string, string> = {
 
 /** A failed fs call as a person reads it: what went wrong and on which path, without Node's decoration. */
 export function fsProblem(e: unknown): string | undefined {
+  const reason = fsReason(e)
+  const path = (e as NodeJS.ErrnoException).path
+  return reason === undefined ? undefined : `${reason}${path ? `: ${path}` : ''}`
+}
+
+/** fsProblem without the path, for a message that names it already. */
+export function fsReason(e: unknown): string | undefined {
   const code = errno(e)
   if (code === undefined) return undefined
   const err = e as NodeJS.ErrnoException
-  const path = err.path ? `: ${err.path}` : ''
   // ENOENT from mkdir whose parent exists: the file system refuses directories there (/proc, /sys)
-  if (code === 'ENOENT' && err.syscall === 'mkdir') return `cannot create a directory there${path}`
-  const reason = REASONS[code] ?? /^[A-Z]+: ([^,]+)/.exec(err.message)?.[1] ?? err.message
-  return `${reason}${path}`
+  if (code === 'ENOENT' && err.syscall === 'mkdir') return 'cannot create a directory there'
+  return REASONS[code] ?? /^[A-Z]+: ([^,]+)/.exec(err.message)?.[1] ?? err.message
 }
 
 /**

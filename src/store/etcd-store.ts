@@ -9,6 +9,7 @@ import {readFile} from 'node:fs/promises'
 import {connect as tcpConnect} from 'node:net'
 import {Etcd3, GRPCDeadlineExceededError, type IKeyValue, GRPCNotImplementedError, GRPCUnavailableError, isRecoverableError, type IOptions, type IWatchResponse, type Watcher} from 'etcd3'
 import {ExitCode, FlannelctlError, userError} from '../errors.js'
+import {fsReason} from './dirs.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
@@ -204,7 +205,7 @@ async function readTlsFile(path: string | undefined, what: string): Promise<Buff
   try {
     return await readFile(path)
   } catch (e) {
-    throw userError(`cannot read the etcd ${what} ${path}: ${(e as Error).message}`, `check --etcd-${what}`)
+    throw userError(`cannot read the etcd ${what} ${path}: ${fsReason(e) ?? (e as Error).message}`, `check --etcd-${what}`)
   }
 }
 

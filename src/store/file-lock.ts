@@ -166,9 +166,10 @@ export interface PidFileHolder {
  * the lock above it is never waited for: the caller learns whether another live process holds the
  * role (same host, its pid alive and its command line still naming `marks`, so a recycled pid does
  * not count) and the file is then left to it; otherwise this process takes it, and the file goes
- * when this process exits. One left by a process killed with SIGKILL is taken over.
+ * when this process exits. One left by a process killed with SIGKILL is taken over. `claimed` is
+ * false when the file could not be made (its directory does not exist yet): the caller may try again.
  */
-export function claimPidFile(path: string, marks: string[]): {holder?: PidFileHolder} {
+export function claimPidFile(path: string, marks: string[]): {claimed: boolean; holder?: PidFileHolder} {
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o644)
@@ -183,22 +184,23 @@ export function claimPidFile(path: string, marks: string[]): {holder?: PidFileHo
           if (parseOwner(readFileSync(path, 'utf8'))?.token === token) unlinkSync(path)
         } catch {}
       })
-      return {}
+      return {claimed: true}
     } catch (e) {
-      if (errno(e) !== 'EEXIST') return {}
+      // no directory yet, or one this process cannot write: nobody holds the role, nor do we
+      if (errno(e) !== 'EEXIST') return {claimed: false}
     }
     let owner: LockOwner | undefined
     try {
       owner = parseOwner(readFileSync(path, 'utf8'))
     } catch {}
     if (owner && owner.host === hostname() && owner.pid !== process.pid && runs(owner.pid, marks)) {
-      return {holder: {pid: owner.pid, since: new Date(owner.time).toISOString()}}
+      return {claimed: false, holder: {pid: owner.pid, since: new Date(owner.time).toISOString()}}
     }
     try {
       unlinkSync(path)
     } catch {}
   }
-  return {}
+  return {claimed: false}
 }
 
 function runs(pid: number, marks: string[]): boolean {

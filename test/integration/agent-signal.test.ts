@@ -113,8 +113,8 @@ describe('sync --watch stops on a signal (real namespace)', function () {
     let err = ''
     third.stderr!.on('data', (d: Buffer) => void (err += String(d)))
     await firstRound(third)
-    // the agent claims its record after printing the first round: a busy machine may not have got there yet
-    for (let i = 0; i < 100 && !existsSync(join(dir, 'node.json.agent')); i++) await new Promise(resolve => setTimeout(resolve, 100))
+    // claimed before the first round (it was after it: a reset or a second agent during a long first round did not see this one)
+    expect(existsSync(join(dir, 'node.json.agent')), 'the record exists once the first round printed').to.equal(true)
     third.kill('SIGKILL')
     await third
     expect(err).to.not.contain('another sync --watch')
@@ -124,6 +124,13 @@ describe('sync --watch stops on a signal (real namespace)', function () {
     expect(existsSync(join(dir, 'node.json.agent'))).to.equal(false)
     const again = await cli(['init', '--network', '10.244.0.0/16', '--iface', 'eth0', ...args()], {netns: ns})
     expect(again.exitCode, again.stderr).to.equal(0)
+  })
+
+  it('an agent whose first round fails leaves no record behind (it is made before that round)', async () => {
+    const r = await cli(['sync', '--watch', '--store', 'etcd://127.0.0.1:1', ...args().slice(2)], {netns: ns})
+    expect(r.exitCode, r.stderr).to.equal(3)
+    expect(r.stderr).to.contain('etcd at 127.0.0.1:1 is unreachable')
+    expect(existsSync(join(dir, 'node.json.agent'))).to.equal(false)
   })
 
   it('reset under a running agent: the agent stops, exit 2, saying the host was reset', async () => {

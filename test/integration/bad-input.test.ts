@@ -112,7 +112,9 @@ describe('bad input (real namespace)', function () {
   })
 
   it('SubnetLen out of range', async () => {
-    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--subnet-len', '31'), /SubnetLen/)
+    // the flag is bounded as oclif bounds it (it was the net-conf's message, with a hint to fix a JSON nobody wrote)
+    await expectCleanFailure(await init('--network', '10.244.0.0/16', '--subnet-len', '31'), /^Error: --subnet-len: expected an integer less than or equal to 30 but received: 31$/)
+    await expectCleanFailure(await init('--net-conf', '{"Network":"10.244.0.0/16","SubnetLen":31}'), /SubnetLen must be at most 30/)
     await noConfig()
   })
 
@@ -166,6 +168,58 @@ describe('bad input (real namespace)', function () {
     // before: "Missing 1 required arg: dst destination: pod name, …" and "type (vxlan|host-gw) vxlan or host-gw"
     expect(await lines('trace', 'a')).to.deep.equal(['Error: Missing 1 required arg: DST (destination: pod name, pod IP, node name or any IPv4 address)', 'Hint: see flannelctl trace --help'])
     expect(await lines('backend', 'set')).to.deep.equal(['Error: Missing 1 required arg: TYPE (vxlan or host-gw)', 'Hint: see flannelctl backend set --help'])
+    // before: init's --vni, --port and --subnet-len had no bounds: "net-conf: Backend.VNI must be between …" with a hint to fix a JSON nobody wrote,
+    // and --subnet-len 99999999999999999999 came back as "got 100000000000000000000"; now the bounds backend set and migrate have
+    expect(await lines('init', '--vni', '16777216')).to.deep.equal(['Error: --vni: expected an integer less than or equal to 16777215 but received: 16777216', 'Hint: see flannelctl init --help'])
+    expect(await lines('init', '--port', '0')).to.deep.equal(['Error: --port: expected an integer greater than or equal to 1 but received: 0', 'Hint: see flannelctl init --help'])
+    // before: accepted; beyond ~24.8 days Node's timer fires at once, and the agent would resync every millisecond once nothing else bounds its wait
+    expect(await lines('sync', '--watch', '--interval', '99999999999')).to.deep.equal(['Error: --interval: expected an integer less than or equal to 86400 but received: 99999999999', 'Hint: see flannelctl sync --help'])
+    expect(await lines('init', '--subnet-len', '99999999999999999999')).to.deep.equal(['Error: --subnet-len: expected an integer less than or equal to 30 but received: 99999999999999999999', 'Hint: see flannelctl init --help'])
+  })
+
+  it('an empty --network or path flag (an unset shell variable) is named, not read as absent or as the path ""', async () => {
+    // before: "the store … holds no network config", as if --network had not been given
+    await expectCleanFailure(await init('--network', ''), /^Error: --network is empty$/)
+    const emptied = (flag: string) => nodeArgs().map((a, i, all) => (all[i - 1] === flag ? '' : a))
+    for (const flag of ['--subnet-file', '--cni-conf-dir']) {
+      await expectCleanFailure(await cli(['init', '--iface', 'eth0', '--network', '10.244.0.0/16', ...emptied(flag)], {netns: ns}), new RegExp(`^Error: ${flag} is empty$`))
+    }
+    // before: "this host has no flannelctl state at " with nothing after it
+    for (const cmd of [['sync'], ['status'], ['reset'], ['peer', 'list']]) {
+      const r = await cli([...cmd, '--state-file', ''], {netns: ns})
+      expect(r.exitCode, cmd.join(' ')).to.equal(2)
+      expect(r.stderr.trim().split('\n'), cmd.join(' ')).to.deep.equal(['Error: --state-file is empty', 'Hint: give a path, or leave --state-file out for its default'])
+    }
+  })
+
+  it('sync, reset and peer on a --state-file whose directory does not exist: no state, and no directory made for it', async () => {
+    // before: the state lock made the directory (and a mistyped path stayed behind as an empty directory)
+    const missing = join(dir, 'nowhere', 'node.json')
+    for (const cmd of [['sync'], ['reset'], ['peer', 'list'], ['peer', 'add', '--subnet', '10.244.9.0/24', '--public-ip', '192.168.150.9']]) {
+      const r = await cli([...cmd, '--state-file', missing], {netns: ns})
+      expect(r.exitCode, cmd.join(' ')).to.equal(2)
+      expect(r.stderr.split('\n')[0], cmd.join(' ')).to.equal(`Error: this host has no flannelctl state at ${missing}`)
+      expect(existsSync(join(dir, 'nowhere')), cmd.join(' ')).to.equal(false)
+    }
+  })
+
+  it('a /0 network: named the whole space, not "host bits set" with a hint to pass 0.0.0.0/0 (refused in turn)', async () => {
+    const r = await init('--network', '10.0.0.0/0')
+    await expectCleanFailure(r, /^Error: --network '10\.0\.0\.0\/0' is a \/0: the whole IPv4 space, not one network$/)
+    expect(r.stderr).to.contain('Hint: e.g. --network 10.244.0.0/16')
+  })
+
+  it('VNI 0 is a VNI, as flanneld takes it: flannel.0 on the kernel; GBP, which flannelctl cannot build, is refused', async () => {
+    const plan = await init('--network', '10.244.0.0/16', '--vni', '0', '--dry-run')
+    expect(plan.exitCode, plan.stderr).to.equal(0)
+    expect(plan.stdout).to.contain('type vxlan id 0 ')
+    await expectCleanFailure(await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","GBP":true}}'), /^Error: net-conf: Backend\.GBP is true, but flannelctl builds vxlan devices without the Group Based Policy extension/)
+    await noConfig()
+    // flanneld sizes flannel.1 and the pods from Backend.MTU: so does init, never above the interface
+    const sized = await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","MTU":1400}}', '--dry-run')
+    expect(sized.exitCode, sized.stderr).to.equal(0)
+    expect(sized.stdout).to.match(/ip link add flannel\.1 address \S+ mtu 1350 type vxlan/)
+    expect(sized.stdout).to.contain('ip link set cni0 mtu 1350')
   })
 
   it('a public IP nothing can send to, the pod bridge or flannel.1 as --iface, a network holding the node\'s address', async () => {
@@ -314,6 +368,25 @@ describe('bad input (real namespace)', function () {
     const r = await cli(['peer', 'add', '--subnet', '10.244.9.0/24', '--public-ip', '192.168.150.300', ...nodeArgs()], {netns: ns})
     expect(r.exitCode).to.equal(2)
     expect(r.stderr.split('\n')[0]).to.match(/^Error: /)
+  })
+
+  it('a static peer whose VTEP MAC is no device\'s, or whose node address is inside the pod network: refused, nothing recorded', async () => {
+    const built = await init('--network', '10.244.0.0/16')
+    expect(built.exitCode, built.stderr).to.equal(0)
+    const add = (...extra: string[]) => cli(['peer', 'add', '--subnet', '10.244.9.0/24', '--public-ip', '192.168.150.9', ...nodeArgs(), ...extra], {netns: ns})
+    const refused = async (r: {exitCode: number; stderr: string}, first: string) => {
+      expect(r.exitCode, r.stderr).to.equal(2)
+      expect(r.stderr.split('\n')[0]).to.equal(first)
+    }
+    // before: accepted, and written as `ip neigh replace … lladdr ff:ff:ff:ff:ff:ff` and a default fdb entry for 00:00:00:00:00:00
+    await refused(await add('--vtep-mac', 'ff:ff:ff:ff:ff:ff'), 'Error: --vtep-mac ff:ff:ff:ff:ff:ff is the broadcast MAC, not a device\'s')
+    await refused(await add('--vtep-mac', '01:00:5e:00:00:01'), 'Error: --vtep-mac 01:00:5e:00:00:01 is a multicast MAC (its first octet is odd), not a device\'s')
+    await refused(await add('--vtep-mac', '00:00:00:00:00:00'), 'Error: --vtep-mac 00:00:00:00:00:00 is the all-zero MAC, a vxlan device\'s default fdb entry (it would flood every unknown frame there), not a device\'s')
+    // before: accepted, with a warning that host-gw reaches only peers on this segment
+    await refused(await cli(['peer', 'add', '--subnet', '10.244.9.0/24', '--public-ip', '10.244.1.5', ...nodeArgs()], {netns: ns}),
+      'Error: --public-ip 10.244.1.5 is inside the pod network 10.244.0.0/16: a peer\'s node address is on the network between the nodes')
+    expect(JSON.parse(await readFile(join(dir, 'node.json'), 'utf8')).staticPeers).to.deep.equal([])
+    expect((await cli(['reset', '--state-file', join(dir, 'node.json')], {netns: ns})).exitCode).to.equal(0)
   })
 
   it('a host set up for flanneld: FLANNELD_ETCD_ENDPOINTS names the store, and FLANNELCTL_STORE still wins', async () => {

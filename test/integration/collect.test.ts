@@ -356,6 +356,9 @@ describe('collect and offline trace (real kernel)', function () {
       await writeFile(f, 'nodes:\n  - name: "w1; reboot"\n')
       await oneLineError(['collect', '--inventory', f, '--out', join(tmp, 'x')], /node name "w1; reboot" is not allowed/)
       await oneLineError(['trace', 'a', 'b', '--inventory', join(tmp, 'missing.yaml')], /cannot read inventory .*no such file/)
+      // before: migrate read it on its own and said Node's "ENOENT: no such file or directory, open '…'"; a directory was "EISDIR: illegal operation on a directory, read" everywhere
+      await oneLineError(['migrate', '--backend', 'host-gw', '--plan', '--inventory', join(tmp, 'missing.yaml')], /^Error: cannot read inventory .*missing\.yaml: no such file or directory$/)
+      for (const cmd of [['trace', 'a', 'b'], ['migrate', '--backend', 'host-gw', '--plan']]) await oneLineError([...cmd, '--inventory', tmp], /^Error: cannot read inventory .*: is a directory$/)
     })
 
     it('two sources at once', async () => {

@@ -220,6 +220,11 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       expectOneError(await cli(['peer', 'list', '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
       // a dry run only reads too; nothing (no interface chosen for a plan) is said before the error
       expectOneError(await cli(['sync', '--dry-run', '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      // before: migrate's plan (--plan, --dry-run, or no --yes) exited 3, "run it again", though it only reads; --yes stays 3 (rerun resumes)
+      for (const plan of [['--plan'], ['--dry-run'], []]) {
+        expectOneError(await cli(['migrate', '--backend', 'host-gw', ...plan, '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      }
+      expectOneError(await cli(['migrate', '--backend', 'host-gw', '--yes', '--state-file', statePath], {netns: ns}), 3, /etcd at 127\.0\.0\.1:1 is unreachable/)
       await inNs(ns, 'ip', 'route', 'add', 'default', 'via', '192.168.152.254', 'dev', 'eth0')
       try {
         const fresh = ['--subnet-file', join(dir, 'fresh.env'), '--cni-conf-dir', join(dir, 'fresh-cni'), '--state-file', join(dir, 'fresh.json')]
@@ -238,6 +243,10 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       expect(existsSync(statePath)).to.equal(true)
       expect(await links()).to.include('flannel.1')
       await writeFile(statePath, JSON.stringify(rec))
+      // before: a --store that does not answer made status list the recorded store's leases as that store's, exit 1 ("sync would stop")
+      for (const read of [['status'], ['peer', 'list']]) {
+        expectOneError(await cli([...read, '--store', 'etcd://127.0.0.1:1', '--state-file', statePath], {netns: ns}), 2, /etcd at 127\.0\.0\.1:1 is unreachable/)
+      }
       const again = await cli(['reset', '--release', '--state-file', statePath], {netns: ns})
       expect(again.exitCode, again.stderr).to.equal(0)
       expect(await leases()).to.deep.equal([])

@@ -83,6 +83,8 @@ describe('hostile names', () => {
         {ownedRoutes: ['10.244.9.0/24 dev eth0']}, {ownedRoutes: 'x'}, {staticPeers: [{subnet: '10.244.9.0/24', publicIP: '192.168.100.19', vtepMAC: '$(id)'}]},
         {staticPeers: [{subnet: 'all', publicIP: '192.168.100.19'}]}, {staticPeers: [{subnet: '10.244.9.0/24', publicIP: 'localhost'}]},
         {subnetFile: 42}, {store: ''},
+        // a MAC no device has: broadcast, multicast, or a vxlan fdb's default (flood) entry
+        ...['ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01', '00:00:00:00:00:00'].map(vtepMAC => ({staticPeers: [{subnet: '10.244.9.0/24', publicIP: '192.168.100.19', vtepMAC}]})),
       ]
       for (const edit of edits) expect(recordProblem({...GOOD_RECORD, ...edit}), JSON.stringify(edit)).to.be.a('string')
       expect(recordProblem(['not', 'a', 'record'])).to.be.a('string')

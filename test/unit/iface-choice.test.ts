@@ -23,6 +23,14 @@ describe('resolveIface: the interface for node traffic', () => {
     expect(resolveIface(afterReset, 'eth0', undefined)).to.deep.equal({iface: 'eth0', publicIP: '192.168.100.11'})
   })
 
+  it('a host with lo alone (a fresh namespace) says what is missing, not "one of: none" (or "interfaces here: " and nothing)', () => {
+    const alone = {links: [link('lo', 'loopback')], addresses: [{...addr('lo', '127.0.0.1'), scope: 'host'}], routes: []} as unknown as HostSnapshot
+    const hint = 'this host has no interface toward other nodes (only lo): give it one with an IPv4 address, then pass it with --iface'
+    expect(() => resolveIface(alone, undefined, undefined)).to.throw(/no IPv4 default route/).with.property('hint', hint)
+    expect(() => resolveIface(alone, 'eth0', undefined)).to.throw('unknown interface \'eth0\'').with.property('hint', hint)
+    expect(() => resolveIface(alone, 'lo', undefined)).to.throw('interface \'lo\' has only host-scope IPv4 addresses').with.property('hint', hint)
+  })
+
   it('lists every interface when none has an address yet', () => {
     const bare = {...afterReset, addresses: []} as unknown as HostSnapshot
     expect(() => resolveIface(bare, undefined, undefined)).to.throw(/no IPv4 default route/)

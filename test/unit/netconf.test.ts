@@ -49,6 +49,29 @@ describe('parseNetConf', () => {
     expect(parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","Port":0}}').backend.port).to.equal(8472)
   })
 
+  it('takes VNI 0 as given, as flanneld does (its default 1 only fills an absent VNI; the kernel makes flannel.0 with id 0)', () => {
+    expect(parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":0}}').backend.vni).to.equal(0)
+    expect(parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":null}}').backend.vni).to.equal(1)
+    expect(errorOf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":16777216}}').message).to.equal('net-conf: Backend.VNI must be between 0 and 16777215, got 16777216')
+  })
+
+  it('checks the rest of flanneld\'s vxlan config: GBP, Learning and MTU are typed, GBP is refused, MTU sizes the VTEP', () => {
+    const vxlan = (fields: string) => `{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan",${fields}}}`
+    const gbp = errorOf(vxlan('"GBP":true'))
+    expect(gbp.message).to.contain('Backend.GBP is true, but flannelctl builds vxlan devices without the Group Based Policy extension')
+    expect(gbp.hint).to.equal('remove "GBP" from the Backend (or set "GBP": false)')
+    expect(errorOf(vxlan('"gbp":"false"')).message).to.equal('net-conf: Backend.GBP must be true or false, got the string "false"')
+    expect(errorOf(vxlan('"Learning":1')).message).to.equal('net-conf: Backend.Learning must be true or false, got the number 1')
+    expect(errorOf(vxlan('"MTU":"1400"')).message).to.equal('net-conf: Backend.MTU must be a whole number, got the string "1400"')
+    expect(errorOf(vxlan('"MTU":0')).message).to.equal('net-conf: Backend.MTU must be between 118 and 65535, got 0')
+    const nc = parseNetConf(vxlan('"GBP":false,"Learning":true,"MTU":1400'))
+    expect(nc.backend.mtu).to.equal(1400)
+    expect(JSON.parse(netConfToJson(nc)).Backend, 'kept verbatim on a rewrite').to.include({GBP: false, Learning: true, MTU: 1400})
+    expect(parseNetConf(netConfToJson(nc))).to.deep.equal(nc)
+    // host-gw has none of these: flanneld does not read them there
+    expect(parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw","GBP":true,"MTU":"x"}}').backend.mtu).to.equal(undefined)
+  })
+
   it('accepts SubnetMin/SubnetMax inside the network on a subnet boundary; 0.0.0.0 means unset', () => {
     const nc = parseNetConf('{"Network":"10.244.0.0/16","SubnetMin":"10.244.10.0","SubnetMax":"10.244.20.0"}')
     expect([nc.subnetMin, nc.subnetMax]).to.deep.equal(['10.244.10.0', '10.244.20.0'])
@@ -123,14 +146,14 @@ describe('netConfToJson', () => {
   })
 
   it('keeps fields flannelctl does not use', () => {
-    const nc = parseNetConf('{"Network":"10.244.0.0/16","EnableNFTables":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan","GBP":true}}')
+    const nc = parseNetConf('{"Network":"10.244.0.0/16","EnableNFTables":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan","MacPrefix":"0E:6A"}}')
     const out = JSON.parse(netConfToJson(nc))
     expect(out.EnableNFTables).to.equal(true)
     expect(nc.enableNFTables, 'read, case-insensitively as flanneld does').to.equal(true)
     expect(parseNetConf('{"Network":"10.244.0.0/16","enablenftables":true}').enableNFTables).to.equal(true)
     expect(parseNetConf('{"Network":"10.244.0.0/16","EnableNFTables":false}').enableNFTables).to.equal(undefined)
     expect(out.IPv6Network).to.equal('fc00::/48')
-    expect(out.Backend.GBP).to.equal(true)
+    expect(out.Backend.MacPrefix).to.equal('0E:6A')
     expect(parseNetConf(netConfToJson(nc))).to.deep.equal(nc)
   })
 

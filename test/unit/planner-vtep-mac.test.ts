@@ -7,7 +7,7 @@ import {expect} from 'chai'
 import {planNode, type NodeIntent, type Peer} from '../../src/core/planner.js'
 import type {HostSnapshot} from '../../src/core/model.js'
 import {predictAfterOps} from '../../src/core/predict.js'
-import {isValidMac} from '../../src/core/addr.js'
+import {isValidMac, notUnicastMac} from '../../src/core/addr.js'
 import {announcedVtepMac} from '../../src/services/node.js'
 import type {Lease} from '../../src/store/store.js'
 import fc from 'fast-check'
@@ -89,5 +89,16 @@ describe('announcedVtepMac (the MAC a new VTEP device keeps)', () => {
     fc.assert(fc.property(fc.array(lease, {maxLength: 6}), fc.constantFrom('192.168.0.1', '192.168.0.2', '192.168.0.4'), (leases, publicIP) => {
       expect(announcedVtepMac(leases, publicIP)).to.equal(reference(leases, publicIP))
     }), {numRuns: 2000})
+  })
+})
+
+describe('a VtepMAC that is no device\'s (notUnicastMac)', () => {
+  it('names broadcast, multicast and the all-zero MAC (the fdb\'s default entry); a locally administered unicast MAC passes', () => {
+    expect(notUnicastMac('ff:ff:ff:ff:ff:ff')).to.equal('the broadcast MAC')
+    expect(notUnicastMac('01:00:5e:00:00:01')).to.equal('a multicast MAC (its first octet is odd)')
+    expect(notUnicastMac('33:33:00:00:00:01')).to.equal('a multicast MAC (its first octet is odd)')
+    expect(notUnicastMac('00:00:00:00:00:00')).to.contain('the all-zero MAC')
+    expect(notUnicastMac('02:00:00:00:00:01')).to.equal(undefined)
+    expect(notUnicastMac('5A:1F:00:00:00:02')).to.equal(undefined)
   })
 })

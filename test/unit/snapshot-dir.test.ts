@@ -245,6 +245,14 @@ describe('snapshot directory', () => {
     expect(err?.message).to.equal(`snapshot directory ${file} is a file, not a directory`)
   })
 
+  it('under /proc: one clear error at once (Node\'s recursive mkdir spun there forever at 100% CPU)', async () => {
+    for (const out of ['/proc/fcbi-nope', '/proc/fcbi-nope/sub']) {
+      const err = await writeSnapshotDir(out, {nodes: [{name: 'n1'}]}, [{name: 'n1', tables: {'ip-route': {format: 'txt', text: ''}}}]).then(() => undefined, e => e as {message: string, exitCode: number})
+      expect(err?.message).to.equal(`cannot write the snapshot to ${out}: cannot create a directory there: /proc/fcbi-nope`)
+      expect(err?.exitCode).to.equal(2)
+    }
+  })
+
   it('iptables -S FORWARD pasted: the chain it jumps to and the other chains are unknown, not empty', async () => {
     await cp(join(FIXTURES, 'vxlan-route-n'), dir, {recursive: true})
     const save = join(dir, 'n2', 'iptables-save.txt')

@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import type {Trace, World} from '../../src/core/trace/types.js'
 import {FlannelctlError} from '../../src/errors.js'
-import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
+import {applyPatches, loadScenario, loadWorld} from '../fixtures/trace/load.js'
 
 const nodesOf = (t: Trace) => t.hops.map(h => h.node)
 const devicesOf = (t: Trace) => t.hops.map(h => `${h.node}:${h.in}>${h.out}`)
@@ -310,6 +310,12 @@ describe('trace engine', () => {
       }
       expect(() => traceFlow(world, {src: '10.9.9.9', dst: 'pod-b'})).to.throw(FlannelctlError, /unknown source/)
       expect(() => traceFlow(world, {src: 'pod-a', dst: 'pod-b', dport: 80})).to.throw(FlannelctlError, /--dport needs/)
+      // before: NO_ROUTE, with the fix `ip route replace 224.0.0.1 via GATEWAY dev DEVICE`
+      for (const [dst, range] of [['224.0.0.1', '224.0.0.0/4, multicast'], ['255.255.255.255', '240.0.0.0/4'], ['0.0.0.0', '0.0.0.0/8']]) {
+        expect(() => traceFlow(world, {src: 'pod-a', dst}), dst).to.throw(FlannelctlError, `the destination ${dst} is no unicast address (it is in ${range}`)
+      }
+      expect(() => traceFlow(world, {src: 'pod-a', dst: '10.244.2.0/24'})).to.throw(FlannelctlError, 'the destination 10.244.2.0/24 is a prefix: a packet goes from one address to one address')
+      expect(traceFlow(world, {src: 'pod-a', dst: '127.0.0.1'}).disposition, 'its own loopback').to.equal('DELIVERED')
       expect(() => traceFlow(world, {src: 'pod-a', dst: 'pod-b', size: 10})).to.throw(FlannelctlError, /bad size/)
     })
   })
@@ -391,7 +397,9 @@ describe('trace engine', () => {
       {host: 'pod-b', op: 'update', table: 'links', where: {name: 'eth0'}, value: {operstate: 'LOWERLAYERDOWN'}},
     ]), {src: 'pod-a', dst: 'pod-b'})
     expect(t.disposition).to.equal('DEVICE_DOWN')
-    expect(t.failure!.reason).to.contain('eth0 on pod-b is up but has no carrier: the other end of the veth, veth9c0d4e21 on node2, is down')
+    // said where the frame is lost, on node2 (it was said on pod-b, which the frame never reaches)
+    expect(t.failure!.node).to.equal('node2')
+    expect(t.failure!.reason).to.equal('10.244.2.5 is at 0a:58:0a:f4:02:05 (REACHABLE), but veth9c0d4e21 on node2, the veth to pod-b\'s eth0, is down: the frame is lost there')
     expect(t.failure!.fix).to.deep.equal([{node: 'node2', command: 'ip link set veth9c0d4e21 up'}])
   })
 
@@ -454,6 +462,54 @@ describe('trace engine', () => {
       expect(t.disposition).to.equal('NULL_ROUTED')
       expect(t.failure!.reason).to.contain('matches an unreachable route on cal1')
       expect(t.traceroute).to.deep.equal(['192.168.100.12', '192.168.100.11 !H'])
+    })
+  })
+
+  describe('ARP toward a device that is down (checked on namespaces against traceroute -n)', () => {
+    const hostGw = loadWorld('flannel-host-gw')
+    const scenario = (file: string) => loadScenario(file).world
+
+    it('the bridge port to the pod is down: node2 is blamed, not the pod, and answers !H (it was "FAILED from an earlier try; ARP is asked again", then pod-2a blamed, no !H)', () => {
+      const t = traceFlow(scenario('device-down-bridge-port.json'), {src: 'pod-a', dst: 'pod-b'})
+      expect(t.failure!.node).to.equal('node2')
+      expect(t.failure!.reason).to.equal('ARP for 10.244.2.5 on cni0 gets no answer: veth9c0d4e21 on node2, the veth to pod-b\'s eth0, is down, so the request never reaches pod-b; once ARP gives up (about 3 s), node2 answers the sender with ICMP host unreachable ("No route to host")')
+      expect(t.failure!.fix).to.deep.equal([{node: 'node2', command: 'ip link set veth9c0d4e21 up'}])
+      // kernel: 1 10.244.1.1  2 192.168.100.12  3 192.168.100.12 !H
+      expect(t.traceroute).to.deep.equal(['10.244.1.1', '192.168.100.12', '192.168.100.12 !H'])
+    })
+
+    it('with a usable entry the frame leaves and is lost at the down port, silently: no !H', () => {
+      const t = traceFlow(applyPatches(scenario('device-down-bridge-port.json'), [
+        {host: 'node2', op: 'add', table: 'neighbors', value: {dst: '10.244.2.5', dev: 'cni0', lladdr: '0a:58:0a:f4:02:05', state: ['PERMANENT'], raw: '10.244.2.5 dev cni0 lladdr 0a:58:0a:f4:02:05 PERMANENT'}},
+      ]), {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DEVICE_DOWN')
+      expect(t.failure!.node).to.equal('node2')
+      expect(t.failure!.reason).to.contain('the frame is lost there')
+      expect(t.traceroute).to.deep.equal(['10.244.1.1', '192.168.100.12'])
+    })
+
+    it('the peer\'s eth0 is down: the packet dies on the sender, which answers !H (it was said on node2, which the packet never reached, and no !H)', () => {
+      const t = traceFlow(scenario('device-down-peer-unanswered.json'), {src: 'pod-a', dst: 'pod-b'})
+      expect(t.hops.map(h => h.node)).to.deep.equal(['pod-a', 'node1'])
+      expect(t.failure!.fix).to.deep.equal([{node: 'node2', command: 'ip link set eth0 up'}])
+      expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.1.1 !H'])
+    })
+
+    it('the sender\'s own device has no carrier and no entry for the next hop: its ARP fails too, !H', () => {
+      const noCarrier = applyPatches(hostGw, [
+        {host: 'node1', op: 'update', table: 'links', where: {name: 'eth0'}, value: {operstate: 'DOWN', raw: '2: eth0: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state DOWN mode DEFAULT group default'}},
+        {host: 'node1', op: 'remove', table: 'neighbors', where: {dst: '192.168.100.12'}},
+      ])
+      const t = traceFlow(noCarrier, {src: 'pod-a', dst: 'pod-b'})
+      expect(t.disposition).to.equal('DEVICE_DOWN')
+      expect(t.failure!.node).to.equal('node1')
+      expect(t.failure!.step).to.equal('route')
+      expect(t.traceroute).to.deep.equal(['10.244.1.1', '10.244.1.1 !H'])
+      // a permanent entry survives the carrier loss: the frame goes to the device, which drops it without a word
+      const permanent = traceFlow(applyPatches(noCarrier, [
+        {host: 'node1', op: 'add', table: 'neighbors', value: {dst: '192.168.100.12', dev: 'eth0', lladdr: '52:54:00:00:01:12', state: ['PERMANENT'], raw: '192.168.100.12 dev eth0 lladdr 52:54:00:00:01:12 PERMANENT'}},
+      ]), {src: 'pod-a', dst: 'pod-b'})
+      expect(permanent.traceroute).to.deep.equal(['10.244.1.1'])
     })
   })
 

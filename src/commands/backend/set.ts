@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, refuseStoreFlagsWithLab} from '../../cli/base.js'
-import {chosenStore, storeFlags, storeSpec, jsonFlag, dryRunFlag, nodeFlags} from '../../cli/flags.js'
+import {chosenStore, storeFlags, storeSpec, jsonFlag, dryRunFlag, nodeFlags, VNI_BOUNDS, PORT_BOUNDS} from '../../cli/flags.js'
 import {runInLabStore} from '../../cli/lab-flags.js'
 import {loadLab} from '../../services/lab.js'
 import {setBackend} from '../../services/lease.js'
@@ -22,8 +22,8 @@ export default class BackendSet extends BaseCommand {
   static override args = {type: Args.string({description: 'vxlan or host-gw', required: true, options: ['vxlan', 'host-gw']})}
   static override flags = {
     directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment [default: as the store has it]', allowNo: true, helpGroup: 'BACKEND'}),
-    vni: Flags.integer({description: 'vxlan VNI [default: as the store has it, else 1]', min: 0, max: 16777215, helpGroup: 'BACKEND'}),
-    port: Flags.integer({description: 'vxlan UDP port [default: as the store has it, else 8472]', min: 1, max: 65535, helpGroup: 'BACKEND'}),
+    vni: Flags.integer({description: 'vxlan VNI [default: as the store has it, else 1]', ...VNI_BOUNDS, helpGroup: 'BACKEND'}),
+    port: Flags.integer({description: 'vxlan UDP port [default: as the store has it, else 8472]', ...PORT_BOUNDS, helpGroup: 'BACKEND'}),
     lab: Flags.string({char: 'l', description: 'the store of a lab (flannelctl lab up); a lab\'s own etcd is written from inside the lab', helpGroup: 'SOURCE'}),
     ...storeFlags,
     'state-file': nodeFlags['state-file'],

@@ -251,6 +251,9 @@ function iptablesNftFilterAt(view: HostView, hook: Hook): boolean {
   return (view.snap.nftables ?? []).some(c => c.family === 'ip' && c.table === 'filter' && c.hook === hook.toLowerCase())
 }
 
+/** Devices that find a next hop's MAC by ARP (the others send without one: tunnels of L3, loopback, dummy). */
+const ARP_KINDS: ReadonlySet<string> = new Set(['ether', 'veth', 'bridge', 'vxlan', 'macvlan', 'ipvlan', 'openvswitch'])
+
 function stateOf(n: {state: string[]}): string {
   return n.state.join(',') || 'NONE'
 }
@@ -1332,7 +1335,7 @@ class Walk {
     packet = this.sourceNat(hop, view, origin ? undefined : inDev, dev, nexthop, this.conntrackUndo(hop, view, packet, 'dst'))
 
     this.tcFilters(hop, view, dev, 'egress')
-    const lost = this.carrierLost(hop, view, dev, route)
+    const lost = this.carrierLost(hop, view, dev, route, nexthop, packet)
     if (lost) return lost
     const vx = vxlanDevice(view, dev)
     if (vx !== undefined) return this.vxlanSend(hop, view, vx, nexthop, packet, route)
@@ -1351,20 +1354,27 @@ class Walk {
     return sent
   }
 
-  /** The packet routed out of a device that is up but has no carrier: lost as the device sends it. */
-  private carrierLost(hop: Hop, view: HostView, dev: string, route: Route): End | undefined {
-    if (view.deviceDown(dev) === true) {
+  /**
+   * The packet routed out of a device that is up but has no carrier: lost as the device sends it. Losing
+   * its carrier flushed the device's neighbours but the permanent ones, so on a device that resolves
+   * by ARP a next hop without a usable entry is asked for, unanswered: host unreachable, as any ARP
+   * that fails (checked: traceroute through a node whose eth0 lost its carrier prints it twice, then `!H`).
+   */
+  private carrierLost(hop: Hop, view: HostView, dev: string, route: Route, nexthop: string, packet: Packet): End | undefined {
+    const noCarrier = view.deviceDown(dev)
+    if (noCarrier === false || (noCarrier === undefined && !route.linkdown)) return undefined
+    const kind = view.link(dev)?.kind
+    const entry = view.neighbour(dev, nexthop)
+    const unanswered = (kind === undefined || ARP_KINDS.has(kind)) && (entry === undefined || neighbourUse(entry) !== 'usable') ? this.arpUnanswered(hop, view, packet) : ''
+    if (noCarrier === true) {
       const down = linkDownCause(this.w, view, dev)
       return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
-        `the route sends the packet out of ${dev}, and ${down.why}`, down.fix)
+        `the route sends the packet out of ${dev}, and ${down.why}${unanswered}`, down.fix)
     }
-    if (view.deviceDown(dev) === undefined && route.linkdown) {
-      // The device itself was not captured; the route's own flag is the evidence of its carrier.
-      return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
-        `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down`,
-        [{node: view.name, command: `ip -d link show ${dev}`}])
-    }
-    return undefined
+    // The device itself was not captured; the route's own flag is the evidence of its carrier.
+    return this.fail(hop, 'DEVICE_DOWN', 'route', route.raw,
+      `the route sends the packet out of ${dev}, which has no carrier (\`ip route\` marks the route linkdown): its cable or the other end of its veth is down${unanswered}`,
+      [{node: view.name, command: `ip -d link show ${dev}`}])
   }
 
   /**
@@ -2018,6 +2028,9 @@ class Walk {
     const answer = whoAnswers(this.w, view, dev, nexthop)
     const stacked = answer !== undefined ? this.stackedIsolation(view, dev, answer, nexthop) : undefined
     if (stacked !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`, stacked.reason, stacked.fix)
+    const reached = answer?.kind === 'bridged' ? answer.to : answer
+    const ownerDown = reached?.kind === 'host' ? this.ownerDown(hop, view, dev, nexthop, packet, reached, entry) : undefined
+    if (ownerDown !== undefined) return ownerDown
     if (entry !== undefined && neighbourUse(entry) === 'usable') {
       const known = `${nexthop} is at ${entry.lladdr} (${stateOf(entry)})`
       if (answer === undefined && pod === undefined && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
@@ -2145,6 +2158,30 @@ class Walk {
     return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', evidence,
       `ARP for ${nexthop} on ${dev} gets no answer: ${via.view.name} checks the request's sender ${sender} as it checks a packet's source, and with ${rp} on ${via.inDev} ${how}, so it ignores the request${this.arpUnanswered(hop, view, packet)}`,
       backDev === undefined ? [...this.routeFixesOrRouter(via.view, sender), ...loosen] : loosen)
+  }
+
+  /**
+   * The device that owns (or answers ARP for) the next hop is down or has no carrier. Without a
+   * usable neighbour entry this host's ARP goes unanswered and the packet dies here, answered with
+   * ICMP host unreachable (checked: traceroute through a node whose peer's eth0 is down, or whose
+   * bridge port to the pod is down, prints the node twice, then `!H`). With one, the frame leaves and
+   * is lost at that device, said there; unless it is this host's own end of the veth that is down
+   * (a pod's bridge port taken down): then it is lost here, silently.
+   */
+  private ownerDown(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, owner: HostAnswer, entry: Neighbor | undefined): End | undefined {
+    if (owner.view === view || owner.view.deviceDown(owner.inDev) !== true) return undefined
+    const link = owner.view.link(owner.inDev)!
+    const otherEnd = link.up && link.kind === 'veth' && link.peerIndex !== undefined ? vethOtherEnd(this.w, owner.view, link.index, link.peerIndex) : undefined
+    const ownEnd = otherEnd?.view === view && view.link(otherEnd.dev)?.up === false ? view.link(otherEnd.dev)! : undefined
+    const arping = entry === undefined || neighbourUse(entry) !== 'usable'
+    if (!arping && ownEnd === undefined) return undefined
+    const down = ownEnd !== undefined
+      ? {why: `${ownEnd.name} on ${view.name}, the veth to ${owner.view.name}'s ${owner.inDev}, is down`, fix: [{node: view.name, command: `ip link set ${ownEnd.name} up`}]}
+      : linkDownCause(this.w, owner.view, owner.inDev)
+    const reason = arping
+      ? `ARP for ${nexthop} on ${dev} gets no answer: ${down.why}, so the request never reaches ${owner.view.name}${this.arpUnanswered(hop, view, packet)}`
+      : `${nexthop} is at ${entry!.lladdr} (${stateOf(entry!)}), but ${down.why}: the frame is lost there`
+    return this.fail(hop, 'DEVICE_DOWN', 'neigh', firstLine((ownEnd ?? link).raw), reason, down.fix)
   }
 
   /**

@@ -3,7 +3,7 @@
  * snapshot is a pod's own namespace, what a name on the command line means.
  */
 import {isConventionalBridgeName, type Address, type Link} from '../model.js'
-import {cidrContains, cidrToString, intToIp, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
+import {cidrContains, cidrToString, intToIp, ipToInt, isIPv4, maskOf, parseCidr, specialRange} from '../addr.js'
 import {isIPv6} from '../parse/common.js'
 import {type FlannelctlError, userError} from '../../errors.js'
 import {HostView} from './host-view.js'
@@ -266,7 +266,16 @@ export class WorldIndex {
     if (isIPv4(text)) {
       const owner = this.owners(text).find(o => this.isNode(o.view))
       if (owner !== undefined) return {kind: 'node', name: owner.view.name, ip: text, nodeView: owner.view}
-      if (role === 'destination') return {kind: 'address', name: text, ip: text}
+      if (role === 'destination') {
+        // not one host's: the engine follows a unicast packet through routes and ARP, which these never take
+        // (it said NO_ROUTE with a fix `ip route replace 224.0.0.1 via GATEWAY`)
+        const special = text.startsWith('127.') ? undefined : specialRange(parseCidr(`${text}/32`))
+        if (special !== undefined) {
+          throw userError(`the destination ${text} is no unicast address (it is in ${special.range}, ${special.what}): flannelctl trace follows a packet to one host`,
+            'give a pod, a node or another host\'s address')
+        }
+        return {kind: 'address', name: text, ip: text}
+      }
       // A pod nothing lists (idle: no neighbour entry yet, and no CNI state read): its packets enter
       // its node where the pod subnet is, which is what the trace follows.
       const home = this.podSubnetOwner(text)
@@ -277,6 +286,10 @@ export class WorldIndex {
     }
     const v6 = ipv6Literal(text)
     if (v6 !== undefined) throw this.ipv6Refusal(text, v6, role)
+    const prefix = /^(\d+\.\d+\.\d+\.\d+)\/\d+$/.exec(text)?.[1]
+    if (prefix !== undefined && isIPv4(prefix)) {
+      throw userError(`the ${role} ${text} is a prefix: a packet goes from one address to one address`, `give one address, e.g. ${intToIp(ipToInt(prefix) + 1)}, or a pod or node name`)
+    }
     // a lab's pod name traced without --lab is the usual way here: the hosts read are this one alone
     const alone = this.world.partial === true
     throw userError(`unknown ${role} "${text}": not a pod, a pod IP or a node ${alone ? 'that the tables read show' : 'of the hosts read'}`,
