@@ -32,7 +32,8 @@
  *
  * FC_FOREIGN_RUNS (default 10) and FC_KDIFF_SEED (default 1) run more cases for hunting; FC_KDIFF_CASE=i
  * runs only case i of that seed; FC_FOREIGN_LAYOUT=docker (calico, flannel) gives every node that layout;
- * FC_KDIFF_VERBOSE=1 prints the tolerated disagreements, =2 every case. A failure prints the seed, the
+ * FC_KDIFF_VERBOSE=1 prints the tolerated disagreements, =2 every case; FC_FOREIGN_HOLD=1 leaves the hosts (and
+ * the inventory) of the last case for a look by hand. A failure prints the seed, the
  * case's index and the commands that built it; FC_KDIFF_COLLECT=DIR writes the hosts' tables of each
  * disagreeing case there (`collect --format txt`), a fixture's start. FC_KDIFF_TAG=xy makes the
  * namespaces fcfh-xy…-HOST (for several hunts on one machine).
@@ -344,6 +345,8 @@ describe('trace against the kernel: random foreign hosts (docker, Calico, old fl
   })
   after(async () => {
     for (const s of servers) s.kill()
+    // FC_FOREIGN_HOLD=1 leaves the last case's hosts to look at by hand (`ip netns del` them after)
+    if (process.env.FC_FOREIGN_HOLD === '1') return console.log(`held: ${[...HOSTS, 'sw'].map(ns).join(' ')}; inventory ${inventory}`)
     for (const h of [...HOSTS, 'sw']) await sh('ip', ['netns', 'del', ns(h)])
     await rm(dir, {recursive: true, force: true})
   })
@@ -439,7 +442,11 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
   const check = async (c: Case): Promise<CaseResult> => {
     await build(c)
     const dst = address(c)
-    const t = await trace(c, dst)
+    // an address two docker hosts' containers share is, to the kernel, the one on the prober's own node: trace is told its name
+    const home = c.src === 'x' ? 'n1' : NODES.includes(c.src as Node) ? c.src as Node : NODE_OF[c.src as Pod]
+    const shared = owners(c, dst).filter(h => ALL_PODS.includes(h as Pod))
+    const named = shared.length > 1 ? shared.find(p => NODE_OF[p as Pod] === home)! : dst
+    const t = await trace(c, named)
     // warm the neighbour caches of the pods' gateways and the nodes', so no probe dies on ARP alone
     for (const p of ALL_PODS) {
       const gw = (await run(p, 'ip -4 route show default')).match(/via ([\d.]+)/)?.[1]
@@ -461,12 +468,13 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     const verdict = `trace says ${t.disposition}/${t.returnPath.disposition}${failure ? ` at ${failure.node} ${failure.step}: ${failure.reason} [${failure.evidence}]` : ''}`
     if (k.ok !== traced) problems.push(`the kernel ${k.ok ? 'got a reply' : 'got none'}, ${verdict}`)
     // the pods that own the destination: which of them the request reached, against the trace's hops
-    const grew = (counted: 'received' | 'tcpReceived' | 'got', key: string) => after[counted].get(key)! - before[counted].get(key)!
-    for (const home of owners(c, dst).filter(h => ALL_PODS.includes(h as Pod) && h !== c.src)) {
-      // less a late TCP segment of an earlier case, and the pod's own ICMP error to itself (its gateway's ARP failed)
-      const reached = grew('received', home) - (c.proto === 'tcp' ? 0 : grew('tcpReceived', home)) - grew('got', `${home}:lo`) > 0
-      const arrived = t.hops.some(h => h.node === home) && !(t.failure?.node === home && ['DEVICE_DOWN', 'MTU_EXCEEDED'].includes(t.disposition))
-      if (reached !== arrived) problems.push(`${home} ${reached ? 'received' : 'did not receive'} a packet, trace's hops ${arrived ? 'reach' : 'do not reach'} it`)
+    const grew = (counted: 'received' | 'groupReceived' | 'tcpReceived' | 'got', key: string) => after[counted].get(key)! - before[counted].get(key)!
+    for (const pod of owners(c, dst).filter(h => ALL_PODS.includes(h as Pod) && h !== c.src)) {
+      // less a late TCP segment of an earlier case, the pod's own ICMP error to itself (its gateway's ARP failed) and the
+      // group packets (the IGMP reports of a bridge the case just made)
+      const reached = grew('received', pod) - (c.proto === 'tcp' ? 0 : grew('tcpReceived', pod)) - grew('got', `${pod}:lo`) - grew('groupReceived', pod) > 0
+      const arrived = t.hops.some(h => h.node === pod) && !(t.failure?.node === pod && ['DEVICE_DOWN', 'MTU_EXCEEDED'].includes(t.disposition))
+      if (reached !== arrived) problems.push(`${pod} ${reached ? 'received' : 'did not receive'} a packet, trace's hops ${arrived ? 'reach' : 'do not reach'} it`)
     }
     if (failure?.step === 'filter' && failed === 'DENIED_BY_FILTER' && !drops.some(key => key.startsWith(`${failure.node} `) && key.endsWith(failure.evidence))) {
       problems.push(`trace's drop \`${failure.evidence}\` on ${failure.node} counted no packet; the kernel's drops: ${drops.join(' | ') || 'none'}`)
