@@ -16,7 +16,7 @@
  * Each node routes to the other's pod network by the other's underlay address (a BGP peer's route, or
  * host-gw's), or through flannel.1 when both are flannel; two docker hosts share 172.17.0.0/16 and reach
  * each other's containers by the published port only. Up to two faults a node (FC_FOREIGN_FAULTS) are
- * drawn from its layout's own (proxy ARP off, a /32 missing, the pod's gateway wrong, icc off, the
+ * drawn from its layout's own (proxy ARP or a cali device's forwarding off, a /32 missing, the pod's gateway wrong, icc off, the
  * published port mapped wrong, DOCKER's accept gone, a hairpin port, flannel.1's entries missing or
  * down, a bridge MTU over the tunnel's, the masquerade's RETURN gone) and the common ones (no default
  * route, the route to the peer missing / null / through nobody, FORWARD policy DROP without accepts,
@@ -237,7 +237,7 @@ const layoutFault = (c: Pick<Case, 'layout' | 'variant'>, n: Node): fc.Arbitrary
   ]
   const own: fc.Arbitrary<Partial<Record<Host, string[]>>>[] = layout === 'calico'
     ? [
-      pod.map(p => ({[n]: [`sysctl -qw net.ipv4.conf.cali${p}.proxy_arp=0`]})),
+      fc.tuple(pod, fc.constantFrom('proxy_arp', 'forwarding')).map(([p, key]) => ({[n]: [`sysctl -qw net.ipv4.conf.cali${p}.${key}=0`]})),
       pod.map(p => ({[n]: [`ip route del ${podIp(layout, p)}/32`]})),
       fc.constant({[n]: [`ip route del blackhole 10.66.${INDEX[n]}.0/26`]}),
       fc.tuple(pod, fc.constantFrom('169.254.1.2', '10.66.9.1', `10.66.${INDEX[n]}.1`)).map(([p, gw]) => ({[p]: [`ip route replace default via ${gw} dev eth0 onlink`]})),
@@ -308,6 +308,9 @@ const PINNED: (Case & {why: string})[] = [
   kept('an unallocated address of a Calico block: its blackhole', {layout: {n1: 'calico', n2: 'calico'}, src: 'p1a', dst: 'calico-free:n2', proto: 'icmp', dport: 80}),
   kept('docker with icc off: a container cannot reach its neighbour', {layout: {n1: 'docker', n2: 'calico'}, src: 'p1a', dst: 'p1b', proto: 'tcp', dport: 80,
     faults: {n1: ['iptables -D FORWARD -i docker0 -o docker0 -j ACCEPT', 'iptables -A FORWARD -i docker0 -o docker0 -j DROP']}}),
+  kept('proxy ARP answers only on a device that forwards: a Calico node with ip_forward 0 leaves 169.254.1.1 unanswered, its own address too',
+    {layout: {n1: 'calico', n2: 'calico'}, variant: true, src: 'p1a', dst: '10.95.0.1', proto: 'icmp', dport: 80, faults: {n1: ['sysctl -qw net.ipv4.ip_forward=0']}}),
+  kept('and the pod\'s own device\'s forwarding is the one that counts', {layout: {n1: 'calico', n2: 'docker'}, src: 'p1b', dst: '10.95.0.1', proto: 'tcp', dport: 80, faults: {n1: ['sysctl -qw net.ipv4.conf.calip1b.forwarding=0']}}),
   kept('an old flannel without its FORWARD accepts beside docker\'s DROP policy', {layout: {n1: 'flannel', n2: 'flannel'}, src: 'p2a', dst: 'p1b', proto: 'udp', dport: 80, faults: {n1: ['iptables -F FORWARD']}}),
 ]
 

@@ -1560,3 +1560,34 @@ describe('trace against the kernel: a learning vxlan device without an entry for
     expect(own.failure).to.include({node: 'n2', step: 'fdb'})
   })
 })
+
+describe('trace against the kernel: cases the foreign-hosts fuzz found', () => {
+  /** the snapshot with `sysctls` over n's (a device's forwarding back on, say) */
+  async function traceWith(snapshot: string, sysctls: Record<string, string>, req: TraceRequest) {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, snapshot)})
+    return traceFlow({...world, hosts: world.hosts.map(h => (h.name === 'n' ? {...h, sysctls: {...h.sysctls, ...sysctls}} : h))}, req)
+  }
+
+  it('proxy ARP answers only on a device that forwards: a Calico pod\'s 169.254.1.1 goes unanswered on a node with ip_forward 0', async () => {
+    // foreign-calico-proxy-arp-forwarding: n has proxy_arp on calip and routes 169.254.1.1 out of eth0 (its default),
+    // but net.ipv4.ip_forward = 0; p's default is `via 169.254.1.1 dev eth0 onlink`. kernel: p's ping to n's own
+    // 10.95.0.1 is lost, p's neighbour entry for 169.254.1.1 stays INCOMPLETE (arp_process: IN_DEV_FORWARD);
+    // after `sysctl -w net.ipv4.ip_forward=1` it is answered
+    const t = await trace('foreign-calico-proxy-arp-forwarding', {src: 'p', dst: '10.95.0.1'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'p', step: 'neigh'})
+    expect(t.failure!.reason).to.contain('does not forward what arrives there (net.ipv4.ip_forward = 0)')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n', command: 'sysctl -w net.ipv4.ip_forward=1'}])
+    const on = await traceWith('foreign-calico-proxy-arp-forwarding', {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.calip.forwarding': '1'}, {src: 'p', dst: '10.95.0.1'})
+    expect(on.disposition).to.equal('DELIVERED')
+  })
+
+  it('and the facing device\'s own forwarding is what counts: calip\'s off keeps it silent, eth0\'s off does not', async () => {
+    // kernel: with ip_forward 1, `net.ipv4.conf.calip.forwarding=0` leaves 169.254.1.1 INCOMPLETE; eth0's forwarding 0 alone does not
+    const calip = await traceWith('foreign-calico-proxy-arp-forwarding', {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.calip.forwarding': '0', 'net.ipv4.conf.eth0.forwarding': '1'}, {src: 'p', dst: '10.95.0.1'})
+    expect(calip.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(calip.failure!.fix).to.deep.equal([{node: 'n', command: 'sysctl -w net.ipv4.conf.calip.forwarding=1'}])
+    const eth0 = await traceWith('foreign-calico-proxy-arp-forwarding', {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.calip.forwarding': '1', 'net.ipv4.conf.eth0.forwarding': '0'}, {src: 'p', dst: '10.95.0.1'})
+    expect(eth0.disposition).to.equal('DELIVERED')
+  })
+})

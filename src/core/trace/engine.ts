@@ -56,16 +56,6 @@ function unreachableCode(mark: string | undefined): number | undefined {
   return ({'!N': 0, '!H': 1, '!P': 2} as Record<string, number>)[mark]
 }
 
-function globalForwarding(view: HostView): number | undefined {
-  return view.sysctlNumber('net.ipv4.ip_forward') ?? view.sysctlNumber('net.ipv4.conf.all.forwarding')
-}
-
-/** The sysctl that stops `view` forwarding what arrives on `inDev`, if one read does. */
-function forwardingOff(view: HostView, inDev: string): string | undefined {
-  if (globalForwarding(view) === 0) return 'net.ipv4.ip_forward'
-  return view.devConfNumber(inDev, 'forwarding') === 0 ? `net.ipv4.conf.${inDev}.forwarding` : undefined
-}
-
 /** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
 const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
@@ -1487,7 +1477,7 @@ class Walk {
       if (other === view) continue
       const facing = other.deviceFacing(mine)
       // the kernel forwards by the receiving device's own switch (IN_DEV_FORWARD), which ip_forward sets for all
-      if (facing === undefined || forwardingOff(other, facing.dev) !== undefined) continue
+      if (facing === undefined || other.forwardingOff(facing.dev) !== undefined) continue
       const onward = other.routes?.lookup(dst)
       // A peer's own tunnel would carry it too, but that is a detour through a flannel node, not a router.
       if (facing !== undefined && onward?.type === 'unicast' && !isDefaultRoute(onward) && onward.dev !== undefined && onward.dev !== facing.dev &&
@@ -1497,7 +1487,7 @@ class Walk {
   }
 
   private forwarding(hop: Hop, view: HostView, inDev: string): End | undefined {
-    const global = globalForwarding(view)
+    const global = view.globalForwarding()
     const perDev = view.devConfNumber(inDev, 'forwarding')
     if (global === undefined && perDev === undefined) {
       if (!this.isNode(view)) {
@@ -1508,7 +1498,7 @@ class Walk {
       this.step(hop, 'sysctl', 'assumed', '(no sysctl data)', 'forwarding assumed on, as on any flannel node')
       return undefined
     }
-    const key = forwardingOff(view, inDev)
+    const key = view.forwardingOff(inDev)
     if (key !== undefined) {
       return this.fail(hop, 'FORWARDING_DISABLED', 'sysctl', `${key} = 0`,
         `${view.name} does not forward packets${global === 0 ? '' : ` that arrive on ${inDev}`}: the packet is dropped`,
@@ -2034,7 +2024,9 @@ class Walk {
       if (wrong) return wrong
       return this.cross(hop, answer, packet)
     }
-    if (answer === undefined && route.gateway !== undefined && view.routes!.connectedRoute(route.gateway, route.onlink ? undefined : dev) === undefined) {
+    // a pod's gateway nothing answers for: why its node does not (proxy ARP off, or not forwarding) says more than `onlink` does
+    const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
+    if (answer === undefined && silence === undefined && route.gateway !== undefined && view.routes!.connectedRoute(route.gateway, route.onlink ? undefined : dev) === undefined) {
       // `onlink` (or a connected route since gone) made the kernel accept a gateway outside every connected prefix; nothing on the link answers for it.
       const elsewhere = offSegmentOwners(this.w, view, route.gateway)
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
@@ -2048,7 +2040,6 @@ class Walk {
         `nothing answers ARP for ${nexthop}: ${dev} is a veth whose other end${peerName(view, dev)} is in ${view.name} too, so what it sends never leaves ${view.name}${this.arpUnanswered(hop, view, packet)}`,
         [{node: view.name, command: routeDelCommand(route)}])
     }
-    const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
     if (silence?.unknown) {
       return this.insufficient(hop, 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`, `whether anything answers ARP for ${nexthop} is unknown: ${silence.reason}`,
         silence.fix[0].node, silence.fix.map(f => f.command))
