@@ -311,6 +311,8 @@ const PINNED: (Case & {why: string})[] = [
   kept('proxy ARP answers only on a device that forwards: a Calico node with ip_forward 0 leaves 169.254.1.1 unanswered, its own address too',
     {layout: {n1: 'calico', n2: 'calico'}, variant: true, src: 'p1a', dst: '10.95.0.1', proto: 'icmp', dport: 80, faults: {n1: ['sysctl -qw net.ipv4.ip_forward=0']}}),
   kept('and the pod\'s own device\'s forwarding is the one that counts', {layout: {n1: 'calico', n2: 'docker'}, src: 'p1b', dst: '10.95.0.1', proto: 'tcp', dport: 80, faults: {n1: ['sysctl -qw net.ipv4.conf.calip1b.forwarding=0']}}),
+  kept('a published port of one of two docker hosts whose forwarding is off: the reply is traced from that host\'s container',
+    {layout: {n1: 'docker', n2: 'docker'}, variant: true, src: 'x', dst: '10.95.0.2', proto: 'tcp', dport: 8080, faults: {n2: ['sysctl -qw net.ipv4.ip_forward=0']}}),
   kept('an old flannel without its FORWARD accepts beside docker\'s DROP policy', {layout: {n1: 'flannel', n2: 'flannel'}, src: 'p2a', dst: 'p1b', proto: 'udp', dport: 80, faults: {n1: ['iptables -F FORWARD']}}),
 ]
 

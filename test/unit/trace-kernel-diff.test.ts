@@ -1582,6 +1582,16 @@ describe('trace against the kernel: cases the foreign-hosts fuzz found', () => {
     expect(on.disposition).to.equal('DELIVERED')
   })
 
+  it('a request a published port sent to one of two docker hosts\' containers of one address is answered, as if it went on, by that host\'s', async () => {
+    // foreign-docker-pair-published-no-forwarding: n1 and n2 are docker hosts (172.17.0.2 on each, 8080 published to it);
+    // n2 has ip_forward 0. kernel: x's TCP connect to 10.95.0.2:8080 times out, n2 drops the DNATed SYN.
+    // trace stopped with "172.17.0.2 is the address of pod p1a (on n1) and pod p2a (on n2)" when it traced the reply
+    const t = await trace('foreign-docker-pair-published-no-forwarding', {src: 'x', dst: '10.95.0.2', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('FORWARDING_DISABLED')
+    expect(t.failure).to.include({node: 'n2', step: 'sysctl'})
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['p2a', 'n2'])
+  })
+
   it('and the facing device\'s own forwarding is what counts: calip\'s off keeps it silent, eth0\'s off does not', async () => {
     // kernel: with ip_forward 1, `net.ipv4.conf.calip.forwarding=0` leaves 169.254.1.1 INCOMPLETE; eth0's forwarding 0 alone does not
     const calip = await traceWith('foreign-calico-proxy-arp-forwarding', {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.calip.forwarding': '0', 'net.ipv4.conf.eth0.forwarding': '1'}, {src: 'p', dst: '10.95.0.1'})

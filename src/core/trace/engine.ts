@@ -3087,7 +3087,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   const seen = fwdEnd.disposition === 'DELIVERED' ? fwd.lastPacket : fwd.asIfForwarded(fwd.lastPacket)
   // A DNAT on the way sent the request elsewhere: the reply starts where it went.
   const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
-  const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
+  // (a request that stopped is answered as if it had gone on: by the pod of that address nearest where it stopped,
+  // one of two docker hosts' containers of one address behind the published port it was sent to, say)
+  const lastNode = deliveredOn ?? fwd.hops.at(-1)?.node
+  const near = lastNode !== undefined ? w.podsByName.get(lastNode)?.node ?? lastNode : undefined
   // a REDIRECT in nat OUTPUT sends the host's own packet to 127.0.0.1: the host itself answers from it
   const home = deliveredOn !== undefined && seen.dst.startsWith('127.') ? w.view(deliveredOn) : undefined
   const replier = home !== undefined && w.isNode(home)
