@@ -1592,6 +1592,18 @@ describe('trace against the kernel: cases the foreign-hosts fuzz found', () => {
     expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['p2a', 'n2'])
   })
 
+  it('br_netfilter runs nat POSTROUTING on a bridged frame: flannel 0.10\'s masquerade without its RETURN gives a pod\'s neighbour the bridge\'s address', async () => {
+    // foreign-flannel-bridged-masquerade: n2 is a flannel 0.10 node (docker0 10.244.2.1/24, bridge-nf-call-iptables 1)
+    // whose `-s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN` is gone, leaving `-s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE`.
+    // kernel: p2b's UDP server sees p2a's datagram from 10.244.2.1 (conntrack: reply dst=10.244.2.1), and answers it
+    const t = await trace('foreign-flannel-bridged-masquerade', {src: 'p2a', dst: 'p2b', proto: 'udp', dport: 80})
+    const bridged = t.hops.find(h => h.node === 'n2')!
+    expect(bridged.steps.map(s => [s.kind, s.verdict])).to.deep.equal([['fdb', 'ok'], ['filter', 'accept'], ['nat', 'masquerade']])
+    expect(bridged.steps.at(-1)!.explanation).to.contain('source 10.244.2.2 becomes 10.244.2.1')
+    expect([t.disposition, t.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['p2b', 'n2', 'p2a'])
+  })
+
   it('and the facing device\'s own forwarding is what counts: calip\'s off keeps it silent, eth0\'s off does not', async () => {
     // kernel: with ip_forward 1, `net.ipv4.conf.calip.forwarding=0` leaves 169.254.1.1 INCOMPLETE; eth0's forwarding 0 alone does not
     const calip = await traceWith('foreign-calico-proxy-arp-forwarding', {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.calip.forwarding': '0', 'net.ipv4.conf.eth0.forwarding': '1'}, {src: 'p', dst: '10.95.0.1'})

@@ -1276,10 +1276,10 @@ class Walk {
       ? `; ${tunnel.device.name}'s \`dev ${tunnel.device.dev}\` does not bind the outer packet to ${tunnel.device.dev}, only an fdb entry's \`via\` does` : ''
     const again = packet.unboundSrc && (marked.mark ?? 0) !== (asSent.mark ?? 0)
       ? `; mangle OUTPUT gave it mark ${hexMark(marked.mark ?? 0)}, so the kernel looked the route up again, from ${packet.src} (ip_route_me_harder)` : ''
-    const bridged = this.bridgedDnat(view, inDev, dev, packet, origin)
+    const bridged = this.bridgedDnat(hop, view, inDev, dev, packet, origin)
     if (bridged) packet = {...packet, ttl: packet.ttl + 1}
     this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound + again +
-      (bridged ? `; the DNAT sent it to an address behind ${dev}, the bridge it came in by, so br_netfilter switches it there instead of routing it (no TTL taken off, no traceroute hop)` : ''))
+      (bridged ? `; ${this.direction === 'return' ? 'conntrack\'s mapping back' : 'the DNAT'} sent it to an address behind ${dev}, the bridge it came in by, so br_netfilter switches it there instead of routing it (no TTL taken off, no traceroute hop)` : ''))
     if (route.paths !== undefined && route.paths > 1) {
       // fib_select_multipath hashes the flow with a seed the kernel picks at random: which path is not in the tables
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
@@ -2366,6 +2366,9 @@ class Walk {
         if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
           const denied = this.filter(bridgeHop, answer.node, 'FORWARD', packet, answer.bridge, answer.bridge, true)
           if ('end' in denied) return denied
+          // br_netfilter runs nat POSTROUTING on the bridged frame too (-i and -o are the bridge): a MASQUERADE there,
+          // as flannel's `-s 10.244.0.0/16 ! -d 224.0.0.0/4` without its RETURN before it, gives it the bridge's address
+          return this.cross(bridgeHop, answer.to, this.sourceNat(bridgeHop, answer.node, answer.bridge, answer.bridge, packet.dst, packet))
         } else {
           // without br_netfilter the IP hooks do not see a bridged frame, the bridge family's own chains still do
           for (const c of answer.node.hooks.chains('FORWARD', undefined, true).filter(x => x.family === 'bridge')) {
@@ -2380,13 +2383,17 @@ class Walk {
 
   /**
    * br_netfilter's bridged DNAT (br_nf_pre_routing_finish): a frame that came in by a port of a
-   * bridge whose PREROUTING DNATed it to an address routed out of that same bridge is handed back to
-   * the bridge with the new destination's MAC, not routed (a docker published port or a Service
-   * IP reached from a container or pod on the same bridge).
+   * bridge whose PREROUTING changed its destination to an address routed out of that same bridge is
+   * handed back to the bridge with the new destination's MAC, not routed (a docker published port
+   * or a Service IP reached from a container or pod on the same bridge; the reply to a pod whose
+   * neighbour on the bridge saw it masqueraded, which conntrack maps back in PREROUTING).
    */
-  private bridgedDnat(view: HostView, inDev: string, dev: string, packet: Packet, origin: boolean): boolean {
-    if (origin || packet.tunnel !== undefined || packet.state !== 'NEW' || dev !== inDev || view.link(dev)?.kind !== 'bridge') return false
-    if (!this.nat.some(r => r.node === view.name && r.field === 'dst' && r.to === packet.dst)) return false
+  private bridgedDnat(hop: Hop, view: HostView, inDev: string, dev: string, packet: Packet, origin: boolean): boolean {
+    if (origin || packet.tunnel !== undefined || dev !== inDev || view.link(dev)?.kind !== 'bridge') return false
+    const dnat = packet.state === 'NEW' && this.nat.some(r => r.node === view.name && r.field === 'dst' && r.to === packet.dst)
+    // (a de-nat before the route step is PREROUTING's: conntrack gave the reply its old destination)
+    const mappedBack = this.direction === 'return' && hop.steps.some(s => s.verdict === 'de-nat')
+    if (!dnat && !mappedBack) return false
     const nf = view.sysctl('net.bridge.bridge-nf-call-iptables')
     return nf === '1' || (nf === undefined && !view.hasSysctls)
   }
