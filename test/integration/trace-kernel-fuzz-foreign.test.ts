@@ -46,7 +46,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {type CaseResult, CLIENT, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Node = 'n1' | 'n2'
@@ -469,19 +469,9 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     const before = await counters()
     const k = await probe(c, dst)
     const after = await counters()
-    const problems: string[] = []
-    const moved = [...after.rules].filter(([key, n]) => n > (before.rules.get(key) ?? 0)).map(([key]) => key)
-    const drops = moved.filter(key => / -j (DROP|REJECT)| -P \S+ DROP$/.test(key))
-    const rpFiltered = [...after.rpFiltered].filter(([h, n]) => n > before.rpFiltered.get(h)!).map(([h]) => h)
     // (the source NAT a stopped request would have met is said for the reply traced as if it had gone on: it
     // assumes nothing about the request, which is where the kernel's verdict comes from)
-    const tolerated = t.warnings.filter(w => w.code === 'ASSUMED' && !/^the request stops on \S+; its reply is traced as if it had gone on/.test(w.message)).map(w => `${w.node}: ${w.message}`)
-    const traced = t.disposition === 'DELIVERED' && t.returnPath.disposition === 'DELIVERED'
-    const [failure, failed] = t.disposition !== 'DELIVERED' ? [t.failure, t.disposition] : [t.returnPath.failure, t.returnPath.disposition]
-    if (failed === 'INSUFFICIENT_INFO') tolerated.push(`${failure?.node}: INSUFFICIENT_INFO ${failure?.reason}`)
-    const kernel = `kernel: ${k.ok ? 'reply' : 'no reply'} (${k.said}); rp_filter dropped on ${rpFiltered.join(',') || '-'}; rules hit: ${moved.join(' | ') || '-'}`
-    const verdict = `trace says ${t.disposition}/${t.returnPath.disposition}${failure ? ` at ${failure.node} ${failure.step}: ${failure.reason} [${failure.evidence}]` : ''}`
-    if (k.ok !== traced) problems.push(`the kernel ${k.ok ? 'got a reply' : 'got none'}, ${verdict}`)
+    const {problems, tolerated, kernel, moved, traced, failure} = compareWithKernel(t, k, before, after, /^the request stops on \S+; its reply is traced as if it had gone on/)
     // x's own tables unread: a verdict on what x does with the request is a guess (the tables ran out: trace must say so)
     if (c.hidden && dst === UNDERLAY.x && t.disposition === 'DELIVERED') problems.push(`trace says DELIVERED to x, whose tables it did not read`)
     // the pods that own the destination: which of them the request reached, against the trace's hops
@@ -493,14 +483,6 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       const arrived = t.hops.some(h => h.node === pod) && !(t.failure?.node === pod && ['DEVICE_DOWN', 'MTU_EXCEEDED'].includes(t.disposition))
       if (reached !== arrived) problems.push(`${pod} ${reached ? 'received' : 'did not receive'} a packet, trace's hops ${arrived ? 'reach' : 'do not reach'} it`)
     }
-    if (failure?.step === 'filter' && failed === 'DENIED_BY_FILTER' && !drops.some(key => key.startsWith(`${failure.node} `) && key.endsWith(failure.evidence))) {
-      problems.push(`trace's drop \`${failure.evidence}\` on ${failure.node} counted no packet; the kernel's drops: ${drops.join(' | ') || 'none'}`)
-    }
-    const tracedRp = failed === 'REVERSE_PATH_FILTERED' && failure?.evidence.includes('rp_filter') ? failure.node : undefined
-    if (tracedRp !== undefined && !rpFiltered.includes(tracedRp)) problems.push(`trace says rp_filter drops on ${tracedRp}, the kernel's rp_filter dropped ${rpFiltered.length > 0 ? `on ${rpFiltered.join(', ')}` : 'nothing'}`)
-    if (rpFiltered.length > 0 && tracedRp === undefined && !k.ok) problems.push(`the kernel's rp_filter dropped on ${rpFiltered.join(', ')}, trace's failure is ${failure ? `${failure.node} ${failure.step}` : 'none'}`)
-    const silent = failed === 'MTU_EXCEEDED' && /no one tells/.test(failure?.reason ?? '')
-    if (k.fragNeeded !== (failed === 'MTU_EXCEEDED' && !silent) && !k.ok) problems.push(`the kernel said ${k.fragNeeded ? '"fragmentation needed"' : 'no "fragmentation needed"'} (${k.said}), ${verdict}`)
     // an ARP nobody answers ends in the prober's own "Destination Host Unreachable": trace names the host that does not answer
     const heardFrom = owners(c, k.errorFrom ?? '')
     const ownArpFailure = heardFrom.includes(c.src) && failure?.step === 'neigh'
@@ -524,22 +506,11 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       if (`${peer.split(':')[0]} ${local}` !== arrivedAs) problems.push(`the server saw ${k.seen}, trace says the request arrives as ${arrivedAs}`)
     }
     if (k.ok && traced) {
-      // probed again, with the neighbours the first probe resolved: a device a packet of nobody's probe (a
-      // neighbour's reachability probe) left by must be counted by a second probe as well
-      const expected = tracedDevices(t)
-      const devicesUsed = async () => {
-        for (const n of NODES) await run(n, 'conntrack -F 2>/dev/null; true')
-        const first = await counters()
-        const again = await probe(c, dst)
-        const last = await counters()
-        return {ok: again.ok, used: [...last.sent].filter(([d, n]) => NODES.some(node => d.startsWith(`${node}:`)) && watched(d.split(':')[1]) && n > first.sent.get(d)!).map(([d]) => d).sort()}
-      }
-      let measured = await devicesUsed()
-      if (measured.ok && measured.used.join(' ') !== expected.join(' ')) {
-        const second = await devicesUsed()
-        measured = {ok: second.ok, used: second.used.filter(d => measured.used.includes(d) || expected.includes(d))}
-      }
-      if (measured.ok && measured.used.join(' ') !== expected.join(' ')) problems.push(`the packets left by ${measured.used.join(' ')}, trace's hops by ${expected.join(' ')}`)
+      const left = await devicesProbedAgain(tracedDevices(t), {
+        again: () => probe(c, dst), counters, flush: () => Promise.all(NODES.map(n => run(n, 'conntrack -F 2>/dev/null; true'))),
+        watched: d => NODES.some(node => d.startsWith(`${node}:`)) && watched(d.split(':')[1]),
+      })
+      if (left !== undefined) problems.push(left)
     }
     return {problems, tolerated, kernel}
   }
