@@ -74,8 +74,6 @@ export interface Counted {
   /** "host table line" → packets, for rules and chain policies */
   rules: Map<string, number>
   received: Map<string, number>
-  /** the multicast and broadcast packets each host received (IpExt InMcastPkts + InBcastPkts): a bridge's IGMP report, say, which no probe sent */
-  groupReceived: Map<string, number>
   /** the packets each host dropped by rp_filter (TcpExt IPReversePathFilter) */
   rpFiltered: Map<string, number>
   /** "host:device" → packets sent, for the routers' devices */
@@ -90,7 +88,6 @@ export interface Counted {
 export const readCounters = async (hosts: string[], run: (host: string, command: string) => Promise<string>): Promise<Counted> => {
   const rules = new Map<string, number>()
   const received = new Map<string, number>()
-  const groupReceived = new Map<string, number>()
   const rpFiltered = new Map<string, number>()
   const sent = new Map<string, number>()
   const got = new Map<string, number>()
@@ -115,13 +112,10 @@ export const readCounters = async (hosts: string[], run: (host: string, command:
     received.set(h, Number(ip[1].split(' ')[names.indexOf('InReceives')]))
     const tcp = out.split('\n').filter(l => l.startsWith('Tcp: '))
     tcpReceived.set(h, Number(tcp[1].split(' ')[tcp[0].split(' ').indexOf('InSegs')]))
-    const ipExt = out.split('\n').filter(l => l.startsWith('IpExt: '))
-    const ipExtNames = ipExt[0].split(' ')
-    groupReceived.set(h, ['InMcastPkts', 'InBcastPkts'].reduce((sum, name) => sum + Number(ipExt[1].split(' ')[ipExtNames.indexOf(name)]), 0))
     const ext = out.split('\n').filter(l => l.startsWith('TcpExt: '))
     rpFiltered.set(h, Number(ext[1].split(' ')[ext[0].split(' ').indexOf('IPReversePathFilter')]))
   }
-  return {rules, received, groupReceived, rpFiltered, sent, got, tcpReceived}
+  return {rules, received, rpFiltered, sent, got, tcpReceived}
 }
 
 /** what one case of a kernel fuzz found: the disagreements, what the trace assumed (which tolerates them), the kernel's side */
