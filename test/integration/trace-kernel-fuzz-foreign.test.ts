@@ -33,7 +33,7 @@
  * Where the trace says ASSUMED or INSUFFICIENT_INFO (the tables it can see run out), a disagreement is
  * reported but tolerated.
  *
- * FC_FOREIGN_RUNS (default 10) and FC_KDIFF_SEED (default 1) run more cases for hunting; FC_KDIFF_CASE=i
+ * FC_FOREIGN_RUNS (default 6) and FC_KDIFF_SEED (default 1) run more cases for hunting; FC_KDIFF_CASE=i
  * runs only case i of that seed; FC_FOREIGN_LAYOUT=docker (calico, flannel) gives every node that layout;
  * FC_KDIFF_VERBOSE=1 prints the tolerated disagreements, =2 every case; FC_FOREIGN_HOLD=1 leaves the hosts (and
  * the inventory) of the last case for a look by hand. A failure prints the seed, the
@@ -327,7 +327,7 @@ const PINNED: (Case & {why: string})[] = [
 ]
 
 describe('trace against the kernel: random foreign hosts (docker, Calico, old flannel)', function () {
-  const runs = Number(process.env.FC_FOREIGN_RUNS ?? 10)
+  const runs = Number(process.env.FC_FOREIGN_RUNS ?? 6)
   const seed = Number(process.env.FC_KDIFF_SEED ?? 1)
   this.timeout(60000 + (runs + PINNED.length) * 20000)
   const tag = uniqueLab(process.env.FC_KDIFF_TAG ?? '')
