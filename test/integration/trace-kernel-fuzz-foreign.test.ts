@@ -323,6 +323,8 @@ const PINNED: (Case & {why: string})[] = [
     {layout: {n1: 'docker', n2: 'docker'}, variant: true, src: 'x', dst: '10.95.0.2', proto: 'tcp', dport: 8080, faults: {n2: ['sysctl -qw net.ipv4.ip_forward=0']}}),
   kept('br_netfilter runs nat POSTROUTING on a bridged frame: an old flannel\'s masquerade without its RETURN hides a pod from its neighbour',
     {layout: {n1: 'docker', n2: 'flannel'}, variant: true, src: 'p2a', dst: 'p2b', proto: 'udp', dport: 80, faults: {n2: ['iptables -t nat -D POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN']}}),
+  kept('a node\'s own packet masqueraded to the address it has (flannel.1\'s): the rule counts, the source stays',
+    {layout: {n1: 'flannel', n2: 'flannel'}, src: 'n1', dst: 'p2a', proto: 'tcp', dport: 8080, faults: {n1: ['iptables -t nat -D POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN']}}),
   kept('an old flannel without its FORWARD accepts beside docker\'s DROP policy', {layout: {n1: 'flannel', n2: 'flannel'}, src: 'p2a', dst: 'p1b', proto: 'udp', dport: 80, faults: {n1: ['iptables -F FORWARD']}}),
 ]
 
@@ -495,7 +497,8 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       problems.push(`the ICMP error came from ${k.errorFrom} (${heardFrom.join(',')}), trace's failure is on ${failure.node} (its traceroute: ${t.traceroute.join(', ')})`)
     }
     // the nat rules that counted, against the trace's nat steps (both ways), where a reply came back or trace says it gets through
-    const natStep = (s: {verdict: string, evidence: string}) => ['snat', 'masquerade', 'dnat'].includes(s.verdict)
+    // (a source NAT to the address the packet already has, a node's own packet masqueraded to flannel.1's, counts in the kernel and is an `unchanged` step)
+    const natStep = (s: {verdict: string, evidence: string}) => ['snat', 'masquerade', 'dnat'].includes(s.verdict) || (s.verdict === 'unchanged' && / -j (SNAT|MASQUERADE)\b/.test(s.evidence))
     const tracedNat = [...t.hops, ...t.returnPath.hops].flatMap(h => h.steps.filter(natStep).map(s => `${h.node} nat ${s.evidence}`))
     const kernelNat = moved.filter(key => / -j (SNAT|MASQUERADE|DNAT|REDIRECT)/.test(key))
     if (k.ok || t.disposition === 'DELIVERED') {
