@@ -3,6 +3,7 @@
  * echo server and client they probe with, and the counters they read before and after a probe.
  */
 import {join} from 'node:path'
+import type {Trace} from '../../src/core/trace/types.js'
 
 /**
  * The packets each native rule (those with a comment: the grammar's) counted, keyed
@@ -161,4 +162,66 @@ export async function runCases<C>(kept: (C & {why: string})[], drawn: C[], seed:
   if (tolerated > 0) console.log(`  ${tolerated} disagreement(s) where trace said ${o.tolerates}`)
   console.log(`  ${replied} of ${cases.length} probes answered by the kernel`)
   return failures
+}
+
+/** what a probe found on the kernel's side, for compareWithKernel */
+export interface KernelAnswer {
+  ok: boolean
+  said: string
+  /** a "fragmentation needed" (or the sender's own "message too long") came back */
+  fragNeeded: boolean
+}
+/**
+ * The comparisons every fuzz of hosts with pods makes (trace-kernel-fuzz-overlay, -foreign): the reply
+ * against request and reply DELIVERED, a `DENIED_BY_FILTER`'s rule or policy against the drops that
+ * counted, rp_filter's drops against `REVERSE_PATH_FILTERED`, "fragmentation needed" against
+ * `MTU_EXCEEDED` (one "no one tells" of is silent). What the trace said ASSUMED (but those `assumes`
+ * leaves out) or INSUFFICIENT_INFO is returned as what tolerates a disagreement.
+ */
+export function compareWithKernel(t: Trace, k: KernelAnswer, before: Counted, after: Counted, leaveOut?: RegExp) {
+  const problems: string[] = []
+  const moved = [...after.rules].filter(([key, n]) => n > (before.rules.get(key) ?? 0)).map(([key]) => key)
+  const drops = moved.filter(key => / -j (DROP|REJECT)| -P \S+ DROP$/.test(key))
+  const rpFiltered = [...after.rpFiltered].filter(([h, n]) => n > before.rpFiltered.get(h)!).map(([h]) => h)
+  const tolerated = t.warnings.filter(w => w.code === 'ASSUMED' && !(leaveOut?.test(w.message) ?? false)).map(w => `${w.node}: ${w.message}`)
+  const traced = t.disposition === 'DELIVERED' && t.returnPath.disposition === 'DELIVERED'
+  // the failure the kernel meets first: the request's, else the reply's
+  const [failure, failed] = t.disposition !== 'DELIVERED' ? [t.failure, t.disposition] : [t.returnPath.failure, t.returnPath.disposition]
+  if (failed === 'INSUFFICIENT_INFO') tolerated.push(`${failure?.node}: INSUFFICIENT_INFO ${failure?.reason}`)
+  const kernel = `kernel: ${k.ok ? 'reply' : 'no reply'} (${k.said}); rp_filter dropped on ${rpFiltered.join(',') || '-'}; rules hit: ${moved.join(' | ') || '-'}`
+  const verdict = `trace says ${t.disposition}/${t.returnPath.disposition}${failure ? ` at ${failure.node} ${failure.step}: ${failure.reason} [${failure.evidence}]` : ''}`
+  if (k.ok !== traced) problems.push(`the kernel ${k.ok ? 'got a reply' : 'got none'}, ${verdict}`)
+  if (failure?.step === 'filter' && failed === 'DENIED_BY_FILTER' && !drops.some(key => key.startsWith(`${failure.node} `) && key.endsWith(failure.evidence))) {
+    problems.push(`trace's drop \`${failure.evidence}\` on ${failure.node} counted no packet; the kernel's drops: ${drops.join(' | ') || 'none'}`)
+  }
+  const tracedRp = failed === 'REVERSE_PATH_FILTERED' && failure?.evidence.includes('rp_filter') ? failure.node : undefined
+  if (tracedRp !== undefined && !rpFiltered.includes(tracedRp)) problems.push(`trace says rp_filter drops on ${tracedRp}, the kernel's rp_filter dropped ${rpFiltered.length > 0 ? `on ${rpFiltered.join(', ')}` : 'nothing'}`)
+  if (rpFiltered.length > 0 && tracedRp === undefined && !k.ok) problems.push(`the kernel's rp_filter dropped on ${rpFiltered.join(', ')}, trace's failure is ${failure ? `${failure.node} ${failure.step}` : 'none'}`)
+  // a frame too long for a receiving device is dropped silently ("no one tells" the sender): MTU_EXCEEDED without an error
+  const silent = failed === 'MTU_EXCEEDED' && /no one tells/.test(failure?.reason ?? '')
+  if (k.fragNeeded !== (failed === 'MTU_EXCEEDED' && !silent) && !k.ok) problems.push(`the kernel said ${k.fragNeeded ? '"fragmentation needed"' : 'no "fragmentation needed"'} (${k.said}), ${verdict}`)
+  return {problems, tolerated, kernel, moved, traced, failure}
+}
+
+/**
+ * The devices a probe's packets left by (`watched` of the `sent` counters), probed again with the
+ * neighbours the first probe resolved, against `expected`: a device a packet of nobody's probe (a
+ * neighbour's reachability probe) left by must be counted by a second probe as well. A disagreement, or none.
+ */
+export async function devicesProbedAgain(expected: string[], o: {
+  again: () => Promise<{ok: boolean}>, counters: () => Promise<Counted>, flush: () => Promise<unknown>, watched: (hostDevice: string) => boolean,
+}): Promise<string | undefined> {
+  const devicesUsed = async () => {
+    await o.flush()
+    const first = await o.counters()
+    const again = await o.again()
+    const last = await o.counters()
+    return {ok: again.ok, used: [...last.sent].filter(([d, n]) => o.watched(d) && n > first.sent.get(d)!).map(([d]) => d).sort()}
+  }
+  let measured = await devicesUsed()
+  if (measured.ok && measured.used.join(' ') !== expected.join(' ')) {
+    const second = await devicesUsed()
+    measured = {ok: second.ok, used: second.used.filter(d => measured.used.includes(d) || expected.includes(d))}
+  }
+  return measured.ok && measured.used.join(' ') !== expected.join(' ') ? `the packets left by ${measured.used.join(' ')}, trace's hops by ${expected.join(' ')}` : undefined
 }

@@ -38,7 +38,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {type CaseResult, CLIENT, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Node = 'n1' | 'n2'
@@ -345,17 +345,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     const before = await counters()
     const k = await probe(c.proto, c.dst, c.dport, c.src, c.size)
     const after = await counters()
-    const problems: string[] = []
-    const moved = [...after.rules].filter(([key, n]) => n > (before.rules.get(key) ?? 0)).map(([key]) => key)
-    const drops = moved.filter(key => / -j (DROP|REJECT)| -P \S+ DROP$/.test(key))
-    const rpFiltered = [...after.rpFiltered].filter(([h, n]) => n > before.rpFiltered.get(h)!).map(([h]) => h)
-    const tolerated = t.warnings.filter(w => w.code === 'ASSUMED').map(w => `${w.node}: ${w.message}`)
-    const traced = t.disposition === 'DELIVERED' && t.returnPath.disposition === 'DELIVERED'
-    const [failure, failed] = t.disposition !== 'DELIVERED' ? [t.failure, t.disposition] : [t.returnPath.failure, t.returnPath.disposition]
-    if (failed === 'INSUFFICIENT_INFO') tolerated.push(`${failure?.node}: INSUFFICIENT_INFO ${failure?.reason}`)
-    const kernel = `kernel: ${k.ok ? 'reply' : 'no reply'} (${k.said}); rp_filter dropped on ${rpFiltered.join(',') || '-'}; rules hit: ${moved.join(' | ') || '-'}`
-    const verdict = `trace says ${t.disposition}/${t.returnPath.disposition}${failure ? ` at ${failure.node} ${failure.step}: ${failure.reason} [${failure.evidence}]` : ''}`
-    if (k.ok !== traced) problems.push(`the kernel ${k.ok ? 'got a reply' : 'got none'}, ${verdict}`)
+    const {problems, tolerated, kernel, traced, failure} = compareWithKernel(t, k, before, after)
     const home = OWNER[c.dst]
     if (home !== undefined && home.startsWith('p') && home !== c.src) {
       const grew = (counted: 'received' | 'tcpReceived' | 'got', key: string) => after[counted].get(key)! - before[counted].get(key)!
@@ -365,15 +355,6 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       const arrived = t.hops.some(h => h.node === home) && !(t.failure?.node === home && ['DEVICE_DOWN', 'MTU_EXCEEDED'].includes(t.disposition))
       if (reached !== arrived) problems.push(`${home} ${reached ? 'received' : 'did not receive'} a packet, trace's hops ${arrived ? 'reach' : 'do not reach'} it`)
     }
-    if (failure?.step === 'filter' && failed === 'DENIED_BY_FILTER' && !drops.some(key => key.startsWith(`${failure.node} `) && key.endsWith(failure.evidence))) {
-      problems.push(`trace's drop \`${failure.evidence}\` on ${failure.node} counted no packet; the kernel's drops: ${drops.join(' | ') || 'none'}`)
-    }
-    const tracedRp = failed === 'REVERSE_PATH_FILTERED' && failure?.evidence.includes('rp_filter') ? failure.node : undefined
-    if (tracedRp !== undefined && !rpFiltered.includes(tracedRp)) problems.push(`trace says rp_filter drops on ${tracedRp}, the kernel's rp_filter dropped ${rpFiltered.length > 0 ? `on ${rpFiltered.join(', ')}` : 'nothing'}`)
-    if (rpFiltered.length > 0 && tracedRp === undefined && !k.ok) problems.push(`the kernel's rp_filter dropped on ${rpFiltered.join(', ')}, trace's failure is ${failure ? `${failure.node} ${failure.step}` : 'none'}`)
-    // a frame too long for a receiving device is dropped silently ("no one tells" the sender): MTU_EXCEEDED without an error
-    const silent = failed === 'MTU_EXCEEDED' && /no one tells/.test(failure?.reason ?? '')
-    if (k.fragNeeded !== (failed === 'MTU_EXCEEDED' && !silent) && !k.ok) problems.push(`the kernel said ${k.fragNeeded ? '"fragmentation needed"' : 'no "fragmentation needed"'} (${k.said}), ${verdict}`)
     // an ARP nobody answers ends in the prober's own "Destination Host Unreachable": trace names the host that does not answer
     const ownArpFailure = OWNER[k.errorFrom ?? ''] === c.src && failure?.step === 'neigh'
     if (k.errorFrom !== undefined && failure !== undefined && OWNER[k.errorFrom] !== failure.node && k.errorFrom !== t.traceroute.at(-1)?.split(' ')[0] && !ownArpFailure) {
@@ -397,22 +378,11 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       if (audible(real) !== audible(t.traceroute)) problems.push(`traceroute printed ${real.join(' ')}, trace's traceroute is ${t.traceroute.join(' ')}`)
     }
     if (k.ok && traced) {
-      // probed again, with the neighbours the first probe resolved: a device a packet of nobody's probe (a
-      // neighbour's reachability probe) left by must be counted by a second probe as well
-      const expected = tracedDevices(t)
-      const devicesUsed = async () => {
-        for (const n of NODES) await run(n, 'conntrack -F 2>/dev/null; true')
-        const first = await counters()
-        const again = await probe(c.proto, c.dst, c.dport, c.src, c.size)
-        const last = await counters()
-        return {ok: again.ok, used: [...last.sent].filter(([d, n]) => NODES.some(node => WATCHED.some(w => d === `${node}:${w}`)) && n > first.sent.get(d)!).map(([d]) => d).sort()}
-      }
-      let measured = await devicesUsed()
-      if (measured.ok && measured.used.join(' ') !== expected.join(' ')) {
-        const second = await devicesUsed()
-        measured = {ok: second.ok, used: second.used.filter(d => measured.used.includes(d) || expected.includes(d))}
-      }
-      if (measured.ok && measured.used.join(' ') !== expected.join(' ')) problems.push(`the packets left by ${measured.used.join(' ')}, trace's hops by ${expected.join(' ')}`)
+      const left = await devicesProbedAgain(tracedDevices(t), {
+        again: () => probe(c.proto, c.dst, c.dport, c.src, c.size), counters, flush: () => Promise.all(NODES.map(n => run(n, 'conntrack -F 2>/dev/null; true'))),
+        watched: d => NODES.some(node => WATCHED.some(w => d === `${node}:${w}`)),
+      })
+      if (left !== undefined) problems.push(left)
     }
     return {problems, tolerated, kernel}
   }

@@ -95,11 +95,13 @@ describe('trace engine', () => {
       expect(last.steps.at(-1)!.kind).to.equal('deliver')
     })
 
-    it('switches pods on the same bridge without routing (br_netfilter still runs FORWARD)', () => {
+    it('switches pods on the same bridge without routing (br_netfilter still runs FORWARD and nat POSTROUTING)', () => {
       const t = traceFlow(world, {src: 'pod-a', dst: 'pod-a2'})
       expect(t.disposition).to.equal('DELIVERED')
       expect(devicesOf(t)).to.deep.equal(['pod-a:local>eth0', 'node1:cni0>cni0', 'pod-a2:eth0>local'])
-      expect(kindsAt(t, 'node1')).to.deep.equal(['fdb', 'filter'])
+      expect(kindsAt(t, 'node1')).to.deep.equal(['fdb', 'filter', 'nat'])
+      // flannel's RETURN for pod-to-pod keeps the source
+      expect(t.hops.find(h => h.node === 'node1')!.steps.at(-1)!.verdict).to.equal('unchanged')
       expect(t.traceroute).to.deep.equal(['10.244.1.35'])
     })
 

@@ -1560,3 +1560,56 @@ describe('trace against the kernel: a learning vxlan device without an entry for
     expect(own.failure).to.include({node: 'n2', step: 'fdb'})
   })
 })
+
+describe('trace against the kernel: cases the foreign-hosts fuzz found', () => {
+  /** the snapshot with `sysctls` over n's (a device's forwarding back on, say) */
+  async function traceWith(snapshot: string, sysctls: Record<string, string>, req: TraceRequest) {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, snapshot)})
+    return traceFlow({...world, hosts: world.hosts.map(h => (h.name === 'n' ? {...h, sysctls: {...h.sysctls, ...sysctls}} : h))}, req)
+  }
+
+  it('proxy ARP answers only on a device that forwards: a Calico pod\'s 169.254.1.1 goes unanswered on a node with ip_forward 0', async () => {
+    // foreign-calico-proxy-arp-forwarding: n has proxy_arp on calip and routes 169.254.1.1 out of eth0 (its default),
+    // but net.ipv4.ip_forward = 0; p's default is `via 169.254.1.1 dev eth0 onlink`. kernel: p's ping to n's own
+    // 10.95.0.1 is lost, p's neighbour entry for 169.254.1.1 stays INCOMPLETE (arp_process: IN_DEV_FORWARD);
+    // after `sysctl -w net.ipv4.ip_forward=1` it is answered
+    const t = await trace('foreign-calico-proxy-arp-forwarding', {src: 'p', dst: '10.95.0.1'})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'p', step: 'neigh'})
+    expect(t.failure!.reason).to.contain('does not forward what arrives there (net.ipv4.ip_forward = 0)')
+    expect(t.failure!.fix).to.deep.equal([{node: 'n', command: 'sysctl -w net.ipv4.ip_forward=1'}])
+    const on = await traceWith('foreign-calico-proxy-arp-forwarding', {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.calip.forwarding': '1'}, {src: 'p', dst: '10.95.0.1'})
+    expect(on.disposition).to.equal('DELIVERED')
+  })
+
+  it('a request a published port sent to one of two docker hosts\' containers of one address is answered, as if it went on, by that host\'s', async () => {
+    // foreign-docker-pair-published-no-forwarding: n1 and n2 are docker hosts (172.17.0.2 on each, 8080 published to it);
+    // n2 has ip_forward 0. kernel: x's TCP connect to 10.95.0.2:8080 times out, n2 drops the DNATed SYN.
+    // trace stopped with "172.17.0.2 is the address of pod p1a (on n1) and pod p2a (on n2)" when it traced the reply
+    const t = await trace('foreign-docker-pair-published-no-forwarding', {src: 'x', dst: '10.95.0.2', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('FORWARDING_DISABLED')
+    expect(t.failure).to.include({node: 'n2', step: 'sysctl'})
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['p2a', 'n2'])
+  })
+
+  it('br_netfilter runs nat POSTROUTING on a bridged frame: flannel 0.10\'s masquerade without its RETURN gives a pod\'s neighbour the bridge\'s address', async () => {
+    // foreign-flannel-bridged-masquerade: n2 is a flannel 0.10 node (docker0 10.244.2.1/24, bridge-nf-call-iptables 1)
+    // whose `-s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN` is gone, leaving `-s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE`.
+    // kernel: p2b's UDP server sees p2a's datagram from 10.244.2.1 (conntrack: reply dst=10.244.2.1), and answers it
+    const t = await trace('foreign-flannel-bridged-masquerade', {src: 'p2a', dst: 'p2b', proto: 'udp', dport: 80})
+    const bridged = t.hops.find(h => h.node === 'n2')!
+    expect(bridged.steps.map(s => [s.kind, s.verdict])).to.deep.equal([['fdb', 'ok'], ['filter', 'accept'], ['nat', 'masquerade']])
+    expect(bridged.steps.at(-1)!.explanation).to.contain('source 10.244.2.2 becomes 10.244.2.1')
+    expect([t.disposition, t.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['p2b', 'n2', 'p2a'])
+  })
+
+  it('and the facing device\'s own forwarding is what counts: calip\'s off keeps it silent, eth0\'s off does not', async () => {
+    // kernel: with ip_forward 1, `net.ipv4.conf.calip.forwarding=0` leaves 169.254.1.1 INCOMPLETE; eth0's forwarding 0 alone does not
+    const calip = await traceWith('foreign-calico-proxy-arp-forwarding', {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.calip.forwarding': '0', 'net.ipv4.conf.eth0.forwarding': '1'}, {src: 'p', dst: '10.95.0.1'})
+    expect(calip.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(calip.failure!.fix).to.deep.equal([{node: 'n', command: 'sysctl -w net.ipv4.conf.calip.forwarding=1'}])
+    const eth0 = await traceWith('foreign-calico-proxy-arp-forwarding', {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.calip.forwarding': '1', 'net.ipv4.conf.eth0.forwarding': '0'}, {src: 'p', dst: '10.95.0.1'})
+    expect(eth0.disposition).to.equal('DELIVERED')
+  })
+})

@@ -52,11 +52,12 @@ export interface BridgedAnswer {
 export type Answer = HostAnswer | PodAnswer | BridgedAnswer
 
 /**
- * arp_process: a request for `target` from `sender` on `facing` is answered by proxy when the input
- * route (policy rules included) is unicast out of another device.
+ * arp_process: a request for `target` from `sender` on `facing` is answered by proxy when `facing`
+ * forwards (IN_DEV_FORWARD: ip_forward and the device's own `forwarding`) and the input route
+ * (policy rules included) is unicast out of another device.
  */
 export function proxyAnswer(view: HostView, facing: string, target: string, sender: string | undefined): HostAnswer | undefined {
-  if (!view.proxyArp(facing)) return undefined
+  if (!view.proxyArp(facing) || view.forwardingOff(facing) !== undefined) return undefined
   const r = sender === undefined ? view.routes?.lookup(target) : view.routeFor({dst: target, src: sender, iif: facing}).route
   if (r === undefined || r.type !== 'unicast' || r.dev === undefined || r.dev === facing) return undefined
   const key = view.devConf(facing, 'proxy_arp') !== undefined ? `net.ipv4.conf.${facing}.proxy_arp` : 'net.ipv4.conf.all.proxy_arp'
@@ -249,6 +250,13 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
     return {
       reason: `${facing} on ${node.name} has no address and proxy_arp is off, so nothing answers for ${target}`,
       fix: [{node: node.name, command: sysctlCommand(`net.ipv4.conf.${facing}.proxy_arp`, 1)}],
+    }
+  }
+  const notForwarding = node.forwardingOff(facing)
+  if (notForwarding !== undefined) {
+    return {
+      reason: `${node.name} has proxy_arp on ${facing} but does not forward what arrives there (${notForwarding} = 0); Linux answers by proxy only on a device that forwards`,
+      fix: [{node: node.name, command: sysctlCommand(notForwarding, 1)}],
     }
   }
   if (node.routes === undefined) {

@@ -56,16 +56,6 @@ function unreachableCode(mark: string | undefined): number | undefined {
   return ({'!N': 0, '!H': 1, '!P': 2} as Record<string, number>)[mark]
 }
 
-function globalForwarding(view: HostView): number | undefined {
-  return view.sysctlNumber('net.ipv4.ip_forward') ?? view.sysctlNumber('net.ipv4.conf.all.forwarding')
-}
-
-/** The sysctl that stops `view` forwarding what arrives on `inDev`, if one read does. */
-function forwardingOff(view: HostView, inDev: string): string | undefined {
-  if (globalForwarding(view) === 0) return 'net.ipv4.ip_forward'
-  return view.devConfNumber(inDev, 'forwarding') === 0 ? `net.ipv4.conf.${inDev}.forwarding` : undefined
-}
-
 /** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
 const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
@@ -1291,10 +1281,10 @@ class Walk {
       ? `; ${tunnel.device.name}'s \`dev ${tunnel.device.dev}\` does not bind the outer packet to ${tunnel.device.dev}, only an fdb entry's \`via\` does` : ''
     const again = packet.unboundSrc && (marked.mark ?? 0) !== (asSent.mark ?? 0)
       ? `; mangle OUTPUT gave it mark ${hexMark(marked.mark ?? 0)}, so the kernel looked the route up again, from ${packet.src} (ip_route_me_harder)` : ''
-    const bridged = this.bridgedDnat(view, inDev, dev, packet, origin)
+    const bridged = this.bridgedDnat(hop, view, inDev, dev, packet, origin)
     if (bridged) packet = {...packet, ttl: packet.ttl + 1}
     this.step(hop, 'route', 'ok', route.raw, (outer ? 'outer packet: ' : '') + describeRoute(route, packet.dst, dev) + byRule + unbound + again +
-      (bridged ? `; the DNAT sent it to an address behind ${dev}, the bridge it came in by, so br_netfilter switches it there instead of routing it (no TTL taken off, no traceroute hop)` : ''))
+      (bridged ? `; ${this.direction === 'return' ? 'conntrack\'s mapping back' : 'the DNAT'} sent it to an address behind ${dev}, the bridge it came in by, so br_netfilter switches it there instead of routing it (no TTL taken off, no traceroute hop)` : ''))
     if (route.paths !== undefined && route.paths > 1) {
       // fib_select_multipath hashes the flow with a seed the kernel picks at random: which path is not in the tables
       this.assume(view, `\`${firstLine(route.raw)}\` on ${view.name} is a multipath route with ${route.paths} nexthops: the kernel sends each flow by one of them, chosen by a hash with a random seed; traced the first (${route.gateway !== undefined ? `via ${route.gateway} ` : ''}dev ${dev}), the flow may take another (\`ip route get ${packet.dst} from ${packet.src}${origin ? '' : ` iif ${inDev}`}\` on ${view.name} tells)`)
@@ -1499,7 +1489,7 @@ class Walk {
       if (other === view) continue
       const facing = other.deviceFacing(mine)
       // the kernel forwards by the receiving device's own switch (IN_DEV_FORWARD), which ip_forward sets for all
-      if (facing === undefined || forwardingOff(other, facing.dev) !== undefined) continue
+      if (facing === undefined || other.forwardingOff(facing.dev) !== undefined) continue
       const onward = other.routes?.lookup(dst)
       // A peer's own tunnel would carry it too, but that is a detour through a flannel node, not a router.
       if (facing !== undefined && onward?.type === 'unicast' && !isDefaultRoute(onward) && onward.dev !== undefined && onward.dev !== facing.dev &&
@@ -1509,7 +1499,7 @@ class Walk {
   }
 
   private forwarding(hop: Hop, view: HostView, inDev: string): End | undefined {
-    const global = globalForwarding(view)
+    const global = view.globalForwarding()
     const perDev = view.devConfNumber(inDev, 'forwarding')
     if (global === undefined && perDev === undefined) {
       if (!this.isNode(view)) {
@@ -1520,7 +1510,7 @@ class Walk {
       this.step(hop, 'sysctl', 'assumed', '(no sysctl data)', 'forwarding assumed on, as on any flannel node')
       return undefined
     }
-    const key = forwardingOff(view, inDev)
+    const key = view.forwardingOff(inDev)
     if (key !== undefined) {
       return this.fail(hop, 'FORWARDING_DISABLED', 'sysctl', `${key} = 0`,
         `${view.name} does not forward packets${global === 0 ? '' : ` that arrive on ${inDev}`}: the packet is dropped`,
@@ -2049,7 +2039,9 @@ class Walk {
       if (wrong) return wrong
       return this.cross(hop, answer, packet)
     }
-    if (answer === undefined && route.gateway !== undefined && view.routes!.connectedRoute(route.gateway, route.onlink ? undefined : dev) === undefined) {
+    // a pod's gateway nothing answers for: why its node does not (proxy ARP off, or not forwarding) says more than `onlink` does
+    const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
+    if (answer === undefined && silence === undefined && route.gateway !== undefined && view.routes!.connectedRoute(route.gateway, route.onlink ? undefined : dev) === undefined) {
       // `onlink` (or a connected route since gone) made the kernel accept a gateway outside every connected prefix; nothing on the link answers for it.
       const elsewhere = offSegmentOwners(this.w, view, route.gateway)
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
@@ -2063,7 +2055,6 @@ class Walk {
         `nothing answers ARP for ${nexthop}: ${dev} is a veth whose other end${peerName(view, dev)} is in ${view.name} too, so what it sends never leaves ${view.name}${this.arpUnanswered(hop, view, packet)}`,
         [{node: view.name, command: routeDelCommand(route)}])
     }
-    const silence = answer === undefined && pod !== undefined ? podGatewaySilence(this.w, pod, nexthop) : undefined
     if (silence?.unknown) {
       return this.insufficient(hop, 'neigh', entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`, `whether anything answers ARP for ${nexthop} is unknown: ${silence.reason}`,
         silence.fix[0].node, silence.fix.map(f => f.command))
@@ -2414,6 +2405,9 @@ class Walk {
         if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
           const denied = this.filter(bridgeHop, answer.node, 'FORWARD', packet, answer.bridge, answer.bridge, true)
           if ('end' in denied) return denied
+          // br_netfilter runs nat POSTROUTING on the bridged frame too (-i and -o are the bridge): a MASQUERADE there,
+          // as flannel's `-s 10.244.0.0/16 ! -d 224.0.0.0/4` without its RETURN before it, gives it the bridge's address
+          return this.cross(bridgeHop, answer.to, this.sourceNat(bridgeHop, answer.node, answer.bridge, answer.bridge, packet.dst, packet))
         } else {
           // without br_netfilter the IP hooks do not see a bridged frame, the bridge family's own chains still do
           for (const c of answer.node.hooks.chains('FORWARD', undefined, true).filter(x => x.family === 'bridge')) {
@@ -2428,13 +2422,17 @@ class Walk {
 
   /**
    * br_netfilter's bridged DNAT (br_nf_pre_routing_finish): a frame that came in by a port of a
-   * bridge whose PREROUTING DNATed it to an address routed out of that same bridge is handed back to
-   * the bridge with the new destination's MAC, not routed (a docker published port or a Service
-   * IP reached from a container or pod on the same bridge).
+   * bridge whose PREROUTING changed its destination to an address routed out of that same bridge is
+   * handed back to the bridge with the new destination's MAC, not routed (a docker published port
+   * or a Service IP reached from a container or pod on the same bridge; the reply to a pod whose
+   * neighbour on the bridge saw it masqueraded, which conntrack maps back in PREROUTING).
    */
-  private bridgedDnat(view: HostView, inDev: string, dev: string, packet: Packet, origin: boolean): boolean {
-    if (origin || packet.tunnel !== undefined || packet.state !== 'NEW' || dev !== inDev || view.link(dev)?.kind !== 'bridge') return false
-    if (!this.nat.some(r => r.node === view.name && r.field === 'dst' && r.to === packet.dst)) return false
+  private bridgedDnat(hop: Hop, view: HostView, inDev: string, dev: string, packet: Packet, origin: boolean): boolean {
+    if (origin || packet.tunnel !== undefined || dev !== inDev || view.link(dev)?.kind !== 'bridge') return false
+    const dnat = packet.state === 'NEW' && this.nat.some(r => r.node === view.name && r.field === 'dst' && r.to === packet.dst)
+    // (a de-nat before the route step is PREROUTING's: conntrack gave the reply its old destination)
+    const mappedBack = this.direction === 'return' && hop.steps.some(s => s.verdict === 'de-nat')
+    if (!dnat && !mappedBack) return false
     const nf = view.sysctl('net.bridge.bridge-nf-call-iptables')
     return nf === '1' || (nf === undefined && !view.hasSysctls)
   }
@@ -3135,7 +3133,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   const seen = fwdEnd.disposition === 'DELIVERED' ? fwd.lastPacket : fwd.asIfForwarded(fwd.lastPacket)
   // A DNAT on the way sent the request elsewhere: the reply starts where it went.
   const deliveredOn = fwdEnd.disposition === 'DELIVERED' ? fwd.hops.at(-1)?.node : undefined
-  const near = deliveredOn !== undefined ? w.podsByName.get(deliveredOn)?.node ?? deliveredOn : undefined
+  // (a request that stopped is answered as if it had gone on: by the pod of that address nearest where it stopped,
+  // one of two docker hosts' containers of one address behind the published port it was sent to, say)
+  const lastNode = deliveredOn ?? fwd.hops.at(-1)?.node
+  const near = lastNode !== undefined ? w.podsByName.get(lastNode)?.node ?? lastNode : undefined
   // a REDIRECT in nat OUTPUT sends the host's own packet to 127.0.0.1: the host itself answers from it
   const home = deliveredOn !== undefined && seen.dst.startsWith('127.') ? w.view(deliveredOn) : undefined
   const replier = home !== undefined && w.isNode(home)

@@ -506,6 +506,16 @@ export class HostView {
     return this.devConfNumber(dev, name) ?? this.devConfNumber('default', name)
   }
 
+  globalForwarding(): number | undefined {
+    return this.sysctlNumber('net.ipv4.ip_forward') ?? this.sysctlNumber('net.ipv4.conf.all.forwarding')
+  }
+
+  /** The sysctl that stops this host forwarding what arrives on `inDev` (IN_DEV_FORWARD), if one read does. */
+  forwardingOff(inDev: string): string | undefined {
+    if (this.globalForwarding() === 0) return 'net.ipv4.ip_forward'
+    return this.devConfNumber(inDev, 'forwarding') === 0 ? `net.ipv4.conf.${inDev}.forwarding` : undefined
+  }
+
   /** proxy ARP answers on a device when `all` or the device says so. */
   proxyArp(dev: string): boolean {
     return (this.devConfNumber('all', 'proxy_arp') ?? 0) > 0 || (this.devConfNumber(dev, 'proxy_arp') ?? 0) > 0
