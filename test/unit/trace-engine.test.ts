@@ -322,6 +322,20 @@ describe('trace engine', () => {
     })
   })
 
+  describe('a node\'s default gateway, a router no inventory lists', () => {
+    it('with no neighbour entry for it yet: where the tables run out, not an ARP that fails (checked on namespaces: the router answers)', () => {
+      const w = applyPatches(loadWorld('flannel-vxlan'), [{host: 'node1', op: 'remove', table: 'neighbors', where: {dst: '192.168.100.1'}}])
+      const t = traceFlow(w, {src: 'pod-a', dst: '192.168.100.1'})
+      // before: NEIGHBOR_MISSING, "no host in the snapshot owns 192.168.100.1 or answers ARP for it on eth0"
+      expect(t.disposition).to.equal('INSUFFICIENT_INFO')
+      expect(t.failure).to.deep.include({node: 'node1', step: 'neigh', evidence: '(no neighbour entry for 192.168.100.1 on eth0)'})
+      expect(t.failure!.reason).to.contain('192.168.100.1 is node1\'s default gateway').and.contain('whose tables were not read')
+      expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ping -c 1 192.168.100.1', 'ip neigh show 192.168.100.1'])
+      // an address beside it that is no host's and nobody's gateway: the hosts are taken as the whole network
+      expect(traceFlow(w, {src: 'pod-a', dst: '192.168.100.99'}).disposition).to.equal('NEIGHBOR_MISSING')
+    })
+  })
+
   describe('flannel host-gw', () => {
     it('routes via the peer\'s underlay address; traceroute shows it', () => {
       const t = traceFlow(loadWorld('flannel-host-gw'), {src: 'pod-a', dst: 'pod-b'})

@@ -2097,6 +2097,14 @@ class Walk {
           `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so ARP asks for it; whether anything answers is for hosts whose tables were not read${this.w.mayLeadToUnread(view, dev) ? this.w.unreadNote() : ''}`,
           view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
       }
+      const gatewayOf = nexthop === packet.dst ? (view.snap.routes ?? []).find(r => isDefaultRoute(r) && r.gateway === nexthop && r.dev === dev) : undefined
+      if (gatewayOf !== undefined) {
+        // a host's default gateway is a host the snapshot seldom holds (a router, not a node): that
+        // nothing read owns it says only that its tables were not read, not that ARP for it fails
+        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
+          `${nexthop} is ${view.name}'s default gateway (\`${gatewayOf.raw}\`), none of the hosts read, and ${view.name} has no neighbour entry for it yet: whether it answers ARP is for that router, whose tables were not read`,
+          view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
+      }
       if (this.w.world.podsDiscovered && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
         return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
           `no pod was found at ${nexthop}: ${view.name} has no neighbour entry for it on ${dev} and no CNI allocation read lists it. The pods were discovered, not listed, and an idle pod shows in neither, so whether one answers ARP there is not in the tables read`,
