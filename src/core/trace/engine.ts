@@ -2092,23 +2092,21 @@ class Walk {
         return this.insufficient(hop, 'neigh', `(no neighbours pasted for ${dev})`,
           `the neighbours of ${view.name} were pasted ${view.snap.neighborDevices!.length > 0 ? `for ${view.snap.neighborDevices!.map(d => d.startsWith('master:') ? `${d.slice(7)} and its ports` : d).join(', ')} only` : 'in part only (IPv6 entries only, or narrowed by state or address)'}, and nothing in the snapshot answers ARP for ${nexthop} on ${dev}`, view.name, [`ip neigh show ${nexthop}`])
       }
-      if (this.w.world.partial || this.w.mayLeadToUnread(view, dev)) {
-        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
-          `${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so ARP asks for it; whether anything answers is for hosts whose tables were not read${this.w.mayLeadToUnread(view, dev) ? this.w.unreadNote() : ''}`,
-          view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
+      // no entry yet, so ARP will ask: where what answers is beyond the tables read, a ping there tells
+      const arpUnknown = (reason: string) => this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`, reason,
+        view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
+      const towardUnread = this.w.mayLeadToUnread(view, dev)
+      if (this.w.world.partial || towardUnread) {
+        return arpUnknown(`${view.name} has no neighbour entry for ${nexthop} on ${dev} yet, so ARP asks for it; whether anything answers is for hosts whose tables were not read${towardUnread ? this.w.unreadNote() : ''}`)
       }
       const gatewayOf = nexthop === packet.dst ? (view.snap.routes ?? []).find(r => isDefaultRoute(r) && r.gateway === nexthop && r.dev === dev) : undefined
       if (gatewayOf !== undefined) {
         // a host's default gateway is a host the snapshot seldom holds (a router, not a node): that
         // nothing read owns it says only that its tables were not read, not that ARP for it fails
-        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
-          `${nexthop} is ${view.name}'s default gateway (\`${gatewayOf.raw}\`), none of the hosts read, and ${view.name} has no neighbour entry for it yet: whether it answers ARP is for that router, whose tables were not read`,
-          view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
+        return arpUnknown(`${nexthop} is ${view.name}'s default gateway (\`${gatewayOf.raw}\`), none of the hosts read, and ${view.name} has no neighbour entry for it yet: whether it answers ARP is for that router, whose tables were not read`)
       }
       if (this.w.world.podsDiscovered && nexthop === packet.dst && this.w.isPodSide(view, dev)) {
-        return this.insufficient(hop, 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
-          `no pod was found at ${nexthop}: ${view.name} has no neighbour entry for it on ${dev} and no CNI allocation read lists it. The pods were discovered, not listed, and an idle pod shows in neither, so whether one answers ARP there is not in the tables read`,
-          view.name, [`ping -c 1 ${nexthop}`, `ip neigh show ${nexthop}`])
+        return arpUnknown(`no pod was found at ${nexthop}: ${view.name} has no neighbour entry for it on ${dev} and no CNI allocation read lists it. The pods were discovered, not listed, and an idle pod shows in neither, so whether one answers ARP there is not in the tables read`)
       }
       const fix = routeFixes(this.w, view, packet.dst)
       return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', `(no neighbour entry for ${nexthop} on ${dev})`,
