@@ -165,7 +165,8 @@ describe('the host read\'s two lanes', function () {
     process.env.PATH = `${bin}:${path}`
     try {
       const [a, b] = [await read(false), await read(true)]
-      expect(a).to.deep.equal(b)
+      // flannel.1 may still be joining its IPv6 groups here, as in the reads above
+      expect(steady(a)).to.deep.equal(steady(b))
       expect(a.nftReadProblem).to.include('Operation not permitted')
     } finally {
       process.env.PATH = path
