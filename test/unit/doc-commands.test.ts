@@ -158,6 +158,45 @@ function traceWordProblems(file: string): string[] {
   return wrong
 }
 
+/**
+ * A doc block preceded by `<!-- output: FILE -->` shows FILE (a golden file a test already
+ * renders from a fixture), trimmed: a line `…` stands for any number of lines, a line ending in
+ * ` …` for any line that begins with what precedes it; every other line is FILE's next line.
+ * So the block cannot drift from what the command prints.
+ */
+function pinnedBlocks(file: string): {where: string; golden: string; block: string[]}[] {
+  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n')
+  const found: {where: string; golden: string; block: string[]}[] = []
+  for (const [i, line] of lines.entries()) {
+    const marker = /^<!-- output: (\S+) -->$/.exec(line)
+    if (!marker) continue
+    if (!/^```/.test(lines[i + 1] ?? '')) throw new Error(`${file}:${i + 1}: ${marker[0]} is not followed by a fenced block`)
+    const end = lines.findIndex((l, j) => j > i + 1 && /^```/.test(l))
+    found.push({where: `${file}:${i + 2}`, golden: marker[1], block: lines.slice(i + 2, end)})
+  }
+  return found
+}
+
+/** The first line of `block` that `golden` does not account for, or undefined when it shows `golden` trimmed. */
+function unlike(block: string[], golden: string[]): string | undefined {
+  let g = 0
+  let skipping = false
+  for (const line of block) {
+    if (line.trim() === '…') {
+      skipping = true
+      continue
+    }
+    const fits = (candidate: string | undefined) => candidate !== undefined && (line.endsWith(' …') ? candidate.startsWith(line.slice(0, -2)) : candidate === line)
+    if (skipping) {
+      while (g < golden.length && !fits(golden[g])) g++
+    }
+    if (!fits(golden[g])) return `${JSON.stringify(line)} (the output has ${JSON.stringify(golden[g] ?? '(its end)')} there)`
+    g++
+    skipping = false
+  }
+  return undefined
+}
+
 describe('command lines and trace outputs in README.md and docs/', () => {
   const manifestFile = join(ROOT, 'oclif.manifest.json')
   let manifest: Record<string, ManifestCommand>
@@ -176,6 +215,9 @@ describe('command lines and trace outputs in README.md and docs/', () => {
     expect(problems(manifest, words('flannelctl lab up --backend udp'))).to.deep.equal(['--backend udp is not one of vxlan, host-gw'])
     expect(problems(manifest, words('flannelctl lab exec n1 -- flannelctl peer lst'))).to.deep.equal(['no command peer lst'])
     expect(problems(manifest, words('flannelctl lab break n1 missing-fbd'))).to.deep.equal(['lab break has no fault missing-fbd'])
+    expect(unlike(['a', '…', 'd …', 'e'], ['a', 'b', 'c', 'd x', 'e'])).to.equal(undefined)
+    expect(unlike(['a', 'c'], ['a', 'b', 'c'])).to.contain('"c"')
+    expect(unlike(['a', '…', 'z'], ['a', 'b'])).to.contain('"z"')
   })
 
   for (const file of DOC_FILES) {
@@ -185,6 +227,16 @@ describe('command lines and trace outputs in README.md and docs/', () => {
         .flatMap(l => problems(manifest, words(l.text)).map(p => `${l.where}: ${p}  (${l.text})`))
       expect(wrong, wrong.join('\n')).to.deep.equal([])
     })
+
+    const pinned = pinnedBlocks(file)
+    for (const {where, golden, block} of pinned) {
+      it(`${where}: shows ${golden}`, () => {
+        const path = join(ROOT, golden)
+        expect(existsSync(path), `${where} names ${golden}, which does not exist`).to.equal(true)
+        const wrong = unlike(block, readFileSync(path, 'utf8').replace(/\n$/, '').split('\n'))
+        expect(wrong, `${where} differs from ${golden}: ${wrong}; paste the golden file (trimmed with …) into the block`).to.equal(undefined)
+      })
+    }
 
     it(`${file}: every pasted trace uses the trace's own words`, () => {
       const wrong = traceWordProblems(file)

@@ -23,7 +23,8 @@ const CASES: {name: string, world: () => World, request: TraceRequest}[] = [
     {host: 'node1', op: 'remove', table: 'iptables.rules', where: {chain: 'POSTROUTING'}},
     {host: 'node1', op: 'add', table: 'iptables.rules', value: {table: 'nat', chain: 'POSTROUTING', spec: '-s 10.244.1.0/24 ! -o docker0 -j MASQUERADE', raw: '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE'}},
   ]), request: {src: 'pod-a', dst: 'pod-b'}},
-  ...['denied-by-filter', 'stale-vtep-mac', 'mtu-exceeded', 'exits-network', 'denied-reply-unknown'].map(f => ({
+  // neighbor-missing is docs/trace.md's example of the output (doc-commands.test.ts holds the doc to it)
+  ...['denied-by-filter', 'stale-vtep-mac', 'mtu-exceeded', 'exits-network', 'denied-reply-unknown', 'neighbor-missing'].map(f => ({
     name: `fail-${f}`, world: () => loadScenario(`${f}.json`).world, request: loadScenario(`${f}.json`).scenario.request,
   })),
 ]
