@@ -540,7 +540,7 @@ function vxlanChangeWarning(before: {type: string; vni: number; port: number}, a
   const back = [before.vni === after.vni ? '' : `--vni ${before.vni}`, before.port === after.port ? '' : `--port ${before.port}`].filter(Boolean).join(' ')
   return `the ${what}: each node moves to ${side(after)} on its next sync, and until every node has synced `
     + `a node on ${side(after)} and one still on ${side(before)} cannot reach each other's pods. To change it without losing traffic, `
-    + `${dryRun ? '' : `set it back (flannelctl backend set vxlan ${back}${store}) and `}let migrate move the nodes: flannelctl migrate --vni ${vni}${before.port === after.port ? '' : ` --port ${after.port}`} ${nodes} --yes${before.vni === after.vni ? ` (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI ${before.vni}: flannelctl migrate --vni ${before.vni} (the port stays ${after.port})` : ''}`
+    + `${dryRun ? '' : `set it back (flannelctl backend set vxlan ${back}${store}) and `}let migrate move the nodes: flannelctl migrate --vni ${vni}${before.port === after.port ? '' : ` --port ${after.port}`} ${nodes} --yes${before.vni === after.vni ? ` (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI ${before.vni}: flannelctl migrate --vni ${before.vni} ${nodes} --yes (the port stays ${after.port})` : ''}`
 }
 
 /**

@@ -472,7 +472,7 @@ describe('bad input (real namespace)', function () {
     // a new port alone: migrate moves it only with a new VNI, which the warning says rather than leaving the --vni unexplained
     const port = await cli(['backend', 'set', 'vxlan', '--port', '8472', '--dry-run', '--store', `file:${store}`])
     expect(port.stdout).to.contain('until every node has synced a node on flannel.9 on port 8472 and one still on flannel.9 on port 4789 cannot reach')
-      .and.contain('flannelctl migrate --vni 10 --port 8472 --lab NAME (or --inventory FILE) --yes (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI 9: flannelctl migrate --vni 9 (the port stays 8472)')
+      .and.contain('flannelctl migrate --vni 10 --port 8472 --lab NAME (or --inventory FILE) --yes (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI 9: flannelctl migrate --vni 9 --lab NAME (or --inventory FILE) --yes (the port stays 8472)')
     const dry = await cli(['backend', 'set', 'host-gw', '--dry-run', '--store', `file:${store}`])
     expect(dry.exitCode, dry.stderr).to.equal(0)
     expect(dry.stdout).to.contain('backend plan (nothing written — --dry-run): vxlan VNI 9 port 4789 → host-gw')

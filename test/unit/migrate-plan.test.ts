@@ -228,6 +228,8 @@ describe('migrate plan: preflight', () => {
     // a lab's store named: the commands name the lab
     expect(backendChangeWarning(vxlan, vxlan2, false, 'et')).to.include('set it back (flannelctl backend set vxlan --vni 1 --lab et) and let migrate move the nodes: flannelctl migrate --vni 2 --lab et --yes')
     expect(backendChangeWarning(vxlan, hostgw, false, 'et')).to.include('(flannelctl backend set vxlan --no-directrouting --lab et)').and.include('flannelctl migrate --backend host-gw --lab et --yes')
+    // a new port alone: both migrates it names run as printed, on the same nodes (the second one too, not this host alone)
+    expect(backendChangeWarning(vxlan, {...vxlan, port: 4789}, true, 'et')).to.include('flannelctl migrate --vni 2 --port 4789 --lab et --yes (a new port goes with a new VNI: two devices on one VNI would have one name), then back to VNI 1: flannelctl migrate --vni 1 --lab et --yes (the port stays 4789)')
     expect(backendChangeWarning(hostgw, hostgw, false)).to.equal(undefined)
     expect(backendChangeWarning({...vxlan, type: 'udp'}, vxlan, false)).to.equal(undefined)
   })
