@@ -77,7 +77,8 @@ function words(text: string): string[] {
 function problems(manifest: Record<string, ManifestCommand>, argv: string[]): string[] {
   if (argv[0] === 'npm') argv = ['flannelctl', 'lab', 'demo', ...argv.slice(4)]
   let rest = argv.slice(1)
-  if (rest.length === 0 || rest.every(w => ['--help', '-h', '--version'].includes(w))) return []
+  // `flannelctl --help`, or `flannelctl …` for any command line
+  if (rest.every(w => ['--help', '-h', '--version'].includes(w) || PLACEHOLDER.test(w))) return []
   // a topic's own help (`lab --help`)
   const topic = rest.filter(w => !w.startsWith('-')).join(':')
   if (rest.includes('--help') && Object.keys(manifest).some(id => id.startsWith(`${topic}:`))) return []
