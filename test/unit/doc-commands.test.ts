@@ -126,8 +126,9 @@ function problems(manifest: Record<string, ManifestCommand>, argv: string[]): st
     if (flag.type !== 'option') continue
     const value = inline ?? rest[++i]
     // prose names a flag without its value (`init --net-conf`)
-    if (value !== undefined && flag.options && !PLACEHOLDER.test(value) && !flag.options.includes(value)) {
-      wrong.push(`${flagWord} ${value} is not one of ${flag.options.join(', ')}`)
+    // a value written as alternatives (`--backend host-gw|vxlan`) names each of them
+    for (const one of value?.split('|') ?? []) {
+      if (flag.options && !PLACEHOLDER.test(one) && !flag.options.includes(one)) wrong.push(`${flagWord} ${one} is not one of ${flag.options.join(', ')}`)
     }
   }
   if (command.strict !== false && positionals.length > Object.keys(command.args ?? {}).length) {
@@ -214,6 +215,7 @@ describe('command lines and trace outputs in README.md and docs/', () => {
     expect(problems(manifest, words('flannelctl trace pod-1a pod-2a --lab demo --dry-run'))).to.deep.equal(['trace has no flag --dry-run'])
     expect(problems(manifest, words('flannelctl lab brake n1 missing-fdb'))).to.deep.equal(['no command lab brake'])
     expect(problems(manifest, words('flannelctl lab up --backend udp'))).to.deep.equal(['--backend udp is not one of vxlan, host-gw'])
+    expect(problems(manifest, words('flannelctl migrate --backend host-gw|udp'))).to.deep.equal(['--backend udp is not one of host-gw, vxlan'])
     expect(problems(manifest, words('flannelctl lab exec n1 -- flannelctl peer lst'))).to.deep.equal(['no command peer lst'])
     expect(problems(manifest, words('flannelctl lab break n1 missing-fbd'))).to.deep.equal(['lab break has no fault missing-fbd'])
     expect(unlike(['a', '…', 'd …', 'e'], ['a', 'b', 'c', 'd x', 'e'])).to.equal(undefined)
