@@ -6,7 +6,8 @@ import {fixPartLines, fixParts, fixPlace, type Fix, type FixStep} from '../core/
 import {count} from '../core/words.js'
 import {labNameArg} from '../services/lab.js'
 
-const TAGS: Record<string, string> = {
+/** The matrix's word for each disposition (troubleshooting.md heads each disposition's section with it). */
+export const MATRIX_TAGS: Record<string, string> = {
   DELIVERED: 'ok', NO_ROUTE: 'noroute', NEXT_HOP_NOT_ONLINK: 'offlink', NEIGHBOR_MISSING: 'neigh', FDB_MISSING: 'fdb',
   WRONG_VTEP_HOST: 'vtephost', STALE_VTEP_MAC: 'stalemac', VNI_MISMATCH: 'vni', PORT_MISMATCH: 'port', DEVICE_DOWN: 'down',
   FORWARDING_DISABLED: 'fwdoff', DENIED_BY_FILTER: 'filter', NULL_ROUTED: 'null', REVERSE_PATH_FILTERED: 'rpf',
@@ -21,7 +22,7 @@ function paint(color: boolean, code: number, s: string): string {
 }
 
 function cell(p: PairResult, color: boolean): string {
-  let tag = TAGS[p.disposition] ?? p.disposition
+  let tag = MATRIX_TAGS[p.disposition] ?? p.disposition
   if (p.disposition === 'DELIVERED' && p.warnings.includes('NO_RETURN_ROUTE')) tag = 'noreturn'
   else if (p.disposition === 'DELIVERED' && p.warnings.includes('SOURCE_NATED')) tag = 'snat'
   let text = tag

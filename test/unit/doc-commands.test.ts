@@ -12,6 +12,7 @@ import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {DISPOSITIONS, STEP_KINDS, STEP_VERDICTS, WARNING_CODES} from '../../src/core/trace/index.js'
 import {FAULTS} from '../../src/services/faults.js'
+import {MATRIX_TAGS} from '../../src/ui/doctor.js'
 import {ROOT} from '../helpers/cli.js'
 
 interface ManifestFlag {type: 'option' | 'boolean'; char?: string; allowNo?: boolean; options?: string[]}
@@ -221,6 +222,12 @@ describe('command lines and trace outputs in README.md and docs/', () => {
     expect(unlike(['a', '…', 'd …', 'e'], ['a', 'b', 'c', 'd x', 'e'])).to.equal(undefined)
     expect(unlike(['a', 'c'], ['a', 'b', 'c'])).to.contain('"c"')
     expect(unlike(['a', '…', 'z'], ['a', 'b'])).to.contain('"z"')
+  })
+
+  it('docs/troubleshooting.md has a section for every disposition, headed with doctor\'s word for it', () => {
+    const text = readFileSync(join(ROOT, 'docs', 'troubleshooting.md'), 'utf8')
+    const headed = Object.fromEntries([...text.matchAll(/^### ([A-Z_]+) \(`([a-z]+)`\)$/gm)].map(m => [m[1], m[2]]))
+    expect(headed).to.deep.equal(Object.fromEntries(DISPOSITIONS.map(d => [d, MATRIX_TAGS[d]])))
   })
 
   for (const file of DOC_FILES) {
