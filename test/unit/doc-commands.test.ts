@@ -15,7 +15,7 @@ import {FAULTS} from '../../src/services/faults.js'
 import {MATRIX_TAGS} from '../../src/ui/doctor.js'
 import {ROOT} from '../helpers/cli.js'
 
-interface ManifestFlag {type: 'option' | 'boolean'; char?: string; allowNo?: boolean; options?: string[]}
+interface ManifestFlag {type: 'option' | 'boolean'; char?: string; allowNo?: boolean; options?: string[]; aliases?: string[]}
 interface ManifestCommand {flags: Record<string, ManifestFlag>; args: Record<string, unknown>; strict?: boolean}
 
 const DOC_FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter(f => f.endsWith('.md')).map(f => `docs/${f}`)]
@@ -117,7 +117,7 @@ function problems(manifest: Record<string, ManifestCommand>, argv: string[]): st
     const [flagWord, inline] = word.split(/=(.*)/s, 2)
     const name = flagWord.replace(/^--?/, '')
     const entry = flagWord.startsWith('--')
-      ? Object.entries(command.flags).find(([n, f]) => n === name || (f.allowNo && `no-${n}` === name))
+      ? Object.entries(command.flags).find(([n, f]) => n === name || f.aliases?.includes(name) || (f.allowNo && `no-${n}` === name))
       : Object.entries(command.flags).find(([, f]) => f.char === name)
     if (!entry) {
       wrong.push(`${id.replaceAll(':', ' ')} has no flag ${flagWord}`)
@@ -216,6 +216,7 @@ describe('command lines and trace outputs in README.md and docs/', () => {
     expect(problems(manifest, words('flannelctl trace pod-1a pod-2a --lab demo --dry-run'))).to.deep.equal(['trace has no flag --dry-run'])
     expect(problems(manifest, words('flannelctl lab brake n1 missing-fdb'))).to.deep.equal(['no command lab brake'])
     expect(problems(manifest, words('flannelctl lab up --backend udp'))).to.deep.equal(['--backend udp is not one of vxlan, host-gw'])
+    expect(problems(manifest, words('flannelctl migrate --backend host-gw --lab demo --dry-run'))).to.deep.equal([])
     expect(problems(manifest, words('flannelctl migrate --backend host-gw|udp'))).to.deep.equal(['--backend udp is not one of host-gw, vxlan'])
     expect(problems(manifest, words('flannelctl lab exec n1 -- flannelctl peer lst'))).to.deep.equal(['no command peer lst'])
     expect(problems(manifest, words('flannelctl lab break n1 missing-fbd'))).to.deep.equal(['lab break has no fault missing-fbd'])
