@@ -9,7 +9,7 @@
  */
 import {expect} from 'chai'
 import {existsSync, readFileSync, readdirSync} from 'node:fs'
-import {join} from 'node:path'
+import {basename, dirname, join} from 'node:path'
 import {DISPOSITIONS, STEP_KINDS, STEP_VERDICTS, WARNING_CODES} from '../../src/core/trace/index.js'
 import {FAULTS} from '../../src/services/faults.js'
 import {MATRIX_TAGS} from '../../src/ui/doctor.js'
@@ -200,6 +200,13 @@ function unlike(block: string[], golden: string[]): string | undefined {
   return undefined
 }
 
+/** A path, or a path ending in `*` (`test/fixtures/snapshots/policy-vxlan-*`), exists in the repository. */
+function repositoryHas(path: string): boolean {
+  if (!path.endsWith('*')) return existsSync(join(ROOT, path.replace(/[#:].*$/, '')))
+  const dir = dirname(path)
+  return existsSync(join(ROOT, dir)) && readdirSync(join(ROOT, dir)).some(f => f.startsWith(basename(path).slice(0, -1)))
+}
+
 describe('command lines and trace outputs in README.md and docs/', () => {
   const manifestFile = join(ROOT, 'oclif.manifest.json')
   let manifest: Record<string, ManifestCommand>
@@ -248,6 +255,14 @@ describe('command lines and trace outputs in README.md and docs/', () => {
         expect(wrong, `${where} differs from ${golden}: ${wrong}; paste the golden file (trimmed with …) into the block`).to.equal(undefined)
       })
     }
+
+    it(`${file}: every file of the repository it names is there`, () => {
+      const gone = readFileSync(join(ROOT, file), 'utf8').split('\n').flatMap((line, i) =>
+        [...line.matchAll(/`((?:src|test|scripts|bin|docs)\/[^`\s<]+)`/g)]
+          .filter(m => !repositoryHas(m[1]))
+          .map(m => `${file}:${i + 1}: ${m[1]}`))
+      expect(gone, gone.join('\n')).to.deep.equal([])
+    })
 
     it(`${file}: every pasted trace uses the trace's own words`, () => {
       const wrong = traceWordProblems(file)
