@@ -14,6 +14,7 @@ import {DISPOSITIONS, STEP_KINDS, STEP_VERDICTS, WARNING_CODES} from '../../src/
 import {FAULTS} from '../../src/services/faults.js'
 import {MATRIX_TAGS} from '../../src/ui/doctor.js'
 import {ROOT} from '../helpers/cli.js'
+import {unlike} from '../helpers/doc-blocks.js'
 
 interface ManifestFlag {type: 'option' | 'boolean'; char?: string; allowNo?: boolean; options?: string[]; aliases?: string[]}
 interface ManifestCommand {flags: Record<string, ManifestFlag>; args: Record<string, unknown>; strict?: boolean}
@@ -180,26 +181,6 @@ function pinnedBlocks(file: string): {where: string; golden: string; block: stri
   return found
 }
 
-/** The first line of `block` that `golden` does not account for, or undefined when it shows `golden` trimmed. */
-function unlike(block: string[], golden: string[]): string | undefined {
-  let g = 0
-  let skipping = false
-  for (const line of block) {
-    if (line.trim() === '…') {
-      skipping = true
-      continue
-    }
-    const fits = (candidate: string | undefined) => candidate !== undefined && (line.endsWith(' …') ? candidate.startsWith(line.slice(0, -2)) : candidate === line)
-    if (skipping) {
-      while (g < golden.length && !fits(golden[g])) g++
-    }
-    if (!fits(golden[g])) return `${JSON.stringify(line)} (the output has ${JSON.stringify(golden[g] ?? '(its end)')} there)`
-    g++
-    skipping = false
-  }
-  return undefined
-}
-
 /** A path, or a path ending in `*` (`test/fixtures/snapshots/policy-vxlan-*`), exists in the repository. */
 function repositoryHas(path: string): boolean {
   if (!path.endsWith('*')) return existsSync(join(ROOT, path.replace(/[#:].*$/, '')))
@@ -230,6 +211,8 @@ describe('command lines and trace outputs in README.md and docs/', () => {
     expect(unlike(['a', '…', 'd …', 'e'], ['a', 'b', 'c', 'd x', 'e'])).to.equal(undefined)
     expect(unlike(['a', 'c'], ['a', 'b', 'c'])).to.contain('"c"')
     expect(unlike(['a', '…', 'z'], ['a', 'b'])).to.contain('"z"')
+    expect(unlike(['a'], ['a', 'b'])).to.contain('its end')
+    expect(unlike(['a', '…'], ['a', 'b'])).to.equal(undefined)
   })
 
   it('docs/troubleshooting.md has a section for every disposition, headed with doctor\'s word for it', () => {
