@@ -1613,3 +1613,16 @@ describe('trace against the kernel: cases the foreign-hosts fuzz found', () => {
     expect(eth0.disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: rp_filter\'s lookup back for a forwarded packet', () => {
+  // r1: strict rp_filter on a0, `ip rule add iif lo to 10.91.1.2 ipproto icmp pref 100 lookup 100`, table 100:
+  // 10.91.1.2 via 10.91.4.2 (by n0). Found by the router fuzz running a NULL_ROUTED fix (its kept case 3):
+  // once the route to b is back, the kernel forwards a's ping although trace said rp_filter drops it.
+
+  it('looks the source up from the outgoing device, so an `iif lo` rule does not steer it (kernel: a → b replies)', async () => {
+    // __mkroute_input passes the route's device (m0) as fib_validate_source's oif, the lookup's iif
+    const t = await trace('router-rp-forward-iif', {src: 'a', dst: '10.91.3.2'})
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+  })
+})

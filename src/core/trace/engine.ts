@@ -731,8 +731,11 @@ class Walk {
       fixes)
   }
 
-  /** rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route. */
-  private reversePath(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
+  /**
+   * rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route.
+   * `lookupIif`: the device the lookup back comes from, `lo` for a packet to this host, the outgoing device for one forwarded.
+   */
+  private reversePath(hop: Hop, view: HostView, inDev: string, packet: Packet, lookupIif = 'lo'): End | undefined {
     const martian = this.ownSource(hop, view, inDev, packet)
     if (martian) return martian
     if (!view.hasSysctls) {
@@ -756,10 +759,10 @@ class Walk {
         // (the kernel's input lookup validates the source as rp_filter does: "Invalid argument" when it drops)
         view.name, [`ip route get ${packet.dst} from ${packet.src} iif ${inDev}`, 'ip route show table all'])
     }
-    // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo,
-    // mark 0), with the packet's protocol and its ports swapped (fib4_rules_early_flow_dissect): an
+    // fib_validate_source: the lookup back to the source is made with mark 0, from lookupIif, with the
+    // packet's protocol and its ports swapped (fib4_rules_early_flow_dissect): an
     // `ipproto`/`sport`/`dport` rule applies to it
-    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport,
+    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: lookupIif, proto: packet.proto, sport: packet.dport, dport: packet.sport,
       ephemeral: swappedPort(packet.ephemeral), ephemeralRange: packet.ephemeralRange})
     this.assumeRouteNotes(view, reverse.notes)
     if (reverse.missingTable !== undefined) {
@@ -1259,11 +1262,13 @@ class Walk {
         `${packet.dst} matches ${/^[aeiou]/.test(route.type) ? 'an' : 'a'} ${route.type} route${byRule}: it gives no route to forward by`,
         routeFixes(this.w, view, packet.dst))
     }
+    const dev = routeDevice(table, route)
     if (!origin) {
-      const rp = this.reversePath(hop, view, inDev, packet)
+      // __mkroute_input hands the route's device to fib_validate_source as `oif`, which becomes the
+      // lookup's iif: an `iif lo` rule steers the check for a packet to this host, not for one it forwards
+      const rp = this.reversePath(hop, view, inDev, packet, dev ?? 'lo')
       if (rp) return rp
     }
-    const dev = routeDevice(table, route)
     // The kernel checks that a gateway is on a link when the route is added (fib_check_nh), not when
     // it forwards: a route that names its device keeps sending there after the connected route that
     // let it in is gone or replaced, and ARP on that device decides (linkLayer), as for `onlink`.
