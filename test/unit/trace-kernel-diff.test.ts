@@ -1626,3 +1626,17 @@ describe('trace against the kernel: rp_filter\'s lookup back for a forwarded pac
     expect(t.returnPath.disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: a fix for both ways, run top to bottom', () => {
+  // foreign-docker-flannel-blackhole-both-ways (the foreign fuzz's seed 2 case 14, its fix run): n1 a docker
+  // host whose POSTROUTING was flushed (p1a's 172.17.0.2 leaves unmasqueraded), n2 an old flannel node with
+  // strict rp_filter and `blackhole 172.17.0.0/16`: the request dies by rp_filter, its reply by the blackhole.
+
+  it('deletes the null route before the replace of its prefix that the reply\'s fix shares with the request\'s', async () => {
+    const t = await trace('foreign-docker-flannel-blackhole-both-ways', {src: 'p1a', dst: 'p2a', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
+    // kernel: the replace overwrites the blackhole in its place, so a deletion after it fails ("No such process")
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'n2: ip route del blackhole 172.17.0.0/16', 'n2: ip route replace 172.17.0.0/16 via 10.95.0.1 dev eth0'])
+  })
+})

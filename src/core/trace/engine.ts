@@ -36,7 +36,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {behindMoveSync, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -2926,7 +2926,7 @@ function pastLearnedMtu(world: World, req: TraceRequest, t: Trace): Trace {
     f.reason += `; the path itself carries the ${req.size}-byte packet now (traced without the learned MTU): the flush is the fix`
   } else {
     f.reason += `; without the learned MTU it fails on ${path.failure.node} too (${path.disposition}: ${path.failure.reason}), which must be fixed first`
-    f.fix = [...path.failure.fix, ...f.fix.filter(x => !path.failure!.fix.some(y => y.node === x.node && y.command === x.command))]
+    f.fix = mergeFixes(path.failure.fix, f.fix)
   }
   return t
 }
@@ -3206,9 +3206,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     // they stay with their own path, not listed as the other's fixes.
     const notMerged = ['VNI_MISMATCH', 'PORT_MISMATCH', 'INSUFFICIENT_INFO']
     if (fwdEnd.failure && backEnd.failure && !notMerged.includes(fwdEnd.disposition) && !notMerged.includes(backEnd.disposition)) {
-      for (const f of backEnd.failure.fix) {
-        if (!fwdEnd.failure.fix.some(x => x.node === f.node && x.command === f.command)) fwdEnd.failure.fix.push(f)
-      }
+      fwdEnd.failure.fix = mergeFixes(fwdEnd.failure.fix, backEnd.failure.fix)
       // A pod re-created gets an address in its node's new subnet, which the other node routes only
       // once the reply's fixes (its sync) have run: last, as doctor has it, so the list runs top to bottom.
       const recreations = fwdEnd.failure.fix.filter(f => f.recreates !== undefined)

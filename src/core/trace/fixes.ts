@@ -414,3 +414,28 @@ export function sourceNatFixes(trace: Trace): Fix[] {
   }
   return fixes
 }
+
+/** The prefix and table an `ip route replace` or `ip route del` command names (a null route's type word skipped), else undefined. */
+function routeCommandTarget(command: string, verb: 'replace' | 'del'): string | undefined {
+  const m = new RegExp(`^ip route ${verb} (?:(?:blackhole|unreachable|prohibit|throw|unicast) )?(\\S+)(.*)$`).exec(command.replace(/#.*$/, '').trim())
+  if (m === null) return undefined
+  return `${m[1] === 'default' ? 'default' : normaliseDst(m[1])} table ${/\btable (\S+)/.exec(m[2])?.[1] ?? 'main'}`
+}
+
+/**
+ * `fixes` and then those of `more` it lacks, as one list to run top to bottom (the request's fixes and
+ * the reply's). A route deletion of `more` goes before a replace in `fixes` of the same prefix on the
+ * same node: the replace overwrites the route in its place (a null route too, at the same metric), so
+ * run after it the deletion finds nothing and fails ("No such process").
+ */
+export function mergeFixes(fixes: Fix[], more: Fix[]): Fix[] {
+  const merged = [...fixes]
+  for (const f of more) {
+    if (merged.some(x => x.node === f.node && x.command === f.command)) continue
+    const deleted = routeCommandTarget(f.command, 'del')
+    const replace = deleted === undefined ? -1 : merged.findIndex(x => x.node === f.node && routeCommandTarget(x.command, 'replace') === deleted)
+    if (replace >= 0) merged.splice(replace, 0, f)
+    else merged.push(f)
+  }
+  return merged
+}
