@@ -1640,3 +1640,17 @@ describe('trace against the kernel: a fix for both ways, run top to bottom', () 
       'n2: ip route del blackhole 172.17.0.0/16', 'n2: ip route replace 172.17.0.0/16 via 10.95.0.1 dev eth0'])
   })
 })
+
+describe('trace against the kernel: the accept a DNAT to an address range needs', () => {
+  // router-dnat-range-forward-drop: r1 `-t nat -A PREROUTING -i a0 -p tcp -j DNAT --to-destination 10.91.3.2-10.91.3.3:8080`
+  // and FORWARD policy DROP; b has both addresses. Found by the router fuzz running the fix.
+
+  it('accepts the whole range: the kernel picks the address per connection, not the first trace follows', async () => {
+    // kernel: a's connection from 10.91.1.2:40000 to 10.91.1.1:80 went to 10.91.3.3:8080, which
+    // `-d 10.91.3.2` (the fix before) did not let through; `-m iprange --dst-range` did
+    const t = await trace('router-dnat-range-forward-drop', {src: 'a', dst: '10.91.1.1', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.include(
+      'r1: iptables -I FORWARD -s 10.91.1.2 -m iprange --dst-range 10.91.3.2-10.91.3.3 -p tcp --dport 8080 -j ACCEPT')
+  })
+})

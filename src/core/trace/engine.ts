@@ -620,7 +620,7 @@ class Walk {
     const port = (p: Packet): string => outcome.newDport !== undefined ? `:${p.dport}` : ''
     this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst}${port(packet)} becomes ${newDst}${port(translated)}`)
     this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: newDst, evidence: d.evidence,
-      ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {})})
+      ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {}), ...(outcome.newDst !== undefined && d.toRange !== undefined ? {toRange: d.toRange} : {})})
     this.lastPacket = translated
     return translated
   }
@@ -1679,7 +1679,8 @@ class Walk {
         `${chain} on ${view.name} jumps to ${d.uncaptured.chain}, which the pasted rules do not list; without it the packet would end at \`${d.evidence}\`, but ${d.uncaptured.chain} may decide first`,
         view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
     }
-    const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport, state: facts.state})
+    const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport, state: facts.state,
+      dstRange: this.nat.find(r => r.field === 'dst' && r.to === facts.dst && r.toRange !== undefined)?.toRange})
     const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
       `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? this.rejectAnswered(reject, facts) : ''}`,

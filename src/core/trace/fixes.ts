@@ -209,7 +209,7 @@ export function podNetwork(w: WorldIndex, a: string, b: string): string | undefi
  * A reply or an error about a connection (conntrack ESTABLISHED, RELATED) is let through by its
  * state: its port is the client's ephemeral one, which an accept for the traced flow would only guess.
  */
-type FilteredPacket = {src: string, dst: string, proto: string, dport?: number, state?: string}
+type FilteredPacket = {src: string, dst: string, proto: string, dport?: number, state?: string, dstRange?: string}
 const ofConnection = (p: FilteredPacket) => p.state === 'ESTABLISHED' || p.state === 'RELATED'
 
 /**
@@ -252,7 +252,9 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
   if (chain === 'FORWARD' && network !== undefined) return forwardAcceptHint(network, table).map(command => ({node: view.name, command}))
   if (ofConnection(packet)) return [{node: view.name, command: `iptables ${t}-I ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`}]
   const proto = packet.proto === 'icmp' ? '-p icmp' : `-p ${packet.proto}${packet.dport !== undefined ? ` --dport ${packet.dport}` : ''}`
-  return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} -d ${packet.dst} ${proto} -j ACCEPT`}]
+  // a DNAT to a range gives each connection its own address of it: the accept holds for all of them
+  const dst = packet.dstRange !== undefined ? `-m iprange --dst-range ${packet.dstRange}` : `-d ${packet.dst}`
+  return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} ${dst} ${proto} -j ACCEPT`}]
 }
 
 /**
