@@ -1654,3 +1654,18 @@ describe('trace against the kernel: the accept a DNAT to an address range needs'
       'r1: iptables -I FORWARD -s 10.91.1.2 -m iprange --dst-range 10.91.3.2-10.91.3.3 -p tcp --dport 8080 -j ACCEPT')
   })
 })
+
+describe('trace against the kernel: raw OUTPUT\'s `-o` is the device of the socket\'s route', () => {
+  // router-raw-output-notrack-oif (the router fuzz's seed 2 case 25): r2 REDIRECTs a's TCP to 10.91.3.2:80 to
+  // itself (`--to-ports 8080-8090`), `-t raw -A OUTPUT ! -o b+ -m mark ! --mark 0x3/0xff -j NOTRACK`, and an
+  // nft output chain with policy drop. Found by running the fix `ct state established,related accept`: the
+  // kernel still dropped the SYN-ACK, which leaves by m0 and so is not tracked.
+
+  it('takes the reply out of conntrack where the rule names the device it leaves by (kernel: the accept of established does not let it by)', async () => {
+    const t = await trace('router-raw-output-notrack-oif', {src: 'a', dst: '10.91.3.2', proto: 'tcp', dport: 80})
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.reason).to.contain('(UNTRACKED)')
+    expect(t.warnings.filter(w => w.code === 'ASSUMED').map(w => w.message).join('\n')).to.not.contain('NOTRACK')
+    expect(t.returnPath.failure!.fix.map(f => f.command).join('\n')).to.not.contain('ct state established')
+  })
+})

@@ -543,17 +543,19 @@ class Walk {
   private untrack(hop: Hop, view: HostView, packet: Packet, inDev: string | undefined): Packet {
     const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
     const hook = inDev === undefined ? 'OUTPUT' : 'PREROUTING'
+    // raw OUTPUT's `-o` (nft's oifname) is the device of the route the socket looked up
+    const outDev = inDev === undefined ? this.sentBy(view, base) : undefined
     // native chains below conntrack's priority (-200) can take the packet out of it with `notrack`
     for (const c of view.hooks.chains(hook, inDev)) {
       if (c.priority >= -200 || c.type === 'nat') continue
-      const o = evaluateNftChain(c, this.facts(view, base, inDev, undefined))
+      const o = evaluateNftChain(c, this.facts(view, base, inDev, outDev))
       if (o.notrack === undefined || o.verdict.kind === 'unknown') continue
       this.step(hop, 'filter', 'ok', o.notrack.text, `native nftables chain ${c.family} ${c.table} ${c.name}: ${ruleName(o.notrack)} takes the packet out of conntrack on ${view.name} (state untracked: no NAT, \`ct state new\`/\`established\` rules do not match it)`)
       return {...base, untrackedAt: view.name}
     }
     const rules = view.iptables
     if (rules === undefined || !rules.active('raw', inDev === undefined ? 'OUTPUT' : 'PREROUTING')) return base
-    const r = rules.untracks(this.facts(view, base, inDev, undefined), inDev === undefined ? 'OUTPUT' : 'PREROUTING')
+    const r = rules.untracks(this.facts(view, base, inDev, outDev), hook)
     if (r === undefined) return base
     if ('doubt' in r) {
       this.assume(view, `cannot tell whether \`${r.doubt.raw}\` takes the packet out of conntrack: assumed it does not (where it does, --ctstate rules see it UNTRACKED and NAT skips it)`)
