@@ -135,7 +135,14 @@ export interface FixRunner<C> {
   run: (host: string, command: string) => Promise<{exitCode: number, stderr: string}>
   /** the comparison of a case again, on the hosts as they are now (no reset, no set-up) */
   again: (c: C) => Promise<CaseResult>
+  /**
+   * lets go of what the first probe left half done: an ARP still retrying (INCOMPLETE) fails the
+   * probe after the fix with the first one's "host unreachable", which a user trying later never meets
+   */
+  forget: () => Promise<unknown>
 }
+/** FixRunner's forget on one host: its neighbour entries still resolving or given up */
+export const FORGET_UNRESOLVED = 'ip neigh flush nud incomplete; ip neigh flush nud failed; true'
 /**
  * Runs the kept and the drawn cases of a kernel fuzz (FC_KDIFF_CASE=i: drawn case i alone) and returns
  * the disagreements trace did not tolerate, each with the case that shows it. FC_KDIFF_VERBOSE=1 prints
@@ -228,6 +235,7 @@ async function fixBroken<C>(t: Trace, c: C, fixer: FixRunner<C>, tally: FixTally
     const done = await fixer.run(f.node, f.command.replace(/#.*$/, '').trim())
     if (done.exitCode !== 0) return `trace said ${dropText(drop)}\n  its fix failed to run: [${f.node}] ${f.command}: ${done.stderr.trim()}\n  (the way: ${printed})`
   }
+  await fixer.forget()
   const again = await fixer.again(c)
   const after = again.trace === undefined ? undefined : firstFailure(again.trace)
   // the kernel's own word, whatever the trace after the fix says: the drop it counted is the one the fix was for

@@ -41,7 +41,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {type CaseResult, CLIENT, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, FORGET_UNRESOLVED, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Node = 'n1' | 'n2'
@@ -400,7 +400,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
   it(`${PINNED.length} kept and ${runs} random overlay configurations (seed ${seed}): the trace's verdict is the kernel's`, async () => {
     const failures = await runCases(PINNED, fc.sample(caseArb, {seed, numRuns: runs}), seed, {
       check, describe: describeCase, tolerates: 'ASSUMED or INSUFFICIENT_INFO', collect: dir => cli(['collect', '--inventory', inventory, '--format', 'txt', '-o', dir]),
-      fix: {run: (host, command) => sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command]), again: compare},
+      fix: {run: (host, command) => sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command]), again: compare, forget: () => Promise.all(HOSTS.map(h => run(h, FORGET_UNRESOLVED)))},
     })
     expect(failures, failures.join('\n\n')).to.deep.equal([])
   })

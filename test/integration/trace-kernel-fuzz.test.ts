@@ -48,7 +48,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, linkNamespaces, netnsInventory, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {type CaseResult, CLIENT, nativeRule, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, FORGET_UNRESOLVED, nativeRule, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Router = 'r1' | 'r2'
@@ -560,7 +560,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
   it(`${PINNED.length} kept and ${runs} random configurations (seed ${seed}): the trace's verdict is the kernel's`, async () => {
     const failures = await runCases(PINNED, fc.sample(caseArb, {seed, numRuns: runs}), seed, {
       check, describe: describeCase, tolerates: 'ASSUMED', collect: dir => cli(['collect', '--inventory', inventory, '--format', 'txt', '-o', dir]),
-      fix: {run: (host, command) => sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command]), again: compare},
+      fix: {run: (host, command) => sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command]), again: compare, forget: () => Promise.all(hosts.map(h => run(h, FORGET_UNRESOLVED)))},
     })
     expect(failures, failures.join('\n\n')).to.deep.equal([])
   })
