@@ -4,6 +4,7 @@
  */
 import {join} from 'node:path'
 import type {Trace} from '../../src/core/trace/types.js'
+import {dropText, firstFailure, firstWay, sameDrop} from './fix-probe.js'
 
 /**
  * The packets each native rule (those with a comment: the grammar's) counted, keyed
@@ -123,15 +124,37 @@ export interface CaseResult {
   problems: string[]
   tolerated: string[]
   kernel: string
+  /** the trace compared: its fix is what `fix` of runCases runs */
+  trace?: Trace
+  /** the rules and policies whose counters the probe moved ("host table line", as Counted keys them) */
+  moved?: string[]
 }
+/** what runCases needs to run a case's fix and probe again (see fix-probe.ts) */
+export interface FixRunner<C> {
+  /** runs a shell line on a host of the case (its namespace) */
+  run: (host: string, command: string) => Promise<{exitCode: number, stderr: string}>
+  /** the comparison of a case again, on the hosts as they are now (no reset, no set-up) */
+  again: (c: C) => Promise<CaseResult>
+  /**
+   * lets go of what the first probe left half done: an ARP still retrying (INCOMPLETE) fails the
+   * probe after the fix with the first one's "host unreachable", which a user trying later never meets
+   */
+  forget: () => Promise<unknown>
+}
+/** FixRunner's forget on one host: its neighbour entries still resolving or given up */
+export const FORGET_UNRESOLVED = 'ip neigh flush nud incomplete; ip neigh flush nud failed; true'
 /**
  * Runs the kept and the drawn cases of a kernel fuzz (FC_KDIFF_CASE=i: drawn case i alone) and returns
  * the disagreements trace did not tolerate, each with the case that shows it. FC_KDIFF_VERBOSE=1 prints
  * the tolerated ones too, =2 every case; FC_KDIFF_COLLECT=DIR has `collect` (the caller's) write the
  * hosts' tables of each disagreeing case there, as the case left them, for a unit test's fixture.
+ * With `fix` (FC_KDIFF_FIXES=0 leaves it out), a case the trace and the kernel agree dies in has the
+ * first way of the trace's fix run (where it is runnable, fix-probe.ts) and is compared again: a fix
+ * that fails to run, or leaves the same drop, is a failure (FC_KDIFF_COLLECT gets the tables before the fix).
  */
 export async function runCases<C>(kept: (C & {why: string})[], drawn: C[], seed: number, o: {
   check: (c: C) => Promise<CaseResult>, describe: (name: string, c: C) => string, collect: (dir: string) => Promise<unknown>, tolerates: string,
+  fix?: FixRunner<C>,
 }): Promise<string[]> {
   const only = process.env.FC_KDIFF_CASE === undefined ? undefined : Number(process.env.FC_KDIFF_CASE)
   const numbered = drawn.map((c, i) => ({name: `seed ${seed} case ${i}`, id: `seed${seed}-case${i}`, c, i}))
@@ -139,6 +162,8 @@ export async function runCases<C>(kept: (C & {why: string})[], drawn: C[], seed:
   const failures: string[] = []
   let tolerated = 0
   let replied = 0
+  const fixes: FixTally = {run: 0, mended: 0, elsewhere: 0, skipped: new Map(), disagreed: []}
+  const fixer = process.env.FC_KDIFF_FIXES === '0' ? undefined : o.fix
   for (const {name, id, c} of cases) {
     let result: CaseResult
     try {
@@ -149,7 +174,17 @@ export async function runCases<C>(kept: (C & {why: string})[], drawn: C[], seed:
     }
     if (result.kernel.startsWith('kernel: reply')) replied++
     if (process.env.FC_KDIFF_VERBOSE === '2') console.log(`${o.describe(name, c)}\n  ${result.kernel}`)
-    if (result.problems.length === 0) continue
+    if (result.problems.length === 0) {
+      if (fixer === undefined || result.trace === undefined || result.kernel.startsWith('kernel: reply')) continue
+      const broken = await fixBroken(result.trace, c, fixer, fixes, {
+        label: o.describe(name, c), before: () => (process.env.FC_KDIFF_COLLECT ? o.collect(join(process.env.FC_KDIFF_COLLECT, `${id}-before-fix`)) : Promise.resolve()),
+      })
+      if (broken !== undefined) {
+        failures.push(`${o.describe(name, c)}\n  ${result.kernel}\n  ${broken}`)
+        if (process.env.FC_KDIFF_VERBOSE) console.log(failures.at(-1))
+      }
+      continue
+    }
     if (result.tolerated.length > 0) {
       tolerated++
       if (process.env.FC_KDIFF_VERBOSE) console.log(`tolerated (${o.tolerates}): ${o.describe(name, c)}\n  ${result.problems.join('\n  ')}\n  ${result.tolerated.join('\n  ')}`)
@@ -161,7 +196,71 @@ export async function runCases<C>(kept: (C & {why: string})[], drawn: C[], seed:
   }
   if (tolerated > 0) console.log(`  ${tolerated} disagreement(s) where trace said ${o.tolerates}`)
   console.log(`  ${replied} of ${cases.length} probes answered by the kernel`)
+  if (fixer !== undefined) {
+    console.log(`  ${fixes.run} fixes run: ${fixes.mended} delivered after, ${fixes.elsewhere} died elsewhere (a second fault), ${fixes.disagreed.length} not judged (the trace after the fix disagrees with the kernel)`)
+    // a disagreement on the layout a fix made is the verdict's, not the fix's: shown, for the verdict's fuzz to pin
+    for (const d of fixes.disagreed) console.log(`  not judged: ${d.replace(/\n/g, '\n    ')}`)
+    const skipped = [...fixes.skipped].sort((a, b) => b[1] - a[1]).map(([why, n]) => `${n} ${why}`)
+    if (skipped.length > 0) console.log(`  not run: ${skipped.join('; ')}`)
+  }
   return failures
+}
+
+/**
+ * Runs the first way of the fix of a failed trace on the case's hosts and compares again: what is
+ * wrong with the fix (it failed to run, it left the same drop, the trace after it disagrees with the
+ * kernel), or nothing. `before` runs first (the tables as the case left them, for a fixture); `label` names the case.
+ */
+interface FixTally {
+  run: number
+  mended: number
+  elsewhere: number
+  skipped: Map<string, number>
+  disagreed: string[]
+}
+async function fixBroken<C>(t: Trace, c: C, fixer: FixRunner<C>, tally: FixTally, o: {label: string, before: () => Promise<unknown>}): Promise<string | undefined> {
+  const drop = firstFailure(t)
+  if (drop === undefined) return undefined
+  const skip = (why: string) => {
+    tally.skipped.set(why, (tally.skipped.get(why) ?? 0) + 1)
+    return undefined
+  }
+  if (drop.disposition === 'INSUFFICIENT_INFO') return skip('INSUFFICIENT_INFO (the tables ran out: its fix reads)')
+  const way = firstWay(drop.failure.fix)
+  if (way.fixes === undefined) return skip(`${drop.disposition}: ${way.why.replace(/:.*$/, '')}`)
+  tally.run++
+  await o.before()
+  const printed = way.fixes.map(f => `[${f.node}] ${f.command}`).join('; ')
+  for (const f of way.fixes) {
+    const done = await fixer.run(f.node, f.command.replace(/#.*$/, '').trim())
+    if (done.exitCode !== 0) return `trace said ${dropText(drop)}\n  its fix failed to run: [${f.node}] ${f.command}: ${done.stderr.trim()}\n  (the way: ${printed})`
+  }
+  await fixer.forget()
+  const again = await fixer.again(c)
+  const after = again.trace === undefined ? undefined : firstFailure(again.trace)
+  // the kernel's own word, whatever the trace after the fix says: the drop it counted is the one the fix was for
+  if (!again.kernel.startsWith('kernel: reply') && drop.disposition === 'DENIED_BY_FILTER' && again.moved !== undefined && countedDrop(drop.failure, again.moved)) {
+    return `trace said ${dropText(drop)}\n  after its fix (${printed}) the kernel counted the same drop: ${again.kernel}`
+  }
+  if (again.problems.length > 0) {
+    tally.disagreed.push(`${o.label}\ntrace said ${dropText(drop)}\nafter its fix (${printed}): ${again.kernel}\n${again.problems.join('\n')}`)
+    return undefined
+  }
+  if (again.kernel.startsWith('kernel: reply')) {
+    tally.mended++
+    return undefined
+  }
+  if (after !== undefined && sameDrop(drop, after)) return `trace said ${dropText(drop)}\n  after its fix (${printed}) the same drop: ${dropText(after)}\n  ${again.kernel}`
+  tally.elsewhere++
+  if (process.env.FC_KDIFF_VERBOSE) console.log(`died elsewhere after the fix: ${o.label}\n  trace said ${dropText(drop)}\n  after its fix (${printed}): ${dropText(after)}`)
+  return undefined
+}
+
+/** whether a drop rule or policy that counted (Counted's keys) is the failure's own line on its node (a native rule by its comment) */
+function countedDrop(failure: {node: string, evidence: string}, moved: string[]): boolean {
+  const native = nativeRule(failure.node, failure.evidence)
+  return moved.some(key => / -j (DROP|REJECT)| -P \S+ DROP$| nft "n\d+" (drop|reject)$/.test(key)
+    && (native !== undefined ? key.startsWith(`${native} `) : key.startsWith(`${failure.node} `) && key.endsWith(failure.evidence)))
 }
 
 /** what a probe found on the kernel's side, for compareWithKernel */
@@ -191,7 +290,7 @@ export function compareWithKernel(t: Trace, k: KernelAnswer, before: Counted, af
   const kernel = `kernel: ${k.ok ? 'reply' : 'no reply'} (${k.said}); rp_filter dropped on ${rpFiltered.join(',') || '-'}; rules hit: ${moved.join(' | ') || '-'}`
   const verdict = `trace says ${t.disposition}/${t.returnPath.disposition}${failure ? ` at ${failure.node} ${failure.step}: ${failure.reason} [${failure.evidence}]` : ''}`
   if (k.ok !== traced) problems.push(`the kernel ${k.ok ? 'got a reply' : 'got none'}, ${verdict}`)
-  if (failure?.step === 'filter' && failed === 'DENIED_BY_FILTER' && !drops.some(key => key.startsWith(`${failure.node} `) && key.endsWith(failure.evidence))) {
+  if (failure?.step === 'filter' && failed === 'DENIED_BY_FILTER' && !countedDrop(failure, moved)) {
     problems.push(`trace's drop \`${failure.evidence}\` on ${failure.node} counted no packet; the kernel's drops: ${drops.join(' | ') || 'none'}`)
   }
   const tracedRp = failed === 'REVERSE_PATH_FILTERED' && failure?.evidence.includes('rp_filter') ? failure.node : undefined

@@ -30,6 +30,9 @@
  * A failure prints the seed, the case's index and the commands that built it; FC_KDIFF_COLLECT=DIR
  * writes the hosts' tables of each disagreeing case there (`collect --format txt`), a fixture's start.
  * FC_KDIFF_TAG=vx makes the namespaces fcov-vx…-HOST (for several hunts on one machine).
+ * Each case trace and the kernel agree dies in has its fix run and is probed again (runCases, fix-probe.ts):
+ * a fix that fails to run or leaves the same drop fails the case; FC_KDIFF_FIXES=0 leaves the fixes out.
+ * FC_KDIFF_NETNS=xy names the namespaces and scratch directory xy-… instead of fcov-….
  */
 import {expect} from 'chai'
 import fc from 'fast-check'
@@ -38,7 +41,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {type CaseResult, CLIENT, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, FORGET_UNRESOLVED, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Node = 'n1' | 'n2'
@@ -240,14 +243,14 @@ describe('trace against the kernel: random overlay configurations', function () 
   const seed = Number(process.env.FC_KDIFF_SEED ?? 1)
   this.timeout(60000 + runs * 20000)
   const tag = uniqueLab(process.env.FC_KDIFF_TAG ?? '')
-  const ns = (h: string) => `fcov-${tag}-${h}`
+  const ns = (h: string) => `${process.env.FC_KDIFF_NETNS ?? 'fcov'}-${tag}-${h}`
   const servers: ChildProcess[] = []
   let dir: string
   let inventory: string
   const run = (host: string, command: string) => shIn(ns(host), command)
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fcov-'))
+    dir = await mkdtemp(join(tmpdir(), `${process.env.FC_KDIFF_NETNS ?? 'fcov'}-`))
     inventory = join(dir, 'inventory.yaml')
     await writeFile(inventory, `nodes:\n${NODES.map(n => `  - {name: ${n}, exec: "netns:${ns(n)}"}`).join('\n')}\npods:\n${
       Object.entries(POD_IP).map(([p, ip]) => `  - {name: ${p}, ip: ${ip}, node: ${NODE_OF[p as Pod]}, netns: ${ns(p)}}`).join('\n')}\n`)
@@ -338,6 +341,10 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       }
       if (c.setup[h] !== undefined) c.setup[h] = taken
     }
+    return compare(c)
+  }
+  /** the disagreements of a case on the hosts as they are (built, or mended by a fix since) */
+  const compare = async (c: Case): Promise<CaseResult> => {
     const t = await trace(c)
     // warm the neighbour caches of the pods' gateways, so no probe dies on ARP alone
     for (const p of ['p1a', 'p1b', 'p2a', 'p2b'] as Pod[]) await sh('ip', ['netns', 'exec', ns(p), 'ping', '-c', '1', '-W', '1', `10.93.${INDEX[NODE_OF[p]]}.1`])
@@ -345,7 +352,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     const before = await counters()
     const k = await probe(c.proto, c.dst, c.dport, c.src, c.size)
     const after = await counters()
-    const {problems, tolerated, kernel, traced, failure} = compareWithKernel(t, k, before, after)
+    const {problems, tolerated, kernel, moved, traced, failure} = compareWithKernel(t, k, before, after)
     const home = OWNER[c.dst]
     if (home !== undefined && home.startsWith('p') && home !== c.src) {
       const grew = (counted: 'received' | 'tcpReceived' | 'got', key: string) => after[counted].get(key)! - before[counted].get(key)!
@@ -384,7 +391,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       })
       if (left !== undefined) problems.push(left)
     }
-    return {problems, tolerated, kernel}
+    return {problems, tolerated, kernel, trace: t, moved}
   }
 
   const replay = (c: Case) => HOSTS.flatMap(h => (c.setup[h] ?? []).map(command => `  ${h}: ${command}`)).join('\n')
@@ -393,6 +400,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
   it(`${PINNED.length} kept and ${runs} random overlay configurations (seed ${seed}): the trace's verdict is the kernel's`, async () => {
     const failures = await runCases(PINNED, fc.sample(caseArb, {seed, numRuns: runs}), seed, {
       check, describe: describeCase, tolerates: 'ASSUMED or INSUFFICIENT_INFO', collect: dir => cli(['collect', '--inventory', inventory, '--format', 'txt', '-o', dir]),
+      fix: {run: (host, command) => sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command]), again: compare, forget: () => Promise.all(HOSTS.map(h => run(h, FORGET_UNRESOLVED)))},
     })
     expect(failures, failures.join('\n\n')).to.deep.equal([])
   })

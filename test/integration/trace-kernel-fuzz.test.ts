@@ -37,6 +37,9 @@
  * the commands that built it, to replay by hand or with those variables; FC_KDIFF_COLLECT=DIR also
  * writes the hosts' tables of each disagreeing case there (`collect --format txt`), a fixture's start.
  * FC_KDIFF_TAG=fz makes the namespaces fckd-fz…-HOST (for several hunts on one machine).
+ * Each case trace and the kernel agree dies in has its fix run and is probed again (runCases, fix-probe.ts):
+ * a fix that fails to run or leaves the same drop fails the case; FC_KDIFF_FIXES=0 leaves the fixes out.
+ * FC_KDIFF_NETNS=xy names the namespaces and scratch directory xy-… instead of fckd-….
  */
 import {expect} from 'chai'
 import fc from 'fast-check'
@@ -45,7 +48,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, linkNamespaces, netnsInventory, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {type CaseResult, CLIENT, nativeRule, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, FORGET_UNRESOLVED, nativeRule, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Router = 'r1' | 'r2'
@@ -307,6 +310,16 @@ const PINNED: (Case & {why: string})[] = [
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['ip route replace 10.91.2.0/24 via 10.91.9.9 dev n0 onlink table main'], r2: []}},
   {why: 'the source is validated after the route lookup: an unreachable route answers though strict rp_filter would drop',
     proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['sysctl -qw net.ipv4.conf.a0.rp_filter=1', 'ip rule add iif lo to 10.91.1.2 pref 100 lookup 100', 'ip route replace 10.91.1.2 via 10.91.4.2 table 100', 'ip route replace unreachable 10.91.3.0/24'], r2: []}},
+  // found by running kept case 3's fix (the route back in place of the unreachable one): the ping then went through
+  {why: 'rp_filter looks a forwarded packet\'s source up from the device the route sends it out of: an `iif lo` rule does not steer it',
+    proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['sysctl -qw net.ipv4.conf.a0.rp_filter=1', 'ip rule add iif lo to 10.91.1.2 ipproto icmp pref 100 lookup 100', 'ip route replace 10.91.1.2 via 10.91.4.2 table 100'], r2: []}},
+  // found by running its fix: the accept named the first address of the range only, and the kernel's pick was the other
+  {why: 'a DNAT to an address range: the FORWARD accept of the fix holds for every address of it, which the kernel picks per connection',
+    proto: 'tcp', dport: 80, dst: '10.91.1.1', setup: {r1: ['iptables -t nat -A PREROUTING -i a0 -p tcp -j DNAT --to-destination 10.91.3.2-10.91.3.3:8080', 'iptables -P FORWARD DROP'], r2: []}},
+  // found by running its fix (seed 2 case 25): an accept of ESTABLISHED did not let the SYN-ACK by (router-raw-output-notrack-oif)
+  {why: 'raw OUTPUT\'s `-o` is the device of the socket\'s route: a NOTRACK for the devices but b0 leaves the SYN-ACK by m0 untracked',
+    proto: 'tcp', dport: 80, dst: '10.91.2.2', setup: {r1: [], r2: ['iptables -t raw -A OUTPUT ! -o b+ -j NOTRACK',
+      'iptables -A OUTPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT', 'iptables -A OUTPUT -p tcp -j DROP']}},
   {why: 'the mark mangle PREROUTING gives (by the destination before the DNAT) is the one filter FORWARD tests',
     proto: 'udp', dport: 80, dst: '10.91.3.3', setup: {r1: [], r2: ['iptables -t mangle -A PREROUTING -d 10.91.3.3 -p udp -j MARK --set-xmark 0x10/0xff', 'iptables -t nat -A PREROUTING -d 10.91.3.3 -p udp -j DNAT --to-destination 10.91.3.2', 'iptables -A FORWARD -p udp -m mark --mark 0x10/0x10 -j REJECT']}},
   {why: 'a masquerade --to-ports moves the client\'s port into its range: a rule on the ephemeral range after it does not match',
@@ -338,7 +351,7 @@ describe('trace against the kernel: random router configurations', function () {
   this.timeout(60000 + runs * 20000)
   // FC_KDIFF_TAG begins the namespaces' tag, so runs side by side on one machine tell theirs apart
   const tag = uniqueLab(process.env.FC_KDIFF_TAG ?? '')
-  const ns = (h: string) => `fckd-${tag}-${h}`
+  const ns = (h: string) => `${process.env.FC_KDIFF_NETNS ?? 'fckd'}-${tag}-${h}`
   const hosts = ['a', 'r1', 'r2', 'b']
   const servers: ChildProcess[] = []
   let dir: string
@@ -346,7 +359,7 @@ describe('trace against the kernel: random router configurations', function () {
   const run = (host: string, command: string) => shIn(ns(host), command)
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fckd-'))
+    dir = await mkdtemp(join(tmpdir(), `${process.env.FC_KDIFF_NETNS ?? 'fckd'}-`))
     inventory = join(dir, 'inventory.yaml')
     await writeFile(inventory, netnsInventory(hosts, ns))
     for (const h of hosts) {
@@ -429,6 +442,10 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
       }
       c.setup[r] = taken
     }
+    return compare(c)
+  }
+  /** the disagreements of a case on the hosts as they are (built, or mended by a fix since) */
+  const compare = async (c: Case): Promise<CaseResult> => {
     const t = await trace(c)
     // warm the neighbour caches, so no probe dies on ARP alone (a failed ARP is what it finds again)
     await sh('ip', ['netns', 'exec', ns('a'), 'ping', '-c', '1', '-W', '1', '10.91.1.1'])
@@ -534,7 +551,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
     if (k.errorFrom !== undefined && failure !== undefined && OWNER[k.errorFrom] !== failure.node && k.errorFrom !== heardFrom) {
       problems.push(`the ICMP error came from ${k.errorFrom} (${OWNER[k.errorFrom]}), trace's failure is on ${failure.node} (its traceroute: ${t.traceroute.join(', ')})`)
     }
-    return {problems, tolerated: assumed, kernel}
+    return {problems, tolerated: assumed, kernel, trace: t, moved}
   }
 
   const replay = (c: Case) => ROUTERS.flatMap(r => c.setup[r].map(command => `  ${r}: ${command}`)).join('\n')
@@ -543,6 +560,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
   it(`${PINNED.length} kept and ${runs} random configurations (seed ${seed}): the trace's verdict is the kernel's`, async () => {
     const failures = await runCases(PINNED, fc.sample(caseArb, {seed, numRuns: runs}), seed, {
       check, describe: describeCase, tolerates: 'ASSUMED', collect: dir => cli(['collect', '--inventory', inventory, '--format', 'txt', '-o', dir]),
+      fix: {run: (host, command) => sh('ip', ['netns', 'exec', ns(host), 'sh', '-c', command]), again: compare, forget: () => Promise.all(hosts.map(h => run(h, FORGET_UNRESOLVED)))},
     })
     expect(failures, failures.join('\n\n')).to.deep.equal([])
   })

@@ -4,6 +4,7 @@ import {labFixLine, renderDoctor} from '../../src/ui/doctor.js'
 import {renderTrace} from '../../src/ui/trace-render.js'
 import {labFixes} from '../../src/commands/trace.js'
 import {traceFlow} from '../../src/core/trace/engine.js'
+import {mergeFixes} from '../../src/core/trace/fixes.js'
 import {fixParts, type Fix} from '../../src/core/trace/types.js'
 import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
 
@@ -87,5 +88,17 @@ describe('fixes that are ways of one choice', () => {
       '      or: where the network under node1 carries only 1400: what sends into flannel.1 and flannel.1 itself down to 1350, what flannel gives pods over that underlay (FLANNEL_MTU; a pod re-created gets it); every pair works only once every node\'s flannel.1 and every pod are lowered alike, as a pod drops what arrives larger than its MTU',
       '        [node1]: ip link set flannel.1 mtu 1350',
     ].join('\n'))
+  })
+})
+
+describe('the request\'s fixes and the reply\'s as one list (mergeFixes)', () => {
+  it('keeps each command once, and puts a route deletion before a replace of the same prefix and table on that node', () => {
+    const replace: Fix = {node: 'n2', command: 'ip route replace 172.17.0.0/16 via 10.95.0.1 dev eth0'}
+    const del: Fix = {node: 'n2', command: 'ip route del blackhole 172.17.0.0/16'}
+    expect(mergeFixes([replace], [del, replace])).to.deep.equal([del, replace])
+    // another table, or another node: the replace does not overwrite that route, so the order stays
+    const other: Fix = {node: 'n2', command: 'ip route del blackhole 172.17.0.0/16 table 100'}
+    expect(mergeFixes([replace], [other])).to.deep.equal([replace, other])
+    expect(mergeFixes([replace], [{...del, node: 'n1'}])).to.deep.equal([replace, {...del, node: 'n1'}])
   })
 })

@@ -1613,3 +1613,59 @@ describe('trace against the kernel: cases the foreign-hosts fuzz found', () => {
     expect(eth0.disposition).to.equal('DELIVERED')
   })
 })
+
+describe('trace against the kernel: rp_filter\'s lookup back for a forwarded packet', () => {
+  // r1: strict rp_filter on a0, `ip rule add iif lo to 10.91.1.2 ipproto icmp pref 100 lookup 100`, table 100:
+  // 10.91.1.2 via 10.91.4.2 (by n0). Found by the router fuzz running a NULL_ROUTED fix (its kept case 3):
+  // once the route to b is back, the kernel forwards a's ping although trace said rp_filter drops it.
+
+  it('looks the source up from the outgoing device, so an `iif lo` rule does not steer it (kernel: a → b replies)', async () => {
+    // __mkroute_input passes the route's device (m0) as fib_validate_source's oif, the lookup's iif
+    const t = await trace('router-rp-forward-iif', {src: 'a', dst: '10.91.3.2'})
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DELIVERED')
+  })
+})
+
+describe('trace against the kernel: a fix for both ways, run top to bottom', () => {
+  // foreign-docker-flannel-blackhole-both-ways (the foreign fuzz's seed 2 case 14, its fix run): n1 a docker
+  // host whose POSTROUTING was flushed (p1a's 172.17.0.2 leaves unmasqueraded), n2 an old flannel node with
+  // strict rp_filter and `blackhole 172.17.0.0/16`: the request dies by rp_filter, its reply by the blackhole.
+
+  it('deletes the null route before the replace of its prefix that the reply\'s fix shares with the request\'s', async () => {
+    const t = await trace('foreign-docker-flannel-blackhole-both-ways', {src: 'p1a', dst: 'p2a', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
+    // kernel: the replace overwrites the blackhole in its place, so a deletion after it fails ("No such process")
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'n2: ip route del blackhole 172.17.0.0/16', 'n2: ip route replace 172.17.0.0/16 via 10.95.0.1 dev eth0'])
+  })
+})
+
+describe('trace against the kernel: the accept a DNAT to an address range needs', () => {
+  // router-dnat-range-forward-drop: r1 `-t nat -A PREROUTING -i a0 -p tcp -j DNAT --to-destination 10.91.3.2-10.91.3.3:8080`
+  // and FORWARD policy DROP; b has both addresses. Found by the router fuzz running the fix.
+
+  it('accepts the whole range: the kernel picks the address per connection, not the first trace follows', async () => {
+    // kernel: a's connection from 10.91.1.2:40000 to 10.91.1.1:80 went to 10.91.3.3:8080, which
+    // `-d 10.91.3.2` (the fix before) did not let through; `-m iprange --dst-range` did
+    const t = await trace('router-dnat-range-forward-drop', {src: 'a', dst: '10.91.1.1', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.include(
+      'r1: iptables -I FORWARD -s 10.91.1.2 -m iprange --dst-range 10.91.3.2-10.91.3.3 -p tcp --dport 8080 -j ACCEPT')
+  })
+})
+
+describe('trace against the kernel: raw OUTPUT\'s `-o` is the device of the socket\'s route', () => {
+  // router-raw-output-notrack-oif (the router fuzz's seed 2 case 25): r2 REDIRECTs a's TCP to 10.91.3.2:80 to
+  // itself (`--to-ports 8080-8090`), `-t raw -A OUTPUT ! -o b+ -m mark ! --mark 0x3/0xff -j NOTRACK`, and an
+  // nft output chain with policy drop. Found by running the fix `ct state established,related accept`: the
+  // kernel still dropped the SYN-ACK, which leaves by m0 and so is not tracked.
+
+  it('takes the reply out of conntrack where the rule names the device it leaves by (kernel: the accept of established does not let it by)', async () => {
+    const t = await trace('router-raw-output-notrack-oif', {src: 'a', dst: '10.91.3.2', proto: 'tcp', dport: 80})
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.reason).to.contain('(UNTRACKED)')
+    expect(t.warnings.filter(w => w.code === 'ASSUMED').map(w => w.message).join('\n')).to.not.contain('NOTRACK')
+    expect(t.returnPath.failure!.fix.map(f => f.command).join('\n')).to.not.contain('ct state established')
+  })
+})

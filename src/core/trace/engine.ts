@@ -36,7 +36,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {behindMoveSync, filterFixes, homeNode, linkDownCause, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {behindMoveSync, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -543,17 +543,19 @@ class Walk {
   private untrack(hop: Hop, view: HostView, packet: Packet, inDev: string | undefined): Packet {
     const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
     const hook = inDev === undefined ? 'OUTPUT' : 'PREROUTING'
+    // raw OUTPUT's `-o` (nft's oifname) is the device of the route the socket looked up
+    const outDev = inDev === undefined ? this.sentBy(view, base) : undefined
     // native chains below conntrack's priority (-200) can take the packet out of it with `notrack`
     for (const c of view.hooks.chains(hook, inDev)) {
       if (c.priority >= -200 || c.type === 'nat') continue
-      const o = evaluateNftChain(c, this.facts(view, base, inDev, undefined))
+      const o = evaluateNftChain(c, this.facts(view, base, inDev, outDev))
       if (o.notrack === undefined || o.verdict.kind === 'unknown') continue
       this.step(hop, 'filter', 'ok', o.notrack.text, `native nftables chain ${c.family} ${c.table} ${c.name}: ${ruleName(o.notrack)} takes the packet out of conntrack on ${view.name} (state untracked: no NAT, \`ct state new\`/\`established\` rules do not match it)`)
       return {...base, untrackedAt: view.name}
     }
     const rules = view.iptables
     if (rules === undefined || !rules.active('raw', inDev === undefined ? 'OUTPUT' : 'PREROUTING')) return base
-    const r = rules.untracks(this.facts(view, base, inDev, undefined), inDev === undefined ? 'OUTPUT' : 'PREROUTING')
+    const r = rules.untracks(this.facts(view, base, inDev, outDev), hook)
     if (r === undefined) return base
     if ('doubt' in r) {
       this.assume(view, `cannot tell whether \`${r.doubt.raw}\` takes the packet out of conntrack: assumed it does not (where it does, --ctstate rules see it UNTRACKED and NAT skips it)`)
@@ -620,7 +622,7 @@ class Walk {
     const port = (p: Packet): string => outcome.newDport !== undefined ? `:${p.dport}` : ''
     this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst}${port(packet)} becomes ${newDst}${port(translated)}`)
     this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: newDst, evidence: d.evidence,
-      ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {})})
+      ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {}), ...(outcome.newDst !== undefined && d.toRange !== undefined ? {toRange: d.toRange} : {})})
     this.lastPacket = translated
     return translated
   }
@@ -731,8 +733,11 @@ class Walk {
       fixes)
   }
 
-  /** rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route. */
-  private reversePath(hop: Hop, view: HostView, inDev: string, packet: Packet): End | undefined {
+  /**
+   * rp_filter: strict (1) wants the route back to the source to leave by the receiving device; loose (2) any route.
+   * `lookupIif`: the device the lookup back comes from, `lo` for a packet to this host, the outgoing device for one forwarded.
+   */
+  private reversePath(hop: Hop, view: HostView, inDev: string, packet: Packet, lookupIif = 'lo'): End | undefined {
     const martian = this.ownSource(hop, view, inDev, packet)
     if (martian) return martian
     if (!view.hasSysctls) {
@@ -756,10 +761,10 @@ class Walk {
         // (the kernel's input lookup validates the source as rp_filter does: "Invalid argument" when it drops)
         view.name, [`ip route get ${packet.dst} from ${packet.src} iif ${inDev}`, 'ip route show table all'])
     }
-    // fib_validate_source: the lookup back to the source is made as for a packet from this host (iif lo,
-    // mark 0), with the packet's protocol and its ports swapped (fib4_rules_early_flow_dissect): an
+    // fib_validate_source: the lookup back to the source is made with mark 0, from lookupIif, with the
+    // packet's protocol and its ports swapped (fib4_rules_early_flow_dissect): an
     // `ipproto`/`sport`/`dport` rule applies to it
-    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: 'lo', proto: packet.proto, sport: packet.dport, dport: packet.sport,
+    const reverse = view.routeFor({dst: packet.src, src: packet.dst, iif: lookupIif, proto: packet.proto, sport: packet.dport, dport: packet.sport,
       ephemeral: swappedPort(packet.ephemeral), ephemeralRange: packet.ephemeralRange})
     this.assumeRouteNotes(view, reverse.notes)
     if (reverse.missingTable !== undefined) {
@@ -1259,11 +1264,13 @@ class Walk {
         `${packet.dst} matches ${/^[aeiou]/.test(route.type) ? 'an' : 'a'} ${route.type} route${byRule}: it gives no route to forward by`,
         routeFixes(this.w, view, packet.dst))
     }
+    const dev = routeDevice(table, route)
     if (!origin) {
-      const rp = this.reversePath(hop, view, inDev, packet)
+      // __mkroute_input hands the route's device to fib_validate_source as `oif`, which becomes the
+      // lookup's iif: an `iif lo` rule steers the check for a packet to this host, not for one it forwards
+      const rp = this.reversePath(hop, view, inDev, packet, dev ?? 'lo')
       if (rp) return rp
     }
-    const dev = routeDevice(table, route)
     // The kernel checks that a gateway is on a link when the route is added (fib_check_nh), not when
     // it forwards: a route that names its device keeps sending there after the connected route that
     // let it in is gone or replaced, and ARP on that device decides (linkLayer), as for `onlink`.
@@ -1674,7 +1681,8 @@ class Walk {
         `${chain} on ${view.name} jumps to ${d.uncaptured.chain}, which the pasted rules do not list; without it the packet would end at \`${d.evidence}\`, but ${d.uncaptured.chain} may decide first`,
         view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
     }
-    const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport, state: facts.state})
+    const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport, state: facts.state,
+      dstRange: this.nat.find(r => r.field === 'dst' && r.to === facts.dst && r.toRange !== undefined)?.toRange})
     const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
       `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? this.rejectAnswered(reject, facts) : ''}`,
@@ -2921,7 +2929,7 @@ function pastLearnedMtu(world: World, req: TraceRequest, t: Trace): Trace {
     f.reason += `; the path itself carries the ${req.size}-byte packet now (traced without the learned MTU): the flush is the fix`
   } else {
     f.reason += `; without the learned MTU it fails on ${path.failure.node} too (${path.disposition}: ${path.failure.reason}), which must be fixed first`
-    f.fix = [...path.failure.fix, ...f.fix.filter(x => !path.failure!.fix.some(y => y.node === x.node && y.command === x.command))]
+    f.fix = mergeFixes(path.failure.fix, f.fix)
   }
   return t
 }
@@ -3201,9 +3209,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     // they stay with their own path, not listed as the other's fixes.
     const notMerged = ['VNI_MISMATCH', 'PORT_MISMATCH', 'INSUFFICIENT_INFO']
     if (fwdEnd.failure && backEnd.failure && !notMerged.includes(fwdEnd.disposition) && !notMerged.includes(backEnd.disposition)) {
-      for (const f of backEnd.failure.fix) {
-        if (!fwdEnd.failure.fix.some(x => x.node === f.node && x.command === f.command)) fwdEnd.failure.fix.push(f)
-      }
+      fwdEnd.failure.fix = mergeFixes(fwdEnd.failure.fix, backEnd.failure.fix)
       // A pod re-created gets an address in its node's new subnet, which the other node routes only
       // once the reply's fixes (its sync) have run: last, as doctor has it, so the list runs top to bottom.
       const recreations = fwdEnd.failure.fix.filter(f => f.recreates !== undefined)

@@ -209,7 +209,7 @@ export function podNetwork(w: WorldIndex, a: string, b: string): string | undefi
  * A reply or an error about a connection (conntrack ESTABLISHED, RELATED) is let through by its
  * state: its port is the client's ephemeral one, which an accept for the traced flow would only guess.
  */
-type FilteredPacket = {src: string, dst: string, proto: string, dport?: number, state?: string}
+type FilteredPacket = {src: string, dst: string, proto: string, dport?: number, state?: string, dstRange?: string}
 const ofConnection = (p: FilteredPacket) => p.state === 'ESTABLISHED' || p.state === 'RELATED'
 
 /**
@@ -252,7 +252,9 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
   if (chain === 'FORWARD' && network !== undefined) return forwardAcceptHint(network, table).map(command => ({node: view.name, command}))
   if (ofConnection(packet)) return [{node: view.name, command: `iptables ${t}-I ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`}]
   const proto = packet.proto === 'icmp' ? '-p icmp' : `-p ${packet.proto}${packet.dport !== undefined ? ` --dport ${packet.dport}` : ''}`
-  return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} -d ${packet.dst} ${proto} -j ACCEPT`}]
+  // a DNAT to a range gives each connection its own address of it: the accept holds for all of them
+  const dst = packet.dstRange !== undefined ? `-m iprange --dst-range ${packet.dstRange}` : `-d ${packet.dst}`
+  return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} ${dst} ${proto} -j ACCEPT`}]
 }
 
 /**
@@ -413,4 +415,29 @@ export function sourceNatFixes(trace: Trace): Fix[] {
     }
   }
   return fixes
+}
+
+/** The prefix and table an `ip route replace` or `ip route del` command names (a null route's type word skipped), else undefined. */
+function routeCommandTarget(command: string, verb: 'replace' | 'del'): string | undefined {
+  const m = new RegExp(`^ip route ${verb} (?:(?:blackhole|unreachable|prohibit|throw|unicast) )?(\\S+)(.*)$`).exec(command.replace(/#.*$/, '').trim())
+  if (m === null) return undefined
+  return `${m[1] === 'default' ? 'default' : normaliseDst(m[1])} table ${/\btable (\S+)/.exec(m[2])?.[1] ?? 'main'}`
+}
+
+/**
+ * `fixes` and then those of `more` it lacks, as one list to run top to bottom (the request's fixes and
+ * the reply's). A route deletion of `more` goes before a replace in `fixes` of the same prefix on the
+ * same node: the replace overwrites the route in its place (a null route too, at the same metric), so
+ * run after it the deletion finds nothing and fails ("No such process").
+ */
+export function mergeFixes(fixes: Fix[], more: Fix[]): Fix[] {
+  const merged = [...fixes]
+  for (const f of more) {
+    if (merged.some(x => x.node === f.node && x.command === f.command)) continue
+    const deleted = routeCommandTarget(f.command, 'del')
+    const replace = deleted === undefined ? -1 : merged.findIndex(x => x.node === f.node && routeCommandTarget(x.command, 'replace') === deleted)
+    if (replace >= 0) merged.splice(replace, 0, f)
+    else merged.push(f)
+  }
+  return merged
 }

@@ -131,6 +131,8 @@ export interface Decision {
   path: string[]
   /** SNAT/DNAT target address */
   toAddress?: string
+  /** the target's address range (`--to-destination A-B`), of which toAddress is the first: the kernel picks one per connection */
+  toRange?: string
   /** DNAT/REDIRECT (and SNAT) target port range, low to high: `--to-destination A:80`, `--to-ports 8080-8090` */
   toPorts?: [number, number]
   /** `--random`/`--random-fully` (nft's `random`, `fully-random`): a new port for every connection, even one whose port is free */
@@ -1470,7 +1472,8 @@ export class RuleSet {
           if (!assumptions.includes(note)) assumptions.push(note)
         }
         const randomPorts = pr.targetArgs.includes('--random') || pr.targetArgs.includes('--random-fully')
-        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress, toPorts: targetPorts(pr.targetArgs), ...(randomPorts ? {randomPorts} : {}), assumptions}}
+        return {kind: 'decided', decision: {action: target as Action, rule: pr.rule, evidence: pr.rule.raw, path, toAddress, ...(range !== undefined ? {toRange: range} : {}),
+          toPorts: targetPorts(pr.targetArgs), ...(randomPorts ? {randomPorts} : {}), assumptions}}
       }
       if (target === 'TPROXY') {
         // tproxy_tg4: a socket on --on-port takes the packet (marked, accepted), or the kernel drops it

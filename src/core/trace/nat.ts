@@ -20,6 +20,8 @@ export interface NatRecord {
   toPort?: number
   /** a source NAT that gave the client's port another range: the range before (undefined: the default), for the reply's way back */
   portsBefore?: {range?: EphemeralRange}
+  /** a DNAT to an address range (`A-B`): `to` is its first address, the kernel picks one per connection */
+  toRange?: string
   evidence: string
 }
 
