@@ -22,7 +22,7 @@ import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
 import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
 import {firstFew} from '../core/words.js'
-import {pickSubnet, subnetMisfit} from '../core/ipam.js'
+import {peerSubnetMisfit, pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
   vxlanDeviceName, isVxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist, vtepAddress,
@@ -1164,11 +1164,11 @@ function validatePeer(p: StaticPeerInput): void {
 }
 
 /** The network of the store this host uses (undefined while it holds no config: reconcile then says so) and its leases. */
-async function storedNetwork(r: NodeRecord, o: NodeOptions): Promise<{network?: string; leases: Lease[]}> {
+async function storedNetwork(r: NodeRecord, o: NodeOptions): Promise<{netConf?: NetConf; leases: Lease[]}> {
   const store = await openStore(r.store, storeOptions(r, o))
   try {
     const text = await store.getConfig()
-    return {network: text === undefined ? undefined : parseStoredNetConf(store, text).network, leases: (await store.listLeases()).leases}
+    return {netConf: text === undefined ? undefined : parseStoredNetConf(store, text), leases: (await store.listLeases()).leases}
   } finally {
     await store.close()
   }
@@ -1198,9 +1198,13 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     }
     const s = parseCidr(change.add.subnet)
     if (r.subnet && cidrOverlaps(s, parseCidr(r.subnet))) throw userError(`${change.add.subnet} overlaps this host's own subnet ${r.subnet}`, 'a peer needs its own subnet')
-    const {network, leases} = await storedNetwork(r, o)
-    if (network && !cidrWithin(s, parseCidr(network))) {
-      throw userError(`${change.add.subnet} is outside the network ${network}`, `a peer's pod subnet lies inside the network, as every lease does (flannel's FORWARD and masquerade rules cover only it)`)
+    const {netConf, leases} = await storedNetwork(r, o)
+    const network = netConf?.network
+    const misfit = netConf && peerSubnetMisfit(netConf, change.add.subnet)
+    if (misfit) {
+      throw userError(misfit, cidrWithin(s, parseCidr(netConf.network))
+        ? `pass the peer's lease, a /${netConf.subnetLen} (its subnet.env's FLANNEL_SUBNET): routes of another size would cover other nodes' subnets or only part of the peer's`
+        : `a peer's pod subnet lies inside the network, as every lease does (flannel's FORWARD and masquerade rules cover only it)`)
     }
     // a node address inside the pod network is routed by the peers' own routes: to reach it, a packet would need the route it is for
     if (network && cidrContainsIp(network, change.add.publicIP)) {
