@@ -125,13 +125,18 @@ export interface ReconcileResult {
 }
 
 async function readRecord(host: HostAdapter, path: string): Promise<NodeRecord | undefined> {
+  const notAFile = await host.notAFile(path)
+  // never "remove it": that was /dev/null, or a directory, that --state-file named by mistake
+  if (notAFile) throw userError(`the state file ${path} is ${notAFile}, not a file`, `--state-file is flannelctl's record of this host, a file init writes: pass that file's path, or leave --state-file out for ${DEFAULT_STATE_FILE}`)
   const text = await host.readFile(path)
   if (text === undefined) return undefined
   let rec: unknown
   try {
     rec = JSON.parse(text)
   } catch {
-    throw userError(`${path} is not valid JSON`, 'remove it and run flannelctl init again')
+    // a --state-file that names some other file (/etc/hosts) must not be removed on our word
+    throw userError(`the state file ${path} is ${text.trim() === '' ? 'empty' : 'not valid JSON'}`,
+      `if init wrote it (a crash mid-write), remove it and run flannelctl init again; else pass --state-file with the file init wrote`)
   }
   const problem = recordProblem(rec)
   if (problem) throw userError(`${path} is not a node record flannelctl can use: ${problem}`, 'nothing was changed; restore it, or remove it and run flannelctl init again')

@@ -203,6 +203,26 @@ describe('bad input (real namespace)', function () {
     }
   })
 
+  it('a --state-file that is /dev/null or a directory is named as such, and never to be removed; init builds nothing on it', async () => {
+    // before: "/dev/null is not valid JSON", "Hint: remove it and run flannelctl init again";
+    // a directory read as no state at all, and init built the host before failing to write its record there
+    for (const [path, kind] of [['/dev/null', 'a character device'], [dir, 'a directory']]) {
+      for (const cmd of [['status'], ['sync'], ['peer', 'list'], ['reset']]) {
+        const r = await cli([...cmd, '--state-file', path], {netns: ns})
+        expect(r.exitCode, cmd.join(' ')).to.equal(2)
+        expect(r.stderr.split('\n')[0], cmd.join(' ')).to.equal(`Error: the state file ${path} is ${kind}, not a file`)
+        expect(r.stderr, cmd.join(' ')).to.not.match(/remove it/)
+      }
+    }
+    const viaInit = nodeArgs().map((a, i, all) => (all[i - 1] === '--state-file' ? '/dev/null' : a))
+    await expectCleanFailure(await cli(['init', '--iface', 'eth0', '--network', '10.244.0.0/16', ...viaInit], {netns: ns}), /^Error: the state file \/dev\/null is a character device, not a file$/)
+    // some other file named by mistake: not removed on our word either
+    await writeFile(join(dir, 'hosts'), '127.0.0.1 localhost\n')
+    const other = await cli(['status', '--state-file', join(dir, 'hosts')], {netns: ns})
+    expect(other.stderr.split('\n').slice(0, 2)).to.deep.equal([`Error: the state file ${join(dir, 'hosts')} is not valid JSON`,
+      'Hint: if init wrote it (a crash mid-write), remove it and run flannelctl init again; else pass --state-file with the file init wrote'])
+  })
+
   it('a /0 network: named the whole space, not "host bits set" with a hint to pass 0.0.0.0/0 (refused in turn)', async () => {
     const r = await init('--network', '10.0.0.0/0')
     await expectCleanFailure(r, /^Error: --network '10\.0\.0\.0\/0' is a \/0: the whole IPv4 space, not one network$/)
