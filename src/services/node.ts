@@ -20,7 +20,7 @@ import {planNode, planReset, planSysctlRestore, loosePodVethCandidates, rulesLos
 import {RouteTable, lookupMany, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
-import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
+import {backendChoiceProblem, parseNetConf, netConfToJson, NetConf, udpUnsupported} from '../core/netconf.js'
 import {firstFew} from '../core/words.js'
 import {peerSubnetMisfit, pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
@@ -371,11 +371,6 @@ export async function netConfArgument(value: string | undefined): Promise<string
   return text
 }
 
-/** flannel's udp backend (a debug backend, and flannel's default when a net-conf names none) is not built here. */
-function udpUnsupported(unnamed: boolean): string {
-  return unnamed ? 'the net-conf names no Backend, so flannel\'s default applies: udp, which flannelctl does not support' : 'the udp backend is not supported by flannelctl'
-}
-
 function netConfFromFlags(f: NetworkFlags): string | undefined {
   const given = (pairs: [string, unknown][]) => pairs.filter(([, v]) => v !== undefined && v !== false).map(([name]) => name)
   const vxlanOnly = given([['--directrouting', f.directRouting], ['--vni', f.vni], ['--port', f.port]])
@@ -397,7 +392,8 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
     }
     return f.netConf
   }
-  if (f.backend === 'udp') throw userError(udpUnsupported(false), 'use --backend vxlan (or host-gw when all nodes share one L2 segment)')
+  const backendProblem = f.backend === undefined ? undefined : backendChoiceProblem(f.backend, t => `--backend ${t}`)
+  if (backendProblem) throw backendProblem
   if (f.backend !== undefined && f.backend !== 'vxlan' && vxlanOnly.length > 0) {
     throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
   }
