@@ -279,6 +279,24 @@ describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanne
       'iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE']]])
   })
 
+  it('pod-to-pod masqueraded by such a node\'s own masquerade (its RETURN gone): the RETURN back in front, not a sync, nor deleting its masquerade', async () => {
+    // before: `flannelctl sync` on n2 (commented rules), and `iptables -t nat -D POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE` on n3 (0.10's, uncommented)
+    await cp(join(FIXTURES, 'old-flanneld-eras'), dir, {recursive: true})
+    for (const node of ['n2', 'n3']) {
+      const file = join(dir, node, 'iptables-save.txt')
+      await writeFile(file, (await readFile(file, 'utf8')).split('\n').filter(l => !/^-A POSTROUTING -s 10\.244\.0\.0\/16 -d 10\.244\.0\.0\/16 .*-j RETURN$/.test(l)).join('\n'))
+    }
+    const report = await runDoctor({snapshot: dir}, {})
+    const nated = report.pairs.filter(p => p.warnings.includes('SOURCE_NATED'))
+    // every pair: the sender's node masquerades it on its way out, the receiver's on its way onto the bridge
+    expect(nated).to.have.length(6)
+    const returnBack = 'iptables -t nat -I POSTROUTING 1 -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN   # its flanneld\'s pod-to-pod exemption, back before its masquerade'
+    for (const p of nated) {
+      const nodes = [p.from, p.to].map(pod => pod.replace(/^pod-(\d)a$/, 'n$1')).filter(n => n !== 'n1')
+      expect(p.fix, `${p.from}>${p.to}`).to.have.deep.members(nodes.map(node => ({node, command: returnBack})))
+    }
+  })
+
   it('a node whose VTEP is made with l2miss (flanneld before 0.9) and has no rules: RULES_MISSING says it may never have had them, and the fix is iptables\', not a sync (flannel-old-misses)', async () => {
     // before: `flannelctl sync   # writes them again …` on n1, and "removed by `nft flush ruleset` …?"
     const report = await runDoctor({snapshot: join(FIXTURES, 'flannel-old-misses')}, {})
