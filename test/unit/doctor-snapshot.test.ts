@@ -297,6 +297,17 @@ describe('doctor on nodes an older flanneld built (old-flanneld-eras, old-flanne
     }
   })
 
+  it('idle pods (no neighbour entry on their bridge) are one ASSUMED warning per node, naming the others, not one per pod', async () => {
+    // before: one warning per idle pod and place (40 idle pods on a hand-built node: 40 lines of doctor's host checks)
+    await cp(join(FIXTURES, 'old-flanneld-eras'), dir, {recursive: true})
+    const inv = join(dir, 'inventory.yaml')
+    await writeFile(inv, (await readFile(inv, 'utf8')) + ['b', 'c', 'd', 'e', 'f'].map((x, i) => `  - {name: pod-1${x}, ip: 10.244.38.${i + 3}, node: n1}\n`).join(''))
+    const assumed = (await runDoctor({snapshot: dir}, {})).findings.filter(f => f.code === 'ASSUMED')
+    expect(assumed.map(f => f.node)).to.have.members(['n1', 'pod-1a'])
+    const n1 = assumed.find(f => f.node === 'n1')!
+    expect(n1.message).to.match(/^20 pairs \(.*\) hold only if these do: no neighbour entry for pod pod-1b \(10\.244\.38\.3\) on n1's cni0: assumed the pod answers ARP there \(.*\) \(the same for 4 more: pod-1c, pod-1d, pod-1e, …\)$/)
+  })
+
   it('a node whose VTEP is made with l2miss (flanneld before 0.9) and has no rules: RULES_MISSING says it may never have had them, and the fix is iptables\', not a sync (flannel-old-misses)', async () => {
     // before: `flannelctl sync   # writes them again …` on n1, and "removed by `nft flush ruleset` …?"
     const report = await runDoctor({snapshot: join(FIXTURES, 'flannel-old-misses')}, {})
