@@ -595,6 +595,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     if (prev !== undefined && o.publicIP === undefined && renumbered(snap, prev)) await refuseAnsweredAddress(host, prev, statePath)
     const bridge = o.bridge ?? prev?.bridge ?? 'cni0'
     ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev), bridge))
+    // --bridge naming the node's own interface is the flag to change: the bridge would be built on it, not next to it
+    if (o.bridge !== undefined && o.bridge === iface) {
+      throw userError(`--bridge ${showName(o.bridge)} is the interface toward the other nodes${o.iface === undefined ? ' (the default route\'s)' : ' (--iface)'}: the pod bridge is a device of its own`,
+        'leave --bridge out (cni0), or name another device for the pod bridge')
+    }
     const ifaceProblem = underlayProblem(iface, bridge)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   } catch (error) {

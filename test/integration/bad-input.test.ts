@@ -223,6 +223,13 @@ describe('bad input (real namespace)', function () {
       'Hint: if init wrote it (a crash mid-write), remove it and run flannelctl init again; else pass --state-file with the file init wrote'])
   })
 
+  it('--bridge naming the node\'s own interface: the flag given is the one named, nothing built', async () => {
+    // before: 'interface "eth0" cannot be used: it is the pod bridge', 'pass --iface with another interface' (eth0 was right; --bridge was not)
+    const r = await init('--network', '10.244.0.0/16', '--bridge', 'eth0')
+    await expectCleanFailure(r, /^Error: --bridge "eth0" is the interface toward the other nodes \(--iface\): the pod bridge is a device of its own$/)
+    expect(r.stderr).to.contain('Hint: leave --bridge out (cni0), or name another device for the pod bridge')
+  })
+
   it('a /0 network: named the whole space, not "host bits set" with a hint to pass 0.0.0.0/0 (refused in turn)', async () => {
     const r = await init('--network', '10.0.0.0/0')
     await expectCleanFailure(r, /^Error: --network '10\.0\.0\.0\/0' is a \/0: the whole IPv4 space, not one network$/)
