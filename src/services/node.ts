@@ -125,15 +125,22 @@ export interface ReconcileResult {
 }
 
 async function readRecord(host: HostAdapter, path: string): Promise<NodeRecord | undefined> {
-  const notAFile = await host.notAFile(path)
-  // never "remove it": that was /dev/null, or a directory, that --state-file named by mistake
-  if (notAFile) throw userError(`the state file ${path} is ${notAFile}, not a file`, `--state-file is flannelctl's record of this host, a file init writes: pass that file's path, or leave --state-file out for ${DEFAULT_STATE_FILE}`)
+  // never "remove it": that was /dev/null, or a directory, that --state-file named by mistake.
+  // Asked only when the read gives no record (a directory cannot be read, /dev/null reads empty), so a good record costs one read.
+  const refuseNotAFile = async () => {
+    const notAFile = await host.notAFile(path)
+    if (notAFile) throw userError(`the state file ${path} is ${notAFile}, not a file`, `--state-file is flannelctl's record of this host, a file init writes: pass that file's path, or leave --state-file out for ${DEFAULT_STATE_FILE}`)
+  }
   const text = await host.readFile(path)
-  if (text === undefined) return undefined
+  if (text === undefined) {
+    await refuseNotAFile()
+    return undefined
+  }
   let rec: unknown
   try {
     rec = JSON.parse(text)
   } catch {
+    await refuseNotAFile()
     // a --state-file that names some other file (/etc/hosts) must not be removed on our word
     throw userError(`the state file ${path} is ${text.trim() === '' ? 'empty' : 'not valid JSON'}`,
       `if init wrote it (a crash mid-write), remove it and run flannelctl init again; else pass --state-file with the file init wrote`)
