@@ -12,7 +12,7 @@ import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js
 import {NFT_TABLE_V4, nftResetWarnings, iptablesTablesLosingChains, deletingEmptiedIptablesTables} from '../core/flannel-nft.js'
 import {forwardAcceptHint, forwardVerdict, inputDropAdvice, isFirewalldTable, nativeDropText, nativeForwardDrops, partialAcceptText, vxlanInputDrop} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
-import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
+import {makeDirs, fsProblem, removeEmptyDirs, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
@@ -212,13 +212,18 @@ async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () =
   // Only init makes the state's directory. Without it there is no state to guard (fn says so): a
   // mistyped --state-file of sync, reset or peer left that directory behind, with nothing in it.
   if (!creating && !existsSync(dirname(statePath))) return fn()
+  let made: string[] = []
   if (!existsSync(dirname(statePath))) {
-    await makeDirs(dirname(statePath), 0o755).catch((e: unknown) => {
+    made = await makeDirs(dirname(statePath), 0o755).catch((e: unknown) => {
       const problem = fsProblem(e)
       throw problem === undefined ? e : userError(`the state file ${statePath} cannot be kept there: ${problem}`, 'pass --state-file with a path on a local, writable file system (default /var/lib/flannelctl/node.json)')
     })
   }
-  return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`})
+  // an init refused (a missing --iface, a bad --network) leaves no directory behind for a state it never wrote
+  return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`}).catch(async (error: unknown) => {
+    await removeEmptyDirs(made)
+    throw error
+  })
 }
 
 /** subnet.env and the conflist are written last: a path that cannot take them is refused before anything changes. */

@@ -230,6 +230,14 @@ describe('bad input (real namespace)', function () {
     expect(r.stderr).to.contain('Hint: leave --bridge out (cni0), or name another device for the pod bridge')
   })
 
+  it('an init refused leaves no directory behind for its state file', async () => {
+    // before: a first init without --iface on a host with no default route left /var/lib/flannelctl, empty
+    const state = join(dir, 'fresh', 'deeper', 'node.json')
+    const withState = nodeArgs().map((a, i, all) => (all[i - 1] === '--state-file' ? state : a))
+    await expectCleanFailure(await cli(['init', '--iface', 'eht0', '--network', '10.244.0.0/16', ...withState], {netns: ns}), /^Error: unknown interface 'eht0'$/)
+    expect(existsSync(join(dir, 'fresh'))).to.equal(false)
+  })
+
   it('a /0 network: named the whole space, not "host bits set" with a hint to pass 0.0.0.0/0 (refused in turn)', async () => {
     const r = await init('--network', '10.0.0.0/0')
     await expectCleanFailure(r, /^Error: --network '10\.0\.0\.0\/0' is a \/0: the whole IPv4 space, not one network$/)
