@@ -1233,6 +1233,12 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     // The store's lease wins in sync, so such a peer would be listed but never routed.
     const leased = leases.find(l => l.publicIP !== r.publicIP && cidrOverlaps(parseCidr(l.subnet), s))
     if (leased) throw userError(`${change.add.subnet} overlaps ${leased.subnet}, leased in ${r.store} by ${leased.publicIP}`, 'that host is a peer already, through the store; a static peer needs a subnet no host leases')
+    // a host holds one subnet: a second one "at" it is a mistyped --public-ip, and its VTEP would drop frames for a MAC not its own
+    const holder = leases.find(l => l.publicIP === change.add!.publicIP && l.publicIP !== r.publicIP)
+    if (holder) {
+      throw userError(`--public-ip ${change.add.publicIP} is the host of ${holder.subnet} in ${r.store}: a peer through the store already, and a host holds one subnet`,
+        `pass the address of the host that holds ${change.add.subnet} (one outside the store)`)
+    }
     // The fdb holds one entry per MAC: a second VTEP with the same MAC takes the first one's frames.
     const mac = change.add.vtepMAC?.toLowerCase()
     const sameMac = mac === undefined ? undefined

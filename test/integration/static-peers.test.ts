@@ -107,6 +107,10 @@ describe('static peers (real namespaces, no shared store)', function () {
     const taken = await add('10.244.7.0/24', '192.168.160.2')
     expect(taken.exitCode).to.equal(2)
     expect(taken.stderr).to.contain('10.244.7.0/24 overlaps 10.244.7.0/24, leased in')
+    // the address of a host that leases in the store is that host's, with its one subnet (before: accepted, its VTEP dropping the frames)
+    const atHolder = await add('10.244.9.0/24', '192.168.160.7')
+    expect(atHolder.exitCode).to.equal(2)
+    expect(atHolder.stderr.split('\n')[0]).to.match(/^Error: --public-ip 192\.168\.160\.7 is the host of 10\.244\.7\.0\/24 in file:.*: a peer through the store already, and a host holds one subnet$/)
     // a subnet of another size than the network's leases is none of them, whatever it overlaps
     const half = await add('10.244.8.0/25', '192.168.160.2')
     expect(half.exitCode).to.equal(2)
