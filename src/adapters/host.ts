@@ -357,6 +357,19 @@ export class HostAdapter {
     return r.exitCode === 0 ? r.stdout : undefined
   }
 
+  /**
+   * What is at `path` when it is there but no regular file, in words ("a directory", "a character
+   * device"); undefined for a regular file or nothing. A path flag naming /dev/null or a directory
+   * is a mistake to say as such: read, it is empty or unreadable, which reads as a broken file or none.
+   */
+  async notAFile(path: string): Promise<string | undefined> {
+    const r = await this.runner.run({file: 'stat', args: ['-L', '-c', '%F', '--', path], inProcess: {paths: [path], run: () => statKindInProcess(path)}})
+    if (r.exitCode !== 0) return undefined
+    const kind = r.stdout.trim()
+    if (kind === '' || kind.startsWith('regular')) return undefined
+    return kind === 'directory' ? 'a directory' : kind === 'character special file' ? 'a character device' : kind === 'block special file' ? 'a block device' : `a ${kind}`
+  }
+
   /** Several files in one program run (or none, where this process sees them); undefined for each one that cat cannot read. */
   async readFiles(paths: string[]): Promise<(string | undefined)[]> {
     if (paths.every(path => seesPathAsThisProcess(this.runner.target, path))) return Promise.all(paths.map(path => this.readFile(path)))
@@ -476,6 +489,18 @@ function catInProcess(path: string): CommandResult {
     return {stdout: readFileSync(path, 'utf8'), stderr: '', exitCode: 0}
   } catch (error) {
     return {stdout: '', stderr: `cat: ${path}: ${(error as Error).message}\n`, exitCode: 1}
+  }
+}
+
+/** `stat -L -c %F`'s words for what is at a path, without starting stat. */
+function statKindInProcess(path: string): CommandResult {
+  try {
+    const st = statSync(path)
+    const kind = st.isFile() ? (st.size === 0 ? 'regular empty file' : 'regular file') : st.isDirectory() ? 'directory'
+      : st.isCharacterDevice() ? 'character special file' : st.isBlockDevice() ? 'block special file' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'special file'
+    return {stdout: `${kind}\n`, stderr: '', exitCode: 0}
+  } catch (error) {
+    return {stdout: '', stderr: `stat: ${path}: ${(error as Error).message}\n`, exitCode: 1}
   }
 }
 

@@ -15,7 +15,7 @@ const EXIT_CODES: [string, string][] = [
   ['0', 'ok; trace: delivered; doctor: healthy'],
   ['1', 'trace: not delivered; doctor, status: problems found'],
   ['2', 'bad input or usage: the message says what, the hint what to do'],
-  ['3', 'a program flannelctl ran failed (ip, iptables, a CNI plugin)'],
+  ['3', 'a program flannelctl ran failed (ip, iptables, a CNI plugin), or the store stopped answering a command that changes things (init, sync, peer, backend set, reset --release, migrate): run it again once it answers'],
 ]
 
 export default class FlannelctlHelp extends Help {

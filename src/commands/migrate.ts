@@ -4,6 +4,7 @@ import {nodeFlags, jsonFlag, nodeOptions, VNI_BOUNDS, PORT_BOUNDS} from '../cli/
 import {makeContext} from '../services/context.js'
 import {migrate, type MigrateResult} from '../services/migrate.js'
 import {renderSteps} from '../core/migrate-plan.js'
+import {backendChoiceProblem} from '../core/netconf.js'
 import {renderReconcile} from '../ui/plan.js'
 import {loadLab} from '../services/lab.js'
 import {runInLabStore} from '../cli/lab-flags.js'
@@ -25,7 +26,8 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
   ]
 
   static override flags = {
-    backend: Flags.string({description: 'the backend to move to', options: ['host-gw', 'vxlan'], helpGroup: 'MIGRATION'}),
+    // checked in run(), not by oclif's options: udp and flanneld's other backends get said why they are refused
+    backend: Flags.string({description: 'the backend to move to: host-gw or vxlan', helpGroup: 'MIGRATION'}),
     directrouting: Flags.boolean({description: 'vxlan: plain routes to on-link peers', helpGroup: 'MIGRATION'}),
     vni: Flags.integer({description: 'vxlan: move to this VNI (flannel.<VNI> is built beside the old device, which goes last); alone it keeps the backend as it is', ...VNI_BOUNDS, helpGroup: 'MIGRATION'}),
     port: Flags.integer({description: 'vxlan: move to this UDP port, with a new --vni (the new device listens on it beside the old one)', ...PORT_BOUNDS, helpGroup: 'MIGRATION'}),
@@ -40,6 +42,8 @@ Exit codes: 0 done, planned or nothing to do; 2 refused before changing anything
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Migrate)
+    const backendProblem = flags.backend === undefined ? undefined : backendChoiceProblem(flags.backend, t => `--backend ${t}`)
+    if (backendProblem) throw backendProblem
     const lab = flags.lab ? await loadLab(flags.lab, '--lab') : undefined
     if (lab && (flags.store === undefined || flags.store === lab.store)) {
       const code = await runInLabStore(lab, this.config.root, ['migrate'], this.argv, flags.verbose)

@@ -84,6 +84,18 @@ export function subnetMisfit(nc: NetConf, subnet: string): string | undefined {
   return c.base < ipToInt(nc.subnetMin) ? `it is below SubnetMin ${nc.subnetMin}` : `it is above SubnetMax ${nc.subnetMax}`
 }
 
+/**
+ * Why a static peer's subnet cannot be one of the network's leases, in words (undefined when it can).
+ * SubnetMin/SubnetMax are not asked: a hand-run network splits the range by hand (each host's
+ * init narrowed to its own subnet), but every flanneld lease is SubnetLen long.
+ */
+export function peerSubnetMisfit(nc: Pick<NetConf, 'network' | 'subnetLen'>, subnet: string): string | undefined {
+  const c = parseCidr(subnet)
+  if (!cidrWithin(c, parseCidr(nc.network))) return `${subnet} is outside the network ${nc.network}`
+  if (c.prefixlen !== nc.subnetLen) return `${subnet} is a /${c.prefixlen}, and the network's SubnetLen is ${nc.subnetLen}: every node's lease is a /${nc.subnetLen}`
+  return undefined
+}
+
 /** Fits the config, or is the subnet the host keeps though it does not (SubnetWant.keep). */
 export function isSubnetUsable(nc: NetConf, subnet: string, keep: string | undefined): boolean {
   return isSubnetCompatible(nc, subnet) || (subnet === keep && isCanonicalCidr(subnet) && cidrWithin(parseCidr(subnet), parseCidr(nc.network)))

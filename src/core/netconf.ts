@@ -76,6 +76,29 @@ export function backendWords(b: {type: string; directRouting?: boolean}, detail 
 /** Backend types flanneld has that flannelctl does not build: named in the error so users know why. */
 const OTHER_FLANNEL_BACKENDS = ['ipip', 'wireguard', 'ipsec', 'alloc', 'extension', 'alivpc', 'ali-vpc', 'awsvpc', 'aws-vpc', 'gce', 'tencentvpc', 'tencent-vpc']
 
+/**
+ * flannel's udp backend (flanneld's own docs: "use UDP only for debugging"), in one wording for
+ * init, backend set and migrate; `unnamed`: a net-conf without Backend, where flannel defaults to it.
+ */
+export function udpUnsupported(unnamed = false): string {
+  const what = 'flanneld\'s debugging-only backend (TUN flannel0, packets carried in user space), which flannelctl does not build'
+  return unnamed ? `the net-conf names no Backend, so flannel's default applies: udp, ${what}` : `udp is ${what}`
+}
+
+/**
+ * Why a backend named on the command line (init --backend, backend set TYPE, migrate --backend)
+ * cannot be built, or undefined for vxlan and host-gw. `use` says, for a type, the command that
+ * would build it, so the hint is the command the user is typing.
+ */
+export function backendChoiceProblem(type: string, use: (type: string) => string): FlannelctlError | undefined {
+  // not SUPPORTED_BACKENDS: that is what a net-conf may say (udp among them, to be refused with its reason)
+  if (type === 'vxlan' || type === 'host-gw') return undefined
+  const hint = `use ${use('vxlan')} (or ${use('host-gw')} when all nodes share one L2 segment)`
+  if (type === 'udp') return userError(udpUnsupported(), hint)
+  if (OTHER_FLANNEL_BACKENDS.includes(type)) return userError(`${type} is a flanneld backend that flannelctl does not build`, hint)
+  return userError(`'${type}' is not a backend: flannelctl builds vxlan and host-gw (names are case-sensitive)`, hint)
+}
+
 const HINT_EXAMPLE = 'e.g. {"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}'
 
 function fail(message: string, hint = `fix the net-conf JSON, ${HINT_EXAMPLE}`): FlannelctlError {

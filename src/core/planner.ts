@@ -584,7 +584,30 @@ export function forwardingUsers(snap: HostSnapshot, own: {bridge: string, vxlanD
   const addressed = new Set((snap.addresses ?? []).filter(a => a.family === 4).map(a => a.dev))
   const veths = links.filter(l => l.kind === 'veth' && l.master === undefined && !addressed.has(l.name) && routed.has(l.name)).map(l => l.name)
   if (veths.length > 0) users.push(`${veths.slice(0, 3).join(', ')}${veths.length > 3 ? ', …' : ''} (routed veths: another CNI's pods)`)
+  users.push(...forwardingRules(snap))
   return users
+}
+
+/** A rule's target (`-j X`), or undefined. */
+const targetOf = (spec: string) => /(?:^| )-j (\S+)/.exec(spec)?.[1]
+
+/**
+ * iptables rules of other software that only mean something on a host that forwards: FORWARD
+ * accepting or handing to a chain of its own (kube-proxy's KUBE-FORWARD, docker's DOCKER-USER, a
+ * router's `-i eth1 -o eth0 -j ACCEPT`), and a masquerade or SNAT in POSTROUTING that is not
+ * flannel's (a NAT gateway for others). DROP, REJECT and LOG rules need no forwarding.
+ */
+function forwardingRules(snap: HostSnapshot): string[] {
+  const rules = snap.iptables?.rules ?? []
+  const theirs = (spec: string) => !spec.includes(FWD_COMMENT) && !spec.includes(MASQ_COMMENT) && !spec.includes(MANUAL_MASQ_COMMENT)
+  const forward = rules.filter(r => r.table === 'filter' && r.chain === 'FORWARD' && theirs(r.spec)
+    && targetOf(r.spec) !== undefined && !['DROP', 'REJECT', 'LOG', 'RETURN', FWD_CHAIN].includes(targetOf(r.spec)!))
+  const nat = rules.filter(r => r.table === 'nat' && r.chain === 'POSTROUTING' && theirs(r.spec) && ['MASQUERADE', 'SNAT'].includes(targetOf(r.spec) ?? ''))
+  const shown = (rs: typeof rules) => `${rs.slice(0, 2).map(r => `-A ${r.chain} ${r.spec}`).join('; ')}${rs.length > 2 ? '; …' : ''}`
+  return [
+    ...(forward.length > 0 ? [`a FORWARD chain with rules of other software (${shown(forward)})`] : []),
+    ...(nat.length > 0 ? [`a masquerade of other software (${shown(nat)}: this host NATs traffic it forwards)`] : []),
+  ]
 }
 
 /**
@@ -611,6 +634,8 @@ export function planSysctlRestore(before: Record<string, string> | undefined, sn
       continue
     }
     ops.push({tool: 'sysctl', key, value: was, why: `flannelctl's init set it; it was ${was} before, and nothing else here needs it`})
+    // what it cannot see (a route someone relies on, an nftables firewall's forward chain) is the operator's to say
+    notes.push(`note: ${key} goes back to ${was}, as init found it, since nothing read here needs it; to keep this host forwarding: sysctl -w ${key}=${current} afterwards (and persist it in /etc/sysctl.d)`)
   }
   return {ops, notes}
 }

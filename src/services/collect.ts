@@ -178,15 +178,26 @@ function podRunner(node: InventoryNode, pod: InventoryPod & {netns: string}, lis
 
 /**
  * Live hosts with pods not named: ask each node's bridge neighbours (an idle pod has no entry) and
- * CNI IPAM, where the node's CNI conf dir (the inventory's cniConfDir:, else the default) says.
+ * CNI IPAM, where the node's CNI conf dir says: the inventory's cniConfDir:, else the one init
+ * recorded in the node's stateFile:, else the default.
  */
 async function discoverLivePods(nodes: {node: InventoryNode; runner: Runner}[], captured: CollectedHost[]): Promise<InventoryPod[]> {
   const pods: InventoryPod[] = []
   await Promise.all(nodes.map(async ({node, runner}) => {
     const snap = captured.find(c => c.name === node.name)!.snapshot
-    pods.push(...discoverPods(snap, await cniAllocatedIps(runner, node.cniConfDir)))
+    pods.push(...discoverPods(snap, await cniAllocatedIps(runner, node.cniConfDir ?? await recordedCniConfDir(node, runner))))
   }))
   return dedupePods(pods)
+}
+
+/**
+ * Hosts sharing a filesystem (namespaces) were each set up with a --state-file and --cni-conf-dir of
+ * their own; the inventory names the state file (as migrate needs it), and that file names the conf
+ * dir. Without stateFile: the default one is not asked: on such hosts it is some other node's.
+ */
+async function recordedCniConfDir(node: InventoryNode, runner: Runner): Promise<string | undefined> {
+  if (node.stateFile === undefined) return undefined
+  return (await loadRecord(new HostAdapter(runner), {stateFile: node.stateFile}, true).catch(() => undefined))?.rec?.cniConfDir
 }
 
 /** One pod per IP: an address two nodes both show (duplicate subnets) stays with the first node. */

@@ -896,6 +896,19 @@ export function podMatrix(world: World, assumed?: Map<string, AssumedInMatrix>):
   return out
 }
 
+const IPV4_IN_TEXT = /\b\d{1,3}(?:\.\d{1,3}){3}\b/g
+const POD_IN_TEXT = /\bpod (\S+) \((\d{1,3}(?:\.\d{1,3}){3})\)/
+
+/** A message with its pod and addresses taken out: the same assumption about different pods reads the same. */
+function addressShape(message: string): string {
+  return message.replace(POD_IN_TEXT, 'pod P').replace(IPV4_IN_TEXT, 'A')
+}
+
+/** Whom an assumption is about: its pod's name, else its first address. */
+function assumedAbout(message: string): string {
+  return POD_IN_TEXT.exec(message)?.[1] ?? message.match(IPV4_IN_TEXT)?.[0] ?? message
+}
+
 /**
  * What the matrix's verdicts rest on beyond the tables read (a table not captured, an undecidable
  * match): a pair that is fine only if an assumption holds must not make the report read as a plain
@@ -903,18 +916,21 @@ export function podMatrix(world: World, assumed?: Map<string, AssumedInMatrix>):
  * they share once), else one per assumption, naming the pairs that rest on it.
  */
 function assumedFindings(assumed: Map<string, AssumedInMatrix>): DoctorFinding[] {
-  const groups = new Map<string, {node: string, messages: string[], pairs: string[]}>()
+  const groups = new Map<string, {node: string, messages: string[], pairs: string[], alike: boolean}>()
   for (const a of assumed.values()) {
-    // where a table was not captured, each use the walk made of it is its own warning (each device taken as up, each MTU not checked): one table missing all the same
-    const key = a.table !== undefined ? `${a.node}|${a.table}` : `${a.node}|${a.message}`
-    const g = groups.get(key) ?? {node: a.node, messages: [], pairs: []}
+    // where a table was not captured, each use the walk made of it is its own warning (each device taken as up, each MTU not checked): one table missing all the same;
+    // one assumption made of many addresses (every idle pod of a node: no neighbour entry) is one warning too, not one a pod
+    const key = a.table !== undefined ? `${a.node}|${a.table}` : `${a.node}|${addressShape(a.message)}`
+    const g = groups.get(key) ?? {node: a.node, messages: [], pairs: [], alike: a.table === undefined}
     g.messages.push(a.message)
     for (const p of a.pairs) if (!g.pairs.includes(p)) g.pairs.push(p)
     groups.set(key, g)
   }
   return [...groups.values()].map(g => {
     const heads = new Set(g.messages.map(m => m.slice(0, m.indexOf(': ') + 2)))
+    const others = g.alike ? [...new Set(g.messages.slice(1).map(assumedAbout))] : []
     const said = g.messages.length === 1 ? g.messages[0]
+      : g.alike ? `${g.messages[0]} (the same for ${g.messages.length - 1} more: ${others.slice(0, 3).join(', ')}${others.length > 3 ? ', …' : ''})`
       : heads.size === 1 && !heads.has('') ? `${[...heads][0]}${g.messages.map(m => m.slice(m.indexOf(': ') + 2)).join('; ')}` : g.messages.join('; ')
     return finding({code: 'ASSUMED', severity: 'warning', node: g.node,
       message: `${g.pairs.length === 1 ? `pair ${g.pairs[0]} holds` : `${g.pairs.length} pairs (${g.pairs.slice(0, 3).join(', ')}${g.pairs.length > 3 ? ', …' : ''}) hold`} only if ${g.messages.length === 1 ? 'this does' : 'these do'}: ${said}`})

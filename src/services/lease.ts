@@ -97,7 +97,7 @@ export async function listLeases(storeSpec: string, opts: Parameters<typeof open
   const store = await openStore(storeSpec, opts).catch(asReadFailure)
   try {
     const absence = await store.absence?.()
-    if (absence !== undefined) throw userError(`there is no store at ${store.describe()}: ${absence}`, 'check --store and FLANNELCTL_STORE (init creates a file store; lease list only reads one)')
+    if (absence !== undefined) throw userError(`there is no store at ${store.describe()}: ${absence}`, 'check --store and FLANNELCTL_STORE, or give --state-file of a host init set up with one (its store is recorded there); init creates a file store, lease list only reads one')
     const raw = await store.getConfig()
     const {leases, invalid} = await store.listLeases()
     const migration = unfinished(await store.getMeta(MIGRATION_META_KEY))

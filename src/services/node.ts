@@ -12,7 +12,7 @@ import {HostAdapter, noIptables, noNft, nftUnreadable} from '../adapters/host.js
 import {NFT_TABLE_V4, nftResetWarnings, iptablesTablesLosingChains, deletingEmptiedIptablesTables} from '../core/flannel-nft.js'
 import {forwardAcceptHint, forwardVerdict, inputDropAdvice, isFirewalldTable, nativeDropText, nativeForwardDrops, partialAcceptText, vxlanInputDrop} from '../core/forward-verdict.js'
 import {withFileLock} from '../store/file-lock.js'
-import {makeDirs, fsProblem, writableFileProblem} from '../store/dirs.js'
+import {makeDirs, fsProblem, removeEmptyDirs, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
 import type {HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
@@ -20,9 +20,9 @@ import {planNode, planReset, planSysctlRestore, loosePodVethCandidates, rulesLos
 import {RouteTable, lookupMany, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
 import {PolicyRouter} from '../core/trace/routes.js'
 import {migrationPhase, outsiderNote, parseMigrationRecord, MIGRATION_META_KEY} from '../core/migrate-plan.js'
-import {parseNetConf, netConfToJson, NetConf} from '../core/netconf.js'
+import {backendChoiceProblem, parseNetConf, netConfToJson, NetConf, udpUnsupported} from '../core/netconf.js'
 import {firstFew} from '../core/words.js'
-import {pickSubnet, subnetMisfit} from '../core/ipam.js'
+import {peerSubnetMisfit, pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
   vxlanDeviceName, isVxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist, vtepAddress,
@@ -125,13 +125,25 @@ export interface ReconcileResult {
 }
 
 async function readRecord(host: HostAdapter, path: string): Promise<NodeRecord | undefined> {
+  // never "remove it": that was /dev/null, or a directory, that --state-file named by mistake.
+  // Asked only when the read gives no record (a directory cannot be read, /dev/null reads empty), so a good record costs one read.
+  const refuseNotAFile = async () => {
+    const notAFile = await host.notAFile(path)
+    if (notAFile) throw userError(`the state file ${path} is ${notAFile}, not a file`, `--state-file is flannelctl's record of this host, a file init writes: pass that file's path, or leave --state-file out for ${DEFAULT_STATE_FILE}`)
+  }
   const text = await host.readFile(path)
-  if (text === undefined) return undefined
+  if (text === undefined) {
+    await refuseNotAFile()
+    return undefined
+  }
   let rec: unknown
   try {
     rec = JSON.parse(text)
   } catch {
-    throw userError(`${path} is not valid JSON`, 'remove it and run flannelctl init again')
+    await refuseNotAFile()
+    // a --state-file that names some other file (/etc/hosts) must not be removed on our word
+    throw userError(`the state file ${path} is ${text.trim() === '' ? 'empty' : 'not valid JSON'}`,
+      `if init wrote it (a crash mid-write), remove it and run flannelctl init again; else pass --state-file with the file init wrote`)
   }
   const problem = recordProblem(rec)
   if (problem) throw userError(`${path} is not a node record flannelctl can use: ${problem}`, 'nothing was changed; restore it, or remove it and run flannelctl init again')
@@ -200,13 +212,18 @@ async function withStateLock<T>(ctx: ServiceContext, statePath: string, fn: () =
   // Only init makes the state's directory. Without it there is no state to guard (fn says so): a
   // mistyped --state-file of sync, reset or peer left that directory behind, with nothing in it.
   if (!creating && !existsSync(dirname(statePath))) return fn()
+  let made: string[] = []
   if (!existsSync(dirname(statePath))) {
-    await makeDirs(dirname(statePath), 0o755).catch((e: unknown) => {
+    made = await makeDirs(dirname(statePath), 0o755).catch((e: unknown) => {
       const problem = fsProblem(e)
       throw problem === undefined ? e : userError(`the state file ${statePath} cannot be kept there: ${problem}`, 'pass --state-file with a path on a local, writable file system (default /var/lib/flannelctl/node.json)')
     })
   }
-  return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`})
+  // an init refused (a missing --iface, a bad --network) leaves no directory behind for a state it never wrote
+  return withFileLock(`${statePath}.lock`, fn, {what: `this host's state ${statePath}`}).catch(async (error: unknown) => {
+    await removeEmptyDirs(made)
+    throw error
+  })
 }
 
 /** subnet.env and the conflist are written last: a path that cannot take them is refused before anything changes. */
@@ -366,11 +383,6 @@ export async function netConfArgument(value: string | undefined): Promise<string
   return text
 }
 
-/** flannel's udp backend (a debug backend, and flannel's default when a net-conf names none) is not built here. */
-function udpUnsupported(unnamed: boolean): string {
-  return unnamed ? 'the net-conf names no Backend, so flannel\'s default applies: udp, which flannelctl does not support' : 'the udp backend is not supported by flannelctl'
-}
-
 function netConfFromFlags(f: NetworkFlags): string | undefined {
   const given = (pairs: [string, unknown][]) => pairs.filter(([, v]) => v !== undefined && v !== false).map(([name]) => name)
   const vxlanOnly = given([['--directrouting', f.directRouting], ['--vni', f.vni], ['--port', f.port]])
@@ -392,7 +404,8 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
     }
     return f.netConf
   }
-  if (f.backend === 'udp') throw userError(udpUnsupported(false), 'use --backend vxlan (or host-gw when all nodes share one L2 segment)')
+  const backendProblem = f.backend === undefined ? undefined : backendChoiceProblem(f.backend, t => `--backend ${t}`)
+  if (backendProblem) throw backendProblem
   if (f.backend !== undefined && f.backend !== 'vxlan' && vxlanOnly.length > 0) {
     throw userError(`${vxlanOnly.join(', ')} ${vxlanOnly.length > 1 ? 'are settings' : 'is a setting'} of the vxlan backend, not of ${f.backend}`, `drop ${vxlanOnly.length > 1 ? 'them' : 'it'}, or use --backend vxlan`)
   }
@@ -594,6 +607,11 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
     if (prev !== undefined && o.publicIP === undefined && renumbered(snap, prev)) await refuseAnsweredAddress(host, prev, statePath)
     const bridge = o.bridge ?? prev?.bridge ?? 'cni0'
     ;({iface, publicIP} = resolveIface(snap, ...nodeAddressChoice(snap, o, prev), bridge))
+    // --bridge naming the node's own interface is the flag to change: the bridge would be built on it, not next to it
+    if (o.bridge !== undefined && o.bridge === iface) {
+      throw userError(`--bridge ${showName(o.bridge)} is the interface toward the other nodes${o.iface === undefined ? ' (the default route\'s)' : ' (--iface)'}: the pod bridge is a device of its own`,
+        'leave --bridge out (cni0), or name another device for the pod bridge')
+    }
     const ifaceProblem = underlayProblem(iface, bridge)
     if (ifaceProblem) throw userError(`interface ${showName(iface)} cannot be used: ${ifaceProblem}`, 'pass --iface with another interface')
   } catch (error) {
@@ -1164,11 +1182,11 @@ function validatePeer(p: StaticPeerInput): void {
 }
 
 /** The network of the store this host uses (undefined while it holds no config: reconcile then says so) and its leases. */
-async function storedNetwork(r: NodeRecord, o: NodeOptions): Promise<{network?: string; leases: Lease[]}> {
+async function storedNetwork(r: NodeRecord, o: NodeOptions): Promise<{netConf?: NetConf; leases: Lease[]}> {
   const store = await openStore(r.store, storeOptions(r, o))
   try {
     const text = await store.getConfig()
-    return {network: text === undefined ? undefined : parseStoredNetConf(store, text).network, leases: (await store.listLeases()).leases}
+    return {netConf: text === undefined ? undefined : parseStoredNetConf(store, text), leases: (await store.listLeases()).leases}
   } finally {
     await store.close()
   }
@@ -1198,9 +1216,13 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     }
     const s = parseCidr(change.add.subnet)
     if (r.subnet && cidrOverlaps(s, parseCidr(r.subnet))) throw userError(`${change.add.subnet} overlaps this host's own subnet ${r.subnet}`, 'a peer needs its own subnet')
-    const {network, leases} = await storedNetwork(r, o)
-    if (network && !cidrWithin(s, parseCidr(network))) {
-      throw userError(`${change.add.subnet} is outside the network ${network}`, `a peer's pod subnet lies inside the network, as every lease does (flannel's FORWARD and masquerade rules cover only it)`)
+    const {netConf, leases} = await storedNetwork(r, o)
+    const network = netConf?.network
+    const misfit = netConf && peerSubnetMisfit(netConf, change.add.subnet)
+    if (misfit) {
+      throw userError(misfit, cidrWithin(s, parseCidr(netConf.network))
+        ? `pass the peer's lease, a /${netConf.subnetLen} (its subnet.env's FLANNEL_SUBNET): routes of another size would cover other nodes' subnets or only part of the peer's`
+        : `a peer's pod subnet lies inside the network, as every lease does (flannel's FORWARD and masquerade rules cover only it)`)
     }
     // a node address inside the pod network is routed by the peers' own routes: to reach it, a packet would need the route it is for
     if (network && cidrContainsIp(network, change.add.publicIP)) {
@@ -1211,6 +1233,12 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
     // The store's lease wins in sync, so such a peer would be listed but never routed.
     const leased = leases.find(l => l.publicIP !== r.publicIP && cidrOverlaps(parseCidr(l.subnet), s))
     if (leased) throw userError(`${change.add.subnet} overlaps ${leased.subnet}, leased in ${r.store} by ${leased.publicIP}`, 'that host is a peer already, through the store; a static peer needs a subnet no host leases')
+    // a host holds one subnet: a second one "at" it is a mistyped --public-ip, and its VTEP would drop frames for a MAC not its own
+    const holder = leases.find(l => l.publicIP === change.add!.publicIP && l.publicIP !== r.publicIP)
+    if (holder) {
+      throw userError(`--public-ip ${change.add.publicIP} is the host of ${holder.subnet} in ${r.store}: a peer through the store already, and a host holds one subnet`,
+        `pass the address of the host that holds ${change.add.subnet} (one outside the store)`)
+    }
     // The fdb holds one entry per MAC: a second VTEP with the same MAC takes the first one's frames.
     const mac = change.add.vtepMAC?.toLowerCase()
     const sameMac = mac === undefined ? undefined

@@ -2,7 +2,7 @@
  * Directories for the file store and the state file, and what to tell a person when the file
  * system says no.
  */
-import {mkdir, stat} from 'node:fs/promises'
+import {mkdir, rmdir, stat} from 'node:fs/promises'
 import {accessSync, constants, statSync, type Stats} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {errno} from './file-lock.js'
@@ -12,7 +12,7 @@ import {errno} from './file-lock.js'
  * answers ENOENT for a directory whose parent exists (/proc: mkdir("/proc/x") is ENOENT, so it
  * climbs to the parent, finds it there and tries again, forever). Here every level is tried once.
  */
-export async function makeDirs(path: string, mode: number): Promise<void> {
+export async function makeDirs(path: string, mode: number): Promise<string[]> {
   const missing: string[] = []
   for (let dir = resolve(path); ; dir = dirname(dir)) {
     const st = await stat(dir).catch((e: unknown) => {
@@ -26,11 +26,20 @@ export async function makeDirs(path: string, mode: number): Promise<void> {
     missing.push(dir)
     if (dirname(dir) === dir) break
   }
+  const made: string[] = []
   for (const dir of missing.reverse()) {
-    await mkdir(dir, {mode}).catch((e: unknown) => {
+    await mkdir(dir, {mode}).then(() => made.push(dir), (e: unknown) => {
       // made by someone else meanwhile
       if (errno(e) !== 'EEXIST') throw e
     })
+  }
+  return made
+}
+
+/** Take back directories makeDirs made (its answer), deepest first, each only while it is empty. */
+export async function removeEmptyDirs(made: string[]): Promise<void> {
+  for (const dir of [...made].reverse()) {
+    if (!await rmdir(dir).then(() => true, () => false)) return
   }
 }
 

@@ -203,6 +203,41 @@ describe('bad input (real namespace)', function () {
     }
   })
 
+  it('a --state-file that is /dev/null or a directory is named as such, and never to be removed; init builds nothing on it', async () => {
+    // before: "/dev/null is not valid JSON", "Hint: remove it and run flannelctl init again";
+    // a directory read as no state at all, and init built the host before failing to write its record there
+    for (const [path, kind] of [['/dev/null', 'a character device'], [dir, 'a directory']]) {
+      for (const cmd of [['status'], ['sync'], ['peer', 'list'], ['reset']]) {
+        const r = await cli([...cmd, '--state-file', path], {netns: ns})
+        expect(r.exitCode, cmd.join(' ')).to.equal(2)
+        expect(r.stderr.split('\n')[0], cmd.join(' ')).to.equal(`Error: the state file ${path} is ${kind}, not a file`)
+        expect(r.stderr, cmd.join(' ')).to.not.match(/remove it/)
+      }
+    }
+    const viaInit = nodeArgs().map((a, i, all) => (all[i - 1] === '--state-file' ? '/dev/null' : a))
+    await expectCleanFailure(await cli(['init', '--iface', 'eth0', '--network', '10.244.0.0/16', ...viaInit], {netns: ns}), /^Error: the state file \/dev\/null is a character device, not a file$/)
+    // some other file named by mistake: not removed on our word either
+    await writeFile(join(dir, 'hosts'), '127.0.0.1 localhost\n')
+    const other = await cli(['status', '--state-file', join(dir, 'hosts')], {netns: ns})
+    expect(other.stderr.split('\n').slice(0, 2)).to.deep.equal([`Error: the state file ${join(dir, 'hosts')} is not valid JSON`,
+      'Hint: if init wrote it (a crash mid-write), remove it and run flannelctl init again; else pass --state-file with the file init wrote'])
+  })
+
+  it('--bridge naming the node\'s own interface: the flag given is the one named, nothing built', async () => {
+    // before: 'interface "eth0" cannot be used: it is the pod bridge', 'pass --iface with another interface' (eth0 was right; --bridge was not)
+    const r = await init('--network', '10.244.0.0/16', '--bridge', 'eth0')
+    await expectCleanFailure(r, /^Error: --bridge "eth0" is the interface toward the other nodes \(--iface\): the pod bridge is a device of its own$/)
+    expect(r.stderr).to.contain('Hint: leave --bridge out (cni0), or name another device for the pod bridge')
+  })
+
+  it('an init refused leaves no directory behind for its state file', async () => {
+    // before: a first init without --iface on a host with no default route left /var/lib/flannelctl, empty
+    const state = join(dir, 'fresh', 'deeper', 'node.json')
+    const withState = nodeArgs().map((a, i, all) => (all[i - 1] === '--state-file' ? state : a))
+    await expectCleanFailure(await cli(['init', '--iface', 'eht0', '--network', '10.244.0.0/16', ...withState], {netns: ns}), /^Error: unknown interface 'eht0'$/)
+    expect(existsSync(join(dir, 'fresh'))).to.equal(false)
+  })
+
   it('a /0 network: named the whole space, not "host bits set" with a hint to pass 0.0.0.0/0 (refused in turn)', async () => {
     const r = await init('--network', '10.0.0.0/0')
     await expectCleanFailure(r, /^Error: --network '10\.0\.0\.0\/0' is a \/0: the whole IPv4 space, not one network$/)
@@ -261,15 +296,15 @@ describe('bad input (real namespace)', function () {
       /--net-conf is the whole network config: --network beside it would be ignored/)
     await expectCleanFailure(await init('--network', '10.244.0.0/16', '--backend', 'host-gw', '--directrouting'), /--directrouting is a setting of the vxlan backend, not of host-gw/)
     const noBackend = await init('--net-conf', '{"Network":"10.244.0.0/16"}')
-    await expectCleanFailure(noBackend, /the net-conf names no Backend, so flannel's default applies: udp, which flannelctl does not support/)
+    await expectCleanFailure(noBackend, /the net-conf names no Backend, so flannel's default applies: udp, flanneld's debugging-only backend \(TUN flannel0, packets carried in user space\), which flannelctl does not build/)
     expect(noBackend.stderr).to.contain('Hint: add "Backend": {"Type": "vxlan"} (or "host-gw") to the net-conf')
     // udp asked for is refused before the store is read: joining a vxlan network, the mismatch would
     // otherwise point at `backend set udp`, refused too
     const udp = await init('--network', '10.244.0.0/16', '--backend', 'udp')
-    await expectCleanFailure(udp, /^Error: the udp backend is not supported by flannelctl$/)
-    expect(udp.stderr).to.contain('Hint: use --backend vxlan (or host-gw when all nodes share one L2 segment)')
+    await expectCleanFailure(udp, /^Error: udp is flanneld's debugging-only backend \(TUN flannel0, packets carried in user space\), which flannelctl does not build$/)
+    expect(udp.stderr).to.contain('Hint: use --backend vxlan (or --backend host-gw when all nodes share one L2 segment)')
     const udpConf = await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}')
-    await expectCleanFailure(udpConf, /^Error: the udp backend is not supported by flannelctl$/)
+    await expectCleanFailure(udpConf, /^Error: udp is flanneld's debugging-only backend/)
     expect(udpConf.stderr).to.contain('Hint: use "Type": "vxlan" in the net-conf\'s Backend')
     await noConfig()
   })
@@ -525,6 +560,8 @@ describe('bad input (real namespace)', function () {
     expect(typo.exitCode, typo.stderr).to.equal(2)
     expect(typo.stdout).to.equal('')
     expect(typo.stderr).to.contain(`Error: there is no store at file:${join(dir, 'no-such-store')}: ${join(dir, 'no-such-store')} does not exist`)
+    // hosts set up with --state-file (namespaces sharing a filesystem) keep their store there: the way to it is named
+    expect(typo.stderr).to.contain('or give --state-file of a host init set up with one (its store is recorded there)')
     await mkdir(join(dir, 'empty-store'), {recursive: true})
     const empty = await cli(['lease', 'list', '--store', `file:${join(dir, 'empty-store')}`])
     expect(empty.exitCode, empty.stderr).to.equal(0)

@@ -174,6 +174,11 @@ describe('collect and offline trace (real kernel)', function () {
     expect(r.stdout).to.contain(': 3 hosts, 3 pods,')
     const inv = await readFile(join(dir, 'inventory.yaml'), 'utf8')
     for (const p of state.pods) expect(inv).to.contain(`ip: ${p.ip}\n    node: ${p.node}`)
+    // an inventory naming each node's stateFile: (as migrate's does) alone: the conf dir init recorded there (before: 0 pods)
+    const byState = join(tmp, 'idle-state.yaml')
+    await writeFile(byState, `nodes:\n${state.nodes.map(n => `  - name: ${n.name}\n    exec: netns:${n.netns}\n    stateFile: ${join(n.dir, 'node.json')}\n`).join('')}`)
+    const fromState = await cli(['collect', '--inventory', byState, '--out', join(tmp, 'idle-state')])
+    expect(fromState.stdout, fromState.stderr).to.contain(': 3 hosts, 3 pods,')
     // on one node: the conf dir lab exec names (FLANNELCTL_CNI_CONF_DIR), or the one init recorded in --state-file
     const n1 = state.nodes.find(n => n.name === 'n1')!
     const pod1 = state.pods.find(p => p.node === 'n1')!

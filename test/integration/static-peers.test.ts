@@ -104,9 +104,17 @@ describe('static peers (real namespaces, no shared store)', function () {
     // a subnet some host leases in the store is that host's, through the store
     const leases = join(dir, 'store0', 'coreos.com', 'network', 'subnets')
     await writeFile(join(leases, '10.244.7.0-24'), JSON.stringify({PublicIP: '192.168.160.7', PublicIPv6: null, BackendType: 'host-gw'}))
-    const taken = await add('10.244.7.0/25', '192.168.160.2')
+    const taken = await add('10.244.7.0/24', '192.168.160.2')
     expect(taken.exitCode).to.equal(2)
-    expect(taken.stderr).to.contain('10.244.7.0/25 overlaps 10.244.7.0/24, leased in')
+    expect(taken.stderr).to.contain('10.244.7.0/24 overlaps 10.244.7.0/24, leased in')
+    // the address of a host that leases in the store is that host's, with its one subnet (before: accepted, its VTEP dropping the frames)
+    const atHolder = await add('10.244.9.0/24', '192.168.160.7')
+    expect(atHolder.exitCode).to.equal(2)
+    expect(atHolder.stderr.split('\n')[0]).to.match(/^Error: --public-ip 192\.168\.160\.7 is the host of 10\.244\.7\.0\/24 in file:.*: a peer through the store already, and a host holds one subnet$/)
+    // a subnet of another size than the network's leases is none of them, whatever it overlaps
+    const half = await add('10.244.8.0/25', '192.168.160.2')
+    expect(half.exitCode).to.equal(2)
+    expect(half.stderr.split('\n')[0]).to.equal('Error: 10.244.8.0/25 is a /25, and the network\'s SubnetLen is 24: every node\'s lease is a /24')
     // peer list shows it; peer remove says whose it is rather than "no static peer"
     const notStatic = await cli(['peer', 'remove', '10.244.7.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(notStatic.exitCode).to.equal(2)

@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import fc from 'fast-check'
 import {FlannelctlError} from '../../src/errors.js'
 import {parseNetConf} from '../../src/core/netconf.js'
-import {candidateSubnets, freeSubnets, isSubnetCompatible, nthSubnet, pickSubnet, subnetCount, subnetMisfit} from '../../src/core/ipam.js'
+import {candidateSubnets, freeSubnets, isSubnetCompatible, nthSubnet, peerSubnetMisfit, pickSubnet, subnetCount, subnetMisfit} from '../../src/core/ipam.js'
 import {cidrOverlaps, parseCidr} from '../../src/core/addr.js'
 
 const nc16 = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
@@ -32,6 +32,15 @@ describe('ipam', () => {
     expect(subnetMisfit(parseNetConf('{"Network":"10.244.0.0/16","SubnetMax":"10.244.5.0"}'), '10.244.7.0/24')).to.equal('it is above SubnetMax 10.244.5.0')
     // widening the network keeps every subnet
     expect(subnetMisfit(parseNetConf('{"Network":"10.244.0.0/15"}'), '10.244.7.0/24')).to.equal(undefined)
+  })
+
+  it('a static peer\'s subnet is a lease of the network: inside it and SubnetLen long, wherever SubnetMin/Max lie', () => {
+    // peer add of a /25 on a /24 network was accepted: its route covered half the peer's pods
+    expect(peerSubnetMisfit(nc16, '10.244.200.0/25')).to.equal('10.244.200.0/25 is a /25, and the network\'s SubnetLen is 24: every node\'s lease is a /24')
+    expect(peerSubnetMisfit(nc16, '10.244.0.0/23')).to.match(/is a \/23/)
+    expect(peerSubnetMisfit(nc16, '10.245.2.0/24')).to.equal('10.245.2.0/24 is outside the network 10.244.0.0/16')
+    // the README's hand-run network: each init narrowed to its own subnet, the peers lie past SubnetMax
+    expect(peerSubnetMisfit(parseNetConf('{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.1.0"}'), '10.244.2.0/24')).to.equal(undefined)
   })
 
   it('discards this PublicIP\'s lease when it no longer fits the config', () => {

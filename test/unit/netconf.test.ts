@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 import {FlannelctlError} from '../../src/errors.js'
-import {netConfToJson, parseNetConf} from '../../src/core/netconf.js'
+import {backendChoiceProblem, netConfToJson, parseNetConf, udpUnsupported} from '../../src/core/netconf.js'
 
 function errorOf(json: string): FlannelctlError {
   try {
@@ -37,6 +37,20 @@ describe('parseNetConf', () => {
     expect(nc.network).to.equal('10.1.0.0/16')
     expect(nc.subnetLen).to.equal(25)
     expect(nc.backend.type).to.equal('host-gw')
+  })
+
+  it('a backend named on the command line: udp and flanneld\'s other backends said as such, in the words of the command typed', () => {
+    // before: backend set udp and migrate --backend udp said only "Expected udp to be one of: vxlan, host-gw"
+    const setUse = (t: string) => `flannelctl backend set ${t}`
+    expect(backendChoiceProblem('vxlan', setUse)).to.equal(undefined)
+    expect(backendChoiceProblem('host-gw', setUse)).to.equal(undefined)
+    const udp = backendChoiceProblem('udp', setUse)!
+    expect(udp.message).to.equal(udpUnsupported())
+    expect(udp.hint).to.equal('use flannelctl backend set vxlan (or flannelctl backend set host-gw when all nodes share one L2 segment)')
+    expect(backendChoiceProblem('udp', t => `--backend ${t}`)!.message).to.equal(udp.message)
+    expect(backendChoiceProblem('wireguard', setUse)!.message).to.equal('wireguard is a flanneld backend that flannelctl does not build')
+    expect(backendChoiceProblem('hostgw', setUse)!.message).to.match(/^'hostgw' is not a backend: flannelctl builds vxlan and host-gw/)
+    expect(backendChoiceProblem('VXLAN', setUse)).to.not.equal(undefined)
   })
 
   it('takes the udp backend when Backend is absent, as flanneld does', () => {

@@ -17,7 +17,8 @@ describe('reset and the sysctls init set', () => {
   it('ip_forward init switched on goes back off when only flannel\'s own bridge and VTEP forward', () => {
     const r = planSysctlRestore({'net.ipv4.ip_forward': '0'}, host(), own)
     expect(r.ops).to.deep.equal([{tool: 'sysctl', key: 'net.ipv4.ip_forward', value: '0', why: 'flannelctl\'s init set it; it was 0 before, and nothing else here needs it'}])
-    expect(r.notes).to.deep.equal([])
+    // what it cannot see (a route someone relies on) is the operator's: said, with the way to keep it on
+    expect(r.notes).to.deep.equal(['note: net.ipv4.ip_forward goes back to 0, as init found it, since nothing read here needs it; to keep this host forwarding: sysctl -w net.ipv4.ip_forward=1 afterwards (and persist it in /etc/sysctl.d)'])
   })
 
   it('nothing when init found it on already, or it is back at its value', () => {
@@ -36,6 +37,24 @@ describe('reset and the sysctls init set', () => {
     expect(wg.notes[0]).to.contain('wg0 (a wireguard device) needs it')
     const calico = host({links: [...host().links!, link('cali1234', 'veth')], routes: [...host().routes!, {dst: '10.233.64.5', dev: 'cali1234', type: 'unicast', scope: 'link', raw: ''}]} as Partial<HostSnapshot>)
     expect(planSysctlRestore({'net.ipv4.ip_forward': '0'}, calico, own).notes[0]).to.contain('cali1234 (routed veths: another CNI\'s pods) needs it')
+  })
+
+  it('stays on while other software\'s rules forward through it: FORWARD accepts or chains (kube-proxy, docker, a router\'s), a masquerade not flannel\'s', () => {
+    // before: switched off, whatever FORWARD and POSTROUTING held besides flannel's
+    const rule = (table: string, chain: string, spec: string) => ({table, chain, spec, raw: `-A ${chain} ${spec}`})
+    const flannels = [rule('filter', 'FORWARD', '-m comment --comment "flanneld forward" -j FLANNEL-FWD'), rule('nat', 'POSTROUTING', '-m comment --comment "flanneld masq" -j FLANNEL-POSTRTG')]
+    const withRules = (...rules: ReturnType<typeof rule>[]) => host({iptables: {rules: [...flannels, ...rules], chains: []}} as unknown as Partial<HostSnapshot>)
+    const restore = (h: HostSnapshot) => planSysctlRestore({'net.ipv4.ip_forward': '0'}, h, own)
+    expect(restore(withRules()).ops).to.have.length(1)
+    // rules that need no forwarding
+    expect(restore(withRules(rule('filter', 'FORWARD', '-s 203.0.113.0/24 -j DROP'), rule('filter', 'FORWARD', '-j LOG'))).ops).to.have.length(1)
+    const kube = restore(withRules(rule('filter', 'FORWARD', '-m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD')))
+    expect(kube.ops).to.deep.equal([])
+    expect(kube.notes).to.deep.equal(['note: net.ipv4.ip_forward stays 1, though flannelctl\'s init set it (it was 0): a FORWARD chain with rules of other software (-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD) needs it'])
+    const router = restore(withRules(rule('filter', 'FORWARD', '-i eth1 -o eth0 -j ACCEPT'), rule('filter', 'FORWARD', '-i eth0 -o eth1 -j ACCEPT'), rule('filter', 'FORWARD', '-j DOCKER-USER')))
+    expect(router.notes[0]).to.contain('(-A FORWARD -i eth1 -o eth0 -j ACCEPT; -A FORWARD -i eth0 -o eth1 -j ACCEPT; …)')
+    const gateway = restore(withRules(rule('nat', 'POSTROUTING', '-o eth0 -j MASQUERADE')))
+    expect(gateway.notes[0]).to.contain('a masquerade of other software (-A POSTROUTING -o eth0 -j MASQUERADE: this host NATs traffic it forwards) needs it')
   })
 
   it('in a VNI migration stopped midway, the other VTEP (the same MAC and address) goes with reset and keeps nothing on', () => {

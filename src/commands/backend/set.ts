@@ -5,7 +5,7 @@ import {runInLabStore} from '../../cli/lab-flags.js'
 import {loadLab} from '../../services/lab.js'
 import {setBackend} from '../../services/lease.js'
 import {userError} from '../../errors.js'
-import {backendWords} from '../../core/netconf.js'
+import {backendChoiceProblem, backendWords} from '../../core/netconf.js'
 import {backendChangeWarning} from '../../core/migrate-plan.js'
 
 export default class BackendSet extends BaseCommand {
@@ -19,7 +19,8 @@ export default class BackendSet extends BaseCommand {
     {description: 'The store of a lab (flannelctl lab up), its own etcd too; its nodes follow on their sync', command: '<%= config.bin %> backend set host-gw --lab demo'},
   ]
 
-  static override args = {type: Args.string({description: 'vxlan or host-gw', required: true, options: ['vxlan', 'host-gw']})}
+  // checked in run(), not by oclif's options: udp and flanneld's other backends get said why they are refused
+  static override args = {type: Args.string({description: 'vxlan or host-gw', required: true})}
   static override flags = {
     directrouting: Flags.boolean({description: 'vxlan: plain routes to peers on the same L2 segment [default: as the store has it]', allowNo: true, helpGroup: 'BACKEND'}),
     vni: Flags.integer({description: 'vxlan VNI [default: as the store has it, else 1]', ...VNI_BOUNDS, helpGroup: 'BACKEND'}),
@@ -33,6 +34,8 @@ export default class BackendSet extends BaseCommand {
 
   async run(): Promise<void> {
     const {args, flags, raw} = await this.parse(BackendSet)
+    const backendProblem = backendChoiceProblem(args.type, t => `flannelctl backend set ${t}`)
+    if (backendProblem) throw backendProblem
     refuseStoreFlagsWithLab(raw, flags.lab, [...Object.keys(storeFlags), 'state-file'], 'write')
     const lab = flags.lab === undefined ? undefined : await loadLab(flags.lab, '--lab')
     if (lab) {

@@ -10,7 +10,7 @@ import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {neighbourUse} from './host-view.js'
 import {VXLAN_OVERHEAD, vtepAddress, vxlanDevices} from './vxlan.js'
-import {builtByOlderFlanneld} from '../flannel.js'
+import {builtByOlderFlanneld, olderFlanneldRules} from '../flannel.js'
 import {firewallCmd, firewalldRichAccept, firewalldRichRuleOwner, forwardAcceptHint, isFirewalldTable, nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
 
 /** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
@@ -399,7 +399,9 @@ export function tunnelMtuFixes({node, underlay, vxlan, roomy, senders}: {
 /**
  * A trace that arrives with its source rewritten carries a SOURCE_NATED warning but no failure,
  * so no fix. The rule is in the hop's nat step: a foreign rule is deleted as it was added; one of
- * flannel's own chains is put right by a sync.
+ * flannel's own chains is put right by a sync. An older flanneld's masquerade straight in
+ * POSTROUTING (before 0.20, commented or not) is its own, needed for pod traffic leaving the
+ * network: what pod-to-pod traffic lost is the RETURN it wrote before it, put back in front.
  */
 export function sourceNatFixes(trace: Trace): Fix[] {
   const warned = new Set(trace.warnings.filter(w => w.code === 'SOURCE_NATED').map(w => w.node))
@@ -410,7 +412,10 @@ export function sourceNatFixes(trace: Trace): Fix[] {
       if (step.kind !== 'nat' || (step.verdict !== 'masquerade' && step.verdict !== 'snat')) continue
       const m = /^-A (\S+) (.*)$/.exec(step.evidence.trim())
       if (!m) continue
-      const command = m[2].includes('flanneld masq') ? 'flannelctl sync' : `iptables -t nat -D ${m[1]} ${m[2]}`
+      const older = m[1] === 'POSTROUTING' ? olderFlanneldRules([{table: 'nat', chain: m[1], spec: m[2]}]) : undefined
+      const command = older !== undefined
+        ? `iptables -t nat -I POSTROUTING 1 -s ${older.network} -d ${older.network} -j RETURN   # its flanneld's pod-to-pod exemption, back before its masquerade`
+        : m[2].includes('flanneld masq') ? 'flannelctl sync' : `iptables -t nat -D ${m[1]} ${m[2]}`
       if (!fixes.some(f => f.node === hop.node && f.command === command)) fixes.push({node: hop.node, command})
     }
   }
