@@ -90,9 +90,11 @@ export function udpUnsupported(unnamed = false): string {
  * cannot be built, or undefined for vxlan and host-gw. `use` says, for a type, the command that
  * would build it, so the hint is the command the user is typing.
  */
+/** The backends flannelctl builds (SUPPORTED_BACKENDS is what a net-conf may say, udp among them, to be refused with its reason). */
+export const BUILT_BACKENDS: readonly BackendType[] = ['vxlan', 'host-gw']
+
 export function backendChoiceProblem(type: string, use: (type: string) => string): FlannelctlError | undefined {
-  // not SUPPORTED_BACKENDS: that is what a net-conf may say (udp among them, to be refused with its reason)
-  if (type === 'vxlan' || type === 'host-gw') return undefined
+  if ((BUILT_BACKENDS as readonly string[]).includes(type)) return undefined
   const hint = `use ${use('vxlan')} (or ${use('host-gw')} when all nodes share one L2 segment)`
   if (type === 'udp') return userError(udpUnsupported(), hint)
   if (OTHER_FLANNEL_BACKENDS.includes(type)) return userError(`${type} is a flanneld backend that flannelctl does not build`, hint)

@@ -12,6 +12,7 @@ import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 import {DISPOSITIONS, STEP_KINDS, STEP_VERDICTS, WARNING_CODES} from '../../src/core/trace/index.js'
 import {FAULTS} from '../../src/services/faults.js'
+import {BUILT_BACKENDS} from '../../src/core/netconf.js'
 import {MATRIX_TAGS} from '../../src/ui/doctor.js'
 import {ROOT} from '../helpers/cli.js'
 import {unlike} from '../helpers/doc-blocks.js'
@@ -129,13 +130,17 @@ function problems(manifest: Record<string, ManifestCommand>, argv: string[]): st
     const value = inline ?? rest[++i]
     // prose names a flag without its value (`init --net-conf`)
     // a value written as alternatives (`--backend host-gw|vxlan`) names each of them
+    // --backend is checked in run() (to say why udp is refused), so the manifest lists no options for it
+    const options = flag.options ?? (name === 'backend' ? BUILT_BACKENDS : undefined)
     for (const one of value?.split('|') ?? []) {
-      if (flag.options && !PLACEHOLDER.test(one) && !flag.options.includes(one)) wrong.push(`${flagWord} ${one} is not one of ${flag.options.join(', ')}`)
+      if (options && !PLACEHOLDER.test(one) && !options.includes(one)) wrong.push(`${flagWord} ${one} is not one of ${options.join(', ')}`)
     }
   }
   if (command.strict !== false && positionals.length > Object.keys(command.args ?? {}).length) {
     wrong.push(`${id.replaceAll(':', ' ')} takes ${Object.keys(command.args ?? {}).length} argument(s), the doc gives ${positionals.length}`)
   }
+  const backend = id === 'backend:set' ? positionals[0] : undefined
+  if (backend !== undefined && !PLACEHOLDER.test(backend) && !BUILT_BACKENDS.includes(backend)) wrong.push(`backend set ${backend} is not one of ${BUILT_BACKENDS.join(', ')}`)
   const fault = id === 'lab:break' ? positionals[1] : undefined
   if (fault !== undefined && !FAULTS.some(f => f.name === fault)) wrong.push(`lab break has no fault ${fault}`)
   return wrong
@@ -205,7 +210,8 @@ describe('command lines and trace outputs in README.md and docs/', () => {
     expect(problems(manifest, words('flannelctl lab brake n1 missing-fdb'))).to.deep.equal(['no command lab brake'])
     expect(problems(manifest, words('flannelctl lab up --backend udp'))).to.deep.equal(['--backend udp is not one of vxlan, host-gw'])
     expect(problems(manifest, words('flannelctl migrate --backend host-gw --lab demo --dry-run'))).to.deep.equal([])
-    expect(problems(manifest, words('flannelctl migrate --backend host-gw|udp'))).to.deep.equal(['--backend udp is not one of host-gw, vxlan'])
+    expect(problems(manifest, words('flannelctl migrate --backend host-gw|udp'))).to.deep.equal(['--backend udp is not one of vxlan, host-gw'])
+    expect(problems(manifest, words('flannelctl backend set hostgw'))).to.deep.equal(['backend set hostgw is not one of vxlan, host-gw'])
     expect(problems(manifest, words('flannelctl lab exec n1 -- flannelctl peer lst'))).to.deep.equal(['no command peer lst'])
     expect(problems(manifest, words('flannelctl lab break n1 missing-fbd'))).to.deep.equal(['lab break has no fault missing-fbd'])
     expect(unlike(['a', '…', 'd …', 'e'], ['a', 'b', 'c', 'd x', 'e'])).to.equal(undefined)

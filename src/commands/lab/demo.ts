@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {BUILT_BACKENDS} from '../../core/netconf.js'
 import {BaseCommand, useColor} from '../../cli/base.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
 import {RealRunner} from '../../adapters/runner.js'
@@ -18,7 +19,7 @@ Exit codes: 0 every pair reachable and the trace delivered, 1 otherwise.`
 
   static override flags = {
     ...labNameFlag,
-    backend: Flags.string({description: 'flannel backend', options: ['vxlan', 'host-gw'], default: 'vxlan'}),
+    backend: Flags.string({description: 'flannel backend', options: [...BUILT_BACKENDS], default: 'vxlan'}),
     nodes: Flags.integer({description: 'number of nodes', default: 3, min: 2, max: 10}),
     store: Flags.string({description: 'file, or etcd (the lab runs its own etcd)', options: ['file', 'etcd'], default: 'file'}),
     keep: Flags.boolean({description: 'leave the lab up to explore (remove it with flannelctl lab down)'}),

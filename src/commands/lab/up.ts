@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {BUILT_BACKENDS} from '../../core/netconf.js'
 import {userError} from '../../errors.js'
 import {BaseCommand} from '../../cli/base.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
@@ -27,7 +28,7 @@ Nothing outside namespaces named fc-NAME-* changes; the lab's files live in /run
     nodes: Flags.integer({description: 'number of nodes', default: 3, min: 1, max: 30, helpGroup: 'TOPOLOGY'}),
     pods: Flags.integer({description: 'pods per node', default: 2, min: 0, max: 26, helpGroup: 'TOPOLOGY'}),
     segments: Flags.integer({description: 'L2 segments (2 = joined by a router)', options: ['1', '2'], default: 1, helpGroup: 'TOPOLOGY'}),
-    backend: Flags.string({description: 'flannel backend', options: ['vxlan', 'host-gw'], default: 'vxlan', helpGroup: 'NETWORK'}),
+    backend: Flags.string({description: 'flannel backend', options: [...BUILT_BACKENDS], default: 'vxlan', helpGroup: 'NETWORK'}),
     directrouting: Flags.boolean({description: 'vxlan with DirectRouting (plain routes to peers on the same segment)', helpGroup: 'NETWORK'}),
     nftables: Flags.boolean({description: 'flannel\'s masquerade and forward rules as native nftables ("EnableNFTables": true), not iptables', helpGroup: 'NETWORK'}),
     store: Flags.string({description: 'file (a file store in the lab directory), etcd (the lab runs its own etcd at 192.168.100.2:2379), or a store spec', default: 'file', helpGroup: 'NETWORK'}),
