@@ -944,6 +944,29 @@ describe('trace against the kernel: Calico-style nodes (vxlan.calico, bird route
     expect(lost.failure!.fix).to.deep.include({node: 'k3', command: 'ip route replace 10.66.2.0/26 via 192.168.90.22 dev eth0'})
   })
 
+  it('a node\'s own block null-routed by its routing daemon: the fix is the pod\'s missing route, or none for a free address, never deleting what bird puts back', async () => {
+    // kernel: longest prefix first, so k1's `blackhole 10.66.1.0/26 proto bird` drops only what no pod route
+    // (10.66.1.5 dev calik1pa scope link) covers; deleting it would send the block's free addresses out by the default route
+    const free = await trace('calico-vxlan-bird', {src: 'k2p1', dst: '10.66.1.9'})
+    expect(free.failure).to.include({node: 'k1', step: 'route'})
+    expect(free.disposition).to.equal('NULL_ROUTED')
+    expect(free.failure!.reason).to.contain('no pod read has 10.66.1.9')
+    expect(free.failure!.fix.map(f => f.command.replace(/ +#.*/, ''))).to.deep.equal(['ip route show table all match 10.66.1.9'])
+    const dir = mkdtempSync(join(tmpdir(), 'fc-bird-'))
+    try {
+      cpSync(join(SNAPSHOTS, 'calico-vxlan-bird'), dir, {recursive: true})
+      const routes = join(dir, 'k1', 'ip-route.json')
+      writeFileSync(routes, JSON.stringify(JSON.parse(readFileSync(routes, 'utf8')).filter((r: {dst: string}) => r.dst !== '10.66.1.5')))
+      const {world} = await loadSource({snapshot: dir})
+      const lost = traceFlow(world, {src: 'k2p1', dst: 'k1p1'})
+      expect(lost.disposition).to.equal('NULL_ROUTED')
+      expect(lost.failure!.reason).to.contain('pod k1p1 has 10.66.1.5, but k1 has no route of its own for it')
+      expect(lost.failure!.fix).to.deep.equal([{node: 'k1', command: 'ip route replace 10.66.1.5 dev calik1pa scope link'}])
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
   it('evaluates natOutgoing\'s `-m set` matches from the captured ipsets: the pod reaches a host outside the pools, masqueraded', async () => {
     // kernel: ping and TCP from k1p1 to 192.168.90.11 pass (d1's listener sees 192.168.90.21, and d1 has no route to 10.66.0.0/16);
     // traceroute -n prints 192.168.90.21, 192.168.90.11

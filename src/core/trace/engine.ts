@@ -36,7 +36,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {behindMoveSync, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {behindMoveSync, daemonBlockNullRoute, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -1255,6 +1255,10 @@ class Walk {
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
       if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, icmp)
+      const kept = chosen === undefined && !outer ? daemonBlockNullRoute(this.w, view, route, packet.dst) : undefined
+      if (kept !== undefined) {
+        return this.fail(hop, 'NULL_ROUTED', 'route', route.raw, `${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}: the packet is discarded there. ${kept.why}`, kept.fix)
+      }
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
         `${outer ? `the outer vxlan packet (${packet.src} → ${packet.dst}, UDP ${packet.dport}${packet.mark ? `, mark ${hexMark(packet.mark)} kept from the inner packet` : ''}): ` : ''}${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)

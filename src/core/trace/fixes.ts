@@ -2,7 +2,7 @@
  * The commands that would mend a failed hop, built from facts in the snapshots (a peer's VTEP MAC
  * from its flannel.1 link, its underlay address) so they can be pasted as they are.
  */
-import {inMainTable, type IptablesRule, type NftChain, type NftRule} from '../model.js'
+import {inMainTable, type IptablesRule, type NftChain, type NftRule, type Route} from '../model.js'
 import {cidrContains, cidrContainsIp, isIPv4, ipToInt, normaliseDst, parseCidr} from '../addr.js'
 import {routeDstText} from './routes.js'
 import type {Fix, PodRef, Trace} from './types.js'
@@ -50,6 +50,33 @@ function podSubnet(w: WorldIndex, view: HostView, dst: string): string | undefin
   const r = view.routes?.connectedRoute(dst)
   if (r !== undefined && r.dev !== undefined && w.isPodSide(view, r.dev)) return routeDstText(r)
   return undefined
+}
+
+/** Route protocols of the kernel and of an administrator: any other (bird, bgp, zebra, a number) is a routing daemon's, which puts back a route deleted by hand. */
+const KERNEL_OR_HAND_PROTOCOLS = new Set(['kernel', 'boot', 'static', 'dhcp', 'ra', 'redirect', 'unspec'])
+
+/**
+ * A null route of a node's own pod block that its routing daemon keeps (Calico's BIRD: `blackhole
+ * 10.66.1.0/26 proto bird`), matched by `dst`: each pod of the block has a longer route of its own,
+ * so what matches the block is an address no pod route covers. Deleting the null route is undone
+ * by the daemon, and meanwhile sends the block's free addresses out by the default route: the fix is
+ * the pod's missing route where a pod has the address, else none (no pod is there).
+ */
+export function daemonBlockNullRoute(w: WorldIndex, view: HostView, route: Route, dst: string): {why: string, fix: Fix[]} | undefined {
+  if (route.proto === undefined || KERNEL_OR_HAND_PROTOCOLS.has(route.proto) || route.dst === 'default') return undefined
+  // another node's address or pod subnet behind a daemon's null route is a routing fault, fixed as one
+  const home = homeNode(w, dst)
+  if (home !== undefined && home.view !== view) return undefined
+  const kept = `${view.name}'s routing daemon (proto ${route.proto}) keeps ${routeDstText(route)} null-routed, as Calico's BIRD does a node's own pod block for the addresses none of its pods has`
+  const pod = w.podAt(dst, view.name)
+  if (pod !== undefined && pod.node === view.name) {
+    const hostEnd = w.podHostEnd(view, pod)
+    const dev = hostEnd !== undefined && hostEnd.master === undefined ? hostEnd.name : undefined
+    return {why: `${kept}; pod ${pod.name} has ${dst}, but ${view.name} has no route of its own for it (${dst} dev ${dev ?? 'its veth'})`,
+      fix: [{node: view.name, command: dev !== undefined ? `ip route replace ${dst} dev ${dev} scope link` : `ip route replace ${dst} dev DEVICE scope link   # DEVICE: ${pod.name}'s veth on ${view.name}`}]}
+  }
+  return {why: `${kept}, and no pod read has ${dst}: nothing is there to deliver to (deleting the route would not help: the daemon puts it back)`,
+    fix: [{node: view.name, command: `ip route show table all match ${dst}   # a pod's own route for ${dst} would show here: which pod should have it?`}]}
 }
 
 /** Routes (with the neighbour and fdb entries they need) that take `view`'s traffic for `dst` to its node. */
