@@ -1087,24 +1087,26 @@ async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean
   // what init switched on goes back off, unless something else here needs it (docker0, another CNI)
   const sysctls = planSysctlRestore(r.sysctlsBefore, snap, {bridge: r.bridge, vxlanDev: vxlanDeviceName(r.vni ?? 1)})
   ops.push(...sysctls.ops)
-  for (const note of sysctls.notes) ctx.progress(note)
+  // said once the lease is released: a store that stops reset leaves the host as it is, and these would tell otherwise
+  const said = [...sysctls.notes]
   // left by a sync --watch killed with SIGKILL (a running one stops by itself once the record is gone)
   if (await host.readFile(`${path}.agent`) !== undefined) ops.push({tool: 'rmfile', path: `${path}.agent`, why: 'the record of this host\'s sync --watch agent'})
   ops.push({tool: 'rmfile', path, why: 'flannelctl\'s record of this host'})
   // flanneld's tables go whole, as its clean-up does: rules someone added in them go too, and where they could not be read they stay.
   const nftUnread = r.nftables ? host.nftReadProblem : undefined
-  for (const line of [...nftResetWarnings(undefined, nftUnread), ...rulesLostWithChains(planned, snap)]) ctx.progress(`warning: ${line}`)
+  for (const line of [...nftResetWarnings(undefined, nftUnread), ...rulesLostWithChains(planned, snap)]) said.push(`warning: ${line}`)
   // Deleting the bridge leaves running pods' veths attached to nothing; a new bridge does not take
   // them back by itself (init plugs them in again), so say which pods are cut off until then.
   const ports = (snap.links ?? []).filter(l => l.master === r.bridge).map(l => l.name)
   if (ports.length > 0 && ops.some(op => op.tool === 'ip' && op.args.join(' ') === `link del ${r.bridge}`)) {
-    ctx.progress(`warning: ${ports.length} pod interface${ports.length === 1 ? ' is' : 's are'} on ${r.bridge} (${ports.slice(0, 4).join(', ')}${ports.length > 4 ? ', …' : ''}): those pods lose their network with it until the next init plugs them back in (re-create them if it leases another subnet)`)
+    said.push(`warning: ${ports.length} pod interface${ports.length === 1 ? ' is' : 's are'} on ${r.bridge} (${ports.slice(0, 4).join(', ')}${ports.length > 4 ? ', …' : ''}): those pods lose their network with it until the next init plugs them back in (re-create them if it leases another subnet)`)
   }
   // The lease goes first: a store that cannot be reached then stops reset before the host is
   // touched, with the state file (which names the lease) still there for a rerun. Peers also
   // stop routing here before the devices go. Were the state file removed first, nothing could
   // release the lease any more. --dry-run asks the store the same questions and releases nothing.
   const released = release && r.subnet ? await releaseOwnLease(ctx, r, r.subnet, o) : undefined
+  for (const line of said) ctx.progress(line)
   if (!ctx.dryRun) await host.apply(ops)
   return {ops, plan: describePlan(ops), released}
 }
