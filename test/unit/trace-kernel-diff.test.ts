@@ -1690,5 +1690,7 @@ describe('trace against the kernel: raw OUTPUT\'s `-o` is the device of the sock
     expect(t.returnPath.failure!.reason).to.contain('(UNTRACKED)')
     expect(t.warnings.filter(w => w.code === 'ASSUMED').map(w => w.message).join('\n')).to.not.contain('NOTRACK')
     expect(t.returnPath.failure!.fix.map(f => f.command).join('\n')).to.not.contain('ct state established')
+    // the reply's accept names the server's port, its source: 40000 is this connection's ephemeral port only
+    expect(t.returnPath.failure!.fix.map(f => f.command)).to.deep.equal(['nft insert rule inet fz2 output ip saddr 10.91.2.2 ip daddr 10.91.1.2 tcp sport 8080 accept'])
   })
 })

@@ -1685,7 +1685,7 @@ class Walk {
         `${chain} on ${view.name} jumps to ${d.uncaptured.chain}, which the pasted rules do not list; without it the packet would end at \`${d.evidence}\`, but ${d.uncaptured.chain} may decide first`,
         view.name, [`iptables${table === 'filter' ? '' : ` -t ${table}`} -S ${d.uncaptured.chain}`])
     }
-    const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport, state: facts.state,
+    const fix = filterFixes(view, table, hook, d.rule, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport, sport: facts.sport, ephemeral: facts.ephemeral, state: facts.state,
       dstRange: this.nat.find(r => r.field === 'dst' && r.to === facts.dst && r.toRange !== undefined)?.toRange})
     const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
@@ -1754,7 +1754,7 @@ class Walk {
     }
     if (v.kind === 'queue') return this.queued(hop, view, chain, what, v.rule.text, /queue num (\d+)/.exec(v.rule.text)?.[1] ?? '0')
     const rule = v.rule
-    const fix = nftFilterFixes(view, c, rule, hook, this.network, {src: facts.src, dst: facts.dst, proto: facts.proto, dport: facts.dport, state: facts.state})
+    const fix = nftFilterFixes(view, c, rule, hook, this.network, facts)
     const reject = v.kind === 'reject' ? v.answer : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', rule?.text ?? c.raw,
       `${chain} on ${view.name} ${reject ? 'rejects' : 'drops'} ${what} ${rule ? `at ${ruleName(rule)}${o.path.length > 1 ? ` via ${where}` : ''}` : 'by the chain policy drop'}${reject ? this.rejectAnswered(reject, facts) : ''}`,

@@ -236,8 +236,19 @@ export function podNetwork(w: WorldIndex, a: string, b: string): string | undefi
  * A reply or an error about a connection (conntrack ESTABLISHED, RELATED) is let through by its
  * state: its port is the client's ephemeral one, which an accept for the traced flow would only guess.
  */
-type FilteredPacket = {src: string, dst: string, proto: string, dport?: number, state?: string, dstRange?: string}
+type FilteredPacket = {src: string, dst: string, proto: string, dport?: number, sport?: number, ephemeral?: 'sport' | 'dport', state?: string, dstRange?: string}
 const ofConnection = (p: FilteredPacket) => p.state === 'ESTABLISHED' || p.state === 'RELATED'
+
+/**
+ * The port an accept for the flow names: not the client's ephemeral one, which the next connection
+ * does not reuse. A reply that no conntrack state lets through (NOTRACK made it UNTRACKED) goes to
+ * that port: its source, the server's port, is what every reply of the service has.
+ */
+function acceptPort(p: FilteredPacket): {side: 'sport' | 'dport', port: number} | undefined {
+  if (p.proto !== 'tcp' && p.proto !== 'udp') return undefined
+  if (p.ephemeral === 'dport' && p.sport !== undefined) return {side: 'sport', port: p.sport}
+  return p.dport !== undefined ? {side: 'dport', port: p.dport} : undefined
+}
 
 /**
  * Chains (and nftables tables) a controller writes and puts back as it wrote them: a rule deleted
@@ -278,7 +289,8 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
   }
   if (chain === 'FORWARD' && network !== undefined) return forwardAcceptHint(network, table).map(command => ({node: view.name, command}))
   if (ofConnection(packet)) return [{node: view.name, command: `iptables ${t}-I ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`}]
-  const proto = packet.proto === 'icmp' ? '-p icmp' : `-p ${packet.proto}${packet.dport !== undefined ? ` --dport ${packet.dport}` : ''}`
+  const port = acceptPort(packet)
+  const proto = `-p ${packet.proto}${port !== undefined ? ` --${port.side} ${port.port}` : ''}`
   // a DNAT to a range gives each connection its own address of it: the accept holds for all of them
   const dst = packet.dstRange !== undefined ? `-m iprange --dst-range ${packet.dstRange}` : `-d ${packet.dst}`
   return [{node: view.name, command: `iptables ${t}-I ${chain} -s ${packet.src} ${dst} ${proto} -j ACCEPT`}]
@@ -302,7 +314,8 @@ export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | unde
   const richRuleOf = firewalld && rule !== undefined ? firewalldRichRuleOwner(rule.chain) : undefined
   if (richRuleOf !== undefined && !ofConnection(packet)) {
     const source = hook === 'FORWARD' && network !== undefined && cidrContainsIp(network, packet.src) ? network : packet.src
-    const what = packet.dport !== undefined && (packet.proto === 'udp' || packet.proto === 'tcp') ? `port port="${packet.dport}" protocol="${packet.proto}"` : `protocol value="${packet.proto}"`
+    const port = acceptPort(packet)
+    const what = port !== undefined ? `${port.side === 'sport' ? 'source-port' : 'port'} port="${port.port}" protocol="${packet.proto}"` : `protocol value="${packet.proto}"`
     return firewalldRichAccept(richRuleOf, `source address="${source}" ${what}`).map(command => ({node: view.name, command}))
   }
   const insert = (match: string): Fix => ({node: view.name, command: `nft insert rule ${c.family} ${c.table} ${c.name} ${match} accept`})
@@ -311,11 +324,12 @@ export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | unde
     return nftAcceptHint(c, network).map(command => ({node: view.name, command}))
   }
   // a port firewalld's zone does not open (vxlan's 8472 at INPUT): opened in its zone, which lasts
-  if (isFirewalldTable(c) && hook === 'INPUT' && !ofConnection(packet) && packet.dport !== undefined && (packet.proto === 'udp' || packet.proto === 'tcp')) {
+  if (isFirewalldTable(c) && hook === 'INPUT' && !ofConnection(packet) && packet.ephemeral !== 'dport' && packet.dport !== undefined && (packet.proto === 'udp' || packet.proto === 'tcp')) {
     return firewallCmd(`--add-port=${packet.dport}/${packet.proto}`).map(command => ({node: view.name, command}))
   }
   if (ofConnection(packet)) return [insert('ct state established,related')]
-  const proto = packet.proto === 'icmp' ? 'ip protocol icmp' : packet.dport !== undefined ? `${packet.proto} dport ${packet.dport}` : `meta l4proto ${packet.proto}`
+  const port = acceptPort(packet)
+  const proto = packet.proto === 'icmp' ? 'ip protocol icmp' : port !== undefined ? `${packet.proto} ${port.side} ${port.port}` : `meta l4proto ${packet.proto}`
   return [insert(`ip saddr ${packet.src} ip daddr ${packet.dst} ${proto}`)]
 }
 
