@@ -1255,7 +1255,7 @@ class Walk {
       // "host unreachable" (!H) or "administratively prohibited" (!X); a blackhole stays silent.
       const icmp = route.type === 'unreachable' ? '!H' : route.type === 'prohibit' ? '!X' : undefined
       if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, icmp)
-      const kept = chosen === undefined && !outer ? daemonBlockNullRoute(this.w, view, route, packet.dst) : undefined
+      const kept = chosen === undefined && !outer ? daemonBlockNullRoute(this.w, view, route, packet.dst, home) : undefined
       if (kept !== undefined) {
         return this.fail(hop, 'NULL_ROUTED', 'route', route.raw, `${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}: the packet is discarded there. ${kept.why}`, kept.fix)
       }

@@ -60,12 +60,11 @@ const KERNEL_OR_HAND_PROTOCOLS = new Set(['kernel', 'boot', 'static', 'dhcp', 'r
  * 10.66.1.0/26 proto bird`), matched by `dst`: each pod of the block has a longer route of its own,
  * so what matches the block is an address no pod route covers. Deleting the null route is undone
  * by the daemon, and meanwhile sends the block's free addresses out by the default route: the fix is
- * the pod's missing route where a pod has the address, else none (no pod is there).
+ * the pod's missing route where a pod has the address, else none (no pod is there). `home`: homeNode(w, dst).
  */
-export function daemonBlockNullRoute(w: WorldIndex, view: HostView, route: Route, dst: string): {why: string, fix: Fix[]} | undefined {
+export function daemonBlockNullRoute(w: WorldIndex, view: HostView, route: Route, dst: string, home: ReturnType<typeof homeNode>): {why: string, fix: Fix[]} | undefined {
   if (route.proto === undefined || KERNEL_OR_HAND_PROTOCOLS.has(route.proto) || route.dst === 'default') return undefined
   // another node's address or pod subnet behind a daemon's null route is a routing fault, fixed as one
-  const home = homeNode(w, dst)
   if (home !== undefined && home.view !== view) return undefined
   const kept = `${view.name}'s routing daemon (proto ${route.proto}) keeps ${routeDstText(route)} null-routed, as Calico's BIRD does a node's own pod block for the addresses none of its pods has`
   const pod = w.podAt(dst, view.name)
