@@ -107,7 +107,7 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
       })
       clearTimeout(timer)
       if (this.stopping) {
-        process.stderr.write(`sync: stopped by ${this.stopping}; the host keeps its network as last synced (peers route to it while its lease lasts, 24 h)\n`)
+        this.err(`sync: stopped by ${this.stopping}; the host keeps its network as last synced (peers route to it while its lease lasts, 24 h)`)
         // the store's watch and the agent's open ip/bridge batch would keep the process alive
         process.exit(0)
       }
@@ -119,19 +119,19 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
         if (result === undefined) continue
         show(result, trigger)
         if (result.leaseRecreated) keepVanishedUntil = Date.now() + grace
-        if (failures > 0) process.stderr.write(`sync: in sync with ${store.describe()} again after ${failures} failed ${failures === 1 ? 'round' : 'rounds'}\n`)
+        if (failures > 0) this.err(`sync: in sync with ${store.describe()} again after ${failures} failed ${failures === 1 ? 'round' : 'rounds'}`)
         failures = 0
       } catch (error) {
         // An agent outlives a bad round (store unreachable or emptied, a device busy): say so, retry.
         if (!isUserError(error)) throw error
         // `flannelctl reset` ran under it: there is nothing left to keep in sync, and init starts afresh.
         if (error.reason === 'NO_STATE') {
-          process.stderr.write(`Error: ${error.message}: the host was reset while sync --watch ran; the agent stops\nHint: to set it up again: flannelctl init, then sync --watch\n`)
+          this.err(`Error: ${error.message}: the host was reset while sync --watch ran; the agent stops\nHint: to set it up again: flannelctl init, then flannelctl sync --watch`)
           process.exit(error.exitCode)
         }
         failures++
         const hint = failures === 1 && error.hint ? ` (${error.hint})` : ''
-        process.stderr.write(`sync: ${error.message}${hint}; routes, neighbours and fdb left as they are; retry ${failures} in ${(retryDelayMs(failures) / 1000).toFixed(1)} s\n`)
+        this.err(`sync: ${error.message}${hint}; routes, neighbours and fdb left as they are; retry ${failures} in ${(retryDelayMs(failures) / 1000).toFixed(1)} s`)
       }
     }
   }

@@ -143,7 +143,7 @@ async function readRecord(host: HostAdapter, path: string): Promise<NodeRecord |
     await refuseNotAFile()
     // a --state-file that names some other file (/etc/hosts) must not be removed on our word
     throw userError(`the state file ${path} is ${text.trim() === '' ? 'empty' : 'not valid JSON'}`,
-      `if init wrote it (a crash mid-write), remove it and run flannelctl init again; else pass --state-file with the file init wrote`)
+      `if init wrote it (a crash mid-write), remove it and run flannelctl init again; else give the --state-file init was given`)
   }
   const problem = recordProblem(rec)
   if (problem) throw userError(`${path} is not a node record flannelctl can use: ${problem}`, 'nothing was changed; restore it, or remove it and run flannelctl init again')
@@ -521,12 +521,17 @@ export async function readStoreView(store: Store, opts: {fromWatch?: boolean} = 
   return Promise.all([config, store.getMeta(MIGRATION_META_KEY), store.listLeases({...opts, config})])
 }
 
-/** `missingHint`: what to do without a record, where "run init first" is not it (reset) */
-export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean, missingHint = 'run flannelctl init first (or pass --state-file)'): Promise<{rec: NodeRecord | undefined; path: string}> {
+/**
+ * `missingHint`: what to do without a record; by default init (which the command line's
+ * --state-file follows into, as printed: src/core/carry.ts), or the state file init was given.
+ */
+export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean, missingHint?: string): Promise<{rec: NodeRecord | undefined; path: string}> {
   checkPathFlags(o)
   const path = o.stateFile ?? DEFAULT_STATE_FILE
   const rec = await readRecord(host, path)
-  if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, missingHint, ExitCode.usage, 'NO_STATE')
+  const hint = missingHint ?? (o.stateFile === undefined ? 'run flannelctl init first (or pass --state-file: a host set up with one needs it on every command)'
+    : 'run flannelctl init first, or give the --state-file init was given')
+  if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, hint, ExitCode.usage, 'NO_STATE')
   return {rec, path}
 }
 
@@ -1272,7 +1277,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       const leased = (await storedNetwork(r, o).catch(() => ({leases: [] as Lease[]}))).leases.find(l => l.subnet === change.remove)
       if (leased) {
         throw userError(`${change.remove} is not a static peer: it is ${leased.publicIP}'s lease in ${r.store}`,
-          'it leaves when that host runs flannelctl reset --release (or its lease expires); sync here then removes its route')
+          'it leaves when flannelctl reset --release runs on that host (or its lease expires); sync here then removes its route')
       }
       // `peer remove 10.244.2.0`, the prefix length left off: name the peer meant
       const meant = isIPv4(change.remove) ? r.staticPeers.find(p => cidrContainsIp(p.subnet, change.remove!)) : undefined

@@ -220,7 +220,7 @@ describe('bad input (real namespace)', function () {
     await writeFile(join(dir, 'hosts'), '127.0.0.1 localhost\n')
     const other = await cli(['status', '--state-file', join(dir, 'hosts')], {netns: ns})
     expect(other.stderr.split('\n').slice(0, 2)).to.deep.equal([`Error: the state file ${join(dir, 'hosts')} is not valid JSON`,
-      'Hint: if init wrote it (a crash mid-write), remove it and run flannelctl init again; else pass --state-file with the file init wrote'])
+      `Hint: if init wrote it (a crash mid-write), remove it and run flannelctl init --state-file ${join(dir, 'hosts')} again; else give the --state-file init was given`])
   })
 
   it('--bridge naming the node\'s own interface: the flag given is the one named, nothing built', async () => {
@@ -548,11 +548,11 @@ describe('bad input (real namespace)', function () {
     // before: the second reset told the user to run init first
     const again = await cli(['reset', ...state], {netns: ns})
     await expectCleanFailure(again, /^Error: this host has no flannelctl state at .*node\.json$/)
-    expect(again.stderr).to.contain('Hint: nothing to reset: flannelctl init has not run here, or a reset already removed what it made')
+    expect(again.stderr).to.contain(`Hint: nothing to reset: flannelctl init --state-file ${join(dir, 'node.json')} has not run here, or a reset already removed what it made`)
     // before: "Error: node this host has no flannelctl state", and no word of --lab
     const migrate = await cli(['migrate', '--backend', 'host-gw', ...state], {netns: ns})
     await expectCleanFailure(migrate, /^Error: this host has no flannelctl state at .*node\.json$/)
-    expect(migrate.stderr).to.contain('Hint: run flannelctl init here first, or name the nodes to migrate: --lab NAME or --inventory FILE')
+    expect(migrate.stderr).to.contain(`Hint: run flannelctl init --state-file ${join(dir, 'node.json')} here first, or name the nodes to migrate: --lab NAME or --inventory FILE`)
   })
 
   it('lease list on a mistyped --store is an error naming it; on an empty store, a note', async () => {

@@ -77,7 +77,7 @@ describe('static peers (real namespaces, no shared store)', function () {
     // the prefix length left off: before, only "see them with: flannelctl peer list"
     const bare = await cli(['peer', 'remove', '10.244.2.0', ...args(0)], {netns: hosts[0].ns})
     expect(bare.exitCode).to.equal(2)
-    expect(bare.stderr).to.equal('Error: no static peer 10.244.2.0 on this host\nHint: did you mean: flannelctl peer remove 10.244.2.0/24')
+    expect(bare.stderr).to.equal(`Error: no static peer 10.244.2.0 on this host\nHint: did you mean: flannelctl peer remove --state-file ${join(dir, 'node0.json')} 10.244.2.0/24`)
     const r = await cli(['peer', 'remove', '10.244.2.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(r.exitCode, r.stderr).to.equal(0)
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.2.0/24')
@@ -119,7 +119,8 @@ describe('static peers (real namespaces, no shared store)', function () {
     const notStatic = await cli(['peer', 'remove', '10.244.7.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(notStatic.exitCode).to.equal(2)
     expect(notStatic.stderr).to.contain('Error: 10.244.7.0/24 is not a static peer: it is 192.168.160.7\'s lease in file:')
-    expect(notStatic.stderr).to.contain('Hint: it leaves when that host runs flannelctl reset --release')
+    // a command for another host carries none of this one's files
+    expect(notStatic.stderr).to.contain('Hint: it leaves when flannelctl reset --release runs on that host (or its lease expires)')
     await rm(join(leases, '10.244.7.0-24'))
 
     // a host address for the subnet is a typo of its network: the message names the one meant
