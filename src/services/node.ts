@@ -26,6 +26,7 @@ import {peerSubnetMisfit, pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
   vxlanDeviceName, isVxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist, vtepAddress,
+  flannelLookingDevices,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, notUnicastMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
@@ -1058,18 +1059,27 @@ function removesPeerEntry(op: Op): boolean {
     || (op.tool === 'bridge' && op.args[0] === 'fdb' && op.args[1] === 'del')
 }
 
-export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = false} = {}): Promise<{ops: Op[]; plan: string[]; released?: string}> {
+export interface ResetResult {
+  ops: Op[]
+  plan: string[]
+  released?: string
+  /** no record at `path`: nothing to reset (init never ran here, or a reset already did it); `found`, the devices that look like flannel's all the same */
+  nothing?: {path: string; found: string[]}
+}
+
+export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = false} = {}): Promise<ResetResult> {
   requireNodeRoot(ctx, 'reset')
   return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => resetLocked(ctx, o, release))
 }
 
-async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean): Promise<{ops: Op[]; plan: string[]; released?: string}> {
+async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean): Promise<ResetResult> {
   const host = new HostAdapter(ctx.runner)
-  // a second reset (a teardown script run twice) was told to run init first
-  const {rec, path} = await loadRecord(host, o, false,
-    'nothing to reset: flannelctl init has not run here, or a reset already removed what it made (a host set up with --state-file needs the same --state-file)')
+  // A second reset (a teardown script run twice) has nothing to do: it says so and succeeds. A
+  // mistyped --state-file would say so too: the devices it would have removed are named.
+  const {rec, path} = await loadRecord(host, o, true)
+  if (!rec) return {ops: [], plan: [], nothing: {path, found: flannelLookingDevices((await host.snapshot()).links ?? [], o.bridge)}}
   // --release gives the lease back through the store given (etcd's certificates may have moved), else the recorded one
-  const r: NodeRecord = {...rec!, ...storeChoice(o, rec)}
+  const r: NodeRecord = {...rec, ...storeChoice(o, rec)}
   for (const line of unusedByReset(o, rec!, path, release)) ctx.progress(`warning: ${line}`)
   const snap = await host.snapshot()
   const planned = planReset({
