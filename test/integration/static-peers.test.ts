@@ -199,6 +199,20 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(own.stderr).to.contain(`--vtep-mac ${macs[0]} is this host's own VTEP MAC`)
     expect(await inNs(hosts[0].ns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.contain(`${macs[1]} dst 192.168.160.2 self permanent`)
 
+    // doctor --inventory reads each node's record (stateFile:): a static peer of a host it does not
+    // read is that node's peer, not an entry "no node or lease holds" (before: three STALE_ warnings,
+    // and a note that they "belong to no node read" and no store was read)
+    const far = await cli(['peer', 'add', '--subnet', '10.244.5.0/24', '--public-ip', '192.168.160.5', '--vtep-mac', '5a:1f:8e:00:00:05',
+      '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})
+    expect(far.exitCode, far.stderr).to.equal(0)
+    const inventory = join(dir, 'hosts.yaml')
+    await writeFile(inventory, `nodes:\n${hosts.map((h, i) => `  - {name: h${i}, exec: "netns:${h.ns}", stateFile: ${join(dir, `node${i}.json`)}}\n`).join('')}`)
+    const doctor = await cli(['doctor', '--inventory', inventory, '--json'], {netns: hosts[0].ns})
+    const report = JSON.parse(doctor.stdout) as {findings: {code: string; message: string}[]}
+    expect(report.findings.filter(f => f.code.startsWith('STALE_')), doctor.stderr).to.deep.equal([])
+    expect(doctor.stderr).to.not.contain('belong to no node read')
+    expect((await cli(['peer', 'remove', '10.244.5.0/24', '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})).exitCode).to.equal(0)
+
     // moved to host-gw, the static peer is routed directly: the list says so, not vxlan with its MAC
     const peers = async () => JSON.parse((await cli(['peer', 'list', '--json', '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})).stdout)
     expect(await peers()).to.deep.equal([{subnet: '10.244.2.0/24', publicIP: '192.168.160.2', backend: 'vxlan', vtepMAC: macs[1], source: 'static', state: 'in-sync'}])
