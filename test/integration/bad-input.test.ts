@@ -310,6 +310,16 @@ describe('bad input (real namespace)', function () {
     const udpConf = await init('--net-conf', '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}')
     await expectCleanFailure(udpConf, /^Error: udp is flanneld's debugging-only backend/)
     expect(udpConf.stderr).to.contain('Hint: use "Type": "vxlan" in the net-conf\'s Backend')
+    // the lab's --backend says it in the same words (before: oclif's "Expected --backend=udp to be one of: vxlan, host-gw"), before any namespace is made
+    for (const command of [['lab', 'up'], ['lab', 'demo']]) {
+      const lab = await cli([...command, '--name', 'fcbudp', '--backend', 'udp'])
+      expect([lab.exitCode, ...lab.stderr.trim().split('\n')], command.join(' ')).to.deep.equal([2,
+        'Error: udp is flanneld\'s debugging-only backend (TUN flannel0, packets carried in user space), which flannelctl does not build',
+        'Hint: use --backend vxlan (or --backend host-gw when all nodes share one L2 segment)'])
+      const typo = await cli([...command, '--name', 'fcbudp', '--backend', 'VXLAN'])
+      expect(typo.stderr.split('\n')[0]).to.equal('Error: \'VXLAN\' is not a backend: flannelctl builds vxlan and host-gw (names are case-sensitive)')
+    }
+    expect((await sh('ip', ['netns', 'list'])).stdout).to.not.contain('fcbudp')
     await noConfig()
   })
 
