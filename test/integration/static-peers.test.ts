@@ -211,6 +211,13 @@ describe('static peers (real namespaces, no shared store)', function () {
     const report = JSON.parse(doctor.stdout) as {findings: {code: string; message: string}[]}
     expect(report.findings.filter(f => f.code.startsWith('STALE_')), doctor.stderr).to.deep.equal([])
     expect(doctor.stderr).to.not.contain('belong to no node read')
+    // a fix run on a node set up with its own state file carries it, as the inventory names it
+    await inNs(hosts[0].ns, 'ip', 'route', 'del', '10.244.2.0/24')
+    const broken = JSON.parse((await cli(['doctor', '--inventory', inventory, '--json'], {netns: hosts[0].ns})).stdout) as {findings: {node: string; fix: string[]}[]}
+    const fixes = broken.findings.filter(f => f.node === 'h0').flatMap(f => f.fix)
+    expect(fixes, JSON.stringify(broken.findings)).to.include(`flannelctl sync --state-file ${join(dir, 'node0.json')}`)
+    expect(fixes.filter(c => c.startsWith('flannelctl ') && !c.includes('--state-file'))).to.deep.equal([])
+    expect((await cli(['sync', '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})).exitCode).to.equal(0)
     expect((await cli(['peer', 'remove', '10.244.5.0/24', '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})).exitCode).to.equal(0)
 
     // moved to host-gw, the static peer is routed directly: the list says so, not vxlan with its MAC

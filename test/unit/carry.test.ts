@@ -6,6 +6,7 @@
 import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import {carryFlags, carryFlagsIn, type Carry, type GivenFlag} from '../../src/core/carry.js'
+import {inventoryStateFiles, setCarry, withHostStateFiles} from '../../src/ui/carry.js'
 
 const manifest = JSON.parse(readFileSync(new URL('../../oclif.manifest.json', import.meta.url), 'utf8')) as {commands: Record<string, {flags: Record<string, unknown>}>}
 const commands = Object.fromEntries(Object.entries(manifest.commands).map(([id, c]) => [id.replace(/:/g, ' '), Object.keys(c.flags)]))
@@ -67,5 +68,22 @@ describe('carryFlags: printed commands carry the flags they need', () => {
     const out = carryFlagsIn({fixes: [{node: 'h1', command: 'flannelctl sync'}], n: 1, ok: true, none: null, when}, carry(state))
     expect(out).to.deep.equal({fixes: [{node: 'h1', command: 'flannelctl sync --state-file /tmp/h1/node.json'}], n: 1, ok: true, none: null, when})
     expect(out.when).to.be.instanceOf(Date)
+  })
+
+  it('an inventory\'s fixes: each host\'s own stateFile:, not into a fix run from here', () => {
+    setCarry(carry())
+    try {
+      const files = inventoryStateFiles([{name: 'h1', stateFile: '/tmp/nu-h1/node.json'}, {name: 'h3'}])
+      const fixes = withHostStateFiles([
+        {node: 'h1', command: 'flannelctl sync   # restores the FLANNEL-FWD jump'},
+        {node: 'h1', command: 'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'},
+        {node: 'h3', command: 'flannelctl sync'},
+        {node: 'h1', command: 'flannelctl migrate --backend vxlan --directrouting --inventory hosts.yaml --yes', scope: 'network'},
+      ], files)
+      expect(fixes.map(f => f.command)).to.deep.equal(['flannelctl sync --state-file /tmp/nu-h1/node.json   # restores the FLANNEL-FWD jump',
+        'ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink', 'flannelctl sync', 'flannelctl migrate --backend vxlan --directrouting --inventory hosts.yaml --yes'])
+    } finally {
+      setCarry({given: [], commands: {}})
+    }
   })
 })
