@@ -68,6 +68,11 @@ export abstract class BaseCommand extends Command {
     process.stdout.write(JSON.stringify(carriedIn(value), null, 2) + '\n')
   }
 
+  /** One object on one line (an agent's round, as log collectors read them); its strings carried before they are quoted. */
+  protected outJsonLine(value: unknown): void {
+    process.stdout.write(JSON.stringify(carriedIn(value)) + '\n')
+  }
+
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     if (isUserError(err)) {
       process.stderr.write(`Error: ${carried(err.message)}\n`)

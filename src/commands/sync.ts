@@ -51,7 +51,7 @@ With --watch it keeps doing so, like flanneld: within a second of a change in th
       // ...and what woke the round: a periodic resync that changed something found the host
       // changed behind the agent's back (by hand, by another program), a store event did not.
       // An agent's rounds are a stream: one object a line, as log collectors read them.
-      if (flags.json && flags.watch) this.out(JSON.stringify({trigger: trigger ?? 'start', ...reconcileJson(result)}))
+      if (flags.json && flags.watch) this.outJsonLine({trigger: trigger ?? 'start', ...reconcileJson(result)})
       else if (flags.json) this.outJson(reconcileJson(result))
       else this.out(renderReconcile(result, trigger ? `sync (${trigger})` : 'sync'))
     }

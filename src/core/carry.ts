@@ -16,7 +16,9 @@
  * A flag the printed command names already is left as it is, and the flags of this host read
  * alone are not added to a command that names its hosts (`--lab`, `--inventory`, `--snapshot`),
  * which refuses them, nor to one run on another host ("flannelctl sync on the peers", "flannelctl
- * reset --release there"), whose files are its own. Applying it twice changes nothing more.
+ * reset --release there"), whose files are its own, nor to a command named as the subject of a
+ * sentence ("flannelctl sync would change:", "as flannelctl sync leaves it"): prose, no command
+ * to copy. Applying it twice changes nothing more.
  */
 import {shellQuote} from './words.js'
 
@@ -66,7 +68,7 @@ export function carryFlags(text: string, carry: Carry): string {
     const command = commandOf(words.trim().split(' '), carry.commands)
     if (command === undefined) return whole
     const end = at + 'flannelctl '.length + command.length
-    if (!endsAWord(text, end)) return whole
+    if (!endsAWord(text, end) || PROSE_VERB.test(text.slice(end))) return whole
     const rest = text.slice(end)
     const segment = rest.slice(0, rest.search(COMMAND_END) === -1 ? rest.length : rest.search(COMMAND_END))
     const takes = new Set(carry.commands[command])
@@ -76,6 +78,9 @@ export function carryFlags(text: string, carry: Carry): string {
     return added.length === 0 ? whole : `flannelctl ${command}${added.map(f => ` ${asWords(f)}`).join('')}${whole.slice('flannelctl '.length + command.length)}`
   })
 }
+
+/** A verb right after a command's name makes it the subject of a sentence, not a command to run. */
+const PROSE_VERB = /^ (?:would|will|leaves|left|changes|changed|has|had|is|was|does|did|took|takes|keeps|kept|writes|wrote|makes|made|reads|read|says|said|sees|saw|can|cannot|could|should|must|may)\b/
 
 /** The longest run of leading words that names a command. */
 function commandOf(words: string[], commands: Carry['commands']): string | undefined {

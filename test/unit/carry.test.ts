@@ -56,6 +56,12 @@ describe('carryFlags: printed commands carry the flags they need', () => {
     const c = carry(state)
     expect(carryFlags('flannelctl speaks the etcd v3 API; flannelctl\'s record', c)).to.equal('flannelctl speaks the etcd v3 API; flannelctl\'s record')
     expect(carryFlags('flannelctl init\'s record', c)).to.equal('flannelctl init\'s record')
+    // the command as a sentence's subject: status's drift line, a hint's account of what happened
+    for (const prose of ['drift     flannelctl sync would change:', 'none: the host is as flannelctl sync leaves it', 'flannelctl init has not run here', 'another flannelctl migrate took this migration over']) {
+      expect(carryFlags(prose, c)).to.equal(prose)
+    }
+    // an adverb after it is no subject: the command is to be run
+    expect(carryFlags('run flannelctl init first', c)).to.equal('run flannelctl init --state-file /tmp/h1/node.json first')
     expect(carryFlags('flannelctl sync', carry())).to.equal('flannelctl sync')
   })
 
