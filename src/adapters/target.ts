@@ -3,6 +3,7 @@
  * except ssh, whose remote side always does, so every word is quoted for it.
  */
 import {userError} from '../errors.js'
+import {shellQuote} from '../core/words.js'
 
 export type Target =
   | {kind: 'local'}
@@ -24,10 +25,8 @@ export function targetToString(t: Target): string {
   return t.kind === 'local' ? 'local' : t.kind === 'netns' ? `netns:${t.name}` : `ssh:${t.destination}`
 }
 
-/** One word for a POSIX shell, whatever it holds (bare when it needs no quoting). */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_./=:,@+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
-}
+/** One word for a POSIX shell (src/core/words.ts: commands printed for a person use it too). */
+export {shellQuote}
 
 /** The argv that runs `file args` on the target. */
 export function wrapForTarget(t: Target, file: string, args: string[]): {file: string; args: string[]} {

@@ -6,6 +6,13 @@ import {Command, Flags, Errors, type Interfaces} from '@oclif/core'
 import {isUserError, ExitCode, userError} from '../errors.js'
 import {createProgress, type Progress} from '../ui/progress.js'
 import {debug} from '../debug.js'
+import {absolute, absoluteStore} from './flags.js'
+import {CARRIED_FLAGS, type GivenFlag} from '../core/carry.js'
+import {carried, carriedIn, setCarry} from '../ui/carry.js'
+
+/** oclif's FlagOutput and ArgOutput, which its package does not export. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Parsed = {[name: string]: any}
 
 export function useColor(): boolean {
   return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb'
@@ -21,23 +28,55 @@ export abstract class BaseCommand extends Command {
     debug('cli')('%s %o', this.id, this.argv)
   }
 
+  /**
+   * The flags typed on this command line that a printed command may need (a hint's `flannelctl
+   * init`, a fix's `flannelctl sync`) are carried into each (src/core/carry.ts); a value from the
+   * environment is not: the next command, run in the same environment, gets it from there too.
+   */
+  protected override async parse<F extends Parsed, B extends Parsed, A extends Parsed>(
+    options?: Interfaces.Input<F, B, A>, argv?: string[]): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const parsed = await super.parse<F, B, A>(options, argv)
+    const flags = parsed.flags as Record<string, unknown>
+    const given = CARRIED_FLAGS.flatMap((name): GivenFlag[] => {
+      const value = flags[name]
+      if (!givenOnCommandLine(parsed.raw, name) || value === undefined || value === '') return []
+      if (typeof value === 'boolean') return [{name, value}]
+      const text = String(value)
+      return [{name, value: name === 'store' ? absoluteStore(text)! : name.endsWith('-file') || name.endsWith('-dir') ? absolute(text)! : text}]
+    })
+    setCarry({given, commands: Object.fromEntries(this.config.commands.map(c => [c.id.replace(/:/g, ' '), Object.keys(c.flags)]))})
+    return parsed
+  }
+
   /** Progress on stderr for long work: step lines on a terminal (or with --verbose), notes always. */
   protected progress(o: {verbose?: boolean; quiet?: boolean} = {}): Progress {
-    return createProgress(o)
+    return createProgress({...o, stream: {write: (s: string) => process.stderr.write(carried(s)), isTTY: process.stderr.isTTY}})
   }
 
   protected out(text: string): void {
-    process.stdout.write(text.endsWith('\n') ? text : text + '\n')
+    const shown = carried(text)
+    process.stdout.write(shown.endsWith('\n') ? shown : shown + '\n')
+  }
+
+  /** A line for a person on stderr (a note, a warning, an agent's retry). */
+  protected err(text: string): void {
+    const shown = carried(text)
+    process.stderr.write(shown.endsWith('\n') ? shown : shown + '\n')
   }
 
   protected outJson(value: unknown): void {
-    process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+    process.stdout.write(JSON.stringify(carriedIn(value), null, 2) + '\n')
+  }
+
+  /** One object on one line (an agent's round, as log collectors read them); its strings carried before they are quoted. */
+  protected outJsonLine(value: unknown): void {
+    process.stdout.write(JSON.stringify(carriedIn(value)) + '\n')
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     if (isUserError(err)) {
-      process.stderr.write(`Error: ${err.message}\n`)
-      if (err.hint) process.stderr.write(`Hint: ${err.hint}\n`)
+      process.stderr.write(`Error: ${carried(err.message)}\n`)
+      if (err.hint) process.stderr.write(`Hint: ${carried(err.hint)}\n`)
       process.exitCode = err.exitCode
       return
     }

@@ -104,7 +104,7 @@ export function absolute(path: unknown): string | undefined {
   return typeof path === 'string' && path !== '' ? resolve(path) : (path as undefined)
 }
 
-function absoluteStore(spec: unknown): string | undefined {
+export function absoluteStore(spec: unknown): string | undefined {
   if (typeof spec !== 'string' || !spec.startsWith('file:') || spec === 'file:') return spec as string | undefined
   return `file:${resolve(spec.slice('file:'.length))}`
 }

@@ -2,10 +2,26 @@ import {Flags} from '@oclif/core'
 import {join} from 'node:path'
 import {reachesLabStore, type LabState} from '../services/lab.js'
 import {runAttached} from '../adapters/runner.js'
+import {backendChoiceProblem, BUILT_BACKENDS} from '../core/netconf.js'
 
 export const labNameFlag = {
   // 'demo' is services/lab.ts's DEFAULT_LAB, which printed lab commands leave unnamed
   name: Flags.string({char: 'n', description: 'lab name (its namespaces are called fc-NAME-…)', default: 'demo', env: 'FLANNELCTL_LAB'}),
+}
+
+/**
+ * The backend a lab is built with. Not oclif's `options`: `--backend udp` said "Expected
+ * --backend=udp to be one of: vxlan, host-gw", where init, backend set and migrate say what udp is
+ * and what to use instead (labBackend, with backendChoiceProblem's words).
+ */
+export const labBackendFlag = (helpGroup?: string) => ({
+  backend: Flags.string({description: 'flannel backend', helpValue: BUILT_BACKENDS.join('|'), default: 'vxlan', ...(helpGroup ? {helpGroup} : {})}),
+})
+
+export function labBackend(type: string): 'vxlan' | 'host-gw' {
+  const problem = backendChoiceProblem(type, t => `--backend ${t}`)
+  if (problem) throw problem
+  return type as 'vxlan' | 'host-gw'
 }
 
 /**

@@ -12,6 +12,8 @@ export default class Doctor extends BaseCommand {
 
 --ping confirms the matrix with real pings (a lab, or inventory pods with a netns); where they fail although the tables deliver over vxlan, it asks ethtool on the sending node whether UDP checksum offload is on (a known cause below the tables). Progress goes to stderr on a terminal.
 
+Peers are judged against the store's leases and the nodes' static peers (peer add): a lab's store, on this host alone the one init recorded here, with --inventory the one the nodes' records name (each node's stateFile:; read from where doctor runs, so run it where the store answers), in a snapshot what collect saved of it. Without a store read, an entry for a peer no node read accounts for is called stale, and a note says why.
+
 Without --lab, --inventory or --snapshot it reads this host; one that is no flannel node (no pod bridge with a subnet, no vxlan device, no flannelctl record) is refused (exit 2), not called healthy.
 
 A finding about the store rather than a host (NETCONF_INVALID, MIGRATION_UNFINISHED) has the node "store", the store's spec in its evidence. A fix for the whole network (a flannelctl migrate, run from where doctor ran) is printed once, after the findings that share it.

@@ -5,7 +5,7 @@
 import {createHash} from 'node:crypto'
 import {parseCidr, nthAddress, cidrToString} from './addr.js'
 import {podBridgeName} from './inventory.js'
-import type {HostSnapshot} from './model.js'
+import type {HostSnapshot, Link} from './model.js'
 
 export const KUBE_PROXY_MARK = '0x4000/0x4000'
 export const MASQ_CHAIN = 'FLANNEL-POSTRTG'
@@ -28,6 +28,11 @@ export function isVxlanDeviceName(name: string): boolean {
 }
 
 /** The vxlan device address: the lease's network address as a /32 (e.g. 10.244.1.0/32). */
+/** The devices init makes, by flannel's names (flannel.<VNI>, the pod bridge): with no record, reset names them, and leaves them. */
+export function flannelLookingDevices(links: readonly Pick<Link, 'name' | 'kind'>[], bridge = 'cni0'): string[] {
+  return links.filter(l => (l.kind === 'vxlan' && isVxlanDeviceName(l.name)) || (l.kind === 'bridge' && l.name === bridge)).map(l => l.name)
+}
+
 export function vtepAddress(subnet: string): string {
   return nthAddress(parseCidr(subnet), 0)
 }

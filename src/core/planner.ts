@@ -4,7 +4,7 @@
  * none. It touches only what flannelctl owns: its vxlan device and bridge, routes on that device,
  * routes it recorded as its own, its iptables chains and their jump rules.
  */
-import {inMainTable, type HostSnapshot, type Link, type Neighbor, type Route} from './model.js'
+import {inMainTable, type HostSnapshot, type Link, type Neighbor, type NftChain, type Route} from './model.js'
 import type {Op} from './ops.js'
 import {cidrContainsIp, isIPv4, normaliseDst, parseCidr, cidrWithin} from './addr.js'
 import {
@@ -12,7 +12,8 @@ import {
   manualMasqRule, subnetEnv, cniConflist, foreignRuleSlots, CniPlugin, IptRule, MASQ_CHAIN, FWD_CHAIN, CONFLIST_NAME,
   MASQ_COMMENT, FWD_COMMENT, MANUAL_MASQ_COMMENT,
 } from './flannel.js'
-import {iptablesChainsDeleted, othersRulesGo, planNftables, removeNftables, nftResetWarnings} from './flannel-nft.js'
+import {iptablesChainsDeleted, othersRulesGo, planNftables, removeNftables, nftResetWarnings, FLANNEL_NFT_TABLES} from './flannel-nft.js'
+import {XTABLES} from './trace/nft.js'
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp'
 
@@ -584,8 +585,31 @@ export function forwardingUsers(snap: HostSnapshot, own: {bridge: string, vxlanD
   const addressed = new Set((snap.addresses ?? []).filter(a => a.family === 4).map(a => a.dev))
   const veths = links.filter(l => l.kind === 'veth' && l.master === undefined && !addressed.has(l.name) && routed.has(l.name)).map(l => l.name)
   if (veths.length > 0) users.push(`${veths.slice(0, 3).join(', ')}${veths.length > 3 ? ', …' : ''} (routed veths: another CNI's pods)`)
-  users.push(...forwardingRules(snap))
+  users.push(...forwardingRules(snap), ...nftForwardingRules(snap))
   return users
+}
+
+/**
+ * The same in native nftables (an nftables-only firewall: nftables.service, firewalld, a router's
+ * ruleset), from the base chains the host's read holds (its own ip and inet tables): a forward
+ * chain whose rules accept (`iifname "wg0" accept`, `ct state established accept`), and a nat
+ * postrouting chain that masquerades or SNATs. flanneld's tables are flannel's, and iptables-nft's
+ * are iptables' (forwardingRules reads those). A chain that only drops needs no forwarding.
+ */
+function nftForwardingRules(snap: HostSnapshot): string[] {
+  const theirs = (snap.nftables ?? []).filter(c => !FLANNEL_NFT_TABLES.some(t => t.family === c.family && t.name === c.table)
+    && !(c.family === 'ip' && XTABLES.has(c.table) && snap.iptables?.flavour === 'nft'))
+  const rulesOf = (c: NftChain) => (c.ruleset?.rules ?? []).filter(r => r.family === c.family && r.table === c.table && (c.reaches ?? [c.name]).includes(r.chain))
+  const matching = (hook: string, type: string, words: RegExp) => theirs.flatMap(c => {
+    const rules = c.hook === hook && c.type === type ? rulesOf(c).filter(r => words.test(r.text)) : []
+    return rules.length === 0 ? [] : [`${c.family} ${c.table} ${c.name}: ${rules.slice(0, 2).map(r => r.text.trim()).join('; ')}${rules.length > 2 ? '; …' : ''}`]
+  })
+  const forward = matching('forward', 'filter', /\baccept\b/)
+  const nat = matching('postrouting', 'nat', /\b(masquerade|snat)\b/)
+  return [
+    ...(forward.length > 0 ? [`an nftables forward chain of other software that accepts (${forward.join('; ')})`] : []),
+    ...(nat.length > 0 ? [`an nftables masquerade of other software (${nat.join('; ')}: this host NATs traffic it forwards)`] : []),
+  ]
 }
 
 /** A rule's target (`-j X`), or undefined. */

@@ -42,3 +42,8 @@ export function closest(typed: string, candidates: string[]): string | undefined
   if (best === undefined || best.d > Math.max(2, Math.floor(typed.length / 3))) return undefined
   return scored[1]?.d === best.d ? undefined : best.c
 }
+
+/** One word for a POSIX shell, whatever it holds (bare when it needs no quoting). */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./=:,@+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
+}

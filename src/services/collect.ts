@@ -16,7 +16,7 @@ import type {PodRef, World} from '../core/trace/types.js'
 import {Lab, labRebuildCommand, labRecreateCommand, loadLab, requireLabRoot, type LabState} from './lab.js'
 import {loadRecord, type NodeRecord} from './node.js'
 import {HostAdapter} from '../adapters/host.js'
-import {listLeases, storeOfRecord, storeSummary, type StoreSummary} from './lease.js'
+import {listLeases, storeOfRecord, storeSummary, type RecordedStore, type StoreSummary} from './lease.js'
 import {FlannelctlError, userError} from '../errors.js'
 import {count} from '../core/words.js'
 
@@ -58,6 +58,8 @@ export interface LoadedSource {
   lab?: LabState
   /** this host alone: what flannelctl init recorded here; undefined when it is no flannelctl node or the record is unreadable */
   record?: NodeRecord
+  /** an inventory: what init recorded on each node read whose stateFile: it names (a record that cannot be read is left out) */
+  nodeRecords?: {node: string; record: NodeRecord}[]
 }
 
 export interface UnreadHost {
@@ -181,11 +183,11 @@ function podRunner(node: InventoryNode, pod: InventoryPod & {netns: string}, lis
  * CNI IPAM, where the node's CNI conf dir says: the inventory's cniConfDir:, else the one init
  * recorded in the node's stateFile:, else the default.
  */
-async function discoverLivePods(nodes: {node: InventoryNode; runner: Runner}[], captured: CollectedHost[]): Promise<InventoryPod[]> {
+async function discoverLivePods(nodes: {node: InventoryNode; runner: Runner; record?: NodeRecord}[], captured: CollectedHost[]): Promise<InventoryPod[]> {
   const pods: InventoryPod[] = []
-  await Promise.all(nodes.map(async ({node, runner}) => {
+  await Promise.all(nodes.map(async ({node, runner, record}) => {
     const snap = captured.find(c => c.name === node.name)!.snapshot
-    pods.push(...discoverPods(snap, await cniAllocatedIps(runner, node.cniConfDir ?? await recordedCniConfDir(node, runner))))
+    pods.push(...discoverPods(snap, await cniAllocatedIps(runner, node.cniConfDir ?? record?.cniConfDir)))
   }))
   return dedupePods(pods)
 }
@@ -193,11 +195,12 @@ async function discoverLivePods(nodes: {node: InventoryNode; runner: Runner}[], 
 /**
  * Hosts sharing a filesystem (namespaces) were each set up with a --state-file and --cni-conf-dir of
  * their own; the inventory names the state file (as migrate needs it), and that file names the conf
- * dir. Without stateFile: the default one is not asked: on such hosts it is some other node's.
+ * dir, the store and the node's static peers. Without stateFile: the default one is not asked: on
+ * such hosts it is some other node's.
  */
-async function recordedCniConfDir(node: InventoryNode, runner: Runner): Promise<string | undefined> {
+async function inventoryNodeRecord(node: InventoryNode, runner: Runner): Promise<NodeRecord | undefined> {
   if (node.stateFile === undefined) return undefined
-  return (await loadRecord(new HostAdapter(runner), {stateFile: node.stateFile}, true).catch(() => undefined))?.rec?.cniConfDir
+  return (await loadRecord(new HostAdapter(runner), {stateFile: node.stateFile}, true).catch(() => undefined))?.rec
 }
 
 /** One pod per IP: an address two nodes both show (duplicate subnets) stays with the first node. */
@@ -274,14 +277,16 @@ export async function loadSource(o: SourceOptions, opts: LoadOptions = {}): Prom
       })
       const {captured} = read
       const unread = [...marked, ...read.unread]
-      const readNodes = nodes.filter(({node}) => captured.some(c => c.name === node.name))
+      const readNodes = await Promise.all(nodes.filter(({node}) => captured.some(c => c.name === node.name))
+        .map(async n => ({...n, record: await inventoryNodeRecord(n.node, n.runner)})))
+      const nodeRecords = readNodes.flatMap(({node, record}) => (record === undefined ? [] : [{node: node.name, record}]))
       const pods = inv.pods ?? await discoverLivePods(readNodes, captured)
       const podsDiscovered = inv.pods === undefined || inv.podsDiscovered
       const withTables = new Set(captured.map(c => c.name))
       return {
         kind, description: `inventory ${o.inventory}`, inventory: markUnread({...inv, pods, podsDiscovered}, read.unread),
         world: {hosts: captured.map(c => c.snapshot), pods: podRefs(pods, withTables), partial: inv.partial, podsDiscovered, ...worldUnread(unread)},
-        live: live.filter(h => withTables.has(h.name)), captured, unread,
+        live: live.filter(h => withTables.has(h.name)), captured, unread, ...(nodeRecords.length > 0 ? {nodeRecords} : {}),
       }
     }
     case 'local': {
@@ -381,19 +386,36 @@ export function commandEcho(verbose: boolean | undefined): CommandListener | und
 
 /** The store a live source's nodes use: a lab's, or the one flannelctl init recorded on this host; undefined when none or unreadable (said). */
 export async function readSourceStore(src: LoadedSource, o: SourceOptions, progress?: (m: string) => void, unread = 'checking peers against the visible nodes only'): Promise<StoreSummary | undefined> {
-  const store = src.lab ? {spec: src.lab.store, options: {}} : src.record !== undefined ? storeOfRecord(src.record, o.etcdPassword) : undefined
+  const store = src.lab ? {spec: src.lab.store, options: {}} : src.record !== undefined ? storeOfRecord(src.record, o.etcdPassword) : inventoryStore(src, o.etcdPassword, progress)
   if (store === undefined) return undefined
   try {
     // A lab's etcd answers only inside the lab's namespaces: read it there, as its nodes do.
     const view = src.lab?.etcd !== undefined ? await new Lab().storeView(src.lab)
       : storeSummary(await listLeases(store.spec, store.options))
-    const staticPeers = 'staticPeers' in store ? store.staticPeers.map(p => staticPeerOf(p))
-      : src.lab ? await labStaticPeers(src.lab) : []
+    const staticPeers = 'nodePeers' in store ? store.nodePeers
+      : 'staticPeers' in store ? store.staticPeers.map(p => staticPeerOf(p))
+        : src.lab ? await labStaticPeers(src.lab) : []
     return {...view, store: store.spec, ...(staticPeers.length > 0 ? {staticPeers} : {})}
   } catch {
     progress?.(`note: the store ${store.spec} could not be read; ${unread}`)
     return undefined
   }
+}
+
+/**
+ * An inventory's store: the one its nodes' records name (read through their stateFile:), with each
+ * node's `peer add` peers, that node's alone. Nodes recording different stores: the first node's is
+ * read, and a note says so.
+ */
+function inventoryStore(src: LoadedSource, etcdPassword: string | undefined, progress?: (m: string) => void): {spec: string; options: RecordedStore['options']; nodePeers: NonNullable<StoreSummary['staticPeers']>} | undefined {
+  const records = src.nodeRecords ?? []
+  if (records.length === 0) return undefined
+  const [first] = records
+  const others = records.filter(r => r.record.store !== first.record.store)
+  if (others.length > 0) progress?.(`note: the nodes' records name different stores (${first.node}: ${first.record.store}; ${others.map(r => `${r.node}: ${r.record.store}`).join(', ')}): reading ${first.node}'s`)
+  // the password is never recorded: FLANNELD_ETCD_PASSWORD gives it (--etcd-password is this host's alone)
+  const {spec, options} = storeOfRecord(first.record, etcdPassword)
+  return {spec, options, nodePeers: records.flatMap(r => (r.record.staticPeers ?? []).map(p => staticPeerOf(p, r.node)))}
 }
 
 function staticPeerOf(p: {subnet: string; publicIP: string; vtepMAC?: string}, node?: string): NonNullable<StoreSummary['staticPeers']>[number] {

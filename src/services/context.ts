@@ -5,6 +5,7 @@
 import {RealRunner, DryRunRunner, Runner, CommandListener, commandLine} from '../adapters/runner.js'
 import {Target, targetToString} from '../adapters/target.js'
 import {userError} from '../errors.js'
+import {carried} from '../ui/carry.js'
 
 export interface ServiceContext {
   runner: Runner
@@ -21,7 +22,7 @@ export function makeContext(opts: {target?: Target; dryRun?: boolean; verbose?: 
   return {
     runner: opts.dryRun ? new DryRunRunner(real) : real,
     dryRun: Boolean(opts.dryRun),
-    progress: opts.progress ?? (opts.quiet ? () => {} : (m: string) => process.stderr.write(m + '\n')),
+    progress: opts.progress ?? (opts.quiet ? () => {} : (m: string) => process.stderr.write(carried(m) + '\n')),
   }
 }
 

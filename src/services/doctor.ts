@@ -22,6 +22,7 @@ import {podNetworkGuess} from '../core/trace/world.js'
 import {knownPeers, loadSource, networkVxlan, readStoreOf, type LoadOptions, type LoadedSource, type SourceOptions} from './collect.js'
 import {migrationStopped, type UnfinishedMigration} from './lease.js'
 import {Lab, withLabCommands} from './lab.js'
+import {inventoryStateFiles, withHostStateFiles} from '../ui/carry.js'
 import type {Runner} from '../adapters/runner.js'
 import {userError} from '../errors.js'
 
@@ -1157,6 +1158,16 @@ export function migrateOnNodesRead(findings: DoctorFinding[], nodes: string | un
   return findings.map(f => setFixes({...f}, f.fixes.map(x => x.scope === 'network' && x.command === OFF_SEGMENT_FIX ? {...x, command: offSegmentFix(` ${nodes} --yes`)} : x)))
 }
 
+/**
+ * An inventory's hosts set up with a state file of their own (its nodes' stateFile:): a fix run
+ * on one of them is given that file, as the command printed for this host carries its --state-file.
+ */
+function withNodeStateFiles(report: DoctorReport, nodes: {name: string; stateFile?: string}[]): void {
+  const files = inventoryStateFiles(nodes)
+  for (const p of report.pairs) p.fix = withHostStateFiles(p.fix, files)
+  for (const f of report.findings) setFixes(f, withHostStateFiles(f.fixes, files))
+}
+
 /** In a lab, "re-create the pod" is a lab command, run from here: in every pair's and finding's fixes. */
 function withLabCommandsIn(report: DoctorReport, lab: string): void {
   for (const p of report.pairs) p.fix = withLabCommands(p.fix, lab)
@@ -1206,6 +1217,7 @@ export async function runDoctor(o: DoctorOptions, opts: LoadOptions = {}): Promi
   const report = diagnose({...src.world, ...(network !== undefined && {network}), ...(vxlan !== undefined && {vxlan})}, src.description, leases, backend, enableNFTables)
   report.findings = migrateOnNodesRead(report.findings, nodesFlag(o))
   if (o.lab !== undefined) withLabCommandsIn(report, o.lab)
+  if (src.kind === 'inventory') withNodeStateFiles(report, src.inventory.nodes)
   // The tables still forward as last built, so every pair looks fine while no node can sync.
   if (configProblem) {
     report.findings.push(finding({code: 'NETCONF_INVALID', severity: 'error', node: STORE_NODE, message: configProblem, evidence: `store ${store!}`}))

@@ -26,6 +26,7 @@ import {peerSubnetMisfit, pickSubnet, subnetMisfit} from '../core/ipam.js'
 import {
   vxlanDeviceName, isVxlanDeviceName, stableVtepMac, subnetFromEnv, DEFAULT_SUBNET_FILE, DEFAULT_CNI_CONF_DIR, CONFLIST_NAME, CniPlugin,
   VXLAN_OVERHEAD, subnetEnv, subnetEnvIPv4Part, cniConflist, vtepAddress,
+  flannelLookingDevices,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, notUnicastMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
 import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
@@ -143,7 +144,7 @@ async function readRecord(host: HostAdapter, path: string): Promise<NodeRecord |
     await refuseNotAFile()
     // a --state-file that names some other file (/etc/hosts) must not be removed on our word
     throw userError(`the state file ${path} is ${text.trim() === '' ? 'empty' : 'not valid JSON'}`,
-      `if init wrote it (a crash mid-write), remove it and run flannelctl init again; else pass --state-file with the file init wrote`)
+      `if init wrote it (a crash mid-write), remove it and run flannelctl init again; else give the --state-file init was given`)
   }
   const problem = recordProblem(rec)
   if (problem) throw userError(`${path} is not a node record flannelctl can use: ${problem}`, 'nothing was changed; restore it, or remove it and run flannelctl init again')
@@ -521,12 +522,17 @@ export async function readStoreView(store: Store, opts: {fromWatch?: boolean} = 
   return Promise.all([config, store.getMeta(MIGRATION_META_KEY), store.listLeases({...opts, config})])
 }
 
-/** `missingHint`: what to do without a record, where "run init first" is not it (reset) */
-export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean, missingHint = 'run flannelctl init first (or pass --state-file)'): Promise<{rec: NodeRecord | undefined; path: string}> {
+/**
+ * `missingHint`: what to do without a record; by default init (which the command line's
+ * --state-file follows into, as printed: src/core/carry.ts), or the state file init was given.
+ */
+export async function loadRecord(host: HostAdapter, o: NodeOptions, creating: boolean, missingHint?: string): Promise<{rec: NodeRecord | undefined; path: string}> {
   checkPathFlags(o)
   const path = o.stateFile ?? DEFAULT_STATE_FILE
   const rec = await readRecord(host, path)
-  if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, missingHint, ExitCode.usage, 'NO_STATE')
+  const hint = missingHint ?? (o.stateFile === undefined ? 'run flannelctl init first (or pass --state-file: a host set up with one needs it on every command)'
+    : 'run flannelctl init first, or give the --state-file init was given')
+  if (!rec && !creating) throw new FlannelctlError(`this host has no flannelctl state at ${path}`, hint, ExitCode.usage, 'NO_STATE')
   return {rec, path}
 }
 
@@ -1053,18 +1059,27 @@ function removesPeerEntry(op: Op): boolean {
     || (op.tool === 'bridge' && op.args[0] === 'fdb' && op.args[1] === 'del')
 }
 
-export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = false} = {}): Promise<{ops: Op[]; plan: string[]; released?: string}> {
+export interface ResetResult {
+  ops: Op[]
+  plan: string[]
+  released?: string
+  /** no record at `path`: nothing to reset (init never ran here, or a reset already did it); `found`, the devices that look like flannel's all the same */
+  nothing?: {path: string; found: string[]}
+}
+
+export async function resetNode(ctx: ServiceContext, o: NodeOptions, {release = false} = {}): Promise<ResetResult> {
   requireNodeRoot(ctx, 'reset')
   return withStateLock(ctx, o.stateFile ?? DEFAULT_STATE_FILE, () => resetLocked(ctx, o, release))
 }
 
-async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean): Promise<{ops: Op[]; plan: string[]; released?: string}> {
+async function resetLocked(ctx: ServiceContext, o: NodeOptions, release: boolean): Promise<ResetResult> {
   const host = new HostAdapter(ctx.runner)
-  // a second reset (a teardown script run twice) was told to run init first
-  const {rec, path} = await loadRecord(host, o, false,
-    'nothing to reset: flannelctl init has not run here, or a reset already removed what it made (a host set up with --state-file needs the same --state-file)')
+  // A second reset (a teardown script run twice) has nothing to do: it says so and succeeds. A
+  // mistyped --state-file would say so too: the devices it would have removed are named.
+  const {rec, path} = await loadRecord(host, o, true)
+  if (!rec) return {ops: [], plan: [], nothing: {path, found: flannelLookingDevices((await host.snapshot()).links ?? [], o.bridge)}}
   // --release gives the lease back through the store given (etcd's certificates may have moved), else the recorded one
-  const r: NodeRecord = {...rec!, ...storeChoice(o, rec)}
+  const r: NodeRecord = {...rec, ...storeChoice(o, rec)}
   for (const line of unusedByReset(o, rec!, path, release)) ctx.progress(`warning: ${line}`)
   const snap = await host.snapshot()
   const planned = planReset({
@@ -1272,7 +1287,7 @@ async function changeStaticPeerLocked(ctx: ServiceContext, o: NodeOptions, chang
       const leased = (await storedNetwork(r, o).catch(() => ({leases: [] as Lease[]}))).leases.find(l => l.subnet === change.remove)
       if (leased) {
         throw userError(`${change.remove} is not a static peer: it is ${leased.publicIP}'s lease in ${r.store}`,
-          'it leaves when that host runs flannelctl reset --release (or its lease expires); sync here then removes its route')
+          'it leaves when flannelctl reset --release runs on that host (or its lease expires); sync here then removes its route')
       }
       // `peer remove 10.244.2.0`, the prefix length left off: name the peer meant
       const meant = isIPv4(change.remove) ? r.staticPeers.find(p => cidrContainsIp(p.subnet, change.remove!)) : undefined

@@ -5,6 +5,7 @@
 import {traceFlow} from '../core/trace/engine.js'
 import type {Trace, TraceRequest, World} from '../core/trace/types.js'
 import {renderTrace} from '../ui/trace-render.js'
+import {inventoryStateFiles, withHostStateFiles} from '../ui/carry.js'
 import {knownPeers, loadSource, labHosts, networkVxlan, readStoreOf, type LoadOptions, type SourceOptions} from './collect.js'
 import {withLabCommands, type LabState} from './lab.js'
 import {captureHost} from '../adapters/collect.js'
@@ -41,6 +42,11 @@ export async function runTrace(o: TraceOptions, opts: LoadOptions = {}): Promise
   }
   if (o.lab !== undefined) {
     for (const failure of [trace.failure, trace.returnPath.failure]) if (failure !== undefined) failure.fix = withLabCommands(failure.fix, o.lab)
+  }
+  // an inventory's nodes set up with a state file of their own: each fix run there names it
+  if (src.kind === 'inventory') {
+    const files = inventoryStateFiles(src.inventory.nodes)
+    for (const failure of [trace.failure, trace.returnPath.failure]) if (failure !== undefined) failure.fix = withHostStateFiles(failure.fix, files)
   }
   return {trace, source: src.description}
 }

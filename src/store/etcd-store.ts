@@ -147,7 +147,9 @@ export function failureCause(error: Error): string {
   // grpc's words for a connection that went away under a call, or that the client reset after a
   // call got no answer (a hung etcd): the calls still queued on it fail with the second
   if (/^(Connection dropped|Channel closed before call started|Channel has been shut down)\.?$/i.test(cause.trim())) cause = 'the connection dropped (etcd went away or stopped answering)'
-  return cause.replace(/\s+/g, ' ').trim().replace(/\.$/, '') || 'no connection'
+  // grpc's "No connection established. Last error: null" while it redials a member that went away
+  const said = cause.replace(/\s+/g, ' ').trim().replace(/\.$/, '')
+  return said === '' || said === 'null' || said === 'undefined' ? 'no connection' : said
 }
 
 const UNREACHABLE_HINT = 'check that etcd runs there and that --store names its client URL (etcd://HOST:2379); for TLS use etcds:// with --etcd-cafile, --etcd-certfile and --etcd-keyfile'
@@ -448,7 +450,7 @@ export class EtcdStore implements Store {
    * revision went backwards: an etcd restarted empty would otherwise be watched from a revision it
    * reaches only after as many writes, and the agent would hear nothing until then.
    */
-  async watch(onChange: () => void): Promise<() => void> {
+  async watch(onChange: () => void, onLost: () => void = () => {}): Promise<() => void> {
     let stopped = false
     let watcher: Watcher | undefined
     let retry: NodeJS.Timeout | undefined
@@ -466,6 +468,8 @@ export class EtcdStore implements Store {
         onChange()
       })
       w.on('disconnected', () => {
+        // said once a loss, not once a redial
+        if (!lost) onLost()
         lost = true
       })
       w.on('connected', (res: IWatchResponse) => {

@@ -140,8 +140,11 @@ export interface Store {
    * one step; resolves to whether it wrote. Two writers that both read the key: one of them wins.
    */
   swapMeta(key: string, expected: string | undefined, value: string): Promise<boolean>
-  /** calls onChange (coalesced) when the config, any lease or any meta key changes; resolves to a stop function */
-  watch?(onChange: () => void): Promise<() => void>
+  /**
+   * calls onChange (coalesced) when the config, any lease or any meta key changes, and onLost when
+   * the watch loses the store (its stream broke: the store may be down); resolves to a stop function
+   */
+  watch?(onChange: () => void, onLost?: () => void): Promise<() => void>
   close(): Promise<void>
 }
 

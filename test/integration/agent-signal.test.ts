@@ -141,7 +141,9 @@ describe('sync --watch stops on a signal (real namespace)', function () {
     const r = await agent
     expect(r.exitCode, String(r.stderr)).to.equal(2)
     expect(String(r.stderr)).to.match(/^Error: this host has no flannelctl state at .*node\.json: the host was reset while sync --watch ran; the agent stops$/m)
-    expect(String(r.stderr)).to.contain('Hint: to set it up again: flannelctl init, then sync --watch')
+    // the commands carry the agent's flags: init records them again, sync --watch needs the state file
+    expect(String(r.stderr)).to.contain(`Hint: to set it up again: flannelctl init --state-file ${join(dir, 'node.json')} --subnet-file ${join(dir, 'subnet.env')} `
+      + `--cni-conf-dir ${join(dir, 'cni')} --store file:${join(dir, 'store')}, then flannelctl sync --state-file ${join(dir, 'node.json')} --watch`)
     expect(await inNs(ns, 'ip', '-br', 'link')).to.not.contain('cni0')
   })
 })

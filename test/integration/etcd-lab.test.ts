@@ -103,7 +103,7 @@ describe('etcd store in a lab (real etcd, real kernel)', function () {
         const dry = await cli(['reset', '--release', '--dry-run', '--store', lab.store, '--subnet-file', `${n1.dir}/subnet.env`, '--cni-conf-dir', `${n1.dir}/cni`, '--state-file', `${n1.dir}/node.json`], {netns: n1.netns})
         expect(dry.exitCode, dry.stderr).to.equal(2)
         expect(dry.stderr).to.match(/^Error: cannot release the lease 10\.244\.\d+\.0\/24: etcd at .* is unreachable/m)
-          .and.match(/^Hint: nothing on this host was changed and its state file is kept: run flannelctl reset --release --dry-run again/m)
+          .and.match(/^Hint: nothing on this host was changed and its state file is kept: run flannelctl reset --state-file \S+node\.json --release --dry-run again/m)
         expect(await inNs(n1.netns, 'ip', '-o', 'link', 'show')).to.equal(links)
         // so do peer add --dry-run and backend set --dry-run (before: 3, "run it again", for a run that changes nothing)
         const files = ['--subnet-file', `${n1.dir}/subnet.env`, '--cni-conf-dir', `${n1.dir}/cni`, '--state-file', `${n1.dir}/node.json`]

@@ -187,7 +187,7 @@ describe('failed init and reset leave what a rerun needs, and nothing else (real
       const reset = () => cli(['reset', '--release', '--state-file', join(dir, 'node.json')], {netns: ns})
       const r = await reset()
       expectOneError(r, 2, new RegExp(`cannot release the lease ${held.replace('-', '/').replace(/\./g, '\\.')}: store file:.* is not usable: not a directory`))
-      expect(r.stderr).to.match(/^Hint: nothing on this host was changed and its state file is kept: run flannelctl reset --release again/m)
+      expect(r.stderr).to.match(/^Hint: nothing on this host was changed and its state file is kept: run flannelctl reset --state-file \S+node\.json --release again/m)
       expect(existsSync(join(dir, 'node.json'))).to.equal(true)
       expect(await links()).to.deep.equal(built)
       await rm(store())

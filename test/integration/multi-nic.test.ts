@@ -53,10 +53,11 @@ describe('multi-NIC host (real namespaces)', function () {
     expect(ra.exitCode, ra.stderr).to.equal(0)
     expect(ra.stderr).to.contain('using eth1 (10.0.2.15), the interface of the default route; pass --iface to choose another')
     expect(ra.stdout).to.contain(`warning: peer ${b.ip} is reached through eth0, not through eth1, the interface this node uses (the default route's: no --iface was given)`)
-    expect(ra.stdout).to.contain('flannelctl init --iface eth0')
+    // the command carries the files and store this host was set up with (src/core/carry.ts)
+    expect(ra.stdout).to.contain(`flannelctl init ${args(a, 'vx').slice(6).join(' ')} ${args(a, 'vx').slice(2, 6).join(' ')} ${args(a, 'vx').slice(0, 2).join(' ')} --iface eth0`)
     const status = await cli(['status', ...args(a, 'vx')], {netns: a.ns})
     expect(status.stdout).to.contain(`warning   peer ${b.ip} is reached through eth0, not through eth1`)
-    expect(status.stdout).to.contain('flannelctl sync --iface eth0')
+    expect(status.stdout).to.contain(`flannelctl sync --state-file ${join(dir, 'vx-node0.json')} --iface eth0`)
 
     // the operator's fix: the recorded public IP was eth1's, so it goes with it
     const dry = await cli(['sync', '--iface', 'eth0', '--dry-run', ...args(a, 'vx')], {netns: a.ns})

@@ -356,7 +356,7 @@ describe('node (vxlan lab, real kernel)', function () {
     expect(stale.exitCode, stale.stderr).to.equal(2)
     expect(stale.stderr).to.contain('either its address changed or the record is another host\'s; nothing was changed')
     expect(stale.stdout + stale.stderr).to.contain(`public IP ${newIP} (found on eth0 when it was set up) is on none of its interfaces now; eth0 has ${thirdIP}`)
-    expect(stale.stdout + stale.stderr).to.contain(`flannelctl sync --public-ip ${thirdIP}`)
+    expect(stale.stdout + stale.stderr).to.contain(`flannelctl sync --state-file ${join(n1.dir, 'node.json')} --public-ip ${thirdIP}`)
 
     const moved = await cli(['sync', '--public-ip', thirdIP, ...nodeFlags(lab, n1)], {netns: n1.netns})
     expect(moved.exitCode, moved.stderr).to.equal(0)
@@ -390,7 +390,7 @@ describe('node (vxlan lab, real kernel)', function () {
       const r = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
       expect(r.exitCode, r.stderr).to.equal(0)
       const said = (r.stdout + r.stderr).replace(/\s+/g, ' ')
-      expect(said).to.contain(`warning: this host's subnet ${n1.subnet} no longer fits the network config in ${lab.store}: it is a /24, and the network config's SubnetLen is 25; kept, with its pods and its lease (another subnet would strand the pods), and peers are synced as usual; if the config was edited by mistake, put it back; to resize on purpose, and for a host that leased its subnet while the edit was in place, move each node in turn: flannelctl reset --release, flannelctl init, re-create its pods`)
+      expect(said).to.contain(`warning: this host's subnet ${n1.subnet} no longer fits the network config in ${lab.store}: it is a /24, and the network config's SubnetLen is 25; kept, with its pods and its lease (another subnet would strand the pods), and peers are synced as usual; if the config was edited by mistake, put it back; to resize on purpose, and for a host that leased its subnet while the edit was in place, move each node in turn: flannelctl reset --state-file ${join(n1.dir, 'node.json')} --release, flannelctl init ${nodeFlags(lab, n1).slice(6).join(' ')} ${nodeFlags(lab, n1).slice(2, 6).join(' ')} ${nodeFlags(lab, n1).slice(0, 2).join(' ')}, re-create its pods`)
       expect(await leases()).to.deep.equal(before)
       expect(await inNs(n1.netns, 'ip', '-4', 'addr', 'show', 'dev', 'cni0')).to.contain(`${hostIn(n1.subnet, 1)}/24`)
       expect(await agentWarned, 'the agent\'s first round').to.equal(true)
@@ -459,7 +459,7 @@ describe('node (vxlan lab, real kernel)', function () {
       const r = await cli(['sync', ...nodeFlags(lab, n1)], {netns: n1.netns})
       expect(r.exitCode, r.stderr).to.equal(2)
       expect(r.stderr).to.contain(`Error: this host's subnet ${n1.subnet} is outside the network 10.245.0.0/16 that ${lab.store} holds`)
-      expect(r.stderr).to.contain('the network config changed since this host was set up: to rebuild it on 10.245.0.0/16, run flannelctl reset, then flannelctl init')
+      expect(r.stderr).to.contain(`the network config changed since this host was set up: to rebuild it on 10.245.0.0/16, run flannelctl reset --state-file ${join(n1.dir, 'node.json')}, then flannelctl init ${nodeFlags(lab, n1).slice(6).join(' ')} ${nodeFlags(lab, n1).slice(2, 6).join(' ')} ${nodeFlags(lab, n1).slice(0, 2).join(' ')}`)
     } finally {
       await writeFile(configFile, config)
     }

@@ -6,7 +6,7 @@
 import {expect} from 'chai'
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {cli, inNs, uniqueLab} from '../helpers/cli.js'
+import {cli, inNs, shIn, uniqueLab} from '../helpers/cli.js'
 import {loadLab, Lab, type LabState} from '../../src/services/lab.js'
 
 describe('reset and ip_forward (real kernel)', function () {
@@ -45,6 +45,16 @@ describe('reset and ip_forward (real kernel)', function () {
     expect(docker.stdout).to.not.contain('ip_forward')
     expect(docker.stderr).to.contain('note: net.ipv4.ip_forward stays 1, though flannelctl\'s init set it (it was 0): docker0 (a bridge with 172.17.0.1/16')
     await inNs(netns, 'ip', 'link', 'del', 'docker0')
+
+    // an nftables-only firewall that forwards (before: only iptables' FORWARD was read, and ip_forward went off under it)
+    await shIn(netns, 'nft add table inet fcfw && nft \'add chain inet fcfw forward { type filter hook forward priority 0; policy drop; }\' && nft add rule inet fcfw forward iifname wg0 accept')
+    try {
+      const nft = await reset('--dry-run')
+      expect(nft.stdout).to.not.contain('ip_forward')
+      expect(nft.stderr).to.contain('note: net.ipv4.ip_forward stays 1, though flannelctl\'s init set it (it was 0): an nftables forward chain of other software that accepts (inet fcfw forward: iifname "wg0" accept) needs it')
+    } finally {
+      await inNs(netns, 'nft', 'delete', 'table', 'inet', 'fcfw')
+    }
 
     const {sysctlsBefore: _, ...older} = record
     await writeFile(recordPath, JSON.stringify(older))

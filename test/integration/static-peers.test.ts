@@ -77,7 +77,7 @@ describe('static peers (real namespaces, no shared store)', function () {
     // the prefix length left off: before, only "see them with: flannelctl peer list"
     const bare = await cli(['peer', 'remove', '10.244.2.0', ...args(0)], {netns: hosts[0].ns})
     expect(bare.exitCode).to.equal(2)
-    expect(bare.stderr).to.equal('Error: no static peer 10.244.2.0 on this host\nHint: did you mean: flannelctl peer remove 10.244.2.0/24')
+    expect(bare.stderr).to.equal(`Error: no static peer 10.244.2.0 on this host\nHint: did you mean: flannelctl peer remove --state-file ${join(dir, 'node0.json')} 10.244.2.0/24`)
     const r = await cli(['peer', 'remove', '10.244.2.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(r.exitCode, r.stderr).to.equal(0)
     expect(await inNs(hosts[0].ns, 'ip', 'route')).to.not.contain('10.244.2.0/24')
@@ -119,7 +119,8 @@ describe('static peers (real namespaces, no shared store)', function () {
     const notStatic = await cli(['peer', 'remove', '10.244.7.0/24', ...args(0)], {netns: hosts[0].ns})
     expect(notStatic.exitCode).to.equal(2)
     expect(notStatic.stderr).to.contain('Error: 10.244.7.0/24 is not a static peer: it is 192.168.160.7\'s lease in file:')
-    expect(notStatic.stderr).to.contain('Hint: it leaves when that host runs flannelctl reset --release')
+    // a command for another host carries none of this one's files
+    expect(notStatic.stderr).to.contain('Hint: it leaves when flannelctl reset --release runs on that host (or its lease expires)')
     await rm(join(leases, '10.244.7.0-24'))
 
     // a host address for the subnet is a typo of its network: the message names the one meant
@@ -197,6 +198,27 @@ describe('static peers (real namespaces, no shared store)', function () {
     expect(own.exitCode).to.equal(2)
     expect(own.stderr).to.contain(`--vtep-mac ${macs[0]} is this host's own VTEP MAC`)
     expect(await inNs(hosts[0].ns, 'bridge', 'fdb', 'show', 'dev', 'flannel.1')).to.contain(`${macs[1]} dst 192.168.160.2 self permanent`)
+
+    // doctor --inventory reads each node's record (stateFile:): a static peer of a host it does not
+    // read is that node's peer, not an entry "no node or lease holds" (before: three STALE_ warnings,
+    // and a note that they "belong to no node read" and no store was read)
+    const far = await cli(['peer', 'add', '--subnet', '10.244.5.0/24', '--public-ip', '192.168.160.5', '--vtep-mac', '5a:1f:8e:00:00:05',
+      '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})
+    expect(far.exitCode, far.stderr).to.equal(0)
+    const inventory = join(dir, 'hosts.yaml')
+    await writeFile(inventory, `nodes:\n${hosts.map((h, i) => `  - {name: h${i}, exec: "netns:${h.ns}", stateFile: ${join(dir, `node${i}.json`)}}\n`).join('')}`)
+    const doctor = await cli(['doctor', '--inventory', inventory, '--json'], {netns: hosts[0].ns})
+    const report = JSON.parse(doctor.stdout) as {findings: {code: string; message: string}[]}
+    expect(report.findings.filter(f => f.code.startsWith('STALE_')), doctor.stderr).to.deep.equal([])
+    expect(doctor.stderr).to.not.contain('belong to no node read')
+    // a fix run on a node set up with its own state file carries it, as the inventory names it
+    await inNs(hosts[0].ns, 'ip', 'route', 'del', '10.244.2.0/24')
+    const broken = JSON.parse((await cli(['doctor', '--inventory', inventory, '--json'], {netns: hosts[0].ns})).stdout) as {findings: {node: string; fix: string[]}[]}
+    const fixes = broken.findings.filter(f => f.node === 'h0').flatMap(f => f.fix)
+    expect(fixes, JSON.stringify(broken.findings)).to.include(`flannelctl sync --state-file ${join(dir, 'node0.json')}`)
+    expect(fixes.filter(c => c.startsWith('flannelctl ') && !c.includes('--state-file'))).to.deep.equal([])
+    expect((await cli(['sync', '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})).exitCode).to.equal(0)
+    expect((await cli(['peer', 'remove', '10.244.5.0/24', '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})).exitCode).to.equal(0)
 
     // moved to host-gw, the static peer is routed directly: the list says so, not vxlan with its MAC
     const peers = async () => JSON.parse((await cli(['peer', 'list', '--json', '--store', `file:${join(dir, 'vx0')}`, ...args(0).slice(2)], {netns: hosts[0].ns})).stdout)

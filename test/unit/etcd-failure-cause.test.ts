@@ -16,4 +16,9 @@ describe('etcd failure causes as the agent prints them', () => {
       expect(failureCause(new Error(text)), text).to.equal('the connection dropped (etcd went away or stopped answering)')
     }
   })
+
+  it('grpc redialling with no error to tell says no connection, not "null"', () => {
+    // before: "etcd at 192.168.100.2:2379 is unreachable: null", between two "connection refused"
+    expect(failureCause(new Error('14 UNAVAILABLE: No connection established. Last error: null'))).to.equal('no connection')
+  })
 })

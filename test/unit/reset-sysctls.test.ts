@@ -2,6 +2,7 @@
 import {expect} from 'chai'
 import {planReset, planSysctlRestore} from '../../src/core/planner.js'
 import type {HostSnapshot, Link} from '../../src/core/model.js'
+import {parseNftRuleset} from '../../src/core/parse/nft.js'
 
 const own = {bridge: 'cni0', vxlanDev: 'flannel.1'}
 const link = (name: string, kind: string, extra: Partial<Link> = {}): Link => ({name, kind, mtu: 1500, up: true, raw: name, ...extra})
@@ -55,6 +56,32 @@ describe('reset and the sysctls init set', () => {
     expect(router.notes[0]).to.contain('(-A FORWARD -i eth1 -o eth0 -j ACCEPT; -A FORWARD -i eth0 -o eth1 -j ACCEPT; …)')
     const gateway = restore(withRules(rule('nat', 'POSTROUTING', '-o eth0 -j MASQUERADE')))
     expect(gateway.notes[0]).to.contain('a masquerade of other software (-A POSTROUTING -o eth0 -j MASQUERADE: this host NATs traffic it forwards) needs it')
+  })
+
+  it('stays on for an nftables-only firewall that forwards: a forward chain that accepts, a masquerade (before: iptables alone was read)', () => {
+    // `nft -j list table inet fw` and `… ip gw` of a router built with nft alone, as the host read holds them
+    const fw = [{table: {family: 'inet', name: 'fw', handle: 7}},
+      {chain: {family: 'inet', table: 'fw', name: 'forward', handle: 1, type: 'filter', hook: 'forward', prio: 0, policy: 'drop'}},
+      {chain: {family: 'inet', table: 'fw', name: 'input', handle: 2, type: 'filter', hook: 'input', prio: 0, policy: 'accept'}},
+      {rule: {family: 'inet', table: 'fw', chain: 'forward', handle: 3, expr: [{match: {op: '==', left: {meta: {key: 'iifname'}}, right: 'wg0'}}, {match: {op: '==', left: {meta: {key: 'oifname'}}, right: 'eth0'}}, {accept: null}]}},
+      {rule: {family: 'inet', table: 'fw', chain: 'forward', handle: 4, expr: [{match: {op: 'in', left: {ct: {key: 'state'}}, right: ['established', 'related']}}, {accept: null}]}},
+      {rule: {family: 'inet', table: 'fw', chain: 'input', handle: 5, expr: [{match: {op: '==', left: {payload: {protocol: 'tcp', field: 'dport'}}, right: 22}}, {drop: null}]}}]
+    const gw = [{table: {family: 'ip', name: 'gw', handle: 8}},
+      {chain: {family: 'ip', table: 'gw', name: 'post', handle: 1, type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept'}},
+      {rule: {family: 'ip', table: 'gw', chain: 'post', handle: 2, expr: [{match: {op: '==', left: {meta: {key: 'oifname'}}, right: 'eth0'}}, {masquerade: null}]}}]
+    const dropsOnly = [{table: {family: 'inet', name: 'fw', handle: 7}},
+      {chain: {family: 'inet', table: 'fw', name: 'forward', handle: 1, type: 'filter', hook: 'forward', prio: 0, policy: 'accept'}},
+      {rule: {family: 'inet', table: 'fw', chain: 'forward', handle: 3, expr: [{match: {op: '==', left: {meta: {key: 'iifname'}}, right: 'eth9'}}, {drop: null}]}}]
+    const withNft = (items: unknown[]) => host({nftables: parseNftRuleset(JSON.stringify({nftables: items}))})
+    const restore = (h: HostSnapshot) => planSysctlRestore({'net.ipv4.ip_forward': '0'}, h, own)
+    const r = restore(withNft([...fw, ...gw]))
+    expect(r.ops).to.deep.equal([])
+    expect(r.notes).to.deep.equal(['note: net.ipv4.ip_forward stays 1, though flannelctl\'s init set it (it was 0): '
+      + 'an nftables forward chain of other software that accepts (inet fw forward: iifname "wg0" oifname "eth0" accept; ct state established,related accept), '
+      + 'an nftables masquerade of other software (ip gw post: oifname "eth0" masquerade: this host NATs traffic it forwards) need it'])
+    // a forward chain that only drops needs no forwarding; the input chain is no forward chain
+    expect(restore(withNft(dropsOnly)).ops).to.have.length(1)
+    expect(restore(withNft(fw.filter(x => !('rule' in x) || x.rule.chain === 'input'))).ops).to.have.length(1)
   })
 
   it('in a VNI migration stopped midway, the other VTEP (the same MAC and address) goes with reset and keeps nothing on', () => {

@@ -58,7 +58,7 @@ export default class BackendSet extends BaseCommand {
     if (!r.changed) return this.out(`backend: the network already uses ${fmt(r.before.backend)}: nothing to change`)
     this.out(dryRun
       ? `backend plan (nothing written — --dry-run): ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nthe store's net-conf would be: ${r.config}`
-      : `backend: ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nnodes apply it on their next sync (flannelctl sync, or sync --watch)`)
+      : `backend: ${fmt(r.before.backend)} → ${fmt(r.after.backend)}\nnodes apply it on their next sync (flannelctl sync on each node, or its sync --watch)`)
     if (changeWarning) this.out(`warning: ${changeWarning}`)
   }
 }

@@ -1,7 +1,6 @@
 import {Flags} from '@oclif/core'
-import {BUILT_BACKENDS} from '../../core/netconf.js'
 import {BaseCommand, useColor} from '../../cli/base.js'
-import {labNameFlag} from '../../cli/lab-flags.js'
+import {labBackend, labBackendFlag, labNameFlag} from '../../cli/lab-flags.js'
 import {RealRunner} from '../../adapters/runner.js'
 import {commandEcho} from '../../services/collect.js'
 import {runDemo} from '../../services/demo.js'
@@ -19,7 +18,7 @@ Exit codes: 0 every pair reachable and the trace delivered, 1 otherwise.`
 
   static override flags = {
     ...labNameFlag,
-    backend: Flags.string({description: 'flannel backend', options: [...BUILT_BACKENDS], default: 'vxlan'}),
+    ...labBackendFlag(),
     nodes: Flags.integer({description: 'number of nodes', default: 3, min: 2, max: 10}),
     store: Flags.string({description: 'file, or etcd (the lab runs its own etcd)', options: ['file', 'etcd'], default: 'file'}),
     keep: Flags.boolean({description: 'leave the lab up to explore (remove it with flannelctl lab down)'}),
@@ -27,8 +26,9 @@ Exit codes: 0 every pair reachable and the trace delivered, 1 otherwise.`
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LabDemo)
+    const backend = labBackend(flags.backend)
     const ok = await runDemo({
-      name: flags.name, backend: flags.backend as 'vxlan' | 'host-gw', nodes: flags.nodes, store: flags.store, keep: flags.keep, color: useColor(),
+      name: flags.name, backend, nodes: flags.nodes, store: flags.store, keep: flags.keep, color: useColor(),
       out: s => this.out(s), progress: this.progress({verbose: flags.verbose}).report,
       runner: new RealRunner({kind: 'local'}, commandEcho(flags.verbose)),
     })

@@ -1,8 +1,7 @@
 import {Flags} from '@oclif/core'
-import {BUILT_BACKENDS} from '../../core/netconf.js'
 import {userError} from '../../errors.js'
 import {BaseCommand} from '../../cli/base.js'
-import {labNameFlag} from '../../cli/lab-flags.js'
+import {labBackend, labBackendFlag, labNameFlag} from '../../cli/lab-flags.js'
 import {jsonFlag} from '../../cli/flags.js'
 import {RealRunner} from '../../adapters/runner.js'
 import {commandEcho} from '../../services/collect.js'
@@ -28,7 +27,7 @@ Nothing outside namespaces named fc-NAME-* changes; the lab's files live in /run
     nodes: Flags.integer({description: 'number of nodes', default: 3, min: 1, max: 30, helpGroup: 'TOPOLOGY'}),
     pods: Flags.integer({description: 'pods per node', default: 2, min: 0, max: 26, helpGroup: 'TOPOLOGY'}),
     segments: Flags.integer({description: 'L2 segments (2 = joined by a router)', options: ['1', '2'], default: 1, helpGroup: 'TOPOLOGY'}),
-    backend: Flags.string({description: 'flannel backend', options: [...BUILT_BACKENDS], default: 'vxlan', helpGroup: 'NETWORK'}),
+    ...labBackendFlag('NETWORK'),
     directrouting: Flags.boolean({description: 'vxlan with DirectRouting (plain routes to peers on the same segment)', helpGroup: 'NETWORK'}),
     nftables: Flags.boolean({description: 'flannel\'s masquerade and forward rules as native nftables ("EnableNFTables": true), not iptables', helpGroup: 'NETWORK'}),
     store: Flags.string({description: 'file (a file store in the lab directory), etcd (the lab runs its own etcd at 192.168.100.2:2379), or a store spec', default: 'file', helpGroup: 'NETWORK'}),
@@ -37,11 +36,12 @@ Nothing outside namespaces named fc-NAME-* changes; the lab's files live in /run
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LabUp)
+    const backend = labBackend(flags.backend)
     // what init on each node would refuse, said before any namespace is made
     if (flags.directrouting && flags.backend !== 'vxlan') throw userError(`--directrouting is a setting of the vxlan backend, not of ${flags.backend}`, 'drop it, or use --backend vxlan')
     const progress = this.progress({verbose: flags.verbose, quiet: flags.json})
     const state = await new Lab(new RealRunner({kind: 'local'}, commandEcho(flags.verbose))).up({
-      name: flags.name, nodes: flags.nodes, backend: flags.backend as 'vxlan' | 'host-gw', directRouting: flags.directrouting, nftables: flags.nftables,
+      name: flags.name, nodes: flags.nodes, backend, directRouting: flags.directrouting, nftables: flags.nftables,
       segments: flags.segments as 1 | 2, podsPerNode: flags.pods, store: flags.store,
       progress: progress.report,
     })

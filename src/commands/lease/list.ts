@@ -30,13 +30,13 @@ Exit codes: 0 listed (an empty store too: a note on stderr names it; a network c
     refuseStoreFlagsWithLab(raw, flags.lab, [...Object.keys(storeFlags), 'state-file'], 'read')
     const r = flags.lab === undefined ? await chosenStore(flags).then(({spec, options}) => leaseView(spec, options))
       : await new Lab().leaseView(await loadLab(flags.lab, '--lab'))
-    if (r.configProblem) process.stderr.write(`warning: ${r.configProblem}\n`)
-    if (r.offConfig) process.stderr.write(`warning: ${r.offConfig}\n`)
-    if (r.migration) process.stderr.write(`note: ${migrationNote(r.migration)}\n`)
+    if (r.configProblem) this.err(`warning: ${r.configProblem}`)
+    if (r.offConfig) this.err(`warning: ${r.offConfig}`)
+    if (r.migration) this.err(`note: ${migrationNote(r.migration)}`)
     if (flags.json) return this.outJson(r)
     this.out(leaseTable(r.leases))
     for (const bad of r.invalid) this.out(`skipped ${bad.key}: ${bad.reason}`)
     // a mistyped --store reads as an empty one: say which store that was
-    if (r.network === null && !r.configProblem) process.stderr.write(`note: ${r.store} holds no network config: check --store, or create one with flannelctl init --network CIDR\n`)
+    if (r.network === null && !r.configProblem) this.err(`note: ${r.store} holds no network config: check --store, or create one with flannelctl init --network CIDR`)
   }
 }
