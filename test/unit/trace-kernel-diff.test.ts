@@ -14,6 +14,7 @@ import {renderTrace} from '../../src/ui/trace-render.js'
 import {labFixes} from '../../src/commands/trace.js'
 import {parseIpLinkJson, parseIpRouteJson} from '../../src/core/parse/json.js'
 import {parseIpLinkText, parseIpRouteText} from '../../src/core/parse/text.js'
+import {parseIptables} from '../../src/core/parse/index.js'
 import {besidesQdiscs} from '../helpers/qdiscs.js'
 
 const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
@@ -218,6 +219,36 @@ describe('trace against the kernel: raw NOTRACK', () => {
     const udp = await trace('router-chain-notrack', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
     expect(udp.disposition).to.equal('DELIVERED')
     expect(udp.hops[2].steps.some(s => s.verdict === 'masquerade')).to.equal(true)
+  })
+})
+
+describe('trace against the kernel: an untracked reply', () => {
+  // a → r → b; r: FORWARD policy DROP, accepting RELATED,ESTABLISHED and a0 → b0; raw PREROUTING -i b0 -p udp -j NOTRACK
+  // (router-untracked-reply-nft: the NOTRACK as a native chain at priority raw instead)
+
+  it('offers the NOTRACK rule\'s deletion first, the accept for the reply second: the stateful accept lets the tracked reply by', async () => {
+    // kernel: the UDP exchange a → b:80 times out; after `iptables -t raw -D PREROUTING -i b0 -p udp -j NOTRACK`
+    // (or `nft delete rule ip fx pre handle 2`) b's answer comes back
+    for (const [snapshot, remove] of [['router-untracked-reply', 'iptables -t raw -D PREROUTING -i b0 -p udp -j NOTRACK'], ['router-untracked-reply-nft', 'nft delete rule ip fx pre handle 2']]) {
+      const t = await trace(snapshot, {src: 'a', dst: 'b', proto: 'udp', dport: 80})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+      const fix = t.returnPath.failure!.fix
+      expect(fix.map(f => [f.command, f.option?.choice, f.option?.recommended])).to.deep.equal([
+        [remove, 1, true],
+        ['iptables -I FORWARD -s 10.91.3.2 -d 10.91.1.2 -p udp --sport 80 -j ACCEPT', 2, undefined],
+      ])
+      expect(fix[0].option!.why).to.contain('tracked, it is ESTABLISHED')
+    }
+  })
+
+  it('leaves the accept alone where no state would let the reply through', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'router-untracked-reply')})
+    const r = world.hosts.find(h => h.name === 'r')!
+    const saved = readFileSync(join(SNAPSHOTS, 'router-untracked-reply', 'r', 'iptables-save.txt'), 'utf8')
+    const stateless = {...r, iptables: parseIptables(saved.replace('-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n', ''))}
+    const t = traceFlow({...world, hosts: world.hosts.map(h => h === r ? stateless : h)}, {src: 'a', dst: 'b', proto: 'udp', dport: 80})
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r', command: 'iptables -I FORWARD -s 10.91.3.2 -d 10.91.1.2 -p udp --sport 80 -j ACCEPT'}])
   })
 })
 

@@ -129,6 +129,8 @@ interface Packet extends FlowTuple {
   markDoubt?: string
   /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
   untrackedAt?: string
+  /** the rule that did, as it is listed, with the command that deletes it (none for an nft rule listed without its handle) */
+  untrackedBy?: Untracker
   icmpType?: number
   /** an ICMP error's code (3 port unreachable, 4 fragmentation needed), when the trace knows it */
   icmpCode?: number
@@ -143,6 +145,14 @@ interface Packet extends FlowTuple {
   unboundSrc?: true
 }
 
+/** the raw-table rule that took a packet out of conntrack on a host (see Packet.untrackedAt) */
+interface Untracker {
+  rule: string
+  /** where it is: `raw PREROUTING`, `nft ip t c` */
+  chain: string
+  remove?: string
+}
+
 /**
  * A packet with every field present (unset ones undefined), in one order: a walk copies its packet
  * with one field changed at every step (`{...packet, ttl}`), and copies of objects of one shape are
@@ -151,8 +161,22 @@ interface Packet extends FlowTuple {
 function packetOf(p: Packet): Packet {
   return {
     src: p.src, dst: p.dst, proto: p.proto, sport: p.sport, dport: p.dport, ephemeral: p.ephemeral, ephemeralRange: p.ephemeralRange, size: p.size, ttl: p.ttl, state: p.state,
-    mark: p.mark, markDoubt: p.markDoubt, untrackedAt: p.untrackedAt, icmpType: p.icmpType, icmpCode: p.icmpCode, tunnel: p.tunnel, noDf: p.noDf, unboundSrc: p.unboundSrc,
+    mark: p.mark, markDoubt: p.markDoubt, untrackedAt: p.untrackedAt, untrackedBy: p.untrackedBy, icmpType: p.icmpType, icmpCode: p.icmpCode, tunnel: p.tunnel, noDf: p.noDf, unboundSrc: p.unboundSrc,
   }
+}
+
+/**
+ * A drop of an UNTRACKED packet that its conntrack state would have let through (a stateful
+ * `--ctstate ESTABLISHED` accept that a raw NOTRACK keeps the reply from): the fault is the NOTRACK
+ * rule, so its deletion (or a narrower rule that leaves this packet tracked) is the first way, the
+ * accept for the flow the second.
+ */
+function untrackedFirst(node: string, by: Untracker, tracked: string, fixes: Fix[]): Fix[] {
+  if (by.remove === undefined) return fixes
+  const first: Fix = {node, command: by.remove, option: {choice: 1, recommended: true,
+    why: `delete the NOTRACK rule \`${by.rule}\` (${by.chain}), which takes the packet out of conntrack: tracked, it is ${tracked} and the stateful accept lets it through (or narrow the rule so it no longer matches this packet)`}}
+  const accept = 'keep the NOTRACK rule and let the untracked packets through by an accept of their own'
+  return [first, ...fixes.map(f => ({...f, option: f.option !== undefined ? {choice: f.option.choice + 1, why: f.option.why} : {choice: 2, why: accept}}))]
 }
 
 /** rp_filter's mode on `inDev` (the larger of `all` and the device's; 0 where not read), the sysctl that says so, and the commands that make it loose */
@@ -541,7 +565,7 @@ class Walk {
    * (the next host tracks it again), no NAT applies, and `--ctstate` rules see that.
    */
   private untrack(hop: Hop, view: HostView, packet: Packet, inDev: string | undefined): Packet {
-    const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
+    const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined, untrackedBy: undefined} : packet
     const hook = inDev === undefined ? 'OUTPUT' : 'PREROUTING'
     // raw OUTPUT's `-o` (nft's oifname) is the device of the route the socket looked up
     const outDev = inDev === undefined ? this.sentBy(view, base) : undefined
@@ -551,7 +575,8 @@ class Walk {
       const o = evaluateNftChain(c, this.facts(view, base, inDev, outDev))
       if (o.notrack === undefined || o.verdict.kind === 'unknown') continue
       this.step(hop, 'filter', 'ok', o.notrack.text, `native nftables chain ${c.family} ${c.table} ${c.name}: ${ruleName(o.notrack)} takes the packet out of conntrack on ${view.name} (state untracked: no NAT, \`ct state new\`/\`established\` rules do not match it)`)
-      return {...base, untrackedAt: view.name}
+      const remove = o.notrack.handle !== undefined ? `nft delete rule ${o.notrack.family} ${o.notrack.table} ${o.notrack.chain} handle ${o.notrack.handle}` : undefined
+      return {...base, untrackedAt: view.name, untrackedBy: {rule: o.notrack.text, chain: `nft ${c.family} ${c.table} ${c.name}`, remove}}
     }
     const rules = view.iptables
     if (rules === undefined || !rules.active('raw', inDev === undefined ? 'OUTPUT' : 'PREROUTING')) return base
@@ -562,7 +587,7 @@ class Walk {
       return base
     }
     this.step(hop, 'filter', 'ok', r.rule.raw, `raw ${inDev === undefined ? 'OUTPUT' : 'PREROUTING'}: the packet is not tracked on ${view.name} (state UNTRACKED: no NAT, \`--ctstate NEW\`/\`ESTABLISHED\` rules do not match it)`)
-    return {...base, untrackedAt: view.name}
+    return {...base, untrackedAt: view.name, untrackedBy: {rule: r.rule.raw, chain: `raw ${r.rule.chain}`, remove: `iptables -t raw -D ${r.rule.chain} ${r.rule.spec}`}}
   }
 
   /**
@@ -1619,6 +1644,13 @@ class Walk {
         ? this.nativeChain(hop, view, hook, stage.chain, seen!, bridged)
         : this.iptablesTable(hop, view, hook, stage.table, marked, bridged)
       if ('end' in end) {
+        if (end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER' && facts.state === 'UNTRACKED' && packet.untrackedBy !== undefined) {
+          const tracked = {...(seen ?? marked), state: this.dataSegments && facts.proto === 'tcp' ? 'ESTABLISHED' as const : this.conntrackState(view, {...packet, untrackedAt: undefined})}
+          const passes = 'chain' in stage
+            ? !['drop', 'reject', 'unknown', 'queue'].includes(evaluateNftChain(stage.chain, tracked).verdict.kind)
+            : rules!.evaluate(stage.table, hook, tracked).action === 'ACCEPT'
+          if (passes) end.failure.fix = untrackedFirst(view.name, packet.untrackedBy, tracked.state, end.failure.fix)
+        }
         if (accepted !== undefined && end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER') {
           // the usual surprise: an accept somewhere else (flanneld's own chain) does not save the packet
           const note = ` (the accept in ${accepted} ended that chain only: every base chain at this hook must let the packet through)`
