@@ -252,6 +252,23 @@ describe('trace against the kernel: an untracked reply', () => {
   })
 })
 
+describe('trace against the kernel: proxy ARP under strict rp_filter', () => {
+  // a → r → b, a routing 10.91.3.0/24 on-link by eth0; r: proxy_arp and rp_filter=1 on a0, table 100 sends
+  // 10.91.1.2 by b0, picked by `ip rule add iif lo to 10.91.1.2 lookup 100` (…-iif-lo) or `iif b0` (…-iif-out)
+
+  it('checks the sender from the device the route to the target leaves by, not from lo', async () => {
+    // kernel: a's ping to 10.91.3.2 is answered under the `iif lo` rule (a's entry REACHABLE at r's a0 MAC),
+    // lost under `iif b0` (a's entry INCOMPLETE: r ignores the ARP)
+    const lo = await trace('router-proxy-arp-rpfilter-iif-lo', {src: 'a', dst: '10.91.3.2'})
+    expect(lo.disposition).to.equal('DELIVERED')
+    expect(lo.hops[0].steps.find(s => s.kind === 'neigh')!.explanation).to.contain('answers ARP for it by proxy')
+    const out = await trace('router-proxy-arp-rpfilter-iif-out', {src: 'a', dst: '10.91.3.2'})
+    expect(out.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(out.failure).to.include({node: 'a', step: 'neigh'})
+    expect(out.failure!.reason).to.contain('its route back to 10.91.1.2 (10.91.1.2 via 10.91.3.2 dev b0 table 100) leaves by b0, so it ignores the request')
+  })
+})
+
 describe('trace against the kernel: conntrack matches in the raw table', () => {
   // r2 (router-chain-notrack's, its NOTRACK replaced): raw PREROUTING -p icmp -m conntrack --ctstate NEW -j DROP;
   // -p tcp -m conntrack --ctstate INVALID -j DROP

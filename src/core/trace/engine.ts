@@ -2180,7 +2180,11 @@ class Walk {
    * sender leaves by another one, leaves ARP unanswered (checked: r2 with rp_filter=1 on m0 and a
    * route to r1's 10.91.2.1 by n0 never answers r1's ARP for 10.91.2.2; r1's entry stays INCOMPLETE).
    * The sender address is the packet's source where that is the sender's own (arp_announce 0),
-   * else its address on that link. Undecided (not read) is taken as answered, as before.
+   * else its address on that link. Undecided (not read) is taken as answered, as before. The lookup
+   * back is made from lo for the answerer's own address, but from the device its route to the target
+   * leaves by when it answers by proxy (fib_validate_source's oif, as for a forwarded packet; checked:
+   * r with proxy_arp and rp_filter=1 on a0 answers a's ARP for b's 10.91.3.2 past `ip rule add iif lo
+   * to 10.91.1.2 lookup 100`, whose route leaves by b0, and ignores it under `iif b0 …` instead).
    */
   private arpSenderFiltered(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, answer: Answer, evidence: string): End | undefined {
     const via = answer.kind === 'bridged' ? answer.to : answer
@@ -2190,7 +2194,11 @@ class Walk {
     const sender = announce === 0 && view.isLocal(packet.src) ? packet.src : view.addressCovering(dev, nexthop)?.local
     const {mode, evidence: rp, loosen} = rpFilterOf(via.view, via.inDev)
     if (sender === undefined || mode === 0) return undefined
-    const reverse = via.view.routeFor({dst: sender, src: nexthop, iif: 'lo'})
+    // fib_validate_source looks the sender up from its oif argument, lo where none: ip_route_input gives
+    // none for a local target, but for one it forwards to (proxy ARP) the device its route leaves by
+    const ahead = via.how === 'proxy-arp' ? via.view.routeFor({dst: nexthop, src: sender, iif: via.inDev}).route : undefined
+    const from = ahead !== undefined && ahead.type === 'unicast' ? routeDevice(via.view.routes, ahead) ?? 'lo' : 'lo'
+    const reverse = via.view.routeFor({dst: sender, src: nexthop, iif: from})
     if (reverse.missingTable !== undefined) return undefined
     const back = reverse.route
     const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(via.view.routes, back) : undefined
