@@ -269,6 +269,21 @@ describe('trace against the kernel: proxy ARP under strict rp_filter', () => {
   })
 })
 
+describe('trace against the kernel: a neighbour entry learned from the request\'s ARP', () => {
+  // overlay fuzz seed 3 case 52: n1 (all.rp_filter=1) → n2's flannel.1 10.93.2.0 by the tunnel; n2 routes
+  // 10.93.1.0/24 via n1's 10.92.0.1 on eth0, with no neighbour entry for it in the tables read
+
+  it('sends the reply without ARP: n1\'s own ARP for the tunnel gave n2 the entry, and n1\'s rp_filter drops the reply', async () => {
+    // kernel: the connect times out, TcpExt IPReversePathFilter counting on n1; n2 never ARPs for 10.92.0.1
+    const t = await trace('overlay-reply-arp-learned-rpfilter', {src: 'n1', dst: '10.93.2.0', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(t.returnPath.failure).to.include({node: 'n1', step: 'sysctl'})
+    const neigh = t.returnPath.hops[0].steps.find(s => s.kind === 'neigh')!
+    expect(neigh.explanation).to.equal('n1\'s ARP request on the request\'s way gave n2 an entry for its sender 10.92.0.1 (STALE): the packet goes without ARP')
+  })
+})
+
 describe('trace against the kernel: conntrack matches in the raw table', () => {
   // r2 (router-chain-notrack's, its NOTRACK replaced): raw PREROUTING -p icmp -m conntrack --ctstate NEW -j DROP;
   // -p tcp -m conntrack --ctstate INVALID -j DROP
