@@ -13,7 +13,19 @@ import {dropText, firstFailure, firstWay, sameDrop} from './fix-probe.js'
  */
 export const nativeCounters = (host: string, json: string): [string, number][] => {
   const items = (JSON.parse(json || '{"nftables": []}') as {nftables: Record<string, any>[]}).nftables
-  const range = (v: unknown) => (Array.isArray((v as {range?: unknown[]})?.range) ? (v as {range: unknown[]}).range.join('-') : String(v))
+  const range = (v: unknown): string => {
+    const r = v as {range?: unknown[], prefix?: {addr: string, len: number}}
+    if (Array.isArray(r?.range)) return r.range.join('-')
+    // nft lists an address range that is a whole prefix ("to 10.91.3.2-10.91.3.3") as the prefix: print it as its first and last address
+    if (r?.prefix !== undefined) {
+      const n = r.prefix.addr.split('.').reduce((a, o) => a * 256 + Number(o), 0)
+      const size = 2 ** (32 - r.prefix.len)
+      const first = n - (n % size)
+      const dotted = (x: number) => [24, 16, 8, 0].map(b => Math.floor(x / 2 ** b) % 256).join('.')
+      return size === 1 ? dotted(first) : `${dotted(first)}-${dotted(first + size - 1)}`
+    }
+    return typeof v === 'object' ? JSON.stringify(v) : String(v)
+  }
   return items.filter(i => i.rule?.comment !== undefined).map(({rule}) => {
     const expr = rule.expr as Record<string, any>[]
     const packets = expr.find(e => e.counter !== undefined)?.counter?.packets ?? 0

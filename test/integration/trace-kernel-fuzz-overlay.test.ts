@@ -236,12 +236,15 @@ const PINNED: (Case & {why: string})[] = [
     {n1: ['ip neigh replace 10.93.2.0 lladdr 0e:00:00:00:00:01 dev flannel.1 nud permanent', 'bridge fdb append 0e:00:00:00:00:01 dev flannel.1 dst 10.92.0.2 self permanent'],
       // a new MAC wipes the device's neighbour entries, permanent ones too
       n2: ['ip link set flannel.1 address 0e:00:00:00:00:01', 'ip neigh replace 10.93.1.0 lladdr 0e:00:00:00:00:01 dev flannel.1 nud permanent']}),
+  // seed 3 case 52: trace had n2 ARP for 10.92.0.1 and n1's strict rp_filter ignore the request (sender 10.93.2.0)
+  pinned('the reply by the underlay goes without ARP, its entry learned from the request\'s ARP for the tunnel: strict rp_filter drops it on arrival',
+    {src: 'n1', dst: '10.93.2.0', proto: 'tcp', dport: 80}, {n1: ['sysctl -qw net.ipv4.conf.all.rp_filter=1'], n2: ['ip route replace 10.93.1.0/24 via 10.92.0.1 dev eth0']}),
 ]
 
 describe('trace against the kernel: random overlay configurations', function () {
   const runs = Number(process.env.FC_KDIFF_RUNS ?? 10)
   const seed = Number(process.env.FC_KDIFF_SEED ?? 1)
-  this.timeout(60000 + runs * 20000)
+  this.timeout(60000 + (runs + PINNED.length) * 20000)
   const tag = uniqueLab(process.env.FC_KDIFF_TAG ?? '')
   const ns = (h: string) => `${process.env.FC_KDIFF_NETNS ?? 'fcov'}-${tag}-${h}`
   const servers: ChildProcess[] = []

@@ -14,6 +14,7 @@ import {renderTrace} from '../../src/ui/trace-render.js'
 import {labFixes} from '../../src/commands/trace.js'
 import {parseIpLinkJson, parseIpRouteJson} from '../../src/core/parse/json.js'
 import {parseIpLinkText, parseIpRouteText} from '../../src/core/parse/text.js'
+import {parseIptables} from '../../src/core/parse/index.js'
 import {besidesQdiscs} from '../helpers/qdiscs.js'
 
 const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
@@ -218,6 +219,68 @@ describe('trace against the kernel: raw NOTRACK', () => {
     const udp = await trace('router-chain-notrack', {src: 'a', dst: 'b', proto: 'udp', dport: 53})
     expect(udp.disposition).to.equal('DELIVERED')
     expect(udp.hops[2].steps.some(s => s.verdict === 'masquerade')).to.equal(true)
+  })
+})
+
+describe('trace against the kernel: an untracked reply', () => {
+  // a → r → b; r: FORWARD policy DROP, accepting RELATED,ESTABLISHED and a0 → b0; raw PREROUTING -i b0 -p udp -j NOTRACK
+  // (router-untracked-reply-nft: the NOTRACK as a native chain at priority raw instead)
+
+  it('offers the NOTRACK rule\'s deletion first, the accept for the reply second: the stateful accept lets the tracked reply by', async () => {
+    // kernel: the UDP exchange a → b:80 times out; after `iptables -t raw -D PREROUTING -i b0 -p udp -j NOTRACK`
+    // (or `nft delete rule ip fx pre handle 2`) b's answer comes back
+    for (const [snapshot, remove] of [['router-untracked-reply', 'iptables -t raw -D PREROUTING -i b0 -p udp -j NOTRACK'], ['router-untracked-reply-nft', 'nft delete rule ip fx pre handle 2']]) {
+      const t = await trace(snapshot, {src: 'a', dst: 'b', proto: 'udp', dport: 80})
+      expect(t.disposition).to.equal('DELIVERED')
+      expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+      const fix = t.returnPath.failure!.fix
+      expect(fix.map(f => [f.command, f.option?.choice, f.option?.recommended])).to.deep.equal([
+        [remove, 1, true],
+        ['iptables -I FORWARD -s 10.91.3.2 -d 10.91.1.2 -p udp --sport 80 -j ACCEPT', 2, undefined],
+      ])
+      expect(fix[0].option!.why).to.contain('tracked, it is ESTABLISHED')
+    }
+  })
+
+  it('leaves the accept alone where no state would let the reply through', async () => {
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'router-untracked-reply')})
+    const r = world.hosts.find(h => h.name === 'r')!
+    const saved = readFileSync(join(SNAPSHOTS, 'router-untracked-reply', 'r', 'iptables-save.txt'), 'utf8')
+    const stateless = {...r, iptables: parseIptables(saved.replace('-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n', ''))}
+    const t = traceFlow({...world, hosts: world.hosts.map(h => h === r ? stateless : h)}, {src: 'a', dst: 'b', proto: 'udp', dport: 80})
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r', command: 'iptables -I FORWARD -s 10.91.3.2 -d 10.91.1.2 -p udp --sport 80 -j ACCEPT'}])
+  })
+})
+
+describe('trace against the kernel: proxy ARP under strict rp_filter', () => {
+  // a → r → b, a routing 10.91.3.0/24 on-link by eth0; r: proxy_arp and rp_filter=1 on a0, table 100 sends
+  // 10.91.1.2 by b0, picked by `ip rule add iif lo to 10.91.1.2 lookup 100` (…-iif-lo) or `iif b0` (…-iif-out)
+
+  it('checks the sender from the device the route to the target leaves by, not from lo', async () => {
+    // kernel: a's ping to 10.91.3.2 is answered under the `iif lo` rule (a's entry REACHABLE at r's a0 MAC),
+    // lost under `iif b0` (a's entry INCOMPLETE: r ignores the ARP)
+    const lo = await trace('router-proxy-arp-rpfilter-iif-lo', {src: 'a', dst: '10.91.3.2'})
+    expect(lo.disposition).to.equal('DELIVERED')
+    expect(lo.hops[0].steps.find(s => s.kind === 'neigh')!.explanation).to.contain('answers ARP for it by proxy')
+    const out = await trace('router-proxy-arp-rpfilter-iif-out', {src: 'a', dst: '10.91.3.2'})
+    expect(out.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(out.failure).to.include({node: 'a', step: 'neigh'})
+    expect(out.failure!.reason).to.contain('its route back to 10.91.1.2 (10.91.1.2 via 10.91.3.2 dev b0 table 100) leaves by b0, so it ignores the request')
+  })
+})
+
+describe('trace against the kernel: a neighbour entry learned from the request\'s ARP', () => {
+  // overlay fuzz seed 3 case 52: n1 (all.rp_filter=1) → n2's flannel.1 10.93.2.0 by the tunnel; n2 routes
+  // 10.93.1.0/24 via n1's 10.92.0.1 on eth0, with no neighbour entry for it in the tables read
+
+  it('sends the reply without ARP: n1\'s own ARP for the tunnel gave n2 the entry, and n1\'s rp_filter drops the reply', async () => {
+    // kernel: the connect times out, TcpExt IPReversePathFilter counting on n1; n2 never ARPs for 10.92.0.1
+    const t = await trace('overlay-reply-arp-learned-rpfilter', {src: 'n1', dst: '10.93.2.0', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(t.returnPath.failure).to.include({node: 'n1', step: 'sysctl'})
+    const neigh = t.returnPath.hops[0].steps.find(s => s.kind === 'neigh')!
+    expect(neigh.explanation).to.equal('n1\'s ARP request on the request\'s way gave n2 an entry for its sender 10.92.0.1 (STALE): the packet goes without ARP')
   })
 })
 

@@ -129,6 +129,8 @@ interface Packet extends FlowTuple {
   markDoubt?: string
   /** the host whose raw table took the packet out of conntrack (NOTRACK): there its state is UNTRACKED */
   untrackedAt?: string
+  /** the rule that did, as it is listed, with the command that deletes it (none for an nft rule listed without its handle) */
+  untrackedBy?: Untracker
   icmpType?: number
   /** an ICMP error's code (3 port unreachable, 4 fragmentation needed), when the trace knows it */
   icmpCode?: number
@@ -143,6 +145,14 @@ interface Packet extends FlowTuple {
   unboundSrc?: true
 }
 
+/** the raw-table rule that took a packet out of conntrack on a host (see Packet.untrackedAt) */
+interface Untracker {
+  rule: string
+  /** where it is: `raw PREROUTING`, `nft ip t c` */
+  chain: string
+  remove?: string
+}
+
 /**
  * A packet with every field present (unset ones undefined), in one order: a walk copies its packet
  * with one field changed at every step (`{...packet, ttl}`), and copies of objects of one shape are
@@ -151,8 +161,28 @@ interface Packet extends FlowTuple {
 function packetOf(p: Packet): Packet {
   return {
     src: p.src, dst: p.dst, proto: p.proto, sport: p.sport, dport: p.dport, ephemeral: p.ephemeral, ephemeralRange: p.ephemeralRange, size: p.size, ttl: p.ttl, state: p.state,
-    mark: p.mark, markDoubt: p.markDoubt, untrackedAt: p.untrackedAt, icmpType: p.icmpType, icmpCode: p.icmpCode, tunnel: p.tunnel, noDf: p.noDf, unboundSrc: p.unboundSrc,
+    mark: p.mark, markDoubt: p.markDoubt, untrackedAt: p.untrackedAt, untrackedBy: p.untrackedBy, icmpType: p.icmpType, icmpCode: p.icmpCode, tunnel: p.tunnel, noDf: p.noDf, unboundSrc: p.unboundSrc,
   }
+}
+
+/**
+ * A drop of an UNTRACKED packet that its conntrack state would have let through (a stateful
+ * `--ctstate ESTABLISHED` accept that a raw NOTRACK keeps the reply from): the fault is the NOTRACK
+ * rule, so its deletion (or a narrower rule that leaves this packet tracked) is the first way, the
+ * accept for the flow the second.
+ */
+function untrackedFirst(node: string, by: Untracker, tracked: string, fixes: Fix[]): Fix[] {
+  if (by.remove === undefined) return fixes
+  const first: Fix = {node, command: by.remove, option: {choice: 1, recommended: true,
+    why: `delete the NOTRACK rule \`${by.rule}\` (${by.chain}), which takes the packet out of conntrack: tracked, it is ${tracked} and the stateful accept lets it through (or narrow the rule so it no longer matches this packet)`}}
+  const accept = 'keep the NOTRACK rule and let the untracked packets through by an accept of their own'
+  return [first, ...fixes.map(f => ({...f, option: f.option !== undefined ? {choice: f.option.choice + 1, why: f.option.why} : {choice: 2, why: accept}}))]
+}
+
+/** an ARP request's sender address: the packet's source where that is the asker's own (arp_announce 0), else its address on that link */
+function arpSender(view: HostView, dev: string, nexthop: string, packet: Packet): string | undefined {
+  const announce = view.confValue(dev, 'arp_announce') ?? view.sysctlNumber('net.ipv4.conf.all.arp_announce') ?? 0
+  return announce === 0 && view.isLocal(packet.src) ? packet.src : view.addressCovering(dev, nexthop)?.local
 }
 
 /** rp_filter's mode on `inDev` (the larger of `all` and the device's; 0 where not read), the sysctl that says so, and the commands that make it loose */
@@ -278,6 +308,12 @@ class Walk {
    * errors' walks, which find the sender's VTEP by them where no entry was read.
    */
   learnedFdb = new Map<string, string>()
+  /**
+   * The neighbour entries ARP requests on the way made on the hosts that answered them, keyed
+   * "host|device|sender address", to the asker's name: arp_process gives the answering host an entry
+   * for the request's sender (neigh_event_ns, STALE), so its own packets to that address go without ARP.
+   */
+  learnedNeighbours = new Map<string, string>()
   /** the `-m statistic` rules decided for this trace, and those met undecided (the request's walk only) */
   random?: RandomBranch
   /**
@@ -385,6 +421,7 @@ class Walk {
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
     back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
     back.learnedFdb = this.learnedFdb
+    back.learnedNeighbours = this.learnedNeighbours
     return {entry, from, end: back.run({view, inDev: 'local', packet: error, origin: true})}
   }
 
@@ -541,7 +578,7 @@ class Walk {
    * (the next host tracks it again), no NAT applies, and `--ctstate` rules see that.
    */
   private untrack(hop: Hop, view: HostView, packet: Packet, inDev: string | undefined): Packet {
-    const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined} : packet
+    const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined, untrackedBy: undefined} : packet
     const hook = inDev === undefined ? 'OUTPUT' : 'PREROUTING'
     // raw OUTPUT's `-o` (nft's oifname) is the device of the route the socket looked up
     const outDev = inDev === undefined ? this.sentBy(view, base) : undefined
@@ -551,7 +588,8 @@ class Walk {
       const o = evaluateNftChain(c, this.facts(view, base, inDev, outDev))
       if (o.notrack === undefined || o.verdict.kind === 'unknown') continue
       this.step(hop, 'filter', 'ok', o.notrack.text, `native nftables chain ${c.family} ${c.table} ${c.name}: ${ruleName(o.notrack)} takes the packet out of conntrack on ${view.name} (state untracked: no NAT, \`ct state new\`/\`established\` rules do not match it)`)
-      return {...base, untrackedAt: view.name}
+      const remove = o.notrack.handle !== undefined ? `nft delete rule ${o.notrack.family} ${o.notrack.table} ${o.notrack.chain} handle ${o.notrack.handle}` : undefined
+      return {...base, untrackedAt: view.name, untrackedBy: {rule: o.notrack.text, chain: `nft ${c.family} ${c.table} ${c.name}`, remove}}
     }
     const rules = view.iptables
     if (rules === undefined || !rules.active('raw', inDev === undefined ? 'OUTPUT' : 'PREROUTING')) return base
@@ -562,7 +600,7 @@ class Walk {
       return base
     }
     this.step(hop, 'filter', 'ok', r.rule.raw, `raw ${inDev === undefined ? 'OUTPUT' : 'PREROUTING'}: the packet is not tracked on ${view.name} (state UNTRACKED: no NAT, \`--ctstate NEW\`/\`ESTABLISHED\` rules do not match it)`)
-    return {...base, untrackedAt: view.name}
+    return {...base, untrackedAt: view.name, untrackedBy: {rule: r.rule.raw, chain: `raw ${r.rule.chain}`, remove: `iptables -t raw -D ${r.rule.chain} ${r.rule.spec}`}}
   }
 
   /**
@@ -1619,6 +1657,13 @@ class Walk {
         ? this.nativeChain(hop, view, hook, stage.chain, seen!, bridged)
         : this.iptablesTable(hop, view, hook, stage.table, marked, bridged)
       if ('end' in end) {
+        if (end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER' && facts.state === 'UNTRACKED' && packet.untrackedBy !== undefined) {
+          const tracked = {...(seen ?? marked), state: this.dataSegments && facts.proto === 'tcp' ? 'ESTABLISHED' as const : this.conntrackState(view, {...packet, untrackedAt: undefined})}
+          const passes = 'chain' in stage
+            ? !['drop', 'reject', 'unknown', 'queue'].includes(evaluateNftChain(stage.chain, tracked).verdict.kind)
+            : rules!.evaluate(stage.table, hook, tracked).action === 'ACCEPT'
+          if (passes) end.failure.fix = untrackedFirst(view.name, packet.untrackedBy, tracked.state, end.failure.fix)
+        }
         if (accepted !== undefined && end.failure !== undefined && end.disposition === 'DENIED_BY_FILTER') {
           // the usual surprise: an accept somewhere else (flanneld's own chain) does not save the packet
           const note = ` (the accept in ${accepted} ended that chain only: every base chain at this hook must let the packet through)`
@@ -2084,6 +2129,14 @@ class Walk {
         `ARP for ${nexthop} on ${dev} has failed (${stateOf(entry)}): no MAC to send to, and no ${noPod ? 'pod' : 'host in the snapshot'} owns it or answers for it${this.arpUnanswered(hop, view, packet)}`,
         noPod ? [] : [{node: view.name, command: `ip neigh del ${nexthop} dev ${dev}`}, ...routeFixes(this.w, view, packet.dst)])
     }
+    const asker = entry === undefined && answer !== undefined ? this.learnedNeighbours.get(`${view.name}|${dev}|${nexthop}`) : undefined
+    if (asker !== undefined) {
+      // checked (overlay fuzz seed 3 case 52): n2's reply by eth0 to n1's 10.92.0.1 went out without ARP, its entry
+      // learned from n1's ARP for the request's tunnel; n1's strict rp_filter, which would have ignored n2's own ARP, dropped it
+      this.step(hop, 'neigh', 'ok', `(no neighbour entry for ${nexthop} on ${dev} in the tables read)`,
+        `${asker}'s ARP request on the request's way gave ${view.name} an entry for its sender ${nexthop} (STALE): the packet goes without ARP`)
+      return this.cross(hop, answer!, packet)
+    }
     const filtered = answer !== undefined ? this.arpSenderFiltered(hop, view, dev, nexthop, packet, answer, entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`) : undefined
     if (filtered) return filtered
     if (entry !== undefined) {
@@ -2138,7 +2191,15 @@ class Walk {
     }
     this.step(hop, 'neigh', 'ok', via.kind === 'pod' && via.segment !== undefined ? via.segment.raw : via.evidence,
       `${unseen ? 'neighbours not captured' : 'no neighbour entry yet'}; ARP resolves ${nexthop}: ${via.explanation}`)
+    this.learnSender(view, dev, nexthop, packet, via)
     return this.cross(hop, answer, packet)
+  }
+
+  /** the entry the answering host of an ARP request `view` asks gets for the request's sender (see learnedNeighbours) */
+  private learnSender(view: HostView, dev: string, nexthop: string, packet: Packet, via: HostAnswer | PodAnswer): void {
+    if (via.kind !== 'host') return
+    const sender = arpSender(view, dev, nexthop, packet)
+    if (sender !== undefined) this.learnedNeighbours.set(`${via.view.name}|${via.inDev}|${sender}`, view.name)
   }
 
   /**
@@ -2148,17 +2209,24 @@ class Walk {
    * sender leaves by another one, leaves ARP unanswered (checked: r2 with rp_filter=1 on m0 and a
    * route to r1's 10.91.2.1 by n0 never answers r1's ARP for 10.91.2.2; r1's entry stays INCOMPLETE).
    * The sender address is the packet's source where that is the sender's own (arp_announce 0),
-   * else its address on that link. Undecided (not read) is taken as answered, as before.
+   * else its address on that link. Undecided (not read) is taken as answered, as before. The lookup
+   * back is made from lo for the answerer's own address, but from the device its route to the target
+   * leaves by when it answers by proxy (fib_validate_source's oif, as for a forwarded packet; checked:
+   * r with proxy_arp and rp_filter=1 on a0 answers a's ARP for b's 10.91.3.2 past `ip rule add iif lo
+   * to 10.91.1.2 lookup 100`, whose route leaves by b0, and ignores it under `iif b0 …` instead).
    */
   private arpSenderFiltered(hop: Hop, view: HostView, dev: string, nexthop: string, packet: Packet, answer: Answer, evidence: string): End | undefined {
     const via = answer.kind === 'bridged' ? answer.to : answer
     // (with the sender's neighbours not read, an entry there may carry the frames without ARP)
     if (via.kind !== 'host' || !via.view.hasSysctls || via.view.routes === undefined || !view.hasNeighboursOn(dev)) return undefined
-    const announce = view.confValue(dev, 'arp_announce') ?? view.sysctlNumber('net.ipv4.conf.all.arp_announce') ?? 0
-    const sender = announce === 0 && view.isLocal(packet.src) ? packet.src : view.addressCovering(dev, nexthop)?.local
+    const sender = arpSender(view, dev, nexthop, packet)
     const {mode, evidence: rp, loosen} = rpFilterOf(via.view, via.inDev)
     if (sender === undefined || mode === 0) return undefined
-    const reverse = via.view.routeFor({dst: sender, src: nexthop, iif: 'lo'})
+    // fib_validate_source looks the sender up from its oif argument, lo where none: ip_route_input gives
+    // none for a local target, but for one it forwards to (proxy ARP) the device its route leaves by
+    const ahead = via.how === 'proxy-arp' ? via.view.routeFor({dst: nexthop, src: sender, iif: via.inDev}).route : undefined
+    const from = ahead !== undefined && ahead.type === 'unicast' ? routeDevice(via.view.routes, ahead) ?? 'lo' : 'lo'
+    const reverse = via.view.routeFor({dst: sender, src: nexthop, iif: from})
     if (reverse.missingTable !== undefined) return undefined
     const back = reverse.route
     const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(via.view.routes, back) : undefined
@@ -3180,6 +3248,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
     back.learnedFdb = fwd.learnedFdb
+    back.learnedNeighbours = fwd.learnedNeighbours
     const backEnd = toItself ? selfDelivery(back, src, reply) : back.run(startOf(w, back, replier, reply))
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
