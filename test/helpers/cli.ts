@@ -85,11 +85,16 @@ export function netnsInventory(hosts: string[], ns: (host: string) => string): s
 }
 
 /**
- * A host read without the IPv6 multicast neighbours (`ff02::…`, NOARP) that `ip neigh show nud all`
- * lists: the kernel adds them as a new device joins its groups, at any moment after it comes up,
- * so two reads a moment apart differ by them without either read being wrong.
+ * A host read without what IPv6 changes by itself, at any moment after a device comes up, so that
+ * two reads a moment apart differ by it without either read being wrong: the multicast neighbours
+ * (`ff02::…`, NOARP) that `ip neigh show nud all` lists as the device joins its groups, and the
+ * `tentative` flag of a link-local address until duplicate address detection ends.
  */
-export function withoutJoiningGroups<T extends {neighbors?: {dst: string}[]}>(snap: T): T {
-  return {...snap, neighbors: snap.neighbors?.filter(n => !n.dst.startsWith('ff0'))}
+export function withoutIpv6Settling<T extends {neighbors?: {dst: string}[]; addresses?: {family: number; raw: string}[]}>(snap: T): T {
+  return {
+    ...snap,
+    neighbors: snap.neighbors?.filter(n => !n.dst.startsWith('ff0')),
+    addresses: snap.addresses?.map(a => (a.family === 6 ? {...a, raw: a.raw.replace(/ tentative\b/, '')} : a)),
+  }
 }
 

@@ -8,7 +8,7 @@ import {expect} from 'chai'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {addNodeNamespace, sh, uniqueLab, withoutJoiningGroups} from '../helpers/cli.js'
+import {addNodeNamespace, sh, uniqueLab, withoutIpv6Settling} from '../helpers/cli.js'
 import {RealRunner, type Command, type Runner} from '../../src/adapters/runner.js'
 import {HostAdapter} from '../../src/adapters/host.js'
 import {type ShellCommand, framedScript, framedScriptSideBySide, newMarker, takeFrame} from '../../src/adapters/shell-script.js'
@@ -149,7 +149,7 @@ describe('the host read\'s two lanes', function () {
     }
     const [sideBySide, oneAfterAnother] = [await read(false), await read(true)]
     expect(rewritten.count, 'the old script ran').to.equal(1)
-    const steady = (r: typeof sideBySide) => ({...r, snap: withoutJoiningGroups(r.snap)})
+    const steady = (r: typeof sideBySide) => ({...r, snap: withoutIpv6Settling(r.snap)})
     expect(steady(sideBySide)).to.deep.equal(steady(oneAfterAnother))
     expect(sideBySide.snap.fdb?.some(f => f.dev === 'flannel.1' && f.dst === '192.168.173.11')).to.equal(true)
     expect(sideBySide.snap.neighbors?.some(n => n.dev === 'flannel.1' && n.dst === '10.244.1.0')).to.equal(true)

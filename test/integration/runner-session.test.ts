@@ -11,7 +11,7 @@ import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {addNodeNamespace, sh, uniqueLab, withoutJoiningGroups, ROOT} from '../helpers/cli.js'
+import {addNodeNamespace, sh, uniqueLab, withoutIpv6Settling, ROOT} from '../helpers/cli.js'
 import {RealRunner, commandLine, type Command} from '../../src/adapters/runner.js'
 import {HostAdapter} from '../../src/adapters/host.js'
 
@@ -71,7 +71,7 @@ describe('a runner that runs its programs through one shell session', function (
     const session = new RealRunner({kind: 'netns', name: ns}, undefined, {shellSession: true})
     try {
       const [a, b] = [await new HostAdapter(session).snapshot(), await new HostAdapter(new RealRunner({kind: 'netns', name: ns})).snapshot()]
-      expect(withoutJoiningGroups(a)).to.deep.equal(withoutJoiningGroups(b))
+      expect(withoutIpv6Settling(a)).to.deep.equal(withoutIpv6Settling(b))
       expect(a.routes?.some(r => r.dst === '10.252.1.0/24')).to.equal(true)
     } finally {
       await session.close()
