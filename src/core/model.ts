@@ -69,6 +69,11 @@ export interface Link {
   up: boolean
   /** operational state as the kernel reports it: UP, DOWN, UNKNOWN, LOWERLAYERDOWN */
   operstate?: string
+  /**
+   * up with no carrier (`NO-CARRIER` among the flags): the kernel sets the flag as the carrier
+   * goes, while operstate follows a moment later, so a read between the two has only this
+   */
+  noCarrier?: boolean
   mac?: string
   /** bridge this link is enslaved to */
   master?: string
@@ -460,4 +465,12 @@ export function interestingSysctls(devices: string[]): string[] {
       `net.ipv4.conf.${d}.accept_local`)
   }
   return keys
+}
+
+/**
+ * Up but cut off at the link layer: a cable, switch port or the other end of a veth is down, and
+ * the device neither sends nor takes a frame although `ip link` says UP.
+ */
+export function lacksCarrier(l: Pick<Link, 'up' | 'noCarrier' | 'operstate'>): boolean {
+  return l.up && (l.noCarrier === true || l.operstate === 'DOWN' || l.operstate === 'LOWERLAYERDOWN')
 }

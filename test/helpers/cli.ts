@@ -85,6 +85,14 @@ export function netnsInventory(hosts: string[], ns: (host: string) => string): s
 }
 
 /**
+ * Text with each neighbour's NUD state written as `NUD`: an entry moves between REACHABLE, STALE,
+ * DELAY and PROBE on its own timers, so two reads a moment apart may differ by it.
+ */
+export function withoutNudStates(text: string): string {
+  return text.replace(/\b(REACHABLE|STALE|DELAY|PROBE)\b/g, 'NUD')
+}
+
+/**
  * A host read without what IPv6 changes by itself, at any moment after a device comes up, so that
  * two reads a moment apart differ by it without either read being wrong: the multicast neighbours
  * (`ff02::…`, NOARP) that `ip neigh show nud all` lists as the device joins its groups, and the

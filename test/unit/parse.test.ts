@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {expect} from 'chai'
 import {FlannelctlError} from '../../src/errors.js'
-import type {Address, Link, Neighbor, Route} from '../../src/core/model.js'
+import {lacksCarrier, type Address, type Link, type Neighbor, type Route} from '../../src/core/model.js'
 import {
   ParseError, formatAddress, formatFdb, formatLink, formatNeighbor, formatRoute, parseAddrs, parseBridgeFdbJson,
   parseFdb, parseIpAddrJson, parseIpLinkJson, parseIpNeighJson, parseIpRouteJson, parseIptables, parseIptablesSave,
@@ -65,6 +65,21 @@ describe('parse: JSON and text forms of the same captured tables', () => {
       expect(byName(links, 'vtest1').up).to.equal(false)
       expect(byName(links, 'vtest0').operstate).to.equal('LOWERLAYERDOWN')
     }
+  })
+
+  it('a link read after its carrier went and before operstate followed has no carrier, in both forms', () => {
+    // the kernel drops LOWER_UP at once; operstate is updated a moment later (linkwatch), so a
+    // read in between says NO-CARRIER with state UP
+    const json = JSON.stringify([{ifindex: 2, link_index: 2, ifname: 'eth0', flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'], mtu: 1500, qdisc: 'noqueue', operstate: 'UP', link_type: 'ether', address: '4a:14:a8:c3:ec:85', link_netnsid: 0}])
+    const text = '2: eth0@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000\n    link/ether 4a:14:a8:c3:ec:85 brd ff:ff:ff:ff:ff:ff link-netnsid 0\n'
+    for (const links of [parseIpLinkJson(json), parseLinks(text)]) {
+      const eth0 = byName(links, 'eth0')
+      expect(eth0).to.deep.include({up: true, operstate: 'UP', noCarrier: true})
+      expect(lacksCarrier(eth0)).to.equal(true)
+      expect(formatLink(eth0)).to.match(/^2: eth0@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> /)
+    }
+    const carrier = byName(parseIpLinkJson(real('ip-link.json')), 'eth0')
+    expect([carrier.noCarrier, lacksCarrier(carrier)]).to.deep.equal([undefined, false])
   })
 
   it('ip addr: same links and addresses, IPv4 and IPv6, peer and secondary', () => {

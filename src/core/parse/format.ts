@@ -2,7 +2,7 @@
  * Entities back to the lines `ip` / `bridge` print (iproute2 6.x field order), so evidence and
  * planned operations read exactly like what a user finds on the host.
  */
-import type {Address, FdbEntry, Link, Neighbor, Route} from '../model.js'
+import {lacksCarrier, type Address, type FdbEntry, type Link, type Neighbor, type Route} from '../model.js'
 import {withoutHostPrefix} from './common.js'
 
 /** `10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink`, `blackhole 10.244.99.0/24`. */
@@ -62,8 +62,9 @@ export function formatLink(l: Omit<Link, 'raw'>): string {
   const flags: string[] = []
   if (l.kind === 'loopback') flags.push('LOOPBACK')
   else flags.push('BROADCAST', 'MULTICAST')
+  if (lacksCarrier(l)) flags.unshift('NO-CARRIER')
   if (l.up) flags.push('UP')
-  if (l.up && l.operstate !== 'DOWN' && l.operstate !== 'LOWERLAYERDOWN') flags.push('LOWER_UP')
+  if (l.up && !lacksCarrier(l)) flags.push('LOWER_UP')
   let header = `${l.index ?? 0}: ${name}: <${flags.join(',')}> mtu ${l.mtu}`
   if (l.master !== undefined) header += ` master ${l.master}`
   if (l.operstate !== undefined) header += ` state ${l.operstate}`
