@@ -70,10 +70,12 @@ export interface Link {
   /** operational state as the kernel reports it: UP, DOWN, UNKNOWN, LOWERLAYERDOWN */
   operstate?: string
   /**
-   * up with no carrier (`NO-CARRIER` among the flags): the kernel sets the flag as the carrier
-   * goes, while operstate follows a moment later, so a read between the two has only this
+   * `LOWER_UP` among the flags: the device has a carrier. The kernel sets and clears that flag with
+   * the carrier; operstate, and with it `NO-CARRIER` (printed for a device that is UP but not
+   * RUNNING), follow when its link watch runs, up to a second later, so a read in between has the
+   * truth only here (absent: the flags were not read)
    */
-  noCarrier?: boolean
+  lowerUp?: boolean
   mac?: string
   /** bridge this link is enslaved to */
   master?: string
@@ -471,6 +473,6 @@ export function interestingSysctls(devices: string[]): string[] {
  * Up but cut off at the link layer: a cable, switch port or the other end of a veth is down, and
  * the device neither sends nor takes a frame although `ip link` says UP.
  */
-export function lacksCarrier(l: Pick<Link, 'up' | 'noCarrier' | 'operstate'>): boolean {
-  return l.up && (l.noCarrier === true || l.operstate === 'DOWN' || l.operstate === 'LOWERLAYERDOWN')
+export function lacksCarrier(l: Pick<Link, 'up' | 'lowerUp' | 'operstate'>): boolean {
+  return l.up && (l.lowerUp !== undefined ? !l.lowerUp : l.operstate === 'DOWN' || l.operstate === 'LOWERLAYERDOWN')
 }

@@ -836,7 +836,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)
       // up, but its link is down at the other end (cable, switch port, veth peer): as cut off, and `ip link` still says UP
-      else if (underlay !== undefined && lacksCarrier(underlay)) readWarnings.push(`${iface} has no carrier (${underlay.operstate === 'DOWN' || underlay.operstate === 'LOWERLAYERDOWN' ? `operstate ${underlay.operstate}` : 'NO-CARRIER'}: a cable, switch port or veth peer is down): no peer reaches this node, nor it them, until its link is back`)
+      else if (underlay !== undefined && lacksCarrier(underlay)) readWarnings.push(`${iface} has no carrier (${underlay.operstate === 'DOWN' || underlay.operstate === 'LOWERLAYERDOWN' ? `operstate ${underlay.operstate}` : 'LOWER_UP gone'}: a cable, switch port or veth peer is down): no peer reaches this node, nor it them, until its link is back`)
       const underlayMtu = underlay?.mtu ?? 1500
       const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
       // flanneld sizes its VTEP and pods from the net-conf's Backend.MTU when it has one; never more than the interface carries

@@ -124,7 +124,7 @@ describe('multi-NIC host (real namespaces)', function () {
     await ip('-n', a.ns, 'link', 'set', 'eth0', 'down')
     try {
       const noCarrier = await cli(['sync', '--dry-run', ...args(b, 'hg')], {netns: b.ns})
-      expect(noCarrier.stdout).to.match(/warning: eth0 has no carrier \((operstate (LOWERLAYER)?DOWN|NO-CARRIER): a cable, switch port or veth peer is down\): no peer reaches this node, nor it them, until its link is back/)
+      expect(noCarrier.stdout, noCarrier.stdout + noCarrier.stderr).to.match(/warning: eth0 has no carrier \((operstate (LOWERLAYER)?DOWN|LOWER_UP gone): a cable, switch port or veth peer is down\): no peer reaches this node, nor it them, until its link is back/)
     } finally {
       await ip('-n', a.ns, 'link', 'set', 'eth0', 'up')
     }

@@ -68,18 +68,21 @@ describe('parse: JSON and text forms of the same captured tables', () => {
   })
 
   it('a link read after its carrier went and before operstate followed has no carrier, in both forms', () => {
-    // the kernel drops LOWER_UP at once; operstate is updated a moment later (linkwatch), so a
-    // read in between says NO-CARRIER with state UP
-    const json = JSON.stringify([{ifindex: 2, link_index: 2, ifname: 'eth0', flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'], mtu: 1500, qdisc: 'noqueue', operstate: 'UP', link_type: 'ether', address: '4a:14:a8:c3:ec:85', link_netnsid: 0}])
-    const text = '2: eth0@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000\n    link/ether 4a:14:a8:c3:ec:85 brd ff:ff:ff:ff:ff:ff link-netnsid 0\n'
+    // the kernel drops LOWER_UP at once; operstate, and RUNNING with it, follow when the link watch
+    // runs (up to a second later), so a read in between has UP without LOWER_UP, state UP
+    const json = JSON.stringify([{ifindex: 2, link_index: 2, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP'], mtu: 1500, qdisc: 'noqueue', operstate: 'UP', link_type: 'ether', address: '4a:14:a8:c3:ec:85', link_netnsid: 0}])
+    const text = '2: eth0@if2: <BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000\n    link/ether 4a:14:a8:c3:ec:85 brd ff:ff:ff:ff:ff:ff link-netnsid 0\n'
     for (const links of [parseIpLinkJson(json), parseLinks(text)]) {
       const eth0 = byName(links, 'eth0')
-      expect(eth0).to.deep.include({up: true, operstate: 'UP', noCarrier: true})
+      expect(eth0).to.deep.include({up: true, operstate: 'UP', lowerUp: false})
       expect(lacksCarrier(eth0)).to.equal(true)
       expect(formatLink(eth0)).to.match(/^2: eth0@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> /)
+      expect(lacksCarrier({...eth0, lowerUp: undefined}), 'operstate alone says UP').to.equal(false)
     }
     const carrier = byName(parseIpLinkJson(real('ip-link.json')), 'eth0')
-    expect([carrier.noCarrier, lacksCarrier(carrier)]).to.deep.equal([undefined, false])
+    expect([carrier.lowerUp, lacksCarrier(carrier)]).to.deep.equal([true, false])
+    // just up, the link watch not yet run: the carrier is there though operstate still says DOWN
+    expect(lacksCarrier({...carrier, operstate: 'DOWN'})).to.equal(false)
   })
 
   it('ip addr: same links and addresses, IPv4 and IPv6, peer and secondary', () => {

@@ -373,7 +373,7 @@ function linkFromJson(e: Entry): LinkWithPeerName {
   if (index !== undefined) link.index = index
   const operstate = e.str('operstate')
   if (operstate !== undefined) link.operstate = operstate
-  if (link.up && flags.includes('NO-CARRIER')) link.noCarrier = true
+  link.lowerUp = flags.includes('LOWER_UP')
   const mac = e.str('address')
   if (mac !== undefined && isLinkLayerAddress(mac)) link.mac = mac.toLowerCase()
   const master = e.str('master')

@@ -677,7 +677,7 @@ function linkHeader(ctx: TextContext, i: number, line: string, t: string[]): Lin
   if (mtu === undefined) throw cannotRead(ctx, i, line, what, 'no mtu')
   draft.link.mtu = mtu
   draft.link.up = draft.flags.includes('UP')
-  if (draft.link.up && draft.flags.includes('NO-CARRIER')) draft.link.noCarrier = true
+  draft.link.lowerUp = draft.flags.includes('LOWER_UP')
   return draft
 }
 
@@ -880,10 +880,7 @@ function ifconfigDump(lines: string[], section: Section, ctx: TextContext): Link
       }
       const link: Link = {name: base, kind: current.kind, mtu: current.mtu, up: current.flags.includes('UP'), raw: current.raw}
       // ifconfig prints RUNNING for a device with carrier (IFF_RUNNING); `ip link` calls one without NO-CARRIER, state DOWN
-      if (link.up && !current.flags.includes('RUNNING')) {
-        link.operstate = 'DOWN'
-        link.noCarrier = true
-      }
+      if (link.up && !current.flags.includes('RUNNING')) link.operstate = 'DOWN'
       if (current.mac !== undefined) link.mac = current.mac
       links.push(link)
     }
