@@ -44,6 +44,7 @@ const READS_THIS_HOST = new Set(['doctor', 'trace', 'collect'])
 const THIS_HOST = new Set(['state-file', 'cni-conf-dir'])
 const NAMES_HOSTS = /(?:^|\s)--(?:lab|inventory|snapshot)(?:[\s=]|$)| on | there\b/
 
+/** Never a flag outside CARRIED_FLAGS (the etcd password above all), whoever builds the given list. */
 function goesTo(flag: string, command: string): boolean {
   if (!(CARRIED_FLAGS as readonly string[]).includes(flag)) return false
   if (flag === 'state-file') return true
@@ -73,10 +74,21 @@ export function carryFlags(text: string, carry: Carry): string {
     const segment = rest.slice(0, rest.search(COMMAND_END) === -1 ? rest.length : rest.search(COMMAND_END))
     const takes = new Set(carry.commands[command])
     const namesHosts = NAMES_HOSTS.test(segment)
-    const added = carry.given.filter(f => takes.has(f.name) && goesTo(f.name, command) && !(namesHosts && THIS_HOST.has(f.name))
-      && !new RegExp(`(?:^|\\s)--(?:no-)?${f.name}(?:[\\s=]|$)`).test(segment))
+    const named = flagsNamed(segment)
+    const added = carry.given.filter(f => takes.has(f.name) && goesTo(f.name, command) && !(namesHosts && THIS_HOST.has(f.name)) && !named.has(f.name))
     return added.length === 0 ? whole : `flannelctl ${command}${added.map(f => ` ${asWords(f)}`).join('')}${whole.slice('flannelctl '.length + command.length)}`
   })
+}
+
+/** The flags a command's words name already, each by its name: `--name V`, `--name=V` and `--no-name` alike. */
+function flagsNamed(segment: string): Set<string> {
+  const names = new Set<string>()
+  for (const word of segment.split(/\s+/)) {
+    if (!word.startsWith('--')) continue
+    const name = word.slice(2).split('=')[0]
+    names.add(name.startsWith('no-') ? name.slice(3) : name)
+  }
+  return names
 }
 
 /** A verb right after a command's name makes it the subject of a sentence, not a command to run. */

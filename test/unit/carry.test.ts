@@ -39,6 +39,11 @@ describe('carryFlags: printed commands carry the flags they need', () => {
     expect(once).to.equal('to move this host: flannelctl reset --state-file /tmp/h1/node.json --release, then flannelctl init --state-file /tmp/h1/node.json --store etcd://10.0.0.5:2379')
     expect(carryFlags(once, c)).to.equal(once)
     expect(carryFlags('flannelctl sync --state-file=/x.json', c)).to.equal('flannelctl sync --state-file=/x.json')
+    // a boolean flag named either way, and a longer flag that starts with a carried one's name
+    const masq = carry({name: 'ip-masq', value: false}, {name: 'iface', value: 'eth1'})
+    expect(carryFlags('flannelctl init --ip-masq', masq)).to.equal('flannelctl init --iface eth1 --ip-masq')
+    expect(carryFlags('flannelctl init --no-ip-masq --iface=eth0', masq)).to.equal('flannelctl init --no-ip-masq --iface=eth0')
+    expect(carryFlags('flannelctl init --iface-x', masq)).to.equal('flannelctl init --no-ip-masq --iface eth1 --iface-x')
   })
 
   it('not into a command naming its hosts (--lab, --inventory, --snapshot refuse this host\'s flags), nor one that takes none', () => {
