@@ -105,8 +105,10 @@ export const readCounters = async (hosts: string[], run: (host: string, command:
   const sent = new Map<string, number>()
   const got = new Map<string, number>()
   const tcpReceived = new Map<string, number>()
-  for (const h of hosts) {
-    const out = await run(h, 'iptables-save -c; cat /proc/net/snmp /proc/net/netstat; for d in /sys/class/net/*; do echo "tx ${d##*/} $(cat $d/statistics/tx_packets) $(cat $d/statistics/rx_packets)"; done; echo "nft $(nft -j list ruleset)"')
+  // every host at once: nothing else runs between a probe's two reads, and each is a process start or more
+  const outs = await Promise.all(hosts.map(h => run(h, 'iptables-save -c; cat /proc/net/snmp /proc/net/netstat; for d in /sys/class/net/*; do echo "tx ${d##*/} $(cat $d/statistics/tx_packets) $(cat $d/statistics/rx_packets)"; done; echo "nft $(nft -j list ruleset)"')))
+  for (const [i, h] of hosts.entries()) {
+    const out = outs[i]
     for (const [key, n] of nativeCounters(h, /^nft (.*)$/m.exec(out)?.[1] ?? '')) rules.set(key, n)
     for (const m of out.matchAll(/^tx (\S+) (\d+) (\d+)$/gm)) {
       if (m[1] !== 'lo') sent.set(`${h}:${m[1]}`, Number(m[2]))

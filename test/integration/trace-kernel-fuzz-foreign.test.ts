@@ -383,17 +383,18 @@ describe('trace against the kernel: random foreign hosts (docker, Calico, old fl
 
   /** a node as the base has it: no pod devices, empty tables with ACCEPT policies, its underlay address and a default route by x, no ipsets */
   const reset = async () => {
-    for (const n of NODES) {
+    // the nodes side by side: each touches its own namespace (and its pods' veths) only
+    await Promise.all(NODES.map(async n => {
       const empty = ['raw', 'mangle', 'nat', 'filter'].map(t => `*${t}\nCOMMIT`).join('\n')
       await run(n, `for d in docker0 cni0 flannel.1 ${PODS[n].flatMap(p => [`veth${p}`, `cali${p}`]).join(' ')}; do ip link del $d 2>/dev/null; done
 printf '${empty.replace(/\n/g, '\\n')}\\n' | iptables-restore; iptables -P FORWARD ACCEPT; ipset destroy 2>/dev/null
 ip route flush table main; ip addr flush dev eth0; ip addr add ${UNDERLAY[n]}/24 dev eth0; ip link set eth0 mtu 1500 up; ip route add default via ${UNDERLAY.x} dev eth0
 sysctl -qw net.ipv4.ip_forward=1 ${['all', 'default', 'eth0'].map(d => `net.ipv4.conf.${d}.rp_filter=0`).join(' ')}
 ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noarp; true`)
-    }
+    }))
     await run('x', 'ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all; true')
     // a server's FIN to a client whose veth the last case took away is sent again into this case: no connection outlives its case
-    for (const h of HOSTS) await run(h, 'ss -K -t state connected >/dev/null 2>&1; true')
+    await Promise.all(HOSTS.map(h => run(h, 'ss -K -t state connected >/dev/null 2>&1; true')))
   }
   /** the pods' veths, made afresh for each case (a layout's own names), and everything the layouts and faults say */
   const build = async (c: Case) => {
@@ -404,16 +405,16 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
         if (made.exitCode !== 0) throw new Error(made.stderr)
       }
     }
+    // the hosts side by side, each one's commands in order: a command touches its own namespace only
     const layouts = merge(NODES.map(n => layoutCommands(c, n)))
-    for (const [h, commands] of Object.entries(layouts)) {
+    await Promise.all(Object.entries(layouts).map(async ([h, commands]) => {
       for (const command of commands!) {
         const done = await sh('ip', ['netns', 'exec', ns(h), 'sh', '-c', command])
         if (done.exitCode !== 0) throw new Error(`${h}: ${command}: ${done.stderr}`)
       }
-    }
+    }))
     // a fault the kernel refuses is left out of the case
-    for (const h of HOSTS) {
-      if (c.faults[h] === undefined) continue
+    await Promise.all(HOSTS.filter(h => c.faults[h] !== undefined).map(async h => {
       const taken: string[] = []
       for (const command of c.faults[h]!) {
         const done = await sh('ip', ['netns', 'exec', ns(h), 'sh', '-c', command])
@@ -421,7 +422,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
         else if (process.env.FC_KDIFF_VERBOSE === '3') console.log(`refused on ${h}: ${command}\n  ${done.stderr}`)
       }
       c.faults[h] = taken
-    }
+    }))
     await writeFile(inventory, `nodes:\n${[...NODES, ...(c.hidden ? [] : ['x'])].map(n => `  - {name: ${n}, exec: "netns:${ns(n)}"}`).join('\n')}\npods:\n${
       ALL_PODS.map(p => `  - {name: ${p}, ip: ${podIp(c.layout[NODE_OF[p]], p)}, node: ${NODE_OF[p]}, netns: ${ns(p)}}`).join('\n')}\n`)
   }

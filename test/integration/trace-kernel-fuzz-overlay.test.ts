@@ -294,7 +294,8 @@ sysctl -qw net.ipv4.tcp_synack_retries=0`)
    * FORWARD accepting with flanneld's accepts, no learned path MTU, no neighbour entry
    */
   const reset = async () => {
-    for (const n of NODES) {
+    // the nodes side by side: each touches its own namespaces only
+    await Promise.all(NODES.map(async n => {
       const peer = INDEX[PEER[n]]
       await run(n, `ip link del flannel.1 2>/dev/null; ip route del 10.93.${peer}.0/24 2>/dev/null; ip route del 10.93.0.0/16 2>/dev/null
 ip link set eth0 mtu 1500 up; ip link set cni0 mtu ${BASE_MTU} up
@@ -304,7 +305,7 @@ iptables -P FORWARD ACCEPT; iptables -F FORWARD; iptables -F INPUT; iptables -F 
 iptables -A FORWARD -s 10.93.0.0/16 -j ACCEPT; iptables -A FORWARD -d 10.93.0.0/16 -j ACCEPT
 ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noarp; true`)
       for (const p of PODS[n]) await run(p, `ip link set eth0 mtu ${BASE_MTU}; ip route flush cache; ip neigh flush all nud all; true`)
-    }
+    }))
   }
   /** what the kernel does with the probe: whether the reply came back, what it said, who sent an ICMP error */
   const probe = async (proto: Proto, dst: string, dport: number, src: Host, size?: number) => {

@@ -438,9 +438,10 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
 
   /** the disagreements of one case (empty: trace and kernel agree) */
   const check = async (c: Case): Promise<CaseResult> => {
-    for (const r of ROUTERS) await reset(r)
+    // the routers side by side: each command touches its own namespace only
+    await Promise.all(ROUTERS.map(reset))
     // a command the kernel refuses (a gateway no route reaches, say) is left out of the case
-    for (const r of ROUTERS) {
+    await Promise.all(ROUTERS.map(async r => {
       const taken: string[] = []
       for (const command of c.setup[r]) {
         const done = await sh('ip', ['netns', 'exec', ns(r), 'sh', '-c', command])
@@ -448,7 +449,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
         else if (process.env.FC_KDIFF_VERBOSE === '3') console.log(`refused on ${r}: ${command}\n  ${done.stderr}`)
       }
       c.setup[r] = taken
-    }
+    }))
     return compare(c)
   }
   /** the disagreements of a case on the hosts as they are (built, or mended by a fix since) */
@@ -456,7 +457,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
     const t = await trace(c)
     // warm the neighbour caches, so no probe dies on ARP alone (a failed ARP is what it finds again)
     await sh('ip', ['netns', 'exec', ns('a'), 'ping', '-c', '1', '-W', '1', '10.91.1.1'])
-    for (const r of ROUTERS) await run(r, 'conntrack -F 2>/dev/null; true')
+    await Promise.all(ROUTERS.map(r => run(r, 'conntrack -F 2>/dev/null; true')))
     const before = await counters()
     const k = await probe(c.proto, c.dst, c.dport, c.src)
     const after = await counters()
@@ -539,7 +540,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
       // must be counted by a second probe as well
       const tracedUsed = [...new Set([...t.hops, ...t.returnPath.hops].filter(h => ROUTERS.includes(h.node as Router) && !['local', '-'].includes(h.out)).map(h => `${h.node}:${h.out}`))].sort()
       const devicesUsed = async () => {
-        for (const r of ROUTERS) await run(r, 'conntrack -F 2>/dev/null; true')
+        await Promise.all(ROUTERS.map(r => run(r, 'conntrack -F 2>/dev/null; true')))
         const first = await counters()
         const again = await probe(c.proto, c.dst, c.dport, c.src)
         const last = await counters()
