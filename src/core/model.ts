@@ -474,5 +474,10 @@ export function interestingSysctls(devices: string[]): string[] {
  * the device neither sends nor takes a frame although `ip link` says UP.
  */
 export function lacksCarrier(l: Pick<Link, 'up' | 'lowerUp' | 'operstate'>): boolean {
-  return l.up && (l.lowerUp !== undefined ? !l.lowerUp : l.operstate === 'DOWN' || l.operstate === 'LOWERLAYERDOWN')
+  return l.up && (l.lowerUp !== undefined ? !l.lowerUp : operstateSaysNoCarrier(l))
+}
+
+/** What the link watch says of a device without carrier, once it has run: DOWN, or LOWERLAYERDOWN for one stacked on another. */
+export function operstateSaysNoCarrier(l: Pick<Link, 'operstate'>): boolean {
+  return l.operstate === 'DOWN' || l.operstate === 'LOWERLAYERDOWN'
 }

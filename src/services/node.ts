@@ -14,7 +14,7 @@ import {forwardAcceptHint, forwardVerdict, inputDropAdvice, isFirewalldTable, na
 import {withFileLock} from '../store/file-lock.js'
 import {makeDirs, fsProblem, removeEmptyDirs, writableFileProblem} from '../store/dirs.js'
 import {ifNameProblem, showName} from '../core/names.js'
-import {lacksCarrier, type HostSnapshot} from '../core/model.js'
+import {lacksCarrier, operstateSaysNoCarrier, type HostSnapshot} from '../core/model.js'
 import {describePlan, Op} from '../core/ops.js'
 import {planNode, planReset, planSysctlRestore, loosePodVethCandidates, rulesLostWithChains, Peer, NodeIntent} from '../core/planner.js'
 import {RouteTable, lookupMany, onLinkAddresses, reachedElsewhere} from '../core/route-lookup.js'
@@ -836,7 +836,7 @@ async function reconcileLocked(ctx: ServiceContext, opts: ReconcileOptions): Pro
       const underlay = snap.links?.find(l => l.name === iface)
       if (underlay !== undefined && !underlay.up) readWarnings.push(`${iface} is down: no peer reaches this node, nor it them, until it is up (ip link set ${iface} up); flannelctl leaves the node's own interface to its owner`)
       // up, but its link is down at the other end (cable, switch port, veth peer): as cut off, and `ip link` still says UP
-      else if (underlay !== undefined && lacksCarrier(underlay)) readWarnings.push(`${iface} has no carrier (${underlay.operstate === 'DOWN' || underlay.operstate === 'LOWERLAYERDOWN' ? `operstate ${underlay.operstate}` : 'LOWER_UP gone'}: a cable, switch port or veth peer is down): no peer reaches this node, nor it them, until its link is back`)
+      else if (underlay !== undefined && lacksCarrier(underlay)) readWarnings.push(`${iface} has no carrier (${operstateSaysNoCarrier(underlay) ? `operstate ${underlay.operstate}` : 'LOWER_UP gone'}: a cable, switch port or veth peer is down): no peer reaches this node, nor it them, until its link is back`)
       const underlayMtu = underlay?.mtu ?? 1500
       const fits = backend.type === 'vxlan' ? underlayMtu - VXLAN_OVERHEAD : underlayMtu
       // flanneld sizes its VTEP and pods from the net-conf's Backend.MTU when it has one; never more than the interface carries

@@ -62,7 +62,9 @@ export function formatLink(l: Omit<Link, 'raw'>): string {
   const flags: string[] = []
   if (l.kind === 'loopback') flags.push('LOOPBACK')
   else flags.push('BROADCAST', 'MULTICAST')
-  if (lacksCarrier(l)) flags.unshift('NO-CARRIER')
+  // as iproute2 prints them: NO-CARRIER for a device up but not RUNNING (operstate neither UP nor
+  // UNKNOWN), LOWER_UP for one with carrier; the two disagree until the link watch has run
+  if (l.up && l.operstate !== undefined && l.operstate !== 'UP' && l.operstate !== 'UNKNOWN') flags.unshift('NO-CARRIER')
   if (l.up) flags.push('UP')
   if (l.up && !lacksCarrier(l)) flags.push('LOWER_UP')
   let header = `${l.index ?? 0}: ${name}: <${flags.join(',')}> mtu ${l.mtu}`
