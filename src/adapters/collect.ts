@@ -9,8 +9,8 @@ import {isIPv4} from '../core/addr.js'
 import {DEFAULT_CNI_CONF_DIR} from '../core/flannel.js'
 import {ipamDataDirs} from '../core/inventory.js'
 import {ExitCode, FlannelctlError} from '../errors.js'
-import {HostAdapter, NEIGH_SHOW} from './host.js'
-import {firstLine, isNotInstalled, type Command, type CommandResult, type Runner} from './runner.js'
+import {HostAdapter, NEIGH_SHOW, parseSysctlGrep, ReadScriptFailed, sysctlPath, sysctlRead} from './host.js'
+import {firstLine, notInstalled, type Command, type CommandResult, type Runner} from './runner.js'
 import {reachHint, targetToString, type Target} from './target.js'
 import {NFT_NOT_INSTALLED, snapshotFromTables, type RawTables, type TableFormat, type TableName} from './snapshot-dir.js'
 import type {HostSnapshot} from '../core/model.js'
@@ -86,52 +86,56 @@ export function sysctlText(values: Record<string, string>, format: TableFormat):
   return Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n'
 }
 
-/**
- * One table in the form asked for. An iproute2 older than its `-j` (CentOS 7's `ip`, busybox)
- * refuses the JSON form: the plain text it prints instead is read the same way.
- */
-async function readTable(runner: Runner, c: {json: string[]; txt: string[]}, format: TableFormat): Promise<{result: CommandResult, format: TableFormat}> {
-  const [file, ...args] = c[format]
-  const result = await runner.run({file, args})
-  if (result.exitCode === 0 || format === 'txt') return {result, format}
-  const [tfile, ...targs] = c.txt
-  const text = await runner.run({file: tfile, args: targs})
-  return text.exitCode === 0 ? {result: text, format: 'txt'} : {result, format}
-}
+/** The tables read by their own programs, in COMMANDS' order; iptables-save is HostAdapter's read (the flavour in use). */
+const PROGRAM_TABLES = (Object.keys(COMMANDS) as Exclude<TableName, 'sysctl'>[]).filter(t => t !== 'iptables-save')
+/** the ip and bridge tables: the script's first lane; nft, tc, ipset, the sysctls and the iptables saves run beside them */
+const BESIDE_FROM = PROGRAM_TABLES.indexOf('nft-ruleset')
 
-/** Read every table of one host. Fails with a user error when the host cannot be reached. */
+/**
+ * Read every table of one host, by one program run on it (a script, HostAdapter.readWithIptables):
+ * a fork of this process per host, not one per table, which under load is most of a live trace's
+ * wait. Fails with a user error when the host cannot be reached. An iproute2 older than its `-j`
+ * (CentOS 7's `ip`, busybox) refuses the JSON forms: the plain text it prints instead is read the
+ * same way, by one run more on such a host only.
+ */
 export async function captureHost(runner: Runner, name: string, format: TableFormat = 'json', what: 'host' | 'pod' = 'host'): Promise<CollectedHost> {
-  const tables: RawTables = {}
-  const entries = Object.entries(COMMANDS) as [Exclude<TableName, 'sysctl'>, typeof COMMANDS['ip-link']][]
-  // The first read doubles as the reachability check, so an absent namespace gives one clear error.
-  const [firstName, first] = entries[0]
-  const r0 = await readTable(runner, first, format)
-  if (r0.result.exitCode !== 0) unreachable(name, runner, r0.result, what)
-  tables[firstName] = {format: r0.format, text: r0.result.stdout}
   const host = new HostAdapter(runner, name)
-  const unread: string[] = []
-  await Promise.all(entries.slice(1).map(async ([table, c]) => {
-    if (table === 'iptables-save') {
-      // The rules live in iptables-nft or iptables-legacy: read the one the host uses.
-      const ipt = await host.iptables()
-      if (ipt) tables[table] = {format: 'txt', text: ipt.save}
-      return
-    }
-    // a host without the optional program (no nft) leaves that table unknown
-    const r = await readTable(runner, c, format).catch((error: unknown) => {
-      if (c.optional && isNotInstalled(error)) return undefined
-      throw error
+  // every device's sysctls by glob, narrowed below to the devices the link read saw (as HostAdapter.snapshot does)
+  const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
+  const read = await host.readWithIptables([
+    ...PROGRAM_TABLES.map(t => COMMANDS[t][format]),
+    sysctlRead(sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p)), TRACE_RANGE_SYSCTLS.map(sysctlPath)),
+  ], {besideFrom: BESIDE_FROM}).catch((error: unknown) => {
+    // no frame came back: the shell never ran there (a namespace or ssh host gone), which the run's own output says
+    if (error instanceof ReadScriptFailed) unreachable(name, runner, error.result, what)
+    throw error
+  })
+  const results = new Map(PROGRAM_TABLES.map((t, i) => [t, {result: read.reads[i], format}]))
+  const refusedJson = format === 'json' ? PROGRAM_TABLES.filter(t => results.get(t)!.result?.exitCode !== 0 && results.get(t)!.result !== undefined && !COMMANDS[t].textOnly) : []
+  if (refusedJson.length > 0) {
+    const texts = await host.readSeveral(refusedJson.map(t => COMMANDS[t].txt))
+    refusedJson.forEach((t, i) => {
+      if (texts[i]?.exitCode === 0) results.set(t, {result: texts[i], format: 'txt'})
     })
-    if (r === undefined) {
+  }
+  const tables: RawTables = {}
+  const unread: string[] = []
+  for (const table of PROGRAM_TABLES) {
+    const c = COMMANDS[table]
+    const {result, format: read} = results.get(table)!
+    // a host without the optional program (no nft) leaves that table unknown
+    if (result === undefined) {
+      if (!c.optional) throw notInstalled(c[format][0], runner.target)
       if (table === 'nft-ruleset') tables[table] = {format: 'txt', text: `${NFT_NOT_INSTALLED}\n`}
-      return
-    }
-    if (r.result.exitCode === 0) tables[table] = {format: c.textOnly ? 'txt' : r.format, text: r.result.stdout}
-    else if (!c.optional) unreachable(name, runner, r.result, what)
-    else unread.push(`${c[format].join(' ')}: ${(r.result.stderr || r.result.stdout).trim().split('\n')[0] || `exit ${r.result.exitCode}`}`)
-  }))
+    } else if (result.exitCode === 0) tables[table] = {format: c.textOnly ? 'txt' : read, text: result.stdout}
+    else if (!c.optional) unreachable(name, runner, result, what)
+    else unread.push(`${c[format].join(' ')}: ${(result.stderr || result.stdout).trim().split('\n')[0] || `exit ${result.exitCode}`}`)
+  }
+  if (read.iptables) tables['iptables-save'] = {format: 'txt', text: read.iptables.save}
   const partial = snapshotFromTables(name, tables, `${name} (${where(runner)})`)
-  const sysctls = await host.sysctls(interestingSysctls((partial.links ?? []).map(l => l.name)), TRACE_RANGE_SYSCTLS)
+  const all = parseSysctlGrep(read.reads.at(-1)?.stdout ?? '')
+  // in the order the keys are named, as a read of each by name gave them
+  const sysctls = Object.fromEntries([...interestingSysctls((partial.links ?? []).map(l => l.name)), ...TRACE_RANGE_SYSCTLS].filter(k => k in all).map(k => [k, all[k]]))
   tables.sysctl = {format, text: sysctlText(sysctls, format)}
   return {name, tables, snapshot: {...partial, sysctls}, ...(unread.length > 0 ? {unread} : {})}
 }

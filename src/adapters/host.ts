@@ -92,6 +92,10 @@ const LEGACY_SAVE_READ: ShellCommand = {
   script: 'if [ -r /proc/net/ip_tables_names ] && command -v iptables-legacy-save >/dev/null 2>&1 && { t=; IFS= read -r t </proc/net/ip_tables_names; [ $? -ne 0 ] && [ -z "$t" ]; } 2>/dev/null; then :; else iptables-legacy-save; fi',
 }
 
+const IPTABLES_VERSION_READ: ShellCommand = ['iptables', '-V']
+/** a read script's answer for a program it did not find (its 127) */
+const NOT_FOUND: CommandResult = {stdout: '', stderr: '', exitCode: 127}
+
 /**
  * flanneld's nftables tables (EnableNFTables): `nft -j list tables`, then each of flanneld's tables
  * that it lists (one program run more only where one exists). The host's own ip and inet tables are
@@ -176,7 +180,7 @@ export class HostAdapter {
    * at the same time as the ones before them, their frames still in order (framedScriptSideBySide:
    * they must print no NUL byte).
    */
-  private async readSeveral(commands: ShellCommand[], {besideFrom}: {besideFrom?: number} = {}): Promise<(CommandResult | undefined)[]> {
+  async readSeveral(commands: ShellCommand[], {besideFrom}: {besideFrom?: number} = {}): Promise<(CommandResult | undefined)[]> {
     const marker = newMarker()
     const script = besideFrom === undefined ? framedScript(marker, commands) : framedScriptSideBySide(marker, commands.slice(0, besideFrom), commands.slice(besideFrom))
     const r = await this.runner.run({file: 'sh', args: ['-s'], input: script, framedScript: true})
@@ -185,14 +189,29 @@ export class HostAdapter {
     for (let i = 0; i < commands.length; i++) {
       const frame = takeFrame(rest.stdout, rest.stderr, marker)
       if (!frame) {
-        throw new FlannelctlError(`reading ${commands.map(commandName).join(', ')} failed on ${this.label}: ${firstLine(r.stderr)}`,
+        throw new ReadScriptFailed(`reading ${commands.map(commandName).join(', ')} failed on ${this.label}: ${firstLine(r.stderr)}`,
           // The shell never ran (no frame): the host was not reached, or has no sh.
-          this.runner.target.kind === 'local' ? 'check that sh is installed' : `${reachHint(this.runner.target)}; and that sh is installed there`, ExitCode.failed)
+          this.runner.target.kind === 'local' ? 'check that sh is installed' : `${reachHint(this.runner.target)}; and that sh is installed there`, r)
       }
       out.push(frame.result.exitCode === 127 ? undefined : frame.result)
       rest = frame
     }
     return out
+  }
+
+  /**
+   * `commands` (from `besideFrom` on side by side, as readSeveral runs them), then this host's
+   * iptables rules as iptables() reads them, all by one program run: a whole read of the host for
+   * `collect` and a live trace, whose tables are each kept as its program printed it.
+   */
+  async readWithIptables(commands: ShellCommand[], o: {besideFrom?: number} = {}): Promise<{reads: (CommandResult | undefined)[]; iptables: {tools: IptablesTools; save: string} | undefined}> {
+    const saves = this.iptablesReads()
+    // `iptables -V` too while the flavour is unknown: where both saves hold as many rules (none, in a pod) it decides
+    const version = this.iptablesTools === undefined ? [IPTABLES_VERSION_READ] : []
+    const reads = await this.readSeveral([...commands, ...saves, ...version], o)
+    const saved = reads.slice(commands.length, commands.length + saves.length)
+    const told = version.length === 0 ? undefined : reads.at(-1) ?? NOT_FOUND
+    return {reads: reads.slice(0, commands.length), iptables: await this.pickIptables(saved, told)}
   }
 
   /**
@@ -213,7 +232,9 @@ export class HostAdapter {
   }
 
   /** The rules (and the flavour) from what iptablesReads() read. */
-  private async pickIptables(reads: (CommandResult | undefined)[]): Promise<{tools: IptablesTools; save: string} | undefined> {
+  private async pickIptables(reads: (CommandResult | undefined)[], version?: CommandResult): Promise<{tools: IptablesTools; save: string} | undefined> {
+    // what `iptables -V` says, read now unless the caller's script read it
+    const versionText = async () => (version ?? await this.tryRead('iptables', ['-V']))?.stdout ?? ''
     // Once known, the flavour is kept for this adapter's life; the rules are read afresh every time.
     if (this.iptablesTools === null) return undefined
     if (this.iptablesTools !== undefined) {
@@ -227,7 +248,7 @@ export class HostAdapter {
       const [n, l] = [ruleCount(nft!.stdout), ruleCount(legacy!.stdout)]
       let pick: IptablesFlavour
       if (n !== l) pick = n > l ? 'nft' : 'legacy'
-      else pick = flavourFromVersion((await this.tryRead('iptables', ['-V']))?.stdout ?? '') ?? 'nft'
+      else pick = flavourFromVersion(await versionText()) ?? 'nft'
       found = {tools: IPTABLES_TOOLS[pick], save: pick === 'nft' ? nft!.stdout : legacy!.stdout}
     } else if (ok(nft) || ok(legacy)) {
       const pick: IptablesFlavour = ok(nft) ? 'nft' : 'legacy'
@@ -240,7 +261,7 @@ export class HostAdapter {
       }
       if (plain.exitCode !== 0) return undefined
       const flavour = flavourFromVersion(plain.stdout.split('\n').find(l => l.startsWith('# Generated')) ?? '')
-        ?? flavourFromVersion((await this.tryRead('iptables', ['-V']))?.stdout ?? '')
+        ?? flavourFromVersion(await versionText())
       found = {tools: {flavour, save: 'iptables-save', restore: 'iptables-restore'}, save: plain.stdout}
     }
     // Installed but failing (not root, no kernel support): unknown now, asked again next time.
@@ -536,6 +557,13 @@ function writeFileInProcess(path: string, content: string, mode: number): Comman
 }
 
 /** net.ipv4.conf.flannel.1.rp_filter → /proc/sys/net/ipv4/conf/flannel.1/rp_filter: a device name keeps its dots. */
+/** A read script that gave no frame for a program: its shell never ran (the host was not reached) or stopped; `result` is the run's own. */
+export class ReadScriptFailed extends FlannelctlError {
+  constructor(message: string, hint: string, readonly result: CommandResult) {
+    super(message, hint, ExitCode.failed)
+  }
+}
+
 export function sysctlPath(key: string): string {
   const m = /^net\.(ipv4|ipv6)\.(conf|neigh)\.(.+)\.([^.]+)$/.exec(key)
   if (m) return `/proc/sys/net/${m[1]}/${m[2]}/${m[3]}/${m[4]}`

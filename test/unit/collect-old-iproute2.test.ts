@@ -1,41 +1,54 @@
 import {expect} from 'chai'
-import {readFileSync} from 'node:fs'
+import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import {spawnSync} from 'node:child_process'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {captureHost} from '../../src/adapters/collect.js'
-import {notInstalled, type Command, type CommandResult, type Runner} from '../../src/adapters/runner.js'
+import type {Command, CommandResult, Runner} from '../../src/adapters/runner.js'
 import {NFT_NOT_INSTALLED} from '../../src/adapters/snapshot-dir.js'
-import type {Target} from '../../src/adapters/target.js'
+import {tempDirHooks} from '../helpers/temp-dir.js'
 
-const real = (name: string): string => readFileSync(new URL(`../fixtures/parse/real/${name}`, import.meta.url), 'utf8')
+const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/parse/real/${name}`, import.meta.url))
 
-/** A host whose `ip` predates `-j` (CentOS 7's iproute 3.10): only the plain forms answer. */
-class OldIproute2 implements Runner {
-  readonly target: Target = {kind: 'ssh', destination: 'root@old-node'}
-  readonly ran: string[] = []
-  async run(cmd: Command): Promise<CommandResult> {
-    const line = [cmd.file, ...cmd.args].join(' ')
-    this.ran.push(line)
-    if (cmd.file === 'sh') {
-      // the framed reads (iptables saves, sysctls): none of their programs is on this host
-      const r = spawnSync('/bin/sh', cmd.args, {input: cmd.input, env: {PATH: '/nonexistent'}, encoding: 'utf8'})
-      return {stdout: r.stdout, stderr: r.stderr, exitCode: r.status ?? 1}
-    }
-    if (cmd.file === 'ip' && cmd.args.includes('-j')) return {stdout: '', stderr: 'Option "-j" is unknown, try "ip -help".\n', exitCode: 255}
-    const plain: Record<string, string> = {
-      'ip -d link show': real('ip-link.txt'), 'ip addr show': real('ip-addr.txt'), 'ip -4 route show table all': real('ip-route.txt'),
-      'ip rule show': real('ip-rule-default.txt'), 'ip neigh show nud all': real('ip-neigh.txt'), 'bridge -j fdb show': real('bridge-fdb.json'),
-      // no path MTU learned: the route cache prints nothing
-      'ip -4 route show cache': '',
-    }
-    const out = plain[line]
-    return out === undefined ? {stdout: '', stderr: 'not here', exitCode: 1} : {stdout: out, stderr: '', exitCode: 0}
+/**
+ * A host whose `ip` predates `-j` (CentOS 7's iproute 3.10): only the plain forms answer. Its programs
+ * are shell scripts in a directory of their own, the only one on PATH, so that the read script runs
+ * in a real shell, as it does on a host; nft, tc and ipset answer with an error, and `nft` is left
+ * out with `nft: false`. Neither iptables nor any other program is there.
+ */
+function oldIproute2(bin: string, {nft = true} = {}): Runner {
+  const program = (name: string, cases: Record<string, string>) => writeFileSync(join(bin, name), `#!/bin/sh\ncase "$*" in\n${
+    Object.entries(cases).map(([args, then]) => `  ${args}) ${then};;\n`).join('')}  *) echo 'not here' >&2; exit 1;;\nesac\n`, {mode: 0o755})
+  const show = (name: string) => `exec /bin/cat ${fixture(name)}`
+  rmSync(bin, {recursive: true, force: true})
+  mkdirSync(bin)
+  program('ip', {
+    '*-j*': 'echo \'Option "-j" is unknown, try "ip -help".\' >&2; exit 255',
+    '"-d link show"': show('ip-link.txt'), '"addr show"': show('ip-addr.txt'), '"-4 route show table all"': show('ip-route.txt'),
+    '"rule show"': show('ip-rule-default.txt'), '"neigh show nud all"': show('ip-neigh.txt'),
+    // no path MTU learned: the route cache prints nothing
+    '"-4 route show cache"': 'exit 0',
+  })
+  program('bridge', {'"-j fdb show"': show('bridge-fdb.json')})
+  for (const name of [...(nft ? ['nft'] : []), 'tc', 'ipset']) program(name, {})
+  return {
+    target: {kind: 'ssh', destination: 'root@old-node'},
+    run: async (cmd: Command): Promise<CommandResult> => {
+      // the shell is the host's own; what it starts is found on PATH alone
+      const r = spawnSync(cmd.file === 'sh' ? '/bin/sh' : cmd.file, cmd.args, {input: cmd.input, env: {PATH: bin}, encoding: 'utf8'})
+      return r.error ? {stdout: '', stderr: `sh: ${cmd.file}: not found\n`, exitCode: 127} : {stdout: r.stdout, stderr: r.stderr, exitCode: r.status ?? 1}
+    },
   }
 }
 
 describe('collect from a host whose iproute2 has no -j', () => {
+  let bin = ''
+  tempDirHooks('fc-old-iproute2-', dir => {
+    bin = join(dir, 'bin')
+  })
+
   it('reads the plain text form of each table the JSON form is refused for', async () => {
-    const runner = new OldIproute2()
-    const host = await captureHost(runner, 'old', 'json')
+    const host = await captureHost(oldIproute2(bin), 'old', 'json')
     expect(host.tables['ip-link']?.format).to.equal('txt')
     expect(host.tables['ip-route']?.format).to.equal('txt')
     expect(host.tables['bridge-fdb']?.format).to.equal('json')
@@ -45,7 +58,7 @@ describe('collect from a host whose iproute2 has no -j', () => {
   })
 
   it('an optional table whose program answers with an error is unread, not empty: nftables that cannot be read is said', async () => {
-    const host = await captureHost(new OldIproute2(), 'old', 'json')
+    const host = await captureHost(oldIproute2(bin), 'old', 'json')
     expect(host.tables['nft-ruleset']).to.equal(undefined)
     expect(host.unread).to.deep.equal(['nft -j list ruleset: not here', 'tc -j qdisc show: not here', 'ipset save: not here'])
     // a trace over this read says where native chains went unseen
@@ -53,12 +66,7 @@ describe('collect from a host whose iproute2 has no -j', () => {
   })
 
   it('a host without nft installed has no native chains: its ruleset file says so, and nothing is left unknown', async () => {
-    const runner = new OldIproute2()
-    const noNft: Runner = {target: runner.target, run: async cmd => {
-      if (cmd.file === 'nft') throw notInstalled('nft', runner.target)
-      return runner.run(cmd)
-    }}
-    const host = await captureHost(noNft, 'old', 'json')
+    const host = await captureHost(oldIproute2(bin, {nft: false}), 'old', 'json')
     expect(host.tables['nft-ruleset']).to.deep.equal({format: 'txt', text: `${NFT_NOT_INSTALLED}\n`})
     expect([host.snapshot.nftables, host.snapshot.nftRulesetUnread]).to.deep.equal([undefined, undefined])
     expect(host.unread).to.deep.equal(['tc -j qdisc show: not here', 'ipset save: not here'])
