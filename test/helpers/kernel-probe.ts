@@ -106,13 +106,16 @@ export const readCounters = async (hosts: string[], run: (host: string, command:
   const got = new Map<string, number>()
   const tcpReceived = new Map<string, number>()
   // every host at once: nothing else runs between a probe's two reads, and each is a process start or more
-  const outs = await Promise.all(hosts.map(h => run(h, 'iptables-save -c; cat /proc/net/snmp /proc/net/netstat; for d in /sys/class/net/*; do echo "tx ${d##*/} $(cat $d/statistics/tx_packets) $(cat $d/statistics/rx_packets)"; done; echo "nft $(nft -j list ruleset)"')))
+  // /proc/net/dev: every device's counters in the one cat, not two programs for each device's sysfs files
+  const outs = await Promise.all(hosts.map(h => run(h, 'iptables-save -c; cat /proc/net/snmp /proc/net/netstat /proc/net/dev; echo "nft $(nft -j list ruleset)"')))
   for (const [i, h] of hosts.entries()) {
     const out = outs[i]
     for (const [key, n] of nativeCounters(h, /^nft (.*)$/m.exec(out)?.[1] ?? '')) rules.set(key, n)
-    for (const m of out.matchAll(/^tx (\S+) (\d+) (\d+)$/gm)) {
-      if (m[1] !== 'lo') sent.set(`${h}:${m[1]}`, Number(m[2]))
-      got.set(`${h}:${m[1]}`, Number(m[3]))
+    // a /proc/net/dev line: the device, then 8 receive counters (bytes, packets, …) and 8 transmit ones
+    for (const m of out.matchAll(/^ *([^\s:]+): *(\d+(?: +\d+){15})$/gm)) {
+      const n = m[2].split(/ +/).map(Number)
+      if (m[1] !== 'lo') sent.set(`${h}:${m[1]}`, n[9])
+      got.set(`${h}:${m[1]}`, n[1])
     }
     let tableName = ''
     for (const line of out.split('\n')) {
