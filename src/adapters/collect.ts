@@ -11,6 +11,7 @@ import {ipamDataDirs} from '../core/inventory.js'
 import {ExitCode, FlannelctlError} from '../errors.js'
 import {HostAdapter, NEIGH_SHOW, parseSysctlGrep, ReadScriptFailed, sysctlPath, sysctlRead} from './host.js'
 import {firstLine, notInstalled, type Command, type CommandResult, type Runner} from './runner.js'
+import type {ShellCommand} from './shell-script.js'
 import {reachHint, targetToString, type Target} from './target.js'
 import {NFT_NOT_INSTALLED, snapshotFromTables, type RawTables, type TableFormat, type TableName} from './snapshot-dir.js'
 import type {HostSnapshot} from '../core/model.js'
@@ -88,30 +89,78 @@ export function sysctlText(values: Record<string, string>, format: TableFormat):
 
 /** The tables read by their own programs, in COMMANDS' order; iptables-save is HostAdapter's read (the flavour in use). */
 const PROGRAM_TABLES = (Object.keys(COMMANDS) as Exclude<TableName, 'sysctl'>[]).filter(t => t !== 'iptables-save')
-/** the ip and bridge tables: the script's first lane; nft, tc, ipset, the sysctls and the iptables saves run beside them */
-const BESIDE_FROM = PROGRAM_TABLES.indexOf('nft-ruleset')
+type ProgramTable = typeof PROGRAM_TABLES[number]
+
+/**
+ * A program of the host's read script: one table's, or one `ip -batch -` for the JSON tables whose
+ * `ip` commands take the same options (`ip -j` addr, neigh and rule; `ip -4 -j` route and its cache):
+ * ip -j prints each command's JSON on a line of its own, byte for byte what the command alone
+ * prints, so a batch is the same tables for one program start instead of two or three.
+ */
+interface ScriptRead {
+  tables: ProgramTable[]
+  command: ShellCommand
+}
+
+function scriptReads(format: TableFormat): ScriptRead[] {
+  const groups: {tables: ProgramTable[]; batchOptions?: string[]}[] = []
+  for (const table of PROGRAM_TABLES) {
+    const words = COMMANDS[table][format]
+    const options = words.slice(1, words.findIndex((w, i) => i > 0 && !w.startsWith('-')))
+    // -d would add details to every table of a batch: the link read keeps its own program
+    const batched = format === 'json' && words[0] === 'ip' && !options.includes('-d')
+    const group = batched ? groups.find(g => g.batchOptions?.join(' ') === options.join(' ')) : undefined
+    if (group) group.tables.push(table)
+    else groups.push({tables: [table], ...(batched ? {batchOptions: options} : {})})
+  }
+  return groups.map(({tables, batchOptions}) => ({tables, command: batchOptions === undefined ? COMMANDS[tables[0]][format] : {
+    words: ['ip', ...batchOptions, '-batch', '-'],
+    input: tables.map(t => `${COMMANDS[t][format].slice(1 + batchOptions.length).join(' ')}\n`).join(''),
+  }}))
+}
+
+/** Each table's result from a script read (a batch's by its lines); undefined: a batch that did not print one JSON line per command. */
+function splitRead(read: ScriptRead, r: CommandResult | undefined): [ProgramTable, CommandResult | undefined][] | undefined {
+  if (read.tables.length === 1 && Array.isArray(read.command)) return [[read.tables[0], r]]
+  const lines = r?.exitCode === 0 && r.stdout.endsWith('\n') ? r.stdout.split('\n').slice(0, -1) : []
+  if (lines.length !== read.tables.length || !lines.every(l => l.startsWith('[') && l.endsWith(']'))) return undefined
+  return read.tables.map((t, i) => [t, {stdout: `${lines[i]}\n`, stderr: r!.stderr, exitCode: 0}])
+}
 
 /**
  * Read every table of one host, by one program run on it (a script, HostAdapter.readWithIptables):
  * a fork of this process per host, not one per table, which under load is most of a live trace's
  * wait. Fails with a user error when the host cannot be reached. An iproute2 older than its `-j`
  * (CentOS 7's `ip`, busybox) refuses the JSON forms: the plain text it prints instead is read the
- * same way, by one run more on such a host only.
+ * same way, by a run or two more on such a host only.
  */
 export async function captureHost(runner: Runner, name: string, format: TableFormat = 'json', what: 'host' | 'pod' = 'host'): Promise<CollectedHost> {
   const host = new HostAdapter(runner, name)
+  const reads = scriptReads(format)
   // every device's sysctls by glob, narrowed below to the devices the link read saw (as HostAdapter.snapshot does)
   const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
   const read = await host.readWithIptables([
-    ...PROGRAM_TABLES.map(t => COMMANDS[t][format]),
+    ...reads.map(r => r.command),
     sysctlRead(sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p)), TRACE_RANGE_SYSCTLS.map(sysctlPath)),
-  ], {besideFrom: BESIDE_FROM}).catch((error: unknown) => {
+  // the ip and bridge tables are the script's first lane; nft, tc, ipset, the sysctls and the iptables saves run beside them
+  ], {besideFrom: reads.findIndex(r => r.tables.includes('nft-ruleset'))}).catch((error: unknown) => {
     // no frame came back: the shell never ran there (a namespace or ssh host gone), which the run's own output says
     if (error instanceof ReadScriptFailed) unreachable(name, runner, error.result, what)
     throw error
   })
-  const results = new Map(PROGRAM_TABLES.map((t, i) => [t, {result: read.reads[i], format}]))
-  const refusedJson = format === 'json' ? PROGRAM_TABLES.filter(t => results.get(t)!.result?.exitCode !== 0 && results.get(t)!.result !== undefined && !COMMANDS[t].textOnly) : []
+  const results = new Map<ProgramTable, {result: CommandResult | undefined; format: TableFormat}>()
+  // a batch an ip refused (no -j for one of its tables): each of its tables by its own command
+  const again: ProgramTable[] = []
+  reads.forEach((r, i) => {
+    const split = splitRead(r, read.reads[i])
+    if (split === undefined) again.push(...r.tables)
+    else for (const [t, result] of split) results.set(t, {result, format})
+  })
+  if (again.length > 0) {
+    const alone = await host.readSeveral(again.map(t => COMMANDS[t][format]))
+    again.forEach((t, i) => results.set(t, {result: alone[i], format}))
+  }
+  const refusedJson = format === 'json' ? PROGRAM_TABLES.filter(t => (results.get(t)!.result?.exitCode ?? 0) !== 0 && !COMMANDS[t].textOnly) : []
   if (refusedJson.length > 0) {
     const texts = await host.readSeveral(refusedJson.map(t => COMMANDS[t].txt))
     refusedJson.forEach((t, i) => {
