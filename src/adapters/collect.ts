@@ -4,12 +4,12 @@
  * parsed HostSnapshot. Live traces and `collect` share this path, so a snapshot written by
  * `collect` reads back into exactly the tables a live trace used.
  */
-import {TRACE_RANGE_SYSCTLS, interestingSysctls} from '../core/model.js'
+import {TRACE_RANGE_SYSCTLS} from '../core/model.js'
 import {isIPv4} from '../core/addr.js'
 import {DEFAULT_CNI_CONF_DIR} from '../core/flannel.js'
 import {ipamDataDirs} from '../core/inventory.js'
 import {ExitCode, FlannelctlError} from '../errors.js'
-import {HostAdapter, NEIGH_SHOW, parseSysctlGrep, ReadScriptFailed, sysctlPath, sysctlRead} from './host.js'
+import {everyDeviceSysctlRead, HostAdapter, NEIGH_SHOW, ReadScriptFailed, sysctlsOfDevices} from './host.js'
 import {firstLine, notInstalled, type Command, type CommandResult, type Runner} from './runner.js'
 import type {ShellCommand} from './shell-script.js'
 import {reachHint, targetToString, type Target} from './target.js'
@@ -137,11 +137,10 @@ function splitRead(read: ScriptRead, r: CommandResult | undefined): [ProgramTabl
 export async function captureHost(runner: Runner, name: string, format: TableFormat = 'json', what: 'host' | 'pod' = 'host'): Promise<CollectedHost> {
   const host = new HostAdapter(runner, name)
   const reads = scriptReads(format)
-  // every device's sysctls by glob, narrowed below to the devices the link read saw (as HostAdapter.snapshot does)
-  const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
   const read = await host.readWithIptables([
     ...reads.map(r => r.command),
-    sysctlRead(sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p)), TRACE_RANGE_SYSCTLS.map(sysctlPath)),
+    // every device's, narrowed below to the devices the link read saw (as HostAdapter.snapshot does)
+    everyDeviceSysctlRead(TRACE_RANGE_SYSCTLS),
   // the ip and bridge tables are the script's first lane; nft, tc, ipset, the sysctls and the iptables saves run beside them
   ], {besideFrom: reads.findIndex(r => r.tables.includes('nft-ruleset'))}).catch((error: unknown) => {
     // no frame came back: the shell never ran there (a namespace or ssh host gone), which the run's own output says
@@ -182,9 +181,7 @@ export async function captureHost(runner: Runner, name: string, format: TableFor
   }
   if (read.iptables) tables['iptables-save'] = {format: 'txt', text: read.iptables.save}
   const partial = snapshotFromTables(name, tables, `${name} (${where(runner)})`)
-  const all = parseSysctlGrep(read.reads.at(-1)?.stdout ?? '')
-  // in the order the keys are named, as a read of each by name gave them
-  const sysctls = Object.fromEntries([...interestingSysctls((partial.links ?? []).map(l => l.name)), ...TRACE_RANGE_SYSCTLS].filter(k => k in all).map(k => [k, all[k]]))
+  const sysctls = sysctlsOfDevices(read.reads.at(-1)?.stdout ?? '', (partial.links ?? []).map(l => l.name), TRACE_RANGE_SYSCTLS)
   tables.sysctl = {format, text: sysctlText(sysctls, format)}
   return {name, tables, snapshot: {...partial, sysctls}, ...(unread.length > 0 ? {unread} : {})}
 }

@@ -127,6 +127,20 @@ export function sysctlRead(paths: ShellWord[], whole: string[] = []): ShellComma
   }
 }
 
+/**
+ * The sysctls interestingSysctls names, read for every device by glob (a device's name need not be
+ * known before the read that lists the links), and the `whole` keys; sysctlsOfDevices narrows them.
+ */
+export function everyDeviceSysctlRead(whole: string[] = []): ShellCommand {
+  return sysctlRead(interestingSysctls(['*']).map(sysctlPath).map(p => (p.includes('*') ? {glob: p} : p)), whole.map(sysctlPath))
+}
+
+/** What everyDeviceSysctlRead printed, narrowed to the keys of `devices` (and `whole`), in the order interestingSysctls names them, as a read of each by name gives them. */
+export function sysctlsOfDevices(text: string, devices: string[], whole: string[] = []): Record<string, string> {
+  const all = parseSysctlGrep(text)
+  return Object.fromEntries([...interestingSysctls(devices), ...whole].filter(k => k in all).map(k => [k, all[k]]))
+}
+
 /** `grep -H '' FILES` output (`/proc/sys/a/b:value` lines) as sysctl keys (a.b) and values. */
 export function parseSysctlGrep(text: string): Record<string, string> {
   const out: Record<string, string> = {}
@@ -276,7 +290,6 @@ export class HostAdapter {
    */
   async snapshot(): Promise<HostSnapshot> {
     const iptablesReads = this.iptablesReads()
-    const sysctlPaths = interestingSysctls(['*']).map(sysctlPath)
     // the iptables saves, nft and the sysctls run beside the link, ip and fdb reads, the longer lane
     const reads = await this.readSeveral([
       LINK_READ,
@@ -284,7 +297,7 @@ export class HostAdapter {
       FDB_READ,
       ...iptablesReads,
       FLANNEL_NFT_READ,
-      sysctlRead(sysctlPaths.map(p => (p.includes('*') ? {glob: p} : p))),
+      everyDeviceSysctlRead(),
     ], {besideFrom: 3}).catch(async (error: unknown) => {
       // No shell found: name iproute2 first when it is missing too, as reading the tables one by one would.
       await this.runner.run({file: 'ip', args: ['-V']})
@@ -303,8 +316,7 @@ export class HostAdapter {
     const flannelNft = nftRead?.exitCode === 0 ? parseFlannelNftRead(nftRead.stdout) : undefined
     this.nftReadProblem = nftRead !== undefined && nftRead.exitCode !== 0 ? `nft -j list tables: ${firstLine(nftRead.stderr || nftRead.stdout) || `exit ${nftRead.exitCode}`}` : undefined
     const nftables = nftRead?.exitCode === 0 ? await this.forwardChains(nftRead.stdout, ipt?.tools.flavour) : undefined
-    const wanted = new Set(interestingSysctls(links.map(l => l.name)))
-    const sysctls = Object.fromEntries(Object.entries(parseSysctlGrep(reads.at(-1)?.stdout ?? '')).filter(([k]) => wanted.has(k)))
+    const sysctls = sysctlsOfDevices(reads.at(-1)?.stdout ?? '', links.map(l => l.name))
     return {
       name: this.name,
       links,
@@ -556,7 +568,6 @@ function writeFileInProcess(path: string, content: string, mode: number): Comman
   }
 }
 
-/** net.ipv4.conf.flannel.1.rp_filter → /proc/sys/net/ipv4/conf/flannel.1/rp_filter: a device name keeps its dots. */
 /** A read script that gave no frame for a program: its shell never ran (the host was not reached) or stopped; `result` is the run's own. */
 export class ReadScriptFailed extends FlannelctlError {
   constructor(message: string, hint: string, readonly result: CommandResult) {
@@ -564,6 +575,7 @@ export class ReadScriptFailed extends FlannelctlError {
   }
 }
 
+/** net.ipv4.conf.flannel.1.rp_filter → /proc/sys/net/ipv4/conf/flannel.1/rp_filter: a device name keeps its dots. */
 export function sysctlPath(key: string): string {
   const m = /^net\.(ipv4|ipv6)\.(conf|neigh)\.(.+)\.([^.]+)$/.exec(key)
   if (m) return `/proc/sys/net/${m[1]}/${m[2]}/${m[3]}/${m[4]}`
