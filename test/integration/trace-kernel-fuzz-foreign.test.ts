@@ -485,11 +485,13 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     const named = shared.length > 1 ? shared.find(p => NODE_OF[p as Pod] === home)! : dst
     const t = await trace(c, named)
     // warm the neighbour caches of the pods' gateways and the nodes', so no probe dies on ARP alone
-    for (const p of ALL_PODS) {
+    // (the pods side by side, each resolving its own gateway, one not answered waiting its second beside the others;
+    // then the nodes side by side, their conntrack flush after every pod's ping)
+    await Promise.all(ALL_PODS.map(async p => {
       const gw = (await run(p, 'ip -4 route show default')).match(/via ([\d.]+)/)?.[1]
       if (gw !== undefined) await sh('ip', ['netns', 'exec', ns(p), 'ping', '-c', '1', '-W', '1', gw])
-    }
-    for (const n of NODES) await run(n, `ping -c 1 -W 1 ${UNDERLAY.x} >/dev/null; conntrack -F 2>/dev/null; true`)
+    }))
+    await Promise.all(NODES.map(n => run(n, `ping -c 1 -W 1 ${UNDERLAY.x} >/dev/null; conntrack -F 2>/dev/null; true`)))
     const before = await counters()
     const k = await probe(c, dst)
     const after = await counters()

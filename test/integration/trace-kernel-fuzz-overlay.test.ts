@@ -350,9 +350,10 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
   /** the disagreements of a case on the hosts as they are (built, or mended by a fix since) */
   const compare = async (c: Case): Promise<CaseResult> => {
     const t = await trace(c)
-    // warm the neighbour caches of the pods' gateways, so no probe dies on ARP alone
-    for (const p of ['p1a', 'p1b', 'p2a', 'p2b'] as Pod[]) await sh('ip', ['netns', 'exec', ns(p), 'ping', '-c', '1', '-W', '1', `10.93.${INDEX[NODE_OF[p]]}.1`])
-    for (const n of NODES) await run(n, 'conntrack -F 2>/dev/null; true')
+    // warm the neighbour caches of the pods' gateways, so no probe dies on ARP alone: the pods side by side
+    // (each ping resolves its own gateway; one that is not answered waits its second beside the others), then the nodes' flush
+    await Promise.all((['p1a', 'p1b', 'p2a', 'p2b'] as Pod[]).map(p => sh('ip', ['netns', 'exec', ns(p), 'ping', '-c', '1', '-W', '1', `10.93.${INDEX[NODE_OF[p]]}.1`])))
+    await Promise.all(NODES.map(n => run(n, 'conntrack -F 2>/dev/null; true')))
     const before = await counters()
     const k = await probe(c.proto, c.dst, c.dport, c.src, c.size)
     const after = await counters()
