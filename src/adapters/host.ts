@@ -17,7 +17,7 @@ import {tablesToJudge} from '../core/forward-verdict.js'
 import {FLANNEL_NFT_TABLES, parseFlannelNftRead} from '../core/flannel-nft.js'
 import {Runner, Command, CommandResult, commandLine, firstLine, isNotInstalled, notInstalled, seesPathAsThisProcess} from './runner.js'
 import {reachHint} from './target.js'
-import {type ShellCommand, type ShellWord, commandName, framedScript, framedScriptSideBySide, newMarker, shellWord, takeFrame} from './shell-script.js'
+import {type ShellCommand, type ShellWord, commandName, framedScript, framedScriptSideBySide, newMarker, programLine, shellWord, takeFrame} from './shell-script.js'
 
 /**
  * Hidden test hook: SIGKILL this process right before the N-th write command (1-based) that any
@@ -197,7 +197,7 @@ export class HostAdapter {
   async readSeveral(commands: ShellCommand[], {besideFrom}: {besideFrom?: number} = {}): Promise<(CommandResult | undefined)[]> {
     const marker = newMarker()
     const script = besideFrom === undefined ? framedScript(marker, commands) : framedScriptSideBySide(marker, commands.slice(0, besideFrom), commands.slice(besideFrom))
-    const r = await this.runner.run({file: 'sh', args: ['-s'], input: script, framedScript: true})
+    const r = await this.runner.run({file: 'sh', args: ['-s'], input: script, framedScript: true, programs: commands.map(programLine)})
     const out: (CommandResult | undefined)[] = []
     let rest = {stdout: r.stdout, stderr: r.stderr}
     for (let i = 0; i < commands.length; i++) {

@@ -41,6 +41,8 @@ export interface Command {
    * itself instead of starting another shell for it.
    */
   framedScript?: boolean
+  /** a framed script's programs, in order, as --verbose shows them instead of the script (programLine) */
+  programs?: string[]
 }
 
 export interface CommandResult {

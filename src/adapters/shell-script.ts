@@ -159,6 +159,17 @@ class ArrivingText {
   }
 }
 
+/**
+ * A program of a script as --verbose shows it: its words (a batch's lines after it, in brackets),
+ * or a shell snippet's name.
+ */
+export function programLine(c: ShellCommand): string {
+  if ('script' in c) return c.name
+  const {words, input} = Array.isArray(c) ? {words: c, input: undefined} : c
+  const line = words.map(w => (typeof w === 'string' ? w : w.glob)).join(' ')
+  return input === undefined ? line : `${line} [${input.trimEnd().split('\n').join(' | ')}]`
+}
+
 /** What messages call a command of a script. */
 export function commandName(c: ShellCommand): string {
   if ('script' in c) return c.name

@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, refuseThisHostFlagsWithHosts} from '../cli/base.js'
 import {absolute, jsonFlag, recordedStoreFlags} from '../cli/flags.js'
-import {collectToDir, commandEcho, unreadError} from '../services/collect.js'
+import {collectToDir, unreadError} from '../services/collect.js'
+import {commandEcho} from '../services/context.js'
 import {count} from '../core/words.js'
 
 export default class Collect extends BaseCommand {

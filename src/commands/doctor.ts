@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand, useColor, refuseThisHostFlagsWithHosts} from '../cli/base.js'
 import {absolute, jsonFlag, recordedStoreFlags} from '../cli/flags.js'
 import {runDoctor} from '../services/doctor.js'
-import {commandEcho} from '../services/collect.js'
+import {commandEcho} from '../services/context.js'
 import {labFixLine, renderDoctor} from '../ui/doctor.js'
 import {ExitCode} from '../errors.js'
 

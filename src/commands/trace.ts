@@ -3,7 +3,7 @@ import {BaseCommand, useColor, refuseThisHostFlagsWithHosts} from '../cli/base.j
 import {absolute, recordedStoreFlags} from '../cli/flags.js'
 import {runTrace} from '../services/trace.js'
 import {sourceNatFixes} from '../core/trace/fixes.js'
-import {commandEcho} from '../services/collect.js'
+import {commandEcho} from '../services/context.js'
 import {labNameArg} from '../services/lab.js'
 import {renderTrace} from '../ui/trace-render.js'
 import {renderTraceDiagram} from '../ui/trace-diagram.js'

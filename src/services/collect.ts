@@ -7,7 +7,7 @@ import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {hostname} from 'node:os'
 import {RealRunner, type Runner, type CommandListener} from '../adapters/runner.js'
-import {parseTarget, targetToString} from '../adapters/target.js'
+import {parseTarget} from '../adapters/target.js'
 import {captureHost, cniAllocatedIps, HostUnreadable, NetnsInsideRunner, type CollectedHost} from '../adapters/collect.js'
 import {fsReason} from '../store/dirs.js'
 import {decodeText, readSnapshotDir, STORE_FILE, TABLES, writeSnapshotDir, type TableFormat} from '../adapters/snapshot-dir.js'
@@ -378,10 +378,6 @@ export function unreadError(r: Pick<CollectResult, 'dir' | 'hosts' | 'unread'>):
     `${hints.length > 0 ? `${hints.join('; ')}; then ` : ''}collect again${r.hosts === 0 ? '' : ` into ${r.dir} (it replaces the snapshot)`}`)
 }
 
-/** --verbose: every program run, on stderr, with where it ran. */
-export function commandEcho(verbose: boolean | undefined): CommandListener | undefined {
-  return verbose ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${[cmd.file, ...cmd.args].join(' ')}\n`) : undefined
-}
 
 
 /** The store a live source's nodes use: a lab's, or the one flannelctl init recorded on this host; undefined when none or unreadable (said). */

@@ -15,15 +15,23 @@ export interface ServiceContext {
 }
 
 export function makeContext(opts: {target?: Target; dryRun?: boolean; verbose?: boolean; quiet?: boolean; progress?: (m: string) => void; agent?: boolean}): ServiceContext {
-  const listener: CommandListener | undefined = opts.verbose
-    ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${commandLine(cmd)}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.length > 400 ? cmd.input.slice(0, 400) + '…' : cmd.input)}` : ''}\n`)
-    : undefined
-  const real = commandRunner(opts.target ?? {kind: 'local'}, {agent: opts.agent, listener})
+  const real = commandRunner(opts.target ?? {kind: 'local'}, {agent: opts.agent, listener: commandEcho(opts.verbose)})
   return {
     runner: opts.dryRun ? new DryRunRunner(real) : real,
     dryRun: Boolean(opts.dryRun),
     progress: opts.progress ?? (opts.quiet ? () => {} : (m: string) => process.stderr.write(carried(m) + '\n')),
   }
+}
+
+/**
+ * --verbose: every program run, on stderr, with where it ran and what it reads on stdin (a read
+ * script's programs by name, not the script).
+ */
+export function commandEcho(verbose: boolean | undefined): CommandListener | undefined {
+  return verbose
+    ? (t, cmd) => process.stderr.write(`+ [${targetToString(t)}] ${commandLine(cmd)}${cmd.programs !== undefined ? `: ${cmd.programs.join('; ')}`
+      : cmd.input ? ` <<< ${JSON.stringify(cmd.input.length > 400 ? cmd.input.slice(0, 400) + '…' : cmd.input)}` : ''}\n`)
+    : undefined
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import {expect} from 'chai'
 import fc from 'fast-check'
-import {FrameReader, framedScript, takeFrame, fitsHereDocument} from '../../src/adapters/shell-script.js'
+import {FrameReader, framedScript, takeFrame, fitsHereDocument, programLine, type ShellCommand} from '../../src/adapters/shell-script.js'
 
 const marker = 'flannelctl-0123456789abcdef01234567'
 /** What the shell writes for one program: its output, then the frame (frameEnd's printf lines). */
@@ -78,5 +78,18 @@ describe('shell-script framing', () => {
     expect(fitsHereDocument('no newline at end', marker)).to.equal(false)
     expect(fitsHereDocument(`x\n${marker}-in\ny\n`, marker)).to.equal(false)
     expect(() => framedScript(marker, [{words: ['cat'], input: 'no newline'}])).to.throw(/must end with a newline/)
+  })
+})
+
+describe('a read script as --verbose shows it (programLine)', () => {
+  it('names each program by its words, a batch with its lines, a snippet by its name; globs as written', () => {
+    expect([
+      ['ip', '-d', '-j', 'link', 'show'],
+      {words: ['ip', '-j', '-batch', '-'], input: 'addr show\nrule show\n'},
+      {name: 'sysctl read', script: 'for f in /proc/sys/net/ipv4/conf/*/rp_filter; do :; done'},
+      ['cat', '--', {glob: '/proc/sys/net/ipv4/conf/*/rp_filter'}],
+    ].map(c => programLine(c as ShellCommand))).to.deep.equal([
+      'ip -d -j link show', 'ip -j -batch - [addr show | rule show]', 'sysctl read', 'cat -- /proc/sys/net/ipv4/conf/*/rp_filter',
+    ])
   })
 })

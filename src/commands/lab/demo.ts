@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand, useColor} from '../../cli/base.js'
 import {labBackend, labBackendFlag, labNameFlag} from '../../cli/lab-flags.js'
 import {RealRunner} from '../../adapters/runner.js'
-import {commandEcho} from '../../services/collect.js'
+import {commandEcho} from '../../services/context.js'
 import {runDemo} from '../../services/demo.js'
 
 export default class LabDemo extends BaseCommand {

@@ -1,7 +1,7 @@
 import {BaseCommand} from '../../cli/base.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
 import {RealRunner} from '../../adapters/runner.js'
-import {commandEcho} from '../../services/collect.js'
+import {commandEcho} from '../../services/context.js'
 import {Lab} from '../../services/lab.js'
 
 export default class LabDown extends BaseCommand {

@@ -3,7 +3,7 @@ import {BaseCommand, useColor} from '../../cli/base.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
 import {jsonFlag} from '../../cli/flags.js'
 import {RealRunner} from '../../adapters/runner.js'
-import {commandEcho} from '../../services/collect.js'
+import {commandEcho} from '../../services/context.js'
 import {Lab, labPrefix, loadLab, missingLabNamespaces} from '../../services/lab.js'
 import {renderLabStatus, renderPingMatrix} from '../../ui/lab.js'
 

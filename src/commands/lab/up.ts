@@ -4,7 +4,7 @@ import {BaseCommand} from '../../cli/base.js'
 import {labBackend, labBackendFlag, labNameFlag} from '../../cli/lab-flags.js'
 import {jsonFlag} from '../../cli/flags.js'
 import {RealRunner} from '../../adapters/runner.js'
-import {commandEcho} from '../../services/collect.js'
+import {commandEcho} from '../../services/context.js'
 import {Lab, labNameArg} from '../../services/lab.js'
 import {renderLabStatus} from '../../ui/lab.js'
 

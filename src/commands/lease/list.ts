@@ -1,5 +1,4 @@
 import {BaseCommand, refuseStoreFlagsWithLab} from '../../cli/base.js'
-import {userError} from '../../errors.js'
 import {chosenStore, storeFlags, jsonFlag, nodeFlags} from '../../cli/flags.js'
 import {Flags} from '@oclif/core'
 import {leaseView, migrationNote} from '../../services/lease.js'
