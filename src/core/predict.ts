@@ -41,7 +41,7 @@ class Table<T> {
   private readonly items: ({entry: T} | {printed: object} | undefined)[]
   private readonly byKey = new Map<string, number[]>()
 
-  constructor(entries: T[], private readonly keyOf: (e: T) => string | undefined) {
+  constructor(entries: T[], keyOf: (e: T) => string | undefined) {
     this.items = entries.map(entry => ({entry}))
     entries.forEach((e, i) => this.index(keyOf(e), i))
   }

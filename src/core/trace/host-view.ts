@@ -4,7 +4,7 @@
  * first use, so a trace over a 1000-host world pays only for the hosts the packet visits.
  * A table the snapshot lacks stays `undefined`: unknown, never empty.
  */
-import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, PolicyRule, Route} from '../model.js'
+import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, Route} from '../model.js'
 import {USABLE_NEIGH_STATES, capturedFor, lacksCarrier, tableOf} from '../model.js'
 import {type Cidr, cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
 import {NULL_ROUTE_TYPES, PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, routeDevice, type Flow, type PolicyResult} from './routes.js'
