@@ -223,7 +223,7 @@ function hostFromDir(name: string, hostDir: string, ignored?: string[]): HostSna
     const form = files.get(t)!
     const path = join(hostDir, fileName(t, form))
     try {
-      return {format: form === 'bare' ? 'txt' : form, text: decodeText(readFileSync(path))}
+      return {format: form === 'bare' ? 'txt' : form, text: readTextSync(path)}
     } catch (e) {
       throw userError(`cannot read ${path}: ${(e as Error).message}`, 'check the snapshot directory\'s permissions')
     }
@@ -242,6 +242,16 @@ export function decodeText(bytes: Buffer): string {
     return swapped.swap16().toString('utf16le')
   }
   return bytes.toString('utf8')
+}
+
+/**
+ * decodeText of the file at `path`. Read as UTF-8 first: node decodes that without a Buffer, about
+ * twice as fast for the two thousand small files a thousand-node trace reads. A UTF-16 byte order
+ * mark is not valid UTF-8 and reads as U+FFFD, so only a text that starts with one is read again.
+ */
+export function readTextSync(path: string): string {
+  const text = readFileSync(path, 'utf8')
+  return text.charCodeAt(0) === 0xfffd ? decodeText(readFileSync(path)) : text
 }
 
 async function isDir(path: string): Promise<boolean> {

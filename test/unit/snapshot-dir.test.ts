@@ -1,7 +1,9 @@
 import {expect} from 'chai'
 import {cp, readFile, writeFile, mkdir, readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
-import {readSnapshotDir, writeSnapshotDir, snapshotFromTables, readTables} from '../../src/adapters/snapshot-dir.js'
+import {readSnapshotDir, writeSnapshotDir, snapshotFromTables, readTables, readTextSync, decodeText} from '../../src/adapters/snapshot-dir.js'
+import fc from 'fast-check'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {sysctlText} from '../../src/adapters/collect.js'
 import {writeClusterSnapshot, snapshotNode} from '../../src/services/bench.js'
 import {traceFlow} from '../../src/core/trace/engine.js'
@@ -231,6 +233,16 @@ describe('snapshot directory', () => {
     const snap = await readSnapshotDir(dir)
     expect(snap.inventory.nodes).to.deep.equal([{name: 'n1'}])
     expect(snap.hosts[0].routes?.[0]).to.deep.include({gateway: '10.244.2.0', onlink: true})
+  })
+
+  it('reads a table file as decodeText reads its bytes, whatever the bytes (BOMs, broken UTF-8, U+FFFD)', () => {
+    const path = join(dir, 'table.txt')
+    const head = fc.constantFrom([], [0xff, 0xfe], [0xfe, 0xff], [0xef, 0xbb, 0xbf], [0xef, 0xbf, 0xbd], [0xff], [0xc3], [0x80])
+    const text = fc.oneof(fc.string({unit: 'binary'}).map(t => [...Buffer.from(t, 'utf8')]), fc.array(fc.integer({min: 0, max: 255}), {maxLength: 40}))
+    fc.assert(fc.property(head, text, (h, t) => {
+      writeFileSync(path, Buffer.from([...h, ...t]))
+      expect(readTextSync(path)).to.equal(decodeText(readFileSync(path)))
+    }), {numRuns: 2000})
   })
 
   it('a file where the snapshot directory goes is one clear error (exit 2), writing or reading', async () => {
