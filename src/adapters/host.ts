@@ -235,7 +235,7 @@ export class HostAdapter {
    * when neither does, the one `iptables -V` names. Hosts with only a plain iptables-save use it.
    */
   async iptables(): Promise<{tools: IptablesTools; save: string} | undefined> {
-    return this.pickIptables(await this.readSeveral(this.iptablesReads()))
+    return (await this.readWithIptables([])).iptables
   }
 
   /** The saves that tell the rules (and, the first time, the flavour): the known one, else both. */

@@ -303,7 +303,7 @@ function readSelector(r: Reader): Json | undefined {
 
 const NAT_FLAGS: ReadonlySet<string> = new Set(['random', 'fully-random', 'persistent'])
 
-function readNat(kind: string, r: Reader): Json {
+function readNat(r: Reader): Json {
   const out: Obj = {}
   if (r.peek() === 'ip') {
     r.next()
@@ -378,7 +378,7 @@ function readStatement(r: Reader): Json {
       return {queue: Object.keys(q).length > 0 ? q : null}
     }
     case 'masquerade': case 'snat': case 'dnat': case 'redirect':
-      return {[t]: readNat(t, r)}
+      return {[t]: readNat(r)}
     case 'comment':
       r.next()
       return undefined
