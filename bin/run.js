@@ -8,6 +8,13 @@ try {
 } catch {}
 
 if (answer === undefined) {
+  // On import, oclif checks node against its own engines (>=18), loading semver for it: ~10-30 ms of
+  // every run for a warning that cannot come where package.json's engines (>=20) are met.
+  const asked = process.env.OCLIF_DISABLE_ENGINE_WARNING
+  process.env.OCLIF_DISABLE_ENGINE_WARNING = '1'
+  await import('@oclif/core') // its index is where the check runs, not yet loaded by execute's import
+  if (asked === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
+  else process.env.OCLIF_DISABLE_ENGINE_WARNING = asked
   const {execute} = await import('@oclif/core/execute')
   await execute({dir: import.meta.url})
 } else {

@@ -2,7 +2,8 @@
  * IPv4 address math. Parsing and validation go through ip-address; arithmetic is done on
  * unsigned 32-bit numbers because route lookups over thousands of prefixes must be cheap.
  */
-import {Address4} from 'ip-address'
+import {createRequire} from 'node:module'
+import type * as IpAddressLibrary from 'ip-address'
 
 export interface Cidr {
   /** network address as an unsigned 32-bit number */
@@ -16,10 +17,16 @@ const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\
 /** What Address4 could accept at all: digits and dots, and a one- or two-digit prefix length. */
 const DIGITS_AND_DOTS = /^[\d.]+(\/\d{1,2})?$/
 
+let ipAddressLibrary: typeof IpAddressLibrary | undefined
+/** ip-address, loaded the first time a string needs it: most commands never meet one (loading costs ~13 ms). */
+function ipAddress(): typeof IpAddressLibrary {
+  return (ipAddressLibrary ??= createRequire(import.meta.url)('ip-address') as typeof IpAddressLibrary)
+}
+
 function isValidV4(s: string): boolean {
   // Address4.isValid throws and catches an error for every string it refuses (its stack trace was
   // ~3% of a trace-heavy test's CPU): names and IPv6 addresses are refused before it.
-  return DOTTED_QUAD.test(s) || (DIGITS_AND_DOTS.test(s) && Address4.isValid(s))
+  return DOTTED_QUAD.test(s) || (DIGITS_AND_DOTS.test(s) && ipAddress().Address4.isValid(s))
 }
 
 export function isIPv4(s: string): boolean {

@@ -3,11 +3,23 @@
  * live where. YAML or JSON (JSON is YAML). Names end up in argv, file paths and error messages, so
  * anything that could be read as an option, a path or a shell word is refused here, with the line.
  */
-import {parseDocument, isMap, isScalar, isSeq, stringify, Pair, Scalar, YAMLMap, YAMLSeq, type Node as YamlNode} from 'yaml'
+import {createRequire} from 'node:module'
+import type * as YamlLibrary from 'yaml'
+import type {Node as YamlNode, Scalar, YAMLMap, YAMLSeq} from 'yaml'
 import {ParseError} from './parse/errors.js'
 import {isIPv4, cidrContainsIp} from './addr.js'
 import {isIPv6} from './parse/common.js'
 import {isConventionalBridgeName, type HostSnapshot} from './model.js'
+
+let yamlLibrary: typeof YamlLibrary | undefined
+/**
+ * The yaml library, loaded on first use: loading it costs ~65 ms, and every command imports this
+ * module while few read or write an inventory. (yaml is CommonJS under node, so require and import
+ * give the same module.)
+ */
+function yaml(): typeof YamlLibrary {
+  return (yamlLibrary ??= createRequire(import.meta.url)('yaml') as typeof YamlLibrary)
+}
 
 export interface InventoryNode {
   name: string
@@ -112,7 +124,8 @@ export function execSpecOfCommand(command: string): string | undefined {
  * values or lists, a key twice) is undefined: the yaml library reads it. The checks after reading are the same for both.
  */
 export function readPlainBlock(text: string): YAMLMap | undefined {
-  const root = new YAMLMap()
+  const Y = yaml()
+  const root = new Y.YAMLMap()
   let list: YAMLSeq | undefined
   let dash = -1
   let item: YAMLMap | undefined
@@ -125,9 +138,9 @@ export function readPlainBlock(text: string): YAMLMap | undefined {
     const top = /^(nodes|pods):$/.exec(line)
     if (top) {
       if (root.has(top[1])) return undefined
-      list = new YAMLSeq()
+      list = new Y.YAMLSeq()
       list.range = [at, at, at]
-      root.add(new Pair(plainScalar(top[1], at), list))
+      root.add(new Y.Pair(plainScalar(top[1], at), list))
       dash = -1
       item = undefined
       continue
@@ -138,7 +151,7 @@ export function readPlainBlock(text: string): YAMLMap | undefined {
     if (m[2] !== undefined) {
       if (dash === -1 && (indent === 0 || indent === 2)) dash = indent
       if (indent !== dash) return undefined
-      item = new YAMLMap()
+      item = new Y.YAMLMap()
       const keyAt = at + indent + 2
       item.range = [keyAt, keyAt, keyAt]
       list.items.push(item)
@@ -146,14 +159,14 @@ export function readPlainBlock(text: string): YAMLMap | undefined {
       return undefined
     }
     const keyAt = at + indent + (m[2] === undefined ? 0 : 2)
-    item!.add(new Pair(plainScalar(m[3], keyAt), plainScalar(m[4], keyAt + m[3].length + 2)))
+    item!.add(new Y.Pair(plainScalar(m[3], keyAt), plainScalar(m[4], keyAt + m[3].length + 2)))
   }
   // `pods:` with nothing under it is null to YAML, not an empty list
   return root.items.every(p => (p.value as YAMLSeq).items.length > 0) ? root : undefined
 }
 
 function plainScalar(value: string, at: number): Scalar<string> {
-  const s = new Scalar(value)
+  const s = new (yaml().Scalar)(value)
   s.range = [at, at + value.length, at + value.length]
   return s
 }
@@ -196,7 +209,7 @@ class InventoryReader {
         if (!(error instanceof ParseError)) throw error
       }
     }
-    const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
+    const doc = yaml().parseDocument(text, {prettyErrors: true, uniqueKeys: true})
     const first = doc.errors[0]
     if (first) {
       const line = first.linePos?.[0]?.line
@@ -207,7 +220,7 @@ class InventoryReader {
   }
 
   private check(root: unknown): Inventory {
-    if (!isMap(root)) this.fail(root as YamlNode, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
+    if (!yaml().isMap(root)) this.fail(root as YamlNode, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
     this.knownKeys(root, ['nodes', 'pods', ...Object.keys(INVENTORY_SWITCHES)], 'the inventory', 'an inventory has nodes:, pods:, partial: and podsDiscovered:')
     const listed = this.checkLists(root)
     for (const [key, meaning] of Object.entries(INVENTORY_SWITCHES)) {
@@ -220,7 +233,7 @@ class InventoryReader {
 
   private checkLists(root: YAMLMap): Inventory {
     const nodesNode = root.get('nodes', true) as YamlNode | undefined
-    if (!isSeq(nodesNode) || nodesNode.items.length === 0) {
+    if (!yaml().isSeq(nodesNode) || nodesNode.items.length === 0) {
       this.fail(nodesNode ?? root, '`nodes:` must be a non-empty list', 'e.g. nodes: [{name: worker1, exec: "netns:w1"}]')
     }
     const nodes: InventoryNode[] = []
@@ -256,7 +269,7 @@ class InventoryReader {
 
     const podsNode = root.get('pods', true) as YamlNode | undefined
     if (podsNode === undefined || podsNode === null || (podsNode as {value?: unknown}).value === null) return {nodes}
-    if (!isSeq(podsNode)) this.fail(podsNode, '`pods:` must be a list', 'e.g. pods: [{name: pod-a, ip: 10.244.1.34, node: worker1}]')
+    if (!yaml().isSeq(podsNode)) this.fail(podsNode, '`pods:` must be a list', 'e.g. pods: [{name: pod-a, ip: 10.244.1.34, node: worker1}]')
     const pods: InventoryPod[] = []
     const podNames = new Set<string>()
     const podsByIp = new Map<string, string>()
@@ -291,14 +304,14 @@ class InventoryReader {
 
   private knownKeys(map: YAMLMap, allowed: string[], who: string, hint: string): void {
     for (const pair of map.items) {
-      const key = isScalar(pair.key) ? pair.key.value : pair.key
+      const key = yaml().isScalar(pair.key) ? pair.key.value : pair.key
       if (typeof key === 'string' && allowed.includes(key)) continue
-      this.fail((isScalar(pair.key) ? pair.key : map) as YamlNode, `${who}: unknown key \`${String(key)}:\``, hint)
+      this.fail((yaml().isScalar(pair.key) ? pair.key : map) as YamlNode, `${who}: unknown key \`${String(key)}:\``, hint)
     }
   }
 
   private name(item: YamlNode, what: string): string {
-    if (!isMap(item)) this.fail(item, `every ${what} must be a mapping with a name`, `e.g. - name: ${what === 'node' ? 'worker1' : 'pod-a'}`)
+    if (!yaml().isMap(item)) this.fail(item, `every ${what} must be a mapping with a name`, `e.g. - name: ${what === 'node' ? 'worker1' : 'pod-a'}`)
     const value = item.get('name')
     if (typeof value !== 'string' && typeof value !== 'number') this.fail(item, `a ${what} has no \`name:\``, `give every ${what} a name`)
     const name = String(value)
@@ -307,7 +320,7 @@ class InventoryReader {
   }
 
   private optionalString(item: YamlNode, key: string, who: string): string | undefined {
-    if (!isMap(item)) return undefined
+    if (!yaml().isMap(item)) return undefined
     const value = item.get(key)
     if (value === undefined || value === null) return undefined
     if (typeof value !== 'string' && typeof value !== 'number') this.fail(item.get(key, true) as YamlNode, `${who}: \`${key}:\` must be a plain value`, `e.g. ${key}: …`)
@@ -337,7 +350,7 @@ export function parseInventory(text: string, source = 'inventory', opts: {plainB
 
 export function formatInventory(inv: Inventory): string {
   // lineWidth 0: an `unread:` reason stays on one line, as grep and a reader want it
-  return stringify({...(inv.partial ? {partial: true} : {}), ...(inv.podsDiscovered ? {podsDiscovered: true} : {}), nodes: inv.nodes, ...(inv.pods ? {pods: inv.pods} : {})}, {lineWidth: 0})
+  return yaml().stringify({...(inv.partial ? {partial: true} : {}), ...(inv.podsDiscovered ? {podsDiscovered: true} : {}), nodes: inv.nodes, ...(inv.pods ? {pods: inv.pods} : {})}, {lineWidth: 0})
 }
 
 export interface DiscoveredPod {
