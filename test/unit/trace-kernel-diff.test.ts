@@ -1736,6 +1736,9 @@ describe('trace against the kernel: the accept a DNAT to an address range needs'
     // `-d 10.91.3.2` (the fix before) did not let through; `-m iprange --dst-range` did
     const t = await trace('router-dnat-range-forward-drop', {src: 'a', dst: '10.91.1.1', proto: 'tcp', dport: 80})
     expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    // and it follows the address the kernel took (nf_nat's hash of the source, seeded by the destination)
+    expect(t.hops.flatMap(h => h.steps).find(s => s.verdict === 'dnat')?.explanation).to.contain('becomes 10.91.3.3:8080')
+    expect(t.warnings.map(w => w.message).join('\n')).to.not.contain('picks one per connection')
     expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.include(
       'r1: iptables -I FORWARD -s 10.91.1.2 -m iprange --dst-range 10.91.3.2-10.91.3.3 -p tcp --dport 8080 -j ACCEPT')
   })

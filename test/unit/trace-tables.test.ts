@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import type {Iptables, Route} from '../../src/core/model.js'
 import {RuleSet, tokenize, type PacketFacts} from '../../src/core/trace/iptables.js'
 import {RouteTable} from '../../src/core/trace/routes.js'
+import {natRangeAddress} from '../../src/core/trace/nat-pick.js'
 
 function rules(text: string): Iptables {
   const chains: Iptables['chains'] = []
@@ -506,15 +507,23 @@ describe('trace tables', () => {
       }
     })
 
-    it('DNAT to an address range says which it traced; TPROXY is taken by a socket it cannot see; NFQUEUE leaves to user space', () => {
+    it('DNAT to an address range takes the address nf_nat picks for the connection; TPROXY is taken by a socket it cannot see; NFQUEUE leaves to user space', () => {
       const r = new RuleSet(rules(`
         *nat
         :PREROUTING ACCEPT
-        -A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1-10.0.0.5:8080-8090 --random`))
-      const d = r.evaluate('nat', 'PREROUTING', pkt({proto: 'tcp', dport: 80, outDev: undefined}))
-      expect(d).to.include({action: 'DNAT', toAddress: '10.0.0.1'})
-      expect(d.toPorts).to.deep.equal([8080, 8090])
-      expect(lines(d)).to.contain('translates to an address of 10.0.0.1-10.0.0.5: the kernel picks one per connection at random; traced 10.0.0.1')
+        -A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1-10.0.0.5:8080-8090 --random
+        -A PREROUTING -p tcp -m tcp --dport 81 -j DNAT --to-destination 10.0.0.1-10.0.0.5 --persistent`))
+      // the pick hashes the source, seeded by the destination (not by --random, which is for ports)
+      const picks = ['10.244.1.34', '10.244.1.35', '10.244.1.36', '10.244.1.37'].map(src => r.evaluate('nat', 'PREROUTING', pkt({src, proto: 'tcp', dport: 80, outDev: undefined})))
+      expect(picks.map(d => d.toAddress)).to.deep.equal(['10.244.1.34', '10.244.1.35', '10.244.1.36', '10.244.1.37'].map(src => natRangeAddress('10.0.0.1-10.0.0.5', {src, dst: '10.244.2.5'}, {side: 'dst', persistent: false})))
+      expect(new Set(picks.map(d => d.toAddress)).size).to.be.above(1)
+      expect(picks[0]).to.include({action: 'DNAT'})
+      expect(picks[0].toPorts).to.deep.equal([8080, 8090])
+      expect(lines(picks[0])).to.not.contain('picks one per connection')
+      // --persistent seeds the hash with 0: every destination gives the source the same address
+      const persistent = ['10.244.2.5', '10.244.3.9', '192.0.2.1'].map(dst => r.evaluate('nat', 'PREROUTING', pkt({dst, proto: 'tcp', dport: 81, outDev: undefined})).toAddress)
+      expect(new Set(persistent).size).to.equal(1)
+      expect(persistent[0]).to.equal(natRangeAddress('10.0.0.1-10.0.0.5', {src: '10.244.1.34', dst: '0.0.0.0'}, {side: 'dst', persistent: true}))
       const tproxy = new RuleSet(rules(`
         *mangle
         :PREROUTING ACCEPT

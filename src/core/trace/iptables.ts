@@ -7,6 +7,7 @@
 import type {IpSet, Iptables, IptablesRule} from '../model.js'
 import {type Cidr, cidrContains, cidrContainsIp, cidrOverlaps, cidrWithin, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
 import type {Proto} from './types.js'
+import {natRangeAddress} from './nat-pick.js'
 
 /** What a packet's headers say of its flow: the engine's packet and the facts a rule sees share it. */
 export interface FlowTuple {
@@ -1465,10 +1466,12 @@ export class RuleSet {
         continue
       }
       if (TERMINAL.has(target)) {
-        const toAddress = targetAddress(pr.targetArgs)
         const range = addressRange(pr.targetArgs)
-        if (range !== undefined) {
-          const note = `\`${pr.rule.raw}\` translates to an address of ${range}: the kernel picks one per connection${pr.targetArgs.includes('--random') ? ' at random' : ''}; traced ${toAddress}`
+        const picked = range !== undefined && (target === 'DNAT' || target === 'SNAT')
+          ? natRangeAddress(range, facts, {side: target === 'DNAT' ? 'dst' : 'src', persistent: pr.targetArgs.includes('--persistent')}) : undefined
+        const toAddress = picked ?? targetAddress(pr.targetArgs)
+        if (range !== undefined && picked === undefined) {
+          const note = `\`${pr.rule.raw}\` translates to an address of ${range}: the kernel picks one per connection; traced ${toAddress}`
           if (!assumptions.includes(note)) assumptions.push(note)
         }
         const randomPorts = pr.targetArgs.includes('--random') || pr.targetArgs.includes('--random-fully')

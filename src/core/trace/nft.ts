@@ -10,6 +10,7 @@
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
 import {cidrContains, ipToInt, parseCidr} from '../addr.js'
 import {printRule} from '../parse/nft-rule.js'
+import {natRangeAddress} from './nat-pick.js'
 import {EPHEMERAL_PORT_UNSEEN, ICMP_TYPE_NAMES, ctDirOf, ctTuples, ephemeralPorts, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, dropTables, rangesCover, rejectAnswerOf, tablePriority} from './iptables.js'
 
 /** The tables iptables-nft makes (family ip): iptables-save shows them, and the trace evaluates them. */
@@ -472,8 +473,14 @@ class ChainWalk {
       if (typeof addr === 'string') {
         toAddress = addr
       } else if (isObj(addr) && (isObj(addr.prefix) || Array.isArray(addr.range))) {
-        toAddress = isObj(addr.prefix) ? String(addr.prefix.addr) : String((addr.range as Json[])[0])
-        this.note(`${ruleName(rule)} translates to an address range: the kernel picks one per connection; traced ${toAddress}`)
+        // a range: nf_nat's own pick for this connection (nat-pick.ts); a prefix: its first address, said
+        const range = Array.isArray(addr.range) && (action === 'DNAT' || action === 'SNAT') ? `${String(addr.range[0])}-${String(addr.range[1])}` : undefined
+        toAddress = range === undefined ? undefined
+          : natRangeAddress(range, this.p, {side: action === 'DNAT' ? 'dst' : 'src', persistent: [n.flags ?? []].flat().includes('persistent')})
+        if (toAddress === undefined) {
+          toAddress = isObj(addr.prefix) ? String(addr.prefix.addr) : String((addr.range as Json[])[0])
+          this.note(`${ruleName(rule)} translates to an address range: the kernel picks one per connection; traced ${toAddress}`)
+        }
       } else {
         return new Unknown(`the NAT address ${JSON.stringify(addr)}`)
       }
