@@ -4,8 +4,9 @@
  * connection's source address with jhash2, seeded by its destination (by 0 with `persistent`), and
  * scales the hash onto the range, so the same client and destination always get the same address.
  * A source NAT first keeps the source when it already lies in the range (get_unique_tuple).
- * Checked on the kernel: 40 source/destination pairs onto an 8-address DNAT range, with and without
- * --persistent, each landed where this says (test/integration/trace-nat-range.test.ts).
+ * Checked on the kernel: 12 source/destination pairs for each of iptables' DNAT, DNAT --persistent,
+ * nft's dnat and iptables' SNAT to a range, each landed where this says
+ * (test/integration/trace-nat-range.test.ts).
  * The seed also holds the conntrack zone (`-j CT --zone`), taken here as 0, the default.
  */
 import {intToIp, ipToInt} from '../addr.js'
