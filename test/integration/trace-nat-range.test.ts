@@ -63,21 +63,23 @@ describe('trace: the address of a NAT range the kernel gives a connection (real 
 
   const pairs = SOURCES.flatMap(s => DESTINATIONS.map(d => [s, d] as [string, string]))
 
-  it('DNAT --to-destination A-B, with and without --persistent, and nft dnat to A-B', async () => {
-    const variants: {rules: string; persistent: boolean; clear: string}[] = [
-      {rules: `iptables -t nat -A PREROUTING -d 10.50.9.0/24 -j DNAT --to-destination ${DNAT_RANGE}`, persistent: false, clear: 'iptables -t nat -F PREROUTING'},
-      {rules: `iptables -t nat -A PREROUTING -d 10.50.9.0/24 -j DNAT --to-destination ${DNAT_RANGE} --persistent`, persistent: true, clear: 'iptables -t nat -F PREROUTING'},
-      {rules: `nft add table ip fcnr && nft 'add chain ip fcnr pre { type nat hook prerouting priority -100; }' && nft add rule ip fcnr pre ip daddr 10.50.9.0/24 dnat to ${DNAT_RANGE}`,
-        persistent: false, clear: 'nft delete table ip fcnr'},
+  it('DNAT --to-destination A-B, with and without --persistent, and nft dnat to A-B (a range and a whole prefix)', async () => {
+    const nft = (range: string) => `nft add table ip fcnr && nft 'add chain ip fcnr pre { type nat hook prerouting priority -100; }' && nft add rule ip fcnr pre ip daddr 10.50.9.0/24 dnat to ${range}`
+    // 10.60.0.12-10.60.0.15 is a whole /30: nft lists it as a prefix (`dnat to 10.60.0.12/30`), still a range to the kernel
+    const variants: {rules: string; range: string; persistent: boolean; clear: string}[] = [
+      {rules: `iptables -t nat -A PREROUTING -d 10.50.9.0/24 -j DNAT --to-destination ${DNAT_RANGE}`, range: DNAT_RANGE, persistent: false, clear: 'iptables -t nat -F PREROUTING'},
+      {rules: `iptables -t nat -A PREROUTING -d 10.50.9.0/24 -j DNAT --to-destination ${DNAT_RANGE} --persistent`, range: DNAT_RANGE, persistent: true, clear: 'iptables -t nat -F PREROUTING'},
+      {rules: nft(DNAT_RANGE), range: DNAT_RANGE, persistent: false, clear: 'nft delete table ip fcnr'},
+      {rules: nft('10.60.0.12-10.60.0.15'), range: '10.60.0.12-10.60.0.15', persistent: false, clear: 'nft delete table ip fcnr'},
     ]
     for (const v of variants) {
       await shIn(server, v.rules)
       try {
         const kernel = await landings('-d', addressesOf(DNAT_RANGE), pairs)
-        const model = pairs.map(([src, dst]) => natRangeAddress(DNAT_RANGE, {src, dst}, {side: 'dst', persistent: v.persistent}))
+        const model = pairs.map(([src, dst]) => natRangeAddress(v.range, {src, dst}, {side: 'dst', persistent: v.persistent}))
         expect(kernel, v.rules).to.deep.equal(model)
         // the hash spreads the pairs: a trace that took the first address would be wrong for most of them
-        expect(new Set(kernel).size, v.rules).to.be.above(2)
+        expect(new Set(kernel).size, v.rules).to.be.above(1)
       } finally {
         await shIn(server, v.clear)
       }

@@ -5,6 +5,7 @@ import {parseNftRuleset, ParseError} from '../../src/core/parse/index.js'
 import {parseIptables} from '../../src/core/parse/index.js'
 import {type NftFacts, evaluateNftChain, mayDo, nativeChainsAt} from '../../src/core/trace/nft.js'
 import type {HostSnapshot} from '../../src/core/model.js'
+import {natRangeAddress} from '../../src/core/trace/nat-pick.js'
 
 const real = (name: string): string => readFileSync(new URL(`../fixtures/parse/real/${name}`, import.meta.url), 'utf8')
 
@@ -156,9 +157,12 @@ describe('nftables: rules, sets and maps of nft list ruleset, evaluated', () => 
       const pre = chain(cs, 'pre')
       expect(evaluateNftChain(pre, facts({proto: 'tcp', dport: 80})).verdict).to.include({kind: 'nat', action: 'DNAT', toAddress: '10.0.0.1'})
         .and.to.have.deep.property('toPorts', [8080, 8080])
-      const range = evaluateNftChain(pre, facts({dst: '1.2.3.4'}))
-      expect(range.verdict).to.include({action: 'DNAT', toAddress: '10.0.0.2'})
-      expect(range.assumptions[0]).to.contain('translates to an address range: the kernel picks one per connection')
+      // `dnat ip to 10.0.0.2/31`: a prefix is the range 10.0.0.2-10.0.0.3 to the kernel, which hashes the connection onto it
+      const picks = ['10.0.0.5', '10.0.0.6', '10.0.0.7', '10.0.0.8'].map(src => evaluateNftChain(pre, facts({src, dst: '1.2.3.4'})))
+      expect(picks.map(r => (r.verdict as {toAddress?: string}).toAddress)).to.deep.equal(['10.0.0.5', '10.0.0.6', '10.0.0.7', '10.0.0.8']
+        .map(src => natRangeAddress('10.0.0.2-10.0.0.3', {src, dst: '1.2.3.4'}, {side: 'dst', persistent: false})))
+      expect(picks[0].verdict).to.include({action: 'DNAT'})
+      expect(picks.flatMap(r => r.assumptions).join('\n')).to.not.contain('picks one per connection')
       const post = chain(cs, 'post')
       expect(evaluateNftChain(post, facts({outDev: 'eth0', proto: 'icmp', dport: undefined})).verdict).to.include({action: 'SNAT', toAddress: '1.1.1.1'})
       expect(evaluateNftChain(post, facts()).verdict).to.include({action: 'MASQUERADE'})

@@ -8,7 +8,7 @@
  * says which rule, instead of guessing whether it matches.
  */
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
-import {cidrContains, ipToInt, parseCidr} from '../addr.js'
+import {cidrContains, intToIp, ipToInt, parseCidr} from '../addr.js'
 import {printRule} from '../parse/nft-rule.js'
 import {natRangeAddress} from './nat-pick.js'
 import {EPHEMERAL_PORT_UNSEEN, ICMP_TYPE_NAMES, ctDirOf, ctTuples, ephemeralPorts, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, dropTables, rangesCover, rejectAnswerOf, tablePriority} from './iptables.js'
@@ -147,6 +147,18 @@ export function listChain(c: NftChain): string {
 }
 
 /** A rule as the trace names it: its text as `nft list` prints it, and where it sits. */
+/** A NAT statement's address range or prefix as `first-last`; undefined for anything else. */
+function addressRangeOf(addr: Obj): string | undefined {
+  if (Array.isArray(addr.range)) return `${String(addr.range[0])}-${String(addr.range[1])}`
+  if (!isObj(addr.prefix)) return undefined
+  try {
+    const c = parseCidr(`${String(addr.prefix.addr)}/${String(addr.prefix.len)}`)
+    return `${intToIp(c.base)}-${intToIp((c.base + 2 ** (32 - c.prefixlen) - 1) >>> 0)}`
+  } catch {
+    return undefined
+  }
+}
+
 export function ruleName(r: NftRule): string {
   return `\`${r.text}\` (${r.family} ${r.table} ${r.chain}${r.handle !== undefined ? `, handle ${r.handle}` : ''})`
 }
@@ -473,10 +485,12 @@ class ChainWalk {
       if (typeof addr === 'string') {
         toAddress = addr
       } else if (isObj(addr) && (isObj(addr.prefix) || Array.isArray(addr.range))) {
-        // a range: nf_nat's own pick for this connection (nat-pick.ts); a prefix: its first address, said
-        const range = Array.isArray(addr.range) && (action === 'DNAT' || action === 'SNAT') ? `${String(addr.range[0])}-${String(addr.range[1])}` : undefined
-        toAddress = range === undefined ? undefined
-          : natRangeAddress(range, this.p, {side: action === 'DNAT' ? 'dst' : 'src', persistent: [n.flags ?? []].flat().includes('persistent')})
+        // nf_nat's own pick for this connection (nat-pick.ts). nft prints a range that is a whole prefix
+        // as one (`dnat to 10.0.0.2-10.0.0.3` lists as 10.0.0.2/31): the same min and max to the kernel,
+        // unless the `netmap` flag maps the address's host bits instead.
+        const flags = [n.flags ?? []].flat()
+        const range = (action !== 'DNAT' && action !== 'SNAT') || flags.includes('netmap') ? undefined : addressRangeOf(addr)
+        toAddress = range === undefined ? undefined : natRangeAddress(range, this.p, {side: action === 'DNAT' ? 'dst' : 'src', persistent: flags.includes('persistent')})
         if (toAddress === undefined) {
           toAddress = isObj(addr.prefix) ? String(addr.prefix.addr) : String((addr.range as Json[])[0])
           this.note(`${ruleName(rule)} translates to an address range: the kernel picks one per connection; traced ${toAddress}`)
