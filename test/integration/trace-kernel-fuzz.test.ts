@@ -516,8 +516,8 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
       const dnat = said.map(e => /destination \S+ becomes ([\d.]+)(?::(\d+))?$/.exec(e)).filter(m => m !== null).at(-1)
       const arrived = `${src} ${dnat?.[1] ?? c.dst}:${dnat?.[2] ?? c.dport}`
       const [peer, local] = k.seen.split(' ')
-      // a translation to an address range: the kernel picks one per connection by a hash of the tuple, trace
-      // says it traced the first (ASSUMED, naming the range), so any address of that range is its answer
+      // trace follows nf_nat's pick from an address range (core/trace/nat-pick.ts), which must be the kernel's;
+      // only a range it could not pin (ASSUMED, naming the range and the address traced) takes any address of it
       const ranges = t.warnings.flatMap(w => {
         const m = w.code === 'ASSUMED' ? /translates to an address of ([\d.]+)-([\d.]+): .*; traced ([\d.]+)$/.exec(w.message) : null
         return m === null ? [] : [{low: ipNumber(m[1]), high: ipNumber(m[2]), traced: m[3]}]
