@@ -61,18 +61,17 @@ function memoryWord(ip: string): number {
  */
 export function natRangeAddress(range: string, packet: {src: string; dst: string}, o: {side: 'src' | 'dst'; persistent: boolean}): string | undefined {
   const [first, last] = range.split('-')
-  let min: number, max: number
+  let min: number, max: number, src: number
   try {
     min = ipToInt(first)
     max = ipToInt(last)
+    src = ipToInt(packet.src)
+    ipToInt(packet.dst)
   } catch {
     return undefined
   }
   if (max < min) return undefined
-  if (o.side === 'src') {
-    const src = ipToInt(packet.src)
-    if (src >= min && src <= max) return packet.src
-  }
+  if (o.side === 'src' && src >= min && src <= max) return packet.src
   // the source address is hashed as nf_inet_addr's four words, the last three zero for IPv4
   const hash = jhash2([memoryWord(packet.src), 0, 0, 0], o.persistent ? 0 : memoryWord(packet.dst))
   // reciprocal_scale: the hash's place in 2^32, scaled onto the range's size

@@ -147,6 +147,10 @@ export function listChain(c: NftChain): string {
 }
 
 /** A rule as the trace names it: its text as `nft list` prints it, and where it sits. */
+export function ruleName(r: NftRule): string {
+  return `\`${r.text}\` (${r.family} ${r.table} ${r.chain}${r.handle !== undefined ? `, handle ${r.handle}` : ''})`
+}
+
 /** A NAT statement's address range or prefix as `first-last`; undefined for anything else. */
 function addressRangeOf(addr: Obj): string | undefined {
   if (Array.isArray(addr.range)) return `${String(addr.range[0])}-${String(addr.range[1])}`
@@ -157,10 +161,6 @@ function addressRangeOf(addr: Obj): string | undefined {
   } catch {
     return undefined
   }
-}
-
-export function ruleName(r: NftRule): string {
-  return `\`${r.text}\` (${r.family} ${r.table} ${r.chain}${r.handle !== undefined ? `, handle ${r.handle}` : ''})`
 }
 
 // ---- evaluating a base chain
