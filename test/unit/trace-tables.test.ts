@@ -3,6 +3,7 @@ import type {Iptables, Route} from '../../src/core/model.js'
 import {RuleSet, tokenize, type PacketFacts} from '../../src/core/trace/iptables.js'
 import {RouteTable} from '../../src/core/trace/routes.js'
 import {natRangeAddress} from '../../src/core/trace/nat-pick.js'
+import {HostView} from '../../src/core/trace/host-view.js'
 
 function rules(text: string): Iptables {
   const chains: Iptables['chains'] = []
@@ -524,6 +525,14 @@ describe('trace tables', () => {
       const persistent = ['10.244.2.5', '10.244.3.9', '192.0.2.1'].map(dst => r.evaluate('nat', 'PREROUTING', pkt({dst, proto: 'tcp', dport: 81, outDev: undefined})).toAddress)
       expect(new Set(persistent).size).to.equal(1)
       expect(persistent[0]).to.equal(natRangeAddress('10.0.0.1-10.0.0.5', {src: '10.244.1.34', dst: '0.0.0.0'}, {side: 'dst', persistent: true}))
+      // a conntrack zone (a CT --zone rule on the host) seeds the pick too: then the first address, said
+      const zoned = r.evaluate('nat', 'PREROUTING', pkt({proto: 'tcp', dport: 80, outDev: undefined, ctZoneUnknown: true}))
+      expect(zoned).to.include({action: 'DNAT', toAddress: '10.0.0.1'})
+      expect(lines(zoned)).to.contain('translates to an address of 10.0.0.1-10.0.0.5: the kernel picks one per connection; traced 10.0.0.1')
+      const zoneRules = (spec: string) => new HostView({name: 'h', iptables: {chains: [], rules: [{table: 'raw', chain: 'PREROUTING', spec, raw: `-A PREROUTING ${spec}`}]}}).setsConntrackZone
+      expect(zoneRules('-i eth1 -j CT --zone 5')).to.equal(true)
+      expect(zoneRules('-j CT --zone-orig mark')).to.equal(true)
+      expect(zoneRules('-j CT --notrack')).to.equal(false)
       const tproxy = new RuleSet(rules(`
         *mangle
         :PREROUTING ACCEPT

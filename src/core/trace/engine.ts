@@ -1593,6 +1593,7 @@ class Walk {
       // conntrack remembers which translations this host made for the connection (`ct status dnat`)
       ctDnat: this.nat.some(r => r.node === view.name && r.field === 'dst'),
       ctSnat: this.nat.some(r => r.node === view.name && r.field === 'src'),
+      ctZoneUnknown: view.setsConntrackZone,
       src: packet.src, dst: packet.dst, proto: packet.proto, sport: packet.sport, dport: packet.dport, ephemeral: packet.ephemeral, ephemeralRange: packet.ephemeralRange,
       inDev: arrivedBy(inDev), outDev, bridged: false, state: this.conntrackState(view, packet), icmpType: packet.icmpType, icmpCode: packet.icmpCode,
       dstIsLocal: view.isLocal(packet.dst), srcIsLocal: view.isLocal(packet.src),

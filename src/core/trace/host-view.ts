@@ -90,6 +90,7 @@ export class HostView {
   private fdbMap?: Map<string, Map<string, FdbEntry[]>>
   private ruleSet?: RuleSet
   private hookStages?: HookStages
+  private zoneRules?: boolean
 
   /** the snapshot's name, kept: asked at every step, and a snapshot read lazily is slow to ask */
   readonly name: string
@@ -449,6 +450,16 @@ export class HostView {
     if (this.snap.iptables === undefined) return undefined
     this.ruleSet ??= new RuleSet(this.snap.iptables, this.snap.ipsets)
     return this.ruleSet
+  }
+
+  /**
+   * Whether a rule here may put connections in a conntrack zone (`-j CT --zone`, nft `ct zone set`):
+   * the zone seeds nf_nat's pick from an address range (nat-pick.ts), which is then not known.
+   */
+  get setsConntrackZone(): boolean {
+    this.zoneRules ??= (this.snap.iptables?.rules ?? []).some(r => /(^|\s)-j CT(\s.*)?\s--zone(-orig|-reply)?\s/.test(`${r.spec} `)) ||
+      (this.snap.nftables ?? []).some(c => (c.ruleset?.rules ?? []).some(r => /\bct (original |reply )?zone set\b/.test(r.text)))
+    return this.zoneRules
   }
 
   /** The iptables tables and native chains a packet meets at each hook (trace/nft.ts), found once. */

@@ -61,6 +61,8 @@ export interface PacketFacts extends FlowTuple {
   /** whether this host's nat gave the connection a new destination (conntrack's DNAT status, `ct status dnat`) or source */
   ctDnat?: boolean
   ctSnat?: boolean
+  /** a rule of this host may give the connection a conntrack zone, which nf_nat's pick from an address range depends on */
+  ctZoneUnknown?: boolean
   /** the packet's direction in its connection (`--ctdir`): a NEW packet's is ORIGINAL; undefined when not known */
   ctDir?: 'ORIGINAL' | 'REPLY'
   /** the device whose local route holds `ip` (`-m addrtype --limit-iface-in/out`); undefined when not known */
@@ -1467,7 +1469,7 @@ export class RuleSet {
       }
       if (TERMINAL.has(target)) {
         const range = addressRange(pr.targetArgs)
-        const picked = range !== undefined && (target === 'DNAT' || target === 'SNAT')
+        const picked = range !== undefined && (target === 'DNAT' || target === 'SNAT') && facts.ctZoneUnknown !== true
           ? natRangeAddress(range, facts, {side: target === 'DNAT' ? 'dst' : 'src', persistent: pr.targetArgs.includes('--persistent')}) : undefined
         const toAddress = picked ?? targetAddress(pr.targetArgs)
         if (range !== undefined && picked === undefined) {

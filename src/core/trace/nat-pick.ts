@@ -7,7 +7,8 @@
  * Checked on the kernel: 12 source/destination pairs for each of iptables' DNAT, DNAT --persistent,
  * nft's dnat and iptables' SNAT to a range, each landed where this says
  * (test/integration/trace-nat-range.test.ts).
- * The seed also holds the conntrack zone (`-j CT --zone`), taken here as 0, the default.
+ * The seed also holds the connection's conntrack zone, 0 unless a rule sets one (`-j CT --zone`): the
+ * callers do not ask where a host has such a rule (HostView.setsConntrackZone).
  */
 import {intToIp, ipToInt} from '../addr.js'
 

@@ -489,7 +489,7 @@ class ChainWalk {
         // as one (`dnat to 10.0.0.2-10.0.0.3` lists as 10.0.0.2/31): the same min and max to the kernel,
         // unless the `netmap` flag maps the address's host bits instead.
         const flags = [n.flags ?? []].flat()
-        const range = (action !== 'DNAT' && action !== 'SNAT') || flags.includes('netmap') ? undefined : addressRangeOf(addr)
+        const range = (action !== 'DNAT' && action !== 'SNAT') || flags.includes('netmap') || this.p.ctZoneUnknown === true ? undefined : addressRangeOf(addr)
         toAddress = range === undefined ? undefined : natRangeAddress(range, this.p, {side: action === 'DNAT' ? 'dst' : 'src', persistent: flags.includes('persistent')})
         if (toAddress === undefined) {
           toAddress = isObj(addr.prefix) ? String(addr.prefix.addr) : String((addr.range as Json[])[0])
