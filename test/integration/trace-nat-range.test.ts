@@ -76,7 +76,7 @@ describe('trace: the address of a NAT range the kernel gives a connection (real 
       await shIn(server, v.rules)
       try {
         const kernel = await landings('-d', addressesOf(DNAT_RANGE), pairs)
-        const model = pairs.map(([src, dst]) => natRangeAddress(v.range, {src, dst}, {side: 'dst', persistent: v.persistent}))
+        const model = pairs.map(([src, dst]) => natRangeAddress(v.range, {src, dst}, {action: 'DNAT', persistent: v.persistent}))
         expect(kernel, v.rules).to.deep.equal(model)
         // the hash spreads the pairs: a trace that took the first address would be wrong for most of them
         expect(new Set(kernel).size, v.rules).to.be.above(1)
@@ -90,7 +90,7 @@ describe('trace: the address of a NAT range the kernel gives a connection (real 
     await shIn(client, `iptables -t nat -A POSTROUTING -o ${tag}a -j SNAT --to-source ${SNAT_RANGE}`)
     try {
       const kernel = await landings('-s', addressesOf(SNAT_RANGE), pairs)
-      expect(kernel).to.deep.equal(pairs.map(([src, dst]) => natRangeAddress(SNAT_RANGE, {src, dst}, {side: 'src', persistent: false})))
+      expect(kernel).to.deep.equal(pairs.map(([src, dst]) => natRangeAddress(SNAT_RANGE, {src, dst}, {action: 'SNAT', persistent: false})))
     } finally {
       await shIn(client, 'iptables -t nat -F POSTROUTING')
     }

@@ -160,7 +160,7 @@ describe('nftables: rules, sets and maps of nft list ruleset, evaluated', () => 
       // `dnat ip to 10.0.0.2/31`: a prefix is the range 10.0.0.2-10.0.0.3 to the kernel, which hashes the connection onto it
       const picks = ['10.0.0.5', '10.0.0.6', '10.0.0.7', '10.0.0.8'].map(src => evaluateNftChain(pre, facts({src, dst: '1.2.3.4'})))
       expect(picks.map(r => (r.verdict as {toAddress?: string}).toAddress)).to.deep.equal(['10.0.0.5', '10.0.0.6', '10.0.0.7', '10.0.0.8']
-        .map(src => natRangeAddress('10.0.0.2-10.0.0.3', {src, dst: '1.2.3.4'}, {side: 'dst', persistent: false})))
+        .map(src => natRangeAddress('10.0.0.2-10.0.0.3', {src, dst: '1.2.3.4'}, {action: 'DNAT', persistent: false})))
       expect(picks[0].verdict).to.include({action: 'DNAT'})
       expect(picks.flatMap(r => r.assumptions).join('\n')).to.not.contain('picks one per connection')
       const post = chain(cs, 'post')

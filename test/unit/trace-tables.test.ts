@@ -516,7 +516,7 @@ describe('trace tables', () => {
         -A PREROUTING -p tcp -m tcp --dport 81 -j DNAT --to-destination 10.0.0.1-10.0.0.5 --persistent`))
       // the pick hashes the source, seeded by the destination (not by --random, which is for ports)
       const picks = ['10.244.1.34', '10.244.1.35', '10.244.1.36', '10.244.1.37'].map(src => r.evaluate('nat', 'PREROUTING', pkt({src, proto: 'tcp', dport: 80, outDev: undefined})))
-      expect(picks.map(d => d.toAddress)).to.deep.equal(['10.244.1.34', '10.244.1.35', '10.244.1.36', '10.244.1.37'].map(src => natRangeAddress('10.0.0.1-10.0.0.5', {src, dst: '10.244.2.5'}, {side: 'dst', persistent: false})))
+      expect(picks.map(d => d.toAddress)).to.deep.equal(['10.244.1.34', '10.244.1.35', '10.244.1.36', '10.244.1.37'].map(src => natRangeAddress('10.0.0.1-10.0.0.5', {src, dst: '10.244.2.5'}, {action: 'DNAT', persistent: false})))
       expect(new Set(picks.map(d => d.toAddress)).size).to.be.above(1)
       expect(picks[0]).to.include({action: 'DNAT'})
       expect(picks[0].toPorts).to.deep.equal([8080, 8090])
@@ -524,7 +524,7 @@ describe('trace tables', () => {
       // --persistent seeds the hash with 0: every destination gives the source the same address
       const persistent = ['10.244.2.5', '10.244.3.9', '192.0.2.1'].map(dst => r.evaluate('nat', 'PREROUTING', pkt({dst, proto: 'tcp', dport: 81, outDev: undefined})).toAddress)
       expect(new Set(persistent).size).to.equal(1)
-      expect(persistent[0]).to.equal(natRangeAddress('10.0.0.1-10.0.0.5', {src: '10.244.1.34', dst: '0.0.0.0'}, {side: 'dst', persistent: true}))
+      expect(persistent[0]).to.equal(natRangeAddress('10.0.0.1-10.0.0.5', {src: '10.244.1.34', dst: '0.0.0.0'}, {action: 'DNAT', persistent: true}))
       // a conntrack zone (a CT --zone rule on the host) seeds the pick too: then the first address, said
       const zoned = r.evaluate('nat', 'PREROUTING', pkt({proto: 'tcp', dport: 80, outDev: undefined, ctZoneUnknown: true}))
       expect(zoned).to.include({action: 'DNAT', toAddress: '10.0.0.1'})

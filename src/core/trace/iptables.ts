@@ -1469,8 +1469,7 @@ export class RuleSet {
       }
       if (TERMINAL.has(target)) {
         const range = addressRange(pr.targetArgs)
-        const picked = range !== undefined && (target === 'DNAT' || target === 'SNAT') && facts.ctZoneUnknown !== true
-          ? natRangeAddress(range, facts, {side: target === 'DNAT' ? 'dst' : 'src', persistent: pr.targetArgs.includes('--persistent')}) : undefined
+        const picked = range === undefined ? undefined : natRangeAddress(range, facts, {action: target, persistent: pr.targetArgs.includes('--persistent')})
         const toAddress = picked ?? targetAddress(pr.targetArgs)
         if (range !== undefined && picked === undefined) {
           const note = `\`${pr.rule.raw}\` translates to an address of ${range}: the kernel picks one per connection; traced ${toAddress}`

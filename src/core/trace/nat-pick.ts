@@ -7,8 +7,8 @@
  * Checked on the kernel: 12 source/destination pairs for each of iptables' DNAT, DNAT --persistent,
  * nft's dnat and iptables' SNAT to a range, each landed where this says
  * (test/integration/trace-nat-range.test.ts).
- * The seed also holds the connection's conntrack zone, 0 unless a rule sets one (`-j CT --zone`): the
- * callers do not ask where a host has such a rule (HostView.setsConntrackZone).
+ * The seed also holds the connection's conntrack zone, 0 unless a rule sets one (`-j CT --zone`): no
+ * answer where a host has such a rule (HostView.setsConntrackZone).
  */
 import {intToIp, ipToInt} from '../addr.js'
 
@@ -57,10 +57,12 @@ function memoryWord(ip: string): number {
 }
 
 /**
- * The address of `first`-`last` that nf_nat gives a new connection from `src` to `dst`; undefined
+ * The address of `first`-`last` that nf_nat gives a new connection from `src` to `dst` by a DNAT or
+ * SNAT; undefined for another action, where a rule of the host may set the connection's zone, or
  * when the range is not two IPv4 addresses in order.
  */
-export function natRangeAddress(range: string, packet: {src: string; dst: string}, o: {side: 'src' | 'dst'; persistent: boolean}): string | undefined {
+export function natRangeAddress(range: string, packet: {src: string; dst: string; ctZoneUnknown?: boolean}, o: {action: string; persistent: boolean}): string | undefined {
+  if ((o.action !== 'DNAT' && o.action !== 'SNAT') || packet.ctZoneUnknown === true) return undefined
   const [first, last] = range.split('-')
   let min: number, max: number, src: number
   try {
@@ -72,7 +74,7 @@ export function natRangeAddress(range: string, packet: {src: string; dst: string
     return undefined
   }
   if (max < min) return undefined
-  if (o.side === 'src' && src >= min && src <= max) return packet.src
+  if (o.action === 'SNAT' && src >= min && src <= max) return packet.src
   // the source address is hashed as nf_inet_addr's four words, the last three zero for IPv4
   const hash = jhash2([memoryWord(packet.src), 0, 0, 0], o.persistent ? 0 : memoryWord(packet.dst))
   // reciprocal_scale: the hash's place in 2^32, scaled onto the range's size

@@ -8,7 +8,7 @@
  * says which rule, instead of guessing whether it matches.
  */
 import type {HostSnapshot, NftChain, NftRule, NftRuleset} from '../model.js'
-import {cidrContains, intToIp, ipToInt, parseCidr} from '../addr.js'
+import {cidrContains, cidrSize, ipToInt, nthAddress, parseCidr} from '../addr.js'
 import {printRule} from '../parse/nft-rule.js'
 import {natRangeAddress} from './nat-pick.js'
 import {EPHEMERAL_PORT_UNSEEN, ICMP_TYPE_NAMES, ctDirOf, ctTuples, ephemeralPorts, mssRewriteNote, type Hook, type PacketFacts, type RuleSet, dropTables, rangesCover, rejectAnswerOf, tablePriority} from './iptables.js'
@@ -157,7 +157,7 @@ function addressRangeOf(addr: Obj): string | undefined {
   if (!isObj(addr.prefix)) return undefined
   try {
     const c = parseCidr(`${String(addr.prefix.addr)}/${String(addr.prefix.len)}`)
-    return `${intToIp(c.base)}-${intToIp((c.base + 2 ** (32 - c.prefixlen) - 1) >>> 0)}`
+    return `${nthAddress(c, 0)}-${nthAddress(c, cidrSize(c) - 1)}`
   } catch {
     return undefined
   }
@@ -489,8 +489,8 @@ class ChainWalk {
         // as one (`dnat to 10.0.0.2-10.0.0.3` lists as 10.0.0.2/31): the same min and max to the kernel,
         // unless the `netmap` flag maps the address's host bits instead.
         const flags = [n.flags ?? []].flat()
-        const range = (action !== 'DNAT' && action !== 'SNAT') || flags.includes('netmap') || this.p.ctZoneUnknown === true ? undefined : addressRangeOf(addr)
-        toAddress = range === undefined ? undefined : natRangeAddress(range, this.p, {side: action === 'DNAT' ? 'dst' : 'src', persistent: flags.includes('persistent')})
+        const range = flags.includes('netmap') ? undefined : addressRangeOf(addr)
+        toAddress = range === undefined ? undefined : natRangeAddress(range, this.p, {action, persistent: flags.includes('persistent')})
         if (toAddress === undefined) {
           toAddress = isObj(addr.prefix) ? String(addr.prefix.addr) : String((addr.range as Json[])[0])
           this.note(`${ruleName(rule)} translates to an address range: the kernel picks one per connection; traced ${toAddress}`)
