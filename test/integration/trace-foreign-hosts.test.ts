@@ -11,6 +11,7 @@ import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
+import {python3} from '../helpers/python.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 describe('trace against the kernel: docker, kube-proxy and Calico hosts built by hand', function () {
@@ -23,13 +24,13 @@ describe('trace against the kernel: docker, kube-proxy and Calico hosts built by
 
   const run = (host: string, command: string) => shIn(ns(host), command)
   /** a TCP listener that writes each peer's address to DIR/seen-HOST and answers "hi" */
-  const listen = (host: string, port: number) => run(host, `timeout 170 python3 -c "
+  const listen = (host: string, port: number) => run(host, `timeout 170 ${python3()} -c "
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', ${port})); s.listen(8)
 while True:
     c, a = s.accept(); open('${dir}/seen-${host}', 'a').write(a[0] + chr(10)); c.sendall(b'hi'); c.close()
 " >/dev/null 2>&1 &`)
-  const connect = async (host: string, ip: string, port: number) => (await run(host, `python3 -c "
+  const connect = async (host: string, ip: string, port: number) => (await run(host, `${python3()} -c "
 import socket
 s = socket.socket(); s.settimeout(1)
 try:

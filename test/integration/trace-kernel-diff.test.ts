@@ -9,6 +9,7 @@ import {tmpdir} from 'node:os'
 import {spawn} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, linkNamespaces, netnsInventory, outputMatches, sh, shIn, uniqueLab} from '../helpers/cli.js'
+import {python3} from '../helpers/python.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 describe('trace against the kernel: a router chain built by hand', function () {
@@ -34,7 +35,7 @@ describe('trace against the kernel: a router chain built by hand', function () {
 
   /** bytes b's listener got of 8 KB a's client sent (the listener gives up after a bounded wait); `noDf`: a client socket with IP_PMTUDISC_DONT */
   const sent8k = async ({noDf = false} = {}) => {
-    const got = run('b', `timeout 8 python3 -c "
+    const got = run('b', `timeout 8 ${python3()} -c "
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(1); s.settimeout(6)
 c, _ = s.accept(); c.settimeout(3); n = 0
@@ -46,7 +47,7 @@ try:
 except Exception: pass
 print(n)
 "`)
-    await run('a', `python3 -c "
+    await run('a', `${python3()} -c "
 import socket, struct, time
 for i in range(20):
     try:
@@ -199,12 +200,12 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); s.cl
   it('TCP segments follow the advmss of the receiver\'s route back, as its SYN-ACK announces it', async () => {
     await run('b', 'ip route change default via 10.91.3.1 advmss 1000')
     try {
-      const listener = run('b', `timeout 6 python3 -c "
+      const listener = run('b', `timeout 6 ${python3()} -c "
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(1); s.settimeout(5)
 c, _ = s.accept(); c.recv(1)
 "`)
-      const client = await run('a', `python3 -c "
+      const client = await run('a', `${python3()} -c "
 import socket, struct, time
 for i in range(20):
     try:

@@ -52,6 +52,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import {type CaseResult, CLIENT, FORGET_UNRESOLVED, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {python3} from '../helpers/python.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Node = 'n1' | 'n2'
@@ -370,7 +371,7 @@ describe('trace against the kernel: random foreign hosts (docker, Calico, old fl
     for (const h of HOSTS) {
       // a SYN-ACK retransmitted once a later case opens the way would count as that case's traffic
       await run(h, 'sysctl -qw net.ipv4.tcp_synack_retries=0')
-      servers.push(spawn('ip', ['netns', 'exec', ns(h), 'timeout', '3600', 'python3', '-c', SERVER], {stdio: 'ignore'}))
+      servers.push(spawn('ip', ['netns', 'exec', ns(h), 'timeout', '3600', python3(), '-c', SERVER], {stdio: 'ignore'}))
     }
   })
   after(async () => {
@@ -455,7 +456,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       return {ok: r.exitCode === 0, said, errorFrom: error?.[1], fragNeeded: /Frag needed|message too long/i.test(said), seen: undefined}
     }
     const bind = ALL_PODS.includes(c.src as Pod) ? podIp(c.layout[NODE_OF[c.src as Pod]], c.src as Pod) : '0.0.0.0'
-    const out = (await sh('ip', ['netns', 'exec', ns(c.src), 'python3', '-c', CLIENT(c.proto, dst, c.dport, bind)])).stdout.trim()
+    const out = (await sh('ip', ['netns', 'exec', ns(c.src), python3(), '-c', CLIENT(c.proto, dst, c.dport, bind)])).stdout.trim()
     return {ok: out.startsWith('reply'), said: out, errorFrom: undefined, fragNeeded: false, seen: out.startsWith('reply') ? out.slice(6) : undefined}
   }
   const trace = async (c: Case, dst: string): Promise<Trace> => {

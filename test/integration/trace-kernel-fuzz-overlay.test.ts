@@ -42,6 +42,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import {type CaseResult, CLIENT, FORGET_UNRESOLVED, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {python3} from '../helpers/python.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Node = 'n1' | 'n2'
@@ -277,7 +278,7 @@ sysctl -qw net.ipv4.tcp_synack_retries=0`)
         await run(p, `ip link set eth0 up && ip addr add ${POD_IP[p]}/24 dev eth0 && ip route add default via 10.93.${i}.1 && sysctl -qw net.ipv4.tcp_synack_retries=0`)
       }
     }
-    for (const h of HOSTS) servers.push(spawn('ip', ['netns', 'exec', ns(h), 'timeout', '3600', 'python3', '-c', SERVER], {stdio: 'ignore'}))
+    for (const h of HOSTS) servers.push(spawn('ip', ['netns', 'exec', ns(h), 'timeout', '3600', python3(), '-c', SERVER], {stdio: 'ignore'}))
     await reset()
     for (const n of NODES) for (const command of flanneld(n)) await run(n, command)
     expect((await probe('icmp', '10.93.2.2', 80, 'p1a')).ok).to.equal(true)
@@ -316,7 +317,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       return {ok: r.exitCode === 0, said, errorFrom: error?.[1], fragNeeded: /Frag needed|message too long/i.test(said)}
     }
     const bind = src.startsWith('p') ? POD_IP[src as Pod] : '0.0.0.0'
-    const out = (await sh('ip', ['netns', 'exec', ns(src), 'python3', '-c', CLIENT(proto, dst, dport, bind)])).stdout.trim()
+    const out = (await sh('ip', ['netns', 'exec', ns(src), python3(), '-c', CLIENT(proto, dst, dport, bind)])).stdout.trim()
     return {ok: out.startsWith('reply'), said: out, errorFrom: undefined, fragNeeded: false}
   }
   const trace = async (c: Case): Promise<Trace> => {

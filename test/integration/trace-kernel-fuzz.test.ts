@@ -49,6 +49,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, linkNamespaces, netnsInventory, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import {type CaseResult, CLIENT, FORGET_UNRESOLVED, nativeRule, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {python3} from '../helpers/python.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 type Router = 'r1' | 'r2'
@@ -389,7 +390,7 @@ describe('trace against the kernel: random router configurations', function () {
     for (const h of ['r1', 'r2', 'b']) {
       // a SYN-ACK retransmitted to a once a later case opens the way would count as that case's traffic
       await run(h, 'sysctl -qw net.ipv4.tcp_synack_retries=0')
-      const server = spawn('ip', ['netns', 'exec', ns(h), 'timeout', '3600', 'python3', '-c', SERVER], {stdio: 'ignore'})
+      const server = spawn('ip', ['netns', 'exec', ns(h), 'timeout', '3600', python3(), '-c', SERVER], {stdio: 'ignore'})
       servers.push(server)
     }
     for (const r of ROUTERS) await reset(r)
@@ -427,7 +428,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
       return {ok: r.exitCode === 0, said: r.stdout.split('\n').slice(1, 2).join(''), errorFrom: error?.[1], seen: undefined}
     }
     // a router's client binds no address: its source is the one its route gives, as the trace takes it
-    const out = (await sh('ip', ['netns', 'exec', ns(src), 'python3', '-c', CLIENT(proto, dst, dport, src === 'a' ? '10.91.1.2' : '0.0.0.0')])).stdout.trim()
+    const out = (await sh('ip', ['netns', 'exec', ns(src), python3(), '-c', CLIENT(proto, dst, dport, src === 'a' ? '10.91.1.2' : '0.0.0.0')])).stdout.trim()
     return {ok: out.startsWith('reply'), said: out, errorFrom: undefined, seen: out.startsWith('reply') ? out.slice(6) : undefined}
   }
   const trace = async (c: Case): Promise<Trace> => {

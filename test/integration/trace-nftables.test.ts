@@ -11,6 +11,7 @@ import {mkdtemp, readdir, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {cli, inNs, sh, uniqueLab} from '../helpers/cli.js'
+import {python3} from '../helpers/python.js'
 import {Lab, loadLab, type LabState} from '../../src/services/lab.js'
 
 describe('trace on a node with native nftables (real kernel)', function () {
@@ -36,7 +37,7 @@ describe('trace on a node with native nftables (real kernel)', function () {
    * 'ok from SOURCE' (the address the listener saw), or the error the socket reported.
    */
   const connect = async (dst: string, port: number, from = state.pods[0].netns) => {
-    const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', '5', 'python3', '-c',
+    const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', '5', python3(), '-c',
       'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen(); print("listening", flush=True); print(s.accept()[1][0], flush=True)'], {reject: false})
     // connect only once the listener listens: a fixed pause was too short for python's start on a busy machine ('refused')
     await new Promise<void>(resolve => {
@@ -279,7 +280,7 @@ describe('trace on a node with native nftables (real kernel)', function () {
       const pick = r.t.warnings.find((w: {message: string}) => w.message.includes('depends on a random pick'))
       expect(pick.message).to.contain(`to ${pod2.ip}:8080: DELIVERED`).and.to.contain(`to ${pod2.ip}:8081: DENIED_BY_FILTER`)
       await applyFixes(r.t.failure.fix)
-      const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', '40', 'python3', '-c',
+      const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', '40', python3(), '-c',
         'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8081)); s.listen(); [s.accept() for _ in range(8)]'], {reject: false})
       await new Promise(r => setTimeout(r, 400))
       const seen: string[] = []
