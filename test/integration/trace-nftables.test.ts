@@ -36,16 +36,29 @@ describe('trace on a node with native nftables (real kernel)', function () {
    * A TCP connect (from pod-1a, or from the namespace `from`), with a listener on pod-2a port 8080:
    * 'ok from SOURCE' (the address the listener saw), or the error the socket reported.
    */
-  const connect = async (dst: string, port: number, from = state.pods[0].netns) => {
-    const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', '5', python3(), '-c',
-      'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen(); print("listening", flush=True); print(s.accept()[1][0], flush=True)'], {reject: false})
-    // connect only once the listener listens: a fixed pause was too short for python's start on a busy machine ('refused')
+  /**
+   * A TCP listener on pod-2a `port` running `then` (python, with the socket `s`) once it listens, for
+   * at most `seconds`; resolved when it says it listens (a fixed pause was too short for python's
+   * start on a busy machine: 'refused'). In an object: the process is a promise of its end, which
+   * an async function would wait for.
+   */
+  const listen = async (port: number, then: string, seconds: number) => {
+    const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', String(seconds), python3(), '-c',
+      `import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", ${port})); s.listen(); print("listening", flush=True); ${then}`], {reject: false})
     await new Promise<void>(resolve => {
       const ready = () => { clearTimeout(timer); resolve() }
       const timer = setTimeout(ready, 5000)
       listener.stdout?.on('data', (chunk: Buffer) => { if (chunk.toString().includes('listening')) ready() })
       void listener.then(ready, ready)
     })
+    return {listener}
+  }
+  /**
+   * A TCP connect (from pod-1a, or from the namespace `from`), with a listener on pod-2a port 8080:
+   * 'ok from SOURCE' (the address the listener saw), or the error the socket reported.
+   */
+  const connect = async (dst: string, port: number, from = state.pods[0].netns) => {
+    const {listener} = await listen(8080, 'print(s.accept()[1][0], flush=True)', 5)
     const r = await sh('ip', ['netns', 'exec', from, 'timeout', '3', 'bash', '-c', `echo > /dev/tcp/${dst}/${port}`])
     if (r.exitCode !== 0) listener.kill()
     const seen = String((await listener).stdout).replace('listening', '').trim()
@@ -280,9 +293,7 @@ describe('trace on a node with native nftables (real kernel)', function () {
       const pick = r.t.warnings.find((w: {message: string}) => w.message.includes('depends on a random pick'))
       expect(pick.message).to.contain(`to ${pod2.ip}:8080: DELIVERED`).and.to.contain(`to ${pod2.ip}:8081: DENIED_BY_FILTER`)
       await applyFixes(r.t.failure.fix)
-      const listener = execa('ip', ['netns', 'exec', pod2.netns, 'timeout', '40', python3(), '-c',
-        'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8081)); s.listen(); [s.accept() for _ in range(8)]'], {reject: false})
-      await new Promise(r => setTimeout(r, 400))
+      const {listener} = await listen(8081, '[s.accept() for _ in range(8)]', 40)
       const seen: string[] = []
       for (let i = 0; i < 4; i++) seen.push(await connect('10.96.0.10', 80))
       listener.kill()
