@@ -4,6 +4,7 @@ import {RuleSet, tokenize, type PacketFacts} from '../../src/core/trace/iptables
 import {RouteTable} from '../../src/core/trace/routes.js'
 import {natRangeAddress} from '../../src/core/trace/nat-pick.js'
 import {HostView} from '../../src/core/trace/host-view.js'
+import {parseNftRuleset} from '../../src/core/parse/index.js'
 
 function rules(text: string): Iptables {
   const chains: Iptables['chains'] = []
@@ -533,6 +534,19 @@ describe('trace tables', () => {
       expect(zoneRules('-i eth1 -j CT --zone 5')).to.equal(true)
       expect(zoneRules('-j CT --zone-orig mark')).to.equal(true)
       expect(zoneRules('-j CT --notrack')).to.equal(false)
+      const nftZone = (rule: string) => new HostView({name: 'h', nftables: parseNftRuleset(`table ip raw {
+	chain pre {
+		type filter hook prerouting priority raw; policy accept;
+	}
+	chain out {
+		type filter hook output priority raw; policy accept;
+		${rule}
+	}
+}
+`, 'h/nft-ruleset')}).setsConntrackZone
+      expect(nftZone('iifname "eth1" ct zone set 5')).to.equal(true)
+      expect(nftZone('ct original zone set 7')).to.equal(true)
+      expect(nftZone('ct state invalid drop')).to.equal(false)
       const tproxy = new RuleSet(rules(`
         *mangle
         :PREROUTING ACCEPT

@@ -457,8 +457,12 @@ export class HostView {
    * the zone seeds nf_nat's pick from an address range (nat-pick.ts), which is then not known.
    */
   get setsConntrackZone(): boolean {
-    this.zoneRules ??= (this.snap.iptables?.rules ?? []).some(r => /(^|\s)-j CT(\s.*)?\s--zone(-orig|-reply)?\s/.test(`${r.spec} `)) ||
-      (this.snap.nftables ?? []).some(c => (c.ruleset?.rules ?? []).some(r => /\bct (original |reply )?zone set\b/.test(r.text)))
+    if (this.zoneRules === undefined) {
+      // every base chain of a ruleset holds that whole ruleset: each is read once, not once per chain
+      const nftRulesets = new Set((this.snap.nftables ?? []).map(c => c.ruleset))
+      this.zoneRules = (this.snap.iptables?.rules ?? []).some(r => /(^|\s)-j CT(\s.*)?\s--zone(-orig|-reply)?\s/.test(`${r.spec} `)) ||
+        [...nftRulesets].some(rs => (rs?.rules ?? []).some(r => /\bct (original |reply )?zone set\b/.test(r.text)))
+    }
     return this.zoneRules
   }
 
