@@ -5,7 +5,7 @@
  */
 import {createRequire} from 'node:module'
 import type * as YamlLibrary from 'yaml'
-import type {Node as YamlNode, Scalar, YAMLMap, YAMLSeq} from 'yaml'
+import type {Node as YamlNode} from 'yaml'
 import {ParseError} from './parse/errors.js'
 import {isIPv4, cidrContainsIp} from './addr.js'
 import {isIPv6} from './parse/common.js'
@@ -111,9 +111,52 @@ export function execSpecOfCommand(command: string): string | undefined {
 }
 
 /**
- * The block style flannelctl writes (formatInventory) and most people write, read line by line into
- * the yaml library's own node types: composing a thousand-node inventory with the library costs
- * ~200 ms before its code is warm, this ~5 ms. Only lines of exactly these shapes are taken:
+ * An inventory as read, before its checks: what the checks need of a YAML document (maps, lists,
+ * plain values, and where each starts, for the line an error names). The line reader below builds
+ * it without the yaml library; any other text is the library's document turned into it.
+ */
+type InvNode = InvMap | InvSeq | InvScalar | InvOther
+interface InvMap {kind: 'map'; at?: number; pairs: InvPair[]}
+interface InvSeq {kind: 'seq'; at?: number; items: (InvNode | null)[]}
+interface InvScalar {kind: 'scalar'; at?: number; value: unknown}
+/** an alias, or anything else no check reads as a value */
+interface InvOther {kind: 'other'; at?: number}
+/** `libraryKey`: a key that is no plain value, as the library read it (an error quotes it) */
+interface InvPair {key: InvNode | null; value: InvNode | null; libraryKey?: unknown}
+
+/** A map's entry for `key`, as YAMLMap.get finds it: the first pair whose key is that plain value. */
+function pairOf(map: InvMap, key: string): InvPair | undefined {
+  return map.pairs.find(p => p.key?.kind === 'scalar' && p.key.value === key)
+}
+
+/** The node under `key` (undefined when absent; null when written with no value). */
+function nodeAt(map: InvMap, key: string): InvNode | null | undefined {
+  return pairOf(map, key)?.value
+}
+
+/** The value under `key`, as YAMLMap.get gives it: a scalar's value, else the node; undefined for none. */
+function valueAt(map: InvMap, key: string): unknown {
+  const node = nodeAt(map, key)
+  return (node?.kind === 'scalar' ? node.value : node) ?? undefined
+}
+
+/** The yaml library's document as an InvNode. */
+function fromLibrary(node: unknown): InvNode | null {
+  const Y = yaml()
+  if (node === null || node === undefined) return null
+  const at = (node as YamlNode).range?.[0]
+  if (Y.isMap(node)) {
+    return {kind: 'map', at, pairs: node.items.map(p => ({key: fromLibrary(p.key), value: fromLibrary(p.value), ...(Y.isScalar(p.key) ? {} : {libraryKey: p.key})}))}
+  }
+  if (Y.isSeq(node)) return {kind: 'seq', at, items: node.items.map(fromLibrary)}
+  if (Y.isScalar(node)) return {kind: 'scalar', at, value: node.value}
+  return {kind: 'other', at}
+}
+
+/**
+ * The block style flannelctl writes (formatInventory) and most people write, read line by line:
+ * composing a thousand-node inventory with the yaml library costs ~200 ms before its code is warm,
+ * and loading the library ~45 ms, this a few ms. Only lines of exactly these shapes are taken:
  *
  *     nodes:                 (or pods:, each once, nothing after the colon)
  *       - name: node0        (a list item: "- " at the list's indentation, 0 or 2 spaces)
@@ -123,12 +166,11 @@ export function execSpecOfCommand(command: string): string | undefined {
  * in the first column. Anything else (a comment after a value, quotes, flow style, numbers, empty
  * values or lists, a key twice) is undefined: the yaml library reads it. The checks after reading are the same for both.
  */
-export function readPlainBlock(text: string): YAMLMap | undefined {
-  const Y = yaml()
-  const root = new Y.YAMLMap()
-  let list: YAMLSeq | undefined
+export function readPlainBlock(text: string): InvMap | undefined {
+  const root: InvMap = {kind: 'map', at: undefined, pairs: []}
+  let list: InvSeq | undefined
   let dash = -1
-  let item: YAMLMap | undefined
+  let item: InvMap | undefined
   let offset = 0
   for (const line of text.split('\n')) {
     const at = offset
@@ -137,10 +179,11 @@ export function readPlainBlock(text: string): YAMLMap | undefined {
     if (line === '' || line.startsWith('#')) continue
     const top = /^(nodes|pods):$/.exec(line)
     if (top) {
-      if (root.has(top[1])) return undefined
-      list = new Y.YAMLSeq()
-      list.range = [at, at, at]
-      root.add(new Y.Pair(plainScalar(top[1], at), list))
+      if (pairOf(root, top[1]) !== undefined) return undefined
+      list = {kind: 'seq', at, items: []}
+      // the library starts a document's map where its first key is
+      root.at ??= at
+      root.pairs.push({key: plainScalar(top[1], at), value: list})
       dash = -1
       item = undefined
       continue
@@ -151,24 +194,20 @@ export function readPlainBlock(text: string): YAMLMap | undefined {
     if (m[2] !== undefined) {
       if (dash === -1 && (indent === 0 || indent === 2)) dash = indent
       if (indent !== dash) return undefined
-      item = new Y.YAMLMap()
-      const keyAt = at + indent + 2
-      item.range = [keyAt, keyAt, keyAt]
+      item = {kind: 'map', at: at + indent + 2, pairs: []}
       list.items.push(item)
-    } else if (item === undefined || indent !== dash + 2 || item.has(m[3])) {
+    } else if (item === undefined || indent !== dash + 2 || pairOf(item, m[3]) !== undefined) {
       return undefined
     }
     const keyAt = at + indent + (m[2] === undefined ? 0 : 2)
-    item!.add(new Y.Pair(plainScalar(m[3], keyAt), plainScalar(m[4], keyAt + m[3].length + 2)))
+    item!.pairs.push({key: plainScalar(m[3], keyAt), value: plainScalar(m[4], keyAt + m[3].length + 2)})
   }
   // `pods:` with nothing under it is null to YAML, not an empty list
-  return root.items.every(p => (p.value as YAMLSeq).items.length > 0) ? root : undefined
+  return root.pairs.every(p => (p.value as InvSeq).items.length > 0) ? root : undefined
 }
 
-function plainScalar(value: string, at: number): Scalar<string> {
-  const s = new (yaml().Scalar)(value)
-  s.range = [at, at + value.length, at + value.length]
-  return s
+function plainScalar(value: string, at: number): InvScalar {
+  return {kind: 'scalar', at, value}
 }
 
 /**
@@ -186,15 +225,15 @@ class InventoryReader {
   private text = ''
 
   /** Counted only for an error message: the line of a node's first character. */
-  lineOf(node: YamlNode | null | undefined): number | undefined {
-    const offset = node?.range?.[0]
+  lineOf(node: InvNode | null | undefined): number | undefined {
+    const offset = node?.at
     if (offset === undefined) return undefined
     let line = 1
     for (let i = this.text.indexOf('\n'); i >= 0 && i < offset; i = this.text.indexOf('\n', i + 1)) line++
     return line
   }
 
-  fail(node: YamlNode | null | undefined, detail: string, hint: string): never {
+  fail(node: InvNode | null | undefined, detail: string, hint: string): never {
     throw new ParseError(this.source, this.lineOf(node), detail, hint)
   }
 
@@ -216,40 +255,41 @@ class InventoryReader {
       throw new ParseError(this.source, line, `not valid YAML or JSON: ${first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
         'an inventory is a mapping with `nodes:` (a list of {name, exec}) and optional `pods:` (a list of {name, ip, node, netns})')
     }
-    return this.check(doc.contents)
+    return this.check(fromLibrary(doc.contents))
   }
 
-  private check(root: unknown): Inventory {
-    if (!yaml().isMap(root)) this.fail(root as YamlNode, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
+  private check(root: InvNode | null): Inventory {
+    if (root?.kind !== 'map') this.fail(root, 'an inventory must be a mapping with a `nodes:` list', 'start the file with `nodes:`')
     this.knownKeys(root, ['nodes', 'pods', ...Object.keys(INVENTORY_SWITCHES)], 'the inventory', 'an inventory has nodes:, pods:, partial: and podsDiscovered:')
     const listed = this.checkLists(root)
     for (const [key, meaning] of Object.entries(INVENTORY_SWITCHES)) {
-      const value = root.get(key)
-      if (value !== undefined && value !== null && typeof value !== 'boolean') this.fail(root.get(key, true) as YamlNode, `\`${key}:\` must be true or false`, meaning)
+      const value = valueAt(root, key)
+      if (value !== undefined && value !== null && typeof value !== 'boolean') this.fail(nodeAt(root, key), `\`${key}:\` must be true or false`, meaning)
       if (value === true) listed[key as keyof typeof INVENTORY_SWITCHES] = true
     }
     return listed
   }
 
-  private checkLists(root: YAMLMap): Inventory {
-    const nodesNode = root.get('nodes', true) as YamlNode | undefined
-    if (!yaml().isSeq(nodesNode) || nodesNode.items.length === 0) {
+  private checkLists(root: InvMap): Inventory {
+    const nodesNode = nodeAt(root, 'nodes')
+    if (nodesNode?.kind !== 'seq' || nodesNode.items.length === 0) {
       this.fail(nodesNode ?? root, '`nodes:` must be a non-empty list', 'e.g. nodes: [{name: worker1, exec: "netns:w1"}]')
     }
     const nodes: InventoryNode[] = []
     // Sets, not scans: a thousand-node inventory would otherwise cost millions of comparisons.
     const nodeNames = new Set<string>()
-    for (const item of nodesNode.items as YamlNode[]) {
+    for (const entry of nodesNode.items) {
+      const item = this.named(entry, 'node')
       const name = this.name(item, 'node')
       // a misspelt `exec:` would read the node as this host
-      this.knownKeys(item as YAMLMap, ['name', 'exec', 'unread', ...Object.keys(NODE_FILE_KEYS)], `node '${name}'`,
+      this.knownKeys(item, ['name', 'exec', 'unread', ...Object.keys(NODE_FILE_KEYS)], `node '${name}'`,
         'a node has name: and exec: (local, netns:NAME or ssh:USER@HOST), optionally cniConfDir: (where its CNI configs are), for migrate stateFile: and subnetFile:, and in a snapshot unread: (why collect could not read it)')
       if (nodeNames.has(name)) this.fail(item, `node '${name}' is listed twice`, 'every node needs its own name')
       const exec = this.optionalString(item, 'exec', `node '${name}'`)
       if (exec !== undefined) {
         const problem = execProblem(exec)
         const meant = execSpecOfCommand(exec)
-        if (problem) this.fail((item as {get?: (k: string, keep: boolean) => YamlNode}).get?.('exec', true) ?? item, `node '${name}': ${problem}`,
+        if (problem) this.fail(nodeAt(item, 'exec') ?? item, `node '${name}': ${problem}`,
           meant !== undefined ? `write exec: ${meant} (flannelctl runs its programs there itself)` : 'write exec: local, netns:NAME or ssh:USER@HOST')
       }
       const files: Partial<Record<keyof typeof NODE_FILE_KEYS, string>> = {}
@@ -258,7 +298,7 @@ class InventoryReader {
         if (path === undefined) continue
         // a path on the node, read there by cat and written by flannelctl: no option, no relative path
         if (!path.startsWith('/') || /[\0\n]/.test(path)) {
-          this.fail((item as YAMLMap).get(key, true) as YamlNode, `node '${name}': \`${key}:\` must be an absolute path on the node ('${path}' is not)`, `e.g. ${key}: /var/lib/flannelctl/${name}/${NODE_FILE_KEYS[key]}`)
+          this.fail(nodeAt(item, key), `node '${name}': \`${key}:\` must be an absolute path on the node ('${path}' is not)`, `e.g. ${key}: /var/lib/flannelctl/${name}/${NODE_FILE_KEYS[key]}`)
         }
         files[key] = path
       }
@@ -267,15 +307,16 @@ class InventoryReader {
       nodeNames.add(name)
     }
 
-    const podsNode = root.get('pods', true) as YamlNode | undefined
-    if (podsNode === undefined || podsNode === null || (podsNode as {value?: unknown}).value === null) return {nodes}
-    if (!yaml().isSeq(podsNode)) this.fail(podsNode, '`pods:` must be a list', 'e.g. pods: [{name: pod-a, ip: 10.244.1.34, node: worker1}]')
+    const podsNode = nodeAt(root, 'pods')
+    if (podsNode === undefined || podsNode === null || (podsNode.kind === 'scalar' && podsNode.value === null)) return {nodes}
+    if (podsNode.kind !== 'seq') this.fail(podsNode, '`pods:` must be a list', 'e.g. pods: [{name: pod-a, ip: 10.244.1.34, node: worker1}]')
     const pods: InventoryPod[] = []
     const podNames = new Set<string>()
     const podsByIp = new Map<string, string>()
-    for (const item of podsNode.items as YamlNode[]) {
+    for (const entry of podsNode.items) {
+      const item = this.named(entry, 'pod')
       const name = this.name(item, 'pod')
-      this.knownKeys(item as YAMLMap, ['name', 'ip', 'node', 'netns', 'unread'], `pod '${name}'`, 'a pod has name:, ip:, node: and optionally netns: (and in a snapshot unread:)')
+      this.knownKeys(item, ['name', 'ip', 'node', 'netns', 'unread'], `pod '${name}'`, 'a pod has name:, ip:, node: and optionally netns: (and in a snapshot unread:)')
       if (podNames.has(name)) this.fail(item, `pod '${name}' is listed twice`, 'every pod needs its own name')
       if (nodeNames.has(name)) this.fail(item, `pod '${name}' has the name of a node`, 'pods and nodes share one namespace of names (a snapshot keeps each in DIR/<name>/)')
       const ip = this.optionalString(item, 'ip', `pod '${name}'`)
@@ -302,28 +343,32 @@ class InventoryReader {
     return {nodes, pods}
   }
 
-  private knownKeys(map: YAMLMap, allowed: string[], who: string, hint: string): void {
-    for (const pair of map.items) {
-      const key = yaml().isScalar(pair.key) ? pair.key.value : pair.key
+  private knownKeys(map: InvMap, allowed: string[], who: string, hint: string): void {
+    for (const pair of map.pairs) {
+      const key = pair.key?.kind === 'scalar' ? pair.key.value : pair.libraryKey ?? null
       if (typeof key === 'string' && allowed.includes(key)) continue
-      this.fail((yaml().isScalar(pair.key) ? pair.key : map) as YamlNode, `${who}: unknown key \`${String(key)}:\``, hint)
+      this.fail(pair.key?.kind === 'scalar' ? pair.key : map, `${who}: unknown key \`${String(key)}:\``, hint)
     }
   }
 
-  private name(item: YamlNode, what: string): string {
-    if (!yaml().isMap(item)) this.fail(item, `every ${what} must be a mapping with a name`, `e.g. - name: ${what === 'node' ? 'worker1' : 'pod-a'}`)
-    const value = item.get('name')
+  /** A list entry that is a mapping, as every node and pod must be. */
+  private named(item: InvNode | null, what: string): InvMap {
+    if (item?.kind !== 'map') this.fail(item, `every ${what} must be a mapping with a name`, `e.g. - name: ${what === 'node' ? 'worker1' : 'pod-a'}`)
+    return item
+  }
+
+  private name(item: InvMap, what: string): string {
+    const value = valueAt(item, 'name')
     if (typeof value !== 'string' && typeof value !== 'number') this.fail(item, `a ${what} has no \`name:\``, `give every ${what} a name`)
     const name = String(value)
     if (!isSafeName(name)) this.fail(item, `${what} name ${JSON.stringify(name)} is not allowed`, NAME_HINT)
     return name
   }
 
-  private optionalString(item: YamlNode, key: string, who: string): string | undefined {
-    if (!yaml().isMap(item)) return undefined
-    const value = item.get(key)
+  private optionalString(item: InvMap, key: string, who: string): string | undefined {
+    const value = valueAt(item, key)
     if (value === undefined || value === null) return undefined
-    if (typeof value !== 'string' && typeof value !== 'number') this.fail(item.get(key, true) as YamlNode, `${who}: \`${key}:\` must be a plain value`, `e.g. ${key}: …`)
+    if (typeof value !== 'string' && typeof value !== 'number') this.fail(nodeAt(item, key), `${who}: \`${key}:\` must be a plain value`, `e.g. ${key}: …`)
     return String(value)
   }
 }
