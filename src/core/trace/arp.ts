@@ -128,7 +128,7 @@ function fromNode(w: WorldIndex, view: HostView, dev: string, target: string): A
   }
 
   const myAddress = view.deviceAddress(dev, target)
-  const owners = w.owners(target).filter(o => o.view !== view && w.isNode(o.view) && !isVxlanLink(o.view, o.addr.dev))
+  const owners = w.nodeOwners(target).filter(o => o.view !== view && !isVxlanLink(o.view, o.addr.dev))
   // The snapshots record no cabling: a host is on the sender's segment when it has an interface in
   // the subnet of the sender's outgoing device. That also picks the right one of several hosts
   // carrying the same address (a VM's NAT address, docker0's 172.17.0.1). A sender device without
@@ -191,7 +191,7 @@ export function addressesUnseen(owners: HostView[]): string {
 
 /** Nodes that own `target` but are not on the segment `view` sends it to (for explaining why ARP fails). */
 export function offSegmentOwners(w: WorldIndex, view: HostView, target: string): string[] {
-  return w.owners(target).filter(o => o.view !== view && w.isNode(o.view)).map(o => o.view.name)
+  return w.nodeOwners(target).filter(o => o.view !== view).map(o => o.view.name)
 }
 
 /**

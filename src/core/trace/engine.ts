@@ -1523,7 +1523,7 @@ class Walk {
       if (a.prefixlen === 32 || view.deviceDown(a.dev) === true || isVxlanLink(view, a.dev)) continue
       const router = this.routerOnLink(view, a.dev, dst)
       if (router === undefined) continue
-      const theirs = this.w.owners(router).find(o => this.isNode(o.view))?.view.routes?.lookup(dst)
+      const theirs = this.w.firstOwner(router, o => this.isNode(o.view))?.view.routes?.lookup(dst)
       const prefix = theirs !== undefined && !isDefaultRoute(theirs) ? routeDstText(theirs) : dst
       return [{node: view.name, command: `ip route replace ${prefix} via ${router} dev ${a.dev}`}]
     }
@@ -2397,7 +2397,7 @@ class Walk {
     const evidence = entry?.raw ?? `(no neighbour entry for ${nexthop} on ${dev})`
     // A node read with neither `ip link` nor `ip addr` knows its addresses by its local routes alone,
     // which a device set down keeps (its subnet's route goes): whether that device is up is unseen.
-    const held = this.w.owners(nexthop).find(o => o.view !== view && this.isNode(o.view) && !o.view.hasLinks)
+    const held = this.w.firstOwner(nexthop, o => o.view !== view && this.isNode(o.view) && !o.view.hasLinks)
     if (held !== undefined) {
       const {view: owner, addr} = held
       return this.insufficient(hop, 'neigh', evidence,
@@ -2428,7 +2428,7 @@ class Walk {
       return {end: true, disposition: 'EXITS_NETWORK', failure: {node: view.name, step: 'route', evidence: route.raw,
         reason: `${packet.dst} is pod ${pod!.name} on ${view.name}, but ${view.name} has no route for it other than the default: ${unplugged.why}`, fix: unplugged.fix}}
     }
-    const owner = this.w.owners(packet.dst).find(o => this.w.isNode(o.view))
+    const owner = this.w.firstOwner(packet.dst, o => this.w.isNode(o.view))
     const inside = pod !== undefined ? `pod ${pod.name} on ${pod.node}` : owner !== undefined ? `an address of ${owner.view.name}` : undefined
     if (inside === undefined) return {end: true, disposition: 'EXITS_NETWORK'}
     const reason = `${packet.dst} is ${inside}, but ${view.name} has no route for it other than the default: the packet goes to ${nexthop}, outside the cluster`
@@ -2443,7 +2443,7 @@ class Walk {
    * gateway not read decides whether the VTEP is reached (nodes on routed networks).
    */
   private vtepBeyondDefault(hop: Hop, view: HostView, nexthop: string, outer: Packet, tunnel: Tunnel, route: Route): End {
-    const owner = this.w.owners(outer.dst).find(o => this.w.isNode(o.view))
+    const owner = this.w.firstOwner(outer.dst, o => this.w.isNode(o.view))
     const peer = tunnel.intended?.view ?? owner?.view
     const right = peer !== undefined ? this.onLinkAddressOf(view, peer) : undefined
     const where = owner !== undefined ? ` (${owner.view.name}'s address on ${owner.addr.dev})` : ''
@@ -2884,7 +2884,7 @@ function startOf(w: WorldIndex, walk: Walk, from: ResolvedEndpoint, packet: Pack
   if (other !== undefined && other.node === pod.node && node.link(facing)?.kind === 'bridge' && w.podFacingDevice(node, other) === facing) {
     return walk.bridgedStart(node, facing, podAnswer(w, node, other, packet.dst), packet)
   }
-  if (other === undefined && node.link(facing)?.kind === 'bridge' && w.owners(packet.dst).length === 0) {
+  if (other === undefined && node.link(facing)?.kind === 'bridge' && !w.isOwned(packet.dst)) {
     const onBridge = node.routes?.connectedRoute(packet.dst, facing)
     if (onBridge !== undefined) return walk.switchedStart(node, facing, packet, onBridge)
   }
@@ -3097,7 +3097,7 @@ function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, e
     const r = fixed[0]
     failure.reason += `; which route points the wrong way is not in the tables: changing any one of them alone ends the loop (${fixed.map(x => `\`${x.change!.command}\` on ${x.node}`).join(', or ')}); the fix changes ${r.node}'s, keep the other router's if that is the one that is right`
     failure.fix = [{node: r.node, command: r.change!.command}]
-  } else if (w.owners(dst).length === 0 && homeNode(w, dst) === undefined) {
+  } else if (!w.isOwned(dst) && homeNode(w, dst) === undefined) {
     // (the fix loop() made stays: every route of the cycle deleted)
     failure.reason += `; no host read has ${dst} (a node that is gone leaves such routes behind): the routes that pass it round lead nowhere, and deleting them all makes the kernel answer "network unreachable" at once`
   } else {
@@ -3259,7 +3259,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       const snat = nat.find(r => r.field === 'src' && r.to === reply.dst && /-j SNAT\b/.test(r.evidence))
       const home = snat !== undefined ? w.view(snat.node) : undefined
       const real = home !== undefined ? w.nodeAddress(home) : undefined
-      if (snat !== undefined && real !== undefined && backEnd.disposition === 'NEIGHBOR_MISSING' && w.owners(snat.to).length === 0) {
+      if (snat !== undefined && real !== undefined && backEnd.disposition === 'NEIGHBOR_MISSING' && !w.isOwned(snat.to)) {
         const spec = snat.evidence.replace(/^-A (\S+) /, '')
         backEnd.failure.reason += ` (${snat.to} is the source ${snat.node}'s rule \`${snat.evidence}\` gives the request, and no host has it)`
         backEnd.failure.fix = [

@@ -19,7 +19,7 @@ export function homeNode(w: WorldIndex, dst: string): {view: HostView, subnet: s
   const candidates: HostView[] = []
   const podNode = pod !== undefined ? w.nodeViewOf(pod) : undefined
   if (podNode) candidates.push(podNode)
-  for (const o of w.owners(dst)) if (w.isNode(o.view)) candidates.push(o.view)
+  for (const o of w.nodeOwners(dst)) candidates.push(o.view)
   const view = candidates[0]
   if (view !== undefined) return {view, subnet: podSubnet(w, view, dst) ?? dst}
   const home = w.podSubnetOwner(dst)

@@ -156,7 +156,7 @@ export interface IntendedVtep {
  * network — the node of the pod with that address, or the node whose pod subnet contains it.
  */
 export function intendedVtep(w: WorldIndex, target: string, vni: number): IntendedVtep | undefined {
-  for (const o of w.owners(target)) {
+  for (const o of w.eachOwner(target)) {
     const d = vxlanDevice(o.view, o.addr.dev)
     if (d !== undefined && d.id === vni) return {view: o.view, device: d, why: `${target} is ${o.view.name}'s ${d.name} address`}
   }
@@ -219,7 +219,7 @@ export function vxlanEvidence(d: VxlanDevice): string {
 export function lostVtepAddress(w: WorldIndex, view: HostView, device: VxlanDevice): {reason: string, fix: Fix[]} | undefined {
   if (device.local === undefined || device.assumed || view.snap.addresses === undefined || view.isLocal(device.local)) return undefined
   const now = device.dev !== undefined ? view.deviceAddress(device.dev) : undefined
-  const owner = w.owners(device.local).find(o => o.view !== view && w.isNode(o.view))?.view.name
+  const owner = w.firstOwner(device.local, o => o.view !== view && w.isNode(o.view))?.view.name
   // an older flanneld re-makes its VTEP from its flags: flannelctl, which keeps no state there, is no fix
   const olderFlanneld = builtByOlderFlanneld(view.snap)
   if (owner !== undefined) {

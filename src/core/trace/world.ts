@@ -35,7 +35,11 @@ export class WorldIndex {
   private readonly podsOfNode = new Map<string, PodRef[]>()
   /** pod namespace snapshot name -> pod */
   private readonly podOfView = new Map<string, PodRef>()
-  private readonly ownersOf = new Map<string, Owner[]>()
+  /** per address, the owners found so far (in host order) and the next host to look at */
+  private readonly ownerScans = new Map<string, {found: Owner[]; next: number}>()
+  private hostList?: HostView[]
+  /** one past the last node in hostList: no host after it is a node */
+  private nodesEnd?: number
   private nodeList?: HostView[]
   private guessedNetwork?: {network: string | undefined}
   private podSubnets?: {base: number, prefixlen: number, view: HostView, addr: Address}[]
@@ -155,21 +159,58 @@ export class WorldIndex {
     return this.podSubnets
   }
 
-  /** Hosts with the address configured on an interface (several for 172.17.0.1 on every docker0). */
-  owners(ip: string): Owner[] {
-    let found = this.ownersOf.get(ip)
-    if (found) return found
-    found = []
-    // Asked for a few addresses per trace: hosts whose address table cannot hold this one are
-    // not parsed at all (a thousand-node snapshot has two thousand address tables).
-    if (!ip.startsWith('127.')) {
-      for (const view of this.views.values()) {
-        if (!view.mayHoldAddress(ip)) continue
-        for (const addr of view.ipv4Addresses()) if (addr.local === ip) found.push({view, addr})
-      }
+  private hosts(): HostView[] {
+    return (this.hostList ??= [...this.views.values()])
+  }
+
+  /** Hosts with the address configured on an interface (several for 172.17.0.1 on every docker0), in host order. */
+  owners(ip: string): readonly Owner[] {
+    for (const _ of this.eachOwner(ip));
+    return this.ownerScans.get(ip)!.found
+  }
+
+  /** The first of owners(ip) that `wanted` accepts, looking at no more hosts than it takes to find it. */
+  firstOwner(ip: string, wanted: (o: Owner) => boolean): Owner | undefined {
+    for (const o of this.eachOwner(ip)) if (wanted(o)) return o
+    return undefined
+  }
+
+  /** The nodes among owners(ip), looking at no host after the last node. */
+  nodeOwners(ip: string): Owner[] {
+    if (this.nodesEnd === undefined) {
+      const hosts = this.hosts()
+      let end = hosts.length
+      while (end > 0 && !this.isNode(hosts[end - 1])) end--
+      this.nodesEnd = end
     }
-    this.ownersOf.set(ip, found)
+    const found: Owner[] = []
+    for (const o of this.eachOwner(ip, this.nodesEnd)) if (this.isNode(o.view)) found.push(o)
     return found
+  }
+
+  /** Whether any host has the address (owners(ip) is not empty), looking no further than the first. */
+  isOwned(ip: string): boolean {
+    return this.firstOwner(ip, () => true) !== undefined
+  }
+
+  /**
+   * owners(ip), found as they are asked for. Asked for a few addresses per trace: hosts whose
+   * address table cannot hold this one are not parsed at all, and a question answered by an early
+   * host (a node: nodes come before pods) leaves the rest unread; a thousand-node snapshot has two
+   * thousand address tables.
+   */
+  *eachOwner(ip: string, hostsUpTo?: number): Generator<Owner> {
+    const hosts = this.hosts()
+    const end = hostsUpTo ?? hosts.length
+    let scan = this.ownerScans.get(ip)
+    if (scan === undefined) this.ownerScans.set(ip, scan = {found: [], next: ip.startsWith('127.') ? hosts.length : 0})
+    for (let i = 0; ; ) {
+      while (i < scan.found.length) yield scan.found[i++]
+      if (scan.next >= end) return
+      const view = hosts[scan.next++]
+      if (!view.mayHoldAddress(ip)) continue
+      for (const addr of view.ipv4Addresses()) if (addr.local === ip) scan.found.push({view, addr})
+    }
   }
 
   /**
@@ -264,7 +305,7 @@ export class WorldIndex {
       return {kind: 'node', name: host.name, ip, nodeView: host}
     }
     if (isIPv4(text)) {
-      const owner = this.owners(text).find(o => this.isNode(o.view))
+      const owner = this.firstOwner(text, o => this.isNode(o.view))
       if (owner !== undefined) return {kind: 'node', name: owner.view.name, ip: text, nodeView: owner.view}
       if (role === 'destination') {
         // not one host's: the engine follows a unicast packet through routes and ARP, which these never take
