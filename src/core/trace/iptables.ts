@@ -1161,10 +1161,26 @@ export function rejectAnswerOf(kind: string): {error: string, mark?: string} {
   }
 }
 
-/** One chain of a dump: its rules, parsed once, and its policy (a user chain has none). */
+/**
+ * One chain of a dump: its rules, parsed on first use, and its policy (a user chain has none). A
+ * walk enters few of a big dump's chains: kube-proxy's nat table holds a KUBE-SVC-… and a
+ * KUBE-SEP-… chain per service and endpoint, and a packet meets one of each at most.
+ */
 interface ChainOf {
-  rules: ParsedRule[]
+  listed: IptablesRule[]
+  parsed?: ParsedRule[]
   policy?: string
+}
+
+/**
+ * Words without which a rule cannot change a packet's mark nor pick at random (what mayMark looks
+ * for): the targets MARK, CONNMARK, HMARK and TPROXY, and statistic's options. A rule whose text
+ * lacks them all is not parsed to tell.
+ */
+const MARKS_OR_PICKS = /MARK|TPROXY|--mode|--probability|--every|--packet/
+
+function marksOrPicks(pr: ParsedRule): boolean {
+  return setsMark(pr) || pr.target === 'CONNMARK' || pr.conditions.some(c => c.why === 'random')
 }
 
 const NO_RULES: readonly ParsedRule[] = []
@@ -1177,28 +1193,26 @@ export class RuleSet {
    * none does, the mark walks (markSetter, markAfter, markThrough) have nothing to find and the
    * packet keeps the mark it came with.
    */
-  readonly mayMark: boolean
+  get mayMark(): boolean {
+    return (this.marking ??= this.iptables.rules.some(r => MARKS_OR_PICKS.test(r.spec) && marksOrPicks(parseRule(r, this.sets))))
+  }
+  private marking?: boolean
+  private readonly sets?: ReadonlyMap<string, IpSet>
 
   constructor(readonly iptables: Iptables, ipsets?: IpSet[]) {
-    const sets = ipsets !== undefined ? new Map(ipsets.map(x => [x.name, x])) : undefined
+    this.sets = ipsets !== undefined ? new Map(ipsets.map(x => [x.name, x])) : undefined
     for (const c of iptables.chains) {
       const chain = this.chainOf(c.table, c.name)
       if (c.policy !== undefined) chain.policy = c.policy
     }
-    let mayMark = false
-    for (const r of iptables.rules) {
-      const pr = parseRule(r, sets)
-      this.chainOf(r.table, r.chain).rules.push(pr)
-      if (setsMark(pr) || pr.target === 'CONNMARK' || pr.conditions.some(c => c.why === 'random')) mayMark = true
-    }
-    this.mayMark = mayMark
+    for (const r of iptables.rules) this.chainOf(r.table, r.chain).listed.push(r)
   }
 
   private chainOf(table: string, name: string): ChainOf {
     let chains = this.tables.get(table)
     if (chains === undefined) this.tables.set(table, chains = new Map())
     let chain = chains.get(name)
-    if (chain === undefined) chains.set(name, chain = {rules: []})
+    if (chain === undefined) chains.set(name, chain = {listed: []})
     return chain
   }
 
@@ -1211,7 +1225,9 @@ export class RuleSet {
   }
 
   rules(table: string, chain: string): readonly ParsedRule[] {
-    return this.tables.get(table)?.get(chain)?.rules ?? NO_RULES
+    const c = this.tables.get(table)?.get(chain)
+    if (c === undefined) return NO_RULES
+    return (c.parsed ??= c.listed.map(r => parseRule(r, this.sets)))
   }
 
   policy(table: string, chain: string): string {
@@ -1222,7 +1238,7 @@ export class RuleSet {
   active(table: string, chain: string): boolean {
     // a filter or nat chain the paste did not list may do anything: evaluate() says what is assumed
     if (!this.covered(table, chain)) return table === 'filter' || table === 'nat'
-    return this.rules(table, chain).length > 0 || this.policy(table, chain) !== 'ACCEPT'
+    return (this.tables.get(table)?.get(chain)?.listed.length ?? 0) > 0 || this.policy(table, chain) !== 'ACCEPT'
   }
 
   /** Whether the dump shows `table` `chain`: a whole iptables-save does; `iptables -S X` shows X only. */
