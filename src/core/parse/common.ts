@@ -141,6 +141,14 @@ export function netmaskToPrefixlen(mask: string): number | undefined {
   return n === 0 ? len : undefined
 }
 
+/** tokens(text).slice(0, max), without splitting the rest. */
+export function leadingWords(text: string, max: number): string[] {
+  const words: string[] = []
+  const word = /\S+/g
+  for (let m = word.exec(text); m !== null && words.length < max; m = word.exec(text)) words.push(m[0])
+  return words
+}
+
 /** Whitespace-separated fields; never returns an empty-string field. */
 export function tokens(line: string): string[] {
   const t = line.trim()
@@ -250,7 +258,8 @@ function hasWordEnd(line: string): boolean {
   const n = Math.min(line.length, 300)
   for (let i = 0; i < n; i++) {
     const c = line.charCodeAt(i)
-    if (!PROMPT_CHARS.has(c) && c < 128) continue
+    // PROMPT_CHARS, spelt out: this runs for every character of every line of a paste
+    if (c < 128 && c !== 35 && c !== 36 && c !== 37 && c !== 62) continue
     const next = i + 1 < line.length ? line.charCodeAt(i + 1) : 32
     if (next === 32 || next === 9) return true
   }
@@ -268,7 +277,9 @@ const LOOSE_PROMPT_ENDS = new Set(['#', '$', '%', '>', '❯', '➜', '»', 'λ']
  */
 function looserPrompt(line: string): string | undefined {
   if (!hasWordEnd(line)) return undefined
-  const head = tokens(line.length > 300 ? line.slice(0, 300) : line)
+  // the first four words are looked at, and whether a fifth follows: an iptables rule of kube-proxy's
+  // (`--comment "ns/svc:http -> 10.1.2.3:8080"`) has a prompt end, and dozens of words after it
+  const head = leadingWords(line.length > 300 ? line.slice(0, 300) : line, 5)
   const limit = Math.min(head.length, 4)
   for (let k = 0; k < limit; k++) {
     const word = head[k]
