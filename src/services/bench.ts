@@ -588,7 +588,50 @@ export function snapshotNode(i: number): {name: string; ip: string; subnet: stri
   }
 }
 
-function nodeTables(i: number, count: number): Record<string, string> {
+/** The cluster IP of generated service `s` (10.96.0.0/16, as kubeadm's default service CIDR is 10.96.0.0/12). */
+export function snapshotServiceIP(s: number): string {
+  return intToIp(ipToInt('10.96.0.0') + s)
+}
+
+/**
+ * kube-proxy's nat rules (iptables mode) for `services` services of port 80, each with two endpoints
+ * on port 8080 (the pods of nodes s and s + 1, modulo `count`): a KUBE-SVC chain per service and a
+ * KUBE-SEP chain per endpoint, the first picked at random with probability 0.5, as kube-proxy writes
+ * them. Chains first, then rules: the lines to put in a `*nat` section before its rules.
+ */
+function kubeProxyNat(services: number, count: number): {chains: string[]; rules: string[]} {
+  const id = (kind: string, n: number) => `${kind}-${n.toString(36).toUpperCase().padStart(16, '0')}`
+  const chains = [':KUBE-SERVICES - [0:0]', ':KUBE-MARK-MASQ - [0:0]', ':KUBE-POSTROUTING - [0:0]', ':KUBE-NODEPORTS - [0:0]']
+  const rules = [
+    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+    '-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000',
+    '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
+    '-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0',
+    '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
+  ]
+  for (let s = 0; s < services; s++) {
+    const ip = snapshotServiceIP(s)
+    const svc = id('KUBE-SVC', s)
+    const name = `default/svc${s}:http`
+    chains.push(`:${svc} - [0:0]`)
+    rules.push(`-A KUBE-SERVICES -d ${ip}/32 -p tcp -m comment --comment "${name} cluster IP" -m tcp --dport 80 -j ${svc}`,
+      `-A ${svc} ! -s ${SNAP_NETWORK} -d ${ip}/32 -p tcp -m comment --comment "${name} cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ`)
+    for (const k of [0, 1]) {
+      const ep = snapshotNode((s + k) % count).podIP
+      const sep = id('KUBE-SEP', 2 * s + k)
+      chains.push(`:${sep} - [0:0]`)
+      rules.push(`-A ${svc} -m comment --comment "${name} -> ${ep}:8080"${k === 0 ? ' -m statistic --mode random --probability 0.50000000000' : ''} -j ${sep}`,
+        `-A ${sep} -s ${ep}/32 -m comment --comment "${name}" -j KUBE-MARK-MASQ`,
+        `-A ${sep} -p tcp -m comment --comment "${name}" -m tcp -j DNAT --to-destination ${ep}:8080`)
+    }
+  }
+  rules.push('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
+  return {chains, rules}
+}
+
+function nodeTables(i: number, count: number, services = 0): Record<string, string> {
   const me = snapshotNode(i)
   const j = (v: unknown) => JSON.stringify(v)
   const links = [
@@ -633,6 +676,12 @@ function nodeTables(i: number, count: number): Record<string, string> {
     `-A FLANNEL-POSTRTG -s ${SNAP_NETWORK} ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`,
     `-A FLANNEL-POSTRTG ! -s ${SNAP_NETWORK} -d ${SNAP_NETWORK} -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`, 'COMMIT',
   ]
+  if (services > 0) {
+    const kube = kubeProxyNat(services, count)
+    const natRules = ipt.indexOf('-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG')
+    ipt.splice(ipt.length - 1, 0, ...kube.rules)
+    ipt.splice(natRules, 0, ...kube.chains)
+  }
   const sysctl: Record<string, string> = {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.default.rp_filter': '0',
     'net.ipv4.icmp_errors_use_inbound_ifaddr': '0', 'net.ipv4.conf.all.proxy_arp': '0', 'net.bridge.bridge-nf-call-iptables': '1'}
   for (const l of links) Object.assign(sysctl, {[`net.ipv4.conf.${l.ifname}.rp_filter`]: '0', [`net.ipv4.conf.${l.ifname}.proxy_arp`]: '0', [`net.ipv4.conf.${l.ifname}.forwarding`]: '1'})
@@ -662,14 +711,17 @@ function podTables(i: number): Record<string, string> {
   }
 }
 
-/** DIR/inventory.yaml and DIR/<node>/, DIR/<pod>/ for a healthy `count`-node vxlan cluster, one pod per node. */
-export async function writeClusterSnapshot(dir: string, count: number): Promise<void> {
+/**
+ * DIR/inventory.yaml and DIR/<node>/, DIR/<pod>/ for a healthy `count`-node vxlan cluster, one pod per
+ * node; with `services`, every node holds kube-proxy's rules for that many (see kubeProxyNat).
+ */
+export async function writeClusterSnapshot(dir: string, count: number, services = 0): Promise<void> {
   await mkdir(dir, {recursive: true})
   const inv = ['nodes:', ...Array.from({length: count}, (_, i) => `  - name: node${i}`), 'pods:']
   for (let i = 0; i < count; i++) {
     const me = snapshotNode(i)
     inv.push(`  - name: ${me.pod}`, `    ip: ${me.podIP}`, `    node: ${me.name}`)
-    for (const [name, tables] of [[me.name, nodeTables(i, count)], [me.pod, podTables(i)]] as const) {
+    for (const [name, tables] of [[me.name, nodeTables(i, count, services)], [me.pod, podTables(i)]] as const) {
       await mkdir(join(dir, name), {recursive: true})
       await Promise.all(Object.entries(tables).map(([file, text]) => writeFile(join(dir, name, file), text)))
     }
@@ -723,6 +775,8 @@ async function benchTrace(o: BenchOptions, cleanups: Cleanups): Promise<BenchRow
     rows.push(unavailableRow(traceRow, 'n/a (not built)'))
   }
 
+  rows.push(await benchKubeProxyTrace(o, dir, commands, runs))
+
   if (existsSync(join(commands, 'doctor.js'))) {
     o.progress('doctor: generating a 100-node snapshot')
     await writeClusterSnapshot(join(dir, 'c100'), 100)
@@ -748,6 +802,38 @@ async function benchTrace(o: BenchOptions, cleanups: Cleanups): Promise<BenchRow
     rows.push(unavailableRow(doctorRow, 'n/a (not built)'))
   }
   return rows
+}
+
+/**
+ * A trace to a service through kube-proxy's iptables rules at scale: 5000 services (40,000 nat rules
+ * on every node), against the same trace to the endpoint the rules pick on the same nodes without
+ * them. Information, no goal: what a big rule set adds to a trace.
+ */
+async function benchKubeProxyTrace(o: BenchOptions, dir: string, commands: string, runs: number): Promise<BenchRow> {
+  const services = 5000
+  const row = {id: 'trace.kube-proxy', section: 'trace' as const, what: `flannelctl trace pod → service, 10 nodes, ${services} kube-proxy services (40,000 nat rules each)`,
+    unit: 'ms' as const, limitWhat: 'pod → the endpoint, same nodes without those rules', goal: undefined}
+  if (!existsSync(join(commands, 'trace.js'))) return unavailableRow(row, 'n/a (not built)')
+  o.progress(`trace: generating a 10-node snapshot with ${services} kube-proxy services, and one without`)
+  await writeClusterSnapshot(join(dir, 'k10'), 10, services)
+  await writeClusterSnapshot(join(dir, 'p10'), 10)
+  // service 4321's second endpoint, the one a trace follows, is pod2 (kubeProxyNat)
+  const toService = ['trace', snapshotNode(0).pod, snapshotServiceIP(4321), '--proto', 'tcp', '--dport', '80', '--snapshot', join(dir, 'k10'), '--json']
+  const toPod = ['trace', snapshotNode(0).pod, snapshotNode(2).pod, '--proto', 'tcp', '--dport', '8080', '--snapshot', join(dir, 'p10'), '--json']
+  const samples: number[] = []
+  const limitSamples: number[] = []
+  let note: string | undefined
+  for (let k = -1; k < runs && note === undefined; k++) {
+    for (const [args, into] of [[toService, samples], [toPod, limitSamples]] as const) {
+      const r = await timeCli(args, 120)
+      const disposition = parseDisposition(r.result.stdout)
+      if (disposition !== 'DELIVERED') note = r.result.exitCode === 124 ? 'timed out after 120 s' : `trace ${args[2]}: ${disposition ?? (r.result.stderr || r.result.stdout).trim().split('\n')[0]}`
+      else if (k >= 0) into.push(r.ms)
+    }
+  }
+  await rm(join(dir, 'k10'), {recursive: true, force: true})
+  await rm(join(dir, 'p10'), {recursive: true, force: true})
+  return note !== undefined ? unavailableRow(row, `n/a (${note})`) : makeRow({...row, samples, limitSamples})
 }
 
 function parseDisposition(stdout: string): string | undefined {

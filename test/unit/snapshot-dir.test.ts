@@ -5,7 +5,7 @@ import {readSnapshotDir, writeSnapshotDir, snapshotFromTables, readTables, readT
 import fc from 'fast-check'
 import {readFileSync, writeFileSync} from 'node:fs'
 import {sysctlText} from '../../src/adapters/collect.js'
-import {writeClusterSnapshot, snapshotNode} from '../../src/services/bench.js'
+import {writeClusterSnapshot, snapshotNode, snapshotServiceIP} from '../../src/services/bench.js'
 import {traceFlow} from '../../src/core/trace/engine.js'
 import {tempDirHooks} from '../helpers/temp-dir.js'
 
@@ -380,6 +380,18 @@ describe('snapshot directory', () => {
     // the hint is no table: not enumerable, not copied
     expect(Object.keys(snap.hosts[0])).to.not.include('mayHoldAddress')
     expect({...snap.hosts[0]}).to.not.have.property('mayHoldAddress')
+  })
+
+  it('traces a generated cluster to a service through kube-proxy\'s rules on every node (the bench\'s kube-proxy row)', async () => {
+    await writeClusterSnapshot(dir, 4, 300)
+    const snap = await readSnapshotDir(dir)
+    const pods = snap.inventory.pods!.map(p => ({name: p.name, ip: p.ip, node: p.node, netns: p.netns}))
+    expect(snap.hosts[0].iptables?.rules.filter(r => r.table === 'nat' && r.chain.startsWith('KUBE-SEP-'))).to.have.length(300 * 2 * 2)
+    const t = traceFlow({hosts: snap.hosts, pods}, {src: snapshotNode(0).pod, dst: snapshotServiceIP(221), proto: 'tcp', dport: 80})
+    expect(t.disposition, t.failure?.reason).to.equal('DELIVERED')
+    const dnat = t.hops.flatMap(h => h.steps).find(s => s.kind === 'nat' && s.verdict === 'dnat')
+    expect(dnat?.evidence).to.match(/-j DNAT --to-destination 10\.16\.[12]\.2:8080$/)
+    expect(t.hops[t.hops.length - 1].node).to.be.oneOf([snapshotNode(1).name, snapshotNode(2).name])
   })
 
   it('takes an address spelled with JSON escapes as an address of the host', async () => {
