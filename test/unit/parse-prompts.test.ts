@@ -4,7 +4,7 @@
  */
 import {expect} from 'chai'
 import fc from 'fast-check'
-import {leadingWords, promptCommand, tokens} from '../../src/core/parse/common.js'
+import {leadingWordMayEndPrompt, leadingWords, promptCommand, tokens} from '../../src/core/parse/common.js'
 
 describe('parse: pasted prompts', () => {
   it('leadingWords is the first words of tokens, whatever the whitespace', () => {
@@ -12,6 +12,15 @@ describe('parse: pasted prompts', () => {
     fc.assert(fc.property(fc.array(char, {maxLength: 40}).map(cs => cs.join('')), fc.integer({min: 0, max: 7}), (text, max) => {
       expect(leadingWords(text, max)).to.deep.equal(tokens(text).slice(0, max))
     }), {numRuns: 2000})
+  })
+
+  it('leadingWordMayEndPrompt: one of the first four words of the first 300 characters ends in a prompt character', () => {
+    const char = fc.constantFrom('a', '-', '#', '$', '%', '>', '❯', '»', ' ', '\t', '\u00a0', '\u2003', '\n', 'é')
+    const line = fc.oneof(fc.array(char, {maxLength: 30}).map(cs => cs.join('')), fc.array(char, {minLength: 290, maxLength: 310}).map(cs => cs.join('')))
+    fc.assert(fc.property(line, l => {
+      const want = tokens(l.slice(0, 300)).slice(0, 4).some(w => /[#$%>\u0080-\uffff]$/.test(w))
+      expect(leadingWordMayEndPrompt(l), JSON.stringify(l)).to.equal(want)
+    }), {numRuns: 3000})
   })
 
   it('reads no kube-proxy rule as a prompt, though its comment holds `->` and its chain names end in no prompt', () => {

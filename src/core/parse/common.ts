@@ -267,7 +267,30 @@ function hasWordEnd(line: string): boolean {
 }
 
 /** Prompt ends beyond `# $ % >`: zsh themes, starship. */
-const LOOSE_PROMPT_ENDS = new Set(['#', '$', '%', '>', '❯', '➜', '»', 'λ'])
+const LOOSE_PROMPT_ENDS = ['#', '$', '%', '>', '❯', '➜', '»', 'λ']
+
+const SPACE = /\s/
+
+/**
+ * Whether one of the first four words (of the first 300 characters) ends in `# $ % >` or a
+ * character beyond ASCII: looserPrompt finds a prompt end nowhere else. Most output lines fail at
+ * their fourth word; an iptables rule's are `-A CHAIN -m comment`.
+ */
+export function leadingWordMayEndPrompt(line: string): boolean {
+  const n = Math.min(line.length, 300)
+  let words = 0
+  for (let i = 0; i < n && words < 4; i++) {
+    if (SPACE.test(line[i])) continue
+    // a word (as tokens splits): its last character decides
+    let end = i
+    while (end + 1 < n && !SPACE.test(line[end + 1])) end++
+    const last = line.charCodeAt(end)
+    if (last >= 128 || last === 35 || last === 36 || last === 37 || last === 62) return true
+    words++
+    i = end
+  }
+  return false
+}
 
 /**
  * Prompts with spaces before their end: `core@node1 ~ $` (Flatcar, CoreOS, Gentoo), `(venv)
@@ -276,14 +299,14 @@ const LOOSE_PROMPT_ENDS = new Set(['#', '$', '%', '>', '❯', '➜', '»', 'λ']
  * prompt end standing alone.
  */
 function looserPrompt(line: string): string | undefined {
-  if (!hasWordEnd(line)) return undefined
+  if (!leadingWordMayEndPrompt(line) || !hasWordEnd(line)) return undefined
   // the first four words are looked at, and whether a fifth follows: an iptables rule of kube-proxy's
   // (`--comment "ns/svc:http -> 10.1.2.3:8080"`) has a prompt end, and dozens of words after it
   const head = leadingWords(line.length > 300 ? line.slice(0, 300) : line, 5)
   const limit = Math.min(head.length, 4)
   for (let k = 0; k < limit; k++) {
     const word = head[k]
-    const end = [...LOOSE_PROMPT_ENDS].find(e => word.endsWith(e))
+    const end = LOOSE_PROMPT_ENDS.find(e => word.endsWith(e))
     if (end === undefined) continue
     // bare: only a prompt end standing alone (`node1 ~ #`); `ip -br link` lines end in `<UP,LOWER_UP>`
     if (k + 1 === head.length) return word === end && line.length <= 200 ? '' : undefined
