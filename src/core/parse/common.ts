@@ -271,6 +271,12 @@ const LOOSE_PROMPT_ENDS = ['#', '$', '%', '>', '❯', '➜', '»', 'λ']
 
 const SPACE = /\s/
 
+/** Whether the character at `i` is whitespace (as `\s` says), asking the RegExp only beyond ASCII. */
+function isSpaceAt(line: string, i: number): boolean {
+  const c = line.charCodeAt(i)
+  return c < 128 ? c === 32 || (c >= 9 && c <= 13) : SPACE.test(line[i])
+}
+
 /**
  * Whether one of the first four words (of the first 300 characters) ends in `# $ % >` or a
  * character beyond ASCII: looserPrompt finds a prompt end nowhere else. Most output lines fail at
@@ -280,10 +286,10 @@ export function leadingWordMayEndPrompt(line: string): boolean {
   const n = Math.min(line.length, 300)
   let words = 0
   for (let i = 0; i < n && words < 4; i++) {
-    if (SPACE.test(line[i])) continue
+    if (isSpaceAt(line, i)) continue
     // a word (as tokens splits): its last character decides
     let end = i
-    while (end + 1 < n && !SPACE.test(line[end + 1])) end++
+    while (end + 1 < n && !isSpaceAt(line, end + 1)) end++
     const last = line.charCodeAt(end)
     if (last >= 128 || last === 35 || last === 36 || last === 37 || last === 62) return true
     words++
