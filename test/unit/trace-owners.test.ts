@@ -14,7 +14,7 @@ function world(addressesOf: string[][], podCount: number) {
   const host = (name: string, ips: string[]): HostSnapshot => {
     const snap: HostSnapshot = {name}
     Object.defineProperty(snap, 'addresses', {
-      enumerable: true,
+      enumerable: true, configurable: true,
       get: () => {
         reads.set(name, (reads.get(name) ?? 0) + 1)
         return ips.map((ip, i) => ({dev: `eth${i}`, family: 4 as const, local: ip, prefixlen: 24, raw: `inet ${ip}/24 scope global eth${i}`}))
@@ -40,6 +40,13 @@ describe('trace: the owners of an address', () => {
     expect(w.isOwned('10.1.0.1')).to.equal(true)
     expect(w.isOwned('10.1.0.9')).to.equal(false)
     expect(w.owners('127.0.0.1')).to.deep.equal([])
+  })
+
+  it('a host whose address table cannot be read fails every question that reaches it, not just the first', () => {
+    const {w} = world([['10.0.0.1'], ['10.0.0.2'], ['10.0.0.3']], 0)
+    Object.defineProperty(w.view('node1')!.snap, 'addresses', {get: () => { throw new Error('cannot read node1/ip-addr.json') }})
+    expect(w.firstOwner('10.0.0.1', () => true)?.view.name).to.equal('node0')
+    for (let k = 0; k < 2; k++) expect(() => w.owners('10.0.0.3')).to.throw('cannot read node1/ip-addr.json')
   })
 
   it('whatever was asked before, each question gets the answer of a full scan', () => {

@@ -197,7 +197,8 @@ export class WorldIndex {
    * owners(ip), found as they are asked for. Asked for a few addresses per trace: hosts whose
    * address table cannot hold this one are not parsed at all, and a question answered by an early
    * host (a node: nodes come before pods) leaves the rest unread; a thousand-node snapshot has two
-   * thousand address tables.
+   * thousand address tables. `hostsUpTo`: look at none of the hosts from that index on (owners
+   * found there by an earlier question are still given).
    */
   *eachOwner(ip: string, hostsUpTo?: number): Generator<Owner> {
     const hosts = this.hosts()
@@ -207,9 +208,10 @@ export class WorldIndex {
     for (let i = 0; ; ) {
       while (i < scan.found.length) yield scan.found[i++]
       if (scan.next >= end) return
-      const view = hosts[scan.next++]
-      if (!view.mayHoldAddress(ip)) continue
-      for (const addr of view.ipv4Addresses()) if (addr.local === ip) scan.found.push({view, addr})
+      const view = hosts[scan.next]
+      // a table that fails to parse throws here, and again at the next question: the host is not passed over
+      if (view.mayHoldAddress(ip)) for (const addr of view.ipv4Addresses()) if (addr.local === ip) scan.found.push({view, addr})
+      scan.next++
     }
   }
 
