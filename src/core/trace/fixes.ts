@@ -16,11 +16,7 @@ import {firewallCmd, firewalldRichAccept, firewalldRichRuleOwner, forwardAcceptH
 /** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
 export function homeNode(w: WorldIndex, dst: string): {view: HostView, subnet: string} | undefined {
   const pod = w.podsByIp.get(dst)
-  const candidates: HostView[] = []
-  const podNode = pod !== undefined ? w.nodeViewOf(pod) : undefined
-  if (podNode) candidates.push(podNode)
-  for (const o of w.nodeOwners(dst)) candidates.push(o.view)
-  const view = candidates[0]
+  const view = (pod !== undefined ? w.nodeViewOf(pod) : undefined) ?? w.firstOwner(dst, o => w.isNode(o.view))?.view
   if (view !== undefined) return {view, subnet: podSubnet(w, view, dst) ?? dst}
   const home = w.podSubnetOwner(dst)
   if (home === undefined) return undefined
