@@ -33,10 +33,6 @@ describe('trace on a node with native nftables (real kernel)', function () {
     for (const f of fix) await inNs(state.nodes.find(n => n.name === f.node)!.netns, 'sh', '-c', f.command)
   }
   /**
-   * A TCP connect (from pod-1a, or from the namespace `from`), with a listener on pod-2a port 8080:
-   * 'ok from SOURCE' (the address the listener saw), or the error the socket reported.
-   */
-  /**
    * A TCP listener on pod-2a `port` running `then` (python, with the socket `s`) once it listens, for
    * at most `seconds`; resolved when it says it listens (a fixed pause was too short for python's
    * start on a busy machine: 'refused'). In an object: the process is a promise of its end, which
