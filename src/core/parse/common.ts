@@ -225,6 +225,11 @@ export function listsSomeDevices(command: PastedCommand | undefined): boolean {
 
 const PROMPT_CHARS = new Set([35, 36, 37, 62]) // # $ % >
 
+/** A character a prompt ends in: `# $ % >`, or any beyond ASCII (`❯`, `➜`, `»`, `λ`, …). Spelt out: it runs for every character of a paste. */
+function mayEndPrompt(c: number): boolean {
+  return c >= 128 || c === 35 || c === 36 || c === 37 || c === 62
+}
+
 /**
  * `root@worker3:~# cmd`, `[root@n1 ~]# cmd`, `$ cmd`, `# cmd`, or a bare prompt. Returns the
  * command text, or undefined when the line is not a prompt. A scan, not a regex: most lines are
@@ -258,8 +263,7 @@ function hasWordEnd(line: string): boolean {
   const n = Math.min(line.length, 300)
   for (let i = 0; i < n; i++) {
     const c = line.charCodeAt(i)
-    // PROMPT_CHARS, spelt out: this runs for every character of every line of a paste
-    if (c < 128 && c !== 35 && c !== 36 && c !== 37 && c !== 62) continue
+    if (!mayEndPrompt(c)) continue
     const next = i + 1 < line.length ? line.charCodeAt(i + 1) : 32
     if (next === 32 || next === 9) return true
   }
@@ -290,8 +294,7 @@ export function leadingWordMayEndPrompt(line: string): boolean {
     // a word (as tokens splits): its last character decides
     let end = i
     while (end + 1 < n && !isSpaceAt(line, end + 1)) end++
-    const last = line.charCodeAt(end)
-    if (last >= 128 || last === 35 || last === 36 || last === 37 || last === 62) return true
+    if (mayEndPrompt(line.charCodeAt(end))) return true
     words++
     i = end
   }
