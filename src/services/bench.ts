@@ -678,7 +678,9 @@ function nodeTables(i: number, count: number, services = 0): Record<string, stri
   ]
   if (services > 0) {
     const kube = kubeProxyNat(services, count)
-    const natRules = ipt.indexOf('-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG')
+    // the nat section's rules go before its COMMIT (the last line), its chains before its first rule
+    const nat = ipt.indexOf('*nat')
+    const natRules = ipt.findIndex((line, k) => k > nat && line.startsWith('-A '))
     ipt.splice(ipt.length - 1, 0, ...kube.rules)
     ipt.splice(natRules, 0, ...kube.chains)
   }
