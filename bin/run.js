@@ -12,10 +12,10 @@ if (answer === undefined) {
   // every run for a warning that cannot come where package.json's engines (>=20) are met.
   const asked = process.env.OCLIF_DISABLE_ENGINE_WARNING
   process.env.OCLIF_DISABLE_ENGINE_WARNING = '1'
-  await import('@oclif/core') // its index is where the check runs, not yet loaded by execute's import
+  // oclif as the build bundled it with the commands (src/cli/bundle-build.ts): its index runs the check
+  const {execute} = await import('../dist/bundle/cli/main.js')
   if (asked === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
   else process.env.OCLIF_DISABLE_ENGINE_WARNING = asked
-  const {execute} = await import('@oclif/core/execute')
   await execute({dir: import.meta.url})
 } else {
   // oclif writes with console.log, which ignores a reader that went away (`| head -1`); so do we.

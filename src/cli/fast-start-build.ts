@@ -13,6 +13,7 @@ import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node
 import {createRequire} from 'node:module'
 import {tmpdir} from 'node:os'
 import {dirname, join, relative} from 'node:path'
+import {pathToFileURL} from 'node:url'
 import {
   ANSWERS_FILE, FAST_START_ENV, HELP_TEXTS_FILE, PROJECT_ROOT, fingerprint, platformAndArch, type StartupAnswers,
 } from './fast-start.js'
@@ -27,12 +28,17 @@ const BIN = join(PROJECT_ROOT, 'bin', 'run.js')
 
 class Refusal extends Error {}
 
+/** oclif as the CLI runs it: the copy bundled with the commands and the help class (src/cli/bundle-build.ts) */
+function bundledOclif(): Promise<typeof import('./main.js')> {
+  return import(pathToFileURL(join(PROJECT_ROOT, 'dist', 'bundle', 'cli', 'main.js')).href) as Promise<typeof import('./main.js')>
+}
+
 function refuse(why: string): never {
   throw new Refusal(why)
 }
 
 async function renderRootHelp(config: Config, width: number): Promise<string> {
-  const {loadHelpClass} = await import('@oclif/core')
+  const {loadHelpClass} = await bundledOclif()
   const HelpClass = await loadHelpClass(config)
   const help = new HelpClass(config, {maxWidth: width})
   let out = ''
@@ -90,7 +96,7 @@ async function buildAnswers(): Promise<{answers: StartupAnswers; texts: string}>
   if (!process.getBuiltinModule) refuse('this node has no process.getBuiltinModule, which fast-start.ts needs')
   // The texts must be plain whatever terminal runs the build; supports-color reads this on load.
   process.env.FORCE_COLOR = '0'
-  const {Config} = await import('@oclif/core')
+  const {Config} = await bundledOclif()
   // User plugins belong to whoever runs the CLI; at run time fast-start.ts leaves them to oclif.
   const config = await Config.load({root: PROJECT_ROOT, userPlugins: false})
   if (config.isSingleCommandCLI) refuse('a single-command CLI reads its arguments differently')

@@ -11,8 +11,8 @@
  * Everything built lives in namespaces called fcbench-* (sync) or fc-b*-* (labs) and is removed
  * at the end, also when a step fails or the run is interrupted.
  */
-import {fileURLToPath} from 'node:url'
-import {dirname, join} from 'node:path'
+import {join} from 'node:path'
+import {cliBin, projectRoot} from '../project-root.js'
 import {mkdtemp, mkdir, readFile, rm, writeFile, unlink} from 'node:fs/promises'
 import {existsSync, rmSync} from 'node:fs'
 import {tmpdir, cpus, release, loadavg} from 'node:os'
@@ -30,7 +30,6 @@ import {commandRunner, requireRoot, type ServiceContext} from './context.js'
 import {Lab, type LabState} from './lab.js'
 import {benchCore} from './bench-core.js'
 
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js')
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts: rows, ratios, verdicts (unit-tested)
@@ -520,7 +519,7 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
   if (withCli) {
     // What a person running `flannelctl sync` waits for: a fresh process, start-up and cold code included.
     await writeLeases(a.storeDir, backend, 0, peers)
-    const args = ['netns', 'exec', a.netns, process.execPath, BIN, 'sync', '--json',
+    const args = ['netns', 'exec', a.netns, process.execPath, cliBin(), 'sync', '--json',
       '--store', a.options.store!, '--subnet-file', a.options.subnetFile!, '--cni-conf-dir', a.options.cniConfDir!, '--state-file', a.options.stateFile!]
     const root = new RealRunner()
     const cli = await timed(() => must(root, {file: 'ip', args, write: true}))
@@ -551,8 +550,8 @@ async function benchStartup(runs: number): Promise<BenchRow[]> {
   const runner = new RealRunner()
   const cases = {
     node: {file: process.execPath, args: ['-e', '0']},
-    version: {file: process.execPath, args: [BIN, '--version']},
-    help: {file: process.execPath, args: [BIN, '--help']},
+    version: {file: process.execPath, args: [cliBin(), '--version']},
+    help: {file: process.execPath, args: [cliBin(), '--help']},
   }
   const samples: Record<keyof typeof cases, number[]> = {node: [], version: [], help: []}
   // One untimed round warms the page cache; then the cases take turns so drift hits them alike.
@@ -734,12 +733,13 @@ export async function writeClusterSnapshot(dir: string, count: number, services 
 /** Wall time of one CLI run; `timeout` bounds a run that would otherwise hang the bench. */
 async function timeCli(args: string[], limitSeconds: number): Promise<{ms: number; result: CommandResult}> {
   const runner = new RealRunner()
-  const r = await timed(() => runner.run({file: 'timeout', args: [String(limitSeconds), process.execPath, BIN, ...args]}))
+  const r = await timed(() => runner.run({file: 'timeout', args: [String(limitSeconds), process.execPath, cliBin(), ...args]}))
   return {ms: r.ms, result: r.value}
 }
 
 async function benchTrace(o: BenchOptions, cleanups: Cleanups): Promise<BenchRow[]> {
-  const commands = join(dirname(fileURLToPath(import.meta.url)), '..', 'commands')
+  // the commands the CLI runs (package.json's oclif.commands): absent before a build
+  const commands = join(projectRoot(), 'dist', 'bundle', 'commands')
   const traceRow = {id: 'trace.1000', section: 'trace' as const, what: 'flannelctl trace pod → pod, 1000-node snapshot', unit: 'ms' as const,
     limitWhat: 'budget 1 s', goal: {kind: 'max' as const, value: 1}}
   const doctorRow = {id: 'doctor.100', section: 'trace' as const, what: 'flannelctl doctor, 100-node snapshot (9,900 pairs)', unit: 'ms' as const,

@@ -3,8 +3,8 @@
  * the real `flannelctl init` inside its namespace; pods are made by the real CNI plugins from the
  * conflist init wrote. Every name carries the prefix `fc-<lab>-`, and `down` removes all of it.
  */
-import {fileURLToPath} from 'node:url'
-import {dirname, join} from 'node:path'
+import {join} from 'node:path'
+import {cliBin} from '../project-root.js'
 import {readFile, readdir, writeFile, mkdir, rm} from 'node:fs/promises'
 import {existsSync, statSync} from 'node:fs'
 import {userError, FlannelctlError, ExitCode} from '../errors.js'
@@ -18,7 +18,6 @@ import {leaseView, type LeaseView} from './lease.js'
 
 export const LAB_ROOT = process.env.FLANNELCTL_LAB_DIR ?? '/run/flannelctl/labs'
 export const CNI_BIN_DIR = process.env.CNI_PATH ?? '/usr/lib/cni'
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js')
 export const POD_NETWORK = '10.244.0.0/16'
 const SEGMENT_NET = ['192.168.100', '192.168.200']
 
@@ -172,7 +171,7 @@ export class Lab {
   }
 
   async flannelctl(node: LabNode, state: Pick<LabState, 'store'>, args: string[]): Promise<string> {
-    return this.inNs(node.netns, process.execPath, [BIN, ...args, ...nodeArgs(node, state)])
+    return this.inNs(node.netns, process.execPath, [cliBin(), ...args, ...nodeArgs(node, state)])
   }
 
   /** The store's leases as a node sees them (a lab's etcd is reachable only from inside the lab). */
@@ -187,7 +186,7 @@ export class Lab {
 
   /** The store's leases and the network's backend, read from inside the lab as its nodes read them; a failure is that lease list's own error. */
   async storeView(state: LabState): Promise<LeaseView> {
-    const r = await this.runner.run({file: 'ip', args: ['netns', 'exec', state.nodes[0].netns, process.execPath, BIN, 'lease', 'list', '--json', '--store', state.store]})
+    const r = await this.runner.run({file: 'ip', args: ['netns', 'exec', state.nodes[0].netns, process.execPath, cliBin(), 'lease', 'list', '--json', '--store', state.store]})
     if (r.exitCode === 0) return JSON.parse(r.stdout) as LeaseView
     const said = (label: string) => new RegExp(`^${label}: (.*)$`, 'm').exec(r.stderr)?.[1]
     throw new FlannelctlError(said('Error') ?? `lease list inside ${state.nodes[0].netns} failed: ${(r.stderr || r.stdout).trim()}`,

@@ -122,7 +122,7 @@ describe('start-up fast path (--version, root --help)', function () {
 
   it('trusts the stored answers only while the files they came from are unchanged', () => {
     const answers = loadAnswers()!
-    expect(answers.fingerprint.files).to.include.members(['package.json', 'oclif.manifest.json', 'dist/cli/help.js'])
+    expect(answers.fingerprint.files).to.include.members(['package.json', 'oclif.manifest.json', 'dist/bundle/cli/help.js'])
     expect(stillFresh(answers)).to.equal(true)
     expect(stillFresh({...answers, fingerprint: {...answers.fingerprint, sha1: '0'.repeat(40)}})).to.equal(false)
     expect(stillFresh({...answers, fingerprint: {...answers.fingerprint, files: [...answers.fingerprint.files, 'no-such-file']}})).to.equal(false)
