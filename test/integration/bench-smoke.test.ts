@@ -24,7 +24,7 @@ describe('flannelctl bench (small scale, real namespaces)', function () {
     for (const backend of ['vxlan', 'host-gw']) {
       for (const step of ['add', 'resync', 'remove', 'agent-add', 'agent-one', 'agent-remove', 'add.cli']) expect(ids).to.include(`sync.${backend}.${step}`)
     }
-    expect(ids).to.include.members(['startup.version', 'startup.help'])
+    expect(ids).to.include.members(['startup.version', 'startup.help', 'startup.command'])
     for (const row of report.rows) {
       expect(row.measured, row.id).to.be.a('number').and.above(0)
       expect(row.limit, row.id).to.be.a('number').and.above(0)
