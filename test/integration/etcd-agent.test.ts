@@ -243,6 +243,8 @@ describe('etcd agent: sync --watch on a real etcd (lab, real kernel)', function 
       await etcdctl('put', leaseKey(late.subnet), leaseValue(late))
       await within(15_000, 'the lease written after the restart reaches both nodes',
         async () => (await Promise.all(state.nodes.map(n => peerState(n, late)))).every(s => s.route && s.neigh && s.fdb))
+      // an agent says so once it has recorded the round's work, a moment after the kernel has it
+      await within(10_000, 'every agent says it is in sync again', async () => agents.every((a, i) => a.linesSince(marks[i], BACK).length > 0))
       for (const [i, a] of agents.entries()) {
         const back = a.linesSince(marks[i], BACK)
         expect(back, a.node.name).to.have.length(1)
