@@ -12,7 +12,6 @@
  * at the end, also when a step fails or the run is interrupted.
  */
 import {join} from 'node:path'
-import {cliBin, projectRoot} from '../project-root.js'
 import {mkdtemp, mkdir, readFile, rm, writeFile, unlink} from 'node:fs/promises'
 import {existsSync, rmSync} from 'node:fs'
 import {tmpdir, cpus, release, loadavg} from 'node:os'
@@ -29,7 +28,7 @@ import {NodeAgent} from './agent.js'
 import {commandRunner, requireRoot, type ServiceContext} from './context.js'
 import {Lab, type LabState} from './lab.js'
 import {benchCore} from './bench-core.js'
-
+import {cliBin, projectRoot} from '../project-root.js'
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts: rows, ratios, verdicts (unit-tested)
