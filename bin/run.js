@@ -13,9 +13,10 @@ if (answer === undefined) {
   const asked = process.env.OCLIF_DISABLE_ENGINE_WARNING
   process.env.OCLIF_DISABLE_ENGINE_WARNING = '1'
   // oclif as the build bundled it with the commands (src/cli/bundle-build.ts): its index runs the check
-  const {execute} = await import('../dist/bundle/cli/main.js').catch(error => {
-    if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !String(error.message).includes('dist/bundle/cli/main.js')) throw error
-    process.stderr.write(`Error: flannelctl is not built: ${new URL('../dist/bundle/cli/main.js', import.meta.url).pathname} is missing\nHint: run npm run build in ${new URL('..', import.meta.url).pathname}\n`)
+  const bundled = new URL('../dist/bundle/cli/main.js', import.meta.url)
+  const {execute} = await import(bundled.href).catch(error => {
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !String(error.message).includes(bundled.pathname)) throw error
+    process.stderr.write(`Error: flannelctl is not built: ${bundled.pathname} is missing\nHint: run npm run build in ${new URL('..', import.meta.url).pathname}\n`)
     process.exit(1)
   })
   if (asked === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING

@@ -17,6 +17,11 @@ export function projectRoot(): string {
   }
 }
 
+/** where the build bundles the commands and oclif (src/cli/bundle-build.ts; package.json's oclif section points there) */
+export function bundleDir(): string {
+  return join(projectRoot(), 'dist', 'bundle')
+}
+
 /** the CLI as a user runs it, for a process of its own (`node BIN …`) */
 export function cliBin(): string {
   return join(projectRoot(), 'bin', 'run.js')

@@ -11,7 +11,7 @@
 import {build} from 'esbuild'
 import {readdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
-import {projectRoot} from '../project-root.js'
+import {bundleDir, projectRoot} from '../project-root.js'
 
 /**
  * Loaded from node_modules as before, by name: etcd3 (gRPC reads files beside its own code) and the
@@ -25,9 +25,8 @@ function scripts(dir: string): string[] {
     .flatMap(e => (e.isDirectory() ? scripts(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []))
 }
 
-const root = projectRoot()
-const dist = join(root, 'dist')
-const outdir = join(dist, 'bundle')
+const dist = join(projectRoot(), 'dist')
+const outdir = bundleDir()
 rmSync(outdir, {recursive: true, force: true})
 await build({
   entryPoints: [...scripts(join(dist, 'commands')), ...scripts(join(dist, 'hooks')), join(dist, 'cli', 'help.js'), join(dist, 'cli', 'main.js')],

@@ -14,6 +14,7 @@ import {createRequire} from 'node:module'
 import {tmpdir} from 'node:os'
 import {dirname, join, relative} from 'node:path'
 import {pathToFileURL} from 'node:url'
+import {bundleDir} from '../project-root.js'
 import {
   ANSWERS_FILE, FAST_START_ENV, HELP_TEXTS_FILE, PROJECT_ROOT, fingerprint, platformAndArch, type StartupAnswers,
 } from './fast-start.js'
@@ -30,7 +31,7 @@ class Refusal extends Error {}
 
 /** oclif as the CLI runs it: the copy bundled with the commands and the help class (src/cli/bundle-build.ts) */
 function bundledOclif(): Promise<typeof import('./main.js')> {
-  return import(pathToFileURL(join(PROJECT_ROOT, 'dist', 'bundle', 'cli', 'main.js')).href) as Promise<typeof import('./main.js')>
+  return import(pathToFileURL(join(bundleDir(), 'cli', 'main.js')).href) as Promise<typeof import('./main.js')>
 }
 
 function refuse(why: string): never {

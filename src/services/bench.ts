@@ -28,7 +28,7 @@ import {NodeAgent} from './agent.js'
 import {commandRunner, requireRoot, type ServiceContext} from './context.js'
 import {Lab, type LabState} from './lab.js'
 import {benchCore} from './bench-core.js'
-import {cliBin, projectRoot} from '../project-root.js'
+import {bundleDir, cliBin} from '../project-root.js'
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts: rows, ratios, verdicts (unit-tested)
@@ -252,7 +252,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     }
     if (o.sections.includes('startup')) {
       o.progress(`startup: ${o.startupRuns} runs each`)
-      report.rows.push(...await benchStartup(o.startupRuns))
+      report.rows.push(...await benchStartup(o.startupRuns, cleanups))
     }
     if (o.sections.includes('trace')) {
       o.progress('trace/doctor')
@@ -545,10 +545,11 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
 // ---------------------------------------------------------------------------------------------
 // startup
 
-async function benchStartup(runs: number): Promise<BenchRow[]> {
+async function benchStartup(runs: number, cleanups: Cleanups): Promise<BenchRow[]> {
   const runner = new RealRunner()
   // a command oclif runs, with next to nothing to do: what every command pays to start
   const emptyStore = await mkdtemp(join(tmpdir(), 'fcbench-store-'))
+  cleanups.addDir(emptyStore)
   const cases = {
     node: {file: process.execPath, args: ['-e', '0']},
     version: {file: process.execPath, args: [cliBin(), '--version']},
@@ -556,16 +557,12 @@ async function benchStartup(runs: number): Promise<BenchRow[]> {
     command: {file: process.execPath, args: [cliBin(), 'lease', 'list', '--store', `file:${emptyStore}`]},
   }
   const samples: Record<keyof typeof cases, number[]> = {node: [], version: [], help: [], command: []}
-  try {
-    // One untimed round warms the page cache; then the cases take turns so drift hits them alike.
-    for (let i = 0; i <= runs; i++) {
-      for (const k of Object.keys(cases) as (keyof typeof cases)[]) {
-        const r = await timed(() => must(runner, cases[k]))
-        if (i > 0) samples[k].push(r.ms)
-      }
+  // One untimed round warms the page cache; then the cases take turns so drift hits them alike.
+  for (let i = 0; i <= runs; i++) {
+    for (const k of Object.keys(cases) as (keyof typeof cases)[]) {
+      const r = await timed(() => must(runner, cases[k]))
+      if (i > 0) samples[k].push(r.ms)
     }
-  } finally {
-    await rm(emptyStore, {recursive: true, force: true})
   }
   return [
     ...(['version', 'help'] as const).map(k => makeRow({
@@ -751,7 +748,7 @@ async function timeCli(args: string[], limitSeconds: number): Promise<{ms: numbe
 
 async function benchTrace(o: BenchOptions, cleanups: Cleanups): Promise<BenchRow[]> {
   // the commands the CLI runs (package.json's oclif.commands): absent before a build
-  const commands = join(projectRoot(), 'dist', 'bundle', 'commands')
+  const commands = join(bundleDir(), 'commands')
   const traceRow = {id: 'trace.1000', section: 'trace' as const, what: 'flannelctl trace pod → pod, 1000-node snapshot', unit: 'ms' as const,
     limitWhat: 'budget 1 s', goal: {kind: 'max' as const, value: 1}}
   const doctorRow = {id: 'doctor.100', section: 'trace' as const, what: 'flannelctl doctor, 100-node snapshot (9,900 pairs)', unit: 'ms' as const,
