@@ -29,7 +29,7 @@ const DOC_FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter(f => f
 const NOT_COMMANDS = [
   /^flannelctl manual masq$/, // the iptables comment of the narrowed masquerade rule
   /^flannelctl reset plan \(/, // the header of reset's plan, quoted in prose
-  /^flannelctl (sync process|--version\s{2}|--help\s{2}|trace pod →|doctor,)/, // rows of bench's report
+  /^flannelctl (sync process|--version\s{2}|--help\s{2}|lease list, an empty store|trace pod →|doctor,)/, // rows of bench's report
 ]
 
 /** Placeholders the docs put where a user writes their own value. */
