@@ -173,10 +173,13 @@ class Cleanups {
     else this.late.push(fn().catch(() => {}))
   }
 
-  addDir(dir: string): void {
+  /** A new directory under the system's temp directory, removed with the rest */
+  async tempDir(prefix: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), prefix))
     this.dirs.add(dir)
     // kept in `dirs` after: on a stop, the work beside it may write into it again before the exit
     this.add(() => rm(dir, {recursive: true, force: true, maxRetries: 5, retryDelay: 20}))
+    return dir
   }
 
   async runAll(): Promise<void> {
@@ -415,8 +418,7 @@ interface SyncResult {
 
 async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: number, withCli: boolean, cleanups: Cleanups, sample?: (msg: string) => void): Promise<SyncResult> {
   const id = `fcbench-${randomBytes(3).toString('hex')}`
-  const dir = await mkdtemp(join(tmpdir(), `${id}-`))
-  cleanups.addDir(dir)
+  const dir = await cleanups.tempDir(`${id}-`)
   const a = await makeSyncNode(`${id}-a`, join(dir, 'a'), backend, cleanups)
   const b = await makeSyncNode(`${id}-b`, join(dir, 'b'), backend, cleanups)
   const half = Math.floor(peers / 2)
@@ -548,8 +550,7 @@ async function benchSync(backend: 'vxlan' | 'host-gw', peers: number, reps: numb
 async function benchStartup(runs: number, cleanups: Cleanups): Promise<BenchRow[]> {
   const runner = new RealRunner()
   // a command oclif runs, with next to nothing to do: what every command pays to start
-  const emptyStore = await mkdtemp(join(tmpdir(), 'fcbench-store-'))
-  cleanups.addDir(emptyStore)
+  const emptyStore = await cleanups.tempDir('fcbench-store-')
   const cases = {
     node: {file: process.execPath, args: ['-e', '0']},
     version: {file: process.execPath, args: [cliBin(), '--version']},
@@ -754,8 +755,7 @@ async function benchTrace(o: BenchOptions, cleanups: Cleanups): Promise<BenchRow
   const doctorRow = {id: 'doctor.100', section: 'trace' as const, what: 'flannelctl doctor, 100-node snapshot (9,900 pairs)', unit: 'ms' as const,
     limitWhat: 'one trace, same snapshot', goal: undefined}
   const rows: BenchRow[] = []
-  const dir = await mkdtemp(join(tmpdir(), 'fcbench-snap-'))
-  cleanups.addDir(dir)
+  const dir = await cleanups.tempDir('fcbench-snap-')
   const runs = 3
 
   if (existsSync(join(commands, 'trace.js'))) {
