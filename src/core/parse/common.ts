@@ -223,11 +223,14 @@ export function listsSomeDevices(command: PastedCommand | undefined): boolean {
   return f.dev !== undefined || f.type !== undefined || f.master !== undefined
 }
 
-const PROMPT_CHARS = new Set([35, 36, 37, 62]) // # $ % >
+/** `# $ % >`, what a shell's own prompt ends in. Spelt out, not a set: it runs for every character of a paste. */
+function isShellPromptEnd(c: number): boolean {
+  return c === 35 || c === 36 || c === 37 || c === 62
+}
 
-/** A character a prompt ends in: `# $ % >`, or any beyond ASCII (`❯`, `➜`, `»`, `λ`, …). Spelt out: it runs for every character of a paste. */
+/** A character a prompt may end in: a shell's, or any beyond ASCII (`❯`, `➜`, `»`, `λ`, …: zsh themes, starship). */
 function mayEndPrompt(c: number): boolean {
-  return c >= 128 || c === 35 || c === 36 || c === 37 || c === 62
+  return c >= 128 || isShellPromptEnd(c)
 }
 
 /**
@@ -245,12 +248,12 @@ export function promptCommand(line: string): string | undefined {
   } else {
     while (i < n && i <= 200) {
       const c = line.charCodeAt(i)
-      if (c === 32 || c === 9 || PROMPT_CHARS.has(c)) break
+      if (c === 32 || c === 9 || isShellPromptEnd(c)) break
       i++
     }
     if (i < n && (line.charCodeAt(i) === 32) && i > 0) i++ // `host #` (one space)
   }
-  if (i >= n || !PROMPT_CHARS.has(line.charCodeAt(i))) return looserPrompt(line)
+  if (i >= n || !isShellPromptEnd(line.charCodeAt(i))) return looserPrompt(line)
   i++
   if (i === n) return ''
   const after = line.charCodeAt(i)
