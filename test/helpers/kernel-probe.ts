@@ -67,6 +67,14 @@ while True:
         except OSError:
             pass
 `
+/**
+ * A shell line that empties a namespace's connection tracking table. Every client probe uses the
+ * same 5-tuple (port 40000), so a connection left by an earlier case would meet the next one: its
+ * packets skip the nat table, and the kernel then seems to ignore the case's NAT rules. A flush that
+ * fails (the conntrack program missing) ends the script with an error rather than passing unnoticed.
+ */
+export const FLUSH_CONNTRACK = "conntrack -F 2>/dev/null || { echo 'conntrack -F failed: the conntrack program (scripts/bootstrap.sh installs it)' >&2; exit 1; }"
+
 /** the client, from `bind` (a's 10.91.1.2) port 40000 (inside the ephemeral range trace judges the client's port by, so a rule on a part of that range is ASSUMED, not decided): prints "reply TEXT", "refused", "timeout" or the error */
 export const CLIENT = (proto: 'udp' | 'tcp', dst: string, dport: number, bind: string) => `
 import socket, struct, errno

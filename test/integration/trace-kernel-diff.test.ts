@@ -10,6 +10,7 @@ import {spawn} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, linkNamespaces, netnsInventory, outputMatches, sh, shIn, uniqueLab} from '../helpers/cli.js'
 import {python3} from '../helpers/python.js'
+import {FLUSH_CONNTRACK} from '../helpers/kernel-probe.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
 describe('trace against the kernel: a router chain built by hand', function () {
@@ -369,7 +370,7 @@ print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)); s.send(b'x')
       expect(t.failure).to.include({node: 'r1', evidence: '-A FORWARD -m conntrack --ctstate DNAT -j DROP'})
       expect((await traceTo('10.91.3.3')).disposition).to.equal('DELIVERED')
     } finally {
-      await run('r1', 'iptables -F FORWARD; iptables -t nat -F PREROUTING; conntrack -F 2>/dev/null; true')
+      await run('r1', `iptables -F FORWARD; iptables -t nat -F PREROUTING; ${FLUSH_CONNTRACK}`)
       await run('b', 'ip addr del 10.91.3.3/24 dev eth0')
     }
   })

@@ -51,7 +51,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {type CaseResult, CLIENT, FORGET_UNRESOLVED, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, FLUSH_CONNTRACK, FORGET_UNRESOLVED, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import {python3} from '../helpers/python.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
@@ -391,9 +391,9 @@ describe('trace against the kernel: random foreign hosts (docker, Calico, old fl
 printf '${empty.replace(/\n/g, '\\n')}\\n' | iptables-restore; iptables -P FORWARD ACCEPT; ipset destroy 2>/dev/null
 ip route flush table main; ip addr flush dev eth0; ip addr add ${UNDERLAY[n]}/24 dev eth0; ip link set eth0 mtu 1500 up; ip route add default via ${UNDERLAY.x} dev eth0
 sysctl -qw net.ipv4.ip_forward=1 ${['all', 'default', 'eth0'].map(d => `net.ipv4.conf.${d}.rp_filter=0`).join(' ')}
-ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noarp; true`)
+ip route flush cache; ${FLUSH_CONNTRACK}; ip neigh flush all nud all; ip neigh flush all nud noarp; true`)
     }))
-    await run('x', 'ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all; true')
+    await run('x', `ip route flush cache; ${FLUSH_CONNTRACK}; ip neigh flush all; true`)
     // a server's FIN to a client whose veth the last case took away is sent again into this case: no connection outlives its case
     await Promise.all(HOSTS.map(h => run(h, 'ss -K -t state connected >/dev/null 2>&1; true')))
   }
@@ -492,7 +492,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
       const gw = (await run(p, 'ip -4 route show default')).match(/via ([\d.]+)/)?.[1]
       if (gw !== undefined) await sh('ip', ['netns', 'exec', ns(p), 'ping', '-c', '1', '-W', '1', gw])
     }))
-    await Promise.all(NODES.map(n => run(n, `ping -c 1 -W 1 ${UNDERLAY.x} >/dev/null; conntrack -F 2>/dev/null; true`)))
+    await Promise.all(NODES.map(n => run(n, `ping -c 1 -W 1 ${UNDERLAY.x} >/dev/null; ${FLUSH_CONNTRACK}`)))
     const before = await counters()
     const k = await probe(c, dst)
     const after = await counters()
@@ -534,7 +534,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     }
     if (k.ok && traced) {
       const left = await devicesProbedAgain(tracedDevices(t), {
-        again: () => probe(c, dst), counters, flush: () => Promise.all(NODES.map(n => run(n, 'conntrack -F 2>/dev/null; true'))),
+        again: () => probe(c, dst), counters, flush: () => Promise.all(NODES.map(n => run(n, FLUSH_CONNTRACK))),
         watched: d => NODES.some(node => d.startsWith(`${node}:`)) && watched(d.split(':')[1]),
       })
       if (left !== undefined) problems.push(left)

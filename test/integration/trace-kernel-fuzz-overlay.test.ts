@@ -41,7 +41,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {type CaseResult, CLIENT, FORGET_UNRESOLVED, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, FLUSH_CONNTRACK, FORGET_UNRESOLVED, compareWithKernel, devicesProbedAgain, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import {python3} from '../helpers/python.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
@@ -304,7 +304,7 @@ ${PODS[n].map(p => `ip link set ${PORT[p]} mtu ${BASE_MTU} up; bridge link set d
 sysctl -qw ${['all', 'default', 'eth0', 'cni0'].map(d => `net.ipv4.conf.${d}.rp_filter=0`).join(' ')}
 iptables -P FORWARD ACCEPT; iptables -F FORWARD; iptables -F INPUT; iptables -F OUTPUT; iptables -t nat -F POSTROUTING
 iptables -A FORWARD -s 10.93.0.0/16 -j ACCEPT; iptables -A FORWARD -d 10.93.0.0/16 -j ACCEPT
-ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noarp; true`)
+ip route flush cache; ${FLUSH_CONNTRACK}; ip neigh flush all nud all; ip neigh flush all nud noarp; true`)
       for (const p of PODS[n]) await run(p, `ip link set eth0 mtu ${BASE_MTU}; ip route flush cache; ip neigh flush all nud all; true`)
     }))
   }
@@ -354,7 +354,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     // warm the neighbour caches of the pods' gateways, so no probe dies on ARP alone: the pods side by side
     // (each ping resolves its own gateway; one that is not answered waits its second beside the others), then the nodes' flush
     await Promise.all((['p1a', 'p1b', 'p2a', 'p2b'] as Pod[]).map(p => sh('ip', ['netns', 'exec', ns(p), 'ping', '-c', '1', '-W', '1', `10.93.${INDEX[NODE_OF[p]]}.1`])))
-    await Promise.all(NODES.map(n => run(n, 'conntrack -F 2>/dev/null; true')))
+    await Promise.all(NODES.map(n => run(n, FLUSH_CONNTRACK)))
     const before = await counters()
     const k = await probe(c.proto, c.dst, c.dport, c.src, c.size)
     const after = await counters()
@@ -392,7 +392,7 @@ ip route flush cache; conntrack -F 2>/dev/null; ip neigh flush all nud all; ip n
     }
     if (k.ok && traced) {
       const left = await devicesProbedAgain(tracedDevices(t), {
-        again: () => probe(c.proto, c.dst, c.dport, c.src, c.size), counters, flush: () => Promise.all(NODES.map(n => run(n, 'conntrack -F 2>/dev/null; true'))),
+        again: () => probe(c.proto, c.dst, c.dport, c.src, c.size), counters, flush: () => Promise.all(NODES.map(n => run(n, FLUSH_CONNTRACK))),
         watched: d => NODES.some(node => WATCHED.some(w => d === `${node}:${w}`)),
       })
       if (left !== undefined) problems.push(left)

@@ -48,7 +48,7 @@ import {tmpdir} from 'node:os'
 import {spawn, type ChildProcess} from 'node:child_process'
 import {join} from 'node:path'
 import {cli, linkNamespaces, netnsInventory, sh, shIn, uniqueLab} from '../helpers/cli.js'
-import {type CaseResult, CLIENT, FORGET_UNRESOLVED, nativeRule, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
+import {type CaseResult, CLIENT, FLUSH_CONNTRACK, FORGET_UNRESOLVED, nativeRule, readCounters, runCases, SERVER} from '../helpers/kernel-probe.js'
 import {python3} from '../helpers/python.js'
 import type {Trace} from '../../src/core/trace/types.js'
 
@@ -416,7 +416,7 @@ sysctl -qw net.ipv4.ip_forward=1 ${['all', 'default', ...DEVICES[r]].map(d => `n
 # ip_forward=1 reaches the devices only when it changes: a device's forwarding=0 of the last case stays otherwise
 sysctl -qw ${DEVICES[r].map(d => `net.ipv4.conf.${d}.forwarding=1`).join(' ')}
 # flush's nud all leaves NOARP entries: they go by their own state
-conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noarp; true`)
+${FLUSH_CONNTRACK}; ip neigh flush all nud all; ip neigh flush all nud noarp; true`)
   }
   const counters = () => readCounters(hosts, run)
   /** what the kernel does with the probe: whether the reply came back, what came back, who sent an ICMP error */
@@ -458,7 +458,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
     const t = await trace(c)
     // warm the neighbour caches, so no probe dies on ARP alone (a failed ARP is what it finds again)
     await sh('ip', ['netns', 'exec', ns('a'), 'ping', '-c', '1', '-W', '1', '10.91.1.1'])
-    await Promise.all(ROUTERS.map(r => run(r, 'conntrack -F 2>/dev/null; true')))
+    await Promise.all(ROUTERS.map(r => run(r, FLUSH_CONNTRACK)))
     const before = await counters()
     const k = await probe(c.proto, c.dst, c.dport, c.src)
     const after = await counters()
@@ -541,7 +541,7 @@ conntrack -F 2>/dev/null; ip neigh flush all nud all; ip neigh flush all nud noa
       // must be counted by a second probe as well
       const tracedUsed = [...new Set([...t.hops, ...t.returnPath.hops].filter(h => ROUTERS.includes(h.node as Router) && !['local', '-'].includes(h.out)).map(h => `${h.node}:${h.out}`))].sort()
       const devicesUsed = async () => {
-        await Promise.all(ROUTERS.map(r => run(r, 'conntrack -F 2>/dev/null; true')))
+        await Promise.all(ROUTERS.map(r => run(r, FLUSH_CONNTRACK)))
         const first = await counters()
         const again = await probe(c.proto, c.dst, c.dport, c.src)
         const last = await counters()
