@@ -101,4 +101,17 @@ describe('the request\'s fixes and the reply\'s as one list (mergeFixes)', () =>
     expect(mergeFixes([replace], [other])).to.deep.equal([replace, other])
     expect(mergeFixes([replace], [{...del, node: 'n1'}])).to.deep.equal([replace, {...del, node: 'n1'}])
   })
+
+  it('brings a device up before a route through it on that node (the kernel refuses one through a device that is down)', () => {
+    // found by the foreign-host fuzz: the request's fix routed to a pod on its downed veth, the reply's brought the veth up after it
+    const route: Fix = {node: 'n2', command: 'ip route replace 10.66.2.2 dev calip2a scope link'}
+    const up: Fix = {node: 'n2', command: 'ip link set calip2a up'}
+    expect(mergeFixes([route], [up])).to.deep.equal([up, route])
+    // the same device on another node, or another device (calip2 is not calip2a): nothing to wait for
+    expect(mergeFixes([route], [{...up, node: 'n1'}])).to.deep.equal([route, {...up, node: 'n1'}])
+    const other: Fix = {node: 'n2', command: 'ip link set calip2 up'}
+    expect(mergeFixes([route], [other])).to.deep.equal([route, other])
+    // already first: kept once, where it is
+    expect(mergeFixes([up, route], [up])).to.deep.equal([up, route])
+  })
 })

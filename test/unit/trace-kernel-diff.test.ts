@@ -1025,6 +1025,15 @@ describe('trace against the kernel: Calico-style nodes (vxlan.calico, bird route
       expect(lost.disposition).to.equal('NULL_ROUTED')
       expect(lost.failure!.reason).to.contain('pod k1p1 has 10.66.1.5, but k1 has no route of its own for it')
       expect(lost.failure!.fix).to.deep.equal([{node: 'k1', command: 'ip route replace 10.66.1.5 dev calik1pa scope link'}])
+      // the veth taken down (`ip link set calik1pa down` drops its route too): the kernel refuses the
+      // route back through it until it is up (found by the foreign-host fuzz, seed 1129 case 14)
+      const links = join(dir, 'k1', 'ip-link.json')
+      writeFileSync(links, JSON.stringify(JSON.parse(readFileSync(links, 'utf8')).map((l: {ifname: string, flags: string[], operstate: string}) =>
+        l.ifname === 'calik1pa' ? {...l, flags: ['BROADCAST', 'MULTICAST'], operstate: 'DOWN'} : l)))
+      const down = traceFlow((await loadSource({snapshot: dir})).world, {src: 'k2p1', dst: 'k1p1'})
+      expect(down.disposition).to.equal('NULL_ROUTED')
+      expect(down.failure!.reason).to.contain('calik1pa is down, and the kernel drops a device\'s routes when it goes down')
+      expect(down.failure!.fix.map(f => f.command)).to.deep.equal(['ip link set calik1pa up', 'ip route replace 10.66.1.5 dev calik1pa scope link'])
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }

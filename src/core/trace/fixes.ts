@@ -67,8 +67,15 @@ export function daemonBlockNullRoute(w: WorldIndex, view: HostView, route: Route
   if (pod !== undefined && pod.node === view.name) {
     const hostEnd = w.podHostEnd(view, pod)
     const dev = hostEnd !== undefined && hostEnd.master === undefined ? hostEnd.name : undefined
-    return {why: `${kept}; pod ${pod.name} has ${dst}, but ${view.name} has no route of its own for it (${dst} dev ${dev ?? 'its veth'})`,
-      fix: [{node: view.name, command: dev !== undefined ? `ip route replace ${dst} dev ${dev} scope link` : `ip route replace ${dst} dev DEVICE scope link   # DEVICE: ${pod.name}'s veth on ${view.name}`}]}
+    const route = {node: view.name, command: dev !== undefined ? `ip route replace ${dst} dev ${dev} scope link` : `ip route replace ${dst} dev DEVICE scope link   # DEVICE: ${pod.name}'s veth on ${view.name}`}
+    const missing = `${kept}; pod ${pod.name} has ${dst}, but ${view.name} has no route of its own for it (${dst} dev ${dev ?? 'its veth'})`
+    // The kernel took the pod's route away when its veth went down, and refuses it back
+    // through a device that is down ("Device for nexthop is not up"): the veth comes up first.
+    if (dev !== undefined && hostEnd?.up === false) {
+      return {why: `${missing}: ${dev} is down, and the kernel drops a device's routes when it goes down`,
+        fix: [{node: view.name, command: `ip link set ${dev} up`}, route]}
+    }
+    return {why: missing, fix: [route]}
   }
   return {why: `${kept}, and no pod read has ${dst}: nothing is there to deliver to (deleting the route would not help: the daemon puts it back)`,
     fix: [{node: view.name, command: `ip route show table all match ${dst}   # a pod's own route for ${dst} would show here: which pod should have it?`}]}
@@ -465,19 +472,36 @@ function routeCommandTarget(command: string, verb: 'replace' | 'del'): string | 
   return `${m[1] === 'default' ? 'default' : normaliseDst(m[1])} table ${/\btable (\S+)/.exec(m[2])?.[1] ?? 'main'}`
 }
 
+/** the device `ip link set DEV up` brings up */
+function deviceBroughtUp(command: string): string | undefined {
+  return /^ip link set (\S+) up$/.exec(command.trim())?.[1]
+}
+
+/** whether a command adds a route through `dev`, which the kernel refuses while `dev` is down ("Device for nexthop is not up") */
+function routesThrough(command: string, dev: string): boolean {
+  const m = /^ip route (?:add|replace|change|append) (.*)$/.exec(command.replace(/#.*$/, '').trim())
+  return m !== null && m[1].split(/\s+/).some((word, i, words) => word === dev && words[i - 1] === 'dev')
+}
+
 /**
  * `fixes` and then those of `more` it lacks, as one list to run top to bottom (the request's fixes and
- * the reply's). A route deletion of `more` goes before a replace in `fixes` of the same prefix on the
- * same node: the replace overwrites the route in its place (a null route too, at the same metric), so
- * run after it the deletion finds nothing and fails ("No such process").
+ * the reply's). Two of `more` go earlier, where run last they would come too late:
+ * - a route deletion, before a replace in `fixes` of the same prefix on the same node: the replace
+ *   overwrites the route in its place (a null route too, at the same metric), so run after it the
+ *   deletion finds nothing and fails ("No such process");
+ * - `ip link set DEV up`, before a route in `fixes` through DEV on the same node: the kernel refuses
+ *   a route through a device that is down.
  */
 export function mergeFixes(fixes: Fix[], more: Fix[]): Fix[] {
   const merged = [...fixes]
   for (const f of more) {
     if (merged.some(x => x.node === f.node && x.command === f.command)) continue
     const deleted = routeCommandTarget(f.command, 'del')
-    const replace = deleted === undefined ? -1 : merged.findIndex(x => x.node === f.node && routeCommandTarget(x.command, 'replace') === deleted)
-    if (replace >= 0) merged.splice(replace, 0, f)
+    const up = deviceBroughtUp(f.command)
+    const before = deleted !== undefined ? merged.findIndex(x => x.node === f.node && routeCommandTarget(x.command, 'replace') === deleted)
+      : up !== undefined ? merged.findIndex(x => x.node === f.node && routesThrough(x.command, up))
+        : -1
+    if (before >= 0) merged.splice(before, 0, f)
     else merged.push(f)
   }
   return merged
