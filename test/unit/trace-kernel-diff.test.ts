@@ -1568,6 +1568,35 @@ describe('trace against the kernel: a rule\'s action ends connect() before nat O
   })
 })
 
+describe('trace against the kernel: a socket\'s failed lookup comes before every OUTPUT chain (trace-kernel-fuzz seed 2911 case 33)', () => {
+  // r1: `ip rule add to 10.0.0.0/8 pref 5381 blackhole`, raw `-A OUTPUT ! -s 10.91.3.3/32 -m addrtype --dst-type UNICAST -j DROP`.
+  // kernel: r1's UDP connect to 10.91.3.1:80 fails at once with EINVAL, and the raw DROP counts nothing
+  it('ends at the rule, not at the raw OUTPUT drop that never sees a packet', async () => {
+    const t = await trace('router-chain-connect-blackhole-raw', {src: 'r1', dst: '10.91.3.1', proto: 'udp', dport: 80})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure).to.include({node: 'r1', step: 'route', evidence: '5381:\tfrom all to 10.0.0.0/8 blackhole'})
+    expect(t.failure!.reason).to.contain('r1 never sends the packet: the program\'s connect() or sendto() fails at once with EINVAL')
+    expect(t.hops[0].steps.map(s => s.kind)).to.deep.equal(['route'])
+  })
+})
+
+describe('trace against the kernel: a host\'s packet REDIRECTed to itself and stopped on its way round by lo (trace-kernel-fuzz seed 2911 case 18)', () => {
+  // r2: nft `table ip fz2 { chain output_nat { type nat hook output priority 100; ct state new meta mark != 0x1 redirect } }`,
+  // `table inet fz1 { chain postrouting { type filter hook postrouting priority 100; policy drop; … meta mark set 0x3 return } }`.
+  // kernel: r2's ping to 10.91.3.3 gets no reply, and the postrouting chain drops the request; with the fix's two
+  // accepts (the request, and established,related for the echo reply that comes round the same chain) it is answered
+  it('walks the reply from r2 itself, so the fix lets the reply round by lo too', async () => {
+    const t = await trace('router-chain-output-redirect-lo-drop', {src: 'r2', dst: '10.91.3.3'})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['r2'])
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal([
+      'nft insert rule inet fz1 postrouting ip saddr 10.91.3.1 ip daddr 127.0.0.1 ip protocol icmp accept',
+      'nft insert rule inet fz1 postrouting ct state established,related accept',
+    ])
+  })
+})
+
 describe('trace against the kernel: the overlay (trace-kernel-fuzz-overlay)', () => {
   // n2's flannel.1 is bound to local 10.92.0.9, an address n2 does not have. kernel: p1a's ping to p2b reaches p2b
   // (n2's flannel.1 counts the frame in, p2b's eth0 the request) and the reply is lost at n2 (flannel.1 counts a tx error)

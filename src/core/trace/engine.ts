@@ -56,6 +56,10 @@ function unreachableCode(mark: string | undefined): number | undefined {
   return ({'!N': 0, '!H': 1, '!P': 2} as Record<string, number>)[mark]
 }
 
+/** What a socket's route lookup gives its caller where a policy rule's action refuses the route (fib_rule_match: FR_ACT_*). */
+const RULE_SEND_ERRORS: Record<string, string> = {blackhole: 'EINVAL ("Invalid argument")', unreachable: 'ENETUNREACH ("Network is unreachable")', prohibit: 'EACCES ("Permission denied")'}
+/** ... and where the route found is a null route (fib_props). */
+const ROUTE_SEND_ERRORS: Record<string, string> = {blackhole: 'EINVAL ("Invalid argument")', unreachable: 'EHOSTUNREACH ("No route to host")', prohibit: 'EACCES ("Permission denied")'}
 /** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
 const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
@@ -507,18 +511,21 @@ class Walk {
         if (rp) return rp
       }
     } else {
+      const sentBy = this.sentBy(a.view, packet)
+      const unsent = this.socketLookupFails(hop, a.view, a.inDev, packet, sentBy)
+      if (unsent) return unsent
       // raw and mangle OUTPUT (and native chains below nat's -100) see the packet as the socket sent it,
       // out of the device of the route looked up then; nat OUTPUT comes after them
-      const sentBy = this.sentBy(a.view, packet)
       const early = this.filter(hop, a.view, 'OUTPUT', packet, undefined, sentBy, false, 'beforeNat')
-      if ('end' in early) return early
+      if ('end' in early) {
+        const unread = this.socketLookupUnread(a.view, packet)
+        if (unread !== undefined) this.assume(a.view, `${unread}: assumed the socket's own lookup finds a route for ${packet.dst} (where it does not, the send fails before any chain sees a packet)`)
+        return early
+      }
       socketMark = {mark: packet.mark, markDoubt: packet.markDoubt}
       packet = withMark(packet, early)
       // A locally sent packet meets nat OUTPUT before its route is looked up again.
-      const translated = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet, sentBy)
-      const unrouted = translated.dst !== packet.dst ? this.unroutedBeforeNat(hop, a.view, packet, translated) : undefined
-      if (unrouted) return unrouted
-      packet = translated
+      packet = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet, sentBy)
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
     return this.forward(hop, a.view, a.inDev, packet, a.origin, socketMark)
@@ -679,14 +686,45 @@ class Walk {
     return route !== undefined && route.type === 'unicast' ? routeDevice(view.routes, route) : undefined
   }
 
-  private unroutedBeforeNat(hop: Hop, view: HostView, sent: Packet, translated: Packet): End | undefined {
-    if (view.routes === undefined || view.snap.routesFilter !== undefined) return undefined
+  /** A host's own packet its route refuses is never built: the sender's call fails (the reply's sender, the kernel, sends nothing). */
+  private unsent(view: HostView, error: string | undefined): string {
+    if (this.direction !== 'forward' || error === undefined) return `${view.name} never sends the packet`
+    return `${view.name} never sends the packet: the program's connect() or sendto() fails at once with ${error}`
+  }
+
+  /**
+   * The socket's own lookup, before any OUTPUT chain: where it fails, the send fails at once
+   * (connect() or sendto(): ENETUNREACH, EINVAL for a blackhole, EACCES for prohibit) and no chain
+   * sees a packet (checked: a raw OUTPUT DROP counted nothing behind a rule's blackhole, seed 2911
+   * case 33). The route step says why; a DNAT in nat OUTPUT that would have sent it elsewhere is named.
+   */
+  private socketLookupFails(hop: Hop, view: HostView, inDev: string, sent: Packet, sentBy: string | undefined): Next | undefined {
+    // (its own addresses are in the local table, which `ip rule` looks up first and the tables read do not hold)
+    if (view.routes === undefined || view.snap.routesFilter !== undefined || view.isLocal(sent.dst)) return undefined
     const res = view.routeFor(this.routingFlow(view, sent, 'lo', {mark: sent.mark}))
+    // what the lookup had to assume (policy rules not read) holds whatever chain ends the packet next
+    this.assumeRouteNotes(view, res.notes)
     if (res.missingTable !== undefined) return undefined
+    if (res.action === undefined && res.route !== undefined && res.route.type !== 'throw' && !NULL_ROUTE_TYPES.has(res.route.type)) return undefined
+    const dnat = sent.state === 'NEW' && sent.tunnel === undefined && natAt(view, 'OUTPUT', undefined)
+      ? destinationNat(view, 'OUTPUT', this.facts(view, sent, undefined, sentBy))?.newDst : undefined
+    if (dnat !== undefined && dnat !== sent.dst) return this.unroutedBeforeNat(hop, view, view.routes, sent, {...sent, dst: dnat}, res)
+    return this.forward(hop, view, inDev, sent, true, {mark: sent.mark, markDoubt: sent.markDoubt})
+  }
+
+  /** Why the socket's lookup cannot be told from the tables read, if it cannot. */
+  private socketLookupUnread(view: HostView, sent: Packet): string | undefined {
+    if (view.isLocal(sent.dst)) return undefined
+    if (view.routes === undefined) return `the routes of ${view.name} were not captured`
+    if (view.snap.routesFilter !== undefined) return `the routes of ${view.name} were pasted with \`${view.snap.routesFilter}\``
+    const res = view.routeFor(this.routingFlow(view, sent, 'lo', {mark: sent.mark}))
+    return res.missingTable !== undefined ? `the rule \`${res.rule!.raw}\` looks up table ${res.missingTable}, whose routes were not captured on ${view.name}` : undefined
+  }
+
+  private unroutedBeforeNat(hop: Hop, view: HostView, routes: NonNullable<HostView['routes']>, sent: Packet, translated: Packet, res: ReturnType<HostView['routeFor']>): End {
     const route = res.route
-    if (res.action === undefined && route !== undefined && route.type !== 'throw' && !NULL_ROUTE_TYPES.has(route.type)) return undefined
     const after = view.routeFor(this.routingFlow(view, translated, 'lo', {mark: translated.mark})).route
-    const dev = after !== undefined ? routeDevice(view.routes, after) : undefined
+    const dev = after !== undefined ? routeDevice(routes, after) : undefined
     const fix: Fix[] = [{node: view.name, command: `ip route replace ${sent.dst} dev ${dev ?? 'DEVICE'}`}]
     const why = `the route is looked up before nat OUTPUT would send it to ${translated.dst}, so a program on ${view.name} sending to ${sent.dst} fails at once`
     if (res.action !== undefined) {
@@ -1228,8 +1266,10 @@ class Walk {
       // the router answers as for a null route: "Packet filtered" (!X) for prohibit, "Network unreachable" (!N), a blackhole nothing
       const icmp = res.action === 'prohibit' ? '!X' : res.action === 'blackhole' ? undefined : '!N'
       if (icmp !== undefined && !origin && !outer && this.direction === 'forward') this.answerProbe(view, inDev, packet, icmp)
+      const discarded = origin && !outer ? this.unsent(view, RULE_SEND_ERRORS[res.action])
+        : `the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`
       return this.fail(hop, 'NULL_ROUTED', 'route', res.rule!.raw,
-        `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the ${outer ? 'outer vxlan packet' : 'packet'} from ${packet.src} to ${packet.dst} and says ${res.action}: the packet is discarded there${res.action === 'blackhole' ? ' silently' : ` (ICMP ${res.action === 'prohibit' ? 'administratively prohibited' : 'network unreachable'})`}`,
+        `the policy rule \`${res.rule!.raw}\` on ${view.name} matches the ${outer ? 'outer vxlan packet' : 'packet'} from ${packet.src} to ${packet.dst} and says ${res.action}: ${discarded}`,
         [{node: view.name, command: `ip rule del pref ${res.rule!.priority}`}])
     }
     const route = res.route
@@ -1298,7 +1338,7 @@ class Walk {
         return this.fail(hop, 'NULL_ROUTED', 'route', route.raw, `${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}: the packet is discarded there. ${kept.why}`, kept.fix)
       }
       return this.fail(hop, 'NULL_ROUTED', 'route', route.raw,
-        `${outer ? `the outer vxlan packet (${packet.src} → ${packet.dst}, UDP ${packet.dport}${packet.mark ? `, mark ${hexMark(packet.mark)} kept from the inner packet` : ''}): ` : ''}${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: the packet is discarded there${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
+        `${outer ? `the outer vxlan packet (${packet.src} → ${packet.dst}, UDP ${packet.dport}${packet.mark ? `, mark ${hexMark(packet.mark)} kept from the inner packet` : ''}): ` : ''}${packet.dst} matches ${route.type === 'unreachable' ? 'an' : 'a'} ${route.type} route on ${view.name}${byRule}: ${origin && !outer ? this.unsent(view, ROUTE_SEND_ERRORS[route.type]) : 'the packet is discarded there'}${home !== undefined && home.view !== view ? ` although ${packet.dst} lives on ${home.view.name}` : ''}`,
         fix)
     }
     if (route.type !== 'unicast') {
@@ -3224,8 +3264,9 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   // one of two docker hosts' containers of one address behind the published port it was sent to, say)
   const lastNode = deliveredOn ?? fwd.hops.at(-1)?.node
   const near = lastNode !== undefined ? w.podsByName.get(lastNode)?.node ?? lastNode : undefined
-  // a REDIRECT in nat OUTPUT sends the host's own packet to 127.0.0.1: the host itself answers from it
-  const home = deliveredOn !== undefined && seen.dst.startsWith('127.') ? w.view(deliveredOn) : undefined
+  // a REDIRECT in nat OUTPUT sends the host's own packet to 127.0.0.1: the host itself answers from it,
+  // as it would where a chain on its way round by lo stopped the request
+  const home = lastNode !== undefined && seen.dst.startsWith('127.') ? w.view(lastNode) : undefined
   const replier = home !== undefined && w.isNode(home)
     ? {kind: 'node' as const, name: home.name, ip: seen.dst, nodeView: home}
     : replierOf(w, seen.dst === dst.ip ? dst : w.resolveEndpoint(seen.dst, 'destination', near), deliveredOn)
