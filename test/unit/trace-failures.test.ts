@@ -28,8 +28,10 @@ describe('trace failures (one fixture per disposition)', () => {
     })
   }
 
-  it('covers every disposition but DELIVERED', () => {
-    expect([...seen].sort()).to.deep.equal(DISPOSITIONS.filter(d => d !== 'DELIVERED').sort())
+  // DUPLICATE_ADDRESS ends a reply only (a request is answered by whoever has its destination):
+  // trace-kernel-diff.test.ts has it, on a fixture collected from the kernel
+  it('covers every disposition but DELIVERED and the reply\'s DUPLICATE_ADDRESS', () => {
+    expect([...seen].sort()).to.deep.equal(DISPOSITIONS.filter(d => d !== 'DELIVERED' && d !== 'DUPLICATE_ADDRESS').sort())
   })
 })
 

@@ -1118,6 +1118,30 @@ describe('trace against the kernel: two docker hosts whose containers have the s
   })
 })
 
+describe('trace against the kernel: two docker hosts, the sender\'s masquerade gone (trace-kernel-fuzz-foreign seed 2911 case 3)', () => {
+  // n1: `iptables -t nat -F POSTROUTING`; both hosts number their containers from 172.17.0.2.
+  // kernel: p1b's ping to n2 (10.95.0.2) reaches n2, whose echo reply to 172.17.0.3 goes to its own
+  // p2b (p2b's raw PREROUTING counts it); p1b gets nothing
+  it('the reply reaches the other host\'s container of the same address: DUPLICATE_ADDRESS, fixed by the masquerade', async () => {
+    const t = await trace('docker-pair-unmasqueraded', {src: 'p1b', dst: '10.95.0.2'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('DUPLICATE_ADDRESS')
+    expect(t.returnPath.hops.map(h => h.node)).to.deep.equal(['n2', 'p2b'])
+    expect(t.returnPath.failure).to.include({node: 'p2b', step: 'deliver'})
+    expect(t.returnPath.failure!.reason).to.equal('172.17.0.3 is an address of p2b too: the reply is delivered here, not to p1b on n1, which sent the request and hears nothing (its request kept its own address: nothing on the way masqueraded it)')
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'n1', command: 'iptables -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE'}])
+    expect(t.warnings.map(w => w.code)).to.include('NO_RETURN_ROUTE')
+  })
+
+  it('a request for the other host\'s container is answered by the sender\'s neighbour of that address: delivered, and said', async () => {
+    // kernel: 172.17.0.3 from p1a is p1b, on the same docker0, which answers
+    const t = await trace('docker-pair-unmasqueraded', {src: 'p1a', dst: 'p2b'})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.hops.at(-1)!.node).to.equal('p1b')
+    expect(t.hops.at(-1)!.steps.at(-1)!.explanation).to.equal('172.17.0.3 is an address of p1b: delivered (p2b on n2, which has the same address, is not reached)')
+  })
+})
+
 describe('trace against the kernel: kube-proxy branches that all fail, each its own way', () => {
   it('says where the connection fails depends on the pick, and that none gets through', async () => {
     // old-flannel-nodeport: o2 has no FORWARD accept for pod traffic any more; from o1p1 the ClusterIP's

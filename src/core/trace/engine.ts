@@ -338,6 +338,12 @@ class Walk {
    * routing marks are the connection's, decided by its SYN.
    */
   dataSegments?: true
+  /**
+   * the host the packet is meant for: the destination the request names, and for the reply the
+   * request's sender, which alone waits for it. Another host read that has its address too
+   * (docker's default 172.17.0.0/16 on two hosts) takes a packet that reaches it first.
+   */
+  addressee?: {name: string, view: HostView, ip: string, node?: HostView}
   /** the arrivals so far (host, device, addresses, outer or inner packet), each with its hop: the same one again is a loop */
   private readonly seen: {view: HostView, inDev: string, src: string, dst: string, outer: boolean, hop: number}[] = []
   private readonly routeOfHop = new Map<Hop, Route>()
@@ -915,6 +921,8 @@ class Walk {
     }
     if (packet.tunnel !== undefined) return this.decapsulate(hop, view, packet)
     hop.out = 'local'
+    const other = this.otherAddressee(view, packet)
+    if (other !== undefined && this.direction === 'return') return this.replyElsewhere(hop, view, packet, other)
     const balanced = this.ipvs(hop, view, packet)
     if (balanced !== undefined) return balanced
     // An echo request reaches the host and the kernel answers it, unless told to ignore them all.
@@ -925,9 +933,35 @@ class Walk {
     }
     const owned = view.ownAddress(packet.dst)
     const service = ipvsServiceAddress(view, packet.dst) ? ` (a Service address on ${IPVS_SERVICE_DEVICE}: the node answers a ping itself, IPVS takes TCP and UDP)` : ''
+    const notMeant = other !== undefined ? ` (${addresseeName(other)}, which has the same address, is not reached)` : ''
     this.step(hop, 'deliver', 'delivered', owned?.raw ?? `(${packet.dst} is local to ${view.name})`,
-      `${packet.dst} is an address of ${view.name}: delivered${service}${this.direction === 'forward' ? listenerNote(view.name, packet) : ''}`)
+      `${packet.dst} is an address of ${view.name}: delivered${notMeant}${service}${this.direction === 'forward' ? listenerNote(view.name, packet) : ''}`)
     return {end: true, disposition: 'DELIVERED'}
+  }
+
+  /** the host the packet is meant for, where `view` is another that has its address too */
+  private otherAddressee(view: HostView, packet: Packet): Walk['addressee'] {
+    const meant = this.addressee
+    if (meant === undefined || packet.dst !== meant.ip || view === meant.view || meant.view.ownAddress(meant.ip) === undefined) return undefined
+    return meant
+  }
+
+  /**
+   * A reply delivered to a host that has the sender's address but is not the sender: no socket
+   * there waits for it (an echo reply is dropped, a SYN-ACK answered with a reset), and the sender
+   * hears nothing. Where nothing on the way rewrote the sender's address, masquerading its
+   * traffic on its node, as docker does, brings the reply back to that node.
+   */
+  private replyElsewhere(hop: Hop, view: HostView, packet: Packet, sender: NonNullable<Walk['addressee']>): End {
+    const owned = view.ownAddress(packet.dst)
+    const unmasqueraded = !this.nat.some(r => r.field === 'src')
+    const bridge = unmasqueraded && sender.node !== undefined ? sender.node.routes?.connectedRoute(sender.ip) : undefined
+    const fix: Fix[] = bridge?.dev !== undefined && bridge.dst !== 'default'
+      ? [{node: sender.node!.name, command: `iptables -t nat -A POSTROUTING -s ${routeDstText(bridge)} ! -o ${bridge.dev} -j MASQUERADE`}]
+      : [{node: view.name, command: `ip -br addr show to ${packet.dst}   # ${sender.name} has this address too: one of them needs another`}]
+    return this.fail(hop, 'DUPLICATE_ADDRESS', 'deliver', owned?.raw ?? `(${packet.dst} is local to ${view.name})`,
+      `${packet.dst} is an address of ${view.name} too: the reply is delivered here, not to ${addresseeName(sender)}, which sent the request and hears nothing${unmasqueraded ? ` (its request kept its own address: nothing on the way masqueraded it)` : ''}`,
+      fix)
   }
 
   /**
@@ -3211,6 +3245,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   if (unrouted) request.unboundSrc = true
 
   const fwd = new Walk(w, warnings, nat, 'forward', network, request)
+  fwd.addressee = addresseeOf(dst)
   fwd.random = random
   const sizedTcp = flow.proto === 'tcp' && flow.size !== undefined
   // The connection's set-up (the SYN, its SYN-ACK back) is walked first: a SYN that does not get
@@ -3285,6 +3320,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     })
     const back = new Walk(w, warnings, nat, 'return', network, reply)
+    back.addressee = addresseeOf(src)
     // the reply to a TCP request is its SYN-ACK: the MSS rewrites it meets are taken (in the set-up, collected)
     back.mssRewrites = fwd.mssRewrites
     // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
@@ -3458,6 +3494,17 @@ function clientPortRange(client: ResolvedEndpoint): EphemeralRange | undefined {
   const view = client.kind === 'pod' ? client.podView : client.kind === 'node' ? client.nodeView : undefined
   const ports = localPortRange(view?.sysctl('net.ipv4.ip_local_port_range'))
   return ports === undefined ? undefined : {ports, client: client.name}
+}
+
+/** A pod or node whose tables were read, as the host a packet is meant for. */
+function addresseeOf(e: ResolvedEndpoint): Walk['addressee'] {
+  const view = e.kind === 'pod' ? e.podView : e.kind === 'node' ? e.nodeView : undefined
+  return view === undefined ? undefined : {name: e.name, view, ip: e.ip, node: e.nodeView}
+}
+
+/** `p1b on n1`, or a node's own name */
+function addresseeName(a: NonNullable<Walk['addressee']>): string {
+  return a.node !== undefined && a.node !== a.view ? `${a.name} on ${a.node.name}` : a.name
 }
 
 /** Whether nat OUTPUT on `view` sends a packet it sends to itself elsewhere (a published port's DNAT). */
