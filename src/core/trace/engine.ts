@@ -2327,6 +2327,9 @@ class Walk {
     const ownEnd = otherEnd?.view === view && view.link(otherEnd.dev)?.up === false ? view.link(otherEnd.dev)! : undefined
     const arping = entry === undefined || neighbourUse(entry) !== 'usable'
     if (!arping && ownEnd === undefined) return undefined
+    if (entry === undefined && !view.hasNeighboursOn(dev)) {
+      this.assume(view, `the neighbours of ${view.name} on ${dev} were not captured: assumed none for ${nexthop}, so ${view.name} asks by ARP (with one, the frame would leave and be lost at ${owner.view.name}'s ${owner.inDev}; \`ip neigh show ${nexthop} dev ${dev}\` on ${view.name} tells)`, 'neighbours')
+    }
     const down = ownEnd !== undefined
       ? {why: `${ownEnd.name} on ${view.name}, the veth to ${owner.view.name}'s ${owner.inDev}, is down`, fix: [{node: view.name, command: `ip link set ${ownEnd.name} up`}]}
       : linkDownCause(this.w, owner.view, owner.inDev)
