@@ -1730,6 +1730,19 @@ describe('trace against the kernel: cases the foreign-hosts fuzz found', () => {
     expect(on.disposition).to.equal('DELIVERED')
   })
 
+  it('a Calico node with proxy_arp off and no default route: the fix turns proxy_arp on and routes the gateway, both (seed 5501 case 4)', async () => {
+    // foreign-calico-proxy-arp-off-no-default: n1 `ip route del default`, `sysctl -qw net.ipv4.conf.calip1a.proxy_arp=0`.
+    // kernel: p1a's UDP to n2 (10.95.0.2) gets nothing, its entry for 169.254.1.1 FAILED; with proxy_arp back alone
+    // still nothing (n1 routes 169.254.1.1 nowhere); with both fixes the reply comes
+    const t = await trace('foreign-calico-proxy-arp-off-no-default', {src: 'p1a', dst: '10.95.0.2', proto: 'udp', dport: 8080})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure!.reason).to.contain('proxy_arp is off, so nothing answers for 169.254.1.1; turning it on is not enough: n1 has no route to 169.254.1.1')
+    expect(t.failure!.fix).to.deep.equal([
+      {node: 'n1', command: 'sysctl -w net.ipv4.conf.calip1a.proxy_arp=1'},
+      {node: 'n1', command: 'ip route replace 169.254.1.1 dev eth0 scope link'},
+    ])
+  })
+
   it('a request a published port sent to one of two docker hosts\' containers of one address is answered, as if it went on, by that host\'s', async () => {
     // foreign-docker-pair-published-no-forwarding: n1 and n2 are docker hosts (172.17.0.2 on each, 8080 published to it);
     // n2 has ip_forward 0. kernel: x's TCP connect to 10.95.0.2:8080 times out, n2 drops the DNATed SYN.

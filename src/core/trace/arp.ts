@@ -11,6 +11,7 @@ import type {Fix, PodRef} from './types.js'
 import type {HostView} from './host-view.js'
 import type {WorldIndex} from './world.js'
 import {isVxlanLink} from './vxlan.js'
+import {routeDevice} from './routes.js'
 import {bareBridgeFix, recreatePodFix, sysctlCommand, sysctlSpelling, unpluggedPod} from './fixes.js'
 
 export interface HostAnswer {
@@ -247,9 +248,10 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
         reason: `${facing} on ${node.name} has no address, so only proxy ARP would answer for ${target}, and ${proxyArpUnread.map(d => `net.ipv4.conf.${d}.proxy_arp`).join(' and ')} ${proxyArpUnread.length > 1 ? 'were' : 'was'} not captured on ${node.name}`,
         fix: [{node: node.name, command: `sysctl ${proxyArpUnread.map(d => sysctlSpelling(`net.ipv4.conf.${d}.proxy_arp`)).join(' ')}`}]}
     }
+    const still = silentWithProxyArp(w, node, pod, facing, target)
     return {
-      reason: `${facing} on ${node.name} has no address and proxy_arp is off, so nothing answers for ${target}`,
-      fix: [{node: node.name, command: sysctlCommand(`net.ipv4.conf.${facing}.proxy_arp`, 1)}],
+      reason: `${facing} on ${node.name} has no address and proxy_arp is off, so nothing answers for ${target}${still !== undefined ? `; turning it on is not enough: ${still.why}` : ''}`,
+      fix: [{node: node.name, command: sysctlCommand(`net.ipv4.conf.${facing}.proxy_arp`, 1)}, ...(still?.fix ?? [])],
     }
   }
   const notForwarding = node.forwardingOff(facing)
@@ -279,6 +281,25 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
     reason: `${node.name} has proxy_arp on ${facing} but ${r === undefined ? `no route to ${target}` : `its route to ${target} (${r.raw}) does not leave by another device`}; Linux answers by proxy only for addresses it routes elsewhere (a Calico node normally has a default route)`,
     fix: dev !== undefined ? [{node: node.name, command: `ip route replace ${target} dev ${dev} scope link`}] : [],
   }
+}
+
+/**
+ * What would still keep a node from answering by proxy for a pod's gateway once proxy_arp is on
+ * (the tables read can tell): its device not forwarding, a rule's action, or no route out of
+ * another device. A fix for proxy_arp alone would leave the pod as silent as before.
+ */
+function silentWithProxyArp(w: WorldIndex, node: HostView, pod: PodRef, facing: string, target: string): {why: string, fix: Fix[]} | undefined {
+  const notForwarding = node.forwardingOff(facing)
+  if (notForwarding !== undefined) return {why: `${node.name} does not forward what arrives on ${facing} (${notForwarding} = 0)`, fix: [{node: node.name, command: sysctlCommand(notForwarding, 1)}]}
+  if (node.routes === undefined) return undefined
+  const {route: r, rule, missingTable, action} = node.routeFor({dst: target, src: pod.ip, iif: facing})
+  if (missingTable !== undefined) return undefined
+  if (action !== undefined && rule !== undefined) return {why: `for a request from ${pod.ip} its policy rule \`${rule.raw}\` says ${action}`, fix: [{node: node.name, command: `ip rule del pref ${rule.priority}`}]}
+  if (r !== undefined && r.type === 'unicast' && routeDevice(node.routes, r) !== facing) return undefined
+  const out = w.nodeAddress(node)
+  const dev = out !== undefined ? node.ownAddress(out)?.dev : undefined
+  return {why: `${node.name} ${r === undefined ? `has no route to ${target}` : `routes ${target} by ${r.raw}, which does not leave by another device`}, and Linux answers by proxy only for addresses it routes elsewhere (a Calico node normally has a default route)`,
+    fix: dev !== undefined ? [{node: node.name, command: `ip route replace ${target} dev ${dev} scope link`}] : []}
 }
 
 export function whoAnswers(w: WorldIndex, from: HostView, dev: string, target: string): Answer | undefined {
