@@ -1622,6 +1622,17 @@ describe('trace against the kernel: a host\'s packet REDIRECTed to itself and st
 })
 
 describe('trace against the kernel: the overlay (trace-kernel-fuzz-overlay)', () => {
+  it('a vxlan device that differs from its peer\'s in both VNI and port is re-created, not added beside (seed 9001 case 17)', async () => {
+    // overlay-vxlan-vni-and-port-differ: n1's flannel.1 is VNI 2 on 8472, n2's VNI 1 on 4789. kernel: p1b's ping to
+    // n2's 10.92.0.2 gets there by the underlay; the reply through n2's flannel.1 finds nothing on n1's UDP 4789.
+    // The fix was `ip link add flannel.1 …`, refused with "File exists"
+    const t = await trace('overlay-vxlan-vni-and-port-differ', {src: 'p1b', dst: '10.92.0.2'})
+    expect(t.returnPath.disposition).to.equal('PORT_MISMATCH')
+    expect(t.returnPath.failure!.reason).to.equal('no vxlan device on n1 listens on UDP 4789 (its flannel.1 is for VNI 2 on UDP 8472, n2\'s for VNI 1 on UDP 4789): the kernel answers port unreachable')
+    expect(t.returnPath.failure!.fix.slice(0, 2).map(f => f.command)).to.deep.equal(['ip link del flannel.1',
+      'ip link add flannel.1 address 0e:00:00:00:00:01 mtu 1450 type vxlan id 1 local 10.92.0.1 dev eth0 dstport 4789 nolearning'])
+  })
+
   // n2's flannel.1 is bound to local 10.92.0.9, an address n2 does not have. kernel: p1a's ping to p2b reaches p2b
   // (n2's flannel.1 counts the frame in, p2b's eth0 the request) and the reply is lost at n2 (flannel.1 counts a tx error)
   it('a vxlan device takes what comes to any address of its host, whatever its `local`: only its own packets die', async () => {

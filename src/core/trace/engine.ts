@@ -1135,9 +1135,11 @@ class Walk {
         `${view.name}'s ${sameVni.name} (VNI ${t.vni}) listens on UDP ${sameVni.port}, but ${t.sender.name} sends to UDP ${t.port}: nothing takes the packet`,
         fixes('port'))
     }
-    return this.fail(hop, 'PORT_MISMATCH', 'decap', `(no vxlan device on ${view.name})`,
-      `no vxlan device on ${view.name} listens on UDP ${t.port}: the kernel answers port unreachable`,
-      this.recreateVxlan(view, undefined, {id: t.vni, port: t.port, name: t.device.name, local: outer.dst}))
+    // a device of the sender's name that differs in both VNI and port is re-created, not added beside ("File exists")
+    const named = vxlanDevices(view).find(d => d.name === t.device.name)
+    return this.fail(hop, 'PORT_MISMATCH', 'decap', named !== undefined ? vxlanEvidence(named) : `(no vxlan device on ${view.name})`,
+      `no vxlan device on ${view.name} listens on UDP ${t.port}${named !== undefined ? ` (its ${named.name} is for VNI ${named.id} on UDP ${named.port}, ${t.sender.name}'s for VNI ${t.vni} on UDP ${t.port})` : ''}: the kernel answers port unreachable`,
+      this.recreateVxlan(view, named, {id: t.vni, port: t.port, name: t.device.name, local: named?.local ?? outer.dst}))
   }
 
   /**
