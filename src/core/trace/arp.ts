@@ -267,8 +267,6 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
       fix: [{node: node.name, command: `ip route get ${target} from ${pod.ip} iif ${facing}`}]}
   }
   const {route: r, rule, missingTable} = node.routeFor({dst: target, src: pod.ip, iif: facing})
-  const out = w.nodeAddress(node)
-  const dev = out !== undefined ? node.ownAddress(out)?.dev : undefined
   if (rule !== undefined) {
     const what = missingTable !== undefined ? `looks up table ${missingTable}, whose routes were not captured`
       : rule.action !== 'lookup' ? `says ${rule.action}` : r === undefined ? 'finds no route' : `gives ${r.raw}, which does not leave by another device`
@@ -279,8 +277,15 @@ export function podGatewaySilence(w: WorldIndex, pod: PodRef, target: string): {
   }
   return {
     reason: `${node.name} has proxy_arp on ${facing} but ${r === undefined ? `no route to ${target}` : `its route to ${target} (${r.raw}) does not leave by another device`}; Linux answers by proxy only for addresses it routes elsewhere (a Calico node normally has a default route)`,
-    fix: dev !== undefined ? [{node: node.name, command: `ip route replace ${target} dev ${dev} scope link`}] : [],
+    fix: gatewayRouteFix(w, node, target),
   }
+}
+
+/** a route for a pod's gateway out of the node's own device: what proxy ARP needs to answer for it */
+function gatewayRouteFix(w: WorldIndex, node: HostView, target: string): Fix[] {
+  const out = w.nodeAddress(node)
+  const dev = out !== undefined ? node.ownAddress(out)?.dev : undefined
+  return dev !== undefined ? [{node: node.name, command: `ip route replace ${target} dev ${dev} scope link`}] : []
 }
 
 /**
@@ -296,10 +301,8 @@ function silentWithProxyArp(w: WorldIndex, node: HostView, pod: PodRef, facing: 
   if (missingTable !== undefined) return undefined
   if (action !== undefined && rule !== undefined) return {why: `for a request from ${pod.ip} its policy rule \`${rule.raw}\` says ${action}`, fix: [{node: node.name, command: `ip rule del pref ${rule.priority}`}]}
   if (r !== undefined && r.type === 'unicast' && routeDevice(node.routes, r) !== facing) return undefined
-  const out = w.nodeAddress(node)
-  const dev = out !== undefined ? node.ownAddress(out)?.dev : undefined
   return {why: `${node.name} ${r === undefined ? `has no route to ${target}` : `routes ${target} by ${r.raw}, which does not leave by another device`}, and Linux answers by proxy only for addresses it routes elsewhere (a Calico node normally has a default route)`,
-    fix: dev !== undefined ? [{node: node.name, command: `ip route replace ${target} dev ${dev} scope link`}] : []}
+    fix: gatewayRouteFix(w, node, target)}
 }
 
 export function whoAnswers(w: WorldIndex, from: HostView, dev: string, target: string): Answer | undefined {
