@@ -60,6 +60,13 @@ function unreachableCode(mark: string | undefined): number | undefined {
 const RULE_SEND_ERRORS: Record<string, string> = {blackhole: 'EINVAL ("Invalid argument")', unreachable: 'ENETUNREACH ("Network is unreachable")', prohibit: 'EACCES ("Permission denied")'}
 /** ... and where the route found is a null route (fib_props). */
 const ROUTE_SEND_ERRORS: Record<string, string> = {blackhole: 'EINVAL ("Invalid argument")', unreachable: 'EHOSTUNREACH ("No route to host")', prohibit: 'EACCES ("Permission denied")'}
+/** the route a host's socket looks up for its own packet (Walk.socketLookup) */
+interface SocketLookup {
+  dev?: string
+  res?: ReturnType<HostView['routeFor']>
+  unread?: string
+}
+
 /** ICMP types that are errors: the kernel answers none of them with an error of its own (icmp_pointers[].error) */
 const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12])
 /** the room for a VLAN tag a veth allows a frame over its MTU (is_skb_forwardable) */
@@ -498,9 +505,11 @@ class Walk {
       ? {...a.packet, mark: undefined, markDoubt: undefined, unboundSrc: undefined} : a.packet
     const elsewhere = this.forwardedElsewhere(hop, a)
     if (elsewhere !== undefined) return elsewhere
-    let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev)
+    // a host's own packet: the route its socket looked up, once for every use below
+    const socket = a.origin ? this.socketLookup(a.view, arrived) : undefined
+    let packet = this.untrack(hop, a.view, arrived, a.origin ? undefined : a.inDev, socket?.dev)
     let socketMark: {mark?: number, markDoubt?: string} | undefined
-    if (!a.origin) {
+    if (socket === undefined) { // a packet that came in
       this.vlanFiltering(a.view, a.inDev)
       const down = this.receivingDeviceDown(hop, a.view, a.inDev)
       if (down) return down
@@ -517,21 +526,19 @@ class Walk {
         if (rp) return rp
       }
     } else {
-      const sentBy = this.sentBy(a.view, packet)
-      const unsent = this.socketLookupFails(hop, a.view, a.inDev, packet, sentBy)
+      const unsent = this.socketLookupFails(hop, a.view, a.inDev, packet, socket)
       if (unsent) return unsent
       // raw and mangle OUTPUT (and native chains below nat's -100) see the packet as the socket sent it,
       // out of the device of the route looked up then; nat OUTPUT comes after them
-      const early = this.filter(hop, a.view, 'OUTPUT', packet, undefined, sentBy, false, 'beforeNat')
+      const early = this.filter(hop, a.view, 'OUTPUT', packet, undefined, socket.dev, false, 'beforeNat')
       if ('end' in early) {
-        const unread = this.socketLookupUnread(a.view, packet)
-        if (unread !== undefined) this.assume(a.view, `${unread}: assumed the socket's own lookup finds a route for ${packet.dst} (where it does not, the send fails before any chain sees a packet)`)
+        if (socket.unread !== undefined) this.assume(a.view, `${socket.unread}: assumed the socket's own lookup finds a route for ${packet.dst} (where it does not, the send fails before any chain sees a packet)`)
         return early
       }
       socketMark = {mark: packet.mark, markDoubt: packet.markDoubt}
       packet = withMark(packet, early)
       // A locally sent packet meets nat OUTPUT before its route is looked up again.
-      packet = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet, sentBy)
+      packet = this.destinationNat(hop, a.view, 'OUTPUT', undefined, packet, socket.dev)
     }
     if (a.view.isLocal(packet.dst)) return this.arriveLocal(hop, a.view, a.inDev, packet, a.origin)
     return this.forward(hop, a.view, a.inDev, packet, a.origin, socketMark)
@@ -590,11 +597,9 @@ class Walk {
    * A raw NOTRACK rule takes the packet out of conntrack on this host: its state is UNTRACKED here
    * (the next host tracks it again), no NAT applies, and `--ctstate` rules see that.
    */
-  private untrack(hop: Hop, view: HostView, packet: Packet, inDev: string | undefined): Packet {
+  private untrack(hop: Hop, view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): Packet {
     const base = packet.untrackedAt !== undefined ? {...packet, untrackedAt: undefined, untrackedBy: undefined} : packet
     const hook = inDev === undefined ? 'OUTPUT' : 'PREROUTING'
-    // raw OUTPUT's `-o` (nft's oifname) is the device of the route the socket looked up
-    const outDev = inDev === undefined ? this.sentBy(view, base) : undefined
     // native chains below conntrack's priority (-200) can take the packet out of it with `notrack`
     for (const c of view.hooks.chains(hook, inDev)) {
       if (c.priority >= -200 || c.type === 'nat') continue
@@ -678,20 +683,6 @@ class Walk {
     return translated
   }
 
-  /**
-   * A socket's route is looked up before nat OUTPUT sees its packet (ip_route_connect; a DNAT then
-   * has it looked up again): a destination without a route fails in connect() or sendto() at once,
-   * whatever the DNAT would have made of it. A pod's packet is DNATed in PREROUTING, before any
-   * lookup, so a ClusterIP works from pods and fails from a node that has no default route.
-   */
-  /** the device the route a host's socket looked up for `packet` leaves by (lo for its own addresses), where the routes tell */
-  private sentBy(view: HostView, packet: Packet): string | undefined {
-    if (view.isLocal(packet.dst)) return 'lo'
-    if (view.routes === undefined) return undefined
-    const route = view.routeFor(this.routingFlow(view, packet, 'lo', {mark: packet.mark})).route
-    return route !== undefined && route.type === 'unicast' ? routeDevice(view.routes, route) : undefined
-  }
-
   /** A host's own packet its route refuses is never built: the sender's call fails (the reply's sender, the kernel, sends nothing). */
   private unsent(view: HostView, error: string | undefined): string {
     if (this.direction !== 'forward' || error === undefined) return `${view.name} never sends the packet`
@@ -699,38 +690,47 @@ class Walk {
   }
 
   /**
-   * The socket's own lookup, before any OUTPUT chain: where it fails, the send fails at once
-   * (connect() or sendto(): ENETUNREACH, EINVAL for a blackhole, EACCES for prohibit) and no chain
-   * sees a packet (checked: a raw OUTPUT DROP counted nothing behind a rule's blackhole, seed 2911
-   * case 33). The route step says why; a DNAT in nat OUTPUT that would have sent it elsewhere is named.
+   * A socket's route is looked up before nat OUTPUT sees its packet (ip_route_connect; a DNAT then
+   * has it looked up again): a destination without a route fails in connect() or sendto() at once,
+   * whatever the DNAT would have made of it. A pod's packet is DNATed in PREROUTING, before any
+   * lookup, so a ClusterIP works from pods and fails from a node that has no default route.
+   * `dev`: the device that route leaves by (lo for the host's own addresses), where the routes tell;
+   * raw and mangle OUTPUT's `-o` see it. `res`: the lookup, where the tables read decide it; `unread`:
+   * why they do not.
    */
-  private socketLookupFails(hop: Hop, view: HostView, inDev: string, sent: Packet, sentBy: string | undefined): Next | undefined {
+  private socketLookup(view: HostView, packet: Packet): SocketLookup {
     // (its own addresses are in the local table, which `ip rule` looks up first and the tables read do not hold)
-    if (view.routes === undefined || view.snap.routesFilter !== undefined || view.isLocal(sent.dst)) return undefined
-    const res = view.routeFor(this.routingFlow(view, sent, 'lo', {mark: sent.mark}))
+    if (view.isLocal(packet.dst)) return {dev: 'lo'}
+    if (view.routes === undefined) return {unread: `the routes of ${view.name} were not captured`}
+    const res = view.routeFor(this.routingFlow(view, packet, 'lo', {mark: packet.mark}))
+    const dev = res.route !== undefined && res.route.type === 'unicast' ? routeDevice(view.routes, res.route) : undefined
+    if (view.snap.routesFilter !== undefined) return {dev, unread: `the routes of ${view.name} were pasted with \`${view.snap.routesFilter}\``}
+    return {dev, res, unread: res.missingTable !== undefined ? `the rule \`${res.rule!.raw}\` looks up table ${res.missingTable}, whose routes were not captured on ${view.name}` : undefined}
+  }
+
+  /**
+   * Where the socket's own lookup fails, the send fails at once (connect() or sendto(): ENETUNREACH,
+   * EINVAL for a blackhole, EACCES for prohibit) and no chain sees a packet (checked: a raw OUTPUT DROP
+   * counted nothing behind a rule's blackhole, seed 2911 case 33). The route step says why; a DNAT in
+   * nat OUTPUT that would have sent it elsewhere is named.
+   */
+  private socketLookupFails(hop: Hop, view: HostView, inDev: string, sent: Packet, socket: SocketLookup): Next | undefined {
+    const res = socket.res
+    if (res === undefined) return undefined
     // what the lookup had to assume (policy rules not read) holds whatever chain ends the packet next
     this.assumeRouteNotes(view, res.notes)
     if (res.missingTable !== undefined) return undefined
     if (res.action === undefined && res.route !== undefined && res.route.type !== 'throw' && !NULL_ROUTE_TYPES.has(res.route.type)) return undefined
     const dnat = sent.state === 'NEW' && sent.tunnel === undefined && natAt(view, 'OUTPUT', undefined)
-      ? destinationNat(view, 'OUTPUT', this.facts(view, sent, undefined, sentBy))?.newDst : undefined
-    if (dnat !== undefined && dnat !== sent.dst) return this.unroutedBeforeNat(hop, view, view.routes, sent, {...sent, dst: dnat}, res)
+      ? destinationNat(view, 'OUTPUT', this.facts(view, sent, undefined, socket.dev))?.newDst : undefined
+    if (dnat !== undefined && dnat !== sent.dst) return this.unroutedBeforeNat(hop, view, sent, {...sent, dst: dnat}, res)
     return this.forward(hop, view, inDev, sent, true, {mark: sent.mark, markDoubt: sent.markDoubt})
   }
 
-  /** Why the socket's lookup cannot be told from the tables read, if it cannot. */
-  private socketLookupUnread(view: HostView, sent: Packet): string | undefined {
-    if (view.isLocal(sent.dst)) return undefined
-    if (view.routes === undefined) return `the routes of ${view.name} were not captured`
-    if (view.snap.routesFilter !== undefined) return `the routes of ${view.name} were pasted with \`${view.snap.routesFilter}\``
-    const res = view.routeFor(this.routingFlow(view, sent, 'lo', {mark: sent.mark}))
-    return res.missingTable !== undefined ? `the rule \`${res.rule!.raw}\` looks up table ${res.missingTable}, whose routes were not captured on ${view.name}` : undefined
-  }
-
-  private unroutedBeforeNat(hop: Hop, view: HostView, routes: NonNullable<HostView['routes']>, sent: Packet, translated: Packet, res: ReturnType<HostView['routeFor']>): End {
+  private unroutedBeforeNat(hop: Hop, view: HostView, sent: Packet, translated: Packet, res: ReturnType<HostView['routeFor']>): End {
     const route = res.route
     const after = view.routeFor(this.routingFlow(view, translated, 'lo', {mark: translated.mark})).route
-    const dev = after !== undefined ? routeDevice(routes, after) : undefined
+    const dev = after !== undefined && view.routes !== undefined ? routeDevice(view.routes, after) : undefined
     const fix: Fix[] = [{node: view.name, command: `ip route replace ${sent.dst} dev ${dev ?? 'DEVICE'}`}]
     const why = `the route is looked up before nat OUTPUT would send it to ${translated.dst}, so a program on ${view.name} sending to ${sent.dst} fails at once`
     if (res.action !== undefined) {
