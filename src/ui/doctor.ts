@@ -11,7 +11,8 @@ export const MATRIX_TAGS: Record<string, string> = {
   DELIVERED: 'ok', NO_ROUTE: 'noroute', NEXT_HOP_NOT_ONLINK: 'offlink', NEIGHBOR_MISSING: 'neigh', FDB_MISSING: 'fdb',
   WRONG_VTEP_HOST: 'vtephost', STALE_VTEP_MAC: 'stalemac', VNI_MISMATCH: 'vni', PORT_MISMATCH: 'port', DEVICE_DOWN: 'down',
   FORWARDING_DISABLED: 'fwdoff', DENIED_BY_FILTER: 'filter', NULL_ROUTED: 'null', REVERSE_PATH_FILTERED: 'rpf',
-  MTU_EXCEEDED: 'mtu', LOOP: 'loop', EXITS_NETWORK: 'exits', DUPLICATE_ADDRESS: 'dupaddr', INSUFFICIENT_INFO: 'unknown',
+  MTU_EXCEEDED: 'mtu', LOOP: 'loop', EXITS_NETWORK: 'exits', DUPLICATE_ADDRESS: 'dupaddr',
+  NAT_NOT_UNDONE: 'unnat', INSUFFICIENT_INFO: 'unknown',
 }
 
 /** How a command done by hand in place of its node's sync is introduced, under that sync (trace's "Instead" alike). */

@@ -194,6 +194,23 @@ pods:
     expect(pick.message).to.contain('to 10.244.1.3:8080: DELIVERED')
   })
 
+  it('a pod reaching a ClusterIP whose one endpoint shares its bridge, br_netfilter off: the reply is not mapped back, as trace says; the fix connects', async () => {
+    await run('o1', 'iptables -t nat -I KUBE-SERVICES -d 10.96.0.12/32 -p tcp -m tcp --dport 80 -j KUBE-SEP-ONE && sysctl -qw net.bridge.bridge-nf-call-iptables=0')
+    try {
+      expect(await connect('p2', '10.96.0.12', 80)).to.equal('TimeoutError')
+      const t = await trace('p2', '10.96.0.12', '--proto', 'tcp', '--dport', '80')
+      expect([t.disposition, t.returnPath.disposition]).to.deep.equal(['DELIVERED', 'NAT_NOT_UNDONE'])
+      expect(t.returnPath.failure!.reason).to.contain('from 10.244.1.2:8080, but the request went to 10.96.0.12:80')
+      expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'o1', command: 'sysctl -w net.bridge.bridge-nf-call-iptables=1'}])
+      await run('o1', t.returnPath.failure!.fix[0].command)
+      expect(await connect('p2', '10.96.0.12', 80)).to.equal('OK')
+      const after = await trace('p2', '10.96.0.12', '--proto', 'tcp', '--dport', '80')
+      expect([after.disposition, after.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+    } finally {
+      await run('o1', 'sysctl -qw net.bridge.bridge-nf-call-iptables=1; iptables -t nat -D KUBE-SERVICES -d 10.96.0.12/32 -p tcp -m tcp --dport 80 -j KUBE-SEP-ONE')
+    }
+  })
+
   it('Calico\'s natOutgoing by ipset: the pod reaches a host with no route back, masqueraded, as trace says', async () => {
     expect((await sh('ip', ['netns', 'exec', ns('kp'), 'ping', '-c', '1', '-W', '2', '192.168.93.11'])).exitCode).to.equal(0)
     const t = await trace('kp', '192.168.93.11')

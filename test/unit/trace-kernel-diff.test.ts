@@ -1846,3 +1846,56 @@ describe('trace against the kernel: raw OUTPUT\'s `-o` is the device of the sock
     expect(t.returnPath.failure!.fix.map(f => f.command)).to.deep.equal(['nft insert rule inet fz2 output ip saddr 10.91.2.2 ip daddr 10.91.1.2 tcp sport 8080 accept'])
   })
 })
+
+describe('trace against the kernel: a reply conntrack does not map back (NAT_NOT_UNDONE)', () => {
+  /** a trace over a copy of `snapshot` with `file` edited */
+  async function traceEdited(snapshot: string, file: string, edit: (text: string) => string, req: TraceRequest) {
+    const dir = mkdtempSync(join(tmpdir(), 'fct-unnat-'))
+    try {
+      cpSync(join(SNAPSHOTS, snapshot), dir, {recursive: true})
+      writeFileSync(join(dir, file), edit(readFileSync(join(dir, file), 'utf8')))
+      return traceFlow((await loadSource({snapshot: dir})).world, req)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  }
+
+  // router-output-dnat-reply-untracked (trace-kernel-fuzz seed 6262 case 42, FC_KDIFF_SOURCE=r2): r2's nat OUTPUT
+  // DNATs its own connection to 10.91.3.1:80 to 10.91.3.3:80-81, and its raw `-A PREROUTING -m conntrack ! --ctstate
+  // NEW -j NOTRACK` takes every packet coming in (the raw table runs before conntrack: there every state is INVALID).
+  // kernel: b's listener counts the SYN, r2's connect times out; with the NOTRACK rule deleted it connects
+  it('a NOTRACK on the host that DNATed the request: the reply keeps the server\'s address, which no socket takes', async () => {
+    const t = await trace('router-output-dnat-reply-untracked', {src: 'r2', dst: '10.91.3.1', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('NAT_NOT_UNDONE')
+    expect(t.returnPath.failure).to.include({node: 'r2', step: 'deliver'})
+    expect(t.returnPath.failure!.reason).to.equal('the reply reaches r2 from 10.91.3.3:80, but the request went to 10.91.3.1:80: '
+      + '`-A PREROUTING -m conntrack ! --ctstate NEW -j NOTRACK` (raw PREROUTING) takes the reply out of conntrack on r2, so r2 does not undo its DNAT '
+      + '`-A OUTPUT -d 10.91.3.0/24 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.91.3.3:80-81`; no socket takes it (the SYN-ACK is answered with a reset, and the connection times out)')
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r2', command: 'iptables -t raw -D PREROUTING -m conntrack ! --ctstate NEW -j NOTRACK'}])
+    expect(t.traceroute.at(-1)).to.equal('*')
+  })
+
+  // kernel (namespaces c — r — s): r DNATs every packet for 10.0.1.1 to s, and `-t raw -A PREROUTING -i rs -j NOTRACK`
+  // untracks the replies: c's TCP and UDP connections time out, its ping prints "64 bytes from 10.0.2.2 … (DIFFERENT ADDRESS!)" and exits 0
+  it('ping takes an echo reply from another address: still delivered, and the step says what a connection would get', async () => {
+    const t = await traceEdited('router-output-dnat-reply-untracked', 'r2/iptables-save.txt',
+      text => text.replace('-A OUTPUT -d 10.91.3.0/24 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.91.3.3:80-81', '-A OUTPUT -d 10.91.3.0/24 -j DNAT --to-destination 10.91.3.3'),
+      {src: 'r2', dst: '10.91.3.1'})
+    expect([t.disposition, t.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+    expect(t.returnPath.hops.at(-1)!.steps.at(-1)!.explanation).to.contain('(the echo reply comes from 10.91.3.3, not 10.91.3.1: `-A PREROUTING -m conntrack ! --ctstate NEW -j NOTRACK` (raw PREROUTING) takes the reply out of conntrack on r2, so r2 does not undo its DNAT `-A OUTPUT -d 10.91.3.0/24 -j DNAT --to-destination 10.91.3.3`; ping takes it, printing "(DIFFERENT ADDRESS!)", where a TCP or UDP connection would get no answer)')
+  })
+
+  // kube-proxy-clusterip: 10.96.0.11:80 → p1b (10.60.1.3:8080), on p1's bridge. kernel (trace-foreign-hosts, o1): with
+  // net.bridge.bridge-nf-call-iptables=0 the endpoint's reply is switched straight to the client and the connect times out
+  it('a Service endpoint on the client\'s bridge: with br_netfilter the bridge\'s conntrack maps the reply back, without it nothing does', async () => {
+    const req = {src: 'p1', dst: '10.96.0.11', proto: 'tcp' as const, dport: 80}
+    const on = await trace('kube-proxy-clusterip', req)
+    expect([on.disposition, on.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+    expect(on.returnPath.hops.find(h => h.node === 'n1')!.steps.find(s => s.verdict === 'de-nat')!.explanation).to.equal('conntrack gives the reply from 10.60.1.3 the source 10.96.0.11, the destination this host rewrote on the way in')
+    const off = await traceEdited('kube-proxy-clusterip', 'n1/sysctl.json', text => text.replace('"net.bridge.bridge-nf-call-iptables": "1"', '"net.bridge.bridge-nf-call-iptables": "0"'), req)
+    expect([off.disposition, off.returnPath.disposition]).to.deep.equal(['DELIVERED', 'NAT_NOT_UNDONE'])
+    expect(off.returnPath.failure!.reason).to.contain('n1 switches the reply across cni0 without br_netfilter (net.bridge.bridge-nf-call-iptables = 0), so its conntrack never sees it')
+    expect(off.returnPath.failure!.fix).to.deep.equal([{node: 'n1', command: 'sysctl -w net.bridge.bridge-nf-call-iptables=1'}])
+  })
+})

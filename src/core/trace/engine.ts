@@ -351,6 +351,8 @@ class Walk {
    * (docker's default 172.17.0.0/16 on two hosts) takes a packet that reaches it first.
    */
   addressee?: {name: string, view: HostView, ip: string, node?: HostView}
+  /** the request's translations conntrack did not undo on the reply because a raw NOTRACK took the reply out of it there (see mappedBack) */
+  private readonly untrackedUndos: {record: NatRecord, by?: Untracker}[] = []
   /** the arrivals so far (host, device, addresses, outer or inner packet), each with its hop: the same one again is a loop */
   private readonly seen: {view: HostView, inDev: string, src: string, dst: string, outer: boolean, hop: number}[] = []
   private readonly routeOfHop = new Map<Hop, Route>()
@@ -645,6 +647,11 @@ class Walk {
     const field = rewrote === 'src' ? 'dst' : 'src'
     const undo = reverseTranslation(this.nat, view.name, rewrote, packet[field])
     if (undo === undefined) return packet
+    // an untracked packet belongs to no connection: its addresses stay as they are
+    if (packet.untrackedAt === view.name) {
+      this.untrackedUndos.push({record: undo, by: packet.untrackedBy})
+      return packet
+    }
     const back = {...packet, [field]: undo.from}
     // the reply's source port is the request's destination port a DNAT rewrote
     if (rewrote === 'dst' && undo.fromPort !== undefined && packet.sport === undo.toPort) back.sport = undo.fromPort
@@ -681,6 +688,71 @@ class Walk {
       ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {}), ...(outcome.newDst !== undefined && d.toRange !== undefined ? {toRange: d.toRange} : {})})
     this.lastPacket = translated
     return translated
+  }
+
+  /**
+   * A reply delivered must come back with the request's addresses, as its sender sent it, swapped:
+   * a connected socket takes nothing else. Conntrack undoes each NAT of the request, but only on the
+   * host that made it and only for a packet it tracks: a raw NOTRACK there, a way back around that
+   * host, or a bridge crossing it unseen (br_netfilter off) leaves the reply translated (checked: a
+   * UDP and a TCP exchange DNATed by a router whose raw PREROUTING untracks the replies time out).
+   * ping takes an echo reply from any source, printing `(DIFFERENT ADDRESS!)`; so for ICMP only a
+   * reply that does not reach its sender fails. Returns `end` where nothing was left undone.
+   */
+  mappedBack(end: End, request: Packet): End {
+    const hop = this.hops.at(-1)
+    const got = this.lastPacket
+    const deliver = hop?.steps.at(-1)
+    if (end.disposition !== 'DELIVERED' || this.direction !== 'return' || hop === undefined || deliver?.kind !== 'deliver') return end
+    const ported = (p: Packet) => p.proto === 'tcp' || p.proto === 'udp'
+    const wrongSrc = got.src !== request.dst || (ported(got) && got.sport !== undefined && request.dport !== undefined && got.sport !== request.dport)
+    const wrongDst = got.dst !== request.src
+    if (!wrongSrc && !wrongDst) return end
+    const undone = (r: NatRecord) => this.hops.some(h => h.node === r.node && h.steps.some(x => x.verdict === 'de-nat' && x.evidence === r.evidence))
+    // the reply meets the translations in the reverse order of the request's
+    const left = [...this.nat].reverse().find(r => !undone(r) && (r.field === 'dst' ? wrongSrc : wrongDst))
+    if (left === undefined) return end
+    const what = left.field === 'dst' ? `DNAT \`${left.evidence}\`` : `source NAT \`${left.evidence}\``
+    const from = `${got.src}${ported(got) && got.sport !== undefined ? `:${got.sport}` : ''}`
+    const sentTo = `${request.dst}${ported(request) && request.dport !== undefined ? `:${request.dport}` : ''}`
+    const cause = this.notUndoneCause(left, what)
+    if (cause === undefined) return end
+    const sender = this.addressee !== undefined ? addresseeName(this.addressee) : request.src
+    if (!wrongDst && got.proto === 'icmp') {
+      deliver.explanation += ` (the echo reply comes from ${from}, not ${sentTo}: ${cause.why}; ping takes it, printing "(DIFFERENT ADDRESS!)", where a TCP or UDP connection would get no answer)`
+      return end
+    }
+    hop.steps.pop()
+    const reason = wrongDst
+      ? `the reply stays addressed to ${got.dst}: ${cause.why}, so ${hop.node} takes it itself; ${sender}, which sent the request, hears nothing`
+      : `the reply reaches ${sender} from ${from}, but the request went to ${sentTo}: ${cause.why}; no socket takes it (${
+        got.proto === 'tcp' ? 'the SYN-ACK is answered with a reset, and the connection times out' : got.proto === 'udp' ? 'the connected UDP socket waits in vain' : 'the echo reply is lost'})`
+    return this.fail(hop, 'NAT_NOT_UNDONE', 'deliver', deliver.evidence, reason, cause.fix)
+  }
+
+  /** Why conntrack did not undo `left` on the reply, and what lets it: in the order mappedBack tells them. */
+  private notUndoneCause(left: NatRecord, what: string): {why: string, fix: Fix[]} | undefined {
+    const untracked = this.untrackedUndos.find(u => u.record === left)
+    if (untracked !== undefined) {
+      const by = untracked.by
+      const fix: Fix[] = by?.remove !== undefined ? [{node: left.node, command: by.remove}] : [{node: left.node, command: 'iptables -t raw -S; nft list ruleset   # the NOTRACK rule: narrow it so the reply stays tracked'}]
+      return {why: `${by !== undefined ? `\`${by.rule}\` (${by.chain})` : 'a NOTRACK rule'} takes the reply out of conntrack on ${left.node}, so ${left.node} does not undo its ${what}`, fix}
+    }
+    const view = this.w.view(left.node)
+    const switched = this.hops.find(h => h.node === left.node && h.steps.some(x => x.kind === 'fdb' && x.explanation.startsWith('switched by ')))
+    if (switched !== undefined && view !== undefined) {
+      // the key exists once the module is loaded
+      const nf = view.sysctl('net.bridge.bridge-nf-call-iptables')
+      const on = sysctlCommand('net.bridge.bridge-nf-call-iptables', 1)
+      return {why: `${left.node} switches the reply across ${switched.out} without br_netfilter (${nf !== undefined ? `net.bridge.bridge-nf-call-iptables = ${nf}` : 'the module is not loaded: no net.bridge sysctls'}), so its conntrack never sees it and does not undo its ${what}`,
+        fix: [{node: left.node, command: nf !== undefined ? on : `modprobe br_netfilter && ${on}`}]}
+    }
+    // (a reply to the address a source NAT gave the request goes to the host that has it)
+    if (left.field === 'src') return undefined
+    // the reply's first packet: from the server to the client as the server saw it
+    const [client, server] = [this.first.dst, this.first.src]
+    return {why: `the reply does not pass ${left.node}, whose conntrack alone undoes its ${what} (masqueraded there, the request brings the reply back by it)`,
+      fix: [{node: left.node, command: `iptables -t nat -I POSTROUTING -s ${client}/32 -d ${server}/32 -j MASQUERADE`}]}
   }
 
   /** A host's own packet its route refuses is never built: the sender's call fails (the reply's sender, the kernel, sends nothing). */
@@ -2572,8 +2644,10 @@ class Walk {
           const denied = this.filter(bridgeHop, answer.node, 'FORWARD', packet, answer.bridge, answer.bridge, true)
           if ('end' in denied) return denied
           // br_netfilter runs nat POSTROUTING on the bridged frame too (-i and -o are the bridge): a MASQUERADE there,
-          // as flannel's `-s 10.244.0.0/16 ! -d 224.0.0.0/4` without its RETURN before it, gives it the bridge's address
-          return this.cross(bridgeHop, answer.to, this.sourceNat(bridgeHop, answer.node, answer.bridge, answer.bridge, packet.dst, packet))
+          // as flannel's `-s 10.244.0.0/16 ! -d 224.0.0.0/4` without its RETURN before it, gives it the bridge's address;
+          // and conntrack gives a reply the source its request was DNATed from (a Service's endpoint on the client's bridge)
+          const mapped = this.conntrackUndo(bridgeHop, answer.node, packet, 'dst')
+          return this.cross(bridgeHop, answer.to, this.sourceNat(bridgeHop, answer.node, answer.bridge, answer.bridge, mapped.dst, mapped))
         } else {
           // without br_netfilter the IP hooks do not see a bridged frame, the bridge family's own chains still do
           for (const c of answer.node.hooks.chains('FORWARD', undefined, true).filter(x => x.family === 'bridge')) {
@@ -3332,7 +3406,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
     back.learnedFdb = fwd.learnedFdb
     back.learnedNeighbours = fwd.learnedNeighbours
-    const backEnd = toItself ? selfDelivery(back, src, reply) : back.run(startOf(w, back, replier, reply))
+    const backEnd = toItself ? selfDelivery(back, src, reply) : back.mappedBack(back.run(startOf(w, back, replier, reply)), request)
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {
