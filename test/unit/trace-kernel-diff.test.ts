@@ -1899,3 +1899,15 @@ describe('trace against the kernel: a reply conntrack does not map back (NAT_NOT
     expect(off.returnPath.failure!.fix).to.deep.equal([{node: 'n1', command: 'sysctl -w net.bridge.bridge-nf-call-iptables=1'}])
   })
 })
+
+describe('trace against the kernel: strict rp_filter and a route back by another device (trace-kernel-fuzz-overlay seed 8080 case 33)', () => {
+  // overlay-strict-rpf-route-by-underlay: n1 routes 10.93.2.2 via 10.92.0.2 dev eth0 (by the underlay, not
+  // flannel.1); n2 has no route to n1's pods and rp_filter=1 on eth0. kernel: p1a's ping is dropped by n2's
+  // rp_filter; after `ip route replace 10.93.1.0/24 via 10.93.1.0 dev flannel.1 onlink` alone, still (strict: it came in on eth0)
+  it('the fix that routes back by flannel.1 loosens rp_filter on eth0 too', async () => {
+    const t = await trace('overlay-strict-rpf-route-by-underlay', {src: 'p1a', dst: '10.93.2.2', size: 1450})
+    expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(t.failure!.reason).to.contain('(the route the fix adds leaves by flannel.1, not eth0, where the packet came in: strict rp_filter would drop it still, so it is loosened too)')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip route replace 10.93.1.0/24 via 10.93.1.0 dev flannel.1 onlink', 'sysctl -w net.ipv4.conf.eth0.rp_filter=2'])
+  })
+})

@@ -934,9 +934,13 @@ class Walk {
     }
     if (backDev === undefined) {
       const routeFix = this.routeFixesOrRouter(view, packet.src)
+      // strict: a route back by another device than the packet came in on is dropped too (a pod's packet
+      // that came by the underlay, where the route the fix adds leaves by the tunnel), so it is loosened as well
+      const elsewhere = mode === 1 ? routeFix.map(f => /^ip route \S+ .* dev (\S+)/.exec(f.command)?.[1]).find(d => d !== undefined && d !== inDev) : undefined
       return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
-        `rp_filter=${mode} on ${inDev}: ${view.name} has no usable route back to ${packet.src}${back ? ` (${back.raw})` : ''}${reverse.rule ? ` by its policy rule \`${reverse.rule.raw}\`` : ''}, so it drops the packet as spoofed`,
-        routeFix.length > 0 ? routeFix : fix)
+        `rp_filter=${mode} on ${inDev}: ${view.name} has no usable route back to ${packet.src}${back ? ` (${back.raw})` : ''}${reverse.rule ? ` by its policy rule \`${reverse.rule.raw}\`` : ''}, so it drops the packet as spoofed${
+          elsewhere !== undefined ? ` (the route the fix adds leaves by ${elsewhere}, not ${inDev}, where the packet came in: strict rp_filter would drop it still, so it is loosened too)` : ''}`,
+        routeFix.length === 0 ? fix : elsewhere !== undefined ? [...routeFix, ...fix] : routeFix)
     }
     if (mode === 1 && backDev !== inDev) {
       return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
