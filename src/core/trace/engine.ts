@@ -740,9 +740,10 @@ class Walk {
     }
     const view = this.w.view(left.node)
     const switched = this.hops.find(h => h.node === left.node && h.steps.some(x => x.kind === 'fdb' && x.explanation.startsWith('switched by ')))
-    if (switched !== undefined && view !== undefined) {
-      // the key exists once the module is loaded
-      const nf = view.sysctl('net.bridge.bridge-nf-call-iptables')
+    // the key exists once the module is loaded
+    const nf = view?.sysctl('net.bridge.bridge-nf-call-iptables')
+    if (switched !== undefined && nf === '1') return undefined
+    if (switched !== undefined) {
       const on = sysctlCommand('net.bridge.bridge-nf-call-iptables', 1)
       return {why: `${left.node} switches the reply across ${switched.out} without br_netfilter (${nf !== undefined ? `net.bridge.bridge-nf-call-iptables = ${nf}` : 'the module is not loaded: no net.bridge sysctls'}), so its conntrack never sees it and does not undo its ${what}`,
         fix: [{node: left.node, command: nf !== undefined ? on : `modprobe br_netfilter && ${on}`}]}
