@@ -24,6 +24,18 @@ async function trace(snapshot: string, req: TraceRequest) {
   return traceFlow(world, req)
 }
 
+/** a trace over a copy of `snapshot` with `file` edited */
+async function traceEdited(snapshot: string, file: string, edit: (text: string) => string, req: TraceRequest) {
+  const dir = mkdtempSync(join(tmpdir(), 'fct-edited-'))
+  try {
+    cpSync(join(SNAPSHOTS, snapshot), dir, {recursive: true})
+    writeFileSync(join(dir, file), edit(readFileSync(join(dir, file), 'utf8')))
+    return traceFlow((await loadSource({snapshot: dir})).world, req)
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
 describe('trace against the kernel: router chain a → r1 → r2 → b', () => {
   // r1: nat PREROUTING -d 10.91.1.1 -p tcp --dport 8080 -j DNAT --to-destination 10.91.3.2:80
   // r2: FORWARD policy DROP, accepting tcp dport 80 and ESTABLISHED; SNAT to 10.91.3.1:2000-3000 out of b0 (MTU 1300)
@@ -1848,17 +1860,6 @@ describe('trace against the kernel: raw OUTPUT\'s `-o` is the device of the sock
 })
 
 describe('trace against the kernel: a reply conntrack does not map back (NAT_NOT_UNDONE)', () => {
-  /** a trace over a copy of `snapshot` with `file` edited */
-  async function traceEdited(snapshot: string, file: string, edit: (text: string) => string, req: TraceRequest) {
-    const dir = mkdtempSync(join(tmpdir(), 'fct-unnat-'))
-    try {
-      cpSync(join(SNAPSHOTS, snapshot), dir, {recursive: true})
-      writeFileSync(join(dir, file), edit(readFileSync(join(dir, file), 'utf8')))
-      return traceFlow((await loadSource({snapshot: dir})).world, req)
-    } finally {
-      rmSync(dir, {recursive: true, force: true})
-    }
-  }
 
   // router-output-dnat-reply-untracked (trace-kernel-fuzz seed 6262 case 42, FC_KDIFF_SOURCE=r2): r2's nat OUTPUT
   // DNATs its own connection to 10.91.3.1:80 to 10.91.3.3:80-81, and its raw `-A PREROUTING -m conntrack ! --ctstate
@@ -1909,5 +1910,44 @@ describe('trace against the kernel: strict rp_filter and a route back by another
     expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
     expect(t.failure!.reason).to.contain('(the route the fix adds leaves by flannel.1, not eth0, where the packet came in: strict rp_filter would drop it still, so it is loosened too)')
     expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip route replace 10.93.1.0/24 via 10.93.1.0 dev flannel.1 onlink', 'sysctl -w net.ipv4.conf.eth0.rp_filter=2'])
+  })
+})
+
+describe('trace against the kernel: a reply dropped twice on its way back (trace-kernel-fuzz)', () => {
+  // router-forward-drop-reply-past-output (seed 7777 case 14): r1's native forward chain has policy drop, r2's output
+  // chain too. kernel: a's UDP to r2 dies at r1; after the request's accept there and the reply's on r2 alone, r1's
+  // forward policy drops the reply (its counter counts it); with an established accept there too, it is answered
+  it('the fix lets the reply by every filter that drops it, not only the first', async () => {
+    const t = await trace('router-forward-drop-reply-past-output', {src: 'a', dst: '10.91.2.2', proto: 'udp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure).to.include({node: 'r2', step: 'filter'})
+    expect(t.returnPath.failure!.reason).to.contain('(past it, r1\'s `table inet fz2 chain forward { type filter hook forward priority -150; policy drop; }` drops the reply too: the fix lets it by there as well)')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'r1: nft insert rule inet fz2 forward ip saddr 10.91.1.2 ip daddr 10.91.2.2 udp dport 80 accept',
+      'r2: nft insert rule ip fz1 output ct state established,related accept',
+      'r1: nft insert rule inet fz2 forward ct state established,related accept',
+    ])
+  })
+
+  // router-native-prerouting-drop-both-ways (seed 6161 case 46, FC_KDIFF_NATIVE=1): r1's prerouting chain at priority
+  // -300 ends in `counter drop`, r2's output rejects what it sends. kernel: after the request's accept on r1 and an
+  // established accept on r2, r1's "n3" drop counts the reply: at -300 no packet has its connection yet, so a
+  // `ct state established,related` accept there would not match it; the reply's own accept by its source port does
+  it('below conntrack\'s priority the reply is let by as a flow of its own, not by its state', async () => {
+    const t = await trace('router-native-prerouting-drop-both-ways', {src: 'a', dst: '10.91.2.2', proto: 'udp', dport: 8080})
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'r1: nft insert rule inet fz1 prerouting ip saddr 10.91.1.2 ip daddr 10.91.2.2 udp dport 8080 accept',
+      'r2: nft insert rule inet fz2 output ct state established,related accept',
+      'r1: nft insert rule inet fz1 prerouting ip saddr 10.91.2.2 ip daddr 10.91.1.2 udp sport 8080 accept',
+    ])
+  })
+
+  // the raw table runs before conntrack (every state there is INVALID, as the router fuzz's raw rules showed): a reply
+  // a raw rule drops is let by as a flow of its own there, by its source port, not by an established accept
+  it('a reply raw PREROUTING\'s DROP policy drops gets an accept of its own, not one by its state', async () => {
+    const t = await traceEdited('router-output-dnat-reply-untracked', 'r2/iptables-save.txt',
+      text => text.replace('*raw\n:PREROUTING ACCEPT [0:0]', '*raw\n:PREROUTING DROP [0:0]').replace('-A PREROUTING -m conntrack ! --ctstate NEW -j NOTRACK\n', ''), {src: 'r2', dst: '10.91.3.1', proto: 'tcp', dport: 80})
+    expect(t.returnPath.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.fix.map(f => f.command)).to.deep.equal(['iptables -t raw -I PREROUTING -s 10.91.3.3 -d 10.91.3.1 -p tcp --sport 80 -j ACCEPT'])
   })
 })

@@ -351,6 +351,11 @@ class Walk {
    * (docker's default 172.17.0.0/16 on two hosts) takes a packet that reaches it first.
    */
   addressee?: {name: string, view: HostView, ip: string, node?: HostView}
+  /**
+   * Set on a walk that goes on past the filters that drop the packet, as if each let it by: the
+   * failures they would have been, in order (the drops a first fix alone would leave)
+   */
+  passedDrops?: Failure[]
   /** the request's translations conntrack did not undo on the reply because a raw NOTRACK took the reply out of it there (see mappedBack) */
   private readonly untrackedUndos: {record: NatRecord, by?: Untracker}[] = []
   /** the arrivals so far (host, device, addresses, outer or inner packet), each with its hop: the same one again is a loop */
@@ -1825,7 +1830,9 @@ class Walk {
           const last = hop.steps.at(-1)
           if (last !== undefined) last.explanation += note
         }
-        return end
+        if (this.passedDrops === undefined || end.failure === undefined || end.disposition !== 'DENIED_BY_FILTER') return end
+        this.passedDrops.push(end.failure)
+        continue
       }
       if (seen === undefined) {
         mark = end.mark
@@ -3403,15 +3410,29 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       ttl: START_TTL, state: 'ESTABLISHED', icmpType: flow.proto === 'icmp' ? 0 : undefined,
       ...(flow.proto === 'icmp' && flow.size !== undefined ? {size: flow.size, noDf: true} : {}),
     })
-    const back = new Walk(w, warnings, nat, 'return', network, reply)
-    back.addressee = addresseeOf(src)
-    // the reply to a TCP request is its SYN-ACK: the MSS rewrites it meets are taken (in the set-up, collected)
-    back.mssRewrites = fwd.mssRewrites
-    // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
-    if (fwdEnd.disposition === 'DELIVERED') back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
-    back.learnedFdb = fwd.learnedFdb
-    back.learnedNeighbours = fwd.learnedNeighbours
+    const replyWalk = (said: Warnings, records: NatRecord[]) => {
+      const walk = new Walk(w, said, records, 'return', network, reply)
+      walk.addressee = addresseeOf(src)
+      // the reply to a TCP request is its SYN-ACK: the MSS rewrites it meets are taken (in the set-up, collected)
+      walk.mssRewrites = fwd.mssRewrites
+      // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
+      if (fwdEnd.disposition === 'DELIVERED') walk.requestSeenOn = new Set(fwd.hops.map(h => h.node))
+      walk.learnedFdb = fwd.learnedFdb
+      walk.learnedNeighbours = fwd.learnedNeighbours
+      return walk
+    }
+    const back = replyWalk(warnings, nat)
     const backEnd = toItself ? selfDelivery(back, src, reply) : back.mappedBack(back.run(startOf(w, back, replier, reply)), request)
+    // a filter further on that drops the reply too would drop it once the first is fixed: its fix is listed as well
+    if (!toItself && backEnd.disposition === 'DENIED_BY_FILTER' && backEnd.failure !== undefined) {
+      const past = replyWalk(new Warnings(), [...nat])
+      past.passedDrops = []
+      past.run(startOf(w, past, replier, reply))
+      for (const later of past.passedDrops.slice(1)) {
+        backEnd.failure.reason += ` (past it, ${later.node}'s \`${later.evidence}\` drops the reply too: the fix lets it by there as well)`
+        backEnd.failure.fix = mergeFixes(backEnd.failure.fix, later.fix)
+      }
+    }
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {

@@ -12,6 +12,7 @@ import {neighbourUse} from './host-view.js'
 import {VXLAN_OVERHEAD, vtepAddress, vxlanDevices} from './vxlan.js'
 import {builtByOlderFlanneld, olderFlanneldRules} from '../flannel.js'
 import {firewallCmd, firewalldRichAccept, firewalldRichRuleOwner, forwardAcceptHint, isFirewalldTable, nftAcceptHint, nftDeleteOf} from '../forward-verdict.js'
+import {chainBeforeConntrack} from './nft.js'
 
 /** The node a destination address belongs to: its pod's node, its owner, or the node whose pod subnet holds it. */
 export function homeNode(w: WorldIndex, dst: string): {view: HostView, subnet: string} | undefined {
@@ -290,7 +291,8 @@ export function filterFixes(view: HostView, table: string, chain: string, rule: 
     return controlledFixes(view.name, rule.chain, undefined, remove, packet) ?? [{node: view.name, command: remove}]
   }
   if (chain === 'FORWARD' && network !== undefined) return forwardAcceptHint(network, table).map(command => ({node: view.name, command}))
-  if (ofConnection(packet)) return [{node: view.name, command: `iptables ${t}-I ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`}]
+  // the raw table runs before conntrack: there no packet has its connection yet
+  if (ofConnection(packet) && table !== 'raw') return [{node: view.name, command: `iptables ${t}-I ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`}]
   const port = acceptPort(packet)
   const proto = `-p ${packet.proto}${port !== undefined ? ` --${port.side} ${port.port}` : ''}`
   // a DNAT to a range gives each connection its own address of it: the accept holds for all of them
@@ -329,7 +331,8 @@ export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | unde
   if (isFirewalldTable(c) && hook === 'INPUT' && !ofConnection(packet) && packet.ephemeral !== 'dport' && packet.dport !== undefined && (packet.proto === 'udp' || packet.proto === 'tcp')) {
     return firewallCmd(`--add-port=${packet.dport}/${packet.proto}`).map(command => ({node: view.name, command}))
   }
-  if (ofConnection(packet)) return [insert('ct state established,related')]
+  // below conntrack's priority no packet has its connection yet: a reply is let by as a flow of its own
+  if (ofConnection(packet) && !chainBeforeConntrack(c)) return [insert('ct state established,related')]
   const port = acceptPort(packet)
   const proto = packet.proto === 'icmp' ? 'ip protocol icmp' : port !== undefined ? `${packet.proto} ${port.side} ${port.port}` : `meta l4proto ${packet.proto}`
   return [insert(`ip saddr ${packet.src} ip daddr ${packet.dst} ${proto}`)]

@@ -273,6 +273,11 @@ export function evaluateNftChain(c: NftChain, p: NftFacts): NftOutcome {
 /** nf_conntrack's hook priority at prerouting and output: chains below it see packets without their connection */
 const CONNTRACK_PRIORITY = -200
 
+/** A chain below conntrack's priority (-200) at prerouting or output, where the packet meets it before its connection. */
+export function chainBeforeConntrack(c: NftChain): boolean {
+  return c.priority < CONNTRACK_PRIORITY && (c.hook === 'prerouting' || c.hook === 'output') && c.family !== 'netdev' && c.family !== 'bridge'
+}
+
 class ChainWalk {
   private mark: number | undefined
   private marked?: NftRule
@@ -294,9 +299,8 @@ class ChainWalk {
     return {verdict, path: this.path, mark: this.mark, marked: this.marked, notrack: this.notrack, returned: this.returned, assumptions: this.assumptions}
   }
 
-  /** A chain below conntrack's priority (-200) at prerouting or output, where the packet meets it before its connection. */
   private beforeConntrack(): boolean {
-    return this.base.priority < CONNTRACK_PRIORITY && (this.base.hook === 'prerouting' || this.base.hook === 'output') && this.base.family !== 'netdev' && this.base.family !== 'bridge'
+    return chainBeforeConntrack(this.base)
   }
 
   private note(text: string): void {
