@@ -1860,7 +1860,6 @@ describe('trace against the kernel: raw OUTPUT\'s `-o` is the device of the sock
 })
 
 describe('trace against the kernel: a reply conntrack does not map back (NAT_NOT_UNDONE)', () => {
-
   // router-output-dnat-reply-untracked (trace-kernel-fuzz seed 6262 case 42, FC_KDIFF_SOURCE=r2): r2's nat OUTPUT
   // DNATs its own connection to 10.91.3.1:80 to 10.91.3.3:80-81, and its raw `-A PREROUTING -m conntrack ! --ctstate
   // NEW -j NOTRACK` takes every packet coming in (the raw table runs before conntrack: there every state is INVALID).
