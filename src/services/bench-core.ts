@@ -60,17 +60,30 @@ export function pickAmong(leases: {subnet: string; publicIP: string}[]): string 
   return pickSubnet(NETWORK_8, leases, {publicIP: 'new', random: () => 0.999999}).subnet
 }
 
-/** Median ms of `runs` timings of fn, after two untimed calls (the JIT's first tiers). */
-function timeMedian(fn: () => unknown, runs: number): number {
+/** ms of one call of fn */
+function timed(fn: () => unknown): number {
+  const t0 = performance.now()
   fn()
-  fn()
-  const samples: number[] = []
-  for (let r = 0; r < runs; r++) {
-    const t0 = performance.now()
-    fn()
-    samples.push(performance.now() - t0)
+  return performance.now() - t0
+}
+
+/**
+ * Median ms of `runs` timings of each of a and b, after two untimed calls of each (the JIT's first
+ * tiers), taken in turn: a and b meet the same garbage collector and the same neighbours on the
+ * machine, so their ratio holds where timing one after the other let the later one run warmer.
+ */
+function timeMediansInTurn(a: () => unknown, b: () => unknown, runs: number): [number, number] {
+  for (let i = 0; i < 2; i++) {
+    a()
+    b()
   }
-  return median(samples)
+  const as: number[] = []
+  const bs: number[] = []
+  for (let r = 0; r < runs; r++) {
+    as.push(timed(a))
+    bs.push(timed(b))
+  }
+  return [median(as), median(bs)]
 }
 
 interface GrowthCase {
@@ -97,8 +110,7 @@ export function benchCore(runs = 7): BenchRow[] {
       large: () => pickAmong(manyLeases), small: () => pickAmong(fewerLeases)},
   ]
   return cases.map(c => {
-    const largeMs = timeMedian(c.large, runs)
-    const tenSmallMs = timeMedian(() => {
+    const [largeMs, tenSmallMs] = timeMediansInTurn(c.large, () => {
       for (let i = 0; i < 10; i++) c.small()
     }, runs)
     return makeRow({id: c.id, section: 'core', what: c.what, unit: 'ms', measured: largeMs, limit: tenSmallMs, limitWhat: c.limitWhat,
