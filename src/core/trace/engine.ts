@@ -3428,7 +3428,8 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       const past = replyWalk(new Warnings(), [...nat])
       past.passedDrops = []
       past.run(startOf(w, past, replier, reply))
-      for (const later of past.passedDrops.slice(1)) {
+      const first = backEnd.failure
+      for (const later of past.passedDrops.filter(d => d.node !== first.node || d.evidence !== first.evidence)) {
         backEnd.failure.reason += ` (past it, ${later.node}'s \`${later.evidence}\` drops the reply too: the fix lets it by there as well)`
         backEnd.failure.fix = mergeFixes(backEnd.failure.fix, later.fix)
       }
