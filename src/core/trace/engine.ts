@@ -717,7 +717,7 @@ class Walk {
     // the reply meets the translations in the reverse order of the request's
     const left = [...this.nat].reverse().find(r => !undone(r) && (r.field === 'dst' ? wrongSrc : wrongDst))
     if (left === undefined) return end
-    const what = left.field === 'dst' ? `DNAT \`${left.evidence}\`` : `source NAT \`${left.evidence}\``
+    const what = `${left.field === 'src' ? 'source NAT' : /\bredirect\b/i.test(left.evidence) ? 'REDIRECT' : 'DNAT'} \`${left.evidence}\``
     const from = `${got.src}${ported(got) && got.sport !== undefined ? `:${got.sport}` : ''}`
     const sentTo = `${request.dst}${ported(request) && request.dport !== undefined ? `:${request.dport}` : ''}`
     const cause = this.notUndoneCause(left, what)
