@@ -52,6 +52,8 @@ describe('trace render', () => {
     ['tcp-pmtu-black-hole', 'router-pmtu-black-hole', {src: 'a', dst: 'b', proto: 'tcp', dport: 80, size: 1400}],
     // a Calico policy drop: the kubectl fix is the cluster's, labelled so
     ['calico-policy-cluster-fix', 'calico-policy-mark', {src: 'k1p1', dst: 'k2p1', proto: 'tcp', dport: 81}],
+    // a reply a raw NOTRACK keeps from being mapped back on the host that DNATed its request
+    ['reply-nat-not-undone', 'router-output-dnat-reply-untracked', {src: 'r2', dst: '10.91.3.1', proto: 'tcp', dport: 80}],
   ] as const) {
     it(`renders ${golden} (snapshot ${snapshot}) as its golden file`, async () => {
       const {world} = await loadSource({snapshot: join(FIXTURES, '..', 'snapshots', snapshot)})
