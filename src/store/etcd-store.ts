@@ -355,22 +355,23 @@ export class EtcdStore implements Store {
         // no IPv6 subnet: its lease moves to the IPv4 key in one transaction, never two entries
         // for one subnet (the next round would find its own lease overlapped).
         const others = existing.filter((e) => this.subnetsDir + e.raw.key !== key)
-        const written = others.length === 0
-          ? (await this.call(() => put.exec()), true)
-          : (await this.call(() => this.ifUnchanged(others.map((e) => ({key: this.subnetsDir + e.raw.key, modRevision: e.modRevision})))
-            .then(put, ...others.map((e) => this.client.delete().key(this.subnetsDir + e.raw.key)))
-            .commit())).succeeded
+        const written = (await this.call(() => others
+          .reduce((txn, e) => txn.and(this.subnetsDir + e.raw.key, 'Mod', '==', e.modRevision), this.client.if(this.configKey, 'Version', '>', 0))
+          .then(put, ...others.map((e) => this.client.delete().key(this.subnetsDir + e.raw.key)))
+          .commit())).succeeded
         if (written) {
           for (const e of existing) if (e.leaseId !== granted?.id) await this.revoke(e.leaseId)
           return granted ? {...lease, expiresAt: granted.expiresAt} : lease
         }
         if (granted) await this.revoke(granted.id)
+        await this.requireConfig()
       } else {
         const granted = await this.grant()
         const txn = await this.call(() =>
-          this.client.if(key, 'Version', '==', 0).then(this.client.put(key).value(value).lease(granted.id)).commit())
+          this.client.if(key, 'Version', '==', 0).and(this.configKey, 'Version', '>', 0).then(this.client.put(key).value(value).lease(granted.id)).commit())
         if (txn.succeeded) return {...lease, expiresAt: granted.expiresAt}
         await this.revoke(granted.id)
+        await this.requireConfig()
       }
       if (attempt >= ACQUIRE_ATTEMPTS) {
         throw new FlannelctlError(`could not lease a subnet in ${this.describe()}: other hosts took each one picked (${attempt} attempts)`,
@@ -394,6 +395,15 @@ export class EtcdStore implements Store {
     const ttl = Number((await this.call(() => this.client.leaseClient.leaseTimeToLive({ID: kv.lease}))).TTL)
     if (ttl < 0 || !heldLeaseIsCurrent(kv.value.toString(), wanted, LEASE_TTL_SECONDS * 1000 - ttl * 1000)) return undefined
     return {...wanted, expiresAt: new Date(this.now() + ttl * 1000).toISOString()}
+  }
+
+  /**
+   * A lease is written only while the network config is there (in the same transaction): an etcd
+   * restarted empty, or a config deleted, between this round's read of the config and its write
+   * must not get a lease for a network nobody configured (the agents wait for the config instead).
+   */
+  private async requireConfig(): Promise<void> {
+    if (await this.getConfig() === undefined) throw userError(`the store ${this.describe()} holds no network config`, 'create one with flannelctl init --network CIDR')
   }
 
   async renewLease(subnet: string): Promise<Lease> {

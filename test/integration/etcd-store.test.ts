@@ -19,7 +19,8 @@ import {cli} from '../helpers/cli.js'
 
 const ETCD = '/usr/bin/etcd'
 const execFileAsync = promisify(execFile)
-const nc = parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
+const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+const nc = parseNetConf(CONFIG)
 const vxlan = (mac: string) => ({backendType: 'vxlan', backendData: {VNI: 1, VtepMAC: mac}})
 
 function freePort(): Promise<number> {
@@ -98,6 +99,8 @@ describe('EtcdStore (real etcd)', function () {
   beforeEach(async () => {
     await raw?.delete().all()
   })
+  /** the network config, as every host's init leaves it: a lease is written only while it is there */
+  const configured = (prefix = '/coreos.com/network/') => raw.put(`${prefix}config`).value(CONFIG)
 
   it('keeps the config at /coreos.com/network/config', async () => {
     const store = await connect()
@@ -117,6 +120,7 @@ describe('EtcdStore (real etcd)', function () {
   })
 
   it('writes flannel\'s lease value under a 24 h etcd lease', async () => {
+    await configured()
     const store = await connect()
     const lease = await store.acquireLease(nc, {publicIP: '192.168.122.11', ...vxlan('a2:99:54:8b:35:bd'), random: () => 0})
     expect(lease.subnet).to.equal('10.244.1.0/24')
@@ -133,6 +137,7 @@ describe('EtcdStore (real etcd)', function () {
   })
 
   it('re-acquires by PublicIP, renews, releases', async () => {
+    await configured()
     const store = await connect()
     // the first subnet of the network (a random pick could be the 10.244.77.0/24 b prefers below)
     const a = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
@@ -155,6 +160,7 @@ describe('EtcdStore (real etcd)', function () {
   })
 
   it('a SubnetLen edited under held leases: a host keeping its subnet (keep) renews and rewrites it; a new host leases beside it', async () => {
+    await configured()
     const store = await connect()
     const a = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
     const b = await store.acquireLease(nc, {publicIP: '10.0.0.2', ...vxlan('02:00:00:00:00:02'), random: () => 0})
@@ -175,6 +181,7 @@ describe('EtcdStore (real etcd)', function () {
   })
 
   it('moves a lease flanneld keyed for dual stack to the IPv4 key, and never revokes an etcd lease other entries share', async () => {
+    await configured()
     const store = await connect()
     const dir = '/coreos.com/network/subnets/'
     const value = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":"fd00::1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:01"},"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:02"}}`
@@ -201,12 +208,26 @@ describe('EtcdStore (real etcd)', function () {
   })
 
   it('lets only one of several racing hosts create a subnet (version-0 transaction)', async () => {
+    await configured()
     const racers = await Promise.all([1, 2, 3, 4].map(() => connect()))
     // every racer draws the lowest free subnet: only the transaction keeps them apart
     const leases = await Promise.all(racers.map((s, i) =>
       s.acquireLease(nc, {publicIP: `10.0.0.${i + 1}`, ...vxlan(`02:00:00:00:00:0${i + 1}`), random: () => 0})))
     expect(new Set(leases.map((l) => l.subnet)).size).to.equal(4)
     expect((await racers[0].listLeases()).leases).to.have.length(4)
+  })
+
+  it('writes no lease while the network config is gone (an etcd restarted empty after the round read it): says so, and writes nothing', async () => {
+    const store = await connect()
+    // the round read the config before the store lost it; its pick, a new subnet or its own again, is not written
+    await expectError(store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0}), `the store etcd://${endpoint} holds no network config`)
+    await configured()
+    const held = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
+    await raw.delete().key('/coreos.com/network/config')
+    await expectError(store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:02')}), 'holds no network config')
+    const kvs = (await raw.getAll().prefix('/coreos.com/network/').exec()).kvs
+    expect(kvs.map((k) => k.key.toString())).to.deep.equal([`/coreos.com/network/subnets/${held.subnet.replace('/', '-')}`])
+    expect(kvs[0].value.toString()).to.contain('02:00:00:00:00:01')
   })
 
   it('reports malformed entries, lists reservations, honours a custom prefix', async () => {
@@ -222,6 +243,7 @@ describe('EtcdStore (real etcd)', function () {
 
     const other = await connect('/example.org/net/')
     expect(other.describe()).to.contain('prefix /example.org/net')
+    await configured('/example.org/net/')
     await other.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
     expect(await raw.get('/example.org/net/subnets/10.244.1.0-24').string()).to.contain('10.0.0.1')
   })
@@ -236,6 +258,7 @@ describe('EtcdStore (real etcd)', function () {
   })
 
   it('watches the prefix', async () => {
+    await configured()
     const store = await connect()
     const seen = new Promise<void>((resolve) => void store.watch(() => resolve()))
     await new Promise((r) => setTimeout(r, 200))
