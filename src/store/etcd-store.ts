@@ -346,7 +346,7 @@ export class EtcdStore implements Store {
       const key = this.subnetKey(pick.subnet)
       const value = leaseToJson(lease)
       if (pick.reason === 'reuse') {
-        // flannel's updateSubnet: a plain put; a reservation (no etcd lease) stays one
+        // flannel's updateSubnet: a put (here only while the config is there); a reservation (no etcd lease) stays one
         const existing = mine(pick.subnet)
         const granted = existing.some((e) => e.leaseId === '0') ? undefined : await this.grant()
         const put = this.client.put(key).value(value)
