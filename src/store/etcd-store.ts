@@ -355,8 +355,7 @@ export class EtcdStore implements Store {
         // no IPv6 subnet: its lease moves to the IPv4 key in one transaction, never two entries
         // for one subnet (the next round would find its own lease overlapped).
         const others = existing.filter((e) => this.subnetsDir + e.raw.key !== key)
-        const written = (await this.call(() => others
-          .reduce((txn, e) => txn.and(this.subnetsDir + e.raw.key, 'Mod', '==', e.modRevision), this.client.if(this.configKey, 'Version', '>', 0))
+        const written = (await this.call(() => this.andUnchanged(this.whileConfigured(), others.map((e) => ({key: this.subnetsDir + e.raw.key, modRevision: e.modRevision})))
           .then(put, ...others.map((e) => this.client.delete().key(this.subnetsDir + e.raw.key)))
           .commit())).succeeded
         if (written) {
@@ -368,7 +367,7 @@ export class EtcdStore implements Store {
       } else {
         const granted = await this.grant()
         const txn = await this.call(() =>
-          this.client.if(key, 'Version', '==', 0).and(this.configKey, 'Version', '>', 0).then(this.client.put(key).value(value).lease(granted.id)).commit())
+          this.whileConfigured().and(key, 'Version', '==', 0).then(this.client.put(key).value(value).lease(granted.id)).commit())
         if (txn.succeeded) return {...lease, expiresAt: granted.expiresAt}
         await this.revoke(granted.id)
         await this.requireConfig()
@@ -544,7 +543,17 @@ export class EtcdStore implements Store {
 
   /** A transaction that goes through only while none of these keys was written since it was read. */
   private ifUnchanged([first, ...rest]: {key: string; modRevision: string}[]) {
-    return rest.reduce((txn, e) => txn.and(e.key, 'Mod', '==', e.modRevision), this.client.if(first.key, 'Mod', '==', first.modRevision))
+    return this.andUnchanged(this.client.if(first.key, 'Mod', '==', first.modRevision), rest)
+  }
+
+  /** `txn`, and none of `entries` written since it was read */
+  private andUnchanged(txn: ReturnType<Etcd3['if']>, entries: {key: string; modRevision: string}[]) {
+    return entries.reduce((t, e) => t.and(e.key, 'Mod', '==', e.modRevision), txn)
+  }
+
+  /** A transaction that writes only while the network config is there (see requireConfig) */
+  private whileConfigured() {
+    return this.client.if(this.configKey, 'Version', '>', 0)
   }
 
   /** The entries of one subnet: under its key, or under flanneld's dual-stack form of it (10.244.1.0-24&fc00::-64). */
