@@ -356,8 +356,12 @@ class Walk {
    * failures they would have been, in order (the drops a first fix alone would leave)
    */
   passedDrops?: Failure[]
-  /** the request's translations conntrack did not undo on the reply because a raw NOTRACK took the reply out of it there (see mappedBack) */
+  /** the request's translations conntrack undid on the reply (see mappedBack) */
+  private readonly undone = new Set<NatRecord>()
+  /** ... those it did not undo because a raw NOTRACK took the reply out of it there */
   private readonly untrackedUndos: {record: NatRecord, by?: Untracker}[] = []
+  /** the bridge that switched the packet on a host, and whether br_netfilter showed it to that host's conntrack */
+  private readonly switchedOn = new Map<string, {bridge: string, seen: boolean}>()
   /** the arrivals so far (host, device, addresses, outer or inner packet), each with its hop: the same one again is a loop */
   private readonly seen: {view: HostView, inDev: string, src: string, dst: string, outer: boolean, hop: number}[] = []
   private readonly routeOfHop = new Map<Hop, Route>()
@@ -657,6 +661,7 @@ class Walk {
       this.untrackedUndos.push({record: undo, by: packet.untrackedBy})
       return packet
     }
+    this.undone.add(undo)
     const back = {...packet, [field]: undo.from}
     // the reply's source port is the request's destination port a DNAT rewrote
     if (rewrote === 'dst' && undo.fromPort !== undefined && packet.sport === undo.toPort) back.sport = undo.fromPort
@@ -713,9 +718,8 @@ class Walk {
     const wrongSrc = got.src !== request.dst || (ported(got) && got.sport !== undefined && request.dport !== undefined && got.sport !== request.dport)
     const wrongDst = got.dst !== request.src
     if (!wrongSrc && !wrongDst) return end
-    const undone = (r: NatRecord) => this.hops.some(h => h.node === r.node && h.steps.some(x => x.verdict === 'de-nat' && x.evidence === r.evidence))
     // the reply meets the translations in the reverse order of the request's
-    const left = [...this.nat].reverse().find(r => !undone(r) && (r.field === 'dst' ? wrongSrc : wrongDst))
+    const left = [...this.nat].reverse().find(r => !this.undone.has(r) && (r.field === 'dst' ? wrongSrc : wrongDst))
     if (left === undefined) return end
     const what = `${left.field === 'src' ? 'source NAT' : /\bredirect\b/i.test(left.evidence) ? 'REDIRECT' : 'DNAT'} \`${left.evidence}\``
     const from = `${got.src}${ported(got) && got.sport !== undefined ? `:${got.sport}` : ''}`
@@ -743,14 +747,13 @@ class Walk {
       const fix: Fix[] = by?.remove !== undefined ? [{node: left.node, command: by.remove}] : [{node: left.node, command: 'iptables -t raw -S; nft list ruleset   # the NOTRACK rule: narrow it so the reply stays tracked'}]
       return {why: `${by !== undefined ? `\`${by.rule}\` (${by.chain})` : 'a NOTRACK rule'} takes the reply out of conntrack on ${left.node}, so ${left.node} does not undo its ${what}`, fix}
     }
-    const view = this.w.view(left.node)
-    const switched = this.hops.find(h => h.node === left.node && h.steps.some(x => x.kind === 'fdb' && x.explanation.startsWith('switched by ')))
-    // the key exists once the module is loaded
-    const nf = view?.sysctl('net.bridge.bridge-nf-call-iptables')
-    if (switched !== undefined && nf === '1') return undefined
+    const switched = this.switchedOn.get(left.node)
+    if (switched?.seen === true) return undefined
     if (switched !== undefined) {
+      // the key exists once the module is loaded
+      const nf = this.w.view(left.node)?.sysctl('net.bridge.bridge-nf-call-iptables')
       const on = sysctlCommand('net.bridge.bridge-nf-call-iptables', 1)
-      return {why: `${left.node} switches the reply across ${switched.out} without br_netfilter (${nf !== undefined ? `net.bridge.bridge-nf-call-iptables = ${nf}` : 'the module is not loaded: no net.bridge sysctls'}), so its conntrack never sees it and does not undo its ${what}`,
+      return {why: `${left.node} switches the reply across ${switched.bridge} without br_netfilter (${nf !== undefined ? `net.bridge.bridge-nf-call-iptables = ${nf}` : 'the module is not loaded: no net.bridge sysctls'}), so its conntrack never sees it and does not undo its ${what}`,
         fix: [{node: left.node, command: nf !== undefined ? on : `modprobe br_netfilter && ${on}`}]}
     }
     // (a reply to the address a source NAT gave the request goes to the host that has it)
@@ -2652,7 +2655,9 @@ class Walk {
           `switched by ${answer.bridge}: both pods sit on this bridge, so the node does not route (no TTL decrement)`)
         const nf = answer.node.sysctl('net.bridge.bridge-nf-call-iptables')
         if (nf === undefined && !answer.node.hasSysctls) this.assume(answer.node, `no sysctls captured on ${answer.node.name}: assumed net.bridge.bridge-nf-call-iptables=1 (bridged pod traffic passes FORWARD)`, 'sysctls')
-        if (nf === '1' || (nf === undefined && !answer.node.hasSysctls)) {
+        const seen = nf === '1' || (nf === undefined && !answer.node.hasSysctls)
+        this.switchedOn.set(answer.node.name, {bridge: answer.bridge, seen})
+        if (seen) {
           const denied = this.filter(bridgeHop, answer.node, 'FORWARD', packet, answer.bridge, answer.bridge, true)
           if ('end' in denied) return denied
           // br_netfilter runs nat POSTROUTING on the bridged frame too (-i and -o are the bridge): a MASQUERADE there,
