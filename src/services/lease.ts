@@ -1,5 +1,5 @@
 /** The store's view: config and leases, the same for every store kind. */
-import {openStore, parseStoredNetConf, Lease, InvalidEntry, type StoreOptions} from '../store/store.js'
+import {noNetworkConfigError, openStore, parseStoredNetConf, Lease, InvalidEntry, type StoreOptions} from '../store/store.js'
 import {parseNetConf, NetConf} from '../core/netconf.js'
 import {subnetMisfit} from '../core/ipam.js'
 import {asReadFailure, isUserError, userError} from '../errors.js'
@@ -143,7 +143,7 @@ async function writeBackend(storeSpec: string, opts: Parameters<typeof openStore
   const store = await openStore(storeSpec, opts)
   try {
     const raw = await store.getConfig()
-    if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'create one with flannelctl init --network CIDR')
+    if (raw === undefined) throw noNetworkConfigError(store.describe())
     const migration = byMigration ? undefined : parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))
     if (migration?.state === 'running') {
       const labels = migrationLabels(migration)

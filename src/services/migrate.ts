@@ -24,7 +24,7 @@ import {
   type MigrationBackend, type MigrationRecord, type HostCheck, type StepView, type RouteGetAnswer,
   type PlanContext,
 } from '../core/migrate-plan.js'
-import {openStore, parseStoredNetConf, type Store, type Lease} from '../store/store.js'
+import {noNetworkConfigError, openStore, parseStoredNetConf, type Store, type Lease} from '../store/store.js'
 import {reconcile, storeOptions, DEFAULT_STATE_FILE, type NodeOptions, type NodeRecord, type ReconcileResult} from './node.js'
 import {setBackend} from './lease.js'
 import {loadLab, requireLabRoot} from './lab.js'
@@ -273,7 +273,7 @@ async function migrateCluster(ctx: ServiceContext, req: MigrateRequest): Promise
   const store = await openStore(storeSpec, storeOpts)
   try {
     const raw = await store.getConfig()
-    if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'run flannelctl init first')
+    if (raw === undefined) throw noNetworkConfigError(store.describe(), 'run flannelctl init first')
     const nc = parseStoredNetConf(store, raw)
     const {leases} = await store.listLeases()
     const storedText = await store.getMeta(MIGRATION_META_KEY)
@@ -495,7 +495,7 @@ async function migrateThisHost(ctx: ServiceContext, req: MigrateRequest): Promis
   let existing: MigrationRecord | undefined
   try {
     const raw = await store.getConfig()
-    if (raw === undefined) throw userError(`the store ${store.describe()} holds no network config`, 'run flannelctl init first')
+    if (raw === undefined) throw noNetworkConfigError(store.describe(), 'run flannelctl init first')
     nc = parseStoredNetConf(store, raw)
     leases = (await store.listLeases()).leases
     existing = parseMigrationRecord(await store.getMeta(MIGRATION_META_KEY))

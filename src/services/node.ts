@@ -29,7 +29,7 @@ import {
   flannelLookingDevices,
 } from '../core/flannel.js'
 import {isCanonicalCidr, isIPv4, isValidMac, notUnicastMac, parseCidr, cidrToString, cidrContainsIp, cidrOverlaps, cidrWithin, specialRange} from '../core/addr.js'
-import {openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
+import {noNetworkConfigError, openStore, parseStoredNetConf, keyOfSubnet, DEFAULT_STORE, DEFAULT_ETCD_PREFIX, LEASE_TTL_SECONDS, LEASE_RENEW_AFTER_MS} from '../store/store.js'
 import type {Store, Lease, LeaseList, StoreOptions} from '../store/store.js'
 import {requireRoot, type ServiceContext} from './context.js'
 import {debug, type Debugger} from '../debug.js'
@@ -433,7 +433,7 @@ function netConfFromFlags(f: NetworkFlags): string | undefined {
 function wantedNetConf(store: Store, flags: NetworkFlags, existing: string | undefined, noConfigHint: string): {nc: NetConf; create?: string} {
   const fromFlags = netConfFromFlags(flags)
   if (existing === undefined) {
-    if (!fromFlags) throw userError(`the store ${store.describe()} holds no network config`, noConfigHint)
+    if (!fromFlags) throw noNetworkConfigError(store.describe(), noConfigHint)
     return {nc: parseNetConf(fromFlags), create: fromFlags}
   }
   const nc = parseStoredNetConf(store, existing)

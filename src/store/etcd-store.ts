@@ -13,7 +13,7 @@ import {fsReason} from './dirs.js'
 import {parseNetConf, type NetConf} from '../core/netconf.js'
 import {pickSubnet} from '../core/ipam.js'
 import {
-  checkMetaKey, classifyEntries, DEFAULT_ETCD_PREFIX, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, networkOfConfig,
+  checkMetaKey, classifyEntries, noNetworkConfigError, DEFAULT_ETCD_PREFIX, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, networkOfConfig,
   subnetOfKey, takenSubnets, type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -402,7 +402,7 @@ export class EtcdStore implements Store {
    * must not get a lease for a network nobody configured (the agents wait for the config instead).
    */
   private async requireConfig(): Promise<void> {
-    if (await this.getConfig() === undefined) throw userError(`the store ${this.describe()} holds no network config`, 'create one with flannelctl init --network CIDR')
+    if (await this.getConfig() === undefined) throw noNetworkConfigError(this.describe())
   }
 
   async renewLease(subnet: string): Promise<Lease> {

@@ -18,7 +18,7 @@ import {withFileLock, errno, type LockOptions} from './file-lock.js'
 import {makeDirs, fsProblem, writableFileProblem} from './dirs.js'
 import {FlannelctlError, ExitCode, isUserError} from '../errors.js'
 import {
-  checkMetaKey, classifyEntries, EntryClassifier, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, networkOfConfig, subnetOfKey, takenSubnets,
+  checkMetaKey, classifyEntries, EntryClassifier, noNetworkConfigError, heldBy, heldLeaseIsCurrent, heldLeaseWanted, keyOfSubnet, leaseFromJson, leaseLostError, leaseToJson, LEASE_TTL_SECONDS, networkOfConfig, subnetOfKey, takenSubnets,
   type AcquireRequest, type Lease, type LeaseList, type RawEntry, type Store,
 } from './store.js'
 
@@ -206,6 +206,9 @@ export class FileStore implements Store {
       const current = this.readHeld(nc, req, this.now())
       if (current?.current) return current.lease
       return this.locked(async () => {
+        // As the etcd store does: a lease is written only while the network config is there (a
+        // store directory emptied, or its config removed, after this round read the config).
+        if (!existsSync(join(this.networkDir, 'config'))) throw noNetworkConfigError(this.describe())
         const nowMs = this.now()
         const held = this.readHeld(nc, req, nowMs)
         if (held?.current) return held.lease

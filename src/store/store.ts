@@ -444,6 +444,11 @@ export function takenSubnets(list: LeaseList): {subnet: string; publicIP: string
   ]
 }
 
+/** What every command says when the store it reads has no net-conf (`where` is the store's describe()). */
+export function noNetworkConfigError(where: string, hint = 'create one with flannelctl init --network CIDR') {
+  return userError(`the store ${where} holds no network config`, hint)
+}
+
 export function leaseLostError(subnet: string, where: string) {
   return userError(`lease ${subnet} is no longer in ${where} (expired or released)`,
     'run `flannelctl sync` to lease a subnet again')

@@ -65,6 +65,8 @@ describe('FileStore', () => {
   })
 
   const subnetsDir = () => join(dir, 'coreos.com/network/subnets')
+  // as init leaves the store: a lease is written only while the network config is there
+  const configured = () => store.putConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
 
   it('keeps config and leases in flannel\'s key layout, expiring 24 h after mtime', async () => {
     expect(store.describe()).to.equal(`file:${dir}`)
@@ -104,6 +106,7 @@ describe('FileStore', () => {
   })
 
   it('re-acquires by PublicIP (refreshing attrs), else the preferred subnet, else a free one', async () => {
+    await configured()
     const a = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
     clock += 3600_000
     const again = await store.acquireLease(nc, {publicIP: '10.0.0.1', preferredSubnet: '10.244.200.0/24', ...vxlan('02:00:00:00:00:99')})
@@ -118,6 +121,7 @@ describe('FileStore', () => {
   })
 
   it('a SubnetLen edited under held leases: a host keeping its subnet (keep) renews it in place; a new host leases beside it', async () => {
+    await configured()
     const a = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
     const b = await store.acquireLease(nc, {publicIP: '10.0.0.2', ...vxlan('02:00:00:00:00:02'), random: () => 0})
     const nc25 = parseNetConf('{"Network":"10.244.0.0/16","SubnetLen":25,"Backend":{"Type":"vxlan"}}')
@@ -145,7 +149,30 @@ describe('FileStore', () => {
     expect(await readdir(subnetsDir())).to.not.include('10.244.2.0-24')
   })
 
+  it('writes no lease while the network config is gone (the store emptied after the round read it): says so, and writes nothing', async () => {
+    const acquire = (mac: string) => store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan(mac), random: () => 0})
+    const noConfig = async (mac: string) => {
+      try {
+        await acquire(mac)
+        expect.fail('leased')
+      } catch (e) {
+        expect(e).to.be.instanceOf(FlannelctlError)
+        expect((e as Error).message).to.equal(`the store file:${dir} holds no network config`)
+      }
+    }
+    await noConfig('02:00:00:00:00:01')
+    expect(await readdir(subnetsDir())).to.deep.equal([])
+    await configured()
+    const held = await acquire('02:00:00:00:00:01')
+    await rm(join(dir, 'coreos.com/network/config'))
+    // its own subnet again, with a changed attribute: a write, refused
+    await noConfig('02:00:00:00:00:02')
+    expect(await readdir(subnetsDir())).to.deep.equal([held.subnet.replace('/', '-')])
+    expect(await readFile(join(subnetsDir(), held.subnet.replace('/', '-')), 'utf8')).to.contain('02:00:00:00:00:01')
+  })
+
   it('renews by touching, forgets expired leases and refuses to renew them', async () => {
+    await configured()
     const lease = await store.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01'), random: () => 0})
     const before = await readFile(join(subnetsDir(), '10.244.1.0-24'), 'utf8')
     clock += DAY - 1000
@@ -172,6 +199,7 @@ describe('FileStore', () => {
   })
 
   it('moves a lease flanneld keyed for dual stack (10.244.7.0-24&fc00::-64) to the IPv4 key, and releases it under either', async () => {
+    await configured()
     await mkdir(subnetsDir(), {recursive: true})
     const flanneld = '{"PublicIP":"10.0.0.7","PublicIPv6":"fd00::7","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:07"},"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:77"}}'
     await writeFile(join(subnetsDir(), '10.244.7.0-24&fc00:0:0:7::-64'), flanneld)
@@ -267,6 +295,7 @@ describe('FileStore', () => {
       console.log(lease.subnet)
     `)
     const storeDir = join(dir, 'shared')
+    await new FileStore(storeDir).putConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')
     const run = promisify(execFile)
     const outputs = await Promise.all(Array.from({length: 20}, (_, i) =>
       run(process.execPath, ['--import', 'tsx', script, storeDir, `10.0.0.${i + 1}`], {cwd: repoRoot})))
@@ -285,6 +314,7 @@ describe('FileStore', () => {
     const acquire = (s: FileStore) => s.acquireLease(nc, {publicIP: '10.0.0.1', ...vxlan('02:00:00:00:00:01')})
 
     it('recovers a lock left by a dead process at once', async () => {
+      await configured()
       const dead = spawnSync('true').pid!
       await mkdir(dir, {recursive: true})
       await writeFile(join(dir, 'flannelctl.lock'), lockOf(dead, Date.now()))
@@ -295,6 +325,7 @@ describe('FileStore', () => {
     })
 
     it('steals an old lock of a live process, and waits for a fresh one, naming its holder', async () => {
+      await configured()
       await writeFile(join(dir, 'flannelctl.lock'), lockOf(process.pid, Date.now() - 60_000))
       await acquire(store)
       await writeFile(join(dir, 'flannelctl.lock'), lockOf(process.pid, Date.now()))
@@ -311,6 +342,7 @@ describe('FileStore', () => {
   })
 
   it('watches for changes', async () => {
+    await configured()
     let calls = 0
     const changed = new Promise<void>((resolve) => {
       void store.watch(() => {
@@ -370,6 +402,7 @@ describe('FileStore', () => {
   })
 
   it('is what openStore gives for file:DIR', async () => {
+    await configured()
     // Under mocha the tests load as CommonJS while openStore's lazy import() loads ES modules: two
     // copies of each class, so compare by name rather than instanceof.
     const opened = await openStore(`file:${dir}`)
