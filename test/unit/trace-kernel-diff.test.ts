@@ -1898,6 +1898,44 @@ describe('trace against the kernel: a reply conntrack does not map back (NAT_NOT
     expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r2', command: 'iptables -t raw -D OUTPUT -p udp -m udp --sport 8080 -j NOTRACK'}])
   })
 
+  // kernel (namespaces a — r, r with 10.77.0.2 and .3): r's `-t raw -A PREROUTING -p udp --dport 9999 -j CT --notrack` and
+  // `-t nat -A POSTROUTING -p udp --sport 9999 -j SNAT --to-source 10.77.0.3`: the SNAT counts the answer, and a's connected
+  // UDP socket times out; without the NOTRACK the answer is the connection's, nat never sees it, and the socket gets it
+  it('a request untracked on its server: the answer starts a connection of its own there, which a source NAT rewrites', async () => {
+    const req = {src: 'a', dst: '10.91.2.2', proto: 'udp' as const, dport: 9999}
+    const t = await traceEdited('router-output-dnat-reply-untracked', 'r2/iptables-save.txt', text => text
+      .replace('-A PREROUTING -m conntrack ! --ctstate NEW -j NOTRACK\n', '-A PREROUTING -p udp -m udp --dport 9999 -j CT --notrack\n')
+      .replace('*nat\n', '*nat\n-A POSTROUTING -p udp -m udp --sport 9999 -j SNAT --to-source 10.91.3.1\n'), req)
+    expect([t.disposition, t.returnPath.disposition]).to.deep.equal(['DELIVERED', 'NAT_NOT_UNDONE'])
+    const snat = t.returnPath.hops[0].steps.find(s => s.kind === 'nat')!
+    expect(snat.explanation).to.equal('POSTROUTING SNAT: source 10.91.2.2 becomes 10.91.3.1 (r2 has no connection for the reply: '
+      + '`-A PREROUTING -p udp -m udp --dport 9999 -j CT --notrack` (raw PREROUTING) took the request out of conntrack there; so the reply starts one of its own, which nat sees)')
+    expect(t.returnPath.failure).to.include({node: 'a', step: 'deliver'})
+    expect(t.returnPath.failure!.reason).to.equal('the reply reaches a from 10.91.3.1:9999, but the request went to 10.91.2.2:9999: r2 has no connection for the reply '
+      + '(`-A PREROUTING -p udp -m udp --dport 9999 -j CT --notrack` (raw PREROUTING) took the request out of conntrack there), so its nat takes the reply for a new connection '
+      + 'and source NAT `-A POSTROUTING -p udp -m udp --sport 9999 -j SNAT --to-source 10.91.3.1` rewrites its source to 10.91.3.1; no socket takes it (the connected UDP socket waits in vain)')
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r2', command: 'iptables -t raw -D PREROUTING -p udp -m udp --dport 9999 -j CT --notrack'}])
+    // tracked, the answer is the connection's: nat is not asked
+    const tracked = await traceEdited('router-output-dnat-reply-untracked', 'r2/iptables-save.txt', text => text
+      .replace('-A PREROUTING -m conntrack ! --ctstate NEW -j NOTRACK\n', '')
+      .replace('*nat\n', '*nat\n-A POSTROUTING -p udp -m udp --sport 9999 -j SNAT --to-source 10.91.3.1\n'), req)
+    expect([tracked.disposition, tracked.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DELIVERED'])
+    expect(tracked.returnPath.hops[0].steps.filter(s => s.kind === 'nat')).to.deep.equal([])
+  })
+
+  // trace-kernel-fuzz seed 4343 case 41 (this fixture's r2 edited to it; r1 masquerades a here): r2's raw PREROUTING untracks what comes in for 10.91.2.0/24 and its
+  // OUTPUT policy is DROP. kernel: a's connect to 10.91.2.2:8080 times out, and an OUTPUT accept for ESTABLISHED changes nothing:
+  // r2 never tracked the SYN, so its SYN-ACK starts no connection (INVALID)
+  it('a SYN-ACK where the SYN passed untracked is INVALID: a stateful accept misses it, an accept for the flow does not', async () => {
+    const t = await traceEdited('router-output-dnat-reply-untracked', 'r2/iptables-save.txt', text => text
+      .replace('-A PREROUTING -m conntrack ! --ctstate NEW -j NOTRACK\n', '-A PREROUTING -d 10.91.2.0/24 -j CT --notrack\n')
+      .replace(':OUTPUT ACCEPT [0:0]\n:fckd-U', ':OUTPUT DROP [0:0]\n:fckd-U'), {src: 'a', dst: '10.91.2.2', proto: 'tcp', dport: 8080})
+    expect([t.disposition, t.returnPath.disposition]).to.deep.equal(['DELIVERED', 'DENIED_BY_FILTER'])
+    expect(t.returnPath.failure!.reason).to.equal('OUTPUT on r2 drops tcp 10.91.2.2 → 10.91.2.1:40000 (INVALID) by the chain policy DROP (r2 has no connection for the reply: '
+      + '`-A PREROUTING -d 10.91.2.0/24 -j CT --notrack` (raw PREROUTING) took the request out of conntrack there; so the SYN-ACK starts none and is INVALID)')
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r2', command: 'iptables -I OUTPUT -s 10.91.2.2 -d 10.91.2.1 -p tcp --sport 8080 -j ACCEPT'}])
+  })
+
   // kube-proxy-clusterip: 10.96.0.11:80 → p1b (10.60.1.3:8080), on p1's bridge. kernel (trace-foreign-hosts, o1): with
   // net.bridge.bridge-nf-call-iptables=0 the endpoint's reply is switched straight to the client and the connect times out
   it('a Service endpoint on the client\'s bridge: with br_netfilter the bridge\'s conntrack maps the reply back, without it nothing does', async () => {

@@ -190,6 +190,11 @@ function untrackedFirst(node: string, by: Untracker, tracked: string, fixes: Fix
   return [first, ...fixes.map(f => ({...f, option: f.option !== undefined ? {choice: f.option.choice + 1, why: f.option.why} : {choice: 2, why: accept}}))]
 }
 
+/** A translation as the reason names it: its kind and its rule. */
+function natName(r: NatRecord): string {
+  return `${r.field === 'src' ? 'source NAT' : /\bredirect\b/i.test(r.evidence) ? 'REDIRECT' : 'DNAT'} \`${r.evidence}\``
+}
+
 /** an ARP request's sender address: the packet's source where that is the asker's own (arp_announce 0), else its address on that link */
 function arpSender(view: HostView, dev: string, nexthop: string, packet: Packet): string | undefined {
   const announce = view.confValue(dev, 'arp_announce') ?? view.sysctlNumber('net.ipv4.conf.all.arp_announce') ?? 0
@@ -313,6 +318,10 @@ class Walk {
    * having seen it (the request was stopped, and the reply is traced as if it had gone on).
    */
   requestSeenOn?: ReadonlySet<string>
+  /** for the reply: the hosts whose raw table took the request out of conntrack; no connection there expects the reply either */
+  requestUntrackedOn?: ReadonlyMap<string, Untracker>
+  /** the hosts where a NOTRACK took this walk's packet out of conntrack, by the rule that did */
+  readonly untrackedOn = new Map<string, Untracker>()
   /**
    * fdb entries a vxlan device with `learning` wrote as a frame of this trace came in (vxlan_snoop):
    * "host dev mac" → the outer source it came from. Shared with the reply's walk and the ICMP
@@ -448,6 +457,7 @@ class Walk {
     })
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
     back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
+    back.requestUntrackedOn = this.untrackedOn
     back.learnedFdb = this.learnedFdb
     back.learnedNeighbours = this.learnedNeighbours
     return {entry, from, end: back.run({view, inDev: 'local', packet: error, origin: true})}
@@ -618,7 +628,7 @@ class Walk {
       if (o.notrack === undefined || o.verdict.kind === 'unknown') continue
       this.step(hop, 'filter', 'ok', o.notrack.text, `native nftables chain ${c.family} ${c.table} ${c.name}: ${ruleName(o.notrack)} takes the packet out of conntrack on ${view.name} (state untracked: no NAT, \`ct state new\`/\`established\` rules do not match it)`)
       const remove = o.notrack.handle !== undefined ? `nft delete rule ${o.notrack.family} ${o.notrack.table} ${o.notrack.chain} handle ${o.notrack.handle}` : undefined
-      return {...base, untrackedAt: view.name, untrackedBy: {rule: o.notrack.text, chain: `nft ${c.family} ${c.table} ${c.name}`, remove}}
+      return this.untrackedHere(view, base, {rule: o.notrack.text, chain: `nft ${c.family} ${c.table} ${c.name}`, remove})
     }
     const rules = view.iptables
     if (rules === undefined || !rules.active('raw', inDev === undefined ? 'OUTPUT' : 'PREROUTING')) return base
@@ -629,7 +639,12 @@ class Walk {
       return base
     }
     this.step(hop, 'filter', 'ok', r.rule.raw, `raw ${inDev === undefined ? 'OUTPUT' : 'PREROUTING'}: the packet is not tracked on ${view.name} (state UNTRACKED: no NAT, \`--ctstate NEW\`/\`ESTABLISHED\` rules do not match it)`)
-    return {...base, untrackedAt: view.name, untrackedBy: {rule: r.rule.raw, chain: `raw ${r.rule.chain}`, remove: `iptables -t raw -D ${r.rule.chain} ${r.rule.spec}`}}
+    return this.untrackedHere(view, base, {rule: r.rule.raw, chain: `raw ${r.rule.chain}`, remove: `iptables -t raw -D ${r.rule.chain} ${r.rule.spec}`})
+  }
+
+  private untrackedHere(view: HostView, packet: Packet, by: Untracker): Packet {
+    if (!this.untrackedOn.has(view.name)) this.untrackedOn.set(view.name, by)
+    return {...packet, untrackedAt: view.name, untrackedBy: by}
   }
 
   /**
@@ -681,7 +696,7 @@ class Walk {
    */
   /** `outDev`: in OUTPUT, the device of the route the socket looked up, which `-o` there matches */
   private destinationNat(hop: Hop, view: HostView, hook: 'PREROUTING' | 'OUTPUT', inDev: string | undefined, packet: Packet, outDev?: string): Packet {
-    if (packet.state !== 'NEW' || packet.tunnel !== undefined || packet.untrackedAt === view.name || !natAt(view, hook, inDev)) return packet
+    if (packet.tunnel !== undefined || this.conntrackState(view, packet) !== 'NEW' || !natAt(view, hook, inDev)) return packet
     const outcome = destinationNat(view, hook, this.facts(view, packet, inDev, outDev))
     if (outcome === undefined) return packet
     for (const a of outcome.decision.assumptions) this.assume(view, a)
@@ -693,8 +708,8 @@ class Walk {
     // a port the DNAT chose is known, whatever the client's kernel picked
     if (outcome.newDport !== undefined && translated.ephemeral === 'dport') translated.ephemeral = undefined
     const port = (p: Packet): string => outcome.newDport !== undefined ? `:${p.dport}` : ''
-    this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst}${port(packet)} becomes ${newDst}${port(translated)}`)
-    this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: newDst, evidence: d.evidence,
+    this.step(hop, 'nat', 'dnat', d.evidence, `${hook} ${d.action}: destination ${packet.dst}${port(packet)} becomes ${newDst}${port(translated)}${this.replyNatWhy(view)}`)
+    this.nat.push({node: view.name, field: 'dst', from: packet.dst, to: newDst, evidence: d.evidence, ...this.ofReply(),
       ...(outcome.newDport !== undefined ? {fromPort: packet.dport, toPort: outcome.newDport} : {}), ...(outcome.newDst !== undefined && d.toRange !== undefined ? {toRange: d.toRange} : {})})
     this.lastPacket = translated
     return translated
@@ -719,12 +734,12 @@ class Walk {
     const wrongDst = got.dst !== request.src
     if (!wrongSrc && !wrongDst) return end
     // the reply meets the translations in the reverse order of the request's
-    const left = [...this.nat].reverse().find(r => !this.undone.has(r) && (r.field === 'dst' ? wrongSrc : wrongDst))
-    if (left === undefined) return end
-    const what = `${left.field === 'src' ? 'source NAT' : /\bredirect\b/i.test(left.evidence) ? 'REDIRECT' : 'DNAT'} \`${left.evidence}\``
+    const newest = [...this.nat].reverse()
+    const left = newest.find(r => r.ofReply === undefined && !this.undone.has(r) && (r.field === 'dst' ? wrongSrc : wrongDst))
+    const own = left === undefined ? newest.find(r => r.ofReply !== undefined && (r.field === 'src' ? wrongSrc : wrongDst)) : undefined
     const from = `${got.src}${ported(got) && got.sport !== undefined ? `:${got.sport}` : ''}`
     const sentTo = `${request.dst}${ported(request) && request.dport !== undefined ? `:${request.dport}` : ''}`
-    const cause = this.notUndoneCause(left, what)
+    const cause = left !== undefined ? this.notUndoneCause(left, natName(left)) : own !== undefined ? this.replyNatCause(own, got) : undefined
     if (cause === undefined) return end
     const sender = this.addressee !== undefined ? addresseeName(this.addressee) : request.src
     if (!wrongDst && got.proto === 'icmp') {
@@ -737,6 +752,23 @@ class Walk {
       : `the reply reaches ${sender} from ${from}, but the request went to ${sentTo}: ${cause.why}; no socket takes it (${
         got.proto === 'tcp' ? 'the SYN-ACK is answered with a reset, and the connection times out' : got.proto === 'udp' ? 'the connected UDP socket waits in vain' : 'the echo reply is lost'})`
     return this.fail(hop, 'NAT_NOT_UNDONE', 'deliver', deliver.evidence, reason, cause.fix)
+  }
+
+  /**
+   * The reply's own translation `own`, made where no connection expected the reply (the request
+   * passed that host untracked, or not at all), and what keeps the reply as it was: the request
+   * tracked there, or the reply exempted from the rule. `got`: the reply as delivered.
+   */
+  private replyNatCause(own: NatRecord, got: Packet): {why: string, fix: Fix[]} {
+    const by = this.requestUntrackedOn?.get(own.node)
+    const why = `${own.node} has no connection for the reply (${by !== undefined ? `\`${by.rule}\` (${by.chain}) took the request out of conntrack there` : 'the request did not pass it'}), so its nat takes the reply for a new connection and ${natName(own)} rewrites its ${own.field === 'src' ? 'source' : 'destination'} to ${own.to}`
+    if (by?.remove !== undefined) return {why, fix: [{node: own.node, command: by.remove}]}
+    const [src, dst] = own.field === 'src' ? [own.from, got.dst] : [got.src, own.from]
+    const chain = own.field === 'src' ? 'POSTROUTING' : this.hops[0]?.node === own.node ? 'OUTPUT' : 'PREROUTING'
+    const exempt = own.evidence.startsWith('-A ')
+      ? `iptables -t nat -I ${chain} -s ${src}/32 -d ${dst}/32 -j RETURN`
+      : `nft list ruleset   # in the nat chain of \`${own.evidence}\`: ip saddr ${src} ip daddr ${dst} return, before it`
+    return {why, fix: [{node: own.node, command: exempt}]}
   }
 
   /** Why conntrack did not undo `left` on the reply, and what lets it: in the order mappedBack tells them. */
@@ -1075,7 +1107,7 @@ class Walk {
    * 127.0.0.1 gets no reply), which the trace does not follow: said, not modelled.
    */
   private loopbackSourceNat(hop: Hop, view: HostView, packet: Packet): void {
-    if (packet.state !== 'NEW' || packet.untrackedAt === view.name || !natAt(view, 'POSTROUTING', arrivedBy(undefined))) return
+    if (this.conntrackState(view, packet) !== 'NEW' || !natAt(view, 'POSTROUTING', arrivedBy(undefined))) return
     const outcome = postrouting(view, this.facts(view, packet, undefined, 'lo'), packet.dst)
     if (outcome === undefined || outcome.newSrc === undefined) return
     for (const a of outcome.decision.assumptions) this.assume(view, a)
@@ -1739,9 +1771,39 @@ class Walk {
    */
   private conntrackState(view: HostView, packet: Packet): PacketFacts['state'] {
     if (packet.untrackedAt === view.name) return 'UNTRACKED'
-    if (packet.state === 'RELATED' && packet.tunnel === undefined && this.requestSeenOn !== undefined && !this.requestSeenOn.has(view.name)) return 'INVALID'
-    if (packet.state !== 'ESTABLISHED' || packet.tunnel !== undefined || this.requestSeenOn === undefined || this.requestSeenOn.has(view.name)) return packet.state
+    if (packet.tunnel !== undefined || !this.noConnectionOn(view)) return packet.state
+    if (packet.state === 'RELATED') return 'INVALID'
+    if (packet.state !== 'ESTABLISHED') return packet.state
     return packet.proto === 'udp' ? 'NEW' : 'INVALID'
+  }
+
+  /**
+   * For the reply (and an ICMP error): `view` has no connection that expects it, because the
+   * request did not pass it or passed it untracked (raw NOTRACK).
+   */
+  private noConnectionOn(view: HostView): boolean {
+    return this.requestSeenOn !== undefined && (!this.requestSeenOn.has(view.name) || this.requestUntrackedOn?.has(view.name) === true)
+  }
+
+  /** marks a translation the reply gets itself (see replyNatWhy), which no conntrack undoes */
+  private ofReply(): {ofReply?: true} {
+    return this.direction === 'return' ? {ofReply: true} : {}
+  }
+
+  /** Why a reply meets `view`'s nat table at all (a translation of it is the reply's own): said on its nat steps. */
+  private replyNatWhy(view: HostView): string {
+    return this.direction === 'return' ? ` (${this.noConnectionWhy(view)}; so the reply starts one of its own, which nat sees)` : ''
+  }
+
+  /** Why a filter that drops the reply sees it NEW or INVALID, not ESTABLISHED: said in the drop's reason. */
+  private stateWhy(view: HostView, state: PacketFacts['state']): string {
+    if (this.direction !== 'return' || (state !== 'NEW' && state !== 'INVALID') || !this.noConnectionOn(view)) return ''
+    return ` (${this.noConnectionWhy(view)}; so the ${state === 'NEW' ? 'reply starts a connection of its own' : `${this.first.proto === 'tcp' ? 'SYN-ACK' : this.first.proto === 'icmp' ? 'ICMP reply' : 'reply'} starts none and is INVALID`})`
+  }
+
+  private noConnectionWhy(view: HostView): string {
+    const by = this.requestUntrackedOn?.get(view.name)
+    return `${view.name} has no connection for the reply: ${by !== undefined ? `\`${by.rule}\` (${by.chain}) took the request out of conntrack there` : 'the request did not pass it'}`
   }
 
   private facts(view: HostView, packet: Packet, inDev: string | undefined, outDev: string | undefined): NftFacts {
@@ -1898,7 +1960,7 @@ class Walk {
       dstRange: this.nat.find(r => r.field === 'dst' && r.to === facts.dst && r.toRange !== undefined)?.toRange})
     const reject = d.action === 'REJECT' ? rejectAnswer(d.rule?.spec ?? '') : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', d.evidence,
-      `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${reject ? this.rejectAnswered(reject, facts) : ''}`,
+      `${chain} on ${view.name}${bridged ? ' (bridged, br_netfilter)' : ''} ${reject ? 'rejects' : 'drops'} ${what} ${d.rule ? `at ${where}` : `by the chain policy ${d.action}`}${this.stateWhy(view, facts.state)}${reject ? this.rejectAnswered(reject, facts) : ''}`,
       fix)
     return reject !== undefined ? {...end, reject} : end
   }
@@ -1966,7 +2028,7 @@ class Walk {
     const fix = nftFilterFixes(view, c, rule, hook, this.network, facts)
     const reject = v.kind === 'reject' ? v.answer : undefined
     const end = this.fail(hop, 'DENIED_BY_FILTER', 'filter', rule?.text ?? c.raw,
-      `${chain} on ${view.name} ${reject ? 'rejects' : 'drops'} ${what} ${rule ? `at ${ruleName(rule)}${o.path.length > 1 ? ` via ${where}` : ''}` : 'by the chain policy drop'}${reject ? this.rejectAnswered(reject, facts) : ''}`,
+      `${chain} on ${view.name} ${reject ? 'rejects' : 'drops'} ${what} ${rule ? `at ${ruleName(rule)}${o.path.length > 1 ? ` via ${where}` : ''}` : 'by the chain policy drop'}${this.stateWhy(view, facts.state)}${reject ? this.rejectAnswered(reject, facts) : ''}`,
       fix)
     return reject !== undefined ? {...end, reject} : end
   }
@@ -2186,7 +2248,7 @@ class Walk {
   }
 
   private sourceNat(hop: Hop, view: HostView, inDev: string | undefined, dev: string, nexthop: string, packet: Packet): Packet {
-    if (packet.state !== 'NEW' || packet.untrackedAt === view.name) return packet
+    if (this.conntrackState(view, packet) !== 'NEW') return packet
     const natHere = natAt(view, 'POSTROUTING', arrivedBy(inDev))
     if (view.iptables === undefined && !natHere) {
       if (this.isNode(view) && packet.tunnel === undefined) this.assume(view, `no iptables rules captured on ${view.name}: assumed POSTROUTING does no NAT`, 'iptables')
@@ -2203,13 +2265,13 @@ class Walk {
     if (outcome.newSrc === undefined || (outcome.newSrc === packet.src && ports === undefined)) {
       if (packet.tunnel === undefined) {
         const why = d.viaReturn ? `${d.path.join(' → ')} returns it untouched` : d.rule ? `${d.path.join(' → ')} accepts it` : 'no rule rewrites it'
-        this.step(hop, 'nat', 'unchanged', d.viaReturn?.raw ?? d.evidence, `POSTROUTING: the source ${packet.src} stays (${why})`)
+        this.step(hop, 'nat', 'unchanged', d.viaReturn?.raw ?? d.evidence, `POSTROUTING: the source ${packet.src} stays (${why})${this.replyNatWhy(view)}`)
       }
       return packet
     }
     const port = ports !== undefined ? `, its port one of ${ports.ports[0]}-${ports.ports[1]}` : ''
     this.step(hop, 'nat', outcome.verdict, d.evidence, `POSTROUTING ${outcome.verdict === 'masquerade' ? 'MASQUERADE' : 'SNAT'}: source ${packet.src} ` +
-      `${outcome.newSrc === packet.src ? `stays${port.replace(',', ';')}` : `becomes ${outcome.newSrc}${port}`}${packet.tunnel ? ' (outer packet)' : ''}`)
+      `${outcome.newSrc === packet.src ? `stays${port.replace(',', ';')}` : `becomes ${outcome.newSrc}${port}`}${packet.tunnel ? ' (outer packet)' : this.replyNatWhy(view)}`)
     if (packet.tunnel !== undefined) return {...packet, src: outcome.newSrc}
     const translated = this.sourceNatted(view, packet, outcome.newSrc, d, ports)
     this.lastPacket = translated
@@ -2222,7 +2284,7 @@ class Walk {
    */
   private sourceNatted(view: HostView, packet: Packet, newSrc: string, d: Decision,
     ports = packet.ephemeral === 'sport' ? snatPorts(d, packet.ephemeralRange, view.name) : undefined): Packet {
-    this.nat.push({node: view.name, field: 'src', from: packet.src, to: newSrc, evidence: d.evidence, ...(ports !== undefined ? {portsBefore: {range: packet.ephemeralRange}} : {})})
+    this.nat.push({node: view.name, field: 'src', from: packet.src, to: newSrc, evidence: d.evidence, ...this.ofReply(), ...(ports !== undefined ? {portsBefore: {range: packet.ephemeralRange}} : {})})
     return {...packet, src: newSrc, ...(ports !== undefined ? {ephemeralRange: ports} : {})}
   }
 
@@ -3421,7 +3483,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       // the reply to a TCP request is its SYN-ACK: the MSS rewrites it meets are taken (in the set-up, collected)
       walk.mssRewrites = fwd.mssRewrites
       // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
-      if (fwdEnd.disposition === 'DELIVERED') walk.requestSeenOn = new Set(fwd.hops.map(h => h.node))
+      if (fwdEnd.disposition === 'DELIVERED') {
+        walk.requestSeenOn = new Set(fwd.hops.map(h => h.node))
+        walk.requestUntrackedOn = fwd.untrackedOn
+      }
       walk.learnedFdb = fwd.learnedFdb
       walk.learnedNeighbours = fwd.learnedNeighbours
       return walk
@@ -3520,6 +3585,7 @@ function portUnreachableBack(w: WorldIndex, warnings: Warnings, nat: NatRecord[]
   const error = packetOf({src: seen.dst, dst: seen.src, proto: 'icmp', icmpType: 3, icmpCode: 3, ttl: START_TTL, state: 'RELATED'})
   const back = new Walk(w, new Warnings(), [...nat], 'return', network, error)
   back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
+  back.requestUntrackedOn = fwd.untrackedOn
   const end = back.run(startOf(w, back, replier, error))
   const errorBack = end.disposition === 'DELIVERED' || end.disposition === 'INSUFFICIENT_INFO'
   const replyBack = reply.disposition === 'DELIVERED' || reply.disposition === 'INSUFFICIENT_INFO'

@@ -22,6 +22,8 @@ export interface NatRecord {
   portsBefore?: {range?: EphemeralRange}
   /** a DNAT to an address range (`A-B`): `to` is its first address, the kernel picks one per connection */
   toRange?: string
+  /** a translation of the reply itself: its host tracked no connection for it, so nat took it for a new one */
+  ofReply?: true
   evidence: string
 }
 
@@ -154,5 +156,5 @@ export function snatPorts(d: Decision, client: EphemeralRange | undefined, node:
 
 /** The translation of `field` a reply at `node` undoes: the one that made `address`, if any. */
 export function reverseTranslation(records: NatRecord[], node: string, field: NatRecord['field'], address: string): NatRecord | undefined {
-  return records.find(r => r.node === node && r.field === field && r.to === address)
+  return records.find(r => r.node === node && r.field === field && r.to === address && r.ofReply === undefined)
 }
