@@ -25,11 +25,12 @@ async function trace(snapshot: string, req: TraceRequest) {
 }
 
 /** a trace over a copy of `snapshot` with `file` edited */
-async function traceEdited(snapshot: string, file: string, edit: (text: string) => string, req: TraceRequest) {
+async function traceEdited(snapshot: string, file: string | Record<string, (text: string) => string>, edit: ((text: string) => string) | undefined, req: TraceRequest) {
   const dir = mkdtempSync(join(tmpdir(), 'fct-edited-'))
   try {
     cpSync(join(SNAPSHOTS, snapshot), dir, {recursive: true})
-    writeFileSync(join(dir, file), edit(readFileSync(join(dir, file), 'utf8')))
+    const edits = typeof file === 'string' ? {[file]: edit!} : file
+    for (const [name, change] of Object.entries(edits)) writeFileSync(join(dir, name), change(readFileSync(join(dir, name), 'utf8')))
     return traceFlow((await loadSource({snapshot: dir})).world, req)
   } finally {
     rmSync(dir, {recursive: true, force: true})
@@ -1975,6 +1976,22 @@ describe('trace against the kernel: a reply dropped twice on its way back (trace
       'r1: nft insert rule inet fz2 forward ip saddr 10.91.1.2 ip daddr 10.91.2.2 udp dport 80 accept',
       'r2: nft insert rule ip fz1 output ct state established,related accept',
       'r1: nft insert rule inet fz2 forward ct state established,related accept',
+    ])
+  })
+
+  // the same for the request: r1 drops it, and r2's FORWARD policy would drop it next (the router fuzz counted such
+  // second drops as "died elsewhere" after the first fix)
+  it('the fix lets the request by every filter that drops it, not only the first', async () => {
+    const t = await traceEdited('router-output-dnat-reply-untracked', {
+      'r1/iptables-save.txt': text => text.replace('-A FORWARD ! -o a0 -j fckd-U\n', '-A FORWARD -p udp -m udp --dport 80 -j DROP\n'),
+      'r2/iptables-save.txt': text => text.replace('*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]', '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]'),
+    }, undefined, {src: 'a', dst: '10.91.3.3', proto: 'udp', dport: 80})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure).to.include({node: 'r1', step: 'filter'})
+    expect(t.failure!.reason).to.contain('(past it, r2\'s `-P FORWARD DROP` drops the request too: the fix lets it by there as well)')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`).slice(0, 2)).to.deep.equal([
+      'r1: iptables -D FORWARD -p udp -m udp --dport 80 -j DROP',
+      'r2: iptables -I FORWARD -s 10.91.2.1 -d 10.91.3.3 -p udp --dport 80 -j ACCEPT',
     ])
   })
 

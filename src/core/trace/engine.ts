@@ -3248,6 +3248,27 @@ interface RandomBranch {
   met: Map<string, {label: string, kind: PickKind}>
 }
 
+/** The same picks, without noting the undecided ones met: for a walk whose branches are not traced (one past the drops). */
+function unrecorded(random: RandomBranch): RandomBranch {
+  return {met: new Map(), pick: (key, label, kind) => {
+    const noted = random.met.has(key)
+    const chosen = random.pick(key, label, kind)
+    if (!noted) random.met.delete(key)
+    return chosen
+  }}
+}
+
+/**
+ * The drops a walk past the filters met after `first` (Walk.passedDrops): each is named in its
+ * reason and its fix merged in, so the fix lets the packet through all of them, not the first alone.
+ */
+function addLaterDrops(first: Failure, drops: Failure[], what: 'request' | 'reply'): void {
+  for (const later of drops.filter(d => d.node !== first.node || d.evidence !== first.evidence)) {
+    first.reason += ` (past it, ${later.node}'s \`${later.evidence}\` drops the ${what} too: the fix lets it by there as well)`
+    first.fix = mergeFixes(first.fix, later.fix)
+  }
+}
+
 function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
   const met: RandomBranch['met'] = new Map()
   return {met, pick: (key, label = `\`${key}\``, kind = 'random') => {
@@ -3402,9 +3423,6 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     && (first.action !== undefined || first.route === undefined || first.route.type !== 'unicast')
   if (unrouted) request.unboundSrc = true
 
-  const fwd = new Walk(w, warnings, nat, 'forward', network, request)
-  fwd.addressee = addresseeOf(dst)
-  fwd.random = random
   const sizedTcp = flow.proto === 'tcp' && flow.size !== undefined
   // The connection's set-up (the SYN, its SYN-ACK back) is walked first: a SYN that does not get
   // through is the connection's end, before any data; and the segments are sized by the MSS the
@@ -3418,17 +3436,31 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     for (const a of setUp.warnings) if (a.code === 'ASSUMED') warnings.add(a.code, a.node, a.message, a.table)
   }
   const announced = sizedTcp ? (peer !== undefined ? peer.mss : peerMssOf(dst, srcIp)) : undefined
-  if (sizedTcp) {
-    fwd.peerMss = rewrittenMss(announced, rewrites!)
-    fwd.mssRewrites = []
-    fwd.dataSegments = true
+  const requestWalk = (said: Warnings, records: NatRecord[], branch: RandomBranch | undefined, collect: MssRewrite[] | undefined) => {
+    const walk = new Walk(w, said, records, 'forward', network, request)
+    walk.addressee = addresseeOf(dst)
+    walk.random = branch
+    if (sizedTcp) {
+      walk.peerMss = rewrittenMss(announced, rewrites!)
+      walk.mssRewrites = []
+      walk.dataSegments = true
+    }
+    if (collect !== undefined) walk.mssRewrites = collect
+    return walk
   }
-  if (setUp !== undefined) fwd.mssRewrites = setUp
+  const fwd = requestWalk(warnings, nat, random, setUp)
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
     ? selfDelivery(fwd, src, request, dst)
     : fwd.run(startOf(w, fwd, src, request))
+  // a filter further on that drops the request too would drop it once the first is fixed: its fix is listed as well
+  if (!toItself && fwdEnd.disposition === 'DENIED_BY_FILTER' && fwdEnd.failure !== undefined) {
+    const past = requestWalk(new Warnings(), [], random !== undefined ? unrecorded(random) : undefined, setUp !== undefined ? [] : undefined)
+    past.passedDrops = []
+    past.run(startOf(w, past, src, request))
+    addLaterDrops(fwdEnd.failure, past.passedDrops, 'request')
+  }
 
   if (request.unboundSrc && flow.proto === 'icmp') {
     const view = src.nodeView!
@@ -3498,11 +3530,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       const past = replyWalk(new Warnings(), [...nat])
       past.passedDrops = []
       past.run(startOf(w, past, replier, reply))
-      const first = backEnd.failure
-      for (const later of past.passedDrops.filter(d => d.node !== first.node || d.evidence !== first.evidence)) {
-        backEnd.failure.reason += ` (past it, ${later.node}'s \`${later.evidence}\` drops the reply too: the fix lets it by there as well)`
-        backEnd.failure.fix = mergeFixes(backEnd.failure.fix, later.fix)
-      }
+      addLaterDrops(backEnd.failure, past.passedDrops, 'reply')
     }
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
