@@ -1798,7 +1798,7 @@ class Walk {
   /** Why a filter that drops the reply sees it NEW or INVALID, not ESTABLISHED: said in the drop's reason. */
   private stateWhy(view: HostView, state: PacketFacts['state']): string {
     if (this.direction !== 'return' || (state !== 'NEW' && state !== 'INVALID') || !this.noConnectionOn(view)) return ''
-    return ` (${this.noConnectionWhy(view)}; so the ${state === 'NEW' ? 'reply starts a connection of its own' : `${this.first.proto === 'tcp' ? 'SYN-ACK' : this.first.proto === 'icmp' ? 'ICMP reply' : 'reply'} starts none and is INVALID`})`
+    return ` (${this.noConnectionWhy(view)}; so the ${state === 'NEW' ? 'reply starts a connection of its own' : `${this.first.state === 'RELATED' ? 'ICMP error' : this.first.proto === 'tcp' ? 'SYN-ACK' : this.first.proto === 'icmp' ? 'echo reply' : 'reply'} starts none and is INVALID`})`
   }
 
   private noConnectionWhy(view: HostView): string {
