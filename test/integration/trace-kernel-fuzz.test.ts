@@ -350,6 +350,15 @@ const PINNED: (Case & {why: string})[] = [
     src: 'r2', proto: 'tcp', dport: 80, dst: '10.91.3.3', setup: {r1: [], r2: ['ip rule add not from 10.91.0.0/16 iif lo pref 6378 prohibit', `echo 'table ip fz2 { chain output_nat { type nat hook output priority 0; policy accept; counter redirect comment "n1"; }; }' | nft -f -`]}},
   {why: 'a REDIRECT in nat OUTPUT: the router answers its own ping from 127.0.0.1',
     src: 'r1', proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['iptables -t nat -A OUTPUT -p icmp -j REDIRECT'], r2: []}},
+  // found by seed 4343 cases 41 and 47: the reply was traced ESTABLISHED where the request had passed untracked
+  {why: 'a request untracked on its server: the SYN-ACK starts no connection there (INVALID), which a stateful accept misses',
+    proto: 'tcp', dport: 80, dst: '10.91.2.2', setup: {r1: [], r2: ['iptables -t raw -A PREROUTING -d 10.91.2.0/24 -j CT --notrack',
+      'iptables -A OUTPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT', 'iptables -P OUTPUT DROP']}},
+  {why: 'and a UDP answer starts one of its own, which nat sees: a source NAT there gives it an address the client\'s socket does not take',
+    proto: 'udp', dport: 80, dst: '10.91.2.2', setup: {r1: [], r2: ['iptables -t raw -A PREROUTING -d 10.91.2.2 -p udp -j NOTRACK',
+      'iptables -t nat -A POSTROUTING -p udp --sport 80 -j SNAT --to-source 10.91.3.1']}},
+  {why: 'a request two filters drop: the fix lets it by both (it was walked to the first only, the second found after its fix)',
+    proto: 'icmp', dport: 80, dst: '10.91.3.2', setup: {r1: ['iptables -A FORWARD -p icmp -j DROP'], r2: ['iptables -P FORWARD DROP']}},
 ]
 
 
