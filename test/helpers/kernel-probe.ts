@@ -75,11 +75,21 @@ while True:
  */
 export const FLUSH_CONNTRACK = "conntrack -F 2>/dev/null || { echo 'conntrack -F failed: the conntrack program (scripts/bootstrap.sh installs it)' >&2; exit 1; }"
 
-/** the client, from `bind` (a's 10.91.1.2) port 40000 (inside the ephemeral range trace judges the client's port by, so a rule on a part of that range is ASSUMED, not decided): prints "reply TEXT", "refused", "timeout" or the error */
+/**
+ * the client, from `bind` (a's 10.91.1.2) port 40000 (inside the ephemeral range trace judges the
+ * client's port by, so a rule on a part of that range is ASSUMED, not decided): prints "reply TEXT",
+ * "refused", "timeout" or the error. A TCP client gets its port as an unbound one does, in connect()
+ * after the route lookup (IP_BIND_ADDRESS_NO_PORT), from a range of that one port (IP_LOCAL_PORT_RANGE):
+ * the lookup sees source port 0, as a real client's does.
+ */
 export const CLIENT = (proto: 'udp' | 'tcp', dst: string, dport: number, bind: string) => `
 import socket, struct, errno
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if '${proto}' == 'tcp' else socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('${bind}', 40000)); s.settimeout(1.5)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if '${proto}' == 'tcp':
+    s.setsockopt(socket.IPPROTO_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
+    s.setsockopt(socket.IPPROTO_IP, 51, struct.pack('I', (40000 << 16) | 40000))  # IP_LOCAL_PORT_RANGE
+s.bind(('${bind}', 0 if '${proto}' == 'tcp' else 40000)); s.settimeout(1.5)
 try:
     s.connect(('${dst}', ${dport}))
     if '${proto}' == 'udp': s.send(b'x')

@@ -1951,6 +1951,24 @@ describe('trace against the kernel: a reply conntrack does not map back (NAT_NOT
   })
 })
 
+describe('trace against the kernel: a host\'s own connection and its route lookups', () => {
+  // trace-kernel-fuzz seed 6464 case 42 (FC_KDIFF_SOURCE=r1): r1's rule `not sport 32768-60999 prohibit`. kernel: an unbound
+  // TCP client on r1 gets EACCES from connect() (its first lookup has port 0); one bound to port 40000 connects, and UDP,
+  // which binds its port before the lookup, gets through
+  it('TCP\'s connect() looks its route up with source port 0: a rule refusing that port fails it, UDP passes', async () => {
+    const edit = {'r1/ip-rule.txt': (text: string) => text.replace('32766:', '9078:\tnot from all sport 32768-60999 prohibit\n32766:')}
+    const tcp = await traceEdited('router-output-dnat-reply-untracked', edit, undefined, {src: 'r1', dst: '10.91.3.2', proto: 'tcp', dport: 80})
+    expect(tcp.disposition).to.equal('NULL_ROUTED')
+    expect(tcp.failure).to.include({node: 'r1', step: 'route'})
+    expect(tcp.failure!.reason).to.contain('connect() on r1 looks the route to 10.91.3.2 up before its socket has a port (source port 0), and the policy rule `9078:\tnot from all sport 32768-60999 prohibit` says prohibit for that')
+    expect(tcp.failure!.reason).to.contain('EACCES')
+    expect(tcp.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip rule del pref 9078'}])
+    const udp = await traceEdited('router-output-dnat-reply-untracked', edit, undefined, {src: 'r1', dst: '10.91.3.2', proto: 'udp', dport: 80})
+    expect(udp.disposition).to.equal('DELIVERED')
+    expect(udp.hops[0].steps.find(s => s.kind === 'route')!.evidence).to.not.contain('prohibit')
+  })
+})
+
 describe('trace against the kernel: strict rp_filter and a route back by another device (trace-kernel-fuzz-overlay seed 8080 case 33)', () => {
   // overlay-strict-rpf-route-by-underlay: n1 routes 10.93.2.2 via 10.92.0.2 dev eth0 (by the underlay, not
   // flannel.1); n2 has no route to n1's pods and rp_filter=1 on eth0. kernel: p1a's ping is dropped by n2's

@@ -833,11 +833,34 @@ class Walk {
     // what the lookup had to assume (policy rules not read) holds whatever chain ends the packet next
     this.assumeRouteNotes(view, res.notes)
     if (res.missingTable !== undefined) return undefined
-    if (res.action === undefined && res.route !== undefined && res.route.type !== 'throw' && !NULL_ROUTE_TYPES.has(res.route.type)) return undefined
+    if (res.action === undefined && res.route !== undefined && res.route.type !== 'throw' && !NULL_ROUTE_TYPES.has(res.route.type)) return this.portlessConnectFails(hop, view, sent, res.route)
     const dnat = sent.state === 'NEW' && sent.tunnel === undefined && natAt(view, 'OUTPUT', undefined)
       ? destinationNat(view, 'OUTPUT', this.facts(view, sent, undefined, socket.dev))?.newDst : undefined
     if (dnat !== undefined && dnat !== sent.dst) return this.unroutedBeforeNat(hop, view, sent, {...sent, dst: dnat}, res)
     return this.forward(hop, view, inDev, sent, true, {mark: sent.mark, markDoubt: sent.markDoubt})
+  }
+
+  /**
+   * TCP's connect() looks its route up before the socket has a port (tcp_v4_connect: source port 0;
+   * the port comes after, and the SYN goes by a second lookup with it): a policy rule on source
+   * ports that refuses port 0 fails connect() at once, though the SYN's own route exists (checked:
+   * `not sport 32768-60999 prohibit` gives an unbound client EACCES, one bound to port 40000 connects).
+   * UDP's connect() and sendto() pick the port first (inet_autobind), so they are not concerned.
+   */
+  private portlessConnectFails(hop: Hop, view: HostView, sent: Packet, routed: Route): End | undefined {
+    if (this.direction !== 'forward' || sent.proto !== 'tcp' || sent.ephemeral !== 'sport' || sent.tunnel !== undefined) return undefined
+    const flow = this.routingFlow(view, sent, 'lo', {mark: sent.mark})
+    if (view.snap.rules?.some(r => r.sport !== undefined) !== true) return undefined
+    const portless = view.routeFor({...flow, sport: 0, ephemeral: undefined})
+    const refused = portless.action !== undefined ? portless.action : portless.route === undefined || portless.route.type === 'throw' ? 'no route' : NULL_ROUTE_TYPES.has(portless.route.type) ? portless.route.type : undefined
+    if (refused === undefined || portless.missingTable !== undefined) return undefined
+    const error = portless.action !== undefined ? RULE_SEND_ERRORS[portless.action] : refused === 'no route' ? 'ENETUNREACH ("Network is unreachable")' : ROUTE_SEND_ERRORS[refused]
+    const by = portless.rule !== undefined && (portless.action !== undefined || portless.rule.table !== undefined) ? `the policy rule \`${portless.rule.raw}\`` : undefined
+    const evidence = by !== undefined ? portless.rule!.raw : portless.route?.raw ?? `(no route to ${sent.dst})`
+    const fix: Fix[] = portless.rule !== undefined && portless.action !== undefined ? [{node: view.name, command: `ip rule del pref ${portless.rule.priority}`}] : [{node: view.name, command: `ip route get ${sent.dst} ipproto tcp sport 0`}]
+    return this.fail(hop, portless.action !== undefined || refused !== 'no route' ? 'NULL_ROUTED' : 'NO_ROUTE', 'route', evidence,
+      `connect() on ${view.name} looks the route to ${sent.dst} up before its socket has a port (source port 0), and ${by !== undefined ? `${by} says ${refused}` : `finds ${refused === 'no route' ? 'no route' : `a ${refused} route`}`} for that: ${this.unsent(view, error)}, though the SYN, with its port, would go by \`${routed.raw}\` (a client bound to a port first, \`bind()\`, connects)`,
+      fix)
   }
 
   private unroutedBeforeNat(hop: Hop, view: HostView, sent: Packet, translated: Packet, res: ReturnType<HostView['routeFor']>): End {
@@ -3410,7 +3433,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   // lookup made before the socket has a source (iif lo, from 0.0.0.0, so no `from` rule matches).
   let srcIp = src.ip
   const unbound = src.kind === 'node' && req.src === src.name
-  const first = unbound ? src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport}) : undefined
+  // (a UDP socket has its port before that lookup: connect() and sendto() bind one first, inet_autobind;
+  // TCP's connect() looks up with port 0, and ping has none)
+  const first = unbound ? src.nodeView!.sourceRoute({dst: dst.ip, iif: 'lo', proto: flow.proto, dport: flow.dport,
+    ...(flow.proto === 'udp' ? {sport: 40000, ephemeral: 'sport' as const, ephemeralRange: clientPortRange(src)} : {})}) : undefined
   if (first !== undefined) srcIp = first.src ?? srcIp
   const request = packetOf({src: srcIp, dst: dst.ip, proto: flow.proto, dport: flow.dport, sport: flow.proto === 'icmp' ? undefined : 40000, ...(flow.proto === 'icmp' ? {} : {ephemeral: 'sport' as const, ephemeralRange: clientPortRange(src)}), size: flow.size, ttl: START_TTL, state: 'NEW', icmpType: flow.proto === 'icmp' ? 8 : undefined, ...(flow.df === false ? {noDf: true} : {})})
   // ping sends by that first lookup; a TCP or UDP socket connect()s, which looks the route up again
