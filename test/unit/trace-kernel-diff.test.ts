@@ -1966,6 +1966,8 @@ describe('trace against the kernel: a host\'s own connection and its route looku
     const udp = await traceEdited('router-output-dnat-reply-untracked', edit, undefined, {src: 'r1', dst: '10.91.3.2', proto: 'udp', dport: 80})
     expect(udp.disposition).to.equal('DELIVERED')
     expect(udp.hops[0].steps.find(s => s.kind === 'route')!.evidence).to.not.contain('prohibit')
+    // traceroute's probes have their port before their lookup: the refusal does not stop them
+    expect(tcp.traceroute).to.deep.equal(udp.traceroute).and.to.have.length.above(0)
   })
 })
 

@@ -365,6 +365,12 @@ class Walk {
    * failures they would have been, in order (the drops a first fix alone would leave)
    */
   passedDrops?: Failure[]
+  /**
+   * Set where TCP's port-less connect() lookup refused the connection (portlessConnectFails); a walk
+   * for traceroute's probes, which have their port before their lookup, sets `probesPorted` to pass it.
+   */
+  portlessRefused = false
+  probesPorted = false
   /** the request's translations conntrack undid on the reply (see mappedBack) */
   private readonly undone = new Set<NatRecord>()
   /** ... those it did not undo because a raw NOTRACK took the reply out of it there */
@@ -848,7 +854,7 @@ class Walk {
    * UDP's connect() and sendto() pick the port first (inet_autobind), so they are not concerned.
    */
   private portlessConnectFails(hop: Hop, view: HostView, sent: Packet, routed: Route): End | undefined {
-    if (this.direction !== 'forward' || sent.proto !== 'tcp' || sent.ephemeral !== 'sport' || sent.tunnel !== undefined) return undefined
+    if (this.direction !== 'forward' || this.probesPorted || sent.proto !== 'tcp' || sent.ephemeral !== 'sport' || sent.tunnel !== undefined) return undefined
     const flow = this.routingFlow(view, sent, 'lo', {mark: sent.mark})
     if (view.snap.rules?.some(r => r.sport !== undefined) !== true) return undefined
     const portless = view.routeFor({...flow, sport: 0, ephemeral: undefined})
@@ -858,6 +864,7 @@ class Walk {
     const by = portless.rule !== undefined && (portless.action !== undefined || portless.rule.table !== undefined) ? `the policy rule \`${portless.rule.raw}\`` : undefined
     const evidence = by !== undefined ? portless.rule!.raw : portless.route?.raw ?? `(no route to ${sent.dst})`
     const fix: Fix[] = portless.rule !== undefined && portless.action !== undefined ? [{node: view.name, command: `ip rule del pref ${portless.rule.priority}`}] : [{node: view.name, command: `ip route get ${sent.dst} ipproto tcp sport 0`}]
+    this.portlessRefused = true
     return this.fail(hop, portless.action !== undefined || refused !== 'no route' ? 'NULL_ROUTED' : 'NO_ROUTE', 'route', evidence,
       `connect() on ${view.name} looks the route to ${sent.dst} up before its socket has a port (source port 0), and ${by !== undefined ? `${by} says ${refused}` : `finds ${refused === 'no route' ? 'no route' : `a ${refused} route`}`} for that: ${this.unsent(view, error)}, though the SYN, with its port, would go by \`${routed.raw}\` (a client bound to a port first, \`bind()\`, connects)`,
       fix)
@@ -3500,7 +3507,15 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   }
 
   if (mendLoops && fwdEnd.disposition === 'LOOP' && fwdEnd.loop !== undefined && fwdEnd.failure !== undefined) mendLoop(world, req, w, dst.ip, fwdEnd, 'request')
-  const traceroute = [...fwd.traceroute]
+  // traceroute's UDP probes bind their port before their lookup: a refusal of port 0 does not stop them
+  let probed = fwd
+  let probedEnd = fwdEnd
+  if (fwd.portlessRefused) {
+    probed = requestWalk(new Warnings(), [], random !== undefined ? unrecorded(random) : undefined, setUp !== undefined ? [] : undefined)
+    probed.probesPorted = true
+    probedEnd = probed.run(startOf(w, probed, src, request))
+  }
+  const traceroute = [...probed.traceroute]
   // traceroute goes on to its last probe (-m 30): round a loop the same routers answer in turn
   const cycle = fwdEnd.cycleLength
   if (cycle !== undefined && cycle > 0 && traceroute.length >= cycle && !fwd.hops.slice(-cycle).some(h => h.node === fwd.hops[0]?.node)) {
@@ -3611,7 +3626,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   if (flow.proto === 'udp' && fwdEnd.disposition === 'DELIVERED' && replier.kind !== 'address' && !(src.ip === dst.ip && src.kind === dst.kind)) {
     answered = portUnreachableBack(w, warnings, nat, network, fwd, seen, replier, returnPath)
   }
-  if (fwdEnd.disposition === 'DELIVERED') traceroute.push(answered ? dst.ip : '*')
+  if (probedEnd.disposition === 'DELIVERED') traceroute.push(answered ? dst.ip : '*')
   if (src.kind === 'pod' && dst.kind === 'pod') {
     // A request stopped on the way is seen by no one yet: the rewrite is what its destination will see once the drop is fixed.
     const sees = fwdEnd.disposition === 'DELIVERED' ? `${dst.name} sees` : `once the request gets through, ${dst.name} will see`
