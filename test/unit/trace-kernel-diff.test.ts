@@ -1971,6 +1971,25 @@ describe('trace against the kernel: a host\'s own connection and its route looku
   })
 })
 
+describe('trace against the kernel: ARP and the lookup back to its sender (trace-kernel-fuzz seed 8585 case 46)', () => {
+  // r2: `ip rule add not from 10.91.4.1/32 pref 3705 prohibit`, rp_filter=2. kernel: r1's ARP for 10.91.2.2 goes unanswered
+  // (the target is local by table local, but the lookup back to the sender 10.91.2.1 from 10.91.2.2 is prohibited, which
+  // rp_filter takes for no route); with the rule deleted r1's connect is answered. The fix used to be a route to 10.91.2.1
+  // via 10.91.2.1 itself, which the kernel refuses ("Nexthop has invalid gateway")
+  it('a rule that refuses the lookup back is the fault, and its deletion the fix', async () => {
+    const t = await traceEdited('router-output-dnat-reply-untracked', {
+      'r2/ip-rule.txt': text => text.replace('32766:', '3705:\tnot from 10.91.4.1 prohibit\n32766:'),
+      'r2/sysctl.txt': text => text.replace('net.ipv4.conf.all.rp_filter = 0', 'net.ipv4.conf.all.rp_filter = 2'),
+      'r1/ip-neigh.txt': text => text.split('\n').filter(l => !l.startsWith('10.91.2.2 ')).join('\n'),
+    }, undefined, {src: 'a', dst: '10.91.3.2', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('NEIGHBOR_MISSING')
+    expect(t.failure).to.include({node: 'r1', step: 'neigh'})
+    expect(t.failure!.reason).to.contain('r2 checks the request\'s sender 10.91.2.1 as it checks a packet\'s source, and with net.ipv4.conf.all.rp_filter = 2 on m0 its policy rule `3705:\tnot from 10.91.4.1 prohibit` says prohibit for the lookup back to 10.91.2.1, so it ignores the request')
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'r2', command: 'ip rule del pref 3705'})
+    expect(t.failure!.fix.map(f => f.command)).to.not.include('ip route replace 10.91.2.1 via 10.91.2.1 dev m0')
+  })
+})
+
 describe('trace against the kernel: strict rp_filter and a route back by another device (trace-kernel-fuzz-overlay seed 8080 case 33)', () => {
   // overlay-strict-rpf-route-by-underlay: n1 routes 10.93.2.2 via 10.92.0.2 dev eth0 (by the underlay, not
   // flannel.1); n2 has no route to n1's pods and rp_filter=1 on eth0. kernel: p1a's ping is dropped by n2's

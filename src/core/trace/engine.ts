@@ -2487,10 +2487,14 @@ class Walk {
     const back = reverse.route
     const backDev = back !== undefined && back.type === 'unicast' ? routeDevice(via.view.routes, back) : undefined
     if (backDev === via.inDev || (mode === 2 && backDev !== undefined)) return undefined
-    const how = backDev === undefined ? `it has no route back to ${sender}${back !== undefined ? ` (${back.raw})` : ''}` : `its route back to ${sender} (${back!.raw}) leaves by ${backDev}`
+    // a rule's action (prohibit, unreachable) ends the lookup back before any route: the rule is the fault
+    const refusing = reverse.action !== undefined ? reverse.rule : undefined
+    const how = refusing !== undefined ? `its policy rule \`${refusing.raw}\` says ${reverse.action} for the lookup back to ${sender}`
+      : backDev === undefined ? `it has no route back to ${sender}${back !== undefined ? ` (${back.raw})` : ''}` : `its route back to ${sender} (${back!.raw}) leaves by ${backDev}`
     return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', evidence,
       `ARP for ${nexthop} on ${dev} gets no answer: ${via.view.name} checks the request's sender ${sender} as it checks a packet's source, and with ${rp} on ${via.inDev} ${how}, so it ignores the request${this.arpUnanswered(hop, view, packet)}`,
-      backDev === undefined ? [...this.routeFixesOrRouter(via.view, sender), ...loosen] : loosen)
+      refusing !== undefined ? [{node: via.view.name, command: `ip rule del pref ${refusing.priority}`}]
+        : backDev === undefined ? [...this.routeFixesOrRouter(via.view, sender), ...loosen] : loosen)
   }
 
   /**

@@ -124,7 +124,8 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   const table = view.routes
   for (const a of peer.ipv4Addresses()) {
     const conn = table?.connectedRoute(a.local)
-    if (conn !== undefined && conn.dev !== undefined && !w.isPodSide(view, conn.dev) && !view.isLocal(a.local)) {
+    // (the destination itself on a link of this host: a route via it to itself is refused, "Nexthop has invalid gateway")
+    if (conn !== undefined && conn.dev !== undefined && !w.isPodSide(view, conn.dev) && !view.isLocal(a.local) && a.local !== dst) {
       add(`ip route replace ${home.subnet} via ${a.local} dev ${conn.dev}`)
       return fixes
     }
