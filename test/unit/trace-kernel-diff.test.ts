@@ -1971,6 +1971,23 @@ describe('trace against the kernel: a host\'s own connection and its route looku
   })
 })
 
+describe('trace against the kernel: a stop behind a policy rule\'s refusal (trace-kernel-fuzz seed 8585 case 4)', () => {
+  // router-rule-refusal-then-drop: r1's native prerouting chain (priority -150) drops everything (n1); r2 has
+  // `ip rule add pref 18999 prohibit`. kernel: a's connect times out at r1; after the request's accept there and the
+  // rule's deletion alone, r1's n1 drops the SYN-ACK (its counter counts it); with an established accept too, it connects
+  it('the fix lets the reply by what stops it once the rule is gone, not only by the rule', async () => {
+    const t = await trace('router-rule-refusal-then-drop', {src: 'a', dst: '10.91.3.3', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure!.reason).to.contain('(once the policy rule is gone, r1\'s `counter packets 3 bytes 204 drop comment "n1"` stops the reply: the fix lets it by there too)')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'r1: nft insert rule inet fz1 prerouting ip saddr 10.91.1.2 ip daddr 10.91.3.3 tcp dport 8080 accept',
+      'r2: ip rule del pref 18999',
+      'r1: nft insert rule inet fz1 prerouting ct state established,related accept',
+    ])
+  })
+})
+
 describe('trace against the kernel: ARP and the lookup back to its sender (trace-kernel-fuzz seed 8585 case 46)', () => {
   // r2: `ip rule add not from 10.91.4.1/32 pref 3705 prohibit`, rp_filter=2. kernel: r1's ARP for 10.91.2.2 goes unanswered
   // (the target is local by table local, but the lookup back to the sender 10.91.2.1 from 10.91.2.2 is prohibited, which

@@ -3249,7 +3249,37 @@ const assumedUp = (view: HostView, dev: string) => `no link details captured on 
 export function traceFlow(world: World, req: TraceRequest): Trace {
   const first = randomBranch(new Map())
   const traced = traceWorld(world, req, true, first)
-  return pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met]))
+  return pastRuleRefusals(world, req, pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met])))
+}
+
+/**
+ * A policy rule's refusal (prohibit, unreachable, blackhole) ends a walk, and no walk can pass it:
+ * what stops the packet or its reply behind it shows once the rule is gone (checked: a reply stopped
+ * by r2's `prohibit` rule and, behind it, by r1's prerouting drop; the rule deleted, r1 still dropped
+ * it). So the trace is run again without the rules its fix deletes; a stop found there that this
+ * trace did not find is named in the reason, and its fix merged.
+ */
+function pastRuleRefusals(world: World, req: TraceRequest, t: Trace): Trace {
+  const top = t.failure ?? t.returnPath.failure
+  if (top === undefined) return t
+  const deleted = new Map<string, Set<number>>()
+  for (const f of top.fix) {
+    const pref = /^ip rule del pref (\d+)$/.exec(f.command)?.[1]
+    if (pref !== undefined) deleted.set(f.node, new Set([...deleted.get(f.node) ?? [], Number(pref)]))
+  }
+  if (deleted.size === 0) return t
+  const edited: World = {...world, hosts: world.hosts.map(h => {
+    const gone = deleted.get(h.name)
+    return gone !== undefined && h.rules !== undefined ? {...h, rules: h.rules.filter(r => !gone.has(r.priority))} : h
+  })}
+  const again = traceWorld(edited, req, false, randomBranch(new Map()))
+  // (one rule may stop both ways: each way's stop is compared with that way's)
+  for (const [later, known, what] of [[again.failure, t.failure, 'request'], [again.returnPath.failure, t.returnPath.failure, 'reply']] as const) {
+    if (later === undefined || (known !== undefined && known.node === later.node && known.evidence === later.evidence)) continue
+    top.reason += ` (once the policy rule is gone, ${later.node}'s \`${later.evidence}\` stops the ${what}: the fix lets it by there too)`
+    top.fix = mergeFixes(top.fix, later.fix)
+  }
+  return t
 }
 
 /**
