@@ -104,6 +104,10 @@ export class FileStore implements Store {
     return join(this.dir, 'coreos.com', 'network')
   }
 
+  get configPath(): string {
+    return join(this.networkDir, 'config')
+  }
+
   get subnetsDir(): string {
     return join(this.networkDir, 'subnets')
   }
@@ -121,7 +125,7 @@ export class FileStore implements Store {
   }
 
   configLocation(): string {
-    return `the file ${join(this.networkDir, 'config')}`
+    return `the file ${this.configPath}`
   }
 
   async absence(): Promise<string | undefined> {
@@ -135,7 +139,7 @@ export class FileStore implements Store {
   }
 
   async checkConfigWritable(): Promise<void> {
-    const problem = await writableFileProblem(join(this.networkDir, 'config'))
+    const problem = await writableFileProblem(this.configPath)
     if (problem !== undefined) throw this.notUsable(problem)
   }
 
@@ -143,7 +147,7 @@ export class FileStore implements Store {
     return this.usable(async () => {
       try {
         // small local files, read on every round: synchronous, not through libuv's thread pool
-        return readFileSync(join(this.networkDir, 'config'), 'utf8')
+        return readFileSync(this.configPath, 'utf8')
       } catch (e) {
         if (errno(e) === 'ENOENT') return undefined
         throw e
@@ -154,7 +158,7 @@ export class FileStore implements Store {
   async putConfig(json: string, {ifAbsent = false} = {}): Promise<boolean> {
     return this.usable(async () => {
       parseNetConf(json)
-      const path = join(this.networkDir, 'config')
+      const path = this.configPath
       const write = async () => {
         if (ifAbsent && existsSync(path)) return false
         await makeDirs(this.networkDir, DIR_MODE)
@@ -208,7 +212,7 @@ export class FileStore implements Store {
       return this.locked(async () => {
         // As the etcd store does: a lease is written only while the network config is there (a
         // store directory emptied, or its config removed, after this round read the config).
-        if (!existsSync(join(this.networkDir, 'config'))) throw noNetworkConfigError(this.describe())
+        if (!existsSync(this.configPath)) throw noNetworkConfigError(this.describe())
         const nowMs = this.now()
         const held = this.readHeld(nc, req, nowMs)
         if (held?.current) return held.lease
