@@ -317,11 +317,12 @@ class Walk {
    * the reply is ESTABLISHED; elsewhere no connection expects it. Unset: every host is taken as
    * having seen it (the request was stopped, and the reply is traced as if it had gone on).
    */
-  requestSeenOn?: ReadonlySet<string>
+  private requestSeenOn?: ReadonlySet<string>
   /** for the reply: the hosts whose raw table took the request out of conntrack; no connection there expects the reply either */
-  requestUntrackedOn?: ReadonlyMap<string, Untracker>
+  private requestUntrackedOn?: ReadonlyMap<string, Untracker>
   /** the hosts where a NOTRACK took this walk's packet out of conntrack, by the rule that did */
   readonly untrackedOn = new Map<string, Untracker>()
+
   /**
    * fdb entries a vxlan device with `learning` wrote as a frame of this trace came in (vxlan_snoop):
    * "host dev mac" → the outer source it came from. Shared with the reply's walk and the ICMP
@@ -393,6 +394,12 @@ class Walk {
     this.lastPacket = first
   }
 
+  /** For a reply or an ICMP error: the conntrack state `request` left on the hosts it passed (and on `also`, where it is now). */
+  answers(request: Walk, also?: string): void {
+    this.requestSeenOn = new Set([...request.hops.map(h => h.node), ...(also !== undefined ? [also] : [])])
+    this.requestUntrackedOn = request.untrackedOn
+  }
+
   run(start: Next): End {
     let next = start
     while (!('end' in next)) next = this.visit(next)
@@ -462,8 +469,7 @@ class Walk {
       ...(inbound ? {} : {unboundSrc: true as const}),
     })
     const back = new Walk(this.w, new Warnings(), [...this.nat], 'return', this.network, error)
-    back.requestSeenOn = new Set([...this.hops.map(h => h.node), view.name])
-    back.requestUntrackedOn = this.untrackedOn
+    back.answers(this, view.name)
     back.learnedFdb = this.learnedFdb
     back.learnedNeighbours = this.learnedNeighbours
     return {entry, from, end: back.run({view, inDev: 'local', packet: error, origin: true})}
@@ -855,9 +861,8 @@ class Walk {
    */
   private portlessConnectFails(hop: Hop, view: HostView, sent: Packet, routed: Route): End | undefined {
     if (this.direction !== 'forward' || this.probesPorted || sent.proto !== 'tcp' || sent.ephemeral !== 'sport' || sent.tunnel !== undefined) return undefined
-    const flow = this.routingFlow(view, sent, 'lo', {mark: sent.mark})
     if (view.snap.rules?.some(r => r.sport !== undefined) !== true) return undefined
-    const portless = view.routeFor({...flow, sport: 0, ephemeral: undefined})
+    const portless = view.routeFor({...this.routingFlow(view, sent, 'lo', {mark: sent.mark}), sport: 0, ephemeral: undefined})
     const refused = portless.action !== undefined ? portless.action : portless.route === undefined || portless.route.type === 'throw' ? 'no route' : NULL_ROUTE_TYPES.has(portless.route.type) ? portless.route.type : undefined
     if (refused === undefined || portless.missingTable !== undefined) return undefined
     const error = portless.action !== undefined ? RULE_SEND_ERRORS[portless.action] : refused === 'no route' ? 'ENETUNREACH ("Network is unreachable")' : ROUTE_SEND_ERRORS[refused]
@@ -3516,6 +3521,8 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     return walk
   }
   const fwd = requestWalk(warnings, nat, random, setUp)
+  // a walk beside it whose findings are read, not traced: its warnings, NAT records, picks and MSS rewrites stay its own
+  const asideWalk = () => requestWalk(new Warnings(), [], random !== undefined ? unrecorded(random) : undefined, setUp !== undefined ? [] : undefined)
   // (a node sending to its own address still passes nat OUTPUT: docker's DNAT of a published port sends it on)
   const toItself = src.ip === dst.ip && src.kind === dst.kind && !(src.kind === 'node' && outputDnats(src.nodeView!, request))
   const fwdEnd = toItself
@@ -3523,7 +3530,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     : fwd.run(startOf(w, fwd, src, request))
   // a filter further on that drops the request too would drop it once the first is fixed: its fix is listed as well
   if (!toItself && fwdEnd.disposition === 'DENIED_BY_FILTER' && fwdEnd.failure !== undefined) {
-    const past = requestWalk(new Warnings(), [], random !== undefined ? unrecorded(random) : undefined, setUp !== undefined ? [] : undefined)
+    const past = asideWalk()
     past.passedDrops = []
     past.run(startOf(w, past, src, request))
     addLaterDrops(fwdEnd.failure, past.passedDrops, 'request')
@@ -3545,7 +3552,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   let probed = fwd
   let probedEnd = fwdEnd
   if (fwd.portlessRefused) {
-    probed = requestWalk(new Warnings(), [], random !== undefined ? unrecorded(random) : undefined, setUp !== undefined ? [] : undefined)
+    probed = asideWalk()
     probed.probesPorted = true
     probedEnd = probed.run(startOf(w, probed, src, request))
   }
@@ -3590,10 +3597,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       // the reply to a TCP request is its SYN-ACK: the MSS rewrites it meets are taken (in the set-up, collected)
       walk.mssRewrites = fwd.mssRewrites
       // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
-      if (fwdEnd.disposition === 'DELIVERED') {
-        walk.requestSeenOn = new Set(fwd.hops.map(h => h.node))
-        walk.requestUntrackedOn = fwd.untrackedOn
-      }
+      if (fwdEnd.disposition === 'DELIVERED') walk.answers(fwd)
       walk.learnedFdb = fwd.learnedFdb
       walk.learnedNeighbours = fwd.learnedNeighbours
       return walk
@@ -3687,8 +3691,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
 function portUnreachableBack(w: WorldIndex, warnings: Warnings, nat: NatRecord[], network: string | undefined, fwd: Walk, seen: Packet, replier: ResolvedEndpoint, reply: ReturnPath): boolean {
   const error = packetOf({src: seen.dst, dst: seen.src, proto: 'icmp', icmpType: 3, icmpCode: 3, ttl: START_TTL, state: 'RELATED'})
   const back = new Walk(w, new Warnings(), [...nat], 'return', network, error)
-  back.requestSeenOn = new Set(fwd.hops.map(h => h.node))
-  back.requestUntrackedOn = fwd.untrackedOn
+  back.answers(fwd)
   const end = back.run(startOf(w, back, replier, error))
   const errorBack = end.disposition === 'DELIVERED' || end.disposition === 'INSUFFICIENT_INFO'
   const replyBack = reply.disposition === 'DELIVERED' || reply.disposition === 'INSUFFICIENT_INFO'
