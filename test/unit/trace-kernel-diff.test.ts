@@ -1979,7 +1979,7 @@ describe('trace against the kernel: a stop behind a policy rule\'s refusal (trac
     const t = await trace('router-rule-refusal-then-drop', {src: 'a', dst: '10.91.3.3', proto: 'tcp', dport: 8080})
     expect(t.disposition).to.equal('DENIED_BY_FILTER')
     expect(t.returnPath.disposition).to.equal('NULL_ROUTED')
-    expect(t.failure!.reason).to.contain('(once the policy rule is gone, r1\'s `counter packets 3 bytes 204 drop comment "n1"` stops the reply: the fix lets it by there too)')
+    expect(t.failure!.reason).to.contain('(once the fix is run, r1\'s `counter packets 3 bytes 204 drop comment "n1"` stops the reply: DENIED_BY_FILTER; the fix mends that too)')
     expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
       'r1: nft insert rule inet fz1 prerouting ip saddr 10.91.1.2 ip daddr 10.91.3.3 tcp dport 8080 accept',
       'r2: ip rule del pref 18999',

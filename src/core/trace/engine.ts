@@ -28,6 +28,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, addressesUnseen, unseenOwners, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
+import {insertsFilterRule, worldAfterFixes} from './fix-apply.js'
 import {type Decision, type EphemeralRange, type FlowTuple, type Hook, type PacketFacts, type PickKind, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation, snatPorts} from './nat.js'
@@ -2855,6 +2856,14 @@ class Walk {
   }
 
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
+    // vxlan_xmit_one drops an outer packet whose route leads into the device that made it ("circular
+    // route"), and one nested tunnels bring back to it hits the transmit recursion limit ("Dead loop")
+    for (let t = packet.tunnel; t !== undefined; t = t.inner.tunnel) {
+      if (t.sender.name !== view.name || t.device.name !== vx.name) continue
+      return this.fail(hop, 'LOOP', 'encap', route.raw,
+        `${view.name} routes ${vx.name}'s own encapsulated packet to VTEP ${packet.dst} back into ${vx.name} (\`${route.raw}\`): the kernel drops it as a circular route; a tunnel carries the peer's pods, not the peer's underlay address, which must be routed by the underlay`,
+        [{node: view.name, command: routeDelCommand(route)}])
+    }
     if (vx.assumed && this.isNode(view)) this.assume(view, this.assumedDeviceMessage(view, vx), this.assumedDeviceTable(vx))
     if (vx.portAssumed) this.assume(view, this.assumedPortMessage(view, vx, vx.port))
     if (!view.hasNeighboursOn(vx.name)) {
@@ -3254,38 +3263,52 @@ const assumedUp = (view: HostView, dev: string) => `no link details captured on 
 export function traceFlow(world: World, req: TraceRequest): Trace {
   const first = randomBranch(new Map())
   const traced = traceWorld(world, req, true, first)
-  return pastRuleRefusals(world, req, pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met])))
+  return pastFixes(world, req, pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met])))
 }
 
 /**
- * A policy rule's refusal (prohibit, unreachable, blackhole) ends a walk, and no walk can pass it:
- * what stops the packet or its reply behind it shows once the rule is gone (checked: a reply stopped
- * by r2's `prohibit` rule and, behind it, by r1's prerouting drop; the rule deleted, r1 still dropped
- * it). So the trace is run again without the rules its fix deletes; a stop found there that this
- * trace did not find is named in the reason, and its fix merged.
+ * A walk ends at the first fault, and some faults no walk can pass: a policy rule's refusal, a
+ * missing route or neighbour, a sysctl. What stops the packet or its reply behind it shows once the
+ * fix is run (checked: a reply stopped by r2's `prohibit` rule and, behind it, by r1's prerouting
+ * drop; the rule deleted, r1 still dropped it). So where the fix's commands are ones the tables show
+ * the effect of (fix-apply.ts), the trace runs again on the tables as they leave them; a stop found
+ * there that this trace did not find is named in the reason, and its fix merged. Bounded: a few
+ * rounds, each on the tables the fixes so far leave.
  */
-function pastRuleRefusals(world: World, req: TraceRequest, t: Trace): Trace {
+function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
   const top = t.failure ?? t.returnPath.failure
   if (top === undefined) return t
-  const deleted = new Map<string, Set<number>>()
-  for (const f of top.fix) {
-    const pref = /^ip rule del pref (\d+)$/.exec(f.command)?.[1]
-    if (pref !== undefined) deleted.set(f.node, new Set([...deleted.get(f.node) ?? [], Number(pref)]))
-  }
-  if (deleted.size === 0) return t
-  const edited: World = {...world, hosts: world.hosts.map(h => {
-    const gone = deleted.get(h.name)
-    return gone !== undefined && h.rules !== undefined ? {...h, rules: h.rules.filter(r => !gone.has(r.priority))} : h
-  })}
-  const again = traceWorld(edited, req, false, randomBranch(new Map()))
-  // (one rule may stop both ways: each way's stop is compared with that way's)
-  for (const [later, known, what] of [[again.failure, t.failure, 'request'], [again.returnPath.failure, t.returnPath.failure, 'reply']] as const) {
-    if (later === undefined || (known !== undefined && known.node === later.node && known.evidence === later.evidence)) continue
-    top.reason += ` (once the policy rule is gone, ${later.node}'s \`${later.evidence}\` stops the ${what}: the fix lets it by there too)`
-    top.fix = mergeFixes(top.fix, later.fix)
+  const known = {request: [t.failure], reply: [t.returnPath.failure]}
+  // (an accept a fix inserts is left out: the walks go on past the filters that drop, so what it mends they pass already)
+  const modelled = (fixes: Fix[]) => fixes.filter(f => !insertsFilterRule(f.command))
+  let fixed = worldAfterFixes(world, modelled(top.fix))
+  // (bounded: each round needs a fault the rounds before did not meet)
+  for (let round = 0; round < 3 && fixed !== undefined; round++) {
+    const again = traceWorld(fixed, req, false, randomBranch(new Map()))
+    const later = [[again.failure, 'request'], [again.returnPath.failure, 'reply']] as const
+    let next: World | undefined
+    // (one rule may stop both ways, each needing a fix of its own: each way's stop is compared with that way's)
+    for (const [stop, what] of later) {
+      if (stop === undefined || known[what].some(k => k !== undefined && k.node === stop.node && k.evidence === stop.evidence)) continue
+      known[what].push(stop)
+      const after = worldAfterFixes(next ?? fixed, modelled(stop.fix))
+      const disposition = what === 'request' ? again.disposition : again.returnPath.disposition
+      if (after === undefined && !stop.fix.every(f => filterCommand(f.command))) {
+        // a fix not modelled (a device made anew, a sync) may undo what the first one did: it is not merged blindly
+        top.reason += ` (once the fix is run, ${stop.node}'s \`${stop.evidence}\` stops the ${what}: ${disposition}; trace again then for its fix)`
+        continue
+      }
+      top.reason += ` (once the fix is run, ${stop.node}'s \`${stop.evidence}\` stops the ${what}: ${disposition}; the fix mends that too)`
+      top.fix = mergeFixes(top.fix, stop.fix)
+      if (after !== undefined) next = after
+    }
+    fixed = next
   }
   return t
 }
+
+/** a filter rule's insertion or deletion: it touches nothing a route, neighbour or device fix makes, so it runs in any order with those */
+const filterCommand = (command: string) => /^(?:iptables|ip6tables|iptables-legacy|iptables-nft|nft) /.test(command) && !command.includes('#')
 
 /**
  * A path MTU the sender learned stops its own DF packets (ping -M do: "message too long"), not

@@ -125,13 +125,24 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   for (const a of peer.ipv4Addresses()) {
     const conn = table?.connectedRoute(a.local)
     // (the destination itself on a link of this host: a route via it to itself is refused, "Nexthop has invalid gateway")
-    if (conn !== undefined && conn.dev !== undefined && !w.isPodSide(view, conn.dev) && !view.isLocal(a.local) && a.local !== dst) {
+    if (conn !== undefined && conn.dev !== undefined && !w.isPodSide(view, conn.dev) && !view.isLocal(a.local) && a.local !== dst && !tunnelsItsOwnVteps(view, peer, conn.dev, home.subnet)) {
       add(`ip route replace ${home.subnet} via ${a.local} dev ${conn.dev}`)
       return fixes
     }
   }
   // The peer is on no link of this host and there is no tunnel to it: no route via it would work.
   return fixes
+}
+
+/**
+ * Whether `prefix` holds an address `dev`'s encapsulated packets go to (a VTEP its fdb names, or
+ * the peer's): a route for it through `dev`, a vxlan device, sends them back into it, which the
+ * kernel drops as a circular route.
+ */
+function tunnelsItsOwnVteps(view: HostView, peer: HostView, dev: string, prefix: string): boolean {
+  if (!vxlanDevices(view).some(d => d.name === dev)) return false
+  const inPrefix = (ip: string | undefined) => ip !== undefined && isIPv4(ip) && cidrContainsIp(prefix, ip)
+  return (view.snap.fdb ?? []).some(e => e.dev === dev && inPrefix(e.dst)) || vxlanDevices(peer).some(d => inPrefix(d.local))
 }
 
 /**

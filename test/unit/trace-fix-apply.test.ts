@@ -1,0 +1,121 @@
+/**
+ * A trace's fix run on the tables (fix-apply.ts): what each command leaves, and the promise that
+ * holds every fix trace gives to the fault it was given for. The fix's world is traced again; the
+ * fault must be gone from that way, and whatever stops the packet there must be named.
+ */
+import {expect} from 'chai'
+import {readdirSync} from 'node:fs'
+import {join} from 'node:path'
+import {traceFlow} from '../../src/core/trace/engine.js'
+import {worldAfterFixes} from '../../src/core/trace/fix-apply.js'
+import type {Fix, World} from '../../src/core/trace/types.js'
+import {loadSource} from '../../src/services/collect.js'
+import {applyPatches, loadWorld} from '../fixtures/trace/load.js'
+
+const SNAPSHOTS = join(import.meta.dirname, '..', 'fixtures', 'snapshots')
+const on = (node: string, ...commands: string[]): Fix[] => commands.map(command => ({node, command}))
+const host = (w: World | undefined, name: string) => w?.hosts.find(h => h.name === name)
+
+describe('a fix run on the tables', () => {
+  const vxlan = loadWorld('flannel-vxlan')
+
+  it('routes: replace takes the slot of the same prefix, table and metric; del needs a match', () => {
+    const w = worldAfterFixes(vxlan, on('node1', 'ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0', 'ip route replace 10.99.0.0/16 dev eth0 table 7'))
+    const routes = host(w, 'node1')!.routes!
+    expect(routes.filter(r => r.dst === '10.244.2.0/24').map(r => r.raw)).to.deep.equal(['10.244.2.0/24 via 192.168.100.12 dev eth0'])
+    expect(routes.find(r => r.dst === '10.99.0.0/16')).to.deep.include({table: '7', dev: 'eth0', scope: 'link'})
+    expect(host(worldAfterFixes(vxlan, on('node1', 'ip route del 10.244.2.0/24 via 10.244.2.0')), 'node1')!.routes!.some(r => r.dst === '10.244.2.0/24')).to.equal(false)
+    // the kernel: "No such process"; "File exists"
+    expect(worldAfterFixes(vxlan, on('node1', 'ip route del 10.77.0.0/24'))).to.equal(undefined)
+    expect(worldAfterFixes(vxlan, on('node1', 'ip route add 10.244.2.0/24 dev eth0'))).to.equal(undefined)
+  })
+
+  it('neighbours and fdb entries: replace, append, del', () => {
+    const w = worldAfterFixes(vxlan, on('node1',
+      'ip neigh replace 10.244.2.0 lladdr AA:bb:cc:dd:ee:01 dev flannel.1 nud permanent',
+      'bridge fdb replace aa:bb:cc:dd:ee:01 dev flannel.1 dst 192.168.100.12 self permanent',
+      'bridge fdb append 00:00:00:00:00:00 dev flannel.1 dst 192.168.100.13 self permanent'))
+    const node1 = host(w, 'node1')!
+    expect(node1.neighbors!.filter(n => n.dst === '10.244.2.0' && n.dev === 'flannel.1')).to.deep.equal([
+      {dst: '10.244.2.0', dev: 'flannel.1', lladdr: 'aa:bb:cc:dd:ee:01', state: ['PERMANENT'], raw: '10.244.2.0 dev flannel.1 lladdr aa:bb:cc:dd:ee:01 PERMANENT'}])
+    expect(node1.fdb!.filter(e => e.mac === 'aa:bb:cc:dd:ee:01').map(e => e.dst)).to.deep.equal(['192.168.100.12'])
+    expect(node1.fdb!.filter(e => e.mac === '00:00:00:00:00:00').map(e => e.dst)).to.include('192.168.100.13')
+    expect(worldAfterFixes(vxlan, on('node1', 'ip neigh del 10.9.9.9 dev flannel.1'))).to.equal(undefined)
+  })
+
+  it('sysctls: ip_forward is conf.all.forwarding, and writing it sets every device\'s', () => {
+    const off = {...vxlan, hosts: vxlan.hosts.map(h => h.name === 'node1' ? {...h, sysctls: {...h.sysctls, 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.eth0.forwarding': '0'}} : h)}
+    const s = host(worldAfterFixes(off, on('node1', 'sysctl -w net.ipv4.ip_forward=1')), 'node1')!.sysctls!
+    expect([s['net.ipv4.ip_forward'], s['net.ipv4.conf.all.forwarding'], s['net.ipv4.conf.eth0.forwarding']]).to.deep.equal(['1', '1', '1'])
+    const dev = host(worldAfterFixes(off, on('node1', 'sysctl -w net.ipv4.conf.eth0.rp_filter=2')), 'node1')!.sysctls!
+    expect([dev['net.ipv4.conf.eth0.rp_filter'], dev['net.ipv4.ip_forward']]).to.deep.equal(['2', '0'])
+  })
+
+  it('what the tables do not show is not guessed: a link change, a sync, a read, a kubectl command', () => {
+    for (const fix of [...on('node1', 'ip link set flannel.1 up', 'iptables -I FORWARD -j ACCEPT', 'ip route show table 100', 'ip route replace 10.1.0.0/16 via GATEWAY dev DEVICE'),
+      {node: 'node1', command: 'flannelctl sync', sync: 'peer' as const}, {node: 'node1', command: 'kubectl get networkpolicy -A', scope: 'cluster' as const}]) {
+      expect(worldAfterFixes(vxlan, [fix]), fix.command).to.equal(undefined)
+    }
+  })
+
+  it('of several ways, the recommended one runs', () => {
+    const ways: Fix[] = [
+      {node: 'node1', command: 'ip route replace 10.77.0.0/16 dev eth0', option: {choice: 1, why: 'one'}},
+      {node: 'node1', command: 'ip route replace 10.78.0.0/16 dev eth0', option: {choice: 2, why: 'two', recommended: true}},
+    ]
+    const routes = host(worldAfterFixes(vxlan, ways), 'node1')!.routes!
+    expect(routes.some(r => r.dst === '10.78.0.0/16')).to.equal(true)
+    expect(routes.some(r => r.dst === '10.77.0.0/16')).to.equal(false)
+  })
+})
+
+describe('a tunnel\'s outer packet routed back into the tunnel', () => {
+  it('is dropped as a circular route (vxlan_xmit_one), a LOOP whose fix deletes that route', () => {
+    const w = applyPatches(loadWorld('flannel-vxlan'), [{host: 'node1', op: 'add', table: 'routes',
+      value: {dst: '192.168.100.12/32', type: 'unicast', gateway: '10.244.2.0', dev: 'flannel.1', onlink: true, raw: '192.168.100.12 via 10.244.2.0 dev flannel.1 onlink'}}])
+    const t = traceFlow(w, {src: 'pod-a', dst: 'pod-b'})
+    expect(t.disposition).to.equal('LOOP')
+    expect(t.failure).to.deep.include({node: 'node1', step: 'encap', evidence: '192.168.100.12 via 10.244.2.0 dev flannel.1 onlink'})
+    expect(t.failure!.reason).to.contain('circular route')
+    expect(t.failure!.fix.map(f => f.command)).to.deep.equal(['ip route del 192.168.100.12 via 10.244.2.0'])
+  })
+})
+
+describe('property: every fix the tables can run mends its fault (every snapshot, every endpoint pair)', function () {
+  this.timeout(120000)
+
+  it('traced again on the tables the fix leaves, the fault is gone from its way, and a stop met there is named', async () => {
+    const violations: string[] = []
+    let checked = 0
+    for (const snapshot of readdirSync(SNAPSHOTS).sort()) {
+      const {world, inventory} = await loadSource({snapshot: join(SNAPSHOTS, snapshot)})
+      const endpoints = [...world.pods.map(p => p.name), ...inventory.nodes.filter(n => n.unread === undefined).map(n => n.name)]
+      for (const src of endpoints) {
+        for (const dst of endpoints.filter(d => d !== src)) {
+          let t
+          try {
+            t = traceFlow(world, {src, dst})
+          } catch {
+            continue
+          }
+          const top = t.failure ?? t.returnPath.failure
+          const fixed = top === undefined ? undefined : worldAfterFixes(world, top.fix)
+          if (top === undefined || fixed === undefined) continue
+          checked++
+          const again = traceFlow(fixed, {src, dst})
+          const where = `${snapshot} ${src} → ${dst} (${t.disposition}/${t.returnPath.disposition}, fix: ${top.fix.map(f => `${f.node}: ${f.command}`).join('; ')})`
+          const way = top === t.failure ? again.failure : again.returnPath.failure
+          if (way !== undefined && way.node === top.node && way.evidence === top.evidence) violations.push(`${where}: still stops at ${top.node}'s \`${top.evidence}\``)
+          // (the other way's own stop, if any, is a fault of its own, listed beside this one)
+          const other = top === t.failure ? t.returnPath.failure : t.failure
+          for (const stop of [again.failure, again.returnPath.failure]) {
+            if (stop === undefined || [top, other].some(k => k !== undefined && k.node === stop.node && k.evidence === stop.evidence)) continue
+            if (!top.reason.includes(`${stop.node}'s \`${stop.evidence}\``)) violations.push(`${where}: then stops at ${stop.node}'s \`${stop.evidence}\`, not named`)
+          }
+        }
+      }
+    }
+    expect(violations).to.deep.equal([])
+    expect(checked).to.be.above(200)
+  })
+})
