@@ -2073,3 +2073,20 @@ describe('trace against the kernel: a reply dropped twice on its way back (trace
     expect(t.returnPath.failure!.fix.map(f => f.command)).to.deep.equal(['iptables -t raw -I PREROUTING -s 10.91.3.3 -d 10.91.3.1 -p tcp --sport 80 -j ACCEPT'])
   })
 })
+
+describe('trace against the kernel: a reply rejected by a rule whose deletion leaves it to the chain\'s drop policy (trace-kernel-fuzz seed 2727 case 31)', () => {
+  // router-reply-reject-then-policy: r1's native forward chain (policy drop) rejects what is not NEW (n2, handle 4).
+  // kernel: after the request's accept and n2's deletion alone, the SYN-ACK met the policy drop (no connection);
+  // with the established accept too, a connects
+  it('the fix, run on the tables, shows the policy behind the rule, and its accept of the reply is merged', async () => {
+    const t = await trace('router-reply-reject-then-policy', {src: 'a', dst: '10.91.3.3', proto: 'tcp', dport: 8080})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.evidence).to.contain('comment "n2"')
+    expect(t.failure!.reason).to.contain('(once the fix is run, r1\'s `table inet fz1 chain forward { type filter hook forward priority -150; policy drop; }` stops the reply: DENIED_BY_FILTER; the fix mends that too)')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'r1: nft insert rule inet fz1 forward ip saddr 10.91.1.2 ip daddr 10.91.3.3 tcp dport 8080 accept',
+      'r1: nft delete rule inet fz1 forward handle 4',
+      'r1: nft insert rule inet fz1 forward ct state established,related accept',
+    ])
+  })
+})

@@ -28,7 +28,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, addressesUnseen, unseenOwners, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {insertsFilterRule, worldAfterFixes} from './fix-apply.js'
+import {insertsAccept, worldAfterFixes} from './fix-apply.js'
 import {type Decision, type EphemeralRange, type FlowTuple, type Hook, type PacketFacts, type PickKind, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation, snatPorts} from './nat.js'
@@ -2857,7 +2857,9 @@ class Walk {
 
   private vxlanSend(hop: Hop, view: HostView, vx: VxlanDevice, nexthop: string, packet: Packet, route: Route): Next {
     // vxlan_xmit_one drops an outer packet whose route leads into the device that made it ("circular
-    // route"), and one nested tunnels bring back to it hits the transmit recursion limit ("Dead loop")
+    // route"), and one nested tunnels bring back to it hits the transmit recursion limit ("Dead loop").
+    // Checked: a /32 route for the peer's underlay address via flannel.1 stops the ping, and
+    // `ip -s link show flannel.1` counts each packet under TX errors and collsns
     for (let t = packet.tunnel; t !== undefined; t = t.inner.tunnel) {
       if (t.sender.name !== view.name || t.device.name !== vx.name) continue
       return this.fail(hop, 'LOOP', 'encap', route.raw,
@@ -3280,7 +3282,7 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
   if (top === undefined) return t
   const known = {request: [t.failure], reply: [t.returnPath.failure]}
   // (an accept a fix inserts is left out: the walks go on past the filters that drop, so what it mends they pass already)
-  const modelled = (fixes: Fix[]) => fixes.filter(f => !insertsFilterRule(f.command))
+  const modelled = (fixes: Fix[]) => fixes.filter(f => !insertsAccept(f.command))
   let fixed = worldAfterFixes(world, modelled(top.fix))
   // (bounded: each round needs a fault the rounds before did not meet)
   for (let round = 0; round < 3 && fixed !== undefined; round++) {
@@ -3293,6 +3295,10 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
       known[what].push(stop)
       const after = worldAfterFixes(next ?? fixed, modelled(stop.fix))
       const disposition = what === 'request' ? again.disposition : again.returnPath.disposition
+      if (disposition === 'INSUFFICIENT_INFO') {
+        top.reason += ` (once the fix is run, the ${what} reaches what the tables do not show: ${stop.reason})`
+        continue
+      }
       if (after === undefined && !stop.fix.every(f => filterCommand(f.command))) {
         // a fix not modelled (a device made anew, a sync) may undo what the first one did: it is not merged blindly
         top.reason += ` (once the fix is run, ${stop.node}'s \`${stop.evidence}\` stops the ${what}: ${disposition}; trace again then for its fix)`
@@ -3605,7 +3611,11 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     if (mss?.mtu !== announced?.mtu) return traceWorld(world, req, mendLoops, random, {mss, rewrites})
   }
   if (replier.kind === 'address') {
-    returnPath = {disposition: 'INSUFFICIENT_INFO', hops: []}
+    // (said where the reply would start: a host whose addresses were not read may own the address)
+    const from = lastNode !== undefined ? w.view(lastNode) : undefined
+    const owners = from !== undefined ? unseenOwners(w, from, seen.dst).map(o => o.view) : []
+    returnPath = {disposition: 'INSUFFICIENT_INFO', hops: [], failure: {node: owners[0]?.name ?? lastNode ?? src.name, step: 'route', evidence: `(no host read owns ${seen.dst})`,
+      reason: `the reply would start at ${seen.dst}, which no host read owns${owners.length > 0 ? `: it may be ${owners.map(v => v.name).join(' or ')}, as ${addressesUnseen(owners)}` : ''}`, fix: []}}
   } else {
     // An echo reply is as big as the request, without DF (links fragment it, receivers still drop
     // frames longer than their MTU); a TCP or UDP reply's size is unknown.

@@ -53,9 +53,14 @@ function afterCommand(host: HostSnapshot, command: string): HostSnapshot | undef
   return undefined
 }
 
-/** whether `command` inserts or appends a filter rule: the one kind of filter fix not modelled (its rule is not read back from the command) */
-export function insertsFilterRule(command: string): boolean {
-  return /^(?:iptables|ip6tables|iptables-legacy|iptables-nft|nft) /.test(command) && !/^nft delete rule |^iptables (?:-t \S+ )?-D /.test(command)
+/**
+ * Whether `command` inserts or appends an accept (`-j ACCEPT`, nft's `accept`): a filter fix the
+ * walks need not see run, since they go on past the drops it lets the packet by. Any other rule
+ * inserted (a SNAT, a mark) changes the packet, and is not modelled.
+ */
+export function insertsAccept(command: string): boolean {
+  return /^(?:iptables|ip6tables|iptables-legacy|iptables-nft) (?:-t filter )?-[IA] .* -j ACCEPT$/.test(command)
+    || /^nft (?:insert|add) rule .* accept$/.test(command)
 }
 
 /* filter rules ------------------------------------------------------------------------------- */
