@@ -58,6 +58,7 @@ export function renderTrace(trace: Trace, options: RenderOptions): string {
   const rp = trace.returnPath
   if (rp.hops.length === 0) {
     lines.push(`Return path: ${rp.disposition} (the reply starts on a host whose tables were not read)`)
+    if (rp.failure !== undefined) lines.push(`  why:      ${rp.failure.reason}`)
   } else {
     const path = rp.hops.map(h => h.node).filter((n, i, all) => i === 0 || all[i - 1] !== n).join(' → ')
     lines.push(`Return path: ${paint(rp.disposition === 'DELIVERED' ? 'green' : 'red', rp.disposition)}  ${path}`)
