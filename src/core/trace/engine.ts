@@ -3283,7 +3283,7 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
   const known = {request: [t.failure], reply: [t.returnPath.failure]}
   // (an accept a fix inserts is left out: the walks go on past the filters that drop, so what it mends they pass already)
   const modelled = (fixes: Fix[]) => fixes.filter(f => !insertsAccept(f.command))
-  let fixed = worldAfterFixes(world, modelled(top.fix))
+  let fixed = modelled(top.fix).length > 0 ? worldAfterFixes(world, modelled(top.fix)) : undefined
   // (bounded: each round needs a fault the rounds before did not meet)
   for (let round = 0; round < 3 && fixed !== undefined; round++) {
     const again = traceWorld(fixed, req, false, randomBranch(new Map()))
