@@ -3305,7 +3305,8 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
         continue
       }
       top.reason += ` (once the fix is run, ${stop.node}'s \`${stop.evidence}\` stops the ${what}: ${disposition}; the fix mends that too)`
-      top.fix = mergeFixes(top.fix, stop.fix)
+      // after, not merged in among them (mergeFixes' reordering is for fixes of one state): this fix was found on the tables the first one leaves
+      top.fix = [...top.fix, ...stop.fix.filter(f => !top.fix.some(x => x.node === f.node && x.command === f.command))]
       if (after !== undefined) next = after
     }
     fixed = next
