@@ -332,7 +332,10 @@ describe('trace with a table of one host missing', () => {
  * read by the pair: a guess standing on another guess); one table of two hosts the pair's walk reads
  * it on (a guess on each side of a link).
  */
-describe('property: tables missing never leave a confident verdict they could have changed', () => {
+describe('property: tables missing never leave a confident verdict they could have changed', function () {
+  // a sweep over every snapshot's pairs, each traced again per loss (and a failing trace again once its fix is run):
+  // alone ~1 minute, and in the parallel suite beside the kernel tests more than twice that
+  this.timeout(600000)
   let dir = ''
   tempDirHooks('fc-missing-prop-', d => (dir = d))
 
