@@ -25,6 +25,10 @@ describe('a fix run on the tables', () => {
     expect(routes.filter(r => r.dst === '10.244.2.0/24').map(r => r.raw)).to.deep.equal(['10.244.2.0/24 via 192.168.100.12 dev eth0'])
     expect(routes.find(r => r.dst === '10.99.0.0/16')).to.deep.include({table: '7', dev: 'eth0', scope: 'link'})
     expect(host(worldAfterFixes(vxlan, on('node1', 'ip route del 10.244.2.0/24 via 10.244.2.0')), 'node1')!.routes!.some(r => r.dst === '10.244.2.0/24')).to.equal(false)
+    // an IPv4 default route takes the IPv4 default's place, not an IPv6 one's (both print `default`)
+    const dual = {...vxlan, hosts: vxlan.hosts.map(h => h.name === 'node1' ? {...h, routes: [{dst: 'default', type: 'unicast' as const, gateway: 'fe80::1', dev: 'eth0', raw: 'default via fe80::1 dev eth0 proto ra metric 1024 pref medium'}, ...h.routes!]} : h)}
+    const defaults = host(worldAfterFixes(dual, on('node1', 'ip route replace default via 192.168.100.1')), 'node1')!.routes!.filter(r => r.dst === 'default').map(r => r.raw)
+    expect(defaults).to.include('default via fe80::1 dev eth0 proto ra metric 1024 pref medium').and.to.include('default via 192.168.100.1')
     // the kernel: "No such process"; "File exists"
     expect(worldAfterFixes(vxlan, on('node1', 'ip route del 10.77.0.0/24'))).to.equal(undefined)
     expect(worldAfterFixes(vxlan, on('node1', 'ip route add 10.244.2.0/24 dev eth0'))).to.equal(undefined)

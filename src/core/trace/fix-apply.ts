@@ -9,7 +9,7 @@
  * second trace a guess.
  */
 import type {FdbEntry, HostSnapshot, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
-import {inMainTable} from '../model.js'
+import {inMainTable, isIPv6Route} from '../model.js'
 import {parseIpRouteText} from '../parse/text.js'
 import {normaliseDst} from '../addr.js'
 import type {Fix, World} from './types.js'
@@ -94,7 +94,7 @@ function iptablesRuleDeleted(host: HostSnapshot, args: string[]): HostSnapshot |
 
 /** the keys the kernel tells two routes of a table apart by (fib_table_insert): prefix, tos, metric */
 const sameSlot = (a: Route, b: Route) => normaliseDst(a.dst) === normaliseDst(b.dst) && (a.metric ?? 0) === (b.metric ?? 0) && sameTable(a, b)
-const sameTable = (a: Route, b: Route) => (inMainTable(a) && inMainTable(b)) || a.table === b.table
+const sameTable = (a: Route, b: Route) => ((inMainTable(a) && inMainTable(b)) || a.table === b.table) && isIPv6Route(a) === isIPv6Route(b)
 
 function routeCommand(host: HostSnapshot, verb: string | undefined, args: string[]): HostSnapshot | undefined {
   if (host.routes === undefined || host.routesFilter !== undefined || args.length === 0) return undefined
