@@ -3291,7 +3291,18 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
     let next: World | undefined
     // (one rule may stop both ways, each needing a fix of its own: each way's stop is compared with that way's)
     for (const [stop, what] of later) {
-      if (stop === undefined || known[what].some(k => k !== undefined && k.node === stop.node && k.evidence === stop.evidence)) continue
+      if (stop === undefined) continue
+      if (known[what].some(k => k !== undefined && k.node === stop.node && k.evidence === stop.evidence)) {
+        // the same first stop (an accept the fix inserts is not run): what its walks past the drops
+        // found on these tables, behind the stops the fix mends, is new
+        const found = stop.reason.split(/(?= \((?:past it|once the fix is run), )/).slice(1).filter(clause => !top.reason.includes(clause))
+        const more = stop.fix.filter(f => !top.fix.some(x => x.node === f.node && x.command === f.command))
+        if (found.length > 0 && more.length > 0) {
+          top.reason += found.join('')
+          top.fix = [...top.fix, ...more]
+        }
+        continue
+      }
       known[what].push(stop)
       const after = worldAfterFixes(next ?? fixed, modelled(stop.fix))
       const disposition = what === 'request' ? again.disposition : again.returnPath.disposition
@@ -3366,6 +3377,23 @@ function addLaterDrops(first: Failure, drops: Failure[], what: 'request' | 'repl
     first.reason += ` (past it, ${later.node}'s \`${later.evidence}\` drops the ${what} too: the fix lets it by there as well)`
     first.fix = mergeFixes(first.fix, later.fix)
   }
+}
+
+/**
+ * Where the walk past the filters ended short of delivery, for another reason than a filter: the
+ * stop behind the drops (a router that does not forward, a null route), found on the same tables,
+ * so its fix is merged in as the reply's is (seed 2828 cases 0 and 18: the accepts run, the
+ * kernel then lost the packet at r2's forwarding sysctl and at its blackhole route).
+ */
+function addStopPastDrops(first: Failure, end: End, what: 'request' | 'reply'): void {
+  const stop = end.failure
+  if (stop === undefined || end.disposition === 'DELIVERED' || end.disposition === 'DENIED_BY_FILTER') return
+  if (end.disposition === 'INSUFFICIENT_INFO') {
+    first.reason += ` (past it, the ${what} reaches what the tables do not show: ${stop.reason})`
+    return
+  }
+  first.reason += ` (past it, ${stop.node}'s \`${stop.evidence}\` stops the ${what}: ${end.disposition}; the fix mends that too)`
+  first.fix = mergeFixes(first.fix, stop.fix)
 }
 
 function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {
@@ -3562,8 +3590,9 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
   if (!toItself && fwdEnd.disposition === 'DENIED_BY_FILTER' && fwdEnd.failure !== undefined) {
     const past = asideWalk()
     past.passedDrops = []
-    past.run(startOf(w, past, src, request))
+    const pastEnd = past.run(startOf(w, past, src, request))
     addLaterDrops(fwdEnd.failure, past.passedDrops, 'request')
+    addStopPastDrops(fwdEnd.failure, pastEnd, 'request')
   }
 
   if (request.unboundSrc && flow.proto === 'icmp') {
@@ -3642,8 +3671,9 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     if (!toItself && backEnd.disposition === 'DENIED_BY_FILTER' && backEnd.failure !== undefined) {
       const past = replyWalk(new Warnings(), [...nat])
       past.passedDrops = []
-      past.run(startOf(w, past, replier, reply))
+      const pastEnd = past.run(startOf(w, past, replier, reply))
       addLaterDrops(backEnd.failure, past.passedDrops, 'reply')
+      addStopPastDrops(backEnd.failure, pastEnd, 'reply')
     }
     if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
