@@ -3387,7 +3387,8 @@ function addLaterDrops(first: Failure, drops: Failure[], what: 'request' | 'repl
  */
 function addStopPastDrops(first: Failure, end: End, what: 'request' | 'reply'): void {
   const stop = end.failure
-  if (stop === undefined || end.disposition === 'DELIVERED' || end.disposition === 'DENIED_BY_FILTER') return
+  // (where the drop's fix is one of several ways, a walk past it is what one way leaves: a Service changed instead may send it elsewhere)
+  if (stop === undefined || end.disposition === 'DELIVERED' || end.disposition === 'DENIED_BY_FILTER' || first.fix.some(f => f.option !== undefined)) return
   if (end.disposition === 'INSUFFICIENT_INFO') {
     first.reason += ` (past it, the ${what} reaches what the tables do not show: ${stop.reason})`
     return
