@@ -3588,10 +3588,12 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     ? selfDelivery(fwd, src, request, dst)
     : fwd.run(startOf(w, fwd, src, request))
   // a filter further on that drops the request too would drop it once the first is fixed: its fix is listed as well
+  let deliveredPastDrops: Walk | undefined
   if (!toItself && fwdEnd.disposition === 'DENIED_BY_FILTER' && fwdEnd.failure !== undefined) {
     const past = asideWalk()
     past.passedDrops = []
     const pastEnd = past.run(startOf(w, past, src, request))
+    if (pastEnd.disposition === 'DELIVERED') deliveredPastDrops = past
     addLaterDrops(fwdEnd.failure, past.passedDrops, 'request')
     addStopPastDrops(fwdEnd.failure, pastEnd, 'request')
   }
@@ -3662,6 +3664,10 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       walk.mssRewrites = fwd.mssRewrites
       // (a reply's outer vxlan packet is a UDP flow of its own on every host: NEW, as the request's)
       if (fwdEnd.disposition === 'DELIVERED') walk.answers(fwd)
+      // a request a filter stopped is answered as if it had gone on: the walk past the drops did, and
+      // says where it passed and where a raw NOTRACK took it out of conntrack (seed 2828 case 31: the
+      // server's own reply then starts a connection of its own, which its output chain rejects)
+      else if (deliveredPastDrops !== undefined) walk.answers(deliveredPastDrops)
       walk.learnedFdb = fwd.learnedFdb
       walk.learnedNeighbours = fwd.learnedNeighbours
       return walk
