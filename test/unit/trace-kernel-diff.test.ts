@@ -2090,3 +2090,27 @@ describe('trace against the kernel: a reply rejected by a rule whose deletion le
     ])
   })
 })
+
+describe('trace against the kernel: what stops the packet behind a filter\'s drop (trace-kernel-fuzz seed 2828, cases 18 and 31)', () => {
+  // kernel, case 18: after r1's accepts alone the ping died at r2's `blackhole 10.91.3.2`; with the
+  // route fixed, r2's REJECT and its native n2 drop stopped it; with all of the fix below it is answered
+  it('a null route behind the drop is named, and what the fix then meets past it', async () => {
+    const t = await trace('router-forward-drop-then-blackhole', {src: 'a', dst: '10.91.3.2'})
+    expect(t.failure!.evidence).to.equal('-P FORWARD DROP')
+    expect(t.failure!.reason).to.contain('(past it, r2\'s `blackhole 10.91.3.2` stops the request: NULL_ROUTED; the fix mends that too)')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.include.members([
+      'r2: ip route del blackhole 10.91.3.2',
+      'r2: iptables -D FORWARD -o b+ -m iprange --src-range 10.91.1.1-10.91.1.9 -j REJECT --reject-with icmp-admin-prohibited',
+      'r2: nft insert rule ip fz2 postrouting ip saddr 10.91.1.2 ip daddr 10.91.3.2 ip protocol icmp accept',
+    ])
+  })
+
+  // kernel, case 31: r2's raw PREROUTING NOTRACK takes a's UDP request out of conntrack, so r2's answer
+  // starts a connection of its own, which r2's output_route chain rejects; an ESTABLISHED accept did nothing
+  it('a request a filter stopped is answered as if it had gone on: the server that untracked it sends a NEW reply', async () => {
+    const t = await trace('router-forward-drop-server-notrack', {src: 'a', dst: '10.91.2.2', proto: 'udp', dport: 8080})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.returnPath.failure!.reason).to.contain('r2 has no connection for the reply: `-A PREROUTING -j NOTRACK` (raw PREROUTING) took the request out of conntrack there')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.include('r2: nft insert rule ip fz2 output_route ip saddr 10.91.2.2 ip daddr 10.91.1.2 udp sport 8080 accept')
+  })
+})
