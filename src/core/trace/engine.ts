@@ -28,7 +28,7 @@ import {type ResolvedEndpoint, WorldIndex, indexWorld} from './world.js'
 import {NULL_ROUTE_TYPES, isDefaultRoute, routeDelCommand, routeDevice, routeDstText, routeMtuClearCommand, type Flow as RoutingFlow} from './routes.js'
 import {type Answer, type HostAnswer, type PodAnswer, loopedVeth, offSegmentOwners, podAnswer, podGatewaySilence, proxyAnswer, addressesUnseen, unseenOwners, whoAnswers} from './arp.js'
 import {fdbLookup} from './fdb.js'
-import {insertsAccept, worldAfterFixes} from './fix-apply.js'
+import {filterCommand, insertsAccept, worldAfterFixes} from './fix-apply.js'
 import {type Decision, type EphemeralRange, type FlowTuple, type Hook, type PacketFacts, type PickKind, localPortRange, rejectAnswer, swappedPort} from './iptables.js'
 import {type NftFacts, XTABLES, evaluateNftChain, listChain, mayDo, ruleName, withIptablesMarks} from './nft.js'
 import {type NatRecord, destinationNat, natAt, postrouting, reverseTranslation, snatPorts} from './nat.js'
@@ -37,7 +37,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {behindMoveSync, daemonBlockNullRoute, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {appendFixes, behindMoveSync, daemonBlockNullRoute, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -3283,7 +3283,8 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
   const known = {request: [t.failure], reply: [t.returnPath.failure]}
   // (an accept a fix inserts is left out: the walks go on past the filters that drop, so what it mends they pass already)
   const modelled = (fixes: Fix[]) => fixes.filter(f => !insertsAccept(f.command))
-  let fixed = modelled(top.fix).length > 0 ? worldAfterFixes(world, modelled(top.fix)) : undefined
+  const first = modelled(top.fix)
+  let fixed = first.length > 0 ? worldAfterFixes(world, first) : undefined
   // (bounded: each round needs a fault the rounds before did not meet)
   for (let round = 0; round < 3 && fixed !== undefined; round++) {
     const again = traceWorld(fixed, req, false, randomBranch(new Map()))
@@ -3295,29 +3296,23 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
       if (known[what].some(k => k !== undefined && k.node === stop.node && k.evidence === stop.evidence)) {
         // the same first stop (an accept the fix inserts is not run): what its walks past the drops
         // found on these tables, behind the stops the fix mends, is new
-        const found = stop.reason.split(/(?= \((?:past it|once the fix is run), )/).slice(1).filter(clause => !top.reason.includes(clause))
-        const more = stop.fix.filter(f => !top.fix.some(x => x.node === f.node && x.command === f.command))
-        if (found.length > 0 && more.length > 0) {
+        const found = stop.reason.split(LATER_STOP_CLAUSE).slice(1).filter(clause => !top.reason.includes(clause))
+        const more = appendFixes(top.fix, stop.fix)
+        if (found.length > 0 && more.length > top.fix.length) {
           top.reason += found.join('')
-          top.fix = [...top.fix, ...more]
+          top.fix = more
         }
         continue
       }
       known[what].push(stop)
       const after = worldAfterFixes(next ?? fixed, modelled(stop.fix))
       const disposition = what === 'request' ? again.disposition : again.returnPath.disposition
-      if (disposition === 'INSUFFICIENT_INFO') {
-        top.reason += ` (once the fix is run, the ${what} reaches what the tables do not show: ${stop.reason})`
-        continue
-      }
-      if (after === undefined && !stop.fix.every(f => filterCommand(f.command))) {
-        // a fix not modelled (a device made anew, a sync) may undo what the first one did: it is not merged blindly
-        top.reason += ` (once the fix is run, ${stop.node}'s \`${stop.evidence}\` stops the ${what}: ${disposition}; trace again then for its fix)`
-        continue
-      }
-      top.reason += ` (once the fix is run, ${stop.node}'s \`${stop.evidence}\` stops the ${what}: ${disposition}; the fix mends that too)`
-      // after, not merged in among them (mergeFixes' reordering is for fixes of one state): this fix was found on the tables the first one leaves
-      top.fix = [...top.fix, ...stop.fix.filter(f => !top.fix.some(x => x.node === f.node && x.command === f.command))]
+      // a fix not modelled (a device made anew, a sync) may undo what the first one did: it is not merged blindly
+      const merged = disposition !== 'INSUFFICIENT_INFO' && (after !== undefined || stop.fix.every(f => filterCommand(f.command)))
+      top.reason += laterStop(ONCE_FIXED, what, stop, disposition, merged)
+      if (!merged) continue
+      // (after the fix, not in among it: this one was found on the tables the first one leaves)
+      top.fix = appendFixes(top.fix, stop.fix)
       if (after !== undefined) next = after
     }
     fixed = next
@@ -3325,8 +3320,20 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
   return t
 }
 
-/** a filter rule's insertion or deletion: it touches nothing a route, neighbour or device fix makes, so it runs in any order with those */
-const filterCommand = (command: string) => /^(?:iptables|ip6tables|iptables-legacy|iptables-nft|nft) /.test(command) && !command.includes('#')
+/** how a stop behind the first one is named in the first one's reason: met past the drops, or on the tables the fix leaves */
+const PAST_DROPS = 'past it'
+const ONCE_FIXED = 'once the fix is run'
+/** where such a clause starts in a reason */
+const LATER_STOP_CLAUSE = new RegExp(`(?= \\((?:${PAST_DROPS}|${ONCE_FIXED}), )`)
+
+/**
+ * A stop behind the first, as a clause of the first one's reason: where the tables run out, why;
+ * else the stop, and whether its fix is merged (`merged`) or to be found by tracing again after it.
+ */
+function laterStop(lead: string, what: 'request' | 'reply', stop: Failure, disposition: Disposition, merged: boolean): string {
+  if (disposition === 'INSUFFICIENT_INFO') return ` (${lead}, the ${what} reaches what the tables do not show: ${stop.reason})`
+  return ` (${lead}, ${stop.node}'s \`${stop.evidence}\` stops the ${what}: ${disposition}; ${merged ? 'the fix mends that too' : 'trace again then for its fix'})`
+}
 
 /**
  * A path MTU the sender learned stops its own DF packets (ping -M do: "message too long"), not
@@ -3374,7 +3381,7 @@ function unrecorded(random: RandomBranch): RandomBranch {
  */
 function addLaterDrops(first: Failure, drops: Failure[], what: 'request' | 'reply'): void {
   for (const later of drops.filter(d => d.node !== first.node || d.evidence !== first.evidence)) {
-    first.reason += ` (past it, ${later.node}'s \`${later.evidence}\` drops the ${what} too: the fix lets it by there as well)`
+    first.reason += ` (${PAST_DROPS}, ${later.node}'s \`${later.evidence}\` drops the ${what} too: the fix lets it by there as well)`
     first.fix = mergeFixes(first.fix, later.fix)
   }
 }
@@ -3389,12 +3396,9 @@ function addStopPastDrops(first: Failure, end: End, what: 'request' | 'reply'): 
   const stop = end.failure
   // (where the drop's fix is one of several ways, a walk past it is what one way leaves: a Service changed instead may send it elsewhere)
   if (stop === undefined || end.disposition === 'DELIVERED' || end.disposition === 'DENIED_BY_FILTER' || first.fix.some(f => f.option !== undefined)) return
-  if (end.disposition === 'INSUFFICIENT_INFO') {
-    first.reason += ` (past it, the ${what} reaches what the tables do not show: ${stop.reason})`
-    return
-  }
-  first.reason += ` (past it, ${stop.node}'s \`${stop.evidence}\` stops the ${what}: ${end.disposition}; the fix mends that too)`
-  first.fix = mergeFixes(first.fix, stop.fix)
+  const merged = end.disposition !== 'INSUFFICIENT_INFO'
+  first.reason += laterStop(PAST_DROPS, what, stop, end.disposition, merged)
+  if (merged) first.fix = mergeFixes(first.fix, stop.fix)
 }
 
 function randomBranch(picks: ReadonlyMap<string, boolean>): RandomBranch {

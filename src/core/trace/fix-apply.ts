@@ -53,6 +53,9 @@ function afterCommand(host: HostSnapshot, command: string): HostSnapshot | undef
   return undefined
 }
 
+/** the programs a firewall rule's fix runs */
+const FIREWALL = '(?:iptables|ip6tables|iptables-legacy|iptables-nft|nft)'
+
 /**
  * Whether `command` inserts or appends an accept (`-j ACCEPT`, nft's `accept`): a filter fix the
  * walks need not see run, since they go on past the drops it lets the packet by. Any other rule
@@ -61,6 +64,11 @@ function afterCommand(host: HostSnapshot, command: string): HostSnapshot | undef
 export function insertsAccept(command: string): boolean {
   return /^(?:iptables|ip6tables|iptables-legacy|iptables-nft) (?:-t filter )?-[IA] .* -j ACCEPT$/.test(command)
     || /^nft (?:insert|add) rule .* accept$/.test(command)
+}
+
+/** a filter rule's insertion or deletion: it touches nothing a route, neighbour or device fix makes, so it runs in any order with those */
+export function filterCommand(command: string): boolean {
+  return new RegExp(`^${FIREWALL} `).test(command) && !command.includes('#')
 }
 
 /* filter rules ------------------------------------------------------------------------------- */

@@ -498,6 +498,18 @@ function routesThrough(command: string, dev: string): boolean {
   return m !== null && m[1].split(/\s+/).some((word, i, words) => word === dev && words[i - 1] === 'dev')
 }
 
+/** whether `fixes` already hold `fix`: the same command on the same node */
+const listsFix = (fixes: readonly Fix[], fix: Fix) => fixes.some(x => x.node === fix.node && x.command === fix.command)
+
+/**
+ * `fixes`, then those of `more` it lacks, in the order found: for fixes found on the tables `fixes`
+ * leave (a stop behind the first fault), which run after them; mergeFixes' reordering is for fixes
+ * read from one state.
+ */
+export function appendFixes(fixes: Fix[], more: Fix[]): Fix[] {
+  return [...fixes, ...more.filter(f => !listsFix(fixes, f))]
+}
+
 /**
  * `fixes` and then those of `more` it lacks, as one list to run top to bottom (the request's fixes and
  * the reply's). Two of `more` go earlier, where run last they would come too late:
@@ -510,7 +522,7 @@ function routesThrough(command: string, dev: string): boolean {
 export function mergeFixes(fixes: Fix[], more: Fix[]): Fix[] {
   const merged = [...fixes]
   for (const f of more) {
-    if (merged.some(x => x.node === f.node && x.command === f.command)) continue
+    if (listsFix(merged, f)) continue
     const deleted = routeCommandTarget(f.command, 'del')
     const up = deviceBroughtUp(f.command)
     const before = deleted !== undefined ? merged.findIndex(x => x.node === f.node && routeCommandTarget(x.command, 'replace') === deleted)
