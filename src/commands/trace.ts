@@ -7,7 +7,7 @@ import {commandEcho} from '../services/context.js'
 import {labNameArg} from '../services/lab.js'
 import {renderTrace} from '../ui/trace-render.js'
 import {renderTraceDiagram} from '../ui/trace-diagram.js'
-import {fixParts, wayLabel, type Fix, type FixStep, type Trace as TraceData} from '../core/trace/types.js'
+import {fixParts, readsOnly, wayLabel, type Fix, type FixStep, type Trace as TraceData} from '../core/trace/types.js'
 import {userError} from '../errors.js'
 import {debug} from '../debug.js'
 import {traceExitCode} from '../core/trace/engine.js'
@@ -105,5 +105,5 @@ export function labFixes(trace: TraceData, lab: string): string {
     ? part.steps.flatMap(step => stepLines(step, ''))
     : part.ways.flatMap((way, i) => [`  # ${part.ways.length === 1 ? `${way.option.why} (of the ways printed above, the one a lab runs)` : wayLabel(way.option, i === 0)}`,
       ...way.steps.flatMap(step => stepLines(step, i === 0 ? '' : '#   '))]))
-  return ['', 'In the lab, apply it with:', ...lines].join('\n')
+  return ['', `In the lab, ${unique.every(readsOnly) ? 'look with' : 'apply it with'}:`, ...lines].join('\n')
 }

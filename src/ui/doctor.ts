@@ -2,7 +2,7 @@
 import type {DoctorFinding, DoctorReport, PairResult} from '../services/doctor.js'
 import {isNetworkFix, pairIsBad} from '../services/doctor.js'
 import {renderTable} from './table.js'
-import {fixPartLines, fixParts, fixPlace, type Fix, type FixStep} from '../core/trace/types.js'
+import {fixPartLines, fixParts, fixPlace, readsOnly, type Fix, type FixStep} from '../core/trace/types.js'
 import {count} from '../core/words.js'
 import {labNameArg} from '../services/lab.js'
 
@@ -91,7 +91,7 @@ export function renderDoctor(r: DoctorReport, {color}: {color: boolean}): string
       const opensWithWays = fixParts(fix)[0]?.ways !== undefined
       if (places.size > 1 && fix.length > 0 && !opensWithWays) out.push(`    fix for the ${places.size} above:`)
       const stepLines = (step: FixStep, head: string, indent: string) => [
-        `${indent}${head}[${step.fix.scope !== undefined ? fixPlace(step.fix) : step.fix.node}]: ${step.fix.command}`,
+        `${indent}${head === 'fix ' && readsOnly(step.fix) ? 'check ' : head}[${step.fix.scope !== undefined ? fixPlace(step.fix) : step.fix.node}]: ${step.fix.command}`,
         ...step.byHand.map(f => `${indent}  ${BY_HAND} [${f.node}]: ${f.command}`)]
       const choiceLabel = places.size > 1 && opensWithWays ? `${label} for the ${places.size} above` : label
       out.push(...fixPartLines(fix, choiceLabel, '    ', (step, inWay) => inWay ? stepLines(step, '', '        ') : stepLines(step, `${label} `, '    ')))

@@ -4,7 +4,7 @@
  * and, for a failure, where, why and the command that fixes it. Colour only when asked for.
  */
 import type {Endpoint, Hop, Step, Trace} from '../core/trace/types.js'
-import {fixPartLines, fixPlace, type Fix, type FixStep} from '../core/trace/types.js'
+import {fixPartLines, fixPlace, readsOnly, type Fix, type FixStep} from '../core/trace/types.js'
 import {sourceNatFixes} from '../core/trace/fixes.js'
 
 export interface RenderOptions {
@@ -100,8 +100,9 @@ function flowText(t: Trace): string {
  * that are ways of one choice go under their way's "either"/"or" line.
  */
 function fixLines(fixes: Fix[], label: string, paint: (style: 'bold', s: string) => string): string[] {
+  // a read among a fault's fixes is what to look at, not what mends it
   const stepLines = (step: FixStep, head: string, indent: string) => [
-    `${indent}${head}(${fixPlace(step.fix)}): ${paint('bold', step.fix.command)}`,
+    `${indent}${head === 'Fix ' && readsOnly(step.fix) ? 'Check ' : head}(${fixPlace(step.fix)}): ${paint('bold', step.fix.command)}`,
     ...step.byHand.map(f => `${indent}  Instead (${fixPlace(f)}): ${paint('bold', f.command)}`),
   ]
   return fixPartLines(fixes, label, '  ', (step, inWay) => inWay ? stepLines(step, '', '      ') : stepLines(step, `${label} `, '  '))

@@ -161,7 +161,7 @@ describe('doctor on a vxlan lab whose n2 moved its lease (lab-vxlan-peer-moved)'
     expect(report.findings.map(f => `${f.node} ${f.code}`)).to.deep.equal(['n1 STALE_ROUTE', 'n1 STALE_NEIGH', 'n1 MISSING_ROUTE', 'n3 STALE_ROUTE', 'n3 STALE_NEIGH', 'n3 MISSING_ROUTE'])
     const text = renderDoctor(report, {color: false})
     expect(text.split(recreate.command)).to.have.length(2)
-    expect(text).to.contain(['    fix for the 2 above:', `    fix [n1]: ${sync('n1').command}`, `    fix [n3]: ${sync('n3').command}`, `    fix [n2]: ${recreate.command}`].join('\n'))
+    expect(text).to.contain(['    fix for the 2 above:', `    fix [n1]: ${sync('n1').command}`, `    fix [n3]: ${sync('n3').command}`, `    check [n2]: ${recreate.command}`].join('\n'))
     expect(text.split(`${sync('n1').command}; or by hand:`)).to.have.length(2)
     // the commands by hand are the sync's alternative, under it: not further steps (run after it, the deletions fail)
     expect(text).to.contain([

@@ -465,7 +465,8 @@ describe('doctor host checks: DirectRouting and missing entries', () => {
     // a kubectl command for a controller's rule runs where kubectl works, not through lab exec
     const policy: PairResult = {...fine, disposition: 'DENIED_BY_FILTER', fix: [{node: 'n1', command: 'kubectl get networkpolicy -A   # allow it', scope: 'cluster'}]}
     expect(labFixLine({...report, pairs: [policy]}, 'demo')).to.equal(undefined)
-    expect(renderDoctor({...report, pairs: [policy], healthy: false}, {color: false})).to.contain('    fix [in the cluster, where kubectl works; the rule is on n1]: kubectl get networkpolicy -A')
+    // a read, it is printed as what to look at
+    expect(renderDoctor({...report, pairs: [policy], healthy: false}, {color: false})).to.contain('    check [in the cluster, where kubectl works; the rule is on n1]: kubectl get networkpolicy -A')
   })
 
   it('a peer whose neighbour and fdb entries are both gone: the MISSING_NEIGH fix writes both', () => {

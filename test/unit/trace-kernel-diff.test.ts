@@ -1674,6 +1674,9 @@ describe('trace against the kernel: the overlay (trace-kernel-fuzz-overlay)', ()
     expect(lost.failure).to.include({node: 'n1', step: 'route'})
     // the drop comes after FORWARD and POSTROUTING: their steps are in the hop
     expect(lost.hops.find(h => h.node === 'n1')!.steps.map(s => s.kind)).to.include('filter')
+    // of the bridge's ports, the one to p1b is what the packet needs: brought up, it gives cni0 its carrier
+    expect(lost.failure!.reason).to.contain('no port of it is up, and its port to 10.93.1.3, vethb, is down')
+    expect(lost.failure!.fix).to.deep.equal([{node: 'n1', command: 'ip link set vethb up'}])
   })
 })
 

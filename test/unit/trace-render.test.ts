@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {traceFlow} from '../../src/core/trace/engine.js'
-import type {TraceRequest, World} from '../../src/core/trace/types.js'
+import {readsOnly, type TraceRequest, type World} from '../../src/core/trace/types.js'
 import {renderTrace} from '../../src/ui/trace-render.js'
 import {FIXTURES, applyPatches, loadScenario, loadWorld} from '../fixtures/trace/load.js'
 import {loadSource} from '../../src/services/collect.js'
@@ -81,6 +81,26 @@ describe('trace render', () => {
     const [outbound, back] = renderTrace(t, {color: false}).split('Return path:')
     expect(outbound).to.not.contain('ip neigh show')
     expect(back).to.contain('  Find out (on node2): ip neigh show dev flannel.1')
+  })
+
+  it('a read among a fault\'s fixes is printed as a check: what to look at, not what mends it', async () => {
+    const {world} = await loadSource({snapshot: join(FIXTURES, '..', 'snapshots', 'lab-vxlan-peer-moved-new-mac')})
+    const text = renderTrace(traceFlow(world, {src: 'n2', dst: 'pod-2a'}), {color: false})
+    expect(text).to.contain('Disposition: NO_ROUTE')
+    expect(text).to.contain('  Check (on n2): ip -4 addr show type bridge   # the node\'s pod subnet now; re-create pod-2a in it')
+    expect(text).to.not.match(/Fix \(on n2\): ip -4 addr show/)
+  })
+
+  it('tells a read from a command that changes the host', () => {
+    const reads = ['ip neigh show 10.1.0.5', 'ip -4 addr show type bridge', 'ip -d link show eth0', 'ip route get 10.1.0.5 from 10.2.0.1 iif eth0',
+      'ip -br addr show to 10.1.0.5', 'bridge fdb show dev flannel.1', 'bridge -d link show master cni0', 'tc filter show dev eth0 ingress',
+      'ping -c 1 10.1.0.5', 'ss -lnt \'sport = :80\'', 'nft -a list chain inet filter forward', 'iptables -t nat -S POSTROUTING',
+      'kubectl get networkpolicy -A', 'bpftool net show dev eth0', 'conntrack -L -d 10.1.0.5', 'grep FLANNEL_SUBNET /run/flannel/subnet.env']
+    const changes = ['ip route replace 10.1.0.0/24 via 10.1.0.0 dev flannel.1 onlink', 'ip link set vethb up', 'ip neigh replace 10.1.0.0 lladdr 0e:00:00:00:00:01 dev flannel.1 nud permanent',
+      'bridge fdb del 0e:00:00:00:00:01 dev flannel.1', 'iptables -I FORWARD -d 10.1.0.0/16 -j ACCEPT', 'nft insert rule inet filter forward accept',
+      'sysctl -w net.ipv4.ip_forward=1', 'flannelctl sync', 'kubectl delete networkpolicy deny -n a', 'ip route del 10.1.0.0/24', 'ip link show-me-not']
+    expect(reads.filter(c => !readsOnly({node: 'n', command: c}))).to.deep.equal([])
+    expect(changes.filter(c => readsOnly({node: 'n', command: c}))).to.deep.equal([])
   })
 
   it('a reply whose start was not read says so, in words true of a live source as of a snapshot', () => {

@@ -1635,7 +1635,7 @@ class Walk {
     const entry = view.neighbour(dev, nexthop)
     const unanswered = (kind === undefined || ARP_KINDS.has(kind)) && (entry === undefined || neighbourUse(entry) !== 'usable') ? this.arpUnanswered(hop, view, packet) : ''
     if (noCarrier === true) {
-      const down = linkDownCause(this.w, view, dev)
+      const down = linkDownCause(this.w, view, dev, nexthop)
       return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
         `the route sends the packet out of ${dev}, and ${down.why}${unanswered}`, down.fix)
     }

@@ -355,13 +355,16 @@ export function nftFilterFixes(view: HostView, c: NftChain, rule: NftRule | unde
  * (NO-CARRIER, LOWERLAYERDOWN) waits for what is behind it: a veth for its other end, in the pod's namespace or on its node, so that is
  * where the fix goes: `ip link set DEV up` on the end that is already up changes nothing.
  */
-export function linkDownCause(w: WorldIndex, view: HostView, dev: string): {why: string, fix: Fix[]} {
+export function linkDownCause(w: WorldIndex, view: HostView, dev: string, toward?: string): {why: string, fix: Fix[]} {
   const link = view.link(dev)
   const here = {why: `${dev} on ${view.name} is down`, fix: [{node: view.name, command: `ip link set ${dev} up`}]}
   if (link === undefined || !link.up) return here
   if (link.kind === 'bridge') {
-    // Set up, yet without carrier: no port of it is up. Veths in no bridge and without an address are
-    // pods' host ends a deleted and re-created bridge let go of.
+    // Set up, yet without carrier: no port of it is up. The port the packet needs is the veth to the
+    // pod that holds its next hop; bringing that one up (or its pod's end) gives the bridge its carrier.
+    const port = toward === undefined ? undefined : portToward(w, view, dev, toward)
+    if (port !== undefined) return {why: `${dev} on ${view.name} is up but has no carrier: no port of it is up, and its port to ${toward}, ${port.why}`, fix: port.fix}
+    // Veths in no bridge and without an address are pods' host ends a deleted and re-created bridge let go of.
     const loose = (view.snap.links ?? []).filter(l => l.kind === 'veth' && l.master === undefined && view.ipv4On(l.name).length === 0)
     return {why: `${dev} on ${view.name} is up but has no carrier: no port of it is up${loose.length > 0 ? ` (${loose.map(l => l.name).join(', ')} ${loose.length === 1 ? 'is' : 'are'} in no bridge)` : ''}`,
       fix: loose.length > 0 ? loose.map(l => ({node: view.name, command: `ip link set ${l.name} master ${dev}`})) : [{node: view.name, command: `ip link show master ${dev}`}]}
@@ -377,6 +380,23 @@ export function linkDownCause(w: WorldIndex, view: HostView, dev: string): {why:
   }
   return {why: `${dev} on ${view.name} is up but has no carrier: the other end of the veth, ${other.dev} on ${other.view.name}, is down`,
     fix: [{node: other.view.name, command: `ip link set ${other.dev} up`}]}
+}
+
+/**
+ * The port of `bridge` whose veth leads to the pod that holds `address`, and why it carries nothing:
+ * set down here, or its pod's end set down.
+ */
+function portToward(w: WorldIndex, view: HostView, bridge: string, address: string): {why: string, fix: Fix[]} | undefined {
+  for (const port of view.snap.links ?? []) {
+    if (port.master !== bridge || port.kind !== 'veth' || port.peerIndex === undefined) continue
+    const other = vethOtherEnd(w, view, port.index, port.peerIndex)
+    if (other === undefined || !other.view.ipv4On(other.dev).some(a => a.local === address)) continue
+    if (!port.up) return {why: `${port.name}, is down`, fix: [{node: view.name, command: `ip link set ${port.name} up`}]}
+    if (other.view.link(other.dev)?.up === false) {
+      return {why: `${port.name}, has no carrier: the other end of the veth, ${other.dev} in ${other.view.name}, is down`, fix: [{node: other.view.name, command: `ip link set ${other.dev} up`}]}
+    }
+  }
+  return undefined
 }
 
 /** The other end of a veth: in the pod's node when `view` is a pod, else in one of the node's pods. */

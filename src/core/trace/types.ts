@@ -100,6 +100,26 @@ export function fixPlace(fix: Fix): string {
   return `on ${fix.node}`
 }
 
+/**
+ * A command that only reads (`ip … show`, `ip route get`, `ping`, `bridge fdb show`, `kubectl get`, …):
+ * where the tables cannot say what mends a fault, the trace hands out what to look at; the text
+ * output calls it a check, not a fix, so nobody runs it and waits for the packet to pass.
+ */
+const READ_COMMAND = new RegExp('^(?:' + [
+  String.raw`ip(?:\s+-\S+)*\s+[a-z]+\s+(?:show|get|list|ls)(?:\s|$)`,
+  String.raw`(?:bridge|tc)(?:\s+-\S+)*\s+[a-z]+\s+show(?:\s|$)`,
+  String.raw`(?:ping|ss|cat|grep|tcpdump)\s`,
+  String.raw`bpftool\s+\S+\s+(?:show|list|dump)(?:\s|$)`,
+  String.raw`nft(?:\s+-\S+)*\s+list\s`,
+  String.raw`conntrack\s+-L(?:\s|$)`,
+  String.raw`iptables(?:-save|(?:\s+-t\s+\S+)?\s+-[SL])(?:\s|$)`,
+  String.raw`kubectl\s+(?:get|describe)\s`,
+].join('|') + ')')
+
+export function readsOnly(fix: Fix): boolean {
+  return READ_COMMAND.test(fix.command)
+}
+
 /** A fix as the text output lists it: a node's sync with the by-hand commands that are its alternative, if any. */
 export interface FixStep {
   fix: Fix
