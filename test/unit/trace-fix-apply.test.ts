@@ -55,11 +55,31 @@ describe('a fix run on the tables', () => {
     expect([dev['net.ipv4.conf.eth0.rp_filter'], dev['net.ipv4.ip_forward']]).to.deep.equal(['2', '0'])
   })
 
-  it('what the tables do not show is not guessed: a link change, a sync, a read, a kubectl command', () => {
-    for (const fix of [...on('node1', 'ip link set flannel.1 up', 'iptables -I FORWARD -j ACCEPT', 'ip route show table 100', 'ip route replace 10.1.0.0/16 via GATEWAY dev DEVICE'),
+  it('what the tables do not show is not guessed: a device made anew, a sync, a read, a kubectl command', () => {
+    for (const fix of [...on('node1', 'ip link del flannel.1', 'ip link set flannel.1 address 0e:00:00:00:00:09', 'iptables -I FORWARD -j ACCEPT', 'ip route show table 100', 'ip route replace 10.1.0.0/16 via GATEWAY dev DEVICE'),
       {node: 'node1', command: 'flannelctl sync', sync: 'peer' as const}, {node: 'node1', command: 'kubectl get networkpolicy -A', scope: 'cluster' as const}]) {
       expect(worldAfterFixes(vxlan, [fix]), fix.command).to.equal(undefined)
     }
+  })
+
+  it('a device set up gets its carrier as the kernel gives it, and its subnet\'s routes back', async () => {
+    // n1's cni0 is up without carrier: both its ports (vetha to p1a, vethb to p1b) are down; the pods' ends are up
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'overlay-bridge-no-carrier')})
+    const w = worldAfterFixes(world, on('n1', 'ip link set vethb up'))!
+    const link = (h: string, dev: string) => host(w, h)!.links!.find(l => l.name === dev)!
+    expect(link('n1', 'vethb')).to.deep.include({up: true, lowerUp: true, operstate: 'UP'})
+    expect(link('n1', 'vethb').raw).to.match(/^6: vethb@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master cni0 state UP /)
+    // the pod's end and the bridge get their carrier with it; the other port stays down
+    expect(link('p1b', 'eth0')).to.deep.include({up: true, lowerUp: true})
+    expect(link('n1', 'cni0').raw).to.match(/^3: cni0: <BROADCAST,MULTICAST,UP,LOWER_UP> .* state UP /)
+    expect(link('n1', 'vetha')).to.deep.include({up: false})
+    expect(host(w, 'n1')!.routes!.filter(r => r.dev === 'cni0' && r.table === undefined).map(r => r.raw)).to.deep.equal(['10.93.1.0/24 dev cni0 proto kernel scope link src 10.93.1.1'])
+    expect(traceFlow(w, {src: 'p2a', dst: 'p1b'}).disposition).to.equal('DELIVERED')
+    // a veth whose other end was not read: its carrier is unknown
+    const {world: underlay} = await loadSource({snapshot: join(SNAPSHOTS, 'lab-underlay-down')})
+    expect(worldAfterFixes(underlay, on('n2', 'ip link set eth0 up'))).to.equal(undefined)
+    // an MTU's fix is not run: the same oversized packet, refused then with "fragmentation needed", is the fix working
+    expect(worldAfterFixes(world, on('n1', 'ip link set cni0 mtu 1400'))).to.equal(undefined)
   })
 
   it('of several ways, the recommended one runs', () => {

@@ -4,15 +4,19 @@
  * first fault, and the tests hold every fix to mending the fault it was given for.
  *
  * Only the commands whose effect the tables show exactly are modelled: routes, policy rules,
- * neighbours, fdb entries, sysctls, and a filter rule's deletion. A fix with any other command (a
- * rule inserted, a link change, a sync, a read) gives no world: guessing at it would make the
- * second trace a guess.
+ * neighbours, fdb entries, sysctls, a filter rule's deletion, and a device set up or plugged into a
+ * bridge (with the carrier and the routes the kernel gives it then). A fix with any other command (a
+ * rule inserted, a device made anew, a sync, a read) gives no world: guessing at it would make the
+ * second trace a guess. An MTU's fix is not run either: traced again, the same oversized packet is
+ * refused with "fragmentation needed", which is the fix working, not a fault behind it.
  */
-import type {FdbEntry, HostSnapshot, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
-import {inMainTable, isIPv6Route} from '../model.js'
+import type {FdbEntry, HostSnapshot, Link, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
+import {inMainTable, isIPv6Route, lacksCarrier} from '../model.js'
 import {parseIpRouteText} from '../parse/text.js'
-import {normaliseDst} from '../addr.js'
+import {intToIp, ipToInt, maskOf, normaliseDst} from '../addr.js'
+import {vethOtherEnd} from './fixes.js'
 import type {Fix, World} from './types.js'
+import {WorldIndex} from './world.js'
 
 /**
  * The world once `fixes` ran, one after another (of several ways, the recommended one, else the
@@ -20,17 +24,27 @@ import type {Fix, World} from './types.js'
  * that finds nothing).
  */
 export function worldAfterFixes(world: World, fixes: readonly Fix[]): World | undefined {
-  const hosts = new Map(world.hosts.map(h => [h.name, h]))
+  const hosts: Hosts = new Map(world.hosts.map(h => [h.name, h]))
+  // (which veth ends are one pair: the links' indexes, which no modelled command changes)
+  let pairs: WorldIndex | undefined
   for (const fix of chosenWay(fixes)) {
     const host = hosts.get(fix.node)
     // (a sync takes what the store says, which the tables do not show)
     if (host === undefined || fix.scope !== undefined || fix.sync !== undefined || fix.byHand === true) return undefined
+    const link = /^ip link set (\S+) (up|master \S+)$/.exec(fix.command.trim())
+    if (link !== null) {
+      pairs ??= new WorldIndex(world)
+      if (!linkSet(pairs, hosts, fix.node, link[1], link[2].split(' '))) return undefined
+      continue
+    }
     const after = afterCommand(host, fix.command)
     if (after === undefined) return undefined
     hosts.set(fix.node, after)
   }
   return {...world, hosts: world.hosts.map(h => hosts.get(h.name) ?? h)}
 }
+
+type Hosts = Map<string, HostSnapshot>
 
 function chosenWay(fixes: readonly Fix[]): Fix[] {
   const ways = fixes.filter(f => f.option !== undefined)
@@ -96,6 +110,128 @@ function iptablesRuleDeleted(host: HostSnapshot, args: string[]): HostSnapshot |
   const spec = rest.slice(2).join(' ')
   const at = host.iptables.rules.findIndex(r => r.table === table && r.chain === chain && r.spec === spec)
   return at < 0 ? undefined : {...host, iptables: {...host.iptables, rules: host.iptables.rules.filter((_, i) => i !== at)}}
+}
+
+/* links ------------------------------------------------------------------------------------- */
+
+/**
+ * `ip link set DEV up | master BRIDGE` on `node`, in `hosts`; false where the outcome is not
+ * one the tables show (the links not read, a carrier that depends on a device not read).
+ *
+ * Set up, a device gets its carrier as the kernel gives it: a vxlan device at once, a veth when its
+ * other end is up (which then gets its carrier too), a bridge when a port has one. Its subnets'
+ * routes come back (the kernel removed them with the device; routes added by hand do not come
+ * back), `linkdown` while it has no carrier, and a device that gets its carrier loses that flag
+ * from its routes. Checked on the kernel: a bridge whose ports are all down is NO-CARRIER, and up
+ * with carrier once the port of a pod whose end is up is set up.
+ */
+function linkSet(pairs: WorldIndex, hosts: Hosts, node: string, dev: string, [what, value]: string[]): boolean {
+  const link = hosts.get(node)!.links?.find(l => l.name === dev)
+  if (link === undefined) return false
+  if (what === 'master') {
+    const bridge = hosts.get(node)!.links?.find(l => l.name === value)
+    if (bridge?.kind !== 'bridge') return false
+    const raw = link.master !== undefined ? link.raw.replace(/\bmaster \S+/, `master ${value}`) : link.raw.replace(/ state /, ` master ${value} state `)
+    putLink(hosts, node, {...link, master: value, raw})
+    if (hasCarrier(link)) carrierGained(pairs, hosts, node, value)
+    return true
+  }
+  if (link.up) return true
+  const carrier = carrierOnceUp(pairs, hosts, node, link)
+  if (carrier === undefined) return false
+  putLink(hosts, node, withState({...link, up: true}, carrier))
+  subnetRoutesBack(hosts, node, dev, carrier)
+  if (carrier) {
+    if (link.kind === 'veth') {
+      const other = otherEnd(pairs, hosts, node, link)
+      if (other !== undefined && other.link.up && !hasCarrier(other.link)) carrierGained(pairs, hosts, other.node, other.link.name)
+    }
+    if (link.master !== undefined) carrierGained(pairs, hosts, node, link.master)
+  }
+  return true
+}
+
+/** whether a device set up has a carrier; undefined where that rests on a device not read */
+function carrierOnceUp(pairs: WorldIndex, hosts: Hosts, node: string, link: Link): boolean | undefined {
+  if (link.kind === 'vxlan') return true
+  if (link.kind === 'bridge') return (hosts.get(node)!.links ?? []).some(l => l.master === link.name && hasCarrier(l))
+  if (link.kind === 'veth') return otherEnd(pairs, hosts, node, link)?.link.up
+  return undefined
+}
+
+function hasCarrier(l: Link): boolean {
+  return l.up && !lacksCarrier(l)
+}
+
+/** a veth's other end as `hosts` has it now: in this host, or in its pod or node */
+function otherEnd(pairs: WorldIndex, hosts: Hosts, node: string, link: Link): {node: string, link: Link} | undefined {
+  if (link.peerIndex === undefined) return undefined
+  if (link.peerHere === true) {
+    const here = hosts.get(node)!.links?.find(l => l.index === link.peerIndex)
+    return here === undefined ? undefined : {node, link: here}
+  }
+  const view = pairs.views.get(node)
+  const other = view === undefined ? undefined : vethOtherEnd(pairs, view, link.index, link.peerIndex)
+  const now = other === undefined ? undefined : hosts.get(other.view.name)?.links?.find(l => l.name === other.dev)
+  return now === undefined ? undefined : {node: other!.view.name, link: now}
+}
+
+/** `dev` on `node`, up, gets its carrier: its routes lose `linkdown`, and a bridge it is a port of may get one too */
+function carrierGained(pairs: WorldIndex, hosts: Hosts, node: string, dev: string): void {
+  const link = hosts.get(node)!.links?.find(l => l.name === dev)
+  if (link === undefined || !link.up || hasCarrier(link)) return
+  putLink(hosts, node, withState(link, true))
+  const host = hosts.get(node)!
+  if (host.routes !== undefined) {
+    hosts.set(node, {...host, routes: host.routes.map(r => {
+      if (r.dev !== dev || r.linkdown !== true) return r
+      const up = {...r, raw: r.raw.replace(/ linkdown\b/, '')}
+      delete up.linkdown
+      return up
+    })})
+  }
+  if (link.master !== undefined) carrierGained(pairs, hosts, node, link.master)
+}
+
+function putLink(hosts: Hosts, node: string, link: Link): void {
+  const host = hosts.get(node)!
+  hosts.set(node, {...host, links: host.links!.map(l => l.name === link.name ? link : l)})
+}
+
+/** the link with its carrier as `ip link` then prints it: the flags, and the state the link watch gives it */
+function withState(link: Link, carrier: boolean): Link {
+  const operstate = !carrier ? 'DOWN' : link.kind === 'vxlan' ? 'UNKNOWN' : 'UP'
+  const [first, ...rest] = link.raw.split('\n')
+  const line = first.replace(/<([^>]*)>/, (_, flags: string) => {
+    const kept = flags.split(',').filter(f => f !== '' && !['UP', 'LOWER_UP', 'NO-CARRIER'].includes(f))
+    return `<${[...(link.up && !carrier ? ['NO-CARRIER'] : []), ...kept, ...(link.up ? ['UP'] : []), ...(carrier ? ['LOWER_UP'] : [])].join(',')}>`
+  }).replace(/\bstate \S+/, `state ${operstate}`)
+  return {...link, lowerUp: carrier, operstate, raw: [line, ...rest].join('\n')}
+}
+
+/**
+ * A device set up gets back the routes its IPv4 addresses make: the subnet's in main, and in table
+ * local (where it was read) the address's own and its subnet's broadcast.
+ */
+function subnetRoutesBack(hosts: Hosts, node: string, dev: string, carrier: boolean): void {
+  const host = hosts.get(node)!
+  if (host.routes === undefined || host.routesFilter !== undefined) return
+  const local = host.routes.some(r => r.table === 'local')
+  const made: string[] = []
+  for (const a of host.addresses ?? []) {
+    if (a.dev !== dev || a.family !== 4 || a.peer !== undefined) continue
+    const net = ipToInt(a.local) & maskOf(a.prefixlen)
+    const down = carrier ? '' : ' linkdown'
+    if (a.prefixlen < 32 && !/\bnoprefixroute\b/.test(a.raw)) made.push(`${intToIp(net >>> 0)}/${a.prefixlen} dev ${dev} proto kernel scope link src ${a.local}${down}`)
+    if (local) made.push(`local ${a.local} dev ${dev} table local proto kernel scope host src ${a.local}`)
+    if (local && a.prefixlen < 31) made.push(`broadcast ${intToIp((net | ~maskOf(a.prefixlen)) >>> 0)} dev ${dev} table local proto kernel scope link src ${a.local}${down}`)
+  }
+  let routes = host.routes
+  for (const text of made) {
+    const route = routeOfArgs(text.split(' '))
+    if (route !== undefined && !routes.some(r => sameSlot(r, route) && r.type === route.type)) routes = [...routes, route]
+  }
+  hosts.set(node, {...host, routes})
 }
 
 /* routes ------------------------------------------------------------------------------------ */
