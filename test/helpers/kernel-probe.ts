@@ -197,7 +197,7 @@ export async function runCases<C>(kept: (C & {why: string})[], drawn: C[], seed:
   const failures: string[] = []
   let tolerated = 0
   let replied = 0
-  const fixes: FixTally = {run: 0, mended: 0, elsewhere: 0, skipped: new Map(), disagreed: []}
+  const fixes: FixTally = {run: 0, mended: 0, elsewhere: 0, unnamed: 0, skipped: new Map(), disagreed: []}
   const fixer = process.env.FC_KDIFF_FIXES === '0' ? undefined : o.fix
   for (const {name, id, c} of cases) {
     let result: CaseResult
@@ -232,7 +232,7 @@ export async function runCases<C>(kept: (C & {why: string})[], drawn: C[], seed:
   if (tolerated > 0) console.log(`  ${tolerated} disagreement(s) where trace said ${o.tolerates}`)
   console.log(`  ${replied} of ${cases.length} probes answered by the kernel`)
   if (fixer !== undefined) {
-    console.log(`  ${fixes.run} fixes run: ${fixes.mended} delivered after, ${fixes.elsewhere} died elsewhere (a second fault), ${fixes.disagreed.length} not judged (the trace after the fix disagrees with the kernel)`)
+    console.log(`  ${fixes.run} fixes run: ${fixes.mended} delivered after, ${fixes.elsewhere} died elsewhere (a second fault; ${fixes.unnamed} of them not named by the trace), ${fixes.disagreed.length} not judged (the trace after the fix disagrees with the kernel)`)
     // a disagreement on the layout a fix made is the verdict's, not the fix's: shown, for the verdict's fuzz to pin
     for (const d of fixes.disagreed) console.log(`  not judged: ${d.replace(/\n/g, '\n    ')}`)
     const skipped = [...fixes.skipped].sort((a, b) => b[1] - a[1]).map(([why, n]) => `${n} ${why}`)
@@ -250,6 +250,8 @@ interface FixTally {
   run: number
   mended: number
   elsewhere: number
+  /** of those, where the trace before the fix had not named that second stop (the other way's failure, or a clause of the reason) */
+  unnamed: number
   skipped: Map<string, number>
   disagreed: string[]
 }
@@ -287,7 +289,11 @@ async function fixBroken<C>(t: Trace, c: C, fixer: FixRunner<C>, tally: FixTally
   }
   if (after !== undefined && sameDrop(drop, after)) return `trace said ${dropText(drop)}\n  after its fix (${printed}) the same drop: ${dropText(after)}\n  ${again.kernel}`
   tally.elsewhere++
-  if (process.env.FC_KDIFF_VERBOSE) console.log(`died elsewhere after the fix: ${o.label}\n  trace said ${dropText(drop)}\n  after its fix (${printed}): ${dropText(after)}`)
+  const other = drop.failure === t.failure ? t.returnPath.failure : t.failure
+  const named = after !== undefined && ((other !== undefined && other.node === after.failure.node && other.evidence === after.failure.evidence)
+    || drop.failure.reason.includes(`${after.failure.node}'s \`${after.failure.evidence}\``))
+  if (!named) tally.unnamed++
+  if (process.env.FC_KDIFF_VERBOSE) console.log(`died elsewhere after the fix${named ? ', where the trace named' : ', unnamed'}: ${o.label}\n  trace said ${dropText(drop)}\n  after its fix (${printed}): ${dropText(after)}`)
   return undefined
 }
 

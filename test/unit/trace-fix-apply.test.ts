@@ -55,8 +55,8 @@ describe('a fix run on the tables', () => {
     expect([dev['net.ipv4.conf.eth0.rp_filter'], dev['net.ipv4.ip_forward']]).to.deep.equal(['2', '0'])
   })
 
-  it('what the tables do not show is not guessed: a device made anew, a sync, a read, a kubectl command', () => {
-    for (const fix of [...on('node1', 'ip link del flannel.1', 'ip link set flannel.1 address 0e:00:00:00:00:09', 'iptables -I FORWARD -j ACCEPT', 'ip route show table 100', 'ip route replace 10.1.0.0/16 via GATEWAY dev DEVICE'),
+  it('what the tables do not show is not guessed: a bridge deleted, a vxlan device without its MAC, a sync, a read, a kubectl command', () => {
+    for (const fix of [...on('node1', 'ip link del cni0', 'ip link add flannel.9 type vxlan id 9 dstport 8472', 'ip link set flannel.1 address 0e:00:00:00:00:09', 'iptables -I FORWARD -j ACCEPT', 'ip route show table 100', 'ip route replace 10.1.0.0/16 via GATEWAY dev DEVICE'),
       {node: 'node1', command: 'flannelctl sync', sync: 'peer' as const}, {node: 'node1', command: 'kubectl get networkpolicy -A', scope: 'cluster' as const}]) {
       expect(worldAfterFixes(vxlan, [fix]), fix.command).to.equal(undefined)
     }
@@ -80,6 +80,29 @@ describe('a fix run on the tables', () => {
     expect(worldAfterFixes(underlay, on('n2', 'ip link set eth0 up'))).to.equal(undefined)
     // an MTU's fix is not run: the same oversized packet, refused then with "fragmentation needed", is the fix working
     expect(worldAfterFixes(world, on('n1', 'ip link set cni0 mtu 1400'))).to.equal(undefined)
+  })
+
+  it('a vxlan device made anew: deleted with its entries, added down with its MAC, its address, set up', async () => {
+    // matched on the kernel: a lab's n1 broken with `lab break n1 wrong-vni`, the fix run, the tables collected
+    // again: links, IPv4 addresses, routes, neighbours and fdb entries as this gives them
+    const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'overlay-vxlan-vni-and-port-differ')})
+    const t = traceFlow(world, {src: 'n2', dst: 'p1b'})
+    expect(t.failure!.fix.map(f => f.command.split(' ').slice(0, 3).join(' '))).to.deep.equal(
+      ['ip link del', 'ip link add', 'ip addr add', 'ip link set', 'ip neigh replace', 'bridge fdb append', 'ip route replace'])
+    const n1 = host(worldAfterFixes(world, t.failure!.fix), 'n1')!
+    const vx = n1.links!.find(l => l.name === 'flannel.1')!
+    expect(vx).to.deep.include({up: true, lowerUp: true, operstate: 'UNKNOWN', mac: '0e:00:00:00:00:01', mtu: 1450})
+    expect(vx.vxlan).to.deep.equal({id: 1, local: '10.92.0.1', dev: 'eth0', port: 4789, learning: false})
+    expect(vx.raw.split('\n')[0]).to.match(/^\d+: flannel\.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN /)
+    expect(n1.addresses!.filter(a => a.dev === 'flannel.1' && a.family === 4).map(a => `${a.local}/${a.prefixlen}`)).to.deep.equal(['10.93.1.0/32'])
+    expect(n1.routes!.filter(r => r.dev === 'flannel.1').map(r => r.raw)).to.have.members([
+      'local 10.93.1.0 dev flannel.1 table local proto kernel scope host src 10.93.1.0', '10.93.2.0/24 via 10.93.2.0 dev flannel.1 onlink'])
+    expect(n1.neighbors!.filter(n => n.dev === 'flannel.1').map(n => n.raw)).to.deep.equal(['10.93.2.0 dev flannel.1 lladdr 0e:00:00:00:00:02 PERMANENT'])
+    expect(n1.fdb!.filter(e => e.dev === 'flannel.1').map(e => e.dst)).to.deep.equal(['10.92.0.2'])
+    expect(traceFlow(worldAfterFixes(world, t.failure!.fix)!, {src: 'n2', dst: 'p1b'}).disposition).to.equal('DELIVERED')
+    // the kernel: "Cannot find device"; "File exists"
+    expect(worldAfterFixes(world, on('n1', 'ip link del flannel.9'))).to.equal(undefined)
+    expect(worldAfterFixes(world, on('n1', 'ip addr add 10.92.0.1/24 dev eth0'))).to.equal(undefined)
   })
 
   it('of several ways, the recommended one runs', () => {

@@ -3307,8 +3307,11 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
       known[what].push(stop)
       const after = worldAfterFixes(next ?? fixed, modelled(stop.fix))
       const disposition = what === 'request' ? again.disposition : again.returnPath.disposition
-      // a fix not modelled (a device made anew, a sync) may undo what the first one did: it is not merged blindly
-      const merged = disposition !== 'INSUFFICIENT_INFO' && (after !== undefined || stop.fix.every(f => filterCommand(f.command)))
+      // a fix not modelled (a sync) may undo what the first one did: it is not merged blindly. Nor is a
+      // device made anew: its list puts back the device's entries after deleting it, and those the
+      // first fix lists already would be left out of it, to run before the deletion takes them
+      const merged = disposition !== 'INSUFFICIENT_INFO' && !stop.fix.some(f => f.command.startsWith('ip link del '))
+        && (after !== undefined || stop.fix.every(f => filterCommand(f.command)))
       top.reason += laterStop(ONCE_FIXED, what, stop, disposition, merged)
       if (!merged) continue
       // (after the fix, not in among it: this one was found on the tables the first one leaves)

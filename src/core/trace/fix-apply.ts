@@ -4,15 +4,15 @@
  * first fault, and the tests hold every fix to mending the fault it was given for.
  *
  * Only the commands whose effect the tables show exactly are modelled: routes, policy rules,
- * neighbours, fdb entries, sysctls, a filter rule's deletion, and a device set up or plugged into a
- * bridge (with the carrier and the routes the kernel gives it then). A fix with any other command (a
- * rule inserted, a device made anew, a sync, a read) gives no world: guessing at it would make the
- * second trace a guess. An MTU's fix is not run either: traced again, the same oversized packet is
+ * neighbours, fdb entries, sysctls, a filter rule's deletion, a device set up or plugged into a
+ * bridge (with the carrier and the routes the kernel gives it then), and a vxlan device made anew
+ * with its MAC and addresses. A fix with any other command (a rule inserted, a sync, a read) gives
+ * no world: guessing at it would make the second trace a guess. An MTU's fix is not run either: traced again, the same oversized packet is
  * refused with "fragmentation needed", which is the fix working, not a fault behind it.
  */
 import type {FdbEntry, HostSnapshot, Link, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
 import {inMainTable, isIPv6Route, lacksCarrier} from '../model.js'
-import {parseIpRouteText} from '../parse/text.js'
+import {parseIpLinkText, parseIpRouteText} from '../parse/text.js'
 import {intToIp, ipToInt, maskOf, normaliseDst} from '../addr.js'
 import {vethOtherEnd} from './fixes.js'
 import type {Fix, World} from './types.js'
@@ -64,6 +64,9 @@ function afterCommand(host: HostSnapshot, command: string): HostSnapshot | undef
   if (program === 'sysctl' && object === '-w') return sysctlsWritten(host, words.slice(2))
   if (program === 'nft' && object === 'delete' && verb === 'rule') return nftRuleDeleted(host, words.slice(3))
   if (program === 'iptables') return iptablesRuleDeleted(host, words.slice(1))
+  if (program === 'ip' && object === 'link' && (verb === 'del' || verb === 'delete') && words.length === 4) return vxlanDeleted(host, words[3])
+  if (program === 'ip' && object === 'link' && verb === 'add') return vxlanAdded(host, words.slice(3))
+  if (program === 'ip' && (object === 'addr' || object === 'address') && verb === 'add') return addressAdded(host, words.slice(3))
   return undefined
 }
 
@@ -140,7 +143,7 @@ function linkSet(pairs: WorldIndex, hosts: Hosts, node: string, dev: string, [wh
   const carrier = carrierOnceUp(pairs, hosts, node, link)
   if (carrier === undefined) return false
   putLink(hosts, node, withState({...link, up: true}, carrier))
-  subnetRoutesBack(hosts, node, dev, carrier)
+  hosts.set(node, withAddressRoutes(hosts.get(node)!, dev, carrier))
   if (carrier) {
     if (link.kind === 'veth') {
       const other = otherEnd(pairs, hosts, node, link)
@@ -206,24 +209,29 @@ function withState(link: Link, carrier: boolean): Link {
     const kept = flags.split(',').filter(f => f !== '' && !['UP', 'LOWER_UP', 'NO-CARRIER'].includes(f))
     return `<${[...(link.up && !carrier ? ['NO-CARRIER'] : []), ...kept, ...(link.up ? ['UP'] : []), ...(carrier ? ['LOWER_UP'] : [])].join(',')}>`
   }).replace(/\bstate \S+/, `state ${operstate}`)
+    // (set up, a virtual device gets its default qdisc: noqueue, as it sends without a queue)
+    .replace(/\bqdisc noop\b/, link.up && ['vxlan', 'veth', 'bridge'].includes(link.kind) ? 'qdisc noqueue' : 'qdisc noop')
   return {...link, lowerUp: carrier, operstate, raw: [line, ...rest].join('\n')}
 }
 
 /**
- * A device set up gets back the routes its IPv4 addresses make: the subnet's in main, and in table
- * local (where it was read) the address's own and its subnet's broadcast.
+ * The routes the IPv4 addresses of `dev` make: in table local (where it was read) the address's own,
+ * which an address gets as it is added, and once the device is up (`carrier` is then defined) its
+ * subnet's in main and the subnet's broadcast, which a device set up gets back. Checked on the
+ * kernel: a vxlan device given 10.5.0.0/32 and 10.6.0.1/24 while down has the two local routes; set
+ * up, 10.6.0.0/24 and the broadcast 10.6.0.255 too.
  */
-function subnetRoutesBack(hosts: Hosts, node: string, dev: string, carrier: boolean): void {
-  const host = hosts.get(node)!
-  if (host.routes === undefined || host.routesFilter !== undefined) return
+function withAddressRoutes(host: HostSnapshot, dev: string, carrier: boolean | undefined, only?: string): HostSnapshot {
+  if (host.routes === undefined || host.routesFilter !== undefined) return host
   const local = host.routes.some(r => r.table === 'local')
   const made: string[] = []
   for (const a of host.addresses ?? []) {
-    if (a.dev !== dev || a.family !== 4 || a.peer !== undefined) continue
+    if (a.dev !== dev || a.family !== 4 || a.peer !== undefined || (only !== undefined && a.local !== only)) continue
     const net = ipToInt(a.local) & maskOf(a.prefixlen)
-    const down = carrier ? '' : ' linkdown'
-    if (a.prefixlen < 32 && !/\bnoprefixroute\b/.test(a.raw)) made.push(`${intToIp(net >>> 0)}/${a.prefixlen} dev ${dev} proto kernel scope link src ${a.local}${down}`)
+    const down = carrier === false ? ' linkdown' : ''
     if (local) made.push(`local ${a.local} dev ${dev} table local proto kernel scope host src ${a.local}`)
+    if (carrier === undefined) continue
+    if (a.prefixlen < 32 && !/\bnoprefixroute\b/.test(a.raw)) made.push(`${intToIp(net >>> 0)}/${a.prefixlen} dev ${dev} proto kernel scope link src ${a.local}${down}`)
     if (local && a.prefixlen < 31) made.push(`broadcast ${intToIp((net | ~maskOf(a.prefixlen)) >>> 0)} dev ${dev} table local proto kernel scope link src ${a.local}${down}`)
   }
   let routes = host.routes
@@ -231,7 +239,57 @@ function subnetRoutesBack(hosts: Hosts, node: string, dev: string, carrier: bool
     const route = routeOfArgs(text.split(' '))
     if (route !== undefined && !routes.some(r => sameSlot(r, route) && r.type === route.type)) routes = [...routes, route]
   }
-  hosts.set(node, {...host, routes})
+  return {...host, routes}
+}
+
+/**
+ * `ip link del DEV` of a vxlan device (a trace's fix deletes no other kind): its addresses, routes,
+ * neighbours and fdb entries go with it.
+ */
+function vxlanDeleted(host: HostSnapshot, dev: string): HostSnapshot | undefined {
+  const {links, addresses, routes, neighbors, fdb} = host
+  if (links?.find(l => l.name === dev)?.kind !== 'vxlan' || addresses === undefined || routes === undefined || neighbors === undefined || fdb === undefined) return undefined
+  return {...host, links: links.filter(l => l.name !== dev), addresses: addresses.filter(a => a.dev !== dev),
+    routes: routes.filter(r => r.dev !== dev), neighbors: neighbors.filter(n => n.dev !== dev), fdb: fdb.filter(e => e.dev !== dev)}
+}
+
+/**
+ * `ip link add NAME address MAC [mtu N] type vxlan id ID [local A] [dev D] dstport P [nolearning]`,
+ * the device as `ip -d link` prints it, down. Without `address` the kernel draws a MAC, which the
+ * peers' entries cannot name: not modelled.
+ */
+function vxlanAdded(host: HostSnapshot, args: string[]): HostSnapshot | undefined {
+  const [name, ...rest] = args
+  if (host.links === undefined || name === undefined || host.links.some(l => l.name === name)) return undefined
+  const given = new Map<string, string>()
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === 'nolearning' || rest[i] === 'learning') given.set('learning', rest[i])
+    else if (['address', 'mtu', 'type', 'id', 'local', 'dev', 'dstport'].includes(rest[i]) && rest[i + 1] !== undefined) given.set(rest[i], rest[++i])
+    else return undefined
+  }
+  const mac = given.get('address')
+  if (given.get('type') !== 'vxlan' || mac === undefined || given.get('id') === undefined) return undefined
+  // the kernel's MTU: the underlay's less the 50 bytes of encapsulation, 1450 without one
+  const under = given.get('dev') === undefined ? undefined : host.links.find(l => l.name === given.get('dev'))
+  const mtu = given.get('mtu') ?? String((under?.mtu ?? 1500) - 50)
+  const index = Math.max(0, ...host.links.map(l => l.index ?? 0)) + 1
+  const opt = (key: string) => given.has(key) ? ` ${key} ${given.get(key)}` : ''
+  const text = `${index}: ${name}: <BROADCAST,MULTICAST> mtu ${mtu} qdisc noop state DOWN mode DEFAULT group default qlen 1000\n`
+    + `    link/ether ${mac.toLowerCase()} brd ff:ff:ff:ff:ff:ff\n`
+    + `    vxlan id ${given.get('id')}${opt('local')}${opt('dev')} srcport 0 0 dstport ${given.get('dstport') ?? 8472}${given.get('learning') === 'nolearning' ? ' nolearning' : ''} ttl auto ageing 300`
+  const link = parseIpLinkText(text)[0]
+  return link === undefined ? undefined : {...host, links: [...host.links, link]}
+}
+
+/** `ip addr add A/P dev DEV`: the address, and the routes it makes (see withAddressRoutes), not those of the device's other addresses */
+function addressAdded(host: HostSnapshot, args: string[]): HostSnapshot | undefined {
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(args[0] ?? '')
+  const link = host.links?.find(l => l.name === args[2])
+  if (m === null || args[1] !== 'dev' || args.length !== 3 || link === undefined || host.addresses === undefined) return undefined
+  if (host.addresses.some(a => a.dev === link.name && a.local === m[1])) return undefined
+  const address = {dev: link.name, family: 4 as const, local: m[1], prefixlen: Number(m[2]), scope: 'global', raw: `inet ${m[1]}/${m[2]} scope global ${link.name}`}
+  const carrier = link.up ? hasCarrier(link) : undefined
+  return withAddressRoutes({...host, addresses: [...host.addresses, address]}, link.name, carrier, address.local)
 }
 
 /* routes ------------------------------------------------------------------------------------ */
