@@ -7,8 +7,9 @@
  * neighbours, fdb entries, sysctls, a filter rule's deletion, a device set up or plugged into a
  * bridge (with the carrier and the routes the kernel gives it then), and a vxlan device made anew
  * with its MAC and addresses. A fix with any other command (a rule inserted, a sync, a read) gives
- * no world: guessing at it would make the second trace a guess. An MTU's fix is not run either: traced again, the same oversized packet is
- * refused with "fragmentation needed", which is the fix working, not a fault behind it.
+ * no world: guessing at it would make the second trace a guess. An MTU's fix is not run either:
+ * traced again, the same oversized packet is refused with "fragmentation needed", which is the fix
+ * working, not a fault behind it.
  */
 import type {FdbEntry, HostSnapshot, Link, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
 import {inMainTable, isIPv6Route, lacksCarrier} from '../model.js'
