@@ -5,7 +5,7 @@
  *
  * Only the commands whose effect the tables show exactly are modelled: routes, policy rules,
  * neighbours, fdb entries, sysctls, a filter rule's deletion, a device set up or plugged into a
- * bridge (with the carrier and the routes the kernel gives it then), and a vxlan device made anew
+ * bridge (with the carrier and the routes the kernel gives it then), a bridge port's hairpin mode, and a vxlan device made anew
  * with its MAC and addresses. A fix with any other command (a rule inserted, a sync, a read) gives
  * no world: guessing at it would make the second trace a guess. An MTU's fix is not run either:
  * traced again, the same oversized packet is refused with "fragmentation needed", which is the fix
@@ -65,6 +65,7 @@ function afterCommand(host: HostSnapshot, command: string): HostSnapshot | undef
   if (program === 'sysctl' && object === '-w') return sysctlsWritten(host, words.slice(2))
   if (program === 'nft' && object === 'delete' && verb === 'rule') return nftRuleDeleted(host, words.slice(3))
   if (program === 'iptables') return iptablesRuleDeleted(host, words.slice(1))
+  if (program === 'bridge' && object === 'link' && verb === 'set') return hairpinSet(host, words.slice(3))
   if (program === 'ip' && object === 'link' && (verb === 'del' || verb === 'delete') && words.length === 4) return vxlanDeleted(host, words[3])
   if (program === 'ip' && object === 'link' && verb === 'add') return vxlanAdded(host, words.slice(3))
   if (program === 'ip' && (object === 'addr' || object === 'address') && verb === 'add') return addressAdded(host, words.slice(3))
@@ -241,6 +242,17 @@ function withAddressRoutes(host: HostSnapshot, dev: string, carrier: boolean | u
     if (route !== undefined && !routes.some(r => sameSlot(r, route) && r.type === route.type)) routes = [...routes, route]
   }
   return {...host, routes}
+}
+
+/** `bridge link set dev PORT hairpin on|off`: the bridge may send a frame back out of the port it came in by */
+function hairpinSet(host: HostSnapshot, args: string[]): HostSnapshot | undefined {
+  const [dev, port, key, value] = args
+  const link = host.links?.find(l => l.name === port)
+  if (dev !== 'dev' || key !== 'hairpin' || (value !== 'on' && value !== 'off') || args.length !== 4 || link?.master === undefined) return undefined
+  const on: Link = {...link, raw: link.raw.replace(/\bhairpin (?:on|off)\b/, `hairpin ${value}`)}
+  if (value === 'on') on.hairpin = true
+  else delete on.hairpin
+  return {...host, links: host.links!.map(l => l === link ? on : l)}
 }
 
 /**
