@@ -2117,3 +2117,19 @@ describe('trace against the kernel: what stops the packet behind a filter\'s dro
     expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.include('r2: nft insert rule ip fz2 output_route ip saddr 10.91.2.2 ip daddr 10.91.1.2 udp sport 8080 accept')
   })
 })
+
+describe('trace against the kernel: a pod reaching itself through a Service behind a hairpin-off port (overlay fuzz seed 8181 case 34)', () => {
+  // overlay-service-self-hairpin-martian: n1 DNATs 10.96.0.10 to p1a itself, and veth-a has hairpin off.
+  // kernel: with hairpin on alone the frame came back to p1a, which dropped it as a martian source
+  // (its own address, accept_local off); with the masquerade too, p1a's ping of 10.96.0.10 is answered
+  it('hairpin on, run on the tables, brings the packet back to its own sender: the martian is named, its masquerade merged', async () => {
+    const t = await trace('overlay-service-self-hairpin-martian', {src: 'p1a', dst: '10.96.0.10', size: 1422})
+    expect(t.disposition).to.equal('DENIED_BY_FILTER')
+    expect(t.failure).to.include({node: 'n1', step: 'fdb'})
+    expect(t.failure!.reason).to.contain('(once the fix is run, p1a\'s `net.ipv4.conf.eth0.accept_local = 0` stops the request: REVERSE_PATH_FILTERED; the fix mends that too)')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'n1: bridge link set dev veth-a hairpin on',
+      'n1: iptables -t nat -I POSTROUTING -s 10.93.1.2/32 -d 10.93.1.2/32 -j MASQUERADE',
+    ])
+  })
+})
