@@ -3,7 +3,7 @@
  * from its flannel.1 link, its underlay address) so they can be pasted as they are.
  */
 import {inMainTable, type IptablesRule, type NftChain, type NftRule, type Route} from '../model.js'
-import {cidrContains, cidrContainsIp, isIPv4, ipToInt, normaliseDst, parseCidr} from '../addr.js'
+import {cidrContains, cidrContainsIp, intToIp, isIPv4, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
 import {routeDstText} from './routes.js'
 import type {Fix, PodRef, Trace} from './types.js'
 import type {HostView} from './host-view.js'
@@ -91,6 +91,8 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
     const bare = bareBridgeFix(w, view, local)
     if (bare !== undefined) return [bare]
   }
+  const own = displacedSubnet(view, dst)
+  if (own !== undefined) return [{node: view.name, command: own}]
   const home = homeNode(w, dst)
   if (home === undefined || home.view === view) return []
   const peer = home.view
@@ -132,6 +134,23 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   }
   // The peer is on no link of this host and there is no tunnel to it: no route via it would work.
   return fixes
+}
+
+/**
+ * `dst` is on the subnet of an address of this host whose device is up, yet no connected route
+ * covers it: another route took the connected route's place (`ip route replace throw|blackhole
+ * 10.91.1.0/24` replaces the kernel's `10.91.1.0/24 dev a0 proto kernel`, same prefix and metric),
+ * or it was deleted. Deleting the one that took its place brings nothing back: the fix puts the
+ * connected route back, as the kernel made it. Routing the subnet via a router instead (router
+ * fuzz seed 9191 case 11: via the router that sends it back) loops it.
+ */
+function displacedSubnet(view: HostView, dst: string): string | undefined {
+  if (view.routes === undefined || view.snap.routesFilter !== undefined || view.routes.connectedRoute(dst) !== undefined) return undefined
+  const a = view.ipv4Addresses().find(x => x.prefixlen < 32 && x.peer === undefined && view.deviceDown(x.dev) !== true && !/\bnoprefixroute\b/.test(x.raw)
+    && cidrContainsIp(`${x.local}/${x.prefixlen}`, dst) && x.local !== dst)
+  if (a === undefined) return undefined
+  const net = intToIp((ipToInt(a.local) & maskOf(a.prefixlen)) >>> 0)
+  return `ip route replace ${net}/${a.prefixlen} dev ${a.dev} proto kernel scope link src ${a.local}`
 }
 
 /**
