@@ -2133,3 +2133,17 @@ describe('trace against the kernel: a pod reaching itself through a Service behi
     ])
   })
 })
+
+describe('trace against the kernel: a throw route in the place of a router\'s connected route (router fuzz seed 9191 case 11)', () => {
+  // router-throw-own-subnet: r1's `throw 10.91.1.0/24` took the place of its `10.91.1.0/24 dev a0 proto kernel`
+  // (same prefix and metric). kernel: the fix that routed a's subnet via r2 (10.91.4.2 on n0) sent the reply back
+  // to r2, and the fixes behind it never delivered; with the connected route put back, a's UDP to 10.91.2.2 is answered
+  it('puts the connected route back, not a route via a router', async () => {
+    const t = await trace('router-throw-own-subnet', {src: 'a', dst: '10.91.2.2', proto: 'udp', dport: 80})
+    expect(t.disposition).to.equal('DELIVERED')
+    expect(t.returnPath.disposition).to.equal('NO_ROUTE')
+    expect(t.returnPath.failure).to.include({node: 'r1', evidence: 'throw 10.91.1.0/24'})
+    expect(t.returnPath.failure!.fix).to.deep.equal([{node: 'r1', command: 'ip route replace 10.91.1.0/24 dev a0 proto kernel scope link src 10.91.1.1'}])
+    expect(t.returnPath.failure!.reason).to.not.contain('once the fix is run')
+  })
+})
