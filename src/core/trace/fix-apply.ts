@@ -14,7 +14,7 @@
 import type {FdbEntry, HostSnapshot, Link, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
 import {inMainTable, isIPv6Route, lacksCarrier} from '../model.js'
 import {parseIpLinkText, parseIpRouteText} from '../parse/text.js'
-import {intToIp, ipToInt, maskOf, normaliseDst} from '../addr.js'
+import {cidrSize, cidrToString, normaliseDst, nthAddress, parseCidr} from '../addr.js'
 import {vethOtherEnd} from './fixes.js'
 import type {Fix, World} from './types.js'
 import {WorldIndex} from './world.js'
@@ -229,12 +229,12 @@ function withAddressRoutes(host: HostSnapshot, dev: string, carrier: boolean | u
   const made: string[] = []
   for (const a of host.addresses ?? []) {
     if (a.dev !== dev || a.family !== 4 || a.peer !== undefined || (only !== undefined && a.local !== only)) continue
-    const net = ipToInt(a.local) & maskOf(a.prefixlen)
+    const subnet = parseCidr(`${a.local}/${a.prefixlen}`)
     const down = carrier === false ? ' linkdown' : ''
     if (local) made.push(`local ${a.local} dev ${dev} table local proto kernel scope host src ${a.local}`)
     if (carrier === undefined) continue
-    if (a.prefixlen < 32 && !/\bnoprefixroute\b/.test(a.raw)) made.push(`${intToIp(net >>> 0)}/${a.prefixlen} dev ${dev} proto kernel scope link src ${a.local}${down}`)
-    if (local && a.prefixlen < 31) made.push(`broadcast ${intToIp((net | ~maskOf(a.prefixlen)) >>> 0)} dev ${dev} table local proto kernel scope link src ${a.local}${down}`)
+    if (a.prefixlen < 32 && !/\bnoprefixroute\b/.test(a.raw)) made.push(`${cidrToString(subnet)} dev ${dev} proto kernel scope link src ${a.local}${down}`)
+    if (local && a.prefixlen < 31) made.push(`broadcast ${nthAddress(subnet, cidrSize(subnet) - 1)} dev ${dev} table local proto kernel scope link src ${a.local}${down}`)
   }
   let routes = host.routes
   for (const text of made) {

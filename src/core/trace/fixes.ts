@@ -3,7 +3,7 @@
  * from its flannel.1 link, its underlay address) so they can be pasted as they are.
  */
 import {inMainTable, type IptablesRule, type NftChain, type NftRule, type Route} from '../model.js'
-import {cidrContains, cidrContainsIp, intToIp, isIPv4, ipToInt, maskOf, normaliseDst, parseCidr} from '../addr.js'
+import {cidrContains, cidrContainsIp, cidrToString, isIPv4, ipToInt, normaliseDst, parseCidr} from '../addr.js'
 import {routeDstText} from './routes.js'
 import type {Fix, PodRef, Trace} from './types.js'
 import type {HostView} from './host-view.js'
@@ -149,8 +149,7 @@ function displacedSubnet(view: HostView, dst: string): string | undefined {
   const a = view.ipv4Addresses().find(x => x.prefixlen < 32 && x.peer === undefined && view.deviceDown(x.dev) !== true && !/\bnoprefixroute\b/.test(x.raw)
     && cidrContainsIp(`${x.local}/${x.prefixlen}`, dst) && x.local !== dst)
   if (a === undefined) return undefined
-  const net = intToIp((ipToInt(a.local) & maskOf(a.prefixlen)) >>> 0)
-  return `ip route replace ${net}/${a.prefixlen} dev ${a.dev} proto kernel scope link src ${a.local}`
+  return `ip route replace ${cidrToString(parseCidr(`${a.local}/${a.prefixlen}`))} dev ${a.dev} proto kernel scope link src ${a.local}`
 }
 
 /**
