@@ -4,14 +4,12 @@
  * it names, and probe again: the same drop (the same disposition at the same node and step) must not
  * come back.
  */
-import type {Failure, Fix, Trace} from '../../src/core/trace/types.js'
+import {readsOnly, type Failure, type Fix, type Trace} from '../../src/core/trace/types.js'
 
 /** The words that stand where trace could not fill a value in: the reader supplies it, no program can. */
 const PLACEHOLDERS = /\b(GATEWAY|DEVICE|PREFIX|ADDRESS|IFACE|NEXT|PORT|MAC)\b/
 /** Programs whose commands change a host's tables: the others (ping, grep, systemctl, rm, …) point at where to look. */
 const WRITERS = new Set(['ip', 'bridge', 'iptables', 'nft', 'sysctl'])
-/** Subcommands that read: `ip neigh show`, `ip route get`, `nft list …`, `iptables -S`. */
-const READS = /^(ip(\s+-\S+)*\s+\S+\s+(show|list|get)\b|bridge\s+\S+\s+show\b|nft\s+list\b|iptables(\s+-t\s+\S+)?\s+-(S|L)\b)/
 
 /**
  * Whether a fix is a command these fuzzes can run as it is printed, and if not why. Runnable: a
@@ -26,7 +24,7 @@ export function fixRunnable(fix: Fix): {ok: true} | {ok: false, why: string} {
   if (PLACEHOLDERS.test(command)) return {ok: false, why: 'a placeholder to fill in'}
   const program = command.split(/\s+/)[0]
   if (program === 'flannelctl') return {ok: false, why: 'flannelctl (no state on these hosts)'}
-  if (!WRITERS.has(program) || READS.test(command)) return {ok: false, why: 'a pointer (it reads, or is no table command)'}
+  if (!WRITERS.has(program) || readsOnly({...fix, command})) return {ok: false, why: 'a pointer (it reads, or is no table command)'}
   return {ok: true}
 }
 
