@@ -596,6 +596,16 @@ describe('trace against the kernel: a routing loop between two routers', () => {
     expect(t.traceroute).to.deep.equal(['10.91.1.1', '*', '*', '*'])
   })
 
+  it('a packet routed back to its own sender: the martian drop there is mended at the route that points the wrong way, not by accept_local', async () => {
+    // r2's own packet to r1 goes to r3 (r2's wrong route), which sends it back: r2 drops it as a martian
+    // source. accept_local on would only let it round again; r2's route via m0 alone gets it through
+    const t = await trace('router-chain-reply-loop', {src: 'r2', dst: 'r1'})
+    expect(t.disposition).to.equal('REVERSE_PATH_FILTERED')
+    expect(t.failure).to.include({node: 'r2', step: 'sysctl'})
+    expect(t.failure!.reason).to.contain('r2\'s `10.91.1.0/24 via 10.91.4.3 dev n0` is the one that points the wrong way')
+    expect(t.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route replace 10.91.1.0/24 via 10.91.2.1 dev m0'}])
+  })
+
   it('asks for a gateway when no single change gets the packet through', async () => {
     const {world} = await loadSource({snapshot: join(SNAPSHOTS, 'router-chain-loop')})
     world.hosts.find(h => h.name === 'r3')!.sysctls!['net.ipv4.ip_forward'] = '0'

@@ -1052,8 +1052,18 @@ class Walk {
     const fix: Fix[] = dnat !== undefined
       ? [{node: dnat.node, command: `iptables -t nat -I POSTROUTING -s ${packet.src}/32 -d ${packet.dst}/32 -j MASQUERADE`}]
       : [{node: view.name, command: sysctlCommand(`net.ipv4.conf.${inDev}.accept_local`, 1)}]
-    return this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
+    const end = this.fail(hop, 'REVERSE_PATH_FILTERED', 'sysctl', evidence,
       `the packet arrives on ${inDev} from ${packet.src}, an address of ${view.name} itself${via}: the kernel drops it as a martian source (accept_local is off)`, fix)
+    if (dnat !== undefined || view.isLocal(packet.dst)) return end
+    // Routed back to the host that sent it: a loop the martian check cuts short. Its routers are
+    // handed on as a loop's are, so mendLoop can find the route that points the wrong way
+    // (accept_local would only let the packet round again).
+    const start = this.hops.findIndex(h => h.node === view.name)
+    const routers = this.hops.slice(start, -1).flatMap(h => {
+      const r = this.routeOfHop.get(h)
+      return r?.gateway !== undefined ? [{node: h.node, route: r}] : []
+    })
+    return routers.length > 0 ? {...end, loop: routers} : end
   }
 
   // ---- the packet is for this host
@@ -3265,7 +3275,34 @@ const assumedUp = (view: HostView, dev: string) => `no link details captured on 
 export function traceFlow(world: World, req: TraceRequest): Trace {
   const first = randomBranch(new Map())
   const traced = traceWorld(world, req, true, first)
-  return pastFixes(world, req, pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met])))
+  return withoutNeedlessAcceptLocal(world, req, pastFixes(world, req, pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met]))))
+}
+
+/**
+ * A packet routed back to its own sender is dropped there as a martian source, and turning
+ * accept_local on is what lets it by; but where the rest of the fix mends the routes that sent it
+ * back, accept_local only opens the host to packets with its own source address for nothing. So
+ * the fix runs on the tables with and without it, and where both end alike it is left out (r2's
+ * packet to r1 sent back by r3: with r3's and r2's routes mended it never returns; a packet to an
+ * address no host has, sent back by the host its route names: it has nowhere to go either way).
+ */
+function withoutNeedlessAcceptLocal(world: World, req: TraceRequest, t: Trace): Trace {
+  const top = t.failure ?? t.returnPath.failure
+  if (top === undefined) return t
+  const ending = (w: World | undefined) => {
+    if (w === undefined) return undefined
+    const again = traceWorld(w, req, false, randomBranch(new Map()))
+    return [again.disposition, again.failure?.node, again.failure?.evidence, again.returnPath.disposition, again.returnPath.failure?.node, again.returnPath.failure?.evidence].join('|')
+  }
+  for (const f of top.fix.filter(x => /^sysctl -w net\.ipv4\.conf\.\S+\.accept_local=1$/.test(x.command) && x.option === undefined)) {
+    const modelled = top.fix.filter(x => !insertsAccept(x.command))
+    if (modelled.length < 2) continue
+    const whole = ending(worldAfterFixes(world, modelled))
+    if (whole === undefined || whole !== ending(worldAfterFixes(world, modelled.filter(x => x !== f)))) continue
+    top.fix = top.fix.filter(x => x !== f)
+    top.reason += ` (the rest of the fix keeps the packet from coming back to ${f.node}: accept_local stays off there)`
+  }
+  return t
 }
 
 /**
@@ -3299,14 +3336,19 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
         const found = stop.reason.split(LATER_STOP_CLAUSE).slice(1).filter(clause => !top.reason.includes(clause))
         const more = appendFixes(top.fix, stop.fix)
         if (found.length > 0 && more.length > top.fix.length) {
+          // (the next round runs on the tables these fixes leave too, and so meets what is behind them)
+          const after = worldAfterFixes(next ?? fixed, modelled(more.slice(top.fix.length)))
           top.reason += found.join('')
           top.fix = more
+          if (after !== undefined) next = after
         }
         continue
       }
+      const disposition = what === 'request' ? again.disposition : again.returnPath.disposition
+      // (where the tables run out, the same reason met from another host is nothing new)
+      if (disposition === 'INSUFFICIENT_INFO' && known[what].some(k => k?.reason === stop.reason)) continue
       known[what].push(stop)
       const after = worldAfterFixes(next ?? fixed, modelled(stop.fix))
-      const disposition = what === 'request' ? again.disposition : again.returnPath.disposition
       // a fix not modelled (a sync) may undo what the first one did: it is not merged blindly. Nor is a
       // device made anew: its list puts back the device's entries after deleting it, and those the
       // first fix lists already would be left out of it, to run before the deletion takes them
@@ -3486,7 +3528,9 @@ function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, e
     failure.reason += `; which route points the wrong way is not in the tables: changing any one of them alone ends the loop (${fixed.map(x => `\`${x.change!.command}\` on ${x.node}`).join(', or ')}); the fix changes ${r.node}'s, keep the other router's if that is the one that is right`
     failure.fix = [{node: r.node, command: r.change!.command}]
   } else if (!w.isOwned(dst) && homeNode(w, dst) === undefined) {
-    // (the fix loop() made stays: every route of the cycle deleted)
+    // (the fix loop() made stays: every route of the cycle deleted; a packet sent back to its
+    // sender, cut short there as a martian, gets the same)
+    if (end.disposition !== 'LOOP') failure.fix = routers.map(r => ({node: r.node, command: routeDelCommand(r.route)}))
     failure.reason += `; no host read has ${dst} (a node that is gone leaves such routes behind): the routes that pass it round lead nowhere, and deleting them all makes the kernel answer "network unreachable" at once`
   } else {
     const r = routers[0]
@@ -3616,7 +3660,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
     }
   }
 
-  if (mendLoops && fwdEnd.disposition === 'LOOP' && fwdEnd.loop !== undefined && fwdEnd.failure !== undefined) mendLoop(world, req, w, dst.ip, fwdEnd, 'request')
+  if (mendLoops && fwdEnd.loop !== undefined && fwdEnd.failure !== undefined) mendLoop(world, req, w, dst.ip, fwdEnd, 'request')
   // traceroute's UDP probes bind their port before their lookup: a refusal of port 0 does not stop them
   let probed = fwd
   let probedEnd = fwdEnd
@@ -3689,7 +3733,7 @@ function traceWorld(world: World, req: TraceRequest, mendLoops: boolean, random?
       addLaterDrops(backEnd.failure, past.passedDrops, 'reply')
       addStopPastDrops(backEnd.failure, pastEnd, 'reply')
     }
-    if (mendLoops && backEnd.disposition === 'LOOP' && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
+    if (mendLoops && backEnd.loop !== undefined && backEnd.failure !== undefined) mendLoop(world, req, w, reply.dst, backEnd, 'reply')
     returnPath = {disposition: backEnd.disposition, hops: back.hops}
     if (backEnd.failure) {
       returnPath.failure = backEnd.failure
