@@ -37,7 +37,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {appendFixes, behindMoveSync, daemonBlockNullRoute, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {appendFixes, behindMoveSync, daemonBlockNullRoute, displacedSubnet, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -1764,7 +1764,10 @@ class Walk {
       if (router === undefined) continue
       const theirs = this.w.firstOwner(router, o => this.isNode(o.view))?.view.routes?.lookup(dst)
       const prefix = theirs !== undefined && !isDefaultRoute(theirs) ? routeDstText(theirs) : dst
-      return [{node: view.name, command: `ip route replace ${prefix} via ${router} dev ${a.dev}`}]
+      // a router on a link whose connected route another took the place of: that route back first,
+      // or the kernel refuses the gateway ("Nexthop has invalid gateway"; router fuzz seed 9898 case 25)
+      const link = displacedSubnet(view, router)
+      return [...(link !== undefined ? [{node: view.name, command: link}] : []), {node: view.name, command: `ip route replace ${prefix} via ${router} dev ${a.dev}`}]
     }
     return []
   }

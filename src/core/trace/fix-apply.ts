@@ -14,6 +14,7 @@
 import type {FdbEntry, HostSnapshot, Link, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
 import {inMainTable, isIPv6Route, lacksCarrier} from '../model.js'
 import {parseIpLinkText, parseIpRouteText} from '../parse/text.js'
+import {RouteTable} from '../route-lookup.js'
 import {cidrSize, cidrToString, normaliseDst, nthAddress, parseCidr} from '../addr.js'
 import {vethOtherEnd} from './fixes.js'
 import type {Fix, World} from './types.js'
@@ -319,6 +320,9 @@ function routeCommand(host: HostSnapshot, verb: string | undefined, args: string
   if (verb === 'replace' || verb === 'add') {
     const at = routes.findIndex(r => sameSlot(r, route))
     if (at >= 0 && verb === 'add') return undefined
+    // the kernel refuses a gateway no connected route reaches ("Nexthop has invalid gateway"), unless onlink
+    if (route.gateway !== undefined && route.onlink !== true && !isIPv6Route(route)
+      && new RouteTable(routes, route.table ?? 'main').connectedRoute(route.gateway, route.dev) === undefined) return undefined
     return {...host, routes: at >= 0 ? routes.map((r, i) => i === at ? route : r) : [...routes, route]}
   }
   if (verb === 'del' || verb === 'delete') {

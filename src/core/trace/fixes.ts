@@ -144,7 +144,7 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
  * connected route back, as the kernel made it. Routing the subnet via a router instead (router
  * fuzz seed 9191 case 11: via the router that sends it back) loops it.
  */
-function displacedSubnet(view: HostView, dst: string): string | undefined {
+export function displacedSubnet(view: HostView, dst: string): string | undefined {
   if (view.routes === undefined || view.snap.routesFilter !== undefined || view.routes.connectedRoute(dst) !== undefined) return undefined
   const a = view.ipv4Addresses().find(x => x.prefixlen < 32 && x.peer === undefined && view.deviceDown(x.dev) !== true && !/\bnoprefixroute\b/.test(x.raw)
     && cidrContainsIp(`${x.local}/${x.prefixlen}`, dst) && x.local !== dst)
