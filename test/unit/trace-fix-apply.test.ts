@@ -32,6 +32,9 @@ describe('a fix run on the tables', () => {
     // the kernel: "No such process"; "File exists"
     expect(worldAfterFixes(vxlan, on('node1', 'ip route del 10.77.0.0/24'))).to.equal(undefined)
     expect(worldAfterFixes(vxlan, on('node1', 'ip route add 10.244.2.0/24 dev eth0'))).to.equal(undefined)
+    // "Nexthop has invalid gateway": no connected route reaches it (onlink says the link does)
+    expect(worldAfterFixes(vxlan, on('node1', 'ip route replace 10.99.0.0/16 via 10.77.0.1 dev eth0'))).to.equal(undefined)
+    expect(worldAfterFixes(vxlan, on('node1', 'ip route replace 10.99.0.0/16 via 10.77.0.1 dev eth0 onlink'))).to.not.equal(undefined)
   })
 
   it('neighbours and fdb entries: replace, append, del', () => {

@@ -2157,3 +2157,20 @@ describe('trace against the kernel: a throw route in the place of a router\'s co
     expect(t.returnPath.failure!.reason).to.not.contain('once the fix is run')
   })
 })
+
+describe('trace against the kernel: a route via a router whose link lost its connected route (router fuzz seed 9898 case 25)', () => {
+  // router-link-route-displaced: r1's `10.91.2.0/24 via 10.91.1.2` took the place of its connected route on m0, and
+  // `blackhole 10.91.3.0/24` stops r1's own packets to b. kernel: `ip route replace 10.91.3.0/24 via 10.91.2.2 dev m0`
+  // failed ("Nexthop has invalid gateway"); with m0's connected route put back first, r1 connects to 10.91.3.2
+  it('puts the link\'s connected route back before the route via the router on it', async () => {
+    const t = await trace('router-link-route-displaced', {src: 'r1', dst: '10.91.3.2', proto: 'tcp', dport: 80})
+    expect(t.disposition).to.equal('NULL_ROUTED')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'r1: ip route del blackhole 10.91.3.0/24',
+      'r1: ip route replace 10.91.2.0/24 dev m0 proto kernel scope link src 10.91.2.1',
+      'r1: ip route replace 10.91.3.0/24 via 10.91.2.2 dev m0',
+      // (the reply's own fix, as a ping needs both ways)
+      'r2: iptables -D FORWARD -j REJECT --reject-with icmp-admin-prohibited',
+    ])
+  })
+})
