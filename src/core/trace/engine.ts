@@ -233,7 +233,10 @@ interface End {
   failure?: Failure
   /** a REJECT rule answered: what traceroute appends to the answering address */
   reject?: {error: string, mark?: string}
-  /** a routing loop: each router of the cycle with the route it passed the packet on by */
+  /**
+   * a routing loop (or a packet routed back to its sender, which drops it as a martian source):
+   * each router of the cycle with the route it passed the packet on by
+   */
   loop?: Array<{node: string, route: Route}>
   /** a routing loop: how many hosts pass the packet round (one traceroute line each, again and again) */
   cycleLength?: number
