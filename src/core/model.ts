@@ -477,6 +477,19 @@ export function lacksCarrier(l: Pick<Link, 'up' | 'lowerUp' | 'operstate'>): boo
   return l.up && (l.lowerUp !== undefined ? !l.lowerUp : operstateSaysNoCarrier(l))
 }
 
+/** Up with a carrier: the device sends and takes frames (what `LOWER_UP` says, or the link watch's state). */
+export function hasCarrier(l: Pick<Link, 'up' | 'lowerUp' | 'operstate'>): boolean {
+  return l.up && !lacksCarrier(l)
+}
+
+/**
+ * Whether the kernel gives this address a route to its subnet when its device is up: an IPv4
+ * address shorter than /32, not point-to-point, without `noprefixroute`.
+ */
+export function makesSubnetRoute(a: Address): boolean {
+  return a.family === 4 && a.peer === undefined && a.prefixlen < 32 && !/\bnoprefixroute\b/.test(a.raw)
+}
+
 /** What the link watch says of a device without carrier, once it has run: DOWN, or LOWERLAYERDOWN for one stacked on another. */
 export function operstateSaysNoCarrier(l: Pick<Link, 'operstate'>): boolean {
   return l.operstate === 'DOWN' || l.operstate === 'LOWERLAYERDOWN'

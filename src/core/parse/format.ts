@@ -2,7 +2,7 @@
  * Entities back to the lines `ip` / `bridge` print (iproute2 6.x field order), so evidence and
  * planned operations read exactly like what a user finds on the host.
  */
-import {lacksCarrier, type Address, type FdbEntry, type Link, type Neighbor, type Route} from '../model.js'
+import {hasCarrier, type Address, type FdbEntry, type Link, type Neighbor, type Route} from '../model.js'
 import {withoutHostPrefix} from './common.js'
 
 /** `10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink`, `blackhole 10.244.99.0/24`. */
@@ -66,7 +66,7 @@ export function formatLink(l: Omit<Link, 'raw'>): string {
   // UNKNOWN), LOWER_UP for one with carrier; the two disagree until the link watch has run
   if (l.up && l.operstate !== undefined && l.operstate !== 'UP' && l.operstate !== 'UNKNOWN') flags.unshift('NO-CARRIER')
   if (l.up) flags.push('UP')
-  if (l.up && !lacksCarrier(l)) flags.push('LOWER_UP')
+  if (hasCarrier(l)) flags.push('LOWER_UP')
   let header = `${l.index ?? 0}: ${name}: <${flags.join(',')}> mtu ${l.mtu}`
   if (l.master !== undefined) header += ` master ${l.master}`
   if (l.operstate !== undefined) header += ` state ${l.operstate}`

@@ -1061,11 +1061,7 @@ class Walk {
     // Routed back to the host that sent it: a loop the martian check cuts short. Its routers are
     // handed on as a loop's are, so mendLoop can find the route that points the wrong way
     // (accept_local would only let the packet round again).
-    const start = this.hops.findIndex(h => h.node === view.name)
-    const routers = this.hops.slice(start, -1).flatMap(h => {
-      const r = this.routeOfHop.get(h)
-      return r?.gateway !== undefined ? [{node: h.node, route: r}] : []
-    })
+    const routers = this.routersOf(this.hops.slice(this.hops.findIndex(h => h.node === view.name), -1))
     return routers.length > 0 ? {...end, loop: routers} : end
   }
 
@@ -3119,24 +3115,23 @@ class Walk {
   private loop(hop: Hop, firstIndex: number): End {
     const cycle = this.hops.slice(firstIndex, -1)
     const route = cycle.length > 0 ? this.routeOfHop.get(cycle[0]) : undefined
-    const fix: Fix[] = []
-    for (const h of cycle) {
-      const r = this.routeOfHop.get(h)
-      if (r !== undefined && r.gateway !== undefined && !isDefaultRoute(r) && !fix.some(f => f.node === h.node)) {
-        fix.push({node: h.node, command: routeDelCommand(r)})
-      }
-    }
+    const routers = this.routersOf(cycle)
+    const fix = cycleDeletions(routers)
     if (fix.length === 0 && route !== undefined) fix.push({node: hop.node, command: routeDelCommand(route)})
     const path = cycle.map(h => h.node).concat(hop.node).join(' → ')
     const reason = this.hops.length > MAX_HOPS
       ? `the packet is still moving after ${MAX_HOPS} hops: its TTL runs out (${path})`
       : `the packet comes back to ${hop.node} on ${hop.in} with the same addresses: ${path} pass it round until its TTL runs out`
     const end: End = {...this.fail(hop, 'LOOP', 'route', route?.raw ?? '(routing loop)', reason, fix), ...(this.hops.length > MAX_HOPS ? {} : {cycleLength: cycle.length})}
-    const routers = cycle.flatMap(h => {
-      const r = this.routeOfHop.get(h)
-      return r !== undefined && r.gateway !== undefined ? [{node: h.node, route: r}] : []
-    })
     return routers.length > 0 ? {...end, loop: routers} : end
+  }
+
+  /** the hosts of a way round, each with the route by which it sent the packet on to a gateway */
+  private routersOf(hops: Hop[]): Array<{node: string, route: Route}> {
+    return hops.flatMap(h => {
+      const r = this.routeOfHop.get(h)
+      return r?.gateway !== undefined ? [{node: h.node, route: r}] : []
+    })
   }
 }
 
@@ -3301,10 +3296,10 @@ function withoutNeedlessAcceptLocal(world: World, req: TraceRequest, t: Trace): 
     return [again.disposition, again.failure?.node, again.failure?.evidence, again.returnPath.disposition, again.returnPath.failure?.node, again.returnPath.failure?.evidence].join('|')
   }
   for (const f of top.fix.filter(x => /^sysctl -w net\.ipv4\.conf\.\S+\.accept_local=1$/.test(x.command) && x.option === undefined)) {
-    const modelled = top.fix.filter(x => !insertsAccept(x.command))
-    if (modelled.length < 2) continue
-    const whole = ending(worldAfterFixes(world, modelled))
-    if (whole === undefined || whole !== ending(worldAfterFixes(world, modelled.filter(x => x !== f)))) continue
+    const run = modelled(top.fix)
+    if (run.length < 2) continue
+    const whole = ending(worldAfterFixes(world, run))
+    if (whole === undefined || whole !== ending(worldAfterFixes(world, run.filter(x => x !== f)))) continue
     top.fix = top.fix.filter(x => x !== f)
     top.reason += ` (the rest of the fix keeps the packet from coming back to ${f.node}: accept_local stays off there)`
   }
@@ -3324,8 +3319,6 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
   const top = t.failure ?? t.returnPath.failure
   if (top === undefined) return t
   const known = {request: [t.failure], reply: [t.returnPath.failure]}
-  // (an accept a fix inserts is left out: the walks go on past the filters that drop, so what it mends they pass already)
-  const modelled = (fixes: Fix[]) => fixes.filter(f => !insertsAccept(f.command))
   const first = modelled(top.fix)
   let fixed = first.length > 0 ? worldAfterFixes(world, first) : undefined
   // (bounded: each round needs a fault the rounds before did not meet)
@@ -3370,6 +3363,9 @@ function pastFixes(world: World, req: TraceRequest, t: Trace): Trace {
   }
   return t
 }
+
+/** a fix as it is run on the tables: an accept it inserts is left out, as the walks go on past the filters that drop, so what it mends they pass already */
+const modelled = (fixes: Fix[]) => fixes.filter(f => !insertsAccept(f.command))
 
 /** how a stop behind the first one is named in the first one's reason: met past the drops, or on the tables the fix leaves */
 const PAST_DROPS = 'past it'
@@ -3543,6 +3539,13 @@ function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, e
     failure.reason += `; no change of one route to a host read gets ${leg === 'reply' ? 'the reply' : 'the packet'} through: ${r.node} needs a route for ${dst} via a router that leads to it, not back into the loop`
     failure.fix = [{node: r.node, command: `ip route replace ${routeDstText(r.route)} via GATEWAY dev DEVICE${tableOf(r.route) !== 'main' ? ` table ${tableOf(r.route)}` : ''}`}]
   }
+}
+
+/** a loop's routes deleted, one for each router, but a default route, which the router's other traffic needs */
+function cycleDeletions(routers: Array<{node: string, route: Route}>): Fix[] {
+  const fix: Fix[] = []
+  for (const r of routers) if (!isDefaultRoute(r.route) && !fix.some(f => f.node === r.node)) fix.push({node: r.node, command: routeDelCommand(r.route)})
+  return fix
 }
 
 /** The single-route changes to try on a router of a loop: delete its route, or send it via another forwarding neighbour. */

@@ -5,15 +5,16 @@
  *
  * Only the commands whose effect the tables show exactly are modelled: routes, policy rules,
  * neighbours, fdb entries, sysctls, a filter rule's deletion, a device set up or plugged into a
- * bridge (with the carrier and the routes the kernel gives it then), a bridge port's hairpin mode, and a vxlan device made anew
- * with its MAC and addresses. A fix with any other command (a rule inserted, a sync, a read) gives
+ * bridge (with the carrier and the routes the kernel gives it then), a bridge port's hairpin mode,
+ * and a vxlan device made anew with its MAC and addresses. A fix with any other command (a rule inserted, a sync, a read) gives
  * no world: guessing at it would make the second trace a guess. An MTU's fix is not run either:
  * traced again, the same oversized packet is refused with "fragmentation needed", which is the fix
  * working, not a fault behind it.
  */
 import type {FdbEntry, HostSnapshot, Link, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
-import {inMainTable, isIPv6Route, lacksCarrier} from '../model.js'
+import {hasCarrier, inMainTable, isIPv6Route, makesSubnetRoute} from '../model.js'
 import {parseIpLinkText, parseIpRouteText} from '../parse/text.js'
+import {formatAddress, formatFdb, formatNeighbor} from '../parse/format.js'
 import {RouteTable} from '../route-lookup.js'
 import {cidrSize, cidrToString, normaliseDst, nthAddress, parseCidr} from '../addr.js'
 import {vethOtherEnd} from './fixes.js'
@@ -165,10 +166,6 @@ function carrierOnceUp(pairs: WorldIndex, hosts: Hosts, node: string, link: Link
   return undefined
 }
 
-function hasCarrier(l: Link): boolean {
-  return l.up && !lacksCarrier(l)
-}
-
 /** a veth's other end as `hosts` has it now: in this host, or in its pod or node */
 function otherEnd(pairs: WorldIndex, hosts: Hosts, node: string, link: Link): {node: string, link: Link} | undefined {
   if (link.peerIndex === undefined) return undefined
@@ -234,7 +231,7 @@ function withAddressRoutes(host: HostSnapshot, dev: string, carrier: boolean | u
     const down = carrier === false ? ' linkdown' : ''
     if (local) made.push(`local ${a.local} dev ${dev} table local proto kernel scope host src ${a.local}`)
     if (carrier === undefined) continue
-    if (a.prefixlen < 32 && !/\bnoprefixroute\b/.test(a.raw)) made.push(`${cidrToString(subnet)} dev ${dev} proto kernel scope link src ${a.local}${down}`)
+    if (makesSubnetRoute(a)) made.push(`${cidrToString(subnet)} dev ${dev} proto kernel scope link src ${a.local}${down}`)
     if (local && a.prefixlen < 31) made.push(`broadcast ${nthAddress(subnet, cidrSize(subnet) - 1)} dev ${dev} table local proto kernel scope link src ${a.local}${down}`)
   }
   let routes = host.routes
@@ -301,7 +298,8 @@ function addressAdded(host: HostSnapshot, args: string[]): HostSnapshot | undefi
   const link = host.links?.find(l => l.name === args[2])
   if (m === null || args[1] !== 'dev' || args.length !== 3 || link === undefined || host.addresses === undefined) return undefined
   if (host.addresses.some(a => a.dev === link.name && a.local === m[1])) return undefined
-  const address = {dev: link.name, family: 4 as const, local: m[1], prefixlen: Number(m[2]), scope: 'global', raw: `inet ${m[1]}/${m[2]} scope global ${link.name}`}
+  const fields = {dev: link.name, family: 4 as const, local: m[1], prefixlen: Number(m[2]), scope: 'global'}
+  const address = {...fields, raw: formatAddress(fields)}
   const carrier = link.up ? hasCarrier(link) : undefined
   return withAddressRoutes({...host, addresses: [...host.addresses, address]}, link.name, carrier, address.local)
 }
@@ -377,8 +375,8 @@ function neighbourCommand(host: HostSnapshot, verb: string | undefined, args: st
   if (verb === 'add' && neighbours.length !== host.neighbors.length) return undefined
   // (`nud` defaults to permanent for a command)
   const state = (valueAfter(args, 'nud') ?? 'permanent').toUpperCase()
-  const entry: Neighbor = {dst, dev, state: [state], raw: `${dst} dev ${dev}${lladdr !== undefined ? ` lladdr ${lladdr}` : ''} ${state}`}
-  if (lladdr !== undefined) entry.lladdr = lladdr
+  const fields: Omit<Neighbor, 'raw'> = {dst, dev, state: [state], ...(lladdr !== undefined ? {lladdr} : {})}
+  const entry: Neighbor = {...fields, raw: formatNeighbor(fields)}
   return {...host, neighbors: [...neighbours, entry]}
 }
 
@@ -391,8 +389,8 @@ function fdbCommand(host: HostSnapshot, verb: string | undefined, args: string[]
   if (host.fdb === undefined || mac === undefined || dev === undefined) return undefined
   const ofMac = (e: FdbEntry) => e.mac === mac && e.dev === dev
   const flags = args.filter(w => ['self', 'master', 'permanent', 'static', 'dynamic', 'sticky', 'router', 'extern_learn'].includes(w))
-  const entry: FdbEntry = {mac, dev, flags, raw: `${mac} dev ${dev}${dst !== undefined ? ` dst ${dst}` : ''} ${flags.join(' ')}`.trimEnd()}
-  if (dst !== undefined) entry.dst = dst
+  const fields: Omit<FdbEntry, 'raw'> = {mac, dev, flags, ...(dst !== undefined ? {dst} : {})}
+  const entry: FdbEntry = {...fields, raw: formatFdb(fields)}
   const fdb = host.fdb
   switch (verb) {
     case 'replace':

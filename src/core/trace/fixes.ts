@@ -2,7 +2,7 @@
  * The commands that would mend a failed hop, built from facts in the snapshots (a peer's VTEP MAC
  * from its flannel.1 link, its underlay address) so they can be pasted as they are.
  */
-import {inMainTable, type IptablesRule, type NftChain, type NftRule, type Route} from '../model.js'
+import {inMainTable, makesSubnetRoute, type IptablesRule, type NftChain, type NftRule, type Route} from '../model.js'
 import {cidrContains, cidrContainsIp, cidrToString, isIPv4, ipToInt, normaliseDst, parseCidr} from '../addr.js'
 import {routeDstText} from './routes.js'
 import type {Fix, PodRef, Trace} from './types.js'
@@ -146,8 +146,7 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
  */
 export function displacedSubnet(view: HostView, dst: string): string | undefined {
   if (view.routes === undefined || view.snap.routesFilter !== undefined || view.routes.connectedRoute(dst) !== undefined) return undefined
-  const a = view.ipv4Addresses().find(x => x.prefixlen < 32 && x.peer === undefined && view.deviceDown(x.dev) !== true && !/\bnoprefixroute\b/.test(x.raw)
-    && cidrContainsIp(`${x.local}/${x.prefixlen}`, dst) && x.local !== dst)
+  const a = view.ipv4Addresses().find(x => makesSubnetRoute(x) && view.deviceDown(x.dev) !== true && cidrContainsIp(`${x.local}/${x.prefixlen}`, dst) && x.local !== dst)
   if (a === undefined) return undefined
   return `ip route replace ${cidrToString(parseCidr(`${a.local}/${a.prefixlen}`))} dev ${a.dev} proto kernel scope link src ${a.local}`
 }

@@ -5,7 +5,7 @@
  * A table the snapshot lacks stays `undefined`: unknown, never empty.
  */
 import type {Address, FdbEntry, HostSnapshot, Link, Neighbor, Route} from '../model.js'
-import {USABLE_NEIGH_STATES, capturedFor, lacksCarrier, tableOf} from '../model.js'
+import {USABLE_NEIGH_STATES, capturedFor, hasCarrier, tableOf} from '../model.js'
 import {type Cidr, cidrContains, ipToInt, isIPv4, maskOf, parseCidr} from '../addr.js'
 import {NULL_ROUTE_TYPES, PolicyRouter, RouteTable, isDefaultRule, localRoutePrefixes, routeDevice, type Flow, type PolicyResult} from './routes.js'
 import {RuleSet, type PacketFacts} from './iptables.js'
@@ -138,7 +138,7 @@ export class HostView {
   deviceDown(dev: string): boolean | undefined {
     const l = this.link(dev)
     if (l === undefined) return undefined
-    return !l.up || lacksCarrier(l)
+    return !hasCarrier(l)
   }
 
   // ---- addresses
