@@ -3532,7 +3532,8 @@ function mendLoop(world: World, req: TraceRequest, w: WorldIndex, dst: string, e
   } else if (!w.isOwned(dst) && homeNode(w, dst) === undefined) {
     // (the fix loop() made stays: every route of the cycle deleted; a packet sent back to its
     // sender, cut short there as a martian, gets the same)
-    if (end.disposition !== 'LOOP') failure.fix = routers.map(r => ({node: r.node, command: routeDelCommand(r.route)}))
+    const deletions = cycleDeletions(routers)
+    if (end.disposition !== 'LOOP' && deletions.length > 0) failure.fix = deletions
     failure.reason += `; no host read has ${dst} (a node that is gone leaves such routes behind): the routes that pass it round lead nowhere, and deleting them all makes the kernel answer "network unreachable" at once`
   } else {
     const r = routers[0]
