@@ -58,8 +58,35 @@ describe('a fix run on the tables', () => {
     expect([dev['net.ipv4.conf.eth0.rp_filter'], dev['net.ipv4.ip_forward']]).to.deep.equal(['2', '0'])
   })
 
-  it('what the tables do not show is not guessed: a bridge deleted, a vxlan device without its MAC, a sync, a read, a kubectl command', () => {
-    for (const fix of [...on('node1', 'ip link del cni0', 'ip link add flannel.9 type vxlan id 9 dstport 8472', 'ip link set flannel.1 address 0e:00:00:00:00:09', 'iptables -I FORWARD -j ACCEPT', 'ip route show table 100', 'ip route replace 10.1.0.0/16 via GATEWAY dev DEVICE'),
+  it('iptables rules: -I puts the rule first (or at N), -A last, -D takes it out; a table the dump left out is made', () => {
+    const rules = (w: World | undefined, table: string, chain: string) => host(w, 'node1')!.iptables!.rules.filter(r => r.table === table && r.chain === chain).map(r => r.raw)
+    const w = worldAfterFixes(vxlan, on('node1',
+      'iptables -t nat -I POSTROUTING -s 10.244.1.2/32 -d 10.244.1.2/32 -j MASQUERADE',
+      'iptables -A FLANNEL-FWD -s 10.9.0.0/16 -j DROP',
+      'iptables -I FLANNEL-FWD 2 -d 10.8.0.0/16 -j ACCEPT',
+      'iptables -t mangle -A FORWARD -j MARK --set-xmark 0x1/0x1'))
+    expect(rules(w, 'nat', 'POSTROUTING')[0]).to.equal('-A POSTROUTING -s 10.244.1.2/32 -d 10.244.1.2/32 -j MASQUERADE')
+    expect(rules(w, 'filter', 'FLANNEL-FWD')).to.deep.equal([
+      '-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+      '-A FLANNEL-FWD -d 10.8.0.0/16 -j ACCEPT',
+      '-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+      '-A FLANNEL-FWD -s 10.9.0.0/16 -j DROP'])
+    expect(rules(w, 'mangle', 'FORWARD')).to.deep.equal(['-A FORWARD -j MARK --set-xmark 0x1/0x1'])
+    expect(host(w, 'node1')!.iptables!.chains).to.deep.include({table: 'mangle', name: 'FORWARD', policy: 'ACCEPT'})
+    const gone = worldAfterFixes(w!, on('node1', 'iptables -t nat -D POSTROUTING -s 10.244.1.2/32 -d 10.244.1.2/32 -j MASQUERADE'))
+    expect(rules(gone, 'nat', 'POSTROUTING')).to.deep.equal(rules(vxlan, 'nat', 'POSTROUTING'))
+    // the kernel: "Index of insertion too big", "No chain/target/match by that name", "Bad rule"
+    expect(worldAfterFixes(vxlan, on('node1', 'iptables -I FLANNEL-FWD 4 -j ACCEPT'))).to.equal(undefined)
+    expect(worldAfterFixes(vxlan, on('node1', 'iptables -A KUBE-FORWARD -j ACCEPT'))).to.equal(undefined)
+    expect(worldAfterFixes(vxlan, on('node1', 'iptables -t nat -D POSTROUTING -j MASQUERADE'))).to.equal(undefined)
+    // a pasted `iptables -S FORWARD` shows no other chain: where a rule lands in one is not known
+    const pasted = {...vxlan, hosts: vxlan.hosts.map(h => h.name === 'node1' ? {...h, iptables: {...h.iptables!, covers: [{table: 'filter', chain: 'FORWARD'}]}} : h)}
+    expect(worldAfterFixes(pasted, on('node1', 'iptables -I FORWARD -j ACCEPT'))).to.not.equal(undefined)
+    expect(worldAfterFixes(pasted, on('node1', 'iptables -t nat -I POSTROUTING -j RETURN'))).to.equal(undefined)
+  })
+
+  it('what the tables do not show is not guessed: a bridge deleted, a vxlan device without its MAC, an nft rule added, a sync, a read, a kubectl command', () => {
+    for (const fix of [...on('node1', 'ip link del cni0', 'ip link add flannel.9 type vxlan id 9 dstport 8472', 'ip link set flannel.1 address 0e:00:00:00:00:09', 'nft insert rule ip filter FORWARD accept', 'ip route show table 100', 'ip route replace 10.1.0.0/16 via GATEWAY dev DEVICE'),
       {node: 'node1', command: 'flannelctl sync', sync: 'peer' as const}, {node: 'node1', command: 'kubectl get networkpolicy -A', scope: 'cluster' as const}]) {
       expect(worldAfterFixes(vxlan, [fix]), fix.command).to.equal(undefined)
     }

@@ -4,12 +4,12 @@
  * first fault, and the tests hold every fix to mending the fault it was given for.
  *
  * Only the commands whose effect the tables show exactly are modelled: routes, policy rules,
- * neighbours, fdb entries, sysctls, a filter rule's deletion, a device set up or plugged into a
- * bridge (with the carrier and the routes the kernel gives it then), a bridge port's hairpin mode,
- * and a vxlan device made anew with its MAC and addresses. A fix with any other command (a rule inserted, a sync, a read) gives
- * no world: guessing at it would make the second trace a guess. An MTU's fix is not run either:
- * traced again, the same oversized packet is refused with "fragmentation needed", which is the fix
- * working, not a fault behind it.
+ * neighbours, fdb entries, sysctls, an iptables rule deleted or added (an nft rule deleted), a
+ * device set up or plugged into a bridge (with the carrier and the routes the kernel gives it then),
+ * a bridge port's hairpin mode, and a vxlan device made anew with its MAC and addresses. A fix with
+ * any other command (an nft rule added, a sync, a read) gives no world: guessing at it would make
+ * the second trace a guess. An MTU's fix is not run either: traced again, the same oversized packet
+ * is refused with "fragmentation needed", which is the fix working, not a fault behind it.
  */
 import type {FdbEntry, HostSnapshot, Link, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
 import {hasCarrier, inMainTable, isIPv6Route, makesSubnetRoute} from '../model.js'
@@ -66,7 +66,7 @@ function afterCommand(host: HostSnapshot, command: string): HostSnapshot | undef
   if (program === 'bridge' && object === 'fdb') return fdbCommand(host, verb, words.slice(3))
   if (program === 'sysctl' && object === '-w') return sysctlsWritten(host, words.slice(2))
   if (program === 'nft' && object === 'delete' && verb === 'rule') return nftRuleDeleted(host, words.slice(3))
-  if (program === 'iptables') return iptablesRuleDeleted(host, words.slice(1))
+  if (program === 'iptables') return iptablesRuleChanged(host, words.slice(1))
   if (program === 'bridge' && object === 'link' && verb === 'set') return hairpinSet(host, words.slice(3))
   if (program === 'ip' && object === 'link' && (verb === 'del' || verb === 'delete') && words.length === 4) return vxlanDeleted(host, words[3])
   if (program === 'ip' && object === 'link' && verb === 'add') return vxlanAdded(host, words.slice(3))
@@ -80,7 +80,7 @@ const FIREWALL = '(?:iptables|ip6tables|iptables-legacy|iptables-nft|nft)'
 /**
  * Whether `command` inserts or appends an accept (`-j ACCEPT`, nft's `accept`): a filter fix the
  * walks need not see run, since they go on past the drops it lets the packet by. Any other rule
- * inserted (a SNAT, a mark) changes the packet, and is not modelled.
+ * inserted (a masquerade, a RETURN before one) changes the packet, and is run on the tables.
  */
 export function insertsAccept(command: string): boolean {
   return /^(?:iptables|ip6tables|iptables-legacy|iptables-nft) (?:-t filter )?-[IA] .* -j ACCEPT$/.test(command)
@@ -108,15 +108,50 @@ function nftRuleDeleted(host: HostSnapshot, args: string[]): HostSnapshot | unde
   return {...host, nftables: host.nftables.map(c => c.ruleset !== undefined && edited.has(c.ruleset) ? {...c, ruleset: edited.get(c.ruleset)} : c)}
 }
 
-/** `iptables [-t TABLE] -D CHAIN RULE`, the rule as iptables-save prints it (trace's fixes name it so) */
-function iptablesRuleDeleted(host: HostSnapshot, args: string[]): HostSnapshot | undefined {
+/**
+ * `iptables [-t TABLE] -D CHAIN RULE`, `-I CHAIN [N] RULE` or `-A CHAIN RULE`, the rule as
+ * iptables-save prints it (trace's fixes name it so). A rule is added only to a chain the dump
+ * shows whole: in a pasted `iptables -S` of other chains, where it lands among the rules is unknown.
+ */
+function iptablesRuleChanged(host: HostSnapshot, args: string[]): HostSnapshot | undefined {
   const table = args[0] === '-t' ? args[1] : 'filter'
-  const rest = args[0] === '-t' ? args.slice(2) : args
-  if (host.iptables === undefined || rest[0] !== '-D' || rest.length < 3) return undefined
-  const chain = rest[1]
-  const spec = rest.slice(2).join(' ')
-  const at = host.iptables.rules.findIndex(r => r.table === table && r.chain === chain && r.spec === spec)
-  return at < 0 ? undefined : {...host, iptables: {...host.iptables, rules: host.iptables.rules.filter((_, i) => i !== at)}}
+  const [verb, chain, ...after] = args[0] === '-t' ? args.slice(2) : args
+  const iptables = host.iptables
+  if (iptables === undefined || chain === undefined) return undefined
+  const position = verb === '-I' && /^[1-9]\d*$/.test(after[0] ?? '') ? Number(after.shift()) : undefined
+  const spec = after.join(' ')
+  if (spec === '') return undefined
+  const inChain = (r: {table: string, chain: string}) => r.table === table && r.chain === chain
+  if (verb === '-D') {
+    const at = iptables.rules.findIndex(r => inChain(r) && r.spec === spec)
+    return at < 0 ? undefined : {...host, iptables: {...iptables, rules: iptables.rules.filter((_, i) => i !== at)}}
+  }
+  if (verb !== '-I' && verb !== '-A') return undefined
+  const covered = iptables.covers === undefined || iptables.covers.some(c => c.table === table && (c.chain === undefined || c.chain === chain))
+  const known = iptables.chains.some(c => c.table === table && c.name === chain)
+  // (a whole iptables-save leaves out a table with no rules: iptables makes it, its built-in chains accepting)
+  const madeByIptables = iptables.covers === undefined && !iptables.chains.some(c => c.table === table) && BUILT_IN[table]?.includes(chain) === true
+  if (!covered || (!known && !madeByIptables)) return undefined
+  const chainRules = iptables.rules.flatMap((r, i) => inChain(r) ? [i] : [])
+  // iptables refuses a position past the end + 1 ("Index of insertion too big")
+  if (position !== undefined && position > chainRules.length + 1) return undefined
+  const rule = {table, chain, spec, raw: `-A ${chain} ${spec}`}
+  const at = verb === '-A' || (position ?? 1) > chainRules.length
+    ? (chainRules.length > 0 ? chainRules[chainRules.length - 1] + 1 : iptables.rules.length)
+    : chainRules[(position ?? 1) - 1]
+  return {...host, iptables: {
+    ...iptables,
+    chains: known ? iptables.chains : [...iptables.chains, {table, name: chain, policy: 'ACCEPT'}],
+    rules: [...iptables.rules.slice(0, at), rule, ...iptables.rules.slice(at)],
+  }}
+}
+
+/** the chains iptables makes with each table */
+const BUILT_IN: Record<string, readonly string[]> = {
+  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+  raw: ['PREROUTING', 'OUTPUT'],
 }
 
 /* links ------------------------------------------------------------------------------------- */
