@@ -2144,6 +2144,23 @@ describe('trace against the kernel: a pod reaching itself through a Service behi
   })
 })
 
+describe('trace against the kernel: a pod reaching itself through a Service, FORWARD flushed with policy DROP (overlay fuzz seed 1515 case 22)', () => {
+  // overlay-service-self-hairpin-forward-drop: n1 DNATs 10.96.0.10 to p1a itself, veth-a has hairpin off, and n1's
+  // FORWARD is flushed with policy DROP. kernel: with hairpin on and the masquerade, p1a's SYN died in n1's FORWARD
+  // (the fix had not named it); with flanneld's FORWARD accepts too, p1a connects to 10.96.0.10:8080
+  it('the masquerade the fix inserts is run on the tables: FORWARD\'s policy behind it is named, its accepts merged', async () => {
+    const t = await trace('overlay-service-self-hairpin-forward-drop', {src: 'p1a', dst: '10.96.0.10', proto: 'tcp', dport: 8080})
+    expect(t.failure).to.include({node: 'n1', step: 'fdb'})
+    expect(t.failure!.reason).to.contain('(once the fix is run, n1\'s `-P FORWARD DROP` stops the request: DENIED_BY_FILTER; the fix mends that too)')
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'n1: bridge link set dev veth-a hairpin on',
+      'n1: iptables -t nat -I POSTROUTING -s 10.93.1.2/32 -d 10.93.1.2/32 -j MASQUERADE',
+      'n1: iptables -I FORWARD 1 -s 10.93.0.0/16 -j ACCEPT',
+      'n1: iptables -I FORWARD 1 -d 10.93.0.0/16 -j ACCEPT',
+    ])
+  })
+})
+
 describe('trace against the kernel: a throw route in the place of a router\'s connected route (router fuzz seed 9191 case 11)', () => {
   // router-throw-own-subnet: r1's `throw 10.91.1.0/24` took the place of its `10.91.1.0/24 dev a0 proto kernel`
   // (same prefix and metric). kernel: the fix that routed a's subnet via r2 (10.91.4.2 on n0) sent the reply back
