@@ -3276,7 +3276,7 @@ const assumedUp = (view: HostView, dev: string) => `no link details captured on 
 export function traceFlow(world: World, req: TraceRequest): Trace {
   const first = randomBranch(new Map())
   const traced = traceWorld(world, req, true, first)
-  return withoutNeedlessAcceptLocal(world, req, pastFixes(world, req, pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met]))))
+  return withoutNeedlessOpenings(world, req, pastFixes(world, req, pastLearnedMtu(world, req, first.met.size === 0 ? traced : followBranches(world, req, traced, [...first.met]))))
 }
 
 /**
@@ -3287,7 +3287,7 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
  * packet to r1 sent back by r3: with r3's and r2's routes mended it never returns; a packet to an
  * address no host has, sent back by the host its route names: it has nowhere to go either way).
  */
-function withoutNeedlessAcceptLocal(world: World, req: TraceRequest, t: Trace): Trace {
+function withoutNeedlessOpenings(world: World, req: TraceRequest, t: Trace): Trace {
   const top = t.failure ?? t.returnPath.failure
   if (top === undefined) return t
   const ending = (w: World | undefined) => {
@@ -3302,6 +3302,21 @@ function withoutNeedlessAcceptLocal(world: World, req: TraceRequest, t: Trace): 
     if (whole === undefined || whole !== ending(worldAfterFixes(world, run.filter(x => x !== f)))) continue
     top.fix = top.fix.filter(x => x !== f)
     top.reason += ` (the rest of the fix keeps the packet from coming back to ${f.node}: accept_local stays off there)`
+  }
+  // Likewise the accepts for a chain the packet meets only because of routes the rest of the fix
+  // mends (a stale route that sends a packet for an address no host has to a host whose FORWARD
+  // drops it): run here with the accepts in the tables, not past them as the walks go. A chain's
+  // accepts go together or not at all: flanneld's `-s NET` and `-d NET` each pass a pod's packet alone
+  const chainOf = (f: Fix) => `${f.node} ${/ -[IA] (\S+)/.exec(f.command)?.[1] ?? ''}`
+  const accepts = new Map<string, Fix[]>()
+  for (const f of top.fix.filter(x => insertsAccept(x.command) && x.option === undefined)) accepts.set(chainOf(f), [...accepts.get(chainOf(f)) ?? [], f])
+  for (const [where, group] of accepts) {
+    if (group.length === top.fix.length) continue
+    const whole = ending(worldAfterFixes(world, top.fix))
+    if (whole === undefined || whole !== ending(worldAfterFixes(world, top.fix.filter(x => !group.includes(x))))) continue
+    top.fix = top.fix.filter(x => !group.includes(x))
+    const [node, chain] = where.split(' ')
+    top.reason += ` (the rest of the fix keeps the packet away from ${node}'s ${chain} chain: it needs no accept there)`
   }
   return t
 }
