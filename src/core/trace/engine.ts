@@ -3290,11 +3290,10 @@ export function traceFlow(world: World, req: TraceRequest): Trace {
 function withoutNeedlessOpenings(world: World, req: TraceRequest, t: Trace): Trace {
   const top = t.failure ?? t.returnPath.failure
   if (top === undefined) return t
-  const ending = (w: World | undefined) => {
-    if (w === undefined) return undefined
-    const again = traceWorld(w, req, false, randomBranch(new Map()))
-    return [again.disposition, again.failure?.node, again.failure?.evidence, again.returnPath.disposition, again.returnPath.failure?.node, again.returnPath.failure?.evidence].join('|')
-  }
+  const traced = (w: World | undefined) => w === undefined ? undefined : traceWorld(w, req, false, randomBranch(new Map()))
+  const endingOf = (again: Trace | undefined) => again === undefined ? undefined
+    : [again.disposition, again.failure?.node, again.failure?.evidence, again.returnPath.disposition, again.returnPath.failure?.node, again.returnPath.failure?.evidence].join('|')
+  const ending = (w: World | undefined) => endingOf(traced(w))
   for (const f of top.fix.filter(x => /^sysctl -w net\.ipv4\.conf\.\S+\.accept_local=1$/.test(x.command) && x.option === undefined)) {
     const run = modelled(top.fix)
     if (run.length < 2) continue
@@ -3310,10 +3309,13 @@ function withoutNeedlessOpenings(world: World, req: TraceRequest, t: Trace): Tra
   const chainOf = (f: Fix) => `${f.node} ${/ -[IA] (\S+)/.exec(f.command)?.[1] ?? ''}`
   const accepts = new Map<string, Fix[]>()
   for (const f of top.fix.filter(x => insertsAccept(x.command) && x.option === undefined)) accepts.set(chainOf(f), [...accepts.get(chainOf(f)) ?? [], f])
+  // (only where each way's end is its last word: delivered, or stopped before it left the host it
+  // started from. A stop further on, whose own fix is still to come, may hide the way on to this chain)
+  const settled = (way: {disposition: Disposition, hops: Hop[]}) => way.disposition === 'DELIVERED' || way.disposition === 'INSUFFICIENT_INFO' || way.hops.every(h => h.node === way.hops[0].node)
   for (const [where, group] of accepts) {
     if (group.length === top.fix.length) continue
-    const whole = ending(worldAfterFixes(world, top.fix))
-    if (whole === undefined || whole !== ending(worldAfterFixes(world, top.fix.filter(x => !group.includes(x))))) continue
+    const all = traced(worldAfterFixes(world, top.fix))
+    if (all === undefined || !settled(all) || !settled(all.returnPath) || endingOf(all) !== ending(worldAfterFixes(world, top.fix.filter(x => !group.includes(x))))) continue
     top.fix = top.fix.filter(x => !group.includes(x))
     const [node, chain] = where.split(' ')
     top.reason += ` (the rest of the fix keeps the packet away from ${node}'s ${chain} chain: it needs no accept there)`
