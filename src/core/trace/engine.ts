@@ -385,6 +385,8 @@ class Walk {
   /** the arrivals so far (host, device, addresses, outer or inner packet), each with its hop: the same one again is a loop */
   private readonly seen: {view: HostView, inDev: string, src: string, dst: string, outer: boolean, hop: number}[] = []
   private readonly routeOfHop = new Map<Hop, Route>()
+  /** the policy rule that sent a hop's lookup to a table other than main */
+  private readonly ruleOfHop = new Map<Hop, {priority: number}>()
 
   constructor(
     private readonly w: WorldIndex,
@@ -1520,6 +1522,7 @@ class Walk {
         fix.length > 0 ? fix : [{node: view.name, command: `ip route replace ${packet.dst} via GATEWAY dev DEVICE`}])
     }
     this.routeOfHop.set(hop, route)
+    if (chosen !== undefined && chosen.table !== 'main') this.ruleOfHop.set(hop, chosen.rule)
     if (NULL_ROUTE_TYPES.has(route.type)) {
       const home = homeNode(this.w, packet.dst)
       const fix: Fix[] = chosen !== undefined && chosen.table !== 'main'
@@ -1557,7 +1560,7 @@ class Walk {
     if (route.gateway !== undefined && !route.onlink && route.dev === undefined && (dev === undefined || table.connectedRoute(route.gateway) === undefined)) {
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
         `the gateway ${route.gateway} is not on any link of ${view.name}${route.dev ? ` through ${route.dev}` : ''} (no connected route covers it), so the kernel cannot send to it (network is unreachable)`,
-        this.notOnlinkFixes(view, route, packet.dst))
+        this.notOnlinkFixes(hop, view, route, packet.dst))
     }
     if (dev === undefined) {
       return this.insufficient(hop, 'route', route.raw, `the route names no device`, view.name, ['ip route show'])
@@ -1733,7 +1736,14 @@ class Walk {
     }
   }
 
-  private notOnlinkFixes(view: HostView, route: Route, dst: string): Fix[] {
+  /**
+   * A route whose gateway nothing on its link answers for. One in a table a policy rule chose goes
+   * with that rule, as a null route there does: a route put in main would never be looked up (router
+   * fuzz seed 2222 case 36: `ip route replace` in main left r2's lookup in table 200, the same drop).
+   */
+  private notOnlinkFixes(hop: Hop, view: HostView, route: Route, dst: string): Fix[] {
+    const rule = this.ruleOfHop.get(hop)
+    if (rule !== undefined && tableOf(route) !== 'main') return [{node: view.name, command: routeDelCommand(route)}, {node: view.name, command: `ip rule del pref ${rule.priority}`}]
     const dev = route.dev
     if (dev !== undefined && vxlanDevice(view, dev) !== undefined) {
       return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${route.gateway} dev ${dev} onlink`}]
@@ -2377,7 +2387,7 @@ class Walk {
       const elsewhere = offSegmentOwners(this.w, view, route.gateway)
       return this.fail(hop, 'NEXT_HOP_NOT_ONLINK', 'route', route.raw,
         `the route ${route.onlink ? 'declares' : 'sends to'} ${route.gateway} ${route.onlink ? 'onlink' : `by ${dev}`}, but no connected route of ${view.name} covers it${route.onlink ? '' : ' (the kernel let the route in while one did)'} and nothing on ${dev}'s link answers ARP for it${elsewhere.length > 0 ? ` (it is ${elsewhere.join(', ')}'s address, on another segment)` : ''}${this.arpUnanswered(hop, view, packet)}`,
-        this.notOnlinkFixes(view, route, packet.dst))
+        this.notOnlinkFixes(hop, view, route, packet.dst))
     }
     const elsewhere = answer === undefined && nexthop === packet.dst ? this.wiredElsewhere(view, dev, packet.dst, route) : undefined
     if (elsewhere !== undefined) return this.fail(hop, 'NEIGHBOR_MISSING', 'neigh', entry?.raw ?? route.raw, elsewhere.reason, elsewhere.fix)
