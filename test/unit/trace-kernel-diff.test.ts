@@ -1690,6 +1690,17 @@ describe('trace against the kernel: the overlay (trace-kernel-fuzz-overlay)', ()
     expect(lost.failure!.reason).to.contain('no port of it is up, and its port to 10.93.1.3, vethb, is down')
     expect(lost.failure!.fix).to.deep.equal([{node: 'n1', command: 'ip link set vethb up'}])
   })
+
+  // kernel (a veth whose other end is down, in a namespace of its own): ping is silent, traceroute -n -I prints `*`;
+  // where the sender's device has its carrier and its ARP goes unanswered, both hear host unreachable from itself
+  it('a sender whose own device has no carrier hears nothing back; one whose ARP goes unanswered hears host unreachable from itself', async () => {
+    const silent = await trace('overlay-bridge-no-carrier', {src: 'p1a', dst: 'p1b'})
+    expect(silent.failure).to.include({node: 'p1a', step: 'route'})
+    expect(silent.traceroute).to.deep.equal([])
+    expect(silent.failure!.reason).to.not.contain('Destination Host Unreachable')
+    const looped = await trace('pod-looped-veth', {src: 'pod-1a', dst: '192.168.100.11'})
+    expect(looped.failure!.reason).to.contain('pod-1a reports it to its own socket as ICMP host unreachable from 10.244.85.2 (ping prints "From 10.244.85.2 … Destination Host Unreachable", traceroute `10.244.85.2 !H`)')
+  })
 })
 
 describe('trace against the kernel: a learning vxlan device and a static entry elsewhere', () => {

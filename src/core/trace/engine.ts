@@ -1639,13 +1639,15 @@ class Walk {
    * its carrier flushed the device's neighbours but the permanent ones, so on a device that resolves
    * by ARP a next hop without a usable entry is asked for, unanswered: host unreachable, as any ARP
    * that fails (checked: traceroute through a node whose eth0 lost its carrier prints it twice, then `!H`).
+   * A host sending its own packet out of a device without carrier hears nothing back: its ping is
+   * silent and traceroute prints `*` (checked: a veth whose other end is down, in a namespace of its own).
    */
   private carrierLost(hop: Hop, view: HostView, dev: string, route: Route, nexthop: string, packet: Packet): End | undefined {
     const noCarrier = view.deviceDown(dev)
     if (noCarrier === false || (noCarrier === undefined && !route.linkdown)) return undefined
     const kind = view.link(dev)?.kind
     const entry = view.neighbour(dev, nexthop)
-    const unanswered = (kind === undefined || ARP_KINDS.has(kind)) && (entry === undefined || neighbourUse(entry) !== 'usable') ? this.arpUnanswered(hop, view, packet) : ''
+    const unanswered = hop.in !== 'local' && (kind === undefined || ARP_KINDS.has(kind)) && (entry === undefined || neighbourUse(entry) !== 'usable') ? this.arpUnanswered(hop, view, packet) : ''
     if (noCarrier === true) {
       const down = linkDownCause(this.w, view, dev, nexthop)
       return this.fail(hop, 'DEVICE_DOWN', 'route', firstLine(view.link(dev)!.raw),
