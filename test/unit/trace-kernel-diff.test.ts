@@ -2174,6 +2174,22 @@ describe('trace against the kernel: a pod reaching itself through a Service, FOR
   })
 })
 
+describe('trace against the kernel: an onlink gateway nothing answers for, in a table a policy rule chose (router fuzz seed 2222 case 36)', () => {
+  // router-rule-table-onlink-gateway: r2's `to 10.91.2.0/23 sport 32768-60999 lookup 200` sends a's UDP to table 200,
+  // whose `10.91.2.0/23 via 10.91.9.9 dev n0 onlink` names a gateway nothing has. kernel: the fix that put a route in
+  // main (`ip route replace 10.91.3.2 via 10.91.3.3 dev b0`) left the same drop; with the route and the rule deleted,
+  // a's UDP to 10.91.3.2 is answered
+  it('deletes the route and the rule that chose its table, not a route in main', async () => {
+    const t = await trace('router-rule-table-onlink-gateway', {src: 'a', dst: '10.91.3.2', proto: 'udp', dport: 80})
+    expect(t.disposition).to.equal('NEXT_HOP_NOT_ONLINK')
+    expect(t.failure).to.include({node: 'r2', evidence: '10.91.2.0/23 via 10.91.9.9 dev n0 table 200 onlink'})
+    expect(t.failure!.fix.map(f => `${f.node}: ${f.command}`)).to.deep.equal([
+      'r2: ip route del 10.91.2.0/23 via 10.91.9.9 table 200',
+      'r2: ip rule del pref 14286',
+    ])
+  })
+})
+
 describe('trace against the kernel: a throw route in the place of a router\'s connected route (router fuzz seed 9191 case 11)', () => {
   // router-throw-own-subnet: r1's `throw 10.91.1.0/24` took the place of its `10.91.1.0/24 dev a0 proto kernel`
   // (same prefix and metric). kernel: the fix that routed a's subnet via r2 (10.91.4.2 on n0) sent the reply back
