@@ -2188,6 +2188,20 @@ describe('trace against the kernel: an onlink gateway nothing answers for, in a 
       'r2: ip rule del pref 14286',
     ])
   })
+
+  // (b's second address, 10.91.3.3, was the gateway that first fix named for b's own 10.91.3.2)
+  it('names no route via another address of the destination\'s host where a link of the router reaches it', async () => {
+    const inMain = (route: string) => ({
+      'r2/ip-route.txt': (text: string) => `${text.split('\n').filter(l => !l.includes('table 200')).join('\n')}${route}\n`,
+      'r2/ip-rule.txt': (text: string) => text.split('\n').filter(l => !l.includes('14286')).join('\n'),
+    })
+    const blackhole = await traceEdited('router-rule-table-onlink-gateway', inMain('blackhole 10.91.3.2'), undefined, {src: 'a', dst: '10.91.3.2', proto: 'udp', dport: 80})
+    expect(blackhole.disposition).to.equal('NULL_ROUTED')
+    expect(blackhole.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route del blackhole 10.91.3.2'}])
+    const onlink = await traceEdited('router-rule-table-onlink-gateway', inMain('10.91.3.2 via 10.91.9.9 dev n0 onlink'), undefined, {src: 'a', dst: '10.91.3.2', proto: 'udp', dport: 80})
+    expect(onlink.disposition).to.equal('NEXT_HOP_NOT_ONLINK')
+    expect(onlink.failure!.fix).to.deep.equal([{node: 'r2', command: 'ip route del 10.91.3.2 via 10.91.9.9'}])
+  })
 })
 
 describe('trace against the kernel: a throw route in the place of a router\'s connected route (router fuzz seed 9191 case 11)', () => {

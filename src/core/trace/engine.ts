@@ -37,7 +37,7 @@ import {
   isVxlanLink, lostVtepAddress, vxlanDevice, vxlanDevices, vxlanEvidence,
 } from './vxlan.js'
 import {icmpErrorSource} from './traceroute.js'
-import {appendFixes, behindMoveSync, daemonBlockNullRoute, displacedSubnet, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
+import {appendFixes, behindMoveSync, daemonBlockNullRoute, directlyConnected, displacedSubnet, filterFixes, homeNode, linkDownCause, mergeFixes, nftFilterFixes, podNetwork, publishVtepMacFix, routeFixes, recreatePodFix, strandedPod, sysctlCommand, tunnelMtuFixes, unpluggedPod, vethOtherEnd} from './fixes.js'
 import {IPVS_SERVICE_DEVICE, bpfDataplane, ipvsServiceAddress, ovsBridgeOf, ovsCommands, runsIpvs, stackedParent, tcHook} from './dataplanes.js'
 import {xdpLine} from '../parse/json.js'
 
@@ -1752,6 +1752,8 @@ class Walk {
     }
     const viaTunnel = routeFixes(this.w, view, dst)
     if (viaTunnel.length > 0) return viaTunnel
+    // (a link of this host reaches the destination itself: without this route, its connected route does)
+    if (directlyConnected(this.w, view, dst)) return [{node: view.name, command: routeDelCommand(route)}]
     const router = dev !== undefined ? this.routerOnLink(view, dev, dst) : undefined
     if (router !== undefined) return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${router} dev ${dev}`}]
     const def = view.routes?.lookup('0.0.0.0')
@@ -1768,7 +1770,7 @@ class Walk {
    */
   private routeFixesOrRouter(view: HostView, dst: string): Fix[] {
     const fixes = routeFixes(this.w, view, dst)
-    if (fixes.length > 0 || this.w.podOf(view) !== undefined) return fixes
+    if (fixes.length > 0 || this.w.podOf(view) !== undefined || directlyConnected(this.w, view, dst)) return fixes
     for (const a of view.ipv4Addresses()) {
       if (a.prefixlen === 32 || view.deviceDown(a.dev) === true || isVxlanLink(view, a.dev)) continue
       const router = this.routerOnLink(view, a.dev, dst)

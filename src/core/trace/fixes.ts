@@ -124,6 +124,9 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
     return fixes
   }
   const table = view.routes
+  // the destination is on a link of this host: its connected route reaches it, and a route via
+  // another address of its host would only shadow that (r2's `blackhole 10.91.3.2` deleted: b is on b0)
+  if (directlyConnected(w, view, dst)) return fixes
   for (const a of peer.ipv4Addresses()) {
     const conn = table?.connectedRoute(a.local)
     // (the destination itself on a link of this host: a route via it to itself is refused, "Nexthop has invalid gateway")
@@ -134,6 +137,12 @@ export function routeFixes(w: WorldIndex, view: HostView, dst: string): Fix[] {
   }
   // The peer is on no link of this host and there is no tunnel to it: no route via it would work.
   return fixes
+}
+
+/** Whether a connected route of `view` (not one to its pods) reaches `dst` without a gateway. */
+export function directlyConnected(w: WorldIndex, view: HostView, dst: string): boolean {
+  const direct = view.routes?.connectedRoute(dst)
+  return direct?.dev !== undefined && !w.isPodSide(view, direct.dev)
 }
 
 /**
