@@ -385,7 +385,9 @@ ip route flush cache; ${FLUSH_CONNTRACK}; ip neigh flush all nud all; ip neigh f
     }
     if (process.env.FC_KDIFF_TRACEROUTE === '1' && c.proto === 'icmp') {
       // `traceroute -n -I` (with -F and the size for a sized ping) against the trace's list, both without the silent hops at their end
-      const r = await sh('ip', ['netns', 'exec', ns(c.src), 'traceroute', '-n', '-I', '-q', '1', '-w', '1', '-m', '6', ...(c.size === undefined ? [c.dst] : ['-F', c.dst, String(c.size)])])
+      // (an ARP that goes unanswered answers with host unreachable after about 3 s: a wait of 1 s would see `*` or `!H` as the ARP's timing falls)
+      const wait = t.traceroute.some(h => h.endsWith(' !H')) ? '4' : '1'
+      const r = await sh('ip', ['netns', 'exec', ns(c.src), 'traceroute', '-n', '-I', '-q', '1', '-w', wait, '-m', '6', ...(c.size === undefined ? [c.dst] : ['-F', c.dst, String(c.size)])])
       const real = r.stdout.split('\n').slice(1).map(l => /^\s*\d+\s+(\S+)(?:\s+\S+ ms)?(\s+!\S+)?/.exec(l)).filter(m => m !== null).map(m => m![1] + (m![2] ?? ''))
       const audible = (hops: string[]) => hops.slice(0, hops.findLastIndex(h => h !== '*') + 1).join(' ')
       if (audible(real) !== audible(t.traceroute)) problems.push(`traceroute printed ${real.join(' ')}, trace's traceroute is ${t.traceroute.join(' ')}`)
