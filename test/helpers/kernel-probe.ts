@@ -340,8 +340,9 @@ export function compareWithKernel(t: Trace, k: KernelAnswer, before: Counted, af
   const tracedRp = failed === 'REVERSE_PATH_FILTERED' && failure?.evidence.includes('rp_filter') ? failure.node : undefined
   if (tracedRp !== undefined && !rpFiltered.includes(tracedRp)) problems.push(`trace says rp_filter drops on ${tracedRp}, the kernel's rp_filter dropped ${rpFiltered.length > 0 ? `on ${rpFiltered.join(', ')}` : 'nothing'}`)
   if (rpFiltered.length > 0 && tracedRp === undefined && !k.ok) problems.push(`the kernel's rp_filter dropped on ${rpFiltered.join(', ')}, trace's failure is ${failure ? `${failure.node} ${failure.step}` : 'none'}`)
-  // a frame too long for a receiving device is dropped silently ("no one tells" the sender): MTU_EXCEEDED without an error
-  const silent = failed === 'MTU_EXCEEDED' && /no one tells/.test(failure?.reason ?? '')
+  // a frame too long for a receiving device is dropped silently ("no one tells" the sender), and a "fragmentation
+  // needed" lost on its way back tells no one either (a path MTU black hole): MTU_EXCEEDED without an error
+  const silent = failed === 'MTU_EXCEEDED' && /no one tells|path MTU black hole/.test(failure?.reason ?? '')
   if (k.fragNeeded !== (failed === 'MTU_EXCEEDED' && !silent) && !k.ok) problems.push(`the kernel said ${k.fragNeeded ? '"fragmentation needed"' : 'no "fragmentation needed"'} (${k.said}), ${verdict}`)
   return {problems, tolerated, kernel, moved, traced, failure}
 }

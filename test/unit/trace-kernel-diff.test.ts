@@ -2204,6 +2204,21 @@ describe('trace against the kernel: an onlink gateway nothing answers for, in a 
   })
 })
 
+describe('trace against the kernel: a ping too big for a pod\'s bridge, whose "fragmentation needed" a filter drops on its way back (foreign fuzz seed 2525 case 19)', () => {
+  // foreign-docker-pmtu-black-hole: p1b, a docker container on n1, pings p2a on flannel's n2 with 1451 bytes and DF; n2's
+  // cni0 has MTU 1450; n1's `-I DOCKER-USER -i eth0 -j DROP` drops what comes back by eth0. kernel: no "fragmentation
+  // needed" came back to p1b; n2's filter OUTPUT counted its error, n1's DOCKER-USER drop counted it
+  it('says the sender is never told, and lets the error through first', async () => {
+    const t = await trace('foreign-docker-pmtu-black-hole', {src: 'p1b', dst: 'p2a', size: 1451})
+    expect(t.disposition).to.equal('MTU_EXCEEDED')
+    expect(t.failure).to.include({node: 'n2', step: 'mtu'})
+    expect(t.failure!.reason).to.contain('n2 drops it and sends "fragmentation needed" back to 10.95.0.1, but it is lost on its way back at n1 (DENIED_BY_FILTER)')
+    expect(t.failure!.reason).to.contain('so the sender is never told: a path MTU black hole')
+    expect(t.failure!.fix[0]).to.deep.equal({node: 'n1', command: 'iptables -D DOCKER-USER -i eth0 -j DROP'})
+    expect(t.failure!.fix).to.deep.include({node: 'p1b', command: 'ip link set eth0 mtu 1450'})
+  })
+})
+
 describe('trace against the kernel: a throw route in the place of a router\'s connected route (router fuzz seed 9191 case 11)', () => {
   // router-throw-own-subnet: r1's `throw 10.91.1.0/24` took the place of its `10.91.1.0/24 dev a0 proto kernel`
   // (same prefix and metric). kernel: the fix that routed a's subnet via r2 (10.91.4.2 on n0) sent the reply back

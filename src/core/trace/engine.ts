@@ -2161,8 +2161,17 @@ class Walk {
         if (hop.in === 'local') this.probeAnswered(`* !F-${limit.mtu}`)
         else this.answerProbe(view, hop.in, packet, `!F-${limit.mtu}`)
       }
-      return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
-        `the ${size} does not fit ${limit.of}; with DF set ${hop.in === 'local' ? `the socket refuses it ("message too long, mtu=${limit.mtu}")` : 'it is dropped and the sender told "fragmentation needed"'}`, limit.fix())
+      if (hop.in === 'local') {
+        return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence, `the ${size} does not fit ${limit.of}; with DF set the socket refuses it ("message too long, mtu=${limit.mtu}")`, limit.fix())
+      }
+      // (the error is a packet of its own: a filter on its way back leaves the sender untold; foreign fuzz seed 2525 case 19)
+      const lost = this.errorLost(view, hop, packet)
+      if (lost !== undefined) {
+        return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
+          `the ${size} does not fit ${limit.of}; with DF set ${view.name} drops it and sends "fragmentation needed" back to ${packet.src}, but ${lost.why}; so the sender is never told: a path MTU black hole (ping -M do gets no answer at all)`,
+          [...lost.fix, ...limit.fix()])
+      }
+      return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence, `the ${size} does not fit ${limit.of}; with DF set it is dropped and the sender told "fragmentation needed"`, limit.fix())
     }
     // vxlan_xmit_one: the outer packet has DF only with `df set` (or `df inherit` and a DF inner
     // packet, as --size sends); else it is fragmented like any packet without DF. Either way the
@@ -2245,22 +2254,34 @@ class Walk {
    */
   private tcpPathMtu(hop: Hop, view: HostView, packet: Packet, limit: MtuLimit): End | Packet {
     const size = `${packet.size}-byte segment`
-    const back = this.icmpErrorBack(view, hop.in, packet, 3, 4)
-    if (back.end?.disposition === 'DELIVERED' || back.end?.disposition === 'INSUFFICIENT_INFO') {
-      if (back.end.disposition === 'INSUFFICIENT_INFO') {
-        this.assume(view, `whether ${view.name}'s "fragmentation needed" gets back to ${packet.src} is unknown${back.end.failure !== undefined ? ` (at ${back.end.failure.node}, ${back.end.failure.reason})` : ''}: assumed it does, so TCP shrinks its segments`)
-      }
+    const lost = this.errorLost(view, hop, packet, 'so TCP shrinks its segments')
+    if (lost === undefined) {
       this.step(hop, 'mtu', 'ok', limit.evidence,
         `the ${size} does not fit ${limit.of}: ${view.name} drops it and sends "fragmentation needed" (mtu ${limit.mtu}) back to ${packet.src}, whose TCP lowers its path MTU and sends segments of at most ${limit.mtu} bytes from then on (path MTU discovery); traced on with that size`)
       return {...packet, size: limit.mtu}
     }
     this.answerProbe(view, hop.in, packet, `!F-${limit.mtu}`)
-    const lost = back.end === undefined
+    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
+      `the ${size} does not fit ${limit.of}; TCP sets DF, so ${view.name} drops it and sends "fragmentation needed" back to ${packet.src}, but ${lost.why}; so the sender's TCP never shrinks its segments: a path MTU black hole (the handshake passes, then the first full-size segment is lost again and again)`,
+      [...lost.fix, ...limit.fix()])
+  }
+
+  /**
+   * Whether the "fragmentation needed" `view` sends about `packet` is lost before it gets back to the
+   * packet's source: why, and what lets it through; undefined where it gets back (or where it goes
+   * is past the tables: assumed it does, saying what that assumption lets the sender do).
+   */
+  private errorLost(view: HostView, hop: Hop, packet: Packet, then = 'so the sender learns the path MTU'): {why: string, fix: Fix[]} | undefined {
+    const back = this.icmpErrorBack(view, hop.in, packet, 3, 4)
+    if (back.end?.disposition === 'DELIVERED') return undefined
+    if (back.end?.disposition === 'INSUFFICIENT_INFO') {
+      this.assume(view, `whether ${view.name}'s "fragmentation needed" gets back to ${packet.src} is unknown${back.end.failure !== undefined ? ` (at ${back.end.failure.node}, ${back.end.failure.reason})` : ''}: assumed it does, ${then}`)
+      return undefined
+    }
+    const why = back.end === undefined
       ? `${view.name} has no address to send it from`
       : `it is lost on its way back${back.end.failure !== undefined ? ` at ${back.end.failure.node} (${back.end.disposition}): ${back.end.failure.reason}` : ` (${back.end.disposition})`}`
-    return this.fail(hop, 'MTU_EXCEEDED', 'mtu', limit.evidence,
-      `the ${size} does not fit ${limit.of}; TCP sets DF, so ${view.name} drops it and sends "fragmentation needed" back to ${packet.src}, but ${lost}; so the sender's TCP never shrinks its segments: a path MTU black hole (the handshake passes, then the first full-size segment is lost again and again)`,
-      [...back.end?.failure?.fix ?? [], ...limit.fix()])
+    return {why, fix: back.end?.failure?.fix ?? []}
   }
 
   /** The host that made the packet, when it is another than `view` (a pod): its own MTU is what it sends. */
