@@ -283,20 +283,26 @@ async function fixBroken<C>(t: Trace, c: C, fixer: FixRunner<C>, tally: FixTally
     tally.disagreed.push(`${o.label}\ntrace said ${dropText(drop)}\nafter its fix (${printed}): ${again.kernel}\n${again.problems.join('\n')}`)
     return undefined
   }
-  if (again.kernel.startsWith('kernel: reply')) {
+  // an MTU fix that lowered the sender's MTU works when the same oversized probe is refused by its own socket
+  const refusedBySender = after?.disposition === 'MTU_EXCEEDED' && after.failure.reason.includes('the socket refuses it')
+    && way.fixes.some(f => f.node === after.failure.node && / mtu \d+$/.test(f.command))
+  if (again.kernel.startsWith('kernel: reply') || refusedBySender) {
     tally.mended++
     return undefined
   }
   if (after !== undefined && sameDrop(drop, after)) return `trace said ${dropText(drop)}\n  after its fix (${printed}) the same drop: ${dropText(after)}\n  ${again.kernel}`
   tally.elsewhere++
   const other = drop.failure === t.failure ? t.returnPath.failure : t.failure
-  const named = after !== undefined && ((other !== undefined && other.node === after.failure.node && other.evidence === after.failure.evidence)
+  const named = (after !== undefined && ((other !== undefined && other.node === after.failure.node && other.evidence === after.failure.evidence)
     || drop.failure.reason.includes(`${after.failure.node}'s \`${after.failure.evidence}\``)
     // where the tables run out, what the host not read holds is unknown either way: the words differ with
     // the neighbour's state by then (an ARP the kernel resolved meanwhile), not with what the trace knew
-    || (after.disposition === 'INSUFFICIENT_INFO' && drop.failure.reason.includes('reaches what the tables do not show')))
+    || (after.disposition === 'INSUFFICIENT_INFO' && drop.failure.reason.includes('reaches what the tables do not show'))))
+    // the trace after the fix sends the packet past what the tables show (out of the network, to a host not read):
+    // what the kernel does there is no fault the trace could name
+    || (after === undefined && again.trace !== undefined && (again.trace.disposition !== 'DELIVERED' || again.trace.returnPath.disposition !== 'DELIVERED'))
   if (!named) tally.unnamed++
-  if (process.env.FC_KDIFF_VERBOSE) console.log(`died elsewhere after the fix${named ? ', where the trace named' : ', unnamed'}: ${o.label}\n  trace said ${dropText(drop)}\n  after its fix (${printed}): ${dropText(after)}`)
+  if (process.env.FC_KDIFF_VERBOSE) console.log(`died elsewhere after the fix${named ? ', where the trace named' : ', unnamed'}: ${o.label}\n  trace said ${dropText(drop)}\n  after its fix (${printed}): ${after === undefined && again.trace !== undefined ? `${again.trace.disposition}/${again.trace.returnPath.disposition}` : dropText(after)}`)
   return undefined
 }
 
