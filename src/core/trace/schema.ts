@@ -21,7 +21,7 @@ export const traceJsonSchema = {
     failure: {$ref: '#/$defs/failure'},
     returnPath: {$ref: '#/$defs/returnPath'},
     traceroute: {
-      description: 'addresses `traceroute -n` would print, the destination last; "*" for a silent hop; "ADDR !H" (!X, !N) for a router that answers with host unreachable (administratively prohibited, network unreachable); with --size, "ADDR !F-MTU" for a router that answers fragmentation needed and "* !F-MTU" for a sender that refuses its own packet, as `traceroute -F DST SIZE` prints; "*" last when the destination\'s answer does not come back',
+      description: 'addresses `traceroute -n` would print, the destination last; "*" for a silent hop; "ADDR !H" (!X, !N) for a router that answers with host unreachable (administratively prohibited, network unreachable), "SRC !H" for a sender whose own ARP goes unanswered; with --size, "ADDR !F-MTU" for a router that answers fragmentation needed and "* !F-MTU" for a sender that refuses its own packet, as `traceroute -F DST SIZE` prints; "*" last when the destination\'s answer does not come back',
       type: 'array',
       items: {type: 'string'},
     },
