@@ -268,6 +268,11 @@ export interface Iptables {
   ipv6TablesLeftOut?: string[]
 }
 
+/** Whether the dump shows `table` `chain`: a whole iptables-save does; pasted `iptables -S X` shows X only. */
+export function showsChain(iptables: Pick<Iptables, 'covers'>, table: string, chain: string): boolean {
+  return iptables.covers === undefined || iptables.covers.some(c => c.table === table && (c.chain === undefined || c.chain === chain))
+}
+
 /** What a policy rule does when its selectors match (`ip rule` actions). */
 export type RuleAction = 'lookup' | 'goto' | 'nop' | 'blackhole' | 'unreachable' | 'prohibit'
 

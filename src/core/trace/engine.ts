@@ -385,7 +385,7 @@ class Walk {
   /** the arrivals so far (host, device, addresses, outer or inner packet), each with its hop: the same one again is a loop */
   private readonly seen: {view: HostView, inDev: string, src: string, dst: string, outer: boolean, hop: number}[] = []
   private readonly routeOfHop = new Map<Hop, Route>()
-  /** the policy rule that sent a hop's lookup to a table other than main */
+  /** the policy rule that sent a hop's lookup to a table other than main (the table its route is in) */
   private readonly ruleOfHop = new Map<Hop, {priority: number}>()
 
   constructor(
@@ -1523,11 +1523,10 @@ class Walk {
     }
     this.routeOfHop.set(hop, route)
     if (chosen !== undefined && chosen.table !== 'main') this.ruleOfHop.set(hop, chosen.rule)
+    else this.ruleOfHop.delete(hop)
     if (NULL_ROUTE_TYPES.has(route.type)) {
       const home = homeNode(this.w, packet.dst)
-      const fix: Fix[] = chosen !== undefined && chosen.table !== 'main'
-        ? [{node: view.name, command: routeDelCommand(route)}, {node: view.name, command: `ip rule del pref ${chosen.rule.priority}`}]
-        : [{node: view.name, command: routeDelCommand(route)}]
+      const fix = this.routeDeleted(hop, view, route)
       // the outer packet is for a VTEP: a route into the tunnel would be circular (the kernel refuses it: ELOOP)
       if (home !== undefined && home.view !== view && !outer) fix.push(...this.routeFixesOrRouter(view, packet.dst))
       // The route is looked up before the TTL is checked: the router answers a probe of any TTL with
@@ -1738,14 +1737,19 @@ class Walk {
     }
   }
 
+  /** `route` deleted, and with it the policy rule that chose its table, where one did: with the route alone gone, the table may still decide */
+  private routeDeleted(hop: Hop, view: HostView, route: Route): Fix[] {
+    const rule = this.ruleOfHop.get(hop)
+    return [{node: view.name, command: routeDelCommand(route)}, ...(rule !== undefined ? [{node: view.name, command: `ip rule del pref ${rule.priority}`}] : [])]
+  }
+
   /**
    * A route whose gateway nothing on its link answers for. One in a table a policy rule chose goes
    * with that rule, as a null route there does: a route put in main would never be looked up (router
    * fuzz seed 2222 case 36: `ip route replace` in main left r2's lookup in table 200, the same drop).
    */
   private notOnlinkFixes(hop: Hop, view: HostView, route: Route, dst: string): Fix[] {
-    const rule = this.ruleOfHop.get(hop)
-    if (rule !== undefined && tableOf(route) !== 'main') return [{node: view.name, command: routeDelCommand(route)}, {node: view.name, command: `ip rule del pref ${rule.priority}`}]
+    if (this.ruleOfHop.has(hop) && tableOf(route) !== 'main') return this.routeDeleted(hop, view, route)
     const dev = route.dev
     if (dev !== undefined && vxlanDevice(view, dev) !== undefined) {
       return [{node: view.name, command: `ip route replace ${routeDstText(route)} via ${route.gateway} dev ${dev} onlink`}]
@@ -3332,12 +3336,18 @@ function withoutNeedlessOpenings(world: World, req: TraceRequest, t: Trace): Tra
   const traced = (w: World | undefined) => w === undefined ? undefined : traceWorld(w, req, false, randomBranch(new Map()))
   const endingOf = (again: Trace | undefined) => again === undefined ? undefined
     : [again.disposition, again.failure?.node, again.failure?.evidence, again.returnPath.disposition, again.returnPath.failure?.node, again.returnPath.failure?.evidence].join('|')
-  const ending = (w: World | undefined) => endingOf(traced(w))
+  // (where `settledOnly`, only where each way's end is its last word: delivered, or stopped before it left
+  // the host it started from. A stop further on, whose own fix is still to come, may hide the way on)
+  const settled = (way: {disposition: Disposition, hops: Hop[]}) => way.disposition === 'DELIVERED' || way.disposition === 'INSUFFICIENT_INFO' || way.hops.every(h => h.node === way.hops[0].node)
+  /** whether `run` without `gone` ends as `run` does, on the tables each leaves */
+  const needless = (run: Fix[], gone: Fix[], settledOnly: boolean): boolean => {
+    const all = traced(worldAfterFixes(world, run))
+    if (all === undefined || (settledOnly && (!settled(all) || !settled(all.returnPath)))) return false
+    return endingOf(all) === endingOf(traced(worldAfterFixes(world, run.filter(x => !gone.includes(x)))))
+  }
   for (const f of top.fix.filter(x => /^sysctl -w net\.ipv4\.conf\.\S+\.accept_local=1$/.test(x.command) && x.option === undefined)) {
     const run = modelled(top.fix)
-    if (run.length < 2) continue
-    const whole = ending(worldAfterFixes(world, run))
-    if (whole === undefined || whole !== ending(worldAfterFixes(world, run.filter(x => x !== f)))) continue
+    if (run.length < 2 || !needless(run, [f], false)) continue
     top.fix = top.fix.filter(x => x !== f)
     top.reason += ` (the rest of the fix keeps the packet from coming back to ${f.node}: accept_local stays off there)`
   }
@@ -3348,13 +3358,8 @@ function withoutNeedlessOpenings(world: World, req: TraceRequest, t: Trace): Tra
   const chainOf = (f: Fix) => `${f.node} ${/ -[IA] (\S+)/.exec(f.command)?.[1] ?? ''}`
   const accepts = new Map<string, Fix[]>()
   for (const f of top.fix.filter(x => insertsAccept(x.command) && x.option === undefined)) accepts.set(chainOf(f), [...accepts.get(chainOf(f)) ?? [], f])
-  // (only where each way's end is its last word: delivered, or stopped before it left the host it
-  // started from. A stop further on, whose own fix is still to come, may hide the way on to this chain)
-  const settled = (way: {disposition: Disposition, hops: Hop[]}) => way.disposition === 'DELIVERED' || way.disposition === 'INSUFFICIENT_INFO' || way.hops.every(h => h.node === way.hops[0].node)
   for (const [where, group] of accepts) {
-    if (group.length === top.fix.length) continue
-    const all = traced(worldAfterFixes(world, top.fix))
-    if (all === undefined || !settled(all) || !settled(all.returnPath) || endingOf(all) !== ending(worldAfterFixes(world, top.fix.filter(x => !group.includes(x))))) continue
+    if (group.length === top.fix.length || !needless(top.fix, group, true)) continue
     top.fix = top.fix.filter(x => !group.includes(x))
     const [node, chain] = where.split(' ')
     top.reason += ` (the rest of the fix keeps the packet away from ${node}'s ${chain} chain: it needs no accept there)`

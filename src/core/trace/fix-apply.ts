@@ -12,7 +12,7 @@
  * is refused with "fragmentation needed", which is the fix working, not a fault behind it.
  */
 import type {FdbEntry, HostSnapshot, Link, Neighbor, NftRuleset, PolicyRule, Route} from '../model.js'
-import {hasCarrier, inMainTable, isIPv6Route, makesSubnetRoute} from '../model.js'
+import {hasCarrier, inMainTable, isIPv6Route, makesSubnetRoute, showsChain} from '../model.js'
 import {parseIpLinkText, parseIpRouteText} from '../parse/text.js'
 import {formatAddress, formatFdb, formatNeighbor} from '../parse/format.js'
 import {RouteTable} from '../route-lookup.js'
@@ -127,7 +127,7 @@ function iptablesRuleChanged(host: HostSnapshot, args: string[]): HostSnapshot |
     return at < 0 ? undefined : {...host, iptables: {...iptables, rules: iptables.rules.filter((_, i) => i !== at)}}
   }
   if (verb !== '-I' && verb !== '-A') return undefined
-  const covered = iptables.covers === undefined || iptables.covers.some(c => c.table === table && (c.chain === undefined || c.chain === chain))
+  const covered = showsChain(iptables, table, chain)
   const known = iptables.chains.some(c => c.table === table && c.name === chain)
   // (a whole iptables-save leaves out a table with no rules: iptables makes it, its built-in chains accepting)
   const madeByIptables = iptables.covers === undefined && !iptables.chains.some(c => c.table === table) && BUILT_IN[table]?.includes(chain) === true

@@ -5,6 +5,7 @@
  * an assumption instead of being guessed silently.
  */
 import type {IpSet, Iptables, IptablesRule} from '../model.js'
+import {showsChain} from '../model.js'
 import {type Cidr, cidrContains, cidrContainsIp, cidrOverlaps, cidrWithin, intToIp, ipToInt, maskOf, parseCidr} from '../addr.js'
 import type {Proto} from './types.js'
 import {natRangeAddress} from './nat-pick.js'
@@ -1243,8 +1244,7 @@ export class RuleSet {
 
   /** Whether the dump shows `table` `chain`: a whole iptables-save does; `iptables -S X` shows X only. */
   covered(table: string, chain: string): boolean {
-    const covers = this.iptables.covers
-    return covers === undefined || covers.some(c => c.table === table && (c.chain === undefined || c.chain === chain))
+    return showsChain(this.iptables, table, chain)
   }
 
   /** The tables the dump holds: `iptables-save` prints every table in use, `iptables -t T -S` just one. */
