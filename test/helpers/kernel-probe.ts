@@ -3,7 +3,7 @@
  * echo server and client they probe with, and the counters they read before and after a probe.
  */
 import {join} from 'node:path'
-import type {Trace} from '../../src/core/trace/types.js'
+import type {Failure, Trace} from '../../src/core/trace/types.js'
 import {dropText, firstFailure, firstWay, sameDrop} from './fix-probe.js'
 
 /**
@@ -293,17 +293,22 @@ async function fixBroken<C>(t: Trace, c: C, fixer: FixRunner<C>, tally: FixTally
   if (after !== undefined && sameDrop(drop, after)) return `trace said ${dropText(drop)}\n  after its fix (${printed}) the same drop: ${dropText(after)}\n  ${again.kernel}`
   tally.elsewhere++
   const other = drop.failure === t.failure ? t.returnPath.failure : t.failure
-  const named = (after !== undefined && ((other !== undefined && other.node === after.failure.node && other.evidence === after.failure.evidence)
-    || drop.failure.reason.includes(`${after.failure.node}'s \`${after.failure.evidence}\``)
-    // where the tables run out, what the host not read holds is unknown either way: the words differ with
-    // the neighbour's state by then (an ARP the kernel resolved meanwhile), not with what the trace knew
-    || (after.disposition === 'INSUFFICIENT_INFO' && drop.failure.reason.includes('reaches what the tables do not show'))))
-    // the trace after the fix sends the packet past what the tables show (out of the network, to a host not read):
-    // what the kernel does there is no fault the trace could name
-    || (after === undefined && again.trace !== undefined && (again.trace.disposition !== 'DELIVERED' || again.trace.returnPath.disposition !== 'DELIVERED'))
+  const named = namedBefore(drop, other, after, again.trace)
   if (!named) tally.unnamed++
   if (process.env.FC_KDIFF_VERBOSE) console.log(`died elsewhere after the fix${named ? ', where the trace named' : ', unnamed'}: ${o.label}\n  trace said ${dropText(drop)}\n  after its fix (${printed}): ${after === undefined && again.trace !== undefined ? `${again.trace.disposition}/${again.trace.returnPath.disposition}` : dropText(after)}`)
   return undefined
+}
+
+/** whether the trace before the fix named the stop the trace after it meets (or could not: past the tables) */
+function namedBefore(drop: {failure: Failure}, other: Failure | undefined, after: {failure: Failure, disposition: string} | undefined, again: Trace | undefined): boolean {
+  // the trace after the fix sends the packet past what the tables show (out of the network, to a host not read):
+  // what the kernel does there is no fault the trace could name
+  if (after === undefined) return again !== undefined && (again.disposition !== 'DELIVERED' || again.returnPath.disposition !== 'DELIVERED')
+  return (other !== undefined && other.node === after.failure.node && other.evidence === after.failure.evidence)
+    || drop.failure.reason.includes(`${after.failure.node}'s \`${after.failure.evidence}\``)
+    // where the tables run out, what the host not read holds is unknown either way: the words differ with
+    // the neighbour's state by then (an ARP the kernel resolved meanwhile), not with what the trace knew
+    || (after.disposition === 'INSUFFICIENT_INFO' && drop.failure.reason.includes('reaches what the tables do not show'))
 }
 
 /** whether a drop rule or policy that counted (Counted's keys) is the failure's own line on its node (a native rule by its comment) */
